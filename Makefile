@@ -1,0 +1,77 @@
+# kvd -- portable make (GNU make, bmake, macOS make).
+# make            build kvd and kvctl
+# make test       build everything and run unit + integration tests (= check)
+# make asan       the whole suite under AddressSanitizer + UBSan
+# make tsan       the whole suite under ThreadSanitizer
+# make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX	?= /usr/local
+BINDIR	?= $(PREFIX)/bin
+CC	?= cc
+WERROR	= -Werror
+OPT	= -O2 -g
+CFLAGS	= -std=c11 $(OPT) -Wall -Wextra $(WERROR) -D_POSIX_C_SOURCE=200809L \
+	  -pthread $(EXTRA_CFLAGS)
+LDFLAGS	= -pthread $(EXTRA_LDFLAGS)
+
+HEADERS	= lib/buf.h lib/log.h lib/net.h lib/http.h lib/json.h lib/vclock.h \
+	  lib/version.h lib/crc32c.h lib/wal.h lib/store.h lib/fnv.h \
+	  lib/ring.h lib/server.h lib/client.h
+LIBOBJS	= lib/buf.o lib/log.o lib/net.o lib/http.o lib/json.o lib/vclock.o \
+	  lib/version.o lib/crc32c.o lib/wal.o lib/store.o lib/fnv.o \
+	  lib/ring.o lib/server.o lib/client.o
+UNITS	= test/unit/test_buf test/unit/test_http test/unit/test_json \
+	  test/unit/test_vclock test/unit/test_version test/unit/test_wal \
+	  test/unit/test_store test/unit/test_ring
+
+all: kvd kvctl
+
+.SUFFIXES: .c .o
+.c.o:
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBOBJS) kvd.o kvctl.o: $(HEADERS)
+
+lib/libkvd.a: $(LIBOBJS)
+	rm -f $@
+	ar rcs $@ $(LIBOBJS)
+
+kvd: kvd.o lib/libkvd.a
+	$(CC) $(CFLAGS) -o $@ kvd.o lib/libkvd.a $(LDFLAGS)
+
+kvctl: kvctl.o lib/libkvd.a
+	$(CC) $(CFLAGS) -o $@ kvctl.o lib/libkvd.a $(LDFLAGS)
+
+$(UNITS): lib/libkvd.a test/unit/tap.h
+	$(CC) $(CFLAGS) -Ilib -o $@ $@.c lib/libkvd.a $(LDFLAGS)
+
+units: $(UNITS)
+
+test check: all units
+	sh test/run.sh
+
+asan:
+	$(MAKE) clean
+	$(MAKE) test OPT="-O1 -g -fno-omit-frame-pointer" \
+	    EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
+	    EXTRA_LDFLAGS="-fsanitize=address,undefined"
+	$(MAKE) clean
+
+tsan:
+	$(MAKE) clean
+	$(MAKE) test OPT="-O1 -g" EXTRA_CFLAGS="-fsanitize=thread" \
+	    EXTRA_LDFLAGS="-fsanitize=thread"
+	$(MAKE) clean
+
+install: all
+	mkdir -p $(DESTDIR)$(BINDIR)
+	cp kvd kvctl $(DESTDIR)$(BINDIR)/
+	chmod 755 $(DESTDIR)$(BINDIR)/kvd $(DESTDIR)$(BINDIR)/kvctl
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/kvd $(DESTDIR)$(BINDIR)/kvctl
+
+clean:
+	rm -f kvd kvctl *.o lib/*.o lib/libkvd.a $(UNITS)
+
+.PHONY: all units test check asan tsan install uninstall clean

@@ -1,0 +1,437 @@
+/*
+ * kvctl -- the kvd command-line client.
+ *
+ * kvctl speaks HTTP/1.1 over a raw socket through lib/client and
+ * lib/http; it needs no curl.  Each command is one request (or one per
+ * server tried): the servers of --server are tried in turn until one
+ * answers at all; an HTTP error from a server that answered is final.
+ *
+ * Output contract (SPEC section 7): `get` writes the value's exact bytes
+ * to stdout, adding a newline only when stdout is a terminal; `put` and
+ * `delete` print nothing on success; `--json` prints the server's JSON;
+ * messages go to stderr.  Exit codes: 0 ok, 1 not found, 2 usage, 3 no
+ * server reachable or timed out, 4 other client error (e.g. 412), 5
+ * server error or quorum failure.
+ *
+ * Start reading at main().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/client.h"
+#include "lib/http.h"
+#include "lib/json.h"
+#include "lib/net.h"
+
+#define KVCTL_VERSION	"0.1.0"
+
+enum {
+	EXIT_OK = 0, EXIT_NOTFOUND = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3,
+	EXIT_CLIENT = 4, EXIT_SERVER = 5
+};
+
+struct opts {
+	const char	*servers;	/* comma-separated URLs */
+	bool		 json;
+	int		 timeout_ms;
+	int		 connect_timeout_ms;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: kvctl [flags] COMMAND [ARGS]\n\n"
+	    "Commands:\n"
+	    "  put KEY VALUE|-|@FILE   store a value (- reads stdin, @FILE a file)\n"
+	    "  get KEY                 print the value's exact bytes\n"
+	    "  delete KEY              delete a key\n"
+	    "  health                  check that the server is up\n"
+	    "  cluster nodes           list the members and their state\n"
+	    "  cluster join ID ADDR    add a member (ADDR is HOST:PORT)\n"
+	    "  cluster leave ID        remove a member\n\n"
+	    "Flags (anywhere on the line; -- ends them):\n"
+	    "  --server URL[,URL...]   servers to try in turn (env KVCTL_SERVER,\n"
+	    "                          default http://127.0.0.1:8080)\n"
+	    "  --json                  print the server's JSON response\n"
+	    "  --timeout SECONDS       whole request deadline (default 10)\n"
+	    "  --help, --version\n\n"
+	    "Exit status: 0 ok, 1 not found, 2 usage, 3 no server reachable or\n"
+	    "timed out, 4 other client error (e.g. 412), 5 server error or\n"
+	    "quorum failure.\n");
+}
+
+static int __attribute__((format(printf, 1, 2)))
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "kvctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nkvctl: try 'kvctl --help'\n");
+	return EXIT_USAGE;
+}
+
+/*
+ * Splits "http://host:port/" (scheme and trailing slash optional, port
+ * defaulting to 80) into host and port.  0, or -1 when malformed.
+ */
+static int
+parse_url(const char *url, size_t len, char *host, size_t hostlen, char *port,
+    size_t portlen)
+{
+	char tmp[NET_HOST_MAX + NET_PORT_MAX + 16];
+
+	if (len > 7 && strncmp(url, "http://", 7) == 0) {
+		url += 7;
+		len -= 7;
+	} else if (len > 8 && strncmp(url, "https://", 8) == 0)
+		return -1;
+	while (len > 0 && url[len - 1] == '/')
+		len--;
+	if (len == 0 || len >= sizeof(tmp) - 4 || memchr(url, '/', len) != NULL)
+		return -1;
+	memcpy(tmp, url, len);
+	tmp[len] = '\0';
+	if (net_split_hostport(tmp, host, hostlen, port, portlen) != 0) {
+		/* No port: "localhost" or "[::1]". */
+		if (strchr(tmp, ':') != NULL && tmp[0] != '[')
+			return -1;
+		snprintf(tmp + len, sizeof(tmp) - len, ":80");
+		if (net_split_hostport(tmp, host, hostlen, port, portlen) != 0)
+			return -1;
+	}
+	if (host[0] == '\0')
+		snprintf(host, hostlen, "127.0.0.1");
+	return 0;
+}
+
+/* Reads the message of a JSON error body, or falls back to the reason. */
+static void
+error_message(const struct client_response *res, struct buf *out)
+{
+	struct json_tok toks[32];
+	int n, i;
+
+	n = json_parse(res->body.data, res->body.len, toks, 32,
+	    JSON_DEPTH_DEFAULT, NULL);
+	if (n > 0 && toks[0].type == JSON_OBJECT &&
+	    (i = json_object_get(res->body.data, toks, 0, "error")) >= 0 &&
+	    toks[i].type == JSON_STRING) {
+		json_string_decode(res->body.data, &toks[i], out);
+		return;
+	}
+	buf_append(out, res->http.reason, res->http.reason_len);
+}
+
+static int
+exit_for_status(int status)
+{
+	if (status >= 200 && status < 300)
+		return EXIT_OK;
+	if (status == 404)
+		return EXIT_NOTFOUND;
+	if (status >= 400 && status < 500)
+		return EXIT_CLIENT;
+	return EXIT_SERVER;
+}
+
+/*
+ * Sends the request to each server in turn until one answers.  Returns
+ * 0 with res filled, or EXIT_USAGE / EXIT_UNREACHABLE after a message.
+ */
+static int
+request(const struct opts *o, const char *method, const char *target,
+    const char *ctype, const void *body, size_t blen, const char *extra,
+    struct client_response *res)
+{
+	char host[NET_HOST_MAX], port[NET_PORT_MAX];
+	const char *p = o->servers, *comma;
+	struct client_conn c;
+	size_t len;
+	int saved = 0;
+
+	while (*p) {
+		comma = strchr(p, ',');
+		len = comma ? (size_t)(comma - p) : strlen(p);
+		if (parse_url(p, len, host, sizeof(host), port, sizeof(port)) != 0) {
+			fprintf(stderr, "kvctl: bad server URL '%.*s' (want "
+			    "http://HOST:PORT)\n", (int)len, p);
+			return EXIT_USAGE;
+		}
+		client_init(&c, host, port, o->connect_timeout_ms);
+		if (client_do(&c, method, target, ctype, body, blen, extra,
+		    o->timeout_ms, res) == 0) {
+			client_close(&c);
+			return 0;
+		}
+		saved = errno;
+		client_close(&c);
+		fprintf(stderr, "kvctl: %.*s: %s\n", (int)len, p,
+		    saved == ETIMEDOUT ? "timed out" : strerror(saved));
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	fprintf(stderr, "kvctl: no server reachable\n");
+	return EXIT_UNREACHABLE;
+}
+
+/* Prints the error of a non-2xx response and returns the exit code. */
+static int
+report(const struct opts *o, const struct client_response *res, const char *what)
+{
+	struct buf msg = BUF_INIT;
+	int code = exit_for_status(res->http.status);
+
+	if (o->json && res->body.len)
+		fwrite(res->body.data, 1, res->body.len, stdout);
+	if (code != EXIT_OK) {
+		error_message(res, &msg);
+		fprintf(stderr, "kvctl: %s: %d %s\n", what, res->http.status,
+		    msg.data);
+	}
+	buf_free(&msg);
+	return code;
+}
+
+static void
+key_target(const char *key, struct buf *out)
+{
+	buf_puts(out, "/kv/");
+	http_percent_encode(key, strlen(key), out);
+}
+
+/* Reads all of fd into out.  0 or -1. */
+static int
+read_all(int fd, struct buf *out)
+{
+	ssize_t n;
+
+	for (;;) {
+		buf_grow(out, 65536);
+		n = read(fd, out->data + out->len, out->cap - out->len - 1);
+		if (n == 0)
+			return 0;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		out->len += (size_t)n;
+		out->data[out->len] = '\0';
+	}
+}
+
+static int
+cmd_put(const struct opts *o, const char *key, const char *arg)
+{
+	struct client_response res;
+	struct buf target = BUF_INIT, value = BUF_INIT;
+	int fd, rc;
+
+	if (strcmp(arg, "-") == 0) {
+		if (read_all(STDIN_FILENO, &value) != 0) {
+			fprintf(stderr, "kvctl: reading stdin: %s\n", strerror(errno));
+			return EXIT_USAGE;
+		}
+	} else if (arg[0] == '@') {
+		fd = open(arg + 1, O_RDONLY);
+		if (fd < 0 || read_all(fd, &value) != 0) {
+			fprintf(stderr, "kvctl: %s: %s\n", arg + 1, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			buf_free(&value);
+			return EXIT_USAGE;
+		}
+		close(fd);
+	} else
+		buf_puts(&value, arg);
+	key_target(key, &target);
+	client_response_init(&res);
+	rc = request(o, "PUT", target.data, "application/octet-stream",
+	    value.data, value.len, NULL, &res);
+	if (rc == 0)
+		rc = report(o, &res, "put");
+	client_response_free(&res);
+	buf_free(&target);
+	buf_free(&value);
+	return rc;
+}
+
+static int
+cmd_get(const struct opts *o, const char *key)
+{
+	struct client_response res;
+	struct buf target = BUF_INIT;
+	int rc;
+
+	key_target(key, &target);
+	client_response_init(&res);
+	rc = request(o, "GET", target.data, NULL, NULL, 0,
+	    o->json ? NULL : "Accept: application/octet-stream\r\n", &res);
+	if (rc == 0 && res.http.status == 200) {
+		fwrite(res.body.data, 1, res.body.len, stdout);
+		if (isatty(STDOUT_FILENO) && !o->json)
+			putchar('\n');
+		rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_CLIENT;
+	} else if (rc == 0) {
+		rc = report(o, &res, "get");
+	}
+	client_response_free(&res);
+	buf_free(&target);
+	return rc;
+}
+
+static int
+cmd_simple(const struct opts *o, const char *method, const char *target,
+    const char *body, const char *what, bool print_body)
+{
+	struct client_response res;
+	int rc;
+
+	client_response_init(&res);
+	rc = request(o, method, target, body ? "application/json" : NULL, body,
+	    body ? strlen(body) : 0, NULL, &res);
+	if (rc == 0) {
+		if (print_body && !o->json && res.http.status / 100 == 2)
+			fwrite(res.body.data, 1, res.body.len, stdout);
+		rc = report(o, &res, what);
+	}
+	client_response_free(&res);
+	return rc;
+}
+
+static int
+cmd_cluster(const struct opts *o, int argc, char **argv)
+{
+	struct buf body = BUF_INIT;
+	int rc;
+
+	if (argc >= 1 && strcmp(argv[0], "nodes") == 0 && argc == 1)
+		return cmd_simple(o, "GET", "/cluster/nodes", NULL, "cluster nodes",
+		    true);
+	if (argc == 3 && strcmp(argv[0], "join") == 0) {
+		buf_puts(&body, "{\"id\":");
+		json_emit_string(&body, argv[1], strlen(argv[1]));
+		buf_puts(&body, ",\"address\":");
+		json_emit_string(&body, argv[2], strlen(argv[2]));
+		buf_puts(&body, "}");
+		rc = cmd_simple(o, "POST", "/cluster/join", body.data,
+		    "cluster join", false);
+		buf_free(&body);
+		return rc;
+	}
+	if (argc == 2 && strcmp(argv[0], "leave") == 0) {
+		buf_puts(&body, "{\"id\":");
+		json_emit_string(&body, argv[1], strlen(argv[1]));
+		buf_puts(&body, "}");
+		rc = cmd_simple(o, "POST", "/cluster/leave", body.data,
+		    "cluster leave", false);
+		buf_free(&body);
+		return rc;
+	}
+	return usage_error("usage: kvctl cluster nodes | join ID HOST:PORT | leave ID");
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o;
+	char **args;
+	const char *env;
+	int nargs = 0, i;
+	bool flags_done = false;
+	char *end;
+	double secs;
+
+	memset(&o, 0, sizeof(o));
+	o.servers = "http://127.0.0.1:8080";
+	if ((env = getenv("KVCTL_SERVER")) != NULL && *env)
+		o.servers = env;
+	o.timeout_ms = 10000;
+	o.connect_timeout_ms = 3000;
+	args = calloc((size_t)argc + 1, sizeof(*args));
+	if (args == NULL)
+		return EXIT_CLIENT;
+
+	/* Flags may come anywhere; "--" makes the rest plain arguments. */
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (flags_done || a[0] != '-' || strcmp(a, "-") == 0) {
+			args[nargs++] = argv[i];
+		} else if (strcmp(a, "--") == 0) {
+			flags_done = true;
+		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			return EXIT_OK;
+		} else if (strcmp(a, "--version") == 0) {
+			printf("kvctl %s\n", KVCTL_VERSION);
+			return EXIT_OK;
+		} else if (strcmp(a, "--json") == 0) {
+			o.json = true;
+		} else if (strcmp(a, "--server") == 0 || strncmp(a, "--server=", 9) == 0) {
+			if (a[8] == '=')
+				o.servers = a + 9;
+			else if (i + 1 < argc)
+				o.servers = argv[++i];
+			else
+				return usage_error("--server needs a URL");
+		} else if (strcmp(a, "--timeout") == 0 || strncmp(a, "--timeout=", 10) == 0) {
+			const char *v = a[9] == '=' ? a + 10 : (i + 1 < argc ? argv[++i] : "");
+			secs = strtod(v, &end);
+			if (*v == '\0' || *end != '\0' || !(secs > 0 && secs <= 3600))
+				return usage_error("bad --timeout '%s' (seconds, > 0)", v);
+			o.timeout_ms = (int)(secs * 1000);
+			if (o.connect_timeout_ms > o.timeout_ms)
+				o.connect_timeout_ms = o.timeout_ms;
+		} else {
+			return usage_error("unknown flag '%s'", a);
+		}
+	}
+	if (nargs == 0)
+		return usage_error("missing command");
+	if (strcmp(args[0], "put") == 0) {
+		if (nargs != 3)
+			return usage_error("usage: kvctl put KEY VALUE|-|@FILE");
+		if (args[1][0] == '\0')
+			return usage_error("the key must not be empty");
+		return cmd_put(&o, args[1], args[2]);
+	}
+	if (strcmp(args[0], "get") == 0 || strcmp(args[0], "delete") == 0) {
+		if (nargs != 2)
+			return usage_error("usage: kvctl %s KEY", args[0]);
+		if (args[1][0] == '\0')
+			return usage_error("the key must not be empty");
+		if (args[0][0] == 'g')
+			return cmd_get(&o, args[1]);
+		{
+			struct buf target = BUF_INIT;
+			int rc;
+
+			key_target(args[1], &target);
+			rc = cmd_simple(&o, "DELETE", target.data, NULL, "delete",
+			    false);
+			buf_free(&target);
+			return rc;
+		}
+	}
+	if (strcmp(args[0], "health") == 0) {
+		if (nargs != 1)
+			return usage_error("usage: kvctl health");
+		return cmd_simple(&o, "GET", "/health", NULL, "health", !o.json);
+	}
+	if (strcmp(args[0], "cluster") == 0)
+		return cmd_cluster(&o, nargs - 1, args + 1);
+	return usage_error("unknown command '%s'", args[0]);
+}

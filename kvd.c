@@ -1,0 +1,1037 @@
+/*
+ * kvd -- the kvd daemon.
+ *
+ * kvd serves one node of a Dynamo-style key-value store over HTTP/1.1.
+ * This file is the glue a newcomer reads first: flags, the node
+ * directory, the routes of the HTTP API, signals and the background
+ * snapshot job.  Everything with an invariant of its own lives in lib/:
+ *
+ *	lib/server	the listener, one thread per connection, framing
+ *	lib/http	HTTP/1.1 parsing and writing
+ *	lib/store	the key -> version map, WAL and snapshots
+ *	lib/version	a stored version and the winner rule
+ *	lib/vclock	vector clocks, and the ETag form of a clock
+ *	lib/json	strict JSON parsing and escaping
+ *
+ * The node directory is DATA_DIR/ID/.  It holds LOCK (an fcntl lock that
+ * keeps a second kvd off the same directory), incarnation (chosen when the
+ * directory is created; with the id it forms this node's clock actor, so
+ * a node that lost its data never reuses counters), and the store's files
+ * (snapshot.json, wal/).
+ *
+ * Threads and locks: connection threads call into the store, whose stripe
+ * locks are its own business; the snapshot thread calls store_snapshot;
+ * the main thread only waits for a signal.  kvd.c itself holds no lock
+ * while calling into lib/, so there is no lock order to keep here beyond
+ * the store's (stripe lock, then the WAL's mutex).
+ *
+ * Start reading at main().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/http.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "lib/net.h"
+#include "lib/server.h"
+#include "lib/store.h"
+#include "lib/vclock.h"
+#include "lib/version.h"
+
+#define KVD_VERSION	"0.1.0"
+#define ID_MAX		64
+
+/* ---- configuration ---------------------------------------------------- */
+
+struct config {
+	char	*id;
+	char	*addr;
+	char	*data_dir;
+	char	*peers;
+	char	*port_file;
+	char	*log_level;
+	char	*log_format;
+	long	 n, w, r;
+	long	 snapshot_interval;	/* seconds */
+	long	 max_conns;
+	long	 idle_timeout;		/* seconds */
+	long	 header_timeout;	/* seconds */
+	long	 body_timeout;		/* seconds */
+	long	 max_body;
+	long	 max_request_line;
+	long	 max_header_bytes;
+	long	 max_headers;
+	long	 shutdown_grace;	/* seconds */
+	bool	 request_log;
+};
+
+enum flag_kind { FLAG_STR, FLAG_NUM, FLAG_BOOL };
+
+struct flag {
+	const char	*name;
+	enum flag_kind	 kind;
+	size_t		 off;
+	long		 min, max;
+	const char	*help;
+};
+
+#define F(field) offsetof(struct config, field)
+
+static const struct flag flags[] = {
+	{ "id", FLAG_STR, F(id), 0, 0,
+	  "this node's id, [A-Za-z0-9_-], 1-64 bytes (required)" },
+	{ "addr", FLAG_STR, F(addr), 0, 0,
+	  "listen address HOST:PORT or :PORT; port 0 picks a free port (default :8080)" },
+	{ "data-dir", FLAG_STR, F(data_dir), 0, 0,
+	  "data directory; this node keeps its files in DATA_DIR/ID (required)" },
+	{ "peers", FLAG_STR, F(peers), 0, 0,
+	  "other members as ID=HOST:PORT,... (default: none, a single node)" },
+	{ "n", FLAG_NUM, F(n), 1, 64, "replicas per key (default 3, capped to the cluster size)" },
+	{ "w", FLAG_NUM, F(w), 1, 64, "write quorum (default 2, capped to N)" },
+	{ "r", FLAG_NUM, F(r), 1, 64, "read quorum (default 2, capped to N)" },
+	{ "port-file", FLAG_STR, F(port_file), 0, 0,
+	  "write the bound port to this file once listening" },
+	{ "snapshot-interval", FLAG_NUM, F(snapshot_interval), 0, 86400 * 7,
+	  "seconds between snapshots, 0 = only at shutdown (default 60)" },
+	{ "max-conns", FLAG_NUM, F(max_conns), 1, 1000000,
+	  "connections served at once; more get 503 (default 1024)" },
+	{ "idle-timeout", FLAG_NUM, F(idle_timeout), 1, 86400,
+	  "seconds an idle keep-alive connection is kept (default 60)" },
+	{ "header-timeout", FLAG_NUM, F(header_timeout), 1, 3600,
+	  "seconds to receive a whole request head (default 10)" },
+	{ "body-timeout", FLAG_NUM, F(body_timeout), 1, 3600,
+	  "seconds to receive a whole request body (default 30)" },
+	{ "max-body", FLAG_NUM, F(max_body), 1, 1L << 30,
+	  "largest request body in bytes, also decoded chunked (default 1048576)" },
+	{ "max-request-line", FLAG_NUM, F(max_request_line), 64, 1 << 20,
+	  "longest request line in bytes (default 8192)" },
+	{ "max-header-bytes", FLAG_NUM, F(max_header_bytes), 256, 1 << 24,
+	  "largest request head in bytes (default 65536)" },
+	{ "max-headers", FLAG_NUM, F(max_headers), 1, HTTP_MAX_HEADERS,
+	  "most header fields in a request (default 100)" },
+	{ "shutdown-grace", FLAG_NUM, F(shutdown_grace), 0, 3600,
+	  "seconds to let in-flight requests finish on SIGTERM (default 10)" },
+	{ "request-log", FLAG_BOOL, F(request_log), 0, 0,
+	  "log one line per request (method, path, status, ms, peer)" },
+	{ "log-level", FLAG_STR, F(log_level), 0, 0,
+	  "debug, info, warn or error (default info)" },
+	{ "log-format", FLAG_STR, F(log_format), 0, 0, "text or json (default text)" },
+};
+#define NFLAGS (sizeof(flags) / sizeof(flags[0]))
+
+static void
+usage(FILE *f)
+{
+	size_t i;
+	char name[64];
+
+	fprintf(f, "usage: kvd --id ID --data-dir DIR [--addr :8080] [flags]\n\n"
+	    "Serves one node of the kvd key-value store over HTTP/1.1.\n\n");
+	for (i = 0; i < NFLAGS; i++) {
+		snprintf(name, sizeof(name), "--%s%s", flags[i].name,
+		    flags[i].kind == FLAG_STR ? " S" : flags[i].kind == FLAG_NUM ?
+		    " N" : "");
+		fprintf(f, "  %-24s %s\n", name, flags[i].help);
+	}
+	fprintf(f, "  %-24s %s\n  %-24s %s\n\n", "--help", "show this help",
+	    "--version", "print the version");
+	fprintf(f, "Every flag can also be set as KVD_<FLAG> in the environment,\n"
+	    "e.g. KVD_DATA_DIR=/var/lib/kvd; a flag on the command line wins.\n");
+}
+
+static void __attribute__((noreturn))
+die_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "kvd: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nkvd: try 'kvd --help'\n");
+	exit(2);
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+die(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_event(LOG_ERROR, msg, NULL);
+	exit(1);
+}
+
+static void
+set_flag(struct config *cfg, const struct flag *f, const char *val,
+    const char *from)
+{
+	char *end;
+	long v;
+
+	switch (f->kind) {
+	case FLAG_STR:
+		*(char **)((char *)cfg + f->off) = (char *)val;
+		break;
+	case FLAG_BOOL:
+		if (val == NULL || strcmp(val, "1") == 0 || strcmp(val, "true") == 0)
+			*(bool *)((char *)cfg + f->off) = true;
+		else if (strcmp(val, "0") == 0 || strcmp(val, "false") == 0)
+			*(bool *)((char *)cfg + f->off) = false;
+		else
+			die_usage("bad boolean '%s' (want true or false)", val);
+		break;
+	case FLAG_NUM:
+		errno = 0;
+		v = strtol(val, &end, 10);
+		if (errno || end == val || *end != '\0' || v < f->min || v > f->max) {
+			fprintf(stderr, "kvd: %s %s: '%s' is not a number from %ld to %ld\n",
+			    from, f->name, val, f->min, f->max);
+			exit(2);
+		}
+		*(long *)((char *)cfg + f->off) = v;
+		break;
+	}
+}
+
+/* Environment first, then the command line, so a flag wins. */
+static void
+parse_flags(struct config *cfg, int argc, char **argv)
+{
+	char env[64], *p;
+	const char *val;
+	size_t i, j;
+	int a;
+
+	for (i = 0; i < NFLAGS; i++) {
+		snprintf(env, sizeof(env), "KVD_%s", flags[i].name);
+		for (p = env; *p; p++)
+			*p = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ?
+			    *p - 32 : *p);
+		if ((val = getenv(env)) != NULL && *val)
+			set_flag(cfg, &flags[i], val, env);
+	}
+	for (a = 1; a < argc; a++) {
+		const char *arg = argv[a], *eq;
+		size_t nlen;
+
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			usage(stdout);
+			exit(0);
+		}
+		if (strcmp(arg, "--version") == 0) {
+			printf("kvd %s\n", KVD_VERSION);
+			exit(0);
+		}
+		if (strncmp(arg, "--", 2) != 0)
+			die_usage("unexpected argument '%s'", arg);
+		arg += 2;
+		eq = strchr(arg, '=');
+		nlen = eq ? (size_t)(eq - arg) : strlen(arg);
+		for (j = 0; j < NFLAGS; j++)
+			if (strlen(flags[j].name) == nlen &&
+			    strncmp(flags[j].name, arg, nlen) == 0)
+				break;
+		if (j == NFLAGS)
+			die_usage("unknown flag '%s'", argv[a]);
+		if (eq != NULL)
+			val = eq + 1;
+		else if (flags[j].kind == FLAG_BOOL)
+			val = NULL;
+		else if (a + 1 < argc)
+			val = argv[++a];
+		else
+			die_usage("flag '%s' needs a value", argv[a]);
+		set_flag(cfg, &flags[j], val, "flag");
+	}
+}
+
+static bool
+id_valid(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > ID_MAX)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* ---- the node directory ----------------------------------------------- */
+
+static int
+mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX], *p;
+
+	if (strlen(path) >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(tmp, path);
+	for (p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/*
+ * Takes the node directory's lock; the descriptor stays open (and the lock
+ * held) for the life of the process.  Dies when another process holds it.
+ */
+static void
+lock_node_dir(const char *dir)
+{
+	char path[PATH_MAX + 64], pid[32];
+	struct flock fl;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/LOCK", dir);
+	fd = open(path, O_RDWR | O_CREAT, 0644);
+	if (fd < 0)
+		die("cannot open lock file %s: %s", path, strerror(errno));
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(fd, F_SETLK, &fl) != 0) {
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		die("node directory %s is in use by another kvd (pid %s); "
+		    "each node needs its own --id or --data-dir", dir,
+		    pid[0] ? pid : "unknown");
+	}
+	if (ftruncate(fd, 0) == 0) {
+		int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+		if (pwrite(fd, pid, (size_t)n, 0) != n)
+			log_event(LOG_WARN, "cannot write pid to lock file",
+			    "file=%s", path);
+	}
+}
+
+/*
+ * Reads the node's incarnation, creating it on first start: 8 hex digits
+ * from /dev/urandom (time and pid when that is missing), written to a
+ * temporary file, fsynced and renamed so it is never half-written.
+ */
+static void
+load_incarnation(const char *dir, char *out, size_t outlen)
+{
+	char path[PATH_MAX + 64], tmp[PATH_MAX + 72], text[32];
+	uint32_t r = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/incarnation", dir);
+	fd = open(path, O_RDONLY);
+	if (fd >= 0) {
+		n = read(fd, text, sizeof(text) - 1);
+		close(fd);
+		text[n > 0 ? n : 0] = '\0';
+		text[strcspn(text, "\n")] = '\0';
+		if (strlen(text) == 8 && strspn(text, "0123456789abcdef") == 8) {
+			snprintf(out, outlen, "%s", text);
+			return;
+		}
+		die("%s is corrupt (want 8 hex digits); move it away only if "
+		    "this node's data is gone too", path);
+	}
+	if (errno != ENOENT)
+		die("cannot read %s: %s", path, strerror(errno));
+	fd = open("/dev/urandom", O_RDONLY);
+	if (fd < 0 || read(fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
+		r = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16) ^
+		    (uint32_t)net_now_ms();
+	if (fd >= 0)
+		close(fd);
+	snprintf(out, outlen, "%08x", r);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || dprintf(fd, "%s\n", out) < 0 || fsync(fd) != 0 ||
+	    close(fd) != 0 || rename(tmp, path) != 0)
+		die("cannot write %s: %s", path, strerror(errno));
+	fd = open(dir, O_RDONLY);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+static void
+write_port_file(const char *path, int port)
+{
+	char tmp[PATH_MAX + 8];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (f == NULL || fprintf(f, "%d\n", port) < 0 || fclose(f) != 0 ||
+	    rename(tmp, path) != 0)
+		die("cannot write port file %s: %s", path, strerror(errno));
+}
+
+/* ---- the HTTP API ----------------------------------------------------- */
+
+struct node {
+	struct config	 cfg;
+	char		 dir[PATH_MAX];
+	char		 actor[VCLOCK_ACTOR_MAX + 1];
+	struct store	*store;
+	struct server	*server;
+	int64_t		 started_ms;
+};
+
+enum route { R_NONE, R_KV, R_HEALTH };
+
+/* What the path names: the route, and for /kv/ the raw key part. */
+static enum route
+route_of(const struct http_request *req, const char **key, size_t *klen)
+{
+	if (req->path_len > 4 && memcmp(req->path, "/kv/", 4) == 0) {
+		*key = req->path + 4;
+		*klen = req->path_len - 4;
+		return R_KV;
+	}
+	if (req->path_len == 4 && memcmp(req->path, "/kv/", 4) == 0) {
+		*key = req->path + 4;
+		*klen = 0;
+		return R_KV;
+	}
+	if (req->path_len == 7 && memcmp(req->path, "/health", 7) == 0)
+		return R_HEALTH;
+	return R_NONE;
+}
+
+static bool
+method_is(const struct http_request *req, const char *m)
+{
+	return req->method_len == strlen(m) &&
+	    memcmp(req->method, m, req->method_len) == 0;
+}
+
+static void
+method_not_allowed(struct server_response *res, const char *allow)
+{
+	server_error(res, 405, "method not allowed");
+	buf_printf(&res->headers, "Allow: %s\r\n", allow);
+}
+
+/*
+ * Decodes and checks the key: 1..STORE_KEY_MAX bytes of UTF-8, no NUL.
+ * 0, or -1 after filling res with the 400.
+ */
+static int
+decode_key(const char *raw, size_t rawlen, struct buf *key,
+    struct server_response *res)
+{
+	buf_reset(key);
+	if (http_percent_decode(raw, rawlen, key) != 0) {
+		server_error(res, 400, "bad key: malformed percent-escape");
+		return -1;
+	}
+	if (key->len == 0) {
+		server_error(res, 400, "bad key: empty (use /kv/KEY)");
+		return -1;
+	}
+	if (key->len > STORE_KEY_MAX) {
+		server_error(res, 400, "bad key: longer than 1024 bytes");
+		return -1;
+	}
+	if (memchr(key->data, '\0', key->len) != NULL) {
+		server_error(res, 400, "bad key: contains NUL");
+		return -1;
+	}
+	if (!json_utf8_valid(key->data, key->len)) {
+		server_error(res, 400, "bad key: not valid UTF-8");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Checks ?w= / ?r= against N.  0, or -1 after filling res with the 400.
+ * Only validation for now: a single node has N = 1.
+ */
+static int
+check_quorum_param(const struct node *nd, const struct http_request *req,
+    const char *name, struct server_response *res)
+{
+	const char *v;
+	size_t vlen, i;
+	long q = 0;
+	char msg[128];
+
+	if (req->query == NULL ||
+	    !http_query_get(req->query, req->query_len, name, &v, &vlen))
+		return 0;
+	for (i = 0; i < vlen && i < 4 && v[i] >= '0' && v[i] <= '9'; i++)
+		q = q * 10 + (v[i] - '0');
+	if (vlen == 0 || i != vlen || q < 1 || q > nd->cfg.n) {
+		snprintf(msg, sizeof(msg), "bad %s: must be an integer from 1 to %ld",
+		    name, nd->cfg.n);
+		server_error(res, 400, msg);
+		return -1;
+	}
+	return 0;
+}
+
+static bool
+wants_raw(const struct http_request *req)
+{
+	const struct http_header *h;
+
+	if (req->query != NULL &&
+	    http_query_get(req->query, req->query_len, "raw", NULL, NULL))
+		return true;
+	h = http_find_header(req->headers, req->nheaders, "Accept");
+	return h != NULL && h->value_len >= 24 &&
+	    strncasecmp(h->value, "application/octet-stream", 24) == 0;
+}
+
+static bool
+body_is_raw(const struct http_request *req)
+{
+	const struct http_header *h;
+
+	h = http_find_header(req->headers, req->nheaders, "Content-Type");
+	return h != NULL && h->value_len >= 24 &&
+	    strncasecmp(h->value, "application/octet-stream", 24) == 0;
+}
+
+static void
+put_etag(struct server_response *res, const struct vclock *c)
+{
+	buf_puts(&res->headers, "ETag: \"");
+	vclock_encode(c, &res->headers);
+	buf_puts(&res->headers, "\"\r\n");
+}
+
+static void
+handle_get(struct node *nd, const struct server_request *sr,
+    const struct buf *key, struct server_response *res)
+{
+	struct version v;
+
+	version_init(&v);
+	if (store_get(nd->store, key->data, key->len, &v) != 1 || v.tombstone) {
+		server_error(res, 404, "not found");
+		goto out;
+	}
+	put_etag(res, &v.clock);
+	if (wants_raw(sr->http)) {
+		res->content_type = "application/octet-stream";
+		buf_append(&res->body, v.value, v.value_len);
+		goto out;
+	}
+	buf_puts(&res->body, "{\"key\":");
+	json_emit_string(&res->body, key->data, key->len);
+	if (json_utf8_valid(v.value, v.value_len)) {
+		buf_puts(&res->body, ",\"value\":");
+		json_emit_string(&res->body, v.value, v.value_len);
+	} else {
+		buf_puts(&res->body, ",\"value_b64\":\"");
+		base64_encode(v.value, v.value_len, &res->body);
+		buf_putc(&res->body, '"');
+	}
+	buf_puts(&res->body, "}\n");
+out:
+	version_free(&v);
+}
+
+/* A write's preconditions and payload, checked under the key's lock. */
+struct write_op {
+	struct node	*nd;
+	bool		 tombstone;
+	const char	*value;
+	size_t		 value_len;
+	bool		 if_match_any;	/* If-Match: * */
+	struct buf	 if_match;	/* ETag list as sent, or empty */
+	bool		 if_none_match;	/* If-None-Match: * */
+	struct vclock	 context;	/* X-Kvd-Context, merged into the new clock */
+	bool		 created;	/* out: no live version before */
+	struct vclock	 written;	/* out: the new version's clock */
+};
+
+/* True when the ETag list (`"a", W/"b"`) names clock c. */
+static bool
+etag_list_matches(const struct buf *list, const struct vclock *c)
+{
+	struct buf want = BUF_INIT;
+	const char *p = list->data, *q, *end = list->data + list->len;
+	bool found = false;
+
+	vclock_encode(c, &want);
+	while (p < end && !found) {
+		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+			p++;
+		if (end - p >= 2 && p[0] == 'W' && p[1] == '/')
+			p += 2;
+		if (p >= end || *p != '"')
+			break;
+		q = memchr(p + 1, '"', (size_t)(end - p - 1));
+		if (q == NULL)
+			break;
+		found = (size_t)(q - p - 1) == want.len &&
+		    memcmp(p + 1, want.data, want.len) == 0;
+		p = q + 1;
+	}
+	buf_free(&want);
+	return found;
+}
+
+static int
+write_decide(void *arg, const struct version *cur, struct version *next)
+{
+	struct write_op *op = arg;
+	struct vclock base;
+	bool live = cur != NULL && !cur->tombstone;
+
+	if (op->if_match_any && !live)
+		return 412;
+	if (op->if_match.len && (!live || !etag_list_matches(&op->if_match,
+	    &cur->clock)))
+		return 412;
+	if (op->if_none_match && live)
+		return 412;
+	if (op->tombstone && !live)
+		return 404;
+	vclock_init(&base);
+	if (cur != NULL)
+		vclock_copy(&base, &cur->clock);
+	vclock_merge(&base, &op->context);
+	version_make_next(next, &base, cur != NULL ? cur->ts : 0, op->nd->actor,
+	    net_wall_ms(), op->tombstone, op->value, op->value_len);
+	vclock_free(&base);
+	vclock_copy(&op->written, &next->clock);
+	op->created = !live;
+	return 0;
+}
+
+/* Reads If-Match / If-None-Match / X-Kvd-Context.  0, or -1 with res set. */
+static int
+read_conditions(const struct http_request *req, struct write_op *op,
+    struct server_response *res)
+{
+	const struct http_header *h;
+	const char *p;
+	size_t n;
+
+	h = http_find_header(req->headers, req->nheaders, "If-Match");
+	if (h != NULL) {
+		if (h->value_len == 1 && h->value[0] == '*')
+			op->if_match_any = true;
+		else if (h->value_len == 0) {
+			server_error(res, 400, "empty If-Match");
+			return -1;
+		} else
+			buf_append(&op->if_match, h->value, h->value_len);
+	}
+	h = http_find_header(req->headers, req->nheaders, "If-None-Match");
+	if (h != NULL) {
+		if (h->value_len != 1 || h->value[0] != '*') {
+			server_error(res, 400, "If-None-Match supports only *");
+			return -1;
+		}
+		op->if_none_match = true;
+	}
+	h = http_find_header(req->headers, req->nheaders, "X-Kvd-Context");
+	if (h != NULL) {
+		p = h->value;
+		n = h->value_len;
+		if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
+			p++;
+			n -= 2;
+		}
+		if (vclock_decode(&op->context, p, n) != 0) {
+			server_error(res, 400, "bad X-Kvd-Context: not a context "
+			    "this store issued");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Takes the value out of a PUT body: the exact bytes for
+ * application/octet-stream, else a JSON object with a string "value"
+ * (other members ignored).  0, or -1 after filling res with the 400.
+ */
+static int
+parse_put_body(const struct server_request *sr, struct buf *value,
+    struct server_response *res)
+{
+	struct json_tok toks[64], *tp = toks;
+	int n, vi;
+
+	if (body_is_raw(sr->http)) {
+		buf_append(value, sr->body, sr->body_len);
+		return 0;
+	}
+	n = json_parse(sr->body, sr->body_len, toks, 64, JSON_DEPTH_DEFAULT,
+	    NULL);
+	if (n == JSON_ERR_NOMEM) {
+		n = json_parse(sr->body, sr->body_len, NULL, 0,
+		    JSON_DEPTH_DEFAULT, NULL);
+		if (n > 0) {
+			tp = calloc((size_t)n, sizeof(*tp));
+			if (tp == NULL)
+				n = JSON_ERR_NOMEM;
+			else
+				n = json_parse(sr->body, sr->body_len, tp, n,
+				    JSON_DEPTH_DEFAULT, NULL);
+		}
+	}
+	if (n == JSON_ERR_DEPTH) {
+		server_error(res, 400, "bad body: JSON nested too deeply");
+		goto fail;
+	}
+	if (n < 0) {
+		server_error(res, 400, "bad body: not valid JSON "
+		    "(want {\"value\":\"...\"})");
+		goto fail;
+	}
+	if (tp[0].type != JSON_OBJECT) {
+		server_error(res, 400, "bad body: want a JSON object {\"value\":\"...\"}");
+		goto fail;
+	}
+	vi = json_object_get(sr->body, tp, 0, "value");
+	if (vi < 0 || tp[vi].type != JSON_STRING) {
+		server_error(res, 400, vi < 0 ? "bad body: missing \"value\"" :
+		    "bad body: \"value\" must be a string");
+		goto fail;
+	}
+	json_string_decode(sr->body, &tp[vi], value);
+	if (tp != toks)
+		free(tp);
+	return 0;
+fail:
+	if (tp != toks)
+		free(tp);
+	return -1;
+}
+
+static void
+handle_write(struct node *nd, const struct server_request *sr,
+    const struct buf *key, bool tombstone, struct server_response *res)
+{
+	struct write_op op;
+	struct buf value = BUF_INIT;
+	int rc;
+
+	memset(&op, 0, sizeof(op));
+	op.nd = nd;
+	op.tombstone = tombstone;
+	buf_init(&op.if_match);
+	vclock_init(&op.context);
+	vclock_init(&op.written);
+	if (read_conditions(sr->http, &op, res) != 0)
+		goto out;
+	if (!tombstone) {
+		if (parse_put_body(sr, &value, res) != 0)
+			goto out;
+		op.value = value.data;
+		op.value_len = value.len;
+	}
+	rc = store_update(nd->store, key->data, key->len, write_decide, &op);
+	if (rc == 412) {
+		server_error(res, 412, "precondition failed: the key's current "
+		    "version does not match");
+	} else if (rc == 404) {
+		server_error(res, 404, "not found");
+	} else if (rc != 0) {
+		log_event(LOG_ERROR, "write not durable", "key_bytes=%zu err=\"%s\"",
+		    key->len, strerror(errno));
+		server_error(res, 503, "storage failure: the write could not be "
+		    "made durable");
+	} else if (tombstone) {
+		res->status = 204;
+		put_etag(res, &op.written);
+	} else {
+		res->status = op.created ? 201 : 200;
+		put_etag(res, &op.written);
+		buf_puts(&res->body, "{\"key\":");
+		json_emit_string(&res->body, key->data, key->len);
+		buf_puts(&res->body, ",\"etag\":\"");
+		vclock_encode(&op.written, &res->body);
+		buf_puts(&res->body, "\"}\n");
+	}
+out:
+	buf_free(&value);
+	buf_free(&op.if_match);
+	vclock_free(&op.context);
+	vclock_free(&op.written);
+}
+
+static void
+handle_health(struct node *nd, struct server_response *res)
+{
+	buf_puts(&res->body, "{\"status\":\"ok\",\"id\":");
+	json_emit_string(&res->body, nd->cfg.id, strlen(nd->cfg.id));
+	buf_printf(&res->body, ",\"uptime_s\":%lld}\n",
+	    (long long)((net_now_ms() - nd->started_ms) / 1000));
+}
+
+/*
+ * Route and method checks that need only the head.  Used as the
+ * precheck (so a request with a bad key or method is refused before its
+ * body is read) and again at the start of every request.
+ */
+static bool
+check_head(void *arg, const struct server_request *sr,
+    struct server_response *res)
+{
+	struct node *nd = arg;
+	const struct http_request *req = sr->http;
+	const char *raw;
+	size_t rawlen;
+	struct buf key = BUF_INIT;
+	bool ok = true;
+
+	switch (route_of(req, &raw, &rawlen)) {
+	case R_KV:
+		if (!method_is(req, "GET") && !method_is(req, "HEAD") &&
+		    !method_is(req, "PUT") && !method_is(req, "DELETE")) {
+			method_not_allowed(res, "GET, HEAD, PUT, DELETE");
+			ok = false;
+		} else if (decode_key(raw, rawlen, &key, res) != 0 ||
+		    check_quorum_param(nd, req, "w", res) != 0 ||
+		    check_quorum_param(nd, req, "r", res) != 0)
+			ok = false;
+		break;
+	case R_HEALTH:
+		if (!method_is(req, "GET") && !method_is(req, "HEAD")) {
+			method_not_allowed(res, "GET, HEAD");
+			ok = false;
+		}
+		break;
+	default:
+		server_error(res, 404, "no such route (see README: /kv/KEY, /health)");
+		ok = false;
+	}
+	buf_free(&key);
+	return ok;
+}
+
+static void
+handle(void *arg, const struct server_request *sr, struct server_response *res)
+{
+	struct node *nd = arg;
+	const struct http_request *req = sr->http;
+	struct buf key = BUF_INIT;
+	const char *raw;
+	size_t rawlen;
+
+	if (!check_head(arg, sr, res))
+		return;
+	switch (route_of(req, &raw, &rawlen)) {
+	case R_KV:
+		decode_key(raw, rawlen, &key, res);
+		if (method_is(req, "GET") || method_is(req, "HEAD"))
+			handle_get(nd, sr, &key, res);
+		else if (method_is(req, "PUT"))
+			handle_write(nd, sr, &key, false, res);
+		else
+			handle_write(nd, sr, &key, true, res);
+		break;
+	case R_HEALTH:
+		handle_health(nd, res);
+		break;
+	default:
+		break;
+	}
+	buf_free(&key);
+}
+
+/* ---- background jobs and signals ------------------------------------- */
+
+static pthread_mutex_t	bg_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	bg_cv = PTHREAD_COND_INITIALIZER;
+static bool		bg_stop;
+
+/* Snapshots every --snapshot-interval seconds until told to stop. */
+static void *
+snapshot_main(void *arg)
+{
+	struct node *nd = arg;
+	struct timespec ts;
+	int64_t due;
+
+	pthread_mutex_lock(&bg_mu);
+	while (!bg_stop) {
+		due = net_wall_ms() + nd->cfg.snapshot_interval * 1000;
+		ts.tv_sec = (time_t)(due / 1000);
+		ts.tv_nsec = (long)(due % 1000) * 1000000;
+		while (!bg_stop && net_wall_ms() < due)
+			pthread_cond_timedwait(&bg_cv, &bg_mu, &ts);
+		if (bg_stop)
+			break;
+		pthread_mutex_unlock(&bg_mu);
+		if (store_snapshot(nd->store) != 0)
+			log_event(LOG_ERROR, "snapshot failed", "err=\"%s\"",
+			    strerror(errno));
+		pthread_mutex_lock(&bg_mu);
+	}
+	pthread_mutex_unlock(&bg_mu);
+	return NULL;
+}
+
+/* ---- main ------------------------------------------------------------- */
+
+static void
+config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->addr = ":8080";
+	cfg->n = 3;
+	cfg->w = 2;
+	cfg->r = 2;
+	cfg->snapshot_interval = 60;
+	cfg->max_conns = 1024;
+	cfg->idle_timeout = 60;
+	cfg->header_timeout = 10;
+	cfg->body_timeout = 30;
+	cfg->max_body = 1 << 20;
+	cfg->max_request_line = 8192;
+	cfg->max_header_bytes = 65536;
+	cfg->max_headers = 100;
+	cfg->shutdown_grace = 10;
+	cfg->log_level = "info";
+	cfg->log_format = "text";
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct node nd;
+	struct config *cfg = &nd.cfg;
+	struct server_config scfg;
+	struct store_options sopt;
+	char err[512], inc[16];
+	pthread_t snap_thread;
+	sigset_t sigs;
+	int lfd, port, sig, lvl, members;
+
+	config_defaults(cfg);
+	parse_flags(cfg, argc, argv);
+	if ((lvl = log_level_parse(cfg->log_level)) < 0)
+		die_usage("bad --log-level '%s' (debug, info, warn, error)",
+		    cfg->log_level);
+	log_set_level((enum log_level)lvl);
+	if (strcmp(cfg->log_format, "json") == 0)
+		log_set_json(true);
+	else if (strcmp(cfg->log_format, "text") != 0)
+		die_usage("bad --log-format '%s' (text or json)", cfg->log_format);
+	if (cfg->id == NULL)
+		die_usage("%s", "--id is required (e.g. --id node1)");
+	if (!id_valid(cfg->id))
+		die_usage("bad --id '%s': use 1-64 of A-Z a-z 0-9 _ -", cfg->id);
+	if (cfg->data_dir == NULL)
+		die_usage("%s", "--data-dir is required (e.g. --data-dir /var/lib/kvd)");
+
+	/* N, W and R are capped to the cluster size (one node for now). */
+	members = 1;
+	if (cfg->n > members)
+		cfg->n = members;
+	if (cfg->w > cfg->n)
+		cfg->w = cfg->n;
+	if (cfg->r > cfg->n)
+		cfg->r = cfg->n;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);	/* inherited by every thread */
+
+	if (snprintf(nd.dir, sizeof(nd.dir), "%s/%s", cfg->data_dir, cfg->id) >=
+	    (int)sizeof(nd.dir))
+		die("data directory path too long");
+	if (mkdir_p(nd.dir) != 0)
+		die("cannot create node directory %s: %s", nd.dir, strerror(errno));
+	lock_node_dir(nd.dir);
+	load_incarnation(nd.dir, inc, sizeof(inc));
+	snprintf(nd.actor, sizeof(nd.actor), "%s.%s", cfg->id, inc);
+
+	memset(&sopt, 0, sizeof(sopt));
+	sopt.fsync = true;
+	nd.started_ms = net_now_ms();
+	if (store_open(&nd.store, nd.dir, &sopt, err, sizeof(err)) != 0)
+		die("cannot open the store in %s: %s", nd.dir, err);
+
+	lfd = net_listen(cfg->addr, 1024, &port, err, sizeof(err));
+	if (lfd < 0)
+		die("%s", err);
+	server_config_default(&scfg);
+	scfg.listen_fd = lfd;
+	scfg.max_conns = (int)cfg->max_conns;
+	scfg.idle_timeout_ms = (int)cfg->idle_timeout * 1000;
+	scfg.header_timeout_ms = (int)cfg->header_timeout * 1000;
+	scfg.body_timeout_ms = (int)cfg->body_timeout * 1000;
+	scfg.limits.max_body = (size_t)cfg->max_body;
+	scfg.limits.max_request_line = (size_t)cfg->max_request_line;
+	scfg.limits.max_header_bytes = (size_t)cfg->max_header_bytes;
+	scfg.limits.max_headers = (size_t)cfg->max_headers;
+	scfg.request_log = cfg->request_log;
+	scfg.handler = handle;
+	scfg.precheck = check_head;
+	scfg.arg = &nd;
+	if (server_start(&nd.server, &scfg) != 0)
+		die("cannot start the server: %s", strerror(errno));
+	if (cfg->port_file != NULL)
+		write_port_file(cfg->port_file, port);
+	if (cfg->snapshot_interval > 0 &&
+	    pthread_create(&snap_thread, NULL, snapshot_main, &nd) != 0)
+		die("cannot start the snapshot thread: %s", strerror(errno));
+	log_event(LOG_INFO, "kvd ready", "id=%s actor=%s addr=%s port=%d dir=%s "
+	    "n=%ld w=%ld r=%ld version=%s", cfg->id, nd.actor, cfg->addr, port,
+	    nd.dir, cfg->n, cfg->w, cfg->r, KVD_VERSION);
+
+	for (;;) {
+		if (sigwait(&sigs, &sig) == 0 && (sig == SIGTERM || sig == SIGINT))
+			break;
+	}
+	log_event(LOG_INFO, "shutting down", "signal=%s",
+	    sig == SIGTERM ? "TERM" : "INT");
+	server_stop(nd.server, (int)cfg->shutdown_grace * 1000);
+	pthread_mutex_lock(&bg_mu);
+	bg_stop = true;
+	pthread_cond_broadcast(&bg_cv);
+	pthread_mutex_unlock(&bg_mu);
+	if (cfg->snapshot_interval > 0)
+		pthread_join(snap_thread, NULL);
+	if (store_snapshot(nd.store) != 0) {
+		log_event(LOG_ERROR, "final snapshot failed; the WAL still holds "
+		    "every write", "err=\"%s\"", strerror(errno));
+		store_close(nd.store);
+		return 1;
+	}
+	store_close(nd.store);
+	log_event(LOG_INFO, "stopped", "id=%s", cfg->id);
+	return 0;
+}

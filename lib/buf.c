@@ -1,0 +1,150 @@
+/*
+ * buf.c -- growable byte buffer.
+ *
+ * The capacity doubles so appends are amortised O(1); a buffer that has
+ * never grown points at a shared read-only empty string, so an idle
+ * connection or an empty reply costs no allocation.
+ */
+#include "buf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char buf_empty[1] = "";
+
+static void
+oom(size_t n)
+{
+	fprintf(stderr, "level=fatal msg=\"out of memory\" bytes=%zu\n", n);
+	abort();
+}
+
+void
+buf_init(struct buf *b)
+{
+	b->data = (char *)buf_empty;
+	b->len = 0;
+	b->cap = 0;
+}
+
+void
+buf_grow(struct buf *b, size_t extra)
+{
+	size_t need, cap;
+	char *p;
+
+	if (extra > (size_t)-1 / 2 - b->len)
+		oom(extra);
+	need = b->len + extra + 1;
+	if (need <= b->cap)
+		return;
+	cap = b->cap ? b->cap : 64;
+	while (cap < need)
+		cap *= 2;
+	p = realloc(b->cap ? b->data : NULL, cap);
+	if (p == NULL)
+		oom(cap);
+	if (b->cap == 0)
+		p[0] = '\0';
+	b->data = p;
+	b->cap = cap;
+}
+
+void
+buf_append(struct buf *b, const void *p, size_t n)
+{
+	if (n == 0)
+		return;
+	buf_grow(b, n);
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void
+buf_puts(struct buf *b, const char *s)
+{
+	buf_append(b, s, strlen(s));
+}
+
+void
+buf_putc(struct buf *b, char c)
+{
+	buf_append(b, &c, 1);
+}
+
+void
+buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+	va_list ap2;
+	int n;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(b->cap ? b->data + b->len : NULL,
+	    b->cap ? b->cap - b->len : 0, fmt, ap2);
+	va_end(ap2);
+	if (n < 0)
+		return;
+	if (b->cap == 0 || (size_t)n >= b->cap - b->len) {
+		buf_grow(b, (size_t)n);
+		vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+	}
+	b->len += (size_t)n;
+}
+
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vprintf(b, fmt, ap);
+	va_end(ap);
+}
+
+void
+buf_consume(struct buf *b, size_t n)
+{
+	if (n >= b->len) {
+		buf_reset(b);
+		return;
+	}
+	memmove(b->data, b->data + n, b->len - n);
+	b->len -= n;
+	b->data[b->len] = '\0';
+}
+
+void
+buf_reset(struct buf *b)
+{
+	b->len = 0;
+	if (b->cap)
+		b->data[0] = '\0';
+}
+
+char *
+buf_detach(struct buf *b, size_t *len)
+{
+	char *p;
+
+	if (b->cap == 0) {
+		p = malloc(1);
+		if (p == NULL)
+			oom(1);
+		p[0] = '\0';
+	} else
+		p = b->data;
+	if (len)
+		*len = b->len;
+	buf_init(b);
+	return p;
+}
+
+void
+buf_free(struct buf *b)
+{
+	if (b->cap)
+		free(b->data);
+	buf_init(b);
+}

@@ -1,0 +1,43 @@
+/*
+ * buf.h -- the one growable byte buffer every module writes output into.
+ *
+ * After buf_init() a buffer is never NULL: data always points at len bytes
+ * followed by a NUL, so it can be handed to printf-style code directly.
+ * Allocation failure is fatal (logged, then abort()): like git's strbuf, a
+ * server that cannot grow a small buffer cannot do anything useful, and
+ * checking every append would hide the logic of every caller.
+ * A buf is owned by one thread at a time; it has no lock.
+ */
+#ifndef KVD_BUF_H
+#define KVD_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct buf {
+	char	*data;	/* len bytes, then a NUL; never NULL after buf_init */
+	size_t	 len;
+	size_t	 cap;	/* 0 while data points at the shared empty string */
+};
+
+#define BUF_INIT { (char *)buf_empty, 0, 0 }
+extern const char buf_empty[1];
+
+void	buf_init(struct buf *b);
+/* Makes room for at least extra more bytes (plus the NUL). */
+void	buf_grow(struct buf *b, size_t extra);
+void	buf_append(struct buf *b, const void *p, size_t n);
+void	buf_puts(struct buf *b, const char *s);
+void	buf_putc(struct buf *b, char c);
+void	buf_printf(struct buf *b, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+/* Drops the first n bytes, moving the rest to the front. */
+void	buf_consume(struct buf *b, size_t n);
+/* Empties the buffer but keeps its memory. */
+void	buf_reset(struct buf *b);
+/* Hands the memory to the caller (who free()s it) and re-inits b. */
+char	*buf_detach(struct buf *b, size_t *len);
+void	buf_free(struct buf *b);	/* leaves b initialised and empty */
+
+#endif

@@ -1,0 +1,260 @@
+/*
+ * client.c -- one keep-alive HTTP/1.1 client connection.
+ *
+ * Response framing, in the order RFC 9112 section 6.3 gives it: no body
+ * for HEAD, 1xx, 204 and 304; chunked when Transfer-Encoding says so;
+ * Content-Length bytes when given; otherwise everything up to EOF (and
+ * the connection is not reused).  Interim 1xx responses (100 Continue)
+ * are skipped.
+ */
+#include "client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define MAX_RESPONSE_HEAD	65536
+#define MAX_RESPONSE_BODY	(256u * 1024 * 1024)
+
+int
+client_init(struct client_conn *c, const char *host, const char *port,
+    int connect_timeout_ms)
+{
+	if (strlen(host) >= sizeof(c->host) || strlen(port) >= sizeof(c->port))
+		return -1;
+	strcpy(c->host, host);
+	strcpy(c->port, port);
+	c->fd = -1;
+	buf_init(&c->in);
+	c->connect_timeout_ms = connect_timeout_ms;
+	return 0;
+}
+
+void
+client_close(struct client_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	buf_free(&c->in);
+}
+
+void
+client_response_init(struct client_response *r)
+{
+	buf_init(&r->head);
+	buf_init(&r->body);
+	memset(&r->http, 0, sizeof(r->http));
+}
+
+void
+client_response_free(struct client_response *r)
+{
+	buf_free(&r->head);
+	buf_free(&r->body);
+}
+
+/* Reads more into c->in.  >0 bytes, 0 EOF, -1 error. */
+static ssize_t
+fill(struct client_conn *c, int64_t deadline)
+{
+	ssize_t n;
+
+	buf_grow(&c->in, 16384);
+	n = net_read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1,
+	    deadline);
+	if (n > 0) {
+		c->in.len += (size_t)n;
+		c->in.data[c->in.len] = '\0';
+	}
+	return n;
+}
+
+/*
+ * Reads one final response.  Returns 0, -1 on transport error (errno),
+ * -2 when the connection closed before any byte (safe to retry).
+ */
+static int
+read_response(struct client_conn *c, bool is_head, int64_t deadline,
+    struct client_response *res, bool *reusable)
+{
+	struct http_chunked ch = HTTP_CHUNKED_INIT;
+	bool got_any = c->in.len > 0;
+	int hlen, status;
+	ssize_t n;
+	size_t need;
+
+	for (;;) {
+		hlen = http_parse_response(c->in.data, c->in.len,
+		    MAX_RESPONSE_HEAD, &res->http);
+		if (hlen == HTTP_ERROR) {
+			errno = EPROTO;
+			return -1;
+		}
+		if (hlen > 0 && res->http.status >= 100 && res->http.status < 200) {
+			buf_consume(&c->in, (size_t)hlen);	/* 100 Continue */
+			continue;
+		}
+		if (hlen > 0)
+			break;
+		n = fill(c, deadline);
+		if (n == 0 && !got_any)
+			return -2;
+		if (n < 0 && !got_any && errno == ECONNRESET)
+			return -2;
+		if (n <= 0) {
+			if (n == 0)
+				errno = ECONNRESET;
+			return -1;
+		}
+		got_any = true;
+	}
+	/* Keep the head where the slices stay valid. */
+	buf_reset(&res->head);
+	buf_append(&res->head, c->in.data, (size_t)hlen);
+	http_parse_response(res->head.data, res->head.len, MAX_RESPONSE_HEAD,
+	    &res->http);
+	buf_consume(&c->in, (size_t)hlen);
+	buf_reset(&res->body);
+	*reusable = res->http.keep_alive;
+	status = res->http.status;
+	if (is_head || status == 204 || status == 304)
+		return 0;
+	if (res->http.chunked) {
+		for (;;) {
+			n = http_chunked_decode(&ch, c->in.data, c->in.len,
+			    MAX_RESPONSE_BODY, &res->body, &status);
+			if (n < 0) {
+				errno = EPROTO;
+				return -1;
+			}
+			buf_consume(&c->in, (size_t)n);
+			if (ch.done)
+				return 0;
+			n = fill(c, deadline);
+			if (n <= 0) {
+				if (n == 0)
+					errno = ECONNRESET;
+				return -1;
+			}
+		}
+	}
+	if (res->http.content_length >= 0) {
+		if ((uint64_t)res->http.content_length > MAX_RESPONSE_BODY) {
+			errno = EPROTO;
+			return -1;
+		}
+		need = (size_t)res->http.content_length;
+		while (c->in.len < need) {
+			n = fill(c, deadline);
+			if (n <= 0) {
+				if (n == 0)
+					errno = ECONNRESET;
+				return -1;
+			}
+		}
+		buf_append(&res->body, c->in.data, need);
+		buf_consume(&c->in, need);
+		return 0;
+	}
+	*reusable = false;
+	for (;;) {
+		buf_append(&res->body, c->in.data, c->in.len);
+		buf_reset(&c->in);
+		n = fill(c, deadline);
+		if (n == 0)
+			return 0;
+		if (n < 0)
+			return -1;
+	}
+}
+
+int
+client_do(struct client_conn *c, const char *method, const char *target,
+    const char *content_type, const void *body, size_t body_len,
+    const char *extra, int timeout_ms, struct client_response *res)
+{
+	struct buf head = BUF_INIT;
+	struct iovec iov[2];
+	int64_t deadline = net_now_ms() + timeout_ms;
+	bool reused, reusable = false, has_body;
+	char hostport[NET_HOST_MAX + NET_PORT_MAX + 4];
+	int attempt, rc = -1, saved = 0;
+
+	has_body = body != NULL || strcmp(method, "PUT") == 0 ||
+	    strcmp(method, "POST") == 0;
+	if (strchr(c->host, ':') != NULL)
+		snprintf(hostport, sizeof(hostport), "[%s]:%s", c->host, c->port);
+	else
+		snprintf(hostport, sizeof(hostport), "%s:%s", c->host, c->port);
+	http_write_request_head(&head, method, target, hostport, content_type,
+	    has_body ? body_len : (size_t)-1, extra);
+	for (attempt = 0; attempt < 2; attempt++) {
+		reused = c->fd >= 0;
+		if (c->fd < 0) {
+			int left = (int)(deadline - net_now_ms());
+			if (left <= 0) {
+				saved = ETIMEDOUT;
+				break;
+			}
+			c->fd = net_connect(c->host, c->port,
+			    left < c->connect_timeout_ms ? left : c->connect_timeout_ms);
+			if (c->fd < 0) {
+				saved = errno;
+				break;
+			}
+			buf_reset(&c->in);
+		}
+		iov[0].iov_base = head.data;
+		iov[0].iov_len = head.len;
+		iov[1].iov_base = (void *)(uintptr_t)(body ? body : "");
+		iov[1].iov_len = body ? body_len : 0;
+		if (net_writev_all(c->fd, iov, 2, deadline) != 0) {
+			saved = errno;
+			close(c->fd);
+			c->fd = -1;
+			if (reused && (saved == EPIPE || saved == ECONNRESET))
+				continue;
+			break;
+		}
+		rc = read_response(c, strcmp(method, "HEAD") == 0, deadline, res,
+		    &reusable);
+		if (rc == 0)
+			break;
+		saved = rc == -2 ? ECONNRESET : errno;
+		close(c->fd);
+		c->fd = -1;
+		if (rc == -2 && reused)
+			continue;
+		rc = -1;
+		break;
+	}
+	if (rc == 0 && !reusable && c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	buf_free(&head);
+	if (rc != 0) {
+		errno = saved ? saved : EIO;
+		return -1;
+	}
+	return 0;
+}
+
+const char *
+client_header(const struct client_response *res, const char *name, char *out,
+    size_t outlen)
+{
+	const struct http_header *h;
+	size_t n;
+
+	h = http_find_header(res->http.headers, res->http.nheaders, name);
+	if (h == NULL || outlen == 0)
+		return NULL;
+	n = h->value_len < outlen - 1 ? h->value_len : outlen - 1;
+	memcpy(out, h->value, n);
+	out[n] = '\0';
+	return out;
+}

@@ -1,0 +1,66 @@
+/*
+ * client.h -- an HTTP/1.1 client connection with deadlines, used by
+ * kvctl and by node-to-node calls.
+ *
+ * A struct client_conn is one keep-alive connection to one host:port,
+ * owned by one thread at a time.  client_do() (re)connects when needed,
+ * sends a request, reads the whole response and keeps the connection for
+ * the next call when the server allows it.  If a reused connection turns
+ * out to have been closed by the server before any response byte arrived,
+ * the request is sent once more on a fresh connection (callers only send
+ * requests that are safe to repeat: reads, and writes whose apply is
+ * idempotent).
+ */
+#ifndef KVD_CLIENT_H
+#define KVD_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "http.h"
+#include "net.h"
+
+struct client_conn {
+	char		host[NET_HOST_MAX];
+	char		port[NET_PORT_MAX];
+	int		fd;		/* -1 when not connected */
+	struct buf	in;		/* bytes read past the last response */
+	int		connect_timeout_ms;
+};
+
+struct client_response {
+	struct buf	head;		/* the raw response head */
+	struct http_response http;	/* parsed; slices point into head */
+	struct buf	body;		/* decoded body */
+};
+
+/*
+ * Sets up c for host:port (not connected yet).  0, or -1 when the address
+ * is too long.
+ */
+int	client_init(struct client_conn *c, const char *host, const char *port,
+	    int connect_timeout_ms);
+/* Closes the socket and frees buffers; c can be client_init'ed again. */
+void	client_close(struct client_conn *c);
+
+void	client_response_init(struct client_response *r);
+void	client_response_free(struct client_response *r);
+
+/*
+ * Sends one request and reads the response before timeout_ms.  body may be
+ * NULL (no body, no Content-Length unless method is PUT/POST, which get
+ * Content-Length: 0).  extra is preformatted header lines or NULL.
+ * Returns 0 with res filled (any HTTP status), or -1 with errno:
+ * ECONNREFUSED/EHOSTUNREACH/ETIMEDOUT/ECONNRESET for transport failures,
+ * EPROTO for an unparsable response.
+ */
+int	client_do(struct client_conn *c, const char *method, const char *target,
+	    const char *content_type, const void *body, size_t body_len,
+	    const char *extra, int timeout_ms, struct client_response *res);
+
+/* The value of header name in res (NUL-terminated copy into out), or NULL. */
+const char *client_header(const struct client_response *res, const char *name,
+	    char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,113 @@
+/*
+ * cluster.h -- membership: who is in the cluster, at which address, and
+ * the ring built from them.
+ *
+ * The member list is a set of entries {id, address, ver, removed}, merged
+ * entry by entry: for each id the entry with the higher ver wins (on a
+ * tie, removed wins, then the greater address), so any two lists merge to
+ * the same result in any order and concurrent joins on different nodes
+ * both survive.  A join or leave made on one node bumps that entry's ver
+ * above every ver it knows, is persisted (DIR/members.json, tmp + fsync +
+ * rename), and is pushed at once to every member old and new; a gossip
+ * thread also pushes the whole list to one random member every
+ * gossip_ms, and merges the list that member answers with, so a node
+ * that missed a change (down, partitioned) catches up.
+ *
+ * Readers get an immutable view (members, ring, effective N/W/R) with
+ * cluster_view_get and give it back with cluster_view_put; a change builds
+ * a new view and swaps the pointer, so reading never waits for a change.
+ *
+ * The first start seeds the list from --peers plus this node (ver 0 for
+ * all); after that DIR/members.json wins and --peers is ignored.
+ * Thread-safe.
+ */
+#ifndef KVD_CLUSTER_H
+#define KVD_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "peer.h"
+#include "ring.h"
+
+#define CLUSTER_ADDR_MAX 280
+
+struct cluster_member {
+	char		id[RING_ID_MAX + 1];
+	char		address[CLUSTER_ADDR_MAX];	/* "host:port" */
+	uint64_t	ver;
+	bool		removed;
+};
+
+/* An immutable snapshot of the membership; valid until cluster_view_put. */
+struct cluster_view {
+	uint64_t	 version;	/* sum of entry vers: grows with every change */
+	struct cluster_member *members;	/* live members, sorted by id */
+	size_t		 nmembers;
+	struct cluster_member *all;	/* live and removed entries, sorted by id */
+	size_t		 nall;
+	struct ring	*ring;		/* built from members (ring index = members index) */
+	int		 n, w, r;	/* configured values capped to nmembers (>= 1) */
+	ssize_t		 self;		/* index of this node in members, -1 if not a member */
+	int		 refs;		/* owned by cluster.c */
+};
+
+struct cluster_config {
+	const char	*dir;		/* node directory for members.json */
+	const char	*self_id;
+	const char	*self_address;	/* advertised host:port */
+	const char	*peers;		/* --peers "id=host:port,..." or NULL */
+	int		 n, w, r;	/* configured quorum sizes */
+	int		 vnodes;	/* per member, default RING_VNODES_DEFAULT */
+	int		 gossip_ms;	/* 0 disables the gossip thread */
+	int		 timeout_ms;	/* per gossip / broadcast call */
+	struct peers	*peers_pool;	/* for gossip and broadcast calls */
+	const char	*auth_header;	/* unused for now; NULL */
+};
+
+struct cluster;
+
+/*
+ * Loads DIR/members.json or seeds from cfg->peers, builds the first view
+ * and starts the gossip thread.  0, or -1 with a message in err (bad
+ * --peers syntax, duplicate ids, unreadable members.json).
+ */
+int	cluster_open(struct cluster **out, const struct cluster_config *cfg,
+	    char *err, size_t errlen);
+/* Stops gossip and frees everything (views still held are freed on put). */
+void	cluster_close(struct cluster *c);
+
+/* The current view, with a reference the caller must give back. */
+const struct cluster_view *cluster_view_get(struct cluster *c);
+void	cluster_view_put(struct cluster *c, const struct cluster_view *v);
+
+/*
+ * Adds id at address.  0 when added (persisted and broadcast), 1 when id
+ * is already a member at that address (nothing to do), or -1 with a
+ * message in err and *status set: 400 bad id or address, 409 id is a
+ * member at another address.
+ */
+int	cluster_join(struct cluster *c, const char *id, const char *address,
+	    int *status, char *err, size_t errlen);
+
+/*
+ * Removes id.  0 when removed (persisted and broadcast), or -1 with err and
+ * *status: 404 not a member, 409 it is the last member.
+ */
+int	cluster_leave(struct cluster *c, const char *id, int *status, char *err,
+	    size_t errlen);
+
+/*
+ * Merges a member list received from a peer (the JSON of
+ * cluster_list_to_json) into ours.  1 when ours changed (persisted, new
+ * view), 0 when nothing changed, -1 when the JSON is malformed.
+ */
+int	cluster_merge_json(struct cluster *c, const char *json, size_t len);
+
+/* Appends {"members":[{"id","address","ver","removed"},...]} (all entries). */
+void	cluster_list_to_json(const struct cluster_view *v, struct buf *out);
+
+#endif

@@ -1,0 +1,1024 @@
+/*
+ * http.c -- strict, incremental, zero-copy HTTP/1.1 parsing and writing.
+ *
+ * Every parse function is a pure function of the bytes received so far:
+ * it walks the buffer once, front to back, and stops at the first byte
+ * that decides the outcome.  Reaching the end of the data before the end
+ * of the head means "incomplete", unless a limit has already been crossed;
+ * a byte that cannot start or continue a valid message means "error" at
+ * once, even when the head is not complete yet, so a client that sends
+ * garbage (say bare LF line endings) is answered instead of waited for.
+ * Because the outcome depends only on the bytes and never on how they
+ * arrived, a message split at any byte parses the same as whole; a caller
+ * simply calls again with a longer buffer.  Nothing is allocated and
+ * nothing is copied: results are slices of the caller's buffer.
+ *
+ * Limits are enforced while scanning, which also bounds the work per call.
+ * The scan never looks past min(len, max_header_bytes): running into that
+ * wall is "incomplete" when it is the end of the data and 431 when it is
+ * the limit.  The request line is scanned up to max_request_line content
+ * bytes plus the CR; one more content byte is a 414, known as soon as it
+ * arrives.  Field lines are counted as they start; one beyond max_headers
+ * (capped by the HTTP_MAX_HEADERS array) is a 431.
+ *
+ * Byte classes come from one 256-entry table (ctab) so each inner loop is a
+ * load and a test per byte.  Framing semantics (Content-Length,
+ * Transfer-Encoding, Host, Expect, Connection) are derived in a second,
+ * short walk over the parsed field array, in field order, so the first
+ * problem found top-down is the one answered.
+ *
+ * The chunked decoder is the one stateful piece: struct http_chunked holds
+ * a state-machine position so chunk framing may be split anywhere.  Each
+ * size line and trailer line is bounded (CHUNK_LINE_MAX), the whole
+ * trailer section too (TRAILER_MAX); while in the trailer section the
+ * otherwise idle `remaining` field holds the trailer byte count (high 32
+ * bits) and the set of forbidden field names still matching the name read
+ * so far (low 32 bits), which is how a name split across calls is still
+ * recognised without buffering it.
+ */
+#include "http.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Byte classes (bit flags in ctab). */
+#define C_TCHAR	0x01	/* RFC 9110 tchar */
+#define C_VCHAR	0x02	/* 0x21-0x7e */
+#define C_FVAL	0x04	/* field-value byte: HTAB, SP, VCHAR, obs-text */
+#define C_HEX	0x08	/* HEXDIG */
+#define C_HOST	0x10	/* reg-name: unreserved, sub-delims, '%' */
+#define C_UNRES	0x20	/* RFC 3986 unreserved */
+#define C_PATH	0x40	/* VCHAR except '?' and '#' */
+#define C_QUERY	0x80	/* VCHAR except '#' */
+
+static const unsigned char ctab[256] = {
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,	/* 00 */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,	/* 10 */
+	0x04, 0xd7, 0xc6, 0x07, 0xd7, 0xd7, 0xd7, 0xd7, 0xd6, 0xd6, 0xd7, 0xd7, 0xd6, 0xf7, 0xf7, 0xc6,	/* 20 */
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xc6, 0xd6, 0xc6, 0xd6, 0xc6, 0x86,	/* 30 */
+	0xc6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7,	/* 40 */
+	0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xc6, 0xc6, 0xc6, 0xc7, 0xf7,	/* 50 */
+	0xc7, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7,	/* 60 */
+	0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xf7, 0xc6, 0xc7, 0xc6, 0xf7, 0x00,	/* 70 */
+	0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04,	/* 80 */
+	0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04,	/* 90 */
+	0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04,	/* a0 */
+	0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04,	/* b0 */
+	0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04,	/* c0 */
+	0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04,	/* d0 */
+	0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04,	/* e0 */
+	0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04,	/* f0 */
+};
+
+#define IS(c, cls)	(ctab[(unsigned char)(c)] & (cls))
+
+#define CL_MAX_DIGITS	18	/* 10^18 - 1 fits in int64_t */
+#define CHUNK_SIZE_DIGITS 15	/* 16^15 - 1 fits in 60 bits */
+#define CHUNK_LINE_MAX	8192	/* one size line or trailer line */
+#define TRAILER_MAX	65536	/* the whole trailer section */
+
+void
+http_limits_default(struct http_limits *lim)
+{
+	lim->max_request_line = 8192;
+	lim->max_header_bytes = 65536;
+	lim->max_headers = 100;
+	lim->max_body = 1024 * 1024;
+}
+
+static int
+fail(int *status, int code)
+{
+	if (status != NULL)
+		*status = code;
+	return HTTP_ERROR;
+}
+
+/*
+ * The scan reached end = min(len, limit) without deciding: more data may
+ * complete the head, unless the limit is what stopped it.
+ */
+static int
+exhausted(size_t end, size_t len, int *status)
+{
+	if (end == len)
+		return HTTP_INCOMPLETE;
+	return fail(status, 431);
+}
+
+static int
+lower(int c)
+{
+	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+/* a[0..n) equals lit (lowercase, n bytes long) ignoring ASCII case. */
+static bool
+ieq(const char *a, const char *lit, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (lower((unsigned char)a[i]) != (unsigned char)lit[i])
+			return false;
+	return true;
+}
+
+#define NAME_IS(h, lit) \
+	((h)->name_len == sizeof(lit) - 1 && ieq((h)->name, lit, sizeof(lit) - 1))
+
+#define ONES	UINT64_C(0x0101010101010101)
+#define HIGHS	UINT64_C(0x8080808080808080)
+
+/*
+ * Returns the offset of the first byte at or after p that is not a
+ * field-value byte, or end.  Values are most of a head, so whole words
+ * whose bytes are all in 0x20-0x7e or 0x80-0xff are skipped eight at a
+ * time (any byte below 0x20, or equal to 0x7f, ends the fast path; a word
+ * with an HTAB just takes the byte loop).
+ */
+static size_t
+skip_value(const char *b, size_t p, size_t end)
+{
+	uint64_t w, x;
+
+	while (end - p >= 8) {
+		memcpy(&w, b + p, 8);
+		x = w ^ (ONES * 0x7f);
+		if ((((w - ONES * 0x20) & ~w) | ((x - ONES) & ~x)) & HIGHS)
+			break;
+		p += 8;
+	}
+	while (p < end && IS(b[p], C_FVAL))
+		p++;
+	return p;
+}
+
+/*
+ * Parses field lines starting at p through the empty line that ends the
+ * head.  Returns the offset just past that empty line, or HTTP_INCOMPLETE,
+ * or HTTP_ERROR with *status 400 (syntax) or 431 (too many fields, or the
+ * head reached end < len).
+ */
+static int
+parse_fields(const char *b, size_t len, size_t end, size_t p,
+    struct http_header *h, size_t cap, size_t *nh, int *status)
+{
+	size_t n = 0, name, colon, v, ve;
+
+	for (;;) {
+		if (p >= end)
+			return exhausted(end, len, status);
+		if (b[p] == '\r') {
+			if (p + 1 >= end)
+				return exhausted(end, len, status);
+			if (b[p + 1] != '\n')
+				return fail(status, 400);
+			*nh = n;
+			return (int)(p + 2);
+		}
+		if (n == cap)
+			return fail(status, 431);
+		/* field-name ":" OWS field-value OWS CRLF */
+		name = p;
+		while (p < end && IS(b[p], C_TCHAR))
+			p++;
+		if (p >= end)
+			return exhausted(end, len, status);
+		if (b[p] != ':' || p == name)
+			return fail(status, 400);	/* obs-fold, SP before ':', ... */
+		colon = p++;
+		while (p < end && (b[p] == ' ' || b[p] == '\t'))
+			p++;
+		v = p;
+		p = skip_value(b, p, end);
+		if (p >= end)
+			return exhausted(end, len, status);
+		if (b[p] != '\r')
+			return fail(status, 400);	/* NUL, CTL, bare LF */
+		if (p + 1 >= end)
+			return exhausted(end, len, status);
+		if (b[p + 1] != '\n')
+			return fail(status, 400);	/* bare CR */
+		ve = p;
+		while (ve > v && (b[ve - 1] == ' ' || b[ve - 1] == '\t'))
+			ve--;
+		h[n].name = b + name;
+		h[n].name_len = colon - name;
+		h[n].value = b + v;
+		h[n].value_len = ve - v;
+		n++;
+		p += 2;
+	}
+}
+
+/* Content-Length: 1*DIGIT, at most CL_MAX_DIGITS.  -1 when malformed. */
+static int64_t
+parse_length(const char *s, size_t n)
+{
+	int64_t v = 0;
+	size_t i;
+
+	if (n == 0 || n > CL_MAX_DIGITS)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/* Host: empty, or reg-name / IPv4 / "[" IPv6 "]", then optional ":" port. */
+static bool
+host_valid(const char *s, size_t n)
+{
+	size_t i = 0, port;
+
+	if (n == 0)
+		return true;
+	if (s[0] == '[') {
+		for (i = 1; i < n && s[i] != ']'; i++)
+			if (!IS(s[i], C_UNRES) && s[i] != ':' && s[i] != '%')
+				return false;
+		if (i == n || i == 1)
+			return false;
+		i++;
+	} else {
+		while (i < n && IS(s[i], C_HOST))
+			i++;
+	}
+	if (i == n)
+		return true;
+	if (s[i] != ':')
+		return false;
+	for (port = ++i; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return n - port <= 5;
+}
+
+/*
+ * Walks a comma-separated Connection value; sets *close / *ka for the
+ * "close" and "keep-alive" options.  Other options are ignored.
+ */
+static void
+connection_options(const char *s, size_t n, bool *close, bool *ka)
+{
+	size_t i = 0, a, e;
+
+	while (i < n) {
+		while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == ','))
+			i++;
+		a = i;
+		while (i < n && s[i] != ',')
+			i++;
+		e = i;
+		while (e > a && (s[e - 1] == ' ' || s[e - 1] == '\t'))
+			e--;
+		if (e - a == 5 && ieq(s + a, "close", 5))
+			*close = true;
+		else if (e - a == 10 && ieq(s + a, "keep-alive", 10))
+			*ka = true;
+	}
+}
+
+/*
+ * Splits the request-target into path and query.  qpos is the offset of
+ * the first '?' in the target, or tl when there is none.
+ */
+static int
+split_target(struct http_request *req, size_t qpos, int *status)
+{
+	const char *t = req->target, *a, *slash;
+	size_t tl = req->target_len, skip;
+
+	if (qpos < tl) {
+		req->query = t + qpos + 1;
+		req->query_len = tl - qpos - 1;
+	} else {
+		req->query = NULL;
+		req->query_len = 0;
+	}
+	if (t[0] == '/') {
+		req->path = t;
+		req->path_len = qpos;
+		return 0;
+	}
+	if (t[0] == '*') {
+		if (tl != 1 || req->method_len != 7 ||
+		    memcmp(req->method, "OPTIONS", 7) != 0)
+			return fail(status, 400);
+		req->path = t;
+		req->path_len = 1;
+		return 0;
+	}
+	/* absolute-form: http://authority[/path][?query] */
+	if (tl > 7 && ieq(t, "http://", 7))
+		skip = 7;
+	else if (tl > 8 && ieq(t, "https://", 8))
+		skip = 8;
+	else
+		return fail(status, 400);
+	a = t + skip;
+	if (a == t + qpos || *a == '/')
+		return fail(status, 400);	/* empty authority */
+	slash = memchr(a, '/', (size_t)(t + qpos - a));
+	if (memchr(a, '@', (size_t)((slash ? slash : t + qpos) - a)) != NULL)
+		return fail(status, 400);	/* no userinfo */
+	if (slash == NULL) {
+		/* RFC 9112 3.2.2: an empty path means "/". */
+		req->path = "/";
+		req->path_len = 1;
+	} else {
+		req->path = slash;
+		req->path_len = (size_t)(t + qpos - slash);
+	}
+	return 0;
+}
+
+/* Derives framing and connection semantics from the parsed fields. */
+static int
+request_semantics(struct http_request *req, const struct http_limits *lim,
+    int *status)
+{
+	const struct http_header *h;
+	bool close = false, ka = false, cl_seen = false;
+	size_t i, nhost = 0, nte = 0;
+
+	req->content_length = -1;
+	req->chunked = false;
+	req->expect_continue = false;
+	req->is_head = req->method_len == 4 &&
+	    memcmp(req->method, "HEAD", 4) == 0;
+	for (i = 0; i < req->nheaders; i++) {
+		h = &req->headers[i];
+		switch (h->name_len) {
+		case 4:
+			if (!NAME_IS(h, "host"))
+				break;
+			if (++nhost > 1 || !host_valid(h->value, h->value_len))
+				return fail(status, 400);
+			break;
+		case 6:
+			if (!NAME_IS(h, "expect"))
+				break;
+			if (!http_value_is(h, "100-continue"))
+				return fail(status, 417);
+			/* RFC 9110 10.1.1: ignored in an HTTP/1.0 request. */
+			req->expect_continue = req->minor == 1;
+			break;
+		case 10:
+			if (NAME_IS(h, "connection"))
+				connection_options(h->value, h->value_len,
+				    &close, &ka);
+			break;
+		case 14:
+			if (!NAME_IS(h, "content-length"))
+				break;
+			if (cl_seen || nte > 0)
+				return fail(status, 400);
+			cl_seen = true;
+			req->content_length = parse_length(h->value,
+			    h->value_len);
+			if (req->content_length < 0)
+				return fail(status, 400);
+			break;
+		case 17:
+			if (!NAME_IS(h, "transfer-encoding"))
+				break;
+			if (req->minor == 0 || nte++ > 0 || cl_seen)
+				return fail(status, 400);
+			if (!http_value_is(h, "chunked"))
+				return fail(status, 501);
+			req->chunked = true;
+			break;
+		}
+	}
+	if (req->minor == 1 && nhost == 0)
+		return fail(status, 400);
+	if (req->content_length > 0 &&
+	    (uint64_t)req->content_length > (uint64_t)lim->max_body)
+		return fail(status, 413);
+	if (close)
+		req->keep_alive = false;
+	else
+		req->keep_alive = req->minor == 1 || ka;
+	return 0;
+}
+
+/*
+ * Returns the line-scan verdict when a request-line field runs into the
+ * scan bound e: 414 once more than max content bytes are known, otherwise
+ * incomplete or 431 as for the head.
+ */
+static int
+line_exhausted(size_t start, size_t p, size_t max, size_t end, size_t len,
+    int *status)
+{
+	if (p - start > max)
+		return fail(status, 414);
+	return exhausted(end, len, status);
+}
+
+int
+http_parse_request(const char *b, size_t len, const struct http_limits *lim,
+    struct http_request *req, int *status)
+{
+	struct http_limits dl;
+	size_t end, p, start, e, t, qpos, cap;
+	const char *v;
+	int r;
+
+	if (lim == NULL) {
+		http_limits_default(&dl);
+		lim = &dl;
+	}
+	end = len < lim->max_header_bytes ? len : lim->max_header_bytes;
+	if (end > INT_MAX)
+		end = INT_MAX;
+	p = 0;
+	/* Leading empty lines (RFC 9112 2.2). */
+	while (p < end && b[p] == '\r') {
+		if (p + 1 >= end)
+			return exhausted(end, len, status);
+		if (b[p + 1] != '\n')
+			return fail(status, 400);
+		p += 2;
+	}
+	start = p;
+	e = end;
+	if (lim->max_request_line < end - start)
+		e = start + lim->max_request_line + 1;
+
+	/* method SP */
+	while (p < e && IS(b[p], C_TCHAR))
+		p++;
+	if (p >= e)
+		return line_exhausted(start, p, lim->max_request_line, end,
+		    len, status);
+	if (b[p] != ' ' || p == start)
+		return fail(status, 400);
+	req->method = b + start;
+	req->method_len = p - start;
+
+	/* request-target SP: path, then the query from the first '?' */
+	t = ++p;
+	while (p < e && IS(b[p], C_PATH))
+		p++;
+	qpos = p;
+	if (p < e && b[p] == '?')
+		while (++p < e && IS(b[p], C_QUERY))
+			;
+	if (p >= e)
+		return line_exhausted(start, p, lim->max_request_line, end,
+		    len, status);
+	if (b[p] != ' ' || p == t)
+		return fail(status, 400);
+	req->target = b + t;
+	req->target_len = p - t;
+	qpos -= t;
+
+	/* HTTP-version CRLF */
+	v = b + ++p;
+	while (p < e && IS(b[p], C_VCHAR))
+		p++;
+	if (p >= e)
+		return line_exhausted(start, p, lim->max_request_line, end,
+		    len, status);
+	if (b[p] != '\r')
+		return fail(status, 400);
+	if (b + p - v != 8 || memcmp(v, "HTTP/", 5) != 0 ||
+	    v[5] < '0' || v[5] > '9' || v[6] != '.' ||
+	    v[7] < '0' || v[7] > '9')
+		return fail(status, 400);
+	if (v[5] != '1' || v[7] > '1')
+		return fail(status, 505);
+	req->minor = v[7] - '0';
+	if (p + 1 >= end)
+		return exhausted(end, len, status);
+	if (b[p + 1] != '\n')
+		return fail(status, 400);
+	if (split_target(req, qpos, status) < 0)
+		return HTTP_ERROR;
+
+	cap = lim->max_headers < HTTP_MAX_HEADERS ? lim->max_headers :
+	    HTTP_MAX_HEADERS;
+	r = parse_fields(b, len, end, p + 2, req->headers, cap,
+	    &req->nheaders, status);
+	if (r < 0)
+		return r;
+	if (request_semantics(req, lim, status) < 0)
+		return HTTP_ERROR;
+	return r;
+}
+
+int
+http_parse_response(const char *b, size_t len, size_t max_header_bytes,
+    struct http_response *res)
+{
+	static const char proto[] = "HTTP/1.";
+	const struct http_header *h;
+	size_t end, p, i, nte = 0;
+	bool close = false, ka = false, cl_seen = false;
+	int r, st;
+
+	end = len < max_header_bytes ? len : max_header_bytes;
+	if (end > INT_MAX)
+		end = INT_MAX;
+	/* "HTTP/1." DIGIT SP 3DIGIT [SP reason] CRLF */
+	for (p = 0; p < 7; p++) {
+		if (p >= end)
+			return exhausted(end, len, NULL);
+		if (b[p] != proto[p])
+			return HTTP_ERROR;
+	}
+	if (p >= end)
+		return exhausted(end, len, NULL);
+	if (b[p] != '0' && b[p] != '1')
+		return HTTP_ERROR;
+	res->minor = b[p++] - '0';
+	if (p >= end)
+		return exhausted(end, len, NULL);
+	if (b[p++] != ' ')
+		return HTTP_ERROR;
+	for (st = 0; p < 12; p++) {
+		if (p >= end)
+			return exhausted(end, len, NULL);
+		if (b[p] < '0' || b[p] > '9')
+			return HTTP_ERROR;
+		st = st * 10 + (b[p] - '0');
+	}
+	if (st < 100 || st > 599)
+		return HTTP_ERROR;
+	res->status = st;
+	if (p >= end)
+		return exhausted(end, len, NULL);
+	if (b[p] == ' ')
+		p++;	/* the reason may be empty, even its SP (lenient) */
+	else if (b[p] != '\r')
+		return HTTP_ERROR;
+	res->reason = b + p;
+	while (p < end && IS(b[p], C_FVAL))
+		p++;
+	if (p >= end)
+		return exhausted(end, len, NULL);
+	if (b[p] != '\r')
+		return HTTP_ERROR;
+	if (p + 1 >= end)
+		return exhausted(end, len, NULL);
+	if (b[p + 1] != '\n')
+		return HTTP_ERROR;
+	res->reason_len = (size_t)(b + p - res->reason);
+	r = parse_fields(b, len, end, p + 2, res->headers, HTTP_MAX_HEADERS,
+	    &res->nheaders, NULL);
+	if (r < 0)
+		return r;
+
+	res->content_length = -1;
+	res->chunked = false;
+	for (i = 0; i < res->nheaders; i++) {
+		h = &res->headers[i];
+		if (NAME_IS(h, "content-length")) {
+			if (cl_seen || nte > 0)
+				return HTTP_ERROR;
+			cl_seen = true;
+			res->content_length = parse_length(h->value,
+			    h->value_len);
+			if (res->content_length < 0)
+				return HTTP_ERROR;
+		} else if (NAME_IS(h, "transfer-encoding")) {
+			if (nte++ > 0 || cl_seen ||
+			    !http_value_is(h, "chunked"))
+				return HTTP_ERROR;
+			res->chunked = true;
+		} else if (NAME_IS(h, "connection")) {
+			connection_options(h->value, h->value_len, &close,
+			    &ka);
+		}
+	}
+	if (close)
+		res->keep_alive = false;
+	else
+		res->keep_alive = res->minor == 1 || ka;
+	/* A body delimited only by the end of the connection. */
+	if (!res->chunked && res->content_length < 0 && st >= 200 &&
+	    st != 204 && st != 304)
+		res->keep_alive = false;
+	return r;
+}
+
+/*
+ * Trailer fields a sender may not put in a trailer section (RFC 9110
+ * 6.5.1: framing, routing, authentication, content handling).  At most 32.
+ */
+static const char *const forbidden_trailers[] = {
+	"content-length", "transfer-encoding", "host", "content-type",
+	"content-encoding", "content-range", "authorization",
+	"proxy-authorization", "trailer", "te", "connection", "expect",
+	"upgrade", "keep-alive", "cache-control", "set-cookie", "cookie",
+};
+#define NFORBIDDEN	(sizeof(forbidden_trailers) / sizeof(forbidden_trailers[0]))
+#define ALL_FORBIDDEN	((UINT64_C(1) << NFORBIDDEN) - 1)
+#define TR_MASK(r)	((r) & UINT64_C(0xffffffff))
+#define TR_BYTES(r)	((r) >> 32)
+#define TR_ONE		(UINT64_C(1) << 32)
+
+enum {
+	CH_SIZE = 0,	/* hex digits of a chunk size */
+	CH_EXT,		/* chunk extensions, up to CR */
+	CH_SIZE_LF,
+	CH_DATA,
+	CH_DATA_CR,
+	CH_DATA_LF,
+	CH_TR_START,	/* start of a trailer line or the final CRLF */
+	CH_TR_NAME,
+	CH_TR_VALUE,
+	CH_TR_LF,
+	CH_END_LF,
+	CH_DONE,
+	CH_ERROR
+};
+
+/* Keeps the forbidden names whose byte i is c (lowercased). */
+static uint64_t
+trailer_match(uint64_t mask, size_t i, int c)
+{
+	size_t k;
+
+	for (k = 0; k < NFORBIDDEN; k++)
+		if ((mask & (UINT64_C(1) << k)) &&
+		    (unsigned char)forbidden_trailers[k][i] != c)
+			mask &= ~(UINT64_C(1) << k);
+	return mask;
+}
+
+/* True when a forbidden name of exactly n bytes is still in mask. */
+static bool
+trailer_forbidden(uint64_t mask, size_t n)
+{
+	size_t k;
+
+	for (k = 0; k < NFORBIDDEN; k++)
+		if ((mask & (UINT64_C(1) << k)) &&
+		    strlen(forbidden_trailers[k]) == n)
+			return true;
+	return false;
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = lower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+ssize_t
+http_chunked_decode(struct http_chunked *d, const char *in, size_t len,
+    size_t max_body, struct buf *out, int *status)
+{
+	size_t i = 0, n;
+	int c, x, code = 400;
+
+	if (d->state == CH_ERROR)
+		goto fail;
+	while (i < len && d->state != CH_DONE) {
+		c = (unsigned char)in[i];
+		switch (d->state) {
+		case CH_SIZE:
+			if ((x = hexval(c)) >= 0) {
+				if (d->linelen == CHUNK_SIZE_DIGITS)
+					goto fail;	/* overflow */
+				d->remaining = (d->remaining << 4) | (uint64_t)x;
+				d->linelen++;
+				i++;
+				break;
+			}
+			if (d->linelen == 0)
+				goto fail;	/* empty size, sign, ... */
+			if (c == ';')
+				d->state = CH_EXT;
+			else if (c == '\r')
+				d->state = CH_SIZE_LF;
+			else
+				goto fail;	/* "0x", BWS, bare LF */
+			d->linelen++;
+			i++;
+			break;
+		case CH_EXT:
+			/* Extensions are ignored: any field-value bytes. */
+			while (i < len && in[i] != '\r' && IS(in[i], C_FVAL)) {
+				if (++d->linelen > CHUNK_LINE_MAX)
+					goto fail;
+				i++;
+			}
+			if (i == len)
+				break;
+			if (in[i] != '\r')
+				goto fail;
+			d->state = CH_SIZE_LF;
+			i++;
+			break;
+		case CH_SIZE_LF:
+			if (c != '\n')
+				goto fail;
+			i++;
+			d->linelen = 0;
+			if (d->remaining == 0) {
+				d->state = CH_TR_START;
+				break;
+			}
+			if (d->remaining > max_body - d->total) {
+				code = 413;
+				goto fail;
+			}
+			d->state = CH_DATA;
+			break;
+		case CH_DATA:
+			n = len - i;
+			if (n > d->remaining)
+				n = (size_t)d->remaining;
+			buf_append(out, in + i, n);
+			i += n;
+			d->remaining -= n;
+			d->total += n;
+			if (d->remaining == 0)
+				d->state = CH_DATA_CR;
+			break;
+		case CH_DATA_CR:
+			if (c != '\r')
+				goto fail;
+			d->state = CH_DATA_LF;
+			i++;
+			break;
+		case CH_DATA_LF:
+			if (c != '\n')
+				goto fail;
+			d->state = CH_SIZE;
+			d->linelen = 0;
+			i++;
+			break;
+		case CH_TR_START:
+			d->linelen = 0;
+			if (c == '\r') {
+				d->state = CH_END_LF;
+				i++;
+				break;
+			}
+			d->remaining = (d->remaining & ~UINT64_C(0xffffffff)) |
+			    ALL_FORBIDDEN;
+			d->state = CH_TR_NAME;	/* the byte is read there */
+			break;
+		case CH_TR_NAME:
+			if (c == ':') {
+				if (d->linelen == 0 ||
+				    trailer_forbidden(TR_MASK(d->remaining),
+				    d->linelen))
+					goto fail;
+				d->state = CH_TR_VALUE;
+			} else if (IS(c, C_TCHAR)) {
+				d->remaining = (d->remaining &
+				    ~UINT64_C(0xffffffff)) |
+				    trailer_match(TR_MASK(d->remaining),
+				    d->linelen, lower(c));
+			} else {
+				goto fail;	/* obs-fold, SP before ':' */
+			}
+			goto trailer_byte;
+		case CH_TR_VALUE:
+			if (c == '\r')
+				d->state = CH_TR_LF;
+			else if (!IS(c, C_FVAL))
+				goto fail;
+			goto trailer_byte;
+		case CH_TR_LF:
+			if (c != '\n')
+				goto fail;
+			d->state = CH_TR_START;
+			i++;
+			break;
+		trailer_byte:
+			d->remaining += TR_ONE;
+			if (++d->linelen > CHUNK_LINE_MAX ||
+			    TR_BYTES(d->remaining) > TRAILER_MAX)
+				goto fail;
+			i++;
+			break;
+		case CH_END_LF:
+			if (c != '\n')
+				goto fail;
+			d->state = CH_DONE;
+			d->remaining = 0;
+			d->done = true;
+			i++;
+			break;
+		default:
+			goto fail;
+		}
+	}
+	return (ssize_t)i;
+fail:
+	d->state = CH_ERROR;
+	if (status != NULL)
+		*status = code;
+	return HTTP_ERROR;
+}
+
+const struct http_header *
+http_find_header(const struct http_header *h, size_t n, const char *name)
+{
+	size_t i, j, nl = strlen(name);
+
+	for (i = 0; i < n; i++) {
+		if (h[i].name_len != nl)
+			continue;
+		for (j = 0; j < nl; j++)
+			if (lower((unsigned char)h[i].name[j]) !=
+			    lower((unsigned char)name[j]))
+				break;
+		if (j == nl)
+			return &h[i];
+	}
+	return NULL;
+}
+
+bool
+http_value_is(const struct http_header *h, const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (h == NULL || h->value_len != n)
+		return false;
+	for (i = 0; i < n; i++)
+		if (lower((unsigned char)h->value[i]) !=
+		    lower((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+const char *
+http_reason(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 101: return "Switching Protocols";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 304: return "Not Modified";
+	case 307: return "Temporary Redirect";
+	case 308: return "Permanent Redirect";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 406: return "Not Acceptable";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 410: return "Gone";
+	case 411: return "Length Required";
+	case 412: return "Precondition Failed";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 416: return "Range Not Satisfiable";
+	case 417: return "Expectation Failed";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Unknown";
+	}
+}
+
+/*
+ * Content-Length goes on every response that may carry one; RFC 9110
+ * 8.6 forbids it on 1xx and 204, so those two get none.
+ */
+void
+http_write_response_head(struct buf *out, int status,
+    const char *content_type, size_t content_length, bool keep_alive,
+    const char *extra)
+{
+	buf_printf(out, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
+	if (content_type != NULL)
+		buf_printf(out, "Content-Type: %s\r\n", content_type);
+	if (status >= 200 && status != 204)
+		buf_printf(out, "Content-Length: %zu\r\n", content_length);
+	if (!keep_alive)
+		buf_puts(out, "Connection: close\r\n");
+	if (extra != NULL)
+		buf_puts(out, extra);
+	buf_puts(out, "\r\n");
+}
+
+void
+http_write_request_head(struct buf *out, const char *method,
+    const char *target, const char *host, const char *content_type,
+    size_t body_len, const char *extra)
+{
+	buf_printf(out, "%s %s HTTP/1.1\r\nHost: %s\r\n", method, target,
+	    host != NULL ? host : "");
+	if (content_type != NULL)
+		buf_printf(out, "Content-Type: %s\r\n", content_type);
+	if (body_len != (size_t)-1)
+		buf_printf(out, "Content-Length: %zu\r\n", body_len);
+	if (extra != NULL)
+		buf_puts(out, extra);
+	buf_puts(out, "\r\n");
+}
+
+/* On a bad escape, out is left as it was on entry. */
+int
+http_percent_decode(const char *s, size_t n, struct buf *out)
+{
+	size_t i, run, start = out->len;
+	int hi, lo;
+
+	for (i = 0; i < n; ) {
+		for (run = i; run < n && s[run] != '%'; run++)
+			;
+		buf_append(out, s + i, run - i);
+		if ((i = run) == n)
+			break;
+		if (n - i < 3)
+			goto fail;
+		if ((hi = hexval((unsigned char)s[i + 1])) < 0 ||
+		    (lo = hexval((unsigned char)s[i + 2])) < 0)
+			goto fail;
+		buf_putc(out, (char)(hi << 4 | lo));
+		i += 3;
+	}
+	return 0;
+fail:
+	out->len = start;
+	if (out->cap != 0)
+		out->data[start] = '\0';
+	return -1;
+}
+
+void
+http_percent_encode(const char *s, size_t n, struct buf *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char esc[3];
+	size_t i, run;
+
+	esc[0] = '%';
+	for (i = 0; i < n; ) {
+		for (run = i; run < n && IS(s[run], C_UNRES); run++)
+			;
+		buf_append(out, s + i, run - i);
+		if ((i = run) == n)
+			break;
+		esc[1] = hex[(unsigned char)s[i] >> 4];
+		esc[2] = hex[(unsigned char)s[i] & 15];
+		buf_append(out, esc, 3);
+		i++;
+	}
+}
+
+bool
+http_query_get(const char *q, size_t qlen, const char *name,
+    const char **val, size_t *vlen)
+{
+	size_t nl = strlen(name), i = 0, a, e, eq;
+
+	if (q == NULL)
+		return false;
+	while (i < qlen) {
+		a = i;
+		while (i < qlen && q[i] != '&')
+			i++;
+		e = i++;
+		if (a == e)
+			continue;
+		for (eq = a; eq < e && q[eq] != '='; eq++)
+			;
+		if (eq - a != nl || memcmp(q + a, name, nl) != 0)
+			continue;
+		if (eq == e) {
+			*val = "";
+			*vlen = 0;
+		} else {
+			*val = q + eq + 1;
+			*vlen = e - eq - 1;
+		}
+		return true;
+	}
+	return false;
+}

@@ -1,0 +1,308 @@
+/*
+ * net.c -- sockets with deadlines.
+ *
+ * Writes use send(MSG_NOSIGNAL) where it exists; kvd also ignores SIGPIPE,
+ * so a peer that went away costs an EPIPE, never the process.
+ */
+#include "net.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0
+#endif
+
+int64_t
+net_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+net_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until fd is ready for events or the deadline passes. 0 or -1. */
+static int
+wait_fd(int fd, short events, int64_t deadline)
+{
+	struct pollfd pfd;
+	int64_t left;
+	int rc;
+
+	for (;;) {
+		left = -1;
+		if (deadline) {
+			left = deadline - net_now_ms();
+			if (left <= 0) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+		}
+		pfd.fd = fd;
+		pfd.events = events;
+		pfd.revents = 0;
+		rc = poll(&pfd, 1, left > 1000000 ? 1000000 : (int)left);
+		if (rc > 0)
+			return 0;
+		if (rc < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+int
+net_split_hostport(const char *s, char *host, size_t hostlen, char *port,
+    size_t portlen)
+{
+	const char *colon, *h;
+	size_t hl, pl;
+
+	if (s[0] == '[') {
+		h = strchr(s, ']');
+		if (h == NULL || h[1] != ':')
+			return -1;
+		colon = h + 1;
+		hl = (size_t)(h - s - 1);
+		s++;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL)
+			return -1;
+		hl = (size_t)(colon - s);
+		if (memchr(s, ':', hl) != NULL)
+			return -1;
+	}
+	pl = strlen(colon + 1);
+	if (hl >= hostlen || pl == 0 || pl >= portlen)
+		return -1;
+	for (h = colon + 1; *h; h++)
+		if (*h < '0' || *h > '9')
+			return -1;
+	if (pl > 5 || strtol(colon + 1, NULL, 10) > 65535)
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	memcpy(port, colon + 1, pl + 1);
+	return 0;
+}
+
+int
+net_listen(const char *addr, int backlog, int *port, char *err, size_t errlen)
+{
+	char host[NET_HOST_MAX], portstr[NET_PORT_MAX];
+	struct addrinfo hints, *res = NULL, *ai;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = -1, one = 1, rc, saved = 0;
+
+	if (net_split_hostport(addr, host, sizeof(host), portstr,
+	    sizeof(portstr)) != 0) {
+		snprintf(err, errlen, "bad listen address '%s' (want HOST:PORT or :PORT)",
+		    addr);
+		return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot resolve '%s': %s", addr,
+		    gai_strerror(rc));
+		return -1;
+	}
+	/* With no host, prefer the IPv6 wildcard (dual-stack), else IPv4. */
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (!host[0] && ai->ai_family != AF_INET6)
+			continue;
+		break;
+	}
+	if (ai == NULL)
+		ai = res;
+	for (; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+		if (fd < 0) {
+			saved = errno;
+			continue;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (ai->ai_family == AF_INET6) {
+			int zero = 0;
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero,
+			    sizeof(zero));
+		}
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    listen(fd, backlog) == 0)
+			break;
+		saved = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot listen on '%s': %s", addr,
+		    strerror(saved));
+		return -1;
+	}
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET6)
+			*port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		else
+			*port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	}
+	return fd;
+}
+
+int
+net_connect(const char *host, const char *port, int timeout_ms)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	int64_t deadline = net_now_ms() + timeout_ms;
+	int fd = -1, saved = ECONNREFUSED, one = 1, flags, soerr;
+	socklen_t sl;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if (getaddrinfo(host, port, &hints, &res) != 0) {
+		errno = EHOSTUNREACH;
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+		if (fd < 0) {
+			saved = errno;
+			continue;
+		}
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		flags = fcntl(fd, F_GETFL);
+		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+		    (errno == EINPROGRESS && wait_fd(fd, POLLOUT, deadline) == 0)) {
+			soerr = 0;
+			sl = sizeof(soerr);
+			getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+			if (soerr == 0) {
+				fcntl(fd, F_SETFL, flags);
+				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				    sizeof(one));
+				break;
+			}
+			errno = soerr;
+		}
+		saved = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		errno = saved;
+	return fd;
+}
+
+ssize_t
+net_read(int fd, void *p, size_t n, int64_t deadline)
+{
+	ssize_t r;
+
+	for (;;) {
+		if (deadline && wait_fd(fd, POLLIN, deadline) != 0)
+			return -1;
+		r = recv(fd, p, n, 0);
+		if (r >= 0)
+			return r;
+		if (errno != EINTR && errno != EAGAIN)
+			return -1;
+	}
+}
+
+int
+net_write_all(int fd, const void *p, size_t n, int64_t deadline)
+{
+	struct iovec iov;
+
+	iov.iov_base = (void *)(uintptr_t)p;
+	iov.iov_len = n;
+	return net_writev_all(fd, &iov, 1, deadline);
+}
+
+int
+net_writev_all(int fd, struct iovec *iov, int iovcnt, int64_t deadline)
+{
+	struct msghdr mh;
+	ssize_t w;
+
+	while (iovcnt > 0) {
+		if (iov->iov_len == 0) {
+			iov++;
+			iovcnt--;
+			continue;
+		}
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = iov;
+		mh.msg_iovlen = iovcnt;
+		w = sendmsg(fd, &mh, MSG_NOSIGNAL | (deadline ? MSG_DONTWAIT : 0));
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return -1;
+			if (wait_fd(fd, POLLOUT, deadline) != 0)
+				return -1;
+			continue;
+		}
+		while (w > 0 && iovcnt > 0) {
+			if ((size_t)w >= iov->iov_len) {
+				w -= (ssize_t)iov->iov_len;
+				iov->iov_len = 0;
+				iov++;
+				iovcnt--;
+			} else {
+				iov->iov_base = (char *)iov->iov_base + w;
+				iov->iov_len -= (size_t)w;
+				w = 0;
+			}
+		}
+	}
+	return 0;
+}
+
+void
+net_peer_name(int fd, char *out, size_t outlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[1025], serv[32];
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0 ||
+	    getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), serv,
+	    sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		snprintf(out, outlen, "?");
+		return;
+	}
+	if (strncmp(host, "::ffff:", 7) == 0)
+		memmove(host, host + 7, strlen(host + 7) + 1);
+	snprintf(out, outlen, "%s:%s", host, serv);
+}

@@ -1,0 +1,62 @@
+/*
+ * net.h -- sockets with deadlines.
+ *
+ * Every blocking call takes an absolute deadline on the monotonic clock
+ * (net_now_ms() + timeout); it waits with poll(2) and fails with
+ * ETIMEDOUT when the deadline passes, so no peer can hold a thread
+ * forever.  Deadline 0 means "no deadline".  Sockets are left blocking;
+ * poll is what bounds the wait.  Thread-safe (no shared state).
+ */
+#ifndef KVD_NET_H
+#define KVD_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#define NET_HOST_MAX 256
+#define NET_PORT_MAX 16
+
+/* Monotonic milliseconds. */
+int64_t	net_now_ms(void);
+/* Wall-clock milliseconds since the Unix epoch. */
+int64_t	net_wall_ms(void);
+
+/*
+ * Splits "host:port", ":port", "[v6]:port" into host (empty for ":port")
+ * and port.  0, or -1 when malformed.
+ */
+int	net_split_hostport(const char *s, char *host, size_t hostlen,
+	    char *port, size_t portlen);
+
+/*
+ * Listens on addr (as net_split_hostport; empty host = all interfaces,
+ * IPv6 and IPv4 where possible).  Returns the socket and stores the bound
+ * port in *port (useful for port 0), or -1 with a message in err.
+ */
+int	net_listen(const char *addr, int backlog, int *port, char *err,
+	    size_t errlen);
+
+/*
+ * Connects to host:port within timeout_ms (trying every address the name
+ * resolves to), with TCP_NODELAY set.  The socket, or -1 with errno.
+ */
+int	net_connect(const char *host, const char *port, int timeout_ms);
+
+/*
+ * Reads at most n bytes before deadline.  Bytes read, 0 at EOF, or -1
+ * with errno (ETIMEDOUT, ECONNRESET, ...).
+ */
+ssize_t	net_read(int fd, void *p, size_t n, int64_t deadline);
+
+/* Writes all n bytes before deadline.  0, or -1 with errno. */
+int	net_write_all(int fd, const void *p, size_t n, int64_t deadline);
+
+/* Writes all the iovecs (which it may modify) before deadline.  0 or -1. */
+int	net_writev_all(int fd, struct iovec *iov, int iovcnt, int64_t deadline);
+
+/* Formats the peer address of fd as "ip:port" into out. */
+void	net_peer_name(int fd, char *out, size_t outlen);
+
+#endif

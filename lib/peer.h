@@ -1,0 +1,35 @@
+/*
+ * peer.h -- calls to other nodes: pooled keep-alive connections with
+ * deadlines, one pool per address.
+ *
+ * peer_call() takes an idle connection to the address from the pool (or
+ * opens one), sends the request, and puts the connection back when the
+ * server keeps it alive.  Connections are reused across requests and
+ * threads, never shared by two calls at once.  Every call is bounded by
+ * its timeout (connect included), so a dead or hung peer costs bounded
+ * time.  Thread-safe.
+ */
+#ifndef KVD_PEER_H
+#define KVD_PEER_H
+
+#include <stddef.h>
+
+#include "client.h"
+
+struct peers;
+
+/* A pool set; connect_timeout_ms bounds each connect.  NULL on ENOMEM. */
+struct peers *peers_new(int connect_timeout_ms, int max_idle_per_addr);
+void	peers_free(struct peers *p);	/* closes every idle connection; NULL ok */
+
+/*
+ * Sends one request to address "host:port" and reads the response before
+ * timeout_ms.  extra: preformatted header lines or NULL.  0 with res
+ * filled (any HTTP status), or -1 with errno (transport failure).
+ */
+int	peer_call(struct peers *p, const char *address, const char *method,
+	    const char *target, const char *content_type, const void *body,
+	    size_t body_len, const char *extra, int timeout_ms,
+	    struct client_response *res);
+
+#endif

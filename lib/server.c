@@ -1,0 +1,505 @@
+/*
+ * server.c -- listener, connection threads and the HTTP request loop.
+ *
+ * A connection thread runs this loop until the peer closes, a deadline
+ * passes, a framing error is answered, or the server stops:
+ *
+ *   1. Wait for a request head.  Between requests the wait is bounded by
+ *      idle_timeout; once the first byte of a head has arrived the whole
+ *      head must arrive within header_timeout (slowloris defence).
+ *   2. Parse it with http_parse_request.  A malformed head is answered
+ *      with its status and a JSON error, and the connection is closed:
+ *      after a framing error nothing more on this connection is trusted,
+ *      so pipelined bytes behind it are never parsed.
+ *   3. If it announces a body, run the precheck; send "100 Continue" when
+ *      asked for and the body has not started yet; read the body
+ *      (Content-Length bytes, or the chunked decoder until its last
+ *      chunk) within body_timeout, never more than max_body bytes.
+ *   4. Call the handler and write head + body with one writev.
+ *   5. Drop the request's bytes from the input buffer; what remains is
+ *      the start of the next pipelined request, so responses go out in
+ *      request order by construction.
+ *
+ * Waits are cut into slices of STOP_POLL_MS so a stopping server closes
+ * idle connections promptly.  The connection count is the only state
+ * shared between threads; it and the stop flag are guarded by s->mu.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "log.h"
+#include "net.h"
+
+#define STOP_POLL_MS	200
+#define READ_CHUNK	16384
+#define KEEP_BUF_BYTES	65536	/* larger buffers are freed between requests */
+
+struct server {
+	struct server_config cfg;
+	pthread_t	 accept_thread;
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	bool		 stopping;
+	uint64_t	 active, accepted, rejected, requests;
+};
+
+struct conn {
+	struct server	*s;
+	int		 fd;
+	char		 peer[64];
+	struct buf	 in;	/* bytes received, not yet consumed */
+	struct buf	 body;	/* decoded chunked body */
+	struct buf	 out;	/* response head */
+};
+
+void
+server_config_default(struct server_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->listen_fd = -1;
+	cfg->max_conns = 1024;
+	cfg->idle_timeout_ms = 60000;
+	cfg->header_timeout_ms = 10000;
+	cfg->body_timeout_ms = 30000;
+	cfg->write_timeout_ms = 30000;
+	cfg->stack_size = 256 * 1024;
+	http_limits_default(&cfg->limits);
+}
+
+void
+server_error(struct server_response *res, int status, const char *msg)
+{
+	res->status = status;
+	res->content_type = "application/json";
+	buf_reset(&res->body);
+	buf_puts(&res->body, "{\"error\":");
+	json_emit_string(&res->body, msg, strlen(msg));
+	buf_puts(&res->body, "}\n");
+}
+
+static bool
+stopping(struct server *s)
+{
+	bool st;
+
+	pthread_mutex_lock(&s->mu);
+	st = s->stopping;
+	pthread_mutex_unlock(&s->mu);
+	return st;
+}
+
+/*
+ * Reads more bytes into c->in before deadline.  Returns bytes read, 0 at
+ * EOF, -1 on error or timeout (errno ETIMEDOUT), -2 when the server is
+ * stopping and stop_ok (an idle wait).
+ */
+static ssize_t
+conn_fill(struct conn *c, int64_t deadline, bool stop_ok)
+{
+	int64_t slice;
+	ssize_t n;
+
+	buf_grow(&c->in, READ_CHUNK);
+	for (;;) {
+		if (stop_ok && stopping(c->s))
+			return -2;
+		slice = net_now_ms() + STOP_POLL_MS;
+		if (slice > deadline)
+			slice = deadline;
+		n = net_read(c->fd, c->in.data + c->in.len,
+		    c->in.cap - c->in.len - 1, slice);
+		if (n >= 0) {
+			c->in.len += (size_t)n;
+			c->in.data[c->in.len] = '\0';
+			return n;
+		}
+		if (errno != ETIMEDOUT || net_now_ms() >= deadline)
+			return -1;
+	}
+}
+
+static void
+send_response(struct conn *c, const struct http_request *req,
+    struct server_response *res, bool keep_alive)
+{
+	struct iovec iov[2];
+	int64_t deadline = net_now_ms() + c->s->cfg.write_timeout_ms;
+
+	buf_reset(&c->out);
+	http_write_response_head(&c->out, res->status, res->content_type,
+	    res->body.len, keep_alive, res->headers.len ? res->headers.data : NULL);
+	iov[0].iov_base = c->out.data;
+	iov[0].iov_len = c->out.len;
+	iov[1].iov_base = res->body.data;
+	iov[1].iov_len = (req != NULL && req->is_head) ? 0 : res->body.len;
+	(void)net_writev_all(c->fd, iov, 2, deadline);
+}
+
+/* Answers a request that cannot be framed, then the caller closes. */
+static void
+send_error(struct conn *c, int status)
+{
+	struct server_response res;
+	const char *msg;
+
+	switch (status) {
+	case 408: msg = "request timeout: the request did not arrive in time"; break;
+	case 413: msg = "request body too large"; break;
+	case 414: msg = "request line too long"; break;
+	case 417: msg = "expectation failed: only 100-continue is supported"; break;
+	case 431: msg = "request header fields too large"; break;
+	case 501: msg = "transfer-encoding not implemented: only chunked is supported"; break;
+	case 505: msg = "HTTP version not supported: use HTTP/1.1 or HTTP/1.0"; break;
+	default: msg = "malformed request"; break;
+	}
+	memset(&res, 0, sizeof(res));
+	buf_init(&res.headers);
+	buf_init(&res.body);
+	server_error(&res, status, msg);
+	send_response(c, NULL, &res, false);
+	buf_free(&res.body);
+}
+
+/*
+ * Reads the body of req (whose head is hlen bytes of c->in).  On success
+ * returns 0 with *body and *blen set and *consumed = bytes of c->in that the
+ * request occupied.  On failure returns the status to answer (400, 408,
+ * 413), or -1 when the connection just went away.
+ */
+static int
+read_body(struct conn *c, const struct http_request *req, size_t hlen,
+    const char **body, size_t *blen, size_t *consumed)
+{
+	const struct server_config *cfg = &c->s->cfg;
+	int64_t deadline = net_now_ms() + cfg->body_timeout_ms;
+	struct http_chunked ch = HTTP_CHUNKED_INIT;
+	size_t pos = hlen;
+	ssize_t n, r;
+	int status = 400;
+
+	if (!req->chunked) {
+		size_t need = hlen + (size_t)(req->content_length > 0 ?
+		    req->content_length : 0);
+		while (c->in.len < need) {
+			r = conn_fill(c, deadline, false);
+			if (r == 0 || (r < 0 && errno != ETIMEDOUT))
+				return -1;
+			if (r < 0)
+				return 408;
+		}
+		*body = c->in.data + hlen;
+		*blen = need - hlen;
+		*consumed = need;
+		return 0;
+	}
+	buf_reset(&c->body);
+	for (;;) {
+		n = http_chunked_decode(&ch, c->in.data + pos, c->in.len - pos,
+		    cfg->limits.max_body, &c->body, &status);
+		if (n < 0)
+			return status;
+		pos += (size_t)n;
+		if (ch.done)
+			break;
+		/* Keep the buffer from growing with consumed chunk bytes. */
+		if (pos > hlen + READ_CHUNK) {
+			memmove(c->in.data + hlen, c->in.data + pos, c->in.len - pos);
+			c->in.len -= pos - hlen;
+			pos = hlen;
+		}
+		r = conn_fill(c, deadline, false);
+		if (r == 0 || (r < 0 && errno != ETIMEDOUT))
+			return -1;
+		if (r < 0)
+			return 408;
+	}
+	*body = c->body.data;
+	*blen = c->body.len;
+	*consumed = pos;
+	return 0;
+}
+
+static void
+log_request(struct conn *c, const struct http_request *req, int status,
+    int64_t started)
+{
+	log_event(LOG_INFO, "request", "method=%.*s path=\"%.*s\" status=%d "
+	    "ms=%lld peer=%s", (int)req->method_len, req->method,
+	    (int)(req->target_len > 200 ? 200 : req->target_len), req->target,
+	    status, (long long)(net_now_ms() - started), c->peer);
+}
+
+static void
+conn_serve(struct conn *c)
+{
+	const struct server_config *cfg = &c->s->cfg;
+	struct http_request req;
+	struct server_request sreq;
+	struct server_response res;
+	int64_t deadline, started;
+	const char *body = NULL;
+	size_t blen = 0, consumed;
+	ssize_t r;
+	int hlen, status;
+	bool keep;
+
+	buf_init(&res.headers);
+	buf_init(&res.body);
+	for (;;) {
+		/* 1-2: a head. */
+		deadline = net_now_ms() + (c->in.len ? cfg->header_timeout_ms :
+		    cfg->idle_timeout_ms);
+		for (;;) {
+			hlen = http_parse_request(c->in.data, c->in.len,
+			    &cfg->limits, &req, &status);
+			if (hlen != HTTP_INCOMPLETE)
+				break;
+			r = conn_fill(c, deadline, c->in.len == 0);
+			if (r > 0 && c->in.len == (size_t)r)
+				deadline = net_now_ms() + cfg->header_timeout_ms;
+			if (r == 0 || r == -2 || (r < 0 && errno != ETIMEDOUT))
+				goto done;
+			if (r < 0) {
+				if (c->in.len)
+					send_error(c, 408);
+				goto done;
+			}
+		}
+		if (hlen == HTTP_ERROR) {
+			send_error(c, status);
+			goto done;
+		}
+		started = net_now_ms();
+		memset(&sreq, 0, sizeof(sreq));
+		sreq.http = &req;
+		sreq.peer = c->peer;
+		sreq.body = "";
+		res.status = 200;
+		res.content_type = "application/json";
+		res.close = false;
+		buf_reset(&res.headers);
+		buf_reset(&res.body);
+
+		/* 3: the body. */
+		consumed = (size_t)hlen;
+		if (req.chunked || req.content_length > 0) {
+			if (cfg->precheck != NULL &&
+			    !cfg->precheck(cfg->arg, &sreq, &res)) {
+				send_response(c, &req, &res, false);
+				if (cfg->request_log)
+					log_request(c, &req, res.status, started);
+				goto done;
+			}
+			if (req.expect_continue && req.minor == 1 &&
+			    c->in.len == (size_t)hlen) {
+				static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+				if (net_write_all(c->fd, cont, sizeof(cont) - 1,
+				    net_now_ms() + cfg->write_timeout_ms) != 0)
+					goto done;
+			}
+			status = read_body(c, &req, (size_t)hlen, &body, &blen,
+			    &consumed);
+			if (status < 0)
+				goto done;
+			if (status > 0) {
+				send_error(c, status);
+				goto done;
+			}
+			sreq.body = body;
+			sreq.body_len = blen;
+		}
+
+		/* 4: answer. */
+		cfg->handler(cfg->arg, &sreq, &res);
+		keep = req.keep_alive && !res.close && !stopping(c->s);
+		send_response(c, &req, &res, keep);
+		if (cfg->request_log)
+			log_request(c, &req, res.status, started);
+		pthread_mutex_lock(&c->s->mu);
+		c->s->requests++;
+		pthread_mutex_unlock(&c->s->mu);
+		if (!keep)
+			goto done;
+
+		/* 5: next pipelined request. */
+		buf_consume(&c->in, consumed);
+		if (c->in.len == 0 && c->in.cap > KEEP_BUF_BYTES)
+			buf_free(&c->in);
+		if (c->body.cap > KEEP_BUF_BYTES)
+			buf_free(&c->body);
+		if (res.body.cap > KEEP_BUF_BYTES)
+			buf_free(&res.body);
+	}
+done:
+	buf_free(&res.headers);
+	buf_free(&res.body);
+}
+
+static void *
+conn_main(void *arg)
+{
+	struct conn *c = arg;
+	struct server *s = c->s;
+
+	conn_serve(c);
+	shutdown(c->fd, SHUT_WR);
+	close(c->fd);
+	buf_free(&c->in);
+	buf_free(&c->body);
+	buf_free(&c->out);
+	free(c);
+	pthread_mutex_lock(&s->mu);
+	s->active--;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* Answers at once and closes: the connection cap is reached. */
+static void
+reject(int fd)
+{
+	static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Content-Type: application/json\r\nContent-Length: 48\r\n"
+	    "Connection: close\r\n\r\n"
+	    "{\"error\":\"too many connections, retry later\"}\n";
+
+	(void)send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT);
+	shutdown(fd, SHUT_WR);
+	close(fd);
+}
+
+static void *
+accept_main(void *arg)
+{
+	struct server *s = arg;
+	pthread_attr_t attr;
+	pthread_t tid;
+	struct pollfd pfd;
+	struct conn *c;
+	int fd;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, s->cfg.stack_size);
+	while (!stopping(s)) {
+		pfd.fd = s->cfg.listen_fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, STOP_POLL_MS) <= 0)
+			continue;
+		fd = accept(s->cfg.listen_fd, NULL, NULL);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE) {
+				log_event(LOG_WARN, "accept failed", "err=\"%s\"",
+				    strerror(errno));
+				poll(NULL, 0, 50);
+			}
+			continue;
+		}
+		pthread_mutex_lock(&s->mu);
+		if (s->active >= (uint64_t)s->cfg.max_conns) {
+			s->rejected++;
+			pthread_mutex_unlock(&s->mu);
+			reject(fd);
+			continue;
+		}
+		s->active++;
+		s->accepted++;
+		pthread_mutex_unlock(&s->mu);
+		c = calloc(1, sizeof(*c));
+		if (c != NULL) {
+			c->s = s;
+			c->fd = fd;
+			buf_init(&c->in);
+			buf_init(&c->body);
+			buf_init(&c->out);
+			net_peer_name(fd, c->peer, sizeof(c->peer));
+		}
+		if (c == NULL || pthread_create(&tid, &attr, conn_main, c) != 0) {
+			log_event(LOG_WARN, "cannot start connection thread",
+			    "err=\"%s\"", strerror(errno));
+			free(c);
+			reject(fd);
+			pthread_mutex_lock(&s->mu);
+			s->active--;
+			pthread_mutex_unlock(&s->mu);
+		}
+	}
+	pthread_attr_destroy(&attr);
+	return NULL;
+}
+
+int
+server_start(struct server **out, const struct server_config *cfg)
+{
+	struct server *s;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -1;
+	s->cfg = *cfg;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	if (pthread_create(&s->accept_thread, NULL, accept_main, s) != 0) {
+		pthread_mutex_destroy(&s->mu);
+		pthread_cond_destroy(&s->cv);
+		free(s);
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
+void
+server_stop(struct server *s, int grace_ms)
+{
+	struct timespec ts;
+	int64_t deadline;
+	bool left;
+
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stopping = true;
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->accept_thread, NULL);
+	close(s->cfg.listen_fd);
+	deadline = net_wall_ms() + grace_ms;
+	pthread_mutex_lock(&s->mu);
+	while (s->active > 0 && net_wall_ms() < deadline) {
+		ts.tv_sec = (time_t)(deadline / 1000);
+		ts.tv_nsec = (long)(deadline % 1000) * 1000000;
+		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+	}
+	left = s->active > 0;
+	pthread_mutex_unlock(&s->mu);
+	if (left) {
+		/* Busy threads still point at s: leave it allocated. */
+		log_event(LOG_WARN, "connections still busy at shutdown", NULL);
+		return;
+	}
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s);
+}
+
+void
+server_stats(struct server *s, struct server_stats *st)
+{
+	pthread_mutex_lock(&s->mu);
+	st->accepted = s->accepted;
+	st->rejected = s->rejected;
+	st->active = s->active;
+	st->requests = s->requests;
+	pthread_mutex_unlock(&s->mu);
+}

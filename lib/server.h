@@ -1,0 +1,105 @@
+/*
+ * server.h -- the HTTP/1.1 server engine: a listener, one thread per
+ * connection, and the request loop (keep-alive, pipelining, Expect:
+ * 100-continue, Content-Length and chunked bodies, HEAD, deadlines and
+ * limits).  What to answer is up to the caller's handler; the engine
+ * owns everything about bytes on the wire.
+ *
+ * Ownership: the engine owns each connection's socket and buffers.  A
+ * struct server_request points into the connection's input buffer and is
+ * valid only during the handler call.  The handler fills the
+ * struct server_response it is given; the engine sends it (head and body
+ * in one writev) and resets it for the next request.
+ *
+ * Threads: server_start spawns an accept thread; each accepted
+ * connection gets a detached thread with a small stack, so handlers must
+ * not put large arrays on the stack.  At most max_conns connections are
+ * served at once; one more is answered 503 at once and closed, never
+ * queued.
+ */
+#ifndef KVD_SERVER_H
+#define KVD_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "http.h"
+
+struct server_request {
+	const struct http_request *http;	/* the parsed head */
+	const char	*body;		/* decoded body (chunked undone), NUL-terminated */
+	size_t		 body_len;
+	const char	*peer;		/* "ip:port" of the client */
+};
+
+struct server_response {
+	int		 status;	/* default 200 */
+	const char	*content_type;	/* static string; default application/json */
+	struct buf	 headers;	/* extra "Name: value\r\n" lines */
+	struct buf	 body;
+	bool		 close;		/* close the connection after this response */
+};
+
+/*
+ * Handles one request.  For HEAD the handler builds the GET body; the
+ * engine sends only its length.
+ */
+typedef void (*server_handler_fn)(void *arg, const struct server_request *req,
+    struct server_response *res);
+
+/*
+ * Called with the head only, before the body is read, for requests that
+ * announce a body.  Returns true to go on (the engine then sends
+ * "100 Continue" if the client asked for it), or false after filling res
+ * with a final answer, which is sent at once, and the connection closed
+ * without reading the body.  May be NULL.
+ */
+typedef bool (*server_precheck_fn)(void *arg, const struct server_request *req,
+    struct server_response *res);
+
+struct server_config {
+	int		 listen_fd;
+	int		 max_conns;		/* default 1024 */
+	int		 idle_timeout_ms;	/* keep-alive idle, default 60000 */
+	int		 header_timeout_ms;	/* whole head, default 10000 */
+	int		 body_timeout_ms;	/* whole body, default 30000 */
+	int		 write_timeout_ms;	/* one response, default 30000 */
+	size_t		 stack_size;		/* per connection thread, default 256 KiB */
+	struct http_limits limits;
+	bool		 request_log;		/* one info line per request */
+	server_handler_fn handler;
+	server_precheck_fn precheck;
+	void		*arg;
+};
+
+struct server;
+
+struct server_stats {
+	uint64_t	accepted;	/* connections accepted */
+	uint64_t	rejected;	/* refused at the connection cap */
+	uint64_t	active;		/* connections open now */
+	uint64_t	requests;	/* requests answered */
+};
+
+/* Fills cfg with the defaults above (listen_fd -1, no handler). */
+void	server_config_default(struct server_config *cfg);
+
+/* Starts accepting on cfg->listen_fd.  0, or -1 with errno. */
+int	server_start(struct server **out, const struct server_config *cfg);
+
+/*
+ * Stops accepting, lets in-flight requests finish (idle keep-alive
+ * connections are closed), waits at most grace_ms for connection threads,
+ * closes the listener and frees the server.  Threads still busy after
+ * grace_ms are left to finish on their own.
+ */
+void	server_stop(struct server *s, int grace_ms);
+
+void	server_stats(struct server *s, struct server_stats *st);
+
+/* Appends {"error":msg} to res->body and sets the status. */
+void	server_error(struct server_response *res, int status, const char *msg);
+
+#endif

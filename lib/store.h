@@ -1,0 +1,106 @@
+/*
+ * store.h -- the node's data: an in-memory map of key -> version, made
+ * durable by the WAL and snapshots; its files are described in store.c.
+ *
+ * The map is split into stripes, each with its own rwlock, so readers
+ * never wait for writers of keys in other stripes and never for a global
+ * lock.  There is ONE way to change the map, the apply rule: a version
+ * is installed only when it wins over the stored one (version_cmp > 0);
+ * an older or equal version is ignored.  WAL replay, local writes,
+ * replication, read repair, hints and handoff all go through it, and it
+ * never bumps a clock.  An applied version is durable (WAL fsync) before
+ * store_apply / store_update return; a concurrent reader may see it a few
+ * milliseconds before that (as with Redis' appendfsync always).
+ *
+ * Keys are byte strings of 1..STORE_KEY_MAX bytes.  Every function is
+ * safe to call from any thread.
+ */
+#ifndef KVD_STORE_H
+#define KVD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "version.h"
+
+#define STORE_KEY_MAX 1024
+
+struct store;
+
+struct store_options {
+	bool	fsync;		/* false only for tests and benchmarks */
+};
+
+struct store_stats {
+	uint64_t	keys;		/* live keys (not tombstones) */
+	uint64_t	tombstones;
+	uint64_t	applied;	/* versions installed since open */
+	uint64_t	ignored;	/* older / equal versions ignored */
+	int64_t		snapshot_ms;	/* wall time of the last snapshot, 0 none */
+	uint64_t	snapshot_seq;	/* WAL seq it covers */
+	uint64_t	wal_bytes, wal_fsyncs, wal_appends, wal_disk_bytes;
+};
+
+/*
+ * Opens the store kept in directory dir (which must exist): loads the
+ * snapshot, replays the WAL after it, removes a leftover temporary
+ * snapshot.  0, or -1 with a message in err (a corrupt snapshot or WAL
+ * names the file and offset).
+ */
+int	store_open(struct store **out, const char *dir,
+	    const struct store_options *opt, char *err, size_t errlen);
+
+/*
+ * Copies the stored version of key into *out (which must be initialised;
+ * its old contents are freed).  1 when found (a tombstone counts: check
+ * out->tombstone), 0 when the key was never stored or was collected.
+ */
+int	store_get(struct store *s, const char *key, size_t klen,
+	    struct version *out);
+
+/*
+ * The apply rule.  Installs a copy of v under key when it wins over the
+ * stored version, logs it and waits until it is durable.  Returns 1
+ * applied, 0 ignored (stored version equal or newer), -1 with errno (EIO:
+ * the WAL has failed; ENOMEM).
+ */
+int	store_apply(struct store *s, const char *key, size_t klen,
+	    const struct version *v);
+
+/*
+ * Read-modify-write for a coordinator.  Under the key's stripe write lock,
+ * calls fn(arg, cur, next): cur is the stored version or NULL, next is an
+ * empty initialised version.  fn returns 0 to apply next (through the
+ * apply rule, so it must win over cur) or any other value to leave the
+ * key alone; that value is returned.  After a write, waits for
+ * durability: returns 0, or -1 with errno.  fn must not call into the
+ * store.
+ */
+typedef int (*store_update_fn)(void *arg, const struct version *cur,
+    struct version *next);
+int	store_update(struct store *s, const char *key, size_t klen,
+	    store_update_fn fn, void *arg);
+
+/*
+ * Calls fn for every key (tombstones included) in no particular order,
+ * holding one stripe's read lock at a time; fn must not call into the
+ * store.  A nonzero return from fn stops the walk and is returned.
+ */
+typedef int (*store_walk_fn)(void *arg, const char *key, size_t klen,
+    const struct version *v);
+int	store_walk(struct store *s, store_walk_fn fn, void *arg);
+
+/*
+ * Writes a snapshot (tmp file, fsync, rename, directory fsync) and drops
+ * the WAL segments it covers.  Writers go on meanwhile.  0, or -1 with
+ * errno (the old snapshot and WAL stay valid).
+ */
+int	store_snapshot(struct store *s);
+
+void	store_stats(struct store *s, struct store_stats *st);
+
+/* Closes without a snapshot (kvd snapshots first on a graceful stop). */
+void	store_close(struct store *s);
+
+#endif

@@ -1,0 +1,955 @@
+/*
+ * wal.c -- the write-ahead log: a directory of append-only segment files
+ * of checksummed JSON lines, with group commit and torn-tail recovery.
+ *
+ * ON-DISK FORMAT.  The log directory holds segment files named
+ *
+ *	wal-<first seq as 16 lowercase hex digits>.log
+ *
+ * e.g. wal-0000000000000001.log.  Other names are ignored.  A segment is
+ * a sequence of records, one per line:
+ *
+ *	{"seq":N,"rec":<JSON value>,"crc":"xxxxxxxx"}\n
+ *
+ * N is the record's sequence number in decimal (1, 2, 3, ... without gaps,
+ * continuing from one segment to the next), <JSON value> is exactly the
+ * bytes given to wal_enqueue (one JSON value without a newline), and the
+ * crc is CRC-32C (crc32c.c) in 8 lowercase hex digits over every byte of
+ * the line before the 7 bytes `,"crc":`.  So each line is a JSON object
+ * that jq reads, and `jq .rec wal-*.log` prints the records.  A segment's
+ * name is the seq of its first record; an empty segment is named after
+ * the record that will come first in it.
+ *
+ * VALID RECORDS.  Recovery reads the segments in name order.  A record at
+ * byte offset X is valid when the bytes from X to the next newline have
+ * exactly the framing above (prefix `{"seq":`, a decimal number without
+ * leading zeros, `,"rec":`, at least one byte, suffix `,"crc":"` + 8 hex +
+ * `"}`), the crc matches, and its seq is the previous record's seq plus
+ * one.  The rec bytes are not parsed here: the crc vouches that they are
+ * what wal_enqueue was given, and the caller's replay function parses
+ * them.  Segment names must agree: a segment starts where the previous
+ * ended, or later only when every missing seq is covered by the caller's
+ * snapshot (seq <= after_seq); otherwise records were lost and recovery
+ * fails.
+ *
+ * RECOVERY.  At the first invalid record, at offset X in segment F:
+ *  - if a well-framed line with a matching crc follows anywhere after X
+ *    in F, or a later segment is non-empty, the damage is in the middle of
+ *    the log: wal_open fails with "F: corrupt record at offset X" and
+ *    nothing is changed (an operator decides; we never drop data that
+ *    might have been acknowledged);
+ *  - otherwise it is a torn tail (a crash during the last write: partial
+ *    line, or a final line without its newline): F is truncated to X and
+ *    fsynced, a warning names the file and offset, any empty segments
+ *    after F are removed, and F becomes the segment appended to.
+ * A line with a good crc but the wrong seq is never a torn write: it is
+ * reported as corruption.
+ *
+ * GROUP COMMIT.  wal_enqueue formats the line into the pending buffer
+ * under the mutex and returns its seq.  wal_sync(seq) waits until
+ * durable_seq >= seq.  If no other thread is writing, the caller becomes
+ * the leader: it swaps the pending buffer with the (empty) in-flight one,
+ * drops the mutex, writes the whole batch with one pwrite loop and one
+ * fdatasync (fsync where fdatasync is missing), then retakes the mutex,
+ * advances durable_seq and wakes the followers.  Records enqueued while
+ * the leader is on disk collect in the pending buffer and form the next
+ * batch, written by the next waiter that finds no leader.  `busy` marks
+ * that a leader (or wal_rotate) owns the file and the in-flight buffer.
+ *
+ * FAILURE.  A failed write or fsync is sticky: we cannot know what reached
+ * the disk, so `failed` is set, the error is logged once, the file is cut
+ * back (ftruncate) to the last durable offset as a best effort, and every
+ * later enqueue / sync returns EIO.
+ *
+ * ROTATION.  wal_rotate flushes and syncs the current segment, creates
+ * wal-<next seq>.log, fsyncs the directory and switches to it, all while
+ * `busy` keeps leaders away; it returns the highest seq in the closed
+ * segments.  wal_drop_upto(S) unlinks closed segments whose last seq is
+ * <= S and fsyncs the directory.  The current segment is never dropped.
+ *
+ * INVARIANTS (under mu): durable_seq <= last_seq; every record with seq
+ * <= durable_seq is on disk in a closed segment or in the current one
+ * below cur_size; pending holds exactly the records durable_seq+1 ..
+ * last_seq unless a leader holds some of them in inflight; segs[] is the
+ * closed segments in seq order.
+ */
+#include "wal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "crc32c.h"
+
+#define SEG_PREFIX	"wal-"
+#define SEG_SUFFIX	".log"
+#define SEG_NAMELEN	24	/* "wal-" + 16 hex + ".log" */
+#define REC_PREFIX	"{\"seq\":"
+#define REC_MIDDLE	",\"rec\":"
+#define REC_SUFFIXLEN	18	/* ,"crc":"xxxxxxxx"} */
+
+struct wal_seg {
+	uint64_t	first;	/* seq in the file name */
+	uint64_t	last;	/* last seq in it (first - 1 when empty) */
+	uint64_t	size;
+};
+
+struct wal {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	char		*dir;
+	bool		 do_fsync;
+
+	int		 fd;		/* current segment */
+	uint64_t	 cur_first;	/* its name */
+	uint64_t	 cur_size;	/* bytes written and synced in it */
+	struct wal_seg	*segs;		/* closed segments, in order */
+	size_t		 nsegs, capsegs;
+
+	struct buf	 pending;	/* formatted lines not yet handed to a leader */
+	struct buf	 inflight;	/* the batch a leader is writing */
+	uint64_t	 last_seq;	/* highest seq handed out */
+	uint64_t	 durable_seq;	/* highest seq written and synced */
+	bool		 busy;		/* a leader or rotate owns fd and inflight */
+	int		 failed;	/* sticky: the errno of the disk failure */
+
+	uint64_t	 appends, bytes, fsyncs;
+};
+
+/* One line of key=value context on stderr (there is no log module here). */
+static void
+wal_log(const char *level, const char *msg, const char *file, long long off,
+    int err)
+{
+	char tail[160] = "";
+
+	if (off >= 0)
+		snprintf(tail, sizeof(tail), " offset=%lld", off);
+	if (err != 0)
+		snprintf(tail + strlen(tail), sizeof(tail) - strlen(tail),
+		    " error=\"%s\"", strerror(err));
+	fprintf(stderr, "level=%s msg=\"%s\" file=%s%s\n", level, msg,
+	    file, tail);
+}
+
+static void
+seg_path(char *out, size_t n, const char *dir, uint64_t first)
+{
+	snprintf(out, n, "%s/" SEG_PREFIX "%016" PRIx64 SEG_SUFFIX, dir, first);
+}
+
+/* Parses a segment file name; 0 and *first, or -1 for any other name. */
+static int
+seg_parse_name(const char *name, uint64_t *first)
+{
+	uint64_t v = 0;
+	int i;
+	char c;
+
+	if (strlen(name) != SEG_NAMELEN || strncmp(name, SEG_PREFIX, 4) != 0 ||
+	    strcmp(name + 20, SEG_SUFFIX) != 0)
+		return -1;
+	for (i = 4; i < 20; i++) {
+		c = name[i];
+		if (c >= '0' && c <= '9')
+			v = v << 4 | (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v << 4 | (uint64_t)(c - 'a' + 10);
+		else
+			return -1;
+	}
+	if (v == 0)
+		return -1;
+	*first = v;
+	return 0;
+}
+
+static int
+data_sync(int fd)
+{
+#if defined(__linux__)
+	return fdatasync(fd);
+#else
+	return fsync(fd);
+#endif
+}
+
+/* fsyncs a directory so that creates, renames and unlinks in it last. */
+static int
+dir_sync(const char *dir)
+{
+	int fd, rc, e;
+
+	if ((fd = open(dir, O_RDONLY)) == -1)
+		return -1;
+	rc = fsync(fd);
+	e = errno;
+	close(fd);
+	if (rc == -1 && e == EINVAL)	/* some systems cannot sync a directory */
+		rc = 0;
+	errno = e;
+	return rc;
+}
+
+static int
+write_all(int fd, const char *p, size_t n, uint64_t off)
+{
+	ssize_t r;
+
+	while (n > 0) {
+		r = pwrite(fd, p, n, (off_t)off);
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+/*
+ * Checks the framing and crc of line p[0..n) (without its newline).
+ * 0 with *seq and the rec slice, or -1.
+ */
+static int
+rec_parse(const char *p, size_t n, uint64_t *seq, size_t *rec_off,
+    size_t *rec_len)
+{
+	const char *sfx;
+	uint64_t v = 0;
+	uint32_t want = 0;
+	size_t i, body;
+	int k;
+	char c;
+
+	if (n < sizeof(REC_PREFIX) - 1 + 1 + sizeof(REC_MIDDLE) - 1 + 1 +
+	    REC_SUFFIXLEN)
+		return -1;
+	if (memcmp(p, REC_PREFIX, sizeof(REC_PREFIX) - 1) != 0)
+		return -1;
+	i = sizeof(REC_PREFIX) - 1;
+	if (p[i] < '1' || p[i] > '9')
+		return -1;
+	for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	}
+	if (n - i < sizeof(REC_MIDDLE) - 1 + 1 + REC_SUFFIXLEN ||
+	    memcmp(p + i, REC_MIDDLE, sizeof(REC_MIDDLE) - 1) != 0)
+		return -1;
+	i += sizeof(REC_MIDDLE) - 1;
+	body = n - REC_SUFFIXLEN;
+	sfx = p + body;
+	if (memcmp(sfx, ",\"crc\":\"", 8) != 0 || sfx[16] != '"' ||
+	    sfx[17] != '}')
+		return -1;
+	for (k = 8; k < 16; k++) {
+		c = sfx[k];
+		if (c >= '0' && c <= '9')
+			want = want << 4 | (uint32_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			want = want << 4 | (uint32_t)(c - 'a' + 10);
+		else
+			return -1;
+	}
+	if (crc32c(0, p, body) != want)
+		return -1;
+	*seq = v;
+	*rec_off = i;
+	*rec_len = body - i;
+	return 0;
+}
+
+/* True when a well-framed line with a good crc starts anywhere after off. */
+static bool
+valid_line_after(const char *data, size_t size, size_t off)
+{
+	const char *nl, *next;
+	uint64_t seq;
+	size_t ro, rl, p;
+
+	p = off;
+	for (;;) {
+		nl = memchr(data + p, '\n', size - p);
+		if (nl == NULL)
+			return false;
+		p = (size_t)(nl - data) + 1;
+		if (p >= size)
+			return false;
+		next = memchr(data + p, '\n', size - p);
+		if (next == NULL)
+			return false;	/* a final line without newline is torn anyway */
+		if (rec_parse(data + p, (size_t)(next - data) - p, &seq, &ro,
+		    &rl) == 0)
+			return true;
+	}
+}
+
+static int
+segs_push(struct wal *w, uint64_t first, uint64_t last, uint64_t size)
+{
+	struct wal_seg *ns;
+	size_t cap;
+
+	if (w->nsegs == w->capsegs) {
+		cap = w->capsegs ? w->capsegs * 2 : 8;
+		if ((ns = realloc(w->segs, cap * sizeof(*ns))) == NULL)
+			return -1;
+		w->segs = ns;
+		w->capsegs = cap;
+	}
+	w->segs[w->nsegs].first = first;
+	w->segs[w->nsegs].last = last;
+	w->segs[w->nsegs].size = size;
+	w->nsegs++;
+	return 0;
+}
+
+/* Creates the empty segment wal-<first>.log and fsyncs the directory. */
+static int
+seg_create(struct wal *w, uint64_t first, int *fdp)
+{
+	char path[4096];
+	int fd, e;
+
+	seg_path(path, sizeof(path), w->dir, first);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0644);
+	if (fd == -1)
+		return -1;
+	if (w->do_fsync && dir_sync(w->dir) == -1) {
+		e = errno;
+		close(fd);
+		unlink(path);
+		errno = e;
+		return -1;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+/*
+ * Marks the log failed (mu held): logs once and cuts the current segment
+ * back to what was durable, so a restart does not find half a batch.
+ */
+static void
+wal_fail(struct wal *w, const char *what, int err)
+{
+	char path[4096];
+
+	if (w->failed)
+		return;
+	w->failed = err ? err : EIO;
+	seg_path(path, sizeof(path), w->dir, w->cur_first);
+	wal_log("error", what, path, (long long)w->cur_size, err);
+	if (ftruncate(w->fd, (off_t)w->cur_size) == 0)
+		(void)data_sync(w->fd);
+}
+
+/*
+ * Writes and syncs the pending batch.  Called with mu held and busy set by
+ * the caller; drops mu for the I/O.  0, or -1 after marking the log
+ * failed.
+ */
+static int
+flush_batch(struct wal *w)
+{
+	struct buf tmp;
+	uint64_t last, off;
+	int rc = 0, e = 0, fd;
+	const char *what = NULL;
+
+	if (w->pending.len == 0)
+		return 0;
+	tmp = w->inflight;
+	w->inflight = w->pending;
+	w->pending = tmp;
+	last = w->last_seq;
+	off = w->cur_size;
+	fd = w->fd;
+	pthread_mutex_unlock(&w->mu);
+
+	if (write_all(fd, w->inflight.data, w->inflight.len, off) == -1) {
+		rc = -1;
+		e = errno;
+		what = "wal write failed";
+	} else if (w->do_fsync && data_sync(fd) == -1) {
+		rc = -1;
+		e = errno;
+		what = "wal fsync failed";
+	}
+
+	pthread_mutex_lock(&w->mu);
+	if (rc == -1) {
+		wal_fail(w, what, e);
+		buf_reset(&w->inflight);
+		return -1;
+	}
+	w->cur_size += w->inflight.len;
+	w->bytes += w->inflight.len;
+	if (w->do_fsync)
+		w->fsyncs++;
+	w->durable_seq = last;
+	buf_reset(&w->inflight);
+	return 0;
+}
+
+int
+wal_enqueue(struct wal *w, const char *rec, size_t len, uint64_t *seq)
+{
+	char pre[48], sfx[24];
+	uint32_t crc;
+	int n;
+
+	if (len == 0 || memchr(rec, '\n', len) != NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&w->mu);
+	if (w->failed) {
+		pthread_mutex_unlock(&w->mu);
+		errno = EIO;
+		return -1;
+	}
+	*seq = ++w->last_seq;
+	n = snprintf(pre, sizeof(pre), REC_PREFIX "%" PRIu64 REC_MIDDLE, *seq);
+	crc = crc32c(0, pre, (size_t)n);
+	crc = crc32c(crc, rec, len);
+	buf_append(&w->pending, pre, (size_t)n);
+	buf_append(&w->pending, rec, len);
+	n = snprintf(sfx, sizeof(sfx), ",\"crc\":\"%08" PRIx32 "\"}\n", crc);
+	buf_append(&w->pending, sfx, (size_t)n);
+	w->appends++;
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+int
+wal_sync(struct wal *w, uint64_t seq)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&w->mu);
+	if (seq > w->last_seq)
+		seq = w->last_seq;
+	for (;;) {
+		if (w->failed) {
+			rc = -1;
+			break;
+		}
+		if (w->durable_seq >= seq)
+			break;
+		if (w->busy) {
+			pthread_cond_wait(&w->cv, &w->mu);
+			continue;
+		}
+		w->busy = true;
+		(void)flush_batch(w);
+		w->busy = false;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (rc == -1)
+		errno = EIO;
+	return rc;
+}
+
+int
+wal_append(struct wal *w, const char *rec, size_t len, uint64_t *seq)
+{
+	if (wal_enqueue(w, rec, len, seq) == -1)
+		return -1;
+	return wal_sync(w, *seq);
+}
+
+int
+wal_rotate(struct wal *w, uint64_t *last_seq)
+{
+	uint64_t last;
+	int fd, e, oldfd;
+
+	pthread_mutex_lock(&w->mu);
+	while (w->busy)
+		pthread_cond_wait(&w->cv, &w->mu);
+	if (w->failed) {
+		pthread_mutex_unlock(&w->mu);
+		errno = EIO;
+		return -1;
+	}
+	w->busy = true;
+	if (flush_batch(w) == -1) {
+		e = EIO;
+		goto fail;
+	}
+	/* busy is still ours, so everything up to durable_seq is in place. */
+	last = w->durable_seq;
+	if (w->cur_size == 0) {
+		/* The current segment is empty and already named last + 1. */
+		*last_seq = last;
+		w->busy = false;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (seg_create(w, last + 1, &fd) == -1) {
+		e = errno;
+		pthread_mutex_lock(&w->mu);
+		goto fail;
+	}
+	pthread_mutex_lock(&w->mu);
+	if (segs_push(w, w->cur_first, last, w->cur_size) == -1) {
+		e = ENOMEM;
+		close(fd);	/* the empty file is reused at the next open */
+		goto fail;
+	}
+	oldfd = w->fd;
+	w->fd = fd;
+	w->cur_first = last + 1;
+	w->cur_size = 0;
+	w->busy = false;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	close(oldfd);
+	*last_seq = last;
+	return 0;
+
+fail:
+	w->busy = false;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	errno = e;
+	return -1;
+}
+
+int
+wal_drop_upto(struct wal *w, uint64_t seq)
+{
+	char path[4096];
+	uint64_t *firsts = NULL;
+	size_t k, i;
+	int rc = 0, e = 0;
+
+	pthread_mutex_lock(&w->mu);
+	for (k = 0; k < w->nsegs && w->segs[k].last <= seq; k++)
+		;
+	if (k > 0) {
+		if ((firsts = malloc(k * sizeof(*firsts))) == NULL) {
+			pthread_mutex_unlock(&w->mu);
+			errno = ENOMEM;
+			return -1;
+		}
+		for (i = 0; i < k; i++)
+			firsts[i] = w->segs[i].first;
+		memmove(w->segs, w->segs + k, (w->nsegs - k) * sizeof(*w->segs));
+		w->nsegs -= k;
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (k == 0)
+		return 0;
+	for (i = 0; i < k; i++) {
+		seg_path(path, sizeof(path), w->dir, firsts[i]);
+		if (unlink(path) == -1 && errno != ENOENT) {
+			e = errno;
+			rc = -1;
+			wal_log("warn", "cannot remove wal segment", path, -1, e);
+		}
+	}
+	free(firsts);
+	if (w->do_fsync && dir_sync(w->dir) == -1 && rc == 0) {
+		e = errno;
+		rc = -1;
+	}
+	if (rc == -1)
+		errno = e;
+	return rc;
+}
+
+void
+wal_stats(struct wal *w, struct wal_stats *st)
+{
+	size_t i;
+
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&w->mu);
+	st->appends = w->appends;
+	st->bytes = w->bytes;
+	st->fsyncs = w->fsyncs;
+	st->last_seq = w->last_seq;
+	st->durable_seq = w->durable_seq;
+	st->segments = w->nsegs + 1;
+	st->disk_bytes = w->cur_size;
+	for (i = 0; i < w->nsegs; i++)
+		st->disk_bytes += w->segs[i].size;
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void
+wal_free(struct wal *w)
+{
+	if (w == NULL)
+		return;
+	if (w->fd != -1)
+		close(w->fd);
+	buf_free(&w->pending);
+	buf_free(&w->inflight);
+	free(w->segs);
+	free(w->dir);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+}
+
+void
+wal_close(struct wal *w)
+{
+	if (w == NULL)
+		return;
+	(void)wal_sync(w, UINT64_MAX);
+	wal_free(w);
+}
+
+/* ---- recovery ---- */
+
+struct seg_ent {
+	uint64_t	first;
+	uint64_t	size;
+};
+
+static int
+seg_ent_cmp(const void *a, const void *b)
+{
+	const struct seg_ent *x = a, *y = b;
+
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Lists the segment files of dir, sorted by first seq. */
+static int
+seg_list(const char *dir, struct seg_ent **out, size_t *nout)
+{
+	char path[4096];
+	struct seg_ent *v = NULL, *nv;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	struct stat sb;
+	uint64_t first;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return -1;
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		if (seg_parse_name(de->d_name, &first) == -1)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (stat(path, &sb) == -1 || !S_ISREG(sb.st_mode))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL)
+				goto fail;
+			v = nv;
+		}
+		v[n].first = first;
+		v[n].size = (uint64_t)sb.st_size;
+		n++;
+	}
+	if (errno != 0)
+		goto fail;
+	closedir(d);
+	if (n > 0)
+		qsort(v, n, sizeof(*v), seg_ent_cmp);
+	*out = v;
+	*nout = n;
+	return 0;
+
+fail:
+	free(v);
+	closedir(d);
+	if (errno == 0)
+		errno = ENOMEM;
+	return -1;
+}
+
+/* Creates dir when missing and makes the new entry durable in its parent. */
+static int
+make_dir(const char *dir, bool do_fsync)
+{
+	char parent[4096];
+	char *slash;
+
+	if (mkdir(dir, 0755) == 0) {
+		if (!do_fsync)
+			return 0;
+		snprintf(parent, sizeof(parent), "%s", dir);
+		while ((slash = strrchr(parent, '/')) != NULL && slash[1] == '\0'
+		    && slash != parent)
+			*slash = '\0';
+		slash = strrchr(parent, '/');
+		if (slash == NULL)
+			snprintf(parent, sizeof(parent), ".");
+		else if (slash == parent)
+			parent[1] = '\0';
+		else
+			*slash = '\0';
+		return dir_sync(parent);
+	}
+	return errno == EEXIST ? 0 : -1;
+}
+
+/* What replaying one segment found. */
+enum scan_result { SCAN_OK, SCAN_TORN, SCAN_ERR };
+
+/*
+ * Replays the records of the mapped segment data[0..size) starting with
+ * *expect.  SCAN_OK when every byte is valid records, SCAN_TORN with the
+ * offset of the first invalid record in *bad (the caller decides whether
+ * it is a tail), SCAN_ERR with a message in err.
+ */
+static enum scan_result
+scan_segment(const char *path, const char *data, size_t size,
+    uint64_t *expect, uint64_t after_seq, wal_replay_fn fn, void *arg,
+    size_t *bad, char *err, size_t errlen)
+{
+	const char *nl;
+	uint64_t seq;
+	size_t off = 0, ro, rl, n;
+
+	while (off < size) {
+		nl = memchr(data + off, '\n', size - off);
+		if (nl == NULL)
+			break;
+		n = (size_t)(nl - data) - off;
+		if (rec_parse(data + off, n, &seq, &ro, &rl) == -1)
+			break;
+		if (seq != *expect) {
+			snprintf(err, errlen, "%s: corrupt record at offset %zu "
+			    "(seq %" PRIu64 ", expected %" PRIu64 ")", path,
+			    off, seq, *expect);
+			return SCAN_ERR;
+		}
+		if (seq > after_seq && fn != NULL &&
+		    fn(arg, seq, data + off + ro, rl) != 0) {
+			snprintf(err, errlen, "%s: replay of record seq %" PRIu64
+			    " at offset %zu failed", path, seq, off);
+			return SCAN_ERR;
+		}
+		(*expect)++;
+		off += n + 1;
+	}
+	if (off >= size)
+		return SCAN_OK;
+	*bad = off;
+	return SCAN_TORN;
+}
+
+/*
+ * Reads one segment (fd open read-write).  On a torn tail decides with
+ * the rule in the essay; *torn says whether the segment was cut.
+ */
+static int
+recover_segment(struct wal *w, int fd, const char *path, uint64_t size,
+    bool later_nonempty, uint64_t *expect, uint64_t after_seq,
+    wal_replay_fn fn, void *arg, uint64_t *newsize, char *err, size_t errlen)
+{
+	enum scan_result r;
+	char *data;
+	size_t bad = 0;
+	bool corrupt;
+
+	*newsize = size;
+	if (size == 0)
+		return 0;
+	if ((uint64_t)(size_t)size != size) {
+		snprintf(err, errlen, "%s: too large to map", path);
+		return -1;
+	}
+	data = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
+	if (data == MAP_FAILED) {
+		snprintf(err, errlen, "%s: mmap: %s", path, strerror(errno));
+		return -1;
+	}
+	(void)posix_madvise(data, (size_t)size, POSIX_MADV_SEQUENTIAL);
+	r = scan_segment(path, data, (size_t)size, expect, after_seq, fn, arg,
+	    &bad, err, errlen);
+	corrupt = r == SCAN_TORN &&
+	    (later_nonempty || valid_line_after(data, (size_t)size, bad));
+	munmap(data, (size_t)size);
+	if (r == SCAN_ERR)
+		return -1;
+	if (r == SCAN_OK)
+		return 0;
+	if (corrupt) {
+		snprintf(err, errlen, "%s: corrupt record at offset %zu", path,
+		    bad);
+		return -1;
+	}
+	if (ftruncate(fd, (off_t)bad) == -1 ||
+	    (w->do_fsync && data_sync(fd) == -1)) {
+		snprintf(err, errlen, "%s: cutting torn tail at offset %zu: %s",
+		    path, bad, strerror(errno));
+		return -1;
+	}
+	wal_log("warn", "wal: torn tail cut", path, (long long)bad, 0);
+	*newsize = bad;
+	return 1;
+}
+
+int
+wal_open(struct wal **out, const char *dir, uint64_t after_seq,
+    wal_replay_fn fn, void *arg, bool fsync, char *err, size_t errlen)
+{
+	char path[4096];
+	struct seg_ent *ents = NULL;
+	struct wal *w;
+	uint64_t expect = 1, newsize, next;
+	size_t nents = 0, i, j;
+	bool later_nonempty, cut;
+	int fd = -1, r;
+
+	*out = NULL;
+	if (errlen > 0)
+		err[0] = '\0';
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		snprintf(err, errlen, "wal: out of memory");
+		return -1;
+	}
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	buf_init(&w->pending);
+	buf_init(&w->inflight);
+	w->fd = -1;
+	w->do_fsync = fsync;
+	if ((w->dir = strdup(dir)) == NULL) {
+		snprintf(err, errlen, "wal: out of memory");
+		goto fail;
+	}
+	if (make_dir(dir, fsync) == -1) {
+		snprintf(err, errlen, "%s: mkdir: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if (seg_list(dir, &ents, &nents) == -1) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		goto fail;
+	}
+
+	for (i = 0; i < nents; i++) {
+		seg_path(path, sizeof(path), dir, ents[i].first);
+		if (ents[i].first < expect) {
+			snprintf(err, errlen, "%s: corrupt record at offset 0 "
+			    "(segment starts at seq %" PRIu64 ", previous ends "
+			    "at %" PRIu64 ")", path, ents[i].first, expect - 1);
+			goto fail;
+		}
+		if (ents[i].first > expect && ents[i].first > after_seq + 1) {
+			snprintf(err, errlen, "%s: records %" PRIu64 "..%" PRIu64
+			    " are missing before this segment", path,
+			    after_seq + 1 > expect ? after_seq + 1 : expect,
+			    ents[i].first - 1);
+			goto fail;
+		}
+		expect = ents[i].first;
+		later_nonempty = false;
+		for (j = i + 1; j < nents; j++)
+			if (ents[j].size > 0)
+				later_nonempty = true;
+		if ((fd = open(path, O_RDWR)) == -1) {
+			snprintf(err, errlen, "%s: open: %s", path,
+			    strerror(errno));
+			goto fail;
+		}
+		r = recover_segment(w, fd, path, ents[i].size, later_nonempty,
+		    &expect, after_seq, fn, arg, &newsize, err, errlen);
+		if (r == -1)
+			goto fail;
+		cut = r == 1;
+		if (cut || i + 1 == nents) {
+			/* This becomes the current segment. */
+			w->fd = fd;
+			fd = -1;
+			w->cur_first = ents[i].first;
+			w->cur_size = newsize;
+			if (cut && i + 1 < nents) {
+				for (j = i + 1; j < nents; j++) {
+					seg_path(path, sizeof(path), dir,
+					    ents[j].first);
+					(void)unlink(path);
+				}
+				if (fsync && dir_sync(dir) == -1) {
+					snprintf(err, errlen, "%s: fsync: %s",
+					    dir, strerror(errno));
+					goto fail;
+				}
+			}
+			break;
+		}
+		close(fd);
+		fd = -1;
+		if (segs_push(w, ents[i].first, expect - 1, ents[i].size) == -1) {
+			snprintf(err, errlen, "wal: out of memory");
+			goto fail;
+		}
+	}
+
+	/*
+	 * The next record gets seq "next".  The current segment can take it
+	 * only when its name and contents lead there; otherwise (no segment
+	 * yet, or a snapshot that is ahead of the log) start a new one.
+	 */
+	next = expect > after_seq + 1 ? expect : after_seq + 1;
+	if (w->fd != -1 && next != expect) {
+		if (w->cur_size == 0) {
+			close(w->fd);
+			w->fd = -1;
+			seg_path(path, sizeof(path), dir, w->cur_first);
+			(void)unlink(path);
+		} else {
+			if (segs_push(w, w->cur_first, expect - 1,
+			    w->cur_size) == -1) {
+				snprintf(err, errlen, "wal: out of memory");
+				goto fail;
+			}
+			close(w->fd);
+			w->fd = -1;
+		}
+	}
+	if (w->fd == -1) {
+		if (seg_create(w, next, &w->fd) == -1) {
+			seg_path(path, sizeof(path), dir, next);
+			snprintf(err, errlen, "%s: create: %s", path,
+			    strerror(errno));
+			goto fail;
+		}
+		w->cur_first = next;
+		w->cur_size = 0;
+	}
+	w->last_seq = next - 1;
+	w->durable_seq = next - 1;
+	free(ents);
+	*out = w;
+	return 0;
+
+fail:
+	if (fd != -1)
+		close(fd);
+	free(ents);
+	wal_free(w);
+	return -1;
+}

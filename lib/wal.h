@@ -1,0 +1,88 @@
+/*
+ * wal.h -- the write-ahead log: durable, checksummed, append-only
+ * records; its byte format and recovery rules are described in wal.c.
+ *
+ * The log is a directory of segment files.  Every record gets a sequence
+ * number (seq, from 1, strictly increasing across segments).  Appending is
+ * split in two so a caller can order records under its own lock and wait
+ * for the disk outside it: wal_enqueue() copies the record into the
+ * pending batch and returns its seq at once; wal_sync(seq) returns once
+ * that record is on disk (write + fdatasync).  Concurrent waiters share
+ * one fsync (group commit): the first waiter writes and syncs the whole
+ * pending batch while later records collect into the next one.  No caller
+ * is told "durable" before the fsync that covers its record has returned.
+ *
+ * A failed write or fsync is sticky: every later wal_sync / wal_enqueue
+ * fails with EIO (the data may not be on disk, so nothing more is
+ * acknowledged); the failure is logged once with the file and errno.
+ *
+ * All functions are safe to call from any thread.
+ */
+#ifndef KVD_WAL_H
+#define KVD_WAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct wal;
+
+/*
+ * Called for each record during recovery, in seq order, for records with
+ * seq > after_seq.  rec is the record's JSON value (as given to
+ * wal_enqueue), not NUL-terminated.  Return 0 to go on, -1 to stop
+ * recovery (wal_open then fails, naming the file and offset).
+ */
+typedef int (*wal_replay_fn)(void *arg, uint64_t seq, const char *rec,
+    size_t len);
+
+struct wal_stats {
+	uint64_t	appends;	/* records enqueued since open */
+	uint64_t	bytes;		/* bytes written since open */
+	uint64_t	fsyncs;		/* fdatasync calls since open */
+	uint64_t	last_seq;	/* highest seq handed out */
+	uint64_t	durable_seq;	/* highest seq known durable */
+	uint64_t	segments;	/* segment files present */
+	uint64_t	disk_bytes;	/* bytes in those files */
+};
+
+/*
+ * Opens (creating if needed) the log in directory dir, replays every
+ * record with seq > after_seq through fn, cuts a torn tail (logging a
+ * warning with file and offset), and leaves the log ready for appends.
+ * Returns 0, or -1 with a message in err naming the file and byte offset
+ * of a corrupt record that is not the tail, or the failing call and
+ * errno.  fsync false skips fdatasync (tests and benchmarks only).
+ */
+int	wal_open(struct wal **out, const char *dir, uint64_t after_seq,
+	    wal_replay_fn fn, void *arg, bool fsync, char *err, size_t errlen);
+
+/*
+ * Adds rec[0..len) (one JSON value, no newline inside) to the pending
+ * batch and stores its seq in *seq.  Does not wait for the disk.  0, or
+ * -1 with errno EIO after an earlier disk failure.
+ */
+int	wal_enqueue(struct wal *w, const char *rec, size_t len, uint64_t *seq);
+
+/* Returns once every record up to seq is durable: 0, or -1 (EIO). */
+int	wal_sync(struct wal *w, uint64_t seq);
+
+/* wal_enqueue then wal_sync. */
+int	wal_append(struct wal *w, const char *rec, size_t len, uint64_t *seq);
+
+/*
+ * Closes the current segment (after syncing it) and starts a new one.
+ * *last_seq gets the highest seq in the closed segments: a snapshot taken
+ * after this call covers at least every record up to it.  0 or -1.
+ */
+int	wal_rotate(struct wal *w, uint64_t *last_seq);
+
+/* Deletes the closed segments whose records all have seq <= seq. 0 or -1. */
+int	wal_drop_upto(struct wal *w, uint64_t seq);
+
+void	wal_stats(struct wal *w, struct wal_stats *st);
+
+/* Syncs what is pending and closes; NULL is a no-op. */
+void	wal_close(struct wal *w);
+
+#endif

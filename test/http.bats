@@ -1,0 +1,388 @@
+#!/usr/bin/env bats
+# test/http.bats -- HTTP/1.1 framing over raw sockets: keep-alive,
+# pipelining, connection close rules, strict framing errors, chunked
+# bodies, 100-continue, and the deadlines and connection cap.
+#
+# The raw client is a small python3 program (conv, below): it sends each
+# message as one write, waits for one more complete response after each,
+# then reads until EOF or a quiet period, and prints what came back:
+#   R <status line>      one per response, in order (1xx included)
+#   H <name>: <value>    its headers, names lower-cased
+#   B <body>             its body (newlines shown as \n)
+#   SHORT <got> <want>   the connection ended inside a body
+#   JUNK <bytes>         bytes that do not start a response
+#   END EOF|OPEN|RESET <ms>   how the connection ended, ms since connect
+
+load helpers
+
+CONV_PY='
+import socket, sys, time
+port = int(sys.argv[1]); quiet = float(sys.argv[2]); msgs = sys.argv[3:]
+def unesc(s):
+    return s.encode("latin-1").decode("unicode_escape").encode("latin-1")
+def parse(data):
+    """-> (list of (statusline, headers, body), tail message or None)"""
+    out = []; pos = 0
+    while pos < len(data):
+        end = data.find(b"\r\n\r\n", pos)
+        if end < 0:
+            if not data[pos:].startswith(b"HTTP/"):
+                return out, "JUNK %r" % data[pos:]
+            return out, None
+        lines = data[pos:end].decode("latin-1").split("\r\n")
+        if not lines[0].startswith("HTTP/"):
+            return out, "JUNK %r" % data[pos:]
+        code = int(lines[0].split(" ")[1])
+        hdrs = []; cl = 0
+        for l in lines[1:]:
+            k, _, v = l.partition(":")
+            hdrs.append((k.strip().lower(), v.strip()))
+            if k.strip().lower() == "content-length":
+                cl = int(v)
+        if code < 200 or code in (204, 304):
+            cl = 0
+        body = data[end + 4:end + 4 + cl]
+        if len(body) < cl:
+            return out, "SHORT %d %d" % (len(body), cl)
+        out.append((lines[0], hdrs, body))
+        pos = end + 4 + cl
+    return out, None
+t0 = time.time()
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+data = b""; state = None
+def recv(timeout):
+    global data, state
+    s.settimeout(timeout)
+    try:
+        b = s.recv(65536)
+    except socket.timeout:
+        return False
+    except (ConnectionResetError, BrokenPipeError):
+        state = "RESET"; return False
+    if not b:
+        state = "EOF"; return False
+    data += b
+    return True
+for m in msgs:
+    if state:
+        break
+    try:
+        s.sendall(unesc(m))
+    except (ConnectionResetError, BrokenPipeError):
+        state = "RESET"; break
+    want = len(parse(data)[0]) + 1
+    deadline = time.time() + quiet
+    while not state and len(parse(data)[0]) < want and time.time() < deadline:
+        recv(max(0.01, deadline - time.time()))
+while not state and recv(quiet):
+    pass
+resps, tail = parse(data)
+for sl, hdrs, body in resps:
+    print("R " + sl)
+    for k, v in hdrs:
+        print("H %s: %s" % (k, v))
+    if body:
+        print("B " + body.decode("latin-1").replace("\n", "\\n"))
+if tail:
+    print(tail)
+print("END %s %d" % (state or "OPEN", (time.time() - t0) * 1000))
+'
+
+# conv QUIET_S MSG...: a conversation with n1 (see the top of this file).
+conv() {
+	timeout 30 python3 -c "$CONV_PY" "$(port_of n1)" "$@"
+}
+
+# Statuses of the responses in $output, space-separated, e.g. "200 201".
+statuses() {
+	printf '%s\n' "$output" | awk '/^R HTTP\//{printf "%s%s", sep, $3; sep=" "}'
+}
+
+# ms of the END line in $output.
+end_ms() {
+	printf '%s\n' "$output" | awk '/^END /{print $3}'
+}
+
+H='Host: t\r\n'
+
+setup() {
+	setup_tmp
+	start_node n1
+}
+
+teardown() {
+	teardown_tmp
+}
+
+@test "keep-alive: two requests on one connection, both answered, connection stays open" {
+	run conv 0.5 "PUT /kv/ka HTTP/1.1\r\n${H}Content-Length: 13\r\n\r\n{\"value\":\"1\"}" \
+	    "GET /kv/ka HTTP/1.1\r\n${H}\r\n"
+	[ "$status" -eq 0 ]
+	[ "$(statuses)" = "201 200" ]
+	[[ "$output" == *'B {"key":"ka","value":"1"}'* ]]
+	[[ "$output" == *"END OPEN"* ]]
+	! [[ "$output" == *"H connection: close"* ]]
+}
+
+@test "pipelining: three requests in one write get three responses in order" {
+	run conv 1 "PUT /kv/p1 HTTP/1.1\r\n${H}Content-Length: 13\r\n\r\n{\"value\":\"a\"}GET /kv/p1 HTTP/1.1\r\n${H}\r\nGET /kv/nope HTTP/1.1\r\n${H}Connection: close\r\n\r\n"
+	[ "$status" -eq 0 ]
+	[ "$(statuses)" = "201 200 404" ]
+	[[ "$output" == *'B {"key":"p1","value":"a"}'* ]]
+	[[ "$output" == *"END EOF"* ]]
+}
+
+@test "Connection: close is honoured" {
+	run conv 3 "GET /health HTTP/1.1\r\n${H}Connection: close\r\n\r\n"
+	[ "$(statuses)" = "200" ]
+	[[ "$output" == *"H connection: close"* ]]
+	[[ "$output" == *"END EOF"* ]]
+	[ "$(end_ms)" -lt 2000 ]
+}
+
+@test "HTTP/1.0 closes by default, and keeps alive when asked" {
+	run conv 3 "GET /health HTTP/1.0\r\n\r\n"
+	[ "$(statuses)" = "200" ]
+	[[ "$output" == *"END EOF"* ]]
+	[ "$(end_ms)" -lt 2000 ]
+	run conv 0.5 "GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" \
+	    "GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+	[ "$(statuses)" = "200 200" ]
+	[[ "$output" == *"END OPEN"* ]]
+}
+
+@test "Content-Length plus Transfer-Encoding: 400 and the connection closed" {
+	run conv 3 "PUT /kv/smug HTTP/1.1\r\n${H}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+	[ "$(statuses)" = "400" ]
+	[[ "$output" == *'"error"'* ]]
+	[[ "$output" == *"END EOF"* ]]
+	curl -s --max-time 5 "$(url n1)/kv/smug" -o /dev/null -w '%{http_code}' | grep -qx 404
+}
+
+@test "duplicate or malformed Content-Length: 400" {
+	run conv 3 "PUT /kv/d HTTP/1.1\r\n${H}Content-Length: 13\r\nContent-Length: 13\r\n\r\n{\"value\":\"1\"}"
+	[ "$(statuses)" = "400" ]
+	[[ "$output" == *"END EOF"* ]]
+	run conv 3 "PUT /kv/d HTTP/1.1\r\n${H}Content-Length: +13\r\n\r\n{\"value\":\"1\"}"
+	[ "$(statuses)" = "400" ]
+	[[ "$output" == *"END EOF"* ]]
+}
+
+@test "missing Host on HTTP/1.1: 400" {
+	run conv 3 "GET /health HTTP/1.1\r\n\r\n"
+	[ "$(statuses)" = "400" ]
+	[[ "$output" == *"END EOF"* ]]
+}
+
+@test "HTTP/2.0 request line: 505" {
+	run conv 3 "GET /health HTTP/2.0\r\n${H}\r\n"
+	[ "$(statuses)" = "505" ]
+	[[ "$output" == *"END EOF"* ]]
+}
+
+@test "unknown Expect: 417" {
+	run conv 3 "PUT /kv/e HTTP/1.1\r\n${H}Expect: teapot\r\nContent-Length: 13\r\n\r\n"
+	[ "$(statuses)" = "417" ]
+	[[ "$output" == *'"error"'* ]]
+	[[ "$output" == *"END EOF"* ]]
+}
+
+@test "Transfer-Encoding other than chunked: 501" {
+	run conv 3 "PUT /kv/g HTTP/1.1\r\n${H}Transfer-Encoding: gzip\r\n\r\n"
+	[ "$(statuses)" = "501" ]
+	[[ "$output" == *"END EOF"* ]]
+}
+
+@test "bare LF line endings: 400" {
+	run conv 3 "GET /health HTTP/1.1\nHost: t\n\n"
+	[ "$(statuses)" = "400" ]
+	[[ "$output" == *"END EOF"* ]]
+}
+
+@test "obs-fold and a space before the colon: 400" {
+	run conv 3 "GET /health HTTP/1.1\r\n${H}X-A: 1\r\n  folded\r\n\r\n"
+	[ "$(statuses)" = "400" ]
+	run conv 3 "GET /health HTTP/1.1\r\n${H}X-A : 1\r\n\r\n"
+	[ "$(statuses)" = "400" ]
+}
+
+@test "bytes pipelined behind a framing error are never answered" {
+	run conv 2 "GET /health HTTP/1.1\r\n${H}Content-Length: 1\r\nContent-Length: 2\r\n\r\nGET /health HTTP/1.1\r\n${H}\r\nPUT /kv/after HTTP/1.1\r\n${H}Content-Length: 13\r\n\r\n{\"value\":\"x\"}"
+	[ "$(statuses)" = "400" ]
+	[[ "$output" == *"END EOF"* ]]
+	# the smuggled PUT was not executed either
+	[ "$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$(url n1)/kv/after")" = 404 ]
+}
+
+@test "chunked request body over a raw socket" {
+	run conv 0.5 "PUT /kv/ch HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5\r\n{\"val\r\n8;ext=1\r\nue\":\"chu\r\n4\r\nnk\"}\r\n0\r\nTrailer-X: 1\r\n\r\n" \
+	    "GET /kv/ch HTTP/1.1\r\n${H}\r\n"
+	[ "$(statuses)" = "201 200" ]
+	[[ "$output" == *'B {"key":"ch","value":"chunk"}'* ]]
+	[[ "$output" == *"END OPEN"* ]]
+}
+
+@test "chunked body in several writes, keep-alive after it" {
+	run conv 0.5 "PUT /kv/ch2 HTTP/1.1\r\n${H}Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n" \
+	    "2\r\nde\r\n0\r\n\r\n" "GET /kv/ch2?raw HTTP/1.1\r\n${H}\r\n"
+	# the first message alone completes no response: conv waits its quiet
+	# period, then the second completes the PUT
+	[ "$(statuses)" = "201 200" ]
+	[[ "$output" == *"B abcde"* ]]
+}
+
+@test "malformed chunk size: 400 and close" {
+	run conv 3 "PUT /kv/bad HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
+	[ "$(statuses)" = "400" ]
+	[[ "$output" == *"END EOF"* ]]
+}
+
+@test "Expect: 100-continue is answered before the body is sent" {
+	run conv 0.5 "PUT /kv/c HTTP/1.1\r\n${H}Expect: 100-continue\r\nContent-Length: 13\r\n\r\n" \
+	    "{\"value\":\"c\"}"
+	[ "$(statuses)" = "100 201" ]
+	# the interim answer came at once, not after a client-side timeout
+	[ "$(end_ms)" -lt 1500 ]
+}
+
+@test "Expect: 100-continue on a request that fails its precheck gets the final status, no 100" {
+	run conv 3 "PUT /nowhere HTTP/1.1\r\n${H}Expect: 100-continue\r\nContent-Length: 13\r\n\r\n"
+	[ "$(statuses)" = "404" ]
+	[[ "$output" == *"END EOF"* ]]
+}
+
+@test "HEAD over the wire: headers with Content-Length, no body bytes" {
+	curl -s --max-time 5 -X PUT -d '{"value":"twelve bytes"}' "$(url n1)/kv/h" >/dev/null
+	out=$(timeout 10 python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"HEAD /kv/h HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+d = b""
+while True:
+    b = s.recv(65536)
+    if not b: break
+    d += b
+head, sep, rest = d.partition(b"\r\n\r\n")
+print(head.decode().lower().replace("\r\n", "|"))
+print("rest=%d" % len(rest))
+' "$(port_of n1)")
+	getlen=$(curl -s --max-time 5 "$(url n1)/kv/h" | wc -c)
+	[ "$getlen" -gt 20 ]
+	[[ "$out" == "http/1.1 200"* ]]
+	[[ "$out" == *"content-length: $getlen|"* || "$out" == *"content-length: $getlen"$'\n'* ]]
+	[[ "$out" == *"etag: "* ]]
+	[[ "$out" == *"rest=0" ]]
+}
+
+@test "a slow client that stops halfway through a head gets 408 or a close after --header-timeout" {
+	stop_all
+	start_node n1 --header-timeout 1
+	run conv 4 "GET /health HTTP/1.1\r\nHo"
+	[[ "$output" == *"END EOF"* || "$output" == *"END RESET"* ]]
+	st=$(statuses)
+	[ -z "$st" ] || [ "$st" = "408" ]
+	[ "$(end_ms)" -ge 800 ]
+	[ "$(end_ms)" -lt 3500 ]
+}
+
+@test "a head dribbled byte by byte is still cut off by --header-timeout" {
+	stop_all
+	start_node n1 --header-timeout 1
+	out=$(timeout 15 python3 -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+t0 = time.time(); closed = None
+for ch in b"GET /health HTTP/1.1\r\nX-Slow: " + b"a" * 60:
+    try:
+        s.send(bytes([ch]))
+    except OSError:
+        closed = time.time(); break
+    s.settimeout(0.1)
+    try:
+        if s.recv(4096) == b"":
+            closed = time.time(); break
+    except socket.timeout:
+        pass
+    except OSError:
+        closed = time.time(); break
+print("closed_after_ms=%d" % ((closed - t0) * 1000) if closed else "never_closed")
+' "$(port_of n1)")
+	[[ "$out" == closed_after_ms=* ]]
+	ms=${out#closed_after_ms=}
+	[ "$ms" -lt 3500 ]
+}
+
+@test "an idle keep-alive connection is closed after --idle-timeout" {
+	stop_all
+	start_node n1 --idle-timeout 1
+	run conv 5 "GET /health HTTP/1.1\r\n${H}\r\n"
+	[ "$(statuses)" = "200" ]
+	[[ "$output" == *"END EOF"* ]]
+	[ "$(end_ms)" -ge 800 ]
+	[ "$(end_ms)" -lt 4000 ]
+}
+
+@test "--max-conns 2: a third concurrent connection gets a complete 503 at once; the cap frees up" {
+	stop_all
+	start_node n1 --max-conns 2
+	run timeout 20 python3 -c '
+import socket, sys, time
+port = int(sys.argv[1])
+def req(s):
+    s.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+    d = b""
+    while b"\r\n\r\n" not in d or not d.rstrip().endswith(b"}"):
+        b = s.recv(4096)
+        if not b: break
+        d += b
+    return d.split(b" ")[1].decode()
+held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+print("held", *[req(s) for s in held])
+t0 = time.time()
+third = socket.create_connection(("127.0.0.1", port), timeout=5)
+d = b""
+try:
+    while True:
+        b = third.recv(4096)
+        if not b: break
+        d += b
+except OSError as e:
+    print("third error", e)
+ms = (time.time() - t0) * 1000
+head, _, body = d.partition(b"\r\n\r\n")
+cl = [l for l in head.decode().lower().split("\r\n") if l.startswith("content-length:")]
+print("third", head.split(b"\r\n")[0].decode(), "ms=%d" % ms)
+print("third content-length", cl[0].split(":")[1].strip() if cl else "none", "body", len(body))
+for s in held: s.close()
+ok = "no"
+for i in range(40):
+    time.sleep(0.1)
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    if req(s) == "200":
+        ok = "yes"; break
+    s.close()
+print("after", ok)
+' "$(port_of n1)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"held 200 200"* ]]
+	[[ "$output" == *"third HTTP/1.1 503"* ]]
+	ms=$(printf '%s\n' "$output" | sed -n 's/.*ms=\([0-9]*\).*/\1/p')
+	[ "$ms" -lt 1000 ]
+	# the 503's Content-Length must match the body that was sent
+	cl=$(printf '%s\n' "$output" | awk '/third content-length/{print $3}')
+	bl=$(printf '%s\n' "$output" | awk '/third content-length/{print $5}')
+	[ "$cl" = "$bl" ]
+	[[ "$output" == *"after yes"* ]]
+}
+
+@test "request line longer than --max-request-line: 414; head over --max-header-bytes: 431" {
+	long=$(printf 'a%.0s' $(seq 1 9000))
+	run conv 3 "GET /kv/$long HTTP/1.1\r\n${H}\r\n"
+	[ "$(statuses)" = "414" ]
+	[[ "$output" == *"END EOF"* ]]
+	big=$(printf 'b%.0s' $(seq 1 70000))
+	run conv 3 "GET /health HTTP/1.1\r\n${H}X-Big: $big\r\n\r\n"
+	[ "$(statuses)" = "431" ]
+	[[ "$output" == *"END EOF"* ]]
+}

@@ -1,0 +1,662 @@
+/*
+ * test_wal.c -- CRC-32C vectors, the WAL line format, replay, torn-tail
+ * cutting at every byte of the last record, mid-log corruption, group
+ * commit under 8 threads, sticky failure, rotation and dropping.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "crc32c.h"
+#include "tap.h"
+#include "wal.h"
+
+/* ---- helpers ---- */
+
+struct coll {
+	size_t		 n, cap;
+	uint64_t	*seq;
+	char		**rec;
+	int		 stop_at;	/* return -1 at this seq (0: never) */
+};
+
+static int
+collect(void *arg, uint64_t seq, const char *rec, size_t len)
+{
+	struct coll *c = arg;
+	char *r;
+
+	if (c->stop_at != 0 && seq == (uint64_t)c->stop_at)
+		return -1;
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 64;
+		c->seq = realloc(c->seq, c->cap * sizeof(*c->seq));
+		c->rec = realloc(c->rec, c->cap * sizeof(*c->rec));
+		if (c->seq == NULL || c->rec == NULL)
+			abort();
+	}
+	if ((r = malloc(len + 1)) == NULL)
+		abort();
+	memcpy(r, rec, len);
+	r[len] = '\0';
+	c->seq[c->n] = seq;
+	c->rec[c->n] = r;
+	c->n++;
+	return 0;
+}
+
+static void
+coll_free(struct coll *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		free(c->rec[i]);
+	free(c->seq);
+	free(c->rec);
+	memset(c, 0, sizeof(*c));
+}
+
+static void
+rm_rf(const char *dir)
+{
+	char path[4096];
+	struct dirent *de;
+	struct stat sb;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+			rm_rf(path);
+		else
+			unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static char tmproot[256];
+
+static void
+fresh_dir(char *out, size_t n, const char *name)
+{
+	snprintf(out, n, "%s/%s", tmproot, name);
+	rm_rf(out);
+}
+
+static int
+read_file(const char *path, struct buf *b)
+{
+	char tmp[65536];
+	ssize_t r;
+	int fd;
+
+	buf_reset(b);
+	if ((fd = open(path, O_RDONLY)) == -1)
+		return -1;
+	while ((r = read(fd, tmp, sizeof(tmp))) > 0)
+		buf_append(b, tmp, (size_t)r);
+	close(fd);
+	return r < 0 ? -1 : 0;
+}
+
+static int
+write_file(const char *path, const char *p, size_t n)
+{
+	int fd;
+	ssize_t r;
+
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1)
+		return -1;
+	r = write(fd, p, n);
+	close(fd);
+	return r == (ssize_t)n ? 0 : -1;
+}
+
+static long long
+file_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+static void
+seg_name(char *out, size_t n, const char *dir, uint64_t first)
+{
+	snprintf(out, n, "%s/wal-%016" PRIx64 ".log", dir, first);
+}
+
+/* Appends n records {"i":start..} with fsync off, then closes. */
+static int
+fill(const char *dir, int start, int n)
+{
+	struct wal *w;
+	char err[512], rec[64];
+	uint64_t seq;
+	int i, len;
+
+	if (wal_open(&w, dir, 0, NULL, NULL, false, err, sizeof(err)) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		len = snprintf(rec, sizeof(rec), "{\"i\":%d,\"pad\":\"x%dy\"}",
+		    start + i, start + i);
+		if (wal_append(w, rec, (size_t)len, &seq) == -1)
+			return -1;
+	}
+	wal_close(w);
+	return 0;
+}
+
+/* ---- tests ---- */
+
+static void
+test_crc(void)
+{
+	static const struct {
+		const char	*what;
+		unsigned char	 fill;	/* 0/0xff, or 1 = 0..31, 2 = 31..0 */
+		uint32_t	 want;
+	} vec[] = {
+		{ "32 zero bytes", 0, 0x8a9136aa },
+		{ "32 0xff bytes", 0xff, 0x62a8ab43 },
+		{ "32 incrementing bytes", 1, 0x46dd794e },
+		{ "32 decrementing bytes", 2, 0x113fdb5c },
+	};
+	unsigned char b[32];
+	const char *s = "The quick brown fox jumps over the lazy dog 0123456789";
+	size_t i, k, len = strlen(s), bad = 0;
+	uint32_t whole;
+
+	ok(crc32c(0, "123456789", 9) == 0xe3069283, "crc32c(123456789)");
+	ok(crc32c(0, "", 0) == 0, "crc32c of nothing is 0");
+	ok(crc32c(0, "a", 1) == 0xc1d04330, "crc32c(a)");
+	for (i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
+		for (k = 0; k < 32; k++)
+			b[k] = vec[i].fill == 1 ? (unsigned char)k :
+			    vec[i].fill == 2 ? (unsigned char)(31 - k) :
+			    vec[i].fill;
+		ok(crc32c(0, b, 32) == vec[i].want, "crc32c(%s) = %08x",
+		    vec[i].what, (unsigned)vec[i].want);
+	}
+	whole = crc32c(0, s, len);
+	for (k = 0; k <= len; k++)
+		if (crc32c(crc32c(0, s, k), s + k, len - k) != whole)
+			bad++;
+	ok(bad == 0, "crc32c continues across every split point");
+}
+
+static void
+test_format(void)
+{
+	char dir[512], path[600], err[512], want[256], pre[64];
+	struct buf b = BUF_INIT;
+	struct wal *w;
+	uint64_t seq = 0;
+	uint32_t crc;
+	int n;
+
+	fresh_dir(dir, sizeof(dir), "format");
+	ok(wal_open(&w, dir, 0, NULL, NULL, false, err, sizeof(err)) == 0,
+	    "open new log creates the directory");
+	ok(wal_append(w, "{\"a\":[1,2]}", 11, &seq) == 0 && seq == 1,
+	    "first seq is 1");
+	errno = 0;
+	ok(wal_enqueue(w, "{\"a\":\n1}", 8, &seq) == -1 && errno == EINVAL,
+	    "a record with a newline is refused");
+	ok(wal_enqueue(w, "", 0, &seq) == -1 && errno == EINVAL,
+	    "an empty record is refused");
+	wal_close(w);
+	seg_name(path, sizeof(path), dir, 1);
+	ok(read_file(path, &b) == 0, "segment wal-0000000000000001.log exists");
+	n = snprintf(pre, sizeof(pre), "{\"seq\":1,\"rec\":{\"a\":[1,2]}");
+	crc = crc32c(0, pre, (size_t)n);
+	snprintf(want, sizeof(want), "%s,\"crc\":\"%08" PRIx32 "\"}\n", pre, crc);
+	ok(strcmp(b.data, want) == 0, "line is exactly %s", want);
+	buf_free(&b);
+}
+
+static void
+test_replay(void)
+{
+	char dir[512], err[512], want[64];
+	struct coll c = { 0 };
+	struct wal *w;
+	struct wal_stats st;
+	uint64_t seq = 0;
+	size_t i, bad = 0;
+
+	fresh_dir(dir, sizeof(dir), "replay");
+	ok(fill(dir, 0, 100) == 0, "append 100 records");
+	ok(wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err)) == 0,
+	    "reopen");
+	ok(c.n == 100, "100 records replayed (%zu)", c.n);
+	for (i = 0; i < c.n; i++) {
+		snprintf(want, sizeof(want), "{\"i\":%zu,\"pad\":\"x%zuy\"}", i, i);
+		if (c.seq[i] != i + 1 || strcmp(c.rec[i], want) != 0)
+			bad++;
+	}
+	ok(bad == 0, "in order, seqs 1..100, bytes intact");
+	ok(wal_append(w, "1", 1, &seq) == 0 && seq == 101,
+	    "next append continues at 101");
+	wal_stats(w, &st);
+	ok(st.last_seq == 101 && st.durable_seq == 101 && st.segments == 1 &&
+	    st.appends == 1, "stats after reopen");
+	wal_close(w);
+	coll_free(&c);
+
+	ok(wal_open(&w, dir, 50, collect, &c, false, err, sizeof(err)) == 0 &&
+	    c.n == 51 && c.seq[0] == 51 && c.seq[50] == 101,
+	    "after_seq 50 replays 51..101 only");
+	wal_close(w);
+	coll_free(&c);
+
+	ok(wal_open(&w, dir, 200, collect, &c, false, err, sizeof(err)) == 0 &&
+	    c.n == 0, "after_seq past the log replays nothing");
+	ok(wal_append(w, "2", 1, &seq) == 0 && seq == 201,
+	    "a snapshot ahead of the log moves seq past it (%" PRIu64 ")", seq);
+	wal_close(w);
+	coll_free(&c);
+	ok(wal_open(&w, dir, 200, collect, &c, false, err, sizeof(err)) == 0 &&
+	    c.n == 1 && c.seq[0] == 201, "and that record replays (%s)", err);
+	wal_close(w);
+	coll_free(&c);
+
+	c.stop_at = 10;
+	ok(wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err)) == -1 &&
+	    strstr(err, "wal-0000000000000001.log") != NULL,
+	    "a failing replay callback fails open naming the file: %s", err);
+	coll_free(&c);
+}
+
+static void
+test_torn(void)
+{
+	char dir[512], path[600], err[512];
+	struct buf orig = BUF_INIT;
+	struct coll c = { 0 };
+	struct wal *w;
+	uint64_t seq;
+	size_t last_start, off, fails = 0, tried = 0;
+	const char *p;
+
+	fresh_dir(dir, sizeof(dir), "torn");
+	if (fill(dir, 0, 5) == -1) {
+		ok(0, "fill");
+		return;
+	}
+	seg_name(path, sizeof(path), dir, 1);
+	read_file(path, &orig);
+	/* The last record starts after the second to last newline. */
+	for (p = orig.data + orig.len - 2; p > orig.data && *p != '\n'; p--)
+		;
+	last_start = (size_t)(p - orig.data) + 1;
+	for (off = last_start; off < orig.len; off++) {
+		tried++;
+		rm_rf(dir);
+		mkdir(dir, 0755);
+		write_file(path, orig.data, off);
+		coll_free(&c);
+		if (wal_open(&w, dir, 0, collect, &c, false, err,
+		    sizeof(err)) == -1) {
+			fails++;
+			continue;
+		}
+		if (c.n != 4 || c.seq[3] != 4 ||
+		    file_size(path) != (long long)last_start) {
+			fails++;
+			wal_close(w);
+			continue;
+		}
+		if (wal_append(w, "{\"new\":true}", 12, &seq) == -1 ||
+		    seq != 5) {
+			fails++;
+			wal_close(w);
+			continue;
+		}
+		wal_close(w);
+		coll_free(&c);
+		if (wal_open(&w, dir, 0, collect, &c, false, err,
+		    sizeof(err)) == -1 || c.n != 5 ||
+		    strcmp(c.rec[4], "{\"new\":true}") != 0)
+			fails++;
+		wal_close(w);
+	}
+	coll_free(&c);
+	ok(tried == orig.len - last_start && tried > 30,
+	    "tried every cut inside the last record (%zu)", tried);
+	ok(fails == 0, "every torn tail cut back to the last good record, "
+	    "appends after it survive a reopen (%zu failures)", fails);
+
+	/* A bad byte in the very last record is indistinguishable: cut. */
+	rm_rf(dir);
+	mkdir(dir, 0755);
+	orig.data[last_start + 9] ^= 0x01;
+	write_file(path, orig.data, orig.len);
+	ok(wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err)) == 0 &&
+	    c.n == 4 && file_size(path) == (long long)last_start,
+	    "a damaged last record is cut like a torn one");
+	wal_close(w);
+	coll_free(&c);
+	buf_free(&orig);
+}
+
+static void
+test_corrupt(void)
+{
+	static const struct {
+		const char	*what;
+		int		 rec;	/* which record (0-based) */
+		int		 at;	/* byte within it; -1 = its newline */
+	} flips[] = {
+		{ "seq digit", 1, 7 },
+		{ "prefix", 1, 2 },
+		{ "rec byte", 1, 18 },
+		{ "crc digit", 1, -4 },
+		{ "newline", 1, -1 },
+		{ "first byte of file", 0, 0 },
+		{ "second to last record", 8, 20 },
+	};
+	char dir[512], path[600], err[512], want[64];
+	struct buf orig = BUF_INIT, b = BUF_INIT;
+	size_t starts[16], i, nrec = 0, pos, end;
+	struct coll c = { 0 };
+	struct wal *w;
+	int rc;
+
+	fresh_dir(dir, sizeof(dir), "corrupt");
+	if (fill(dir, 0, 10) == -1) {
+		ok(0, "fill");
+		return;
+	}
+	seg_name(path, sizeof(path), dir, 1);
+	read_file(path, &orig);
+	starts[nrec++] = 0;
+	for (i = 0; i < orig.len; i++)
+		if (orig.data[i] == '\n' && i + 1 < orig.len)
+			starts[nrec++] = i + 1;
+	for (i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
+		end = (size_t)flips[i].rec + 1 < nrec ?
+		    starts[flips[i].rec + 1] - 1 : orig.len - 1;
+		pos = flips[i].at >= 0 ? starts[flips[i].rec] +
+		    (size_t)flips[i].at : end + 1 + (size_t)flips[i].at;
+		buf_reset(&b);
+		buf_append(&b, orig.data, orig.len);
+		b.data[pos] ^= 0x20;
+		write_file(path, b.data, b.len);
+		rc = wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err));
+		snprintf(want, sizeof(want), "corrupt record at offset %zu",
+		    starts[flips[i].rec]);
+		ok(rc == -1 && strstr(err, want) != NULL &&
+		    strstr(err, "wal-0000000000000001.log") != NULL,
+		    "flipped %s: open fails: %s", flips[i].what, err);
+		ok(file_size(path) == (long long)orig.len,
+		    "flipped %s: file left alone", flips[i].what);
+		if (rc == 0)
+			wal_close(w);
+		coll_free(&c);
+	}
+
+	/* A good crc with the wrong seq is corruption, even at the end. */
+	{
+		char line[128], pre[64];
+		int n = snprintf(pre, sizeof(pre), "{\"seq\":12,\"rec\":0");
+
+		snprintf(line, sizeof(line), "%s,\"crc\":\"%08" PRIx32 "\"}\n",
+		    pre, crc32c(0, pre, (size_t)n));
+		buf_reset(&b);
+		buf_append(&b, orig.data, orig.len);
+		buf_puts(&b, line);
+		write_file(path, b.data, b.len);
+		snprintf(want, sizeof(want), "corrupt record at offset %zu",
+		    orig.len);
+		ok(wal_open(&w, dir, 0, collect, &c, false, err,
+		    sizeof(err)) == -1 && strstr(err, want) != NULL,
+		    "seq gap with a good crc fails open: %s", err);
+		coll_free(&c);
+	}
+
+	/* Damage at the end of a segment that is followed by a non-empty one. */
+	rm_rf(dir);
+	mkdir(dir, 0755);
+	write_file(path, orig.data, orig.len - 5);
+	{
+		char p2[600], pre[64], line[128];
+		int n = snprintf(pre, sizeof(pre), "{\"seq\":11,\"rec\":0");
+
+		snprintf(line, sizeof(line), "%s,\"crc\":\"%08" PRIx32 "\"}\n",
+		    pre, crc32c(0, pre, (size_t)n));
+		seg_name(p2, sizeof(p2), dir, 11);
+		write_file(p2, line, strlen(line));
+		snprintf(want, sizeof(want), "corrupt record at offset %zu",
+		    starts[nrec - 1]);
+		ok(wal_open(&w, dir, 0, collect, &c, false, err,
+		    sizeof(err)) == -1 && strstr(err, want) != NULL &&
+		    strstr(err, "wal-0000000000000001.log") != NULL,
+		    "torn-looking end of a segment before a non-empty one "
+		    "is corruption: %s", err);
+		coll_free(&c);
+		/* The same with an empty later segment is a torn tail. */
+		write_file(p2, "", 0);
+		ok(wal_open(&w, dir, 0, collect, &c, false, err,
+		    sizeof(err)) == 0 && c.n == 9 && file_size(p2) == -1,
+		    "with an empty later segment it is a torn tail");
+		if (w != NULL)
+			wal_close(w);
+		coll_free(&c);
+	}
+	buf_free(&orig);
+	buf_free(&b);
+}
+
+#define NTHREADS 8
+#define PER_THREAD 500
+
+struct tharg {
+	struct wal	*w;
+	int		 t;
+	int		 errors;
+};
+
+static void *
+appender(void *p)
+{
+	struct tharg *a = p;
+	char rec[64];
+	uint64_t seq;
+	int i, n;
+
+	for (i = 0; i < PER_THREAD; i++) {
+		n = snprintf(rec, sizeof(rec), "{\"t\":%d,\"i\":%d}", a->t, i);
+		if (wal_append(a->w, rec, (size_t)n, &seq) == -1)
+			a->errors++;
+	}
+	return NULL;
+}
+
+static void
+test_group_commit(void)
+{
+	char dir[512], err[512];
+	pthread_t th[NTHREADS];
+	struct tharg args[NTHREADS];
+	struct wal_stats st;
+	struct coll c = { 0 };
+	struct wal *w;
+	int i, errors = 0, next[NTHREADS] = { 0 }, t, k, order_bad = 0;
+	size_t j;
+
+	fresh_dir(dir, sizeof(dir), "group");
+	if (wal_open(&w, dir, 0, NULL, NULL, true, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	for (i = 0; i < NTHREADS; i++) {
+		args[i].w = w;
+		args[i].t = i;
+		args[i].errors = 0;
+		pthread_create(&th[i], NULL, appender, &args[i]);
+	}
+	for (i = 0; i < NTHREADS; i++) {
+		pthread_join(th[i], NULL);
+		errors += args[i].errors;
+	}
+	wal_stats(w, &st);
+	ok(errors == 0, "8 threads x 500 appends with fsync succeed");
+	ok(st.appends == NTHREADS * PER_THREAD &&
+	    st.durable_seq == NTHREADS * PER_THREAD,
+	    "all %d durable", NTHREADS * PER_THREAD);
+	ok(st.fsyncs > 0 && st.fsyncs < st.appends,
+	    "group commit: %" PRIu64 " fsyncs for %" PRIu64 " appends",
+	    st.fsyncs, st.appends);
+	ok(st.disk_bytes == st.bytes && st.bytes > 0, "byte counts agree");
+	wal_close(w);
+	ok(wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err)) == 0 &&
+	    c.n == NTHREADS * PER_THREAD, "all replayed (%zu)", c.n);
+	for (j = 0; j < c.n; j++) {
+		if (sscanf(c.rec[j], "{\"t\":%d,\"i\":%d}", &t, &k) != 2 ||
+		    t < 0 || t >= NTHREADS || k != next[t]++ ||
+		    c.seq[j] != j + 1)
+			order_bad++;
+	}
+	ok(order_bad == 0, "each thread's records in its order");
+	wal_close(w);
+	coll_free(&c);
+}
+
+static void
+test_rotate(void)
+{
+	char dir[512], path[600], err[512];
+	struct wal_stats st;
+	struct coll c = { 0 };
+	struct wal *w;
+	uint64_t last = 0, seq;
+	int i;
+
+	fresh_dir(dir, sizeof(dir), "rotate");
+	if (wal_open(&w, dir, 0, NULL, NULL, true, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	for (i = 0; i < 10; i++)
+		wal_append(w, "[1]", 3, &seq);
+	ok(wal_rotate(w, &last) == 0 && last == 10, "rotate covers 1..10");
+	seg_name(path, sizeof(path), dir, 11);
+	ok(file_size(path) == 0, "new segment wal-000000000000000b.log");
+	for (i = 0; i < 5; i++)
+		wal_enqueue(w, "[2]", 3, &seq);
+	ok(wal_rotate(w, &last) == 0 && last == 15,
+	    "rotate writes what is pending (15)");
+	ok(wal_rotate(w, &last) == 0 && last == 15,
+	    "rotating an empty segment is a no-op");
+	wal_stats(w, &st);
+	ok(st.segments == 3 && st.durable_seq == 15, "3 segments");
+	ok(wal_drop_upto(w, 9) == 0 && (wal_stats(w, &st), st.segments == 3),
+	    "drop_upto(9) keeps the segment holding 10");
+	ok(wal_drop_upto(w, 10) == 0 && (wal_stats(w, &st), st.segments == 2),
+	    "drop_upto(10) drops the first segment");
+	seg_name(path, sizeof(path), dir, 1);
+	ok(file_size(path) == -1, "wal-0000000000000001.log is gone");
+	wal_append(w, "[3]", 3, &seq);
+	ok(seq == 16, "appends go on (16)");
+	wal_close(w);
+
+	ok(wal_open(&w, dir, 10, collect, &c, false, err, sizeof(err)) == 0 &&
+	    c.n == 6 && c.seq[0] == 11 && c.seq[5] == 16,
+	    "reopen after a snapshot at 10 replays 11..16");
+	ok(wal_drop_upto(w, 100) == 0 && (wal_stats(w, &st), st.segments == 1),
+	    "drop never removes the current segment");
+	wal_close(w);
+	coll_free(&c);
+	ok(wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err)) == -1 &&
+	    strstr(err, "missing") != NULL,
+	    "records missing before the first segment fail open: %s", err);
+	coll_free(&c);
+	ok(wal_open(&w, dir, 15, collect, &c, false, err, sizeof(err)) == 0 &&
+	    c.n == 1 && c.seq[0] == 16, "after_seq 15 replays 16");
+	wal_close(w);
+	coll_free(&c);
+}
+
+static void
+test_sticky_failure(void)
+{
+	char dir[512], path[600], err[512], big[4096];
+	struct rlimit old, lim;
+	struct coll c = { 0 };
+	struct wal *w;
+	uint64_t seq;
+	long long size;
+	int rc, e;
+
+	fresh_dir(dir, sizeof(dir), "sticky");
+	if (wal_open(&w, dir, 0, NULL, NULL, false, err, sizeof(err)) == -1 ||
+	    getrlimit(RLIMIT_FSIZE, &old) == -1) {
+		ok(0, "open");
+		return;
+	}
+	wal_append(w, "\"first\"", 7, &seq);
+	seg_name(path, sizeof(path), dir, 1);
+	size = file_size(path);
+	memset(big, 'a', sizeof(big));
+	big[0] = '"';
+	big[sizeof(big) - 1] = '"';
+	signal(SIGXFSZ, SIG_IGN);
+	lim = old;
+	lim.rlim_cur = (rlim_t)size + 1000;
+	setrlimit(RLIMIT_FSIZE, &lim);
+	rc = wal_append(w, big, sizeof(big), &seq);
+	e = errno;
+	setrlimit(RLIMIT_FSIZE, &old);
+	ok(rc == -1 && e == EIO, "a failed write returns EIO");
+	ok(file_size(path) == size, "the half batch is cut off (%lld)",
+	    file_size(path));
+	ok(wal_enqueue(w, "1", 1, &seq) == -1 && errno == EIO,
+	    "later enqueues fail with EIO");
+	ok(wal_sync(w, 1) == -1 && errno == EIO, "later syncs fail with EIO");
+	wal_close(w);
+	ok(wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err)) == 0 &&
+	    c.n == 1 && strcmp(c.rec[0], "\"first\"") == 0,
+	    "reopen finds the durable record only");
+	wal_close(w);
+	coll_free(&c);
+}
+
+int
+main(void)
+{
+	const char *t = getenv("TMPDIR");
+
+	snprintf(tmproot, sizeof(tmproot), "%s/test_wal.XXXXXX",
+	    t != NULL && *t != '\0' ? t : "/tmp");
+	if (mkdtemp(tmproot) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_crc();
+	test_format();
+	test_replay();
+	test_torn();
+	test_corrupt();
+	test_group_commit();
+	test_rotate();
+	test_sticky_failure();
+	rm_rf(tmproot);
+	return tap_done();
+}
