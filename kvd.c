@@ -45,14 +45,18 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
+#include "lib/cluster.h"
 #include "lib/http.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/net.h"
+#include "lib/peer.h"
+#include "lib/replica.h"
 #include "lib/server.h"
 #include "lib/store.h"
 #include "lib/vclock.h"
 #include "lib/version.h"
+#include "lib/workq.h"
 
 #define KVD_VERSION	"0.1.0"
 #define ID_MAX		64
@@ -64,6 +68,7 @@ struct config {
 	char	*addr;
 	char	*data_dir;
 	char	*peers;
+	char	*advertise;
 	char	*port_file;
 	char	*log_level;
 	char	*log_format;
@@ -78,6 +83,9 @@ struct config {
 	long	 max_header_bytes;
 	long	 max_headers;
 	long	 shutdown_grace;	/* seconds */
+	long	 peer_timeout_ms;
+	long	 gossip_interval_ms;
+	long	 vnodes;
 	bool	 request_log;
 };
 
@@ -102,9 +110,19 @@ static const struct flag flags[] = {
 	  "data directory; this node keeps its files in DATA_DIR/ID (required)" },
 	{ "peers", FLAG_STR, F(peers), 0, 0,
 	  "other members as ID=HOST:PORT,... (default: none, a single node)" },
+	{ "advertise", FLAG_STR, F(advertise), 0, 0,
+	  "HOST:PORT other nodes reach this one at (default: --addr, with "
+	  "localhost for an empty host)" },
 	{ "n", FLAG_NUM, F(n), 1, 64, "replicas per key (default 3, capped to the cluster size)" },
 	{ "w", FLAG_NUM, F(w), 1, 64, "write quorum (default 2, capped to N)" },
 	{ "r", FLAG_NUM, F(r), 1, 64, "read quorum (default 2, capped to N)" },
+	{ "vnodes", FLAG_NUM, F(vnodes), 1, 4096,
+	  "ring points per member; every node must agree (default 150)" },
+	{ "peer-timeout-ms", FLAG_NUM, F(peer_timeout_ms), 10, 600000,
+	  "deadline of one call to another node, connect included (default 2000)" },
+	{ "gossip-interval-ms", FLAG_NUM, F(gossip_interval_ms), 50, 3600000,
+	  "milliseconds between membership exchanges with a random member "
+	  "(default 1000)" },
 	{ "port-file", FLAG_STR, F(port_file), 0, 0,
 	  "write the bound port to this file once listening" },
 	{ "snapshot-interval", FLAG_NUM, F(snapshot_interval), 0, 86400 * 7,
@@ -396,36 +414,115 @@ write_port_file(const char *path, int port)
 		die("cannot write port file %s: %s", path, strerror(errno));
 }
 
+/*
+ * The address other nodes reach this one at: --advertise, else --addr
+ * with "localhost" for an empty host and the bound port for port 0.
+ */
+static void
+advertise_address(const struct config *cfg, int port, char *out, size_t outlen)
+{
+	char host[NET_HOST_MAX], portstr[NET_PORT_MAX];
+
+	if (cfg->advertise != NULL) {
+		if (net_split_hostport(cfg->advertise, host, sizeof(host),
+		    portstr, sizeof(portstr)) != 0 || host[0] == '\0')
+			die_usage("bad --advertise '%s' (want HOST:PORT)",
+			    cfg->advertise);
+		snprintf(out, outlen, "%s", cfg->advertise);
+		return;
+	}
+	if (net_split_hostport(cfg->addr, host, sizeof(host), portstr,
+	    sizeof(portstr)) != 0)
+		host[0] = '\0';
+	if (host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 ||
+	    strcmp(host, "::") == 0)
+		snprintf(host, sizeof(host), "localhost");
+	if (strchr(host, ':') != NULL)
+		snprintf(out, outlen, "[%s]:%d", host, port);
+	else
+		snprintf(out, outlen, "%s:%d", host, port);
+}
+
 /* ---- the HTTP API ----------------------------------------------------- */
 
 struct node {
 	struct config	 cfg;
 	char		 dir[PATH_MAX];
 	char		 actor[VCLOCK_ACTOR_MAX + 1];
+	char		 advertise[CLUSTER_ADDR_MAX];
 	struct store	*store;
+	struct peers	*peers;
+	struct workq	*workq;
+	struct cluster	*cluster;
+	struct replica	*replica;
 	struct server	*server;
 	int64_t		 started_ms;
 };
 
-enum route { R_NONE, R_KV, R_HEALTH };
+enum route {
+	R_NONE, R_KV, R_HEALTH, R_NODES, R_JOIN, R_LEAVE, R_REPLICATE, R_FETCH,
+	R_MEMBERS
+};
 
-/* What the path names: the route, and for /kv/ the raw key part. */
-static enum route
-route_of(const struct http_request *req, const char **key, size_t *klen)
+/* The routes: a path (a prefix when it ends in '/'), and its methods. */
+static const struct {
+	enum route	 route;
+	const char	*path;
+	const char	*allow;
+} routes[] = {
+	{ R_KV,		"/kv/",			"GET, HEAD, PUT, DELETE" },
+	{ R_HEALTH,	"/health",		"GET, HEAD" },
+	{ R_NODES,	"/cluster/nodes",	"GET, HEAD" },
+	{ R_JOIN,	"/cluster/join",	"POST" },
+	{ R_LEAVE,	"/cluster/leave",	"POST" },
+	{ R_REPLICATE,	"/internal/replicate",	"POST" },
+	{ R_FETCH,	"/internal/fetch/",	"GET, HEAD" },
+	{ R_MEMBERS,	"/internal/members",	"POST" },
+};
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/*
+ * Finds the route of the request's path; for prefix routes *rest gets the
+ * raw (still percent-encoded) remainder.  Returns the index in routes[],
+ * or -1.
+ */
+static int
+route_of(const struct http_request *req, const char **rest, size_t *restlen)
 {
-	if (req->path_len > 4 && memcmp(req->path, "/kv/", 4) == 0) {
-		*key = req->path + 4;
-		*klen = req->path_len - 4;
-		return R_KV;
+	size_t i, n;
+
+	for (i = 0; i < NROUTES; i++) {
+		n = strlen(routes[i].path);
+		if (routes[i].path[n - 1] == '/') {
+			if (req->path_len >= n &&
+			    memcmp(req->path, routes[i].path, n) == 0) {
+				*rest = req->path + n;
+				*restlen = req->path_len - n;
+				return (int)i;
+			}
+		} else if (req->path_len == n &&
+		    memcmp(req->path, routes[i].path, n) == 0)
+			return (int)i;
 	}
-	if (req->path_len == 4 && memcmp(req->path, "/kv/", 4) == 0) {
-		*key = req->path + 4;
-		*klen = 0;
-		return R_KV;
+	return -1;
+}
+
+/* True when the method is one of the route's comma-separated methods. */
+static bool
+method_allowed(const struct http_request *req, const char *allow)
+{
+	const char *p = allow;
+	size_t n;
+
+	while (*p) {
+		n = strcspn(p, ",");
+		if (n == req->method_len && memcmp(p, req->method, n) == 0)
+			return true;
+		p += n;
+		while (*p == ',' || *p == ' ')
+			p++;
 	}
-	if (req->path_len == 7 && memcmp(req->path, "/health", 7) == 0)
-		return R_HEALTH;
-	return R_NONE;
+	return false;
 }
 
 static bool
@@ -433,13 +530,6 @@ method_is(const struct http_request *req, const char *m)
 {
 	return req->method_len == strlen(m) &&
 	    memcmp(req->method, m, req->method_len) == 0;
-}
-
-static void
-method_not_allowed(struct server_response *res, const char *allow)
-{
-	server_error(res, 405, "method not allowed");
-	buf_printf(&res->headers, "Allow: %s\r\n", allow);
 }
 
 /*
@@ -450,231 +540,138 @@ static int
 decode_key(const char *raw, size_t rawlen, struct buf *key,
     struct server_response *res)
 {
+	const char *why = NULL;
+
 	buf_reset(key);
-	if (http_percent_decode(raw, rawlen, key) != 0) {
-		server_error(res, 400, "bad key: malformed percent-escape");
-		return -1;
-	}
-	if (key->len == 0) {
-		server_error(res, 400, "bad key: empty (use /kv/KEY)");
-		return -1;
-	}
-	if (key->len > STORE_KEY_MAX) {
-		server_error(res, 400, "bad key: longer than 1024 bytes");
-		return -1;
-	}
-	if (memchr(key->data, '\0', key->len) != NULL) {
-		server_error(res, 400, "bad key: contains NUL");
-		return -1;
-	}
-	if (!json_utf8_valid(key->data, key->len)) {
-		server_error(res, 400, "bad key: not valid UTF-8");
-		return -1;
-	}
-	return 0;
+	if (http_percent_decode(raw, rawlen, key) != 0)
+		why = "bad key: malformed percent-escape";
+	else if (key->len == 0)
+		why = "bad key: empty (use /kv/KEY)";
+	else if (key->len > STORE_KEY_MAX)
+		why = "bad key: longer than 1024 bytes";
+	else if (memchr(key->data, '\0', key->len) != NULL)
+		why = "bad key: contains NUL";
+	else if (!json_utf8_valid(key->data, key->len))
+		why = "bad key: not valid UTF-8";
+	if (why == NULL)
+		return 0;
+	server_error(res, 400, why);
+	return -1;
 }
 
 /*
- * Checks ?w= / ?r= against N.  0, or -1 after filling res with the 400.
- * Only validation for now: a single node has N = 1.
+ * Reads ?name= (w or r) into *q: 0 when absent, 1..N when valid.  0, or
+ * -1 after filling res with the 400.
  */
 static int
-check_quorum_param(const struct node *nd, const struct http_request *req,
-    const char *name, struct server_response *res)
+quorum_param(struct node *nd, const struct http_request *req,
+    const char *name, int *q, struct server_response *res)
 {
-	const char *v;
-	size_t vlen, i;
-	long q = 0;
+	const struct cluster_view *v;
+	const char *s;
+	size_t slen, i;
+	int n, val = 0;
 	char msg[128];
 
+	*q = 0;
 	if (req->query == NULL ||
-	    !http_query_get(req->query, req->query_len, name, &v, &vlen))
+	    !http_query_get(req->query, req->query_len, name, &s, &slen))
 		return 0;
-	for (i = 0; i < vlen && i < 4 && v[i] >= '0' && v[i] <= '9'; i++)
-		q = q * 10 + (v[i] - '0');
-	if (vlen == 0 || i != vlen || q < 1 || q > nd->cfg.n) {
-		snprintf(msg, sizeof(msg), "bad %s: must be an integer from 1 to %ld",
-		    name, nd->cfg.n);
+	v = cluster_view_get(nd->cluster);
+	n = v->n;
+	cluster_view_put(nd->cluster, v);
+	for (i = 0; i < slen && i < 4 && s[i] >= '0' && s[i] <= '9'; i++)
+		val = val * 10 + (s[i] - '0');
+	if (slen == 0 || i != slen || val < 1 || val > n) {
+		snprintf(msg, sizeof(msg), "bad %s: must be an integer from 1 "
+		    "to %d (N)", name, n);
 		server_error(res, 400, msg);
 		return -1;
 	}
+	*q = val;
 	return 0;
+}
+
+static bool
+header_starts(const struct http_request *req, const char *name,
+    const char *prefix)
+{
+	const struct http_header *h;
+	size_t n = strlen(prefix);
+
+	h = http_find_header(req->headers, req->nheaders, name);
+	return h != NULL && h->value_len >= n &&
+	    strncasecmp(h->value, prefix, n) == 0;
 }
 
 static bool
 wants_raw(const struct http_request *req)
 {
-	const struct http_header *h;
-
-	if (req->query != NULL &&
-	    http_query_get(req->query, req->query_len, "raw", NULL, NULL))
-		return true;
-	h = http_find_header(req->headers, req->nheaders, "Accept");
-	return h != NULL && h->value_len >= 24 &&
-	    strncasecmp(h->value, "application/octet-stream", 24) == 0;
+	return (req->query != NULL &&
+	    http_query_get(req->query, req->query_len, "raw", NULL, NULL)) ||
+	    header_starts(req, "Accept", "application/octet-stream");
 }
 
-static bool
-body_is_raw(const struct http_request *req)
-{
-	const struct http_header *h;
-
-	h = http_find_header(req->headers, req->nheaders, "Content-Type");
-	return h != NULL && h->value_len >= 24 &&
-	    strncasecmp(h->value, "application/octet-stream", 24) == 0;
-}
-
+/* The headers every quorum answer carries: ETag and who answered. */
 static void
-put_etag(struct server_response *res, const struct vclock *c)
+put_quorum_headers(struct server_response *res, const struct replica_result *rr,
+    bool etag)
 {
-	buf_puts(&res->headers, "ETag: \"");
-	vclock_encode(c, &res->headers);
-	buf_puts(&res->headers, "\"\r\n");
+	if (etag) {
+		buf_puts(&res->headers, "ETag: \"");
+		vclock_encode(&rr->v.clock, &res->headers);
+		buf_puts(&res->headers, "\"\r\n");
+	}
+	buf_printf(&res->headers, "X-Kvd-Replicas: %s\r\nX-Kvd-Acked: %s\r\n"
+	    "X-Kvd-Acks: %d\r\nX-Kvd-Required: %d\r\n", rr->replicas.data,
+	    rr->acked.data, rr->acks, rr->required);
+}
+
+/* A quorum failure or other error: {"error","acks","required",...}. */
+static void
+quorum_error(struct server_response *res, const struct replica_result *rr)
+{
+	res->status = rr->status;
+	buf_reset(&res->body);
+	buf_puts(&res->body, "{\"error\":");
+	json_emit_string(&res->body, rr->error ? rr->error : "error",
+	    strlen(rr->error ? rr->error : "error"));
+	buf_printf(&res->body, ",\"acks\":%d,\"required\":%d,\"replicas\":\"%s\","
+	    "\"acked\":\"%s\"}\n", rr->acks, rr->required, rr->replicas.data,
+	    rr->acked.data);
 }
 
 static void
 handle_get(struct node *nd, const struct server_request *sr,
     const struct buf *key, struct server_response *res)
 {
-	struct version v;
+	struct replica_result rr;
+	int r;
 
-	version_init(&v);
-	if (store_get(nd->store, key->data, key->len, &v) != 1 || v.tombstone) {
-		server_error(res, 404, "not found");
-		goto out;
-	}
-	put_etag(res, &v.clock);
-	if (wants_raw(sr->http)) {
+	if (quorum_param(nd, sr->http, "r", &r, res) != 0)
+		return;
+	replica_result_init(&rr);
+	replica_get(nd->replica, key->data, key->len, r, &rr);
+	put_quorum_headers(res, &rr, rr.status == 200);
+	if (rr.status != 200) {
+		quorum_error(res, &rr);
+	} else if (wants_raw(sr->http)) {
 		res->content_type = "application/octet-stream";
-		buf_append(&res->body, v.value, v.value_len);
-		goto out;
-	}
-	buf_puts(&res->body, "{\"key\":");
-	json_emit_string(&res->body, key->data, key->len);
-	if (json_utf8_valid(v.value, v.value_len)) {
-		buf_puts(&res->body, ",\"value\":");
-		json_emit_string(&res->body, v.value, v.value_len);
+		buf_append(&res->body, rr.v.value, rr.v.value_len);
 	} else {
-		buf_puts(&res->body, ",\"value_b64\":\"");
-		base64_encode(v.value, v.value_len, &res->body);
-		buf_putc(&res->body, '"');
-	}
-	buf_puts(&res->body, "}\n");
-out:
-	version_free(&v);
-}
-
-/* A write's preconditions and payload, checked under the key's lock. */
-struct write_op {
-	struct node	*nd;
-	bool		 tombstone;
-	const char	*value;
-	size_t		 value_len;
-	bool		 if_match_any;	/* If-Match: * */
-	struct buf	 if_match;	/* ETag list as sent, or empty */
-	bool		 if_none_match;	/* If-None-Match: * */
-	struct vclock	 context;	/* X-Kvd-Context, merged into the new clock */
-	bool		 created;	/* out: no live version before */
-	struct vclock	 written;	/* out: the new version's clock */
-};
-
-/* True when the ETag list (`"a", W/"b"`) names clock c. */
-static bool
-etag_list_matches(const struct buf *list, const struct vclock *c)
-{
-	struct buf want = BUF_INIT;
-	const char *p = list->data, *q, *end = list->data + list->len;
-	bool found = false;
-
-	vclock_encode(c, &want);
-	while (p < end && !found) {
-		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-			p++;
-		if (end - p >= 2 && p[0] == 'W' && p[1] == '/')
-			p += 2;
-		if (p >= end || *p != '"')
-			break;
-		q = memchr(p + 1, '"', (size_t)(end - p - 1));
-		if (q == NULL)
-			break;
-		found = (size_t)(q - p - 1) == want.len &&
-		    memcmp(p + 1, want.data, want.len) == 0;
-		p = q + 1;
-	}
-	buf_free(&want);
-	return found;
-}
-
-static int
-write_decide(void *arg, const struct version *cur, struct version *next)
-{
-	struct write_op *op = arg;
-	struct vclock base;
-	bool live = cur != NULL && !cur->tombstone;
-
-	if (op->if_match_any && !live)
-		return 412;
-	if (op->if_match.len && (!live || !etag_list_matches(&op->if_match,
-	    &cur->clock)))
-		return 412;
-	if (op->if_none_match && live)
-		return 412;
-	if (op->tombstone && !live)
-		return 404;
-	vclock_init(&base);
-	if (cur != NULL)
-		vclock_copy(&base, &cur->clock);
-	vclock_merge(&base, &op->context);
-	version_make_next(next, &base, cur != NULL ? cur->ts : 0, op->nd->actor,
-	    net_wall_ms(), op->tombstone, op->value, op->value_len);
-	vclock_free(&base);
-	vclock_copy(&op->written, &next->clock);
-	op->created = !live;
-	return 0;
-}
-
-/* Reads If-Match / If-None-Match / X-Kvd-Context.  0, or -1 with res set. */
-static int
-read_conditions(const struct http_request *req, struct write_op *op,
-    struct server_response *res)
-{
-	const struct http_header *h;
-	const char *p;
-	size_t n;
-
-	h = http_find_header(req->headers, req->nheaders, "If-Match");
-	if (h != NULL) {
-		if (h->value_len == 1 && h->value[0] == '*')
-			op->if_match_any = true;
-		else if (h->value_len == 0) {
-			server_error(res, 400, "empty If-Match");
-			return -1;
-		} else
-			buf_append(&op->if_match, h->value, h->value_len);
-	}
-	h = http_find_header(req->headers, req->nheaders, "If-None-Match");
-	if (h != NULL) {
-		if (h->value_len != 1 || h->value[0] != '*') {
-			server_error(res, 400, "If-None-Match supports only *");
-			return -1;
+		buf_puts(&res->body, "{\"key\":");
+		json_emit_string(&res->body, key->data, key->len);
+		if (json_utf8_valid(rr.v.value, rr.v.value_len)) {
+			buf_puts(&res->body, ",\"value\":");
+			json_emit_string(&res->body, rr.v.value, rr.v.value_len);
+		} else {
+			buf_puts(&res->body, ",\"value_b64\":\"");
+			base64_encode(rr.v.value, rr.v.value_len, &res->body);
+			buf_putc(&res->body, '"');
 		}
-		op->if_none_match = true;
+		buf_puts(&res->body, "}\n");
 	}
-	h = http_find_header(req->headers, req->nheaders, "X-Kvd-Context");
-	if (h != NULL) {
-		p = h->value;
-		n = h->value_len;
-		if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
-			p++;
-			n -= 2;
-		}
-		if (vclock_decode(&op->context, p, n) != 0) {
-			server_error(res, 400, "bad X-Kvd-Context: not a context "
-			    "this store issued");
-			return -1;
-		}
-	}
-	return 0;
+	replica_result_free(&rr);
 }
 
 /*
@@ -689,7 +686,7 @@ parse_put_body(const struct server_request *sr, struct buf *value,
 	struct json_tok toks[64], *tp = toks;
 	int n, vi;
 
-	if (body_is_raw(sr->http)) {
+	if (header_starts(sr->http, "Content-Type", "application/octet-stream")) {
 		buf_append(value, sr->body, sr->body_len);
 		return 0;
 	}
@@ -698,13 +695,12 @@ parse_put_body(const struct server_request *sr, struct buf *value,
 	if (n == JSON_ERR_NOMEM) {
 		n = json_parse(sr->body, sr->body_len, NULL, 0,
 		    JSON_DEPTH_DEFAULT, NULL);
-		if (n > 0) {
-			tp = calloc((size_t)n, sizeof(*tp));
-			if (tp == NULL)
-				n = JSON_ERR_NOMEM;
-			else
-				n = json_parse(sr->body, sr->body_len, tp, n,
-				    JSON_DEPTH_DEFAULT, NULL);
+		if (n > 0 && (tp = calloc((size_t)n, sizeof(*tp))) != NULL)
+			n = json_parse(sr->body, sr->body_len, tp, n,
+			    JSON_DEPTH_DEFAULT, NULL);
+		else if (n > 0) {
+			tp = toks;
+			n = JSON_ERR_NOMEM;
 		}
 	}
 	if (n == JSON_ERR_DEPTH) {
@@ -717,7 +713,8 @@ parse_put_body(const struct server_request *sr, struct buf *value,
 		goto fail;
 	}
 	if (tp[0].type != JSON_OBJECT) {
-		server_error(res, 400, "bad body: want a JSON object {\"value\":\"...\"}");
+		server_error(res, 400, "bad body: want a JSON object "
+		    "{\"value\":\"...\"}");
 		goto fail;
 	}
 	vi = json_object_get(sr->body, tp, 0, "value");
@@ -736,56 +733,104 @@ fail:
 	return -1;
 }
 
+/*
+ * Reads If-Match / If-None-Match / X-Kvd-Context into wr (pointing into
+ * the request).  0, or -1 after filling res with the 400.
+ */
+static int
+read_conditions(const struct http_request *req, struct replica_write *wr,
+    struct vclock *context, struct server_response *res)
+{
+	const struct http_header *h;
+	const char *p;
+	size_t n;
+
+	h = http_find_header(req->headers, req->nheaders, "If-Match");
+	if (h != NULL) {
+		if (h->value_len == 1 && h->value[0] == '*')
+			wr->if_match_any = true;
+		else if (h->value_len == 0 || h->value[0] == '*' ||
+		    (h->value[0] != '"' && h->value[0] != 'W')) {
+			server_error(res, 400, "bad If-Match: want * or a "
+			    "quoted ETag");
+			return -1;
+		} else {
+			wr->if_match = h->value;
+			wr->if_match_len = h->value_len;
+		}
+	}
+	h = http_find_header(req->headers, req->nheaders, "If-None-Match");
+	if (h != NULL) {
+		if (h->value_len != 1 || h->value[0] != '*') {
+			server_error(res, 400, "bad If-None-Match: only * is "
+			    "supported");
+			return -1;
+		}
+		wr->if_none_match = true;
+	}
+	h = http_find_header(req->headers, req->nheaders, "X-Kvd-Context");
+	if (h != NULL) {
+		p = h->value;
+		n = h->value_len;
+		if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
+			p++;
+			n -= 2;
+		}
+		if (vclock_decode(context, p, n) != 0) {
+			server_error(res, 400, "bad X-Kvd-Context: not an ETag "
+			    "this store issued");
+			return -1;
+		}
+		wr->context = context;
+	}
+	return 0;
+}
+
 static void
 handle_write(struct node *nd, const struct server_request *sr,
     const struct buf *key, bool tombstone, struct server_response *res)
 {
-	struct write_op op;
+	struct replica_write wr;
+	struct replica_result rr;
+	struct vclock context;
 	struct buf value = BUF_INIT;
-	int rc;
 
-	memset(&op, 0, sizeof(op));
-	op.nd = nd;
-	op.tombstone = tombstone;
-	buf_init(&op.if_match);
-	vclock_init(&op.context);
-	vclock_init(&op.written);
-	if (read_conditions(sr->http, &op, res) != 0)
+	memset(&wr, 0, sizeof(wr));
+	vclock_init(&context);
+	replica_result_init(&rr);
+	wr.tombstone = tombstone;
+	if (read_conditions(sr->http, &wr, &context, res) != 0 ||
+	    quorum_param(nd, sr->http, "w", &wr.w, res) != 0 ||
+	    quorum_param(nd, sr->http, "r", &wr.r, res) != 0)
 		goto out;
 	if (!tombstone) {
 		if (parse_put_body(sr, &value, res) != 0)
 			goto out;
-		op.value = value.data;
-		op.value_len = value.len;
+		wr.value = value.data;
+		wr.value_len = value.len;
 	}
-	rc = store_update(nd->store, key->data, key->len, write_decide, &op);
-	if (rc == 412) {
-		server_error(res, 412, "precondition failed: the key's current "
-		    "version does not match");
-	} else if (rc == 404) {
-		server_error(res, 404, "not found");
-	} else if (rc != 0) {
-		log_event(LOG_ERROR, "write not durable", "key_bytes=%zu err=\"%s\"",
-		    key->len, strerror(errno));
-		server_error(res, 503, "storage failure: the write could not be "
-		    "made durable");
-	} else if (tombstone) {
-		res->status = 204;
-		put_etag(res, &op.written);
+	replica_put(nd->replica, key->data, key->len, &wr, &rr);
+	put_quorum_headers(res, &rr, rr.status < 300);
+	if (rr.status >= 300) {
+		if (rr.status == 503)
+			log_event(LOG_WARN, "write quorum failed", "acks=%d "
+			    "required=%d replicas=%s acked=%s", rr.acks,
+			    rr.required, rr.replicas.data, rr.acked.data);
+		quorum_error(res, &rr);
 	} else {
-		res->status = op.created ? 201 : 200;
-		put_etag(res, &op.written);
-		buf_puts(&res->body, "{\"key\":");
-		json_emit_string(&res->body, key->data, key->len);
-		buf_puts(&res->body, ",\"etag\":\"");
-		vclock_encode(&op.written, &res->body);
-		buf_puts(&res->body, "\"}\n");
+		res->status = rr.status;
+		if (!tombstone) {
+			buf_puts(&res->body, "{\"key\":");
+			json_emit_string(&res->body, key->data, key->len);
+			buf_puts(&res->body, ",\"etag\":\"");
+			vclock_encode(&rr.v.clock, &res->body);
+			buf_puts(&res->body, "\"}\n");
+		}
 	}
 out:
+	replica_result_free(&rr);
+	vclock_free(&context);
 	buf_free(&value);
-	buf_free(&op.if_match);
-	vclock_free(&op.context);
-	vclock_free(&op.written);
 }
 
 static void
@@ -797,45 +842,145 @@ handle_health(struct node *nd, struct server_response *res)
 	    (long long)((net_now_ms() - nd->started_ms) / 1000));
 }
 
-/*
- * Route and method checks that need only the head.  Used as the
- * precheck (so a request with a bad key or method is refused before its
- * body is read) and again at the start of every request.
- */
-static bool
-check_head(void *arg, const struct server_request *sr,
+static void
+handle_nodes(struct node *nd, struct server_response *res)
+{
+	const struct cluster_view *v;
+	const struct cluster_member *m;
+	struct peer_health h;
+	size_t i;
+
+	v = cluster_view_get(nd->cluster);
+	buf_puts(&res->body, "{\"self\":");
+	json_emit_string(&res->body, nd->cfg.id, strlen(nd->cfg.id));
+	buf_printf(&res->body, ",\"version\":%llu,\"n\":%d,\"w\":%d,\"r\":%d,"
+	    "\"members\":[", (unsigned long long)v->version, v->n, v->w, v->r);
+	for (i = 0; i < v->nmembers; i++) {
+		m = &v->members[i];
+		buf_puts(&res->body, i ? ",{\"id\":" : "{\"id\":");
+		json_emit_string(&res->body, m->id, strlen(m->id));
+		buf_puts(&res->body, ",\"address\":");
+		json_emit_string(&res->body, m->address, strlen(m->address));
+		if (v->self == (ssize_t)i) {
+			buf_puts(&res->body, ",\"state\":\"up\",\"self\":true}");
+			continue;
+		}
+		peer_health(nd->peers, m->address, &h);
+		buf_printf(&res->body, ",\"state\":\"%s\",\"fails\":%d,"
+		    "\"last_ok_ms\":%lld}", peer_state_name(h.state), h.fails,
+		    (long long)h.last_ok_ms);
+	}
+	buf_puts(&res->body, "]}\n");
+	cluster_view_put(nd->cluster, v);
+}
+
+/* Reads a small JSON object body and the string member name.  */
+static int
+body_string(const struct server_request *sr, const char *name, struct buf *out)
+{
+	struct json_tok toks[32];
+	int n, i;
+
+	n = json_parse(sr->body, sr->body_len, toks, 32, JSON_DEPTH_DEFAULT,
+	    NULL);
+	if (n < 1 || toks[0].type != JSON_OBJECT)
+		return -1;
+	i = json_object_get(sr->body, toks, 0, name);
+	if (i < 0 || toks[i].type != JSON_STRING)
+		return -1;
+	json_string_decode(sr->body, &toks[i], out);
+	return 0;
+}
+
+static void
+handle_membership(struct node *nd, const struct server_request *sr,
+    bool join, struct server_response *res)
+{
+	struct buf id = BUF_INIT, addr = BUF_INIT;
+	char err[256];
+	int rc, status = 400;
+
+	if (body_string(sr, "id", &id) != 0 ||
+	    (join && body_string(sr, "address", &addr) != 0)) {
+		server_error(res, 400, join ? "bad body: want {\"id\":\"...\","
+		    "\"address\":\"host:port\"}" : "bad body: want {\"id\":\"...\"}");
+		goto out;
+	}
+	rc = join ? cluster_join(nd->cluster, id.data, addr.data, &status, err,
+	    sizeof(err)) : cluster_leave(nd->cluster, id.data, &status, err,
+	    sizeof(err));
+	if (rc < 0) {
+		server_error(res, status, err);
+		goto out;
+	}
+	log_event(LOG_INFO, join ? "member joined" : "member left", "id=%s%s%s",
+	    id.data, join ? " address=" : "", addr.data);
+	handle_nodes(nd, res);
+out:
+	buf_free(&id);
+	buf_free(&addr);
+}
+
+static void
+handle_members(struct node *nd, const struct server_request *sr,
     struct server_response *res)
 {
-	struct node *nd = arg;
-	const struct http_request *req = sr->http;
-	const char *raw;
-	size_t rawlen;
-	struct buf key = BUF_INIT;
-	bool ok = true;
+	const struct cluster_view *v;
 
-	switch (route_of(req, &raw, &rawlen)) {
-	case R_KV:
-		if (!method_is(req, "GET") && !method_is(req, "HEAD") &&
-		    !method_is(req, "PUT") && !method_is(req, "DELETE")) {
-			method_not_allowed(res, "GET, HEAD, PUT, DELETE");
-			ok = false;
-		} else if (decode_key(raw, rawlen, &key, res) != 0 ||
-		    check_quorum_param(nd, req, "w", res) != 0 ||
-		    check_quorum_param(nd, req, "r", res) != 0)
-			ok = false;
-		break;
-	case R_HEALTH:
-		if (!method_is(req, "GET") && !method_is(req, "HEAD")) {
-			method_not_allowed(res, "GET, HEAD");
-			ok = false;
-		}
-		break;
-	default:
-		server_error(res, 404, "no such route (see README: /kv/KEY, /health)");
-		ok = false;
+	if (cluster_merge_json(nd->cluster, sr->body, sr->body_len) < 0) {
+		server_error(res, 400, "malformed member list");
+		return;
 	}
+	v = cluster_view_get(nd->cluster);
+	cluster_list_to_json(v, &res->body);
+	cluster_view_put(nd->cluster, v);
+}
+
+/*
+ * Route, method and key checks that need only the head.  Used as the
+ * precheck (so a request with a bad key or method is refused before its
+ * body is read) and at the start of every request.  *key gets the
+ * decoded key for /kv/ and /internal/fetch/.
+ */
+static int
+check_route(struct node *nd, const struct server_request *sr,
+    struct buf *key, struct server_response *res)
+{
+	const char *rest = NULL;
+	size_t restlen = 0;
+	int i, q;
+
+	i = route_of(sr->http, &rest, &restlen);
+	if (i < 0) {
+		server_error(res, 404, "no such route (see README: /kv/KEY, "
+		    "/health, /cluster/nodes)");
+		return -1;
+	}
+	if (!method_allowed(sr->http, routes[i].allow)) {
+		server_error(res, 405, "method not allowed");
+		buf_printf(&res->headers, "Allow: %s\r\n", routes[i].allow);
+		return -1;
+	}
+	if (routes[i].route == R_KV || routes[i].route == R_FETCH) {
+		if (decode_key(rest, restlen, key, res) != 0)
+			return -1;
+		if (quorum_param(nd, sr->http, "w", &q, res) != 0 ||
+		    quorum_param(nd, sr->http, "r", &q, res) != 0)
+			return -1;
+	}
+	return i;
+}
+
+static bool
+precheck(void *arg, const struct server_request *sr,
+    struct server_response *res)
+{
+	struct buf key = BUF_INIT;
+	int i;
+
+	i = check_route(arg, sr, &key, res);
 	buf_free(&key);
-	return ok;
+	return i >= 0;
 }
 
 static void
@@ -844,27 +989,43 @@ handle(void *arg, const struct server_request *sr, struct server_response *res)
 	struct node *nd = arg;
 	const struct http_request *req = sr->http;
 	struct buf key = BUF_INIT;
-	const char *raw;
-	size_t rawlen;
+	int i;
 
-	if (!check_head(arg, sr, res))
-		return;
-	switch (route_of(req, &raw, &rawlen)) {
+	i = check_route(nd, sr, &key, res);
+	if (i < 0)
+		goto out;
+	switch (routes[i].route) {
 	case R_KV:
-		decode_key(raw, rawlen, &key, res);
 		if (method_is(req, "GET") || method_is(req, "HEAD"))
 			handle_get(nd, sr, &key, res);
-		else if (method_is(req, "PUT"))
-			handle_write(nd, sr, &key, false, res);
 		else
-			handle_write(nd, sr, &key, true, res);
+			handle_write(nd, sr, &key, method_is(req, "DELETE"), res);
 		break;
 	case R_HEALTH:
 		handle_health(nd, res);
 		break;
-	default:
+	case R_NODES:
+		handle_nodes(nd, res);
+		break;
+	case R_JOIN:
+	case R_LEAVE:
+		handle_membership(nd, sr, routes[i].route == R_JOIN, res);
+		break;
+	case R_REPLICATE:
+		res->status = replica_serve_replicate(nd->replica, sr->body,
+		    sr->body_len, &res->body);
+		break;
+	case R_FETCH:
+		res->status = replica_serve_fetch(nd->replica, key.data, key.len,
+		    &res->body);
+		break;
+	case R_MEMBERS:
+		handle_members(nd, sr, res);
+		break;
+	case R_NONE:
 		break;
 	}
+out:
 	buf_free(&key);
 }
 
@@ -921,6 +1082,9 @@ config_defaults(struct config *cfg)
 	cfg->max_header_bytes = 65536;
 	cfg->max_headers = 100;
 	cfg->shutdown_grace = 10;
+	cfg->peer_timeout_ms = 2000;
+	cfg->gossip_interval_ms = 1000;
+	cfg->vnodes = 150;
 	cfg->log_level = "info";
 	cfg->log_format = "text";
 }
@@ -935,7 +1099,10 @@ main(int argc, char **argv)
 	char err[512], inc[16];
 	pthread_t snap_thread;
 	sigset_t sigs;
-	int lfd, port, sig, lvl, members;
+	struct cluster_config ccfg;
+	struct replica_config rcfg;
+	const struct cluster_view *view;
+	int lfd, port, sig, lvl;
 
 	config_defaults(cfg);
 	parse_flags(cfg, argc, argv);
@@ -953,15 +1120,6 @@ main(int argc, char **argv)
 		die_usage("bad --id '%s': use 1-64 of A-Z a-z 0-9 _ -", cfg->id);
 	if (cfg->data_dir == NULL)
 		die_usage("%s", "--data-dir is required (e.g. --data-dir /var/lib/kvd)");
-
-	/* N, W and R are capped to the cluster size (one node for now). */
-	members = 1;
-	if (cfg->n > members)
-		cfg->n = members;
-	if (cfg->w > cfg->n)
-		cfg->w = cfg->n;
-	if (cfg->r > cfg->n)
-		cfg->r = cfg->n;
 
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);
@@ -987,6 +1145,38 @@ main(int argc, char **argv)
 	lfd = net_listen(cfg->addr, 1024, &port, err, sizeof(err));
 	if (lfd < 0)
 		die("%s", err);
+	advertise_address(cfg, port, nd.advertise, sizeof(nd.advertise));
+
+	/* The cluster: peers, membership, and the quorum coordinator. */
+	nd.peers = peers_new((int)(cfg->peer_timeout_ms < 1000 ?
+	    cfg->peer_timeout_ms : 1000), 64);
+	nd.workq = workq_new(512, 30000, 256 * 1024);
+	if (nd.peers == NULL || nd.workq == NULL)
+		die("out of memory");
+	memset(&ccfg, 0, sizeof(ccfg));
+	ccfg.dir = nd.dir;
+	ccfg.self_id = cfg->id;
+	ccfg.self_address = nd.advertise;
+	ccfg.peers = cfg->peers;
+	ccfg.n = (int)cfg->n;
+	ccfg.w = (int)cfg->w;
+	ccfg.r = (int)cfg->r;
+	ccfg.vnodes = (int)cfg->vnodes;
+	ccfg.gossip_ms = (int)cfg->gossip_interval_ms;
+	ccfg.timeout_ms = (int)cfg->peer_timeout_ms;
+	ccfg.peers_pool = nd.peers;
+	if (cluster_open(&nd.cluster, &ccfg, err, sizeof(err)) != 0)
+		die("%s", err);
+	memset(&rcfg, 0, sizeof(rcfg));
+	rcfg.store = nd.store;
+	rcfg.cluster = nd.cluster;
+	rcfg.peers = nd.peers;
+	rcfg.workq = nd.workq;
+	rcfg.actor = nd.actor;
+	rcfg.timeout_ms = (int)cfg->peer_timeout_ms;
+	if ((nd.replica = replica_new(&rcfg)) == NULL)
+		die("out of memory");
+
 	server_config_default(&scfg);
 	scfg.listen_fd = lfd;
 	scfg.max_conns = (int)cfg->max_conns;
@@ -999,7 +1189,7 @@ main(int argc, char **argv)
 	scfg.limits.max_headers = (size_t)cfg->max_headers;
 	scfg.request_log = cfg->request_log;
 	scfg.handler = handle;
-	scfg.precheck = check_head;
+	scfg.precheck = precheck;
 	scfg.arg = &nd;
 	if (server_start(&nd.server, &scfg) != 0)
 		die("cannot start the server: %s", strerror(errno));
@@ -1008,9 +1198,12 @@ main(int argc, char **argv)
 	if (cfg->snapshot_interval > 0 &&
 	    pthread_create(&snap_thread, NULL, snapshot_main, &nd) != 0)
 		die("cannot start the snapshot thread: %s", strerror(errno));
-	log_event(LOG_INFO, "kvd ready", "id=%s actor=%s addr=%s port=%d dir=%s "
-	    "n=%ld w=%ld r=%ld version=%s", cfg->id, nd.actor, cfg->addr, port,
-	    nd.dir, cfg->n, cfg->w, cfg->r, KVD_VERSION);
+	view = cluster_view_get(nd.cluster);
+	log_event(LOG_INFO, "kvd ready", "id=%s actor=%s addr=%s port=%d "
+	    "advertise=%s dir=%s members=%zu n=%d w=%d r=%d version=%s", cfg->id,
+	    nd.actor, cfg->addr, port, nd.advertise, nd.dir, view->nmembers,
+	    view->n, view->w, view->r, KVD_VERSION);
+	cluster_view_put(nd.cluster, view);
 
 	for (;;) {
 		if (sigwait(&sigs, &sig) == 0 && (sig == SIGTERM || sig == SIGINT))
@@ -1025,6 +1218,10 @@ main(int argc, char **argv)
 	pthread_mutex_unlock(&bg_mu);
 	if (cfg->snapshot_interval > 0)
 		pthread_join(snap_thread, NULL);
+	cluster_close(nd.cluster);
+	workq_free(nd.workq);
+	replica_free(nd.replica);
+	peers_free(nd.peers);
 	if (store_snapshot(nd.store) != 0) {
 		log_event(LOG_ERROR, "final snapshot failed; the WAL still holds "
 		    "every write", "err=\"%s\"", strerror(errno));

@@ -656,7 +656,7 @@ json_emit_string(struct buf *out, const char *str, size_t n)
 
 	buf_grow(out, n + 2);
 	buf_putc(out, '"');
-	while (i < n) {
+	while (i < n) {	/* (p may be NULL when n == 0) */
 		run = i;
 		while (i < n && p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' &&
 		    p[i] != '\\')

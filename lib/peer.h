@@ -13,10 +13,31 @@
 #define KVD_PEER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "client.h"
 
 struct peers;
+
+/*
+ * Failure detection: PEER_DOWN_AFTER consecutive transport failures mark
+ * an address down; calls to it then fail at once (EHOSTDOWN) until a
+ * backoff expires, which doubles from PEER_BACKOFF_MIN_MS to
+ * PEER_BACKOFF_MAX_MS while probes keep failing.
+ */
+#define PEER_DOWN_AFTER		3
+#define PEER_BACKOFF_MIN_MS	500
+#define PEER_BACKOFF_MAX_MS	10000
+
+enum peer_state { PEER_UNKNOWN, PEER_UP, PEER_DOWN };
+
+struct peer_health {
+	int		state;		/* enum peer_state */
+	int		fails;		/* consecutive transport failures */
+	int64_t		last_ok_ms;	/* wall clock, 0 never */
+	int64_t		last_fail_ms;	/* wall clock, 0 never */
+	int64_t		retry_in_ms;	/* while down: until the next probe */
+};
 
 /* A pool set; connect_timeout_ms bounds each connect.  NULL on ENOMEM. */
 struct peers *peers_new(int connect_timeout_ms, int max_idle_per_addr);
@@ -25,11 +46,17 @@ void	peers_free(struct peers *p);	/* closes every idle connection; NULL ok */
 /*
  * Sends one request to address "host:port" and reads the response before
  * timeout_ms.  extra: preformatted header lines or NULL.  0 with res
- * filled (any HTTP status), or -1 with errno (transport failure).
+ * filled (any HTTP status), or -1 with errno (transport failure;
+ * EHOSTDOWN at once while the address is marked down).
  */
 int	peer_call(struct peers *p, const char *address, const char *method,
 	    const char *target, const char *content_type, const void *body,
 	    size_t body_len, const char *extra, int timeout_ms,
 	    struct client_response *res);
+
+/* Fills h for address and returns h->state (UNKNOWN before any call). */
+int	peer_health(struct peers *p, const char *address, struct peer_health *h);
+/* "up", "down" or "unknown". */
+const char *peer_state_name(int state);
 
 #endif

@@ -8,7 +8,8 @@
  *	snapshot.json.tmp	a snapshot being written; removed at open
  *	wal/			the write-ahead log (wal.c owns its format)
  *
- * WAL RECORDS.  Each installed version is logged as the JSON value
+ * WAL RECORDS.  Each installed version is logged as its record
+ * (record.h), the same JSON object node-to-node calls carry:
  *
  *	{"key":"<key as a JSON string>","v":<version_to_json>}
  *
@@ -86,6 +87,7 @@
 #include "buf.h"
 #include "crc32c.h"
 #include "json.h"
+#include "record.h"
 #include "wal.h"
 
 #define NSTRIPES	256		/* a power of two; stripe = top hash byte */
@@ -97,7 +99,6 @@
 #define CRC_SUFFIXLEN	18		/* ,"crc":"xxxxxxxx"} */
 #define FLUSH_AT	(1 << 20)	/* snapshot write buffer */
 #define SCRATCH_KEEP	(64 * 1024)	/* larger scratch buffers are freed */
-#define STACK_TOKS	64
 
 struct entry {
 	struct entry	*next;
@@ -131,10 +132,7 @@ struct store {
 /* Reusable parse state for recovery. */
 struct loader {
 	struct store	*s;
-	struct json_tok	 toks[STACK_TOKS];
-	struct json_tok	*big;
-	int		 nbig;
-	struct buf	 key;
+	struct record_scratch sc;
 	struct version	 v;
 };
 
@@ -239,23 +237,6 @@ grow(struct stripe *st)
 	st->nb = nb;
 }
 
-/* Appends {"key":...,"v":{...} (no closing brace) for key and v. */
-static void
-emit_entry(struct buf *b, const char *key, size_t klen,
-    const struct version *v)
-{
-	if (json_utf8_valid(key, klen)) {
-		buf_puts(b, "{\"key\":");
-		json_emit_string(b, key, klen);
-	} else {
-		buf_puts(b, "{\"key_b64\":\"");
-		base64_encode(key, klen, b);
-		buf_putc(b, '"');
-	}
-	buf_puts(b, ",\"v\":");
-	version_to_json(v, b);
-}
-
 /* Ends the line started at b->data[start] with its crc member. */
 static void
 emit_crc(struct buf *b, size_t start)
@@ -305,8 +286,7 @@ do_apply(struct store *s, struct stripe *st, const char *key, size_t klen,
 	}
 	if (flags & APPLY_LOG) {
 		buf_reset(rb);
-		emit_entry(rb, key, klen, v);
-		buf_putc(rb, '}');
+		record_to_json(key, klen, v, rb);
 		rc = wal_enqueue(s->wal, rb->data, rb->len, seq);
 		if (rb->cap > SCRATCH_KEEP)
 			buf_free(rb);
@@ -519,7 +499,8 @@ store_snapshot(struct store *s)
 		for (b = 0; b < st->nb; b++) {
 			for (e = st->tab[b]; e != NULL; e = e->next) {
 				start = out.len;
-				emit_entry(&out, e->key, e->klen, &e->v);
+				record_to_json(e->key, e->klen, &e->v, &out);
+				out.len--;	/* reopen the object for its crc */
 				emit_crc(&out, start);
 				keys++;
 			}
@@ -580,59 +561,14 @@ fail:
 static int
 load_record(struct loader *ld, const char *p, size_t n)
 {
-	struct json_tok *toks = ld->toks, *nt;
 	struct stripe *st;
 	const char *key;
 	size_t klen;
 	uint64_t h;
-	int r, ik, ib, iv;
+	int r;
 
-	r = json_parse(p, n, toks, STACK_TOKS, JSON_DEPTH_DEFAULT, NULL);
-	if (r == JSON_ERR_NOMEM) {
-		r = json_parse(p, n, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
-		if (r < 1)
-			return -1;
-		if (r > ld->nbig) {
-			if ((nt = realloc(ld->big, (size_t)r * sizeof(*nt))) ==
-			    NULL)
-				return -1;
-			ld->big = nt;
-			ld->nbig = r;
-		}
-		toks = ld->big;
-		r = json_parse(p, n, toks, r, JSON_DEPTH_DEFAULT, NULL);
-	}
-	if (r < 1 || toks[0].type != JSON_OBJECT)
-		return -1;
-	ik = json_object_get(p, toks, 0, "key");
-	ib = json_object_get(p, toks, 0, "key_b64");
-	iv = json_object_get(p, toks, 0, "v");
-	if (iv < 0 || (ik >= 0) == (ib >= 0))
-		return -1;
-	if (ik >= 0) {
-		if (toks[ik].type != JSON_STRING)
-			return -1;
-		key = p + toks[ik].start;
-		klen = toks[ik].end - toks[ik].start;
-		if (memchr(key, '\\', klen) != NULL) {
-			buf_reset(&ld->key);
-			json_string_decode(p, &toks[ik], &ld->key);
-			key = ld->key.data;
-			klen = ld->key.len;
-		}
-	} else {
-		if (toks[ib].type != JSON_STRING)
-			return -1;
-		buf_reset(&ld->key);
-		if (base64_decode(p + toks[ib].start,
-		    toks[ib].end - toks[ib].start, &ld->key) == -1)
-			return -1;
-		key = ld->key.data;
-		klen = ld->key.len;
-	}
-	if (!key_ok(key, klen))
-		return -1;
-	if (version_from_json(&ld->v, p, toks, iv) == -1)
+	if (record_parse(&ld->sc, p, n, &key, &klen, &ld->v) != 0 ||
+	    !key_ok(key, klen))
 		return -1;
 	h = key_hash(key, klen);
 	st = stripe_of(ld->s, h);
@@ -815,7 +751,7 @@ store_open(struct store **out, const char *dir,
 	if (errlen > 0)
 		err[0] = '\0';
 	memset(&ld, 0, sizeof(ld));
-	buf_init(&ld.key);
+	record_scratch_init(&ld.sc);
 	version_init(&ld.v);
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errlen, "store: out of memory");
@@ -855,15 +791,13 @@ store_open(struct store **out, const char *dir,
 	if (wal_open(&s->wal, path, seq, replay_fn, &ld, s->fsync, err,
 	    errlen) == -1)
 		goto fail;
-	free(ld.big);
-	buf_free(&ld.key);
+	record_scratch_free(&ld.sc);
 	version_free(&ld.v);
 	*out = s;
 	return 0;
 
 fail:
-	free(ld.big);
-	buf_free(&ld.key);
+	record_scratch_free(&ld.sc);
 	version_free(&ld.v);
 	store_free(s);
 	return -1;

@@ -224,7 +224,7 @@ teardown() {
 
 @test "chunked body in several writes, keep-alive after it" {
 	run conv 0.5 "PUT /kv/ch2 HTTP/1.1\r\n${H}Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n" \
-	    "2\r\nde\r\n0\r\n\r\n" "GET /kv/ch2?raw HTTP/1.1\r\n${H}\r\n"
+	    "2\r\nde\r\n0\r\n\r\n" "GET /kv/ch2 HTTP/1.1\r\n${H}Accept: application/octet-stream\r\n\r\n"
 	# the first message alone completes no response: conv waits its quiet
 	# period, then the second completes the PUT
 	[ "$(statuses)" = "201 200" ]

@@ -4,6 +4,7 @@
  * the chunked decoder (whole, split in two anywhere, byte by byte,
  * malformed), the writers (parsed back), percent coding and queries.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,7 +357,7 @@ test_limits(void)
 	struct http_limits lim, small;
 	struct http_request r;
 	struct buf b = BUF_INIT;
-	size_t i, line_end;
+	size_t i;
 	int ret, st;
 
 	http_limits_default(&lim);
@@ -368,7 +369,6 @@ test_limits(void)
 	buf_puts(&b, "GET /");
 	for (i = 0; i < 9000; i++)
 		buf_putc(&b, 'a');
-	line_end = b.len;
 	buf_puts(&b, " HTTP/1.1\r\nHost: h\r\n\r\n");
 	st = 0;
 	ret = http_parse_request(b.data, b.len, &lim, &r, &st);
@@ -380,7 +380,6 @@ test_limits(void)
 	    "long request line without CRLF yet -> 414 (%d %d)", ret, st);
 	ret = http_parse_request(b.data, 8192, &lim, &r, &st);
 	ok(ret == HTTP_INCOMPLETE, "8192 bytes of a request line: incomplete");
-	(void)line_end;
 
 	/* Exactly max_request_line bytes is fine, one more is 414. */
 	small = lim;
@@ -1086,6 +1085,107 @@ test_query(void)
 	    "query: qlen bounds the search");
 }
 
+/* ---- randomised: a split never changes the answer ---- */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+
+static unsigned
+rnd(unsigned n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (unsigned)(rng % n);
+}
+
+static char
+rnd_byte(void)
+{
+	static const char pick[] = "\r\n\0 \t:;,0aF/?%\x7f\x80";
+
+	return rnd(3) ? pick[rnd(sizeof(pick) - 1)] : (char)rnd(256);
+}
+
+static void
+test_mutations(void)
+{
+	struct http_request r;
+	struct buf out1 = BUF_INIT, out2 = BUF_INIT;
+	size_t i, k, n, len, cuts[2], *bytes;
+	char *in, *copy;
+	int ret, st, st2, rk, bad = 0, errors = 0, chbad = 0;
+	ssize_t c1, c2;
+	bool d1, d2;
+
+	for (i = 0; i < 3000; i++) {
+		const struct valid_req *v = &valid_reqs[rnd(
+		    sizeof(valid_reqs) / sizeof(valid_reqs[0]))];
+
+		len = v->len;
+		in = malloc(len);
+		memcpy(in, v->in, len);
+		for (n = 1 + rnd(3); n > 0; n--)
+			in[rnd((unsigned)len)] = rnd_byte();
+		st = 0;
+		ret = http_parse_request(in, len, NULL, &r, &st);
+		if (ret == HTTP_ERROR)
+			errors++;
+		for (k = 0; k < len; k++) {
+			copy = malloc(k + 1);
+			memcpy(copy, in, k);
+			st2 = 0;
+			rk = http_parse_request(copy, k, NULL, &r, &st2);
+			free(copy);
+			if (ret >= 0 && (size_t)ret <= k ? rk != ret :
+			    rk != HTTP_INCOMPLETE &&
+			    !(ret == HTTP_ERROR && rk == ret && st2 == st))
+				bad++;
+		}
+		free(in);
+	}
+	ok(bad == 0, "3000 mutated requests: every prefix agrees with the "
+	    "whole (%d errors seen)", errors);
+
+	for (i = 0; i < 3000; i++) {
+		const struct chunk_ok *c = &chunk_ok[rnd(
+		    sizeof(chunk_ok) / sizeof(chunk_ok[0]))];
+
+		len = c->len;
+		in = malloc(len);
+		memcpy(in, c->in, len);
+		for (n = 1 + rnd(2); n > 0; n--)
+			in[rnd((unsigned)len)] = rnd_byte();
+		buf_reset(&out1);
+		buf_reset(&out2);
+		cuts[0] = len;
+		st = st2 = 0;
+		c1 = feed(in, len, cuts, 1, 1 << 20, &out1, &st, &d1);
+		bytes = malloc(len * sizeof(*bytes));
+		for (k = 0; k < len; k++)
+			bytes[k] = k + 1;
+		c2 = feed(in, len, bytes, len, 1 << 20, &out2, &st2, &d2);
+		if (c1 != c2 || st != st2 || (c1 >= 0 && (d1 != d2 ||
+		    out1.len != out2.len ||
+		    memcmp(out1.data, out2.data, out1.len) != 0)))
+			chbad++;
+		cuts[0] = rnd((unsigned)len + 1);
+		cuts[1] = len;
+		buf_reset(&out2);
+		st2 = 0;
+		c2 = feed(in, len, cuts, 2, 1 << 20, &out2, &st2, &d2);
+		if (c1 != c2 || st != st2 || (c1 >= 0 && (d1 != d2 ||
+		    out1.len != out2.len ||
+		    memcmp(out1.data, out2.data, out1.len) != 0)))
+			chbad++;
+		free(bytes);
+		free(in);
+	}
+	ok(chbad == 0, "3000 mutated chunked bodies: whole, split and byte by "
+	    "byte agree");
+	buf_free(&out1);
+	buf_free(&out2);
+}
+
 /* Not a pass/fail test: a rough cost per parse, printed as a comment. */
 static void
 bench(void)
@@ -1124,6 +1224,7 @@ main(void)
 	test_chunked_bad();
 	test_percent();
 	test_query();
+	test_mutations();
 	bench();
 	return tap_done();
 }

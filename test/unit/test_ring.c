@@ -1,8 +1,9 @@
 /*
  * test_ring.c -- FNV-1a 32 and ring_hash vectors and the
- * consistent-hashing ring: validation, lookups against a brute-force model, load spread, movement
- * on membership change, order independence, tie-breaking, concurrent
- * readers.  Measured figures are printed as "# " TAP comments.
+ * consistent-hashing ring: validation, lookups against a brute-force
+ * model, load spread, movement on membership change, order independence,
+ * tie-breaking, concurrent readers.  Measured figures are printed as "# "
+ * TAP comments.
  */
 #include "fnv.h"
 #include "ring.h"
@@ -590,8 +591,8 @@ test_add_member(void)
 	frac = (double)moved / NKEYS;
 	printf("# 4 -> 5 members: %.2f%% of primaries moved (ideal 20%%)\n",
 	    frac * 100);
-	ok(frac > 0.10 && frac < 0.30, "adding a 5th member moves %.2f%% "
-	    "of primaries (10-30%%)", frac * 100);
+	ok(frac > 0.15 && frac < 0.25, "adding a 5th member moves %.2f%% "
+	    "of primaries (15-25%%)", frac * 100);
 	ok(wrong == 0, "every moved key moves to the new member (%zu not)",
 	    wrong);
 	ring_free(r4);

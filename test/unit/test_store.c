@@ -9,10 +9,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -335,9 +337,432 @@ check_odd(struct store *s)
 	for (i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
 		if (store_get(s, odd[i].key, odd[i].klen, &v) != 1 ||
 		    v.tombstone || v.value_len != odd[i].vlen ||
-		    (v.vlen_check_dummy_never_used, 0))
+		    (odd[i].vlen > 0 &&
+		    memcmp(v.value, odd[i].val, odd[i].vlen) != 0))
 			bad++;
 	}
 	version_free(&v);
 	return bad;
+}
+
+static void
+test_reopen_odd(void)
+{
+	char dir[512], err[512];
+	struct store *s;
+
+	fresh_dir(dir, sizeof(dir), "odd");
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	put_odd(s);
+	ok(check_odd(s) == 0, "escaped, binary and UTF-8 keys and values stored");
+	store_close(s);
+	ok(store_open(&s, dir, &nosync, err, sizeof(err)) == 0 &&
+	    check_odd(s) == 0, "all replayed from the WAL");
+	ok(store_snapshot(s) == 0, "snapshot");
+	store_close(s);
+	ok(store_open(&s, dir, &nosync, err, sizeof(err)) == 0 &&
+	    check_odd(s) == 0, "all loaded from the snapshot");
+	store_close(s);
+}
+
+static int
+walk_count(void *arg, const char *key, size_t klen, const struct version *v)
+{
+	int *n = arg;
+
+	(void)key;
+	(void)klen;
+	(void)v;
+	(*n)++;
+	return 0;
+}
+
+static int
+walk_stop(void *arg, const char *key, size_t klen, const struct version *v)
+{
+	int *n = arg;
+
+	(void)key;
+	(void)klen;
+	(void)v;
+	return ++(*n) == 10 ? 77 : 0;
+}
+
+#define NKEYS 2000
+
+/* Checks keys k0..k(n-1) hold "val-<i>-<gen>"; the number that do not. */
+static int
+check_keys(struct store *s, int n, int gen)
+{
+	char key[32], val[64];
+	int i, bad = 0;
+
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		snprintf(val, sizeof(val), "val-%d-%d", i, gen);
+		if (!has(s, key, val))
+			bad++;
+	}
+	return bad;
+}
+
+static void
+write_keys(struct store *s, int from, int to, int gen)
+{
+	char key[32], val[64];
+	int i;
+
+	for (i = from; i < to; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		snprintf(val, sizeof(val), "val-%d-%d", i, gen);
+		put(s, key, "n1.a", 1000 * gen + 1, val);
+	}
+}
+
+static void
+test_snapshot(void)
+{
+	char dir[512], path[600], wal[600], err[512], segpath[1024];
+	struct buf seg = BUF_INIT;
+	struct store_stats st;
+	struct store *s;
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	fresh_dir(dir, sizeof(dir), "snap");
+	snprintf(wal, sizeof(wal), "%s/wal", dir);
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	write_keys(s, 0, NKEYS, 1);
+	/* Keep the segment the snapshot will drop, to put it back later. */
+	if ((d = opendir(wal)) != NULL) {
+		while ((de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.')
+				snprintf(segpath, sizeof(segpath), "%s/%s", wal,
+				    de->d_name);
+		closedir(d);
+	}
+	read_file(segpath, &seg);
+	ok(store_snapshot(s) == 0, "snapshot of %d keys", NKEYS);
+	store_stats(s, &st);
+	ok(st.snapshot_seq == NKEYS && st.snapshot_ms > 0,
+	    "stats: snapshot covers seq %" PRIu64, st.snapshot_seq);
+	ok(!exists(segpath) && count_files(wal) == 1,
+	    "covered segment dropped, one segment left");
+	write_keys(s, NKEYS / 2, NKEYS, 2);	/* after the snapshot */
+	ok(store_walk(s, walk_count, &n) == 0 && n == NKEYS,
+	    "store_walk visits all %d keys (%d)", NKEYS, n);
+	n = 0;
+	ok(store_walk(s, walk_stop, &n) == 77 && n == 10,
+	    "a nonzero return stops the walk and is returned");
+	store_close(s);	/* a crash: no snapshot at close */
+
+	ok(store_open(&s, dir, &nosync, err, sizeof(err)) == 0 &&
+	    check_keys(s, NKEYS / 2, 1) == 0, "snapshot restored (%s)", err);
+	ok(check_keys(s, NKEYS, 2) == NKEYS / 2,
+	    "WAL after the snapshot replayed over it");
+	store_stats(s, &st);
+	ok(st.keys == NKEYS && st.snapshot_seq == NKEYS,
+	    "stats after reopen: %" PRIu64 " keys", st.keys);
+	store_close(s);
+
+	/* Crash between rename and drop: the covered segment is back. */
+	write_file(segpath, seg.data, seg.len);
+	snprintf(path, sizeof(path), "%s/snapshot.json.tmp", dir);
+	write_file(path, "{\"kvd_snapshot\":1,\"se", 21);
+	ok(store_open(&s, dir, &nosync, err, sizeof(err)) == 0 &&
+	    check_keys(s, NKEYS / 2, 1) == 0 &&
+	    check_keys(s, NKEYS, 2) == NKEYS / 2,
+	    "undropped covered segment and a torn .tmp are harmless (%s)",
+	    err);
+	ok(!exists(path), "snapshot.json.tmp removed at open");
+	ok(store_snapshot(s) == 0 && count_files(wal) == 1,
+	    "next snapshot drops both old segments");
+	store_close(s);
+	ok(store_open(&s, dir, &nosync, err, sizeof(err)) == 0 &&
+	    check_keys(s, NKEYS / 2, 1) == 0 &&
+	    check_keys(s, NKEYS, 2) == NKEYS / 2, "and reopens the same");
+	store_close(s);
+	buf_free(&seg);
+}
+
+static void
+test_corrupt(void)
+{
+	static const struct {
+		const char	*what;
+		int		 line;	/* 0 header, 1.. keys, -1 trailer */
+		int		 at;	/* byte in the line; -1 its newline */
+		int		 drop;	/* remove the line instead */
+	} cases[] = {
+		{ "header seq digit", 0, 24, 0 },
+		{ "header magic", 0, 3, 0 },
+		{ "key byte", 1, 9, 0 },
+		{ "value byte", 3, 60, 0 },
+		{ "key line newline", 2, -1, 0 },
+		{ "trailer count", -1, 17, 0 },
+		{ "a key line removed", 2, 0, 1 },
+		{ "trailer removed", -1, 0, 1 },
+	};
+	char dir[512], path[600], err[512], want[64];
+	struct buf orig = BUF_INIT, b = BUF_INIT;
+	size_t starts[64], nlines = 0, i, ls, le, pos;
+	struct store *s;
+	int rc, line;
+
+	fresh_dir(dir, sizeof(dir), "corrupt");
+	snprintf(path, sizeof(path), "%s/snapshot.json", dir);
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	write_keys(s, 0, 10, 1);
+	store_snapshot(s);
+	store_close(s);
+	read_file(path, &orig);
+	starts[nlines++] = 0;
+	for (i = 0; i < orig.len && nlines < 64; i++)
+		if (orig.data[i] == '\n' && i + 1 < orig.len)
+			starts[nlines++] = i + 1;
+	ok(nlines == 12, "snapshot has header, 10 keys, trailer (%zu lines)",
+	    nlines);
+	ok(strncmp(orig.data, "{\"kvd_snapshot\":1,\"seq\":10,\"crc\":\"", 34)
+	    == 0, "header line format");
+	ok(strncmp(orig.data + starts[11], "{\"end\":true,\"keys\":10,\"crc\":",
+	    28) == 0, "trailer line format");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		line = cases[i].line >= 0 ? cases[i].line : (int)nlines - 1;
+		ls = starts[line];
+		le = (size_t)line + 1 < nlines ? starts[line + 1] : orig.len;
+		buf_reset(&b);
+		if (cases[i].drop) {
+			buf_append(&b, orig.data, ls);
+			buf_append(&b, orig.data + le, orig.len - le);
+		} else {
+			buf_append(&b, orig.data, orig.len);
+			pos = cases[i].at >= 0 ? ls + (size_t)cases[i].at :
+			    le - 1;
+			b.data[pos] ^= 0x01;
+		}
+		write_file(path, b.data, b.len);
+		rc = store_open(&s, dir, &nosync, err, sizeof(err));
+		/* A missing key line shows as a count mismatch at the trailer. */
+		snprintf(want, sizeof(want), "offset %zu",
+		    cases[i].drop && cases[i].line >= 0 ?
+		    starts[nlines - 1] - (le - ls) : ls);
+		ok(rc == -1 && strstr(err, "snapshot.json") != NULL &&
+		    strstr(err, want) != NULL, "%s: open fails: %s",
+		    cases[i].what, err);
+		if (rc == 0)
+			store_close(s);
+	}
+	write_file(path, orig.data, orig.len);
+	ok(store_open(&s, dir, &nosync, err, sizeof(err)) == 0 &&
+	    check_keys(s, 10, 1) == 0, "the intact snapshot opens again");
+	store_close(s);
+
+	/* A corrupt WAL record in the middle fails the open too. */
+	{
+		char wal[1024];
+		struct dirent *de;
+		DIR *d;
+		size_t nl1;
+
+		s = NULL;
+		if (store_open(&s, dir, &nosync, err, sizeof(err)) == 0) {
+			write_keys(s, 0, 5, 2);
+			store_close(s);
+		}
+		snprintf(wal, sizeof(wal), "%s/wal", dir);
+		if ((d = opendir(wal)) != NULL) {
+			while ((de = readdir(d)) != NULL)
+				if (de->d_name[0] != '.')
+					snprintf(wal, sizeof(wal), "%s/wal/%s",
+					    dir, de->d_name);
+			closedir(d);
+		}
+		read_file(wal, &b);
+		nl1 = (size_t)(strchr(b.data, '\n') - b.data);
+		b.data[nl1 + 40] ^= 0x01;
+		write_file(wal, b.data, b.len);
+		snprintf(want, sizeof(want), "offset %zu", nl1 + 1);
+		ok(store_open(&s, dir, &nosync, err, sizeof(err)) == -1 &&
+		    strstr(err, "wal-") != NULL && strstr(err, want) != NULL,
+		    "a corrupt WAL record fails open: %s", err);
+	}
+	buf_free(&orig);
+	buf_free(&b);
+}
+
+/* ---- threads ---- */
+
+#define NWRITERS 4
+#define NREADERS 4
+#define PER_WRITER 300
+
+struct targ {
+	struct store	*s;
+	int		 id;
+	int		 errors;
+	atomic_int	*stop;
+};
+
+static void *
+writer(void *p)
+{
+	struct targ *a = p;
+	char key[32], val[64], actor[16];
+	int i, k;
+
+	snprintf(actor, sizeof(actor), "w%d.x", a->id);
+	for (i = 0; i < PER_WRITER; i++) {
+		k = i % 25;
+		snprintf(key, sizeof(key), "t%d-%d", a->id, k);
+		snprintf(val, sizeof(val), "%d", i);
+		if (put(a->s, key, actor, 1000 + i, val) != 1)
+			a->errors++;
+	}
+	return NULL;
+}
+
+static void *
+reader(void *p)
+{
+	struct targ *a = p;
+	struct version v;
+	char key[32];
+	long last[NWRITERS][25];
+	int w, k, n = 0;
+	long cur;
+
+	memset(last, 0, sizeof(last));
+	version_init(&v);
+	while (!atomic_load(a->stop) || n < 200) {
+		w = n % NWRITERS;
+		k = (n / NWRITERS) % 25;
+		snprintf(key, sizeof(key), "t%d-%d", w, k);
+		if (store_get(a->s, key, strlen(key), &v) == 1) {
+			cur = strtol(v.value, NULL, 10);
+			if (cur < last[w][k])	/* values only move forward */
+				a->errors++;
+			last[w][k] = cur;
+		}
+		n++;
+	}
+	version_free(&v);
+	return NULL;
+}
+
+static void *
+snapshotter(void *p)
+{
+	struct timespec pause = { 0, 2000000 };
+	struct targ *a = p;
+	int n = 0;
+
+	while (!atomic_load(a->stop) || n < 2) {
+		if (store_snapshot(a->s) == -1)
+			a->errors++;
+		n++;
+		nanosleep(&pause, NULL);
+	}
+	return NULL;
+}
+
+static void
+test_threads(void)
+{
+	char dir[512], err[512], key[32], val[32];
+	pthread_t wt[NWRITERS], rt[NREADERS], snt;
+	struct targ wa[NWRITERS], ra[NREADERS], sa;
+	struct store_stats st;
+	atomic_int stop = 0;
+	struct store *s;
+	int i, k, errors = 0, rerrors = 0, bad = 0;
+
+	fresh_dir(dir, sizeof(dir), "threads");
+	if (store_open(&s, dir, &dosync, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	sa.s = s;
+	sa.errors = 0;
+	sa.stop = &stop;
+	pthread_create(&snt, NULL, snapshotter, &sa);
+	for (i = 0; i < NREADERS; i++) {
+		ra[i].s = s;
+		ra[i].id = i;
+		ra[i].errors = 0;
+		ra[i].stop = &stop;
+		pthread_create(&rt[i], NULL, reader, &ra[i]);
+	}
+	for (i = 0; i < NWRITERS; i++) {
+		wa[i].s = s;
+		wa[i].id = i;
+		wa[i].errors = 0;
+		wa[i].stop = &stop;
+		pthread_create(&wt[i], NULL, writer, &wa[i]);
+	}
+	for (i = 0; i < NWRITERS; i++) {
+		pthread_join(wt[i], NULL);
+		errors += wa[i].errors;
+	}
+	atomic_store(&stop, 1);
+	for (i = 0; i < NREADERS; i++) {
+		pthread_join(rt[i], NULL);
+		rerrors += ra[i].errors;
+	}
+	pthread_join(snt, NULL);
+	ok(errors == 0, "%d writers x %d applies all applied", NWRITERS,
+	    PER_WRITER);
+	ok(rerrors == 0, "%d readers never saw a value go backwards", NREADERS);
+	ok(sa.errors == 0, "snapshots during the writes succeed");
+	store_stats(s, &st);
+	ok(st.keys == NWRITERS * 25 && st.applied == NWRITERS * PER_WRITER,
+	    "stats: %" PRIu64 " keys, %" PRIu64 " applied", st.keys,
+	    st.applied);
+	ok(st.wal_fsyncs > 0, "writes were fsynced (%" PRIu64 ")",
+	    st.wal_fsyncs);
+	store_close(s);
+	ok(store_open(&s, dir, &nosync, err, sizeof(err)) == 0,
+	    "reopen after racing snapshots: %s", err);
+	for (i = 0; i < NWRITERS; i++) {
+		for (k = 0; k < 25; k++) {
+			snprintf(key, sizeof(key), "t%d-%d", i, k);
+			snprintf(val, sizeof(val), "%d",
+			    PER_WRITER - 25 + k);
+			if (!has(s, key, val))
+				bad++;
+		}
+	}
+	ok(bad == 0, "every key has its last value after snapshot + replay "
+	    "(%d wrong)", bad);
+	store_close(s);
+}
+
+int
+main(void)
+{
+	const char *t = getenv("TMPDIR");
+
+	snprintf(tmproot, sizeof(tmproot), "%s/test_store.XXXXXX",
+	    t != NULL && *t != '\0' ? t : "/tmp");
+	if (mkdtemp(tmproot) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_apply();
+	test_update_tombstone();
+	test_reopen_odd();
+	test_snapshot();
+	test_corrupt();
+	test_threads();
+	rm_rf(tmproot);
+	return tap_done();
 }

@@ -1,0 +1,1282 @@
+/*
+ * cluster.c -- membership: the member list, its file, its views, and the
+ * gossip that spreads it (SPEC section 6).
+ *
+ * THE LIST.  Every id ever seen has one entry {id, address, ver,
+ * removed}; nothing is ever deleted, a leave only marks its entry
+ * removed.  The list is an LWW-element-set merged entry by entry: for
+ * each id the winning entry has the higher ver; on equal vers a removed
+ * entry beats a live one, and then the greater address (strcmp) wins.
+ * That rule is a total order on the entries of one id, so merging is
+ * taking a maximum per id: commutative, associative and idempotent.  Any
+ * two nodes that have seen the same entries hold the same list, however
+ * the entries reached them.  A local join or leave gives its entry a ver
+ * one above the greatest ver in the list, so it beats everything this
+ * node knows; two nodes changing different ids at once both survive the
+ * merge, and two nodes changing the same id at once end with the same
+ * winner everywhere.  A view's version is the sum of its entries' vers:
+ * a merge never lowers an entry's ver, so versions only grow and a
+ * changed list always has a greater version than the one it replaced.
+ *
+ * ids are [A-Za-z0-9_-]{1,64}; addresses are printable ASCII without
+ * spaces, commas or "=", shorter than CLUSTER_ADDR_MAX, split by
+ * net_split_hostport into a non-empty host and a port.  At most
+ * CLUSTER_MAX_ENTRIES entries: a list that would grow past it is refused.
+ *
+ * THE FILE.  DIR/members.json holds exactly what cluster_list_to_json
+ * emits, for all entries in id order, followed by a newline:
+ *
+ *	{"members":[{"id":"node1","address":"localhost:8080","ver":0,
+ *	    "removed":false},...]}
+ *
+ * It is written to members.json.tmp, fsynced, renamed over members.json
+ * and the directory fsynced, so a crash leaves the old list or the new
+ * one.  At open an existing members.json wins and --peers is ignored;
+ * without one the list is seeded from this node plus --peers, all at
+ * ver 0, and written at once.  If this node is not live in the loaded
+ * list (it was removed), it runs as a non-member: view->self is -1.
+ *
+ * VIEWS.  A view is an immutable snapshot built from the list: all
+ * entries and the live ones, sorted by id, the ring built from the live
+ * ids in that order (ring index i = members[i]), and N/W/R capped to the
+ * number of live members but never below 1.  The current view is
+ * swapped, never edited.  Each view counts its references; the cluster
+ * counts references over all views (holds) so that cluster_close can
+ * leave the struct alive until the last view is put back.
+ *
+ * LOCKS.  wmu serialises changes: the list (ents), members.json and
+ * view building belong to whoever holds it.  mu guards the current view
+ * pointer, reference counts, the stop flag and the count of broadcast
+ * threads in flight; it is held only for pointer and counter updates,
+ * so cluster_view_get never waits for a change, a write or the network.
+ * Lock order: wmu, then mu.  No lock is held across a network call.
+ *
+ * SPREADING.  After a local join or leave the new list is POSTed to
+ * /internal/members of every live member of the old and new views but
+ * this node, one detached thread per address; each peer answers with
+ * its own list, which is merged back.  The gossip thread (when gossip_ms
+ * > 0 and there is a peer pool) does the same every gossip_ms with one
+ * random live member, so a node that missed a change catches up.  A
+ * merged-in change is not broadcast again: gossip carries it on.
+ * cluster_close wakes the gossip thread through a condition variable and
+ * waits for the broadcast threads, each bounded by timeout_ms.
+ */
+#include "cluster.h"
+#include "json.h"
+#include "log.h"
+#include "net.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CLUSTER_MAX_ENTRIES	1024
+#define MEMBERS_FILE		"members.json"
+#define MEMBERS_TMP		"members.json.tmp"
+#define MEMBERS_PATH		"/internal/members"
+#define DEFAULT_TIMEOUT_MS	2000
+
+struct cluster {
+	pthread_mutex_t	 wmu;		/* serialises changes; before mu */
+	struct cluster_member *ents;	/* the list, sorted by id; under wmu */
+	size_t		 nents;
+
+	pthread_mutex_t	 mu;		/* everything below that changes */
+	pthread_cond_t	 wake;		/* the gossip thread waits here */
+	pthread_cond_t	 idle;		/* close waits here for inflight == 0 */
+	struct cluster_view *cur;	/* NULL once closed */
+	int		 holds;		/* references over all views */
+	int		 inflight;	/* broadcast threads running */
+	bool		 stop;
+	bool		 closed;
+
+	bool		 gossiping;
+	pthread_t	 gossip;
+	uint64_t	 rng;		/* the gossip thread's own */
+
+	char		*dir;
+	char		 self_id[RING_ID_MAX + 1];
+	char		 self_address[CLUSTER_ADDR_MAX];
+	int		 n, w, r, vnodes, gossip_ms, timeout_ms;
+	struct peers	*pool;
+};
+
+/* One broadcast call: owned by its thread. */
+struct bcast {
+	struct cluster	*c;
+	char		 address[CLUSTER_ADDR_MAX];
+	char		*body;
+	size_t		 len;
+};
+
+/* ---- entries ---- */
+
+static bool
+valid_id(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > RING_ID_MAX)
+		return false;
+	for (i = 0; i < len; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
+			return false;
+	}
+	return true;
+}
+
+static bool
+valid_address(const char *s, size_t len)
+{
+	char host[NET_HOST_MAX], port[NET_PORT_MAX];
+	size_t i;
+
+	if (len == 0 || len >= CLUSTER_ADDR_MAX)
+		return false;
+	for (i = 0; i < len; i++)
+		if (s[i] <= ' ' || s[i] >= 0x7f || s[i] == ',' || s[i] == '=')
+			return false;
+	if (net_split_hostport(s, host, sizeof(host), port, sizeof(port)) != 0)
+		return false;
+	return host[0] != '\0';
+}
+
+/* True when a beats b for the same id (the LWW rule of the essay). */
+static bool
+entry_wins(const struct cluster_member *a, const struct cluster_member *b)
+{
+	if (a->ver != b->ver)
+		return a->ver > b->ver;
+	if (a->removed != b->removed)
+		return a->removed;
+	return strcmp(a->address, b->address) > 0;
+}
+
+static bool
+entry_same(const struct cluster_member *a, const struct cluster_member *b)
+{
+	return strcmp(a->id, b->id) == 0 && a->ver == b->ver &&
+	    a->removed == b->removed && strcmp(a->address, b->address) == 0;
+}
+
+/* By id, and for one id the winner first. */
+static int
+entry_order(const void *pa, const void *pb)
+{
+	const struct cluster_member *a = pa, *b = pb;
+	int d;
+
+	if ((d = strcmp(a->id, b->id)) != 0)
+		return d;
+	if (entry_wins(a, b))
+		return -1;
+	if (entry_wins(b, a))
+		return 1;
+	return 0;
+}
+
+/*
+ * Sorts v[0..n) and keeps one winner per id; returns the new count.
+ * This is the whole merge: concatenate two lists and normalise.
+ */
+static size_t
+entries_normalise(struct cluster_member *v, size_t n)
+{
+	size_t i, k;
+
+	if (n == 0)
+		return 0;
+	qsort(v, n, sizeof(*v), entry_order);
+	for (i = 1, k = 1; i < n; i++)
+		if (strcmp(v[i].id, v[k - 1].id) != 0)
+			v[k++] = v[i];
+	return k;
+}
+
+static ssize_t
+entries_find(const struct cluster_member *v, size_t n, const char *id)
+{
+	size_t lo = 0, hi = n, mid;
+	int d;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((d = strcmp(id, v[mid].id)) == 0)
+			return (ssize_t)mid;
+		if (d < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return -1;
+}
+
+static uint64_t
+entries_maxver(const struct cluster_member *v, size_t n)
+{
+	uint64_t m = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i].ver > m)
+			m = v[i].ver;
+	return m;
+}
+
+static struct cluster_member *
+entries_dup(const struct cluster_member *v, size_t n, size_t extra)
+{
+	struct cluster_member *d;
+
+	if ((d = calloc(n + extra + 1, sizeof(*d))) == NULL)
+		return NULL;
+	if (n > 0)
+		memcpy(d, v, n * sizeof(*d));
+	return d;
+}
+
+static void
+entries_emit(const struct cluster_member *v, size_t n, struct buf *out)
+{
+	size_t i;
+
+	buf_puts(out, "{\"members\":[");
+	for (i = 0; i < n; i++) {
+		buf_puts(out, i ? ",{\"id\":" : "{\"id\":");
+		json_emit_string(out, v[i].id, strlen(v[i].id));
+		buf_puts(out, ",\"address\":");
+		json_emit_string(out, v[i].address, strlen(v[i].address));
+		buf_printf(out, ",\"ver\":%" PRIu64 ",\"removed\":%s}", v[i].ver,
+		    v[i].removed ? "true" : "false");
+	}
+	buf_puts(out, "]}");
+}
+
+/*
+ * Parses a member list (the JSON of entries_emit; unknown members of
+ * the objects are ignored) into a new array the caller frees.  0, or -1
+ * when anything is malformed or there are too many entries.
+ */
+static int
+entries_parse(const char *s, size_t len, struct cluster_member **out,
+    size_t *nout)
+{
+	struct cluster_member *v = NULL, *m;
+	struct json_tok *toks = NULL;
+	struct buf sb = BUF_INIT;
+	int nt, arr, i, k, t;
+
+	nt = json_parse(s, len, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
+	if (nt < 1)
+		goto fail;
+	if ((toks = calloc((size_t)nt, sizeof(*toks))) == NULL)
+		goto fail;
+	if (json_parse(s, len, toks, nt, JSON_DEPTH_DEFAULT, NULL) != nt)
+		goto fail;
+	if (toks[0].type != JSON_OBJECT)
+		goto fail;
+	arr = json_object_get(s, toks, 0, "members");
+	if (arr < 0 || toks[arr].type != JSON_ARRAY ||
+	    toks[arr].size > CLUSTER_MAX_ENTRIES)
+		goto fail;
+	if ((v = calloc((size_t)toks[arr].size + 1, sizeof(*v))) == NULL)
+		goto fail;
+	for (k = 0, i = arr + 1; k < toks[arr].size; k++, i = toks[i].next) {
+		m = &v[k];
+		if (toks[i].type != JSON_OBJECT)
+			goto fail;
+
+		t = json_object_get(s, toks, i, "id");
+		if (t < 0 || toks[t].type != JSON_STRING)
+			goto fail;
+		buf_reset(&sb);
+		json_string_decode(s, &toks[t], &sb);
+		if (!valid_id(sb.data, sb.len))
+			goto fail;
+		memcpy(m->id, sb.data, sb.len + 1);
+
+		t = json_object_get(s, toks, i, "address");
+		if (t < 0 || toks[t].type != JSON_STRING)
+			goto fail;
+		buf_reset(&sb);
+		json_string_decode(s, &toks[t], &sb);
+		if (strlen(sb.data) != sb.len || !valid_address(sb.data, sb.len))
+			goto fail;
+		memcpy(m->address, sb.data, sb.len + 1);
+
+		t = json_object_get(s, toks, i, "ver");
+		if (t < 0 || toks[t].type != JSON_NUMBER ||
+		    json_get_u64(s, &toks[t], &m->ver) != 0)
+			goto fail;
+
+		t = json_object_get(s, toks, i, "removed");
+		if (t < 0 || (toks[t].type != JSON_TRUE &&
+		    toks[t].type != JSON_FALSE))
+			goto fail;
+		m->removed = toks[t].type == JSON_TRUE;
+	}
+	*out = v;
+	*nout = (size_t)k;
+	free(toks);
+	buf_free(&sb);
+	return 0;
+fail:
+	free(v);
+	free(toks);
+	buf_free(&sb);
+	return -1;
+}
+
+/*
+ * Parses --peers ("id=host:port,...") into a list with this node, all at
+ * ver 0, sorted.  0, or -1 with a message in err.
+ */
+static int
+entries_seed(const char *peers, const char *self_id, const char *self_addr,
+    struct cluster_member **out, size_t *nout, char *err, size_t errlen)
+{
+	struct cluster_member *v = NULL;
+	const char *p, *end, *eq;
+	size_t n = 0, cap = 1, i, item = 0;
+
+	for (p = peers; p != NULL && *p; p++)
+		if (*p == ',')
+			cap++;
+	if (peers != NULL && *peers)
+		cap++;
+	if (cap > CLUSTER_MAX_ENTRIES + 1) {
+		snprintf(err, errlen, "--peers: more than %d members",
+		    CLUSTER_MAX_ENTRIES);
+		return -1;
+	}
+	if ((v = calloc(cap, sizeof(*v))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	snprintf(v[0].id, sizeof(v[0].id), "%s", self_id);
+	snprintf(v[0].address, sizeof(v[0].address), "%s", self_addr);
+	n = 1;
+	for (p = peers; p != NULL && *p; p = *end ? end + 1 : end) {
+		struct cluster_member *m = &v[n];
+		size_t idlen, alen;
+
+		item++;
+		if ((end = strchr(p, ',')) == NULL)
+			end = p + strlen(p);
+		eq = memchr(p, '=', (size_t)(end - p));
+		if (eq == NULL) {
+			snprintf(err, errlen, "--peers: entry %zu '%.*s' is not "
+			    "ID=HOST:PORT", item, (int)(end - p), p);
+			goto fail;
+		}
+		idlen = (size_t)(eq - p);
+		alen = (size_t)(end - eq - 1);
+		if (!valid_id(p, idlen)) {
+			snprintf(err, errlen, "--peers: entry %zu: bad id '%.*s' "
+			    "(want 1-%d of A-Z a-z 0-9 _ -)", item, (int)idlen, p,
+			    RING_ID_MAX);
+			goto fail;
+		}
+		memcpy(m->id, p, idlen);
+		m->id[idlen] = '\0';
+		if (alen >= CLUSTER_ADDR_MAX) {
+			snprintf(err, errlen, "--peers: entry %zu (%s): address "
+			    "too long", item, m->id);
+			goto fail;
+		}
+		memcpy(m->address, eq + 1, alen);
+		m->address[alen] = '\0';
+		if (!valid_address(m->address, alen)) {
+			snprintf(err, errlen, "--peers: entry %zu (%s): bad "
+			    "address '%s' (want HOST:PORT)", item, m->id,
+			    m->address);
+			goto fail;
+		}
+		if (strcmp(m->id, self_id) == 0) {
+			if (strcmp(m->address, self_addr) != 0) {
+				snprintf(err, errlen, "--peers lists this node "
+				    "(%s) at %s, but it advertises %s", self_id,
+				    m->address, self_addr);
+				goto fail;
+			}
+			continue;	/* this node again: nothing to add */
+		}
+		for (i = 0; i < n; i++) {
+			if (strcmp(v[i].id, m->id) == 0) {
+				snprintf(err, errlen, "--peers: id %s appears "
+				    "twice", m->id);
+				goto fail;
+			}
+			if (strcmp(v[i].address, m->address) == 0) {
+				snprintf(err, errlen, "--peers: %s and %s have "
+				    "the same address %s", v[i].id, m->id,
+				    m->address);
+				goto fail;
+			}
+		}
+		n++;
+	}
+	if (peers != NULL && *peers && peers[strlen(peers) - 1] == ',') {
+		snprintf(err, errlen, "--peers: empty entry at the end");
+		goto fail;
+	}
+	*out = v;
+	*nout = entries_normalise(v, n);
+	return 0;
+fail:
+	free(v);
+	return -1;
+}
+
+/* ---- members.json ---- */
+
+static int
+dir_sync(const char *dir)
+{
+	int fd, rc, e;
+
+	if ((fd = open(dir, O_RDONLY)) == -1)
+		return -1;
+	rc = fsync(fd);
+	e = errno;
+	close(fd);
+	if (rc == -1 && (e == EINVAL || e == EBADF))
+		rc = 0;		/* some systems cannot sync a directory */
+	errno = e;
+	return rc;
+}
+
+static int
+file_sync(int fd)
+{
+#if defined(__linux__) && defined(_POSIX_SYNCHRONIZED_IO) && \
+    _POSIX_SYNCHRONIZED_IO > 0
+	return fdatasync(fd);
+#else
+	return fsync(fd);
+#endif
+}
+
+/*
+ * Writes the list to DIR/members.json (tmp, fsync, rename, dir fsync).
+ * 0, or -1 with errno, after logging what failed.
+ */
+static int
+persist(struct cluster *c, const struct cluster_member *v, size_t n)
+{
+	struct buf out = BUF_INIT, tmp = BUF_INIT, final = BUF_INIT;
+	const char *what = "write";
+	size_t off = 0;
+	ssize_t w;
+	int fd = -1, e;
+
+	buf_printf(&tmp, "%s/%s", c->dir, MEMBERS_TMP);
+	buf_printf(&final, "%s/%s", c->dir, MEMBERS_FILE);
+	entries_emit(v, n, &out);
+	buf_putc(&out, '\n');
+	what = "create";
+	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd == -1)
+		goto fail;
+	what = "write";
+	while (off < out.len) {
+		w = write(fd, out.data + off, out.len - off);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1)
+			goto fail;
+		off += (size_t)w;
+	}
+	what = "fsync";
+	if (file_sync(fd) == -1)
+		goto fail;
+	what = "close";
+	e = close(fd);
+	fd = -1;
+	if (e == -1)
+		goto fail;
+	what = "rename";
+	if (rename(tmp.data, final.data) == -1)
+		goto fail;
+	what = "fsync directory";
+	if (dir_sync(c->dir) == -1)
+		goto fail;
+	buf_free(&out);
+	buf_free(&tmp);
+	buf_free(&final);
+	return 0;
+fail:
+	e = errno;
+	if (fd != -1)
+		close(fd);
+	log_event(LOG_ERROR, "cluster: cannot save member list",
+	    "file=%s op=\"%s\" err=\"%s\"", final.data, what, strerror(e));
+	buf_free(&out);
+	buf_free(&tmp);
+	buf_free(&final);
+	errno = e;
+	return -1;
+}
+
+/*
+ * Reads DIR/members.json into a new list.  1 when loaded, 0 when there
+ * is none, -1 with a message in err.
+ */
+static int
+load(struct cluster *c, struct cluster_member **out, size_t *nout, char *err,
+    size_t errlen)
+{
+	struct buf path = BUF_INIT, data = BUF_INIT;
+	char chunk[4096];
+	ssize_t r;
+	int fd, rc = -1;
+
+	buf_printf(&path, "%s/%s", c->dir, MEMBERS_FILE);
+	if ((fd = open(path.data, O_RDONLY | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			rc = 0;
+		else
+			snprintf(err, errlen, "cannot open %s: %s", path.data,
+			    strerror(errno));
+		goto done;
+	}
+	for (;;) {
+		r = read(fd, chunk, sizeof(chunk));
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			snprintf(err, errlen, "cannot read %s: %s", path.data,
+			    strerror(errno));
+			goto done;
+		}
+		if (r == 0)
+			break;
+		buf_append(&data, chunk, (size_t)r);
+	}
+	if (entries_parse(data.data, data.len, out, nout) != 0) {
+		snprintf(err, errlen, "%s is not a valid member list",
+		    path.data);
+		goto done;
+	}
+	*nout = entries_normalise(*out, *nout);
+	rc = 1;
+done:
+	if (fd != -1)
+		close(fd);
+	buf_free(&path);
+	buf_free(&data);
+	return rc;
+}
+
+/* ---- views ---- */
+
+static void
+view_free(struct cluster_view *v)
+{
+	if (v == NULL)
+		return;
+	ring_free(v->ring);
+	free(v->members);
+	free(v->all);
+	free(v);
+}
+
+static int
+cap_quorum(int want, size_t nmembers)
+{
+	if ((size_t)want > nmembers)
+		want = (int)nmembers;
+	return want < 1 ? 1 : want;
+}
+
+/* Builds a view of the sorted list v[0..n).  NULL on ENOMEM. */
+static struct cluster_view *
+view_build(const struct cluster *c, const struct cluster_member *v, size_t n)
+{
+	struct cluster_view *cv;
+	const char **ids = NULL;
+	size_t i;
+
+	if ((cv = calloc(1, sizeof(*cv))) == NULL)
+		return NULL;
+	cv->self = -1;
+	if ((cv->all = entries_dup(v, n, 0)) == NULL ||
+	    (cv->members = calloc(n + 1, sizeof(*cv->members))) == NULL ||
+	    (ids = calloc(n + 1, sizeof(*ids))) == NULL)
+		goto fail;
+	cv->nall = n;
+	for (i = 0; i < n; i++) {
+		cv->version += v[i].ver;
+		if (v[i].removed)
+			continue;
+		if (strcmp(v[i].id, c->self_id) == 0)
+			cv->self = (ssize_t)cv->nmembers;
+		cv->members[cv->nmembers] = v[i];
+		ids[cv->nmembers] = cv->members[cv->nmembers].id;
+		cv->nmembers++;
+	}
+	if ((cv->ring = ring_build(ids, cv->nmembers, c->vnodes)) == NULL)
+		goto fail;
+	cv->n = cap_quorum(c->n, cv->nmembers);
+	cv->w = cap_quorum(c->w, cv->nmembers);
+	cv->r = cap_quorum(c->r, cv->nmembers);
+	free(ids);
+	return cv;
+fail:
+	free(ids);
+	view_free(cv);
+	return NULL;
+}
+
+const struct cluster_view *
+cluster_view_get(struct cluster *c)
+{
+	struct cluster_view *v;
+
+	pthread_mutex_lock(&c->mu);
+	if ((v = c->cur) != NULL) {
+		v->refs++;
+		c->holds++;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return v;
+}
+
+static void cluster_destroy(struct cluster *c);
+
+void
+cluster_view_put(struct cluster *c, const struct cluster_view *cv)
+{
+	struct cluster_view *v = (struct cluster_view *)cv;
+	bool last;
+
+	if (c == NULL || v == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	v->refs--;
+	c->holds--;
+	if (v->refs == 0 && v != c->cur)
+		view_free(v);
+	last = c->closed && c->holds == 0;
+	pthread_mutex_unlock(&c->mu);
+	if (last)
+		cluster_destroy(c);
+}
+
+void
+cluster_list_to_json(const struct cluster_view *v, struct buf *out)
+{
+	entries_emit(v->all, v->nall, out);
+}
+
+/* ---- spreading ---- */
+
+static void *
+bcast_main(void *arg)
+{
+	struct bcast *b = arg;
+	struct cluster *c = b->c;
+	struct client_response res;
+
+	client_response_init(&res);
+	if (peer_call(c->pool, b->address, "POST", MEMBERS_PATH,
+	    "application/json", b->body, b->len, NULL, c->timeout_ms,
+	    &res) != 0)
+		log_event(LOG_DEBUG, "cluster: cannot push member list",
+		    "peer=%s err=\"%s\"", b->address, strerror(errno));
+	else if (res.http.status != 200)
+		log_event(LOG_DEBUG, "cluster: member list refused",
+		    "peer=%s status=%d", b->address, res.http.status);
+	else if (cluster_merge_json(c, res.body.data, res.body.len) == -1)
+		log_event(LOG_DEBUG, "cluster: bad member list in answer",
+		    "peer=%s", b->address);
+	client_response_free(&res);
+	free(b->body);
+	free(b);
+
+	/* Touch nothing of c after this: close may free it at once. */
+	pthread_mutex_lock(&c->mu);
+	if (--c->inflight == 0)
+		pthread_cond_broadcast(&c->idle);
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+static void
+bcast_one(struct cluster *c, const char *address, const struct buf *body)
+{
+	struct bcast *b;
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
+
+	if ((b = calloc(1, sizeof(*b))) == NULL ||
+	    (b->body = malloc(body->len + 1)) == NULL) {
+		free(b);
+		return;
+	}
+	b->c = c;
+	snprintf(b->address, sizeof(b->address), "%s", address);
+	memcpy(b->body, body->data, body->len + 1);
+	b->len = body->len;
+
+	pthread_mutex_lock(&c->mu);
+	if (c->stop) {
+		pthread_mutex_unlock(&c->mu);
+		goto fail;
+	}
+	c->inflight++;
+	pthread_mutex_unlock(&c->mu);
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&t, &attr, bcast_main, b);
+	pthread_attr_destroy(&attr);
+	if (rc == 0)
+		return;
+	log_event(LOG_WARN, "cluster: cannot start broadcast thread",
+	    "peer=%s err=\"%s\"", address, strerror(rc));
+	pthread_mutex_lock(&c->mu);
+	if (--c->inflight == 0)
+		pthread_cond_broadcast(&c->idle);
+	pthread_mutex_unlock(&c->mu);
+fail:
+	free(b->body);
+	free(b);
+}
+
+/*
+ * Pushes nv's list to every live member of ov and nv but this node, each
+ * address once, without waiting for any of them.  A no-op without a
+ * peer pool.
+ */
+static void
+broadcast(struct cluster *c, const struct cluster_view *ov,
+    const struct cluster_view *nv)
+{
+	const struct cluster_view *vs[2] = { ov, nv };
+	const char **sent = NULL;
+	struct buf body = BUF_INIT;
+	size_t i, j, k, nsent = 0;
+
+	if (c->pool == NULL)
+		return;
+	sent = calloc((ov ? ov->nmembers : 0) + nv->nmembers + 1,
+	    sizeof(*sent));
+	if (sent == NULL)
+		return;		/* gossip will carry the change */
+	cluster_list_to_json(nv, &body);
+	for (k = 0; k < 2; k++) {
+		for (i = 0; vs[k] != NULL && i < vs[k]->nmembers; i++) {
+			const struct cluster_member *m = &vs[k]->members[i];
+
+			if (strcmp(m->id, c->self_id) == 0 ||
+			    strcmp(m->address, c->self_address) == 0)
+				continue;
+			for (j = 0; j < nsent; j++)
+				if (strcmp(sent[j], m->address) == 0)
+					break;
+			if (j < nsent)
+				continue;
+			sent[nsent++] = m->address;
+			bcast_one(c, m->address, &body);
+		}
+	}
+	buf_free(&body);
+	free(sent);
+}
+
+/*
+ * Installs the list v[0..n) (sorted, owned from now on): builds its
+ * view, persists it, swaps the view in and, when bcast, pushes it out.
+ * Caller holds wmu.  0; -1 when the view could not be built (nothing
+ * changed); -2 when the file could not be written (the change is live
+ * in memory anyway).
+ */
+static int
+do_install(struct cluster *c, struct cluster_member *v, size_t n, bool bcast)
+{
+	struct cluster_view *nv, *ov;
+	int rc = 0;
+
+	if ((nv = view_build(c, v, n)) == NULL) {
+		log_event(LOG_ERROR, "cluster: cannot build view",
+		    "err=\"%s\"", strerror(ENOMEM));
+		free(v);
+		return -1;
+	}
+	if (persist(c, v, n) != 0)
+		rc = -2;
+	free(c->ents);
+	c->ents = v;
+	c->nents = n;
+
+	pthread_mutex_lock(&c->mu);
+	ov = c->cur;
+	c->cur = nv;
+	nv->refs++;		/* ours, while we broadcast */
+	c->holds++;
+	if (ov != NULL)
+		ov->refs++;
+	c->holds += ov != NULL;
+	pthread_mutex_unlock(&c->mu);
+
+	log_event(LOG_INFO, "membership changed",
+	    "version=%" PRIu64 " members=%zu entries=%zu", nv->version,
+	    nv->nmembers, nv->nall);
+	if (bcast)
+		broadcast(c, ov, nv);
+	if (ov != NULL)
+		cluster_view_put(c, ov);
+	cluster_view_put(c, nv);
+	return rc;
+}
+
+int
+cluster_merge_json(struct cluster *c, const char *json, size_t len)
+{
+	struct cluster_member *in = NULL, *v = NULL;
+	size_t nin = 0, n, i;
+	bool changed;
+	int rc;
+
+	if (entries_parse(json, len, &in, &nin) != 0)
+		return -1;
+	pthread_mutex_lock(&c->wmu);
+	if ((v = entries_dup(c->ents, c->nents, nin)) == NULL) {
+		rc = 0;
+		goto done;
+	}
+	if (nin > 0)
+		memcpy(v + c->nents, in, nin * sizeof(*in));
+	n = entries_normalise(v, c->nents + nin);
+	if (n > CLUSTER_MAX_ENTRIES) {
+		log_event(LOG_WARN, "cluster: merged member list too long",
+		    "entries=%zu max=%d", n, CLUSTER_MAX_ENTRIES);
+		rc = -1;
+		goto done;
+	}
+	changed = n != c->nents;
+	for (i = 0; i < n && !changed; i++)
+		changed = !entry_same(&v[i], &c->ents[i]);
+	if (!changed) {
+		rc = 0;
+		goto done;
+	}
+	rc = do_install(c, v, n, false) == -1 ? 0 : 1;
+	v = NULL;
+done:
+	pthread_mutex_unlock(&c->wmu);
+	free(v);
+	free(in);
+	return rc;
+}
+
+int
+cluster_join(struct cluster *c, const char *id, const char *address,
+    int *status, char *err, size_t errlen)
+{
+	struct cluster_member *v = NULL;
+	uint64_t maxver;
+	ssize_t at;
+	size_t i, n;
+	int rc = -1;
+
+	*status = 200;
+	if (id == NULL || !valid_id(id, strlen(id))) {
+		*status = 400;
+		snprintf(err, errlen, "bad member id (want 1-%d of A-Z a-z 0-9 "
+		    "_ -)", RING_ID_MAX);
+		return -1;
+	}
+	if (address == NULL || !valid_address(address, strlen(address))) {
+		*status = 400;
+		snprintf(err, errlen, "bad address (want HOST:PORT)");
+		return -1;
+	}
+	pthread_mutex_lock(&c->wmu);
+	at = entries_find(c->ents, c->nents, id);
+	if (at >= 0 && !c->ents[at].removed) {
+		if (strcmp(c->ents[at].address, address) == 0) {
+			rc = 1;
+			goto done;
+		}
+		*status = 409;
+		snprintf(err, errlen, "%s is already a member at %s", id,
+		    c->ents[at].address);
+		goto done;
+	}
+	for (i = 0; i < c->nents; i++) {
+		if (!c->ents[i].removed &&
+		    strcmp(c->ents[i].address, address) == 0) {
+			*status = 409;
+			snprintf(err, errlen, "%s is already taken by member %s",
+			    address, c->ents[i].id);
+			goto done;
+		}
+	}
+	if (at < 0 && c->nents >= CLUSTER_MAX_ENTRIES) {
+		*status = 409;
+		snprintf(err, errlen, "the member list is full (%d entries)",
+		    CLUSTER_MAX_ENTRIES);
+		goto done;
+	}
+	if ((maxver = entries_maxver(c->ents, c->nents)) == UINT64_MAX ||
+	    (v = entries_dup(c->ents, c->nents, 1)) == NULL) {
+		*status = 500;
+		snprintf(err, errlen, "cannot add a member now");
+		goto done;
+	}
+	n = c->nents;
+	if (at < 0)
+		at = (ssize_t)n++;
+	snprintf(v[at].id, sizeof(v[at].id), "%s", id);
+	snprintf(v[at].address, sizeof(v[at].address), "%s", address);
+	v[at].ver = maxver + 1;
+	v[at].removed = false;
+	n = entries_normalise(v, n);
+	rc = do_install(c, v, n, true);
+	if (rc != 0) {
+		*status = 500;
+		snprintf(err, errlen, rc == -1 ? "out of memory" :
+		    "member added but the member list could not be saved");
+		rc = -1;
+	}
+done:
+	pthread_mutex_unlock(&c->wmu);
+	return rc;
+}
+
+int
+cluster_leave(struct cluster *c, const char *id, int *status, char *err,
+    size_t errlen)
+{
+	struct cluster_member *v;
+	uint64_t maxver;
+	size_t i, live = 0;
+	ssize_t at;
+	int rc = -1;
+
+	*status = 200;
+	pthread_mutex_lock(&c->wmu);
+	at = id != NULL ? entries_find(c->ents, c->nents, id) : -1;
+	if (at < 0 || c->ents[at].removed) {
+		*status = 404;
+		snprintf(err, errlen, "%s is not a member", id ? id : "(null)");
+		goto done;
+	}
+	for (i = 0; i < c->nents; i++)
+		live += !c->ents[i].removed;
+	if (live <= 1) {
+		*status = 409;
+		snprintf(err, errlen, "%s is the last member", id);
+		goto done;
+	}
+	if ((maxver = entries_maxver(c->ents, c->nents)) == UINT64_MAX ||
+	    (v = entries_dup(c->ents, c->nents, 0)) == NULL) {
+		*status = 500;
+		snprintf(err, errlen, "cannot remove a member now");
+		goto done;
+	}
+	v[at].ver = maxver + 1;
+	v[at].removed = true;
+	rc = do_install(c, v, c->nents, true);
+	if (rc != 0) {
+		*status = 500;
+		snprintf(err, errlen, rc == -1 ? "out of memory" :
+		    "member removed but the member list could not be saved");
+		rc = -1;
+	}
+done:
+	pthread_mutex_unlock(&c->wmu);
+	return rc;
+}
+
+/* ---- gossip ---- */
+
+static uint64_t
+rng_next(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+/* One round: push our list to a random live member, merge its answer. */
+static void
+gossip_once(struct cluster *c)
+{
+	const struct cluster_view *v;
+	char address[CLUSTER_ADDR_MAX];
+	struct client_response res;
+	struct buf body = BUF_INIT;
+	size_t i, cand = 0, pick;
+
+	if ((v = cluster_view_get(c)) == NULL)
+		return;
+	for (i = 0; i < v->nmembers; i++)
+		cand += strcmp(v->members[i].id, c->self_id) != 0;
+	if (cand == 0) {
+		cluster_view_put(c, v);
+		return;
+	}
+	pick = (size_t)(rng_next(&c->rng) % cand);
+	for (i = 0; i < v->nmembers; i++) {
+		if (strcmp(v->members[i].id, c->self_id) == 0)
+			continue;
+		if (pick-- == 0)
+			break;
+	}
+	snprintf(address, sizeof(address), "%s", v->members[i].address);
+	cluster_list_to_json(v, &body);
+	cluster_view_put(c, v);
+
+	client_response_init(&res);
+	if (peer_call(c->pool, address, "POST", MEMBERS_PATH,
+	    "application/json", body.data, body.len, NULL, c->timeout_ms,
+	    &res) != 0)
+		log_event(LOG_DEBUG, "cluster: gossip failed",
+		    "peer=%s err=\"%s\"", address, strerror(errno));
+	else if (res.http.status != 200)
+		log_event(LOG_DEBUG, "cluster: gossip refused",
+		    "peer=%s status=%d", address, res.http.status);
+	else if (cluster_merge_json(c, res.body.data, res.body.len) == -1)
+		log_event(LOG_DEBUG, "cluster: bad member list in gossip answer",
+		    "peer=%s", address);
+	client_response_free(&res);
+	buf_free(&body);
+}
+
+static void
+deadline_after(struct timespec *ts, int ms)
+{
+#if defined(_POSIX_CLOCK_SELECTION) && _POSIX_CLOCK_SELECTION > 0 && \
+    !defined(__APPLE__)
+	clock_gettime(CLOCK_MONOTONIC, ts);
+#else
+	clock_gettime(CLOCK_REALTIME, ts);
+#endif
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static void *
+gossip_main(void *arg)
+{
+	struct cluster *c = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&c->mu);
+	while (!c->stop) {
+		deadline_after(&ts, c->gossip_ms);
+		while (!c->stop &&
+		    pthread_cond_timedwait(&c->wake, &c->mu, &ts) != ETIMEDOUT)
+			;
+		if (c->stop)
+			break;
+		pthread_mutex_unlock(&c->mu);
+		gossip_once(c);
+		pthread_mutex_lock(&c->mu);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+/* ---- open / close ---- */
+
+static int
+sync_init(struct cluster *c)
+{
+	pthread_condattr_t ca;
+	int rc;
+
+	if (pthread_mutex_init(&c->wmu, NULL) != 0)
+		return -1;
+	if (pthread_mutex_init(&c->mu, NULL) != 0)
+		goto fail_wmu;
+	if (pthread_cond_init(&c->idle, NULL) != 0)
+		goto fail_mu;
+	if (pthread_condattr_init(&ca) != 0)
+		goto fail_idle;
+#if defined(_POSIX_CLOCK_SELECTION) && _POSIX_CLOCK_SELECTION > 0 && \
+    !defined(__APPLE__)
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+#endif
+	rc = pthread_cond_init(&c->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if (rc != 0)
+		goto fail_idle;
+	return 0;
+fail_idle:
+	pthread_cond_destroy(&c->idle);
+fail_mu:
+	pthread_mutex_destroy(&c->mu);
+fail_wmu:
+	pthread_mutex_destroy(&c->wmu);
+	return -1;
+}
+
+/* Frees c and its current view; no thread may use c any more. */
+static void
+cluster_destroy(struct cluster *c)
+{
+	view_free(c->cur);
+	pthread_cond_destroy(&c->wake);
+	pthread_cond_destroy(&c->idle);
+	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->wmu);
+	free(c->ents);
+	free(c->dir);
+	free(c);
+}
+
+int
+cluster_open(struct cluster **out, const struct cluster_config *cfg,
+    char *err, size_t errlen)
+{
+	struct cluster *c;
+	struct cluster_member *v = NULL;
+	struct buf tmp = BUF_INIT;
+	size_t n = 0;
+	ssize_t self;
+	int rc;
+
+	*out = NULL;
+	if (cfg->dir == NULL || cfg->self_id == NULL ||
+	    cfg->self_address == NULL) {
+		snprintf(err, errlen, "cluster: dir, id and address are needed");
+		return -1;
+	}
+	if (!valid_id(cfg->self_id, strlen(cfg->self_id))) {
+		snprintf(err, errlen, "bad node id '%s' (want 1-%d of A-Z a-z "
+		    "0-9 _ -)", cfg->self_id, RING_ID_MAX);
+		return -1;
+	}
+	if (!valid_address(cfg->self_address, strlen(cfg->self_address))) {
+		snprintf(err, errlen, "bad advertised address '%s' (want "
+		    "HOST:PORT with a host)", cfg->self_address);
+		return -1;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if ((c->dir = strdup(cfg->dir)) == NULL || sync_init(c) != 0) {
+		free(c->dir);
+		free(c);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	snprintf(c->self_id, sizeof(c->self_id), "%s", cfg->self_id);
+	snprintf(c->self_address, sizeof(c->self_address), "%s",
+	    cfg->self_address);
+	c->n = cfg->n > 0 ? cfg->n : 3;
+	c->w = cfg->w > 0 ? cfg->w : 2;
+	c->r = cfg->r > 0 ? cfg->r : 2;
+	c->vnodes = cfg->vnodes > 0 ? cfg->vnodes : RING_VNODES_DEFAULT;
+	c->gossip_ms = cfg->gossip_ms > 0 ? cfg->gossip_ms : 0;
+	c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms :
+	    DEFAULT_TIMEOUT_MS;
+	c->pool = cfg->peers_pool;
+	c->rng = (uint64_t)net_wall_ms() ^ ((uint64_t)getpid() << 32) ^
+	    (uint64_t)(uintptr_t)c;
+	if (c->rng == 0)
+		c->rng = 0x9e3779b97f4a7c15ull;
+
+	/* A leftover temp file is a write that never got renamed. */
+	buf_printf(&tmp, "%s/%s", c->dir, MEMBERS_TMP);
+	(void)unlink(tmp.data);
+	buf_free(&tmp);
+
+	if ((rc = load(c, &v, &n, err, errlen)) == -1)
+		goto fail;
+	if (rc == 0) {
+		if (entries_seed(cfg->peers, c->self_id, c->self_address, &v,
+		    &n, err, errlen) != 0)
+			goto fail;
+		if (persist(c, v, n) != 0) {
+			snprintf(err, errlen, "cannot write %s/%s: %s", c->dir,
+			    MEMBERS_FILE, strerror(errno));
+			goto fail;
+		}
+	}
+	self = entries_find(v, n, c->self_id);
+	if (self >= 0 && !v[self].removed &&
+	    strcmp(v[self].address, c->self_address) != 0)
+		log_event(LOG_WARN, "cluster: this node's address in the member "
+		    "list differs from the advertised one", "id=%s listed=%s "
+		    "advertised=%s", c->self_id, v[self].address,
+		    c->self_address);
+	else if (self < 0 || v[self].removed)
+		log_event(LOG_WARN, "cluster: this node is not a member",
+		    "id=%s", c->self_id);
+	if ((c->cur = view_build(c, v, n)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	c->ents = v;
+	c->nents = n;
+	v = NULL;
+	if (c->gossip_ms > 0 && c->pool != NULL) {
+		if ((rc = pthread_create(&c->gossip, NULL, gossip_main, c)) != 0) {
+			snprintf(err, errlen, "cannot start gossip thread: %s",
+			    strerror(rc));
+			goto fail;
+		}
+		c->gossiping = true;
+	}
+	log_event(LOG_INFO, "cluster: member list loaded",
+	    "version=%" PRIu64 " members=%zu entries=%zu", c->cur->version,
+	    c->cur->nmembers, c->cur->nall);
+	*out = c;
+	return 0;
+fail:
+	free(v);
+	cluster_destroy(c);
+	return -1;
+}
+
+void
+cluster_close(struct cluster *c)
+{
+	struct cluster_view *cur;
+	bool last;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->stop = true;
+	pthread_cond_broadcast(&c->wake);
+	pthread_mutex_unlock(&c->mu);
+	if (c->gossiping)
+		pthread_join(c->gossip, NULL);
+
+	pthread_mutex_lock(&c->mu);
+	while (c->inflight > 0)
+		pthread_cond_wait(&c->idle, &c->mu);
+	c->closed = true;
+	cur = c->cur;
+	c->cur = NULL;
+	if (cur != NULL && cur->refs == 0)
+		view_free(cur);
+	last = c->holds == 0;
+	pthread_mutex_unlock(&c->mu);
+	if (last)
+		cluster_destroy(c);
+}

@@ -1,0 +1,272 @@
+/*
+ * peer.c -- pooled keep-alive connections to other nodes.
+ *
+ * A node talks to the same few peers over and over (replica reads and
+ * writes, hints, gossip), so a TCP handshake per call would dominate
+ * loopback latency and churn ephemeral ports.  struct peers keeps, for
+ * every address it has talked to, a small stack of idle connections.
+ *
+ * THE MAP.  A linked list of pools keyed by the address string exactly as
+ * callers pass it ("10.0.0.2:8080", "localhost:8081", "[::1]:8081"); a
+ * cluster has tens of peers at most, so a list beats a hash here.  A pool
+ * owns a NUL-terminated copy of its key and an array of at most
+ * max_idle_per_addr idle struct client_conn, used as a stack: the most
+ * recently returned connection is taken first (it is the least likely to
+ * have been closed by the server's idle timeout).
+ *
+ * INVARIANTS.  One mutex guards the map and every idle array; it is never
+ * held during network I/O (connect, send, receive) nor while closing
+ * a socket.  A connection is either in exactly one idle array or owned by
+ * exactly one peer_call, never both, so two calls never share a socket.
+ * Every idle connection is connected (fd >= 0); client_do leaves fd -1
+ * when the server did not keep the connection alive, and such a
+ * connection is closed instead of pooled.
+ *
+ * HEALTH.  Every pool also records how calls to its address went: the
+ * number of consecutive transport failures (connect refused, timeout,
+ * reset; an HTTP error status is an answer, not a failure) and when the
+ * last call succeeded or failed.  After PEER_DOWN_AFTER failures in a row
+ * the address is down: calls to it fail at once with EHOSTDOWN instead of
+ * waiting for a timeout, until a backoff (PEER_BACKOFF_MIN_MS doubling to
+ * PEER_BACKOFF_MAX_MS) expires; then one call is let through as a probe,
+ * and its outcome decides.  Pools (and their records) are created on the
+ * first call and live until peers_free.
+ *
+ * STALE CONNECTIONS.  A pooled connection the server has since closed is
+ * handled by client_do: when a reused connection dies before the first
+ * response byte, it resends once on a fresh connection.  peer.c adds no
+ * retry of its own, so a call never costs more than its timeout.
+ */
+#include "peer.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net.h"
+
+struct pool {
+	char			*addr;
+	struct client_conn	*idle;	/* max_idle entries, nidle in use */
+	int			 nidle;
+	int			 fails;		/* consecutive transport failures */
+	int			 backoff_ms;	/* current backoff while down */
+	int64_t			 retry_at;	/* monotonic ms: next probe when down */
+	int64_t			 last_ok;	/* wall ms of the last success, 0 never */
+	int64_t			 last_fail;	/* wall ms of the last failure, 0 never */
+	struct pool		*next;
+};
+
+struct peers {
+	pthread_mutex_t	 mu;
+	struct pool	*pools;
+	int		 connect_timeout_ms;
+	int		 max_idle;
+};
+
+struct peers *
+peers_new(int connect_timeout_ms, int max_idle_per_addr)
+{
+	struct peers *p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		goto fail;
+	if (pthread_mutex_init(&p->mu, NULL) != 0)
+		goto fail;
+	/* <= 0: bounded only by each call's own timeout. */
+	p->connect_timeout_ms = connect_timeout_ms > 0 ? connect_timeout_ms :
+	    INT_MAX;
+	p->max_idle = max_idle_per_addr > 0 ? max_idle_per_addr : 0;
+	return p;
+
+fail:
+	free(p);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void
+peers_free(struct peers *p)
+{
+	struct pool *pl, *next;
+	int i;
+
+	if (p == NULL)
+		return;
+	for (pl = p->pools; pl != NULL; pl = next) {
+		next = pl->next;
+		for (i = 0; i < pl->nidle; i++)
+			client_close(&pl->idle[i]);
+		free(pl->idle);
+		free(pl->addr);
+		free(pl);
+	}
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
+
+/* The pool for addr, or NULL; caller holds mu. */
+static struct pool *
+do_find(struct peers *p, const char *addr)
+{
+	struct pool *pl;
+
+	for (pl = p->pools; pl != NULL; pl = pl->next)
+		if (strcmp(pl->addr, addr) == 0)
+			return pl;
+	return NULL;
+}
+
+/* The pool for addr, created when missing; NULL on ENOMEM.  Holds mu. */
+static struct pool *
+do_get(struct peers *p, const char *addr)
+{
+	struct pool *pl = do_find(p, addr);
+
+	if (pl != NULL)
+		return pl;
+	if ((pl = calloc(1, sizeof(*pl))) == NULL)
+		return NULL;
+	pl->addr = strdup(addr);
+	pl->idle = calloc(p->max_idle > 0 ? (size_t)p->max_idle : 1,
+	    sizeof(*pl->idle));
+	if (pl->addr == NULL || pl->idle == NULL) {
+		free(pl->addr);
+		free(pl->idle);
+		free(pl);
+		return NULL;
+	}
+	pl->next = p->pools;
+	p->pools = pl;
+	return pl;
+}
+
+/*
+ * Starts a call to addr: -1 (EHOSTDOWN) when addr is down and its backoff
+ * is running; otherwise 0, with an idle connection in *c and *found set
+ * when there was one.
+ */
+static int
+call_begin(struct peers *p, const char *addr, struct client_conn *c,
+    bool *found)
+{
+	struct pool *pl;
+	int64_t now = net_now_ms();
+	int rc = 0;
+
+	*found = false;
+	pthread_mutex_lock(&p->mu);
+	pl = do_get(p, addr);
+	if (pl != NULL && pl->fails >= PEER_DOWN_AFTER) {
+		if (now < pl->retry_at)
+			rc = -1;
+		else	/* this call is the probe; others keep failing fast */
+			pl->retry_at = now + pl->backoff_ms;
+	}
+	if (rc == 0 && pl != NULL && pl->nidle > 0) {
+		*c = pl->idle[--pl->nidle];
+		*found = true;
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (rc != 0)
+		errno = EHOSTDOWN;
+	return rc;
+}
+
+/*
+ * Ends a call: records its outcome and puts a still-connected *c back
+ * into the pool (or closes it when the pool is full), after the lock.
+ */
+static void
+call_end(struct peers *p, const char *addr, struct client_conn *c, bool ok)
+{
+	struct pool *pl;
+	bool kept = false;
+
+	pthread_mutex_lock(&p->mu);
+	pl = do_get(p, addr);
+	if (pl != NULL && ok) {
+		pl->fails = 0;
+		pl->backoff_ms = 0;
+		pl->last_ok = net_wall_ms();
+	} else if (pl != NULL) {
+		pl->fails++;
+		pl->last_fail = net_wall_ms();
+		if (pl->fails >= PEER_DOWN_AFTER) {
+			pl->backoff_ms = pl->backoff_ms == 0 ? PEER_BACKOFF_MIN_MS :
+			    pl->backoff_ms >= PEER_BACKOFF_MAX_MS / 2 ?
+			    PEER_BACKOFF_MAX_MS : pl->backoff_ms * 2;
+			pl->retry_at = net_now_ms() + pl->backoff_ms;
+		}
+	}
+	if (pl != NULL && c->fd >= 0 && pl->nidle < p->max_idle) {
+		pl->idle[pl->nidle++] = *c;
+		kept = true;
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (!kept)
+		client_close(c);
+}
+
+int
+peer_health(struct peers *p, const char *address, struct peer_health *h)
+{
+	struct pool *pl;
+	int64_t now = net_now_ms();
+
+	memset(h, 0, sizeof(*h));
+	h->state = PEER_UNKNOWN;
+	pthread_mutex_lock(&p->mu);
+	pl = do_find(p, address);
+	if (pl != NULL) {
+		h->fails = pl->fails;
+		h->last_ok_ms = pl->last_ok;
+		h->last_fail_ms = pl->last_fail;
+		if (pl->fails >= PEER_DOWN_AFTER) {
+			h->state = PEER_DOWN;
+			h->retry_in_ms = pl->retry_at > now ? pl->retry_at - now : 0;
+		} else if (pl->last_ok != 0)
+			h->state = PEER_UP;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return h->state;
+}
+
+const char *
+peer_state_name(int state)
+{
+	return state == PEER_UP ? "up" : state == PEER_DOWN ? "down" : "unknown";
+}
+
+int
+peer_call(struct peers *p, const char *address, const char *method,
+    const char *target, const char *content_type, const void *body,
+    size_t body_len, const char *extra, int timeout_ms,
+    struct client_response *res)
+{
+	char host[NET_HOST_MAX], port[NET_PORT_MAX];
+	struct client_conn c;
+	bool found;
+	int rc, saved;
+
+	if (p == NULL || address == NULL || method == NULL || target == NULL ||
+	    res == NULL || net_split_hostport(address, host, sizeof(host), port,
+	    sizeof(port)) != 0 || host[0] == '\0') {
+		errno = EINVAL;
+		return -1;
+	}
+	if (call_begin(p, address, &c, &found) != 0)
+		return -1;
+	if (!found && client_init(&c, host, port, p->connect_timeout_ms) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	rc = client_do(&c, method, target, content_type, body, body_len, extra,
+	    timeout_ms, res);
+	saved = errno;
+	call_end(p, address, &c, rc == 0);
+	errno = saved;
+	return rc;
+}

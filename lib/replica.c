@@ -1,0 +1,771 @@
+/*
+ * replica.c -- quorum reads and writes, read repair, and the internal
+ * endpoints they call.
+ *
+ * Wire formats (node to node, JSON; pinned here and in test/cluster.bats):
+ *
+ *	POST /internal/replicate	body {"key":"k","v":{version}}
+ *					200 {"applied":true|false}
+ *	GET  /internal/fetch/KEY	200 {"key":"k","v":{version}}
+ *					404 {"error":"not found"}
+ *
+ * where {version} is version_to_json's object (clock, ts, actor,
+ * tombstone, value or value_b64) and a key that is not UTF-8 is sent as
+ * "key_b64".  The same record shape is what the WAL and snapshots hold
+ * (record_to_json), so a version moves between nodes and disks in
+ * one form.
+ *
+ * A quorum operation (struct qop) is shared by the coordinating thread
+ * and the workq tasks that call the remote replicas; it is reference
+ * counted because the coordinator answers as soon as the quorum is met
+ * while slower calls finish in the background.  The coordinator's own
+ * copy is read or written inline, never through the network.
+ *
+ * Reads ask R replicas first (this node first when it is one); when one
+ * fails, the next replica of the preference list is asked, so a dead
+ * replica costs one failed call, not the read.  Writes go to all N at
+ * once and return after W acknowledgements.  Every call is bounded by
+ * timeout_ms, the operation as a whole by twice that.
+ *
+ * Lock order: a coordinator key stripe lock (held across a write's read,
+ * check and write), then a qop's mutex; the store's locks are taken
+ * inside store calls with neither held... except the key stripe lock,
+ * which is never taken by the store, so no cycle exists.
+ */
+#include "replica.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "fnv.h"
+#include "http.h"
+#include "json.h"
+#include "log.h"
+#include "net.h"
+#include "record.h"
+#include "ring.h"
+
+#define KEY_LOCKS	1024
+#define MAX_REPLICAS	64
+
+struct replica {
+	struct replica_config cfg;
+	pthread_mutex_t	key_locks[KEY_LOCKS];
+	pthread_mutex_t	counter_mu;
+	uint64_t	last_counter;	/* highest counter this actor issued */
+};
+
+enum tstate { T_IDLE, T_ASKED, T_OK, T_FAIL };
+
+struct target {
+	char		 id[RING_ID_MAX + 1];
+	char		 address[CLUSTER_ADDR_MAX];
+	bool		 self;
+	enum tstate	 state;
+	bool		 found;		/* read: the replica had a version */
+	struct version	 v;		/* read: that version */
+};
+
+struct qop {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	int		 refs;
+	struct replica	*rp;
+	bool		 write;
+	struct buf	 key;
+	struct buf	 record;	/* write: the replicate body */
+	size_t		 nt;
+	struct target	 t[MAX_REPLICAS];
+	int		 ok, failed;
+};
+
+struct task {
+	struct qop	*q;
+	size_t		 i;
+};
+
+struct replica *
+replica_new(const struct replica_config *cfg)
+{
+	struct replica *rp;
+	size_t i;
+
+	rp = calloc(1, sizeof(*rp));
+	if (rp == NULL)
+		return NULL;
+	rp->cfg = *cfg;
+	for (i = 0; i < KEY_LOCKS; i++)
+		pthread_mutex_init(&rp->key_locks[i], NULL);
+	pthread_mutex_init(&rp->counter_mu, NULL);
+	/* Microseconds since the epoch: above anything issued before a restart. */
+	rp->last_counter = (uint64_t)net_wall_ms() * 1000;
+	return rp;
+}
+
+void
+replica_free(struct replica *rp)
+{
+	size_t i;
+
+	if (rp == NULL)
+		return;
+	for (i = 0; i < KEY_LOCKS; i++)
+		pthread_mutex_destroy(&rp->key_locks[i]);
+	pthread_mutex_destroy(&rp->counter_mu);
+	free(rp);
+}
+
+void
+replica_result_init(struct replica_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	version_init(&res->v);
+	buf_init(&res->replicas);
+	buf_init(&res->acked);
+}
+
+void
+replica_result_free(struct replica_result *res)
+{
+	version_free(&res->v);
+	buf_free(&res->replicas);
+	buf_free(&res->acked);
+}
+
+/* ---- quorum operations ------------------------------------------------ */
+
+/*
+ * Builds a qop for key's preference list on the current view, this node
+ * first when it is a replica.  *n_out gets N.  NULL on ENOMEM or when the
+ * cluster has no members.
+ */
+static struct qop *
+qop_new(struct replica *rp, const char *key, size_t klen, bool write,
+    int *r_out, int *w_out)
+{
+	const struct cluster_view *v;
+	size_t pref[MAX_REPLICAS], n, i, j;
+	struct qop *q;
+
+	q = calloc(1, sizeof(*q));
+	if (q == NULL)
+		return NULL;
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+	q->refs = 1;
+	q->rp = rp;
+	q->write = write;
+	buf_init(&q->key);
+	buf_init(&q->record);
+	buf_append(&q->key, key, klen);
+	v = cluster_view_get(rp->cfg.cluster);
+	n = ring_preference(v->ring, key, klen,
+	    (size_t)v->n < MAX_REPLICAS ? (size_t)v->n : MAX_REPLICAS, pref);
+	for (i = 0; i < n; i++) {
+		const struct cluster_member *m = &v->members[pref[i]];
+
+		j = q->nt++;
+		snprintf(q->t[j].id, sizeof(q->t[j].id), "%s", m->id);
+		snprintf(q->t[j].address, sizeof(q->t[j].address), "%s",
+		    m->address);
+		q->t[j].self = v->self >= 0 && (size_t)v->self == pref[i];
+		version_init(&q->t[j].v);
+		if (q->t[j].self && j > 0) {	/* move self to the front */
+			struct target tmp = q->t[0];
+			q->t[0] = q->t[j];
+			q->t[j] = tmp;
+		}
+	}
+	*r_out = v->r;
+	*w_out = v->w;
+	cluster_view_put(rp->cfg.cluster, v);
+	return q;
+}
+
+static void
+qop_unref(struct qop *q)
+{
+	size_t i;
+	bool last;
+
+	pthread_mutex_lock(&q->mu);
+	last = --q->refs == 0;
+	pthread_mutex_unlock(&q->mu);
+	if (!last)
+		return;
+	for (i = 0; i < q->nt; i++)
+		version_free(&q->t[i].v);
+	buf_free(&q->key);
+	buf_free(&q->record);
+	pthread_mutex_destroy(&q->mu);
+	pthread_cond_destroy(&q->cv);
+	free(q);
+}
+
+/* Records the outcome of target i and wakes the coordinator. */
+static void
+qop_done(struct qop *q, size_t i, bool ok, bool found, struct version *v)
+{
+	pthread_mutex_lock(&q->mu);
+	q->t[i].state = ok ? T_OK : T_FAIL;
+	if (ok) {
+		q->ok++;
+		q->t[i].found = found;
+		if (found && v != NULL) {
+			version_free(&q->t[i].v);
+			q->t[i].v = *v;		/* moved */
+			version_init(v);
+		}
+	} else
+		q->failed++;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* Parses a fetch answer.  1 found, 0 not found, -1 bad. */
+static int
+parse_fetch(const struct client_response *res, struct version *v)
+{
+	struct buf key = BUF_INIT;
+	int rc;
+
+	if (res->http.status == 404)
+		return 0;
+	if (res->http.status != 200)
+		return -1;
+	rc = record_from_json(res->body.data, res->body.len, &key, v);
+	buf_free(&key);
+	return rc == 0 ? 1 : -1;
+}
+
+/* A workq task: one remote fetch or replicate. */
+static void
+remote_main(void *arg)
+{
+	struct task *tk = arg;
+	struct qop *q = tk->q;
+	struct target *t = &q->t[tk->i];
+	struct client_response res;
+	struct buf target = BUF_INIT;
+	struct version v;
+	int found = 0, rc;
+
+	client_response_init(&res);
+	version_init(&v);
+	if (q->write) {
+		rc = peer_call(q->rp->cfg.peers, t->address, "POST",
+		    "/internal/replicate", "application/json", q->record.data,
+		    q->record.len, NULL, q->rp->cfg.timeout_ms, &res);
+		rc = rc == 0 && res.http.status == 200 ? 0 : -1;
+	} else {
+		buf_puts(&target, "/internal/fetch/");
+		http_percent_encode(q->key.data, q->key.len, &target);
+		rc = peer_call(q->rp->cfg.peers, t->address, "GET", target.data,
+		    NULL, NULL, 0, NULL, q->rp->cfg.timeout_ms, &res);
+		if (rc == 0)
+			found = parse_fetch(&res, &v);
+		rc = rc == 0 && found >= 0 ? 0 : -1;
+	}
+	if (rc != 0)
+		log_event(LOG_DEBUG, "replica call failed", "peer=%s op=%s "
+		    "status=%d", t->id, q->write ? "replicate" : "fetch",
+		    res.http.status);
+	qop_done(q, tk->i, rc == 0, found == 1, &v);
+	version_free(&v);
+	buf_free(&target);
+	client_response_free(&res);
+	qop_unref(q);
+	free(tk);
+}
+
+/* Runs target i: inline for this node, as a workq task otherwise. */
+static void
+qop_ask(struct qop *q, size_t i)
+{
+	struct replica *rp = q->rp;
+	struct target *t = &q->t[i];
+	struct task *tk;
+	struct version v;
+	int rc;
+
+	pthread_mutex_lock(&q->mu);
+	t->state = T_ASKED;
+	pthread_mutex_unlock(&q->mu);
+	if (t->self) {
+		version_init(&v);
+		if (q->write) {
+			struct buf key = BUF_INIT;
+			rc = record_from_json(q->record.data,
+			    q->record.len, &key, &v);
+			if (rc == 0)
+				rc = store_apply(rp->cfg.store, key.data, key.len,
+				    &v) < 0 ? -1 : 0;
+			buf_free(&key);
+			qop_done(q, i, rc == 0, false, NULL);
+		} else {
+			rc = store_get(rp->cfg.store, q->key.data, q->key.len, &v);
+			qop_done(q, i, true, rc == 1, &v);
+		}
+		version_free(&v);
+		return;
+	}
+	tk = malloc(sizeof(*tk));
+	if (tk != NULL) {
+		tk->q = q;
+		tk->i = i;
+		pthread_mutex_lock(&q->mu);
+		q->refs++;
+		pthread_mutex_unlock(&q->mu);
+		if (workq_submit(rp->cfg.workq, remote_main, tk) == 0)
+			return;
+		pthread_mutex_lock(&q->mu);
+		q->refs--;
+		pthread_mutex_unlock(&q->mu);
+		free(tk);
+	}
+	qop_done(q, i, false, false, NULL);
+}
+
+/*
+ * Waits until `need` targets answered ok.  When allow_more, a failure
+ * makes the next unasked target be asked, so `need` can still be met.
+ * Returns the number of ok answers (>= need on success).
+ */
+static int
+qop_wait(struct qop *q, int need, bool allow_more)
+{
+	int64_t deadline = net_wall_ms() + 2 * (int64_t)q->rp->cfg.timeout_ms;
+	struct timespec ts;
+	size_t i, next;
+	int inflight, ok;
+
+	ts.tv_sec = (time_t)(deadline / 1000);
+	ts.tv_nsec = (long)(deadline % 1000) * 1000000;
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		if (q->ok >= need)
+			break;
+		inflight = 0;
+		next = q->nt;
+		for (i = 0; i < q->nt; i++) {
+			if (q->t[i].state == T_ASKED)
+				inflight++;
+			else if (q->t[i].state == T_IDLE && next == q->nt)
+				next = i;
+		}
+		if (allow_more && q->ok + inflight < need && next < q->nt) {
+			pthread_mutex_unlock(&q->mu);
+			qop_ask(q, next);
+			pthread_mutex_lock(&q->mu);
+			continue;
+		}
+		if (inflight == 0)
+			break;
+		if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) == ETIMEDOUT)
+			break;
+	}
+	ok = q->ok;
+	pthread_mutex_unlock(&q->mu);
+	return ok;
+}
+
+/* Lists the preference list and the targets that answered ok. */
+static void
+qop_report(struct qop *q, struct replica_result *res)
+{
+	size_t i;
+
+	pthread_mutex_lock(&q->mu);
+	for (i = 0; i < q->nt; i++) {
+		if (res->replicas.len)
+			buf_putc(&res->replicas, ',');
+		buf_puts(&res->replicas, q->t[i].id);
+		if (q->t[i].state == T_OK) {
+			if (res->acked.len)
+				buf_putc(&res->acked, ',');
+			buf_puts(&res->acked, q->t[i].id);
+		}
+	}
+	res->acks = q->ok;
+	pthread_mutex_unlock(&q->mu);
+}
+
+/*
+ * Picks the winner among the answers (copied into *win); true when any
+ * replica had a version.
+ */
+static bool
+qop_winner(struct qop *q, struct version *win)
+{
+	bool any = false;
+	size_t i;
+
+	pthread_mutex_lock(&q->mu);
+	for (i = 0; i < q->nt; i++) {
+		if (q->t[i].state != T_OK || !q->t[i].found)
+			continue;
+		if (!any || version_cmp(&q->t[i].v, win) > 0)
+			version_copy(win, &q->t[i].v);
+		any = true;
+	}
+	pthread_mutex_unlock(&q->mu);
+	return any;
+}
+
+/* ---- read repair ------------------------------------------------------ */
+
+struct repair {
+	struct replica	*rp;
+	char		 id[RING_ID_MAX + 1];
+	char		 address[CLUSTER_ADDR_MAX];
+	bool		 self;
+	struct buf	 key;
+	struct buf	 record;
+};
+
+static void
+repair_main(void *arg)
+{
+	struct repair *rr = arg;
+	struct client_response res;
+	struct version v;
+	struct buf key = BUF_INIT;
+
+	if (rr->self) {
+		version_init(&v);
+		if (record_from_json(rr->record.data, rr->record.len,
+		    &key, &v) == 0 &&
+		    store_apply(rr->rp->cfg.store, key.data, key.len, &v) < 0)
+			log_event(LOG_WARN, "read repair failed", "peer=self "
+			    "err=\"%s\"", strerror(errno));
+		version_free(&v);
+	} else {
+		client_response_init(&res);
+		if (peer_call(rr->rp->cfg.peers, rr->address, "POST",
+		    "/internal/replicate", "application/json", rr->record.data,
+		    rr->record.len, NULL, rr->rp->cfg.timeout_ms, &res) != 0 ||
+		    res.http.status != 200)
+			log_event(LOG_DEBUG, "read repair failed", "peer=%s",
+			    rr->id);
+		client_response_free(&res);
+	}
+	buf_free(&key);
+	buf_free(&rr->key);
+	buf_free(&rr->record);
+	free(rr);
+}
+
+/*
+ * Sends the winner, as it is, to every replica that answered with an
+ * older version or none.  Fire and forget: repair is an optimisation
+ * that anti-entropy backs up.
+ */
+static void
+qop_repair(struct qop *q, const struct version *win)
+{
+	struct repair *rr;
+	size_t i;
+	bool stale;
+
+	for (i = 0; i < q->nt; i++) {
+		pthread_mutex_lock(&q->mu);
+		stale = q->t[i].state == T_OK && (!q->t[i].found ||
+		    version_cmp(win, &q->t[i].v) > 0);
+		pthread_mutex_unlock(&q->mu);
+		if (!stale)
+			continue;
+		rr = calloc(1, sizeof(*rr));
+		if (rr == NULL)
+			return;
+		rr->rp = q->rp;
+		memcpy(rr->id, q->t[i].id, sizeof(rr->id));
+		memcpy(rr->address, q->t[i].address, sizeof(rr->address));
+		rr->self = q->t[i].self;
+		buf_init(&rr->key);
+		buf_init(&rr->record);
+		record_to_json(q->key.data, q->key.len, win, &rr->record);
+		log_event(LOG_DEBUG, "read repair", "peer=%s", rr->id);
+		if (workq_submit(q->rp->cfg.workq, repair_main, rr) != 0) {
+			buf_free(&rr->record);
+			free(rr);
+		}
+	}
+}
+
+/* ---- reads ------------------------------------------------------------ */
+
+static int
+clamp_quorum(int want, int dflt, size_t n)
+{
+	if (want <= 0)
+		want = dflt;
+	if (want > (int)n)
+		want = (int)n;
+	return want < 1 ? 1 : want;
+}
+
+/*
+ * Reads `need` replicas of q, asking the first `need` and then more on
+ * failure.  Returns the number that answered.
+ */
+static int
+quorum_read(struct qop *q, int need)
+{
+	size_t i;
+
+	for (i = 0; i < q->nt && (int)i < need; i++)
+		qop_ask(q, i);
+	return qop_wait(q, need, true);
+}
+
+void
+replica_get(struct replica *rp, const char *key, size_t klen, int r,
+    struct replica_result *res)
+{
+	struct qop *q;
+	int dr, dw, got;
+
+	q = qop_new(rp, key, klen, false, &dr, &dw);
+	if (q == NULL || q->nt == 0) {
+		res->status = 503;
+		res->error = "no replica available";
+		if (q)
+			qop_unref(q);
+		return;
+	}
+	res->required = clamp_quorum(r, dr, q->nt);
+	got = quorum_read(q, res->required);
+	qop_report(q, res);
+	if (got < res->required) {
+		res->status = 503;
+		res->error = "read quorum not reached";
+	} else if (!qop_winner(q, &res->v)) {
+		res->status = 404;
+		res->error = "not found";
+	} else {
+		qop_repair(q, &res->v);
+		if (res->v.tombstone) {
+			res->status = 404;
+			res->error = "not found";
+		} else
+			res->status = 200;
+	}
+	qop_unref(q);
+}
+
+/* ---- writes ----------------------------------------------------------- */
+
+bool
+replica_etag_matches(const char *list, size_t len, const struct vclock *c)
+{
+	struct buf want = BUF_INIT;
+	const char *p = list, *e, *end = list + len;
+	bool found = false;
+
+	vclock_encode(c, &want);
+	while (p < end && !found) {
+		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+			p++;
+		if (end - p >= 2 && p[0] == 'W' && p[1] == '/')
+			p += 2;
+		if (p >= end || *p != '"')
+			break;
+		e = memchr(p + 1, '"', (size_t)(end - p - 1));
+		if (e == NULL)
+			break;
+		found = (size_t)(e - p - 1) == want.len &&
+		    memcmp(p + 1, want.data, want.len) == 0;
+		p = e + 1;
+	}
+	buf_free(&want);
+	return found;
+}
+
+/*
+ * Raises this node's entry in the clock it is about to write to a counter
+ * it has never issued before.  The winner rule is a total order only
+ * while no actor issues the same counter twice; a coordinator whose read
+ * missed its own latest write for this key (a sloppy quorum, or a node
+ * that is not a replica) would otherwise reuse it.  Counters start from
+ * the wall clock in microseconds, so a restart does not reuse them either.
+ */
+static void
+unique_counter(struct replica *rp, struct vclock *c)
+{
+	uint64_t next;
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (strcmp(c->e[i].actor, rp->cfg.actor) == 0)
+			break;
+	if (i == c->n)
+		return;
+	pthread_mutex_lock(&rp->counter_mu);
+	next = rp->last_counter + 1;
+	if (c->e[i].counter > next)
+		next = c->e[i].counter;
+	c->e[i].counter = next;
+	rp->last_counter = next;
+	pthread_mutex_unlock(&rp->counter_mu);
+}
+
+/* The precondition check: 0 to go on, or the status to answer. */
+static int
+check_write(const struct replica_write *wr, const struct version *cur,
+    bool have)
+{
+	bool live = have && !cur->tombstone;
+
+	if (wr->if_match_any && !live)
+		return 412;
+	if (wr->if_match != NULL && (!live ||
+	    !replica_etag_matches(wr->if_match, wr->if_match_len, &cur->clock)))
+		return 412;
+	if (wr->if_none_match && live)
+		return 412;
+	if (wr->tombstone && !live)
+		return 404;
+	return 0;
+}
+
+void
+replica_put(struct replica *rp, const char *key, size_t klen,
+    const struct replica_write *wr, struct replica_result *res)
+{
+	struct qop *rq = NULL, *wq = NULL;
+	struct version cur;
+	struct vclock base;
+	pthread_mutex_t *lock;
+	bool have, conditional;
+	int dr, dw, need_r, got, rc;
+	size_t i;
+
+	version_init(&cur);
+	vclock_init(&base);
+	lock = &rp->key_locks[fnv1a32(key, klen) % KEY_LOCKS];
+	pthread_mutex_lock(lock);
+
+	/* 1. The current version, as a read quorum sees it. */
+	rq = qop_new(rp, key, klen, false, &dr, &dw);
+	if (rq == NULL || rq->nt == 0) {
+		res->status = 503;
+		res->error = "no replica available";
+		goto out;
+	}
+	conditional = wr->if_match_any || wr->if_match != NULL ||
+	    wr->if_none_match;
+	need_r = clamp_quorum(wr->r, dr, rq->nt);
+	got = quorum_read(rq, need_r);
+	if (got < need_r && (conditional || wr->tombstone)) {
+		qop_report(rq, res);
+		res->required = need_r;
+		res->status = 503;
+		res->error = "read quorum not reached (needed to check the "
+		    "precondition)";
+		goto out;
+	}
+	have = qop_winner(rq, &cur);
+
+	/* 2. The client's preconditions, against that version. */
+	if ((rc = check_write(wr, &cur, have)) != 0) {
+		qop_report(rq, res);
+		res->required = need_r;
+		res->status = rc;
+		res->error = rc == 404 ? "not found" : "precondition failed: "
+		    "the key's current version does not match";
+		goto out;
+	}
+
+	/* 3. The next version: our actor on the clock read + context. */
+	if (have)
+		vclock_copy(&base, &cur.clock);
+	if (wr->context != NULL)
+		vclock_merge(&base, wr->context);
+	version_make_next(&res->v, &base, have ? cur.ts : 0, rp->cfg.actor,
+	    net_wall_ms(), wr->tombstone, wr->value, wr->value_len);
+	unique_counter(rp, &res->v.clock);
+	res->created = !have || cur.tombstone;
+
+	/* 4. Write to all N, answer after W. */
+	wq = qop_new(rp, key, klen, true, &dr, &dw);
+	if (wq == NULL || wq->nt == 0) {
+		res->status = 503;
+		res->error = "no replica available";
+		goto out;
+	}
+	res->required = clamp_quorum(wr->w, dw, wq->nt);
+	record_to_json(key, klen, &res->v, &wq->record);
+	for (i = wq->nt; i-- > 0;)	/* remote ones first, self (0) last */
+		qop_ask(wq, i);
+	got = qop_wait(wq, res->required, false);
+	qop_report(wq, res);
+	if (got < res->required) {
+		res->status = 503;
+		res->error = "write quorum not reached; the write may be on "
+		    "some replicas";
+	} else
+		res->status = wr->tombstone ? 204 : res->created ? 201 : 200;
+out:
+	pthread_mutex_unlock(lock);
+	if (rq != NULL)
+		qop_unref(rq);
+	if (wq != NULL)
+		qop_unref(wq);
+	version_free(&cur);
+	vclock_free(&base);
+}
+
+/* ---- internal endpoints ----------------------------------------------- */
+
+int
+replica_serve_replicate(struct replica *rp, const char *body, size_t len,
+    struct buf *out)
+{
+	struct buf key = BUF_INIT;
+	struct version v;
+	int rc, status;
+
+	version_init(&v);
+	if (record_from_json(body, len, &key, &v) != 0 ||
+	    key.len == 0 || key.len > STORE_KEY_MAX) {
+		buf_puts(out, "{\"error\":\"malformed replicate record\"}\n");
+		status = 400;
+		goto out;
+	}
+	rc = store_apply(rp->cfg.store, key.data, key.len, &v);
+	if (rc < 0) {
+		buf_puts(out, "{\"error\":\"storage failure: not durable\"}\n");
+		status = 503;
+		goto out;
+	}
+	buf_printf(out, "{\"applied\":%s}\n", rc == 1 ? "true" : "false");
+	status = 200;
+out:
+	version_free(&v);
+	buf_free(&key);
+	return status;
+}
+
+int
+replica_serve_fetch(struct replica *rp, const char *key, size_t klen,
+    struct buf *out)
+{
+	struct version v;
+	int status = 200;
+
+	version_init(&v);
+	if (store_get(rp->cfg.store, key, klen, &v) != 1) {
+		buf_puts(out, "{\"error\":\"not found\"}\n");
+		status = 404;
+	} else {
+		record_to_json(key, klen, &v, out);
+		buf_putc(out, '\n');
+	}
+	version_free(&v);
+	return status;
+}

@@ -1,0 +1,113 @@
+/*
+ * replica.h -- quorum reads and writes across the replicas of a key,
+ * read repair, and the node-to-node endpoints they use.  Wire formats
+ * are described in replica.c.
+ *
+ * Any node coordinates any key: the preference list of the key on the
+ * current ring names its N replicas; a read asks R of them (this node's
+ * own copy counts when it is one) and answers with the winning version
+ * (version_cmp), repairing stale or missing replicas in the background
+ * with that version as it is; a write reads the current version first,
+ * checks the client's preconditions against it, makes the next version
+ * (this node's actor incremented on the clock it read merged with the
+ * client's context) and answers once W replicas have made it durable.
+ * Replicas apply what they receive through store_apply, the one apply
+ * path, which never bumps a clock.
+ *
+ * A write and its precondition check are atomic per key on the
+ * coordinator (a striped lock held across read, check and write).
+ * Thread-safe.
+ */
+#ifndef KVD_REPLICA_H
+#define KVD_REPLICA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "cluster.h"
+#include "peer.h"
+#include "store.h"
+#include "version.h"
+#include "workq.h"
+
+struct replica_config {
+	struct store	*store;
+	struct cluster	*cluster;
+	struct peers	*peers;
+	struct workq	*workq;		/* background fan-out and repair */
+	const char	*actor;		/* this node's clock actor */
+	int		 timeout_ms;	/* one remote request, connect included */
+};
+
+struct replica;
+
+/* NULL with errno. */
+struct replica *replica_new(const struct replica_config *cfg);
+void	replica_free(struct replica *r);	/* NULL ok */
+
+/* What a quorum operation did, for the response. */
+struct replica_result {
+	int		status;		/* HTTP status to answer */
+	const char	*error;		/* message when status >= 400 */
+	struct version	v;		/* read: the winner; write: what was written */
+	bool		created;	/* write: no live version before */
+	int		acks;		/* replicas that answered / acknowledged */
+	int		required;	/* R or W */
+	struct buf	replicas;	/* "id,id,id": the preference list */
+	struct buf	acked;		/* "id,id": those that acked */
+};
+
+void	replica_result_init(struct replica_result *res);
+void	replica_result_free(struct replica_result *res);
+
+/*
+ * Quorum read of key with r replicas (0: the cluster's R).  status 200
+ * with res->v, 404 when missing or deleted, 503 when fewer than r
+ * replicas answered.
+ */
+void	replica_get(struct replica *rp, const char *key, size_t klen, int r,
+	    struct replica_result *res);
+
+struct replica_write {
+	bool		 tombstone;	/* DELETE */
+	const char	*value;
+	size_t		 value_len;
+	const struct vclock *context;	/* the client's context, or NULL */
+	bool		 if_match_any;	/* If-Match: * */
+	const char	*if_match;	/* If-Match ETag list as sent, or NULL */
+	size_t		 if_match_len;
+	bool		 if_none_match;	/* If-None-Match: * */
+	int		 w, r;		/* 0: the cluster's W / R */
+};
+
+/*
+ * Quorum write.  status 200 or 201 (PUT) / 204 (DELETE) with res->v the
+ * version written, 404 for a DELETE with nothing to delete, 412 when a
+ * precondition fails, 503 when fewer than w replicas acknowledged (the
+ * write may still be on some of them) or the read needed by a
+ * precondition missed its quorum.
+ */
+void	replica_put(struct replica *rp, const char *key, size_t klen,
+	    const struct replica_write *wr, struct replica_result *res);
+
+/*
+ * Node-to-node endpoints.  POST /internal/replicate: body is one
+ * {"key":...,"v":{...}} record; it is applied through store_apply and the
+ * answer (appended to out) is {"applied":true|false}.  Returns the HTTP
+ * status (200, 400 malformed, 503 store failure).
+ */
+int	replica_serve_replicate(struct replica *rp, const char *body,
+	    size_t len, struct buf *out);
+
+/*
+ * GET /internal/fetch/KEY: appends {"key":...,"v":{...}} (tombstones
+ * included) and returns 200, or 404 when the key was never stored here.
+ */
+int	replica_serve_fetch(struct replica *rp, const char *key, size_t klen,
+	    struct buf *out);
+
+/* True when the ETag list (`"a", W/"b"`) names clock c. */
+bool	replica_etag_matches(const char *list, size_t len, const struct vclock *c);
+
+#endif

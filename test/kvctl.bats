@@ -1,0 +1,272 @@
+#!/usr/bin/env bats
+# test/kvctl.bats -- the kvctl command line: every exit status (0 ok,
+# 1 not found, 2 usage, 3 unreachable or timed out, 4 client error,
+# 5 server error), where messages go, --help and --version.
+
+load helpers
+
+setup() {
+	setup_tmp
+	start_node n1
+	U=$(url n1)
+}
+
+teardown() {
+	teardown_tmp
+}
+
+# kvx ARGS...: runs kvctl with stdout and stderr kept apart; sets
+# rc, out (stdout) and err (stderr).
+kvx() {
+	rc=0
+	timeout 20 "$KVCTL" "$@" >"$TMP/stdout" 2>"$TMP/stderr" || rc=$?
+	out=$(cat "$TMP/stdout")
+	err=$(cat "$TMP/stderr")
+}
+
+# closed_port: a loopback port nobody listens on.
+closed_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# stub MODE: a one-connection-at-a-time fake server in the background
+# (its pid file makes teardown kill it).  MODE silent accepts and never
+# answers; MODE 500 answers every request with a 500.  Sets STUB_PORT.
+stub() {
+	rm -f "$TMP/stub.port"
+	python3 -c '
+import socket, sys, time
+mode, pf = sys.argv[1], sys.argv[2]
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", 0)); l.listen(8)
+open(pf + ".tmp", "w").write(str(l.getsockname()[1]))
+import os; os.rename(pf + ".tmp", pf)
+held = []
+end = time.time() + 30
+while time.time() < end:
+    c, _ = l.accept()
+    if mode == "silent":
+        held.append(c); continue
+    c.settimeout(5)
+    d = b""
+    while b"\r\n\r\n" not in d:
+        b = c.recv(65536)
+        if not b: break
+        d += b
+    body = b"{\"error\":\"internal\"}\n"
+    c.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+    c.close()
+' "$1" "$TMP/stub.port" 3>&- &
+	echo $! >"$TMP/stub.pid"
+	local i
+	for i in $(seq 1 100); do
+		[ -s "$TMP/stub.port" ] && break
+		sleep 0.05
+	done
+	STUB_PORT=$(cat "$TMP/stub.port")
+}
+
+@test "exit 0: put, get, delete, health" {
+	kvx put k v --server "$U"
+	[ "$rc" -eq 0 ]
+	[ -z "$out" ] && [ -z "$err" ]
+	kvx get k --server "$U"
+	[ "$rc" -eq 0 ]
+	[ "$out" = v ] && [ -z "$err" ]
+	kvx health --server "$U"
+	[ "$rc" -eq 0 ]
+	echo "$out" | jq -e '.status == "ok"'
+	kvx delete k --server "$U"
+	[ "$rc" -eq 0 ]
+	[ -z "$out" ] && [ -z "$err" ]
+}
+
+@test "exit 1: get and delete of a missing key, message on stderr only" {
+	kvx get nokey --server "$U"
+	[ "$rc" -eq 1 ]
+	[ -z "$out" ]
+	[[ "$err" == *404* ]]
+	kvx delete nokey --server "$U"
+	[ "$rc" -eq 1 ]
+	[ -z "$out" ]
+	[ -n "$err" ]
+	timeout 10 "$KVCTL" put gone v --server "$U"
+	timeout 10 "$KVCTL" delete gone --server "$U"
+	kvx get gone --server "$U"
+	[ "$rc" -eq 1 ]
+}
+
+@test "exit 2: usage errors, with a message on stderr and nothing on stdout" {
+	cases=(
+		""
+		"frobnicate"
+		"--no-such-flag get k"
+		"get"
+		"get a b"
+		"put k"
+		"put k v extra"
+		"delete"
+		"health extra"
+		"--timeout get k"
+		"--timeout 0 get k"
+		"--timeout abc get k"
+		"--timeout -1 get k"
+		"get k --server"
+		"cluster"
+		"cluster frob"
+	)
+	for c in "${cases[@]}"; do
+		# shellcheck disable=SC2086
+		kvx $c
+		[ "$rc" -eq 2 ] || { echo "[$c] exit $rc"; false; }
+		[ -z "$out" ] || { echo "[$c] stdout: $out"; false; }
+		[[ "$err" == kvctl:* ]] || { echo "[$c] stderr: $err"; false; }
+	done
+	# an empty key, a malformed server URL, an unreadable @FILE
+	kvx get "" --server "$U"
+	[ "$rc" -eq 2 ] && [ -n "$err" ]
+	kvx put "" v --server "$U"
+	[ "$rc" -eq 2 ] && [ -n "$err" ]
+	kvx get k --server "https://127.0.0.1:1"
+	[ "$rc" -eq 2 ] && [ -n "$err" ]
+	kvx get k --server "http://127.0.0.1:1/path"
+	[ "$rc" -eq 2 ] && [ -n "$err" ]
+	kvx put k @"$TMP/does-not-exist" --server "$U"
+	[ "$rc" -eq 2 ]
+	[[ "$err" == *does-not-exist* ]]
+	# none of these reached the server
+	kvx get k --server "$U"
+	[ "$rc" -eq 1 ]
+}
+
+@test "exit 3: no server reachable (closed port), message on stderr" {
+	p=$(closed_port)
+	kvx get k --server "http://127.0.0.1:$p"
+	[ "$rc" -eq 3 ]
+	[ -z "$out" ]
+	[[ "$err" == *"no server reachable"* ]]
+	p2=$(closed_port)
+	kvx put k v --server "http://127.0.0.1:$p,127.0.0.1:$p2"
+	[ "$rc" -eq 3 ]
+	[[ "$err" == *"$p"* && "$err" == *"$p2"* ]]
+}
+
+@test "exit 3: a server that never answers, bounded by --timeout" {
+	stub silent
+	t0=$(date +%s%N)
+	kvx get k --timeout 0.5 --server "http://127.0.0.1:$STUB_PORT"
+	t1=$(date +%s%N)
+	[ "$rc" -eq 3 ]
+	[[ "$err" == *"timed out"* ]]
+	ms=$(((t1 - t0) / 1000000))
+	echo "took $ms ms"
+	[ "$ms" -ge 400 ]
+	[ "$ms" -lt 3000 ]
+}
+
+@test "a server that never answers is skipped for the next one in --server" {
+	stub silent
+	timeout 10 "$KVCTL" put sk sv --server "$U"
+	kvx get sk --timeout 1 --server "http://127.0.0.1:$STUB_PORT,$U"
+	[ "$rc" -eq 0 ]
+	[ "$out" = sv ]
+}
+
+@test "exit 4: a 400 from the server (key too long, key not UTF-8)" {
+	long=$(printf 'k%.0s' $(seq 1 1025))
+	kvx put "$long" v --server "$U"
+	[ "$rc" -eq 4 ]
+	[[ "$err" == *400* ]]
+	[ -z "$out" ]
+	kvx get $'\xff' --server "$U"
+	[ "$rc" -eq 4 ]
+	[[ "$err" == *400* ]]
+	kvx get "$long" --server "$U"
+	[ "$rc" -eq 4 ]
+}
+
+@test "exit 4: a 413 from the server (value over --max-body)" {
+	start_node n2 --max-body 100
+	head -c 101 /dev/zero | tr '\0' 'a' >"$TMP/v101"
+	kvx put big @"$TMP/v101" --server "$(url n2)"
+	[ "$rc" -eq 4 ]
+	[[ "$err" == *413* ]]
+	head -c 100 /dev/zero | tr '\0' 'a' >"$TMP/v100"
+	kvx put big @"$TMP/v100" --server "$(url n2)"
+	[ "$rc" -eq 0 ]
+}
+
+@test "exit 5: kvd's own 503 at its connection cap" {
+	start_node n2 --max-conns 1
+	# hold the one connection n2 serves
+	python3 -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+d = b""
+while not d.endswith(b"}\n"):
+    d += s.recv(4096)
+open(sys.argv[2], "w").write("ready")
+time.sleep(30)
+' "$(port_of n2)" "$TMP/held" 3>&- &
+	echo $! >"$TMP/holder.pid"
+	for i in $(seq 1 100); do [ -s "$TMP/held" ] && break; sleep 0.05; done
+	[ -s "$TMP/held" ]
+	kvx get k --server "$(url n2)"
+	echo "rc=$rc err=$err"
+	[ "$rc" -eq 5 ]
+	[[ "$err" == *503* ]]
+}
+
+@test "exit 5: kvctl maps a 500 from a (stub) server to exit 5" {
+	stub 500
+	kvx get k --server "http://127.0.0.1:$STUB_PORT"
+	[ "$rc" -eq 5 ]
+	[[ "$err" == *500* ]]
+	[ -z "$out" ]
+}
+
+@test "exit 5: a write the node cannot make durable" {
+	skip "no portable way to make a single node's WAL fsync fail from a test (needs a full or failing disk)"
+}
+
+@test "--help exits 0 and prints usage on stdout; -h too" {
+	kvx --help
+	[ "$rc" -eq 0 ]
+	[[ "$out" == *"usage: kvctl"* ]]
+	[[ "$out" == *"put KEY"* && "$out" == *"--server"* ]]
+	[ -z "$err" ]
+	kvx get k -h
+	[ "$rc" -eq 0 ]
+	[[ "$out" == *"usage: kvctl"* ]]
+}
+
+@test "--version prints the version and exits 0" {
+	kvx --version
+	[ "$rc" -eq 0 ]
+	[[ "$out" =~ ^kvctl\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
+	[ -z "$err" ]
+}
+
+@test "default server is http://127.0.0.1:8080 when neither --server nor KVCTL_SERVER is set" {
+	if timeout 2 curl -s -o /dev/null http://127.0.0.1:8080/ 2>/dev/null; then
+		skip "something listens on 127.0.0.1:8080"
+	fi
+	unset KVCTL_SERVER
+	kvx get k
+	[ "$rc" -eq 3 ]
+	[[ "$err" == *"127.0.0.1:8080"* ]]
+}
+
+@test "--server accepts host:port without a scheme and a trailing slash" {
+	timeout 10 "$KVCTL" put sch v --server "$U/"
+	kvx get sch --server "127.0.0.1:$(port_of n1)"
+	[ "$rc" -eq 0 ]
+	[ "$out" = v ]
+}
+
+@test "--json on errors prints the server's JSON error on stdout" {
+	kvx get missing --json --server "$U"
+	[ "$rc" -eq 1 ]
+	echo "$out" | jq -e '.error | type == "string"'
+}

@@ -1,0 +1,533 @@
+#!/usr/bin/env bats
+# test/kvd.bats -- one kvd node end to end: the HTTP API through curl and
+# kvctl, conditional writes, bad input and limits, durability across
+# kill -9, graceful shutdown and the node directory lock.
+
+load helpers
+
+setup() {
+	setup_tmp
+	start_node n1
+	U=$(url n1)
+}
+
+teardown() {
+	teardown_tmp
+}
+
+# c ARGS...: curl with a deadline, silent, showing errors.
+c() {
+	curl -sS --max-time 10 "$@"
+}
+
+# code ARGS...: only the HTTP status code.
+code() {
+	curl -s --max-time 10 -o /dev/null -w '%{http_code}' "$@"
+}
+
+# kv ARGS...: kvctl against n1, bounded.
+kv() {
+	timeout 20 "$KVCTL" --server "$U" "$@"
+}
+
+# etag KEY: the current ETag of KEY (with its quotes).
+etag() {
+	curl -s --max-time 10 -D - -o /dev/null "$U/kv/$1" |
+	    tr -d '\r' | awk 'tolower($1) == "etag:" {print $2}'
+}
+
+# elapsed_ms CMD...: runs CMD, prints its wall time in ms on fd 1 after
+# its output was sent to /dev/null; returns CMD's status.
+elapsed_ms() {
+	local t0 t1 rc
+	t0=$(date +%s%N)
+	"$@" >/dev/null
+	rc=$?
+	t1=$(date +%s%N)
+	echo $(((t1 - t0) / 1000000))
+	return $rc
+}
+
+# ---- basic operations ---------------------------------------------------
+
+@test "curl: PUT creates (201), GET returns the JSON value, PUT again replaces (200)" {
+	[ "$(code -X PUT -d '{"value":"world"}' "$U/kv/hello")" = 201 ]
+	run c "$U/kv/hello"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -c .)" = '{"key":"hello","value":"world"}' ]
+	[ "$(code -X PUT -d '{"value":"again"}' "$U/kv/hello")" = 200 ]
+	[ "$(c "$U/kv/hello" | jq -r .value)" = again ]
+	c -D - -o /dev/null "$U/kv/hello" | tr -d '\r' | grep -qix 'content-type: application/json'
+}
+
+@test "curl: DELETE gives 204, then GET and DELETE give 404 with a JSON error" {
+	c -X PUT -d '{"value":"x"}' "$U/kv/gone" >/dev/null
+	[ "$(code -X DELETE "$U/kv/gone")" = 204 ]
+	[ "$(code "$U/kv/gone")" = 404 ]
+	c "$U/kv/gone" | jq -e '.error | type == "string"'
+	[ "$(code -X DELETE "$U/kv/gone")" = 404 ]
+	[ "$(code -X DELETE "$U/kv/never")" = 404 ]
+	# a deleted key can be written again: created anew
+	[ "$(code -X PUT -d '{"value":"back"}' "$U/kv/gone")" = 201 ]
+	[ "$(c "$U/kv/gone" | jq -r .value)" = back ]
+}
+
+@test "missing key: HTTP 404 with JSON error, kvctl exit 1" {
+	run c -D - "$U/kv/missing"
+	[[ "$output" == "HTTP/1.1 404"* ]]
+	echo "$output" | tail -n 1 | jq -e '.error'
+	run kv get missing
+	[ "$status" -eq 1 ]
+	[ -z "$output" ] || [[ "$output" == *"404"* ]]
+	run kv delete missing
+	[ "$status" -eq 1 ]
+}
+
+@test "kvctl: put, get, delete round trip; put and delete are silent" {
+	run kv put k1 v1
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	run kv get k1
+	[ "$status" -eq 0 ]
+	[ "$output" = v1 ]
+	[ "$(c "$U/kv/k1" | jq -r .value)" = v1 ]
+	run kv delete k1
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	run kv get k1
+	[ "$status" -eq 1 ]
+}
+
+@test "kvctl get writes the exact bytes, no trailing newline when not a tty" {
+	kv put nl "abc"
+	kv get nl >"$TMP/out"
+	[ "$(od -An -c "$TMP/out" | tr -d ' \n')" = "abc" ]
+	[ "$(wc -c <"$TMP/out")" -eq 3 ]
+	printf 'two\nlines\n\n' >"$TMP/in"
+	kv put nl2 @"$TMP/in"
+	kv get nl2 >"$TMP/out2"
+	cmp "$TMP/in" "$TMP/out2"
+}
+
+@test "kvctl get adds a newline on a terminal" {
+	command -v script >/dev/null || skip "script(1) is not installed"
+	kv put tty "abc"
+	timeout 10 script -qec "$KVCTL get tty --server $U" /dev/null </dev/null >"$TMP/tty"
+	[ "$(od -An -c "$TMP/tty" | tr -d ' \n')" = 'abc\r\n' ]
+}
+
+@test "kvctl put from stdin (-) and from @FILE round-trips binary bytes" {
+	head -c 5000 /dev/urandom >"$TMP/bin"
+	printf '\0\377\n\r' >>"$TMP/bin"
+	kv put bin @"$TMP/bin"
+	kv get bin >"$TMP/bin.out"
+	cmp "$TMP/bin" "$TMP/bin.out"
+	kv put fromstdin - <"$TMP/bin"
+	kv get fromstdin >"$TMP/bin.out2"
+	cmp "$TMP/bin" "$TMP/bin.out2"
+	# the JSON form shows a non-UTF-8 value as value_b64
+	[ "$(c "$U/kv/bin" | jq -r .value_b64 | base64 -d | cmp - "$TMP/bin" && echo same)" = same ]
+	# and the octet-stream form is the exact bytes
+	c -H 'Accept: application/octet-stream' "$U/kv/bin" | cmp - "$TMP/bin"
+}
+
+@test "GET ?raw returns the exact bytes" {
+	printf 'raw\nbytes' >"$TMP/r"
+	kv put rk @"$TMP/r"
+	run code "$U/kv/rk?raw"
+	[ "$output" = 200 ]
+	c "$U/kv/rk?raw" | cmp - "$TMP/r"
+	c "$U/kv/rk?raw=1" | cmp - "$TMP/r"
+	# and the node is still alive
+	[ "$(code "$U/health")" = 200 ]
+}
+
+@test "kvctl: -- before a value starting with '-', and flags anywhere on the line" {
+	run timeout 10 "$KVCTL" put dash --server "$U" -- -v
+	[ "$status" -eq 0 ]
+	run timeout 10 "$KVCTL" get dash --server "$U"
+	[ "$output" = "-v" ]
+	run timeout 10 "$KVCTL" --server "$U" put -- dash2 --json
+	[ "$status" -eq 0 ]
+	[ "$(c "$U/kv/dash2" | jq -r .value)" = "--json" ]
+	run timeout 10 "$KVCTL" get --server "$U" dash
+	[ "$output" = "-v" ]
+	run timeout 10 "$KVCTL" get dash --server="$U"
+	[ "$output" = "-v" ]
+	# everything after -- is an argument, even --server
+	run timeout 10 "$KVCTL" put dash4 -- -v --server "$U"
+	[ "$status" -eq 2 ]
+	# without --, a value like -v is a flag and a usage error
+	run timeout 10 "$KVCTL" put dash3 -v --server "$U"
+	[ "$status" -eq 2 ]
+}
+
+@test "kvctl: KVCTL_SERVER from the environment, and --server wins over it" {
+	kv put envk envv
+	KVCTL_SERVER="$U" run timeout 10 "$KVCTL" get envk
+	[ "$status" -eq 0 ]
+	[ "$output" = envv ]
+	dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	KVCTL_SERVER="http://127.0.0.1:$dead" run timeout 10 "$KVCTL" get envk --server "$U"
+	[ "$status" -eq 0 ]
+	[ "$output" = envv ]
+	KVCTL_SERVER="http://127.0.0.1:$dead" run timeout 10 "$KVCTL" get envk
+	[ "$status" -eq 3 ]
+}
+
+@test "kvctl: --server list whose first server is unreachable uses the second" {
+	kv put lk lv
+	dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	run timeout 10 "$KVCTL" get lk --server "http://127.0.0.1:$dead,$U"
+	[ "$status" -eq 0 ]
+	[ "${lines[-1]}" = lv ]
+	timeout 10 "$KVCTL" get lk --server "http://127.0.0.1:$dead,$U" 2>/dev/null >"$TMP/o"
+	[ "$(cat "$TMP/o")" = lv ]
+	run timeout 10 "$KVCTL" put lk2 v2 --server "http://127.0.0.1:$dead,$U"
+	[ "$status" -eq 0 ]
+	[ "$(c "$U/kv/lk2" | jq -r .value)" = v2 ]
+}
+
+@test "kvctl --json prints the server's JSON" {
+	kv put jk jv
+	run kv get jk --json
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -c '{key, value}')" = '{"key":"jk","value":"jv"}' ]
+	run kv put jk2 x --json
+	[ "$status" -eq 0 ]
+	echo "$output" | jq -e '.key == "jk2" and (.etag | type == "string")'
+	run kv health --json
+	echo "$output" | jq -e '.status == "ok" and .id == "n1"'
+	run kv get nosuch --json
+	[ "$status" -eq 1 ]
+	kv get nosuch --json 2>/dev/null | jq -e '.error'
+}
+
+@test "health: GET and HEAD" {
+	run c "$U/health"
+	echo "$output" | jq -e '.status == "ok" and .id == "n1" and (.uptime_s | type == "number")'
+	[ "$(code -I "$U/health")" = 200 ]
+}
+
+@test "keys: %2F and raw slash, UTF-8, exactly 1024 bytes" {
+	c -X PUT -d '{"value":"s"}' "$U/kv/a%2Fb" >/dev/null
+	[ "$(c "$U/kv/a/b" | jq -r .key)" = "a/b" ]
+	c -X PUT -d '{"value":"u"}' "$U/kv/%C3%A9t%C3%A9" >/dev/null
+	[ "$(c "$U/kv/%C3%A9t%C3%A9" | jq -r .key)" = "été" ]
+	k=$(printf 'k%.0s' $(seq 1 1024))
+	[ "$(code -X PUT -d '{"value":"long"}' "$U/kv/$k")" = 201 ]
+	[ "$(c "$U/kv/$k" | jq -r .value)" = long ]
+	run kv get "é/x y"
+	[ "$status" -eq 1 ]
+	kv put "é/x y" spaced
+	[ "$(c "$U/kv/%C3%A9%2Fx%20y" | jq -r .value)" = spaced ]
+}
+
+# ---- 100-continue and chunked through curl ------------------------------
+
+@test "curl -T FILE (Expect: 100-continue) completes well under 1 s" {
+	head -c 4096 /dev/urandom >"$TMP/blob"
+	ms=$(elapsed_ms curl -sS --max-time 5 -T "$TMP/blob" \
+	    -H 'Content-Type: application/octet-stream' "$U/kv/blob")
+	echo "took $ms ms"
+	[ "$ms" -lt 900 ]
+	c -H 'Accept: application/octet-stream' "$U/kv/blob" | cmp - "$TMP/blob"
+	# a JSON body the same way
+	{ printf '{"value":"'; head -c 3000 /dev/zero | tr '\0' 'j'; printf '"}'; } >"$TMP/json"
+	ms=$(elapsed_ms curl -sS --max-time 5 -T "$TMP/json" "$U/kv/jblob")
+	echo "took $ms ms"
+	[ "$ms" -lt 900 ]
+	[ "$(c "$U/kv/jblob" | jq -r '.value | length')" = 3000 ]
+}
+
+@test "curl -T - (chunked) completes well under 1 s" {
+	head -c 3000 /dev/urandom >"$TMP/blob"
+	t0=$(date +%s%N)
+	curl -sS --max-time 5 -T - -H 'Content-Type: application/octet-stream' \
+	    "$U/kv/chunked" <"$TMP/blob" >/dev/null
+	t1=$(date +%s%N)
+	ms=$(((t1 - t0) / 1000000))
+	echo "took $ms ms"
+	[ "$ms" -lt 900 ]
+	c -H 'Accept: application/octet-stream' "$U/kv/chunked" | cmp - "$TMP/blob"
+}
+
+@test "curl -d with a body over 1 MiB: 413 at once, not after sending it" {
+	head -c 1100000 /dev/zero | tr '\0' 'z' >"$TMP/big"
+	t0=$(date +%s%N)
+	run code -X PUT --data-binary @"$TMP/big" "$U/kv/big"
+	t1=$(date +%s%N)
+	[ "$output" = 413 ]
+	[ $(((t1 - t0) / 1000000)) -lt 900 ]
+	[ "$(code "$U/kv/big")" = 404 ]
+}
+
+@test "chunked body over --max-body: 413" {
+	head -c 1100000 /dev/zero | tr '\0' 'z' >"$TMP/big"
+	run code -T - -H 'Content-Type: application/octet-stream' "$U/kv/bigc" <"$TMP/big"
+	[ "$output" = 413 ]
+	[ "$(code "$U/kv/bigc")" = 404 ]
+}
+
+@test "--max-body 100: a 100-byte body is taken, a 101-byte body is 413" {
+	start_node n2 --max-body 100
+	U2=$(url n2)
+	head -c 100 /dev/zero | tr '\0' 'a' >"$TMP/b100"
+	head -c 101 /dev/zero | tr '\0' 'a' >"$TMP/b101"
+	[ "$(code -H 'Content-Type: application/octet-stream' --data-binary @"$TMP/b100" -X PUT "$U2/kv/m")" = 201 ]
+	[ "$(code -H 'Content-Type: application/octet-stream' --data-binary @"$TMP/b101" -X PUT "$U2/kv/m2")" = 413 ]
+	c -X PUT -H 'Content-Type: application/octet-stream' --data-binary @"$TMP/b101" "$U2/kv/m2" | jq -e .error
+	[ "$(code "$U2/kv/m2")" = 404 ]
+}
+
+# ---- HEAD, ETag and conditional writes ----------------------------------
+
+@test "HEAD: 200 with Content-Length of the GET body and no body; 404 for a missing key" {
+	c -X PUT -d '{"value":"headval"}' "$U/kv/hd" >/dev/null
+	len=$(c "$U/kv/hd" | wc -c)
+	run c -I "$U/kv/hd"
+	[[ "$output" == "HTTP/1.1 200"* ]]
+	echo "$output" | tr -d '\r' | grep -qix "content-length: $len"
+	echo "$output" | tr -d '\r' | grep -qi '^etag: "'
+	# no body: the HEAD response and a GET share one connection cleanly
+	run c -I "$U/kv/hd" --next "$U/kv/hd"
+	[[ "$output" == *'"value":"headval"'* ]]
+	[ "$(code -I "$U/kv/nohd")" = 404 ]
+}
+
+@test "ETag present on GET and on the PUT response, and it changes with each write" {
+	c -X PUT -d '{"value":"1"}' "$U/kv/et" -D "$TMP/h1" >/dev/null
+	e1=$(etag et)
+	[[ "$e1" == \"*\" ]]
+	[ ${#e1} -gt 2 ]
+	tr -d '\r' <"$TMP/h1" | grep -qx "ETag: $e1"
+	c -X PUT -d '{"value":"2"}' "$U/kv/et" >/dev/null
+	e2=$(etag et)
+	[[ "$e2" == \"*\" ]]
+	[ "$e1" != "$e2" ]
+}
+
+@test "If-Match with an old ETag: 412; with the current ETag: 200" {
+	c -X PUT -d '{"value":"v1"}' "$U/kv/cm" >/dev/null
+	old=$(etag cm)
+	c -X PUT -d '{"value":"v2"}' "$U/kv/cm" >/dev/null
+	cur=$(etag cm)
+	[ "$(code -X PUT -H "If-Match: $old" -d '{"value":"v3"}' "$U/kv/cm")" = 412 ]
+	c -X PUT -H "If-Match: $old" -d '{"value":"v3"}' "$U/kv/cm" | jq -e .error
+	[ "$(c "$U/kv/cm" | jq -r .value)" = v2 ]
+	[ "$(code -X PUT -H "If-Match: $cur" -d '{"value":"v3"}' "$U/kv/cm")" = 200 ]
+	[ "$(c "$U/kv/cm" | jq -r .value)" = v3 ]
+	# DELETE honours If-Match too
+	[ "$(code -X DELETE -H "If-Match: $cur" "$U/kv/cm")" = 412 ]
+	[ "$(code -X DELETE -H "If-Match: $(etag cm)" "$U/kv/cm")" = 204 ]
+	# If-Match on a missing key: 412; If-Match: * needs a live version
+	[ "$(code -X PUT -H "If-Match: $cur" -d '{"value":"x"}' "$U/kv/cm")" = 412 ]
+	[ "$(code -X PUT -H 'If-Match: *' -d '{"value":"x"}' "$U/kv/cm")" = 412 ]
+}
+
+@test "If-None-Match: * creates only: 412 on an existing key, 201 on a new key" {
+	c -X PUT -d '{"value":"first"}' "$U/kv/inm" >/dev/null
+	[ "$(code -X PUT -H 'If-None-Match: *' -d '{"value":"second"}' "$U/kv/inm")" = 412 ]
+	[ "$(c "$U/kv/inm" | jq -r .value)" = first ]
+	[ "$(code -X PUT -H 'If-None-Match: *' -d '{"value":"new"}' "$U/kv/inm-new")" = 201 ]
+	[ "$(c "$U/kv/inm-new" | jq -r .value)" = new ]
+}
+
+# ---- bad input ----------------------------------------------------------
+
+@test "bad JSON body: 400 with a JSON error" {
+	for body in '{"value":' 'not json' '{"value":"x"} trailing' "{\"value\":\"x\",}" ''; do
+		run c -X PUT -d "$body" -D - "$U/kv/bj"
+		[[ "$output" == "HTTP/1.1 400"* ]] || { echo "body [$body]: $output"; false; }
+		echo "$output" | tail -n 1 | jq -e '.error | type == "string"'
+	done
+	[ "$(code "$U/kv/bj")" = 404 ]
+}
+
+@test "body without a string \"value\": 400" {
+	for body in '{}' '{"val":"x"}' '{"value":42}' '{"value":null}' '{"value":["x"]}' \
+	    '[{"value":"x"}]' '"value"'; do
+		run code -X PUT -d "$body" "$U/kv/nv"
+		[ "$output" = 400 ] || { echo "body [$body]: $output"; false; }
+	done
+	[ "$(code "$U/kv/nv")" = 404 ]
+}
+
+@test "unknown fields in the body are ignored" {
+	[ "$(code -X PUT -d '{"extra":[1,{"a":null}],"value":"kept","z":true}' "$U/kv/uf")" = 201 ]
+	[ "$(c "$U/kv/uf" | jq -c .)" = '{"key":"uf","value":"kept"}' ]
+}
+
+@test "JSON string escapes in the value are decoded" {
+	[ "$(code -X PUT -d '{"value":"a\"b\\c\n\u00e9\ud83d\ude00"}' "$U/kv/esc")" = 201 ]
+	[ "$(c "$U/kv/esc" | jq -r .value)" = "$(printf 'a"b\\c\né😀')" ]
+}
+
+@test "bad keys: empty, %zz, %00, over 1024 bytes, invalid UTF-8: 400" {
+	long=$(printf 'k%.0s' $(seq 1 1025))
+	for k in "" "%zz" "a%0" "%00" "a%00b" "$long" "%ff" "%C3" "%C0%80"; do
+		run code -X PUT -d '{"value":"x"}' "$U/kv/$k"
+		[ "$output" = 400 ] || { echo "PUT key [$k]: $output"; false; }
+		run code "$U/kv/$k"
+		[ "$output" = 400 ] || { echo "GET key [$k]: $output"; false; }
+	done
+	c "$U/kv/%ff" | jq -e .error
+}
+
+@test "request line over 8 KiB: 414" {
+	k=$(printf 'a%.0s' $(seq 1 9000))
+	[ "$(code "$U/kv/$k")" = 414 ]
+}
+
+@test "too many headers or too large a head: 431" {
+	args=()
+	for i in $(seq 1 110); do args+=(-H "X-H$i: $i"); done
+	[ "$(code "${args[@]}" "$U/health")" = 431 ]
+	big=$(printf 'b%.0s' $(seq 1 70000))
+	[ "$(code -H "X-Big: $big" "$U/health")" = 431 ]
+	# 90 headers are fine
+	args=()
+	for i in $(seq 1 90); do args+=(-H "X-H$i: $i"); done
+	[ "$(code "${args[@]}" "$U/health")" = 200 ]
+}
+
+@test "unknown route: 404 with a JSON error" {
+	for p in / /kv /nope /kvx/a /health/x; do
+		run code "$U$p"
+		[ "$output" = 404 ] || { echo "path $p: $output"; false; }
+	done
+	c "$U/nope" | jq -e .error
+}
+
+@test "wrong method: 405 with an Allow header" {
+	run c -X POST -d '{"value":"x"}' -D - -o /dev/null "$U/kv/m"
+	[[ "$output" == "HTTP/1.1 405"* ]]
+	allow=$(echo "$output" | tr -d '\r' | awk -F': ' 'tolower($1) == "allow" {print $2}')
+	[[ "$allow" == *GET* && "$allow" == *PUT* && "$allow" == *DELETE* ]]
+	run c -X DELETE -D - -o /dev/null "$U/health"
+	[[ "$output" == "HTTP/1.1 405"* ]]
+	echo "$output" | tr -d '\r' | grep -qi '^allow: .*GET'
+	[ "$(code -X PATCH "$U/kv/m")" = 405 ]
+}
+
+@test "?w= and ?r=: 1 accepted, 0 and x and empty are 400" {
+	[ "$(code -X PUT -d '{"value":"w"}' "$U/kv/q?w=1")" = 201 ]
+	[ "$(code "$U/kv/q?r=1")" = 200 ]
+	for q in w=0 w=x w= w=-1 r=0 r=abc w=99; do
+		run code -X PUT -d '{"value":"w"}' "$U/kv/q2?$q"
+		[ "$output" = 400 ] || { echo "?$q: $output"; false; }
+	done
+	[ "$(code "$U/kv/q2")" = 404 ]
+	c "$U/kv/q?w=0" | jq -e .error
+}
+
+# ---- durability and process behaviour -----------------------------------
+
+@test "200 acknowledged writes survive kill -9 and restart" {
+	for i in $(seq 1 200); do
+		timeout 10 "$KVCTL" --server "$U" put "dur-$i" "value-$i-$((i * 7919))" ||
+		    { echo "put $i failed"; false; }
+	done
+	kill_node n1 KILL
+	start_node n1
+	U=$(url n1)
+	got=$(c "$U/kv/dur-[1-200]" | jq -r .value)
+	want=$(for i in $(seq 1 200); do echo "value-$i-$((i * 7919))"; done)
+	[ "$got" = "$want" ]
+}
+
+@test "deletes and overwrites survive kill -9 too" {
+	kv put o1 first
+	kv put o1 second
+	kv put d1 doomed
+	kv delete d1
+	kill_node n1 KILL
+	start_node n1
+	U=$(url n1)
+	[ "$(kv get o1)" = second ]
+	run kv get d1
+	[ "$status" -eq 1 ]
+}
+
+@test "SIGTERM: exit 0, snapshot.json written, WAL trimmed, data readable after restart" {
+	for i in $(seq 1 50); do kv put "g-$i" "gv-$i"; done
+	kv delete g-50
+	wal_before=$(cat "$DATA"/n1/wal/* | wc -c)
+	[ "$wal_before" -gt 0 ]
+	pid=$(pid_of n1)
+	kill -TERM "$pid"
+	wait_exit "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 0 ]
+	[ -s "$DATA/n1/snapshot.json" ]
+	[ ! -e "$DATA/n1/snapshot.json.tmp" ]
+	snap_seq=$(head -n 1 "$DATA/n1/snapshot.json" | jq .seq)
+	[ "$snap_seq" -ge 51 ]
+	wal_after=$(cat "$DATA"/n1/wal/* 2>/dev/null | wc -c)
+	[ "$wal_after" -lt "$wal_before" ]
+	# no record left that the snapshot covers
+	covered=$(cat "$DATA"/n1/wal/* 2>/dev/null | jq -s "map(select(.seq <= $snap_seq)) | length")
+	[ "$covered" -eq 0 ]
+	grep -q 'level=info msg="stopped"' "$TMP/n1.log"
+	start_node n1
+	U=$(url n1)
+	for i in 1 25 49; do [ "$(kv get "g-$i")" = "gv-$i" ]; done
+	run kv get g-50
+	[ "$status" -eq 1 ]
+}
+
+@test "writes after a snapshot are replayed from the WAL after kill -9" {
+	kv put s1 before
+	kill_node n1 TERM
+	start_node n1
+	U=$(url n1)
+	kv put s2 after
+	kv put s1 changed
+	kill_node n1 KILL
+	start_node n1
+	U=$(url n1)
+	[ "$(kv get s1)" = changed ]
+	[ "$(kv get s2)" = after ]
+}
+
+@test "a second kvd on the same node directory refuses to start; the first keeps serving" {
+	kv put lock v
+	run timeout 10 "$KVD" --id n1 --data-dir "$DATA" --addr 127.0.0.1:0 3>&-
+	[ "$status" -ne 0 ]
+	[ "$status" -ne 124 ]
+	[[ "$output" == *"in use"* ]]
+	[ "$(kv get lock)" = v ]
+	kill -0 "$(pid_of n1)"
+	# another id in the same data dir is fine
+	start_node n2
+	[ "$(code "$(url n2)/health")" = 200 ]
+}
+
+@test "kvd: bad flags exit 2 with a message; --help exits 0; --version" {
+	run timeout 5 "$KVD" --id n9 --data-dir "$DATA" --no-such-flag 3>&-
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"no-such-flag"* ]]
+	run timeout 5 "$KVD" --id n9 --data-dir "$DATA" --max-conns zero 3>&-
+	[ "$status" -eq 2 ]
+	run timeout 5 "$KVD" --data-dir "$DATA" 3>&-
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--id"* ]]
+	run timeout 5 "$KVD" --id 'bad id' --data-dir "$DATA" 3>&-
+	[ "$status" -eq 2 ]
+	run timeout 5 "$KVD" --help 3>&-
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"--data-dir"* ]]
+	run timeout 5 "$KVD" --version 3>&-
+	[ "$status" -eq 0 ]
+	[[ "$output" == "kvd "* ]]
+	[ ! -e "$DATA/n9" ]
+}
+
+@test "flags from the environment (KVD_MAX_BODY), the command line wins" {
+	KVD_MAX_BODY=50 start_node n2
+	head -c 60 /dev/zero | tr '\0' 'a' >"$TMP/b60"
+	[ "$(code -X PUT -H 'Content-Type: application/octet-stream' --data-binary @"$TMP/b60" "$(url n2)/kv/e")" = 413 ]
+	KVD_MAX_BODY=50 start_node n3 --max-body 100
+	[ "$(code -X PUT -H 'Content-Type: application/octet-stream' --data-binary @"$TMP/b60" "$(url n3)/kv/e")" = 201 ]
+}

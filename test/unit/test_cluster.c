@@ -1,0 +1,839 @@
+/*
+ * test_cluster.c -- membership: seeding from --peers (and every way
+ * --peers can be wrong), members.json persistence and its exact bytes,
+ * join / leave and their errors, the LWW merge (commutative, idempotent,
+ * same-id conflicts, stale entries, malformed lists rejected without a
+ * change), views that outlive a change and the cluster itself, and three
+ * in-process nodes behind real HTTP servers: a join is broadcast to all,
+ * and a change merged on one node reaches the others by gossip.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cluster.h"
+#include "log.h"
+#include "net.h"
+#include "peer.h"
+#include "ring.h"
+#include "server.h"
+#include "tap.h"
+
+static char tmproot[256];
+static int ndirs;
+
+/* ---- helpers ---- */
+
+static void
+rm_rf(const char *dir)
+{
+	char path[4096];
+	struct dirent *de;
+	struct stat sb;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+			rm_rf(path);
+		else
+			unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+/* A fresh empty directory under tmproot; returns a static-ish copy. */
+static const char *
+newdir(char *out, size_t len)
+{
+	snprintf(out, len, "%s/d%d", tmproot, ndirs++);
+	mkdir(out, 0755);
+	return out;
+}
+
+static void
+cfg_init(struct cluster_config *cfg, const char *dir, const char *id,
+    const char *addr, const char *peers)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->dir = dir;
+	cfg->self_id = id;
+	cfg->self_address = addr;
+	cfg->peers = peers;
+	cfg->n = 3;
+	cfg->w = 2;
+	cfg->r = 2;
+	cfg->vnodes = 16;
+	cfg->timeout_ms = 1000;
+}
+
+static struct cluster *
+open_or_null(const struct cluster_config *cfg)
+{
+	struct cluster *c;
+	char err[256];
+
+	if (cluster_open(&c, cfg, err, sizeof(err)) != 0) {
+		printf("# cluster_open: %s\n", err);
+		return NULL;
+	}
+	return c;
+}
+
+static char *
+list_json(struct cluster *c)
+{
+	const struct cluster_view *v = cluster_view_get(c);
+	struct buf b = BUF_INIT;
+
+	cluster_list_to_json(v, &b);
+	cluster_view_put(c, v);
+	return buf_detach(&b, NULL);
+}
+
+static uint64_t
+version_of(struct cluster *c)
+{
+	const struct cluster_view *v = cluster_view_get(c);
+	uint64_t ver = v->version;
+
+	cluster_view_put(c, v);
+	return ver;
+}
+
+static size_t
+live_of(struct cluster *c)
+{
+	const struct cluster_view *v = cluster_view_get(c);
+	size_t n = v->nmembers;
+
+	cluster_view_put(c, v);
+	return n;
+}
+
+static const struct cluster_member *
+find_all(const struct cluster_view *v, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < v->nall; i++)
+		if (strcmp(v->all[i].id, id) == 0)
+			return &v->all[i];
+	return NULL;
+}
+
+static char *
+read_file(const char *path)
+{
+	struct buf b = BUF_INIT;
+	char chunk[1024];
+	size_t n;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return NULL;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(&b, chunk, n);
+	fclose(f);
+	return buf_detach(&b, NULL);
+}
+
+static int
+write_file(const char *path, const char *s)
+{
+	FILE *f;
+
+	if ((f = fopen(path, "w")) == NULL)
+		return -1;
+	fputs(s, f);
+	return fclose(f);
+}
+
+/* Ring members in view order, and sorted live members. */
+static int
+view_consistent(const struct cluster_view *v)
+{
+	size_t i;
+
+	if (ring_size(v->ring) != v->nmembers)
+		return 0;
+	for (i = 0; i < v->nmembers; i++) {
+		if (strcmp(ring_member(v->ring, i), v->members[i].id) != 0)
+			return 0;
+		if (v->members[i].removed)
+			return 0;
+		if (i > 0 && strcmp(v->members[i - 1].id, v->members[i].id) >= 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* ---- seeding and persistence ---- */
+
+static void
+test_seed_and_persist(void)
+{
+	struct cluster_config cfg;
+	const struct cluster_view *v;
+	struct cluster *c;
+	char dir[512], path[600], *file;
+	const char *want =
+	    "{\"members\":["
+	    "{\"id\":\"node1\",\"address\":\"127.0.0.1:8081\",\"ver\":0,\"removed\":false},"
+	    "{\"id\":\"node2\",\"address\":\"127.0.0.1:8082\",\"ver\":0,\"removed\":false},"
+	    "{\"id\":\"node3\",\"address\":\"localhost:8083\",\"ver\":0,\"removed\":false}"
+	    "]}\n";
+
+	newdir(dir, sizeof(dir));
+	cfg_init(&cfg, dir, "node1", "127.0.0.1:8081",
+	    "node3=localhost:8083,node2=127.0.0.1:8082");
+	cfg.n = 5;
+	cfg.w = 4;
+	cfg.r = 1;
+	c = open_or_null(&cfg);
+	ok(c != NULL, "seed: open with --peers");
+	if (c == NULL)
+		return;
+	v = cluster_view_get(c);
+	ok(v->nmembers == 3 && v->nall == 3, "seed: 3 members");
+	ok(strcmp(v->members[0].id, "node1") == 0 &&
+	    strcmp(v->members[1].id, "node2") == 0 &&
+	    strcmp(v->members[2].id, "node3") == 0, "seed: sorted by id");
+	ok(strcmp(v->members[2].address, "localhost:8083") == 0,
+	    "seed: addresses kept");
+	ok(v->n == 3 && v->w == 3 && v->r == 1, "seed: n/w capped, r kept "
+	    "(%d/%d/%d)", v->n, v->w, v->r);
+	ok(v->self == 0, "seed: self index 0");
+	ok(v->version == 0, "seed: version 0");
+	ok(view_consistent(v), "seed: ring matches members");
+	cluster_view_put(c, v);
+	cluster_close(c);
+
+	snprintf(path, sizeof(path), "%s/members.json", dir);
+	file = read_file(path);
+	ok(file != NULL && strcmp(file, want) == 0, "members.json bytes");
+	if (file != NULL && strcmp(file, want) != 0)
+		printf("# got %s", file);
+	free(file);
+	snprintf(path, sizeof(path), "%s/members.json.tmp", dir);
+	ok(access(path, F_OK) == -1, "no temp file left");
+
+	/* Reopen with other --peers: the file wins. */
+	cfg.peers = "node9=127.0.0.1:9999";
+	c = open_or_null(&cfg);
+	ok(c != NULL, "reopen");
+	if (c == NULL)
+		return;
+	v = cluster_view_get(c);
+	ok(v->nmembers == 3 && find_all(v, "node9") == NULL,
+	    "reopen: --peers ignored once members.json exists");
+	cluster_view_put(c, v);
+	cluster_close(c);
+
+	/* A leftover temp file is ignored and removed. */
+	snprintf(path, sizeof(path), "%s/members.json.tmp", dir);
+	write_file(path, "garbage");
+	c = open_or_null(&cfg);
+	ok(c != NULL && access(path, F_OK) == -1, "stale temp file removed");
+	cluster_close(c);
+
+	/* A corrupt members.json is an error, not a silent reseed. */
+	snprintf(path, sizeof(path), "%s/members.json", dir);
+	write_file(path, "{\"members\":[{\"id\":\"node1\"}]}");
+	{
+		char err[256] = "";
+
+		ok(cluster_open(&c, &cfg, err, sizeof(err)) == -1 &&
+		    strstr(err, "members.json") != NULL,
+		    "corrupt members.json refused (%s)", err);
+	}
+
+	/* Self not in the loaded list: a non-member. */
+	write_file(path, "{\"members\":[{\"id\":\"node2\",\"address\":"
+	    "\"h:1\",\"ver\":3,\"removed\":false},{\"id\":\"node1\","
+	    "\"address\":\"127.0.0.1:8081\",\"ver\":4,\"removed\":true}]}");
+	c = open_or_null(&cfg);
+	ok(c != NULL, "open with self removed");
+	if (c != NULL) {
+		v = cluster_view_get(c);
+		ok(v->self == -1 && v->nmembers == 1 && v->nall == 2 &&
+		    v->version == 7, "self removed: self -1, version 7");
+		cluster_view_put(c, v);
+		cluster_close(c);
+	}
+}
+
+static void
+test_bad_peers(void)
+{
+	static const struct {
+		const char	*peers;
+		int		 ok;
+		size_t		 members;
+	} cases[] = {
+		{ "", 1, 1 },
+		{ NULL, 1, 1 },
+		{ "node2=h:1", 1, 2 },
+		{ "node1=127.0.0.1:8081,node2=h:1", 1, 2 },	/* self again */
+		{ "node2=[::1]:8082", 1, 2 },
+		{ "a_b-C9=h:1", 1, 2 },
+		{ "node2", 0, 0 },
+		{ "node2=", 0, 0 },
+		{ "=h:1", 0, 0 },
+		{ "node2=h", 0, 0 },
+		{ "node2=:8082", 0, 0 },
+		{ "node2=h:", 0, 0 },
+		{ "node2=h:99999", 0, 0 },
+		{ "node2=h:1,", 0, 0 },
+		{ ",node2=h:1", 0, 0 },
+		{ "node2=h:1,,node3=h:2", 0, 0 },
+		{ "node2=h:1, node3=h:2", 0, 0 },
+		{ "node 2=h:1", 0, 0 },
+		{ "node2=h :1", 0, 0 },
+		{ "node.2=h:1", 0, 0 },
+		{ "node2=h:1,node2=h:2", 0, 0 },
+		{ "node2=h:1,node3=h:1", 0, 0 },
+		{ "node2=127.0.0.1:8081", 0, 0 },	/* self's address */
+		{ "node1=127.0.0.1:9999", 0, 0 },	/* self elsewhere */
+		{ "n=h=1:2", 0, 0 },
+		{ "x0123456789012345678901234567890123456789012345678901234567890123=h:1",
+		  0, 0 },
+	};
+	struct cluster_config cfg;
+	struct cluster *c;
+	char dir[512], err[256];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		newdir(dir, sizeof(dir));
+		cfg_init(&cfg, dir, "node1", "127.0.0.1:8081", cases[i].peers);
+		err[0] = '\0';
+		rc = cluster_open(&c, &cfg, err, sizeof(err));
+		if (cases[i].ok) {
+			ok(rc == 0 && live_of(c) == cases[i].members,
+			    "--peers '%s' accepted, %zu members",
+			    cases[i].peers ? cases[i].peers : "(null)",
+			    cases[i].members);
+			if (rc == 0)
+				cluster_close(c);
+		} else {
+			ok(rc == -1 && err[0] != '\0',
+			    "--peers '%s' refused: %s", cases[i].peers, err);
+			if (rc == 0)
+				cluster_close(c);
+		}
+	}
+
+	newdir(dir, sizeof(dir));
+	cfg_init(&cfg, dir, "bad id", "127.0.0.1:8081", NULL);
+	ok(cluster_open(&c, &cfg, err, sizeof(err)) == -1, "bad self id");
+	cfg_init(&cfg, dir, "node1", ":8081", NULL);
+	ok(cluster_open(&c, &cfg, err, sizeof(err)) == -1,
+	    "self address without host");
+	cfg_init(&cfg, "/nonexistent/dir/x", "node1", "h:1", NULL);
+	ok(cluster_open(&c, &cfg, err, sizeof(err)) == -1 && err[0],
+	    "unwritable dir: %s", err);
+}
+
+/* ---- join / leave ---- */
+
+static void
+test_join_leave(void)
+{
+	struct cluster_config cfg;
+	const struct cluster_view *v, *v1;
+	const struct cluster_member *m;
+	struct cluster *c;
+	char dir[512], err[256];
+	uint64_t ver0, ver1, ver2;
+	int st;
+
+	newdir(dir, sizeof(dir));
+	cfg_init(&cfg, dir, "node1", "127.0.0.1:8081",
+	    "node2=127.0.0.1:8082,node3=127.0.0.1:8083");
+	if ((c = open_or_null(&cfg)) == NULL) {
+		ok(0, "open");
+		return;
+	}
+	ver0 = version_of(c);
+	v1 = cluster_view_get(c);	/* held across the changes below */
+
+	ok(cluster_join(c, "node4", "127.0.0.1:8084", &st, err,
+	    sizeof(err)) == 0, "join node4");
+	v = cluster_view_get(c);
+	ok(v->nmembers == 4 && ring_size(v->ring) == 4, "join: 4 members, "
+	    "ring of 4");
+	ok(v->version > ver0, "join: version grew");
+	ok(view_consistent(v), "join: ring matches members");
+	ok(v->n == 3 && v->w == 2 && v->r == 2, "join: n/w/r as configured");
+	m = find_all(v, "node4");
+	ok(m != NULL && m->ver == 1 && !m->removed, "join: node4 at ver 1");
+	ver1 = v->version;
+	cluster_view_put(c, v);
+
+	ok(v1->nmembers == 3 && ring_size(v1->ring) == 3 &&
+	    find_all(v1, "node4") == NULL && view_consistent(v1),
+	    "old view unchanged and readable after a join");
+	{
+		size_t pref[3];
+
+		ok(ring_preference(v1->ring, "k", 1, 3, pref) == 3,
+		    "old view's ring still usable");
+	}
+	cluster_view_put(c, v1);
+
+	ok(cluster_join(c, "node4", "127.0.0.1:8084", &st, err,
+	    sizeof(err)) == 1, "join again, same address: 1");
+	ok(version_of(c) == ver1, "join again: nothing changed");
+	st = 0;
+	ok(cluster_join(c, "node4", "127.0.0.1:9999", &st, err,
+	    sizeof(err)) == -1 && st == 409, "join same id, other address: "
+	    "409 (%s)", err);
+	st = 0;
+	ok(cluster_join(c, "node5", "127.0.0.1:8082", &st, err,
+	    sizeof(err)) == -1 && st == 409, "join at a member's address: 409");
+	st = 0;
+	ok(cluster_join(c, "no de", "127.0.0.1:8085", &st, err,
+	    sizeof(err)) == -1 && st == 400, "join bad id: 400");
+	st = 0;
+	ok(cluster_join(c, "node5", "127.0.0.1", &st, err,
+	    sizeof(err)) == -1 && st == 400, "join bad address: 400");
+	st = 0;
+	ok(cluster_join(c, "node5", ":8085", &st, err,
+	    sizeof(err)) == -1 && st == 400, "join address without host: 400");
+
+	ok(cluster_leave(c, "node4", &st, err, sizeof(err)) == 0,
+	    "leave node4");
+	v = cluster_view_get(c);
+	m = find_all(v, "node4");
+	ok(v->nmembers == 3 && v->nall == 4 && m != NULL && m->removed &&
+	    m->ver == 2, "leave: node4 removed at ver 2, entry kept");
+	ok(v->version > ver1 && view_consistent(v), "leave: version grew");
+	ver2 = v->version;
+	cluster_view_put(c, v);
+	st = 0;
+	ok(cluster_leave(c, "node4", &st, err, sizeof(err)) == -1 &&
+	    st == 404, "leave removed member: 404");
+	st = 0;
+	ok(cluster_leave(c, "nobody", &st, err, sizeof(err)) == -1 &&
+	    st == 404, "leave unknown: 404");
+
+	ok(cluster_join(c, "node4", "127.0.0.1:7777", &st, err,
+	    sizeof(err)) == 0, "rejoin node4 at a new address");
+	v = cluster_view_get(c);
+	m = find_all(v, "node4");
+	ok(m != NULL && !m->removed && m->ver == 3 &&
+	    strcmp(m->address, "127.0.0.1:7777") == 0 && v->nmembers == 4 &&
+	    v->version > ver2, "rejoin: live at ver 3, new address");
+	cluster_view_put(c, v);
+
+	/* Leaving self makes this node a non-member. */
+	ok(cluster_leave(c, "node1", &st, err, sizeof(err)) == 0,
+	    "leave self");
+	v = cluster_view_get(c);
+	ok(v->self == -1 && v->nmembers == 3, "after leaving self: self -1");
+	cluster_view_put(c, v);
+	ok(cluster_leave(c, "node2", &st, err, sizeof(err)) == 0 &&
+	    cluster_leave(c, "node3", &st, err, sizeof(err)) == 0,
+	    "leave down to one member");
+	st = 0;
+	ok(cluster_leave(c, "node4", &st, err, sizeof(err)) == -1 &&
+	    st == 409, "leave the last member: 409 (%s)", err);
+	ok(live_of(c) == 1, "last member still there");
+	cluster_close(c);
+
+	/* Everything above survived on disk. */
+	cfg.peers = NULL;
+	if ((c = open_or_null(&cfg)) == NULL) {
+		ok(0, "reopen");
+		return;
+	}
+	v = cluster_view_get(c);
+	m = find_all(v, "node4");
+	ok(v->nmembers == 1 && v->nall == 4 && m != NULL && !m->removed &&
+	    strcmp(m->address, "127.0.0.1:7777") == 0 && v->self == -1 &&
+	    v->n == 1 && v->w == 1 && v->r == 1,
+	    "reopen: changes persisted, n/w/r capped to 1");
+	cluster_view_put(c, v);
+
+	/* A view may outlive the cluster. */
+	v = cluster_view_get(c);
+	cluster_close(c);
+	ok(v->nall == 4 && ring_size(v->ring) == 1, "view readable after close");
+	cluster_view_put(c, v);
+}
+
+/* ---- merge ---- */
+
+static void
+test_merge(void)
+{
+	static const char *bad[] = {
+		"",
+		"   ",
+		"[]",
+		"{}",
+		"null",
+		"{\"members\":{}}",
+		"{\"members\":[1]}",
+		"{\"members\":[{}]}",
+		"{\"members\":[{\"id\":\"x\",\"address\":\"h:1\",\"ver\":1}]}",
+		"{\"members\":[{\"id\":\"x\",\"address\":\"h:1\",\"removed\":false}]}",
+		"{\"members\":[{\"id\":\"x\",\"ver\":1,\"removed\":false}]}",
+		"{\"members\":[{\"address\":\"h:1\",\"ver\":1,\"removed\":false}]}",
+		"{\"members\":[{\"id\":\"x\",\"address\":\"h:1\",\"ver\":-1,\"removed\":false}]}",
+		"{\"members\":[{\"id\":\"x\",\"address\":\"h:1\",\"ver\":1.5,\"removed\":false}]}",
+		"{\"members\":[{\"id\":\"x\",\"address\":\"h:1\",\"ver\":18446744073709551616,\"removed\":false}]}",
+		"{\"members\":[{\"id\":\"x\",\"address\":\"h:1\",\"ver\":\"1\",\"removed\":false}]}",
+		"{\"members\":[{\"id\":\"x\",\"address\":\"h:1\",\"ver\":1,\"removed\":0}]}",
+		"{\"members\":[{\"id\":\"x y\",\"address\":\"h:1\",\"ver\":1,\"removed\":false}]}",
+		"{\"members\":[{\"id\":\"x\\u0000\",\"address\":\"h:1\",\"ver\":1,\"removed\":false}]}",
+		"{\"members\":[{\"id\":\"\",\"address\":\"h:1\",\"ver\":1,\"removed\":false}]}",
+		"{\"members\":[{\"id\":7,\"address\":\"h:1\",\"ver\":1,\"removed\":false}]}",
+		"{\"members\":[{\"id\":\"x\",\"address\":\"h\",\"ver\":1,\"removed\":false}]}",
+		"{\"members\":[{\"id\":\"x\",\"address\":\":1\",\"ver\":1,\"removed\":false}]}",
+		"{\"members\":[{\"id\":\"x\",\"address\":\"h :1\",\"ver\":1,\"removed\":false}]}",
+		"{\"members\":[{\"id\":\"x\",\"address\":\"h:1\\u0000\",\"ver\":1,\"removed\":false}]}",
+		/* one good entry, then a bad one: nothing of it applies */
+		"{\"members\":[{\"id\":\"good\",\"address\":\"h:1\",\"ver\":9,\"removed\":false},"
+		"{\"id\":\"x\",\"address\":\"h:1\",\"ver\":1,\"removed\":null}]}",
+		"{\"members\":[{\"id\":\"good\",\"address\":\"h:1\",\"ver\":9,\"removed\":false}],}",
+		"{\"members\":[{\"id\":\"good\",\"address\":\"h:1\",\"ver\":9,\"removed\":false}]} x",
+		"{\"members\":[{\"id\":\"x0123456789012345678901234567890123456789012345678901234567890123\","
+		"\"address\":\"h:1\",\"ver\":1,\"removed\":false}]}",
+	};
+	struct cluster_config cfa, cfb;
+	struct cluster *a, *b;
+	char da[512], db[512], err[256], *ja, *jb, *ja2, *jb2, *before;
+	const struct cluster_view *v;
+	const struct cluster_member *m;
+	const char *seed = "node2=127.0.0.1:8082,node3=127.0.0.1:8083";
+	size_t i;
+	int st, ra, rb;
+
+	newdir(da, sizeof(da));
+	newdir(db, sizeof(db));
+	cfg_init(&cfa, da, "node1", "127.0.0.1:8081", seed);
+	cfg_init(&cfb, db, "node1", "127.0.0.1:8081", seed);
+	a = open_or_null(&cfa);
+	b = open_or_null(&cfb);
+	ok(a != NULL && b != NULL, "merge: two instances from one seed");
+	if (a == NULL || b == NULL)
+		return;
+
+	/* Concurrent changes: different ids, and one id on both. */
+	cluster_join(a, "node4", "127.0.0.1:8084", &st, err, sizeof(err));
+	cluster_join(b, "node5", "127.0.0.1:8085", &st, err, sizeof(err));
+	cluster_join(a, "node6", "127.0.0.1:8086", &st, err, sizeof(err));
+	cluster_join(b, "node6", "127.0.0.1:9086", &st, err, sizeof(err));
+	cluster_leave(b, "node2", &st, err, sizeof(err));
+	ja = list_json(a);
+	jb = list_json(b);
+	ra = cluster_merge_json(a, jb, strlen(jb));
+	rb = cluster_merge_json(b, ja, strlen(ja));
+	ok(ra == 1 && rb == 1, "merge: both changed (%d, %d)", ra, rb);
+	ja2 = list_json(a);
+	jb2 = list_json(b);
+	ok(strcmp(ja2, jb2) == 0, "merge: A+B == B+A");
+	if (strcmp(ja2, jb2) != 0)
+		printf("# A: %s\n# B: %s\n", ja2, jb2);
+	v = cluster_view_get(a);
+	ok(v->nmembers == 5 && v->nall == 6, "merge: both joins survive, "
+	    "node2's leave too (%zu live of %zu)", v->nmembers, v->nall);
+	m = find_all(v, "node6");
+	ok(m != NULL && strcmp(m->address, "127.0.0.1:9086") == 0,
+	    "merge: same-id tie goes to the greater address");
+	ok(view_consistent(v), "merge: ring matches members");
+	cluster_view_put(a, v);
+
+	ok(cluster_merge_json(a, jb2, strlen(jb2)) == 0 &&
+	    cluster_merge_json(b, ja2, strlen(ja2)) == 0 &&
+	    cluster_merge_json(a, ja, strlen(ja)) == 0,
+	    "merge: idempotent, old lists change nothing");
+	free(ja);
+	free(jb);
+	free(jb2);
+
+	/* Stale entries lose; newer ones and removals win. */
+	before = list_json(a);
+	{
+		const char *stale = "{\"members\":[{\"id\":\"node4\",\"address\":"
+		    "\"127.0.0.1:1\",\"ver\":0,\"removed\":true}]}";
+		const char *tie = "{\"members\":[{\"id\":\"node3\",\"address\":"
+		    "\"127.0.0.1:8083\",\"ver\":0,\"removed\":true}]}";
+		const char *newer = "{\"members\":[{\"id\":\"node7\",\"address\":"
+		    "\"h7:1\",\"ver\":100,\"removed\":false}]}";
+		const char *empty = "{\"members\":[],\"other\":1}";
+
+		ok(cluster_merge_json(a, stale, strlen(stale)) == 0,
+		    "merge: lower ver loses");
+		ok(cluster_merge_json(a, empty, strlen(empty)) == 0,
+		    "merge: empty list, unknown members ignored");
+		ok(cluster_merge_json(a, tie, strlen(tie)) == 1 &&
+		    live_of(a) == 4, "merge: removal wins a ver tie");
+		ok(cluster_merge_json(a, newer, strlen(newer)) == 1 &&
+		    live_of(a) == 5, "merge: new id added");
+		ok(cluster_join(a, "node8", "h8:1", &st, err, sizeof(err)) == 0,
+		    "join after merge");
+		v = cluster_view_get(a);
+		m = find_all(v, "node8");
+		ok(m != NULL && m->ver == 101, "join after merge: ver above "
+		    "every known ver");
+		cluster_view_put(a, v);
+	}
+	free(before);
+
+	before = list_json(a);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *now;
+
+		ok(cluster_merge_json(a, bad[i], strlen(bad[i])) == -1,
+		    "malformed list %zu refused", i);
+		now = list_json(a);
+		if (strcmp(now, before) != 0)
+			ok(0, "malformed list %zu changed nothing", i);
+		free(now);
+	}
+	ok(1, "no malformed list changed the list");
+	free(before);
+	free(ja2);
+
+	/* Merging self away. */
+	{
+		const char *gone = "{\"members\":[{\"id\":\"node1\",\"address\":"
+		    "\"127.0.0.1:8081\",\"ver\":500,\"removed\":true}]}";
+
+		ok(cluster_merge_json(b, gone, strlen(gone)) == 1, "merge "
+		    "removes self");
+		v = cluster_view_get(b);
+		ok(v->self == -1, "self -1 after being merged away");
+		cluster_view_put(b, v);
+	}
+	cluster_close(a);
+	cluster_close(b);
+}
+
+/* ---- three nodes over HTTP ---- */
+
+struct node {
+	struct cluster	*c;
+	struct server	*srv;
+	struct peers	*pool;
+	char		 id[16];
+	char		 addr[64];
+	char		 dir[512];
+	int		 fd;
+};
+
+static void
+handler(void *arg, const struct server_request *req,
+    struct server_response *res)
+{
+	struct node *nd = arg;
+	const struct cluster_view *v;
+
+	if (req->http->path_len != strlen("/internal/members") ||
+	    memcmp(req->http->path, "/internal/members", req->http->path_len)) {
+		server_error(res, 404, "not found");
+		return;
+	}
+	if (cluster_merge_json(nd->c, req->body, req->body_len) == -1) {
+		server_error(res, 400, "bad member list");
+		return;
+	}
+	v = cluster_view_get(nd->c);
+	cluster_list_to_json(v, &res->body);
+	cluster_view_put(nd->c, v);
+}
+
+static int
+has_member(struct cluster *c, const char *id)
+{
+	const struct cluster_view *v = cluster_view_get(c);
+	const struct cluster_member *m = find_all(v, id);
+	int yes = m != NULL && !m->removed;
+
+	cluster_view_put(c, v);
+	return yes;
+}
+
+/* Waits up to ms for every node to see id live. */
+static int
+wait_all(struct node *nd, int n, const char *id, int ms)
+{
+	struct timespec ts = { 0, 20 * 1000000L };
+	int i, all, waited;
+
+	for (waited = 0; waited <= ms; waited += 20) {
+		for (all = 1, i = 0; i < n; i++)
+			all &= has_member(nd[i].c, id);
+		if (all)
+			return 1;
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+static void
+test_network(void)
+{
+	struct node nd[3];
+	struct cluster_config cfg;
+	struct server_config sc;
+	char err[256], peers[256], *j0, *j1, *j2;
+	int i, port, st, up = 1;
+
+	memset(nd, 0, sizeof(nd));
+	for (i = 0; i < 3; i++) {
+		snprintf(nd[i].id, sizeof(nd[i].id), "n%d", i);
+		nd[i].fd = net_listen("127.0.0.1:0", 16, &port, err,
+		    sizeof(err));
+		if (nd[i].fd == -1) {
+			printf("# listen: %s\n", err);
+			up = 0;
+			continue;
+		}
+		snprintf(nd[i].addr, sizeof(nd[i].addr), "127.0.0.1:%d", port);
+		newdir(nd[i].dir, sizeof(nd[i].dir));
+	}
+	ok(up, "net: three listeners");
+	if (!up)
+		return;
+	for (i = 0; i < 3; i++) {
+		/* n0 and n1 know each other; n2 starts alone. */
+		if (i < 2)
+			snprintf(peers, sizeof(peers), "%s=%s", nd[1 - i].id,
+			    nd[1 - i].addr);
+		else
+			peers[0] = '\0';
+		cfg_init(&cfg, nd[i].dir, nd[i].id, nd[i].addr, peers);
+		cfg.gossip_ms = 1000;	/* slower than the broadcast check */
+		cfg.timeout_ms = 500;
+		nd[i].pool = peers_new(500, 4);
+		cfg.peers_pool = nd[i].pool;
+		nd[i].c = open_or_null(&cfg);
+		if (nd[i].c == NULL) {
+			up = 0;
+			continue;
+		}
+		server_config_default(&sc);
+		sc.listen_fd = nd[i].fd;
+		sc.handler = handler;
+		sc.arg = &nd[i];
+		if (server_start(&nd[i].srv, &sc) != 0)
+			up = 0;
+	}
+	ok(up, "net: three nodes up");
+	if (!up)
+		goto done;
+
+	ok(cluster_join(nd[0].c, nd[2].id, nd[2].addr, &st, err,
+	    sizeof(err)) == 0, "net: n0 adds n2");
+	ok(wait_all(nd, 3, "n2", 500) && wait_all(nd, 3, "n0", 100) &&
+	    wait_all(nd, 3, "n1", 100), "net: the broadcast reaches all three "
+	    "nodes before any gossip round");
+
+	/* A change merged on n1 only (no broadcast) spreads by gossip. */
+	{
+		const char *x = "{\"members\":[{\"id\":\"x9\",\"address\":"
+		    "\"127.0.0.1:1\",\"ver\":50,\"removed\":false}]}";
+
+		ok(cluster_merge_json(nd[1].c, x, strlen(x)) == 1,
+		    "net: n1 learns x9 by a merge");
+		ok(wait_all(nd, 3, "x9", 8000), "net: gossip brings x9 to all");
+	}
+	ok(cluster_leave(nd[2].c, "x9", &st, err, sizeof(err)) == 0,
+	    "net: n2 removes x9");
+	{
+		struct timespec ts = { 0, 20 * 1000000L };
+		int w;
+
+		for (w = 0; w < 5000; w += 20) {
+			if (!has_member(nd[0].c, "x9") &&
+			    !has_member(nd[1].c, "x9"))
+				break;
+			nanosleep(&ts, NULL);
+		}
+		ok(w < 5000, "net: the removal reaches everyone");
+	}
+	j0 = list_json(nd[0].c);
+	j1 = list_json(nd[1].c);
+	j2 = list_json(nd[2].c);
+	ok(strcmp(j0, j1) == 0 && strcmp(j1, j2) == 0,
+	    "net: identical lists everywhere");
+	free(j0);
+	free(j1);
+	free(j2);
+done:
+	{
+		int64_t t0 = net_now_ms();
+
+		for (i = 0; i < 3; i++) {
+			server_stop(nd[i].srv, 1000);
+			cluster_close(nd[i].c);
+			peers_free(nd[i].pool);
+			if (nd[i].srv == NULL && nd[i].fd > 0)
+				close(nd[i].fd);
+		}
+		ok(net_now_ms() - t0 < 3000, "net: close is prompt (%" PRId64
+		    " ms)", net_now_ms() - t0);
+	}
+}
+
+/* Gossip thread with no one to talk to, and a prompt close. */
+static void
+test_gossip_close(void)
+{
+	struct cluster_config cfg;
+	struct cluster *c;
+	struct peers *pool = peers_new(200, 2);
+	char dir[512];
+	int64_t t0;
+
+	newdir(dir, sizeof(dir));
+	/* a peer that refuses connections */
+	cfg_init(&cfg, dir, "node1", "127.0.0.1:8081", "node2=127.0.0.1:1");
+	cfg.gossip_ms = 10000;
+	cfg.peers_pool = pool;
+	c = open_or_null(&cfg);
+	ok(c != NULL, "gossip: open with a long period");
+	t0 = net_now_ms();
+	cluster_close(c);
+	ok(net_now_ms() - t0 < 1000, "gossip: close does not wait the period");
+	peers_free(pool);
+}
+
+int
+main(void)
+{
+	const char *t = getenv("TMPDIR");
+
+	log_set_level(getenv("TEST_DEBUG") ? LOG_DEBUG : LOG_ERROR);
+	snprintf(tmproot, sizeof(tmproot), "%s/test_cluster.XXXXXX",
+	    t ? t : "/tmp");
+	if (mkdtemp(tmproot) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_seed_and_persist();
+	test_bad_peers();
+	test_join_leave();
+	test_merge();
+	test_gossip_close();
+	test_network();
+	rm_rf(tmproot);
+	return tap_done();
+}

@@ -1,0 +1,457 @@
+/*
+ * test_peer.c -- tests of lib/peer.c against a tiny keep-alive HTTP
+ * server that runs inside this program: connection reuse (sequential and
+ * from 8 threads), max_idle_per_addr, any status returned as success,
+ * fail-fast on a refused port, the deadline on a peer that never answers,
+ * surviving a server that closed idle connections, "localhost" and
+ * "[::1]" addresses, and malformed addresses.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "net.h"
+#include "peer.h"
+#include "tap.h"
+
+#define BODY	"{\"ok\":true}"
+#define MAXCONN	256
+
+/* ---- the test server ---- */
+
+struct server {
+	int		 lfd;
+	int		 port;
+	atomic_int	 accepted;
+	atomic_int	 stop;
+	pthread_t	 acceptor;
+	pthread_mutex_t	 mu;		/* guards fds, tids, nconn */
+	int		 fds[MAXCONN];	/* -1 once the handler is done */
+	pthread_t	 tids[MAXCONN];
+	int		 nconn;
+};
+
+struct conn_arg {
+	struct server	*s;
+	int		 slot;
+};
+
+/* Waits up to 50 ms for fd to become readable.  1 ready, 0 not yet. */
+static int
+readable(int fd)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+
+	return poll(&pfd, 1, 50) > 0;
+}
+
+/*
+ * Serves one connection: answers every complete request with BODY (200,
+ * or 404 for /missing), keeping the connection alive, until EOF, an error
+ * or stop.
+ */
+static void *
+conn_main(void *arg)
+{
+	struct conn_arg *ca = arg;
+	struct server *s = ca->s;
+	struct http_limits lim;
+	struct http_request req;
+	struct buf in = BUF_INIT, out = BUF_INIT;
+	int fd, hlen, status, code;
+	size_t need;
+	ssize_t n;
+
+	pthread_mutex_lock(&s->mu);
+	fd = s->fds[ca->slot];
+	pthread_mutex_unlock(&s->mu);
+	http_limits_default(&lim);
+	while (!atomic_load(&s->stop)) {
+		hlen = http_parse_request(in.data, in.len, &lim, &req, &status);
+		if (hlen == HTTP_ERROR)
+			break;
+		if (hlen > 0) {
+			need = (size_t)hlen + (req.content_length > 0 ?
+			    (size_t)req.content_length : 0);
+			if (in.len >= need) {
+				code = req.path_len == 8 &&
+				    memcmp(req.path, "/missing", 8) == 0 ? 404 : 200;
+				buf_reset(&out);
+				http_write_response_head(&out, code,
+				    "application/json", strlen(BODY), true, NULL);
+				buf_puts(&out, BODY);
+				buf_consume(&in, need);
+				if (net_write_all(fd, out.data, out.len, 0) != 0)
+					break;
+				continue;
+			}
+		}
+		if (!readable(fd))
+			continue;
+		buf_grow(&in, 4096);
+		n = recv(fd, in.data + in.len, in.cap - in.len - 1, 0);
+		if (n <= 0)
+			break;
+		in.len += (size_t)n;
+		in.data[in.len] = '\0';
+	}
+	buf_free(&in);
+	buf_free(&out);
+	pthread_mutex_lock(&s->mu);
+	if (s->fds[ca->slot] >= 0)
+		close(s->fds[ca->slot]);
+	s->fds[ca->slot] = -1;
+	pthread_mutex_unlock(&s->mu);
+	free(ca);
+	return NULL;
+}
+
+static void *
+acceptor_main(void *arg)
+{
+	struct server *s = arg;
+	struct conn_arg *ca;
+	int fd;
+
+	while (!atomic_load(&s->stop)) {
+		if (!readable(s->lfd))
+			continue;
+		if ((fd = accept(s->lfd, NULL, NULL)) < 0)
+			continue;
+		atomic_fetch_add(&s->accepted, 1);
+		pthread_mutex_lock(&s->mu);
+		if (s->nconn == MAXCONN) {
+			pthread_mutex_unlock(&s->mu);
+			close(fd);
+			continue;
+		}
+		ca = malloc(sizeof(*ca));
+		ca->s = s;
+		ca->slot = s->nconn;
+		s->fds[s->nconn] = fd;
+		pthread_create(&s->tids[s->nconn], NULL, conn_main, ca);
+		s->nconn++;
+		pthread_mutex_unlock(&s->mu);
+	}
+	return NULL;
+}
+
+/* Starts a server on listen address addr (port 0).  0 or -1. */
+static int
+server_start(struct server *s, const char *addr)
+{
+	char err[256];
+
+	memset(s, 0, sizeof(*s));
+	s->lfd = net_listen(addr, 64, &s->port, err, sizeof(err));
+	if (s->lfd < 0)
+		return -1;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_create(&s->acceptor, NULL, acceptor_main, s);
+	return 0;
+}
+
+/* Closes every open server-side connection, as an idle timeout would. */
+static void
+server_drop_conns(struct server *s)
+{
+	int i;
+
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < s->nconn; i++)
+		if (s->fds[i] >= 0)
+			shutdown(s->fds[i], SHUT_RDWR);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void
+server_stop(struct server *s)
+{
+	int i, n;
+
+	atomic_store(&s->stop, 1);
+	pthread_join(s->acceptor, NULL);
+	pthread_mutex_lock(&s->mu);
+	n = s->nconn;
+	pthread_mutex_unlock(&s->mu);
+	for (i = 0; i < n; i++)
+		pthread_join(s->tids[i], NULL);
+	close(s->lfd);
+	pthread_mutex_destroy(&s->mu);
+}
+
+/* ---- helpers ---- */
+
+/* One GET; true when it returned 0 with want_status and BODY. */
+static bool
+call_ok(struct peers *p, const char *addr, const char *target,
+    int want_status)
+{
+	struct client_response res;
+	bool good;
+
+	client_response_init(&res);
+	good = peer_call(p, addr, "GET", target, NULL, NULL, 0, NULL, 2000,
+	    &res) == 0 && res.http.status == want_status &&
+	    res.body.len == strlen(BODY) && memcmp(res.body.data, BODY,
+	    res.body.len) == 0;
+	client_response_free(&res);
+	return good;
+}
+
+/* ---- tests ---- */
+
+static void
+test_sequential(struct server *s, const char *addr)
+{
+	struct client_response res;
+	struct peers *p;
+	int i, good = 0, before;
+
+	p = peers_new(1000, 4);
+	ok(p != NULL, "peers_new");
+	before = atomic_load(&s->accepted);
+	for (i = 0; i < 100; i++)
+		good += call_ok(p, addr, "/kv/a", 200);
+	ok(good == 100, "100 sequential calls succeed (%d)", good);
+	ok(atomic_load(&s->accepted) - before == 1,
+	    "they reuse one connection (%d accepted)",
+	    atomic_load(&s->accepted) - before);
+	ok(call_ok(p, addr, "/missing", 404),
+	    "a 404 is a successful call with status 404");
+
+	/* A PUT with a body keeps the connection in step. */
+	client_response_init(&res);
+	ok(peer_call(p, addr, "PUT", "/kv/b", "application/json",
+	    "{\"value\":\"x\"}", 13, "X-Test: 1\r\n", 2000, &res) == 0 &&
+	    res.http.status == 200, "PUT with a body and extra headers");
+	client_response_free(&res);
+	ok(call_ok(p, addr, "/kv/a", 200) &&
+	    atomic_load(&s->accepted) - before == 1,
+	    "the connection is still reused after the PUT");
+	peers_free(p);
+}
+
+struct par_arg {
+	struct peers	*p;
+	const char	*addr;
+	int		 good;
+};
+
+static void *
+par_main(void *arg)
+{
+	struct par_arg *a = arg;
+	int i;
+
+	for (i = 0; i < 50; i++)
+		a->good += call_ok(a->p, a->addr, "/kv/p", 200);
+	return NULL;
+}
+
+static void
+test_parallel(struct server *s, const char *addr)
+{
+	struct par_arg a[8];
+	pthread_t tid[8];
+	struct peers *p;
+	int i, good = 0, before, opened;
+
+	p = peers_new(1000, 8);
+	before = atomic_load(&s->accepted);
+	for (i = 0; i < 8; i++) {
+		a[i].p = p;
+		a[i].addr = addr;
+		a[i].good = 0;
+		pthread_create(&tid[i], NULL, par_main, &a[i]);
+	}
+	for (i = 0; i < 8; i++) {
+		pthread_join(tid[i], NULL);
+		good += a[i].good;
+	}
+	opened = atomic_load(&s->accepted) - before;
+	ok(good == 400, "8 threads x 50 calls all succeed (%d)", good);
+	ok(opened >= 1 && opened <= 8, "they open at most 8 connections (%d)",
+	    opened);
+	peers_free(p);
+}
+
+static void
+test_max_idle(struct server *s, const char *addr)
+{
+	struct peers *p;
+	int i, good = 0, before;
+
+	/* max_idle_per_addr 0: nothing is kept, every call connects. */
+	p = peers_new(1000, 0);
+	before = atomic_load(&s->accepted);
+	for (i = 0; i < 5; i++)
+		good += call_ok(p, addr, "/kv/a", 200);
+	ok(good == 5 && atomic_load(&s->accepted) - before == 5,
+	    "max_idle_per_addr 0 closes each connection (%d accepted)",
+	    atomic_load(&s->accepted) - before);
+	peers_free(p);
+}
+
+static void
+test_server_closed_idle(struct server *s, const char *addr)
+{
+	struct peers *p;
+	int before, good = 0, i;
+
+	p = peers_new(1000, 4);
+	before = atomic_load(&s->accepted);
+	ok(call_ok(p, addr, "/kv/a", 200), "call before the server drops");
+	server_drop_conns(s);
+	nanosleep(&(struct timespec){ 0, 100 * 1000000L }, NULL);	/* FIN */
+	ok(call_ok(p, addr, "/kv/a", 200),
+	    "call after the server closed the idle connection succeeds");
+	for (i = 0; i < 5; i++)
+		good += call_ok(p, addr, "/kv/a", 200);
+	ok(good == 5 && atomic_load(&s->accepted) - before == 2,
+	    "the replacement connection is pooled (%d accepted)",
+	    atomic_load(&s->accepted) - before);
+	peers_free(p);
+}
+
+static void
+test_refused(void)
+{
+	struct client_response res;
+	struct peers *p;
+	char addr[64], err[256];
+	int fd, port, rc, e;
+	int64_t t0, took;
+
+	fd = net_listen("127.0.0.1:0", 1, &port, err, sizeof(err));
+	close(fd);	/* the port is now (almost surely) closed */
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	p = peers_new(1000, 4);
+	client_response_init(&res);
+	t0 = net_now_ms();
+	rc = peer_call(p, addr, "GET", "/", NULL, NULL, 0, NULL, 2000, &res);
+	e = errno;
+	took = net_now_ms() - t0;
+	ok(rc == -1 && e == ECONNREFUSED, "closed port: ECONNREFUSED (%s)",
+	    strerror(e));
+	ok(took < 500, "closed port fails fast (%lld ms)", (long long)took);
+	client_response_free(&res);
+	peers_free(p);
+}
+
+static void
+test_timeout(void)
+{
+	struct client_response res;
+	struct peers *p;
+	char addr[64], err[256];
+	int fd, port, rc, e;
+	int64_t t0, took;
+
+	/* Listening, so connect succeeds, but nobody ever accepts. */
+	fd = net_listen("127.0.0.1:0", 8, &port, err, sizeof(err));
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	p = peers_new(1000, 4);
+	client_response_init(&res);
+	t0 = net_now_ms();
+	rc = peer_call(p, addr, "GET", "/", NULL, NULL, 0, NULL, 300, &res);
+	e = errno;
+	took = net_now_ms() - t0;
+	ok(rc == -1 && e == ETIMEDOUT, "silent peer: ETIMEDOUT (%s)",
+	    strerror(e));
+	ok(took >= 250 && took < 600,
+	    "silent peer: the call ends at its 300 ms deadline (%lld ms)",
+	    (long long)took);
+	client_response_free(&res);
+	peers_free(p);
+	close(fd);
+}
+
+static const char *const bad_addrs[] = {
+	"", "nocolon", "host:", ":8080", "host:abc", "host:99999",
+	"host:123456", "[::1", "[::1]8080", "[::1]:", "a:b:8080", "host:-1",
+};
+
+static void
+test_bad_addresses(void)
+{
+	struct client_response res;
+	struct peers *p;
+	char longhost[400];
+	size_t i;
+	int rc;
+
+	p = peers_new(1000, 4);
+	client_response_init(&res);
+	for (i = 0; i < sizeof(bad_addrs) / sizeof(bad_addrs[0]); i++) {
+		errno = 0;
+		rc = peer_call(p, bad_addrs[i], "GET", "/", NULL, NULL, 0, NULL,
+		    300, &res);
+		ok(rc == -1 && errno == EINVAL, "bad address '%s': EINVAL",
+		    bad_addrs[i]);
+	}
+	memset(longhost, 'h', 300);
+	strcpy(longhost + 300, ":80");
+	errno = 0;
+	rc = peer_call(p, longhost, "GET", "/", NULL, NULL, 0, NULL, 300, &res);
+	ok(rc == -1 && errno == EINVAL, "300-byte host: EINVAL");
+	errno = 0;
+	rc = peer_call(NULL, "127.0.0.1:1", "GET", "/", NULL, NULL, 0, NULL,
+	    300, &res);
+	ok(rc == -1 && errno == EINVAL, "NULL peers: EINVAL");
+	client_response_free(&res);
+	peers_free(p);
+	peers_free(NULL);	/* must not crash */
+}
+
+int
+main(void)
+{
+	struct server s, s6;
+	char addr[64];
+
+	if (server_start(&s, "127.0.0.1:0") != 0) {
+		ok(0, "start the test server");
+		return tap_done();
+	}
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", s.port);
+	test_sequential(&s, addr);
+	test_parallel(&s, addr);
+	test_max_idle(&s, addr);
+	test_server_closed_idle(&s, addr);
+	snprintf(addr, sizeof(addr), "localhost:%d", s.port);
+	{
+		struct peers *p = peers_new(1000, 4);
+
+		ok(call_ok(p, addr, "/kv/a", 200), "a 'localhost:port' address");
+		peers_free(p);
+	}
+	server_stop(&s);
+
+	if (server_start(&s6, "[::1]:0") == 0) {
+		struct peers *p = peers_new(1000, 4);
+		int before = atomic_load(&s6.accepted);
+
+		snprintf(addr, sizeof(addr), "[::1]:%d", s6.port);
+		ok(call_ok(p, addr, "/kv/a", 200) && call_ok(p, addr, "/kv/a",
+		    200) && atomic_load(&s6.accepted) - before == 1,
+		    "an '[::1]:port' address, reused");
+		peers_free(p);
+		server_stop(&s6);
+	} else {
+		printf("# skip: no IPv6 loopback\n");
+	}
+
+	test_refused();
+	test_timeout();
+	test_bad_addresses();
+	return tap_done();
+}
