@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -293,6 +294,24 @@ id_valid(const char *s)
 	return true;
 }
 
+/*
+ * Thread per connection means a descriptor per connection: lift the soft
+ * limit on open files to the hard limit so --max-conns, not a 1024
+ * default, is what bounds connections.
+ */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		log_event(LOG_WARN, "cannot raise the open-file limit", "err=\"%s\"",
+		    strerror(errno));
+}
+
 /* ---- the node directory ----------------------------------------------- */
 
 static int
@@ -461,7 +480,7 @@ struct node {
 
 enum route {
 	R_NONE, R_KV, R_HEALTH, R_NODES, R_JOIN, R_LEAVE, R_REPLICATE, R_FETCH,
-	R_MEMBERS
+	R_MEMBERS, R_BATCH
 };
 
 /* The routes: a path (a prefix when it ends in '/'), and its methods. */
@@ -478,6 +497,7 @@ static const struct {
 	{ R_REPLICATE,	"/internal/replicate",	"POST" },
 	{ R_FETCH,	"/internal/fetch/",	"GET, HEAD" },
 	{ R_MEMBERS,	"/internal/members",	"POST" },
+	{ R_BATCH,	"/internal/batch",	"POST" },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -1022,6 +1042,10 @@ handle(void *arg, const struct server_request *sr, struct server_response *res)
 	case R_MEMBERS:
 		handle_members(nd, sr, res);
 		break;
+	case R_BATCH:
+		res->status = replica_serve_batch(nd->replica, sr->body,
+		    sr->body_len, &res->body);
+		break;
 	case R_NONE:
 		break;
 	}
@@ -1119,7 +1143,10 @@ main(int argc, char **argv)
 	if (!id_valid(cfg->id))
 		die_usage("bad --id '%s': use 1-64 of A-Z a-z 0-9 _ -", cfg->id);
 	if (cfg->data_dir == NULL)
+		cfg->data_dir = getenv("STATE_DIRECTORY");	/* systemd */
+	if (cfg->data_dir == NULL || cfg->data_dir[0] == '\0')
 		die_usage("%s", "--data-dir is required (e.g. --data-dir /var/lib/kvd)");
+	raise_fd_limit();
 
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);

@@ -1011,13 +1011,10 @@ http_query_get(const char *q, size_t qlen, const char *name,
 			;
 		if (eq - a != nl || memcmp(q + a, name, nl) != 0)
 			continue;
-		if (eq == e) {
-			*val = "";
-			*vlen = 0;
-		} else {
-			*val = q + eq + 1;
-			*vlen = e - eq - 1;
-		}
+		if (val != NULL)
+			*val = eq == e ? "" : q + eq + 1;
+		if (vlen != NULL)
+			*vlen = eq == e ? 0 : e - eq - 1;
 		return true;
 	}
 	return false;

@@ -172,7 +172,8 @@ void	http_percent_encode(const char *s, size_t n, struct buf *out);
 
 /*
  * Finds name in a query string "a=1&b&c=x".  Returns true when present;
- * *val and *vlen get the raw (not decoded) value, "" for a bare name.
+ * *val and *vlen (either may be NULL) get the raw (not decoded) value,
+ * "" for a bare name.
  */
 bool	http_query_get(const char *q, size_t qlen, const char *name,
 	    const char **val, size_t *vlen);

@@ -32,6 +32,12 @@
  * and its outcome decides.  Pools (and their records) are created on the
  * first call and live until peers_free.
  *
+ * SIGNING.  With peers_set_auth, peer_call appends the three signature
+ * header lines (auth.c pins them) to the caller's extra lines, signed
+ * over the method, the target and the body exactly as client_do sends
+ * them, with the clock read at the call.  The auth pointer is read under
+ * the mutex, so setting it while calls run is safe.
+ *
  * STALE CONNECTIONS.  A pooled connection the server has since closed is
  * handled by client_do: when a reused connection dies before the first
  * response byte, it resends once on a fresh connection.  peer.c adds no
@@ -45,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "net.h"
 
 struct pool {
@@ -64,6 +71,7 @@ struct peers {
 	struct pool	*pools;
 	int		 connect_timeout_ms;
 	int		 max_idle;
+	struct auth	*auth;		/* sign every call when set */
 };
 
 struct peers *
@@ -105,6 +113,14 @@ peers_free(struct peers *p)
 	}
 	pthread_mutex_destroy(&p->mu);
 	free(p);
+}
+
+void
+peers_set_auth(struct peers *p, struct auth *a)
+{
+	pthread_mutex_lock(&p->mu);
+	p->auth = a;
+	pthread_mutex_unlock(&p->mu);
 }
 
 /* The pool for addr, or NULL; caller holds mu. */
@@ -248,6 +264,8 @@ peer_call(struct peers *p, const char *address, const char *method,
 {
 	char host[NET_HOST_MAX], port[NET_PORT_MAX];
 	struct client_conn c;
+	struct buf hdrs = BUF_INIT;
+	struct auth *auth;
 	bool found;
 	int rc, saved;
 
@@ -263,9 +281,20 @@ peer_call(struct peers *p, const char *address, const char *method,
 		errno = EINVAL;
 		return -1;
 	}
+	pthread_mutex_lock(&p->mu);
+	auth = p->auth;
+	pthread_mutex_unlock(&p->mu);
+	if (auth != NULL) {
+		if (extra != NULL)
+			buf_puts(&hdrs, extra);
+		auth_sign(auth, method, target, body, body != NULL ? body_len : 0,
+		    &hdrs);
+		extra = hdrs.data;
+	}
 	rc = client_do(&c, method, target, content_type, body, body_len, extra,
 	    timeout_ms, res);
 	saved = errno;
+	buf_free(&hdrs);
 	call_end(p, address, &c, rc == 0);
 	errno = saved;
 	return rc;

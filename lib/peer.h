@@ -18,6 +18,7 @@
 #include "client.h"
 
 struct peers;
+struct auth;	/* auth.h */
 
 /*
  * Failure detection: PEER_DOWN_AFTER consecutive transport failures mark
@@ -44,8 +45,17 @@ struct peers *peers_new(int connect_timeout_ms, int max_idle_per_addr);
 void	peers_free(struct peers *p);	/* closes every idle connection; NULL ok */
 
 /*
+ * From now on every peer_call signs its request with a: the X-Kvd-Date,
+ * X-Kvd-Nonce and X-Kvd-Signature lines are added after extra (see
+ * auth.c).  NULL stops signing.  a is borrowed and must outlive the last
+ * call.  Thread-safe, but meant for start-up, before the first call.
+ */
+void	peers_set_auth(struct peers *p, struct auth *a);
+
+/*
  * Sends one request to address "host:port" and reads the response before
- * timeout_ms.  extra: preformatted header lines or NULL.  0 with res
+ * timeout_ms.  target goes on the request line as it is (a signature
+ * covers it so); extra: preformatted header lines or NULL.  0 with res
  * filled (any HTTP status), or -1 with errno (transport failure;
  * EHOSTDOWN at once while the address is marked down).
  */

@@ -752,6 +752,54 @@ out:
 }
 
 int
+replica_serve_batch(struct replica *rp, const char *body, size_t len,
+    struct buf *out)
+{
+	struct record_scratch sc;
+	struct version v;
+	const char *p = body, *end = body + len, *nl, *key;
+	size_t klen;
+	uint64_t applied = 0, ignored = 0;
+	int rc, status = 200;
+
+	record_scratch_init(&sc);
+	version_init(&v);
+	for (; p < end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			nl = end;
+		if (nl == p)
+			continue;
+		if (record_parse(&sc, p, (size_t)(nl - p), &key, &klen, &v) != 0 ||
+		    klen > STORE_KEY_MAX) {
+			buf_printf(out, "{\"error\":\"malformed record at byte "
+			    "%zu\",\"applied\":%llu}\n", (size_t)(p - body),
+			    (unsigned long long)applied);
+			status = 400;
+			goto out;
+		}
+		rc = store_apply(rp->cfg.store, key, klen, &v);
+		if (rc < 0) {
+			buf_printf(out, "{\"error\":\"storage failure: not "
+			    "durable\",\"applied\":%llu}\n",
+			    (unsigned long long)applied);
+			status = 503;
+			goto out;
+		}
+		if (rc == 1)
+			applied++;
+		else
+			ignored++;
+	}
+	buf_printf(out, "{\"applied\":%llu,\"ignored\":%llu}\n",
+	    (unsigned long long)applied, (unsigned long long)ignored);
+out:
+	version_free(&v);
+	record_scratch_free(&sc);
+	return status;
+}
+
+int
 replica_serve_fetch(struct replica *rp, const char *key, size_t klen,
     struct buf *out)
 {

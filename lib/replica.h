@@ -101,6 +101,15 @@ int	replica_serve_replicate(struct replica *rp, const char *body,
 	    size_t len, struct buf *out);
 
 /*
+ * POST /internal/batch: body is records, one per line (JSON lines); each
+ * is applied through store_apply in order.  Appends
+ * {"applied":N,"ignored":M} and returns 200, or 400 / 503 with an error
+ * naming how far it got (records before it were applied).
+ */
+int	replica_serve_batch(struct replica *rp, const char *body, size_t len,
+	    struct buf *out);
+
+/*
  * GET /internal/fetch/KEY: appends {"key":...,"v":{...}} (tombstones
  * included) and returns 200, or 404 when the key was never stored here.
  */

@@ -369,12 +369,15 @@ conn_main(void *arg)
 static void
 reject(int fd)
 {
-	static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\n"
-	    "Content-Type: application/json\r\nContent-Length: 48\r\n"
-	    "Connection: close\r\n\r\n"
+	static const char body[] =
 	    "{\"error\":\"too many connections, retry later\"}\n";
+	char msg[256];
+	int n;
 
-	(void)send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT);
+	n = snprintf(msg, sizeof(msg), "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+	    "Connection: close\r\n\r\n%s", sizeof(body) - 1, body);
+	(void)send(fd, msg, (size_t)n, MSG_DONTWAIT);
 	shutdown(fd, SHUT_WR);
 	close(fd);
 }

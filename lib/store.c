@@ -86,6 +86,7 @@
 
 #include "buf.h"
 #include "crc32c.h"
+#include "failpoint.h"
 #include "json.h"
 #include "record.h"
 #include "wal.h"
@@ -517,6 +518,7 @@ store_snapshot(struct store *s)
 	emit_crc(&out, start);
 	if (write_all(fd, out.data, out.len) == -1)
 		goto fail;
+	(void)failpoint("snapshot-after-tmp-write");
 	if (s->fsync && fsync(fd) == -1)
 		goto fail;
 	if (close(fd) == -1) {
@@ -524,10 +526,13 @@ store_snapshot(struct store *s)
 		goto fail;
 	}
 	fd = -1;
+	(void)failpoint("snapshot-after-tmp-fsync");
 	if (rename(tmp, final) == -1)
 		goto fail;
+	(void)failpoint("snapshot-after-rename");
 	if (s->fsync && dir_sync(s->dir) == -1)
 		goto fail;
+	(void)failpoint("snapshot-before-wal-drop");
 	/* The snapshot is in place; a failed drop only leaves extra files. */
 	if (wal_drop_upto(s->wal, seq) == -1)
 		store_log("warn", "cannot drop covered wal segments", s->dir,

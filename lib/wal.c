@@ -56,10 +56,34 @@
  * batch, written by the next waiter that finds no leader.  `busy` marks
  * that a leader (or wal_rotate) owns the file and the in-flight buffer.
  *
- * FAILURE.  A failed write or fsync is sticky: we cannot know what reached
- * the disk, so `failed` is set, the error is logged once, the file is cut
- * back (ftruncate) to the last durable offset as a best effort, and every
- * later enqueue / sync returns EIO.
+ * FAILURE.  A failed fdatasync is sticky.  After it the state of the
+ * page cache is unknown: Linux reports a writeback error once and may
+ * then mark the failed pages clean, so a second fsync can succeed without
+ * the data ever reaching the disk.  Retrying would acknowledge writes
+ * that are not durable; the only safe recovery is a restart, which
+ * replays what is really on disk.  So `failed` is set, the error is logged
+ * once, the file is cut back (ftruncate) to the last durable offset as a
+ * best effort, and every later enqueue / sync returns EIO.  A failed
+ * write(2) is sticky too, except for the out-of-space errors below.
+ *
+ * OUT OF SPACE.  A pwrite that fails with ENOSPC (or EDQUOT) has made
+ * nothing durable and nothing acknowledged depends on it, so it need not
+ * stop the log.  The leader cuts the segment back to cur_size (the last
+ * durable offset) and fsyncs the cut (a failure there is sticky), puts
+ * the batch back in front of `pending` -- its records keep their seqs,
+ * so the log stays gapless and the lines it retries are byte for byte
+ * the ones it tried -- bumps nospace_gen and sets nospace_upto to the
+ * batch's last seq.  Every waiter for a seq <= nospace_upto that was
+ * already waiting when the batch failed (nospace_gen moved since it
+ * started waiting) returns -1 with ENOSPC, so its request is answered
+ * 503; nobody is told "durable".  A later wal_sync (a new write, a
+ * rotation, close) leads a new attempt that writes the kept records
+ * first; once space is freed it succeeds and writes resume.  A record
+ * whose writer was refused may thus become durable later: harmless, a
+ * refused write is "maybe applied", and the store already shows it.
+ * One line is logged when the log runs out of space and one when writes
+ * resume.  While out of space, wal_enqueue refuses (ENOSPC) once the
+ * kept records reach NOSPACE_KEEP bytes, so memory stays bounded.
  *
  * ROTATION.  wal_rotate flushes and syncs the current segment, creates
  * wal-<next seq>.log, fsyncs the directory and switches to it, all while
@@ -90,6 +114,7 @@
 
 #include "buf.h"
 #include "crc32c.h"
+#include "failpoint.h"
 
 #define SEG_PREFIX	"wal-"
 #define SEG_SUFFIX	".log"
@@ -97,6 +122,7 @@
 #define REC_PREFIX	"{\"seq\":"
 #define REC_MIDDLE	",\"rec\":"
 #define REC_SUFFIXLEN	18	/* ,"crc":"xxxxxxxx"} */
+#define NOSPACE_KEEP	(16 << 20)	/* records kept while out of space */
 
 struct wal_seg {
 	uint64_t	first;	/* seq in the file name */
@@ -122,6 +148,9 @@ struct wal {
 	uint64_t	 durable_seq;	/* highest seq written and synced */
 	bool		 busy;		/* a leader or rotate owns fd and inflight */
 	int		 failed;	/* sticky: the errno of the disk failure */
+	bool		 nospace;	/* the last batch write found the disk full */
+	uint64_t	 nospace_gen;	/* batches that failed for space */
+	uint64_t	 nospace_upto;	/* last seq of the latest such batch */
 
 	uint64_t	 appends, bytes, fsyncs;
 };
@@ -363,18 +392,92 @@ wal_fail(struct wal *w, const char *what, int err)
 		(void)data_sync(w->fd);
 }
 
+/* True for the errors of a write that found no room: not sticky. */
+static bool
+is_nospace(int err)
+{
+#ifdef EDQUOT
+	if (err == EDQUOT)
+		return true;
+#endif
+	return err == ENOSPC;
+}
+
+/*
+ * Writes a batch at off; with the failpoint wal-write-enospc armed it
+ * writes the first half and then fails with ENOSPC, as a disk filling up
+ * in the middle of the batch would.
+ */
+static int
+batch_write(int fd, const char *p, size_t n, uint64_t off)
+{
+	if (failpoint("wal-write-enospc")) {
+		(void)write_all(fd, p, n / 2, off);
+		errno = ENOSPC;
+		return -1;
+	}
+	return write_all(fd, p, n, off);
+}
+
+static int
+batch_sync(int fd)
+{
+	if (failpoint("wal-fsync-eio")) {
+		errno = EIO;
+		return -1;
+	}
+	return data_sync(fd);
+}
+
+/*
+ * A batch write failed for lack of space (mu held, busy ours): cuts the
+ * segment back to the durable offset and keeps the batch, with the rule
+ * in the essay.  A failure to cut is sticky.
+ */
+static void
+batch_nospace(struct wal *w, uint64_t last, int err)
+{
+	char path[4096];
+	struct buf tmp;
+
+	if (ftruncate(w->fd, (off_t)w->cur_size) == -1 ||
+	    (w->do_fsync && data_sync(w->fd) == -1)) {
+		wal_fail(w, "wal: cannot cut back a write that found the disk "
+		    "full", errno);
+		buf_reset(&w->inflight);
+		return;
+	}
+	/* The kept records go first: seqs stay in order in pending. */
+	buf_append(&w->inflight, w->pending.data, w->pending.len);
+	tmp = w->pending;
+	w->pending = w->inflight;
+	w->inflight = tmp;
+	buf_reset(&w->inflight);
+	w->nospace_gen++;
+	w->nospace_upto = last;
+	if (!w->nospace) {
+		w->nospace = true;
+		seg_path(path, sizeof(path), w->dir, w->cur_first);
+		wal_log("error", "wal write failed: disk full; writes are "
+		    "refused (503) until space is freed", path,
+		    (long long)w->cur_size, err);
+	}
+}
+
 /*
  * Writes and syncs the pending batch.  Called with mu held and busy set by
- * the caller; drops mu for the I/O.  0, or -1 after marking the log
- * failed.
+ * the caller; drops mu for the I/O.  0, or -1 with errno: ENOSPC after
+ * keeping the batch for a retry, EIO after marking the log failed.
  */
 static int
 flush_batch(struct wal *w)
 {
+	char path[4096];
 	struct buf tmp;
 	uint64_t last, off;
 	int rc = 0, e = 0, fd;
 	const char *what = NULL;
+	bool in_write = false;
 
 	if (w->pending.len == 0)
 		return 0;
@@ -386,20 +489,36 @@ flush_batch(struct wal *w)
 	fd = w->fd;
 	pthread_mutex_unlock(&w->mu);
 
-	if (write_all(fd, w->inflight.data, w->inflight.len, off) == -1) {
+	(void)failpoint("wal-before-write");
+	if (batch_write(fd, w->inflight.data, w->inflight.len, off) == -1) {
 		rc = -1;
 		e = errno;
 		what = "wal write failed";
-	} else if (w->do_fsync && data_sync(fd) == -1) {
-		rc = -1;
-		e = errno;
-		what = "wal fsync failed";
+		in_write = true;
+	} else {
+		(void)failpoint("wal-after-write");
+		if (w->do_fsync && batch_sync(fd) == -1) {
+			rc = -1;
+			e = errno;
+			what = "wal fsync failed; restart kvd once the disk "
+			    "is fixed";
+		} else
+			(void)failpoint("wal-after-fsync");
 	}
 
 	pthread_mutex_lock(&w->mu);
 	if (rc == -1) {
-		wal_fail(w, what, e);
-		buf_reset(&w->inflight);
+		if (in_write && is_nospace(e)) {
+			batch_nospace(w, last, e);
+			if (!w->failed) {
+				errno = ENOSPC;
+				return -1;
+			}
+		} else {
+			wal_fail(w, what, e);
+			buf_reset(&w->inflight);
+		}
+		errno = EIO;
 		return -1;
 	}
 	w->cur_size += w->inflight.len;
@@ -408,6 +527,12 @@ flush_batch(struct wal *w)
 		w->fsyncs++;
 	w->durable_seq = last;
 	buf_reset(&w->inflight);
+	if (w->nospace) {
+		w->nospace = false;
+		seg_path(path, sizeof(path), w->dir, w->cur_first);
+		wal_log("info", "wal writes resumed", path,
+		    (long long)w->cur_size, 0);
+	}
 	return 0;
 }
 
@@ -428,6 +553,11 @@ wal_enqueue(struct wal *w, const char *rec, size_t len, uint64_t *seq)
 		errno = EIO;
 		return -1;
 	}
+	if (w->nospace && w->pending.len >= NOSPACE_KEEP) {
+		pthread_mutex_unlock(&w->mu);
+		errno = ENOSPC;
+		return -1;
+	}
 	*seq = ++w->last_seq;
 	n = snprintf(pre, sizeof(pre), REC_PREFIX "%" PRIu64 REC_MIDDLE, *seq);
 	crc = crc32c(0, pre, (size_t)n);
@@ -441,21 +571,34 @@ wal_enqueue(struct wal *w, const char *rec, size_t len, uint64_t *seq)
 	return 0;
 }
 
+/*
+ * Waits for seq as the essay's GROUP COMMIT and OUT OF SPACE describe:
+ * a batch that fails for space while we wait fails us when it held our
+ * record; a batch that failed before we came is retried by us.
+ */
 int
 wal_sync(struct wal *w, uint64_t seq)
 {
-	int rc = 0;
+	uint64_t gen;
+	int rc = 0, e = 0;
 
 	pthread_mutex_lock(&w->mu);
 	if (seq > w->last_seq)
 		seq = w->last_seq;
+	gen = w->nospace_gen;
 	for (;;) {
 		if (w->failed) {
 			rc = -1;
+			e = EIO;
 			break;
 		}
 		if (w->durable_seq >= seq)
 			break;
+		if (w->nospace_gen != gen && seq <= w->nospace_upto) {
+			rc = -1;
+			e = ENOSPC;
+			break;
+		}
 		if (w->busy) {
 			pthread_cond_wait(&w->cv, &w->mu);
 			continue;
@@ -467,7 +610,7 @@ wal_sync(struct wal *w, uint64_t seq)
 	}
 	pthread_mutex_unlock(&w->mu);
 	if (rc == -1)
-		errno = EIO;
+		errno = e;
 	return rc;
 }
 
@@ -495,7 +638,7 @@ wal_rotate(struct wal *w, uint64_t *last_seq)
 	}
 	w->busy = true;
 	if (flush_batch(w) == -1) {
-		e = EIO;
+		e = errno;
 		goto fail;
 	}
 	/* busy is still ours, so everything up to durable_seq is in place. */
@@ -571,6 +714,7 @@ wal_drop_upto(struct wal *w, uint64_t seq)
 			rc = -1;
 			wal_log("warn", "cannot remove wal segment", path, -1, e);
 		}
+		(void)failpoint("snapshot-mid-wal-drop");
 	}
 	free(firsts);
 	if (w->do_fsync && dir_sync(w->dir) == -1 && rc == 0) {

@@ -1,0 +1,83 @@
+/*
+ * auth.h -- the cluster secret: signing node-to-node requests and
+ * verifying them (HMAC-SHA256 over method, target, date, nonce and body
+ * digest; the exact bytes are pinned in auth.c).
+ *
+ * A struct auth holds the secret, the clock skew it tolerates and a
+ * bounded cache of recently seen nonces.  It is made once at start-up
+ * (auth_load or auth_new) and then shared: auth_sign and auth_verify are
+ * safe to call from any number of threads at once (the nonce cache has
+ * its own mutex, held only for a few table operations, never during I/O).
+ * auth_free must come after the last call.
+ */
+#ifndef KVD_AUTH_H
+#define KVD_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "http.h"
+
+#define AUTH_KEY_MIN		16	/* bytes of secret, at least */
+#define AUTH_KEY_MAX		4096	/* bytes of secret, at most */
+#define AUTH_SKEW_DEFAULT	300	/* seconds either way */
+#define AUTH_CACHE_DEFAULT	(1 << 20)	/* nonces remembered, at most */
+
+/* The header names a signed request carries. */
+#define AUTH_HDR_DATE		"X-Kvd-Date"
+#define AUTH_HDR_NONCE		"X-Kvd-Nonce"
+#define AUTH_HDR_SIGNATURE	"X-Kvd-Signature"
+
+struct auth;
+
+/*
+ * Reads the secret from path: a regular file with no group or other
+ * permission bits (mode 0600 or stricter), whose contents less one
+ * trailing newline are AUTH_KEY_MIN..AUTH_KEY_MAX bytes.  Default skew
+ * and cache size.  0 with *out set, or -1 with a message naming the file
+ * in err ("... must be mode 0600 (it is 0644)").
+ */
+int	auth_load(struct auth **out, const char *path, char *err, size_t errlen);
+
+/*
+ * Makes an auth from key[0..klen) (copied), tolerating skew_s seconds of
+ * clock difference (<= 0: AUTH_SKEW_DEFAULT) and remembering at most
+ * cache_max nonces (0: AUTH_CACHE_DEFAULT).  0, or -1 with err filled.
+ */
+int	auth_new(struct auth **out, const void *key, size_t klen, int skew_s,
+	    size_t cache_max, char *err, size_t errlen);
+
+/* Wipes the secret and frees everything; NULL is a no-op. */
+void	auth_free(struct auth *a);
+
+/*
+ * Appends the three header lines ("X-Kvd-Date: ...\r\n" and so on) that
+ * sign one request to out.  target is the request-target exactly as it
+ * will be sent (path and query); body may be NULL when len is 0.
+ * auth_sign_at takes the date (Unix seconds) instead of reading the clock.
+ */
+void	auth_sign(struct auth *a, const char *method, const char *target,
+	    const void *body, size_t len, struct buf *out);
+void	auth_sign_at(struct auth *a, int64_t now, const char *method,
+	    const char *target, const void *body, size_t len, struct buf *out);
+
+/*
+ * Checks a received request's signature against its head and its decoded
+ * body[0..len).  0 when it is signed with this secret, fresh and not seen
+ * before (its nonce is then remembered, and *why set to NULL); -1
+ * otherwise, with *why set to a static reason: "missing signature",
+ * "malformed signature", "stale", "bad signature", "replayed" or
+ * "replay cache full".
+ * auth_verify_at takes the current time instead of reading the clock.
+ */
+int	auth_verify(struct auth *a, const struct http_request *req,
+	    const char *body, size_t len, const char **why);
+int	auth_verify_at(struct auth *a, int64_t now,
+	    const struct http_request *req, const char *body, size_t len,
+	    const char **why);
+
+/* How many nonces are remembered now (for tests and stats). */
+size_t	auth_cache_count(struct auth *a);
+
+#endif

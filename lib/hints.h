@@ -1,0 +1,75 @@
+/*
+ * hints.h -- hinted handoff: writes held for a replica that is down.
+ *
+ * When an owner of a key is down, the coordinator sends the write to the
+ * next healthy node on the ring with a hint naming the owner (a sloppy
+ * quorum, as in Dynamo); that node keeps it here instead of in its store.
+ * Hints are durable before they are acknowledged (one WAL per owner under
+ * DIR/hints/<owner>/, the same checksummed format as the store's WAL), are
+ * held in memory for delivery, and are delivered by a background thread
+ * once the owner answers again (POST /internal/batch); a hint is dropped
+ * only after the owner has acknowledged it, and its WAL segments are
+ * deleted once every hint in them was delivered.  Hints for a member that
+ * has left the cluster go to the key's current replicas instead.
+ *
+ * Bounds: at most max_count hints and max_bytes of records in all; past
+ * that hints_add refuses (ENOSPC) and the write does not count that
+ * replica.  Thread-safe.
+ */
+#ifndef KVD_HINTS_H
+#define KVD_HINTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "cluster.h"
+#include "peer.h"
+#include "store.h"
+
+struct hints_config {
+	const char	*dir;		/* node directory; hints live in dir/hints */
+	const char	*self_id;
+	struct cluster	*cluster;
+	struct peers	*peers;
+	struct store	*store;		/* for hints whose new owner is this node */
+	size_t		 max_count;	/* default 100000 */
+	size_t		 max_bytes;	/* default 256 MiB */
+	int		 interval_ms;	/* delivery attempts; 0: no thread */
+	int		 timeout_ms;	/* one delivery call */
+};
+
+struct hints_stats {
+	uint64_t	pending;	/* hints held now */
+	uint64_t	bytes;		/* their record bytes */
+	int64_t		oldest_ms;	/* wall clock when the oldest was taken, 0 none */
+	uint64_t	added;		/* since start */
+	uint64_t	delivered;	/* acknowledged by their owner since start */
+	uint64_t	refused;	/* refused at the bound since start */
+};
+
+struct hints;
+
+/*
+ * Opens DIR/hints, loading every owner's pending hints, and starts the
+ * delivery thread.  0, or -1 with a message in err.
+ */
+int	hints_open(struct hints **out, const struct hints_config *cfg,
+	    char *err, size_t errlen);
+void	hints_close(struct hints *h);	/* NULL ok */
+
+/*
+ * Keeps record (a {"key":..,"v":..} record) for owner, durably.  0, or -1
+ * with errno: ENOSPC over the bound, EIO on a disk failure, EINVAL for a
+ * bad owner id.
+ */
+int	hints_add(struct hints *h, const char *owner, const char *record,
+	    size_t len);
+
+/* Totals, or (owner != NULL) one owner's hints. */
+void	hints_stats(struct hints *h, const char *owner, struct hints_stats *st);
+
+/* Tries delivery to every owner now (tests; the thread does it too). */
+void	hints_deliver_now(struct hints *h);
+
+#endif

@@ -1,0 +1,441 @@
+#!/usr/bin/env bats
+# test/cluster.bats -- kvd as a three-node (and briefly four-node) cluster
+# on loopback: replication to every replica, quorum reads and writes with
+# a node down, read repair of a stale replica, membership changes through
+# join and leave, conditional writes, the quorum response headers, the
+# README quick start verbatim, and kvctl's server fail-over.
+#
+# Every node of a cluster must know the others' ports before it starts
+# (--peers), so port 0 will not do: setup picks four free loopback ports
+# up front and each node is started on its own with --addr and
+# --advertise.  Short peer timeouts and gossip intervals keep the file
+# fast; every wait is a bounded poll, every client call has a deadline,
+# and teardown kills every process the test started.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+# A whole-test deadline as a last resort (bats >= 1.7); each step below
+# is bounded on its own as well.
+BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-60}
+
+setup() {
+	setup_tmp
+	QUICKSTART=0
+	read -r -a PORTS <<<"$(free_ports 4)"
+	[ "${#PORTS[@]}" -eq 4 ]
+}
+
+teardown() {
+	stop_all
+	if [ "$QUICKSTART" = 1 ]; then
+		local f
+		for f in "$TMP"/qs*.pid; do
+			[ -e "$f" ] && wait_exit "$(cat "$f")"
+		done
+		rm -rf /tmp/kv
+	fi
+	teardown_tmp
+}
+
+# free_ports N: N distinct free TCP ports on 127.0.0.1, space-separated.
+# Every socket stays bound until all N are chosen, so none repeats.
+free_ports() {
+	timeout 10 python3 -c '
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+' "$1"
+}
+
+# port N: the port chosen for nodeN (1..4).
+port() {
+	echo "${PORTS[$(($1 - 1))]}"
+}
+
+# peers_of N: --peers for nodeN in the three-node cluster (the other two).
+peers_of() {
+	local i out=""
+	for i in 1 2 3; do
+		[ "$i" = "$1" ] && continue
+		out="$out${out:+,}node$i=127.0.0.1:$(port "$i")"
+	done
+	echo "$out"
+}
+
+# start_member N [PEERS]: starts nodeN on its port; PEERS defaults to the
+# other two of node1..node3.
+start_member() {
+	local n=$1 p
+	p=$(port "$n")
+	start_node "node$n" --addr "127.0.0.1:$p" --advertise "127.0.0.1:$p" \
+	    --peers "${2:-$(peers_of "$n")}" --n 3 --w 2 --r 2 \
+	    --peer-timeout-ms 500 --gossip-interval-ms 200
+}
+
+start_cluster() {
+	start_member 1
+	start_member 2
+	start_member 3
+}
+
+# c ARGS...: curl with a deadline, silent, showing errors.
+c() {
+	curl -sS --max-time 5 "$@"
+}
+
+# code ARGS...: only the HTTP status code.
+code() {
+	curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$@"
+}
+
+# header NAME ARGS...: the value of response header NAME (curl ARGS).
+header() {
+	local name=$1
+	shift
+	curl -s --max-time 5 -D - -o /dev/null "$@" | tr -d '\r' |
+	    awk -v n="$(echo "$name" | tr 'A-Z' 'a-z')" '
+		{ k = tolower(substr($0, 1, index($0, ":") - 1)) }
+		k == n { sub(/^[^:]*:[ \t]*/, ""); print; exit }'
+}
+
+# kv ARGS...: kvctl, bounded.
+kv() {
+	timeout 15 "$KVCTL" "$@"
+}
+
+# put NODE KEY VALUE [QUERY]: PUT through NODE; prints the status code.
+put() {
+	code -X PUT -d "{\"value\":\"$3\"}" "$(url "$1")/kv/$2${4:-}"
+}
+
+# fetch_v NODE KEY: the "v" object NODE holds for KEY (compact, sorted),
+# or "404".
+fetch_v() {
+	local body st
+	body=$(curl -s --max-time 5 -w '\n%{http_code}' "$(url "$1")/internal/fetch/$2")
+	st=${body##*$'\n'}
+	if [ "$st" = 200 ]; then
+		printf '%s\n' "${body%$'\n'*}" | jq -cS .v
+	else
+		echo "$st"
+	fi
+}
+
+# members NODE: how many members NODE's /cluster/nodes lists.
+members() {
+	curl -s --max-time 2 "$(url "$1")/cluster/nodes" | jq '.members | length' 2>/dev/null
+}
+
+# wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds.
+wait_for() {
+	local deadline=$((SECONDS + $1))
+	shift
+	while ! "$@"; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.1
+	done
+}
+
+# all_members COUNT NODE...: every NODE lists exactly COUNT members.
+all_members() {
+	local want=$1 n
+	shift
+	for n in "$@"; do
+		[ "$(members "$n")" = "$want" ] || return 1
+	done
+}
+
+# same_v KEY NODE...: every NODE holds the same, existing, version of KEY.
+same_v() {
+	local key=$1 first="" v n
+	shift
+	for n in "$@"; do
+		v=$(fetch_v "$n" "$key")
+		[ "$v" != 404 ] && [ -n "$v" ] && [ "$v" != null ] || return 1
+		[ -z "$first" ] && first=$v
+		[ "$v" = "$first" ] || return 1
+	done
+}
+
+now_ms() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
+# ---- replication --------------------------------------------------------
+
+@test "a write through one node is readable through every node (kvctl)" {
+	start_cluster
+	run kv put greeting hello-cluster --server "$(url node1)"
+	[ "$status" -eq 0 ]
+	local n
+	for n in node1 node2 node3; do
+		run kv get greeting --server "$(url "$n")"
+		echo "$n: status=$status output=$output"
+		[ "$status" -eq 0 ]
+		[ "$output" = hello-cluster ]
+	done
+}
+
+@test "every replica holds the write: /internal/fetch shows the same version on all three" {
+	start_cluster
+	[ "$(put node2 rep value-1)" = 201 ]
+	[ "$(put node2 rep value-2)" = 200 ]
+	# W=2 answers before the third ack may land: give it a moment.
+	wait_for 5 same_v rep node1 node2 node3 || {
+		for n in node1 node2 node3; do echo "$n: $(fetch_v "$n" rep)"; done
+		false
+	}
+	run fetch_v node3 rep
+	[ "$(echo "$output" | jq -r .value)" = value-2 ]
+	[ "$(echo "$output" | jq -r .tombstone)" = false ]
+}
+
+@test "one node down: W=2/R=2 still work through the survivors, ?w=3 is a fast 503 with acks and required" {
+	start_cluster
+	[ "$(put node1 before up)" = 201 ]
+	kill_node node3
+	[ "$(put node1 during one-down)" = 201 ]
+	[ "$(put node2 before still-up)" = 200 ]
+	run kv get during --server "$(url node2)"
+	[ "$status" -eq 0 ]
+	[ "$output" = one-down ]
+	run kv get before --server "$(url node1)"
+	[ "$status" -eq 0 ]
+	[ "$output" = still-up ]
+	[ "$(c "$(url node1)/kv/during?r=2" | jq -r .value)" = one-down ]
+
+	local t0 t1
+	t0=$(now_ms)
+	run curl -s --max-time 10 -w '\n%{http_code}' -X PUT \
+	    -d '{"value":"all-three"}' "$(url node1)/kv/strict?w=3"
+	t1=$(now_ms)
+	echo "w=3 answered in $((t1 - t0)) ms: $output"
+	[ "$status" -eq 0 ]
+	[ "${output##*$'\n'}" = 503 ]
+	local body=${output%$'\n'*}
+	[ "$(echo "$body" | jq -r '.error | type')" = string ]
+	[ "$(echo "$body" | jq -r '.acks | type')" = number ]
+	[ "$(echo "$body" | jq -r .acks)" -eq 2 ]
+	[ "$(echo "$body" | jq -r .required)" -eq 3 ]
+	[ $((t1 - t0)) -lt 3000 ]
+}
+
+@test "read repair: a restarted replica that missed a write gets it after a quorum read" {
+	start_cluster
+	[ "$(put node1 warm x)" = 201 ]
+	kill_node node3
+	[ "$(put node1 k repaired-value)" = 201 ]
+	start_member 3
+	[ "$(fetch_v node3 k)" = 404 ]
+	local want
+	want=$(fetch_v node1 k)
+	[ "$want" != 404 ]
+	# node1 may still hold node3 as down (backoff): read with r=3 until
+	# all three answer, then the repair lands in the background.
+	repaired() {
+		curl -s --max-time 2 -o /dev/null "$(url node1)/kv/k?r=3"
+		[ "$(fetch_v node3 k)" = "$want" ]
+	}
+	wait_for 10 repaired || {
+		echo "node1: $want"
+		echo "node3: $(fetch_v node3 k)"
+		c -i "$(url node1)/kv/k?r=3"
+		false
+	}
+	[ "$(c "$(url node3)/kv/k?r=3" | jq -r .value)" = repaired-value ]
+}
+
+# ---- membership ---------------------------------------------------------
+
+@test "join and leave of a fourth node reach every node; 409, 404 and 400 on bad requests; kvctl cluster" {
+	start_cluster
+	local a4="127.0.0.1:$(port 4)"
+	start_member 4 "node1=127.0.0.1:$(port 1)"
+	run c -X POST -d "{\"id\":\"node4\",\"address\":\"$a4\"}" "$(url node2)/cluster/join"
+	echo "join: $output"
+	[ "$status" -eq 0 ]
+	[ "$(code -X POST -d "{\"id\":\"node4\",\"address\":\"$a4\"}" "$(url node2)/cluster/join")" = 200 ]
+	wait_for 10 all_members 4 node1 node2 node3 node4 || {
+		for n in node1 node2 node3 node4; do echo "$n: $(members "$n")"; done
+		false
+	}
+	[ "$(c "$(url node3)/cluster/nodes" | jq -r '[.members[].id] | sort | join(",")')" = node1,node2,node3,node4 ]
+	[ "$(c "$(url node1)/cluster/nodes" | jq -r '.members[] | select(.id == "node4") | .address')" = "$a4" ]
+
+	# Bad requests.
+	run code -X POST -d "{\"id\":\"node4\",\"address\":\"127.0.0.1:1\"}" "$(url node1)/cluster/join"
+	[ "$output" = 409 ]
+	run code -X POST -d '{"id":"no-such-node"}' "$(url node1)/cluster/leave"
+	[ "$output" = 404 ]
+	run code -X POST -d '{"id":"node5","address":' "$(url node1)/cluster/join"
+	[ "$output" = 400 ]
+	run code -X POST -d '{"id":"node5"}' "$(url node1)/cluster/join"
+	[ "$output" = 400 ]
+	run code -X POST -d 'not json' "$(url node1)/cluster/leave"
+	[ "$output" = 400 ]
+
+	run c -X POST -d '{"id":"node4"}' "$(url node1)/cluster/leave"
+	[ "$status" -eq 0 ]
+	wait_for 10 all_members 3 node1 node2 node3 || {
+		for n in node1 node2 node3; do echo "$n: $(members "$n")"; done
+		false
+	}
+	[ "$(c "$(url node2)/cluster/nodes" | jq -r '[.members[].id] | sort | join(",")')" = node1,node2,node3 ]
+
+	# The same through kvctl.
+	run kv cluster join node4 "$a4" --server "$(url node3)"
+	echo "kvctl join: $status $output"
+	[ "$status" -eq 0 ]
+	wait_for 10 all_members 4 node1 node2 node3 node4
+	run kv cluster nodes --server "$(url node2)"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -r '[.members[].id] | sort | join(",")')" = node1,node2,node3,node4 ]
+	run kv cluster join node4 127.0.0.1:1 --server "$(url node3)"
+	[ "$status" -eq 4 ]
+	run kv cluster leave node4 --server "$(url node1)"
+	[ "$status" -eq 0 ]
+	wait_for 10 all_members 3 node1 node2 node3
+	run kv cluster leave no-such-node --server "$(url node1)"
+	[ "$status" -eq 1 ]
+}
+
+# ---- conditional writes and headers --------------------------------------
+
+@test "If-Match with an old ETag is 412, with the current one 200; If-None-Match: * on a live key is 412" {
+	start_cluster
+	local u old cur
+	u=$(url node1)
+	[ "$(put node1 cond v1)" = 201 ]
+	old=$(header ETag "$u/kv/cond")
+	[ -n "$old" ]
+	[ "$(put node2 cond v2)" = 200 ]
+	cur=$(header ETag "$u/kv/cond")
+	[ -n "$cur" ]
+	[ "$cur" != "$old" ]
+	run code -X PUT -H "If-Match: $old" -d '{"value":"lost"}' "$u/kv/cond"
+	[ "$output" = 412 ]
+	[ "$(c "$u/kv/cond" | jq -r .value)" = v2 ]
+	run code -X PUT -H "If-Match: $cur" -d '{"value":"v3"}' "$u/kv/cond"
+	[ "$output" = 200 ]
+	[ "$(c "$(url node3)/kv/cond" | jq -r .value)" = v3 ]
+	run code -X PUT -H 'If-None-Match: *' -d '{"value":"again"}' "$u/kv/cond"
+	[ "$output" = 412 ]
+	run code -X PUT -H 'If-None-Match: *' -d '{"value":"fresh"}' "$u/kv/cond-new"
+	[ "$output" = 201 ]
+}
+
+@test "write responses report the replicas: X-Kvd-Replicas has 3 distinct ids, X-Kvd-Acks >= 2" {
+	start_cluster
+	local hdrs reps acks req
+	hdrs=$(curl -s --max-time 5 -D - -o /dev/null -X PUT -d '{"value":"h"}' \
+	    "$(url node2)/kv/hdr" | tr -d '\r')
+	echo "$hdrs"
+	echo "$hdrs" | head -1 | grep -q ' 201'
+	reps=$(echo "$hdrs" | awk -F': ' 'tolower($1) == "x-kvd-replicas" {print $2}')
+	acks=$(echo "$hdrs" | awk -F': ' 'tolower($1) == "x-kvd-acks" {print $2}')
+	req=$(echo "$hdrs" | awk -F': ' 'tolower($1) == "x-kvd-required" {print $2}')
+	[ "$(echo "$reps" | tr ',' '\n' | sort -u | grep -cxE 'node[123]')" -eq 3 ]
+	[ "$(echo "$reps" | tr ',' '\n' | wc -l)" -eq 3 ]
+	[ "$acks" -ge 2 ]
+	[ "$req" -eq 2 ]
+	echo "$hdrs" | grep -qi '^x-kvd-acked: '
+}
+
+# ---- the README quick start, verbatim -----------------------------------
+
+# port_busy PORT: something listens on PORT (any interface) already.
+port_busy() {
+	! timeout 5 python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("", int(sys.argv[1])))
+' "$1" 2>/dev/null
+}
+
+# qs_health PORT: the quick-start node on PORT answers /health.
+qs_health() {
+	curl -s --max-time 1 -o /dev/null "http://localhost:$1/health"
+}
+
+@test "quick start: the three-node commands, verbatim" {
+	local p
+	for p in 8080 8081 8082; do
+		if port_busy "$p"; then
+			skip "port $p is in use on this machine; the quick start needs 8080-8082"
+		fi
+	done
+	QUICKSTART=1
+	rm -rf /tmp/kv
+	cd "$ROOT"
+	./kvd --id node1 --addr :8080 --data-dir /tmp/kv --peers node2=localhost:8081,node3=localhost:8082 --n 3 --w 2 --r 2 >"$TMP/qs1.log" 2>&1 3>&- &
+	echo $! >"$TMP/qs1.pid"
+	./kvd --id node2 --addr :8081 --data-dir /tmp/kv --peers node1=localhost:8080,node3=localhost:8082 --n 3 --w 2 --r 2 >"$TMP/qs2.log" 2>&1 3>&- &
+	echo $! >"$TMP/qs2.pid"
+	./kvd --id node3 --addr :8082 --data-dir /tmp/kv --peers node1=localhost:8080,node2=localhost:8081 --n 3 --w 2 --r 2 >"$TMP/qs3.log" 2>&1 3>&- &
+	echo $! >"$TMP/qs3.pid"
+	for p in 8080 8081 8082; do
+		wait_for 10 qs_health "$p" || { cat "$TMP"/qs*.log; false; }
+	done
+	run timeout 15 ./kvctl put hello world --server http://localhost:8080
+	echo "put: $status $output"
+	[ "$status" -eq 0 ]
+	run timeout 15 ./kvctl get hello --server http://localhost:8082
+	echo "get: $status $output"
+	[ "$status" -eq 0 ]
+	[ "$output" = world ]
+	run timeout 15 ./kvctl cluster nodes --server http://localhost:8080
+	echo "nodes: $status $output"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -r '[.members[].id] | sort | join(",")')" = node1,node2,node3 ]
+}
+
+# ---- kvctl --------------------------------------------------------------
+
+@test "kvctl --server: a dead first server is skipped for the next one" {
+	start_cluster
+	local dead="http://127.0.0.1:$(port 4)"	# chosen free, nothing listens
+	run --separate-stderr kv put failover yes --server "$dead,$(url node1)"
+	echo "put: $status [$output] [$stderr]"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"$dead"* ]]
+	run --separate-stderr kv get failover --server "$dead,$(url node2)"
+	[ "$status" -eq 0 ]
+	[ "$output" = yes ]
+	kill_node node1
+	run --separate-stderr kv get failover --server "$(url node1),$dead,$(url node3)"
+	echo "get: $status [$output] [$stderr]"
+	[ "$status" -eq 0 ]
+	[ "$output" = yes ]
+	run --separate-stderr kv get failover --server "$dead,$(url node1)"
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == *"no server reachable"* ]]
+}
+
+# ---- atomic conditional writes ------------------------------------------
+
+@test "20 concurrent If-None-Match: * PUTs of one new key through one node: exactly one 201, the rest 412" {
+	start_cluster
+	local u i pids=()
+	u=$(url node1)
+	for i in $(seq 1 20); do
+		curl -s --max-time 10 -o /dev/null -w '%{http_code}\n' -X PUT \
+		    -H 'If-None-Match: *' -d "{\"value\":\"w$i\"}" "$u/kv/race" \
+		    >"$TMP/race.$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"	# the curls only: the nodes are children too
+	cat "$TMP"/race.* | sort | uniq -c
+	[ "$(cat "$TMP"/race.* | grep -cx 201)" -eq 1 ]
+	[ "$(cat "$TMP"/race.* | grep -cx 412)" -eq 19 ]
+	# The winner's value is what every node reads.
+	local winner
+	winner=$(c "$u/kv/race" | jq -r .value)
+	[[ "$winner" == w* ]]
+	[ "$(c "$(url node3)/kv/race" | jq -r .value)" = "$winner" ]
+}
