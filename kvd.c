@@ -47,6 +47,7 @@
 
 #include "lib/buf.h"
 #include "lib/cluster.h"
+#include "lib/hints.h"
 #include "lib/http.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -87,6 +88,7 @@ struct config {
 	long	 peer_timeout_ms;
 	long	 gossip_interval_ms;
 	long	 vnodes;
+	long	 hint_max;
 	bool	 request_log;
 };
 
@@ -124,6 +126,8 @@ static const struct flag flags[] = {
 	{ "gossip-interval-ms", FLAG_NUM, F(gossip_interval_ms), 50, 3600000,
 	  "milliseconds between membership exchanges with a random member "
 	  "(default 1000)" },
+	{ "hint-max", FLAG_NUM, F(hint_max), 1, 100000000,
+	  "most hints kept for members that are down (default 100000)" },
 	{ "port-file", FLAG_STR, F(port_file), 0, 0,
 	  "write the bound port to this file once listening" },
 	{ "snapshot-interval", FLAG_NUM, F(snapshot_interval), 0, 86400 * 7,
@@ -474,6 +478,7 @@ struct node {
 	struct workq	*workq;
 	struct cluster	*cluster;
 	struct replica	*replica;
+	struct hints	*hints;
 	struct server	*server;
 	int64_t		 started_ms;
 };
@@ -868,6 +873,7 @@ handle_nodes(struct node *nd, struct server_response *res)
 	const struct cluster_view *v;
 	const struct cluster_member *m;
 	struct peer_health h;
+	struct hints_stats hs;
 	size_t i;
 
 	v = cluster_view_get(nd->cluster);
@@ -886,11 +892,18 @@ handle_nodes(struct node *nd, struct server_response *res)
 			continue;
 		}
 		peer_health(nd->peers, m->address, &h);
+		hints_stats(nd->hints, m->id, &hs);
 		buf_printf(&res->body, ",\"state\":\"%s\",\"fails\":%d,"
-		    "\"last_ok_ms\":%lld}", peer_state_name(h.state), h.fails,
-		    (long long)h.last_ok_ms);
+		    "\"last_ok_ms\":%lld,\"hints\":%llu,\"hint_oldest_ms\":%lld}",
+		    peer_state_name(h.state), h.fails, (long long)h.last_ok_ms,
+		    (unsigned long long)hs.pending, (long long)hs.oldest_ms);
 	}
-	buf_puts(&res->body, "]}\n");
+	hints_stats(nd->hints, NULL, &hs);
+	buf_printf(&res->body, "],\"hints\":{\"pending\":%llu,\"bytes\":%llu,"
+	    "\"oldest_ms\":%lld,\"delivered\":%llu,\"refused\":%llu}}\n",
+	    (unsigned long long)hs.pending, (unsigned long long)hs.bytes,
+	    (long long)hs.oldest_ms, (unsigned long long)hs.delivered,
+	    (unsigned long long)hs.refused);
 	cluster_view_put(nd->cluster, v);
 }
 
@@ -1109,6 +1122,7 @@ config_defaults(struct config *cfg)
 	cfg->peer_timeout_ms = 2000;
 	cfg->gossip_interval_ms = 1000;
 	cfg->vnodes = 150;
+	cfg->hint_max = 100000;
 	cfg->log_level = "info";
 	cfg->log_format = "text";
 }
@@ -1125,6 +1139,7 @@ main(int argc, char **argv)
 	sigset_t sigs;
 	struct cluster_config ccfg;
 	struct replica_config rcfg;
+	struct hints_config hcfg;
 	const struct cluster_view *view;
 	int lfd, port, sig, lvl;
 
@@ -1194,12 +1209,25 @@ main(int argc, char **argv)
 	ccfg.peers_pool = nd.peers;
 	if (cluster_open(&nd.cluster, &ccfg, err, sizeof(err)) != 0)
 		die("%s", err);
+	memset(&hcfg, 0, sizeof(hcfg));
+	hcfg.dir = nd.dir;
+	hcfg.self_id = cfg->id;
+	hcfg.cluster = nd.cluster;
+	hcfg.peers = nd.peers;
+	hcfg.store = nd.store;
+	hcfg.max_count = (size_t)cfg->hint_max;
+	hcfg.interval_ms = 1000;
+	hcfg.timeout_ms = (int)cfg->peer_timeout_ms;
+	if (hints_open(&nd.hints, &hcfg, err, sizeof(err)) != 0)
+		die("%s", err);
 	memset(&rcfg, 0, sizeof(rcfg));
 	rcfg.store = nd.store;
 	rcfg.cluster = nd.cluster;
 	rcfg.peers = nd.peers;
 	rcfg.workq = nd.workq;
+	rcfg.self_id = cfg->id;
 	rcfg.actor = nd.actor;
+	rcfg.hints = nd.hints;
 	rcfg.timeout_ms = (int)cfg->peer_timeout_ms;
 	if ((nd.replica = replica_new(&rcfg)) == NULL)
 		die("out of memory");
@@ -1248,6 +1276,7 @@ main(int argc, char **argv)
 	cluster_close(nd.cluster);
 	workq_free(nd.workq);
 	replica_free(nd.replica);
+	hints_close(nd.hints);
 	peers_free(nd.peers);
 	if (store_snapshot(nd.store) != 0) {
 		log_event(LOG_ERROR, "final snapshot failed; the WAL still holds "

@@ -43,6 +43,7 @@
 #include <time.h>
 
 #include "fnv.h"
+#include "hints.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
@@ -62,13 +63,24 @@ struct replica {
 
 enum tstate { T_IDLE, T_ASKED, T_OK, T_FAIL };
 
+/*
+ * A replica asked, or that may be asked.  The first nowners targets are
+ * the key's owners (the preference list); the rest are the following
+ * members on the ring, candidates to stand in for an owner that is down
+ * (sloppy quorum).  A stand-in carries hint_for, the owner it keeps the
+ * write for.  passed_on is set on a failed target once its duty went to
+ * a stand-in.
+ */
 struct target {
 	char		 id[RING_ID_MAX + 1];
 	char		 address[CLUSTER_ADDR_MAX];
 	bool		 self;
+	bool		 down;		/* known down when the qop was built */
 	enum tstate	 state;
 	bool		 found;		/* read: the replica had a version */
 	struct version	 v;		/* read: that version */
+	char		 hint_for[RING_ID_MAX + 1];	/* write: "" unless a stand-in */
+	bool		 passed_on;
 };
 
 struct qop {
@@ -79,7 +91,8 @@ struct qop {
 	bool		 write;
 	struct buf	 key;
 	struct buf	 record;	/* write: the replicate body */
-	size_t		 nt;
+	size_t		 nt;		/* targets */
+	size_t		 nowners;	/* the first nowners are the owners */
 	struct target	 t[MAX_REPLICAS];
 	int		 ok, failed;
 };
@@ -140,16 +153,19 @@ replica_result_free(struct replica_result *res)
 /* ---- quorum operations ------------------------------------------------ */
 
 /*
- * Builds a qop for key's preference list on the current view, this node
- * first when it is a replica.  *n_out gets N.  NULL on ENOMEM or when the
- * cluster has no members.
+ * Builds a qop for key on the current view: the owners (this node first
+ * when it is one, then those not known down), followed by the other
+ * members in ring order as stand-in candidates.  *r_out and *w_out get
+ * the view's R and W.  NULL on ENOMEM.
  */
 static struct qop *
 qop_new(struct replica *rp, const char *key, size_t klen, bool write,
     int *r_out, int *w_out)
 {
 	const struct cluster_view *v;
-	size_t pref[MAX_REPLICAS], n, i, j;
+	struct peer_health ph;
+	size_t pref[MAX_REPLICAS], n, i, j, k;
+	struct target tmp;
 	struct qop *q;
 
 	q = calloc(1, sizeof(*q));
@@ -164,23 +180,31 @@ qop_new(struct replica *rp, const char *key, size_t klen, bool write,
 	buf_init(&q->record);
 	buf_append(&q->key, key, klen);
 	v = cluster_view_get(rp->cfg.cluster);
-	n = ring_preference(v->ring, key, klen,
-	    (size_t)v->n < MAX_REPLICAS ? (size_t)v->n : MAX_REPLICAS, pref);
+	n = ring_preference(v->ring, key, klen, v->nmembers < MAX_REPLICAS ?
+	    v->nmembers : MAX_REPLICAS, pref);
+	q->nowners = (size_t)v->n < n ? (size_t)v->n : n;
 	for (i = 0; i < n; i++) {
 		const struct cluster_member *m = &v->members[pref[i]];
+		struct target *t = &q->t[q->nt++];
 
-		j = q->nt++;
-		snprintf(q->t[j].id, sizeof(q->t[j].id), "%s", m->id);
-		snprintf(q->t[j].address, sizeof(q->t[j].address), "%s",
-		    m->address);
-		q->t[j].self = v->self >= 0 && (size_t)v->self == pref[i];
-		version_init(&q->t[j].v);
-		if (q->t[j].self && j > 0) {	/* move self to the front */
-			struct target tmp = q->t[0];
-			q->t[0] = q->t[j];
-			q->t[j] = tmp;
-		}
+		snprintf(t->id, sizeof(t->id), "%s", m->id);
+		snprintf(t->address, sizeof(t->address), "%s", m->address);
+		t->self = v->self >= 0 && (size_t)v->self == pref[i];
+		t->down = !t->self && peer_health(rp->cfg.peers, m->address,
+		    &ph) == PEER_DOWN;
+		version_init(&t->v);
 	}
+	/* Order the owners: self, then those up, then those known down. */
+	for (k = 0, j = 0; k < 3; k++)
+		for (i = j; i < q->nowners; i++) {
+			struct target *t = &q->t[i];
+			if ((k == 0 && t->self) || (k == 1 && !t->down) || k == 2) {
+				tmp = q->t[j];
+				q->t[j] = *t;
+				*t = tmp;
+				j++;
+			}
+		}
 	*r_out = v->r;
 	*w_out = v->w;
 	cluster_view_put(rp->cfg.cluster, v);
@@ -258,10 +282,20 @@ remote_main(void *arg)
 	client_response_init(&res);
 	version_init(&v);
 	if (q->write) {
+		struct buf body = BUF_INIT;
+		if (t->hint_for[0]) {	/* {"hint":"owner", + the record's members */
+			buf_puts(&body, "{\"hint\":");
+			json_emit_string(&body, t->hint_for, strlen(t->hint_for));
+			buf_putc(&body, ',');
+			buf_append(&body, q->record.data + 1, q->record.len - 1);
+		}
 		rc = peer_call(q->rp->cfg.peers, t->address, "POST",
-		    "/internal/replicate", "application/json", q->record.data,
-		    q->record.len, NULL, q->rp->cfg.timeout_ms, &res);
+		    "/internal/replicate", "application/json",
+		    body.len ? body.data : q->record.data,
+		    body.len ? body.len : q->record.len, NULL,
+		    q->rp->cfg.timeout_ms, &res);
 		rc = rc == 0 && res.http.status == 200 ? 0 : -1;
+		buf_free(&body);
 	} else {
 		buf_puts(&target, "/internal/fetch/");
 		http_percent_encode(q->key.data, q->key.len, &target);
@@ -298,7 +332,11 @@ qop_ask(struct qop *q, size_t i)
 	pthread_mutex_unlock(&q->mu);
 	if (t->self) {
 		version_init(&v);
-		if (q->write) {
+		if (q->write && t->hint_for[0]) {
+			rc = hints_add(rp->cfg.hints, t->hint_for, q->record.data,
+			    q->record.len);
+			qop_done(q, i, rc == 0, false, NULL);
+		} else if (q->write) {
 			struct buf key = BUF_INIT;
 			rc = record_from_json(q->record.data,
 			    q->record.len, &key, &v);
@@ -332,9 +370,40 @@ qop_ask(struct qop *q, size_t i)
 }
 
 /*
+ * For a write: when an owner (or a stand-in) has failed, hands its duty
+ * to the next candidate not known down, as a stand-in with a hint.
+ * Returns the index of the target to ask, or q->nt when there is none.
+ * Caller holds q->mu.
+ */
+static size_t
+next_stand_in(struct qop *q)
+{
+	size_t i, c;
+
+	for (i = 0; i < q->nt; i++) {
+		struct target *t = &q->t[i];
+		if (t->state != T_FAIL || t->passed_on ||
+		    (i >= q->nowners && t->hint_for[0] == '\0'))
+			continue;
+		for (c = q->nowners; c < q->nt; c++) {
+			struct target *s = &q->t[c];
+			if (s->state != T_IDLE || s->down || s->hint_for[0])
+				continue;
+			snprintf(s->hint_for, sizeof(s->hint_for), "%s",
+			    i < q->nowners ? t->id : t->hint_for);
+			t->passed_on = true;
+			return c;
+		}
+		return q->nt;
+	}
+	return q->nt;
+}
+
+/*
  * Waits until `need` targets answered ok.  When allow_more, a failure
- * makes the next unasked target be asked, so `need` can still be met.
- * Returns the number of ok answers (>= need on success).
+ * makes another target be asked so `need` can still be met: for a read
+ * the next owner, for a write a stand-in that keeps a hint.  Returns the
+ * number of ok answers (>= need on success).
  */
 static int
 qop_wait(struct qop *q, int need, bool allow_more)
@@ -355,10 +424,20 @@ qop_wait(struct qop *q, int need, bool allow_more)
 		for (i = 0; i < q->nt; i++) {
 			if (q->t[i].state == T_ASKED)
 				inflight++;
-			else if (q->t[i].state == T_IDLE && next == q->nt)
+			else if (!q->write && i < q->nowners &&
+			    q->t[i].state == T_IDLE && next == q->nt)
 				next = i;
 		}
-		if (allow_more && q->ok + inflight < need && next < q->nt) {
+		/* A write replaces every failed owner, to keep N copies. */
+		if (q->write && allow_more &&
+		    (next = next_stand_in(q)) < q->nt) {
+			pthread_mutex_unlock(&q->mu);
+			qop_ask(q, next);
+			pthread_mutex_lock(&q->mu);
+			continue;
+		}
+		if (!q->write && allow_more && q->ok + inflight < need &&
+		    next < q->nt) {
 			pthread_mutex_unlock(&q->mu);
 			qop_ask(q, next);
 			pthread_mutex_lock(&q->mu);
@@ -382,13 +461,18 @@ qop_report(struct qop *q, struct replica_result *res)
 
 	pthread_mutex_lock(&q->mu);
 	for (i = 0; i < q->nt; i++) {
-		if (res->replicas.len)
-			buf_putc(&res->replicas, ',');
-		buf_puts(&res->replicas, q->t[i].id);
+		if (i < q->nowners) {
+			if (res->replicas.len)
+				buf_putc(&res->replicas, ',');
+			buf_puts(&res->replicas, q->t[i].id);
+		}
 		if (q->t[i].state == T_OK) {
 			if (res->acked.len)
 				buf_putc(&res->acked, ',');
 			buf_puts(&res->acked, q->t[i].id);
+			if (q->t[i].hint_for[0])
+				buf_printf(&res->acked, "(hint:%s)",
+				    q->t[i].hint_for);
 		}
 	}
 	res->acks = q->ok;
@@ -518,7 +602,7 @@ quorum_read(struct qop *q, int need)
 {
 	size_t i;
 
-	for (i = 0; i < q->nt && (int)i < need; i++)
+	for (i = 0; i < q->nowners && (int)i < need; i++)
 		qop_ask(q, i);
 	return qop_wait(q, need, true);
 }
@@ -538,7 +622,7 @@ replica_get(struct replica *rp, const char *key, size_t klen, int r,
 			qop_unref(q);
 		return;
 	}
-	res->required = clamp_quorum(r, dr, q->nt);
+	res->required = clamp_quorum(r, dr, q->nowners);
 	got = quorum_read(q, res->required);
 	qop_report(q, res);
 	if (got < res->required) {
@@ -559,6 +643,35 @@ replica_get(struct replica *rp, const char *key, size_t klen, int r,
 }
 
 /* ---- writes ----------------------------------------------------------- */
+
+/*
+ * Owners that failed with no stand-in left to take their copy (a cluster
+ * of N members has none) get a hint kept here, on the coordinator, so the
+ * write reaches them when they return without waiting for anti-entropy.
+ * Such a hint does not count toward W: this node has already counted
+ * once.
+ */
+static void
+keep_hints(struct qop *q)
+{
+	char owners[MAX_REPLICAS][RING_ID_MAX + 1];
+	size_t i, n = 0;
+
+	pthread_mutex_lock(&q->mu);
+	for (i = 0; i < q->nowners; i++) {
+		struct target *t = &q->t[i];
+		if (t->state == T_FAIL && !t->passed_on && !t->self) {
+			memcpy(owners[n++], t->id, sizeof(owners[0]));
+			t->passed_on = true;
+		}
+	}
+	pthread_mutex_unlock(&q->mu);
+	for (i = 0; i < n; i++)
+		if (hints_add(q->rp->cfg.hints, owners[i], q->record.data,
+		    q->record.len) != 0)
+			log_event(LOG_WARN, "cannot keep a hint", "owner=%s "
+			    "err=\"%s\"", owners[i], strerror(errno));
+}
 
 bool
 replica_etag_matches(const char *list, size_t len, const struct vclock *c)
@@ -659,7 +772,7 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 	}
 	conditional = wr->if_match_any || wr->if_match != NULL ||
 	    wr->if_none_match;
-	need_r = clamp_quorum(wr->r, dr, rq->nt);
+	need_r = clamp_quorum(wr->r, dr, rq->nowners);
 	got = quorum_read(rq, need_r);
 	if (got < need_r && (conditional || wr->tombstone)) {
 		qop_report(rq, res);
@@ -698,11 +811,20 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 		res->error = "no replica available";
 		goto out;
 	}
-	res->required = clamp_quorum(wr->w, dw, wq->nt);
+	res->required = clamp_quorum(wr->w, dw, wq->nowners);
 	record_to_json(key, klen, &res->v, &wq->record);
-	for (i = wq->nt; i-- > 0;)	/* remote ones first, self (0) last */
+	for (i = wq->nowners; i-- > 0;) {	/* remote ones first, self (0) last */
+		if (wq->t[i].down) {	/* known down: a stand-in, at once */
+			pthread_mutex_lock(&wq->mu);
+			wq->t[i].state = T_FAIL;
+			wq->failed++;
+			pthread_mutex_unlock(&wq->mu);
+			continue;
+		}
 		qop_ask(wq, i);
-	got = qop_wait(wq, res->required, false);
+	}
+	got = qop_wait(wq, res->required, true);
+	keep_hints(wq);
 	qop_report(wq, res);
 	if (got < res->required) {
 		res->status = 503;
@@ -726,15 +848,42 @@ int
 replica_serve_replicate(struct replica *rp, const char *body, size_t len,
     struct buf *out)
 {
-	struct buf key = BUF_INIT;
+	struct buf key = BUF_INIT, rec = BUF_INIT;
 	struct version v;
+	char owner[RING_ID_MAX + 1] = "";
+	const char *q, *comma;
 	int rc, status;
 
 	version_init(&v);
+	/* A stand-in's copy: {"hint":"<owner>", then the record's members. */
+	if (len > 9 && memcmp(body, "{\"hint\":\"", 9) == 0 &&
+	    (q = memchr(body + 9, '"', len - 9)) != NULL &&
+	    (size_t)(q - body - 9) <= RING_ID_MAX && q + 1 < body + len &&
+	    q[1] == ',') {
+		memcpy(owner, body + 9, (size_t)(q - body - 9));
+		owner[q - body - 9] = '\0';
+		comma = q + 1;
+		buf_putc(&rec, '{');
+		buf_append(&rec, comma + 1, (size_t)(body + len - comma - 1));
+		body = rec.data;
+		len = rec.len;
+	}
 	if (record_from_json(body, len, &key, &v) != 0 ||
 	    key.len == 0 || key.len > STORE_KEY_MAX) {
 		buf_puts(out, "{\"error\":\"malformed replicate record\"}\n");
 		status = 400;
+		goto out;
+	}
+	if (owner[0] && strcmp(owner, rp->cfg.self_id) != 0) {
+		if (hints_add(rp->cfg.hints, owner, body, len) != 0) {
+			buf_printf(out, "{\"error\":\"cannot keep the hint: %s\"}\n",
+			    errno == ENOSPC ? "hint store full" : errno == EINVAL ?
+			    "bad owner id" : "storage failure");
+			status = errno == EINVAL ? 400 : 503;
+			goto out;
+		}
+		buf_puts(out, "{\"hinted\":true}\n");
+		status = 200;
 		goto out;
 	}
 	rc = store_apply(rp->cfg.store, key.data, key.len, &v);
@@ -748,6 +897,7 @@ replica_serve_replicate(struct replica *rp, const char *body, size_t len,
 out:
 	version_free(&v);
 	buf_free(&key);
+	buf_free(&rec);
 	return status;
 }
 

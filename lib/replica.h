@@ -26,6 +26,7 @@
 
 #include "buf.h"
 #include "cluster.h"
+#include "hints.h"
 #include "peer.h"
 #include "store.h"
 #include "version.h"
@@ -36,6 +37,8 @@ struct replica_config {
 	struct cluster	*cluster;
 	struct peers	*peers;
 	struct workq	*workq;		/* background fan-out and repair */
+	struct hints	*hints;		/* writes kept for owners that are down */
+	const char	*self_id;	/* this node's member id */
 	const char	*actor;		/* this node's clock actor */
 	int		 timeout_ms;	/* one remote request, connect included */
 };
@@ -94,8 +97,10 @@ void	replica_put(struct replica *rp, const char *key, size_t klen,
 /*
  * Node-to-node endpoints.  POST /internal/replicate: body is one
  * {"key":...,"v":{...}} record; it is applied through store_apply and the
- * answer (appended to out) is {"applied":true|false}.  Returns the HTTP
- * status (200, 400 malformed, 503 store failure).
+ * answer (appended to out) is {"applied":true|false}.  A stand-in's copy
+ * starts with "hint":"<owner>" and is kept as a hint for that owner
+ * instead ({"hinted":true}).  Returns the HTTP status (200, 400
+ * malformed, 503 store or hint failure).
  */
 int	replica_serve_replicate(struct replica *rp, const char *body,
 	    size_t len, struct buf *out);

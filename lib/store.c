@@ -319,6 +319,19 @@ do_apply(struct store *s, struct stripe *st, const char *key, size_t klen,
 	return 1;
 }
 
+/*
+ * The WAL refused a record: the disk is full and it already keeps all the
+ * refused records it will.  With every new write refused up front nobody
+ * would retry them, so try now (no stripe lock held): once space is
+ * freed, this is what resumes writes.  errno stays ENOSPC.
+ */
+static void
+nospace_probe(struct store *s)
+{
+	(void)wal_sync(s->wal, UINT64_MAX);
+	errno = ENOSPC;
+}
+
 static bool
 key_ok(const char *key, size_t klen)
 {
@@ -356,7 +369,7 @@ store_apply(struct store *s, const char *key, size_t klen,
 {
 	struct stripe *st;
 	uint64_t h, seq = 0;
-	int rc;
+	int rc, e_no;
 
 	if (!key_ok(key, klen)) {
 		errno = EINVAL;
@@ -368,7 +381,12 @@ store_apply(struct store *s, const char *key, size_t klen,
 	/* Without APPLY_STEAL, do_apply only reads v. */
 	rc = do_apply(s, st, key, klen, h, (struct version *)v, APPLY_LOG,
 	    &seq);
+	e_no = errno;
 	pthread_rwlock_unlock(&st->lock);
+	if (rc == -1 && e_no == ENOSPC)
+		nospace_probe(s);
+	else if (rc == -1)
+		errno = e_no;
 	if (rc == 1 && wal_sync(s->wal, seq) == -1)
 		return -1;
 	return rc;
@@ -382,7 +400,7 @@ store_update(struct store *s, const char *key, size_t klen,
 	struct stripe *st;
 	struct entry *e;
 	uint64_t h, seq = 0;
-	int rc = 0, ret;
+	int rc = 0, ret, e_no = 0;
 
 	if (!key_ok(key, klen)) {
 		errno = EINVAL;
@@ -396,12 +414,17 @@ store_update(struct store *s, const char *key, size_t klen,
 	if ((ret = fn(arg, e != NULL ? &e->v : NULL, &next)) == 0)
 		rc = do_apply(s, st, key, klen, h, &next,
 		    APPLY_LOG | APPLY_STEAL, &seq);
+	e_no = errno;
 	pthread_rwlock_unlock(&st->lock);
 	version_free(&next);
 	if (ret != 0)
 		return ret;
-	if (rc == -1)
+	if (rc == -1) {
+		if (e_no == ENOSPC)
+			nospace_probe(s);
+		errno = e_no;
 		return -1;
+	}
 	/* rc 0: next did not win; the store already holds it or newer. */
 	if (rc == 1 && wal_sync(s->wal, seq) == -1)
 		return -1;

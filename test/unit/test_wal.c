@@ -1,7 +1,11 @@
 /*
  * test_wal.c -- CRC-32C vectors, the WAL line format, replay, torn-tail
  * cutting at every byte of the last record, mid-log corruption, group
- * commit under 8 threads, sticky failure, rotation and dropping.
+ * commit under 8 threads, sticky failure, rotation and dropping; with
+ * failpoints: a failed fsync is sticky, a write that finds the disk full
+ * is not (the batch is kept, its waiters fail, later appends retry it),
+ * the memory bound while full, and 8 threads appending while the disk
+ * fills and empties (every acknowledged record survives, seqs gapless).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -14,10 +18,12 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "crc32c.h"
+#include "failpoint.h"
 #include "tap.h"
 #include "wal.h"
 
@@ -638,6 +644,220 @@ test_sticky_failure(void)
 	coll_free(&c);
 }
 
+/* ---- disk errors through failpoints ---- */
+
+static void
+test_fsync_eio(void)
+{
+	char dir[512], path[600], err[512];
+	struct coll c = { 0 };
+	struct wal *w;
+	uint64_t seq;
+	long long size;
+	int rc, e;
+
+	fresh_dir(dir, sizeof(dir), "fsynceio");
+	if (wal_open(&w, dir, 0, NULL, NULL, true, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	ok(wal_append(w, "\"a\"", 3, &seq) == 0, "append before the failure");
+	seg_name(path, sizeof(path), dir, 1);
+	size = file_size(path);
+	failpoint_arm("wal-fsync-eio");
+	rc = wal_append(w, "\"b\"", 3, &seq);
+	e = errno;
+	failpoint_arm(NULL);
+	ok(rc == -1 && e == EIO, "a failed fsync: the append fails with EIO");
+	ok(file_size(path) == size, "the unsynced batch is cut off");
+	ok(wal_append(w, "\"c\"", 3, &seq) == -1 && errno == EIO,
+	    "sticky: with the disk fine again, appends still fail (EIO)");
+	ok(wal_rotate(w, &seq) == -1 && errno == EIO, "and so does rotate");
+	wal_close(w);
+	ok(wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err)) == 0 &&
+	    c.n == 1 && strcmp(c.rec[0], "\"a\"") == 0,
+	    "a restart replays what is on disk: the acknowledged record");
+	ok(w != NULL && wal_append(w, "\"d\"", 3, &seq) == 0 && seq == 2,
+	    "and the log takes appends again (seq %" PRIu64 ")", seq);
+	wal_close(w);
+	coll_free(&c);
+}
+
+static void
+test_nospace(void)
+{
+	char dir[512], path[600], err[512], big[2048];
+	struct coll c = { 0 };
+	struct wal *w;
+	uint64_t seq, s2 = 0;
+	long long size;
+	int rc, e, i, fails = 0;
+
+	fresh_dir(dir, sizeof(dir), "nospace");
+	if (wal_open(&w, dir, 0, NULL, NULL, false, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	wal_append(w, "\"first\"", 7, &seq);
+	seg_name(path, sizeof(path), dir, 1);
+	size = file_size(path);
+	memset(big, 'b', sizeof(big));
+	big[0] = big[sizeof(big) - 1] = '"';
+	failpoint_arm("wal-write-enospc");
+	rc = wal_append(w, big, sizeof(big), &s2);
+	e = errno;
+	ok(rc == -1 && e == ENOSPC, "a write that finds the disk full fails "
+	    "with ENOSPC");
+	ok(failpoint_hits("wal-write-enospc") == 1 && file_size(path) == size,
+	    "the half-written batch is cut back (%lld)", file_size(path));
+	rc = wal_append(w, "\"third\"", 7, &seq);
+	ok(rc == 0 && seq == 3, "not sticky: the next append succeeds (seq "
+	    "%" PRIu64 ")", seq);
+	ok(wal_sync(w, s2) == 0, "the refused record was retried with it");
+	size = file_size(path);
+
+	/* Full for a while: every append fails, then space comes back. */
+	failpoint_arm("wal-write-enospc@1+");
+	for (i = 0; i < 5; i++)
+		if (wal_append(w, "\"full\"", 6, &seq) == -1 && errno == ENOSPC)
+			fails++;
+	ok(fails == 5, "while full, every append fails with ENOSPC (%d)",
+	    fails);
+	ok(file_size(path) == size, "and the segment holds only durable "
+	    "records (%lld)", file_size(path));
+	failpoint_arm(NULL);
+	ok(wal_append(w, "\"later\"", 7, &seq) == 0 && seq == 9,
+	    "space freed: appends resume (seq %" PRIu64 ")", seq);
+	wal_close(w);
+	ok(wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err)) == 0,
+	    "reopen: the log is not corrupt (%s)", err);
+	ok(c.n == 9 && c.seq[8] == 9 && strcmp(c.rec[0], "\"first\"") == 0 &&
+	    strcmp(c.rec[2], "\"third\"") == 0 &&
+	    strcmp(c.rec[8], "\"later\"") == 0,
+	    "every record, refused ones included, in seq order (%zu)", c.n);
+	wal_close(w);
+	coll_free(&c);
+}
+
+/* While full, the log keeps at most NOSPACE_KEEP (16 MiB) of records. */
+static void
+test_nospace_bound(void)
+{
+	char dir[512], err[512], rec[4096];
+	struct wal *w;
+	uint64_t seq, n = 0;
+	int rc;
+
+	fresh_dir(dir, sizeof(dir), "bound");
+	if (wal_open(&w, dir, 0, NULL, NULL, false, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	memset(rec, 'k', sizeof(rec));
+	rec[0] = rec[sizeof(rec) - 1] = '"';
+	failpoint_arm("wal-write-enospc@1+");
+	ok(wal_append(w, rec, sizeof(rec), &seq) == -1 && errno == ENOSPC,
+	    "the disk is full");
+	while ((rc = wal_enqueue(w, rec, sizeof(rec), &seq)) == 0 &&
+	    n < 10000)
+		n++;
+	ok(rc == -1 && errno == ENOSPC && n > 3000 && n < 4200,
+	    "enqueue refuses once ~16 MiB are kept (%" PRIu64 " records)", n);
+	failpoint_arm(NULL);
+	ok(wal_sync(w, UINT64_MAX) == 0, "space freed: the kept records are "
+	    "written");
+	ok(wal_enqueue(w, rec, sizeof(rec), &seq) == 0 && seq == n + 2,
+	    "and enqueue takes records again");
+	wal_close(w);
+}
+
+#define NSP_THREADS	8
+#define NSP_EACH	300
+
+struct nsparg {
+	struct wal	*w;
+	int		 t;
+	char		 acked[NSP_EACH];
+	int		 other_errors;
+};
+
+static void *
+nsp_appender(void *p)
+{
+	struct nsparg *a = p;
+	char rec[64];
+	uint64_t seq;
+	int i, n;
+
+	for (i = 0; i < NSP_EACH; i++) {
+		n = snprintf(rec, sizeof(rec), "{\"t\":%d,\"i\":%d}", a->t, i);
+		if (wal_append(a->w, rec, (size_t)n, &seq) == 0)
+			a->acked[i] = 1;
+		else if (errno != ENOSPC)
+			a->other_errors++;
+	}
+	return NULL;
+}
+
+static void
+test_nospace_threads(void)
+{
+	char dir[512], err[512];
+	pthread_t th[NSP_THREADS];
+	static struct nsparg args[NSP_THREADS];
+	struct coll c = { 0 };
+	struct wal *w;
+	int i, t, k, acked = 0, refused = 0, other = 0, lost = 0, dup = 0;
+	static char seen[NSP_THREADS][NSP_EACH];
+	struct timespec ms = { 0, 1000000 };
+	size_t j;
+
+	fresh_dir(dir, sizeof(dir), "nspthreads");
+	if (wal_open(&w, dir, 0, NULL, NULL, false, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	memset(args, 0, sizeof(args));
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < NSP_THREADS; i++) {
+		args[i].w = w;
+		args[i].t = i;
+		pthread_create(&th[i], NULL, nsp_appender, &args[i]);
+	}
+	/* The disk fills and empties under the appenders. */
+	for (i = 0; i < 40; i++) {
+		failpoint_arm(i % 2 == 0 ? "wal-write-enospc@1+" : NULL);
+		nanosleep(&ms, NULL);
+	}
+	failpoint_arm(NULL);
+	for (i = 0; i < NSP_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		other += args[i].other_errors;
+		for (k = 0; k < NSP_EACH; k++)
+			acked += args[i].acked[k];
+	}
+	refused = NSP_THREADS * NSP_EACH - acked - other;
+	wal_close(w);
+	ok(other == 0 && acked > 0, "%d acknowledged, %d refused with ENOSPC, "
+	    "%d other errors", acked, refused, other);
+	ok(wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err)) == 0,
+	    "reopen: gapless and not corrupt (%s)", err);
+	for (j = 0; j < c.n; j++) {
+		if (sscanf(c.rec[j], "{\"t\":%d,\"i\":%d}", &t, &k) != 2 ||
+		    t < 0 || t >= NSP_THREADS || k < 0 || k >= NSP_EACH ||
+		    seen[t][k]++)
+			dup++;
+	}
+	for (t = 0; t < NSP_THREADS; t++)
+		for (k = 0; k < NSP_EACH; k++)
+			if (args[t].acked[k] && !seen[t][k])
+				lost++;
+	ok(lost == 0 && dup == 0, "no acknowledged record lost (%d), none "
+	    "twice (%d); %zu on disk", lost, dup, c.n);
+	wal_close(w);
+	coll_free(&c);
+}
+
 int
 main(void)
 {
@@ -657,6 +877,11 @@ main(void)
 	test_group_commit();
 	test_rotate();
 	test_sticky_failure();
+	test_fsync_eio();
+	test_nospace();
+	test_nospace_bound();
+	test_nospace_threads();
+	failpoint_arm(NULL);
 	rm_rf(tmproot);
 	return tap_done();
 }

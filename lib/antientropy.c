@@ -1,0 +1,1001 @@
+/*
+ * antientropy.c -- background comparison of replicas by hash tree, so
+ * that keys a replica missed (it was down, a write reached only W of N,
+ * a read-repair never happened) converge without any client read.
+ *
+ * What is compared.  Two members A and B share a key when the key's
+ * preference list (ring_preference(view->ring, key, view->n)) names both.
+ * Each side hashes only the keys it shares with the other, by its own
+ * view: when the views differ for a moment, a few more keys differ and
+ * move, which is harmless because every record goes through the apply
+ * rule.  The ring_hash space is cut into AE_LEAVES = 1024 slices; the
+ * slice of a key is ring_hash(key) >> 22 (its top 10 bits).
+ *
+ * Hashes (every node must compute them the same way; test_antientropy.c
+ * recomputes them independently to pin them):
+ *
+ *	h(key, version) = mix64(fnv1a64(record_to_json(key, version)))
+ *	leaf[i]         = XOR of h over the shared keys of slice i (0 if none)
+ *	root            = mix64(fnv1a64(leaf[0] .. leaf[1023], each as 8
+ *	                  bytes big-endian))
+ *
+ * where fnv1a64 has offset basis 0xcbf29ce484222325 and prime
+ * 0x100000001b3, and mix64 is splitmix64's finalizer (z ^= z >> 30;
+ * z *= 0xbf58476d1ce4e5b9; z ^= z >> 27; z *= 0x94d049bb133111eb;
+ * z ^= z >> 31).  Hashing the whole record means any difference in
+ * clock, ts, actor, tombstone flag or value changes the leaf; XOR makes a
+ * leaf independent of the order store_walk visits keys in.
+ *
+ * Wire format (JSON, node to node):
+ *
+ *	POST /internal/ae/sync
+ *	    {"from":"<A's id>","root":"<16 hex>","leaves":["<16 hex>",...]}
+ *	    exactly 1024 leaves, lowercase or uppercase hex.
+ *	200 {"root_equal":true}
+ *	200 {"differing":D,"more":true|false,"slices":[i,...],
+ *	     "records":[{"key":..,"v":{..}},...]}
+ *	400 {"error":"..."}
+ *
+ * D is how many leaves differ; "slices" lists the differing slices the
+ * answer covers and "records" holds ALL of B's records (tombstones
+ * included) shared with A in exactly those slices, so for a listed slice
+ * a key B did not send is a key B does not have.  An answer is capped at
+ * AE_ANSWER_MAX_RECORDS records or AE_ANSWER_MAX_BYTES of JSON, counted
+ * per whole slice (the first slice is always included, whatever its
+ * size), starting from a rotating slice; "more" says differing slices
+ * were left for a later round.
+ *
+ * A round (A initiates, B answers):
+ *  1. A walks its store (store_walk; the callback only hashes, it never
+ *     calls into the store) and computes its leaves, plus per-slice
+ *     record counts and sizes.
+ *  2. A posts its root and leaves; B walks its own store the same way,
+ *     answers root_equal, or chooses slices and walks a second time to
+ *     collect their records.
+ *  3. A applies each received record it replicates with store_apply
+ *     (keys_received counts those actually installed) and keeps B's
+ *     versions in a sorted array.
+ *  4. A walks a second time (after applying, so its view of those slices
+ *     includes what it just learned) and collects, for the listed slices
+ *     (again capped per whole slice by its own counts from step 1), its
+ *     shared records that B did not send or that win over B's
+ *     (version_cmp > 0); it pushes them with POST /internal/batch, JSON
+ *     lines, in bodies of at most AE_BATCH_MAX_BYTES (peers must accept
+ *     bodies that large; kvd's default --max-body is 1 MiB).
+ *  5. When either side capped, A runs another round at once, at most
+ *     AE_ROUNDS_MAX rounds per exchange; a gap of G keys therefore needs
+ *     about G / 5000 rounds, and the rest waits for the next interval.
+ *
+ * Everything received goes through store_apply, the one apply rule, so
+ * anti-entropy never bumps a clock and cannot resurrect a deleted key: a
+ * tombstone that wins stays the winner on every replica it reaches.
+ *
+ * Peer choice: every interval_ms the thread picks at random a live member
+ * (not self, not marked down by the peer pool) that shares ranges with
+ * this node.  With N >= members every member does; otherwise sharing is
+ * estimated by looking at the preference lists of AE_SHARE_SAMPLES evenly
+ * spaced ring positions (with 150 vnodes per member every pair that
+ * shares anything shares arcs much wider than the sample spacing).
+ *
+ * Calls use max(timeout_ms, AE_CALL_TIMEOUT_MIN_MS): the responder walks
+ * its whole store and a batch applies its records one durable write at a
+ * time, both slower than one replicate call.  So ae_stop waits at most
+ * that long when a round is talking to a hung peer; between rounds and
+ * while idle it returns at once (condition variable).
+ *
+ * Locks: ae->mu guards the stop flag, the random state and the stats; it
+ * is never held across a store call or a network call.  A round holds a
+ * cluster view reference (not a lock) for its duration.
+ */
+#include "antientropy.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "json.h"
+#include "log.h"
+#include "net.h"
+#include "record.h"
+#include "ring.h"
+#include "version.h"
+
+#define AE_SLICE_SHIFT		22
+#define AE_ANSWER_MAX_RECORDS	5000
+#define AE_ANSWER_MAX_BYTES	(8u << 20)
+#define AE_BATCH_MAX_BYTES	(256u << 10)
+#define AE_ROUNDS_MAX		20
+#define AE_CALL_TIMEOUT_MIN_MS	5000
+#define AE_SHARE_SAMPLES	4096
+#define AE_MAX_N		64
+#define AE_MAX_REQUEST_TOKENS	(AE_LEAVES + 64)
+
+struct ae {
+	struct ae_config cfg;
+	char		 self_id[RING_ID_MAX + 1];
+	pthread_mutex_t	 mu;		/* stop, rng, st */
+	pthread_cond_t	 cv;
+	bool		 stop;
+	bool		 running;	/* thread started */
+	pthread_t	 thread;
+	uint64_t	 rng;
+	clockid_t	 clock;		/* of cv's timed waits */
+	struct ae_stats	 st;
+};
+
+/* ---- hashing ----------------------------------------------------------- */
+
+static uint64_t
+mix64(uint64_t z)
+{
+	z ^= z >> 30;
+	z *= 0xbf58476d1ce4e5b9ull;
+	z ^= z >> 27;
+	z *= 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	return z;
+}
+
+static uint64_t
+fnv1a64_update(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= s[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+#define FNV64_BASIS 0xcbf29ce484222325ull
+
+static uint64_t
+record_hash(const char *rec, size_t len)
+{
+	return mix64(fnv1a64_update(FNV64_BASIS, rec, len));
+}
+
+static uint64_t
+root_hash(const uint64_t *leaves)
+{
+	unsigned char b[8];
+	uint64_t h = FNV64_BASIS;
+	size_t i;
+	int k;
+
+	for (i = 0; i < AE_LEAVES; i++) {
+		for (k = 0; k < 8; k++)
+			b[k] = (unsigned char)(leaves[i] >> (56 - 8 * k));
+		h = fnv1a64_update(h, b, sizeof(b));
+	}
+	return mix64(h);
+}
+
+/* Parses exactly 16 hex digits. 0 or -1. */
+static int
+parse_hex64(const char *s, size_t n, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+	int d;
+
+	if (n != 16)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] >= '0' && s[i] <= '9')
+			d = s[i] - '0';
+		else if (s[i] >= 'a' && s[i] <= 'f')
+			d = s[i] - 'a' + 10;
+		else if (s[i] >= 'A' && s[i] <= 'F')
+			d = s[i] - 'A' + 10;
+		else
+			return -1;
+		v = v << 4 | (uint64_t)d;
+	}
+	*out = v;
+	return 0;
+}
+
+/* ---- B's versions, kept by the initiator for the push decision -------- */
+
+struct theirs_ent {
+	char		*key;
+	size_t		 klen;
+	struct version	 v;
+};
+
+struct theirs {
+	struct theirs_ent *e;
+	size_t		 n, cap;
+};
+
+static int
+key_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+static int
+theirs_ent_cmp(const void *pa, const void *pb)
+{
+	const struct theirs_ent *a = pa, *b = pb;
+
+	return key_cmp(a->key, a->klen, b->key, b->klen);
+}
+
+/* Takes over v's contents (v is left initialised and empty). */
+static int
+theirs_add(struct theirs *t, const char *key, size_t klen, struct version *v)
+{
+	struct theirs_ent *ne;
+	size_t ncap;
+
+	if (t->n == t->cap) {
+		ncap = t->cap ? t->cap * 2 : 64;
+		if ((ne = realloc(t->e, ncap * sizeof(*ne))) == NULL)
+			return -1;
+		t->e = ne;
+		t->cap = ncap;
+	}
+	if ((t->e[t->n].key = malloc(klen ? klen : 1)) == NULL)
+		return -1;
+	memcpy(t->e[t->n].key, key, klen);
+	t->e[t->n].klen = klen;
+	t->e[t->n].v = *v;
+	version_init(v);
+	t->n++;
+	return 0;
+}
+
+static const struct version *
+theirs_find(const struct theirs *t, const char *key, size_t klen)
+{
+	size_t lo = 0, hi = t->n, mid;
+	int c;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		c = key_cmp(key, klen, t->e[mid].key, t->e[mid].klen);
+		if (c == 0)
+			return &t->e[mid].v;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+static void
+theirs_free(struct theirs *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		free(t->e[i].key);
+		version_free(&t->e[i].v);
+	}
+	free(t->e);
+	memset(t, 0, sizeof(*t));
+}
+
+/* ---- walking the store -------------------------------------------------- */
+
+enum scan_mode { SCAN_LEAVES, SCAN_ANSWER, SCAN_PUSH };
+
+/*
+ * State of one store_walk.  Heap-allocated (connection threads have small
+ * stacks).  The callback touches only this struct and the immutable ring.
+ */
+struct scan {
+	enum scan_mode	 mode;
+	const struct ring *ring;
+	size_t		 n;		/* preference list length */
+	ssize_t		 self, peer;	/* ring indexes, -1 when absent */
+	struct buf	 rec;		/* scratch record */
+	uint64_t	 leaves[AE_LEAVES];
+	uint32_t	 count[AE_LEAVES];	/* shared records per slice */
+	uint64_t	 bytes[AE_LEAVES];	/* their JSON size (+1 each) */
+	unsigned char	 want[AE_LEAVES];	/* slices to collect */
+	struct buf	*out;
+	uint64_t	 nout;		/* records appended to out */
+	const struct theirs *theirs;	/* SCAN_PUSH: what the peer sent */
+};
+
+static struct scan *
+scan_new(const struct cluster_view *view, const char *peer_id)
+{
+	struct scan *sc;
+	size_t i;
+
+	if ((sc = calloc(1, sizeof(*sc))) == NULL)
+		return NULL;
+	buf_init(&sc->rec);
+	sc->ring = view->ring;
+	sc->n = view->n > 0 ? (size_t)view->n : 1;
+	if (sc->n > AE_MAX_N)
+		sc->n = AE_MAX_N;
+	sc->self = view->self;
+	sc->peer = -1;
+	for (i = 0; i < view->nmembers; i++)
+		if (strcmp(view->members[i].id, peer_id) == 0)
+			sc->peer = (ssize_t)i;
+	if (sc->peer == sc->self)
+		sc->peer = -1;
+	return sc;
+}
+
+static void
+scan_free(struct scan *sc)
+{
+	if (sc == NULL)
+		return;
+	buf_free(&sc->rec);
+	free(sc);
+}
+
+/* True when the preference list at ring position h names both a and b. */
+static bool
+pref_has_both(const struct ring *ring, size_t n, uint32_t h, ssize_t a,
+    ssize_t b)
+{
+	size_t idx[AE_MAX_N], m, i;
+	bool fa = false, fb = false;
+
+	if (a < 0 || b < 0)
+		return false;
+	m = ring_preference_hash(ring, h, n, idx);
+	for (i = 0; i < m; i++) {
+		fa |= idx[i] == (size_t)a;
+		fb |= idx[i] == (size_t)b;
+	}
+	return fa && fb;
+}
+
+static int
+scan_fn(void *arg, const char *key, size_t klen, const struct version *v)
+{
+	struct scan *sc = arg;
+	const struct version *t;
+	uint32_t h = ring_hash(key, klen);
+	size_t slice = h >> AE_SLICE_SHIFT;
+
+	if (!pref_has_both(sc->ring, sc->n, h, sc->self, sc->peer))
+		return 0;
+	switch (sc->mode) {
+	case SCAN_LEAVES:
+		buf_reset(&sc->rec);
+		record_to_json(key, klen, v, &sc->rec);
+		sc->leaves[slice] ^= record_hash(sc->rec.data, sc->rec.len);
+		sc->count[slice]++;
+		sc->bytes[slice] += sc->rec.len + 1;
+		break;
+	case SCAN_ANSWER:
+		if (!sc->want[slice])
+			break;
+		if (sc->nout > 0)
+			buf_putc(sc->out, ',');
+		record_to_json(key, klen, v, sc->out);
+		sc->nout++;
+		break;
+	case SCAN_PUSH:
+		if (!sc->want[slice])
+			break;
+		t = theirs_find(sc->theirs, key, klen);
+		if (t != NULL && version_cmp(v, t) <= 0)
+			break;
+		record_to_json(key, klen, v, sc->out);
+		buf_putc(sc->out, '\n');
+		sc->nout++;
+		break;
+	}
+	return 0;
+}
+
+static int
+scan_run(struct store *s, struct scan *sc, enum scan_mode mode)
+{
+	sc->mode = mode;
+	if (mode == SCAN_LEAVES) {
+		memset(sc->leaves, 0, sizeof(sc->leaves));
+		memset(sc->count, 0, sizeof(sc->count));
+		memset(sc->bytes, 0, sizeof(sc->bytes));
+	}
+	sc->nout = 0;
+	return store_walk(s, scan_fn, sc);
+}
+
+/* ---- the responder ------------------------------------------------------ */
+
+static int
+bad_request(struct buf *out, const char *msg)
+{
+	buf_printf(out, "{\"error\":\"%s\"}\n", msg);
+	return 400;
+}
+
+int
+ae_serve_sync(struct ae *ae, const char *body, size_t len, struct buf *out)
+{
+	const struct cluster_view *view = NULL;
+	struct json_tok *toks = NULL;
+	struct scan *sc = NULL;
+	struct buf from = BUF_INIT;
+	uint64_t theirs[AE_LEAVES], their_root, my_root, recs = 0, bytes = 0;
+	size_t i, k, start, differing = 0, nslices = 0;
+	int ntok, f, r, l, j, status = 200;
+	bool more = false;
+
+	if (ae == NULL || body == NULL)
+		return bad_request(out, "no body");
+	ntok = json_parse(body, len, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
+	if (ntok < 1)
+		return bad_request(out, "malformed JSON");
+	if (ntok > AE_MAX_REQUEST_TOKENS)
+		return bad_request(out, "too many values");
+	if ((toks = calloc((size_t)ntok, sizeof(*toks))) == NULL) {
+		buf_puts(out, "{\"error\":\"out of memory\"}\n");
+		return 503;
+	}
+	json_parse(body, len, toks, ntok, JSON_DEPTH_DEFAULT, NULL);
+	if (toks[0].type != JSON_OBJECT) {
+		status = bad_request(out, "want an object");
+		goto done;
+	}
+	f = json_object_get(body, toks, 0, "from");
+	r = json_object_get(body, toks, 0, "root");
+	l = json_object_get(body, toks, 0, "leaves");
+	if (f < 0 || toks[f].type != JSON_STRING || r < 0 ||
+	    toks[r].type != JSON_STRING || l < 0 ||
+	    toks[l].type != JSON_ARRAY) {
+		status = bad_request(out, "want from, root and leaves");
+		goto done;
+	}
+	json_string_decode(body, &toks[f], &from);
+	if (from.len == 0 || from.len > RING_ID_MAX ||
+	    memchr(from.data, '\0', from.len) != NULL) {
+		status = bad_request(out, "bad from");
+		goto done;
+	}
+	if (parse_hex64(body + toks[r].start, toks[r].end - toks[r].start,
+	    &their_root) != 0) {
+		status = bad_request(out, "bad root");
+		goto done;
+	}
+	if (toks[l].size != AE_LEAVES) {
+		status = bad_request(out, "want 1024 leaves");
+		goto done;
+	}
+	for (i = 0, j = l + 1; i < AE_LEAVES; i++, j = toks[j].next) {
+		if (toks[j].type != JSON_STRING ||
+		    parse_hex64(body + toks[j].start,
+		    toks[j].end - toks[j].start, &theirs[i]) != 0) {
+			status = bad_request(out, "bad leaf");
+			goto done;
+		}
+	}
+
+	view = cluster_view_get(ae->cfg.cluster);
+	if ((sc = scan_new(view, from.data)) == NULL) {
+		buf_puts(out, "{\"error\":\"out of memory\"}\n");
+		status = 503;
+		goto done;
+	}
+	scan_run(ae->cfg.store, sc, SCAN_LEAVES);
+	my_root = root_hash(sc->leaves);
+	if (my_root == their_root) {
+		buf_puts(out, "{\"root_equal\":true}\n");
+		goto done;
+	}
+
+	/* Whole slices from a rotating start until a cap is reached. */
+	for (i = 0; i < AE_LEAVES; i++)
+		differing += sc->leaves[i] != theirs[i];
+	start = (size_t)((my_root ^ their_root) % AE_LEAVES);
+	for (k = 0; k < AE_LEAVES; k++) {
+		i = (start + k) % AE_LEAVES;
+		if (sc->leaves[i] == theirs[i])
+			continue;
+		if (nslices > 0 &&
+		    (recs + sc->count[i] > AE_ANSWER_MAX_RECORDS ||
+		    bytes + sc->bytes[i] > AE_ANSWER_MAX_BYTES)) {
+			more = true;
+			break;
+		}
+		sc->want[i] = 1;
+		recs += sc->count[i];
+		bytes += sc->bytes[i];
+		nslices++;
+	}
+	buf_printf(out, "{\"differing\":%zu,\"more\":%s,\"slices\":[",
+	    differing, more ? "true" : "false");
+	for (i = 0, k = 0; i < AE_LEAVES; i++)
+		if (sc->want[i])
+			buf_printf(out, "%s%zu", k++ ? "," : "", i);
+	buf_puts(out, "],\"records\":[");
+	sc->out = out;
+	scan_run(ae->cfg.store, sc, SCAN_ANSWER);
+	buf_puts(out, "]}\n");
+	if (log_enabled(LOG_DEBUG))
+		log_event(LOG_DEBUG, "anti-entropy answered", "peer=%s "
+		    "differing=%zu slices=%zu records=%llu more=%s", from.data,
+		    differing, nslices, (unsigned long long)sc->nout,
+		    more ? "true" : "false");
+done:
+	if (view != NULL)
+		cluster_view_put(ae->cfg.cluster, view);
+	scan_free(sc);
+	buf_free(&from);
+	free(toks);
+	return status;
+}
+
+/* ---- the initiator ------------------------------------------------------ */
+
+struct round {
+	uint64_t	received, sent, differing;
+	bool		more;		/* capped: run another round */
+	bool		equal;		/* roots matched */
+};
+
+static int
+call_timeout(const struct ae *ae)
+{
+	return ae->cfg.timeout_ms > AE_CALL_TIMEOUT_MIN_MS ?
+	    ae->cfg.timeout_ms : AE_CALL_TIMEOUT_MIN_MS;
+}
+
+/* Posts lines[0..len) in bodies of at most AE_BATCH_MAX_BYTES. 0 or -1. */
+static int
+push_batches(struct ae *ae, const char *address, const char *lines,
+    size_t len)
+{
+	struct client_response res;
+	size_t off = 0, end, next;
+	const char *nl;
+	int rc = 0;
+
+	client_response_init(&res);
+	while (off < len) {
+		/* Whole lines up to the limit; always at least one line. */
+		end = off;
+		while (end < len) {
+			nl = memchr(lines + end, '\n', len - end);
+			next = nl != NULL ? (size_t)(nl - lines) + 1 : len;
+			if (end > off && next - off > AE_BATCH_MAX_BYTES)
+				break;
+			end = next;
+		}
+		if (peer_call(ae->cfg.peers, address, "POST", "/internal/batch",
+		    "application/x-ndjson", lines + off, end - off, NULL,
+		    call_timeout(ae), &res) != 0) {
+			rc = -1;
+			break;
+		}
+		if (res.http.status != 200) {
+			log_event(LOG_WARN, "anti-entropy push refused",
+			    "addr=%s status=%d body=\"%.200s\"", address,
+			    res.http.status, res.body.data);
+			errno = EPROTO;
+			rc = -1;
+			break;
+		}
+		off = end;
+	}
+	client_response_free(&res);
+	return rc;
+}
+
+/*
+ * One round with member id (see the essay).  Fills rr.  0, or -1 with
+ * errno (ENOENT: id is not a member or we are not; transport errors from
+ * peer_call; EPROTO: a bad answer; EIO: the store failed).
+ */
+static int
+ae_round(struct ae *ae, const char *id, struct round *rr)
+{
+	const struct cluster_view *view;
+	struct scan *sc = NULL;
+	struct theirs th;
+	struct client_response res;
+	struct record_scratch rsc;
+	struct version v;
+	struct json_tok *toks = NULL;
+	struct buf body = BUF_INIT, push = BUF_INIT;
+	char address[CLUSTER_ADDR_MAX];
+	const char *s, *key;
+	size_t i, klen, slen, idx[AE_MAX_N], m, q;
+	uint64_t recs = 0, bytes = 0, u;
+	int ntok, e, sl, rv, j, c, saved = 0, rc = -1;
+	bool mine;
+
+	memset(rr, 0, sizeof(*rr));
+	memset(&th, 0, sizeof(th));
+	client_response_init(&res);
+	record_scratch_init(&rsc);
+	version_init(&v);
+	view = cluster_view_get(ae->cfg.cluster);
+	if ((sc = scan_new(view, id)) == NULL) {
+		errno = ENOMEM;
+		goto fail;
+	}
+	if (sc->self < 0 || sc->peer < 0) {
+		errno = ENOENT;
+		goto fail;
+	}
+	snprintf(address, sizeof(address), "%s",
+	    view->members[sc->peer].address);
+
+	/* 1-2: our leaves to the peer. */
+	scan_run(ae->cfg.store, sc, SCAN_LEAVES);
+	buf_puts(&body, "{\"from\":");
+	json_emit_string(&body, ae->self_id, strlen(ae->self_id));
+	buf_printf(&body, ",\"root\":\"%016llx\",\"leaves\":[",
+	    (unsigned long long)root_hash(sc->leaves));
+	for (i = 0; i < AE_LEAVES; i++)
+		buf_printf(&body, "%s\"%016llx\"", i ? "," : "",
+		    (unsigned long long)sc->leaves[i]);
+	buf_puts(&body, "]}");
+	if (peer_call(ae->cfg.peers, address, "POST", "/internal/ae/sync",
+	    "application/json", body.data, body.len, NULL, call_timeout(ae),
+	    &res) != 0)
+		goto fail;
+	if (res.http.status != 200) {
+		log_event(LOG_WARN, "anti-entropy sync refused", "peer=%s "
+		    "status=%d body=\"%.200s\"", id, res.http.status,
+		    res.body.data);
+		errno = EPROTO;
+		goto fail;
+	}
+
+	/* 3: apply what the peer sent. */
+	s = res.body.data;
+	slen = res.body.len;
+	ntok = json_parse(s, slen, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
+	if (ntok < 1 || (toks = calloc((size_t)ntok, sizeof(*toks))) == NULL ||
+	    json_parse(s, slen, toks, ntok, JSON_DEPTH_DEFAULT, NULL) != ntok ||
+	    toks[0].type != JSON_OBJECT)
+		goto bad_answer;
+	if ((e = json_object_get(s, toks, 0, "root_equal")) >= 0 &&
+	    toks[e].type == JSON_TRUE) {
+		rr->equal = true;
+		goto done;
+	}
+	sl = json_object_get(s, toks, 0, "slices");
+	rv = json_object_get(s, toks, 0, "records");
+	if (sl < 0 || toks[sl].type != JSON_ARRAY || rv < 0 ||
+	    toks[rv].type != JSON_ARRAY)
+		goto bad_answer;
+	if ((e = json_object_get(s, toks, 0, "more")) >= 0)
+		rr->more = toks[e].type == JSON_TRUE;
+	if ((e = json_object_get(s, toks, 0, "differing")) >= 0 &&
+	    toks[e].type == JSON_NUMBER && json_get_u64(s, &toks[e], &u) == 0)
+		rr->differing = u;
+	for (c = 0, j = rv + 1; c < toks[rv].size; c++, j = toks[j].next) {
+		if (toks[j].type != JSON_OBJECT ||
+		    record_parse(&rsc, s + toks[j].start,
+		    toks[j].end - toks[j].start, &key, &klen, &v) != 0 ||
+		    klen > STORE_KEY_MAX)
+			goto bad_answer;
+		/* Only keys this node replicates by its own view. */
+		m = ring_preference(view->ring, key, klen, sc->n, idx);
+		for (mine = false, q = 0; q < m; q++)
+			mine |= idx[q] == (size_t)sc->self;
+		if (!mine)
+			continue;
+		switch (store_apply(ae->cfg.store, key, klen, &v)) {
+		case 1:
+			rr->received++;
+			break;
+		case 0:
+			break;
+		default:
+			saved = errno;
+			log_event(LOG_ERROR, "anti-entropy: store_apply failed",
+			    "peer=%s err=\"%s\"", id, strerror(saved));
+			errno = saved;
+			goto fail;
+		}
+		if (theirs_add(&th, key, klen, &v) != 0) {
+			errno = ENOMEM;
+			goto fail;
+		}
+	}
+	qsort(th.e, th.n, sizeof(*th.e), theirs_ent_cmp);
+
+	/* 4: the listed slices we push for, capped by our own sizes. */
+	for (c = 0, j = sl + 1; c < toks[sl].size; c++, j = toks[j].next) {
+		if (toks[j].type != JSON_NUMBER ||
+		    json_get_u64(s, &toks[j], &u) != 0 || u >= AE_LEAVES)
+			goto bad_answer;
+		if (recs > 0 && (recs + sc->count[u] > AE_ANSWER_MAX_RECORDS ||
+		    bytes + sc->bytes[u] > AE_ANSWER_MAX_BYTES)) {
+			rr->more = true;
+			continue;
+		}
+		sc->want[u] = 1;
+		recs += sc->count[u];
+		bytes += sc->bytes[u];
+	}
+	sc->out = &push;
+	sc->theirs = &th;
+	scan_run(ae->cfg.store, sc, SCAN_PUSH);
+	if (push.len > 0) {
+		if (push_batches(ae, address, push.data, push.len) != 0)
+			goto fail;
+		rr->sent = sc->nout;
+	}
+done:
+	rc = 0;
+	goto out;
+bad_answer:
+	log_event(LOG_WARN, "anti-entropy: malformed answer", "peer=%s "
+	    "body=\"%.200s\"", id, res.body.data);
+	errno = EPROTO;
+fail:
+	saved = errno;
+out:
+	cluster_view_put(ae->cfg.cluster, view);
+	scan_free(sc);
+	theirs_free(&th);
+	client_response_free(&res);
+	record_scratch_free(&rsc);
+	version_free(&v);
+	buf_free(&body);
+	buf_free(&push);
+	free(toks);
+	if (rc != 0)
+		errno = saved;
+	return rc;
+}
+
+static bool
+stopping(struct ae *ae)
+{
+	bool s;
+
+	pthread_mutex_lock(&ae->mu);
+	s = ae->stop;
+	pthread_mutex_unlock(&ae->mu);
+	return s;
+}
+
+int
+ae_sync_with(struct ae *ae, const char *id)
+{
+	struct round rr;
+	uint64_t received = 0, sent = 0, differing = 0;
+	int rounds, rc = 0, saved;
+
+	if (ae == NULL || id == NULL || strcmp(id, ae->self_id) == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (rounds = 0; rounds < AE_ROUNDS_MAX; rounds++) {
+		if (ae_round(ae, id, &rr) != 0) {
+			saved = errno;
+			pthread_mutex_lock(&ae->mu);
+			ae->st.failures++;
+			pthread_mutex_unlock(&ae->mu);
+			log_event(saved == EHOSTDOWN ? LOG_DEBUG : LOG_WARN,
+			    "anti-entropy round failed", "peer=%s err=\"%s\"",
+			    id, strerror(saved));
+			errno = saved;
+			rc = -1;
+			break;
+		}
+		received += rr.received;
+		sent += rr.sent;
+		differing += rr.differing;
+		pthread_mutex_lock(&ae->mu);
+		ae->st.exchanges++;
+		ae->st.slices_differing += rr.differing;
+		ae->st.keys_received += rr.received;
+		ae->st.keys_sent += rr.sent;
+		ae->st.last_ok_ms = net_wall_ms();
+		pthread_mutex_unlock(&ae->mu);
+		if (!rr.more || stopping(ae))
+			break;
+	}
+	if (received > 0 || sent > 0)
+		log_event(LOG_INFO, "anti-entropy repaired", "peer=%s "
+		    "received=%llu sent=%llu slices=%llu rounds=%d", id,
+		    (unsigned long long)received, (unsigned long long)sent,
+		    (unsigned long long)differing, rounds + (rc == 0));
+	else if (rc == 0 && log_enabled(LOG_DEBUG))
+		log_event(LOG_DEBUG, "anti-entropy in sync", "peer=%s "
+		    "slices=%llu", id, (unsigned long long)differing);
+	return rc;
+}
+
+/* ---- the thread --------------------------------------------------------- */
+
+static uint64_t
+next_random(struct ae *ae)
+{
+	uint64_t r;
+
+	pthread_mutex_lock(&ae->mu);
+	ae->rng += 0x9e3779b97f4a7c15ull;
+	r = mix64(ae->rng);
+	pthread_mutex_unlock(&ae->mu);
+	return r;
+}
+
+/*
+ * Picks the peer for this interval into id: a random member other than
+ * self, not marked down, sharing ranges with us.  0, or -1 when none.
+ */
+static int
+pick_peer(struct ae *ae, char *id, size_t idlen)
+{
+	const struct cluster_view *view;
+	struct peer_health h;
+	bool *shares = NULL;
+	size_t *cand = NULL, ncand = 0, i, k, m, n, idx[AE_MAX_N];
+	bool has_self;
+	int rc = -1;
+
+	view = cluster_view_get(ae->cfg.cluster);
+	if (view->self < 0 || view->nmembers < 2)
+		goto out;
+	shares = calloc(view->nmembers, sizeof(*shares));
+	cand = calloc(view->nmembers, sizeof(*cand));
+	if (shares == NULL || cand == NULL)
+		goto out;
+	n = view->n > 0 ? (size_t)view->n : 1;
+	if (n > AE_MAX_N)
+		n = AE_MAX_N;
+	if (n >= view->nmembers) {
+		for (i = 0; i < view->nmembers; i++)
+			shares[i] = true;
+	} else {
+		for (k = 0; k < AE_SHARE_SAMPLES; k++) {
+			m = ring_preference_hash(view->ring,
+			    (uint32_t)(k * (UINT64_C(1) << 32) /
+			    AE_SHARE_SAMPLES), n, idx);
+			for (has_self = false, i = 0; i < m; i++)
+				has_self |= idx[i] == (size_t)view->self;
+			if (has_self)
+				for (i = 0; i < m; i++)
+					shares[idx[i]] = true;
+		}
+	}
+	for (i = 0; i < view->nmembers; i++) {
+		if (i == (size_t)view->self || !shares[i])
+			continue;
+		if (ae->cfg.peers != NULL && peer_health(ae->cfg.peers,
+		    view->members[i].address, &h) == PEER_DOWN)
+			continue;
+		cand[ncand++] = i;
+	}
+	if (ncand > 0) {
+		i = cand[next_random(ae) % ncand];
+		snprintf(id, idlen, "%s", view->members[i].id);
+		rc = 0;
+	}
+out:
+	cluster_view_put(ae->cfg.cluster, view);
+	free(shares);
+	free(cand);
+	return rc;
+}
+
+static void
+deadline_after(clockid_t clock, struct timespec *ts, int ms)
+{
+	clock_gettime(clock, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static void *
+ae_main(void *arg)
+{
+	struct ae *ae = arg;
+	struct timespec ts;
+	char id[RING_ID_MAX + 1];
+
+	pthread_mutex_lock(&ae->mu);
+	while (!ae->stop) {
+		deadline_after(ae->clock, &ts, ae->cfg.interval_ms);
+		while (!ae->stop &&
+		    pthread_cond_timedwait(&ae->cv, &ae->mu, &ts) != ETIMEDOUT)
+			;
+		if (ae->stop)
+			break;
+		pthread_mutex_unlock(&ae->mu);
+		if (pick_peer(ae, id, sizeof(id)) == 0)
+			ae_sync_with(ae, id);
+		pthread_mutex_lock(&ae->mu);
+	}
+	pthread_mutex_unlock(&ae->mu);
+	return NULL;
+}
+
+int
+ae_start(struct ae **out, const struct ae_config *cfg)
+{
+	struct ae *ae;
+	pthread_condattr_t ca;
+	int err;
+
+	*out = NULL;
+	if (cfg == NULL || cfg->store == NULL || cfg->cluster == NULL ||
+	    cfg->self_id == NULL || strlen(cfg->self_id) > RING_ID_MAX ||
+	    (cfg->interval_ms > 0 && cfg->peers == NULL)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((ae = calloc(1, sizeof(*ae))) == NULL)
+		return -1;
+	ae->cfg = *cfg;
+	snprintf(ae->self_id, sizeof(ae->self_id), "%s", cfg->self_id);
+	ae->cfg.self_id = ae->self_id;
+	ae->rng = (uint64_t)net_wall_ms() ^ (uint64_t)(uintptr_t)ae;
+	ae->clock = CLOCK_REALTIME;
+	pthread_mutex_init(&ae->mu, NULL);
+	pthread_condattr_init(&ca);
+#if !defined(__APPLE__) && defined(_POSIX_MONOTONIC_CLOCK) && \
+    _POSIX_MONOTONIC_CLOCK >= 0
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0)
+		ae->clock = CLOCK_MONOTONIC;
+#endif
+	pthread_cond_init(&ae->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (cfg->interval_ms > 0) {
+		if ((err = pthread_create(&ae->thread, NULL, ae_main, ae)) != 0) {
+			pthread_cond_destroy(&ae->cv);
+			pthread_mutex_destroy(&ae->mu);
+			free(ae);
+			errno = err;
+			return -1;
+		}
+		ae->running = true;
+	}
+	*out = ae;
+	return 0;
+}
+
+void
+ae_stop(struct ae *ae)
+{
+	if (ae == NULL)
+		return;
+	if (ae->running) {
+		pthread_mutex_lock(&ae->mu);
+		ae->stop = true;
+		pthread_cond_broadcast(&ae->cv);
+		pthread_mutex_unlock(&ae->mu);
+		pthread_join(ae->thread, NULL);
+	}
+	pthread_cond_destroy(&ae->cv);
+	pthread_mutex_destroy(&ae->mu);
+	free(ae);
+}
+
+void
+ae_stats(struct ae *ae, struct ae_stats *st)
+{
+	if (ae == NULL) {
+		memset(st, 0, sizeof(*st));
+		return;
+	}
+	pthread_mutex_lock(&ae->mu);
+	*st = ae->st;
+	pthread_mutex_unlock(&ae->mu);
+}

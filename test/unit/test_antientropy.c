@@ -1,0 +1,865 @@
+/*
+ * test_antientropy.c -- anti-entropy between three real nodes in one
+ * process: each has its own store (temp dir), cluster view (3 members,
+ * no gossip) and HTTP server on a loopback port whose handler routes
+ * POST /internal/ae/sync to that node's ae_serve_sync and POST
+ * /internal/batch to a small inline apply (record_parse + store_apply).
+ *
+ * Cases: the wire format and hashes pinned by recomputing them here,
+ * malformed requests, identical stores, a replica missing keys, a
+ * replica with newer versions, disjoint keys (union), tombstones that
+ * must not resurrect, a 20,000-key gap (capped answers, several rounds),
+ * keys shared only by the pair (N=2), the background thread, a prompt
+ * ae_stop, and failures (peer down, unknown member, self).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "antientropy.h"
+#include "buf.h"
+#include "cluster.h"
+#include "net.h"
+#include "peer.h"
+#include "record.h"
+#include "ring.h"
+#include "server.h"
+#include "store.h"
+#include "tap.h"
+#include "version.h"
+
+#define NNODES 3
+
+struct node {
+	char		 id[16];
+	char		 dir[64];
+	char		 addr[64];
+	int		 lfd, port;
+	struct store	*store;
+	struct cluster	*cluster;
+	struct peers	*peers;
+	struct ae	*ae;
+	struct server	*server;
+};
+
+static struct node nodes[NNODES];
+#define A (&nodes[0])
+#define B (&nodes[1])
+#define C (&nodes[2])
+
+/* ---- the nodes ---------------------------------------------------------- */
+
+static int
+serve_batch(struct store *s, const char *body, size_t len, struct buf *out)
+{
+	struct record_scratch sc;
+	struct version v;
+	const char *p = body, *end = body + len, *nl, *key;
+	size_t klen;
+	int status = 200;
+
+	record_scratch_init(&sc);
+	version_init(&v);
+	for (; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		if (nl == p)
+			continue;
+		if (record_parse(&sc, p, (size_t)(nl - p), &key, &klen, &v) != 0 ||
+		    store_apply(s, key, klen, &v) < 0) {
+			status = 400;
+			break;
+		}
+	}
+	buf_puts(out, status == 200 ? "{}\n" : "{\"error\":\"bad\"}\n");
+	version_free(&v);
+	record_scratch_free(&sc);
+	return status;
+}
+
+static bool
+path_is(const struct server_request *req, const char *path)
+{
+	return req->http->path_len == strlen(path) &&
+	    memcmp(req->http->path, path, req->http->path_len) == 0;
+}
+
+static void
+handle(void *arg, const struct server_request *req, struct server_response *res)
+{
+	struct node *nd = arg;
+
+	if (path_is(req, "/internal/ae/sync"))
+		res->status = ae_serve_sync(nd->ae, req->body, req->body_len,
+		    &res->body);
+	else if (path_is(req, "/internal/batch"))
+		res->status = serve_batch(nd->store, req->body, req->body_len,
+		    &res->body);
+	else
+		server_error(res, 404, "not found");
+}
+
+/* Starts three nodes with replication factor n; 0 or -1. */
+static int
+up(int n, int interval_ms)
+{
+	struct store_options sopt = { false };
+	struct cluster_config cc;
+	struct ae_config ac;
+	struct server_config scfg;
+	char err[256], peers[256];
+	int i, j;
+
+	memset(nodes, 0, sizeof(nodes));
+	for (i = 0; i < NNODES; i++) {
+		struct node *nd = &nodes[i];
+
+		snprintf(nd->id, sizeof(nd->id), "node%d", i + 1);
+		snprintf(nd->dir, sizeof(nd->dir), "/tmp/test_ae.XXXXXX");
+		if (mkdtemp(nd->dir) == NULL)
+			return -1;
+		if (store_open(&nd->store, nd->dir, &sopt, err, sizeof(err)) != 0) {
+			printf("# store_open: %s\n", err);
+			return -1;
+		}
+		nd->lfd = net_listen("127.0.0.1:0", 64, &nd->port, err,
+		    sizeof(err));
+		if (nd->lfd < 0) {
+			printf("# net_listen: %s\n", err);
+			return -1;
+		}
+		snprintf(nd->addr, sizeof(nd->addr), "127.0.0.1:%d", nd->port);
+	}
+	for (i = 0; i < NNODES; i++) {
+		struct node *nd = &nodes[i];
+
+		peers[0] = '\0';
+		for (j = 0; j < NNODES; j++)
+			if (j != i)
+				snprintf(peers + strlen(peers),
+				    sizeof(peers) - strlen(peers), "%s%s=%s",
+				    peers[0] ? "," : "", nodes[j].id,
+				    nodes[j].addr);
+		if ((nd->peers = peers_new(1000, 8)) == NULL)
+			return -1;
+		memset(&cc, 0, sizeof(cc));
+		cc.dir = nd->dir;
+		cc.self_id = nd->id;
+		cc.self_address = nd->addr;
+		cc.peers = peers;
+		cc.n = n;
+		cc.w = 1;
+		cc.r = 1;
+		cc.timeout_ms = 1000;
+		if (cluster_open(&nd->cluster, &cc, err, sizeof(err)) != 0) {
+			printf("# cluster_open: %s\n", err);
+			return -1;
+		}
+		memset(&ac, 0, sizeof(ac));
+		ac.store = nd->store;
+		ac.cluster = nd->cluster;
+		ac.peers = nd->peers;
+		ac.self_id = nd->id;
+		ac.interval_ms = interval_ms;
+		ac.timeout_ms = 2000;
+		if (ae_start(&nd->ae, &ac) != 0)
+			return -1;
+	}
+	for (i = 0; i < NNODES; i++) {
+		server_config_default(&scfg);
+		scfg.listen_fd = nodes[i].lfd;
+		scfg.handler = handle;
+		scfg.arg = &nodes[i];
+		scfg.max_conns = 64;
+		if (server_start(&nodes[i].server, &scfg) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+down(void)
+{
+	char cmd[128];
+	int i;
+
+	/* Servers first: their handlers use the nodes' ae. */
+	for (i = 0; i < NNODES; i++) {
+		if (nodes[i].server != NULL)
+			server_stop(nodes[i].server, 2000);
+		else if (nodes[i].lfd > 0)
+			close(nodes[i].lfd);
+	}
+	for (i = 0; i < NNODES; i++)
+		ae_stop(nodes[i].ae);
+	for (i = 0; i < NNODES; i++) {
+		peers_free(nodes[i].peers);
+		cluster_close(nodes[i].cluster);
+		store_close(nodes[i].store);
+		if (nodes[i].dir[0] != '\0') {
+			snprintf(cmd, sizeof(cmd), "rm -rf '%s'", nodes[i].dir);
+			if (system(cmd) != 0)
+				printf("# could not remove %s\n", nodes[i].dir);
+		}
+	}
+	memset(nodes, 0, sizeof(nodes));
+}
+
+/* ---- store helpers ------------------------------------------------------ */
+
+/* Writes a new version of key on top of the stored one (a coordinator). */
+static int
+put(struct store *s, const char *key, const char *val, const char *actor,
+    bool tomb)
+{
+	struct version cur, next;
+	int rc;
+
+	version_init(&cur);
+	version_init(&next);
+	store_get(s, key, strlen(key), &cur);
+	version_make_next(&next, &cur.clock, cur.ts, actor, net_wall_ms(),
+	    tomb, val, tomb ? 0 : strlen(val));
+	rc = store_apply(s, key, strlen(key), &next);
+	version_free(&cur);
+	version_free(&next);
+	return rc;
+}
+
+/* Copies key's version from one store to another (replication). */
+static int
+copy_key(struct store *from, struct store *to, const char *key)
+{
+	struct version v;
+	int rc = -1;
+
+	version_init(&v);
+	if (store_get(from, key, strlen(key), &v) == 1)
+		rc = store_apply(to, key, strlen(key), &v);
+	version_free(&v);
+	return rc;
+}
+
+static bool
+is_tombstone(struct store *s, const char *key)
+{
+	struct version v;
+	bool t;
+
+	version_init(&v);
+	t = store_get(s, key, strlen(key), &v) == 1 && v.tombstone;
+	version_free(&v);
+	return t;
+}
+
+static bool
+has_value(struct store *s, const char *key, const char *val)
+{
+	struct version v;
+	bool t;
+
+	version_init(&v);
+	t = store_get(s, key, strlen(key), &v) == 1 && !v.tombstone &&
+	    v.value_len == strlen(val) && memcmp(v.value, val, v.value_len) == 0;
+	version_free(&v);
+	return t;
+}
+
+static uint64_t
+nkeys(struct store *s)
+{
+	struct store_stats st;
+
+	store_stats(s, &st);
+	return st.keys + st.tombstones;
+}
+
+static uint64_t
+napplied(struct store *s)
+{
+	struct store_stats st;
+
+	store_stats(s, &st);
+	return st.applied;
+}
+
+struct dump {
+	char	**r;
+	size_t	  n, cap;
+};
+
+static int
+dump_fn(void *arg, const char *key, size_t klen, const struct version *v)
+{
+	struct dump *d = arg;
+	struct buf b = BUF_INIT;
+
+	if (d->n == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 256;
+		d->r = realloc(d->r, d->cap * sizeof(*d->r));
+		if (d->r == NULL)
+			abort();
+	}
+	record_to_json(key, klen, v, &b);
+	d->r[d->n++] = buf_detach(&b, NULL);
+	return 0;
+}
+
+static int
+strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+dump_free(struct dump *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		free(d->r[i]);
+	free(d->r);
+}
+
+/* True when both stores hold exactly the same records. */
+static bool
+same_stores(struct store *a, struct store *b)
+{
+	struct dump da = { NULL, 0, 0 }, db = { NULL, 0, 0 };
+	bool eq;
+	size_t i;
+
+	store_walk(a, dump_fn, &da);
+	store_walk(b, dump_fn, &db);
+	qsort(da.r, da.n, sizeof(*da.r), strp_cmp);
+	qsort(db.r, db.n, sizeof(*db.r), strp_cmp);
+	eq = da.n == db.n;
+	for (i = 0; eq && i < da.n; i++)
+		eq = strcmp(da.r[i], db.r[i]) == 0;
+	dump_free(&da);
+	dump_free(&db);
+	return eq;
+}
+
+static void
+fill(struct store *s, const char *prefix, int n, const char *actor)
+{
+	char k[64], v[64];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(k, sizeof(k), "%s%d", prefix, i);
+		snprintf(v, sizeof(v), "value-%s-%d", prefix, i);
+		if (put(s, k, v, actor, false) != 1)
+			abort();
+	}
+}
+
+static void
+copy_prefix(struct store *from, struct store *to, const char *prefix, int n)
+{
+	char k[64];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(k, sizeof(k), "%s%d", prefix, i);
+		copy_key(from, to, k);
+	}
+}
+
+/* ---- the hashes, recomputed from the essay to pin them ------------------ */
+
+static uint64_t
+pin_mix(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static uint64_t
+pin_fnv(uint64_t h, const unsigned char *p, size_t n)
+{
+	while (n-- > 0) {
+		h ^= *p++;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static uint64_t
+pin_root(const uint64_t *leaves)
+{
+	unsigned char b[AE_LEAVES * 8];
+	size_t i;
+	int k;
+
+	for (i = 0; i < AE_LEAVES; i++)
+		for (k = 0; k < 8; k++)
+			b[i * 8 + k] = (unsigned char)(leaves[i] >> (56 - 8 * k));
+	return pin_mix(pin_fnv(0xcbf29ce484222325ull, b, sizeof(b)));
+}
+
+static void
+sync_body(struct buf *b, const char *from, uint64_t root,
+    const uint64_t *leaves, size_t nleaves)
+{
+	size_t i;
+
+	buf_reset(b);
+	buf_printf(b, "{\"from\":\"%s\",\"root\":\"%016llx\",\"leaves\":[",
+	    from, (unsigned long long)root);
+	for (i = 0; i < nleaves; i++)
+		buf_printf(b, "%s\"%016llx\"", i ? "," : "",
+		    (unsigned long long)leaves[i]);
+	buf_puts(b, "]}");
+}
+
+static void
+test_wire(void)
+{
+	static uint64_t leaves[AE_LEAVES];
+	struct buf body = BUF_INIT, out = BUF_INIT, rec = BUF_INIT;
+	struct version v;
+	char want[64];
+	uint32_t slice;
+	int st;
+
+	if (!ok(up(3, 0) == 0, "wire: three nodes up"))
+		goto out;
+	put(B->store, "pin-key", "pin-value", "node2.aa", false);
+	version_init(&v);
+	store_get(B->store, "pin-key", 7, &v);
+	record_to_json("pin-key", 7, &v, &rec);
+	version_free(&v);
+	slice = ring_hash("pin-key", 7) >> 22;
+
+	/* All-zero leaves: exactly pin-key's slice differs. */
+	memset(leaves, 0, sizeof(leaves));
+	sync_body(&body, "node1", 0, leaves, AE_LEAVES);
+	st = ae_serve_sync(B->ae, body.data, body.len, &out);
+	snprintf(want, sizeof(want), "\"slices\":[%u]", slice);
+	ok(st == 200 && strstr(out.data, "\"differing\":1,") != NULL &&
+	    strstr(out.data, want) != NULL &&
+	    strstr(out.data, "\"more\":false") != NULL &&
+	    strstr(out.data, rec.data) != NULL,
+	    "wire: one differing slice, its record sent (%.120s)", out.data);
+
+	/* Leaves computed here: the root matches. */
+	leaves[slice] = pin_mix(pin_fnv(0xcbf29ce484222325ull,
+	    (const unsigned char *)rec.data, rec.len));
+	sync_body(&body, "node1", pin_root(leaves), leaves, AE_LEAVES);
+	buf_reset(&out);
+	st = ae_serve_sync(B->ae, body.data, body.len, &out);
+	ok(st == 200 && strcmp(out.data, "{\"root_equal\":true}\n") == 0,
+	    "wire: leaf and root hashes as pinned (%s)", out.data);
+
+	/* The right leaves with a wrong root: B compares roots only. */
+	sync_body(&body, "node1", pin_root(leaves) ^ 1, leaves, AE_LEAVES);
+	buf_reset(&out);
+	st = ae_serve_sync(B->ae, body.data, body.len, &out);
+	ok(st == 200 && strstr(out.data, "\"differing\":0,") != NULL &&
+	    strstr(out.data, "\"records\":[]") != NULL,
+	    "wire: wrong root, no leaf differs, nothing sent (%s)", out.data);
+
+	/* Unknown sender: it shares nothing with B. */
+	memset(leaves, 0, sizeof(leaves));
+	sync_body(&body, "nodeX", pin_root(leaves), leaves, AE_LEAVES);
+	buf_reset(&out);
+	st = ae_serve_sync(B->ae, body.data, body.len, &out);
+	ok(st == 200 && strcmp(out.data, "{\"root_equal\":true}\n") == 0,
+	    "wire: a non-member shares no keys (%s)", out.data);
+out:
+	down();
+	buf_free(&body);
+	buf_free(&out);
+	buf_free(&rec);
+}
+
+static void
+test_malformed(void)
+{
+	static uint64_t leaves[AE_LEAVES + 1];
+	struct buf good = BUF_INIT, b = BUF_INIT, out = BUF_INIT;
+	char *p;
+	size_t i;
+	int st;
+	static const char *fixed[] = {
+		"",
+		"not json",
+		"[]",
+		"{}",
+		"{\"from\":\"node1\",\"root\":\"0000000000000000\"}",
+		"{\"from\":\"node1\",\"leaves\":[]}",
+		"{\"from\":\"node1\",\"root\":\"0000000000000000\",\"leaves\":[]}",
+		"{\"from\":\"node1\",\"root\":\"0000000000000000\",\"leaves\":{}}",
+		"{\"from\":\"\",\"root\":\"0000000000000000\",\"leaves\":[]}",
+		"{\"from\":7,\"root\":\"0000000000000000\",\"leaves\":[]}",
+	};
+
+	if (!ok(up(3, 0) == 0, "malformed: three nodes up"))
+		goto out;
+	sync_body(&good, "node1", 0, leaves, AE_LEAVES);
+	st = ae_serve_sync(B->ae, good.data, good.len, &out);
+	ok(st == 200, "malformed: the well-formed base is accepted");
+	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		buf_reset(&out);
+		st = ae_serve_sync(B->ae, fixed[i], strlen(fixed[i]), &out);
+		ok(st == 400 && strstr(out.data, "error") != NULL,
+		    "malformed: 400 for '%.40s'", fixed[i]);
+	}
+
+	/* Mutations of the good body. */
+	sync_body(&b, "node1", 0, leaves, AE_LEAVES - 1);
+	buf_reset(&out);
+	ok(ae_serve_sync(B->ae, b.data, b.len, &out) == 400,
+	    "malformed: 1023 leaves");
+	sync_body(&b, "node1", 0, leaves, AE_LEAVES + 1);
+	buf_reset(&out);
+	ok(ae_serve_sync(B->ae, b.data, b.len, &out) == 400,
+	    "malformed: 1025 leaves");
+	buf_reset(&b);
+	buf_append(&b, good.data, good.len);
+	p = strstr(b.data, "\"leaves\":[\"") + 11;
+	p[3] = 'g';
+	buf_reset(&out);
+	ok(ae_serve_sync(B->ae, b.data, b.len, &out) == 400,
+	    "malformed: a leaf that is not hex");
+	buf_reset(&b);
+	buf_append(&b, good.data, good.len);
+	p = strstr(b.data, "\"root\":\"") + 8;
+	p[15] = '"';
+	p[16] = ' ';
+	buf_reset(&out);
+	ok(ae_serve_sync(B->ae, b.data, b.len, &out) == 400,
+	    "malformed: a 15-digit root");
+	buf_reset(&b);
+	buf_append(&b, good.data, good.len);
+	p = strstr(b.data, "\"leaves\":[\"") + 10;
+	memcpy(p, "123456789012345678", 18);	/* in place of "<16 hex>" */
+	buf_reset(&out);
+	st = ae_serve_sync(B->ae, b.data, b.len, &out);
+	ok(st == 400, "malformed: a leaf that is a number (%d)", st);
+	buf_reset(&out);
+	ok(ae_serve_sync(B->ae, good.data, good.len - 1, &out) == 400,
+	    "malformed: truncated body");
+out:
+	down();
+	buf_free(&good);
+	buf_free(&b);
+	buf_free(&out);
+}
+
+/* ---- exchanges ---------------------------------------------------------- */
+
+static void
+test_identical(void)
+{
+	struct ae_stats st;
+	uint64_t ab, bb;
+
+	if (!ok(up(3, 0) == 0, "identical: up"))
+		goto out;
+	fill(A->store, "same", 50, "node1.aa");
+	copy_prefix(A->store, B->store, "same", 50);
+	ab = napplied(A->store);
+	bb = napplied(B->store);
+	ok(ae_sync_with(A->ae, "node2") == 0, "identical: sync ok");
+	ae_stats(A->ae, &st);
+	ok(st.exchanges == 1 && st.failures == 0 && st.slices_differing == 0 &&
+	    st.keys_received == 0 && st.keys_sent == 0 && st.last_ok_ms > 0,
+	    "identical: root equal, nothing moved (exch=%llu diff=%llu)",
+	    (unsigned long long)st.exchanges,
+	    (unsigned long long)st.slices_differing);
+	ok(napplied(A->store) == ab && napplied(B->store) == bb,
+	    "identical: no store applied anything");
+	ok(same_stores(A->store, B->store) && nkeys(B->store) == 50,
+	    "identical: stores unchanged");
+out:
+	down();
+}
+
+static void
+test_missing(void)
+{
+	struct ae_stats st;
+	uint64_t ab;
+
+	if (!ok(up(3, 0) == 0, "missing: up"))
+		goto out;
+	fill(A->store, "m", 100, "node1.aa");
+	ab = napplied(A->store);
+	ok(nkeys(B->store) == 0, "missing: B starts empty");
+	ok(ae_sync_with(A->ae, "node2") == 0, "missing: sync ok");
+	ae_stats(A->ae, &st);
+	ok(nkeys(B->store) == 100 && same_stores(A->store, B->store),
+	    "missing: B has all 100 keys, same versions");
+	ok(st.keys_sent == 100 && st.keys_received == 0 &&
+	    st.slices_differing > 0, "missing: 100 sent, 0 received "
+	    "(sent=%llu recv=%llu)", (unsigned long long)st.keys_sent,
+	    (unsigned long long)st.keys_received);
+	ok(napplied(A->store) == ab, "missing: A unchanged");
+	ok(nkeys(C->store) == 0, "missing: C untouched");
+	ok(ae_sync_with(A->ae, "node2") == 0, "missing: second sync ok");
+	ae_stats(A->ae, &st);
+	ok(st.keys_sent == 100 && st.exchanges == 2,
+	    "missing: second sync moves nothing");
+out:
+	down();
+}
+
+static void
+test_newer(void)
+{
+	struct ae_stats st;
+	char k[32];
+	int i;
+
+	if (!ok(up(3, 0) == 0, "newer: up"))
+		goto out;
+	fill(A->store, "n", 50, "node1.aa");
+	copy_prefix(A->store, B->store, "n", 50);
+	for (i = 0; i < 10; i++) {
+		snprintf(k, sizeof(k), "n%d", i * 3);
+		put(B->store, k, "newer-on-B", "node2.bb", false);
+	}
+	ok(ae_sync_with(A->ae, "node2") == 0, "newer: sync ok");
+	ae_stats(A->ae, &st);
+	ok(st.keys_received == 10 && st.keys_sent == 0,
+	    "newer: A received the 10 newer versions, sent none "
+	    "(recv=%llu sent=%llu)", (unsigned long long)st.keys_received,
+	    (unsigned long long)st.keys_sent);
+	ok(has_value(A->store, "n27", "newer-on-B") &&
+	    has_value(A->store, "n1", "value-n-1"),
+	    "newer: A holds B's newer values and kept the rest");
+	ok(same_stores(A->store, B->store), "newer: stores equal");
+out:
+	down();
+}
+
+static void
+test_union(void)
+{
+	struct ae_stats st;
+
+	if (!ok(up(3, 0) == 0, "union: up"))
+		goto out;
+	fill(A->store, "a", 100, "node1.aa");
+	fill(B->store, "b", 100, "node2.bb");
+	ok(ae_sync_with(A->ae, "node2") == 0, "union: sync ok");
+	ae_stats(A->ae, &st);
+	ok(nkeys(A->store) == 200 && nkeys(B->store) == 200 &&
+	    same_stores(A->store, B->store), "union: both hold all 200");
+	ok(st.keys_received == 100 && st.keys_sent == 100 &&
+	    st.exchanges == 1, "union: one round, 100 each way");
+out:
+	down();
+}
+
+static void
+test_tombstones(void)
+{
+	struct ae_stats sa, sb;
+
+	if (!ok(up(3, 0) == 0, "tombstones: up"))
+		goto out;
+	put(A->store, "t1", "old", "node1.aa", false);
+	put(A->store, "t2", "old", "node1.aa", false);
+	copy_key(A->store, B->store, "t1");
+	copy_key(A->store, B->store, "t2");
+	put(A->store, "t1", NULL, "node1.aa", true);
+	put(A->store, "t2", NULL, "node1.aa", true);
+	/* A pushes t1's tombstone; B pulls t2's. */
+	ok(ae_sync_with(A->ae, "node2") == 0, "tombstones: A->B ok");
+	ok(is_tombstone(B->store, "t1") && is_tombstone(B->store, "t2"),
+	    "tombstones: B deleted both");
+	ok(is_tombstone(A->store, "t1") && is_tombstone(A->store, "t2"),
+	    "tombstones: A still deleted");
+	/* B had the old value of a third key; B initiates. */
+	put(A->store, "t3", "old", "node1.aa", false);
+	copy_key(A->store, B->store, "t3");
+	put(A->store, "t3", NULL, "node1.aa", true);
+	ok(ae_sync_with(B->ae, "node1") == 0, "tombstones: B->A ok");
+	ae_stats(B->ae, &sb);
+	ok(is_tombstone(B->store, "t3") && is_tombstone(A->store, "t3") &&
+	    sb.keys_received == 1 && sb.keys_sent == 0,
+	    "tombstones: B received t3's tombstone, pushed nothing back");
+	ok(ae_sync_with(A->ae, "node2") == 0 &&
+	    ae_sync_with(B->ae, "node1") == 0, "tombstones: resync ok");
+	ae_stats(A->ae, &sa);
+	ok(is_tombstone(A->store, "t1") && is_tombstone(A->store, "t3") &&
+	    is_tombstone(B->store, "t1") && same_stores(A->store, B->store),
+	    "tombstones: never resurrected");
+	ok(sa.keys_received == 0, "tombstones: A never took the old value back");
+	/* Concurrent: C wrote a value on its own after A's delete: newer ts. */
+	put(C->store, "t1", "reborn", "node3.cc", false);
+	ok(ae_sync_with(C->ae, "node1") == 0 &&
+	    ae_sync_with(A->ae, "node2") == 0, "tombstones: concurrent sync");
+	ok(has_value(A->store, "t1", "reborn") &&
+	    has_value(B->store, "t1", "reborn"),
+	    "tombstones: a concurrent later write wins by the winner rule");
+out:
+	down();
+}
+
+static void
+test_big_gap(void)
+{
+	struct ae_stats st;
+	int64_t t0;
+
+	if (!ok(up(3, 0) == 0, "big gap: up"))
+		goto out;
+	fill(A->store, "big-", 20000, "node1.aa");
+	t0 = net_now_ms();
+	ok(ae_sync_with(A->ae, "node2") == 0, "big gap: push sync ok");
+	ae_stats(A->ae, &st);
+	ok(nkeys(B->store) == 20000 && same_stores(A->store, B->store),
+	    "big gap: B has all 20000 (%llu)",
+	    (unsigned long long)nkeys(B->store));
+	ok(st.exchanges >= 4 && st.exchanges <= 20 && st.keys_sent == 20000,
+	    "big gap: pushes capped, several rounds (%llu rounds)",
+	    (unsigned long long)st.exchanges);
+	/* C pulls from A: answers are capped at 5000 records. */
+	ok(ae_sync_with(C->ae, "node1") == 0, "big gap: pull sync ok");
+	ae_stats(C->ae, &st);
+	ok(nkeys(C->store) == 20000 && st.keys_received == 20000 &&
+	    st.keys_sent == 0, "big gap: C received all 20000");
+	ok(st.exchanges >= 4 && st.exchanges <= 20,
+	    "big gap: answers capped, several rounds (%llu rounds)",
+	    (unsigned long long)st.exchanges);
+	printf("# big gap: 2 x 20000 keys in %lld ms\n",
+	    (long long)(net_now_ms() - t0));
+out:
+	down();
+}
+
+static void
+test_shared_only(void)
+{
+	const struct cluster_view *view;
+	struct version v;
+	size_t idx[3], m, i, want = 0, wrong = 0;
+	char k[32];
+	bool has1, has2;
+	int j;
+
+	if (!ok(up(2, 0) == 0, "N=2: up"))
+		goto out;
+	fill(A->store, "s", 300, "node1.aa");
+	ok(ae_sync_with(A->ae, "node2") == 0, "N=2: sync ok");
+	view = cluster_view_get(A->cluster);
+	ok(view->n == 2, "N=2: view n is 2");
+	for (j = 0; j < 300; j++) {
+		snprintf(k, sizeof(k), "s%d", j);
+		m = ring_preference(view->ring, k, strlen(k), 2, idx);
+		for (has1 = has2 = false, i = 0; i < m; i++) {
+			has1 |= strcmp(view->members[idx[i]].id, "node1") == 0;
+			has2 |= strcmp(view->members[idx[i]].id, "node2") == 0;
+		}
+		want += has1 && has2;
+		version_init(&v);
+		if ((store_get(B->store, k, strlen(k), &v) == 1) != (has1 && has2))
+			wrong++;
+		version_free(&v);
+	}
+	cluster_view_put(A->cluster, view);
+	ok(want > 0 && want < 300 && wrong == 0 && nkeys(B->store) == want,
+	    "N=2: B got exactly the %zu keys it shares with A (has %llu, "
+	    "%zu wrong)", want, (unsigned long long)nkeys(B->store), wrong);
+	ok(nkeys(C->store) == 0, "N=2: C untouched");
+out:
+	down();
+}
+
+static void
+test_thread(void)
+{
+	struct ae *ae;
+	struct ae_config ac;
+	struct ae_stats st;
+	int64_t t0;
+	int i;
+
+	if (!ok(up(3, 100) == 0, "thread: up with a 100 ms interval"))
+		goto out;
+	fill(A->store, "th", 100, "node1.aa");
+	for (i = 0; i < 200; i++) {
+		if (nkeys(B->store) == 100 && nkeys(C->store) == 100)
+			break;
+		usleep(50 * 1000);
+	}
+	ok(nkeys(B->store) == 100 && nkeys(C->store) == 100,
+	    "thread: B and C converged without a call (%d ms)", i * 50);
+	ae_stats(A->ae, &st);
+	ok(st.exchanges > 0, "thread: A ran exchanges (%llu)",
+	    (unsigned long long)st.exchanges);
+
+	/* ae_stop is prompt with a long interval. */
+	memset(&ac, 0, sizeof(ac));
+	ac.store = A->store;
+	ac.cluster = A->cluster;
+	ac.peers = A->peers;
+	ac.self_id = A->id;
+	ac.interval_ms = 60000;
+	ac.timeout_ms = 1000;
+	ok(ae_start(&ae, &ac) == 0, "thread: start with a 60 s interval");
+	usleep(20 * 1000);
+	t0 = net_now_ms();
+	ae_stop(ae);
+	ok(net_now_ms() - t0 < 1000, "thread: ae_stop returned in %lld ms",
+	    (long long)(net_now_ms() - t0));
+	ae_stop(NULL);
+	ok(1, "thread: ae_stop(NULL) is a no-op");
+out:
+	down();
+}
+
+static void
+test_failures(void)
+{
+	struct ae_stats st;
+
+	if (!ok(up(3, 0) == 0, "failures: up"))
+		goto out;
+	fill(A->store, "f", 10, "node1.aa");
+	server_stop(C->server, 2000);
+	C->server = NULL;
+	C->lfd = -1;
+	errno = 0;
+	ok(ae_sync_with(A->ae, "node3") == -1 && errno != 0,
+	    "failures: a stopped peer fails (%s)", strerror(errno));
+	ae_stats(A->ae, &st);
+	ok(st.failures == 1 && st.exchanges == 0, "failures: counted");
+	errno = 0;
+	ok(ae_sync_with(A->ae, "nodeX") == -1 && errno == ENOENT,
+	    "failures: unknown member is ENOENT");
+	errno = 0;
+	ok(ae_sync_with(A->ae, "node1") == -1 && errno == EINVAL,
+	    "failures: self is EINVAL");
+	ok(ae_sync_with(A->ae, "node2") == 0 && nkeys(B->store) == 10,
+	    "failures: the live peer still syncs");
+out:
+	down();
+}
+
+int
+main(void)
+{
+	test_wire();
+	test_malformed();
+	test_identical();
+	test_missing();
+	test_newer();
+	test_union();
+	test_tombstones();
+	test_big_gap();
+	test_shared_only();
+	test_thread();
+	test_failures();
+	return tap_done();
+}
