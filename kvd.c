@@ -56,6 +56,7 @@
 #include "lib/replica.h"
 #include "lib/server.h"
 #include "lib/store.h"
+#include "lib/transfer.h"
 #include "lib/vclock.h"
 #include "lib/version.h"
 #include "lib/workq.h"
@@ -479,6 +480,7 @@ struct node {
 	struct cluster	*cluster;
 	struct replica	*replica;
 	struct hints	*hints;
+	struct transfer	*transfer;
 	struct server	*server;
 	int64_t		 started_ms;
 };
@@ -874,6 +876,7 @@ handle_nodes(struct node *nd, struct server_response *res)
 	const struct cluster_member *m;
 	struct peer_health h;
 	struct hints_stats hs;
+	struct transfer_stats ts;
 	size_t i;
 
 	v = cluster_view_get(nd->cluster);
@@ -898,8 +901,17 @@ handle_nodes(struct node *nd, struct server_response *res)
 		    peer_state_name(h.state), h.fails, (long long)h.last_ok_ms,
 		    (unsigned long long)hs.pending, (long long)hs.oldest_ms);
 	}
+	transfer_stats(nd->transfer, &ts);
+	buf_printf(&res->body, "],\"transfer\":{\"running\":%s,\"from_version\":%llu,"
+	    "\"to_version\":%llu,\"keys_scanned\":%llu,\"keys_sent\":%llu,"
+	    "\"failures\":%llu,\"started_ms\":%lld,\"finished_ms\":%lld}",
+	    ts.running ? "true" : "false", (unsigned long long)ts.from_version,
+	    (unsigned long long)ts.to_version,
+	    (unsigned long long)ts.keys_scanned,
+	    (unsigned long long)ts.keys_sent, (unsigned long long)ts.failures,
+	    (long long)ts.started_ms, (long long)ts.finished_ms);
 	hints_stats(nd->hints, NULL, &hs);
-	buf_printf(&res->body, "],\"hints\":{\"pending\":%llu,\"bytes\":%llu,"
+	buf_printf(&res->body, ",\"hints\":{\"pending\":%llu,\"bytes\":%llu,"
 	    "\"oldest_ms\":%lld,\"delivered\":%llu,\"refused\":%llu}}\n",
 	    (unsigned long long)hs.pending, (unsigned long long)hs.bytes,
 	    (long long)hs.oldest_ms, (unsigned long long)hs.delivered,
@@ -1140,6 +1152,7 @@ main(int argc, char **argv)
 	struct cluster_config ccfg;
 	struct replica_config rcfg;
 	struct hints_config hcfg;
+	struct transfer_config tcfg;
 	const struct cluster_view *view;
 	int lfd, port, sig, lvl;
 
@@ -1231,6 +1244,14 @@ main(int argc, char **argv)
 	rcfg.timeout_ms = (int)cfg->peer_timeout_ms;
 	if ((nd.replica = replica_new(&rcfg)) == NULL)
 		die("out of memory");
+	memset(&tcfg, 0, sizeof(tcfg));
+	tcfg.store = nd.store;
+	tcfg.cluster = nd.cluster;
+	tcfg.peers = nd.peers;
+	tcfg.poll_ms = 500;
+	tcfg.timeout_ms = (int)cfg->peer_timeout_ms * 5;
+	if (transfer_start(&nd.transfer, &tcfg) != 0)
+		die("cannot start the transfer thread: %s", strerror(errno));
 
 	server_config_default(&scfg);
 	scfg.listen_fd = lfd;
@@ -1273,6 +1294,7 @@ main(int argc, char **argv)
 	pthread_mutex_unlock(&bg_mu);
 	if (cfg->snapshot_interval > 0)
 		pthread_join(snap_thread, NULL);
+	transfer_stop(nd.transfer);
 	cluster_close(nd.cluster);
 	workq_free(nd.workq);
 	replica_free(nd.replica);

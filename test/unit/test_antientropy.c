@@ -53,6 +53,14 @@ static struct node nodes[NNODES];
 
 /* ---- the nodes ---------------------------------------------------------- */
 
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
 static int
 serve_batch(struct store *s, const char *body, size_t len, struct buf *out)
 {
@@ -111,7 +119,8 @@ up(int n, int interval_ms)
 	struct cluster_config cc;
 	struct ae_config ac;
 	struct server_config scfg;
-	char err[256], peers[256];
+	struct buf peers = BUF_INIT;
+	char err[256];
 	int i, j;
 
 	memset(nodes, 0, sizeof(nodes));
@@ -137,26 +146,25 @@ up(int n, int interval_ms)
 	for (i = 0; i < NNODES; i++) {
 		struct node *nd = &nodes[i];
 
-		peers[0] = '\0';
+		buf_reset(&peers);
 		for (j = 0; j < NNODES; j++)
 			if (j != i)
-				snprintf(peers + strlen(peers),
-				    sizeof(peers) - strlen(peers), "%s%s=%s",
-				    peers[0] ? "," : "", nodes[j].id,
-				    nodes[j].addr);
+				buf_printf(&peers, "%s%s=%s", peers.len ? "," : "",
+				    nodes[j].id, nodes[j].addr);
 		if ((nd->peers = peers_new(1000, 8)) == NULL)
 			return -1;
 		memset(&cc, 0, sizeof(cc));
 		cc.dir = nd->dir;
 		cc.self_id = nd->id;
 		cc.self_address = nd->addr;
-		cc.peers = peers;
+		cc.peers = peers.data;
 		cc.n = n;
 		cc.w = 1;
 		cc.r = 1;
 		cc.timeout_ms = 1000;
 		if (cluster_open(&nd->cluster, &cc, err, sizeof(err)) != 0) {
 			printf("# cluster_open: %s\n", err);
+			buf_free(&peers);
 			return -1;
 		}
 		memset(&ac, 0, sizeof(ac));
@@ -178,6 +186,7 @@ up(int n, int interval_ms)
 		if (server_start(&nodes[i].server, &scfg) != 0)
 			return -1;
 	}
+	buf_free(&peers);
 	return 0;
 }
 
@@ -791,7 +800,7 @@ test_thread(void)
 	for (i = 0; i < 200; i++) {
 		if (nkeys(B->store) == 100 && nkeys(C->store) == 100)
 			break;
-		usleep(50 * 1000);
+		sleep_ms(50);
 	}
 	ok(nkeys(B->store) == 100 && nkeys(C->store) == 100,
 	    "thread: B and C converged without a call (%d ms)", i * 50);
@@ -808,7 +817,7 @@ test_thread(void)
 	ac.interval_ms = 60000;
 	ac.timeout_ms = 1000;
 	ok(ae_start(&ae, &ac) == 0, "thread: start with a 60 s interval");
-	usleep(20 * 1000);
+	sleep_ms(20);
 	t0 = net_now_ms();
 	ae_stop(ae);
 	ok(net_now_ms() - t0 < 1000, "thread: ae_stop returned in %lld ms",
