@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,11 +25,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/bench.h"
 #include "lib/buf.h"
 #include "lib/client.h"
 #include "lib/http.h"
 #include "lib/json.h"
 #include "lib/net.h"
+#include "lib/verify.h"
 
 #define KVCTL_VERSION	"0.1.0"
 
@@ -40,9 +43,43 @@ enum {
 struct opts {
 	const char	*servers;	/* comma-separated URLs */
 	bool		 json;
+	bool		 quiet;		/* -q: no messages on stderr */
+	bool		 verbose;	/* -v: trace requests and responses */
 	int		 timeout_ms;
 	int		 connect_timeout_ms;
+	int		 retries;	/* --retry: extra attempts on 503/transport errors */
 };
+
+/* Every command, with its usage line and what it does (kvctl help CMD). */
+static const struct {
+	const char	*name;
+	const char	*usage;
+	const char	*help;
+} commands[] = {
+	{ "put", "kvctl put KEY VALUE|-|@FILE",
+	  "Stores VALUE under KEY (- reads stdin, @FILE a file; the bytes are\n"
+	  "sent as they are). Silent on success; --json prints the answer." },
+	{ "get", "kvctl get KEY",
+	  "Writes the value's exact bytes to stdout (a newline is added only on\n"
+	  "a terminal). --json prints {\"key\",\"value\"} instead. Exit 1 when\n"
+	  "the key does not exist." },
+	{ "delete", "kvctl delete KEY",
+	  "Deletes KEY (a tombstone, replicated like a write). Exit 1 when there\n"
+	  "was nothing to delete." },
+	{ "health", "kvctl health", "Checks that the server answers /health." },
+	{ "cluster", "kvctl cluster nodes | join ID HOST:PORT | leave ID",
+	  "nodes lists the members, their state as the server sees it, N/W/R,\n"
+	  "hints and transfer progress; join adds a member; leave removes one." },
+	{ "verify", "kvctl verify [-c N] [-d SECONDS] [--mode keys|set] ...",
+	  "Runs concurrent writers for a while, then reads every acknowledged\n"
+	  "write back and reports acknowledged / present / lost / stale. Exit 1\n"
+	  "on any loss. 'kvctl verify --help' lists its options." },
+	{ "bench", "kvctl bench [-c N] [-n N | -d SECONDS] [-t get|put|delete|mix] ...",
+	  "A load generator: throughput and latency percentiles. 'kvctl bench\n"
+	  "--help' lists its options." },
+	{ "help", "kvctl help [COMMAND]", "Shows help for a command." },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 static void
 usage(FILE *f)
@@ -56,12 +93,23 @@ usage(FILE *f)
 	    "  health                  check that the server is up\n"
 	    "  cluster nodes           list the members and their state\n"
 	    "  cluster join ID ADDR    add a member (ADDR is HOST:PORT)\n"
-	    "  cluster leave ID        remove a member\n\n"
+	    "  cluster leave ID        remove a member\n"
+	    "  verify [OPTIONS]        check that no acknowledged write is lost\n"
+	    "  bench [OPTIONS]         measure throughput and latency\n"
+	    "  help [COMMAND]          help for one command\n\n"
 	    "Flags (anywhere on the line; -- ends them):\n"
-	    "  --server URL[,URL...]   servers to try in turn (env KVCTL_SERVER,\n"
+	    "  --server URL[,URL...]   servers to try in turn (KVCTL_SERVER,\n"
 	    "                          default http://127.0.0.1:8080)\n"
-	    "  --json                  print the server's JSON response\n"
-	    "  --timeout SECONDS       whole request deadline (default 10)\n"
+	    "  --json                  print the server's JSON (KVCTL_JSON=1)\n"
+	    "  --timeout SECONDS       whole request deadline, default 10\n"
+	    "                          (KVCTL_TIMEOUT)\n"
+	    "  --connect-timeout SECONDS  connect deadline, default 3\n"
+	    "                          (KVCTL_CONNECT_TIMEOUT)\n"
+	    "  --retry N               retry N times on connection errors,\n"
+	    "                          timeouts and 503 (KVCTL_RETRY, default 0)\n"
+	    "  -q, --quiet             no messages on stderr (KVCTL_QUIET=1)\n"
+	    "  -v, --verbose           trace requests and responses on stderr\n"
+	    "                          (KVCTL_VERBOSE=1)\n"
 	    "  --help, --version\n\n"
 	    "Exit status: 0 ok, 1 not found, 2 usage, 3 no server reachable or\n"
 	    "timed out, 4 other client error (e.g. 412), 5 server error or\n"
@@ -145,9 +193,40 @@ exit_for_status(int status)
 	return EXIT_SERVER;
 }
 
+/* -v: the request line and headers we send, the response head we get. */
+static void
+trace_request(const char *host, const char *port, const char *method,
+    const char *target, const char *ctype, size_t blen, const char *extra)
+{
+	fprintf(stderr, "> %s %s HTTP/1.1\n> Host: %s:%s\n", method, target,
+	    host, port);
+	if (ctype != NULL)
+		fprintf(stderr, "> Content-Type: %s\n", ctype);
+	if (ctype != NULL || strcmp(method, "PUT") == 0 ||
+	    strcmp(method, "POST") == 0)
+		fprintf(stderr, "> Content-Length: %zu\n", blen);
+	if (extra != NULL)
+		fprintf(stderr, "> %.*s\n", (int)strcspn(extra, "\r"), extra);
+}
+
+static void
+trace_response(const struct client_response *res)
+{
+	const char *p = res->head.data, *end = p + res->head.len, *nl;
+
+	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		if (nl - p > 1)
+			fprintf(stderr, "< %.*s\n", (int)(nl - p - 1), p);
+		p = nl + 1;
+	}
+	fprintf(stderr, "< (%zu body bytes)\n", res->body.len);
+}
+
 /*
- * Sends the request to each server in turn until one answers.  Returns
- * 0 with res filled, or EXIT_USAGE / EXIT_UNREACHABLE after a message.
+ * Sends the request to each server in turn until one answers; with
+ * --retry, a round in which no server answered, or one that ended in a
+ * 503, is repeated after a growing pause.  Returns 0 with res filled, or
+ * EXIT_USAGE / EXIT_UNREACHABLE after a message.
  */
 static int
 request(const struct opts *o, const char *method, const char *target,
@@ -155,34 +234,55 @@ request(const struct opts *o, const char *method, const char *target,
     struct client_response *res)
 {
 	char host[NET_HOST_MAX], port[NET_PORT_MAX];
-	const char *p = o->servers, *comma;
+	const char *p, *comma;
 	struct client_conn c;
 	size_t len;
-	int saved = 0;
+	int attempt, saved = 0, pause_ms = 100;
 
-	while (*p) {
-		comma = strchr(p, ',');
-		len = comma ? (size_t)(comma - p) : strlen(p);
-		if (parse_url(p, len, host, sizeof(host), port, sizeof(port)) != 0) {
-			fprintf(stderr, "kvctl: bad server URL '%.*s' (want "
-			    "http://HOST:PORT)\n", (int)len, p);
-			return EXIT_USAGE;
+	for (attempt = 0; attempt <= o->retries; attempt++) {
+		if (attempt > 0) {
+			if (!o->quiet)
+				fprintf(stderr, "kvctl: retrying in %d ms\n",
+				    pause_ms);
+			poll(NULL, 0, pause_ms);
+			pause_ms = pause_ms < 3200 ? pause_ms * 2 : pause_ms;
 		}
-		client_init(&c, host, port, o->connect_timeout_ms);
-		if (client_do(&c, method, target, ctype, body, blen, extra,
-		    o->timeout_ms, res) == 0) {
+		for (p = o->servers; *p; p += *p == ',' ? 1 : 0) {
+			comma = strchr(p, ',');
+			len = comma ? (size_t)(comma - p) : strlen(p);
+			if (parse_url(p, len, host, sizeof(host), port,
+			    sizeof(port)) != 0) {
+				if (!o->quiet)
+					fprintf(stderr, "kvctl: bad server URL '%.*s' "
+					    "(want http://HOST:PORT)\n", (int)len, p);
+				return EXIT_USAGE;
+			}
+			if (o->verbose)
+				trace_request(host, port, method, target, ctype,
+				    blen, extra);
+			client_init(&c, host, port, o->connect_timeout_ms);
+			if (client_do(&c, method, target, ctype, body, blen,
+			    extra, o->timeout_ms, res) == 0) {
+				client_close(&c);
+				if (o->verbose)
+					trace_response(res);
+				if (res->http.status != 503 ||
+				    attempt == o->retries)
+					return 0;
+				saved = 0;
+				break;	/* a 503: retry the round */
+			}
+			saved = errno;
 			client_close(&c);
-			return 0;
+			if (!o->quiet)
+				fprintf(stderr, "kvctl: %.*s: %s\n", (int)len, p,
+				    saved == ETIMEDOUT ? "timed out" :
+				    strerror(saved));
+			p += len;
 		}
-		saved = errno;
-		client_close(&c);
-		fprintf(stderr, "kvctl: %.*s: %s\n", (int)len, p,
-		    saved == ETIMEDOUT ? "timed out" : strerror(saved));
-		p += len;
-		if (*p == ',')
-			p++;
 	}
-	fprintf(stderr, "kvctl: no server reachable\n");
+	if (!o->quiet)
+		fprintf(stderr, "kvctl: no server reachable\n");
 	return EXIT_UNREACHABLE;
 }
 
@@ -195,7 +295,7 @@ report(const struct opts *o, const struct client_response *res, const char *what
 
 	if (o->json && res->body.len)
 		fwrite(res->body.data, 1, res->body.len, stdout);
-	if (code != EXIT_OK) {
+	if (code != EXIT_OK && !o->quiet) {
 		error_message(res, &msg);
 		fprintf(stderr, "kvctl: %s: %d %s\n", what, res->http.status,
 		    msg.data);
@@ -241,13 +341,17 @@ cmd_put(const struct opts *o, const char *key, const char *arg)
 
 	if (strcmp(arg, "-") == 0) {
 		if (read_all(STDIN_FILENO, &value) != 0) {
-			fprintf(stderr, "kvctl: reading stdin: %s\n", strerror(errno));
+			if (!o->quiet)
+				fprintf(stderr, "kvctl: reading stdin: %s\n",
+				    strerror(errno));
 			return EXIT_USAGE;
 		}
 	} else if (arg[0] == '@') {
 		fd = open(arg + 1, O_RDONLY);
 		if (fd < 0 || read_all(fd, &value) != 0) {
-			fprintf(stderr, "kvctl: %s: %s\n", arg + 1, strerror(errno));
+			if (!o->quiet)
+				fprintf(stderr, "kvctl: %s: %s\n", arg + 1,
+				    strerror(errno));
 			if (fd >= 0)
 				close(fd);
 			buf_free(&value);
@@ -312,6 +416,18 @@ cmd_simple(const struct opts *o, const char *method, const char *target,
 }
 
 static int
+cmd_delete(const struct opts *o, const char *key)
+{
+	struct buf target = BUF_INIT;
+	int rc;
+
+	key_target(key, &target);
+	rc = cmd_simple(o, "DELETE", target.data, NULL, "delete", false);
+	buf_free(&target);
+	return rc;
+}
+
+static int
 cmd_cluster(const struct opts *o, int argc, char **argv)
 {
 	struct buf body = BUF_INIT;
@@ -343,36 +459,132 @@ cmd_cluster(const struct opts *o, int argc, char **argv)
 	return usage_error("usage: kvctl cluster nodes | join ID HOST:PORT | leave ID");
 }
 
+/* Reads SECONDS (> 0, <= 3600) into *ms.  0, or -1 when malformed. */
+static int
+parse_seconds(const char *v, int *ms)
+{
+	char *end;
+	double secs;
+
+	secs = strtod(v, &end);
+	if (*v == '\0' || *end != '\0' || !(secs > 0 && secs <= 3600))
+		return -1;
+	*ms = (int)(secs * 1000);
+	return 0;
+}
+
+static bool
+env_true(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 ||
+	    strcmp(v, "yes") == 0);
+}
+
+/* Global settings from KVCTL_* variables; flags override them later. */
+static int
+read_env(struct opts *o)
+{
+	const char *v;
+	char *end;
+
+	if ((v = getenv("KVCTL_SERVER")) != NULL && *v)
+		o->servers = v;
+	if ((v = getenv("KVCTL_TIMEOUT")) != NULL && *v &&
+	    parse_seconds(v, &o->timeout_ms) != 0)
+		return usage_error("bad KVCTL_TIMEOUT '%s' (seconds, > 0)", v);
+	if ((v = getenv("KVCTL_CONNECT_TIMEOUT")) != NULL && *v &&
+	    parse_seconds(v, &o->connect_timeout_ms) != 0)
+		return usage_error("bad KVCTL_CONNECT_TIMEOUT '%s' (seconds, > 0)",
+		    v);
+	if ((v = getenv("KVCTL_RETRY")) != NULL && *v) {
+		o->retries = (int)strtol(v, &end, 10);
+		if (*end != '\0' || o->retries < 0 || o->retries > 100)
+			return usage_error("bad KVCTL_RETRY '%s' (0..100)", v);
+	}
+	o->json = env_true("KVCTL_JSON");
+	o->quiet = env_true("KVCTL_QUIET");
+	o->verbose = env_true("KVCTL_VERBOSE");
+	return 0;
+}
+
+/* kvctl help [CMD] */
+static int
+cmd_help(int nargs, char **args)
+{
+	size_t i;
+
+	if (nargs < 2) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	for (i = 0; i < NCOMMANDS; i++)
+		if (strcmp(args[1], commands[i].name) == 0) {
+			printf("usage: %s\n\n%s\n", commands[i].usage,
+			    commands[i].help);
+			return EXIT_OK;
+		}
+	return usage_error("no command '%s' (try 'kvctl help')", args[1]);
+}
+
+/*
+ * A flag that takes a value: "--name VALUE" or "--name=VALUE".  Returns
+ * the value (advancing *i), or NULL when a is not this flag; *missing is
+ * set when the value is absent.
+ */
+static const char *
+flag_value(const char *a, const char *name, int argc, char **argv, int *i,
+    bool *missing)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(a, name, n) != 0)
+		return NULL;
+	if (a[n] == '=')
+		return a + n + 1;
+	if (a[n] != '\0')
+		return NULL;
+	if (*i + 1 < argc)
+		return argv[++*i];
+	*missing = true;
+	return "";
+}
+
 int
 main(int argc, char **argv)
 {
 	struct opts o;
-	char **args;
-	const char *env;
-	int nargs = 0, i;
-	bool flags_done = false;
-	char *end;
-	double secs;
+	char **args, *end;
+	const char *a, *v;
+	int nargs = 0, i, rc;
+	bool flags_done = false, missing = false, passthrough;
 
 	memset(&o, 0, sizeof(o));
 	o.servers = "http://127.0.0.1:8080";
-	if ((env = getenv("KVCTL_SERVER")) != NULL && *env)
-		o.servers = env;
 	o.timeout_ms = 10000;
 	o.connect_timeout_ms = 3000;
+	if ((rc = read_env(&o)) != 0)
+		return rc;
 	args = calloc((size_t)argc + 1, sizeof(*args));
 	if (args == NULL)
 		return EXIT_CLIENT;
 
-	/* Flags may come anywhere; "--" makes the rest plain arguments. */
+	/*
+	 * Flags may come anywhere; "--" makes the rest plain arguments.
+	 * After the command word of verify and bench, flags kvctl does not
+	 * know belong to that command.
+	 */
 	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
+		a = argv[i];
+		passthrough = nargs > 0 && (strcmp(args[0], "verify") == 0 ||
+		    strcmp(args[0], "bench") == 0);
 		if (flags_done || a[0] != '-' || strcmp(a, "-") == 0) {
 			args[nargs++] = argv[i];
-		} else if (strcmp(a, "--") == 0) {
+		} else if (strcmp(a, "--") == 0 && !passthrough) {
 			flags_done = true;
-		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+		} else if ((strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) &&
+		    !passthrough) {
 			usage(stdout);
 			return EXIT_OK;
 		} else if (strcmp(a, "--version") == 0) {
@@ -380,27 +592,42 @@ main(int argc, char **argv)
 			return EXIT_OK;
 		} else if (strcmp(a, "--json") == 0) {
 			o.json = true;
-		} else if (strcmp(a, "--server") == 0 || strncmp(a, "--server=", 9) == 0) {
-			if (a[8] == '=')
-				o.servers = a + 9;
-			else if (i + 1 < argc)
-				o.servers = argv[++i];
-			else
+		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+			o.quiet = true;
+		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			o.verbose = true;
+		} else if ((v = flag_value(a, "--server", argc, argv, &i,
+		    &missing)) != NULL) {
+			if (missing || *v == '\0')
 				return usage_error("--server needs a URL");
-		} else if (strcmp(a, "--timeout") == 0 || strncmp(a, "--timeout=", 10) == 0) {
-			const char *v = a[9] == '=' ? a + 10 : (i + 1 < argc ? argv[++i] : "");
-			secs = strtod(v, &end);
-			if (*v == '\0' || *end != '\0' || !(secs > 0 && secs <= 3600))
+			o.servers = v;
+		} else if ((v = flag_value(a, "--timeout", argc, argv, &i,
+		    &missing)) != NULL) {
+			if (parse_seconds(v, &o.timeout_ms) != 0)
 				return usage_error("bad --timeout '%s' (seconds, > 0)", v);
-			o.timeout_ms = (int)(secs * 1000);
-			if (o.connect_timeout_ms > o.timeout_ms)
-				o.connect_timeout_ms = o.timeout_ms;
+		} else if ((v = flag_value(a, "--connect-timeout", argc, argv, &i,
+		    &missing)) != NULL) {
+			if (parse_seconds(v, &o.connect_timeout_ms) != 0)
+				return usage_error("bad --connect-timeout '%s' "
+				    "(seconds, > 0)", v);
+		} else if ((v = flag_value(a, "--retry", argc, argv, &i,
+		    &missing)) != NULL) {
+			o.retries = (int)strtol(v, &end, 10);
+			if (*v == '\0' || *end != '\0' || o.retries < 0 ||
+			    o.retries > 100)
+				return usage_error("bad --retry '%s' (0..100)", v);
+		} else if (passthrough) {
+			args[nargs++] = argv[i];
 		} else {
 			return usage_error("unknown flag '%s'", a);
 		}
 	}
+	if (o.connect_timeout_ms > o.timeout_ms)
+		o.connect_timeout_ms = o.timeout_ms;
 	if (nargs == 0)
 		return usage_error("missing command");
+	if (strcmp(args[0], "help") == 0)
+		return cmd_help(nargs, args);
 	if (strcmp(args[0], "put") == 0) {
 		if (nargs != 3)
 			return usage_error("usage: kvctl put KEY VALUE|-|@FILE");
@@ -415,16 +642,7 @@ main(int argc, char **argv)
 			return usage_error("the key must not be empty");
 		if (args[0][0] == 'g')
 			return cmd_get(&o, args[1]);
-		{
-			struct buf target = BUF_INIT;
-			int rc;
-
-			key_target(args[1], &target);
-			rc = cmd_simple(&o, "DELETE", target.data, NULL, "delete",
-			    false);
-			buf_free(&target);
-			return rc;
-		}
+		return cmd_delete(&o, args[1]);
 	}
 	if (strcmp(args[0], "health") == 0) {
 		if (nargs != 1)
@@ -433,5 +651,9 @@ main(int argc, char **argv)
 	}
 	if (strcmp(args[0], "cluster") == 0)
 		return cmd_cluster(&o, nargs - 1, args + 1);
+	if (strcmp(args[0], "verify") == 0)
+		return verify_main(o.servers, o.json, o.timeout_ms, nargs, args);
+	if (strcmp(args[0], "bench") == 0)
+		return bench_main(o.servers, o.json, nargs, args);
 	return usage_error("unknown command '%s'", args[0]);
 }

@@ -45,13 +45,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/antientropy.h"
+#include "lib/auth.h"
 #include "lib/buf.h"
 #include "lib/cluster.h"
 #include "lib/hints.h"
 #include "lib/http.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/net.h"
+#include "lib/notify.h"
 #include "lib/peer.h"
 #include "lib/replica.h"
 #include "lib/server.h"
@@ -72,6 +76,7 @@ struct config {
 	char	*data_dir;
 	char	*peers;
 	char	*advertise;
+	char	*cluster_secret_file;
 	char	*port_file;
 	char	*log_level;
 	char	*log_format;
@@ -90,6 +95,7 @@ struct config {
 	long	 gossip_interval_ms;
 	long	 vnodes;
 	long	 hint_max;
+	long	 anti_entropy_interval;	/* seconds */
 	bool	 request_log;
 };
 
@@ -129,6 +135,12 @@ static const struct flag flags[] = {
 	  "(default 1000)" },
 	{ "hint-max", FLAG_NUM, F(hint_max), 1, 100000000,
 	  "most hints kept for members that are down (default 100000)" },
+	{ "anti-entropy-interval", FLAG_NUM, F(anti_entropy_interval), 0, 86400,
+	  "seconds between hash-tree exchanges with a replica, 0 = off "
+	  "(default 10)" },
+	{ "cluster-secret-file", FLAG_STR, F(cluster_secret_file), 0, 0,
+	  "file (mode 0600) holding the shared secret that signs node-to-node "
+	  "requests" },
 	{ "port-file", FLAG_STR, F(port_file), 0, 0,
 	  "write the bound port to this file once listening" },
 	{ "snapshot-interval", FLAG_NUM, F(snapshot_interval), 0, 86400 * 7,
@@ -467,6 +479,18 @@ advertise_address(const struct config *cfg, int port, char *out, size_t outlen)
 		snprintf(out, outlen, "%s:%d", host, port);
 }
 
+/* True when addr listens on a loopback address only. */
+static bool
+loopback_only(const char *addr)
+{
+	char host[NET_HOST_MAX], port[NET_PORT_MAX];
+
+	if (net_split_hostport(addr, host, sizeof(host), port, sizeof(port)) != 0)
+		return false;
+	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+	    strcmp(host, "localhost") == 0;
+}
+
 /* ---- the HTTP API ----------------------------------------------------- */
 
 struct node {
@@ -481,13 +505,16 @@ struct node {
 	struct replica	*replica;
 	struct hints	*hints;
 	struct transfer	*transfer;
+	struct ae	*ae;
+	struct auth	*auth;
 	struct server	*server;
 	int64_t		 started_ms;
+	int64_t		 started_wall_ms;
 };
 
 enum route {
 	R_NONE, R_KV, R_HEALTH, R_NODES, R_JOIN, R_LEAVE, R_REPLICATE, R_FETCH,
-	R_MEMBERS, R_BATCH
+	R_MEMBERS, R_BATCH, R_AE_SYNC, R_METRICS, R_READY, R_VERSION
 };
 
 /* The routes: a path (a prefix when it ends in '/'), and its methods. */
@@ -505,6 +532,10 @@ static const struct {
 	{ R_FETCH,	"/internal/fetch/",	"GET, HEAD" },
 	{ R_MEMBERS,	"/internal/members",	"POST" },
 	{ R_BATCH,	"/internal/batch",	"POST" },
+	{ R_AE_SYNC,	"/internal/ae/sync",	"POST" },
+	{ R_METRICS,	"/metrics",		"GET, HEAD" },
+	{ R_READY,	"/ready",		"GET, HEAD" },
+	{ R_VERSION,	"/version",		"GET, HEAD" },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -869,6 +900,39 @@ handle_health(struct node *nd, struct server_response *res)
 	    (long long)((net_now_ms() - nd->started_ms) / 1000));
 }
 
+/*
+ * Ready once the store is loaded (it is, before the listener opens) and
+ * every other member has answered at least once, or READY_WAIT_MS after
+ * the start: a member that is down must not keep this node out of a
+ * load balancer forever.
+ */
+#define READY_WAIT_MS 10000
+
+static void
+handle_ready(struct node *nd, struct server_response *res)
+{
+	const struct cluster_view *v;
+	struct peer_health h;
+	const char *waiting = NULL;
+	size_t i;
+
+	v = cluster_view_get(nd->cluster);
+	for (i = 0; i < v->nmembers && waiting == NULL; i++)
+		if (v->self != (ssize_t)i &&
+		    peer_health(nd->peers, v->members[i].address, &h) >= 0 &&
+		    h.last_ok_ms == 0)
+			waiting = v->members[i].id;
+	if (waiting != NULL && net_now_ms() - nd->started_ms < READY_WAIT_MS) {
+		res->status = 503;
+		buf_puts(&res->body, "{\"ready\":false,\"reason\":\"waiting "
+		    "for member ");
+		buf_puts(&res->body, waiting);
+		buf_puts(&res->body, " to answer\"}\n");
+	} else
+		buf_puts(&res->body, "{\"ready\":true}\n");
+	cluster_view_put(nd->cluster, v);
+}
+
 static void
 handle_nodes(struct node *nd, struct server_response *res)
 {
@@ -877,6 +941,7 @@ handle_nodes(struct node *nd, struct server_response *res)
 	struct peer_health h;
 	struct hints_stats hs;
 	struct transfer_stats ts;
+	struct ae_stats as;
 	size_t i;
 
 	v = cluster_view_get(nd->cluster);
@@ -910,6 +975,12 @@ handle_nodes(struct node *nd, struct server_response *res)
 	    (unsigned long long)ts.keys_scanned,
 	    (unsigned long long)ts.keys_sent, (unsigned long long)ts.failures,
 	    (long long)ts.started_ms, (long long)ts.finished_ms);
+	ae_stats(nd->ae, &as);
+	buf_printf(&res->body, ",\"anti_entropy\":{\"exchanges\":%llu,"
+	    "\"failures\":%llu,\"keys_received\":%llu,\"keys_sent\":%llu,"
+	    "\"last_ok_ms\":%lld}", (unsigned long long)as.exchanges,
+	    (unsigned long long)as.failures, (unsigned long long)as.keys_received,
+	    (unsigned long long)as.keys_sent, (long long)as.last_ok_ms);
 	hints_stats(nd->hints, NULL, &hs);
 	buf_printf(&res->body, ",\"hints\":{\"pending\":%llu,\"bytes\":%llu,"
 	    "\"oldest_ms\":%lld,\"delivered\":%llu,\"refused\":%llu}}\n",
@@ -1028,17 +1099,30 @@ precheck(void *arg, const struct server_request *sr,
 	return i >= 0;
 }
 
+static struct metric_family *m_requests, *m_duration;
+
 static void
 handle(void *arg, const struct server_request *sr, struct server_response *res)
 {
 	struct node *nd = arg;
 	const struct http_request *req = sr->http;
 	struct buf key = BUF_INIT;
+	uint64_t started = metrics_now_ns();
+	const char *why, *route;
+	char msg[160], method[16], status[8];
 	int i;
 
 	i = check_route(nd, sr, &key, res);
 	if (i < 0)
 		goto out;
+	if (nd->auth != NULL && strncmp(routes[i].path, "/internal/", 10) == 0 &&
+	    auth_verify(nd->auth, req, sr->body, sr->body_len, &why) != 0) {
+		snprintf(msg, sizeof(msg), "unauthorized: %s", why);
+		server_error(res, 401, msg);
+		log_event(LOG_WARN, "unauthorized internal request", "peer=%s "
+		    "path=%s why=\"%s\"", sr->peer, routes[i].path, why);
+		goto out;
+	}
 	switch (routes[i].route) {
 	case R_KV:
 		if (method_is(req, "GET") || method_is(req, "HEAD"))
@@ -1071,11 +1155,213 @@ handle(void *arg, const struct server_request *sr, struct server_response *res)
 		res->status = replica_serve_batch(nd->replica, sr->body,
 		    sr->body_len, &res->body);
 		break;
+	case R_AE_SYNC:
+		res->status = ae_serve_sync(nd->ae, sr->body, sr->body_len,
+		    &res->body);
+		break;
+	case R_METRICS:
+		res->content_type = METRICS_CONTENT_TYPE;
+		metrics_write(&res->body);
+		break;
+	case R_READY:
+		handle_ready(nd, res);
+		break;
+	case R_VERSION:
+		buf_puts(&res->body, "{\"version\":\"" KVD_VERSION "\",\"api\":1}\n");
+		break;
 	case R_NONE:
 		break;
 	}
 out:
 	buf_free(&key);
+	route = i >= 0 ? routes[i].path : "other";
+	snprintf(method, sizeof(method), "%.*s", (int)(req->method_len < 15 ?
+	    req->method_len : 15), req->method);
+	snprintf(status, sizeof(status), "%d", res->status);
+	metrics_inc(metrics_with(m_requests, route, method, status));
+	metrics_observe(metrics_with(m_duration, route),
+	    (double)(metrics_now_ns() - started) / 1e9);
+}
+
+/* ---- metrics ---------------------------------------------------------- */
+
+/*
+ * The /metrics families.  Request counts and latencies are updated by
+ * handle(); everything else is read from its owner module at scrape time.
+ */
+static double
+g_keys(void *arg)
+{
+	struct store_stats st;
+
+	store_stats(((struct node *)arg)->store, &st);
+	return (double)st.keys;
+}
+
+static double
+g_tombstones(void *arg)
+{
+	struct store_stats st;
+
+	store_stats(((struct node *)arg)->store, &st);
+	return (double)st.tombstones;
+}
+
+static double
+g_wal_bytes(void *arg)
+{
+	struct store_stats st;
+
+	store_stats(((struct node *)arg)->store, &st);
+	return (double)st.wal_bytes;
+}
+
+static double
+g_wal_fsyncs(void *arg)
+{
+	struct store_stats st;
+
+	store_stats(((struct node *)arg)->store, &st);
+	return (double)st.wal_fsyncs;
+}
+
+static double
+g_wal_appends(void *arg)
+{
+	struct store_stats st;
+
+	store_stats(((struct node *)arg)->store, &st);
+	return (double)st.wal_appends;
+}
+
+static double
+g_batch(void *arg)
+{
+	struct store_stats st;
+
+	store_stats(((struct node *)arg)->store, &st);
+	return st.wal_fsyncs ? (double)st.wal_appends / (double)st.wal_fsyncs : 0;
+}
+
+static double
+g_snapshot_age(void *arg)
+{
+	struct node *nd = arg;
+	struct store_stats st;
+	int64_t since;
+
+	store_stats(nd->store, &st);
+	since = st.snapshot_ms ? st.snapshot_ms : nd->started_wall_ms;
+	return (double)(net_wall_ms() - since) / 1000.0;
+}
+
+static double
+g_hints(void *arg)
+{
+	struct hints_stats hs;
+
+	hints_stats(((struct node *)arg)->hints, NULL, &hs);
+	return (double)hs.pending;
+}
+
+static double
+g_hint_age(void *arg)
+{
+	struct hints_stats hs;
+
+	hints_stats(((struct node *)arg)->hints, NULL, &hs);
+	return hs.oldest_ms ? (double)(net_wall_ms() - hs.oldest_ms) / 1000.0 : 0;
+}
+
+static double
+g_ae_repairs(void *arg)
+{
+	struct ae_stats as;
+
+	ae_stats(((struct node *)arg)->ae, &as);
+	return (double)(as.keys_received + as.keys_sent);
+}
+
+static double
+g_read_repairs(void *arg)
+{
+	return (double)replica_read_repairs(((struct node *)arg)->replica);
+}
+
+static double
+g_connections(void *arg)
+{
+	struct server_stats ss;
+
+	server_stats(((struct node *)arg)->server, &ss);
+	return (double)ss.active;
+}
+
+static void
+c_peer_up(struct metrics_sink *sink, void *arg)
+{
+	struct node *nd = arg;
+	const struct cluster_view *v;
+	struct peer_health h;
+	const char *val[1];
+	size_t i;
+
+	v = cluster_view_get(nd->cluster);
+	for (i = 0; i < v->nmembers; i++) {
+		if (v->self == (ssize_t)i)
+			continue;
+		val[0] = v->members[i].id;
+		metrics_sink_put(sink, val, peer_health(nd->peers,
+		    v->members[i].address, &h) == PEER_UP ? 1 : 0);
+	}
+	cluster_view_put(nd->cluster, v);
+}
+
+static void
+metrics_setup(struct node *nd)
+{
+	static const char *const req_labels[] = { "route", "method", "status",
+	    NULL };
+	static const char *const route_label[] = { "route", NULL };
+	static const char *const peer_label[] = { "peer", NULL };
+	static const char *const version_label[] = { "version", NULL };
+	static const double lat[] = { .0001, .00025, .0005, .001, .0025, .005,
+	    .01, .025, .05, .1, .25, .5, 1, 2.5 };
+
+	m_requests = metrics_family("kvd_requests_total", "HTTP requests "
+	    "answered, by route, method and status.", METRICS_COUNTER,
+	    req_labels, NULL, 0);
+	m_duration = metrics_family("kvd_request_duration_seconds", "Time "
+	    "from a request's head being parsed to its answer being ready.",
+	    METRICS_HISTOGRAM, route_label, lat, sizeof(lat) / sizeof(lat[0]));
+	metrics_gauge_fn("kvd_keys", "Live keys stored on this node.", g_keys, nd);
+	metrics_gauge_fn("kvd_tombstones", "Deleted keys whose tombstones are "
+	    "still kept.", g_tombstones, nd);
+	metrics_counter_fn("kvd_wal_bytes_total", "Bytes written to the WAL.",
+	    g_wal_bytes, nd);
+	metrics_counter_fn("kvd_wal_fsyncs_total", "WAL fsyncs (fdatasync).",
+	    g_wal_fsyncs, nd);
+	metrics_counter_fn("kvd_wal_appends_total", "Records appended to the WAL.",
+	    g_wal_appends, nd);
+	metrics_gauge_fn("kvd_group_commit_batch_size", "Mean records made "
+	    "durable per fsync since start (group commit).", g_batch, nd);
+	metrics_gauge_fn("kvd_snapshot_age_seconds", "Seconds since the last "
+	    "snapshot (since start when none was taken).", g_snapshot_age, nd);
+	metrics_collector("kvd_peer_up", "1 when the member answers, as this "
+	    "node sees it.", METRICS_GAUGE, peer_label, c_peer_up, nd);
+	metrics_gauge_fn("kvd_hints_pending", "Writes held for members that "
+	    "are down.", g_hints, nd);
+	metrics_gauge_fn("kvd_hint_oldest_age_seconds", "Age of the oldest "
+	    "pending hint.", g_hint_age, nd);
+	metrics_counter_fn("kvd_antientropy_repairs_total", "Keys moved by "
+	    "anti-entropy, received and sent.", g_ae_repairs, nd);
+	metrics_counter_fn("kvd_read_repairs_total", "Stale replicas repaired "
+	    "by reads.", g_read_repairs, nd);
+	metrics_gauge_fn("kvd_connections", "Client connections open now.",
+	    g_connections, nd);
+	metrics_set(metrics_with(metrics_family("kvd_build_info", "Build "
+	    "information; always 1.", METRICS_GAUGE, version_label, NULL, 0),
+	    KVD_VERSION), 1);
 }
 
 /* ---- background jobs and signals ------------------------------------- */
@@ -1135,6 +1421,7 @@ config_defaults(struct config *cfg)
 	cfg->gossip_interval_ms = 1000;
 	cfg->vnodes = 150;
 	cfg->hint_max = 100000;
+	cfg->anti_entropy_interval = 10;
 	cfg->log_level = "info";
 	cfg->log_format = "text";
 }
@@ -1153,6 +1440,7 @@ main(int argc, char **argv)
 	struct replica_config rcfg;
 	struct hints_config hcfg;
 	struct transfer_config tcfg;
+	struct ae_config acfg;
 	const struct cluster_view *view;
 	int lfd, port, sig, lvl;
 
@@ -1194,6 +1482,7 @@ main(int argc, char **argv)
 	memset(&sopt, 0, sizeof(sopt));
 	sopt.fsync = true;
 	nd.started_ms = net_now_ms();
+	nd.started_wall_ms = net_wall_ms();
 	if (store_open(&nd.store, nd.dir, &sopt, err, sizeof(err)) != 0)
 		die("cannot open the store in %s: %s", nd.dir, err);
 
@@ -1201,6 +1490,15 @@ main(int argc, char **argv)
 	if (lfd < 0)
 		die("%s", err);
 	advertise_address(cfg, port, nd.advertise, sizeof(nd.advertise));
+	if (cfg->cluster_secret_file != NULL &&
+	    auth_load(&nd.auth, cfg->cluster_secret_file, err, sizeof(err)) != 0) {
+		fprintf(stderr, "kvd: --cluster-secret-file: %s\n", err);
+		exit(2);
+	}
+	if (nd.auth == NULL && !loopback_only(cfg->addr))
+		log_event(LOG_WARN, "listening beyond loopback without "
+		    "--cluster-secret-file: anyone who can reach this port can "
+		    "write through the internal routes", "addr=%s", cfg->addr);
 
 	/* The cluster: peers, membership, and the quorum coordinator. */
 	nd.peers = peers_new((int)(cfg->peer_timeout_ms < 1000 ?
@@ -1208,6 +1506,7 @@ main(int argc, char **argv)
 	nd.workq = workq_new(512, 30000, 256 * 1024);
 	if (nd.peers == NULL || nd.workq == NULL)
 		die("out of memory");
+	peers_set_auth(nd.peers, nd.auth);
 	memset(&ccfg, 0, sizeof(ccfg));
 	ccfg.dir = nd.dir;
 	ccfg.self_id = cfg->id;
@@ -1252,6 +1551,16 @@ main(int argc, char **argv)
 	tcfg.timeout_ms = (int)cfg->peer_timeout_ms * 5;
 	if (transfer_start(&nd.transfer, &tcfg) != 0)
 		die("cannot start the transfer thread: %s", strerror(errno));
+	memset(&acfg, 0, sizeof(acfg));
+	acfg.store = nd.store;
+	acfg.cluster = nd.cluster;
+	acfg.peers = nd.peers;
+	acfg.self_id = cfg->id;
+	acfg.interval_ms = (int)cfg->anti_entropy_interval * 1000;
+	acfg.timeout_ms = (int)cfg->peer_timeout_ms * 5;
+	if (ae_start(&nd.ae, &acfg) != 0)
+		die("cannot start anti-entropy: %s", strerror(errno));
+	metrics_setup(&nd);
 
 	server_config_default(&scfg);
 	scfg.listen_fd = lfd;
@@ -1280,6 +1589,7 @@ main(int argc, char **argv)
 	    nd.actor, cfg->addr, port, nd.advertise, nd.dir, view->nmembers,
 	    view->n, view->w, view->r, KVD_VERSION);
 	cluster_view_put(nd.cluster, view);
+	notify_send("READY=1");
 
 	for (;;) {
 		if (sigwait(&sigs, &sig) == 0 && (sig == SIGTERM || sig == SIGINT))
@@ -1287,6 +1597,7 @@ main(int argc, char **argv)
 	}
 	log_event(LOG_INFO, "shutting down", "signal=%s",
 	    sig == SIGTERM ? "TERM" : "INT");
+	notify_send("STOPPING=1");
 	server_stop(nd.server, (int)cfg->shutdown_grace * 1000);
 	pthread_mutex_lock(&bg_mu);
 	bg_stop = true;
@@ -1294,11 +1605,13 @@ main(int argc, char **argv)
 	pthread_mutex_unlock(&bg_mu);
 	if (cfg->snapshot_interval > 0)
 		pthread_join(snap_thread, NULL);
+	ae_stop(nd.ae);
 	transfer_stop(nd.transfer);
 	cluster_close(nd.cluster);
 	workq_free(nd.workq);
 	replica_free(nd.replica);
 	hints_close(nd.hints);
+	auth_free(nd.auth);
 	peers_free(nd.peers);
 	if (store_snapshot(nd.store) != 0) {
 		log_event(LOG_ERROR, "final snapshot failed; the WAL still holds "

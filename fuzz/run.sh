@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.." || exit 2
 
 CLANG=${CLANG:-clang}
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
-FLAGS="-std=c11 -g -O1 -fno-omit-frame-pointer -D_POSIX_C_SOURCE=200809L \
+FLAGS="-std=c11 -Wall -Wextra -g -O1 -fno-omit-frame-pointer -D_POSIX_C_SOURCE=200809L \
 -pthread -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 -Ilib"
 

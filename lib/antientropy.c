@@ -711,7 +711,8 @@ ae_round(struct ae *ae, const char *id, struct round *rr)
 			goto fail;
 		}
 	}
-	qsort(th.e, th.n, sizeof(*th.e), theirs_ent_cmp);
+	if (th.n > 1)
+		qsort(th.e, th.n, sizeof(*th.e), theirs_ent_cmp);
 
 	/* 4: the listed slices we push for, capped by our own sizes. */
 	for (c = 0, j = sl + 1; c < toks[sl].size; c++, j = toks[j].next) {

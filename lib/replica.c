@@ -57,8 +57,9 @@
 struct replica {
 	struct replica_config cfg;
 	pthread_mutex_t	key_locks[KEY_LOCKS];
-	pthread_mutex_t	counter_mu;
+	pthread_mutex_t	counter_mu;	/* guards the two below */
 	uint64_t	last_counter;	/* highest counter this actor issued */
+	uint64_t	read_repairs;	/* repairs sent since start */
 };
 
 enum tstate { T_IDLE, T_ASKED, T_OK, T_FAIL };
@@ -131,6 +132,17 @@ replica_free(struct replica *rp)
 		pthread_mutex_destroy(&rp->key_locks[i]);
 	pthread_mutex_destroy(&rp->counter_mu);
 	free(rp);
+}
+
+uint64_t
+replica_read_repairs(struct replica *rp)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&rp->counter_mu);
+	n = rp->read_repairs;
+	pthread_mutex_unlock(&rp->counter_mu);
+	return n;
 }
 
 void
@@ -574,6 +586,9 @@ qop_repair(struct qop *q, const struct version *win)
 		buf_init(&rr->record);
 		record_to_json(q->key.data, q->key.len, win, &rr->record);
 		log_event(LOG_DEBUG, "read repair", "peer=%s", rr->id);
+		pthread_mutex_lock(&q->rp->counter_mu);
+		q->rp->read_repairs++;
+		pthread_mutex_unlock(&q->rp->counter_mu);
 		if (workq_submit(q->rp->cfg.workq, repair_main, rr) != 0) {
 			buf_free(&rr->record);
 			free(rr);

@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 #include "cluster.h"
@@ -60,6 +61,9 @@ struct replica_result {
 	struct buf	replicas;	/* "id,id,id": the preference list */
 	struct buf	acked;		/* "id,id": those that acked */
 };
+
+/* Read repairs sent (or applied here) since start. */
+uint64_t replica_read_repairs(struct replica *rp);
 
 void	replica_result_init(struct replica_result *res);
 void	replica_result_free(struct replica_result *res);

@@ -248,6 +248,7 @@ conn_serve(struct conn *c)
 	struct server_response res;
 	int64_t deadline, started;
 	const char *body = NULL;
+	uintptr_t head_at;
 	size_t blen = 0, consumed;
 	ssize_t r;
 	int hlen, status;
@@ -307,6 +308,7 @@ conn_serve(struct conn *c)
 				    net_now_ms() + cfg->write_timeout_ms) != 0)
 					goto done;
 			}
+			head_at = (uintptr_t)c->in.data;
 			status = read_body(c, &req, (size_t)hlen, &body, &blen,
 			    &consumed);
 			if (status < 0)
@@ -315,6 +317,15 @@ conn_serve(struct conn *c)
 				send_error(c, status);
 				goto done;
 			}
+			/*
+			 * Reading the body may have moved c->in (buf_grow),
+			 * leaving req's slices pointing into freed memory.
+			 * The head's bytes are still at its start: parse
+			 * them again (same bytes, same result) to re-aim them.
+			 */
+			if ((uintptr_t)c->in.data != head_at)
+				(void)http_parse_request(c->in.data,
+				    (size_t)hlen, &cfg->limits, &req, &status);
 			sreq.body = body;
 			sreq.body_len = blen;
 		}

@@ -335,6 +335,23 @@ case("expect", "get_unknown",
      req([b"Host: t", b"Expect: foo"], method=b"GET", target=b"/health"), 417)
 
 
+# --- large bodies (controls) -------------------------------------------------
+# Bodies larger than the connection's input buffer make it grow (move)
+# while the body is read; the request's parsed slices must follow it.
+# Regression: the handler once read the path from the freed old buffer
+# (heap-use-after-free; the PUT answered 404 "no such route").
+BIG = b'{"value":"' + b"v" * 200000 + b'"}'
+CASES.append(("large", "content_length_200k",
+              put_cl("large-cl", BIG) +
+              b"GET /kv/large-cl HTTP/1.1\r\nHost: t\r\n\r\n", 201, None))
+CASES.append(("large", "chunked_200k",
+              chunked(b"".join(b"%x\r\n%s\r\n" % (len(BIG[i:i + 999]),
+                                                   BIG[i:i + 999])
+                               for i in range(0, len(BIG), 999)) +
+                      b"0\r\n\r\n", "large-ch") +
+              b"GET /kv/large-ch HTTP/1.1\r\nHost: t\r\n\r\n", 201, None))
+
+
 # --- the driver ---------------------------------------------------------------
 
 def parse_responses(data):
@@ -433,8 +450,11 @@ def run_case(port, group, name, data, status, key):
             if st != 404:
                 return "pipelined PUT of %s was executed (GET: %s)" % (key, st)
         return None
-    if len(got) != 2 or got[0] != status:
+    # a control PUT may find its key already written (200, not 201)
+    if len(got) != 2 or got[0] // 100 != status // 100 or got[1] != 200:
         return "statuses %s, want [%d, 200] (end %s)" % (got, status, end)
+    if group == "large" and b"v" * 200000 not in resps[1][2]:
+        return "the stored value came back wrong (%d bytes)" % len(resps[1][2])
     if end != "OPEN":
         return "control case: connection ended (%s), want it open" % end
     return None

@@ -832,6 +832,7 @@ static void
 test_failures(void)
 {
 	struct ae_stats st;
+	int rc, e;
 
 	if (!ok(up(3, 0) == 0, "failures: up"))
 		goto out;
@@ -840,8 +841,10 @@ test_failures(void)
 	C->server = NULL;
 	C->lfd = -1;
 	errno = 0;
-	ok(ae_sync_with(A->ae, "node3") == -1 && errno != 0,
-	    "failures: a stopped peer fails (%s)", strerror(errno));
+	rc = ae_sync_with(A->ae, "node3");
+	e = errno;
+	ok(rc == -1 && e != 0, "failures: a stopped peer fails (%s)",
+	    strerror(e));
 	ae_stats(A->ae, &st);
 	ok(st.failures == 1 && st.exchanges == 0, "failures: counted");
 	errno = 0;

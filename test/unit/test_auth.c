@@ -3,10 +3,11 @@
  * answer computed independently with Python's hmac module), sign then
  * verify, every header missing or malformed, any signed part changed
  * (method, path, query, body, key), the skew window at and past both
- * edges, replays, eviction and the full cache, growth of the cache,
- * auth_load's file checks (mode, type, length, the trailing newline),
- * concurrent verifies from threads, and peer_call signing its requests
- * to a real lib/server.c whose handler verifies them.
+ * edges, replays, eviction and the full cache, growth of the cache
+ * (also once the ring has wrapped), auth_load's file checks (mode,
+ * type, length, the trailing newline), concurrent verifies from
+ * threads, and peer_call signing its requests to a real lib/server.c
+ * whose handler verifies them.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -476,6 +477,54 @@ test_growth(void)
 	auth_free(a);
 }
 
+/*
+ * Growing a ring that has wrapped keeps every entry findable and the
+ * oldest first.  Skew 10, so entries go 21 s after their date.  600 at
+ * T0 fill slots 0..599; at T0+21 they go, and 424 dated T0+21 fill
+ * 600..1023; 600 dated T0+30 wrap round into 0..599; one more makes the
+ * 1024-entry ring grow.  At T0+42 exactly the 424 dated T0+21 go.
+ */
+static void
+test_wrapped_growth(void)
+{
+	static const struct {
+		int64_t	date;
+		int	n;
+	} batch[] = { { T0, 600 }, { T0 + 21, 424 }, { T0 + 30, 601 } };
+	struct auth *a = mk(10, 4096);
+	struct buf *h = calloc(601, sizeof(*h)), late;
+	size_t b;
+	int i, okc = 0, total = 0, rep = 0;
+
+	for (b = 0; b < sizeof(batch) / sizeof(batch[0]); b++) {
+		for (i = 0; i < batch[b].n; i++) {
+			buf_free(&h[i]);
+			sign(a, batch[b].date, "GET", "/internal/fetch/w", NULL,
+			    &h[i]);
+			okc += strcmp(check(a, batch[b].date, "GET",
+			    "/internal/fetch/w", h[i].data, NULL), "ok") == 0;
+		}
+		total += batch[b].n;
+	}
+	ok(okc == total, "all %d accepted (%d)", total, okc);
+	ok(auth_cache_count(a) == 424 + 601, "the first 600 were evicted "
+	    "(%zu left)", auth_cache_count(a));
+	for (i = 0; i < 601; i++)
+		rep += strcmp(check(a, T0 + 31, "GET", "/internal/fetch/w",
+		    h[i].data, NULL), "replayed") == 0;
+	ok(rep == 601, "grown from a wrapped ring, every replay is caught "
+	    "(%d)", rep);
+	sign(a, T0 + 42, "GET", "/internal/fetch/w", NULL, &late);
+	check(a, T0 + 42, "GET", "/internal/fetch/w", late.data, NULL);
+	ok(auth_cache_count(a) == 601 + 1, "after growing, the oldest still "
+	    "go first (%zu left)", auth_cache_count(a));
+	buf_free(&late);
+	for (i = 0; i < 601; i++)
+		buf_free(&h[i]);
+	free(h);
+	auth_free(a);
+}
+
 /* ---- auth_load -------------------------------------------------------- */
 
 static int
@@ -751,6 +800,7 @@ main(void)
 	test_skew();
 	test_replay_and_eviction();
 	test_growth();
+	test_wrapped_growth();
 	test_load();
 	test_threads();
 	test_peer_signing();

@@ -1,0 +1,129 @@
+# bash completion for kvctl, the kvd command-line client.
+#
+# Install as $(PREFIX)/share/bash-completion/completions/kvctl (make
+# install does), or source it from ~/.bashrc.  Standalone: it does not
+# need the bash-completion package.
+#
+# Completes the commands, the cluster subcommands, every global flag (they
+# may come anywhere on the line, as kvctl allows), the bench options, and
+# file names after "put KEY @".  After "verify" and "bench", options
+# kvctl itself does not know belong to that command, as in kvctl.
+
+_kvctl_commands="put get delete health cluster verify bench help"
+_kvctl_flags="--server --json --timeout --connect-timeout --retry -q --quiet
+	-v --verbose --help --version"
+_kvctl_bench_opts="-c -n -d -t --ratio --size --keys --prefill --raw --warmup"
+_kvctl_verify_opts="-c -d --mode"
+
+# _kvctl_takes_value WORD: true when WORD is a flag whose value is the next
+# word (global flags, and the options of bench and verify after them).
+_kvctl_takes_value() {
+	case $1 in
+	--server | --timeout | --connect-timeout | --retry) return 0 ;;
+	esac
+	case $2:$1 in
+	bench:-c | bench:-n | bench:-d | bench:-t | bench:--ratio | \
+	    bench:--size | bench:--keys | bench:--warmup) return 0 ;;
+	verify:-c | verify:-d | verify:--mode) return 0 ;;
+	esac
+	return 1
+}
+
+_kvctl() {
+	local cur prev i w cmd="" nargs=0 args=() dashdash=""
+	COMPREPLY=()
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=${COMP_WORDS[COMP_CWORD - 1]}
+
+	# The words before the cursor that are not flags or flag values:
+	# args[0] is the command, the rest its arguments.
+	for ((i = 1; i < COMP_CWORD; i++)); do
+		w=${COMP_WORDS[i]}
+		if [ -z "$dashdash" ]; then
+			if [ "$w" = "--" ]; then
+				dashdash=1
+				continue
+			fi
+			if _kvctl_takes_value "$w" "${args[0]-}"; then
+				((i++))
+				continue
+			fi
+			case $w in
+			-?*) continue ;;
+			esac
+		fi
+		args+=("$w")
+	done
+	cmd=${args[0]-}
+	nargs=${#args[@]}
+
+	# The value of a flag.
+	if [ -z "$dashdash" ] && _kvctl_takes_value "$prev" "$cmd"; then
+		case $prev in
+		--server)
+			COMPREPLY=($(compgen -W "${KVCTL_SERVER:-http://127.0.0.1:8080}" \
+			    -- "$cur"))
+			;;
+		-t)
+			[ "$cmd" = bench ] &&
+			    COMPREPLY=($(compgen -W "get put delete mix" -- "$cur"))
+			;;
+		--mode)
+			COMPREPLY=($(compgen -W "keys set" -- "$cur"))
+			;;
+		esac
+		return 0
+	fi
+
+	# A flag, wherever it is typed.
+	if [ -z "$dashdash" ] && [[ $cur == -* ]]; then
+		if [ "$cmd" = bench ]; then
+			COMPREPLY=($(compgen -W "$_kvctl_flags $_kvctl_bench_opts" \
+			    -- "$cur"))
+		elif [ "$cmd" = verify ]; then
+			COMPREPLY=($(compgen -W "$_kvctl_flags $_kvctl_verify_opts" \
+			    -- "$cur"))
+		else
+			COMPREPLY=($(compgen -W "$_kvctl_flags --" -- "$cur"))
+		fi
+		return 0
+	fi
+
+	case $nargs in
+	0)
+		COMPREPLY=($(compgen -W "$_kvctl_commands" -- "$cur"))
+		return 0
+		;;
+	esac
+	case $cmd in
+	help)
+		[ "$nargs" -eq 1 ] &&
+		    COMPREPLY=($(compgen -W "$_kvctl_commands" -- "$cur"))
+		;;
+	cluster)
+		[ "$nargs" -eq 1 ] &&
+		    COMPREPLY=($(compgen -W "nodes join leave" -- "$cur"))
+		;;
+	put)
+		# put KEY VALUE|-|@FILE: files after '@'.
+		if [ "$nargs" -eq 2 ] && [[ $cur == @* ]]; then
+			local f
+			while IFS= read -r f; do
+				[ -d "$f" ] && f="$f/"
+				COMPREPLY+=("@$f")
+			done < <(compgen -f -- "${cur#@}")
+			[ ${#COMPREPLY[@]} -eq 1 ] && [[ ${COMPREPLY[0]} == */ ]] &&
+			    compopt -o nospace 2>/dev/null
+		fi
+		;;
+	bench)
+		COMPREPLY=($(compgen -W "$_kvctl_bench_opts" -- "$cur"))
+		;;
+	verify)
+		COMPREPLY=($(compgen -W "$_kvctl_verify_opts" -- "$cur"))
+		;;
+	esac
+	return 0
+}
+
+complete -F _kvctl kvctl

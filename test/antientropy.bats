@@ -1,0 +1,166 @@
+#!/usr/bin/env bats
+# test/antientropy.bats -- anti-entropy between three kvd processes on
+# loopback: a replica that missed writes while it was down, and a replica
+# that lost its whole data directory, converge with no client read (only
+# GET /internal/fetch, which never repairs, is used to look); with
+# anti-entropy off the wiped replica stays empty, so the repair is
+# anti-entropy's doing.
+#
+# Every node must know the others' ports before it starts (--peers), so
+# setup picks three free loopback ports up front.  --anti-entropy-interval
+# 1 and short peer timeouts keep the file fast; every wait is a bounded
+# poll, every client call has a deadline, and teardown kills every process
+# the test started.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-90}
+
+KEYS=200
+
+setup() {
+	setup_tmp
+	read -r -a PORTS <<<"$(free_ports 3)"
+	[ "${#PORTS[@]}" -eq 3 ]
+}
+
+teardown() {
+	teardown_tmp
+}
+
+# free_ports N: N distinct free TCP ports on 127.0.0.1, space-separated.
+free_ports() {
+	timeout 10 python3 -c '
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+' "$1"
+}
+
+port() {
+	echo "${PORTS[$(($1 - 1))]}"
+}
+
+peers_of() {
+	local i out=""
+	for i in 1 2 3; do
+		[ "$i" = "$1" ] && continue
+		out="$out${out:+,}node$i=127.0.0.1:$(port "$i")"
+	done
+	echo "$out"
+}
+
+# start_member N [AE_SECONDS]: nodeN on its port; anti-entropy every
+# AE_SECONDS (default 1).
+start_member() {
+	local n=$1 p
+	p=$(port "$n")
+	start_node "node$n" --addr "127.0.0.1:$p" --advertise "127.0.0.1:$p" \
+	    --peers "$(peers_of "$n")" --n 3 --w 2 --r 2 \
+	    --peer-timeout-ms 500 --gossip-interval-ms 200 \
+	    --anti-entropy-interval "${2:-1}"
+}
+
+# write_keys NODE W: PUTs key ae-0 .. ae-(KEYS-1) through NODE with ?w=W;
+# fails unless every one is a 201.
+write_keys() {
+	local i st base
+	base=$(url "$1")
+	for ((i = 0; i < KEYS; i++)); do
+		st=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' -X PUT \
+		    -d "{\"value\":\"value-$i\"}" "$base/kv/ae-$i?w=$2")
+		if [ "$st" != 201 ]; then
+			echo "PUT ae-$i through $1: $st"
+			return 1
+		fi
+	done
+}
+
+# dump NODE: NODE's record of every key, one line each, through
+# /internal/fetch (which never repairs); a missing key shows as an error.
+dump() {
+	local i base urls=()
+	base=$(url "$1")
+	for ((i = 0; i < KEYS; i++)); do
+		urls+=("$base/internal/fetch/ae-$i")
+	done
+	curl -s --max-time 10 "${urls[@]}"
+}
+
+# missing NODE: how many of the keys NODE does not hold.
+missing() {
+	dump "$1" | grep -c '"error"'
+}
+
+# converged: node3 holds exactly node1's version of every key.
+converged() {
+	local a b
+	a=$(dump node1)
+	b=$(dump node3)
+	[ "$(printf '%s\n' "$a" | grep -c '"key"')" -eq "$KEYS" ] &&
+	    [ "$a" = "$b" ]
+}
+
+now_ms() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
+# wait_converged SECONDS: polls converged; prints the elapsed time as a
+# TAP comment.
+wait_converged() {
+	local t0 deadline=$((SECONDS + $1))
+	t0=$(now_ms)
+	until converged; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			echo "node3 still misses $(missing node3) of $KEYS keys after $1 s"
+			return 1
+		fi
+		sleep 0.2
+	done
+	local ms=$(($(now_ms) - t0))
+	printf '# converged in %d.%01d s\n' $((ms / 1000)) $((ms % 1000 / 100)) >&3
+}
+
+@test "a replica that was down while 200 keys were written converges without client reads" {
+	start_member 1
+	start_member 2
+	start_member 3
+	kill_node node3 TERM
+	write_keys node1 2
+	[ "$(missing node1)" -eq 0 ]
+	start_member 3
+	wait_converged 20
+}
+
+@test "a replica that lost its data directory is refilled by anti-entropy alone" {
+	start_member 1
+	start_member 2
+	start_member 3
+	# w=3: every replica holds every key, so no hint is pending.
+	write_keys node1 3
+	[ "$(missing node3)" -eq 0 ]
+	kill_node node3
+	rm -rf "$DATA/node3"
+	start_member 3
+	wait_converged 20
+	grep -h 'anti-entropy repaired' "$TMP"/node*.log
+}
+
+@test "with --anti-entropy-interval 0 the wiped replica stays empty (control)" {
+	start_member 1 0
+	start_member 2 0
+	start_member 3 0
+	write_keys node1 3
+	[ "$(missing node3)" -eq 0 ]
+	kill_node node3
+	rm -rf "$DATA/node3"
+	start_member 3 0
+	sleep 3
+	[ "$(missing node3)" -eq "$KEYS" ]
+	! grep -q 'anti-entropy repaired' "$TMP"/node*.log
+}

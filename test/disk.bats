@@ -1,0 +1,195 @@
+#!/usr/bin/env bats
+# test/disk.bats -- a full disk.  kvd runs with its data directory on a
+# small tmpfs that a filler file has mostly used up; writes go on until
+# the WAL finds the disk full.  Then: every refusal is a 503 with a JSON
+# error (never a 2xx for a write that is later missing), the log says
+# why, reads go on, snapshots fail without touching the old snapshot or
+# the WAL, writes resume once the filler is deleted, and after a restart
+# every acknowledged write is there and the WAL is not corrupt.
+#
+# Needs root and permission to mount a tmpfs; skipped otherwise.
+
+load helpers
+
+setup() {
+	setup_tmp
+	MNT="$TMP/mnt"
+	mkdir -p "$MNT"
+	if [ "$(id -u)" -ne 0 ]; then
+		skip "not root: cannot mount a small tmpfs to fill"
+	fi
+	if ! mount -t tmpfs -o size=4m tmpfs "$MNT" 2>"$TMP/mount.err"; then
+		skip "cannot mount a tmpfs here: $(cat "$TMP/mount.err")"
+	fi
+	MOUNTED=1
+	DATA="$MNT"
+	PAD=$(head -c 4000 /dev/zero | tr '\0' x)
+}
+
+teardown() {
+	stop_all
+	if [ -n "${MOUNTED:-}" ]; then
+		sleep 0.1
+		umount "$MNT" 2>/dev/null || umount -l "$MNT"
+	fi
+	teardown_tmp
+}
+
+# put KEY: PUTs a 4 kB value made from KEY; prints the status code and
+# leaves the body in $TMP/body.
+put() {
+	curl -s --max-time 10 -o "$TMP/body" -w '%{http_code}' -X PUT \
+	    -H 'Content-Type: application/json' \
+	    -d "{\"value\":\"$1-$PAD\"}" "$(url n1)/kv/$1"
+}
+
+# check_all: every acknowledged key reads back with its value; a refused
+# one is absent or right (a refused write may have been applied).
+check_all() {
+	local k got bad=0
+	while read -r k; do
+		got=$(curl -s --max-time 10 "$(url n1)/kv/$k" | jq -r .value)
+		if [ "$got" != "$k-$PAD" ]; then
+			echo "acknowledged $k: read ${got:0:40}" >&2
+			bad=$((bad + 1))
+		fi
+	done <"$TMP/acked"
+	while read -r k; do
+		got=$(curl -s --max-time 10 "$(url n1)/kv/$k" | jq -r '.value // ""')
+		if [ -n "$got" ] && [ "$got" != "$k-$PAD" ]; then
+			echo "refused $k: read ${got:0:40}" >&2
+			bad=$((bad + 1))
+		fi
+	done <"$TMP/refused"
+	[ "$bad" -eq 0 ]
+}
+
+@test "a full disk: 503 with a JSON error, reads go on, writes resume when space is freed, nothing acknowledged is lost" {
+	local i code snap_before st refusals=0
+	: >"$TMP/acked"
+	: >"$TMP/refused"
+	start_node n1 --snapshot-interval 1
+	for i in $(seq 1 5); do
+		[ "$(put first$i)" = 201 ]
+		echo "first$i" >>"$TMP/acked"
+	done
+	# An old snapshot to keep: wait for the first one.
+	for i in $(seq 1 50); do
+		[ -s "$DATA/n1/snapshot.json" ] && break
+		sleep 0.1
+	done
+	[ -s "$DATA/n1/snapshot.json" ]
+
+	# Leave about 400 kB free, then write until the disk is full.
+	avail=$(df -k "$MNT" | awk 'NR == 2 {print $4}')
+	dd if=/dev/zero of="$MNT/filler" bs=1k count=$((avail - 400)) \
+	    2>/dev/null
+	for i in $(seq 1 1000); do
+		code=$(put "k$i")
+		case $code in
+		2??)	echo "k$i" >>"$TMP/acked"
+			refusals=0 ;;
+		503)	echo "k$i" >>"$TMP/refused"
+			jq -e '.error | type == "string"' "$TMP/body" >/dev/null || {
+				echo "503 without a JSON error:" >&2
+				cat "$TMP/body" >&2
+				return 1
+			}
+			refusals=$((refusals + 1))
+			[ "$refusals" -ge 5 ] && break ;;
+		*)	echo "k$i: unexpected status $code" >&2
+			cat "$TMP/body" >&2
+			return 1 ;;
+		esac
+	done
+	[ "$refusals" -ge 5 ]
+	echo "# $(wc -l <"$TMP/acked") writes acknowledged, then 503" >&3
+	grep -q 'msg="wal write failed: disk full' "$TMP/n1.log"
+
+	# Reads go on while the disk is full.
+	[ "$(curl -s --max-time 10 "$(url n1)/kv/first1" | jq -r .value)" = \
+	    "first1-$PAD" ]
+
+	# Snapshots fail for lack of space; the old one and the WAL stay.
+	snap_before=$(cksum <"$DATA/n1/snapshot.json")
+	grep -c 'snapshot failed' "$TMP/n1.log" >"$TMP/nfail0" || true
+	for i in $(seq 1 40); do
+		[ "$(grep -c 'snapshot failed' "$TMP/n1.log")" -gt \
+		    "$(cat "$TMP/nfail0")" ] && break
+		sleep 0.1
+	done
+	grep -q 'snapshot failed.*No space left on device' "$TMP/n1.log"
+	[ "$(cksum <"$DATA/n1/snapshot.json")" = "$snap_before" ]
+	[ ! -e "$DATA/n1/snapshot.json.tmp" ]
+
+	# Free the space: writes resume.
+	rm -f "$MNT/filler"
+	for i in 1 2 3; do
+		code=$(put "after$i")
+		[ "$code" = 201 ] || {
+			echo "after$i: $code $(cat "$TMP/body")" >&2
+			return 1
+		}
+		echo "after$i" >>"$TMP/acked"
+	done
+	grep -q 'msg="wal writes resumed"' "$TMP/n1.log"
+	check_all
+
+	# A crash now: the WAL replays, everything acknowledged is there.
+	kill_node n1
+	start_node n1 --snapshot-interval 0
+	check_all
+	echo "# $(wc -l <"$TMP/acked") acknowledged, 0 lost after restart" >&3
+
+	# And a clean stop writes a snapshot that loads.
+	kill_node n1 TERM
+	st=0
+	wait "$(pid_of n1)" || st=$?
+	[ "$st" -eq 0 ]
+	start_node n1 --snapshot-interval 0
+	check_all
+}
+
+@test "a disk full at start-up of a write burst: concurrent writers get 503 or 2xx, never a lost 2xx" {
+	local i j code pids=
+	: >"$TMP/acked"
+	: >"$TMP/refused"
+	start_node n1 --snapshot-interval 0
+	avail=$(df -k "$MNT" | awk 'NR == 2 {print $4}')
+	dd if=/dev/zero of="$MNT/filler" bs=1k count=$((avail - 200)) \
+	    2>/dev/null
+	# 4 writers at once so refused batches and retries interleave.
+	for j in 1 2 3 4; do
+		(
+			for i in $(seq 1 60); do
+				code=$(curl -s --max-time 10 -o /dev/null \
+				    -w '%{http_code}' -X PUT \
+				    -d "{\"value\":\"c$j-$i-$PAD\"}" \
+				    "$(url n1)/kv/c$j-$i")
+				case $code in
+				2??) echo "c$j-$i" >>"$TMP/acked.$j" ;;
+				503) echo "c$j-$i" >>"$TMP/refused.$j" ;;
+				*) echo "c$j-$i $code" >>"$TMP/other.$j" ;;
+				esac
+			done
+		) &
+		pids="$pids $!"
+	done
+	for j in $pids; do
+		wait "$j"
+	done
+	cat "$TMP"/acked.* >"$TMP/acked" 2>/dev/null || true
+	cat "$TMP"/refused.* >"$TMP/refused" 2>/dev/null || true
+	[ -z "$(cat "$TMP"/other.* 2>/dev/null)" ] || {
+		cat "$TMP"/other.* >&2
+		return 1
+	}
+	[ -s "$TMP/refused" ]
+	echo "# $(wc -l <"$TMP/acked") acknowledged, $(wc -l <"$TMP/refused") refused" >&3
+	rm -f "$MNT/filler"
+	[ "$(put later)" = 201 ]
+	echo later >>"$TMP/acked"
+	kill_node n1
+	start_node n1 --snapshot-interval 0
+	check_all
+}

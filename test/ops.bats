@@ -1,0 +1,866 @@
+#!/usr/bin/env bats
+# test/ops.bats -- the operations side: make install / uninstall / dist,
+# the man pages, shell completion, the systemd unit and its notify
+# datagrams, $STATE_DIRECTORY, and the /metrics, /ready and /version
+# endpoints (the metrics text is read back line by line against the
+# Prometheus exposition format by a checker embedded below).
+#
+# Tools that may be missing (groff, man, zsh, systemd-analyze) make their
+# tests skip, never fail.  OPS_MAKEFILE names another Makefile to test the
+# install rules with (default: the repository's).
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-90}
+
+setup() {
+	setup_tmp
+}
+
+teardown() {
+	teardown_tmp
+}
+
+MK() {
+	make -C "$ROOT" -f "${OPS_MAKEFILE:-$ROOT/Makefile}" "$@"
+}
+
+# c ARGS...: curl with a deadline, silent, showing errors.
+c() {
+	curl -sS --max-time 10 "$@"
+}
+
+code() {
+	curl -s --max-time 10 -o /dev/null -w '%{http_code}' "$@"
+}
+
+# json_get FILE KEY: one top-level member of a JSON object, as JSON.
+json_get() {
+	python3 -c 'import json, sys
+print(json.dumps(json.load(open(sys.argv[1]))[sys.argv[2]]))' "$1" "$2"
+}
+
+# version_of BINARY: the version word of "BINARY --version".
+version_of() {
+	"$1" --version | awk '{print $NF}'
+}
+
+free_ports() {
+	timeout 10 python3 -c '
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+' "$1"
+}
+
+# ---- the exposition format checker -------------------------------------
+#
+# promcheck check FILE       every line by the text format 0.0.4 rules
+# promcheck get FILE NAME [LABEL=VALUE | LABEL~SUBSTRING ...]
+#                            sum of the matching series; exit 1 if none
+# promcheck type FILE NAME   the family's TYPE
+
+promcheck() {
+	[ -e "$TMP/promcheck.py" ] || cat >"$TMP/promcheck.py" <<'PY'
+import math, re, sys
+
+NAME = re.compile(r'[a-zA-Z_:][a-zA-Z0-9_:]*$')
+LABEL = re.compile(r'[a-zA-Z_][a-zA-Z0-9_]*$')
+FLOAT = re.compile(r'[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$')
+TYPES = ('counter', 'gauge', 'histogram', 'summary', 'untyped')
+
+class Bad(Exception):
+    pass
+
+def value(s, where):
+    if s in ('+Inf', '-Inf', 'NaN'):
+        return float(s.replace('Inf', 'inf').replace('NaN', 'nan'))
+    if not FLOAT.match(s):
+        raise Bad('%s: bad value %r' % (where, s))
+    return float(s)
+
+def unescape(s, allowed, where):
+    out, i = [], 0
+    while i < len(s):
+        ch = s[i]
+        if ch == '\\':
+            if i + 1 >= len(s) or s[i + 1] not in allowed:
+                raise Bad('%s: bad escape in %r' % (where, s))
+            out.append('\n' if s[i + 1] == 'n' else s[i + 1])
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return ''.join(out)
+
+def parse_sample(line, where):
+    m = re.match(r'([^{ ]+)', line)
+    if not m or not NAME.match(m.group(1)):
+        raise Bad('%s: bad metric name in %r' % (where, line))
+    name, rest, labels = m.group(1), line[m.end():], {}
+    if rest.startswith('{'):
+        i = 1
+        while True:
+            if rest[i:i + 1] == '}':
+                i += 1
+                break
+            lm = re.match(r'([^=]*)="', rest[i:])
+            if not lm or not LABEL.match(lm.group(1)) or lm.group(1).startswith('__'):
+                raise Bad('%s: bad label name in %r' % (where, line))
+            j = i + lm.end()
+            raw = []
+            while j < len(rest) and rest[j] != '"':
+                if rest[j] == '\\':
+                    raw.append(rest[j:j + 2])
+                    j += 2
+                else:
+                    raw.append(rest[j])
+                    j += 1
+            if j >= len(rest):
+                raise Bad('%s: unterminated label value in %r' % (where, line))
+            lname = lm.group(1)
+            if lname in labels:
+                raise Bad('%s: duplicate label %s' % (where, lname))
+            labels[lname] = unescape(''.join(raw), '\\"n', where)
+            i = j + 1
+            if rest[i:i + 1] == ',':
+                i += 1
+            elif rest[i:i + 1] != '}':
+                raise Bad('%s: expected , or } in %r' % (where, line))
+        rest = rest[i:]
+    if not rest.startswith(' '):
+        raise Bad('%s: no space before the value in %r' % (where, line))
+    parts = rest[1:].split(' ')
+    if len(parts) not in (1, 2) or (len(parts) == 2 and not re.match(r'-?\d+$', parts[1])):
+        raise Bad('%s: bad value/timestamp in %r' % (where, line))
+    return name, labels, value(parts[0], where)
+
+def check(text):
+    """Returns {family: type} and [(name, labels, value)]; raises Bad."""
+    if text and not text.endswith('\n'):
+        raise Bad('no newline at the end')
+    types, helps, samples, done = {}, set(), [], set()
+    current = None      # the family whose lines we are in
+    seen = set()
+    for n, line in enumerate(text.split('\n')[:-1], 1):
+        where = 'line %d' % n
+        if line == '':
+            raise Bad('%s: empty line' % where)
+        if line.startswith('#'):
+            m = re.match(r'# (HELP|TYPE) (\S+) ?(.*)$', line)
+            if not m:
+                raise Bad('%s: stray comment %r' % (where, line))
+            kind, fam, rest = m.groups()
+            if not NAME.match(fam):
+                raise Bad('%s: bad family name %r' % (where, fam))
+            if fam != current:
+                if fam in done:
+                    raise Bad('%s: family %s appears twice' % (where, fam))
+                if current is not None:
+                    done.add(current)
+                current = fam
+            if kind == 'HELP':
+                if fam in helps:
+                    raise Bad('%s: second HELP for %s' % (where, fam))
+                unescape(rest, '\\n', where)
+                helps.add(fam)
+            else:
+                if fam in types:
+                    raise Bad('%s: second TYPE for %s' % (where, fam))
+                if rest not in TYPES:
+                    raise Bad('%s: bad type %r' % (where, rest))
+                if any(s[3] == fam for s in samples):
+                    raise Bad('%s: TYPE after samples of %s' % (where, fam))
+                types[fam] = rest
+            continue
+        name, labels, v = parse_sample(line, where)
+        fam = name
+        for suffix in ('_bucket', '_sum', '_count'):
+            base = name[:-len(suffix)]
+            if name.endswith(suffix) and types.get(base) == 'histogram':
+                fam = base
+        if fam not in types:
+            raise Bad('%s: sample %s has no TYPE line' % (where, name))
+        if fam != current:
+            raise Bad('%s: sample %s outside its family group' % (where, name))
+        if name == fam and types[fam] == 'histogram':
+            raise Bad('%s: bare sample in histogram %s' % (where, fam))
+        if 'le' in labels and not name.endswith('_bucket'):
+            raise Bad('%s: le label outside _bucket' % where)
+        if types[fam] == 'counter' and not (v >= 0):
+            raise Bad('%s: counter %s is %r' % (where, name, v))
+        key = (name, tuple(sorted(labels.items())))
+        if key in seen:
+            raise Bad('%s: duplicate series %s%s' % (where, name, labels))
+        seen.add(key)
+        samples.append((name, labels, v, fam))
+    for fam, t in types.items():
+        if fam not in helps:
+            raise Bad('family %s has no HELP' % fam)
+        if t != 'histogram':
+            continue
+        series = {}
+        for name, labels, v, f in samples:
+            if f != fam:
+                continue
+            rest = tuple(sorted((k, x) for k, x in labels.items() if k != 'le'))
+            s = series.setdefault(rest, {'buckets': [], 'sum': None, 'count': None})
+            if name == fam + '_bucket':
+                if 'le' not in labels:
+                    raise Bad('%s: bucket without le' % fam)
+                s['buckets'].append((value(labels['le'], fam), v))
+            elif name == fam + '_sum':
+                s['sum'] = v
+            else:
+                s['count'] = v
+        for rest, s in series.items():
+            b = s['buckets']
+            if not b or b[-1][0] != math.inf:
+                raise Bad('%s%s: no +Inf bucket last' % (fam, rest))
+            for (le0, c0), (le1, c1) in zip(b, b[1:]):
+                if not le1 > le0:
+                    raise Bad('%s%s: le not increasing' % (fam, rest))
+                if c1 < c0:
+                    raise Bad('%s%s: buckets not cumulative' % (fam, rest))
+            if s['sum'] is None or s['count'] is None:
+                raise Bad('%s%s: _sum or _count missing' % (fam, rest))
+            if s['count'] != b[-1][1]:
+                raise Bad('%s%s: _count %r != +Inf bucket %r' % (fam, rest, s['count'], b[-1][1]))
+    return types, samples
+
+def main():
+    cmd, path = sys.argv[1], sys.argv[2]
+    text = open(path, encoding='utf-8').read()
+    try:
+        types, samples = check(text)
+    except Bad as e:
+        print('exposition format: %s' % e, file=sys.stderr)
+        return 1
+    if cmd == 'check':
+        return 0
+    if cmd == 'type':
+        print(types.get(sys.argv[3], 'none'))
+        return 0 if sys.argv[3] in types else 1
+    name, conds, total, hit = sys.argv[3], sys.argv[4:], 0.0, False
+    for n, labels, v, f in samples:
+        if n != name:
+            continue
+        ok = True
+        for cond in conds:
+            if '~' in cond:
+                k, sub = cond.split('~', 1)
+                ok = ok and sub in labels.get(k, '')
+            else:
+                k, want = cond.split('=', 1)
+                ok = ok and labels.get(k) == want
+        if ok:
+            total += v
+            hit = True
+    if not hit:
+        print('no series %s %s' % (name, ' '.join(conds)), file=sys.stderr)
+        return 1
+    print(int(total) if total == int(total) else total)
+    return 0
+
+sys.exit(main())
+PY
+	python3 "$TMP/promcheck.py" "$@"
+}
+
+# scrape URL FILE: GET URL/metrics into FILE; fails unless 200.
+scrape() {
+	[ "$(curl -s --max-time 10 -o "$2" -w '%{http_code}' "$1/metrics")" = 200 ]
+}
+
+# status_is URL CODE: true when GET URL answers with status CODE.
+status_is() {
+	[ "$(code "$1")" = "$2" ]
+}
+
+# wait_for SECONDS CMD...: retries CMD every 0.1 s until it succeeds.
+wait_for() {
+	local deadline=$(($(date +%s) + $1))
+	shift
+	until "$@"; do
+		[ "$(date +%s)" -lt "$deadline" ] || return 1
+		sleep 0.1
+	done
+}
+
+# ---- install, uninstall, dist, --version ---------------------------------
+
+@test "kvd --version and kvctl --version print the same version" {
+	local v1 v2
+	v1=$(version_of "$KVD")
+	v2=$(version_of "$KVCTL")
+	[ -n "$v1" ]
+	[[ $v1 =~ ^[0-9]+\.[0-9]+\.[0-9]+ ]]
+	[ "$v1" = "$v2" ]
+}
+
+@test "make install into a DESTDIR puts every file in place; make uninstall removes them all" {
+	local d="$TMP/dest" f
+	run MK -s install DESTDIR="$d" PREFIX=/usr
+	[ "$status" -eq 0 ]
+	for f in usr/bin/kvd usr/bin/kvctl; do
+		[ -x "$d/$f" ]
+		[ "$(stat -c %a "$d/$f")" = 755 ]
+	done
+	cmp "$d/usr/bin/kvd" "$ROOT/kvd"
+	cmp "$d/usr/bin/kvctl" "$ROOT/kvctl"
+	[ "$("$d/usr/bin/kvctl" --version)" = "$("$KVCTL" --version)" ]
+	cmp "$d/usr/share/man/man1/kvctl.1" "$ROOT/contrib/man/kvctl.1"
+	cmp "$d/usr/share/man/man8/kvd.8" "$ROOT/contrib/man/kvd.8"
+	cmp "$d/usr/share/bash-completion/completions/kvctl" \
+	    "$ROOT/contrib/completion/kvctl.bash"
+	cmp "$d/usr/share/zsh/site-functions/_kvctl" "$ROOT/contrib/completion/_kvctl"
+	for f in usr/share/man/man1/kvctl.1 usr/share/man/man8/kvd.8 \
+	    usr/share/bash-completion/completions/kvctl \
+	    usr/share/zsh/site-functions/_kvctl; do
+		[ "$(stat -c %a "$d/$f")" = 644 ]
+	done
+	# Nothing else was installed.
+	[ "$(find "$d" -type f | wc -l)" -eq 6 ]
+	# The installed man pages are found by man through the tree.
+	if command -v man >/dev/null 2>&1; then
+		MANPATH="$d/usr/share/man" man -w kvd | grep -q 'man8/kvd.8'
+		MANPATH="$d/usr/share/man" man -w kvctl | grep -q 'man1/kvctl.1'
+	fi
+
+	run MK -s uninstall DESTDIR="$d" PREFIX=/usr
+	[ "$status" -eq 0 ]
+	[ "$(find "$d" -type f | wc -l)" -eq 0 ]
+	# Uninstalling twice is not an error.
+	run MK -s uninstall DESTDIR="$d" PREFIX=/usr
+	[ "$status" -eq 0 ]
+}
+
+@test "make install honours PREFIX (default /usr/local) and MANDIR" {
+	local d="$TMP/dest2"
+	run MK -s install DESTDIR="$d"
+	[ "$status" -eq 0 ]
+	[ -x "$d/usr/local/bin/kvd" ]
+	[ -f "$d/usr/local/share/man/man8/kvd.8" ]
+	run MK -s install DESTDIR="$d" PREFIX=/opt/kvd MANDIR=/opt/man
+	[ "$status" -eq 0 ]
+	[ -x "$d/opt/kvd/bin/kvctl" ]
+	[ -f "$d/opt/man/man1/kvctl.1" ]
+	[ -f "$d/opt/kvd/share/zsh/site-functions/_kvctl" ]
+}
+
+@test "make dist makes kvd-VERSION.tar.gz with the sources, docs and contrib, and it builds" {
+	command -v git >/dev/null 2>&1 && [ -d "$ROOT/.git" ] ||
+	    skip "make dist needs a git checkout"
+	local v
+	v=$(sed -n 's/^VERSION[[:space:]]*=[[:space:]]*//p' \
+	    "${OPS_MAKEFILE:-$ROOT/Makefile}")
+	[ -n "$v" ]
+	[ "$v" = "$(version_of "$KVD")" ]
+	run MK -s dist
+	[ "$status" -eq 0 ]
+	[ -f "$ROOT/kvd-$v.tar.gz" ]
+	mv "$ROOT/kvd-$v.tar.gz" "$TMP/"
+	mkdir "$TMP/x"
+	tar -xzf "$TMP/kvd-$v.tar.gz" -C "$TMP/x"
+	[ "$(ls "$TMP/x")" = "kvd-$v" ]
+	local t="$TMP/x/kvd-$v" f
+	for f in README.md Makefile kvd.c kvctl.c lib/metrics.c lib/notify.h \
+	    contrib/man/kvd.8 contrib/man/kvctl.1 contrib/completion/kvctl.bash \
+	    contrib/completion/_kvctl contrib/systemd/kvd.service test/ops.bats \
+	    test/unit/test_metrics.c; do
+		[ -f "$t/$f" ] || { echo "missing from the tarball: $f"; false; }
+	done
+	# No build products in it.
+	[ -z "$(find "$t" -name '*.o' -o -name '*.a' -o -name kvd -type f)" ]
+	run timeout 300 make -C "$t" -j2 kvd kvctl
+	[ "$status" -eq 0 ]
+	[ "$("$t/kvd" --version)" = "$("$KVD" --version)" ]
+}
+
+# ---- man pages -----------------------------------------------------------
+
+@test "man pages render with groff -ww without a warning" {
+	command -v groff >/dev/null 2>&1 || skip "groff is not installed"
+	local p
+	for p in "$ROOT/contrib/man/kvd.8" "$ROOT/contrib/man/kvctl.1"; do
+		run --separate-stderr groff -ww -man -Tutf8 -z "$p"
+		[ "$status" -eq 0 ]
+		[ -z "$stderr" ] || { echo "$p: $stderr"; false; }
+	done
+}
+
+@test "man pages render with man --warnings -l, at 80 columns, without a warning" {
+	command -v man >/dev/null 2>&1 || skip "man is not installed"
+	command -v groff >/dev/null 2>&1 || skip "groff is not installed"
+	local p
+	for p in "$ROOT/contrib/man/kvd.8" "$ROOT/contrib/man/kvctl.1"; do
+		run --separate-stderr env MANWIDTH=80 man --warnings -l "$p"
+		[ "$status" -eq 0 ]
+		[ -z "$stderr" ] || { echo "$p: $stderr"; false; }
+		echo "$output" | grep -q '^NAME'
+		echo "$output" | grep -q '^SYNOPSIS'
+	done
+	run env MANWIDTH=80 man -l "$ROOT/contrib/man/kvd.8"
+	for s in OPTIONS ENVIRONMENT FILES SIGNALS 'HTTP API' CONSISTENCY \
+	    DURABILITY 'EXIT STATUS'; do
+		echo "$output" | grep -qx "$s" || { echo "kvd.8: no $s"; false; }
+	done
+	run env MANWIDTH=80 man -l "$ROOT/contrib/man/kvctl.1"
+	for s in COMMANDS OPTIONS ENVIRONMENT 'OUTPUT FORMAT' 'EXIT STATUS'; do
+		echo "$output" | grep -qx "$s" || { echo "kvctl.1: no $s"; false; }
+	done
+}
+
+# The flags "kvd --help" lists, one per line, without the dashes.
+kvd_help_flags() {
+	"$KVD" --help | sed -n 's/^  --\([a-z0-9-]*\).*/\1/p' |
+	    grep -vx 'help\|version'
+}
+
+@test "kvd.8 documents every flag of kvd --help, with its KVD_ variable" {
+	local f env
+	[ "$(kvd_help_flags | wc -l)" -gt 20 ]
+	for f in $(kvd_help_flags); do
+		grep -q "^\.BI\? \\\\-\\\\-${f//-/\\\\-}\( \|$\)" \
+		    "$ROOT/contrib/man/kvd.8" ||
+		    { echo "kvd.8 lacks --$f"; false; }
+		env=KVD_$(echo "$f" | tr 'a-z-' 'A-Z_')
+		grep -q "${env}\b" "$ROOT/contrib/man/kvd.8" ||
+		    { echo "kvd.8 lacks $env"; false; }
+	done
+	grep -q STATE_DIRECTORY "$ROOT/contrib/man/kvd.8"
+	grep -q NOTIFY_SOCKET "$ROOT/contrib/man/kvd.8"
+}
+
+@test "every flag kvd.8 documents is a flag of kvd" {
+	local f
+	for f in $(sed -n 's/^\.BI\? \\-\\-\([a-z0-9\\-]*\).*/\1/p' \
+	    "$ROOT/contrib/man/kvd.8" | sed 's/\\-/-/g' | sort -u); do
+		case $f in help | version) continue ;; esac
+		kvd_help_flags | grep -qx -- "$f" ||
+		    { echo "kvd.8 documents --$f, which kvd --help does not know"; false; }
+	done
+}
+
+@test "kvctl.1 documents every command, flag and KVCTL_ variable of kvctl --help, and exit statuses 0-5" {
+	local m="$ROOT/contrib/man/kvctl.1" w help
+	help=$("$KVCTL" --help)
+	for w in $(echo "$help" | sed -n '/^Commands:/,/^$/s/^  \([a-z]*\).*/\1/p' | sort -u); do
+		grep -q "^\.B[IR]\? \"\?$w\b" "$m" || { echo "kvctl.1 lacks $w"; false; }
+	done
+	for w in $(echo "$help" | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+		grep -q -- "${w//-/\\\\-}" "$m" || { echo "kvctl.1 lacks $w"; false; }
+	done
+	for w in $(echo "$help" | grep -o 'KVCTL_[A-Z_]*' | sort -u); do
+		grep -q "^\.B $w$" "$m" || { echo "kvctl.1 lacks $w"; false; }
+	done
+	for w in 0 1 2 3 4 5; do
+		sed -n '/^\.SH EXIT STATUS/,/^\.SH /p' "$m" | grep -qx "\.B $w" ||
+		    { echo "kvctl.1 EXIT STATUS lacks $w"; false; }
+	done
+}
+
+# ---- shell completion ----------------------------------------------------
+
+# comp WORDS...: the bash completions kvctl.bash offers for the last word.
+comp() {
+	bash -c 'source "$1"; shift
+		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=()
+		_kvctl
+		printf "%s\n" "${COMPREPLY[@]}"' _ \
+	    "$ROOT/contrib/completion/kvctl.bash" "$@"
+}
+
+@test "bash completion loads and registers _kvctl for kvctl" {
+	run bash -c 'source "$1" && complete -p kvctl' _ \
+	    "$ROOT/contrib/completion/kvctl.bash"
+	[ "$status" -eq 0 ]
+	[ "$output" = "complete -F _kvctl kvctl" ]
+	# Also under set -u and with no bash-completion package loaded.
+	run bash -uc 'source "$1"; COMP_WORDS=(kvctl ""); COMP_CWORD=1; _kvctl
+		echo "${COMPREPLY[*]}"' _ "$ROOT/contrib/completion/kvctl.bash"
+	[ "$status" -eq 0 ]
+	[[ $output == *put* ]]
+}
+
+@test "bash completion completes commands, subcommands, flags anywhere and @FILE" {
+	[ "$(comp kvctl "" | sort | tr '\n' ' ')" = \
+	    "bench cluster delete get health help put verify " ]
+	[ "$(comp kvctl g)" = get ]
+	[ "$(comp kvctl --server http://h:1 --json c)" = cluster ]
+	[ "$(comp kvctl cluster "" | tr '\n' ' ')" = "nodes join leave " ]
+	[ "$(comp kvctl cluster j)" = join ]
+	[ "$(comp kvctl help de)" = delete ]
+	[ "$(comp kvctl get k --ti)" = --timeout ]
+	[ "$(comp kvctl put k v --conn)" = --connect-timeout ]
+	[ "$(comp kvctl --timeout 3 he)" = "$(printf 'health\nhelp')" ]
+	[ "$(comp kvctl bench -t m)" = mix ]
+	[ "$(comp kvctl bench --pre)" = --prefill ]
+	[ "$(comp kvctl verify --mode "")" = "$(printf 'keys\nset')" ]
+	[ -z "$(comp kvctl get k "")" ]
+	mkdir "$TMP/files"
+	touch "$TMP/files/value.bin" "$TMP/files/other"
+	[ "$(cd "$TMP" && comp kvctl put k @files/va)" = "@files/value.bin" ]
+	[ "$(cd "$TMP" && comp kvctl put k @fil)" = "@files/" ]
+	# After --, words are arguments, never flags.
+	[ -z "$(comp kvctl put -- --ser)" ]
+}
+
+@test "bash completion offers every command kvctl --help lists" {
+	local w all
+	all=$(comp kvctl "")
+	for w in $("$KVCTL" --help | sed -n '/^Commands:/,/^$/s/^  \([a-z]*\).*/\1/p' | sort -u); do
+		echo "$all" | grep -qx "$w" || { echo "completion lacks $w"; false; }
+	done
+	for w in $("$KVCTL" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+		comp kvctl "$w" | grep -qx -- "$w" || { echo "completion lacks $w"; false; }
+	done
+}
+
+@test "zsh completion parses (zsh -n) and declares #compdef kvctl" {
+	head -1 "$ROOT/contrib/completion/_kvctl" | grep -qx '#compdef kvctl'
+	command -v zsh >/dev/null 2>&1 || skip "zsh is not installed"
+	run zsh -n "$ROOT/contrib/completion/_kvctl"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+}
+
+# ---- systemd -------------------------------------------------------------
+
+@test "kvd.service: Type=notify, StateDirectory, a dedicated user, hardening" {
+	local u="$ROOT/contrib/systemd/kvd.service" k
+	for k in 'Type=notify' 'NotifyAccess=main' 'StateDirectory=kvd' \
+	    'User=kvd' 'Group=kvd' 'NoNewPrivileges=yes' 'ProtectSystem=strict' \
+	    'ProtectHome=yes' 'PrivateTmp=yes' 'PrivateDevices=yes' \
+	    'CapabilityBoundingSet=' 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' \
+	    'SystemCallFilter=@system-service' 'Restart=on-failure' \
+	    'WantedBy=multi-user.target'; do
+		grep -qx "$k" "$u" || { echo "kvd.service lacks $k"; false; }
+	done
+	grep -q '^ExecStart=/usr/bin/kvd' "$u"
+	# kvd finds its data directory through $STATE_DIRECTORY: no --data-dir.
+	! grep -v '^#' "$u" | grep -q -- '--data-dir\|KVD_DATA_DIR=' || false
+	if command -v systemd-analyze >/dev/null 2>&1; then
+		mkdir -p "$TMP/unit" "$TMP/man/man1" "$TMP/man/man8"
+		sed "s|^ExecStart=/usr/bin/kvd|ExecStart=$KVD|" "$u" >"$TMP/unit/kvd.service"
+		cp "$ROOT/contrib/man/kvd.8" "$TMP/man/man8/"
+		cp "$ROOT/contrib/man/kvctl.1" "$TMP/man/man1/"
+		run env MANPATH="$TMP/man" timeout 30 systemd-analyze verify \
+		    "$TMP/unit/kvd.service"
+		echo "$output"
+		[ "$status" -eq 0 ]
+		! echo "$output" | grep -i 'kvd.service' || false
+	fi
+}
+
+# notify_listen ADDRESS: a python3 listener on the AF_UNIX datagram socket
+# ADDRESS ("/path" or "@abstract"); each datagram becomes one line of
+# $TMP/notify.log (newlines shown as '|').  Waits until it is bound.
+notify_listen() {
+	rm -f "$TMP/notify.log" "$TMP/notify.bound"
+	timeout 60 python3 -c '
+import socket, sys
+addr, log, bound = sys.argv[1], sys.argv[2], sys.argv[3]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("\0" + addr[1:] if addr.startswith("@") else addr)
+open(bound, "w").close()
+while True:
+    data = s.recv(4096).decode()
+    with open(log, "a") as f:
+        f.write(data.replace("\n", "|") + "\n")
+    if "STOPPING=1" in data.split("\n"):
+        break
+' "$1" "$TMP/notify.log" "$TMP/notify.bound" 3>&- &
+	echo $! >"$TMP/notify.pid"
+	wait_for 10 test -e "$TMP/notify.bound"
+}
+
+# notify_sequence: READY=1 once it serves, then STOPPING=1 after SIGTERM.
+notify_sequence() {
+	local pid
+	NOTIFY_SOCKET=$1 start_node n1
+	wait_for 10 grep -q 'READY=1' "$TMP/notify.log"
+	# READY=1 comes once the node answers requests.
+	[ "$(code "$(url n1)/health")" = 200 ]
+	! grep -q 'STOPPING=1' "$TMP/notify.log" || false
+	pid=$(pid_of n1)
+	kill -TERM "$pid"
+	wait_for 20 grep -q 'STOPPING=1' "$TMP/notify.log"
+	wait_exit "$pid"
+	# Exactly one READY=1, then one STOPPING=1, in that order.
+	run grep -n -o 'READY=1\|STOPPING=1' "$TMP/notify.log"
+	[ "${lines[0]#*:}" = READY=1 ]
+	[ "${lines[1]#*:}" = STOPPING=1 ]
+	[ "${#lines[@]}" -eq 2 ]
+	# Every datagram is VAR=VALUE lines.
+	! grep -v '^\([A-Z_]*=[^|]*|\?\)*$' "$TMP/notify.log" || false
+}
+
+@test "notify: kvd sends READY=1 to \$NOTIFY_SOCKET once serving and STOPPING=1 on SIGTERM" {
+	notify_listen "$TMP/notify.sock"
+	notify_sequence "$TMP/notify.sock"
+}
+
+@test "notify: an abstract \$NOTIFY_SOCKET (@name) works too" {
+	[ "$(uname -s)" = Linux ] || skip "abstract sockets are Linux only"
+	local name="@kvd-bats-notify-$$-$RANDOM"
+	notify_listen "$name"
+	notify_sequence "$name"
+}
+
+@test "notify: without NOTIFY_SOCKET, or with one nobody listens on, kvd still serves" {
+	unset NOTIFY_SOCKET
+	start_node n1
+	[ "$(code "$(url n1)/health")" = 200 ]
+	NOTIFY_SOCKET="$TMP/nobody.sock" start_node n2
+	[ "$(code "$(url n2)/health")" = 200 ]
+}
+
+# ---- STATE_DIRECTORY -----------------------------------------------------
+
+# start_state ID [ENV...]: kvd without --data-dir, with STATE_DIRECTORY
+# and the given environment.
+start_state() {
+	local id=$1
+	shift
+	rm -f "$TMP/$id.port"
+	env -u KVD_DATA_DIR "$@" "$KVD" --id "$id" --addr 127.0.0.1:0 \
+	    --port-file "$TMP/$id.port" >>"$TMP/$id.log" 2>&1 3>&- &
+	echo $! >"$TMP/$id.pid"
+	wait_for 10 test -s "$TMP/$id.port" || { cat "$TMP/$id.log"; false; }
+}
+
+@test "STATE_DIRECTORY is the data directory when no --data-dir or KVD_DATA_DIR is given" {
+	mkdir "$TMP/state"
+	start_state s1 STATE_DIRECTORY="$TMP/state"
+	[ -f "$TMP/state/s1/LOCK" ]
+	[ -f "$TMP/state/s1/incarnation" ]
+	local u="http://127.0.0.1:$(cat "$TMP/s1.port")"
+	[ "$(code -X PUT -d '{"value":"v"}' "$u/kv/k")" = 201 ]
+	kill_node s1 TERM
+	[ -f "$TMP/state/s1/snapshot.json" ]
+}
+
+@test "--data-dir and KVD_DATA_DIR win over STATE_DIRECTORY; with none of them kvd exits 2" {
+	mkdir "$TMP/state" "$TMP/flag" "$TMP/envdir"
+	start_state s2 STATE_DIRECTORY="$TMP/state" KVD_DATA_DIR="$TMP/envdir"
+	[ -f "$TMP/envdir/s2/LOCK" ]
+	[ ! -e "$TMP/state/s2" ]
+	kill_node s2 TERM
+	rm -f "$TMP/s3.port"
+	env STATE_DIRECTORY="$TMP/state" "$KVD" --id s3 --addr 127.0.0.1:0 \
+	    --data-dir "$TMP/flag" --port-file "$TMP/s3.port" \
+	    >>"$TMP/s3.log" 2>&1 3>&- &
+	echo $! >"$TMP/s3.pid"
+	wait_for 10 test -s "$TMP/s3.port"
+	[ -f "$TMP/flag/s3/LOCK" ]
+	[ ! -e "$TMP/state/s3" ]
+	run env -u KVD_DATA_DIR -u STATE_DIRECTORY "$KVD" --id s4
+	[ "$status" -eq 2 ]
+	[[ $output == *data-dir* ]]
+}
+
+# ---- /metrics ------------------------------------------------------------
+
+@test "/metrics: text/plain version 0.0.4, and every line follows the exposition format" {
+	start_node n1
+	local u
+	u=$(url n1)
+	c -D "$TMP/h" -o "$TMP/m" "$u/metrics"
+	tr -d '\r' <"$TMP/h" | grep -qi '^content-type: text/plain; version=0.0.4'
+	head -1 "$TMP/h" | grep -q ' 200 '
+	run promcheck check "$TMP/m"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# HEAD gives the headers only.
+	[ "$(code -I "$u/metrics")" = 200 ]
+}
+
+@test "/metrics: every family is there with its type and labels" {
+	start_node n1
+	local u f t
+	u=$(url n1)
+	# One request of each kind so the labelled families have a series.
+	c -X PUT -d '{"value":"v"}' "$u/kv/a" >/dev/null
+	c "$u/kv/a" >/dev/null
+	scrape "$u" "$TMP/m"
+	while read -r f t; do
+		run promcheck type "$TMP/m" "$f"
+		[ "$output" = "$t" ] || { echo "$f: want $t, got $output"; false; }
+	done <<'EOF'
+kvd_requests_total counter
+kvd_request_duration_seconds histogram
+kvd_keys gauge
+kvd_tombstones gauge
+kvd_wal_bytes_total counter
+kvd_wal_fsyncs_total counter
+kvd_wal_appends_total counter
+kvd_group_commit_batch_size histogram
+kvd_snapshot_age_seconds gauge
+kvd_peer_up gauge
+kvd_hints_pending gauge
+kvd_hint_oldest_age_seconds gauge
+kvd_antientropy_repairs_total counter
+kvd_read_repairs_total counter
+kvd_connections gauge
+kvd_build_info gauge
+EOF
+	promcheck get "$TMP/m" kvd_requests_total 'route~kv' method=PUT status=201
+	promcheck get "$TMP/m" kvd_request_duration_seconds_count 'route~kv'
+	# The latency buckets.
+	[ "$(grep -o 'kvd_request_duration_seconds_bucket{[^}]*route="[^"]*kv[^"]*"[^}]*le="[^"]*"' "$TMP/m" |
+	    sed 's/.*le="\([^"]*\)"/\1/' | tr '\n' ' ')" = \
+	    "0.0001 0.00025 0.0005 0.001 0.0025 0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 +Inf " ]
+	[ "$(grep -o 'kvd_group_commit_batch_size_bucket{le="[^"]*"' "$TMP/m" |
+	    sed 's/.*le="\([^"]*\)"/\1/' | tr '\n' ' ')" = \
+	    "1 2 4 8 16 32 64 128 256 +Inf " ]
+}
+
+@test "/metrics: counters and gauges move as requests are made" {
+	start_node n1
+	local u i
+	u=$(url n1)
+	scrape "$u" "$TMP/m0"
+	for i in 1 2 3; do
+		[ "$(code -X PUT -d '{"value":"v'$i'"}' "$u/kv/key$i")" = 201 ]
+	done
+	[ "$(code "$u/kv/key1")" = 200 ]
+	[ "$(code "$u/kv/key2")" = 200 ]
+	[ "$(code "$u/kv/missing")" = 404 ]
+	[ "$(code -X DELETE "$u/kv/key3")" = 204 ]
+	scrape "$u" "$TMP/m1"
+	promcheck check "$TMP/m1"
+
+	# d NAME [LABELS...]: the increase between the two scrapes.
+	d() {
+		local a b
+		a=$(promcheck get "$TMP/m0" "$@" 2>/dev/null || echo 0)
+		b=$(promcheck get "$TMP/m1" "$@")
+		python3 -c 'import sys; print(int(float(sys.argv[2]) - float(sys.argv[1])))' "$a" "$b"
+	}
+	[ "$(d kvd_requests_total 'route~kv' method=PUT status=201)" -eq 3 ]
+	[ "$(d kvd_requests_total 'route~kv' method=GET status=200)" -eq 2 ]
+	[ "$(d kvd_requests_total 'route~kv' method=GET status=404)" -eq 1 ]
+	[ "$(d kvd_requests_total 'route~kv' method=DELETE status=204)" -eq 1 ]
+	[ "$(d kvd_request_duration_seconds_count 'route~kv')" -eq 7 ]
+	[ "$(d kvd_wal_appends_total)" -ge 4 ]
+	[ "$(d kvd_wal_fsyncs_total)" -ge 1 ]
+	[ "$(d kvd_wal_bytes_total)" -gt 100 ]
+	[ "$(d kvd_group_commit_batch_size_count)" -ge 1 ]
+	[ "$(d kvd_group_commit_batch_size_sum)" -ge 4 ]
+	[ "$(promcheck get "$TMP/m1" kvd_keys)" -eq 2 ]
+	[ "$(promcheck get "$TMP/m1" kvd_tombstones)" -eq 1 ]
+	# The scrape itself is counted too, under its own route.
+	scrape "$u" "$TMP/m2"
+	[ "$(promcheck get "$TMP/m2" kvd_requests_total 'route~metrics' method=GET status=200)" -ge 2 ]
+	python3 -c 'import sys; assert 0 <= float(sys.argv[1]) < 3600' \
+	    "$(promcheck get "$TMP/m2" kvd_snapshot_age_seconds)"
+}
+
+@test "/metrics: kvd_build_info carries the version kvd --version prints" {
+	start_node n1
+	scrape "$(url n1)" "$TMP/m"
+	[ "$(promcheck get "$TMP/m" kvd_build_info version="$(version_of "$KVD")")" = 1 ]
+}
+
+@test "/metrics: stays well-formed while requests run concurrently" {
+	start_node n1
+	local u i
+	u=$(url n1)
+	seq 1 200 | xargs -P 8 -I{} curl -s --max-time 10 -o /dev/null \
+	    -X PUT -d '{"value":"x"}' "$u/kv/c{}" 3>&- &
+	local load=$!
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		scrape "$u" "$TMP/m$i"
+		promcheck check "$TMP/m$i"
+	done
+	wait "$load"
+	scrape "$u" "$TMP/mz"
+	[ "$(promcheck get "$TMP/mz" kvd_requests_total 'route~kv' method=PUT status=201)" -eq 200 ]
+	[ "$(promcheck get "$TMP/mz" kvd_keys)" -eq 200 ]
+}
+
+@test "/metrics: kvd_peer_up is 1 for a peer that answers and 0 once it is gone" {
+	local p1 p2
+	read -r p1 p2 <<<"$(free_ports 2)"
+	start_node n1 --addr "127.0.0.1:$p1" --peers "n2=127.0.0.1:$p2" \
+	    --gossip-interval-ms 100 --peer-timeout-ms 300
+	start_node n2 --addr "127.0.0.1:$p2" --peers "n1=127.0.0.1:$p1" \
+	    --gossip-interval-ms 100 --peer-timeout-ms 300
+	peer_is() {
+		scrape "http://127.0.0.1:$p1" "$TMP/m" &&
+		    [ "$(promcheck get "$TMP/m" kvd_peer_up peer=n2 2>/dev/null)" = "$1" ]
+	}
+	wait_for 15 peer_is 1
+	kill_node n2
+	wait_for 15 peer_is 0
+	promcheck check "$TMP/m"
+}
+
+# ---- /ready and /version -------------------------------------------------
+
+@test "/ready: a single node is ready once it has recovered" {
+	start_node n1
+	local u
+	u=$(url n1)
+	wait_for 10 status_is "$u/ready" 200
+	c -o "$TMP/r" "$u/ready"
+	[ "$(json_get "$TMP/r" ready)" = true ]
+	[ "$(code -I "$u/ready")" = 200 ]
+}
+
+@test "/ready: 503 with a reason while a peer has never answered, 200 after the bounded wait" {
+	local dead t0 t1
+	read -r dead <<<"$(free_ports 1)"
+	t0=$(date +%s)
+	start_node n1 --peers "dead=127.0.0.1:$dead" --peer-timeout-ms 200 \
+	    --gossip-interval-ms 100
+	local u
+	u=$(url n1)
+	curl -s --max-time 10 -o "$TMP/r" -w '%{http_code}' "$u/ready" >"$TMP/code"
+	[ "$(cat "$TMP/code")" = 503 ]
+	[ "$(json_get "$TMP/r" ready)" = false ]
+	[ "$(json_get "$TMP/r" reason)" != '""' ]
+	# Liveness is not readiness.
+	[ "$(code "$u/health")" = 200 ]
+	wait_for 20 status_is "$u/ready" 200
+	t1=$(date +%s)
+	# Not before most of the 10 s bound has passed.
+	[ $((t1 - t0)) -ge 8 ]
+}
+
+@test "/ready: two nodes are ready once each has seen the other" {
+	local p1 p2
+	read -r p1 p2 <<<"$(free_ports 2)"
+	start_node n1 --addr "127.0.0.1:$p1" --peers "n2=127.0.0.1:$p2" \
+	    --gossip-interval-ms 100
+	start_node n2 --addr "127.0.0.1:$p2" --peers "n1=127.0.0.1:$p1" \
+	    --gossip-interval-ms 100
+	wait_for 8 status_is "http://127.0.0.1:$p1/ready" 200
+	wait_for 8 status_is "http://127.0.0.1:$p2/ready" 200
+}
+
+@test "/version: {\"version\":...,\"api\":1} matching kvd --version" {
+	start_node n1
+	c -D "$TMP/h" -o "$TMP/v" "$(url n1)/version"
+	head -1 "$TMP/h" | grep -q ' 200 '
+	tr -d '\r' <"$TMP/h" | grep -qi '^content-type: application/json'
+	[ "$(json_get "$TMP/v" version)" = "\"$(version_of "$KVD")\"" ]
+	[ "$(json_get "$TMP/v" api)" = 1 ]
+}
+
+@test "/metrics, /ready and /version refuse other methods with 405 and Allow" {
+	start_node n1
+	local u p
+	u=$(url n1)
+	for p in metrics ready version; do
+		c -X POST -d x -D "$TMP/h" -o /dev/null "$u/$p"
+		head -1 "$TMP/h" | grep -q ' 405 '
+		tr -d '\r' <"$TMP/h" | grep -qi '^allow: GET, HEAD$'
+	done
+}

@@ -1,0 +1,302 @@
+#!/usr/bin/env bats
+# test/slow.bats -- slow and idle clients against a real kvd: the header
+# and body read deadlines (slowloris), the idle keep-alive timeout, the
+# connection cap (503 at once, never queued), and liveness with 1,000 idle
+# and with 1,000 slowloris connections open: /health on a fresh connection
+# must still answer (< 1 s, a functional bound, not a benchmark) and kvd's
+# resident memory must stay bounded (small thread stacks, small buffers).
+#
+# The clients are one python3 program (SLOW_PY below), one mode per test;
+# it prints key=value lines the tests pick apart with field().
+
+load helpers
+
+SLOW_PY='
+import os, resource, selectors, socket, sys, time
+
+mode = sys.argv[1]; port = int(sys.argv[2]); args = sys.argv[3:]
+ADDR = ("127.0.0.1", port)
+GET = b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
+
+def out(k, v):
+    print("%s=%s" % (k, v), flush=True)
+
+def raise_nofile(want):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+def read_all(s, timeout):
+    """Reads until EOF or timeout: (bytes, how it ended)."""
+    d = b""; end = time.time() + timeout
+    while True:
+        left = end - time.time()
+        if left <= 0:
+            return d, "OPEN"
+        s.settimeout(left)
+        try:
+            b = s.recv(65536)
+        except socket.timeout:
+            return d, "OPEN"
+        except ConnectionResetError:
+            return d, "RESET"
+        if not b:
+            return d, "EOF"
+        d += b
+
+def status_of(d):
+    return d.split(b" ", 2)[1].decode() if d.startswith(b"HTTP/1.") else "none"
+
+def readable(s):
+    sel = selectors.DefaultSelector(); sel.register(s, selectors.EVENT_READ)
+    r = sel.select(0); sel.close()
+    return bool(r)
+
+def trickle(s, data, interval, limit):
+    """Sends data one byte per interval until the server answers or
+    closes (then stops sending: bytes after that would only draw a reset).
+    -> (response bytes, end, seconds from the first byte to the close)."""
+    t0 = time.time()
+    for i in range(len(data)):
+        if readable(s) or time.time() - t0 > limit:
+            break
+        try:
+            s.send(data[i:i + 1])
+        except OSError:
+            break
+        time.sleep(interval)
+    d, end = read_all(s, max(0.1, limit - (time.time() - t0)))
+    return d, end, time.time() - t0
+
+def health_ms():
+    t0 = time.time()
+    s = socket.create_connection(ADDR, timeout=10)
+    s.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    d, end = read_all(s, 10)
+    s.close()
+    return status_of(d), (time.time() - t0) * 1000
+
+def rss_kb(pid):
+    for l in open("/proc/%s/status" % pid):
+        if l.startswith("VmRSS:"):
+            return int(l.split()[1])
+    return -1
+
+def threads(pid):
+    for l in open("/proc/%s/status" % pid):
+        if l.startswith("Threads:"):
+            return int(l.split()[1])
+    return -1
+
+if mode == "header":
+    s = socket.create_connection(ADDR, timeout=5)
+    d, end, secs = trickle(s, GET, 1.0, 15)
+    out("status", status_of(d)); out("end", end); out("ms", int(secs * 1000))
+
+elif mode == "body":
+    s = socket.create_connection(ADDR, timeout=5)
+    s.sendall(b"PUT /kv/slowbody HTTP/1.1\r\nHost: t\r\nContent-Length: 40\r\n\r\n")
+    d, end, secs = trickle(s, b"{\"value\":\"" + b"x" * 28 + b"\"}", 1.0, 15)
+    out("status", status_of(d)); out("end", end); out("ms", int(secs * 1000))
+
+elif mode == "idle":
+    s = socket.create_connection(ADDR, timeout=5)
+    s.sendall(GET)
+    d = b""
+    while not d.endswith(b"}\n"):
+        d += s.recv(4096)
+    t0 = time.time()
+    d2, end = read_all(s, 15)
+    out("status", status_of(d)); out("end", end); out("after", len(d2))
+    out("ms", int((time.time() - t0) * 1000))
+    s2 = socket.create_connection(ADDR, timeout=5)
+    t0 = time.time()
+    d2, end = read_all(s2, 15)
+    out("silent_end", end); out("silent_bytes", len(d2))
+    out("silent_ms", int((time.time() - t0) * 1000))
+
+elif mode == "cap":
+    n = int(args[0])
+    held = []
+    for i in range(n):
+        s = socket.create_connection(ADDR, timeout=5)
+        s.sendall(GET)
+        d = b""
+        while not d.endswith(b"}\n"):
+            d += s.recv(4096)
+        held.append(s)
+    out("held_ok", len(held))
+    t0 = time.time()
+    s = socket.create_connection(ADDR, timeout=5)
+    d, end = read_all(s, 5)          # nothing sent: the answer comes anyway
+    out("extra_status", status_of(d)); out("extra_end", end)
+    out("extra_ms", int((time.time() - t0) * 1000))
+    head, _, body = d.partition(b"\r\n\r\n")
+    cl = [l.split(b":")[1].strip() for l in head.split(b"\r\n")
+          if l.lower().startswith(b"content-length:")]
+    out("extra_cl_matches", int(bool(cl) and int(cl[0]) == len(body)))
+    held.pop().close()
+    ok = "no"
+    for i in range(50):
+        time.sleep(0.1)
+        st, ms = health_ms()
+        if st == "200":
+            ok = "yes"; break
+    out("after_close", ok)
+
+elif mode in ("idle1000", "slowloris1000"):
+    n = int(args[0]); pid = args[1]
+    out("nofile", raise_nofile(n + 256))
+    time.sleep(0.2)
+    rss0 = rss_kb(pid)
+    conns = []
+    for i in range(n):
+        s = socket.create_connection(ADDR, timeout=10)
+        if mode == "slowloris1000":
+            s.send(b"GET /health HTTP/1.1\r\nX-a: ")
+        conns.append(s)
+    # let kvd accept them all and start a thread for each
+    for i in range(50):
+        if threads(pid) >= n:
+            break
+        time.sleep(0.1)
+    # slowloris: keep every connection dribbling while we measure
+    rounds = 3 if mode == "slowloris1000" else 1
+    worst = 0; sts = []
+    for r in range(rounds):
+        if mode == "slowloris1000":
+            for s in conns:
+                s.send(b"a")
+        st, ms = health_ms()
+        sts.append(st); worst = max(worst, ms)
+        time.sleep(0.3)
+    out("threads", threads(pid))
+    out("health", ",".join(sts)); out("health_ms", int(worst))
+    rss1 = rss_kb(pid)
+    out("rss_before_kb", rss0); out("rss_kb", rss1)
+    # every held connection is still open (none was dropped to make room)
+    alive = 0
+    for s in conns:
+        s.setblocking(False)
+        try:
+            alive += 0 if s.recv(1) == b"" else 1
+        except BlockingIOError:
+            alive += 1
+        except OSError:
+            pass
+    out("alive", alive)
+    for s in conns:
+        s.close()
+    time.sleep(0.5)
+    st, ms = health_ms()
+    out("health_after", st)
+'
+
+slow() {
+	timeout 50 python3 -c "$SLOW_PY" "$@"
+}
+
+# field KEY: the value of KEY=... in $output.
+field() {
+	printf '%s\n' "$output" | sed -n "s/^$1=//p" | tail -1
+}
+
+setup() {
+	setup_tmp
+}
+
+teardown() {
+	teardown_tmp
+}
+
+@test "a head sent one byte per second gets 408 (or a close) after --header-timeout" {
+	start_node n1 --header-timeout 2
+	run slow header "$PORT_n1"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	st=$(field status)
+	[ "$st" = 408 ] || [ "$st" = none ]
+	[ "$(field end)" = EOF ]
+	ms=$(field ms)
+	echo "# header trickler closed after $ms ms" >&3
+	[ "$ms" -ge 1500 ]
+	[ "$ms" -lt 4500 ]
+}
+
+@test "a body sent one byte per second gets 408 after --body-timeout" {
+	start_node n1 --body-timeout 2
+	run slow body "$PORT_n1"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(field status)" = 408 ]
+	[ "$(field end)" = EOF ]
+	ms=$(field ms)
+	echo "# body trickler answered after $ms ms" >&3
+	[ "$ms" -ge 1500 ]
+	[ "$ms" -lt 4500 ]
+	# the partial body was not stored
+	[ "$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$(url n1)/kv/slowbody")" = 404 ]
+}
+
+@test "an idle keep-alive connection, and one that never sends, are closed after --idle-timeout" {
+	start_node n1 --idle-timeout 2
+	run slow idle "$PORT_n1"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(field status)" = 200 ]
+	[ "$(field end)" = EOF ]
+	[ "$(field after)" = 0 ]
+	ms=$(field ms)
+	[ "$ms" -ge 1500 ]
+	[ "$ms" -lt 4500 ]
+	[ "$(field silent_end)" = EOF ]
+	[ "$(field silent_bytes)" = 0 ]
+	ms=$(field silent_ms)
+	[ "$ms" -ge 1500 ]
+	[ "$ms" -lt 4500 ]
+}
+
+@test "--max-conns 3: the fourth connection is answered 503 at once and closed, not queued" {
+	start_node n1 --max-conns 3
+	run slow cap "$PORT_n1" 3
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(field held_ok)" = 3 ]
+	[ "$(field extra_status)" = 503 ]
+	[ "$(field extra_end)" = EOF ]
+	[ "$(field extra_cl_matches)" = 1 ]
+	[ "$(field extra_ms)" -lt 1000 ]
+	[ "$(field after_close)" = yes ]
+}
+
+# many MODE: 1,000 connections of MODE held open against a kvd started
+# with --max-conns 4096; /health must answer and RSS stay bounded.
+many() {
+	ulimit -n 4096 2>/dev/null || true
+	start_node n1 --max-conns 4096 --header-timeout 30 --idle-timeout 30
+	run slow "$1" "$PORT_n1" 1000 "$(cat "$TMP/n1.pid")"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	ms=$(field health_ms)
+	rss=$(field rss_kb)
+	echo "# $1: health latency: $ms ms (worst of the probes), kvd RSS $(field rss_before_kb) -> $rss kB, $(field threads) threads" >&3
+	[ "$(field alive)" = 1000 ]
+	[ "$(field threads)" -ge 1000 ]
+	[[ "$(field health)" =~ ^200(,200)*$ ]]
+	[ "$ms" -lt 1000 ]
+	[ "$rss" -gt 0 ]
+	[ "$rss" -lt 204800 ]
+	[ "$(field health_after)" = 200 ]
+	grep -q "cannot raise the open-file limit" "$TMP/n1.log" && return 1
+	return 0
+}
+
+@test "1,000 idle connections: /health on a fresh connection answers within 1 s, RSS bounded" {
+	many idle1000
+}
+
+@test "1,000 slowloris connections: /health on a fresh connection answers within 1 s, RSS bounded" {
+	many slowloris1000
+}

@@ -1,0 +1,220 @@
+#!/usr/bin/env bats
+# test/verify.bats -- `kvctl verify`, the lost-write checker, and
+# contrib/chaos.sh: a clean run on one node (text and JSON, keys and set
+# mode), usage and unreachable exit codes, a three-node cluster that
+# keeps every acknowledged write while a node is killed -9 and restarted
+# mid-run, a node whose data is wiped between the write and the read
+# phase (verify must exit 1 and name lost keys), one that goes back to a
+# copy of its data taken mid-run (set mode must report stale keys), and
+# a short chaos run.
+#
+# Nodes that must come back on the same port get a fixed free port (the
+# others use port 0).  Every client call is bounded by timeout(1), and
+# teardown kills every process the test started.
+#
+# VERIFY_KVCTL overrides the kvctl binary (to try a build elsewhere).
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-90}
+KVCTL=${VERIFY_KVCTL:-$KVCTL}
+
+setup() {
+	setup_tmp
+}
+
+teardown() {
+	if [ -n "${VPID:-}" ]; then
+		kill -9 "$VPID" 2>/dev/null || true
+	fi
+	teardown_tmp
+}
+
+# free_ports N: N distinct free TCP ports on 127.0.0.1, space-separated.
+free_ports() {
+	timeout 10 python3 -c '
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+' "$1"
+}
+
+# field NAME: the number after NAME in verify's text report ($output).
+field() {
+	printf '%s\n' "$output" | awk -v k="$1" '$1 == k { print $2; exit }'
+}
+
+# verify ARGS...: kvctl verify, bounded.
+verify() {
+	timeout 120 "$KVCTL" "$@" 3>&-
+}
+
+# wait_for_line FILE TEXT SECONDS: polls until FILE contains TEXT.
+wait_for_line() {
+	local i
+	for i in $(seq 1 $(($3 * 10))); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+@test "verify: a single node keeps every acknowledged write" {
+	start_node n1
+	run verify --server "$(url n1)" verify -d 2 -c 4
+	[ "$status" -eq 0 ]
+	[ "$(field acknowledged)" -gt 0 ]
+	[ "$(field present)" -eq "$(field acknowledged)" ]
+	[ "$(field lost)" -eq 0 ]
+	[ "$(field unreadable)" -eq 0 ]
+	[[ "$output" == *"OK: no acknowledged write lost"* ]]
+}
+
+@test "verify: --json is one JSON object with the counts" {
+	start_node n1
+	run --separate-stderr verify --server "$(url n1)" --json verify -d 1 -c 2 \
+	    --size 100
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" | jq -e '.ok == true and .acknowledged > 0 and
+	    .lost == 0 and .stale == 0 and .unreadable == 0 and
+	    .present == .acknowledged and .mode == "keys" and
+	    .lost_keys == [] and (.writes_per_s | type) == "number"'
+	[ "$(printf '%s\n' "$output" | wc -l)" -eq 1 ]
+}
+
+@test "verify: set mode on a single node finds nothing stale" {
+	start_node n1
+	run --separate-stderr verify --server "$(url n1)" --json verify -d 1 -c 3 \
+	    --mode set --read-r all --prefix "setmode"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" | jq -e '.ok and .mode == "set" and
+	    .keys_read == 48 and .stale == 0 and .lost == 0 and
+	    .acknowledged > 48'
+	# The last value of each key is there, readable by anyone.
+	run timeout 10 "$KVCTL" --server "$(url n1)" get setmode-s0-0
+	[ "$status" -eq 0 ]
+	[[ "$output" == w0-* ]]
+}
+
+@test "verify: usage errors exit 2, no server exits 3" {
+	run verify verify --bogus
+	[ "$status" -eq 2 ]
+	run verify verify -c 0
+	[ "$status" -eq 2 ]
+	run verify verify --mode maybe
+	[ "$status" -eq 2 ]
+	run verify verify --read-r none
+	[ "$status" -eq 2 ]
+	run verify verify --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"--pause-before-read"* ]]
+	local p
+	p=$(free_ports 1)
+	run verify --server "http://127.0.0.1:$p" --timeout 2 verify -d 1
+	[ "$status" -eq 3 ]
+}
+
+@test "verify: a 3-node cluster loses nothing when a node is killed -9 and restarted" {
+	local ports peers i
+	read -r -a ports <<<"$(free_ports 3)"
+	for i in 1 2 3; do
+		peers=""
+		for j in 1 2 3; do
+			[ "$j" = "$i" ] && continue
+			peers="$peers${peers:+,}node$j=127.0.0.1:${ports[$((j - 1))]}"
+		done
+		eval "PEERS_$i=$peers"
+		start_node "node$i" --addr "127.0.0.1:${ports[$((i - 1))]}" \
+		    --peers "$peers" --n 3 --w 2 --r 2 --peer-timeout-ms 500 \
+		    --gossip-interval-ms 200
+	done
+	local servers="$(url node1),$(url node2),$(url node3)"
+	verify --server "$servers" --timeout 5 verify -d 4 -c 4 \
+	    >"$TMP/out" 2>"$TMP/err" &
+	VPID=$!
+	sleep 1
+	kill_node node2 KILL
+	sleep 1
+	start_node node2 --addr "127.0.0.1:${ports[1]}" --peers "$PEERS_2" \
+	    --n 3 --w 2 --r 2 --peer-timeout-ms 500 --gossip-interval-ms 200
+	local rc=0
+	wait "$VPID" || rc=$?
+	VPID=
+	output=$(cat "$TMP/out")
+	echo "$output"
+	cat "$TMP/err"
+	[ "$rc" -eq 0 ]
+	[ "$(field acknowledged)" -gt 0 ]
+	[ "$(field lost)" -eq 0 ]
+	[ "$(field unreadable)" -eq 0 ]
+	[[ "$output" == *"read-back r=3"* ]]
+}
+
+@test "verify: a node that loses its data between the phases is caught" {
+	local p
+	p=$(free_ports 1)
+	start_node n1 --addr "127.0.0.1:$p"
+	verify --server "$(url n1)" --timeout 3 verify -d 1 -c 2 --read-r 1 \
+	    --pause-before-read 4 >"$TMP/out" 2>"$TMP/err" &
+	VPID=$!
+	wait_for_line "$TMP/err" "pausing" 15
+	kill_node n1 KILL
+	rm -rf "${DATA:?}/n1"
+	start_node n1 --addr "127.0.0.1:$p"
+	local rc=0
+	wait "$VPID" || rc=$?
+	VPID=
+	output=$(cat "$TMP/out")
+	echo "$output"
+	[ "$rc" -eq 1 ]
+	[ "$(field acknowledged)" -gt 0 ]
+	[ "$(field lost)" -eq "$(field acknowledged)" ]
+	[ "$(field present)" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | grep -c '^lost key: ')" -eq 10 ]
+	[[ "$output" == *"FAILED"* ]]
+}
+
+@test "verify: set mode catches a node that goes back to older data" {
+	local p
+	p=$(free_ports 1)
+	start_node n1 --addr "127.0.0.1:$p" --snapshot-interval 0
+	verify --server "$(url n1)" --timeout 3 verify -d 2 -c 2 --mode set \
+	    --pause-before-read 4 >"$TMP/out" 2>"$TMP/err" &
+	VPID=$!
+	# A copy taken mid-run holds older values of every key of the set.
+	sleep 1
+	cp -R "$DATA/n1" "$TMP/old"
+	wait_for_line "$TMP/err" "pausing" 15
+	kill_node n1 KILL
+	rm -rf "${DATA:?}/n1"
+	mv "$TMP/old" "$DATA/n1"
+	rm -f "$DATA/n1/LOCK"
+	start_node n1 --addr "127.0.0.1:$p"
+	local rc=0
+	wait "$VPID" || rc=$?
+	VPID=
+	output=$(cat "$TMP/out")
+	echo "$output"
+	[ "$rc" -eq 1 ]
+	[ "$(field stale)" -gt 0 ]
+	[ "$(field lost)" -eq 0 ]
+	[[ "$output" == *"stale key: "*"last acknowledged w"* ]]
+}
+
+@test "chaos.sh: two short rounds lose nothing" {
+	command -v python3 >/dev/null
+	run env KVD="$KVD" KVCTL="$KVCTL" TMPDIR="$TMP" \
+	    timeout 120 "$ROOT/contrib/chaos.sh" -r 2 -d 3 3>&-
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"round 1 (keys): acknowledged"* ]]
+	[[ "$output" == *"round 2 (set): acknowledged"* ]]
+	[[ "$(printf '%s\n' "$output" | tail -n 1)" == *"lost 0, stale 0, unreadable 0, corrupt 0: OK" ]]
+	# Every node it started is gone, and so is its directory.
+	[ -z "$(ls -d "$TMP"/kvd-chaos.* 2>/dev/null)" ]
+}
