@@ -29,7 +29,8 @@ LIBOBJS	= lib/buf.o lib/log.o lib/net.o lib/http.o lib/json.o lib/vclock.o \
 UNITS	= test/unit/test_buf test/unit/test_http test/unit/test_json \
 	  test/unit/test_vclock test/unit/test_version test/unit/test_wal \
 	  test/unit/test_store test/unit/test_ring test/unit/test_sha256 \
-	  test/unit/test_workq test/unit/test_peer test/unit/test_cluster
+	  test/unit/test_workq test/unit/test_peer test/unit/test_cluster \
+	  test/unit/test_auth
 
 all: kvd kvctl
 

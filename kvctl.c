@@ -551,11 +551,28 @@ flag_value(const char *a, const char *name, int argc, char **argv, int *i,
 	return "";
 }
 
+static int run(int argc, char **argv, char **args);
+
 int
 main(int argc, char **argv)
 {
+	char **args;
+	int rc;
+
+	args = calloc((size_t)argc + 1, sizeof(*args));
+	if (args == NULL)
+		return EXIT_CLIENT;
+	rc = run(argc, argv, args);
+	free(args);
+	return rc;
+}
+
+/* Parses the command line into o and args (argc + 1 slots), then runs it. */
+static int
+run(int argc, char **argv, char **args)
+{
 	struct opts o;
-	char **args, *end;
+	char *end;
 	const char *a, *v;
 	int nargs = 0, i, rc;
 	bool flags_done = false, missing = false, passthrough;
@@ -566,9 +583,6 @@ main(int argc, char **argv)
 	o.connect_timeout_ms = 3000;
 	if ((rc = read_env(&o)) != 0)
 		return rc;
-	args = calloc((size_t)argc + 1, sizeof(*args));
-	if (args == NULL)
-		return EXIT_CLIENT;
 
 	/*
 	 * Flags may come anywhere; "--" makes the rest plain arguments.

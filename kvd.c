@@ -96,6 +96,8 @@ struct config {
 	long	 vnodes;
 	long	 hint_max;
 	long	 anti_entropy_interval;	/* seconds */
+	long	 tombstone_grace;	/* seconds */
+	bool	 allow_stale;
 	bool	 request_log;
 };
 
@@ -138,6 +140,11 @@ static const struct flag flags[] = {
 	{ "anti-entropy-interval", FLAG_NUM, F(anti_entropy_interval), 0, 86400,
 	  "seconds between hash-tree exchanges with a replica, 0 = off "
 	  "(default 10)" },
+	{ "tombstone-grace", FLAG_NUM, F(tombstone_grace), 1, 315360000,
+	  "seconds a delete's tombstone is kept before it is collected "
+	  "(default 86400)" },
+	{ "allow-stale", FLAG_BOOL, F(allow_stale), 0, 0,
+	  "start even if this node was away longer than --tombstone-grace" },
 	{ "cluster-secret-file", FLAG_STR, F(cluster_secret_file), 0, 0,
 	  "file (mode 0600) holding the shared secret that signs node-to-node "
 	  "requests" },
@@ -410,7 +417,7 @@ load_incarnation(const char *dir, char *out, size_t outlen)
 		text[n > 0 ? n : 0] = '\0';
 		text[strcspn(text, "\n")] = '\0';
 		if (strlen(text) == 8 && strspn(text, "0123456789abcdef") == 8) {
-			snprintf(out, outlen, "%s", text);
+			snprintf(out, outlen, "%.8s", text);
 			return;
 		}
 		die("%s is corrupt (want 8 hex digits); move it away only if "
@@ -1091,15 +1098,38 @@ static bool
 precheck(void *arg, const struct server_request *sr,
     struct server_response *res)
 {
+	struct node *nd = arg;
 	struct buf key = BUF_INIT;
 	int i;
 
-	i = check_route(arg, sr, &key, res);
+	i = check_route(nd, sr, &key, res);
 	buf_free(&key);
+	if (i >= 0 && nd->auth != NULL &&
+	    strncmp(routes[i].path, "/internal/", 10) == 0 &&
+	    http_find_header(sr->http->headers, sr->http->nheaders,
+	    AUTH_HDR_SIGNATURE) == NULL) {
+		/* Not worth reading a megabyte to refuse it. */
+		server_error(res, 401, "unauthorized: missing signature");
+		return false;
+	}
 	return i >= 0;
 }
 
 static struct metric_family *m_requests, *m_duration;
+
+/* The method as a metrics label: a client's made-up methods share one. */
+static const char *
+method_label(const struct http_request *req)
+{
+	static const char *const known[] = { "GET", "HEAD", "PUT", "POST",
+	    "DELETE", "OPTIONS", "PATCH" };
+	size_t i;
+
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (method_is(req, known[i]))
+			return known[i];
+	return "other";
+}
 
 static void
 handle(void *arg, const struct server_request *sr, struct server_response *res)
@@ -1109,7 +1139,7 @@ handle(void *arg, const struct server_request *sr, struct server_response *res)
 	struct buf key = BUF_INIT;
 	uint64_t started = metrics_now_ns();
 	const char *why, *route;
-	char msg[160], method[16], status[8];
+	char msg[160], status[8];
 	int i;
 
 	i = check_route(nd, sr, &key, res);
@@ -1175,10 +1205,8 @@ handle(void *arg, const struct server_request *sr, struct server_response *res)
 out:
 	buf_free(&key);
 	route = i >= 0 ? routes[i].path : "other";
-	snprintf(method, sizeof(method), "%.*s", (int)(req->method_len < 15 ?
-	    req->method_len : 15), req->method);
 	snprintf(status, sizeof(status), "%d", res->status);
-	metrics_inc(metrics_with(m_requests, route, method, status));
+	metrics_inc(metrics_with(m_requests, route, method_label(req), status));
 	metrics_observe(metrics_with(m_duration, route),
 	    (double)(metrics_now_ns() - started) / 1e9);
 }
@@ -1370,17 +1398,84 @@ static pthread_mutex_t	bg_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	bg_cv = PTHREAD_COND_INITIALIZER;
 static bool		bg_stop;
 
-/* Snapshots every --snapshot-interval seconds until told to stop. */
+#define HOUSEKEEPING_MS	60000	/* tombstone collection and the alive stamp */
+
+/*
+ * Writes the wall clock to DIR/alive.  At start-up it tells how long this
+ * node was away (see check_away); it needs no fsync, since losing the
+ * last stamp only makes the node look away a minute longer.
+ */
+static void
+stamp_alive(const struct node *nd)
+{
+	char path[PATH_MAX + 64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/alive", nd->dir);
+	if ((f = fopen(path, "w")) != NULL) {
+		fprintf(f, "%lld\n", (long long)net_wall_ms());
+		fclose(f);
+	}
+}
+
+/*
+ * Refuses to start a node that was away longer than the tombstone grace
+ * period: its replicas may have collected tombstones of deletes it never
+ * saw, and its old values would come back through anti-entropy and read
+ * repair.  The operator wipes the node directory (it then rejoins empty
+ * and receives its data) or, knowing no deletes happened, starts it with
+ * --allow-stale.
+ */
+static void
+check_away(const struct node *nd)
+{
+	char path[PATH_MAX + 64];
+	long long last = 0;
+	int64_t away;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/alive", nd->dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	if (fscanf(f, "%lld", &last) != 1)
+		last = 0;
+	fclose(f);
+	away = net_wall_ms() - last;
+	if (last <= 0 || away <= nd->cfg.tombstone_grace * 1000)
+		return;
+	if (nd->cfg.allow_stale) {
+		log_event(LOG_WARN, "node was away longer than the tombstone "
+		    "grace period; starting anyway (--allow-stale)", "away_s=%lld",
+		    (long long)(away / 1000));
+		return;
+	}
+	die("this node was away %lld s, longer than --tombstone-grace %ld s: "
+	    "deleted keys could come back from it. Wipe %s and restart to "
+	    "rejoin empty, or start with --allow-stale if no key was deleted "
+	    "meanwhile", (long long)(away / 1000), nd->cfg.tombstone_grace,
+	    nd->dir);
+}
+
+/*
+ * The housekeeping thread: a snapshot every --snapshot-interval seconds;
+ * every minute, tombstones older than --tombstone-grace are collected and
+ * the alive stamp renewed.
+ */
 static void *
-snapshot_main(void *arg)
+housekeeping_main(void *arg)
 {
 	struct node *nd = arg;
 	struct timespec ts;
-	int64_t due;
+	int64_t now, next_snap, next_house, due;
+	uint64_t n;
 
+	now = net_wall_ms();
+	next_snap = nd->cfg.snapshot_interval > 0 ?
+	    now + nd->cfg.snapshot_interval * 1000 : INT64_MAX;
+	next_house = now;
 	pthread_mutex_lock(&bg_mu);
 	while (!bg_stop) {
-		due = net_wall_ms() + nd->cfg.snapshot_interval * 1000;
+		due = next_snap < next_house ? next_snap : next_house;
 		ts.tv_sec = (time_t)(due / 1000);
 		ts.tv_nsec = (long)(due % 1000) * 1000000;
 		while (!bg_stop && net_wall_ms() < due)
@@ -1388,9 +1483,23 @@ snapshot_main(void *arg)
 		if (bg_stop)
 			break;
 		pthread_mutex_unlock(&bg_mu);
-		if (store_snapshot(nd->store) != 0)
-			log_event(LOG_ERROR, "snapshot failed", "err=\"%s\"",
-			    strerror(errno));
+		now = net_wall_ms();
+		if (now >= next_house) {
+			n = store_collect(nd->store, now -
+			    nd->cfg.tombstone_grace * 1000);
+			if (n > 0)
+				log_event(LOG_INFO, "tombstones collected",
+				    "count=%llu grace_s=%ld", (unsigned long long)n,
+				    nd->cfg.tombstone_grace);
+			stamp_alive(nd);
+			next_house = now + HOUSEKEEPING_MS;
+		}
+		if (now >= next_snap) {
+			if (store_snapshot(nd->store) != 0)
+				log_event(LOG_ERROR, "snapshot failed", "err=\"%s\"",
+				    strerror(errno));
+			next_snap = now + nd->cfg.snapshot_interval * 1000;
+		}
 		pthread_mutex_lock(&bg_mu);
 	}
 	pthread_mutex_unlock(&bg_mu);
@@ -1422,6 +1531,7 @@ config_defaults(struct config *cfg)
 	cfg->vnodes = 150;
 	cfg->hint_max = 100000;
 	cfg->anti_entropy_interval = 10;
+	cfg->tombstone_grace = 86400;
 	cfg->log_level = "info";
 	cfg->log_format = "text";
 }
@@ -1434,7 +1544,7 @@ main(int argc, char **argv)
 	struct server_config scfg;
 	struct store_options sopt;
 	char err[512], inc[16];
-	pthread_t snap_thread;
+	pthread_t house_thread;
 	sigset_t sigs;
 	struct cluster_config ccfg;
 	struct replica_config rcfg;
@@ -1470,6 +1580,11 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);	/* inherited by every thread */
 
+	if (cfg->cluster_secret_file != NULL &&
+	    auth_load(&nd.auth, cfg->cluster_secret_file, err, sizeof(err)) != 0) {
+		fprintf(stderr, "kvd: --cluster-secret-file: %s\n", err);
+		exit(2);
+	}
 	if (snprintf(nd.dir, sizeof(nd.dir), "%s/%s", cfg->data_dir, cfg->id) >=
 	    (int)sizeof(nd.dir))
 		die("data directory path too long");
@@ -1477,6 +1592,7 @@ main(int argc, char **argv)
 		die("cannot create node directory %s: %s", nd.dir, strerror(errno));
 	lock_node_dir(nd.dir);
 	load_incarnation(nd.dir, inc, sizeof(inc));
+	check_away(&nd);
 	snprintf(nd.actor, sizeof(nd.actor), "%s.%s", cfg->id, inc);
 
 	memset(&sopt, 0, sizeof(sopt));
@@ -1490,11 +1606,6 @@ main(int argc, char **argv)
 	if (lfd < 0)
 		die("%s", err);
 	advertise_address(cfg, port, nd.advertise, sizeof(nd.advertise));
-	if (cfg->cluster_secret_file != NULL &&
-	    auth_load(&nd.auth, cfg->cluster_secret_file, err, sizeof(err)) != 0) {
-		fprintf(stderr, "kvd: --cluster-secret-file: %s\n", err);
-		exit(2);
-	}
 	if (nd.auth == NULL && !loopback_only(cfg->addr))
 		log_event(LOG_WARN, "listening beyond loopback without "
 		    "--cluster-secret-file: anyone who can reach this port can "
@@ -1580,9 +1691,8 @@ main(int argc, char **argv)
 		die("cannot start the server: %s", strerror(errno));
 	if (cfg->port_file != NULL)
 		write_port_file(cfg->port_file, port);
-	if (cfg->snapshot_interval > 0 &&
-	    pthread_create(&snap_thread, NULL, snapshot_main, &nd) != 0)
-		die("cannot start the snapshot thread: %s", strerror(errno));
+	if (pthread_create(&house_thread, NULL, housekeeping_main, &nd) != 0)
+		die("cannot start the housekeeping thread: %s", strerror(errno));
 	view = cluster_view_get(nd.cluster);
 	log_event(LOG_INFO, "kvd ready", "id=%s actor=%s addr=%s port=%d "
 	    "advertise=%s dir=%s members=%zu n=%d w=%d r=%d version=%s", cfg->id,
@@ -1603,8 +1713,7 @@ main(int argc, char **argv)
 	bg_stop = true;
 	pthread_cond_broadcast(&bg_cv);
 	pthread_mutex_unlock(&bg_mu);
-	if (cfg->snapshot_interval > 0)
-		pthread_join(snap_thread, NULL);
+	pthread_join(house_thread, NULL);
 	ae_stop(nd.ae);
 	transfer_stop(nd.transfer);
 	cluster_close(nd.cluster);

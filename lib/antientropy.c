@@ -60,8 +60,10 @@
  *     (again capped per whole slice by its own counts from step 1), its
  *     shared records that B did not send or that win over B's
  *     (version_cmp > 0); it pushes them with POST /internal/batch, JSON
- *     lines, in bodies of at most AE_BATCH_MAX_BYTES (peers must accept
- *     bodies that large; kvd's default --max-body is 1 MiB).
+ *     lines, in bodies of at most AE_BATCH_MAX_BYTES = 64 KiB: the peer
+ *     applies a batch one durable write (an fsync) at a time, so a body
+ *     of some 500 records must fit in one call's timeout (and in the
+ *     peer's --max-body, 1 MiB by default).
  *  5. When either side capped, A runs another round at once, at most
  *     AE_ROUNDS_MAX rounds per exchange; a gap of G keys therefore needs
  *     about G / 5000 rounds, and the rest waits for the next interval.
@@ -79,9 +81,10 @@
  *
  * Calls use max(timeout_ms, AE_CALL_TIMEOUT_MIN_MS): the responder walks
  * its whole store and a batch applies its records one durable write at a
- * time, both slower than one replicate call.  So ae_stop waits at most
- * that long when a round is talking to a hung peer; between rounds and
- * while idle it returns at once (condition variable).
+ * time, both slower than one replicate call.  ae_stop returns at once
+ * while the thread waits (condition variable); a round in progress checks
+ * the stop flag between batches and every 64 applied records and gives
+ * up (ECANCELED), so ae_stop waits at most about one call's timeout.
  *
  * Locks: ae->mu guards the stop flag, the random state and the stats; it
  * is never held across a store call or a network call.  A round holds a
@@ -107,7 +110,7 @@
 #define AE_SLICE_SHIFT		22
 #define AE_ANSWER_MAX_RECORDS	5000
 #define AE_ANSWER_MAX_BYTES	(8u << 20)
-#define AE_BATCH_MAX_BYTES	(256u << 10)
+#define AE_BATCH_MAX_BYTES	(64u << 10)
 #define AE_ROUNDS_MAX		20
 #define AE_CALL_TIMEOUT_MIN_MS	5000
 #define AE_SHARE_SAMPLES	4096
@@ -555,6 +558,18 @@ call_timeout(const struct ae *ae)
 	    ae->cfg.timeout_ms : AE_CALL_TIMEOUT_MIN_MS;
 }
 
+/* True once ae_stop was called: long rounds give up (ECANCELED). */
+static bool
+stopping(struct ae *ae)
+{
+	bool s;
+
+	pthread_mutex_lock(&ae->mu);
+	s = ae->stop;
+	pthread_mutex_unlock(&ae->mu);
+	return s;
+}
+
 /* Posts lines[0..len) in bodies of at most AE_BATCH_MAX_BYTES. 0 or -1. */
 static int
 push_batches(struct ae *ae, const char *address, const char *lines,
@@ -567,6 +582,11 @@ push_batches(struct ae *ae, const char *address, const char *lines,
 
 	client_response_init(&res);
 	while (off < len) {
+		if (stopping(ae)) {
+			errno = ECANCELED;
+			rc = -1;
+			break;
+		}
 		/* Whole lines up to the limit; always at least one line. */
 		end = off;
 		while (end < len) {
@@ -682,6 +702,11 @@ ae_round(struct ae *ae, const char *id, struct round *rr)
 	    toks[e].type == JSON_NUMBER && json_get_u64(s, &toks[e], &u) == 0)
 		rr->differing = u;
 	for (c = 0, j = rv + 1; c < toks[rv].size; c++, j = toks[j].next) {
+		/* Each apply waits for an fsync: let ae_stop cut this short. */
+		if ((c & 63) == 63 && stopping(ae)) {
+			errno = ECANCELED;
+			goto fail;
+		}
 		if (toks[j].type != JSON_OBJECT ||
 		    record_parse(&rsc, s + toks[j].start,
 		    toks[j].end - toks[j].start, &key, &klen, &v) != 0 ||
@@ -760,17 +785,6 @@ out:
 	return rc;
 }
 
-static bool
-stopping(struct ae *ae)
-{
-	bool s;
-
-	pthread_mutex_lock(&ae->mu);
-	s = ae->stop;
-	pthread_mutex_unlock(&ae->mu);
-	return s;
-}
-
 int
 ae_sync_with(struct ae *ae, const char *id)
 {
@@ -788,7 +802,8 @@ ae_sync_with(struct ae *ae, const char *id)
 			pthread_mutex_lock(&ae->mu);
 			ae->st.failures++;
 			pthread_mutex_unlock(&ae->mu);
-			log_event(saved == EHOSTDOWN ? LOG_DEBUG : LOG_WARN,
+			log_event(saved == EHOSTDOWN || saved == ECANCELED ?
+			    LOG_DEBUG : LOG_WARN,
 			    "anti-entropy round failed", "peer=%s err=\"%s\"",
 			    id, strerror(saved));
 			errno = saved;

@@ -28,7 +28,7 @@ struct auth;	/* auth.h */
  */
 #define PEER_DOWN_AFTER		3
 #define PEER_BACKOFF_MIN_MS	500
-#define PEER_BACKOFF_MAX_MS	10000
+#define PEER_BACKOFF_MAX_MS	2000
 
 enum peer_state { PEER_UNKNOWN, PEER_UP, PEER_DOWN };
 

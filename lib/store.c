@@ -64,7 +64,19 @@
  * unlinked.  A crash before the rename leaves the old snapshot plus all
  * segments since it (and a .tmp that open removes); after it, the new
  * snapshot plus segments that may still include covered records, which
- * replay skips (seq <= S).
+ * replay skips (seq <= S).  The failpoints snapshot-after-tmp-write,
+ * -after-tmp-fsync, -after-rename, -before-wal-drop and -mid-wal-drop
+ * (failpoint.c) crash at each of those steps; test/crash.bats does.
+ *
+ * DISK ERRORS.  A snapshot that fails (disk full included) unlinks its
+ * tmp file and leaves snapshot.json and every segment as they were.  A
+ * local write whose WAL sync fails returns -1 with the WAL's errno (EIO
+ * sticky, ENOSPC not: wal.c).  The version stays installed in the map:
+ * the write was not acknowledged, which means "maybe applied", and its
+ * record is still in the WAL's hands.  While the disk is full the WAL may
+ * refuse records outright (ENOSPC from the enqueue, nothing installed);
+ * then the caller tries the WAL's kept records once (nospace_probe),
+ * since no new write would otherwise reach the disk to find it free.
  *
  * LOCK ORDER: snap_mu -> stripe lock -> the WAL's internal mutex.  A
  * stripe lock is never held while waiting for the disk, and at most one
@@ -448,6 +460,44 @@ store_walk(struct store *s, store_walk_fn fn, void *arg)
 		pthread_rwlock_unlock(&st->lock);
 	}
 	return rc;
+}
+
+/*
+ * Removes tombstones written before before_ms.  Only the map changes: the
+ * next snapshot leaves them out; until then a restart may replay one from
+ * the WAL, which is harmless (it is collected again).  A value older than
+ * a collected tombstone can only come back from a replica that missed the
+ * delete for longer than the caller's grace period (README).
+ */
+uint64_t
+store_collect(struct store *s, int64_t before_ms)
+{
+	struct stripe *st;
+	struct entry **pp, *e;
+	uint64_t n = 0;
+	size_t i, b;
+
+	for (i = 0; i < NSTRIPES; i++) {
+		st = &s->st[i];
+		pthread_rwlock_wrlock(&st->lock);
+		for (b = 0; b < st->nb; b++) {
+			pp = &st->tab[b];
+			while ((e = *pp) != NULL) {
+				if (!e->v.tombstone || e->v.ts >= before_ms) {
+					pp = &e->next;
+					continue;
+				}
+				*pp = e->next;
+				st->count--;
+				st->tombstones--;
+				version_free(&e->v);
+				free(e);
+				n++;
+			}
+		}
+		pthread_rwlock_unlock(&st->lock);
+	}
+	return n;
 }
 
 void

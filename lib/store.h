@@ -63,7 +63,10 @@ int	store_get(struct store *s, const char *key, size_t klen,
  * The apply rule.  Installs a copy of v under key when it wins over the
  * stored version, logs it and waits until it is durable.  Returns 1
  * applied, 0 ignored (stored version equal or newer), -1 with errno (EIO:
- * the WAL has failed; ENOMEM).
+ * the WAL has failed, until a restart; ENOSPC: the disk is full, later
+ * writes may succeed; ENOMEM).  After -1 the version may still be
+ * installed and may still become durable: "not acknowledged", not "not
+ * applied".
  */
 int	store_apply(struct store *s, const char *key, size_t klen,
 	    const struct version *v);
@@ -97,6 +100,13 @@ int	store_walk(struct store *s, store_walk_fn fn, void *arg);
  * errno (the old snapshot and WAL stay valid).
  */
 int	store_snapshot(struct store *s);
+
+/*
+ * Tombstone collection: forgets every tombstone whose ts is before
+ * before_ms and returns how many.  The caller picks before_ms (now minus
+ * the grace period); see store.c for why that is safe.
+ */
+uint64_t store_collect(struct store *s, int64_t before_ms);
 
 void	store_stats(struct store *s, struct store_stats *st);
 

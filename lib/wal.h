@@ -12,9 +12,13 @@
  * pending batch while later records collect into the next one.  No caller
  * is told "durable" before the fsync that covers its record has returned.
  *
- * A failed write or fsync is sticky: every later wal_sync / wal_enqueue
- * fails with EIO (the data may not be on disk, so nothing more is
- * acknowledged); the failure is logged once with the file and errno.
+ * A failed fsync (or a failed write other than "disk full") is sticky:
+ * every later wal_sync / wal_enqueue fails with EIO (the data may not be
+ * on disk, so nothing more is acknowledged; restart to recover); the
+ * failure is logged once with the file and errno.  A write that finds the
+ * disk full (ENOSPC, EDQUOT) is not sticky: the waiters of that batch get
+ * ENOSPC, its records are kept and retried by later syncs, and appends
+ * succeed again once space is freed (wal.c, OUT OF SPACE).
  *
  * All functions are safe to call from any thread.
  */
@@ -60,11 +64,15 @@ int	wal_open(struct wal **out, const char *dir, uint64_t after_seq,
 /*
  * Adds rec[0..len) (one JSON value, no newline inside) to the pending
  * batch and stores its seq in *seq.  Does not wait for the disk.  0, or
- * -1 with errno EIO after an earlier disk failure.
+ * -1 with errno EIO after an earlier disk failure, ENOSPC while the disk
+ * is full and the records kept for a retry fill their bound.
  */
 int	wal_enqueue(struct wal *w, const char *rec, size_t len, uint64_t *seq);
 
-/* Returns once every record up to seq is durable: 0, or -1 (EIO). */
+/*
+ * Returns once every record up to seq is durable: 0, or -1 with EIO
+ * (sticky failure) or ENOSPC (the batch holding seq found the disk full).
+ */
 int	wal_sync(struct wal *w, uint64_t seq);
 
 /* wal_enqueue then wal_sync. */

@@ -67,14 +67,20 @@ start_member() {
 }
 
 # write_keys NODE W: PUTs key ae-0 .. ae-(KEYS-1) through NODE with ?w=W;
-# fails unless every one is a 201.
+# a 503 (a quorum missed while the cluster warms up) is retried a few
+# times; fails unless every key is finally written (200 or 201).
 write_keys() {
-	local i st base
+	local i try st base
 	base=$(url "$1")
 	for ((i = 0; i < KEYS; i++)); do
-		st=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' -X PUT \
-		    -d "{\"value\":\"value-$i\"}" "$base/kv/ae-$i?w=$2")
-		if [ "$st" != 201 ]; then
+		for try in 1 2 3 4 5; do
+			st=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' \
+			    -X PUT -d "{\"value\":\"value-$i\"}" \
+			    "$base/kv/ae-$i?w=$2")
+			[ "$st" = 201 ] || [ "$st" = 200 ] && break
+			sleep 0.2
+		done
+		if [ "$st" != 201 ] && [ "$st" != 200 ]; then
 			echo "PUT ae-$i through $1: $st"
 			return 1
 		fi

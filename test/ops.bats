@@ -762,6 +762,25 @@ EOF
 	    "$(promcheck get "$TMP/m2" kvd_snapshot_age_seconds)"
 }
 
+@test "/metrics: methods a client makes up do not add series (bounded labels)" {
+	start_node n1
+	local u i n0 n1
+	u=$(url n1)
+	scrape "$u" "$TMP/m0"
+	for i in $(seq 1 40); do
+		curl -s --max-time 5 -o /dev/null -X "BOGUS$i" "$u/kv/k" || true
+		curl -s --max-time 5 -o /dev/null "$u/no/such/route/$i" || true
+	done
+	scrape "$u" "$TMP/m1"
+	promcheck check "$TMP/m1"
+	n0=$(grep -c '^kvd_requests_total{' "$TMP/m0" || true)
+	n1=$(grep -c '^kvd_requests_total{' "$TMP/m1" || true)
+	# A handful of new series (one "other" method, the 404s, the scrape),
+	# not one per made-up method or path.
+	[ $((n1 - n0)) -le 6 ] || { grep '^kvd_requests_total{' "$TMP/m1"; false; }
+	! grep -q 'BOGUS\|no/such' "$TMP/m1" || false
+}
+
 @test "/metrics: kvd_build_info carries the version kvd --version prints" {
 	start_node n1
 	scrape "$(url n1)" "$TMP/m"

@@ -79,13 +79,10 @@ group() {
 	group large
 }
 
-@test "the whole corpus is covered by the groups above" {
-	run python3 "$BATS_TEST_DIRNAME/smuggling.py" "$PORT_n1" clte te cl \
-	    field ctl host reqline version chunked expect large
+@test "every case of the corpus belongs to a group run above" {
+	run python3 "$BATS_TEST_DIRNAME/smuggling.py" --list
 	[ "$status" -eq 0 ]
-	total=$(printf '%s\n' "$output" | grep -c '^ok - ')
-	run python3 "$BATS_TEST_DIRNAME/smuggling.py" "$PORT_n1"
-	[ "$status" -eq 0 ]
-	[ "$(printf '%s\n' "$output" | grep -c '^ok - ')" -eq "$total" ]
-	[ "$total" -ge 150 ]
+	[ "$(printf '%s\n' "$output" | wc -l)" -ge 150 ]
+	groups=$(printf '%s\n' "$output" | cut -d/ -f1 | sort -u | tr '\n' ' ')
+	[ "$groups" = "chunked cl clte ctl expect field host large reqline te version " ]
 }

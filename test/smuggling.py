@@ -4,6 +4,7 @@ bytes over a socket (never through a client library, which would fix up or
 refuse most of these messages).
 
 Usage: python3 test/smuggling.py PORT [GROUP...]   (default: every group)
+       python3 test/smuggling.py --list             (the cases, no server)
 
 Each case is one write of raw bytes: a request, usually followed by a
 second, well-formed request pipelined behind it.  For a case that must be
@@ -461,6 +462,10 @@ def run_case(port, group, name, data, status, key):
 
 
 def main():
+    if sys.argv[1:2] == ["--list"]:
+        for group, name, data, status, key in CASES:
+            print("%s/%s %d" % (group, name, status))
+        return 0
     port = int(sys.argv[1])
     groups = sys.argv[2:]
     known = sorted({c[0] for c in CASES})

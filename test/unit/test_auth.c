@@ -707,7 +707,7 @@ test_threads(void)
 
 /* ---- peer_call signs: a real server verifies ------------------------- */
 
-/* Answers 200 {"auth":"ok","x":<X-Test>} or 401 {"error":"unauthorized: why"}. */
+/* 200 {"auth":"ok","x":<X-Test>}, or 401 {"error":"unauthorized: why"}. */
 static void
 handler(void *arg, const struct server_request *sr, struct server_response *res)
 {

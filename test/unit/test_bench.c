@@ -1,0 +1,109 @@
+/*
+ * test_bench.c -- the latency histogram of kvctl bench: exact below 128,
+ * within 1/128 (a bucket's half width) above, quantiles by rank, exact
+ * min and max, merging equal to recording everything in one.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "tap.h"
+
+static struct bench_hist h, h2, all;
+
+/* The median of {v, UINT64_MAX}: v's bucket midpoint, clamped to >= v. */
+static uint64_t
+bucket_of(uint64_t v)
+{
+	bench_hist_init(&h);
+	bench_hist_record(&h, v);
+	bench_hist_record(&h, UINT64_MAX);
+	return bench_hist_quantile(&h, 0.5);
+}
+
+int
+main(void)
+{
+	static const uint64_t values[] = {
+		0, 1, 63, 64, 127, 128, 129, 255, 256, 257, 1000, 4095, 4096,
+		4097, 65535, 100000, 123456789, 1000000007, 1ull << 40,
+		(1ull << 40) + 12345, (1ull << 62) + 1, UINT64_MAX - 1
+	};
+	uint64_t v, got, i;
+	size_t k;
+	int bad;
+
+	bench_hist_init(&h);
+	ok(bench_hist_quantile(&h, 0.5) == 0 && h.total == 0,
+	    "an empty histogram answers 0");
+
+	for (k = 0; k < sizeof(values) / sizeof(values[0]); k++) {
+		v = values[k];
+		got = bucket_of(v);
+		if (v < 2 * BENCH_HIST_SUB)
+			ok(got == v, "%llu is exact (got %llu)",
+			    (unsigned long long)v, (unsigned long long)got);
+		else
+			ok(got >= v && got - v <= v / 64,
+			    "%llu reads back within 1/64 (got %llu)",
+			    (unsigned long long)v, (unsigned long long)got);
+	}
+
+	/* Every value's bucket midpoint is within 1/64 of it, sweeping 1..2^20. */
+	bad = 0;
+	for (v = 1; v < (1u << 20); v += 7) {
+		got = bucket_of(v);
+		if (got < v || got - v > v / 64 + (v < 128 ? 0 : 1))
+			bad++;
+	}
+	ok(bad == 0, "a sweep of 150000 values reads back within 1/64 (%d bad)",
+	    bad);
+
+	/* 1..100000 once each: quantiles land within 1% of the rank. */
+	bench_hist_init(&h);
+	for (i = 1; i <= 100000; i++)
+		bench_hist_record(&h, i * 1000);	/* 1 us .. 100 ms in ns */
+	ok(h.total == 100000 && h.min == 1000 && h.max == 100000000,
+	    "total, min and max are exact");
+	{
+		static const double qs[] = { 0.5, 0.9, 0.99, 0.999 };
+		for (k = 0; k < 4; k++) {
+			double want = qs[k] * 100000 * 1000, g;
+
+			g = (double)bench_hist_quantile(&h, qs[k]);
+			ok(g >= want * 0.99 && g <= want * 1.01,
+			    "p%g = %.0f, want %.0f within 1%%", qs[k] * 100, g, want);
+		}
+	}
+	ok(bench_hist_quantile(&h, 1.0) == 100000000, "p100 is the exact max");
+	ok(bench_hist_quantile(&h, 0.00001) >= 1000 &&
+	    bench_hist_quantile(&h, 0.00001) <= 1016, "the lowest quantile is near min");
+
+	/* Merging two halves equals recording everything in one. */
+	bench_hist_init(&h);
+	bench_hist_init(&h2);
+	bench_hist_init(&all);
+	srand(7);
+	for (i = 0; i < 50000; i++) {
+		v = (uint64_t)rand() * 37;
+		bench_hist_record(i % 2 ? &h : &h2, v);
+		bench_hist_record(&all, v);
+	}
+	bench_hist_merge(&h, &h2);
+	ok(h.total == all.total && h.min == all.min && h.max == all.max &&
+	    memcmp(h.counts, all.counts, sizeof(h.counts)) == 0,
+	    "merge of two halves equals one histogram");
+	ok(bench_hist_quantile(&h, 0.99) == bench_hist_quantile(&all, 0.99),
+	    "and gives the same p99");
+
+	/* Skewed: 99 fast, 1 slow; p99 is fast, p99.9 is slow. */
+	bench_hist_init(&h);
+	for (i = 0; i < 99; i++)
+		bench_hist_record(&h, 100000);
+	bench_hist_record(&h, 50000000);
+	ok(bench_hist_quantile(&h, 0.99) <= 101600, "p99 of 99 fast + 1 slow is fast");
+	ok(bench_hist_quantile(&h, 0.999) >= 50000000 * 0.99,
+	    "p99.9 of 99 fast + 1 slow is slow");
+	return tap_done();
+}
