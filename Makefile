@@ -3,6 +3,9 @@
 # make test       build everything and run unit + integration tests (= check)
 # make asan       the whole suite under AddressSanitizer + UBSan
 # make tsan       the whole suite under ThreadSanitizer
+# make fuzz       build and run the libFuzzer harnesses (needs clang)
+# make bench      the benchmark suite (contrib/bench/run.sh)
+# make dist       kvd-VERSION.tar.gz of the committed tree
 # make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX	?= /usr/local
@@ -10,8 +13,9 @@ BINDIR	?= $(PREFIX)/bin
 CC	?= cc
 WERROR	= -Werror
 OPT	= -O2 -g
+VERSION	= 0.1.0
 CFLAGS	= -std=c11 $(OPT) -Wall -Wextra $(WERROR) -D_POSIX_C_SOURCE=200809L \
-	  -pthread $(EXTRA_CFLAGS)
+	  -DKVD_VERSION='"$(VERSION)"' -pthread $(EXTRA_CFLAGS)
 LDFLAGS	= -pthread $(EXTRA_LDFLAGS)
 
 HEADERS	= lib/buf.h lib/log.h lib/net.h lib/http.h lib/json.h lib/vclock.h \
@@ -30,7 +34,7 @@ UNITS	= test/unit/test_buf test/unit/test_http test/unit/test_json \
 	  test/unit/test_vclock test/unit/test_version test/unit/test_wal \
 	  test/unit/test_store test/unit/test_ring test/unit/test_sha256 \
 	  test/unit/test_workq test/unit/test_peer test/unit/test_cluster \
-	  test/unit/test_auth
+	  test/unit/test_auth test/unit/test_notify test/unit/test_metrics
 
 all: kvd kvctl
 
@@ -71,15 +75,45 @@ tsan:
 	    EXTRA_LDFLAGS="-fsanitize=thread"
 	$(MAKE) clean
 
+MANDIR	?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+DISTNAME = kvd-$(VERSION)
+
+# libFuzzer harnesses (clang): FUZZ_SECONDS per harness, default 30.
+fuzz:
+	sh fuzz/run.sh
+
+# The benchmark suite; writes bench-results.md.  Never fails on a number.
+bench: all
+	sh contrib/bench/run.sh
+
 install: all
-	mkdir -p $(DESTDIR)$(BINDIR)
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) \
+	    $(DESTDIR)$(ZSHCOMPDIR)
 	cp kvd kvctl $(DESTDIR)$(BINDIR)/
 	chmod 755 $(DESTDIR)$(BINDIR)/kvd $(DESTDIR)$(BINDIR)/kvctl
+	cp contrib/man/kvctl.1 $(DESTDIR)$(MANDIR)/man1/kvctl.1
+	cp contrib/man/kvd.8 $(DESTDIR)$(MANDIR)/man8/kvd.8
+	cp contrib/completion/kvctl.bash $(DESTDIR)$(BASHCOMPDIR)/kvctl
+	cp contrib/completion/_kvctl $(DESTDIR)$(ZSHCOMPDIR)/_kvctl
+	chmod 644 $(DESTDIR)$(MANDIR)/man1/kvctl.1 $(DESTDIR)$(MANDIR)/man8/kvd.8 \
+	    $(DESTDIR)$(BASHCOMPDIR)/kvctl $(DESTDIR)$(ZSHCOMPDIR)/_kvctl
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/kvd $(DESTDIR)$(BINDIR)/kvctl
+	rm -f $(DESTDIR)$(BINDIR)/kvd $(DESTDIR)$(BINDIR)/kvctl \
+	    $(DESTDIR)$(MANDIR)/man1/kvctl.1 $(DESTDIR)$(MANDIR)/man8/kvd.8 \
+	    $(DESTDIR)$(BASHCOMPDIR)/kvctl $(DESTDIR)$(ZSHCOMPDIR)/_kvctl
+
+# The committed tree (HEAD) as kvd-$(VERSION)/ in kvd-$(VERSION).tar.gz.
+dist:
+	rm -f $(DISTNAME).tar.gz
+	git archive --format=tar --prefix=$(DISTNAME)/ HEAD | gzip -9 \
+	    > $(DISTNAME).tar.gz.tmp
+	mv $(DISTNAME).tar.gz.tmp $(DISTNAME).tar.gz
 
 clean:
 	rm -f kvd kvctl *.o lib/*.o lib/libkvd.a $(UNITS)
 
-.PHONY: all units test check asan tsan install uninstall clean
+.PHONY: all units test check asan tsan fuzz bench install uninstall clean dist

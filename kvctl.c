@@ -33,7 +33,9 @@
 #include "lib/net.h"
 #include "lib/verify.h"
 
-#define KVCTL_VERSION	"0.1.0"
+#ifndef KVD_VERSION
+#define KVD_VERSION	"unknown"	/* the Makefile passes it */
+#endif
 
 enum {
 	EXIT_OK = 0, EXIT_NOTFOUND = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3,
@@ -602,7 +604,7 @@ run(int argc, char **argv, char **args)
 			usage(stdout);
 			return EXIT_OK;
 		} else if (strcmp(a, "--version") == 0) {
-			printf("kvctl %s\n", KVCTL_VERSION);
+			printf("kvctl %s\n", KVD_VERSION);
 			return EXIT_OK;
 		} else if (strcmp(a, "--json") == 0) {
 			o.json = true;

@@ -63,9 +63,12 @@
 #include "lib/transfer.h"
 #include "lib/vclock.h"
 #include "lib/version.h"
+#include "lib/wal.h"
 #include "lib/workq.h"
 
-#define KVD_VERSION	"0.1.0"
+#ifndef KVD_VERSION
+#define KVD_VERSION	"unknown"	/* the Makefile passes it */
+#endif
 #define ID_MAX		64
 
 /* ---- configuration ---------------------------------------------------- */
@@ -1263,15 +1266,6 @@ g_wal_appends(void *arg)
 }
 
 static double
-g_batch(void *arg)
-{
-	struct store_stats st;
-
-	store_stats(((struct node *)arg)->store, &st);
-	return st.wal_fsyncs ? (double)st.wal_appends / (double)st.wal_fsyncs : 0;
-}
-
-static double
 g_snapshot_age(void *arg)
 {
 	struct node *nd = arg;
@@ -1355,6 +1349,7 @@ metrics_setup(struct node *nd)
 	static const char *const version_label[] = { "version", NULL };
 	static const double lat[] = { .0001, .00025, .0005, .001, .0025, .005,
 	    .01, .025, .05, .1, .25, .5, 1, 2.5 };
+	static const double batch[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256 };
 
 	m_requests = metrics_family("kvd_requests_total", "HTTP requests "
 	    "answered, by route, method and status.", METRICS_COUNTER,
@@ -1371,8 +1366,9 @@ metrics_setup(struct node *nd)
 	    g_wal_fsyncs, nd);
 	metrics_counter_fn("kvd_wal_appends_total", "Records appended to the WAL.",
 	    g_wal_appends, nd);
-	metrics_gauge_fn("kvd_group_commit_batch_size", "Mean records made "
-	    "durable per fsync since start (group commit).", g_batch, nd);
+	wal_batch_metric = metrics_histogram("kvd_group_commit_batch_size",
+	    "WAL records made durable by one fsync (group commit).", batch,
+	    sizeof(batch) / sizeof(batch[0]));
 	metrics_gauge_fn("kvd_snapshot_age_seconds", "Seconds since the last "
 	    "snapshot (since start when none was taken).", g_snapshot_age, nd);
 	metrics_collector("kvd_peer_up", "1 when the member answers, as this "
@@ -1599,6 +1595,11 @@ main(int argc, char **argv)
 	sopt.fsync = true;
 	nd.started_ms = net_now_ms();
 	nd.started_wall_ms = net_wall_ms();
+	/*
+	 * Before any thread exists: wal_batch_metric is read by whichever
+	 * thread fsyncs the WAL.  The callbacks run only at scrape time.
+	 */
+	metrics_setup(&nd);
 	if (store_open(&nd.store, nd.dir, &sopt, err, sizeof(err)) != 0)
 		die("cannot open the store in %s: %s", nd.dir, err);
 
@@ -1671,7 +1672,6 @@ main(int argc, char **argv)
 	acfg.timeout_ms = (int)cfg->peer_timeout_ms * 5;
 	if (ae_start(&nd.ae, &acfg) != 0)
 		die("cannot start anti-entropy: %s", strerror(errno));
-	metrics_setup(&nd);
 
 	server_config_default(&scfg);
 	scfg.listen_fd = lfd;

@@ -790,7 +790,7 @@ ae_sync_with(struct ae *ae, const char *id)
 {
 	struct round rr;
 	uint64_t received = 0, sent = 0, differing = 0;
-	int rounds, rc = 0, saved;
+	int rounds, done = 0, rc = 0, saved;
 
 	if (ae == NULL || id == NULL || strcmp(id, ae->self_id) == 0) {
 		errno = EINVAL;
@@ -810,6 +810,7 @@ ae_sync_with(struct ae *ae, const char *id)
 			rc = -1;
 			break;
 		}
+		done++;
 		received += rr.received;
 		sent += rr.sent;
 		differing += rr.differing;
@@ -827,7 +828,7 @@ ae_sync_with(struct ae *ae, const char *id)
 		log_event(LOG_INFO, "anti-entropy repaired", "peer=%s "
 		    "received=%llu sent=%llu slices=%llu rounds=%d", id,
 		    (unsigned long long)received, (unsigned long long)sent,
-		    (unsigned long long)differing, rounds + (rc == 0));
+		    (unsigned long long)differing, done);
 	else if (rc == 0 && log_enabled(LOG_DEBUG))
 		log_event(LOG_DEBUG, "anti-entropy in sync", "peer=%s "
 		    "slices=%llu", id, (unsigned long long)differing);

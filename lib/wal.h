@@ -90,6 +90,14 @@ int	wal_drop_upto(struct wal *w, uint64_t seq);
 
 void	wal_stats(struct wal *w, struct wal_stats *st);
 
+/*
+ * When set (before the first wal_open, as no lock guards it), every fsync
+ * observes the number of records it made durable: kvd's
+ * kvd_group_commit_batch_size histogram.
+ */
+struct metric;
+extern struct metric *wal_batch_metric;
+
 /* Syncs what is pending and closes; NULL is a no-op. */
 void	wal_close(struct wal *w);
 

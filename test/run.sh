@@ -20,11 +20,13 @@ fi
 for t in "$@"; do
 	[ -e "$t" ] || continue
 	echo "# ---- $t"
+	started=$(date +%s)
 	case "$t" in
 	*.bats) bats --tap "$t" >"$out" 2>&1; rc=$? ;;
 	*) "./$t" >"$out" 2>&1; rc=$? ;;
 	esac
 	cat "$out"
+	echo "# $t took $(($(date +%s) - started)) s"
 	s=$(grep -Eci '^ok [0-9]+.*# skip' "$out")
 	p=$(grep -Ec '^ok [0-9]+' "$out")
 	f=$(grep -Ec '^not ok [0-9]+' "$out")

@@ -1,10 +1,10 @@
-#!/usr/bin/env bash
+#!/bin/sh
 # contrib/bench/run.sh -- `make bench`: kvd's throughput, latency, restart
 # time and memory, next to nginx and Redis measured in the same run.
 #
 #   sh contrib/bench/run.sh            (or: make bench)
 #
-# Starts everything on loopback ports it picks itself, in a temporary
+# POSIX sh.  Starts everything on loopback ports it picks itself, in a temporary
 # directory under ${TMPDIR:-/tmp}, and kills everything it started on exit.
 # Loads (each BENCH_RUNS times, median reported; -c 50, 100-byte values,
 # 10000 keys):
@@ -26,7 +26,8 @@
 # status is non-zero only when kvd (or the helper) cannot be started.
 #
 # Environment: BENCH_RUNS (3), BENCH_SECONDS per run (5), BENCH_OUT,
-# BENCH_SKIP_RESTART, BENCH_RESTART_KEYS (1000000), KVD and KVCTL (the
+# BENCH_SKIP_RESTART, BENCH_RESTART_KEYS (1000000), BENCH_WITHOUT (e.g.
+# "wrk nginx redis": skip those even when installed), KVD and KVCTL (the
 # binaries, default ./kvd and ./kvctl), CC (for the helper, default cc).
 
 set -u
@@ -48,7 +49,6 @@ PIDS=""
 NOTES=""
 
 cleanup() {
-	local p
 	for p in $PIDS; do
 		kill -9 "$p" 2>/dev/null
 	done
@@ -74,7 +74,7 @@ die() {
 	exit 1
 }
 
-# setv NAME VALUE: sets a result variable (bash 3 has no associative arrays).
+# setv NAME VALUE: sets a result variable (sh has no associative arrays).
 setv() {
 	eval "$1=\$2"
 }
@@ -123,7 +123,6 @@ freeport() {
 }
 
 find_bin() {
-	local d
 	command -v "$1" 2>/dev/null && return 0
 	for d in /usr/sbin /usr/local/sbin /usr/local/bin /opt/homebrew/bin \
 	    /usr/local/nginx/sbin; do
@@ -152,7 +151,7 @@ say "results go to $OUT; $RUNS runs of ${SECS}s per load; temp dir $T"
 # start_kvd ID PORT DATADIR [flags...]: starts kvd and waits until /health
 # answers.  Sets LAST_PID and READY_MS (start to serving).  1 on failure.
 start_kvd() {
-	local id=$1 port=$2 dir=$3 t0
+	id=$1 port=$2 dir=$3
 	shift 3
 	t0=$("$TOOL" now-ms)
 	"$KVD" --id "$id" --addr "127.0.0.1:$port" --data-dir "$dir" \
@@ -174,17 +173,17 @@ jfield() {
 # kb_load KEY LABEL SERVERS ARGS...: RUNS runs of kvctl bench -d SECS;
 # stores the medians in KEY_rps, KEY_p50, KEY_p99, KEY_cpu, KEY_err.
 kb_load() {
-	local key=$1 label=$2 servers=$3 i out
+	key=$1 label=$2 servers=$3
 	shift 3
 	: >"$T/runs"
 	for i in $(seq 1 "$RUNS"); do
 		out=$("$KVCTL" bench --json --server "$servers" -c $CONNS \
 		    --keys $KEYS --size $VSIZE -d "$SECS" "$@" 2>>"$T/kvctl.err")
-		echo "$out" >>"$T/$key.json"
-		printf '%s %s %s %s %s\n' "$(echo "$out" | jfield rps)" \
-		    "$(echo "$out" | jfield p50)" "$(echo "$out" | jfield p99)" \
-		    "$(echo "$out" | jfield client_cpu_pct)" \
-		    "$(echo "$out" | jfield errors)" >>"$T/runs"
+		printf '%s\n' "$out" >>"$T/$key.json"
+		printf '%s %s %s %s %s\n' "$(printf '%s\n' "$out" | jfield rps)" \
+		    "$(printf '%s\n' "$out" | jfield p50)" "$(printf '%s\n' "$out" | jfield p99)" \
+		    "$(printf '%s\n' "$out" | jfield client_cpu_pct)" \
+		    "$(printf '%s\n' "$out" | jfield errors)" >>"$T/runs"
 		say "$label run $i/$RUNS: $(awk 'END { printf "%s req/s, p50 %s ms, p99 %s ms, errors %s", $1, $2, $3, $5 }' "$T/runs")"
 	done
 	setv "${key}_rps" "$(awk '{ print $1 }' "$T/runs" | median)"
@@ -208,17 +207,17 @@ to_ms() {
 
 # wrk_load KEY LABEL URL [wrk args]: RUNS runs of wrk -t2 -c50.
 wrk_load() {
-	local key=$1 label=$2 url=$3 i out bad
+	key=$1 label=$2 url=$3
 	shift 3
 	: >"$T/runs"
 	for i in $(seq 1 "$RUNS"); do
 		out=$("$WRK" -t2 -c$CONNS -d"${SECS}s" --latency "$@" "$url" 2>&1)
-		echo "$out" >>"$T/$key.wrk"
+		printf '%s\n' "$out" >>"$T/$key.wrk"
 		printf '%s %s %s\n' \
-		    "$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')" \
-		    "$(echo "$out" | awk '$1 == "50%" { print $2 }' | to_ms)" \
-		    "$(echo "$out" | awk '$1 == "99%" { print $2 }' | to_ms)" >>"$T/runs"
-		bad=$(echo "$out" | grep -E 'Non-2xx|Socket errors' | tr '\n' ' ')
+		    "$(printf '%s\n' "$out" | awk '/^Requests\/sec:/ { print $2 }')" \
+		    "$(printf '%s\n' "$out" | awk '$1 == "50%" { print $2 }' | to_ms)" \
+		    "$(printf '%s\n' "$out" | awk '$1 == "99%" { print $2 }' | to_ms)" >>"$T/runs"
+		bad=$(printf '%s\n' "$out" | grep -E 'Non-2xx|Socket errors' | tr '\n' ' ')
 		[ -n "$bad" ] && note "$label run $i: wrk reported $bad"
 		say "$label run $i/$RUNS: $(awk 'END { printf "%s req/s, p50 %s ms, p99 %s ms", $1, $2, $3 }' "$T/runs")"
 	done
@@ -230,7 +229,6 @@ wrk_load() {
 # rb_n TEST: a request count that keeps one redis-benchmark run near SECS
 # seconds, from a short calibration run.
 rb_n() {
-	local rps
 	rps=$("$RB" -h 127.0.0.1 -p "$RPORT" -c $CONNS -n 2000 -r $KEYS \
 	    -d $VSIZE -t "$1" --csv 2>/dev/null | tr -d '"' |
 	    awk -F, '$2 ~ /^[0-9.]+$/ { print int($2) }' | tail -1)
@@ -240,15 +238,15 @@ rb_n() {
 
 # rb_load KEY LABEL TEST: RUNS runs of redis-benchmark -c 50 -t TEST.
 rb_load() {
-	local key=$1 label=$2 test=$3 n i out
+	key=$1 label=$2 test=$3
 	n=$(rb_n "$test")
 	: >"$T/runs"
 	for i in $(seq 1 "$RUNS"); do
 		out=$("$RB" -h 127.0.0.1 -p "$RPORT" -c $CONNS -n "$n" -r $KEYS \
 		    -d $VSIZE -t "$test" --csv 2>&1 | tr -d '"')
-		echo "$out" >>"$T/$key.csv"
+		printf '%s\n' "$out" >>"$T/$key.csv"
 		# redis 7: test,rps,avg,min,p50,p95,p99,max (older: test,rps)
-		echo "$out" | awk -F, 'toupper($1) ~ /^(GET|SET)$/ {
+		printf '%s\n' "$out" | awk -F, 'toupper($1) ~ /^(GET|SET)$/ {
 		    print $2, ($5 == "" ? "" : $5), ($7 == "" ? "" : $7) }' >>"$T/runs"
 		say "$label run $i/$RUNS: $(awk 'END { printf "%s req/s, p50 %s ms, p99 %s ms", $1, $2, $3 }' "$T/runs")"
 	done
@@ -257,11 +255,18 @@ rb_load() {
 	setv "${key}_p99" "$(awk '{ print $3 }' "$T/runs" | median)"
 }
 
-WRK=$(find_bin wrk) || WRK=""
-NGINX=$(find_bin nginx) || NGINX=""
-REDIS=$(find_bin redis-server) || REDIS=""
-RB=$(find_bin redis-benchmark) || RB=""
-RCLI=$(find_bin redis-cli) || RCLI=""
+# BENCH_WITHOUT="wrk nginx redis" runs as if those were not installed.
+has() {
+	case " ${BENCH_WITHOUT:-} " in
+	*" $1 "*) return 1 ;;
+	esac
+	find_bin "$2"
+}
+WRK=$(has wrk wrk) || WRK=""
+NGINX=$(has nginx nginx) || NGINX=""
+REDIS=$(has redis redis-server) || REDIS=""
+RB=$(has redis redis-benchmark) || RB=""
+RCLI=$(has redis redis-cli) || RCLI=""
 
 # ---- kvd, one node ----
 
@@ -321,10 +326,14 @@ if [ -n "$NGINX" ] && [ -n "$WRK" ]; then
 	chmod a+r "$ND/www/f16" "$ND/www/health"
 	sed -e "s#@DIR@#$ND#g" -e "s#@PORT@#$NP#g" contrib/bench/nginx.conf.in \
 	    >"$ND/nginx.conf"
-	NE=""
-	"$NGINX" -h 2>&1 | grep -q -- ' -e ' && NE="-e $ND/error.log"
 	t0=$("$TOOL" now-ms)
-	"$NGINX" -p "$ND" -c "$ND/nginx.conf" $NE >"$ND/out.log" 2>&1 &
+	if "$NGINX" -h 2>&1 | grep -q -- ' -e '; then
+		# -e: no attempt to open the default error log before the conf's
+		"$NGINX" -p "$ND" -c "$ND/nginx.conf" -e "$ND/error.log" \
+		    >"$ND/out.log" 2>&1 &
+	else
+		"$NGINX" -p "$ND" -c "$ND/nginx.conf" >"$ND/out.log" 2>&1 &
+	fi
 	NPID=$!
 	track "$NPID"
 	if "$TOOL" wait http "$NP" "$t0" 20 "$NPID" >/dev/null; then
@@ -341,7 +350,6 @@ fi
 
 # start_redis DIR PORT FSYNC: sets LAST_PID and READY_MS.
 start_redis() {
-	local t0
 	mkdir -p "$1"
 	t0=$("$TOOL" now-ms)
 	"$REDIS" --port "$2" --bind 127.0.0.1 --dir "$1" --appendonly yes \
@@ -471,7 +479,6 @@ num3() {
 
 # row LABEL TOOL KEY RATIO
 row() {
-	local rps
 	rps=$(getv "$3_rps")
 	if [ -z "$rps" ]; then
 		return
@@ -485,7 +492,7 @@ row() {
 
 # rjoin TEXT...: the non-empty arguments joined with "; ".
 rjoin() {
-	local a s=""
+	s=""
 	for a in "$@"; do
 		[ -n "$a" ] || continue
 		s="${s:+$s; }$a"
@@ -495,19 +502,22 @@ rjoin() {
 
 # rtext NAME A B: "NAME = A/B" when both are known.
 rtext() {
-	local r
 	r=$(ratio "$2" "$3")
 	[ -n "$r" ] && printf '%s %s' "$1" "$r"
 }
 
 ELAPSED=$(( ($("$TOOL" now-ms) - START_MS) / 1000 ))
+LOAD1=$(uptime 2>/dev/null | sed 's/.*load average[s]*: *//')
+busy=$(printf '%s\n%s\n' "$LOAD0" "$LOAD1" | awk -v c="$NCPU" -F'[, ]+' '
+    c ~ /^[0-9]+$/ && $1 + 0 > c + 0 { b = 1 } END { print b + 0 }')
+[ "$busy" = 1 ] && note "the machine was busy (load average above $NCPU cores at start or end): other processes competed for the CPU, so absolute figures and ratios are noisy"
 {
 	echo "# kvd benchmark"
 	echo
 	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -sm), $NCPU cores, load average at start $LOAD0."
 	echo "Each figure is the median of $RUNS runs of ${SECS} s; $CONNS connections,"
 	echo "$VSIZE-byte values, $KEYS keys, loopback; generator and servers share the machine."
-	echo "Whole run: ${ELAPSED} s."
+	echo "Whole run: ${ELAPSED} s; load average at end $LOAD1."
 	echo
 	echo "| load | tool | req/s | p50 ms | p99 ms | generator CPU | ratio |"
 	echo "|---|---|---:|---:|---:|---:|---|"

@@ -433,10 +433,11 @@ test_wire(void)
 {
 	static uint64_t leaves[AE_LEAVES];
 	struct buf body = BUF_INIT, out = BUF_INIT, rec = BUF_INIT;
+	struct buf rec2 = BUF_INIT;
 	struct version v;
-	char want[64];
+	char want[64], k2[32];
 	uint32_t slice;
-	int st;
+	int st, i;
 
 	if (!ok(up(3, 0) == 0, "wire: three nodes up"))
 		goto out;
@@ -475,6 +476,28 @@ test_wire(void)
 	    strstr(out.data, "\"records\":[]") != NULL,
 	    "wire: wrong root, no leaf differs, nothing sent (%s)", out.data);
 
+	/* A second key in the same slice: the leaf is the XOR of both. */
+	for (i = 0; i < 100000; i++) {
+		snprintf(k2, sizeof(k2), "pin-%d", i);
+		if (ring_hash(k2, strlen(k2)) >> 22 == slice)
+			break;
+	}
+	put(B->store, k2, "second", "node2.aa", false);
+	version_init(&v);
+	store_get(B->store, k2, strlen(k2), &v);
+	buf_reset(&rec2);
+	record_to_json(k2, strlen(k2), &v, &rec2);
+	version_free(&v);
+	leaves[slice] ^= pin_mix(pin_fnv(0xcbf29ce484222325ull,
+	    (const unsigned char *)rec2.data, rec2.len));
+	sync_body(&body, "node1", pin_root(leaves), leaves, AE_LEAVES);
+	buf_reset(&out);
+	st = ae_serve_sync(B->ae, body.data, body.len, &out);
+	ok(i < 100000 && st == 200 &&
+	    strcmp(out.data, "{\"root_equal\":true}\n") == 0,
+	    "wire: two keys in one slice, leaf is the XOR (%s, %s)", k2,
+	    out.data);
+
 	/* Unknown sender: it shares nothing with B. */
 	memset(leaves, 0, sizeof(leaves));
 	sync_body(&body, "nodeX", pin_root(leaves), leaves, AE_LEAVES);
@@ -487,6 +510,7 @@ out:
 	buf_free(&body);
 	buf_free(&out);
 	buf_free(&rec);
+	buf_free(&rec2);
 }
 
 static void
@@ -798,13 +822,14 @@ test_thread(void)
 		goto out;
 	fill(A->store, "th", 100, "node1.aa");
 	for (i = 0; i < 200; i++) {
-		if (nkeys(B->store) == 100 && nkeys(C->store) == 100)
+		ae_stats(A->ae, &st);
+		if (nkeys(B->store) == 100 && nkeys(C->store) == 100 &&
+		    st.exchanges > 0)
 			break;
 		sleep_ms(50);
 	}
 	ok(nkeys(B->store) == 100 && nkeys(C->store) == 100,
 	    "thread: B and C converged without a call (%d ms)", i * 50);
-	ae_stats(A->ae, &st);
 	ok(st.exchanges > 0, "thread: A ran exchanges (%llu)",
 	    (unsigned long long)st.exchanges);
 
