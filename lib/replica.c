@@ -96,6 +96,7 @@ struct qop {
 	size_t		 nowners;	/* the first nowners are the owners */
 	struct target	 t[MAX_REPLICAS];
 	int		 ok, failed;
+	int		 local_errno;	/* this node's own write failed: why */
 };
 
 struct task {
@@ -352,9 +353,11 @@ qop_ask(struct qop *q, size_t i)
 			struct buf key = BUF_INIT;
 			rc = record_from_json(q->record.data,
 			    q->record.len, &key, &v);
-			if (rc == 0)
-				rc = store_apply(rp->cfg.store, key.data, key.len,
-				    &v) < 0 ? -1 : 0;
+			if (rc == 0 && store_apply(rp->cfg.store, key.data,
+			    key.len, &v) < 0) {
+				q->local_errno = errno;
+				rc = -1;
+			}
 			buf_free(&key);
 			qop_done(q, i, rc == 0, false, NULL);
 		} else {
@@ -843,8 +846,12 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 	qop_report(wq, res);
 	if (got < res->required) {
 		res->status = 503;
-		res->error = "write quorum not reached; the write may be on "
-		    "some replicas";
+		res->error = wq->local_errno == ENOSPC ? "storage failure: disk "
+		    "full; the write was not acknowledged (it may still be "
+		    "applied)" : wq->local_errno != 0 ? "storage failure: I/O "
+		    "error; the write was not acknowledged; restart kvd once the "
+		    "disk is fixed" : "write quorum not reached; the write may "
+		    "be on some replicas";
 	} else
 		res->status = wr->tombstone ? 204 : res->created ? 201 : 200;
 out:
