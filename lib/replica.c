@@ -73,14 +73,14 @@ enum tstate { T_IDLE, T_ASKED, T_OK, T_FAIL };
  * a stand-in.
  */
 struct target {
-	char		 id[RING_ID_MAX + 1];
-	char		 address[CLUSTER_ADDR_MAX];
+	const char	*id;		/* the member's, in the qop's view */
+	const char	*address;
 	bool		 self;
 	bool		 down;		/* known down when the qop was built */
 	enum tstate	 state;
 	bool		 found;		/* read: the replica had a version */
 	struct version	 v;		/* read: that version */
-	char		 hint_for[RING_ID_MAX + 1];	/* write: "" unless a stand-in */
+	const char	*hint_for;	/* write: the owner's id, NULL unless a stand-in */
 	bool		 passed_on;
 };
 
@@ -92,11 +92,12 @@ struct qop {
 	bool		 write;
 	struct buf	 key;
 	struct buf	 record;	/* write: the replicate body */
-	size_t		 nt;		/* targets */
-	size_t		 nowners;	/* the first nowners are the owners */
-	struct target	 t[MAX_REPLICAS];
+	const struct cluster_view *view;	/* held: targets point into it */
 	int		 ok, failed;
 	int		 local_errno;	/* this node's own write failed: why */
+	size_t		 nowners;	/* the first nowners are the owners */
+	size_t		 nt;		/* targets */
+	struct target	 t[];
 };
 
 struct task {
@@ -181,27 +182,32 @@ qop_new(struct replica *rp, const char *key, size_t klen, bool write,
 	struct target tmp;
 	struct qop *q;
 
-	q = calloc(1, sizeof(*q));
-	if (q == NULL)
+	v = cluster_view_get(rp->cfg.cluster);
+	/* A read needs the owners only; a write also the stand-ins. */
+	n = write ? v->nmembers : (size_t)v->n;
+	n = ring_preference(v->ring, key, klen, n < MAX_REPLICAS ? n :
+	    MAX_REPLICAS, pref);
+	q = calloc(1, sizeof(*q) + n * sizeof(q->t[0]));
+	if (q == NULL) {
+		cluster_view_put(rp->cfg.cluster, v);
 		return NULL;
+	}
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
 	q->refs = 1;
 	q->rp = rp;
 	q->write = write;
+	q->view = v;
 	buf_init(&q->key);
 	buf_init(&q->record);
 	buf_append(&q->key, key, klen);
-	v = cluster_view_get(rp->cfg.cluster);
-	n = ring_preference(v->ring, key, klen, v->nmembers < MAX_REPLICAS ?
-	    v->nmembers : MAX_REPLICAS, pref);
 	q->nowners = (size_t)v->n < n ? (size_t)v->n : n;
 	for (i = 0; i < n; i++) {
 		const struct cluster_member *m = &v->members[pref[i]];
 		struct target *t = &q->t[q->nt++];
 
-		snprintf(t->id, sizeof(t->id), "%s", m->id);
-		snprintf(t->address, sizeof(t->address), "%s", m->address);
+		t->id = m->id;
+		t->address = m->address;
 		t->self = v->self >= 0 && (size_t)v->self == pref[i];
 		t->down = !t->self && peer_health(rp->cfg.peers, m->address,
 		    &ph) == PEER_DOWN;
@@ -220,7 +226,6 @@ qop_new(struct replica *rp, const char *key, size_t klen, bool write,
 		}
 	*r_out = v->r;
 	*w_out = v->w;
-	cluster_view_put(rp->cfg.cluster, v);
 	return q;
 }
 
@@ -237,6 +242,7 @@ qop_unref(struct qop *q)
 		return;
 	for (i = 0; i < q->nt; i++)
 		version_free(&q->t[i].v);
+	cluster_view_put(q->rp->cfg.cluster, q->view);
 	buf_free(&q->key);
 	buf_free(&q->record);
 	pthread_mutex_destroy(&q->mu);
@@ -296,7 +302,7 @@ remote_main(void *arg)
 	version_init(&v);
 	if (q->write) {
 		struct buf body = BUF_INIT;
-		if (t->hint_for[0]) {	/* {"hint":"owner", + the record's members */
+		if (t->hint_for != NULL) {	/* {"hint":"owner", + the record's members */
 			buf_puts(&body, "{\"hint\":");
 			json_emit_string(&body, t->hint_for, strlen(t->hint_for));
 			buf_putc(&body, ',');
@@ -345,7 +351,7 @@ qop_ask(struct qop *q, size_t i)
 	pthread_mutex_unlock(&q->mu);
 	if (t->self) {
 		version_init(&v);
-		if (q->write && t->hint_for[0]) {
+		if (q->write && t->hint_for != NULL) {
 			rc = hints_add(rp->cfg.hints, t->hint_for, q->record.data,
 			    q->record.len);
 			qop_done(q, i, rc == 0, false, NULL);
@@ -398,14 +404,13 @@ next_stand_in(struct qop *q)
 	for (i = 0; i < q->nt; i++) {
 		struct target *t = &q->t[i];
 		if (t->state != T_FAIL || t->passed_on ||
-		    (i >= q->nowners && t->hint_for[0] == '\0'))
+		    (i >= q->nowners && t->hint_for == NULL))
 			continue;
 		for (c = q->nowners; c < q->nt; c++) {
 			struct target *s = &q->t[c];
-			if (s->state != T_IDLE || s->down || s->hint_for[0])
+			if (s->state != T_IDLE || s->down || s->hint_for != NULL)
 				continue;
-			snprintf(s->hint_for, sizeof(s->hint_for), "%s",
-			    i < q->nowners ? t->id : t->hint_for);
+			s->hint_for = i < q->nowners ? t->id : t->hint_for;
 			t->passed_on = true;
 			return c;
 		}
@@ -485,7 +490,7 @@ qop_report(struct qop *q, struct replica_result *res)
 			if (res->acked.len)
 				buf_putc(&res->acked, ',');
 			buf_puts(&res->acked, q->t[i].id);
-			if (q->t[i].hint_for[0])
+			if (q->t[i].hint_for != NULL)
 				buf_printf(&res->acked, "(hint:%s)",
 				    q->t[i].hint_for);
 		}
@@ -582,8 +587,8 @@ qop_repair(struct qop *q, const struct version *win)
 		if (rr == NULL)
 			return;
 		rr->rp = q->rp;
-		memcpy(rr->id, q->t[i].id, sizeof(rr->id));
-		memcpy(rr->address, q->t[i].address, sizeof(rr->address));
+		snprintf(rr->id, sizeof(rr->id), "%s", q->t[i].id);
+		snprintf(rr->address, sizeof(rr->address), "%s", q->t[i].address);
 		rr->self = q->t[i].self;
 		buf_init(&rr->key);
 		buf_init(&rr->record);
@@ -679,7 +684,7 @@ keep_hints(struct qop *q)
 	for (i = 0; i < q->nowners; i++) {
 		struct target *t = &q->t[i];
 		if (t->state == T_FAIL && !t->passed_on && !t->self) {
-			memcpy(owners[n++], t->id, sizeof(owners[0]));
+			snprintf(owners[n++], sizeof(owners[0]), "%s", t->id);
 			t->passed_on = true;
 		}
 	}
