@@ -35,7 +35,8 @@ UNITS	= test/unit/test_buf test/unit/test_http test/unit/test_json \
 	  test/unit/test_store test/unit/test_ring test/unit/test_sha256 \
 	  test/unit/test_workq test/unit/test_peer test/unit/test_cluster \
 	  test/unit/test_auth test/unit/test_notify test/unit/test_metrics \
-	  test/unit/test_failpoint test/unit/test_bench
+	  test/unit/test_failpoint test/unit/test_bench \
+	  test/unit/test_antientropy
 
 all: kvd kvctl
 

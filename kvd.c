@@ -690,9 +690,15 @@ put_quorum_headers(struct server_response *res, const struct replica_result *rr,
 		vclock_encode(&rr->v.clock, &res->headers);
 		buf_puts(&res->headers, "\"\r\n");
 	}
-	buf_printf(&res->headers, "X-Kvd-Replicas: %s\r\nX-Kvd-Acked: %s\r\n"
-	    "X-Kvd-Acks: %d\r\nX-Kvd-Required: %d\r\n", rr->replicas.data,
-	    rr->acked.data, rr->acks, rr->required);
+	buf_puts(&res->headers, "X-Kvd-Replicas: ");
+	buf_append(&res->headers, rr->replicas.data, rr->replicas.len);
+	buf_puts(&res->headers, "\r\nX-Kvd-Acked: ");
+	buf_append(&res->headers, rr->acked.data, rr->acked.len);
+	buf_puts(&res->headers, "\r\nX-Kvd-Acks: ");
+	buf_put_i64(&res->headers, rr->acks);
+	buf_puts(&res->headers, "\r\nX-Kvd-Required: ");
+	buf_put_i64(&res->headers, rr->required);
+	buf_puts(&res->headers, "\r\n");
 }
 
 /* A quorum failure or other error: {"error","acks","required",...}. */
@@ -1208,7 +1214,10 @@ handle(void *arg, const struct server_request *sr, struct server_response *res)
 out:
 	buf_free(&key);
 	route = i >= 0 ? routes[i].path : "other";
-	snprintf(status, sizeof(status), "%d", res->status);
+	status[0] = (char)('0' + res->status / 100 % 10);
+	status[1] = (char)('0' + res->status / 10 % 10);
+	status[2] = (char)('0' + res->status % 10);
+	status[3] = '\0';
 	metrics_inc(metrics_with(m_requests, route, method_label(req), status));
 	metrics_observe(metrics_with(m_duration, route),
 	    (double)(metrics_now_ns() - started) / 1e9);

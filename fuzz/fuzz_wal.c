@@ -142,6 +142,13 @@ fix_crcs(char *p, size_t n)
 	}
 }
 
+static void
+remove_dir(void)
+{
+	clean_dir();
+	(void)rmdir(dir);
+}
+
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -156,6 +163,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		exit(1);
 	}
 	snprintf(seg, sizeof(seg), "%s/" SEG_NAME, dir);
+	atexit(remove_dir);
 	return 0;
 }
 

@@ -104,6 +104,29 @@ buf_printf(struct buf *b, const char *fmt, ...)
 }
 
 void
+buf_put_u64(struct buf *b, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[sizeof(tmp) - ++n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	buf_append(b, tmp + sizeof(tmp) - n, n);
+}
+
+void
+buf_put_i64(struct buf *b, int64_t v)
+{
+	if (v < 0) {
+		buf_putc(b, '-');
+		buf_put_u64(b, (uint64_t)0 - (uint64_t)v);
+	} else
+		buf_put_u64(b, (uint64_t)v);
+}
+
+void
 buf_consume(struct buf *b, size_t n)
 {
 	if (n >= b->len) {

@@ -13,6 +13,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf {
 	char	*data;	/* len bytes, then a NUL; never NULL after buf_init */
@@ -32,6 +33,9 @@ void	buf_putc(struct buf *b, char c);
 void	buf_printf(struct buf *b, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+/* Appends v in decimal (a fast path for the hot paths; no printf). */
+void	buf_put_u64(struct buf *b, uint64_t v);
+void	buf_put_i64(struct buf *b, int64_t v);
 /* Drops the first n bytes, moving the rest to the front. */
 void	buf_consume(struct buf *b, size_t n);
 /* Empties the buffer but keeps its memory. */

@@ -914,11 +914,22 @@ http_write_response_head(struct buf *out, int status,
     const char *content_type, size_t content_length, bool keep_alive,
     const char *extra)
 {
-	buf_printf(out, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
-	if (content_type != NULL)
-		buf_printf(out, "Content-Type: %s\r\n", content_type);
-	if (status >= 200 && status != 204)
-		buf_printf(out, "Content-Length: %zu\r\n", content_length);
+	/* No printf: this runs once per response. */
+	buf_puts(out, "HTTP/1.1 ");
+	buf_put_u64(out, (uint64_t)status);
+	buf_putc(out, ' ');
+	buf_puts(out, http_reason(status));
+	buf_puts(out, "\r\n");
+	if (content_type != NULL) {
+		buf_puts(out, "Content-Type: ");
+		buf_puts(out, content_type);
+		buf_puts(out, "\r\n");
+	}
+	if (status >= 200 && status != 204) {
+		buf_puts(out, "Content-Length: ");
+		buf_put_u64(out, content_length);
+		buf_puts(out, "\r\n");
+	}
 	if (!keep_alive)
 		buf_puts(out, "Connection: close\r\n");
 	if (extra != NULL)
@@ -931,12 +942,22 @@ http_write_request_head(struct buf *out, const char *method,
     const char *target, const char *host, const char *content_type,
     size_t body_len, const char *extra)
 {
-	buf_printf(out, "%s %s HTTP/1.1\r\nHost: %s\r\n", method, target,
-	    host != NULL ? host : "");
-	if (content_type != NULL)
-		buf_printf(out, "Content-Type: %s\r\n", content_type);
-	if (body_len != (size_t)-1)
-		buf_printf(out, "Content-Length: %zu\r\n", body_len);
+	buf_puts(out, method);
+	buf_putc(out, ' ');
+	buf_puts(out, target);
+	buf_puts(out, " HTTP/1.1\r\nHost: ");
+	buf_puts(out, host != NULL ? host : "");
+	buf_puts(out, "\r\n");
+	if (content_type != NULL) {
+		buf_puts(out, "Content-Type: ");
+		buf_puts(out, content_type);
+		buf_puts(out, "\r\n");
+	}
+	if (body_len != (size_t)-1) {
+		buf_puts(out, "Content-Length: ");
+		buf_put_u64(out, body_len);
+		buf_puts(out, "\r\n");
+	}
 	if (extra != NULL)
 		buf_puts(out, extra);
 	buf_puts(out, "\r\n");

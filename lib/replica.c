@@ -919,7 +919,7 @@ replica_serve_replicate(struct replica *rp, const char *body, size_t len,
 		status = 503;
 		goto out;
 	}
-	buf_printf(out, "{\"applied\":%s}\n", rc == 1 ? "true" : "false");
+	buf_puts(out, rc == 1 ? "{\"applied\":true}\n" : "{\"applied\":false}\n");
 	status = 200;
 out:
 	version_free(&v);

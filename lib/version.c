@@ -162,7 +162,9 @@ version_to_json(const struct version *v, struct buf *out)
 {
 	buf_puts(out, "{\"clock\":");
 	vclock_to_json(&v->clock, out);
-	buf_printf(out, ",\"ts\":%lld,\"actor\":", (long long)v->ts);
+	buf_puts(out, ",\"ts\":");
+	buf_put_i64(out, v->ts);
+	buf_puts(out, ",\"actor\":");
 	json_emit_string(out, v->actor, strlen(v->actor));
 	if (v->tombstone) {
 		buf_puts(out, ",\"tombstone\":true}");

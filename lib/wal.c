@@ -548,6 +548,39 @@ flush_batch(struct wal *w)
 	return 0;
 }
 
+/* Writes REC_PREFIX seq REC_MIDDLE into out (room for 64); its length. */
+static int
+frame_prefix(char *out, uint64_t seq)
+{
+	char dec[20];
+	size_t n = 0, k = 0;
+
+	memcpy(out, REC_PREFIX, sizeof(REC_PREFIX) - 1);
+	k = sizeof(REC_PREFIX) - 1;
+	do {
+		dec[sizeof(dec) - ++n] = (char)('0' + seq % 10);
+		seq /= 10;
+	} while (seq != 0);
+	memcpy(out + k, dec + sizeof(dec) - n, n);
+	k += n;
+	memcpy(out + k, REC_MIDDLE, sizeof(REC_MIDDLE) - 1);
+	return (int)(k + sizeof(REC_MIDDLE) - 1);
+}
+
+/* Writes ,"crc":"xxxxxxxx"}\n into out (room for 32); its length. */
+static int
+frame_suffix(char *out, uint32_t crc)
+{
+	static const char hex[] = "0123456789abcdef";
+	int i;
+
+	memcpy(out, ",\"crc\":\"", 8);
+	for (i = 0; i < 8; i++)
+		out[8 + i] = hex[(crc >> (28 - 4 * i)) & 15];
+	memcpy(out + 16, "\"}\n", 3);
+	return 19;
+}
+
 int
 wal_enqueue(struct wal *w, const char *rec, size_t len, uint64_t *seq)
 {
@@ -571,12 +604,12 @@ wal_enqueue(struct wal *w, const char *rec, size_t len, uint64_t *seq)
 		return -1;
 	}
 	*seq = ++w->last_seq;
-	n = snprintf(pre, sizeof(pre), REC_PREFIX "%" PRIu64 REC_MIDDLE, *seq);
+	n = frame_prefix(pre, *seq);	/* no printf under the lock */
 	crc = crc32c(0, pre, (size_t)n);
 	crc = crc32c(crc, rec, len);
 	buf_append(&w->pending, pre, (size_t)n);
 	buf_append(&w->pending, rec, len);
-	n = snprintf(sfx, sizeof(sfx), ",\"crc\":\"%08" PRIx32 "\"}\n", crc);
+	n = frame_suffix(sfx, crc);
 	buf_append(&w->pending, sfx, (size_t)n);
 	w->appends++;
 	pthread_mutex_unlock(&w->mu);

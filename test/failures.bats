@@ -1,0 +1,579 @@
+#!/usr/bin/env bats
+# test/failures.bats -- a three-node cluster (briefly four) through the
+# failures a Dynamo-style store must survive: a node killed -9 under write
+# load and restarted (nothing acknowledged is lost, and the three replicas
+# converge with no client read), a node frozen with SIGSTOP (every request
+# through the live nodes answers within its deadline and succeeds), hints
+# kept for a dead node that survive a crash of the node holding them and
+# are delivered when the owner returns (anti-entropy off, so only hints can
+# deliver), a fourth node joining and another leaving under load, a delete
+# that a down node missed (it stays deleted: the returning node ends with
+# the tombstone), and a node whose directory was wiped (it is refilled).
+#
+# Replicas are compared through GET /internal/fetch/KEY, which shows a
+# replica's stored version and never repairs, so "converged" means the
+# background machinery (hints, anti-entropy, transfer) did it, not a read.
+#
+# Every node must know the others' ports before it starts (--peers), so
+# setup picks four free loopback ports and each node is started with
+# --addr and --advertise.  --peer-timeout-ms 500, --gossip-interval-ms
+# 200 and --anti-entropy-interval 1 keep the file fast.  Every client call
+# has a deadline (curl --max-time, timeout(1), socket timeouts in the
+# Python helper), every wait is a bounded poll, and teardown kills every
+# process the test started (SIGCONT first for a stopped node).
+#
+# Timings are printed as TAP comments: "# converged in N s", "# hints
+# delivered in N s".
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-90}
+
+setup() {
+	setup_tmp
+	BGPIDS=()
+	read -r -a PORTS <<<"$(free_ports 4)"
+	[ "${#PORTS[@]}" -eq 4 ]
+	write_py
+}
+
+teardown() {
+	local p f
+	# A stopped node first gets SIGCONT, so nothing stays frozen.
+	for f in "$TMP"/*.pid; do
+		[ -e "$f" ] && kill -CONT "$(cat "$f")" 2>/dev/null
+	done
+	for p in "${BGPIDS[@]}"; do
+		kill -9 "$p" 2>/dev/null || true
+	done
+	teardown_tmp
+}
+
+# free_ports N: N distinct free TCP ports on 127.0.0.1, space-separated.
+free_ports() {
+	timeout 10 python3 -c '
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+' "$1"
+}
+
+port() {
+	echo "${PORTS[$(($1 - 1))]}"
+}
+
+peers_of() {
+	local i out=""
+	for i in 1 2 3; do
+		[ "$i" = "$1" ] && continue
+		out="$out${out:+,}node$i=127.0.0.1:$(port "$i")"
+	done
+	echo "$out"
+}
+
+# start_member N [AE_SECONDS [PEERS]]: nodeN on its fixed port, anti-entropy
+# every AE_SECONDS (default 1), PEERS default the other two of node1..3.
+start_member() {
+	local n=$1 p
+	p=$(port "$n")
+	start_node "node$n" --addr "127.0.0.1:$p" --advertise "127.0.0.1:$p" \
+	    --peers "${3:-$(peers_of "$n")}" --n 3 --w 2 --r 2 \
+	    --peer-timeout-ms 500 --gossip-interval-ms 200 \
+	    --anti-entropy-interval "${2:-1}"
+}
+
+start_cluster() {
+	start_member 1 "${1:-1}"
+	start_member 2 "${1:-1}"
+	start_member 3 "${1:-1}"
+	wait_for 10 all_up node1 node2 node3
+}
+
+# c ARGS...: curl with a deadline, silent, showing errors.
+c() {
+	curl -sS --max-time 5 "$@"
+}
+
+# code ARGS...: only the HTTP status code.
+code() {
+	curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$@"
+}
+
+# put NODE KEY VALUE [QUERY]: PUT through NODE; prints the status code.
+put() {
+	code -X PUT -d "{\"value\":\"$3\"}" "$(url "$1")/kv/$2${4:-}"
+}
+
+# nodes NODE: NODE's /cluster/nodes.
+nodes() {
+	curl -s --max-time 2 "$(url "$1")/cluster/nodes"
+}
+
+# up NODE: NODE answers /health.
+up() {
+	curl -s --max-time 1 -o /dev/null -f "$(url "$1")/health"
+}
+
+all_up() {
+	local n
+	for n in "$@"; do
+		up "$n" || return 1
+	done
+}
+
+# wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds.
+wait_for() {
+	local deadline=$((SECONDS + $1))
+	shift
+	while ! "$@"; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.1
+	done
+}
+
+now_ms() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
+# secs T0_MS: seconds since T0_MS, one decimal.
+secs() {
+	local ms=$(($(now_ms) - $1))
+	printf '%d.%01d' $((ms / 1000)) $((ms % 1000 / 100))
+}
+
+# kvt ARGS...: the Python helper, bounded.
+kvt() {
+	timeout 120 python3 "$TMP/kvt.py" "$@" 3>&-
+}
+
+# write_py: the Python helper (stdlib only) used for load and comparisons.
+#   kvt writer OUT SECS THREADS PREFIX URL...
+#       PUTs PREFIX-T-SEQ round-robin over the URLs for SECS seconds with
+#       THREADS threads (2 s per request); every acknowledged key (200/201)
+#       is appended to OUT as it is acknowledged.  A server that fails at
+#       the transport level is skipped by that thread for 300 ms.
+#   kvt converge KEYS BOUND URL...
+#       polls GET /internal/fetch/KEY on every URL for every key in the file
+#       KEYS until each key's stored version ("v") is the same, and present,
+#       on all of them; prints the seconds it took, or (exit 1) the keys
+#       still differing after BOUND seconds.
+#   kvt holds KEYS URL
+#       prints how many of the keys URL holds a live (non-tombstone) version
+#       of, through /internal/fetch.
+write_py() {
+	cat >"$TMP/kvt.py" <<'EOF'
+import http.client, json, sys, threading, time, urllib.parse
+
+def conn(url):
+    u = urllib.parse.urlsplit(url)
+    return http.client.HTTPConnection(u.hostname, u.port, timeout=2)
+
+class Client:
+    def __init__(self, url):
+        self.url = url
+        self.c = None
+    def req(self, method, path, body=None):
+        for attempt in (0, 1):
+            try:
+                if self.c is None:
+                    self.c = conn(self.url)
+                self.c.request(method, path, body=body,
+                               headers={"Content-Type": "application/json"})
+                r = self.c.getresponse()
+                data = r.read()
+                if r.getheader("Connection", "").lower() == "close":
+                    self.c.close()
+                    self.c = None
+                return r.status, data
+            except (OSError, http.client.HTTPException):
+                if self.c is not None:
+                    self.c.close()
+                self.c = None
+                # A stale keep-alive connection: one fresh try, but never
+                # for a write (its outcome is unknown).
+                if method != "GET" or attempt:
+                    return None, b""
+        return None, b""
+
+def writer(out, secs, nthreads, prefix, urls):
+    lock = threading.Lock()
+    f = open(out, "a")
+    counts = {"ack": 0, "unknown": 0}
+    end = time.time() + secs
+    def run(t):
+        cl = [Client(u) for u in urls]
+        skip = [0.0] * len(urls)
+        seq = 0
+        i = t
+        while time.time() < end:
+            i = (i + 1) % len(urls)
+            if skip[i] > time.time():
+                if all(s > time.time() for s in skip):
+                    time.sleep(0.05)
+                continue
+            key = "%s-%d-%d" % (prefix, t, seq)
+            seq += 1
+            st, _ = cl[i].req("PUT", "/kv/" + key,
+                              json.dumps({"value": "v-" + key}))
+            with lock:
+                if st in (200, 201):
+                    counts["ack"] += 1
+                    f.write(key + "\n")
+                    f.flush()
+                else:
+                    counts["unknown"] += 1
+            if st is None:
+                skip[i] = time.time() + 0.3
+    ts = [threading.Thread(target=run, args=(t,)) for t in range(nthreads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    f.close()
+    print("acknowledged %d unknown %d" % (counts["ack"], counts["unknown"]))
+
+def fetch_all(url, keys):
+    cl = Client(url)
+    res = {}
+    for k in keys:
+        st, data = cl.req("GET", "/internal/fetch/" + urllib.parse.quote(k))
+        if st == 200:
+            try:
+                res[k] = json.dumps(json.loads(data)["v"], sort_keys=True)
+            except (ValueError, KeyError):
+                res[k] = "bad:" + data.decode("utf-8", "replace")
+        else:
+            res[k] = "status:%s" % st
+    return res
+
+def snapshot(urls, keys):
+    out = [None] * len(urls)
+    def run(i):
+        out[i] = fetch_all(urls[i], keys)
+    ts = [threading.Thread(target=run, args=(i,)) for i in range(len(urls))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return out
+
+def differing(urls, keys):
+    snap = snapshot(urls, keys)
+    bad = []
+    for k in keys:
+        vs = [s[k] for s in snap]
+        if vs[0].startswith("status:") or any(v != vs[0] for v in vs):
+            bad.append((k, vs))
+    return bad
+
+def converge(keysfile, bound, urls):
+    keys = [l.strip() for l in open(keysfile) if l.strip()]
+    t0 = time.time()
+    while True:
+        bad = differing(urls, keys)
+        if not bad:
+            print("%.1f" % (time.time() - t0))
+            return 0
+        if time.time() - t0 > bound:
+            print("%d of %d keys still differ after %d s" %
+                  (len(bad), len(keys), bound))
+            for k, vs in bad[:5]:
+                print(k)
+                for u, v in zip(urls, vs):
+                    print("  %s %s" % (u, v))
+            return 1
+        time.sleep(0.3)
+
+def holds(keysfile, url):
+    keys = [l.strip() for l in open(keysfile) if l.strip()]
+    res = fetch_all(url, keys)
+    n = 0
+    for v in res.values():
+        if v.startswith("{") and not json.loads(v).get("tombstone"):
+            n += 1
+    print(n)
+
+cmd = sys.argv[1]
+if cmd == "writer":
+    writer(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), sys.argv[5],
+           sys.argv[6:])
+elif cmd == "converge":
+    sys.exit(converge(sys.argv[2], float(sys.argv[3]), sys.argv[4:]))
+elif cmd == "holds":
+    holds(sys.argv[2], sys.argv[3])
+else:
+    sys.exit(2)
+EOF
+}
+
+# field NAME FILE: the number after NAME in a verify text report.
+field() {
+	awk -v k="$1" '$1 == k { print $2; exit }' "$2"
+}
+
+# keys_file NAME COUNT PREFIX: writes PREFIX-0 .. PREFIX-(COUNT-1) to $TMP/NAME.
+keys_file() {
+	local i
+	: >"$TMP/$1"
+	for ((i = 0; i < $2; i++)); do
+		echo "$3-$i" >>"$TMP/$1"
+	done
+}
+
+# put_keys NODE COUNT PREFIX [QUERY]: PUTs PREFIX-i through NODE in one curl;
+# fails unless every one is 200 or 201.
+put_keys() {
+	local i base args=() bad
+	base=$(url "$1")
+	for ((i = 0; i < $2; i++)); do
+		args+=(-o /dev/null "$base/kv/$3-$i${4:-}")
+	done
+	bad=$(curl -s -Z --parallel-max 8 --max-time 20 -X PUT \
+	    -d '{"value":"payload"}' -w '%{http_code} %{url}\n' "${args[@]}" |
+	    awk '$1 != 200 && $1 != 201')
+	if [ -n "$bad" ]; then
+		echo "writes not acknowledged:"
+		echo "$bad"
+		return 1
+	fi
+}
+
+# holds NODE KEYSFILE: how many keys of KEYSFILE NODE holds (live).
+holds() {
+	kvt holds "$TMP/$2" "$(url "$1")"
+}
+
+# node_hints NODE OWNER: hints NODE reports pending for OWNER.
+node_hints() {
+	nodes "$1" | jq -r --arg o "$2" '.members[] | select(.id == $o) | .hints'
+}
+
+# ---- (a) kill -9 under load ----------------------------------------------
+
+@test "kill -9 of one node under write load: nothing acknowledged lost, replicas converge with no client read" {
+	start_cluster
+	local servers="$(url node1),$(url node2),$(url node3)"
+	timeout 60 "$KVCTL" --server "$servers" --timeout 5 verify -d 4 -c 4 \
+	    >"$TMP/verify.out" 2>"$TMP/verify.err" 3>&- &
+	local vpid=$!
+	BGPIDS+=("$vpid")
+	kvt writer "$TMP/acked" 4 2 kill9 "$(url node1)" "$(url node2)" \
+	    "$(url node3)" >"$TMP/writer.out" 2>&1 &
+	local wpid=$!
+	BGPIDS+=("$wpid")
+	sleep 1.5
+	kill_node node3 KILL
+	sleep 1
+	start_member 3
+	local rc=0
+	wait "$wpid" || rc=$?
+	cat "$TMP/writer.out"
+	[ "$rc" -eq 0 ]
+	[ "$(wc -l <"$TMP/acked")" -gt 0 ]
+	# Convergence of the Python writer's keys: no client ever reads them.
+	local t
+	run kvt converge "$TMP/acked" 30 "$(url node1)" "$(url node2)" "$(url node3)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	echo "# converged in $output s ($(wc -l <"$TMP/acked") keys)" >&3
+	# Loss: kvctl verify over its own keys.
+	rc=0
+	wait "$vpid" || rc=$?
+	cat "$TMP/verify.out" "$TMP/verify.err"
+	[ "$rc" -eq 0 ]
+	[ "$(field acknowledged "$TMP/verify.out")" -gt 0 ]
+	[ "$(field lost "$TMP/verify.out")" -eq 0 ]
+	[ "$(field unreadable "$TMP/verify.out")" -eq 0 ]
+}
+
+# ---- (b) SIGSTOP --------------------------------------------------------
+
+@test "one node paused with SIGSTOP: PUT and GET through the live nodes succeed at W=2/R=2, each under 2.5 s" {
+	start_cluster
+	put_keys node1 5 pre
+	kill -STOP "$(pid_of node3)"
+	local n i k out st t slow=0 failed=0
+	for i in $(seq 1 8); do
+		for n in node1 node2; do
+			k="stopped-$n-$i"
+			out=$(curl -s --max-time 10 -o /dev/null \
+			    -w '%{http_code} %{time_total}' -X PUT \
+			    -d "{\"value\":\"$k\"}" "$(url "$n")/kv/$k")
+			st=${out% *} t=${out#* }
+			echo "PUT $k via $n: $st in $t s"
+			case $st in 200 | 201) ;; *) failed=$((failed + 1)) ;; esac
+			awk -v t="$t" 'BEGIN { exit !(t < 2.5) }' || slow=$((slow + 1))
+			out=$(curl -s --max-time 10 -o "$TMP/body" \
+			    -w '%{http_code} %{time_total}' "$(url "$n")/kv/$k")
+			st=${out% *} t=${out#* }
+			echo "GET $k via $n: $st in $t s $(cat "$TMP/body")"
+			[ "$st" = 200 ] && [ "$(jq -r .value "$TMP/body")" = "$k" ] ||
+			    failed=$((failed + 1))
+			awk -v t="$t" 'BEGIN { exit !(t < 2.5) }' || slow=$((slow + 1))
+			# A key written before the pause, through the other node.
+			out=$(curl -s --max-time 10 -o "$TMP/body" \
+			    -w '%{http_code} %{time_total}' \
+			    "$(url "$n")/kv/pre-$((i % 5))")
+			st=${out% *} t=${out#* }
+			[ "$st" = 200 ] || { echo "GET pre-$((i % 5)) via $n: $st"; failed=$((failed + 1)); }
+			awk -v t="$t" 'BEGIN { exit !(t < 2.5) }' || slow=$((slow + 1))
+		done
+	done
+	echo "failed=$failed slow=$slow"
+	kill -CONT "$(pid_of node3)"
+	[ "$failed" -eq 0 ]
+	[ "$slow" -eq 0 ]
+	# Back from the pause, node3 catches up on what it missed.
+	keys_file stopped 0 x
+	for i in $(seq 1 8); do
+		echo "stopped-node1-$i" >>"$TMP/stopped"
+		echo "stopped-node2-$i" >>"$TMP/stopped"
+	done
+	run kvt converge "$TMP/stopped" 20 "$(url node1)" "$(url node2)" "$(url node3)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	echo "# node3 caught up in $output s after SIGCONT" >&3
+}
+
+# ---- (c) hinted handoff -------------------------------------------------
+
+@test "hints for a dead node survive a kill -9 of their holder and are delivered when the owner returns (anti-entropy off)" {
+	start_cluster 0
+	kill_node node3 KILL
+	put_keys node1 50 hinted
+	keys_file hinted 50 hinted
+	[ "$(holds node1 hinted)" -eq 50 ]
+	local h
+	h=$(node_hints node1 node3)
+	echo "hints on node1 for node3: $h"
+	[ -n "$h" ] && [ "$h" -gt 0 ]
+	[ "$(nodes node1 | jq .hints.pending)" -ge "$h" ]
+
+	# The holder crashes; its hints are durable.
+	kill_node node1 KILL
+	start_member 1 0
+	local h2
+	h2=$(node_hints node1 node3)
+	echo "hints on node1 for node3 after kill -9 and restart: $h2"
+	[ -n "$h2" ] && [ "$h2" -gt 0 ]
+	[ "$h2" -eq "$h" ]
+
+	# The owner returns: only hints can bring it the 50 keys.
+	local t0
+	t0=$(now_ms)
+	start_member 3 0
+	all_delivered() {
+		[ "$(holds node3 hinted)" -eq 50 ] &&
+		    [ "$(node_hints node1 node3)" = 0 ]
+	}
+	wait_for 30 all_delivered || {
+		echo "node3 holds $(holds node3 hinted) of 50"
+		nodes node1 | jq .
+		false
+	}
+	echo "# hints delivered in $(secs "$t0") s (after node3's restart; $h hints)" >&3
+	[ "$(nodes node1 | jq .hints.pending)" -eq 0 ]
+	[ "$(nodes node1 | jq .hints.delivered)" -ge "$h" ]
+	run kvt converge "$TMP/hinted" 5 "$(url node1)" "$(url node3)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
+# ---- (d) join and leave under load -------------------------------------
+
+@test "a fourth node joins and another leaves under load: nothing lost, three members, transfer finished" {
+	start_cluster
+	timeout 90 "$KVCTL" --server "$(url node1),$(url node3)" --timeout 5 \
+	    verify -d 8 -c 8 >"$TMP/verify.out" 2>"$TMP/verify.err" 3>&- &
+	local vpid=$!
+	BGPIDS+=("$vpid")
+	sleep 2
+	local a4="127.0.0.1:$(port 4)"
+	start_member 4 1 "node1=127.0.0.1:$(port 1)"
+	run c -X POST -d "{\"id\":\"node4\",\"address\":\"$a4\"}" "$(url node1)/cluster/join"
+	echo "join: $output"
+	[ "$status" -eq 0 ]
+	sleep 4
+	run c -X POST -d '{"id":"node2"}' "$(url node1)/cluster/leave"
+	echo "leave: $output"
+	[ "$status" -eq 0 ]
+	local rc=0
+	wait "$vpid" || rc=$?
+	cat "$TMP/verify.out" "$TMP/verify.err"
+	[ "$rc" -eq 0 ]
+	[ "$(field acknowledged "$TMP/verify.out")" -gt 0 ]
+	[ "$(field lost "$TMP/verify.out")" -eq 0 ]
+	[ "$(field unreadable "$TMP/verify.out")" -eq 0 ]
+
+	[ "$(nodes node1 | jq -r '[.members[].id] | sort | join(",")')" = node1,node3,node4 ]
+	transfer_done() {
+		nodes node1 | jq -e '.transfer.running == false and
+		    .transfer.finished_ms > 0 and .transfer.to_version == .version' \
+		    >/dev/null
+	}
+	wait_for 20 transfer_done || { nodes node1 | jq .; false; }
+	nodes node1 | jq -c .transfer
+	for n in node3 node4; do
+		[ "$(nodes "$n" | jq -r '[.members[].id] | sort | join(",")')" = node1,node3,node4 ]
+	done
+}
+
+# ---- (e) a delete missed by a down node ---------------------------------
+
+@test "a key deleted while a node was down stays deleted when it returns: 404 everywhere, a tombstone on the returning node" {
+	start_cluster
+	[ "$(put node1 doomed alive '?w=3')" = 201 ]
+	[ "$(c "$(url node3)/internal/fetch/doomed" | jq -r .v.value)" = alive ]
+	kill_node node3 KILL
+	[ "$(code -X DELETE "$(url node1)/kv/doomed")" = 204 ]
+	start_member 3
+	wait_for 10 all_up node3
+	# More than three anti-entropy rounds, no client read in between.
+	sleep 4
+	run c "$(url node3)/internal/fetch/doomed"
+	echo "node3 before any read: $output"
+	[ "$(echo "$output" | jq -r .v.tombstone)" = true ]
+	[ "$(echo "$output" | jq -r '.v.value // empty')" != alive ]
+	local n
+	for n in node1 node2 node3; do
+		run code "$(url "$n")/kv/doomed?r=3"
+		echo "GET via $n r=3: $output"
+		[ "$output" = 404 ]
+	done
+	for n in node1 node2 node3; do
+		run c "$(url "$n")/internal/fetch/doomed"
+		echo "$n: $output"
+		[ "$(echo "$output" | jq -r .v.tombstone)" = true ]
+	done
+}
+
+# ---- (f) a wiped node ---------------------------------------------------
+
+@test "a node whose directory was wiped rejoins with the same flags and is refilled with all 100 keys" {
+	start_cluster
+	put_keys node1 100 wiped '?w=3'
+	keys_file wiped 100 wiped
+	[ "$(holds node3 wiped)" -eq 100 ]
+	kill_node node3 KILL
+	rm -rf "${DATA:?}/node3"
+	local t0
+	t0=$(now_ms)
+	start_member 3
+	refilled() {
+		[ "$(holds node3 wiped)" -eq 100 ]
+	}
+	wait_for 30 refilled || {
+		echo "node3 holds $(holds node3 wiped) of 100"
+		nodes node1 | jq .
+		false
+	}
+	echo "# wiped node refilled in $(secs "$t0") s" >&3
+	run kvt converge "$TMP/wiped" 10 "$(url node1)" "$(url node2)" "$(url node3)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
