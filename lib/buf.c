@@ -56,7 +56,8 @@ buf_append(struct buf *b, const void *p, size_t n)
 {
 	if (n == 0)
 		return;
-	buf_grow(b, n);
+	if (b->cap == 0 || n >= b->cap - b->len)	/* the common case skips this */
+		buf_grow(b, n);
 	memcpy(b->data + b->len, p, n);
 	b->len += n;
 	b->data[b->len] = '\0';

@@ -633,7 +633,18 @@ json_utf8_valid(const char *str, size_t n)
 	const unsigned char *p = (const unsigned char *)str;
 	size_t i = 0, k;
 
+	uint64_t w;
+
 	while (i < n) {
+		/* ASCII runs eight bytes at a time. */
+		while (i + 8 <= n) {
+			memcpy(&w, p + i, 8);
+			if (w & 0x8080808080808080ull)
+				break;
+			i += 8;
+		}
+		if (i >= n)
+			break;
 		if (p[i] < 0x80) {
 			i++;
 			continue;
@@ -644,6 +655,16 @@ json_utf8_valid(const char *str, size_t n)
 	}
 	return true;
 }
+
+/* Bytes json_emit_string copies as they are: printable ASCII but " and \. */
+static const unsigned char plain[256] = {
+	['\x20'] = 1, 1, 0 /* " */, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0 /* \ */, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0 /* DEL */,
+};
 
 void
 json_emit_string(struct buf *out, const char *str, size_t n)
@@ -658,8 +679,7 @@ json_emit_string(struct buf *out, const char *str, size_t n)
 	buf_putc(out, '"');
 	while (i < n) {	/* (p may be NULL when n == 0) */
 		run = i;
-		while (i < n && p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' &&
-		    p[i] != '\\')
+		while (i < n && plain[p[i]])
 			i++;
 		buf_append(out, p + run, i - run);
 		if (i >= n)

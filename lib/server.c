@@ -356,6 +356,30 @@ done:
 	buf_free(&res.body);
 }
 
+/*
+ * Closes after a short drain: closing with unread request bytes queued
+ * makes the kernel send a reset, which can destroy the error response
+ * still in flight to the client.  So: stop writing, read and discard what
+ * the client still sends for at most LINGER_MS or LINGER_BYTES, close.
+ */
+#define LINGER_MS	250
+#define LINGER_BYTES	(256 * 1024)
+
+static void
+linger_close(struct conn *c)
+{
+	int64_t deadline = net_now_ms() + LINGER_MS;
+	size_t total = 0;
+	char sink[4096];
+	ssize_t n;
+
+	shutdown(c->fd, SHUT_WR);
+	while (total < LINGER_BYTES &&
+	    (n = net_read(c->fd, sink, sizeof(sink), deadline)) > 0)
+		total += (size_t)n;
+	close(c->fd);
+}
+
 static void *
 conn_main(void *arg)
 {
@@ -363,8 +387,7 @@ conn_main(void *arg)
 	struct server *s = c->s;
 
 	conn_serve(c);
-	shutdown(c->fd, SHUT_WR);
-	close(c->fd);
+	linger_close(c);
 	buf_free(&c->in);
 	buf_free(&c->body);
 	buf_free(&c->out);

@@ -577,3 +577,42 @@ node_hints() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 }
+
+# ---- (g) a hung node's writes are hinted too ----------------------------
+
+# The spec: "a down or hung replica costs a bounded time ... Its writes go
+# to the next node as hints and are delivered when it returns."  A write
+# whose call to a hung replica times out after W was already reached must
+# leave a hint as well, or the replica never gets it without anti-entropy
+# or a read.  Here node3 is frozen, 20 keys are written one at a time
+# through node1, node3 dies while frozen (what it had queued dies with
+# it), and comes back with anti-entropy off everywhere.
+@test "writes a hung (SIGSTOP) node missed are hinted and delivered after it is killed and restarted (anti-entropy off)" {
+	start_cluster 0
+	kill -STOP "$(pid_of node3)"
+	local i st
+	for i in $(seq 0 19); do
+		st=$(put node1 "hung-$i" x)
+		[ "$st" = 201 ] || { echo "PUT hung-$i: $st"; false; }
+	done
+	keys_file hung 20 hung
+	sleep 1	# every call to node3 has timed out by now
+	echo "# hints on node1 for node3: $(node_hints node1 node3)" >&3
+	kill_node node3 KILL
+	local t0
+	t0=$(now_ms)
+	start_member 3 0
+	delivered() {
+		[ "$(holds node3 hung)" -eq 20 ]
+	}
+	wait_for 15 delivered || {
+		echo "node3 holds $(holds node3 hung) of 20 after 15 s; missing:"
+		for i in $(seq 0 19); do
+			[ "$(code "$(url node3)/internal/fetch/hung-$i")" = 200 ] ||
+			    echo "  hung-$i"
+		done
+		nodes node1 | jq -c '.members[], .hints'
+		false
+	}
+	echo "# hung node's hints delivered in $(secs "$t0") s" >&3
+}
