@@ -92,6 +92,7 @@ struct qop {
 	bool		 write;
 	struct buf	 key;
 	struct buf	 record;	/* write: the replicate body */
+	const struct version *wv;	/* write: the version, for this node's copy */
 	const struct cluster_view *view;	/* held: targets point into it */
 	int		 ok, failed;
 	int		 local_errno;	/* this node's own write failed: why */
@@ -356,15 +357,11 @@ qop_ask(struct qop *q, size_t i)
 			    q->record.len);
 			qop_done(q, i, rc == 0, false, NULL);
 		} else if (q->write) {
-			struct buf key = BUF_INIT;
-			rc = record_from_json(q->record.data,
-			    q->record.len, &key, &v);
-			if (rc == 0 && store_apply(rp->cfg.store, key.data,
-			    key.len, &v) < 0) {
+			/* Inline, before replica_put returns: q->wv is alive. */
+			rc = store_apply(rp->cfg.store, q->key.data, q->key.len,
+			    q->wv) < 0 ? -1 : 0;
+			if (rc != 0)
 				q->local_errno = errno;
-				rc = -1;
-			}
-			buf_free(&key);
 			qop_done(q, i, rc == 0, false, NULL);
 		} else {
 			rc = store_get(rp->cfg.store, q->key.data, q->key.len, &v);
@@ -836,6 +833,7 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 	}
 	res->required = clamp_quorum(wr->w, dw, wq->nowners);
 	record_to_json(key, klen, &res->v, &wq->record);
+	wq->wv = &res->v;
 	for (i = wq->nowners; i-- > 0;) {	/* remote ones first, self (0) last */
 		if (wq->t[i].down) {	/* known down: a stand-in, at once */
 			pthread_mutex_lock(&wq->mu);

@@ -1,0 +1,305 @@
+#!/usr/bin/env bats
+# test/partition.bats -- a real network partition: three kvd nodes, each in
+# its own network namespace, joined by veth pairs to a bridge that lives in
+# a fourth namespace (the hub); the test's clients run in a fifth.  Taking
+# node3's veth down on the hub cuts node3 off from everyone (packets are
+# dropped, not refused, so calls to it time out); setting it up again heals
+# the partition.
+#
+# While node3 is cut off, writes through node1 and node2 succeed at W=2
+# within their deadline and a concurrent `kvctl verify` loses nothing;
+# after the heal node3 converges to the same versions with no client read
+# (compared through GET /internal/fetch, which never repairs).  Requests
+# through the cut-off node itself are refused (503) within their deadline,
+# not hung.
+#
+# Needs root, iproute2 and working `ip netns`; every test is skipped with
+# the reason otherwise.  The addresses (10.213.57.0/24) exist only inside
+# the namespaces this file creates: the bridge has no uplink and the root
+# namespace gets no address or route, so no packet leaves the machine.
+# Teardown kills every process and deletes every namespace (which takes
+# the veths and the bridge with it), also when a test fails.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-60}
+
+NET=10.213.57
+KPORT=7000
+
+setup() {
+	setup_tmp
+	NS="kvdtest-$$-$BATS_TEST_NUMBER"
+	: >"$TMP/netns"
+	local why
+	if ! why=$(netns_usable); then
+		skip "network namespaces not usable here: $why"
+	fi
+	if ! why=$(make_net 2>&1); then
+		del_net
+		skip "cannot build the test network: $why"
+	fi
+}
+
+teardown() {
+	local f
+	for f in "$TMP"/*.pid; do
+		[ -e "$f" ] && kill -CONT "$(cat "$f")" 2>/dev/null
+	done
+	[ -n "${VPID:-}" ] && kill -9 "$VPID" 2>/dev/null
+	stop_all
+	for f in "$TMP"/*.pid; do
+		[ -e "$f" ] && wait_exit "$(cat "$f")"
+	done
+	del_net
+	teardown_tmp
+}
+
+# netns_usable: root, ip(8), and a namespace can be made and removed.
+netns_usable() {
+	[ "$(id -u)" = 0 ] || { echo "not root"; return 1; }
+	command -v ip >/dev/null || { echo "iproute2 (ip) not installed"; return 1; }
+	local probe="kvdtest-probe-$$"
+	ip netns add "$probe" 2>&1 || return 1
+	ip netns del "$probe" 2>&1 || return 1
+}
+
+# mkns NAME: creates namespace NAME and records it for teardown.
+mkns() {
+	ip netns add "$1" && echo "$1" >>"$TMP/netns"
+}
+
+# make_net: the hub with bridge br0, nodes n1..n3 and client cli, each
+# with eth0 at $NET.X/24 (1..3 nodes, 100 client) on a veth whose other
+# end (h1..h3, hc) is a port of br0.
+make_net() {
+	local i name addr
+	mkns "$NS-hub" || return 1
+	ip -n "$NS-hub" link add br0 type bridge || return 1
+	ip -n "$NS-hub" link set br0 up || return 1
+	for i in 1 2 3 c; do
+		name="$NS-n$i" addr="$NET.$i"
+		[ "$i" = c ] && name="$NS-cli" addr="$NET.100"
+		mkns "$name" || return 1
+		ip -n "$NS-hub" link add "h$i" type veth peer name eth0 \
+		    netns "$name" || return 1
+		ip -n "$NS-hub" link set "h$i" master br0 || return 1
+		ip -n "$NS-hub" link set "h$i" up || return 1
+		ip -n "$name" addr add "$addr/24" dev eth0 || return 1
+		ip -n "$name" link set eth0 up || return 1
+		ip -n "$name" link set lo up || return 1
+	done
+}
+
+# del_net: deletes every namespace this test made (veths and the bridge
+# go with them).
+del_net() {
+	local n
+	[ -e "$TMP/netns" ] || return 0
+	while read -r n; do
+		[ -n "$n" ] && ip netns del "$n" 2>/dev/null
+	done <"$TMP/netns"
+	: >"$TMP/netns"
+}
+
+# cli CMD...: runs CMD in the client namespace, bounded.
+cli() {
+	timeout 100 ip netns exec "$NS-cli" "$@"
+}
+
+# u N: node N's base URL.
+u() {
+	echo "http://$NET.$1:$KPORT"
+}
+
+peers_of() {
+	local i out=""
+	for i in 1 2 3; do
+		[ "$i" = "$1" ] && continue
+		out="$out${out:+,}node$i=$NET.$i:$KPORT"
+	done
+	echo "$out"
+}
+
+# start_member N: kvd nodeN inside its namespace (ip netns exec execs it,
+# so the pid is kvd's).
+start_member() {
+	local n=$1
+	ip netns exec "$NS-n$n" "$KVD" --id "node$n" --addr "$NET.$n:$KPORT" \
+	    --advertise "$NET.$n:$KPORT" --data-dir "$DATA" \
+	    --peers "$(peers_of "$n")" --n 3 --w 2 --r 2 \
+	    --peer-timeout-ms 500 --gossip-interval-ms 200 \
+	    --anti-entropy-interval 1 --log-level warn \
+	    >>"$TMP/node$n.log" 2>&1 3>&- &
+	echo $! >"$TMP/node$n.pid"
+}
+
+# up N: nodeN answers /health, seen from the client namespace.
+up() {
+	cli curl -s --max-time 1 -o /dev/null -f "$(u "$1")/health"
+}
+
+wait_for() {
+	local deadline=$((SECONDS + $1))
+	shift
+	while ! "$@"; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.1
+	done
+}
+
+start_cluster() {
+	local n
+	for n in 1 2 3; do
+		start_member "$n"
+	done
+	for n in 1 2 3; do
+		wait_for 10 up "$n" || { cat "$TMP"/node*.log; return 1; }
+	done
+}
+
+cut() {
+	ip -n "$NS-hub" link set "h$1" down
+}
+
+heal() {
+	ip -n "$NS-hub" link set "h$1" up
+}
+
+now_ms() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
+# dump N PREFIX COUNT: nodeN's stored version of PREFIX-0..COUNT-1 through
+# /internal/fetch (never repairs), one answer per line.
+dump() {
+	local i urls=()
+	for ((i = 0; i < $3; i++)); do
+		urls+=("$(u "$1")/internal/fetch/$2-$i")
+	done
+	cli curl -s --max-time 10 -w '\n' "${urls[@]}"
+}
+
+# converged PREFIX COUNT: all three nodes hold the same version of every key.
+converged() {
+	local a b c
+	a=$(dump 1 "$1" "$2")
+	b=$(dump 2 "$1" "$2")
+	c=$(dump 3 "$1" "$2")
+	[ "$(printf '%s\n' "$a" | grep -c '"key"')" -eq "$2" ] &&
+	    [ "$a" = "$b" ] && [ "$a" = "$c" ]
+}
+
+# missing N PREFIX COUNT: how many of the keys nodeN lacks.
+missing() {
+	echo $(($3 - $(dump "$1" "$2" "$3" | grep -c '"key"')))
+}
+
+# timed_put N KEY: PUT through nodeN from the client namespace; prints
+# "STATUS SECONDS".
+timed_put() {
+	cli curl -s --max-time 10 -o /dev/null -w '%{http_code} %{time_total}' \
+	    -X PUT -d "{\"value\":\"$2\"}" "$(u "$1")/kv/$2"
+}
+
+timed_get() {
+	cli curl -s --max-time 10 -o /dev/null -w '%{http_code} %{time_total}' \
+	    "$(u "$1")/kv/$2"
+}
+
+under() {	# under SECONDS LIMIT
+	awk -v t="$1" -v l="$2" 'BEGIN { exit !(t < l) }'
+}
+
+field() {
+	awk -v k="$1" '$1 == k { print $2; exit }' "$2"
+}
+
+@test "node3 cut off by the network: W=2 writes through node1/node2 succeed in time, nothing lost, node3 converges after the heal" {
+	start_cluster
+	cli "$KVCTL" --server "$(u 1),$(u 2)" --timeout 5 verify -d 6 -c 4 \
+	    >"$TMP/verify.out" 2>"$TMP/verify.err" 3>&- &
+	VPID=$!
+	sleep 1
+	cut 3
+	# node3 is unreachable from the client namespace now.
+	! cli curl -s --max-time 1 -o /dev/null "$(u 3)/health"
+	local i n out st t failed=0 slow=0
+	for i in $(seq 0 29); do
+		n=$((i % 2 + 1))
+		out=$(timed_put "$n" "part-$i")
+		st=${out% *} t=${out#* }
+		echo "PUT part-$i via node$n: $st in $t s"
+		case $st in 200 | 201) ;; *) failed=$((failed + 1)) ;; esac
+		under "$t" 2.5 || slow=$((slow + 1))
+	done
+	for i in 0 7 15 29; do
+		out=$(timed_get 2 "part-$i")
+		st=${out% *} t=${out#* }
+		echo "GET part-$i via node2: $st in $t s"
+		[ "$st" = 200 ] || failed=$((failed + 1))
+		under "$t" 2.5 || slow=$((slow + 1))
+	done
+	echo "failed=$failed slow=$slow; node3 misses $(missing 3 part 30) of 30"
+	[ "$failed" -eq 0 ]
+	[ "$slow" -eq 0 ]
+	local t0
+	t0=$(now_ms)
+	heal 3
+	wait_for 30 converged part 30 || {
+		echo "node3 misses $(missing 3 part 30) of 30 after 30 s"
+		false
+	}
+	local ms=$(($(now_ms) - t0))
+	printf '# converged in %d.%01d s after the heal\n' $((ms / 1000)) \
+	    $((ms % 1000 / 100)) >&3
+	local rc=0
+	wait "$VPID" || rc=$?
+	VPID=
+	cat "$TMP/verify.out" "$TMP/verify.err"
+	[ "$rc" -eq 0 ]
+	[ "$(field acknowledged "$TMP/verify.out")" -gt 0 ]
+	[ "$(field lost "$TMP/verify.out")" -eq 0 ]
+	[ "$(field unreadable "$TMP/verify.out")" -eq 0 ]
+}
+
+@test "the cut-off node answers its own clients 503 within the deadline, and serves again after the heal" {
+	start_cluster
+	local out st t
+	[ "$(cli curl -s --max-time 5 -o /dev/null -w '%{http_code}' -X PUT \
+	    -d '{"value":"before"}' "$(u 1)/kv/island?w=3")" = 201 ]
+	# node3's clients are on its side of the cut: run them in its namespace.
+	cut 3
+	node3_put() {
+		timeout 20 ip netns exec "$NS-n3" curl -s --max-time 10 -o /dev/null \
+		    -w '%{http_code} %{time_total}' -X PUT -d '{"value":"island"}' \
+		    "$(u 3)/kv/island-$1"
+	}
+	local i
+	for i in 1 2 3; do
+		out=$(node3_put "$i")
+		st=${out% *} t=${out#* }
+		echo "PUT via cut-off node3: $st in $t s"
+		[ "$st" = 503 ]
+		under "$t" 2.5
+	done
+	out=$(timeout 20 ip netns exec "$NS-n3" curl -s --max-time 10 -o /dev/null \
+	    -w '%{http_code} %{time_total}' "$(u 3)/kv/island")
+	st=${out% *} t=${out#* }
+	echo "GET r=2 via cut-off node3: $st in $t s"
+	[ "$st" = 503 ]
+	under "$t" 2.5
+	# ?r=1 is its own copy: still readable.
+	out=$(timeout 20 ip netns exec "$NS-n3" curl -s --max-time 10 \
+	    "$(u 3)/kv/island?r=1")
+	echo "GET r=1 via cut-off node3: $out"
+	[ "$(echo "$out" | jq -r .value)" = before ]
+	heal 3
+	put_ok() {
+		[ "$(cli curl -s --max-time 3 -o /dev/null -w '%{http_code}' -X PUT \
+		    -d '{"value":"healed"}' "$(u 3)/kv/island")" = 200 ]
+	}
+	wait_for 20 put_ok
+	[ "$(cli curl -s --max-time 5 "$(u 1)/kv/island" | jq -r .value)" = healed ]
+}
