@@ -96,6 +96,7 @@ struct qop {
 	const struct cluster_view *view;	/* held: targets point into it */
 	int		 ok, failed;
 	int		 local_errno;	/* this node's own write failed: why */
+	bool		 answered;	/* write: the coordinator has moved on */
 	size_t		 nowners;	/* the first nowners are the owners */
 	size_t		 nt;		/* targets */
 	struct target	 t[];
@@ -255,7 +256,19 @@ qop_unref(struct qop *q)
 static void
 qop_done(struct qop *q, size_t i, bool ok, bool found, struct version *v)
 {
+	const char *late_owner = NULL;
+
 	pthread_mutex_lock(&q->mu);
+	/*
+	 * A write call that fails after the client was answered (a hung
+	 * replica times out late) leaves its copy as a hint here; before
+	 * that, the coordinator hands it to a stand-in or keeps the hint.
+	 */
+	if (!ok && q->write && q->answered && !q->t[i].passed_on &&
+	    !q->t[i].self && (i < q->nowners || q->t[i].hint_for != NULL)) {
+		q->t[i].passed_on = true;
+		late_owner = i < q->nowners ? q->t[i].id : q->t[i].hint_for;
+	}
 	q->t[i].state = ok ? T_OK : T_FAIL;
 	if (ok) {
 		q->ok++;
@@ -269,6 +282,10 @@ qop_done(struct qop *q, size_t i, bool ok, bool found, struct version *v)
 		q->failed++;
 	pthread_cond_broadcast(&q->cv);
 	pthread_mutex_unlock(&q->mu);
+	if (late_owner != NULL && hints_add(q->rp->cfg.hints, late_owner,
+	    q->record.data, q->record.len) != 0)
+		log_event(LOG_WARN, "cannot keep a hint", "owner=%s err=\"%s\"",
+		    late_owner, strerror(errno));
 }
 
 /* Parses a fetch answer.  1 found, 0 not found, -1 bad. */
@@ -685,6 +702,7 @@ keep_hints(struct qop *q)
 			t->passed_on = true;
 		}
 	}
+	q->answered = true;	/* later failures keep their own hints */
 	pthread_mutex_unlock(&q->mu);
 	for (i = 0; i < n; i++)
 		if (hints_add(q->rp->cfg.hints, owners[i], q->record.data,

@@ -34,18 +34,51 @@
  *
  * THE MAP.  256 stripes chosen by the top byte of a 64-bit FNV-1a hash
  * (with a final mix), each a pthread_rwlock over a chained hash table
- * that doubles when it holds as many entries as buckets.  An entry owns
- * its key bytes (NUL-terminated for convenience) and one struct version.
+ * (bucket = low bits of the hash) that doubles when it holds as many
+ * entries as buckets.  A key costs one malloc'd entry, packed:
+ *
+ *	header	next, ts, low 32 hash bits, value length (u32), key length
+ *		(u16), flags (TOMB; NOVAL: the version's value pointer was
+ *		NULL, which an empty value is not)
+ *	key	klen bytes, then a NUL (walk callbacks may use it as a string)
+ *	value	vlen bytes, then a NUL (so a decoded version can point here)
+ *	meta	varint actor index, varint n, then n pairs of varints
+ *		(actor index, counter): the clock, in its stored order
+ *
+ * Varints are LEB128 (7 bits a byte, low first).  Actor names live once
+ * in a store-wide intern table, never shrunk: actors are node
+ * incarnations, few and long-lived.  Index i is in chunk k = log2(i/64+1)
+ * at slot i - 64(2^k - 1); chunks never move, so a reader turns an index
+ * into a name without a lock: it got the index from an entry it read
+ * under a stripe lock, and the interning thread filled the slot (under
+ * act.mu) before it installed that entry under the same stripe lock.
+ * New names are added under act.mu, looked up through a hash of indexes;
+ * each stripe remembers its last few actors so repeat writers skip the
+ * mutex.  A struct version exists only while someone looks: store_get
+ * copies into the caller's version (reusing its clock array when the
+ * size matches and realloc'ing its value), walk, snapshot and the apply
+ * rule decode into scratch versions whose value points into the entry.
  *
  * THE APPLY RULE lives in do_apply(), called with the stripe's write lock
- * held: the new version is installed only when version_cmp says it wins.
+ * held: the stored entry is decoded into the stripe's scratch version and
+ * the new version is installed only when version_cmp says it wins (so the
+ * rule is exactly version_cmp, whatever the packing).
  * For a local apply the record is enqueued in the WAL *under the stripe
  * lock* and installed before the lock is released, and the caller waits
  * for wal_sync() after releasing it, so concurrent writers share an fsync
  * and a reader may see a version a moment before it is durable.  If the
  * enqueue fails, nothing is installed.  Replay (WAL and snapshot) uses the
- * same function without logging, taking ownership of the parsed version
- * so recovery allocates only what the map keeps.
+ * same function without logging.
+ *
+ * RECOVERY reads records with a fast reader for the exact layout
+ * record_to_json writes (members in its order, no whitespace, clock
+ * actors strictly increasing, integers without leading zeros).  Strings
+ * with escapes or non-ASCII bytes are checked by json_parse itself.  Any
+ * record that does not match falls back to record_parse, so the fast
+ * reader accepts a subset of what record_parse accepts, with the same
+ * result, and refuses nothing on its own.  Replay runs before the store is
+ * shared, so it takes no stripe locks, and its only per-record allocation
+ * is the entry it keeps.
  *
  * WHY SNAPSHOTS NEED NO WRITE PAUSE.  store_snapshot rotates the WAL,
  * which returns S, then walks the stripes one read lock at a time while
@@ -78,9 +111,10 @@
  * then the caller tries the WAL's kept records once (nospace_probe),
  * since no new write would otherwise reach the disk to find it free.
  *
- * LOCK ORDER: snap_mu -> stripe lock -> the WAL's internal mutex.  A
- * stripe lock is never held while waiting for the disk, and at most one
- * stripe lock is held at a time.
+ * LOCK ORDER: snap_mu -> stripe lock -> act.mu -> the WAL's internal
+ * mutex (act.mu and the WAL's mutex are never held together).  A stripe
+ * lock is never held while waiting for the disk, and at most one stripe
+ * lock is held at a time.
  */
 #include "store.h"
 
@@ -88,6 +122,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,13 +147,31 @@
 #define CRC_SUFFIXLEN	18		/* ,"crc":"xxxxxxxx"} */
 #define FLUSH_AT	(1 << 20)	/* snapshot write buffer */
 #define SCRATCH_KEEP	(64 * 1024)	/* larger scratch buffers are freed */
+#define ACT_BASE	64		/* names in the first intern chunk */
+#define ACT_CHUNKS	27		/* 64 * (2^27 - 1) > UINT32_MAX names */
+#define ACT_MEMO	4		/* actors each stripe remembers */
+#define GET_STACK	8		/* clock entries store_get_record keeps on its stack */
+
+#define E_TOMB		0x01
+#define E_NOVAL		0x02
 
 struct entry {
 	struct entry	*next;
-	uint64_t	 hash;
-	struct version	 v;
-	size_t		 klen;
-	char		 key[];		/* klen bytes + NUL */
+	int64_t		 ts;
+	uint32_t	 hash;		/* low 32 bits of key_hash */
+	uint32_t	 vlen;
+	uint16_t	 klen;
+	uint8_t		 flags;
+	unsigned char	 data[];	/* key NUL value NUL meta (see essay) */
+};
+
+#define ENTRY_HDR	offsetof(struct entry, data)
+
+/* A decode target that grows: a version borrowing an entry's bytes. */
+struct scratch {
+	struct version		 v;	/* v.value points into an entry: never free it */
+	struct vclock_entry	*ce;
+	size_t			 cap;
 };
 
 struct stripe {
@@ -127,8 +180,21 @@ struct stripe {
 	size_t		 nb;		/* buckets: 0 or a power of two */
 	size_t		 count;
 	uint64_t	 keys, tombstones, applied, ignored;
-	struct buf	 scratch;	/* WAL record, under the write lock */
+	/* The rest is used under the write lock only. */
+	struct buf	 scratch;	/* WAL record */
+	struct buf	 meta;		/* the entry's meta bytes being built */
+	struct scratch	 cur;		/* the stored version, decoded */
+	uint32_t	 memo[ACT_MEMO];	/* recently interned actor indexes */
+	unsigned	 nmemo, memo_next;
 	char		 pad[64];	/* keep hot locks apart */
+};
+
+struct actors {
+	pthread_mutex_t	 mu;
+	char		**chunk[ACT_CHUNKS];	/* written under mu, read freely */
+	uint32_t	 n;		/* names interned; under mu */
+	uint32_t	*tab;		/* open addressing: index + 1, 0 empty; under mu */
+	size_t		 nt;		/* slots: 0 or a power of two */
 };
 
 struct store {
@@ -139,6 +205,7 @@ struct store {
 	pthread_mutex_t	 stat_mu;	/* guards the two fields below */
 	int64_t		 snapshot_ms;
 	uint64_t	 snapshot_seq;
+	struct actors	 act;
 	struct stripe	 st[NSTRIPES];
 };
 
@@ -146,10 +213,10 @@ struct store {
 struct loader {
 	struct store	*s;
 	struct record_scratch sc;
-	struct version	 v;
+	struct version	 v;	/* record_parse's result (owns its memory) */
+	struct scratch	 fv;	/* the fast reader's result (borrows) */
+	struct buf	 kb, vb;	/* decoded key and value when not slices */
 };
-
-enum { APPLY_LOG = 1, APPLY_STEAL = 2 };
 
 static void
 store_log(const char *level, const char *msg, const char *file, int err)
@@ -160,6 +227,14 @@ store_log(const char *level, const char *msg, const char *file, int err)
 	else
 		fprintf(stderr, "level=%s msg=\"%s\" file=%s\n", level, msg,
 		    file);
+}
+
+/* As version.c and vclock.c do: a node that cannot copy a version is done. */
+static _Noreturn void
+oom(size_t n)
+{
+	fprintf(stderr, "level=fatal msg=\"out of memory\" bytes=%zu\n", n);
+	abort();
 }
 
 static uint64_t
@@ -212,19 +287,386 @@ dir_sync(const char *dir)
 	return rc;
 }
 
+/* ---- varints ---- */
+
+static size_t
+put_uv(unsigned char *p, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (unsigned char)v;
+	return n;
+}
+
+/* Reads a varint we wrote ourselves (so no bounds to check). */
+static uint64_t
+get_uv(const unsigned char **pp)
+{
+	const unsigned char *p = *pp;
+	uint64_t v = 0;
+	unsigned shift = 0;
+
+	while (*p & 0x80) {
+		v |= (uint64_t)(*p++ & 0x7f) << shift;
+		shift += 7;
+	}
+	v |= (uint64_t)*p++ << shift;
+	*pp = p;
+	return v;
+}
+
+/* ---- the actor intern table ---- */
+
+/* The name of an interned index; no lock (see the essay). */
+static const char *
+actor_name(const struct store *s, uint32_t i)
+{
+	uint64_t x = (uint64_t)i + ACT_BASE;
+	unsigned k = 0;
+
+	while ((x >> (k + 7)) != 0)
+		k++;
+	return s->act.chunk[k][x - ((uint64_t)ACT_BASE << k)];
+}
+
+static uint32_t
+name_hash(const char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+/* True when NUL-terminated name is p[0..n); never reads past name's NUL. */
+static bool
+name_eq(const char *name, const char *p, size_t n)
+{
+	return strncmp(name, p, n) == 0 && name[n] == '\0';
+}
+
+/* Rebuilds the lookup table at twice the size; -1 when out of memory. */
+static int
+act_rehash(struct store *s)
+{
+	struct actors *a = &s->act;
+	uint32_t *nt, i;
+	size_t nn = a->nt ? a->nt * 2 : 64, j;
+	const char *nm;
+
+	if ((nt = calloc(nn, sizeof(*nt))) == NULL)
+		return -1;
+	for (i = 0; i < a->n; i++) {
+		nm = actor_name(s, i);
+		j = name_hash(nm, strlen(nm)) & (nn - 1);
+		while (nt[j] != 0)
+			j = (j + 1) & (nn - 1);
+		nt[j] = i + 1;
+	}
+	free(a->tab);
+	a->tab = nt;
+	a->nt = nn;
+	return 0;
+}
+
+/*
+ * The index of actor name p[0..n), added when new.  The caller holds st's
+ * write lock (or is recovery).  0, or -1 with errno ENOMEM.
+ */
+static int
+intern(struct store *s, struct stripe *st, const char *p, size_t n,
+    uint32_t *out)
+{
+	struct actors *a = &s->act;
+	uint64_t x;
+	unsigned k, m;
+	size_t j;
+	char *nm;
+	int rc = -1;
+
+	for (m = 0; m < st->nmemo; m++) {
+		if (name_eq(actor_name(s, st->memo[m]), p, n)) {
+			*out = st->memo[m];
+			return 0;
+		}
+	}
+	pthread_mutex_lock(&a->mu);
+	if (a->nt != 0) {
+		j = name_hash(p, n) & (a->nt - 1);
+		for (; a->tab[j] != 0; j = (j + 1) & (a->nt - 1)) {
+			if (name_eq(actor_name(s, a->tab[j] - 1), p, n)) {
+				*out = a->tab[j] - 1;
+				goto found;
+			}
+		}
+	}
+	if (a->n == UINT32_MAX)
+		goto fail;
+	if ((a->n + 1) * (uint64_t)2 > a->nt && act_rehash(s) == -1)
+		goto fail;
+	x = (uint64_t)a->n + ACT_BASE;
+	for (k = 0; (x >> (k + 7)) != 0; k++)
+		;
+	if (a->chunk[k] == NULL &&
+	    (a->chunk[k] = calloc((size_t)ACT_BASE << k, sizeof(char *))) == NULL)
+		goto fail;
+	if ((nm = malloc(n + 1)) == NULL)
+		goto fail;
+	memcpy(nm, p, n);
+	nm[n] = '\0';
+	a->chunk[k][x - ((uint64_t)ACT_BASE << k)] = nm;
+	j = name_hash(p, n) & (a->nt - 1);
+	while (a->tab[j] != 0)
+		j = (j + 1) & (a->nt - 1);
+	a->tab[j] = a->n + 1;
+	*out = a->n++;
+found:
+	rc = 0;
+	if (st->nmemo < ACT_MEMO)
+		st->memo[st->nmemo++] = *out;
+	else {
+		st->memo[st->memo_next] = *out;
+		st->memo_next = (st->memo_next + 1) % ACT_MEMO;
+	}
+fail:
+	pthread_mutex_unlock(&a->mu);
+	if (rc == -1)
+		errno = ENOMEM;
+	return rc;
+}
+
+static void
+actors_free(struct actors *a)
+{
+	uint64_t i, size;
+	unsigned k;
+
+	for (k = 0; k < ACT_CHUNKS && a->chunk[k] != NULL; k++) {
+		size = (uint64_t)ACT_BASE << k;
+		for (i = 0; i < size; i++)
+			free(a->chunk[k][i]);
+		free(a->chunk[k]);
+	}
+	free(a->tab);
+	pthread_mutex_destroy(&a->mu);
+}
+
+/* ---- entries ---- */
+
+static const char *
+e_key(const struct entry *e)
+{
+	return (const char *)e->data;
+}
+
+static const unsigned char *
+e_val(const struct entry *e)
+{
+	return e->data + e->klen + 1;
+}
+
+static const unsigned char *
+e_meta(const struct entry *e)
+{
+	return e->data + e->klen + 1 + e->vlen + 1;
+}
+
+/* Bytes the entry was allocated with. */
+static size_t
+e_size(const struct entry *e)
+{
+	const unsigned char *p = e_meta(e);
+	uint64_t n, i;
+
+	(void)get_uv(&p);
+	n = get_uv(&p);
+	for (i = 0; i < 2 * n; i++)
+		(void)get_uv(&p);
+	return (size_t)(p - (const unsigned char *)e);
+}
+
+/*
+ * Makes room for n clock entries in sc and returns them; aborts when out
+ * of memory (as vclock does).
+ */
+static struct vclock_entry *
+scratch_entries(struct scratch *sc, size_t n)
+{
+	struct vclock_entry *ce;
+	size_t cap;
+
+	if (n <= sc->cap)
+		return sc->ce;
+	cap = n < 4 ? 4 : n;
+	if (cap > SIZE_MAX / sizeof(*ce) ||
+	    (ce = realloc(sc->ce, cap * sizeof(*ce))) == NULL)
+		oom(cap * sizeof(*ce));
+	sc->ce = ce;
+	sc->cap = cap;
+	return ce;
+}
+
+static void
+scratch_init(struct scratch *sc)
+{
+	version_init(&sc->v);
+	sc->ce = NULL;
+	sc->cap = 0;
+}
+
+static void
+scratch_free(struct scratch *sc)
+{
+	free(sc->ce);
+	scratch_init(sc);
+}
+
+/* Copies the name of actor index i into dst (VCLOCK_ACTOR_MAX + 1 bytes). */
+static void
+copy_name(const struct store *s, uint32_t i, char *dst)
+{
+	const char *nm = actor_name(s, i);
+
+	memcpy(dst, nm, strlen(nm) + 1);
+}
+
+/*
+ * Fills everything of v but the clock from e (value borrowed) and returns
+ * the number of clock entries, leaving *pp at the first pair.
+ */
+static size_t
+decode_head(const struct store *s, const struct entry *e, struct version *v,
+    const unsigned char **pp)
+{
+	const unsigned char *p = e_meta(e);
+
+	copy_name(s, (uint32_t)get_uv(&p), v->actor);
+	v->ts = e->ts;
+	v->tombstone = (e->flags & E_TOMB) != 0;
+	if (e->flags & E_NOVAL) {
+		v->value = NULL;
+		v->value_len = 0;
+	} else {
+		v->value = (char *)e_val(e);
+		v->value_len = e->vlen;
+	}
+	*pp = p;
+	return (size_t)get_uv(pp);
+}
+
+static void
+decode_clock(const struct store *s, const unsigned char *p,
+    struct vclock_entry *ce, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		copy_name(s, (uint32_t)get_uv(&p), ce[i].actor);
+		ce[i].counter = get_uv(&p);
+	}
+}
+
+/*
+ * Decodes e into sc->v, which borrows e's value bytes and sc's entries:
+ * valid until e changes or sc is reused.
+ */
+static const struct version *
+decode(const struct store *s, const struct entry *e, struct scratch *sc)
+{
+	const unsigned char *p;
+	size_t n = decode_head(s, e, &sc->v, &p);
+	struct vclock_entry *ce = scratch_entries(sc, n);
+
+	decode_clock(s, p, ce, n);
+	sc->v.clock.e = n > 0 ? ce : NULL;
+	sc->v.clock.n = n;
+	return &sc->v;
+}
+
+/*
+ * Interns v's actors and writes the meta bytes into st->meta.  0, or -1
+ * with errno ENOMEM.
+ */
+static int
+encode_meta(struct store *s, struct stripe *st, const struct version *v)
+{
+	const struct vclock *c = &v->clock;
+	struct buf *m = &st->meta;
+	uint32_t ia, ix;
+	size_t i;
+
+	buf_reset(m);
+	buf_grow(m, 20 + c->n * 20);
+	if (intern(s, st, v->actor, strnlen(v->actor, VCLOCK_ACTOR_MAX),
+	    &ia) == -1)
+		return -1;
+	m->len += put_uv((unsigned char *)m->data + m->len, ia);
+	m->len += put_uv((unsigned char *)m->data + m->len, c->n);
+	for (i = 0; i < c->n; i++) {
+		/* The writer's own entry is the usual one: skip the lookup. */
+		if (strcmp(c->e[i].actor, v->actor) == 0)
+			ix = ia;
+		else if (intern(s, st, c->e[i].actor,
+		    strnlen(c->e[i].actor, VCLOCK_ACTOR_MAX), &ix) == -1)
+			return -1;
+		m->len += put_uv((unsigned char *)m->data + m->len, ix);
+		m->len += put_uv((unsigned char *)m->data + m->len,
+		    c->e[i].counter);
+	}
+	return 0;
+}
+
+/* Writes everything but next into e (allocated for these sizes). */
+static void
+fill_entry(struct entry *e, const char *key, size_t klen, uint64_t h,
+    const struct version *v, const struct buf *meta)
+{
+	unsigned char *p = e->data;
+	size_t vlen = v->value != NULL ? v->value_len : 0;
+
+	e->ts = v->ts;
+	e->hash = (uint32_t)h;
+	e->vlen = (uint32_t)vlen;
+	e->klen = (uint16_t)klen;
+	e->flags = (v->tombstone ? E_TOMB : 0) | (v->value == NULL ? E_NOVAL : 0);
+	if (p != (const unsigned char *)key)
+		memmove(p, key, klen);
+	p += klen;
+	*p++ = '\0';
+	if (vlen > 0)
+		memcpy(p, v->value, vlen);
+	p += vlen;
+	*p++ = '\0';
+	memcpy(p, meta->data, meta->len);
+}
+
 /* ---- the map ---- */
 
-static struct entry *
+/*
+ * The link that points at key's entry (*link is the entry), or NULL when
+ * the key is absent.
+ */
+static struct entry **
 find(struct stripe *st, const char *key, size_t klen, uint64_t h)
 {
-	struct entry *e;
+	struct entry **pp, *e;
+	uint32_t h32 = (uint32_t)h;
 
 	if (st->nb == 0)
 		return NULL;
-	for (e = st->tab[h & (st->nb - 1)]; e != NULL; e = e->next)
-		if (e->hash == h && e->klen == klen &&
-		    memcmp(e->key, key, klen) == 0)
-			return e;
+	for (pp = &st->tab[h32 & (st->nb - 1)]; (e = *pp) != NULL;
+	    pp = &e->next)
+		if (e->hash == h32 && e->klen == klen &&
+		    memcmp(e->data, key, klen) == 0)
+			return pp;
 	return NULL;
 }
 
@@ -260,35 +702,42 @@ emit_crc(struct buf *b, size_t start)
 }
 
 /*
- * The apply rule; the caller holds st's write lock.  Installs v when it
- * wins over the stored version: a copy, or v's own contents with
- * APPLY_STEAL (v is left empty).  With APPLY_LOG the record is enqueued
- * first and *seq gets its WAL seq; if that fails nothing changes.
- * 1 applied, 0 ignored, -1 with errno.
+ * The apply rule; the caller holds st's write lock.  Installs a packed
+ * copy of v when it wins over the stored version.  With log the record is
+ * enqueued first and *seq gets its WAL seq; if that fails nothing
+ * changes.  1 applied, 0 ignored, -1 with errno (ENOMEM; EFBIG for a
+ * value of 4 GiB or more, which kvd's body limit never lets through).
  */
 static int
 do_apply(struct store *s, struct stripe *st, const char *key, size_t klen,
-    uint64_t h, struct version *v, int flags, uint64_t *seq)
+    uint64_t h, const struct version *v, bool log, uint64_t *seq)
 {
-	struct entry *e, *ne = NULL;
+	struct entry **link, *e = NULL, *ne;
 	struct buf *rb = &st->scratch;
+	size_t need, vlen = v->value != NULL ? v->value_len : 0;
 	int rc;
 
-	e = find(st, key, klen, h);
-	if (e != NULL && version_cmp(v, &e->v) <= 0) {
-		st->ignored++;
-		return 0;
+	if ((link = find(st, key, klen, h)) != NULL) {
+		e = *link;
+		if (version_cmp(v, decode(s, e, &st->cur)) <= 0) {
+			st->ignored++;
+			return 0;
+		}
+	}
+	if (vlen >= UINT32_MAX) {
+		errno = EFBIG;
+		return -1;
+	}
+	if (encode_meta(s, st, v) == -1)
+		return -1;
+	need = ENTRY_HDR + klen + 1 + vlen + 1 + st->meta.len;
+	if (e != NULL && e_size(e) == need)
+		ne = e;		/* same shape: overwrite in place */
+	else if ((ne = malloc(need)) == NULL) {
+		errno = ENOMEM;
+		return -1;
 	}
 	if (e == NULL) {
-		if ((ne = malloc(sizeof(*ne) + klen + 1)) == NULL) {
-			errno = ENOMEM;
-			return -1;
-		}
-		ne->hash = h;
-		ne->klen = klen;
-		memcpy(ne->key, key, klen);
-		ne->key[klen] = '\0';
-		version_init(&ne->v);
 		if (st->count >= st->nb)
 			grow(st);
 		if (st->nb == 0) {	/* not even a first table */
@@ -297,37 +746,41 @@ do_apply(struct store *s, struct stripe *st, const char *key, size_t klen,
 			return -1;
 		}
 	}
-	if (flags & APPLY_LOG) {
+	if (log) {
 		buf_reset(rb);
 		record_to_json(key, klen, v, rb);
 		rc = wal_enqueue(s->wal, rb->data, rb->len, seq);
 		if (rb->cap > SCRATCH_KEEP)
 			buf_free(rb);
 		if (rc == -1) {
-			free(ne);
+			if (ne != e)
+				free(ne);
 			return -1;
 		}
 	}
 	if (e == NULL) {
-		e = ne;
-		e->next = st->tab[h & (st->nb - 1)];
-		st->tab[h & (st->nb - 1)] = e;
+		ne->next = st->tab[h & (st->nb - 1)];
+		st->tab[h & (st->nb - 1)] = ne;
 		st->count++;
-	} else if (e->v.tombstone)
-		st->tombstones--;
-	else
-		st->keys--;
-	if (flags & APPLY_STEAL) {
-		version_free(&e->v);
-		e->v = *v;
-		version_init(v);
-	} else
-		version_copy(&e->v, v);
-	if (e->v.tombstone)
+	} else {
+		if (e->flags & E_TOMB)
+			st->tombstones--;
+		else
+			st->keys--;
+		if (ne != e) {
+			ne->next = e->next;
+			*link = ne;
+			free(e);
+		}
+	}
+	fill_entry(ne, key, klen, h, v, &st->meta);
+	if (v->tombstone)
 		st->tombstones++;
 	else
 		st->keys++;
 	st->applied++;
+	if (st->meta.cap > SCRATCH_KEEP)
+		buf_free(&st->meta);
 	return 1;
 }
 
@@ -350,11 +803,49 @@ key_ok(const char *key, size_t klen)
 	return key != NULL && klen >= 1 && klen <= STORE_KEY_MAX;
 }
 
+/*
+ * Copies e into out, which owns its memory: its clock array is reused
+ * when it has the right size and its value is realloc'd, so a caller
+ * that reuses one version allocates nothing in the steady state.
+ */
+static void
+copy_out(const struct store *s, const struct entry *e, struct version *out)
+{
+	struct vclock_entry *ce = out->clock.e;
+	const unsigned char *p;
+	struct version v;
+	char *val = NULL;
+	size_t n;
+
+	version_init(&v);
+	n = decode_head(s, e, &v, &p);
+	if (n != out->clock.n) {
+		if (n > SIZE_MAX / sizeof(*ce) ||
+		    (n > 0 && (ce = malloc(n * sizeof(*ce))) == NULL))
+			oom(n * sizeof(*ce));
+		free(out->clock.e);
+		out->clock.e = n > 0 ? ce : NULL;
+		out->clock.n = n;
+	}
+	decode_clock(s, p, out->clock.e, n);
+	if (v.value != NULL) {
+		if ((val = realloc(out->value, v.value_len + 1)) == NULL)
+			oom(v.value_len + 1);
+		memcpy(val, v.value, v.value_len + 1);	/* with its NUL */
+	} else
+		free(out->value);
+	out->value = val;
+	out->value_len = v.value_len;
+	out->ts = v.ts;
+	memcpy(out->actor, v.actor, sizeof(out->actor));
+	out->tombstone = v.tombstone;
+}
+
 int
 store_get(struct store *s, const char *key, size_t klen, struct version *out)
 {
 	struct stripe *st;
-	struct entry *e;
+	struct entry **link;
 	uint64_t h;
 	int found = 0;
 
@@ -365,13 +856,42 @@ store_get(struct store *s, const char *key, size_t klen, struct version *out)
 	h = key_hash(key, klen);
 	st = stripe_of(s, h);
 	pthread_rwlock_rdlock(&st->lock);
-	if ((e = find(st, key, klen, h)) != NULL) {
-		version_copy(out, &e->v);
+	if ((link = find(st, key, klen, h)) != NULL) {
+		copy_out(s, *link, out);
 		found = 1;
 	}
 	pthread_rwlock_unlock(&st->lock);
 	if (!found)
 		version_free(out);
+	return found;
+}
+
+int
+store_get_record(struct store *s, const char *key, size_t klen,
+    struct buf *out)
+{
+	struct vclock_entry stack[GET_STACK];
+	struct scratch sc;
+	struct stripe *st;
+	struct entry **link;
+	uint64_t h;
+	int found = 0;
+
+	if (!key_ok(key, klen))
+		return 0;
+	scratch_init(&sc);
+	sc.ce = stack;
+	sc.cap = GET_STACK;
+	h = key_hash(key, klen);
+	st = stripe_of(s, h);
+	pthread_rwlock_rdlock(&st->lock);
+	if ((link = find(st, key, klen, h)) != NULL) {
+		record_to_json(key, klen, decode(s, *link, &sc), out);
+		found = 1;
+	}
+	pthread_rwlock_unlock(&st->lock);
+	if (sc.ce != stack)
+		free(sc.ce);
 	return found;
 }
 
@@ -390,9 +910,7 @@ store_apply(struct store *s, const char *key, size_t klen,
 	h = key_hash(key, klen);
 	st = stripe_of(s, h);
 	pthread_rwlock_wrlock(&st->lock);
-	/* Without APPLY_STEAL, do_apply only reads v. */
-	rc = do_apply(s, st, key, klen, h, (struct version *)v, APPLY_LOG,
-	    &seq);
+	rc = do_apply(s, st, key, klen, h, v, true, &seq);
 	e_no = errno;
 	pthread_rwlock_unlock(&st->lock);
 	if (rc == -1 && e_no == ENOSPC)
@@ -410,7 +928,7 @@ store_update(struct store *s, const char *key, size_t klen,
 {
 	struct version next;
 	struct stripe *st;
-	struct entry *e;
+	struct entry **link;
 	uint64_t h, seq = 0;
 	int rc = 0, ret, e_no = 0;
 
@@ -422,10 +940,10 @@ store_update(struct store *s, const char *key, size_t klen,
 	st = stripe_of(s, h);
 	version_init(&next);
 	pthread_rwlock_wrlock(&st->lock);
-	e = find(st, key, klen, h);
-	if ((ret = fn(arg, e != NULL ? &e->v : NULL, &next)) == 0)
-		rc = do_apply(s, st, key, klen, h, &next,
-		    APPLY_LOG | APPLY_STEAL, &seq);
+	link = find(st, key, klen, h);
+	if ((ret = fn(arg, link != NULL ? decode(s, *link, &st->cur) : NULL,
+	    &next)) == 0)
+		rc = do_apply(s, st, key, klen, h, &next, true, &seq);
 	e_no = errno;
 	pthread_rwlock_unlock(&st->lock);
 	version_free(&next);
@@ -446,19 +964,23 @@ store_update(struct store *s, const char *key, size_t klen,
 int
 store_walk(struct store *s, store_walk_fn fn, void *arg)
 {
+	struct scratch sc;
 	struct stripe *st;
 	struct entry *e;
 	size_t i, b;
 	int rc = 0;
 
+	scratch_init(&sc);
 	for (i = 0; i < NSTRIPES && rc == 0; i++) {
 		st = &s->st[i];
 		pthread_rwlock_rdlock(&st->lock);
 		for (b = 0; b < st->nb && rc == 0; b++)
 			for (e = st->tab[b]; e != NULL && rc == 0; e = e->next)
-				rc = fn(arg, e->key, e->klen, &e->v);
+				rc = fn(arg, e_key(e), e->klen,
+				    decode(s, e, &sc));
 		pthread_rwlock_unlock(&st->lock);
 	}
+	scratch_free(&sc);
 	return rc;
 }
 
@@ -483,14 +1005,13 @@ store_collect(struct store *s, int64_t before_ms)
 		for (b = 0; b < st->nb; b++) {
 			pp = &st->tab[b];
 			while ((e = *pp) != NULL) {
-				if (!e->v.tombstone || e->v.ts >= before_ms) {
+				if (!(e->flags & E_TOMB) || e->ts >= before_ms) {
 					pp = &e->next;
 					continue;
 				}
 				*pp = e->next;
 				st->count--;
 				st->tombstones--;
-				version_free(&e->v);
 				free(e);
 				n++;
 			}
@@ -552,12 +1073,14 @@ store_snapshot(struct store *s)
 {
 	char tmp[4096], final[4096];
 	struct buf out = BUF_INIT;
+	struct scratch sc;
 	struct stripe *st;
 	struct entry *e;
 	uint64_t seq, keys = 0;
 	size_t i, b, start;
 	int fd = -1, e_no;
 
+	scratch_init(&sc);
 	snprintf(tmp, sizeof(tmp), "%s/" SNAP_TMP, s->dir);
 	snprintf(final, sizeof(final), "%s/" SNAP_NAME, s->dir);
 	pthread_mutex_lock(&s->snap_mu);
@@ -573,7 +1096,8 @@ store_snapshot(struct store *s)
 		for (b = 0; b < st->nb; b++) {
 			for (e = st->tab[b]; e != NULL; e = e->next) {
 				start = out.len;
-				record_to_json(e->key, e->klen, &e->v, &out);
+				record_to_json(e_key(e), e->klen,
+				    decode(s, e, &sc), &out);
 				out.len--;	/* reopen the object for its crc */
 				emit_crc(&out, start);
 				keys++;
@@ -616,6 +1140,7 @@ store_snapshot(struct store *s)
 	pthread_mutex_unlock(&s->stat_mu);
 	pthread_mutex_unlock(&s->snap_mu);
 	buf_free(&out);
+	scratch_free(&sc);
 	return 0;
 
 fail:
@@ -625,6 +1150,7 @@ fail:
 	(void)unlink(tmp);
 	pthread_mutex_unlock(&s->snap_mu);
 	buf_free(&out);
+	scratch_free(&sc);
 	store_log("error", "snapshot failed", tmp, e_no);
 	errno = e_no;
 	return -1;
@@ -632,28 +1158,253 @@ fail:
 
 /* ---- recovery ---- */
 
+/* Skips the literal lit (n bytes) at *pp; 0, or -1 when it is not there. */
+static int
+lit(const char **pp, const char *end, const char *lit, size_t n)
+{
+	if ((size_t)(end - *pp) < n || memcmp(*pp, lit, n) != 0)
+		return -1;
+	*pp += n;
+	return 0;
+}
+
+#define LIT(pp, end, s)	lit((pp), (end), (s), sizeof(s) - 1)
+
+/* True when some byte of the 8 in w is < 0x20, '\\' or >= 0x80. */
+static bool
+word_special(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = ones * 0x80;
+	uint64_t bs = w ^ (ones * '\\');
+
+	return (((w - ones * 0x20) & ~w) | ((bs - ones) & ~bs) | w) & highs;
+}
+
 /*
- * Parses one record (a WAL rec or a snapshot key line) and applies it
- * without logging.  0, or -1 when it is malformed.
+ * Reads the JSON string at *pp.  A plain one (printable ASCII, no
+ * escapes) is returned as a slice; anything else is checked by
+ * json_parse itself and, when it has escapes, decoded into dec (NULL:
+ * refuse escapes).  0, or -1 when it is not a valid string (or has
+ * escapes and dec is NULL): the caller falls back to record_parse.
  */
 static int
-load_record(struct loader *ld, const char *p, size_t n)
+fast_str(const char **pp, const char *end, const char **out, size_t *n,
+    struct buf *dec)
 {
+	const char *p = *pp, *q, *close;
+	struct json_tok t;
+	bool special = false;
+	uint64_t w;
+	size_t k;
+
+	if (p >= end || *p != '"')
+		return -1;
+	q = p + 1;
+	for (close = q;; close++) {
+		if ((close = memchr(close, '"', (size_t)(end - close))) == NULL)
+			return -1;
+		for (k = 0; close - k > q && close[-1 - (ptrdiff_t)k] == '\\';
+		    k++)
+			;
+		if (k % 2 == 0)
+			break;		/* not escaped: the closing quote */
+	}
+	for (p = q; p + 8 <= close && !special; p += 8) {
+		memcpy(&w, p, 8);
+		special = word_special(w);
+	}
+	for (; p < close && !special; p++)
+		special = (unsigned char)*p < 0x20 || *p == '\\' ||
+		    (unsigned char)*p >= 0x80;
+	*pp = close + 1;
+	*out = q;
+	*n = (size_t)(close - q);
+	if (!special)
+		return 0;
+	if (json_parse(q - 1, *n + 2, &t, 1, JSON_DEPTH_DEFAULT, NULL) != 1)
+		return -1;
+	if (memchr(q, '\\', *n) == NULL)
+		return 0;
+	if (dec == NULL)
+		return -1;
+	buf_reset(dec);
+	json_string_decode(q - 1, &t, dec);
+	*out = dec->data;
+	*n = dec->len;
+	return 0;
+}
+
+/* A JSON integer without sign, fraction or leading zero, above 0. */
+static int
+fast_u64(const char **pp, const char *end, uint64_t *out)
+{
+	const char *p = *pp;
+	uint64_t v = 0;
+	unsigned d;
+
+	if (p >= end || *p < '1' || *p > '9')
+		return -1;
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		d = (unsigned)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	*pp = p;
+	return 0;
+}
+
+static int
+fast_i64(const char **pp, const char *end, int64_t *out)
+{
+	uint64_t m;
+	bool neg = false;
+
+	if (*pp < end && **pp == '0') {
+		(*pp)++;
+		*out = 0;
+		return 0;
+	}
+	if (*pp < end && **pp == '-') {
+		neg = true;
+		(*pp)++;
+	}
+	if (fast_u64(pp, end, &m) == -1)
+		return -1;
+	if (neg && m > (uint64_t)INT64_MAX + 1)
+		return -1;
+	if (!neg && m > (uint64_t)INT64_MAX)
+		return -1;
+	*out = !neg ? (int64_t)m :
+	    m == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)m;
+	return 0;
+}
+
+/*
+ * The fast reader (see the essay): reads rec[0..n) when it is laid out
+ * exactly as record_to_json writes it, followed by tail bytes (the final
+ * "}" in the WAL, the crc member line_crc_ok checked in a snapshot).
+ * Fills ld->fv.v (borrowing from rec, ld->kb and ld->vb) and *key.  0, or
+ * -1 to fall back to record_parse.
+ */
+static int
+fast_record(struct loader *ld, const char *rec, size_t n, size_t tail,
+    const char **key, size_t *klen)
+{
+	struct version *v = &ld->fv.v;
+	struct vclock_entry *ce;
+	const char *p = rec, *end, *s;
+	size_t sn, nc = 0;
+	uint64_t ctr;
+
+	if (n < tail || (tail == 1 && rec[n - 1] != '}'))
+		return -1;
+	end = rec + n - tail;
+	if (LIT(&p, end, "{\"key\":") == 0) {
+		if (fast_str(&p, end, key, klen, &ld->kb) == -1)
+			return -1;
+	} else if (LIT(&p, end, "{\"key_b64\":") == 0) {
+		if (fast_str(&p, end, &s, &sn, NULL) == -1)
+			return -1;
+		buf_reset(&ld->kb);
+		if (base64_decode(s, sn, &ld->kb) == -1)
+			return -1;
+		*key = ld->kb.data;
+		*klen = ld->kb.len;
+	} else
+		return -1;
+	if (LIT(&p, end, ",\"v\":{\"clock\":{") == -1)
+		return -1;
+	if (p < end && *p == '}')
+		p++;
+	else {
+		for (;;) {
+			if (nc == VCLOCK_MAX_ENTRIES ||
+			    fast_str(&p, end, &s, &sn, NULL) == -1 ||
+			    !vclock_actor_valid(s, sn))
+				return -1;
+			ce = scratch_entries(&ld->fv, nc + 1);
+			memcpy(ce[nc].actor, s, sn);
+			ce[nc].actor[sn] = '\0';
+			/* Strictly increasing: sorted, no duplicates. */
+			if (nc > 0 && strcmp(ce[nc - 1].actor, ce[nc].actor) >= 0)
+				return -1;
+			if (LIT(&p, end, ":") == -1 || fast_u64(&p, end, &ctr) == -1)
+				return -1;
+			ce[nc++].counter = ctr;
+			if (p < end && *p == ',')
+				p++;
+			else if (p < end && *p == '}') {
+				p++;
+				break;
+			} else
+				return -1;
+		}
+	}
+	v->clock.e = nc > 0 ? ld->fv.ce : NULL;
+	v->clock.n = nc;
+	if (LIT(&p, end, ",\"ts\":") == -1 || fast_i64(&p, end, &v->ts) == -1 ||
+	    LIT(&p, end, ",\"actor\":") == -1 ||
+	    fast_str(&p, end, &s, &sn, NULL) == -1 ||
+	    !vclock_actor_valid(s, sn))
+		return -1;
+	memcpy(v->actor, s, sn);
+	v->actor[sn] = '\0';
+	if (LIT(&p, end, ",\"tombstone\":true}") == 0) {
+		v->tombstone = true;
+		v->value = NULL;
+		v->value_len = 0;
+	} else if (LIT(&p, end, ",\"tombstone\":false,\"value\":") == 0) {
+		v->tombstone = false;
+		if (fast_str(&p, end, &s, &sn, &ld->vb) == -1)
+			return -1;
+		v->value = (char *)s;
+		v->value_len = sn;
+		if (LIT(&p, end, "}") == -1)
+			return -1;
+	} else if (LIT(&p, end, ",\"tombstone\":false,\"value_b64\":") == 0) {
+		v->tombstone = false;
+		if (fast_str(&p, end, &s, &sn, NULL) == -1)
+			return -1;
+		buf_reset(&ld->vb);
+		if (base64_decode(s, sn, &ld->vb) == -1)
+			return -1;
+		v->value = ld->vb.data;
+		v->value_len = ld->vb.len;
+		if (LIT(&p, end, "}") == -1)
+			return -1;
+	} else
+		return -1;
+	return p == end && *klen > 0 ? 0 : -1;
+}
+
+/*
+ * Parses one record (a WAL rec, or a snapshot key line whose crc has been
+ * checked: tail is 1 or CRC_SUFFIXLEN) and applies it without logging or
+ * locking: recovery runs before the store is shared.  0, or -1 when it
+ * is malformed.
+ */
+static int
+load_record(struct loader *ld, const char *p, size_t n, size_t tail)
+{
+	const struct version *v = &ld->fv.v;
 	struct stripe *st;
 	const char *key;
 	size_t klen;
 	uint64_t h;
 	int r;
 
-	if (record_parse(&ld->sc, p, n, &key, &klen, &ld->v) != 0 ||
-	    !key_ok(key, klen))
+	if (fast_record(ld, p, n, tail, &key, &klen) == -1) {
+		if (record_parse(&ld->sc, p, n, &key, &klen, &ld->v) != 0)
+			return -1;
+		v = &ld->v;
+	}
+	if (!key_ok(key, klen))
 		return -1;
 	h = key_hash(key, klen);
 	st = stripe_of(ld->s, h);
-	pthread_rwlock_wrlock(&st->lock);
-	r = do_apply(ld->s, st, key, klen, h, &ld->v, APPLY_STEAL, NULL);
-	pthread_rwlock_unlock(&st->lock);
-	version_free(&ld->v);
+	r = do_apply(ld->s, st, key, klen, h, v, false, NULL);
 	return r == -1 ? -1 : 0;
 }
 
@@ -661,9 +1412,8 @@ static int
 replay_fn(void *arg, uint64_t seq, const char *rec, size_t len)
 {
 	(void)seq;
-	return load_record(arg, rec, len);
+	return load_record(arg, rec, len, 1);
 }
-
 /* True when line p[0..n) ends in a crc member that matches. */
 static bool
 line_crc_ok(const char *p, size_t n)
@@ -762,7 +1512,7 @@ load_snapshot(struct store *s, struct loader *ld, uint64_t *seq,
 				goto corrupt;
 			ended = true;
 		} else {
-			if (load_record(ld, p, n) == -1)
+			if (load_record(ld, p, n, CRC_SUFFIXLEN) == -1)
 				goto corrupt;
 			count++;
 		}
@@ -786,6 +1536,27 @@ done:
 }
 
 static void
+loader_init(struct loader *ld, struct store *s)
+{
+	ld->s = s;
+	record_scratch_init(&ld->sc);
+	version_init(&ld->v);
+	scratch_init(&ld->fv);
+	buf_init(&ld->kb);
+	buf_init(&ld->vb);
+}
+
+static void
+loader_free(struct loader *ld)
+{
+	record_scratch_free(&ld->sc);
+	version_free(&ld->v);
+	scratch_free(&ld->fv);
+	buf_free(&ld->kb);
+	buf_free(&ld->vb);
+}
+
+static void
 store_free(struct store *s)
 {
 	struct entry *e, *next;
@@ -800,14 +1571,16 @@ store_free(struct store *s)
 		for (b = 0; b < st->nb; b++) {
 			for (e = st->tab[b]; e != NULL; e = next) {
 				next = e->next;
-				version_free(&e->v);
 				free(e);
 			}
 		}
 		free(st->tab);
 		buf_free(&st->scratch);
+		buf_free(&st->meta);
+		scratch_free(&st->cur);
 		pthread_rwlock_destroy(&st->lock);
 	}
+	actors_free(&s->act);
 	pthread_mutex_destroy(&s->snap_mu);
 	pthread_mutex_destroy(&s->stat_mu);
 	free(s->dir);
@@ -828,21 +1601,21 @@ store_open(struct store **out, const char *dir,
 	*out = NULL;
 	if (errlen > 0)
 		err[0] = '\0';
-	memset(&ld, 0, sizeof(ld));
-	record_scratch_init(&ld.sc);
-	version_init(&ld.v);
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errlen, "store: out of memory");
 		return -1;
 	}
+	loader_init(&ld, s);
 	for (i = 0; i < NSTRIPES; i++) {
 		pthread_rwlock_init(&s->st[i].lock, NULL);
 		buf_init(&s->st[i].scratch);
+		buf_init(&s->st[i].meta);
+		scratch_init(&s->st[i].cur);
 	}
 	pthread_mutex_init(&s->snap_mu, NULL);
 	pthread_mutex_init(&s->stat_mu, NULL);
+	pthread_mutex_init(&s->act.mu, NULL);
 	s->fsync = opt != NULL ? opt->fsync : true;
-	ld.s = s;
 	if ((s->dir = strdup(dir)) == NULL) {
 		snprintf(err, errlen, "store: out of memory");
 		goto fail;
@@ -869,14 +1642,12 @@ store_open(struct store **out, const char *dir,
 	if (wal_open(&s->wal, path, seq, replay_fn, &ld, s->fsync, err,
 	    errlen) == -1)
 		goto fail;
-	record_scratch_free(&ld.sc);
-	version_free(&ld.v);
+	loader_free(&ld);
 	*out = s;
 	return 0;
 
 fail:
-	record_scratch_free(&ld.sc);
-	version_free(&ld.v);
+	loader_free(&ld);
 	store_free(s);
 	return -1;
 }

@@ -60,6 +60,16 @@ int	store_get(struct store *s, const char *key, size_t klen,
 	    struct version *out);
 
 /*
+ * Appends key's record (record_to_json of the stored version, no
+ * newline) to out, formatted straight from the stored bytes under the
+ * stripe's read lock: no version is built, so it allocates only when out
+ * grows (or for a clock of more than 8 entries).  1 when found
+ * (tombstones included), 0 when absent (out unchanged).
+ */
+int	store_get_record(struct store *s, const char *key, size_t klen,
+	    struct buf *out);
+
+/*
  * The apply rule.  Installs a copy of v under key when it wins over the
  * stored version, logs it and waits until it is durable.  Returns 1
  * applied, 0 ignored (stored version equal or newer), -1 with errno (EIO:

@@ -8,7 +8,10 @@
 # are delivered when the owner returns (anti-entropy off, so only hints can
 # deliver), a fourth node joining and another leaving under load, a delete
 # that a down node missed (it stays deleted: the returning node ends with
-# the tombstone), and a node whose directory was wiped (it is refilled).
+# the tombstone), a node whose directory was wiped (it is refilled),
+# writes a hung (SIGSTOP) node missed (hinted like a dead node's), and a
+# four-node cluster where stand-ins keep a dead owner's writes as hints
+# (sloppy quorum) and hand them over when it returns.
 #
 # Replicas are compared through GET /internal/fetch/KEY, which shows a
 # replica's stored version and never repairs, so "converged" means the
@@ -23,7 +26,7 @@
 # process the test started (SIGCONT first for a stopped node).
 #
 # Timings are printed as TAP comments: "# converged in N s", "# hints
-# delivered in N s".
+# delivered in N s", and so on.
 
 load helpers
 bats_require_minimum_version 1.5.0
@@ -44,8 +47,10 @@ teardown() {
 	for f in "$TMP"/*.pid; do
 		[ -e "$f" ] && kill -CONT "$(cat "$f")" 2>/dev/null
 	done
+	# Background clients run under timeout(1), which leads its own
+	# process group: kill the group (timeout and its child).
 	for p in "${BGPIDS[@]}"; do
-		kill -9 "$p" 2>/dev/null || true
+		kill -9 -- "-$p" 2>/dev/null || kill -9 "$p" 2>/dev/null || true
 	done
 	teardown_tmp
 }
@@ -148,7 +153,7 @@ secs() {
 
 # kvt ARGS...: the Python helper, bounded.
 kvt() {
-	timeout 120 python3 "$TMP/kvt.py" "$@" 3>&-
+	timeout 60 python3 "$TMP/kvt.py" "$@" 3>&-
 }
 
 # write_py: the Python helper (stdlib only) used for load and comparisons.
@@ -333,7 +338,7 @@ put_keys() {
 	for ((i = 0; i < $2; i++)); do
 		args+=(-o /dev/null "$base/kv/$3-$i${4:-}")
 	done
-	bad=$(curl -s -Z --parallel-max 8 --max-time 20 -X PUT \
+	bad=$(curl -s --no-progress-meter -Z --parallel-max 8 --max-time 20 -X PUT \
 	    -d '{"value":"payload"}' -w '%{http_code} %{url}\n' "${args[@]}" |
 	    awk '$1 != 200 && $1 != 201')
 	if [ -n "$bad" ]; then
@@ -362,8 +367,9 @@ node_hints() {
 	    >"$TMP/verify.out" 2>"$TMP/verify.err" 3>&- &
 	local vpid=$!
 	BGPIDS+=("$vpid")
-	kvt writer "$TMP/acked" 4 2 kill9 "$(url node1)" "$(url node2)" \
-	    "$(url node3)" >"$TMP/writer.out" 2>&1 &
+	timeout 60 python3 "$TMP/kvt.py" writer "$TMP/acked" 4 2 kill9 \
+	    "$(url node1)" "$(url node2)" "$(url node3)" >"$TMP/writer.out" \
+	    2>&1 3>&- &
 	local wpid=$!
 	BGPIDS+=("$wpid")
 	sleep 1.5
@@ -429,7 +435,7 @@ node_hints() {
 	[ "$failed" -eq 0 ]
 	[ "$slow" -eq 0 ]
 	# Back from the pause, node3 catches up on what it missed.
-	keys_file stopped 0 x
+	: >"$TMP/stopped"
 	for i in $(seq 1 8); do
 		echo "stopped-node1-$i" >>"$TMP/stopped"
 		echo "stopped-node2-$i" >>"$TMP/stopped"
@@ -615,4 +621,62 @@ node_hints() {
 		false
 	}
 	echo "# hung node's hints delivered in $(secs "$t0") s" >&3
+}
+
+# ---- (h) sloppy quorum with a stand-in ----------------------------------
+
+# copies PREFIX COUNT NODE...: for each key PREFIX-0..COUNT-1, one line
+# with how many of the NODEs store it (/internal/fetch, one curl per node).
+copies() {
+	local prefix=$1 count=$2 n i urls
+	shift 2
+	for n in "$@"; do
+		urls=()
+		for ((i = 0; i < count; i++)); do
+			urls+=(-o /dev/null "$(url "$n")/internal/fetch/$prefix-$i")
+		done
+		curl -s --max-time 10 -w '%{http_code}\n' "${urls[@]}" >"$TMP/copies.$n"
+	done
+	(cd "$TMP" && paste $(printf 'copies.%s ' "$@")) |
+	    awk '{ c = 0; for (i = 1; i <= NF; i++) if ($i == 200) c++; print c }'
+}
+
+# pending NODE...: hints pending on all the NODEs together.
+pending() {
+	local n sum=0 p
+	for n in "$@"; do
+		p=$(nodes "$n" | jq .hints.pending)
+		sum=$((sum + ${p:-999999}))
+	done
+	echo "$sum"
+}
+
+@test "four nodes, one dead: stand-ins keep its writes as hints and hand them over when it returns (anti-entropy off)" {
+	local all="node1=127.0.0.1:$(port 1),node2=127.0.0.1:$(port 2)"
+	all="$all,node3=127.0.0.1:$(port 3),node4=127.0.0.1:$(port 4)"
+	local n others
+	for n in 1 2 3 4; do
+		others=$(echo "$all" | tr ',' '\n' | grep -v "^node$n=" | paste -sd, -)
+		start_member "$n" 0 "$others"
+	done
+	kill_node node4 KILL
+	put_keys node1 60 sloppy
+	local h
+	h=$(pending node1 node2 node3)
+	echo "# hints held for node4 by node1..3: $h" >&3
+	[ "$h" -gt 0 ]
+	local t0
+	t0=$(now_ms)
+	start_member 4 0 "$(echo "$all" | tr ',' '\n' | grep -v '^node4=' | paste -sd, -)"
+	three_copies() {
+		[ "$(pending node1 node2 node3)" -eq 0 ] &&
+		    [ "$(copies sloppy 60 node1 node2 node3 node4 | grep -cvx 3)" -eq 0 ]
+	}
+	wait_for 20 three_copies || {
+		copies sloppy 60 node1 node2 node3 node4 | awk '$1 != 3 {
+			print "sloppy-" NR - 1 ": " $1 " copies" }'
+		for n in node1 node2 node3; do nodes "$n" | jq -c .hints; done
+		false
+	}
+	echo "# stand-in hints delivered in $(secs "$t0") s" >&3
 }

@@ -2,7 +2,12 @@
  * test_store.c -- the apply rule (idempotence, older and concurrent
  * versions, tombstones, store_update), recovery from the WAL and from
  * snapshots (with leftover temp files, undropped segments, corruption),
- * store_walk, and readers / writers / snapshots racing on many threads.
+ * store_walk, and readers / writers / snapshots racing on many threads;
+ * then the packed map: keys and values of every shape, clocks of every
+ * size, tens of thousands of actors, store_get reusing its version,
+ * store_get_record, tombstone collection, and records in every layout
+ * record_parse accepts (or refuses) written straight into a WAL or
+ * snapshot, as older code or other tools may have.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -18,9 +23,12 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "crc32c.h"
+#include "record.h"
 #include "store.h"
 #include "tap.h"
 #include "version.h"
+#include "wal.h"
 
 static char tmproot[256];
 static const struct store_options nosync = { .fsync = false };
@@ -746,6 +754,721 @@ test_threads(void)
 	store_close(s);
 }
 
+/* ---- the packed map: exact round trips ---- */
+
+/* 1 when a and b are the same version field by field (value NULL-ness too). */
+static int
+same(const struct version *a, const struct version *b)
+{
+	size_t i;
+
+	if (a->ts != b->ts || strcmp(a->actor, b->actor) != 0 ||
+	    a->tombstone != b->tombstone || a->clock.n != b->clock.n ||
+	    (a->value == NULL) != (b->value == NULL) ||
+	    a->value_len != b->value_len ||
+	    (a->value_len > 0 && memcmp(a->value, b->value, a->value_len) != 0))
+		return 0;
+	if (a->value != NULL && a->value[a->value_len] != '\0')
+		return 0;
+	for (i = 0; i < a->clock.n; i++)
+		if (strcmp(a->clock.e[i].actor, b->clock.e[i].actor) != 0 ||
+		    a->clock.e[i].counter != b->clock.e[i].counter)
+			return 0;
+	return version_cmp(a, b) == 0;
+}
+
+/* As same(), but a NULL value reads back as "" after a JSON round trip. */
+static int
+same_json(const struct version *a, const struct version *b)
+{
+	struct version c;
+	int rc;
+
+	version_init(&c);
+	version_copy(&c, a);
+	if (c.value == NULL && !c.tombstone)
+		version_set_value(&c, "", 0);
+	rc = same(&c, b);
+	version_free(&c);
+	return rc;
+}
+
+struct shape {
+	const char	*what;
+	char		 key[STORE_KEY_MAX];
+	size_t		 klen;
+	struct version	 v;
+};
+
+#define NSHAPES 12
+
+/* Keys of every size and kind with values of every kind. */
+static void
+make_shapes(struct shape *sh)
+{
+	static const char bin[] = "a\0b\0\xff\0c";
+	char actor[32];
+	int i, k;
+
+	for (i = 0; i < NSHAPES; i++) {
+		version_init(&sh[i].v);
+		mkver(&sh[i].v, NULL, "n1.a", 5000 + i, "x");
+		snprintf(sh[i].key, sizeof(sh[i].key), "shape-%d", i);
+		sh[i].klen = strlen(sh[i].key);
+	}
+	sh[0].what = "empty value (not NULL)";
+	version_set_value(&sh[0].v, "", 0);
+	sh[1].what = "NULL value on a live version";
+	free(sh[1].v.value);
+	sh[1].v.value = NULL;
+	sh[1].v.value_len = 0;
+	sh[2].what = "binary value with NUL bytes";
+	version_set_value(&sh[2].v, bin, sizeof(bin) - 1);
+	sh[3].what = "1-byte key";
+	sh[3].key[0] = 'q';
+	sh[3].klen = 1;
+	sh[4].what = "1024-byte key";
+	for (k = 0; k < STORE_KEY_MAX; k++)
+		sh[4].key[k] = (char)('a' + k % 26);
+	sh[4].klen = STORE_KEY_MAX;
+	sh[5].what = "binary key with NUL bytes";
+	memcpy(sh[5].key, "\0k\0\xfe", 4);
+	sh[5].klen = 4;
+	sh[6].what = "tombstone";
+	mkver(&sh[6].v, NULL, "n1.a", 6006, NULL);
+	sh[7].what = "value needing JSON escapes";
+	version_set_value(&sh[7].v, "{\"a\":\"b\\\\c\"}\n\t\x01\x7f", 17);
+	sh[8].what = "multi-byte UTF-8 value and key";
+	version_set_value(&sh[8].v, "\xe2\x82\xac \xf0\x9f\x98\x80", 8);
+	memcpy(sh[8].key, "caf\xc3\xa9", 5);
+	sh[8].klen = 5;
+	sh[9].what = "empty clock";
+	vclock_free(&sh[9].v.clock);
+	sh[10].what = "clock of 6 actors, writer not in it";
+	for (k = 5; k >= 0; k--) {
+		snprintf(actor, sizeof(actor), "z%d.%s", k, k % 2 ? "odd" : "ev");
+		vclock_increment(&sh[10].v.clock, actor);
+	}
+	vclock_free(&sh[10].v.clock);
+	for (k = 0; k < 6; k++) {
+		snprintf(actor, sizeof(actor), "z%d.%s", k, k % 2 ? "odd" : "ev");
+		vclock_increment(&sh[10].v.clock, actor);
+	}
+	memcpy(sh[10].v.actor, "other.1", 8);
+	sh[11].what = "huge counter and negative ts";
+	sh[11].v.clock.e[0].counter = UINT64_MAX;
+	sh[11].v.ts = -12345;
+}
+
+static void
+free_shapes(struct shape *sh)
+{
+	int i;
+
+	for (i = 0; i < NSHAPES; i++)
+		version_free(&sh[i].v);
+}
+
+static int
+walk_records(void *arg, const char *key, size_t klen, const struct version *v)
+{
+	struct buf *b = arg;
+
+	record_to_json(key, klen, v, b);
+	buf_putc(b, '\n');
+	return 0;
+}
+
+/* Each shape reads back exactly: get, get_record, walk (phase names it). */
+static void
+check_shapes(struct store *s, struct shape *sh, int json, const char *phase)
+{
+	struct buf rec = BUF_INIT, want = BUF_INIT, walked = BUF_INIT;
+	struct version got;
+	int i, bad = 0, badrec = 0;
+
+	version_init(&got);
+	for (i = 0; i < NSHAPES; i++) {
+		if (store_get(s, sh[i].key, sh[i].klen, &got) != 1 ||
+		    !(json ? same_json(&sh[i].v, &got) : same(&sh[i].v, &got))) {
+			ok(0, "%s: %s reads back", phase, sh[i].what);
+			bad++;
+		}
+		buf_reset(&rec);
+		buf_reset(&want);
+		record_to_json(sh[i].key, sh[i].klen, &got, &want);
+		if (store_get_record(s, sh[i].key, sh[i].klen, &rec) != 1 ||
+		    rec.len != want.len || memcmp(rec.data, want.data,
+		    rec.len) != 0)
+			badrec++;
+	}
+	ok(bad == 0, "%s: all %d shapes read back exactly", phase, NSHAPES);
+	ok(badrec == 0, "%s: store_get_record matches record_to_json", phase);
+	store_walk(s, walk_records, &walked);
+	bad = 0;
+	for (i = 0; i < NSHAPES; i++) {
+		buf_reset(&want);
+		record_to_json(sh[i].key, sh[i].klen, json ? &got : &sh[i].v,
+		    &want);
+		if (store_get(s, sh[i].key, sh[i].klen, &got) == 1) {
+			buf_reset(&want);
+			record_to_json(sh[i].key, sh[i].klen, &got, &want);
+		}
+		buf_putc(&want, '\n');
+		if (strstr(walked.data, want.data) == NULL)
+			bad++;
+	}
+	ok(bad == 0, "%s: store_walk hands out the same versions", phase);
+	version_free(&got);
+	buf_free(&rec);
+	buf_free(&want);
+	buf_free(&walked);
+}
+
+static void
+test_shapes(void)
+{
+	char dir[512], err[512];
+	struct shape *sh = calloc(NSHAPES, sizeof(*sh));
+	struct buf b = BUF_INIT;
+	struct store *s;
+	int i, applied = 0;
+
+	fresh_dir(dir, sizeof(dir), "shapes");
+	make_shapes(sh);
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		goto done;
+	}
+	for (i = 0; i < NSHAPES; i++)
+		applied += store_apply(s, sh[i].key, sh[i].klen, &sh[i].v) == 1;
+	ok(applied == NSHAPES, "%d shapes applied", applied);
+	for (i = 0; i < NSHAPES; i++)
+		applied -= store_apply(s, sh[i].key, sh[i].klen, &sh[i].v) == 0;
+	ok(applied == 0, "each shape again is ignored (equal)");
+	check_shapes(s, sh, 0, "in memory");
+	ok(store_get_record(s, "nope", 4, &b) == 0 && b.len == 0,
+	    "store_get_record: a missing key leaves out alone");
+	store_close(s);
+	ok(store_open(&s, dir, &nosync, err, sizeof(err)) == 0, "reopen: %s",
+	    err);
+	check_shapes(s, sh, 1, "from the WAL");
+	ok(store_snapshot(s) == 0, "snapshot the shapes");
+	store_close(s);
+	ok(store_open(&s, dir, &nosync, err, sizeof(err)) == 0, "reopen: %s",
+	    err);
+	check_shapes(s, sh, 1, "from the snapshot");
+	store_close(s);
+done:
+	free_shapes(sh);
+	free(sh);
+	buf_free(&b);
+}
+
+/* store_get into one reused version: sizes up and down, value to tombstone. */
+static void
+test_get_reuse(void)
+{
+	char dir[512], err[512], key[16];
+	struct version v[4], got;
+	struct store *s;
+	int i, round, bad = 0;
+
+	fresh_dir(dir, sizeof(dir), "reuse");
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	for (i = 0; i < 4; i++)
+		version_init(&v[i]);
+	version_init(&got);
+	mkver(&v[0], NULL, "a.1", 10, "short");
+	mkver(&v[1], NULL, "b.1", 11, "a much longer value than the first");
+	mkver(&v[1], &v[1], "c.1", 12, "a much longer value than the first");
+	mkver(&v[2], NULL, "d.1", 13, NULL);
+	mkver(&v[3], NULL, "e.1", 14, "");
+	for (i = 0; i < 4; i++) {
+		snprintf(key, sizeof(key), "r%d", i);
+		store_apply(s, key, strlen(key), &v[i]);
+	}
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < 4; i++) {
+			snprintf(key, sizeof(key), "r%d", (i * 3 + round) % 4);
+			if (store_get(s, key, strlen(key), &got) != 1 ||
+			    !same(&v[(i * 3 + round) % 4], &got))
+				bad++;
+		}
+	}
+	ok(bad == 0, "one version reused across gets of other shapes");
+	ok(store_get(s, "absent", 6, &got) == 0 && got.value == NULL &&
+	    got.clock.n == 0 && got.clock.e == NULL,
+	    "a miss leaves the reused version empty");
+	/* Same-size overwrites (the in-place path) keep reading right. */
+	for (i = 0; i < 50; i++) {
+		mkver(&v[0], &v[0], "a.1", 100 + i, i % 2 ? "AAAAA" : "BBBBB");
+		store_apply(s, "r0", 2, &v[0]);
+	}
+	ok(store_get(s, "r0", 2, &got) == 1 && same(&v[0], &got),
+	    "50 same-size overwrites");
+	store_close(s);
+	ok(store_open(&s, dir, &nosync, err, sizeof(err)) == 0 &&
+	    store_get(s, "r0", 2, &got) == 1 && same(&v[0], &got),
+	    "and the last one is what replay finds");
+	store_close(s);
+	for (i = 0; i < 4; i++)
+		version_free(&v[i]);
+	version_free(&got);
+}
+
+/* Many actors: past every intern chunk boundary up to > 65536. */
+#define NACTORS 70000
+
+static int
+check_actors(struct store *s, int n)
+{
+	char key[32], actor[32];
+	struct version got;
+	int i, bad = 0;
+
+	version_init(&got);
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "ak%d", i);
+		snprintf(actor, sizeof(actor), "node%d.x", i);
+		if (store_get(s, key, strlen(key), &got) != 1 ||
+		    strcmp(got.actor, actor) != 0 || got.clock.n != 2 ||
+		    vclock_get(&got.clock, actor) != 1 ||
+		    vclock_get(&got.clock, "base.0") != 7)
+			bad++;
+	}
+	version_free(&got);
+	return bad;
+}
+
+static void
+test_many_actors(void)
+{
+	char dir[512], err[512], key[32], actor[32];
+	struct version v;
+	struct store *s;
+	int i;
+
+	fresh_dir(dir, sizeof(dir), "actors");
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	version_init(&v);
+	for (i = 0; i < NACTORS; i++) {
+		snprintf(key, sizeof(key), "ak%d", i);
+		snprintf(actor, sizeof(actor), "node%d.x", i);
+		mkver(&v, NULL, actor, 1000 + i, "v");
+		v.clock.e = realloc(v.clock.e, 2 * sizeof(*v.clock.e));
+		memcpy(v.clock.e[1].actor, v.clock.e[0].actor,
+		    sizeof(v.clock.e[0].actor));
+		v.clock.e[1].counter = 1;
+		memcpy(v.clock.e[0].actor, "base.0", 7);
+		v.clock.e[0].counter = 7;
+		v.clock.n = 2;
+		store_apply(s, key, strlen(key), &v);
+	}
+	version_free(&v);
+	ok(check_actors(s, NACTORS) == 0, "%d actors interned and read back",
+	    NACTORS);
+	store_close(s);
+	ok(store_open(&s, dir, &nosync, err, sizeof(err)) == 0 &&
+	    check_actors(s, NACTORS) == 0, "and after WAL replay");
+	store_snapshot(s);
+	store_close(s);
+	ok(store_open(&s, dir, &nosync, err, sizeof(err)) == 0 &&
+	    check_actors(s, NACTORS) == 0, "and after a snapshot");
+	store_close(s);
+}
+
+/* A clock at the decoder's limit, and one past it. */
+static void
+test_big_clock(void)
+{
+	char dir[512], err[512], actor[32];
+	struct version v, got;
+	struct store *s;
+	int i, rc;
+
+	fresh_dir(dir, sizeof(dir), "bigclock");
+	version_init(&v);
+	version_init(&got);
+	for (i = 0; i < VCLOCK_MAX_ENTRIES; i++) {
+		snprintf(actor, sizeof(actor), "act%05d.n", i);
+		vclock_increment(&v.clock, actor);
+		v.clock.e[v.clock.n - 1].counter = (uint64_t)i * 1000003 + 1;
+	}
+	v.ts = 77;
+	memcpy(v.actor, "act00001.n", 11);
+	version_set_value(&v, "big", 3);
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	ok(store_apply(s, "bc", 2, &v) == 1 && store_get(s, "bc", 2, &got) == 1
+	    && same(&v, &got), "a %d-entry clock reads back",
+	    VCLOCK_MAX_ENTRIES);
+	store_close(s);
+	rc = store_open(&s, dir, &nosync, err, sizeof(err));
+	ok(rc == 0 && store_get(s, "bc", 2, &got) == 1 && same(&v, &got),
+	    "and after replay");
+	if (rc == 0) {
+		ok(store_snapshot(s) == 0, "snapshot it");
+		store_close(s);
+	}
+	ok(store_open(&s, dir, &nosync, err, sizeof(err)) == 0 &&
+	    store_get(s, "bc", 2, &got) == 1 && same(&v, &got),
+	    "and from the snapshot");
+	store_close(s);
+	version_free(&v);
+	version_free(&got);
+}
+
+static void
+test_collect(void)
+{
+	char dir[512], err[512];
+	struct store_stats st;
+	struct store *s;
+
+	fresh_dir(dir, sizeof(dir), "collect");
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	put(s, "old", "n1.a", 100, "x");
+	put(s, "old", "n1.a", 200, NULL);
+	put(s, "new", "n1.a", 100, "x");
+	put(s, "new", "n1.a", 900, NULL);
+	put(s, "live", "n1.a", 50, "x");
+	ok(store_collect(s, 500) == 1, "one tombstone older than the cut");
+	store_stats(s, &st);
+	ok(!has(s, "old", NULL) && has(s, "new", NULL) && has(s, "live", "x")
+	    && st.keys == 1 && st.tombstones == 1,
+	    "only it is gone; live keys stay");
+	store_close(s);
+}
+
+/* ---- records written by other code: the fast reader vs record_parse ---- */
+
+static const char *good_recs[] = {
+	/* canonical, as record_to_json writes it */
+	"{\"key\":\"g0\",\"v\":{\"clock\":{\"n1.a\":3,\"n2.b\":1},\"ts\":5,"
+	    "\"actor\":\"n1.a\",\"tombstone\":false,\"value\":\"hello\"}}",
+	/* members in another order, whitespace, an extra member */
+	"{ \"v\" : {\"value\":\"w\", \"tombstone\":false, \"actor\":\"n1.a\","
+	    " \"ts\":6, \"clock\":{\"n1.a\":1}, \"x\":[1]}, \"key\":\"g1\" }",
+	/* unsorted clock, escaped actor name, ts -0 */
+	"{\"key\":\"g2\",\"v\":{\"clock\":{\"n2.b\":4,\"\\u006e1.a\":2},"
+	    "\"ts\":-0,\"actor\":\"n1.a\",\"tombstone\":false,\"value\":\"\"}}",
+	/* escaped key, escaped value with a surrogate pair */
+	"{\"key\":\"g\\u0033\\n\",\"v\":{\"clock\":{\"n1.a\":1},\"ts\":7,"
+	    "\"actor\":\"n1.a\",\"tombstone\":false,"
+	    "\"value\":\"\\ud83d\\ude00\\\"\\\\\"}}",
+	/* key_b64 and value_b64 */
+	"{\"key_b64\":\"/wA=\",\"v\":{\"clock\":{\"n1.a\":1},\"ts\":8,"
+	    "\"actor\":\"n1.a\",\"tombstone\":false,\"value_b64\":\"AAEC\"}}",
+	/* tombstone, empty clock, big numbers */
+	"{\"key\":\"g5\",\"v\":{\"clock\":{},\"ts\":-9223372036854775808,"
+	    "\"actor\":\"n1.a\",\"tombstone\":true}}",
+	"{\"key\":\"g6\",\"v\":{\"clock\":{\"n1.a\":18446744073709551615},"
+	    "\"ts\":9223372036854775807,\"actor\":\"n1.a\",\"tombstone\":true}}",
+	/* raw multi-byte UTF-8 and DEL in a value */
+	"{\"key\":\"g7\",\"v\":{\"clock\":{\"n1.a\":1},\"ts\":1,"
+	    "\"actor\":\"n1.a\",\"tombstone\":false,\"value\":\"\xc3\xa9\x7f\"}}",
+	/* whitespace before the final brace */
+	"{\"key\":\"g8\",\"v\":{\"clock\":{\"n1.a\":1},\"ts\":1,"
+	    "\"actor\":\"n1.a\",\"tombstone\":true} }",
+};
+
+static const char *bad_recs[] = {
+	"{\"key\":\"b\",\"v\":{\"clock\":{\"n1.a\":0},\"ts\":1,\"actor\":\"n1.a\","
+	    "\"tombstone\":true}}",				/* zero counter */
+	"{\"key\":\"b\",\"v\":{\"clock\":{\"n1.a\":1,\"n1.a\":2},\"ts\":1,"
+	    "\"actor\":\"n1.a\",\"tombstone\":true}}",		/* duplicate actor */
+	"{\"key\":\"b\",\"v\":{\"clock\":{\"n1.a\":1},\"ts\":01,"
+	    "\"actor\":\"n1.a\",\"tombstone\":true}}",		/* leading zero */
+	"{\"key\":\"b\",\"v\":{\"clock\":{\"n1.a\":1},\"ts\":9223372036854775808,"
+	    "\"actor\":\"n1.a\",\"tombstone\":true}}",		/* ts overflow */
+	"{\"key\":\"b\",\"v\":{\"clock\":{\"n1.a\":18446744073709551616},"
+	    "\"ts\":1,\"actor\":\"n1.a\",\"tombstone\":true}}",	/* counter overflow */
+	"{\"key\":\"b\",\"v\":{\"clock\":{\"n1.a\":1.5},\"ts\":1,"
+	    "\"actor\":\"n1.a\",\"tombstone\":true}}",		/* fraction */
+	"{\"key\":\"b\",\"v\":{\"clock\":{\"n1.a\":1},\"ts\":1,"
+	    "\"actor\":\"n1.a\",\"tombstone\":false,\"value\":\"a\x01\"}}", /* control */
+	"{\"key\":\"b\",\"v\":{\"clock\":{\"n1.a\":1},\"ts\":1,"
+	    "\"actor\":\"n1.a\",\"tombstone\":false,\"value\":\"\xc3\"}}", /* bad UTF-8 */
+	"{\"key\":\"b\",\"v\":{\"clock\":{\"n1.a\":1},\"ts\":1,"
+	    "\"actor\":\"n1.a\",\"tombstone\":false,\"value\":\"\\x\"}}", /* bad escape */
+	"{\"key\":\"b\",\"v\":{\"clock\":{\"n1.a\":1},\"ts\":1,"
+	    "\"actor\":\"n1.a\",\"tombstone\":false,\"value\":\"\\ud800\"}}",
+	"{\"key\":\"b\",\"v\":{\"clock\":{\"n1 a\":1},\"ts\":1,"
+	    "\"actor\":\"n1.a\",\"tombstone\":true}}",		/* bad actor */
+	"{\"key\":\"b\",\"v\":{\"clock\":{\"n1.a\":1},\"ts\":1,"
+	    "\"actor\":\"n1/a\",\"tombstone\":true}}",
+	"{\"key\":\"b\",\"v\":{\"clock\":{\"n1.a\":1},\"ts\":1,"
+	    "\"actor\":\"n1.a\",\"tombstone\":true,\"value\":\"x\"}}",
+	"{\"key\":\"b\",\"v\":{\"clock\":{\"n1.a\":1},\"ts\":1,"
+	    "\"actor\":\"n1.a\",\"tombstone\":false}}",		/* no value */
+	"{\"key\":\"b\",\"v\":{\"clock\":{\"n1.a\":1},"
+	    "\"actor\":\"n1.a\",\"tombstone\":true}}",		/* no ts */
+	"{\"key\":\"\",\"v\":{\"clock\":{\"n1.a\":1},\"ts\":1,"
+	    "\"actor\":\"n1.a\",\"tombstone\":true}}",		/* empty key */
+	"{\"key_b64\":\"/w\",\"v\":{\"clock\":{\"n1.a\":1},\"ts\":1,"
+	    "\"actor\":\"n1.a\",\"tombstone\":true}}",		/* bad base64 */
+	"{\"key\":\"b\",\"v\":{\"clock\":{\"n1.a\":1},\"ts\":1,"
+	    "\"actor\":\"n1.a\",\"tombstone\":true}}x",		/* trailing junk */
+	"{\"key\":\"b\",\"v\":{\"clock\":{\"n1.a\":1},\"ts\":1,"
+	    "\"actor\":\"n1.a\",\"tombstone\":true}",		/* unclosed */
+	"{\"key\":\"b\",\"v\":{\"clock\":{\"n1.a\":1},\"ts\":1,"
+	    "\"actor\":\"n1.a\",\"tombstone\":true}}}",		/* one } too many */
+	NULL,		/* filled in: a clock of VCLOCK_MAX_ENTRIES + 1 */
+};
+
+/* Writes recs into a fresh WAL in dir/wal, the way the old store did. */
+static int
+write_wal(const char *dir, const char **recs, size_t n)
+{
+	char path[600], err[256];
+	struct wal *w;
+	uint64_t seq;
+	size_t i;
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "%s/wal", dir);
+	if (wal_open(&w, path, 0, NULL, NULL, false, err, sizeof(err)) == -1)
+		return -1;
+	for (i = 0; i < n && rc == 0; i++)
+		rc = wal_append(w, recs[i], strlen(recs[i]), &seq);
+	wal_close(w);
+	return rc;
+}
+
+/* Writes recs as a snapshot file covering seq 0, crc'd line by line. */
+static int
+write_snapshot(const char *dir, const char **recs, size_t n)
+{
+	char path[600];
+	struct buf b = BUF_INIT;
+	size_t i, start;
+	int rc;
+
+	buf_puts(&b, "{\"kvd_snapshot\":1,\"seq\":0");
+	buf_printf(&b, ",\"crc\":\"%08" PRIx32 "\"}\n", crc32c(0, b.data, b.len));
+	for (i = 0; i < n; i++) {
+		start = b.len;
+		buf_append(&b, recs[i], strlen(recs[i]) - 1);	/* drop the } */
+		buf_printf(&b, ",\"crc\":\"%08" PRIx32 "\"}\n",
+		    crc32c(0, b.data + start, b.len - start));
+	}
+	start = b.len;
+	buf_printf(&b, "{\"end\":true,\"keys\":%zu", n);
+	buf_printf(&b, ",\"crc\":\"%08" PRIx32 "\"}\n",
+	    crc32c(0, b.data + start, b.len - start));
+	snprintf(path, sizeof(path), "%s/snapshot.json", dir);
+	rc = write_file(path, b.data, b.len);
+	buf_free(&b);
+	return rc;
+}
+
+/* The number of good_recs the store does not hold exactly as parsed. */
+static int
+check_good(struct store *s)
+{
+	struct version want, got;
+	struct buf key = BUF_INIT;
+	size_t i;
+	int bad = 0;
+
+	version_init(&want);
+	version_init(&got);
+	for (i = 0; i < sizeof(good_recs) / sizeof(good_recs[0]); i++) {
+		buf_reset(&key);
+		if (record_from_json(good_recs[i], strlen(good_recs[i]), &key,
+		    &want) != 0 || store_get(s, key.data, key.len, &got) != 1 ||
+		    !same(&want, &got)) {
+			ok(0, "good record %zu", i);
+			bad++;
+		}
+	}
+	version_free(&want);
+	version_free(&got);
+	buf_free(&key);
+	return bad;
+}
+
+static void
+test_foreign_records(void)
+{
+	const size_t ngood = sizeof(good_recs) / sizeof(good_recs[0]);
+	const size_t nbad = sizeof(bad_recs) / sizeof(bad_recs[0]);
+	char dir[512], err[512];
+	struct version v;
+	struct buf key = BUF_INIT, big = BUF_INIT;
+	struct store *s;
+	size_t i;
+	int rc, refused, parsed;
+
+	buf_puts(&big, "{\"key\":\"b\",\"v\":{\"clock\":{");
+	for (i = 0; i <= VCLOCK_MAX_ENTRIES; i++)
+		buf_printf(&big, "%s\"a%05zu.x\":1", i > 0 ? "," : "", i);
+	buf_puts(&big, "},\"ts\":1,\"actor\":\"n1.a\",\"tombstone\":true}}");
+	bad_recs[nbad - 1] = big.data;
+
+	fresh_dir(dir, sizeof(dir), "foreign");
+	ok(write_wal(dir, good_recs, ngood) == 0, "WAL of %zu records written",
+	    ngood);
+	rc = store_open(&s, dir, &nosync, err, sizeof(err));
+	ok(rc == 0, "a WAL in every accepted layout opens: %s", err);
+	if (rc == 0) {
+		ok(check_good(s) == 0, "each key holds what record_parse reads");
+		store_close(s);
+	}
+	fresh_dir(dir, sizeof(dir), "foreign-snap");
+	write_snapshot(dir, good_recs, ngood);
+	rc = store_open(&s, dir, &nosync, err, sizeof(err));
+	ok(rc == 0, "a snapshot in every accepted layout opens: %s", err);
+	if (rc == 0) {
+		ok(check_good(s) == 0, "each key holds what record_parse reads");
+		store_close(s);
+	}
+
+	version_init(&v);
+	refused = parsed = 0;
+	for (i = 0; i < nbad; i++) {
+		buf_reset(&key);
+		parsed += record_from_json(bad_recs[i], strlen(bad_recs[i]),
+		    &key, &v) == 0 && key.len > 0;
+		fresh_dir(dir, sizeof(dir), "foreign-bad");
+		if (write_wal(dir, &bad_recs[i], 1) != 0)
+			continue;
+		if (store_open(&s, dir, &nosync, err, sizeof(err)) == 0) {
+			ok(0, "bad record %zu opened", i);
+			store_close(s);
+		} else if (strstr(err, "wal-") != NULL)
+			refused++;
+	}
+	ok(parsed == 0, "record_parse refuses every bad record (%d took)",
+	    parsed);
+	ok(refused == (int)nbad, "and so does replay, naming the segment "
+	    "(%d of %zu)", refused, nbad);
+	version_free(&v);
+	buf_free(&key);
+	buf_free(&big);
+}
+
+/* New actors interned on many threads while readers decode entries. */
+#define RACE_WRITERS 4
+#define RACE_PER 3000
+
+struct race {
+	struct store	*s;
+	int		 id;
+	int		 errors;
+	atomic_int	*stop;
+};
+
+static void *
+race_writer(void *p)
+{
+	struct race *a = p;
+	char key[32], actor[32];
+	int i;
+
+	for (i = 0; i < RACE_PER; i++) {
+		snprintf(key, sizeof(key), "rk%d", i % 500);
+		snprintf(actor, sizeof(actor), "w%d-%d.r", a->id, i);
+		/* Each write descends from the last (put reads first). */
+		if (put(a->s, key, actor, 10000 + i * RACE_WRITERS + a->id,
+		    actor) == -1)
+			a->errors++;
+	}
+	return NULL;
+}
+
+static int
+race_walk(void *arg, const char *key, size_t klen, const struct version *v)
+{
+	int *bad = arg;
+
+	(void)key;
+	(void)klen;
+	/* The value is the writer's actor name: both decoded from ids. */
+	if (v->value == NULL || strcmp(v->value, v->actor) != 0 ||
+	    vclock_get(&v->clock, v->actor) == 0)
+		(*bad)++;
+	return 0;
+}
+
+static void *
+race_reader(void *p)
+{
+	struct race *a = p;
+	struct version v;
+	char key[32];
+	int n = 0;
+
+	version_init(&v);
+	while (!atomic_load(a->stop)) {
+		snprintf(key, sizeof(key), "rk%d", n++ % 500);
+		if (store_get(a->s, key, strlen(key), &v) == 1 &&
+		    (strcmp(v.value, v.actor) != 0 ||
+		    vclock_get(&v.clock, v.actor) == 0))
+			a->errors++;
+		if (n % 2000 == 0)
+			store_walk(a->s, race_walk, &a->errors);
+	}
+	version_free(&v);
+	return NULL;
+}
+
+static void
+test_actor_race(void)
+{
+	char dir[512], err[512];
+	pthread_t wt[RACE_WRITERS], rt[2];
+	struct race wa[RACE_WRITERS], ra[2];
+	atomic_int stop = 0;
+	struct store *s;
+	int i, errors = 0, bad = 0;
+
+	fresh_dir(dir, sizeof(dir), "actor-race");
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		ra[i] = (struct race){ s, i, 0, &stop };
+		pthread_create(&rt[i], NULL, race_reader, &ra[i]);
+	}
+	for (i = 0; i < RACE_WRITERS; i++) {
+		wa[i] = (struct race){ s, i, 0, &stop };
+		pthread_create(&wt[i], NULL, race_writer, &wa[i]);
+	}
+	for (i = 0; i < RACE_WRITERS; i++) {
+		pthread_join(wt[i], NULL);
+		errors += wa[i].errors;
+	}
+	atomic_store(&stop, 1);
+	for (i = 0; i < 2; i++) {
+		pthread_join(rt[i], NULL);
+		errors += ra[i].errors;
+	}
+	ok(errors == 0, "%d writers interning %d new actors each while "
+	    "readers decode: %d errors", RACE_WRITERS, RACE_PER, errors);
+	store_walk(s, race_walk, &bad);
+	store_close(s);
+	ok(bad == 0 && store_open(&s, dir, &nosync, err, sizeof(err)) == 0,
+	    "consistent, and replays: %s", err);
+	bad = 0;
+	store_walk(s, race_walk, &bad);
+	ok(bad == 0, "every replayed key names its writer");
+	store_close(s);
+}
+
 int
 main(void)
 {
@@ -763,6 +1486,13 @@ main(void)
 	test_snapshot();
 	test_corrupt();
 	test_threads();
+	test_shapes();
+	test_get_reuse();
+	test_many_actors();
+	test_actor_race();
+	test_big_clock();
+	test_collect();
+	test_foreign_records();
 	rm_rf(tmproot);
 	return tap_done();
 }
