@@ -131,39 +131,6 @@ usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-/*
- * Splits "http://host:port/" (scheme and trailing slash optional, port
- * defaulting to 80) into host and port.  0, or -1 when malformed.
- */
-static int
-parse_url(const char *url, size_t len, char *host, size_t hostlen, char *port,
-    size_t portlen)
-{
-	char tmp[NET_HOST_MAX + NET_PORT_MAX + 16];
-
-	if (len > 7 && strncmp(url, "http://", 7) == 0) {
-		url += 7;
-		len -= 7;
-	} else if (len > 8 && strncmp(url, "https://", 8) == 0)
-		return -1;
-	while (len > 0 && url[len - 1] == '/')
-		len--;
-	if (len == 0 || len >= sizeof(tmp) - 4 || memchr(url, '/', len) != NULL)
-		return -1;
-	memcpy(tmp, url, len);
-	tmp[len] = '\0';
-	if (net_split_hostport(tmp, host, hostlen, port, portlen) != 0) {
-		/* No port: "localhost" or "[::1]". */
-		if (strchr(tmp, ':') != NULL && tmp[0] != '[')
-			return -1;
-		snprintf(tmp + len, sizeof(tmp) - len, ":80");
-		if (net_split_hostport(tmp, host, hostlen, port, portlen) != 0)
-			return -1;
-	}
-	if (host[0] == '\0')
-		snprintf(host, hostlen, "127.0.0.1");
-	return 0;
-}
 
 /* Reads the message of a JSON error body, or falls back to the reason. */
 static void
@@ -252,7 +219,7 @@ request(const struct opts *o, const char *method, const char *target,
 		for (p = o->servers; *p; p += *p == ',' ? 1 : 0) {
 			comma = strchr(p, ',');
 			len = comma ? (size_t)(comma - p) : strlen(p);
-			if (parse_url(p, len, host, sizeof(host), port,
+			if (client_parse_url(p, len, host, sizeof(host), port,
 			    sizeof(port)) != 0) {
 				if (!o->quiet)
 					fprintf(stderr, "kvctl: bad server URL '%.*s' "

@@ -258,3 +258,33 @@ client_header(const struct client_response *res, const char *name, char *out,
 	out[n] = '\0';
 	return out;
 }
+
+int
+client_parse_url(const char *url, size_t len, char *host, size_t hostlen,
+    char *port, size_t portlen)
+{
+	char tmp[NET_HOST_MAX + NET_PORT_MAX + 16];
+
+	if (len > 7 && strncmp(url, "http://", 7) == 0) {
+		url += 7;
+		len -= 7;
+	} else if (len >= 8 && strncmp(url, "https://", 8) == 0)
+		return -1;
+	while (len > 0 && url[len - 1] == '/')
+		len--;
+	if (len == 0 || len >= sizeof(tmp) - 4 || memchr(url, '/', len) != NULL)
+		return -1;
+	memcpy(tmp, url, len);
+	tmp[len] = '\0';
+	if (net_split_hostport(tmp, host, hostlen, port, portlen) != 0) {
+		/* No port: "localhost" or "[::1]". */
+		if (strchr(tmp, ':') != NULL && tmp[0] != '[')
+			return -1;
+		snprintf(tmp + len, sizeof(tmp) - len, ":80");
+		if (net_split_hostport(tmp, host, hostlen, port, portlen) != 0)
+			return -1;
+	}
+	if (host[0] == '\0')
+		snprintf(host, hostlen, "127.0.0.1");
+	return 0;
+}

@@ -59,6 +59,15 @@ int	client_do(struct client_conn *c, const char *method, const char *target,
 	    const char *content_type, const void *body, size_t body_len,
 	    const char *extra, int timeout_ms, struct client_response *res);
 
+/*
+ * Splits a server URL s[0..len) -- "http://host:port/", with the scheme,
+ * the port (80) and the trailing slash optional; an empty host means
+ * 127.0.0.1 -- into host and port.  0, or -1 when malformed (https, a
+ * path, a bad port).
+ */
+int	client_parse_url(const char *s, size_t len, char *host, size_t hostlen,
+	    char *port, size_t portlen);
+
 /* The value of header name in res (NUL-terminated copy into out), or NULL. */
 const char *client_header(const struct client_response *res, const char *name,
 	    char *out, size_t outlen);

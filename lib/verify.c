@@ -246,30 +246,8 @@ value_parse(const char *p, size_t n, int *t, uint64_t *seq)
 static int
 parse_server(const char *url, size_t len, struct server *s)
 {
-	char tmp[NET_HOST_MAX + NET_PORT_MAX + 16];
-
-	if (len > 7 && strncmp(url, "http://", 7) == 0) {
-		url += 7;
-		len -= 7;
-	}
-	while (len > 0 && url[len - 1] == '/')
-		len--;
-	if (len == 0 || len >= sizeof(tmp) - 4 || memchr(url, '/', len) != NULL)
-		return -1;
-	memcpy(tmp, url, len);
-	tmp[len] = '\0';
-	if (net_split_hostport(tmp, s->host, sizeof(s->host), s->port,
-	    sizeof(s->port)) != 0) {
-		if (strchr(tmp, ':') != NULL && tmp[0] != '[')
-			return -1;
-		snprintf(tmp + len, sizeof(tmp) - len, ":80");
-		if (net_split_hostport(tmp, s->host, sizeof(s->host), s->port,
-		    sizeof(s->port)) != 0)
-			return -1;
-	}
-	if (s->host[0] == '\0')
-		snprintf(s->host, sizeof(s->host), "127.0.0.1");
-	return 0;
+	return client_parse_url(url, len, s->host, sizeof(s->host), s->port,
+	    sizeof(s->port));
 }
 
 /* Fills cfg->srv from the comma-separated list.  0, or -1 after a message. */
