@@ -49,6 +49,7 @@
 #include "lib/auth.h"
 #include "lib/buf.h"
 #include "lib/cluster.h"
+#include "lib/file.h"
 #include "lib/hints.h"
 #include "lib/http.h"
 #include "lib/json.h"
@@ -407,7 +408,8 @@ lock_node_dir(const char *dir)
 static void
 load_incarnation(const char *dir, char *out, size_t outlen)
 {
-	char path[PATH_MAX + 64], tmp[PATH_MAX + 72], text[32];
+	char path[PATH_MAX + 64], text[32];
+	const char *what;
 	uint32_t r = 0;
 	ssize_t n;
 	int fd;
@@ -435,16 +437,9 @@ load_incarnation(const char *dir, char *out, size_t outlen)
 	if (fd >= 0)
 		close(fd);
 	snprintf(out, outlen, "%08x", r);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || dprintf(fd, "%s\n", out) < 0 || fsync(fd) != 0 ||
-	    close(fd) != 0 || rename(tmp, path) != 0)
-		die("cannot write %s: %s", path, strerror(errno));
-	fd = open(dir, O_RDONLY);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
+	n = snprintf(text, sizeof(text), "%s\n", out);
+	if (file_replace(path, text, (size_t)n, &what) != 0)
+		die("cannot write %s (%s): %s", path, what, strerror(errno));
 }
 
 static void

@@ -62,6 +62,7 @@
  * waits for the broadcast threads, each bounded by timeout_ms.
  */
 #include "cluster.h"
+#include "file.h"
 #include "json.h"
 #include "log.h"
 #include "net.h"
@@ -439,33 +440,6 @@ fail:
 
 /* ---- members.json ---- */
 
-static int
-dir_sync(const char *dir)
-{
-	int fd, rc, e;
-
-	if ((fd = open(dir, O_RDONLY)) == -1)
-		return -1;
-	rc = fsync(fd);
-	e = errno;
-	close(fd);
-	if (rc == -1 && (e == EINVAL || e == EBADF))
-		rc = 0;		/* some systems cannot sync a directory */
-	errno = e;
-	return rc;
-}
-
-static int
-file_sync(int fd)
-{
-#if defined(__linux__) && defined(_POSIX_SYNCHRONIZED_IO) && \
-    _POSIX_SYNCHRONIZED_IO > 0
-	return fdatasync(fd);
-#else
-	return fsync(fd);
-#endif
-}
-
 /*
  * Writes the list to DIR/members.json (tmp, fsync, rename, dir fsync).
  * 0, or -1 with errno, after logging what failed.
@@ -473,58 +447,23 @@ file_sync(int fd)
 static int
 persist(struct cluster *c, const struct cluster_member *v, size_t n)
 {
-	struct buf out = BUF_INIT, tmp = BUF_INIT, final = BUF_INIT;
+	struct buf out = BUF_INIT, final = BUF_INIT;
 	const char *what = "write";
-	size_t off = 0;
-	ssize_t w;
-	int fd = -1, e;
+	int rc, e;
 
-	buf_printf(&tmp, "%s/%s", c->dir, MEMBERS_TMP);
 	buf_printf(&final, "%s/%s", c->dir, MEMBERS_FILE);
 	entries_emit(v, n, &out);
 	buf_putc(&out, '\n');
-	what = "create";
-	fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd == -1)
-		goto fail;
-	what = "write";
-	while (off < out.len) {
-		w = write(fd, out.data + off, out.len - off);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w == -1)
-			goto fail;
-		off += (size_t)w;
-	}
-	what = "fsync";
-	if (file_sync(fd) == -1)
-		goto fail;
-	what = "close";
-	e = close(fd);
-	fd = -1;
-	if (e == -1)
-		goto fail;
-	what = "rename";
-	if (rename(tmp.data, final.data) == -1)
-		goto fail;
-	what = "fsync directory";
-	if (dir_sync(c->dir) == -1)
-		goto fail;
-	buf_free(&out);
-	buf_free(&tmp);
-	buf_free(&final);
-	return 0;
-fail:
+	rc = file_replace(final.data, out.data, out.len, &what);
 	e = errno;
-	if (fd != -1)
-		close(fd);
-	log_event(LOG_ERROR, "cluster: cannot save member list",
-	    "file=%s op=\"%s\" err=\"%s\"", final.data, what, strerror(e));
+	if (rc != 0)
+		log_event(LOG_ERROR, "cluster: cannot save member list",
+		    "file=%s op=\"%s\" err=\"%s\"", final.data, what,
+		    strerror(e));
 	buf_free(&out);
-	buf_free(&tmp);
 	buf_free(&final);
 	errno = e;
-	return -1;
+	return rc;
 }
 
 /*

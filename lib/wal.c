@@ -104,7 +104,6 @@
  * closed segments in seq order.
  */
 #include "wal.h"
-#include "metrics.h"
 
 /* Records per fsync (kvd_group_commit_batch_size), when kvd sets it. */
 struct metric *wal_batch_metric;
@@ -125,6 +124,8 @@ struct metric *wal_batch_metric;
 #include "buf.h"
 #include "crc32c.h"
 #include "failpoint.h"
+#include "file.h"
+#include "metrics.h"
 
 #define SEG_PREFIX	"wal-"
 #define SEG_SUFFIX	".log"
@@ -211,33 +212,6 @@ seg_parse_name(const char *name, uint64_t *first)
 		return -1;
 	*first = v;
 	return 0;
-}
-
-static int
-data_sync(int fd)
-{
-#if defined(__linux__)
-	return fdatasync(fd);
-#else
-	return fsync(fd);
-#endif
-}
-
-/* fsyncs a directory so that creates, renames and unlinks in it last. */
-static int
-dir_sync(const char *dir)
-{
-	int fd, rc, e;
-
-	if ((fd = open(dir, O_RDONLY)) == -1)
-		return -1;
-	rc = fsync(fd);
-	e = errno;
-	close(fd);
-	if (rc == -1 && e == EINVAL)	/* some systems cannot sync a directory */
-		rc = 0;
-	errno = e;
-	return rc;
 }
 
 static int
@@ -373,7 +347,7 @@ seg_create(struct wal *w, uint64_t first, int *fdp)
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0644);
 	if (fd == -1)
 		return -1;
-	if (w->do_fsync && dir_sync(w->dir) == -1) {
+	if (w->do_fsync && file_sync_dir(w->dir) == -1) {
 		e = errno;
 		close(fd);
 		unlink(path);
@@ -399,7 +373,7 @@ wal_fail(struct wal *w, const char *what, int err)
 	seg_path(path, sizeof(path), w->dir, w->cur_first);
 	wal_log("error", what, path, (long long)w->cur_size, err);
 	if (ftruncate(w->fd, (off_t)w->cur_size) == 0)
-		(void)data_sync(w->fd);
+		(void)file_sync(w->fd);
 }
 
 /* True for the errors of a write that found no room: not sticky. */
@@ -436,7 +410,7 @@ batch_sync(int fd)
 		errno = EIO;
 		return -1;
 	}
-	return data_sync(fd);
+	return file_sync(fd);
 }
 
 /*
@@ -451,7 +425,7 @@ batch_nospace(struct wal *w, uint64_t last, int err)
 	struct buf tmp;
 
 	if (ftruncate(w->fd, (off_t)w->cur_size) == -1 ||
-	    (w->do_fsync && data_sync(w->fd) == -1)) {
+	    (w->do_fsync && file_sync(w->fd) == -1)) {
 		wal_fail(w, "wal: cannot cut back a write that found the disk "
 		    "full", errno);
 		buf_reset(&w->inflight);
@@ -762,7 +736,7 @@ wal_drop_upto(struct wal *w, uint64_t seq)
 		(void)failpoint("snapshot-mid-wal-drop");
 	}
 	free(firsts);
-	if (w->do_fsync && dir_sync(w->dir) == -1 && rc == 0) {
+	if (w->do_fsync && file_sync_dir(w->dir) == -1 && rc == 0) {
 		e = errno;
 		rc = -1;
 	}
@@ -898,7 +872,7 @@ make_dir(const char *dir, bool do_fsync)
 			parent[1] = '\0';
 		else
 			*slash = '\0';
-		return dir_sync(parent);
+		return file_sync_dir(parent);
 	}
 	return errno == EEXIST ? 0 : -1;
 }
@@ -991,7 +965,7 @@ recover_segment(struct wal *w, int fd, const char *path, uint64_t size,
 		return -1;
 	}
 	if (ftruncate(fd, (off_t)bad) == -1 ||
-	    (w->do_fsync && data_sync(fd) == -1)) {
+	    (w->do_fsync && file_sync(fd) == -1)) {
 		snprintf(err, errlen, "%s: cutting torn tail at offset %zu: %s",
 		    path, bad, strerror(errno));
 		return -1;
@@ -1081,7 +1055,7 @@ wal_open(struct wal **out, const char *dir, uint64_t after_seq,
 					    ents[j].first);
 					(void)unlink(path);
 				}
-				if (fsync && dir_sync(dir) == -1) {
+				if (fsync && file_sync_dir(dir) == -1) {
 					snprintf(err, errlen, "%s: fsync: %s",
 					    dir, strerror(errno));
 					goto fail;

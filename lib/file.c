@@ -1,0 +1,103 @@
+/*
+ * file.c -- durable file steps: fsync a file, fsync its directory, and
+ * replace a small file atomically (tmp + fsync + rename + dir fsync).
+ */
+#include "file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int
+file_sync(int fd)
+{
+#if defined(__linux__) && defined(_POSIX_SYNCHRONIZED_IO) && \
+    _POSIX_SYNCHRONIZED_IO > 0
+	return fdatasync(fd);
+#else
+	return fsync(fd);
+#endif
+}
+
+int
+file_sync_dir(const char *dir)
+{
+	int fd, rc, e;
+
+	if ((fd = open(dir, O_RDONLY)) == -1)
+		return -1;
+	rc = fsync(fd);
+	e = errno;
+	close(fd);
+	if (rc == -1 && (e == EINVAL || e == EBADF))
+		rc = 0;		/* some systems cannot sync a directory */
+	errno = e;
+	return rc;
+}
+
+int
+file_write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	ssize_t w;
+
+	while (n > 0) {
+		w = write(fd, c, n);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int
+file_replace(const char *path, const void *p, size_t n, const char **what)
+{
+	char tmp[PATH_MAX + 8], dir[PATH_MAX];
+	const char *step = "create", *slash;
+	int fd, e;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		goto fail_nofd;
+	}
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1)
+		goto fail_nofd;
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	step = "write";
+	if (file_write_all(fd, p, n) == -1)
+		goto fail;
+	step = "fsync";
+	if (file_sync(fd) == -1)
+		goto fail;
+	step = "close";
+	if (close(fd) == -1)
+		goto fail_nofd;
+	step = "rename";
+	if (rename(tmp, path) == -1)
+		goto fail_nofd;
+	step = "fsync directory";
+	slash = strrchr(path, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash == path ? 1 :
+		    slash - path), path);
+	if (file_sync_dir(dir) == -1)
+		goto fail_nofd;
+	return 0;
+fail:
+	e = errno;
+	close(fd);
+	errno = e;
+fail_nofd:
+	if (what != NULL)
+		*what = step;
+	return -1;
+}

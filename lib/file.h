@@ -1,0 +1,36 @@
+/*
+ * file.h -- the few durable-file steps every on-disk format here needs.
+ *
+ * A file is durable when its bytes were fsynced AND the directory entry
+ * naming it was: creating, renaming or unlinking a file is only safe
+ * after a crash once its directory has been fsynced too.  These helpers
+ * keep that sequence in one place.  No state; thread-safe.
+ */
+#ifndef KVD_FILE_H
+#define KVD_FILE_H
+
+#include <stddef.h>
+
+/* fdatasync where it exists (Linux), fsync elsewhere.  0 or -1. */
+int	file_sync(int fd);
+
+/*
+ * fsyncs directory dir, so that creates, renames and unlinks in it last.
+ * Systems that cannot sync a directory (EINVAL, EBADF) count as done.
+ * 0, or -1 with errno.
+ */
+int	file_sync_dir(const char *dir);
+
+/* Writes all n bytes of p to fd, retrying on EINTR.  0, or -1 with errno. */
+int	file_write_all(int fd, const void *p, size_t n);
+
+/*
+ * Replaces path with p[0..n) so that a crash leaves the old or the new
+ * contents, never a mix: path.tmp is written and fsynced, renamed over
+ * path, and path's directory fsynced.  0, or -1 with errno and, when
+ * what is not NULL, *what naming the step that failed.
+ */
+int	file_replace(const char *path, const void *p, size_t n,
+	    const char **what);
+
+#endif
