@@ -354,9 +354,13 @@ remote_main(void *arg)
 	free(tk);
 }
 
-/* Runs target i: inline for this node, as a workq task otherwise. */
+/*
+ * Runs target i: this node's copy in the calling thread; a remote one as
+ * a workq task, or in the calling thread too when `here` (the caller has
+ * nothing else to do meanwhile: it saves two thread switches).
+ */
 static void
-qop_ask(struct qop *q, size_t i)
+qop_ask(struct qop *q, size_t i, bool here)
 {
 	struct replica *rp = q->rp;
 	struct target *t = &q->t[i];
@@ -394,6 +398,10 @@ qop_ask(struct qop *q, size_t i)
 		pthread_mutex_lock(&q->mu);
 		q->refs++;
 		pthread_mutex_unlock(&q->mu);
+		if (here) {
+			remote_main(tk);
+			return;
+		}
 		if (workq_submit(rp->cfg.workq, remote_main, tk) == 0)
 			return;
 		pthread_mutex_lock(&q->mu);
@@ -466,14 +474,15 @@ qop_wait(struct qop *q, int need, bool allow_more)
 		if (q->write && allow_more &&
 		    (next = next_stand_in(q)) < q->nt) {
 			pthread_mutex_unlock(&q->mu);
-			qop_ask(q, next);
+			qop_ask(q, next, false);
 			pthread_mutex_lock(&q->mu);
 			continue;
 		}
 		if (!q->write && allow_more && q->ok + inflight < need &&
 		    next < q->nt) {
 			pthread_mutex_unlock(&q->mu);
-			qop_ask(q, next);
+			/* A read with nothing in flight waits for this one anyway. */
+			qop_ask(q, next, inflight == 0);
 			pthread_mutex_lock(&q->mu);
 			continue;
 		}
@@ -639,8 +648,9 @@ quorum_read(struct qop *q, int need)
 {
 	size_t i;
 
+	/* The last one asked runs in this thread: it would only wait. */
 	for (i = 0; i < q->nowners && (int)i < need; i++)
-		qop_ask(q, i);
+		qop_ask(q, i, i + 1 == q->nowners || (int)i + 1 == need);
 	return qop_wait(q, need, true);
 }
 
@@ -860,7 +870,7 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 			pthread_mutex_unlock(&wq->mu);
 			continue;
 		}
-		qop_ask(wq, i);
+		qop_ask(wq, i, false);
 	}
 	got = qop_wait(wq, res->required, true);
 	keep_hints(wq);

@@ -1454,6 +1454,43 @@ small_member(const char *p, size_t n, const char *name, struct json_tok *toks,
 }
 
 /*
+ * Sizes every stripe's table for the key count in the snapshot's trailer
+ * (data[0..size) is the whole file), so loading it never rehashes: each
+ * table gets the size growing to that count would give it.  A trailer
+ * that does not check out is left for the loader to report.
+ */
+static void
+presize(struct store *s, const char *data, size_t size)
+{
+	struct json_tok t[16];
+	const char *p;
+	uint64_t keys;
+	size_t n, per, nb, i;
+	int k;
+
+	if (size < 2 || data[size - 1] != '\n')
+		return;
+	for (p = data + size - 1; p > data && p[-1] != '\n' &&
+	    data + size - p < 128; p--)
+		;
+	n = (size_t)(data + size - 1 - p);
+	if (n <= 7 || memcmp(p, "{\"end\":", 7) != 0 || !line_crc_ok(p, n) ||
+	    (k = small_member(p, n, "keys", t, 16)) < 0 ||
+	    json_get_u64(p, &t[k], &keys) == -1)
+		return;
+	per = (size_t)(keys / NSTRIPES);
+	for (nb = TAB_MIN; nb <= per && nb < ((size_t)1 << 26); nb *= 2)
+		;
+	for (i = 0; i < NSTRIPES; i++) {
+		if (s->st[i].nb != 0)
+			continue;
+		if ((s->st[i].tab = calloc(nb, sizeof(struct entry *))) == NULL)
+			return;		/* grow() will try again, smaller */
+		s->st[i].nb = nb;
+	}
+}
+
+/*
  * Loads snapshot.json when present.  0 with *seq (0 without a snapshot),
  * or -1 with a message naming the file and offset.
  */
@@ -1491,6 +1528,7 @@ load_snapshot(struct store *s, struct loader *ld, uint64_t *seq,
 		goto done;
 	}
 	(void)posix_madvise((void *)data, size, POSIX_MADV_SEQUENTIAL);
+	presize(s, data, size);
 	while (off < size) {
 		p = data + off;
 		if (ended || (nl = memchr(p, '\n', size - off)) == NULL)
