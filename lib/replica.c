@@ -962,7 +962,7 @@ replica_serve_batch(struct replica *rp, const char *body, size_t len,
 	struct version v;
 	const char *p = body, *end = body + len, *nl, *key;
 	size_t klen;
-	uint64_t applied = 0, ignored = 0;
+	uint64_t applied = 0, ignored = 0, seq, last_seq = 0;
 	int rc, status = 200;
 
 	record_scratch_init(&sc);
@@ -979,24 +979,30 @@ replica_serve_batch(struct replica *rp, const char *body, size_t len,
 			    "%zu\",\"applied\":%llu}\n", (size_t)(p - body),
 			    (unsigned long long)applied);
 			status = 400;
-			goto out;
+			break;
 		}
-		rc = store_apply(rp->cfg.store, key, klen, &v);
+		rc = store_apply_nowait(rp->cfg.store, key, klen, &v, &seq);
 		if (rc < 0) {
 			buf_printf(out, "{\"error\":\"storage failure: not "
 			    "durable\",\"applied\":%llu}\n",
 			    (unsigned long long)applied);
 			status = 503;
-			goto out;
+			break;
 		}
-		if (rc == 1)
+		if (rc == 1) {
 			applied++;
-		else
+			last_seq = seq > last_seq ? seq : last_seq;
+		} else
 			ignored++;
 	}
-	buf_printf(out, "{\"applied\":%llu,\"ignored\":%llu}\n",
-	    (unsigned long long)applied, (unsigned long long)ignored);
-out:
+	/* One fsync covers the batch; nothing is acknowledged before it. */
+	if (store_sync(rp->cfg.store, last_seq) != 0 && status == 200) {
+		buf_puts(out, "{\"error\":\"storage failure: not durable\"}\n");
+		status = 503;
+	}
+	if (status == 200)
+		buf_printf(out, "{\"applied\":%llu,\"ignored\":%llu}\n",
+		    (unsigned long long)applied, (unsigned long long)ignored);
 	version_free(&v);
 	record_scratch_free(&sc);
 	return status;
@@ -1006,17 +1012,10 @@ int
 replica_serve_fetch(struct replica *rp, const char *key, size_t klen,
     struct buf *out)
 {
-	struct version v;
-	int status = 200;
-
-	version_init(&v);
-	if (store_get(rp->cfg.store, key, klen, &v) != 1) {
+	if (store_get_record(rp->cfg.store, key, klen, out) != 1) {
 		buf_puts(out, "{\"error\":\"not found\"}\n");
-		status = 404;
-	} else {
-		record_to_json(key, klen, &v, out);
-		buf_putc(out, '\n');
+		return 404;
 	}
-	version_free(&v);
-	return status;
+	buf_putc(out, '\n');
+	return 200;
 }

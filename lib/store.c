@@ -47,12 +47,14 @@
  *
  * Varints are LEB128 (7 bits a byte, low first).  Actor names live once
  * in a store-wide intern table, never shrunk: actors are node
- * incarnations, few and long-lived.  Index i is in chunk k = log2(i/64+1)
- * at slot i - 64(2^k - 1); chunks never move, so a reader turns an index
- * into a name without a lock: it got the index from an entry it read
- * under a stripe lock, and the interning thread filled the slot (under
- * act.mu) before it installed that entry under the same stripe lock.
- * New names are added under act.mu, looked up through a hash of indexes;
+ * incarnations, few and long-lived.  Index i is in chunk
+ * k = floor(log2(i/64 + 1)) at slot i - 64(2^k - 1); chunks never move
+ * and a slot is written once, under act.mu, before its index is handed
+ * out.  So a reader turns an index into a name without a lock: it read
+ * the index from an entry under a stripe lock, and whoever wrote that
+ * entry learned the index under act.mu (or from that stripe's memo,
+ * filled under the same stripe lock) after the slot was written.  New
+ * names are looked up and added under act.mu through a hash of indexes;
  * each stripe remembers its last few actors so repeat writers skip the
  * mutex.  A struct version exists only while someone looks: store_get
  * copies into the caller's version (reusing its clock array when the
@@ -77,8 +79,9 @@
  * record that does not match falls back to record_parse, so the fast
  * reader accepts a subset of what record_parse accepts, with the same
  * result, and refuses nothing on its own.  Replay runs before the store is
- * shared, so it takes no stripe locks, and its only per-record allocation
- * is the entry it keeps.
+ * shared, so it takes no stripe locks; on the fast path its only
+ * per-record allocation is the entry it keeps.  A snapshot's trailer
+ * gives the key count, so the tables are sized before its lines load.
  *
  * WHY SNAPSHOTS NEED NO WRITE PAUSE.  store_snapshot rotates the WAL,
  * which returns S, then walks the stripes one read lock at a time while
@@ -111,10 +114,11 @@
  * then the caller tries the WAL's kept records once (nospace_probe),
  * since no new write would otherwise reach the disk to find it free.
  *
- * LOCK ORDER: snap_mu -> stripe lock -> act.mu -> the WAL's internal
- * mutex (act.mu and the WAL's mutex are never held together).  A stripe
- * lock is never held while waiting for the disk, and at most one stripe
- * lock is held at a time.
+ * LOCK ORDER: snap_mu -> stripe lock -> the WAL's internal mutex, and
+ * stripe lock -> act.mu (the intern table's), which is held only around
+ * a lookup and never together with the WAL's.  A stripe lock is never
+ * held while waiting for the disk, and at most one stripe lock is held at
+ * a time.
  */
 #include "store.h"
 
@@ -133,6 +137,7 @@
 
 #include "buf.h"
 #include "crc32c.h"
+#include "file.h"
 #include "failpoint.h"
 #include "json.h"
 #include "record.h"
@@ -170,8 +175,9 @@ struct entry {
 /* A decode target that grows: a version borrowing an entry's bytes. */
 struct scratch {
 	struct version		 v;	/* v.value points into an entry: never free it */
-	struct vclock_entry	*ce;
+	struct vclock_entry	*ce;	/* cap entries: malloc'd, or the caller's */
 	size_t			 cap;
+	bool			 own;	/* ce is malloc'd */
 };
 
 struct stripe {
@@ -269,22 +275,6 @@ now_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int
-dir_sync(const char *dir)
-{
-	int fd, rc, e;
-
-	if ((fd = open(dir, O_RDONLY)) == -1)
-		return -1;
-	rc = fsync(fd);
-	e = errno;
-	close(fd);
-	if (rc == -1 && e == EINVAL)
-		rc = 0;
-	errno = e;
-	return rc;
 }
 
 /* ---- varints ---- */
@@ -507,26 +497,32 @@ scratch_entries(struct scratch *sc, size_t n)
 		return sc->ce;
 	cap = n < 4 ? 4 : n;
 	if (cap > SIZE_MAX / sizeof(*ce) ||
-	    (ce = realloc(sc->ce, cap * sizeof(*ce))) == NULL)
+	    (ce = realloc(sc->own ? sc->ce : NULL, cap * sizeof(*ce))) == NULL)
 		oom(cap * sizeof(*ce));
+	if (!sc->own && sc->cap > 0)
+		memcpy(ce, sc->ce, sc->cap * sizeof(*ce));
 	sc->ce = ce;
 	sc->cap = cap;
+	sc->own = true;
 	return ce;
 }
 
+/* A scratch whose first cap entries are the caller's ce (NULL: none). */
 static void
-scratch_init(struct scratch *sc)
+scratch_init(struct scratch *sc, struct vclock_entry *ce, size_t cap)
 {
 	version_init(&sc->v);
-	sc->ce = NULL;
-	sc->cap = 0;
+	sc->ce = ce;
+	sc->cap = ce != NULL ? cap : 0;
+	sc->own = false;
 }
 
 static void
 scratch_free(struct scratch *sc)
 {
-	free(sc->ce);
-	scratch_init(sc);
+	if (sc->own)
+		free(sc->ce);
+	scratch_init(sc, NULL, 0);
 }
 
 /* Copies the name of actor index i into dst (VCLOCK_ACTOR_MAX + 1 bytes). */
@@ -879,9 +875,7 @@ store_get_record(struct store *s, const char *key, size_t klen,
 
 	if (!key_ok(key, klen))
 		return 0;
-	scratch_init(&sc);
-	sc.ce = stack;
-	sc.cap = GET_STACK;
+	scratch_init(&sc, stack, GET_STACK);
 	h = key_hash(key, klen);
 	st = stripe_of(s, h);
 	pthread_rwlock_rdlock(&st->lock);
@@ -890,8 +884,7 @@ store_get_record(struct store *s, const char *key, size_t klen,
 		found = 1;
 	}
 	pthread_rwlock_unlock(&st->lock);
-	if (sc.ce != stack)
-		free(sc.ce);
+	scratch_free(&sc);
 	return found;
 }
 
@@ -899,10 +892,24 @@ int
 store_apply(struct store *s, const char *key, size_t klen,
     const struct version *v)
 {
+	uint64_t seq = 0;
+	int rc;
+
+	rc = store_apply_nowait(s, key, klen, v, &seq);
+	if (rc == 1 && wal_sync(s->wal, seq) == -1)
+		return -1;
+	return rc;
+}
+
+int
+store_apply_nowait(struct store *s, const char *key, size_t klen,
+    const struct version *v, uint64_t *seq)
+{
 	struct stripe *st;
-	uint64_t h, seq = 0;
+	uint64_t h;
 	int rc, e_no;
 
+	*seq = 0;
 	if (!key_ok(key, klen)) {
 		errno = EINVAL;
 		return -1;
@@ -910,16 +917,20 @@ store_apply(struct store *s, const char *key, size_t klen,
 	h = key_hash(key, klen);
 	st = stripe_of(s, h);
 	pthread_rwlock_wrlock(&st->lock);
-	rc = do_apply(s, st, key, klen, h, v, true, &seq);
+	rc = do_apply(s, st, key, klen, h, v, true, seq);
 	e_no = errno;
 	pthread_rwlock_unlock(&st->lock);
 	if (rc == -1 && e_no == ENOSPC)
 		nospace_probe(s);
 	else if (rc == -1)
 		errno = e_no;
-	if (rc == 1 && wal_sync(s->wal, seq) == -1)
-		return -1;
 	return rc;
+}
+
+int
+store_sync(struct store *s, uint64_t seq)
+{
+	return seq == 0 ? 0 : wal_sync(s->wal, seq);
 }
 
 int
@@ -970,7 +981,7 @@ store_walk(struct store *s, store_walk_fn fn, void *arg)
 	size_t i, b;
 	int rc = 0;
 
-	scratch_init(&sc);
+	scratch_init(&sc, NULL, 0);
 	for (i = 0; i < NSTRIPES && rc == 0; i++) {
 		st = &s->st[i];
 		pthread_rwlock_rdlock(&st->lock);
@@ -1080,7 +1091,7 @@ store_snapshot(struct store *s)
 	size_t i, b, start;
 	int fd = -1, e_no;
 
-	scratch_init(&sc);
+	scratch_init(&sc, NULL, 0);
 	snprintf(tmp, sizeof(tmp), "%s/" SNAP_TMP, s->dir);
 	snprintf(final, sizeof(final), "%s/" SNAP_NAME, s->dir);
 	pthread_mutex_lock(&s->snap_mu);
@@ -1127,7 +1138,7 @@ store_snapshot(struct store *s)
 	if (rename(tmp, final) == -1)
 		goto fail;
 	(void)failpoint("snapshot-after-rename");
-	if (s->fsync && dir_sync(s->dir) == -1)
+	if (s->fsync && file_sync_dir(s->dir) == -1)
 		goto fail;
 	(void)failpoint("snapshot-before-wal-drop");
 	/* The snapshot is in place; a failed drop only leaves extra files. */
@@ -1579,7 +1590,7 @@ loader_init(struct loader *ld, struct store *s)
 	ld->s = s;
 	record_scratch_init(&ld->sc);
 	version_init(&ld->v);
-	scratch_init(&ld->fv);
+	scratch_init(&ld->fv, NULL, 0);
 	buf_init(&ld->kb);
 	buf_init(&ld->vb);
 }
@@ -1648,7 +1659,7 @@ store_open(struct store **out, const char *dir,
 		pthread_rwlock_init(&s->st[i].lock, NULL);
 		buf_init(&s->st[i].scratch);
 		buf_init(&s->st[i].meta);
-		scratch_init(&s->st[i].cur);
+		scratch_init(&s->st[i].cur, NULL, 0);
 	}
 	pthread_mutex_init(&s->snap_mu, NULL);
 	pthread_mutex_init(&s->stat_mu, NULL);

@@ -74,12 +74,24 @@ int	store_get_record(struct store *s, const char *key, size_t klen,
  * stored version, logs it and waits until it is durable.  Returns 1
  * applied, 0 ignored (stored version equal or newer), -1 with errno (EIO:
  * the WAL has failed, until a restart; ENOSPC: the disk is full, later
- * writes may succeed; ENOMEM).  After -1 the version may still be
+ * writes may succeed; ENOMEM; EFBIG: a value of 4 GiB or more).  After -1 the version may still be
  * installed and may still become durable: "not acknowledged", not "not
  * applied".
  */
 int	store_apply(struct store *s, const char *key, size_t klen,
 	    const struct version *v);
+
+/*
+ * The apply rule without waiting for the disk, for callers that apply
+ * many versions and wait once (a batch from a peer): *seq gets the WAL
+ * seq to pass to store_sync (0 when nothing was logged).  Same returns
+ * as store_apply.  The version is NOT durable until store_sync(seq)
+ * returns 0: do not acknowledge it before.
+ */
+int	store_apply_nowait(struct store *s, const char *key, size_t klen,
+	    const struct version *v, uint64_t *seq);
+/* Waits until every record up to seq is durable.  0, or -1 with errno. */
+int	store_sync(struct store *s, uint64_t seq);
 
 /*
  * Read-modify-write for a coordinator.  Under the key's stripe write lock,

@@ -21,49 +21,17 @@ KEYS=200
 
 setup() {
 	setup_tmp
-	read -r -a PORTS <<<"$(free_ports 3)"
-	[ "${#PORTS[@]}" -eq 3 ]
+	pick_ports 3
 }
 
 teardown() {
 	teardown_tmp
 }
 
-# free_ports N: N distinct free TCP ports on 127.0.0.1, space-separated.
-free_ports() {
-	timeout 10 python3 -c '
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-' "$1"
-}
-
-port() {
-	echo "${PORTS[$(($1 - 1))]}"
-}
-
-peers_of() {
-	local i out=""
-	for i in 1 2 3; do
-		[ "$i" = "$1" ] && continue
-		out="$out${out:+,}node$i=127.0.0.1:$(port "$i")"
-	done
-	echo "$out"
-}
-
 # start_member N [AE_SECONDS]: nodeN on its port; anti-entropy every
 # AE_SECONDS (default 1).
 start_member() {
-	local n=$1 p
-	p=$(port "$n")
-	start_node "node$n" --addr "127.0.0.1:$p" --advertise "127.0.0.1:$p" \
-	    --peers "$(peers_of "$n")" --n 3 --w 2 --r 2 \
-	    --peer-timeout-ms 500 --gossip-interval-ms 200 \
-	    --anti-entropy-interval "${2:-1}"
+	start_peer "$1" 3 "" --anti-entropy-interval "${2:-1}"
 }
 
 # write_keys NODE W: PUTs key ae-0 .. ae-(KEYS-1) through NODE with ?w=W,
@@ -119,10 +87,6 @@ converged() {
 	    [ "$a" = "$b" ]
 }
 
-now_ms() {
-	echo $(($(date +%s%N) / 1000000))
-}
-
 # wait_converged SECONDS: polls converged; prints the elapsed time as a
 # TAP comment.
 wait_converged() {
@@ -135,8 +99,7 @@ wait_converged() {
 		fi
 		sleep 0.2
 	done
-	local ms=$(($(now_ms) - t0))
-	printf '# converged in %d.%01d s\n' $((ms / 1000)) $((ms % 1000 / 100)) >&3
+	echo "# converged in $(secs "$t0") s" >&3
 }
 
 @test "a replica that was down while 200 keys were written converges without client reads" {

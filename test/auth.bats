@@ -19,8 +19,7 @@ BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-60}
 
 setup() {
 	setup_tmp
-	read -r -a PORTS <<<"$(free_ports 2)"
-	[ "${#PORTS[@]}" -eq 2 ]
+	pick_ports 2
 	SECRET="$TMP/secret"
 	printf '%s\n' 'bats-cluster-secret-0123456789abcdef' >"$SECRET"
 	chmod 600 "$SECRET"
@@ -30,33 +29,12 @@ teardown() {
 	teardown_tmp
 }
 
-# free_ports N: N distinct free TCP ports on 127.0.0.1, space-separated.
-free_ports() {
-	timeout 10 python3 -c '
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-' "$1"
-}
-
-port() {
-	echo "${PORTS[$(($1 - 1))]}"
-}
-
 # start_member N SECRETFILE [flags...]: nodeN of a two-node cluster (n=2),
 # on its fixed port, with the other node as its peer.
 start_member() {
-	local n=$1 secret=$2 p other
+	local n=$1 secret=$2
 	shift 2
-	p=$(port "$n")
-	other=$((3 - n))
-	start_node "node$n" --addr "127.0.0.1:$p" --advertise "127.0.0.1:$p" \
-	    --peers "node$other=127.0.0.1:$(port "$other")" --n 2 --w 2 --r 2 \
-	    --peer-timeout-ms 500 --gossip-interval-ms 200 \
+	start_peer "$n" 2 "$(peers_of "$n" 2)" \
 	    ${secret:+--cluster-secret-file "$secret"} "$@"
 }
 

@@ -22,8 +22,7 @@ BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-60}
 setup() {
 	setup_tmp
 	QUICKSTART=0
-	read -r -a PORTS <<<"$(free_ports 4)"
-	[ "${#PORTS[@]}" -eq 4 ]
+	pick_ports 4
 }
 
 teardown() {
@@ -38,59 +37,16 @@ teardown() {
 	teardown_tmp
 }
 
-# free_ports N: N distinct free TCP ports on 127.0.0.1, space-separated.
-# Every socket stays bound until all N are chosen, so none repeats.
-free_ports() {
-	timeout 10 python3 -c '
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-' "$1"
-}
-
-# port N: the port chosen for nodeN (1..4).
-port() {
-	echo "${PORTS[$(($1 - 1))]}"
-}
-
-# peers_of N: --peers for nodeN in the three-node cluster (the other two).
-peers_of() {
-	local i out=""
-	for i in 1 2 3; do
-		[ "$i" = "$1" ] && continue
-		out="$out${out:+,}node$i=127.0.0.1:$(port "$i")"
-	done
-	echo "$out"
-}
-
 # start_member N [PEERS]: starts nodeN on its port; PEERS defaults to the
 # other two of node1..node3.
 start_member() {
-	local n=$1 p
-	p=$(port "$n")
-	start_node "node$n" --addr "127.0.0.1:$p" --advertise "127.0.0.1:$p" \
-	    --peers "${2:-$(peers_of "$n")}" --n 3 --w 2 --r 2 \
-	    --peer-timeout-ms 500 --gossip-interval-ms 200
+	start_peer "$1" 3 "${2:-}"
 }
 
 start_cluster() {
 	start_member 1
 	start_member 2
 	start_member 3
-}
-
-# c ARGS...: curl with a deadline, silent, showing errors.
-c() {
-	curl -sS --max-time 5 "$@"
-}
-
-# code ARGS...: only the HTTP status code.
-code() {
-	curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$@"
 }
 
 # header NAME ARGS...: the value of response header NAME (curl ARGS).
@@ -108,11 +64,6 @@ kv() {
 	timeout 15 "$KVCTL" "$@"
 }
 
-# put NODE KEY VALUE [QUERY]: PUT through NODE; prints the status code.
-put() {
-	code -X PUT -d "{\"value\":\"$3\"}" "$(url "$1")/kv/$2${4:-}"
-}
-
 # fetch_v NODE KEY: the "v" object NODE holds for KEY (compact, sorted),
 # or "404".
 fetch_v() {
@@ -128,17 +79,7 @@ fetch_v() {
 
 # members NODE: how many members NODE's /cluster/nodes lists.
 members() {
-	curl -s --max-time 2 "$(url "$1")/cluster/nodes" | jq '.members | length' 2>/dev/null
-}
-
-# wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds.
-wait_for() {
-	local deadline=$((SECONDS + $1))
-	shift
-	while ! "$@"; do
-		[ "$SECONDS" -lt "$deadline" ] || return 1
-		sleep 0.1
-	done
+	nodes "$1" | jq '.members | length' 2>/dev/null
 }
 
 # all_members COUNT NODE...: every NODE lists exactly COUNT members.
@@ -160,10 +101,6 @@ same_v() {
 		[ -z "$first" ] && first=$v
 		[ "$v" = "$first" ] || return 1
 	done
-}
-
-now_ms() {
-	echo $(($(date +%s%N) / 1000000))
 }
 
 # ---- replication --------------------------------------------------------

@@ -36,8 +36,7 @@ BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-90}
 setup() {
 	setup_tmp
 	BGPIDS=()
-	read -r -a PORTS <<<"$(free_ports 4)"
-	[ "${#PORTS[@]}" -eq 4 ]
+	pick_ports 4
 	write_py
 }
 
@@ -55,41 +54,10 @@ teardown() {
 	teardown_tmp
 }
 
-# free_ports N: N distinct free TCP ports on 127.0.0.1, space-separated.
-free_ports() {
-	timeout 10 python3 -c '
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-' "$1"
-}
-
-port() {
-	echo "${PORTS[$(($1 - 1))]}"
-}
-
-peers_of() {
-	local i out=""
-	for i in 1 2 3; do
-		[ "$i" = "$1" ] && continue
-		out="$out${out:+,}node$i=127.0.0.1:$(port "$i")"
-	done
-	echo "$out"
-}
-
 # start_member N [AE_SECONDS [PEERS]]: nodeN on its fixed port, anti-entropy
 # every AE_SECONDS (default 1), PEERS default the other two of node1..3.
 start_member() {
-	local n=$1 p
-	p=$(port "$n")
-	start_node "node$n" --addr "127.0.0.1:$p" --advertise "127.0.0.1:$p" \
-	    --peers "${3:-$(peers_of "$n")}" --n 3 --w 2 --r 2 \
-	    --peer-timeout-ms 500 --gossip-interval-ms 200 \
-	    --anti-entropy-interval "${2:-1}"
+	start_peer "$1" 3 "${3:-}" --anti-entropy-interval "${2:-1}"
 }
 
 start_cluster() {
@@ -97,26 +65,6 @@ start_cluster() {
 	start_member 2 "${1:-1}"
 	start_member 3 "${1:-1}"
 	wait_for 10 all_up node1 node2 node3
-}
-
-# c ARGS...: curl with a deadline, silent, showing errors.
-c() {
-	curl -sS --max-time 5 "$@"
-}
-
-# code ARGS...: only the HTTP status code.
-code() {
-	curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$@"
-}
-
-# put NODE KEY VALUE [QUERY]: PUT through NODE; prints the status code.
-put() {
-	code -X PUT -d "{\"value\":\"$3\"}" "$(url "$1")/kv/$2${4:-}"
-}
-
-# nodes NODE: NODE's /cluster/nodes.
-nodes() {
-	curl -s --max-time 2 "$(url "$1")/cluster/nodes"
 }
 
 # up NODE: NODE answers /health.
@@ -129,26 +77,6 @@ all_up() {
 	for n in "$@"; do
 		up "$n" || return 1
 	done
-}
-
-# wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds.
-wait_for() {
-	local deadline=$((SECONDS + $1))
-	shift
-	while ! "$@"; do
-		[ "$SECONDS" -lt "$deadline" ] || return 1
-		sleep 0.1
-	done
-}
-
-now_ms() {
-	echo $(($(date +%s%N) / 1000000))
-}
-
-# secs T0_MS: seconds since T0_MS, one decimal.
-secs() {
-	local ms=$(($(now_ms) - $1))
-	printf '%d.%01d' $((ms / 1000)) $((ms % 1000 / 100))
 }
 
 # kvt ARGS...: the Python helper, bounded.
@@ -316,11 +244,6 @@ else:
 EOF
 }
 
-# field NAME FILE: the number after NAME in a verify text report.
-field() {
-	awk -v k="$1" '$1 == k { print $2; exit }' "$2"
-}
-
 # keys_file NAME COUNT PREFIX: writes PREFIX-0 .. PREFIX-(COUNT-1) to $TMP/NAME.
 keys_file() {
 	local i
@@ -392,9 +315,7 @@ node_hints() {
 	wait "$vpid" || rc=$?
 	cat "$TMP/verify.out" "$TMP/verify.err"
 	[ "$rc" -eq 0 ]
-	[ "$(field acknowledged "$TMP/verify.out")" -gt 0 ]
-	[ "$(field lost "$TMP/verify.out")" -eq 0 ]
-	[ "$(field unreadable "$TMP/verify.out")" -eq 0 ]
+	verify_clean "$TMP/verify.out"
 }
 
 # ---- (b) SIGSTOP --------------------------------------------------------
@@ -512,9 +433,7 @@ node_hints() {
 	wait "$vpid" || rc=$?
 	cat "$TMP/verify.out" "$TMP/verify.err"
 	[ "$rc" -eq 0 ]
-	[ "$(field acknowledged "$TMP/verify.out")" -gt 0 ]
-	[ "$(field lost "$TMP/verify.out")" -eq 0 ]
-	[ "$(field unreadable "$TMP/verify.out")" -eq 0 ]
+	verify_clean "$TMP/verify.out"
 
 	[ "$(nodes node1 | jq -r '[.members[].id] | sort | join(",")')" = node1,node3,node4 ]
 	transfer_done() {
@@ -652,12 +571,9 @@ pending() {
 }
 
 @test "four nodes, one dead: stand-ins keep its writes as hints and hand them over when it returns (anti-entropy off)" {
-	local all="node1=127.0.0.1:$(port 1),node2=127.0.0.1:$(port 2)"
-	all="$all,node3=127.0.0.1:$(port 3),node4=127.0.0.1:$(port 4)"
-	local n others
+	local n
 	for n in 1 2 3 4; do
-		others=$(echo "$all" | tr ',' '\n' | grep -v "^node$n=" | paste -sd, -)
-		start_member "$n" 0 "$others"
+		start_member "$n" 0 "$(peers_of "$n" 4)"
 	done
 	kill_node node4 KILL
 	put_keys node1 60 sloppy
@@ -667,7 +583,7 @@ pending() {
 	[ "$h" -gt 0 ]
 	local t0
 	t0=$(now_ms)
-	start_member 4 0 "$(echo "$all" | tr ',' '\n' | grep -v '^node4=' | paste -sd, -)"
+	start_member 4 0 "$(peers_of 4 4)"
 	three_copies() {
 		[ "$(pending node1 node2 node3)" -eq 0 ] &&
 		    [ "$(copies sloppy 60 node1 node2 node3 node4 | grep -cvx 3)" -eq 0 ]

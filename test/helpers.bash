@@ -4,13 +4,54 @@
 #
 #   start_node ID [kvd flags...]   starts kvd, waits until it answers;
 #                                  sets PORT_<ID> and prints nothing
+#   setup_n1                       setup_tmp, start_node n1, U=its URL
 #   url ID                         http://127.0.0.1:PORT
 #   kill_node ID [SIGNAL]          kill -9 (or SIGNAL) and wait for exit
 #   stop_all                       kill -9 every node this file started
+#
+# Clusters whose nodes must know each other's ports before they start
+# (--peers), so port 0 will not do:
+#
+#   free_ports N                   N distinct free loopback TCP ports
+#   closed_port                    one loopback port nobody listens on
+#   pick_ports N                   PORTS=(N free ports); fails unless N
+#   port N                         the port picked for nodeN (1-based)
+#   member_addr N                  host:port of nodeN (127.0.0.1:$(port N));
+#                                  a file whose nodes live elsewhere
+#                                  defines its own after "load helpers"
+#   peers_of N [COUNT]             --peers for nodeN: the others of
+#                                  node1..nodeCOUNT (default 3)
+#   start_peer N NREP PEERS [flags...]
+#                                  start_node nodeN on its picked port,
+#                                  with --peers PEERS (empty: peers_of N),
+#                                  --n NREP --w 2 --r 2, 500 ms peer
+#                                  timeout, gossip every 200 ms, FLAGS
+#   nodes ID                       ID's /cluster/nodes (JSON)
+#
+# Clients, polling and reports:
+#
+#   c ARGS...                      curl -sS with a deadline
+#   code ARGS...                   curl printing only the status code
+#                                  (both: --max-time $CURL_MAX_TIME, 5 s;
+#                                  a file may set it after "load helpers")
+#   put ID KEY VALUE [QUERY]       PUT {"value":VALUE} through ID; prints
+#                                  the status code (disk.bats has its own)
+#   run_split SECS CMD...          CMD under timeout(1) with stdout and
+#                                  stderr apart: sets rc, out and err
+#   wait_for SECONDS CMD...        polls CMD every 0.1 s until it succeeds;
+#                                  fails after SECONDS
+#   now_ms                         wall clock in milliseconds
+#   secs T0_MS                     seconds since T0_MS, one decimal
+#   field NAME [FILE]              the number after NAME in a `kvctl
+#                                  verify` text report (FILE, default
+#                                  $output); slow.bats has its own field
+#   verify_clean [FILE]            that report has writes acknowledged,
+#                                  none lost and none unreadable
 
 ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
 KVD="$ROOT/kvd"
 KVCTL="$ROOT/kvctl"
+CURL_MAX_TIME=5		# seconds, for c and code
 
 setup_tmp() {
 	TMP="$(mktemp -d "${BATS_TMPDIR:-/tmp}/kvd-bats.XXXXXX")"
@@ -41,6 +82,13 @@ start_node() {
 	done
 	echo "kvd $id did not start in 10 s" >&2
 	return 1
+}
+
+# setup_n1: for a file whose every test talks to one fresh node n1 at $U.
+setup_n1() {
+	setup_tmp
+	start_node n1
+	U=$(url n1)
 }
 
 port_of() {
@@ -91,4 +139,135 @@ stop_all() {
 teardown_tmp() {
 	stop_all
 	rm -rf "$TMP"
+}
+
+# ---- clusters on fixed loopback ports -----------------------------------
+
+# free_ports N: N distinct free TCP ports on 127.0.0.1, space-separated.
+# Every socket stays bound until all N are chosen, so none repeats.
+free_ports() {
+	timeout 10 python3 -c '
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+' "$1"
+}
+
+# closed_port: a loopback port nobody listens on (free a moment ago).
+closed_port() {
+	free_ports 1
+}
+
+# pick_ports N: sets the array PORTS to N free ports; fails unless it got N.
+pick_ports() {
+	read -r -a PORTS <<<"$(free_ports "$1")"
+	[ "${#PORTS[@]}" -eq "$1" ]
+}
+
+# port N: the port picked for nodeN.
+port() {
+	echo "${PORTS[$(($1 - 1))]}"
+}
+
+# member_addr N: the host:port nodeN listens on and its peers dial.
+member_addr() {
+	echo "127.0.0.1:$(port "$1")"
+}
+
+# peers_of N [COUNT]: --peers for nodeN, the other members of
+# node1..nodeCOUNT (default 3), in order.
+peers_of() {
+	local i out=""
+	for ((i = 1; i <= ${2:-3}; i++)); do
+		[ "$i" = "$1" ] && continue
+		out="$out${out:+,}node$i=$(member_addr "$i")"
+	done
+	echo "$out"
+}
+
+# start_peer N NREP PEERS [flags...]: nodeN on its picked port, advertised
+# there, with --peers PEERS (empty: peers_of N), --n NREP --w 2 --r 2,
+# --peer-timeout-ms 500, --gossip-interval-ms 200, then FLAGS.
+start_peer() {
+	local n=$1 nrep=$2 peers=$3 p
+	shift 3
+	p=$(port "$n")
+	start_node "node$n" --addr "127.0.0.1:$p" --advertise "127.0.0.1:$p" \
+	    --peers "${peers:-$(peers_of "$n")}" --n "$nrep" --w 2 --r 2 \
+	    --peer-timeout-ms 500 --gossip-interval-ms 200 "$@"
+}
+
+# nodes ID: ID's /cluster/nodes.
+nodes() {
+	curl -s --max-time 2 "$(url "$1")/cluster/nodes"
+}
+
+# ---- clients, polling, reports -------------------------------------------
+
+# c ARGS...: curl with a deadline, silent, showing errors.
+c() {
+	curl -sS --max-time "$CURL_MAX_TIME" "$@"
+}
+
+# code ARGS...: only the HTTP status code.
+code() {
+	curl -s --max-time "$CURL_MAX_TIME" -o /dev/null -w '%{http_code}' "$@"
+}
+
+# put ID KEY VALUE [QUERY]: PUT through ID; prints the status code.
+put() {
+	code -X PUT -d "{\"value\":\"$3\"}" "$(url "$1")/kv/$2${4:-}"
+}
+
+# run_split SECS CMD...: runs CMD under timeout(1) with stdout and stderr
+# kept apart; sets rc (its status), out (stdout) and err (stderr).
+run_split() {
+	local secs=$1
+	shift
+	rc=0
+	timeout "$secs" "$@" >"$TMP/stdout" 2>"$TMP/stderr" || rc=$?
+	out=$(cat "$TMP/stdout")
+	err=$(cat "$TMP/stderr")
+}
+
+# wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds.
+wait_for() {
+	local deadline=$((SECONDS + $1))
+	shift
+	while ! "$@"; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.1
+	done
+}
+
+now_ms() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
+# secs T0_MS: seconds since T0_MS, one decimal.
+secs() {
+	local ms=$(($(now_ms) - $1))
+	printf '%d.%01d' $((ms / 1000)) $((ms % 1000 / 100))
+}
+
+# field NAME [FILE]: the number after NAME in a `kvctl verify` text report,
+# read from FILE or, without one, from $output.
+field() {
+	if [ $# -ge 2 ]; then
+		awk -v k="$1" '$1 == k { print $2; exit }' "$2"
+	else
+		printf '%s\n' "$output" | awk -v k="$1" '$1 == k { print $2; exit }'
+	fi
+}
+
+# verify_clean [FILE]: the verify report (FILE, or $output) counts at least
+# one acknowledged write, and no lost and no unreadable one.
+verify_clean() {
+	[ "$(field acknowledged "$@")" -gt 0 ] &&
+	    [ "$(field lost "$@")" -eq 0 ] &&
+	    [ "$(field unreadable "$@")" -eq 0 ]
 }

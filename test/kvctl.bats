@@ -6,9 +6,7 @@
 load helpers
 
 setup() {
-	setup_tmp
-	start_node n1
-	U=$(url n1)
+	setup_n1
 }
 
 teardown() {
@@ -18,15 +16,7 @@ teardown() {
 # kvx ARGS...: runs kvctl with stdout and stderr kept apart; sets
 # rc, out (stdout) and err (stderr).
 kvx() {
-	rc=0
-	timeout 20 "$KVCTL" "$@" >"$TMP/stdout" 2>"$TMP/stderr" || rc=$?
-	out=$(cat "$TMP/stdout")
-	err=$(cat "$TMP/stderr")
-}
-
-# closed_port: a loopback port nobody listens on.
-closed_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	run_split 20 "$KVCTL" "$@"
 }
 
 # stub MODE: a one-connection-at-a-time fake server in the background

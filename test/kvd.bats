@@ -4,25 +4,14 @@
 # kill -9, graceful shutdown and the node directory lock.
 
 load helpers
+CURL_MAX_TIME=10	# c and code (helpers.bash)
 
 setup() {
-	setup_tmp
-	start_node n1
-	U=$(url n1)
+	setup_n1
 }
 
 teardown() {
 	teardown_tmp
-}
-
-# c ARGS...: curl with a deadline, silent, showing errors.
-c() {
-	curl -sS --max-time 10 "$@"
-}
-
-# code ARGS...: only the HTTP status code.
-code() {
-	curl -s --max-time 10 -o /dev/null -w '%{http_code}' "$@"
 }
 
 # kv ARGS...: kvctl against n1, bounded.

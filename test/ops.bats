@@ -11,6 +11,7 @@
 
 load helpers
 bats_require_minimum_version 1.5.0
+CURL_MAX_TIME=10	# c and code (helpers.bash)
 
 BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-90}
 
@@ -26,15 +27,6 @@ MK() {
 	make -C "$ROOT" -f "${OPS_MAKEFILE:-$ROOT/Makefile}" "$@"
 }
 
-# c ARGS...: curl with a deadline, silent, showing errors.
-c() {
-	curl -sS --max-time 10 "$@"
-}
-
-code() {
-	curl -s --max-time 10 -o /dev/null -w '%{http_code}' "$@"
-}
-
 # json_get FILE KEY: one top-level member of a JSON object, as JSON.
 json_get() {
 	python3 -c 'import json, sys
@@ -44,18 +36,6 @@ print(json.dumps(json.load(open(sys.argv[1]))[sys.argv[2]]))' "$1" "$2"
 # version_of BINARY: the version word of "BINARY --version".
 version_of() {
 	"$1" --version | awk '{print $NF}'
-}
-
-free_ports() {
-	timeout 10 python3 -c '
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-' "$1"
 }
 
 # ---- the exposition format checker -------------------------------------
@@ -280,16 +260,6 @@ scrape() {
 # status_is URL CODE: true when GET URL answers with status CODE.
 status_is() {
 	[ "$(code "$1")" = "$2" ]
-}
-
-# wait_for SECONDS CMD...: retries CMD every 0.1 s until it succeeds.
-wait_for() {
-	local deadline=$(($(date +%s) + $1))
-	shift
-	until "$@"; do
-		[ "$(date +%s)" -lt "$deadline" ] || return 1
-		sleep 0.1
-	done
 }
 
 # ---- install, uninstall, dist, --version ---------------------------------

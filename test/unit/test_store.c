@@ -1089,6 +1089,7 @@ static void
 test_big_clock(void)
 {
 	char dir[512], err[512], actor[32];
+	struct buf rec = BUF_INIT, want = BUF_INIT;
 	struct version v, got;
 	struct store *s;
 	int i, rc;
@@ -1111,6 +1112,11 @@ test_big_clock(void)
 	ok(store_apply(s, "bc", 2, &v) == 1 && store_get(s, "bc", 2, &got) == 1
 	    && same(&v, &got), "a %d-entry clock reads back",
 	    VCLOCK_MAX_ENTRIES);
+	buf_reset(&want);
+	record_to_json("bc", 2, &v, &want);
+	ok(store_get_record(s, "bc", 2, &rec) == 1 && rec.len == want.len &&
+	    memcmp(rec.data, want.data, rec.len) == 0,
+	    "store_get_record of a clock too big for its stack array");
 	store_close(s);
 	rc = store_open(&s, dir, &nosync, err, sizeof(err));
 	ok(rc == 0 && store_get(s, "bc", 2, &got) == 1 && same(&v, &got),
@@ -1125,6 +1131,8 @@ test_big_clock(void)
 	store_close(s);
 	version_free(&v);
 	version_free(&got);
+	buf_free(&rec);
+	buf_free(&want);
 }
 
 static void
