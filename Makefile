@@ -73,7 +73,8 @@ asan:
 
 tsan:
 	$(MAKE) clean
-	TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" $(MAKE) test \
+	KVD_SANITIZER=thread TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" \
+	    $(MAKE) test \
 	    OPT="-O1 -g" EXTRA_CFLAGS="-fsanitize=thread" \
 	    EXTRA_LDFLAGS="-fsanitize=thread"
 	$(MAKE) clean
