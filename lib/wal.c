@@ -113,6 +113,7 @@ struct metric *wal_batch_metric;
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -623,6 +624,13 @@ wal_sync(struct wal *w, uint64_t seq)
 			continue;
 		}
 		w->busy = true;
+		/*
+		 * Group commit: before taking the batch, let the writers
+		 * that are running right now enqueue into it.
+		 */
+		pthread_mutex_unlock(&w->mu);
+		sched_yield();
+		pthread_mutex_lock(&w->mu);
 		(void)flush_batch(w);
 		w->busy = false;
 		pthread_cond_broadcast(&w->cv);
