@@ -138,6 +138,7 @@
 #include "buf.h"
 #include "crc32c.h"
 #include "file.h"
+#include "log.h"
 #include "failpoint.h"
 #include "json.h"
 #include "record.h"
@@ -227,12 +228,13 @@ struct loader {
 static void
 store_log(const char *level, const char *msg, const char *file, int err)
 {
+	enum log_level lvl = level[0] == 'e' ? LOG_ERROR : level[0] == 'w' ?
+	    LOG_WARN : LOG_INFO;
+
 	if (err != 0)
-		fprintf(stderr, "level=%s msg=\"%s\" file=%s error=\"%s\"\n",
-		    level, msg, file, strerror(err));
+		log_event(lvl, msg, "file=%s error=\"%s\"", file, strerror(err));
 	else
-		fprintf(stderr, "level=%s msg=\"%s\" file=%s\n", level, msg,
-		    file);
+		log_event(lvl, msg, "file=%s", file);
 }
 
 /* As version.c and vclock.c do: a node that cannot copy a version is done. */

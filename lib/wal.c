@@ -126,6 +126,7 @@ struct metric *wal_batch_metric;
 #include "crc32c.h"
 #include "failpoint.h"
 #include "file.h"
+#include "log.h"
 #include "metrics.h"
 
 #define SEG_PREFIX	"wal-"
@@ -179,8 +180,8 @@ wal_log(const char *level, const char *msg, const char *file, long long off,
 	if (err != 0)
 		snprintf(tail + strlen(tail), sizeof(tail) - strlen(tail),
 		    " error=\"%s\"", strerror(err));
-	fprintf(stderr, "level=%s msg=\"%s\" file=%s%s\n", level, msg,
-	    file, tail);
+	log_event(level[0] == 'e' ? LOG_ERROR : level[0] == 'w' ? LOG_WARN :
+	    LOG_INFO, msg, "file=%s%s", file, tail);
 }
 
 static void
