@@ -3,27 +3,39 @@
  *
  * kvd serves one node of a Dynamo-style key-value store over HTTP/1.1.
  * This file is the glue a newcomer reads first: flags, the node
- * directory, the routes of the HTTP API, signals and the background
- * snapshot job.  Everything with an invariant of its own lives in lib/:
+ * directory, the routes of the HTTP API, metrics, signals and the
+ * housekeeping thread.  Everything with an invariant of its own lives in
+ * lib/:
  *
- *	lib/server	the listener, one thread per connection, framing
- *	lib/http	HTTP/1.1 parsing and writing
- *	lib/store	the key -> version map, WAL and snapshots
- *	lib/version	a stored version and the winner rule
- *	lib/vclock	vector clocks, and the ETag form of a clock
- *	lib/json	strict JSON parsing and escaping
+ *	server, http	the listener, one thread per connection, framing
+ *	store, wal	the key -> version map, its WAL and snapshots
+ *	version, vclock	a stored version, the winner rule, vector clocks
+ *	record, json	the {"key","v"} record every layer moves, JSON
+ *	cluster, ring	membership (gossiped, persisted) and the ring
+ *	replica		quorum reads and writes, read repair, sloppy quorum
+ *	peer		calls to other nodes, failure detection
+ *	hints		writes held for members that are down
+ *	antientropy	hash-tree exchanges between replicas
+ *	transfer	keys sent to new owners when membership changes
+ *	auth		HMAC signatures on node-to-node requests
+ *	metrics, notify	/metrics and systemd's readiness protocol
  *
  * The node directory is DATA_DIR/ID/.  It holds LOCK (an fcntl lock that
  * keeps a second kvd off the same directory), incarnation (chosen when the
  * directory is created; with the id it forms this node's clock actor, so
- * a node that lost its data never reuses counters), and the store's files
- * (snapshot.json, wal/).
+ * a node that lost its data never reuses counters), alive (when the node
+ * last ran), members.json, hints/ and the store's files (snapshot.json,
+ * wal/).
  *
- * Threads and locks: connection threads call into the store, whose stripe
- * locks are its own business; the snapshot thread calls store_snapshot;
- * the main thread only waits for a signal.  kvd.c itself holds no lock
- * while calling into lib/, so there is no lock order to keep here beyond
- * the store's (stripe lock, then the WAL's mutex).
+ * Threads and locks: connection threads call into replica and the store;
+ * background threads (housekeeping here; gossip, hints, anti-entropy and
+ * transfer in their modules) do the same; the main thread only waits for
+ * a signal.  kvd.c holds no lock of its own while calling into lib/
+ * (bg_mu only guards the housekeeping thread's sleep).  The order across
+ * modules is: replica's key stripe lock, then a quorum operation's
+ * mutex, then the store's stripe lock, then the WAL's mutex; the peer
+ * pool, hints, cluster and metrics locks are leaves, never held while
+ * another module's lock is taken.
  *
  * Start reading at main().
  */

@@ -28,9 +28,9 @@
  * timeout_ms, the operation as a whole by twice that.
  *
  * Lock order: a coordinator key stripe lock (held across a write's read,
- * check and write), then a qop's mutex; the store's locks are taken
- * inside store calls with neither held... except the key stripe lock,
- * which is never taken by the store, so no cycle exists.
+ * check and write, so the store's stripe and WAL locks are taken inside
+ * it), then a qop's mutex, which is never held while calling the store,
+ * the network or hints.
  */
 #include "replica.h"
 
