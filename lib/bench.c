@@ -80,11 +80,6 @@ static const char *const terr_names[] = {
 	"refused", "timeout", "reset", "protocol", "other"
 };
 
-struct server {
-	char	host[NET_HOST_MAX];
-	char	port[NET_PORT_MAX];
-};
-
 struct bench {
 	/* options */
 	int		 conns;
@@ -97,7 +92,7 @@ struct bench {
 	unsigned	 ratio_get, ratio_put;
 	bool		 prefill, raw, json;
 	/* derived, read-only while threads run */
-	struct server	*servers;
+	struct client_server	*servers;
 	int		 nservers;
 	char		*body;
 	size_t		 body_len;
@@ -506,49 +501,23 @@ parse_secs(const char *s, double min, double *out)
 	return 0;
 }
 
-/*
- * Splits one --server entry ("http://host:port/", scheme, port and
- * trailing slash optional) into s.  0, or -1 when malformed.
- */
-static int
-parse_server(const char *url, size_t len, struct server *s)
-{
-	return client_parse_url(url, len, s->host, sizeof(s->host), s->port,
-	    sizeof(s->port));
-}
-
 static int
 parse_servers(struct bench *b, const char *list)
 {
-	const char *p = list, *comma;
-	size_t len;
-	int n = 1;
+	const char *bad;
+	size_t badlen;
+	int n;
 
-	for (comma = list; (comma = strchr(comma, ',')) != NULL; comma++)
-		n++;
-	b->servers = calloc((size_t)n, sizeof(*b->servers));
-	if (b->servers == NULL)
-		return -1;
-	b->nservers = 0;
-	while (*p) {
-		comma = strchr(p, ',');
-		len = comma ? (size_t)(comma - p) : strlen(p);
-		if (len > 0) {
-			if (parse_server(p, len, &b->servers[b->nservers]) != 0) {
-				fprintf(stderr, "kvctl bench: bad server URL "
-				    "'%.*s' (want http://HOST:PORT)\n", (int)len, p);
-				return -1;
-			}
-			b->nservers++;
-		}
-		p += len;
-		if (*p == ',')
-			p++;
-	}
-	if (b->nservers == 0) {
-		fprintf(stderr, "kvctl bench: no server given\n");
+	n = client_parse_servers(list, &b->servers, &bad, &badlen);
+	if (n < 0) {
+		if (badlen)
+			fprintf(stderr, "kvctl bench: bad server URL '%.*s' (want "
+			    "http://HOST:PORT)\n", (int)badlen, bad);
+		else
+			fprintf(stderr, "kvctl bench: no server given\n");
 		return -1;
 	}
+	b->nservers = n;
 	return 0;
 }
 
@@ -855,7 +824,7 @@ bench_main(const char *servers, bool json, int argc, char **argv)
 	seed = now_ns() ^ ((uint64_t)getpid() << 32);
 	for (i = 0; i < b.conns; i++) {
 		struct worker *w = &ws[i];
-		const struct server *s = &b.servers[i % b.nservers];
+		const struct client_server *s = &b.servers[i % b.nservers];
 
 		w->b = &b;
 		w->id = i;

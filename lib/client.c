@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -287,4 +288,44 @@ client_parse_url(const char *url, size_t len, char *host, size_t hostlen,
 	if (host[0] == '\0')
 		snprintf(host, hostlen, "127.0.0.1");
 	return 0;
+}
+
+int
+client_parse_servers(const char *list, struct client_server **out,
+    const char **bad, size_t *badlen)
+{
+	struct client_server *srv;
+	const char *p = list, *comma;
+	size_t len;
+	int n = 1, got = 0;
+
+	*bad = list;
+	*badlen = 0;
+	for (comma = list; (comma = strchr(comma, ',')) != NULL; comma++)
+		n++;
+	if ((srv = calloc((size_t)n, sizeof(*srv))) == NULL)
+		return -1;
+	for (;;) {
+		comma = strchr(p, ',');
+		len = comma ? (size_t)(comma - p) : strlen(p);
+		if (len > 0 && client_parse_url(p, len, srv[got].host,
+		    sizeof(srv[got].host), srv[got].port,
+		    sizeof(srv[got].port)) != 0) {
+			*bad = p;
+			*badlen = len;
+			free(srv);
+			return -1;
+		}
+		if (len > 0)
+			got++;
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+	if (got == 0) {
+		free(srv);
+		return -1;
+	}
+	*out = srv;
+	return got;
 }

@@ -68,6 +68,21 @@ int	client_do(struct client_conn *c, const char *method, const char *target,
 int	client_parse_url(const char *s, size_t len, char *host, size_t hostlen,
 	    char *port, size_t portlen);
 
+/* One server of a --server list. */
+struct client_server {
+	char	host[NET_HOST_MAX];
+	char	port[NET_PORT_MAX];
+};
+
+/*
+ * Parses a comma-separated list of server URLs (client_parse_url; empty
+ * entries are skipped) into a malloc'd array the caller frees.  Returns
+ * how many (>= 1), or -1: then *bad and *badlen name the malformed entry,
+ * or *badlen is 0 for an empty list or ENOMEM.
+ */
+int	client_parse_servers(const char *list, struct client_server **out,
+	    const char **bad, size_t *badlen);
+
 /* The value of header name in res (NUL-terminated copy into out), or NULL. */
 const char *client_header(const struct client_response *res, const char *name,
 	    char *out, size_t outlen);

@@ -87,13 +87,8 @@ static const char *const verdict_names[NVERDICTS] = {
 	"present", "lost", "stale", "corrupt", "unreadable", "absent"
 };
 
-struct server {
-	char	host[NET_HOST_MAX];
-	char	port[NET_PORT_MAX];
-};
-
 struct config {
-	struct server	*srv;
+	struct client_server	*srv;
 	int		 nsrv;
 	int		 writers;
 	double		 secs;
@@ -242,47 +237,24 @@ value_parse(const char *p, size_t n, int *t, uint64_t *seq)
 
 /* ---- servers --------------------------------------------------------- */
 
-/* "http://host:port/" (scheme, port and slash optional) into s.  0 or -1. */
-static int
-parse_server(const char *url, size_t len, struct server *s)
-{
-	return client_parse_url(url, len, s->host, sizeof(s->host), s->port,
-	    sizeof(s->port));
-}
-
 /* Fills cfg->srv from the comma-separated list.  0, or -1 after a message. */
 static int
 parse_servers(const char *list, struct config *cfg)
 {
-	const char *p = list, *comma;
-	size_t len;
-	int n = 1;
+	const char *bad;
+	size_t badlen;
+	int n;
 
-	for (comma = list; (comma = strchr(comma, ',')) != NULL; comma++)
-		n++;
-	cfg->srv = calloc((size_t)n, sizeof(*cfg->srv));
-	if (cfg->srv == NULL)
-		return -1;
-	cfg->nsrv = 0;
-	for (;;) {
-		comma = strchr(p, ',');
-		len = comma ? (size_t)(comma - p) : strlen(p);
-		if (len > 0) {
-			if (parse_server(p, len, &cfg->srv[cfg->nsrv]) != 0) {
-				fprintf(stderr, "kvctl verify: bad server URL "
-				    "'%.*s' (want http://HOST:PORT)\n", (int)len, p);
-				return -1;
-			}
-			cfg->nsrv++;
-		}
-		if (comma == NULL)
-			break;
-		p = comma + 1;
-	}
-	if (cfg->nsrv == 0) {
-		fprintf(stderr, "kvctl verify: no server given\n");
+	n = client_parse_servers(list, &cfg->srv, &bad, &badlen);
+	if (n < 0) {
+		if (badlen)
+			fprintf(stderr, "kvctl verify: bad server URL '%.*s' (want "
+			    "http://HOST:PORT)\n", (int)badlen, bad);
+		else
+			fprintf(stderr, "kvctl verify: no server given\n");
 		return -1;
 	}
+	cfg->nsrv = n;
 	return 0;
 }
 
