@@ -3,14 +3,19 @@
  *
  *	ok(cond, "what %s", ...)  prints "ok N - what" or "not ok N - what"
  *	return tap_done();        prints "N passed, N failed", exits 0 or 1
+ *	tap_rm_rf(dir)            removes a test's temporary directory tree
  *
  * Header-only so each test program stays a single file.
  */
 #ifndef KVD_TAP_H
 #define KVD_TAP_H
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int tap_n, tap_failed;
 
@@ -41,6 +46,32 @@ tap_done(void)
 	printf("1..%d\n", tap_n);
 	printf("%d passed, %d failed\n", tap_n - tap_failed, tap_failed);
 	return tap_failed ? 1 : 0;
+}
+
+/* Removes dir and everything below it (a test's temporary directory). */
+static inline void
+tap_rm_rf(const char *dir)
+{
+	char path[4096];
+	struct dirent *de;
+	struct stat sb;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
+		    (int)sizeof(path))
+			continue;
+		if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+			tap_rm_rf(path);
+		else
+			unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
 }
 
 #endif

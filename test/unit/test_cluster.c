@@ -31,28 +31,6 @@ static int ndirs;
 
 /* ---- helpers ---- */
 
-static void
-rm_rf(const char *dir)
-{
-	char path[4096];
-	struct dirent *de;
-	struct stat sb;
-	DIR *d;
-
-	if ((d = opendir(dir)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-			rm_rf(path);
-		else
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
 
 /* A fresh empty directory under tmproot; returns a static-ish copy. */
 static const char *
@@ -834,6 +812,6 @@ main(void)
 	test_merge();
 	test_gossip_close();
 	test_network();
-	rm_rf(tmproot);
+	tap_rm_rf(tmproot);
 	return tap_done();
 }

@@ -36,34 +36,12 @@ static const struct store_options dosync = { .fsync = true };
 
 /* ---- helpers ---- */
 
-static void
-rm_rf(const char *dir)
-{
-	char path[4096];
-	struct dirent *de;
-	struct stat sb;
-	DIR *d;
-
-	if ((d = opendir(dir)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-			rm_rf(path);
-		else
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
 
 static void
 fresh_dir(char *out, size_t n, const char *name)
 {
 	snprintf(out, n, "%s/%s", tmproot, name);
-	rm_rf(out);
+	tap_rm_rf(out);
 	mkdir(out, 0755);
 }
 
@@ -1501,6 +1479,6 @@ main(void)
 	test_big_clock();
 	test_collect();
 	test_foreign_records();
-	rm_rf(tmproot);
+	tap_rm_rf(tmproot);
 	return tap_done();
 }

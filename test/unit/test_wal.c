@@ -73,28 +73,6 @@ coll_free(struct coll *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static void
-rm_rf(const char *dir)
-{
-	char path[4096];
-	struct dirent *de;
-	struct stat sb;
-	DIR *d;
-
-	if ((d = opendir(dir)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-			rm_rf(path);
-		else
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
 
 static char tmproot[256];
 
@@ -102,7 +80,7 @@ static void
 fresh_dir(char *out, size_t n, const char *name)
 {
 	snprintf(out, n, "%s/%s", tmproot, name);
-	rm_rf(out);
+	tap_rm_rf(out);
 }
 
 static int
@@ -314,7 +292,7 @@ test_torn(void)
 	last_start = (size_t)(p - orig.data) + 1;
 	for (off = last_start; off < orig.len; off++) {
 		tried++;
-		rm_rf(dir);
+		tap_rm_rf(dir);
 		mkdir(dir, 0755);
 		write_file(path, orig.data, off);
 		coll_free(&c);
@@ -350,7 +328,7 @@ test_torn(void)
 	    "appends after it survive a reopen (%zu failures)", fails);
 
 	/* A bad byte in the very last record is indistinguishable: cut. */
-	rm_rf(dir);
+	tap_rm_rf(dir);
 	mkdir(dir, 0755);
 	orig.data[last_start + 9] ^= 0x01;
 	write_file(path, orig.data, orig.len);
@@ -438,7 +416,7 @@ test_corrupt(void)
 	}
 
 	/* Damage at the end of a segment that is followed by a non-empty one. */
-	rm_rf(dir);
+	tap_rm_rf(dir);
 	mkdir(dir, 0755);
 	write_file(path, orig.data, orig.len - 5);
 	{
@@ -882,6 +860,6 @@ main(void)
 	test_nospace_bound();
 	test_nospace_threads();
 	failpoint_arm(NULL);
-	rm_rf(tmproot);
+	tap_rm_rf(tmproot);
 	return tap_done();
 }
