@@ -665,9 +665,32 @@ ms(uint64_t ns)
 	return (double)ns / 1e6;
 }
 
+/* What both reports print, worked out once from a result. */
+struct figures {
+	double	rps;
+	double	p50, p90, p99, p999, max, mean;	/* ms */
+	double	busy;	/* cores the generator kept busy */
+};
+
+static void
+figures(const struct result *r, struct figures *f)
+{
+	uint64_t responses = r->ok + r->misses + r->http_err;
+
+	f->rps = r->secs > 0 ? (double)responses / r->secs : 0.0;
+	f->p50 = ms(bench_hist_quantile(&r->hist, 0.50));
+	f->p90 = ms(bench_hist_quantile(&r->hist, 0.90));
+	f->p99 = ms(bench_hist_quantile(&r->hist, 0.99));
+	f->p999 = ms(bench_hist_quantile(&r->hist, 0.999));
+	f->max = ms(r->hist.max);
+	f->mean = r->hist.total ? r->hist.sum / (double)r->hist.total / 1e6 : 0.0;
+	f->busy = r->secs > 0 ? r->cpu_secs / r->secs : 0.0;
+}
+
 static void
 print_text(const struct bench *b, const struct result *r)
 {
+	struct figures f;
 	uint64_t responses = r->ok + r->misses + r->http_err;
 	int i;
 
@@ -712,24 +735,19 @@ print_text(const struct bench *b, const struct result *r)
 		    (unsigned long long)b->keys,
 		    (unsigned long long)r->prefill_err);
 	printf("  duration    %.3f s\n", r->secs);
-	printf("  throughput  %.1f req/s\n",
-	    r->secs > 0 ? (double)responses / r->secs : 0.0);
+	figures(r, &f);
+	printf("  throughput  %.1f req/s\n", f.rps);
 	printf("  latency ms  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  "
-	    "max %.3f  mean %.3f\n",
-	    ms(bench_hist_quantile(&r->hist, 0.50)),
-	    ms(bench_hist_quantile(&r->hist, 0.90)),
-	    ms(bench_hist_quantile(&r->hist, 0.99)),
-	    ms(bench_hist_quantile(&r->hist, 0.999)),
-	    ms(r->hist.max),
-	    r->hist.total ? r->hist.sum / (double)r->hist.total / 1e6 : 0.0);
+	    "max %.3f  mean %.3f\n", f.p50, f.p90, f.p99, f.p999, f.max,
+	    f.mean);
 	printf("  client cpu  %.1f%% of %ld core%s (%.2f cores busy)\n",
-	    r->cpu_pct, r->cores, r->cores == 1 ? "" : "s",
-	    r->secs > 0 ? r->cpu_secs / r->secs : 0.0);
+	    r->cpu_pct, r->cores, r->cores == 1 ? "" : "s", f.busy);
 }
 
 static void
 print_json(const struct bench *b, const struct result *r)
 {
+	struct figures f;
 	uint64_t responses = r->ok + r->misses + r->http_err;
 	bool first = true;
 	int i;
@@ -764,18 +782,13 @@ print_json(const struct bench *b, const struct result *r)
 	if (b->prefill)
 		printf("\"prefill_errors\":%llu,",
 		    (unsigned long long)r->prefill_err);
-	printf("\"duration_s\":%.6f,\"rps\":%.1f,", r->secs,
-	    r->secs > 0 ? (double)responses / r->secs : 0.0);
+	figures(r, &f);
+	printf("\"duration_s\":%.6f,\"rps\":%.1f,", r->secs, f.rps);
 	printf("\"latency_ms\":{\"p50\":%.4f,\"p90\":%.4f,\"p99\":%.4f,"
-	    "\"p999\":%.4f,\"max\":%.4f,\"mean\":%.4f},",
-	    ms(bench_hist_quantile(&r->hist, 0.50)),
-	    ms(bench_hist_quantile(&r->hist, 0.90)),
-	    ms(bench_hist_quantile(&r->hist, 0.99)),
-	    ms(bench_hist_quantile(&r->hist, 0.999)),
-	    ms(r->hist.max),
-	    r->hist.total ? r->hist.sum / (double)r->hist.total / 1e6 : 0.0);
+	    "\"p999\":%.4f,\"max\":%.4f,\"mean\":%.4f},", f.p50, f.p90,
+	    f.p99, f.p999, f.max, f.mean);
 	printf("\"client_cpu_pct\":%.2f,\"client_cpu_cores\":%.3f,\"cores\":%ld}\n",
-	    r->cpu_pct, r->secs > 0 ? r->cpu_secs / r->secs : 0.0, r->cores);
+	    r->cpu_pct, f.busy, r->cores);
 }
 
 static double

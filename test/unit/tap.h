@@ -4,6 +4,7 @@
  *	ok(cond, "what %s", ...)  prints "ok N - what" or "not ok N - what"
  *	return tap_done();        prints "N passed, N failed", exits 0 or 1
  *	tap_rm_rf(dir)            removes a test's temporary directory tree
+ *	tap_rng()                 a repeatable xorshift64 stream for property tests
  *
  * Header-only so each test program stays a single file.
  */
@@ -12,6 +13,7 @@
 
 #include <dirent.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -46,6 +48,18 @@ tap_done(void)
 	printf("1..%d\n", tap_n);
 	printf("%d passed, %d failed\n", tap_n - tap_failed, tap_failed);
 	return tap_failed ? 1 : 0;
+}
+
+/* Deterministic pseudo-random numbers (xorshift64): failures repeat. */
+static uint64_t tap_rng_state = 0x243f6a8885a308d3ULL;
+
+static inline uint64_t
+tap_rng(void)
+{
+	tap_rng_state ^= tap_rng_state << 13;
+	tap_rng_state ^= tap_rng_state >> 7;
+	tap_rng_state ^= tap_rng_state << 17;
+	return tap_rng_state;
 }
 
 /* Removes dir and everything below it (a test's temporary directory). */

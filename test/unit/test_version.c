@@ -21,17 +21,6 @@
 #define NTOKS 256
 
 static struct json_tok toks[NTOKS];
-static uint64_t rng_state = 0x13198a2e03707344ULL;
-
-static uint64_t
-rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
 static int
 sign(int x)
 {
@@ -232,14 +221,14 @@ history(struct version *vs, int n)
 	vclock_init(&base);
 	for (i = 0; i < n; i++) {
 		version_init(&vs[i]);
-		if (i > 2 && rng() % 8 == 0) {
-			version_copy(&vs[i], &vs[rng() % (uint64_t)i]);
+		if (i > 2 && tap_rng() % 8 == 0) {
+			version_copy(&vs[i], &vs[tap_rng() % (uint64_t)i]);
 			continue;
 		}
-		a = (int)(rng() % 4);
+		a = (int)(tap_rng() % 4);
 		par[0] = last[a];
-		par[1] = i > 0 && rng() % 4 ? (int)(rng() % (uint64_t)i) : -1;
-		par[2] = i > 0 && rng() % 2 ? (int)(rng() % (uint64_t)i) : -1;
+		par[1] = i > 0 && tap_rng() % 4 ? (int)(tap_rng() % (uint64_t)i) : -1;
+		par[2] = i > 0 && tap_rng() % 2 ? (int)(tap_rng() % (uint64_t)i) : -1;
 		vclock_free(&base);
 		bts = 0;
 		for (k = 0; k < 3; k++) {
@@ -249,9 +238,9 @@ history(struct version *vs, int n)
 			if (vs[par[k]].ts > bts)
 				bts = vs[par[k]].ts;
 		}
-		val = vals[rng() % 5];
+		val = vals[tap_rng() % 5];
 		version_make_next(&vs[i], &base, bts, actors[a],
-		    (int64_t)(rng() % 20), rng() % 5 == 0, val, strlen(val));
+		    (int64_t)(tap_rng() % 20), tap_rng() % 5 == 0, val, strlen(val));
 		last[a] = i;
 	}
 	vclock_free(&base);
@@ -300,7 +289,7 @@ test_cmp_properties(void)
 			for (i = 0; i < N; i++)
 				perm[i] = i;
 			for (i = N - 1; i > 0; i--) {
-				j = (int)(rng() % (uint64_t)(i + 1));
+				j = (int)(tap_rng() % (uint64_t)(i + 1));
 				w = perm[i];
 				perm[i] = perm[j];
 				perm[j] = w;
@@ -404,12 +393,12 @@ test_json(void)
 	bad = 0;
 	for (i = 0; i < 2000; i++) {
 		char rnd[40];
-		size_t n = rng() % sizeof(rnd), k;
+		size_t n = tap_rng() % sizeof(rnd), k;
 
 		for (k = 0; k < n; k++)
-			rnd[k] = (char)(rng() % 4 ? rng() % 128 : rng() & 0xff);
+			rnd[k] = (char)(tap_rng() % 4 ? tap_rng() % 128 : tap_rng() & 0xff);
 		version_set_value(&v, rnd, n);
-		v.ts = (int64_t)rng();
+		v.ts = (int64_t)tap_rng();
 		if (!json_rt(&v, &j))
 			bad++;
 	}
@@ -533,9 +522,9 @@ test_base64(void)
 	for (i = 0; i < 3000; i++) {
 		unsigned char raw[64];
 
-		n = rng() % sizeof(raw);
+		n = tap_rng() % sizeof(raw);
 		for (k = 0; k < n; k++)
-			raw[k] = (unsigned char)rng();
+			raw[k] = (unsigned char)tap_rng();
 		buf_reset(&b);
 		buf_reset(&d);
 		base64_encode(raw, n, &b);
@@ -550,9 +539,9 @@ test_base64(void)
 	for (i = 0; i < 200000; i++) {
 		char tok[8];
 
-		n = 4 * (1 + rng() % 2);
+		n = 4 * (1 + tap_rng() % 2);
 		for (k = 0; k < n; k++)
-			tok[k] = "AZaz09+/=QgwMh"[rng() % 14];
+			tok[k] = "AZaz09+/=QgwMh"[tap_rng() % 14];
 		buf_reset(&d);
 		if (base64_decode(tok, n, &d) == 0) {
 			buf_reset(&b);
@@ -578,4 +567,6 @@ main(void)
 	test_from_json_bad();
 	test_base64();
 	return tap_done();
+
+	tap_rng_state = 0x13198a2e03707344ULL;
 }
