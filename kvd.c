@@ -30,8 +30,8 @@
  * Threads and locks: connection threads call into replica and the store;
  * background threads (housekeeping here; gossip, hints, anti-entropy and
  * transfer in their modules) do the same; the main thread only waits for
- * a signal.  kvd.c holds no lock of its own while calling into lib/
- * (bg_mu only guards the housekeeping thread's sleep).  The order across
+ * a signal.  kvd.c holds no lock of its own while calling into lib/.
+ * The order across
  * modules is: replica's key stripe lock, then a quorum operation's
  * mutex, then the store's stripe lock, then the WAL's mutex; the peer
  * pool, hints, cluster and metrics locks are leaves, never held while
@@ -60,6 +60,7 @@
 #include "lib/antientropy.h"
 #include "lib/auth.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "lib/cluster.h"
 #include "lib/file.h"
 #include "lib/hints.h"
@@ -445,7 +446,7 @@ load_incarnation(const char *dir, char *out, size_t outlen)
 	fd = open("/dev/urandom", O_RDONLY);
 	if (fd < 0 || read(fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
 		r = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16) ^
-		    (uint32_t)net_now_ms();
+		    (uint32_t)clock_now_ms();
 	if (fd >= 0)
 		close(fd);
 	snprintf(out, outlen, "%08x", r);
@@ -920,7 +921,7 @@ handle_health(struct node *nd, struct server_response *res)
 	buf_puts(&res->body, "{\"status\":\"ok\",\"id\":");
 	json_emit_string(&res->body, nd->cfg.id, strlen(nd->cfg.id));
 	buf_printf(&res->body, ",\"uptime_s\":%lld}\n",
-	    (long long)((net_now_ms() - nd->started_ms) / 1000));
+	    (long long)((clock_now_ms() - nd->started_ms) / 1000));
 }
 
 /*
@@ -945,7 +946,7 @@ handle_ready(struct node *nd, struct server_response *res)
 		    peer_health(nd->peers, v->members[i].address, &h) >= 0 &&
 		    h.last_ok_ms == 0)
 			waiting = v->members[i].id;
-	if (waiting != NULL && net_now_ms() - nd->started_ms < READY_WAIT_MS) {
+	if (waiting != NULL && clock_now_ms() - nd->started_ms < READY_WAIT_MS) {
 		res->status = 503;
 		buf_puts(&res->body, "{\"ready\":false,\"reason\":\"waiting "
 		    "for member ");
@@ -1153,7 +1154,7 @@ handle(void *arg, const struct server_request *sr, struct server_response *res)
 	struct node *nd = arg;
 	const struct http_request *req = sr->http;
 	struct buf key = BUF_INIT;
-	uint64_t started = metrics_now_ns();
+	uint64_t started = clock_now_ns();
 	const char *why, *route;
 	char msg[160], status[8];
 	int i;
@@ -1227,7 +1228,7 @@ out:
 	status[3] = '\0';
 	metrics_inc(metrics_with(m_requests, route, method_label(req), status));
 	metrics_observe(metrics_with(m_duration, route),
-	    (double)(metrics_now_ns() - started) / 1e9);
+	    (double)(clock_now_ns() - started) / 1e9);
 }
 
 /* ---- metrics ---------------------------------------------------------- */
@@ -1290,7 +1291,7 @@ g_snapshot_age(void *arg)
 
 	store_stats(nd->store, &st);
 	since = st.snapshot_ms ? st.snapshot_ms : nd->started_wall_ms;
-	return (double)(net_wall_ms() - since) / 1000.0;
+	return (double)(clock_wall_ms() - since) / 1000.0;
 }
 
 static double
@@ -1308,7 +1309,7 @@ g_hint_age(void *arg)
 	struct hints_stats hs;
 
 	hints_stats(((struct node *)arg)->hints, NULL, &hs);
-	return hs.oldest_ms ? (double)(net_wall_ms() - hs.oldest_ms) / 1000.0 : 0;
+	return hs.oldest_ms ? (double)(clock_wall_ms() - hs.oldest_ms) / 1000.0 : 0;
 }
 
 static double
@@ -1406,9 +1407,7 @@ metrics_setup(struct node *nd)
 
 /* ---- background jobs and signals ------------------------------------- */
 
-static pthread_mutex_t	bg_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t	bg_cv = PTHREAD_COND_INITIALIZER;
-static bool		bg_stop;
+static struct stopper	house_stop;
 
 #define HOUSEKEEPING_MS	60000	/* tombstone collection and the alive stamp */
 
@@ -1425,7 +1424,7 @@ stamp_alive(const struct node *nd)
 
 	snprintf(path, sizeof(path), "%s/alive", nd->dir);
 	if ((f = fopen(path, "w")) != NULL) {
-		fprintf(f, "%lld\n", (long long)net_wall_ms());
+		fprintf(f, "%lld\n", (long long)clock_wall_ms());
 		fclose(f);
 	}
 }
@@ -1452,7 +1451,7 @@ check_away(const struct node *nd)
 	if (fscanf(f, "%lld", &last) != 1)
 		last = 0;
 	fclose(f);
-	away = net_wall_ms() - last;
+	away = clock_wall_ms() - last;
 	if (last <= 0 || away <= nd->cfg.tombstone_grace * 1000)
 		return;
 	if (nd->cfg.allow_stale) {
@@ -1477,27 +1476,18 @@ static void *
 housekeeping_main(void *arg)
 {
 	struct node *nd = arg;
-	struct timespec ts;
-	int64_t now, next_snap, next_house, due;
+	int64_t now, next_snap, next_house;
 	uint64_t n;
 
-	now = net_wall_ms();
+	now = clock_now_ms();
 	next_snap = nd->cfg.snapshot_interval > 0 ?
 	    now + nd->cfg.snapshot_interval * 1000 : INT64_MAX;
 	next_house = now;
-	pthread_mutex_lock(&bg_mu);
-	while (!bg_stop) {
-		due = next_snap < next_house ? next_snap : next_house;
-		ts.tv_sec = (time_t)(due / 1000);
-		ts.tv_nsec = (long)(due % 1000) * 1000000;
-		while (!bg_stop && net_wall_ms() < due)
-			pthread_cond_timedwait(&bg_cv, &bg_mu, &ts);
-		if (bg_stop)
-			break;
-		pthread_mutex_unlock(&bg_mu);
-		now = net_wall_ms();
+	while (!stopper_sleep_until(&house_stop, next_snap < next_house ?
+	    next_snap : next_house)) {
+		now = clock_now_ms();
 		if (now >= next_house) {
-			n = store_collect(nd->store, now -
+			n = store_collect(nd->store, clock_wall_ms() -
 			    nd->cfg.tombstone_grace * 1000);
 			if (n > 0)
 				log_event(LOG_INFO, "tombstones collected",
@@ -1512,9 +1502,7 @@ housekeeping_main(void *arg)
 				    strerror(errno));
 			next_snap = now + nd->cfg.snapshot_interval * 1000;
 		}
-		pthread_mutex_lock(&bg_mu);
 	}
-	pthread_mutex_unlock(&bg_mu);
 	return NULL;
 }
 
@@ -1609,8 +1597,8 @@ main(int argc, char **argv)
 
 	memset(&sopt, 0, sizeof(sopt));
 	sopt.fsync = true;
-	nd.started_ms = net_now_ms();
-	nd.started_wall_ms = net_wall_ms();
+	nd.started_ms = clock_now_ms();
+	nd.started_wall_ms = clock_wall_ms();
 	/*
 	 * Before any thread exists: wal_batch_metric is read by whichever
 	 * thread fsyncs the WAL.  The callbacks run only at scrape time.
@@ -1707,7 +1695,8 @@ main(int argc, char **argv)
 		die("cannot start the server: %s", strerror(errno));
 	if (cfg->port_file != NULL)
 		write_port_file(cfg->port_file, port);
-	if (pthread_create(&house_thread, NULL, housekeeping_main, &nd) != 0)
+	if (stopper_init(&house_stop) != 0 ||
+	    pthread_create(&house_thread, NULL, housekeeping_main, &nd) != 0)
 		die("cannot start the housekeeping thread: %s", strerror(errno));
 	view = cluster_view_get(nd.cluster);
 	log_event(LOG_INFO, "kvd ready", "id=%s actor=%s addr=%s port=%d "
@@ -1725,10 +1714,7 @@ main(int argc, char **argv)
 	    sig == SIGTERM ? "TERM" : "INT");
 	notify_send("STOPPING=1");
 	server_stop(nd.server, (int)cfg->shutdown_grace * 1000);
-	pthread_mutex_lock(&bg_mu);
-	bg_stop = true;
-	pthread_cond_broadcast(&bg_cv);
-	pthread_mutex_unlock(&bg_mu);
+	stopper_stop(&house_stop);
 	pthread_join(house_thread, NULL);
 	ae_stop(nd.ae);
 	transfer_stop(nd.transfer);

@@ -83,11 +83,11 @@
  * Calls use max(timeout_ms, AE_CALL_TIMEOUT_MIN_MS): the responder walks
  * its whole store and a batch applies its records one durable write at a
  * time, both slower than one replicate call.  ae_stop returns at once
- * while the thread waits (condition variable); a round in progress checks
+ * while the thread sleeps (its stopper, clock.h); a round in progress checks
  * the stop flag between batches and every 64 applied records and gives
  * up (ECANCELED), so ae_stop waits at most about one call's timeout.
  *
- * Locks: ae->mu guards the stop flag, the random state and the stats; it
+ * Locks: ae->mu guards the random state and the stats; it
  * is never held across a store call or a network call.  A round holds a
  * cluster view reference (not a lock) for its duration.
  */
@@ -101,6 +101,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "clock.h"
 #include "json.h"
 #include "log.h"
 #include "net.h"
@@ -121,13 +122,11 @@
 struct ae {
 	struct ae_config cfg;
 	char		 self_id[RING_ID_MAX + 1];
-	pthread_mutex_t	 mu;		/* stop, rng, st */
-	pthread_cond_t	 cv;
-	bool		 stop;
+	pthread_mutex_t	 mu;		/* rng, st */
+	struct stopper	 stopper;	/* the thread sleeps here; ae_stop stops it */
 	bool		 running;	/* thread started */
 	pthread_t	 thread;
 	uint64_t	 rng;
-	clockid_t	 clock;		/* of cv's timed waits */
 	struct ae_stats	 st;
 };
 
@@ -563,12 +562,7 @@ call_timeout(const struct ae *ae)
 static bool
 stopping(struct ae *ae)
 {
-	bool s;
-
-	pthread_mutex_lock(&ae->mu);
-	s = ae->stop;
-	pthread_mutex_unlock(&ae->mu);
-	return s;
+	return stopper_stopped(&ae->stopper);
 }
 
 /* Posts lines[0..len) in bodies of at most AE_BATCH_MAX_BYTES. 0 or -1. */
@@ -830,7 +824,7 @@ ae_sync_with(struct ae *ae, const char *id)
 		ae->st.slices_differing += rr.differing;
 		ae->st.keys_received += rr.received;
 		ae->st.keys_sent += rr.sent;
-		ae->st.last_ok_ms = net_wall_ms();
+		ae->st.last_ok_ms = clock_wall_ms();
 		pthread_mutex_unlock(&ae->mu);
 		if (!rr.more || stopping(ae))
 			break;
@@ -919,39 +913,15 @@ out:
 	return rc;
 }
 
-static void
-deadline_after(clockid_t clock, struct timespec *ts, int ms)
-{
-	clock_gettime(clock, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 static void *
 ae_main(void *arg)
 {
 	struct ae *ae = arg;
-	struct timespec ts;
 	char id[RING_ID_MAX + 1];
 
-	pthread_mutex_lock(&ae->mu);
-	while (!ae->stop) {
-		deadline_after(ae->clock, &ts, ae->cfg.interval_ms);
-		while (!ae->stop &&
-		    pthread_cond_timedwait(&ae->cv, &ae->mu, &ts) != ETIMEDOUT)
-			;
-		if (ae->stop)
-			break;
-		pthread_mutex_unlock(&ae->mu);
+	while (!stopper_sleep_ms(&ae->stopper, ae->cfg.interval_ms))
 		if (pick_peer(ae, id, sizeof(id)) == 0)
 			ae_sync_with(ae, id);
-		pthread_mutex_lock(&ae->mu);
-	}
-	pthread_mutex_unlock(&ae->mu);
 	return NULL;
 }
 
@@ -959,7 +929,6 @@ int
 ae_start(struct ae **out, const struct ae_config *cfg)
 {
 	struct ae *ae;
-	pthread_condattr_t ca;
 	int err;
 
 	*out = NULL;
@@ -974,20 +943,17 @@ ae_start(struct ae **out, const struct ae_config *cfg)
 	ae->cfg = *cfg;
 	snprintf(ae->self_id, sizeof(ae->self_id), "%s", cfg->self_id);
 	ae->cfg.self_id = ae->self_id;
-	ae->rng = (uint64_t)net_wall_ms() ^ (uint64_t)(uintptr_t)ae;
-	ae->clock = CLOCK_REALTIME;
+	ae->rng = (uint64_t)clock_wall_ms() ^ (uint64_t)(uintptr_t)ae;
 	pthread_mutex_init(&ae->mu, NULL);
-	pthread_condattr_init(&ca);
-#if !defined(__APPLE__) && defined(_POSIX_MONOTONIC_CLOCK) && \
-    _POSIX_MONOTONIC_CLOCK >= 0
-	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0)
-		ae->clock = CLOCK_MONOTONIC;
-#endif
-	pthread_cond_init(&ae->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	if ((err = stopper_init(&ae->stopper)) != 0) {
+		pthread_mutex_destroy(&ae->mu);
+		free(ae);
+		errno = err;
+		return -1;
+	}
 	if (cfg->interval_ms > 0) {
 		if ((err = pthread_create(&ae->thread, NULL, ae_main, ae)) != 0) {
-			pthread_cond_destroy(&ae->cv);
+			stopper_destroy(&ae->stopper);
 			pthread_mutex_destroy(&ae->mu);
 			free(ae);
 			errno = err;
@@ -1004,14 +970,10 @@ ae_stop(struct ae *ae)
 {
 	if (ae == NULL)
 		return;
-	if (ae->running) {
-		pthread_mutex_lock(&ae->mu);
-		ae->stop = true;
-		pthread_cond_broadcast(&ae->cv);
-		pthread_mutex_unlock(&ae->mu);
+	stopper_stop(&ae->stopper);
+	if (ae->running)
 		pthread_join(ae->thread, NULL);
-	}
-	pthread_cond_destroy(&ae->cv);
+	stopper_destroy(&ae->stopper);
 	pthread_mutex_destroy(&ae->mu);
 	free(ae);
 }

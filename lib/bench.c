@@ -59,6 +59,7 @@
 
 #include "buf.h"
 #include "client.h"
+#include "clock.h"
 #include "http.h"
 #include "net.h"
 
@@ -233,15 +234,6 @@ bench_hist_quantile(const struct bench_hist *h, double q)
 
 /* ---- the load ---- */
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void
 sleep_ns(uint64_t ns)
 {
@@ -310,7 +302,7 @@ do_request(struct worker *w, enum op op, uint64_t k, bool record)
 	int rc, status;
 
 	set_key(w, k);
-	t0 = now_ns();
+	t0 = clock_now_ns();
 	switch (op) {
 	case OP_GET:
 		rc = client_do(&w->conn, "GET", w->target, NULL, NULL, 0,
@@ -333,7 +325,7 @@ do_request(struct worker *w, enum op op, uint64_t k, bool record)
 		sleep_ns(1000000);
 		return;
 	}
-	t1 = now_ns();
+	t1 = clock_now_ns();
 	status = w->res.http.status;
 	if (!record) {
 		if (w->prefill_pass && status / 100 != 2)
@@ -383,7 +375,7 @@ worker_run(void *arg)
 			do_request(w, OP_PUT, k, false);
 		return NULL;
 	}
-	while (b->warmup > 0 && now_ns() < b->warm_end_ns)
+	while (b->warmup > 0 && clock_now_ns() < b->warm_end_ns)
 		do_request(w, pick_op(w), xorshift(&w->rng) % b->keys, false);
 	if (b->requests > 0) {
 		for (;;) {
@@ -395,7 +387,7 @@ worker_run(void *arg)
 			    true);
 		}
 	} else {
-		while (now_ns() < b->end_ns)
+		while (clock_now_ns() < b->end_ns)
 			do_request(w, pick_op(w), xorshift(&w->rng) % b->keys,
 			    true);
 	}
@@ -834,7 +826,7 @@ bench_main(const char *servers, bool json, int argc, char **argv)
 		rc = 3;
 		goto done;
 	}
-	seed = now_ns() ^ ((uint64_t)getpid() << 32);
+	seed = clock_now_ns() ^ ((uint64_t)getpid() << 32);
 	for (i = 0; i < b.conns; i++) {
 		struct worker *w = &ws[i];
 		const struct client_server *s = &b.servers[i % b.nservers];
@@ -858,23 +850,23 @@ bench_main(const char *servers, bool json, int argc, char **argv)
 			goto done;
 	}
 
-	t_start = now_ns();
+	t_start = clock_now_ns();
 	b.warm_end_ns = t_start + (uint64_t)(b.warmup * 1e9);
 	b.end_ns = b.warm_end_ns + (uint64_t)(b.duration * 1e9);
 	cpu0 = cpu_secs();
 	i = start_pass(ws, b.conns, false);
 	if (i == b.conns && b.warmup > 0) {
 		/* The threads warm up on their own; measure from warm_end. */
-		t_start = now_ns();
+		t_start = clock_now_ns();
 		if (t_start < b.warm_end_ns)
 			sleep_ns(b.warm_end_ns - t_start);
-		t_start = now_ns();
+		t_start = clock_now_ns();
 		cpu0 = cpu_secs();
 	}
 	join_pass(ws, i);
 	if (i < b.conns)
 		goto done;
-	t_end = now_ns();
+	t_end = clock_now_ns();
 	cpu1 = cpu_secs();
 
 	bench_hist_init(&r->hist);

@@ -16,6 +16,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define MAX_RESPONSE_HEAD	65536
 #define MAX_RESPONSE_BODY	(256u * 1024 * 1024)
 
@@ -179,7 +181,7 @@ client_do(struct client_conn *c, const char *method, const char *target,
 {
 	struct buf head = BUF_INIT;
 	struct iovec iov[2];
-	int64_t deadline = net_now_ms() + timeout_ms;
+	int64_t deadline = clock_now_ms() + timeout_ms;
 	bool reused, reusable = false, has_body;
 	char hostport[NET_HOST_MAX + NET_PORT_MAX + 4];
 	int attempt, rc = -1, saved = 0;
@@ -195,7 +197,7 @@ client_do(struct client_conn *c, const char *method, const char *target,
 	for (attempt = 0; attempt < 2; attempt++) {
 		reused = c->fd >= 0;
 		if (c->fd < 0) {
-			int left = (int)(deadline - net_now_ms());
+			int left = (int)(deadline - clock_now_ms());
 			if (left <= 0) {
 				saved = ETIMEDOUT;
 				break;

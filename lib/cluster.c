@@ -58,10 +58,11 @@
  * > 0 and there is a peer pool) does the same every gossip_ms with one
  * random live member, so a node that missed a change catches up.  A
  * merged-in change is not broadcast again: gossip carries it on.
- * cluster_close wakes the gossip thread through a condition variable and
+ * cluster_close stops the gossip thread through its stopper (clock.h) and
  * waits for the broadcast threads, each bounded by timeout_ms.
  */
 #include "cluster.h"
+#include "clock.h"
 #include "file.h"
 #include "json.h"
 #include "log.h"
@@ -89,7 +90,7 @@ struct cluster {
 	size_t		 nents;
 
 	pthread_mutex_t	 mu;		/* everything below that changes */
-	pthread_cond_t	 wake;		/* the gossip thread waits here */
+	struct stopper	 gossip_stop;	/* the gossip thread sleeps here */
 	pthread_cond_t	 idle;		/* close waits here for inflight == 0 */
 	struct cluster_view *cur;	/* NULL once closed */
 	int		 holds;		/* references over all views */
@@ -998,42 +999,13 @@ gossip_once(struct cluster *c)
 	buf_free(&body);
 }
 
-static void
-deadline_after(struct timespec *ts, int ms)
-{
-#if defined(_POSIX_CLOCK_SELECTION) && _POSIX_CLOCK_SELECTION > 0 && \
-    !defined(__APPLE__)
-	clock_gettime(CLOCK_MONOTONIC, ts);
-#else
-	clock_gettime(CLOCK_REALTIME, ts);
-#endif
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 static void *
 gossip_main(void *arg)
 {
 	struct cluster *c = arg;
-	struct timespec ts;
 
-	pthread_mutex_lock(&c->mu);
-	while (!c->stop) {
-		deadline_after(&ts, c->gossip_ms);
-		while (!c->stop &&
-		    pthread_cond_timedwait(&c->wake, &c->mu, &ts) != ETIMEDOUT)
-			;
-		if (c->stop)
-			break;
-		pthread_mutex_unlock(&c->mu);
+	while (!stopper_sleep_ms(&c->gossip_stop, c->gossip_ms))
 		gossip_once(c);
-		pthread_mutex_lock(&c->mu);
-	}
-	pthread_mutex_unlock(&c->mu);
 	return NULL;
 }
 
@@ -1042,24 +1014,13 @@ gossip_main(void *arg)
 static int
 sync_init(struct cluster *c)
 {
-	pthread_condattr_t ca;
-	int rc;
-
 	if (pthread_mutex_init(&c->wmu, NULL) != 0)
 		return -1;
 	if (pthread_mutex_init(&c->mu, NULL) != 0)
 		goto fail_wmu;
 	if (pthread_cond_init(&c->idle, NULL) != 0)
 		goto fail_mu;
-	if (pthread_condattr_init(&ca) != 0)
-		goto fail_idle;
-#if defined(_POSIX_CLOCK_SELECTION) && _POSIX_CLOCK_SELECTION > 0 && \
-    !defined(__APPLE__)
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-#endif
-	rc = pthread_cond_init(&c->wake, &ca);
-	pthread_condattr_destroy(&ca);
-	if (rc != 0)
+	if (stopper_init(&c->gossip_stop) != 0)
 		goto fail_idle;
 	return 0;
 fail_idle:
@@ -1076,7 +1037,7 @@ static void
 cluster_destroy(struct cluster *c)
 {
 	view_free(c->cur);
-	pthread_cond_destroy(&c->wake);
+	stopper_destroy(&c->gossip_stop);
 	pthread_cond_destroy(&c->idle);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->wmu);
@@ -1133,7 +1094,7 @@ cluster_open(struct cluster **out, const struct cluster_config *cfg,
 	c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms :
 	    DEFAULT_TIMEOUT_MS;
 	c->pool = cfg->peers_pool;
-	c->rng = (uint64_t)net_wall_ms() ^ ((uint64_t)getpid() << 32) ^
+	c->rng = (uint64_t)clock_wall_ms() ^ ((uint64_t)getpid() << 32) ^
 	    (uint64_t)(uintptr_t)c;
 	if (c->rng == 0)
 		c->rng = 0x9e3779b97f4a7c15ull;
@@ -1201,8 +1162,8 @@ cluster_close(struct cluster *c)
 		return;
 	pthread_mutex_lock(&c->mu);
 	c->stop = true;
-	pthread_cond_broadcast(&c->wake);
 	pthread_mutex_unlock(&c->mu);
+	stopper_stop(&c->gossip_stop);
 	if (c->gossiping)
 		pthread_join(c->gossip, NULL);
 

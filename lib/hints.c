@@ -43,6 +43,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "net.h"
 #include "record.h"
@@ -70,8 +71,7 @@ struct hints {
 	struct hints_config cfg;
 	char		 dir[4096];
 	pthread_mutex_t	 mu;
-	pthread_cond_t	 cv;
-	bool		 stop;
+	struct stopper	 stopper;	/* the delivery thread sleeps here */
 	bool		 thread_started;
 	pthread_t	 thread;
 	struct owner	*owners;
@@ -233,7 +233,7 @@ hints_add(struct hints *h, const char *owner, const char *record, size_t len)
 	struct owner *o;
 	char err[256];
 	uint64_t seq;
-	int64_t at = net_wall_ms();
+	int64_t at = clock_wall_ms();
 	int rc = -1;
 
 	if (len < 2 || record[0] != '{') {
@@ -478,23 +478,15 @@ static void *
 deliver_main(void *arg)
 {
 	struct hints *h = arg;
-	struct timespec ts;
-	int64_t due;
+	uint64_t pending;
 
-	pthread_mutex_lock(&h->mu);
-	while (!h->stop) {
-		due = net_wall_ms() + h->cfg.interval_ms;
-		ts.tv_sec = (time_t)(due / 1000);
-		ts.tv_nsec = (long)(due % 1000) * 1000000;
-		while (!h->stop && net_wall_ms() < due)
-			pthread_cond_timedwait(&h->cv, &h->mu, &ts);
-		if (h->stop || h->count == 0)
-			continue;
-		pthread_mutex_unlock(&h->mu);
-		hints_deliver_now(h);
+	while (!stopper_sleep_ms(&h->stopper, h->cfg.interval_ms)) {
 		pthread_mutex_lock(&h->mu);
+		pending = h->count;
+		pthread_mutex_unlock(&h->mu);
+		if (pending > 0)
+			hints_deliver_now(h);
 	}
-	pthread_mutex_unlock(&h->mu);
 	return NULL;
 }
 
@@ -521,7 +513,12 @@ hints_open(struct hints **out, const struct hints_config *cfg, char *err,
 	if (h->cfg.timeout_ms <= 0)
 		h->cfg.timeout_ms = 2000;
 	pthread_mutex_init(&h->mu, NULL);
-	pthread_cond_init(&h->cv, NULL);
+	if (stopper_init(&h->stopper) != 0) {
+		pthread_mutex_destroy(&h->mu);
+		free(h);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	snprintf(h->dir, sizeof(h->dir), "%s/hints", cfg->dir);
 	if (mkdir(h->dir, 0755) != 0 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", h->dir,
@@ -568,13 +565,9 @@ hints_close(struct hints *h)
 
 	if (h == NULL)
 		return;
-	if (h->thread_started) {
-		pthread_mutex_lock(&h->mu);
-		h->stop = true;
-		pthread_cond_broadcast(&h->cv);
-		pthread_mutex_unlock(&h->mu);
+	stopper_stop(&h->stopper);
+	if (h->thread_started)
 		pthread_join(h->thread, NULL);
-	}
 	while ((o = h->owners) != NULL) {
 		h->owners = o->next;
 		while ((ht = o->head) != NULL) {
@@ -585,6 +578,6 @@ hints_close(struct hints *h)
 		free(o);
 	}
 	pthread_mutex_destroy(&h->mu);
-	pthread_cond_destroy(&h->cv);
+	stopper_destroy(&h->stopper);
 	free(h);
 }

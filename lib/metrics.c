@@ -542,15 +542,6 @@ metrics_histogram_sum(const struct metric *m)
 	    memory_order_relaxed));
 }
 
-uint64_t
-metrics_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- rendering -------------------------------------------------------- */
 
 /* The exposition format's float: integral, shortest %g, or Inf / NaN. */

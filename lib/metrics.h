@@ -108,9 +108,6 @@ double	metrics_gauge_value(const struct metric *m);
 uint64_t metrics_histogram_count(const struct metric *m);
 double	metrics_histogram_sum(const struct metric *m);
 
-/* A monotonic clock in nanoseconds, for timing what metrics_observe gets. */
-uint64_t metrics_now_ns(void);
-
 /*
  * Appends every family to out in the text exposition format 0.0.4:
  * "# HELP" and "# TYPE" lines, then one line per series (histograms:

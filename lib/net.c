@@ -20,27 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0
 #endif
-
-int64_t
-net_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t
-net_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Waits until fd is ready for events or the deadline passes. 0 or -1. */
 static int
@@ -53,7 +37,7 @@ wait_fd(int fd, short events, int64_t deadline)
 	for (;;) {
 		left = -1;
 		if (deadline) {
-			left = deadline - net_now_ms();
+			left = deadline - clock_now_ms();
 			if (left <= 0) {
 				errno = ETIMEDOUT;
 				return -1;
@@ -178,7 +162,7 @@ int
 net_connect(const char *host, const char *port, int timeout_ms)
 {
 	struct addrinfo hints, *res = NULL, *ai;
-	int64_t deadline = net_now_ms() + timeout_ms;
+	int64_t deadline = clock_now_ms() + timeout_ms;
 	int fd = -1, saved = ECONNREFUSED, one = 1, flags, soerr;
 	socklen_t sl;
 

@@ -2,7 +2,7 @@
  * net.h -- sockets with deadlines.
  *
  * Every blocking call takes an absolute deadline on the monotonic clock
- * (net_now_ms() + timeout); it waits with poll(2) and fails with
+ * (clock_now_ms() + timeout); it waits with poll(2) and fails with
  * ETIMEDOUT when the deadline passes, so no peer can hold a thread
  * forever.  Deadline 0 means "no deadline".  Sockets are left blocking;
  * poll is what bounds the wait.  Thread-safe (no shared state).
@@ -17,11 +17,6 @@
 
 #define NET_HOST_MAX 256
 #define NET_PORT_MAX 16
-
-/* Monotonic milliseconds. */
-int64_t	net_now_ms(void);
-/* Wall-clock milliseconds since the Unix epoch. */
-int64_t	net_wall_ms(void);
 
 /*
  * Splits "host:port", ":port", "[v6]:port" into host (empty for ":port")

@@ -52,6 +52,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "net.h"
 
 struct pool {
@@ -169,7 +170,7 @@ call_begin(struct peers *p, const char *addr, struct client_conn *c,
     bool *found)
 {
 	struct pool *pl;
-	int64_t now = net_now_ms();
+	int64_t now = clock_now_ms();
 	int rc = 0;
 
 	*found = false;
@@ -206,15 +207,15 @@ call_end(struct peers *p, const char *addr, struct client_conn *c, bool ok)
 	if (pl != NULL && ok) {
 		pl->fails = 0;
 		pl->backoff_ms = 0;
-		pl->last_ok = net_wall_ms();
+		pl->last_ok = clock_wall_ms();
 	} else if (pl != NULL) {
 		pl->fails++;
-		pl->last_fail = net_wall_ms();
+		pl->last_fail = clock_wall_ms();
 		if (pl->fails >= PEER_DOWN_AFTER) {
 			pl->backoff_ms = pl->backoff_ms == 0 ? PEER_BACKOFF_MIN_MS :
 			    pl->backoff_ms >= PEER_BACKOFF_MAX_MS / 2 ?
 			    PEER_BACKOFF_MAX_MS : pl->backoff_ms * 2;
-			pl->retry_at = net_now_ms() + pl->backoff_ms;
+			pl->retry_at = clock_now_ms() + pl->backoff_ms;
 		}
 	}
 	if (pl != NULL && c->fd >= 0 && pl->nidle < p->max_idle) {
@@ -230,7 +231,7 @@ int
 peer_health(struct peers *p, const char *address, struct peer_health *h)
 {
 	struct pool *pl;
-	int64_t now = net_now_ms();
+	int64_t now = clock_now_ms();
 
 	memset(h, 0, sizeof(*h));
 	h->state = PEER_UNKNOWN;

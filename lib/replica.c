@@ -42,6 +42,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "fnv.h"
 #include "hints.h"
 #include "http.h"
@@ -121,7 +122,7 @@ replica_new(const struct replica_config *cfg)
 		pthread_mutex_init(&rp->key_locks[i], NULL);
 	pthread_mutex_init(&rp->counter_mu, NULL);
 	/* Microseconds since the epoch: above anything issued before a restart. */
-	rp->last_counter = (uint64_t)net_wall_ms() * 1000;
+	rp->last_counter = (uint64_t)clock_wall_ms() * 1000;
 	return rp;
 }
 
@@ -195,7 +196,7 @@ qop_new(struct replica *rp, const char *key, size_t klen, bool write,
 		return NULL;
 	}
 	pthread_mutex_init(&q->mu, NULL);
-	pthread_cond_init(&q->cv, NULL);
+	clock_cond_init(&q->cv);
 	q->refs = 1;
 	q->rp = rp;
 	q->write = write;
@@ -450,13 +451,10 @@ next_stand_in(struct qop *q)
 static int
 qop_wait(struct qop *q, int need, bool allow_more)
 {
-	int64_t deadline = net_wall_ms() + 2 * (int64_t)q->rp->cfg.timeout_ms;
-	struct timespec ts;
+	int64_t deadline = clock_now_ms() + 2 * (int64_t)q->rp->cfg.timeout_ms;
 	size_t i, next;
 	int inflight, ok;
 
-	ts.tv_sec = (time_t)(deadline / 1000);
-	ts.tv_nsec = (long)(deadline % 1000) * 1000000;
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
 		if (q->ok >= need)
@@ -488,7 +486,7 @@ qop_wait(struct qop *q, int need, bool allow_more)
 		}
 		if (inflight == 0)
 			break;
-		if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) == ETIMEDOUT)
+		if (clock_cond_wait_until(&q->cv, &q->mu, deadline) == ETIMEDOUT)
 			break;
 	}
 	ok = q->ok;
@@ -848,7 +846,7 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 	if (wr->context != NULL)
 		vclock_merge(&base, wr->context);
 	version_make_next(&res->v, &base, have ? cur.ts : 0, rp->cfg.actor,
-	    net_wall_ms(), wr->tombstone, wr->value, wr->value_len);
+	    clock_wall_ms(), wr->tombstone, wr->value, wr->value_len);
 	unique_counter(rp, &res->v.clock);
 	res->created = !have || cur.tombstone;
 

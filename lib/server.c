@@ -36,6 +36,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "json.h"
 #include "log.h"
 #include "net.h"
@@ -113,7 +114,7 @@ conn_fill(struct conn *c, int64_t deadline, bool stop_ok)
 	for (;;) {
 		if (stop_ok && stopping(c->s))
 			return -2;
-		slice = net_now_ms() + STOP_POLL_MS;
+		slice = clock_now_ms() + STOP_POLL_MS;
 		if (slice > deadline)
 			slice = deadline;
 		n = net_read(c->fd, c->in.data + c->in.len,
@@ -123,7 +124,7 @@ conn_fill(struct conn *c, int64_t deadline, bool stop_ok)
 			c->in.data[c->in.len] = '\0';
 			return n;
 		}
-		if (errno != ETIMEDOUT || net_now_ms() >= deadline)
+		if (errno != ETIMEDOUT || clock_now_ms() >= deadline)
 			return -1;
 	}
 }
@@ -133,7 +134,7 @@ send_response(struct conn *c, const struct http_request *req,
     struct server_response *res, bool keep_alive)
 {
 	struct iovec iov[2];
-	int64_t deadline = net_now_ms() + c->s->cfg.write_timeout_ms;
+	int64_t deadline = clock_now_ms() + c->s->cfg.write_timeout_ms;
 
 	buf_reset(&c->out);
 	http_write_response_head(&c->out, res->status, res->content_type,
@@ -181,7 +182,7 @@ read_body(struct conn *c, const struct http_request *req, size_t hlen,
     const char **body, size_t *blen, size_t *consumed)
 {
 	const struct server_config *cfg = &c->s->cfg;
-	int64_t deadline = net_now_ms() + cfg->body_timeout_ms;
+	int64_t deadline = clock_now_ms() + cfg->body_timeout_ms;
 	struct http_chunked ch = HTTP_CHUNKED_INIT;
 	size_t pos = hlen;
 	ssize_t n, r;
@@ -236,7 +237,7 @@ log_request(struct conn *c, const struct http_request *req, int status,
 	log_event(LOG_INFO, "request", "method=%.*s path=\"%.*s\" status=%d "
 	    "ms=%lld peer=%s", (int)req->method_len, req->method,
 	    (int)(req->target_len > 200 ? 200 : req->target_len), req->target,
-	    status, (long long)(net_now_ms() - started), c->peer);
+	    status, (long long)(clock_now_ms() - started), c->peer);
 }
 
 static void
@@ -258,7 +259,7 @@ conn_serve(struct conn *c)
 	buf_init(&res.body);
 	for (;;) {
 		/* 1-2: a head. */
-		deadline = net_now_ms() + (c->in.len ? cfg->header_timeout_ms :
+		deadline = clock_now_ms() + (c->in.len ? cfg->header_timeout_ms :
 		    cfg->idle_timeout_ms);
 		for (;;) {
 			hlen = http_parse_request(c->in.data, c->in.len,
@@ -267,7 +268,7 @@ conn_serve(struct conn *c)
 				break;
 			r = conn_fill(c, deadline, c->in.len == 0);
 			if (r > 0 && c->in.len == (size_t)r)
-				deadline = net_now_ms() + cfg->header_timeout_ms;
+				deadline = clock_now_ms() + cfg->header_timeout_ms;
 			if (r == 0 || r == -2 || (r < 0 && errno != ETIMEDOUT))
 				goto done;
 			if (r < 0) {
@@ -280,7 +281,7 @@ conn_serve(struct conn *c)
 			send_error(c, status);
 			goto done;
 		}
-		started = net_now_ms();
+		started = clock_now_ms();
 		memset(&sreq, 0, sizeof(sreq));
 		sreq.http = &req;
 		sreq.peer = c->peer;
@@ -305,7 +306,7 @@ conn_serve(struct conn *c)
 			    c->in.len == (size_t)hlen) {
 				static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 				if (net_write_all(c->fd, cont, sizeof(cont) - 1,
-				    net_now_ms() + cfg->write_timeout_ms) != 0)
+				    clock_now_ms() + cfg->write_timeout_ms) != 0)
 					goto done;
 			}
 			head_at = (uintptr_t)c->in.data;
@@ -368,7 +369,7 @@ done:
 static void
 linger_close(struct conn *c)
 {
-	int64_t deadline = net_now_ms() + LINGER_MS;
+	int64_t deadline = clock_now_ms() + LINGER_MS;
 	size_t total = 0;
 	char sink[4096];
 	ssize_t n;
@@ -486,7 +487,7 @@ server_start(struct server **out, const struct server_config *cfg)
 		return -1;
 	s->cfg = *cfg;
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
+	clock_cond_init(&s->cv);
 	if (pthread_create(&s->accept_thread, NULL, accept_main, s) != 0) {
 		pthread_mutex_destroy(&s->mu);
 		pthread_cond_destroy(&s->cv);
@@ -500,7 +501,6 @@ server_start(struct server **out, const struct server_config *cfg)
 void
 server_stop(struct server *s, int grace_ms)
 {
-	struct timespec ts;
 	int64_t deadline;
 	bool left;
 
@@ -511,13 +511,11 @@ server_stop(struct server *s, int grace_ms)
 	pthread_mutex_unlock(&s->mu);
 	pthread_join(s->accept_thread, NULL);
 	close(s->cfg.listen_fd);
-	deadline = net_wall_ms() + grace_ms;
+	deadline = clock_now_ms() + grace_ms;
 	pthread_mutex_lock(&s->mu);
-	while (s->active > 0 && net_wall_ms() < deadline) {
-		ts.tv_sec = (time_t)(deadline / 1000);
-		ts.tv_nsec = (long)(deadline % 1000) * 1000000;
-		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-	}
+	while (s->active > 0 &&
+	    clock_cond_wait_until(&s->cv, &s->mu, deadline) != ETIMEDOUT)
+		;
 	left = s->active > 0;
 	pthread_mutex_unlock(&s->mu);
 	if (left) {

@@ -136,6 +136,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "crc32c.h"
 #include "file.h"
 #include "log.h"
@@ -268,15 +269,6 @@ static struct stripe *
 stripe_of(struct store *s, uint64_t h)
 {
 	return &s->st[h >> STRIPE_SHIFT];
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- varints ---- */
@@ -1148,7 +1140,7 @@ store_snapshot(struct store *s)
 		store_log("warn", "cannot drop covered wal segments", s->dir,
 		    errno);
 	pthread_mutex_lock(&s->stat_mu);
-	s->snapshot_ms = now_ms();
+	s->snapshot_ms = clock_wall_ms();
 	s->snapshot_seq = seq;
 	pthread_mutex_unlock(&s->stat_mu);
 	pthread_mutex_unlock(&s->snap_mu);

@@ -21,7 +21,7 @@
  * is repeated after RETRY_MS (with whatever view is current then).
  *
  * Members are compared by id; a member that rejoined at another address
- * is the same owner.  Locks: t->mu guards the stats and the stop flag;
+ * is the same owner.  Locks: t->mu guards the stats;
  * it is never held during the walk.
  */
 #include "transfer.h"
@@ -34,6 +34,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "log.h"
 #include "net.h"
 #include "record.h"
@@ -46,8 +47,7 @@
 struct transfer {
 	struct transfer_config cfg;
 	pthread_mutex_t	 mu;
-	pthread_cond_t	 cv;
-	bool		 stop;
+	struct stopper	 stopper;	/* the thread sleeps here */
 	pthread_t	 thread;
 	struct transfer_stats st;
 };
@@ -144,7 +144,7 @@ run_pass(struct transfer *t, const struct cluster_view *old,
 	t->st.from_version = old->version;
 	t->st.to_version = cur->version;
 	t->st.keys_scanned = t->st.keys_sent = 0;
-	t->st.started_ms = net_wall_ms();
+	t->st.started_ms = clock_wall_ms();
 	t->st.finished_ms = 0;
 	pthread_mutex_unlock(&t->mu);
 
@@ -159,7 +159,7 @@ run_pass(struct transfer *t, const struct cluster_view *old,
 	t->st.running = false;
 	t->st.keys_scanned = p.scanned;
 	t->st.keys_sent = p.sent;
-	t->st.finished_ms = net_wall_ms();
+	t->st.finished_ms = clock_wall_ms();
 	if (p.failed)
 		t->st.failures++;
 	pthread_mutex_unlock(&t->mu);
@@ -171,24 +171,6 @@ run_pass(struct transfer *t, const struct cluster_view *old,
 	return p.failed ? -1 : 0;
 }
 
-/* Sleeps ms or until stopped; true when stopped. */
-static bool
-pause_ms(struct transfer *t, int ms)
-{
-	struct timespec ts;
-	int64_t due = net_wall_ms() + ms;
-	bool stop;
-
-	ts.tv_sec = (time_t)(due / 1000);
-	ts.tv_nsec = (long)(due % 1000) * 1000000;
-	pthread_mutex_lock(&t->mu);
-	while (!t->stop && net_wall_ms() < due)
-		pthread_cond_timedwait(&t->cv, &t->mu, &ts);
-	stop = t->stop;
-	pthread_mutex_unlock(&t->mu);
-	return stop;
-}
-
 static void *
 transfer_main(void *arg)
 {
@@ -196,7 +178,7 @@ transfer_main(void *arg)
 	const struct cluster_view *placed, *cur;
 
 	placed = cluster_view_get(t->cfg.cluster);
-	while (!pause_ms(t, t->cfg.poll_ms)) {
+	while (!stopper_sleep_ms(&t->stopper, t->cfg.poll_ms)) {
 		cur = cluster_view_get(t->cfg.cluster);
 		if (cur == NULL)
 			break;
@@ -209,7 +191,7 @@ transfer_main(void *arg)
 			placed = cur;
 		} else {
 			cluster_view_put(t->cfg.cluster, cur);
-			if (pause_ms(t, RETRY_MS))
+			if (stopper_sleep_ms(&t->stopper, RETRY_MS))
 				break;
 		}
 	}
@@ -229,10 +211,14 @@ transfer_start(struct transfer **out, const struct transfer_config *cfg)
 	if (t->cfg.poll_ms <= 0)
 		t->cfg.poll_ms = 500;
 	pthread_mutex_init(&t->mu, NULL);
-	pthread_cond_init(&t->cv, NULL);
+	if (stopper_init(&t->stopper) != 0) {
+		pthread_mutex_destroy(&t->mu);
+		free(t);
+		return -1;
+	}
 	if (pthread_create(&t->thread, NULL, transfer_main, t) != 0) {
 		pthread_mutex_destroy(&t->mu);
-		pthread_cond_destroy(&t->cv);
+		stopper_destroy(&t->stopper);
 		free(t);
 		return -1;
 	}
@@ -245,13 +231,10 @@ transfer_stop(struct transfer *t)
 {
 	if (t == NULL)
 		return;
-	pthread_mutex_lock(&t->mu);
-	t->stop = true;
-	pthread_cond_broadcast(&t->cv);
-	pthread_mutex_unlock(&t->mu);
+	stopper_stop(&t->stopper);
 	pthread_join(t->thread, NULL);
 	pthread_mutex_destroy(&t->mu);
-	pthread_cond_destroy(&t->cv);
+	stopper_destroy(&t->stopper);
 	free(t);
 }
 

@@ -65,6 +65,7 @@
 
 #include "buf.h"
 #include "client.h"
+#include "clock.h"
 #include "http.h"
 #include "json.h"
 #include "net.h"
@@ -306,7 +307,7 @@ pool_free(struct pool *p)
 static int
 pool_pick(struct pool *p)
 {
-	int64_t now = net_now_ms();
+	int64_t now = clock_now_ms();
 	int k, s, best = p->next;
 
 	for (k = 0; k < p->nsrv; k++) {
@@ -330,7 +331,7 @@ pool_failed(struct pool *p, int s)
 
 	b = b == 0 ? BACKOFF_MIN_MS : (b * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b * 2);
 	p->backoff_ms[s] = b;
-	p->down_until[s] = net_now_ms() + b;
+	p->down_until[s] = clock_now_ms() + b;
 }
 
 static void
@@ -378,7 +379,7 @@ writer_run(void *arg)
 	client_response_init(&res);
 	if (pool_init(&pool, cfg, w->id) != 0)
 		return NULL;
-	for (seq = 0; net_now_ms() < w->end_ms; seq++) {
+	for (seq = 0; clock_now_ms() < w->end_ms; seq++) {
 		key_name(cfg, w->id, cfg->mode == MODE_SET ? seq % SET_KEYS : seq,
 		    &key);
 		buf_reset(&target);
@@ -543,7 +544,7 @@ read_item(struct reader *rd, struct pool *pool, const struct item *it,
 			buf_printf(&why, "HTTP %d", res->http.status);
 		}
 		if (attempts >= cfg->nsrv &&
-		    (atomic_load(&rb->gave_up) || net_now_ms() >= deadline)) {
+		    (atomic_load(&rb->gave_up) || clock_now_ms() >= deadline)) {
 			atomic_store(&rb->gave_up, true);
 			v = V_UNREADABLE;
 			break;
@@ -946,7 +947,7 @@ verify_main(const char *servers, bool json, int timeout_ms, int argc,
 	fprintf(stderr, "verify: writing for %.1f s with %d writers (%s mode, "
 	    "prefix %s)\n", cfg.secs, cfg.writers,
 	    cfg.mode == MODE_KEYS ? "keys" : "set", cfg.prefix.data);
-	t0 = net_now_ms();
+	t0 = clock_now_ms();
 	for (t = 0; t < cfg.writers; t++) {
 		ws[t].cfg = &cfg;
 		ws[t].id = t;
@@ -963,7 +964,7 @@ verify_main(const char *servers, bool json, int timeout_ms, int argc,
 	}
 	for (t = 0; t < started; t++)
 		pthread_join(ws[t].th, NULL);
-	tt.write_s = (double)(net_now_ms() - t0) / 1000.0;
+	tt.write_s = (double)(clock_now_ms() - t0) / 1000.0;
 	if (started < cfg.writers)
 		goto out;
 	for (t = 0; t < cfg.writers; t++) {
@@ -1033,7 +1034,7 @@ verify_main(const char *servers, bool json, int timeout_ms, int argc,
 	if (pthread_mutex_init(&rb.mu, NULL) != 0)
 		goto out;
 	mu_init = true;
-	rb.start_ms = net_now_ms();
+	rb.start_ms = clock_now_ms();
 	nreaders = cfg.writers;
 	if ((size_t)nreaders > tt.nitems)
 		nreaders = tt.nitems > 0 ? (int)tt.nitems : 1;

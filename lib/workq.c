@@ -24,9 +24,8 @@
  * and fails.  So every accepted task runs.
  *
  * SHRINKING.  An idle worker waits on work until idle_ms after it went
- * idle (pthread_cond_timedwait on CLOCK_REALTIME, the portable clock for
- * condvars; a wall-clock jump only moves an idle exit early or late).  On
- * timeout with nothing queued it exits.
+ * idle (clock_cond_wait_until, on the monotonic clock).  On timeout with
+ * nothing queued it exits.
  *
  * JOINING.  Workers are joinable so that workq_free knows no worker still
  * touches the pool when it frees it (a detached thread may still be inside
@@ -49,6 +48,8 @@
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "clock.h"
 
 #ifndef ESHUTDOWN	/* hidden on some systems under strict POSIX */
 #define ESHUTDOWN ECANCELED
@@ -97,28 +98,12 @@ do_dequeue(struct workq *q)
 	return t;
 }
 
-/* The absolute CLOCK_REALTIME time ms from now, for timedwait. */
-static struct timespec
-deadline_after(int ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
-}
-
 static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct workq *q = w->q;
-	struct timespec until;
+	int64_t until;
 	struct task *t;
 	int rc;
 
@@ -137,11 +122,11 @@ worker_main(void *arg)
 		if (q->shutdown)
 			break;
 		/* Idle: wait for work until idle_ms have passed. */
-		until = deadline_after(q->idle_ms);
+		until = clock_now_ms() + q->idle_ms;
 		q->nidle++;
 		rc = 0;
 		while (q->nqueued == 0 && !q->shutdown && rc != ETIMEDOUT)
-			rc = pthread_cond_timedwait(&q->work, &q->mu, &until);
+			rc = clock_cond_wait_until(&q->work, &q->mu, until);
 		q->nidle--;
 		if (q->nqueued == 0 && !q->shutdown)
 			break;	/* timed out with nothing to do */
@@ -219,7 +204,7 @@ workq_new(int max_threads, int idle_ms, size_t stack_size)
 	if (pthread_mutex_init(&q->mu, NULL) != 0)
 		goto fail;
 	made++;
-	if (pthread_cond_init(&q->work, NULL) != 0)
+	if (clock_cond_init(&q->work) != 0)
 		goto fail;
 	made++;
 	if (pthread_cond_init(&q->gone, NULL) != 0)

@@ -22,6 +22,7 @@
 
 #include "antientropy.h"
 #include "buf.h"
+#include "clock.h"
 #include "cluster.h"
 #include "net.h"
 #include "peer.h"
@@ -231,7 +232,7 @@ put(struct store *s, const char *key, const char *val, const char *actor,
 	version_init(&cur);
 	version_init(&next);
 	store_get(s, key, strlen(key), &cur);
-	version_make_next(&next, &cur.clock, cur.ts, actor, net_wall_ms(),
+	version_make_next(&next, &cur.clock, cur.ts, actor, clock_wall_ms(),
 	    tomb, val, tomb ? 0 : strlen(val));
 	rc = store_apply(s, key, strlen(key), &next);
 	version_free(&cur);
@@ -748,7 +749,7 @@ test_big_gap(void)
 	if (!ok(up(3, 0) == 0, "big gap: up"))
 		goto out;
 	fill(A->store, "big-", 20000, "node1.aa");
-	t0 = net_now_ms();
+	t0 = clock_now_ms();
 	ok(ae_sync_with(A->ae, "node2") == 0, "big gap: push sync ok");
 	ae_stats(A->ae, &st);
 	ok(nkeys(B->store) == 20000 && same_stores(A->store, B->store),
@@ -766,7 +767,7 @@ test_big_gap(void)
 	    "big gap: answers capped, several rounds (%llu rounds)",
 	    (unsigned long long)st.exchanges);
 	printf("# big gap: 2 x 20000 keys in %lld ms\n",
-	    (long long)(net_now_ms() - t0));
+	    (long long)(clock_now_ms() - t0));
 out:
 	down();
 }
@@ -843,10 +844,10 @@ test_thread(void)
 	ac.timeout_ms = 1000;
 	ok(ae_start(&ae, &ac) == 0, "thread: start with a 60 s interval");
 	sleep_ms(20);
-	t0 = net_now_ms();
+	t0 = clock_now_ms();
 	ae_stop(ae);
-	ok(net_now_ms() - t0 < 1000, "thread: ae_stop returned in %lld ms",
-	    (long long)(net_now_ms() - t0));
+	ok(clock_now_ms() - t0 < 1000, "thread: ae_stop returned in %lld ms",
+	    (long long)(clock_now_ms() - t0));
 	ae_stop(NULL);
 	ok(1, "thread: ae_stop(NULL) is a no-op");
 out:

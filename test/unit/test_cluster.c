@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "cluster.h"
 #include "log.h"
 #include "net.h"
@@ -757,7 +758,7 @@ test_network(void)
 	free(j2);
 done:
 	{
-		int64_t t0 = net_now_ms();
+		int64_t t0 = clock_now_ms();
 
 		for (i = 0; i < 3; i++) {
 			server_stop(nd[i].srv, 1000);
@@ -766,8 +767,8 @@ done:
 			if (nd[i].srv == NULL && nd[i].fd > 0)
 				close(nd[i].fd);
 		}
-		ok(net_now_ms() - t0 < 3000, "net: close is prompt (%" PRId64
-		    " ms)", net_now_ms() - t0);
+		ok(clock_now_ms() - t0 < 3000, "net: close is prompt (%" PRId64
+		    " ms)", clock_now_ms() - t0);
 	}
 }
 
@@ -788,9 +789,9 @@ test_gossip_close(void)
 	cfg.peers_pool = pool;
 	c = open_or_null(&cfg);
 	ok(c != NULL, "gossip: open with a long period");
-	t0 = net_now_ms();
+	t0 = clock_now_ms();
 	cluster_close(c);
-	ok(net_now_ms() - t0 < 1000, "gossip: close does not wait the period");
+	ok(clock_now_ms() - t0 < 1000, "gossip: close does not wait the period");
 	peers_free(pool);
 }
 
