@@ -18,13 +18,13 @@ CFLAGS	= -std=c11 $(OPT) -Wall -Wextra $(WERROR) -D_POSIX_C_SOURCE=200809L \
 	  -DKVD_VERSION='"$(VERSION)"' -pthread $(EXTRA_CFLAGS)
 LDFLAGS	= -pthread $(EXTRA_LDFLAGS)
 
-HEADERS	= lib/buf.h lib/clock.h lib/file.h lib/log.h lib/net.h lib/http.h lib/json.h lib/vclock.h \
+HEADERS	= lib/node.h lib/buf.h lib/clock.h lib/file.h lib/log.h lib/net.h lib/http.h lib/json.h lib/vclock.h \
 	  lib/version.h lib/record.h lib/crc32c.h lib/wal.h lib/store.h \
 	  lib/fnv.h lib/ring.h lib/server.h lib/client.h lib/workq.h \
 	  lib/peer.h lib/cluster.h lib/replica.h lib/sha256.h lib/hints.h \
 	  lib/failpoint.h lib/auth.h lib/transfer.h \
 	  lib/antientropy.h lib/bench.h lib/verify.h lib/metrics.h lib/notify.h
-LIBOBJS	= lib/buf.o lib/clock.o lib/file.o lib/log.o lib/net.o lib/http.o lib/json.o lib/vclock.o \
+LIBOBJS	= lib/node.o lib/buf.o lib/clock.o lib/file.o lib/log.o lib/net.o lib/http.o lib/json.o lib/vclock.o \
 	  lib/version.o lib/record.o lib/crc32c.o lib/wal.o lib/store.o \
 	  lib/fnv.o lib/ring.o lib/server.o lib/client.o lib/workq.o \
 	  lib/peer.o lib/cluster.o lib/replica.o lib/sha256.o lib/hints.o \

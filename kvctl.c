@@ -69,9 +69,11 @@ static const struct {
 	  "Deletes KEY (a tombstone, replicated like a write). Exit 1 when there\n"
 	  "was nothing to delete." },
 	{ "health", "kvctl health", "Checks that the server answers /health." },
-	{ "cluster", "kvctl cluster nodes | join ID HOST:PORT | leave ID",
+	{ "cluster", "kvctl cluster nodes | join ID HOST:PORT | leave ID | cleanup",
 	  "nodes lists the members, their state as the server sees it, N/W/R,\n"
-	  "hints and transfer progress; join adds a member; leave removes one." },
+	  "hints and transfer progress; join adds a member; leave removes one;\n"
+	  "cleanup makes every member drop the keys it no longer owns, once\n"
+	  "their owners hold them, and waits until all are done." },
 	{ "verify", "kvctl verify [-c N] [-d SECONDS] [--mode keys|set] ...",
 	  "Runs concurrent writers for a while, then reads every acknowledged\n"
 	  "write back and reports acknowledged / present / lost / stale. Exit 1\n"
@@ -96,6 +98,7 @@ usage(FILE *f)
 	    "  cluster nodes           list the members and their state\n"
 	    "  cluster join ID ADDR    add a member (ADDR is HOST:PORT)\n"
 	    "  cluster leave ID        remove a member\n"
+	    "  cluster cleanup         drop data members no longer own\n"
 	    "  verify [OPTIONS]        check that no acknowledged write is lost\n"
 	    "  bench [OPTIONS]         measure throughput and latency\n"
 	    "  help [COMMAND]          help for one command\n\n"
@@ -396,6 +399,180 @@ cmd_delete(const struct opts *o, const char *key)
 	return rc;
 }
 
+/* The index of member name in object obj of a parsed body, or -1. */
+static int
+member(const struct client_response *res, const struct json_tok *toks,
+    int obj, const char *name)
+{
+	return obj < 0 ? -1 : json_object_get(res->body.data, toks, obj, name);
+}
+
+/*
+ * One request to a member at its advertised address ("host:port"),
+ * without failover.  0 with res filled, or -1 after a message.
+ */
+static int
+request_member(const struct opts *o, const char *id, const char *address,
+    const char *method, const char *target, struct client_response *res)
+{
+	char host[NET_HOST_MAX], port[NET_PORT_MAX];
+	struct client_conn c;
+	int rc;
+
+	if (net_split_hostport(address, host, sizeof(host), port,
+	    sizeof(port)) != 0) {
+		fprintf(stderr, "kvctl: %s: bad address %s\n", id, address);
+		return -1;
+	}
+	client_init(&c, host, port, o->connect_timeout_ms);
+	rc = client_do(&c, method, target, NULL, NULL, 0, NULL, o->timeout_ms,
+	    res);
+	if (rc != 0 && !o->quiet)
+		fprintf(stderr, "kvctl: %s (%s): %s\n", id, address,
+		    errno == ETIMEDOUT ? "timed out" : strerror(errno));
+	client_close(&c);
+	return rc;
+}
+
+#define CLEANUP_MEMBERS_MAX 1024
+
+/*
+ * kvctl cluster cleanup: asks every member (as the server lists them) to
+ * drop what it no longer owns, then polls each one's /cluster/nodes until
+ * its cleanup has finished.  Exit 0 when every member finished with every
+ * key it dropped confirmed, 5 otherwise.
+ */
+static int
+cmd_cleanup(const struct opts *o)
+{
+	struct client_response res;
+	struct json_tok *toks = NULL;
+	struct buf ids[CLEANUP_MEMBERS_MAX], addrs[CLEANUP_MEMBERS_MAX], msg = BUF_INIT;
+	bool done[CLEANUP_MEMBERS_MAX];
+	size_t n = 0, i, left;
+	int nt, arr, k, e, c, rc = EXIT_OK;
+
+	client_response_init(&res);
+	if ((rc = request(o, "GET", "/cluster/nodes", NULL, NULL, 0, NULL,
+	    &res)) != 0)
+		goto out;
+	if (res.http.status != 200) {
+		rc = report(o, &res, "cluster cleanup");
+		goto out;
+	}
+	nt = json_parse(res.body.data, res.body.len, NULL, 0,
+	    JSON_DEPTH_DEFAULT, NULL);
+	if (nt < 1 || (toks = calloc((size_t)nt, sizeof(*toks))) == NULL ||
+	    json_parse(res.body.data, res.body.len, toks, nt,
+	    JSON_DEPTH_DEFAULT, NULL) != nt ||
+	    (arr = member(&res, toks, 0, "members")) < 0 ||
+	    toks[arr].type != JSON_ARRAY) {
+		fprintf(stderr, "kvctl: cluster cleanup: bad /cluster/nodes answer\n");
+		rc = EXIT_SERVER;
+		goto out;
+	}
+	for (k = 0, e = arr + 1; k < toks[arr].size && n < CLEANUP_MEMBERS_MAX;
+	    k++, e = toks[e].next) {
+		int id = member(&res, toks, e, "id"), ad = member(&res, toks, e,
+		    "address");
+		if (id < 0 || ad < 0)
+			continue;
+		buf_init(&ids[n]);
+		buf_init(&addrs[n]);
+		json_string_decode(res.body.data, &toks[id], &ids[n]);
+		json_string_decode(res.body.data, &toks[ad], &addrs[n]);
+		done[n++] = false;
+	}
+	for (i = 0; i < n; i++) {
+		client_response_free(&res);
+		client_response_init(&res);
+		if (request_member(o, ids[i].data, addrs[i].data, "POST",
+		    "/cluster/cleanup", &res) != 0) {
+			done[i] = true;
+			rc = EXIT_UNREACHABLE;
+		} else if (res.http.status != 202 && res.http.status != 409) {
+			done[i] = true;
+			rc = report(o, &res, ids[i].data);
+		}
+	}
+	for (left = n; left > 0;) {
+		poll(NULL, 0, 300);
+		for (left = 0, i = 0; i < n; i++) {
+			if (done[i])
+				continue;
+			client_response_free(&res);
+			client_response_init(&res);
+			free(toks);
+			toks = NULL;
+			if (request_member(o, ids[i].data, addrs[i].data, "GET",
+			    "/cluster/nodes", &res) != 0 || res.http.status != 200) {
+				done[i] = true;
+				rc = EXIT_UNREACHABLE;
+				continue;
+			}
+			nt = json_parse(res.body.data, res.body.len, NULL, 0,
+			    JSON_DEPTH_DEFAULT, NULL);
+			if (nt < 1 || (toks = calloc((size_t)nt,
+			    sizeof(*toks))) == NULL || json_parse(res.body.data,
+			    res.body.len, toks, nt, JSON_DEPTH_DEFAULT, NULL) != nt ||
+			    (c = member(&res, toks, 0, "cleanup")) < 0) {
+				done[i] = true;
+				rc = EXIT_SERVER;
+				continue;
+			}
+			k = member(&res, toks, c, "running");
+			if (k >= 0 && toks[k].type == JSON_TRUE) {
+				left++;
+				continue;
+			}
+			done[i] = true;
+			if (o->json) {
+				printf("{\"id\":");
+				buf_reset(&msg);
+				json_emit_string(&msg, ids[i].data, ids[i].len);
+				printf("%s,\"cleanup\":%.*s}\n", msg.data,
+				    (int)(toks[c].end - toks[c].start),
+				    res.body.data + toks[c].start);
+				continue;
+			}
+			{
+				uint64_t dropped = 0, unconfirmed = 0;
+				int d = member(&res, toks, c, "dropped");
+				int u = member(&res, toks, c, "unconfirmed");
+				int er = member(&res, toks, c, "error");
+
+				if (d >= 0)
+					json_get_u64(res.body.data, &toks[d], &dropped);
+				if (u >= 0)
+					json_get_u64(res.body.data, &toks[u],
+					    &unconfirmed);
+				buf_reset(&msg);
+				if (er >= 0)
+					json_string_decode(res.body.data, &toks[er],
+					    &msg);
+				printf("%s: dropped %llu keys", ids[i].data,
+				    (unsigned long long)dropped);
+				if (unconfirmed > 0) {
+					printf(", kept %llu not yet confirmed by "
+					    "their owners", (unsigned long long)
+					    unconfirmed);
+					rc = rc ? rc : EXIT_SERVER;
+				}
+				printf("%s%s\n", msg.len ? ": " : "", msg.data);
+			}
+		}
+	}
+out:
+	for (i = 0; i < n; i++) {
+		buf_free(&ids[i]);
+		buf_free(&addrs[i]);
+	}
+	buf_free(&msg);
+	free(toks);
+	client_response_free(&res);
+	return rc;
+}
+
 static int
 cmd_cluster(const struct opts *o, int argc, char **argv)
 {
@@ -425,7 +602,10 @@ cmd_cluster(const struct opts *o, int argc, char **argv)
 		buf_free(&body);
 		return rc;
 	}
-	return usage_error("usage: kvctl cluster nodes | join ID HOST:PORT | leave ID");
+	if (argc == 1 && strcmp(argv[0], "cleanup") == 0)
+		return cmd_cleanup(o);
+	return usage_error("usage: kvctl cluster nodes | join ID HOST:PORT | "
+	    "leave ID | cleanup");
 }
 
 /* Reads SECONDS (> 0, <= 3600) into *ms.  0, or -1 when malformed. */

@@ -62,13 +62,13 @@
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/cluster.h"
-#include "lib/file.h"
 #include "lib/hints.h"
 #include "lib/http.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/net.h"
+#include "lib/node.h"
 #include "lib/notify.h"
 #include "lib/peer.h"
 #include "lib/replica.h"
@@ -78,7 +78,6 @@
 #include "lib/vclock.h"
 #include "lib/version.h"
 #include "lib/wal.h"
-#include "lib/workq.h"
 
 #ifndef KVD_VERSION
 #define KVD_VERSION	"unknown"	/* the Makefile passes it */
@@ -115,6 +114,7 @@ struct config {
 	long	 anti_entropy_interval;	/* seconds */
 	long	 tombstone_grace;	/* seconds */
 	bool	 allow_stale;
+	bool	 apply_peers;
 	bool	 request_log;
 };
 
@@ -139,6 +139,9 @@ static const struct flag flags[] = {
 	  "data directory; this node keeps its files in DATA_DIR/ID (required)" },
 	{ "peers", FLAG_STR, F(peers), 0, 0,
 	  "other members as ID=HOST:PORT,... (default: none, a single node)" },
+	{ "apply-peers", FLAG_BOOL, F(apply_peers), 0, 0,
+	  "apply --peers over the saved member list (members.json), which "
+	  "otherwise wins after the first start" },
 	{ "advertise", FLAG_STR, F(advertise), 0, 0,
 	  "HOST:PORT other nodes reach this one at (default: --addr, with "
 	  "localhost for an empty host)" },
@@ -269,20 +272,59 @@ set_flag(struct config *cfg, const struct flag *f, const char *val,
 	}
 }
 
+/* KVD_<FLAG>: upper case, '-' as '_'. */
+static void
+env_name(const char *flag, char *out, size_t outlen)
+{
+	char *p;
+
+	snprintf(out, outlen, "KVD_%s", flag);
+	for (p = out; *p; p++)
+		*p = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+}
+
+/*
+ * Warns about KVD_* variables that name no flag: a typo there would
+ * otherwise silently leave a default in place.  KVD_FAILPOINTS (crash
+ * testing) and KVD_SANITIZER (the test suite's) are not flags.
+ */
+static void
+warn_unknown_env(void)
+{
+	extern char **environ;
+	static const char *const others[] = { "KVD_FAILPOINTS", "KVD_SANITIZER" };
+	char env[64], **e;
+	size_t i, n;
+	bool known;
+
+	for (e = environ; *e != NULL; e++) {
+		if (strncmp(*e, "KVD_", 4) != 0)
+			continue;
+		n = strcspn(*e, "=");
+		known = false;
+		for (i = 0; i < NFLAGS && !known; i++) {
+			env_name(flags[i].name, env, sizeof(env));
+			known = strlen(env) == n && strncmp(env, *e, n) == 0;
+		}
+		for (i = 0; i < sizeof(others) / sizeof(others[0]) && !known; i++)
+			known = strlen(others[i]) == n && strncmp(others[i], *e, n) == 0;
+		if (!known)
+			log_event(LOG_WARN, "unknown environment variable ignored "
+			    "(no such flag)", "name=%.*s", (int)n, *e);
+	}
+}
+
 /* Environment first, then the command line, so a flag wins. */
 static void
 parse_flags(struct config *cfg, int argc, char **argv)
 {
-	char env[64], *p;
+	char env[64];
 	const char *val;
 	size_t i, j;
 	int a;
 
 	for (i = 0; i < NFLAGS; i++) {
-		snprintf(env, sizeof(env), "KVD_%s", flags[i].name);
-		for (p = env; *p; p++)
-			*p = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ?
-			    *p - 32 : *p);
+		env_name(flags[i].name, env, sizeof(env));
 		if ((val = getenv(env)) != NULL && *val)
 			set_flag(cfg, &flags[i], val, env);
 	}
@@ -353,108 +395,6 @@ raise_fd_limit(void)
 		    strerror(errno));
 }
 
-/* ---- the node directory ----------------------------------------------- */
-
-static int
-mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX], *p;
-
-	if (strlen(path) >= sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	strcpy(tmp, path);
-	for (p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
-/*
- * Takes the node directory's lock; the descriptor stays open (and the lock
- * held) for the life of the process.  Dies when another process holds it.
- */
-static void
-lock_node_dir(const char *dir)
-{
-	char path[PATH_MAX + 64], pid[32];
-	struct flock fl;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/LOCK", dir);
-	fd = open(path, O_RDWR | O_CREAT, 0644);
-	if (fd < 0)
-		die("cannot open lock file %s: %s", path, strerror(errno));
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	if (fcntl(fd, F_SETLK, &fl) != 0) {
-		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
-		pid[n > 0 ? n : 0] = '\0';
-		pid[strcspn(pid, "\n")] = '\0';
-		die("node directory %s is in use by another kvd (pid %s); "
-		    "each node needs its own --id or --data-dir", dir,
-		    pid[0] ? pid : "unknown");
-	}
-	if (ftruncate(fd, 0) == 0) {
-		int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-		if (pwrite(fd, pid, (size_t)n, 0) != n)
-			log_event(LOG_WARN, "cannot write pid to lock file",
-			    "file=%s", path);
-	}
-}
-
-/*
- * Reads the node's incarnation, creating it on first start: 8 hex digits
- * from /dev/urandom (time and pid when that is missing), written to a
- * temporary file, fsynced and renamed so it is never half-written.
- */
-static void
-load_incarnation(const char *dir, char *out, size_t outlen)
-{
-	char path[PATH_MAX + 64], text[32];
-	const char *what;
-	uint32_t r = 0;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/incarnation", dir);
-	fd = open(path, O_RDONLY);
-	if (fd >= 0) {
-		n = read(fd, text, sizeof(text) - 1);
-		close(fd);
-		text[n > 0 ? n : 0] = '\0';
-		text[strcspn(text, "\n")] = '\0';
-		if (strlen(text) == 8 && strspn(text, "0123456789abcdef") == 8) {
-			snprintf(out, outlen, "%.8s", text);
-			return;
-		}
-		die("%s is corrupt (want 8 hex digits); move it away only if "
-		    "this node's data is gone too", path);
-	}
-	if (errno != ENOENT)
-		die("cannot read %s: %s", path, strerror(errno));
-	fd = open("/dev/urandom", O_RDONLY);
-	if (fd < 0 || read(fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
-		r = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16) ^
-		    (uint32_t)clock_now_ms();
-	if (fd >= 0)
-		close(fd);
-	snprintf(out, outlen, "%08x", r);
-	n = snprintf(text, sizeof(text), "%s\n", out);
-	if (file_replace(path, text, (size_t)n, &what) != 0)
-		die("cannot write %s (%s): %s", path, what, strerror(errno));
-}
-
 static void
 write_port_file(const char *path, int port)
 {
@@ -468,71 +408,11 @@ write_port_file(const char *path, int port)
 		die("cannot write port file %s: %s", path, strerror(errno));
 }
 
-/*
- * The address other nodes reach this one at: --advertise, else --addr
- * with "localhost" for an empty host and the bound port for port 0.
- */
-static void
-advertise_address(const struct config *cfg, int port, char *out, size_t outlen)
-{
-	char host[NET_HOST_MAX], portstr[NET_PORT_MAX];
-
-	if (cfg->advertise != NULL) {
-		if (net_split_hostport(cfg->advertise, host, sizeof(host),
-		    portstr, sizeof(portstr)) != 0 || host[0] == '\0')
-			die_usage("bad --advertise '%s' (want HOST:PORT)",
-			    cfg->advertise);
-		snprintf(out, outlen, "%s", cfg->advertise);
-		return;
-	}
-	if (net_split_hostport(cfg->addr, host, sizeof(host), portstr,
-	    sizeof(portstr)) != 0)
-		host[0] = '\0';
-	if (host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 ||
-	    strcmp(host, "::") == 0)
-		snprintf(host, sizeof(host), "localhost");
-	if (strchr(host, ':') != NULL)
-		snprintf(out, outlen, "[%s]:%d", host, port);
-	else
-		snprintf(out, outlen, "%s:%d", host, port);
-}
-
-/* True when addr listens on a loopback address only. */
-static bool
-loopback_only(const char *addr)
-{
-	char host[NET_HOST_MAX], port[NET_PORT_MAX];
-
-	if (net_split_hostport(addr, host, sizeof(host), port, sizeof(port)) != 0)
-		return false;
-	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
-	    strcmp(host, "localhost") == 0;
-}
-
 /* ---- the HTTP API ----------------------------------------------------- */
-
-struct node {
-	struct config	 cfg;
-	char		 dir[PATH_MAX];
-	char		 actor[VCLOCK_ACTOR_MAX + 1];
-	char		 advertise[CLUSTER_ADDR_MAX];
-	struct store	*store;
-	struct peers	*peers;
-	struct workq	*workq;
-	struct cluster	*cluster;
-	struct replica	*replica;
-	struct hints	*hints;
-	struct transfer	*transfer;
-	struct ae	*ae;
-	struct auth	*auth;
-	struct server	*server;
-	int64_t		 started_ms;
-	int64_t		 started_wall_ms;
-};
 
 enum route {
 	R_NONE, R_KV, R_HEALTH, R_NODES, R_JOIN, R_LEAVE, R_REPLICATE, R_FETCH,
-	R_MEMBERS, R_BATCH, R_AE_SYNC, R_METRICS, R_READY, R_VERSION
+	R_MEMBERS, R_BATCH, R_AE_SYNC, R_METRICS, R_READY, R_VERSION, R_CLEANUP
 };
 
 /* The routes: a path (a prefix when it ends in '/'), and its methods. */
@@ -546,6 +426,7 @@ static const struct {
 	{ R_NODES,	"/cluster/nodes",	"GET, HEAD" },
 	{ R_JOIN,	"/cluster/join",	"POST" },
 	{ R_LEAVE,	"/cluster/leave",	"POST" },
+	{ R_CLEANUP,	"/cluster/cleanup",	"POST" },
 	{ R_REPLICATE,	"/internal/replicate",	"POST" },
 	{ R_FETCH,	"/internal/fetch/",	"GET, HEAD" },
 	{ R_MEMBERS,	"/internal/members",	"POST" },
@@ -918,7 +799,10 @@ out:
 static void
 handle_health(struct node *nd, struct server_response *res)
 {
-	buf_puts(&res->body, "{\"status\":\"ok\",\"id\":");
+	bool left = node_membership(nd) == NODE_LEFT;
+
+	buf_puts(&res->body, left ? "{\"status\":\"left\",\"id\":" :
+	    "{\"status\":\"ok\",\"id\":");
 	json_emit_string(&res->body, nd->cfg.id, strlen(nd->cfg.id));
 	buf_printf(&res->body, ",\"uptime_s\":%lld}\n",
 	    (long long)((clock_now_ms() - nd->started_ms) / 1000));
@@ -941,6 +825,13 @@ handle_ready(struct node *nd, struct server_response *res)
 	size_t i;
 
 	v = cluster_view_get(nd->cluster);
+	if (v->self < 0) {
+		res->status = 503;
+		buf_puts(&res->body, "{\"ready\":false,\"reason\":\"this node "
+		    "has left the cluster\"}\n");
+		cluster_view_put(nd->cluster, v);
+		return;
+	}
 	for (i = 0; i < v->nmembers && waiting == NULL; i++)
 		if (v->self != (ssize_t)i &&
 		    peer_health(nd->peers, v->members[i].address, &h) >= 0 &&
@@ -955,6 +846,22 @@ handle_ready(struct node *nd, struct server_response *res)
 	} else
 		buf_puts(&res->body, "{\"ready\":true}\n");
 	cluster_view_put(nd->cluster, v);
+}
+
+/* ,"cleanup":{...}: the last or running cleanup pass. */
+static void
+put_cleanup(struct buf *b, const struct transfer_stats *ts)
+{
+	buf_printf(b, ",\"cleanup\":{\"running\":%s,\"scanned\":%llu,"
+	    "\"dropped\":%llu,\"unconfirmed\":%llu,\"error\":",
+	    ts->cleanup_running ? "true" : "false",
+	    (unsigned long long)ts->cleanup_scanned,
+	    (unsigned long long)ts->cleanup_dropped,
+	    (unsigned long long)ts->cleanup_failed);
+	json_emit_string(b, ts->cleanup_error, strlen(ts->cleanup_error));
+	buf_printf(b, ",\"started_ms\":%lld,\"finished_ms\":%lld}",
+	    (long long)ts->cleanup_started_ms,
+	    (long long)ts->cleanup_finished_ms);
 }
 
 static void
@@ -991,14 +898,22 @@ handle_nodes(struct node *nd, struct server_response *res)
 		    (unsigned long long)hs.pending, (long long)hs.oldest_ms);
 	}
 	transfer_stats(nd->transfer, &ts);
-	buf_printf(&res->body, "],\"transfer\":{\"running\":%s,\"from_version\":%llu,"
-	    "\"to_version\":%llu,\"keys_scanned\":%llu,\"keys_sent\":%llu,"
-	    "\"failures\":%llu,\"started_ms\":%lld,\"finished_ms\":%lld}",
-	    ts.running ? "true" : "false", (unsigned long long)ts.from_version,
+	buf_printf(&res->body, "],\"member\":%s,\"transfer\":{\"running\":%s,"
+	    "\"retrying\":%s,\"from_version\":%llu,\"to_version\":%llu,"
+	    "\"keys_scanned\":%llu,\"keys_sent\":%llu,\"keys_refused\":%llu,"
+	    "\"failures\":%llu,\"last_error\":", v->self >= 0 ? "true" : "false",
+	    ts.running ? "true" : "false", ts.retrying ? "true" : "false",
+	    (unsigned long long)ts.from_version,
 	    (unsigned long long)ts.to_version,
 	    (unsigned long long)ts.keys_scanned,
-	    (unsigned long long)ts.keys_sent, (unsigned long long)ts.failures,
+	    (unsigned long long)ts.keys_sent,
+	    (unsigned long long)ts.keys_refused,
+	    (unsigned long long)ts.failures);
+	json_emit_string(&res->body, ts.last_error, strlen(ts.last_error));
+	buf_printf(&res->body, ",\"next_retry_ms\":%lld,\"started_ms\":%lld,"
+	    "\"finished_ms\":%lld}", (long long)ts.next_retry_ms,
 	    (long long)ts.started_ms, (long long)ts.finished_ms);
+	put_cleanup(&res->body, &ts);
 	ae_stats(nd->ae, &as);
 	buf_printf(&res->body, ",\"anti_entropy\":{\"exchanges\":%llu,"
 	    "\"failures\":%llu,\"keys_received\":%llu,\"keys_sent\":%llu,"
@@ -1076,6 +991,25 @@ handle_members(struct node *nd, const struct server_request *sr,
 	cluster_view_put(nd->cluster, v);
 }
 
+/* POST /cluster/cleanup: starts a cleanup pass (transfer.h); 202. */
+static void
+handle_cleanup(struct node *nd, struct server_response *res)
+{
+	struct transfer_stats ts;
+
+	if (transfer_cleanup(nd->transfer) != 0) {
+		server_error(res, 409, "a cleanup is already running on this node");
+		return;
+	}
+	transfer_stats(nd->transfer, &ts);
+	res->status = 202;
+	buf_puts(&res->body, "{\"id\":");
+	json_emit_string(&res->body, nd->cfg.id, strlen(nd->cfg.id));
+	ts.cleanup_running = true;
+	put_cleanup(&res->body, &ts);
+	buf_puts(&res->body, "}\n");
+}
+
 /*
  * Route, method and key checks that need only the head.  Used as the
  * precheck (so a request with a bad key or method is refused before its
@@ -1121,7 +1055,7 @@ precheck(void *arg, const struct server_request *sr,
 
 	i = check_route(nd, sr, &key, res);
 	buf_free(&key);
-	if (i >= 0 && nd->auth != NULL &&
+	if (i >= 0 && nd->cfg.auth != NULL &&
 	    strncmp(routes[i].path, "/internal/", 10) == 0 &&
 	    http_find_header(sr->http->headers, sr->http->nheaders,
 	    AUTH_HDR_SIGNATURE) == NULL) {
@@ -1162,8 +1096,8 @@ handle(void *arg, const struct server_request *sr, struct server_response *res)
 	i = check_route(nd, sr, &key, res);
 	if (i < 0)
 		goto out;
-	if (nd->auth != NULL && strncmp(routes[i].path, "/internal/", 10) == 0 &&
-	    auth_verify(nd->auth, req, sr->body, sr->body_len, &why) != 0) {
+	if (nd->cfg.auth != NULL && strncmp(routes[i].path, "/internal/", 10) == 0 &&
+	    auth_verify(nd->cfg.auth, req, sr->body, sr->body_len, &why) != 0) {
 		snprintf(msg, sizeof(msg), "unauthorized: %s", why);
 		server_error(res, 401, msg);
 		log_event(LOG_WARN, "unauthorized internal request", "peer=%s "
@@ -1172,7 +1106,12 @@ handle(void *arg, const struct server_request *sr, struct server_response *res)
 	}
 	switch (routes[i].route) {
 	case R_KV:
-		if (method_is(req, "GET") || method_is(req, "HEAD"))
+		if (node_membership(nd) == NODE_LEFT) {
+			res->status = 503;
+			buf_puts(&res->body, "{\"error\":\"this node has left the "
+			    "cluster; send requests to a member (see GET "
+			    "/cluster/nodes on one)\",\"code\":\"left\"}\n");
+		} else if (method_is(req, "GET") || method_is(req, "HEAD"))
 			handle_get(nd, sr, &key, res);
 		else
 			handle_write(nd, sr, &key, method_is(req, "DELETE"), res);
@@ -1212,6 +1151,9 @@ handle(void *arg, const struct server_request *sr, struct server_response *res)
 		break;
 	case R_READY:
 		handle_ready(nd, res);
+		break;
+	case R_CLEANUP:
+		handle_cleanup(nd, res);
 		break;
 	case R_VERSION:
 		buf_puts(&res->body, "{\"version\":\"" KVD_VERSION "\",\"api\":1}\n");
@@ -1405,107 +1347,6 @@ metrics_setup(struct node *nd)
 	    KVD_VERSION), 1);
 }
 
-/* ---- background jobs and signals ------------------------------------- */
-
-static struct stopper	house_stop;
-
-#define HOUSEKEEPING_MS	60000	/* tombstone collection and the alive stamp */
-
-/*
- * Writes the wall clock to DIR/alive.  At start-up it tells how long this
- * node was away (see check_away); it needs no fsync, since losing the
- * last stamp only makes the node look away a minute longer.
- */
-static void
-stamp_alive(const struct node *nd)
-{
-	char path[PATH_MAX + 64];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/alive", nd->dir);
-	if ((f = fopen(path, "w")) != NULL) {
-		fprintf(f, "%lld\n", (long long)clock_wall_ms());
-		fclose(f);
-	}
-}
-
-/*
- * Refuses to start a node that was away longer than the tombstone grace
- * period: its replicas may have collected tombstones of deletes it never
- * saw, and its old values would come back through anti-entropy and read
- * repair.  The operator wipes the node directory (it then rejoins empty
- * and receives its data) or, knowing no deletes happened, starts it with
- * --allow-stale.
- */
-static void
-check_away(const struct node *nd)
-{
-	char path[PATH_MAX + 64];
-	long long last = 0;
-	int64_t away;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/alive", nd->dir);
-	if ((f = fopen(path, "r")) == NULL)
-		return;
-	if (fscanf(f, "%lld", &last) != 1)
-		last = 0;
-	fclose(f);
-	away = clock_wall_ms() - last;
-	if (last <= 0 || away <= nd->cfg.tombstone_grace * 1000)
-		return;
-	if (nd->cfg.allow_stale) {
-		log_event(LOG_WARN, "node was away longer than the tombstone "
-		    "grace period; starting anyway (--allow-stale)", "away_s=%lld",
-		    (long long)(away / 1000));
-		return;
-	}
-	die("this node was away %lld s, longer than --tombstone-grace %ld s: "
-	    "deleted keys could come back from it. Wipe %s and restart to "
-	    "rejoin empty, or start with --allow-stale if no key was deleted "
-	    "meanwhile", (long long)(away / 1000), nd->cfg.tombstone_grace,
-	    nd->dir);
-}
-
-/*
- * The housekeeping thread: a snapshot every --snapshot-interval seconds;
- * every minute, tombstones older than --tombstone-grace are collected and
- * the alive stamp renewed.
- */
-static void *
-housekeeping_main(void *arg)
-{
-	struct node *nd = arg;
-	int64_t now, next_snap, next_house;
-	uint64_t n;
-
-	now = clock_now_ms();
-	next_snap = nd->cfg.snapshot_interval > 0 ?
-	    now + nd->cfg.snapshot_interval * 1000 : INT64_MAX;
-	next_house = now;
-	while (!stopper_sleep_until(&house_stop, next_snap < next_house ?
-	    next_snap : next_house)) {
-		now = clock_now_ms();
-		if (now >= next_house) {
-			n = store_collect(nd->store, clock_wall_ms() -
-			    nd->cfg.tombstone_grace * 1000);
-			if (n > 0)
-				log_event(LOG_INFO, "tombstones collected",
-				    "count=%llu grace_s=%ld", (unsigned long long)n,
-				    nd->cfg.tombstone_grace);
-			stamp_alive(nd);
-			next_house = now + HOUSEKEEPING_MS;
-		}
-		if (now >= next_snap) {
-			if (store_snapshot(nd->store) != 0)
-				log_event(LOG_ERROR, "snapshot failed", "err=\"%s\"",
-				    strerror(errno));
-			next_snap = now + nd->cfg.snapshot_interval * 1000;
-		}
-	}
-	return NULL;
-}
-
 /* ---- main ------------------------------------------------------------- */
 
 static void
@@ -1536,26 +1377,16 @@ config_defaults(struct config *cfg)
 	cfg->log_format = "text";
 }
 
-int
-main(int argc, char **argv)
+/*
+ * Everything that can be checked before touching the disk or the
+ * network: a bad flag exits 2 here, before the node directory exists.
+ */
+static void
+check_config(struct config *cfg)
 {
-	static struct node nd;
-	struct config *cfg = &nd.cfg;
-	struct server_config scfg;
-	struct store_options sopt;
-	char err[512], inc[16];
-	pthread_t house_thread;
-	sigset_t sigs;
-	struct cluster_config ccfg;
-	struct replica_config rcfg;
-	struct hints_config hcfg;
-	struct transfer_config tcfg;
-	struct ae_config acfg;
-	const struct cluster_view *view;
-	int lfd, port, sig, lvl;
+	char host[NET_HOST_MAX], port[NET_PORT_MAX], err[512];
+	int lvl;
 
-	config_defaults(cfg);
-	parse_flags(cfg, argc, argv);
 	if ((lvl = log_level_parse(cfg->log_level)) < 0)
 		die_usage("bad --log-level '%s' (debug, info, warn, error)",
 		    cfg->log_level);
@@ -1564,6 +1395,7 @@ main(int argc, char **argv)
 		log_set_json(true);
 	else if (strcmp(cfg->log_format, "text") != 0)
 		die_usage("bad --log-format '%s' (text or json)", cfg->log_format);
+	warn_unknown_env();
 	if (cfg->id == NULL)
 		die_usage("%s", "--id is required (e.g. --id node1)");
 	if (!id_valid(cfg->id))
@@ -1572,136 +1404,103 @@ main(int argc, char **argv)
 		cfg->data_dir = getenv("STATE_DIRECTORY");	/* systemd */
 	if (cfg->data_dir == NULL || cfg->data_dir[0] == '\0')
 		die_usage("%s", "--data-dir is required (e.g. --data-dir /var/lib/kvd)");
-	raise_fd_limit();
+	if (net_split_hostport(cfg->addr, host, sizeof(host), port,
+	    sizeof(port)) != 0 || port[0] == '\0' ||
+	    strspn(port, "0123456789") != strlen(port))
+		die_usage("bad --addr '%s' (want HOST:PORT or :PORT, e.g. :8080)",
+		    cfg->addr);
+	if (cfg->advertise != NULL && (net_split_hostport(cfg->advertise, host,
+	    sizeof(host), port, sizeof(port)) != 0 || host[0] == '\0' ||
+	    port[0] == '\0'))
+		die_usage("bad --advertise '%s' (want HOST:PORT)", cfg->advertise);
+	if (cfg->peers != NULL && cluster_peers_check(cfg->peers, err,
+	    sizeof(err)) != 0)
+		die_usage("%s", err);
+}
 
+/* The node's configuration, from the flags. */
+static void
+node_config_from(const struct config *cfg, struct auth *auth,
+    struct node_config *nc)
+{
+	struct server_config *s = &nc->server;
+
+	memset(nc, 0, sizeof(*nc));
+	nc->id = cfg->id;
+	nc->addr = cfg->addr;
+	nc->data_dir = cfg->data_dir;
+	nc->peers = cfg->peers;
+	nc->apply_peers = cfg->apply_peers;
+	nc->advertise = cfg->advertise;
+	nc->n = (int)cfg->n;
+	nc->w = (int)cfg->w;
+	nc->r = (int)cfg->r;
+	nc->vnodes = (int)cfg->vnodes;
+	nc->peer_timeout_ms = (int)cfg->peer_timeout_ms;
+	nc->gossip_interval_ms = (int)cfg->gossip_interval_ms;
+	nc->hint_max = (size_t)cfg->hint_max;
+	nc->anti_entropy_interval_s = (int)cfg->anti_entropy_interval;
+	nc->tombstone_grace_s = cfg->tombstone_grace;
+	nc->allow_stale = cfg->allow_stale;
+	nc->snapshot_interval_s = (int)cfg->snapshot_interval;
+	nc->shutdown_grace_ms = (int)cfg->shutdown_grace * 1000;
+	nc->auth = auth;
+	server_config_default(s);
+	s->max_conns = (int)cfg->max_conns;
+	s->idle_timeout_ms = (int)cfg->idle_timeout * 1000;
+	s->header_timeout_ms = (int)cfg->header_timeout * 1000;
+	s->body_timeout_ms = (int)cfg->body_timeout * 1000;
+	s->limits.max_body = (size_t)cfg->max_body;
+	s->limits.max_request_line = (size_t)cfg->max_request_line;
+	s->limits.max_header_bytes = (size_t)cfg->max_header_bytes;
+	s->limits.max_headers = (size_t)cfg->max_headers;
+	s->request_log = cfg->request_log;
+	s->handler = handle;
+	s->precheck = precheck;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct config cfg;
+	static struct node nd;
+	struct node_config ncfg;
+	struct auth *auth = NULL;
+	const struct cluster_view *view;
+	char err[512];
+	sigset_t sigs;
+	int sig, rc;
+
+	config_defaults(&cfg);
+	parse_flags(&cfg, argc, argv);
+	check_config(&cfg);
+	if (cfg.cluster_secret_file != NULL &&
+	    auth_load(&auth, cfg.cluster_secret_file, err, sizeof(err)) != 0) {
+		fprintf(stderr, "kvd: --cluster-secret-file: %s\n", err);
+		exit(2);
+	}
+	raise_fd_limit();
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);	/* inherited by every thread */
 
-	if (cfg->cluster_secret_file != NULL &&
-	    auth_load(&nd.auth, cfg->cluster_secret_file, err, sizeof(err)) != 0) {
-		fprintf(stderr, "kvd: --cluster-secret-file: %s\n", err);
-		exit(2);
-	}
-	if (snprintf(nd.dir, sizeof(nd.dir), "%s/%s", cfg->data_dir, cfg->id) >=
-	    (int)sizeof(nd.dir))
-		die("data directory path too long");
-	if (mkdir_p(nd.dir) != 0)
-		die("cannot create node directory %s: %s", nd.dir, strerror(errno));
-	lock_node_dir(nd.dir);
-	load_incarnation(nd.dir, inc, sizeof(inc));
-	check_away(&nd);
-	snprintf(nd.actor, sizeof(nd.actor), "%s.%s", cfg->id, inc);
-
-	memset(&sopt, 0, sizeof(sopt));
-	sopt.fsync = true;
-	nd.started_ms = clock_now_ms();
-	nd.started_wall_ms = clock_wall_ms();
 	/*
 	 * Before any thread exists: wal_batch_metric is read by whichever
-	 * thread fsyncs the WAL.  The callbacks run only at scrape time.
+	 * thread fsyncs the WAL.  The callbacks run only at scrape time,
+	 * which needs the server, the last step node_open takes.
 	 */
 	metrics_setup(&nd);
-	if (store_open(&nd.store, nd.dir, &sopt, err, sizeof(err)) != 0)
-		die("cannot open the store in %s: %s", nd.dir, err);
-
-	lfd = net_listen(cfg->addr, 1024, &port, err, sizeof(err));
-	if (lfd < 0)
+	node_config_from(&cfg, auth, &ncfg);
+	if (node_open(&nd, &ncfg, err, sizeof(err)) != 0)
 		die("%s", err);
-	advertise_address(cfg, port, nd.advertise, sizeof(nd.advertise));
-	if (nd.auth == NULL && !loopback_only(cfg->addr))
-		log_event(LOG_WARN, "listening beyond loopback without "
-		    "--cluster-secret-file: anyone who can reach this port can "
-		    "write through the internal routes", "addr=%s", cfg->addr);
-
-	/* The cluster: peers, membership, and the quorum coordinator. */
-	nd.peers = peers_new((int)(cfg->peer_timeout_ms < 1000 ?
-	    cfg->peer_timeout_ms : 1000), 64);
-	nd.workq = workq_new(512, 30000, 256 * 1024);
-	if (nd.peers == NULL || nd.workq == NULL)
-		die("out of memory");
-	peers_set_auth(nd.peers, nd.auth);
-	memset(&ccfg, 0, sizeof(ccfg));
-	ccfg.dir = nd.dir;
-	ccfg.self_id = cfg->id;
-	ccfg.self_address = nd.advertise;
-	ccfg.peers = cfg->peers;
-	ccfg.n = (int)cfg->n;
-	ccfg.w = (int)cfg->w;
-	ccfg.r = (int)cfg->r;
-	ccfg.vnodes = (int)cfg->vnodes;
-	ccfg.gossip_ms = (int)cfg->gossip_interval_ms;
-	ccfg.timeout_ms = (int)cfg->peer_timeout_ms;
-	ccfg.peers_pool = nd.peers;
-	if (cluster_open(&nd.cluster, &ccfg, err, sizeof(err)) != 0)
-		die("%s", err);
-	memset(&hcfg, 0, sizeof(hcfg));
-	hcfg.dir = nd.dir;
-	hcfg.self_id = cfg->id;
-	hcfg.cluster = nd.cluster;
-	hcfg.peers = nd.peers;
-	hcfg.store = nd.store;
-	hcfg.max_count = (size_t)cfg->hint_max;
-	hcfg.interval_ms = 1000;
-	hcfg.timeout_ms = (int)cfg->peer_timeout_ms;
-	if (hints_open(&nd.hints, &hcfg, err, sizeof(err)) != 0)
-		die("%s", err);
-	memset(&rcfg, 0, sizeof(rcfg));
-	rcfg.store = nd.store;
-	rcfg.cluster = nd.cluster;
-	rcfg.peers = nd.peers;
-	rcfg.workq = nd.workq;
-	rcfg.self_id = cfg->id;
-	rcfg.actor = nd.actor;
-	rcfg.hints = nd.hints;
-	rcfg.timeout_ms = (int)cfg->peer_timeout_ms;
-	if ((nd.replica = replica_new(&rcfg)) == NULL)
-		die("out of memory");
-	memset(&tcfg, 0, sizeof(tcfg));
-	tcfg.store = nd.store;
-	tcfg.cluster = nd.cluster;
-	tcfg.peers = nd.peers;
-	tcfg.poll_ms = 500;
-	tcfg.timeout_ms = (int)cfg->peer_timeout_ms * 5;
-	if (transfer_start(&nd.transfer, &tcfg) != 0)
-		die("cannot start the transfer thread: %s", strerror(errno));
-	memset(&acfg, 0, sizeof(acfg));
-	acfg.store = nd.store;
-	acfg.cluster = nd.cluster;
-	acfg.peers = nd.peers;
-	acfg.self_id = cfg->id;
-	acfg.interval_ms = (int)cfg->anti_entropy_interval * 1000;
-	acfg.timeout_ms = (int)cfg->peer_timeout_ms * 5;
-	if (ae_start(&nd.ae, &acfg) != 0)
-		die("cannot start anti-entropy: %s", strerror(errno));
-
-	server_config_default(&scfg);
-	scfg.listen_fd = lfd;
-	scfg.max_conns = (int)cfg->max_conns;
-	scfg.idle_timeout_ms = (int)cfg->idle_timeout * 1000;
-	scfg.header_timeout_ms = (int)cfg->header_timeout * 1000;
-	scfg.body_timeout_ms = (int)cfg->body_timeout * 1000;
-	scfg.limits.max_body = (size_t)cfg->max_body;
-	scfg.limits.max_request_line = (size_t)cfg->max_request_line;
-	scfg.limits.max_header_bytes = (size_t)cfg->max_header_bytes;
-	scfg.limits.max_headers = (size_t)cfg->max_headers;
-	scfg.request_log = cfg->request_log;
-	scfg.handler = handle;
-	scfg.precheck = precheck;
-	scfg.arg = &nd;
-	if (server_start(&nd.server, &scfg) != 0)
-		die("cannot start the server: %s", strerror(errno));
-	if (cfg->port_file != NULL)
-		write_port_file(cfg->port_file, port);
-	if (stopper_init(&house_stop) != 0 ||
-	    pthread_create(&house_thread, NULL, housekeeping_main, &nd) != 0)
-		die("cannot start the housekeeping thread: %s", strerror(errno));
+	if (cfg.port_file != NULL)
+		write_port_file(cfg.port_file, nd.port);
 	view = cluster_view_get(nd.cluster);
 	log_event(LOG_INFO, "kvd ready", "id=%s actor=%s addr=%s port=%d "
-	    "advertise=%s dir=%s members=%zu n=%d w=%d r=%d version=%s", cfg->id,
-	    nd.actor, cfg->addr, port, nd.advertise, nd.dir, view->nmembers,
+	    "advertise=%s dir=%s members=%zu n=%d w=%d r=%d version=%s", cfg.id,
+	    nd.actor, cfg.addr, nd.port, nd.advertise, nd.dir, view->nmembers,
 	    view->n, view->w, view->r, KVD_VERSION);
 	cluster_view_put(nd.cluster, view);
 	notify_send("READY=1");
@@ -1713,24 +1512,8 @@ main(int argc, char **argv)
 	log_event(LOG_INFO, "shutting down", "signal=%s",
 	    sig == SIGTERM ? "TERM" : "INT");
 	notify_send("STOPPING=1");
-	server_stop(nd.server, (int)cfg->shutdown_grace * 1000);
-	stopper_stop(&house_stop);
-	pthread_join(house_thread, NULL);
-	ae_stop(nd.ae);
-	transfer_stop(nd.transfer);
-	cluster_close(nd.cluster);
-	workq_free(nd.workq);
-	replica_free(nd.replica);
-	hints_close(nd.hints);
-	auth_free(nd.auth);
-	peers_free(nd.peers);
-	if (store_snapshot(nd.store) != 0) {
-		log_event(LOG_ERROR, "final snapshot failed; the WAL still holds "
-		    "every write", "err=\"%s\"", strerror(errno));
-		store_close(nd.store);
-		return 1;
-	}
-	store_close(nd.store);
-	log_event(LOG_INFO, "stopped", "id=%s", cfg->id);
-	return 0;
+	rc = node_close(&nd);
+	auth_free(auth);
+	log_event(LOG_INFO, "stopped", "id=%s", cfg.id);
+	return rc == 0 ? 0 : 1;
 }

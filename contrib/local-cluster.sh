@@ -117,7 +117,7 @@ cmd_start() {
 		set -- --id "node$i" --addr "127.0.0.1:$port" \
 		    --data-dir "$DIR/data" --n 3 --w 2 --r 2
 		[ -n "$peers" ] && set -- "$@" --peers "$peers"
-		nohup "$KVD_BIN" "$@" >>"$DIR/node$i.log" 2>&1 </dev/null &
+		nohup env -u KVD_BIN "$KVD_BIN" "$@" >>"$DIR/node$i.log" 2>&1 </dev/null &
 		echo $! >"$DIR/node$i.pid"
 		echo "http://127.0.0.1:$port" >"$DIR/node$i.url"
 		i=$((i + 1))

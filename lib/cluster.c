@@ -31,9 +31,13 @@
  *
  * It is written to members.json.tmp, fsynced, renamed over members.json
  * and the directory fsynced, so a crash leaves the old list or the new
- * one.  At open an existing members.json wins and --peers is ignored;
- * without one the list is seeded from this node plus --peers, all at
- * ver 0, and written at once.  If this node is not live in the loaded
+ * one.  At open an existing members.json wins over --peers: each --peers
+ * entry that it contradicts (an id it lacks or has removed, or lists at
+ * another address) is named in a warning and ignored, unless
+ * apply_peers is set: then each such entry is applied as a local join
+ * (ver above every ver known) and the list saved.  Without members.json
+ * the list is seeded from this node plus --peers, all at ver 0, and
+ * written at once.  If this node is not live in the loaded
  * list (it was removed), it runs as a non-member: view->self is -1.
  *
  * VIEWS.  A view is an immutable snapshot built from the list: all
@@ -439,6 +443,81 @@ fail:
 	return -1;
 }
 
+int
+cluster_peers_check(const char *peers, char *err, size_t errlen)
+{
+	struct cluster_member *v;
+	size_t n;
+
+	/* An empty self entry: no valid --peers entry can clash with it. */
+	if (entries_seed(peers, "", "", &v, &n, err, errlen) != 0)
+		return -1;
+	free(v);
+	return 0;
+}
+
+/*
+ * Compares --peers with the loaded list v[0..*n).  Each entry the list
+ * contradicts is named in one warning, or, with apply, installed with a
+ * ver above every ver in the list (*v may be reallocated, *n grows).
+ * Returns how many entries differed; -1 with err on a bad --peers.
+ */
+static int
+reconcile_peers(struct cluster *c, const char *peers, bool apply,
+    struct cluster_member **v, size_t *n, char *err, size_t errlen)
+{
+	struct cluster_member *want = NULL, *grown;
+	struct buf diff = BUF_INIT;
+	size_t nwant = 0, i;
+	uint64_t maxver;
+	ssize_t at;
+	int ndiff = 0;
+
+	if (peers == NULL || *peers == '\0')
+		return 0;
+	if (entries_seed(peers, c->self_id, c->self_address, &want, &nwant,
+	    err, errlen) != 0)
+		return -1;
+	maxver = entries_maxver(*v, *n);
+	for (i = 0; i < nwant; i++) {
+		if (strcmp(want[i].id, c->self_id) == 0)
+			continue;
+		at = entries_find(*v, *n, want[i].id);
+		if (at >= 0 && !(*v)[at].removed &&
+		    strcmp((*v)[at].address, want[i].address) == 0)
+			continue;
+		ndiff++;
+		buf_printf(&diff, "%s%s=%s (members.json: %s)", diff.len ? ", " : "",
+		    want[i].id, want[i].address, at < 0 ? "not listed" :
+		    (*v)[at].removed ? "removed" : (*v)[at].address);
+		if (!apply)
+			continue;
+		if (at < 0) {
+			if ((grown = realloc(*v, (*n + 1) * sizeof(**v))) == NULL)
+				continue;
+			*v = grown;
+			at = (ssize_t)(*n)++;
+			snprintf((*v)[at].id, sizeof((*v)[at].id), "%s", want[i].id);
+		}
+		snprintf((*v)[at].address, sizeof((*v)[at].address), "%s",
+		    want[i].address);
+		(*v)[at].ver = ++maxver;
+		(*v)[at].removed = false;
+	}
+	if (ndiff > 0 && apply) {
+		*n = entries_normalise(*v, *n);
+		log_event(LOG_WARN, "cluster: --apply-peers: --peers applied over "
+		    "members.json", "changed=\"%s\"", diff.data);
+	} else if (ndiff > 0)
+		log_event(LOG_WARN, "cluster: --peers ignored where it differs "
+		    "from members.json, which wins after the first start; start "
+		    "with --apply-peers to apply --peers, or use kvctl cluster "
+		    "join/leave", "differs=\"%s\"", diff.data);
+	free(want);
+	buf_free(&diff);
+	return ndiff;
+}
+
 /* ---- members.json ---- */
 
 /*
@@ -476,31 +555,16 @@ load(struct cluster *c, struct cluster_member **out, size_t *nout, char *err,
     size_t errlen)
 {
 	struct buf path = BUF_INIT, data = BUF_INIT;
-	char chunk[4096];
-	ssize_t r;
-	int fd, rc = -1;
+	int rc = -1;
 
 	buf_printf(&path, "%s/%s", c->dir, MEMBERS_FILE);
-	if ((fd = open(path.data, O_RDONLY | O_CLOEXEC)) == -1) {
+	if (file_read(path.data, &data) != 0) {
 		if (errno == ENOENT)
 			rc = 0;
 		else
-			snprintf(err, errlen, "cannot open %s: %s", path.data,
-			    strerror(errno));
-		goto done;
-	}
-	for (;;) {
-		r = read(fd, chunk, sizeof(chunk));
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
 			snprintf(err, errlen, "cannot read %s: %s", path.data,
 			    strerror(errno));
-			goto done;
-		}
-		if (r == 0)
-			break;
-		buf_append(&data, chunk, (size_t)r);
+		goto done;
 	}
 	if (entries_parse(data.data, data.len, out, nout) != 0) {
 		snprintf(err, errlen, "%s is not a valid member list",
@@ -510,8 +574,6 @@ load(struct cluster *c, struct cluster_member **out, size_t *nout, char *err,
 	*nout = entries_normalise(*out, *nout);
 	rc = 1;
 done:
-	if (fd != -1)
-		close(fd);
 	buf_free(&path);
 	buf_free(&data);
 	return rc;
@@ -575,6 +637,41 @@ fail:
 	free(ids);
 	view_free(cv);
 	return NULL;
+}
+
+struct cluster_view *
+cluster_view_parse(struct cluster *c, const char *json, size_t len)
+{
+	struct cluster_member *v = NULL;
+	struct cluster_view *cv;
+	size_t n = 0;
+
+	if (entries_parse(json, len, &v, &n) != 0)
+		return NULL;
+	n = entries_normalise(v, n);
+	cv = view_build(c, v, n);
+	free(v);
+	return cv;
+}
+
+void
+cluster_view_free(struct cluster_view *v)
+{
+	view_free(v);
+}
+
+bool
+cluster_view_same_owners(const struct cluster_view *a,
+    const struct cluster_view *b)
+{
+	size_t i;
+
+	if (a->n != b->n || a->nmembers != b->nmembers)
+		return false;
+	for (i = 0; i < a->nmembers; i++)
+		if (strcmp(a->members[i].id, b->members[i].id) != 0)
+			return false;
+	return true;
 }
 
 const struct cluster_view *
@@ -1106,7 +1203,16 @@ cluster_open(struct cluster **out, const struct cluster_config *cfg,
 
 	if ((rc = load(c, &v, &n, err, errlen)) == -1)
 		goto fail;
-	if (rc == 0) {
+	if (rc == 1) {
+		if ((rc = reconcile_peers(c, cfg->peers, cfg->apply_peers, &v,
+		    &n, err, errlen)) < 0)
+			goto fail;
+		if (rc > 0 && cfg->apply_peers && persist(c, v, n) != 0) {
+			snprintf(err, errlen, "cannot write %s/%s: %s", c->dir,
+			    MEMBERS_FILE, strerror(errno));
+			goto fail;
+		}
+	} else {
 		if (entries_seed(cfg->peers, c->self_id, c->self_address, &v,
 		    &n, err, errlen) != 0)
 			goto fail;

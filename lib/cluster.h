@@ -18,8 +18,10 @@
  * a new view and swaps the pointer, so reading never waits for a change.
  *
  * The first start seeds the list from --peers plus this node (ver 0 for
- * all); after that DIR/members.json wins and --peers is ignored.
- * Thread-safe.
+ * all); after that DIR/members.json wins: --peers entries that differ
+ * from it are logged and ignored, unless apply_peers is set, which
+ * applies them as local changes (their entries get a ver above every ver
+ * known, so they win on every node the list reaches).  Thread-safe.
  */
 #ifndef KVD_CLUSTER_H
 #define KVD_CLUSTER_H
@@ -60,6 +62,7 @@ struct cluster_config {
 	const char	*self_id;
 	const char	*self_address;	/* advertised host:port */
 	const char	*peers;		/* --peers "id=host:port,..." or NULL */
+	bool		 apply_peers;	/* --peers wins over members.json */
 	int		 n, w, r;	/* configured quorum sizes */
 	int		 vnodes;	/* per member, default RING_VNODES_DEFAULT */
 	int		 gossip_ms;	/* 0 disables the gossip thread */
@@ -69,6 +72,13 @@ struct cluster_config {
 };
 
 struct cluster;
+
+/*
+ * Checks the syntax of a --peers list (ids, addresses, duplicates) without
+ * opening anything, so a bad flag is a usage error before start-up.  0,
+ * or -1 with a message in err.
+ */
+int	cluster_peers_check(const char *peers, char *err, size_t errlen);
 
 /*
  * Loads DIR/members.json or seeds from cfg->peers, builds the first view
@@ -109,5 +119,20 @@ int	cluster_merge_json(struct cluster *c, const char *json, size_t len);
 
 /* Appends {"members":[{"id","address","ver","removed"},...]} (all entries). */
 void	cluster_list_to_json(const struct cluster_view *v, struct buf *out);
+
+/*
+ * Builds a view of a member list in cluster_list_to_json's form, with
+ * this cluster's self id, vnodes and quorum sizes, without installing
+ * it: a past membership kept for comparison (transfer.c's placement).
+ * NULL when malformed or out of memory.  Free it with
+ * cluster_view_free, never with cluster_view_put.
+ */
+struct cluster_view *cluster_view_parse(struct cluster *c, const char *json,
+	    size_t len);
+void	cluster_view_free(struct cluster_view *v);	/* NULL ok */
+
+/* True when a and b have the same live member ids and the same N. */
+bool	cluster_view_same_owners(const struct cluster_view *a,
+	    const struct cluster_view *b);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * file.c -- durable file steps: fsync a file, fsync its directory, and
- * replace a small file atomically (tmp + fsync + rename + dir fsync).
+ * replace a small file atomically (tmp + fsync + rename + dir fsync),
+ * and read a small file whole.
  */
 #include "file.h"
 
@@ -100,4 +101,27 @@ fail_nofd:
 	if (what != NULL)
 		*what = step;
 	return -1;
+}
+
+int
+file_read(const char *path, struct buf *out)
+{
+	char chunk[4096];
+	ssize_t r;
+	int fd, e;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	for (;;) {
+		r = read(fd, chunk, sizeof(chunk));
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		buf_append(out, chunk, (size_t)r);
+	}
+	e = errno;
+	close(fd);
+	errno = e;
+	return r == 0 ? 0 : -1;
 }

@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+#include "buf.h"
+
 /* fdatasync where it exists (Linux), fsync elsewhere.  0 or -1. */
 int	file_sync(int fd);
 
@@ -32,5 +34,11 @@ int	file_write_all(int fd, const void *p, size_t n);
  */
 int	file_replace(const char *path, const void *p, size_t n,
 	    const char **what);
+
+/*
+ * Appends the whole of the small file at path to out.  0, or -1 with
+ * errno (ENOENT when there is none; out may then hold part of it).
+ */
+int	file_read(const char *path, struct buf *out);
 
 #endif

@@ -27,10 +27,20 @@
  * once and return after W acknowledgements.  Every call is bounded by
  * timeout_ms, the operation as a whole by twice that.
  *
- * Lock order: a coordinator key stripe lock (held across a write's read,
- * check and write, so the store's stripe and WAL locks are taken inside
- * it), then a qop's mutex, which is never held while calling the store,
- * the network or hints.
+ * Conditional writes (If-Match, If-None-Match, conditional DELETE) are
+ * atomic per key on this coordinator: a write enters the key's gate
+ * before its read and leaves it after its write quorum, and a second
+ * conditional write of the same key waits at the gate (until its own
+ * deadline) for the first to finish.  The gate is a list of busy keys
+ * under a mutex held only to look a key up: no lock is held across a
+ * network wait, and a slow replica delays only writes of the same key.
+ * Plain writes pass no gate: two of them on one key, coordinated here at
+ * once, read the same clock and get distinct counters of this node's
+ * actor, so the later one descends from the earlier.
+ *
+ * Lock order: the gate's mutex and a qop's mutex are leaves: neither is
+ * held while calling the store, the network or hints, or while taking
+ * another lock.
  */
 #include "replica.h"
 
@@ -43,7 +53,6 @@
 #include <time.h>
 
 #include "clock.h"
-#include "fnv.h"
 #include "hints.h"
 #include "http.h"
 #include "json.h"
@@ -51,13 +60,26 @@
 #include "net.h"
 #include "record.h"
 #include "ring.h"
+#include "workq.h"
 
-#define KEY_LOCKS	1024
 #define MAX_REPLICAS	64
+#define WORKERS_MAX	512		/* remote calls in flight at once */
+#define WORKER_IDLE_MS	30000
+#define WORKER_STACK	(256 * 1024)
+
+/* A key with a conditional write in flight on this coordinator. */
+struct busy_key {
+	struct busy_key	*next;
+	size_t		 klen;
+	char		 key[];
+};
 
 struct replica {
 	struct replica_config cfg;
-	pthread_mutex_t	key_locks[KEY_LOCKS];
+	struct workq	*workq;		/* remote calls and read repairs */
+	pthread_mutex_t	gate_mu;	/* guards busy */
+	pthread_cond_t	gate_cv;	/* signalled when a key leaves busy */
+	struct busy_key	*busy;
 	pthread_mutex_t	counter_mu;	/* guards the two below */
 	uint64_t	last_counter;	/* highest counter this actor issued */
 	uint64_t	read_repairs;	/* repairs sent since start */
@@ -112,14 +134,23 @@ struct replica *
 replica_new(const struct replica_config *cfg)
 {
 	struct replica *rp;
-	size_t i;
 
 	rp = calloc(1, sizeof(*rp));
 	if (rp == NULL)
 		return NULL;
 	rp->cfg = *cfg;
-	for (i = 0; i < KEY_LOCKS; i++)
-		pthread_mutex_init(&rp->key_locks[i], NULL);
+	if ((rp->workq = workq_new(WORKERS_MAX, WORKER_IDLE_MS,
+	    WORKER_STACK)) == NULL) {
+		free(rp);
+		return NULL;
+	}
+	pthread_mutex_init(&rp->gate_mu, NULL);
+	if (clock_cond_init(&rp->gate_cv) != 0) {
+		pthread_mutex_destroy(&rp->gate_mu);
+		workq_free(rp->workq);
+		free(rp);
+		return NULL;
+	}
 	pthread_mutex_init(&rp->counter_mu, NULL);
 	/* Microseconds since the epoch: above anything issued before a restart. */
 	rp->last_counter = (uint64_t)clock_wall_ms() * 1000;
@@ -129,12 +160,11 @@ replica_new(const struct replica_config *cfg)
 void
 replica_free(struct replica *rp)
 {
-	size_t i;
-
 	if (rp == NULL)
 		return;
-	for (i = 0; i < KEY_LOCKS; i++)
-		pthread_mutex_destroy(&rp->key_locks[i]);
+	workq_free(rp->workq);		/* every task that points at rp ends */
+	pthread_mutex_destroy(&rp->gate_mu);
+	pthread_cond_destroy(&rp->gate_cv);
 	pthread_mutex_destroy(&rp->counter_mu);
 	free(rp);
 }
@@ -403,7 +433,7 @@ qop_ask(struct qop *q, size_t i, bool here)
 			remote_main(tk);
 			return;
 		}
-		if (workq_submit(rp->cfg.workq, remote_main, tk) == 0)
+		if (workq_submit(rp->workq, remote_main, tk) == 0)
 			return;
 		pthread_mutex_lock(&q->mu);
 		q->refs--;
@@ -618,7 +648,7 @@ qop_repair(struct qop *q, const struct version *win)
 		pthread_mutex_lock(&q->rp->counter_mu);
 		q->rp->read_repairs++;
 		pthread_mutex_unlock(&q->rp->counter_mu);
-		if (workq_submit(q->rp->cfg.workq, repair_main, rr) != 0) {
+		if (workq_submit(q->rp->workq, repair_main, rr) != 0) {
 			buf_free(&rr->record);
 			free(rr);
 		}
@@ -773,6 +803,58 @@ unique_counter(struct replica *rp, struct vclock *c)
 	pthread_mutex_unlock(&rp->counter_mu);
 }
 
+/*
+ * Enters key's gate: waits (until deadline, monotonic) while another
+ * conditional write of the same key is in flight here.  0, or -1 when
+ * the deadline passed (ETIMEDOUT) or memory ran out (ENOMEM).
+ */
+static int
+gate_enter(struct replica *rp, const char *key, size_t klen, int64_t deadline)
+{
+	struct busy_key *b, *mine;
+	bool taken;
+
+	if ((mine = malloc(sizeof(*mine) + klen)) == NULL)
+		return -1;
+	mine->klen = klen;
+	memcpy(mine->key, key, klen);
+	pthread_mutex_lock(&rp->gate_mu);
+	for (;;) {
+		taken = false;
+		for (b = rp->busy; b != NULL && !taken; b = b->next)
+			taken = b->klen == klen && memcmp(b->key, key, klen) == 0;
+		if (!taken)
+			break;
+		if (clock_cond_wait_until(&rp->gate_cv, &rp->gate_mu,
+		    deadline) == ETIMEDOUT) {
+			pthread_mutex_unlock(&rp->gate_mu);
+			free(mine);
+			errno = ETIMEDOUT;
+			return -1;
+		}
+	}
+	mine->next = rp->busy;
+	rp->busy = mine;
+	pthread_mutex_unlock(&rp->gate_mu);
+	return 0;
+}
+
+static void
+gate_leave(struct replica *rp, const char *key, size_t klen)
+{
+	struct busy_key **pp, *b;
+
+	pthread_mutex_lock(&rp->gate_mu);
+	for (pp = &rp->busy; (b = *pp) != NULL; pp = &b->next)
+		if (b->klen == klen && memcmp(b->key, key, klen) == 0) {
+			*pp = b->next;
+			free(b);
+			break;
+		}
+	pthread_cond_broadcast(&rp->gate_cv);
+	pthread_mutex_unlock(&rp->gate_mu);
+}
+
 /* The precondition check: 0 to go on, or the status to answer. */
 static int
 check_write(const struct replica_write *wr, const struct version *cur,
@@ -799,15 +881,25 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 	struct qop *rq = NULL, *wq = NULL;
 	struct version cur;
 	struct vclock base;
-	pthread_mutex_t *lock;
-	bool have, conditional;
+	bool have, conditional, gated = false;
 	int dr, dw, need_r, got, rc;
 	size_t i;
 
 	version_init(&cur);
 	vclock_init(&base);
-	lock = &rp->key_locks[fnv1a32(key, klen) % KEY_LOCKS];
-	pthread_mutex_lock(lock);
+	conditional = wr->if_match_any || wr->if_match != NULL ||
+	    wr->if_none_match;
+	if (conditional) {
+		if (gate_enter(rp, key, klen, clock_now_ms() +
+		    2 * (int64_t)rp->cfg.timeout_ms) != 0) {
+			res->status = 503;
+			res->error = errno == ETIMEDOUT ? "another conditional "
+			    "write of this key is still in progress; retry" :
+			    "out of memory";
+			goto out;
+		}
+		gated = true;
+	}
 
 	/* 1. The current version, as a read quorum sees it. */
 	rq = qop_new(rp, key, klen, false, &dr, &dw);
@@ -816,8 +908,6 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 		res->error = "no replica available";
 		goto out;
 	}
-	conditional = wr->if_match_any || wr->if_match != NULL ||
-	    wr->if_none_match;
 	need_r = clamp_quorum(wr->r, dr, rq->nowners);
 	got = quorum_read(rq, need_r);
 	if (got < need_r && (conditional || wr->tombstone)) {
@@ -848,7 +938,8 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 	version_make_next(&res->v, &base, have ? cur.ts : 0, rp->cfg.actor,
 	    clock_wall_ms(), wr->tombstone, wr->value, wr->value_len);
 	unique_counter(rp, &res->v.clock);
-	res->created = !have || cur.tombstone;
+	/* "Created" only when a read quorum saw no live version. */
+	res->created = got >= need_r && (!have || cur.tombstone);
 
 	/* 4. Write to all N, answer after W. */
 	wq = qop_new(rp, key, klen, true, &dr, &dw);
@@ -884,7 +975,8 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 	} else
 		res->status = wr->tombstone ? 204 : res->created ? 201 : 200;
 out:
-	pthread_mutex_unlock(lock);
+	if (gated)
+		gate_leave(rp, key, klen);
 	if (rq != NULL)
 		qop_unref(rq);
 	if (wq != NULL)

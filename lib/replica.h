@@ -14,8 +14,9 @@
  * Replicas apply what they receive through store_apply, the one apply
  * path, which never bumps a clock.
  *
- * A write and its precondition check are atomic per key on the
- * coordinator (a striped lock held across read, check and write).
+ * A conditional write and its precondition check are atomic per key on
+ * the coordinator: conditional writes of one key coordinated by one node
+ * take turns (replica.c, the gate); no lock is held across the network.
  * Thread-safe.
  */
 #ifndef KVD_REPLICA_H
@@ -31,13 +32,11 @@
 #include "peer.h"
 #include "store.h"
 #include "version.h"
-#include "workq.h"
 
 struct replica_config {
 	struct store	*store;
 	struct cluster	*cluster;
 	struct peers	*peers;
-	struct workq	*workq;		/* background fan-out and repair */
 	struct hints	*hints;		/* writes kept for owners that are down */
 	const char	*self_id;	/* this node's member id */
 	const char	*actor;		/* this node's clock actor */
@@ -46,9 +45,17 @@ struct replica_config {
 
 struct replica;
 
-/* NULL with errno. */
+/*
+ * NULL with errno.  The replica owns a pool of worker threads (workq.h)
+ * for remote calls and read repair.
+ */
 struct replica *replica_new(const struct replica_config *cfg);
-void	replica_free(struct replica *r);	/* NULL ok */
+/*
+ * Runs every queued remote call and repair to its end (each is bounded
+ * by timeout_ms), then frees.  Those tasks use the store, the cluster,
+ * the peer pool and hints, so they must still be open.  NULL ok.
+ */
+void	replica_free(struct replica *r);
 
 /* What a quorum operation did, for the response. */
 struct replica_result {

@@ -145,7 +145,7 @@
 #include "record.h"
 #include "wal.h"
 
-#define NSTRIPES	256		/* a power of two; stripe = top hash byte */
+#define NSTRIPES	STORE_PARTS	/* a power of two; stripe = top hash byte */
 #define STRIPE_SHIFT	56
 #define TAB_MIN		16
 #define SNAP_NAME	"snapshot.json"
@@ -966,25 +966,81 @@ store_update(struct store *s, const char *key, size_t klen,
 	return 0;
 }
 
+/* Walks stripe i under its read lock; fn's nonzero return stops it. */
+static int
+walk_stripe(struct store *s, size_t i, store_walk_fn fn, void *arg,
+    struct scratch *sc)
+{
+	struct stripe *st = &s->st[i];
+	struct entry *e;
+	size_t b;
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&st->lock);
+	for (b = 0; b < st->nb && rc == 0; b++)
+		for (e = st->tab[b]; e != NULL && rc == 0; e = e->next)
+			rc = fn(arg, e_key(e), e->klen, decode(s, e, sc));
+	pthread_rwlock_unlock(&st->lock);
+	return rc;
+}
+
 int
 store_walk(struct store *s, store_walk_fn fn, void *arg)
 {
 	struct scratch sc;
-	struct stripe *st;
-	struct entry *e;
-	size_t i, b;
+	size_t i;
 	int rc = 0;
 
 	scratch_init(&sc, NULL, 0);
-	for (i = 0; i < NSTRIPES && rc == 0; i++) {
-		st = &s->st[i];
-		pthread_rwlock_rdlock(&st->lock);
-		for (b = 0; b < st->nb && rc == 0; b++)
-			for (e = st->tab[b]; e != NULL && rc == 0; e = e->next)
-				rc = fn(arg, e_key(e), e->klen,
-				    decode(s, e, &sc));
-		pthread_rwlock_unlock(&st->lock);
+	for (i = 0; i < NSTRIPES && rc == 0; i++)
+		rc = walk_stripe(s, i, fn, arg, &sc);
+	scratch_free(&sc);
+	return rc;
+}
+
+int
+store_walk_part(struct store *s, size_t part, store_walk_fn fn, void *arg)
+{
+	struct scratch sc;
+	int rc;
+
+	if (part >= STORE_PARTS)
+		return 0;
+	scratch_init(&sc, NULL, 0);
+	rc = walk_stripe(s, part, fn, arg, &sc);
+	scratch_free(&sc);
+	return rc;
+}
+
+int
+store_forget(struct store *s, const char *key, size_t klen,
+    const struct version *expect)
+{
+	struct scratch sc;
+	struct stripe *st;
+	struct entry **pp, *e;
+	uint64_t h;
+	int rc = 0;
+
+	if (!key_ok(key, klen))
+		return 0;
+	h = key_hash(key, klen);
+	st = stripe_of(s, h);
+	scratch_init(&sc, NULL, 0);
+	pthread_rwlock_wrlock(&st->lock);
+	if ((pp = find(st, key, klen, h)) != NULL &&
+	    version_cmp(decode(s, *pp, &sc), expect) == 0) {
+		e = *pp;
+		*pp = e->next;
+		st->count--;
+		if (e->flags & E_TOMB)
+			st->tombstones--;
+		else
+			st->keys--;
+		free(e);
+		rc = 1;
 	}
+	pthread_rwlock_unlock(&st->lock);
 	scratch_free(&sc);
 	return rc;
 }

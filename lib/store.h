@@ -25,6 +25,7 @@
 #include "version.h"
 
 #define STORE_KEY_MAX 1024
+#define STORE_PARTS 256		/* store_walk_part: the key space in parts */
 
 struct store;
 
@@ -115,6 +116,26 @@ int	store_update(struct store *s, const char *key, size_t klen,
 typedef int (*store_walk_fn)(void *arg, const char *key, size_t klen,
     const struct version *v);
 int	store_walk(struct store *s, store_walk_fn fn, void *arg);
+
+/*
+ * store_walk over one part of the keys: walking parts 0..STORE_PARTS-1
+ * once each visits every key that is present throughout, holding one
+ * part's read lock at a time, so a caller can act on what it collected
+ * (send it, forget it) between parts without holding a lock.
+ */
+int	store_walk_part(struct store *s, size_t part, store_walk_fn fn,
+	    void *arg);
+
+/*
+ * Drops key when its stored version is exactly expect (version_cmp == 0):
+ * for data this node no longer owns, once its owners hold it.  1 dropped,
+ * 0 absent or changed since.  Not logged: until the next snapshot a
+ * restart brings the key back from the WAL, which is harmless (it is an
+ * old copy the owners already hold), so callers snapshot after a run of
+ * forgets.
+ */
+int	store_forget(struct store *s, const char *key, size_t klen,
+	    const struct version *expect);
 
 /*
  * Writes a snapshot (tmp file, fsync, rename, directory fsync) and drops

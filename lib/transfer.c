@@ -1,28 +1,52 @@
 /*
- * transfer.c -- send keys to their new owners after a membership change.
+ * transfer.c -- send keys to their new owners after a membership change,
+ * and drop the keys this node no longer owns once their owners hold them.
  *
- * The thread keeps `placed`, the view this node's data was last fully
- * placed for (the first view at start: what was on disk then was placed
- * by the previous run, or arrives through hints and anti-entropy).  When
- * the current view's version differs, it runs one pass:
+ * PLACED.  The thread keeps `placed`, the member list this node's data
+ * was last fully placed for, as a detached view (cluster_view_parse) and
+ * on disk in DIR/placed.json (cluster_list_to_json's form, replaced
+ * atomically by file_replace).  At start it is loaded from that file, so
+ * a change made while this node was down, or a pass cut short by a crash,
+ * is still seen as a change; a node without the file (its first start)
+ * takes the current view.  Every poll_ms the thread compares the owners
+ * of `placed` with those of the current view (cluster_view_same_owners:
+ * the live member ids and N; addresses do not place data).  Comparing
+ * owners, not the membership version, is what makes every way in or out
+ * count: gossip admitting a node started with --peers changes the owners
+ * without changing the version.
  *
- *	for each key in the store (store_walk):
+ * A PLACEMENT PASS walks the store one part at a time (store_walk_part,
+ * one stripe's read lock held only while records are copied out; no lock
+ * is held during a network call):
+ *
+ *	for each key:
  *		old = preference list of key in `placed`
  *		new = preference list of key in the current view
  *		for each member m in new but not in old, m != self:
  *			append the key's record to m's batch
  *
- * Batches go out as JSON lines once they reach BATCH_BYTES and at the end
- * of the walk.  Sending happens inside the walk's callback, so the stripe
- * being walked is read-locked during one batch call (its writers wait up
- * to one call's timeout; other stripes are not affected) — the price of
- * not copying the whole data set into memory first.  If every batch was
- * accepted, `placed` becomes the view the pass used; otherwise the pass
- * is repeated after RETRY_MS (with whatever view is current then).
+ * A batch goes out (POST /internal/batch, JSON lines) once it reaches
+ * BATCH_BYTES, and every batch at the end.  If every batch was accepted,
+ * `placed` becomes the view the pass used; otherwise the pass is repeated
+ * after RETRY_MS, with whatever view is current then.  A batch that a
+ * receiver refuses as a whole with 400 or 413 is sent again one record
+ * at a time; a record refused alone is counted (keys_refused), logged and
+ * skipped, so it never holds the pass back.
+ *
+ * A CLEANUP PASS runs when asked (transfer_cleanup) and only while the
+ * data is placed for the current view.  Part by part, it collects every
+ * key this node is not an owner of, sends its record to all of its
+ * owners, and once every one of those batches was acknowledged (the batch
+ * endpoint answers after its fsync) forgets each such key with
+ * store_forget, which drops it only if its version did not change since
+ * it was sent.  A part whose batches did not all go through keeps its
+ * keys (cleanup_failed).  A membership change ends the pass early: the
+ * next placement comes first.  At the end a snapshot makes the drops
+ * survive a restart (store_forget is not logged).
  *
  * Members are compared by id; a member that rejoined at another address
- * is the same owner.  Locks: t->mu guards the stats;
- * it is never held during the walk.
+ * is the same owner.  Locks: t->mu guards the stats and cleanup_wanted;
+ * it is never held during a walk or a call.
  */
 #include "transfer.h"
 
@@ -31,34 +55,47 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "buf.h"
 #include "clock.h"
+#include "file.h"
+#include "json.h"
 #include "log.h"
-#include "net.h"
 #include "record.h"
 #include "ring.h"
 
 #define BATCH_BYTES	(512 * 1024)
 #define RETRY_MS	2000
 #define MAX_PREF	64
+#define PLACED_FILE	"placed.json"
 
 struct transfer {
 	struct transfer_config cfg;
-	pthread_mutex_t	 mu;
+	pthread_mutex_t	 mu;		/* st, cleanup_wanted */
 	struct stopper	 stopper;	/* the thread sleeps here */
 	pthread_t	 thread;
 	struct transfer_stats st;
+	bool		 cleanup_wanted;
+	struct cluster_view *placed;	/* the thread's own */
+};
+
+/* A key a cleanup pass may forget once its owners hold it. */
+struct candidate {
+	struct buf	 key;
+	struct version	 v;
 };
 
 /* One pass: state shared with the walk callback. */
 struct pass {
 	struct transfer	*t;
 	const struct cluster_view *old, *cur;
+	bool		 cleanup;
 	struct buf	*batch;		/* one per member of cur */
-	bool		 failed;
-	uint64_t	 scanned, sent;
+	struct candidate *cand;		/* cleanup: this part's keys */
+	size_t		 ncand, capcand;
+	bool		 failed;	/* a batch did not go through */
+	char		 err[160];
+	uint64_t	 scanned, sent, refused, dropped, undecided;
 };
 
 static bool
@@ -73,129 +110,399 @@ pref_has(const struct cluster_view *v, const size_t *pref, size_t n,
 	return false;
 }
 
-static void
-flush(struct pass *p, size_t m)
+static size_t
+preference(const struct cluster_view *v, const char *key, size_t klen,
+    size_t *pref)
+{
+	size_t want = (size_t)v->n < MAX_PREF ? (size_t)v->n : MAX_PREF;
+
+	if (v->nmembers == 0)
+		return 0;
+	return ring_preference(v->ring, key, klen, want, pref);
+}
+
+/* ---- sending ---------------------------------------------------------- */
+
+/* POSTs body to m.  The HTTP status, or -1 for a transport failure. */
+static int
+post_batch(struct pass *p, size_t m, const char *body, size_t len)
 {
 	struct client_response res;
+	int status;
+
+	client_response_init(&res);
+	status = peer_call(p->t->cfg.peers, p->cur->members[m].address, "POST",
+	    "/internal/batch", "application/x-ndjson", body, len, NULL,
+	    p->t->cfg.timeout_ms, &res) == 0 ? res.http.status : -1;
+	if (status == -1 && p->err[0] == '\0')
+		snprintf(p->err, sizeof(p->err), "to %s: %s",
+		    p->cur->members[m].id, strerror(errno));
+	else if (status != 200 && status != 400 && status != 413 &&
+	    p->err[0] == '\0')
+		snprintf(p->err, sizeof(p->err), "to %s: status %d",
+		    p->cur->members[m].id, status);
+	client_response_free(&res);
+	return status;
+}
+
+/*
+ * Sends m's batch and empties it.  A body refused as a whole for good
+ * (400, 413) goes again one record at a time, and a record refused alone
+ * is counted and logged.  Any other failure marks the pass failed.
+ * Returns 0 when every record was taken or refused for good.
+ */
+static int
+flush(struct pass *p, size_t m)
+{
 	struct buf *b = &p->batch[m];
+	const char *line, *nl, *end;
+	int status, rc = 0;
 
 	if (b->len == 0)
-		return;
-	client_response_init(&res);
-	if (peer_call(p->t->cfg.peers, p->cur->members[m].address, "POST",
-	    "/internal/batch", "application/x-ndjson", b->data, b->len, NULL,
-	    p->t->cfg.timeout_ms, &res) != 0 || res.http.status != 200) {
-		if (!p->failed)
-			log_event(LOG_WARN, "transfer batch failed", "to=%s "
-			    "status=%d err=\"%s\"", p->cur->members[m].id,
-			    res.http.status, strerror(errno));
+		return 0;
+	status = post_batch(p, m, b->data, b->len);
+	if (status == 400 || status == 413) {
+		end = b->data + b->len;
+		for (line = b->data; line < end && rc == 0; line = nl + 1) {
+			nl = memchr(line, '\n', (size_t)(end - line));
+			status = post_batch(p, m, line, (size_t)(nl - line + 1));
+			if (status == 400 || status == 413) {
+				p->refused++;
+				log_event(LOG_WARN, "transfer: record refused for "
+				    "good, skipped", "to=%s status=%d record=\"%.*s\"",
+				    p->cur->members[m].id, status,
+				    (int)(nl - line > 120 ? 120 : nl - line), line);
+			} else if (status != 200)
+				rc = -1;
+		}
+	} else if (status != 200)
+		rc = -1;
+	if (rc != 0)
 		p->failed = true;
-	}
-	client_response_free(&res);
 	buf_reset(b);
+	return rc;
 }
 
+/* Flushes every batch (or only those past BATCH_BYTES).  0 or -1. */
 static int
-walk_one(void *arg, const char *key, size_t klen, const struct version *v)
+flush_all(struct pass *p, bool full_only)
+{
+	size_t m;
+	int rc = 0;
+
+	for (m = 0; m < p->cur->nmembers && !p->failed; m++)
+		if (!full_only || p->batch[m].len >= BATCH_BYTES)
+			rc |= flush(p, m);
+	return rc || p->failed ? -1 : 0;
+}
+
+static void
+add_record(struct pass *p, size_t m, const char *key, size_t klen,
+    const struct version *v)
+{
+	record_to_json(key, klen, v, &p->batch[m]);
+	buf_putc(&p->batch[m], '\n');
+	p->sent++;
+}
+
+/* ---- the walk --------------------------------------------------------- */
+
+static int
+collect(void *arg, const char *key, size_t klen, const struct version *v)
 {
 	struct pass *p = arg;
-	size_t oldp[MAX_PREF], newp[MAX_PREF], no, nn, i, m;
-	size_t want;
+	const struct cluster_view *cur = p->cur;
+	size_t oldp[MAX_PREF], newp[MAX_PREF], no = 0, nn, i, m;
+	struct candidate *c;
 
 	p->scanned++;
-	want = (size_t)p->cur->n < MAX_PREF ? (size_t)p->cur->n : MAX_PREF;
-	nn = ring_preference(p->cur->ring, key, klen, want, newp);
-	want = (size_t)p->old->n < MAX_PREF ? (size_t)p->old->n : MAX_PREF;
-	no = ring_preference(p->old->ring, key, klen, want, oldp);
+	nn = preference(cur, key, klen, newp);
+	if (p->cleanup) {
+		for (i = 0; i < nn; i++)
+			if (cur->self >= 0 && newp[i] == (size_t)cur->self)
+				return 0;	/* ours: kept */
+		if (nn == 0)
+			return 0;
+		if (p->ncand == p->capcand) {
+			size_t cap = p->capcand ? p->capcand * 2 : 256;
+			if ((c = realloc(p->cand, cap * sizeof(*c))) == NULL)
+				return 0;	/* kept; counted as undecided below */
+			p->cand = c;
+			p->capcand = cap;
+		}
+		c = &p->cand[p->ncand++];
+		buf_init(&c->key);
+		buf_append(&c->key, key, klen);
+		version_init(&c->v);
+		version_copy(&c->v, v);
+		for (i = 0; i < nn; i++)
+			add_record(p, newp[i], key, klen, v);
+		return 0;
+	}
+	no = preference(p->old, key, klen, oldp);
 	for (i = 0; i < nn; i++) {
 		m = newp[i];
-		if (p->cur->self >= 0 && m == (size_t)p->cur->self)
+		if (cur->self >= 0 && m == (size_t)cur->self)
 			continue;
-		if (pref_has(p->old, oldp, no, p->cur->members[m].id))
+		if (pref_has(p->old, oldp, no, cur->members[m].id))
 			continue;
-		record_to_json(key, klen, v, &p->batch[m]);
-		buf_putc(&p->batch[m], '\n');
-		p->sent++;
-		if (p->batch[m].len >= BATCH_BYTES && !p->failed)
-			flush(p, m);
+		add_record(p, m, key, klen, v);
 	}
-	return p->failed ? 1 : 0;
+	return 0;
 }
 
-/* Runs one pass from old to cur.  0 when every batch was accepted. */
+static void
+candidates_free(struct pass *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->ncand; i++) {
+		buf_free(&p->cand[i].key);
+		version_free(&p->cand[i].v);
+	}
+	p->ncand = 0;
+}
+
+/* True when the owners of the current view are no longer cur's. */
+static bool
+view_moved(struct transfer *t, const struct cluster_view *cur)
+{
+	const struct cluster_view *now = cluster_view_get(t->cfg.cluster);
+	bool moved = !cluster_view_same_owners(now, cur);
+
+	cluster_view_put(t->cfg.cluster, now);
+	return moved;
+}
+
+/*
+ * Runs one pass over the whole store: placement from old to cur, or a
+ * cleanup for cur.  0 when it went through.
+ */
 static int
 run_pass(struct transfer *t, const struct cluster_view *old,
-    const struct cluster_view *cur)
+    const struct cluster_view *cur, bool cleanup, struct pass *p)
 {
-	struct pass p;
-	size_t m;
+	size_t part, m, i;
 
-	memset(&p, 0, sizeof(p));
-	p.t = t;
-	p.old = old;
-	p.cur = cur;
-	p.batch = calloc(cur->nmembers ? cur->nmembers : 1, sizeof(*p.batch));
-	if (p.batch == NULL)
+	memset(p, 0, sizeof(*p));
+	p->t = t;
+	p->old = old;
+	p->cur = cur;
+	p->cleanup = cleanup;
+	p->batch = calloc(cur->nmembers ? cur->nmembers : 1, sizeof(*p->batch));
+	if (p->batch == NULL) {
+		snprintf(p->err, sizeof(p->err), "out of memory");
 		return -1;
+	}
 	for (m = 0; m < cur->nmembers; m++)
-		buf_init(&p.batch[m]);
+		buf_init(&p->batch[m]);
+	for (part = 0; part < STORE_PARTS && !p->failed; part++) {
+		if (stopper_stopped(&t->stopper)) {
+			snprintf(p->err, sizeof(p->err), "stopped");
+			p->failed = true;
+			break;
+		}
+		store_walk_part(t->cfg.store, part, collect, p);
+		if (!cleanup) {
+			flush_all(p, true);
+			continue;
+		}
+		if (flush_all(p, false) == 0)
+			for (i = 0; i < p->ncand; i++)
+				p->dropped += store_forget(t->cfg.store,
+				    p->cand[i].key.data, p->cand[i].key.len,
+				    &p->cand[i].v) == 1;
+		else
+			p->undecided += p->ncand;
+		candidates_free(p);
+		if (view_moved(t, cur)) {
+			snprintf(p->err, sizeof(p->err), "membership changed; "
+			    "placement first");
+			p->failed = true;
+		}
+	}
+	if (!p->failed)
+		flush_all(p, false);
+	for (m = 0; m < cur->nmembers; m++)
+		buf_free(&p->batch[m]);
+	free(p->batch);
+	candidates_free(p);
+	free(p->cand);
+	return p->failed ? -1 : 0;
+}
+
+/* ---- placement -------------------------------------------------------- */
+
+/* Writes placed.json for v.  0, or -1 (logged). */
+static int
+save_placed(struct transfer *t, const struct cluster_view *v)
+{
+	struct buf path = BUF_INIT, body = BUF_INIT;
+	const char *what = "write";
+	int rc;
+
+	buf_printf(&path, "%s/%s", t->cfg.dir, PLACED_FILE);
+	cluster_list_to_json(v, &body);
+	buf_putc(&body, '\n');
+	if ((rc = file_replace(path.data, body.data, body.len, &what)) != 0)
+		log_event(LOG_ERROR, "transfer: cannot save the placed member "
+		    "list", "file=%s op=\"%s\" err=\"%s\"", path.data, what,
+		    strerror(errno));
+	buf_free(&path);
+	buf_free(&body);
+	return rc;
+}
+
+/* A detached copy of v (NULL on ENOMEM). */
+static struct cluster_view *
+copy_view(struct transfer *t, const struct cluster_view *v)
+{
+	struct buf body = BUF_INIT;
+	struct cluster_view *c;
+
+	cluster_list_to_json(v, &body);
+	c = cluster_view_parse(t->cfg.cluster, body.data, body.len);
+	buf_free(&body);
+	return c;
+}
+
+/* placed.json, or the current view when there is none (first start). */
+static struct cluster_view *
+load_placed(struct transfer *t)
+{
+	const struct cluster_view *cur;
+	struct cluster_view *v = NULL;
+	struct buf path = BUF_INIT, body = BUF_INIT;
+
+	buf_printf(&path, "%s/%s", t->cfg.dir, PLACED_FILE);
+	if (file_read(path.data, &body) == 0 &&
+	    (v = cluster_view_parse(t->cfg.cluster, body.data, body.len)) == NULL)
+		log_event(LOG_WARN, "transfer: placed member list unreadable; "
+		    "taking the current one", "file=%s", path.data);
+	if (v == NULL) {
+		cur = cluster_view_get(t->cfg.cluster);
+		if ((v = copy_view(t, cur)) != NULL)
+			save_placed(t, cur);
+		cluster_view_put(t->cfg.cluster, cur);
+	}
+	buf_free(&path);
+	buf_free(&body);
+	return v;
+}
+
+static void
+placement(struct transfer *t, const struct cluster_view *cur, int64_t *delay)
+{
+	struct cluster_view *next;
+	struct pass p;
+	int rc;
+
 	pthread_mutex_lock(&t->mu);
 	t->st.running = true;
-	t->st.from_version = old->version;
+	t->st.from_version = t->placed->version;
 	t->st.to_version = cur->version;
-	t->st.keys_scanned = t->st.keys_sent = 0;
+	t->st.keys_scanned = t->st.keys_sent = t->st.keys_refused = 0;
 	t->st.started_ms = clock_wall_ms();
 	t->st.finished_ms = 0;
+	t->st.next_retry_ms = 0;
 	pthread_mutex_unlock(&t->mu);
 
-	store_walk(t->cfg.store, walk_one, &p);
-	for (m = 0; m < cur->nmembers && !p.failed; m++)
-		flush(&p, m);
-	for (m = 0; m < cur->nmembers; m++)
-		buf_free(&p.batch[m]);
-	free(p.batch);
+	rc = run_pass(t, t->placed, cur, false, &p);
+	next = rc == 0 ? copy_view(t, cur) : NULL;
+	if (rc == 0 && (next == NULL || save_placed(t, cur) != 0)) {
+		snprintf(p.err, sizeof(p.err), "cannot save %s", PLACED_FILE);
+		rc = -1;
+	}
+	if (rc == 0) {
+		cluster_view_free(t->placed);
+		t->placed = next;
+		next = NULL;
+	}
+	cluster_view_free(next);
 
 	pthread_mutex_lock(&t->mu);
-	t->st.running = false;
 	t->st.keys_scanned = p.scanned;
 	t->st.keys_sent = p.sent;
+	t->st.keys_refused = p.refused;
 	t->st.finished_ms = clock_wall_ms();
-	if (p.failed)
+	t->st.running = rc != 0;
+	t->st.retrying = rc != 0;
+	snprintf(t->st.last_error, sizeof(t->st.last_error), "%s",
+	    rc != 0 ? p.err : "");
+	if (rc != 0) {
 		t->st.failures++;
+		t->st.next_retry_ms = clock_wall_ms() + RETRY_MS;
+	}
 	pthread_mutex_unlock(&t->mu);
-	log_event(p.failed ? LOG_WARN : LOG_INFO, p.failed ?
+	log_event(rc != 0 ? LOG_WARN : LOG_INFO, rc != 0 ?
 	    "transfer incomplete, will retry" : "transfer done",
-	    "from_version=%llu to_version=%llu scanned=%llu sent=%llu",
-	    (unsigned long long)old->version, (unsigned long long)cur->version,
-	    (unsigned long long)p.scanned, (unsigned long long)p.sent);
-	return p.failed ? -1 : 0;
+	    "from_version=%llu to_version=%llu scanned=%llu sent=%llu "
+	    "refused=%llu%s%s%s", (unsigned long long)t->st.from_version,
+	    (unsigned long long)cur->version, (unsigned long long)p.scanned,
+	    (unsigned long long)p.sent, (unsigned long long)p.refused,
+	    rc != 0 ? " err=\"" : "", rc != 0 ? p.err : "", rc != 0 ? "\"" : "");
+	*delay = rc != 0 ? RETRY_MS : t->cfg.poll_ms;
+}
+
+static void
+cleanup(struct transfer *t, const struct cluster_view *cur)
+{
+	struct pass p;
+	int rc;
+
+	pthread_mutex_lock(&t->mu);
+	t->st.cleanup_running = true;
+	t->st.cleanup_scanned = t->st.cleanup_dropped = 0;
+	t->st.cleanup_failed = 0;
+	pthread_mutex_unlock(&t->mu);
+
+	rc = run_pass(t, NULL, cur, true, &p);
+	if (p.dropped > 0 && store_snapshot(t->cfg.store) != 0)
+		log_event(LOG_WARN, "cleanup: snapshot failed; dropped keys come "
+		    "back at a restart until the next one", "err=\"%s\"",
+		    strerror(errno));
+
+	pthread_mutex_lock(&t->mu);
+	t->st.cleanup_running = false;
+	t->st.cleanup_scanned = p.scanned;
+	t->st.cleanup_dropped = p.dropped;
+	t->st.cleanup_failed = p.undecided;
+	snprintf(t->st.cleanup_error, sizeof(t->st.cleanup_error), "%s",
+	    rc != 0 || p.undecided ? p.err : "");
+	t->st.cleanup_finished_ms = clock_wall_ms();
+	pthread_mutex_unlock(&t->mu);
+	log_event(rc != 0 || p.undecided ? LOG_WARN : LOG_INFO, "cleanup done",
+	    "scanned=%llu dropped=%llu kept_unconfirmed=%llu%s%s%s",
+	    (unsigned long long)p.scanned, (unsigned long long)p.dropped,
+	    (unsigned long long)p.undecided, p.err[0] ? " err=\"" : "", p.err,
+	    p.err[0] ? "\"" : "");
 }
 
 static void *
 transfer_main(void *arg)
 {
 	struct transfer *t = arg;
-	const struct cluster_view *placed, *cur;
+	const struct cluster_view *cur;
+	int64_t delay = t->cfg.poll_ms;
+	bool want;
 
-	placed = cluster_view_get(t->cfg.cluster);
-	while (!stopper_sleep_ms(&t->stopper, t->cfg.poll_ms)) {
-		cur = cluster_view_get(t->cfg.cluster);
-		if (cur == NULL)
+	while (!stopper_sleep_ms(&t->stopper, delay)) {
+		delay = t->cfg.poll_ms;
+		if ((cur = cluster_view_get(t->cfg.cluster)) == NULL)
 			break;
-		if (cur->version == placed->version) {
-			cluster_view_put(t->cfg.cluster, cur);
-			continue;
-		}
-		if (run_pass(t, placed, cur) == 0) {
-			cluster_view_put(t->cfg.cluster, placed);
-			placed = cur;
+		if (!cluster_view_same_owners(t->placed, cur)) {
+			placement(t, cur, &delay);
 		} else {
-			cluster_view_put(t->cfg.cluster, cur);
-			if (stopper_sleep_ms(&t->stopper, RETRY_MS))
-				break;
+			pthread_mutex_lock(&t->mu);
+			want = t->cleanup_wanted;
+			t->cleanup_wanted = false;
+			t->st.running = false;
+			pthread_mutex_unlock(&t->mu);
+			if (want)
+				cleanup(t, cur);
 		}
+		cluster_view_put(t->cfg.cluster, cur);
 	}
-	cluster_view_put(t->cfg.cluster, placed);
 	return NULL;
 }
 
@@ -203,27 +510,33 @@ int
 transfer_start(struct transfer **out, const struct transfer_config *cfg)
 {
 	struct transfer *t;
+	int rc;
 
-	t = calloc(1, sizeof(*t));
-	if (t == NULL)
+	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return -1;
 	t->cfg = *cfg;
 	if (t->cfg.poll_ms <= 0)
 		t->cfg.poll_ms = 500;
-	pthread_mutex_init(&t->mu, NULL);
-	if (stopper_init(&t->stopper) != 0) {
-		pthread_mutex_destroy(&t->mu);
+	if ((t->placed = load_placed(t)) == NULL) {
 		free(t);
+		errno = ENOMEM;
 		return -1;
 	}
-	if (pthread_create(&t->thread, NULL, transfer_main, t) != 0) {
-		pthread_mutex_destroy(&t->mu);
+	pthread_mutex_init(&t->mu, NULL);
+	if ((rc = stopper_init(&t->stopper)) != 0)
+		goto fail;
+	if ((rc = pthread_create(&t->thread, NULL, transfer_main, t)) != 0) {
 		stopper_destroy(&t->stopper);
-		free(t);
-		return -1;
+		goto fail;
 	}
 	*out = t;
 	return 0;
+fail:
+	pthread_mutex_destroy(&t->mu);
+	cluster_view_free(t->placed);
+	free(t);
+	errno = rc;
+	return -1;
 }
 
 void
@@ -233,8 +546,9 @@ transfer_stop(struct transfer *t)
 		return;
 	stopper_stop(&t->stopper);
 	pthread_join(t->thread, NULL);
-	pthread_mutex_destroy(&t->mu);
 	stopper_destroy(&t->stopper);
+	pthread_mutex_destroy(&t->mu);
+	cluster_view_free(t->placed);
 	free(t);
 }
 
@@ -244,4 +558,28 @@ transfer_stats(struct transfer *t, struct transfer_stats *st)
 	pthread_mutex_lock(&t->mu);
 	*st = t->st;
 	pthread_mutex_unlock(&t->mu);
+}
+
+int
+transfer_cleanup(struct transfer *t)
+{
+	bool busy;
+
+	pthread_mutex_lock(&t->mu);
+	busy = t->st.cleanup_running;
+	if (!busy) {
+		/* Running from now on: it starts once the data is placed. */
+		t->cleanup_wanted = true;
+		t->st.cleanup_running = true;
+		t->st.cleanup_started_ms = clock_wall_ms();
+		t->st.cleanup_finished_ms = 0;
+		t->st.cleanup_error[0] = '\0';
+	}
+	pthread_mutex_unlock(&t->mu);
+	if (busy) {
+		errno = EALREADY;
+		return -1;
+	}
+	stopper_kick(&t->stopper);
+	return 0;
 }

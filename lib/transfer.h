@@ -1,18 +1,31 @@
 /*
- * transfer.h -- data handoff when membership changes.
+ * transfer.h -- data handoff when membership changes, and the cleanup of
+ * data this node no longer owns.
  *
- * When the member list changes, the owners of some keys change with it.
- * A thread here notices each new view and walks this node's store: every
- * key whose new preference list names members that were not owners
- * before is sent to them (POST /internal/batch), so a joining node
- * receives the keys it now owns and a leaving node hands its keys to
- * their new owners.  Every node that holds a key sends it, so one node
- * missing a key does not lose it; the receivers apply through the one
- * apply rule, so copies from several senders change nothing.  Writes
- * during the change go to the new owners directly; nothing waits for the
- * transfer.  A transfer that fails (a receiver down) is retried from the
- * start after a pause; a newer view restarts it.  Progress is visible
- * through transfer_stats.  Thread-safe.
+ * A thread here keeps `placed`, the member list this node's data was
+ * last fully placed for, on disk (DIR/placed.json), and compares it with
+ * the current view.  Whenever the set of owners differs -- whichever way
+ * a member came or went: a join or leave call, gossip, --peers at start
+ * -- it walks the store and sends every key whose new preference list
+ * names members that were not owners before to those members, so a
+ * joining node receives the keys it now owns and a leaving node hands its
+ * keys to their new owners, without anti-entropy.  Every holder of a key
+ * sends it; receivers apply through the one apply rule, so copies from
+ * several senders change nothing.  Writes made meanwhile go to the new
+ * owners directly; nothing waits for a transfer.
+ *
+ * A pass that fails (a receiver down or refusing) is retried after a
+ * pause, and the stats say so: running stays true, with the error and
+ * the time of the next attempt, until the data is placed for the current
+ * view.  A record a receiver refuses for good (400 or 413 when sent
+ * alone) is set aside (aside.h) and does not hold the pass back.
+ *
+ * Cleanup (transfer_cleanup) drops what this node no longer owns: once
+ * the data is placed for the current view, each key this node is not an
+ * owner of is sent to all of its owners, and forgotten here only after
+ * every owner acknowledged it durably (and only if it did not change
+ * meanwhile).  A snapshot follows, so the keys stay gone after a restart.
+ * Thread-safe.
  */
 #ifndef KVD_TRANSFER_H
 #define KVD_TRANSFER_H
@@ -25,6 +38,7 @@
 #include "store.h"
 
 struct transfer_config {
+	const char	*dir;		/* node directory, for placed.json */
 	struct store	*store;
 	struct cluster	*cluster;
 	struct peers	*peers;
@@ -33,20 +47,40 @@ struct transfer_config {
 };
 
 struct transfer_stats {
-	bool		 running;
+	bool		 running;	/* data not yet placed for the current view */
+	bool		 retrying;	/* the last pass failed; another is due */
 	uint64_t	 from_version;	/* view the data was placed for */
 	uint64_t	 to_version;	/* view being placed for */
-	uint64_t	 keys_scanned;	/* in the current or last run */
-	uint64_t	 keys_sent;	/* key copies sent in the current or last run */
-	uint64_t	 failures;	/* runs that had to be retried */
+	uint64_t	 keys_scanned;	/* in the current or last pass */
+	uint64_t	 keys_sent;	/* key copies sent in the current or last pass */
+	uint64_t	 keys_refused;	/* copies a receiver refused for good, set aside */
+	uint64_t	 failures;	/* passes that had to be retried */
+	char		 last_error[160];	/* why the last pass failed, "" if none */
+	int64_t		 next_retry_ms;	/* wall clock of the next attempt, 0 none */
 	int64_t		 started_ms;	/* wall clock */
 	int64_t		 finished_ms;	/* wall clock, 0 while running */
+
+	bool		 cleanup_running;	/* asked for and not finished */
+	uint64_t	 cleanup_scanned;	/* keys looked at */
+	uint64_t	 cleanup_dropped;	/* keys forgotten here */
+	uint64_t	 cleanup_failed;	/* not owned, but not confirmed by every owner */
+	char		 cleanup_error[160];
+	int64_t		 cleanup_started_ms;
+	int64_t		 cleanup_finished_ms;
 };
 
 struct transfer;
 
+/* Loads DIR/placed.json (the current view when absent) and starts the thread. */
 int	transfer_start(struct transfer **out, const struct transfer_config *cfg);
 void	transfer_stop(struct transfer *t);	/* NULL ok */
 void	transfer_stats(struct transfer *t, struct transfer_stats *st);
+
+/*
+ * Asks for a cleanup pass; it runs once the data is placed for the
+ * current view, and the stats say cleanup_running from now until it has
+ * finished.  0, or -1 with EALREADY when one is already running.
+ */
+int	transfer_cleanup(struct transfer *t);
 
 #endif

@@ -136,7 +136,7 @@ body_of() {
 
 @test "a valid signed request is accepted once; its replay gets 401" {
 	start_member 1 "$SECRET"
-	run req -X PUT -d '{"value":"x"}' "$(url node1)/kv/k?w=1"
+	run req -X PUT -d '{"value":"x"}' "$(url node1)/kv/k?w=1&r=1"
 	[ "$(status_of "$output")" = 201 ]
 	mapfile -t H < <(sign_headers GET /internal/fetch/k "")
 	hargs "${H[@]}"
@@ -197,7 +197,7 @@ body_of() {
 	start_member 2 "$TMP/other"
 	run req -X PUT -d '{"value":"v"}' "$(url node1)/kv/k?w=2"
 	[ "$(status_of "$output")" = 503 ]
-	run req -X PUT -d '{"value":"v"}' "$(url node1)/kv/k2?w=1"
+	run req -X PUT -d '{"value":"v"}' "$(url node1)/kv/k2?w=1&r=1"
 	[ "$(status_of "$output")" = 201 ]
 	mapfile -t H < <(sign_headers GET /internal/fetch/k2 "" 0 "$TMP/other")
 	hargs "${H[@]}"

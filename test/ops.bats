@@ -463,7 +463,7 @@ comp() {
 	    "bench cluster delete get health help put verify " ]
 	[ "$(comp kvctl g)" = get ]
 	[ "$(comp kvctl --server http://h:1 --json c)" = cluster ]
-	[ "$(comp kvctl cluster "" | tr '\n' ' ')" = "nodes join leave " ]
+	[ "$(comp kvctl cluster "" | tr '\n' ' ')" = "nodes join leave cleanup " ]
 	[ "$(comp kvctl cluster j)" = join ]
 	[ "$(comp kvctl help de)" = delete ]
 	[ "$(comp kvctl get k --ti)" = --timeout ]

@@ -2,7 +2,7 @@
 # test/run.sh -- runs every unit test program and every bats file, prints
 # their TAP, and ends with one line CI can count: "N passed, N failed, N skipped".
 # Usage: sh test/run.sh [FILE...]   (default: test/unit/test_* and test/*.bats,
-# or the files named in $KVD_TESTS)
+# or the files named in $TESTS)
 # A program that exits non-zero without a "not ok" line (a crash, a
 # sanitizer report) counts as one failure.
 cd "$(dirname "$0")/.." || exit 2
@@ -10,8 +10,8 @@ passed=0 failed=0 skipped=0
 out=$(mktemp "${TMPDIR:-/tmp}/kvd-test.XXXXXX") || exit 2
 trap 'rm -f "$out"' EXIT INT TERM
 
-if [ $# -eq 0 ] && [ -n "${KVD_TESTS:-}" ]; then
-	set -- $KVD_TESTS
+if [ $# -eq 0 ] && [ -n "${TESTS:-}" ]; then
+	set -- $TESTS
 elif [ $# -eq 0 ]; then
 	set -- $(ls test/unit/test_* 2>/dev/null | grep -v '\.c$') test/*.bats
 fi
@@ -42,5 +42,5 @@ for t in "$@"; do
 done
 echo "$passed passed, $failed failed, $skipped skipped"
 # .ci/run adds up several runs (plain and sanitized) into one final line.
-[ -n "${KVD_TEST_TOTALS:-}" ] && echo "$passed $failed $skipped" >> "$KVD_TEST_TOTALS"
+[ -n "${TEST_TOTALS:-}" ] && echo "$passed $failed $skipped" >> "$TEST_TOTALS"
 [ "$failed" -eq 0 ]

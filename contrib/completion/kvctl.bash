@@ -102,7 +102,7 @@ _kvctl() {
 		;;
 	cluster)
 		[ "$nargs" -eq 1 ] &&
-		    COMPREPLY=($(compgen -W "nodes join leave" -- "$cur"))
+		    COMPREPLY=($(compgen -W "nodes join leave cleanup" -- "$cur"))
 		;;
 	put)
 		# put KEY VALUE|-|@FILE: files after '@'.

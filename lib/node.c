@@ -1,0 +1,714 @@
+/*
+ * node.c -- the lifecycle of one node: what opens in which order, what
+ * closes in which order, and the node directory.
+ *
+ * THE ORDER is the steps[] table below, and nothing else: node_open runs
+ * the opens top to bottom, node_close runs the closes bottom to top.  A
+ * module opens after every module it calls and closes before them:
+ *
+ *	listener	bind the port first, so a port in use fails before
+ *			anything is written to disk
+ *	directory	DATA_DIR/ID: LOCK, incarnation, the away check
+ *	store		the data (close: the final snapshot, then close)
+ *	peers		the connection pool every node-to-node call uses
+ *	cluster		membership and gossip (uses peers)
+ *	hints		writes held for members that are down (cluster,
+ *			peers, store)
+ *	replica		quorum reads and writes; its worker pool's tasks use
+ *			all of the above, so it drains them when it closes
+ *	transfer	data handoff on membership change
+ *	anti-entropy	hash-tree exchanges
+ *	housekeeping	snapshots, tombstone collection, the alive stamp
+ *	server		HTTP: requests reach every module above, so it opens
+ *			last and closes first (in-flight requests finish
+ *			within shutdown_grace_ms)
+ *
+ * The shutdown fault of issue 10 was one of these out of order (the
+ * cluster closed while the hint thread still read its views); with one
+ * table there is one order.  A failed open closes the steps already open,
+ * in reverse, and when this node_open created the node directory it
+ * removes it again, so a start that fails leaves nothing behind.
+ *
+ * THE NODE DIRECTORY DATA_DIR/ID holds LOCK (an fcntl lock held for the
+ * life of the process, with the pid in it, so a second kvd on the same
+ * directory refuses to start), incarnation (8 hex digits chosen when the
+ * directory is created; with the id it names this node in vector clocks,
+ * so a node that lost its data never reuses counters), alive (the wall
+ * clock of the last housekeeping round: at start it tells how long the
+ * node was away), and the files of the store, cluster and hints.
+ *
+ * HOUSEKEEPING is one thread sleeping on a stopper (clock.h): a snapshot
+ * every snapshot_interval_s, and every minute tombstone collection and
+ * the alive stamp.
+ */
+#include "node.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "file.h"
+#include "log.h"
+#include "net.h"
+
+#define HOUSEKEEPING_MS	60000	/* tombstone collection and the alive stamp */
+#define PEER_POOL_IDLE	64	/* idle connections kept per peer */
+#define HINT_INTERVAL_MS 1000
+
+/* ---- the node directory ---------------------------------------------- */
+
+/*
+ * Creates path and its parents.  *created is set when path itself did
+ * not exist.  0, or -1 with errno.
+ */
+static int
+mkdir_p(const char *path, bool *created)
+{
+	char tmp[PATH_MAX], *p;
+
+	*created = false;
+	if (strlen(path) >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(tmp, path);
+	for (p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0755) == 0)
+		*created = true;
+	else if (errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* Removes dir and everything below it; only for a directory we created. */
+static void
+rm_rf(const char *dir)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	struct stat sb;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
+		    (int)sizeof(path))
+			continue;
+		if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+			rm_rf(path);
+		else
+			unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+/* Takes DIR/LOCK.  0, or -1 with a message in err. */
+static int
+lock_dir(struct node *nd, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 64], pid[32];
+	struct flock fl;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/LOCK", nd->dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+		snprintf(err, errlen, "cannot open lock file %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(fd, F_SETLK, &fl) != 0) {
+		n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		snprintf(err, errlen, "node directory %s is in use by another "
+		    "kvd (pid %s); each node needs its own --id or --data-dir",
+		    nd->dir, pid[0] ? pid : "unknown");
+		close(fd);
+		return -1;
+	}
+	if (ftruncate(fd, 0) == 0) {
+		n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+		if (pwrite(fd, pid, (size_t)n, 0) != n)
+			log_event(LOG_WARN, "cannot write pid to lock file",
+			    "file=%s", path);
+	}
+	nd->lock_fd = fd;
+	return 0;
+}
+
+/*
+ * Reads DIR/incarnation, creating it on first start: 8 hex digits from
+ * /dev/urandom (time and pid when that is missing), written to a
+ * temporary file, fsynced and renamed so it is never half-written.
+ * 0, or -1 with a message in err.
+ */
+static int
+load_incarnation(const char *dir, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	char path[PATH_MAX + 64], text[32];
+	const char *what;
+	uint32_t r = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/incarnation", dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		n = read(fd, text, sizeof(text) - 1);
+		close(fd);
+		text[n > 0 ? n : 0] = '\0';
+		text[strcspn(text, "\n")] = '\0';
+		if (strlen(text) == 8 && strspn(text, "0123456789abcdef") == 8) {
+			snprintf(out, outlen, "%.8s", text);
+			return 0;
+		}
+		snprintf(err, errlen, "%s is corrupt (want 8 hex digits); move "
+		    "it away only if this node's data is gone too", path);
+		return -1;
+	}
+	if (errno != ENOENT) {
+		snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || read(fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
+		r = (uint32_t)clock_wall_ms() ^ ((uint32_t)getpid() << 16) ^
+		    (uint32_t)clock_now_ms();
+	if (fd >= 0)
+		close(fd);
+	snprintf(out, outlen, "%08x", r);
+	n = snprintf(text, sizeof(text), "%s\n", out);
+	if (file_replace(path, text, (size_t)n, &what) != 0) {
+		snprintf(err, errlen, "cannot write %s (%s): %s", path, what,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Writes the wall clock to DIR/alive.  At start it tells how long this
+ * node was away (check_away); it needs no fsync, since losing the last
+ * stamp only makes the node look away a minute longer.
+ */
+static void
+stamp_alive(const struct node *nd)
+{
+	char path[PATH_MAX + 64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/alive", nd->dir);
+	if ((f = fopen(path, "w")) != NULL) {
+		fprintf(f, "%lld\n", (long long)clock_wall_ms());
+		fclose(f);
+	}
+}
+
+/*
+ * Refuses to start a node that was away longer than the tombstone grace
+ * period: its replicas may have collected tombstones of deletes it never
+ * saw, and its old values would come back through anti-entropy and read
+ * repair.  The operator wipes the node directory (it then rejoins empty
+ * and receives its data) or, knowing no deletes happened, starts it with
+ * --allow-stale.  0, or -1 with a message in err.
+ */
+static int
+check_away(const struct node *nd, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 64];
+	long long last = 0;
+	int64_t away;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/alive", nd->dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	if (fscanf(f, "%lld", &last) != 1)
+		last = 0;
+	fclose(f);
+	away = clock_wall_ms() - last;
+	if (last <= 0 || away <= nd->cfg.tombstone_grace_s * 1000)
+		return 0;
+	if (nd->cfg.allow_stale) {
+		log_event(LOG_WARN, "node was away longer than the tombstone "
+		    "grace period; starting anyway (--allow-stale)", "away_s=%lld",
+		    (long long)(away / 1000));
+		return 0;
+	}
+	snprintf(err, errlen, "this node was away %lld s, longer than "
+	    "--tombstone-grace %lld s: deleted keys could come back from it. "
+	    "Wipe %s and restart to rejoin empty, or start with --allow-stale "
+	    "if no key was deleted meanwhile", (long long)(away / 1000),
+	    (long long)nd->cfg.tombstone_grace_s, nd->dir);
+	return -1;
+}
+
+/* ---- housekeeping ----------------------------------------------------- */
+
+static void *
+housekeeping_main(void *arg)
+{
+	struct node *nd = arg;
+	int64_t now, next_snap, next_house;
+	uint64_t n;
+
+	now = clock_now_ms();
+	next_snap = nd->cfg.snapshot_interval_s > 0 ?
+	    now + (int64_t)nd->cfg.snapshot_interval_s * 1000 : INT64_MAX;
+	next_house = now;
+	while (!stopper_sleep_until(&nd->house_stop, next_snap < next_house ?
+	    next_snap : next_house)) {
+		now = clock_now_ms();
+		if (now >= next_house) {
+			n = store_collect(nd->store, clock_wall_ms() -
+			    nd->cfg.tombstone_grace_s * 1000);
+			if (n > 0)
+				log_event(LOG_INFO, "tombstones collected",
+				    "count=%llu grace_s=%lld", (unsigned long long)n,
+				    (long long)nd->cfg.tombstone_grace_s);
+			stamp_alive(nd);
+			next_house = now + HOUSEKEEPING_MS;
+		}
+		if (now >= next_snap) {
+			if (store_snapshot(nd->store) != 0)
+				log_event(LOG_ERROR, "snapshot failed", "err=\"%s\"",
+				    strerror(errno));
+			next_snap = now + (int64_t)nd->cfg.snapshot_interval_s * 1000;
+		}
+	}
+	return NULL;
+}
+
+/* ---- the steps -------------------------------------------------------- */
+
+/*
+ * The address other nodes reach this one at: --advertise, else --addr
+ * with "localhost" for an empty or wildcard host and the bound port.
+ */
+static void
+advertise_address(struct node *nd)
+{
+	char host[NET_HOST_MAX], portstr[NET_PORT_MAX];
+
+	if (nd->cfg.advertise != NULL) {
+		snprintf(nd->advertise, sizeof(nd->advertise), "%s",
+		    nd->cfg.advertise);
+		return;
+	}
+	if (net_split_hostport(nd->cfg.addr, host, sizeof(host), portstr,
+	    sizeof(portstr)) != 0)
+		host[0] = '\0';
+	if (host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 ||
+	    strcmp(host, "::") == 0)
+		snprintf(host, sizeof(host), "localhost");
+	if (strchr(host, ':') != NULL)
+		snprintf(nd->advertise, sizeof(nd->advertise), "[%s]:%d", host,
+		    nd->port);
+	else
+		snprintf(nd->advertise, sizeof(nd->advertise), "%s:%d", host,
+		    nd->port);
+}
+
+/* True when addr listens on a loopback address only. */
+static bool
+loopback_only(const char *addr)
+{
+	char host[NET_HOST_MAX], port[NET_PORT_MAX];
+
+	if (net_split_hostport(addr, host, sizeof(host), port, sizeof(port)) != 0)
+		return false;
+	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+	    strcmp(host, "localhost") == 0;
+}
+
+static int
+open_listener(struct node *nd, char *err, size_t errlen)
+{
+	nd->listen_fd = net_listen(nd->cfg.addr, 1024, &nd->port, err, errlen);
+	if (nd->listen_fd < 0)
+		return -1;
+	advertise_address(nd);
+	if (nd->cfg.auth == NULL && !loopback_only(nd->cfg.addr))
+		log_event(LOG_WARN, "listening beyond loopback without "
+		    "--cluster-secret-file: anyone who can reach this port can "
+		    "write through the internal routes", "addr=%s", nd->cfg.addr);
+	return 0;
+}
+
+/* The server owns the socket once it started (and closes it). */
+static void
+close_listener(struct node *nd)
+{
+	if (nd->listen_fd >= 0)
+		close(nd->listen_fd);
+	nd->listen_fd = -1;
+}
+
+static int
+open_directory(struct node *nd, char *err, size_t errlen)
+{
+	char inc[16];
+
+	if (snprintf(nd->dir, sizeof(nd->dir), "%s/%s", nd->cfg.data_dir,
+	    nd->cfg.id) >= (int)sizeof(nd->dir)) {
+		snprintf(err, errlen, "data directory path too long");
+		return -1;
+	}
+	if (mkdir_p(nd->dir, &nd->dir_created) != 0) {
+		snprintf(err, errlen, "cannot create node directory %s: %s",
+		    nd->dir, strerror(errno));
+		return -1;
+	}
+	if (lock_dir(nd, err, errlen) != 0)
+		goto fail;
+	if (load_incarnation(nd->dir, inc, sizeof(inc), err, errlen) != 0 ||
+	    check_away(nd, err, errlen) != 0)
+		goto fail;
+	snprintf(nd->actor, sizeof(nd->actor), "%s.%s", nd->cfg.id, inc);
+	return 0;
+fail:
+	if (nd->lock_fd >= 0)
+		close(nd->lock_fd);
+	nd->lock_fd = -1;
+	if (nd->dir_created)
+		rm_rf(nd->dir);
+	return -1;
+}
+
+/*
+ * Runs last, when nothing else writes to the directory any more: drops
+ * the lock, and removes the directory when a failed node_open created it.
+ */
+static void
+close_directory(struct node *nd)
+{
+	close(nd->lock_fd);
+	nd->lock_fd = -1;
+	if (nd->dir_created)
+		rm_rf(nd->dir);
+}
+
+static int
+open_store(struct node *nd, char *err, size_t errlen)
+{
+	struct store_options sopt;
+	char msg[512];
+
+	memset(&sopt, 0, sizeof(sopt));
+	sopt.fsync = true;
+	if (store_open(&nd->store, nd->dir, &sopt, msg, sizeof(msg)) != 0) {
+		snprintf(err, errlen, "cannot open the store in %s: %s", nd->dir,
+		    msg);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+close_store(struct node *nd)
+{
+	store_close(nd->store);
+	nd->store = NULL;
+}
+
+static int
+open_peers(struct node *nd, char *err, size_t errlen)
+{
+	int connect_ms = nd->cfg.peer_timeout_ms < 1000 ?
+	    nd->cfg.peer_timeout_ms : 1000;
+
+	if ((nd->peers = peers_new(connect_ms, PEER_POOL_IDLE)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	peers_set_auth(nd->peers, nd->cfg.auth);
+	return 0;
+}
+
+static void
+close_peers(struct node *nd)
+{
+	peers_free(nd->peers);
+	nd->peers = NULL;
+}
+
+static int
+open_cluster(struct node *nd, char *err, size_t errlen)
+{
+	struct cluster_config c;
+
+	memset(&c, 0, sizeof(c));
+	c.dir = nd->dir;
+	c.self_id = nd->cfg.id;
+	c.self_address = nd->advertise;
+	c.peers = nd->cfg.peers;
+	c.apply_peers = nd->cfg.apply_peers;
+	c.n = nd->cfg.n;
+	c.w = nd->cfg.w;
+	c.r = nd->cfg.r;
+	c.vnodes = nd->cfg.vnodes;
+	c.gossip_ms = nd->cfg.gossip_interval_ms;
+	c.timeout_ms = nd->cfg.peer_timeout_ms;
+	c.peers_pool = nd->peers;
+	return cluster_open(&nd->cluster, &c, err, errlen);
+}
+
+static void
+close_cluster(struct node *nd)
+{
+	cluster_close(nd->cluster);
+	nd->cluster = NULL;
+}
+
+static int
+open_hints(struct node *nd, char *err, size_t errlen)
+{
+	struct hints_config h;
+
+	memset(&h, 0, sizeof(h));
+	h.dir = nd->dir;
+	h.self_id = nd->cfg.id;
+	h.cluster = nd->cluster;
+	h.peers = nd->peers;
+	h.store = nd->store;
+	h.max_count = nd->cfg.hint_max;
+	h.interval_ms = HINT_INTERVAL_MS;
+	h.timeout_ms = nd->cfg.peer_timeout_ms;
+	return hints_open(&nd->hints, &h, err, errlen);
+}
+
+static void
+close_hints(struct node *nd)
+{
+	hints_close(nd->hints);
+	nd->hints = NULL;
+}
+
+static int
+open_replica(struct node *nd, char *err, size_t errlen)
+{
+	struct replica_config r;
+
+	memset(&r, 0, sizeof(r));
+	r.store = nd->store;
+	r.cluster = nd->cluster;
+	r.peers = nd->peers;
+	r.hints = nd->hints;
+	r.self_id = nd->cfg.id;
+	r.actor = nd->actor;
+	r.timeout_ms = nd->cfg.peer_timeout_ms;
+	if ((nd->replica = replica_new(&r)) == NULL) {
+		snprintf(err, errlen, "cannot start the coordinator: %s",
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+close_replica(struct node *nd)
+{
+	replica_free(nd->replica);
+	nd->replica = NULL;
+}
+
+static int
+open_transfer(struct node *nd, char *err, size_t errlen)
+{
+	struct transfer_config t;
+
+	memset(&t, 0, sizeof(t));
+	t.dir = nd->dir;
+	t.store = nd->store;
+	t.cluster = nd->cluster;
+	t.peers = nd->peers;
+	t.poll_ms = 500;
+	t.timeout_ms = nd->cfg.peer_timeout_ms * 5;
+	if (transfer_start(&nd->transfer, &t) != 0) {
+		snprintf(err, errlen, "cannot start the transfer thread: %s",
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+close_transfer(struct node *nd)
+{
+	transfer_stop(nd->transfer);
+	nd->transfer = NULL;
+}
+
+static int
+open_ae(struct node *nd, char *err, size_t errlen)
+{
+	struct ae_config a;
+
+	memset(&a, 0, sizeof(a));
+	a.store = nd->store;
+	a.cluster = nd->cluster;
+	a.peers = nd->peers;
+	a.self_id = nd->cfg.id;
+	a.interval_ms = nd->cfg.anti_entropy_interval_s * 1000;
+	a.timeout_ms = nd->cfg.peer_timeout_ms * 5;
+	if (ae_start(&nd->ae, &a) != 0) {
+		snprintf(err, errlen, "cannot start anti-entropy: %s",
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+close_ae(struct node *nd)
+{
+	ae_stop(nd->ae);
+	nd->ae = NULL;
+}
+
+static int
+open_housekeeping(struct node *nd, char *err, size_t errlen)
+{
+	int rc;
+
+	if ((rc = stopper_init(&nd->house_stop)) != 0 ||
+	    (rc = pthread_create(&nd->house, NULL, housekeeping_main, nd)) != 0) {
+		snprintf(err, errlen, "cannot start the housekeeping thread: %s",
+		    strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+close_housekeeping(struct node *nd)
+{
+	stopper_stop(&nd->house_stop);
+	pthread_join(nd->house, NULL);
+	stopper_destroy(&nd->house_stop);
+}
+
+static int
+open_server(struct node *nd, char *err, size_t errlen)
+{
+	struct server_config s = nd->cfg.server;
+
+	s.listen_fd = nd->listen_fd;
+	if (s.arg == NULL)
+		s.arg = nd;
+	if (server_start(&nd->server, &s) != 0) {
+		snprintf(err, errlen, "cannot start the server: %s",
+		    strerror(errno));
+		nd->server = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Stops accepting and waits for in-flight requests; closes the socket. */
+static void
+close_server(struct node *nd)
+{
+	server_stop(nd->server, nd->cfg.shutdown_grace_ms);
+	nd->server = NULL;
+	nd->listen_fd = -1;
+}
+
+static const struct step {
+	const char	*name;
+	int		(*open)(struct node *, char *, size_t);
+	void		(*close)(struct node *);
+} steps[] = {
+	{ "listener",		open_listener,		close_listener },
+	{ "directory",		open_directory,		close_directory },
+	{ "store",		open_store,		close_store },
+	{ "peers",		open_peers,		close_peers },
+	{ "cluster",		open_cluster,		close_cluster },
+	{ "hints",		open_hints,		close_hints },
+	{ "replica",		open_replica,		close_replica },
+	{ "transfer",		open_transfer,		close_transfer },
+	{ "anti-entropy",	open_ae,		close_ae },
+	{ "housekeeping",	open_housekeeping,	close_housekeeping },
+	{ "server",		open_server,		close_server },
+};
+#define NSTEPS (sizeof(steps) / sizeof(steps[0]))
+
+int
+node_open(struct node *nd, const struct node_config *cfg, char *err,
+    size_t errlen)
+{
+	memset(nd, 0, sizeof(*nd));
+	nd->cfg = *cfg;
+	nd->listen_fd = -1;
+	nd->lock_fd = -1;
+	nd->started_ms = clock_now_ms();
+	nd->started_wall_ms = clock_wall_ms();
+	for (nd->opened = 0; nd->opened < NSTEPS; nd->opened++) {
+		if (steps[nd->opened].open(nd, err, errlen) != 0) {
+			log_event(LOG_DEBUG, "start-up step failed", "step=%s",
+			    steps[nd->opened].name);
+			node_close(nd);
+			return -1;
+		}
+	}
+	nd->dir_created = false;	/* from now on the directory is kept */
+	return 0;
+}
+
+int
+node_close(struct node *nd)
+{
+	int rc = 0;
+	bool snapshot;
+
+	/*
+	 * The final snapshot needs the store open and nothing writing: it
+	 * runs right before the store's own close, after every writer
+	 * (server, replica, hints, transfer, anti-entropy) has stopped.
+	 */
+	snapshot = nd->opened == NSTEPS;
+	while (nd->opened > 0) {
+		nd->opened--;
+		if (steps[nd->opened].close == close_store && snapshot &&
+		    store_snapshot(nd->store) != 0) {
+			log_event(LOG_ERROR, "final snapshot failed; the WAL "
+			    "still holds every write", "err=\"%s\"",
+			    strerror(errno));
+			rc = -1;
+		}
+		steps[nd->opened].close(nd);
+	}
+	return rc;
+}
+
+enum node_membership
+node_membership(struct node *nd)
+{
+	const struct cluster_view *v;
+	enum node_membership m;
+
+	v = cluster_view_get(nd->cluster);
+	m = v->self >= 0 ? NODE_MEMBER : NODE_LEFT;
+	cluster_view_put(nd->cluster, v);
+	return m;
+}

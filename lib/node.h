@@ -1,0 +1,114 @@
+/*
+ * node.h -- one kvd node: its directory, and every module it runs,
+ * opened in dependency order and closed in exactly the reverse order.
+ *
+ * node_open brings a node up one step at a time (the order is the table
+ * in node.c): the listening socket, the node directory, the store, the
+ * peer pool, membership, hints, the quorum coordinator, transfers,
+ * anti-entropy, housekeeping, and last the HTTP server, which is what
+ * lets requests in.  node_close runs the steps' closes from the last
+ * opened back to the first, so no module is closed while another that
+ * uses it still runs.  A step that fails closes the ones before it; a
+ * node directory created by this node_open is removed again, so a start
+ * that fails leaves nothing behind.
+ *
+ * The caller owns the struct node (kvd.c keeps it static) and may read
+ * the module pointers while the node is open; they are set by node_open
+ * and never change until node_close.  Every module is thread-safe.
+ */
+#ifndef KVD_NODE_H
+#define KVD_NODE_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "antientropy.h"
+#include "auth.h"
+#include "clock.h"
+#include "cluster.h"
+#include "hints.h"
+#include "peer.h"
+#include "replica.h"
+#include "server.h"
+#include "store.h"
+#include "transfer.h"
+#include "vclock.h"
+
+#ifndef PATH_MAX
+#define PATH_MAX 4096
+#endif
+
+struct node_config {
+	const char	*id;		/* valid member id (checked by the caller) */
+	const char	*addr;		/* listen address, net_split_hostport form */
+	const char	*data_dir;	/* the node keeps its files in data_dir/id */
+	const char	*peers;		/* --peers, or NULL */
+	bool		 apply_peers;	/* --apply-peers: --peers wins over members.json */
+	const char	*advertise;	/* HOST:PORT, or NULL for addr's */
+	int		 n, w, r, vnodes;
+	int		 peer_timeout_ms;
+	int		 gossip_interval_ms;
+	size_t		 hint_max;
+	int		 anti_entropy_interval_s;	/* 0: off */
+	int64_t		 tombstone_grace_s;
+	bool		 allow_stale;
+	int		 snapshot_interval_s;	/* 0: only at close */
+	int		 shutdown_grace_ms;
+	struct auth	*auth;		/* borrowed; NULL: no cluster secret */
+	/*
+	 * The HTTP server: limits, timeouts, handler and precheck.  node_open
+	 * sets listen_fd, and arg to the node when it is NULL.
+	 */
+	struct server_config server;
+};
+
+struct node {
+	struct node_config cfg;		/* a copy; strings are borrowed */
+	char		 dir[PATH_MAX];	/* data_dir/id */
+	char		 actor[VCLOCK_ACTOR_MAX + 1];	/* id.incarnation */
+	char		 advertise[CLUSTER_ADDR_MAX];
+	int		 port;		/* the bound port */
+	int64_t		 started_ms;	/* monotonic */
+	int64_t		 started_wall_ms;
+
+	struct store	*store;
+	struct peers	*peers;
+	struct cluster	*cluster;
+	struct hints	*hints;
+	struct replica	*replica;
+	struct transfer	*transfer;
+	struct ae	*ae;
+	struct server	*server;
+
+	/* node.c's own: the lifecycle and the housekeeping thread. */
+	int		 listen_fd;
+	int		 lock_fd;
+	bool		 dir_created;	/* by this node_open: removed on failure */
+	size_t		 opened;	/* steps open */
+	struct stopper	 house_stop;
+	pthread_t	 house;
+};
+
+/*
+ * Opens every step in order.  0, or -1 with a message in err after
+ * closing what was opened (nd is then closed and may be opened again).
+ */
+int	node_open(struct node *nd, const struct node_config *cfg, char *err,
+	    size_t errlen);
+
+/*
+ * Closes every open step in reverse order: stops the server (in-flight
+ * requests get cfg.shutdown_grace_ms), the background threads, and last
+ * snapshots and closes the store.  0, or -1 when the final snapshot
+ * failed (logged; the WAL still holds every write).
+ */
+int	node_close(struct node *nd);
+
+/* What this node is in its own member list. */
+enum node_membership { NODE_MEMBER, NODE_LEFT };
+enum node_membership node_membership(struct node *nd);
+
+#endif
