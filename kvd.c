@@ -59,6 +59,7 @@
 
 #include "lib/antientropy.h"
 #include "lib/auth.h"
+#include "lib/base64.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/cluster.h"

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
+
 void
 record_to_json(const char *key, size_t klen, const struct version *v,
     struct buf *out)

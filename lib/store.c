@@ -135,6 +135,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "buf.h"
 #include "clock.h"
 #include "crc32c.h"

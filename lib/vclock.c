@@ -31,8 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char b64url[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+#include "base64.h"
 
 static _Noreturn void
 oom(size_t n)
@@ -366,91 +365,6 @@ fail:
 	return -1;
 }
 
-/* Appends base64url without padding of p[0..n). */
-static void
-b64url_encode(const unsigned char *p, size_t n, struct buf *out)
-{
-	char q[4];
-	uint32_t v;
-	size_t i;
-
-	buf_grow(out, (n + 2) / 3 * 4);
-	for (i = 0; i + 3 <= n; i += 3) {
-		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		q[0] = b64url[v >> 18];
-		q[1] = b64url[v >> 12 & 63];
-		q[2] = b64url[v >> 6 & 63];
-		q[3] = b64url[v & 63];
-		buf_append(out, q, 4);
-	}
-	if (n - i == 1) {
-		v = (uint32_t)p[i] << 16;
-		q[0] = b64url[v >> 18];
-		q[1] = b64url[v >> 12 & 63];
-		buf_append(out, q, 2);
-	} else if (n - i == 2) {
-		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-		q[0] = b64url[v >> 18];
-		q[1] = b64url[v >> 12 & 63];
-		q[2] = b64url[v >> 6 & 63];
-		buf_append(out, q, 3);
-	}
-}
-
-static int
-b64url_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-/*
- * Decodes canonical unpadded base64url into out (which must hold n / 4 *
- * 3 + 2 bytes); returns the decoded length or -1.
- */
-static long
-b64url_decode(const char *s, size_t n, unsigned char *out)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i, k = 0, rest = n % 4;
-	int a, b, c, d;
-
-	if (rest == 1)
-		return -1;
-	for (i = 0; i + 4 <= n; i += 4) {
-		if ((a = b64url_val(p[i])) < 0 || (b = b64url_val(p[i + 1])) < 0 ||
-		    (c = b64url_val(p[i + 2])) < 0 ||
-		    (d = b64url_val(p[i + 3])) < 0)
-			return -1;
-		out[k++] = (unsigned char)(a << 2 | b >> 4);
-		out[k++] = (unsigned char)((b & 15) << 4 | c >> 2);
-		out[k++] = (unsigned char)((c & 3) << 6 | d);
-	}
-	if (rest >= 2) {
-		if ((a = b64url_val(p[i])) < 0 || (b = b64url_val(p[i + 1])) < 0)
-			return -1;
-		out[k++] = (unsigned char)(a << 2 | b >> 4);
-		if (rest == 2) {
-			if (b & 15)	/* non-zero unused bits */
-				return -1;
-		} else {
-			if ((c = b64url_val(p[i + 2])) < 0 || (c & 3))
-				return -1;
-			out[k++] = (unsigned char)((b & 15) << 4 | c >> 2);
-		}
-	}
-	return (long)k;
-}
-
 void
 vclock_encode(const struct vclock *c, struct buf *out)
 {
@@ -466,7 +380,7 @@ vclock_encode(const struct vclock *c, struct buf *out)
 		n = fmt_u64(num, c->e[i].counter);
 		buf_append(&raw, num, n);
 	}
-	b64url_encode((const unsigned char *)raw.data, raw.len, out);
+	base64url_encode(raw.data, raw.len, out);
 	buf_free(&raw);
 }
 
@@ -476,12 +390,12 @@ vclock_encode(const struct vclock *c, struct buf *out)
 int
 vclock_decode(struct vclock *c, const char *s, size_t n)
 {
-	unsigned char *raw = NULL;
+	struct buf dec = BUF_INIT;
+	const unsigned char *raw;
 	struct vclock_entry *e = NULL;
 	size_t rawlen, i, start, cnt = 0, k, alen;
 	uint64_t v;
 	unsigned dgt;
-	long got;
 
 	if (n == 0) {
 		vclock_free(c);
@@ -489,11 +403,10 @@ vclock_decode(struct vclock *c, const char *s, size_t n)
 	}
 	if (n > (RAW_MAX + 2) / 3 * 4)
 		return -1;
-	if ((raw = malloc(n / 4 * 3 + 3)) == NULL)
-		oom(n / 4 * 3 + 3);
-	if ((got = b64url_decode(s, n, raw)) <= 0)
+	if (base64url_decode(s, n, &dec) != 0)
 		goto fail;
-	rawlen = (size_t)got;
+	raw = (const unsigned char *)dec.data;
+	rawlen = dec.len;
 
 	/* Entries are separated by ';', so there are (count of ';') + 1. */
 	cnt = 1;
@@ -538,13 +451,13 @@ vclock_decode(struct vclock *c, const char *s, size_t n)
 	}
 	if (i != rawlen)
 		goto fail;
-	free(raw);
+	buf_free(&dec);
 	free(c->e);
 	c->e = e;
 	c->n = cnt;
 	return 0;
 fail:
-	free(raw);
+	buf_free(&dec);
 	free(e);
 	return -1;
 }

@@ -1,6 +1,6 @@
 /*
- * version.c -- one stored version of a key, its JSON form, the winner
- * rule, and the standard base64 the JSON form needs for binary values.
+ * version.c -- one stored version of a key, its JSON form and the winner
+ * rule.
  *
  * Invariants of a struct version: the clock keeps vclock's invariants;
  * a tombstone has value == NULL and value_len == 0; a live value is a
@@ -37,8 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char b64std[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+#include "base64.h"
 
 static _Noreturn void
 oom(size_t n)
@@ -277,106 +276,3 @@ version_make_next(struct version *next, const struct vclock *base,
 	*next = nv;
 }
 
-void
-base64_encode(const void *src, size_t n, struct buf *out)
-{
-	const unsigned char *p = src;
-	char q[4];
-	uint32_t v;
-	size_t i;
-
-	buf_grow(out, (n + 2) / 3 * 4);
-	for (i = 0; i + 3 <= n; i += 3) {
-		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		q[0] = b64std[v >> 18];
-		q[1] = b64std[v >> 12 & 63];
-		q[2] = b64std[v >> 6 & 63];
-		q[3] = b64std[v & 63];
-		buf_append(out, q, 4);
-	}
-	if (n - i == 1) {
-		v = (uint32_t)p[i] << 16;
-		q[0] = b64std[v >> 18];
-		q[1] = b64std[v >> 12 & 63];
-		q[2] = q[3] = '=';
-		buf_append(out, q, 4);
-	} else if (n - i == 2) {
-		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-		q[0] = b64std[v >> 18];
-		q[1] = b64std[v >> 12 & 63];
-		q[2] = b64std[v >> 6 & 63];
-		q[3] = '=';
-		buf_append(out, q, 4);
-	}
-}
-
-static int
-b64std_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/*
- * Canonical means: length a multiple of 4, '=' only as one or two final
- * pad characters, no whitespace, and the bits a pad leaves unused are 0;
- * so each byte string has exactly one accepted encoding.  On failure out
- * is restored to its old length.
- */
-int
-base64_decode(const char *str, size_t n, struct buf *out)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t old = out->len, i, pad = 0;
-	unsigned char q[3];
-	int a, b, c, d;
-
-	if (n % 4 != 0)
-		return -1;
-	if (n > 0 && s[n - 1] == '=')
-		pad = s[n - 2] == '=' ? 2 : 1;
-	buf_grow(out, n / 4 * 3);
-	for (i = 0; i < n; i += 4) {
-		a = b64std_val(s[i]);
-		b = b64std_val(s[i + 1]);
-		if (a < 0 || b < 0)
-			goto fail;
-		q[0] = (unsigned char)(a << 2 | b >> 4);
-		if (i + 4 == n && pad == 2) {
-			if ((b & 15) != 0 || s[i + 2] != '=')
-				goto fail;
-			buf_append(out, q, 1);
-			break;
-		}
-		c = b64std_val(s[i + 2]);
-		if (c < 0)
-			goto fail;
-		q[1] = (unsigned char)((b & 15) << 4 | c >> 2);
-		if (i + 4 == n && pad == 1) {
-			if ((c & 3) != 0)
-				goto fail;
-			buf_append(out, q, 2);
-			break;
-		}
-		d = b64std_val(s[i + 3]);
-		if (d < 0)
-			goto fail;
-		q[2] = (unsigned char)((c & 3) << 6 | d);
-		buf_append(out, q, 3);
-	}
-	return 0;
-fail:
-	out->len = old;
-	if (out->cap)
-		out->data[old] = '\0';
-	return -1;
-}

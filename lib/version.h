@@ -72,9 +72,4 @@ void	version_make_next(struct version *next, const struct vclock *base,
 	    int64_t base_ts, const char *actor, int64_t now_ms, bool tombstone,
 	    const void *val, size_t len);
 
-/* Standard base64 (RFC 4648, with padding), used by version and kvd. */
-void	base64_encode(const void *p, size_t n, struct buf *out);
-/* Appends the decoded bytes; 0, or -1 when not canonical base64. */
-int	base64_decode(const char *s, size_t n, struct buf *out);
-
 #endif

@@ -6,8 +6,7 @@
  * antisymmetry, transitivity, 0 only for identical versions, and that
  * installing a random permutation of the versions with "install if
  * cmp > 0" always ends at the same winner.  JSON round trips (including
- * every byte value), malformed JSON, RFC 4648 base64 vectors and
- * non-canonical base64.
+ * every byte value) and malformed JSON.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -480,82 +479,6 @@ test_from_json_bad(void)
 	version_free(&keep);
 }
 
-static void
-test_base64(void)
-{
-	static const struct { const char *raw, *enc; } vec[] = {
-		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
-		{ "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" },
-		{ "foobar", "Zm9vYmFy" }, { "\xff\xfe\xfd", "//79" },
-		{ "\xfb\xff", "+/8=" },
-	};
-	static const char *bad[] = {
-		"Zg", "Zg=", "Zg===", "Z===", "====", "=", "Zh==", "Zm9=",
-		"Zm8=Zm8=", "Zg==Zm9v", "Zm9v\n", "Zm 9v", " Zm9v", "Zm9v-_==",
-		"Zm9v_w==", "Z", "Zm9vY", "Zm=v", "Zm9v====", "Zg=a",
-	};
-	struct buf b = BUF_INIT, d = BUF_INIT;
-	size_t i, n, k;
-	int bad_rt = 0;
-
-	for (i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
-		buf_reset(&b);
-		base64_encode(vec[i].raw, strlen(vec[i].raw), &b);
-		ok(strcmp(b.data, vec[i].enc) == 0, "base64 '%s' -> '%s'",
-		    vec[i].enc, b.data);
-		buf_reset(&d);
-		buf_puts(&d, "pre");
-		ok(base64_decode(vec[i].enc, strlen(vec[i].enc), &d) == 0 &&
-		    d.len == 3 + strlen(vec[i].raw) &&
-		    memcmp(d.data, "pre", 3) == 0 &&
-		    memcmp(d.data + 3, vec[i].raw, d.len - 3) == 0,
-		    "base64 decode '%s' appends", vec[i].enc);
-	}
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		buf_reset(&d);
-		buf_puts(&d, "pre");
-		ok(base64_decode(bad[i], strlen(bad[i]), &d) == -1 &&
-		    d.len == 3 && strcmp(d.data, "pre") == 0,
-		    "base64 refuses '%s' and leaves out as it was", bad[i]);
-	}
-	ok(base64_decode("Zm9v\0\0\0\0", 8, &d) == -1, "base64 refuses NUL");
-	for (i = 0; i < 3000; i++) {
-		unsigned char raw[64];
-
-		n = tap_rng() % sizeof(raw);
-		for (k = 0; k < n; k++)
-			raw[k] = (unsigned char)tap_rng();
-		buf_reset(&b);
-		buf_reset(&d);
-		base64_encode(raw, n, &b);
-		if (b.len != (n + 2) / 3 * 4 ||
-		    base64_decode(b.data, b.len, &d) != 0 || d.len != n ||
-		    (n && memcmp(d.data, raw, n) != 0))
-			bad_rt++;
-	}
-	ok(bad_rt == 0, "base64: 3000 random round trips (%d bad)", bad_rt);
-	/* canonical: every accepted 4-char token re-encodes to itself */
-	bad_rt = 0;
-	for (i = 0; i < 200000; i++) {
-		char tok[8];
-
-		n = 4 * (1 + tap_rng() % 2);
-		for (k = 0; k < n; k++)
-			tok[k] = "AZaz09+/=QgwMh"[tap_rng() % 14];
-		buf_reset(&d);
-		if (base64_decode(tok, n, &d) == 0) {
-			buf_reset(&b);
-			base64_encode(d.data, d.len, &b);
-			if (b.len != n || memcmp(b.data, tok, n) != 0)
-				bad_rt++;
-		}
-	}
-	ok(bad_rt == 0, "base64: accepted random tokens are canonical (%d bad)",
-	    bad_rt);
-	buf_free(&b);
-	buf_free(&d);
-}
-
 int
 main(void)
 {
@@ -565,7 +488,6 @@ main(void)
 	test_cmp_properties();
 	test_json();
 	test_from_json_bad();
-	test_base64();
 	return tap_done();
 
 	tap_rng_state = 0x13198a2e03707344ULL;
