@@ -41,7 +41,11 @@
  *  1. all three fields present, once each ("missing signature"), and well
  *     formed: date 1-18 digits, nonce 16 lowercase hex digits, signature
  *     64 hex digits ("malformed signature");
- *  2. |now - date| <= skew, default 300 s ("stale");
+ *  2. |now - date| <= skew, default 300 s ("stale: clocks differ by 412 s
+ *     (the caller is ahead); nodes must agree within 300 s", naming the
+ *     difference and the side ahead, "the caller" or "this node", so the
+ *     operator who reads the 401 or the log line knows which clock to fix;
+ *     the text is formatted per thread, see auth_verify in auth.h);
  *  3. the HMAC recomputed over the received method, target, date, nonce
  *     and body equals the decoded signature, compared with
  *     sha256_ct_equal, whose time depends only on the length, so timing
@@ -102,6 +106,7 @@
 #define DATE_DIGITS_MAX	18
 #define CACHE_START	1024
 #define NIL		UINT32_MAX
+#define WHY_MAX		160	/* a "stale" reason with its numbers */
 
 struct nonce_ent {
 	uint64_t	nonce;
@@ -553,6 +558,23 @@ find_one(const struct http_request *req, const char *name,
 	return 0;
 }
 
+/*
+ * The reason for a date outside the skew: how far apart the two clocks
+ * are and which is ahead.  The text lives in a per-thread buffer, valid
+ * until this thread's next auth_verify (auth.h).
+ */
+static const char *
+stale_why(const struct auth *a, int64_t now, int64_t date)
+{
+	static _Thread_local char why[WHY_MAX];
+	int64_t d = date > now ? date - now : now - date;
+
+	snprintf(why, sizeof(why), "stale: clocks differ by %lld s (%s is "
+	    "ahead); nodes must agree within %lld s", (long long)d,
+	    date > now ? "the caller" : "this node", (long long)a->skew);
+	return why;
+}
+
 /* A decimal date of 1..DATE_DIGITS_MAX digits into *date.  0, or -1. */
 static int
 parse_date(const char *s, size_t n, int64_t *date)
@@ -596,7 +618,7 @@ auth_verify_at(struct auth *a, int64_t now, const struct http_request *req,
 		return -1;
 	}
 	if (date < now - a->skew || date > now + a->skew) {
-		*why = "stale";
+		*why = stale_why(a, now, date);
 		return -1;
 	}
 	compute_mac(a, req->method, req->method_len, req->target,

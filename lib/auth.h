@@ -66,9 +66,13 @@ void	auth_sign_at(struct auth *a, int64_t now, const char *method,
  * Checks a received request's signature against its head and its decoded
  * body[0..len).  0 when it is signed with this secret, fresh and not seen
  * before (its nonce is then remembered, and *why set to NULL); -1
- * otherwise, with *why set to a static reason: "missing signature",
- * "malformed signature", "stale", "bad signature", "replayed" or
- * "replay cache full".
+ * otherwise, with *why set to a reason: "missing signature", "malformed
+ * signature", "bad signature", "replayed" or "replay cache full" (static
+ * strings), or, for a date more than the skew away from now, one that
+ * starts "stale: " and names the difference in seconds and the side ahead
+ * ("stale: clocks differ by 412 s (the caller is ahead); nodes must agree
+ * within 300 s").  That one is in a buffer of the calling thread's, valid
+ * until the thread's next auth_verify: copy it to keep it.
  * auth_verify_at takes the current time instead of reading the clock.
  */
 int	auth_verify(struct auth *a, const struct http_request *req,

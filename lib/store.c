@@ -8,6 +8,11 @@
  *	snapshot.json.tmp	a snapshot being written; removed at open
  *	wal/			the write-ahead log (wal.c owns its format)
  *
+ * The store reads one thing of wal/ itself: at open, the modification
+ * time of each segment file (named wal-<first seq in 16 hex>.log, as
+ * wal.c pins), for the receipt times of replayed tombstones (TOMBSTONE
+ * COLLECTION below).
+ *
  * WAL RECORDS.  Each installed version is logged as its record
  * (record.h), the same JSON object node-to-node calls carry:
  *
@@ -22,10 +27,21 @@
  *	{"kvd_snapshot":1,"seq":S,"crc":"xxxxxxxx"}
  *	{"key":"k1","v":{...},"crc":"xxxxxxxx"}	(one line per key, any order,
  *	...					 key_b64 as in the WAL)
+ *	{"key":"k2","v":{...,"tombstone":true},"rcv":R,"crc":"xxxxxxxx"}
  *	{"end":true,"keys":K,"crc":"xxxxxxxx"}
  *
  * S is the WAL seq the snapshot covers (every record <= S is reflected in
- * it); K is the number of key lines.  Tombstones are keys like any other.
+ * it); K is the number of key lines.  Tombstones are keys like any other,
+ * plus one member: R, this node's wall-clock time in milliseconds since
+ * the Unix epoch (an integer as fast_i64 reads it) at which it received
+ * the tombstone (TOMBSTONE COLLECTION).  rcv is always the last member
+ * before crc, written exactly as `,"rcv":R`, and the crc covers it like
+ * any other byte before `,"crc":`.  A key line is the record (as in the
+ * WAL) with its final `}` replaced by those members.  Snapshots written
+ * before rcv existed have no rcv member and still load: their tombstones
+ * take the time of the open as receipt time.  An rcv anywhere but last is
+ * ignored as an unknown member (same safe default).  Live values never
+ * carry rcv.
  * A snapshot is valid only when the header is first, every line's crc
  * matches, the trailer is the last line and K matches; anything else
  * makes store_open fail naming the file and the byte offset of the bad
@@ -41,9 +57,15 @@
  *		(u16), flags (TOMB; NOVAL: the version's value pointer was
  *		NULL, which an empty value is not)
  *	key	klen bytes, then a NUL (walk callbacks may use it as a string)
+ *	rcv	tombstones only (e_rcvlen): 8 bytes, the receipt time as a
+ *		native int64_t, unaligned (read and written with memcpy)
  *	value	vlen bytes, then a NUL (so a decoded version can point here)
  *	meta	varint actor index, varint n, then n pairs of varints
  *		(actor index, counter): the clock, in its stored order
+ *
+ * A tombstone has no value bytes, so its 8 bytes of receipt time cost
+ * what a value of 8 bytes would; a live value's entry is exactly as it
+ * was before receipt times existed (no header field was added).
  *
  * Varints are LEB128 (7 bits a byte, low first).  Actor names live once
  * in a store-wide intern table, never shrunk: actors are node
@@ -70,7 +92,8 @@
  * for wal_sync() after releasing it, so concurrent writers share an fsync
  * and a reader may see a version a moment before it is durable.  If the
  * enqueue fails, nothing is installed.  Replay (WAL and snapshot) uses the
- * same function without logging.
+ * same function without logging, with the receipt time of TOMBSTONE
+ * COLLECTION given by the loader instead of read from the clock.
  *
  * RECOVERY reads records with a fast reader for the exact layout
  * record_to_json writes (members in its order, no whitespace, clock
@@ -78,10 +101,14 @@
  * with escapes or non-ASCII bytes are checked by json_parse itself.  Any
  * record that does not match falls back to record_parse, so the fast
  * reader accepts a subset of what record_parse accepts, with the same
- * result, and refuses nothing on its own.  Replay runs before the store is
- * shared, so it takes no stripe locks; on the fast path its only
- * per-record allocation is the entry it keeps.  A snapshot's trailer
- * gives the key count, so the tables are sized before its lines load.
+ * result, and refuses nothing on its own.  On a snapshot line the rcv
+ * member is read first (snap_rcv) and handed to the fast reader as part
+ * of the line's tail, so both readers see the record exactly as before;
+ * record_parse reads the whole line and skips rcv as an unknown member.
+ * Replay runs before the store is shared, so it takes no stripe locks;
+ * on the fast path its only per-record allocation is the entry it keeps.
+ * A snapshot's trailer gives the key count, so the tables are sized
+ * before its lines load.
  *
  * WHY SNAPSHOTS NEED NO WRITE PAUSE.  store_snapshot rotates the WAL,
  * which returns S, then walks the stripes one read lock at a time while
@@ -114,6 +141,58 @@
  * then the caller tries the WAL's kept records once (nospace_probe),
  * since no new write would otherwise reach the disk to find it free.
  *
+ * TOMBSTONE COLLECTION.  A tombstone may be forgotten only once every
+ * replica had the grace period (kvd's --tombstone-grace) to receive it;
+ * until then a replica that missed the delete could hand the old value
+ * back.  The version's ts cannot time that: it is the deleting node's
+ * clock, so a node whose clock runs ahead of the deleter's by d would
+ * collect d early (issue 10, item 9).  So each tombstone entry carries its
+ * receipt time, rcv: this node's wall clock when do_apply installed it
+ * (read under the stripe lock, after the version won; a local delete,
+ * replication, read repair, a hint, anti-entropy or a transfer alike),
+ * and store_collect(s, before) forgets a tombstone only when rcv <
+ * before.  The grace is then measured on one clock, this node's, from a
+ * moment no earlier than the real receipt.  That is the one rule every
+ * stand-in below keeps: a receipt time may be later than the real one
+ * (the tombstone is kept longer: safe) but never earlier.  An equal
+ * version arriving again is ignored by the apply rule and keeps the first
+ * receipt time; a newer tombstone gets a new one.  ts keeps its meaning
+ * (the version's timestamp, for the winner rule) and nothing else reads
+ * rcv.
+ *
+ * Receipt times survive a restart this way:
+ *  - a snapshot line carries rcv (SNAPSHOT FORMAT); a line without one
+ *    (an older snapshot) takes open_ms, the wall time at which store_open
+ *    started: the tombstone was received before this process began;
+ *  - a record replayed from the WAL has no receipt time in its line (the
+ *    WAL line is the record, and wal.c is not ours to change).  It takes
+ *    the modification time of the segment it was read from, in whole
+ *    seconds plus 2: every record in a segment was installed (receipt)
+ *    and then written to it, and a file's mtime is the time of its last
+ *    write, so it is no earlier than any of its records' receipt.  st_mtime
+ *    is truncated to the second (and FAT keeps 2 s), and kernels stamp
+ *    files from a coarse clock a tick behind the one clock_wall_ms reads:
+ *    the 2 s cover both.  A segment is found by its name (the greatest
+ *    first seq <= the record's seq), its mtime read before wal_open cuts
+ *    any torn tail (a cut only makes mtime later);
+ *  - every restored receipt time is capped at open_ms, which is itself no
+ *    earlier than any receipt in the files: a clock that was ahead when
+ *    the tombstone arrived (or a stray future mtime) cannot then hold a
+ *    tombstone for longer than the grace from this open.  When a segment
+ *    cannot be listed or stat'ed, open_ms is used: store_open never fails
+ *    for want of a receipt time.
+ * The grace is still measured on this node's wall clock: a step of that
+ * clock forward while a tombstone waits shortens its grace by the step,
+ * a step back lengthens it (the housekeeping that calls store_collect
+ * reads the same clock).
+ *
+ * Expiring values (TTL, not yet here) are to be collected "like
+ * tombstones, after the grace period": e_rcvlen() is the one place that
+ * says which entries carry the 8 bytes, and collectable() the one test
+ * store_collect applies, so an expired version can carry and use the same
+ * receipt-based grace by a flag of its own, leaving values without a TTL
+ * as small as they are.
+ *
  * LOCK ORDER: snap_mu -> stripe lock -> the WAL's internal mutex, and
  * stripe lock -> act.mu (the intern table's), which is held only around
  * a lookup and never together with the WAL's.  A stripe lock is never
@@ -122,6 +201,7 @@
  */
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -162,6 +242,11 @@
 
 #define E_TOMB		0x01
 #define E_NOVAL		0x02
+
+#define RCV_LEN		8		/* bytes of receipt time a tombstone carries */
+#define RCV_NOW		INT64_MIN	/* do_apply: read the clock at install */
+#define RCV_MEMBER	",\"rcv\":"	/* a snapshot tombstone line's receipt time */
+#define SEG_SLACK_MS	2000		/* mtime: whole seconds, coarse clocks */
 
 struct entry {
 	struct entry	*next;
@@ -218,6 +303,12 @@ struct store {
 	struct stripe	 st[NSTRIPES];
 };
 
+/* A WAL segment's first seq and the receipt time its records take. */
+struct seg_rcv {
+	uint64_t	first;
+	int64_t		rcv_ms;
+};
+
 /* Reusable parse state for recovery. */
 struct loader {
 	struct store	*s;
@@ -225,6 +316,9 @@ struct loader {
 	struct version	 v;	/* record_parse's result (owns its memory) */
 	struct scratch	 fv;	/* the fast reader's result (borrows) */
 	struct buf	 kb, vb;	/* decoded key and value when not slices */
+	int64_t		 open_ms;	/* wall time store_open started */
+	struct seg_rcv	*segs;	/* by first seq; NULL: use open_ms */
+	size_t		 nsegs, cur;	/* cur: the segment replay is in */
 };
 
 static void
@@ -452,16 +546,43 @@ e_key(const struct entry *e)
 	return (const char *)e->data;
 }
 
+/*
+ * Bytes of receipt time an entry with these flags carries between its
+ * key and its value: the one place that says which entries have one.
+ */
+static size_t
+e_rcvlen(uint8_t flags)
+{
+	return (flags & E_TOMB) ? RCV_LEN : 0;
+}
+
+/* A tombstone's receipt time (TOMBSTONE COLLECTION in the essay). */
+static int64_t
+e_rcv(const struct entry *e)
+{
+	int64_t rcv;
+
+	memcpy(&rcv, e->data + e->klen + 1, sizeof(rcv));
+	return rcv;
+}
+
 static const unsigned char *
 e_val(const struct entry *e)
 {
-	return e->data + e->klen + 1;
+	return e->data + e->klen + 1 + e_rcvlen(e->flags);
 }
 
 static const unsigned char *
 e_meta(const struct entry *e)
 {
-	return e->data + e->klen + 1 + e->vlen + 1;
+	return e_val(e) + e->vlen + 1;
+}
+
+/* True when store_collect may forget e for a cutoff of before_ms. */
+static bool
+collectable(const struct entry *e, int64_t before_ms)
+{
+	return (e->flags & E_TOMB) && e_rcv(e) < before_ms;
 }
 
 /* Bytes the entry was allocated with. */
@@ -615,10 +736,13 @@ encode_meta(struct store *s, struct stripe *st, const struct version *v)
 	return 0;
 }
 
-/* Writes everything but next into e (allocated for these sizes). */
+/*
+ * Writes everything but next into e (allocated for these sizes); rcv is
+ * the receipt time, kept only for a tombstone.
+ */
 static void
 fill_entry(struct entry *e, const char *key, size_t klen, uint64_t h,
-    const struct version *v, const struct buf *meta)
+    const struct version *v, int64_t rcv, const struct buf *meta)
 {
 	unsigned char *p = e->data;
 	size_t vlen = v->value != NULL ? v->value_len : 0;
@@ -632,6 +756,9 @@ fill_entry(struct entry *e, const char *key, size_t klen, uint64_t h,
 		memmove(p, key, klen);
 	p += klen;
 	*p++ = '\0';
+	if (e_rcvlen(e->flags) > 0)
+		memcpy(p, &rcv, sizeof(rcv));
+	p += e_rcvlen(e->flags);
 	if (vlen > 0)
 		memcpy(p, v->value, vlen);
 	p += vlen;
@@ -694,14 +821,18 @@ emit_crc(struct buf *b, size_t start)
 
 /*
  * The apply rule; the caller holds st's write lock.  Installs a packed
- * copy of v when it wins over the stored version.  With log the record is
- * enqueued first and *seq gets its WAL seq; if that fails nothing
- * changes.  1 applied, 0 ignored, -1 with errno (ENOMEM; EFBIG for a
- * value of 4 GiB or more, which kvd's body limit never lets through).
+ * copy of v when it wins over the stored version.  A tombstone keeps rcv
+ * as its receipt time: RCV_NOW (every live apply) reads the wall clock
+ * once v has won, recovery passes the stand-in of the essay.  With log
+ * the record is enqueued first and *seq gets its WAL seq; if that fails
+ * nothing changes.  1 applied, 0 ignored, -1 with errno (ENOMEM; EFBIG
+ * for a value of 4 GiB or more, which kvd's body limit never lets
+ * through).
  */
 static int
 do_apply(struct store *s, struct stripe *st, const char *key, size_t klen,
-    uint64_t h, const struct version *v, bool log, uint64_t *seq)
+    uint64_t h, const struct version *v, int64_t rcv, bool log,
+    uint64_t *seq)
 {
 	struct entry **link, *e = NULL, *ne;
 	struct buf *rb = &st->scratch;
@@ -721,7 +852,8 @@ do_apply(struct store *s, struct stripe *st, const char *key, size_t klen,
 	}
 	if (encode_meta(s, st, v) == -1)
 		return -1;
-	need = ENTRY_HDR + klen + 1 + vlen + 1 + st->meta.len;
+	need = ENTRY_HDR + klen + 1 + e_rcvlen(v->tombstone ? E_TOMB : 0) +
+	    vlen + 1 + st->meta.len;
 	if (e != NULL && e_size(e) == need)
 		ne = e;		/* same shape: overwrite in place */
 	else if ((ne = malloc(need)) == NULL) {
@@ -764,7 +896,9 @@ do_apply(struct store *s, struct stripe *st, const char *key, size_t klen,
 			free(e);
 		}
 	}
-	fill_entry(ne, key, klen, h, v, &st->meta);
+	if (v->tombstone && rcv == RCV_NOW)
+		rcv = clock_wall_ms();	/* installed now, under the lock */
+	fill_entry(ne, key, klen, h, v, rcv, &st->meta);
 	if (v->tombstone)
 		st->tombstones++;
 	else
@@ -912,7 +1046,7 @@ store_apply_nowait(struct store *s, const char *key, size_t klen,
 	h = key_hash(key, klen);
 	st = stripe_of(s, h);
 	pthread_rwlock_wrlock(&st->lock);
-	rc = do_apply(s, st, key, klen, h, v, true, seq);
+	rc = do_apply(s, st, key, klen, h, v, RCV_NOW, true, seq);
 	e_no = errno;
 	pthread_rwlock_unlock(&st->lock);
 	if (rc == -1 && e_no == ENOSPC)
@@ -949,7 +1083,7 @@ store_update(struct store *s, const char *key, size_t klen,
 	link = find(st, key, klen, h);
 	if ((ret = fn(arg, link != NULL ? decode(s, *link, &st->cur) : NULL,
 	    &next)) == 0)
-		rc = do_apply(s, st, key, klen, h, &next, true, &seq);
+		rc = do_apply(s, st, key, klen, h, &next, RCV_NOW, true, &seq);
 	e_no = errno;
 	pthread_rwlock_unlock(&st->lock);
 	version_free(&next);
@@ -1047,10 +1181,12 @@ store_forget(struct store *s, const char *key, size_t klen,
 }
 
 /*
- * Removes tombstones written before before_ms.  Only the map changes: the
- * next snapshot leaves them out; until then a restart may replay one from
- * the WAL, which is harmless (it is collected again).  A value older than
- * a collected tombstone can only come back from a replica that missed the
+ * Removes tombstones this node received before before_ms (their receipt
+ * time, not their ts: TOMBSTONE COLLECTION in the essay).  Only the map
+ * changes: the next snapshot leaves them out; until then a restart may
+ * replay one from the WAL, which is harmless (it is collected again once
+ * its stand-in receipt time passes the cutoff).  A value older than a
+ * collected tombstone can only come back from a replica that missed the
  * delete for longer than the caller's grace period (README).
  */
 uint64_t
@@ -1067,7 +1203,7 @@ store_collect(struct store *s, int64_t before_ms)
 		for (b = 0; b < st->nb; b++) {
 			pp = &st->tab[b];
 			while ((e = *pp) != NULL) {
-				if (!(e->flags & E_TOMB) || e->ts >= before_ms) {
+				if (!collectable(e, before_ms)) {
 					pp = &e->next;
 					continue;
 				}
@@ -1161,6 +1297,9 @@ store_snapshot(struct store *s)
 				record_to_json(e_key(e), e->klen,
 				    decode(s, e, &sc), &out);
 				out.len--;	/* reopen the object for its crc */
+				if (e->flags & E_TOMB)
+					buf_printf(&out, RCV_MEMBER "%" PRId64,
+					    e_rcv(e));
 				emit_crc(&out, start);
 				keys++;
 			}
@@ -1443,12 +1582,13 @@ fast_record(struct loader *ld, const char *rec, size_t n, size_t tail,
 
 /*
  * Parses one record (a WAL rec, or a snapshot key line whose crc has been
- * checked: tail is 1 or CRC_SUFFIXLEN) and applies it without logging or
- * locking: recovery runs before the store is shared.  0, or -1 when it
- * is malformed.
+ * checked: tail is 1, or CRC_SUFFIXLEN plus its rcv member) and applies
+ * it, with receipt time rcv, without logging or locking: recovery runs
+ * before the store is shared.  0, or -1 when it is malformed.
  */
 static int
-load_record(struct loader *ld, const char *p, size_t n, size_t tail)
+load_record(struct loader *ld, const char *p, size_t n, size_t tail,
+    int64_t rcv)
 {
 	const struct version *v = &ld->fv.v;
 	struct stripe *st;
@@ -1466,15 +1606,116 @@ load_record(struct loader *ld, const char *p, size_t n, size_t tail)
 		return -1;
 	h = key_hash(key, klen);
 	st = stripe_of(ld->s, h);
-	r = do_apply(ld->s, st, key, klen, h, v, false, NULL);
+	r = do_apply(ld->s, st, key, klen, h, v, rcv, false, NULL);
 	return r == -1 ? -1 : 0;
+}
+
+static int
+seg_rcv_cmp(const void *a, const void *b)
+{
+	const struct seg_rcv *x = a, *y = b;
+
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/*
+ * The first seq in a segment file's name (wal-<16 lowercase hex>.log,
+ * pinned in wal.c), or 0 for any other name.
+ */
+static uint64_t
+seg_first(const char *name)
+{
+	uint64_t v = 0;
+	int i;
+	char c;
+
+	if (strlen(name) != 24 || strncmp(name, "wal-", 4) != 0 ||
+	    strcmp(name + 20, ".log") != 0)
+		return 0;
+	for (i = 4; i < 20; i++) {
+		c = name[i];
+		if (c >= '0' && c <= '9')
+			v = v << 4 | (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v << 4 | (uint64_t)(c - 'a' + 10);
+		else
+			return 0;
+	}
+	return v;
+}
+
+/*
+ * Reads the receipt time each WAL segment in dir gives its records (the
+ * essay's TOMBSTONE COLLECTION): mtime in whole seconds plus
+ * SEG_SLACK_MS, capped at open_ms.  Best effort: a segment left out (or
+ * the whole list, when dir cannot be read or memory runs out) makes its
+ * records take open_ms, which is never early either.
+ */
+static void
+load_seg_rcv(struct loader *ld, const char *dir)
+{
+	char path[4096];
+	struct seg_rcv *nv;
+	struct dirent *de;
+	struct stat sb;
+	size_t cap = 0;
+	uint64_t first;
+	int64_t ms;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if ((first = seg_first(de->d_name)) == 0)
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
+		    (int)sizeof(path) || stat(path, &sb) == -1 ||
+		    !S_ISREG(sb.st_mode))
+			continue;
+		if (ld->nsegs == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((nv = realloc(ld->segs, cap * sizeof(*nv))) == NULL)
+				goto fail;
+			ld->segs = nv;
+		}
+		ms = (int64_t)sb.st_mtime * 1000 + SEG_SLACK_MS;
+		ld->segs[ld->nsegs].first = first;
+		ld->segs[ld->nsegs].rcv_ms = ms < ld->open_ms ? ms : ld->open_ms;
+		ld->nsegs++;
+	}
+	closedir(d);
+	if (ld->nsegs > 0)
+		qsort(ld->segs, ld->nsegs, sizeof(*ld->segs), seg_rcv_cmp);
+	return;
+
+fail:
+	closedir(d);
+	free(ld->segs);
+	ld->segs = NULL;
+	ld->nsegs = 0;
+}
+
+/*
+ * The receipt time of the record with this seq: its segment's (the one
+ * with the greatest first seq <= seq), or open_ms when it is unknown.
+ * Replay comes in seq order, so ld->cur only moves forward.
+ */
+static int64_t
+seg_rcv_of(struct loader *ld, uint64_t seq)
+{
+	while (ld->cur + 1 < ld->nsegs && ld->segs[ld->cur + 1].first <= seq)
+		ld->cur++;
+	if (ld->nsegs == 0 || ld->segs[ld->cur].first > seq)
+		return ld->open_ms;
+	return ld->segs[ld->cur].rcv_ms;
 }
 
 static int
 replay_fn(void *arg, uint64_t seq, const char *rec, size_t len)
 {
-	(void)seq;
-	return load_record(arg, rec, len, 1);
+	struct loader *ld = arg;
+
+	return load_record(ld, rec, len, 1, seg_rcv_of(ld, seq));
 }
 /* True when line p[0..n) ends in a crc member that matches. */
 static bool
@@ -1501,6 +1742,32 @@ line_crc_ok(const char *p, size_t n)
 			return false;
 	}
 	return crc32c(0, p, n - CRC_SUFFIXLEN) == want;
+}
+
+/*
+ * The receipt time on snapshot key line p[0..n), whose crc member has
+ * been checked: the `,"rcv":R` that comes last before it (SNAPSHOT
+ * FORMAT).  Its length with *rcv, or 0 (*rcv untouched) when there is
+ * none in that place.  Inside a line that parses as JSON those bytes can
+ * only be a member of the top object: the `"` after a comma opens a
+ * string, and no bracket closes between them and the crc.
+ */
+static size_t
+snap_rcv(const char *p, size_t n, int64_t *rcv)
+{
+	const char *end = p + n - CRC_SUFFIXLEN, *q = end, *r;
+	size_t ml = sizeof(RCV_MEMBER) - 1;
+	int64_t v;
+
+	while (q > p && ((q[-1] >= '0' && q[-1] <= '9') || q[-1] == '-'))
+		q--;
+	if ((size_t)(q - p) < ml || memcmp(q - ml, RCV_MEMBER, ml) != 0)
+		return 0;
+	r = q;
+	if (fast_i64(&r, end, &v) == -1 || r != end)
+		return 0;
+	*rcv = v;
+	return (size_t)(end - q) + ml;
 }
 
 /* Reads a small line (header or trailer) as JSON; the object's member. */
@@ -1565,7 +1832,8 @@ load_snapshot(struct store *s, struct loader *ld, uint64_t *seq,
 	struct stat sb;
 	const char *data = NULL, *p, *nl;
 	uint64_t count = 0, want;
-	size_t size = 0, off = 0, n;
+	size_t size = 0, off = 0, n, rl;
+	int64_t rcv;
 	bool ended = false;
 	int fd, i, rc = -1;
 
@@ -1612,7 +1880,11 @@ load_snapshot(struct store *s, struct loader *ld, uint64_t *seq,
 				goto corrupt;
 			ended = true;
 		} else {
-			if (load_record(ld, p, n, CRC_SUFFIXLEN) == -1)
+			rcv = ld->open_ms;
+			rl = snap_rcv(p, n, &rcv);
+			if (rcv > ld->open_ms)
+				rcv = ld->open_ms;
+			if (load_record(ld, p, n, CRC_SUFFIXLEN + rl, rcv) == -1)
 				goto corrupt;
 			count++;
 		}
@@ -1639,6 +1911,9 @@ static void
 loader_init(struct loader *ld, struct store *s)
 {
 	ld->s = s;
+	ld->open_ms = clock_wall_ms();
+	ld->segs = NULL;
+	ld->nsegs = ld->cur = 0;
 	record_scratch_init(&ld->sc);
 	version_init(&ld->v);
 	scratch_init(&ld->fv, NULL, 0);
@@ -1654,6 +1929,9 @@ loader_free(struct loader *ld)
 	scratch_free(&ld->fv);
 	buf_free(&ld->kb);
 	buf_free(&ld->vb);
+	free(ld->segs);
+	ld->segs = NULL;
+	ld->nsegs = 0;
 }
 
 static void
@@ -1739,6 +2017,7 @@ store_open(struct store **out, const char *dir,
 	if (load_snapshot(s, &ld, &seq, err, errlen) == -1)
 		goto fail;
 	snprintf(path, sizeof(path), "%s/" WAL_DIR, dir);
+	load_seg_rcv(&ld, path);
 	if (wal_open(&s->wal, path, seq, replay_fn, &ld, s->fsync, err,
 	    errlen) == -1)
 		goto fail;

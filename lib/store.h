@@ -46,8 +46,10 @@ struct store_stats {
 /*
  * Opens the store kept in directory dir (which must exist): loads the
  * snapshot, replays the WAL after it, removes a leftover temporary
- * snapshot.  0, or -1 with a message in err (a corrupt snapshot or WAL
- * names the file and offset).
+ * snapshot.  Tombstones get back their receipt times (store_collect):
+ * from the snapshot, or a stand-in that is never earlier.  0, or -1 with
+ * a message in err (a corrupt snapshot or WAL names the file and
+ * offset).
  */
 int	store_open(struct store **out, const char *dir,
 	    const struct store_options *opt, char *err, size_t errlen);
@@ -145,9 +147,13 @@ int	store_forget(struct store *s, const char *key, size_t klen,
 int	store_snapshot(struct store *s);
 
 /*
- * Tombstone collection: forgets every tombstone whose ts is before
- * before_ms and returns how many.  The caller picks before_ms (now minus
- * the grace period); see store.c for why that is safe.
+ * Tombstone collection: forgets every tombstone this node received
+ * before before_ms (wall-clock ms) and returns how many.  A tombstone's
+ * receipt time is this node's own clock when the apply rule installed it
+ * (by any path), kept across restarts (store.c: TOMBSTONE COLLECTION);
+ * it is never earlier than the real receipt, and the version's ts (the
+ * deleter's clock) plays no part.  The caller picks before_ms: now minus
+ * the grace period.  Live values are never collected.
  */
 uint64_t store_collect(struct store *s, int64_t before_ms);
 

@@ -364,8 +364,19 @@ test_skew(void)
 		const char	*want;
 	} t[] = {
 		{ 0, "ok" }, { 300, "ok" }, { -300, "ok" },
-		{ 301, "stale" }, { -301, "stale" },
-		{ 100000, "stale" }, { -100000, "stale" },
+		{ 299, "ok" }, { -1, "ok" },
+		{ 301, "stale: clocks differ by 301 s (this node is ahead); "
+		    "nodes must agree within 300 s" },
+		{ -301, "stale: clocks differ by 301 s (the caller is ahead); "
+		    "nodes must agree within 300 s" },
+		{ 400, "stale: clocks differ by 400 s (this node is ahead); "
+		    "nodes must agree within 300 s" },
+		{ -400, "stale: clocks differ by 400 s (the caller is ahead); "
+		    "nodes must agree within 300 s" },
+		{ 100000, "stale: clocks differ by 100000 s (this node is "
+		    "ahead); nodes must agree within 300 s" },
+		{ -100000, "stale: clocks differ by 100000 s (the caller is "
+		    "ahead); nodes must agree within 300 s" },
 	};
 	struct auth *a = mk(0, 0), *b = mk(5, 0);
 	struct buf h;
@@ -382,7 +393,11 @@ test_skew(void)
 	}
 	sign(b, T0, "GET", "/internal/fetch/k", NULL, &h);
 	why = check(b, T0 + 6, "GET", "/internal/fetch/k", h.data, NULL);
-	ok(strcmp(why, "stale") == 0, "skew 5: 6 s late is stale");
+	ok(strcmp(why, "stale: clocks differ by 6 s (this node is ahead); "
+	    "nodes must agree within 5 s") == 0, "skew 5: 6 s late: %s", why);
+	why = check(b, T0 - 6, "GET", "/internal/fetch/k", h.data, NULL);
+	ok(strcmp(why, "stale: clocks differ by 6 s (the caller is ahead); "
+	    "nodes must agree within 5 s") == 0, "skew 5: 6 s early: %s", why);
 	why = check(b, T0 + 5, "GET", "/internal/fetch/k", h.data, NULL);
 	ok(strcmp(why, "ok") == 0, "skew 5: 5 s late is fine");
 	buf_free(&h);
@@ -423,7 +438,9 @@ test_replay_and_eviction(void)
 	why = check(a, T0 + 10, "POST", "/internal/members", h[0].data, "[]");
 	ok(strcmp(why, "replayed") == 0, "replay at the window's edge: %s", why);
 	why = check(a, T0 + 11, "POST", "/internal/members", h[0].data, "[]");
-	ok(strcmp(why, "stale") == 0, "replay after the window: %s", why);
+	ok(strcmp(why, "stale: clocks differ by 11 s (this node is ahead); "
+	    "nodes must agree within 10 s") == 0, "replay after the window: %s",
+	    why);
 	for (i = 1; i < 4; i++)
 		okc += strcmp(check(a, T0, "POST", "/internal/members",
 		    h[i].data, "[]"), "ok") == 0;

@@ -5,9 +5,10 @@
  * store_walk, and readers / writers / snapshots racing on many threads;
  * then the packed map: keys and values of every shape, clocks of every
  * size, tens of thousands of actors, store_get reusing its version,
- * store_get_record, tombstone collection, and records in every layout
- * record_parse accepts (or refuses) written straight into a WAL or
- * snapshot, as older code or other tools may have.
+ * store_get_record, records in every layout record_parse accepts (or
+ * refuses) written straight into a WAL or snapshot, as older code or other
+ * tools may have, and tombstone collection by receipt time (kept in
+ * snapshots, stood in for from WAL segments' mtimes).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "crc32c.h"
 #include "record.h"
 #include "store.h"
@@ -1113,31 +1115,6 @@ test_big_clock(void)
 	buf_free(&want);
 }
 
-static void
-test_collect(void)
-{
-	char dir[512], err[512];
-	struct store_stats st;
-	struct store *s;
-
-	fresh_dir(dir, sizeof(dir), "collect");
-	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
-		return;
-	}
-	put(s, "old", "n1.a", 100, "x");
-	put(s, "old", "n1.a", 200, NULL);
-	put(s, "new", "n1.a", 100, "x");
-	put(s, "new", "n1.a", 900, NULL);
-	put(s, "live", "n1.a", 50, "x");
-	ok(store_collect(s, 500) == 1, "one tombstone older than the cut");
-	store_stats(s, &st);
-	ok(!has(s, "old", NULL) && has(s, "new", NULL) && has(s, "live", "x")
-	    && st.keys == 1 && st.tombstones == 1,
-	    "only it is gone; live keys stay");
-	store_close(s);
-}
-
 /* ---- records written by other code: the fast reader vs record_parse ---- */
 
 static const char *good_recs[] = {
@@ -1346,6 +1323,316 @@ test_foreign_records(void)
 	buf_free(&big);
 }
 
+/* ---- tombstone collection by receipt time ---- */
+
+#define SEC	1000LL
+#define HOUR	(3600 * SEC)
+#define DAY	(24 * HOUR)
+
+/*
+ * A tombstone is collected by when this node received it, not by its ts
+ * (the deleter's clock): issue 10, item 9.
+ */
+static void
+test_collect(void)
+{
+	char dir[512], err[512];
+	struct store_stats st;
+	struct store *s;
+	int64_t now = clock_wall_ms();
+
+	fresh_dir(dir, sizeof(dir), "collect");
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	put(s, "old", "n1.a", now - 10 * DAY - 1, "x");
+	put(s, "old", "n1.a", now - 10 * DAY, NULL);
+	put(s, "ahead", "n1.a", now + 10 * DAY, NULL);
+	put(s, "live", "n1.a", now - 10 * DAY, "x");
+	ok(store_collect(s, now - 10 * SEC) == 0 && has(s, "old", NULL) &&
+	    has(s, "ahead", NULL), "a tombstone with ts 10 days old, received "
+	    "now, outlives a cut of now - 10 s grace");
+	ok(store_collect(s, now - HOUR) == 0, "and now - 1 h");
+	ok(store_collect(s, now + HOUR) == 2,
+	    "both go with a cut after their receipt, whatever their ts");
+	store_stats(s, &st);
+	ok(!has(s, "old", NULL) && !has(s, "ahead", NULL) &&
+	    has(s, "live", "x") && st.keys == 1 && st.tombstones == 0,
+	    "a live value, however old, is never collected");
+	put(s, "old", "n1.a", now - 9 * DAY, NULL);
+	put(s, "live", "n1.a", now - 9 * DAY, "y");
+	ok(store_collect(s, INT64_MAX) == 1 && has(s, "live", "y"),
+	    "a collected key deleted again is collected again; live stays");
+	store_close(s);
+}
+
+/*
+ * The rcv of the snapshot line at p: -1 unless the line ends in
+ * },"rcv":<digits>,"crc":"xxxxxxxx"}.
+ */
+static int64_t
+line_rcv(const char *p)
+{
+	const char *nl = strchr(p, '\n'), *q;
+
+	if (nl == NULL || nl - p < 30 || strncmp(nl - 18, ",\"crc\":\"", 8) != 0)
+		return -1;
+	for (q = nl - 18; q > p && q[-1] >= '0' && q[-1] <= '9'; q--)
+		;
+	if (q - p < 8 || strncmp(q - 8, "},\"rcv\":", 8) != 0)
+		return -1;
+	return strtoll(q, NULL, 10);
+}
+
+/* The receipt time survives a snapshot (with its rcv member). */
+static void
+test_collect_snapshot(void)
+{
+	char dir[512], path[600], err[512];
+	struct buf b = BUF_INIT;
+	struct store *s;
+	int64_t now = clock_wall_ms(), rcv;
+	const char *line, *tomb;
+
+	fresh_dir(dir, sizeof(dir), "collect-snap");
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	put(s, "gone", "n1.a", now - 10 * DAY - 1, "x");
+	put(s, "gone", "n1.a", now - 10 * DAY, NULL);
+	put(s, "live", "n1.a", now - 10 * DAY, "x");
+	ok(store_snapshot(s) == 0, "snapshot");
+	store_close(s);
+	snprintf(path, sizeof(path), "%s/snapshot.json", dir);
+	read_file(path, &b);
+	buf_putc(&b, '\0');
+	tomb = strstr(b.data, "{\"key\":\"gone\"");
+	line = strstr(b.data, "{\"key\":\"live\"");
+	rcv = tomb != NULL ? line_rcv(tomb) : -1;
+	ok(rcv >= now && rcv <= clock_wall_ms(), "the tombstone's line ends in "
+	    ",\"rcv\":<ms> before its crc, the time it was applied");
+	ok(line != NULL && line_rcv(line) == -1 &&
+	    strncmp(strchr(line, '\n') - 20, "\"}", 2) == 0,
+	    "the live value's line has no rcv");
+	ok(store_open(&s, dir, &nosync, err, sizeof(err)) == 0,
+	    "reopens: %s", err);
+	if (s != NULL) {
+		ok(store_collect(s, now - HOUR) == 0 && has(s, "gone", NULL),
+		    "after reopen, a cut of now - 1 h keeps it");
+		ok(store_collect(s, now + HOUR) == 1 && has(s, "live", "x") &&
+		    !has(s, "gone", NULL), "now + 1 h drops it");
+		store_close(s);
+	}
+	buf_free(&b);
+}
+
+/*
+ * Snapshot lines written by hand: rcv in the past is kept (fast reader
+ * and record_parse fallback alike), a line without rcv (an older
+ * snapshot) and an rcv in the future take the time of the open.
+ */
+static void
+test_collect_snapshot_lines(void)
+{
+	char dir[512], err[512], recs[6][512];
+	const char *rp[6];
+	struct buf key;
+	struct version v;
+	struct store *s;
+	int64_t now = clock_wall_ms(), ts = now - 10 * DAY;
+	size_t i;
+
+	snprintf(recs[0], sizeof(recs[0]), "{\"key\":\"fast\",\"v\":{"
+	    "\"clock\":{\"n1.a\":2},\"ts\":%lld,\"actor\":\"n1.a\","
+	    "\"tombstone\":true},\"rcv\":%lld}", (long long)ts,
+	    (long long)(now - 2 * DAY));
+	snprintf(recs[1], sizeof(recs[1]), "{ \"v\": {\"tombstone\":true,"
+	    " \"actor\":\"n1.a\", \"ts\":%lld, \"clock\":{\"n1.a\":2}},"
+	    " \"key\":\"slow\",\"rcv\":%lld}", (long long)ts,
+	    (long long)(now - 2 * DAY));
+	snprintf(recs[2], sizeof(recs[2]), "{\"key\":\"older\",\"v\":{"
+	    "\"clock\":{\"n1.a\":2},\"ts\":%lld,\"actor\":\"n1.a\","
+	    "\"tombstone\":true}}", (long long)ts);
+	snprintf(recs[3], sizeof(recs[3]), "{\"key\":\"future\",\"v\":{"
+	    "\"clock\":{\"n1.a\":2},\"ts\":%lld,\"actor\":\"n1.a\","
+	    "\"tombstone\":true},\"rcv\":%lld}", (long long)ts,
+	    (long long)(now + 10 * DAY));
+	snprintf(recs[4], sizeof(recs[4]), "{\"rcv\":%lld,\"key\":\"first\","
+	    "\"v\":{\"clock\":{\"n1.a\":2},\"ts\":%lld,\"actor\":\"n1.a\","
+	    "\"tombstone\":true}}", (long long)(now - 2 * DAY), (long long)ts);
+	snprintf(recs[5], sizeof(recs[5]), "{\"key\":\"live\",\"v\":{"
+	    "\"clock\":{\"n1.a\":1},\"ts\":%lld,\"actor\":\"n1.a\","
+	    "\"tombstone\":false,\"value\":\"x\"}}", (long long)ts);
+	for (i = 0; i < 6; i++)
+		rp[i] = recs[i];
+	fresh_dir(dir, sizeof(dir), "collect-lines");
+	write_snapshot(dir, rp, 6);
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "a snapshot with and without rcv members opens: %s", err);
+		return;
+	}
+	ok(has(s, "fast", NULL) && has(s, "slow", NULL) &&
+	    has(s, "older", NULL) && has(s, "future", NULL) &&
+	    has(s, "first", NULL) && has(s, "live", "x"),
+	    "a snapshot with and without rcv members loads every key");
+	buf_init(&key);
+	version_init(&v);
+	ok(record_from_json(recs[0], strlen(recs[0]), &key, &v) == 0 &&
+	    store_apply(s, key.data, key.len, &v) == 0,
+	    "the same tombstone sent again (repair, anti-entropy) is ignored");
+	version_free(&v);
+	buf_free(&key);
+	ok(store_collect(s, now - 10 * SEC) == 2 && !has(s, "fast", NULL) &&
+	    !has(s, "slow", NULL), "rcv 2 days ago goes with a 10 s grace, "
+	    "read by the fast reader and by record_parse alike (and kept "
+	    "through the resend)");
+	ok(store_collect(s, now - HOUR) == 0 && has(s, "older", NULL) &&
+	    has(s, "future", NULL) && has(s, "first", NULL),
+	    "no rcv (an older snapshot), rcv out of place, rcv in the future: "
+	    "kept from the open on");
+	ok(store_collect(s, now + HOUR) == 3 && has(s, "live", "x"),
+	    "and collected a grace after the open");
+	store_close(s);
+}
+
+/* rec becomes the record of a tombstone of key at ts.  0. */
+static int
+tomb_rec(const char *key, int64_t ts, struct buf *rec)
+{
+	struct version v;
+
+	version_init(&v);
+	mkver(&v, NULL, "n1.a", ts, NULL);
+	buf_reset(rec);
+	record_to_json(key, strlen(key), &v, rec);
+	version_free(&v);
+	return 0;
+}
+
+/* Sets the mtime of every WAL segment in dir/wal whose name is >= from. */
+static int
+touch_segments(const char *dir, const char *from, int64_t ms)
+{
+	char wdir[600], path[900];
+	struct timespec tv[2];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	tv[0].tv_sec = tv[1].tv_sec = (time_t)(ms / 1000);
+	tv[0].tv_nsec = tv[1].tv_nsec = 0;
+	snprintf(wdir, sizeof(wdir), "%s/wal", dir);
+	if ((d = opendir(wdir)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "wal-", 4) != 0 ||
+		    strcmp(de->d_name, from) < 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", wdir, de->d_name);
+		if (utimensat(AT_FDCWD, path, tv, 0) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * The receipt time of a tombstone replayed from the WAL: its segment's
+ * mtime (whole seconds + 2 s), capped at the time of the open.
+ */
+static void
+test_collect_wal(void)
+{
+	char dir[512], wdir[600], err[512];
+	struct buf rec = BUF_INIT;
+	struct store *s;
+	struct wal *w = NULL;
+	uint64_t seq;
+	int64_t now = clock_wall_ms();
+
+	fresh_dir(dir, sizeof(dir), "collect-wal");
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	put(s, "gone", "n1.a", now - 10 * DAY - 1, "x");
+	put(s, "gone", "n1.a", now - 10 * DAY, NULL);
+	put(s, "live", "n1.a", now - 10 * DAY, "x");
+	store_close(s);
+	ok(store_open(&s, dir, &nosync, err, sizeof(err)) == 0 &&
+	    store_collect(s, now - HOUR) == 0 && has(s, "gone", NULL),
+	    "replayed from the WAL only, a cut of now - 1 h keeps it: %s", err);
+	if (s == NULL)
+		return;
+	ok(store_collect(s, now + HOUR) == 1 && has(s, "live", "x"),
+	    "now + 1 h drops it");
+	store_close(s);
+
+	/* A snapshot's tombstone and a WAL's, the WAL dated 3 days ago. */
+	fresh_dir(dir, sizeof(dir), "collect-snapwal");
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	put(s, "a", "n1.a", now - 10 * DAY, NULL);
+	ok(store_snapshot(s) == 0, "snapshot");
+	put(s, "b", "n1.a", now - 10 * DAY, NULL);
+	put(s, "c", "n1.a", now - 10 * DAY, "x");
+	store_close(s);
+	ok(touch_segments(dir, "wal-", now - 3 * DAY) >= 1,
+	    "WAL segments dated 3 days ago");
+	ok(store_open(&s, dir, &nosync, err, sizeof(err)) == 0, "reopen: %s",
+	    err);
+	if (s == NULL)
+		return;
+	ok(store_collect(s, now - 2 * DAY) == 1 && has(s, "a", NULL) &&
+	    !has(s, "b", NULL) && has(s, "c", "x"),
+	    "the WAL's tombstone takes its segment's mtime and goes with a cut "
+	    "2 days ago; the snapshot's keeps its own rcv");
+	store_close(s);
+
+	/* Two segments written by the WAL itself, dated apart. */
+	fresh_dir(dir, sizeof(dir), "collect-segs");
+	snprintf(wdir, sizeof(wdir), "%s/wal", dir);
+	ok(tomb_rec("p", now - 10 * DAY, &rec) == 0 &&
+	    wal_open(&w, wdir, 0, NULL, NULL, false, err, sizeof(err)) == 0 &&
+	    wal_append(w, rec.data, rec.len, &seq) == 0 &&
+	    wal_rotate(w, &seq) == 0 && tomb_rec("q", now - 10 * DAY, &rec) == 0 &&
+	    wal_append(w, rec.data, rec.len, &seq) == 0 && seq == 2,
+	    "a WAL of two segments, one tombstone in each: %s", err);
+	wal_close(w);
+	ok(touch_segments(dir, "wal-", now - 3 * DAY) == 2 &&
+	    touch_segments(dir, "wal-0000000000000002.log", now - HOUR) == 1,
+	    "the first dated 3 days ago, the second 1 h ago");
+	ok(store_open(&s, dir, &nosync, err, sizeof(err)) == 0, "opens: %s",
+	    err);
+	if (s == NULL)
+		return;
+	ok(store_collect(s, now - 2 * DAY) == 1 && !has(s, "p", NULL) &&
+	    has(s, "q", NULL), "a cut 2 days ago takes the first's tombstone");
+	ok(store_collect(s, now - 2 * HOUR) == 0 && has(s, "q", NULL),
+	    "a cut 2 h ago keeps the second's");
+	ok(store_collect(s, now) == 1, "a cut now takes it");
+	store_close(s);
+	buf_free(&rec);
+
+	fresh_dir(dir, sizeof(dir), "collect-future");
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	put(s, "f", "n1.a", now - 10 * DAY, NULL);
+	store_close(s);
+	ok(touch_segments(dir, "wal-", now + 10 * DAY) >= 1,
+	    "a segment dated 10 days ahead");
+	ok(store_open(&s, dir, &nosync, err, sizeof(err)) == 0 &&
+	    store_collect(s, now + HOUR) == 1,
+	    "is capped at the open: a cut of now + 1 h drops its tombstone");
+	store_close(s);
+}
+
 /* New actors interned on many threads while readers decode entries. */
 #define RACE_WRITERS 4
 #define RACE_PER 3000
@@ -1478,6 +1765,9 @@ main(void)
 	test_actor_race();
 	test_big_clock();
 	test_collect();
+	test_collect_snapshot();
+	test_collect_snapshot_lines();
+	test_collect_wal();
 	test_foreign_records();
 	tap_rm_rf(tmproot);
 	return tap_done();
