@@ -162,11 +162,13 @@ body_of() {
 	hargs "${H[@]}"
 	run req "${HARGS[@]}" "$(url node1)/internal/fetch/k"
 	[ "$(status_of "$output")" = 401 ]
-	[ "$(body_of "$output" | jq -r .error)" = "unauthorized: stale" ]
+	# The reason names the difference and which side is ahead.
+	[[ "$(body_of "$output" | jq -r .error)" == "unauthorized: stale: clocks differ by 100"[01]" s (this node is ahead); nodes must agree within 300 s" ]]
 	mapfile -t H < <(sign_headers GET /internal/fetch/k "" 1000)
 	hargs "${H[@]}"
 	run req "${HARGS[@]}" "$(url node1)/internal/fetch/k"
 	[ "$(status_of "$output")" = 401 ]
+	[[ "$(body_of "$output" | jq -r .error)" == *"(the caller is ahead)"* ]]
 	# A little skew is fine (404: signed, fresh, no such key).
 	mapfile -t H < <(sign_headers GET /internal/fetch/k "" -60)
 	hargs "${H[@]}"
