@@ -10,7 +10,7 @@
  * members in different orders still build rings that answer with the same
  * member ids for every key.
  *
- * Hash.  ring_hash is FNV-1a 32 passed through MurmurHash3's fmix32
+ * Hash.  ring_hash is FNV-1a 32 passed through MurmurHash3's fmix32 (fnv_mix32)
  * finalizer, for points and keys alike.  FNV-1a alone mixes its last
  * bytes poorly into the high bits, and one member's labels differ only in
  * their trailing digits, so its points bunched into a few arcs: over
@@ -62,22 +62,10 @@ struct ring {
 	struct ring_point	*points;	/* sorted by (hash, rank) */
 };
 
-/* MurmurHash3's 32-bit finalizer: every input bit reaches every output bit. */
-static uint32_t
-fmix32(uint32_t h)
-{
-	h ^= h >> 16;
-	h *= 0x85ebca6bu;
-	h ^= h >> 13;
-	h *= 0xc2b2ae35u;
-	h ^= h >> 16;
-	return h;
-}
-
 uint32_t
 ring_hash(const void *key, size_t klen)
 {
-	return fmix32(fnv1a32(key, klen));
+	return fnv_mix32(fnv1a32(key, klen));
 }
 
 static int

@@ -49,7 +49,7 @@
  * a flipped digit in S would otherwise silently skip WAL records.)
  *
  * THE MAP.  256 stripes chosen by the top byte of a 64-bit FNV-1a hash
- * (with a final mix), each a pthread_rwlock over a chained hash table
+ * (finished with fnv_mix64), each a pthread_rwlock over a chained hash table
  * (bucket = low bits of the hash) that doubles when it holds as many
  * entries as buckets.  A key costs one malloc'd entry, packed:
  *
@@ -220,6 +220,7 @@
 #include "clock.h"
 #include "crc32c.h"
 #include "file.h"
+#include "fnv.h"
 #include "log.h"
 #include "failpoint.h"
 #include "json.h"
@@ -344,20 +345,8 @@ oom(size_t n)
 static uint64_t
 key_hash(const char *key, size_t klen)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-	size_t i;
-
-	for (i = 0; i < klen; i++) {
-		h ^= (unsigned char)key[i];
-		h *= 0x100000001b3ULL;
-	}
 	/* FNV's top bits are weak for short keys: mix before use. */
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return h;
+	return fnv_mix64(fnv1a64(key, klen));
 }
 
 static struct stripe *
