@@ -5,11 +5,13 @@
  */
 #include "file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int
@@ -124,4 +126,32 @@ file_read(const char *path, struct buf *out)
 	close(fd);
 	errno = e;
 	return r == 0 ? 0 : -1;
+}
+
+void
+file_remove_tree(const char *path)
+{
+	char sub[PATH_MAX];
+	struct dirent *de;
+	struct stat sb;
+	DIR *d;
+
+	if (lstat(path, &sb) != 0)
+		return;
+	if (!S_ISDIR(sb.st_mode)) {
+		unlink(path);
+		return;
+	}
+	if ((d = opendir(path)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (strcmp(de->d_name, ".") == 0 ||
+			    strcmp(de->d_name, "..") == 0)
+				continue;
+			if (snprintf(sub, sizeof(sub), "%s/%s", path,
+			    de->d_name) < (int)sizeof(sub))
+				file_remove_tree(sub);
+		}
+		closedir(d);
+	}
+	rmdir(path);
 }

@@ -41,4 +41,11 @@ int	file_replace(const char *path, const void *p, size_t n,
  */
 int	file_read(const char *path, struct buf *out);
 
+/*
+ * Removes path and everything below it (not following symbolic links).
+ * Best effort: what cannot be removed stays.  For directories this
+ * program created itself (a failed start, a test's temporary tree).
+ */
+void	file_remove_tree(const char *path);
+
 #endif

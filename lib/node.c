@@ -43,7 +43,6 @@
  */
 #include "node.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -90,32 +89,6 @@ mkdir_p(const char *path, bool *created)
 	else if (errno != EEXIST)
 		return -1;
 	return 0;
-}
-
-/* Removes dir and everything below it; only for a directory we created. */
-static void
-rm_rf(const char *dir)
-{
-	char path[PATH_MAX];
-	struct dirent *de;
-	struct stat sb;
-	DIR *d;
-
-	if ((d = opendir(dir)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
-		    (int)sizeof(path))
-			continue;
-		if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-			rm_rf(path);
-		else
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
 }
 
 /* Takes DIR/LOCK.  0, or -1 with a message in err. */
@@ -391,7 +364,7 @@ fail:
 		close(nd->lock_fd);
 	nd->lock_fd = -1;
 	if (nd->dir_created)
-		rm_rf(nd->dir);
+		file_remove_tree(nd->dir);
 	return -1;
 }
 
@@ -405,7 +378,7 @@ close_directory(struct node *nd)
 	close(nd->lock_fd);
 	nd->lock_fd = -1;
 	if (nd->dir_created)
-		rm_rf(nd->dir);
+		file_remove_tree(nd->dir);
 }
 
 static int

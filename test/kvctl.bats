@@ -217,7 +217,12 @@ time.sleep(30)
 }
 
 @test "exit 5: a write the node cannot make durable" {
-	skip "no portable way to make a single node's WAL fsync fail from a test (needs a full or failing disk)"
+	# The wal-fsync-eio failpoint makes every WAL fsync report EIO.
+	KVD_FAILPOINTS=wal-fsync-eio start_node nf
+	kvx put k v --server "$(url nf)"
+	[ "$rc" -eq 5 ]
+	[[ "$err" == *"503"*"storage failure"* ]]
+	[ -z "$out" ]
 }
 
 @test "--help exits 0 and prints usage on stdout; -h too" {

@@ -4,6 +4,7 @@
  *	ok(cond, "what %s", ...)  prints "ok N - what" or "not ok N - what"
  *	return tap_done();        prints "N passed, N failed", exits 0 or 1
  *	tap_rm_rf(dir)            removes a test's temporary directory tree
+ *	                          (lib/file.c's file_remove_tree)
  *	tap_rng()                 a repeatable xorshift64 stream for property tests
  *
  * Header-only so each test program stays a single file.
@@ -11,13 +12,13 @@
 #ifndef KVD_TAP_H
 #define KVD_TAP_H
 
-#include <dirent.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
+
+#include "file.h"
 
 static int tap_n, tap_failed;
 
@@ -66,26 +67,7 @@ tap_rng(void)
 static inline void
 tap_rm_rf(const char *dir)
 {
-	char path[4096];
-	struct dirent *de;
-	struct stat sb;
-	DIR *d;
-
-	if ((d = opendir(dir)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
-		    (int)sizeof(path))
-			continue;
-		if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-			tap_rm_rf(path);
-		else
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
+	file_remove_tree(dir);
 }
 
 #endif

@@ -501,7 +501,7 @@ test_merge(void)
 	const struct cluster_member *m;
 	const char *seed = "node2=127.0.0.1:8082,node3=127.0.0.1:8083";
 	size_t i;
-	int st, ra, rb;
+	int st, ra, rb, changed;
 
 	newdir(da, sizeof(da));
 	newdir(db, sizeof(db));
@@ -576,17 +576,17 @@ test_merge(void)
 	free(before);
 
 	before = list_json(a);
+	changed = 0;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char *now;
 
 		ok(cluster_merge_json(a, bad[i], strlen(bad[i])) == -1,
 		    "malformed list %zu refused", i);
 		now = list_json(a);
-		if (strcmp(now, before) != 0)
-			ok(0, "malformed list %zu changed nothing", i);
+		changed += strcmp(now, before) != 0;
 		free(now);
 	}
-	ok(1, "no malformed list changed the list");
+	ok(changed == 0, "no malformed list changed the list (%d did)", changed);
 	free(before);
 	free(ja2);
 
@@ -767,8 +767,9 @@ done:
 			if (nd[i].srv == NULL && nd[i].fd > 0)
 				close(nd[i].fd);
 		}
-		ok(clock_now_ms() - t0 < 3000, "net: close is prompt (%" PRId64
-		    " ms)", clock_now_ms() - t0);
+		/* A hang, not a slow machine, is what this catches. */
+		ok(clock_now_ms() - t0 < 60000, "net: close does not hang (%"
+		    PRId64 " ms)", clock_now_ms() - t0);
 	}
 }
 
@@ -785,13 +786,14 @@ test_gossip_close(void)
 	newdir(dir, sizeof(dir));
 	/* a peer that refuses connections */
 	cfg_init(&cfg, dir, "node1", "127.0.0.1:8081", "node2=127.0.0.1:1");
-	cfg.gossip_ms = 10000;
+	cfg.gossip_ms = 600000;
 	cfg.peers_pool = pool;
 	c = open_or_null(&cfg);
-	ok(c != NULL, "gossip: open with a long period");
+	ok(c != NULL, "gossip: open with a 10-minute period");
 	t0 = clock_now_ms();
 	cluster_close(c);
-	ok(clock_now_ms() - t0 < 1000, "gossip: close does not wait the period");
+	ok(clock_now_ms() - t0 < 300000, "gossip: close does not wait the "
+	    "period (%" PRId64 " ms)", clock_now_ms() - t0);
 	peers_free(pool);
 }
 

@@ -255,8 +255,7 @@ test_build_errors(void)
 	    "id of exactly RING_ID_MAX bytes is accepted and copied whole");
 	ring_free(r);
 
-	ring_free(NULL);
-	ok(1, "ring_free(NULL) is a no-op");
+	ring_free(NULL);	/* a no-op: a crash here fails the program */
 }
 
 static void
