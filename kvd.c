@@ -1111,9 +1111,12 @@ check_route(struct node *nd, const struct server_request *sr,
 	return i;
 }
 
+/*
+ * Also sets the request's body limit: --max-body, except on the internal
+ * routes, which keep the server's cap (see the server_config in main()).
+ */
 static bool
-precheck(void *arg, const struct server_request *sr,
-    struct server_response *res)
+precheck(void *arg, struct server_request *sr, struct server_response *res)
 {
 	struct node *nd = arg;
 	struct buf key = BUF_INIT;
@@ -1121,6 +1124,10 @@ precheck(void *arg, const struct server_request *sr,
 
 	i = check_route(nd, sr, &key, res);
 	buf_free(&key);
+	if (i >= 0 && strncmp(routes[i].path, "/internal/", 10) != 0) {
+		sr->max_body = (size_t)nd->cfg.max_body;
+		sr->max_body_name = "--max-body";
+	}
 	if (i >= 0 && nd->auth != NULL &&
 	    strncmp(routes[i].path, "/internal/", 10) == 0 &&
 	    http_find_header(sr->http->headers, sr->http->nheaders,
@@ -1683,7 +1690,20 @@ main(int argc, char **argv)
 	scfg.idle_timeout_ms = (int)cfg->idle_timeout * 1000;
 	scfg.header_timeout_ms = (int)cfg->header_timeout * 1000;
 	scfg.body_timeout_ms = (int)cfg->body_timeout * 1000;
-	scfg.limits.max_body = (size_t)cfg->max_body;
+	/*
+	 * Two body limits.  Public routes take --max-body (precheck lowers
+	 * the cap to it).  /internal/ routes carry records as JSON
+	 * (record.h): a value that is not UTF-8 goes in base64, 4/3 of its
+	 * size, but a UTF-8 one goes as a JSON string, where a control byte
+	 * takes 6 bytes as an escape.  So one record of the largest legal
+	 * value is at most 6 x --max-body, plus its key (1 KiB, 6 KiB
+	 * escaped), clock and framing, well within 256 KiB: the cap is
+	 *	internal limit = 6 x --max-body + 256 KiB
+	 * (6,553,600 bytes for the default 1 MiB).
+	 */
+	scfg.limits.max_body = (uint64_t)cfg->max_body * 6 + (256u << 10) >
+	    SIZE_MAX ? SIZE_MAX : (size_t)cfg->max_body * 6 + (256u << 10);
+	scfg.max_body_name = "internal routes: 6 x --max-body + 256 KiB";
 	scfg.limits.max_request_line = (size_t)cfg->max_request_line;
 	scfg.limits.max_header_bytes = (size_t)cfg->max_header_bytes;
 	scfg.limits.max_headers = (size_t)cfg->max_headers;
