@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include "lib/antientropy.h"
+#include "lib/aside.h"
 #include "lib/auth.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
@@ -522,6 +523,7 @@ struct node {
 	struct cluster	*cluster;
 	struct replica	*replica;
 	struct hints	*hints;
+	struct aside	*aside;		/* records peers refused for good */
 	struct transfer	*transfer;
 	struct ae	*ae;
 	struct auth	*auth;
@@ -966,6 +968,7 @@ handle_nodes(struct node *nd, struct server_response *res)
 	struct hints_stats hs;
 	struct transfer_stats ts;
 	struct ae_stats as;
+	struct aside_stats ss;
 	size_t i;
 
 	v = cluster_view_get(nd->cluster);
@@ -986,9 +989,20 @@ handle_nodes(struct node *nd, struct server_response *res)
 		peer_health(nd->peers, m->address, &h);
 		hints_stats(nd->hints, m->id, &hs);
 		buf_printf(&res->body, ",\"state\":\"%s\",\"fails\":%d,"
-		    "\"last_ok_ms\":%lld,\"hints\":%llu,\"hint_oldest_ms\":%lld}",
-		    peer_state_name(h.state), h.fails, (long long)h.last_ok_ms,
-		    (unsigned long long)hs.pending, (long long)hs.oldest_ms);
+		    "\"last_ok_ms\":%lld,\"hints\":%llu,\"hint_oldest_ms\":%lld,"
+		    "\"hint_set_aside\":%llu,\"hint_last_attempt_ms\":%lld,"
+		    "\"hint_last_ok_ms\":%lld,\"hint_failures\":%llu,"
+		    "\"hint_last_error\":", peer_state_name(h.state), h.fails,
+		    (long long)h.last_ok_ms, (unsigned long long)hs.pending,
+		    (long long)hs.oldest_ms, (unsigned long long)hs.set_aside,
+		    (long long)hs.last_attempt_ms, (long long)hs.last_ok_ms,
+		    (unsigned long long)hs.failures);
+		if (hs.last_error[0] != '\0')
+			json_emit_string(&res->body, hs.last_error,
+			    strlen(hs.last_error));
+		else
+			buf_puts(&res->body, "null");
+		buf_putc(&res->body, '}');
 	}
 	transfer_stats(nd->transfer, &ts);
 	buf_printf(&res->body, "],\"transfer\":{\"running\":%s,\"from_version\":%llu,"
@@ -1002,15 +1016,26 @@ handle_nodes(struct node *nd, struct server_response *res)
 	ae_stats(nd->ae, &as);
 	buf_printf(&res->body, ",\"anti_entropy\":{\"exchanges\":%llu,"
 	    "\"failures\":%llu,\"keys_received\":%llu,\"keys_sent\":%llu,"
-	    "\"last_ok_ms\":%lld}", (unsigned long long)as.exchanges,
+	    "\"set_aside\":%llu,\"last_ok_ms\":%lld}",
+	    (unsigned long long)as.exchanges,
 	    (unsigned long long)as.failures, (unsigned long long)as.keys_received,
-	    (unsigned long long)as.keys_sent, (long long)as.last_ok_ms);
+	    (unsigned long long)as.keys_sent, (unsigned long long)as.set_aside,
+	    (long long)as.last_ok_ms);
 	hints_stats(nd->hints, NULL, &hs);
 	buf_printf(&res->body, ",\"hints\":{\"pending\":%llu,\"bytes\":%llu,"
-	    "\"oldest_ms\":%lld,\"delivered\":%llu,\"refused\":%llu}}\n",
+	    "\"oldest_ms\":%lld,\"delivered\":%llu,\"refused\":%llu,"
+	    "\"set_aside\":%llu}",
 	    (unsigned long long)hs.pending, (unsigned long long)hs.bytes,
 	    (long long)hs.oldest_ms, (unsigned long long)hs.delivered,
-	    (unsigned long long)hs.refused);
+	    (unsigned long long)hs.refused, (unsigned long long)hs.set_aside);
+	aside_stats(nd->aside, &ss);
+	buf_printf(&res->body, ",\"set_aside\":{\"hint\":%llu,"
+	    "\"anti_entropy\":%llu,\"transfer\":%llu,\"file_records\":%llu,"
+	    "\"file_bytes\":%llu}}\n",
+	    (unsigned long long)ss.set_aside[ASIDE_HINT],
+	    (unsigned long long)ss.set_aside[ASIDE_ANTI_ENTROPY],
+	    (unsigned long long)ss.set_aside[ASIDE_TRANSFER],
+	    (unsigned long long)ss.file_lines, (unsigned long long)ss.file_bytes);
 	cluster_view_put(nd->cluster, v);
 }
 
@@ -1364,6 +1389,20 @@ c_peer_up(struct metrics_sink *sink, void *arg)
 }
 
 static void
+c_set_aside(struct metrics_sink *sink, void *arg)
+{
+	struct aside_stats st;
+	const char *val[1];
+	int p;
+
+	aside_stats(((struct node *)arg)->aside, &st);
+	for (p = 0; p < ASIDE_NPATHS; p++) {
+		val[0] = aside_path_name((enum aside_path)p);
+		metrics_sink_put(sink, val, (double)st.set_aside[p]);
+	}
+}
+
+static void
 metrics_setup(struct node *nd)
 {
 	static const char *const req_labels[] = { "route", "method", "status",
@@ -1371,6 +1410,7 @@ metrics_setup(struct node *nd)
 	static const char *const route_label[] = { "route", NULL };
 	static const char *const peer_label[] = { "peer", NULL };
 	static const char *const version_label[] = { "version", NULL };
+	static const char *const path_label[] = { "path", NULL };
 	static const double lat[] = { .0001, .00025, .0005, .001, .0025, .005,
 	    .01, .025, .05, .1, .25, .5, 1, 2.5 };
 	static const double batch[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256 };
@@ -1405,6 +1445,9 @@ metrics_setup(struct node *nd)
 	    "anti-entropy, received and sent.", g_ae_repairs, nd);
 	metrics_counter_fn("kvd_read_repairs_total", "Stale replicas repaired "
 	    "by reads.", g_read_repairs, nd);
+	metrics_collector("kvd_records_set_aside_total", "Records a peer "
+	    "refused for good, set aside in refused.jsonl, by the path that "
+	    "sent them.", METRICS_COUNTER, path_label, c_set_aside, nd);
 	metrics_gauge_fn("kvd_connections", "Client connections open now.",
 	    g_connections, nd);
 	metrics_set(metrics_with(metrics_family("kvd_build_info", "Build "
@@ -1644,12 +1687,15 @@ main(int argc, char **argv)
 	ccfg.peers_pool = nd.peers;
 	if (cluster_open(&nd.cluster, &ccfg, err, sizeof(err)) != 0)
 		die("%s", err);
+	if (aside_open(&nd.aside, nd.dir, 0, err, sizeof(err)) != 0)
+		die("%s", err);
 	memset(&hcfg, 0, sizeof(hcfg));
 	hcfg.dir = nd.dir;
 	hcfg.self_id = cfg->id;
 	hcfg.cluster = nd.cluster;
 	hcfg.peers = nd.peers;
 	hcfg.store = nd.store;
+	hcfg.aside = nd.aside;
 	hcfg.max_count = (size_t)cfg->hint_max;
 	hcfg.interval_ms = 1000;
 	hcfg.timeout_ms = (int)cfg->peer_timeout_ms;
@@ -1679,6 +1725,7 @@ main(int argc, char **argv)
 	acfg.cluster = nd.cluster;
 	acfg.peers = nd.peers;
 	acfg.self_id = cfg->id;
+	acfg.aside = nd.aside;
 	acfg.interval_ms = (int)cfg->anti_entropy_interval * 1000;
 	acfg.timeout_ms = (int)cfg->peer_timeout_ms * 5;
 	if (ae_start(&nd.ae, &acfg) != 0)
@@ -1742,6 +1789,7 @@ main(int argc, char **argv)
 	workq_free(nd.workq);
 	replica_free(nd.replica);
 	hints_close(nd.hints);
+	aside_close(nd.aside);
 	auth_free(nd.auth);
 	peers_free(nd.peers);
 	if (store_snapshot(nd.store) != 0) {
