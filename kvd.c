@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include "lib/antientropy.h"
+#include "lib/aside.h"
 #include "lib/auth.h"
 #include "lib/base64.h"
 #include "lib/buf.h"
@@ -874,6 +875,7 @@ handle_nodes(struct node *nd, struct server_response *res)
 	struct hints_stats hs;
 	struct transfer_stats ts;
 	struct ae_stats as;
+	struct aside_stats ss;
 	size_t i;
 
 	v = cluster_view_get(nd->cluster);
@@ -894,9 +896,20 @@ handle_nodes(struct node *nd, struct server_response *res)
 		peer_health(nd->peers, m->address, &h);
 		hints_stats(nd->hints, m->id, &hs);
 		buf_printf(&res->body, ",\"state\":\"%s\",\"fails\":%d,"
-		    "\"last_ok_ms\":%lld,\"hints\":%llu,\"hint_oldest_ms\":%lld}",
-		    peer_state_name(h.state), h.fails, (long long)h.last_ok_ms,
-		    (unsigned long long)hs.pending, (long long)hs.oldest_ms);
+		    "\"last_ok_ms\":%lld,\"hints\":%llu,\"hint_oldest_ms\":%lld,"
+		    "\"hint_set_aside\":%llu,\"hint_last_attempt_ms\":%lld,"
+		    "\"hint_last_ok_ms\":%lld,\"hint_failures\":%llu,"
+		    "\"hint_last_error\":", peer_state_name(h.state), h.fails,
+		    (long long)h.last_ok_ms, (unsigned long long)hs.pending,
+		    (long long)hs.oldest_ms, (unsigned long long)hs.set_aside,
+		    (long long)hs.last_attempt_ms, (long long)hs.last_ok_ms,
+		    (unsigned long long)hs.failures);
+		if (hs.last_error[0] != '\0')
+			json_emit_string(&res->body, hs.last_error,
+			    strlen(hs.last_error));
+		else
+			buf_puts(&res->body, "null");
+		buf_putc(&res->body, '}');
 	}
 	transfer_stats(nd->transfer, &ts);
 	buf_printf(&res->body, "],\"member\":%s,\"transfer\":{\"running\":%s,"
@@ -918,15 +931,26 @@ handle_nodes(struct node *nd, struct server_response *res)
 	ae_stats(nd->ae, &as);
 	buf_printf(&res->body, ",\"anti_entropy\":{\"exchanges\":%llu,"
 	    "\"failures\":%llu,\"keys_received\":%llu,\"keys_sent\":%llu,"
-	    "\"last_ok_ms\":%lld}", (unsigned long long)as.exchanges,
+	    "\"set_aside\":%llu,\"last_ok_ms\":%lld}",
+	    (unsigned long long)as.exchanges,
 	    (unsigned long long)as.failures, (unsigned long long)as.keys_received,
-	    (unsigned long long)as.keys_sent, (long long)as.last_ok_ms);
+	    (unsigned long long)as.keys_sent, (unsigned long long)as.set_aside,
+	    (long long)as.last_ok_ms);
 	hints_stats(nd->hints, NULL, &hs);
 	buf_printf(&res->body, ",\"hints\":{\"pending\":%llu,\"bytes\":%llu,"
-	    "\"oldest_ms\":%lld,\"delivered\":%llu,\"refused\":%llu}}\n",
+	    "\"oldest_ms\":%lld,\"delivered\":%llu,\"refused\":%llu,"
+	    "\"set_aside\":%llu}",
 	    (unsigned long long)hs.pending, (unsigned long long)hs.bytes,
 	    (long long)hs.oldest_ms, (unsigned long long)hs.delivered,
-	    (unsigned long long)hs.refused);
+	    (unsigned long long)hs.refused, (unsigned long long)hs.set_aside);
+	aside_stats(nd->aside, &ss);
+	buf_printf(&res->body, ",\"set_aside\":{\"hint\":%llu,"
+	    "\"anti_entropy\":%llu,\"transfer\":%llu,\"file_records\":%llu,"
+	    "\"file_bytes\":%llu}}\n",
+	    (unsigned long long)ss.set_aside[ASIDE_HINT],
+	    (unsigned long long)ss.set_aside[ASIDE_ANTI_ENTROPY],
+	    (unsigned long long)ss.set_aside[ASIDE_TRANSFER],
+	    (unsigned long long)ss.file_lines, (unsigned long long)ss.file_bytes);
 	cluster_view_put(nd->cluster, v);
 }
 
@@ -1046,9 +1070,12 @@ check_route(struct node *nd, const struct server_request *sr,
 	return i;
 }
 
+/*
+ * Also sets the request's body limit: --max-body, except on the internal
+ * routes, which keep the server's cap (see the server_config in main()).
+ */
 static bool
-precheck(void *arg, const struct server_request *sr,
-    struct server_response *res)
+precheck(void *arg, struct server_request *sr, struct server_response *res)
 {
 	struct node *nd = arg;
 	struct buf key = BUF_INIT;
@@ -1056,6 +1083,10 @@ precheck(void *arg, const struct server_request *sr,
 
 	i = check_route(nd, sr, &key, res);
 	buf_free(&key);
+	if (i >= 0 && strncmp(routes[i].path, "/internal/", 10) != 0) {
+		sr->max_body = nd->cfg.max_body;
+		sr->max_body_name = "--max-body";
+	}
 	if (i >= 0 && nd->cfg.auth != NULL &&
 	    strncmp(routes[i].path, "/internal/", 10) == 0 &&
 	    http_find_header(sr->http->headers, sr->http->nheaders,
@@ -1300,6 +1331,20 @@ c_peer_up(struct metrics_sink *sink, void *arg)
 }
 
 static void
+c_set_aside(struct metrics_sink *sink, void *arg)
+{
+	struct aside_stats st;
+	const char *val[1];
+	int p;
+
+	aside_stats(((struct node *)arg)->aside, &st);
+	for (p = 0; p < ASIDE_NPATHS; p++) {
+		val[0] = aside_path_name((enum aside_path)p);
+		metrics_sink_put(sink, val, (double)st.set_aside[p]);
+	}
+}
+
+static void
 metrics_setup(struct node *nd)
 {
 	static const char *const req_labels[] = { "route", "method", "status",
@@ -1307,6 +1352,7 @@ metrics_setup(struct node *nd)
 	static const char *const route_label[] = { "route", NULL };
 	static const char *const peer_label[] = { "peer", NULL };
 	static const char *const version_label[] = { "version", NULL };
+	static const char *const path_label[] = { "path", NULL };
 	static const double lat[] = { .0001, .00025, .0005, .001, .0025, .005,
 	    .01, .025, .05, .1, .25, .5, 1, 2.5 };
 	static const double batch[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256 };
@@ -1341,6 +1387,9 @@ metrics_setup(struct node *nd)
 	    "anti-entropy, received and sent.", g_ae_repairs, nd);
 	metrics_counter_fn("kvd_read_repairs_total", "Stale replicas repaired "
 	    "by reads.", g_read_repairs, nd);
+	metrics_collector("kvd_records_set_aside_total", "Records a peer "
+	    "refused for good, set aside in refused.jsonl, by the path that "
+	    "sent them.", METRICS_COUNTER, path_label, c_set_aside, nd);
 	metrics_gauge_fn("kvd_connections", "Client connections open now.",
 	    g_connections, nd);
 	metrics_set(metrics_with(metrics_family("kvd_build_info", "Build "
@@ -1451,7 +1500,21 @@ node_config_from(const struct config *cfg, struct auth *auth,
 	s->idle_timeout_ms = (int)cfg->idle_timeout * 1000;
 	s->header_timeout_ms = (int)cfg->header_timeout * 1000;
 	s->body_timeout_ms = (int)cfg->body_timeout * 1000;
-	s->limits.max_body = (size_t)cfg->max_body;
+	/*
+	 * Two body limits.  Public routes take --max-body: precheck lowers
+	 * the server's cap to it.  /internal/ routes carry records as JSON
+	 * (record.h), where a value goes as a JSON string or, when that
+	 * would be longer (binary, control bytes), as base64: at most 4/3
+	 * of its size plus 4.  Its key (1 KiB, 6 KiB escaped), clock and
+	 * framing fit in 256 KiB, so one record of the largest legal value
+	 * always fits in
+	 *	internal limit = --max-body + --max-body / 3 + 256 KiB
+	 * (1,660,074 bytes for the default 1 MiB).
+	 */
+	nc->max_body = (size_t)cfg->max_body;
+	s->limits.max_body = (size_t)cfg->max_body + (size_t)cfg->max_body / 3 +
+	    (256u << 10);
+	s->max_body_name = "internal routes: --max-body x 4/3 + 256 KiB";
 	s->limits.max_request_line = (size_t)cfg->max_request_line;
 	s->limits.max_header_bytes = (size_t)cfg->max_header_bytes;
 	s->limits.max_headers = (size_t)cfg->max_headers;

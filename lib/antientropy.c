@@ -43,7 +43,10 @@
  * AE_ANSWER_MAX_RECORDS records or AE_ANSWER_MAX_BYTES of JSON, counted
  * per whole slice (the first slice is always included, whatever its
  * size), starting from a rotating slice; "more" says differing slices
- * were left for a later round.
+ * were left for a later round.  So a slice holding one large record (a
+ * value of --max-body bytes is up to 6 times that as JSON, see kvd.c)
+ * still goes, alone if need be: the answer is a response, which peer.c
+ * reads up to 256 MiB (client.c), and no request body limit applies.
  *
  * A round (A initiates, B answers):
  *  1. A walks its store (store_walk; the callback only hashes, it never
@@ -60,11 +63,18 @@
  *     includes what it just learned) and collects, for the listed slices
  *     (again capped per whole slice by its own counts from step 1), its
  *     shared records that B did not send or that win over B's
- *     (version_cmp > 0); it pushes them with POST /internal/batch, JSON
- *     lines, in bodies of at most AE_BATCH_MAX_BYTES = 64 KiB: the peer
+ *     (version_cmp > 0); it pushes them with push_send (push.h: POST
+ *     /internal/batch, JSON lines) in bodies of at most
+ *     AE_BATCH_MAX_BYTES = 64 KiB, a larger record alone: the peer
  *     applies a batch one durable write (an fsync) at a time, so a body
- *     of some 500 records must fit in one call's timeout (and in the
- *     peer's --max-body, 1 MiB by default).
+ *     of some 500 records must fit in one call's timeout.  A record the
+ *     peer refuses for good (400 or 413 for it alone, e.g. a value that
+ *     is over the peer's limit) is set aside (aside.h, path
+ *     "anti-entropy"), counted in set_aside, and the round goes on; any
+ *     other failure ends the round.  The slice keeps differing, so the
+ *     record is offered again next round (aside.c copies it only once);
+ *     the peer may still learn it when it initiates, from our answer,
+ *     which no request limit bounds.
  *  5. When either side capped, A runs another round at once, at most
  *     AE_ROUNDS_MAX rounds per exchange; a gap of G keys therefore needs
  *     about G / 5000 rounds, and the rest waits for the next interval.
@@ -105,6 +115,7 @@
 #include "json.h"
 #include "log.h"
 #include "net.h"
+#include "push.h"
 #include "record.h"
 #include "ring.h"
 #include "version.h"
@@ -565,49 +576,65 @@ stopping(struct ae *ae)
 	return stopper_stopped(&ae->stopper);
 }
 
-/* Posts lines[0..len) in bodies of at most AE_BATCH_MAX_BYTES. 0 or -1. */
-static int
-push_batches(struct ae *ae, const char *address, const char *lines,
-    size_t len)
-{
-	struct client_response res;
-	size_t off = 0, end, next;
-	const char *nl;
-	int rc = 0;
+/* The argument of push's callbacks. */
+struct refusal {
+	struct ae	*ae;
+	const char	*peer;
+};
 
-	client_response_init(&res);
-	while (off < len) {
-		if (stopping(ae)) {
-			errno = ECANCELED;
-			rc = -1;
-			break;
-		}
-		/* Whole lines up to the limit; always at least one line. */
-		end = off;
-		while (end < len) {
-			nl = memchr(lines + end, '\n', len - end);
-			next = nl != NULL ? (size_t)(nl - lines) + 1 : len;
-			if (end > off && next - off > AE_BATCH_MAX_BYTES)
-				break;
-			end = next;
-		}
-		if (peer_call(ae->cfg.peers, address, "POST", "/internal/batch",
-		    "application/x-ndjson", lines + off, end - off, NULL,
-		    call_timeout(ae), &res) != 0) {
-			rc = -1;
-			break;
-		}
-		if (res.http.status != 200) {
-			log_event(LOG_WARN, "anti-entropy push refused",
-			    "addr=%s status=%d body=\"%.200s\"", address,
-			    res.http.status, res.body.data);
-			errno = EPROTO;
-			rc = -1;
-			break;
-		}
-		off = end;
-	}
-	client_response_free(&res);
+static bool
+stop_fn(void *arg)
+{
+	return stopping(((struct refusal *)arg)->ae);
+}
+
+/* push_refused_fn: the peer will never take rec; set it aside. */
+static int
+refused_fn(void *arg, const char *rec, size_t len, int status)
+{
+	struct refusal *rf = arg;
+
+	if (aside_add(rf->ae->cfg.aside, ASIDE_ANTI_ENTROPY, rf->peer, status,
+	    rec, len) != 0)
+		return -1;
+	pthread_mutex_lock(&rf->ae->mu);
+	rf->ae->st.set_aside++;
+	pthread_mutex_unlock(&rf->ae->mu);
+	return 0;
+}
+
+/*
+ * Pushes lines[0..len) to member id at address (see step 4 of the
+ * essay); *refused gets how many were set aside.  0 or -1 with errno.
+ */
+static int
+push_records(struct ae *ae, const char *id, const char *address,
+    const char *lines, size_t len, size_t *refused)
+{
+	struct push_target t;
+	struct push_result r;
+	struct refusal rf;
+	int rc, saved;
+
+	rf.ae = ae;
+	rf.peer = id;
+	memset(&t, 0, sizeof(t));
+	t.peers = ae->cfg.peers;
+	t.address = address;
+	t.peer_id = id;
+	t.max_bytes = AE_BATCH_MAX_BYTES;
+	t.timeout_ms = call_timeout(ae);
+	t.refused = refused_fn;
+	t.stop = stop_fn;
+	t.arg = &rf;
+	rc = push_send(&t, lines, len, &r);
+	saved = errno;
+	*refused = r.refused;
+	if (rc != 0 && r.status != 0)	/* transport errors: the round logs */
+		log_event(LOG_WARN, "anti-entropy push refused", "peer=%s "
+		    "addr=%s status=%d pushed=%zu of %zu err=\"%s\"", id,
+		    address, r.status, r.acked, r.records, r.error);
+	errno = saved;
 	return rc;
 }
 
@@ -629,7 +656,7 @@ ae_round(struct ae *ae, const char *id, struct round *rr)
 	struct buf body = BUF_INIT, push = BUF_INIT;
 	char address[CLUSTER_ADDR_MAX];
 	const char *s, *key;
-	size_t i, klen, slen, idx[AE_MAX_N], m, q;
+	size_t i, klen, slen, idx[AE_MAX_N], m, q, refused = 0;
 	uint64_t recs = 0, bytes = 0, u, seq, last_seq = 0;
 	int ntok, e, sl, rv, j, c, saved = 0, rc = -1;
 	bool mine;
@@ -762,9 +789,10 @@ ae_round(struct ae *ae, const char *id, struct round *rr)
 	sc->theirs = &th;
 	scan_run(ae->cfg.store, sc, SCAN_PUSH);
 	if (push.len > 0) {
-		if (push_batches(ae, address, push.data, push.len) != 0)
+		if (push_records(ae, id, address, push.data, push.len,
+		    &refused) != 0)
 			goto fail;
-		rr->sent = sc->nout;
+		rr->sent = sc->nout - refused;
 	}
 done:
 	rc = 0;

@@ -9,8 +9,10 @@
  * answers with the slices whose leaves differ and its records in them;
  * we apply those (the one apply rule keeps whichever version wins) and
  * push back ours where the peer's was older or missing (POST
- * /internal/batch).  Only differing slices move keys.  Wire format and
- * hashing are pinned in antientropy.c.  Thread-safe.
+ * /internal/batch, through push.h).  Only differing slices move keys.  A
+ * record the peer refuses for good (400/413 for it alone) is set aside
+ * (aside.h) and the round goes on.  Wire format and hashing are pinned
+ * in antientropy.c.  Thread-safe.
  */
 #ifndef KVD_ANTIENTROPY_H
 #define KVD_ANTIENTROPY_H
@@ -19,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aside.h"
 #include "buf.h"
 #include "cluster.h"
 #include "peer.h"
@@ -31,6 +34,7 @@ struct ae_config {
 	struct cluster	*cluster;
 	struct peers	*peers;
 	const char	*self_id;
+	struct aside	*aside;		/* refused records go here; NULL: logged only */
 	int		 interval_ms;	/* between exchanges; 0: no thread */
 	int		 timeout_ms;	/* one call */
 };
@@ -40,7 +44,8 @@ struct ae_stats {
 	uint64_t	failures;	/* rounds that failed (peer down, error) */
 	uint64_t	slices_differing;	/* leaves that differed, summed */
 	uint64_t	keys_received;	/* records applied from peers (newer) */
-	uint64_t	keys_sent;	/* records pushed to peers */
+	uint64_t	keys_sent;	/* records pushed to peers and applied */
+	uint64_t	set_aside;	/* records peers refused for good, set aside */
 	int64_t		last_ok_ms;	/* wall clock of the last good round */
 };
 

@@ -10,22 +10,34 @@
  *	{"at":1764158187123,"key":"k","v":{...}}
  *
  * record_parse ignores "at", so a hint is also a valid record and is sent
- * to the owner unchanged.
+ * to the owner unchanged (the batch endpoint ignores unknown members).
  *
  * IN MEMORY.  Every pending hint is also kept in a per-owner FIFO, so
  * delivery never reads the disk.  The WAL is only read at open.  A hint
  * leaves the FIFO when the owner acknowledged the batch that carried it
- * (POST /internal/batch answered 200); when an owner's FIFO becomes
- * empty, its WAL is rotated and every closed segment deleted.  A crash
- * before that re-delivers hints the owner already has: harmless, since
- * the owner applies them through the one apply rule.
+ * (POST /internal/batch answered 200), or when the owner refused it for
+ * good and aside_add made its copy durable in the set-aside file; when
+ * an owner's FIFO becomes empty, its WAL is rotated and every closed
+ * segment deleted.  A crash before that re-delivers hints the owner
+ * already has: harmless, since the owner applies them through the one
+ * apply rule (and a re-refused one is set aside again).
  *
  * DELIVERY.  A thread wakes every interval_ms and, for each owner with
- * hints, sends batches of up to BATCH_BYTES.  It stops at the first
- * failure (the owner is still down: peer.c's failure detector makes that
- * cost nothing while the owner is marked down) and tries again next time.
- * An owner that is no longer a member gets nothing: its hints go to the
- * key's current replicas instead (this node's store when it is one).
+ * hints, hands runs of up to BATCH_BYTES of them to push_send (push.h),
+ * which posts them in bodies of at most BATCH_BYTES, a longer hint
+ * alone.  A hint the owner refuses for good (400 or 413 for that hint
+ * alone: too large for the owner's limit, or unreadable to it) is set
+ * aside (aside.h) and dropped like a delivered one, and delivery goes on
+ * with the next: one such hint never blocks the others.  Any other
+ * failure (the owner is still down, 5xx, 401, a timeout) stops delivery
+ * to that owner until the next attempt, after dropping what push_send
+ * reports done; peer.c's failure detector makes an attempt cost nothing
+ * while the owner is marked down.  Each owner keeps the truth about its
+ * delivery for /cluster/nodes: the last attempt, the last success, the
+ * failed attempts since, and the last error.  An owner that is no longer
+ * a member gets nothing: its hints go to the key's current replicas
+ * instead (this node's store when it is one), one push per hint and
+ * replica, with the same refusal rule.
  *
  * LOCKS.  h->mu guards the owner list, the FIFOs and the counters; it is
  * never held during network I/O or while waiting for the disk.  An
@@ -46,6 +58,7 @@
 #include "clock.h"
 #include "log.h"
 #include "net.h"
+#include "push.h"
 #include "record.h"
 #include "ring.h"
 #include "wal.h"
@@ -65,6 +78,11 @@ struct owner {
 	struct wal	*wal;
 	struct hint	*head, *tail;
 	uint64_t	 count, bytes;
+	uint64_t	 delivered, set_aside;
+	/* delivery state, for hints_stats */
+	int64_t		 last_attempt_ms, last_ok_ms;
+	uint64_t	 failures;
+	char		 last_error[HINTS_ERROR_MAX];
 };
 
 struct hints {
@@ -75,7 +93,7 @@ struct hints {
 	bool		 thread_started;
 	pthread_t	 thread;
 	struct owner	*owners;
-	uint64_t	 count, bytes, added, delivered, refused;
+	uint64_t	 count, bytes, added, delivered, refused, set_aside;
 };
 
 static bool
@@ -292,6 +310,7 @@ hints_stats(struct hints *h, const char *owner, struct hints_stats *st)
 		st->added = h->added;
 		st->delivered = h->delivered;
 		st->refused = h->refused;
+		st->set_aside = h->set_aside;
 	}
 	for (o = h->owners; o != NULL; o = o->next) {
 		if (owner != NULL && strcmp(o->id, owner) != 0)
@@ -299,6 +318,12 @@ hints_stats(struct hints *h, const char *owner, struct hints_stats *st)
 		if (owner != NULL) {
 			st->pending = o->count;
 			st->bytes = o->bytes;
+			st->delivered = o->delivered;
+			st->set_aside = o->set_aside;
+			st->last_attempt_ms = o->last_attempt_ms;
+			st->last_ok_ms = o->last_ok_ms;
+			st->failures = o->failures;
+			memcpy(st->last_error, o->last_error, sizeof(st->last_error));
 		}
 		if (o->head && (st->oldest_ms == 0 || o->head->at < st->oldest_ms))
 			st->oldest_ms = o->head->at;
@@ -308,37 +333,62 @@ hints_stats(struct hints *h, const char *owner, struct hints_stats *st)
 
 /* ---- delivery --------------------------------------------------------- */
 
-/*
- * Sends one batch (JSON lines) to address.  0 when the owner applied it
- * all, -1 otherwise.
- */
+/* What push_send's refused callback needs: where a refused hint goes. */
+struct refusal {
+	struct hints	*h;
+	const char	*peer;		/* the member that refused */
+	size_t		 set_aside;	/* hints set aside during this push */
+};
+
+/* push_refused_fn: a hint refused for good is set aside, durably. */
 static int
-send_batch(struct hints *h, const char *address, const struct buf *body)
+hint_refused(void *arg, const char *rec, size_t len, int status)
 {
-	struct client_response res;
+	struct refusal *rf = arg;
+
+	if (aside_add(rf->h->cfg.aside, ASIDE_HINT, rf->peer, status, rec,
+	    len) != 0)
+		return -1;
+	rf->set_aside++;
+	return 0;
+}
+
+/* Sends rec (one hint line) to the member at address; push's return. */
+static int
+push_one(struct hints *h, const char *peer, const char *address,
+    const char *rec, size_t len, struct refusal *rf, char *err,
+    size_t errlen)
+{
+	struct push_target t;
+	struct push_result r;
 	int rc;
 
-	client_response_init(&res);
-	rc = peer_call(h->cfg.peers, address, "POST", "/internal/batch",
-	    "application/x-ndjson", body->data, body->len, NULL,
-	    h->cfg.timeout_ms, &res);
-	if (rc == 0 && res.http.status != 200)
-		rc = -1;
-	client_response_free(&res);
+	memset(&t, 0, sizeof(t));
+	t.peers = h->cfg.peers;
+	t.address = address;
+	t.peer_id = peer;
+	t.max_bytes = BATCH_BYTES;
+	t.timeout_ms = h->cfg.timeout_ms;
+	t.refused = hint_refused;
+	rf->peer = peer;
+	t.arg = rf;
+	rc = push_send(&t, rec, len, &r);
+	if (rc != 0)
+		snprintf(err, errlen, "%.64s: %.90s", peer, r.error);
 	return rc;
 }
 
 /*
  * Hints for a member that left: each goes to the key's current replicas.
- * 0 when every replica took it (or it was applied here), -1 otherwise.
+ * 0 when every replica took it, refused it for good (then it was set
+ * aside), or it was applied here; -1 with err set otherwise.
  */
 static int
 reroute(struct hints *h, const struct cluster_view *v, const char *rec,
-    size_t len)
+    size_t len, struct refusal *rf, char *err, size_t errlen)
 {
 	struct record_scratch sc;
 	struct version ver;
-	struct buf one = BUF_INIT;
 	const char *key;
 	size_t klen, pref[64], n, i;
 	int rc = 0;
@@ -351,28 +401,34 @@ reroute(struct hints *h, const struct cluster_view *v, const char *rec,
 	}
 	n = ring_preference(v->ring, key, klen, (size_t)v->n < 64 ?
 	    (size_t)v->n : 64, pref);
-	buf_append(&one, rec, len);
-	buf_putc(&one, '\n');
 	for (i = 0; i < n; i++) {
 		if (v->self >= 0 && pref[i] == (size_t)v->self) {
-			if (store_apply(h->cfg.store, key, klen, &ver) < 0)
+			if (store_apply(h->cfg.store, key, klen, &ver) < 0) {
+				snprintf(err, errlen, "applying here: %s",
+				    strerror(errno));
 				rc = -1;
-		} else if (send_batch(h, v->members[pref[i]].address, &one) != 0)
+			}
+		} else if (push_one(h, v->members[pref[i]].id,
+		    v->members[pref[i]].address, rec, len, rf, err,
+		    errlen) != 0)
 			rc = -1;
 	}
 out:
-	buf_free(&one);
 	version_free(&ver);
 	record_scratch_free(&sc);
 	return rc;
 }
 
-/* Drops the first n hints of o (delivered) and, when none are left, its disk. */
+/*
+ * Drops the first n hints of o, of which set_aside were set aside and the
+ * rest delivered, and, when none are left, its disk.
+ */
 static void
-drop_delivered(struct hints *h, struct owner *o, size_t n)
+drop_done(struct hints *h, struct owner *o, size_t n, size_t set_aside)
 {
 	struct hint *ht;
 	uint64_t last;
+	size_t dropped = 0;
 	bool empty;
 
 	pthread_mutex_lock(&h->mu);
@@ -384,9 +440,15 @@ drop_delivered(struct hints *h, struct owner *o, size_t n)
 		o->bytes -= ht->len;
 		h->count--;
 		h->bytes -= ht->len;
-		h->delivered++;
 		free(ht);
+		dropped++;
 	}
+	if (set_aside > dropped)
+		set_aside = dropped;
+	h->delivered += dropped - set_aside;
+	o->delivered += dropped - set_aside;
+	h->set_aside += set_aside;
+	o->set_aside += set_aside;
 	empty = o->head == NULL;
 	pthread_mutex_unlock(&h->mu);
 	/*
@@ -403,21 +465,46 @@ drop_delivered(struct hints *h, struct owner *o, size_t n)
 	}
 }
 
-/* Delivers what it can to one owner; stops at the first failure. */
+/*
+ * Delivers what it can to one owner: everything, or up to the first
+ * failure other than a refusal.  Records the attempt in o.
+ */
 static void
 deliver_owner(struct hints *h, struct owner *o, const struct cluster_view *v)
 {
 	const struct cluster_member *m = NULL;
 	struct buf body = BUF_INIT;
+	struct push_target t;
+	struct push_result r;
+	struct refusal rf;
 	struct hint *ht;
-	size_t i, n, sent = 0;
-	bool member;
+	char err[HINTS_ERROR_MAX] = "";
+	const char *p, *nl;
+	uint64_t failures;
+	size_t i, n, done, sent = 0, aside = 0;
+	bool member, failed = false;
 
 	for (i = 0; i < v->nmembers; i++)
 		if (strcmp(v->members[i].id, o->id) == 0)
 			m = &v->members[i];
 	member = m != NULL;
-	for (;;) {
+	pthread_mutex_lock(&h->mu);
+	o->last_attempt_ms = clock_wall_ms();
+	pthread_mutex_unlock(&h->mu);
+	memset(&rf, 0, sizeof(rf));
+	rf.h = h;
+	memset(&t, 0, sizeof(t));
+	if (member) {
+		t.peers = h->cfg.peers;
+		t.address = m->address;
+		t.peer_id = o->id;
+		t.max_bytes = BATCH_BYTES;
+		t.timeout_ms = h->cfg.timeout_ms;
+		t.refused = hint_refused;
+		t.arg = &rf;
+		rf.peer = o->id;
+	}
+	while (!failed) {
 		buf_reset(&body);
 		n = 0;
 		pthread_mutex_lock(&h->mu);
@@ -430,28 +517,48 @@ deliver_owner(struct hints *h, struct owner *o, const struct cluster_view *v)
 		pthread_mutex_unlock(&h->mu);
 		if (n == 0)
 			break;
+		rf.set_aside = 0;
 		if (member) {
-			if (send_batch(h, m->address, &body) != 0)
-				break;
+			failed = push_send(&t, body.data, body.len, &r) != 0;
+			done = r.acked;
+			if (failed)
+				snprintf(err, sizeof(err), "%s", r.error);
 		} else {
 			/* Re-route one by one: the body lines are the hints. */
-			const char *p = body.data, *nl;
-			bool ok = true;
-			while (ok && p < body.data + body.len &&
-			    (nl = memchr(p, '\n', body.len - (size_t)(p - body.data)))) {
-				ok = reroute(h, v, p, (size_t)(nl - p)) == 0;
-				p = nl + 1;
+			for (done = 0, p = body.data; !failed &&
+			    p < body.data + body.len && (nl = memchr(p, '\n',
+			    body.len - (size_t)(p - body.data))) != NULL;
+			    p = nl + 1) {
+				failed = reroute(h, v, p, (size_t)(nl - p), &rf,
+				    err, sizeof(err)) != 0;
+				done += !failed;
 			}
-			if (!ok)
-				break;
 		}
-		drop_delivered(h, o, n);
-		sent += n;
+		if (done > 0)
+			drop_done(h, o, done, rf.set_aside);
+		sent += done - (rf.set_aside < done ? rf.set_aside : done);
+		aside += rf.set_aside;
 	}
 	buf_free(&body);
-	if (sent)
-		log_event(LOG_INFO, "hints delivered", "owner=%s count=%zu%s",
-		    o->id, sent, member ? "" : " rerouted=true");
+	pthread_mutex_lock(&h->mu);
+	if (failed) {
+		o->failures++;
+		snprintf(o->last_error, sizeof(o->last_error), "%s", err);
+	} else {
+		o->failures = 0;
+		o->last_error[0] = '\0';
+		o->last_ok_ms = o->last_attempt_ms;
+	}
+	failures = o->failures;
+	pthread_mutex_unlock(&h->mu);
+	if (sent || aside)
+		log_event(LOG_INFO, "hints delivered", "owner=%s count=%zu "
+		    "set_aside=%zu%s", o->id, sent, aside,
+		    member ? "" : " rerouted=true");
+	if (failed && log_enabled(LOG_DEBUG))
+		log_event(LOG_DEBUG, "hint delivery failed", "owner=%s "
+		    "failures=%llu err=\"%s\"", o->id,
+		    (unsigned long long)failures, err);
 }
 
 void

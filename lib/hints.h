@@ -7,10 +7,14 @@
  * Hints are durable before they are acknowledged (one WAL per owner under
  * DIR/hints/<owner>/, the same checksummed format as the store's WAL), are
  * held in memory for delivery, and are delivered by a background thread
- * once the owner answers again (POST /internal/batch); a hint is dropped
- * only after the owner has acknowledged it, and its WAL segments are
- * deleted once every hint in them was delivered.  Hints for a member that
- * has left the cluster go to the key's current replicas instead.
+ * once the owner answers again (POST /internal/batch, through push.h); a
+ * hint is dropped only after the owner has acknowledged it, or refused it
+ * for good (400/413 for the hint alone) and its copy was made durable in
+ * the set-aside file (aside.h), and its WAL segments are deleted once
+ * every hint in them is gone.  A refused hint never blocks the hints
+ * behind it; any other failure stops delivery to that owner until the
+ * next attempt.  Hints for a member that has left the cluster go to the
+ * key's current replicas instead.
  *
  * Bounds: at most max_count hints and max_bytes of records in all; past
  * that hints_add refuses (ENOSPC) and the write does not count that
@@ -22,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aside.h"
 #include "buf.h"
 #include "cluster.h"
 #include "peer.h"
@@ -33,19 +38,34 @@ struct hints_config {
 	struct cluster	*cluster;
 	struct peers	*peers;
 	struct store	*store;		/* for hints whose new owner is this node */
+	struct aside	*aside;		/* refused hints go here; NULL: logged, dropped */
 	size_t		 max_count;	/* default 100000 */
 	size_t		 max_bytes;	/* default 256 MiB */
 	int		 interval_ms;	/* delivery attempts; 0: no thread */
 	int		 timeout_ms;	/* one delivery call */
 };
 
+#define HINTS_ERROR_MAX	160
+
 struct hints_stats {
 	uint64_t	pending;	/* hints held now */
 	uint64_t	bytes;		/* their record bytes */
 	int64_t		oldest_ms;	/* wall clock when the oldest was taken, 0 none */
-	uint64_t	added;		/* since start */
+	uint64_t	added;		/* since start (totals only) */
 	uint64_t	delivered;	/* acknowledged by their owner since start */
-	uint64_t	refused;	/* refused at the bound since start */
+	uint64_t	refused;	/* refused at the bound since start (totals only) */
+	uint64_t	set_aside;	/* refused for good by the peer, set aside */
+	/*
+	 * Delivery to one owner (zero in totals): the last attempt, the
+	 * last one that left no hint behind, the failed attempts since,
+	 * and why the last one failed ("" after a success): "HTTP 503:
+	 * ...", or the transport's error ("Connection refused", "Host is
+	 * down" while the peer is marked down).
+	 */
+	int64_t		last_attempt_ms;	/* wall clock, 0 never */
+	int64_t		last_ok_ms;		/* wall clock, 0 never */
+	uint64_t	failures;		/* consecutive failed attempts */
+	char		last_error[HINTS_ERROR_MAX];
 };
 
 struct hints;

@@ -10,6 +10,7 @@
  *			anything is written to disk
  *	directory	DATA_DIR/ID: LOCK, incarnation, the away check
  *	store		the data (close: the final snapshot, then close)
+ *	aside		refused.jsonl: records peers refuse for good
  *	peers		the connection pool every node-to-node call uses
  *	cluster		membership and gossip (uses peers)
  *	hints		writes held for members that are down (cluster,
@@ -405,6 +406,19 @@ close_store(struct node *nd)
 }
 
 static int
+open_aside(struct node *nd, char *err, size_t errlen)
+{
+	return aside_open(&nd->aside, nd->dir, 0, err, errlen);
+}
+
+static void
+close_aside(struct node *nd)
+{
+	aside_close(nd->aside);
+	nd->aside = NULL;
+}
+
+static int
 open_peers(struct node *nd, char *err, size_t errlen)
 {
 	int connect_ms = nd->cfg.peer_timeout_ms < 1000 ?
@@ -464,6 +478,7 @@ open_hints(struct node *nd, char *err, size_t errlen)
 	h.cluster = nd->cluster;
 	h.peers = nd->peers;
 	h.store = nd->store;
+	h.aside = nd->aside;
 	h.max_count = nd->cfg.hint_max;
 	h.interval_ms = HINT_INTERVAL_MS;
 	h.timeout_ms = nd->cfg.peer_timeout_ms;
@@ -515,6 +530,7 @@ open_transfer(struct node *nd, char *err, size_t errlen)
 	t.store = nd->store;
 	t.cluster = nd->cluster;
 	t.peers = nd->peers;
+	t.aside = nd->aside;
 	t.poll_ms = 500;
 	t.timeout_ms = nd->cfg.peer_timeout_ms * 5;
 	if (transfer_start(&nd->transfer, &t) != 0) {
@@ -542,6 +558,7 @@ open_ae(struct node *nd, char *err, size_t errlen)
 	a.cluster = nd->cluster;
 	a.peers = nd->peers;
 	a.self_id = nd->cfg.id;
+	a.aside = nd->aside;
 	a.interval_ms = nd->cfg.anti_entropy_interval_s * 1000;
 	a.timeout_ms = nd->cfg.peer_timeout_ms * 5;
 	if (ae_start(&nd->ae, &a) != 0) {
@@ -615,6 +632,7 @@ static const struct step {
 	{ "listener",		open_listener,		close_listener },
 	{ "directory",		open_directory,		close_directory },
 	{ "store",		open_store,		close_store },
+	{ "aside",		open_aside,		close_aside },
 	{ "peers",		open_peers,		close_peers },
 	{ "cluster",		open_cluster,		close_cluster },
 	{ "hints",		open_hints,		close_hints },

@@ -4,7 +4,7 @@
  *
  * node_open brings a node up one step at a time (the order is the table
  * in node.c): the listening socket, the node directory, the store, the
- * peer pool, membership, hints, the quorum coordinator, transfers,
+ * set-aside log, the peer pool, membership, hints, the quorum coordinator, transfers,
  * anti-entropy, housekeeping, and last the HTTP server, which is what
  * lets requests in.  node_close runs the steps' closes from the last
  * opened back to the first, so no module is closed while another that
@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "antientropy.h"
+#include "aside.h"
 #include "auth.h"
 #include "clock.h"
 #include "cluster.h"
@@ -58,6 +59,7 @@ struct node_config {
 	int		 snapshot_interval_s;	/* 0: only at close */
 	int		 shutdown_grace_ms;
 	struct auth	*auth;		/* borrowed; NULL: no cluster secret */
+	size_t		 max_body;	/* --max-body: the public routes' body limit */
 	/*
 	 * The HTTP server: limits, timeouts, handler and precheck.  node_open
 	 * sets listen_fd, and arg to the node when it is NULL.
@@ -75,6 +77,7 @@ struct node {
 	int64_t		 started_wall_ms;
 
 	struct store	*store;
+	struct aside	*aside;		/* records peers refused for good */
 	struct peers	*peers;
 	struct cluster	*cluster;
 	struct hints	*hints;

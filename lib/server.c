@@ -10,15 +10,28 @@
  *   2. Parse it with http_parse_request.  A malformed head is answered
  *      with its status and a JSON error, and the connection is closed:
  *      after a framing error nothing more on this connection is trusted,
- *      so pipelined bytes behind it are never parsed.
- *   3. If it announces a body, run the precheck; send "100 Continue" when
- *      asked for and the body has not started yet; read the body
+ *      so pipelined bytes behind it are never parsed.  The parser is
+ *      given no body limit: which limit applies is known only after the
+ *      precheck, so the engine checks Content-Length itself (step 3).
+ *   3. If it announces a body, set the request's limit to limits.max_body
+ *      and run the precheck, which may lower it; answer 413 at once when
+ *      Content-Length is above the limit; send "100 Continue" when asked
+ *      for and the body has not started yet; read the body
  *      (Content-Length bytes, or the chunked decoder until its last
- *      chunk) within body_timeout, never more than max_body bytes.
+ *      chunk, 413 past the limit) within body_timeout.
  *   4. Call the handler and write head + body with one writev.
  *   5. Drop the request's bytes from the input buffer; what remains is
  *      the start of the next pipelined request, so responses go out in
  *      request order by construction.
+ *
+ * An answer sent before a Content-Length body was read (a 413, or the
+ * precheck's refusal) closes the connection, but only after reading and
+ * discarding the body (up to SERVER_DRAIN_MAX, within body_timeout):
+ * closing a socket with unread input makes the kernel send a reset, and
+ * a client that writes the whole body before it reads (lib/client.c, so
+ * every node-to-node call) would see the reset and never the 413 that
+ * tells it the body will never be taken.  A client that asked for 100
+ * Continue and sent nothing yet is not waited for.
  *
  * Waits are cut into slices of STOP_POLL_MS so a stopping server closes
  * idle connections promptly.  The connection count is the only state
@@ -61,6 +74,7 @@ struct conn {
 	struct buf	 in;	/* bytes received, not yet consumed */
 	struct buf	 body;	/* decoded chunked body */
 	struct buf	 out;	/* response head */
+	size_t		 drain;	/* body bytes to discard before closing */
 };
 
 void
@@ -146,11 +160,24 @@ send_response(struct conn *c, const struct http_request *req,
 	(void)net_writev_all(c->fd, iov, 2, deadline);
 }
 
+/* Answers {"error":msg} with status and no keep-alive; the caller closes. */
+static void
+send_error_msg(struct conn *c, int status, const char *msg)
+{
+	struct server_response res;
+
+	memset(&res, 0, sizeof(res));
+	buf_init(&res.headers);
+	buf_init(&res.body);
+	server_error(&res, status, msg);
+	send_response(c, NULL, &res, false);
+	buf_free(&res.body);
+}
+
 /* Answers a request that cannot be framed, then the caller closes. */
 static void
 send_error(struct conn *c, int status)
 {
-	struct server_response res;
 	const char *msg;
 
 	switch (status) {
@@ -163,23 +190,53 @@ send_error(struct conn *c, int status)
 	case 505: msg = "HTTP version not supported: use HTTP/1.1 or HTTP/1.0"; break;
 	default: msg = "malformed request"; break;
 	}
-	memset(&res, 0, sizeof(res));
-	buf_init(&res.headers);
-	buf_init(&res.body);
-	server_error(&res, status, msg);
-	send_response(c, NULL, &res, false);
-	buf_free(&res.body);
+	send_error_msg(c, status, msg);
+}
+
+/* The 413 for a body above sr's limit, naming the limit. */
+static void
+send_too_large(struct conn *c, const struct server_request *sr)
+{
+	char msg[256];
+
+	if (sr->max_body_name != NULL)
+		snprintf(msg, sizeof(msg), "request body too large: the limit "
+		    "is %zu bytes (%s)", sr->max_body, sr->max_body_name);
+	else
+		snprintf(msg, sizeof(msg), "request body too large: the limit "
+		    "is %zu bytes", sr->max_body);
+	send_error_msg(c, 413, msg);
 }
 
 /*
- * Reads the body of req (whose head is hlen bytes of c->in).  On success
- * returns 0 with *body and *blen set and *consumed = bytes of c->in that the
- * request occupied.  On failure returns the status to answer (400, 408,
- * 413), or -1 when the connection just went away.
+ * Before closing after an answer that left a Content-Length body unread:
+ * how much of it to discard (see the essay).  hlen is the head's length.
+ */
+static void
+plan_drain(struct conn *c, const struct http_request *req, size_t hlen)
+{
+	size_t have = c->in.len - hlen, left;
+
+	if (req->chunked || req->content_length <= 0)
+		return;
+	if (req->expect_continue && have == 0)
+		return;	/* it waits for 100 Continue: nothing will come */
+	if ((uint64_t)req->content_length > SERVER_DRAIN_MAX)
+		return;
+	left = (size_t)req->content_length;
+	c->drain = left > have ? left - have : 0;
+}
+
+/*
+ * Reads the body of req (whose head is hlen bytes of c->in), the chunked
+ * decoder stopping past max_body (a Content-Length was checked before).
+ * On success returns 0 with *body and *blen set and *consumed = bytes of
+ * c->in that the request occupied.  On failure returns the status to
+ * answer (400, 408, 413), or -1 when the connection just went away.
  */
 static int
 read_body(struct conn *c, const struct http_request *req, size_t hlen,
-    const char **body, size_t *blen, size_t *consumed)
+    size_t max_body, const char **body, size_t *blen, size_t *consumed)
 {
 	const struct server_config *cfg = &c->s->cfg;
 	int64_t deadline = clock_now_ms() + cfg->body_timeout_ms;
@@ -206,7 +263,7 @@ read_body(struct conn *c, const struct http_request *req, size_t hlen,
 	buf_reset(&c->body);
 	for (;;) {
 		n = http_chunked_decode(&ch, c->in.data + pos, c->in.len - pos,
-		    cfg->limits.max_body, &c->body, &status);
+		    max_body, &c->body, &status);
 		if (n < 0)
 			return status;
 		pos += (size_t)n;
@@ -244,6 +301,7 @@ static void
 conn_serve(struct conn *c)
 {
 	const struct server_config *cfg = &c->s->cfg;
+	struct http_limits lim = cfg->limits;
 	struct http_request req;
 	struct server_request sreq;
 	struct server_response res;
@@ -257,13 +315,14 @@ conn_serve(struct conn *c)
 
 	buf_init(&res.headers);
 	buf_init(&res.body);
+	lim.max_body = SIZE_MAX;	/* checked per request, step 3 */
 	for (;;) {
 		/* 1-2: a head. */
 		deadline = clock_now_ms() + (c->in.len ? cfg->header_timeout_ms :
 		    cfg->idle_timeout_ms);
 		for (;;) {
-			hlen = http_parse_request(c->in.data, c->in.len,
-			    &cfg->limits, &req, &status);
+			hlen = http_parse_request(c->in.data, c->in.len, &lim,
+			    &req, &status);
 			if (hlen != HTTP_INCOMPLETE)
 				break;
 			r = conn_fill(c, deadline, c->in.len == 0);
@@ -286,6 +345,8 @@ conn_serve(struct conn *c)
 		sreq.http = &req;
 		sreq.peer = c->peer;
 		sreq.body = "";
+		sreq.max_body = cfg->limits.max_body;
+		sreq.max_body_name = cfg->max_body_name;
 		res.status = 200;
 		res.content_type = "application/json";
 		res.close = false;
@@ -300,6 +361,19 @@ conn_serve(struct conn *c)
 				send_response(c, &req, &res, false);
 				if (cfg->request_log)
 					log_request(c, &req, res.status, started);
+				plan_drain(c, &req, (size_t)hlen);
+				goto done;
+			}
+			if (sreq.max_body > cfg->limits.max_body) {
+				sreq.max_body = cfg->limits.max_body;
+				sreq.max_body_name = cfg->max_body_name;
+			}
+			if (!req.chunked &&
+			    (uint64_t)req.content_length > (uint64_t)sreq.max_body) {
+				send_too_large(c, &sreq);
+				if (cfg->request_log)
+					log_request(c, &req, 413, started);
+				plan_drain(c, &req, (size_t)hlen);
 				goto done;
 			}
 			if (req.expect_continue && req.minor == 1 &&
@@ -310,10 +384,16 @@ conn_serve(struct conn *c)
 					goto done;
 			}
 			head_at = (uintptr_t)c->in.data;
-			status = read_body(c, &req, (size_t)hlen, &body, &blen,
-			    &consumed);
+			status = read_body(c, &req, (size_t)hlen, sreq.max_body,
+			    &body, &blen, &consumed);
 			if (status < 0)
 				goto done;
+			if (status == 413) {
+				send_too_large(c, &sreq);
+				if (cfg->request_log)
+					log_request(c, &req, 413, started);
+				goto done;
+			}
 			if (status > 0) {
 				send_error(c, status);
 				goto done;
@@ -326,7 +406,7 @@ conn_serve(struct conn *c)
 			 */
 			if ((uintptr_t)c->in.data != head_at)
 				(void)http_parse_request(c->in.data,
-				    (size_t)hlen, &cfg->limits, &req, &status);
+				    (size_t)hlen, &lim, &req, &status);
 			sreq.body = body;
 			sreq.body_len = blen;
 		}
@@ -362,6 +442,8 @@ done:
  * makes the kernel send a reset, which can destroy the error response
  * still in flight to the client.  So: stop writing, read and discard what
  * the client still sends for at most LINGER_MS or LINGER_BYTES, close.
+ * A body left unread by an early answer (c->drain) is read to its end
+ * within body_timeout instead (see the essay).
  */
 #define LINGER_MS	250
 #define LINGER_BYTES	(256 * 1024)
@@ -369,13 +451,15 @@ done:
 static void
 linger_close(struct conn *c)
 {
-	int64_t deadline = clock_now_ms() + LINGER_MS;
-	size_t total = 0;
-	char sink[4096];
+	int64_t deadline = clock_now_ms() + (c->drain > 0 ?
+	    c->s->cfg.body_timeout_ms : LINGER_MS);
+	size_t total = 0, want = c->drain > LINGER_BYTES ? c->drain :
+	    LINGER_BYTES;
+	char sink[16384];
 	ssize_t n;
 
 	shutdown(c->fd, SHUT_WR);
-	while (total < LINGER_BYTES &&
+	while (total < want &&
 	    (n = net_read(c->fd, sink, sizeof(sink), deadline)) > 0)
 		total += (size_t)n;
 	close(c->fd);

@@ -11,6 +11,19 @@
  * struct server_response it is given; the engine sends it (head and body
  * in one writev) and resets it for the next request.
  *
+ * Body limits: limits.max_body is the hard cap on any request body.  The
+ * precheck may lower it for one request (server_request.max_body): a
+ * Content-Length above the request's limit is answered 413 before the
+ * body is read, a chunked body that decodes past it is answered 413 once
+ * it does.  The 413 names the limit: {"error":"request body too large:
+ * the limit is N bytes (NAME)"}, NAME being server_request.max_body_name
+ * (server_config.max_body_name unless the precheck changed it; no
+ * parenthesis when NULL).  After a 413 or a precheck refusal of a
+ * Content-Length body, the engine reads and discards up to that body
+ * (at most SERVER_DRAIN_MAX bytes, within body_timeout) before closing,
+ * so a client that writes its whole body before reading -- lib/client.c
+ * does -- reads the answer instead of a reset.
+ *
  * Threads: server_start spawns an accept thread; each accepted
  * connection gets a detached thread with a small stack, so handlers must
  * not put large arrays on the stack.  At most max_conns connections are
@@ -27,11 +40,21 @@
 #include "buf.h"
 #include "http.h"
 
+/* An early answer drains at most this much of the refused body. */
+#define SERVER_DRAIN_MAX	(64u << 20)
+
 struct server_request {
 	const struct http_request *http;	/* the parsed head */
 	const char	*body;		/* decoded body (chunked undone), NUL-terminated */
 	size_t		 body_len;
 	const char	*peer;		/* "ip:port" of the client */
+	/*
+	 * This request's body limit: limits.max_body, unless the precheck
+	 * lowered it (a higher value counts as limits.max_body).  Its name
+	 * for the 413 is a static string or NULL.
+	 */
+	size_t		 max_body;
+	const char	*max_body_name;
 };
 
 struct server_response {
@@ -51,12 +74,14 @@ typedef void (*server_handler_fn)(void *arg, const struct server_request *req,
 
 /*
  * Called with the head only, before the body is read, for requests that
- * announce a body.  Returns true to go on (the engine then sends
- * "100 Continue" if the client asked for it), or false after filling res
- * with a final answer, which is sent at once, and the connection closed
- * without reading the body.  May be NULL.
+ * announce a body.  Returns true to go on (the engine then checks the
+ * body's size and sends "100 Continue" if the client asked for it), or
+ * false after filling res with a final answer, which is sent at once, and
+ * the connection closed without handing the body to anyone.  The only
+ * members it may change are req->max_body (lower it for this request)
+ * and req->max_body_name; body is not read yet.  May be NULL.
  */
-typedef bool (*server_precheck_fn)(void *arg, const struct server_request *req,
+typedef bool (*server_precheck_fn)(void *arg, struct server_request *req,
     struct server_response *res);
 
 struct server_config {
@@ -67,7 +92,8 @@ struct server_config {
 	int		 body_timeout_ms;	/* whole body, default 30000 */
 	int		 write_timeout_ms;	/* one response, default 30000 */
 	size_t		 stack_size;		/* per connection thread, default 256 KiB */
-	struct http_limits limits;
+	struct http_limits limits;		/* limits.max_body: the hard cap */
+	const char	*max_body_name;		/* names limits.max_body in a 413, or NULL */
 	bool		 request_log;		/* one info line per request */
 	server_handler_fn handler;
 	server_precheck_fn precheck;

@@ -26,12 +26,12 @@
  *			append the key's record to m's batch
  *
  * A batch goes out (POST /internal/batch, JSON lines) once it reaches
- * BATCH_BYTES, and every batch at the end.  If every batch was accepted,
- * `placed` becomes the view the pass used; otherwise the pass is repeated
- * after RETRY_MS, with whatever view is current then.  A batch that a
- * receiver refuses as a whole with 400 or 413 is sent again one record
- * at a time; a record refused alone is counted (keys_refused), logged and
- * skipped, so it never holds the pass back.
+ * BATCH_BYTES, and every batch at the end, through push.h: a record a
+ * receiver refuses for good (400 or 413 for it alone) is set aside
+ * (aside.h, path "transfer") and counted (keys_refused), so it never
+ * holds the pass back.  If every batch was accepted, `placed` becomes the
+ * view the pass used; otherwise the pass is repeated after RETRY_MS, with
+ * whatever view is current then.
  *
  * A CLEANUP PASS runs when asked (transfer_cleanup) and only while the
  * data is placed for the current view.  Part by part, it collects every
@@ -61,6 +61,7 @@
 #include "file.h"
 #include "json.h"
 #include "log.h"
+#include "push.h"
 #include "record.h"
 #include "ring.h"
 
@@ -93,6 +94,7 @@ struct pass {
 	struct buf	*batch;		/* one per member of cur */
 	struct candidate *cand;		/* cleanup: this part's keys */
 	size_t		 ncand, capcand;
+	size_t		 to;		/* the member being sent to */
 	bool		 failed;	/* a batch did not go through */
 	char		 err[160];
 	uint64_t	 scanned, sent, refused, dropped, undecided;
@@ -123,62 +125,56 @@ preference(const struct cluster_view *v, const char *key, size_t klen,
 
 /* ---- sending ---------------------------------------------------------- */
 
-/* POSTs body to m.  The HTTP status, or -1 for a transport failure. */
+/* push.h's callback: a record m refused for good is set aside. */
 static int
-post_batch(struct pass *p, size_t m, const char *body, size_t len)
+refused(void *arg, const char *rec, size_t len, int status)
 {
-	struct client_response res;
-	int status;
+	struct pass *p = arg;
 
-	client_response_init(&res);
-	status = peer_call(p->t->cfg.peers, p->cur->members[m].address, "POST",
-	    "/internal/batch", "application/x-ndjson", body, len, NULL,
-	    p->t->cfg.timeout_ms, &res) == 0 ? res.http.status : -1;
-	if (status == -1 && p->err[0] == '\0')
-		snprintf(p->err, sizeof(p->err), "to %s: %s",
-		    p->cur->members[m].id, strerror(errno));
-	else if (status != 200 && status != 400 && status != 413 &&
-	    p->err[0] == '\0')
-		snprintf(p->err, sizeof(p->err), "to %s: status %d",
-		    p->cur->members[m].id, status);
-	client_response_free(&res);
-	return status;
+	p->refused++;
+	if (p->t->cfg.aside != NULL && aside_add(p->t->cfg.aside,
+	    ASIDE_TRANSFER, p->cur->members[p->to].id, status, rec, len) != 0)
+		return -1;
+	return 0;
+}
+
+static bool
+stopping(void *arg)
+{
+	return stopper_stopped(&((struct pass *)arg)->t->stopper);
 }
 
 /*
- * Sends m's batch and empties it.  A body refused as a whole for good
- * (400, 413) goes again one record at a time, and a record refused alone
- * is counted and logged.  Any other failure marks the pass failed.
- * Returns 0 when every record was taken or refused for good.
+ * Sends m's batch (push.h: bounded bodies, a record refused for good set
+ * aside) and empties it.  Any other failure marks the pass failed.
+ * 0 when every record was taken or set aside.
  */
 static int
 flush(struct pass *p, size_t m)
 {
 	struct buf *b = &p->batch[m];
-	const char *line, *nl, *end;
-	int status, rc = 0;
+	struct push_target pt;
+	struct push_result r;
+	int rc;
 
 	if (b->len == 0)
 		return 0;
-	status = post_batch(p, m, b->data, b->len);
-	if (status == 400 || status == 413) {
-		end = b->data + b->len;
-		for (line = b->data; line < end && rc == 0; line = nl + 1) {
-			nl = memchr(line, '\n', (size_t)(end - line));
-			status = post_batch(p, m, line, (size_t)(nl - line + 1));
-			if (status == 400 || status == 413) {
-				p->refused++;
-				log_event(LOG_WARN, "transfer: record refused for "
-				    "good, skipped", "to=%s status=%d record=\"%.*s\"",
-				    p->cur->members[m].id, status,
-				    (int)(nl - line > 120 ? 120 : nl - line), line);
-			} else if (status != 200)
-				rc = -1;
-		}
-	} else if (status != 200)
-		rc = -1;
-	if (rc != 0)
+	memset(&pt, 0, sizeof(pt));
+	pt.peers = p->t->cfg.peers;
+	pt.address = p->cur->members[m].address;
+	pt.peer_id = p->cur->members[m].id;
+	pt.max_bytes = BATCH_BYTES;
+	pt.timeout_ms = p->t->cfg.timeout_ms;
+	pt.refused = refused;
+	pt.stop = stopping;
+	pt.arg = p;
+	p->to = m;
+	if ((rc = push_send(&pt, b->data, b->len, &r)) != 0) {
 		p->failed = true;
+		if (p->err[0] == '\0')
+			snprintf(p->err, sizeof(p->err), "to %.64s: %.80s",
+			    p->cur->members[m].id, r.error);
+	}
 	buf_reset(b);
 	return rc;
 }

@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "aside.h"
 #include "cluster.h"
 #include "peer.h"
 #include "store.h"
@@ -42,6 +43,7 @@ struct transfer_config {
 	struct store	*store;
 	struct cluster	*cluster;
 	struct peers	*peers;
+	struct aside	*aside;		/* refused records go here; NULL: counted only */
 	int		 poll_ms;	/* how often to look for a new view */
 	int		 timeout_ms;	/* one batch call */
 };

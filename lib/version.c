@@ -159,6 +159,8 @@ version_cmp(const struct version *a, const struct version *b)
 void
 version_to_json(const struct version *v, struct buf *out)
 {
+	size_t mark;
+
 	buf_puts(out, "{\"clock\":");
 	vclock_to_json(&v->clock, out);
 	buf_puts(out, ",\"ts\":");
@@ -170,15 +172,20 @@ version_to_json(const struct version *v, struct buf *out)
 		return;
 	}
 	buf_puts(out, ",\"tombstone\":false,");
+	mark = out->len;
 	if (json_utf8_valid(v->value, v->value_len)) {
 		buf_puts(out, "\"value\":");
 		json_emit_string(out, v->value, v->value_len);
-	} else {
-		buf_puts(out, "\"value_b64\":\"");
-		base64_encode(v->value, v->value_len, out);
-		buf_putc(out, '"');
+		/* Escapes cost up to 6 bytes a byte: base64 never more than 4/3. */
+		if (out->len - mark - 10 <= (v->value_len + 2) / 3 * 4) {
+			buf_putc(out, '}');
+			return;
+		}
+		out->len = mark;
 	}
-	buf_putc(out, '}');
+	buf_puts(out, "\"value_b64\":\"");
+	base64_encode(v->value, v->value_len, out);
+	buf_puts(out, "\"}");
 }
 
 int

@@ -51,8 +51,10 @@ int	version_cmp(const struct version *a, const struct version *b);
 /*
  * Appends the JSON object form:
  *   {"clock":{...},"ts":N,"actor":"...","tombstone":false,"value":"..."}
- * The value is a JSON string when it is valid UTF-8, otherwise it is
- * written as "value_b64":"<base64>" instead.  A tombstone has neither.
+ * The value is a JSON string when it is valid UTF-8 and its escaped form
+ * is no longer than base64 (which is at most 4/3 of the value plus 4),
+ * otherwise it is written as "value_b64":"<base64>" instead, so a record
+ * is never much larger than its value.  A tombstone has neither.
  */
 void	version_to_json(const struct version *v, struct buf *out);
 /*

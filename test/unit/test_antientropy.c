@@ -10,7 +10,11 @@
  * replica with newer versions, disjoint keys (union), tombstones that
  * must not resurrect, a 20,000-key gap (capped answers, several rounds),
  * keys shared only by the pair (N=2), the background thread, a prompt
- * ae_stop, and failures (peer down, unknown member, self).
+ * ae_stop, and failures (peer down, unknown member, self).  Large values:
+ * 1 MiB values (one binary, in base64; one of NUL bytes, 6 MiB as JSON)
+ * pushed and pulled whole; and a peer whose body limit is below such a
+ * record refusing it with 413: it is set aside (the node's
+ * refused.jsonl, ae_stats.set_aside) and the rest of the round goes on.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -21,9 +25,11 @@
 #include <unistd.h>
 
 #include "antientropy.h"
+#include "aside.h"
 #include "buf.h"
 #include "clock.h"
 #include "cluster.h"
+#include "log.h"
 #include "net.h"
 #include "peer.h"
 #include "record.h"
@@ -44,8 +50,12 @@ struct node {
 	struct cluster	*cluster;
 	struct peers	*peers;
 	struct ae	*ae;
+	struct aside	*aside;
 	struct server	*server;
 };
+
+/* The servers' body cap (limits.max_body); 0 leaves the default, 1 MiB. */
+static size_t body_cap;
 
 static struct node nodes[NNODES];
 #define A (&nodes[0])
@@ -175,6 +185,12 @@ up(int n, int interval_ms)
 		ac.self_id = nd->id;
 		ac.interval_ms = interval_ms;
 		ac.timeout_ms = 2000;
+		if (aside_open(&nd->aside, nd->dir, 0, err, sizeof(err)) != 0) {
+			printf("# aside_open: %s\n", err);
+			buf_free(&peers);
+			return -1;
+		}
+		ac.aside = nd->aside;
 		if (ae_start(&nd->ae, &ac) != 0)
 			return -1;
 	}
@@ -184,6 +200,8 @@ up(int n, int interval_ms)
 		scfg.handler = handle;
 		scfg.arg = &nodes[i];
 		scfg.max_conns = 64;
+		if (body_cap > 0)
+			scfg.limits.max_body = body_cap;
 		if (server_start(&nodes[i].server, &scfg) != 0)
 			return -1;
 	}
@@ -207,6 +225,7 @@ down(void)
 	for (i = 0; i < NNODES; i++)
 		ae_stop(nodes[i].ae);
 	for (i = 0; i < NNODES; i++) {
+		aside_close(nodes[i].aside);
 		peers_free(nodes[i].peers);
 		cluster_close(nodes[i].cluster);
 		store_close(nodes[i].store);
@@ -885,6 +904,146 @@ out:
 	down();
 }
 
+/* ---- large values ------------------------------------------------------ */
+
+/* Writes a value of len bytes: pseudo-random binary, or all NUL. */
+static int
+put_big(struct store *s, const char *key, size_t len, bool zeros,
+    const char *actor)
+{
+	struct version cur, next;
+	char *val;
+	size_t i;
+	int rc;
+
+	if ((val = malloc(len)) == NULL)
+		return -1;
+	for (i = 0; i < len; i++)
+		val[i] = zeros ? '\0' : (char)(tap_rng() >> 56);
+	version_init(&cur);
+	version_init(&next);
+	store_get(s, key, strlen(key), &cur);
+	version_make_next(&next, &cur.clock, cur.ts, actor, clock_wall_ms(),
+	    false, val, len);
+	rc = store_apply(s, key, strlen(key), &next);
+	version_free(&cur);
+	version_free(&next);
+	free(val);
+	return rc;
+}
+
+/* True when both stores hold key with the same version, len bytes long. */
+static bool
+same_big(struct store *a, struct store *b, const char *key, size_t len)
+{
+	struct version va, vb;
+	struct buf ra = BUF_INIT, rb = BUF_INIT;
+	bool eq;
+
+	version_init(&va);
+	version_init(&vb);
+	eq = store_get(a, key, strlen(key), &va) == 1 &&
+	    store_get(b, key, strlen(key), &vb) == 1 && va.value_len == len;
+	if (eq) {
+		record_to_json(key, strlen(key), &va, &ra);
+		record_to_json(key, strlen(key), &vb, &rb);
+		eq = ra.len == rb.len && memcmp(ra.data, rb.data, ra.len) == 0;
+	}
+	version_free(&va);
+	version_free(&vb);
+	buf_free(&ra);
+	buf_free(&rb);
+	return eq;
+}
+
+#define MIB	(1u << 20)
+
+static void
+test_big_values(void)
+{
+	struct ae_stats st;
+
+	/* kvd's internal limit for --max-body 1 MiB: 6 MiB + 256 KiB. */
+	body_cap = 6 * MIB + (256u << 10);
+	if (!ok(up(3, 0) == 0, "1 MiB: up, internal limit"))
+		goto out;
+	ok(put_big(A->store, "bin", MIB, false, "node1.aa") == 1 &&
+	    put_big(A->store, "nul", MIB, true, "node1.aa") == 1,
+	    "1 MiB: A has a binary and a NUL value of 1 MiB");
+	fill(A->store, "small", 20, "node1.aa");
+	ok(ae_sync_with(A->ae, "node2") == 0, "1 MiB: A pushes to B");
+	ae_stats(A->ae, &st);
+	ok(same_big(A->store, B->store, "bin", MIB) &&
+	    same_big(A->store, B->store, "nul", MIB) && nkeys(B->store) == 22,
+	    "1 MiB: B holds both values and the 20 small keys");
+	ok(st.keys_sent == 22 && st.set_aside == 0, "1 MiB: 22 sent, none "
+	    "set aside (sent=%llu)", (unsigned long long)st.keys_sent);
+	/* C pulls: both records come in A's answer (the first slice whole). */
+	ok(ae_sync_with(C->ae, "node1") == 0, "1 MiB: C pulls from A");
+	ae_stats(C->ae, &st);
+	ok(same_big(A->store, C->store, "bin", MIB) &&
+	    same_big(A->store, C->store, "nul", MIB) && nkeys(C->store) == 22 &&
+	    st.keys_received == 22, "1 MiB: C received both values (recv=%llu)",
+	    (unsigned long long)st.keys_received);
+	ok(ae_sync_with(B->ae, "node3") == 0, "1 MiB: B and C in sync");
+	ae_stats(B->ae, &st);
+	ok(st.keys_received == 0 && st.keys_sent == 0, "1 MiB: nothing moved");
+out:
+	down();
+	body_cap = 0;
+}
+
+static void
+test_refused(void)
+{
+	struct ae_stats st;
+	struct aside_stats as;
+	char path[128], line[512];
+	FILE *f;
+
+	/* The servers keep the 1 MiB default: a 1 MiB value's record is over. */
+	if (!ok(up(3, 0) == 0, "refused: up, 1 MiB limit"))
+		goto out;
+	ok(put_big(A->store, "huge", MIB, false, "node1.aa") == 1,
+	    "refused: A has a 1 MiB binary value (1.33 MiB as JSON)");
+	fill(A->store, "r", 60, "node1.aa");
+	ok(ae_sync_with(A->ae, "node2") == 0, "refused: the round succeeds");
+	ae_stats(A->ae, &st);
+	ok(nkeys(B->store) == 60 && st.keys_sent == 60 && st.set_aside == 1,
+	    "refused: the 60 small keys arrived, the big one set aside "
+	    "(keys=%llu sent=%llu set_aside=%llu)",
+	    (unsigned long long)nkeys(B->store),
+	    (unsigned long long)st.keys_sent, (unsigned long long)st.set_aside);
+	aside_stats(A->aside, &as);
+	snprintf(path, sizeof(path), "%s/refused.jsonl", A->dir);
+	line[0] = '\0';
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fgets(line, sizeof(line), f) == NULL)
+			line[0] = '\0';
+		fclose(f);
+	}
+	ok(as.set_aside[ASIDE_ANTI_ENTROPY] == 1 && as.file_lines == 1 &&
+	    strstr(line, "\"path\":\"anti-entropy\",\"peer\":\"node2\","
+	    "\"status\":413,\"key\":\"huge\"") != NULL,
+	    "refused: A's refused.jsonl names it (%.100s)", line);
+	/* Again: offered again, counted again, not copied again. */
+	ok(ae_sync_with(A->ae, "node2") == 0, "refused: a second round");
+	aside_stats(A->aside, &as);
+	ae_stats(A->ae, &st);
+	ok(st.set_aside == 2 && as.repeated == 1 && as.file_lines == 1,
+	    "refused: counted twice, one line in the file");
+	/* B pulls it: an answer is not bounded by B's request limit. */
+	ok(ae_sync_with(B->ae, "node1") == 0 &&
+	    same_big(A->store, B->store, "huge", MIB),
+	    "refused: B gets it by pulling from A");
+	ok(ae_sync_with(A->ae, "node2") == 0, "refused: then in sync");
+	ae_stats(A->ae, &st);
+	ok(st.set_aside == 2 && st.keys_sent == 60, "refused: nothing more "
+	    "pushed or set aside");
+out:
+	down();
+}
+
 int
 main(void)
 {
@@ -899,5 +1058,8 @@ main(void)
 	test_shared_only();
 	test_thread();
 	test_failures();
+	log_set_level(LOG_ERROR);	/* set-aside warnings are expected */
+	test_big_values();
+	test_refused();
 	return tap_done();
 }

@@ -385,8 +385,16 @@ test_json(void)
 	ok(json_rt(&v, &j) && strstr(j.data, "value_b64") != NULL,
 	    "round trip: all 256 byte values in one value");
 	version_set_value(&v, all, 128);
+	ok(json_rt(&v, &j) && strstr(j.data, "\"value_b64\"") != NULL,
+	    "round trip: all ASCII incl. controls, as base64: escaping the "
+	    "controls would be longer");
+	version_set_value(&v, all + 32, 96);
 	ok(json_rt(&v, &j) && strstr(j.data, "\"value\"") != NULL,
-	    "round trip: all ASCII incl. controls as a JSON string");
+	    "round trip: printable ASCII as a JSON string");
+	memset(all, 0, 256);
+	version_set_value(&v, all, 256);
+	ok(json_rt(&v, &j) && j.len < 256 * 4 / 3 + 200,
+	    "a record of 256 NULs is no larger than base64 (%zu bytes)", j.len);
 	version_set_value(&v, "\xe2\x80\xa8\xf0\x9f\x98\x80\x7f", 8);
 	ok(json_rt(&v, &j), "round trip: U+2028, emoji, DEL");
 	bad = 0;
