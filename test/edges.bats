@@ -1,0 +1,753 @@
+#!/usr/bin/env bats
+# test/edges.bats -- the cluster's edges (issue 10): the places where a
+# value, a member or a process meets a limit or a boundary.
+#
+#   1 MiB	a value of exactly --max-body (1048576 random bytes) travels
+#		every node-to-node path: replicate, read repair, hints,
+#		anti-entropy, join and leave transfer; a hint the owner
+#		refuses for good is set aside and never blocks the others
+#   join	with anti-entropy off, a node that joins (by the README's
+#		join call or by gossip alone) receives the keys it now owns
+#   leave	a node that left says so (/health, /ready, /cluster/nodes,
+#		writes); cleanup drops the copies a node no longer owns,
+#		once their new owners hold them
+#   SIGTERM	with hints pending: exit 0, no sanitizer report, the hints
+#		survive and are delivered
+#   stripes	a write waiting for a hung replica does not hold up another
+#		key that shares its coordinator lock stripe
+#   start-up	a bad flag exits 2 and leaves no node directory; unknown
+#		KVD_ variables and ignored --peers are warned about
+#
+# A node's own copy is read with GET /kv/KEY?r=1&raw through that node:
+# the coordinator reads its own copy first when it is an owner, and r=1
+# asks nobody else and repairs nothing, so what it returns is what the
+# node holds.  Owners come from X-Kvd-Replicas, read the same way.
+#
+# Tests whose subject is one path check that path first; the write
+# statuses (which the replicate path decides) are checked at the end, so
+# a failure names the path under test.
+#
+# Nodes run on fixed loopback ports picked in setup (--peers needs them
+# before start), with short peer timeouts and gossip; every wait is a
+# bounded poll (no duration is asserted), every client call has a
+# deadline, and teardown kills every process the test started.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-150}
+
+MIB=1048576
+
+setup() {
+	setup_tmp
+	BGPIDS=()
+	pick_ports 4
+	mkdir -p "$TMP/val"
+	KVH_VALS="$TMP/val"
+	KVH_NODES="node1=http://$(member_addr 1),node2=http://$(member_addr 2)"
+	KVH_NODES="$KVH_NODES,node3=http://$(member_addr 3),node4=http://$(member_addr 4)"
+	export KVH_VALS KVH_NODES
+	write_kvh
+}
+
+teardown() {
+	local p
+	for p in "${BGPIDS[@]}"; do
+		kill -9 "$p" 2>/dev/null || true
+	done
+	teardown_tmp
+}
+
+# ---- helpers -------------------------------------------------------------
+
+# write_kvh: the Python helper (stdlib only) for bulk reads and writes.
+# The value of key K is the bytes of $KVH_VALS/K when that file exists
+# (sent as application/octet-stream), else "v-K" (sent as JSON).  Nodes
+# are named by id; $KVH_NODES maps ids to URLs.
+#   kvh put NODE QUERY KEY...         PUT each key through NODE (QUERY
+#                                     like "w=3", or ""); prints
+#                                     "KEY STATUS ACKS" per key
+#   kvh lacking NODE QUERY KEY...     GET /kv/KEY?QUERY&raw through NODE;
+#                                     prints each key whose answer is not
+#                                     200 with the exact bytes; exit 1 if any
+#   kvh owners VIA KEY...             prints "KEY ID,ID,..." from
+#                                     X-Kvd-Replicas (HEAD ?r=1 via VIA)
+#   kvh owners_lacking VIA ONLY KEY...
+#                                     for each key, every owner VIA lists
+#                                     (or only ONLY, unless ONLY is "all")
+#                                     must hold the exact bytes (GET
+#                                     ?r=1&raw through that owner); prints
+#                                     "KEY OWNER WHAT" per miss; exit 1 on
+#                                     a miss (or a key VIA names no owner
+#                                     for), 2 when ONLY is listed for no
+#                                     key yet
+write_kvh() {
+	cat >"$TMP/kvh.py" <<'EOF'
+import http.client, json, os, sys, threading, urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+
+NODES = dict(e.split("=", 1) for e in os.environ["KVH_NODES"].split(",") if e)
+VALS = os.environ["KVH_VALS"]
+local = threading.local()
+
+def expected(key):
+    p = os.path.join(VALS, key)
+    if os.path.exists(p):
+        with open(p, "rb") as f:
+            return f.read(), True
+    return ("v-" + key).encode(), False
+
+def request(node, method, path, body=None, headers=None):
+    """(status, headers, body); status None on a transport error."""
+    conns = local.__dict__.setdefault("conns", {})
+    for attempt in (0, 1):
+        c = conns.get(node)
+        try:
+            if c is None:
+                u = urllib.parse.urlsplit(NODES[node])
+                c = conns[node] = http.client.HTTPConnection(
+                    u.hostname, u.port, timeout=30)
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            data = r.read()
+            hdrs = {k.lower(): v for k, v in r.getheaders()}
+            if hdrs.get("connection", "").lower() == "close":
+                c.close()
+                conns.pop(node, None)
+            return r.status, hdrs, data
+        except (OSError, http.client.HTTPException) as e:
+            if c is not None:
+                c.close()
+            conns.pop(node, None)
+            # A stale keep-alive connection: retry reads once, never writes.
+            if method not in ("GET", "HEAD") or attempt:
+                return None, {}, str(e).encode()
+    return None, {}, b""
+
+def kpath(key, query):
+    return "/kv/" + urllib.parse.quote(key, safe="") + ("?" + query if query else "")
+
+def pmap(fn, items, workers=4):
+    with ThreadPoolExecutor(max_workers=workers) as ex:
+        return list(ex.map(fn, items))
+
+def put(node, query, keys):
+    # 1 MiB values one at a time: a burst of them on two cores could
+    # outlast a replica call's deadline.
+    workers = 1 if any(expected(k)[1] for k in keys) else 4
+    def one(key):
+        val, raw = expected(key)
+        if raw:
+            st, h, _ = request(node, "PUT", kpath(key, query), val,
+                               {"Content-Type": "application/octet-stream"})
+        else:
+            st, h, _ = request(node, "PUT", kpath(key, query),
+                               json.dumps({"value": val.decode()}),
+                               {"Content-Type": "application/json"})
+        return "%s %s %s" % (key, st, h.get("x-kvd-acks", "-"))
+    for line in pmap(one, keys, workers):
+        print(line)
+    return 0
+
+def miss(node, key, query):
+    """None when node answers 200 with key's exact bytes, else why."""
+    want, _ = expected(key)
+    q = (query + "&" if query else "") + "raw"
+    st, _, data = request(node, "GET", kpath(key, q))
+    if st == 200 and data == want:
+        return None
+    if st == 200:
+        return "wrong bytes (%d of %d)" % (len(data), len(want))
+    return "status %s" % st
+
+def lacking(node, query, keys):
+    bad = [(k, w) for k, w in zip(keys, pmap(lambda k: miss(node, k, query), keys)) if w]
+    for k, w in bad:
+        print("%s %s" % (k, w))
+    return 1 if bad else 0
+
+def owners_of(via, key):
+    st, h, _ = request(via, "HEAD", kpath(key, "r=1"))
+    return [o for o in h.get("x-kvd-replicas", "").split(",") if o]
+
+def owners(via, keys):
+    for k, o in zip(keys, pmap(lambda k: owners_of(via, k), keys)):
+        print("%s %s" % (k, ",".join(o)))
+    return 0
+
+def owners_lacking(via, only, keys):
+    lists = pmap(lambda k: owners_of(via, k), keys)
+    if only != "all" and not any(only in o for o in lists):
+        print("%s is an owner of no key yet (as %s sees it)" % (only, via))
+        return 2
+    pairs = [(k, o) for k, os_ in zip(keys, lists) for o in os_
+             if only == "all" or o == only]
+    def one(p):
+        if p[1] not in NODES:
+            return "unknown node"
+        return miss(p[1], p[0], "r=1")
+    bad = [((k, via), "no X-Kvd-Replicas") for k, o in zip(keys, lists) if not o]
+    bad += [(p, w) for p, w in zip(pairs, pmap(one, pairs)) if w]
+    for (k, o), w in bad:
+        print("%s %s %s" % (k, o, w))
+    print("%d of %d copies missing" % (len(bad), len(pairs)))
+    return 1 if bad else 0
+
+cmd, args = sys.argv[1], sys.argv[2:]
+if cmd == "put":
+    sys.exit(put(args[0], args[1], args[2:]))
+elif cmd == "lacking":
+    sys.exit(lacking(args[0], args[1], args[2:]))
+elif cmd == "owners":
+    sys.exit(owners(args[0], args[1:]))
+elif cmd == "owners_lacking":
+    sys.exit(owners_lacking(args[0], args[1], args[2:]))
+sys.exit(64)
+EOF
+}
+
+kvh() {
+	timeout 120 python3 "$TMP/kvh.py" "$@" 3>&-
+}
+
+# kv ARGS...: kvctl, bounded.
+kv() {
+	timeout 60 "$KVCTL" "$@" 3>&-
+}
+
+# big NAME...: a value of exactly --max-body random bytes for each key NAME.
+big() {
+	local k
+	for k in "$@"; do
+		head -c "$MIB" /dev/urandom >"$TMP/val/$k"
+	done
+}
+
+# keys PREFIX COUNT: PREFIX-0 .. PREFIX-(COUNT-1), one per line.
+keys() {
+	local i
+	for ((i = 0; i < $2; i++)); do
+		echo "$1-$i"
+	done
+}
+
+# start_member N [flags...]: nodeN of node1..node3, N=3 W=2 R=2,
+# anti-entropy off unless a later flag says otherwise.
+start_member() {
+	local n=$1
+	shift
+	start_peer "$n" 3 "" --anti-entropy-interval 0 "$@"
+}
+
+# start_cluster [flags...]: node1..node3, each with the flags.
+start_cluster() {
+	local n
+	for n in 1 2 3; do
+		start_member "$n" "$@"
+	done
+	wait_for 15 all_ready node1 node2 node3
+}
+
+# start_four [flags...]: node1..node4, all knowing each other, N=3.
+start_four() {
+	local n
+	for n in 1 2 3 4; do
+		start_peer "$n" 3 "$(peers_of "$n" 4)" --anti-entropy-interval 0 "$@"
+	done
+	wait_for 15 all_ready node1 node2 node3 node4
+}
+
+# start_fourth: node4 seeded with node1 only (the README's way), same flags.
+start_fourth() {
+	start_peer 4 3 "node1=$(member_addr 1)" --anti-entropy-interval 0 "$@"
+}
+
+all_ready() {
+	local n
+	for n in "$@"; do
+		[ "$(code --max-time 2 "$(url "$n")/ready")" = 200 ] || return 1
+	done
+}
+
+# puts_ok FILE: every line of a `kvh put` report is a 200 or 201.
+puts_ok() {
+	local bad
+	bad=$(awk '$2 != 200 && $2 != 201' "$1")
+	[ -z "$bad" ] || {
+		echo "writes not acknowledged (key status acks):"
+		echo "$bad"
+		return 1
+	}
+}
+
+# holds NODE KEY...: NODE's own copy of every KEY is the exact value
+# (misses in $TMP/lacking).
+holds() {
+	local n=$1
+	shift
+	kvh lacking "$n" r=1 "$@" >"$TMP/lacking"
+}
+
+# show_lacking: what the last holds / owners_hold found missing.
+show_lacking() {
+	echo "missing:"
+	head -20 "$TMP/lacking"
+}
+
+# owners_hold VIA ONLY KEY...: see kvh owners_lacking (misses in $TMP/lacking).
+owners_hold() {
+	kvh owners_lacking "$@" >"$TMP/lacking"
+}
+
+# hints_of NODE FIELD: NODE's .hints.FIELD in /cluster/nodes.
+hints_of() {
+	nodes "$1" | jq -r ".hints.$2"
+}
+
+pending_is() {
+	[ "$(hints_of "$1" pending)" = "$2" ]
+}
+
+# lists NODE ID: NODE's /cluster/nodes has ID among its members;
+# unlisted NODE ID: it answers, and does not.
+lists() {
+	nodes "$1" | jq -e --arg id "$2" 'any(.members[]; .id == $id)' >/dev/null
+}
+
+unlisted() {
+	nodes "$1" | jq -e --arg id "$2" 'any(.members[]; .id == $id) | not' >/dev/null
+}
+
+# ---- 1. a 1 MiB value travels every path ---------------------------------
+
+# A replica call carrying 1 MiB (and its fsync) gets 3 s rather than the
+# helpers' 500 ms: these tests are about what arrives, not how fast.
+BIG="--peer-timeout-ms 3000"
+
+@test "1 MiB value, replicate: ?w=3 answers 201 with X-Kvd-Acks: 3 and every node's own copy is byte-exact" {
+	start_cluster $BIG
+	big blob
+	run kvh put node1 w=3 blob
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "blob 201 3" ]
+	local n
+	for n in node1 node2 node3; do
+		holds "$n" blob || { echo "$n:"; show_lacking; false; }
+	done
+}
+
+@test "1 MiB value, read repair: a wiped replica gets the exact bytes after a ?r=3 read" {
+	start_cluster $BIG
+	big blob
+	kvh put node1 w=3 blob >"$TMP/puts"
+	kill_node node3
+	rm -rf "${DATA:?}/node3"
+	start_member 3 $BIG
+	# node1 may hold node3 as down for a backoff: read until all three
+	# answer; the repair then goes out in the background.
+	read_r3() {
+		[ "$(curl -s --max-time 30 -o "$TMP/got" -w '%{http_code}' \
+		    "$(url node1)/kv/blob?r=3&raw")" = 200 ] &&
+		    cmp -s "$TMP/got" "$TMP/val/blob"
+	}
+	wait_for 20 read_r3 || { ls -l "$TMP/got"; false; }
+	wait_for 20 holds node3 blob || { echo "node3:"; show_lacking; false; }
+	puts_ok "$TMP/puts"
+}
+
+@test "1 MiB values, hints: three 1 MiB values and ten small ones held for a dead node are all delivered" {
+	start_cluster $BIG
+	big big-0 big-1 big-2
+	kill_node node3
+	# The small values after the big ones: a big hint must not block them.
+	kvh put node1 "" big-0 big-1 big-2 $(keys s 10) >"$TMP/puts"
+	[ "$(hints_of node1 pending)" -gt 0 ]
+	start_member 3 $BIG
+	wait_for 30 pending_is node1 0 || { nodes node1 | jq -c .hints; false; }
+	holds node3 big-0 big-1 big-2 $(keys s 10) || { echo "node3:"; show_lacking; false; }
+	puts_ok "$TMP/puts"
+}
+
+@test "1 MiB values, hints: a hint the owner refuses for good (413) is set aside in refused.jsonl and does not block the rest" {
+	start_cluster $BIG
+	big big-0 big-1 big-2
+	kill_node node3
+	kvh put node1 "" big-0 big-1 big-2 $(keys s 10) >"$TMP/puts"
+	# node3 comes back refusing any body over 100000 bytes, for ever.
+	start_member 3 $BIG --max-body 100000
+	wait_for 30 pending_is node1 0 || { nodes node1 | jq -c .hints; false; }
+	holds node3 $(keys s 10) || { echo "node3:"; show_lacking; false; }
+	local aside
+	aside=$(hints_of node1 set_aside)
+	echo "set_aside: $aside"
+	[ "$aside" -ge 3 ]
+	local f="$DATA/node1/refused.jsonl" k
+	[ -s "$f" ]
+	while IFS= read -r line; do
+		printf '%s\n' "$line" | jq -e . >/dev/null ||
+		    { echo "not JSON: ${line:0:200}"; false; }
+	done <"$f"
+	for k in big-0 big-1 big-2; do
+		jq -r '.key // empty' "$f" | grep -qx "$k" ||
+		    { echo "$k not in $f"; cut -c 1-200 "$f"; false; }
+	done
+	grep -q "set aside" "$TMP/node1.log"
+	puts_ok "$TMP/puts"
+}
+
+# A node that starts an exchange gets what it lacks in the answer; what
+# the other side lacks it pushes (POST /internal/batch), and that body
+# meets the receiver's --max-body.  The wiped node3 comes back answering
+# exchanges but starting none (interval 0), so the value can reach it
+# only by a push from node1 or node2.
+@test "1 MiB value, anti-entropy: a wiped replica gets the exact bytes pushed to it with no client read" {
+	start_cluster $BIG --anti-entropy-interval 1
+	big blob
+	kvh put node1 w=3 blob >"$TMP/puts"
+	kill_node node3 TERM
+	rm -rf "${DATA:?}/node3"
+	start_member 3 $BIG --anti-entropy-interval 0
+	wait_for 40 holds node3 blob || {
+		echo "node3:"; show_lacking
+		nodes node1 | jq -c .anti_entropy
+		false
+	}
+	puts_ok "$TMP/puts"
+}
+
+@test "1 MiB values, join transfer: a joining node receives every big and small key it now owns" {
+	start_cluster $BIG
+	big big-0 big-1 big-2 big-3 big-4
+	local all
+	all="big-0 big-1 big-2 big-3 big-4 $(keys s 100)"
+	kvh put node1 "" $all >"$TMP/puts"
+	start_fourth $BIG
+	run kv cluster join node4 "$(member_addr 4)" --server "$(url node1)"
+	echo "join: $status $output"
+	[ "$status" -eq 0 ]
+	wait_for 30 owners_hold node1 node4 $all || { show_lacking; false; }
+	puts_ok "$TMP/puts"
+}
+
+@test "1 MiB values, leave transfer: the remaining owners hold every big and small key after a leave" {
+	start_four $BIG
+	big big-0 big-1 big-2 big-3 big-4
+	local all
+	all="big-0 big-1 big-2 big-3 big-4 $(keys s 100)"
+	kvh put node1 "" $all >"$TMP/puts"
+	run kv cluster leave node2 --server "$(url node1)"
+	echo "leave: $status $output"
+	[ "$status" -eq 0 ]
+	# node2's pass for the view without it has run and sent keys.
+	left_sent() {
+		nodes node2 | jq -e '.transfer.running == false and
+		    .transfer.keys_sent > 0 and .transfer.to_version == .version' \
+		    >/dev/null
+	}
+	wait_for 30 left_sent || { nodes node2 | jq -c .; false; }
+	wait_for 30 owners_hold node1 all $all || { show_lacking; false; }
+	[ -z "$(kvh owners node1 $all | grep -w node2)" ]
+	puts_ok "$TMP/puts"
+}
+
+# ---- 2. a join moves data with anti-entropy off --------------------------
+
+# By the time an operator types the join, node4's first gossip round
+# (every 200 ms here) has already announced it to node1: the tests wait
+# for that, so they do not depend on who wins that race.
+
+@test "the README's join with anti-entropy off: within 20 s node4 answers 200 for all 266 keys" {
+	start_cluster
+	kvh put node1 "" $(keys j 266) >"$TMP/puts"
+	puts_ok "$TMP/puts"
+	start_fourth
+	wait_for 15 lists node1 node4
+	run kv cluster join node4 "$(member_addr 4)" --server "$(url node1)"
+	echo "join: $status $output"
+	[ "$status" -eq 0 ]
+	wait_for 20 holds node4 $(keys j 266) || {
+		echo "node4 misses $(wc -l <"$TMP/lacking") of 266 keys"
+		show_lacking
+		false
+	}
+}
+
+@test "a node admitted by gossip alone (no join call, anti-entropy off): within 20 s node4 answers 200 for all 266 keys" {
+	start_cluster
+	kvh put node1 "" $(keys g 266) >"$TMP/puts"
+	puts_ok "$TMP/puts"
+	start_fourth
+	wait_for 15 lists node1 node4
+	wait_for 20 holds node4 $(keys g 266) || {
+		echo "node4 misses $(wc -l <"$TMP/lacking") of 266 keys"
+		show_lacking
+		false
+	}
+}
+
+# ---- 3. leaving, and cleanup ---------------------------------------------
+
+@test "a node that left says so: /health left, /ready 503, member:false, writes 503 code left; the others drop it" {
+	start_cluster
+	run kv cluster leave node2 --server "$(url node1)"
+	echo "leave: $status $output"
+	[ "$status" -eq 0 ]
+	says_left() {
+		c "$(url node2)/health" | jq -e '.status == "left"' >/dev/null
+	}
+	wait_for 15 says_left || { c -i "$(url node2)/health"; false; }
+	run curl -s --max-time 5 -w '\n%{http_code}' "$(url node2)/health"
+	echo "health: $output"
+	[ "${output##*$'\n'}" = 200 ]
+	[ "$(printf '%s\n' "${output%$'\n'*}" | jq -r .status)" = left ]
+	run curl -s --max-time 5 -w '\n%{http_code}' "$(url node2)/ready"
+	echo "ready: $output"
+	[ "${output##*$'\n'}" = 503 ]
+	[ "$(printf '%s\n' "${output%$'\n'*}" | jq -r .ready)" = false ]
+	run nodes node2
+	echo "nodes: $output"
+	[ "$(printf '%s\n' "$output" | jq -r .member)" = false ]
+	run curl -s --max-time 5 -w '\n%{http_code}' -X PUT -d '{"value":"v"}' \
+	    "$(url node2)/kv/x"
+	echo "put: $output"
+	[ "${output##*$'\n'}" = 503 ]
+	[ "$(printf '%s\n' "${output%$'\n'*}" | jq -r .code)" = left ]
+	local n
+	for n in node1 node3; do
+		wait_for 15 unlisted "$n" node2 || { nodes "$n" | jq -c .members; false; }
+	done
+}
+
+@test "cleanup: POST /cluster/cleanup answers 202 with JSON; /cluster/nodes shows cleanup.running and cleanup.dropped" {
+	start_cluster
+	kvh put node1 "" $(keys c 10) >"$TMP/puts"
+	puts_ok "$TMP/puts"
+	run curl -s --max-time 10 -w '\n%{http_code}' -X POST "$(url node1)/cluster/cleanup"
+	echo "cleanup: $output"
+	[ "${output##*$'\n'}" = 202 ]
+	printf '%s\n' "${output%$'\n'*}" | jq -e . >/dev/null
+	run nodes node1
+	echo "nodes: $output"
+	[ "$(printf '%s\n' "$output" | jq -r '.cleanup.running | type')" = boolean ]
+	[ "$(printf '%s\n' "$output" | jq -r '.cleanup.dropped | type')" = number ]
+	cleanup_idle() {
+		nodes node1 | jq -e '.cleanup.running == false' >/dev/null
+	}
+	wait_for 15 cleanup_idle
+	# Every node owns every key of a 3-node N=3 cluster: nothing to drop.
+	[ "$(nodes node1 | jq -r .cleanup.dropped)" -eq 0 ]
+	holds node1 $(keys c 10) || { show_lacking; false; }
+}
+
+# keys_gauge NODE: NODE's kvd_keys.
+keys_gauge() {
+	curl -s --max-time 5 "$(url "$1")/metrics" |
+	    awk '$1 == "kvd_keys" { print $2; exit }'
+}
+
+@test "cleanup after a join: kvctl cluster cleanup leaves exactly N copies (900 for 300 keys) and every key readable" {
+	start_cluster
+	local all
+	all=$(keys cl 300)
+	kvh put node1 "" $all >"$TMP/puts"
+	puts_ok "$TMP/puts"
+	start_fourth
+	run kv cluster join node4 "$(member_addr 4)" --server "$(url node1)"
+	echo "join: $status $output"
+	[ "$status" -eq 0 ]
+	transfer_done() {
+		local n
+		for n in node1 node2 node3; do
+			nodes "$n" | jq -e '.transfer.running == false' >/dev/null ||
+			    return 1
+		done
+		owners_hold node1 node4 $all
+	}
+	wait_for 30 transfer_done || { show_lacking; false; }
+	local n sum=0 k
+	for n in node1 node2 node3 node4; do
+		k=$(keys_gauge "$n")
+		echo "before cleanup: $n kvd_keys $k"
+		sum=$((sum + ${k%.*}))
+	done
+	[ "$sum" -gt 900 ]
+	run kv cluster cleanup --server "$(url node1)"
+	echo "cleanup: $status $output"
+	[ "$status" -eq 0 ]
+	sum=0
+	for n in node1 node2 node3 node4; do
+		k=$(keys_gauge "$n")
+		echo "after cleanup: $n kvd_keys $k"
+		sum=$((sum + ${k%.*}))
+	done
+	[ "$sum" -eq 900 ]
+	kvh lacking node1 r=3 $all >"$TMP/lacking" || { show_lacking; false; }
+	local dropped=0 d
+	for n in node1 node2 node3 node4; do
+		d=$(nodes "$n" | jq -r .cleanup.dropped)
+		dropped=$((dropped + d))
+	done
+	echo "dropped: $dropped"
+	[ "$dropped" -gt 0 ]
+}
+
+# ---- 4. SIGTERM with hints pending ---------------------------------------
+
+sanitizer_report() {
+	grep -E 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error' "$1"
+}
+
+@test "SIGTERM with hints pending: exit 0, no sanitizer report, the 20 hints survive and are delivered" {
+	start_cluster
+	kill_node node3
+	local ks
+	ks=$(keys t 20)
+	kvh put node1 "" $ks >"$TMP/puts"
+	puts_ok "$TMP/puts"
+	[ "$(hints_of node1 pending)" -eq 20 ]
+	local pid rc=0
+	pid=$(pid_of node1)
+	kill -TERM "$pid"
+	gone() {
+		! kill -0 "$pid" 2>/dev/null
+	}
+	wait_for 20 gone || { echo "node1 still running 20 s after SIGTERM"; false; }
+	wait "$pid" || rc=$?
+	echo "node1 exited with status $rc"
+	run sanitizer_report "$TMP/node1.log"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[ "$rc" -eq 0 ]
+	grep -q 'msg="stopped"' "$TMP/node1.log"
+	start_member 1
+	[ "$(hints_of node1 pending)" -eq 20 ]
+	start_member 3
+	wait_for 30 pending_is node1 0 || { nodes node1 | jq -c .hints; false; }
+	holds node3 $ks || { show_lacking; false; }
+}
+
+# ---- 5. a hung replica and the coordinator's lock stripes ----------------
+
+# same_stripe_keys COUNT: COUNT keys whose 32-bit FNV-1a (offset basis
+# 2166136261, prime 16777619) modulo 1024 is the same: they share one of
+# the coordinator's 1024 key lock stripes.
+same_stripe_keys() {
+	python3 -c '
+import sys
+def fnv1a32(s):
+    h = 2166136261
+    for b in s.encode():
+        h = ((h ^ b) * 16777619) & 0xffffffff
+    return h
+want, by = int(sys.argv[1]), {}
+i = 0
+while True:
+    k = "stripe-%d" % i
+    i += 1
+    g = by.setdefault(fnv1a32(k) % 1024, [])
+    g.append(k)
+    if len(g) == want:
+        print("\n".join(g))
+        break
+' "$1"
+}
+
+@test "a write waiting for a hung replica does not hold up another key on the same coordinator lock stripe" {
+	local n
+	for n in 1 2 3; do
+		start_member "$n" --peer-timeout-ms 3000
+	done
+	wait_for 15 all_ready node1 node2 node3
+	# A: node1 reads its own copy and node3's; B: its own and node2's.
+	local a="" b="" k reps
+	for k in $(same_stripe_keys 16); do
+		reps=$(kvh owners node1 "$k" | awk '{ print $2 }')
+		case ",$reps," in
+		*,node3,*node2,*) [ -n "$a" ] || a=$k ;;
+		*,node2,*node3,*) [ -n "$b" ] || b=$k ;;
+		esac
+	done
+	echo "A=$a B=$b"
+	[ -n "$a" ] && [ -n "$b" ]
+	run kvh put node1 "" "$a" "$b"
+	echo "$output"
+	[ "$(printf '%s\n' "$output" | awk '$2 == 201' | wc -l)" -eq 2 ]
+
+	kill -STOP "$(pid_of node3)"
+	curl -s --max-time 20 -o /dev/null -w '%{http_code}' -X PUT \
+	    -d '{"value":"a2"}' "$(url node1)/kv/$a" >"$TMP/a.status" 3>&- &
+	local apid=$! bst alive=no ast
+	BGPIDS+=("$apid")
+	sleep 0.3
+	bst=$(curl -s --max-time 20 -o /dev/null -w '%{http_code}' -X PUT \
+	    -d '{"value":"b2"}' "$(url node1)/kv/$b")
+	kill -0 "$apid" 2>/dev/null && alive=yes
+	kill -CONT "$(pid_of node3)"
+	wait "$apid" || true
+	ast=$(cat "$TMP/a.status")
+	echo "B answered $bst while A's PUT was still running: $alive; A answered $ast"
+	[[ "$bst" == 2?? ]]
+	[ "$alive" = yes ]
+	[[ "$ast" == 2?? ]]
+}
+
+# ---- 6. start-up errors --------------------------------------------------
+
+@test "start-up: --addr without a port exits 2 naming --addr and leaves no node directory" {
+	run timeout 10 "$KVD" --id n1 --data-dir "$TMP/d" --addr localhost 3>&-
+	echo "status $status: $output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *--addr* ]]
+	[ ! -e "$TMP/d/n1" ]
+}
+
+@test "start-up: a malformed --peers exits 2 naming --peers and leaves no node directory" {
+	run timeout 10 "$KVD" --id n1 --data-dir "$TMP/d" --addr 127.0.0.1:0 \
+	    --peers node2 3>&-
+	echo "status $status: $output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *--peers* ]]
+	[ ! -e "$TMP/d/n1" ]
+}
+
+@test "start-up: a port already in use fails the start and leaves no node directory" {
+	start_node n0
+	run timeout 10 "$KVD" --id n1 --data-dir "$TMP/d" \
+	    --addr "127.0.0.1:$PORT_n0" 3>&-
+	echo "status $status: $output"
+	[ "$status" -ne 0 ]
+	[ "$status" -ne 124 ]	# not still running at the deadline
+	[ ! -e "$TMP/d/n1" ]
+}
+
+@test "start-up: an unknown KVD_ variable is warned about, by name, and the node starts" {
+	KVD_BOGUS=1 start_node n1
+	[ "$(code "$(url n1)/health")" = 200 ]
+	run grep KVD_BOGUS "$TMP/n1.log"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" | grep -qi warn
+}
+
+@test "start-up: --peers that differ from members.json are warned about (node2, both addresses, --apply-peers) and applied only with --apply-peers" {
+	local old="127.0.0.1:$(port 2)" new="127.0.0.1:$(port 3)" from line
+	start_peer 1 3 "node2=$old"
+	[ "$(nodes node1 | jq -r '.members[] | select(.id == "node2") | .address')" = "$old" ]
+	kill_node node1 TERM
+	from=$(($(wc -l <"$TMP/node1.log") + 1))
+	start_peer 1 3 "node2=$new"
+	line=$(tail -n "+$from" "$TMP/node1.log" | grep -e '--apply-peers' | head -1)
+	echo "warning: $line"
+	[ -n "$line" ]
+	[[ "$line" == *node2* ]]
+	[[ "$line" == *"$old"* ]]
+	[[ "$line" == *"$new"* ]]
+	[ "$(nodes node1 | jq -r '.members[] | select(.id == "node2") | .address')" = "$old" ]
+	kill_node node1 TERM
+	start_peer 1 3 "node2=$new" --apply-peers
+	run nodes node1
+	echo "$output"
+	[ "$(printf '%s\n' "$output" | jq -r '.members[] | select(.id == "node2") | .address')" = "$new" ]
+}
