@@ -24,14 +24,14 @@ HEADERS	= lib/base64.h lib/buf.h lib/clock.h lib/file.h lib/log.h lib/net.h lib/
 	  lib/peer.h lib/cluster.h lib/replica.h lib/sha256.h lib/hints.h \
 	  lib/failpoint.h lib/auth.h lib/transfer.h \
 	  lib/antientropy.h lib/bench.h lib/verify.h lib/metrics.h lib/notify.h \
-	  lib/push.h lib/aside.h lib/node.h
+	  lib/push.h lib/aside.h lib/node.h lib/api.h
 LIBOBJS	= lib/base64.o lib/buf.o lib/clock.o lib/file.o lib/log.o lib/net.o lib/http.o lib/json.o lib/vclock.o \
 	  lib/version.o lib/record.o lib/crc32c.o lib/wal.o lib/store.o \
 	  lib/fnv.o lib/ring.o lib/server.o lib/client.o lib/workq.o \
 	  lib/peer.o lib/cluster.o lib/replica.o lib/sha256.o lib/hints.o \
 	  lib/failpoint.o lib/auth.o lib/transfer.o \
 	  lib/antientropy.o lib/bench.o lib/verify.o lib/metrics.o lib/notify.o \
-	  lib/push.o lib/aside.o lib/node.o
+	  lib/push.o lib/aside.o lib/node.o lib/api.o
 UNITS	= test/unit/test_base64 test/unit/test_buf test/unit/test_clock test/unit/test_http test/unit/test_json \
 	  test/unit/test_vclock test/unit/test_version test/unit/test_wal \
 	  test/unit/test_store test/unit/test_ring test/unit/test_sha256 \

@@ -20,6 +20,7 @@
  *	transfer	data handoff on membership change
  *	anti-entropy	hash-tree exchanges
  *	housekeeping	snapshots, tombstone collection, the alive stamp
+ *	api		the routes (api.h), over every module above
  *	server		HTTP: requests reach every module above, so it opens
  *			last and closes first (in-flight requests finish
  *			within shutdown_grace_ms)
@@ -54,7 +55,9 @@
 
 #include "file.h"
 #include "log.h"
+#include "metrics.h"
 #include "net.h"
+#include "wal.h"
 
 #define HOUSEKEEPING_MS	60000	/* tombstone collection and the alive stamp */
 #define PEER_POOL_IDLE	64	/* idle connections kept per peer */
@@ -388,6 +391,14 @@ open_store(struct node *nd, char *err, size_t errlen)
 	struct store_options sopt;
 	char msg[512];
 
+	static const double batch[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256 };
+
+	/* Before any WAL exists: every fsync reads the pointer. */
+	if (wal_batch_metric == NULL)
+		wal_batch_metric = metrics_histogram(
+		    "kvd_group_commit_batch_size", "WAL records made durable by "
+		    "one fsync (group commit).", batch,
+		    sizeof(batch) / sizeof(batch[0]));
 	memset(&sopt, 0, sizeof(sopt));
 	sopt.fsync = true;
 	if (store_open(&nd->store, nd->dir, &sopt, msg, sizeof(msg)) != 0) {
@@ -599,13 +610,31 @@ close_housekeeping(struct node *nd)
 }
 
 static int
+open_api(struct node *nd, char *err, size_t errlen)
+{
+	if ((nd->api = api_new(nd)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+close_api(struct node *nd)
+{
+	api_free(nd->api);
+	nd->api = NULL;
+}
+
+static int
 open_server(struct node *nd, char *err, size_t errlen)
 {
 	struct server_config s = nd->cfg.server;
 
 	s.listen_fd = nd->listen_fd;
-	if (s.arg == NULL)
-		s.arg = nd;
+	s.handler = api_handle;
+	s.precheck = api_precheck;
+	s.arg = nd->api;
 	if (server_start(&nd->server, &s) != 0) {
 		snprintf(err, errlen, "cannot start the server: %s",
 		    strerror(errno));
@@ -640,6 +669,7 @@ static const struct step {
 	{ "transfer",		open_transfer,		close_transfer },
 	{ "anti-entropy",	open_ae,		close_ae },
 	{ "housekeeping",	open_housekeeping,	close_housekeeping },
+	{ "api",		open_api,		close_api },
 	{ "server",		open_server,		close_server },
 };
 #define NSTEPS (sizeof(steps) / sizeof(steps[0]))

@@ -5,8 +5,8 @@
  * node_open brings a node up one step at a time (the order is the table
  * in node.c): the listening socket, the node directory, the store, the
  * set-aside log, the peer pool, membership, hints, the quorum coordinator, transfers,
- * anti-entropy, housekeeping, and last the HTTP server, which is what
- * lets requests in.  node_close runs the steps' closes from the last
+ * anti-entropy, housekeeping, the API, and last the HTTP server, which
+ * is what lets requests in.  node_close runs the steps' closes from the last
  * opened back to the first, so no module is closed while another that
  * uses it still runs.  A step that fails closes the ones before it; a
  * node directory created by this node_open is removed again, so a start
@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "antientropy.h"
+#include "api.h"
 #include "aside.h"
 #include "auth.h"
 #include "clock.h"
@@ -61,8 +62,8 @@ struct node_config {
 	struct auth	*auth;		/* borrowed; NULL: no cluster secret */
 	size_t		 max_body;	/* --max-body: the public routes' body limit */
 	/*
-	 * The HTTP server: limits, timeouts, handler and precheck.  node_open
-	 * sets listen_fd, and arg to the node when it is NULL.
+	 * The HTTP server: limits and timeouts.  node_open sets listen_fd
+	 * and answers with the API (api.h): handler, precheck and arg.
 	 */
 	struct server_config server;
 };
@@ -84,6 +85,7 @@ struct node {
 	struct replica	*replica;
 	struct transfer	*transfer;
 	struct ae	*ae;
+	struct api	*api;		/* the routes the server answers with */
 	struct server	*server;
 
 	/* node.c's own: the lifecycle and the housekeeping thread. */

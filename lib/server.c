@@ -347,6 +347,7 @@ conn_serve(struct conn *c)
 		sreq.body = "";
 		sreq.max_body = cfg->limits.max_body;
 		sreq.max_body_name = cfg->max_body_name;
+		sreq.route = -1;
 		res.status = 200;
 		res.content_type = "application/json";
 		res.close = false;

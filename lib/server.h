@@ -55,6 +55,12 @@ struct server_request {
 	 */
 	size_t		 max_body;
 	const char	*max_body_name;
+	/*
+	 * For the caller: -1 when the request arrives; what the precheck
+	 * stores here the handler finds (kvd's API keeps the route it
+	 * matched, so the head is checked once).
+	 */
+	int		 route;
 };
 
 struct server_response {

@@ -1,0 +1,1100 @@
+/*
+ * api.c -- the HTTP API: routes, parameters, status codes and bodies.
+ *
+ * A request goes through two functions.  api_precheck runs on the head
+ * alone, before the body is read, for requests that announce one; it
+ * matches the route (routes[]: a path, a prefix when it ends in '/', and
+ * its methods), checks the method, the key and the quorum parameters,
+ * lowers the body limit of client routes to --max-body, and refuses an
+ * unsigned internal request when the cluster has a secret: a bad request
+ * costs nothing more than its head.  The route it matched is kept in the
+ * request (server_request.route), so api_handle does not match it again.
+ * api_handle answers: it verifies the signature of internal requests,
+ * dispatches to the route's handler, and counts the request and its time
+ * in /metrics.
+ *
+ * Handlers read the node's modules (node.h) and write the response's
+ * status, headers and body; none of them keeps anything after it
+ * returns.  Every error body is {"error":"..."} (server_error) or a
+ * quorum error with the replicas' figures (quorum_error).
+ *
+ * /metrics: request counts and latencies are counted here, per route,
+ * method and status; the node's figures (keys, WAL, hints, ...) are one
+ * table, gauges[], read at scrape time from one snapshot of the node's
+ * stats (struct scrape), taken at most once per SCRAPE_MS however many
+ * families read it, so a scrape takes the store's 256 stripe locks once.
+ * The registry is process-wide (metrics.h): the families are registered
+ * by the first api_new and read whichever api is current.
+ */
+#include "api.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "antientropy.h"
+#include "aside.h"
+#include "auth.h"
+#include "base64.h"
+#include "buf.h"
+#include "clock.h"
+#include "cluster.h"
+#include "hints.h"
+#include "http.h"
+#include "json.h"
+#include "log.h"
+#include "metrics.h"
+#include "node.h"
+#include "peer.h"
+#include "replica.h"
+#include "store.h"
+#include "transfer.h"
+#include "vclock.h"
+
+#ifndef KVD_VERSION
+#define KVD_VERSION	"unknown"	/* the Makefile passes it */
+#endif
+#define SCRAPE_MS	100	/* a stats snapshot serves the scrape it is taken for */
+
+/* The node's figures for one scrape. */
+struct scrape {
+	double	keys, tombstones, wal_bytes, wal_fsyncs, wal_appends;
+	double	snapshot_age, hints, hint_age, ae_repairs, read_repairs;
+	double	connections;
+};
+
+struct api {
+	struct node	*nd;
+	struct scrape	 last;		/* under metrics_mu */
+	int64_t		 last_ms;	/* monotonic; 0: never */
+};
+
+/*
+ * The metrics registry is process-wide: its families are registered once
+ * and their callbacks read the api that is current (the last created,
+ * until it is freed), under metrics_mu.  Lock order: the registry's
+ * mutex (a scrape), then metrics_mu, then the modules' own.
+ */
+static pthread_mutex_t metrics_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct api *metrics_api;
+static struct metric_family *m_requests, *m_duration;
+
+/* ---- routes ----------------------------------------------------------- */
+
+enum route {
+	R_NONE, R_KV, R_HEALTH, R_NODES, R_JOIN, R_LEAVE, R_REPLICATE, R_FETCH,
+	R_MEMBERS, R_BATCH, R_AE_SYNC, R_METRICS, R_READY, R_VERSION, R_CLEANUP
+};
+
+/* The routes: a path (a prefix when it ends in '/'), and its methods. */
+static const struct {
+	enum route	 route;
+	const char	*path;
+	const char	*allow;
+} routes[] = {
+	{ R_KV,		"/kv/",			"GET, HEAD, PUT, DELETE" },
+	{ R_HEALTH,	"/health",		"GET, HEAD" },
+	{ R_NODES,	"/cluster/nodes",	"GET, HEAD" },
+	{ R_JOIN,	"/cluster/join",	"POST" },
+	{ R_LEAVE,	"/cluster/leave",	"POST" },
+	{ R_CLEANUP,	"/cluster/cleanup",	"POST" },
+	{ R_REPLICATE,	"/internal/replicate",	"POST" },
+	{ R_FETCH,	"/internal/fetch/",	"GET, HEAD" },
+	{ R_MEMBERS,	"/internal/members",	"POST" },
+	{ R_BATCH,	"/internal/batch",	"POST" },
+	{ R_AE_SYNC,	"/internal/ae/sync",	"POST" },
+	{ R_METRICS,	"/metrics",		"GET, HEAD" },
+	{ R_READY,	"/ready",		"GET, HEAD" },
+	{ R_VERSION,	"/version",		"GET, HEAD" },
+};
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/*
+ * Finds the route of the request's path; for prefix routes *rest gets the
+ * raw (still percent-encoded) remainder.  Returns the index in routes[],
+ * or -1.
+ */
+static int
+route_of(const struct http_request *req, const char **rest, size_t *restlen)
+{
+	size_t i, n;
+
+	for (i = 0; i < NROUTES; i++) {
+		n = strlen(routes[i].path);
+		if (routes[i].path[n - 1] == '/') {
+			if (req->path_len >= n &&
+			    memcmp(req->path, routes[i].path, n) == 0) {
+				*rest = req->path + n;
+				*restlen = req->path_len - n;
+				return (int)i;
+			}
+		} else if (req->path_len == n &&
+		    memcmp(req->path, routes[i].path, n) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+/* True when the method is one of the route's comma-separated methods. */
+static bool
+method_allowed(const struct http_request *req, const char *allow)
+{
+	const char *p = allow;
+	size_t n;
+
+	while (*p) {
+		n = strcspn(p, ",");
+		if (n == req->method_len && memcmp(p, req->method, n) == 0)
+			return true;
+		p += n;
+		while (*p == ',' || *p == ' ')
+			p++;
+	}
+	return false;
+}
+
+static bool
+method_is(const struct http_request *req, const char *m)
+{
+	return req->method_len == strlen(m) &&
+	    memcmp(req->method, m, req->method_len) == 0;
+}
+
+/*
+ * Decodes and checks the key: 1..STORE_KEY_MAX bytes of UTF-8, no NUL.
+ * 0, or -1 after filling res with the 400.
+ */
+static int
+decode_key(const char *raw, size_t rawlen, struct buf *key,
+    struct server_response *res)
+{
+	const char *why = NULL;
+
+	buf_reset(key);
+	if (http_percent_decode(raw, rawlen, key) != 0)
+		why = "bad key: malformed percent-escape";
+	else if (key->len == 0)
+		why = "bad key: empty (use /kv/KEY)";
+	else if (key->len > STORE_KEY_MAX)
+		why = "bad key: longer than 1024 bytes";
+	else if (memchr(key->data, '\0', key->len) != NULL)
+		why = "bad key: contains NUL";
+	else if (!json_utf8_valid(key->data, key->len))
+		why = "bad key: not valid UTF-8";
+	if (why == NULL)
+		return 0;
+	server_error(res, 400, why);
+	return -1;
+}
+
+/*
+ * Reads ?name= (w or r) into *q: 0 when absent, 1..N when valid.  0, or
+ * -1 after filling res with the 400.
+ */
+static int
+quorum_param(struct node *nd, const struct http_request *req,
+    const char *name, int *q, struct server_response *res)
+{
+	const struct cluster_view *v;
+	const char *s;
+	size_t slen, i;
+	int n, val = 0;
+	char msg[128];
+
+	*q = 0;
+	if (req->query == NULL ||
+	    !http_query_get(req->query, req->query_len, name, &s, &slen))
+		return 0;
+	v = cluster_view_get(nd->cluster);
+	n = v->n;
+	cluster_view_put(nd->cluster, v);
+	for (i = 0; i < slen && i < 4 && s[i] >= '0' && s[i] <= '9'; i++)
+		val = val * 10 + (s[i] - '0');
+	if (slen == 0 || i != slen || val < 1 || val > n) {
+		snprintf(msg, sizeof(msg), "bad %s: must be an integer from 1 "
+		    "to %d (N)", name, n);
+		server_error(res, 400, msg);
+		return -1;
+	}
+	*q = val;
+	return 0;
+}
+
+static bool
+header_starts(const struct http_request *req, const char *name,
+    const char *prefix)
+{
+	const struct http_header *h;
+	size_t n = strlen(prefix);
+
+	h = http_find_header(req->headers, req->nheaders, name);
+	return h != NULL && h->value_len >= n &&
+	    strncasecmp(h->value, prefix, n) == 0;
+}
+
+static bool
+wants_raw(const struct http_request *req)
+{
+	return (req->query != NULL &&
+	    http_query_get(req->query, req->query_len, "raw", NULL, NULL)) ||
+	    header_starts(req, "Accept", "application/octet-stream");
+}
+
+/* The headers every quorum answer carries: ETag and who answered. */
+static void
+put_quorum_headers(struct server_response *res, const struct replica_result *rr,
+    bool etag)
+{
+	if (etag) {
+		buf_puts(&res->headers, "ETag: \"");
+		vclock_encode(&rr->v.clock, &res->headers);
+		buf_puts(&res->headers, "\"\r\n");
+	}
+	buf_puts(&res->headers, "X-Kvd-Replicas: ");
+	buf_append(&res->headers, rr->replicas.data, rr->replicas.len);
+	buf_puts(&res->headers, "\r\nX-Kvd-Acked: ");
+	buf_append(&res->headers, rr->acked.data, rr->acked.len);
+	buf_puts(&res->headers, "\r\nX-Kvd-Acks: ");
+	buf_put_i64(&res->headers, rr->acks);
+	buf_puts(&res->headers, "\r\nX-Kvd-Required: ");
+	buf_put_i64(&res->headers, rr->required);
+	buf_puts(&res->headers, "\r\n");
+}
+
+/* A quorum failure or other error: {"error","acks","required",...}. */
+static void
+quorum_error(struct server_response *res, const struct replica_result *rr)
+{
+	res->status = rr->status;
+	buf_reset(&res->body);
+	buf_puts(&res->body, "{\"error\":");
+	json_emit_string(&res->body, rr->error ? rr->error : "error",
+	    strlen(rr->error ? rr->error : "error"));
+	buf_printf(&res->body, ",\"acks\":%d,\"required\":%d,\"replicas\":\"%s\","
+	    "\"acked\":\"%s\"}\n", rr->acks, rr->required, rr->replicas.data,
+	    rr->acked.data);
+}
+
+static void
+handle_get(struct node *nd, const struct server_request *sr,
+    const struct buf *key, struct server_response *res)
+{
+	struct replica_result rr;
+	int r;
+
+	if (quorum_param(nd, sr->http, "r", &r, res) != 0)
+		return;
+	replica_result_init(&rr);
+	replica_get(nd->replica, key->data, key->len, r, &rr);
+	put_quorum_headers(res, &rr, rr.status == 200);
+	if (rr.status != 200) {
+		quorum_error(res, &rr);
+	} else if (wants_raw(sr->http)) {
+		res->content_type = "application/octet-stream";
+		buf_append(&res->body, rr.v.value, rr.v.value_len);
+	} else {
+		buf_puts(&res->body, "{\"key\":");
+		json_emit_string(&res->body, key->data, key->len);
+		if (json_utf8_valid(rr.v.value, rr.v.value_len)) {
+			buf_puts(&res->body, ",\"value\":");
+			json_emit_string(&res->body, rr.v.value, rr.v.value_len);
+		} else {
+			buf_puts(&res->body, ",\"value_b64\":\"");
+			base64_encode(rr.v.value, rr.v.value_len, &res->body);
+			buf_putc(&res->body, '"');
+		}
+		buf_puts(&res->body, "}\n");
+	}
+	replica_result_free(&rr);
+}
+
+/*
+ * Takes the value out of a PUT body: the exact bytes for
+ * application/octet-stream, else a JSON object with a string "value"
+ * (other members ignored).  0, or -1 after filling res with the 400.
+ */
+static int
+parse_put_body(const struct server_request *sr, struct buf *value,
+    struct server_response *res)
+{
+	struct json_tok toks[64], *tp = toks;
+	int n, vi;
+
+	if (header_starts(sr->http, "Content-Type", "application/octet-stream")) {
+		buf_append(value, sr->body, sr->body_len);
+		return 0;
+	}
+	n = json_parse(sr->body, sr->body_len, toks, 64, JSON_DEPTH_DEFAULT,
+	    NULL);
+	if (n == JSON_ERR_NOMEM) {
+		n = json_parse(sr->body, sr->body_len, NULL, 0,
+		    JSON_DEPTH_DEFAULT, NULL);
+		if (n > 0 && (tp = calloc((size_t)n, sizeof(*tp))) != NULL)
+			n = json_parse(sr->body, sr->body_len, tp, n,
+			    JSON_DEPTH_DEFAULT, NULL);
+		else if (n > 0) {
+			tp = toks;
+			n = JSON_ERR_NOMEM;
+		}
+	}
+	if (n == JSON_ERR_DEPTH) {
+		server_error(res, 400, "bad body: JSON nested too deeply");
+		goto fail;
+	}
+	if (n < 0) {
+		server_error(res, 400, "bad body: not valid JSON "
+		    "(want {\"value\":\"...\"})");
+		goto fail;
+	}
+	if (tp[0].type != JSON_OBJECT) {
+		server_error(res, 400, "bad body: want a JSON object "
+		    "{\"value\":\"...\"}");
+		goto fail;
+	}
+	vi = json_object_get(sr->body, tp, 0, "value");
+	if (vi < 0 || tp[vi].type != JSON_STRING) {
+		server_error(res, 400, vi < 0 ? "bad body: missing \"value\"" :
+		    "bad body: \"value\" must be a string");
+		goto fail;
+	}
+	json_string_decode(sr->body, &tp[vi], value);
+	if (tp != toks)
+		free(tp);
+	return 0;
+fail:
+	if (tp != toks)
+		free(tp);
+	return -1;
+}
+
+/*
+ * Reads If-Match / If-None-Match / X-Kvd-Context into wr (pointing into
+ * the request).  0, or -1 after filling res with the 400.
+ */
+static int
+read_conditions(const struct http_request *req, struct replica_write *wr,
+    struct vclock *context, struct server_response *res)
+{
+	const struct http_header *h;
+	const char *p;
+	size_t n;
+
+	h = http_find_header(req->headers, req->nheaders, "If-Match");
+	if (h != NULL) {
+		if (h->value_len == 1 && h->value[0] == '*')
+			wr->if_match_any = true;
+		else if (h->value_len == 0 || h->value[0] == '*' ||
+		    (h->value[0] != '"' && h->value[0] != 'W')) {
+			server_error(res, 400, "bad If-Match: want * or a "
+			    "quoted ETag");
+			return -1;
+		} else {
+			wr->if_match = h->value;
+			wr->if_match_len = h->value_len;
+		}
+	}
+	h = http_find_header(req->headers, req->nheaders, "If-None-Match");
+	if (h != NULL) {
+		if (h->value_len != 1 || h->value[0] != '*') {
+			server_error(res, 400, "bad If-None-Match: only * is "
+			    "supported");
+			return -1;
+		}
+		wr->if_none_match = true;
+	}
+	h = http_find_header(req->headers, req->nheaders, "X-Kvd-Context");
+	if (h != NULL) {
+		p = h->value;
+		n = h->value_len;
+		if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
+			p++;
+			n -= 2;
+		}
+		if (vclock_decode(context, p, n) != 0) {
+			server_error(res, 400, "bad X-Kvd-Context: not an ETag "
+			    "this store issued");
+			return -1;
+		}
+		wr->context = context;
+	}
+	return 0;
+}
+
+static void
+handle_write(struct node *nd, const struct server_request *sr,
+    const struct buf *key, bool tombstone, struct server_response *res)
+{
+	struct replica_write wr;
+	struct replica_result rr;
+	struct vclock context;
+	struct buf value = BUF_INIT;
+
+	memset(&wr, 0, sizeof(wr));
+	vclock_init(&context);
+	replica_result_init(&rr);
+	wr.tombstone = tombstone;
+	if (read_conditions(sr->http, &wr, &context, res) != 0 ||
+	    quorum_param(nd, sr->http, "w", &wr.w, res) != 0 ||
+	    quorum_param(nd, sr->http, "r", &wr.r, res) != 0)
+		goto out;
+	if (!tombstone) {
+		if (parse_put_body(sr, &value, res) != 0)
+			goto out;
+		wr.value = value.data;
+		wr.value_len = value.len;
+	}
+	replica_put(nd->replica, key->data, key->len, &wr, &rr);
+	put_quorum_headers(res, &rr, rr.status < 300);
+	if (rr.status >= 300) {
+		if (rr.status == 503)
+			log_event(LOG_WARN, "write quorum failed", "acks=%d "
+			    "required=%d replicas=%s acked=%s", rr.acks,
+			    rr.required, rr.replicas.data, rr.acked.data);
+		quorum_error(res, &rr);
+	} else {
+		res->status = rr.status;
+		if (!tombstone) {
+			buf_puts(&res->body, "{\"key\":");
+			json_emit_string(&res->body, key->data, key->len);
+			buf_puts(&res->body, ",\"etag\":\"");
+			vclock_encode(&rr.v.clock, &res->body);
+			buf_puts(&res->body, "\"}\n");
+		}
+	}
+out:
+	replica_result_free(&rr);
+	vclock_free(&context);
+	buf_free(&value);
+}
+
+static void
+handle_health(struct node *nd, struct server_response *res)
+{
+	bool left = node_membership(nd) == NODE_LEFT;
+
+	buf_puts(&res->body, left ? "{\"status\":\"left\",\"id\":" :
+	    "{\"status\":\"ok\",\"id\":");
+	json_emit_string(&res->body, nd->cfg.id, strlen(nd->cfg.id));
+	buf_printf(&res->body, ",\"uptime_s\":%lld}\n",
+	    (long long)((clock_now_ms() - nd->started_ms) / 1000));
+}
+
+/*
+ * Ready once the store is loaded (it is, before the listener opens) and
+ * every other member has answered at least once, or READY_WAIT_MS after
+ * the start: a member that is down must not keep this node out of a
+ * load balancer forever.
+ */
+#define READY_WAIT_MS 10000
+
+static void
+handle_ready(struct node *nd, struct server_response *res)
+{
+	const struct cluster_view *v;
+	struct peer_health h;
+	const char *waiting = NULL;
+	size_t i;
+
+	v = cluster_view_get(nd->cluster);
+	if (v->self < 0) {
+		res->status = 503;
+		buf_puts(&res->body, "{\"ready\":false,\"reason\":\"this node "
+		    "has left the cluster\"}\n");
+		cluster_view_put(nd->cluster, v);
+		return;
+	}
+	for (i = 0; i < v->nmembers && waiting == NULL; i++)
+		if (v->self != (ssize_t)i &&
+		    peer_health(nd->peers, v->members[i].address, &h) >= 0 &&
+		    h.last_ok_ms == 0)
+			waiting = v->members[i].id;
+	if (waiting != NULL && clock_now_ms() - nd->started_ms < READY_WAIT_MS) {
+		res->status = 503;
+		buf_puts(&res->body, "{\"ready\":false,\"reason\":\"waiting "
+		    "for member ");
+		buf_puts(&res->body, waiting);
+		buf_puts(&res->body, " to answer\"}\n");
+	} else
+		buf_puts(&res->body, "{\"ready\":true}\n");
+	cluster_view_put(nd->cluster, v);
+}
+
+/* ,"cleanup":{...}: the last or running cleanup pass. */
+static void
+put_cleanup(struct buf *b, const struct transfer_stats *ts)
+{
+	buf_printf(b, ",\"cleanup\":{\"running\":%s,\"scanned\":%llu,"
+	    "\"dropped\":%llu,\"unconfirmed\":%llu,\"error\":",
+	    ts->cleanup_running ? "true" : "false",
+	    (unsigned long long)ts->cleanup_scanned,
+	    (unsigned long long)ts->cleanup_dropped,
+	    (unsigned long long)ts->cleanup_failed);
+	json_emit_string(b, ts->cleanup_error, strlen(ts->cleanup_error));
+	buf_printf(b, ",\"started_ms\":%lld,\"finished_ms\":%lld}",
+	    (long long)ts->cleanup_started_ms,
+	    (long long)ts->cleanup_finished_ms);
+}
+
+static void
+handle_nodes(struct node *nd, struct server_response *res)
+{
+	const struct cluster_view *v;
+	const struct cluster_member *m;
+	struct peer_health h;
+	struct hints_stats hs;
+	struct transfer_stats ts;
+	struct ae_stats as;
+	struct aside_stats ss;
+	size_t i;
+
+	v = cluster_view_get(nd->cluster);
+	buf_puts(&res->body, "{\"self\":");
+	json_emit_string(&res->body, nd->cfg.id, strlen(nd->cfg.id));
+	buf_printf(&res->body, ",\"version\":%llu,\"n\":%d,\"w\":%d,\"r\":%d,"
+	    "\"members\":[", (unsigned long long)v->version, v->n, v->w, v->r);
+	for (i = 0; i < v->nmembers; i++) {
+		m = &v->members[i];
+		buf_puts(&res->body, i ? ",{\"id\":" : "{\"id\":");
+		json_emit_string(&res->body, m->id, strlen(m->id));
+		buf_puts(&res->body, ",\"address\":");
+		json_emit_string(&res->body, m->address, strlen(m->address));
+		if (v->self == (ssize_t)i) {
+			buf_puts(&res->body, ",\"state\":\"up\",\"self\":true}");
+			continue;
+		}
+		peer_health(nd->peers, m->address, &h);
+		hints_stats(nd->hints, m->id, &hs);
+		buf_printf(&res->body, ",\"state\":\"%s\",\"fails\":%d,"
+		    "\"last_ok_ms\":%lld,\"hints\":%llu,\"hint_oldest_ms\":%lld,"
+		    "\"hint_set_aside\":%llu,\"hint_last_attempt_ms\":%lld,"
+		    "\"hint_last_ok_ms\":%lld,\"hint_failures\":%llu,"
+		    "\"hint_last_error\":", peer_state_name(h.state), h.fails,
+		    (long long)h.last_ok_ms, (unsigned long long)hs.pending,
+		    (long long)hs.oldest_ms, (unsigned long long)hs.set_aside,
+		    (long long)hs.last_attempt_ms, (long long)hs.last_ok_ms,
+		    (unsigned long long)hs.failures);
+		if (hs.last_error[0] != '\0')
+			json_emit_string(&res->body, hs.last_error,
+			    strlen(hs.last_error));
+		else
+			buf_puts(&res->body, "null");
+		buf_putc(&res->body, '}');
+	}
+	transfer_stats(nd->transfer, &ts);
+	buf_printf(&res->body, "],\"member\":%s,\"transfer\":{\"running\":%s,"
+	    "\"retrying\":%s,\"from_version\":%llu,\"to_version\":%llu,"
+	    "\"keys_scanned\":%llu,\"keys_sent\":%llu,\"keys_refused\":%llu,"
+	    "\"failures\":%llu,\"last_error\":", v->self >= 0 ? "true" : "false",
+	    ts.running ? "true" : "false", ts.retrying ? "true" : "false",
+	    (unsigned long long)ts.from_version,
+	    (unsigned long long)ts.to_version,
+	    (unsigned long long)ts.keys_scanned,
+	    (unsigned long long)ts.keys_sent,
+	    (unsigned long long)ts.keys_refused,
+	    (unsigned long long)ts.failures);
+	json_emit_string(&res->body, ts.last_error, strlen(ts.last_error));
+	buf_printf(&res->body, ",\"next_retry_ms\":%lld,\"started_ms\":%lld,"
+	    "\"finished_ms\":%lld}", (long long)ts.next_retry_ms,
+	    (long long)ts.started_ms, (long long)ts.finished_ms);
+	put_cleanup(&res->body, &ts);
+	ae_stats(nd->ae, &as);
+	buf_printf(&res->body, ",\"anti_entropy\":{\"exchanges\":%llu,"
+	    "\"failures\":%llu,\"keys_received\":%llu,\"keys_sent\":%llu,"
+	    "\"set_aside\":%llu,\"last_ok_ms\":%lld}",
+	    (unsigned long long)as.exchanges,
+	    (unsigned long long)as.failures, (unsigned long long)as.keys_received,
+	    (unsigned long long)as.keys_sent, (unsigned long long)as.set_aside,
+	    (long long)as.last_ok_ms);
+	hints_stats(nd->hints, NULL, &hs);
+	buf_printf(&res->body, ",\"hints\":{\"pending\":%llu,\"bytes\":%llu,"
+	    "\"oldest_ms\":%lld,\"delivered\":%llu,\"refused\":%llu,"
+	    "\"set_aside\":%llu}",
+	    (unsigned long long)hs.pending, (unsigned long long)hs.bytes,
+	    (long long)hs.oldest_ms, (unsigned long long)hs.delivered,
+	    (unsigned long long)hs.refused, (unsigned long long)hs.set_aside);
+	aside_stats(nd->aside, &ss);
+	buf_printf(&res->body, ",\"set_aside\":{\"hint\":%llu,"
+	    "\"anti_entropy\":%llu,\"transfer\":%llu,\"file_records\":%llu,"
+	    "\"file_bytes\":%llu}}\n",
+	    (unsigned long long)ss.set_aside[ASIDE_HINT],
+	    (unsigned long long)ss.set_aside[ASIDE_ANTI_ENTROPY],
+	    (unsigned long long)ss.set_aside[ASIDE_TRANSFER],
+	    (unsigned long long)ss.file_lines, (unsigned long long)ss.file_bytes);
+	cluster_view_put(nd->cluster, v);
+}
+
+/* Reads a small JSON object body and the string member name.  */
+static int
+body_string(const struct server_request *sr, const char *name, struct buf *out)
+{
+	struct json_tok toks[32];
+	int n, i;
+
+	n = json_parse(sr->body, sr->body_len, toks, 32, JSON_DEPTH_DEFAULT,
+	    NULL);
+	if (n < 1 || toks[0].type != JSON_OBJECT)
+		return -1;
+	i = json_object_get(sr->body, toks, 0, name);
+	if (i < 0 || toks[i].type != JSON_STRING)
+		return -1;
+	json_string_decode(sr->body, &toks[i], out);
+	return 0;
+}
+
+static void
+handle_membership(struct node *nd, const struct server_request *sr,
+    bool join, struct server_response *res)
+{
+	struct buf id = BUF_INIT, addr = BUF_INIT;
+	char err[256];
+	int rc, status = 400;
+
+	if (body_string(sr, "id", &id) != 0 ||
+	    (join && body_string(sr, "address", &addr) != 0)) {
+		server_error(res, 400, join ? "bad body: want {\"id\":\"...\","
+		    "\"address\":\"host:port\"}" : "bad body: want {\"id\":\"...\"}");
+		goto out;
+	}
+	rc = join ? cluster_join(nd->cluster, id.data, addr.data, &status, err,
+	    sizeof(err)) : cluster_leave(nd->cluster, id.data, &status, err,
+	    sizeof(err));
+	if (rc < 0) {
+		server_error(res, status, err);
+		goto out;
+	}
+	log_event(LOG_INFO, join ? "member joined" : "member left", "id=%s%s%s",
+	    id.data, join ? " address=" : "", addr.data);
+	handle_nodes(nd, res);
+out:
+	buf_free(&id);
+	buf_free(&addr);
+}
+
+static void
+handle_members(struct node *nd, const struct server_request *sr,
+    struct server_response *res)
+{
+	const struct cluster_view *v;
+
+	if (cluster_merge_json(nd->cluster, sr->body, sr->body_len) < 0) {
+		server_error(res, 400, "malformed member list");
+		return;
+	}
+	v = cluster_view_get(nd->cluster);
+	cluster_list_to_json(v, &res->body);
+	cluster_view_put(nd->cluster, v);
+}
+
+/* POST /cluster/cleanup: starts a cleanup pass (transfer.h); 202. */
+static void
+handle_cleanup(struct node *nd, struct server_response *res)
+{
+	struct transfer_stats ts;
+
+	if (transfer_cleanup(nd->transfer) != 0) {
+		server_error(res, 409, "a cleanup is already running on this node");
+		return;
+	}
+	transfer_stats(nd->transfer, &ts);
+	res->status = 202;
+	buf_puts(&res->body, "{\"id\":");
+	json_emit_string(&res->body, nd->cfg.id, strlen(nd->cfg.id));
+	ts.cleanup_running = true;
+	put_cleanup(&res->body, &ts);
+	buf_puts(&res->body, "}\n");
+}
+
+/* True for the node-to-node routes, which clients do not call. */
+static bool
+internal_route(int i)
+{
+	return strncmp(routes[i].path, "/internal/", 10) == 0;
+}
+
+/*
+ * Route, method, key and quorum parameters: what needs only the head.
+ * Returns the index in routes[] (kept in sr->route by the precheck), or
+ * -1 after filling res.  *key gets the decoded key for /kv/ and
+ * /internal/fetch/.
+ */
+static int
+check_route(struct node *nd, const struct server_request *sr,
+    struct buf *key, struct server_response *res)
+{
+	const char *rest = NULL;
+	size_t restlen = 0;
+	int i, q;
+
+	i = route_of(sr->http, &rest, &restlen);
+	if (i < 0) {
+		server_error(res, 404, "no such route (see README: /kv/KEY, "
+		    "/health, /cluster/nodes)");
+		return -1;
+	}
+	if (!method_allowed(sr->http, routes[i].allow)) {
+		server_error(res, 405, "method not allowed");
+		buf_printf(&res->headers, "Allow: %s\r\n", routes[i].allow);
+		return -1;
+	}
+	if (routes[i].route == R_KV || routes[i].route == R_FETCH) {
+		if (decode_key(rest, restlen, key, res) != 0)
+			return -1;
+		if (quorum_param(nd, sr->http, "w", &q, res) != 0 ||
+		    quorum_param(nd, sr->http, "r", &q, res) != 0)
+			return -1;
+	}
+	return i;
+}
+
+/* The decoded key of a request whose route was already checked. */
+static void
+route_key(const struct server_request *sr, struct buf *key)
+{
+	const char *rest;
+	size_t restlen;
+
+	if (route_of(sr->http, &rest, &restlen) >= 0 &&
+	    (routes[sr->route].route == R_KV ||
+	    routes[sr->route].route == R_FETCH))
+		http_percent_decode(rest, restlen, key);
+}
+
+bool
+api_precheck(void *arg, struct server_request *sr, struct server_response *res)
+{
+	struct api *a = arg;
+	struct buf key = BUF_INIT;
+	int i;
+
+	i = check_route(a->nd, sr, &key, res);
+	buf_free(&key);
+	if (i < 0)
+		return false;
+	sr->route = i;
+	if (!internal_route(i)) {
+		sr->max_body = a->nd->cfg.max_body;
+		sr->max_body_name = "--max-body";
+	} else if (a->nd->cfg.auth != NULL &&
+	    http_find_header(sr->http->headers, sr->http->nheaders,
+	    AUTH_HDR_SIGNATURE) == NULL) {
+		/* Not worth reading a megabyte to refuse it. */
+		server_error(res, 401, "unauthorized: missing signature");
+		return false;
+	}
+	return true;
+}
+
+/* The method as a metrics label: a client's made-up methods share one. */
+static const char *
+method_label(const struct http_request *req)
+{
+	static const char *const known[] = { "GET", "HEAD", "PUT", "POST",
+	    "DELETE", "OPTIONS", "PATCH" };
+	size_t i;
+
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (method_is(req, known[i]))
+			return known[i];
+	return "other";
+}
+
+void
+api_handle(void *arg, const struct server_request *sr,
+    struct server_response *res)
+{
+	struct api *a = arg;
+	struct node *nd = a->nd;
+	const struct http_request *req = sr->http;
+	struct buf key = BUF_INIT;
+	uint64_t started = clock_now_ns();
+	const char *why, *route;
+	char msg[160], status[8];
+	int i;
+
+	if ((i = sr->route) >= 0)
+		route_key(sr, &key);	/* checked by the precheck */
+	else if ((i = check_route(nd, sr, &key, res)) < 0)
+		goto out;
+	if (nd->cfg.auth != NULL && internal_route(i) &&
+	    auth_verify(nd->cfg.auth, req, sr->body, sr->body_len, &why) != 0) {
+		snprintf(msg, sizeof(msg), "unauthorized: %s", why);
+		server_error(res, 401, msg);
+		log_event(LOG_WARN, "unauthorized internal request", "peer=%s "
+		    "path=%s why=\"%s\"", sr->peer, routes[i].path, why);
+		goto out;
+	}
+	switch (routes[i].route) {
+	case R_KV:
+		if (node_membership(nd) == NODE_LEFT) {
+			res->status = 503;
+			buf_puts(&res->body, "{\"error\":\"this node has left the "
+			    "cluster; send requests to a member (see GET "
+			    "/cluster/nodes on one)\",\"code\":\"left\"}\n");
+		} else if (method_is(req, "GET") || method_is(req, "HEAD"))
+			handle_get(nd, sr, &key, res);
+		else
+			handle_write(nd, sr, &key, method_is(req, "DELETE"), res);
+		break;
+	case R_HEALTH:
+		handle_health(nd, res);
+		break;
+	case R_NODES:
+		handle_nodes(nd, res);
+		break;
+	case R_JOIN:
+	case R_LEAVE:
+		handle_membership(nd, sr, routes[i].route == R_JOIN, res);
+		break;
+	case R_REPLICATE:
+		res->status = replica_serve_replicate(nd->replica, sr->body,
+		    sr->body_len, &res->body);
+		break;
+	case R_FETCH:
+		res->status = replica_serve_fetch(nd->replica, key.data, key.len,
+		    &res->body);
+		break;
+	case R_MEMBERS:
+		handle_members(nd, sr, res);
+		break;
+	case R_BATCH:
+		res->status = replica_serve_batch(nd->replica, sr->body,
+		    sr->body_len, &res->body);
+		break;
+	case R_AE_SYNC:
+		res->status = ae_serve_sync(nd->ae, sr->body, sr->body_len,
+		    &res->body);
+		break;
+	case R_METRICS:
+		res->content_type = METRICS_CONTENT_TYPE;
+		metrics_write(&res->body);
+		break;
+	case R_READY:
+		handle_ready(nd, res);
+		break;
+	case R_CLEANUP:
+		handle_cleanup(nd, res);
+		break;
+	case R_VERSION:
+		buf_puts(&res->body, "{\"version\":\"" KVD_VERSION "\",\"api\":1}\n");
+		break;
+	case R_NONE:
+		break;
+	}
+out:
+	buf_free(&key);
+	route = i >= 0 ? routes[i].path : "other";
+	status[0] = (char)('0' + res->status / 100 % 10);
+	status[1] = (char)('0' + res->status / 10 % 10);
+	status[2] = (char)('0' + res->status % 10);
+	status[3] = '\0';
+	metrics_inc(metrics_with(m_requests, route, method_label(req), status));
+	metrics_observe(metrics_with(m_duration, route),
+	    (double)(clock_now_ns() - started) / 1e9);
+}
+
+/* ---- metrics ---------------------------------------------------------- */
+
+/*
+ * The node's figures, taken again unless the last ones are SCRAPE_MS
+ * young.  Caller holds metrics_mu.
+ */
+static void
+scrape(struct api *a, struct scrape *out)
+{
+	struct node *nd = a->nd;
+	struct store_stats st;
+	struct hints_stats hs;
+	struct ae_stats as;
+	struct server_stats ss;
+	struct scrape *sc = &a->last;
+	int64_t now = clock_now_ms(), wall = clock_wall_ms(), since;
+
+	if (a->last_ms == 0 || now - a->last_ms >= SCRAPE_MS) {
+		store_stats(nd->store, &st);
+		hints_stats(nd->hints, NULL, &hs);
+		ae_stats(nd->ae, &as);
+		memset(&ss, 0, sizeof(ss));
+		if (nd->server != NULL)
+			server_stats(nd->server, &ss);
+		since = st.snapshot_ms ? st.snapshot_ms : nd->started_wall_ms;
+		sc->keys = (double)st.keys;
+		sc->tombstones = (double)st.tombstones;
+		sc->wal_bytes = (double)st.wal_bytes;
+		sc->wal_fsyncs = (double)st.wal_fsyncs;
+		sc->wal_appends = (double)st.wal_appends;
+		sc->snapshot_age = (double)(wall - since) / 1000.0;
+		sc->hints = (double)hs.pending;
+		sc->hint_age = hs.oldest_ms ?
+		    (double)(wall - hs.oldest_ms) / 1000.0 : 0;
+		sc->ae_repairs = (double)(as.keys_received + as.keys_sent);
+		sc->read_repairs = (double)replica_read_repairs(nd->replica);
+		sc->connections = (double)ss.active;
+		a->last_ms = now;
+	}
+	*out = *sc;
+}
+
+static const struct {
+	const char	*name;
+	const char	*help;
+	enum metrics_type type;
+	size_t		 off;
+} gauges[] = {
+#define S(f) offsetof(struct scrape, f)
+	{ "kvd_keys", "Live keys stored on this node.", METRICS_GAUGE, S(keys) },
+	{ "kvd_tombstones", "Deleted keys whose tombstones are still kept.",
+	  METRICS_GAUGE, S(tombstones) },
+	{ "kvd_wal_bytes_total", "Bytes written to the WAL.", METRICS_COUNTER,
+	  S(wal_bytes) },
+	{ "kvd_wal_fsyncs_total", "WAL fsyncs (fdatasync).", METRICS_COUNTER,
+	  S(wal_fsyncs) },
+	{ "kvd_wal_appends_total", "Records appended to the WAL.",
+	  METRICS_COUNTER, S(wal_appends) },
+	{ "kvd_snapshot_age_seconds", "Seconds since the last snapshot (since "
+	  "start when none was taken).", METRICS_GAUGE, S(snapshot_age) },
+	{ "kvd_hints_pending", "Writes held for members that are down.",
+	  METRICS_GAUGE, S(hints) },
+	{ "kvd_hint_oldest_age_seconds", "Age of the oldest pending hint.",
+	  METRICS_GAUGE, S(hint_age) },
+	{ "kvd_antientropy_repairs_total", "Keys moved by anti-entropy, "
+	  "received and sent.", METRICS_COUNTER, S(ae_repairs) },
+	{ "kvd_read_repairs_total", "Stale replicas repaired by reads.",
+	  METRICS_COUNTER, S(read_repairs) },
+	{ "kvd_connections", "Client connections open now.", METRICS_GAUGE,
+	  S(connections) },
+#undef S
+};
+
+#define NGAUGES (sizeof(gauges) / sizeof(gauges[0]))
+
+/* A gauges[] entry's value; arg is the entry.  0 while no api serves. */
+static double
+gauge_read(void *arg)
+{
+	size_t off = *(const size_t *)arg;
+	struct scrape sc;
+	double v = 0;
+
+	pthread_mutex_lock(&metrics_mu);
+	if (metrics_api != NULL) {
+		scrape(metrics_api, &sc);
+		v = *(const double *)((const char *)&sc + off);
+	}
+	pthread_mutex_unlock(&metrics_mu);
+	return v;
+}
+
+static void
+c_peer_up(struct metrics_sink *sink, void *arg)
+{
+	const struct cluster_view *v;
+	struct peer_health h;
+	const char *val[1];
+	struct node *nd;
+	size_t i;
+
+	(void)arg;
+	pthread_mutex_lock(&metrics_mu);
+	if (metrics_api == NULL) {
+		pthread_mutex_unlock(&metrics_mu);
+		return;
+	}
+	nd = metrics_api->nd;
+	v = cluster_view_get(nd->cluster);
+	for (i = 0; i < v->nmembers; i++) {
+		if (v->self == (ssize_t)i)
+			continue;
+		val[0] = v->members[i].id;
+		metrics_sink_put(sink, val, peer_health(nd->peers,
+		    v->members[i].address, &h) == PEER_UP ? 1 : 0);
+	}
+	cluster_view_put(nd->cluster, v);
+	pthread_mutex_unlock(&metrics_mu);
+}
+
+static void
+c_set_aside(struct metrics_sink *sink, void *arg)
+{
+	struct aside_stats st;
+	const char *val[1];
+	int p;
+
+	(void)arg;
+	pthread_mutex_lock(&metrics_mu);
+	if (metrics_api != NULL)
+		aside_stats(metrics_api->nd->aside, &st);
+	else
+		memset(&st, 0, sizeof(st));
+	pthread_mutex_unlock(&metrics_mu);
+	for (p = 0; p < ASIDE_NPATHS; p++) {
+		val[0] = aside_path_name((enum aside_path)p);
+		metrics_sink_put(sink, val, (double)st.set_aside[p]);
+	}
+}
+
+/* Registers every family, once per process. */
+static void
+register_metrics(void)
+{
+	static const char *const req_labels[] = { "route", "method", "status",
+	    NULL };
+	static const char *const route_label[] = { "route", NULL };
+	static const char *const peer_label[] = { "peer", NULL };
+	static const char *const version_label[] = { "version", NULL };
+	static const char *const path_label[] = { "path", NULL };
+	static const double lat[] = { .0001, .00025, .0005, .001, .0025, .005,
+	    .01, .025, .05, .1, .25, .5, 1, 2.5 };
+	size_t i;
+
+	if (m_requests != NULL)
+		return;
+	m_requests = metrics_family("kvd_requests_total", "HTTP requests "
+	    "answered, by route, method and status.", METRICS_COUNTER,
+	    req_labels, NULL, 0);
+	m_duration = metrics_family("kvd_request_duration_seconds", "Time "
+	    "from a request's head being parsed to its answer being ready.",
+	    METRICS_HISTOGRAM, route_label, lat, sizeof(lat) / sizeof(lat[0]));
+	for (i = 0; i < NGAUGES; i++)
+		(gauges[i].type == METRICS_COUNTER ? metrics_counter_fn :
+		    metrics_gauge_fn)(gauges[i].name, gauges[i].help,
+		    gauge_read, (void *)&gauges[i].off);
+	metrics_collector("kvd_peer_up", "1 when the member answers, as this "
+	    "node sees it.", METRICS_GAUGE, peer_label, c_peer_up, NULL);
+	metrics_collector("kvd_records_set_aside_total", "Records a peer "
+	    "refused for good, set aside in refused.jsonl, by the path that "
+	    "sent them.", METRICS_COUNTER, path_label, c_set_aside, NULL);
+	metrics_set(metrics_with(metrics_family("kvd_build_info", "Build "
+	    "information; always 1.", METRICS_GAUGE, version_label, NULL, 0),
+	    KVD_VERSION), 1);
+}
+
+struct api *
+api_new(struct node *nd)
+{
+	struct api *a;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return NULL;
+	a->nd = nd;
+	pthread_mutex_lock(&metrics_mu);
+	register_metrics();
+	metrics_api = a;
+	pthread_mutex_unlock(&metrics_mu);
+	return a;
+}
+
+void
+api_free(struct api *a)
+{
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&metrics_mu);
+	if (metrics_api == a)
+		metrics_api = NULL;
+	pthread_mutex_unlock(&metrics_mu);
+	free(a);
+}

@@ -1,0 +1,42 @@
+/*
+ * api.h -- the HTTP API of a node: a function from a parsed request to a
+ * response (routes, status codes, JSON bodies, /metrics), with no sockets.
+ * lib/server.c wires it to the listener; test/unit/test_api.c drives
+ * every route without one.
+ *
+ * The routes, their methods and their answers are those of README's
+ * "HTTP API".  api_precheck sees a request's head before its body is
+ * read (route, method, key and parameters, the body limit, a missing
+ * signature) and remembers the route it matched in the request; api_handle
+ * answers it.  Both have the server.h handler signatures, with an api as
+ * their argument.
+ *
+ * An api borrows the node it serves (node.h), which must stay open while
+ * requests can arrive: node.c creates it right before the server and
+ * frees it right after.  Thread-safe: any number of connection threads
+ * call api_handle at once.
+ */
+#ifndef KVD_API_H
+#define KVD_API_H
+
+#include <stdbool.h>
+
+#include "server.h"
+
+struct node;
+struct api;
+
+/*
+ * Registers the /metrics families (once per process: a second api gets
+ * the first one's families) and returns the api.  NULL with errno.
+ */
+struct api *api_new(struct node *nd);
+void	api_free(struct api *a);	/* NULL ok */
+
+/* server_precheck_fn and server_handler_fn, arg an api. */
+bool	api_precheck(void *arg, struct server_request *sr,
+	    struct server_response *res);
+void	api_handle(void *arg, const struct server_request *sr,
+	    struct server_response *res);
+
+#endif
