@@ -18,27 +18,30 @@ CFLAGS	= -std=c11 $(OPT) -Wall -Wextra $(WERROR) -D_POSIX_C_SOURCE=200809L \
 	  -DKVD_VERSION='"$(VERSION)"' -pthread $(EXTRA_CFLAGS)
 LDFLAGS	= -pthread $(EXTRA_LDFLAGS)
 
-HEADERS	= lib/base64.h lib/buf.h lib/clock.h lib/file.h lib/log.h lib/net.h lib/http.h lib/json.h lib/vclock.h \
-	  lib/version.h lib/record.h lib/crc32c.h lib/wal.h lib/store.h \
-	  lib/fnv.h lib/ring.h lib/server.h lib/client.h lib/workq.h \
-	  lib/peer.h lib/cluster.h lib/replica.h lib/sha256.h lib/hints.h \
-	  lib/failpoint.h lib/auth.h lib/transfer.h \
-	  lib/antientropy.h lib/bench.h lib/verify.h lib/metrics.h lib/notify.h \
-	  lib/push.h lib/aside.h lib/node.h lib/api.h
-LIBOBJS	= lib/base64.o lib/buf.o lib/clock.o lib/file.o lib/log.o lib/net.o lib/http.o lib/json.o lib/vclock.o \
-	  lib/version.o lib/record.o lib/crc32c.o lib/wal.o lib/store.o \
-	  lib/fnv.o lib/ring.o lib/server.o lib/client.o lib/workq.o \
-	  lib/peer.o lib/cluster.o lib/replica.o lib/sha256.o lib/hints.o \
-	  lib/failpoint.o lib/auth.o lib/transfer.o \
-	  lib/antientropy.o lib/bench.o lib/verify.o lib/metrics.o lib/notify.o \
-	  lib/push.o lib/aside.o lib/node.o lib/api.o
-UNITS	= test/unit/test_base64 test/unit/test_buf test/unit/test_clock test/unit/test_http test/unit/test_json \
-	  test/unit/test_vclock test/unit/test_version test/unit/test_wal \
-	  test/unit/test_store test/unit/test_ring test/unit/test_sha256 \
-	  test/unit/test_workq test/unit/test_peer test/unit/test_cluster \
-	  test/unit/test_auth test/unit/test_notify test/unit/test_metrics \
-	  test/unit/test_failpoint test/unit/test_bench \
-	  test/unit/test_antientropy test/unit/test_push test/unit/test_aside
+HEADERS	= lib/antientropy.h lib/api.h lib/aside.h lib/auth.h \
+	  lib/base64.h lib/bench.h lib/buf.h lib/client.h lib/clock.h \
+	  lib/cluster.h lib/crc32c.h lib/failpoint.h lib/file.h lib/fnv.h \
+	  lib/hints.h lib/http.h lib/json.h lib/log.h lib/metrics.h lib/net.h \
+	  lib/node.h lib/notify.h lib/opt.h lib/peer.h lib/push.h lib/record.h \
+	  lib/replica.h lib/ring.h lib/server.h lib/sha256.h lib/store.h \
+	  lib/transfer.h lib/vclock.h lib/verify.h lib/version.h lib/wal.h \
+	  lib/workq.h
+LIBOBJS	= lib/antientropy.o lib/api.o lib/aside.o lib/auth.o \
+	  lib/base64.o lib/bench.o lib/buf.o lib/client.o lib/clock.o \
+	  lib/cluster.o lib/crc32c.o lib/failpoint.o lib/file.o lib/fnv.o \
+	  lib/hints.o lib/http.o lib/json.o lib/log.o lib/metrics.o lib/net.o \
+	  lib/node.o lib/notify.o lib/opt.o lib/peer.o lib/push.o lib/record.o \
+	  lib/replica.o lib/ring.o lib/server.o lib/sha256.o lib/store.o \
+	  lib/transfer.o lib/vclock.o lib/verify.o lib/version.o lib/wal.o \
+	  lib/workq.o
+UNITS	= test/unit/test_antientropy test/unit/test_aside \
+	  test/unit/test_auth test/unit/test_base64 test/unit/test_bench \
+	  test/unit/test_buf test/unit/test_clock test/unit/test_cluster \
+	  test/unit/test_failpoint test/unit/test_http test/unit/test_json \
+	  test/unit/test_metrics test/unit/test_notify test/unit/test_opt \
+	  test/unit/test_peer test/unit/test_push test/unit/test_ring \
+	  test/unit/test_sha256 test/unit/test_store test/unit/test_vclock \
+	  test/unit/test_version test/unit/test_wal test/unit/test_workq
 
 all: kvd kvctl
 

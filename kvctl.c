@@ -13,13 +13,23 @@
  * server reachable or timed out, 4 other client error (e.g. 412), 5
  * server error or quorum failure.
  *
+ * `kvctl bench` and `kvctl verify` are libraries (lib/bench, lib/verify)
+ * that take parsed options and return results; everything they say is
+ * said here: their options, their text and JSON reports, progress and
+ * messages on stderr, and their exit codes.  Options are read with
+ * lib/opt (one reader of "NAME VALUE" / "NAME=VALUE" and of numbers), and
+ * every bad one ends in the one usage_error() below.
+ *
  * Start reading at main().
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +41,7 @@
 #include "lib/http.h"
 #include "lib/json.h"
 #include "lib/net.h"
+#include "lib/opt.h"
 #include "lib/verify.h"
 
 #ifndef KVD_VERSION
@@ -39,7 +50,8 @@
 
 enum {
 	EXIT_OK = 0, EXIT_NOTFOUND = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3,
-	EXIT_CLIENT = 4, EXIT_SERVER = 5
+	EXIT_CLIENT = 4, EXIT_SERVER = 5,
+	EXIT_LOST = 1		/* verify: writes lost, or it could not check */
 };
 
 struct opts {
@@ -121,19 +133,26 @@ usage(FILE *f)
 	    "quorum failure.\n");
 }
 
-static int __attribute__((format(printf, 1, 2)))
-usage_error(const char *fmt, ...)
+/*
+ * The one usage error: "kvctl: MESSAGE" and where help is, on stderr.
+ * cmd names the command whose own options were wrong ("bench", "verify"):
+ * then it is "kvctl bench: MESSAGE" and 'kvctl bench --help'.  NULL for
+ * kvctl's flags and command lines.  Returns EXIT_USAGE.
+ */
+static int __attribute__((format(printf, 2, 3)))
+usage_error(const char *cmd, const char *fmt, ...)
 {
+	char who[32];
 	va_list ap;
 
-	fprintf(stderr, "kvctl: ");
+	snprintf(who, sizeof(who), "kvctl%s%s", cmd ? " " : "", cmd ? cmd : "");
+	fprintf(stderr, "%s: ", who);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nkvctl: try 'kvctl --help'\n");
+	fprintf(stderr, "\n%s: try '%s --help'\n", who, who);
 	return EXIT_USAGE;
 }
-
 
 /* Reads the message of a JSON error body, or falls back to the reason. */
 static void
@@ -573,52 +592,605 @@ out:
 	return rc;
 }
 
+/* POSTs {"id":ID} (with "address":ADDRESS unless NULL) to target. */
 static int
-cmd_cluster(const struct opts *o, int argc, char **argv)
+cluster_post(const struct opts *o, const char *target, const char *what,
+    const char *id, const char *address)
 {
 	struct buf body = BUF_INIT;
 	int rc;
 
-	if (argc >= 1 && strcmp(argv[0], "nodes") == 0 && argc == 1)
+	buf_puts(&body, "{\"id\":");
+	json_emit_string(&body, id, strlen(id));
+	if (address != NULL) {
+		buf_puts(&body, ",\"address\":");
+		json_emit_string(&body, address, strlen(address));
+	}
+	buf_puts(&body, "}");
+	rc = cmd_simple(o, "POST", target, body.data, what, false);
+	buf_free(&body);
+	return rc;
+}
+
+static int
+cmd_cluster(const struct opts *o, int argc, char **argv)
+{
+	if (argc == 1 && strcmp(argv[0], "nodes") == 0)
 		return cmd_simple(o, "GET", "/cluster/nodes", NULL, "cluster nodes",
 		    true);
-	if (argc == 3 && strcmp(argv[0], "join") == 0) {
-		buf_puts(&body, "{\"id\":");
-		json_emit_string(&body, argv[1], strlen(argv[1]));
-		buf_puts(&body, ",\"address\":");
-		json_emit_string(&body, argv[2], strlen(argv[2]));
-		buf_puts(&body, "}");
-		rc = cmd_simple(o, "POST", "/cluster/join", body.data,
-		    "cluster join", false);
-		buf_free(&body);
-		return rc;
-	}
-	if (argc == 2 && strcmp(argv[0], "leave") == 0) {
-		buf_puts(&body, "{\"id\":");
-		json_emit_string(&body, argv[1], strlen(argv[1]));
-		buf_puts(&body, "}");
-		rc = cmd_simple(o, "POST", "/cluster/leave", body.data,
-		    "cluster leave", false);
-		buf_free(&body);
-		return rc;
-	}
+	if (argc == 3 && strcmp(argv[0], "join") == 0)
+		return cluster_post(o, "/cluster/join", "cluster join", argv[1],
+		    argv[2]);
+	if (argc == 2 && strcmp(argv[0], "leave") == 0)
+		return cluster_post(o, "/cluster/leave", "cluster leave", argv[1],
+		    NULL);
 	if (argc == 1 && strcmp(argv[0], "cleanup") == 0)
 		return cmd_cleanup(o);
-	return usage_error("usage: kvctl cluster nodes | join ID HOST:PORT | "
+	return usage_error(NULL, "usage: kvctl cluster nodes | join ID HOST:PORT | "
 	    "leave ID | cleanup");
+}
+
+/*
+ * The --server list of bench and verify (cmd), which connect to every
+ * server up front.  Returns how many (>= 1) with *out malloc'd, or -1
+ * after a message.
+ */
+static int
+parse_servers(const char *cmd, const char *list, struct client_server **out)
+{
+	const char *bad;
+	size_t badlen;
+	int n;
+
+	n = client_parse_servers(list, out, &bad, &badlen);
+	if (n < 0 && badlen)
+		fprintf(stderr, "kvctl %s: bad server URL '%.*s' (want "
+		    "http://HOST:PORT)\n", cmd, (int)badlen, bad);
+	else if (n < 0)
+		fprintf(stderr, "kvctl %s: no server given\n", cmd);
+	return n;
+}
+
+/* ---- kvctl bench: lib/bench's options, reports and exit status ---- */
+
+static void
+bench_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: kvctl bench [options] [--server URL,...] [--json]\n\n"
+	    "  -c N              connections, one thread each (default 50)\n"
+	    "  -n N              total requests (default 100000)\n"
+	    "  -d SECONDS        run for a duration instead of -n\n"
+	    "  -t TEST           get, put, delete or mix (default get)\n"
+	    "  --ratio G:P       GET:PUT ratio of mix (default 90:10)\n"
+	    "  --size BYTES      value size (default 100)\n"
+	    "  --keys N          key space key:000000000000.. (default 10000)\n"
+	    "  --prefill         PUT every key once first, so GETs hit\n"
+	    "  --raw             octet-stream bodies (default JSON {\"value\":..})\n"
+	    "  --warmup SECONDS  unmeasured load before measuring (default 0)\n\n"
+	    "Connections are spread round-robin over the --server list.\n"
+	    "Prints requests, errors, throughput, latency p50/p90/p99/p99.9/max\n"
+	    "and the generator's own CPU share; --json prints one object.\n"
+	    "Exit status: 0 done (errors are reported), 2 usage, 3 no server\n"
+	    "answered any request.\n");
+}
+
+/*
+ * Reads bench's options (argv[1..]) into b.  Returns -1 to run, or the
+ * exit status: EXIT_OK after the help (--help), EXIT_USAGE after a message.
+ */
+static int
+bench_parse(struct bench_opts *b, int argc, char **argv)
+{
+	const char *v;
+	uint64_t u;
+	bool missing = false, have_n = false;
+	int i;
+
+	bench_opts_init(b);
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			bench_usage(stdout);
+			return EXIT_OK;
+		} else if (strcmp(a, "--prefill") == 0) {
+			b->prefill = true;
+		} else if (strcmp(a, "--raw") == 0) {
+			b->raw = true;
+		} else if ((v = opt_value(argc, argv, &i, "-c", &missing)) != NULL) {
+			if (opt_u64(v, 1, BENCH_MAX_CONNS, &u) != 0)
+				return usage_error("bench", "bad -c '%s' (1..%d)", v,
+				    BENCH_MAX_CONNS);
+			b->conns = (int)u;
+		} else if ((v = opt_value(argc, argv, &i, "-n", &missing)) != NULL) {
+			if (opt_u64(v, 1, UINT64_MAX / 2, &b->requests) != 0)
+				return usage_error("bench", "bad -n '%s'", v);
+			have_n = true;
+		} else if ((v = opt_value(argc, argv, &i, "-d", &missing)) != NULL) {
+			if (opt_double(v, 0.001, BENCH_MAX_SECS, &b->duration) != 0)
+				return usage_error("bench", "bad -d '%s' (seconds)",
+				    v);
+		} else if ((v = opt_value(argc, argv, &i, "-t", &missing)) != NULL) {
+			for (u = 0; u < BENCH_NTESTS; u++)
+				if (strcmp(v, bench_test_name((enum bench_test)u)) == 0)
+					break;
+			if (u == BENCH_NTESTS)
+				return usage_error("bench", "bad -t '%s' (get, put, "
+				    "delete or mix)", v);
+			b->test = (enum bench_test)u;
+		} else if ((v = opt_value(argc, argv, &i, "--ratio", &missing)) != NULL) {
+			unsigned g, p;
+			char extra;
+
+			if (sscanf(v, "%u:%u%c", &g, &p, &extra) != 2 ||
+			    g > 1000000 || p > 1000000 || g + p == 0)
+				return usage_error("bench", "bad --ratio '%s' "
+				    "(GET:PUT, e.g. 90:10)", v);
+			b->ratio_get = g;
+			b->ratio_put = p;
+		} else if ((v = opt_value(argc, argv, &i, "--size", &missing)) != NULL) {
+			if (opt_u64(v, 0, BENCH_MAX_VALUE, &u) != 0)
+				return usage_error("bench", "bad --size '%s' (0..%d "
+				    "bytes)", v, BENCH_MAX_VALUE);
+			b->size = (size_t)u;
+		} else if ((v = opt_value(argc, argv, &i, "--keys", &missing)) != NULL) {
+			if (opt_u64(v, 1, BENCH_MAX_KEYS, &b->keys) != 0)
+				return usage_error("bench", "bad --keys '%s'", v);
+		} else if ((v = opt_value(argc, argv, &i, "--warmup", &missing)) != NULL) {
+			if (opt_double(v, 0, BENCH_MAX_SECS, &b->warmup) != 0)
+				return usage_error("bench", "bad --warmup '%s' "
+				    "(seconds)", v);
+		} else if (missing) {
+			return usage_error("bench", "%s needs a value", a);
+		} else {
+			return usage_error("bench", "unknown bench option '%s'", a);
+		}
+	}
+	if (have_n && b->duration > 0)
+		return usage_error("bench", "-n and -d exclude each other");
+	if (b->duration > 0)
+		b->requests = 0;
+	return -1;
+}
+
+static void
+bench_print_text(const struct bench_opts *b, const struct bench_result *r)
+{
+	int i;
+
+	printf("bench %s: %d connections to %d server%s, ",
+	    bench_test_name(b->test), b->conns, b->nservers,
+	    b->nservers == 1 ? "" : "s");
+	if (b->requests)
+		printf("%llu requests", (unsigned long long)b->requests);
+	else
+		printf("%.1f s", b->duration);
+	printf(", %zu-byte %s values, %llu keys", b->size,
+	    b->raw ? "raw" : "JSON", (unsigned long long)b->keys);
+	if (b->test == BENCH_MIX)
+		printf(", GET:PUT %u:%u", b->ratio_get, b->ratio_put);
+	printf("\n");
+	printf("  requests    %llu (ok %llu, misses %llu; get %llu, put %llu, "
+	    "delete %llu)\n", (unsigned long long)r->requests,
+	    (unsigned long long)r->ok, (unsigned long long)r->misses,
+	    (unsigned long long)r->ops[BENCH_OP_GET],
+	    (unsigned long long)r->ops[BENCH_OP_PUT],
+	    (unsigned long long)r->ops[BENCH_OP_DELETE]);
+	printf("  errors      %llu (transport %llu, http %llu)\n",
+	    (unsigned long long)(r->transport + r->http_err),
+	    (unsigned long long)r->transport, (unsigned long long)r->http_err);
+	if (r->transport) {
+		printf("  transport  ");
+		for (i = 0; i < BENCH_NTERR; i++)
+			if (r->terr[i])
+				printf(" %s %llu", bench_terr_name((enum bench_terr)i),
+				    (unsigned long long)r->terr[i]);
+		printf("\n");
+	}
+	if (r->http_err) {
+		printf("  http       ");
+		for (i = 0; i < BENCH_NSTATUS; i++)
+			if (r->status[i])
+				printf(" %d: %llu", i,
+				    (unsigned long long)r->status[i]);
+		printf("\n");
+	}
+	if (b->prefill)
+		printf("  prefill     %llu keys, %llu failed\n",
+		    (unsigned long long)b->keys,
+		    (unsigned long long)r->prefill_err);
+	printf("  duration    %.3f s\n", r->secs);
+	printf("  throughput  %.1f req/s\n", r->rps);
+	printf("  latency ms  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  "
+	    "max %.3f  mean %.3f\n", r->p50, r->p90, r->p99, r->p999, r->max,
+	    r->mean);
+	printf("  client cpu  %.1f%% of %ld core%s (%.2f cores busy)\n",
+	    r->cpu_pct, r->cores, r->cores == 1 ? "" : "s", r->busy);
+}
+
+static void
+bench_print_json(const struct bench_opts *b, const struct bench_result *r)
+{
+	bool first = true;
+	int i;
+
+	printf("{\"test\":\"%s\",\"connections\":%d,\"servers\":%d,",
+	    bench_test_name(b->test), b->conns, b->nservers);
+	printf("\"value_size\":%zu,\"raw\":%s,\"keys\":%llu,", b->size,
+	    b->raw ? "true" : "false", (unsigned long long)b->keys);
+	if (b->test == BENCH_MIX)
+		printf("\"ratio\":\"%u:%u\",", b->ratio_get, b->ratio_put);
+	printf("\"requests\":%llu,\"ok\":%llu,\"misses\":%llu,"
+	    "\"errors\":%llu,\"errors_transport\":%llu,\"errors_http\":%llu,",
+	    (unsigned long long)r->requests,
+	    (unsigned long long)r->ok, (unsigned long long)r->misses,
+	    (unsigned long long)(r->transport + r->http_err),
+	    (unsigned long long)r->transport, (unsigned long long)r->http_err);
+	printf("\"transport\":{");
+	for (i = 0; i < BENCH_NTERR; i++)
+		printf("%s\"%s\":%llu", i ? "," : "",
+		    bench_terr_name((enum bench_terr)i),
+		    (unsigned long long)r->terr[i]);
+	printf("},\"http_status\":{");
+	for (i = 0; i < BENCH_NSTATUS; i++) {
+		if (r->status[i] == 0)
+			continue;
+		printf("%s\"%d\":%llu", first ? "" : ",", i,
+		    (unsigned long long)r->status[i]);
+		first = false;
+	}
+	printf("},\"gets\":%llu,\"puts\":%llu,\"deletes\":%llu,",
+	    (unsigned long long)r->ops[BENCH_OP_GET],
+	    (unsigned long long)r->ops[BENCH_OP_PUT],
+	    (unsigned long long)r->ops[BENCH_OP_DELETE]);
+	if (b->prefill)
+		printf("\"prefill_errors\":%llu,",
+		    (unsigned long long)r->prefill_err);
+	printf("\"duration_s\":%.6f,\"rps\":%.1f,", r->secs, r->rps);
+	printf("\"latency_ms\":{\"p50\":%.4f,\"p90\":%.4f,\"p99\":%.4f,"
+	    "\"p999\":%.4f,\"max\":%.4f,\"mean\":%.4f},", r->p50, r->p90,
+	    r->p99, r->p999, r->max, r->mean);
+	printf("\"client_cpu_pct\":%.2f,\"client_cpu_cores\":%.3f,\"cores\":%ld}\n",
+	    r->cpu_pct, r->busy, r->cores);
+}
+
+/*
+ * kvctl bench: the report on stdout; exit 0 when the run completed
+ * (failed requests are reported, not fatal), 3 when no request reached
+ * any server.  A run that cannot start at all exits 3 when out of memory
+ * and 2 when a thread would not start, as it always has.
+ */
+static int
+cmd_bench(const struct opts *o, int argc, char **argv)
+{
+	struct bench_opts b;
+	struct bench_result *r;
+	struct client_server *srv = NULL;
+	int rc;
+
+	if ((rc = bench_parse(&b, argc, argv)) >= 0)
+		return rc;
+	if ((b.nservers = parse_servers("bench", o->servers, &srv)) < 0)
+		return EXIT_USAGE;
+	b.servers = srv;
+	r = calloc(1, sizeof(*r));
+	rc = r != NULL ? bench_run(&b, r) : BENCH_ENOMEM;
+	if (rc == BENCH_ENOMEM) {
+		fprintf(stderr, "kvctl bench: out of memory\n");
+		rc = EXIT_UNREACHABLE;
+	} else if (rc == BENCH_ETHREAD) {
+		fprintf(stderr, "kvctl bench: cannot start thread: %s\n",
+		    strerror(errno));
+		rc = EXIT_USAGE;
+	} else {
+		if (o->json)
+			bench_print_json(&b, r);
+		else
+			bench_print_text(&b, r);
+		fflush(stdout);
+		rc = EXIT_OK;
+		if (r->ok + r->misses + r->http_err == 0 && r->transport > 0) {
+			fprintf(stderr, "kvctl bench: no server reachable\n");
+			rc = EXIT_UNREACHABLE;
+		}
+	}
+	free(r);
+	free(srv);
+	return rc;
+}
+
+/* ---- kvctl verify: lib/verify's options, reports and exit status ---- */
+
+static void
+verify_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: kvctl [--server URL,...] [--timeout S] [--json] verify [OPTIONS]\n\n"
+	    "Writes concurrently for a while, then reads every acknowledged write\n"
+	    "back and reports acknowledged / present / lost / stale.\n\n"
+	    "  -c N                    writer threads (default 8)\n"
+	    "  -d SECONDS              length of the write phase (default 10)\n"
+	    "  --mode keys|set         keys: every write a new key (default);\n"
+	    "                          set: each writer rewrites %d keys with\n"
+	    "                          increasing values; an older value than the\n"
+	    "                          last acknowledged one is STALE\n"
+	    "  --prefix P              key prefix (default verify-PID-TIME)\n"
+	    "  --size BYTES            value size (default 32)\n"
+	    "  --read-r N|all          read quorum of the read-back (default 3,\n"
+	    "                          capped to the cluster's N)\n"
+	    "  --read-budget SECONDS   how long one read is retried while nodes\n"
+	    "                          restart (default 30)\n"
+	    "  --pause-before-read S   wait S seconds between the phases\n"
+	    "  --json                  one JSON object on stdout\n\n"
+	    "Every request has the --timeout deadline.  A write is acknowledged on\n"
+	    "200/201 only; 503, timeouts and connection errors are unknown\n"
+	    "outcomes (counted as unacknowledged, never checked).\n"
+	    "Exit status: 0 nothing lost, 1 lost, stale, corrupt or unreadable\n"
+	    "writes, 2 usage error, 3 no server reachable.\n", VERIFY_SET_KEYS);
+}
+
+/*
+ * Reads verify's options (argv[1..]) into vo.  Returns -1 to run, or the
+ * exit status: EXIT_OK after the help (--help), EXIT_USAGE after a message.
+ */
+static int
+verify_parse(struct verify_opts *vo, int argc, char **argv)
+{
+	const char *v;
+	uint64_t u;
+	bool missing = false;
+	int i;
+
+	verify_opts_init(vo);
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			verify_usage(stdout);
+			return EXIT_OK;
+		} else if ((v = opt_value(argc, argv, &i, "-c", &missing)) != NULL) {
+			if (opt_u64(v, 1, VERIFY_MAX_WRITERS, &u) != 0)
+				return usage_error("verify", "bad -c '%s' (writers, "
+				    "1..%d)", v, VERIFY_MAX_WRITERS);
+			vo->writers = (int)u;
+		} else if ((v = opt_value(argc, argv, &i, "-d", &missing)) != NULL) {
+			if (opt_double(v, 0.001, 86400, &vo->secs) != 0)
+				return usage_error("verify", "bad -d '%s' (seconds, "
+				    "> 0)", v);
+		} else if ((v = opt_value(argc, argv, &i, "--mode", &missing)) != NULL) {
+			if (strcmp(v, "keys") == 0)
+				vo->mode = VERIFY_KEYS;
+			else if (strcmp(v, "set") == 0)
+				vo->mode = VERIFY_SET;
+			else
+				return usage_error("verify", "bad --mode '%s' (keys "
+				    "or set)", v);
+		} else if ((v = opt_value(argc, argv, &i, "--prefix", &missing)) != NULL) {
+			if (*v == '\0' || strlen(v) > VERIFY_MAX_PREFIX)
+				return usage_error("verify", "bad --prefix (1..%d "
+				    "bytes)", VERIFY_MAX_PREFIX);
+			memcpy(vo->prefix, v, strlen(v) + 1);
+		} else if ((v = opt_value(argc, argv, &i, "--size", &missing)) != NULL) {
+			if (opt_u64(v, 1, VERIFY_MAX_SIZE, &u) != 0)
+				return usage_error("verify", "bad --size '%s' (bytes, "
+				    "1..%d)", v, VERIFY_MAX_SIZE);
+			vo->size = (size_t)u;
+		} else if ((v = opt_value(argc, argv, &i, "--read-r", &missing)) != NULL) {
+			if (strcmp(v, "all") == 0)
+				vo->read_r = 0;
+			else if (opt_u64(v, 1, VERIFY_MAX_R, &u) == 0)
+				vo->read_r = (int)u;
+			else
+				return usage_error("verify", "bad --read-r '%s' (1..%d "
+				    "or all)", v, VERIFY_MAX_R);
+		} else if ((v = opt_value(argc, argv, &i, "--read-budget",
+		    &missing)) != NULL) {
+			if (opt_double(v, 0, 3600, &vo->budget_s) != 0)
+				return usage_error("verify", "bad --read-budget '%s' "
+				    "(seconds)", v);
+		} else if ((v = opt_value(argc, argv, &i, "--pause-before-read",
+		    &missing)) != NULL) {
+			if (opt_double(v, 0, 3600, &vo->pause_s) != 0)
+				return usage_error("verify", "bad --pause-before-read "
+				    "'%s' (seconds)", v);
+		} else if (missing) {
+			return usage_error("verify", "%s needs a value", a);
+		} else {
+			return usage_error("verify", "unknown option or argument '%s'",
+			    a);
+		}
+	}
+	return -1;
+}
+
+/* lib/verify's progress: one line on stderr as each phase begins. */
+static void
+verify_progress(void *arg, enum verify_phase phase,
+    const struct verify_result *r)
+{
+	const struct verify_opts *vo = arg;
+
+	switch (phase) {
+	case VERIFY_WRITING:
+		fprintf(stderr, "verify: writing for %.1f s with %d writers (%s "
+		    "mode, prefix %s)\n", vo->secs, vo->writers,
+		    verify_mode_name(vo->mode), vo->prefix);
+		break;
+	case VERIFY_WRITTEN:
+		fprintf(stderr, "verify: write phase done: %" PRIu64
+		    " acknowledged, %" PRIu64 " unknown outcome\n", r->acks,
+		    r->unacked);
+		if (r->other_status != 0)
+			fprintf(stderr, "kvctl verify: %" PRIu64 " writes answered "
+			    "with an unexpected status (first: %d)\n",
+			    r->unk_other, r->other_status);
+		break;
+	case VERIFY_PAUSING:
+		fprintf(stderr, "verify: pausing %.1f s before the read-back\n",
+		    vo->pause_s);
+		break;
+	case VERIFY_READING:
+		fprintf(stderr, "verify: reading back %zu keys at r=%d\n",
+		    r->keys_read, r->r);
+		break;
+	}
+}
+
+static void
+verify_json_samples(struct buf *out, const char *name,
+    const struct verify_result *r, enum verify_verdict v)
+{
+	int i;
+
+	buf_printf(out, ",\"%s\":[", name);
+	for (i = 0; i < r->nsamples[v]; i++) {
+		if (i > 0)
+			buf_putc(out, ',');
+		json_emit_string(out, r->samples[v][i], strlen(r->samples[v][i]));
+	}
+	buf_putc(out, ']');
+}
+
+static void
+verify_print_json(const struct verify_opts *vo, const struct verify_result *r,
+    struct buf *out)
+{
+	int v;
+
+	buf_printf(out, "{\"ok\":%s,\"mode\":\"%s\",\"prefix\":",
+	    r->ok ? "true" : "false", verify_mode_name(vo->mode));
+	json_emit_string(out, vo->prefix, strlen(vo->prefix));
+	buf_printf(out, ",\"writers\":%d,\"duration_s\":%.3f,\"servers\":%d,"
+	    "\"read_r\":%d,\"attempted\":%" PRIu64 ",\"acknowledged\":%"
+	    PRIu64 ",\"unacknowledged\":%" PRIu64 ",\"unacknowledged_503\":%"
+	    PRIu64 ",\"unacknowledged_timeout\":%" PRIu64
+	    ",\"unacknowledged_connection\":%" PRIu64
+	    ",\"unacknowledged_other\":%" PRIu64 ",\"keys_read\":%zu",
+	    vo->writers, r->write_s, vo->nservers, r->r, r->attempts,
+	    r->acks, r->unacked, r->unk_503, r->unk_timeout, r->unk_conn,
+	    r->unk_other, r->keys_read);
+	for (v = 0; v < VERIFY_NVERDICTS; v++)
+		buf_printf(out, ",\"%s\":%" PRIu64,
+		    verify_verdict_name((enum verify_verdict)v), r->counts[v]);
+	buf_printf(out, ",\"writes_per_s\":%.1f", r->writes_per_s);
+	verify_json_samples(out, "lost_keys", r, VERIFY_LOST);
+	verify_json_samples(out, "stale_keys", r, VERIFY_STALE);
+	verify_json_samples(out, "corrupt_keys", r, VERIFY_CORRUPT);
+	verify_json_samples(out, "unreadable_keys", r, VERIFY_UNREADABLE);
+	buf_puts(out, "}\n");
+}
+
+static void
+verify_print_text(const struct verify_opts *vo, const struct verify_result *r,
+    struct buf *out)
+{
+	int v, i;
+
+	buf_printf(out, "mode            %s (%d writers, %.1f s, %d "
+	    "server%s, read-back r=%d)\n", verify_mode_name(vo->mode),
+	    vo->writers, r->write_s, vo->nservers,
+	    vo->nservers == 1 ? "" : "s", r->r);
+	buf_printf(out, "acknowledged    %" PRIu64 "\n", r->acks);
+	buf_printf(out, "unacknowledged  %" PRIu64 " (503: %" PRIu64
+	    ", timeout: %" PRIu64 ", connection: %" PRIu64 ", other: %"
+	    PRIu64 ")\n", r->unacked, r->unk_503, r->unk_timeout, r->unk_conn,
+	    r->unk_other);
+	buf_printf(out, "keys_read       %zu\n", r->keys_read);
+	for (v = 0; v < VERIFY_NVERDICTS; v++) {
+		if (v == VERIFY_ABSENT && vo->mode == VERIFY_KEYS)
+			continue;
+		buf_printf(out, "%-15s %" PRIu64 "\n",
+		    verify_verdict_name((enum verify_verdict)v), r->counts[v]);
+	}
+	buf_printf(out, "writes/s        %.1f\n", r->writes_per_s);
+	for (v = VERIFY_LOST; v <= VERIFY_UNREADABLE; v++)
+		for (i = 0; i < r->nsamples[v]; i++)
+			buf_printf(out, "%s key: %s\n",
+			    verify_verdict_name((enum verify_verdict)v),
+			    r->samples[v][i]);
+	buf_printf(out, "%s\n", r->ok ? "OK: no acknowledged write lost" :
+	    "FAILED: acknowledged writes lost, stale, corrupt or unreadable");
+}
+
+/*
+ * kvctl verify: progress on stderr, the report on stdout; exit 0 when no
+ * acknowledged write was lost, 1 when any was lost, stale, corrupt or
+ * unreadable (or the check could not run), 3 when no server answered.
+ */
+static int
+cmd_verify(const struct opts *o, int argc, char **argv)
+{
+	struct verify_opts vo;
+	struct verify_result r;
+	struct client_server *srv = NULL;
+	struct buf out = BUF_INIT;
+	struct sigaction sa;
+	int rc;
+
+	if ((rc = verify_parse(&vo, argc, argv)) >= 0)
+		return rc;
+	if ((vo.nservers = parse_servers("verify", o->servers, &srv)) < 0)
+		return EXIT_USAGE;
+	vo.servers = srv;
+	if (o->timeout_ms > 0)
+		vo.timeout_ms = o->timeout_ms;
+	/* A node killed mid-write must not kill us (no MSG_NOSIGNAL on macOS). */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGPIPE, &sa, NULL);
+
+	switch (verify_run(&vo, verify_progress, &vo, &r)) {
+	case 0:
+		if (o->json)
+			verify_print_json(&vo, &r, &out);
+		else
+			verify_print_text(&vo, &r, &out);
+		fwrite(out.data, 1, out.len, stdout);
+		fflush(stdout);
+		rc = r.ok ? EXIT_OK : EXIT_LOST;
+		break;
+	case VERIFY_EUNREACHABLE:
+		fprintf(stderr, "kvctl verify: no server reachable\n");
+		rc = EXIT_UNREACHABLE;
+		break;
+	case VERIFY_ENOMEM:
+		fprintf(stderr, "kvctl verify: out of memory\n");
+		rc = EXIT_LOST;
+		break;
+	default:
+		fprintf(stderr, "kvctl verify: cannot start a thread\n");
+		rc = EXIT_LOST;
+		break;
+	}
+	verify_result_free(&r);
+	buf_free(&out);
+	free(srv);
+	return rc;
 }
 
 /* Reads SECONDS (> 0, <= 3600) into *ms.  0, or -1 when malformed. */
 static int
 parse_seconds(const char *v, int *ms)
 {
-	char *end;
 	double secs;
 
-	secs = strtod(v, &end);
-	if (*v == '\0' || *end != '\0' || !(secs > 0 && secs <= 3600))
+	if (opt_double(v, 0, 3600, &secs) != 0 || secs <= 0)
 		return -1;
 	*ms = (int)(secs * 1000);
+	return 0;
+}
+
+/* Reads --retry's N (0..100).  0, or -1 when malformed. */
+static int
+parse_retries(const char *v, int *out)
+{
+	uint64_t n;
+
+	if (opt_u64(v, 0, 100, &n) != 0)
+		return -1;
+	*out = (int)n;
 	return 0;
 }
 
@@ -636,22 +1208,19 @@ static int
 read_env(struct opts *o)
 {
 	const char *v;
-	char *end;
 
 	if ((v = getenv("KVCTL_SERVER")) != NULL && *v)
 		o->servers = v;
 	if ((v = getenv("KVCTL_TIMEOUT")) != NULL && *v &&
 	    parse_seconds(v, &o->timeout_ms) != 0)
-		return usage_error("bad KVCTL_TIMEOUT '%s' (seconds, > 0)", v);
+		return usage_error(NULL, "bad KVCTL_TIMEOUT '%s' (seconds, > 0)", v);
 	if ((v = getenv("KVCTL_CONNECT_TIMEOUT")) != NULL && *v &&
 	    parse_seconds(v, &o->connect_timeout_ms) != 0)
-		return usage_error("bad KVCTL_CONNECT_TIMEOUT '%s' (seconds, > 0)",
+		return usage_error(NULL, "bad KVCTL_CONNECT_TIMEOUT '%s' (seconds, > 0)",
 		    v);
-	if ((v = getenv("KVCTL_RETRY")) != NULL && *v) {
-		o->retries = (int)strtol(v, &end, 10);
-		if (*end != '\0' || o->retries < 0 || o->retries > 100)
-			return usage_error("bad KVCTL_RETRY '%s' (0..100)", v);
-	}
+	if ((v = getenv("KVCTL_RETRY")) != NULL && *v &&
+	    parse_retries(v, &o->retries) != 0)
+		return usage_error(NULL, "bad KVCTL_RETRY '%s' (0..100)", v);
 	o->json = env_true("KVCTL_JSON");
 	o->quiet = env_true("KVCTL_QUIET");
 	o->verbose = env_true("KVCTL_VERBOSE");
@@ -674,30 +1243,7 @@ cmd_help(int nargs, char **args)
 			    commands[i].help);
 			return EXIT_OK;
 		}
-	return usage_error("no command '%s' (try 'kvctl help')", args[1]);
-}
-
-/*
- * A flag that takes a value: "--name VALUE" or "--name=VALUE".  Returns
- * the value (advancing *i), or NULL when a is not this flag; *missing is
- * set when the value is absent.
- */
-static const char *
-flag_value(const char *a, const char *name, int argc, char **argv, int *i,
-    bool *missing)
-{
-	size_t n = strlen(name);
-
-	if (strncmp(a, name, n) != 0)
-		return NULL;
-	if (a[n] == '=')
-		return a + n + 1;
-	if (a[n] != '\0')
-		return NULL;
-	if (*i + 1 < argc)
-		return argv[++*i];
-	*missing = true;
-	return "";
+	return usage_error(NULL, "no command '%s' (try 'kvctl help')", args[1]);
 }
 
 static int run(int argc, char **argv, char **args);
@@ -721,7 +1267,6 @@ static int
 run(int argc, char **argv, char **args)
 {
 	struct opts o;
-	char *end;
 	const char *a, *v;
 	int nargs = 0, i, rc;
 	bool flags_done = false, missing = false, passthrough;
@@ -759,64 +1304,66 @@ run(int argc, char **argv, char **args)
 			o.quiet = true;
 		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
 			o.verbose = true;
-		} else if ((v = flag_value(a, "--server", argc, argv, &i,
+		} else if ((v = opt_value(argc, argv, &i, "--server",
 		    &missing)) != NULL) {
-			if (missing || *v == '\0')
-				return usage_error("--server needs a URL");
+			if (*v == '\0')
+				return usage_error(NULL, "--server needs a URL");
 			o.servers = v;
-		} else if ((v = flag_value(a, "--timeout", argc, argv, &i,
+		} else if ((v = opt_value(argc, argv, &i, "--timeout",
 		    &missing)) != NULL) {
 			if (parse_seconds(v, &o.timeout_ms) != 0)
-				return usage_error("bad --timeout '%s' (seconds, > 0)", v);
-		} else if ((v = flag_value(a, "--connect-timeout", argc, argv, &i,
+				return usage_error(NULL, "bad --timeout '%s' "
+				    "(seconds, > 0)", v);
+		} else if ((v = opt_value(argc, argv, &i, "--connect-timeout",
 		    &missing)) != NULL) {
 			if (parse_seconds(v, &o.connect_timeout_ms) != 0)
-				return usage_error("bad --connect-timeout '%s' "
+				return usage_error(NULL, "bad --connect-timeout '%s' "
 				    "(seconds, > 0)", v);
-		} else if ((v = flag_value(a, "--retry", argc, argv, &i,
+		} else if ((v = opt_value(argc, argv, &i, "--retry",
 		    &missing)) != NULL) {
-			o.retries = (int)strtol(v, &end, 10);
-			if (*v == '\0' || *end != '\0' || o.retries < 0 ||
-			    o.retries > 100)
-				return usage_error("bad --retry '%s' (0..100)", v);
+			if (parse_retries(v, &o.retries) != 0)
+				return usage_error(NULL, "bad --retry '%s' (0..100)",
+				    v);
+		} else if (missing) {
+			return usage_error(NULL, "%s needs a value", a);
 		} else if (passthrough) {
 			args[nargs++] = argv[i];
 		} else {
-			return usage_error("unknown flag '%s'", a);
+			return usage_error(NULL, "unknown flag '%s'", a);
 		}
 	}
 	if (o.connect_timeout_ms > o.timeout_ms)
 		o.connect_timeout_ms = o.timeout_ms;
 	if (nargs == 0)
-		return usage_error("missing command");
+		return usage_error(NULL, "missing command");
 	if (strcmp(args[0], "help") == 0)
 		return cmd_help(nargs, args);
 	if (strcmp(args[0], "put") == 0) {
 		if (nargs != 3)
-			return usage_error("usage: kvctl put KEY VALUE|-|@FILE");
+			return usage_error(NULL, "usage: kvctl put KEY VALUE|-|@FILE");
 		if (args[1][0] == '\0')
-			return usage_error("the key must not be empty");
+			return usage_error(NULL, "the key must not be empty");
 		return cmd_put(&o, args[1], args[2]);
 	}
 	if (strcmp(args[0], "get") == 0 || strcmp(args[0], "delete") == 0) {
 		if (nargs != 2)
-			return usage_error("usage: kvctl %s KEY", args[0]);
+			return usage_error(NULL, "usage: kvctl %s KEY", args[0]);
 		if (args[1][0] == '\0')
-			return usage_error("the key must not be empty");
+			return usage_error(NULL, "the key must not be empty");
 		if (args[0][0] == 'g')
 			return cmd_get(&o, args[1]);
 		return cmd_delete(&o, args[1]);
 	}
 	if (strcmp(args[0], "health") == 0) {
 		if (nargs != 1)
-			return usage_error("usage: kvctl health");
+			return usage_error(NULL, "usage: kvctl health");
 		return cmd_simple(&o, "GET", "/health", NULL, "health", !o.json);
 	}
 	if (strcmp(args[0], "cluster") == 0)
 		return cmd_cluster(&o, nargs - 1, args + 1);
 	if (strcmp(args[0], "verify") == 0)
-		return verify_main(o.servers, o.json, o.timeout_ms, nargs, args);
+		return cmd_verify(&o, nargs, args);
 	if (strcmp(args[0], "bench") == 0)
-		return bench_main(o.servers, o.json, nargs, args);
-	return usage_error("unknown command '%s'", args[0]);
+		return cmd_bench(&o, nargs, args);
+	return usage_error(NULL, "unknown command '%s'", args[0]);
 }

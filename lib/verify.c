@@ -2,13 +2,13 @@
  * verify.c -- `kvctl verify`: does the cluster keep every write it
  * acknowledged?
  *
- * The check has two phases.  In the write phase, -c writer threads each
- * own one keep-alive connection per server and send PUTs round-robin over
- * the --server list for -d seconds.  A write is *acknowledged* only when
- * the server answered 200 or 201; a 503, a timeout, a connection error or
- * any other answer is an *unknown* outcome (the write may or may not have
- * been made durable somewhere) and is never counted as acknowledged, nor
- * retried under the same name.  A server that fails at the transport
+ * The check has two phases.  In the write phase, `writers` threads (-c)
+ * each own one keep-alive connection per server and send PUTs round-robin
+ * over the server list for `secs` seconds (-d).  A write is *acknowledged*
+ * only when the server answered 200 or 201; a 503, a timeout, a connection
+ * error or any other answer is an *unknown* outcome (the write may or may
+ * not have been made durable somewhere) and is never counted as
+ * acknowledged, nor retried under the same name.  A server that fails at the transport
  * level is skipped by that writer for a backoff (100 ms doubling to 2 s),
  * so a killed node costs one failed write per backoff, not one per
  * round-robin turn.
@@ -39,7 +39,9 @@
  *   stale       set mode: a value older than the last acknowledged write
  *   corrupt     a value no write of ours produced
  *   unreadable  no 200/404 answer within the read budget
- * The exit status is 1 when lost + stale + corrupt + unreadable > 0.
+ *   absent      set mode: 404 for a key none of whose writes was
+ *               acknowledged (not a failure)
+ * The run is ok when lost + stale + corrupt + unreadable is 0.
  *
  * Threads: writers share nothing but read-only configuration; each keeps
  * its own counters and record of acknowledged writes, which the main
@@ -47,14 +49,17 @@
  * writers' records (read-only after the join), one atomic flag (budget
  * spent) and one mutex-protected sample list of failed keys (the 10 with
  * the lowest item index per verdict, so the report is deterministic).
+ *
+ * Nothing here prints or exits: verify_run fills a struct verify_result
+ * (errors are return codes), calls the caller's progress function as each
+ * phase begins, and kvctl.c says what it all means.  Start reading at
+ * verify_run().
  */
 #include "verify.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -68,39 +73,13 @@
 #include "clock.h"
 #include "http.h"
 #include "json.h"
-#include "net.h"
 
-#define SET_KEYS	16	/* keys per writer in set mode */
-#define NSAMPLES	10	/* failed keys listed per verdict */
-#define MAX_WRITERS	1024
-#define MAX_SIZE	(1024 * 1024 - 1)
-#define MAX_PREFIX	900	/* keys stay well under kvd's 1024 bytes */
 #define BACKOFF_MIN_MS	100
 #define BACKOFF_MAX_MS	2000
 #define CONNECT_MS	1000	/* connect deadline, capped by the timeout */
 
-enum mode { MODE_KEYS, MODE_SET };
-
-enum verdict { V_PRESENT, V_LOST, V_STALE, V_CORRUPT, V_UNREADABLE,
-	V_ABSENT, NVERDICTS };
-
-static const char *const verdict_names[NVERDICTS] = {
+static const char *const verdict_names[VERIFY_NVERDICTS] = {
 	"present", "lost", "stale", "corrupt", "unreadable", "absent"
-};
-
-struct config {
-	struct client_server	*srv;
-	int		 nsrv;
-	int		 writers;
-	double		 secs;
-	struct buf	 prefix;
-	size_t		 size;
-	int		 read_r;	/* 0: "all", N of the cluster */
-	enum mode	 mode;
-	bool		 json;
-	int		 timeout_ms;
-	double		 pause_s;	/* --pause-before-read */
-	double		 budget_s;	/* --read-budget */
 };
 
 /* One connection per server with its backoff state; one thread owns it. */
@@ -113,18 +92,18 @@ struct pool {
 };
 
 struct writer {
-	const struct config	*cfg;
+	const struct verify_opts *cfg;
 	int			 id;
-	pthread_t		 th;
 	int64_t			 end_ms;
 	uint64_t		*acked;		/* keys mode: acknowledged SEQs */
 	size_t			 nacked, capacked;
-	int64_t			 last_acked[SET_KEYS];	/* set mode, -1 none */
-	int64_t			 last_sent[SET_KEYS];
+	int64_t			 last_acked[VERIFY_SET_KEYS];	/* set: -1 none */
+	int64_t			 last_sent[VERIFY_SET_KEYS];
 	uint64_t		 attempts, acks;
 	uint64_t		 unk_503, unk_timeout, unk_conn, unk_other;
 	int			 other_status;	/* first unexpected status */
 	bool			 answered;	/* any HTTP answer at all */
+	bool			 nomem;		/* stopped: acked did not grow */
 };
 
 struct item {
@@ -138,13 +117,13 @@ struct sample {
 };
 
 struct samples {
-	struct sample	s[NSAMPLES];
+	struct sample	s[VERIFY_NSAMPLES];
 	int		n;
 };
 
 /* What the readers share. */
 struct readback {
-	const struct config	*cfg;
+	const struct verify_opts *cfg;
 	const struct writer	*writers;
 	const struct item	*items;
 	size_t			 nitems;
@@ -152,14 +131,13 @@ struct readback {
 	int64_t			 start_ms;
 	atomic_bool		 gave_up;
 	pthread_mutex_t		 mu;
-	struct samples		 samples[NVERDICTS];
+	struct samples		 samples[VERIFY_NVERDICTS];
 };
 
 struct reader {
 	struct readback	*rb;
 	int		 id, nreaders;
-	pthread_t	 th;
-	uint64_t	 counts[NVERDICTS];
+	uint64_t	 counts[VERIFY_NVERDICTS];
 };
 
 static void
@@ -178,13 +156,13 @@ sleep_ms(int64_t ms)
 /* ---- names and values ------------------------------------------------ */
 
 static void
-key_name(const struct config *cfg, int t, uint64_t n, struct buf *out)
+key_name(const struct verify_opts *cfg, int t, uint64_t n, struct buf *out)
 {
 	buf_reset(out);
-	if (cfg->mode == MODE_KEYS)
-		buf_printf(out, "%s-%d-%" PRIu64, cfg->prefix.data, t, n);
+	if (cfg->mode == VERIFY_KEYS)
+		buf_printf(out, "%s-%d-%" PRIu64, cfg->prefix, t, n);
 	else
-		buf_printf(out, "%s-s%d-%" PRIu64, cfg->prefix.data, t, n);
+		buf_printf(out, "%s-s%d-%" PRIu64, cfg->prefix, t, n);
 }
 
 /* V(T, SEQ) as the essay defines it. */
@@ -236,46 +214,24 @@ value_parse(const char *p, size_t n, int *t, uint64_t *seq)
 	return 0;
 }
 
-/* ---- servers --------------------------------------------------------- */
-
-/* Fills cfg->srv from the comma-separated list.  0, or -1 after a message. */
-static int
-parse_servers(const char *list, struct config *cfg)
-{
-	const char *bad;
-	size_t badlen;
-	int n;
-
-	n = client_parse_servers(list, &cfg->srv, &bad, &badlen);
-	if (n < 0) {
-		if (badlen)
-			fprintf(stderr, "kvctl verify: bad server URL '%.*s' (want "
-			    "http://HOST:PORT)\n", (int)badlen, bad);
-		else
-			fprintf(stderr, "kvctl verify: no server given\n");
-		return -1;
-	}
-	cfg->nsrv = n;
-	return 0;
-}
-
 /* ---- connection pool --------------------------------------------------- */
 
 static int
-pool_init(struct pool *p, const struct config *cfg, int first)
+pool_init(struct pool *p, const struct verify_opts *cfg, int first)
 {
 	int i, cms = cfg->timeout_ms < CONNECT_MS ? cfg->timeout_ms : CONNECT_MS;
 
 	memset(p, 0, sizeof(*p));
-	p->nsrv = cfg->nsrv;
-	p->next = first % cfg->nsrv;
-	p->conns = calloc((size_t)cfg->nsrv, sizeof(*p->conns));
-	p->down_until = calloc((size_t)cfg->nsrv, sizeof(*p->down_until));
-	p->backoff_ms = calloc((size_t)cfg->nsrv, sizeof(*p->backoff_ms));
+	p->nsrv = cfg->nservers;
+	p->next = first % cfg->nservers;
+	p->conns = calloc((size_t)cfg->nservers, sizeof(*p->conns));
+	p->down_until = calloc((size_t)cfg->nservers, sizeof(*p->down_until));
+	p->backoff_ms = calloc((size_t)cfg->nservers, sizeof(*p->backoff_ms));
 	if (p->conns == NULL || p->down_until == NULL || p->backoff_ms == NULL)
 		goto fail;
-	for (i = 0; i < cfg->nsrv; i++)
-		client_init(&p->conns[i], cfg->srv[i].host, cfg->srv[i].port, cms);
+	for (i = 0; i < cfg->nservers; i++)
+		client_init(&p->conns[i], cfg->servers[i].host,
+		    cfg->servers[i].port, cms);
 	return 0;
 fail:
 	free(p->conns);
@@ -343,24 +299,26 @@ pool_ok(struct pool *p, int s)
 
 /* ---- write phase ------------------------------------------------------- */
 
+/* Records an acknowledged write; sets w->nomem when it cannot. */
 static void
 writer_ack(struct writer *w, uint64_t seq)
 {
 	uint64_t *n;
+	size_t cap;
 
 	w->acks++;
-	if (w->cfg->mode == MODE_SET) {
-		w->last_acked[seq % SET_KEYS] = (int64_t)seq;
+	if (w->cfg->mode == VERIFY_SET) {
+		w->last_acked[seq % VERIFY_SET_KEYS] = (int64_t)seq;
 		return;
 	}
 	if (w->nacked == w->capacked) {
-		w->capacked = w->capacked ? w->capacked * 2 : 1024;
-		n = realloc(w->acked, w->capacked * sizeof(*n));
-		if (n == NULL) {
-			fprintf(stderr, "kvctl verify: out of memory\n");
-			abort();
+		cap = w->capacked ? w->capacked * 2 : 1024;
+		if ((n = realloc(w->acked, cap * sizeof(*n))) == NULL) {
+			w->nomem = true;
+			return;
 		}
 		w->acked = n;
+		w->capacked = cap;
 	}
 	w->acked[w->nacked++] = seq;
 }
@@ -369,7 +327,7 @@ static void *
 writer_run(void *arg)
 {
 	struct writer *w = arg;
-	const struct config *cfg = w->cfg;
+	const struct verify_opts *cfg = w->cfg;
 	struct buf key = BUF_INIT, target = BUF_INIT, value = BUF_INIT;
 	struct client_response res;
 	struct pool pool;
@@ -379,15 +337,15 @@ writer_run(void *arg)
 	client_response_init(&res);
 	if (pool_init(&pool, cfg, w->id) != 0)
 		return NULL;
-	for (seq = 0; clock_now_ms() < w->end_ms; seq++) {
-		key_name(cfg, w->id, cfg->mode == MODE_SET ? seq % SET_KEYS : seq,
-		    &key);
+	for (seq = 0; clock_now_ms() < w->end_ms && !w->nomem; seq++) {
+		key_name(cfg, w->id,
+		    cfg->mode == VERIFY_SET ? seq % VERIFY_SET_KEYS : seq, &key);
 		buf_reset(&target);
 		buf_puts(&target, "/kv/");
 		http_percent_encode(key.data, key.len, &target);
 		value_make(w->id, seq, cfg->size, &value);
-		if (cfg->mode == MODE_SET)
-			w->last_sent[seq % SET_KEYS] = (int64_t)seq;
+		if (cfg->mode == VERIFY_SET)
+			w->last_sent[seq % VERIFY_SET_KEYS] = (int64_t)seq;
 		s = pool_pick(&pool);
 		w->attempts++;
 		rc = client_do(&pool.conns[s], "PUT", target.data,
@@ -424,22 +382,22 @@ writer_run(void *arg)
 /* ---- read-back phase ----------------------------------------------------- */
 
 /*
- * Keeps text as a sample of verdict v when idx is among the NSAMPLES
+ * Keeps text as a sample of verdict v when idx is among the VERIFY_NSAMPLES
  * lowest; takes ownership of text.
  */
 static void
-sample_add(struct readback *rb, enum verdict v, size_t idx, char *text)
+sample_add(struct readback *rb, enum verify_verdict v, size_t idx, char *text)
 {
 	struct samples *ss = &rb->samples[v];
 	int i, worst = 0;
 
 	pthread_mutex_lock(&rb->mu);
-	if (ss->n < NSAMPLES) {
+	if (ss->n < VERIFY_NSAMPLES) {
 		ss->s[ss->n].idx = idx;
 		ss->s[ss->n++].text = text;
 		text = NULL;
 	} else {
-		for (i = 1; i < NSAMPLES; i++)
+		for (i = 1; i < VERIFY_NSAMPLES; i++)
 			if (ss->s[i].idx > ss->s[worst].idx)
 				worst = i;
 		if (idx < ss->s[worst].idx) {
@@ -462,7 +420,7 @@ sample_cmp(const void *a, const void *b)
 }
 
 /* Judges a 200 answer for item it.  *why gets a note for failures. */
-static enum verdict
+static enum verify_verdict
 judge_value(const struct readback *rb, const struct item *it, const char *p,
     size_t n, struct buf *scratch, struct buf *why)
 {
@@ -470,14 +428,15 @@ judge_value(const struct readback *rb, const struct item *it, const char *p,
 	uint64_t seq;
 	int t;
 
-	if (rb->cfg->mode == MODE_KEYS) {
+	if (rb->cfg->mode == VERIFY_KEYS) {
 		value_make(it->t, it->n, rb->cfg->size, scratch);
 		if (n == scratch->len && memcmp(p, scratch->data, n) == 0)
-			return V_PRESENT;
+			return VERIFY_PRESENT;
 		goto corrupt;
 	}
 	if (value_parse(p, n, &t, &seq) != 0 || t != it->t ||
-	    seq % SET_KEYS != it->n || (int64_t)seq > w->last_sent[it->n])
+	    seq % VERIFY_SET_KEYS != it->n ||
+	    (int64_t)seq > w->last_sent[it->n])
 		goto corrupt;
 	value_make(t, seq, rb->cfg->size, scratch);
 	if (n != scratch->len || memcmp(p, scratch->data, n) != 0)
@@ -485,27 +444,27 @@ judge_value(const struct readback *rb, const struct item *it, const char *p,
 	if (w->last_acked[it->n] >= 0 && (int64_t)seq < w->last_acked[it->n]) {
 		buf_printf(why, "read w%d-%" PRIu64 ", last acknowledged w%d-%"
 		    PRId64, t, seq, t, w->last_acked[it->n]);
-		return V_STALE;
+		return VERIFY_STALE;
 	}
-	return V_PRESENT;
+	return VERIFY_PRESENT;
 corrupt:
 	buf_printf(why, "unexpected value '%.*s%s'", (int)(n < 40 ? n : 40), p,
 	    n > 40 ? "..." : "");
-	return V_CORRUPT;
+	return VERIFY_CORRUPT;
 }
 
 /* Reads one item back, retrying as the essay says, and returns the verdict. */
-static enum verdict
+static enum verify_verdict
 read_item(struct reader *rd, struct pool *pool, const struct item *it,
     size_t idx, struct buf *key, struct buf *target, struct buf *scratch,
     struct client_response *res)
 {
 	struct readback *rb = rd->rb;
-	const struct config *cfg = rb->cfg;
+	const struct verify_opts *cfg = rb->cfg;
 	const struct writer *w = &rb->writers[it->t];
 	struct buf why = BUF_INIT;
 	int64_t deadline = rb->start_ms + (int64_t)(cfg->budget_s * 1000);
-	enum verdict v;
+	enum verify_verdict v;
 	int attempts = 0, s, rc;
 
 	key_name(cfg, it->t, it->n, key);
@@ -527,10 +486,10 @@ read_item(struct reader *rd, struct pool *pool, const struct item *it,
 		}
 		if (rc == 0 && res->http.status == 404) {
 			pool_ok(pool, s);
-			if (cfg->mode == MODE_SET && w->last_acked[it->n] < 0) {
-				v = V_ABSENT;
+			if (cfg->mode == VERIFY_SET && w->last_acked[it->n] < 0) {
+				v = VERIFY_ABSENT;
 			} else {
-				v = V_LOST;
+				v = VERIFY_LOST;
 				buf_puts(&why, "404");
 			}
 			break;
@@ -543,16 +502,16 @@ read_item(struct reader *rd, struct pool *pool, const struct item *it,
 		} else {
 			buf_printf(&why, "HTTP %d", res->http.status);
 		}
-		if (attempts >= cfg->nsrv &&
+		if (attempts >= cfg->nservers &&
 		    (atomic_load(&rb->gave_up) || clock_now_ms() >= deadline)) {
 			atomic_store(&rb->gave_up, true);
-			v = V_UNREADABLE;
+			v = VERIFY_UNREADABLE;
 			break;
 		}
-		if (attempts % cfg->nsrv == 0)
+		if (attempts % cfg->nservers == 0)
 			sleep_ms(100);
 	}
-	if (v != V_PRESENT && v != V_ABSENT) {
+	if (v != VERIFY_PRESENT && v != VERIFY_ABSENT) {
 		struct buf text = BUF_INIT;
 
 		buf_append(&text, key->data, key->len);
@@ -577,7 +536,7 @@ reader_run(void *arg)
 	client_response_init(&res);
 	if (pool_init(&pool, rb->cfg, rd->id) != 0) {
 		for (i = (size_t)rd->id; i < rb->nitems; i += (size_t)rd->nreaders)
-			rd->counts[V_UNREADABLE]++;
+			rd->counts[VERIFY_UNREADABLE]++;
 		return NULL;
 	}
 	for (i = (size_t)rd->id; i < rb->nitems; i += (size_t)rd->nreaders)
@@ -598,7 +557,7 @@ reader_run(void *arg)
  * some server answered but N could not be read, -1 when none answered.
  */
 static int
-cluster_n(const struct config *cfg)
+cluster_n(const struct verify_opts *cfg)
 {
 	struct client_response res;
 	struct client_conn c;
@@ -607,8 +566,8 @@ cluster_n(const struct config *cfg)
 	int i, k, ntok, result = -1;
 
 	client_response_init(&res);
-	for (i = 0; i < cfg->nsrv && result <= 0; i++) {
-		client_init(&c, cfg->srv[i].host, cfg->srv[i].port,
+	for (i = 0; i < cfg->nservers && result <= 0; i++) {
+		client_init(&c, cfg->servers[i].host, cfg->servers[i].port,
 		    cfg->timeout_ms < CONNECT_MS ? cfg->timeout_ms : CONNECT_MS);
 		if (client_do(&c, "GET", "/cluster/nodes", NULL, NULL, 0, NULL,
 		    cfg->timeout_ms, &res) == 0) {
@@ -634,451 +593,238 @@ cluster_n(const struct config *cfg)
 	return result;
 }
 
-/* ---- options and report --------------------------------------------------- */
-
-static void
-verify_usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: kvctl [--server URL,...] [--timeout S] [--json] verify [OPTIONS]\n\n"
-	    "Writes concurrently for a while, then reads every acknowledged write\n"
-	    "back and reports acknowledged / present / lost / stale.\n\n"
-	    "  -c N                    writer threads (default 8)\n"
-	    "  -d SECONDS              length of the write phase (default 10)\n"
-	    "  --mode keys|set         keys: every write a new key (default);\n"
-	    "                          set: each writer rewrites %d keys with\n"
-	    "                          increasing values; an older value than the\n"
-	    "                          last acknowledged one is STALE\n"
-	    "  --prefix P              key prefix (default verify-PID-TIME)\n"
-	    "  --size BYTES            value size (default 32)\n"
-	    "  --read-r N|all          read quorum of the read-back (default 3,\n"
-	    "                          capped to the cluster's N)\n"
-	    "  --read-budget SECONDS   how long one read is retried while nodes\n"
-	    "                          restart (default 30)\n"
-	    "  --pause-before-read S   wait S seconds between the phases\n"
-	    "  --json                  one JSON object on stdout\n\n"
-	    "Every request has the --timeout deadline.  A write is acknowledged on\n"
-	    "200/201 only; 503, timeouts and connection errors are unknown\n"
-	    "outcomes (counted as unacknowledged, never checked).\n"
-	    "Exit status: 0 nothing lost, 1 lost, stale, corrupt or unreadable\n"
-	    "writes, 2 usage error, 3 no server reachable.\n", SET_KEYS);
-}
-
-static int __attribute__((format(printf, 1, 2)))
-verify_usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "kvctl verify: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nkvctl verify: try 'kvctl verify --help'\n");
-	return 2;
-}
+/* ---- the run ------------------------------------------------------------ */
 
 /*
- * Matches option name in argv[*i] as "NAME VALUE" or "NAME=VALUE".
- * Returns the value (NULL when argv[*i] is another option); *missing is
- * set when the value is absent.
+ * Runs fn over each of the n elements, size bytes apart, at base: one
+ * thread each, all joined before it returns.  Returns how many threads
+ * started (n, or fewer when pthread_create failed), or -1 when out of
+ * memory.
  */
-static const char *
-opt_value(const char *name, int argc, char **argv, int *i, bool *missing)
-{
-	const char *a = argv[*i];
-	size_t n = strlen(name);
-
-	*missing = false;
-	if (strncmp(a, name, n) != 0)
-		return NULL;
-	if (a[n] == '=')
-		return a + n + 1;
-	if (a[n] != '\0')
-		return NULL;
-	if (*i + 1 >= argc) {
-		*missing = true;
-		return "";
-	}
-	return argv[++*i];
-}
-
 static int
-parse_num(const char *v, double lo, double hi, double *out)
+run_threads(void *(*fn)(void *), void *base, size_t size, int n)
 {
-	char *end;
-	double d;
+	pthread_t *th;
+	int started, i;
 
-	errno = 0;
-	d = strtod(v, &end);
-	if (*v == '\0' || *end != '\0' || errno != 0 || !(d >= lo && d <= hi))
+	if (n <= 0)
+		return 0;
+	if ((th = calloc((size_t)n, sizeof(*th))) == NULL)
 		return -1;
-	*out = d;
-	return 0;
+	for (started = 0; started < n; started++)
+		if (pthread_create(&th[started], NULL, fn,
+		    (char *)base + (size_t)started * size) != 0)
+			break;
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	free(th);
+	return started;
 }
 
-/* Parses argv into cfg.  0, or 2 after a message (or -1 for --help). */
-static int
-parse_opts(struct config *cfg, const char **servers, int argc, char **argv)
+void
+verify_opts_init(struct verify_opts *o)
 {
-	const char *v;
-	bool missing;
-	double d;
-	int i;
-
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
-			return -1;
-		if (strcmp(a, "--json") == 0) {
-			cfg->json = true;
-		} else if ((v = opt_value("-c", argc, argv, &i, &missing)) != NULL) {
-			if (missing || parse_num(v, 1, MAX_WRITERS, &d) != 0 ||
-			    d != (int)d)
-				return verify_usage_error("bad -c '%s' (writers, "
-				    "1..%d)", v, MAX_WRITERS);
-			cfg->writers = (int)d;
-		} else if ((v = opt_value("-d", argc, argv, &i, &missing)) != NULL) {
-			if (missing || parse_num(v, 0.001, 86400, &d) != 0)
-				return verify_usage_error("bad -d '%s' (seconds, > 0)", v);
-			cfg->secs = d;
-		} else if ((v = opt_value("--mode", argc, argv, &i, &missing)) != NULL) {
-			if (strcmp(v, "keys") == 0)
-				cfg->mode = MODE_KEYS;
-			else if (strcmp(v, "set") == 0)
-				cfg->mode = MODE_SET;
-			else
-				return verify_usage_error("bad --mode '%s' (keys or "
-				    "set)", v);
-		} else if ((v = opt_value("--prefix", argc, argv, &i, &missing)) != NULL) {
-			if (missing || *v == '\0' || strlen(v) > MAX_PREFIX)
-				return verify_usage_error("bad --prefix (1..%d bytes)",
-				    MAX_PREFIX);
-			buf_reset(&cfg->prefix);
-			buf_puts(&cfg->prefix, v);
-		} else if ((v = opt_value("--size", argc, argv, &i, &missing)) != NULL) {
-			if (missing || parse_num(v, 1, MAX_SIZE, &d) != 0 ||
-			    d != (size_t)d)
-				return verify_usage_error("bad --size '%s' (bytes, "
-				    "1..%d)", v, MAX_SIZE);
-			cfg->size = (size_t)d;
-		} else if ((v = opt_value("--read-r", argc, argv, &i, &missing)) != NULL) {
-			if (strcmp(v, "all") == 0)
-				cfg->read_r = 0;
-			else if (missing || parse_num(v, 1, 64, &d) != 0 ||
-			    d != (int)d)
-				return verify_usage_error("bad --read-r '%s' (1..64 "
-				    "or all)", v);
-			else
-				cfg->read_r = (int)d;
-		} else if ((v = opt_value("--read-budget", argc, argv, &i,
-		    &missing)) != NULL) {
-			if (missing || parse_num(v, 0, 3600, &d) != 0)
-				return verify_usage_error("bad --read-budget '%s' "
-				    "(seconds)", v);
-			cfg->budget_s = d;
-		} else if ((v = opt_value("--pause-before-read", argc, argv, &i,
-		    &missing)) != NULL) {
-			if (missing || parse_num(v, 0, 3600, &d) != 0)
-				return verify_usage_error("bad --pause-before-read "
-				    "'%s' (seconds)", v);
-			cfg->pause_s = d;
-		} else if ((v = opt_value("--server", argc, argv, &i, &missing)) != NULL) {
-			if (missing || *v == '\0')
-				return verify_usage_error("--server needs a URL");
-			*servers = v;
-		} else if ((v = opt_value("--timeout", argc, argv, &i, &missing)) != NULL) {
-			if (missing || parse_num(v, 0.001, 3600, &d) != 0)
-				return verify_usage_error("bad --timeout '%s' "
-				    "(seconds, > 0)", v);
-			cfg->timeout_ms = (int)(d * 1000) > 0 ? (int)(d * 1000) : 1;
-		} else {
-			return verify_usage_error("unknown option or argument '%s'", a);
-		}
-	}
-	return 0;
+	memset(o, 0, sizeof(*o));
+	o->writers = 8;
+	o->secs = 10;
+	o->size = 32;
+	o->read_r = 3;
+	o->mode = VERIFY_KEYS;
+	o->timeout_ms = 10000;
+	o->budget_s = 30;
+	snprintf(o->prefix, sizeof(o->prefix), "verify-%ld-%lld",
+	    (long)getpid(), (long long)time(NULL));
 }
 
-struct totals {
-	uint64_t	attempts, acks, unk_503, unk_timeout, unk_conn, unk_other;
-	uint64_t	counts[NVERDICTS];
-	size_t		nitems;
-	double		write_s;
-	int		other_status;
-	int		r;
-};
-
-static void
-emit_samples_json(struct buf *out, const char *name, const struct samples *ss)
+const char *
+verify_mode_name(enum verify_mode m)
 {
-	int i;
-
-	buf_printf(out, ",\"%s\":[", name);
-	for (i = 0; i < ss->n; i++) {
-		if (i > 0)
-			buf_putc(out, ',');
-		json_emit_string(out, ss->s[i].text, strlen(ss->s[i].text));
-	}
-	buf_putc(out, ']');
+	return m == VERIFY_KEYS ? "keys" : "set";
 }
 
-static void
-report(const struct config *cfg, const struct totals *tt,
-    const struct readback *rb, bool ok)
+const char *
+verify_verdict_name(enum verify_verdict v)
 {
-	struct buf out = BUF_INIT;
-	uint64_t unk = tt->unk_503 + tt->unk_timeout + tt->unk_conn + tt->unk_other;
-	double rate = tt->write_s > 0 ? (double)tt->acks / tt->write_s : 0;
+	return (unsigned)v < VERIFY_NVERDICTS ? verdict_names[v] : "?";
+}
+
+void
+verify_result_free(struct verify_result *r)
+{
 	int v, i;
 
-	if (cfg->json) {
-		buf_printf(&out, "{\"ok\":%s,\"mode\":\"%s\",\"prefix\":",
-		    ok ? "true" : "false", cfg->mode == MODE_KEYS ? "keys" : "set");
-		json_emit_string(&out, cfg->prefix.data, cfg->prefix.len);
-		buf_printf(&out, ",\"writers\":%d,\"duration_s\":%.3f,\"servers\":%d,"
-		    "\"read_r\":%d,\"attempted\":%" PRIu64 ",\"acknowledged\":%"
-		    PRIu64 ",\"unacknowledged\":%" PRIu64 ",\"unacknowledged_503\":%"
-		    PRIu64 ",\"unacknowledged_timeout\":%" PRIu64
-		    ",\"unacknowledged_connection\":%" PRIu64
-		    ",\"unacknowledged_other\":%" PRIu64 ",\"keys_read\":%zu",
-		    cfg->writers, tt->write_s, cfg->nsrv, tt->r, tt->attempts,
-		    tt->acks, unk, tt->unk_503, tt->unk_timeout, tt->unk_conn,
-		    tt->unk_other, tt->nitems);
-		for (v = 0; v < NVERDICTS; v++)
-			buf_printf(&out, ",\"%s\":%" PRIu64, verdict_names[v],
-			    tt->counts[v]);
-		buf_printf(&out, ",\"writes_per_s\":%.1f", rate);
-		emit_samples_json(&out, "lost_keys", &rb->samples[V_LOST]);
-		emit_samples_json(&out, "stale_keys", &rb->samples[V_STALE]);
-		emit_samples_json(&out, "corrupt_keys", &rb->samples[V_CORRUPT]);
-		emit_samples_json(&out, "unreadable_keys",
-		    &rb->samples[V_UNREADABLE]);
-		buf_puts(&out, "}\n");
-	} else {
-		buf_printf(&out, "mode            %s (%d writers, %.1f s, %d "
-		    "server%s, read-back r=%d)\n",
-		    cfg->mode == MODE_KEYS ? "keys" : "set", cfg->writers,
-		    tt->write_s, cfg->nsrv, cfg->nsrv == 1 ? "" : "s", tt->r);
-		buf_printf(&out, "acknowledged    %" PRIu64 "\n", tt->acks);
-		buf_printf(&out, "unacknowledged  %" PRIu64 " (503: %" PRIu64
-		    ", timeout: %" PRIu64 ", connection: %" PRIu64 ", other: %"
-		    PRIu64 ")\n", unk, tt->unk_503, tt->unk_timeout, tt->unk_conn,
-		    tt->unk_other);
-		buf_printf(&out, "keys_read       %zu\n", tt->nitems);
-		for (v = 0; v < NVERDICTS; v++) {
-			if (v == V_ABSENT && cfg->mode == MODE_KEYS)
-				continue;
-			buf_printf(&out, "%-15s %" PRIu64 "\n", verdict_names[v],
-			    tt->counts[v]);
-		}
-		buf_printf(&out, "writes/s        %.1f\n", rate);
-		for (v = V_LOST; v <= V_UNREADABLE; v++)
-			for (i = 0; i < rb->samples[v].n; i++)
-				buf_printf(&out, "%s key: %s\n", verdict_names[v],
-				    rb->samples[v].s[i].text);
-		buf_printf(&out, "%s\n", ok ? "OK: no acknowledged write lost" :
-		    "FAILED: acknowledged writes lost, stale, corrupt or unreadable");
+	if (r == NULL)
+		return;
+	for (v = 0; v < VERIFY_NVERDICTS; v++) {
+		for (i = 0; i < r->nsamples[v]; i++)
+			free(r->samples[v][i]);
+		r->nsamples[v] = 0;
 	}
-	fwrite(out.data, 1, out.len, stdout);
-	fflush(stdout);
-	buf_free(&out);
 }
 
-/* ---- main ----------------------------------------------------------------- */
-
-int
-verify_main(const char *servers, bool json, int timeout_ms, int argc,
-    char **argv)
+/* Sums the writers' counts into r.  Returns whether any server answered. */
+static bool
+write_totals(const struct writer *ws, int n, struct verify_result *r)
 {
-	struct config cfg;
-	struct writer *ws = NULL;
-	struct reader *rds = NULL;
-	struct item *items = NULL;
-	struct readback rb;
-	struct totals tt;
-	struct sigaction sa;
-	bool mu_init = false, ok;
-	int64_t t0;
-	size_t i, k;
-	int rc = 2, n, t, nreaders, started = 0;
+	bool answered = false;
+	int t;
 
-	memset(&cfg, 0, sizeof(cfg));
-	memset(&rb, 0, sizeof(rb));
-	memset(&tt, 0, sizeof(tt));
-	buf_init(&cfg.prefix);
-	cfg.writers = 8;
-	cfg.secs = 10;
-	cfg.size = 32;
-	cfg.read_r = 3;
-	cfg.mode = MODE_KEYS;
-	cfg.json = json;
-	cfg.timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
-	cfg.budget_s = 30;
-	buf_printf(&cfg.prefix, "verify-%ld-%lld", (long)getpid(),
-	    (long long)time(NULL));
+	for (t = 0; t < n; t++) {
+		r->attempts += ws[t].attempts;
+		r->acks += ws[t].acks;
+		r->unk_503 += ws[t].unk_503;
+		r->unk_timeout += ws[t].unk_timeout;
+		r->unk_conn += ws[t].unk_conn;
+		r->unk_other += ws[t].unk_other;
+		if (r->other_status == 0)
+			r->other_status = ws[t].other_status;
+		answered = answered || ws[t].answered;
+	}
+	r->unacked = r->unk_503 + r->unk_timeout + r->unk_conn + r->unk_other;
+	r->writes_per_s = r->write_s > 0 ? (double)r->acks / r->write_s : 0;
+	return answered;
+}
 
-	if ((n = parse_opts(&cfg, &servers, argc, argv)) != 0) {
-		if (n < 0) {
-			verify_usage(stdout);
-			rc = 0;
-		}
-		goto out;
-	}
-	if (parse_servers(servers, &cfg) != 0)
-		goto out;
-	/* A node killed mid-write must not kill us (no MSG_NOSIGNAL on macOS). */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_IGN;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGPIPE, &sa, NULL);
+/* The items to read back: every acknowledged write, or every set key. */
+static struct item *
+make_items(const struct verify_opts *o, const struct writer *ws, size_t n)
+{
+	struct item *items;
+	size_t i = 0, k;
+	int t;
 
-	n = cluster_n(&cfg);
-	if (n < 0) {
-		fprintf(stderr, "kvctl verify: no server reachable\n");
-		rc = 3;
-		goto out;
-	}
-	rc = 1;
-
-	/* Write phase. */
-	ws = calloc((size_t)cfg.writers, sizeof(*ws));
-	if (ws == NULL)
-		goto out;
-	fprintf(stderr, "verify: writing for %.1f s with %d writers (%s mode, "
-	    "prefix %s)\n", cfg.secs, cfg.writers,
-	    cfg.mode == MODE_KEYS ? "keys" : "set", cfg.prefix.data);
-	t0 = clock_now_ms();
-	for (t = 0; t < cfg.writers; t++) {
-		ws[t].cfg = &cfg;
-		ws[t].id = t;
-		ws[t].end_ms = t0 + (int64_t)(cfg.secs * 1000);
-		for (k = 0; k < SET_KEYS; k++)
-			ws[t].last_acked[k] = ws[t].last_sent[k] = -1;
-	}
-	for (t = 0; t < cfg.writers; t++) {
-		if (pthread_create(&ws[t].th, NULL, writer_run, &ws[t]) != 0) {
-			fprintf(stderr, "kvctl verify: cannot start a thread\n");
-			break;
-		}
-		started++;
-	}
-	for (t = 0; t < started; t++)
-		pthread_join(ws[t].th, NULL);
-	tt.write_s = (double)(clock_now_ms() - t0) / 1000.0;
-	if (started < cfg.writers)
-		goto out;
-	for (t = 0; t < cfg.writers; t++) {
-		tt.attempts += ws[t].attempts;
-		tt.acks += ws[t].acks;
-		tt.unk_503 += ws[t].unk_503;
-		tt.unk_timeout += ws[t].unk_timeout;
-		tt.unk_conn += ws[t].unk_conn;
-		tt.unk_other += ws[t].unk_other;
-		if (tt.other_status == 0)
-			tt.other_status = ws[t].other_status;
-	}
-	fprintf(stderr, "verify: write phase done: %" PRIu64 " acknowledged, %"
-	    PRIu64 " unknown outcome\n", tt.acks,
-	    tt.unk_503 + tt.unk_timeout + tt.unk_conn + tt.unk_other);
-	if (tt.other_status != 0)
-		fprintf(stderr, "kvctl verify: %" PRIu64 " writes answered with "
-		    "an unexpected status (first: %d)\n", tt.unk_other,
-		    tt.other_status);
-	if (tt.acks == 0 && tt.unk_503 == 0 && tt.unk_other == 0) {
-		bool any = false;
-
-		for (t = 0; t < cfg.writers; t++)
-			any = any || ws[t].answered;
-		if (!any) {
-			fprintf(stderr, "kvctl verify: no server reachable\n");
-			rc = 3;
-			goto out;
-		}
-	}
-	if (cfg.pause_s > 0) {
-		fprintf(stderr, "verify: pausing %.1f s before the read-back\n",
-		    cfg.pause_s);
-		sleep_ms((int64_t)(cfg.pause_s * 1000));
-	}
-
-	/* Read-back phase. */
-	tt.nitems = cfg.mode == MODE_KEYS ? (size_t)tt.acks :
-	    (size_t)cfg.writers * SET_KEYS;
-	items = calloc(tt.nitems ? tt.nitems : 1, sizeof(*items));
-	if (items == NULL)
-		goto out;
-	for (i = 0, t = 0; t < cfg.writers; t++) {
-		if (cfg.mode == MODE_KEYS) {
+	if ((items = calloc(n ? n : 1, sizeof(*items))) == NULL)
+		return NULL;
+	for (t = 0; t < o->writers; t++) {
+		if (o->mode == VERIFY_KEYS) {
 			for (k = 0; k < ws[t].nacked; k++) {
 				items[i].t = t;
 				items[i++].n = ws[t].acked[k];
 			}
 		} else {
-			for (k = 0; k < SET_KEYS; k++) {
+			for (k = 0; k < VERIFY_SET_KEYS; k++) {
 				items[i].t = t;
 				items[i++].n = k;
 			}
 		}
 	}
-	n = cluster_n(&cfg);
-	tt.r = cfg.read_r == 0 ? (n > 0 ? n : 0) :
-	    (n > 0 && cfg.read_r > n ? n : cfg.read_r);
-	fprintf(stderr, "verify: reading back %zu keys at r=%d\n", tt.nitems,
-	    tt.r);
-	rb.cfg = &cfg;
+	return items;
+}
+
+int
+verify_run(const struct verify_opts *o, verify_progress_fn *progress,
+    void *arg, struct verify_result *r)
+{
+	struct writer *ws = NULL;
+	struct reader *rds = NULL;
+	struct item *items = NULL;
+	struct readback rb;
+	bool mu_init = false, answered;
+	int64_t t0;
+	size_t k;
+	int rc = VERIFY_ENOMEM, n, t, v, nreaders;
+
+	memset(r, 0, sizeof(*r));
+	memset(&rb, 0, sizeof(rb));
+	if (cluster_n(o) < 0)
+		return VERIFY_EUNREACHABLE;
+
+	/* Write phase. */
+	if ((ws = calloc((size_t)o->writers, sizeof(*ws))) == NULL)
+		goto out;
+	if (progress != NULL)
+		progress(arg, VERIFY_WRITING, r);
+	t0 = clock_now_ms();
+	for (t = 0; t < o->writers; t++) {
+		ws[t].cfg = o;
+		ws[t].id = t;
+		ws[t].end_ms = t0 + (int64_t)(o->secs * 1000);
+		for (k = 0; k < VERIFY_SET_KEYS; k++)
+			ws[t].last_acked[k] = ws[t].last_sent[k] = -1;
+	}
+	n = run_threads(writer_run, ws, sizeof(*ws), o->writers);
+	r->write_s = (double)(clock_now_ms() - t0) / 1000.0;
+	if (n < o->writers) {
+		rc = n < 0 ? VERIFY_ENOMEM : VERIFY_ETHREAD;
+		goto out;
+	}
+	for (t = 0; t < o->writers; t++)
+		if (ws[t].nomem)
+			goto out;
+	answered = write_totals(ws, o->writers, r);
+	if (progress != NULL)
+		progress(arg, VERIFY_WRITTEN, r);
+	if (r->acks == 0 && r->unk_503 == 0 && r->unk_other == 0 && !answered) {
+		rc = VERIFY_EUNREACHABLE;
+		goto out;
+	}
+	if (o->pause_s > 0) {
+		if (progress != NULL)
+			progress(arg, VERIFY_PAUSING, r);
+		sleep_ms((int64_t)(o->pause_s * 1000));
+	}
+
+	/* Read-back phase. */
+	r->keys_read = o->mode == VERIFY_KEYS ? (size_t)r->acks :
+	    (size_t)o->writers * VERIFY_SET_KEYS;
+	if ((items = make_items(o, ws, r->keys_read)) == NULL)
+		goto out;
+	n = cluster_n(o);
+	r->r = o->read_r == 0 ? (n > 0 ? n : 0) :
+	    (n > 0 && o->read_r > n ? n : o->read_r);
+	if (progress != NULL)
+		progress(arg, VERIFY_READING, r);
+	rb.cfg = o;
 	rb.writers = ws;
 	rb.items = items;
-	rb.nitems = tt.nitems;
-	rb.r = tt.r;
+	rb.nitems = r->keys_read;
+	rb.r = r->r;
 	atomic_init(&rb.gave_up, false);
 	if (pthread_mutex_init(&rb.mu, NULL) != 0)
 		goto out;
 	mu_init = true;
 	rb.start_ms = clock_now_ms();
-	nreaders = cfg.writers;
-	if ((size_t)nreaders > tt.nitems)
-		nreaders = tt.nitems > 0 ? (int)tt.nitems : 1;
-	rds = calloc((size_t)nreaders, sizeof(*rds));
-	if (rds == NULL)
+	nreaders = o->writers;
+	if ((size_t)nreaders > rb.nitems)
+		nreaders = rb.nitems > 0 ? (int)rb.nitems : 1;
+	if ((rds = calloc((size_t)nreaders, sizeof(*rds))) == NULL)
 		goto out;
-	started = 0;
 	for (t = 0; t < nreaders; t++) {
 		rds[t].rb = &rb;
 		rds[t].id = t;
 		rds[t].nreaders = nreaders;
-		if (pthread_create(&rds[t].th, NULL, reader_run, &rds[t]) != 0) {
-			fprintf(stderr, "kvctl verify: cannot start a thread\n");
-			break;
-		}
-		started++;
 	}
-	for (t = 0; t < started; t++)
-		pthread_join(rds[t].th, NULL);
-	if (started < nreaders)
+	n = run_threads(reader_run, rds, sizeof(*rds), nreaders);
+	if (n < nreaders) {
+		rc = n < 0 ? VERIFY_ENOMEM : VERIFY_ETHREAD;
 		goto out;
+	}
 	for (t = 0; t < nreaders; t++)
-		for (k = 0; k < NVERDICTS; k++)
-			tt.counts[k] += rds[t].counts[k];
-	for (k = 0; k < NVERDICTS; k++)
-		qsort(rb.samples[k].s, (size_t)rb.samples[k].n,
-		    sizeof(rb.samples[k].s[0]), sample_cmp);
-	ok = tt.counts[V_LOST] + tt.counts[V_STALE] + tt.counts[V_CORRUPT] +
-	    tt.counts[V_UNREADABLE] == 0;
-	report(&cfg, &tt, &rb, ok);
-	rc = ok ? 0 : 1;
+		for (v = 0; v < VERIFY_NVERDICTS; v++)
+			r->counts[v] += rds[t].counts[v];
+	for (v = 0; v < VERIFY_NVERDICTS; v++) {
+		qsort(rb.samples[v].s, (size_t)rb.samples[v].n,
+		    sizeof(rb.samples[v].s[0]), sample_cmp);
+		for (t = 0; t < rb.samples[v].n; t++) {
+			r->samples[v][t] = rb.samples[v].s[t].text;
+			rb.samples[v].s[t].text = NULL;
+		}
+		r->nsamples[v] = rb.samples[v].n;
+	}
+	r->ok = r->counts[VERIFY_LOST] + r->counts[VERIFY_STALE] +
+	    r->counts[VERIFY_CORRUPT] + r->counts[VERIFY_UNREADABLE] == 0;
+	rc = 0;
 out:
 	if (mu_init)
 		pthread_mutex_destroy(&rb.mu);
-	for (k = 0; k < NVERDICTS; k++)
-		for (t = 0; t < rb.samples[k].n; t++)
-			free(rb.samples[k].s[t].text);
+	for (v = 0; v < VERIFY_NVERDICTS; v++)
+		for (t = 0; t < rb.samples[v].n; t++)
+			free(rb.samples[v].s[t].text);
 	if (ws != NULL)
-		for (t = 0; t < cfg.writers; t++)
+		for (t = 0; t < o->writers; t++)
 			free(ws[t].acked);
 	free(ws);
 	free(rds);
 	free(items);
-	free(cfg.srv);
-	buf_free(&cfg.prefix);
 	return rc;
 }

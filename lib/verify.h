@@ -1,31 +1,118 @@
 /*
- * verify.h -- `kvctl verify`, a lost-write checker to run against a live
- * cluster, also while nodes are being killed, paused and restarted
- * (contrib/chaos.sh drives it that way).
+ * verify.h -- a lost-write checker to run against a live cluster, also
+ * while nodes are being killed, paused and restarted (what `kvctl verify`
+ * runs; contrib/chaos.sh drives it that way).
  *
- * verify_main() owns everything it starts: a write phase of concurrent
- * writer threads, each with its own keep-alive connections (lib/client)
- * and its own record of which writes were acknowledged, then a read-back
- * phase that checks every acknowledged write at a chosen read quorum.
- * Threads share nothing during the write phase; results are merged after
- * they are joined.  The report goes to stdout (text, or one JSON object);
- * progress messages go to stderr.  Not reentrant with itself only in the
- * sense that it writes to stdout/stderr; it keeps no global state.
+ * verify_run() takes parsed options and fills a result: the write phase's
+ * counts, the read-back's verdicts and samples of failed keys.  It prints
+ * nothing and keeps no global state; between the phases it calls the
+ * caller's progress function (kvctl.c prints a line).  It owns everything
+ * it starts: a write phase of concurrent writer threads, each with its own
+ * keep-alive connections (lib/client) and its own record of which writes
+ * were acknowledged, then a read-back phase that checks every acknowledged
+ * write at a chosen read quorum.  Threads share nothing during the write
+ * phase; results are merged after they are joined, and every thread is
+ * joined before verify_run returns.  The process should ignore SIGPIPE
+ * while it runs (a node killed mid-write; not every platform has
+ * MSG_NOSIGNAL): that is the caller's to set, as a process-wide setting.
  */
 #ifndef KVD_VERIFY_H
 #define KVD_VERIFY_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct client_server;	/* client.h */
+
+enum verify_mode {
+	VERIFY_KEYS,	/* every write a new key */
+	VERIFY_SET	/* each writer rewrites VERIFY_SET_KEYS keys */
+};
+
+/* What the read-back found for one key (verify.c's essay defines each). */
+enum verify_verdict { VERIFY_PRESENT, VERIFY_LOST, VERIFY_STALE,
+	VERIFY_CORRUPT, VERIFY_UNREADABLE, VERIFY_ABSENT, VERIFY_NVERDICTS };
+
+#define VERIFY_SET_KEYS		16	/* keys per writer in set mode */
+#define VERIFY_NSAMPLES		10	/* failed keys kept per verdict */
+/* The limits verify_run expects its options within (kvctl checks them). */
+#define VERIFY_MAX_WRITERS	1024
+#define VERIFY_MAX_SIZE		(1024 * 1024 - 1)	/* value bytes */
+#define VERIFY_MAX_PREFIX	900	/* keys stay well under 1024 bytes */
+#define VERIFY_MAX_R		64
+
+struct verify_opts {
+	/* Writers and readers fail over between these; borrowed for the run. */
+	const struct client_server *servers;
+	int		 nservers;	/* >= 1 */
+	int		 writers;	/* 1..VERIFY_MAX_WRITERS */
+	double		 secs;		/* length of the write phase, > 0 */
+	char		 prefix[VERIFY_MAX_PREFIX + 1];	/* non-empty */
+	size_t		 size;		/* value bytes, 1..VERIFY_MAX_SIZE */
+	int		 read_r;	/* read-back quorum; 0: all (the cluster's N) */
+	enum verify_mode mode;
+	int		 timeout_ms;	/* deadline of every request, > 0 */
+	double		 pause_s;	/* between the phases */
+	double		 budget_s;	/* how long one read is retried */
+};
+
+struct verify_result {
+	/* The write phase. */
+	double		 write_s;	/* its wall time */
+	uint64_t	 attempts;
+	uint64_t	 acks;		/* answered 200 or 201 */
+	uint64_t	 unacked;	/* unknown outcome: the four below */
+	uint64_t	 unk_503, unk_timeout, unk_conn, unk_other;
+	int		 other_status;	/* first status of unk_other, 0 none */
+	double		 writes_per_s;	/* acks / write_s */
+	/* The read-back phase. */
+	size_t		 keys_read;
+	int		 r;		/* the ?r= sent; 0 for none */
+	uint64_t	 counts[VERIFY_NVERDICTS];
+	/*
+	 * Up to VERIFY_NSAMPLES failed keys per verdict, the earliest
+	 * written first: "KEY (why)", malloc'd, owned by the result.
+	 */
+	char		*samples[VERIFY_NVERDICTS][VERIFY_NSAMPLES];
+	int		 nsamples[VERIFY_NVERDICTS];
+	bool		 ok;		/* nothing lost, stale, corrupt or unreadable */
+};
+
+/* Where verify_run is; the progress function is called on entering each. */
+enum verify_phase {
+	VERIFY_WRITING,		/* nothing in r yet */
+	VERIFY_WRITTEN,		/* r's write-phase fields are final */
+	VERIFY_PAUSING,		/* about to sleep pause_s */
+	VERIFY_READING		/* r->keys_read and r->r are set */
+};
+typedef void verify_progress_fn(void *arg, enum verify_phase phase,
+	    const struct verify_result *r);
 
 /*
- * Runs `kvctl verify`.  servers is the comma-separated --server list,
- * json selects the JSON report, timeout_ms is the deadline of each
- * request; argv[0] is "verify" and the rest are its own options (see
- * `kvctl verify --help`).  Returns the exit status: 0 no acknowledged
- * write lost, 1 lost, stale, corrupt or unreadable writes found, 2 usage
- * error, 3 no server reachable at all.
+ * Sets o to the defaults of `kvctl verify`, the prefix "verify-PID-TIME"
+ * included (servers left NULL).
  */
-int	verify_main(const char *servers, bool json, int timeout_ms, int argc,
-	    char **argv);
+void	verify_opts_init(struct verify_opts *o);
+/* "keys" or "set". */
+const char *verify_mode_name(enum verify_mode m);
+/* "present", "lost", "stale", "corrupt", "unreadable", "absent". */
+const char *verify_verdict_name(enum verify_verdict v);
+
+/* What verify_run returns when there is no verdict. */
+#define VERIFY_EUNREACHABLE	(-1)	/* no server answered at all */
+#define VERIFY_ENOMEM		(-2)	/* out of memory */
+#define VERIFY_ETHREAD		(-3)	/* a thread did not start */
+
+/*
+ * Runs both phases as o describes and fills r, calling progress(arg, ...)
+ * from the calling thread as each phase begins (progress may be NULL).
+ * Returns 0 with the verdict in r->ok, or one of the VERIFY_E* codes; r's
+ * phases reached so far are filled either way.  Blocks for the whole
+ * run.  verify_result_free releases the samples.
+ */
+int	verify_run(const struct verify_opts *o, verify_progress_fn *progress,
+	    void *arg, struct verify_result *r);
+void	verify_result_free(struct verify_result *r);	/* NULL is a no-op */
 
 #endif

@@ -2,7 +2,8 @@
 # test/bench.bats -- `kvctl bench` works end to end against a real kvd:
 # tiny runs finish and report every field, --json parses, misses are not
 # errors, a dead server's requests are counted as transport errors, bad
-# options are usage errors.  No assertion is made on any timing.
+# options are usage errors, and options take NAME VALUE or NAME=VALUE.
+# No assertion is made on any timing.
 
 load helpers
 
@@ -122,9 +123,21 @@ jget() {
 		[ "$rc" -eq 2 ] || { echo "args: $args rc=$rc"; false; }
 		[[ "$err" == *"kvctl bench:"* ]]
 	done
+	kb --server "$U" --size
+	[ "$rc" -eq 2 ]
+	[[ "$err" == *"kvctl bench: --size needs a value"* ]]
 	kb --server "ftp://x" -n 1
 	[ "$rc" -eq 2 ]
 	kb --help
 	[ "$rc" -eq 0 ]
 	[[ "$out$err" == *"-c N"* ]]
+}
+
+@test "options take their value as NAME VALUE or NAME=VALUE" {
+	kb --server "$U" -c=2 -n=20 --keys=5 -t=put --size=7 --json
+	[ "$rc" -eq 0 ]
+	[ "$(jget 'j["connections"]')" -eq 2 ]
+	[ "$(jget 'j["requests"]')" -eq 20 ]
+	[ "$(jget 'j["puts"]')" -eq 20 ]
+	[ "$(jget 'j["value_size"]')" -eq 7 ]
 }

@@ -100,6 +100,9 @@ finish_verify() {
 	[ "$status" -eq 2 ]
 	run verify verify --read-r none
 	[ "$status" -eq 2 ]
+	run verify verify -d
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"kvctl verify: -d needs a value"* ]]
 	run verify verify --help
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"--pause-before-read"* ]]

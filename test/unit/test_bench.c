@@ -1,7 +1,9 @@
 /*
- * test_bench.c -- the latency histogram of kvctl bench: exact below 128,
- * within 1/128 (a bucket's half width) above, quantiles by rank, exact
- * min and max, merging equal to recording everything in one.
+ * test_bench.c -- the latency histogram of kvctl bench: exact below 128;
+ * above, a value reads back as its bucket's midpoint, at most half a
+ * bucket width 2^(e-7) from it (v in [2^e, 2^(e+1))), so within v/128 on
+ * either side, and exactly v/128 above at v = 2^e; quantiles by rank,
+ * exact min and max, merging equal to recording everything in one.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,14 +14,27 @@
 
 static struct bench_hist h, h2, all;
 
-/* The median of {v, UINT64_MAX}: v's bucket midpoint, clamped to >= v. */
+/*
+ * The median of {0, v, UINT64_MAX}: v's bucket midpoint, which min and
+ * max (the extremes of uint64_t) leave unclamped.
+ */
 static uint64_t
-bucket_of(uint64_t v)
+midpoint_of(uint64_t v)
 {
 	bench_hist_init(&h);
+	bench_hist_record(&h, 0);
 	bench_hist_record(&h, v);
 	bench_hist_record(&h, UINT64_MAX);
 	return bench_hist_quantile(&h, 0.5);
+}
+
+/* The guarantee: |got - v| <= v / (2 * SUB), i.e. v/128 (0 below 128). */
+static int
+within(uint64_t got, uint64_t v)
+{
+	uint64_t err = got > v ? got - v : v - got;
+
+	return err <= v / (2 * BENCH_HIST_SUB);
 }
 
 int
@@ -40,27 +55,43 @@ main(void)
 
 	for (k = 0; k < sizeof(values) / sizeof(values[0]); k++) {
 		v = values[k];
-		got = bucket_of(v);
+		got = midpoint_of(v);
 		if (v < 2 * BENCH_HIST_SUB)
 			ok(got == v, "%llu is exact (got %llu)",
 			    (unsigned long long)v, (unsigned long long)got);
 		else
-			ok(got >= v && got - v <= v / 64,
-			    "%llu reads back within 1/64 (got %llu)",
+			ok(within(got, v), "%llu reads back within 1/128 (got %llu)",
 			    (unsigned long long)v, (unsigned long long)got);
 	}
 
-	/* Every value's bucket midpoint is within 1/64 of it, sweeping 1..2^20. */
+	/* Every value's bucket midpoint is within 1/128 of it, sweeping 1..2^20. */
 	bad = 0;
-	for (v = 1; v < (1u << 20); v += 7) {
-		got = bucket_of(v);
-		if (got < v || got - v > v / 64 + (v < 128 ? 0 : 1))
+	for (v = 1; v < (1u << 20); v += 7)
+		if (!within(midpoint_of(v), v))
 			bad++;
-	}
-	ok(bad == 0, "a sweep of 150000 values reads back within 1/64 (%d bad)",
+	ok(bad == 0, "a sweep of 150000 values reads back within 1/128 (%d bad)",
 	    bad);
 
-	/* 1..100000 once each: quantiles land within 1% of the rank. */
+	/*
+	 * The bound is tight, and two-sided: 2^e (the lowest value of its
+	 * bucket) reads back exactly 2^e/128 high; 2^(e+1) - 1 (the highest
+	 * of its bucket) reads back no higher (lower once buckets are wider
+	 * than 2), within 1/128.
+	 */
+	bad = 0;
+	for (k = 7; k < 64; k++) {
+		v = (uint64_t)1 << k;
+		if (midpoint_of(v) - v != v / (2 * BENCH_HIST_SUB))
+			bad++;
+		v = v * 2 - 1;
+		got = midpoint_of(v);
+		if (got > v || (k > 7 && got == v) || !within(got, v))
+			bad++;
+	}
+	ok(bad == 0, "2^e reads back exactly 2^e/128 high; 2^(e+1)-1 reads "
+	    "back no higher, within 1/128 (e = 7..63; %d bad)", bad);
+
+	/* 1..100000 once each: quantiles land within 1/128 of the rank's value. */
 	bench_hist_init(&h);
 	for (i = 1; i <= 100000; i++)
 		bench_hist_record(&h, i * 1000);	/* 1 us .. 100 ms in ns */
@@ -69,16 +100,18 @@ main(void)
 	{
 		static const double qs[] = { 0.5, 0.9, 0.99, 0.999 };
 		for (k = 0; k < 4; k++) {
-			double want = qs[k] * 100000 * 1000, g;
+			uint64_t want = (uint64_t)(qs[k] * 100000 + 0.5) * 1000;
 
-			g = (double)bench_hist_quantile(&h, qs[k]);
-			ok(g >= want * 0.99 && g <= want * 1.01,
-			    "p%g = %.0f, want %.0f within 1%%", qs[k] * 100, g, want);
+			got = bench_hist_quantile(&h, qs[k]);
+			ok(within(got, want), "p%g = %llu, want %llu within 1/128",
+			    qs[k] * 100, (unsigned long long)got,
+			    (unsigned long long)want);
 		}
 	}
 	ok(bench_hist_quantile(&h, 1.0) == 100000000, "p100 is the exact max");
-	ok(bench_hist_quantile(&h, 0.00001) >= 1000 &&
-	    bench_hist_quantile(&h, 0.00001) <= 1016, "the lowest quantile is near min");
+	got = bench_hist_quantile(&h, 0.00001);
+	ok(got >= 1000 && within(got, 1000), "the lowest quantile is within "
+	    "1/128 of min, and not below it (got %llu)", (unsigned long long)got);
 
 	/* Merging two halves equals recording everything in one. */
 	bench_hist_init(&h);
@@ -102,8 +135,9 @@ main(void)
 	for (i = 0; i < 99; i++)
 		bench_hist_record(&h, 100000);
 	bench_hist_record(&h, 50000000);
-	ok(bench_hist_quantile(&h, 0.99) <= 101600, "p99 of 99 fast + 1 slow is fast");
-	ok(bench_hist_quantile(&h, 0.999) >= 50000000 * 0.99,
+	ok(within(bench_hist_quantile(&h, 0.99), 100000),
+	    "p99 of 99 fast + 1 slow is fast");
+	ok(within(bench_hist_quantile(&h, 0.999), 50000000),
 	    "p99.9 of 99 fast + 1 slow is slow");
 	return tap_done();
 }

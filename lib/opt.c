@@ -1,0 +1,83 @@
+/*
+ * opt.c -- how an option's value is found in argv, and how a number in it
+ * is read.
+ *
+ * WHY A MODULE.  kvctl reads its global flags (--server, --timeout,
+ * --retry, ...) and the options of `kvctl bench` and `kvctl verify`; each
+ * used to carry its own copy of "find NAME's value", with different
+ * argument orders and different answers for a missing value, and its own
+ * strtoull/strtod range check.  The rules are one contract -- which forms
+ * an option may take, what "missing" means, which strings are numbers --
+ * so they live once, here, where test/unit/test_opt.c pins them without a
+ * process to spawn.  They stay out of kvctl.c because they print nothing
+ * and decide nothing: the one usage error (its wording, "try 'kvctl
+ * --help'", exit 2) is kvctl.c's, as STYLE says of everything that talks.
+ *
+ * THE FORMS.  "NAME VALUE" and "NAME=VALUE", for short and long names
+ * alike; a value may start with '-' ("--ratio -1" is read, then judged by
+ * the caller).  No bundling ("-n5" is not "-n 5"): an argument that only
+ * starts with NAME is another option.  A NAME that ends the line has no
+ * value; the caller learns it through *missing, once, after trying every
+ * name it knows.
+ *
+ * NUMBERS.  Counts are decimal digits and nothing else, so "1e3", "+5",
+ * " 5" and "0x10" are refused rather than guessed at.  Durations and other
+ * real numbers are whatever strtod reads in full, bounded on both sides
+ * (the comparison is written so that NaN fails it).
+ */
+#include "opt.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *
+opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
+{
+	const char *a = argv[*i];
+	size_t n = strlen(name);
+
+	if (strncmp(a, name, n) != 0)
+		return NULL;
+	if (a[n] == '=')
+		return a + n + 1;
+	if (a[n] != '\0')
+		return NULL;
+	if (*i + 1 >= argc) {
+		*missing = true;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+int
+opt_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+opt_double(const char *s, double min, double max, double *out)
+{
+	char *end;
+	double v;
+
+	if (*s == '\0')
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || *end != '\0' || !(v >= min && v <= max))
+		return -1;
+	*out = v;
+	return 0;
+}

@@ -1,0 +1,39 @@
+/*
+ * opt.h -- the one reader of command-line option values, and of the
+ * numbers they carry.
+ *
+ * Pure functions over strings the caller owns: nothing is allocated,
+ * printed or kept, so any thread may call them.  A returned value points
+ * into argv (or into the NAME=VALUE argument itself) and lives as long as
+ * argv does.  Saying what went wrong is the caller's business: kvctl.c
+ * owns the one usage error.  opt.c's essay says why this is a module.
+ */
+#ifndef KVD_OPT_H
+#define KVD_OPT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * Matches option name ("-c", "--size") at argv[*i], as "NAME VALUE" (two
+ * arguments) or "NAME=VALUE" (one).  Returns the value, having advanced *i
+ * past a separate one.  Returns NULL when argv[*i] is not this option, and
+ * also when it is but no value follows: then *missing is set to true (and
+ * otherwise left alone, so one flag can serve a whole chain of calls).
+ */
+const char *opt_value(int argc, char **argv, int *i, const char *name,
+	    bool *missing);
+
+/*
+ * Reads s as a decimal integer in [min, max]: digits only, no sign, no
+ * space, no overflow.  0 with *out set, or -1.
+ */
+int	opt_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/*
+ * Reads all of s as a number (strtod: "1.5", "2e3") in [min, max].  0
+ * with *out set, or -1 (also for NaN, infinities and out-of-range input).
+ */
+int	opt_double(const char *s, double min, double max, double *out);
+
+#endif

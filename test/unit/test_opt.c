@@ -1,0 +1,112 @@
+/*
+ * test_opt.c -- lib/opt: which arguments carry an option's value (both
+ * forms, short and long names, a missing value, look-alike options), and
+ * which strings are numbers in range.
+ */
+#include <float.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "opt.h"
+#include "tap.h"
+
+/* One opt_value case: argv (NULL-ended), the name, what comes back. */
+static const struct {
+	const char	*argv[4];
+	const char	*name;
+	const char	*want;		/* NULL: no value */
+	int		 next;		/* *i afterwards */
+	bool		 missing;
+} cases[] = {
+	{ { "-c", "5", NULL }, "-c", "5", 1, false },
+	{ { "-c=5", NULL }, "-c", "5", 0, false },
+	{ { "--size", "10", NULL }, "--size", "10", 1, false },
+	{ { "--size=10", NULL }, "--size", "10", 0, false },
+	{ { "--size=", NULL }, "--size", "", 0, false },
+	{ { "--size=a=b", NULL }, "--size", "a=b", 0, false },
+	{ { "--ratio", "-1", NULL }, "--ratio", "-1", 1, false },
+	{ { "--size", "", NULL }, "--size", "", 1, false },
+	/* the name ends the line: no value, and *missing says so */
+	{ { "-c", NULL }, "-c", NULL, 0, true },
+	{ { "--read-r", NULL }, "--read-r", NULL, 0, true },
+	/* other options, however alike */
+	{ { "-n5", NULL }, "-n", NULL, 0, false },
+	{ { "--sizes", "1", NULL }, "--size", NULL, 0, false },
+	{ { "--read-budget", "1", NULL }, "--read-r", NULL, 0, false },
+	{ { "--siz", "1", NULL }, "--size", NULL, 0, false },
+	{ { "-d", "1", NULL }, "-c", NULL, 0, false },
+	{ { "5", NULL }, "-c", NULL, 0, false },
+};
+
+int
+main(void)
+{
+	static const char *const bad_u64[] = {
+		"", "-1", "+1", " 1", "1 ", "1e3", "0x10", "1.0", "abc",
+		"18446744073709551616", "99999999999999999999999"
+	};
+	static const char *const bad_double[] = {
+		"", "abc", "1s", "nan", "inf", "-inf", "1e999", "3601", "-0.5",
+		"1e-400"
+	};
+	uint64_t u;
+	double d;
+	size_t k;
+
+	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		char *argv[4];
+		const char *got;
+		int argc = 0, i = 0;
+		bool missing = false;
+
+		while (cases[k].argv[argc] != NULL) {
+			argv[argc] = (char *)cases[k].argv[argc];
+			argc++;
+		}
+		argv[argc] = NULL;
+		got = opt_value(argc, argv, &i, cases[k].name, &missing);
+		ok((got == NULL ? cases[k].want == NULL : cases[k].want != NULL &&
+		    strcmp(got, cases[k].want) == 0) && i == cases[k].next &&
+		    missing == cases[k].missing,
+		    "opt_value %s in '%s%s%s': %s%s%s, i %d, missing %d",
+		    cases[k].name, argv[0], argc > 1 ? " " : "",
+		    argc > 1 ? argv[1] : "", got ? "'" : "", got ? got : "NULL",
+		    got ? "'" : "", i, missing);
+	}
+
+	{
+		/* *missing is only ever set: one flag serves a chain of calls. */
+		char *argv[] = { "-c", NULL };
+		bool missing = true;
+		int i = 0;
+
+		ok(opt_value(1, argv, &i, "-d", &missing) == NULL && missing,
+		    "a mismatch leaves *missing as it was");
+	}
+
+	ok(opt_u64("0", 0, 10, &u) == 0 && u == 0, "u64: 0");
+	ok(opt_u64("10", 0, 10, &u) == 0 && u == 10, "u64: the maximum is in");
+	ok(opt_u64("11", 0, 10, &u) != 0, "u64: above the maximum is out");
+	ok(opt_u64("0", 1, 10, &u) != 0, "u64: below the minimum is out");
+	ok(opt_u64("007", 0, 10, &u) == 0 && u == 7, "u64: leading zeros");
+	ok(opt_u64("18446744073709551615", 0, UINT64_MAX, &u) == 0 &&
+	    u == UINT64_MAX, "u64: 2^64-1");
+	for (k = 0; k < sizeof(bad_u64) / sizeof(bad_u64[0]); k++) {
+		u = 42;
+		ok(opt_u64(bad_u64[k], 0, UINT64_MAX, &u) != 0 && u == 42,
+		    "u64: '%s' is refused, *out untouched", bad_u64[k]);
+	}
+
+	ok(opt_double("1.5", 0, 10, &d) == 0 && d == 1.5, "double: 1.5");
+	ok(opt_double("2e1", 0, 3600, &d) == 0 && d == 20, "double: 2e1");
+	ok(opt_double("0", 0, 1, &d) == 0 && d == 0, "double: the minimum is in");
+	ok(opt_double("3600", 0, 3600, &d) == 0 && d == 3600,
+	    "double: the maximum is in");
+	ok(opt_double("0.0009", 0.001, 1, &d) != 0, "double: below the minimum");
+	for (k = 0; k < sizeof(bad_double) / sizeof(bad_double[0]); k++) {
+		d = 42;
+		ok(opt_double(bad_double[k], 0, 3600, &d) != 0 && d == 42,
+		    "double: '%s' is refused, *out untouched", bad_double[k]);
+	}
+	return tap_done();
+}
