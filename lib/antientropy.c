@@ -20,7 +20,7 @@
  *	                  bytes big-endian))
  *
  * where fnv1a64 has offset basis 0xcbf29ce484222325 and prime
- * 0x100000001b3, and mix64 is splitmix64's finalizer (z ^= z >> 30;
+ * 0x100000001b3, and mix64 is splitmix64's finalizer (fnv.h: fnv_mix64; z ^= z >> 30;
  * z *= 0xbf58476d1ce4e5b9; z ^= z >> 27; z *= 0x94d049bb133111eb;
  * z ^= z >> 31).  Hashing the whole record means any difference in
  * clock, ts, actor, tombstone flag or value changes the leaf; XOR makes a
@@ -112,12 +112,14 @@
 #include <time.h>
 
 #include "clock.h"
+#include "fnv.h"
 #include "json.h"
 #include "log.h"
 #include "net.h"
 #include "push.h"
 #include "record.h"
 #include "ring.h"
+#include "rng.h"
 #include "version.h"
 
 #define AE_SLICE_SHIFT		22
@@ -144,42 +146,16 @@ struct ae {
 /* ---- hashing ----------------------------------------------------------- */
 
 static uint64_t
-mix64(uint64_t z)
-{
-	z ^= z >> 30;
-	z *= 0xbf58476d1ce4e5b9ull;
-	z ^= z >> 27;
-	z *= 0x94d049bb133111ebull;
-	z ^= z >> 31;
-	return z;
-}
-
-static uint64_t
-fnv1a64_update(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *s = p;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		h ^= s[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
-#define FNV64_BASIS 0xcbf29ce484222325ull
-
-static uint64_t
 record_hash(const char *rec, size_t len)
 {
-	return mix64(fnv1a64_update(FNV64_BASIS, rec, len));
+	return fnv_mix64(fnv1a64(rec, len));
 }
 
 static uint64_t
 root_hash(const uint64_t *leaves)
 {
 	unsigned char b[8];
-	uint64_t h = FNV64_BASIS;
+	uint64_t h = FNV1A64_BASIS;
 	size_t i;
 	int k;
 
@@ -188,7 +164,7 @@ root_hash(const uint64_t *leaves)
 			b[k] = (unsigned char)(leaves[i] >> (56 - 8 * k));
 		h = fnv1a64_update(h, b, sizeof(b));
 	}
-	return mix64(h);
+	return fnv_mix64(h);
 }
 
 /* Parses exactly 16 hex digits. 0 or -1. */
@@ -876,8 +852,7 @@ next_random(struct ae *ae)
 	uint64_t r;
 
 	pthread_mutex_lock(&ae->mu);
-	ae->rng += 0x9e3779b97f4a7c15ull;
-	r = mix64(ae->rng);
+	r = rng_next(&ae->rng);
 	pthread_mutex_unlock(&ae->mu);
 	return r;
 }
@@ -971,7 +946,7 @@ ae_start(struct ae **out, const struct ae_config *cfg)
 	ae->cfg = *cfg;
 	snprintf(ae->self_id, sizeof(ae->self_id), "%s", cfg->self_id);
 	ae->cfg.self_id = ae->self_id;
-	ae->rng = (uint64_t)clock_wall_ms() ^ (uint64_t)(uintptr_t)ae;
+	ae->rng = rng_seed((uint64_t)(uintptr_t)ae);
 	pthread_mutex_init(&ae->mu, NULL);
 	if ((err = stopper_init(&ae->stopper)) != 0) {
 		pthread_mutex_destroy(&ae->mu);

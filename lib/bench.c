@@ -60,6 +60,7 @@
 #include "buf.h"
 #include "client.h"
 #include "clock.h"
+#include "rng.h"
 
 #define KEY_PREFIX	"key:"
 #define KEY_DIGITS	12
@@ -227,17 +228,6 @@ sleep_ns(uint64_t ns)
 		;
 }
 
-static uint64_t
-xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
 /* Writes key k's 12 digits into the target in place. */
 static void
 set_key(struct worker *w, uint64_t k)
@@ -340,7 +330,7 @@ pick_op(struct worker *w)
 	case BENCH_DELETE:
 		return BENCH_OP_DELETE;
 	default:
-		return xorshift(&w->rng) % (o->ratio_get + o->ratio_put) <
+		return rng_next(&w->rng) % (o->ratio_get + o->ratio_put) <
 		    o->ratio_get ? BENCH_OP_GET : BENCH_OP_PUT;
 	}
 }
@@ -359,19 +349,19 @@ worker_run(void *arg)
 		return NULL;
 	}
 	while (o->warmup > 0 && clock_now_ns() < b->warm_end_ns)
-		do_request(w, pick_op(w), xorshift(&w->rng) % o->keys, false);
+		do_request(w, pick_op(w), rng_next(&w->rng) % o->keys, false);
 	if (o->requests > 0) {
 		for (;;) {
 			t = atomic_fetch_add_explicit(&b->next, 1,
 			    memory_order_relaxed);
 			if (t >= o->requests)
 				break;
-			do_request(w, pick_op(w), xorshift(&w->rng) % o->keys,
+			do_request(w, pick_op(w), rng_next(&w->rng) % o->keys,
 			    true);
 		}
 	} else {
 		while (clock_now_ns() < b->end_ns)
-			do_request(w, pick_op(w), xorshift(&w->rng) % o->keys,
+			do_request(w, pick_op(w), rng_next(&w->rng) % o->keys,
 			    true);
 	}
 	return NULL;

@@ -71,6 +71,7 @@
 #include "json.h"
 #include "log.h"
 #include "net.h"
+#include "rng.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1040,17 +1041,6 @@ done:
 
 /* ---- gossip ---- */
 
-static uint64_t
-rng_next(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
 /* One round: push our list to a random live member, merge its answer. */
 static void
 gossip_once(struct cluster *c)
@@ -1191,10 +1181,7 @@ cluster_open(struct cluster **out, const struct cluster_config *cfg,
 	c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms :
 	    DEFAULT_TIMEOUT_MS;
 	c->pool = cfg->peers_pool;
-	c->rng = (uint64_t)clock_wall_ms() ^ ((uint64_t)getpid() << 32) ^
-	    (uint64_t)(uintptr_t)c;
-	if (c->rng == 0)
-		c->rng = 0x9e3779b97f4a7c15ull;
+	c->rng = rng_seed((uint64_t)(uintptr_t)c);
 
 	/* A leftover temp file is a write that never got renamed. */
 	buf_printf(&tmp, "%s/%s", c->dir, MEMBERS_TMP);

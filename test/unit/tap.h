@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "file.h"
+#include "rng.h"
 
 static int tap_n, tap_failed;
 
@@ -57,10 +58,7 @@ static uint64_t tap_rng_state = 0x243f6a8885a308d3ULL;
 static inline uint64_t
 tap_rng(void)
 {
-	tap_rng_state ^= tap_rng_state << 13;
-	tap_rng_state ^= tap_rng_state >> 7;
-	tap_rng_state ^= tap_rng_state << 17;
-	return tap_rng_state;
+	return rng_next(&tap_rng_state);
 }
 
 /* Removes dir and everything below it (a test's temporary directory). */
