@@ -11,14 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char buf_empty[1] = "";
+#include "log.h"
 
-static void
-oom(size_t n)
-{
-	fprintf(stderr, "level=fatal msg=\"out of memory\" bytes=%zu\n", n);
-	abort();
-}
+const char buf_empty[1] = "";
 
 void
 buf_init(struct buf *b)
@@ -35,7 +30,7 @@ buf_grow(struct buf *b, size_t extra)
 	char *p;
 
 	if (extra > (size_t)-1 / 2 - b->len)
-		oom(extra);
+		log_fatal("out of memory", "bytes", (long long)extra);
 	need = b->len + extra + 1;
 	if (need <= b->cap)
 		return;
@@ -44,7 +39,7 @@ buf_grow(struct buf *b, size_t extra)
 		cap *= 2;
 	p = realloc(b->cap ? b->data : NULL, cap);
 	if (p == NULL)
-		oom(cap);
+		log_fatal("out of memory", "bytes", (long long)cap);
 	if (b->cap == 0)
 		p[0] = '\0';
 	b->data = p;
@@ -155,7 +150,7 @@ buf_detach(struct buf *b, size_t *len)
 	if (b->cap == 0) {
 		p = malloc(1);
 		if (p == NULL)
-			oom(1);
+			log_fatal("out of memory", "bytes", 1);
 		p[0] = '\0';
 	} else
 		p = b->data;

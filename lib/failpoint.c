@@ -61,6 +61,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
 #define FP_MAX	32		/* armed entries at once */
 #define FP_NMAX	1000000000ULL	/* largest N in name@N */
 
@@ -202,12 +204,12 @@ read_env(void)
 
 	pthread_mutex_lock(&mu);
 	if (spec != NULL && parse_spec(spec, v, &n, why, sizeof(why)) == -1) {
-		fprintf(stderr, "level=error msg=\"KVD_FAILPOINTS ignored\" "
-		    "reason=\"%s\"\n", why);
+		log_event(LOG_ERROR, "KVD_FAILPOINTS ignored", "reason=\"%s\"",
+		    why);
 		n = 0;
 	} else if (n > 0)
-		fprintf(stderr, "level=warn msg=\"failpoints armed\" "
-		    "KVD_FAILPOINTS=\"%s\"\n", spec);
+		log_event(LOG_WARN, "failpoints armed", "KVD_FAILPOINTS=\"%s\"",
+		    spec);
 	install(v, n);
 	pthread_mutex_unlock(&mu);
 }
@@ -226,8 +228,8 @@ failpoint_eval(const char *name)
 	if (atomic_load(&failpoint_active) == 0)
 		return false;
 	if ((k = known_index(name, strlen(name))) < 0) {
-		fprintf(stderr, "level=error msg=\"failpoint: unknown name in "
-		    "the code\" point=%s\n", name);
+		log_event(LOG_ERROR, "failpoint: unknown name in the code",
+		    "point=%s", name);
 		abort();
 	}
 	kind = known[k].kind;
@@ -243,9 +245,8 @@ failpoint_eval(const char *name)
 	pthread_mutex_unlock(&mu);
 	if (!fire)
 		return false;
-	fprintf(stderr, "level=error msg=\"failpoint hit\" point=%s hit=%llu "
-	    "action=%s\n", name, (unsigned long long)hit,
-	    kind == FP_CRASH ? "abort" : "error");
+	log_event(LOG_ERROR, "failpoint hit", "point=%s hit=%llu action=%s",
+	    name, (unsigned long long)hit, kind == FP_CRASH ? "abort" : "error");
 	if (kind == FP_CRASH)
 		abort();
 	return true;

@@ -8,6 +8,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -92,4 +93,28 @@ log_event(enum log_level lvl, const char *msg, const char *fmt, ...)
 	}
 	buf_free(&line);
 	buf_free(&fields);
+}
+
+void
+log_fatal(const char *msg, const char *name, long long value)
+{
+	struct timespec ts;
+	struct tm tm;
+	char when[40], line[512];
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (log_json)
+		n = snprintf(line, sizeof(line), "{\"ts\":\"%s.%03ldZ\",\"level\":"
+		    "\"fatal\",\"msg\":\"%s\",\"%s\":%lld}\n", when,
+		    ts.tv_nsec / 1000000, msg, name, value);
+	else
+		n = snprintf(line, sizeof(line), "%s.%03ldZ level=fatal msg=\"%s\" "
+		    "%s=%lld\n", when, ts.tv_nsec / 1000000, msg, name, value);
+	if (n > 0)
+		(void)!write(STDERR_FILENO, line, (size_t)n < sizeof(line) ?
+		    (size_t)n : sizeof(line) - 1);
+	abort();
 }

@@ -29,4 +29,12 @@ bool	log_enabled(enum log_level lvl);
 void	log_event(enum log_level lvl, const char *msg, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 
+/*
+ * Logs a fatal event (level "fatal", msg and one numeric field name=value)
+ * in the current format without allocating, then aborts: for running out
+ * of memory where the code cannot go on (buf.c, vclock.c, version.c) and
+ * for a broken invariant.  msg and name must not need JSON escapes.
+ */
+_Noreturn void log_fatal(const char *msg, const char *name, long long value);
+
 #endif

@@ -32,13 +32,7 @@
 #include <string.h>
 
 #include "base64.h"
-
-static _Noreturn void
-oom(size_t n)
-{
-	fprintf(stderr, "level=fatal msg=\"out of memory\" bytes=%zu\n", n);
-	abort();
-}
+#include "log.h"
 
 static struct vclock_entry *
 alloc_entries(size_t n)
@@ -48,7 +42,7 @@ alloc_entries(size_t n)
 	if (n == 0)
 		return NULL;
 	if (n > (size_t)-1 / sizeof(*e) || (e = malloc(n * sizeof(*e))) == NULL)
-		oom(n * sizeof(*e));
+		log_fatal("out of memory", "bytes", (long long)(n * sizeof(*e)));
 	return e;
 }
 
@@ -221,9 +215,8 @@ vclock_increment(struct vclock *c, const char *actor)
 	long pos;
 
 	if (!vclock_actor_valid(actor, len)) {
-		fprintf(stderr, "level=fatal msg=\"vclock_increment: invalid "
-		    "actor\" len=%zu\n", len);
-		abort();
+		log_fatal("vclock_increment: invalid actor", "len",
+		    (long long)len);
 	}
 	pos = find(c, actor);
 	if (pos >= 0) {

@@ -38,13 +38,7 @@
 #include <string.h>
 
 #include "base64.h"
-
-static _Noreturn void
-oom(size_t n)
-{
-	fprintf(stderr, "level=fatal msg=\"out of memory\" bytes=%zu\n", n);
-	abort();
-}
+#include "log.h"
 
 /* A malloc'd copy of p[0..n) plus a NUL. */
 static char *
@@ -53,7 +47,7 @@ dup_bytes(const void *p, size_t n)
 	char *v;
 
 	if (n == (size_t)-1 || (v = malloc(n + 1)) == NULL)
-		oom(n + 1);
+		log_fatal("out of memory", "bytes", (long long)(n + 1));
 	if (n)
 		memcpy(v, p, n);
 	v[n] = '\0';
