@@ -407,11 +407,13 @@ scan_run(struct store *s, struct scan *sc, enum scan_mode mode)
 
 /* ---- the responder ------------------------------------------------------ */
 
+/* Answers a malformed request: -1 with errno EINVAL. */
 static int
 bad_request(struct buf *out, const char *msg)
 {
 	buf_printf(out, "{\"error\":\"%s\"}\n", msg);
-	return 400;
+	errno = EINVAL;
+	return -1;
 }
 
 int
@@ -423,7 +425,7 @@ ae_serve_sync(struct ae *ae, const char *body, size_t len, struct buf *out)
 	struct buf from = BUF_INIT;
 	uint64_t theirs[AE_LEAVES], their_root, my_root, recs = 0, bytes = 0;
 	size_t i, k, start, differing = 0, nslices = 0;
-	int ntok, f, r, l, j, status = 200;
+	int ntok, f, r, l, j, status = 0, e;
 	bool more = false;
 
 	if (ae == NULL || body == NULL)
@@ -435,7 +437,8 @@ ae_serve_sync(struct ae *ae, const char *body, size_t len, struct buf *out)
 		return bad_request(out, "too many values");
 	if ((toks = calloc((size_t)ntok, sizeof(*toks))) == NULL) {
 		buf_puts(out, "{\"error\":\"out of memory\"}\n");
-		return 503;
+		errno = ENOMEM;
+		return -1;
 	}
 	json_parse(body, len, toks, ntok, JSON_DEPTH_DEFAULT, NULL);
 	if (toks[0].type != JSON_OBJECT) {
@@ -478,7 +481,8 @@ ae_serve_sync(struct ae *ae, const char *body, size_t len, struct buf *out)
 	view = cluster_view_get(ae->cfg.cluster);
 	if ((sc = scan_new(view, from.data)) == NULL) {
 		buf_puts(out, "{\"error\":\"out of memory\"}\n");
-		status = 503;
+		errno = ENOMEM;
+		status = -1;
 		goto done;
 	}
 	scan_run(ae->cfg.store, sc, SCAN_LEAVES);
@@ -522,11 +526,13 @@ ae_serve_sync(struct ae *ae, const char *body, size_t len, struct buf *out)
 		    differing, nslices, (unsigned long long)sc->nout,
 		    more ? "true" : "false");
 done:
+	e = errno;
 	if (view != NULL)
 		cluster_view_put(ae->cfg.cluster, view);
 	scan_free(sc);
 	buf_free(&from);
 	free(toks);
+	errno = e;
 	return status;
 }
 

@@ -63,8 +63,8 @@ void	ae_stop(struct ae *ae);
 int	ae_sync_with(struct ae *ae, const char *id);
 
 /*
- * Serves POST /internal/ae/sync: appends the answer to out and returns
- * the HTTP status (200, 400 malformed).
+ * Serves POST /internal/ae/sync: appends the answer (or an error body)
+ * to out.  0, or -1 with errno EINVAL (malformed) or ENOMEM.
  */
 int	ae_serve_sync(struct ae *ae, const char *body, size_t len,
 	    struct buf *out);

@@ -788,6 +788,19 @@ api_precheck(void *arg, struct server_request *sr, struct server_response *res)
 	return true;
 }
 
+/*
+ * The status of an internal route from its module's answer (0, or -1
+ * with errno, as replica.h describes): a malformed request is the
+ * caller's fault, anything else this node's.
+ */
+static int
+served(int rc)
+{
+	if (rc == 0)
+		return 200;
+	return errno == EINVAL ? 400 : errno == ENOENT ? 404 : 503;
+}
+
 /* The method as a metrics label: a client's made-up methods share one. */
 static const char *
 method_label(const struct http_request *req)
@@ -850,23 +863,23 @@ api_handle(void *arg, const struct server_request *sr,
 		handle_membership(nd, sr, routes[i].route == R_JOIN, res);
 		break;
 	case R_REPLICATE:
-		res->status = replica_serve_replicate(nd->replica, sr->body,
-		    sr->body_len, &res->body);
+		res->status = served(replica_serve_replicate(nd->replica,
+		    sr->body, sr->body_len, &res->body));
 		break;
 	case R_FETCH:
-		res->status = replica_serve_fetch(nd->replica, key.data, key.len,
-		    &res->body);
+		res->status = served(replica_serve_fetch(nd->replica, key.data,
+		    key.len, &res->body));
 		break;
 	case R_MEMBERS:
 		handle_members(nd, sr, res);
 		break;
 	case R_BATCH:
-		res->status = replica_serve_batch(nd->replica, sr->body,
-		    sr->body_len, &res->body);
+		res->status = served(replica_serve_batch(nd->replica, sr->body,
+		    sr->body_len, &res->body));
 		break;
 	case R_AE_SYNC:
-		res->status = ae_serve_sync(nd->ae, sr->body, sr->body_len,
-		    &res->body);
+		res->status = served(ae_serve_sync(nd->ae, sr->body,
+		    sr->body_len, &res->body));
 		break;
 	case R_METRICS:
 		res->content_type = METRICS_CONTENT_TYPE;

@@ -995,7 +995,7 @@ replica_serve_replicate(struct replica *rp, const char *body, size_t len,
 	struct version v;
 	char owner[RING_ID_MAX + 1] = "";
 	const char *q, *comma;
-	int rc, status;
+	int rc, e = 0;
 
 	version_init(&v);
 	/* A stand-in's copy: {"hint":"<owner>", then the record's members. */
@@ -1014,34 +1014,33 @@ replica_serve_replicate(struct replica *rp, const char *body, size_t len,
 	if (record_from_json(body, len, &key, &v) != 0 ||
 	    key.len == 0 || key.len > STORE_KEY_MAX) {
 		buf_puts(out, "{\"error\":\"malformed replicate record\"}\n");
-		status = 400;
+		e = EINVAL;
 		goto out;
 	}
 	if (owner[0] && strcmp(owner, rp->cfg.self_id) != 0) {
 		if (hints_add(rp->cfg.hints, owner, body, len) != 0) {
+			e = errno;
 			buf_printf(out, "{\"error\":\"cannot keep the hint: %s\"}\n",
-			    errno == ENOSPC ? "hint store full" : errno == EINVAL ?
+			    e == ENOSPC ? "hint store full" : e == EINVAL ?
 			    "bad owner id" : "storage failure");
-			status = errno == EINVAL ? 400 : 503;
 			goto out;
 		}
 		buf_puts(out, "{\"hinted\":true}\n");
-		status = 200;
 		goto out;
 	}
 	rc = store_apply(rp->cfg.store, key.data, key.len, &v);
 	if (rc < 0) {
+		e = errno == EINVAL ? EIO : errno;
 		buf_puts(out, "{\"error\":\"storage failure: not durable\"}\n");
-		status = 503;
 		goto out;
 	}
 	buf_puts(out, rc == 1 ? "{\"applied\":true}\n" : "{\"applied\":false}\n");
-	status = 200;
 out:
 	version_free(&v);
 	buf_free(&key);
 	buf_free(&rec);
-	return status;
+	errno = e;
+	return e == 0 ? 0 : -1;
 }
 
 int
@@ -1053,7 +1052,7 @@ replica_serve_batch(struct replica *rp, const char *body, size_t len,
 	const char *p = body, *end = body + len, *nl, *key;
 	size_t klen;
 	uint64_t applied = 0, ignored = 0, seq, last_seq = 0;
-	int rc, status = 200;
+	int rc, e = 0;
 
 	record_scratch_init(&sc);
 	version_init(&v);
@@ -1068,15 +1067,15 @@ replica_serve_batch(struct replica *rp, const char *body, size_t len,
 			buf_printf(out, "{\"error\":\"malformed record at byte "
 			    "%zu\",\"applied\":%llu}\n", (size_t)(p - body),
 			    (unsigned long long)applied);
-			status = 400;
+			e = EINVAL;
 			break;
 		}
 		rc = store_apply_nowait(rp->cfg.store, key, klen, &v, &seq);
 		if (rc < 0) {
+			e = errno == EINVAL ? EIO : errno;
 			buf_printf(out, "{\"error\":\"storage failure: not "
 			    "durable\",\"applied\":%llu}\n",
 			    (unsigned long long)applied);
-			status = 503;
 			break;
 		}
 		if (rc == 1) {
@@ -1086,16 +1085,17 @@ replica_serve_batch(struct replica *rp, const char *body, size_t len,
 			ignored++;
 	}
 	/* One fsync covers the batch; nothing is acknowledged before it. */
-	if (store_sync(rp->cfg.store, last_seq) != 0 && status == 200) {
+	if (store_sync(rp->cfg.store, last_seq) != 0 && e == 0) {
+		e = errno == EINVAL ? EIO : errno;
 		buf_puts(out, "{\"error\":\"storage failure: not durable\"}\n");
-		status = 503;
 	}
-	if (status == 200)
+	if (e == 0)
 		buf_printf(out, "{\"applied\":%llu,\"ignored\":%llu}\n",
 		    (unsigned long long)applied, (unsigned long long)ignored);
 	version_free(&v);
 	record_scratch_free(&sc);
-	return status;
+	errno = e;
+	return e == 0 ? 0 : -1;
 }
 
 int
@@ -1104,8 +1104,9 @@ replica_serve_fetch(struct replica *rp, const char *key, size_t klen,
 {
 	if (store_get_record(rp->cfg.store, key, klen, out) != 1) {
 		buf_puts(out, "{\"error\":\"not found\"}\n");
-		return 404;
+		errno = ENOENT;
+		return -1;
 	}
 	buf_putc(out, '\n');
-	return 200;
+	return 0;
 }

@@ -106,28 +106,33 @@ void	replica_put(struct replica *rp, const char *key, size_t klen,
 	    const struct replica_write *wr, struct replica_result *res);
 
 /*
- * Node-to-node endpoints.  POST /internal/replicate: body is one
- * {"key":...,"v":{...}} record; it is applied through store_apply and the
- * answer (appended to out) is {"applied":true|false}.  A stand-in's copy
- * starts with "hint":"<owner>" and is kept as a hint for that owner
- * instead ({"hinted":true}).  Returns the HTTP status (200, 400
- * malformed, 503 store or hint failure).
+ * Node-to-node endpoints.  Each appends its answer (JSON, or an error
+ * body {"error":...}) to out and returns 0, or -1 with errno: EINVAL for
+ * a malformed request, ENOENT for a key never stored here, or this
+ * node's own failure (EIO, ENOSPC: the store or the hint log could not
+ * make it durable).  api.c turns those into 200, 400, 404 and 503.
+ *
+ * POST /internal/replicate: body is one {"key":...,"v":{...}} record;
+ * it is applied through store_apply and the answer is
+ * {"applied":true|false}.  A stand-in's copy starts with
+ * "hint":"<owner>" and is kept as a hint for that owner instead
+ * ({"hinted":true}).
  */
 int	replica_serve_replicate(struct replica *rp, const char *body,
 	    size_t len, struct buf *out);
 
 /*
  * POST /internal/batch: body is records, one per line (JSON lines); each
- * is applied through store_apply in order.  Appends
- * {"applied":N,"ignored":M} and returns 200, or 400 / 503 with an error
- * naming how far it got (records before it were applied).
+ * is applied through the apply rule in order, and one fsync covers them
+ * all before the answer {"applied":N,"ignored":M}.  On an error the body
+ * names how far it got (records before it were applied).
  */
 int	replica_serve_batch(struct replica *rp, const char *body, size_t len,
 	    struct buf *out);
 
 /*
  * GET /internal/fetch/KEY: appends {"key":...,"v":{...}} (tombstones
- * included) and returns 200, or 404 when the key was never stored here.
+ * included), or fails with ENOENT when the key was never stored here.
  */
 int	replica_serve_fetch(struct replica *rp, const char *key, size_t klen,
 	    struct buf *out);

@@ -100,6 +100,15 @@ serve_batch(struct store *s, const char *body, size_t len, struct buf *out)
 	return status;
 }
 
+/* ae_serve_sync's answer as the HTTP status kvd's API gives it. */
+static int
+ae_status(struct ae *ae, const char *body, size_t len, struct buf *out)
+{
+	if (ae_serve_sync(ae, body, len, out) == 0)
+		return 200;
+	return errno == EINVAL ? 400 : 503;
+}
+
 static bool
 path_is(const struct server_request *req, const char *path)
 {
@@ -113,7 +122,7 @@ handle(void *arg, const struct server_request *req, struct server_response *res)
 	struct node *nd = arg;
 
 	if (path_is(req, "/internal/ae/sync"))
-		res->status = ae_serve_sync(nd->ae, req->body, req->body_len,
+		res->status = ae_status(nd->ae, req->body, req->body_len,
 		    &res->body);
 	else if (path_is(req, "/internal/batch"))
 		res->status = serve_batch(nd->store, req->body, req->body_len,
@@ -471,7 +480,7 @@ test_wire(void)
 	/* All-zero leaves: exactly pin-key's slice differs. */
 	memset(leaves, 0, sizeof(leaves));
 	sync_body(&body, "node1", 0, leaves, AE_LEAVES);
-	st = ae_serve_sync(B->ae, body.data, body.len, &out);
+	st = ae_status(B->ae, body.data, body.len, &out);
 	snprintf(want, sizeof(want), "\"slices\":[%u]", slice);
 	ok(st == 200 && strstr(out.data, "\"differing\":1,") != NULL &&
 	    strstr(out.data, want) != NULL &&
@@ -484,14 +493,14 @@ test_wire(void)
 	    (const unsigned char *)rec.data, rec.len));
 	sync_body(&body, "node1", pin_root(leaves), leaves, AE_LEAVES);
 	buf_reset(&out);
-	st = ae_serve_sync(B->ae, body.data, body.len, &out);
+	st = ae_status(B->ae, body.data, body.len, &out);
 	ok(st == 200 && strcmp(out.data, "{\"root_equal\":true}\n") == 0,
 	    "wire: leaf and root hashes as pinned (%s)", out.data);
 
 	/* The right leaves with a wrong root: B compares roots only. */
 	sync_body(&body, "node1", pin_root(leaves) ^ 1, leaves, AE_LEAVES);
 	buf_reset(&out);
-	st = ae_serve_sync(B->ae, body.data, body.len, &out);
+	st = ae_status(B->ae, body.data, body.len, &out);
 	ok(st == 200 && strstr(out.data, "\"differing\":0,") != NULL &&
 	    strstr(out.data, "\"records\":[]") != NULL,
 	    "wire: wrong root, no leaf differs, nothing sent (%s)", out.data);
@@ -512,7 +521,7 @@ test_wire(void)
 	    (const unsigned char *)rec2.data, rec2.len));
 	sync_body(&body, "node1", pin_root(leaves), leaves, AE_LEAVES);
 	buf_reset(&out);
-	st = ae_serve_sync(B->ae, body.data, body.len, &out);
+	st = ae_status(B->ae, body.data, body.len, &out);
 	ok(i < 100000 && st == 200 &&
 	    strcmp(out.data, "{\"root_equal\":true}\n") == 0,
 	    "wire: two keys in one slice, leaf is the XOR (%s, %s)", k2,
@@ -522,7 +531,7 @@ test_wire(void)
 	memset(leaves, 0, sizeof(leaves));
 	sync_body(&body, "nodeX", pin_root(leaves), leaves, AE_LEAVES);
 	buf_reset(&out);
-	st = ae_serve_sync(B->ae, body.data, body.len, &out);
+	st = ae_status(B->ae, body.data, body.len, &out);
 	ok(st == 200 && strcmp(out.data, "{\"root_equal\":true}\n") == 0,
 	    "wire: a non-member shares no keys (%s)", out.data);
 out:
@@ -557,11 +566,11 @@ test_malformed(void)
 	if (!ok(up(3, 0) == 0, "malformed: three nodes up"))
 		goto out;
 	sync_body(&good, "node1", 0, leaves, AE_LEAVES);
-	st = ae_serve_sync(B->ae, good.data, good.len, &out);
+	st = ae_status(B->ae, good.data, good.len, &out);
 	ok(st == 200, "malformed: the well-formed base is accepted");
 	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
 		buf_reset(&out);
-		st = ae_serve_sync(B->ae, fixed[i], strlen(fixed[i]), &out);
+		st = ae_status(B->ae, fixed[i], strlen(fixed[i]), &out);
 		ok(st == 400 && strstr(out.data, "error") != NULL,
 		    "malformed: 400 for '%.40s'", fixed[i]);
 	}
@@ -569,18 +578,18 @@ test_malformed(void)
 	/* Mutations of the good body. */
 	sync_body(&b, "node1", 0, leaves, AE_LEAVES - 1);
 	buf_reset(&out);
-	ok(ae_serve_sync(B->ae, b.data, b.len, &out) == 400,
+	ok(ae_status(B->ae, b.data, b.len, &out) == 400,
 	    "malformed: 1023 leaves");
 	sync_body(&b, "node1", 0, leaves, AE_LEAVES + 1);
 	buf_reset(&out);
-	ok(ae_serve_sync(B->ae, b.data, b.len, &out) == 400,
+	ok(ae_status(B->ae, b.data, b.len, &out) == 400,
 	    "malformed: 1025 leaves");
 	buf_reset(&b);
 	buf_append(&b, good.data, good.len);
 	p = strstr(b.data, "\"leaves\":[\"") + 11;
 	p[3] = 'g';
 	buf_reset(&out);
-	ok(ae_serve_sync(B->ae, b.data, b.len, &out) == 400,
+	ok(ae_status(B->ae, b.data, b.len, &out) == 400,
 	    "malformed: a leaf that is not hex");
 	buf_reset(&b);
 	buf_append(&b, good.data, good.len);
@@ -588,17 +597,17 @@ test_malformed(void)
 	p[15] = '"';
 	p[16] = ' ';
 	buf_reset(&out);
-	ok(ae_serve_sync(B->ae, b.data, b.len, &out) == 400,
+	ok(ae_status(B->ae, b.data, b.len, &out) == 400,
 	    "malformed: a 15-digit root");
 	buf_reset(&b);
 	buf_append(&b, good.data, good.len);
 	p = strstr(b.data, "\"leaves\":[\"") + 10;
 	memcpy(p, "123456789012345678", 18);	/* in place of "<16 hex>" */
 	buf_reset(&out);
-	st = ae_serve_sync(B->ae, b.data, b.len, &out);
+	st = ae_status(B->ae, b.data, b.len, &out);
 	ok(st == 400, "malformed: a leaf that is a number (%d)", st);
 	buf_reset(&out);
-	ok(ae_serve_sync(B->ae, good.data, good.len - 1, &out) == 400,
+	ok(ae_status(B->ae, good.data, good.len - 1, &out) == 400,
 	    "malformed: truncated body");
 out:
 	down();
