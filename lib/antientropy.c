@@ -113,6 +113,7 @@
 
 #include "clock.h"
 #include "fnv.h"
+#include "hex.h"
 #include "json.h"
 #include "log.h"
 #include "net.h"
@@ -165,31 +166,6 @@ root_hash(const uint64_t *leaves)
 		h = fnv1a64_update(h, b, sizeof(b));
 	}
 	return fnv_mix64(h);
-}
-
-/* Parses exactly 16 hex digits. 0 or -1. */
-static int
-parse_hex64(const char *s, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-	size_t i;
-	int d;
-
-	if (n != 16)
-		return -1;
-	for (i = 0; i < n; i++) {
-		if (s[i] >= '0' && s[i] <= '9')
-			d = s[i] - '0';
-		else if (s[i] >= 'a' && s[i] <= 'f')
-			d = s[i] - 'a' + 10;
-		else if (s[i] >= 'A' && s[i] <= 'F')
-			d = s[i] - 'A' + 10;
-		else
-			return -1;
-		v = v << 4 | (uint64_t)d;
-	}
-	*out = v;
-	return 0;
 }
 
 /* ---- B's versions, kept by the initiator for the push decision -------- */
@@ -460,8 +436,8 @@ ae_serve_sync(struct ae *ae, const char *body, size_t len, struct buf *out)
 		status = bad_request(out, "bad from");
 		goto done;
 	}
-	if (parse_hex64(body + toks[r].start, toks[r].end - toks[r].start,
-	    &their_root) != 0) {
+	if (toks[r].end - toks[r].start != 16 ||
+	    hex_u64(body + toks[r].start, 16, false, &their_root) != 0) {
 		status = bad_request(out, "bad root");
 		goto done;
 	}
@@ -471,8 +447,8 @@ ae_serve_sync(struct ae *ae, const char *body, size_t len, struct buf *out)
 	}
 	for (i = 0, j = l + 1; i < AE_LEAVES; i++, j = toks[j].next) {
 		if (toks[j].type != JSON_STRING ||
-		    parse_hex64(body + toks[j].start,
-		    toks[j].end - toks[j].start, &theirs[i]) != 0) {
+		    toks[j].end - toks[j].start != 16 ||
+		    hex_u64(body + toks[j].start, 16, false, &theirs[i]) != 0) {
 			status = bad_request(out, "bad leaf");
 			goto done;
 		}

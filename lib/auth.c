@@ -99,6 +99,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hex.h"
 #include "sha256.h"
 
 #define NONCE_BYTES	8
@@ -129,51 +130,6 @@ struct auth {
 	size_t		 nbucket;	/* a power of two >= cap */
 	int		 shift;		/* 64 - log2(nbucket) */
 };
-
-static const char hexdig[] = "0123456789abcdef";
-
-static void
-hex_encode(const uint8_t *p, size_t n, char *out)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hexdig[p[i] >> 4];
-		out[2 * i + 1] = hexdig[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static int
-hex_val(char c, bool upper_ok)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (upper_ok && c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decodes exactly 2n hex digits s into out[0..n).  0, or -1. */
-static int
-hex_decode(const char *s, size_t slen, uint8_t *out, size_t n, bool upper_ok)
-{
-	size_t i;
-	int hi, lo;
-
-	if (slen != 2 * n)
-		return -1;
-	for (i = 0; i < n; i++) {
-		hi = hex_val(s[2 * i], upper_ok);
-		lo = hex_val(s[2 * i + 1], upper_ok);
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
-}
 
 static void
 wipe(void *p, size_t n)
@@ -612,8 +568,8 @@ auth_verify_at(struct auth *a, int64_t now, const struct http_request *req,
 	}
 	if (rd != 0 || rn != 0 || rs != 0 ||
 	    parse_date(hd->value, hd->value_len, &date) != 0 ||
-	    hex_decode(hn->value, hn->value_len, nonce, NONCE_BYTES, false) != 0 ||
-	    hex_decode(hs->value, hs->value_len, sig, SHA256_LEN, true) != 0) {
+	    hex_decode(hn->value, hn->value_len, true, nonce, NONCE_BYTES) != 0 ||
+	    hex_decode(hs->value, hs->value_len, false, sig, SHA256_LEN) != 0) {
 		*why = "malformed signature";
 		return -1;
 	}

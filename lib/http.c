@@ -42,6 +42,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hex.h"
+
 /* Byte classes (bit flags in ctab). */
 #define C_TCHAR	0x01	/* RFC 9110 tchar */
 #define C_VCHAR	0x02	/* 0x21-0x7e */
@@ -667,17 +669,6 @@ trailer_forbidden(uint64_t mask, size_t n)
 	return false;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = lower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 ssize_t
 http_chunked_decode(struct http_chunked *d, const char *in, size_t len,
     size_t max_body, struct buf *out, int *status)
@@ -691,7 +682,7 @@ http_chunked_decode(struct http_chunked *d, const char *in, size_t len,
 		c = (unsigned char)in[i];
 		switch (d->state) {
 		case CH_SIZE:
-			if ((x = hexval(c)) >= 0) {
+			if ((x = hex_digit(c, false)) >= 0) {
 				if (d->linelen == CHUNK_SIZE_DIGITS)
 					goto fail;	/* overflow */
 				d->remaining = (d->remaining << 4) | (uint64_t)x;
@@ -978,8 +969,8 @@ http_percent_decode(const char *s, size_t n, struct buf *out)
 			break;
 		if (n - i < 3)
 			goto fail;
-		if ((hi = hexval((unsigned char)s[i + 1])) < 0 ||
-		    (lo = hexval((unsigned char)s[i + 2])) < 0)
+		if ((hi = hex_digit((unsigned char)s[i + 1], false)) < 0 ||
+		    (lo = hex_digit((unsigned char)s[i + 2], false)) < 0)
 			goto fail;
 		buf_putc(out, (char)(hi << 4 | lo));
 		i += 3;

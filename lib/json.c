@@ -38,6 +38,8 @@
 #include <limits.h>
 #include <string.h>
 
+#include "hex.h"
+
 #define JSON_DEPTH_CAP	4096	/* bits in the container-kind bitmap */
 
 /* Parser states: what the next non-whitespace byte may be. */
@@ -102,28 +104,13 @@ utf8_seq(const unsigned char *p, size_t n)
 	return len;
 }
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The 4 hex digits at p as a code unit, or -1. */
 static long
 hex4(const unsigned char *p)
 {
-	int a = hexval(p[0]), b = hexval(p[1]), c = hexval(p[2]),
-	    d = hexval(p[3]);
+	uint64_t u;
 
-	if (a < 0 || b < 0 || c < 0 || d < 0)
-		return -1;
-	return (long)a << 12 | b << 8 | c << 4 | d;
+	return hex_u64((const char *)p, 4, false, &u) == 0 ? (long)u : -1;
 }
 
 /*
@@ -669,7 +656,6 @@ static const unsigned char plain[256] = {
 void
 json_emit_string(struct buf *out, const char *str, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)str;
 	size_t i = 0, run, k;
 	char esc[7];
@@ -711,8 +697,8 @@ json_emit_string(struct buf *out, const char *str, size_t n)
 		case '\f': buf_append(out, "\\f", 2); continue;
 		}
 		memcpy(esc, "\\u00", 4);
-		esc[4] = hex[c >> 4];
-		esc[5] = hex[c & 15];
+		esc[4] = hex_digits[c >> 4];
+		esc[5] = hex_digits[c & 15];
 		buf_append(out, esc, 6);
 	}
 	buf_putc(out, '"');
