@@ -23,7 +23,7 @@ HEADERS	= lib/antientropy.h lib/api.h lib/aside.h lib/auth.h \
 	  lib/cluster.h lib/crc32c.h lib/failpoint.h lib/file.h lib/fnv.h lib/hex.h \
 	  lib/hints.h lib/http.h lib/json.h lib/log.h lib/metrics.h lib/net.h \
 	  lib/node.h lib/notify.h lib/opt.h lib/peer.h lib/push.h lib/record.h \
-	  lib/replica.h lib/ring.h lib/rng.h lib/server.h lib/sha256.h lib/store.h \
+	  lib/replica.h lib/ring.h lib/rng.h lib/server.h lib/sha256.h lib/store.h lib/stream.h \
 	  lib/transfer.h lib/vclock.h lib/verify.h lib/version.h lib/wal.h \
 	  lib/workq.h
 LIBOBJS	= lib/antientropy.o lib/api.o lib/aside.o lib/auth.o \
@@ -31,7 +31,7 @@ LIBOBJS	= lib/antientropy.o lib/api.o lib/aside.o lib/auth.o \
 	  lib/cluster.o lib/crc32c.o lib/failpoint.o lib/file.o lib/fnv.o lib/hex.o \
 	  lib/hints.o lib/http.o lib/json.o lib/log.o lib/metrics.o lib/net.o \
 	  lib/node.o lib/notify.o lib/opt.o lib/peer.o lib/push.o lib/record.o \
-	  lib/replica.o lib/ring.o lib/rng.o lib/server.o lib/sha256.o lib/store.o \
+	  lib/replica.o lib/ring.o lib/rng.o lib/server.o lib/sha256.o lib/store.o lib/stream.o \
 	  lib/transfer.o lib/vclock.o lib/verify.o lib/version.o lib/wal.o \
 	  lib/workq.o
 UNITS	= test/unit/test_antientropy test/unit/test_aside \

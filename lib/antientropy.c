@@ -147,12 +147,6 @@ struct ae {
 /* ---- hashing ----------------------------------------------------------- */
 
 static uint64_t
-record_hash(const char *rec, size_t len)
-{
-	return fnv_mix64(fnv1a64(rec, len));
-}
-
-static uint64_t
 root_hash(const uint64_t *leaves)
 {
 	unsigned char b[8];
@@ -342,7 +336,7 @@ scan_fn(void *arg, const char *key, size_t klen, const struct version *v)
 	case SCAN_LEAVES:
 		buf_reset(&sc->rec);
 		record_to_json(key, klen, v, &sc->rec);
-		sc->leaves[slice] ^= record_hash(sc->rec.data, sc->rec.len);
+		sc->leaves[slice] ^= record_digest(sc->rec.data, sc->rec.len);
 		sc->count[slice]++;
 		sc->bytes[slice] += sc->rec.len + 1;
 		break;

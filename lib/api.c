@@ -87,7 +87,8 @@ static struct metric_family *m_requests, *m_duration;
 
 enum route {
 	R_NONE, R_KV, R_HEALTH, R_NODES, R_JOIN, R_LEAVE, R_REPLICATE, R_FETCH,
-	R_MEMBERS, R_BATCH, R_AE_SYNC, R_METRICS, R_READY, R_VERSION, R_CLEANUP
+	R_MEMBERS, R_BATCH, R_AE_SYNC, R_METRICS, R_READY, R_VERSION, R_CLEANUP,
+	R_DIGESTS
 };
 
 /* The routes: a path (a prefix when it ends in '/'), and its methods. */
@@ -106,6 +107,7 @@ static const struct {
 	{ R_FETCH,	"/internal/fetch/",	"GET, HEAD" },
 	{ R_MEMBERS,	"/internal/members",	"POST" },
 	{ R_BATCH,	"/internal/batch",	"POST" },
+	{ R_DIGESTS,	"/internal/digests",	"POST" },
 	{ R_AE_SYNC,	"/internal/ae/sync",	"POST" },
 	{ R_METRICS,	"/metrics",		"GET, HEAD" },
 	{ R_READY,	"/ready",		"GET, HEAD" },
@@ -875,6 +877,10 @@ api_handle(void *arg, const struct server_request *sr,
 		break;
 	case R_BATCH:
 		res->status = served(replica_serve_batch(nd->replica, sr->body,
+		    sr->body_len, &res->body));
+		break;
+	case R_DIGESTS:
+		res->status = served(replica_serve_digests(nd->replica, sr->body,
 		    sr->body_len, &res->body));
 		break;
 	case R_AE_SYNC:

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "fnv.h"
 
 void
 record_to_json(const char *key, size_t klen, const struct version *v,
@@ -117,4 +118,10 @@ record_from_json(const char *s, size_t len, struct buf *key, struct version *v)
 		buf_append(key, k, kl);
 	record_scratch_free(&sc);
 	return rc;
+}
+
+uint64_t
+record_digest(const char *json, size_t len)
+{
+	return fnv_mix64(fnv1a64(json, len));
 }

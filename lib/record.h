@@ -13,6 +13,7 @@
 #define KVD_RECORD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 #include "json.h"
@@ -45,6 +46,14 @@ void	record_scratch_free(struct record_scratch *sc);
  */
 int	record_parse(struct record_scratch *sc, const char *s, size_t len,
 	    const char **key, size_t *klen, struct version *v);
+
+/*
+ * The digest of a record's JSON, as record_to_json writes it:
+ * fnv_mix64(fnv1a64(json)).  Equal records have equal digests; what
+ * anti-entropy's leaves and a read's digest comparison rely on.  Part of
+ * what nodes must agree on (test_antientropy.c pins it).
+ */
+uint64_t record_digest(const char *json, size_t len);
 
 /* record_parse without scratch: the key is appended to key. 0 or -1. */
 int	record_from_json(const char *s, size_t len, struct buf *key,

@@ -54,12 +54,14 @@
 
 #include "clock.h"
 #include "hints.h"
+#include "hex.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
 #include "net.h"
 #include "record.h"
 #include "ring.h"
+#include "stream.h"
 #include "workq.h"
 
 #define MAX_REPLICAS	64
@@ -76,7 +78,8 @@ struct busy_key {
 
 struct replica {
 	struct replica_config cfg;
-	struct workq	*workq;		/* remote calls and read repairs */
+	struct workq	*workq;		/* remote calls, read repairs, stream flushes */
+	struct streams	*streams;	/* writes to each peer, many to a request */
 	pthread_mutex_t	gate_mu;	/* guards busy */
 	pthread_cond_t	gate_cv;	/* signalled when a key leaves busy */
 	struct busy_key	*busy;
@@ -105,6 +108,7 @@ struct target {
 	struct version	 v;		/* read: that version */
 	const char	*hint_for;	/* write: the owner's id, NULL unless a stand-in */
 	bool		 passed_on;
+	uint64_t	 digest;	/* digest read: the replica's, when found */
 };
 
 struct qop {
@@ -144,10 +148,17 @@ replica_new(const struct replica_config *cfg)
 		free(rp);
 		return NULL;
 	}
+	if ((rp->streams = streams_new(cfg->peers, rp->workq,
+	    cfg->timeout_ms)) == NULL) {
+		workq_free(rp->workq);
+		free(rp);
+		return NULL;
+	}
 	pthread_mutex_init(&rp->gate_mu, NULL);
 	if (clock_cond_init(&rp->gate_cv) != 0) {
 		pthread_mutex_destroy(&rp->gate_mu);
 		workq_free(rp->workq);
+		streams_free(rp->streams);
 		free(rp);
 		return NULL;
 	}
@@ -163,6 +174,7 @@ replica_free(struct replica *rp)
 	if (rp == NULL)
 		return;
 	workq_free(rp->workq);		/* every task that points at rp ends */
+	streams_free(rp->streams);
 	pthread_mutex_destroy(&rp->gate_mu);
 	pthread_cond_destroy(&rp->gate_cv);
 	pthread_mutex_destroy(&rp->counter_mu);
@@ -335,9 +347,9 @@ parse_fetch(const struct client_response *res, struct version *v)
 	return rc == 0 ? 1 : -1;
 }
 
-/* A workq task: one remote fetch or replicate. */
+/* A workq task: one remote fetch. */
 static void
-remote_main(void *arg)
+fetch_main(void *arg)
 {
 	struct task *tk = arg;
 	struct qop *q = tk->q;
@@ -349,40 +361,63 @@ remote_main(void *arg)
 
 	client_response_init(&res);
 	version_init(&v);
-	if (q->write) {
-		struct buf body = BUF_INIT;
-		if (t->hint_for != NULL) {	/* {"hint":"owner", + the record's members */
-			buf_puts(&body, "{\"hint\":");
-			json_emit_string(&body, t->hint_for, strlen(t->hint_for));
-			buf_putc(&body, ',');
-			buf_append(&body, q->record.data + 1, q->record.len - 1);
-		}
-		rc = peer_call(q->rp->cfg.peers, t->address, "POST",
-		    "/internal/replicate", "application/json",
-		    body.len ? body.data : q->record.data,
-		    body.len ? body.len : q->record.len, NULL,
-		    q->rp->cfg.timeout_ms, &res);
-		rc = rc == 0 && res.http.status == 200 ? 0 : -1;
-		buf_free(&body);
-	} else {
-		buf_puts(&target, "/internal/fetch/");
-		http_percent_encode(q->key.data, q->key.len, &target);
-		rc = peer_call(q->rp->cfg.peers, t->address, "GET", target.data,
-		    NULL, NULL, 0, NULL, q->rp->cfg.timeout_ms, &res);
-		if (rc == 0)
-			found = parse_fetch(&res, &v);
-		rc = rc == 0 && found >= 0 ? 0 : -1;
-	}
+	buf_puts(&target, "/internal/fetch/");
+	http_percent_encode(q->key.data, q->key.len, &target);
+	rc = peer_call(q->rp->cfg.peers, t->address, "GET", target.data,
+	    NULL, NULL, 0, NULL, q->rp->cfg.timeout_ms, &res);
+	if (rc == 0)
+		found = parse_fetch(&res, &v);
+	rc = rc == 0 && found >= 0 ? 0 : -1;
 	if (rc != 0)
-		log_event(LOG_DEBUG, "replica call failed", "peer=%s op=%s "
-		    "status=%d", t->id, q->write ? "replicate" : "fetch",
-		    res.http.status);
+		log_event(LOG_DEBUG, "replica call failed", "peer=%s op=fetch "
+		    "status=%d", t->id, res.http.status);
 	qop_done(q, tk->i, rc == 0, found == 1, &v);
 	version_free(&v);
 	buf_free(&target);
 	client_response_free(&res);
 	qop_unref(q);
 	free(tk);
+}
+
+/* stream.h's callback: a remote write was answered. */
+static void
+write_done(void *arg, bool ok, const char *answer, size_t len)
+{
+	struct task *tk = arg;
+
+	(void)answer;
+	(void)len;
+	if (!ok)
+		log_event(LOG_DEBUG, "replica call failed", "peer=%s "
+		    "op=replicate", tk->q->t[tk->i].id);
+	qop_done(tk->q, tk->i, ok, false, NULL);
+	qop_unref(tk->q);
+	free(tk);
+}
+
+/*
+ * Queues the write on the target's stream: the record, or for a
+ * stand-in {"hint":"<owner>", and the record's members.
+ */
+static void
+send_write(struct task *tk)
+{
+	struct qop *q = tk->q;
+	struct target *t = &q->t[tk->i];
+	struct buf line = BUF_INIT;
+
+	if (t->hint_for == NULL) {
+		stream_send(q->rp->streams, t->address, "/internal/batch",
+		    q->record.data, q->record.len, write_done, tk);
+		return;
+	}
+	buf_puts(&line, "{\"hint\":");
+	json_emit_string(&line, t->hint_for, strlen(t->hint_for));
+	buf_putc(&line, ',');
+	buf_append(&line, q->record.data + 1, q->record.len - 1);
+	stream_send(q->rp->streams, t->address, "/internal/batch", line.data,
+	    line.len, write_done, tk);
+	buf_free(&line);
 }
 
 /*
@@ -429,11 +464,15 @@ qop_ask(struct qop *q, size_t i, bool here)
 		pthread_mutex_lock(&q->mu);
 		q->refs++;
 		pthread_mutex_unlock(&q->mu);
-		if (here) {
-			remote_main(tk);
+		if (q->write) {
+			send_write(tk);
 			return;
 		}
-		if (workq_submit(rp->workq, remote_main, tk) == 0)
+		if (here) {
+			fetch_main(tk);
+			return;
+		}
+		if (workq_submit(rp->workq, fetch_main, tk) == 0)
 			return;
 		pthread_mutex_lock(&q->mu);
 		q->refs--;
@@ -655,6 +694,115 @@ qop_repair(struct qop *q, const struct version *win)
 	}
 }
 
+/* ---- digest reads ------------------------------------------------------ */
+
+/*
+ * A read with R >= 2 through an owner reads its own copy and asks the
+ * other R - 1 owners only for the digest of theirs (record.h's
+ * record_digest of the record's JSON): a 16-digit answer line in one
+ * request per peer with other reads (stream.h), instead of the record.
+ * When every digest equals this node's, its copy is the answer and no
+ * replica needs a repair.  Otherwise -- a digest differs, an owner is
+ * down or fails -- the read starts again the full way (quorum_read),
+ * which finds the winner and repairs.
+ */
+
+/* The digest of key's stored record here; false when it has none. */
+static bool
+local_digest(struct replica *rp, const char *key, size_t klen, uint64_t *d)
+{
+	struct buf rec = BUF_INIT;
+	bool found;
+
+	if ((found = store_get_record(rp->cfg.store, key, klen, &rec) == 1))
+		*d = record_digest(rec.data, rec.len);
+	buf_free(&rec);
+	return found;
+}
+
+/* stream.h's callback for a digest: "-" (none) or 16 hex digits. */
+static void
+digest_done(void *arg, bool ok, const char *answer, size_t len)
+{
+	struct task *tk = arg;
+	struct qop *q = tk->q;
+	bool found = false;
+
+	if (ok && answer != NULL && len == 16 &&
+	    hex_u64(answer, 16, true, &q->t[tk->i].digest) == 0)
+		found = true;
+	else if (!(ok && answer != NULL && len == 1 && answer[0] == '-'))
+		ok = false;
+	qop_done(q, tk->i, ok, found, NULL);
+	qop_unref(q);
+	free(tk);
+}
+
+/*
+ * Answers the read of q (self first among its owners) from this node's
+ * copy when the first need - 1 other owners hold the same.  1 answered
+ * (res filled), 0 when the full read must decide.
+ */
+static int
+digest_read(struct replica *rp, struct qop *q, int need,
+    struct replica_result *res)
+{
+	struct buf enc = BUF_INIT;
+	struct version v;
+	struct task *tk;
+	uint64_t mine = 0;
+	bool have, same = true;
+	int i, got;
+
+	if (need < 2 || q->nowners < (size_t)need || !q->t[0].self)
+		return 0;
+	for (i = 1; i < need; i++)
+		if (q->t[i].down)
+			return 0;
+	version_init(&v);
+	have = local_digest(rp, q->key.data, q->key.len, &mine) &&
+	    store_get(rp->cfg.store, q->key.data, q->key.len, &v) == 1;
+	q->t[0].state = T_ASKED;
+	qop_done(q, 0, true, have, &v);
+	http_percent_encode(q->key.data, q->key.len, &enc);
+	for (i = 1; i < need; i++) {
+		if ((tk = malloc(sizeof(*tk))) == NULL) {
+			qop_done(q, (size_t)i, false, false, NULL);
+			continue;
+		}
+		tk->q = q;
+		tk->i = (size_t)i;
+		pthread_mutex_lock(&q->mu);
+		q->t[i].state = T_ASKED;
+		q->refs++;
+		pthread_mutex_unlock(&q->mu);
+		stream_send(rp->streams, q->t[i].address, "/internal/digests",
+		    enc.data, enc.len, digest_done, tk);
+	}
+	buf_free(&enc);
+	got = qop_wait(q, need, false);
+	pthread_mutex_lock(&q->mu);
+	for (i = 1; i < need && same; i++)
+		same = q->t[i].state == T_OK && q->t[i].found == have &&
+		    (!have || q->t[i].digest == mine);
+	pthread_mutex_unlock(&q->mu);
+	if (got < need || !same) {
+		version_free(&v);
+		return 0;
+	}
+	qop_report(q, res);
+	res->required = need;
+	version_free(&res->v);
+	version_copy(&res->v, &q->t[0].v);
+	version_free(&v);
+	if (!have || res->v.tombstone) {
+		res->status = 404;
+		res->error = "not found";
+	} else
+		res->status = 200;
+	return 1;
+}
+
 /* ---- reads ------------------------------------------------------------ */
 
 static int
@@ -698,6 +846,17 @@ replica_get(struct replica *rp, const char *key, size_t klen, int r,
 		return;
 	}
 	res->required = clamp_quorum(r, dr, q->nowners);
+	if (digest_read(rp, q, res->required, res)) {
+		qop_unref(q);
+		return;
+	}
+	/* The full read, on a fresh operation. */
+	qop_unref(q);
+	if ((q = qop_new(rp, key, klen, false, &dr, &dw)) == NULL) {
+		res->status = 503;
+		res->error = "no replica available";
+		return;
+	}
 	got = quorum_read(q, res->required);
 	qop_report(q, res);
 	if (got < res->required) {
@@ -909,6 +1068,13 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 		goto out;
 	}
 	need_r = clamp_quorum(wr->r, dr, rq->nowners);
+	/*
+	 * A plain PUT through an owner builds on the owner's own copy: no
+	 * round trip before the write (README: "blind writes").  ?r= asks
+	 * for the read quorum anyway.
+	 */
+	if (!conditional && !wr->tombstone && wr->r == 0 && rq->t[0].self)
+		need_r = 1;
 	got = quorum_read(rq, need_r);
 	if (got < need_r && (conditional || wr->tombstone)) {
 		qop_report(rq, res);
@@ -938,7 +1104,7 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 	version_make_next(&res->v, &base, have ? cur.ts : 0, rp->cfg.actor,
 	    clock_wall_ms(), wr->tombstone, wr->value, wr->value_len);
 	unique_counter(rp, &res->v.clock);
-	/* "Created" only when a read quorum saw no live version. */
+	/* "Created" only when the read (quorum or own copy) saw no live one. */
 	res->created = got >= need_r && (!have || cur.tombstone);
 
 	/* 4. Write to all N, answer after W. */
@@ -987,58 +1153,96 @@ out:
 
 /* ---- internal endpoints ----------------------------------------------- */
 
+/*
+ * What a replicate or batch line did: applied, ignored (older or equal),
+ * hinted (a stand-in's copy kept for its owner), or failed.
+ */
+enum line_result { L_APPLIED, L_IGNORED, L_HINTED, L_FAILED };
+
+/*
+ * Handles one record line from a peer: a stand-in's copy, starting with
+ * {"hint":"<owner>", is kept as a hint for that owner (unless the owner
+ * is this node); any other record goes through the apply rule without
+ * waiting for the disk (*seq: its WAL seq, for one store_sync covering a
+ * batch).  L_FAILED sets errno: EINVAL malformed, else this node's own.
+ */
+static enum line_result
+serve_line(struct replica *rp, struct record_scratch *sc, struct version *v,
+    const char *p, size_t len, uint64_t *seq)
+{
+	char owner[RING_ID_MAX + 1] = "";
+	struct buf rec = BUF_INIT;
+	const char *q, *key;
+	size_t klen;
+	int rc;
+
+	*seq = 0;
+	if (len > 9 && memcmp(p, "{\"hint\":\"", 9) == 0 &&
+	    (q = memchr(p + 9, '"', len - 9)) != NULL &&
+	    (size_t)(q - p - 9) <= RING_ID_MAX && q + 1 < p + len &&
+	    q[1] == ',') {
+		memcpy(owner, p + 9, (size_t)(q - p - 9));
+		owner[q - p - 9] = '\0';
+		buf_putc(&rec, '{');
+		buf_append(&rec, q + 2, (size_t)(p + len - q - 2));
+		p = rec.data;
+		len = rec.len;
+	}
+	if (record_parse(sc, p, len, &key, &klen, v) != 0 || klen == 0 ||
+	    klen > STORE_KEY_MAX) {
+		buf_free(&rec);
+		errno = EINVAL;
+		return L_FAILED;
+	}
+	if (owner[0] && strcmp(owner, rp->cfg.self_id) != 0) {
+		rc = hints_add(rp->cfg.hints, owner, p, len);
+		buf_free(&rec);
+		return rc == 0 ? L_HINTED : L_FAILED;
+	}
+	rc = store_apply_nowait(rp->cfg.store, key, klen, v, seq);
+	buf_free(&rec);
+	if (rc < 0) {
+		if (errno == EINVAL)
+			errno = EIO;
+		return L_FAILED;
+	}
+	return rc == 1 ? L_APPLIED : L_IGNORED;
+}
+
+/* Why a line failed, for an error body. */
+static const char *
+line_error(int e)
+{
+	return e == EINVAL ? "malformed record" : e == ENOSPC ?
+	    "storage failure: disk or hint store full" :
+	    "storage failure: not durable";
+}
+
 int
 replica_serve_replicate(struct replica *rp, const char *body, size_t len,
     struct buf *out)
 {
-	struct buf key = BUF_INIT, rec = BUF_INIT;
+	struct record_scratch sc;
 	struct version v;
-	char owner[RING_ID_MAX + 1] = "";
-	const char *q, *comma;
-	int rc, e = 0;
+	enum line_result r;
+	uint64_t seq;
+	int e = 0;
 
+	record_scratch_init(&sc);
 	version_init(&v);
-	/* A stand-in's copy: {"hint":"<owner>", then the record's members. */
-	if (len > 9 && memcmp(body, "{\"hint\":\"", 9) == 0 &&
-	    (q = memchr(body + 9, '"', len - 9)) != NULL &&
-	    (size_t)(q - body - 9) <= RING_ID_MAX && q + 1 < body + len &&
-	    q[1] == ',') {
-		memcpy(owner, body + 9, (size_t)(q - body - 9));
-		owner[q - body - 9] = '\0';
-		comma = q + 1;
-		buf_putc(&rec, '{');
-		buf_append(&rec, comma + 1, (size_t)(body + len - comma - 1));
-		body = rec.data;
-		len = rec.len;
-	}
-	if (record_from_json(body, len, &key, &v) != 0 ||
-	    key.len == 0 || key.len > STORE_KEY_MAX) {
-		buf_puts(out, "{\"error\":\"malformed replicate record\"}\n");
-		e = EINVAL;
-		goto out;
-	}
-	if (owner[0] && strcmp(owner, rp->cfg.self_id) != 0) {
-		if (hints_add(rp->cfg.hints, owner, body, len) != 0) {
-			e = errno;
-			buf_printf(out, "{\"error\":\"cannot keep the hint: %s\"}\n",
-			    e == ENOSPC ? "hint store full" : e == EINVAL ?
-			    "bad owner id" : "storage failure");
-			goto out;
-		}
-		buf_puts(out, "{\"hinted\":true}\n");
-		goto out;
-	}
-	rc = store_apply(rp->cfg.store, key.data, key.len, &v);
-	if (rc < 0) {
+	r = serve_line(rp, &sc, &v, body, len, &seq);
+	if (r == L_FAILED)
+		e = errno;
+	else if (store_sync(rp->cfg.store, seq) != 0)
 		e = errno == EINVAL ? EIO : errno;
-		buf_puts(out, "{\"error\":\"storage failure: not durable\"}\n");
-		goto out;
-	}
-	buf_puts(out, rc == 1 ? "{\"applied\":true}\n" : "{\"applied\":false}\n");
-out:
+	if (e != 0)
+		buf_printf(out, "{\"error\":\"%s\"}\n", line_error(e));
+	else
+		buf_puts(out, r == L_HINTED ? "{\"hinted\":true}\n" :
+		    r == L_APPLIED ? "{\"applied\":true}\n" :
+		    "{\"applied\":false}\n");
 	version_free(&v);
-	buf_free(&key);
-	buf_free(&rec);
+	record_scratch_free(&sc);
 	errno = e;
 	return e == 0 ? 0 : -1;
 }
@@ -1049,40 +1253,28 @@ replica_serve_batch(struct replica *rp, const char *body, size_t len,
 {
 	struct record_scratch sc;
 	struct version v;
-	const char *p = body, *end = body + len, *nl, *key;
-	size_t klen;
-	uint64_t applied = 0, ignored = 0, seq, last_seq = 0;
-	int rc, e = 0;
+	const char *p = body, *end = body + len, *nl;
+	uint64_t n[4] = { 0 }, seq, last_seq = 0;
+	enum line_result r;
+	int e = 0;
 
 	record_scratch_init(&sc);
 	version_init(&v);
 	for (; p < end; p = nl + 1) {
-		nl = memchr(p, '\n', (size_t)(end - p));
-		if (nl == NULL)
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
 			nl = end;
 		if (nl == p)
 			continue;
-		if (record_parse(&sc, p, (size_t)(nl - p), &key, &klen, &v) != 0 ||
-		    klen > STORE_KEY_MAX) {
-			buf_printf(out, "{\"error\":\"malformed record at byte "
-			    "%zu\",\"applied\":%llu}\n", (size_t)(p - body),
-			    (unsigned long long)applied);
-			e = EINVAL;
+		r = serve_line(rp, &sc, &v, p, (size_t)(nl - p), &seq);
+		if (r == L_FAILED) {
+			e = errno;
+			buf_printf(out, "{\"error\":\"%s at byte %zu\",\"applied\":"
+			    "%llu}\n", line_error(e), (size_t)(p - body),
+			    (unsigned long long)n[L_APPLIED]);
 			break;
 		}
-		rc = store_apply_nowait(rp->cfg.store, key, klen, &v, &seq);
-		if (rc < 0) {
-			e = errno == EINVAL ? EIO : errno;
-			buf_printf(out, "{\"error\":\"storage failure: not "
-			    "durable\",\"applied\":%llu}\n",
-			    (unsigned long long)applied);
-			break;
-		}
-		if (rc == 1) {
-			applied++;
-			last_seq = seq > last_seq ? seq : last_seq;
-		} else
-			ignored++;
+		n[r]++;
+		last_seq = seq > last_seq ? seq : last_seq;
 	}
 	/* One fsync covers the batch; nothing is acknowledged before it. */
 	if (store_sync(rp->cfg.store, last_seq) != 0 && e == 0) {
@@ -1090,10 +1282,48 @@ replica_serve_batch(struct replica *rp, const char *body, size_t len,
 		buf_puts(out, "{\"error\":\"storage failure: not durable\"}\n");
 	}
 	if (e == 0)
-		buf_printf(out, "{\"applied\":%llu,\"ignored\":%llu}\n",
-		    (unsigned long long)applied, (unsigned long long)ignored);
+		buf_printf(out, "{\"applied\":%llu,\"ignored\":%llu,"
+		    "\"hinted\":%llu}\n", (unsigned long long)n[L_APPLIED],
+		    (unsigned long long)n[L_IGNORED],
+		    (unsigned long long)n[L_HINTED]);
 	version_free(&v);
 	record_scratch_free(&sc);
+	errno = e;
+	return e == 0 ? 0 : -1;
+}
+
+int
+replica_serve_digests(struct replica *rp, const char *body, size_t len,
+    struct buf *out)
+{
+	struct buf key = BUF_INIT, rec = BUF_INIT;
+	const char *p = body, *end = body + len, *nl;
+	char hex[17];
+	int e = 0;
+
+	for (; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		buf_reset(&key);
+		if (http_percent_decode(p, (size_t)(nl - p), &key) != 0 ||
+		    key.len == 0 || key.len > STORE_KEY_MAX) {
+			buf_reset(out);
+			buf_printf(out, "{\"error\":\"malformed key at byte "
+			    "%zu\"}\n", (size_t)(p - body));
+			e = EINVAL;
+			break;
+		}
+		buf_reset(&rec);
+		if (store_get_record(rp->cfg.store, key.data, key.len, &rec) == 1) {
+			snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)
+			    record_digest(rec.data, rec.len));
+			buf_append(out, hex, 16);
+		} else
+			buf_putc(out, '-');
+		buf_putc(out, '\n');
+	}
+	buf_free(&key);
+	buf_free(&rec);
 	errno = e;
 	return e == 0 ? 0 : -1;
 }

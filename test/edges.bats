@@ -676,8 +676,10 @@ while True:
 	[ "$(printf '%s\n' "$output" | awk '$2 == 201' | wc -l)" -eq 2 ]
 
 	kill -STOP "$(pid_of node3)"
+	# ?r=2: A reads a quorum before it writes (a plain PUT through an
+	# owner builds on its own copy and would not wait for node3).
 	curl -s --max-time 20 -o /dev/null -w '%{http_code}' -X PUT \
-	    -d '{"value":"a2"}' "$(url node1)/kv/$a" >"$TMP/a.status" 3>&- &
+	    -d '{"value":"a2"}' "$(url node1)/kv/$a?r=2" >"$TMP/a.status" 3>&- &
 	local apid=$! bst alive=no ast
 	BGPIDS+=("$apid")
 	sleep 0.3
