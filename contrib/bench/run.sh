@@ -1,54 +1,92 @@
 #!/bin/sh
 # contrib/bench/run.sh -- `make bench`: kvd's throughput, latency, restart
-# time and memory, next to nginx and Redis measured in the same run.
+# time and memory, next to etcd, Redis and nginx measured in the same run.
 #
-#   sh contrib/bench/run.sh            (or: make bench)
+#   sh contrib/bench/run.sh              (or: make bench)
+#   BENCH_QUICK=1 sh contrib/bench/run.sh   (or: make bench-quick)
 #
-# POSIX sh.  Starts everything on loopback ports it picks itself, in a temporary
-# directory under ${TMPDIR:-/tmp}, and kills everything it started on exit.
-# Loads (each BENCH_RUNS times, median reported; -c 50, 100-byte values,
-# 10000 keys):
-#   kvd single node: GET (prefilled), durable PUT, 90/10 GET/PUT mix
-#   kvd 3-node cluster (N=3 W=2 R=2, load spread over the 3 nodes): GET, PUT
-#   when wrk is installed: wrk -t2 -c50 GET and PUT against kvd, and GET of
-#     a 16-byte static file from nginx (2 workers) when nginx is installed
-#   when redis-server is installed: redis-benchmark -c 50 GET and SET
-#     against Redis with appendonly yes, appendfsync always
-#   the raw rate of fdatasync after each 100-byte append
-# Restart and memory (BENCH_SKIP_RESTART=1 skips): 1M keys (16-byte keys,
-# 100-byte values) written straight in kvd's snapshot and WAL formats;
-# time from start to serving from the snapshot and from the WAL alone, and
-# resident memory per key; with redis-server, the same data's AOF load time
-# and used_memory_rss per key.
+# POSIX sh.  Starts everything on 127.0.0.1 ports it picks itself, in a
+# temporary directory under ${TMPDIR:-/tmp}, and kills everything it started
+# on exit.  Each throughput figure is the median of BENCH_RUNS runs of
+# BENCH_SECONDS; every load has 50 connections, 16-byte values and 10,000
+# keys key:000000000000 .. (16 bytes), and names its client in its row:
+#
+#   kvctl bench -c 50 (HTTP/1.1, a blocking thread per connection, random
+#     keys, prefilled): kvd 1 node GET and durable PUT; kvd 3 nodes
+#     (N=3 W=2 R=2) GET and PUT, the connections spread round-robin over
+#     the 3 nodes.
+#   wrk with contrib/bench/keys.lua (an event loop; rotating keys): the same
+#     four kvd loads, 1 node with -t2 -c50; 3 nodes with -t3 -c51, one
+#     thread of 17 connections pinned to each node.  etcd 3 members (Raft)
+#     through its JSON gateway the same way (-t3 -c51, one thread per
+#     member): put, linearizable range, serializable range.  nginx (when
+#     installed): a 16-byte static file, -t2 -c50.
+#   redis-benchmark -c 50 -r 10000 -d 16: Redis SET and GET, appendonly
+#     yes, appendfsync always.
+#   benchtool: the raw rate of fdatasync after each 100-byte append.
+# The ratios issue 12's goals are judged by are computed from this run.
+#
+# Restart and memory (BENCH_SKIP_RESTART=1 skips): BENCH_RESTART_KEYS keys
+# (16-byte keys, 100-byte values) loaded through each server's own API
+# (kvctl bench --prefill, which PUTs each key once; redis-cli --pipe of SET
+# commands), then kill -9, and the time from start to the first correct GET,
+# median of BENCH_RESTART_RUNS: kvd from its WAL alone (--snapshot-interval
+# 0 and kill -9, so no snapshot exists), kvd from a snapshot (written by a
+# SIGTERM), Redis from its AOF.  Resident bytes per key: kvd's RSS minus an
+# empty kvd's, Redis's used_memory_rss minus an empty Redis's.
+#
+# etcd is Debian's etcd-server (/usr/bin/etcd 3.4); when it is missing the
+# script runs `apt-get install -y etcd-server` if it is root and has
+# apt-get (note: the package also enables an etcd.service on systemd hosts),
+# else it notes the absence and skips the etcd rows.  Its range rows need
+# curl (the 10,000 keys are written first, by 128-put transactions).
 #
 # Prints one Markdown report to stdout and writes it to
 # ${BENCH_OUT:-bench-results.md}.  Numbers never fail the run: the exit
 # status is non-zero only when kvd (or the helper) cannot be started.
 #
-# Environment: BENCH_RUNS (3), BENCH_SECONDS per run (5), BENCH_OUT,
-# BENCH_SKIP_RESTART, BENCH_RESTART_KEYS (1000000), BENCH_WITHOUT (e.g.
-# "wrk nginx redis": skip those even when installed), KVD and KVCTL (the
-# binaries, default ./kvd and ./kvctl), CC (for the helper, default cc).
+# Environment: BENCH_QUICK=1 (1 run of 2 s per row, 100,000 restart keys:
+# checks that the script works), BENCH_RUNS (3), BENCH_SECONDS per run (5),
+# BENCH_OUT, BENCH_SKIP_RESTART, BENCH_RESTART_KEYS (1000000),
+# BENCH_RESTART_RUNS (3), BENCH_WITHOUT (e.g. "wrk nginx redis etcd": skip
+# those even when installed), KVD and KVCTL (the binaries, default ./kvd
+# and ./kvctl), CC (for the helper, default cc).
 
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=$(pwd)
 KVD=${KVD:-$ROOT/kvd}
 KVCTL=${KVCTL:-$ROOT/kvctl}
-RUNS=${BENCH_RUNS:-3}
-SECS=${BENCH_SECONDS:-5}
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+	RUNS=${BENCH_RUNS:-1}
+	SECS=${BENCH_SECONDS:-2}
+	RKEYS=${BENCH_RESTART_KEYS:-100000}
+else
+	RUNS=${BENCH_RUNS:-3}
+	SECS=${BENCH_SECONDS:-5}
+	RKEYS=${BENCH_RESTART_KEYS:-1000000}
+fi
+RRUNS=${BENCH_RESTART_RUNS:-3}
 OUT=${BENCH_OUT:-bench-results.md}
-RKEYS=${BENCH_RESTART_KEYS:-1000000}
 CC=${CC:-cc}
 CONNS=50
 KEYS=10000
-VSIZE=100
+VSIZE=16	# the value of every throughput row
+RVSIZE=100	# the value of the restart and memory data set
+LUA=$ROOT/contrib/bench/keys.lua
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/kvd-bench.XXXXXX") || exit 2
 PIDS=""
 NOTES=""
+NPID=""
 
+# nginx's master is stopped with TERM so that it takes its workers along;
+# everything else is a single process and gets KILL.
 cleanup() {
+	if [ -n "$NPID" ]; then
+		kill -s TERM "$NPID" 2>/dev/null
+		wait "$NPID" 2>/dev/null
+	fi
 	for p in $PIDS; do
 		kill -9 "$p" 2>/dev/null
 	done
@@ -118,8 +156,25 @@ rss_kb() {
 	ps -o rss= -p "$1" 2>/dev/null | tr -d ' '
 }
 
+now_ms() {
+	"$TOOL" now-ms
+}
+
 freeport() {
 	"$TOOL" free-port
+}
+
+# freeports N: N distinct free ports on one line.
+freeports() {
+	got=""
+	while [ "$(echo $got | wc -w)" -lt "$1" ]; do
+		p=$(freeport)
+		case " $got " in
+		*" $p "*) ;;
+		*) got="$got $p" ;;
+		esac
+	done
+	echo $got
 }
 
 find_bin() {
@@ -134,6 +189,11 @@ find_bin() {
 	return 1
 }
 
+# mb FILE...: their size on disk in MB.
+mb() {
+	du -k "$@" 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s / 1024 }'
+}
+
 # ---- set-up ----
 
 [ -x "$KVD" ] || die "$KVD not found: run make first"
@@ -145,20 +205,55 @@ $CC -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -Ilib -o "$TOOL" \
 
 NCPU=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo "?")
 LOAD0=$(uptime 2>/dev/null | sed 's/.*load average[s]*: *//')
-START_MS=$("$TOOL" now-ms)
+START_MS=$(now_ms)
 say "results go to $OUT; $RUNS runs of ${SECS}s per load; temp dir $T"
 
+# BENCH_WITHOUT="wrk nginx redis etcd" runs as if those were not installed.
+without() {
+	case " ${BENCH_WITHOUT:-} " in
+	*" $1 "*) return 0 ;;
+	esac
+	return 1
+}
+has() {
+	without "$1" && return 1
+	find_bin "$2"
+}
+# absent NAME PACKAGE WHAT: notes that NAME's rows are missing, and why.
+absent() {
+	if without "$1"; then
+		note "$1 skipped (BENCH_WITHOUT): $3"
+	else
+		note "$1 not installed: $3 (apt-get install $2)"
+	fi
+}
+WRK=$(has wrk wrk) || WRK=""
+NGINX=$(has nginx nginx) || NGINX=""
+REDIS=$(has redis redis-server) || REDIS=""
+RB=$(has redis redis-benchmark) || RB=""
+RCLI=$(has redis redis-cli) || RCLI=""
+CURL=$(has curl curl) || CURL=""
+ETCD=$(has etcd etcd) || ETCD=""
+if [ -z "$ETCD" ] && ! without etcd && [ "$(id -u)" = 0 ] &&
+    command -v apt-get >/dev/null 2>&1; then
+	say "etcd missing: apt-get install -y etcd-server"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y etcd-server \
+	    >"$T/apt.log" 2>&1 || say "apt-get install etcd-server failed: $(tail -1 "$T/apt.log")"
+	ETCD=$(find_bin etcd) || ETCD=""
+fi
+
 # start_kvd ID PORT DATADIR [flags...]: starts kvd and waits until /health
-# answers.  Sets LAST_PID and READY_MS (start to serving).  1 on failure.
+# answers.  Sets LAST_PID, T0 (now-ms before the start) and READY_MS (start
+# to /health).  1 on failure.
 start_kvd() {
 	id=$1 port=$2 dir=$3
 	shift 3
-	t0=$("$TOOL" now-ms)
+	T0=$(now_ms)
 	"$KVD" --id "$id" --addr "127.0.0.1:$port" --data-dir "$dir" \
 	    --log-level warn "$@" >>"$T/kvd-$id.log" 2>&1 &
 	LAST_PID=$!
 	track "$LAST_PID"
-	if ! READY_MS=$("$TOOL" wait http "$port" "$t0" 300 "$LAST_PID"); then
+	if ! READY_MS=$("$TOOL" wait http "$port" "$T0" 300 "$LAST_PID"); then
 		say "kvd $id did not start; its log:"
 		tail -20 "$T/kvd-$id.log" >&2
 		return 1
@@ -170,8 +265,18 @@ jfield() {
 	sed -n "s/.*\"$1\":\([0-9.eE+-]*\).*/\1/p"
 }
 
-# kb_load KEY LABEL SERVERS ARGS...: RUNS runs of kvctl bench -d SECS;
-# stores the medians in KEY_rps, KEY_p50, KEY_p99, KEY_cpu, KEY_err.
+# save KEY: the medians of $T/runs (columns rps p50 p99 [cpu]) and the sum
+# of its errors column (the 5th) as KEY_rps, KEY_p50, KEY_p99, KEY_cpu and
+# KEY_err.
+save() {
+	setv "$1_rps" "$(awk '{ print $1 }' "$T/runs" | median)"
+	setv "$1_p50" "$(awk '{ print $2 }' "$T/runs" | median)"
+	setv "$1_p99" "$(awk '{ print $3 }' "$T/runs" | median)"
+	setv "$1_cpu" "$(awk '{ print $4 }' "$T/runs" | median)"
+	setv "$1_err" "$(awk '{ s += $5 } END { print s + 0 }' "$T/runs")"
+}
+
+# kb_load KEY LABEL SERVERS ARGS...: RUNS runs of kvctl bench -c 50 -d SECS.
 kb_load() {
 	key=$1 label=$2 servers=$3
 	shift 3
@@ -180,20 +285,28 @@ kb_load() {
 		out=$("$KVCTL" bench --json --server "$servers" -c $CONNS \
 		    --keys $KEYS --size $VSIZE -d "$SECS" "$@" 2>>"$T/kvctl.err")
 		printf '%s\n' "$out" >>"$T/$key.json"
-		printf '%s %s %s %s %s\n' "$(printf '%s\n' "$out" | jfield rps)" \
-		    "$(printf '%s\n' "$out" | jfield p50)" "$(printf '%s\n' "$out" | jfield p99)" \
-		    "$(printf '%s\n' "$out" | jfield client_cpu_pct)" \
-		    "$(printf '%s\n' "$out" | jfield errors)" >>"$T/runs"
+		rps=$(printf '%s\n' "$out" | jfield rps)
+		p50=$(printf '%s\n' "$out" | jfield p50)
+		p99=$(printf '%s\n' "$out" | jfield p99)
+		cpu=$(printf '%s\n' "$out" | jfield client_cpu_pct)
+		err=$(printf '%s\n' "$out" | jfield errors)
+		echo "${rps:--} ${p50:--} ${p99:--} ${cpu:--} ${err:-0}" >>"$T/runs"
+		[ -n "$rps" ] || note "$label run $i: kvctl bench printed no result ($(tail -1 "$T/kvctl.err"))"
 		say "$label run $i/$RUNS: $(awk 'END { printf "%s req/s, p50 %s ms, p99 %s ms, errors %s", $1, $2, $3, $5 }' "$T/runs")"
 	done
-	setv "${key}_rps" "$(awk '{ print $1 }' "$T/runs" | median)"
-	setv "${key}_p50" "$(awk '{ print $2 }' "$T/runs" | median)"
-	setv "${key}_p99" "$(awk '{ print $3 }' "$T/runs" | median)"
-	setv "${key}_cpu" "$(awk '{ print $4 }' "$T/runs" | median)"
-	setv "${key}_err" "$(awk '{ s += $5 } END { print s + 0 }' "$T/runs")"
+	save "$key"
 	if [ "$(getv "${key}_err")" != 0 ]; then
-		note "$label: $(getv "${key}_err") errors over $RUNS runs (see kvctl bench --json: $(tail -1 "$T/$key.json" | sed -n 's/.*\("transport":{[^}]*}\).*\("http_status":{[^}]*}\).*/\1 \2/p'))"
+		note "$label: $(getv "${key}_err") errors over $RUNS runs (kvctl bench --json: $(tail -1 "$T/$key.json" | sed -n 's/.*\("transport":{[^}]*}\).*\("http_status":{[^}]*}\).*/\1 \2/p'))"
 	fi
+}
+
+# kb_prefill LABEL SERVERS: PUTs each of the KEYS keys once (VSIZE bytes).
+kb_prefill() {
+	say "$1: prefilling $KEYS keys"
+	out=$("$KVCTL" bench --json --server "$2" -c $CONNS --keys $KEYS \
+	    --size $VSIZE --prefill -n 1 2>>"$T/kvctl.err")
+	e=$(printf '%s\n' "$out" | jfield prefill_errors)
+	[ "${e:-x}" = 0 ] || note "$1: the prefill failed for ${e:-all} keys"
 }
 
 # to_ms: wrk's latency ("512.00us", "1.20ms", "1.01s") in milliseconds.
@@ -205,25 +318,37 @@ to_ms() {
 	    printf "%.3f\n", v }'
 }
 
-# wrk_load KEY LABEL URL [wrk args]: RUNS runs of wrk -t2 -c50.
+# wrk_load KEY LABEL THREADS CONNS PORTS URL [OP]: RUNS runs of
+# wrk -tTHREADS -cCONNS, with keys.lua doing OP (see there) over the KEYS
+# keys, or GETs of URL without OP.  PORTS ("" or P1,P2,P3) pins wrk thread i
+# to port i mod 3.  Errors are non-2xx answers plus socket errors.
 wrk_load() {
-	key=$1 label=$2 url=$3
-	shift 3
+	key=$1 label=$2 th=$3 co=$4 ports=$5 url=$6 op=${7:-}
 	: >"$T/runs"
 	for i in $(seq 1 "$RUNS"); do
-		out=$("$WRK" -t2 -c$CONNS -d"${SECS}s" --latency "$@" "$url" 2>&1)
+		if [ -n "$op" ]; then
+			out=$(BENCH_WRK_PORTS=$ports "$WRK" -t"$th" -c"$co" \
+			    -d"${SECS}s" --latency -s "$LUA" "$url" -- "$op" $KEYS \
+			    $VSIZE 2>&1)
+		else
+			out=$("$WRK" -t"$th" -c"$co" -d"${SECS}s" --latency "$url" 2>&1)
+		fi
 		printf '%s\n' "$out" >>"$T/$key.wrk"
-		printf '%s %s %s\n' \
-		    "$(printf '%s\n' "$out" | awk '/^Requests\/sec:/ { print $2 }')" \
-		    "$(printf '%s\n' "$out" | awk '$1 == "50%" { print $2 }' | to_ms)" \
-		    "$(printf '%s\n' "$out" | awk '$1 == "99%" { print $2 }' | to_ms)" >>"$T/runs"
-		bad=$(printf '%s\n' "$out" | grep -E 'Non-2xx|Socket errors' | tr '\n' ' ')
-		[ -n "$bad" ] && note "$label run $i: wrk reported $bad"
-		say "$label run $i/$RUNS: $(awk 'END { printf "%s req/s, p50 %s ms, p99 %s ms", $1, $2, $3 }' "$T/runs")"
+		rps=$(printf '%s\n' "$out" | awk '/^Requests\/sec:/ { print $2 }')
+		p50=$(printf '%s\n' "$out" | awk '$1 == "50%" { print $2 }' | to_ms)
+		p99=$(printf '%s\n' "$out" | awk '$1 == "99%" { print $2 }' | to_ms)
+		err=$(printf '%s\n' "$out" | awk '/Non-2xx/ { e += $NF }
+		    /Socket errors/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 }
+		    END { print e + 0 }')
+		echo "${rps:--} ${p50:--} ${p99:--} - $err" >>"$T/runs"
+		[ -n "$rps" ] ||
+		    note "$label run $i: wrk failed: $(printf '%s\n' "$out" | tail -2 | tr '\n' ' ')"
+		say "$label run $i/$RUNS: $(awk 'END { printf "%s req/s, p50 %s ms, p99 %s ms, errors %s", $1, $2, $3, $5 }' "$T/runs")"
 	done
-	setv "${key}_rps" "$(awk '{ print $1 }' "$T/runs" | median)"
-	setv "${key}_p50" "$(awk '{ print $2 }' "$T/runs" | median)"
-	setv "${key}_p99" "$(awk '{ print $3 }' "$T/runs" | median)"
+	save "$key"
+	if [ "$(getv "${key}_err")" != 0 ]; then
+		note "$label: $(getv "${key}_err") errors over $RUNS runs (wrk: $(grep -E 'Non-2xx|Socket errors' "$T/$key.wrk" | tail -2 | tr -s ' \n' ' '))"
+	fi
 }
 
 # rb_n TEST: a request count that keeps one redis-benchmark run near SECS
@@ -247,26 +372,11 @@ rb_load() {
 		printf '%s\n' "$out" >>"$T/$key.csv"
 		# redis 7: test,rps,avg,min,p50,p95,p99,max (older: test,rps)
 		printf '%s\n' "$out" | awk -F, 'toupper($1) ~ /^(GET|SET)$/ {
-		    print $2, ($5 == "" ? "" : $5), ($7 == "" ? "" : $7) }' >>"$T/runs"
+		    print $2, ($5 == "" ? "-" : $5), ($7 == "" ? "-" : $7), "-", 0 }' >>"$T/runs"
 		say "$label run $i/$RUNS: $(awk 'END { printf "%s req/s, p50 %s ms, p99 %s ms", $1, $2, $3 }' "$T/runs")"
 	done
-	setv "${key}_rps" "$(awk '{ print $1 }' "$T/runs" | median)"
-	setv "${key}_p50" "$(awk '{ print $2 }' "$T/runs" | median)"
-	setv "${key}_p99" "$(awk '{ print $3 }' "$T/runs" | median)"
+	save "$key"
 }
-
-# BENCH_WITHOUT="wrk nginx redis" runs as if those were not installed.
-has() {
-	case " ${BENCH_WITHOUT:-} " in
-	*" $1 "*) return 1 ;;
-	esac
-	find_bin "$2"
-}
-WRK=$(has wrk wrk) || WRK=""
-NGINX=$(has nginx nginx) || NGINX=""
-REDIS=$(has redis redis-server) || REDIS=""
-RB=$(has redis redis-benchmark) || RB=""
-RCLI=$(has redis redis-cli) || RCLI=""
 
 # ---- kvd, one node ----
 
@@ -274,28 +384,22 @@ P1=$(freeport)
 start_kvd s1 "$P1" "$T/single" --snapshot-interval 0 || die "kvd failed to start"
 S1PID=$LAST_PID
 U1=http://127.0.0.1:$P1
-say "kvd single node on $U1: prefilling $KEYS keys"
-"$KVCTL" bench --server "$U1" -c $CONNS --keys $KEYS --size $VSIZE --prefill \
-    -n 1 >/dev/null 2>>"$T/kvctl.err"
-kb_load single_get "kvd GET" "$U1" -t get
-kb_load single_put "kvd durable PUT" "$U1" -t put
-kb_load single_mix "kvd 90/10 mix" "$U1" -t mix --ratio 90:10
-
+kb_prefill "kvd 1 node" "$U1"
+kb_load kb1_get "kvctl bench kvd 1 node GET" "$U1" -t get
+kb_load kb1_put "kvctl bench kvd 1 node PUT" "$U1" -t put
 if [ -n "$WRK" ]; then
-	"$KVCTL" --server "$U1" put wrk16 0123456789abcdef 2>>"$T/kvctl.err"
-	wrk_load wrk_kvd_get "wrk kvd GET" "$U1/kv/wrk16"
-	wrk_load wrk_kvd_put "wrk kvd PUT" "$U1" -s contrib/bench/put.lua
+	wrk_load wrk1_get "wrk kvd 1 node GET" 2 $CONNS "" "$U1" kvd-get
+	wrk_load wrk1_put "wrk kvd 1 node PUT" 2 $CONNS "" "$U1" kvd-put
 else
-	note "wrk not installed: no wrk rows (apt-get install wrk)"
+	absent wrk wrk "no wrk, etcd or nginx rows"
 fi
 stop "$S1PID" TERM
 
 # ---- kvd, three nodes ----
 
-C1=$(freeport) C2=$(freeport) C3=$(freeport)
-while [ "$C1" = "$C2" ] || [ "$C2" = "$C3" ] || [ "$C1" = "$C3" ]; do
-	C2=$(freeport) C3=$(freeport)
-done
+# shellcheck disable=SC2046 # the ports, one word each
+set -- $(freeports 3)
+C1=$1 C2=$2 C3=$3
 CL="--n 3 --w 2 --r 2 --snapshot-interval 0"
 start_kvd c1 "$C1" "$T/cluster" --peers "c2=127.0.0.1:$C2,c3=127.0.0.1:$C3" $CL || die "kvd cluster node c1 failed to start"
 CP1=$LAST_PID
@@ -304,14 +408,123 @@ CP2=$LAST_PID
 start_kvd c3 "$C3" "$T/cluster" --peers "c1=127.0.0.1:$C1,c2=127.0.0.1:$C2" $CL || die "kvd cluster node c3 failed to start"
 CP3=$LAST_PID
 CU="http://127.0.0.1:$C1,http://127.0.0.1:$C2,http://127.0.0.1:$C3"
-say "kvd cluster on $CU: prefilling $KEYS keys"
-"$KVCTL" bench --server "$CU" -c $CONNS --keys $KEYS --size $VSIZE --prefill \
-    -n 1 >/dev/null 2>>"$T/kvctl.err"
-kb_load cluster_get "kvd cluster GET" "$CU" -t get
-kb_load cluster_put "kvd cluster PUT" "$CU" -t put
+kb_prefill "kvd 3 nodes" "$CU"
+kb_load kb3_get "kvctl bench kvd 3 nodes GET" "$CU" -t get
+kb_load kb3_put "kvctl bench kvd 3 nodes PUT" "$CU" -t put
+if [ -n "$WRK" ]; then
+	wrk_load wrk3_get "wrk kvd 3 nodes GET" 3 51 "$C1,$C2,$C3" \
+	    "http://127.0.0.1:$C1" kvd-get
+	wrk_load wrk3_put "wrk kvd 3 nodes PUT" 3 51 "$C1,$C2,$C3" \
+	    "http://127.0.0.1:$C1" kvd-put
+fi
 stop "$CP1" TERM
 stop "$CP2" TERM
 stop "$CP3" TERM
+
+# ---- etcd, three members ----
+
+# b64: base64 of each line of stdin (printable ASCII), one per line.
+b64() {
+	awk 'BEGIN {
+	    B = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	    for (i = 32; i < 127; i++) ord[sprintf("%c", i)] = i }
+	{   s = $0; o = ""
+	    for (i = 1; i <= length(s); i += 3) {
+		r = length(s) - i + 1
+		n = ord[substr(s, i, 1)] * 65536
+		if (r > 1) n += ord[substr(s, i + 1, 1)] * 256
+		if (r > 2) n += ord[substr(s, i + 2, 1)]
+		o = o substr(B, int(n / 262144) % 64 + 1, 1) \
+		    substr(B, int(n / 4096) % 64 + 1, 1) \
+		    (r > 1 ? substr(B, int(n / 64) % 64 + 1, 1) : "=") \
+		    (r > 2 ? substr(B, n % 64 + 1, 1) : "=")
+	    }
+	    print o }'
+}
+
+# etcd_prefill PORT: writes the KEYS keys (VSIZE-byte values, as keys.lua's)
+# by transactions of 128 puts (etcd's default --max-txn-ops), one curl
+# process; 0 when etcd then counts KEYS keys in the range.
+etcd_prefill() {
+	v=$(awk -v n=$VSIZE 'BEGIN { for (i = 0; i < n; i++) printf "%c", 97 + i % 26; print "" }' | b64)
+	mkdir -p "$T/txn"
+	seq 0 $((KEYS - 1)) | awk '{ printf "key:%012d\n", $1 }' | b64 |
+	    awk -v v="$v" -v d="$T/txn" -v u="http://127.0.0.1:$1/v3/kv/txn" '
+	    (NR - 1) % 128 == 0 {
+		if (f != "") { printf "]}", v >f; close(f) }
+		f = d "/" NR ".json"
+		printf "{\"success\":[" >f
+		printf "%surl = \"%s\"\ndata-binary = \"@%s\"\noutput = \"/dev/null\"\nwrite-out = \"%%{http_code}\\n\"\nsilent\n", \
+		    (NR > 1 ? "next\n" : ""), u, f >(d "/curl.conf")
+		sep = ""
+	    }
+	    { printf "%s{\"request_put\":{\"key\":\"%s\",\"value\":\"%s\"}}", sep, $0, v >f; sep = "," }
+	    END { if (f != "") printf "]}" >f }'
+	bad=$("$CURL" -K "$T/txn/curl.conf" 2>>"$T/curl.err" | grep -vc '^200$')
+	[ "$bad" = 0 ] || note "etcd prefill: $bad transactions failed"
+	lo=$(echo "key:000000000000" | b64)
+	hi=$(printf 'key:%012d\n' $KEYS | b64)
+	n=$("$CURL" -s -X POST "http://127.0.0.1:$1/v3/kv/range" \
+	    -d "{\"key\":\"$lo\",\"range_end\":\"$hi\",\"count_only\":true}" |
+	    sed -n 's/.*"count":"\([0-9]*\)".*/\1/p')
+	[ "${n:-0}" = $KEYS ]
+}
+
+ETCD_VER=""
+if [ -n "$ETCD" ] && [ -n "$WRK" ]; then
+	ETCD_VER=$("$ETCD" --version 2>/dev/null | sed -n 's/^etcd Version: //p')
+	# etcd 3.4 refuses to run on arm64 unless told.
+	case $(uname -m) in
+	aarch64 | arm64) ETCD_UNSUPPORTED_ARCH=arm64; export ETCD_UNSUPPORTED_ARCH ;;
+	esac
+	# shellcheck disable=SC2046 # the ports, one word each
+	set -- $(freeports 6)
+	E1=$1 E2=$2 E3=$3 EP1=$4 EP2=$5 EP3=$6
+	IC="e1=http://127.0.0.1:$EP1,e2=http://127.0.0.1:$EP2,e3=http://127.0.0.1:$EP3"
+	EPIDS="" eok=1
+	for m in 1:$E1:$EP1 2:$E2:$EP2 3:$E3:$EP3; do
+		n=${m%%:*} cp=${m#*:} pp=${m##*:}
+		cp=${cp%:*}
+		"$ETCD" --name "e$n" --data-dir "$T/etcd/e$n" \
+		    --listen-client-urls "http://127.0.0.1:$cp" \
+		    --advertise-client-urls "http://127.0.0.1:$cp" \
+		    --listen-peer-urls "http://127.0.0.1:$pp" \
+		    --initial-advertise-peer-urls "http://127.0.0.1:$pp" \
+		    --initial-cluster "$IC" --initial-cluster-state new \
+		    --initial-cluster-token kvd-bench \
+		    --logger zap --log-outputs stderr --log-level warn \
+		    >"$T/etcd-e$n.log" 2>&1 &
+		track $!
+		EPIDS="$EPIDS $!"
+	done
+	t0=$(now_ms)
+	for m in $E1 $E2 $E3; do
+		# /health answers 200 once the member has a leader.
+		"$TOOL" wait http "$m" "$t0" 60 0 >/dev/null || eok=0
+	done
+	if [ $eok = 1 ]; then
+		wrk_load etcd_put "wrk etcd 3 members put" 3 51 "$E1,$E2,$E3" \
+		    "http://127.0.0.1:$E1" etcd-put
+		if [ -z "$CURL" ]; then
+			absent curl curl "no etcd range rows (their keys are written with curl)"
+		elif etcd_prefill "$E1"; then
+			wrk_load etcd_lget "wrk etcd 3 members range, linearizable" \
+			    3 51 "$E1,$E2,$E3" "http://127.0.0.1:$E1" etcd-range
+			wrk_load etcd_sget "wrk etcd 3 members range, serializable" \
+			    3 51 "$E1,$E2,$E3" "http://127.0.0.1:$E1" \
+			    etcd-range-serializable
+		else
+			note "etcd prefill did not write the $KEYS keys: no range rows"
+		fi
+	else
+		note "etcd did not start: $(tail -2 "$T/etcd-e1.log" | tr '\n' ' ')"
+	fi
+	for p in $EPIDS; do
+		stop "$p"
+	done
+elif [ -z "$ETCD" ]; then
+	absent etcd etcd-server "no etcd rows"
+fi
 
 # ---- nginx ----
 
@@ -326,7 +539,7 @@ if [ -n "$NGINX" ] && [ -n "$WRK" ]; then
 	chmod a+r "$ND/www/f16" "$ND/www/health"
 	sed -e "s#@DIR@#$ND#g" -e "s#@PORT@#$NP#g" contrib/bench/nginx.conf.in \
 	    >"$ND/nginx.conf"
-	t0=$("$TOOL" now-ms)
+	t0=$(now_ms)
 	if "$NGINX" -h 2>&1 | grep -q -- ' -e '; then
 		# -e: no attempt to open the default error log before the conf's
 		"$NGINX" -p "$ND" -c "$ND/nginx.conf" -e "$ND/error.log" \
@@ -335,127 +548,188 @@ if [ -n "$NGINX" ] && [ -n "$WRK" ]; then
 		"$NGINX" -p "$ND" -c "$ND/nginx.conf" >"$ND/out.log" 2>&1 &
 	fi
 	NPID=$!
-	track "$NPID"
 	if "$TOOL" wait http "$NP" "$t0" 20 "$NPID" >/dev/null; then
-		wrk_load nginx "nginx 16-byte file" "http://127.0.0.1:$NP/f16"
+		wrk_load nginx "wrk nginx 16-byte file" 2 $CONNS "" \
+		    "http://127.0.0.1:$NP/f16"
 	else
 		note "nginx did not start: $(tail -2 "$ND/out.log" "$ND/error.log" 2>/dev/null | tr '\n' ' ')"
 	fi
-	stop "$NPID" TERM
+	kill -s TERM "$NPID" 2>/dev/null
+	wait "$NPID" 2>/dev/null
+	NPID=""
 elif [ -z "$NGINX" ]; then
-	note "nginx not installed: no nginx row (apt-get install nginx-light)"
+	absent nginx nginx-light "no nginx row"
 fi
 
 # ---- redis ----
 
-# start_redis DIR PORT FSYNC: sets LAST_PID and READY_MS.
+# start_redis DIR PORT: Redis with appendonly yes, appendfsync always and
+# no automatic AOF rewrite (its AOF stays the log of the writes, as kvd's
+# WAL without snapshots).  Sets LAST_PID, T0 and READY_MS (start to PONG).
 start_redis() {
 	mkdir -p "$1"
-	t0=$("$TOOL" now-ms)
+	T0=$(now_ms)
 	"$REDIS" --port "$2" --bind 127.0.0.1 --dir "$1" --appendonly yes \
-	    --appendfsync "$3" --save "" --aof-use-rdb-preamble no \
+	    --appendfsync always --save "" --aof-use-rdb-preamble no \
+	    --auto-aof-rewrite-percentage 0 \
 	    --logfile "$1/redis.log" --daemonize no >/dev/null 2>&1 &
 	LAST_PID=$!
 	track "$LAST_PID"
-	READY_MS=$("$TOOL" wait redis "$2" "$t0" 300 "$LAST_PID")
+	READY_MS=$("$TOOL" wait redis "$2" "$T0" 300 "$LAST_PID")
 }
 
+REDIS_VER=""
 if [ -n "$REDIS" ] && [ -n "$RB" ]; then
+	REDIS_VER=$("$REDIS" --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')
 	RPORT=$(freeport)
-	if start_redis "$T/redis" "$RPORT" always; then
+	if start_redis "$T/redis" "$RPORT"; then
 		RPID=$LAST_PID
-		rb_load redis_set "redis SET (fsync always)" set
-		rb_load redis_get "redis GET" get
+		rb_load redis_set "redis-benchmark redis SET (fsync always)" set
+		rb_load redis_get "redis-benchmark redis GET" get
 		stop "$RPID"
 	else
 		note "redis-server did not start: $(tail -2 "$T/redis/redis.log" 2>/dev/null | tr '\n' ' ')"
 	fi
 else
-	note "redis-server/redis-benchmark not installed: no Redis rows (apt-get install redis-server)"
+	absent redis redis-server "no Redis rows"
 fi
 
 # ---- raw fsync ----
 
 : >"$T/runs"
 for i in $(seq 1 "$RUNS"); do
-	"$TOOL" fsync "$T/fsync.dat" 3 $VSIZE >>"$T/runs"
+	"$TOOL" fsync "$T/fsync.dat" 3 100 >>"$T/runs"
 done
 fsync_rps=$(median <"$T/runs")
 say "raw fdatasync after each 100-byte append: $fsync_rps/s"
 
-# ---- restart and memory ----
+# ---- restart and memory, from data loaded through each API ----
 
-R_SNAP="" R_WAL="" R_RSS="" R_RSS0="" R_AOF="" R_RRSS="" R_RRSS0=""
-R_SNAPMB="" R_WALMB="" R_AOFMB="" R_AOFLOG=""
-mb() {
-	du -k "$@" 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s / 1024 }'
+# first_get MS_DEADLINE WANT CMD...: runs CMD until it prints WANT; prints
+# the milliseconds since T0 when it does.  1 at the deadline.
+first_get() {
+	dl=$1 want=$2
+	shift 2
+	while :; do
+		got=$("$@" 2>/dev/null)
+		t=$(now_ms)
+		if [ "$got" = "$want" ]; then
+			echo $((t - T0))
+			return 0
+		fi
+		[ $((t - T0)) -lt "$dl" ] || return 1
+	done
 }
+
+# rkey I: the name of restart key I.
+rkey() {
+	printf 'key:%012d' "$1"
+}
+
+R_WAL="" R_SNAP="" R_AOF="" R_AOFLOG=""
+R_WALMB="" R_SNAPMB="" R_AOFMB=""
+K_RSS0="" K_RSSL="" K_RSSR="" R_RSS0="" R_RSSL="" R_RSSR=""
+K_LOAD="" R_LOAD=""
 if [ "${BENCH_SKIP_RESTART:-0}" != 1 ]; then
 	RD=$T/restart
 	RP=$(freeport)
+	RU=http://127.0.0.1:$RP
+	LASTK=$(rkey $((RKEYS - 1)))
+	MIDK=$(rkey $((RKEYS / 2)))
 	start_kvd r1 "$RP" "$RD" --snapshot-interval 0 || die "kvd failed to start"
-	R_RSS0=$(rss_kb "$LAST_PID")
-	stop "$LAST_PID" TERM
+	RPID=$LAST_PID
+	K_RSS0=$(rss_kb "$RPID")
+	say "restart: loading $RKEYS keys into kvd with kvctl bench --prefill"
+	t0=$(now_ms)
+	out=$("$KVCTL" bench --json --server "$RU" -c $CONNS --keys "$RKEYS" \
+	    --size $RVSIZE --prefill -n 1 -t get 2>>"$T/kvctl.err")
+	K_LOAD=$(($(now_ms) - t0))
+	e=$(printf '%s\n' "$out" | jfield prefill_errors)
+	[ "${e:-x}" = 0 ] || note "restart: kvctl bench --prefill failed for ${e:-all} keys"
+	K_RSSL=$(rss_kb "$RPID")
+	KWANT=$("$KVCTL" --server "$RU" get "$LASTK" 2>/dev/null)
+	[ ${#KWANT} = $RVSIZE ] || note "restart: kvd's last key reads back ${#KWANT} bytes, not $RVSIZE"
+	stop "$RPID"
 	ND=$RD/r1
-	ACTOR="r1.$(cat "$ND/incarnation")"
-	say "restart: writing $RKEYS keys as a snapshot"
-	rm -f "$ND"/wal/* "$ND/snapshot.json"
-	"$TOOL" gen snapshot "$ND/snapshot.json" "$RKEYS" $VSIZE "$ACTOR" ||
-	    die "cannot write the data set"
-	R_SNAPMB=$(mb "$ND/snapshot.json")
-	: >"$T/runs"
-	for i in $(seq 1 "$RUNS"); do
-		start_kvd r1 "$RP" "$RD" --snapshot-interval 0 || die "kvd failed to start from the snapshot"
-		echo "$READY_MS $(rss_kb "$LAST_PID")" >>"$T/runs"
-		got=$("$KVCTL" --server "http://127.0.0.1:$RP" get "key:$(printf '%012d' $((RKEYS - 1)))" 2>/dev/null | wc -c | tr -d ' ')
-		[ "$got" = "$VSIZE" ] || note "restart from snapshot: the last key did not read back ($got bytes)"
-		stop "$LAST_PID"
-		say "restart from snapshot run $i/$RUNS: $READY_MS ms"
-	done
-	R_SNAP=$(awk '{ print $1 }' "$T/runs" | median)
-	R_RSS=$(awk '{ print $2 }' "$T/runs" | median)
-	say "restart: writing $RKEYS keys as a WAL"
-	rm -f "$ND"/wal/* "$ND/snapshot.json"
-	"$TOOL" gen wal "$ND/wal/wal-0000000000000001.log" "$RKEYS" $VSIZE \
-	    "$ACTOR" || die "cannot write the data set"
 	R_WALMB=$(mb "$ND/wal")
+	[ -e "$ND/snapshot.json" ] && note "restart: kvd wrote a snapshot although --snapshot-interval was 0; the WAL-alone figure is not one"
+
 	: >"$T/runs"
-	for i in $(seq 1 "$RUNS"); do
-		start_kvd r1 "$RP" "$RD" --snapshot-interval 0 || die "kvd failed to start from the WAL"
-		echo "$READY_MS" >>"$T/runs"
+	for i in $(seq 1 "$RRUNS"); do
+		start_kvd r1 "$RP" "$RD" --snapshot-interval 0 || die "kvd failed to start from its WAL"
+		if ms=$(first_get 300000 "$KWANT" "$KVCTL" --server "$RU" get "$LASTK"); then
+			echo "$ms $(rss_kb "$LAST_PID")" >>"$T/runs"
+			say "restart from the WAL run $i/$RRUNS: $ms ms (/health after $READY_MS ms)"
+		else
+			note "restart from the WAL: the last key never read back"
+		fi
 		stop "$LAST_PID"
-		say "restart from WAL run $i/$RUNS: $READY_MS ms"
 	done
-	R_WAL=$(median <"$T/runs")
+	R_WAL=$(awk '{ print $1 }' "$T/runs" | median)
+	K_RSSR=$(awk '{ print $2 }' "$T/runs" | median)
+	[ -e "$ND/snapshot.json" ] && note "restart: a snapshot appeared during the WAL-alone restarts"
+
+	say "restart: SIGTERM, so that kvd writes a snapshot"
+	start_kvd r1 "$RP" "$RD" --snapshot-interval 0 || die "kvd failed to start from its WAL"
+	stop "$LAST_PID" TERM
+	R_SNAPMB=$(mb "$ND/snapshot.json")
+	[ -e "$ND/snapshot.json" ] || note "restart: no snapshot after SIGTERM"
+	: >"$T/runs"
+	for i in $(seq 1 "$RRUNS"); do
+		start_kvd r1 "$RP" "$RD" --snapshot-interval 0 || die "kvd failed to start from its snapshot"
+		if ms=$(first_get 300000 "$KWANT" "$KVCTL" --server "$RU" get "$LASTK"); then
+			echo "$ms" >>"$T/runs"
+			say "restart from the snapshot run $i/$RRUNS: $ms ms (/health after $READY_MS ms)"
+		else
+			note "restart from the snapshot: the last key never read back"
+		fi
+		got=$("$KVCTL" --server "$RU" get "$MIDK" 2>/dev/null)
+		[ ${#got} = $RVSIZE ] || note "restart from the snapshot: $MIDK reads back ${#got} bytes"
+		stop "$LAST_PID"
+	done
+	R_SNAP=$(median <"$T/runs")
 	rm -rf "$RD"
 
 	if [ -n "$REDIS" ] && [ -n "$RCLI" ]; then
 		RDIR=$T/redis-restart
 		RPORT=$(freeport)
-		"$TOOL" gen resp "$T/data.resp" "$RKEYS" $VSIZE
-		if start_redis "$RDIR" "$RPORT" always; then
+		# The same keys and value bytes as kvctl bench's, as SET commands.
+		awk -v n="$RKEYS" -v s=$RVSIZE 'BEGIN {
+		    for (i = 0; i < s; i++) v = v sprintf("%c", 97 + i % 26)
+		    for (i = 0; i < n; i++)
+			printf "*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$%d\r\n%s\r\n", i, s, v
+		}' >"$T/data.resp"
+		if start_redis "$RDIR" "$RPORT"; then
 			RPID=$LAST_PID
-			R_RRSS0=$("$RCLI" -p "$RPORT" info memory | tr -d '\r' |
+			R_RSS0=$("$RCLI" -p "$RPORT" info memory | tr -d '\r' |
 			    sed -n 's/^used_memory_rss://p')
-			say "restart: loading $RKEYS keys into redis"
-			"$RCLI" -p "$RPORT" --pipe <"$T/data.resp" >/dev/null 2>&1
+			say "restart: loading $RKEYS keys into redis with redis-cli --pipe"
+			t0=$(now_ms)
+			"$RCLI" -p "$RPORT" --pipe <"$T/data.resp" >"$T/pipe.out" 2>&1
+			R_LOAD=$(($(now_ms) - t0))
 			n=$("$RCLI" -p "$RPORT" dbsize | tr -d '\r')
-			[ "$n" = "$RKEYS" ] || note "redis holds $n keys, not $RKEYS"
+			[ "$n" = "$RKEYS" ] || note "redis holds $n keys, not $RKEYS ($(tail -1 "$T/pipe.out"))"
+			R_RSSL=$("$RCLI" -p "$RPORT" info memory | tr -d '\r' |
+			    sed -n 's/^used_memory_rss://p')
+			RWANT=$("$RCLI" -p "$RPORT" get "$LASTK" | tr -d '\r')
 			stop "$RPID"
 			rm -f "$T/data.resp"
 			R_AOFMB=$(mb "$RDIR"/appendonlydir "$RDIR"/*.aof)
 			: >"$T/runs"
-			for i in $(seq 1 "$RUNS"); do
-				if start_redis "$RDIR" "$RPORT" always; then
+			for i in $(seq 1 "$RRUNS"); do
+				if start_redis "$RDIR" "$RPORT" &&
+				    ms=$(first_get 300000 "$RWANT" "$RCLI" -p "$RPORT" get "$LASTK"); then
 					rss=$("$RCLI" -p "$RPORT" info memory | tr -d '\r' |
 					    sed -n 's/^used_memory_rss://p')
-					echo "$READY_MS $rss" >>"$T/runs"
-					say "redis AOF load run $i/$RUNS: $READY_MS ms"
+					echo "$ms $rss" >>"$T/runs"
+					say "redis restart from the AOF run $i/$RRUNS: $ms ms"
+				else
+					note "redis did not restart from its AOF"
 				fi
 				stop "$LAST_PID"
 			done
 			R_AOF=$(awk '{ print $1 }' "$T/runs" | median)
-			R_RRSS=$(awk '{ print $2 }' "$T/runs" | median)
+			R_RSSR=$(awk '{ print $2 }' "$T/runs" | median)
 			R_AOFLOG=$(grep -o 'DB loaded from append only file: [0-9.]* seconds' \
 			    "$RDIR/redis.log" | tail -1 | sed -e 's/.*: //' -e 's/ seconds//')
 		else
@@ -468,97 +742,197 @@ fi
 
 # ---- the report ----
 
-fmt() {
+dash() {
 	[ -n "${1:-}" ] && printf '%s' "$1" || printf '–'
 }
 
-# num3 V: V with 3 decimals, or a dash.
-num3() {
-	[ -n "${1:-}" ] && awk -v v="$1" 'BEGIN { printf "%.3f", v }' || printf '–'
+# unit U V: "V U", or a dash without V.
+unit() {
+	[ -n "${2:-}" ] && printf '%s %s' "$2" "$1" || printf '–'
 }
 
-# row LABEL TOOL KEY RATIO
+thead() {
+	echo "| load | client | req/s | p50 ms | p99 ms | errors | generator CPU |"
+	echo "|---|---|---:|---:|---:|---:|---:|"
+}
+
+# num D V: V with D decimals, or a dash.
+num() {
+	case ${2:-} in
+	'' | -) printf '–' ;;
+	*) awk -v v="$2" -v d="$1" 'BEGIN { printf "%.*f", d, v }' ;;
+	esac
+}
+
+# row LOAD CLIENT KEY: one throughput row, nothing when KEY was not measured.
 row() {
 	rps=$(getv "$3_rps")
-	if [ -z "$rps" ]; then
-		return
-	fi
-	printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$2" \
-	    "$(awk -v v="$rps" 'BEGIN { printf "%.0f", v }')" \
-	    "$(num3 "$(getv "$3_p50")")" "$(num3 "$(getv "$3_p99")")" \
-	    "$(c=$(getv "$3_cpu"); [ -n "$c" ] && printf '%s%%' "$c" || printf '–')" \
-	    "${4:-}"
+	[ -n "$rps" ] || return 0
+	cpu=$(getv "$3_cpu")
+	case $cpu in
+	'' | -) cpu="–" ;;
+	*) cpu="$cpu%" ;;
+	esac
+	printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$2" "$(num 0 "$rps")" \
+	    "$(num 2 "$(getv "$3_p50")")" "$(num 2 "$(getv "$3_p99")")" \
+	    "$(dash "$(getv "$3_err")")" "$cpu"
 }
 
-# rjoin TEXT...: the non-empty arguments joined with "; ".
-rjoin() {
-	s=""
-	for a in "$@"; do
-		[ -n "$a" ] || continue
-		s="${s:+$s; }$a"
-	done
-	printf '%s' "$s"
+# goal WHAT CLIENT A B OP TARGET: one ratio row, A/B against "OP TARGET".
+goal() {
+	r=$(ratio "$3" "$4")
+	[ -n "$r" ] || return 0
+	met=$(awk -v r="$r" -v o="$5" -v t="$6" 'BEGIN {
+	    m = (o == ">=" && r + 0 >= t + 0) || (o == "<=" && r + 0 <= t + 0)
+	    print (m ? "yes" : "no") }')
+	printf '| %s | %s | %s× | %s %s× | %s |\n' "$1" "$2" "$r" \
+	    "$(echo "$5" | sed -e 's/>=/≥/' -e 's/<=/≤/')" "$6" "$met"
 }
 
-# rtext NAME A B: "NAME = A/B" when both are known.
-rtext() {
-	r=$(ratio "$2" "$3")
-	[ -n "$r" ] && printf '%s %s' "$1" "$r"
+secs() {
+	[ -n "${1:-}" ] && awk -v v="$1" 'BEGIN { printf "%.2f s", v / 1000 }' || printf '–'
 }
 
-ELAPSED=$(( ($("$TOOL" now-ms) - START_MS) / 1000 ))
+# perkey RSS BASE UNIT: (RSS - BASE) * UNIT / RKEYS bytes.
+perkey() {
+	[ -n "${1:-}" ] && [ -n "${2:-}" ] &&
+	    awk -v v="$1" -v b="$2" -v m="$3" -v k="$RKEYS" 'BEGIN { printf "%.0f", (v - b) * m / k }'
+}
+
+# persec MS: RKEYS keys in MS milliseconds, as keys/s.
+persec() {
+	[ -n "${1:-}" ] && awk -v v="$1" -v k="$RKEYS" 'BEGIN {
+	    printf "%.2f s (%.0f keys/s)", v / 1000, (v > 0 ? k * 1000 / v : 0) }' || printf '–'
+}
+
+ELAPSED=$(( ($(now_ms) - START_MS) / 1000 ))
 LOAD1=$(uptime 2>/dev/null | sed 's/.*load average[s]*: *//')
 busy=$(printf '%s\n%s\n' "$LOAD0" "$LOAD1" | awk -v c="$NCPU" -F'[, ]+' '
     c ~ /^[0-9]+$/ && $1 + 0 > c + 0 { b = 1 } END { print b + 0 }')
 [ "$busy" = 1 ] && note "the machine was busy (load average above $NCPU cores at start or end): other processes competed for the CPU, so absolute figures and ratios are noisy"
+[ "${BENCH_QUICK:-0}" = 1 ] && note "BENCH_QUICK=1: one short run per row and $RKEYS restart keys; a check that the script works, not a measurement"
+W3="wrk -t3 -c51, a thread per node"
+KB3="kvctl bench -c 50, 3 servers"
+RBC="redis-benchmark -c 50 -r $KEYS -d $VSIZE"
+WROWS=$(row "kvd 1 node, GET" "wrk -t2 -c50" wrk1_get
+	row "kvd 1 node, durable PUT" "wrk -t2 -c50" wrk1_put
+	row "kvd 3 nodes, GET" "$W3" wrk3_get
+	row "kvd 3 nodes, PUT" "$W3" wrk3_put
+	row "etcd 3 members, put" "$W3" etcd_put
+	row "etcd 3 members, range, linearizable" "$W3" etcd_lget
+	row "etcd 3 members, range, serializable" "$W3" etcd_sget
+	row "nginx 16-byte static file, 2 workers" "wrk -t2 -c50" nginx)
+GROWS=$(goal "kvd 3-node PUT / etcd 3-member put" "wrk, both" \
+	    "$(getv wrk3_put_rps)" "$(getv etcd_put_rps)" ">=" 2
+	goal "kvd 3-node PUT / kvd 1-node PUT" "wrk" \
+	    "$(getv wrk3_put_rps)" "$(getv wrk1_put_rps)" ">=" 0.5
+	goal "kvd 3-node PUT / kvd 1-node PUT" "kvctl bench" \
+	    "$(getv kb3_put_rps)" "$(getv kb1_put_rps)" ">=" 0.5
+	goal "kvd 3-node GET / kvd 1-node GET" "wrk" \
+	    "$(getv wrk3_get_rps)" "$(getv wrk1_get_rps)" ">=" 0.6
+	goal "kvd 3-node GET / kvd 1-node GET" "kvctl bench" \
+	    "$(getv kb3_get_rps)" "$(getv kb1_get_rps)" ">=" 0.6
+	goal "kvd 1-node PUT / Redis SET" "wrk / redis-benchmark" \
+	    "$(getv wrk1_put_rps)" "$(getv redis_set_rps)" ">=" 1.0
+	goal "kvd 1-node PUT / Redis SET" "kvctl bench / redis-benchmark" \
+	    "$(getv kb1_put_rps)" "$(getv redis_set_rps)" ">=" 1.0
+	goal "p99: kvd 3-node PUT / etcd put" "wrk, both" \
+	    "$(getv wrk3_put_p99)" "$(getv etcd_put_p99)" "<=" 1.0
+	goal "restart: kvd WAL alone / Redis AOF" "kvctl bench / redis-cli --pipe" \
+	    "$R_WAL" "$R_AOF" "<=" 0.7)
 {
 	echo "# kvd benchmark"
 	echo
-	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -sm), $NCPU cores, load average at start $LOAD0."
-	echo "Each figure is the median of $RUNS runs of ${SECS} s; $CONNS connections,"
-	echo "$VSIZE-byte values, $KEYS keys, loopback; generator and servers share the machine."
+	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -sm), $NCPU cores, load average at start $LOAD0;"
+	echo "$("$KVD" --version 2>/dev/null | head -1)${ETCD_VER:+, etcd $ETCD_VER}${REDIS_VER:+, Redis $REDIS_VER}."
+	if [ "$RUNS" = 1 ]; then
+		echo "Each figure is from one run of ${SECS} s; 50 connections,"
+	else
+		echo "Each figure is the median of $RUNS runs of ${SECS} s; 50 connections,"
+	fi
+	echo "$VSIZE-byte values, $KEYS keys (key:000000000000 ..), loopback; the"
+	echo "generators and every server share the machine. Every write is durable"
+	echo "before it is answered (kvd, etcd, Redis with appendfsync always)."
 	echo "Whole run: ${ELAPSED} s; load average at end $LOAD1."
 	echo
-	echo "| load | tool | req/s | p50 ms | p99 ms | generator CPU | ratio |"
-	echo "|---|---|---:|---:|---:|---:|---|"
-	row "kvd GET, 1 node" "kvctl bench" single_get \
-	    "$(rtext "kvd/redis GET" "$(getv single_get_rps)" "$(getv redis_get_rps)")"
-	row "kvd durable PUT, 1 node" "kvctl bench" single_put \
-	    "$(rjoin "$(rtext "kvd/redis SET" "$(getv single_put_rps)" "$(getv redis_set_rps)")" "$(rtext "PUT/raw fsync" "$(getv single_put_rps)" "$fsync_rps")")"
-	row "kvd 90/10 GET/PUT, 1 node" "kvctl bench" single_mix ""
-	row "kvd GET, 3 nodes N3 W2 R2" "kvctl bench" cluster_get \
-	    "$(rtext "cluster/single" "$(getv cluster_get_rps)" "$(getv single_get_rps)")"
-	row "kvd PUT, 3 nodes N3 W2 R2" "kvctl bench" cluster_put \
-	    "$(rtext "cluster/single" "$(getv cluster_put_rps)" "$(getv single_put_rps)")"
-	row "kvd GET 16-byte value, 1 node" "wrk -t2 -c50" wrk_kvd_get \
-	    "$(rtext "kvd/nginx" "$(getv wrk_kvd_get_rps)" "$(getv nginx_rps)")"
-	row "kvd durable PUT, 1 node" "wrk -t2 -c50 put.lua" wrk_kvd_put \
-	    "$(rtext "wrk/kvctl bench" "$(getv wrk_kvd_put_rps)" "$(getv single_put_rps)")"
-	row "nginx 16-byte static file, 2 workers" "wrk -t2 -c50" nginx "baseline"
-	row "redis GET" "redis-benchmark -c50" redis_get "baseline"
-	row "redis SET, appendfsync always" "redis-benchmark -c50" redis_set "baseline"
-	printf '| raw fdatasync per 100-byte append | benchtool | %s | – | – | – | baseline |\n' \
-	    "$(fmt "$fsync_rps")"
+	echo "## Throughput and latency"
 	echo
-	if [ "${BENCH_SKIP_RESTART:-0}" != 1 ]; then
-		echo "Restart and memory: $RKEYS keys, 16-byte keys, $VSIZE-byte values."
+	echo "### kvctl bench"
+	echo
+	echo "HTTP/1.1 keep-alive, one blocking thread per connection, random keys"
+	echo "(prefilled, so GETs hit), JSON bodies. 3 nodes: N=3 W=2 R=2 on this"
+	echo "machine, the 50 connections round-robin over the 3 nodes (17/17/16)."
+	echo
+	thead
+	row "kvd 1 node, GET" "kvctl bench -c 50" kb1_get
+	row "kvd 1 node, durable PUT" "kvctl bench -c 50" kb1_put
+	row "kvd 3 nodes, GET" "$KB3" kb3_get
+	row "kvd 3 nodes, PUT" "$KB3" kb3_put
+	echo
+	if [ -n "$WROWS" ]; then
+		echo "### wrk"
 		echo
-		echo "| measure | kvd | redis | kvd/redis |"
+		echo "wrk with contrib/bench/keys.lua: an event loop, keys in rotation"
+		echo "(each thread from its own starting point). wrk takes one host per"
+		echo "process, so for 3 nodes keys.lua pins each of 3 threads to one node"
+		echo "or member (-t3 -c51: 17 connections each), and wrk merges their"
+		echo "latencies. etcd: its JSON gateway (POST /v3/kv/put, /v3/kv/range,"
+		echo "base64 keys and values); a linearizable range goes through the"
+		echo "leader, a serializable one is answered by the member alone."
+		echo
+		thead
+		printf '%s\n' "$WROWS"
+		echo
+	fi
+	echo "### Others"
+	echo
+	thead
+	row "Redis SET, appendfsync always" "$RBC" redis_set
+	row "Redis GET" "$RBC" redis_get
+	printf '| raw fdatasync after each 100-byte append | benchtool | %s | – | – | – | – |\n' \
+	    "$(num 0 "$fsync_rps")"
+	echo
+	if [ -n "$GROWS" ]; then
+		echo "## Issue 12's goals, from this run"
+		echo
+		echo "| ratio | client | value | goal | met |"
+		echo "|---|---|---:|---:|---|"
+		printf '%s\n' "$GROWS"
+		echo
+	fi
+	if [ "${BENCH_SKIP_RESTART:-0}" != 1 ]; then
+		echo "## Restart and memory"
+		echo
+		echo "$RKEYS keys (16-byte keys, $RVSIZE-byte values) written once each through"
+		echo "the server's own API: kvd by \`kvctl bench -c 50 --prefill\` (durable"
+		echo "PUTs), Redis (appendonly yes, appendfsync always, no automatic AOF"
+		echo "rewrite) by \`redis-cli --pipe\` of SET commands. Then kill -9, and the"
+		echo "time from starting the server to the first correct GET of the last"
+		echo "key, median of $RRUNS. kvd runs with --snapshot-interval 0, so its first"
+		echo "restarts read the WAL alone; a SIGTERM then writes a snapshot, and the"
+		echo "next restarts read that. Bytes per key: resident size minus an empty"
+		echo "server's (kvd: RSS; Redis: used_memory_rss), over the keys."
+		echo
+		echo "| measure | kvd | Redis | kvd/Redis |"
 		echo "|---|---:|---:|---:|"
-		secs() { [ -n "${1:-}" ] && awk -v v="$1" 'BEGIN { printf "%.2f s", v / 1000 }' || printf '–'; }
-		perkey() { [ -n "${1:-}" ] && awk -v v="$1" -v b="${2:-0}" -v m="$3" -v k="$RKEYS" 'BEGIN { printf "%.0f B", (v - b) * m / k }' || printf '–'; }
-		echo "| start to serving, from snapshot ($R_SNAPMB MB) | $(secs "$R_SNAP") | – | |"
-		echo "| start to serving, from WAL alone ($R_WALMB MB) / AOF ($(fmt "$R_AOFMB") MB) | $(secs "$R_WAL") | $(secs "$R_AOF") | $(ratio "$R_WAL" "$R_AOF") |"
-		[ -n "$R_AOFLOG" ] && echo "| redis log: DB loaded from append only file | | ${R_AOFLOG} s | |"
-		kv=$(perkey "$R_RSS" 0 1024) rv=$(perkey "$R_RRSS" 0 1)
-		echo "| resident memory per key (whole process) | $kv | $rv | $(ratio "${kv% B}" "${rv% B}") |"
-		kv=$(perkey "$R_RSS" "$R_RSS0" 1024) rv=$(perkey "$R_RRSS" "$R_RRSS0" 1)
-		echo "| resident memory per key (above the empty process) | $kv | $rv | $(ratio "${kv% B}" "${rv% B}") |"
+		echo "| load through the API | $(persec "$K_LOAD") | $(persec "$R_LOAD") | $(ratio "$K_LOAD" "$R_LOAD") |"
+		echo "| restart to first correct GET, from the log alone (WAL / AOF) | $(secs "$R_WAL") | $(secs "$R_AOF") | $(ratio "$R_WAL" "$R_AOF") |"
+		echo "| restart to first correct GET, from a snapshot | $(secs "$R_SNAP") | – | |"
+		echo "| log on disk (WAL / AOF) | $(unit MB "$R_WALMB") | $(unit MB "$R_AOFMB") | $(ratio "$R_WALMB" "$R_AOFMB") |"
+		echo "| snapshot on disk | $(unit MB "$R_SNAPMB") | – | |"
+		kl=$(perkey "$K_RSSL" "$K_RSS0" 1024) rl=$(perkey "$R_RSSL" "$R_RSS0" 1)
+		echo "| resident bytes per key, after the load | $(unit B "$kl") | $(unit B "$rl") | $(ratio "$kl" "$rl") |"
+		kr=$(perkey "$K_RSSR" "$K_RSS0" 1024) rr=$(perkey "$R_RSSR" "$R_RSS0" 1)
+		echo "| resident bytes per key, after a restart from the log | $(unit B "$kr") | $(unit B "$rr") | $(ratio "$kr" "$rr") |"
+		if [ -n "$R_AOFLOG" ]; then
+			echo "| Redis's log: DB loaded from append only file | | ${R_AOFLOG} s | |"
+		fi
 		echo
 	fi
 	echo "Generator CPU is kvctl bench's own user+sys time over wall time x cores."
-	echo "Ratios compare figures from this run only; kvd/redis compares kvctl bench"
-	echo "(HTTP, one thread per connection) with redis-benchmark (RESP, event loop)."
+	echo "Ratios compare figures from this run only. kvd/Redis compares kvctl bench"
+	echo "or wrk (HTTP) with redis-benchmark (RESP, pipelining off); no single"
+	echo "client speaks both."
 	if [ -n "$NOTES" ]; then
 		echo
 		echo "Notes:"
