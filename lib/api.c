@@ -627,7 +627,11 @@ handle_nodes(struct node *nd, struct server_response *res)
 	cluster_view_put(nd->cluster, v);
 }
 
-/* Reads a small JSON object body and the string member name.  */
+/*
+ * Reads a small JSON object body and the string member name.  A string
+ * with a NUL (\u0000) is refused: callers read out as a C string, which
+ * would cut it short ("n1\u0000x" naming n1).
+ */
 static int
 body_string(const struct server_request *sr, const char *name, struct buf *out)
 {
@@ -642,6 +646,8 @@ body_string(const struct server_request *sr, const char *name, struct buf *out)
 	if (i < 0 || toks[i].type != JSON_STRING)
 		return -1;
 	json_string_decode(sr->body, &toks[i], out);
+	if (memchr(out->data, '\0', out->len) != NULL)
+		return -1;
 	return 0;
 }
 
