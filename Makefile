@@ -34,7 +34,7 @@ LIBOBJS	= lib/antientropy.o lib/api.o lib/aside.o lib/auth.o \
 	  lib/replica.o lib/ring.o lib/rng.o lib/server.o lib/sha256.o lib/store.o lib/stream.o \
 	  lib/transfer.o lib/vclock.o lib/verify.o lib/version.o lib/wal.o \
 	  lib/workq.o
-UNITS	= test/unit/test_antientropy test/unit/test_aside \
+UNITS	= test/unit/test_antientropy test/unit/test_api test/unit/test_aside \
 	  test/unit/test_auth test/unit/test_base64 test/unit/test_bench \
 	  test/unit/test_buf test/unit/test_clock test/unit/test_cluster \
 	  test/unit/test_failpoint test/unit/test_hex test/unit/test_http test/unit/test_json \

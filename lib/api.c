@@ -11,7 +11,7 @@
  * request (server_request.route), so api_handle does not match it again.
  * api_handle answers: it verifies the signature of internal requests,
  * dispatches to the route's handler, and counts the request and its time
- * in /metrics.
+ * in /metrics (the precheck counts those it refuses).
  *
  * Handlers read the node's modules (node.h) and write the response's
  * status, headers and body; none of them keeps anything after it
@@ -629,7 +629,11 @@ handle_nodes(struct node *nd, struct server_response *res)
 	cluster_view_put(nd->cluster, v);
 }
 
-/* Reads a small JSON object body and the string member name.  */
+/*
+ * Reads a small JSON object body and the string member name.  A string
+ * with a NUL (\u0000) is refused: callers read out as a C string, which
+ * would cut it short ("n1\u0000x" naming n1).
+ */
 static int
 body_string(const struct server_request *sr, const char *name, struct buf *out)
 {
@@ -644,6 +648,8 @@ body_string(const struct server_request *sr, const char *name, struct buf *out)
 	if (i < 0 || toks[i].type != JSON_STRING)
 		return -1;
 	json_string_decode(sr->body, &toks[i], out);
+	if (memchr(out->data, '\0', out->len) != NULL)
+		return -1;
 	return 0;
 }
 
@@ -765,17 +771,55 @@ route_key(const struct server_request *sr, struct buf *key)
 		http_percent_decode(rest, restlen, key);
 }
 
+/* The method as a metrics label: a client's made-up methods share one. */
+static const char *
+method_label(const struct http_request *req)
+{
+	static const char *const known[] = { "GET", "HEAD", "PUT", "POST",
+	    "DELETE", "OPTIONS", "PATCH" };
+	size_t i;
+
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (method_is(req, known[i]))
+			return known[i];
+	return "other";
+}
+
+/*
+ * Counts an answered request and its time in /metrics, under the path
+ * of routes[i] ("other" when i < 0: no route matched or it was refused).
+ */
+static void
+count_request(int i, const struct http_request *req, int status,
+    uint64_t started)
+{
+	const char *route = i >= 0 ? routes[i].path : "other";
+	char st[4];
+
+	st[0] = (char)('0' + status / 100 % 10);
+	st[1] = (char)('0' + status / 10 % 10);
+	st[2] = (char)('0' + status % 10);
+	st[3] = '\0';
+	metrics_inc(metrics_with(m_requests, route, method_label(req), st));
+	metrics_observe(metrics_with(m_duration, route),
+	    (double)(clock_now_ns() - started) / 1e9);
+}
+
+/* A refusal is an answer too: it is counted here, api_handle never sees it. */
 bool
 api_precheck(void *arg, struct server_request *sr, struct server_response *res)
 {
 	struct api *a = arg;
 	struct buf key = BUF_INIT;
+	uint64_t started = clock_now_ns();
 	int i;
 
 	i = check_route(a->nd, sr, &key, res);
 	buf_free(&key);
-	if (i < 0)
+	if (i < 0) {
+		count_request(-1, sr->http, res->status, started);
 		return false;
+	}
 	sr->route = i;
 	if (!internal_route(i)) {
 		sr->max_body = a->nd->cfg.max_body;
@@ -785,6 +829,7 @@ api_precheck(void *arg, struct server_request *sr, struct server_response *res)
 	    AUTH_HDR_SIGNATURE) == NULL) {
 		/* Not worth reading a megabyte to refuse it. */
 		server_error(res, 401, "unauthorized: missing signature");
+		count_request(i, sr->http, res->status, started);
 		return false;
 	}
 	return true;
@@ -803,20 +848,6 @@ served(int rc)
 	return errno == EINVAL ? 400 : errno == ENOENT ? 404 : 503;
 }
 
-/* The method as a metrics label: a client's made-up methods share one. */
-static const char *
-method_label(const struct http_request *req)
-{
-	static const char *const known[] = { "GET", "HEAD", "PUT", "POST",
-	    "DELETE", "OPTIONS", "PATCH" };
-	size_t i;
-
-	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (method_is(req, known[i]))
-			return known[i];
-	return "other";
-}
-
 void
 api_handle(void *arg, const struct server_request *sr,
     struct server_response *res)
@@ -826,8 +857,8 @@ api_handle(void *arg, const struct server_request *sr,
 	const struct http_request *req = sr->http;
 	struct buf key = BUF_INIT;
 	uint64_t started = clock_now_ns();
-	const char *why, *route;
-	char msg[160], status[8];
+	const char *why;
+	char msg[160];
 	int i;
 
 	if ((i = sr->route) >= 0)
@@ -905,14 +936,7 @@ api_handle(void *arg, const struct server_request *sr,
 	}
 out:
 	buf_free(&key);
-	route = i >= 0 ? routes[i].path : "other";
-	status[0] = (char)('0' + res->status / 100 % 10);
-	status[1] = (char)('0' + res->status / 10 % 10);
-	status[2] = (char)('0' + res->status % 10);
-	status[3] = '\0';
-	metrics_inc(metrics_with(m_requests, route, method_label(req), status));
-	metrics_observe(metrics_with(m_duration, route),
-	    (double)(clock_now_ns() - started) / 1e9);
+	count_request(i, req, res->status, started);
 }
 
 /* ---- metrics ---------------------------------------------------------- */
