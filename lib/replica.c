@@ -1197,7 +1197,11 @@ serve_line(struct replica *rp, struct record_scratch *sc, struct version *v,
 	if (owner[0] && strcmp(owner, rp->cfg.self_id) != 0) {
 		rc = hints_add(rp->cfg.hints, owner, p, len);
 		buf_free(&rec);
-		return rc == 0 ? L_HINTED : L_FAILED;
+		if (rc == 0)
+			return L_HINTED;
+		if (errno == ENOSPC || errno == EINVAL)
+			errno = errno == EINVAL ? EDOM : EAGAIN;
+		return L_FAILED;
 	}
 	rc = store_apply_nowait(rp->cfg.store, key, klen, v, seq);
 	buf_free(&rec);
@@ -1209,13 +1213,28 @@ serve_line(struct replica *rp, struct record_scratch *sc, struct version *v,
 	return rc == 1 ? L_APPLIED : L_IGNORED;
 }
 
-/* Why a line failed, for an error body. */
+/*
+ * Why a line failed, for an error body.  serve_line reports a hint's
+ * refusal as EDOM (a bad owner id: the caller's fault) or EAGAIN (the
+ * hint store is full).
+ */
 static const char *
 line_error(int e)
 {
-	return e == EINVAL ? "malformed record" : e == ENOSPC ?
-	    "storage failure: disk or hint store full" :
-	    "storage failure: not durable";
+	switch (e) {
+	case EINVAL: return "malformed record";
+	case EDOM: return "cannot keep the hint: bad owner id";
+	case EAGAIN: return "cannot keep the hint: hint store full";
+	case ENOSPC: return "storage failure: disk full";
+	default: return "storage failure: not durable";
+	}
+}
+
+/* serve_line's errno as the errno of the route: EINVAL for the caller's fault. */
+static int
+line_errno(int e)
+{
+	return e == EDOM ? EINVAL : e;
 }
 
 int
@@ -1241,6 +1260,7 @@ replica_serve_replicate(struct replica *rp, const char *body, size_t len,
 		buf_puts(out, r == L_HINTED ? "{\"hinted\":true}\n" :
 		    r == L_APPLIED ? "{\"applied\":true}\n" :
 		    "{\"applied\":false}\n");
+	e = line_errno(e);
 	version_free(&v);
 	record_scratch_free(&sc);
 	errno = e;
@@ -1271,6 +1291,7 @@ replica_serve_batch(struct replica *rp, const char *body, size_t len,
 			buf_printf(out, "{\"error\":\"%s at byte %zu\",\"applied\":"
 			    "%llu}\n", line_error(e), (size_t)(p - body),
 			    (unsigned long long)n[L_APPLIED]);
+			e = line_errno(e);
 			break;
 		}
 		n[r]++;
