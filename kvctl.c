@@ -62,6 +62,7 @@ struct opts {
 	int		 timeout_ms;
 	int		 connect_timeout_ms;
 	int		 retries;	/* --retry: extra attempts on 503/transport errors */
+	const char	*r, *w;		/* --r, --w: read and write quorums, or NULL */
 };
 
 /* Every command, with its usage line and what it does (kvctl help CMD). */
@@ -124,6 +125,8 @@ usage(FILE *f)
 	    "                          (KVCTL_CONNECT_TIMEOUT)\n"
 	    "  --retry N               retry N times on connection errors,\n"
 	    "                          timeouts and 503 (KVCTL_RETRY, default 0)\n"
+	    "  --r Q, --w Q            read / write quorum of get, put, delete:\n"
+	    "                          1..N, one, quorum or all (server's R, W)\n"
 	    "  -q, --quiet             no messages on stderr (KVCTL_QUIET=1)\n"
 	    "  -v, --verbose           trace requests and responses on stderr\n"
 	    "                          (KVCTL_VERBOSE=1)\n"
@@ -295,11 +298,34 @@ report(const struct opts *o, const struct client_response *res, const char *what
 	return code;
 }
 
+/* /kv/KEY, with ?r= (and ?w= for a write) when --r / --w were given. */
 static void
-key_target(const char *key, struct buf *out)
+key_target(const struct opts *o, const char *key, bool write, struct buf *out)
 {
+	char sep = '?';
+
 	buf_puts(out, "/kv/");
 	http_percent_encode(key, strlen(key), out);
+	if (o->r != NULL) {
+		buf_printf(out, "%cr=%s", sep, o->r);
+		sep = '&';
+	}
+	if (write && o->w != NULL)
+		buf_printf(out, "%cw=%s", sep, o->w);
+}
+
+/* A quorum flag's value: 1..64, one, quorum or all. */
+static bool
+quorum_ok(const char *v)
+{
+	char *end;
+	long n;
+
+	if (strcmp(v, "one") == 0 || strcmp(v, "quorum") == 0 ||
+	    strcmp(v, "all") == 0)
+		return true;
+	n = strtol(v, &end, 10);
+	return *v >= '1' && *v <= '9' && *end == '\0' && n >= 1 && n <= 64;
 }
 
 /* Reads all of fd into out.  0 or -1. */
@@ -351,7 +377,7 @@ cmd_put(const struct opts *o, const char *key, const char *arg)
 		close(fd);
 	} else
 		buf_puts(&value, arg);
-	key_target(key, &target);
+	key_target(o, key, true, &target);
 	client_response_init(&res);
 	rc = request(o, "PUT", target.data, "application/octet-stream",
 	    value.data, value.len, NULL, &res);
@@ -370,7 +396,7 @@ cmd_get(const struct opts *o, const char *key)
 	struct buf target = BUF_INIT;
 	int rc;
 
-	key_target(key, &target);
+	key_target(o, key, false, &target);
 	client_response_init(&res);
 	rc = request(o, "GET", target.data, NULL, NULL, 0,
 	    o->json ? NULL : "Accept: application/octet-stream\r\n", &res);
@@ -412,7 +438,7 @@ cmd_delete(const struct opts *o, const char *key)
 	struct buf target = BUF_INIT;
 	int rc;
 
-	key_target(key, &target);
+	key_target(o, key, true, &target);
 	rc = cmd_simple(o, "DELETE", target.data, NULL, "delete", false);
 	buf_free(&target);
 	return rc;
@@ -1319,6 +1345,15 @@ run(int argc, char **argv, char **args)
 			if (parse_seconds(v, &o.connect_timeout_ms) != 0)
 				return usage_error(NULL, "bad --connect-timeout '%s' "
 				    "(seconds, > 0)", v);
+		} else if ((v = opt_value(argc, argv, &i, "--r", &missing)) != NULL ||
+		    (v = opt_value(argc, argv, &i, "--w", &missing)) != NULL) {
+			if (!quorum_ok(v))
+				return usage_error(NULL, "bad %.3s '%s' (1..64, one, "
+				    "quorum or all)", a, v);
+			if (strncmp(a, "--r", 3) == 0)
+				o.r = v;
+			else
+				o.w = v;
 		} else if ((v = opt_value(argc, argv, &i, "--retry",
 		    &missing)) != NULL) {
 			if (parse_retries(v, &o.retries) != 0)

@@ -189,7 +189,7 @@ decode_key(const char *raw, size_t rawlen, struct buf *key,
 		why = "bad key: not valid UTF-8";
 	if (why == NULL)
 		return 0;
-	server_error(res, 400, why);
+	server_error_code(res, 400, "bad_key", why);
 	return -1;
 }
 
@@ -214,12 +214,22 @@ quorum_param(struct node *nd, const struct http_request *req,
 	v = cluster_view_get(nd->cluster);
 	n = v->n;
 	cluster_view_put(nd->cluster, v);
-	for (i = 0; i < slen && i < 4 && s[i] >= '0' && s[i] <= '9'; i++)
-		val = val * 10 + (s[i] - '0');
-	if (slen == 0 || i != slen || val < 1 || val > n) {
-		snprintf(msg, sizeof(msg), "bad %s: must be an integer from 1 "
-		    "to %d (N)", name, n);
-		server_error(res, 400, msg);
+	if (slen == 3 && memcmp(s, "one", 3) == 0)
+		val = 1;
+	else if (slen == 6 && memcmp(s, "quorum", 6) == 0)
+		val = n / 2 + 1;
+	else if (slen == 3 && memcmp(s, "all", 3) == 0)
+		val = n;
+	else {
+		for (i = 0; i < slen && i < 4 && s[i] >= '0' && s[i] <= '9'; i++)
+			val = val * 10 + (s[i] - '0');
+		if (slen == 0 || i != slen)
+			val = 0;
+	}
+	if (val < 1 || val > n) {
+		snprintf(msg, sizeof(msg), "bad %s: want one, quorum, all or a "
+		    "number from 1 to %d (N)", name, n);
+		server_error_code(res, 400, "bad_param", msg);
 		return -1;
 	}
 	*q = val;
@@ -238,12 +248,95 @@ header_starts(const struct http_request *req, const char *name,
 	    strncasecmp(h->value, prefix, n) == 0;
 }
 
+/* ?raw, ?raw=1 or ?raw=true (checked by check_params), or the Accept. */
 static bool
 wants_raw(const struct http_request *req)
 {
 	return (req->query != NULL &&
 	    http_query_get(req->query, req->query_len, "raw", NULL, NULL)) ||
 	    header_starts(req, "Accept", "application/octet-stream");
+}
+
+/*
+ * The query parameters a route takes, by method: a space-separated list
+ * of names, or "" for none.  Anything else is refused, so that a typo
+ * (or a feature this node lacks) is never silently ignored.
+ */
+static const char *
+params_of(int route, const struct http_request *req)
+{
+	if (route != R_KV)
+		return "";
+	if (method_is(req, "GET") || method_is(req, "HEAD"))
+		return "r raw";
+	return "r w";
+}
+
+/* True when name[0..n) is one of the space-separated names in list. */
+static bool
+listed(const char *list, const char *name, size_t n)
+{
+	const char *p = list;
+	size_t k;
+
+	while (*p) {
+		k = strcspn(p, " ");
+		if (k == n && memcmp(p, name, n) == 0)
+			return true;
+		p += k;
+		while (*p == ' ')
+			p++;
+	}
+	return false;
+}
+
+/*
+ * Every parameter of the query must be one the route takes, given once,
+ * and raw must be bare, 1 or true.  0, or -1 after filling res with a 400
+ * that names the parameter.
+ */
+static int
+check_params(int route, const struct http_request *req,
+    struct server_response *res)
+{
+	const char *allow = params_of(route, req), *p, *end, *eq, *amp, *v;
+	char msg[160];
+	size_t n, vlen;
+
+	if (req->query == NULL)
+		return 0;
+	for (p = req->query, end = p + req->query_len; p < end; p = amp + 1) {
+		if ((amp = memchr(p, '&', (size_t)(end - p))) == NULL)
+			amp = end;
+		if (amp == p)
+			continue;
+		eq = memchr(p, '=', (size_t)(amp - p));
+		n = (size_t)((eq != NULL ? eq : amp) - p);
+		v = eq != NULL ? eq + 1 : amp;
+		vlen = (size_t)(amp - v);
+		if (!listed(allow, p, n)) {
+			snprintf(msg, sizeof(msg), "unknown parameter '%.*s' "
+			    "(this route takes %s%s)", (int)(n > 64 ? 64 : n), p,
+			    *allow ? "only: " : "none", allow);
+			server_error_code(res, 400, "unknown_param", msg);
+			return -1;
+		}
+		if (amp < end && http_query_count(amp + 1,
+		    (size_t)(end - amp - 1), p, n) > 0) {
+			snprintf(msg, sizeof(msg), "parameter '%.*s' given twice",
+			    (int)n, p);
+			server_error_code(res, 400, "bad_param", msg);
+			return -1;
+		}
+		if (n == 3 && memcmp(p, "raw", 3) == 0 && !(vlen == 0 ||
+		    (vlen == 1 && v[0] == '1') ||
+		    (vlen == 4 && memcmp(v, "true", 4) == 0))) {
+			server_error_code(res, 400, "bad_param", "bad raw: give it "
+			    "bare (?raw), or as raw=1 or raw=true");
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* The headers every quorum answer carries: ETag and who answered. */
@@ -271,14 +364,36 @@ put_quorum_headers(struct server_response *res, const struct replica_result *rr,
 static void
 quorum_error(struct server_response *res, const struct replica_result *rr)
 {
+	const char *msg = rr->error ? rr->error : "error";
+
 	res->status = rr->status;
 	buf_reset(&res->body);
 	buf_puts(&res->body, "{\"error\":");
-	json_emit_string(&res->body, rr->error ? rr->error : "error",
-	    strlen(rr->error ? rr->error : "error"));
-	buf_printf(&res->body, ",\"acks\":%d,\"required\":%d,\"replicas\":\"%s\","
-	    "\"acked\":\"%s\"}\n", rr->acks, rr->required, rr->replicas.data,
+	json_emit_string(&res->body, msg, strlen(msg));
+	buf_printf(&res->body, ",\"code\":\"%s\",\"acks\":%d,\"required\":%d,"
+	    "\"replicas\":\"%s\",\"acked\":\"%s\"}\n", rr->status == 404 ?
+	    "not_found" : rr->status == 412 ? "precondition_failed" :
+	    strncmp(msg, "storage failure", 15) == 0 ? "storage_failure" :
+	    strncmp(msg, "another conditional", 19) == 0 ? "busy" :
+	    "quorum_failed", rr->acks, rr->required, rr->replicas.data,
 	    rr->acked.data);
+}
+
+/*
+ * True when a GET's If-None-Match names the current version (or is *):
+ * the client's copy is current, 304 Not Modified.
+ */
+static bool
+not_modified(const struct http_request *req, const struct vclock *c)
+{
+	const struct http_header *h;
+
+	h = http_find_header(req->headers, req->nheaders, "If-None-Match");
+	if (h == NULL)
+		return false;
+	if (h->value_len == 1 && h->value[0] == '*')
+		return true;
+	return replica_etag_matches(h->value, h->value_len, c);
 }
 
 static void
@@ -295,6 +410,8 @@ handle_get(struct node *nd, const struct server_request *sr,
 	put_quorum_headers(res, &rr, rr.status == 200);
 	if (rr.status != 200) {
 		quorum_error(res, &rr);
+	} else if (not_modified(sr->http, &rr.v.clock)) {
+		res->status = 304;
 	} else if (wants_raw(sr->http)) {
 		res->content_type = "application/octet-stream";
 		buf_append(&res->body, rr.v.value, rr.v.value_len);
@@ -312,6 +429,43 @@ handle_get(struct node *nd, const struct server_request *sr,
 		buf_puts(&res->body, "}\n");
 	}
 	replica_result_free(&rr);
+}
+
+/*
+ * Every member of the object at toks[0] must be one of the
+ * space-separated names in allow, and appear once.  0, or -1 after
+ * filling res with a 400 that names the member.
+ */
+static int
+check_fields(const char *body, const struct json_tok *toks, const char *allow,
+    struct server_response *res)
+{
+	char msg[160];
+	size_t n;
+	int i, j, k, m;
+
+	for (k = 0, i = 1; k < toks[0].size; k++, i = toks[i + 1].next) {
+		n = toks[i].end - toks[i].start;
+		if (!listed(allow, body + toks[i].start, n)) {
+			snprintf(msg, sizeof(msg), "unknown field \"%.*s\" (a PUT "
+			    "body takes only: %s)", (int)(n > 64 ? 64 : n),
+			    body + toks[i].start, allow);
+			server_error_code(res, 400, "unknown_field", msg);
+			return -1;
+		}
+		for (m = k + 1, j = toks[i + 1].next; m < toks[0].size;
+		    m++, j = toks[j + 1].next)
+			if (toks[j].end - toks[j].start == n &&
+			    memcmp(body + toks[j].start, body + toks[i].start,
+			    n) == 0) {
+				snprintf(msg, sizeof(msg), "field \"%.*s\" given "
+				    "twice", (int)(n > 64 ? 64 : n),
+				    body + toks[i].start);
+				server_error_code(res, 400, "bad_body", msg);
+				return -1;
+			}
+	}
+	return 0;
 }
 
 /*
@@ -344,22 +498,24 @@ parse_put_body(const struct server_request *sr, struct buf *value,
 		}
 	}
 	if (n == JSON_ERR_DEPTH) {
-		server_error(res, 400, "bad body: JSON nested too deeply");
+		server_error_code(res, 400, "bad_body", "bad body: JSON nested too deeply");
 		goto fail;
 	}
 	if (n < 0) {
-		server_error(res, 400, "bad body: not valid JSON "
+		server_error_code(res, 400, "bad_body", "bad body: not valid JSON "
 		    "(want {\"value\":\"...\"})");
 		goto fail;
 	}
 	if (tp[0].type != JSON_OBJECT) {
-		server_error(res, 400, "bad body: want a JSON object "
+		server_error_code(res, 400, "bad_body", "bad body: want a JSON object "
 		    "{\"value\":\"...\"}");
 		goto fail;
 	}
+	if (check_fields(sr->body, tp, "value", res) != 0)
+		goto fail;
 	vi = json_object_get(sr->body, tp, 0, "value");
 	if (vi < 0 || tp[vi].type != JSON_STRING) {
-		server_error(res, 400, vi < 0 ? "bad body: missing \"value\"" :
+		server_error_code(res, 400, "bad_body", vi < 0 ? "bad body: missing \"value\"" :
 		    "bad body: \"value\" must be a string");
 		goto fail;
 	}
@@ -391,7 +547,7 @@ read_conditions(const struct http_request *req, struct replica_write *wr,
 			wr->if_match_any = true;
 		else if (h->value_len == 0 || h->value[0] == '*' ||
 		    (h->value[0] != '"' && h->value[0] != 'W')) {
-			server_error(res, 400, "bad If-Match: want * or a "
+			server_error_code(res, 400, "bad_header", "bad If-Match: want * or a "
 			    "quoted ETag");
 			return -1;
 		} else {
@@ -402,7 +558,7 @@ read_conditions(const struct http_request *req, struct replica_write *wr,
 	h = http_find_header(req->headers, req->nheaders, "If-None-Match");
 	if (h != NULL) {
 		if (h->value_len != 1 || h->value[0] != '*') {
-			server_error(res, 400, "bad If-None-Match: only * is "
+			server_error_code(res, 400, "bad_header", "bad If-None-Match: only * is "
 			    "supported");
 			return -1;
 		}
@@ -417,7 +573,7 @@ read_conditions(const struct http_request *req, struct replica_write *wr,
 			n -= 2;
 		}
 		if (vclock_decode(context, p, n) != 0) {
-			server_error(res, 400, "bad X-Kvd-Context: not an ETag "
+			server_error_code(res, 400, "bad_header", "bad X-Kvd-Context: not an ETag "
 			    "this store issued");
 			return -1;
 		}
@@ -459,6 +615,11 @@ handle_write(struct node *nd, const struct server_request *sr,
 		quorum_error(res, &rr);
 	} else {
 		res->status = rr.status;
+		if (rr.status == 201) {
+			buf_puts(&res->headers, "Location: /kv/");
+			http_percent_encode(key->data, key->len, &res->headers);
+			buf_puts(&res->headers, "\r\n");
+		}
 		if (!tombstone) {
 			buf_puts(&res->body, "{\"key\":");
 			json_emit_string(&res->body, key->data, key->len);
@@ -663,7 +824,7 @@ handle_membership(struct node *nd, const struct server_request *sr,
 
 	if (body_string(sr, "id", &id) != 0 ||
 	    (join && body_string(sr, "address", &addr) != 0)) {
-		server_error(res, 400, join ? "bad body: want {\"id\":\"...\","
+		server_error_code(res, 400, "bad_body", join ? "bad body: want {\"id\":\"...\","
 		    "\"address\":\"host:port\"}" : "bad body: want {\"id\":\"...\"}");
 		goto out;
 	}
@@ -689,7 +850,7 @@ handle_members(struct node *nd, const struct server_request *sr,
 	const struct cluster_view *v;
 
 	if (cluster_merge_json(nd->cluster, sr->body, sr->body_len) < 0) {
-		server_error(res, 400, "malformed member list");
+		server_error_code(res, 400, "bad_body", "malformed member list");
 		return;
 	}
 	v = cluster_view_get(nd->cluster);
@@ -739,7 +900,7 @@ check_route(struct node *nd, const struct server_request *sr,
 
 	i = route_of(sr->http, &rest, &restlen);
 	if (i < 0) {
-		server_error(res, 404, "no such route (see README: /kv/KEY, "
+		server_error_code(res, 404, "no_route", "no such route (see README: /kv/KEY, "
 		    "/health, /cluster/nodes)");
 		return -1;
 	}
@@ -748,6 +909,8 @@ check_route(struct node *nd, const struct server_request *sr,
 		buf_printf(&res->headers, "Allow: %s\r\n", routes[i].allow);
 		return -1;
 	}
+	if (check_params(routes[i].route, sr->http, res) != 0)
+		return -1;
 	if (routes[i].route == R_KV || routes[i].route == R_FETCH) {
 		if (decode_key(rest, restlen, key, res) != 0)
 			return -1;
@@ -841,11 +1004,25 @@ api_precheck(void *arg, struct server_request *sr, struct server_response *res)
  * caller's fault, anything else this node's.
  */
 static int
-served(int rc)
+served(int rc, struct server_response *res)
 {
+	const char *code;
+	char *end;
+	int status;
+
 	if (rc == 0)
 		return 200;
-	return errno == EINVAL ? 400 : errno == ENOENT ? 404 : 503;
+	status = errno == EINVAL ? 400 : errno == ENOENT ? 404 : 503;
+	code = status == 400 ? "bad_request" : status == 404 ? "not_found" :
+	    "storage_failure";
+	/* The module's {"error":...} body gets the code every error has. */
+	if (res->body.len >= 2 && (end = strrchr(res->body.data, '}')) != NULL) {
+		res->body.len = (size_t)(end - res->body.data);
+		buf_puts(&res->body, ",\"code\":\"");
+		buf_puts(&res->body, code);
+		buf_puts(&res->body, "\"}\n");
+	}
+	return status;
 }
 
 void
@@ -897,26 +1074,26 @@ api_handle(void *arg, const struct server_request *sr,
 		break;
 	case R_REPLICATE:
 		res->status = served(replica_serve_replicate(nd->replica,
-		    sr->body, sr->body_len, &res->body));
+		    sr->body, sr->body_len, &res->body), res);
 		break;
 	case R_FETCH:
 		res->status = served(replica_serve_fetch(nd->replica, key.data,
-		    key.len, &res->body));
+		    key.len, &res->body), res);
 		break;
 	case R_MEMBERS:
 		handle_members(nd, sr, res);
 		break;
 	case R_BATCH:
 		res->status = served(replica_serve_batch(nd->replica, sr->body,
-		    sr->body_len, &res->body));
+		    sr->body_len, &res->body), res);
 		break;
 	case R_DIGESTS:
 		res->status = served(replica_serve_digests(nd->replica, sr->body,
-		    sr->body_len, &res->body));
+		    sr->body_len, &res->body), res);
 		break;
 	case R_AE_SYNC:
 		res->status = served(ae_serve_sync(nd->ae, sr->body,
-		    sr->body_len, &res->body));
+		    sr->body_len, &res->body), res);
 		break;
 	case R_METRICS:
 		res->content_type = METRICS_CONTENT_TYPE;

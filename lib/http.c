@@ -41,6 +41,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "hex.h"
 
@@ -900,6 +901,22 @@ http_reason(int status)
  * Content-Length goes on every response that may carry one; RFC 9110
  * 8.6 forbids it on 1xx and 204, so those two get none.
  */
+const char *
+http_date_now(void)
+{
+	static _Thread_local time_t last = -1;
+	static _Thread_local char text[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now != last) {
+		gmtime_r(&now, &tm);
+		strftime(text, sizeof(text), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		last = now;
+	}
+	return text;
+}
+
 void
 http_write_response_head(struct buf *out, int status,
     const char *content_type, size_t content_length, bool keep_alive,
@@ -916,7 +933,7 @@ http_write_response_head(struct buf *out, int status,
 		buf_puts(out, content_type);
 		buf_puts(out, "\r\n");
 	}
-	if (status >= 200 && status != 204) {
+	if (status >= 200 && status != 204 && status != 304) {
 		buf_puts(out, "Content-Length: ");
 		buf_put_u64(out, content_length);
 		buf_puts(out, "\r\n");
@@ -1002,6 +1019,22 @@ http_percent_encode(const char *s, size_t n, struct buf *out)
 		buf_append(out, esc, 3);
 		i++;
 	}
+}
+
+size_t
+http_query_count(const char *q, size_t qlen, const char *name, size_t n)
+{
+	const char *p = q, *end = q + qlen, *amp;
+	size_t count = 0, k;
+
+	for (; p < end; p = amp + 1) {
+		if ((amp = memchr(p, '&', (size_t)(end - p))) == NULL)
+			amp = end;
+		for (k = 0; p + k < amp && p[k] != '='; k++)
+			;
+		count += k == n && memcmp(p, name, n) == 0;
+	}
+	return count;
 }
 
 bool

@@ -171,6 +171,17 @@ int	http_percent_decode(const char *s, size_t n, struct buf *out);
 void	http_percent_encode(const char *s, size_t n, struct buf *out);
 
 /*
+ * The current time as an HTTP date (IMF-fixdate, RFC 9110 5.6.7:
+ * "Sun, 06 Nov 1994 08:49:37 GMT"), formatted at most once a second per
+ * thread: the string belongs to the calling thread until its next call.
+ */
+const char *http_date_now(void);
+
+/* How many times the parameter name[0..n) appears in query q[0..qlen). */
+size_t	http_query_count(const char *q, size_t qlen, const char *name,
+	    size_t n);
+
+/*
  * Finds name in a query string "a=1&b&c=x".  Returns true when present;
  * *val and *vlen (either may be NULL) get the raw (not decoded) value,
  * "" for a bare name.

@@ -94,12 +94,44 @@ server_config_default(struct server_config *cfg)
 void
 server_error(struct server_response *res, int status, const char *msg)
 {
+	server_error_code(res, status, NULL, msg);
+}
+
+/* The code of an error body when the caller names none. */
+static const char *
+status_code_name(int status)
+{
+	switch (status) {
+	case 400: return "bad_request";
+	case 401: return "unauthorized";
+	case 404: return "not_found";
+	case 405: return "method_not_allowed";
+	case 408: return "request_timeout";
+	case 409: return "conflict";
+	case 412: return "precondition_failed";
+	case 413: return "body_too_large";
+	case 414: return "uri_too_long";
+	case 417: return "expectation_failed";
+	case 431: return "headers_too_large";
+	case 501: return "not_implemented";
+	case 503: return "unavailable";
+	case 505: return "http_version_not_supported";
+	default: return status >= 500 ? "server_error" : "client_error";
+	}
+}
+
+void
+server_error_code(struct server_response *res, int status, const char *code,
+    const char *msg)
+{
 	res->status = status;
 	res->content_type = "application/json";
 	buf_reset(&res->body);
 	buf_puts(&res->body, "{\"error\":");
 	json_emit_string(&res->body, msg, strlen(msg));
-	buf_puts(&res->body, "}\n");
+	buf_puts(&res->body, ",\"code\":\"");
+	buf_puts(&res->body, code != NULL ? code : status_code_name(status));
+	buf_puts(&res->body, "\"}\n");
 }
 
 static bool
@@ -149,10 +181,18 @@ send_response(struct conn *c, const struct http_request *req,
 {
 	struct iovec iov[2];
 	int64_t deadline = clock_now_ms() + c->s->cfg.write_timeout_ms;
+	bool bodyless = res->status == 204 || res->status == 304;
 
+	if (bodyless)
+		buf_reset(&res->body);
+	buf_puts(&res->headers, "Date: ");
+	buf_puts(&res->headers, http_date_now());
+	buf_puts(&res->headers, "\r\n");
+	if (res->status == 503)		/* a quorum, the disk or the cap: soon */
+		buf_puts(&res->headers, "Retry-After: 1\r\n");
 	buf_reset(&c->out);
-	http_write_response_head(&c->out, res->status, res->content_type,
-	    res->body.len, keep_alive, res->headers.len ? res->headers.data : NULL);
+	http_write_response_head(&c->out, res->status, bodyless ? NULL :
+	    res->content_type, res->body.len, keep_alive, res->headers.data);
 	iov[0].iov_base = c->out.data;
 	iov[0].iov_len = c->out.len;
 	iov[1].iov_base = res->body.data;

@@ -5,6 +5,9 @@
  * limits).  What to answer is up to the caller's handler; the engine
  * owns everything about bytes on the wire.
  *
+ * Every response gets a Date header, a 503 a "Retry-After: 1", and a 204
+ * or 304 no body and no Content-Type.
+ *
  * Ownership: the engine owns each connection's socket and buffers.  A
  * struct server_request points into the connection's input buffer and is
  * valid only during the handler call.  The handler fills the
@@ -131,7 +134,14 @@ void	server_stop(struct server *s, int grace_ms);
 
 void	server_stats(struct server *s, struct server_stats *st);
 
-/* Appends {"error":msg} to res->body and sets the status. */
+/*
+ * Sets the status and replaces the body with {"error":msg,"code":code}:
+ * code is a stable machine-readable name (snake_case, no escapes); NULL
+ * takes the status's own ("bad_request", "not_found", "unavailable",
+ * ...).  server_error is server_error_code with NULL.
+ */
 void	server_error(struct server_response *res, int status, const char *msg);
+void	server_error_code(struct server_response *res, int status,
+	    const char *code, const char *msg);
 
 #endif

@@ -386,3 +386,87 @@ print("after", ok)
 	[ "$(statuses)" = "431" ]
 	[[ "$output" == *"END EOF"* ]]
 }
+
+# ---- what clients expect of every answer (issue 14, part 5) -------------
+
+@test "curl: Date on every answer, Location on 201, no Content-Type on 204, 304 for a current If-None-Match" {
+	local u h etag
+	u="$(url n1)"
+	h=$(curl -s -D - -o /dev/null -X PUT -d '{"value":"v"}' "$u/kv/a%20b")
+	echo "$h"
+	[[ "$h" == *"HTTP/1.1 201"* ]]
+	echo "$h" | grep -qi '^Location: /kv/a%20b'$'\r'
+	echo "$h" | grep -Eqi '^Date: [A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9:]{8} GMT'$'\r'
+	etag=$(echo "$h" | tr -d '\r' | awk -F': ' 'tolower($1) == "etag" { print $2 }')
+	h=$(curl -s -D - -o /dev/null -X PUT -d '{"value":"w"}' "$u/kv/a%20b")
+	! echo "$h" | grep -qi '^Location:'
+	h=$(curl -s -D - -o /dev/null -H 'If-None-Match: "stale"' "$u/kv/a%20b")
+	[[ "$h" == *"HTTP/1.1 200"* ]]
+	etag=$(echo "$h" | tr -d '\r' | awk -F': ' 'tolower($1) == "etag" { print $2 }')
+	h=$(curl -s -D - -o "$TMP/b" -H "If-None-Match: $etag" "$u/kv/a%20b")
+	echo "$h"
+	[[ "$h" == *"HTTP/1.1 304"* ]]
+	[ ! -s "$TMP/b" ]
+	! echo "$h" | grep -qi '^Content-Type:'
+	h=$(curl -s -D - -o "$TMP/b" -X DELETE "$u/kv/a%20b")
+	echo "$h"
+	[[ "$h" == *"HTTP/1.1 204"* ]]
+	! echo "$h" | grep -qi '^Content-Type:'
+	echo "$h" | grep -qi '^Date:'
+}
+
+@test "curl: every error body has a code; a 503 has Retry-After; the 413 names the limit" {
+	local u h
+	u="$(url n1)"
+	for t in "$u/kv/" "$u/nope" "$u/kv/x?bogus=1" "$u/kv/missing"; do
+		run curl -s "$t"
+		echo "$t: $output"
+		[ "$(echo "$output" | jq -r '.code | test("^[a-z_]+$")')" = true ]
+		[ "$(echo "$output" | jq -r '.error | length > 0')" = true ]
+	done
+	[ "$(curl -s -X POST "$u/health" | jq -r .code)" = method_not_allowed ]
+	head -c 2000000 /dev/zero >"$TMP/big"
+	run curl -s -X PUT --data-binary @"$TMP/big" -H 'Content-Type: application/octet-stream' "$u/kv/big"
+	echo "$output"
+	[ "$(echo "$output" | jq -r .code)" = body_too_large ]
+	[[ "$(echo "$output" | jq -r .error)" == *"1048576 bytes (--max-body)"* ]]
+	# A quorum that cannot be met: N=2 with the other member never up.
+	start_node q1 --peers "q2=127.0.0.1:$(closed_port)" --n 2 --w 2 --peer-timeout-ms 300
+	u="$(url q1)"
+	h=$(curl -s -D - -o "$TMP/b" -X PUT -d '{"value":"v"}' "$u/kv/q")
+	echo "$h"; cat "$TMP/b"
+	[[ "$h" == *"HTTP/1.1 503"* ]]
+	echo "$h" | grep -qi '^Retry-After: 1'$'\r'
+	[ "$(jq -r .code "$TMP/b")" = quorum_failed ]
+}
+
+@test "Python http.client: Date, Location, 204 without a body type, 304, codes" {
+	run timeout 20 python3 -c '
+import http.client, json, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+def req(m, p, body=None, h={}):
+    c.request(m, p, body, h)
+    r = c.getresponse(); b = r.read()
+    return r, b
+r, b = req("PUT", "/kv/py", json.dumps({"value": "v"}))
+assert r.status == 201 and r.getheader("Location") == "/kv/py", r.status
+assert r.getheader("Date", "").endswith(" GMT")
+etag = r.getheader("ETag")
+r, b = req("GET", "/kv/py", None, {"If-None-Match": etag})
+assert r.status == 304 and b == b"" and r.getheader("Content-Type") is None
+r, b = req("GET", "/kv/py?r=quorum")
+assert r.status == 200 and json.loads(b)["value"] == "v"
+r, b = req("GET", "/kv/py?r=abc")
+assert r.status == 400 and json.loads(b)["code"] == "bad_param"
+r, b = req("PUT", "/kv/py", json.dumps({"value": "v", "ttl": 5, "x": 1}))
+assert r.status == 400 and json.loads(b)["code"] == "unknown_field"
+r, b = req("DELETE", "/kv/py")
+assert r.status == 204 and b == b"" and r.getheader("Content-Type") is None
+r, b = req("DELETE", "/kv/py")
+assert r.status == 404 and json.loads(b)["code"] == "not_found"
+print("ok")
+' "$(port_of n1)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = ok ]
+}

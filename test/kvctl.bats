@@ -265,3 +265,19 @@ time.sleep(30)
 	[ "$rc" -eq 1 ]
 	echo "$out" | jq -e '.error | type == "string"'
 }
+
+@test "--r and --w go to the server as ?r= and ?w=; a bad one is a usage error" {
+	kvx put qk v --w one --r all --server "$U" -v
+	[ "$rc" -eq 0 ]
+	[[ "$err" == *"PUT /kv/qk?r=all&w=one "* ]]
+	kvx get qk --r quorum --server "$U" -v
+	[ "$rc" -eq 0 ]
+	[ "$out" = v ]
+	[[ "$err" == *"GET /kv/qk?r=quorum "* ]]
+	kvx get qk --r 2 --server "$U"
+	[ "$rc" -eq 4 ]
+	[[ "$err" == *"bad r"* ]]
+	kvx get qk --w most --server "$U"
+	[ "$rc" -eq 2 ]
+	[[ "$err" == *"bad --w 'most'"* ]]
+}

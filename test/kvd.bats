@@ -342,9 +342,17 @@ elapsed_ms() {
 	[ "$(code "$U/kv/nv")" = 404 ]
 }
 
-@test "unknown fields in the body are ignored" {
-	[ "$(code -X PUT -d '{"extra":[1,{"a":null}],"value":"kept","z":true}' "$U/kv/uf")" = 201 ]
-	[ "$(c "$U/kv/uf" | jq -c .)" = '{"key":"uf","value":"kept"}' ]
+@test "unknown body fields and query parameters get a 400 that names them" {
+	run c -X PUT -d '{"extra":[1,{"a":null}],"value":"lost","z":true}' "$U/kv/uf"
+	[ "$(echo "$output" | jq -r .code)" = unknown_field ]
+	[[ "$(echo "$output" | jq -r .error)" == *'"extra"'* ]]
+	[ "$(code "$U/kv/uf")" = 404 ]
+	run c -X PUT -d '{"value":"v"}' "$U/kv/uf?ttl=5"
+	[ "$(echo "$output" | jq -r .code)" = unknown_param ]
+	[[ "$(echo "$output" | jq -r .error)" == *"'ttl'"* ]]
+	[ "$(code "$U/kv/uf?raw=0")" = 400 ]
+	[ "$(code "$U/kv/uf?r=abc")" = 400 ]
+	[ "$(code "$U/health?verbose=1")" = 400 ]
 }
 
 @test "JSON string escapes in the value are decoded" {

@@ -322,11 +322,14 @@ is_error(const struct reply *r, const char *want)
 	    r->ntoks > 0 && r->toks[0].type == JSON_OBJECT &&
 	    jstr(r, "error", &e) == 0 && e.len > 0 &&
 	    (want == NULL || strstr(e.data, want) != NULL);
+	buf_reset(&e);
+	yes = yes && jstr(r, "code", &e) == 0 && e.len > 0 &&
+	    strspn(e.data, "abcdefghijklmnopqrstuvwxyz_") == e.len;
 	buf_free(&e);
 	return yes;
 }
 
-/* Checks the status and, for an error, the {"error"} body. */
+/* Checks the status and, for an error, the {"error","code"} body. */
 static void
 expect(const struct reply *r, int status, const char *want, const char *what)
 {
@@ -475,6 +478,23 @@ test_kv(void)
 	ok(e1[0] != '\0', "PUT 201: a quoted ETag header");
 	ok(jstr_is(&r, "key", "a") && jstr_is(&r, "etag", e1),
 	    "PUT 201: {\"key\":\"a\",\"etag\"} and etag is the ETag header");
+	ok(hdr(&r, "Location", e, sizeof(e)) != NULL &&
+	    strcmp(e, "/kv/a") == 0, "PUT 201: Location: /kv/a");
+	snprintf(e2, sizeof(e2), "If-None-Match: \"%.200s\"\r\n", e1);
+	GET("GET", "/kv/a", e2, &r);
+	expect(&r, 304, NULL, "GET with If-None-Match: the current ETag");
+	ok(r.body.len == 0 && hdr(&r, "ETag", e, sizeof(e)) != NULL,
+	    "304: no body, the ETag");
+	GET("GET", "/kv/a", "If-None-Match: \"nope\"\r\n", &r);
+	expect(&r, 200, NULL, "GET with If-None-Match: another ETag");
+	GET("GET", "/kv/a", "If-None-Match: *\r\n", &r);
+	expect(&r, 304, NULL, "GET with If-None-Match: * (it exists)");
+	GET("GET", "/kv/a?r=one", NULL, &r);
+	expect(&r, 200, NULL, "GET ?r=one");
+	GET("GET", "/kv/a?r=quorum&raw=1", NULL, &r);
+	expect(&r, 200, NULL, "GET ?r=quorum&raw=1");
+	GET("GET", "/kv/a?r=all&raw=true", NULL, &r);
+	expect(&r, 200, NULL, "GET ?r=all&raw=true");
 	ok(quorum_headers(&r, "1"), "PUT 201: X-Kvd-Replicas n1, Acked n1, "
 	    "Acks 1, Required 1");
 	vclock_init(&c);
@@ -483,7 +503,7 @@ test_kv(void)
 	    "the ETag is the clock: one entry, this node's actor");
 
 	SEND("PUT", "/kv/a", "Content-Type: application/x-www-form-urlencoded\r\n",
-	    "{\"value\":\"caf\\u00e9 \\\"q\\\"\",\"other\":[1,2]}", &r);
+	    "{\"value\":\"caf\\u00e9 \\\"q\\\"\"}", &r);
 	expect(&r, 200, NULL, "PUT /kv/a again, any Content-Type (replaced)");
 	etag_of(&r, e2, sizeof(e2));
 	ok(e2[0] != '\0' && strcmp(e1, e2) != 0 && jstr_is(&r, "etag", e2),
@@ -574,9 +594,10 @@ test_kv(void)
 		buf_printf(&s, "%s%d", i ? "," : "", i);
 	buf_puts(&s, "],\"value\":\"many\"}");
 	SEND("PUT", "/kv/many", NULL, s.data, &r);
-	expect(&r, 201, NULL, "PUT a body of 100+ JSON tokens");
+	expect(&r, 400, "unknown field \"a\"", "PUT a body of 100+ JSON "
+	    "tokens: its unknown member is named");
 	GET("GET", "/kv/many", NULL, &r);
-	ok(jstr_is(&r, "value", "many"), "... its value is found after them");
+	expect(&r, 404, NULL, "... and nothing was written");
 
 	/* DELETE: 204, then 404. */
 	GET("DELETE", "/kv/q", NULL, &r);
@@ -759,7 +780,19 @@ static const struct bad {
 	{ "DELETE", "/kv/a?w=2", NULL, NULL, 400, "bad w", false },
 	{ "GET", "/kv/a?r=0", NULL, NULL, 400, "bad r", false },
 	{ "GET", "/kv/a?r=2", NULL, NULL, 400, "bad r", false },
-	{ "GET", "/kv/a?r=one", NULL, NULL, 400, "bad r", false },
+	{ "GET", "/kv/a?r=two", NULL, NULL, 400, "bad r", false },
+	{ "GET", "/kv/a?raw=0", NULL, NULL, 400, "bad raw", false },
+	{ "GET", "/kv/a?raw&raw", NULL, NULL, 400, "given twice", false },
+	{ "GET", "/kv/a?w=1", NULL, NULL, 400, "unknown parameter 'w'", false },
+	{ "GET", "/kv/a?ttl=2", NULL, NULL, 400, "unknown parameter", false },
+	{ "PUT", "/kv/a?raw", NULL, "{\"value\":\"x\"}", 400,
+	  "unknown parameter 'raw'", true },
+	{ "PUT", "/kv/a?x=1", NULL, "{\"value\":\"x\"}", 400,
+	  "unknown parameter 'x'", true },
+	{ "PUT", "/kv/a", NULL, "{\"value\":\"x\",\"ttl\":2}", 400,
+	  "unknown field \"ttl\"", false },
+	{ "PUT", "/kv/a", NULL, "{\"value\":\"x\",\"value\":\"y\"}", 400,
+	  "given twice", false },
 	{ "GET", "/kv/a?raw&r=%31", NULL, NULL, 400, "bad r", false },
 	{ "HEAD", "/kv/a?r=x", NULL, NULL, 400, "bad r", false },
 	/* conditions */
@@ -791,7 +824,7 @@ static const struct bad {
 	{ "PUT", "/kv/a", NULL, "[\"value\",\"x\"]", 400, "JSON object", false },
 	{ "PUT", "/kv/a", NULL, "\"x\"", 400, "JSON object", false },
 	{ "PUT", "/kv/a", NULL, "{}", 400, "missing \"value\"", false },
-	{ "PUT", "/kv/a", NULL, "{\"Value\":\"x\"}", 400, "missing \"value\"",
+	{ "PUT", "/kv/a", NULL, "{\"Value\":\"x\"}", 400, "unknown field \"Value\"",
 	  false },
 	{ "PUT", "/kv/a", NULL, "{\"value\":1}", 400, "must be a string",
 	  false },
@@ -866,7 +899,8 @@ test_bad_input(void)
 	expect(&r, 400, "nested too deeply", "PUT a body nested 70 deep");
 	deep_body(JSON_DEPTH_DEFAULT - 1, &s);
 	SEND("PUT", "/kv/deep", NULL, s.data, &r);
-	expect(&r, 201, NULL, "PUT a body nested 64 deep (the limit)");
+	expect(&r, 400, "unknown field \"a\"", "PUT a body nested 64 deep "
+	    "(the limit): parsed, and its unknown member named");
 	buf_free(&s);
 	reply_free(&r);
 }
@@ -923,8 +957,8 @@ test_methods(void)
 	for (i = 0; i < sizeof(m404) / sizeof(m404[0]); i++) {
 		GET("GET", m404[i], NULL, &r);
 		if (strcmp(m404[i], "/ready?x/") == 0) {
-			expect(&r, 200, NULL, "GET /ready?x/ (the query is not "
-			    "the path)");
+			expect(&r, 400, "unknown parameter 'x/'", "GET /ready?x/ "
+			    "(the query is not the path, and /ready takes none)");
 			continue;
 		}
 		expect(&r, 404, "no such route", m404[i]);
