@@ -35,6 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/base64.h"
 #include "lib/bench.h"
 #include "lib/buf.h"
 #include "lib/client.h"
@@ -81,6 +82,14 @@ static const struct {
 	{ "delete", "kvctl delete KEY",
 	  "Deletes KEY (a tombstone, replicated like a write). Exit 1 when there\n"
 	  "was nothing to delete." },
+	{ "mget", "kvctl mget KEY [KEY...]",
+	  "Reads up to 1000 keys in one request (POST /batch): each value found\n"
+	  "is written with a newline, in order; each key missing is named on\n"
+	  "stderr, and then the exit status is 1. --json prints the answer." },
+	{ "mput", "kvctl mput KEY VALUE [KEY VALUE...]",
+	  "Writes up to 1000 keys in one request (POST /batch); each VALUE as\n"
+	  "for put. Not atomic: each write succeeds or fails on its own, and a\n"
+	  "failure is named on stderr." },
 	{ "health", "kvctl health", "Checks that the server answers /health." },
 	{ "cluster", "kvctl cluster nodes | join ID HOST:PORT | leave ID | cleanup",
 	  "nodes lists the members, their state as the server sees it, N/W/R,\n"
@@ -107,6 +116,8 @@ usage(FILE *f)
 	    "  put KEY VALUE|-|@FILE   store a value (- reads stdin, @FILE a file)\n"
 	    "  get KEY                 print the value's exact bytes\n"
 	    "  delete KEY              delete a key\n"
+	    "  mget KEY...             read many keys in one request\n"
+	    "  mput KEY VALUE...       write many keys in one request\n"
 	    "  health                  check that the server is up\n"
 	    "  cluster nodes           list the members and their state\n"
 	    "  cluster join ID ADDR    add a member (ADDR is HOST:PORT)\n"
@@ -349,15 +360,17 @@ read_all(int fd, struct buf *out)
 	}
 }
 
+/*
+ * A value argument: the bytes of - (stdin), of @FILE's file, or of the
+ * argument itself.  0, or EXIT_USAGE after a message.
+ */
 static int
-cmd_put(const struct opts *o, const char *key, const char *arg)
+read_value(const struct opts *o, const char *arg, struct buf *value)
 {
-	struct client_response res;
-	struct buf target = BUF_INIT, value = BUF_INIT;
-	int fd, rc;
+	int fd;
 
 	if (strcmp(arg, "-") == 0) {
-		if (read_all(STDIN_FILENO, &value) != 0) {
+		if (read_all(STDIN_FILENO, value) != 0) {
 			if (!o->quiet)
 				fprintf(stderr, "kvctl: reading stdin: %s\n",
 				    strerror(errno));
@@ -365,18 +378,29 @@ cmd_put(const struct opts *o, const char *key, const char *arg)
 		}
 	} else if (arg[0] == '@') {
 		fd = open(arg + 1, O_RDONLY);
-		if (fd < 0 || read_all(fd, &value) != 0) {
+		if (fd < 0 || read_all(fd, value) != 0) {
 			if (!o->quiet)
 				fprintf(stderr, "kvctl: %s: %s\n", arg + 1,
 				    strerror(errno));
 			if (fd >= 0)
 				close(fd);
-			buf_free(&value);
 			return EXIT_USAGE;
 		}
 		close(fd);
 	} else
-		buf_puts(&value, arg);
+		buf_puts(value, arg);
+	return 0;
+}
+
+static int
+cmd_put(const struct opts *o, const char *key, const char *arg)
+{
+	struct client_response res;
+	struct buf target = BUF_INIT, value = BUF_INIT;
+	int rc;
+
+	if ((rc = read_value(o, arg, &value)) != 0)
+		goto out;
 	key_target(o, key, true, &target);
 	client_response_init(&res);
 	rc = request(o, "PUT", target.data, "application/octet-stream",
@@ -384,7 +408,160 @@ cmd_put(const struct opts *o, const char *key, const char *arg)
 	if (rc == 0)
 		rc = report(o, &res, "put");
 	client_response_free(&res);
+out:
 	buf_free(&target);
+	buf_free(&value);
+	return rc;
+}
+
+/* ?r=&w= of a batch, from --r and --w. */
+static void
+batch_target(const struct opts *o, struct buf *out)
+{
+	buf_puts(out, "/batch");
+	if (o->r != NULL)
+		buf_printf(out, "?r=%s", o->r);
+	if (o->w != NULL)
+		buf_printf(out, "%cw=%s", o->r != NULL ? '&' : '?', o->w);
+}
+
+/*
+ * Sends one POST /batch with ops (JSON) and goes through its results:
+ * for each, get (when not NULL) gets the result's key, status and value
+ * (decoded); a failed op is reported on stderr.  Returns the exit code:
+ * 0 when every op succeeded, else the worst of the failures (a missing
+ * key is 1).
+ */
+static int
+run_batch(const struct opts *o, const struct buf *ops,
+    void (*got)(const struct buf *key, const struct buf *value))
+{
+	struct client_response res;
+	struct json_tok *toks = NULL;
+	struct buf target = BUF_INIT, key = BUF_INIT, val = BUF_INIT,
+	    msg = BUF_INIT;
+	int rc, n, arr, k, t, f, worst = EXIT_OK, code;
+	uint64_t status;
+
+	batch_target(o, &target);
+	client_response_init(&res);
+	rc = request(o, "POST", target.data, "application/json", ops->data,
+	    ops->len, NULL, &res);
+	if (rc != 0)
+		goto out;
+	if (o->json || res.http.status != 200) {
+		rc = report(o, &res, "batch");
+		goto out;
+	}
+	n = json_parse(res.body.data, res.body.len, NULL, 0,
+	    JSON_DEPTH_DEFAULT, NULL);
+	if (n < 1 || (toks = calloc((size_t)n, sizeof(*toks))) == NULL ||
+	    json_parse(res.body.data, res.body.len, toks, n,
+	    JSON_DEPTH_DEFAULT, NULL) != n ||
+	    (arr = json_object_get(res.body.data, toks, 0, "results")) < 0 ||
+	    toks[arr].type != JSON_ARRAY) {
+		if (!o->quiet)
+			fprintf(stderr, "kvctl: batch: malformed answer\n");
+		rc = EXIT_SERVER;
+		goto out;
+	}
+	for (k = 0, t = arr + 1; k < toks[arr].size; k++, t = toks[t].next) {
+		buf_reset(&key);
+		buf_reset(&val);
+		buf_reset(&msg);
+		status = 0;
+		if ((f = json_object_get(res.body.data, toks, t, "key")) >= 0)
+			json_string_decode(res.body.data, &toks[f], &key);
+		if ((f = json_object_get(res.body.data, toks, t, "status")) >= 0)
+			json_get_u64(res.body.data, &toks[f], &status);
+		if ((f = json_object_get(res.body.data, toks, t, "value")) >= 0)
+			json_string_decode(res.body.data, &toks[f], &val);
+		else if ((f = json_object_get(res.body.data, toks, t,
+		    "value_b64")) >= 0)
+			base64_decode(res.body.data + toks[f].start,
+			    toks[f].end - toks[f].start, &val);
+		if (status >= 200 && status < 300) {
+			if (got != NULL)
+				got(&key, &val);
+			continue;
+		}
+		if ((f = json_object_get(res.body.data, toks, t, "error")) >= 0)
+			json_string_decode(res.body.data, &toks[f], &msg);
+		code = exit_for_status((int)status);
+		if (!o->quiet)
+			fprintf(stderr, "kvctl: %s: %d %s\n", key.data,
+			    (int)status, msg.data);
+		if (code > worst || (worst == EXIT_NOTFOUND && code != EXIT_OK))
+			worst = code;
+	}
+	rc = worst;
+out:
+	fflush(stdout);
+	free(toks);
+	client_response_free(&res);
+	buf_free(&target);
+	buf_free(&key);
+	buf_free(&val);
+	buf_free(&msg);
+	return rc;
+}
+
+/* kvctl mget: each value found, its bytes and a newline, in order. */
+static void
+print_value(const struct buf *key, const struct buf *value)
+{
+	(void)key;
+	fwrite(value->data, 1, value->len, stdout);
+	putchar('\n');
+}
+
+static int
+cmd_mget(const struct opts *o, int n, char **keys)
+{
+	struct buf ops = BUF_INIT;
+	int i, rc;
+
+	buf_puts(&ops, "{\"ops\":[");
+	for (i = 0; i < n; i++) {
+		buf_puts(&ops, i ? ",{\"op\":\"get\",\"key\":" :
+		    "{\"op\":\"get\",\"key\":");
+		json_emit_string(&ops, keys[i], strlen(keys[i]));
+		buf_putc(&ops, '}');
+	}
+	buf_puts(&ops, "]}");
+	rc = run_batch(o, &ops, o->json ? NULL : print_value);
+	buf_free(&ops);
+	return rc;
+}
+
+static int
+cmd_mput(const struct opts *o, int n, char **kv)
+{
+	struct buf ops = BUF_INIT, value = BUF_INIT;
+	int i, rc = 0;
+
+	buf_puts(&ops, "{\"ops\":[");
+	for (i = 0; i + 1 < n && rc == 0; i += 2) {
+		buf_reset(&value);
+		if ((rc = read_value(o, kv[i + 1], &value)) != 0)
+			break;
+		buf_puts(&ops, i ? ",{\"op\":\"put\",\"key\":" :
+		    "{\"op\":\"put\",\"key\":");
+		json_emit_string(&ops, kv[i], strlen(kv[i]));
+		if (json_utf8_valid(value.data, value.len)) {
+			buf_puts(&ops, ",\"value\":");
+			json_emit_string(&ops, value.data, value.len);
+		} else {
+			buf_puts(&ops, ",\"value_b64\":\"");
+			base64_encode(value.data, value.len, &ops);
+			buf_putc(&ops, '"');
+		}
+		buf_putc(&ops, '}');
+	}
+	buf_puts(&ops, "]}");
+	if (rc == 0)
+		rc = run_batch(o, &ops, NULL);
+	buf_free(&ops);
 	buf_free(&value);
 	return rc;
 }
@@ -1388,6 +1565,21 @@ run(int argc, char **argv, char **args)
 		if (args[0][0] == 'g')
 			return cmd_get(&o, args[1]);
 		return cmd_delete(&o, args[1]);
+	}
+	if (strcmp(args[0], "mget") == 0 || strcmp(args[0], "mput") == 0) {
+		bool put = args[0][1] == 'p';
+
+		if (nargs < 2 || (put && nargs % 2 == 0))
+			return usage_error(NULL, put ? "usage: kvctl mput KEY VALUE "
+			    "[KEY VALUE...]" : "usage: kvctl mget KEY [KEY...]");
+		for (i = 1; i < nargs; i += put ? 2 : 1)
+			if (args[i][0] == '\0')
+				return usage_error(NULL, "a key must not be empty");
+		if (nargs - 1 > (put ? 2000 : 1000))
+			return usage_error(NULL, "at most 1000 keys in one %s",
+			    args[0]);
+		return put ? cmd_mput(&o, nargs - 1, args + 1) :
+		    cmd_mget(&o, nargs - 1, args + 1);
 	}
 	if (strcmp(args[0], "health") == 0) {
 		if (nargs != 1)

@@ -54,6 +54,7 @@
 #include "store.h"
 #include "transfer.h"
 #include "vclock.h"
+#include "workq.h"
 
 #ifndef KVD_VERSION
 #define KVD_VERSION	"unknown"	/* the Makefile passes it */
@@ -88,7 +89,7 @@ static struct metric_family *m_requests, *m_duration;
 enum route {
 	R_NONE, R_KV, R_HEALTH, R_NODES, R_JOIN, R_LEAVE, R_REPLICATE, R_FETCH,
 	R_MEMBERS, R_BATCH, R_AE_SYNC, R_METRICS, R_READY, R_VERSION, R_CLEANUP,
-	R_DIGESTS
+	R_DIGESTS, R_MULTI
 };
 
 /* The routes: a path (a prefix when it ends in '/'), and its methods. */
@@ -98,6 +99,7 @@ static const struct {
 	const char	*allow;
 } routes[] = {
 	{ R_KV,		"/kv/",			"GET, HEAD, PUT, DELETE" },
+	{ R_MULTI,	"/batch",		"POST" },
 	{ R_HEALTH,	"/health",		"GET, HEAD" },
 	{ R_NODES,	"/cluster/nodes",	"GET, HEAD" },
 	{ R_JOIN,	"/cluster/join",	"POST" },
@@ -166,6 +168,21 @@ method_is(const struct http_request *req, const char *m)
 	    memcmp(req->method, m, req->method_len) == 0;
 }
 
+/* What is wrong with a decoded key, or NULL: 1..1024 bytes of UTF-8, no NUL. */
+static const char *
+key_problem(const char *key, size_t len)
+{
+	if (len == 0)
+		return "bad key: empty";
+	if (len > STORE_KEY_MAX)
+		return "bad key: longer than 1024 bytes";
+	if (memchr(key, '\0', len) != NULL)
+		return "bad key: contains NUL";
+	if (!json_utf8_valid(key, len))
+		return "bad key: not valid UTF-8";
+	return NULL;
+}
+
 /*
  * Decodes and checks the key: 1..STORE_KEY_MAX bytes of UTF-8, no NUL.
  * 0, or -1 after filling res with the 400.
@@ -174,19 +191,15 @@ static int
 decode_key(const char *raw, size_t rawlen, struct buf *key,
     struct server_response *res)
 {
-	const char *why = NULL;
+	const char *why;
 
 	buf_reset(key);
 	if (http_percent_decode(raw, rawlen, key) != 0)
 		why = "bad key: malformed percent-escape";
 	else if (key->len == 0)
 		why = "bad key: empty (use /kv/KEY)";
-	else if (key->len > STORE_KEY_MAX)
-		why = "bad key: longer than 1024 bytes";
-	else if (memchr(key->data, '\0', key->len) != NULL)
-		why = "bad key: contains NUL";
-	else if (!json_utf8_valid(key->data, key->len))
-		why = "bad key: not valid UTF-8";
+	else
+		why = key_problem(key->data, key->len);
 	if (why == NULL)
 		return 0;
 	server_error_code(res, 400, "bad_key", why);
@@ -265,6 +278,8 @@ wants_raw(const struct http_request *req)
 static const char *
 params_of(int route, const struct http_request *req)
 {
+	if (route == R_MULTI)
+		return "r w";
 	if (route != R_KV)
 		return "";
 	if (method_is(req, "GET") || method_is(req, "HEAD"))
@@ -447,7 +462,7 @@ check_fields(const char *body, const struct json_tok *toks, const char *allow,
 	for (k = 0, i = 1; k < toks[0].size; k++, i = toks[i + 1].next) {
 		n = toks[i].end - toks[i].start;
 		if (!listed(allow, body + toks[i].start, n)) {
-			snprintf(msg, sizeof(msg), "unknown field \"%.*s\" (a PUT "
+			snprintf(msg, sizeof(msg), "unknown field \"%.*s\" (this "
 			    "body takes only: %s)", (int)(n > 64 ? 64 : n),
 			    body + toks[i].start, allow);
 			server_error_code(res, 400, "unknown_field", msg);
@@ -858,6 +873,229 @@ handle_members(struct node *nd, const struct server_request *sr,
 	cluster_view_put(nd->cluster, v);
 }
 
+/* ---- POST /batch -------------------------------------------------------- */
+
+#define BATCH_OPS_MAX	1000
+#define BATCH_THREADS	16	/* ops of one batch run at once */
+
+/* One op of a batch, parsed, and what it did. */
+struct bop {
+	enum { OP_GET, OP_PUT, OP_DELETE } op;
+	struct buf	key, value;
+	struct replica_result rr;
+};
+
+struct batch {
+	struct node	*nd;
+	struct bop	*ops;
+	int		 r, w;
+};
+
+/* workq_each's function: one op, a normal quorum operation. */
+static void
+batch_run(void *arg, size_t i)
+{
+	struct batch *b = arg;
+	struct bop *o = &b->ops[i];
+	struct replica_write wr;
+
+	if (o->op == OP_GET) {
+		replica_get(b->nd->replica, o->key.data, o->key.len, b->r, &o->rr);
+		return;
+	}
+	memset(&wr, 0, sizeof(wr));
+	wr.tombstone = o->op == OP_DELETE;
+	wr.value = o->value.data;
+	wr.value_len = o->value.len;
+	wr.r = b->r;
+	wr.w = b->w;
+	replica_put(b->nd->replica, o->key.data, o->key.len, &wr, &o->rr);
+}
+
+/*
+ * Reads op k (the object at toks[t]) into o.  0, or -1 with why (a
+ * static string) filled.
+ */
+static int
+batch_parse_op(const char *body, const struct json_tok *toks, int t,
+    struct bop *o, const char **why)
+{
+	static const char *const fields = "op key key_b64 value value_b64";
+	struct buf op = BUF_INIT;
+	int f, k, i, n;
+	bool put;
+
+	if (toks[t].type != JSON_OBJECT) {
+		*why = "want an object {\"op\",\"key\",...}";
+		return -1;
+	}
+	for (k = 0, i = t + 1; k < toks[t].size; k++, i = toks[i + 1].next)
+		if (!listed(fields, body + toks[i].start,
+		    toks[i].end - toks[i].start)) {
+			*why = "unknown field (an op takes op, key or key_b64, and "
+			    "value or value_b64 for a put)";
+			return -1;
+		}
+	if ((f = json_object_get(body, toks, t, "op")) < 0 ||
+	    toks[f].type != JSON_STRING) {
+		*why = "missing \"op\" (get, put or delete)";
+		return -1;
+	}
+	json_string_decode(body, &toks[f], &op);
+	o->op = strcmp(op.data, "get") == 0 ? OP_GET : strcmp(op.data,
+	    "put") == 0 ? OP_PUT : OP_DELETE;
+	n = strcmp(op.data, "get") == 0 || strcmp(op.data, "put") == 0 ||
+	    strcmp(op.data, "delete") == 0;
+	buf_free(&op);
+	if (!n) {
+		*why = "bad \"op\": want get, put or delete";
+		return -1;
+	}
+	if ((f = json_object_get(body, toks, t, "key")) >= 0 &&
+	    toks[f].type == JSON_STRING)
+		json_string_decode(body, &toks[f], &o->key);
+	else if ((f = json_object_get(body, toks, t, "key_b64")) < 0 ||
+	    toks[f].type != JSON_STRING || base64_decode(body + toks[f].start,
+	    toks[f].end - toks[f].start, &o->key) != 0) {
+		*why = "missing or bad \"key\"";
+		return -1;
+	}
+	if ((*why = key_problem(o->key.data, o->key.len)) != NULL)
+		return -1;
+	put = o->op == OP_PUT;
+	if ((f = json_object_get(body, toks, t, "value")) >= 0 &&
+	    toks[f].type == JSON_STRING && put)
+		json_string_decode(body, &toks[f], &o->value);
+	else if ((f = json_object_get(body, toks, t, "value_b64")) >= 0 &&
+	    toks[f].type == JSON_STRING && put) {
+		if (base64_decode(body + toks[f].start, toks[f].end -
+		    toks[f].start, &o->value) != 0) {
+			*why = "bad \"value_b64\"";
+			return -1;
+		}
+	} else if (put || json_object_get(body, toks, t, "value") >= 0 ||
+	    json_object_get(body, toks, t, "value_b64") >= 0) {
+		*why = put ? "a put needs a string \"value\" (or \"value_b64\")" :
+		    "only a put takes a value";
+		return -1;
+	}
+	return 0;
+}
+
+/* Appends op o's result object. */
+static void
+batch_emit(const struct bop *o, struct buf *out)
+{
+	const struct replica_result *rr = &o->rr;
+	const char *msg;
+
+	buf_puts(out, "{\"status\":");
+	buf_put_i64(out, rr->status);
+	buf_puts(out, ",\"key\":");
+	json_emit_string(out, o->key.data, o->key.len);
+	if (rr->status >= 300) {
+		msg = rr->error ? rr->error : "error";
+		buf_puts(out, ",\"error\":");
+		json_emit_string(out, msg, strlen(msg));
+		buf_printf(out, ",\"code\":\"%s\"}", rr->status == 404 ?
+		    "not_found" : rr->status == 412 ? "precondition_failed" :
+		    "quorum_failed");
+		return;
+	}
+	if (o->op == OP_GET) {
+		if (json_utf8_valid(rr->v.value, rr->v.value_len)) {
+			buf_puts(out, ",\"value\":");
+			json_emit_string(out, rr->v.value, rr->v.value_len);
+		} else {
+			buf_puts(out, ",\"value_b64\":\"");
+			base64_encode(rr->v.value, rr->v.value_len, out);
+			buf_putc(out, '"');
+		}
+	}
+	buf_puts(out, ",\"etag\":\"");
+	vclock_encode(&rr->v.clock, out);
+	buf_puts(out, "\"}");
+}
+
+/*
+ * POST /batch {"ops":[{"op":"get|put|delete","key":...,"value":...},...]}:
+ * every op is checked before any runs (a bad one makes the whole batch a
+ * 400 naming it); then they run BATCH_THREADS at a time, each a normal
+ * quorum operation, and the answer lists their results in order.  Not
+ * atomic: each op succeeds or fails on its own.
+ */
+static void
+handle_batch(struct node *nd, const struct server_request *sr,
+    struct server_response *res)
+{
+	struct json_tok *toks = NULL;
+	struct batch b;
+	const char *why = NULL;
+	char msg[200];
+	size_t nops = 0, i;
+	int n, arr, t;
+
+	memset(&b, 0, sizeof(b));
+	b.nd = nd;
+	if (quorum_param(nd, sr->http, "r", &b.r, res) != 0 ||
+	    quorum_param(nd, sr->http, "w", &b.w, res) != 0)
+		return;
+	n = json_parse(sr->body, sr->body_len, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
+	if (n < 1 || (toks = calloc((size_t)n, sizeof(*toks))) == NULL ||
+	    json_parse(sr->body, sr->body_len, toks, n, JSON_DEPTH_DEFAULT,
+	    NULL) != n || toks[0].type != JSON_OBJECT) {
+		server_error_code(res, 400, "bad_body", "bad body: want "
+		    "{\"ops\":[{\"op\":\"get\",\"key\":\"...\"},...]}");
+		goto out;
+	}
+	if (check_fields(sr->body, toks, "ops", res) != 0)
+		goto out;
+	if ((arr = json_object_get(sr->body, toks, 0, "ops")) < 0 ||
+	    toks[arr].type != JSON_ARRAY) {
+		server_error_code(res, 400, "bad_body", "bad body: \"ops\" must "
+		    "be an array");
+		goto out;
+	}
+	if (toks[arr].size > BATCH_OPS_MAX) {
+		snprintf(msg, sizeof(msg), "too many ops: %d, at most %d",
+		    toks[arr].size, BATCH_OPS_MAX);
+		server_error_code(res, 400, "bad_body", msg);
+		goto out;
+	}
+	nops = (size_t)toks[arr].size;
+	if ((b.ops = calloc(nops ? nops : 1, sizeof(*b.ops))) == NULL) {
+		server_error(res, 503, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < nops; i++) {
+		buf_init(&b.ops[i].key);
+		buf_init(&b.ops[i].value);
+		replica_result_init(&b.ops[i].rr);
+	}
+	for (i = 0, t = arr + 1; i < nops; i++, t = toks[t].next)
+		if (batch_parse_op(sr->body, toks, t, &b.ops[i], &why) != 0) {
+			snprintf(msg, sizeof(msg), "op %zu: %s", i, why);
+			server_error_code(res, 400, "bad_body", msg);
+			goto out;
+		}
+	workq_each(nops, BATCH_THREADS, batch_run, &b);
+	buf_puts(&res->body, "{\"results\":[");
+	for (i = 0; i < nops; i++) {
+		if (i > 0)
+			buf_putc(&res->body, ',');
+		batch_emit(&b.ops[i], &res->body);
+	}
+	buf_puts(&res->body, "]}\n");
+out:
+	for (i = 0; b.ops != NULL && i < nops; i++) {
+		buf_free(&b.ops[i].key);
+		buf_free(&b.ops[i].value);
+		replica_result_free(&b.ops[i].rr);
+	}
+	free(b.ops);
+	free(toks);
+}
+
 /* POST /cluster/cleanup: starts a cleanup pass (transfer.h); 202. */
 static void
 handle_cleanup(struct node *nd, struct server_response *res)
@@ -1104,6 +1342,13 @@ api_handle(void *arg, const struct server_request *sr,
 		break;
 	case R_CLEANUP:
 		handle_cleanup(nd, res);
+		break;
+	case R_MULTI:
+		if (node_membership(nd) == NODE_LEFT)
+			server_error_code(res, 503, "left", "this node has left "
+			    "the cluster; send requests to a member");
+		else
+			handle_batch(nd, sr, res);
 		break;
 	case R_VERSION:
 		buf_puts(&res->body, "{\"version\":\"" KVD_VERSION "\",\"api\":1}\n");

@@ -322,3 +322,56 @@ workq_free(struct workq *q)
 	pthread_mutex_destroy(&q->mu);
 	free(q);
 }
+
+/* workq_each's shared state. */
+struct each {
+	pthread_mutex_t	 mu;
+	size_t		 next, n;
+	void		(*fn)(void *, size_t);
+	void		*arg;
+};
+
+static void *
+each_main(void *arg)
+{
+	struct each *e = arg;
+	size_t i;
+
+	for (;;) {
+		pthread_mutex_lock(&e->mu);
+		i = e->next < e->n ? e->next++ : e->n;
+		pthread_mutex_unlock(&e->mu);
+		if (i == e->n)
+			return NULL;
+		e->fn(e->arg, i);
+	}
+}
+
+void
+workq_each(size_t n, int threads, void (*fn)(void *arg, size_t i), void *arg)
+{
+	pthread_t tids[64];
+	pthread_attr_t attr;
+	struct each e;
+	int k, started = 0;
+
+	if (threads > 64)
+		threads = 64;
+	if ((size_t)threads > n)
+		threads = (int)n;
+	e.next = 0;
+	e.n = n;
+	e.fn = fn;
+	e.arg = arg;
+	pthread_mutex_init(&e.mu, NULL);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	for (k = 1; k < threads; k++)
+		if (pthread_create(&tids[started], &attr, each_main, &e) == 0)
+			started++;
+	pthread_attr_destroy(&attr);
+	each_main(&e);
+	for (k = 0; k < started; k++)
+		pthread_join(tids[k], NULL);
+	pthread_mutex_destroy(&e.mu);
+}

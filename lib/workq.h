@@ -36,4 +36,14 @@ size_t	workq_pending(struct workq *q);
  */
 void	workq_free(struct workq *q);
 
+/*
+ * Runs fn(arg, i) once for every i in [0, n), on the calling thread and
+ * up to threads - 1 threads of its own (started for the call and joined
+ * before it returns, not the pool's: so a task may itself wait for the
+ * pool).  Items are handed out in order from a shared counter.  When a
+ * thread cannot be started, fewer run; every item still runs.
+ */
+void	workq_each(size_t n, int threads, void (*fn)(void *arg, size_t i),
+	    void *arg);
+
 #endif

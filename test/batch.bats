@@ -1,0 +1,79 @@
+#!/usr/bin/env bats
+# test/batch.bats -- POST /batch and kvctl mget / mput: many keys in one
+# request, each op a normal quorum operation, results in order, not
+# atomic; a batch with a bad op is refused whole.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+setup() {
+	setup_tmp
+	pick_ports 3
+}
+
+teardown() {
+	teardown_tmp
+}
+
+# batch NODE JSON: POSTs JSON to NODE's /batch; prints the status, then the body.
+batch() {
+	curl -s --max-time 20 -w '\n%{http_code}' -X POST -d "$2" "$(url "$1")/batch"
+}
+
+@test "a batch with mixed results: puts, a get that finds, a get that misses, a delete, a binary value" {
+	start_node n1
+	run batch n1 '{"ops":[{"op":"put","key":"a","value":"1"},{"op":"put","key":"b","value_b64":"AP8="},{"op":"get","key":"nope"},{"op":"delete","key":"gone"}]}'
+	echo "$output"
+	[ "$(echo "$output" | tail -1)" = 200 ]
+	r=$(echo "$output" | head -1)
+	[ "$(echo "$r" | jq -c '[.results[].status]')" = '[201,201,404,404]' ]
+	[ "$(echo "$r" | jq -r '.results[2].code')" = not_found ]
+	[ "$(echo "$r" | jq -r '.results[1].etag | length > 0')" = true ]
+	run batch n1 '{"ops":[{"op":"get","key":"a"},{"op":"get","key":"b"},{"op":"delete","key":"a"}]}'
+	echo "$output"
+	r=$(echo "$output" | head -1)
+	[ "$(echo "$r" | jq -c '[.results[].status]')" = '[200,200,204]' ] ||
+	    [ "$(echo "$r" | jq -c '[.results[].status]')" = '[404,200,204]' ]
+	[ "$(echo "$r" | jq -r '.results[1].value_b64')" = AP8= ]
+	[ "$(code "$(url n1)/kv/a")" = 404 ]
+}
+
+@test "a batch with a bad op, an unknown field or too many ops is refused whole (400)" {
+	start_node n1
+	for body in '{"ops":[{"op":"put","key":"ok","value":"1"},{"op":"frob","key":"x"}]}' \
+	    '{"ops":[{"op":"put","key":"ok","value":"1"},{"op":"get","key":""}]}' \
+	    '{"ops":[{"op":"put","key":"ok"}]}' \
+	    '{"ops":[{"op":"get","key":"ok","value":"x"}]}' \
+	    '{"ops":[{"op":"get","key":"ok","ttl":1}]}' \
+	    '{"ops":{}}' '{"opz":[]}' 'not json'; do
+		run batch n1 "$body"
+		echo "$body -> $output"
+		[ "$(echo "$output" | tail -1)" = 400 ]
+		[ -n "$(echo "$output" | head -1 | jq -r .code)" ]
+	done
+	[ "$(code "$(url n1)/kv/ok")" = 404 ]
+	ops=$(python3 -c 'import json; print(json.dumps({"ops": [{"op": "get", "key": "k%d" % i} for i in range(1001)]}))')
+	run batch n1 "$ops"
+	[ "$(echo "$output" | tail -1)" = 400 ]
+	[[ "$(echo "$output" | head -1 | jq -r .error)" == *"1001"* ]]
+}
+
+@test "kvctl mput and mget on a 3-node cluster: values in order, a missing key named and exit 1" {
+	local n
+	for n in 1 2 3; do
+		start_peer "$n" 3 ""
+	done
+	run timeout 20 "$KVCTL" mput k1 one k2 two 'k 3' three --server "$(url node2)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	run --separate-stderr timeout 20 "$KVCTL" mget k2 'k 3' missing k1 --server "$(url node3)"
+	echo "out: $output / err: $stderr"
+	[ "$status" -eq 1 ]
+	[ "$output" = "$(printf 'two\nthree\none')" ]
+	[[ "$stderr" == *"missing: 404"* ]]
+	run timeout 20 "$KVCTL" mget k1 --json --server "$(url node1)"
+	[ "$(echo "$output" | jq -r '.results[0].value')" = one ]
+	run timeout 20 "$KVCTL" mput only-a-key --server "$(url node1)"
+	[ "$status" -eq 2 ]
+}
