@@ -20,21 +20,23 @@ LDFLAGS	= -pthread $(EXTRA_LDFLAGS)
 
 HEADERS	= lib/base64.h lib/buf.h lib/clock.h lib/file.h lib/log.h lib/net.h lib/http.h lib/json.h lib/vclock.h \
 	  lib/version.h lib/record.h lib/crc32c.h lib/wal.h lib/store.h \
-	  lib/fnv.h lib/ring.h lib/server.h lib/client.h lib/workq.h \
+	  lib/varint.h lib/intern.h lib/entry.h lib/snapshot.h lib/fnv.h lib/ring.h lib/server.h lib/client.h lib/workq.h \
 	  lib/peer.h lib/cluster.h lib/replica.h lib/sha256.h lib/hints.h \
 	  lib/failpoint.h lib/auth.h lib/transfer.h \
 	  lib/antientropy.h lib/bench.h lib/verify.h lib/metrics.h lib/notify.h \
 	  lib/node.h
 LIBOBJS	= lib/base64.o lib/buf.o lib/clock.o lib/file.o lib/log.o lib/net.o lib/http.o lib/json.o lib/vclock.o \
 	  lib/version.o lib/record.o lib/crc32c.o lib/wal.o lib/store.o \
-	  lib/fnv.o lib/ring.o lib/server.o lib/client.o lib/workq.o \
+	  lib/varint.o lib/intern.o lib/entry.o lib/snapshot.o lib/fnv.o lib/ring.o lib/server.o lib/client.o lib/workq.o \
 	  lib/peer.o lib/cluster.o lib/replica.o lib/sha256.o lib/hints.o \
 	  lib/failpoint.o lib/auth.o lib/transfer.o \
 	  lib/antientropy.o lib/bench.o lib/verify.o lib/metrics.o lib/notify.o \
 	  lib/node.o
 UNITS	= test/unit/test_base64 test/unit/test_buf test/unit/test_clock test/unit/test_http test/unit/test_json \
 	  test/unit/test_vclock test/unit/test_version test/unit/test_wal \
-	  test/unit/test_store test/unit/test_ring test/unit/test_sha256 \
+	  test/unit/test_store test/unit/test_crc32c test/unit/test_record \
+	  test/unit/test_varint test/unit/test_intern test/unit/test_entry \
+	  test/unit/test_snapshot test/unit/test_ring test/unit/test_sha256 \
 	  test/unit/test_workq test/unit/test_peer test/unit/test_cluster \
 	  test/unit/test_auth test/unit/test_notify test/unit/test_metrics \
 	  test/unit/test_failpoint test/unit/test_bench \
