@@ -120,23 +120,27 @@ read_file(struct buf *out)
 	return 0;
 }
 
-/* Rewrites the 8 hex digits of every line ending `,"crc":"xxxxxxxx"}`. */
+/*
+ * Reseals every line ending `,"crc":"????????"}` (any 8 bytes as digits):
+ * its crc member is rewritten as crc32c_line_end writes it.
+ */
 static void
 fix_crcs(char *p, size_t n)
 {
 	static const char sfx[] = ",\"crc\":\"";
-	size_t a = 0, e;
-	char hex[9];
+	char end[CRC32C_END_LEN];
+	size_t a = 0, e, body;
 
 	while (a < n) {
 		char *nl = memchr(p + a, '\n', n - a);
 
 		e = nl ? (size_t)(nl - p) : n;
-		if (e - a >= 18 && memcmp(p + e - 18, sfx, 8) == 0 &&
+		if (e - a >= CRC32C_SUFFIX_LEN &&
+		    memcmp(p + e - CRC32C_SUFFIX_LEN, sfx, 8) == 0 &&
 		    p[e - 2] == '"' && p[e - 1] == '}') {
-			snprintf(hex, sizeof(hex), "%08x",
-			    (unsigned)crc32c(0, p + a, e - a - 18));
-			memcpy(p + e - 10, hex, 8);
+			body = e - a - CRC32C_SUFFIX_LEN;
+			crc32c_line_end(end, crc32c(0, p + a, body));
+			memcpy(p + a + body, end, CRC32C_SUFFIX_LEN);
 		}
 		a = e + 1;
 	}

@@ -11,10 +11,31 @@
  * The convention is the usual one (initial value and final xor of
  * 0xffffffff hidden inside): crc32c(0, "123456789", 9) == 0xe3069283, and
  * crc32c(crc32c(0, a, n), b, m) equals the checksum of a followed by b.
+ *
+ * THE SEALED LINE.  Every line of the WAL (wal.c) and of a snapshot
+ * (snapshot.c) is a JSON object whose last member is its checksum:
+ *
+ *	<body>,"crc":"xxxxxxxx"}\n
+ *
+ * where <body> is the object up to its last member, left open (it starts
+ * with `{` and has no newline), and xxxxxxxx is crc32c(0, body) in 8
+ * lowercase hex digits: the checksum covers every byte of the line before
+ * the 7 bytes `,"crc":`.  So the line is JSON that jq reads, and a torn
+ * or flipped byte anywhere in it is caught.  A line is valid when it ends
+ * in exactly those 18 bytes (uppercase hex, spaces, a missing quote: not
+ * valid) after a body of at least one byte, and the digits match.  What
+ * the body holds is its format's business (wal.c: seq and record;
+ * snapshot.c: header, key lines, trailer); this file owns only the seal,
+ * written by crc32c_line_end / crc32c_line_seal and checked by
+ * crc32c_line_check, and nothing else in the tree writes or reads it.
  */
 #include "crc32c.h"
 
 #include <pthread.h>
+#include <string.h>
+
+#define SUFFIX_HEAD	",\"crc\":\""	/* the 8 bytes before the digits */
+#define SUFFIX_TAIL	"\"}"		/* the 2 bytes after them */
 
 #define CRC32C_POLY 0x82f63b78u
 
@@ -66,4 +87,52 @@ crc32c(uint32_t crc, const void *p, size_t n)
 	while (n-- > 0)
 		c = (c >> 8) ^ crc_tab[0][(c ^ *s++) & 0xff];
 	return ~c;
+}
+
+size_t
+crc32c_line_end(char *out, uint32_t crc)
+{
+	static const char hex[] = "0123456789abcdef";
+	int i;
+
+	memcpy(out, SUFFIX_HEAD, 8);
+	for (i = 0; i < 8; i++)
+		out[8 + i] = hex[(crc >> (28 - 4 * i)) & 15];
+	memcpy(out + 16, SUFFIX_TAIL "\n", 3);
+	return CRC32C_END_LEN;
+}
+
+size_t
+crc32c_line_seal(char *line, size_t n)
+{
+	return n + crc32c_line_end(line + n, crc32c(0, line, n));
+}
+
+int
+crc32c_line_check(const char *p, size_t n, size_t *body)
+{
+	const char *sfx;
+	uint32_t want = 0;
+	int k;
+	char c;
+
+	if (n < CRC32C_SUFFIX_LEN + 1)
+		return -1;
+	sfx = p + n - CRC32C_SUFFIX_LEN;
+	if (memcmp(sfx, SUFFIX_HEAD, 8) != 0 || memcmp(sfx + 16, SUFFIX_TAIL,
+	    2) != 0)
+		return -1;
+	for (k = 8; k < 16; k++) {
+		c = sfx[k];
+		if (c >= '0' && c <= '9')
+			want = want << 4 | (uint32_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			want = want << 4 | (uint32_t)(c - 'a' + 10);
+		else
+			return -1;
+	}
+	if (crc32c(0, p, n - CRC32C_SUFFIX_LEN) != want)
+		return -1;
+	*body = n - CRC32C_SUFFIX_LEN;
+	return 0;
 }

@@ -2,12 +2,58 @@
  * record.c -- the {"key":...,"v":{...}} record, written and read in one
  * place for the WAL, snapshots and node-to-node calls.
  *
- * Reading is on the recovery path (a million records at start-up), so a
- * key without escapes is handed back as a slice of the input, and the
- * token array lives in the caller's scratch space.
+ * WRITING.  record_to_json emits, with no whitespace and always in this
+ * order: key (or key_b64), then v as version_to_json writes it (clock
+ * with its actors in strcmp order, ts, actor, tombstone, then value or
+ * value_b64 for a live version), then the closing brace.
+ *
+ * READING has two paths and one answer.  Reading is on the recovery path
+ * (a million records at start-up), so most records must cost one pass
+ * over their bytes and no allocation:
+ *
+ *  - THE FAST PATH reads exactly the layout record_to_json writes:
+ *    members in its order, no whitespace, clock actors strictly
+ *    increasing, integers without sign (but ts's minus), fraction,
+ *    exponent or leading zero, counters above 0.  A string that is plain
+ *    (printable ASCII, no escape) is taken as a slice of the input,
+ *    checked eight bytes at a time.  The key and the value may also have
+ *    escapes, control or non-ASCII bytes: json_parse itself checks such a
+ *    string and json_string_decode decodes it.  Actor names must be plain
+ *    (a valid one is) and base64 strings unescaped, or the general path
+ *    decides.  The last actor name found valid is remembered in the
+ *    scratch, so a run of records by the same few writers checks each
+ *    name once.  After v it accepts further members of a plain name other
+ *    than key, key_b64 and v, each an integer or a plain string, then the
+ *    closing brace and the end of the input: a snapshot line's
+ *    `,"rcv":R,"crc":"..."`.
+ *  - THE GENERAL PATH, for everything else: json_parse the whole input,
+ *    find key / key_b64 / v with json_object_get, and read v with
+ *    version_from_json.
+ *
+ * The fast path accepts a subset of what the general path accepts, with
+ * the same result, and refuses nothing on its own: whatever does not
+ * match its layout exactly, however harmless, goes to the general path,
+ * which decides.  What keeps the results equal: every byte the fast path
+ * accepts is JSON the general path accepts (plain strings, integers, the
+ * fixed literals), it reads the same members (json_object_get returns
+ * the first of duplicates, and the extra members it skips cannot be key,
+ * key_b64 or v), it decodes strings and base64 with the same functions,
+ * and it applies the same checks (vclock_actor_valid, counters above 0,
+ * int64 and uint64 ranges, no more than VCLOCK_MAX_ENTRIES entries, a
+ * non-empty key, a tombstone without a value).  A clock that is sorted
+ * and has no duplicates is what version_from_json's sort makes of it.
+ * test/unit/test_record.c holds the two paths against each other over
+ * generated records and every mutation of them.
+ *
+ * The fast path's version borrows: its value points into the input or
+ * into sc->val, its key into the input or sc->key, its clock into
+ * sc->ce.  record_parse_view hands that out as it is; record_parse
+ * copies it into the caller's version (as the general path would have
+ * built one).
  */
 #include "record.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,24 +83,382 @@ record_scratch_init(struct record_scratch *sc)
 	sc->big = NULL;
 	sc->nbig = 0;
 	buf_init(&sc->key);
+	buf_init(&sc->val);
+	version_init(&sc->view);
+	sc->ce = NULL;
+	sc->cap = 0;
+	version_init(&sc->own);
+	sc->actor_ok[0] = '\0';
+	sc->nfast = sc->nslow = 0;
 }
 
 void
 record_scratch_free(struct record_scratch *sc)
 {
 	free(sc->big);
-	sc->big = NULL;
-	sc->nbig = 0;
 	buf_free(&sc->key);
+	buf_free(&sc->val);
+	free(sc->ce);
+	version_free(&sc->own);
+	record_scratch_init(sc);
 }
 
+/* ---- the fast path ---- */
+
+/* Skips the literal lit (n bytes) at *pp; 0, or -1 when it is not there. */
+static int
+lit(const char **pp, const char *end, const char *lit, size_t n)
+{
+	if ((size_t)(end - *pp) < n || memcmp(*pp, lit, n) != 0)
+		return -1;
+	*pp += n;
+	return 0;
+}
+
+#define LIT(pp, end, s)	lit((pp), (end), (s), sizeof(s) - 1)
+
+/* True when some byte of the 8 in w is < 0x20, '\\' or >= 0x80. */
+static bool
+word_special(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = ones * 0x80;
+	uint64_t bs = w ^ (ones * '\\');
+
+	return (((w - ones * 0x20) & ~w) | ((bs - ones) & ~bs) | w) & highs;
+}
+
+/*
+ * Reads the JSON string at *pp.  A plain one (printable ASCII, no
+ * escapes) is returned as a slice; anything else is checked by
+ * json_parse itself and, when it has escapes, decoded into dec (NULL:
+ * refuse escapes).  0, or -1 when
+ * it is not a valid string (or has escapes and dec is NULL): the caller
+ * leaves the record to the general path.
+ */
+static int
+fast_str(const char **pp, const char *end, const char **out, size_t *n,
+    struct buf *dec)
+{
+	const char *p = *pp, *q, *close;
+	struct json_tok t;
+	bool special = false;
+	uint64_t w;
+	size_t k;
+
+	if (p >= end || *p != '"')
+		return -1;
+	q = p + 1;
+	for (close = q;; close++) {
+		if ((close = memchr(close, '"', (size_t)(end - close))) == NULL)
+			return -1;
+		for (k = 0; close - k > q && close[-1 - (ptrdiff_t)k] == '\\';
+		    k++)
+			;
+		if (k % 2 == 0)
+			break;		/* not escaped: the closing quote */
+	}
+	for (p = q; p + 8 <= close && !special; p += 8) {
+		memcpy(&w, p, 8);
+		special = word_special(w);
+	}
+	for (; p < close && !special; p++)
+		special = (unsigned char)*p < 0x20 || *p == '\\' ||
+		    (unsigned char)*p >= 0x80;
+	*pp = close + 1;
+	*out = q;
+	*n = (size_t)(close - q);
+	if (!special)
+		return 0;
+	if (json_parse(q - 1, *n + 2, &t, 1, JSON_DEPTH_DEFAULT, NULL) != 1)
+		return -1;
+	if (memchr(q, '\\', *n) == NULL)
+		return 0;
+	if (dec == NULL)
+		return -1;
+	buf_reset(dec);
+	json_string_decode(q - 1, &t, dec);
+	*out = dec->data;
+	*n = dec->len;
+	return 0;
+}
+
+/* A JSON integer without sign, fraction or leading zero, above 0. */
+static int
+fast_u64(const char **pp, const char *end, uint64_t *out)
+{
+	const char *p = *pp;
+	uint64_t v = 0;
+	unsigned d;
+
+	if (p >= end || *p < '1' || *p > '9')
+		return -1;
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		d = (unsigned)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	*pp = p;
+	return 0;
+}
+
+/* A JSON integer in int64_t range: 0, or -?[1-9][0-9]*. */
+static int
+fast_i64(const char **pp, const char *end, int64_t *out)
+{
+	uint64_t m;
+	bool neg = false;
+
+	if (*pp < end && **pp == '0') {
+		(*pp)++;
+		*out = 0;
+		return 0;
+	}
+	if (*pp < end && **pp == '-') {
+		neg = true;
+		(*pp)++;
+	}
+	if (fast_u64(pp, end, &m) == -1)
+		return -1;
+	if (neg && m > (uint64_t)INT64_MAX + 1)
+		return -1;
+	if (!neg && m > (uint64_t)INT64_MAX)
+		return -1;
+	*out = !neg ? (int64_t)m :
+	    m == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)m;
+	return 0;
+}
+
+/*
+ * Reads a plain JSON string at *pp (no escape, control or non-ASCII
+ * byte: what needs no checking beyond its bytes) as the slice *s, *n.
+ * 0, or -1 for any other string (the general path takes those).
+ */
+static int
+plain_str(const char **pp, const char *end, const char **s, size_t *n)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = ones * 0x80;
+	const char *p = *pp;
+	uint64_t w, q;
+
+	if (p >= end || *p != '"')
+		return -1;
+	*s = ++p;
+	/* Eight bytes at a time while none is the quote or special. */
+	for (; end - p >= 8; p += 8) {
+		memcpy(&w, p, 8);
+		q = w ^ (ones * '"');
+		if (word_special(w) || ((q - ones) & ~q & highs) != 0)
+			break;
+	}
+	for (; p < end && *p != '"'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x80 ||
+		    *p == '\\')
+			return -1;
+	if (p >= end)
+		return -1;
+	*n = (size_t)(p - *s);
+	*pp = p + 1;
+	return 0;
+}
+
+/* Skips a JSON integer of any size: -?(0|[1-9][0-9]*).  0 or -1. */
+static int
+skip_int(const char **pp, const char *end)
+{
+	const char *p = *pp;
+
+	if (p < end && *p == '-')
+		p++;
+	if (p < end && *p == '0')
+		p++;
+	else if (p < end && *p >= '1' && *p <= '9')
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	else
+		return -1;
+	*pp = p;
+	return 0;
+}
+
+/*
+ * The members after v, then the closing brace at the very end: each a
+ * plain name that is not one the record reads, and an integer or a
+ * plain string.  0, or -1 for the general path.
+ */
+static int
+fast_tail(const char *p, const char *end)
+{
+	const char *s;
+	size_t sn;
+
+	while (p < end && *p == ',') {
+		p++;
+		if (plain_str(&p, end, &s, &sn) == -1 ||
+		    (sn == 1 && s[0] == 'v') ||
+		    (sn == 3 && memcmp(s, "key", 3) == 0) ||
+		    (sn == 7 && memcmp(s, "key_b64", 7) == 0) ||
+		    LIT(&p, end, ":") == -1)
+			return -1;
+		if (p < end && *p == '"') {
+			if (plain_str(&p, end, &s, &sn) == -1)
+				return -1;
+		} else if (skip_int(&p, end) == -1)
+			return -1;
+	}
+	return LIT(&p, end, "}") == 0 && p == end ? 0 : -1;
+}
+
+/*
+ * vclock_actor_valid(s, sn), remembering the last name it passed: in a
+ * run of records the same few actors come back again and again.
+ */
+static bool
+actor_valid(struct record_scratch *sc, const char *s, size_t sn)
+{
+	if (sn > 0 && sn <= VCLOCK_ACTOR_MAX &&
+	    memcmp(sc->actor_ok, s, sn) == 0 && sc->actor_ok[sn] == '\0')
+		return true;
+	if (!vclock_actor_valid(s, sn))
+		return false;
+	memcpy(sc->actor_ok, s, sn);
+	sc->actor_ok[sn] = '\0';
+	return true;
+}
+
+/* Room for n clock entries in sc->ce; NULL when out of memory. */
+static struct vclock_entry *
+view_entries(struct record_scratch *sc, size_t n)
+{
+	struct vclock_entry *ce;
+	size_t cap;
+
+	if (n <= sc->cap)
+		return sc->ce;
+	cap = n < 4 ? 4 : n * 2;
+	if ((ce = realloc(sc->ce, cap * sizeof(*ce))) == NULL)
+		return NULL;
+	sc->ce = ce;
+	sc->cap = cap;
+	return ce;
+}
+
+/* Reads the clock object's members, after its `{`, into sc->view. */
+static int
+fast_clock(struct record_scratch *sc, const char **pp, const char *end)
+{
+	struct vclock_entry *ce;
+	const char *s;
+	size_t sn, nc = 0;
+	uint64_t ctr;
+
+	if (*pp < end && **pp == '}') {
+		(*pp)++;
+		goto done;
+	}
+	for (;;) {
+		if (nc == VCLOCK_MAX_ENTRIES ||
+		    plain_str(pp, end, &s, &sn) == -1 ||
+		    !actor_valid(sc, s, sn) ||
+		    (ce = view_entries(sc, nc + 1)) == NULL)
+			return -1;
+		memcpy(ce[nc].actor, s, sn);
+		ce[nc].actor[sn] = '\0';
+		/* Strictly increasing: sorted, no duplicates. */
+		if (nc > 0 && strcmp(ce[nc - 1].actor, ce[nc].actor) >= 0)
+			return -1;
+		if (LIT(pp, end, ":") == -1 || fast_u64(pp, end, &ctr) == -1)
+			return -1;
+		ce[nc++].counter = ctr;
+		if (*pp < end && **pp == ',')
+			(*pp)++;
+		else if (*pp < end && **pp == '}') {
+			(*pp)++;
+			break;
+		} else
+			return -1;
+	}
+done:
+	sc->view.clock.e = nc > 0 ? sc->ce : NULL;
+	sc->view.clock.n = nc;
+	return 0;
+}
+
+/*
+ * The fast path (see the essay): reads rec[0..n) into sc->view and *key
+ * when it is laid out as record_to_json writes it (plus extra members).
+ * 0, or -1 to leave it to the general path.
+ */
+static int
+fast_read(struct record_scratch *sc, const char *rec, size_t n,
+    const char **key, size_t *klen)
+{
+	struct version *v = &sc->view;
+	const char *p = rec, *end = rec + n, *s;
+	size_t sn;
+
+	if (LIT(&p, end, "{\"key\":") == 0) {
+		if (fast_str(&p, end, key, klen, &sc->key) == -1)
+			return -1;
+	} else if (LIT(&p, end, "{\"key_b64\":") == 0) {
+		if (fast_str(&p, end, &s, &sn, NULL) == -1)
+			return -1;
+		buf_reset(&sc->key);
+		if (base64_decode(s, sn, &sc->key) == -1)
+			return -1;
+		*key = sc->key.data;
+		*klen = sc->key.len;
+	} else
+		return -1;
+	if (*klen == 0 || LIT(&p, end, ",\"v\":{\"clock\":{") == -1 ||
+	    fast_clock(sc, &p, end) == -1)
+		return -1;
+	if (LIT(&p, end, ",\"ts\":") == -1 || fast_i64(&p, end, &v->ts) == -1 ||
+	    LIT(&p, end, ",\"actor\":") == -1 ||
+	    plain_str(&p, end, &s, &sn) == -1 ||
+	    !actor_valid(sc, s, sn))
+		return -1;
+	memcpy(v->actor, s, sn);
+	v->actor[sn] = '\0';
+	if (LIT(&p, end, ",\"tombstone\":true}") == 0) {
+		v->tombstone = true;
+		v->value = NULL;
+		v->value_len = 0;
+	} else if (LIT(&p, end, ",\"tombstone\":false,\"value\":") == 0) {
+		v->tombstone = false;
+		if (fast_str(&p, end, &s, &sn, &sc->val) == -1)
+			return -1;
+		v->value = (char *)s;
+		v->value_len = sn;
+		if (LIT(&p, end, "}") == -1)
+			return -1;
+	} else if (LIT(&p, end, ",\"tombstone\":false,\"value_b64\":") == 0) {
+		v->tombstone = false;
+		if (fast_str(&p, end, &s, &sn, NULL) == -1)
+			return -1;
+		buf_reset(&sc->val);
+		if (base64_decode(s, sn, &sc->val) == -1)
+			return -1;
+		v->value = sc->val.data;
+		v->value_len = sc->val.len;
+		if (LIT(&p, end, "}") == -1)
+			return -1;
+	} else
+		return -1;
+	return fast_tail(p, end);
+}
+
+/* ---- the general path ---- */
+
 int
-record_parse(struct record_scratch *sc, const char *s, size_t len,
+record_parse_json(struct record_scratch *sc, const char *s, size_t len,
     const char **key, size_t *klen, struct version *v)
 {
 	struct json_tok *toks = sc->stack, *nt;
 	int n, ik, ib, iv;
 
+	sc->nslow++;
 	n = json_parse(s, len, toks, (int)(sizeof(sc->stack) /
 	    sizeof(sc->stack[0])), JSON_DEPTH_DEFAULT, NULL);
 	if (n == JSON_ERR_NOMEM) {
@@ -102,6 +506,35 @@ record_parse(struct record_scratch *sc, const char *s, size_t len,
 	if (*klen == 0)
 		return -1;
 	return version_from_json(v, s, toks, iv) == 0 ? 0 : -1;
+}
+
+/* ---- the two entry points ---- */
+
+int
+record_parse_view(struct record_scratch *sc, const char *s, size_t len,
+    const char **key, size_t *klen, const struct version **v)
+{
+	if (fast_read(sc, s, len, key, klen) == 0) {
+		sc->nfast++;
+		*v = &sc->view;
+		return 0;
+	}
+	if (record_parse_json(sc, s, len, key, klen, &sc->own) == -1)
+		return -1;
+	*v = &sc->own;
+	return 0;
+}
+
+int
+record_parse(struct record_scratch *sc, const char *s, size_t len,
+    const char **key, size_t *klen, struct version *v)
+{
+	if (fast_read(sc, s, len, key, klen) == 0) {
+		sc->nfast++;
+		version_copy(v, &sc->view);
+		return 0;
+	}
+	return record_parse_json(sc, s, len, key, klen, v);
 }
 
 int

@@ -6,8 +6,12 @@
  *
  * A key that is not valid UTF-8 is written as "key_b64":"<base64>"
  * instead of "key".  Other members are ignored when reading, so a record
- * may carry extra fields (the WAL and snapshots add none; callers that do
- * must not rely on their order).  No state; thread-safe.
+ * may carry extra fields (a snapshot line adds its rcv and crc members
+ * after v, a hint its "at" before key; callers that add some must not
+ * rely on their order).  record.c is the one reader of records: a fast
+ * path for the layout record_to_json writes, and the general JSON path
+ * for everything else, with the same results.  No state beyond the
+ * caller's scratch; thread-safe as long as each thread has its own.
  */
 #ifndef KVD_RECORD_H
 #define KVD_RECORD_H
@@ -25,14 +29,23 @@ void	record_to_json(const char *key, size_t klen, const struct version *v,
 
 /*
  * Reusable parse state, so a loop over many records (recovery) allocates
- * nothing per record.  Init with record_scratch_init, release with
- * record_scratch_free.
+ * nothing per record once it has seen the largest.  Init with
+ * record_scratch_init, release with record_scratch_free; one thread at a
+ * time.  The members are record.c's; callers read only the counters.
  */
 struct record_scratch {
 	struct json_tok	 stack[48];
 	struct json_tok	*big;	/* grown when a record needs more tokens */
 	int		 nbig;
-	struct buf	 key;	/* decoded key when it had escapes */
+	struct buf	 key;	/* decoded key when it had escapes or was base64 */
+	struct buf	 val;	/* the fast path's value when it had escapes or was base64 */
+	struct version	 view;	/* the fast path's version: borrows */
+	struct vclock_entry *ce;	/* view's clock entries, cap of them */
+	size_t		 cap;
+	struct version	 own;	/* record_parse_view's general-path version */
+	char		 actor_ok[VCLOCK_ACTOR_MAX + 1];	/* last valid actor */
+	uint64_t	 nfast;	/* records read by the fast path */
+	uint64_t	 nslow;	/* records the general path was asked for */
 };
 
 void	record_scratch_init(struct record_scratch *sc);
@@ -41,10 +54,29 @@ void	record_scratch_free(struct record_scratch *sc);
 /*
  * Parses the record s[0..len) into *v (replacing its contents); *key and
  * *klen point into s or into sc->key, valid until the next call with sc.
- * 0, or -1 when malformed (missing key or v, bad base64, bad version, an
- * empty key).
+ * 0, or -1 when malformed (not one JSON object, missing key or v, both
+ * key and key_b64, bad base64, bad version, an empty key).
  */
 int	record_parse(struct record_scratch *sc, const char *s, size_t len,
+	    const char **key, size_t *klen, struct version *v);
+
+/*
+ * record_parse without a copy, for loops that only look (recovery):
+ * *v points at a version inside sc that may borrow from s, valid until
+ * the next call with sc or until s changes; do not free or modify it,
+ * and do not expect a NUL after its value (it may be a slice of s).
+ * The fast path allocates nothing once sc has grown.  Same returns and
+ * the same key, version and errors as record_parse.
+ */
+int	record_parse_view(struct record_scratch *sc, const char *s, size_t len,
+	    const char **key, size_t *klen, const struct version **v);
+
+/*
+ * The general path alone (json_parse, then version_from_json), which
+ * decides every record the fast path does not take; record_parse equals
+ * it on every input.  For tests that hold the two against each other.
+ */
+int	record_parse_json(struct record_scratch *sc, const char *s, size_t len,
 	    const char **key, size_t *klen, struct version *v);
 
 /*

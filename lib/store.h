@@ -1,6 +1,7 @@
 /*
  * store.h -- the node's data: an in-memory map of key -> version, made
- * durable by the WAL and snapshots; its files are described in store.c.
+ * durable by the WAL and snapshots; its files are described in store.c
+ * (and their formats in wal.c and snapshot.c).
  *
  * The map is split into stripes, each with its own rwlock, so readers
  * never wait for writers of keys in other stripes and never for a global
@@ -13,7 +14,10 @@
  * milliseconds before that (as with Redis' appendfsync always).
  *
  * Keys are byte strings of 1..STORE_KEY_MAX bytes.  Every function is
- * safe to call from any thread.
+ * safe to call from any thread.  Out of memory, the functions that can
+ * fail return ENOMEM with nothing changed; store_get, store_get_record
+ * and the walks, which have no error to return, abort (store.c: OUT OF
+ * MEMORY).
  */
 #ifndef KVD_STORE_H
 #define KVD_STORE_H

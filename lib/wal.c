@@ -14,18 +14,22 @@
  * N is the record's sequence number in decimal (1, 2, 3, ... without gaps,
  * continuing from one segment to the next), <JSON value> is exactly the
  * bytes given to wal_enqueue (one JSON value without a newline), and the
- * crc is CRC-32C (crc32c.c) in 8 lowercase hex digits over every byte of
- * the line before the 7 bytes `,"crc":`.  So each line is a JSON object
- * that jq reads, and `jq .rec wal-*.log` prints the records.  A segment's
- * name is the seq of its first record; an empty segment is named after
- * the record that will come first in it.
+ * line is sealed by its crc member as crc32c.c pins it (THE SEALED LINE:
+ * CRC-32C in 8 lowercase hex digits over every byte of the line before
+ * the 7 bytes `,"crc":`; crc32c_line_end writes it, crc32c_line_check
+ * reads it).  So each line is a JSON object that jq reads, and `jq .rec
+ * wal-*.log` prints the records.  A segment's name is the seq of its
+ * first record; an empty segment is named after the record that will
+ * come first in it.  This file is the one that writes and reads those
+ * names (wal_segment_fn tells a replaying caller which segment its
+ * records come from).
  *
  * VALID RECORDS.  Recovery reads the segments in name order.  A record at
  * byte offset X is valid when the bytes from X to the next newline have
  * exactly the framing above (prefix `{"seq":`, a decimal number without
- * leading zeros, `,"rec":`, at least one byte, suffix `,"crc":"` + 8 hex +
- * `"}`), the crc matches, and its seq is the previous record's seq plus
- * one.  The rec bytes are not parsed here: the crc vouches that they are
+ * leading zeros, `,"rec":`, at least one byte, then a seal that
+ * crc32c_line_check accepts), and its seq is the previous record's seq
+ * plus one.  The rec bytes are not parsed here: the crc vouches that they are
  * what wal_enqueue was given, and the caller's replay function parses
  * them.  Segment names must agree: a segment starts where the previous
  * ended, or later only when every missing seq is covered by the caller's
@@ -134,7 +138,6 @@ struct metric *wal_batch_metric;
 #define SEG_NAMELEN	24	/* "wal-" + 16 hex + ".log" */
 #define REC_PREFIX	"{\"seq\":"
 #define REC_MIDDLE	",\"rec\":"
-#define REC_SUFFIXLEN	18	/* ,"crc":"xxxxxxxx"} */
 #define NOSPACE_KEEP	(16 << 20)	/* records kept while out of space */
 
 struct wal_seg {
@@ -190,27 +193,20 @@ seg_path(char *out, size_t n, const char *dir, uint64_t first)
 	snprintf(out, n, "%s/" SEG_PREFIX "%016" PRIx64 SEG_SUFFIX, dir, first);
 }
 
-/* Parses a segment file name; 0 and *first, or -1 for any other name. */
+/*
+ * Parses a segment file name (exactly 16 lowercase hex digits, not all
+ * zero); 0 and *first, or -1 for any other name.
+ */
 static int
 seg_parse_name(const char *name, uint64_t *first)
 {
-	uint64_t v = 0;
-	int i;
-	char c;
+	uint64_t v;
 
 	if (strlen(name) != SEG_NAMELEN || strncmp(name, SEG_PREFIX, 4) != 0 ||
-	    strcmp(name + 20, SEG_SUFFIX) != 0)
+	    strcmp(name + 20, SEG_SUFFIX) != 0 ||
+	    strspn(name + 4, "0123456789abcdef") != 16)
 		return -1;
-	for (i = 4; i < 20; i++) {
-		c = name[i];
-		if (c >= '0' && c <= '9')
-			v = v << 4 | (uint64_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v = v << 4 | (uint64_t)(c - 'a' + 10);
-		else
-			return -1;
-	}
-	if (v == 0)
+	if ((v = strtoull(name + 4, NULL, 16)) == 0)
 		return -1;
 	*first = v;
 	return 0;
@@ -247,15 +243,11 @@ static int
 rec_parse(const char *p, size_t n, uint64_t *seq, size_t *rec_off,
     size_t *rec_len)
 {
-	const char *sfx;
 	uint64_t v = 0;
-	uint32_t want = 0;
 	size_t i, body;
-	int k;
-	char c;
 
 	if (n < sizeof(REC_PREFIX) - 1 + 1 + sizeof(REC_MIDDLE) - 1 + 1 +
-	    REC_SUFFIXLEN)
+	    CRC32C_SUFFIX_LEN)
 		return -1;
 	if (memcmp(p, REC_PREFIX, sizeof(REC_PREFIX) - 1) != 0)
 		return -1;
@@ -267,25 +259,11 @@ rec_parse(const char *p, size_t n, uint64_t *seq, size_t *rec_off,
 			return -1;
 		v = v * 10 + (uint64_t)(p[i] - '0');
 	}
-	if (n - i < sizeof(REC_MIDDLE) - 1 + 1 + REC_SUFFIXLEN ||
+	if (n - i < sizeof(REC_MIDDLE) - 1 + 1 + CRC32C_SUFFIX_LEN ||
 	    memcmp(p + i, REC_MIDDLE, sizeof(REC_MIDDLE) - 1) != 0)
 		return -1;
 	i += sizeof(REC_MIDDLE) - 1;
-	body = n - REC_SUFFIXLEN;
-	sfx = p + body;
-	if (memcmp(sfx, ",\"crc\":\"", 8) != 0 || sfx[16] != '"' ||
-	    sfx[17] != '}')
-		return -1;
-	for (k = 8; k < 16; k++) {
-		c = sfx[k];
-		if (c >= '0' && c <= '9')
-			want = want << 4 | (uint32_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			want = want << 4 | (uint32_t)(c - 'a' + 10);
-		else
-			return -1;
-	}
-	if (crc32c(0, p, body) != want)
+	if (crc32c_line_check(p, n, &body) == -1)
 		return -1;
 	*seq = v;
 	*rec_off = i;
@@ -543,24 +521,10 @@ frame_prefix(char *out, uint64_t seq)
 	return (int)(k + sizeof(REC_MIDDLE) - 1);
 }
 
-/* Writes ,"crc":"xxxxxxxx"}\n into out (room for 32); its length. */
-static int
-frame_suffix(char *out, uint32_t crc)
-{
-	static const char hex[] = "0123456789abcdef";
-	int i;
-
-	memcpy(out, ",\"crc\":\"", 8);
-	for (i = 0; i < 8; i++)
-		out[8 + i] = hex[(crc >> (28 - 4 * i)) & 15];
-	memcpy(out + 16, "\"}\n", 3);
-	return 19;
-}
-
 int
 wal_enqueue(struct wal *w, const char *rec, size_t len, uint64_t *seq)
 {
-	char pre[48], sfx[24];
+	char pre[48], end[CRC32C_END_LEN];
 	uint32_t crc;
 	int n;
 
@@ -585,8 +549,7 @@ wal_enqueue(struct wal *w, const char *rec, size_t len, uint64_t *seq)
 	crc = crc32c(crc, rec, len);
 	buf_append(&w->pending, pre, (size_t)n);
 	buf_append(&w->pending, rec, len);
-	n = frame_suffix(sfx, crc);
-	buf_append(&w->pending, sfx, (size_t)n);
+	buf_append(&w->pending, end, crc32c_line_end(end, crc));
 	w->appends++;
 	pthread_mutex_unlock(&w->mu);
 	return 0;
@@ -803,6 +766,7 @@ wal_close(struct wal *w)
 struct seg_ent {
 	uint64_t	first;
 	uint64_t	size;
+	int64_t		mtime_s;	/* for wal_segment_fn */
 };
 
 static int
@@ -841,6 +805,7 @@ seg_list(const char *dir, struct seg_ent **out, size_t *nout)
 		}
 		v[n].first = first;
 		v[n].size = (uint64_t)sb.st_size;
+		v[n].mtime_s = (int64_t)sb.st_mtime;
 		n++;
 	}
 	if (errno != 0)
@@ -988,6 +953,19 @@ int
 wal_open(struct wal **out, const char *dir, uint64_t after_seq,
     wal_replay_fn fn, void *arg, bool fsync, char *err, size_t errlen)
 {
+	struct wal_replay r = { fn, NULL, arg };
+
+	return wal_open_replay(out, dir, after_seq, &r, fsync, err, errlen);
+}
+
+/*
+ * The segments' mtimes come from seg_list's stat, taken before any
+ * segment is read or cut: what wal_segment_fn promises.
+ */
+int
+wal_open_replay(struct wal **out, const char *dir, uint64_t after_seq,
+    const struct wal_replay *rp, bool fsync, char *err, size_t errlen)
+{
 	char path[4096];
 	struct seg_ent *ents = NULL;
 	struct wal *w;
@@ -1047,8 +1025,10 @@ wal_open(struct wal **out, const char *dir, uint64_t after_seq,
 			    strerror(errno));
 			goto fail;
 		}
+		if (rp->seg != NULL)
+			rp->seg(rp->arg, ents[i].first, ents[i].mtime_s);
 		r = recover_segment(w, fd, path, ents[i].size, later_nonempty,
-		    &expect, after_seq, fn, arg, &newsize, err, errlen);
+		    &expect, after_seq, rp->rec, rp->arg, &newsize, err, errlen);
 		if (r == -1)
 			goto fail;
 		cut = r == 1;

@@ -40,6 +40,22 @@ struct wal;
 typedef int (*wal_replay_fn)(void *arg, uint64_t seq, const char *rec,
     size_t len);
 
+/*
+ * Called during recovery (wal_open_replay) before the records of each
+ * segment file: first is the seq in its name, mtime_s the file's
+ * modification time (st_mtime: whole seconds since the epoch), read
+ * before recovery cut a torn tail from any segment.  Every record the
+ * replay function gets until the next call was read from that file.
+ */
+typedef void (*wal_segment_fn)(void *arg, uint64_t first, int64_t mtime_s);
+
+/* What recovery calls: rec for each record, seg for each segment. */
+struct wal_replay {
+	wal_replay_fn	 rec;	/* NULL: records are only checked */
+	wal_segment_fn	 seg;	/* NULL: not told */
+	void		*arg;	/* passed to both */
+};
+
 struct wal_stats {
 	uint64_t	appends;	/* records enqueued since open */
 	uint64_t	bytes;		/* bytes written since open */
@@ -60,6 +76,9 @@ struct wal_stats {
  */
 int	wal_open(struct wal **out, const char *dir, uint64_t after_seq,
 	    wal_replay_fn fn, void *arg, bool fsync, char *err, size_t errlen);
+/* wal_open, also telling r->seg which segment the records come from. */
+int	wal_open_replay(struct wal **out, const char *dir, uint64_t after_seq,
+	    const struct wal_replay *r, bool fsync, char *err, size_t errlen);
 
 /*
  * Adds rec[0..len) (one JSON value, no newline inside) to the pending

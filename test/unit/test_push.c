@@ -445,7 +445,7 @@ test_limits(struct peers *peers)
 	struct client_response res;
 	struct buf body = BUF_INIT, out = BUF_INIT, req = BUF_INIT;
 	const char *want = "{\"error\":\"request body too large: the limit is "
-	    "100 bytes (--max-body)\"}";
+	    "100 bytes (--max-body)\",\"code\":\"body_too_large\"}";
 	char cap_msg[128];
 	int rc;
 

@@ -26,6 +26,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "crc32c.h"
+#include "file.h"
 #include "record.h"
 #include "store.h"
 #include "tap.h"
@@ -47,33 +48,19 @@ fresh_dir(char *out, size_t n, const char *name)
 	mkdir(out, 0755);
 }
 
+/* b becomes the contents of path.  0 or -1. */
 static int
 read_file(const char *path, struct buf *b)
 {
-	char tmp[65536];
-	ssize_t r;
-	int fd;
-
 	buf_reset(b);
-	if ((fd = open(path, O_RDONLY)) == -1)
-		return -1;
-	while ((r = read(fd, tmp, sizeof(tmp))) > 0)
-		buf_append(b, tmp, (size_t)r);
-	close(fd);
-	return r < 0 ? -1 : 0;
+	return file_read(path, b);
 }
 
+/* path becomes p[0..n).  0 or -1. */
 static int
 write_file(const char *path, const char *p, size_t n)
 {
-	ssize_t r;
-	int fd;
-
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1)
-		return -1;
-	r = write(fd, p, n);
-	close(fd);
-	return r == (ssize_t)n ? 0 : -1;
+	return file_replace(path, p, n, NULL);
 }
 
 static bool
@@ -1115,7 +1102,7 @@ test_big_clock(void)
 	buf_free(&want);
 }
 
-/* ---- records written by other code: the fast reader vs record_parse ---- */
+/* ---- records written by other code: both paths of record_parse ---- */
 
 static const char *good_recs[] = {
 	/* canonical, as record_to_json writes it */
@@ -1210,27 +1197,30 @@ write_wal(const char *dir, const char **recs, size_t n)
 	return rc;
 }
 
-/* Writes recs as a snapshot file covering seq 0, crc'd line by line. */
+/* Appends the line whose body is body[0..n), sealed (crc32c.h). */
+static void
+put_sealed(struct buf *b, const char *body, size_t n)
+{
+	char end[CRC32C_END_LEN];
+
+	buf_append(b, body, n);
+	buf_append(b, end, crc32c_line_end(end, crc32c(0, body, n)));
+}
+
+/* Writes recs as a snapshot file covering seq 0, sealed line by line. */
 static int
 write_snapshot(const char *dir, const char **recs, size_t n)
 {
-	char path[600];
+	char path[600], end[64];
 	struct buf b = BUF_INIT;
-	size_t i, start;
+	size_t i;
 	int rc;
 
-	buf_puts(&b, "{\"kvd_snapshot\":1,\"seq\":0");
-	buf_printf(&b, ",\"crc\":\"%08" PRIx32 "\"}\n", crc32c(0, b.data, b.len));
-	for (i = 0; i < n; i++) {
-		start = b.len;
-		buf_append(&b, recs[i], strlen(recs[i]) - 1);	/* drop the } */
-		buf_printf(&b, ",\"crc\":\"%08" PRIx32 "\"}\n",
-		    crc32c(0, b.data + start, b.len - start));
-	}
-	start = b.len;
-	buf_printf(&b, "{\"end\":true,\"keys\":%zu", n);
-	buf_printf(&b, ",\"crc\":\"%08" PRIx32 "\"}\n",
-	    crc32c(0, b.data + start, b.len - start));
+	put_sealed(&b, "{\"kvd_snapshot\":1,\"seq\":0", 25);
+	for (i = 0; i < n; i++)		/* each without its final } */
+		put_sealed(&b, recs[i], strlen(recs[i]) - 1);
+	put_sealed(&b, end, (size_t)snprintf(end, sizeof(end),
+	    "{\"end\":true,\"keys\":%zu", n));
 	snprintf(path, sizeof(path), "%s/snapshot.json", dir);
 	rc = write_file(path, b.data, b.len);
 	buf_free(&b);
@@ -1375,10 +1365,12 @@ static int64_t
 line_rcv(const char *p)
 {
 	const char *nl = strchr(p, '\n'), *q;
+	size_t body;
 
-	if (nl == NULL || nl - p < 30 || strncmp(nl - 18, ",\"crc\":\"", 8) != 0)
+	if (nl == NULL || nl - p < 30 ||
+	    crc32c_line_check(p, (size_t)(nl - p), &body) == -1)
 		return -1;
-	for (q = nl - 18; q > p && q[-1] >= '0' && q[-1] <= '9'; q--)
+	for (q = p + body; q > p && q[-1] >= '0' && q[-1] <= '9'; q--)
 		;
 	if (q - p < 8 || strncmp(q - 8, "},\"rcv\":", 8) != 0)
 		return -1;
@@ -1429,7 +1421,7 @@ test_collect_snapshot(void)
 }
 
 /*
- * Snapshot lines written by hand: rcv in the past is kept (fast reader
+ * Snapshot lines written by hand: rcv in the past is kept (fast path
  * and record_parse fallback alike), a line without rcv (an older
  * snapshot) and an rcv in the future take the time of the open.
  */
@@ -1486,7 +1478,7 @@ test_collect_snapshot_lines(void)
 	buf_free(&key);
 	ok(store_collect(s, now - 10 * SEC) == 2 && !has(s, "fast", NULL) &&
 	    !has(s, "slow", NULL), "rcv 2 days ago goes with a 10 s grace, "
-	    "read by the fast reader and by record_parse alike (and kept "
+	    "read by record_parse's fast and general paths alike (and kept "
 	    "through the resend)");
 	ok(store_collect(s, now - HOUR) == 0 && has(s, "older", NULL) &&
 	    has(s, "future", NULL) && has(s, "first", NULL),

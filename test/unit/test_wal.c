@@ -1,5 +1,6 @@
 /*
- * test_wal.c -- CRC-32C vectors, the WAL line format, replay, torn-tail
+ * test_wal.c -- the WAL line format (its seal is test_crc32c's), replay,
+ * the segment each record came from (wal_segment_fn), torn-tail
  * cutting at every byte of the last record, mid-log corruption, group
  * commit under 8 threads, sticky failure, rotation and dropping; with
  * failpoints: a failed fsync is sticky, a write that finds the disk full
@@ -150,50 +151,14 @@ fill(const char *dir, int start, int n)
 /* ---- tests ---- */
 
 static void
-test_crc(void)
-{
-	static const struct {
-		const char	*what;
-		unsigned char	 fill;	/* 0/0xff, or 1 = 0..31, 2 = 31..0 */
-		uint32_t	 want;
-	} vec[] = {
-		{ "32 zero bytes", 0, 0x8a9136aa },
-		{ "32 0xff bytes", 0xff, 0x62a8ab43 },
-		{ "32 incrementing bytes", 1, 0x46dd794e },
-		{ "32 decrementing bytes", 2, 0x113fdb5c },
-	};
-	unsigned char b[32];
-	const char *s = "The quick brown fox jumps over the lazy dog 0123456789";
-	size_t i, k, len = strlen(s), bad = 0;
-	uint32_t whole;
-
-	ok(crc32c(0, "123456789", 9) == 0xe3069283, "crc32c(123456789)");
-	ok(crc32c(0, "", 0) == 0, "crc32c of nothing is 0");
-	ok(crc32c(0, "a", 1) == 0xc1d04330, "crc32c(a)");
-	for (i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
-		for (k = 0; k < 32; k++)
-			b[k] = vec[i].fill == 1 ? (unsigned char)k :
-			    vec[i].fill == 2 ? (unsigned char)(31 - k) :
-			    vec[i].fill;
-		ok(crc32c(0, b, 32) == vec[i].want, "crc32c(%s) = %08x",
-		    vec[i].what, (unsigned)vec[i].want);
-	}
-	whole = crc32c(0, s, len);
-	for (k = 0; k <= len; k++)
-		if (crc32c(crc32c(0, s, k), s + k, len - k) != whole)
-			bad++;
-	ok(bad == 0, "crc32c continues across every split point");
-}
-
-static void
 test_format(void)
 {
-	char dir[512], path[600], err[512], want[256], pre[64];
+	static const char want[] =
+	    "{\"seq\":1,\"rec\":{\"a\":[1,2]},\"crc\":\"b9d117fa\"}\n";
+	char dir[512], path[600], err[512];
 	struct buf b = BUF_INIT;
 	struct wal *w;
 	uint64_t seq = 0;
-	uint32_t crc;
-	int n;
 
 	fresh_dir(dir, sizeof(dir), "format");
 	ok(wal_open(&w, dir, 0, NULL, NULL, false, err, sizeof(err)) == 0,
@@ -208,9 +173,6 @@ test_format(void)
 	wal_close(w);
 	seg_name(path, sizeof(path), dir, 1);
 	ok(read_file(path, &b) == 0, "segment wal-0000000000000001.log exists");
-	n = snprintf(pre, sizeof(pre), "{\"seq\":1,\"rec\":{\"a\":[1,2]}");
-	crc = crc32c(0, pre, (size_t)n);
-	snprintf(want, sizeof(want), "%s,\"crc\":\"%08" PRIx32 "\"}\n", pre, crc);
 	ok(strcmp(b.data, want) == 0, "line is exactly %s", want);
 	buf_free(&b);
 }
@@ -398,14 +360,14 @@ test_corrupt(void)
 
 	/* A good crc with the wrong seq is corruption, even at the end. */
 	{
-		char line[128], pre[64];
-		int n = snprintf(pre, sizeof(pre), "{\"seq\":12,\"rec\":0");
+		char line[128];
+		size_t n = (size_t)snprintf(line, sizeof(line),
+		    "{\"seq\":12,\"rec\":0");
 
-		snprintf(line, sizeof(line), "%s,\"crc\":\"%08" PRIx32 "\"}\n",
-		    pre, crc32c(0, pre, (size_t)n));
+		n = crc32c_line_seal(line, n);
 		buf_reset(&b);
 		buf_append(&b, orig.data, orig.len);
-		buf_puts(&b, line);
+		buf_append(&b, line, n);
 		write_file(path, b.data, b.len);
 		snprintf(want, sizeof(want), "corrupt record at offset %zu",
 		    orig.len);
@@ -420,13 +382,13 @@ test_corrupt(void)
 	mkdir(dir, 0755);
 	write_file(path, orig.data, orig.len - 5);
 	{
-		char p2[600], pre[64], line[128];
-		int n = snprintf(pre, sizeof(pre), "{\"seq\":11,\"rec\":0");
+		char p2[600], line[128];
+		size_t n = (size_t)snprintf(line, sizeof(line),
+		    "{\"seq\":11,\"rec\":0");
 
-		snprintf(line, sizeof(line), "%s,\"crc\":\"%08" PRIx32 "\"}\n",
-		    pre, crc32c(0, pre, (size_t)n));
+		n = crc32c_line_seal(line, n);
 		seg_name(p2, sizeof(p2), dir, 11);
-		write_file(p2, line, strlen(line));
+		write_file(p2, line, n);
 		snprintf(want, sizeof(want), "corrupt record at offset %zu",
 		    starts[nrec - 1]);
 		ok(wal_open(&w, dir, 0, collect, &c, false, err,
@@ -576,6 +538,132 @@ test_rotate(void)
 	    c.n == 1 && c.seq[0] == 16, "after_seq 15 replays 16");
 	wal_close(w);
 	coll_free(&c);
+}
+
+/* What wal_open_replay told: each segment, and where each record came from. */
+struct segs {
+	int		 n;
+	uint64_t	 first[8];
+	int64_t		 mtime[8];
+	int		 bad;		/* records outside their segment */
+	int		 records;
+};
+
+static void
+segs_seg(void *arg, uint64_t first, int64_t mtime_s)
+{
+	struct segs *g = arg;
+
+	if (g->n < 8) {
+		g->first[g->n] = first;
+		g->mtime[g->n] = mtime_s;
+	}
+	g->n++;
+}
+
+static int
+segs_rec(void *arg, uint64_t seq, const char *rec, size_t len)
+{
+	struct segs *g = arg;
+
+	(void)len;
+	g->records++;
+	/* Records of segment k are "[k]", and its seqs follow its name. */
+	if (g->n == 0 || rec[1] - '0' != g->n || seq < g->first[g->n - 1])
+		g->bad++;
+	return 0;
+}
+
+/* Sets path's mtime to t seconds. */
+static int
+set_mtime(const char *path, time_t t)
+{
+	struct timespec ts[2] = { { t, 0 }, { t, 0 } };
+
+	return utimensat(AT_FDCWD, path, ts, 0);
+}
+
+/*
+ * wal_open_replay names the segment before its records, with the mtime
+ * it had before recovery touched it (a torn tail cut changes mtime).
+ */
+static void
+test_segment_fn(void)
+{
+	static const time_t when[3] = { 1000000000, 1100000000, 1200000000 };
+	static const uint64_t firsts[3] = { 1, 4, 6 };
+	char dir[512], path[600], err[512];
+	struct segs g;
+	struct wal_replay r = { segs_rec, segs_seg, &g };
+	struct wal *w;
+	uint64_t last, seq;
+	int i, k;
+
+	fresh_dir(dir, sizeof(dir), "segfn");
+	if (wal_open(&w, dir, 0, NULL, NULL, false, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	for (k = 1; k <= 3; k++) {
+		char rec[4] = { '[', (char)('0' + k), ']', 0 };
+
+		for (i = 0; i < (k == 1 ? 3 : 2); i++)
+			wal_append(w, rec, 3, &seq);
+		if (k < 3)
+			wal_rotate(w, &last);
+	}
+	wal_close(w);
+	for (k = 0; k < 3; k++) {
+		seg_name(path, sizeof(path), dir, firsts[k]);
+		set_mtime(path, when[k]);
+	}
+	/* A torn tail on the last segment: cut at open, after its stat. */
+	write_file(path, "{\"seq\":6,\"rec\":[3],\"crc\":\"00", 29);
+	set_mtime(path, when[2]);
+	memset(&g, 0, sizeof(g));
+	ok(wal_open_replay(&w, dir, 0, &r, false, err, sizeof(err)) == 0,
+	    "wal_open_replay over 3 segments: %s", err);
+	ok(g.n == 3 && g.first[0] == 1 && g.first[1] == 4 && g.first[2] == 6,
+	    "each segment is named, in order, by its first seq");
+	ok(g.mtime[0] == when[0] && g.mtime[1] == when[1] &&
+	    g.mtime[2] == when[2], "with its mtime, the torn one's as it was "
+	    "before the cut");
+	ok(g.records == 5 && g.bad == 0, "each record follows the segment it "
+	    "was read from");
+	wal_close(w);
+	memset(&g, 0, sizeof(g));
+	ok(wal_open_replay(&w, dir, 4, &r, false, err, sizeof(err)) == 0 &&
+	    g.records == 1 && g.bad == 0,
+	    "after a snapshot at 4, only 5 is replayed, still after its "
+	    "segment");
+	wal_close(w);
+	/* Names that are not segments' are left alone. */
+	{
+		static const char *other[] = {
+			"wal-000000000000000A.log", "wal-0000000000000000.log",
+			"wal-00000000000009.log", "wal-000000000000000g.log",
+			"wal-0000000000000009.log.tmp", "xwal-0000000000000009.log",
+			"wal-+000000000000009.log", "wal- 000000000000009.log",
+		};
+		size_t j;
+		int kept = 0;
+
+		for (j = 0; j < sizeof(other) / sizeof(other[0]); j++) {
+			snprintf(path, sizeof(path), "%s/%s", dir, other[j]);
+			write_file(path, "junk", 4);
+		}
+		memset(&g, 0, sizeof(g));
+		ok(wal_open_replay(&w, dir, 0, &r, false, err, sizeof(err)) == 0 &&
+		    g.n == 3 && g.records == 5, "files with other names are not "
+		    "segments (uppercase, zero, short, not hex, suffixed, signed)");
+		wal_close(w);
+		for (j = 0; j < sizeof(other) / sizeof(other[0]); j++) {
+			snprintf(path, sizeof(path), "%s/%s", dir, other[j]);
+			kept += file_size(path) == 4;
+		}
+		ok(kept == (int)(sizeof(other) / sizeof(other[0])),
+		    "and are left as they were");
+	}
 }
 
 static void
@@ -847,13 +935,13 @@ main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	test_crc();
 	test_format();
 	test_replay();
 	test_torn();
 	test_corrupt();
 	test_group_commit();
 	test_rotate();
+	test_segment_fn();
 	test_sticky_failure();
 	test_fsync_eio();
 	test_nospace();

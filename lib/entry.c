@@ -1,0 +1,367 @@
+/*
+ * entry.c -- a key's version packed into one malloc'd block, as the
+ * store's map keeps it: what a key costs in memory is decided here.
+ *
+ * LAYOUT.  A key costs one allocation of entry_need() bytes:
+ *
+ *	header	next, ts, low 32 hash bits, value length (u32), key length
+ *		(u16), flags (TOMB; NOVAL: the version's value pointer was
+ *		NULL, which an empty value is not)
+ *	key	klen bytes, then a NUL (walk callbacks may use it as a string)
+ *	rcv	tombstones only (entry_has_rcv): 8 bytes, the receipt time as
+ *		a native int64_t, unaligned (read and written with memcpy)
+ *	value	vlen bytes, then a NUL (so a decoded version can point here)
+ *	meta	varint actor index, varint n, then n pairs of varints
+ *		(actor index, counter): the clock, in its stored order
+ *
+ * A tombstone has no value bytes, so its 8 bytes of receipt time cost
+ * what a value of 8 bytes would; a live value's entry is exactly as it
+ * was before receipt times existed (no header field was added).
+ * rcvlen() is the one place that says which entries carry the 8 bytes:
+ * expiring values (TTL, not yet here), to be collected like tombstones
+ * after the grace period, can carry and use them by a flag of their own,
+ * leaving values without a TTL as small as they are.
+ *
+ * Varints are LEB128 (varint.h).  Actor names live once in the store's
+ * intern table (intern.h), never shrunk, and an entry holds only their
+ * indexes, so the clock of a typical version costs a few bytes.  The
+ * version's own actor is usually an actor of its clock too: meta_build
+ * reuses its index rather than looking the name up twice.
+ *
+ * A struct version exists only while someone looks: entry_copy_out
+ * copies into the caller's version (reusing its clock array when the
+ * size matches and realloc'ing its value); entry_decode fills a scratch
+ * version whose value points into the entry (hence the value's NUL) and
+ * whose clock is a scratch array, so the map's walk, snapshot and apply
+ * rule allocate nothing per entry.  Names are read from the intern table
+ * without its lock: every index in an entry was handed out before the
+ * entry was written, and the entry is read under the lock it was written
+ * under (intern.c, READING).
+ *
+ * ERRORS.  Only three things allocate: interning a new actor
+ * (meta_build), a meta or scratch array that must grow, and
+ * entry_copy_out's clock and value.  Each fails with ENOMEM and leaves
+ * what it was given as it was; nothing here aborts.
+ */
+#include "entry.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "varint.h"
+
+#define RCV_LEN		8	/* bytes of receipt time a tombstone carries */
+#define ENTRY_HDR	offsetof(struct entry, data)
+
+/*
+ * Bytes of receipt time an entry with these flags carries between its
+ * key and its value: the one place that says which entries have one.
+ */
+static size_t
+rcvlen(uint8_t flags)
+{
+	return (flags & ENTRY_TOMB) ? RCV_LEN : 0;
+}
+
+static uint8_t
+flags_of(const struct version *v)
+{
+	return (v->tombstone ? ENTRY_TOMB : 0) |
+	    (v->value == NULL ? ENTRY_NOVAL : 0);
+}
+
+const char *
+entry_key(const struct entry *e)
+{
+	return (const char *)e->data;
+}
+
+bool
+entry_has_rcv(const struct entry *e)
+{
+	return rcvlen(e->flags) > 0;
+}
+
+int64_t
+entry_rcv(const struct entry *e)
+{
+	int64_t rcv;
+
+	memcpy(&rcv, e->data + e->klen + 1, sizeof(rcv));
+	return rcv;
+}
+
+static const unsigned char *
+e_val(const struct entry *e)
+{
+	return e->data + e->klen + 1 + rcvlen(e->flags);
+}
+
+static const unsigned char *
+e_meta(const struct entry *e)
+{
+	return e_val(e) + e->vlen + 1;
+}
+
+size_t
+entry_size(const struct entry *e)
+{
+	const unsigned char *p = e_meta(e);
+	uint64_t n, i;
+
+	(void)varint_get(&p);
+	n = varint_get(&p);
+	for (i = 0; i < 2 * n; i++)
+		(void)varint_get(&p);
+	return (size_t)(p - (const unsigned char *)e);
+}
+
+/* Makes room for extra more bytes in m.  0, or -1 with errno ENOMEM. */
+static int
+meta_room(struct entry_meta *m, size_t extra)
+{
+	unsigned char *np;
+	size_t cap;
+
+	if (m->cap - m->len >= extra)
+		return 0;
+	cap = m->len + extra < 64 ? 64 : (m->len + extra) * 2;
+	if ((np = realloc(m->p, cap)) == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	m->p = np;
+	m->cap = cap;
+	return 0;
+}
+
+int
+entry_meta_build(struct entry_meta *m, struct intern *t,
+    struct intern_memo *memo, const struct version *v)
+{
+	const struct vclock *c = &v->clock;
+	uint32_t ia, ix;
+	size_t i;
+
+	m->len = 0;
+	if (c->n > SIZE_MAX / (2 * VARINT_MAX) - 2 ||
+	    meta_room(m, (2 + 2 * c->n) * VARINT_MAX) == -1)
+		return -1;
+	if (intern_add(t, memo, v->actor, strnlen(v->actor, VCLOCK_ACTOR_MAX),
+	    &ia) == -1)
+		return -1;
+	m->len += varint_put(m->p + m->len, ia);
+	m->len += varint_put(m->p + m->len, c->n);
+	for (i = 0; i < c->n; i++) {
+		/* The writer's own entry is the usual one: skip the lookup. */
+		if (strcmp(c->e[i].actor, v->actor) == 0)
+			ix = ia;
+		else if (intern_add(t, memo, c->e[i].actor,
+		    strnlen(c->e[i].actor, VCLOCK_ACTOR_MAX), &ix) == -1)
+			return -1;
+		m->len += varint_put(m->p + m->len, ix);
+		m->len += varint_put(m->p + m->len, c->e[i].counter);
+	}
+	return 0;
+}
+
+void
+entry_meta_free(struct entry_meta *m)
+{
+	free(m->p);
+	m->p = NULL;
+	m->len = m->cap = 0;
+}
+
+size_t
+entry_need(size_t klen, const struct version *v, const struct entry_meta *m)
+{
+	size_t vlen = v->value != NULL ? v->value_len : 0;
+
+	if (klen > UINT16_MAX) {
+		errno = EINVAL;
+		return 0;
+	}
+	if (vlen >= UINT32_MAX) {
+		errno = EFBIG;
+		return 0;
+	}
+	return ENTRY_HDR + klen + 1 + rcvlen(flags_of(v)) + vlen + 1 + m->len;
+}
+
+void
+entry_fill(struct entry *e, const char *key, size_t klen, uint32_t hash,
+    const struct version *v, int64_t rcv, const struct entry_meta *m)
+{
+	unsigned char *p = e->data;
+	size_t vlen = v->value != NULL ? v->value_len : 0;
+
+	e->ts = v->ts;
+	e->hash = hash;
+	e->vlen = (uint32_t)vlen;
+	e->klen = (uint16_t)klen;
+	e->flags = flags_of(v);
+	if (p != (const unsigned char *)key)
+		memmove(p, key, klen);
+	p += klen;
+	*p++ = '\0';
+	if (rcvlen(e->flags) > 0)
+		memcpy(p, &rcv, sizeof(rcv));
+	p += rcvlen(e->flags);
+	if (vlen > 0)
+		memcpy(p, v->value, vlen);
+	p += vlen;
+	*p++ = '\0';
+	memcpy(p, m->p, m->len);
+}
+
+void
+entry_scratch_init(struct entry_scratch *sc, struct vclock_entry *ce,
+    size_t cap)
+{
+	version_init(&sc->v);
+	sc->ce = ce;
+	sc->cap = ce != NULL ? cap : 0;
+	sc->own = false;
+}
+
+void
+entry_scratch_free(struct entry_scratch *sc)
+{
+	if (sc->own)
+		free(sc->ce);
+	entry_scratch_init(sc, NULL, 0);
+}
+
+/* Room for n clock entries in sc; NULL with errno ENOMEM. */
+static struct vclock_entry *
+scratch_entries(struct entry_scratch *sc, size_t n)
+{
+	struct vclock_entry *ce;
+	size_t cap;
+
+	if (n <= sc->cap)
+		return sc->ce;
+	cap = n < 4 ? 4 : n;
+	if (cap > SIZE_MAX / sizeof(*ce) ||
+	    (ce = realloc(sc->own ? sc->ce : NULL, cap * sizeof(*ce))) == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (!sc->own && sc->cap > 0)
+		memcpy(ce, sc->ce, sc->cap * sizeof(*ce));
+	sc->ce = ce;
+	sc->cap = cap;
+	sc->own = true;
+	return ce;
+}
+
+/* Copies the name of actor index i into dst (VCLOCK_ACTOR_MAX + 1 bytes). */
+static void
+copy_name(const struct intern *t, uint32_t i, char *dst)
+{
+	const char *nm = intern_name(t, i);
+
+	memcpy(dst, nm, strlen(nm) + 1);
+}
+
+/*
+ * Fills everything of v but the clock from e (value borrowed) and returns
+ * the number of clock entries, leaving *pp at the first pair.
+ */
+static size_t
+decode_head(const struct intern *t, const struct entry *e, struct version *v,
+    const unsigned char **pp)
+{
+	const unsigned char *p = e_meta(e);
+
+	copy_name(t, (uint32_t)varint_get(&p), v->actor);
+	v->ts = e->ts;
+	v->tombstone = (e->flags & ENTRY_TOMB) != 0;
+	if (e->flags & ENTRY_NOVAL) {
+		v->value = NULL;
+		v->value_len = 0;
+	} else {
+		v->value = (char *)e_val(e);
+		v->value_len = e->vlen;
+	}
+	*pp = p;
+	return (size_t)varint_get(pp);
+}
+
+static void
+decode_clock(const struct intern *t, const unsigned char *p,
+    struct vclock_entry *ce, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		copy_name(t, (uint32_t)varint_get(&p), ce[i].actor);
+		ce[i].counter = varint_get(&p);
+	}
+}
+
+const struct version *
+entry_decode(const struct intern *t, const struct entry *e,
+    struct entry_scratch *sc)
+{
+	const unsigned char *p;
+	size_t n = decode_head(t, e, &sc->v, &p);
+	struct vclock_entry *ce = scratch_entries(sc, n);
+
+	if (ce == NULL && n > 0)
+		return NULL;
+	decode_clock(t, p, ce, n);
+	sc->v.clock.e = n > 0 ? ce : NULL;
+	sc->v.clock.n = n;
+	return &sc->v;
+}
+
+int
+entry_copy_out(const struct intern *t, const struct entry *e,
+    struct version *out)
+{
+	struct vclock_entry *ce = out->clock.e;
+	const unsigned char *p;
+	struct version v;
+	char *val = NULL;
+	size_t n;
+
+	version_init(&v);
+	n = decode_head(t, e, &v, &p);
+	if (n != out->clock.n) {
+		if (n > SIZE_MAX / sizeof(*ce) ||
+		    (n > 0 && (ce = malloc(n * sizeof(*ce))) == NULL))
+			goto nomem;
+		if (n == 0)
+			ce = NULL;
+	}
+	/* The last step that can fail: out is untouched until it worked. */
+	if (v.value != NULL &&
+	    (val = realloc(out->value, v.value_len + 1)) == NULL) {
+		if (ce != out->clock.e)
+			free(ce);
+		goto nomem;
+	}
+	if (v.value != NULL)
+		memcpy(val, v.value, v.value_len + 1);	/* with its NUL */
+	else
+		free(out->value);
+	if (ce != out->clock.e) {
+		free(out->clock.e);
+		out->clock.e = ce;
+	}
+	out->clock.n = n;
+	decode_clock(t, p, out->clock.e, n);
+	out->value = val;
+	out->value_len = v.value_len;
+	out->ts = v.ts;
+	memcpy(out->actor, v.actor, sizeof(out->actor));
+	out->tombstone = v.tombstone;
+	return 0;
+
+nomem:
+	errno = ENOMEM;
+	return -1;
+}
