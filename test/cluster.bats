@@ -302,7 +302,7 @@ readme_cluster() {
 		case "$line" in
 		./kvd\ *)
 			n=$((n + 1))
-			eval "$line" >"$TMP/qs$n.log" 2>&1 3>&- &
+			eval "exec $line" >"$TMP/qs$n.log" 2>&1 3>&- &
 			echo $! >"$TMP/qs$n.pid"
 			;;
 		esac
