@@ -26,7 +26,7 @@ HEADERS	= lib/antientropy.h lib/api.h lib/aside.h lib/auth.h \
 	  lib/peer.h lib/push.h lib/record.h lib/replica.h lib/ring.h lib/rng.h \
 	  lib/server.h lib/sha256.h lib/snapshot.h lib/store.h lib/stream.h \
 	  lib/transfer.h lib/varint.h lib/vclock.h lib/verify.h lib/version.h \
-	  lib/wal.h lib/workq.h
+	  lib/wal.h lib/watch.h lib/workq.h
 LIBOBJS	= lib/antientropy.o lib/api.o lib/aside.o lib/auth.o \
 	  lib/base64.o lib/bench.o lib/buf.o lib/client.o lib/clock.o \
 	  lib/cluster.o lib/crc32c.o lib/entry.o lib/failpoint.o lib/file.o \
@@ -35,7 +35,7 @@ LIBOBJS	= lib/antientropy.o lib/api.o lib/aside.o lib/auth.o \
 	  lib/peer.o lib/push.o lib/record.o lib/replica.o lib/ring.o lib/rng.o \
 	  lib/server.o lib/sha256.o lib/snapshot.o lib/store.o lib/stream.o \
 	  lib/transfer.o lib/varint.o lib/vclock.o lib/verify.o lib/version.o \
-	  lib/wal.o lib/workq.o
+	  lib/wal.o lib/watch.o lib/workq.o
 UNITS	= test/unit/test_antientropy test/unit/test_api \
 	  test/unit/test_aside test/unit/test_auth test/unit/test_base64 \
 	  test/unit/test_bench test/unit/test_buf test/unit/test_clock \

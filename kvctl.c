@@ -90,6 +90,10 @@ static const struct {
 	  "Writes up to 1000 keys in one request (POST /batch); each VALUE as\n"
 	  "for put. Not atomic: each write succeeds or fails on its own, and a\n"
 	  "failure is named on stderr." },
+	{ "watch", "kvctl watch KEY",
+	  "Prints KEY's value, then each new value (or \"deleted\") on its own\n"
+	  "line as it changes, until interrupted: GET ?wait= long polls, which\n"
+	  "a write through any node ends." },
 	{ "health", "kvctl health", "Checks that the server answers /health." },
 	{ "cluster", "kvctl cluster nodes | join ID HOST:PORT | leave ID | cleanup",
 	  "nodes lists the members, their state as the server sees it, N/W/R,\n"
@@ -118,6 +122,7 @@ usage(FILE *f)
 	    "  delete KEY              delete a key\n"
 	    "  mget KEY...             read many keys in one request\n"
 	    "  mput KEY VALUE...       write many keys in one request\n"
+	    "  watch KEY               print each new value as it changes\n"
 	    "  health                  check that the server is up\n"
 	    "  cluster nodes           list the members and their state\n"
 	    "  cluster join ID ADDR    add a member (ADDR is HOST:PORT)\n"
@@ -411,6 +416,72 @@ cmd_put(const struct opts *o, const char *key, const char *arg)
 out:
 	buf_free(&target);
 	buf_free(&value);
+	return rc;
+}
+
+#define WATCH_POLL_S	60	/* one long poll; the server holds it */
+
+/*
+ * kvctl watch KEY: prints the value, then each new value (or "deleted")
+ * on its own line as it changes, until interrupted: a loop of GET
+ * ?wait=ETAG long polls.  A server that cannot be reached or answers 503
+ * is tried again after a pause; only a usage error or a 4xx ends it.
+ */
+static int
+cmd_watch(const struct opts *o, const char *key)
+{
+	struct client_response res;
+	struct buf target = BUF_INIT, etag = BUF_INIT;
+	struct opts lo = *o;
+	char hv[256];
+	int rc, pause_ms = 200;
+	bool first = true;
+
+	lo.timeout_ms = (WATCH_POLL_S + 15) * 1000;
+	lo.quiet = true;
+	for (;;) {
+		buf_reset(&target);
+		key_target(o, key, false, &target);
+		if (!first) {
+			buf_printf(&target, "%cwait=%s&timeout=%d", o->r != NULL ?
+			    '&' : '?', etag.data, WATCH_POLL_S);
+		}
+		client_response_init(&res);
+		rc = request(&lo, "GET", target.data, NULL, NULL, 0,
+		    "Accept: application/octet-stream\r\n", &res);
+		if (rc == EXIT_USAGE) {
+			client_response_free(&res);
+			break;
+		}
+		if (rc != 0 || res.http.status == 503 || res.http.status >= 500) {
+			client_response_free(&res);
+			poll(NULL, 0, pause_ms);
+			pause_ms = pause_ms < 3200 ? pause_ms * 2 : pause_ms;
+			continue;
+		}
+		pause_ms = 200;
+		if (res.http.status == 200) {
+			fwrite(res.body.data, 1, res.body.len, stdout);
+			putchar('\n');
+			buf_reset(&etag);
+			if (client_header(&res, "ETag", hv, sizeof(hv)) != NULL)
+				buf_append(&etag, hv + (hv[0] == '"'),
+				    strlen(hv) - (hv[0] == '"') * 2);
+		} else if (res.http.status == 404) {
+			if (!first || etag.len > 0)
+				puts("deleted");
+			buf_reset(&etag);
+		} else if (res.http.status != 304) {
+			rc = report(o, &res, "watch");
+			client_response_free(&res);
+			break;
+		}
+		fflush(stdout);
+		first = false;
+		client_response_free(&res);
+	}
+	buf_free(&target);
+	buf_free(&etag);
 	return rc;
 }
 
@@ -1580,6 +1651,11 @@ run(int argc, char **argv, char **args)
 			    args[0]);
 		return put ? cmd_mput(&o, nargs - 1, args + 1) :
 		    cmd_mget(&o, nargs - 1, args + 1);
+	}
+	if (strcmp(args[0], "watch") == 0) {
+		if (nargs != 2 || args[1][0] == '\0')
+			return usage_error(NULL, "usage: kvctl watch KEY");
+		return cmd_watch(&o, args[1]);
 	}
 	if (strcmp(args[0], "health") == 0) {
 		if (nargs != 1)

@@ -63,6 +63,7 @@ struct config {
 	long	 n, w, r;
 	long	 snapshot_interval;	/* seconds */
 	long	 max_conns;
+	long	 max_watchers;
 	long	 idle_timeout;		/* seconds */
 	long	 header_timeout;	/* seconds */
 	long	 body_timeout;		/* seconds */
@@ -138,6 +139,8 @@ static const struct flag flags[] = {
 	  "seconds between snapshots, 0 = only at shutdown (default 60)" },
 	{ "max-conns", FLAG_NUM, F(max_conns), 1, 1000000,
 	  "connections served at once; more get 503 (default 1024)" },
+	{ "max-watchers", FLAG_NUM, F(max_watchers), 0, 1000000,
+	  "GET ?wait= requests parked at once; more get 503 (default 1000)" },
 	{ "idle-timeout", FLAG_NUM, F(idle_timeout), 1, 86400,
 	  "seconds an idle keep-alive connection is kept (default 60)" },
 	{ "header-timeout", FLAG_NUM, F(header_timeout), 1, 3600,
@@ -384,6 +387,7 @@ config_defaults(struct config *cfg)
 	cfg->r = 2;
 	cfg->snapshot_interval = 60;
 	cfg->max_conns = 1024;
+	cfg->max_watchers = 1000;
 	cfg->idle_timeout = 60;
 	cfg->header_timeout = 10;
 	cfg->body_timeout = 30;
@@ -487,6 +491,7 @@ node_config_from(const struct config *cfg, struct auth *auth,
 	 * (1,660,074 bytes for the default 1 MiB).
 	 */
 	nc->max_body = (size_t)cfg->max_body;
+	nc->max_watchers = (size_t)cfg->max_watchers;
 	s->limits.max_body = (size_t)cfg->max_body + (size_t)cfg->max_body / 3 +
 	    (256u << 10);
 	s->max_body_name = "internal routes: --max-body x 4/3 + 256 KiB";

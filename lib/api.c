@@ -51,9 +51,11 @@
 #include "node.h"
 #include "peer.h"
 #include "replica.h"
+#include "ring.h"
 #include "store.h"
 #include "transfer.h"
 #include "vclock.h"
+#include "watch.h"
 #include "workq.h"
 
 #ifndef KVD_VERSION
@@ -283,7 +285,7 @@ params_of(int route, const struct http_request *req)
 	if (route != R_KV)
 		return "";
 	if (method_is(req, "GET") || method_is(req, "HEAD"))
-		return "r raw";
+		return "r raw wait timeout";
 	return "r w";
 }
 
@@ -341,6 +343,13 @@ check_params(int route, const struct http_request *req,
 			snprintf(msg, sizeof(msg), "parameter '%.*s' given twice",
 			    (int)n, p);
 			server_error_code(res, 400, "bad_param", msg);
+			return -1;
+		}
+		if (n == 7 && memcmp(p, "timeout", 7) == 0 &&
+		    !http_query_get(req->query, req->query_len, "wait", NULL,
+		    NULL)) {
+			server_error_code(res, 400, "bad_param", "timeout goes "
+			    "with wait (GET /kv/KEY?wait=ETAG&timeout=S)");
 			return -1;
 		}
 		if (n == 3 && memcmp(p, "raw", 3) == 0 && !(vlen == 0 ||
@@ -411,6 +420,34 @@ not_modified(const struct http_request *req, const struct vclock *c)
 	return replica_etag_matches(h->value, h->value_len, c);
 }
 
+/* Fills res with a GET's answer to the read rr of key. */
+static void
+answer_get(const struct server_request *sr, const struct buf *key,
+    const struct replica_result *rr, struct server_response *res)
+{
+	put_quorum_headers(res, rr, rr->status == 200);
+	if (rr->status != 200) {
+		quorum_error(res, rr);
+	} else if (not_modified(sr->http, &rr->v.clock)) {
+		res->status = 304;
+	} else if (wants_raw(sr->http)) {
+		res->content_type = "application/octet-stream";
+		buf_append(&res->body, rr->v.value, rr->v.value_len);
+	} else {
+		buf_puts(&res->body, "{\"key\":");
+		json_emit_string(&res->body, key->data, key->len);
+		if (json_utf8_valid(rr->v.value, rr->v.value_len)) {
+			buf_puts(&res->body, ",\"value\":");
+			json_emit_string(&res->body, rr->v.value, rr->v.value_len);
+		} else {
+			buf_puts(&res->body, ",\"value_b64\":\"");
+			base64_encode(rr->v.value, rr->v.value_len, &res->body);
+			buf_putc(&res->body, '"');
+		}
+		buf_puts(&res->body, "}\n");
+	}
+}
+
 static void
 handle_get(struct node *nd, const struct server_request *sr,
     const struct buf *key, struct server_response *res)
@@ -422,28 +459,156 @@ handle_get(struct node *nd, const struct server_request *sr,
 		return;
 	replica_result_init(&rr);
 	replica_get(nd->replica, key->data, key->len, r, &rr);
-	put_quorum_headers(res, &rr, rr.status == 200);
-	if (rr.status != 200) {
-		quorum_error(res, &rr);
-	} else if (not_modified(sr->http, &rr.v.clock)) {
-		res->status = 304;
-	} else if (wants_raw(sr->http)) {
-		res->content_type = "application/octet-stream";
-		buf_append(&res->body, rr.v.value, rr.v.value_len);
-	} else {
-		buf_puts(&res->body, "{\"key\":");
-		json_emit_string(&res->body, key->data, key->len);
-		if (json_utf8_valid(rr.v.value, rr.v.value_len)) {
-			buf_puts(&res->body, ",\"value\":");
-			json_emit_string(&res->body, rr.v.value, rr.v.value_len);
-		} else {
-			buf_puts(&res->body, ",\"value_b64\":\"");
-			base64_encode(rr.v.value, rr.v.value_len, &res->body);
-			buf_putc(&res->body, '"');
-		}
-		buf_puts(&res->body, "}\n");
-	}
+	answer_get(sr, key, &rr, res);
 	replica_result_free(&rr);
+}
+
+/* ---- GET /kv/KEY?wait=ETAG&timeout=S: watch ---------------------------- */
+
+#define WATCH_DEFAULT_S	30
+#define WATCH_MAX_S	300
+
+/*
+ * The address of the first owner of key not known down, or NULL when
+ * this node owns it (or no owner is up).  out holds the address.
+ */
+static const char *
+owner_to_ask(struct node *nd, const struct buf *key, char *out, size_t outlen)
+{
+	const struct cluster_view *v;
+	struct peer_health h;
+	size_t pref[64], n, i;
+	const char *found = NULL;
+	bool mine = false;
+
+	v = cluster_view_get(nd->cluster);
+	n = v->nmembers == 0 ? 0 : ring_preference(v->ring, key->data, key->len,
+	    (size_t)v->n < 64 ? (size_t)v->n : 64, pref);
+	for (i = 0; i < n; i++)
+		mine |= v->self >= 0 && pref[i] == (size_t)v->self;
+	for (i = 0; i < n && !mine && found == NULL; i++)
+		if (peer_health(nd->peers, v->members[pref[i]].address, &h) !=
+		    PEER_DOWN) {
+			snprintf(out, outlen, "%s", v->members[pref[i]].address);
+			found = out;
+		}
+	cluster_view_put(nd->cluster, v);
+	return found;
+}
+
+/*
+ * A node that does not own the key parks the watch on an owner: the same
+ * request, marked forwarded so the owner does not pass it on again, with
+ * the owner's answer relayed.  0 when relayed, -1 when the owner could
+ * not be asked (then this node watches itself, from its quorum reads).
+ */
+static int
+forward_watch(struct node *nd, const struct server_request *sr,
+    const char *address, int timeout_s, struct server_response *res)
+{
+	struct client_response cr;
+	char etag[256];
+	int rc;
+
+	client_response_init(&cr);
+	rc = peer_call(nd->peers, address, "GET", sr->http->target,
+	    NULL, NULL, 0, "X-Kvd-Forwarded: 1\r\n", timeout_s * 1000 + 5000,
+	    &cr);
+	if (rc == 0 && cr.http.status != 503) {
+		res->status = cr.http.status;
+		res->content_type = client_header(&cr, "Content-Type", etag,
+		    sizeof(etag)) != NULL && strncmp(etag,
+		    "application/octet-stream", 24) == 0 ?
+		    "application/octet-stream" : "application/json";
+		if (client_header(&cr, "ETag", etag, sizeof(etag)) != NULL)
+			buf_printf(&res->headers, "ETag: %s\r\n", etag);
+		buf_append(&res->body, cr.body.data, cr.body.len);
+	} else
+		rc = -1;
+	client_response_free(&cr);
+	return rc;
+}
+
+/*
+ * The watch: answers at once when the key's version is not the one the
+ * client has (wait=ETAG, quoted or not; empty for "absent"), else parks
+ * until it changes on this node (watch.h) and answers with the new
+ * version, or 304 at the timeout.  A node that is not an owner forwards
+ * the watch to one (forward_watch).
+ */
+static void
+handle_watch(struct node *nd, const struct server_request *sr,
+    const struct buf *key, struct server_response *res)
+{
+	const struct http_request *req = sr->http;
+	struct replica_result rr;
+	struct buf want = BUF_INIT, have = BUF_INIT;
+	struct watcher *wt = NULL;
+	const char *s, *owner;
+	char addr[CLUSTER_ADDR_MAX];
+	size_t slen, i;
+	int64_t deadline;
+	int r, timeout = WATCH_DEFAULT_S;
+
+	if (quorum_param(nd, req, "r", &r, res) != 0)
+		return;
+	if (http_query_get(req->query, req->query_len, "timeout", &s, &slen)) {
+		for (i = 0, timeout = 0; i < slen && i < 4 && s[i] >= '0' &&
+		    s[i] <= '9'; i++)
+			timeout = timeout * 10 + (s[i] - '0');
+		if (slen == 0 || i != slen || timeout < 1 || timeout > WATCH_MAX_S) {
+			server_error_code(res, 400, "bad_param", "bad timeout: "
+			    "want seconds from 1 to 300");
+			return;
+		}
+	}
+	http_query_get(req->query, req->query_len, "wait", &s, &slen);
+	if (http_percent_decode(s, slen, &want) != 0) {
+		server_error_code(res, 400, "bad_param", "bad wait: malformed "
+		    "percent-escape");
+		goto out;
+	}
+	if (want.len >= 2 && want.data[0] == '"' && want.data[want.len - 1] == '"') {
+		memmove(want.data, want.data + 1, want.len - 2);
+		want.len -= 2;
+		want.data[want.len] = '\0';
+	}
+	if (http_find_header(req->headers, req->nheaders,
+	    "X-Kvd-Forwarded") == NULL && (owner = owner_to_ask(nd, key, addr,
+	    sizeof(addr))) != NULL && forward_watch(nd, sr, owner, timeout,
+	    res) == 0)
+		goto out;
+	if (watch_add(nd->watch, key->data, key->len, &wt) != 0) {
+		server_error_code(res, 503, "too_many_watchers", errno == EBUSY ?
+		    "too many watchers on this node (--max-watchers); retry, or "
+		    "watch through another node" : "this node is stopping");
+		goto out;
+	}
+	deadline = clock_now_ms() + (int64_t)timeout * 1000;
+	for (;;) {
+		replica_result_init(&rr);
+		replica_get(nd->replica, key->data, key->len, r, &rr);
+		buf_reset(&have);
+		if (rr.status == 200)
+			vclock_encode(&rr.v.clock, &have);
+		if (rr.status == 503 || have.len != want.len ||
+		    memcmp(have.data, want.data, want.len) != 0) {
+			answer_get(sr, key, &rr, res);
+			replica_result_free(&rr);
+			break;
+		}
+		if (!watch_wait(nd->watch, wt, deadline)) {
+			put_quorum_headers(res, &rr, rr.status == 200);
+			res->status = 304;
+			replica_result_free(&rr);
+			break;
+		}
+		replica_result_free(&rr);
+	}
+	watch_remove(nd->watch, wt);
+out:
+	buf_free(&want);
+	buf_free(&have);
 }
 
 /*
@@ -1295,7 +1460,11 @@ api_handle(void *arg, const struct server_request *sr,
 			buf_puts(&res->body, "{\"error\":\"this node has left the "
 			    "cluster; send requests to a member (see GET "
 			    "/cluster/nodes on one)\",\"code\":\"left\"}\n");
-		} else if (method_is(req, "GET") || method_is(req, "HEAD"))
+		} else if ((method_is(req, "GET") || method_is(req, "HEAD")) &&
+		    req->query != NULL && http_query_get(req->query,
+		    req->query_len, "wait", NULL, NULL))
+			handle_watch(nd, sr, &key, res);
+		else if (method_is(req, "GET") || method_is(req, "HEAD"))
 			handle_get(nd, sr, &key, res);
 		else
 			handle_write(nd, sr, &key, method_is(req, "DELETE"), res);

@@ -9,6 +9,7 @@
  *	listener	bind the port first, so a port in use fails before
  *			anything is written to disk
  *	directory	DATA_DIR/ID: LOCK, incarnation, the away check
+ *	watch		parked ?wait= requests; the store tells it of changes
  *	store		the data (close: the final snapshot, then close)
  *	aside		refused.jsonl: records peers refuse for good
  *	peers		the connection pool every node-to-node call uses
@@ -386,6 +387,23 @@ close_directory(struct node *nd)
 }
 
 static int
+open_watch(struct node *nd, char *err, size_t errlen)
+{
+	if ((nd->watch = watch_new(nd->cfg.max_watchers)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+close_watch(struct node *nd)
+{
+	watch_free(nd->watch);
+	nd->watch = NULL;
+}
+
+static int
 open_store(struct node *nd, char *err, size_t errlen)
 {
 	struct store_options sopt;
@@ -401,6 +419,8 @@ open_store(struct node *nd, char *err, size_t errlen)
 		    sizeof(batch) / sizeof(batch[0]));
 	memset(&sopt, 0, sizeof(sopt));
 	sopt.fsync = true;
+	sopt.notify = watch_notify;
+	sopt.notify_arg = nd->watch;
 	if (store_open(&nd->store, nd->dir, &sopt, msg, sizeof(msg)) != 0) {
 		snprintf(err, errlen, "cannot open the store in %s: %s", nd->dir,
 		    msg);
@@ -648,6 +668,7 @@ open_server(struct node *nd, char *err, size_t errlen)
 static void
 close_server(struct node *nd)
 {
+	watch_stop(nd->watch);	/* parked requests answer now, not in 300 s */
 	server_stop(nd->server, nd->cfg.shutdown_grace_ms);
 	nd->server = NULL;
 	nd->listen_fd = -1;
@@ -660,6 +681,7 @@ static const struct step {
 } steps[] = {
 	{ "listener",		open_listener,		close_listener },
 	{ "directory",		open_directory,		close_directory },
+	{ "watch",		open_watch,		close_watch },
 	{ "store",		open_store,		close_store },
 	{ "aside",		open_aside,		close_aside },
 	{ "peers",		open_peers,		close_peers },

@@ -38,6 +38,7 @@
 #include "store.h"
 #include "transfer.h"
 #include "vclock.h"
+#include "watch.h"
 
 #ifndef PATH_MAX
 #define PATH_MAX 4096
@@ -61,6 +62,7 @@ struct node_config {
 	int		 shutdown_grace_ms;
 	struct auth	*auth;		/* borrowed; NULL: no cluster secret */
 	size_t		 max_body;	/* --max-body: the public routes' body limit */
+	size_t		 max_watchers;	/* requests parked on ?wait= at once */
 	/*
 	 * The HTTP server: limits and timeouts.  node_open sets listen_fd
 	 * and answers with the API (api.h): handler, precheck and arg.
@@ -77,6 +79,7 @@ struct node {
 	int64_t		 started_ms;	/* monotonic */
 	int64_t		 started_wall_ms;
 
+	struct watch	*watch;		/* requests parked until a key changes */
 	struct store	*store;
 	struct aside	*aside;		/* records peers refused for good */
 	struct peers	*peers;

@@ -225,6 +225,8 @@ struct store {
 	char		*dir;
 	struct wal	*wal;
 	bool		 fsync;
+	store_notify_fn	 notify;	/* store_options': set before any thread */
+	void		*notify_arg;
 	pthread_mutex_t	 snap_mu;	/* one snapshot at a time */
 	pthread_mutex_t	 stat_mu;	/* guards the two fields below */
 	int64_t		 snapshot_ms;
@@ -530,6 +532,8 @@ store_apply_nowait(struct store *s, const char *key, size_t klen,
 	rc = do_apply(s, st, key, klen, h, v, RCV_NOW, true, seq);
 	e_no = errno;
 	pthread_rwlock_unlock(&st->lock);
+	if (rc == 1 && s->notify != NULL)
+		s->notify(s->notify_arg, key, klen);
 	if (rc == -1 && e_no == ENOSPC)
 		nospace_probe(s);
 	else if (rc == -1)
@@ -570,6 +574,8 @@ store_update(struct store *s, const char *key, size_t klen,
 	e_no = errno;
 	pthread_rwlock_unlock(&st->lock);
 	version_free(&next);
+	if (rc == 1 && s->notify != NULL)
+		s->notify(s->notify_arg, key, klen);
 	if (ret != 0)
 		return ret;
 	if (rc == -1) {
@@ -960,6 +966,8 @@ store_open(struct store **out, const char *dir,
 	pthread_mutex_init(&s->snap_mu, NULL);
 	pthread_mutex_init(&s->stat_mu, NULL);
 	s->fsync = opt != NULL ? opt->fsync : true;
+	s->notify = opt != NULL ? opt->notify : NULL;
+	s->notify_arg = opt != NULL ? opt->notify_arg : NULL;
 	if ((s->dir = strdup(dir)) == NULL || intern_new(&s->act) == -1) {
 		snprintf(err, errlen, "store: out of memory");
 		goto fail;

@@ -33,8 +33,18 @@
 
 struct store;
 
+/*
+ * Called with the key after a new version of it was installed (by a
+ * write, replication, repair, hints, anti-entropy or a transfer; not by
+ * recovery), from the installing thread, with no store lock held.  It
+ * must not call into the store.
+ */
+typedef void (*store_notify_fn)(void *arg, const char *key, size_t klen);
+
 struct store_options {
-	bool	fsync;		/* false only for tests and benchmarks */
+	bool		 fsync;		/* false only for tests and benchmarks */
+	store_notify_fn	 notify;	/* NULL: none */
+	void		*notify_arg;
 };
 
 struct store_stats {

@@ -9,7 +9,7 @@
 # file names after "put KEY @".  After "verify" and "bench", options
 # kvctl itself does not know belong to that command, as in kvctl.
 
-_kvctl_commands="put get delete mget mput health cluster verify bench help"
+_kvctl_commands="put get delete mget mput watch health cluster verify bench help"
 _kvctl_flags="--server --json --timeout --connect-timeout --retry --r --w -q --quiet
 	-v --verbose --help --version"
 _kvctl_bench_opts="-c -n -d -t --ratio --size --keys --prefill --raw --warmup"

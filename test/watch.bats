@@ -1,0 +1,167 @@
+#!/usr/bin/env bats
+# test/watch.bats -- GET /kv/KEY?wait=ETAG&timeout=S: a request parked
+# until the key changes (through any node), 304 at the timeout; a node
+# that does not own the key parks the watch on an owner; many watchers;
+# kvctl watch.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+setup() {
+	setup_tmp
+	pick_ports 4
+	BG=()
+}
+
+teardown() {
+	local p
+	for p in "${BG[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	teardown_tmp
+}
+
+# etag NODE KEY: the ETag of KEY read through NODE, without quotes.
+etag() {
+	curl -s --max-time 5 -D - -o /dev/null "$(url "$1")/kv/$2" |
+	    tr -d '\r' | awk -F': ' 'tolower($1) == "etag" { gsub(/"/, "", $2); print $2 }'
+}
+
+cluster3() {
+	local n
+	for n in 1 2 3; do
+		start_peer "$n" 3 ""
+	done
+}
+
+@test "a write through one node wakes a watcher on another; the answer is the new version" {
+	cluster3
+	[ "$(put node1 w v1)" = 201 ]
+	e=$(etag node2 w)
+	[ -n "$e" ]
+	curl -s --max-time 30 -w '\n%{http_code}' "$(url node2)/kv/w?wait=$e&timeout=25" \
+	    >"$TMP/out" 3>&- &
+	BG+=($!)
+	t0=$(now_ms)
+	sleep 0.5
+	kill -0 "${BG[0]}"	# still parked
+	[ "$(put node3 w v2)" = 200 ]
+	wait "${BG[0]}"
+	echo "woke $(secs "$t0") s after the watch began (the write came at 0.5 s)"
+	cat "$TMP/out"
+	[ "$(tail -1 "$TMP/out")" = 200 ]
+	[ "$(head -1 "$TMP/out" | jq -r .value)" = v2 ]
+	# A delete wakes it too (404); a watch on an absent key waits with wait=.
+	e=$(etag node2 w)
+	curl -s --max-time 30 -o /dev/null -w '%{http_code}' "$(url node1)/kv/w?wait=$e&timeout=25" \
+	    >"$TMP/del" 3>&- &
+	BG+=($!)
+	sleep 0.3
+	[ "$(code -X DELETE "$(url node2)/kv/w")" = 204 ]
+	wait "${BG[1]}"
+	[ "$(cat "$TMP/del")" = 404 ]
+	curl -s --max-time 30 -w '\n%{http_code}' "$(url node3)/kv/w?wait=&timeout=25" \
+	    >"$TMP/new" 3>&- &
+	BG+=($!)
+	sleep 0.3
+	[ "$(put node1 w v3)" = 201 ]
+	wait "${BG[2]}"
+	[ "$(head -1 "$TMP/new" | jq -r .value)" = v3 ]
+}
+
+@test "no change before the timeout: 304 with the ETag; a version unlike wait answers at once" {
+	start_node n1
+	[ "$(put n1 k v)" = 201 ]
+	e=$(etag n1 k)
+	t0=$(now_ms)
+	run curl -s --max-time 10 -D - -o /dev/null "$(url n1)/kv/k?wait=$e&timeout=1"
+	echo "$output"
+	[[ "$output" == *"HTTP/1.1 304"* ]]
+	[[ "$output" == *"ETag: \"$e\""* ]]
+	run curl -s --max-time 10 -w ' %{http_code}' "$(url n1)/kv/k?wait=%22old%22&timeout=30"
+	[[ "$output" == *'"value":"v"'*" 200" ]]
+	run curl -s --max-time 10 -w ' %{http_code}' "$(url n1)/kv/none?wait=stale&timeout=30"
+	[[ "$output" == *" 404" ]]
+	for q in "wait=$e&timeout=0" "wait=$e&timeout=301" "wait=$e&timeout=x" "timeout=5"; do
+		[ "$(code "$(url n1)/kv/k?$q")" = 400 ]
+	done
+}
+
+@test "a node that does not own the key parks the watch on an owner" {
+	local n own="" other=""
+	for n in 1 2 3 4; do
+		start_peer "$n" 2 "$(peers_of "$n" 4)"
+	done
+	wait_for 15 bash -c "curl -s '$(url node1)/cluster/nodes' | jq -e '.members | length == 4' >/dev/null"
+	# A key node4 does not own (N=2 of 4).
+	for k in $(seq 1 50); do
+		reps=$(curl -s -D - -o /dev/null -X PUT -d '{"value":"a"}' "$(url node1)/kv/f$k" |
+		    tr -d '\r' | awk -F': ' 'tolower($1) == "x-kvd-replicas" { print $2 }')
+		case ",$reps," in *,node4,*) ;; *) own=f$k; break ;; esac
+	done
+	[ -n "$own" ]
+	e=$(etag node1 "$own")
+	curl -s --max-time 30 -w '\n%{http_code}' "$(url node4)/kv/$own?wait=$e&timeout=25" \
+	    >"$TMP/out" 3>&- &
+	BG+=($!)
+	sleep 0.5
+	[ "$(put node2 "$own" b)" = 200 ]
+	wait "${BG[0]}"
+	cat "$TMP/out"
+	[ "$(head -1 "$TMP/out" | jq -r .value)" = b ]
+}
+
+@test "200 watchers on 200 keys: each wakes for its own key only; --max-watchers bounds them" {
+	start_node n1 --max-watchers 200
+	local i
+	for i in $(seq 1 200); do
+		put n1 "m$i" v0 >/dev/null
+	done
+	run timeout 60 python3 -c '
+import http.client, json, sys, threading, time
+port = int(sys.argv[1])
+def etag(k):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", "/kv/" + k); r = c.getresponse(); r.read()
+    return r.getheader("ETag").strip("\"")
+res = {}
+def watch(k, e):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=40)
+    c.request("GET", "/kv/%s?wait=%s&timeout=20" % (k, e))
+    r = c.getresponse(); b = r.read()
+    res[k] = (r.status, b)
+keys = ["m%d" % i for i in range(1, 201)]
+ts = [threading.Thread(target=watch, args=(k, etag(k))) for k in keys]
+for t in ts: t.start()
+time.sleep(2)
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+c.request("GET", "/kv/extra?wait=&timeout=5"); r = c.getresponse(); b = r.read()
+print("201st watcher:", r.status, json.loads(b).get("code"))
+for k in keys[:100]:
+    c.request("PUT", "/kv/" + k, json.dumps({"value": "v1"})); r = c.getresponse(); r.read()
+for t in ts: t.join()
+woke = sum(1 for k in keys[:100] if res[k][0] == 200 and json.loads(res[k][1])["value"] == "v1")
+slept = sum(1 for k in keys[100:] if res[k][0] == 304)
+print("woke", woke, "slept", slept)
+' "$(port_of n1)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"201st watcher: 503 too_many_watchers"* ]]
+	[[ "$output" == *"woke 100 slept 100"* ]]
+}
+
+@test "kvctl watch prints the value, each new value and deleted" {
+	cluster3
+	[ "$(put node1 kw one)" = 201 ]
+	"$KVCTL" watch kw --server "$(url node2)" >"$TMP/watch.out" 2>&1 3>&- &
+	BG+=($!)
+	wait_for 10 grep -q '^one$' "$TMP/watch.out"
+	[ "$(put node3 kw two)" = 200 ]
+	wait_for 10 grep -q '^two$' "$TMP/watch.out"
+	[ "$(code -X DELETE "$(url node1)/kv/kw")" = 204 ]
+	wait_for 10 grep -q '^deleted$' "$TMP/watch.out"
+	[ "$(put node1 kw three)" = 201 ]
+	wait_for 10 grep -q '^three$' "$TMP/watch.out"
+	cat "$TMP/watch.out"
+	[ "$(cat "$TMP/watch.out")" = "$(printf 'one\ntwo\ndeleted\nthree')" ]
+}
