@@ -58,7 +58,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "net.h"
-#include "wal.h"
 
 #define HOUSEKEEPING_MS	60000	/* tombstone collection and the alive stamp */
 #define PEER_POOL_IDLE	64	/* idle connections kept per peer */
@@ -410,14 +409,15 @@ open_store(struct node *nd, char *err, size_t errlen)
 	char msg[512];
 
 	static const double batch[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256 };
+	static struct metric *commit_batches;
 
-	/* Before any WAL exists: every fsync reads the pointer. */
-	if (wal_batch_metric == NULL)
-		wal_batch_metric = metrics_histogram(
-		    "kvd_group_commit_batch_size", "WAL records made durable by "
-		    "one fsync (group commit).", batch,
-		    sizeof(batch) / sizeof(batch[0]));
+	/* One histogram per process (the registry is), one store per node. */
+	if (commit_batches == NULL)
+		commit_batches = metrics_histogram("kvd_group_commit_batch_size",
+		    "WAL records made durable by one fsync (group commit).",
+		    batch, sizeof(batch) / sizeof(batch[0]));
 	memset(&sopt, 0, sizeof(sopt));
+	sopt.commit_batches = commit_batches;
 	sopt.fsync = true;
 	sopt.notify = watch_notify;
 	sopt.notify_arg = nd->watch;

@@ -987,6 +987,8 @@ store_open(struct store **out, const char *dir,
 	if (wal_open_replay(&s->wal, path, seq, &wr, s->fsync, err,
 	    errlen) == -1)
 		goto fail;
+	if (opt != NULL)
+		wal_observe_batches(s->wal, opt->commit_batches);
 	record_scratch_free(&ld.sc);
 	*out = s;
 	return 0;

@@ -28,6 +28,8 @@
 
 #include "version.h"
 
+struct metric;
+
 #define STORE_KEY_MAX 1024
 #define STORE_PARTS 256		/* store_walk_part: the key space in parts */
 
@@ -45,6 +47,7 @@ struct store_options {
 	bool		 fsync;		/* false only for tests and benchmarks */
 	store_notify_fn	 notify;	/* NULL: none */
 	void		*notify_arg;
+	struct metric	*commit_batches;	/* a histogram of records per fsync, or NULL */
 };
 
 struct store_stats {

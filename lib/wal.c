@@ -110,7 +110,6 @@
 #include "wal.h"
 
 /* Records per fsync (kvd_group_commit_batch_size), when kvd sets it. */
-struct metric *wal_batch_metric;
 
 #include <dirent.h>
 #include <errno.h>
@@ -151,6 +150,7 @@ struct wal {
 	pthread_cond_t	 cv;
 	char		*dir;
 	bool		 do_fsync;
+	struct metric	*batches;	/* wal_observe_batches; set before sharing */
 
 	int		 fd;		/* current segment */
 	uint64_t	 cur_first;	/* its name */
@@ -489,7 +489,7 @@ flush_batch(struct wal *w)
 	w->bytes += w->inflight.len;
 	if (w->do_fsync) {
 		w->fsyncs++;
-		metrics_observe(wal_batch_metric, (double)(last - w->durable_seq));
+		metrics_observe(w->batches, (double)(last - w->durable_seq));
 	}
 	w->durable_seq = last;
 	buf_reset(&w->inflight);
@@ -1104,4 +1104,10 @@ fail:
 	free(ents);
 	wal_free(w);
 	return -1;
+}
+
+void
+wal_observe_batches(struct wal *w, struct metric *m)
+{
+	w->batches = m;
 }

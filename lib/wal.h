@@ -110,12 +110,12 @@ int	wal_drop_upto(struct wal *w, uint64_t seq);
 void	wal_stats(struct wal *w, struct wal_stats *st);
 
 /*
- * When set (before the first wal_open, as no lock guards it), every fsync
- * observes the number of records it made durable: kvd's
- * kvd_group_commit_batch_size histogram.
+ * From now on every fsync of w observes, in histogram m (metrics.h), the
+ * number of records it made durable: kvd's kvd_group_commit_batch_size.
+ * Call before w is shared with other threads.  NULL stops it.
  */
 struct metric;
-extern struct metric *wal_batch_metric;
+void	wal_observe_batches(struct wal *w, struct metric *m);
 
 /* Syncs what is pending and closes; NULL is a no-op. */
 void	wal_close(struct wal *w);
