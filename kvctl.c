@@ -64,6 +64,7 @@ struct opts {
 	int		 connect_timeout_ms;
 	int		 retries;	/* --retry: extra attempts on 503/transport errors */
 	const char	*r, *w;		/* --r, --w: read and write quorums, or NULL */
+	const char	*ttl;		/* --ttl: seconds (put, mput), or NULL */
 };
 
 /* Every command, with its usage line and what it does (kvctl help CMD). */
@@ -72,9 +73,11 @@ static const struct {
 	const char	*usage;
 	const char	*help;
 } commands[] = {
-	{ "put", "kvctl put KEY VALUE|-|@FILE",
+	{ "put", "kvctl put KEY VALUE|-|@FILE [--ttl SECONDS]",
 	  "Stores VALUE under KEY (- reads stdin, @FILE a file; the bytes are\n"
-	  "sent as they are). Silent on success; --json prints the answer." },
+	  "sent as they are). With --ttl the key expires that many seconds\n"
+	  "later (1 to 315360000); a later put without it clears it. Silent on\n"
+	  "success; --json prints the answer." },
 	{ "get", "kvctl get KEY",
 	  "Writes the value's exact bytes to stdout (a newline is added only on\n"
 	  "a terminal). --json prints {\"key\",\"value\"} instead. Exit 1 when\n"
@@ -86,9 +89,9 @@ static const struct {
 	  "Reads up to 1000 keys in one request (POST /batch): each value found\n"
 	  "is written with a newline, in order; each key missing is named on\n"
 	  "stderr, and then the exit status is 1. --json prints the answer." },
-	{ "mput", "kvctl mput KEY VALUE [KEY VALUE...]",
-	  "Writes up to 1000 keys in one request (POST /batch); each VALUE as\n"
-	  "for put. Not atomic: each write succeeds or fails on its own, and a\n"
+	{ "mput", "kvctl mput KEY VALUE [KEY VALUE...] [--ttl SECONDS]",
+	  "Writes up to 1000 keys in one request (POST /batch); each VALUE, and\n"
+	  "--ttl for every key, as for put. Not atomic: each write succeeds or fails on its own, and a\n"
 	  "failure is named on stderr." },
 	{ "watch", "kvctl watch KEY",
 	  "Prints KEY's value, then each new value (or \"deleted\") on its own\n"
@@ -143,6 +146,7 @@ usage(FILE *f)
 	    "                          timeouts and 503 (KVCTL_RETRY, default 0)\n"
 	    "  --r Q, --w Q            read / write quorum of get, put, delete:\n"
 	    "                          1..N, one, quorum or all (server's R, W)\n"
+	    "  --ttl SECONDS           put, mput: the keys expire after SECONDS\n"
 	    "  -q, --quiet             no messages on stderr (KVCTL_QUIET=1)\n"
 	    "  -v, --verbose           trace requests and responses on stderr\n"
 	    "                          (KVCTL_VERBOSE=1)\n"
@@ -326,8 +330,12 @@ key_target(const struct opts *o, const char *key, bool write, struct buf *out)
 		buf_printf(out, "%cr=%s", sep, o->r);
 		sep = '&';
 	}
-	if (write && o->w != NULL)
+	if (write && o->w != NULL) {
 		buf_printf(out, "%cw=%s", sep, o->w);
+		sep = '&';
+	}
+	if (write && o->ttl != NULL)
+		buf_printf(out, "%cttl=%s", sep, o->ttl);
 }
 
 /* A quorum flag's value: 1..64, one, quorum or all. */
@@ -342,6 +350,18 @@ quorum_ok(const char *v)
 		return true;
 	n = strtol(v, &end, 10);
 	return *v >= '1' && *v <= '9' && *end == '\0' && n >= 1 && n <= 64;
+}
+
+/* A --ttl value: whole seconds from 1 to 315360000, digits only. */
+static bool
+ttl_ok(const char *v)
+{
+	char *end;
+	long long n;
+
+	n = strtoll(v, &end, 10);
+	return *v >= '1' && *v <= '9' && *end == '\0' && n >= 1 &&
+	    n <= 315360000;
 }
 
 /* Reads all of fd into out.  0 or -1. */
@@ -597,6 +617,8 @@ cmd_mget(const struct opts *o, int n, char **keys)
 		buf_puts(&ops, i ? ",{\"op\":\"get\",\"key\":" :
 		    "{\"op\":\"get\",\"key\":");
 		json_emit_string(&ops, keys[i], strlen(keys[i]));
+		if (o->ttl != NULL)
+			buf_printf(&ops, ",\"ttl\":%s", o->ttl);
 		buf_putc(&ops, '}');
 	}
 	buf_puts(&ops, "]}");
@@ -627,6 +649,8 @@ cmd_mput(const struct opts *o, int n, char **kv)
 			base64_encode(value.data, value.len, &ops);
 			buf_putc(&ops, '"');
 		}
+		if (o->ttl != NULL)
+			buf_printf(&ops, ",\"ttl\":%s", o->ttl);
 		buf_putc(&ops, '}');
 	}
 	buf_puts(&ops, "]}");
@@ -1602,6 +1626,12 @@ run(int argc, char **argv, char **args)
 				o.r = v;
 			else
 				o.w = v;
+		} else if ((v = opt_value(argc, argv, &i, "--ttl",
+		    &missing)) != NULL) {
+			if (!ttl_ok(v))
+				return usage_error(NULL, "bad --ttl '%s' (whole "
+				    "seconds, 1 to 315360000)", v);
+			o.ttl = v;
 		} else if ((v = opt_value(argc, argv, &i, "--retry",
 		    &missing)) != NULL) {
 			if (parse_retries(v, &o.retries) != 0)
@@ -1621,6 +1651,9 @@ run(int argc, char **argv, char **args)
 		return usage_error(NULL, "missing command");
 	if (strcmp(args[0], "help") == 0)
 		return cmd_help(nargs, args);
+	if (o.ttl != NULL && strcmp(args[0], "put") != 0 &&
+	    strcmp(args[0], "mput") != 0)
+		return usage_error(NULL, "--ttl goes with put and mput only");
 	if (strcmp(args[0], "put") == 0) {
 		if (nargs != 3)
 			return usage_error(NULL, "usage: kvctl put KEY VALUE|-|@FILE");

@@ -22,9 +22,10 @@
  * where fnv1a64 has offset basis 0xcbf29ce484222325 and prime
  * 0x100000001b3, and mix64 is splitmix64's finalizer (fnv.h's
  * fnv_mix64: z ^= z >> 30; z *= 0xbf58476d1ce4e5b9; z ^= z >> 27;
- * z *= 0x94d049bb133111eb; z ^= z >> 31).  Hashing the whole record means any difference in
- * clock, ts, actor, tombstone flag or value changes the leaf; XOR makes a
- * leaf independent of the order store_walk visits keys in.
+ * z *= 0x94d049bb133111eb; z ^= z >> 31).  Hashing the whole record
+ * means any difference in clock, ts, expiry, actor, tombstone flag or
+ * value changes the leaf; XOR makes a leaf independent of the order
+ * store_walk visits keys in.
  *
  * Wire format (JSON, node to node):
  *

@@ -286,8 +286,29 @@ params_of(int route, const struct http_request *req)
 		return "";
 	if (method_is(req, "GET") || method_is(req, "HEAD"))
 		return "r raw wait timeout";
+	if (method_is(req, "PUT"))
+		return "r w ttl";
 	return "r w";
 }
+
+#define TTL_MAX_S	315360000	/* ten years */
+
+/*
+ * A TTL as given (?ttl=S, "ttl":S): whole seconds from 1 to TTL_MAX_S,
+ * decimal digits only.  The seconds, or 0 when s[0..n) is not one.
+ */
+static int64_t
+ttl_of(const char *s, size_t n)
+{
+	int64_t v = 0;
+	size_t i;
+
+	for (i = 0; i < n && i < 10 && s[i] >= '0' && s[i] <= '9'; i++)
+		v = v * 10 + (s[i] - '0');
+	return n == 0 || i != n || v < 1 || v > TTL_MAX_S ? 0 : v;
+}
+
+#define TTL_BAD	"bad ttl: want whole seconds from 1 to 315360000"
 
 /* True when name[0..n) is one of the space-separated names in list. */
 static bool
@@ -352,6 +373,10 @@ check_params(int route, const struct http_request *req,
 			    "with wait (GET /kv/KEY?wait=ETAG&timeout=S)");
 			return -1;
 		}
+		if (n == 3 && memcmp(p, "ttl", 3) == 0 && ttl_of(v, vlen) == 0) {
+			server_error_code(res, 400, "bad_param", TTL_BAD);
+			return -1;
+		}
 		if (n == 3 && memcmp(p, "raw", 3) == 0 && !(vlen == 0 ||
 		    (vlen == 1 && v[0] == '1') ||
 		    (vlen == 4 && memcmp(v, "true", 4) == 0))) {
@@ -372,6 +397,9 @@ put_quorum_headers(struct server_response *res, const struct replica_result *rr,
 		buf_puts(&res->headers, "ETag: \"");
 		vclock_encode(&rr->v.clock, &res->headers);
 		buf_puts(&res->headers, "\"\r\n");
+		if (rr->v.expires != 0)
+			buf_printf(&res->headers, "X-Kvd-Expires: %lld\r\n",
+			    (long long)rr->v.expires);
 	}
 	buf_puts(&res->headers, "X-Kvd-Replicas: ");
 	buf_append(&res->headers, rr->replicas.data, rr->replicas.len);
@@ -420,6 +448,16 @@ not_modified(const struct http_request *req, const struct vclock *c)
 	return replica_etag_matches(h->value, h->value_len, c);
 }
 
+/* Appends ,"expires_ms":E for a version with a TTL. */
+static void
+put_expires(const struct version *v, struct buf *out)
+{
+	if (v->expires != 0) {
+		buf_puts(out, ",\"expires_ms\":");
+		buf_put_i64(out, v->expires);
+	}
+}
+
 /* Fills res with a GET's answer to the read rr of key. */
 static void
 answer_get(const struct server_request *sr, const struct buf *key,
@@ -444,6 +482,7 @@ answer_get(const struct server_request *sr, const struct buf *key,
 			base64_encode(rr->v.value, rr->v.value_len, &res->body);
 			buf_putc(&res->body, '"');
 		}
+		put_expires(&rr->v, &res->body);
 		buf_puts(&res->body, "}\n");
 	}
 }
@@ -532,8 +571,8 @@ forward_watch(struct node *nd, const struct server_request *sr,
 /*
  * The watch: answers at once when the key's version is not the one the
  * client has (wait=ETAG, quoted or not; empty for "absent"), else parks
- * until it changes on this node (watch.h) and answers with the new
- * version, or 304 at the timeout.  A node that is not an owner forwards
+ * until it changes on this node (watch.h) or expires, and answers with
+ * the new version (404 once expired), or 304 at the timeout.  A node that is not an owner forwards
  * the watch to one (forward_watch).
  */
 static void
@@ -547,7 +586,7 @@ handle_watch(struct node *nd, const struct server_request *sr,
 	const char *s, *owner;
 	char addr[CLUSTER_ADDR_MAX];
 	size_t slen, i;
-	int64_t deadline;
+	int64_t deadline, wake;
 	int r, timeout = WATCH_DEFAULT_S;
 
 	if (quorum_param(nd, req, "r", &r, res) != 0)
@@ -597,7 +636,13 @@ handle_watch(struct node *nd, const struct server_request *sr,
 			replica_result_free(&rr);
 			break;
 		}
-		if (!watch_wait(nd->watch, wt, deadline)) {
+		/* An expiry is a change no write announces: wake for it. */
+		wake = deadline;
+		if (rr.status == 200 && rr.v.expires != 0 && rr.v.expires -
+		    clock_wall_ms() + clock_now_ms() + 1 < deadline)
+			wake = rr.v.expires - clock_wall_ms() + clock_now_ms() + 1;
+		if (!watch_wait(nd->watch, wt, wake) &&
+		    (wake == deadline || clock_now_ms() < wake)) {
 			put_quorum_headers(res, &rr, rr.status == 200);
 			res->status = 304;
 			replica_result_free(&rr);
@@ -650,15 +695,16 @@ check_fields(const char *body, const struct json_tok *toks, const char *allow,
 
 /*
  * Takes the value out of a PUT body: the exact bytes for
- * application/octet-stream, else a JSON object with a string "value"
- * (other members ignored).  0, or -1 after filling res with the 400.
+ * application/octet-stream, else a JSON object with a string "value" and
+ * optionally "ttl" (seconds, into *ttl_s; no other member).  0, or -1
+ * after filling res with the 400.
  */
 static int
 parse_put_body(const struct server_request *sr, struct buf *value,
-    struct server_response *res)
+    int64_t *ttl_s, struct server_response *res)
 {
 	struct json_tok toks[64], *tp = toks;
-	int n, vi;
+	int n, vi, ti;
 
 	if (header_starts(sr->http, "Content-Type", "application/octet-stream")) {
 		buf_append(value, sr->body, sr->body_len);
@@ -691,13 +737,25 @@ parse_put_body(const struct server_request *sr, struct buf *value,
 		    "{\"value\":\"...\"}");
 		goto fail;
 	}
-	if (check_fields(sr->body, tp, "value", res) != 0)
+	if (check_fields(sr->body, tp, "value ttl", res) != 0)
 		goto fail;
 	vi = json_object_get(sr->body, tp, 0, "value");
 	if (vi < 0 || tp[vi].type != JSON_STRING) {
 		server_error_code(res, 400, "bad_body", vi < 0 ? "bad body: missing \"value\"" :
 		    "bad body: \"value\" must be a string");
 		goto fail;
+	}
+	if ((ti = json_object_get(sr->body, tp, 0, "ttl")) >= 0) {
+		if (*ttl_s != 0) {
+			server_error_code(res, 400, "bad_body", "ttl given twice "
+			    "(in the query and in the body)");
+			goto fail;
+		}
+		if (tp[ti].type != JSON_NUMBER || (*ttl_s = ttl_of(sr->body +
+		    tp[ti].start, tp[ti].end - tp[ti].start)) == 0) {
+			server_error_code(res, 400, "bad_body", TTL_BAD);
+			goto fail;
+		}
 	}
 	json_string_decode(sr->body, &tp[vi], value);
 	if (tp != toks)
@@ -770,6 +828,8 @@ handle_write(struct node *nd, const struct server_request *sr,
 	struct replica_result rr;
 	struct vclock context;
 	struct buf value = BUF_INIT;
+	const char *s;
+	size_t slen;
 
 	memset(&wr, 0, sizeof(wr));
 	vclock_init(&context);
@@ -780,7 +840,10 @@ handle_write(struct node *nd, const struct server_request *sr,
 	    quorum_param(nd, sr->http, "r", &wr.r, res) != 0)
 		goto out;
 	if (!tombstone) {
-		if (parse_put_body(sr, &value, res) != 0)
+		if (http_query_get(sr->http->query, sr->http->query_len, "ttl",
+		    &s, &slen))
+			wr.ttl_s = ttl_of(s, slen);	/* checked by check_params */
+		if (parse_put_body(sr, &value, &wr.ttl_s, res) != 0)
 			goto out;
 		wr.value = value.data;
 		wr.value_len = value.len;
@@ -805,7 +868,9 @@ handle_write(struct node *nd, const struct server_request *sr,
 			json_emit_string(&res->body, key->data, key->len);
 			buf_puts(&res->body, ",\"etag\":\"");
 			vclock_encode(&rr.v.clock, &res->body);
-			buf_puts(&res->body, "\"}\n");
+			buf_putc(&res->body, '"');
+			put_expires(&rr.v, &res->body);
+			buf_puts(&res->body, "}\n");
 		}
 	}
 out:
@@ -1047,6 +1112,7 @@ handle_members(struct node *nd, const struct server_request *sr,
 struct bop {
 	enum { OP_GET, OP_PUT, OP_DELETE } op;
 	struct buf	key, value;
+	int64_t		ttl_s;		/* a put's, 0 for none */
 	struct replica_result rr;
 };
 
@@ -1072,6 +1138,7 @@ batch_run(void *arg, size_t i)
 	wr.tombstone = o->op == OP_DELETE;
 	wr.value = o->value.data;
 	wr.value_len = o->value.len;
+	wr.ttl_s = o->ttl_s;
 	wr.r = b->r;
 	wr.w = b->w;
 	replica_put(b->nd->replica, o->key.data, o->key.len, &wr, &o->rr);
@@ -1085,7 +1152,7 @@ static int
 batch_parse_op(const char *body, const struct json_tok *toks, int t,
     struct bop *o, const char **why)
 {
-	static const char *const fields = "op key key_b64 value value_b64";
+	static const char *const fields = "op key key_b64 value value_b64 ttl";
 	struct buf op = BUF_INIT;
 	int f, k, i, n;
 	bool put;
@@ -1098,7 +1165,7 @@ batch_parse_op(const char *body, const struct json_tok *toks, int t,
 		if (!listed(fields, body + toks[i].start,
 		    toks[i].end - toks[i].start)) {
 			*why = "unknown field (an op takes op, key or key_b64, and "
-			    "value or value_b64 for a put)";
+			    "value or value_b64 and ttl for a put)";
 			return -1;
 		}
 	if ((f = json_object_get(body, toks, t, "op")) < 0 ||
@@ -1144,6 +1211,12 @@ batch_parse_op(const char *body, const struct json_tok *toks, int t,
 		    "only a put takes a value";
 		return -1;
 	}
+	if ((f = json_object_get(body, toks, t, "ttl")) >= 0 && (!put ||
+	    toks[f].type != JSON_NUMBER || (o->ttl_s = ttl_of(body +
+	    toks[f].start, toks[f].end - toks[f].start)) == 0)) {
+		*why = put ? TTL_BAD : "only a put takes a ttl";
+		return -1;
+	}
 	return 0;
 }
 
@@ -1179,7 +1252,10 @@ batch_emit(const struct bop *o, struct buf *out)
 	}
 	buf_puts(out, ",\"etag\":\"");
 	vclock_encode(&rr->v.clock, out);
-	buf_puts(out, "\"}");
+	buf_putc(out, '"');
+	if (o->op != OP_DELETE)
+		put_expires(&rr->v, out);
+	buf_putc(out, '}');
 }
 
 /*

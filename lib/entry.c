@@ -6,21 +6,23 @@
  *
  *	header	next, ts, low 32 hash bits, value length (u32), key length
  *		(u16), flags (TOMB; NOVAL: the version's value pointer was
- *		NULL, which an empty value is not)
+ *		NULL, which an empty value is not; TTL: the version expires)
  *	key	klen bytes, then a NUL (walk callbacks may use it as a string)
- *	rcv	tombstones only (entry_has_rcv): 8 bytes, the receipt time as
- *		a native int64_t, unaligned (read and written with memcpy)
+ *	rcv	tombstones and TTL values only (entry_has_rcv): 8 bytes, the
+ *		receipt time as a native int64_t, unaligned (read and
+ *		written with memcpy)
+ *	expires	TTL values only: 8 bytes, the version's expiry, the same way
  *	value	vlen bytes, then a NUL (so a decoded version can point here)
  *	meta	varint actor index, varint n, then n pairs of varints
  *		(actor index, counter): the clock, in its stored order
  *
  * A tombstone has no value bytes, so its 8 bytes of receipt time cost
- * what a value of 8 bytes would; a live value's entry is exactly as it
- * was before receipt times existed (no header field was added).
- * rcvlen() is the one place that says which entries carry the 8 bytes:
- * expiring values (TTL, not yet here), to be collected like tombstones
- * after the grace period, can carry and use them by a flag of their own,
- * leaving values without a TTL as small as they are.
+ * what a value of 8 bytes would.  A value with a TTL is collected like a
+ * tombstone once expired (store.c), so it carries a receipt time too,
+ * and its expiry: 16 bytes.  A value without a TTL carries neither; its
+ * entry is exactly as it was before either existed (no header field was
+ * added).  stamplen() is the one place that says which entries carry
+ * what.
  *
  * Varints are LEB128 (varint.h).  Actor names live once in the store's
  * intern table (intern.h), never shrunk, and an entry holds only their
@@ -51,24 +53,27 @@
 
 #include "varint.h"
 
-#define RCV_LEN		8	/* bytes of receipt time a tombstone carries */
+#define STAMP_LEN	8	/* bytes of one stamp: rcv or expires */
 #define ENTRY_HDR	offsetof(struct entry, data)
 
 /*
- * Bytes of receipt time an entry with these flags carries between its
- * key and its value: the one place that says which entries have one.
+ * Bytes of stamps (receipt time, then expiry) an entry with these flags
+ * carries between its key and its value: the one place that says which
+ * entries have them.
  */
 static size_t
-rcvlen(uint8_t flags)
+stamplen(uint8_t flags)
 {
-	return (flags & ENTRY_TOMB) ? RCV_LEN : 0;
+	return (flags & ENTRY_TTL) ? 2 * STAMP_LEN :
+	    (flags & ENTRY_TOMB) ? STAMP_LEN : 0;
 }
 
 static uint8_t
 flags_of(const struct version *v)
 {
 	return (v->tombstone ? ENTRY_TOMB : 0) |
-	    (v->value == NULL ? ENTRY_NOVAL : 0);
+	    (v->value == NULL ? ENTRY_NOVAL : 0) |
+	    (v->expires != 0 ? ENTRY_TTL : 0);
 }
 
 const char *
@@ -80,7 +85,7 @@ entry_key(const struct entry *e)
 bool
 entry_has_rcv(const struct entry *e)
 {
-	return rcvlen(e->flags) > 0;
+	return stamplen(e->flags) > 0;
 }
 
 int64_t
@@ -92,10 +97,21 @@ entry_rcv(const struct entry *e)
 	return rcv;
 }
 
+int64_t
+entry_expires(const struct entry *e)
+{
+	int64_t exp;
+
+	if (!(e->flags & ENTRY_TTL))
+		return 0;
+	memcpy(&exp, e->data + e->klen + 1 + STAMP_LEN, sizeof(exp));
+	return exp;
+}
+
 static const unsigned char *
 e_val(const struct entry *e)
 {
-	return e->data + e->klen + 1 + rcvlen(e->flags);
+	return e->data + e->klen + 1 + stamplen(e->flags);
 }
 
 static const unsigned char *
@@ -187,7 +203,7 @@ entry_need(size_t klen, const struct version *v, const struct entry_meta *m)
 		errno = EFBIG;
 		return 0;
 	}
-	return ENTRY_HDR + klen + 1 + rcvlen(flags_of(v)) + vlen + 1 + m->len;
+	return ENTRY_HDR + klen + 1 + stamplen(flags_of(v)) + vlen + 1 + m->len;
 }
 
 void
@@ -206,9 +222,11 @@ entry_fill(struct entry *e, const char *key, size_t klen, uint32_t hash,
 		memmove(p, key, klen);
 	p += klen;
 	*p++ = '\0';
-	if (rcvlen(e->flags) > 0)
+	if (stamplen(e->flags) > 0)
 		memcpy(p, &rcv, sizeof(rcv));
-	p += rcvlen(e->flags);
+	if (e->flags & ENTRY_TTL)
+		memcpy(p + STAMP_LEN, &v->expires, sizeof(v->expires));
+	p += stamplen(e->flags);
 	if (vlen > 0)
 		memcpy(p, v->value, vlen);
 	p += vlen;
@@ -278,6 +296,7 @@ decode_head(const struct intern *t, const struct entry *e, struct version *v,
 
 	copy_name(t, (uint32_t)varint_get(&p), v->actor);
 	v->ts = e->ts;
+	v->expires = entry_expires(e);
 	v->tombstone = (e->flags & ENTRY_TOMB) != 0;
 	if (e->flags & ENTRY_NOVAL) {
 		v->value = NULL;
@@ -357,6 +376,7 @@ entry_copy_out(const struct intern *t, const struct entry *e,
 	out->value = val;
 	out->value_len = v.value_len;
 	out->ts = v.ts;
+	out->expires = v.expires;
 	memcpy(out->actor, v.actor, sizeof(out->actor));
 	out->tombstone = v.tombstone;
 	return 0;

@@ -23,6 +23,7 @@
 
 #define ENTRY_TOMB	0x01	/* the version is a tombstone */
 #define ENTRY_NOVAL	0x02	/* its value pointer was NULL (not empty) */
+#define ENTRY_TTL	0x04	/* the version expires (carries expires) */
 
 struct entry {
 	struct entry	*next;		/* the map's chain: store.c's, never read here */
@@ -31,7 +32,7 @@ struct entry {
 	uint32_t	 vlen;
 	uint16_t	 klen;
 	uint8_t		 flags;		/* ENTRY_* */
-	unsigned char	 data[];	/* key NUL [rcv] value NUL meta: entry.c */
+	unsigned char	 data[];	/* key NUL [rcv [expires]] value NUL meta */
 };
 
 /*
@@ -90,10 +91,12 @@ void	entry_fill(struct entry *e, const char *key, size_t klen,
 /* e's key: klen bytes followed by a NUL, valid while e is. */
 const char *entry_key(const struct entry *e);
 
-/* True when e carries a receipt time (tombstones do; entry.c). */
+/* True when e carries a receipt time (tombstones and TTL values do). */
 bool	entry_has_rcv(const struct entry *e);
 /* e's receipt time; only for an entry that carries one. */
 int64_t	entry_rcv(const struct entry *e);
+/* e's version's expiry (version.h), 0 when it has none. */
+int64_t	entry_expires(const struct entry *e);
 
 void	entry_scratch_init(struct entry_scratch *sc, struct vclock_entry *ce,
 	    size_t cap);

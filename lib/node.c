@@ -260,8 +260,9 @@ housekeeping_main(void *arg)
 			n = store_collect(nd->store, clock_wall_ms() -
 			    nd->cfg.tombstone_grace_s * 1000);
 			if (n > 0)
-				log_event(LOG_INFO, "tombstones collected",
-				    "count=%llu grace_s=%lld", (unsigned long long)n,
+				log_event(LOG_INFO, "tombstones and expired "
+				    "values collected", "count=%llu grace_s=%lld",
+				    (unsigned long long)n,
 				    (long long)nd->cfg.tombstone_grace_s);
 			stamp_alive(nd);
 			next_house = now + HOUSEKEEPING_MS;

@@ -4,8 +4,9 @@
  *
  * WRITING.  record_to_json emits, with no whitespace and always in this
  * order: key (or key_b64), then v as version_to_json writes it (clock
- * with its actors in strcmp order, ts, actor, tombstone, then value or
- * value_b64 for a live version), then the closing brace.
+ * with its actors in strcmp order, ts, expires when it has one, actor,
+ * tombstone, then value or value_b64 for a live version), then the
+ * closing brace.
  *
  * READING has two paths and one answer.  Reading is on the recovery path
  * (a million records at start-up), so most records must cost one pass
@@ -414,14 +415,21 @@ fast_read(struct record_scratch *sc, const char *rec, size_t n,
 	if (*klen == 0 || LIT(&p, end, ",\"v\":{\"clock\":{") == -1 ||
 	    fast_clock(sc, &p, end) == -1)
 		return -1;
-	if (LIT(&p, end, ",\"ts\":") == -1 || fast_i64(&p, end, &v->ts) == -1 ||
-	    LIT(&p, end, ",\"actor\":") == -1 ||
+	if (LIT(&p, end, ",\"ts\":") == -1 || fast_i64(&p, end, &v->ts) == -1)
+		return -1;
+	v->expires = 0;
+	if (LIT(&p, end, ",\"expires\":") == 0 &&
+	    (fast_i64(&p, end, &v->expires) == -1 || v->expires <= 0))
+		return -1;
+	if (LIT(&p, end, ",\"actor\":") == -1 ||
 	    plain_str(&p, end, &s, &sn) == -1 ||
 	    !actor_valid(sc, s, sn))
 		return -1;
 	memcpy(v->actor, s, sn);
 	v->actor[sn] = '\0';
 	if (LIT(&p, end, ",\"tombstone\":true}") == 0) {
+		if (v->expires != 0)
+			return -1;
 		v->tombstone = true;
 		v->value = NULL;
 		v->value_len = 0;

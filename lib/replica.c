@@ -795,7 +795,7 @@ digest_read(struct replica *rp, struct qop *q, int need,
 	version_free(&res->v);
 	version_copy(&res->v, &q->t[0].v);
 	version_free(&v);
-	if (!have || res->v.tombstone) {
+	if (!have || !version_live(&res->v, clock_wall_ms())) {
 		res->status = 404;
 		res->error = "not found";
 	} else
@@ -867,7 +867,7 @@ replica_get(struct replica *rp, const char *key, size_t klen, int r,
 		res->error = "not found";
 	} else {
 		qop_repair(q, &res->v);
-		if (res->v.tombstone) {
+		if (!version_live(&res->v, clock_wall_ms())) {
 			res->status = 404;
 			res->error = "not found";
 		} else
@@ -1017,10 +1017,8 @@ gate_leave(struct replica *rp, const char *key, size_t klen)
 /* The precondition check: 0 to go on, or the status to answer. */
 static int
 check_write(const struct replica_write *wr, const struct version *cur,
-    bool have)
+    bool live)
 {
-	bool live = have && !cur->tombstone;
-
 	if (wr->if_match_any && !live)
 		return 412;
 	if (wr->if_match != NULL && (!live ||
@@ -1040,7 +1038,7 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 	struct qop *rq = NULL, *wq = NULL;
 	struct version cur;
 	struct vclock base;
-	bool have, conditional, gated = false;
+	bool have, live, conditional, gated = false;
 	int dr, dw, need_r, got, rc;
 	size_t i;
 
@@ -1085,9 +1083,10 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 		goto out;
 	}
 	have = qop_winner(rq, &cur);
+	live = have && version_live(&cur, clock_wall_ms());
 
 	/* 2. The client's preconditions, against that version. */
-	if ((rc = check_write(wr, &cur, have)) != 0) {
+	if ((rc = check_write(wr, &cur, live)) != 0) {
 		qop_report(rq, res);
 		res->required = need_r;
 		res->status = rc;
@@ -1103,9 +1102,11 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 		vclock_merge(&base, wr->context);
 	version_make_next(&res->v, &base, have ? cur.ts : 0, rp->cfg.actor,
 	    clock_wall_ms(), wr->tombstone, wr->value, wr->value_len);
+	if (!wr->tombstone && wr->ttl_s > 0)	/* from its own ts: monotone */
+		res->v.expires = res->v.ts + wr->ttl_s * 1000;
 	unique_counter(rp, &res->v.clock);
 	/* "Created" only when the read (quorum or own copy) saw no live one. */
-	res->created = got >= need_r && (!have || cur.tombstone);
+	res->created = got >= need_r && !live;
 
 	/* 4. Write to all N, answer after W. */
 	wq = qop_new(rp, key, klen, true, &dr, &dw);

@@ -77,8 +77,8 @@ void	replica_result_free(struct replica_result *res);
 
 /*
  * Quorum read of key with r replicas (0: the cluster's R).  status 200
- * with res->v, 404 when missing or deleted, 503 when fewer than r
- * replicas answered.
+ * with res->v, 404 when missing, deleted or expired (version_live), 503
+ * when fewer than r replicas answered.
  */
 void	replica_get(struct replica *rp, const char *key, size_t klen, int r,
 	    struct replica_result *res);
@@ -93,6 +93,7 @@ struct replica_write {
 	size_t		 if_match_len;
 	bool		 if_none_match;	/* If-None-Match: * */
 	int		 w, r;		/* 0: the cluster's W / R */
+	int64_t		 ttl_s;		/* expire after this many seconds; 0: never */
 };
 
 /*

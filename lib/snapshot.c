@@ -17,10 +17,10 @@
  * as in the WAL) with its final `}` replaced by its members: a line may
  * carry one more, R, the time in milliseconds since the Unix epoch at
  * which this node received the version (the store gives it for
- * tombstones: store.c, TOMBSTONE COLLECTION).  rcv is always the last
+ * tombstones and values with a TTL: store.c, TOMBSTONE COLLECTION).  rcv is always the last
  * member before crc, written exactly as `,"rcv":R` with R a plain decimal
  * integer (no leading zero, no "-0"), and the crc covers it like any
- * other byte before `,"crc":`.  Live values never carry rcv.  Snapshots
+ * other byte before `,"crc":`.  Values without a TTL never carry rcv.  Snapshots
  * written before rcv existed have no rcv member and still load: the
  * reader reports "none" and the store picks the stand-in.  An rcv
  * anywhere but last is ignored as an unknown member (the same safe

@@ -164,12 +164,16 @@
  * a step back lengthens it (the housekeeping that calls store_collect
  * reads the same clock).
  *
- * Expiring values (TTL, not yet here) are to be collected "like
- * tombstones, after the grace period": entry.c's rcvlen() is the one
- * place that says which entries carry the 8 bytes, and collectable() the
- * one test store_collect applies, so an expired version can carry and use
- * the same receipt-based grace by a flag of its own, leaving values
- * without a TTL as small as they are.
+ * EXPIRED VALUES are collected like tombstones, by the same rule: a
+ * version with a TTL (version.h: expires) carries a receipt time too,
+ * kept and restored exactly as a tombstone's, and store_collect forgets
+ * it once both its receipt time and its expiry are before the cutoff.
+ * The expiry is the writing coordinator's clock and the cutoff this
+ * node's, so a node whose clock runs ahead collects an expired value
+ * early by that skew, as it also reads it as absent early by that skew
+ * (README: TTL and clock skew); the receipt time keeps the grace for
+ * replicas that missed it.  collectable() is the one test store_collect
+ * applies.
  *
  * LOCK ORDER: snap_mu -> stripe lock -> the WAL's internal mutex, and
  * stripe lock -> the intern table's mutex (intern.c), which is held only
@@ -290,7 +294,10 @@ key_ok(const char *key, size_t klen)
 static bool
 collectable(const struct entry *e, int64_t before_ms)
 {
-	return (e->flags & ENTRY_TOMB) && entry_rcv(e) < before_ms;
+	if (e->flags & ENTRY_TOMB)
+		return entry_rcv(e) < before_ms;
+	return (e->flags & ENTRY_TTL) && entry_rcv(e) < before_ms &&
+	    entry_expires(e) < before_ms;
 }
 
 /* ---- the map ---- */
@@ -349,8 +356,8 @@ uncount(struct stripe *st, const struct entry *e)
 
 /*
  * The apply rule; the caller holds st's write lock.  Installs a packed
- * copy of v when it wins over the stored version.  A tombstone keeps rcv
- * as its receipt time: RCV_NOW (every live apply) reads the wall clock
+ * copy of v when it wins over the stored version.  A tombstone or a
+ * version with a TTL keeps rcv as its receipt time: RCV_NOW (every live apply) reads the wall clock
  * once v has won, recovery passes the stand-in of the essay.  With log
  * the record is enqueued first and *seq gets its WAL seq; if that fails
  * nothing changes.  1 applied, 0 ignored, -1 with errno (ENOMEM; EFBIG
@@ -419,7 +426,7 @@ do_apply(struct store *s, struct stripe *st, const char *key, size_t klen,
 			free(e);
 		}
 	}
-	if (v->tombstone && rcv == RCV_NOW)
+	if ((v->tombstone || v->expires != 0) && rcv == RCV_NOW)
 		rcv = clock_wall_ms();	/* installed now, under the lock */
 	entry_fill(ne, key, klen, (uint32_t)h, v, rcv, &st->meta);
 	if (v->tombstone)
@@ -676,7 +683,8 @@ store_forget(struct store *s, const char *key, size_t klen,
 
 /*
  * Removes tombstones this node received before before_ms (their receipt
- * time, not their ts: TOMBSTONE COLLECTION in the essay).  Only the map
+ * time, not their ts: TOMBSTONE COLLECTION in the essay), and values
+ * that expired before it and were received before it (EXPIRED VALUES).  Only the map
  * changes: the next snapshot leaves them out; until then a restart may
  * replay one from the WAL, which is harmless (it is collected again once
  * its stand-in receipt time passes the cutoff).  A value older than a
@@ -703,7 +711,7 @@ store_collect(struct store *s, int64_t before_ms)
 				}
 				*pp = e->next;
 				st->count--;
-				st->tombstones--;
+				uncount(st, e);
 				free(e);
 				n++;
 			}

@@ -170,7 +170,8 @@ int	store_snapshot(struct store *s);
  * (by any path), kept across restarts (store.c: TOMBSTONE COLLECTION);
  * it is never earlier than the real receipt, and the version's ts (the
  * deleter's clock) plays no part.  The caller picks before_ms: now minus
- * the grace period.  Live values are never collected.
+ * the grace period.  A value with a TTL is collected the same way once
+ * it expired before before_ms too; other values are never collected.
  */
 uint64_t store_collect(struct store *s, int64_t before_ms);
 

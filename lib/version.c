@@ -15,7 +15,8 @@
  *   2. otherwise (equal or concurrent clocks): the greater ts, then the
  *      greater actor (strcmp), then a tombstone over a value, then the
  *      greater value bytes (memcmp over the common length, then the
- *      longer), then -- only so that two distinct versions never compare
+ *      longer), then the later expiry (a version without one, 0, is
+ *      the earliest), then -- only so that two distinct versions never compare
  *      equal -- the clocks' entries in order (actor, then counter, then
  *      the longer clock).
  * Because coordinators make a child's ts exceed its parent's
@@ -24,6 +25,9 @@
  *
  * The JSON form, one object, fields in this order:
  *   {"clock":{...},"ts":N,"actor":"...","tombstone":false,"value":"..."}
+ * and, for a version with a TTL, "expires":E (an integer above 0) right
+ * after ts; a tombstone never has one, and 0 means "never" and is never
+ * written.
  * "value" holds the bytes when they are valid UTF-8; otherwise
  * "value_b64" holds them in standard padded base64.  A tombstone has
  * neither field.  The reader requires clock, ts, actor and tombstone,
@@ -59,6 +63,7 @@ version_init(struct version *v)
 {
 	vclock_init(&v->clock);
 	v->ts = 0;
+	v->expires = 0;
 	v->actor[0] = '\0';
 	v->tombstone = false;
 	v->value = NULL;
@@ -85,6 +90,7 @@ version_copy(struct version *dst, const struct version *src)
 	val = src->value != NULL ? dup_bytes(src->value, src->value_len) : NULL;
 	vclock_copy(&dst->clock, &src->clock);
 	dst->ts = src->ts;
+	dst->expires = src->expires;
 	memcpy(dst->actor, src->actor, sizeof(dst->actor));
 	dst->tombstone = src->tombstone;
 	free(dst->value);
@@ -120,6 +126,12 @@ clock_order(const struct vclock *a, const struct vclock *b)
 	return 0;
 }
 
+bool
+version_live(const struct version *v, int64_t now_ms)
+{
+	return !v->tombstone && (v->expires == 0 || now_ms < v->expires);
+}
+
 int
 version_cmp(const struct version *a, const struct version *b)
 {
@@ -147,6 +159,8 @@ version_cmp(const struct version *a, const struct version *b)
 		if (a->value_len != b->value_len)
 			return a->value_len > b->value_len ? 1 : -1;
 	}
+	if (a->expires != b->expires)
+		return a->expires > b->expires ? 1 : -1;
 	return clock_order(&a->clock, &b->clock);
 }
 
@@ -159,6 +173,10 @@ version_to_json(const struct version *v, struct buf *out)
 	vclock_to_json(&v->clock, out);
 	buf_puts(out, ",\"ts\":");
 	buf_put_i64(out, v->ts);
+	if (v->expires != 0) {
+		buf_puts(out, ",\"expires\":");
+		buf_put_i64(out, v->expires);
+	}
 	buf_puts(out, ",\"actor\":");
 	json_emit_string(out, v->actor, strlen(v->actor));
 	if (v->tombstone) {
@@ -189,7 +207,7 @@ version_from_json(struct version *v, const char *s,
 	struct version nv;
 	struct buf b = BUF_INIT;
 	const struct json_tok *t;
-	int ic, its, ia, it, iv, ib;
+	int ic, its, ie, ia, it, iv, ib;
 	size_t raw;
 
 	version_init(&nv);
@@ -197,6 +215,7 @@ version_from_json(struct version *v, const char *s,
 		return -1;
 	ic = json_object_get(s, toks, obj, "clock");
 	its = json_object_get(s, toks, obj, "ts");
+	ie = json_object_get(s, toks, obj, "expires");
 	ia = json_object_get(s, toks, obj, "actor");
 	it = json_object_get(s, toks, obj, "tombstone");
 	iv = json_object_get(s, toks, obj, "value");
@@ -205,6 +224,9 @@ version_from_json(struct version *v, const char *s,
 		goto fail;
 	if (vclock_from_json(&nv.clock, s, toks, ic) < 0 ||
 	    json_get_i64(s, &toks[its], &nv.ts) < 0)
+		goto fail;
+	if (ie >= 0 && (json_get_i64(s, &toks[ie], &nv.expires) < 0 ||
+	    nv.expires <= 0))
 		goto fail;
 
 	t = &toks[ia];
@@ -223,7 +245,7 @@ version_from_json(struct version *v, const char *s,
 		goto fail;
 
 	if (nv.tombstone) {
-		if (iv >= 0 || ib >= 0)
+		if (iv >= 0 || ib >= 0 || nv.expires != 0)
 			goto fail;
 	} else if (iv >= 0 && ib < 0) {
 		if (toks[iv].type != JSON_STRING)

@@ -6,6 +6,11 @@
  * key, the WAL and snapshots record them, replication, read repair, hints
  * and handoff send them between nodes.  It owns its clock and value.
  *
+ * A version with a TTL carries its absolute expiry time (expires, set
+ * once by the coordinator that wrote it), so every replica, hint,
+ * transfer, snapshot and dump agrees on it; past it the version reads as
+ * absent (version_live) and is collected like a tombstone (store.h).
+ *
  * The winner rule (SPEC section 4), used everywhere: a descendant wins
  * over its ancestor; between concurrent versions the later timestamp
  * wins, then the greater actor (strcmp), then a tombstone over a value,
@@ -28,6 +33,7 @@
 struct version {
 	struct vclock	clock;
 	int64_t		ts;	/* milliseconds since the Unix epoch */
+	int64_t		expires;	/* ms since the epoch when it expires; 0: never */
 	char		actor[VCLOCK_ACTOR_MAX + 1];	/* who wrote it */
 	bool		tombstone;
 	char		*value;	/* malloc'd, value_len bytes (+ NUL); NULL for a tombstone */
@@ -42,16 +48,22 @@ void	version_copy(struct version *dst, const struct version *src);
 void	version_set_value(struct version *v, const void *p, size_t n);
 
 /*
+ * True when v holds a value at wall-clock time now_ms: not a tombstone,
+ * and not past its expiry.  What every read and precondition asks.
+ */
+bool	version_live(const struct version *v, int64_t now_ms);
+
+/*
  * Compares two versions by the winner rule: > 0 when a wins, < 0 when b
  * wins, 0 when they are the same version (equal clocks, ts, actor,
- * tombstone flag and bytes).
+ * tombstone flag, bytes and expiry).
  */
 int	version_cmp(const struct version *a, const struct version *b);
 
 /*
  * Appends the JSON object form:
  *   {"clock":{...},"ts":N,"actor":"...","tombstone":false,"value":"..."}
- * The value is a JSON string when it is valid UTF-8 and its escaped form
+ * with "expires":E after ts when the version has a TTL.  The value is a JSON string when it is valid UTF-8 and its escaped form
  * is no longer than base64 (which is at most 4/3 of the value plus 4),
  * otherwise it is written as "value_b64":"<base64>" instead, so a record
  * is never much larger than its value.  A tombstone has neither.

@@ -347,9 +347,9 @@ elapsed_ms() {
 	[ "$(echo "$output" | jq -r .code)" = unknown_field ]
 	[[ "$(echo "$output" | jq -r .error)" == *'"extra"'* ]]
 	[ "$(code "$U/kv/uf")" = 404 ]
-	run c -X PUT -d '{"value":"v"}' "$U/kv/uf?ttl=5"
+	run c -X PUT -d '{"value":"v"}' "$U/kv/uf?tll=5"
 	[ "$(echo "$output" | jq -r .code)" = unknown_param ]
-	[[ "$(echo "$output" | jq -r .error)" == *"'ttl'"* ]]
+	[[ "$(echo "$output" | jq -r .error)" == *"'tll'"* ]]
 	[ "$(code "$U/kv/uf?raw=0")" = 400 ]
 	[ "$(code "$U/kv/uf?r=abc")" = 400 ]
 	[ "$(code "$U/health?verbose=1")" = 400 ]

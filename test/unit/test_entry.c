@@ -21,8 +21,8 @@
 static struct intern *names;
 
 /*
- * The same version (version_cmp: clock, ts, actor, tombstone, bytes),
- * with the same NULL-ness of value, and b's value ends in a NUL.
+ * The same version (version_cmp: clock, ts, actor, tombstone, bytes,
+ * expiry), with the same NULL-ness of value, and b's value ends in a NUL.
  */
 static int
 same(const struct version *a, const struct version *b)
@@ -50,7 +50,7 @@ set_clock(struct version *v, size_t n, uint64_t ctr)
 	v->clock.n = n;
 }
 
-#define NSHAPES 9
+#define NSHAPES 11
 
 struct shape {
 	const char	*what;
@@ -100,6 +100,11 @@ make_shapes(struct shape *sh)
 	sh[8].what = "huge counter, negative ts";
 	sh[8].v.clock.e[0].counter = UINT64_MAX;
 	sh[8].v.ts = -12345;
+	sh[9].what = "value with a TTL";
+	sh[9].v.expires = 1764158190000LL;
+	sh[10].what = "empty value with the largest TTL";
+	version_set_value(&sh[10].v, "", 0);
+	sh[10].v.expires = INT64_MAX;
 }
 
 static void
@@ -114,6 +119,7 @@ test_shapes(void)
 	struct version out;
 	struct entry *e;
 	size_t need;
+	bool stamped;
 	int i;
 
 	make_shapes(sh);
@@ -134,10 +140,12 @@ test_shapes(void)
 		    entry_key(e)[sh[i].klen] == '\0',
 		    "%s: entry_size is entry_need (%zu), key and its NUL kept",
 		    sh[i].what, need);
-		ok(entry_has_rcv(e) == sh[i].v.tombstone &&
-		    (!sh[i].v.tombstone || entry_rcv(e) == 777),
-		    "%s: %s", sh[i].what, sh[i].v.tombstone ?
-		    "carries its receipt time" : "carries no receipt time");
+		stamped = sh[i].v.tombstone || sh[i].v.expires != 0;
+		ok(entry_has_rcv(e) == stamped &&
+		    (!stamped || entry_rcv(e) == 777) &&
+		    entry_expires(e) == sh[i].v.expires,
+		    "%s: %s", sh[i].what, stamped ? "carries its receipt time "
+		    "(and its expiry)" : "carries no receipt time");
 		d = entry_decode(names, e, &sc);
 		ok(d != NULL && same(&sh[i].v, d) &&
 		    (d->value == NULL || (d->value > (char *)e &&
@@ -193,6 +201,11 @@ test_size(void)
 	entry_meta_build(&m, names, NULL, &v);
 	ok(entry_need(16, &v, &m) == hdr + 17 + 8 + 1 + 6,
 	    "its tombstone: 8 bytes of receipt time where the value was");
+	v.tombstone = false;
+	version_set_value(&v, "0123456789", 10);
+	v.expires = 1764158190000LL;
+	ok(entry_need(16, &v, &m) == hdr + 17 + 16 + 11 + 6,
+	    "a 10-byte value with a TTL: 16 bytes more (receipt, expiry)");
 	version_free(&v);
 	entry_meta_free(&m);
 }

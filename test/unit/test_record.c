@@ -26,8 +26,9 @@
 #include "version.h"
 
 /*
- * The same version (version_cmp: clock, ts, actor, tombstone, bytes),
- * with the same NULL-ness of value (a view's value has no NUL to check).
+ * The same version (version_cmp: clock, ts, actor, tombstone, bytes,
+ * expiry), with the same NULL-ness of value (a view's value has no NUL
+ * to check).
  */
 static int
 same(const struct version *a, const struct version *b)
@@ -108,6 +109,24 @@ static const struct {
 	    "\"value_b64\":\"AAEC\"}}", 0, 1 },
 	{ "empty value", "{\"key\":\"k\",\"v\":{\"clock\":{\"n1.a\":1},\"ts\":1,"
 	    "\"actor\":\"n1.a\",\"tombstone\":false,\"value\":\"\"}}", 0, 1 },
+	{ "a TTL", "{\"key\":\"k\",\"v\":{\"clock\":{\"n1.a\":1},\"ts\":1,"
+	    "\"expires\":1764158190000,\"actor\":\"n1.a\",\"tombstone\":false,"
+	    "\"value\":\"v\"}}", 0, 1 },
+	{ "expires 0", "{\"key\":\"k\",\"v\":{\"clock\":{\"n1.a\":1},\"ts\":1,"
+	    "\"expires\":0,\"actor\":\"n1.a\",\"tombstone\":false,"
+	    "\"value\":\"v\"}}", -1, 0 },
+	{ "negative expires", "{\"key\":\"k\",\"v\":{\"clock\":{\"n1.a\":1},"
+	    "\"ts\":1,\"expires\":-5,\"actor\":\"n1.a\",\"tombstone\":false,"
+	    "\"value\":\"v\"}}", -1, 0 },
+	{ "a tombstone with expires", "{\"key\":\"k\",\"v\":{\"clock\":"
+	    "{\"n1.a\":1},\"ts\":1,\"expires\":9,\"actor\":\"n1.a\","
+	    "\"tombstone\":true}}", -1, 0 },
+	{ "expires as a string", "{\"key\":\"k\",\"v\":{\"clock\":{\"n1.a\":1},"
+	    "\"ts\":1,\"expires\":\"9\",\"actor\":\"n1.a\",\"tombstone\":false,"
+	    "\"value\":\"v\"}}", -1, 0 },
+	{ "expires after actor", "{\"key\":\"k\",\"v\":{\"clock\":{\"n1.a\":1},"
+	    "\"ts\":1,\"actor\":\"n1.a\",\"expires\":9,\"tombstone\":false,"
+	    "\"value\":\"v\"}}", 0, 0 },
 	{ "snapshot tail rcv + crc", CANON ",\"rcv\":1764158187123,"
 	    "\"crc\":\"0123abcd\"}", 0, 1 },
 	{ "snapshot tail crc only", CANON ",\"crc\":\"0123abcd\"}", 0, 1 },
@@ -352,6 +371,9 @@ rand_version(struct version *v, struct buf *key)
 	}
 	snprintf(v->actor, sizeof(v->actor), "%s", actors[tap_rng() % NACTORS]);
 	v->tombstone = tap_rng() % 4 == 0;
+	if (!v->tombstone && tap_rng() % 3 == 0)	/* a TTL */
+		v->expires = tap_rng() % 8 == 0 ? INT64_MAX :
+		    1764158187123LL + (int64_t)(tap_rng() % 100000);
 	if (!v->tombstone) {
 		n = rand_bytes(tmp, sizeof(tmp));
 		version_set_value(v, tmp, n);

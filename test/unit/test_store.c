@@ -1420,6 +1420,100 @@ test_collect_snapshot(void)
 	buf_free(&b);
 }
 
+/* Applies key = val with an expiry (version.h: expires). */
+static int
+put_ttl(struct store *s, const char *key, const char *val, int64_t expires)
+{
+	struct version cur, next;
+	int rc;
+
+	version_init(&cur);
+	version_init(&next);
+	rc = store_get(s, key, strlen(key), &cur);
+	mkver(&next, rc == 1 ? &cur : NULL, "n1.a", clock_wall_ms(), val);
+	next.expires = expires;
+	rc = store_apply(s, key, strlen(key), &next);
+	version_free(&cur);
+	version_free(&next);
+	return rc;
+}
+
+/* key's stored expiry, or -1 when absent. */
+static int64_t
+expiry_of(struct store *s, const char *key)
+{
+	struct version v;
+	int64_t e = -1;
+
+	version_init(&v);
+	if (store_get(s, key, strlen(key), &v) == 1)
+		e = v.expires;
+	version_free(&v);
+	return e;
+}
+
+/*
+ * A value with a TTL is collected like a tombstone: once both its expiry
+ * and its receipt time are before the cut, and its expiry and receipt
+ * time survive a snapshot and a WAL replay.
+ */
+static void
+test_collect_ttl(void)
+{
+	char dir[512], path[600], err[512];
+	struct store_stats st;
+	struct buf b = BUF_INIT;
+	struct store *s;
+	int64_t now = clock_wall_ms(), rcv;
+	const char *line;
+
+	fresh_dir(dir, sizeof(dir), "collect-ttl");
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	put_ttl(s, "expired", "x", now - DAY);
+	put_ttl(s, "later", "y", now + DAY);
+	put(s, "plain", "n1.a", now - 10 * DAY, "z");
+	ok(expiry_of(s, "expired") == now - DAY &&
+	    expiry_of(s, "later") == now + DAY && expiry_of(s, "plain") == 0,
+	    "store_get gives back each expiry (0 for none)");
+	ok(store_collect(s, now - 10 * SEC) == 0 && has(s, "expired", "x"),
+	    "expired a day ago but received now: a cut of now - 10 s keeps it");
+	ok(store_snapshot(s) == 0, "snapshot");
+	store_close(s);
+	snprintf(path, sizeof(path), "%s/snapshot.json", dir);
+	read_file(path, &b);
+	buf_putc(&b, '\0');
+	line = strstr(b.data, "{\"key\":\"later\"");
+	rcv = line != NULL ? line_rcv(line) : -1;
+	ok(rcv >= now && rcv <= clock_wall_ms() && strstr(line, "\"expires\":") !=
+	    NULL, "its snapshot line has its expiry and ends in its rcv");
+	ok(store_open(&s, dir, &nosync, err, sizeof(err)) == 0,
+	    "reopens: %s", err);
+	if (s == NULL)
+		goto out;
+	ok(expiry_of(s, "later") == now + DAY &&
+	    store_collect(s, now - HOUR) == 0 && has(s, "expired", "x"),
+	    "after reopen: expiries kept, a cut of now - 1 h keeps both");
+	ok(store_collect(s, now + HOUR) == 1 && !has(s, "expired", "x") &&
+	    has(s, "later", "y") && has(s, "plain", "z"),
+	    "now + 1 h drops the expired one; not yet expired, it stays");
+	ok(store_collect(s, now + 2 * DAY) == 1 && !has(s, "later", "y") &&
+	    has(s, "plain", "z"), "past its expiry too, it goes; a value "
+	    "without a TTL never does");
+	store_stats(s, &st);
+	ok(st.keys == 1 && st.tombstones == 0, "the counts follow (%llu keys)",
+	    (unsigned long long)st.keys);
+	put_ttl(s, "plain", "w", now + HOUR);
+	put(s, "plain", "n1.a", clock_wall_ms() + 1, "cleared");
+	ok(expiry_of(s, "plain") == 0 && store_collect(s, INT64_MAX) == 0,
+	    "a later version without a TTL clears it: never collected");
+	store_close(s);
+out:
+	buf_free(&b);
+}
+
 /*
  * Snapshot lines written by hand: rcv in the past is kept (fast path
  * and record_parse fallback alike), a line without rcv (an older
@@ -1759,6 +1853,7 @@ main(void)
 	test_collect();
 	test_collect_snapshot();
 	test_collect_snapshot_lines();
+	test_collect_ttl();
 	test_collect_wal();
 	test_foreign_records();
 	tap_rm_rf(tmproot);

@@ -32,7 +32,8 @@ same(const struct version *a, const struct version *b)
 {
 	size_t i;
 
-	if (a->ts != b->ts || strcmp(a->actor, b->actor) != 0 ||
+	if (a->ts != b->ts || a->expires != b->expires ||
+	    strcmp(a->actor, b->actor) != 0 ||
 	    a->tombstone != b->tombstone || a->value_len != b->value_len ||
 	    (a->value == NULL) != (b->value == NULL) ||
 	    a->clock.n != b->clock.n)
@@ -414,6 +415,53 @@ test_json(void)
 	buf_free(&j);
 }
 
+/* A TTL: its JSON member, its place in the winner rule, version_live. */
+static void
+test_expires(void)
+{
+	struct version v, w;
+	struct buf j = BUF_INIT;
+
+	version_init(&v);
+	version_init(&w);
+	mkv(&v, "n1.a=1", 1000, "n1.a", false, "x");
+	v.expires = 3000;
+	version_to_json(&v, &j);
+	ok(strcmp(j.data, "{\"clock\":{\"n1.a\":1},\"ts\":1000,\"expires\":"
+	    "3000,\"actor\":\"n1.a\",\"tombstone\":false,\"value\":\"x\"}") == 0,
+	    "to_json with a TTL: expires right after ts: %s", j.data);
+	ok(json_rt(&v, &j), "round trip: a TTL");
+	v.expires = INT64_MAX;
+	ok(json_rt(&v, &j), "round trip: the largest expiry");
+	v.expires = 3000;
+	ok(version_live(&v, 2999) && !version_live(&v, 3000) &&
+	    !version_live(&v, 4000), "live before its expiry, not at or after");
+	v.expires = 0;
+	ok(version_live(&v, INT64_MAX), "no TTL: live for ever");
+	mkv(&w, "n1.a=1", 1000, "n1.a", true, "");
+	ok(!version_live(&w, 0), "a tombstone is never live");
+
+	mkv(&v, "n1.a=1", 1000, "n1.a", false, "x");
+	version_copy(&w, &v);
+	w.expires = 5000;
+	ok(version_cmp(&w, &v) > 0 && version_cmp(&v, &w) < 0,
+	    "otherwise equal: the one with an expiry wins over none");
+	v.expires = 6000;
+	ok(version_cmp(&v, &w) > 0 && version_cmp(&w, &v) < 0,
+	    "otherwise equal: the later expiry wins");
+	version_copy(&w, &v);
+	ok(version_cmp(&v, &w) == 0 && same(&v, &w),
+	    "version_copy keeps the expiry (cmp 0)");
+	mkv(&w, "n1.a=2", 900, "n1.a", false, "y");
+	ok(version_cmp(&w, &v) > 0, "a descendant without a TTL wins over "
+	    "its ancestor with one (a PUT without ttl clears it)");
+	version_make_next(&w, &v.clock, v.ts, "n1.a", 0, false, "z", 1);
+	ok(w.expires == 0, "version_make_next starts without a TTL");
+	version_free(&v);
+	version_free(&w);
+	buf_free(&j);
+}
+
 static void
 test_from_json_bad(void)
 {
@@ -462,6 +510,18 @@ test_from_json_bad(void)
 		{ "{\"clock\":{\"n1\":0},\"ts\":1,\"actor\":\"n1\","
 		    "\"tombstone\":true}", -1 },
 		{ "{\"clock\":[],\"ts\":1,\"actor\":\"n1\",\"tombstone\":true}", -1 },
+		{ "{" C ",\"ts\":1,\"expires\":0,\"actor\":\"n1\","
+		    "\"tombstone\":false,\"value\":\"v\"}", -1 },
+		{ "{" C ",\"ts\":1,\"expires\":-1,\"actor\":\"n1\","
+		    "\"tombstone\":false,\"value\":\"v\"}", -1 },
+		{ "{" C ",\"ts\":1,\"expires\":1.5,\"actor\":\"n1\","
+		    "\"tombstone\":false,\"value\":\"v\"}", -1 },
+		{ "{" C ",\"ts\":1,\"expires\":null,\"actor\":\"n1\","
+		    "\"tombstone\":false,\"value\":\"v\"}", -1 },
+		{ "{" C ",\"ts\":1,\"expires\":5,\"actor\":\"n1\","
+		    "\"tombstone\":true}", -1 },
+		{ "{" C ",\"ts\":1,\"expires\":5,\"actor\":\"n1\","
+		    "\"tombstone\":false,\"value\":\"v\"}", 0 },
 		{ "[]", -1 },
 		{ "\"x\"", -1 },
 	};
@@ -495,6 +555,7 @@ main(void)
 	test_make_next();
 	test_cmp_properties();
 	test_json();
+	test_expires();
 	test_from_json_bad();
 	return tap_done();
 
