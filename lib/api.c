@@ -1388,7 +1388,9 @@ check_route(struct node *nd, const struct server_request *sr,
 		buf_printf(&res->headers, "Allow: %s\r\n", routes[i].allow);
 		return -1;
 	}
-	if (check_params(routes[i].route, sr->http, res) != 0)
+	/* An internal route's are checked after its signature (api_handle). */
+	if (!internal_route(i) && check_params(routes[i].route, sr->http,
+	    res) != 0)
 		return -1;
 	if (routes[i].route == R_KV || routes[i].route == R_FETCH) {
 		if (decode_key(rest, restlen, key, res) != 0)
@@ -1529,6 +1531,8 @@ api_handle(void *arg, const struct server_request *sr,
 		    "path=%s why=\"%s\"", sr->peer, routes[i].path, why);
 		goto out;
 	}
+	if (internal_route(i) && check_params(routes[i].route, req, res) != 0)
+		goto out;
 	switch (routes[i].route) {
 	case R_KV:
 		if (node_membership(nd) == NODE_LEFT) {
