@@ -490,6 +490,7 @@ test_from_json_bad(void)
 int
 main(void)
 {
+	tap_rng_state = 0x13198a2e03707344ULL;
 	test_basic();
 	test_cmp_cases();
 	test_make_next();
@@ -497,6 +498,4 @@ main(void)
 	test_json();
 	test_from_json_bad();
 	return tap_done();
-
-	tap_rng_state = 0x13198a2e03707344ULL;
 }
