@@ -3,6 +3,10 @@
  *
  *	ok(cond, "what %s", ...)  prints "ok N - what" or "not ok N - what"
  *	return tap_done();        prints "N passed, N failed", exits 0 or 1
+ *	tap_tmp_init("test_x")    makes the program's temporary directory,
+ *	                          tap_tmproot: $TMPDIR/test_x.XXXXXX (or in
+ *	                          /tmp); bails out when it cannot
+ *	tap_tmp_fresh(out, n, nm) out = tap_tmproot/nm, removed if it was there
  *	tap_rm_rf(dir)            removes a test's temporary directory tree
  *	                          (lib/file.c's file_remove_tree)
  *	tap_rng()                 a repeatable xorshift64 stream for property tests
@@ -12,9 +16,11 @@
 #ifndef KVD_TAP_H
 #define KVD_TAP_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -66,6 +72,35 @@ static inline void
 tap_rm_rf(const char *dir)
 {
 	file_remove_tree(dir);
+}
+
+/* The program's temporary directory (tap_tmp_init). */
+static char tap_tmproot[256];
+
+/*
+ * Creates tap_tmproot, prog.XXXXXX under $TMPDIR (or /tmp).  A program
+ * that cannot have one stops there: TAP's "Bail out!", exit status 1.
+ */
+static inline void
+tap_tmp_init(const char *prog)
+{
+	const char *t = getenv("TMPDIR");
+
+	snprintf(tap_tmproot, sizeof(tap_tmproot), "%s/%s.XXXXXX",
+	    t != NULL && *t != '\0' ? t : "/tmp", prog);
+	if (mkdtemp(tap_tmproot) == NULL) {
+		printf("Bail out! mkdtemp %s: %s\n", tap_tmproot,
+		    strerror(errno));
+		exit(1);
+	}
+}
+
+/* out = tap_tmproot/name, with nothing there: a test starts afresh. */
+static inline void
+tap_tmp_fresh(char *out, size_t n, const char *name)
+{
+	snprintf(out, n, "%s/%s", tap_tmproot, name);
+	tap_rm_rf(out);
 }
 
 #endif

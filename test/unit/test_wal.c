@@ -74,16 +74,6 @@ coll_free(struct coll *c)
 	memset(c, 0, sizeof(*c));
 }
 
-
-static char tmproot[256];
-
-static void
-fresh_dir(char *out, size_t n, const char *name)
-{
-	snprintf(out, n, "%s/%s", tmproot, name);
-	tap_rm_rf(out);
-}
-
 static int
 read_file(const char *path, struct buf *b)
 {
@@ -160,7 +150,7 @@ test_format(void)
 	struct wal *w;
 	uint64_t seq = 0;
 
-	fresh_dir(dir, sizeof(dir), "format");
+	tap_tmp_fresh(dir, sizeof(dir), "format");
 	ok(wal_open(&w, dir, 0, NULL, NULL, false, err, sizeof(err)) == 0,
 	    "open new log creates the directory");
 	ok(wal_append(w, "{\"a\":[1,2]}", 11, &seq) == 0 && seq == 1,
@@ -187,7 +177,7 @@ test_replay(void)
 	uint64_t seq = 0;
 	size_t i, bad = 0;
 
-	fresh_dir(dir, sizeof(dir), "replay");
+	tap_tmp_fresh(dir, sizeof(dir), "replay");
 	ok(fill(dir, 0, 100) == 0, "append 100 records");
 	ok(wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err)) == 0,
 	    "reopen");
@@ -241,7 +231,7 @@ test_torn(void)
 	size_t last_start, off, fails = 0, tried = 0;
 	const char *p;
 
-	fresh_dir(dir, sizeof(dir), "torn");
+	tap_tmp_fresh(dir, sizeof(dir), "torn");
 	if (fill(dir, 0, 5) == -1) {
 		ok(0, "fill");
 		return;
@@ -325,7 +315,7 @@ test_corrupt(void)
 	struct wal *w;
 	int rc;
 
-	fresh_dir(dir, sizeof(dir), "corrupt");
+	tap_tmp_fresh(dir, sizeof(dir), "corrupt");
 	if (fill(dir, 0, 10) == -1) {
 		ok(0, "fill");
 		return;
@@ -447,7 +437,7 @@ test_group_commit(void)
 	int i, errors = 0, next[NTHREADS] = { 0 }, t, k, order_bad = 0;
 	size_t j;
 
-	fresh_dir(dir, sizeof(dir), "group");
+	tap_tmp_fresh(dir, sizeof(dir), "group");
 	if (wal_open(&w, dir, 0, NULL, NULL, true, err, sizeof(err)) == -1) {
 		ok(0, "open: %s", err);
 		return;
@@ -495,7 +485,7 @@ test_rotate(void)
 	uint64_t last = 0, seq;
 	int i;
 
-	fresh_dir(dir, sizeof(dir), "rotate");
+	tap_tmp_fresh(dir, sizeof(dir), "rotate");
 	if (wal_open(&w, dir, 0, NULL, NULL, true, err, sizeof(err)) == -1) {
 		ok(0, "open: %s", err);
 		return;
@@ -599,7 +589,7 @@ test_segment_fn(void)
 	uint64_t last, seq;
 	int i, k;
 
-	fresh_dir(dir, sizeof(dir), "segfn");
+	tap_tmp_fresh(dir, sizeof(dir), "segfn");
 	if (wal_open(&w, dir, 0, NULL, NULL, false, err, sizeof(err)) == -1) {
 		ok(0, "open: %s", err);
 		return;
@@ -677,7 +667,7 @@ test_sticky_failure(void)
 	long long size;
 	int rc, e;
 
-	fresh_dir(dir, sizeof(dir), "sticky");
+	tap_tmp_fresh(dir, sizeof(dir), "sticky");
 	if (wal_open(&w, dir, 0, NULL, NULL, false, err, sizeof(err)) == -1 ||
 	    getrlimit(RLIMIT_FSIZE, &old) == -1) {
 		ok(0, "open");
@@ -722,7 +712,7 @@ test_fsync_eio(void)
 	long long size;
 	int rc, e;
 
-	fresh_dir(dir, sizeof(dir), "fsynceio");
+	tap_tmp_fresh(dir, sizeof(dir), "fsynceio");
 	if (wal_open(&w, dir, 0, NULL, NULL, true, err, sizeof(err)) == -1) {
 		ok(0, "open: %s", err);
 		return;
@@ -759,7 +749,7 @@ test_nospace(void)
 	long long size;
 	int rc, e, i, fails = 0;
 
-	fresh_dir(dir, sizeof(dir), "nospace");
+	tap_tmp_fresh(dir, sizeof(dir), "nospace");
 	if (wal_open(&w, dir, 0, NULL, NULL, false, err, sizeof(err)) == -1) {
 		ok(0, "open: %s", err);
 		return;
@@ -814,7 +804,7 @@ test_nospace_bound(void)
 	uint64_t seq, n = 0;
 	int rc;
 
-	fresh_dir(dir, sizeof(dir), "bound");
+	tap_tmp_fresh(dir, sizeof(dir), "bound");
 	if (wal_open(&w, dir, 0, NULL, NULL, false, err, sizeof(err)) == -1) {
 		ok(0, "open: %s", err);
 		return;
@@ -878,7 +868,7 @@ test_nospace_threads(void)
 	struct timespec ms = { 0, 1000000 };
 	size_t j;
 
-	fresh_dir(dir, sizeof(dir), "nspthreads");
+	tap_tmp_fresh(dir, sizeof(dir), "nspthreads");
 	if (wal_open(&w, dir, 0, NULL, NULL, false, err, sizeof(err)) == -1) {
 		ok(0, "open: %s", err);
 		return;
@@ -927,14 +917,7 @@ test_nospace_threads(void)
 int
 main(void)
 {
-	const char *t = getenv("TMPDIR");
-
-	snprintf(tmproot, sizeof(tmproot), "%s/test_wal.XXXXXX",
-	    t != NULL && *t != '\0' ? t : "/tmp");
-	if (mkdtemp(tmproot) == NULL) {
-		perror("mkdtemp");
-		return 1;
-	}
+	tap_tmp_init("test_wal");
 	test_format();
 	test_replay();
 	test_torn();
@@ -948,6 +931,6 @@ main(void)
 	test_nospace_bound();
 	test_nospace_threads();
 	failpoint_arm(NULL);
-	tap_rm_rf(tmproot);
+	tap_rm_rf(tap_tmproot);
 	return tap_done();
 }
