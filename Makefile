@@ -65,7 +65,7 @@ kvctl: kvctl.o lib/libkvd.a
 .c:
 	$(CC) $(CFLAGS) -Ilib -o $@ $< lib/libkvd.a $(LDFLAGS)
 
-$(UNITS): lib/libkvd.a test/unit/tap.h
+$(UNITS): lib/libkvd.a test/unit/tap.h test/unit/clockspec.h
 
 units: $(UNITS)
 
