@@ -562,6 +562,19 @@ test_malformed(void)
 		"{\"from\":\"\",\"root\":\"0000000000000000\",\"leaves\":[]}",
 		"{\"from\":7,\"root\":\"0000000000000000\",\"leaves\":[]}",
 	};
+	/* Bytes written over the good body, off bytes after the text at. */
+	static const struct {
+		const char	*at;
+		size_t		 off;
+		const char	*with;
+		const char	*what;
+	} edits[] = {
+		{ "\"leaves\":[\"", 11 + 3, "g", "a leaf that is not hex" },
+		{ "\"root\":\"", 8 + 15, "\" ", "a 15-digit root" },
+		/* in place of "<16 hex>" */
+		{ "\"leaves\":[\"", 10, "123456789012345678",
+		    "a leaf that is a number" },
+	};
 
 	if (!ok(up(3, 0) == 0, "malformed: three nodes up"))
 		goto out;
@@ -576,36 +589,23 @@ test_malformed(void)
 	}
 
 	/* Mutations of the good body. */
-	sync_body(&b, "node1", 0, leaves, AE_LEAVES - 1);
-	buf_reset(&out);
-	ok(ae_status(B->ae, b.data, b.len, &out) == 400,
-	    "malformed: 1023 leaves");
-	sync_body(&b, "node1", 0, leaves, AE_LEAVES + 1);
-	buf_reset(&out);
-	ok(ae_status(B->ae, b.data, b.len, &out) == 400,
-	    "malformed: 1025 leaves");
-	buf_reset(&b);
-	buf_append(&b, good.data, good.len);
-	p = strstr(b.data, "\"leaves\":[\"") + 11;
-	p[3] = 'g';
-	buf_reset(&out);
-	ok(ae_status(B->ae, b.data, b.len, &out) == 400,
-	    "malformed: a leaf that is not hex");
-	buf_reset(&b);
-	buf_append(&b, good.data, good.len);
-	p = strstr(b.data, "\"root\":\"") + 8;
-	p[15] = '"';
-	p[16] = ' ';
-	buf_reset(&out);
-	ok(ae_status(B->ae, b.data, b.len, &out) == 400,
-	    "malformed: a 15-digit root");
-	buf_reset(&b);
-	buf_append(&b, good.data, good.len);
-	p = strstr(b.data, "\"leaves\":[\"") + 10;
-	memcpy(p, "123456789012345678", 18);	/* in place of "<16 hex>" */
-	buf_reset(&out);
-	st = ae_status(B->ae, b.data, b.len, &out);
-	ok(st == 400, "malformed: a leaf that is a number (%d)", st);
+	for (i = 0; i < 2; i++) {
+		size_t n = i == 0 ? AE_LEAVES - 1 : AE_LEAVES + 1;
+
+		sync_body(&b, "node1", 0, leaves, n);
+		buf_reset(&out);
+		ok(ae_status(B->ae, b.data, b.len, &out) == 400,
+		    "malformed: %zu leaves", n);
+	}
+	for (i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		buf_reset(&b);
+		buf_append(&b, good.data, good.len);
+		p = strstr(b.data, edits[i].at) + edits[i].off;
+		memcpy(p, edits[i].with, strlen(edits[i].with));
+		buf_reset(&out);
+		st = ae_status(B->ae, b.data, b.len, &out);
+		ok(st == 400, "malformed: %s (%d)", edits[i].what, st);
+	}
 	buf_reset(&out);
 	ok(ae_status(B->ae, good.data, good.len - 1, &out) == 400,
 	    "malformed: truncated body");
