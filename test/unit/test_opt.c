@@ -45,6 +45,25 @@ main(void)
 		"", "-1", "+1", " 1", "1 ", "1e3", "0x10", "1.0", "abc",
 		"18446744073709551616", "99999999999999999999999"
 	};
+	/* n 0: all of in; a refused input leaves *out at 42. */
+	static const struct {
+		const char	*in;
+		size_t		 n;
+		int		 rc;
+		uint64_t	 want;
+	} digits[] = {
+		{ "0", 0, 0, 0 },
+		{ "007", 0, 0, 7 },
+		{ "18446744073709551615", 0, 0, UINT64_MAX },
+		{ "18446744073709551616", 0, -1, 42 },
+		{ "123x", 3, 0, 123 },		/* a slice: only n bytes */
+		{ "123x", 4, -1, 42 },
+		{ "", 0, -1, 42 },
+		{ "-1", 0, -1, 42 },
+		{ "+1", 0, -1, 42 },
+		{ " 1", 0, -1, 42 },
+		{ "1 ", 0, -1, 42 },
+	};
 	static const char *const bad_double[] = {
 		"", "abc", "1s", "nan", "inf", "-inf", "1e999", "3601", "-0.5",
 		"1e-400"
@@ -95,6 +114,18 @@ main(void)
 		u = 42;
 		ok(opt_u64(bad_u64[k], 0, UINT64_MAX, &u) != 0 && u == 42,
 		    "u64: '%s' is refused, *out untouched", bad_u64[k]);
+	}
+
+	for (k = 0; k < sizeof(digits) / sizeof(digits[0]); k++) {
+		const char *in = digits[k].in;
+		int rc;
+
+		u = 42;
+		rc = opt_digits(in, digits[k].n ? digits[k].n : strlen(in), &u);
+		ok(rc == digits[k].rc && u == digits[k].want,
+		    "digits: '%s' of %zu bytes -> %d, %llu", in,
+		    digits[k].n ? digits[k].n : strlen(in), rc,
+		    (unsigned long long)u);
 	}
 
 	ok(opt_double("1.5", 0, 10, &d) == 0 && d == 1.5, "double: 1.5");
