@@ -58,6 +58,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "buf.h"
 #include "fnv.h"
 
 void
@@ -331,17 +332,9 @@ actor_valid(struct record_scratch *sc, const char *s, size_t sn)
 static struct vclock_entry *
 view_entries(struct record_scratch *sc, size_t n)
 {
-	struct vclock_entry *ce;
-	size_t cap;
-
-	if (n <= sc->cap)
-		return sc->ce;
-	cap = n < 4 ? 4 : n * 2;
-	if ((ce = realloc(sc->ce, cap * sizeof(*ce))) == NULL)
+	if (buf_reserve(&sc->ce, &sc->cap, n, sizeof(*sc->ce), 4) == -1)
 		return NULL;
-	sc->ce = ce;
-	sc->cap = cap;
-	return ce;
+	return sc->ce;
 }
 
 /* Reads the clock object's members, after its `{`, into sc->view. */
