@@ -551,3 +551,21 @@ record_digest(const char *json, size_t len)
 {
 	return fnv_mix64(fnv1a64(json, len));
 }
+
+const char *
+record_next_line(const char **pp, const char *end, size_t *len)
+{
+	const char *p, *nl;
+
+	for (p = *pp; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		if (nl > p) {
+			*len = (size_t)(nl - p);
+			*pp = nl < end ? nl + 1 : end;
+			return p;
+		}
+	}
+	*pp = end;
+	return NULL;
+}

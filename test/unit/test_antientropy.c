@@ -77,18 +77,14 @@ serve_batch(struct store *s, const char *body, size_t len, struct buf *out)
 {
 	struct record_scratch sc;
 	struct version v;
-	const char *p = body, *end = body + len, *nl, *key;
-	size_t klen;
+	const char *p = body, *line, *key;
+	size_t n, klen;
 	int status = 200;
 
 	record_scratch_init(&sc);
 	version_init(&v);
-	for (; p < end; p = nl + 1) {
-		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			nl = end;
-		if (nl == p)
-			continue;
-		if (record_parse(&sc, p, (size_t)(nl - p), &key, &klen, &v) != 0 ||
+	while ((line = record_next_line(&p, body + len, &n)) != NULL) {
+		if (record_parse(&sc, line, n, &key, &klen, &v) != 0 ||
 		    store_apply(s, key, klen, &v) < 0) {
 			status = 400;
 			break;

@@ -29,6 +29,7 @@
 #include "net.h"
 #include "peer.h"
 #include "push.h"
+#include "record.h"
 #include "server.h"
 #include "tap.h"
 
@@ -80,9 +81,9 @@ has_poison(const char *p, const char *end)
 static void
 serve_batch(const struct server_request *req, struct server_response *res)
 {
-	const char *p = req->body, *end = req->body + req->body_len, *nl, *k;
+	const char *p = req->body, *end = req->body + req->body_len, *line, *k;
 	int idx[MAXKEYS], n = 0, i;
-	size_t recs = 0;
+	size_t recs = 0, len;
 
 	pthread_mutex_lock(&mu);
 	bodies++;
@@ -91,14 +92,10 @@ serve_batch(const struct server_request *req, struct server_response *res)
 		server_error(res, 503, "storage failure: not durable");
 		return;
 	}
-	for (; p < end; p = nl + 1) {
-		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			nl = end;
-		if (nl == p)
-			continue;
+	while ((line = record_next_line(&p, end, &len)) != NULL) {
 		recs++;
-		k = strstr(p, "\"key\":\"k");
-		if (k == NULL || k > nl || has_poison(p, nl)) {
+		k = strstr(line, "\"key\":\"k");
+		if (k == NULL || k > line + len || has_poison(line, line + len)) {
 			pthread_mutex_unlock(&mu);
 			server_error(res, 400, "malformed record");
 			return;
