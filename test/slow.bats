@@ -212,12 +212,12 @@ slow_run() {
 	[ "$status" -eq 0 ]
 }
 
-# about_2s FIELD: the milliseconds in FIELD are those of a 2-second
-# timeout (1.5 s to 4.5 s, slack for a loaded machine).
+# about_2s FIELD WHAT: the milliseconds in FIELD are those of a 2-second
+# timeout (1.5 s to 4.5 s, slack for a loaded machine); WHAT says which.
 about_2s() {
 	local ms
 	ms=$(field "$1")
-	echo "# $1: $ms ms" >&3
+	echo "# $2 after $ms ms" >&3
 	[ "$ms" -ge 1500 ] && [ "$ms" -lt 4500 ]
 }
 
@@ -233,14 +233,14 @@ teardown() {
 	slow_run header --header-timeout 2
 	[ "$(field status)" = 408 ]
 	[ "$(field end)" = EOF ]
-	about_2s ms
+	about_2s ms "header trickler: 408, closed"
 }
 
 @test "a body sent one byte per second gets 408 after --body-timeout" {
 	slow_run body --body-timeout 2
 	[ "$(field status)" = 408 ]
 	[ "$(field end)" = EOF ]
-	about_2s ms
+	about_2s ms "body trickler answered"
 	# the partial body was not stored
 	[ "$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$(url n1)/kv/slowbody")" = 404 ]
 }
@@ -250,10 +250,10 @@ teardown() {
 	[ "$(field status)" = 200 ]
 	[ "$(field end)" = EOF ]
 	[ "$(field after)" = 0 ]
-	about_2s ms
+	about_2s ms "idle keep-alive connection closed"
 	[ "$(field silent_end)" = EOF ]
 	[ "$(field silent_bytes)" = 0 ]
-	about_2s silent_ms
+	about_2s silent_ms "silent connection closed"
 }
 
 @test "--max-conns 3: the fourth connection is answered 503 at once and closed, not queued" {
