@@ -45,24 +45,17 @@ main(void)
 		"", "-1", "+1", " 1", "1 ", "1e3", "0x10", "1.0", "abc",
 		"18446744073709551616", "99999999999999999999999"
 	};
-	/* n 0: all of in; a refused input leaves *out at 42. */
+	/* opt_digits over all of in; a refused input leaves *out at 42. */
 	static const struct {
 		const char	*in;
-		size_t		 n;
 		int		 rc;
 		uint64_t	 want;
 	} digits[] = {
-		{ "0", 0, 0, 0 },
-		{ "007", 0, 0, 7 },
-		{ "18446744073709551615", 0, 0, UINT64_MAX },
-		{ "18446744073709551616", 0, -1, 42 },
-		{ "123x", 3, 0, 123 },		/* a slice: only n bytes */
-		{ "123x", 4, -1, 42 },
-		{ "", 0, -1, 42 },
-		{ "-1", 0, -1, 42 },
-		{ "+1", 0, -1, 42 },
-		{ " 1", 0, -1, 42 },
-		{ "1 ", 0, -1, 42 },
+		{ "0", 0, 0 }, { "007", 0, 7 },
+		{ "18446744073709551615", 0, UINT64_MAX },
+		{ "18446744073709551616", -1, 42 },
+		{ "123x", -1, 42 }, { "", -1, 42 }, { "-1", -1, 42 },
+		{ "+1", -1, 42 }, { " 1", -1, 42 }, { "1 ", -1, 42 },
 	};
 	static const char *const bad_double[] = {
 		"", "abc", "1s", "nan", "inf", "-inf", "1e999", "3601", "-0.5",
@@ -117,16 +110,18 @@ main(void)
 	}
 
 	for (k = 0; k < sizeof(digits) / sizeof(digits[0]); k++) {
-		const char *in = digits[k].in;
 		int rc;
 
 		u = 42;
-		rc = opt_digits(in, digits[k].n ? digits[k].n : strlen(in), &u);
+		rc = opt_digits(digits[k].in, strlen(digits[k].in), &u);
 		ok(rc == digits[k].rc && u == digits[k].want,
-		    "digits: '%s' of %zu bytes -> %d, %llu", in,
-		    digits[k].n ? digits[k].n : strlen(in), rc,
+		    "digits: '%s' -> %d, %llu", digits[k].in, rc,
 		    (unsigned long long)u);
 	}
+	ok(opt_digits("123x", 3, &u) == 0 && u == 123,
+	    "digits: only the n bytes given are read");
+	ok(opt_digits("12", 0, &u) == -1 && u == 123,
+	    "digits: none at all is refused");
 
 	ok(opt_double("1.5", 0, 10, &d) == 0 && d == 1.5, "double: 1.5");
 	ok(opt_double("2e1", 0, 3600, &d) == 0 && d == 20, "double: 2e1");
