@@ -393,6 +393,20 @@ fill(struct store *s, const char *prefix, int n, const char *actor)
 	}
 }
 
+/*
+ * Three nodes up (N=3, no exchanges of their own) and n keys prefix0..
+ * written to A's store: where most exchange tests start.  false after a
+ * failed test point.
+ */
+static bool
+up_with_keys(const char *test, const char *prefix, int n)
+{
+	if (!ok(up(3, 0) == 0, "%s: up", test))
+		return false;
+	fill(A->store, prefix, n, "node1.aa");
+	return true;
+}
+
 static void
 copy_prefix(struct store *from, struct store *to, const char *prefix, int n)
 {
@@ -620,9 +634,8 @@ test_identical(void)
 	struct ae_stats st;
 	uint64_t ab, bb;
 
-	if (!ok(up(3, 0) == 0, "identical: up"))
+	if (!up_with_keys("identical", "same", 50))
 		goto out;
-	fill(A->store, "same", 50, "node1.aa");
 	copy_prefix(A->store, B->store, "same", 50);
 	ab = napplied(A->store);
 	bb = napplied(B->store);
@@ -647,9 +660,8 @@ test_missing(void)
 	struct ae_stats st;
 	uint64_t ab;
 
-	if (!ok(up(3, 0) == 0, "missing: up"))
+	if (!up_with_keys("missing", "m", 100))
 		goto out;
-	fill(A->store, "m", 100, "node1.aa");
 	ab = napplied(A->store);
 	ok(nkeys(B->store) == 0, "missing: B starts empty");
 	ok(ae_sync_with(A->ae, "node2") == 0, "missing: sync ok");
@@ -677,9 +689,8 @@ test_newer(void)
 	char k[32];
 	int i;
 
-	if (!ok(up(3, 0) == 0, "newer: up"))
+	if (!up_with_keys("newer", "n", 50))
 		goto out;
-	fill(A->store, "n", 50, "node1.aa");
 	copy_prefix(A->store, B->store, "n", 50);
 	for (i = 0; i < 10; i++) {
 		snprintf(k, sizeof(k), "n%d", i * 3);
@@ -704,9 +715,8 @@ test_union(void)
 {
 	struct ae_stats st;
 
-	if (!ok(up(3, 0) == 0, "union: up"))
+	if (!up_with_keys("union", "a", 100))
 		goto out;
-	fill(A->store, "a", 100, "node1.aa");
 	fill(B->store, "b", 100, "node2.bb");
 	ok(ae_sync_with(A->ae, "node2") == 0, "union: sync ok");
 	ae_stats(A->ae, &st);
@@ -770,9 +780,8 @@ test_big_gap(void)
 	struct ae_stats st;
 	int64_t t0;
 
-	if (!ok(up(3, 0) == 0, "big gap: up"))
+	if (!up_with_keys("big gap", "big-", 20000))
 		goto out;
-	fill(A->store, "big-", 20000, "node1.aa");
 	t0 = clock_now_ms();
 	ok(ae_sync_with(A->ae, "node2") == 0, "big gap: push sync ok");
 	ae_stats(A->ae, &st);
@@ -884,9 +893,8 @@ test_failures(void)
 	struct ae_stats st;
 	int rc, e;
 
-	if (!ok(up(3, 0) == 0, "failures: up"))
+	if (!up_with_keys("failures", "f", 10))
 		goto out;
-	fill(A->store, "f", 10, "node1.aa");
 	server_stop(C->server, 2000);
 	C->server = NULL;
 	C->lfd = -1;
