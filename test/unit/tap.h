@@ -8,6 +8,8 @@
  *	                          /tmp); bails out when it cannot
  *	tap_tmp_fresh(out, n, nm) out = tap_tmproot/nm, removed if it was there
  *	tap_rm_rf(dir)            removes a test's temporary directory tree
+ *	struct tap_strs l = { 0 } a list of string copies (records, names):
+ *	                          tap_strs_add, tap_strs_sort, tap_strs_free
  *	                          (lib/file.c's file_remove_tree)
  *	tap_rng()                 a repeatable xorshift64 stream for property tests
  *
@@ -24,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "file.h"
 #include "rng.h"
 
@@ -72,6 +75,49 @@ static inline void
 tap_rm_rf(const char *dir)
 {
 	file_remove_tree(dir);
+}
+
+/* NUL-terminated copies of what a test collects, in the order added. */
+struct tap_strs {
+	char	**s;
+	size_t	  n, cap;
+};
+
+/* Appends a copy of p[0..len); out of memory ends the program. */
+static inline void
+tap_strs_add(struct tap_strs *l, const char *p, size_t len)
+{
+	if (buf_reserve(&l->s, &l->cap, l->n + 1, sizeof(*l->s), 64) == -1 ||
+	    (l->s[l->n] = malloc(len + 1)) == NULL)
+		abort();
+	memcpy(l->s[l->n], p, len);
+	l->s[l->n++][len] = '\0';
+}
+
+static inline int
+tap_strs_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorts the list by strcmp. */
+static inline void
+tap_strs_sort(struct tap_strs *l)
+{
+	if (l->n > 0)
+		qsort(l->s, l->n, sizeof(*l->s), tap_strs_cmp);
+}
+
+/* Frees every copy and the list, which is left empty. */
+static inline void
+tap_strs_free(struct tap_strs *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->s[i]);
+	free(l->s);
+	memset(l, 0, sizeof(*l));
 }
 
 /* The program's temporary directory (tap_tmp_init). */

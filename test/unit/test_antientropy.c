@@ -321,61 +321,35 @@ napplied(struct store *s)
 	return st.applied;
 }
 
-struct dump {
-	char	**r;
-	size_t	  n, cap;
-};
-
+/* store_walk's callback: each record's JSON into a tap_strs. */
 static int
 dump_fn(void *arg, const char *key, size_t klen, const struct version *v)
 {
-	struct dump *d = arg;
 	struct buf b = BUF_INIT;
 
-	if (d->n == d->cap) {
-		d->cap = d->cap ? d->cap * 2 : 256;
-		d->r = realloc(d->r, d->cap * sizeof(*d->r));
-		if (d->r == NULL)
-			abort();
-	}
 	record_to_json(key, klen, v, &b);
-	d->r[d->n++] = buf_detach(&b, NULL);
+	tap_strs_add(arg, b.data, b.len);
+	buf_free(&b);
 	return 0;
-}
-
-static int
-strp_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void
-dump_free(struct dump *d)
-{
-	size_t i;
-
-	for (i = 0; i < d->n; i++)
-		free(d->r[i]);
-	free(d->r);
 }
 
 /* True when both stores hold exactly the same records. */
 static bool
 same_stores(struct store *a, struct store *b)
 {
-	struct dump da = { NULL, 0, 0 }, db = { NULL, 0, 0 };
+	struct tap_strs da = { 0 }, db = { 0 };
 	bool eq;
 	size_t i;
 
 	store_walk(a, dump_fn, &da);
 	store_walk(b, dump_fn, &db);
-	qsort(da.r, da.n, sizeof(*da.r), strp_cmp);
-	qsort(db.r, db.n, sizeof(*db.r), strp_cmp);
+	tap_strs_sort(&da);
+	tap_strs_sort(&db);
 	eq = da.n == db.n;
 	for (i = 0; eq && i < da.n; i++)
-		eq = strcmp(da.r[i], db.r[i]) == 0;
-	dump_free(&da);
-	dump_free(&db);
+		eq = strcmp(da.s[i], db.s[i]) == 0;
+	tap_strs_free(&da);
+	tap_strs_free(&db);
 	return eq;
 }
 
