@@ -24,9 +24,9 @@
  * " 5" and "0x10" are refused rather than guessed at.  The digits are
  * read by opt_digits, which the parsers that meet decimal numbers on the
  * wire (HTTP's Content-Length, auth's date, JSON's integers) share: one
- * loop, one overflow check.  Durations and other
- * real numbers are whatever strtod reads in full, bounded on both sides
- * (the comparison is written so that NaN fails it).
+ * loop, one overflow check.  Durations and other real numbers are
+ * whatever strtod reads in full, bounded on both sides (the comparison
+ * is written so that NaN fails it).
  */
 #include "opt.h"
 
