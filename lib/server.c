@@ -211,6 +211,7 @@ send_error_msg(struct conn *c, int status, const char *msg)
 	buf_init(&res.body);
 	server_error(&res, status, msg);
 	send_response(c, NULL, &res, false);
+	buf_free(&res.headers);
 	buf_free(&res.body);
 }
 
