@@ -156,15 +156,7 @@ mkdir -p "$TMPD/data"
 # python3, a random base (a clash makes a node fail to start, loudly).
 PORTS=
 if command -v python3 >/dev/null 2>&1; then
-	PORTS=$(python3 -c '
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-' "$NODES" 2>/dev/null)
+	PORTS=$(python3 "$(dirname "$0")/free-ports.py" "$NODES" 2>/dev/null)
 fi
 if [ -z "$PORTS" ]; then
 	base=$((20000 + $(rand 30000)))

@@ -20,16 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
+
 #include "buf.h"
 #include "http.h"
-
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "fuzz_chunked: check failed: %s (line %d)\n", \
-		    #cond, __LINE__); \
-		abort(); \
-	} \
-} while (0)
 
 struct run {
 	ssize_t	verdict;	/* HTTP_ERROR, or 0 */

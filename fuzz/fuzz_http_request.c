@@ -23,24 +23,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
+
 #include "buf.h"
 #include "http.h"
 
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "fuzz_http_request: check failed: %s " \
-		    "(line %d)\n", #cond, __LINE__); \
-		abort(); \
-	} \
-} while (0)
-
 static struct http_request req, req2;
-
-static bool
-inside(const char *p, size_t n, const char *b, size_t len)
-{
-	return p >= b && n <= len && p + n <= b + len;
-}
 
 static bool
 status_ok(int st)
@@ -67,23 +55,25 @@ check_complete(const char *b, int hlen, const struct http_limits *lim)
 	const char *v;
 	size_t vl, i;
 
-	CHECK(req.method_len > 0 && inside(req.method, req.method_len, b, hlen));
-	CHECK(req.target_len > 0 && inside(req.target, req.target_len, b, hlen));
+	CHECK(req.method_len > 0 &&
+	    fuzz_inside(req.method, req.method_len, b, hlen));
+	CHECK(req.target_len > 0 &&
+	    fuzz_inside(req.target, req.target_len, b, hlen));
 	/* path is a slice of the target, or the literal "/" (absolute-form) */
 	CHECK(req.path_len > 0);
 	if (!(req.path_len == 1 && req.path[0] == '/'))
-		CHECK(inside(req.path, req.path_len, b, hlen));
+		CHECK(fuzz_inside(req.path, req.path_len, b, hlen));
 	if (req.query != NULL)
-		CHECK(inside(req.query, req.query_len, b, hlen));
+		CHECK(fuzz_inside(req.query, req.query_len, b, hlen));
 	CHECK(req.minor == 0 || req.minor == 1);
 	CHECK(req.nheaders <= HTTP_MAX_HEADERS &&
 	    req.nheaders <= lim->max_headers);
 	for (i = 0; i < req.nheaders; i++) {
 		CHECK(req.headers[i].name_len > 0);
-		CHECK(inside(req.headers[i].name, req.headers[i].name_len,
-		    b, hlen));
-		CHECK(inside(req.headers[i].value, req.headers[i].value_len,
-		    b, hlen));
+		CHECK(fuzz_inside(req.headers[i].name,
+		    req.headers[i].name_len, b, hlen));
+		CHECK(fuzz_inside(req.headers[i].value,
+		    req.headers[i].value_len, b, hlen));
 	}
 	CHECK(!(req.chunked && req.content_length >= 0));
 	CHECK(req.content_length < 0 ||

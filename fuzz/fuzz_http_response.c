@@ -16,23 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
+
 #include "http.h"
 
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "fuzz_http_response: check failed: %s " \
-		    "(line %d)\n", #cond, __LINE__); \
-		abort(); \
-	} \
-} while (0)
-
 static struct http_response res, res2;
-
-static bool
-inside(const char *p, size_t n, const char *b, size_t len)
-{
-	return p >= b && n <= len && p + n <= b + len;
-}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -56,13 +44,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK((size_t)r <= len && (size_t)r <= max);
 		CHECK(res.status >= 100 && res.status <= 599);
 		CHECK(res.minor == 0 || res.minor == 1);
-		CHECK(inside(res.reason, res.reason_len, b, (size_t)r));
+		CHECK(fuzz_inside(res.reason, res.reason_len, b, (size_t)r));
 		CHECK(res.nheaders <= HTTP_MAX_HEADERS);
 		for (i = 0; i < res.nheaders; i++) {
 			CHECK(res.headers[i].name_len > 0);
-			CHECK(inside(res.headers[i].name,
+			CHECK(fuzz_inside(res.headers[i].name,
 			    res.headers[i].name_len, b, (size_t)r));
-			CHECK(inside(res.headers[i].value,
+			CHECK(fuzz_inside(res.headers[i].value,
 			    res.headers[i].value_len, b, (size_t)r));
 		}
 		CHECK(!(res.chunked && res.content_length >= 0));

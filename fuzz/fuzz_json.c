@@ -22,20 +22,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
+
 #include "buf.h"
 #include "json.h"
 
 #define NTOKS	4096
 
 static struct json_tok toks[NTOKS];
-
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "fuzz_json: check failed: %s (line %d)\n", \
-		    #cond, __LINE__); \
-		abort(); \
-	} \
-} while (0)
 
 /* emit(p[0..n)) must parse as one STRING; returns its decoded bytes in dec. */
 static void

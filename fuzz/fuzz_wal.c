@@ -32,18 +32,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuzz.h"
+
 #include "buf.h"
 #include "crc32c.h"
 #include "json.h"
 #include "wal.h"
-
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "fuzz_wal: check failed: %s (line %d)\n", \
-		    #cond, __LINE__); \
-		abort(); \
-	} \
-} while (0)
 
 #define SEG_NAME	"wal-0000000000000001.log"
 #define APPENDED	"{\"fz\":[1,\"x\"]}"

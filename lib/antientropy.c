@@ -112,6 +112,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "buf.h"
 #include "clock.h"
 #include "fnv.h"
 #include "hex.h"
@@ -198,16 +199,8 @@ theirs_ent_cmp(const void *pa, const void *pb)
 static int
 theirs_add(struct theirs *t, const char *key, size_t klen, struct version *v)
 {
-	struct theirs_ent *ne;
-	size_t ncap;
-
-	if (t->n == t->cap) {
-		ncap = t->cap ? t->cap * 2 : 64;
-		if ((ne = realloc(t->e, ncap * sizeof(*ne))) == NULL)
-			return -1;
-		t->e = ne;
-		t->cap = ncap;
-	}
+	if (buf_reserve(&t->e, &t->cap, t->n + 1, sizeof(*t->e), 64) == -1)
+		return -1;
 	if ((t->e[t->n].key = malloc(klen ? klen : 1)) == NULL)
 		return -1;
 	memcpy(t->e[t->n].key, key, klen);

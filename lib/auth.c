@@ -100,6 +100,7 @@
 #include <unistd.h>
 
 #include "hex.h"
+#include "opt.h"
 #include "sha256.h"
 
 #define NONCE_BYTES	8
@@ -535,17 +536,11 @@ stale_why(const struct auth *a, int64_t now, int64_t date)
 static int
 parse_date(const char *s, size_t n, int64_t *date)
 {
-	int64_t v = 0;
-	size_t i;
+	uint64_t v;
 
-	if (n == 0 || n > DATE_DIGITS_MAX)
+	if (n > DATE_DIGITS_MAX || opt_digits(s, n, &v) != 0)
 		return -1;
-	for (i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	*date = v;
+	*date = (int64_t)v;
 	return 0;
 }
 

@@ -7,6 +7,8 @@
  */
 #include "buf.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,4 +168,29 @@ buf_free(struct buf *b)
 	if (b->cap)
 		free(b->data);
 	buf_init(b);
+}
+
+int
+buf_reserve(void *arrp, size_t *cap, size_t n, size_t size, size_t first)
+{
+	void *p, *np;
+	size_t ncap;
+
+	if (n <= *cap)
+		return 0;
+	ncap = *cap ? *cap : first ? first : 1;
+	while (ncap < n && ncap <= SIZE_MAX / 2)
+		ncap *= 2;
+	if (ncap < n || ncap > SIZE_MAX / size)
+		goto nomem;
+	/* arrp is a T **: its pointer is read and written as bytes. */
+	memcpy(&p, arrp, sizeof(p));
+	if ((np = realloc(p, ncap * size)) == NULL)
+		goto nomem;
+	memcpy(arrp, &np, sizeof(np));
+	*cap = ncap;
+	return 0;
+nomem:
+	errno = ENOMEM;
+	return -1;
 }

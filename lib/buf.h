@@ -7,6 +7,8 @@
  * server that cannot grow a small buffer cannot do anything useful, and
  * checking every append would hide the logic of every caller.
  * A buf is owned by one thread at a time; it has no lock.
+ * buf_reserve grows the other kind of array, of any element type, the
+ * same way.
  */
 #ifndef KVD_BUF_H
 #define KVD_BUF_H
@@ -43,5 +45,15 @@ void	buf_reset(struct buf *b);
 /* Hands the memory to the caller (who free()s it) and re-inits b. */
 char	*buf_detach(struct buf *b, size_t *len);
 void	buf_free(struct buf *b);	/* leaves b initialised and empty */
+
+/*
+ * Makes room for n elements of size bytes each in the array that arrp
+ * points to (a T **), whose capacity is *cap elements: the capacity
+ * doubles, starting from first.  0, or -1 with errno ENOMEM, the array
+ * and *cap untouched.  Unlike the byte buffer it fails softly: the arrays
+ * it grows sit on paths that answer "out of memory" themselves.
+ */
+int	buf_reserve(void *arrp, size_t *cap, size_t n, size_t size,
+	    size_t first);
 
 #endif

@@ -32,13 +32,20 @@
 static atomic_int cond_mode;	/* 0 undecided, 1 monotonic, 2 sliced wall */
 static pthread_mutex_t cond_mode_mu = PTHREAD_MUTEX_INITIALIZER;
 
-int64_t
-clock_now_ms(void)
+/* Clock id's reading in milliseconds. */
+static int64_t
+ms_of(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+clock_now_ms(void)
+{
+	return ms_of(CLOCK_MONOTONIC);
 }
 
 uint64_t
@@ -53,10 +60,7 @@ clock_now_ns(void)
 int64_t
 clock_wall_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return ms_of(CLOCK_REALTIME);
 }
 
 int
@@ -168,22 +172,26 @@ stopper_sleep_ms(struct stopper *s, int64_t ms)
 	return stopper_sleep_until(s, clock_now_ms() + ms);
 }
 
-void
-stopper_kick(struct stopper *s)
+/* Sets one of s's flags (s->stop or s->kicked) and wakes the sleepers. */
+static void
+stopper_raise(struct stopper *s, bool *flag)
 {
 	pthread_mutex_lock(&s->mu);
-	s->kicked = true;
+	*flag = true;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }
 
 void
+stopper_kick(struct stopper *s)
+{
+	stopper_raise(s, &s->kicked);
+}
+
+void
 stopper_stop(struct stopper *s)
 {
-	pthread_mutex_lock(&s->mu);
-	s->stop = true;
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
+	stopper_raise(s, &s->stop);
 }
 
 bool

@@ -77,12 +77,8 @@ struct owner {
 	char		 id[RING_ID_MAX + 1];
 	struct wal	*wal;
 	struct hint	*head, *tail;
-	uint64_t	 count, bytes;
-	uint64_t	 delivered, set_aside;
-	/* delivery state, for hints_stats */
-	int64_t		 last_attempt_ms, last_ok_ms;
-	uint64_t	 failures;
-	char		 last_error[HINTS_ERROR_MAX];
+	/* pending, bytes, delivered, set_aside and the delivery state */
+	struct hints_stats st;
 };
 
 struct hints {
@@ -93,7 +89,8 @@ struct hints {
 	bool		 thread_started;
 	pthread_t	 thread;
 	struct owner	*owners;
-	uint64_t	 count, bytes, added, delivered, refused, set_aside;
+	/* the totals: pending, bytes, added, delivered, refused, set_aside */
+	struct hints_stats tot;
 };
 
 static bool
@@ -131,10 +128,10 @@ fifo_push(struct hints *h, struct owner *o, const char *rec, size_t len,
 	else
 		o->head = ht;
 	o->tail = ht;
-	o->count++;
-	o->bytes += len;
-	h->count++;
-	h->bytes += len;
+	o->st.pending++;
+	o->st.bytes += len;
+	h->tot.pending++;
+	h->tot.bytes += len;
 	return 0;
 }
 
@@ -230,8 +227,8 @@ owner_get(struct hints *h, const char *id, char *err, size_t errlen)
 		snprintf(err, errlen, "hints for %s: %s", id, msg);
 		while (o->head) {
 			struct hint *n = o->head->next;
-			h->count--;
-			h->bytes -= o->head->len;
+			h->tot.pending--;
+			h->tot.bytes -= o->head->len;
 			free(o->head);
 			o->head = n;
 		}
@@ -261,9 +258,9 @@ hints_add(struct hints *h, const char *owner, const char *record, size_t len)
 	buf_printf(&line, "{\"at\":%lld,", (long long)at);
 	buf_append(&line, record + 1, len - 1);
 	pthread_mutex_lock(&h->mu);
-	if (h->count >= h->cfg.max_count ||
-	    h->bytes + line.len > h->cfg.max_bytes) {
-		h->refused++;
+	if (h->tot.pending >= h->cfg.max_count ||
+	    h->tot.bytes + line.len > h->cfg.max_bytes) {
+		h->tot.refused++;
 		pthread_mutex_unlock(&h->mu);
 		errno = ENOSPC;
 		goto out;
@@ -284,7 +281,7 @@ hints_add(struct hints *h, const char *owner, const char *record, size_t len)
 		errno = EIO;
 		goto out;
 	}
-	h->added++;
+	h->tot.added++;
 	pthread_mutex_unlock(&h->mu);
 	/*
 	 * The FIFO may be delivered before this returns; that is fine, the
@@ -304,27 +301,13 @@ hints_stats(struct hints *h, const char *owner, struct hints_stats *st)
 
 	memset(st, 0, sizeof(*st));
 	pthread_mutex_lock(&h->mu);
-	if (owner == NULL) {
-		st->pending = h->count;
-		st->bytes = h->bytes;
-		st->added = h->added;
-		st->delivered = h->delivered;
-		st->refused = h->refused;
-		st->set_aside = h->set_aside;
-	}
+	if (owner == NULL)
+		*st = h->tot;
 	for (o = h->owners; o != NULL; o = o->next) {
 		if (owner != NULL && strcmp(o->id, owner) != 0)
 			continue;
-		if (owner != NULL) {
-			st->pending = o->count;
-			st->bytes = o->bytes;
-			st->delivered = o->delivered;
-			st->set_aside = o->set_aside;
-			st->last_attempt_ms = o->last_attempt_ms;
-			st->last_ok_ms = o->last_ok_ms;
-			st->failures = o->failures;
-			memcpy(st->last_error, o->last_error, sizeof(st->last_error));
-		}
+		if (owner != NULL)
+			*st = o->st;
 		if (o->head && (st->oldest_ms == 0 || o->head->at < st->oldest_ms))
 			st->oldest_ms = o->head->at;
 	}
@@ -436,19 +419,19 @@ drop_done(struct hints *h, struct owner *o, size_t n, size_t set_aside)
 		o->head = ht->next;
 		if (o->head == NULL)
 			o->tail = NULL;
-		o->count--;
-		o->bytes -= ht->len;
-		h->count--;
-		h->bytes -= ht->len;
+		o->st.pending--;
+		o->st.bytes -= ht->len;
+		h->tot.pending--;
+		h->tot.bytes -= ht->len;
 		free(ht);
 		dropped++;
 	}
 	if (set_aside > dropped)
 		set_aside = dropped;
-	h->delivered += dropped - set_aside;
-	o->delivered += dropped - set_aside;
-	h->set_aside += set_aside;
-	o->set_aside += set_aside;
+	h->tot.delivered += dropped - set_aside;
+	o->st.delivered += dropped - set_aside;
+	h->tot.set_aside += set_aside;
+	o->st.set_aside += set_aside;
 	empty = o->head == NULL;
 	pthread_mutex_unlock(&h->mu);
 	/*
@@ -489,7 +472,7 @@ deliver_owner(struct hints *h, struct owner *o, const struct cluster_view *v)
 			m = &v->members[i];
 	member = m != NULL;
 	pthread_mutex_lock(&h->mu);
-	o->last_attempt_ms = clock_wall_ms();
+	o->st.last_attempt_ms = clock_wall_ms();
 	pthread_mutex_unlock(&h->mu);
 	memset(&rf, 0, sizeof(rf));
 	rf.h = h;
@@ -542,14 +525,14 @@ deliver_owner(struct hints *h, struct owner *o, const struct cluster_view *v)
 	buf_free(&body);
 	pthread_mutex_lock(&h->mu);
 	if (failed) {
-		o->failures++;
-		snprintf(o->last_error, sizeof(o->last_error), "%s", err);
+		o->st.failures++;
+		snprintf(o->st.last_error, sizeof(o->st.last_error), "%s", err);
 	} else {
-		o->failures = 0;
-		o->last_error[0] = '\0';
-		o->last_ok_ms = o->last_attempt_ms;
+		o->st.failures = 0;
+		o->st.last_error[0] = '\0';
+		o->st.last_ok_ms = o->st.last_attempt_ms;
 	}
-	failures = o->failures;
+	failures = o->st.failures;
 	pthread_mutex_unlock(&h->mu);
 	if (sent || aside)
 		log_event(LOG_INFO, "hints delivered", "owner=%s count=%zu "
@@ -589,7 +572,7 @@ deliver_main(void *arg)
 
 	while (!stopper_sleep_ms(&h->stopper, h->cfg.interval_ms)) {
 		pthread_mutex_lock(&h->mu);
-		pending = h->count;
+		pending = h->tot.pending;
 		pthread_mutex_unlock(&h->mu);
 		if (pending > 0)
 			hints_deliver_now(h);
@@ -646,9 +629,9 @@ hints_open(struct hints **out, const struct hints_config *cfg, char *err,
 		}
 	}
 	closedir(d);
-	if (h->count)
+	if (h->tot.pending)
 		log_event(LOG_INFO, "hints loaded", "count=%llu bytes=%llu",
-		    (unsigned long long)h->count, (unsigned long long)h->bytes);
+		    (unsigned long long)h->tot.pending, (unsigned long long)h->tot.bytes);
 	if (cfg->interval_ms > 0) {
 		if (pthread_create(&h->thread, NULL, deliver_main, h) != 0) {
 			snprintf(err, errlen, "cannot start the hint thread: %s",

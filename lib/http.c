@@ -44,6 +44,7 @@
 #include <time.h>
 
 #include "hex.h"
+#include "opt.h"
 
 /* Byte classes (bit flags in ctab). */
 #define C_TCHAR	0x01	/* RFC 9110 tchar */
@@ -220,17 +221,11 @@ parse_fields(const char *b, size_t len, size_t end, size_t p,
 static int64_t
 parse_length(const char *s, size_t n)
 {
-	int64_t v = 0;
-	size_t i;
+	uint64_t v;
 
-	if (n == 0 || n > CL_MAX_DIGITS)
+	if (n > CL_MAX_DIGITS || opt_digits(s, n, &v) != 0)
 		return -1;
-	for (i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
+	return (int64_t)v;
 }
 
 /* Host: empty, or reg-name / IPv4 / "[" IPv6 "]", then optional ":" port. */

@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "hex.h"
+#include "opt.h"
 
 #define JSON_DEPTH_CAP	4096	/* bits in the container-kind bitmap */
 
@@ -556,8 +557,6 @@ static int
 number_mag(const char *s, const struct json_tok *t, bool *neg, uint64_t *mag)
 {
 	size_t i = t->start;
-	uint64_t v = 0;
-	unsigned d;
 
 	if (t->type != JSON_NUMBER || t->end <= t->start)
 		return -1;
@@ -566,18 +565,7 @@ number_mag(const char *s, const struct json_tok *t, bool *neg, uint64_t *mag)
 		*neg = true;
 		i++;
 	}
-	if (i >= t->end)
-		return -1;
-	for (; i < t->end; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		d = (unsigned)(s[i] - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-	}
-	*mag = v;
-	return 0;
+	return opt_digits(s + i, t->end - i, mag);
 }
 
 int

@@ -104,6 +104,17 @@ u2d(uint64_t u)
 	return d;
 }
 
+/*
+ * A relaxed read of one of a metric's words.  The accessors take const
+ * metrics (a scrape only reads); the cast is for compilers that refuse
+ * an atomic load through a const pointer.
+ */
+static uint64_t
+relaxed(const _Atomic uint64_t *p)
+{
+	return atomic_load_explicit((_Atomic uint64_t *)p, memory_order_relaxed);
+}
+
 static void
 atomic_add_double(_Atomic uint64_t *p, double delta)
 {
@@ -507,8 +518,7 @@ metrics_counter_value(const struct metric *m)
 {
 	if (m == NULL || m->fam->type != METRICS_COUNTER)
 		return 0;
-	return atomic_load_explicit(&((struct metric *)m)->v,
-	    memory_order_relaxed);
+	return relaxed(&m->v);
 }
 
 double
@@ -516,8 +526,7 @@ metrics_gauge_value(const struct metric *m)
 {
 	if (m == NULL || m->fam->type != METRICS_GAUGE)
 		return 0;
-	return u2d(atomic_load_explicit(&((struct metric *)m)->v,
-	    memory_order_relaxed));
+	return u2d(relaxed(&m->v));
 }
 
 uint64_t
@@ -529,7 +538,7 @@ metrics_histogram_count(const struct metric *m)
 	if (m == NULL || m->fam->type != METRICS_HISTOGRAM)
 		return 0;
 	for (i = 0; i <= m->fam->nbuckets; i++)
-		n += atomic_load_explicit(&m->counts[i], memory_order_relaxed);
+		n += relaxed(&m->counts[i]);
 	return n;
 }
 
@@ -538,8 +547,7 @@ metrics_histogram_sum(const struct metric *m)
 {
 	if (m == NULL || m->fam->type != METRICS_HISTOGRAM)
 		return 0;
-	return u2d(atomic_load_explicit(&((struct metric *)m)->sum,
-	    memory_order_relaxed));
+	return u2d(relaxed(&m->sum));
 }
 
 /* ---- rendering -------------------------------------------------------- */
@@ -622,7 +630,7 @@ put_histogram(struct buf *b, const struct metric *m)
 	size_t i;
 
 	for (i = 0; i <= f->nbuckets; i++) {
-		cum += atomic_load_explicit(&m->counts[i], memory_order_relaxed);
+		cum += relaxed(&m->counts[i]);
 		buf_reset(&le);
 		if (i < f->nbuckets)
 			put_double(&le, f->buckets[i]);
@@ -632,8 +640,7 @@ put_histogram(struct buf *b, const struct metric *m)
 		buf_printf(b, "%llu\n", (unsigned long long)cum);
 	}
 	put_series(b, f, "_sum", values, NULL);
-	put_double(b, u2d(atomic_load_explicit(&((struct metric *)m)->sum,
-	    memory_order_relaxed)));
+	put_double(b, metrics_histogram_sum(m));
 	buf_putc(b, '\n');
 	put_series(b, f, "_count", values, NULL);
 	buf_printf(b, "%llu\n", (unsigned long long)cum);
@@ -698,12 +705,9 @@ metrics_write(struct buf *out)
 			    NULL);
 			if (f->type == METRICS_COUNTER)
 				buf_printf(out, "%llu\n", (unsigned long long)
-				    atomic_load_explicit(&((struct metric *)m)->v,
-				    memory_order_relaxed));
+				    metrics_counter_value(m));
 			else {
-				put_double(out, u2d(atomic_load_explicit(
-				    &((struct metric *)m)->v,
-				    memory_order_relaxed)));
+				put_double(out, metrics_gauge_value(m));
 				buf_putc(out, '\n');
 			}
 		}

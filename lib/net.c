@@ -54,6 +54,21 @@ wait_fd(int fd, short events, int64_t deadline)
 	}
 }
 
+/*
+ * After a send or receive on fd failed: 0 to try it again (it was
+ * interrupted, or fd is now ready for events), -1 to give up (a real
+ * error, or the deadline passed with ETIMEDOUT).
+ */
+static int
+retry_io(int fd, short events, int64_t deadline)
+{
+	if (errno == EINTR)
+		return 0;
+	if (errno != EAGAIN && errno != EWOULDBLOCK)
+		return -1;
+	return wait_fd(fd, events, deadline);
+}
+
 int
 net_split_hostport(const char *s, char *host, size_t hostlen, char *port,
     size_t portlen)
@@ -220,11 +235,7 @@ net_read(int fd, void *p, size_t n, int64_t deadline)
 		r = recv(fd, p, n, deadline ? MSG_DONTWAIT : 0);
 		if (r >= 0)
 			return r;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -1;
-		if (wait_fd(fd, POLLIN, deadline) != 0)
+		if (retry_io(fd, POLLIN, deadline) != 0)
 			return -1;
 	}
 }
@@ -256,11 +267,7 @@ net_writev_all(int fd, struct iovec *iov, int iovcnt, int64_t deadline)
 		mh.msg_iovlen = iovcnt;
 		w = sendmsg(fd, &mh, MSG_NOSIGNAL | (deadline ? MSG_DONTWAIT : 0));
 		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return -1;
-			if (wait_fd(fd, POLLOUT, deadline) != 0)
+			if (retry_io(fd, POLLOUT, deadline) != 0)
 				return -1;
 			continue;
 		}

@@ -21,9 +21,12 @@
  * name it knows.
  *
  * NUMBERS.  Counts are decimal digits and nothing else, so "1e3", "+5",
- * " 5" and "0x10" are refused rather than guessed at.  Durations and other
- * real numbers are whatever strtod reads in full, bounded on both sides
- * (the comparison is written so that NaN fails it).
+ * " 5" and "0x10" are refused rather than guessed at.  The digits are
+ * read by opt_digits, which the parsers that meet decimal numbers on the
+ * wire (HTTP's Content-Length, auth's date, JSON's integers) share: one
+ * loop, one overflow check.  Durations and other real numbers are
+ * whatever strtod reads in full, bounded on both sides (the comparison
+ * is written so that NaN fails it).
  */
 #include "opt.h"
 
@@ -51,16 +54,32 @@ opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
 }
 
 int
+opt_digits(const char *s, size_t n, uint64_t *out)
+{
+	uint64_t v = 0;
+	unsigned d;
+	size_t i;
+
+	if (n == 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		d = (unsigned)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+int
 opt_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
-	unsigned long long v;
-	char *end;
+	uint64_t v;
 
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
+	if (opt_digits(s, strlen(s), &v) != 0 || v < min || v > max)
 		return -1;
 	*out = v;
 	return 0;

@@ -1,6 +1,6 @@
 /*
  * opt.h -- the one reader of command-line option values, and of the
- * numbers they carry.
+ * numbers they carry (and of decimal digits wherever they are read).
  *
  * Pure functions over strings the caller owns: nothing is allocated,
  * printed or kept, so any thread may call them.  A returned value points
@@ -12,6 +12,7 @@
 #define KVD_OPT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -29,6 +30,14 @@ const char *opt_value(int argc, char **argv, int *i, const char *name,
  * space, no overflow.  0 with *out set, or -1.
  */
 int	opt_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/*
+ * Reads all of s[0..n) as a decimal integer: one digit or more and
+ * nothing else, no overflow.  The one digit reader: opt_u64, HTTP's
+ * Content-Length, the signature date, JSON numbers.  0 with *out set,
+ * or -1.
+ */
+int	opt_digits(const char *s, size_t n, uint64_t *out);
 
 /*
  * Reads all of s as a number (strtod: "1.5", "2e3") in [min, max].  0

@@ -34,6 +34,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "record.h"
+
 struct pctx {
 	const struct push_target *t;
 	struct push_result *r;
@@ -45,14 +47,11 @@ struct pctx {
 static size_t
 count_records(const char *p, size_t n)
 {
-	const char *end = p + n, *nl;
-	size_t k = 0;
+	const char *end = p + n;
+	size_t k = 0, len;
 
-	for (; p < end; p = nl + 1) {
-		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			nl = end;
-		k += nl > p;
-	}
+	while (record_next_line(&p, end, &len) != NULL)
+		k++;
 	return k;
 }
 
@@ -60,16 +59,12 @@ count_records(const char *p, size_t n)
 static size_t
 after_records(const char *p, size_t n, size_t k)
 {
-	const char *s = p, *end = p + n, *nl;
+	const char *s = p;
+	size_t len;
 
-	for (; s < end && k > 0; s = nl + 1) {
-		if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
-			nl = end;
-		k -= nl > s;
-		if (k == 0)
-			return nl < end ? (size_t)(nl + 1 - p) : n;
-	}
-	return (size_t)(s - p) < n ? (size_t)(s - p) : n;
+	for (; k > 0 && record_next_line(&s, p + n, &len) != NULL; k--)
+		;
+	return (size_t)(s - p);
 }
 
 /*

@@ -59,6 +59,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "buf.h"
 #include "fnv.h"
 
 void
@@ -332,17 +333,9 @@ actor_valid(struct record_scratch *sc, const char *s, size_t sn)
 static struct vclock_entry *
 view_entries(struct record_scratch *sc, size_t n)
 {
-	struct vclock_entry *ce;
-	size_t cap;
-
-	if (n <= sc->cap)
-		return sc->ce;
-	cap = n < 4 ? 4 : n * 2;
-	if ((ce = realloc(sc->ce, cap * sizeof(*ce))) == NULL)
+	if (buf_reserve(&sc->ce, &sc->cap, n, sizeof(*sc->ce), 4) == -1)
 		return NULL;
-	sc->ce = ce;
-	sc->cap = cap;
-	return ce;
+	return sc->ce;
 }
 
 /* Reads the clock object's members, after its `{`, into sc->view. */
@@ -565,4 +558,22 @@ uint64_t
 record_digest(const char *json, size_t len)
 {
 	return fnv_mix64(fnv1a64(json, len));
+}
+
+const char *
+record_next_line(const char **pp, const char *end, size_t *len)
+{
+	const char *p, *nl;
+
+	for (p = *pp; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		if (nl > p) {
+			*len = (size_t)(nl - p);
+			*pp = nl < end ? nl + 1 : end;
+			return p;
+		}
+	}
+	*pp = end;
+	return NULL;
 }

@@ -87,6 +87,15 @@ int	record_parse_json(struct record_scratch *sc, const char *s, size_t len,
  */
 uint64_t record_digest(const char *json, size_t len);
 
+/*
+ * The next record of a newline-delimited body (a batch, a stream, a
+ * push): the start of the next non-empty line at or after *pp, with its
+ * length (without the newline) in *len; *pp moves past it and its
+ * newline.  NULL, with *pp at end, when no record is left.  The last
+ * line needs no newline; empty lines are no records.
+ */
+const char *record_next_line(const char **pp, const char *end, size_t *len);
+
 /* record_parse without scratch: the key is appended to key. 0 or -1. */
 int	record_from_json(const char *s, size_t len, struct buf *key,
 	    struct version *v);

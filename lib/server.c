@@ -211,6 +211,7 @@ send_error_msg(struct conn *c, int status, const char *msg)
 	buf_init(&res.body);
 	server_error(&res, status, msg);
 	send_response(c, NULL, &res, false);
+	buf_free(&res.headers);
 	buf_free(&res.body);
 }
 
@@ -268,6 +269,20 @@ plan_drain(struct conn *c, const struct http_request *req, size_t hlen)
 }
 
 /*
+ * Reads more of a body into c->in before deadline: 0 when bytes came,
+ * 408 when the deadline passed, -1 when the connection ended or failed.
+ */
+static int
+body_fill(struct conn *c, int64_t deadline)
+{
+	ssize_t r = conn_fill(c, deadline, false);
+
+	if (r > 0)
+		return 0;
+	return r < 0 && errno == ETIMEDOUT ? 408 : -1;
+}
+
+/*
  * Reads the body of req (whose head is hlen bytes of c->in), the chunked
  * decoder stopping past max_body (a Content-Length was checked before).
  * On success returns 0 with *body and *blen set and *consumed = bytes of
@@ -282,19 +297,15 @@ read_body(struct conn *c, const struct http_request *req, size_t hlen,
 	int64_t deadline = clock_now_ms() + cfg->body_timeout_ms;
 	struct http_chunked ch = HTTP_CHUNKED_INIT;
 	size_t pos = hlen;
-	ssize_t n, r;
-	int status = 400;
+	ssize_t n;
+	int status = 400, rc;
 
 	if (!req->chunked) {
 		size_t need = hlen + (size_t)(req->content_length > 0 ?
 		    req->content_length : 0);
-		while (c->in.len < need) {
-			r = conn_fill(c, deadline, false);
-			if (r == 0 || (r < 0 && errno != ETIMEDOUT))
-				return -1;
-			if (r < 0)
-				return 408;
-		}
+		while (c->in.len < need)
+			if ((rc = body_fill(c, deadline)) != 0)
+				return rc;
 		*body = c->in.data + hlen;
 		*blen = need - hlen;
 		*consumed = need;
@@ -315,11 +326,8 @@ read_body(struct conn *c, const struct http_request *req, size_t hlen,
 			c->in.len -= pos - hlen;
 			pos = hlen;
 		}
-		r = conn_fill(c, deadline, false);
-		if (r == 0 || (r < 0 && errno != ETIMEDOUT))
-			return -1;
-		if (r < 0)
-			return 408;
+		if ((rc = body_fill(c, deadline)) != 0)
+			return rc;
 	}
 	*body = c->body.data;
 	*blen = c->body.len;

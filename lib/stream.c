@@ -169,7 +169,6 @@ stream_send(struct streams *s, const char *address, const char *route,
     const char *line, size_t len, stream_done_fn done, void *arg)
 {
 	struct stream *st;
-	struct pending *q;
 	bool start = false;
 
 	pthread_mutex_lock(&s->mu);
@@ -188,13 +187,8 @@ stream_send(struct streams *s, const char *address, const char *route,
 	}
 	if (st == NULL)
 		goto refuse;
-	if (st->n == st->cap) {
-		size_t cap = st->cap ? st->cap * 2 : 64;
-		if ((q = realloc(st->q, cap * sizeof(*q))) == NULL)
-			goto refuse;
-		st->q = q;
-		st->cap = cap;
-	}
+	if (buf_reserve(&st->q, &st->cap, st->n + 1, sizeof(*st->q), 64) == -1)
+		goto refuse;
 	buf_append(&st->lines, line, len);
 	buf_putc(&st->lines, '\n');
 	st->q[st->n].done = done;

@@ -94,6 +94,21 @@ vclock_copy(struct vclock *dst, const struct vclock *src)
 	dst->n = src->n;
 }
 
+/*
+ * One step of the walk over two sorted clocks: which side holds the
+ * smaller actor at a->e[i] and b->e[j] (<0 a, >0 b, 0 both); a clock
+ * already walked to its end never does.
+ */
+static int
+walk_step(const struct vclock *a, size_t i, const struct vclock *b, size_t j)
+{
+	if (i == a->n)
+		return 1;
+	if (j == b->n)
+		return -1;
+	return strcmp(a->e[i].actor, b->e[j].actor);
+}
+
 enum vclock_order
 vclock_compare(const struct vclock *a, const struct vclock *b)
 {
@@ -102,12 +117,7 @@ vclock_compare(const struct vclock *a, const struct vclock *b)
 	int d;
 
 	while (i < a->n || j < b->n) {
-		if (i == a->n)
-			d = 1;
-		else if (j == b->n)
-			d = -1;
-		else
-			d = strcmp(a->e[i].actor, b->e[j].actor);
+		d = walk_step(a, i, b, j);
 		if (d < 0) {
 			/* Only a has this actor. */
 			if (a->e[i].counter > 0)
@@ -154,12 +164,7 @@ vclock_merge(struct vclock *dst, const struct vclock *src)
 		return;
 	e = alloc_entries(dst->n + src->n);
 	while (i < dst->n || j < src->n) {
-		if (i == dst->n)
-			d = 1;
-		else if (j == src->n)
-			d = -1;
-		else
-			d = strcmp(dst->e[i].actor, src->e[j].actor);
+		d = walk_step(dst, i, src, j);
 		if (d < 0)
 			e[k++] = dst->e[i++];
 		else if (d > 0)

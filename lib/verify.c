@@ -303,22 +303,15 @@ pool_ok(struct pool *p, int s)
 static void
 writer_ack(struct writer *w, uint64_t seq)
 {
-	uint64_t *n;
-	size_t cap;
-
 	w->acks++;
 	if (w->cfg->mode == VERIFY_SET) {
 		w->last_acked[seq % VERIFY_SET_KEYS] = (int64_t)seq;
 		return;
 	}
-	if (w->nacked == w->capacked) {
-		cap = w->capacked ? w->capacked * 2 : 1024;
-		if ((n = realloc(w->acked, cap * sizeof(*n))) == NULL) {
-			w->nomem = true;
-			return;
-		}
-		w->acked = n;
-		w->capacked = cap;
+	if (buf_reserve(&w->acked, &w->capacked, w->nacked + 1,
+	    sizeof(*w->acked), 1024) == -1) {
+		w->nomem = true;
+		return;
 	}
 	w->acked[w->nacked++] = seq;
 }

@@ -299,16 +299,9 @@ valid_line_after(const char *data, size_t size, size_t off)
 static int
 segs_push(struct wal *w, uint64_t first, uint64_t last, uint64_t size)
 {
-	struct wal_seg *ns;
-	size_t cap;
-
-	if (w->nsegs == w->capsegs) {
-		cap = w->capsegs ? w->capsegs * 2 : 8;
-		if ((ns = realloc(w->segs, cap * sizeof(*ns))) == NULL)
-			return -1;
-		w->segs = ns;
-		w->capsegs = cap;
-	}
+	if (buf_reserve(&w->segs, &w->capsegs, w->nsegs + 1, sizeof(*w->segs),
+	    8) == -1)
+		return -1;
 	w->segs[w->nsegs].first = first;
 	w->segs[w->nsegs].last = last;
 	w->segs[w->nsegs].size = size;
@@ -782,7 +775,7 @@ static int
 seg_list(const char *dir, struct seg_ent **out, size_t *nout)
 {
 	char path[4096];
-	struct seg_ent *v = NULL, *nv;
+	struct seg_ent *v = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *de;
 	struct stat sb;
@@ -797,12 +790,8 @@ seg_list(const char *dir, struct seg_ent **out, size_t *nout)
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (stat(path, &sb) == -1 || !S_ISREG(sb.st_mode))
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL)
-				goto fail;
-			v = nv;
-		}
+		if (buf_reserve(&v, &cap, n + 1, sizeof(*v), 16) == -1)
+			goto fail;
 		v[n].first = first;
 		v[n].size = (uint64_t)sb.st_size;
 		v[n].mtime_s = (int64_t)sb.st_mtime;

@@ -224,6 +224,19 @@ big() {
 	done
 }
 
+# put_big NBIG NSMALL: NBIG 1 MiB values big-0.. and NSMALL small ones
+# s-0.. written through node1 (answers in $TMP/puts), the big ones
+# first; ALL names them all, in that order.
+put_big() {
+	local i bigs=""
+	for ((i = 0; i < $1; i++)); do
+		bigs="$bigs big-$i"
+	done
+	big $bigs
+	ALL="$bigs $(keys s "$2")"
+	kvh put node1 "" $ALL >"$TMP/puts"
+}
+
 # keys PREFIX COUNT: PREFIX-0 .. PREFIX-(COUNT-1), one per line.
 keys() {
 	local i
@@ -359,10 +372,9 @@ BIG="--peer-timeout-ms 3000"
 
 @test "1 MiB values, hints: three 1 MiB values and ten small ones held for a dead node are all delivered" {
 	start_cluster $BIG
-	big big-0 big-1 big-2
 	kill_node node3
 	# The small values after the big ones: a big hint must not block them.
-	kvh put node1 "" big-0 big-1 big-2 $(keys s 10) >"$TMP/puts"
+	put_big 3 10
 	[ "$(hints_of node1 pending)" -gt 0 ]
 	start_member 3 $BIG
 	wait_for 30 pending_is node1 0 || { nodes node1 | jq -c .hints; false; }
@@ -372,9 +384,8 @@ BIG="--peer-timeout-ms 3000"
 
 @test "1 MiB values, hints: a hint the owner refuses for good (413) is set aside in refused.jsonl and does not block the rest" {
 	start_cluster $BIG
-	big big-0 big-1 big-2
 	kill_node node3
-	kvh put node1 "" big-0 big-1 big-2 $(keys s 10) >"$TMP/puts"
+	put_big 3 10
 	# node3 comes back refusing any body over 100000 bytes, for ever.
 	start_member 3 $BIG --max-body 100000
 	wait_for 30 pending_is node1 0 || { nodes node1 | jq -c .hints; false; }
@@ -419,24 +430,18 @@ BIG="--peer-timeout-ms 3000"
 
 @test "1 MiB values, join transfer: a joining node receives every big and small key it now owns" {
 	start_cluster $BIG
-	big big-0 big-1 big-2 big-3 big-4
-	local all
-	all="big-0 big-1 big-2 big-3 big-4 $(keys s 100)"
-	kvh put node1 "" $all >"$TMP/puts"
+	put_big 5 100
 	start_fourth $BIG
 	run kv cluster join node4 "$(member_addr 4)" --server "$(url node1)"
 	echo "join: $status $output"
 	[ "$status" -eq 0 ]
-	wait_for 30 owners_hold node1 node4 $all || { show_lacking; false; }
+	wait_for 30 owners_hold node1 node4 $ALL || { show_lacking; false; }
 	puts_ok "$TMP/puts"
 }
 
 @test "1 MiB values, leave transfer: the remaining owners hold every big and small key after a leave" {
 	start_four $BIG
-	big big-0 big-1 big-2 big-3 big-4
-	local all
-	all="big-0 big-1 big-2 big-3 big-4 $(keys s 100)"
-	kvh put node1 "" $all >"$TMP/puts"
+	put_big 5 100
 	run kv cluster leave node2 --server "$(url node1)"
 	echo "leave: $status $output"
 	[ "$status" -eq 0 ]
@@ -447,8 +452,8 @@ BIG="--peer-timeout-ms 3000"
 		    >/dev/null
 	}
 	wait_for 30 left_sent || { nodes node2 | jq -c .; false; }
-	wait_for 30 owners_hold node1 all $all || { show_lacking; false; }
-	[ -z "$(kvh owners node1 $all | grep -w node2)" ]
+	wait_for 30 owners_hold node1 all $ALL || { show_lacking; false; }
+	[ -z "$(kvh owners node1 $ALL | grep -w node2)" ]
 	puts_ok "$TMP/puts"
 }
 
@@ -547,6 +552,18 @@ keys_gauge() {
 	    awk '$1 == "kvd_keys" { print $2; exit }'
 }
 
+# copies WHEN: the sum of kvd_keys over node1..node4, each node's shown
+# as "WHEN: NODE kvd_keys N".
+copies() {
+	local n k sum=0
+	for n in node1 node2 node3 node4; do
+		k=$(keys_gauge "$n")
+		echo "$1: $n kvd_keys $k" >&2
+		sum=$((sum + ${k%.*}))
+	done
+	echo "$sum"
+}
+
 @test "cleanup after a join: kvctl cluster cleanup leaves exactly N copies (900 for 300 keys) and every key readable" {
 	start_cluster
 	local all
@@ -566,25 +583,13 @@ keys_gauge() {
 		owners_hold node1 node4 $all
 	}
 	wait_for 30 transfer_done || { show_lacking; false; }
-	local n sum=0 k
-	for n in node1 node2 node3 node4; do
-		k=$(keys_gauge "$n")
-		echo "before cleanup: $n kvd_keys $k"
-		sum=$((sum + ${k%.*}))
-	done
-	[ "$sum" -gt 900 ]
+	[ "$(copies "before cleanup")" -gt 900 ]
 	run kv cluster cleanup --server "$(url node1)"
 	echo "cleanup: $status $output"
 	[ "$status" -eq 0 ]
-	sum=0
-	for n in node1 node2 node3 node4; do
-		k=$(keys_gauge "$n")
-		echo "after cleanup: $n kvd_keys $k"
-		sum=$((sum + ${k%.*}))
-	done
-	[ "$sum" -eq 900 ]
+	[ "$(copies "after cleanup")" -eq 900 ]
 	kvh lacking node1 r=3 $all >"$TMP/lacking" || { show_lacking; false; }
-	local dropped=0 d
+	local dropped=0 d n
 	for n in node1 node2 node3 node4; do
 		d=$(nodes "$n" | jq -r .cleanup.dropped)
 		dropped=$((dropped + d))

@@ -143,18 +143,10 @@ teardown_tmp() {
 
 # ---- clusters on fixed loopback ports -----------------------------------
 
-# free_ports N: N distinct free TCP ports on 127.0.0.1, space-separated.
-# Every socket stays bound until all N are chosen, so none repeats.
+# free_ports N: N distinct free TCP ports on 127.0.0.1, space-separated
+# (contrib/free-ports.py: none repeats).
 free_ports() {
-	timeout 10 python3 -c '
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-' "$1"
+	timeout 10 python3 "$ROOT/contrib/free-ports.py" "$1"
 }
 
 # closed_port: a loopback port nobody listens on (free a moment ago).

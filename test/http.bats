@@ -105,6 +105,14 @@ end_ms() {
 
 H='Host: t\r\n'
 
+# closed_after STATUS MESSAGE: one raw request is answered STATUS and the
+# connection is closed (conv's output and status are left for more checks).
+closed_after() {
+	run conv 3 "$2"
+	[ "$(statuses)" = "$1" ]
+	[[ "$output" == *"END EOF"* ]]
+}
+
 setup() {
 	setup_tmp
 	start_node n1
@@ -141,9 +149,7 @@ teardown() {
 }
 
 @test "HTTP/1.0 closes by default, and keeps alive when asked" {
-	run conv 3 "GET /health HTTP/1.0\r\n\r\n"
-	[ "$(statuses)" = "200" ]
-	[[ "$output" == *"END EOF"* ]]
+	closed_after 200 "GET /health HTTP/1.0\r\n\r\n"
 	[ "$(end_ms)" -lt 2000 ]
 	run conv 0.5 "GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" \
 	    "GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
@@ -152,51 +158,35 @@ teardown() {
 }
 
 @test "Content-Length plus Transfer-Encoding: 400 and the connection closed" {
-	run conv 3 "PUT /kv/smug HTTP/1.1\r\n${H}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
-	[ "$(statuses)" = "400" ]
+	closed_after 400 "PUT /kv/smug HTTP/1.1\r\n${H}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
 	[[ "$output" == *'"error"'* ]]
-	[[ "$output" == *"END EOF"* ]]
 	curl -s --max-time 5 "$(url n1)/kv/smug" -o /dev/null -w '%{http_code}' | grep -qx 404
 }
 
 @test "duplicate or malformed Content-Length: 400" {
-	run conv 3 "PUT /kv/d HTTP/1.1\r\n${H}Content-Length: 13\r\nContent-Length: 13\r\n\r\n{\"value\":\"1\"}"
-	[ "$(statuses)" = "400" ]
-	[[ "$output" == *"END EOF"* ]]
-	run conv 3 "PUT /kv/d HTTP/1.1\r\n${H}Content-Length: +13\r\n\r\n{\"value\":\"1\"}"
-	[ "$(statuses)" = "400" ]
-	[[ "$output" == *"END EOF"* ]]
+	closed_after 400 "PUT /kv/d HTTP/1.1\r\n${H}Content-Length: 13\r\nContent-Length: 13\r\n\r\n{\"value\":\"1\"}"
+	closed_after 400 "PUT /kv/d HTTP/1.1\r\n${H}Content-Length: +13\r\n\r\n{\"value\":\"1\"}"
 }
 
 @test "missing Host on HTTP/1.1: 400" {
-	run conv 3 "GET /health HTTP/1.1\r\n\r\n"
-	[ "$(statuses)" = "400" ]
-	[[ "$output" == *"END EOF"* ]]
+	closed_after 400 "GET /health HTTP/1.1\r\n\r\n"
 }
 
 @test "HTTP/2.0 request line: 505" {
-	run conv 3 "GET /health HTTP/2.0\r\n${H}\r\n"
-	[ "$(statuses)" = "505" ]
-	[[ "$output" == *"END EOF"* ]]
+	closed_after 505 "GET /health HTTP/2.0\r\n${H}\r\n"
 }
 
 @test "unknown Expect: 417" {
-	run conv 3 "PUT /kv/e HTTP/1.1\r\n${H}Expect: teapot\r\nContent-Length: 13\r\n\r\n"
-	[ "$(statuses)" = "417" ]
+	closed_after 417 "PUT /kv/e HTTP/1.1\r\n${H}Expect: teapot\r\nContent-Length: 13\r\n\r\n"
 	[[ "$output" == *'"error"'* ]]
-	[[ "$output" == *"END EOF"* ]]
 }
 
 @test "Transfer-Encoding other than chunked: 501" {
-	run conv 3 "PUT /kv/g HTTP/1.1\r\n${H}Transfer-Encoding: gzip\r\n\r\n"
-	[ "$(statuses)" = "501" ]
-	[[ "$output" == *"END EOF"* ]]
+	closed_after 501 "PUT /kv/g HTTP/1.1\r\n${H}Transfer-Encoding: gzip\r\n\r\n"
 }
 
 @test "bare LF line endings: 400" {
-	run conv 3 "GET /health HTTP/1.1\nHost: t\n\n"
-	[ "$(statuses)" = "400" ]
-	[[ "$output" == *"END EOF"* ]]
+	closed_after 400 "GET /health HTTP/1.1\nHost: t\n\n"
 }
 
 @test "obs-fold and a space before the colon: 400" {
@@ -232,9 +222,7 @@ teardown() {
 }
 
 @test "malformed chunk size: 400 and close" {
-	run conv 3 "PUT /kv/bad HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
-	[ "$(statuses)" = "400" ]
-	[[ "$output" == *"END EOF"* ]]
+	closed_after 400 "PUT /kv/bad HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
 }
 
 @test "Expect: 100-continue is answered before the body is sent" {
@@ -246,9 +234,7 @@ teardown() {
 }
 
 @test "Expect: 100-continue on a request that fails its precheck gets the final status, no 100" {
-	run conv 3 "PUT /nowhere HTTP/1.1\r\n${H}Expect: 100-continue\r\nContent-Length: 13\r\n\r\n"
-	[ "$(statuses)" = "404" ]
-	[[ "$output" == *"END EOF"* ]]
+	closed_after 404 "PUT /nowhere HTTP/1.1\r\n${H}Expect: 100-continue\r\nContent-Length: 13\r\n\r\n"
 }
 
 @test "HEAD over the wire: headers with Content-Length, no body bytes" {
@@ -378,13 +364,9 @@ print("after", ok)
 
 @test "request line longer than --max-request-line: 414; head over --max-header-bytes: 431" {
 	long=$(printf 'a%.0s' $(seq 1 9000))
-	run conv 3 "GET /kv/$long HTTP/1.1\r\n${H}\r\n"
-	[ "$(statuses)" = "414" ]
-	[[ "$output" == *"END EOF"* ]]
+	closed_after 414 "GET /kv/$long HTTP/1.1\r\n${H}\r\n"
 	big=$(printf 'b%.0s' $(seq 1 70000))
-	run conv 3 "GET /health HTTP/1.1\r\n${H}X-Big: $big\r\n\r\n"
-	[ "$(statuses)" = "431" ]
-	[[ "$output" == *"END EOF"* ]]
+	closed_after 431 "GET /health HTTP/1.1\r\n${H}X-Big: $big\r\n\r\n"
 }
 
 # ---- what clients expect of every answer (issue 14, part 5) -------------

@@ -156,7 +156,7 @@ elapsed_ms() {
 	KVCTL_SERVER="$U" run timeout 10 "$KVCTL" get envk
 	[ "$status" -eq 0 ]
 	[ "$output" = envv ]
-	dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	dead=$(closed_port)
 	KVCTL_SERVER="http://127.0.0.1:$dead" run timeout 10 "$KVCTL" get envk --server "$U"
 	[ "$status" -eq 0 ]
 	[ "$output" = envv ]
@@ -166,7 +166,7 @@ elapsed_ms() {
 
 @test "kvctl: --server list whose first server is unreachable uses the second" {
 	kv put lk lv
-	dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	dead=$(closed_port)
 	run timeout 10 "$KVCTL" get lk --server "http://127.0.0.1:$dead,$U"
 	[ "$status" -eq 0 ]
 	[ "${lines[-1]}" = lv ]

@@ -201,6 +201,26 @@ field() {
 	printf '%s\n' "$output" | sed -n "s/^$1=//p" | tail -1
 }
 
+# slow_run MODE KVD-FLAGS...: starts n1 with the flags and runs the
+# client MODE against it, which must complete.
+slow_run() {
+	local mode=$1
+	shift
+	start_node n1 "$@"
+	run slow "$mode" "$PORT_n1"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
+# about_2s FIELD WHAT: the milliseconds in FIELD are those of a 2-second
+# timeout (1.5 s to 4.5 s, slack for a loaded machine); WHAT says which.
+about_2s() {
+	local ms
+	ms=$(field "$1")
+	echo "# $2 after $ms ms" >&3
+	[ "$ms" -ge 1500 ] && [ "$ms" -lt 4500 ]
+}
+
 setup() {
 	setup_tmp
 }
@@ -210,50 +230,30 @@ teardown() {
 }
 
 @test "a head sent one byte per second gets 408 and a close after --header-timeout" {
-	start_node n1 --header-timeout 2
-	run slow header "$PORT_n1"
-	echo "$output"
-	[ "$status" -eq 0 ]
-	st=$(field status)
-	[ "$st" = 408 ]
+	slow_run header --header-timeout 2
+	[ "$(field status)" = 408 ]
 	[ "$(field end)" = EOF ]
-	ms=$(field ms)
-	echo "# header trickler: status $st, closed after $ms ms" >&3
-	[ "$ms" -ge 1500 ]
-	[ "$ms" -lt 4500 ]
+	about_2s ms "header trickler: 408, closed"
 }
 
 @test "a body sent one byte per second gets 408 after --body-timeout" {
-	start_node n1 --body-timeout 2
-	run slow body "$PORT_n1"
-	echo "$output"
-	[ "$status" -eq 0 ]
+	slow_run body --body-timeout 2
 	[ "$(field status)" = 408 ]
 	[ "$(field end)" = EOF ]
-	ms=$(field ms)
-	echo "# body trickler answered after $ms ms" >&3
-	[ "$ms" -ge 1500 ]
-	[ "$ms" -lt 4500 ]
+	about_2s ms "body trickler answered"
 	# the partial body was not stored
 	[ "$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$(url n1)/kv/slowbody")" = 404 ]
 }
 
 @test "an idle keep-alive connection, and one that never sends, are closed after --idle-timeout" {
-	start_node n1 --idle-timeout 2
-	run slow idle "$PORT_n1"
-	echo "$output"
-	[ "$status" -eq 0 ]
+	slow_run idle --idle-timeout 2
 	[ "$(field status)" = 200 ]
 	[ "$(field end)" = EOF ]
 	[ "$(field after)" = 0 ]
-	ms=$(field ms)
-	[ "$ms" -ge 1500 ]
-	[ "$ms" -lt 4500 ]
+	about_2s ms "idle keep-alive connection closed"
 	[ "$(field silent_end)" = EOF ]
 	[ "$(field silent_bytes)" = 0 ]
-	ms=$(field silent_ms)
-	[ "$ms" -ge 1500 ]
-	[ "$ms" -lt 4500 ]
+	about_2s silent_ms "silent connection closed"
 }
 
 @test "--max-conns 3: the fourth connection is answered 503 at once and closed, not queued" {

@@ -128,6 +128,11 @@ median() {
 	    END { if (NR) print a[int((NR + 1) / 2)] }'
 }
 
+# runs_median N: the median of column N of $T/runs (one line a run).
+runs_median() {
+	awk -v c="$1" '{ print $c }' "$T/runs" | median
+}
+
 # ratio A B [DIGITS]: A/B, or empty when either is missing or B is 0.
 ratio() {
 	awk -v a="${1:-}" -v b="${2:-}" -v d="${3:-2}" 'BEGIN {
@@ -154,6 +159,11 @@ stop() {
 
 rss_kb() {
 	ps -o rss= -p "$1" 2>/dev/null | tr -d ' '
+}
+
+# redis_rss PORT: the used_memory_rss the Redis on PORT reports.
+redis_rss() {
+	"$RCLI" -p "$1" info memory | tr -d '\r' | sed -n 's/^used_memory_rss://p'
 }
 
 now_ms() {
@@ -269,10 +279,10 @@ jfield() {
 # of its errors column (the 5th) as KEY_rps, KEY_p50, KEY_p99, KEY_cpu and
 # KEY_err.
 save() {
-	setv "$1_rps" "$(awk '{ print $1 }' "$T/runs" | median)"
-	setv "$1_p50" "$(awk '{ print $2 }' "$T/runs" | median)"
-	setv "$1_p99" "$(awk '{ print $3 }' "$T/runs" | median)"
-	setv "$1_cpu" "$(awk '{ print $4 }' "$T/runs" | median)"
+	setv "$1_rps" "$(runs_median 1)"
+	setv "$1_p50" "$(runs_median 2)"
+	setv "$1_p99" "$(runs_median 3)"
+	setv "$1_cpu" "$(runs_median 4)"
 	setv "$1_err" "$(awk '{ s += $5 } END { print s + 0 }' "$T/runs")"
 }
 
@@ -665,8 +675,8 @@ if [ "${BENCH_SKIP_RESTART:-0}" != 1 ]; then
 		fi
 		stop "$LAST_PID"
 	done
-	R_WAL=$(awk '{ print $1 }' "$T/runs" | median)
-	K_RSSR=$(awk '{ print $2 }' "$T/runs" | median)
+	R_WAL=$(runs_median 1)
+	K_RSSR=$(runs_median 2)
 	[ -e "$ND/snapshot.json" ] && note "restart: a snapshot appeared during the WAL-alone restarts"
 
 	say "restart: SIGTERM, so that kvd writes a snapshot"
@@ -701,16 +711,14 @@ if [ "${BENCH_SKIP_RESTART:-0}" != 1 ]; then
 		}' >"$T/data.resp"
 		if start_redis "$RDIR" "$RPORT"; then
 			RPID=$LAST_PID
-			R_RSS0=$("$RCLI" -p "$RPORT" info memory | tr -d '\r' |
-			    sed -n 's/^used_memory_rss://p')
+			R_RSS0=$(redis_rss "$RPORT")
 			say "restart: loading $RKEYS keys into redis with redis-cli --pipe"
 			t0=$(now_ms)
 			"$RCLI" -p "$RPORT" --pipe <"$T/data.resp" >"$T/pipe.out" 2>&1
 			R_LOAD=$(($(now_ms) - t0))
 			n=$("$RCLI" -p "$RPORT" dbsize | tr -d '\r')
 			[ "$n" = "$RKEYS" ] || note "redis holds $n keys, not $RKEYS ($(tail -1 "$T/pipe.out"))"
-			R_RSSL=$("$RCLI" -p "$RPORT" info memory | tr -d '\r' |
-			    sed -n 's/^used_memory_rss://p')
+			R_RSSL=$(redis_rss "$RPORT")
 			RWANT=$("$RCLI" -p "$RPORT" get "$LASTK" | tr -d '\r')
 			stop "$RPID"
 			rm -f "$T/data.resp"
@@ -719,17 +727,15 @@ if [ "${BENCH_SKIP_RESTART:-0}" != 1 ]; then
 			for i in $(seq 1 "$RRUNS"); do
 				if start_redis "$RDIR" "$RPORT" &&
 				    ms=$(first_get 300000 "$RWANT" "$RCLI" -p "$RPORT" get "$LASTK"); then
-					rss=$("$RCLI" -p "$RPORT" info memory | tr -d '\r' |
-					    sed -n 's/^used_memory_rss://p')
-					echo "$ms $rss" >>"$T/runs"
+					echo "$ms $(redis_rss "$RPORT")" >>"$T/runs"
 					say "redis restart from the AOF run $i/$RRUNS: $ms ms"
 				else
 					note "redis did not restart from its AOF"
 				fi
 				stop "$LAST_PID"
 			done
-			R_AOF=$(awk '{ print $1 }' "$T/runs" | median)
-			R_RSSR=$(awk '{ print $2 }' "$T/runs" | median)
+			R_AOF=$(runs_median 1)
+			R_RSSR=$(runs_median 2)
 			R_AOFLOG=$(grep -o 'DB loaded from append only file: [0-9.]* seconds' \
 			    "$RDIR/redis.log" | tail -1 | sed -e 's/.*: //' -e 's/ seconds//')
 		else

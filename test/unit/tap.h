@@ -3,7 +3,13 @@
  *
  *	ok(cond, "what %s", ...)  prints "ok N - what" or "not ok N - what"
  *	return tap_done();        prints "N passed, N failed", exits 0 or 1
+ *	tap_tmp_init("test_x")    makes the program's temporary directory,
+ *	                          tap_tmproot: $TMPDIR/test_x.XXXXXX (or in
+ *	                          /tmp); bails out when it cannot
+ *	tap_tmp_fresh(out, n, nm) out = tap_tmproot/nm, removed if it was there
  *	tap_rm_rf(dir)            removes a test's temporary directory tree
+ *	struct tap_strs l = { 0 } a list of string copies (records, names):
+ *	                          tap_strs_add, tap_strs_sort, tap_strs_free
  *	                          (lib/file.c's file_remove_tree)
  *	tap_rng()                 a repeatable xorshift64 stream for property tests
  *
@@ -12,12 +18,15 @@
 #ifndef KVD_TAP_H
 #define KVD_TAP_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "file.h"
 #include "rng.h"
 
@@ -66,6 +75,78 @@ static inline void
 tap_rm_rf(const char *dir)
 {
 	file_remove_tree(dir);
+}
+
+/* NUL-terminated copies of what a test collects, in the order added. */
+struct tap_strs {
+	char	**s;
+	size_t	  n, cap;
+};
+
+/* Appends a copy of p[0..len); out of memory ends the program. */
+static inline void
+tap_strs_add(struct tap_strs *l, const char *p, size_t len)
+{
+	if (buf_reserve(&l->s, &l->cap, l->n + 1, sizeof(*l->s), 64) == -1 ||
+	    (l->s[l->n] = malloc(len + 1)) == NULL)
+		abort();
+	memcpy(l->s[l->n], p, len);
+	l->s[l->n++][len] = '\0';
+}
+
+static inline int
+tap_strs_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorts the list by strcmp. */
+static inline void
+tap_strs_sort(struct tap_strs *l)
+{
+	if (l->n > 0)
+		qsort(l->s, l->n, sizeof(*l->s), tap_strs_cmp);
+}
+
+/* Frees every copy and the list, which is left empty. */
+static inline void
+tap_strs_free(struct tap_strs *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->s[i]);
+	free(l->s);
+	memset(l, 0, sizeof(*l));
+}
+
+/* The program's temporary directory (tap_tmp_init). */
+static char tap_tmproot[256];
+
+/*
+ * Creates tap_tmproot, prog.XXXXXX under $TMPDIR (or /tmp).  A program
+ * that cannot have one stops there: TAP's "Bail out!", exit status 1.
+ */
+static inline void
+tap_tmp_init(const char *prog)
+{
+	const char *t = getenv("TMPDIR");
+
+	snprintf(tap_tmproot, sizeof(tap_tmproot), "%s/%s.XXXXXX",
+	    t != NULL && *t != '\0' ? t : "/tmp", prog);
+	if (mkdtemp(tap_tmproot) == NULL) {
+		printf("Bail out! mkdtemp %s: %s\n", tap_tmproot,
+		    strerror(errno));
+		exit(1);
+	}
+}
+
+/* out = tap_tmproot/name, with nothing there: a test starts afresh. */
+static inline void
+tap_tmp_fresh(char *out, size_t n, const char *name)
+{
+	snprintf(out, n, "%s/%s", tap_tmproot, name);
+	tap_rm_rf(out);
 }
 
 #endif

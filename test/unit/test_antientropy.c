@@ -77,18 +77,14 @@ serve_batch(struct store *s, const char *body, size_t len, struct buf *out)
 {
 	struct record_scratch sc;
 	struct version v;
-	const char *p = body, *end = body + len, *nl, *key;
-	size_t klen;
+	const char *p = body, *line, *key;
+	size_t n, klen;
 	int status = 200;
 
 	record_scratch_init(&sc);
 	version_init(&v);
-	for (; p < end; p = nl + 1) {
-		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			nl = end;
-		if (nl == p)
-			continue;
-		if (record_parse(&sc, p, (size_t)(nl - p), &key, &klen, &v) != 0 ||
+	while ((line = record_next_line(&p, body + len, &n)) != NULL) {
+		if (record_parse(&sc, line, n, &key, &klen, &v) != 0 ||
 		    store_apply(s, key, klen, &v) < 0) {
 			status = 400;
 			break;
@@ -325,61 +321,35 @@ napplied(struct store *s)
 	return st.applied;
 }
 
-struct dump {
-	char	**r;
-	size_t	  n, cap;
-};
-
+/* store_walk's callback: each record's JSON into a tap_strs. */
 static int
 dump_fn(void *arg, const char *key, size_t klen, const struct version *v)
 {
-	struct dump *d = arg;
 	struct buf b = BUF_INIT;
 
-	if (d->n == d->cap) {
-		d->cap = d->cap ? d->cap * 2 : 256;
-		d->r = realloc(d->r, d->cap * sizeof(*d->r));
-		if (d->r == NULL)
-			abort();
-	}
 	record_to_json(key, klen, v, &b);
-	d->r[d->n++] = buf_detach(&b, NULL);
+	tap_strs_add(arg, b.data, b.len);
+	buf_free(&b);
 	return 0;
-}
-
-static int
-strp_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void
-dump_free(struct dump *d)
-{
-	size_t i;
-
-	for (i = 0; i < d->n; i++)
-		free(d->r[i]);
-	free(d->r);
 }
 
 /* True when both stores hold exactly the same records. */
 static bool
 same_stores(struct store *a, struct store *b)
 {
-	struct dump da = { NULL, 0, 0 }, db = { NULL, 0, 0 };
+	struct tap_strs da = { 0 }, db = { 0 };
 	bool eq;
 	size_t i;
 
 	store_walk(a, dump_fn, &da);
 	store_walk(b, dump_fn, &db);
-	qsort(da.r, da.n, sizeof(*da.r), strp_cmp);
-	qsort(db.r, db.n, sizeof(*db.r), strp_cmp);
+	tap_strs_sort(&da);
+	tap_strs_sort(&db);
 	eq = da.n == db.n;
 	for (i = 0; eq && i < da.n; i++)
-		eq = strcmp(da.r[i], db.r[i]) == 0;
-	dump_free(&da);
-	dump_free(&db);
+		eq = strcmp(da.s[i], db.s[i]) == 0;
+	tap_strs_free(&da);
+	tap_strs_free(&db);
 	return eq;
 }
 
@@ -395,6 +365,20 @@ fill(struct store *s, const char *prefix, int n, const char *actor)
 		if (put(s, k, v, actor, false) != 1)
 			abort();
 	}
+}
+
+/*
+ * Three nodes up (N=3, no exchanges of their own) and n keys prefix0..
+ * written to A's store: where most exchange tests start.  false after a
+ * failed test point.
+ */
+static bool
+up_with_keys(const char *test, const char *prefix, int n)
+{
+	if (!ok(up(3, 0) == 0, "%s: up", test))
+		return false;
+	fill(A->store, prefix, n, "node1.aa");
+	return true;
 }
 
 static void
@@ -562,6 +546,19 @@ test_malformed(void)
 		"{\"from\":\"\",\"root\":\"0000000000000000\",\"leaves\":[]}",
 		"{\"from\":7,\"root\":\"0000000000000000\",\"leaves\":[]}",
 	};
+	/* Bytes written over the good body, off bytes after the text at. */
+	static const struct {
+		const char	*at;
+		size_t		 off;
+		const char	*with;
+		const char	*what;
+	} edits[] = {
+		{ "\"leaves\":[\"", 11 + 3, "g", "a leaf that is not hex" },
+		{ "\"root\":\"", 8 + 15, "\" ", "a 15-digit root" },
+		/* in place of "<16 hex>" */
+		{ "\"leaves\":[\"", 10, "123456789012345678",
+		    "a leaf that is a number" },
+	};
 
 	if (!ok(up(3, 0) == 0, "malformed: three nodes up"))
 		goto out;
@@ -576,36 +573,23 @@ test_malformed(void)
 	}
 
 	/* Mutations of the good body. */
-	sync_body(&b, "node1", 0, leaves, AE_LEAVES - 1);
-	buf_reset(&out);
-	ok(ae_status(B->ae, b.data, b.len, &out) == 400,
-	    "malformed: 1023 leaves");
-	sync_body(&b, "node1", 0, leaves, AE_LEAVES + 1);
-	buf_reset(&out);
-	ok(ae_status(B->ae, b.data, b.len, &out) == 400,
-	    "malformed: 1025 leaves");
-	buf_reset(&b);
-	buf_append(&b, good.data, good.len);
-	p = strstr(b.data, "\"leaves\":[\"") + 11;
-	p[3] = 'g';
-	buf_reset(&out);
-	ok(ae_status(B->ae, b.data, b.len, &out) == 400,
-	    "malformed: a leaf that is not hex");
-	buf_reset(&b);
-	buf_append(&b, good.data, good.len);
-	p = strstr(b.data, "\"root\":\"") + 8;
-	p[15] = '"';
-	p[16] = ' ';
-	buf_reset(&out);
-	ok(ae_status(B->ae, b.data, b.len, &out) == 400,
-	    "malformed: a 15-digit root");
-	buf_reset(&b);
-	buf_append(&b, good.data, good.len);
-	p = strstr(b.data, "\"leaves\":[\"") + 10;
-	memcpy(p, "123456789012345678", 18);	/* in place of "<16 hex>" */
-	buf_reset(&out);
-	st = ae_status(B->ae, b.data, b.len, &out);
-	ok(st == 400, "malformed: a leaf that is a number (%d)", st);
+	for (i = 0; i < 2; i++) {
+		size_t n = i == 0 ? AE_LEAVES - 1 : AE_LEAVES + 1;
+
+		sync_body(&b, "node1", 0, leaves, n);
+		buf_reset(&out);
+		ok(ae_status(B->ae, b.data, b.len, &out) == 400,
+		    "malformed: %zu leaves", n);
+	}
+	for (i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		buf_reset(&b);
+		buf_append(&b, good.data, good.len);
+		p = strstr(b.data, edits[i].at) + edits[i].off;
+		memcpy(p, edits[i].with, strlen(edits[i].with));
+		buf_reset(&out);
+		st = ae_status(B->ae, b.data, b.len, &out);
+		ok(st == 400, "malformed: %s (%d)", edits[i].what, st);
+	}
 	buf_reset(&out);
 	ok(ae_status(B->ae, good.data, good.len - 1, &out) == 400,
 	    "malformed: truncated body");
@@ -624,9 +608,8 @@ test_identical(void)
 	struct ae_stats st;
 	uint64_t ab, bb;
 
-	if (!ok(up(3, 0) == 0, "identical: up"))
+	if (!up_with_keys("identical", "same", 50))
 		goto out;
-	fill(A->store, "same", 50, "node1.aa");
 	copy_prefix(A->store, B->store, "same", 50);
 	ab = napplied(A->store);
 	bb = napplied(B->store);
@@ -651,9 +634,8 @@ test_missing(void)
 	struct ae_stats st;
 	uint64_t ab;
 
-	if (!ok(up(3, 0) == 0, "missing: up"))
+	if (!up_with_keys("missing", "m", 100))
 		goto out;
-	fill(A->store, "m", 100, "node1.aa");
 	ab = napplied(A->store);
 	ok(nkeys(B->store) == 0, "missing: B starts empty");
 	ok(ae_sync_with(A->ae, "node2") == 0, "missing: sync ok");
@@ -681,9 +663,8 @@ test_newer(void)
 	char k[32];
 	int i;
 
-	if (!ok(up(3, 0) == 0, "newer: up"))
+	if (!up_with_keys("newer", "n", 50))
 		goto out;
-	fill(A->store, "n", 50, "node1.aa");
 	copy_prefix(A->store, B->store, "n", 50);
 	for (i = 0; i < 10; i++) {
 		snprintf(k, sizeof(k), "n%d", i * 3);
@@ -708,9 +689,8 @@ test_union(void)
 {
 	struct ae_stats st;
 
-	if (!ok(up(3, 0) == 0, "union: up"))
+	if (!up_with_keys("union", "a", 100))
 		goto out;
-	fill(A->store, "a", 100, "node1.aa");
 	fill(B->store, "b", 100, "node2.bb");
 	ok(ae_sync_with(A->ae, "node2") == 0, "union: sync ok");
 	ae_stats(A->ae, &st);
@@ -774,9 +754,8 @@ test_big_gap(void)
 	struct ae_stats st;
 	int64_t t0;
 
-	if (!ok(up(3, 0) == 0, "big gap: up"))
+	if (!up_with_keys("big gap", "big-", 20000))
 		goto out;
-	fill(A->store, "big-", 20000, "node1.aa");
 	t0 = clock_now_ms();
 	ok(ae_sync_with(A->ae, "node2") == 0, "big gap: push sync ok");
 	ae_stats(A->ae, &st);
@@ -888,9 +867,8 @@ test_failures(void)
 	struct ae_stats st;
 	int rc, e;
 
-	if (!ok(up(3, 0) == 0, "failures: up"))
+	if (!up_with_keys("failures", "f", 10))
 		goto out;
-	fill(A->store, "f", 10, "node1.aa");
 	server_stop(C->server, 2000);
 	C->server = NULL;
 	C->lfd = -1;

@@ -25,18 +25,33 @@ static const char *rec1 =
     "{\"at\":1764158187123,\"key\":\"k1\",\"v\":{\"clock\":{\"a\":1},"
     "\"ts\":5,\"actor\":\"a\",\"tombstone\":false,\"value\":\"hello\"}}";
 
-/* The file's lines; returns how many (at most max). */
-static int
-read_lines(char lines[][8192], int max)
+#define THREADS	4
+#define EACH	50
+#define MAXLINES (THREADS * EACH + 1)
+
+/* The log file's lines, as read_lines last found them. */
+static char lines[MAXLINES][8192];
+
+/* The log file's path. */
+static const char *
+file_path(void)
 {
-	char path[128];
+	static char path[128];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, ASIDE_FILE);
+	return path;
+}
+
+/* Reads the file into lines[]; returns how many (at most MAXLINES). */
+static int
+read_lines(void)
+{
 	FILE *f;
 	int n = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, ASIDE_FILE);
-	if ((f = fopen(path, "r")) == NULL)
+	if ((f = fopen(file_path(), "r")) == NULL)
 		return 0;
-	while (n < max && fgets(lines[n], 8192, f) != NULL)
+	while (n < MAXLINES && fgets(lines[n], sizeof(lines[n]), f) != NULL)
 		n++;
 	fclose(f);
 	return n;
@@ -65,7 +80,6 @@ member(const char *line, const char *name, struct buf *out)
 static void
 test_format(void)
 {
-	static char lines[8][8192];
 	struct aside *a;
 	struct aside_stats st;
 	struct buf m = BUF_INIT, want = BUF_INIT;
@@ -80,7 +94,7 @@ test_format(void)
 	    "open: nothing yet, no file");
 	ok(aside_add(a, ASIDE_HINT, "node3", 413, rec1, strlen(rec1)) == 0,
 	    "add: a hint refused with 413");
-	n = read_lines(lines, 8);
+	n = read_lines();
 	ok(n == 1, "add: one line");
 	buf_printf(&want, "\"status\":413,\"key\":\"k1\",\"bytes\":%zu,"
 	    "\"record\":%s}\n", strlen(rec1), rec1);
@@ -97,7 +111,7 @@ test_format(void)
 	    strlen(badkey)) == 0, "add: a key that is not UTF-8");
 	ok(aside_add(a, ASIDE_TRANSFER, "node2", 400, "not json", 8) == 0,
 	    "add: a record that does not parse");
-	n = read_lines(lines, 8);
+	n = read_lines();
 	ok(n == 3 && member(lines[1], "key_b64", &m) &&
 	    strcmp(m.data, "/w==") == 0 && member(lines[1], "path", &m) &&
 	    strcmp(m.data, "anti-entropy") == 0,
@@ -110,13 +124,13 @@ test_format(void)
 	/* The same record again for the same path and peer: not copied. */
 	ok(aside_add(a, ASIDE_HINT, "node3", 413, rec1, strlen(rec1)) == 0,
 	    "repeat: 0");
-	n = read_lines(lines, 8);
+	n = read_lines();
 	aside_stats(a, &st);
 	ok(n == 3 && st.repeated == 1 && st.set_aside[ASIDE_HINT] == 2 &&
 	    st.total == 4 && st.file_lines == 3,
 	    "repeat: counted (hint 2, total 4), not copied (3 lines)");
 	ok(aside_add(a, ASIDE_HINT, "node1", 413, rec1, strlen(rec1)) == 0 &&
-	    read_lines(lines, 8) == 4, "repeat: another peer is a new line");
+	    read_lines() == 4, "repeat: another peer is a new line");
 	aside_stats(a, &st);
 	ok(st.set_aside[ASIDE_HINT] == 3 && st.set_aside[ASIDE_ANTI_ENTROPY] ==
 	    1 && st.set_aside[ASIDE_TRANSFER] == 1 && st.failed == 0 &&
@@ -144,15 +158,13 @@ test_format(void)
 static void
 test_bound(void)
 {
-	static char lines[8][8192];
 	struct aside *a;
 	struct aside_stats st;
 	struct buf big = BUF_INIT, m = BUF_INIT;
-	char err[256], path[128];
+	char err[256];
 	int i;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, ASIDE_FILE);
-	unlink(path);
+	unlink(file_path());
 	ok(aside_open(&a, dir, 1500, err, sizeof(err)) == 0,
 	    "bound: open with 1500 bytes");
 	buf_puts(&big, "{\"key\":\"big\",\"v\":{\"clock\":{},\"ts\":1,\"actor\":"
@@ -163,7 +175,7 @@ test_bound(void)
 	ok(aside_add(a, ASIDE_HINT, "node3", 413, rec1, strlen(rec1)) == 0 &&
 	    aside_add(a, ASIDE_HINT, "node3", 413, big.data, big.len) == 0,
 	    "bound: a small record, then one over the bound");
-	ok(read_lines(lines, 8) == 2 && member(lines[0], "record", &m) &&
+	ok(read_lines() == 2 && member(lines[0], "record", &m) &&
 	    strcmp(m.data, rec1) == 0, "bound: the small one copied");
 	ok(member(lines[1], "record", &m) && strcmp(m.data, "null") == 0 &&
 	    member(lines[1], "key", &m) && strcmp(m.data, "big") == 0 &&
@@ -174,15 +186,15 @@ test_bound(void)
 	    "bound: counted, 1 omitted");
 
 	/* An operator moves the file away: the next record starts anew. */
-	ok(rename(path, "/tmp/test_aside_moved.jsonl") == 0, "moved away");
+	ok(rename(file_path(), "/tmp/test_aside_moved.jsonl") == 0, "moved away");
 	unlink("/tmp/test_aside_moved.jsonl");
 	ok(aside_add(a, ASIDE_TRANSFER, "node4", 400, rec1, strlen(rec1)) ==
-	    0 && read_lines(lines, 8) == 1, "moved: a new file, one line");
+	    0 && read_lines() == 1, "moved: a new file, one line");
 	aside_stats(a, &st);
 	ok(st.file_lines == 1, "moved: the count follows the new file");
 
 	/* The directory is gone: the caller must keep its copy. */
-	unlink(path);
+	unlink(file_path());
 	rmdir(dir);
 	errno = 0;
 	ok(aside_add(a, ASIDE_HINT, "node5", 413, rec1, strlen(rec1)) == -1 &&
@@ -198,9 +210,6 @@ test_bound(void)
 	buf_free(&big);
 	buf_free(&m);
 }
-
-#define THREADS	4
-#define EACH	50
 
 static struct aside *shared;
 
@@ -224,16 +233,14 @@ adder(void *arg)
 static void
 test_threads(void)
 {
-	static char lines[THREADS * EACH + 1][8192];
 	struct aside_stats st;
 	pthread_t th[THREADS];
 	struct buf m = BUF_INIT;
-	char err[256], path[128];
+	char err[256];
 	void *ret;
 	int i, fails = 0, good = 0, n;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, ASIDE_FILE);
-	unlink(path);
+	unlink(file_path());
 	if (!ok(aside_open(&shared, dir, 0, err, sizeof(err)) == 0,
 	    "threads: open"))
 		return;
@@ -243,7 +250,7 @@ test_threads(void)
 		pthread_join(th[i], &ret);
 		fails += (int)(intptr_t)ret;
 	}
-	n = read_lines(lines, THREADS * EACH + 1);
+	n = read_lines();
 	for (i = 0; i < n; i++)
 		good += member(lines[i], "record", &m) && m.data[0] == '{';
 	aside_stats(shared, &st);

@@ -1,9 +1,42 @@
 /* test_buf.c -- the growable buffer. */
+#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
 #include "tap.h"
+
+/* buf_reserve: growth by doubling from first, contents kept, refusal. */
+static void
+test_reserve(void)
+{
+	uint64_t *a = NULL, *keep;
+	size_t cap = 0, i;
+	int bad = 0;
+
+	ok(buf_reserve(&a, &cap, 0, sizeof(*a), 8) == 0 && a == NULL &&
+	    cap == 0, "reserve 0: nothing allocated");
+	ok(buf_reserve(&a, &cap, 1, sizeof(*a), 8) == 0 && a != NULL &&
+	    cap == 8, "reserve 1: first capacity 8");
+	for (i = 0; i < 8; i++)
+		a[i] = i * 3;
+	ok(buf_reserve(&a, &cap, 8, sizeof(*a), 8) == 0 && cap == 8,
+	    "reserve within the capacity: unchanged");
+	ok(buf_reserve(&a, &cap, 9, sizeof(*a), 8) == 0 && cap == 16,
+	    "reserve 9: doubled to 16");
+	ok(buf_reserve(&a, &cap, 100, sizeof(*a), 8) == 0 && cap == 128,
+	    "reserve 100: doubled to 128");
+	for (i = 0; i < 8; i++)
+		bad += a[i] != i * 3;
+	ok(bad == 0, "growth keeps the elements");
+	keep = a;
+	errno = 0;
+	ok(buf_reserve(&a, &cap, SIZE_MAX / 4, sizeof(*a), 8) == -1 &&
+	    errno == ENOMEM && a == keep && cap == 128,
+	    "an impossible size: -1 ENOMEM, array and capacity untouched");
+	free(a);
+}
 
 int
 main(void)
@@ -40,5 +73,6 @@ main(void)
 	buf_free(&b);
 	buf_free(&b);
 	ok(b.len == 0, "double free is safe");
+	test_reserve();
 	return tap_done();
 }

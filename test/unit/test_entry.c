@@ -59,6 +59,16 @@ struct shape {
 	struct version	 v;
 };
 
+/* Takes v's value away: a live version without one, or a tombstone. */
+static void
+drop_value(struct version *v, bool tombstone)
+{
+	free(v->value);
+	v->value = NULL;
+	v->value_len = 0;
+	v->tombstone = tombstone;
+}
+
 static void
 make_shapes(struct shape *sh)
 {
@@ -78,18 +88,13 @@ make_shapes(struct shape *sh)
 	sh[1].what = "empty value (not NULL)";
 	version_set_value(&sh[1].v, "", 0);
 	sh[2].what = "NULL value on a live version";
-	free(sh[2].v.value);
-	sh[2].v.value = NULL;
-	sh[2].v.value_len = 0;
+	drop_value(&sh[2].v, false);
 	sh[3].what = "binary value and key with NUL bytes";
 	version_set_value(&sh[3].v, bin, sizeof(bin) - 1);
 	memcpy(sh[3].key, "\0k\0", 3);
 	sh[3].klen = 3;
 	sh[4].what = "tombstone";
-	free(sh[4].v.value);
-	sh[4].v.value = NULL;
-	sh[4].v.value_len = 0;
-	sh[4].v.tombstone = true;
+	drop_value(&sh[4].v, true);
 	sh[5].what = "empty clock";
 	set_clock(&sh[5].v, 0, 0);
 	sh[6].what = "clock of 6, writer not in it";

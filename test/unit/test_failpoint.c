@@ -100,16 +100,26 @@ test_parse(void)
 
 /* ---- counting ---- */
 
+/* Arms spec, then hits point n times: '1' where it fired, '0' where not. */
+static const char *
+fire_pattern(const char *spec, const char *point, int n)
+{
+	static char got[32];
+	int i;
+
+	failpoint_arm(spec);
+	for (i = 0; i < n; i++)
+		got[i] = failpoint(point) ? '1' : '0';
+	got[i] = '\0';
+	return got;
+}
+
 static void
 test_counts(void)
 {
-	char got[32];
-	int i;
+	const char *got;
 
-	failpoint_arm("wal-fsync-eio@3");
-	for (i = 0; i < 6; i++)
-		got[i] = failpoint("wal-fsync-eio") ? '1' : '0';
-	got[i] = '\0';
+	got = fire_pattern("wal-fsync-eio@3", "wal-fsync-eio", 6);
 	ok(strcmp(got, "001000") == 0, "@3 fires at the third hit only (%s)",
 	    got);
 	ok(failpoint_hits("wal-fsync-eio") == 6, "6 hits counted (%llu)",
@@ -117,18 +127,10 @@ test_counts(void)
 	ok(failpoint_hits("wal-write-enospc") == 0, "an unarmed point: 0 hits");
 	ok(!failpoint("wal-write-enospc"), "an unarmed point beside an armed "
 	    "one does not fire");
-
-	failpoint_arm("wal-write-enospc@2+");
-	for (i = 0; i < 5; i++)
-		got[i] = failpoint("wal-write-enospc") ? '1' : '0';
-	got[i] = '\0';
+	got = fire_pattern("wal-write-enospc@2+", "wal-write-enospc", 5);
 	ok(strcmp(got, "01111") == 0, "@2+ fires from the second hit on (%s)",
 	    got);
-
-	failpoint_arm("wal-write-enospc");
-	for (i = 0; i < 3; i++)
-		got[i] = failpoint("wal-write-enospc") ? '1' : '0';
-	got[i] = '\0';
+	got = fire_pattern("wal-write-enospc", "wal-write-enospc", 3);
 	ok(strcmp(got, "100") == 0, "a bare name fires at the first hit (%s)",
 	    got);
 

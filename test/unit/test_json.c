@@ -703,19 +703,14 @@ test_fuzz(void)
 	    "fuzz: %d accepted mutants all have sane tokens", accepted);
 }
 
-static int
-namecmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void
 test_suite(void)
 {
 	const char *dir = getenv("JSONTESTSUITE");
-	char **names = NULL, path[4096], *data;
+	struct tap_strs names = { 0 };
+	char path[4096], *data;
 	struct buf d = BUF_INIT;
-	size_t n = 0, cap = 0, i, len;
+	size_t i, len;
 	struct dirent *de;
 	int r, c, icrash = 0, istrict = 0, ni = 0, strings = 0, strbad = 0;
 	DIR *dp;
@@ -730,19 +725,13 @@ test_suite(void)
 		if ((de->d_name[0] != 'y' && de->d_name[0] != 'n' &&
 		    de->d_name[0] != 'i') || de->d_name[1] != '_')
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 512;
-			if ((names = realloc(names, cap * sizeof(*names))) == NULL)
-				abort();
-		}
-		if ((names[n++] = strdup(de->d_name)) == NULL)
-			abort();
+		tap_strs_add(&names, de->d_name, strlen(de->d_name));
 	}
 	closedir(dp);
-	qsort(names, n, sizeof(*names), namecmp);
-	ok(n > 0, "JSONTestSuite at %s has %zu cases", dir, n);
-	for (i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+	tap_strs_sort(&names);
+	ok(names.n > 0, "JSONTestSuite at %s has %zu cases", dir, names.n);
+	for (i = 0; i < names.n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names.s[i]);
 		if ((data = slurp(path, &len)) == NULL) {
 			ok(0, "read %s", path);
 			continue;
@@ -750,10 +739,10 @@ test_suite(void)
 		r = json_parse(data, len, toks, NTOKS, JSON_DEPTH_DEFAULT,
 		    NULL);
 		c = json_parse(data, len, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
-		switch (names[i][0]) {
+		switch (names.s[i][0]) {
 		case 'y':
 			ok(r > 0 && r == c && tokens_sane(data, len, toks, r),
-			    "suite %s accepted (%d)", names[i], r);
+			    "suite %s accepted (%d)", names.s[i], r);
 			/* every accepted string round trips */
 			if (r > 0) {
 				int k;
@@ -770,7 +759,7 @@ test_suite(void)
 			}
 			break;
 		case 'n':
-			ok(r < 0 && r == c, "suite %s rejected (%d)", names[i],
+			ok(r < 0 && r == c, "suite %s rejected (%d)", names.s[i],
 			    r);
 			break;
 		default:
@@ -779,16 +768,15 @@ test_suite(void)
 			    r)))
 				icrash++;
 			/* json.h promises to refuse bad UTF-8 and surrogates */
-			if (r > 0 && (strstr(names[i], "string_") != NULL ||
-			    strstr(names[i], "surrogate") != NULL))
+			if (r > 0 && (strstr(names.s[i], "string_") != NULL ||
+			    strstr(names.s[i], "surrogate") != NULL))
 				istrict++;
-			printf("# %s: %s\n", names[i], r > 0 ? "accepted" :
+			printf("# %s: %s\n", names.s[i], r > 0 ? "accepted" :
 			    "rejected");
 		}
 		free(data);
-		free(names[i]);
 	}
-	free(names);
+	tap_strs_free(&names);
 	ok(icrash == 0, "suite: %d i_ cases parsed consistently", ni);
 	ok(istrict == 0, "suite: i_ strings with bad UTF-8 or surrogates "
 	    "refused (%d accepted)", istrict);
@@ -801,6 +789,7 @@ test_suite(void)
 int
 main(void)
 {
+	tap_rng_state = 0x9e3779b97f4a7c15ULL;
 	test_table();
 	test_layout();
 	test_errors();
@@ -812,6 +801,4 @@ main(void)
 	test_fuzz();
 	test_suite();
 	return tap_done();
-
-	tap_rng_state = 0x9e3779b97f4a7c15ULL;
 }

@@ -45,6 +45,18 @@ main(void)
 		"", "-1", "+1", " 1", "1 ", "1e3", "0x10", "1.0", "abc",
 		"18446744073709551616", "99999999999999999999999"
 	};
+	/* opt_digits over all of in; a refused input leaves *out at 42. */
+	static const struct {
+		const char	*in;
+		int		 rc;
+		uint64_t	 want;
+	} digits[] = {
+		{ "0", 0, 0 }, { "007", 0, 7 },
+		{ "18446744073709551615", 0, UINT64_MAX },
+		{ "18446744073709551616", -1, 42 },
+		{ "123x", -1, 42 }, { "", -1, 42 }, { "-1", -1, 42 },
+		{ "+1", -1, 42 }, { " 1", -1, 42 }, { "1 ", -1, 42 },
+	};
 	static const char *const bad_double[] = {
 		"", "abc", "1s", "nan", "inf", "-inf", "1e999", "3601", "-0.5",
 		"1e-400"
@@ -96,6 +108,20 @@ main(void)
 		ok(opt_u64(bad_u64[k], 0, UINT64_MAX, &u) != 0 && u == 42,
 		    "u64: '%s' is refused, *out untouched", bad_u64[k]);
 	}
+
+	for (k = 0; k < sizeof(digits) / sizeof(digits[0]); k++) {
+		int rc;
+
+		u = 42;
+		rc = opt_digits(digits[k].in, strlen(digits[k].in), &u);
+		ok(rc == digits[k].rc && u == digits[k].want,
+		    "digits: '%s' -> %d, %llu", digits[k].in, rc,
+		    (unsigned long long)u);
+	}
+	ok(opt_digits("123x", 3, &u) == 0 && u == 123,
+	    "digits: only the n bytes given are read");
+	ok(opt_digits("12", 0, &u) == -1 && u == 123,
+	    "digits: none at all is refused");
 
 	ok(opt_double("1.5", 0, 10, &d) == 0 && d == 1.5, "double: 1.5");
 	ok(opt_double("2e1", 0, 3600, &d) == 0 && d == 20, "double: 2e1");

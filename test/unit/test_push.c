@@ -29,6 +29,7 @@
 #include "net.h"
 #include "peer.h"
 #include "push.h"
+#include "record.h"
 #include "server.h"
 #include "tap.h"
 
@@ -80,9 +81,9 @@ has_poison(const char *p, const char *end)
 static void
 serve_batch(const struct server_request *req, struct server_response *res)
 {
-	const char *p = req->body, *end = req->body + req->body_len, *nl, *k;
+	const char *p = req->body, *end = req->body + req->body_len, *line, *k;
 	int idx[MAXKEYS], n = 0, i;
-	size_t recs = 0;
+	size_t recs = 0, len;
 
 	pthread_mutex_lock(&mu);
 	bodies++;
@@ -91,14 +92,10 @@ serve_batch(const struct server_request *req, struct server_response *res)
 		server_error(res, 503, "storage failure: not durable");
 		return;
 	}
-	for (; p < end; p = nl + 1) {
-		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			nl = end;
-		if (nl == p)
-			continue;
+	while ((line = record_next_line(&p, end, &len)) != NULL) {
 		recs++;
-		k = strstr(p, "\"key\":\"k");
-		if (k == NULL || k > nl || has_poison(p, nl)) {
+		k = strstr(line, "\"key\":\"k");
+		if (k == NULL || k > line + len || has_poison(line, line + len)) {
 			pthread_mutex_unlock(&mu);
 			server_error(res, 400, "malformed record");
 			return;
@@ -166,22 +163,25 @@ struct reported {
 	int	 fail_with;	/* errno to fail with, 0: succeed */
 };
 
+/* What on_refused was told since the last target(), which empties it. */
+static struct reported rp;
+
 static int
 on_refused(void *arg, const char *rec, size_t len, int status)
 {
-	struct reported *rp = arg;
+	struct reported *rep = arg;
 
-	if (rp->fail_with) {
-		errno = rp->fail_with;
+	if (rep->fail_with) {
+		errno = rep->fail_with;
 		return -1;
 	}
-	rp->calls++;
-	rp->status = status;
-	free(rp->rec);
-	rp->rec = malloc(len + 1);
-	memcpy(rp->rec, rec, len);
-	rp->rec[len] = '\0';
-	rp->len = len;
+	rep->calls++;
+	rep->status = status;
+	free(rep->rec);
+	rep->rec = malloc(len + 1);
+	memcpy(rep->rec, rec, len);
+	rep->rec[len] = '\0';
+	rep->len = len;
 	return 0;
 }
 
@@ -196,7 +196,7 @@ on_stop(void *arg)
 
 static void
 target(struct push_target *t, struct peers *peers, const char *address,
-    size_t max_bytes, struct reported *rp)
+    size_t max_bytes)
 {
 	memset(t, 0, sizeof(*t));
 	t->peers = peers;
@@ -206,9 +206,9 @@ target(struct push_target *t, struct peers *peers, const char *address,
 	t->timeout_ms = 2000;
 	t->refused = on_refused;
 	t->stop = on_stop;
-	t->arg = rp;
-	free(rp->rec);
-	memset(rp, 0, sizeof(*rp));
+	t->arg = &rp;
+	free(rp.rec);
+	memset(&rp, 0, sizeof(rp));
 	stop_now = false;
 }
 
@@ -231,14 +231,13 @@ test_all_ok(struct peers *peers)
 {
 	struct push_target t;
 	struct push_result r;
-	struct reported rp = { 0, 0, NULL, 0, 0 };
 	struct buf b = BUF_INIT;
 	int i, rc;
 
 	reset(M_OK);
 	for (i = 0; i < 100; i++)
 		add_rec(&b, i, 20, "");
-	target(&t, peers, addr, 1000, &rp);
+	target(&t, peers, addr, 1000);
 	rc = push_send(&t, b.data, b.len, &r);
 	ok(rc == 0 && r.records == 100 && r.acked == 100 && r.refused == 0 &&
 	    r.error[0] == '\0', "all ok: 0, 100 of 100 acked (%s)", r.error);
@@ -275,7 +274,6 @@ test_all_ok(struct peers *peers)
 	ok(rc == 0 && r.records == 0 && r.calls == 0, "all ok: empty input, "
 	    "no call");
 	buf_free(&b);
-	free(rp.rec);
 }
 
 static void
@@ -283,7 +281,6 @@ test_oversized(struct peers *peers)
 {
 	struct push_target t;
 	struct push_result r;
-	struct reported rp = { 0, 0, NULL, 0, 0 };
 	struct buf b = BUF_INIT, big = BUF_INIT;
 	int i, rc;
 
@@ -296,7 +293,7 @@ test_oversized(struct peers *peers)
 			add_rec(&b, i, 30, "");
 	}
 	/* Bodies up to 64 KiB: the one with the big record gets 413. */
-	target(&t, peers, addr, 65536, &rp);
+	target(&t, peers, addr, 65536);
 	rc = push_send(&t, b.data, b.len, &r);
 	ok(rc == 0 && r.acked == 50 && r.refused == 1,
 	    "oversized: 0, 50 handled, 1 refused (rc=%d acked=%zu refused=%zu "
@@ -317,7 +314,7 @@ test_oversized(struct peers *peers)
 	for (i = 1; i < 30; i++)
 		add_rec(&b, i, 10, "");
 	add_rec(&b, 30, CAP, "");
-	target(&t, peers, addr, 65536, &rp);
+	target(&t, peers, addr, 65536);
 	rc = push_send(&t, b.data, b.len, &r);
 	ok(rc == 0 && r.acked == 31 && r.refused == 2 && rp.calls == 2 &&
 	    count_applied(1, 30, 1) == 29 && count_applied(0, 1, 1) == 0 &&
@@ -327,7 +324,7 @@ test_oversized(struct peers *peers)
 
 	/* A body of only the big record: reported at once. */
 	reset(M_OK);
-	target(&t, peers, addr, 100, &rp);
+	target(&t, peers, addr, 100);
 	rc = push_send(&t, big.data, big.len, &r);
 	ok(rc == 0 && r.calls == 1 && r.refused == 1 && rp.calls == 1,
 	    "refused: a lone big record, one call, one report");
@@ -339,7 +336,6 @@ test_oversized(struct peers *peers)
 	    "refused: no callback, counted as handled");
 	buf_free(&b);
 	buf_free(&big);
-	free(rp.rec);
 }
 
 static void
@@ -347,7 +343,6 @@ test_transient(struct peers *peers)
 {
 	struct push_target t;
 	struct push_result r;
-	struct reported rp = { 0, 0, NULL, 0, 0 };
 	struct buf b = BUF_INIT;
 	char closed[64];
 	int i, rc, e, lfd, cport;
@@ -357,7 +352,7 @@ test_transient(struct peers *peers)
 	add_rec(&b, 40, CAP, "");	/* would be refused if reached */
 
 	reset(M_503);
-	target(&t, peers, addr, 500, &rp);
+	target(&t, peers, addr, 500);
 	errno = 0;
 	rc = push_send(&t, b.data, b.len, &r);
 	e = errno;
@@ -379,7 +374,7 @@ test_transient(struct peers *peers)
 	close(lfd);
 	snprintf(closed, sizeof(closed), "127.0.0.1:%d", cport);
 	reset(M_OK);
-	target(&t, peers, closed, 500, &rp);
+	target(&t, peers, closed, 500);
 	errno = 0;
 	rc = push_send(&t, b.data, b.len, &r);
 	e = errno;
@@ -393,7 +388,7 @@ test_transient(struct peers *peers)
 	add_rec(&b, 0, 10, "");
 	add_rec(&b, 1, CAP, "");
 	add_rec(&b, 2, 10, "");
-	target(&t, peers, addr, 65536, &rp);
+	target(&t, peers, addr, 65536);
 	rp.fail_with = EIO;
 	errno = 0;
 	rc = push_send(&t, b.data, b.len, &r);
@@ -404,7 +399,7 @@ test_transient(struct peers *peers)
 	    r.error);
 
 	/* stop() is asked before every call. */
-	target(&t, peers, addr, 65536, &rp);
+	target(&t, peers, addr, 65536);
 	stop_now = true;
 	errno = 0;
 	rc = push_send(&t, b.data, b.len, &r);
@@ -415,7 +410,6 @@ test_transient(struct peers *peers)
 	ok(push_send(NULL, "", 0, &r) == -1 && errno == EINVAL,
 	    "bad arguments: EINVAL");
 	buf_free(&b);
-	free(rp.rec);
 }
 
 /* ---- the server's per-request limit ---------------------------------- */
@@ -541,6 +535,7 @@ main(void)
 	test_oversized(peers);
 	test_transient(peers);
 	test_limits(peers);
+	free(rp.rec);
 	server_stop(srv, 2000);
 	peers_free(peers);
 	return tap_done();

@@ -521,6 +521,40 @@ test_from_json(void)
 	buf_free(&key);
 }
 
+/* record_next_line: the lines of a body, empty ones skipped. */
+static void
+test_next_line(void)
+{
+	static const struct {
+		const char	*body;
+		const char	*want;	/* the lines found, each then '|' */
+	} t[] = {
+		{ "", "" },
+		{ "\n\n", "" },
+		{ "a", "a|" },
+		{ "a\n", "a|" },
+		{ "a\nbc", "a|bc|" },
+		{ "\na\n\n\nbc\n\n", "a|bc|" },
+		{ "{\"key\":\"k\"}\n{}", "{\"key\":\"k\"}|{}|" },
+	};
+	struct buf got = BUF_INIT;
+	const char *p, *end, *line;
+	size_t i, len;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		p = t[i].body;
+		end = p + strlen(p);
+		buf_reset(&got);
+		while ((line = record_next_line(&p, end, &len)) != NULL) {
+			buf_append(&got, line, len);
+			buf_putc(&got, '|');
+		}
+		ok(strcmp(got.data, t[i].want) == 0 && p == end,
+		    "next_line %zu: '%s' (want '%s')", i, got.data, t[i].want);
+	}
+	buf_free(&got);
+}
+
 int
 main(void)
 {
@@ -528,6 +562,7 @@ main(void)
 	test_big_clock();
 	test_view_borrows();
 	test_from_json();
+	test_next_line();
 	test_differential();
 	return tap_done();
 }

@@ -21,13 +21,10 @@
 #include "tap.h"
 #include "version.h"
 
-static char tmproot[256];
-
 static void
 fresh_dir(char *out, size_t n, const char *name)
 {
-	snprintf(out, n, "%s/%s", tmproot, name);
-	tap_rm_rf(out);
+	tap_tmp_fresh(out, n, name);
 	mkdir(out, 0755);
 }
 
@@ -417,19 +414,12 @@ test_rcv(void)
 int
 main(void)
 {
-	const char *t = getenv("TMPDIR");
-
-	snprintf(tmproot, sizeof(tmproot), "%s/test_snapshot.XXXXXX",
-	    t != NULL && *t != '\0' ? t : "/tmp");
-	if (mkdtemp(tmproot) == NULL) {
-		perror("mkdtemp");
-		return 1;
-	}
+	tap_tmp_init("test_snapshot");
 	test_bytes();
 	test_round_trip();
 	test_tmp_and_abort();
 	test_damage();
 	test_rcv();
-	tap_rm_rf(tmproot);
+	tap_rm_rf(tap_tmproot);
 	return tap_done();
 }

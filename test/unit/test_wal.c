@@ -74,16 +74,6 @@ coll_free(struct coll *c)
 	memset(c, 0, sizeof(*c));
 }
 
-
-static char tmproot[256];
-
-static void
-fresh_dir(char *out, size_t n, const char *name)
-{
-	snprintf(out, n, "%s/%s", tmproot, name);
-	tap_rm_rf(out);
-}
-
 static int
 read_file(const char *path, struct buf *b)
 {
@@ -148,6 +138,43 @@ fill(const char *dir, int start, int n)
 	return 0;
 }
 
+/*
+ * A new log in the fresh directory tmproot/name (its path left in
+ * dir[n]), with fsync on or off.  NULL after a failed test point.
+ */
+static struct wal *
+open_fresh(char *dir, size_t n, const char *name, bool fsync)
+{
+	char err[512];
+	struct wal *w;
+
+	tap_tmp_fresh(dir, n, name);
+	if (wal_open(&w, dir, 0, NULL, NULL, fsync, err, sizeof(err)) == -1) {
+		ok(0, "%s: open: %s", name, err);
+		return NULL;
+	}
+	return w;
+}
+
+/*
+ * The fresh directory tmproot/name holding n records (fill), the path
+ * of its one segment in path[plen] and the segment's bytes in orig.
+ * -1 after a failed test point.
+ */
+static int
+fill_fresh(char *dir, size_t dlen, const char *name, int n, char *path,
+    size_t plen, struct buf *orig)
+{
+	tap_tmp_fresh(dir, dlen, name);
+	if (fill(dir, 0, n) == -1) {
+		ok(0, "%s: fill", name);
+		return -1;
+	}
+	seg_name(path, plen, dir, 1);
+	read_file(path, orig);
+	return 0;
+}
+
 /* ---- tests ---- */
 
 static void
@@ -160,7 +187,7 @@ test_format(void)
 	struct wal *w;
 	uint64_t seq = 0;
 
-	fresh_dir(dir, sizeof(dir), "format");
+	tap_tmp_fresh(dir, sizeof(dir), "format");
 	ok(wal_open(&w, dir, 0, NULL, NULL, false, err, sizeof(err)) == 0,
 	    "open new log creates the directory");
 	ok(wal_append(w, "{\"a\":[1,2]}", 11, &seq) == 0 && seq == 1,
@@ -187,7 +214,7 @@ test_replay(void)
 	uint64_t seq = 0;
 	size_t i, bad = 0;
 
-	fresh_dir(dir, sizeof(dir), "replay");
+	tap_tmp_fresh(dir, sizeof(dir), "replay");
 	ok(fill(dir, 0, 100) == 0, "append 100 records");
 	ok(wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err)) == 0,
 	    "reopen");
@@ -241,13 +268,9 @@ test_torn(void)
 	size_t last_start, off, fails = 0, tried = 0;
 	const char *p;
 
-	fresh_dir(dir, sizeof(dir), "torn");
-	if (fill(dir, 0, 5) == -1) {
-		ok(0, "fill");
+	if (fill_fresh(dir, sizeof(dir), "torn", 5, path, sizeof(path),
+	    &orig) == -1)
 		return;
-	}
-	seg_name(path, sizeof(path), dir, 1);
-	read_file(path, &orig);
 	/* The last record starts after the second to last newline. */
 	for (p = orig.data + orig.len - 2; p > orig.data && *p != '\n'; p--)
 		;
@@ -325,13 +348,9 @@ test_corrupt(void)
 	struct wal *w;
 	int rc;
 
-	fresh_dir(dir, sizeof(dir), "corrupt");
-	if (fill(dir, 0, 10) == -1) {
-		ok(0, "fill");
+	if (fill_fresh(dir, sizeof(dir), "corrupt", 10, path, sizeof(path),
+	    &orig) == -1)
 		return;
-	}
-	seg_name(path, sizeof(path), dir, 1);
-	read_file(path, &orig);
 	starts[nrec++] = 0;
 	for (i = 0; i < orig.len; i++)
 		if (orig.data[i] == '\n' && i + 1 < orig.len)
@@ -413,10 +432,13 @@ test_corrupt(void)
 #define NTHREADS 8
 #define PER_THREAD 500
 
+/* One appending thread: records {"t":T,"i":0..each-1}, in order. */
 struct tharg {
 	struct wal	*w;
-	int		 t;
-	int		 errors;
+	int		 t, each;
+	char		 acked[PER_THREAD];	/* 1 where wal_append said 0 */
+	int		 enospc;		/* refused with ENOSPC */
+	int		 other_errors;
 };
 
 static void *
@@ -427,12 +449,41 @@ appender(void *p)
 	uint64_t seq;
 	int i, n;
 
-	for (i = 0; i < PER_THREAD; i++) {
+	for (i = 0; i < a->each; i++) {
 		n = snprintf(rec, sizeof(rec), "{\"t\":%d,\"i\":%d}", a->t, i);
-		if (wal_append(a->w, rec, (size_t)n, &seq) == -1)
-			a->errors++;
+		if (wal_append(a->w, rec, (size_t)n, &seq) == 0)
+			a->acked[i] = 1;
+		else if (errno == ENOSPC)
+			a->enospc++;
+		else
+			a->other_errors++;
 	}
 	return NULL;
+}
+
+/* Starts nt appenders of each records on w (args and th: nt each). */
+static void
+start_appenders(struct wal *w, struct tharg *args, pthread_t *th, int nt,
+    int each)
+{
+	int i;
+
+	memset(args, 0, (size_t)nt * sizeof(*args));
+	for (i = 0; i < nt; i++) {
+		args[i].w = w;
+		args[i].t = i;
+		args[i].each = each;
+		pthread_create(&th[i], NULL, appender, &args[i]);
+	}
+}
+
+static void
+join_appenders(pthread_t *th, int nt)
+{
+	int i;
+
+	for (i = 0; i < nt; i++)
+		pthread_join(th[i], NULL);
 }
 
 static void
@@ -440,28 +491,19 @@ test_group_commit(void)
 {
 	char dir[512], err[512];
 	pthread_t th[NTHREADS];
-	struct tharg args[NTHREADS];
+	static struct tharg args[NTHREADS];
 	struct wal_stats st;
 	struct coll c = { 0 };
 	struct wal *w;
 	int i, errors = 0, next[NTHREADS] = { 0 }, t, k, order_bad = 0;
 	size_t j;
 
-	fresh_dir(dir, sizeof(dir), "group");
-	if (wal_open(&w, dir, 0, NULL, NULL, true, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if ((w = open_fresh(dir, sizeof(dir), "group", true)) == NULL)
 		return;
-	}
-	for (i = 0; i < NTHREADS; i++) {
-		args[i].w = w;
-		args[i].t = i;
-		args[i].errors = 0;
-		pthread_create(&th[i], NULL, appender, &args[i]);
-	}
-	for (i = 0; i < NTHREADS; i++) {
-		pthread_join(th[i], NULL);
-		errors += args[i].errors;
-	}
+	start_appenders(w, args, th, NTHREADS, PER_THREAD);
+	join_appenders(th, NTHREADS);
+	for (i = 0; i < NTHREADS; i++)
+		errors += args[i].enospc + args[i].other_errors;
 	wal_stats(w, &st);
 	ok(errors == 0, "8 threads x 500 appends with fsync succeed");
 	ok(st.appends == NTHREADS * PER_THREAD &&
@@ -495,11 +537,8 @@ test_rotate(void)
 	uint64_t last = 0, seq;
 	int i;
 
-	fresh_dir(dir, sizeof(dir), "rotate");
-	if (wal_open(&w, dir, 0, NULL, NULL, true, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if ((w = open_fresh(dir, sizeof(dir), "rotate", true)) == NULL)
 		return;
-	}
 	for (i = 0; i < 10; i++)
 		wal_append(w, "[1]", 3, &seq);
 	ok(wal_rotate(w, &last) == 0 && last == 10, "rotate covers 1..10");
@@ -599,11 +638,8 @@ test_segment_fn(void)
 	uint64_t last, seq;
 	int i, k;
 
-	fresh_dir(dir, sizeof(dir), "segfn");
-	if (wal_open(&w, dir, 0, NULL, NULL, false, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if ((w = open_fresh(dir, sizeof(dir), "segfn", false)) == NULL)
 		return;
-	}
 	for (k = 1; k <= 3; k++) {
 		char rec[4] = { '[', (char)('0' + k), ']', 0 };
 
@@ -677,7 +713,7 @@ test_sticky_failure(void)
 	long long size;
 	int rc, e;
 
-	fresh_dir(dir, sizeof(dir), "sticky");
+	tap_tmp_fresh(dir, sizeof(dir), "sticky");
 	if (wal_open(&w, dir, 0, NULL, NULL, false, err, sizeof(err)) == -1 ||
 	    getrlimit(RLIMIT_FSIZE, &old) == -1) {
 		ok(0, "open");
@@ -722,11 +758,8 @@ test_fsync_eio(void)
 	long long size;
 	int rc, e;
 
-	fresh_dir(dir, sizeof(dir), "fsynceio");
-	if (wal_open(&w, dir, 0, NULL, NULL, true, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if ((w = open_fresh(dir, sizeof(dir), "fsynceio", true)) == NULL)
 		return;
-	}
 	ok(wal_append(w, "\"a\"", 3, &seq) == 0, "append before the failure");
 	seg_name(path, sizeof(path), dir, 1);
 	size = file_size(path);
@@ -759,11 +792,8 @@ test_nospace(void)
 	long long size;
 	int rc, e, i, fails = 0;
 
-	fresh_dir(dir, sizeof(dir), "nospace");
-	if (wal_open(&w, dir, 0, NULL, NULL, false, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if ((w = open_fresh(dir, sizeof(dir), "nospace", false)) == NULL)
 		return;
-	}
 	wal_append(w, "\"first\"", 7, &seq);
 	seg_name(path, sizeof(path), dir, 1);
 	size = file_size(path);
@@ -809,16 +839,13 @@ test_nospace(void)
 static void
 test_nospace_bound(void)
 {
-	char dir[512], err[512], rec[4096];
+	char dir[512], rec[4096];
 	struct wal *w;
 	uint64_t seq, n = 0;
 	int rc;
 
-	fresh_dir(dir, sizeof(dir), "bound");
-	if (wal_open(&w, dir, 0, NULL, NULL, false, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if ((w = open_fresh(dir, sizeof(dir), "bound", false)) == NULL)
 		return;
-	}
 	memset(rec, 'k', sizeof(rec));
 	rec[0] = rec[sizeof(rec) - 1] = '"';
 	failpoint_arm("wal-write-enospc@1+");
@@ -840,37 +867,12 @@ test_nospace_bound(void)
 #define NSP_THREADS	8
 #define NSP_EACH	300
 
-struct nsparg {
-	struct wal	*w;
-	int		 t;
-	char		 acked[NSP_EACH];
-	int		 other_errors;
-};
-
-static void *
-nsp_appender(void *p)
-{
-	struct nsparg *a = p;
-	char rec[64];
-	uint64_t seq;
-	int i, n;
-
-	for (i = 0; i < NSP_EACH; i++) {
-		n = snprintf(rec, sizeof(rec), "{\"t\":%d,\"i\":%d}", a->t, i);
-		if (wal_append(a->w, rec, (size_t)n, &seq) == 0)
-			a->acked[i] = 1;
-		else if (errno != ENOSPC)
-			a->other_errors++;
-	}
-	return NULL;
-}
-
 static void
 test_nospace_threads(void)
 {
 	char dir[512], err[512];
 	pthread_t th[NSP_THREADS];
-	static struct nsparg args[NSP_THREADS];
+	static struct tharg args[NSP_THREADS];
 	struct coll c = { 0 };
 	struct wal *w;
 	int i, t, k, acked = 0, refused = 0, other = 0, lost = 0, dup = 0;
@@ -878,31 +880,23 @@ test_nospace_threads(void)
 	struct timespec ms = { 0, 1000000 };
 	size_t j;
 
-	fresh_dir(dir, sizeof(dir), "nspthreads");
-	if (wal_open(&w, dir, 0, NULL, NULL, false, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if ((w = open_fresh(dir, sizeof(dir), "nspthreads", false)) == NULL)
 		return;
-	}
-	memset(args, 0, sizeof(args));
 	memset(seen, 0, sizeof(seen));
-	for (i = 0; i < NSP_THREADS; i++) {
-		args[i].w = w;
-		args[i].t = i;
-		pthread_create(&th[i], NULL, nsp_appender, &args[i]);
-	}
+	start_appenders(w, args, th, NSP_THREADS, NSP_EACH);
 	/* The disk fills and empties under the appenders. */
 	for (i = 0; i < 40; i++) {
 		failpoint_arm(i % 2 == 0 ? "wal-write-enospc@1+" : NULL);
 		nanosleep(&ms, NULL);
 	}
 	failpoint_arm(NULL);
+	join_appenders(th, NSP_THREADS);
 	for (i = 0; i < NSP_THREADS; i++) {
-		pthread_join(th[i], NULL);
 		other += args[i].other_errors;
+		refused += args[i].enospc;
 		for (k = 0; k < NSP_EACH; k++)
 			acked += args[i].acked[k];
 	}
-	refused = NSP_THREADS * NSP_EACH - acked - other;
 	wal_close(w);
 	ok(other == 0 && acked > 0, "%d acknowledged, %d refused with ENOSPC, "
 	    "%d other errors", acked, refused, other);
@@ -927,14 +921,7 @@ test_nospace_threads(void)
 int
 main(void)
 {
-	const char *t = getenv("TMPDIR");
-
-	snprintf(tmproot, sizeof(tmproot), "%s/test_wal.XXXXXX",
-	    t != NULL && *t != '\0' ? t : "/tmp");
-	if (mkdtemp(tmproot) == NULL) {
-		perror("mkdtemp");
-		return 1;
-	}
+	tap_tmp_init("test_wal");
 	test_format();
 	test_replay();
 	test_torn();
@@ -948,6 +935,6 @@ main(void)
 	test_nospace_bound();
 	test_nospace_threads();
 	failpoint_arm(NULL);
-	tap_rm_rf(tmproot);
+	tap_rm_rf(tap_tmproot);
 	return tap_done();
 }
