@@ -5,6 +5,7 @@
 # make tsan       the whole suite under ThreadSanitizer
 # make fuzz       build and run the libFuzzer harnesses (needs clang)
 # make bench      the benchmark suite (contrib/bench/run.sh)
+# make bench-scale  membership at 5, 10, 20 and 40 nodes (contrib/scale.sh)
 # make dist       kvd-VERSION.tar.gz of the committed tree
 # make install    PREFIX=/usr/local DESTDIR=
 
@@ -21,7 +22,7 @@ LDFLAGS	= -pthread $(EXTRA_LDFLAGS)
 HEADERS	= lib/antientropy.h lib/api.h lib/aside.h lib/auth.h \
 	  lib/base64.h lib/bench.h lib/buf.h lib/client.h lib/clock.h \
 	  lib/cluster.h lib/crc32c.h lib/failpoint.h lib/file.h lib/fnv.h lib/hex.h \
-	  lib/hints.h lib/http.h lib/json.h lib/log.h lib/metrics.h lib/net.h \
+	  lib/hints.h lib/http.h lib/json.h lib/liveness.h lib/log.h lib/metrics.h lib/net.h \
 	  lib/node.h lib/notify.h lib/opt.h lib/peer.h lib/push.h lib/record.h \
 	  lib/replica.h lib/ring.h lib/rng.h lib/server.h lib/sha256.h lib/store.h lib/stream.h \
 	  lib/transfer.h lib/vclock.h lib/verify.h lib/version.h lib/wal.h \
@@ -29,7 +30,7 @@ HEADERS	= lib/antientropy.h lib/api.h lib/aside.h lib/auth.h \
 LIBOBJS	= lib/antientropy.o lib/api.o lib/aside.o lib/auth.o \
 	  lib/base64.o lib/bench.o lib/buf.o lib/client.o lib/clock.o \
 	  lib/cluster.o lib/crc32c.o lib/failpoint.o lib/file.o lib/fnv.o lib/hex.o \
-	  lib/hints.o lib/http.o lib/json.o lib/log.o lib/metrics.o lib/net.o \
+	  lib/hints.o lib/http.o lib/json.o lib/liveness.o lib/log.o lib/metrics.o lib/net.o \
 	  lib/node.o lib/notify.o lib/opt.o lib/peer.o lib/push.o lib/record.o \
 	  lib/replica.o lib/ring.o lib/rng.o lib/server.o lib/sha256.o lib/store.o lib/stream.o \
 	  lib/transfer.o lib/vclock.o lib/verify.o lib/version.o lib/wal.o \
@@ -38,7 +39,7 @@ UNITS	= test/unit/test_antientropy test/unit/test_aside \
 	  test/unit/test_auth test/unit/test_base64 test/unit/test_bench \
 	  test/unit/test_buf test/unit/test_clock test/unit/test_cluster \
 	  test/unit/test_failpoint test/unit/test_hex test/unit/test_http test/unit/test_json \
-	  test/unit/test_metrics test/unit/test_notify test/unit/test_opt \
+	  test/unit/test_liveness test/unit/test_metrics test/unit/test_notify test/unit/test_opt \
 	  test/unit/test_peer test/unit/test_push test/unit/test_ring \
 	  test/unit/test_sha256 test/unit/test_store test/unit/test_vclock \
 	  test/unit/test_version test/unit/test_wal test/unit/test_workq
@@ -106,6 +107,18 @@ bench: all
 bench-quick: all
 	BENCH_QUICK=1 sh contrib/bench/run.sh
 
+# Membership at scale (contrib/scale.sh): one row per cluster size, the
+# table in scale-results.md and on stdout.  Heavy: 40 nodes on one box.
+SCALE_SIZES = 5 10 20 40
+bench-scale: all
+	@out=scale-results.md; \
+	echo '| nodes | member lists agree | every view says up | a killed node down in every view | idle CPU, whole cluster | idle CPU per node | threads per node | join: keys sent / held |' >$$out; \
+	echo '|---:|---:|---:|---:|---:|---:|---:|---:|' >>$$out; \
+	for n in $(SCALE_SIZES); do \
+		SCALE_OUT=$$out sh contrib/scale.sh $$n >/dev/null || exit 1; \
+	done; \
+	cat $$out
+
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) \
@@ -134,4 +147,4 @@ dist:
 clean:
 	rm -f kvd kvctl *.o lib/*.o lib/libkvd.a $(UNITS)
 
-.PHONY: all units test check asan tsan fuzz bench bench-quick install uninstall clean dist
+.PHONY: all units test check asan tsan fuzz bench bench-quick bench-scale install uninstall clean dist

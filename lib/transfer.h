@@ -55,6 +55,10 @@ struct transfer_stats {
 	uint64_t	 to_version;	/* view being placed for */
 	uint64_t	 keys_scanned;	/* in the current or last pass */
 	uint64_t	 keys_sent;	/* key copies sent in the current or last pass */
+	uint64_t	 keys_sent_total;	/* key copies sent by every pass since start */
+	uint64_t	 keys_delegated;	/* keys the last pass left to another sender */
+	uint64_t	 waiting_on;	/* senders not yet done with those keys */
+	uint64_t	 fallbacks;	/* passes that sent what a failed sender owed */
 	uint64_t	 keys_refused;	/* copies a receiver refused for good, set aside */
 	uint64_t	 failures;	/* passes that had to be retried */
 	char		 last_error[160];	/* why the last pass failed, "" if none */

@@ -77,7 +77,7 @@ list_json(struct cluster *c)
 	const struct cluster_view *v = cluster_view_get(c);
 	struct buf b = BUF_INIT;
 
-	cluster_list_to_json(v, &b);
+	cluster_members_to_json(v, &b);
 	cluster_view_put(c, v);
 	return buf_detach(&b, NULL);
 }
