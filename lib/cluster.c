@@ -50,20 +50,60 @@
  *
  * LOCKS.  wmu serialises changes: the list (ents), members.json and
  * view building belong to whoever holds it.  mu guards the current view
- * pointer, reference counts, the stop flag and the count of broadcast
- * threads in flight; it is held only for pointer and counter updates,
- * so cluster_view_get never waits for a change, a write or the network.
- * Lock order: wmu, then mu.  No lock is held across a network call.
+ * pointer, reference counts, the stop flag and the hot flag; it is held
+ * only for pointer and flag updates, so cluster_view_get never waits for
+ * a change, a write or the network.  Lock order: wmu, then mu; the
+ * heartbeat table's and the peer pool's locks are leaves taken under
+ * neither.  No lock is held across a network call.
  *
- * SPREADING.  After a local join or leave the new list is POSTed to
- * /internal/members of every live member of the old and new views but
- * this node, one detached thread per address; each peer answers with
- * its own list, which is merged back.  The gossip thread (when gossip_ms
- * > 0 and there is a peer pool) does the same every gossip_ms with one
- * random live member, so a node that missed a change catches up.  A
- * merged-in change is not broadcast again: gossip carries it on.
- * cluster_close stops the gossip thread through its stopper (clock.h) and
- * waits for the broadcast threads, each bounded by timeout_ms.
+ * THE GOSSIP MESSAGE.  One exchange is a POST of
+ *
+ *	{"members":[...],"from":"node3","heartbeats":[...]}
+ *
+ * (cluster_list_to_json of the current view; "heartbeats" is liveness.h's
+ * table) to /internal/members, and the receiver answers with the same of
+ * its own, so one call carries news both ways (push-pull: news of a
+ * member reaches every node in O(log N) rounds).  A receiver merges the
+ * list, then the heartbeats with "from" as their reporter.  A message
+ * may add "probe":"ID": the receiver then exchanges with member ID first
+ * (probe_for, within half the timeout), so its answer carries ID's news
+ * -- SWIM's indirect probe.  members.json and placed.json keep the list
+ * alone (cluster_members_to_json).
+ *
+ * SPREADING.  After a local join or leave the new list goes to every
+ * live member of the old and new views but this node, each address once,
+ * as tasks on a broadcast queue of BCAST_THREADS workers (never a thread
+ * per member: at a thousand members that would be a thousand threads).
+ * The gossip thread (when gossip_ms > 0 and there is a peer pool) runs a
+ * round every gossip_ms, with a tenth of jitter:
+ *
+ *	1. this node's heartbeat goes up (liveness_tick);
+ *	2. one exchange with a random member not known down, and, with the
+ *	   chance ndown / (nup + 1), one with a member known down, so that
+ *	   a partition that healed is noticed from both sides;
+ *	3. the (at most PROBES_PER_ROUND) most overdue suspects are probed:
+ *	   an exchange with the suspect itself; if that fails, exchanges
+ *	   with up to PROBE_HELPERS random members asking each to probe it;
+ *	   any news of the suspect clears it, and if none came it is
+ *	   declared down (liveness_declare_down).
+ *
+ * News -- a change of the member list or a down verdict or comeback
+ * learned by a merge, or a verdict declared here -- sets hot and kicks
+ * the thread, which then exchanges at once with HOT_FANOUT random
+ * members; each of those that finds it news does the same, so news
+ * reaches every node in a few message delays, not rounds, at a cost of
+ * HOT_FANOUT calls per node per piece of news.  After every round and
+ * merge the states that changed go to the peer pool as verdicts
+ * (peers_set_verdict), which is how replica.c, anti-entropy and
+ * /metrics see them through peer_health.  cluster_close stops the gossip
+ * thread through its stopper (clock.h), then drains the broadcast queue
+ * (its tasks see stop and return at once).
+ *
+ * COST.  A node makes one exchange a round, answers about one, and
+ * keeps connections only to the peers it spoke to in the last
+ * PEER_IDLE_MS (peer.h), so its threads and its calls do not grow with
+ * the member count; the messages do (about 200 bytes per member, both
+ * ways), as Cassandra's digests do.
  */
 #include "cluster.h"
 #include "clock.h"

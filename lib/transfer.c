@@ -7,13 +7,44 @@
  * on disk in DIR/placed.json (cluster_members_to_json's form, replaced
  * atomically by file_replace).  At start it is loaded from that file, so
  * a change made while this node was down, or a pass cut short by a crash,
- * is still seen as a change; a node without the file (its first start)
- * takes the current view.  Every poll_ms the thread compares the owners
- * of `placed` with those of the current view (cluster_view_same_owners:
- * the live member ids and N; addresses do not place data).  Comparing
- * owners, not the membership version, is what makes every way in or out
- * count: gossip admitting a node started with --peers changes the owners
- * without changing the version.
+ * is still seen as a change.  A node without the file takes the current
+ * view; if its store is empty too (a first start) that view is only
+ * kept in memory and marked fresh: such a node placed nothing -- what it
+ * will hold arrives from others, placed for the view they send for --
+ * so its first pass sends only the keys it does not own (written here
+ * through the partial view it started with) and then saves placed.json.
+ * Without that, a node started with --peers naming one seed took the
+ * two-member view of its start as "placed" and re-sent everything it
+ * received when it learned the rest.  Every poll_ms the thread compares
+ * the owners of `placed` with those of the current view
+ * (cluster_view_same_owners: the live member ids and N; addresses do not
+ * place data).  Comparing owners, not the membership version, is what
+ * makes every way in or out count: gossip admitting a node started with
+ * --peers changes the owners without changing the version.
+ *
+ * ONE SENDER PER KEY.  Every old owner of a key holds it, so if each
+ * sent it the new owner would get it N times.  Instead each key has one
+ * sender: the first member of its old preference list (in `placed`) that
+ * may send.  A member may send when it is this node, or when gossip says
+ * it is up and it publishes (in its heartbeat: cluster_set_placement,
+ * liveness.h's placed and from) that it places from the same old view --
+ * its placed hash is that of our `placed` (it has not moved yet), or it
+ * is the new view's and its from hash is ours (it moved from the same
+ * place).  A member that may not (down, unknown, or placing from another
+ * view) is passed over for the next, and when no old owner may, a holder
+ * sends rather than nobody.  Nodes agree on the sender without talking
+ * because they apply one rule to the same view and the same gossip; where
+ * their gossip differs for a moment, two may send (harmless: the apply
+ * rule makes a second copy a no-op), never none that is alive.
+ *
+ * FALLBACK.  After a pass that left keys to other senders (delegates),
+ * the thread keeps the old view and the delegates' ids (the watch), and
+ * `running` stays true.  Each poll it reads their heartbeats: a delegate
+ * that publishes the new view's placed hash is done; one that gossip
+ * declares down first failed, and a fallback pass over the old view
+ * sends exactly the keys that delegate owed and that now fall to this
+ * node (the next in line).  The watch ends when every delegate is done,
+ * or when the owners move again (the next pass places from scratch).
  *
  * A PLACEMENT PASS walks the store one part at a time (store_walk_part,
  * one stripe's read lock held only while records are copied out; no lock
@@ -22,16 +53,18 @@
  *	for each key:
  *		old = preference list of key in `placed`
  *		new = preference list of key in the current view
- *		for each member m in new but not in old, m != self:
- *			append the key's record to m's batch
+ *		if some member of new is not in old, and this node is the
+ *		    key's sender (above):
+ *			for each member m in new but not in old, m != self:
+ *				append the key's record to m's batch
  *
  * A batch goes out (POST /internal/batch, JSON lines) once it reaches
  * BATCH_BYTES, and every batch at the end, through push.h: a record a
  * receiver refuses for good (400 or 413 for it alone) is set aside
  * (aside.h, path "transfer") and counted (keys_refused), so it never
  * holds the pass back.  If every batch was accepted, `placed` becomes the
- * view the pass used; otherwise the pass is repeated after RETRY_MS, with
- * whatever view is current then.
+ * view the pass used (and is published); otherwise the pass is repeated
+ * after RETRY_MS, with whatever view is current then.
  *
  * A CLEANUP PASS runs when asked (transfer_cleanup) and only while the
  * data is placed for the current view.  Part by part, it collects every
@@ -46,7 +79,8 @@
  *
  * Members are compared by id; a member that rejoined at another address
  * is the same owner.  Locks: t->mu guards the stats and cleanup_wanted;
- * it is never held during a walk or a call.
+ * it is never held during a walk or a call.  placed, fresh and the watch
+ * belong to the thread.
  */
 #include "transfer.h"
 

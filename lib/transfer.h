@@ -9,9 +9,11 @@
  * -- it walks the store and sends every key whose new preference list
  * names members that were not owners before to those members, so a
  * joining node receives the keys it now owns and a leaving node hands its
- * keys to their new owners, without anti-entropy.  Every holder of a key
- * sends it; receivers apply through the one apply rule, so copies from
- * several senders change nothing.  Writes made meanwhile go to the new
+ * keys to their new owners, without anti-entropy.  Each key is sent once,
+ * by one of its old owners chosen by a rule every node applies alike
+ * (the first one gossip says is up and placing from the same view); when
+ * that sender is declared down before it finished, the next one sends
+ * what it owed (transfer.c's essay).  Writes made meanwhile go to the new
  * owners directly; nothing waits for a transfer.
  *
  * A pass that fails (a receiver down or refusing) is retried after a
