@@ -161,6 +161,17 @@ cpu_ticks() {
 	echo "$t"
 }
 
+# alive WHAT: every node started so far still runs; otherwise says which
+# exited (a crash, or something else on the box killed it) and stops.
+alive() {
+	for f in "$DIR"/node*.pid; do
+		kill -0 "$(cat "$f")" 2>/dev/null && continue
+		echo "scale.sh: $(basename "$f" .pid) exited ($1); its log ends:" >&2
+		tail -5 "${f%.pid}.log" >&2
+		exit 1
+	done
+}
+
 threads_median() {
 	for p in "$@"; do
 		awk '/^Threads:/ { print $2 }' "/proc/$p/status" 2>/dev/null
@@ -205,7 +216,9 @@ done
     -c 16 --size 100 >"$DIR/load.txt" 2>&1 ||
     echo "scale.sh: load: $(tail -1 "$DIR/load.txt")" >&2
 
+alive "after the load"
 sleep "$SETTLE"
+alive "while idle"
 PIDS=""
 for i in $ALL; do
 	PIDS="$PIDS $(pid "$i")"
@@ -217,6 +230,7 @@ sleep "$IDLE"
 c1=$(cpu_ticks $PIDS)
 # shellcheck disable=SC2086
 THREADS=$(threads_median $PIDS)
+alive "while idle"
 HZ=$(getconf CLK_TCK)
 CPU_ALL=$(awk -v d=$((c1 - c0)) -v hz="$HZ" -v s="$IDLE" \
     'BEGIN { printf "%.1f", d * 100 / hz / s }')
@@ -256,6 +270,7 @@ RATIO=$(awk -v s="${SENT:-0}" -v h="${HELD:-0}" \
 
 # ---- kill --------------------------------------------------------------------
 
+alive "after the join"
 K=$((N / 2 + 1))
 kill -9 "$(pid "$K")"
 T_KILL=$(now_ms)

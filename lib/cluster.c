@@ -52,9 +52,9 @@
  * view building belong to whoever holds it.  mu guards the current view
  * pointer, reference counts, the stop flag and the hot flag; it is held
  * only for pointer and flag updates, so cluster_view_get never waits for
- * a change, a write or the network.  Lock order: wmu, then mu; the
- * heartbeat table's and the peer pool's locks are leaves taken under
- * neither.  No lock is held across a network call.
+ * a change, a write or the network.  Lock order: wmu, then mu; vmu
+ * (verdicts go to the pool one sync at a time) is taken under neither,
+ * and the heartbeat table's and the peer pool's locks are leaves.  No lock is held across a network call.
  *
  * THE GOSSIP MESSAGE.  One exchange is a POST of
  *
@@ -162,6 +162,7 @@ struct cluster {
 	int		 n, w, r, vnodes, gossip_ms, timeout_ms;
 	struct peers	*pool;
 	struct liveness	*lv;		/* the heartbeat table; freed last */
+	pthread_mutex_t	 vmu;		/* one sync_verdicts at a time */
 	struct workq	*bq;		/* broadcast calls */
 };
 
@@ -870,7 +871,11 @@ sync_verdicts(struct cluster *c)
 
 	if (c->pool == NULL || (v = cluster_view_get(c)) == NULL)
 		return;
+	/* Held so that two threads never apply one member's changes out of
+	 * order; a leaf above liveness's and the pool's locks. */
+	pthread_mutex_lock(&c->vmu);
 	liveness_changes(c->lv, verdict_one, (void *)v);
+	pthread_mutex_unlock(&c->vmu);
 	cluster_view_put(c, v);
 }
 
@@ -901,6 +906,7 @@ exchange(struct cluster *c, const char *address, const char *id,
 
 	if ((v = cluster_view_get(c)) == NULL)
 		return -1;
+	liveness_tick_due(c->lv, clock_now_ms());
 	cluster_list_to_json(v, &body);
 	cluster_view_put(c, v);
 	if (probe != NULL) {
@@ -998,18 +1004,22 @@ broadcast(struct cluster *c, const struct cluster_view *ov,
 	free(sent);
 }
 
-/* Tells liveness who the members are now (it watches them). */
+/*
+ * Tells liveness whom to watch: every entry of the list, removed ones
+ * too, so that a member that left and then died mid-handoff is declared
+ * down like any other (transfer.c falls back on that).
+ */
 static void
 watch_members(struct cluster *c, const struct cluster_view *v)
 {
 	const char **ids;
 	size_t i;
 
-	if ((ids = calloc(v->nmembers + 1, sizeof(*ids))) == NULL)
+	if ((ids = calloc(v->nall + 1, sizeof(*ids))) == NULL)
 		return;
-	for (i = 0; i < v->nmembers; i++)
-		ids[i] = v->members[i].id;
-	liveness_set_members(c->lv, ids, v->nmembers, clock_now_ms());
+	for (i = 0; i < v->nall; i++)
+		ids[i] = v->all[i].id;
+	liveness_set_members(c->lv, ids, v->nall, clock_now_ms());
 	free(ids);
 }
 
@@ -1075,10 +1085,10 @@ probe_for(struct cluster *c, const char *id)
 
 	if (c->pool == NULL || (v = cluster_view_get(c)) == NULL)
 		return;
-	at = entries_find(v->members, v->nmembers, id);
+	at = entries_find(v->all, v->nall, id);	/* one that left, too */
 	address[0] = '\0';
-	if (at >= 0 && at != v->self)
-		snprintf(address, sizeof(address), "%s", v->members[at].address);
+	if (at >= 0 && strcmp(id, c->self_id) != 0)
+		snprintf(address, sizeof(address), "%s", v->all[at].address);
 	cluster_view_put(c, v);
 	if (address[0] != '\0')
 		(void)exchange(c, address, id, NULL, c->timeout_ms / 2);
@@ -1353,10 +1363,10 @@ probe(struct cluster *c, const struct cands *k, const char *id)
 	ssize_t at;
 	int i;
 
-	at = entries_find(k->v->members, k->v->nmembers, id);
-	if (at < 0 || at == k->v->self)
+	at = entries_find(k->v->all, k->v->nall, id);	/* one that left, too */
+	if (at < 0 || strcmp(id, c->self_id) == 0)
 		return;
-	if (exchange(c, k->v->members[at].address, id, NULL,
+	if (exchange(c, k->v->all[at].address, id, NULL,
 	    c->timeout_ms) == 0 || !liveness_is_suspect(c->lv, id))
 		return;
 	for (i = 0; i < PROBE_HELPERS; i++) {
@@ -1460,7 +1470,11 @@ sync_init(struct cluster *c)
 		goto fail_wmu;
 	if (stopper_init(&c->gossip_stop) != 0)
 		goto fail_mu;
+	if (pthread_mutex_init(&c->vmu, NULL) != 0)
+		goto fail_stop;
 	return 0;
+fail_stop:
+	stopper_destroy(&c->gossip_stop);
 fail_mu:
 	pthread_mutex_destroy(&c->mu);
 fail_wmu:
@@ -1474,6 +1488,7 @@ cluster_destroy(struct cluster *c)
 {
 	view_free(c->cur);
 	stopper_destroy(&c->gossip_stop);
+	pthread_mutex_destroy(&c->vmu);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->wmu);
 	free(c->ents);

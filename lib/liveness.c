@@ -57,7 +57,8 @@
  *
  * is minus the decimal log of the chance that a live member's news is
  * this late.  A watched member (one of the current members, this node
- * aside) turns SUSPECT when phi reaches PHI_SUSPECT (three mean gaps)
+ * aside, and those that left: cluster.c watches every entry of its
+ * list) turns SUSPECT when phi reaches PHI_SUSPECT (three mean gaps)
  * and at least SUSPECT_FLOOR rounds have passed without news; a member
  * never heard of is measured from when it was listed.  SUSPECT is
  * local and still counts as up: the caller probes it (liveness_suspects
@@ -93,7 +94,7 @@ struct entry {
 	uint64_t	 placed, from;
 
 	bool		 heard;		/* gen > 0: the member spoke */
-	bool		 watched;	/* a current member, not self */
+	bool		 watched;	/* listed (liveness_set_members), not self */
 	int64_t		 last_adv;	/* monotonic ms */
 	double		 mean_gap;	/* ms */
 	char		 reporter[RING_ID_MAX + 1];
@@ -249,6 +250,17 @@ liveness_tick(struct liveness *l, int64_t now)
 	pthread_mutex_lock(&l->mu);
 	l->e[l->self].hb++;
 	l->e[l->self].last_adv = now;
+	pthread_mutex_unlock(&l->mu);
+}
+
+void
+liveness_tick_due(struct liveness *l, int64_t now)
+{
+	pthread_mutex_lock(&l->mu);
+	if (now - l->e[l->self].last_adv >= l->interval_ms) {
+		l->e[l->self].hb++;
+		l->e[l->self].last_adv = now;
+	}
 	pthread_mutex_unlock(&l->mu);
 }
 

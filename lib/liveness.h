@@ -60,15 +60,20 @@ struct liveness *liveness_new(const char *self_id, uint64_t gen,
 void	liveness_free(struct liveness *l);	/* NULL ok */
 
 /*
- * The member ids (any order): entries of other ids stop being watched
- * (kept, so a removed member's down verdict still spreads); a new
- * member is watched from now, unheard.
+ * The ids to watch (any order; cluster.c passes every entry of its
+ * member list): entries of other ids stop being watched (kept, so their
+ * verdicts still spread); a new one is watched from now, unheard.
  */
 void	liveness_set_members(struct liveness *l, const char *const *ids,
 	    size_t n, int64_t now);
 
 /* A new round: this node's heartbeat goes up by one. */
 void	liveness_tick(struct liveness *l, int64_t now);
+/*
+ * The same when a round's time has passed since the last raise: a round
+ * held up by slow probes must not look like a silent node.
+ */
+void	liveness_tick_due(struct liveness *l, int64_t now);
 
 /* This node's placement hashes, carried in its entry (transfer.c). */
 void	liveness_set_placement(struct liveness *l, uint64_t placed,

@@ -445,6 +445,9 @@ run_pass(struct transfer *t, const struct cluster_view *old,
 			for (j = 0; j < nexcl; j++)
 				if (strcmp(old->members[i].id, excl[j]) == 0)
 					p->excluded[i] = true;
+			/* A failed delegate was a sender when it was chosen. */
+			if (p->excluded[i])
+				p->reliable[i] = true;
 		}
 	}
 	for (m = 0; m < cur->nmembers; m++)

@@ -166,10 +166,81 @@ ids() {
 	held=$(curl -s --max-time 5 "$(url node9)/metrics" |
 	    awk '$1 == "kvd_keys" { print $2 }')
 	echo "# sent $((after - before)) held $held" >&3
-	# node9 owns about 3/9 of 600 keys; it got each exactly once.
+	# node9 owns about 3/9 of 600 keys: it holds each of them, and got
+	# each exactly once.
 	[ "$held" -gt 100 ]
+	[ "$held" -eq "$(owned_by node9 9 600)" ]
 	[ $((after - before)) -eq "$held" ]
 	# The old nodes left most keys to one sender each.
 	nodes node2 | jq -e '.transfer.keys_delegated > 0 and
 	    .transfer.waiting_on == 0'
+}
+
+# owned_by ID COUNT KEYS: how many of key:000000000000.. (KEYS of them,
+# kvctl bench's names) have ID among their 3 owners on the ring of
+# node1..nodeCOUNT (lib/ring.c: FNV-1a 32 then fmix32, 150 points "ID#j"
+# per member, ties by id).
+owned_by() {
+	python3 - "$@" <<'PY'
+import bisect, sys
+me, count, keys = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def h(s):
+    x = 0x811c9dc5
+    for b in s.encode():
+        x = ((x ^ b) * 0x01000193) & 0xffffffff
+    x ^= x >> 16; x = (x * 0x85ebca6b) & 0xffffffff
+    x ^= x >> 13; x = (x * 0xc2b2ae35) & 0xffffffff
+    return x ^ (x >> 16)
+ids = sorted("node%d" % i for i in range(1, count + 1))
+pts = sorted((h("%s#%d" % (m, j)), r, m) for r, m in enumerate(ids)
+             for j in range(150))
+hs = [p[0] for p in pts]
+n = 0
+for k in range(keys):
+    i = bisect.bisect_left(hs, h("key:%012d" % k)) % len(pts)
+    pref = []
+    while len(pref) < 3:
+        if pts[i][2] not in pref:
+            pref.append(pts[i][2])
+        i = (i + 1) % len(pts)
+    n += me in pref
+print(n)
+PY
+}
+
+@test "a sender stopped during a join: the others send what it owed, and the new node holds every key it owns" {
+	local servers="" i held want fb
+	start_cluster --anti-entropy-interval 0
+	# shellcheck disable=SC2046
+	wait_for 60 all_see "$NODES" up $(ids "$NODES")
+	for ((i = 1; i <= NODES; i++)); do
+		servers="$servers${servers:+,}$(url "node$i")"
+	done
+	run_split 60 "$KVCTL" bench --server "$servers" --prefill --keys 600 \
+	    -n 1 -c 4 --size 20
+	[ "$rc" -eq 0 ]
+	# shellcheck disable=SC2046
+	wait_for 60 placed_twice "$NODES" $(ids "$NODES")
+
+	# node3 stops answering just as node9 arrives: the others may have
+	# left keys to it before gossip calls it down.
+	kill -STOP "$(pid_of node3)"
+	start_seeded 9 --anti-entropy-interval 0
+	run_split 15 "$KVCTL" --server "$(url node1)" cluster join node9 \
+	    "$(member_addr 9)"
+	[ "$rc" -eq 0 ]
+	# shellcheck disable=SC2046
+	wait_for 60 shown_down node3 $(ids 9 | grep -vx node3)
+	# shellcheck disable=SC2046
+	wait_for 60 placed_twice 9 $(ids 9 | grep -vx node3)
+	held=$(curl -s --max-time 5 "$(url node9)/metrics" |
+	    awk '$1 == "kvd_keys" { print $2 }')
+	want=$(owned_by node9 9 600)
+	fb=0
+	for i in 1 2 4 5 6 7 8; do
+		fb=$((fb + $(nodes "node$i" | jq .transfer.fallbacks)))
+	done
+	echo "# held $held want $want fallback passes $fb" >&3
+	[ "$want" -gt 100 ]
+	[ "$held" -eq "$want" ]
 }

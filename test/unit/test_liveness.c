@@ -88,10 +88,16 @@ test_basics(void)
 	liveness_get(l, "self", 20, &li);
 	ok(li.hb == 2, "each round raises the heartbeat (%llu)",
 	    (unsigned long long)li.hb);
+	liveness_tick_due(l, 20 + IV / 2);
+	liveness_get(l, "self", 70, &li);
+	ok(li.hb == 2, "tick_due: not within a round of the last raise");
+	liveness_tick_due(l, 20 + IV);
+	liveness_get(l, "self", 120, &li);
+	ok(li.hb == 3, "tick_due: a round after it, raised");
 	liveness_set_placement(l, 7, 9);
 	emit(l, &out);
 	ok(strcmp(out.data, "\"heartbeats\":[{\"id\":\"self\",\"gen\":1000,"
-	    "\"hb\":2,\"down\":false,\"placed\":7,\"from\":9}]") == 0,
+	    "\"hb\":3,\"down\":false,\"placed\":7,\"from\":9}]") == 0,
 	    "the wire form is pinned: %s", out.data);
 	ok(state(l, "nobody", 0) == LIVENESS_UNKNOWN, "an unknown id is unknown");
 	buf_free(&out);
