@@ -236,14 +236,14 @@ static int
 call_begin(struct peers *p, const char *addr, struct client_conn *c,
     bool *found)
 {
-	struct client_conn old[16];
+	struct client_conn old[8];
 	struct pool *pl;
 	int64_t now = clock_now_ms();
 	int rc = 0, nold;
 
 	*found = false;
 	pthread_mutex_lock(&p->mu);
-	nold = do_sweep(p, now, old, 16);
+	nold = do_sweep(p, now, old, 8);
 	pl = do_get(p, addr);
 	if (pl != NULL && pl->fails >= PEER_DOWN_AFTER) {
 		if (now < pl->retry_at)
@@ -347,12 +347,12 @@ peers_set_verdict(struct peers *p, const char *address, int state)
 int
 peers_idle_count(struct peers *p)
 {
-	struct client_conn old[16];
+	struct client_conn old[8];
 	struct pool *pl;
 	int n = 0, nold;
 
 	pthread_mutex_lock(&p->mu);
-	nold = do_sweep(p, clock_now_ms(), old, 16);
+	nold = do_sweep(p, clock_now_ms(), old, 8);
 	for (pl = p->pools; pl != NULL; pl = pl->next)
 		n += pl->nidle;
 	pthread_mutex_unlock(&p->mu);
