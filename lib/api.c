@@ -893,17 +893,31 @@ handle_health(struct node *nd, struct server_response *res)
 
 /*
  * Ready once the store is loaded (it is, before the listener opens) and
- * every other member has answered at least once, or READY_WAIT_MS after
- * the start: a member that is down must not keep this node out of a
- * load balancer forever.
+ * every other member has been heard from -- a heartbeat of it arrived
+ * by gossip, or it answered a call of this node's -- or READY_WAIT_MS
+ * after the start: a member that is down must not keep this node out of
+ * a load balancer forever.
  */
 #define READY_WAIT_MS 10000
+
+/* True when member m has been heard from (gossip or a call). */
+static bool
+member_heard(struct node *nd, const struct cluster_member *m)
+{
+	struct liveness_info li;
+	struct peer_health h;
+
+	cluster_liveness(nd->cluster, m->id, &li);
+	if (li.heard && li.state != LIVENESS_DOWN)
+		return true;
+	return peer_health(nd->peers, m->address, &h) >= 0 &&
+	    h.last_ok_ms != 0;
+}
 
 static void
 handle_ready(struct node *nd, struct server_response *res)
 {
 	const struct cluster_view *v;
-	struct peer_health h;
 	const char *waiting = NULL;
 	size_t i;
 
@@ -916,9 +930,7 @@ handle_ready(struct node *nd, struct server_response *res)
 		return;
 	}
 	for (i = 0; i < v->nmembers && waiting == NULL; i++)
-		if (v->self != (ssize_t)i &&
-		    peer_health(nd->peers, v->members[i].address, &h) >= 0 &&
-		    h.last_ok_ms == 0)
+		if (v->self != (ssize_t)i && !member_heard(nd, &v->members[i]))
 			waiting = v->members[i].id;
 	if (waiting != NULL && clock_now_ms() - nd->started_ms < READY_WAIT_MS) {
 		res->status = 503;
@@ -929,6 +941,47 @@ handle_ready(struct node *nd, struct server_response *res)
 	} else
 		buf_puts(&res->body, "{\"ready\":true}\n");
 	cluster_view_put(nd->cluster, v);
+}
+
+/*
+ * A member's liveness in /cluster/nodes: "state" as gossip tells it
+ * (liveness.h; this node's own calls where gossip has nothing), the
+ * heartbeat, its age here and who reported it, phi, and "link", what
+ * this node's own calls say.
+ */
+static void
+put_liveness(struct node *nd, const struct cluster_member *m, bool self,
+    struct buf *b)
+{
+	struct liveness_info li;
+	struct peer_health h;
+	const char *state;
+
+	cluster_liveness(nd->cluster, m->id, &li);
+	if (self) {
+		buf_printf(b, ",\"state\":\"up\",\"self\":true,"
+		    "\"generation\":%llu,\"heartbeat\":%llu",
+		    (unsigned long long)li.gen, (unsigned long long)li.hb);
+		return;
+	}
+	peer_health(nd->peers, m->address, &h);
+	state = li.state != LIVENESS_UNKNOWN ? liveness_state_name(li.state) :
+	    peer_state_name(h.state);
+	buf_printf(b, ",\"state\":\"%s\",\"generation\":%llu,"
+	    "\"heartbeat\":%llu,\"heartbeat_age_ms\":", state,
+	    (unsigned long long)li.gen, (unsigned long long)li.hb);
+	if (li.age_ms >= 0 && (li.heard || li.state == LIVENESS_DOWN))
+		buf_printf(b, "%lld", (long long)li.age_ms);
+	else
+		buf_puts(b, "null");
+	buf_puts(b, ",\"reported_by\":");
+	if (li.reporter[0] != '\0')
+		json_emit_string(b, li.reporter, strlen(li.reporter));
+	else
+		buf_puts(b, "null");
+	buf_printf(b, ",\"phi\":%.1f,\"link\":\"%s\",\"fails\":%d,"
+	    "\"last_ok_ms\":%lld", li.phi, peer_state_name(h.link), h.fails,
+	    (long long)h.last_ok_ms);
 }
 
 /* ,"cleanup":{...}: the last or running cleanup pass. */
@@ -952,7 +1005,6 @@ handle_nodes(struct node *nd, struct server_response *res)
 {
 	const struct cluster_view *v;
 	const struct cluster_member *m;
-	struct peer_health h;
 	struct hints_stats hs;
 	struct transfer_stats ts;
 	struct ae_stats as;
@@ -970,18 +1022,16 @@ handle_nodes(struct node *nd, struct server_response *res)
 		json_emit_string(&res->body, m->id, strlen(m->id));
 		buf_puts(&res->body, ",\"address\":");
 		json_emit_string(&res->body, m->address, strlen(m->address));
+		put_liveness(nd, m, v->self == (ssize_t)i, &res->body);
 		if (v->self == (ssize_t)i) {
-			buf_puts(&res->body, ",\"state\":\"up\",\"self\":true}");
+			buf_putc(&res->body, '}');
 			continue;
 		}
-		peer_health(nd->peers, m->address, &h);
 		hints_stats(nd->hints, m->id, &hs);
-		buf_printf(&res->body, ",\"state\":\"%s\",\"fails\":%d,"
-		    "\"last_ok_ms\":%lld,\"hints\":%llu,\"hint_oldest_ms\":%lld,"
+		buf_printf(&res->body, ",\"hints\":%llu,\"hint_oldest_ms\":%lld,"
 		    "\"hint_set_aside\":%llu,\"hint_last_attempt_ms\":%lld,"
 		    "\"hint_last_ok_ms\":%lld,\"hint_failures\":%llu,"
-		    "\"hint_last_error\":", peer_state_name(h.state), h.fails,
-		    (long long)h.last_ok_ms, (unsigned long long)hs.pending,
+		    "\"hint_last_error\":", (unsigned long long)hs.pending,
 		    (long long)hs.oldest_ms, (unsigned long long)hs.set_aside,
 		    (long long)hs.last_attempt_ms, (long long)hs.last_ok_ms,
 		    (unsigned long long)hs.failures);
@@ -1006,8 +1056,12 @@ handle_nodes(struct node *nd, struct server_response *res)
 	    (unsigned long long)ts.failures);
 	json_emit_string(&res->body, ts.last_error, strlen(ts.last_error));
 	buf_printf(&res->body, ",\"next_retry_ms\":%lld,\"started_ms\":%lld,"
-	    "\"finished_ms\":%lld}", (long long)ts.next_retry_ms,
-	    (long long)ts.started_ms, (long long)ts.finished_ms);
+	    "\"finished_ms\":%lld,\"keys_sent_total\":%llu,"
+	    "\"keys_delegated\":%llu,\"waiting_on\":%llu,\"fallbacks\":%llu}",
+	    (long long)ts.next_retry_ms, (long long)ts.started_ms,
+	    (long long)ts.finished_ms, (unsigned long long)ts.keys_sent_total,
+	    (unsigned long long)ts.keys_delegated,
+	    (unsigned long long)ts.waiting_on, (unsigned long long)ts.fallbacks);
 	put_cleanup(&res->body, &ts);
 	ae_stats(nd->ae, &as);
 	buf_printf(&res->body, ",\"anti_entropy\":{\"exchanges\":%llu,"

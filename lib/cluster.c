@@ -50,28 +50,71 @@
  *
  * LOCKS.  wmu serialises changes: the list (ents), members.json and
  * view building belong to whoever holds it.  mu guards the current view
- * pointer, reference counts, the stop flag and the count of broadcast
- * threads in flight; it is held only for pointer and counter updates,
- * so cluster_view_get never waits for a change, a write or the network.
- * Lock order: wmu, then mu.  No lock is held across a network call.
+ * pointer, reference counts, the stop flag and the hot flag; it is held
+ * only for pointer and flag updates, so cluster_view_get never waits for
+ * a change, a write or the network.  Lock order: wmu, then mu; vmu
+ * (verdicts go to the pool one sync at a time) is taken under neither,
+ * and the heartbeat table's and the peer pool's locks are leaves.  No lock is held across a network call.
  *
- * SPREADING.  After a local join or leave the new list is POSTed to
- * /internal/members of every live member of the old and new views but
- * this node, one detached thread per address; each peer answers with
- * its own list, which is merged back.  The gossip thread (when gossip_ms
- * > 0 and there is a peer pool) does the same every gossip_ms with one
- * random live member, so a node that missed a change catches up.  A
- * merged-in change is not broadcast again: gossip carries it on.
- * cluster_close stops the gossip thread through its stopper (clock.h) and
- * waits for the broadcast threads, each bounded by timeout_ms.
+ * THE GOSSIP MESSAGE.  One exchange is a POST of
+ *
+ *	{"members":[...],"from":"node3","heartbeats":[...]}
+ *
+ * (cluster_list_to_json of the current view; "heartbeats" is liveness.h's
+ * table) to /internal/members, and the receiver answers with the same of
+ * its own, so one call carries news both ways (push-pull: news of a
+ * member reaches every node in O(log N) rounds).  A receiver merges the
+ * list, then the heartbeats with "from" as their reporter.  A message
+ * may add "probe":"ID": the receiver then exchanges with member ID first
+ * (probe_for, within half the timeout), so its answer carries ID's news
+ * -- SWIM's indirect probe.  members.json and placed.json keep the list
+ * alone (cluster_members_to_json).
+ *
+ * SPREADING.  After a local join or leave the new list goes to every
+ * live member of the old and new views but this node, each address once,
+ * as tasks on a broadcast queue of BCAST_THREADS workers (never a thread
+ * per member: at a thousand members that would be a thousand threads).
+ * The gossip thread (when gossip_ms > 0 and there is a peer pool) runs a
+ * round every gossip_ms, with a tenth of jitter:
+ *
+ *	1. this node's heartbeat goes up (liveness_tick);
+ *	2. one exchange with a random member not known down, and, with the
+ *	   chance ndown / (nup + 1), one with a member known down, so that
+ *	   a partition that healed is noticed from both sides;
+ *	3. the (at most PROBES_PER_ROUND) most overdue suspects are probed:
+ *	   an exchange with the suspect itself; if that fails, exchanges
+ *	   with up to PROBE_HELPERS random members asking each to probe it;
+ *	   any news of the suspect clears it, and if none came it is
+ *	   declared down (liveness_declare_down).
+ *
+ * News -- a change of the member list or a down verdict or comeback
+ * learned by a merge, or a verdict declared here -- sets hot and kicks
+ * the thread, which then exchanges at once with HOT_FANOUT random
+ * members; each of those that finds it news does the same, so news
+ * reaches every node in a few message delays, not rounds, at a cost of
+ * HOT_FANOUT calls per node per piece of news.  After every round and
+ * merge the states that changed go to the peer pool as verdicts
+ * (peers_set_verdict), which is how replica.c, anti-entropy and
+ * /metrics see them through peer_health.  cluster_close stops the gossip
+ * thread through its stopper (clock.h), then drains the broadcast queue
+ * (its tasks see stop and return at once).
+ *
+ * COST.  A node makes one exchange a round, answers about one, and
+ * keeps connections only to the peers it spoke to in the last
+ * PEER_IDLE_MS (peer.h), so its threads and its calls do not grow with
+ * the member count; the messages do (about 200 bytes per member, both
+ * ways), as Cassandra's digests do.
  */
 #include "cluster.h"
 #include "clock.h"
 #include "file.h"
+#include "fnv.h"
 #include "json.h"
+#include "liveness.h"
 #include "log.h"
 #include "net.h"
 #include "rng.h"
+#include "workq.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -88,6 +131,13 @@
 #define MEMBERS_TMP		"members.json.tmp"
 #define MEMBERS_PATH		"/internal/members"
 #define DEFAULT_TIMEOUT_MS	2000
+#define DEFAULT_GOSSIP_MS	1000	/* liveness's unit when gossip is off */
+#define HOT_FANOUT		3	/* exchanges a node makes to pass news on */
+#define PROBE_HELPERS		3	/* members asked to probe a suspect */
+#define PROBES_PER_ROUND	2	/* suspects probed in one round */
+#define BCAST_THREADS		4	/* the broadcast queue's workers */
+#define BCAST_IDLE_MS		2000
+#define BCAST_STACK		(256 * 1024)
 
 struct cluster {
 	pthread_mutex_t	 wmu;		/* serialises changes; before mu */
@@ -96,12 +146,11 @@ struct cluster {
 
 	pthread_mutex_t	 mu;		/* everything below that changes */
 	struct stopper	 gossip_stop;	/* the gossip thread sleeps here */
-	pthread_cond_t	 idle;		/* close waits here for inflight == 0 */
 	struct cluster_view *cur;	/* NULL once closed */
 	int		 holds;		/* references over all views */
-	int		 inflight;	/* broadcast threads running */
 	bool		 stop;
 	bool		 closed;
+	bool		 hot;		/* news to pass on at once */
 
 	bool		 gossiping;
 	pthread_t	 gossip;
@@ -112,14 +161,9 @@ struct cluster {
 	char		 self_address[CLUSTER_ADDR_MAX];
 	int		 n, w, r, vnodes, gossip_ms, timeout_ms;
 	struct peers	*pool;
-};
-
-/* One broadcast call: owned by its thread. */
-struct bcast {
-	struct cluster	*c;
-	char		 address[CLUSTER_ADDR_MAX];
-	char		*body;
-	size_t		 len;
+	struct liveness	*lv;		/* the heartbeat table; freed last */
+	pthread_mutex_t	 vmu;		/* one sync_verdicts at a time */
+	struct workq	*bq;		/* broadcast calls */
 };
 
 /* ---- entries ---- */
@@ -251,8 +295,9 @@ entries_dup(const struct cluster_member *v, size_t n, size_t extra)
 	return d;
 }
 
+/* {"members":[...] without the closing brace. */
 static void
-entries_emit(const struct cluster_member *v, size_t n, struct buf *out)
+entries_emit_open(const struct cluster_member *v, size_t n, struct buf *out)
 {
 	size_t i;
 
@@ -265,32 +310,48 @@ entries_emit(const struct cluster_member *v, size_t n, struct buf *out)
 		buf_printf(out, ",\"ver\":%" PRIu64 ",\"removed\":%s}", v[i].ver,
 		    v[i].removed ? "true" : "false");
 	}
-	buf_puts(out, "]}");
+	buf_putc(out, ']');
+}
+
+static void
+entries_emit(const struct cluster_member *v, size_t n, struct buf *out)
+{
+	entries_emit_open(v, n, out);
+	buf_putc(out, '}');
+}
+
+/* Parses s into a token array the caller frees; NULL when malformed. */
+static struct json_tok *
+msg_tokens(const char *s, size_t len)
+{
+	struct json_tok *toks;
+	int nt;
+
+	nt = json_parse(s, len, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
+	if (nt < 1 || (toks = calloc((size_t)nt, sizeof(*toks))) == NULL)
+		return NULL;
+	if (json_parse(s, len, toks, nt, JSON_DEPTH_DEFAULT, NULL) != nt ||
+	    toks[0].type != JSON_OBJECT) {
+		free(toks);
+		return NULL;
+	}
+	return toks;
 }
 
 /*
- * Parses a member list (the JSON of entries_emit; unknown members of
- * the objects are ignored) into a new array the caller frees.  0, or -1
- * when anything is malformed or there are too many entries.
+ * Reads the "members" array of the parsed object toks[0] (the JSON of
+ * entries_emit; unknown members of the objects are ignored) into a new
+ * array the caller frees.  0, or -1 when anything is malformed or there
+ * are too many entries.
  */
 static int
-entries_parse(const char *s, size_t len, struct cluster_member **out,
-    size_t *nout)
+entries_from_tokens(const char *s, const struct json_tok *toks,
+    struct cluster_member **out, size_t *nout)
 {
 	struct cluster_member *v = NULL, *m;
-	struct json_tok *toks = NULL;
 	struct buf sb = BUF_INIT;
-	int nt, arr, i, k, t;
+	int arr, i, k, t;
 
-	nt = json_parse(s, len, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
-	if (nt < 1)
-		goto fail;
-	if ((toks = calloc((size_t)nt, sizeof(*toks))) == NULL)
-		goto fail;
-	if (json_parse(s, len, toks, nt, JSON_DEPTH_DEFAULT, NULL) != nt)
-		goto fail;
-	if (toks[0].type != JSON_OBJECT)
-		goto fail;
 	arr = json_object_get(s, toks, 0, "members");
 	if (arr < 0 || toks[arr].type != JSON_ARRAY ||
 	    toks[arr].size > CLUSTER_MAX_ENTRIES)
@@ -333,14 +394,27 @@ entries_parse(const char *s, size_t len, struct cluster_member **out,
 	}
 	*out = v;
 	*nout = (size_t)k;
-	free(toks);
 	buf_free(&sb);
 	return 0;
 fail:
 	free(v);
-	free(toks);
 	buf_free(&sb);
 	return -1;
+}
+
+/* entries_from_tokens over the text s. */
+static int
+entries_parse(const char *s, size_t len, struct cluster_member **out,
+    size_t *nout)
+{
+	struct json_tok *toks;
+	int rc;
+
+	if ((toks = msg_tokens(s, len)) == NULL)
+		return -1;
+	rc = entries_from_tokens(s, toks, out, nout);
+	free(toks);
+	return rc;
 }
 
 /*
@@ -629,6 +703,7 @@ view_build(const struct cluster *c, const struct cluster_member *v, size_t n)
 	}
 	if ((cv->ring = ring_build(ids, cv->nmembers, c->vnodes)) == NULL)
 		goto fail;
+	cv->owner = (struct cluster *)c;
 	cv->n = cap_quorum(c->n, cv->nmembers);
 	cv->w = cap_quorum(c->w, cv->nmembers);
 	cv->r = cap_quorum(c->r, cv->nmembers);
@@ -650,7 +725,8 @@ cluster_view_parse(struct cluster *c, const char *json, size_t len)
 	if (entries_parse(json, len, &v, &n) != 0)
 		return NULL;
 	n = entries_normalise(v, n);
-	cv = view_build(c, v, n);
+	if ((cv = view_build(c, v, n)) != NULL)
+		cv->owner = NULL;	/* detached: no gossip state */
 	free(v);
 	return cv;
 }
@@ -673,6 +749,32 @@ cluster_view_same_owners(const struct cluster_view *a,
 		if (strcmp(a->members[i].id, b->members[i].id) != 0)
 			return false;
 	return true;
+}
+
+uint64_t
+cluster_view_owners_hash(const struct cluster_view *v)
+{
+	uint64_t h = FNV1A64_BASIS;
+	size_t i;
+
+	for (i = 0; i < v->nmembers; i++)
+		h = fnv1a64_update(h, v->members[i].id,
+		    strlen(v->members[i].id) + 1);
+	h = fnv1a64_update(h, &v->n, sizeof(v->n));
+	return h != 0 ? h : 1;
+}
+
+void
+cluster_liveness(struct cluster *c, const char *id,
+    struct liveness_info *out)
+{
+	liveness_get(c->lv, id, clock_now_ms(), out);
+}
+
+void
+cluster_set_placement(struct cluster *c, uint64_t placed, uint64_t from)
+{
+	liveness_set_placement(c->lv, placed, from);
 }
 
 const struct cluster_view *
@@ -711,90 +813,155 @@ cluster_view_put(struct cluster *c, const struct cluster_view *cv)
 }
 
 void
-cluster_list_to_json(const struct cluster_view *v, struct buf *out)
+cluster_members_to_json(const struct cluster_view *v, struct buf *out)
 {
 	entries_emit(v->all, v->nall, out);
 }
 
+void
+cluster_list_to_json(const struct cluster_view *v, struct buf *out)
+{
+	struct cluster *c = v->owner;
+
+	entries_emit_open(v->all, v->nall, out);
+	if (c != NULL) {
+		buf_puts(out, ",\"from\":");
+		json_emit_string(out, c->self_id, strlen(c->self_id));
+		buf_putc(out, ',');
+		liveness_emit(c->lv, out);
+	}
+	buf_putc(out, '}');
+}
+
 /* ---- spreading ---- */
 
-static void *
+/* What gossip says, as peer.h's verdicts. */
+static int
+verdict_of(int state)
+{
+	switch (state) {
+	case LIVENESS_UP:
+	case LIVENESS_SUSPECT:	return PEER_UP;
+	case LIVENESS_DOWN:	return PEER_DOWN;
+	default:		return PEER_UNKNOWN;
+	}
+}
+
+/* liveness_changes' callback: the member's address gets the verdict. */
+static void
+verdict_one(void *arg, const char *id, int state)
+{
+	const struct cluster_view *v = arg;
+	ssize_t at = entries_find(v->members, v->nmembers, id);
+
+	if (at >= 0 && at != v->self)
+		peers_set_verdict(v->owner->pool, v->members[at].address,
+		    verdict_of(state));
+	if (state == LIVENESS_DOWN || state == LIVENESS_UP)
+		log_event(state == LIVENESS_DOWN ? LOG_WARN : LOG_DEBUG,
+		    state == LIVENESS_DOWN ? "member down (gossip)" :
+		    "member up (gossip)", "id=%s", id);
+}
+
+/* Passes every state that changed since the last call to the peer pool. */
+static void
+sync_verdicts(struct cluster *c)
+{
+	const struct cluster_view *v;
+
+	if (c->pool == NULL || (v = cluster_view_get(c)) == NULL)
+		return;
+	/* Held so that two threads never apply one member's changes out of
+	 * order; a leaf above liveness's and the pool's locks. */
+	pthread_mutex_lock(&c->vmu);
+	liveness_changes(c->lv, verdict_one, (void *)v);
+	pthread_mutex_unlock(&c->vmu);
+	cluster_view_put(c, v);
+}
+
+/* News to pass on at once: the gossip thread makes a hot round. */
+static void
+set_hot(struct cluster *c)
+{
+	pthread_mutex_lock(&c->mu);
+	c->hot = true;
+	pthread_mutex_unlock(&c->mu);
+	stopper_kick(&c->gossip_stop);
+}
+
+/*
+ * One exchange: POSTs this node's list and heartbeats (and, with probe,
+ * the request that the receiver probe that member first) to address,
+ * and merges the answer.  id, when known, is the receiver's (a success
+ * is news from it).  0 when it answered 200.
+ */
+static int
+exchange(struct cluster *c, const char *address, const char *id,
+    const char *probe, int timeout_ms)
+{
+	const struct cluster_view *v;
+	struct client_response res;
+	struct buf body = BUF_INIT;
+	int rc = -1;
+
+	if ((v = cluster_view_get(c)) == NULL)
+		return -1;
+	liveness_tick_due(c->lv, clock_now_ms());
+	cluster_list_to_json(v, &body);
+	cluster_view_put(c, v);
+	if (probe != NULL) {
+		body.len--;	/* the closing brace */
+		buf_puts(&body, ",\"probe\":");
+		json_emit_string(&body, probe, strlen(probe));
+		buf_putc(&body, '}');
+	}
+	client_response_init(&res);
+	if (peer_call(c->pool, address, "POST", MEMBERS_PATH,
+	    "application/json", body.data, body.len, NULL, timeout_ms,
+	    &res) != 0)
+		log_event(LOG_DEBUG, "cluster: gossip failed",
+		    "peer=%s err=\"%s\"", address, strerror(errno));
+	else if (res.http.status != 200)
+		log_event(LOG_DEBUG, "cluster: gossip refused",
+		    "peer=%s status=%d", address, res.http.status);
+	else {
+		rc = 0;
+		if (id != NULL)
+			liveness_heard(c->lv, id, clock_now_ms());
+		if (cluster_merge_json(c, res.body.data, res.body.len) == -1)
+			log_event(LOG_DEBUG, "cluster: bad member list in "
+			    "gossip answer", "peer=%s", address);
+	}
+	client_response_free(&res);
+	buf_free(&body);
+	return rc;
+}
+
+/* One broadcast call: a workq task that owns this. */
+struct bcast {
+	struct cluster	*c;
+	char		 address[CLUSTER_ADDR_MAX];
+};
+
+static void
 bcast_main(void *arg)
 {
 	struct bcast *b = arg;
-	struct cluster *c = b->c;
-	struct client_response res;
+	bool stop;
 
-	client_response_init(&res);
-	if (peer_call(c->pool, b->address, "POST", MEMBERS_PATH,
-	    "application/json", b->body, b->len, NULL, c->timeout_ms,
-	    &res) != 0)
-		log_event(LOG_DEBUG, "cluster: cannot push member list",
-		    "peer=%s err=\"%s\"", b->address, strerror(errno));
-	else if (res.http.status != 200)
-		log_event(LOG_DEBUG, "cluster: member list refused",
-		    "peer=%s status=%d", b->address, res.http.status);
-	else if (cluster_merge_json(c, res.body.data, res.body.len) == -1)
-		log_event(LOG_DEBUG, "cluster: bad member list in answer",
-		    "peer=%s", b->address);
-	client_response_free(&res);
-	free(b->body);
-	free(b);
-
-	/* Touch nothing of c after this: close may free it at once. */
-	pthread_mutex_lock(&c->mu);
-	if (--c->inflight == 0)
-		pthread_cond_broadcast(&c->idle);
-	pthread_mutex_unlock(&c->mu);
-	return NULL;
-}
-
-static void
-bcast_one(struct cluster *c, const char *address, const struct buf *body)
-{
-	struct bcast *b;
-	pthread_attr_t attr;
-	pthread_t t;
-	int rc;
-
-	if ((b = calloc(1, sizeof(*b))) == NULL ||
-	    (b->body = malloc(body->len + 1)) == NULL) {
-		free(b);
-		return;
-	}
-	b->c = c;
-	snprintf(b->address, sizeof(b->address), "%s", address);
-	memcpy(b->body, body->data, body->len + 1);
-	b->len = body->len;
-
-	pthread_mutex_lock(&c->mu);
-	if (c->stop) {
-		pthread_mutex_unlock(&c->mu);
-		goto fail;
-	}
-	c->inflight++;
-	pthread_mutex_unlock(&c->mu);
-
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(&t, &attr, bcast_main, b);
-	pthread_attr_destroy(&attr);
-	if (rc == 0)
-		return;
-	log_event(LOG_WARN, "cluster: cannot start broadcast thread",
-	    "peer=%s err=\"%s\"", address, strerror(rc));
-	pthread_mutex_lock(&c->mu);
-	if (--c->inflight == 0)
-		pthread_cond_broadcast(&c->idle);
-	pthread_mutex_unlock(&c->mu);
-fail:
-	free(b->body);
+	pthread_mutex_lock(&b->c->mu);
+	stop = b->c->stop;
+	pthread_mutex_unlock(&b->c->mu);
+	if (!stop)
+		(void)exchange(b->c, b->address, NULL, NULL, b->c->timeout_ms);
 	free(b);
 }
 
 /*
- * Pushes nv's list to every live member of ov and nv but this node, each
- * address once, without waiting for any of them.  A no-op without a
+ * Pushes the current list to every live member of ov and nv but this
+ * node, each address once, without waiting for any of them: tasks on
+ * the cluster's small broadcast queue, so a thousand members cost a
+ * thousand queued calls, never a thousand threads.  A no-op without a
  * peer pool.
  */
 static void
@@ -803,16 +970,15 @@ broadcast(struct cluster *c, const struct cluster_view *ov,
 {
 	const struct cluster_view *vs[2] = { ov, nv };
 	const char **sent = NULL;
-	struct buf body = BUF_INIT;
+	struct bcast *b;
 	size_t i, j, k, nsent = 0;
 
-	if (c->pool == NULL)
+	if (c->pool == NULL || c->bq == NULL)
 		return;
 	sent = calloc((ov ? ov->nmembers : 0) + nv->nmembers + 1,
 	    sizeof(*sent));
 	if (sent == NULL)
 		return;		/* gossip will carry the change */
-	cluster_list_to_json(nv, &body);
 	for (k = 0; k < 2; k++) {
 		for (i = 0; vs[k] != NULL && i < vs[k]->nmembers; i++) {
 			const struct cluster_member *m = &vs[k]->members[i];
@@ -826,11 +992,35 @@ broadcast(struct cluster *c, const struct cluster_view *ov,
 			if (j < nsent)
 				continue;
 			sent[nsent++] = m->address;
-			bcast_one(c, m->address, &body);
+			if ((b = calloc(1, sizeof(*b))) == NULL)
+				continue;
+			b->c = c;
+			snprintf(b->address, sizeof(b->address), "%s",
+			    m->address);
+			if (workq_submit(c->bq, bcast_main, b) != 0)
+				free(b);
 		}
 	}
-	buf_free(&body);
 	free(sent);
+}
+
+/*
+ * Tells liveness whom to watch: every entry of the list, removed ones
+ * too, so that a member that left and then died mid-handoff is declared
+ * down like any other (transfer.c falls back on that).
+ */
+static void
+watch_members(struct cluster *c, const struct cluster_view *v)
+{
+	const char **ids;
+	size_t i;
+
+	if ((ids = calloc(v->nall + 1, sizeof(*ids))) == NULL)
+		return;
+	for (i = 0; i < v->nall; i++)
+		ids[i] = v->all[i].id;
+	liveness_set_members(c->lv, ids, v->nall, clock_now_ms());
+	free(ids);
 }
 
 /*
@@ -871,6 +1061,7 @@ do_install(struct cluster *c, struct cluster_member *v, size_t n, bool bcast)
 	log_event(LOG_INFO, "membership changed",
 	    "version=%" PRIu64 " members=%zu entries=%zu", nv->version,
 	    nv->nmembers, nv->nall);
+	watch_members(c, nv);
 	if (bcast)
 		broadcast(c, ov, nv);
 	if (ov != NULL)
@@ -879,16 +1070,60 @@ do_install(struct cluster *c, struct cluster_member *v, size_t n, bool bcast)
 	return rc;
 }
 
+/*
+ * Serves an indirect probe (SWIM's ping-req): exchanges with member id
+ * on a caller's behalf, within half the call timeout so that the
+ * caller's own deadline covers it; the answer this node gives its
+ * caller then carries whatever id said.
+ */
+static void
+probe_for(struct cluster *c, const char *id)
+{
+	const struct cluster_view *v;
+	char address[CLUSTER_ADDR_MAX];
+	ssize_t at;
+
+	if (c->pool == NULL || (v = cluster_view_get(c)) == NULL)
+		return;
+	at = entries_find(v->all, v->nall, id);	/* one that left, too */
+	address[0] = '\0';
+	if (at >= 0 && strcmp(id, c->self_id) != 0)
+		snprintf(address, sizeof(address), "%s", v->all[at].address);
+	cluster_view_put(c, v);
+	if (address[0] != '\0')
+		(void)exchange(c, address, id, NULL, c->timeout_ms / 2);
+}
+
+/* The string member name of the object toks[0] into out ("" if none). */
+static void
+msg_string(const char *s, const struct json_tok *toks, const char *name,
+    struct buf *out)
+{
+	int k = json_object_get(s, toks, 0, name);
+
+	buf_reset(out);
+	if (k >= 0 && toks[k].type == JSON_STRING)
+		json_string_decode(s, &toks[k], out);
+	else
+		buf_puts(out, "");
+}
+
 int
 cluster_merge_json(struct cluster *c, const char *json, size_t len)
 {
 	struct cluster_member *in = NULL, *v = NULL;
+	struct json_tok *toks;
+	struct buf from = BUF_INIT, probe = BUF_INIT;
 	size_t nin = 0, n, i;
 	bool changed;
-	int rc;
+	int rc, lrc;
 
-	if (entries_parse(json, len, &in, &nin) != 0)
+	if ((toks = msg_tokens(json, len)) == NULL)
 		return -1;
+	if (entries_from_tokens(json, toks, &in, &nin) != 0) {
+		free(toks);
+		return -1;
+	}
 	pthread_mutex_lock(&c->wmu);
 	if ((v = entries_dup(c->ents, c->nents, nin)) == NULL) {
 		rc = 0;
@@ -916,6 +1151,22 @@ done:
 	pthread_mutex_unlock(&c->wmu);
 	free(v);
 	free(in);
+	if (rc < 0) {
+		free(toks);
+		return rc;
+	}
+	msg_string(json, toks, "from", &from);
+	msg_string(json, toks, "probe", &probe);
+	lrc = liveness_merge(c->lv, json, toks, json_object_get(json, toks, 0,
+	    "heartbeats"), from.data, clock_now_ms());
+	free(toks);
+	if (rc == 1 || (lrc & LIVENESS_HOT))
+		set_hot(c);
+	if (probe.len > 0 && strcmp(probe.data, c->self_id) != 0)
+		probe_for(c, probe.data);
+	sync_verdicts(c);
+	buf_free(&from);
+	buf_free(&probe);
 	return rc;
 }
 
@@ -1041,58 +1292,170 @@ done:
 
 /* ---- gossip ---- */
 
-/* One round: push our list to a random live member, merge its answer. */
-static void
-gossip_once(struct cluster *c)
-{
+/* What the gossip thread picks its partners from. */
+struct cands {
 	const struct cluster_view *v;
-	char address[CLUSTER_ADDR_MAX];
-	struct client_response res;
-	struct buf body = BUF_INIT;
-	size_t i, cand = 0, pick;
+	size_t	*up, *down;	/* indexes into v->members, self excluded */
+	size_t	 nup, ndown;
+};
 
-	if ((v = cluster_view_get(c)) == NULL)
-		return;
-	for (i = 0; i < v->nmembers; i++)
-		cand += strcmp(v->members[i].id, c->self_id) != 0;
-	if (cand == 0) {
-		cluster_view_put(c, v);
-		return;
-	}
-	pick = (size_t)(rng_next(&c->rng) % cand);
-	for (i = 0; i < v->nmembers; i++) {
-		if (strcmp(v->members[i].id, c->self_id) == 0)
+/* Sorts the other members by gossiped state.  -1 on ENOMEM. */
+static int
+cands_get(struct cluster *c, struct cands *k)
+{
+	struct liveness_info li;
+	int64_t now = clock_now_ms();
+	size_t i;
+
+	memset(k, 0, sizeof(*k));
+	if ((k->v = cluster_view_get(c)) == NULL)
+		return -1;
+	k->up = calloc(k->v->nmembers + 1, sizeof(*k->up));
+	k->down = calloc(k->v->nmembers + 1, sizeof(*k->down));
+	if (k->up == NULL || k->down == NULL)
+		return -1;
+	for (i = 0; i < k->v->nmembers; i++) {
+		if ((ssize_t)i == k->v->self)
 			continue;
-		if (pick-- == 0)
-			break;
+		liveness_get(c->lv, k->v->members[i].id, now, &li);
+		if (li.state == LIVENESS_DOWN)
+			k->down[k->ndown++] = i;
+		else
+			k->up[k->nup++] = i;
 	}
-	snprintf(address, sizeof(address), "%s", v->members[i].address);
-	cluster_list_to_json(v, &body);
-	cluster_view_put(c, v);
-
-	client_response_init(&res);
-	if (peer_call(c->pool, address, "POST", MEMBERS_PATH,
-	    "application/json", body.data, body.len, NULL, c->timeout_ms,
-	    &res) != 0)
-		log_event(LOG_DEBUG, "cluster: gossip failed",
-		    "peer=%s err=\"%s\"", address, strerror(errno));
-	else if (res.http.status != 200)
-		log_event(LOG_DEBUG, "cluster: gossip refused",
-		    "peer=%s status=%d", address, res.http.status);
-	else if (cluster_merge_json(c, res.body.data, res.body.len) == -1)
-		log_event(LOG_DEBUG, "cluster: bad member list in gossip answer",
-		    "peer=%s", address);
-	client_response_free(&res);
-	buf_free(&body);
+	return 0;
 }
 
+static void
+cands_put(struct cluster *c, struct cands *k)
+{
+	free(k->up);
+	free(k->down);
+	cluster_view_put(c, k->v);
+}
+
+/* A random member of set[0..n) that is not skip; NULL when none. */
+static const struct cluster_member *
+pick(struct cluster *c, const struct cands *k, const size_t *set, size_t n,
+    const char *skip)
+{
+	const struct cluster_member *m;
+	size_t tries;
+
+	for (tries = 0; n > 0 && tries < 8; tries++) {
+		m = &k->v->members[set[rng_next(&c->rng) % n]];
+		if (skip == NULL || strcmp(m->id, skip) != 0)
+			return m;
+	}
+	return NULL;
+}
+
+/*
+ * Probes a suspect: an exchange with it; if that fails, exchanges with
+ * up to PROBE_HELPERS other members that each probe it first (probe_for
+ * on their side).  Any news of it ends the suspicion; if none came, it
+ * is declared down, and that news goes out at once.
+ */
+static void
+probe(struct cluster *c, const struct cands *k, const char *id)
+{
+	const struct cluster_member *m;
+	ssize_t at;
+	int i;
+
+	at = entries_find(k->v->all, k->v->nall, id);	/* one that left, too */
+	if (at < 0 || strcmp(id, c->self_id) == 0)
+		return;
+	if (exchange(c, k->v->all[at].address, id, NULL,
+	    c->timeout_ms) == 0 || !liveness_is_suspect(c->lv, id))
+		return;
+	for (i = 0; i < PROBE_HELPERS; i++) {
+		if ((m = pick(c, k, k->up, k->nup, id)) == NULL)
+			break;
+		(void)exchange(c, m->address, m->id, id, c->timeout_ms);
+		if (!liveness_is_suspect(c->lv, id))
+			return;
+	}
+	if (liveness_declare_down(c->lv, id, clock_now_ms())) {
+		log_event(LOG_INFO, "cluster: member declared down after probes",
+		    "id=%s helpers=%d", id, i);
+		set_hot(c);
+	}
+}
+
+/*
+ * One round: this node's heartbeat goes up, one exchange with a random
+ * member that is not down (and, with the chance ndown / (nup + 1), one
+ * with a member that is, so a healed partition heals here too), then
+ * the most overdue suspects are probed.
+ */
+static void
+gossip_round(struct cluster *c)
+{
+	char sus[PROBES_PER_ROUND][RING_ID_MAX + 1];
+	const struct cluster_member *m;
+	struct cands k;
+	size_t i, nsus;
+
+	liveness_tick(c->lv, clock_now_ms());
+	if (cands_get(c, &k) != 0)
+		goto out;
+	if ((m = pick(c, &k, k.up, k.nup, NULL)) != NULL)
+		(void)exchange(c, m->address, m->id, NULL, c->timeout_ms);
+	if (k.ndown > 0 && rng_next(&c->rng) % (k.nup + 1) < k.ndown &&
+	    (m = pick(c, &k, k.down, k.ndown, NULL)) != NULL)
+		(void)exchange(c, m->address, m->id, NULL, c->timeout_ms);
+	nsus = liveness_suspects(c->lv, clock_now_ms(), sus, PROBES_PER_ROUND);
+	for (i = 0; i < nsus; i++)
+		probe(c, &k, sus[i]);
+out:
+	cands_put(c, &k);
+}
+
+/* News to pass on: exchanges with HOT_FANOUT random members now. */
+static void
+gossip_hot(struct cluster *c)
+{
+	const struct cluster_member *m;
+	struct cands k;
+	int i;
+
+	if (cands_get(c, &k) == 0)
+		for (i = 0; i < HOT_FANOUT; i++)
+			if ((m = pick(c, &k, k.up, k.nup, NULL)) != NULL)
+				(void)exchange(c, m->address, m->id, NULL,
+				    c->timeout_ms);
+	cands_put(c, &k);
+}
+
+/*
+ * The gossip thread: a round every gossip_ms (with a tenth of random
+ * jitter, so that nodes started together do not keep calling in step),
+ * and a hot round as soon as news arrives.
+ */
 static void *
 gossip_main(void *arg)
 {
 	struct cluster *c = arg;
+	int64_t next = clock_now_ms(), now;
+	bool hot;
 
-	while (!stopper_sleep_ms(&c->gossip_stop, c->gossip_ms))
-		gossip_once(c);
+	while (!stopper_sleep_until(&c->gossip_stop, next)) {
+		now = clock_now_ms();
+		if (now >= next) {
+			gossip_round(c);
+			next = clock_now_ms() + c->gossip_ms - c->gossip_ms / 10 +
+			    (int64_t)(rng_next(&c->rng) %
+			    (uint64_t)(c->gossip_ms / 5 + 1));
+		}
+		pthread_mutex_lock(&c->mu);
+		hot = c->hot;
+		c->hot = false;
+		pthread_mutex_unlock(&c->mu);
+		if (hot)
+			gossip_hot(c);
+		sync_verdicts(c);
+	}
 	return NULL;
 }
 
@@ -1105,13 +1468,13 @@ sync_init(struct cluster *c)
 		return -1;
 	if (pthread_mutex_init(&c->mu, NULL) != 0)
 		goto fail_wmu;
-	if (pthread_cond_init(&c->idle, NULL) != 0)
-		goto fail_mu;
 	if (stopper_init(&c->gossip_stop) != 0)
-		goto fail_idle;
+		goto fail_mu;
+	if (pthread_mutex_init(&c->vmu, NULL) != 0)
+		goto fail_stop;
 	return 0;
-fail_idle:
-	pthread_cond_destroy(&c->idle);
+fail_stop:
+	stopper_destroy(&c->gossip_stop);
 fail_mu:
 	pthread_mutex_destroy(&c->mu);
 fail_wmu:
@@ -1125,11 +1488,12 @@ cluster_destroy(struct cluster *c)
 {
 	view_free(c->cur);
 	stopper_destroy(&c->gossip_stop);
-	pthread_cond_destroy(&c->idle);
+	pthread_mutex_destroy(&c->vmu);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->wmu);
 	free(c->ents);
 	free(c->dir);
+	liveness_free(c->lv);
 	free(c);
 }
 
@@ -1182,6 +1546,13 @@ cluster_open(struct cluster **out, const struct cluster_config *cfg,
 	    DEFAULT_TIMEOUT_MS;
 	c->pool = cfg->peers_pool;
 	c->rng = rng_seed((uint64_t)(uintptr_t)c);
+	if ((c->lv = liveness_new(c->self_id, (uint64_t)clock_wall_ms(),
+	    c->gossip_ms > 0 ? c->gossip_ms : DEFAULT_GOSSIP_MS)) == NULL ||
+	    (c->pool != NULL && (c->bq = workq_new(BCAST_THREADS,
+	    BCAST_IDLE_MS, BCAST_STACK)) == NULL)) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 
 	/* A leftover temp file is a write that never got renamed. */
 	buf_printf(&tmp, "%s/%s", c->dir, MEMBERS_TMP);
@@ -1226,6 +1597,7 @@ cluster_open(struct cluster **out, const struct cluster_config *cfg,
 	c->ents = v;
 	c->nents = n;
 	v = NULL;
+	watch_members(c, c->cur);
 	if (c->gossip_ms > 0 && c->pool != NULL) {
 		if ((rc = pthread_create(&c->gossip, NULL, gossip_main, c)) != 0) {
 			snprintf(err, errlen, "cannot start gossip thread: %s",
@@ -1240,6 +1612,7 @@ cluster_open(struct cluster **out, const struct cluster_config *cfg,
 	*out = c;
 	return 0;
 fail:
+	workq_free(c->bq);
 	free(v);
 	cluster_destroy(c);
 	return -1;
@@ -1260,9 +1633,10 @@ cluster_close(struct cluster *c)
 	if (c->gossiping)
 		pthread_join(c->gossip, NULL);
 
+	workq_free(c->bq);	/* its tasks see stop and return at once */
+	c->bq = NULL;
+
 	pthread_mutex_lock(&c->mu);
-	while (c->inflight > 0)
-		pthread_cond_wait(&c->idle, &c->mu);
 	c->closed = true;
 	cur = c->cur;
 	c->cur = NULL;

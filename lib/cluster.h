@@ -32,6 +32,7 @@
 #include <sys/types.h>
 
 #include "buf.h"
+#include "liveness.h"
 #include "peer.h"
 #include "ring.h"
 
@@ -55,6 +56,8 @@ struct cluster_view {
 	int		 n, w, r;	/* configured values capped to nmembers (>= 1) */
 	ssize_t		 self;		/* index of this node in members, -1 if not a member */
 	int		 refs;		/* owned by cluster.c */
+	struct cluster	*owner;		/* the cluster it is the view of; NULL
+					   for a parsed one (cluster_view_parse) */
 };
 
 struct cluster_config {
@@ -111,14 +114,25 @@ int	cluster_leave(struct cluster *c, const char *id, int *status, char *err,
 	    size_t errlen);
 
 /*
- * Merges a member list received from a peer (the JSON of
- * cluster_list_to_json) into ours.  1 when ours changed (persisted, new
- * view), 0 when nothing changed, -1 when the JSON is malformed.
+ * Merges a gossip message received from a peer (the JSON of
+ * cluster_list_to_json) into ours: the member list, and the heartbeats
+ * when it has them.  With "probe":"ID" (an indirect probe a suspecting
+ * node asks for) it first exchanges with member ID, within half the
+ * call timeout, so that its answer carries ID's news.  1 when the
+ * member list changed (persisted, new view), 0 when it did not, -1 when
+ * the JSON is malformed.
  */
 int	cluster_merge_json(struct cluster *c, const char *json, size_t len);
 
-/* Appends {"members":[{"id","address","ver","removed"},...]} (all entries). */
+/*
+ * Appends {"members":[{"id","address","ver","removed"},...]} (all
+ * entries) and, for a view of a running cluster (not a parsed one),
+ * "from" (this node's id) and "heartbeats" (liveness_emit): the gossip
+ * message, and what POST /internal/members answers with.
+ */
 void	cluster_list_to_json(const struct cluster_view *v, struct buf *out);
+/* Appends {"members":[...]} alone: a member list to keep in a file. */
+void	cluster_members_to_json(const struct cluster_view *v, struct buf *out);
 
 /*
  * Builds a view of a member list in cluster_list_to_json's form, with
@@ -130,6 +144,18 @@ void	cluster_list_to_json(const struct cluster_view *v, struct buf *out);
 struct cluster_view *cluster_view_parse(struct cluster *c, const char *json,
 	    size_t len);
 void	cluster_view_free(struct cluster_view *v);	/* NULL ok */
+
+/*
+ * What gossip says of member id (liveness.h): its state, heartbeat, the
+ * time since it last advanced here and who reported it.
+ */
+void	cluster_liveness(struct cluster *c, const char *id,
+	    struct liveness_info *out);
+/* This node's placement hashes, gossiped with its heartbeat (transfer.c). */
+void	cluster_set_placement(struct cluster *c, uint64_t placed,
+	    uint64_t from);
+/* A hash of v's owners (its live member ids and N); never 0. */
+uint64_t cluster_view_owners_hash(const struct cluster_view *v);
 
 /* True when a and b have the same live member ids and the same N. */
 bool	cluster_view_same_owners(const struct cluster_view *a,

@@ -13,7 +13,8 @@
  *	store		the data (close: the final snapshot, then close)
  *	aside		refused.jsonl: records peers refuse for good
  *	peers		the connection pool every node-to-node call uses
- *	cluster		membership and gossip (uses peers)
+ *	cluster		membership, and liveness by gossip (heartbeats,
+ *			suspicion, probes: lib/liveness); uses peers
  *	hints		writes held for members that are down (cluster,
  *			peers, store)
  *	replica		quorum reads and writes; its worker pool's tasks use

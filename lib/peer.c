@@ -32,6 +32,23 @@
  * and its outcome decides.  Pools (and their records) are created on the
  * first call and live until peers_free.
  *
+ * VERDICTS.  Gossip knows more than this node's own calls: cluster.c
+ * passes each member's gossiped state (up or down) to peers_set_verdict,
+ * and peer_health combines the two: down when the link is down (a slow
+ * or broken path from here is down for the calls made from here) or
+ * gossip says down, unless a call succeeded after that verdict; up when
+ * gossip says up or the last call succeeded.  A verdict never refuses a
+ * call: it steers the callers that read peer_health (replica.c orders
+ * and skips owners by it, anti-entropy picks partners by it).
+ *
+ * IDLE CONNECTIONS.  Each idle connection remembers when it was put
+ * back; one older than PEER_IDLE_MS is closed, swept at most every
+ * SWEEP_MS by whichever call comes by (gossip makes one every round).
+ * A node thus holds connections to the peers it talks to now, and the
+ * peers' serving threads for them end too: without it a node that
+ * gossips with a random member each round ends up holding a connection,
+ * and a thread on the other side, for every member.
+ *
  * SIGNING.  With peers_set_auth, peer_call appends the three signature
  * header lines (auth.c pins them) to the caller's extra lines, signed
  * over the method, the target and the body exactly as client_do sends
@@ -55,10 +72,15 @@
 #include "clock.h"
 #include "net.h"
 
+#define SWEEP_MS	500	/* idle connections are looked at this often */
+
 struct pool {
 	char			*addr;
 	struct client_conn	*idle;	/* max_idle entries, nidle in use */
+	int64_t			*idle_at;	/* monotonic ms each was put back */
 	int			 nidle;
+	int			 verdict;	/* enum peer_state from gossip */
+	int64_t			 verdict_at;	/* wall ms it was set */
 	int			 fails;		/* consecutive transport failures */
 	int			 backoff_ms;	/* current backoff while down */
 	int64_t			 retry_at;	/* monotonic ms: next probe when down */
@@ -73,6 +95,7 @@ struct peers {
 	int		 connect_timeout_ms;
 	int		 max_idle;
 	struct auth	*auth;		/* sign every call when set */
+	int64_t		 next_sweep;	/* monotonic ms */
 };
 
 struct peers *
@@ -109,6 +132,7 @@ peers_free(struct peers *p)
 		for (i = 0; i < pl->nidle; i++)
 			client_close(&pl->idle[i]);
 		free(pl->idle);
+		free(pl->idle_at);
 		free(pl->addr);
 		free(pl);
 	}
@@ -149,15 +173,58 @@ do_get(struct peers *p, const char *addr)
 	pl->addr = strdup(addr);
 	pl->idle = calloc(p->max_idle > 0 ? (size_t)p->max_idle : 1,
 	    sizeof(*pl->idle));
-	if (pl->addr == NULL || pl->idle == NULL) {
+	pl->idle_at = calloc(p->max_idle > 0 ? (size_t)p->max_idle : 1,
+	    sizeof(*pl->idle_at));
+	if (pl->addr == NULL || pl->idle == NULL || pl->idle_at == NULL) {
 		free(pl->addr);
 		free(pl->idle);
+		free(pl->idle_at);
 		free(pl);
 		return NULL;
 	}
 	pl->next = p->pools;
 	p->pools = pl;
 	return pl;
+}
+
+/*
+ * Takes out of the pools every idle connection put back before
+ * now - PEER_IDLE_MS, into out (at most max); the caller closes them
+ * after the lock.  At most once every SWEEP_MS.  Holds mu.  Returns how
+ * many.
+ */
+static int
+do_sweep(struct peers *p, int64_t now, struct client_conn *out, int max)
+{
+	struct pool *pl;
+	int i, k, n = 0;
+
+	if (now < p->next_sweep)
+		return 0;
+	p->next_sweep = now + SWEEP_MS;
+	for (pl = p->pools; pl != NULL && n < max; pl = pl->next) {
+		/* The stack's oldest are at the bottom. */
+		for (i = 0; i < pl->nidle && n < max &&
+		    now - pl->idle_at[i] >= PEER_IDLE_MS; i++)
+			out[n++] = pl->idle[i];
+		if (i == 0)
+			continue;
+		for (k = i; k < pl->nidle; k++) {
+			pl->idle[k - i] = pl->idle[k];
+			pl->idle_at[k - i] = pl->idle_at[k];
+		}
+		pl->nidle -= i;
+	}
+	return n;
+}
+
+static void
+close_all(struct client_conn *v, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		client_close(&v[i]);
 }
 
 /*
@@ -169,12 +236,14 @@ static int
 call_begin(struct peers *p, const char *addr, struct client_conn *c,
     bool *found)
 {
+	struct client_conn old[8];
 	struct pool *pl;
 	int64_t now = clock_now_ms();
-	int rc = 0;
+	int rc = 0, nold;
 
 	*found = false;
 	pthread_mutex_lock(&p->mu);
+	nold = do_sweep(p, now, old, 8);
 	pl = do_get(p, addr);
 	if (pl != NULL && pl->fails >= PEER_DOWN_AFTER) {
 		if (now < pl->retry_at)
@@ -187,6 +256,7 @@ call_begin(struct peers *p, const char *addr, struct client_conn *c,
 		*found = true;
 	}
 	pthread_mutex_unlock(&p->mu);
+	close_all(old, nold);
 	if (rc != 0)
 		errno = EHOSTDOWN;
 	return rc;
@@ -219,6 +289,7 @@ call_end(struct peers *p, const char *addr, struct client_conn *c, bool ok)
 		}
 	}
 	if (pl != NULL && c->fd >= 0 && pl->nidle < p->max_idle) {
+		pl->idle_at[pl->nidle] = clock_now_ms();
 		pl->idle[pl->nidle++] = *c;
 		kept = true;
 	}
@@ -236,19 +307,57 @@ peer_health(struct peers *p, const char *address, struct peer_health *h)
 	memset(h, 0, sizeof(*h));
 	h->state = PEER_UNKNOWN;
 	pthread_mutex_lock(&p->mu);
+	h->link = h->verdict = PEER_UNKNOWN;
 	pl = do_find(p, address);
 	if (pl != NULL) {
 		h->fails = pl->fails;
 		h->last_ok_ms = pl->last_ok;
 		h->last_fail_ms = pl->last_fail;
+		h->verdict = pl->verdict;
 		if (pl->fails >= PEER_DOWN_AFTER) {
-			h->state = PEER_DOWN;
+			h->link = PEER_DOWN;
 			h->retry_in_ms = pl->retry_at > now ? pl->retry_at - now : 0;
 		} else if (pl->last_ok != 0)
+			h->link = PEER_UP;
+		if (h->link == PEER_DOWN)
+			h->state = PEER_DOWN;
+		else if (pl->verdict == PEER_DOWN &&
+		    !(h->link == PEER_UP && pl->last_ok > pl->verdict_at))
+			h->state = PEER_DOWN;
+		else if (pl->verdict == PEER_UP || h->link == PEER_UP)
 			h->state = PEER_UP;
 	}
 	pthread_mutex_unlock(&p->mu);
 	return h->state;
+}
+
+void
+peers_set_verdict(struct peers *p, const char *address, int state)
+{
+	struct pool *pl;
+
+	pthread_mutex_lock(&p->mu);
+	if ((pl = do_get(p, address)) != NULL && pl->verdict != state) {
+		pl->verdict = state;
+		pl->verdict_at = clock_wall_ms();
+	}
+	pthread_mutex_unlock(&p->mu);
+}
+
+int
+peers_idle_count(struct peers *p)
+{
+	struct client_conn old[8];
+	struct pool *pl;
+	int n = 0, nold;
+
+	pthread_mutex_lock(&p->mu);
+	nold = do_sweep(p, clock_now_ms(), old, 8);
+	for (pl = p->pools; pl != NULL; pl = pl->next)
+		n += pl->nidle;
+	pthread_mutex_unlock(&p->mu);
+	close_all(old, nold);
+	return n;
 }
 
 const char *

@@ -7,7 +7,10 @@
  * server keeps it alive.  Connections are reused across requests and
  * threads, never shared by two calls at once.  Every call is bounded by
  * its timeout (connect included), so a dead or hung peer costs bounded
- * time.  Thread-safe.
+ * time.  A connection left idle PEER_IDLE_MS is closed, so a node keeps
+ * connections (and the serving threads behind them) only to the peers
+ * it is talking to now, not to every member it ever called.
+ * Thread-safe.
  */
 #ifndef KVD_PEER_H
 #define KVD_PEER_H
@@ -29,15 +32,27 @@ struct auth;	/* auth.h */
 #define PEER_DOWN_AFTER		3
 #define PEER_BACKOFF_MIN_MS	500
 #define PEER_BACKOFF_MAX_MS	2000
+/* An idle pooled connection older than this is closed. */
+#define PEER_IDLE_MS		3000
 
 enum peer_state { PEER_UNKNOWN, PEER_UP, PEER_DOWN };
 
+/*
+ * An address's health combines two sources: this node's own calls (the
+ * link: PEER_DOWN_AFTER failures in a row mark it down) and the verdict
+ * gossip gave (peers_set_verdict; cluster.c and liveness.h).  state is
+ * DOWN when the link is down or gossip says down (unless a call
+ * succeeded since that verdict), UP when gossip says up or the last call
+ * succeeded, UNKNOWN before either.
+ */
 struct peer_health {
-	int		state;		/* enum peer_state */
+	int		state;		/* enum peer_state, the combination */
 	int		fails;		/* consecutive transport failures */
 	int64_t		last_ok_ms;	/* wall clock, 0 never */
 	int64_t		last_fail_ms;	/* wall clock, 0 never */
 	int64_t		retry_in_ms;	/* while down: until the next probe */
+	int		link;		/* enum peer_state from this node's calls alone */
+	int		verdict;	/* enum peer_state gossip gave, UNKNOWN none */
 };
 
 /* A pool set; connect_timeout_ms bounds each connect.  NULL on ENOMEM. */
@@ -63,6 +78,16 @@ int	peer_call(struct peers *p, const char *address, const char *method,
 	    const char *target, const char *content_type, const void *body,
 	    size_t body_len, const char *extra, int timeout_ms,
 	    struct client_response *res);
+
+/*
+ * Records what gossip says of address (PEER_UP, PEER_DOWN, or
+ * PEER_UNKNOWN to forget it).  Calls are never refused for it: it only
+ * changes what peer_health reports.
+ */
+void	peers_set_verdict(struct peers *p, const char *address, int state);
+
+/* Connections open in the pool now (idle ones), for tests and stats. */
+int	peers_idle_count(struct peers *p);
 
 /* Fills h for address and returns h->state (UNKNOWN before any call). */
 int	peer_health(struct peers *p, const char *address, struct peer_health *h);

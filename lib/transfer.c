@@ -4,16 +4,47 @@
  *
  * PLACED.  The thread keeps `placed`, the member list this node's data
  * was last fully placed for, as a detached view (cluster_view_parse) and
- * on disk in DIR/placed.json (cluster_list_to_json's form, replaced
+ * on disk in DIR/placed.json (cluster_members_to_json's form, replaced
  * atomically by file_replace).  At start it is loaded from that file, so
  * a change made while this node was down, or a pass cut short by a crash,
- * is still seen as a change; a node without the file (its first start)
- * takes the current view.  Every poll_ms the thread compares the owners
- * of `placed` with those of the current view (cluster_view_same_owners:
- * the live member ids and N; addresses do not place data).  Comparing
- * owners, not the membership version, is what makes every way in or out
- * count: gossip admitting a node started with --peers changes the owners
- * without changing the version.
+ * is still seen as a change.  A node without the file takes the current
+ * view; if its store is empty too (a first start) that view is only
+ * kept in memory and marked fresh: such a node placed nothing -- what it
+ * will hold arrives from others, placed for the view they send for --
+ * so its first pass sends only the keys it does not own (written here
+ * through the partial view it started with) and then saves placed.json.
+ * Without that, a node started with --peers naming one seed took the
+ * two-member view of its start as "placed" and re-sent everything it
+ * received when it learned the rest.  Every poll_ms the thread compares
+ * the owners of `placed` with those of the current view
+ * (cluster_view_same_owners: the live member ids and N; addresses do not
+ * place data).  Comparing owners, not the membership version, is what
+ * makes every way in or out count: gossip admitting a node started with
+ * --peers changes the owners without changing the version.
+ *
+ * ONE SENDER PER KEY.  Every old owner of a key holds it, so if each
+ * sent it the new owner would get it N times.  Instead each key has one
+ * sender: the first member of its old preference list (in `placed`) that
+ * may send.  A member may send when it is this node, or when gossip says
+ * it is up and it publishes (in its heartbeat: cluster_set_placement,
+ * liveness.h's placed and from) that it places from the same old view --
+ * its placed hash is that of our `placed` (it has not moved yet), or it
+ * is the new view's and its from hash is ours (it moved from the same
+ * place).  A member that may not (down, unknown, or placing from another
+ * view) is passed over for the next, and when no old owner may, a holder
+ * sends rather than nobody.  Nodes agree on the sender without talking
+ * because they apply one rule to the same view and the same gossip; where
+ * their gossip differs for a moment, two may send (harmless: the apply
+ * rule makes a second copy a no-op), never none that is alive.
+ *
+ * FALLBACK.  After a pass that left keys to other senders (delegates),
+ * the thread keeps the old view and the delegates' ids (the watch), and
+ * `running` stays true.  Each poll it reads their heartbeats: a delegate
+ * that publishes the new view's placed hash is done; one that gossip
+ * declares down first failed, and a fallback pass over the old view
+ * sends exactly the keys that delegate owed and that now fall to this
+ * node (the next in line).  The watch ends when every delegate is done,
+ * or when the owners move again (the next pass places from scratch).
  *
  * A PLACEMENT PASS walks the store one part at a time (store_walk_part,
  * one stripe's read lock held only while records are copied out; no lock
@@ -22,16 +53,18 @@
  *	for each key:
  *		old = preference list of key in `placed`
  *		new = preference list of key in the current view
- *		for each member m in new but not in old, m != self:
- *			append the key's record to m's batch
+ *		if some member of new is not in old, and this node is the
+ *		    key's sender (above):
+ *			for each member m in new but not in old, m != self:
+ *				append the key's record to m's batch
  *
  * A batch goes out (POST /internal/batch, JSON lines) once it reaches
  * BATCH_BYTES, and every batch at the end, through push.h: a record a
  * receiver refuses for good (400 or 413 for it alone) is set aside
  * (aside.h, path "transfer") and counted (keys_refused), so it never
  * holds the pass back.  If every batch was accepted, `placed` becomes the
- * view the pass used; otherwise the pass is repeated after RETRY_MS, with
- * whatever view is current then.
+ * view the pass used (and is published); otherwise the pass is repeated
+ * after RETRY_MS, with whatever view is current then.
  *
  * A CLEANUP PASS runs when asked (transfer_cleanup) and only while the
  * data is placed for the current view.  Part by part, it collects every
@@ -46,12 +79,14 @@
  *
  * Members are compared by id; a member that rejoined at another address
  * is the same owner.  Locks: t->mu guards the stats and cleanup_wanted;
- * it is never held during a walk or a call.
+ * it is never held during a walk or a call.  placed, fresh and the watch
+ * belong to the thread.
  */
 #include "transfer.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +113,19 @@ struct transfer {
 	struct transfer_stats st;
 	bool		 cleanup_wanted;
 	struct cluster_view *placed;	/* the thread's own */
+	uint64_t	 from_hash;	/* owners hash the last pass started from */
+	bool		 fresh;		/* placed is only the view at a first,
+					   empty start: nothing was placed */
+
+	/*
+	 * The watch after a pass that delegated keys: the view the pass
+	 * started from (old), the owners hash it placed for (to), and the
+	 * members that were to send (delegates; NULL once resolved).
+	 */
+	struct cluster_view *w_old;
+	uint64_t	 w_to;
+	char		(*w_ids)[RING_ID_MAX + 1];
+	size_t		 w_n;
 };
 
 /* A key a cleanup pass may forget once its owners hold it. */
@@ -98,6 +146,14 @@ struct pass {
 	bool		 failed;	/* a batch did not go through */
 	char		 err[160];
 	uint64_t	 scanned, sent, refused, dropped, undecided;
+
+	/* Placement: who may send (old's members; see the essay). */
+	bool		*reliable;	/* per member of old */
+	bool		*excluded;	/* fallback: delegates that failed */
+	bool		 fallback;	/* send only what an excluded one owed */
+	bool		 fresh;		/* t->fresh: send only keys not ours */
+	bool		*delegated;	/* per member of old: got keys to send */
+	uint64_t	 ndelegated;
 };
 
 static bool
@@ -203,6 +259,41 @@ add_record(struct pass *p, size_t m, const char *key, size_t klen,
 
 /* ---- the walk --------------------------------------------------------- */
 
+/*
+ * The one sender of a key whose old preference list is oldp[0..no)
+ * (indexes into p->old): the first old owner that may send (reliable,
+ * not excluded).  True when that is this node, or when no old owner may
+ * (a holder sends then, rather than nobody).  Counts the keys left to a
+ * delegate.  In a fallback pass: true only for keys whose first sender
+ * was excluded (failed) and that now fall to this node.
+ */
+static bool
+sender_is_self(struct pass *p, const size_t *oldp, size_t no)
+{
+	size_t i, first = SIZE_MAX, now = SIZE_MAX;
+
+	for (i = 0; i < no; i++) {
+		if (!p->reliable[oldp[i]])
+			continue;
+		if (first == SIZE_MAX)
+			first = oldp[i];
+		if (!p->excluded[oldp[i]]) {
+			now = oldp[i];
+			break;
+		}
+	}
+	if (p->fallback)
+		return first != SIZE_MAX && p->excluded[first] &&
+		    (now == SIZE_MAX || (ssize_t)now == p->old->self);
+	if (now == SIZE_MAX || (ssize_t)now == p->old->self)
+		return true;
+	if (!p->delegated[now]) {
+		p->delegated[now] = true;
+	}
+	p->ndelegated++;
+	return false;
+}
+
 static int
 collect(void *arg, const char *key, size_t klen, const struct version *v)
 {
@@ -235,7 +326,27 @@ collect(void *arg, const char *key, size_t klen, const struct version *v)
 			add_record(p, newp[i], key, klen, v);
 		return 0;
 	}
+	if (p->fresh) {
+		/*
+		 * Nothing was placed here before: what this node holds came
+		 * from others, for this view.  Only a key it does not own
+		 * now (written here through a partial view) goes out.
+		 */
+		for (i = 0; i < nn; i++)
+			if (cur->self >= 0 && newp[i] == (size_t)cur->self)
+				return 0;
+		for (i = 0; i < nn; i++)
+			add_record(p, newp[i], key, klen, v);
+		return 0;
+	}
 	no = preference(p->old, key, klen, oldp);
+	for (i = 0; i < nn; i++)
+		if (!pref_has(p->old, oldp, no, cur->members[newp[i]].id))
+			break;
+	if (i == nn)
+		return 0;	/* no new owner: nothing to send */
+	if (!sender_is_self(p, oldp, no))
+		return 0;
 	for (i = 0; i < nn; i++) {
 		m = newp[i];
 		if (cur->self >= 0 && m == (size_t)cur->self)
@@ -271,24 +382,73 @@ view_moved(struct transfer *t, const struct cluster_view *cur)
 }
 
 /*
- * Runs one pass over the whole store: placement from old to cur, or a
- * cleanup for cur.  0 when it went through.
+ * True when old member i may be left to send its keys: it is this node,
+ * or gossip says it is up and it publishes that it places from the same
+ * old view (it has not moved yet, or it moved from old to cur).
+ */
+static bool
+may_send(struct transfer *t, const struct cluster_view *old,
+    uint64_t hold, uint64_t hcur, size_t i)
+{
+	struct liveness_info li;
+
+	if ((ssize_t)i == old->self)
+		return true;
+	cluster_liveness(t->cfg.cluster, old->members[i].id, &li);
+	if (li.state != LIVENESS_UP && li.state != LIVENESS_SUSPECT)
+		return false;
+	return li.placed == hold || (li.placed == hcur && li.from == hold);
+}
+
+/*
+ * Runs one pass over the whole store: placement from old to cur (in a
+ * fallback pass, only the keys the nexcl members excl failed to send),
+ * or a cleanup for cur.  0 when it went through.
  */
 static int
 run_pass(struct transfer *t, const struct cluster_view *old,
-    const struct cluster_view *cur, bool cleanup, struct pass *p)
+    const struct cluster_view *cur, bool cleanup,
+    char (*excl)[RING_ID_MAX + 1], size_t nexcl, struct pass *p)
 {
-	size_t part, m, i;
+	uint64_t hold, hcur;
+	size_t part, m, i, j;
 
 	memset(p, 0, sizeof(*p));
 	p->t = t;
 	p->old = old;
 	p->cur = cur;
 	p->cleanup = cleanup;
+	p->fallback = nexcl > 0;
+	p->fresh = !cleanup && t->fresh;
 	p->batch = calloc(cur->nmembers ? cur->nmembers : 1, sizeof(*p->batch));
-	if (p->batch == NULL) {
+	if (!cleanup) {
+		m = old->nmembers + 1;
+		p->reliable = calloc(m, sizeof(*p->reliable));
+		p->excluded = calloc(m, sizeof(*p->excluded));
+		p->delegated = calloc(m, sizeof(*p->delegated));
+	}
+	if (p->batch == NULL || (!cleanup && (p->reliable == NULL ||
+	    p->excluded == NULL || p->delegated == NULL))) {
+		free(p->batch);
+		free(p->reliable);
+		free(p->excluded);
+		free(p->delegated);
+		p->reliable = p->excluded = p->delegated = NULL;
 		snprintf(p->err, sizeof(p->err), "out of memory");
 		return -1;
+	}
+	if (!cleanup) {
+		hold = cluster_view_owners_hash(old);
+		hcur = cluster_view_owners_hash(cur);
+		for (i = 0; i < old->nmembers; i++) {
+			p->reliable[i] = may_send(t, old, hold, hcur, i);
+			for (j = 0; j < nexcl; j++)
+				if (strcmp(old->members[i].id, excl[j]) == 0)
+					p->excluded[i] = true;
+			/* A failed delegate was a sender when it was chosen. */
+			if (p->excluded[i])
+				p->reliable[i] = true;
+		}
 	}
 	for (m = 0; m < cur->nmembers; m++)
 		buf_init(&p->batch[m]);
@@ -322,6 +482,9 @@ run_pass(struct transfer *t, const struct cluster_view *old,
 	for (m = 0; m < cur->nmembers; m++)
 		buf_free(&p->batch[m]);
 	free(p->batch);
+	free(p->reliable);
+	free(p->excluded);
+	p->reliable = p->excluded = NULL;
 	candidates_free(p);
 	free(p->cand);
 	return p->failed ? -1 : 0;
@@ -338,7 +501,7 @@ save_placed(struct transfer *t, const struct cluster_view *v)
 	int rc;
 
 	buf_printf(&path, "%s/%s", t->cfg.dir, PLACED_FILE);
-	cluster_list_to_json(v, &body);
+	cluster_members_to_json(v, &body);
 	buf_putc(&body, '\n');
 	if ((rc = file_replace(path.data, body.data, body.len, &what)) != 0)
 		log_event(LOG_ERROR, "transfer: cannot save the placed member "
@@ -356,28 +519,38 @@ copy_view(struct transfer *t, const struct cluster_view *v)
 	struct buf body = BUF_INIT;
 	struct cluster_view *c;
 
-	cluster_list_to_json(v, &body);
+	cluster_members_to_json(v, &body);
 	c = cluster_view_parse(t->cfg.cluster, body.data, body.len);
 	buf_free(&body);
 	return c;
 }
 
-/* placed.json, or the current view when there is none (first start). */
+/*
+ * placed.json, or the current view when there is none.  A first start
+ * with an empty store (fresh) keeps that view in memory only: it placed
+ * nothing, and its first pass sends only keys it does not own.
+ */
 static struct cluster_view *
 load_placed(struct transfer *t)
 {
 	const struct cluster_view *cur;
 	struct cluster_view *v = NULL;
 	struct buf path = BUF_INIT, body = BUF_INIT;
+	struct store_stats ss;
+	bool missing = false;
 
 	buf_printf(&path, "%s/%s", t->cfg.dir, PLACED_FILE);
-	if (file_read(path.data, &body) == 0 &&
-	    (v = cluster_view_parse(t->cfg.cluster, body.data, body.len)) == NULL)
+	if (file_read(path.data, &body) != 0)
+		missing = errno == ENOENT;
+	else if ((v = cluster_view_parse(t->cfg.cluster, body.data,
+	    body.len)) == NULL)
 		log_event(LOG_WARN, "transfer: placed member list unreadable; "
 		    "taking the current one", "file=%s", path.data);
 	if (v == NULL) {
+		store_stats(t->cfg.store, &ss);
+		t->fresh = missing && ss.keys + ss.tombstones == 0;
 		cur = cluster_view_get(t->cfg.cluster);
-		if ((v = copy_view(t, cur)) != NULL)
+		if ((v = copy_view(t, cur)) != NULL && !t->fresh)
 			save_placed(t, cur);
 		cluster_view_put(t->cfg.cluster, cur);
 	}
@@ -386,58 +559,183 @@ load_placed(struct transfer *t)
 	return v;
 }
 
+/* Publishes this node's placement hashes (gossiped with its heartbeat). */
+static void
+publish(struct transfer *t)
+{
+	cluster_set_placement(t->cfg.cluster,
+	    cluster_view_owners_hash(t->placed), t->from_hash);
+}
+
+static void
+watch_clear(struct transfer *t)
+{
+	cluster_view_free(t->w_old);
+	free(t->w_ids);
+	t->w_old = NULL;
+	t->w_ids = NULL;
+	t->w_n = 0;
+	t->w_to = 0;
+}
+
+/*
+ * After a pass from old that left keys to others (p->delegated): keep
+ * old and the delegates, to check that they send (watch_check).  The
+ * view old is taken over.
+ */
+static void
+watch_start(struct transfer *t, struct cluster_view *old, uint64_t to,
+    const struct pass *p)
+{
+	size_t i, k = 0;
+
+	watch_clear(t);
+	for (i = 0; i < old->nmembers; i++)
+		k += p->delegated[i];
+	if (k == 0 || (t->w_ids = calloc(k, sizeof(*t->w_ids))) == NULL) {
+		cluster_view_free(old);
+		return;
+	}
+	for (i = 0; i < old->nmembers; i++)
+		if (p->delegated[i])
+			memcpy(t->w_ids[t->w_n++], old->members[i].id,
+			    sizeof(t->w_ids[0]));
+	t->w_old = old;
+	t->w_to = to;
+}
+
+static void
+stats_pass(struct transfer *t, const struct pass *p, int rc, bool fallback)
+{
+	pthread_mutex_lock(&t->mu);
+	t->st.keys_scanned = p->scanned;
+	t->st.keys_sent = p->sent;
+	t->st.keys_sent_total += p->sent;
+	t->st.keys_refused = p->refused;
+	if (!fallback)
+		t->st.keys_delegated = p->ndelegated;
+	else
+		t->st.fallbacks++;
+	t->st.finished_ms = clock_wall_ms();
+	t->st.running = rc != 0 || t->w_n > 0;
+	t->st.retrying = rc != 0;
+	t->st.waiting_on = t->w_n;
+	snprintf(t->st.last_error, sizeof(t->st.last_error), "%s",
+	    rc != 0 ? p->err : "");
+	if (rc != 0) {
+		t->st.failures++;
+		t->st.next_retry_ms = clock_wall_ms() + RETRY_MS;
+	}
+	pthread_mutex_unlock(&t->mu);
+}
+
 static void
 placement(struct transfer *t, const struct cluster_view *cur, int64_t *delay)
 {
-	struct cluster_view *next;
+	struct cluster_view *next, *old = NULL;
+	uint64_t from = cluster_view_owners_hash(t->placed);
 	struct pass p;
 	int rc;
 
+	watch_clear(t);		/* a new pass supersedes what it watched */
 	pthread_mutex_lock(&t->mu);
 	t->st.running = true;
 	t->st.from_version = t->placed->version;
 	t->st.to_version = cur->version;
 	t->st.keys_scanned = t->st.keys_sent = t->st.keys_refused = 0;
+	t->st.keys_delegated = 0;
 	t->st.started_ms = clock_wall_ms();
 	t->st.finished_ms = 0;
 	t->st.next_retry_ms = 0;
 	pthread_mutex_unlock(&t->mu);
 
-	rc = run_pass(t, t->placed, cur, false, &p);
+	rc = run_pass(t, t->placed, cur, false, NULL, 0, &p);
 	next = rc == 0 ? copy_view(t, cur) : NULL;
 	if (rc == 0 && (next == NULL || save_placed(t, cur) != 0)) {
 		snprintf(p.err, sizeof(p.err), "cannot save %s", PLACED_FILE);
 		rc = -1;
 	}
 	if (rc == 0) {
-		cluster_view_free(t->placed);
+		old = t->placed;
 		t->placed = next;
+		t->from_hash = from;
+		t->fresh = false;
 		next = NULL;
+		publish(t);
+		watch_start(t, old, cluster_view_owners_hash(cur), &p);
 	}
+	free(p.delegated);
 	cluster_view_free(next);
-
-	pthread_mutex_lock(&t->mu);
-	t->st.keys_scanned = p.scanned;
-	t->st.keys_sent = p.sent;
-	t->st.keys_refused = p.refused;
-	t->st.finished_ms = clock_wall_ms();
-	t->st.running = rc != 0;
-	t->st.retrying = rc != 0;
-	snprintf(t->st.last_error, sizeof(t->st.last_error), "%s",
-	    rc != 0 ? p.err : "");
-	if (rc != 0) {
-		t->st.failures++;
-		t->st.next_retry_ms = clock_wall_ms() + RETRY_MS;
-	}
-	pthread_mutex_unlock(&t->mu);
+	stats_pass(t, &p, rc, false);
 	log_event(rc != 0 ? LOG_WARN : LOG_INFO, rc != 0 ?
 	    "transfer incomplete, will retry" : "transfer done",
 	    "from_version=%llu to_version=%llu scanned=%llu sent=%llu "
-	    "refused=%llu%s%s%s", (unsigned long long)t->st.from_version,
+	    "delegated=%llu refused=%llu%s%s%s",
+	    (unsigned long long)t->st.from_version,
 	    (unsigned long long)cur->version, (unsigned long long)p.scanned,
-	    (unsigned long long)p.sent, (unsigned long long)p.refused,
+	    (unsigned long long)p.sent, (unsigned long long)p.ndelegated,
+	    (unsigned long long)p.refused,
 	    rc != 0 ? " err=\"" : "", rc != 0 ? p.err : "", rc != 0 ? "\"" : "");
 	*delay = rc != 0 ? RETRY_MS : t->cfg.poll_ms;
+}
+
+/*
+ * The watch: each delegate either publishes that it placed for the
+ * watched view (done), or gossip says it is down before that, and then
+ * this node sends what that delegate owed, where it is the next in line
+ * (a fallback pass).  The watch ends when every delegate is done, or
+ * when the owners moved again (the next pass covers them).
+ */
+static void
+watch_check(struct transfer *t, const struct cluster_view *cur,
+    int64_t *delay)
+{
+	char (*failed)[RING_ID_MAX + 1];
+	struct liveness_info li;
+	struct pass p;
+	size_t i, k = 0, nfailed = 0;
+	int rc;
+
+	if (t->w_n == 0)
+		return;
+	if (cluster_view_owners_hash(cur) != t->w_to) {
+		watch_clear(t);
+		return;
+	}
+	if ((failed = calloc(t->w_n, sizeof(*failed))) == NULL)
+		return;
+	for (i = 0; i < t->w_n; i++) {
+		cluster_liveness(t->cfg.cluster, t->w_ids[i], &li);
+		if (li.placed == t->w_to)
+			continue;			/* done */
+		if (li.state == LIVENESS_DOWN)
+			memcpy(failed[nfailed++], t->w_ids[i], sizeof(*failed));
+		else
+			memcpy(t->w_ids[k++], t->w_ids[i], sizeof(*failed));
+	}
+	t->w_n = k;
+	if (nfailed > 0) {
+		log_event(LOG_WARN, "transfer: a sender went down before it "
+		    "finished; sending what it owed", "sender=%s count=%zu",
+		    failed[0], nfailed);
+		rc = run_pass(t, t->w_old, cur, false, failed, nfailed, &p);
+		free(p.delegated);
+		if (rc != 0) {
+			/* Watch them again: the next check retries. */
+			for (i = 0; i < nfailed && t->w_n < k + nfailed; i++)
+				memcpy(t->w_ids[t->w_n++], failed[i],
+				    sizeof(*failed));
+			*delay = RETRY_MS;
+		}
+		stats_pass(t, &p, rc, true);
+	}
+	free(failed);
+	if (t->w_n == 0)
+		watch_clear(t);
+	pthread_mutex_lock(&t->mu);
+	t->st.waiting_on = t->w_n;
+	t->st.running = t->w_n > 0 || t->st.retrying;
+	pthread_mutex_unlock(&t->mu);
 }
 
 static void
@@ -452,7 +750,7 @@ cleanup(struct transfer *t, const struct cluster_view *cur)
 	t->st.cleanup_failed = 0;
 	pthread_mutex_unlock(&t->mu);
 
-	rc = run_pass(t, NULL, cur, true, &p);
+	rc = run_pass(t, NULL, cur, true, NULL, 0, &p);
 	if (p.dropped > 0 && store_snapshot(t->cfg.store) != 0)
 		log_event(LOG_WARN, "cleanup: snapshot failed; dropped keys come "
 		    "back at a restart until the next one", "err=\"%s\"",
@@ -488,11 +786,14 @@ transfer_main(void *arg)
 			break;
 		if (!cluster_view_same_owners(t->placed, cur)) {
 			placement(t, cur, &delay);
+		} else if (t->w_n > 0) {
+			watch_check(t, cur, &delay);
 		} else {
 			pthread_mutex_lock(&t->mu);
 			want = t->cleanup_wanted;
 			t->cleanup_wanted = false;
 			t->st.running = false;
+			t->st.waiting_on = 0;
 			pthread_mutex_unlock(&t->mu);
 			if (want)
 				cleanup(t, cur);
@@ -518,6 +819,8 @@ transfer_start(struct transfer **out, const struct transfer_config *cfg)
 		errno = ENOMEM;
 		return -1;
 	}
+	t->from_hash = cluster_view_owners_hash(t->placed);
+	publish(t);
 	pthread_mutex_init(&t->mu, NULL);
 	if ((rc = stopper_init(&t->stopper)) != 0)
 		goto fail;
@@ -545,6 +848,7 @@ transfer_stop(struct transfer *t)
 	stopper_destroy(&t->stopper);
 	pthread_mutex_destroy(&t->mu);
 	cluster_view_free(t->placed);
+	watch_clear(t);
 	free(t);
 }
 

@@ -9,9 +9,11 @@
  * -- it walks the store and sends every key whose new preference list
  * names members that were not owners before to those members, so a
  * joining node receives the keys it now owns and a leaving node hands its
- * keys to their new owners, without anti-entropy.  Every holder of a key
- * sends it; receivers apply through the one apply rule, so copies from
- * several senders change nothing.  Writes made meanwhile go to the new
+ * keys to their new owners, without anti-entropy.  Each key is sent once,
+ * by one of its old owners chosen by a rule every node applies alike
+ * (the first one gossip says is up and placing from the same view); when
+ * that sender is declared down before it finished, the next one sends
+ * what it owed (transfer.c's essay).  Writes made meanwhile go to the new
  * owners directly; nothing waits for a transfer.
  *
  * A pass that fails (a receiver down or refusing) is retried after a
@@ -55,6 +57,10 @@ struct transfer_stats {
 	uint64_t	 to_version;	/* view being placed for */
 	uint64_t	 keys_scanned;	/* in the current or last pass */
 	uint64_t	 keys_sent;	/* key copies sent in the current or last pass */
+	uint64_t	 keys_sent_total;	/* key copies sent by every pass since start */
+	uint64_t	 keys_delegated;	/* keys the last pass left to another sender */
+	uint64_t	 waiting_on;	/* senders not yet done with those keys */
+	uint64_t	 fallbacks;	/* passes that sent what a failed sender owed */
 	uint64_t	 keys_refused;	/* copies a receiver refused for good, set aside */
 	uint64_t	 failures;	/* passes that had to be retried */
 	char		 last_error[160];	/* why the last pass failed, "" if none */

@@ -5,7 +5,9 @@
  * same-id conflicts, stale entries, malformed lists rejected without a
  * change), views that outlive a change and the cluster itself, and three
  * in-process nodes behind real HTTP servers: a join is broadcast to all,
- * and a change merged on one node reaches the others by gossip.
+ * a change merged on one node reaches the others by gossip, heartbeats
+ * ride on the same exchanges, and a node that stops is declared down
+ * by the other two.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -77,7 +79,7 @@ list_json(struct cluster *c)
 	const struct cluster_view *v = cluster_view_get(c);
 	struct buf b = BUF_INIT;
 
-	cluster_list_to_json(v, &b);
+	cluster_members_to_json(v, &b);
 	cluster_view_put(c, v);
 	return buf_detach(&b, NULL);
 }
@@ -666,6 +668,23 @@ wait_all(struct node *nd, int n, const char *id, int ms)
 	return 0;
 }
 
+/* Waits up to ms for c to see id in state (liveness.h). */
+static int
+wait_state(struct cluster *c, const char *id, int state, int ms)
+{
+	struct timespec ts = { 0, 50 * 1000000L };
+	struct liveness_info li;
+	int waited;
+
+	for (waited = 0; waited <= ms; waited += 50) {
+		cluster_liveness(c, id, &li);
+		if (li.state == state)
+			return 1;
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
 static void
 test_network(void)
 {
@@ -756,12 +775,57 @@ test_network(void)
 	free(j0);
 	free(j1);
 	free(j2);
+
+	/* Heartbeats ride on the same exchanges. */
+	ok(wait_state(nd[0].c, "n1", LIVENESS_UP, 10000) &&
+	    wait_state(nd[0].c, "n2", LIVENESS_UP, 10000) &&
+	    wait_state(nd[2].c, "n0", LIVENESS_UP, 10000),
+	    "net: every node hears the others' heartbeats");
+	{
+		struct liveness_info li;
+		const struct cluster_view *v = cluster_view_get(nd[0].c);
+		struct buf b = BUF_INIT;
+
+		cluster_liveness(nd[0].c, "n2", &li);
+		ok(li.heard && li.hb > 0 && li.gen > 0 && li.reporter[0] != '\0',
+		    "net: n0 knows n2's heartbeat (%llu), reported by %s",
+		    (unsigned long long)li.hb, li.reporter);
+		cluster_list_to_json(v, &b);
+		ok(strstr(b.data, "\"heartbeats\":[") != NULL &&
+		    strstr(b.data, "\"from\":\"n0\"") != NULL,
+		    "net: the gossip message carries heartbeats and its sender");
+		buf_reset(&b);
+		cluster_members_to_json(v, &b);
+		ok(strstr(b.data, "heartbeats") == NULL,
+		    "net: the member list alone does not");
+		buf_free(&b);
+		cluster_view_put(nd[0].c, v);
+	}
+	/* n2 stops: the other two declare it down after their probes. */
+	server_stop(nd[2].srv, 1000);
+	nd[2].srv = NULL;
+	nd[2].fd = -1;		/* the server closed it */
+	cluster_close(nd[2].c);
+	nd[2].c = NULL;
+	ok(wait_state(nd[0].c, "n2", LIVENESS_DOWN, 30000) &&
+	    wait_state(nd[1].c, "n2", LIVENESS_DOWN, 30000),
+	    "net: a node that stops is declared down by both others");
+	{
+		struct peer_health h;
+
+		ok(peer_health(nd[0].pool, nd[2].addr, &h) == PEER_DOWN &&
+		    h.verdict == PEER_DOWN,
+		    "net: peer_health says down, with gossip's verdict");
+	}
+	ok(wait_state(nd[0].c, "n1", LIVENESS_UP, 100),
+	    "net: the live one stays up");
 done:
 	{
 		int64_t t0 = clock_now_ms();
 
 		for (i = 0; i < 3; i++) {
-			server_stop(nd[i].srv, 1000);
+			if (nd[i].srv != NULL)
+				server_stop(nd[i].srv, 1000);
 			cluster_close(nd[i].c);
 			peers_free(nd[i].pool);
 			if (nd[i].srv == NULL && nd[i].fd > 0)

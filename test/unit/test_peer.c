@@ -4,7 +4,9 @@
  * from 8 threads), max_idle_per_addr, any status returned as success,
  * fail-fast on a refused port, the deadline on a peer that never answers,
  * surviving a server that closed idle connections, "localhost" and
- * "[::1]" addresses, and malformed addresses.
+ * "[::1]" addresses, malformed addresses, idle connections closed after
+ * PEER_IDLE_MS (so the server's thread for them ends), and health as the
+ * combination of this node's calls and gossip's verdicts.
  */
 #include <errno.h>
 #include <poll.h>
@@ -377,6 +379,76 @@ test_timeout(void)
 	close(fd);
 }
 
+/* Idle pooled connections are closed after PEER_IDLE_MS. */
+static void
+test_idle_closed(struct server *s, const char *addr)
+{
+	struct timespec ts = { 0, 100 * 1000000L };
+	struct peers *p = peers_new(1000, 4);
+	int before = atomic_load(&s->accepted), i, idle0, idle1 = -1;
+	int64_t t0;
+
+	ok(call_ok(p, addr, "/kv/a", 200) && call_ok(p, addr, "/kv/a", 200),
+	    "idle: two calls");
+	idle0 = peers_idle_count(p);
+	t0 = clock_now_ms();
+	for (i = 0; i < 100 && idle1 != 0; i++) {
+		nanosleep(&ts, NULL);
+		idle1 = peers_idle_count(p);
+	}
+	ok(idle0 == 1 && idle1 == 0 && clock_now_ms() - t0 >= PEER_IDLE_MS - 10,
+	    "idle: the pooled connection is closed once idle %d ms, not before "
+	    "(%d then %d)", PEER_IDLE_MS, idle0, idle1);
+	ok(call_ok(p, addr, "/kv/a", 200) &&
+	    atomic_load(&s->accepted) - before == 2,
+	    "idle: the next call opens a new one");
+	peers_free(p);
+}
+
+/* peer_health combines the link (own calls) with gossip's verdict. */
+static void
+test_verdicts(const char *addr)
+{
+	struct peer_health h;
+	struct peers *p = peers_new(1000, 4);
+	char closed[64], err[256];
+	struct client_response res;
+	int fd, port, i;
+
+	ok(peer_health(p, "127.0.0.1:9", &h) == PEER_UNKNOWN,
+	    "verdict: nothing known: unknown");
+	peers_set_verdict(p, "127.0.0.1:9", PEER_UP);
+	ok(peer_health(p, "127.0.0.1:9", &h) == PEER_UP &&
+	    h.link == PEER_UNKNOWN && h.verdict == PEER_UP,
+	    "verdict: gossip says up, never called: up");
+	peers_set_verdict(p, "127.0.0.1:9", PEER_DOWN);
+	ok(peer_health(p, "127.0.0.1:9", &h) == PEER_DOWN,
+	    "verdict: gossip says down: down");
+	peers_set_verdict(p, addr, PEER_DOWN);
+	{
+		struct timespec ts = { 0, 5 * 1000000L };
+
+		nanosleep(&ts, NULL);	/* a call after the verdict */
+	}
+	ok(call_ok(p, addr, "/kv/a", 200) &&
+	    peer_health(p, addr, &h) == PEER_UP && h.link == PEER_UP,
+	    "verdict: a call that succeeds after a down verdict: up");
+
+	fd = net_listen("127.0.0.1:0", 1, &port, err, sizeof(err));
+	close(fd);
+	snprintf(closed, sizeof(closed), "127.0.0.1:%d", port);
+	peers_set_verdict(p, closed, PEER_UP);
+	client_response_init(&res);
+	for (i = 0; i < PEER_DOWN_AFTER; i++)
+		(void)peer_call(p, closed, "GET", "/", NULL, NULL, 0, NULL, 300,
+		    &res);
+	client_response_free(&res);
+	ok(peer_health(p, closed, &h) == PEER_DOWN && h.link == PEER_DOWN &&
+	    h.verdict == PEER_UP,
+	    "verdict: gossip says up but this node's link is down: down");
+	peers_free(p);
+}
+
 static const char *const bad_addrs[] = {
 	"", "nocolon", "host:", ":8080", "host:abc", "host:99999",
 	"host:123456", "[::1", "[::1]8080", "[::1]:", "a:b:8080", "host:-1",
@@ -429,6 +501,8 @@ main(void)
 	test_parallel(&s, addr);
 	test_max_idle(&s, addr);
 	test_server_closed_idle(&s, addr);
+	test_idle_closed(&s, addr);
+	test_verdicts(addr);
 	snprintf(addr, sizeof(addr), "localhost:%d", s.port);
 	{
 		struct peers *p = peers_new(1000, 4);

@@ -1,0 +1,569 @@
+/*
+ * liveness.c -- the heartbeat table: gossiped liveness with phi-accrual
+ * suspicion and spreading down verdicts (issue 17).
+ *
+ * WHY.  A node that learns about its peers only from its own calls
+ * learns slowly and alone: an idle node calls one peer a second, so at
+ * 40 members a dead member stays "up" for minutes in most views.  Here,
+ * as in Cassandra, every node counts heartbeats and the counters travel
+ * with the gossip, so each exchange tells a node about every member its
+ * partner heard from; and, as in SWIM, a member that looks overdue is
+ * probed (directly, then through others: cluster.c) before anyone calls
+ * it down, so one slow link never does.
+ *
+ * THE TABLE.  One entry per id ever heard of:
+ *
+ *	id, gen, hb, down, placed, from		(gossiped)
+ *	last_adv, mean_gap, reporter, suspect_since, watched	(local)
+ *
+ * gen is the member's generation, its wall clock in ms when it started;
+ * hb counts its gossip rounds since then.  Only the member itself
+ * raises them.  down is a verdict any node may set on the entry it
+ * holds, at the (gen, hb) it holds.  placed and from are the member's
+ * placement hashes (transfer.c says what they mean; here they are
+ * carried, never read).  Two rows of one id merge by the order
+ *
+ *	(gen, hb) first, then down beats up
+ *
+ * so merging is taking a maximum (commutative, associative, idempotent)
+ * and every node that saw the same rows holds the same entries.  A down
+ * verdict therefore holds only until its member gossips a later
+ * heartbeat, which is how a member that was wrongly called down (a
+ * pause, a partition) comes back without anyone deciding it: when a
+ * node receives its own entry marked down, or one from a later
+ * generation than its own, it raises its heartbeat (or generation)
+ * above it at once and says so in its next exchange.
+ *
+ * THE WIRE.  A gossip message (cluster.c) carries
+ *
+ *	"heartbeats":[{"id":"node2","gen":1733250000000,"hb":42,
+ *	    "down":false,"placed":123,"from":123},...]
+ *
+ * every entry that was heard (gen > 0) or is down; a member never heard
+ * of that was probed and found dead goes out as down at gen 0, hb 0,
+ * below any real heartbeat.  Rows that do not parse are skipped.
+ *
+ * SUSPICION.  Locally, each entry remembers when its heartbeat last
+ * advanced here (last_adv, monotonic), who brought that news
+ * (reporter: the member itself when it came straight from it) and the
+ * mean gap between advances (an exponentially weighted mean, first
+ * guess two rounds).  Gossip makes the news of a member arrive in
+ * bursts whose gaps grow with log N, so a fixed timeout is either slow
+ * for small clusters or wrong for large ones; phi-accrual (Hayashibara
+ * et al., as in Cassandra) scales with what was observed instead.  With
+ * an exponential model of the gaps
+ *
+ *	phi = elapsed / (mean_gap * ln 10)
+ *
+ * is minus the decimal log of the chance that a live member's news is
+ * this late.  A watched member (one of the current members, this node
+ * aside, and those that left: cluster.c watches every entry of its
+ * list) turns SUSPECT when phi reaches PHI_SUSPECT (three mean gaps)
+ * and at least SUSPECT_FLOOR rounds have passed without news; a member
+ * never heard of is measured from when it was listed.  SUSPECT is
+ * local and still counts as up: the caller probes it (liveness_suspects
+ * names the most overdue), any news clears it, and only when the probes
+ * fail does the caller declare it down (liveness_declare_down), which
+ * is news that spreads: merges report it as LIVENESS_HOT and cluster.c
+ * passes it on at once instead of at the next round, so every view has
+ * it within a few message delays rather than O(log N) rounds.
+ *
+ * Lock: l->mu, a leaf; fn of liveness_changes is called after it is
+ * released.
+ */
+#include "liveness.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define LIVENESS_MAX	2048	/* entries kept (members are at most 1024) */
+#define PHI_SUSPECT	1.3	/* three mean gaps: 10^-1.3, a 5% tail */
+#define SUSPECT_FLOOR	3	/* rounds without news before any suspicion */
+#define MEAN_MAX	5	/* rounds: the mean gap counts up to this */
+#define MEAN_WEIGHT	0.2	/* of a new gap in the mean */
+#define LN10		2.302585092994046
+
+struct entry {
+	char		 id[RING_ID_MAX + 1];
+	uint64_t	 gen, hb;
+	bool		 down;
+	uint64_t	 placed, from;
+
+	bool		 heard;		/* gen > 0: the member spoke */
+	bool		 watched;	/* listed (liveness_set_members), not self */
+	int64_t		 last_adv;	/* monotonic ms */
+	double		 mean_gap;	/* ms */
+	char		 reporter[RING_ID_MAX + 1];
+	int64_t		 suspect_since;	/* monotonic ms, 0: not suspect */
+	int		 reported;	/* state last given to liveness_changes */
+};
+
+struct liveness {
+	pthread_mutex_t	 mu;
+	struct entry	*e;		/* sorted by id */
+	size_t		 n, cap;
+	size_t		 self;		/* index of this node's entry */
+	int		 interval_ms;
+};
+
+/* ---- entries ----------------------------------------------------------- */
+
+/* Index of id, or -(insertion point) - 1.  Holds mu. */
+static ssize_t
+do_find(const struct liveness *l, const char *id)
+{
+	size_t lo = 0, hi = l->n, mid;
+	int d;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((d = strcmp(id, l->e[mid].id)) == 0)
+			return (ssize_t)mid;
+		if (d < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return -(ssize_t)lo - 1;
+}
+
+/* The entry for id, created unheard when missing; NULL when full. */
+static struct entry *
+do_get(struct liveness *l, const char *id, int64_t now)
+{
+	ssize_t at = do_find(l, id);
+	struct entry *e;
+	size_t pos;
+
+	if (at >= 0)
+		return &l->e[at];
+	if (l->n >= LIVENESS_MAX || strlen(id) > RING_ID_MAX || id[0] == '\0')
+		return NULL;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+
+		if ((e = realloc(l->e, cap * sizeof(*e))) == NULL)
+			return NULL;
+		l->e = e;
+		l->cap = cap;
+	}
+	pos = (size_t)(-at - 1);
+	memmove(&l->e[pos + 1], &l->e[pos], (l->n - pos) * sizeof(*e));
+	l->n++;
+	if (l->self >= pos && l->n > 1)
+		l->self++;
+	e = &l->e[pos];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->id, sizeof(e->id), "%s", id);
+	e->last_adv = now;
+	e->mean_gap = 2.0 * l->interval_ms;
+	e->reported = -1;
+	return e;
+}
+
+static int
+do_state(const struct liveness *l, const struct entry *e)
+{
+	if (e == &l->e[l->self])
+		return LIVENESS_UP;
+	if (e->down)
+		return LIVENESS_DOWN;
+	if (e->suspect_since != 0)
+		return LIVENESS_SUSPECT;
+	return e->heard ? LIVENESS_UP : LIVENESS_UNKNOWN;
+}
+
+static double
+do_phi(const struct liveness *l, const struct entry *e, int64_t now)
+{
+	double mean = e->mean_gap, cap = (double)MEAN_MAX * l->interval_ms;
+
+	if (mean > cap)
+		mean = cap;
+	if (mean < l->interval_ms / 2.0)
+		mean = l->interval_ms / 2.0;
+	return (double)(now - e->last_adv) / (mean * LN10);
+}
+
+/* ---- the public calls -------------------------------------------------- */
+
+struct liveness *
+liveness_new(const char *self_id, uint64_t gen, int interval_ms)
+{
+	struct liveness *l;
+	struct entry *e;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return NULL;
+	pthread_mutex_init(&l->mu, NULL);
+	l->interval_ms = interval_ms > 0 ? interval_ms : 1000;
+	if ((e = do_get(l, self_id, 0)) == NULL) {
+		liveness_free(l);
+		return NULL;
+	}
+	l->self = 0;
+	e->gen = gen > 0 ? gen : 1;
+	e->heard = true;
+	snprintf(e->reporter, sizeof(e->reporter), "%s", self_id);
+	return l;
+}
+
+void
+liveness_free(struct liveness *l)
+{
+	if (l == NULL)
+		return;
+	pthread_mutex_destroy(&l->mu);
+	free(l->e);
+	free(l);
+}
+
+void
+liveness_set_members(struct liveness *l, const char *const *ids, size_t n,
+    int64_t now)
+{
+	struct entry *e;
+	size_t i;
+
+	pthread_mutex_lock(&l->mu);
+	for (i = 0; i < l->n; i++)
+		l->e[i].watched = false;
+	for (i = 0; i < n; i++) {
+		if ((e = do_get(l, ids[i], now)) == NULL ||
+		    e == &l->e[l->self])
+			continue;
+		e->watched = true;
+	}
+	for (i = 0; i < l->n; i++)
+		if (!l->e[i].watched)
+			l->e[i].suspect_since = 0;
+	pthread_mutex_unlock(&l->mu);
+}
+
+void
+liveness_tick(struct liveness *l, int64_t now)
+{
+	pthread_mutex_lock(&l->mu);
+	l->e[l->self].hb++;
+	l->e[l->self].last_adv = now;
+	pthread_mutex_unlock(&l->mu);
+}
+
+void
+liveness_tick_due(struct liveness *l, int64_t now)
+{
+	pthread_mutex_lock(&l->mu);
+	if (now - l->e[l->self].last_adv >= l->interval_ms) {
+		l->e[l->self].hb++;
+		l->e[l->self].last_adv = now;
+	}
+	pthread_mutex_unlock(&l->mu);
+}
+
+void
+liveness_set_placement(struct liveness *l, uint64_t placed, uint64_t from)
+{
+	pthread_mutex_lock(&l->mu);
+	l->e[l->self].placed = placed;
+	l->e[l->self].from = from;
+	pthread_mutex_unlock(&l->mu);
+}
+
+void
+liveness_emit(struct liveness *l, struct buf *out)
+{
+	const struct entry *e;
+	size_t i;
+	bool first = true;
+
+	buf_puts(out, "\"heartbeats\":[");
+	pthread_mutex_lock(&l->mu);
+	for (i = 0; i < l->n; i++) {
+		e = &l->e[i];
+		if (!e->heard && !e->down)
+			continue;
+		buf_puts(out, first ? "{\"id\":" : ",{\"id\":");
+		first = false;
+		json_emit_string(out, e->id, strlen(e->id));
+		buf_printf(out, ",\"gen\":%llu,\"hb\":%llu,\"down\":%s,"
+		    "\"placed\":%llu,\"from\":%llu}", (unsigned long long)e->gen,
+		    (unsigned long long)e->hb, e->down ? "true" : "false",
+		    (unsigned long long)e->placed, (unsigned long long)e->from);
+	}
+	pthread_mutex_unlock(&l->mu);
+	buf_putc(out, ']');
+}
+
+/* One parsed row. */
+struct row {
+	char		 id[RING_ID_MAX + 1];
+	uint64_t	 gen, hb, placed, from;
+	bool		 down;
+};
+
+static int
+parse_row(const char *s, const struct json_tok *toks, int obj, struct row *r)
+{
+	struct buf id = BUF_INIT;
+	int k;
+
+	memset(r, 0, sizeof(*r));
+	if (toks[obj].type != JSON_OBJECT)
+		return -1;
+	if ((k = json_object_get(s, toks, obj, "id")) < 0 ||
+	    toks[k].type != JSON_STRING)
+		return -1;
+	json_string_decode(s, &toks[k], &id);
+	if (id.len == 0 || id.len > RING_ID_MAX) {
+		buf_free(&id);
+		return -1;
+	}
+	memcpy(r->id, id.data, id.len + 1);
+	buf_free(&id);
+	if ((k = json_object_get(s, toks, obj, "gen")) < 0 ||
+	    json_get_u64(s, &toks[k], &r->gen) != 0 ||
+	    (k = json_object_get(s, toks, obj, "hb")) < 0 ||
+	    json_get_u64(s, &toks[k], &r->hb) != 0)
+		return -1;
+	if ((k = json_object_get(s, toks, obj, "down")) >= 0)
+		r->down = toks[k].type == JSON_TRUE;
+	if ((k = json_object_get(s, toks, obj, "placed")) >= 0)
+		(void)json_get_u64(s, &toks[k], &r->placed);
+	if ((k = json_object_get(s, toks, obj, "from")) >= 0)
+		(void)json_get_u64(s, &toks[k], &r->from);
+	return 0;
+}
+
+/* A row about this node: refute a verdict or a later generation. */
+static int
+do_self(struct liveness *l, const struct row *r)
+{
+	struct entry *me = &l->e[l->self];
+
+	if (r->gen > me->gen) {
+		me->gen = r->gen + 1;
+		me->hb = 0;
+		return LIVENESS_CHANGED | LIVENESS_HOT;
+	}
+	if (r->gen == me->gen && (r->hb > me->hb ||
+	    (r->down && r->hb >= me->hb))) {
+		me->hb = r->hb + 1;
+		return LIVENESS_CHANGED | LIVENESS_HOT;
+	}
+	return 0;
+}
+
+/* Merges one row (the rule of the essay).  Holds mu. */
+static int
+do_merge(struct liveness *l, const struct row *r, const char *from,
+    int64_t now)
+{
+	struct entry *e;
+	bool newer, advanced, was_down;
+	double gap;
+
+	if (strcmp(r->id, l->e[l->self].id) == 0)
+		return do_self(l, r);
+	if ((e = do_get(l, r->id, now)) == NULL)
+		return 0;
+	advanced = r->gen > e->gen || (r->gen == e->gen && r->hb > e->hb);
+	newer = advanced || (r->gen == e->gen && r->hb == e->hb && r->down &&
+	    !e->down);
+	if (!newer)
+		return 0;
+	was_down = e->down;
+	e->gen = r->gen;
+	e->hb = r->hb;
+	e->down = r->down;
+	e->placed = r->placed;
+	e->from = r->from;
+	e->heard = e->heard || r->gen > 0;
+	e->suspect_since = 0;
+	if (r->down) {
+		snprintf(e->reporter, sizeof(e->reporter), "%s", from);
+		return LIVENESS_CHANGED | (was_down ? 0 : LIVENESS_HOT);
+	}
+	if (e->last_adv > 0 && now > e->last_adv) {
+		gap = (double)(now - e->last_adv);
+		e->mean_gap = (1 - MEAN_WEIGHT) * e->mean_gap + MEAN_WEIGHT * gap;
+	}
+	e->last_adv = now;
+	snprintf(e->reporter, sizeof(e->reporter), "%s", from);
+	return LIVENESS_CHANGED | (was_down ? LIVENESS_HOT : 0);
+}
+
+int
+liveness_merge(struct liveness *l, const char *json,
+    const struct json_tok *toks, int arr, const char *from, int64_t now)
+{
+	struct row r;
+	int i, e, rc = 0;
+
+	if (arr < 0 || toks[arr].type != JSON_ARRAY)
+		return 0;
+	pthread_mutex_lock(&l->mu);
+	for (i = 0, e = arr + 1; i < toks[arr].size; i++, e = toks[e].next)
+		if (parse_row(json, toks, e, &r) == 0)
+			rc |= do_merge(l, &r, from != NULL ? from : "", now);
+	pthread_mutex_unlock(&l->mu);
+	return rc;
+}
+
+size_t
+liveness_suspects(struct liveness *l, int64_t now,
+    char (*ids)[RING_ID_MAX + 1], size_t max)
+{
+	double phis[16], phi;
+	size_t i, j, k = 0;
+	struct entry *e;
+
+	if (max > 16)
+		max = 16;
+	pthread_mutex_lock(&l->mu);
+	for (i = 0; i < l->n; i++) {
+		e = &l->e[i];
+		if (!e->watched || e->down)
+			continue;
+		phi = do_phi(l, e, now);
+		if (phi < PHI_SUSPECT || now - e->last_adv <
+		    (int64_t)SUSPECT_FLOOR * l->interval_ms)
+			continue;
+		if (e->suspect_since == 0)
+			e->suspect_since = now;
+		/* Keep the max most overdue, by phi, in order. */
+		if (k == max && (max == 0 || phi <= phis[k - 1]))
+			continue;
+		j = k < max ? k++ : k - 1;
+		for (; j > 0 && phis[j - 1] < phi; j--) {
+			phis[j] = phis[j - 1];
+			memcpy(ids[j], ids[j - 1], sizeof(ids[j]));
+		}
+		phis[j] = phi;
+		memcpy(ids[j], e->id, sizeof(ids[j]));
+	}
+	pthread_mutex_unlock(&l->mu);
+	return k;
+}
+
+bool
+liveness_is_suspect(struct liveness *l, const char *id)
+{
+	ssize_t at;
+	bool s;
+
+	pthread_mutex_lock(&l->mu);
+	at = do_find(l, id);
+	s = at >= 0 && l->e[at].suspect_since != 0;
+	pthread_mutex_unlock(&l->mu);
+	return s;
+}
+
+bool
+liveness_declare_down(struct liveness *l, const char *id, int64_t now)
+{
+	struct entry *e;
+	ssize_t at;
+	bool done = false;
+
+	(void)now;
+	pthread_mutex_lock(&l->mu);
+	at = do_find(l, id);
+	if (at >= 0 && (size_t)at != l->self && l->e[at].suspect_since != 0) {
+		e = &l->e[at];
+		e->down = true;
+		e->suspect_since = 0;
+		snprintf(e->reporter, sizeof(e->reporter), "%s",
+		    l->e[l->self].id);
+		done = true;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return done;
+}
+
+void
+liveness_heard(struct liveness *l, const char *id, int64_t now)
+{
+	struct entry *e;
+	ssize_t at;
+
+	pthread_mutex_lock(&l->mu);
+	at = do_find(l, id);
+	if (at >= 0 && (size_t)at != l->self && l->e[at].heard &&
+	    !l->e[at].down) {
+		e = &l->e[at];
+		if (now > e->last_adv)
+			e->last_adv = now;
+		e->suspect_since = 0;
+		snprintf(e->reporter, sizeof(e->reporter), "%s", e->id);
+	}
+	pthread_mutex_unlock(&l->mu);
+}
+
+void
+liveness_get(struct liveness *l, const char *id, int64_t now,
+    struct liveness_info *out)
+{
+	const struct entry *e;
+	ssize_t at;
+
+	memset(out, 0, sizeof(*out));
+	out->state = LIVENESS_UNKNOWN;
+	out->age_ms = -1;
+	pthread_mutex_lock(&l->mu);
+	if ((at = do_find(l, id)) >= 0) {
+		e = &l->e[at];
+		out->state = do_state(l, e);
+		out->heard = e->heard;
+		out->gen = e->gen;
+		out->hb = e->hb;
+		out->age_ms = now - e->last_adv;
+		snprintf(out->reporter, sizeof(out->reporter), "%s", e->reporter);
+		out->placed = e->placed;
+		out->from = e->from;
+		out->phi = (size_t)at == l->self ? 0 : do_phi(l, e, now);
+	}
+	pthread_mutex_unlock(&l->mu);
+}
+
+void
+liveness_changes(struct liveness *l,
+    void (*fn)(void *arg, const char *id, int state), void *arg)
+{
+	struct change {
+		char	id[RING_ID_MAX + 1];
+		int	state;
+	} *ch = NULL;
+	size_t i, k = 0;
+	int st;
+
+	pthread_mutex_lock(&l->mu);
+	for (i = 0; i < l->n; i++) {
+		st = do_state(l, &l->e[i]);
+		if (st == l->e[i].reported)
+			continue;
+		if (ch == NULL && (ch = calloc(l->n, sizeof(*ch))) == NULL)
+			break;
+		l->e[i].reported = st;
+		memcpy(ch[k].id, l->e[i].id, sizeof(ch[k].id));
+		ch[k++].state = st;
+	}
+	pthread_mutex_unlock(&l->mu);
+	for (i = 0; i < k; i++)
+		fn(arg, ch[i].id, ch[i].state);
+	free(ch);
+}
+
+const char *
+liveness_state_name(int state)
+{
+	switch (state) {
+	case LIVENESS_UP:	return "up";
+	case LIVENESS_SUSPECT:	return "suspect";
+	case LIVENESS_DOWN:	return "down";
+	default:		return "unknown";
+	}
+}

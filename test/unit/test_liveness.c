@@ -1,0 +1,412 @@
+/*
+ * test_liveness.c -- the heartbeat table without sockets or sleeps: time
+ * is passed in.  The merge rule (newer heartbeat wins, down beats up at
+ * the same heartbeat, any later heartbeat overrides a verdict), merges
+ * in any order ending equal, who reported what, the phi-accrual
+ * suspicion and its floor, verdicts declared only on suspects, a node
+ * refuting its own verdict, members never heard of, state changes
+ * reported once, and malformed rows skipped.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "json.h"
+#include "liveness.h"
+#include "tap.h"
+
+#define IV	100	/* the gossip interval of these tests, ms */
+
+/* Merges the message text s ({"heartbeats":[...]}) from `from` at now. */
+static int
+merge(struct liveness *l, const char *s, const char *from, int64_t now)
+{
+	struct json_tok toks[256];
+	int n, arr;
+
+	n = json_parse(s, strlen(s), toks, 256, JSON_DEPTH_DEFAULT, NULL);
+	if (n < 1)
+		return -1;
+	arr = json_object_get(s, toks, 0, "heartbeats");
+	return liveness_merge(l, s, toks, arr, from, now);
+}
+
+/* Merges what b emits into a. */
+static int
+merge_from(struct liveness *a, struct liveness *b, const char *from,
+    int64_t now)
+{
+	struct buf out = BUF_INIT;
+	int rc;
+
+	buf_putc(&out, '{');
+	liveness_emit(b, &out);
+	buf_putc(&out, '}');
+	rc = merge(a, out.data, from, now);
+	buf_free(&out);
+	return rc;
+}
+
+static void
+emit(struct liveness *l, struct buf *out)
+{
+	buf_reset(out);
+	liveness_emit(l, out);
+}
+
+static int
+state(struct liveness *l, const char *id, int64_t now)
+{
+	struct liveness_info li;
+
+	liveness_get(l, id, now, &li);
+	return li.state;
+}
+
+static void
+watch(struct liveness *l, const char *a, const char *b, int64_t now)
+{
+	const char *ids[3] = { "self", a, b };
+
+	liveness_set_members(l, ids, b != NULL ? 3 : 2, now);
+}
+
+static void
+test_basics(void)
+{
+	struct liveness *l = liveness_new("self", 1000, IV);
+	struct liveness_info li;
+	struct buf out = BUF_INIT;
+
+	ok(l != NULL, "liveness_new");
+	liveness_get(l, "self", 0, &li);
+	ok(li.state == LIVENESS_UP && li.gen == 1000 && li.hb == 0,
+	    "this node is up at its generation, heartbeat 0");
+	liveness_tick(l, 10);
+	liveness_tick(l, 20);
+	liveness_get(l, "self", 20, &li);
+	ok(li.hb == 2, "each round raises the heartbeat (%llu)",
+	    (unsigned long long)li.hb);
+	liveness_tick_due(l, 20 + IV / 2);
+	liveness_get(l, "self", 70, &li);
+	ok(li.hb == 2, "tick_due: not within a round of the last raise");
+	liveness_tick_due(l, 20 + IV);
+	liveness_get(l, "self", 120, &li);
+	ok(li.hb == 3, "tick_due: a round after it, raised");
+	liveness_set_placement(l, 7, 9);
+	emit(l, &out);
+	ok(strcmp(out.data, "\"heartbeats\":[{\"id\":\"self\",\"gen\":1000,"
+	    "\"hb\":3,\"down\":false,\"placed\":7,\"from\":9}]") == 0,
+	    "the wire form is pinned: %s", out.data);
+	ok(state(l, "nobody", 0) == LIVENESS_UNKNOWN, "an unknown id is unknown");
+	buf_free(&out);
+	liveness_free(l);
+}
+
+static void
+test_merge_rule(void)
+{
+	struct liveness *l = liveness_new("self", 1000, IV);
+	struct liveness_info li;
+	int rc;
+
+	rc = merge(l, "{\"heartbeats\":[{\"id\":\"a\",\"gen\":5,\"hb\":3,"
+	    "\"down\":false}]}", "b", 100);
+	liveness_get(l, "a", 100, &li);
+	ok((rc & LIVENESS_CHANGED) && li.state == LIVENESS_UP && li.hb == 3 &&
+	    strcmp(li.reporter, "b") == 0,
+	    "a heartbeat heard through b: up, reported by b");
+	rc = merge(l, "{\"heartbeats\":[{\"id\":\"a\",\"gen\":5,\"hb\":2,"
+	    "\"down\":true}]}", "c", 200);
+	liveness_get(l, "a", 200, &li);
+	ok(rc == 0 && li.state == LIVENESS_UP && li.hb == 3,
+	    "an older heartbeat, even a verdict, changes nothing");
+	rc = merge(l, "{\"heartbeats\":[{\"id\":\"a\",\"gen\":5,\"hb\":3,"
+	    "\"down\":true}]}", "c", 300);
+	liveness_get(l, "a", 300, &li);
+	ok((rc & LIVENESS_HOT) && li.state == LIVENESS_DOWN &&
+	    strcmp(li.reporter, "c") == 0,
+	    "a verdict at the same heartbeat wins, and is news to pass on");
+	rc = merge(l, "{\"heartbeats\":[{\"id\":\"a\",\"gen\":5,\"hb\":3,"
+	    "\"down\":true}]}", "d", 350);
+	ok(rc == 0, "the same verdict again is no news");
+	rc = merge(l, "{\"heartbeats\":[{\"id\":\"a\",\"gen\":5,\"hb\":4,"
+	    "\"down\":false}]}", "a", 400);
+	liveness_get(l, "a", 400, &li);
+	ok((rc & LIVENESS_HOT) && li.state == LIVENESS_UP &&
+	    strcmp(li.reporter, "a") == 0,
+	    "a later heartbeat overrides the verdict (a comeback is news)");
+	rc = merge(l, "{\"heartbeats\":[{\"id\":\"a\",\"gen\":6,\"hb\":0,"
+	    "\"down\":false}]}", "b", 500);
+	liveness_get(l, "a", 500, &li);
+	ok((rc & LIVENESS_CHANGED) && li.gen == 6 && li.hb == 0,
+	    "a later generation wins over any heartbeat of an earlier one");
+	liveness_free(l);
+}
+
+/* Tables merged in any order end the same. */
+static void
+test_merge_order(void)
+{
+	const char *msgs[3] = {
+		"{\"heartbeats\":[{\"id\":\"a\",\"gen\":5,\"hb\":3,\"down\":false},"
+		    "{\"id\":\"b\",\"gen\":2,\"hb\":9,\"down\":true}]}",
+		"{\"heartbeats\":[{\"id\":\"a\",\"gen\":5,\"hb\":3,\"down\":true},"
+		    "{\"id\":\"c\",\"gen\":1,\"hb\":1,\"down\":false}]}",
+		"{\"heartbeats\":[{\"id\":\"a\",\"gen\":4,\"hb\":30,\"down\":false},"
+		    "{\"id\":\"b\",\"gen\":2,\"hb\":10,\"down\":false}]}",
+	};
+	static const int orders[6][3] = {
+		{ 0, 1, 2 }, { 0, 2, 1 }, { 1, 0, 2 }, { 1, 2, 0 }, { 2, 0, 1 },
+		{ 2, 1, 0 }
+	};
+	struct buf first = BUF_INIT, out = BUF_INIT;
+	int o, i, same = 0;
+
+	for (o = 0; o < 6; o++) {
+		struct liveness *l = liveness_new("self", 1, IV);
+
+		for (i = 0; i < 3; i++)
+			merge(l, msgs[orders[o][i]], "x", 10);
+		merge(l, msgs[orders[o][0]], "x", 20);	/* idempotent */
+		emit(l, &out);
+		if (o == 0)
+			buf_puts(&first, out.data);
+		same += strcmp(first.data, out.data) == 0;
+		liveness_free(l);
+	}
+	ok(same == 6, "six merge orders (and a repeat) end with one table");
+	ok(strstr(first.data, "{\"id\":\"a\",\"gen\":5,\"hb\":3,\"down\":true") &&
+	    strstr(first.data, "{\"id\":\"b\",\"gen\":2,\"hb\":10,\"down\":false"),
+	    "... the one the rule says: %s", first.data);
+	buf_free(&first);
+	buf_free(&out);
+}
+
+static void
+test_suspicion(void)
+{
+	struct liveness *l = liveness_new("self", 1, IV);
+	char ids[4][RING_ID_MAX + 1];
+	struct liveness_info li;
+	struct buf out = BUF_INIT;
+	size_t n;
+	int64_t t;
+
+	watch(l, "a", "b", 0);
+	merge(l, "{\"heartbeats\":[{\"id\":\"a\",\"gen\":5,\"hb\":1,"
+	    "\"down\":false},{\"id\":\"b\",\"gen\":5,\"hb\":1,"
+	    "\"down\":false}]}", "a", 0);
+	/* News of b keeps coming; of a it stops. */
+	for (t = 100; t <= 1000; t += 100) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "{\"heartbeats\":[{\"id\":\"b\","
+		    "\"gen\":5,\"hb\":%lld,\"down\":false}]}",
+		    (long long)(1 + t / 100));
+		merge(l, msg, "b", t);
+		n = liveness_suspects(l, t, ids, 4);
+		if (t == 200)
+			ok(n == 0, "no suspect before the floor of %d rounds",
+			    3);
+	}
+	n = liveness_suspects(l, 1000, ids, 4);
+	liveness_get(l, "a", 1000, &li);
+	ok(n == 1 && strcmp(ids[0], "a") == 0 && li.state == LIVENESS_SUSPECT,
+	    "a member silent for ten rounds is the one suspect (phi %.1f)",
+	    li.phi);
+	ok(state(l, "b", 1000) == LIVENESS_UP, "the one that kept talking is up");
+	ok(!liveness_declare_down(l, "b", 1000),
+	    "a member that is not suspect cannot be declared down");
+	liveness_heard(l, "a", 1050);
+	ok(!liveness_is_suspect(l, "a") && state(l, "a", 1050) == LIVENESS_UP,
+	    "a call a answers ends the suspicion");
+	n = liveness_suspects(l, 1100, ids, 4);
+	ok(n == 0, "and restarts its clock");
+	n = liveness_suspects(l, 2000, ids, 4);
+	ok(n == 2 && liveness_declare_down(l, "a", 2000) &&
+	    state(l, "a", 2000) == LIVENESS_DOWN,
+	    "silent again, suspect again; its probes failed: declared down");
+	emit(l, &out);
+	ok(strstr(out.data, "{\"id\":\"a\",\"gen\":5,\"hb\":1,\"down\":true") !=
+	    NULL, "the verdict goes out at the heartbeat known");
+	n = liveness_suspects(l, 5000, ids, 4);
+	ok(n == 1 && strcmp(ids[0], "b") == 0,
+	    "a member down is not suspected again (b, silent too, is)");
+	watch(l, "c", NULL, 5000);
+	n = liveness_suspects(l, 5000, ids, 4);
+	ok(n == 0 && !liveness_is_suspect(l, "b"),
+	    "nor is one no longer a member");
+	buf_free(&out);
+	liveness_free(l);
+}
+
+/* The mean gap scales the threshold: slow news, later suspicion. */
+static void
+test_phi_adapts(void)
+{
+	struct liveness *l = liveness_new("self", 1, IV);
+	char ids[2][RING_ID_MAX + 1];
+	int64_t t;
+
+	watch(l, "a", NULL, 0);
+	for (t = 0; t <= 4000; t += 400) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "{\"heartbeats\":[{\"id\":\"a\","
+		    "\"gen\":5,\"hb\":%lld,\"down\":false}]}",
+		    (long long)(1 + t / 400));
+		merge(l, msg, "x", t);
+	}
+	ok(liveness_suspects(l, 4000 + 700, ids, 2) == 0,
+	    "news every 4 rounds: 7 rounds late is not suspect yet");
+	ok(liveness_suspects(l, 4000 + 3000, ids, 2) == 1,
+	    "30 rounds late is");
+	liveness_free(l);
+}
+
+static void
+test_self_refutes(void)
+{
+	struct liveness *l = liveness_new("self", 1000, IV);
+	struct liveness_info li;
+	int rc;
+
+	liveness_tick(l, 0);
+	liveness_tick(l, 0);
+	rc = merge(l, "{\"heartbeats\":[{\"id\":\"self\",\"gen\":1000,\"hb\":2,"
+	    "\"down\":true}]}", "x", 10);
+	liveness_get(l, "self", 10, &li);
+	ok((rc & LIVENESS_HOT) && li.hb == 3 && li.state == LIVENESS_UP,
+	    "a verdict on this node: its heartbeat jumps past it (%llu)",
+	    (unsigned long long)li.hb);
+	rc = merge(l, "{\"heartbeats\":[{\"id\":\"self\",\"gen\":2000,\"hb\":7,"
+	    "\"down\":false}]}", "x", 20);
+	liveness_get(l, "self", 20, &li);
+	ok((rc & LIVENESS_HOT) && li.gen == 2001 && li.hb == 0,
+	    "a later generation of this node's id: its own goes past it");
+	rc = merge(l, "{\"heartbeats\":[{\"id\":\"self\",\"gen\":1000,\"hb\":50,"
+	    "\"down\":true}]}", "x", 30);
+	ok(rc == 0, "an old generation's verdict is ignored");
+	liveness_free(l);
+}
+
+static void
+test_never_heard(void)
+{
+	struct liveness *l = liveness_new("self", 1, IV);
+	char ids[2][RING_ID_MAX + 1];
+	struct buf out = BUF_INIT;
+
+	watch(l, "ghost", NULL, 0);
+	ok(state(l, "ghost", 0) == LIVENESS_UNKNOWN, "a new member is unknown");
+	emit(l, &out);
+	ok(strstr(out.data, "ghost") == NULL, "and not gossiped");
+	ok(liveness_suspects(l, 1000, ids, 2) == 1 &&
+	    liveness_declare_down(l, "ghost", 1000),
+	    "never heard of in ten rounds: suspect, then down");
+	emit(l, &out);
+	ok(strstr(out.data, "{\"id\":\"ghost\",\"gen\":0,\"hb\":0,"
+	    "\"down\":true") != NULL, "its verdict goes out at gen 0, hb 0");
+	merge(l, "{\"heartbeats\":[{\"id\":\"ghost\",\"gen\":9,\"hb\":0,"
+	    "\"down\":false}]}", "ghost", 1100);
+	ok(state(l, "ghost", 1100) == LIVENESS_UP,
+	    "its first real heartbeat overrides that");
+	buf_free(&out);
+	liveness_free(l);
+}
+
+struct seen {
+	char	ids[8][RING_ID_MAX + 1];
+	int	states[8];
+	int	n;
+};
+
+static void
+on_change(void *arg, const char *id, int st)
+{
+	struct seen *s = arg;
+
+	if (s->n < 8) {
+		snprintf(s->ids[s->n], sizeof(s->ids[0]), "%s", id);
+		s->states[s->n++] = st;
+	}
+}
+
+static void
+test_changes(void)
+{
+	struct liveness *l = liveness_new("self", 1, IV);
+	struct seen s;
+
+	memset(&s, 0, sizeof(s));
+	watch(l, "a", NULL, 0);
+	liveness_changes(l, on_change, &s);
+	ok(s.n == 2, "the first call reports every entry (%d)", s.n);
+	memset(&s, 0, sizeof(s));
+	liveness_changes(l, on_change, &s);
+	ok(s.n == 0, "then only changes");
+	merge(l, "{\"heartbeats\":[{\"id\":\"a\",\"gen\":5,\"hb\":1,"
+	    "\"down\":false}]}", "a", 10);
+	merge(l, "{\"heartbeats\":[{\"id\":\"a\",\"gen\":5,\"hb\":2,"
+	    "\"down\":false}]}", "a", 20);
+	liveness_changes(l, on_change, &s);
+	ok(s.n == 1 && strcmp(s.ids[0], "a") == 0 &&
+	    s.states[0] == LIVENESS_UP, "two heartbeats: one change, to up");
+	liveness_free(l);
+}
+
+static void
+test_malformed(void)
+{
+	struct liveness *l = liveness_new("self", 1, IV);
+	int rc;
+
+	rc = merge(l, "{\"heartbeats\":[1,\"x\",{\"id\":5},{\"id\":\"a\"},"
+	    "{\"id\":\"a\",\"gen\":-1,\"hb\":1},{\"id\":\"\",\"gen\":1,\"hb\":1},"
+	    "{\"id\":\"b\",\"gen\":1,\"hb\":1,\"down\":false}]}", "x", 0);
+	ok(rc == LIVENESS_CHANGED && state(l, "a", 0) == LIVENESS_UNKNOWN &&
+	    state(l, "b", 0) == LIVENESS_UP,
+	    "malformed rows are skipped, the good one is taken");
+	ok(merge(l, "{\"heartbeats\":{}}", "x", 0) == 0 &&
+	    merge(l, "{}", "x", 0) == 0, "no array: nothing");
+	liveness_free(l);
+}
+
+/* Two tables exchanging both ways converge. */
+static void
+test_exchange(void)
+{
+	struct liveness *a = liveness_new("a", 10, IV);
+	struct liveness *b = liveness_new("b", 20, IV);
+	struct liveness *c = liveness_new("c", 30, IV);
+	struct liveness_info li;
+
+	liveness_tick(c, 0);
+	merge_from(b, c, "c", 0);	/* c -> b */
+	merge_from(a, b, "b", 0);	/* b -> a */
+	liveness_get(a, "c", 0, &li);
+	ok(li.state == LIVENESS_UP && li.gen == 30 && li.hb == 1 &&
+	    strcmp(li.reporter, "b") == 0,
+	    "news of c reaches a through b, reported by b");
+	liveness_free(a);
+	liveness_free(b);
+	liveness_free(c);
+}
+
+int
+main(void)
+{
+	test_basics();
+	test_merge_rule();
+	test_merge_order();
+	test_suspicion();
+	test_phi_adapts();
+	test_self_refutes();
+	test_never_heard();
+	test_changes();
+	test_malformed();
+	test_exchange();
+	return tap_done();
+}
