@@ -118,8 +118,9 @@ static const struct flag flags[] = {
 	{ "peer-timeout-ms", FLAG_NUM, F(peer_timeout_ms), 10, 600000,
 	  "deadline of one call to another node, connect included (default 2000)" },
 	{ "gossip-interval-ms", FLAG_NUM, F(gossip_interval_ms), 50, 3600000,
-	  "milliseconds between membership exchanges with a random member "
-	  "(default 1000)" },
+	  "milliseconds between gossip rounds: heartbeats and the member "
+	  "list exchanged with a random member; a member three rounds late is "
+	  "suspect (default 1000)" },
 	{ "hint-max", FLAG_NUM, F(hint_max), 1, 100000000,
 	  "most hints kept for members that are down (default 100000)" },
 	{ "anti-entropy-interval", FLAG_NUM, F(anti_entropy_interval), 0, 86400,
