@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/base64.h"
@@ -43,6 +44,7 @@
 #include "lib/json.h"
 #include "lib/net.h"
 #include "lib/opt.h"
+#include "lib/rng.h"
 #include "lib/verify.h"
 
 #ifndef KVD_VERSION
@@ -65,6 +67,10 @@ struct opts {
 	int		 retries;	/* --retry: extra attempts on 503/transport errors */
 	const char	*r, *w;		/* --r, --w: read and write quorums, or NULL */
 	const char	*ttl;		/* --ttl: seconds (put, mput), or NULL */
+	const char	*if_match;	/* put, delete: --if-match ETAG, or NULL */
+	bool		 create;	/* put: --create (If-None-Match: *) */
+	bool		 etag;		/* get: --etag, the ETag on stderr or in --json */
+	bool		 serial;	/* get: --serial, a read through consensus */
 };
 
 /* Every command, with its usage line and what it does (kvctl help CMD). */
@@ -73,18 +79,31 @@ static const struct {
 	const char	*usage;
 	const char	*help;
 } commands[] = {
-	{ "put", "kvctl put KEY VALUE|-|@FILE [--ttl SECONDS]",
+	{ "put", "kvctl put KEY VALUE|-|@FILE [--ttl S] [--if-match ETAG | --create]",
 	  "Stores VALUE under KEY (- reads stdin, @FILE a file; the bytes are\n"
-	  "sent as they are). With --ttl the key expires that many seconds\n"
-	  "later (1 to 315360000); a later put without it clears it. Silent on\n"
-	  "success; --json prints the answer." },
-	{ "get", "kvctl get KEY",
+	  "sent as they are). Silent on success; --json prints the answer.\n"
+	  "--ttl S makes the key expire S seconds later (1 to 315360000); a\n"
+	  "later put without it clears it.\n"
+	  "--if-match ETAG stores only while ETAG is still the key's version,\n"
+	  "--create only when the key does not exist: a compare-and-swap that\n"
+	  "holds across nodes (exit 4 when the condition fails)." },
+	{ "get", "kvctl get KEY [--etag] [--serial]",
 	  "Writes the value's exact bytes to stdout (a newline is added only on\n"
 	  "a terminal). --json prints {\"key\",\"value\"} instead. Exit 1 when\n"
-	  "the key does not exist." },
-	{ "delete", "kvctl delete KEY",
+	  "the key does not exist. --etag prints the version's ETag on stderr\n"
+	  "(in the JSON with --json); --serial reads through a consensus round\n"
+	  "of a majority of the owners (linearizable)." },
+	{ "delete", "kvctl delete KEY [--if-match ETAG]",
 	  "Deletes KEY (a tombstone, replicated like a write). Exit 1 when there\n"
-	  "was nothing to delete." },
+	  "was nothing to delete; with --if-match, exit 4 when ETAG is no longer\n"
+	  "the key's version." },
+	{ "incr", "kvctl incr KEY [N]",
+	  "Adds N (default 1; negative subtracts) to the integer stored under\n"
+	  "KEY (absent counts as 0) with a compare-and-swap loop: a serial read,\n"
+	  "then a write with --if-match, again on a conflict, at most 100 tries.\n"
+	  "Prints the new value. Exit 4 when the value is not an integer or the\n"
+	  "key kept changing; 5 when a write's outcome is unknown (503): it is\n"
+	  "never repeated, so an increment is never applied twice." },
 	{ "mget", "kvctl mget KEY [KEY...]",
 	  "Reads up to 1000 keys in one request (POST /batch): each value found\n"
 	  "is written with a newline, in order; each key missing is named on\n"
@@ -123,6 +142,7 @@ usage(FILE *f)
 	    "  put KEY VALUE|-|@FILE   store a value (- reads stdin, @FILE a file)\n"
 	    "  get KEY                 print the value's exact bytes\n"
 	    "  delete KEY              delete a key\n"
+	    "  incr KEY [N]            add N (default 1) to an integer, atomically\n"
 	    "  mget KEY...             read many keys in one request\n"
 	    "  mput KEY VALUE...       write many keys in one request\n"
 	    "  watch KEY               print each new value as it changes\n"
@@ -147,13 +167,17 @@ usage(FILE *f)
 	    "  --r Q, --w Q            read / write quorum of get, put, delete:\n"
 	    "                          1..N, one, quorum or all (server's R, W)\n"
 	    "  --ttl SECONDS           put, mput: the keys expire after SECONDS\n"
+	    "  --if-match ETAG         put, delete: only while ETAG is the version\n"
+	    "  --create                put: only when the key does not exist\n"
+	    "  --etag                  get: print the ETag on stderr (or in --json)\n"
+	    "  --serial                get: read through a consensus of the owners\n"
 	    "  -q, --quiet             no messages on stderr (KVCTL_QUIET=1)\n"
 	    "  -v, --verbose           trace requests and responses on stderr\n"
 	    "                          (KVCTL_VERBOSE=1)\n"
 	    "  --help, --version\n\n"
 	    "Exit status: 0 ok, 1 not found, 2 usage, 3 no server reachable or\n"
-	    "timed out, 4 other client error (e.g. 412), 5 server error or\n"
-	    "quorum failure.\n");
+	    "timed out, 4 other client error (e.g. 412: a condition failed), 5\n"
+	    "server error or quorum failure.\n");
 }
 
 /*
@@ -326,6 +350,10 @@ key_target(const struct opts *o, const char *key, bool write, struct buf *out)
 
 	buf_puts(out, "/kv/");
 	http_percent_encode(key, strlen(key), out);
+	if (!write && o->serial) {
+		buf_puts(out, "?serial=1");
+		return;
+	}
 	if (o->r != NULL) {
 		buf_printf(out, "%cr=%s", sep, o->r);
 		sep = '&';
@@ -417,25 +445,46 @@ read_value(const struct opts *o, const char *arg, struct buf *value)
 	return 0;
 }
 
+/*
+ * The condition header of a write (--if-match, --create) into out, which
+ * stays empty without one.  An ETag is sent quoted, as kvd gives it
+ * (quotes are added when it has none); * stands for any version.
+ */
+static void
+condition_header(const struct opts *o, struct buf *out)
+{
+	const char *e = o->if_match;
+
+	if (o->create)
+		buf_puts(out, "If-None-Match: *\r\n");
+	else if (e != NULL && strcmp(e, "*") == 0)
+		buf_puts(out, "If-Match: *\r\n");
+	else if (e != NULL)
+		buf_printf(out, "If-Match: %s%s%s\r\n", e[0] == '"' ? "" : "\"", e,
+		    e[0] == '"' ? "" : "\"");
+}
+
 static int
 cmd_put(const struct opts *o, const char *key, const char *arg)
 {
 	struct client_response res;
-	struct buf target = BUF_INIT, value = BUF_INIT;
+	struct buf target = BUF_INIT, value = BUF_INIT, cond = BUF_INIT;
 	int rc;
 
 	if ((rc = read_value(o, arg, &value)) != 0)
 		goto out;
 	key_target(o, key, true, &target);
+	condition_header(o, &cond);
 	client_response_init(&res);
 	rc = request(o, "PUT", target.data, "application/octet-stream",
-	    value.data, value.len, NULL, &res);
+	    value.data, value.len, cond.len ? cond.data : NULL, &res);
 	if (rc == 0)
 		rc = report(o, &res, "put");
 	client_response_free(&res);
 out:
 	buf_free(&target);
 	buf_free(&value);
+	buf_free(&cond);
 	return rc;
 }
 
@@ -661,17 +710,46 @@ cmd_mput(const struct opts *o, int n, char **kv)
 	return rc;
 }
 
+/* The last '}' of a JSON body, or NULL. */
+static char *
+memrchr_brace(char *p, size_t n)
+{
+	while (n > 0)
+		if (p[--n] == '}')
+			return p + n;
+	return NULL;
+}
+
 static int
 cmd_get(const struct opts *o, const char *key)
 {
 	struct client_response res;
 	struct buf target = BUF_INIT;
+	char tag[512], *end;
+	size_t len;
 	int rc;
 
 	key_target(o, key, false, &target);
 	client_response_init(&res);
 	rc = request(o, "GET", target.data, NULL, NULL, 0,
 	    o->json ? NULL : "Accept: application/octet-stream\r\n", &res);
+	if (rc == 0 && res.http.status == 200 && o->etag &&
+	    client_header(&res, "ETag", tag, sizeof(tag)) != NULL) {
+		/* The bare token: what --if-match takes back. */
+		len = strlen(tag);
+		if (len >= 2 && tag[0] == '"' && tag[len - 1] == '"') {
+			memmove(tag, tag + 1, len - 2);
+			tag[len - 2] = '\0';
+		}
+		if (o->json && res.body.len >= 2 &&
+		    (end = memrchr_brace(res.body.data, res.body.len)) != NULL) {
+			res.body.len = (size_t)(end - res.body.data);
+			buf_puts(&res.body, ",\"etag\":");
+			json_emit_string(&res.body, tag, strlen(tag));
+			buf_puts(&res.body, "}\n");
+		} else if (!o->json)
+			fprintf(stderr, "%s\n", tag);
+	}
 	if (rc == 0 && res.http.status == 200) {
 		fwrite(res.body.data, 1, res.body.len, stdout);
 		if (isatty(STDOUT_FILENO) && !o->json)
@@ -707,12 +785,146 @@ cmd_simple(const struct opts *o, const char *method, const char *target,
 static int
 cmd_delete(const struct opts *o, const char *key)
 {
-	struct buf target = BUF_INIT;
+	struct client_response res;
+	struct buf target = BUF_INIT, cond = BUF_INIT;
 	int rc;
 
 	key_target(o, key, true, &target);
-	rc = cmd_simple(o, "DELETE", target.data, NULL, "delete", false);
+	condition_header(o, &cond);
+	client_response_init(&res);
+	rc = request(o, "DELETE", target.data, NULL, NULL, 0,
+	    cond.len ? cond.data : NULL, &res);
+	if (rc == 0)
+		rc = report(o, &res, "delete");
+	client_response_free(&res);
 	buf_free(&target);
+	buf_free(&cond);
+	return rc;
+}
+
+#define INCR_TRIES	100
+
+/* Reads all of s (an optional '-', then digits) as an int64.  0 or -1. */
+static int
+parse_int64(const char *s, size_t n, int64_t *out)
+{
+	uint64_t u = 0, lim;
+	size_t i = 0;
+	bool neg = n > 0 && s[0] == '-';
+
+	i = neg;
+	if (i == n)
+		return -1;
+	lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	for (; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9' ||
+		    u > (lim - (uint64_t)(s[i] - '0')) / 10)
+			return -1;
+		u = u * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = neg ? (int64_t)(0 - u) : (int64_t)u;
+	return 0;
+}
+
+/*
+ * kvctl incr KEY [N]: a compare-and-swap loop.  Each try reads the key
+ * through consensus (GET ?serial=1) and writes value + N with If-Match
+ * (If-None-Match: * while it is absent); a 412 means another writer got
+ * there first, so it reads again, after a short random pause.  A write
+ * answered 503 (or not at all) may or may not have been applied, and is
+ * never repeated: the answer is exit 5.  Prints the new value.
+ */
+static int
+cmd_incr(const struct opts *o, const char *key, int64_t delta)
+{
+	struct client_response res;
+	struct opts once = *o;
+	struct buf target = BUF_INIT, put = BUF_INIT, hdr = BUF_INIT,
+	    val = BUF_INIT;
+	char tag[512];
+	int64_t cur, next;
+	int rc = EXIT_CLIENT, tries;
+	uint64_t rng = (uint64_t)getpid() * 2654435761u + (uint64_t)time(NULL);
+
+	once.retries = 0;	/* a write's 503 is never repeated */
+	buf_puts(&target, "/kv/");
+	http_percent_encode(key, strlen(key), &target);
+	buf_append(&put, target.data, target.len);
+	if (o->w != NULL)
+		buf_printf(&put, "?w=%s", o->w);
+	buf_puts(&target, "?serial=1");
+	for (tries = 0; tries < INCR_TRIES; tries++) {
+		client_response_init(&res);
+		if ((rc = request(o, "GET", target.data, NULL, NULL, 0,
+		    "Accept: application/octet-stream\r\n", &res)) != 0)
+			goto next;
+		buf_reset(&hdr);
+		if (res.http.status == 404) {
+			cur = 0;
+			buf_puts(&hdr, "If-None-Match: *\r\n");
+		} else if (res.http.status == 200 &&
+		    client_header(&res, "ETag", tag, sizeof(tag)) != NULL) {
+			if (parse_int64(res.body.data, res.body.len, &cur) != 0) {
+				if (!o->quiet)
+					fprintf(stderr, "kvctl: incr: %s holds a value "
+					    "that is not an integer\n", key);
+				rc = EXIT_CLIENT;
+				goto next;
+			}
+			buf_printf(&hdr, "If-Match: %s\r\n", tag);
+		} else {
+			rc = report(o, &res, "incr");
+			goto next;
+		}
+		if ((delta > 0 && cur > INT64_MAX - delta) ||
+		    (delta < 0 && cur < INT64_MIN - delta)) {
+			if (!o->quiet)
+				fprintf(stderr, "kvctl: incr: %s + %lld would "
+				    "overflow\n", key, (long long)delta);
+			rc = EXIT_CLIENT;
+			goto next;
+		}
+		next = cur + delta;
+		buf_reset(&val);
+		buf_printf(&val, "%lld", (long long)next);
+		client_response_free(&res);
+		client_response_init(&res);
+		if ((rc = request(&once, "PUT", put.data,
+		    "application/octet-stream", val.data, val.len, hdr.data,
+		    &res)) != 0)
+			goto next;
+		if (res.http.status == 412) {
+			client_response_free(&res);
+			poll(NULL, 0, (int)(rng_next(&rng) % (5u << (tries < 5 ?
+			    tries : 5))));
+			continue;
+		}
+		if (res.http.status / 100 == 2) {
+			if (o->json)
+				fwrite(res.body.data, 1, res.body.len, stdout);
+			else
+				printf("%s\n", val.data);
+			rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_CLIENT;
+		} else {
+			rc = report(o, &res, "incr");
+			if (res.http.status >= 500 && !o->quiet)
+				fprintf(stderr, "kvctl: incr: the increment may or "
+				    "may not have been applied; it is not retried\n");
+		}
+next:
+		client_response_free(&res);
+		break;
+	}
+	if (tries == INCR_TRIES) {
+		if (!o->quiet)
+			fprintf(stderr, "kvctl: incr: gave up after %d tries: %s "
+			    "kept changing\n", INCR_TRIES, key);
+		rc = EXIT_CLIENT;
+	}
+	buf_free(&target);
+	buf_free(&put);
+	buf_free(&hdr);
+	buf_free(&val);
 	return rc;
 }
 
@@ -1544,6 +1756,37 @@ cmd_help(int nargs, char **args)
 	return usage_error(NULL, "no command '%s' (try 'kvctl help')", args[1]);
 }
 
+/*
+ * Flags that only some commands take go with those only: --ttl with put
+ * and mput, --if-match with put and delete, --create with put, --etag
+ * and --serial with get.  0, or EXIT_USAGE after the message.
+ */
+static int
+check_command_flags(const struct opts *o, const char *cmd)
+{
+	bool put = strcmp(cmd, "put") == 0, get = strcmp(cmd, "get") == 0;
+
+	if (o->ttl != NULL && !put && strcmp(cmd, "mput") != 0)
+		return usage_error(NULL, "--ttl goes with put and mput only");
+	if (o->if_match != NULL && !put && strcmp(cmd, "delete") != 0)
+		return usage_error(NULL, "--if-match goes with put or delete");
+	if (o->create && !put)
+		return usage_error(NULL, "--create goes with put");
+	if (o->create && o->if_match != NULL)
+		return usage_error(NULL, "--create and --if-match exclude each "
+		    "other");
+	if ((o->etag || o->serial) && !get)
+		return usage_error(NULL, "%s goes with get", o->etag ? "--etag" :
+		    "--serial");
+	if (o->serial && o->r != NULL)
+		return usage_error(NULL, "--serial reads a majority of the owners; "
+		    "it takes no --r");
+	if ((o->if_match != NULL || o->create) && o->r != NULL)
+		return usage_error(NULL, "a conditional write reads a majority of "
+		    "the owners; it takes no --r");
+	return 0;
+}
+
 static int run(int argc, char **argv, char **args);
 
 int
@@ -1585,7 +1828,9 @@ run(int argc, char **argv, char **args)
 		a = argv[i];
 		passthrough = nargs > 0 && (strcmp(args[0], "verify") == 0 ||
 		    strcmp(args[0], "bench") == 0);
-		if (flags_done || a[0] != '-' || strcmp(a, "-") == 0) {
+		if (flags_done || a[0] != '-' || strcmp(a, "-") == 0 ||
+		    (nargs == 2 && strcmp(args[0], "incr") == 0 &&
+		    a[1] >= '0' && a[1] <= '9')) {	/* incr KEY -5 */
 			args[nargs++] = argv[i];
 		} else if (strcmp(a, "--") == 0 && !passthrough) {
 			flags_done = true;
@@ -1632,6 +1877,17 @@ run(int argc, char **argv, char **args)
 				return usage_error(NULL, "bad --ttl '%s' (whole "
 				    "seconds, 1 to 315360000)", v);
 			o.ttl = v;
+		} else if ((v = opt_value(argc, argv, &i, "--if-match",
+		    &missing)) != NULL) {
+			if (*v == '\0')
+				return usage_error(NULL, "--if-match needs an ETag");
+			o.if_match = v;
+		} else if (strcmp(a, "--create") == 0) {
+			o.create = true;
+		} else if (strcmp(a, "--etag") == 0) {
+			o.etag = true;
+		} else if (strcmp(a, "--serial") == 0) {
+			o.serial = true;
 		} else if ((v = opt_value(argc, argv, &i, "--retry",
 		    &missing)) != NULL) {
 			if (parse_retries(v, &o.retries) != 0)
@@ -1651,9 +1907,19 @@ run(int argc, char **argv, char **args)
 		return usage_error(NULL, "missing command");
 	if (strcmp(args[0], "help") == 0)
 		return cmd_help(nargs, args);
-	if (o.ttl != NULL && strcmp(args[0], "put") != 0 &&
-	    strcmp(args[0], "mput") != 0)
-		return usage_error(NULL, "--ttl goes with put and mput only");
+	if ((rc = check_command_flags(&o, args[0])) != 0)
+		return rc;
+	if (strcmp(args[0], "incr") == 0) {
+		int64_t delta = 1;
+
+		if (nargs < 2 || nargs > 3 || args[1][0] == '\0')
+			return usage_error(NULL, "usage: kvctl incr KEY [N]");
+		if (nargs == 3 && parse_int64(args[2], strlen(args[2]),
+		    &delta) != 0)
+			return usage_error(NULL, "bad N '%s' for incr (an integer)",
+			    args[2]);
+		return cmd_incr(&o, args[1], delta);
+	}
 	if (strcmp(args[0], "put") == 0) {
 		if (nargs != 3)
 			return usage_error(NULL, "usage: kvctl put KEY VALUE|-|@FILE");

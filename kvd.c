@@ -78,6 +78,7 @@ struct config {
 	long	 hint_max;
 	long	 anti_entropy_interval;	/* seconds */
 	long	 tombstone_grace;	/* seconds */
+	long	 cas_window;		/* seconds */
 	bool	 allow_stale;
 	bool	 apply_peers;
 	bool	 request_log;
@@ -131,6 +132,10 @@ static const struct flag flags[] = {
 	  "(default 86400)" },
 	{ "allow-stale", FLAG_BOOL, F(allow_stale), 0, 0,
 	  "start even if this node was away longer than --tombstone-grace" },
+	{ "cas-window", FLAG_NUM, F(cas_window), 1, 86400 * 7,
+	  "seconds a key's consensus state (conditional writes) is kept after "
+	  "its last ballot; older ballots are refused; at least 12 peer "
+	  "timeouts (default 3600)" },
 	{ "cluster-secret-file", FLAG_STR, F(cluster_secret_file), 0, 0,
 	  "file (mode 0600) holding the shared secret that signs node-to-node "
 	  "requests" },
@@ -403,6 +408,7 @@ config_defaults(struct config *cfg)
 	cfg->hint_max = 100000;
 	cfg->anti_entropy_interval = 10;
 	cfg->tombstone_grace = 86400;
+	cfg->cas_window = 3600;
 	cfg->log_level = "info";
 	cfg->log_format = "text";
 }
@@ -446,6 +452,11 @@ check_config(struct config *cfg)
 	if (cfg->peers != NULL && cluster_peers_check(cfg->peers, err,
 	    sizeof(err)) != 0)
 		die_usage("%s", err);
+	/* A conditional write's deadline is 3 peer timeouts (cas.h). */
+	if (cfg->cas_window * 1000 < 12 * cfg->peer_timeout_ms)
+		die_usage("%s", "--cas-window is too short for --peer-timeout-ms: "
+		    "it must be at least 12 peer timeouts (4 times a conditional "
+		    "write's deadline)");
 }
 
 /* The node's configuration, from the flags. */
@@ -471,6 +482,7 @@ node_config_from(const struct config *cfg, struct auth *auth,
 	nc->hint_max = (size_t)cfg->hint_max;
 	nc->anti_entropy_interval_s = (int)cfg->anti_entropy_interval;
 	nc->tombstone_grace_s = cfg->tombstone_grace;
+	nc->cas_window_s = cfg->cas_window;
 	nc->allow_stale = cfg->allow_stale;
 	nc->snapshot_interval_s = (int)cfg->snapshot_interval;
 	nc->shutdown_grace_ms = (int)cfg->shutdown_grace * 1000;

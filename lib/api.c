@@ -41,6 +41,7 @@
 #include "auth.h"
 #include "base64.h"
 #include "buf.h"
+#include "cas.h"
 #include "clock.h"
 #include "cluster.h"
 #include "hints.h"
@@ -91,7 +92,7 @@ static struct metric_family *m_requests, *m_duration;
 enum route {
 	R_NONE, R_KV, R_HEALTH, R_NODES, R_JOIN, R_LEAVE, R_REPLICATE, R_FETCH,
 	R_MEMBERS, R_BATCH, R_AE_SYNC, R_METRICS, R_READY, R_VERSION, R_CLEANUP,
-	R_DIGESTS, R_MULTI
+	R_DIGESTS, R_MULTI, R_PAXOS
 };
 
 /* The routes: a path (a prefix when it ends in '/'), and its methods. */
@@ -113,6 +114,9 @@ static const struct {
 	{ R_BATCH,	"/internal/batch",	"POST" },
 	{ R_DIGESTS,	"/internal/digests",	"POST" },
 	{ R_AE_SYNC,	"/internal/ae/sync",	"POST" },
+	{ R_PAXOS,	CAS_ROUTE_PREPARE,	"POST" },
+	{ R_PAXOS,	CAS_ROUTE_ACCEPT,	"POST" },
+	{ R_PAXOS,	CAS_ROUTE_COMMIT,	"POST" },
 	{ R_METRICS,	"/metrics",		"GET, HEAD" },
 	{ R_READY,	"/ready",		"GET, HEAD" },
 	{ R_VERSION,	"/version",		"GET, HEAD" },
@@ -285,7 +289,7 @@ params_of(int route, const struct http_request *req)
 	if (route != R_KV)
 		return "";
 	if (method_is(req, "GET") || method_is(req, "HEAD"))
-		return "r raw wait timeout";
+		return "r raw wait timeout serial";
 	if (method_is(req, "PUT"))
 		return "r w ttl";
 	return "r w";
@@ -309,6 +313,38 @@ ttl_of(const char *s, size_t n)
 }
 
 #define TTL_BAD	"bad ttl: want whole seconds from 1 to 315360000"
+
+/* True for a GET with ?serial, ?serial=1 or ?serial=true (check_params). */
+static bool
+wants_serial(const struct http_request *req)
+{
+	return req->query != NULL &&
+	    http_query_get(req->query, req->query_len, "serial", NULL, NULL);
+}
+
+/*
+ * ?serial (a read through the consensus of the owners) takes no r and
+ * no wait, and a value like raw's.  0, or -1 after filling res.
+ */
+static int
+check_serial(const struct http_request *req, const char *v, size_t vlen,
+    struct server_response *res)
+{
+	if (!(vlen == 0 || (vlen == 1 && v[0] == '1') ||
+	    (vlen == 4 && memcmp(v, "true", 4) == 0))) {
+		server_error_code(res, 400, "bad_param", "bad serial: give it "
+		    "bare (?serial), or as serial=1 or serial=true");
+		return -1;
+	}
+	if (http_query_get(req->query, req->query_len, "r", NULL, NULL) ||
+	    http_query_get(req->query, req->query_len, "wait", NULL, NULL)) {
+		server_error_code(res, 400, "bad_param", "serial goes with "
+		    "neither r nor wait: a serial read asks a majority of the "
+		    "owners through a consensus round");
+		return -1;
+	}
+	return 0;
+}
 
 /* True when name[0..n) is one of the space-separated names in list. */
 static bool
@@ -377,6 +413,9 @@ check_params(int route, const struct http_request *req,
 			server_error_code(res, 400, "bad_param", TTL_BAD);
 			return -1;
 		}
+		if (n == 6 && memcmp(p, "serial", 6) == 0 &&
+		    check_serial(req, v, vlen, res) != 0)
+			return -1;
 		if (n == 3 && memcmp(p, "raw", 3) == 0 && !(vlen == 0 ||
 		    (vlen == 1 && v[0] == '1') ||
 		    (vlen == 4 && memcmp(v, "true", 4) == 0))) {
@@ -426,7 +465,8 @@ quorum_error(struct server_response *res, const struct replica_result *rr)
 	    "\"replicas\":\"%s\",\"acked\":\"%s\"}\n", rr->status == 404 ?
 	    "not_found" : rr->status == 412 ? "precondition_failed" :
 	    strncmp(msg, "storage failure", 15) == 0 ? "storage_failure" :
-	    strncmp(msg, "another conditional", 19) == 0 ? "busy" :
+	    strncmp(msg, "busy", 4) == 0 ? "busy" :
+	    strncmp(msg, "contention", 10) == 0 ? "busy" :
 	    "quorum_failed", rr->acks, rr->required, rr->replicas.data,
 	    rr->acked.data);
 }
@@ -497,7 +537,10 @@ handle_get(struct node *nd, const struct server_request *sr,
 	if (quorum_param(nd, sr->http, "r", &r, res) != 0)
 		return;
 	replica_result_init(&rr);
-	replica_get(nd->replica, key->data, key->len, r, &rr);
+	if (wants_serial(sr->http))
+		cas_get(nd->cas, key->data, key->len, &rr);
+	else
+		replica_get(nd->replica, key->data, key->len, r, &rr);
 	answer_get(sr, key, &rr, res);
 	replica_result_free(&rr);
 }
@@ -848,7 +891,17 @@ handle_write(struct node *nd, const struct server_request *sr,
 		wr.value = value.data;
 		wr.value_len = value.len;
 	}
-	replica_put(nd->replica, key->data, key->len, &wr, &rr);
+	if (wr.if_match_any || wr.if_match != NULL || wr.if_none_match) {
+		/* A conditional write: a consensus round among the owners. */
+		if (wr.r != 0) {
+			server_error_code(res, 400, "bad_param", "r does not "
+			    "apply to a conditional write: it reads a majority "
+			    "of the owners");
+			goto out;
+		}
+		cas_put(nd->cas, key->data, key->len, &wr, &rr);
+	} else
+		replica_put(nd->replica, key->data, key->len, &wr, &rr);
 	put_quorum_headers(res, &rr, rr.status < 300);
 	if (rr.status >= 300) {
 		if (rr.status == 503)
@@ -1635,6 +1688,10 @@ api_handle(void *arg, const struct server_request *sr,
 	case R_AE_SYNC:
 		res->status = served(ae_serve_sync(nd->ae, sr->body,
 		    sr->body_len, &res->body), res);
+		break;
+	case R_PAXOS:
+		res->status = served(cas_serve(nd->cas, routes[i].path,
+		    sr->body, sr->body_len, &res->body), res);
 		break;
 	case R_METRICS:
 		res->content_type = METRICS_CONTENT_TYPE;

@@ -11,6 +11,7 @@
  *	directory	DATA_DIR/ID: LOCK, incarnation, the away check
  *	watch		parked ?wait= requests; the store tells it of changes
  *	store		the data (close: the final snapshot, then close)
+ *	paxos		the acceptor's state and log (DATA_DIR/ID/paxos)
  *	aside		refused.jsonl: records peers refuse for good
  *	peers		the connection pool every node-to-node call uses
  *	cluster		membership, and liveness by gossip (heartbeats,
@@ -19,6 +20,9 @@
  *			peers, store)
  *	replica		quorum reads and writes; its worker pool's tasks use
  *			all of the above, so it drains them when it closes
+ *	cas		conditional writes and serial reads: Paxos rounds
+ *			over the owners (store, paxos, cluster, peers,
+ *			hints, replica's counters); drains its pool too
  *	transfer	data handoff on membership change
  *	anti-entropy	hash-tree exchanges
  *	housekeeping	snapshots, tombstone collection, the alive stamp
@@ -42,8 +46,10 @@
  * node was away), and the files of the store, cluster and hints.
  *
  * HOUSEKEEPING is one thread sleeping on a stopper (clock.h): a snapshot
- * every snapshot_interval_s, and every minute tombstone collection and
- * the alive stamp.
+ * every snapshot_interval_s, every minute tombstone collection and the
+ * alive stamp, and every minute (a quarter of --cas-window when that is
+ * shorter) the consensus state's upkeep: rounds that settle proposals
+ * left in progress (cas_repair), collection and compaction (paxos.h).
  */
 #include "node.h"
 
@@ -63,6 +69,8 @@
 #define HOUSEKEEPING_MS	60000	/* tombstone collection and the alive stamp */
 #define PEER_POOL_IDLE	64	/* idle connections kept per peer */
 #define HINT_INTERVAL_MS 1000
+#define PAXOS_UPKEEP_MS	60000	/* at most; a quarter of the window if less */
+#define PAXOS_REPAIR_MAX 16	/* keys settled per upkeep */
 
 /* ---- the node directory ---------------------------------------------- */
 
@@ -243,20 +251,61 @@ check_away(const struct node *nd, char *err, size_t errlen)
 
 /* ---- housekeeping ----------------------------------------------------- */
 
+/* How often the consensus state is looked after. */
+static int64_t
+paxos_upkeep_ms(const struct node *nd)
+{
+	int64_t q = paxos_window_ms(nd->paxos) / 4;
+
+	return q < 1000 ? 1000 : q < PAXOS_UPKEEP_MS ? q : PAXOS_UPKEEP_MS;
+}
+
+/*
+ * The consensus state's upkeep: settles proposals a dead round left in
+ * progress for longer than an upkeep interval, forgets settled state
+ * older than the window, and compacts the acceptor's log.
+ */
+static void
+paxos_upkeep(struct node *nd)
+{
+	size_t n;
+
+	n = cas_repair(nd->cas, paxos_upkeep_ms(nd), PAXOS_REPAIR_MAX,
+	    &nd->house_stop);
+	if (n > 0)
+		log_event(LOG_INFO, "paxos: settled proposals left in progress",
+		    "count=%zu", n);
+	n = paxos_collect(nd->paxos);
+	if (n > 0)
+		log_event(LOG_DEBUG, "paxos: state collected", "keys=%zu", n);
+	if (paxos_compact(nd->paxos, false) != 0)
+		log_event(LOG_ERROR, "paxos: compaction failed", "err=\"%s\"",
+		    strerror(errno));
+}
+
 static void *
 housekeeping_main(void *arg)
 {
 	struct node *nd = arg;
-	int64_t now, next_snap, next_house;
+	int64_t now, next_snap, next_house, next_paxos, next;
 	uint64_t n;
 
 	now = clock_now_ms();
 	next_snap = nd->cfg.snapshot_interval_s > 0 ?
 	    now + (int64_t)nd->cfg.snapshot_interval_s * 1000 : INT64_MAX;
 	next_house = now;
-	while (!stopper_sleep_until(&nd->house_stop, next_snap < next_house ?
-	    next_snap : next_house)) {
+	next_paxos = now + paxos_upkeep_ms(nd);
+	for (;;) {
+		next = next_snap < next_house ? next_snap : next_house;
+		if (next_paxos < next)
+			next = next_paxos;
+		if (stopper_sleep_until(&nd->house_stop, next))
+			break;
 		now = clock_now_ms();
+		if (now >= next_paxos) {
+			paxos_upkeep(nd);
+			next_paxos = clock_now_ms() + paxos_upkeep_ms(nd);
+		}
 		if (now >= next_house) {
 			n = store_collect(nd->store, clock_wall_ms() -
 			    nd->cfg.tombstone_grace_s * 1000);
@@ -439,6 +488,33 @@ close_store(struct node *nd)
 }
 
 static int
+open_paxos(struct node *nd, char *err, size_t errlen)
+{
+	struct paxos_config pc;
+	char dir[PATH_MAX + 16], msg[512];
+
+	snprintf(dir, sizeof(dir), "%s/paxos", nd->dir);
+	memset(&pc, 0, sizeof(pc));
+	pc.dir = dir;
+	pc.window_ms = (nd->cfg.cas_window_s > 0 ? nd->cfg.cas_window_s :
+	    3600) * 1000;
+	pc.fsync = true;
+	if (paxos_open(&nd->paxos, &pc, msg, sizeof(msg)) != 0) {
+		snprintf(err, errlen, "cannot open the consensus state in %s: %s",
+		    dir, msg);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+close_paxos(struct node *nd)
+{
+	paxos_close(nd->paxos);
+	nd->paxos = NULL;
+}
+
+static int
 open_aside(struct node *nd, char *err, size_t errlen)
 {
 	return aside_open(&nd->aside, nd->dir, 0, err, errlen);
@@ -551,6 +627,43 @@ close_replica(struct node *nd)
 {
 	replica_free(nd->replica);
 	nd->replica = NULL;
+}
+
+/* cas.h's unique counters are replica.c's (one owner). */
+static void
+unique_counter(void *arg, struct vclock *c)
+{
+	replica_unique_counter(arg, c);
+}
+
+static int
+open_cas(struct node *nd, char *err, size_t errlen)
+{
+	struct cas_config c;
+
+	memset(&c, 0, sizeof(c));
+	c.store = nd->store;
+	c.paxos = nd->paxos;
+	c.actor = nd->actor;
+	c.timeout_ms = nd->cfg.peer_timeout_ms;
+	c.unique = unique_counter;
+	c.unique_arg = nd->replica;
+	c.cluster = nd->cluster;
+	c.peers = nd->peers;
+	c.hints = nd->hints;
+	if ((nd->cas = cas_new(&c)) == NULL) {
+		snprintf(err, errlen, "cannot start the consensus coordinator: %s",
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+close_cas(struct node *nd)
+{
+	cas_free(nd->cas);
+	nd->cas = NULL;
 }
 
 static int
@@ -685,11 +798,13 @@ static const struct step {
 	{ "directory",		open_directory,		close_directory },
 	{ "watch",		open_watch,		close_watch },
 	{ "store",		open_store,		close_store },
+	{ "paxos",		open_paxos,		close_paxos },
 	{ "aside",		open_aside,		close_aside },
 	{ "peers",		open_peers,		close_peers },
 	{ "cluster",		open_cluster,		close_cluster },
 	{ "hints",		open_hints,		close_hints },
 	{ "replica",		open_replica,		close_replica },
+	{ "cas",		open_cas,		close_cas },
 	{ "transfer",		open_transfer,		close_transfer },
 	{ "anti-entropy",	open_ae,		close_ae },
 	{ "housekeeping",	open_housekeeping,	close_housekeeping },

@@ -4,7 +4,8 @@
  *
  * node_open brings a node up one step at a time (the order is the table
  * in node.c): the listening socket, the node directory, the store, the
- * set-aside log, the peer pool, membership, hints, the quorum coordinator, transfers,
+ * Paxos acceptor, the set-aside log, the peer pool, membership, hints,
+ * the quorum coordinator, the consensus coordinator, transfers,
  * anti-entropy, housekeeping, the API, and last the HTTP server, which
  * is what lets requests in.  node_close runs the steps' closes from the last
  * opened back to the first, so no module is closed while another that
@@ -29,9 +30,11 @@
 #include "api.h"
 #include "aside.h"
 #include "auth.h"
+#include "cas.h"
 #include "clock.h"
 #include "cluster.h"
 #include "hints.h"
+#include "paxos.h"
 #include "peer.h"
 #include "replica.h"
 #include "server.h"
@@ -57,6 +60,7 @@ struct node_config {
 	size_t		 hint_max;
 	int		 anti_entropy_interval_s;	/* 0: off */
 	int64_t		 tombstone_grace_s;
+	int64_t		 cas_window_s;	/* consensus state kept past its last ballot; 0: 3600 */
 	bool		 allow_stale;
 	int		 snapshot_interval_s;	/* 0: only at close */
 	int		 shutdown_grace_ms;
@@ -81,11 +85,13 @@ struct node {
 
 	struct watch	*watch;		/* requests parked until a key changes */
 	struct store	*store;
+	struct paxos	*paxos;		/* the acceptor of conditional writes */
 	struct aside	*aside;		/* records peers refused for good */
 	struct peers	*peers;
 	struct cluster	*cluster;
 	struct hints	*hints;
 	struct replica	*replica;
+	struct cas	*cas;		/* conditional writes and serial reads */
 	struct transfer	*transfer;
 	struct ae	*ae;
 	struct api	*api;		/* the routes the server answers with */

@@ -27,19 +27,16 @@
  * once and return after W acknowledgements.  Every call is bounded by
  * timeout_ms, the operation as a whole by twice that.
  *
- * Conditional writes (If-Match, If-None-Match, conditional DELETE) are
- * atomic per key on this coordinator: a write enters the key's gate
- * before its read and leaves it after its write quorum, and a second
- * conditional write of the same key waits at the gate (until its own
- * deadline) for the first to finish.  The gate is a list of busy keys
- * under a mutex held only to look a key up: no lock is held across a
- * network wait, and a slow replica delays only writes of the same key.
- * Plain writes pass no gate: two of them on one key, coordinated here at
- * once, read the same clock and get distinct counters of this node's
- * actor, so the later one descends from the earlier.
+ * Conditional writes (If-Match, If-None-Match, conditional DELETE) do
+ * not come here: they run a consensus round among the owners (cas.c).
+ * What both paths share is the counter: every version this node's actor
+ * writes, plain or conditional, gets a counter it never issued before
+ * (replica_unique_counter).  Two plain writes of one key coordinated
+ * here at once read the same clock and get distinct counters, so the
+ * later one descends from the earlier.
  *
- * Lock order: the gate's mutex and a qop's mutex are leaves: neither is
- * held while calling the store, the network or hints, or while taking
+ * Lock order: a qop's mutex and counter_mu are leaves: neither is held
+ * while calling the store, the network or hints, or while taking
  * another lock.
  */
 #include "replica.h"
@@ -69,20 +66,10 @@
 #define WORKER_IDLE_MS	30000
 #define WORKER_STACK	(256 * 1024)
 
-/* A key with a conditional write in flight on this coordinator. */
-struct busy_key {
-	struct busy_key	*next;
-	size_t		 klen;
-	char		 key[];
-};
-
 struct replica {
 	struct replica_config cfg;
 	struct workq	*workq;		/* remote calls, read repairs, stream flushes */
 	struct streams	*streams;	/* writes to each peer, many to a request */
-	pthread_mutex_t	gate_mu;	/* guards busy */
-	pthread_cond_t	gate_cv;	/* signalled when a key leaves busy */
-	struct busy_key	*busy;
 	pthread_mutex_t	counter_mu;	/* guards the two below */
 	uint64_t	last_counter;	/* highest counter this actor issued */
 	uint64_t	read_repairs;	/* repairs sent since start */
@@ -154,14 +141,6 @@ replica_new(const struct replica_config *cfg)
 		free(rp);
 		return NULL;
 	}
-	pthread_mutex_init(&rp->gate_mu, NULL);
-	if (clock_cond_init(&rp->gate_cv) != 0) {
-		pthread_mutex_destroy(&rp->gate_mu);
-		workq_free(rp->workq);
-		streams_free(rp->streams);
-		free(rp);
-		return NULL;
-	}
 	pthread_mutex_init(&rp->counter_mu, NULL);
 	/* Microseconds since the epoch: above anything issued before a restart. */
 	rp->last_counter = (uint64_t)clock_wall_ms() * 1000;
@@ -175,8 +154,6 @@ replica_free(struct replica *rp)
 		return;
 	workq_free(rp->workq);		/* every task that points at rp ends */
 	streams_free(rp->streams);
-	pthread_mutex_destroy(&rp->gate_mu);
-	pthread_cond_destroy(&rp->gate_cv);
 	pthread_mutex_destroy(&rp->counter_mu);
 	free(rp);
 }
@@ -942,8 +919,8 @@ replica_etag_matches(const char *list, size_t len, const struct vclock *c)
  * that is not a replica) would otherwise reuse it.  Counters start from
  * the wall clock in microseconds, so a restart does not reuse them either.
  */
-static void
-unique_counter(struct replica *rp, struct vclock *c)
+void
+replica_unique_counter(struct replica *rp, struct vclock *c)
 {
 	uint64_t next;
 	size_t i;
@@ -962,75 +939,6 @@ unique_counter(struct replica *rp, struct vclock *c)
 	pthread_mutex_unlock(&rp->counter_mu);
 }
 
-/*
- * Enters key's gate: waits (until deadline, monotonic) while another
- * conditional write of the same key is in flight here.  0, or -1 when
- * the deadline passed (ETIMEDOUT) or memory ran out (ENOMEM).
- */
-static int
-gate_enter(struct replica *rp, const char *key, size_t klen, int64_t deadline)
-{
-	struct busy_key *b, *mine;
-	bool taken;
-
-	if ((mine = malloc(sizeof(*mine) + klen)) == NULL)
-		return -1;
-	mine->klen = klen;
-	memcpy(mine->key, key, klen);
-	pthread_mutex_lock(&rp->gate_mu);
-	for (;;) {
-		taken = false;
-		for (b = rp->busy; b != NULL && !taken; b = b->next)
-			taken = b->klen == klen && memcmp(b->key, key, klen) == 0;
-		if (!taken)
-			break;
-		if (clock_cond_wait_until(&rp->gate_cv, &rp->gate_mu,
-		    deadline) == ETIMEDOUT) {
-			pthread_mutex_unlock(&rp->gate_mu);
-			free(mine);
-			errno = ETIMEDOUT;
-			return -1;
-		}
-	}
-	mine->next = rp->busy;
-	rp->busy = mine;
-	pthread_mutex_unlock(&rp->gate_mu);
-	return 0;
-}
-
-static void
-gate_leave(struct replica *rp, const char *key, size_t klen)
-{
-	struct busy_key **pp, *b;
-
-	pthread_mutex_lock(&rp->gate_mu);
-	for (pp = &rp->busy; (b = *pp) != NULL; pp = &b->next)
-		if (b->klen == klen && memcmp(b->key, key, klen) == 0) {
-			*pp = b->next;
-			free(b);
-			break;
-		}
-	pthread_cond_broadcast(&rp->gate_cv);
-	pthread_mutex_unlock(&rp->gate_mu);
-}
-
-/* The precondition check: 0 to go on, or the status to answer. */
-static int
-check_write(const struct replica_write *wr, const struct version *cur,
-    bool live)
-{
-	if (wr->if_match_any && !live)
-		return 412;
-	if (wr->if_match != NULL && (!live ||
-	    !replica_etag_matches(wr->if_match, wr->if_match_len, &cur->clock)))
-		return 412;
-	if (wr->if_none_match && live)
-		return 412;
-	if (wr->tombstone && !live)
-		return 404;
-	return 0;
-}
-
 void
 replica_put(struct replica *rp, const char *key, size_t klen,
     const struct replica_write *wr, struct replica_result *res)
@@ -1038,24 +946,17 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 	struct qop *rq = NULL, *wq = NULL;
 	struct version cur;
 	struct vclock base;
-	bool have, live, conditional, gated = false;
-	int dr, dw, need_r, got, rc;
+	bool have, live;
+	int dr, dw, need_r, got;
 	size_t i;
 
 	version_init(&cur);
 	vclock_init(&base);
-	conditional = wr->if_match_any || wr->if_match != NULL ||
-	    wr->if_none_match;
-	if (conditional) {
-		if (gate_enter(rp, key, klen, clock_now_ms() +
-		    2 * (int64_t)rp->cfg.timeout_ms) != 0) {
-			res->status = 503;
-			res->error = errno == ETIMEDOUT ? "another conditional "
-			    "write of this key is still in progress; retry" :
-			    "out of memory";
-			goto out;
-		}
-		gated = true;
+	if (wr->if_match_any || wr->if_match != NULL || wr->if_none_match) {
+		res->status = 500;
+		res->error = "internal error: a conditional write on the plain "
+		    "path (cas_put takes them)";
+		goto out;
 	}
 
 	/* 1. The current version, as a read quorum sees it. */
@@ -1071,27 +972,26 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 	 * round trip before the write (README: "blind writes").  ?r= asks
 	 * for the read quorum anyway.
 	 */
-	if (!conditional && !wr->tombstone && wr->r == 0 && rq->t[0].self)
+	if (!wr->tombstone && wr->r == 0 && rq->t[0].self)
 		need_r = 1;
 	got = quorum_read(rq, need_r);
-	if (got < need_r && (conditional || wr->tombstone)) {
+	if (got < need_r && wr->tombstone) {
 		qop_report(rq, res);
 		res->required = need_r;
 		res->status = 503;
-		res->error = "read quorum not reached (needed to check the "
-		    "precondition)";
+		res->error = "read quorum not reached (needed to find what to "
+		    "delete)";
 		goto out;
 	}
 	have = qop_winner(rq, &cur);
 	live = have && version_live(&cur, clock_wall_ms());
 
-	/* 2. The client's preconditions, against that version. */
-	if ((rc = check_write(wr, &cur, live)) != 0) {
+	/* 2. A DELETE needs something to delete. */
+	if (wr->tombstone && !live) {
 		qop_report(rq, res);
 		res->required = need_r;
-		res->status = rc;
-		res->error = rc == 404 ? "not found" : "precondition failed: "
-		    "the key's current version does not match";
+		res->status = 404;
+		res->error = "not found";
 		goto out;
 	}
 
@@ -1104,7 +1004,7 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 	    clock_wall_ms(), wr->tombstone, wr->value, wr->value_len);
 	if (!wr->tombstone && wr->ttl_s > 0)	/* from its own ts: monotone */
 		res->v.expires = res->v.ts + wr->ttl_s * 1000;
-	unique_counter(rp, &res->v.clock);
+	replica_unique_counter(rp, &res->v.clock);
 	/* "Created" only when the read (quorum or own copy) saw no live one. */
 	res->created = got >= need_r && !live;
 
@@ -1142,8 +1042,6 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 	} else
 		res->status = wr->tombstone ? 204 : res->created ? 201 : 200;
 out:
-	if (gated)
-		gate_leave(rp, key, klen);
 	if (rq != NULL)
 		qop_unref(rq);
 	if (wq != NULL)

@@ -14,10 +14,10 @@
  * Replicas apply what they receive through store_apply, the one apply
  * path, which never bumps a clock.
  *
- * A conditional write and its precondition check are atomic per key on
- * the coordinator: conditional writes of one key coordinated by one node
- * take turns (replica.c, the gate); no lock is held across the network.
- * Thread-safe.
+ * These are the plain reads and writes.  Conditional writes and serial
+ * reads run a consensus round among the owners instead (cas.h), and
+ * share this module's types and its counters.  No lock is held across
+ * the network.  Thread-safe.
  */
 #ifndef KVD_REPLICA_H
 #define KVD_REPLICA_H
@@ -97,14 +97,24 @@ struct replica_write {
 };
 
 /*
- * Quorum write.  status 200 or 201 (PUT) / 204 (DELETE) with res->v the
- * version written, 404 for a DELETE with nothing to delete, 412 when a
- * precondition fails, 503 when fewer than w replicas acknowledged (the
- * write may still be on some of them) or the read needed by a
- * precondition missed its quorum.
+ * Plain quorum write (wr carries no condition: those are cas_put's; one
+ * that does is refused with 500).  status 200 or 201 (PUT) / 204
+ * (DELETE) with res->v the version written, 404 for a DELETE with
+ * nothing to delete, 503 when fewer than w replicas acknowledged (the
+ * write may still be on some of them) or a DELETE's read missed its
+ * quorum.
  */
 void	replica_put(struct replica *rp, const char *key, size_t klen,
 	    const struct replica_write *wr, struct replica_result *res);
+
+/*
+ * Raises this node's entry in clock c (already incremented for it) to a
+ * counter this node never issued before, on any key, also before a
+ * restart (counters start from the wall clock in microseconds).  Every
+ * version this node writes goes through it; cas.c relies on it to know
+ * its own writes.
+ */
+void	replica_unique_counter(struct replica *rp, struct vclock *c);
 
 /*
  * Node-to-node endpoints.  Each appends its answer (JSON, or an error

@@ -9,9 +9,9 @@
 # file names after "put KEY @".  After "verify" and "bench", options
 # kvctl itself does not know belong to that command, as in kvctl.
 
-_kvctl_commands="put get delete mget mput watch health cluster verify bench help"
+_kvctl_commands="put get delete incr mget mput watch health cluster verify bench help"
 _kvctl_flags="--server --json --timeout --connect-timeout --retry --r --w --ttl -q --quiet
-	-v --verbose --help --version"
+	-v --verbose --help --version --if-match --create --etag --serial"
 _kvctl_bench_opts="-c -n -d -t --ratio --size --keys --prefill --raw --warmup"
 _kvctl_verify_opts="-c -d --mode"
 
@@ -19,7 +19,7 @@ _kvctl_verify_opts="-c -d --mode"
 # word (global flags, and the options of bench and verify after them).
 _kvctl_takes_value() {
 	case $1 in
-	--server | --timeout | --connect-timeout | --retry | --r | --w | --ttl) return 0 ;;
+	--server | --timeout | --connect-timeout | --retry | --r | --w | --ttl | --if-match) return 0 ;;
 	esac
 	case $2:$1 in
 	bench:-c | bench:-n | bench:-d | bench:-t | bench:--ratio | \

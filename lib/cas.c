@@ -1,0 +1,1486 @@
+/*
+ * cas.c -- linearizable compare-and-swap per key: the Paxos coordinator
+ * for conditional writes and serial reads, and the acceptor's endpoints.
+ *
+ * THE ROUND, for a conditional write of key K through any node (the
+ * coordinator), among K's N owners (its preference list; a majority is
+ * N/2 + 1 of them, and no stand-in ever counts):
+ *
+ *  1. Prepare.  A fresh ballot b (paxos.h: above every ballot this node
+ *     issued and any the last refusal named) goes to every owner.  An
+ *     owner promises b unless it promised or committed at least as high
+ *     (or b is too old), makes the promise durable, and answers with its
+ *     proposal in progress (if any), its most recent commit and the
+ *     version of K in its store.  The coordinator waits for a majority
+ *     of promises; a refusal means another coordinator is ahead, so it
+ *     backs off (randomized, doubling, within the request's deadline)
+ *     and tries again above the ballot the refusal named.
+ *  2. Finish what is in progress.  Of the promises, take the proposal in
+ *     progress with the highest ballot; if it is above every commit
+ *     reported and writes a version P, compare P with W, the winner
+ *     (version_cmp) of the versions the majority holds (FINISHING below):
+ *     when P descends from W it was decided or may yet be, so it is
+ *     proposed again at b, accepted by a majority, committed -- and the
+ *     round starts over with a new ballot.  When W already descends from
+ *     P (it was applied) or is concurrent with it (something else was
+ *     decided on P's base, or a plain write came in), P is left alone.
+ *  3. Read and compare.  W is the current value.  If W is or descends
+ *     from a version this request proposed in an earlier attempt, that
+ *     attempt took effect (someone finished it; OWN WRITES): it is
+ *     committed again to a majority and the answer is success.
+ *     Otherwise the condition
+ *     (If-Match, If-None-Match: *, DELETE of something) is checked
+ *     against W; when it fails the answer is 412 (or 404) -- after first
+ *     getting a majority to accept an empty proposal at b when this
+ *     request proposed before, so that its earlier proposal, accepted
+ *     somewhere, can never be finished after it was told it failed.
+ *  4. Propose.  The new version V: W's clock (merged with the client's
+ *     context) incremented for this node's actor with a counter it never
+ *     issued before (replica_unique_counter), its timestamp above W's.
+ *     V goes to every owner as an accept at b; a majority must accept.
+ *  5. Commit.  V goes to every owner as a commit: each applies it to its
+ *     store through the one apply path (store_apply_nowait + store_sync:
+ *     durable), then records the commit in its acceptor.  The answer
+ *     waits for a majority of owners (or ?w= of them, if more) to have
+ *     applied it; an owner that fails gets a hint kept here, so it
+ *     receives V when it returns, like any write.  From then on V is an
+ *     ordinary version: plain reads see it, and hints, read repair,
+ *     anti-entropy and transfers carry it.
+ * Any step that misses its majority starts the round over (after a
+ * backoff) until the deadline (CAS_DEADLINE_CALLS x timeout_ms); two
+ * attempts in a row in which the owners failed (rather than refused)
+ * end it at once.  Then the answer is 503, saying whether a majority of
+ * the owners could not be reached or contention outlasted the deadline;
+ * as with any 503 the write may still take effect (if it was accepted
+ * by some owner and a later round finishes it).
+ *
+ * An answer that rests on W without writing (a failed condition, a serial
+ * read) first commits W at b to the owners when some owner that promised
+ * held an older copy, so that a majority of stores holds what the answer
+ * showed and a plain quorum read after it sees it too (spread_read).
+ *
+ * A SERIAL READ (GET ?serial=1) is steps 1 and 2, then W is the answer.
+ * It proposes nothing: a proposal it did not see was accepted by a
+ * minority only (any majority meets any other), so it was not decided,
+ * was not answered, and may take effect after the read, which
+ * linearizability allows for an operation that has not returned.
+ *
+ * WHY IT IS LINEARIZABLE.  Per instance (between commits) this is
+ * single-decree Paxos: a value accepted by a majority at ballot x is
+ * reported by at least one member of every later majority of promises,
+ * unless a higher ballot's round, which saw it, finished it first; so
+ * step 2 finishes it before anything else is decided, and two conditional
+ * writes can never both be decided from the same current value.  Every
+ * answered write was applied by a majority of stores first, so every
+ * later majority reads it (or a descendant: the apply rule never goes
+ * back).  An owner records a commit only after the version is durable in
+ * its store, so "committed at c" in a promise implies its store version
+ * includes c's (the prepare reads the acceptor before the store).
+ *
+ * FINISHING compares versions, not only ballots, because commits may be
+ * lost (paxos.c, COMMITS) and acceptor state is collected: a proposal
+ * still "in progress" on some owner may have been applied long ago (W
+ * descends from it: nothing to do) or overtaken (concurrent with W:
+ * finishing it would bring back a value computed from an old read, so
+ * it is dropped).  Only a proposal built on the current value is
+ * finished, and finishing it is what Paxos requires when it was decided.
+ * Nor is one accepted longer ago than half the acceptors' window: its
+ * round's deadline passed long before, so no client was told it
+ * succeeded, and it was applied nowhere (a partial commit is finished by
+ * repair within minutes and spread by anti-entropy), so leaving it
+ * means it never happened -- and the acceptors may already have
+ * forgotten what superseded it (paxos.c, COLLECTION).
+ *
+ * OWN WRITES.  An attempt that misses its majority may still be
+ * accepted somewhere and finished later, by any coordinator, while the
+ * request tries again; the request must then answer success, not 412.
+ * It recognizes its earlier proposals exactly: each got a counter of
+ * this node's actor that no other version ever gets
+ * (replica_unique_counter), so a current value whose entry for this
+ * actor equals that counter, and whose clock descends from the
+ * proposal's, was built on it.  That needs no other version of the key
+ * from this node in between, so conditional writes of one key through
+ * one node take turns at a gate (a leaf mutex held only to look the key
+ * up; the turn lasts one request).  That also spares the owners a duel
+ * between coordinators in one process.  A plain write through this node
+ * can still slip a later counter in: then the request answers 503
+ * ("outcome unknown") rather than guess.
+ *
+ * THE WIRE FORMAT (pinned here and in test/unit/test_cas.c).  Three POST
+ * routes, bodies of JSON lines, one answer line per line in order
+ * (stream.h carries many lines to a request):
+ *
+ *	/internal/paxos/prepare	{"key":"k","b":"TS:ACTOR"}
+ *	/internal/paxos/accept	{"key":"k","b":"TS:ACTOR","v":{version}}
+ *				{"key":"k","b":"TS:ACTOR","noop":true}
+ *	/internal/paxos/commit	(the same two forms as accept)
+ *
+ * ("key_b64" for a key that is not UTF-8; {version} is version_to_json's.)
+ * Answers:
+ *
+ *	{"ok":true,"c":"B","a":"B","av":{version},"v":{version}}
+ *		a promise: c the most recent commit, a/av (or "anoop":true)
+ *		the proposal in progress, v the version in the store; each
+ *		member only when there is one
+ *	{"ok":true}			accepted, or committed (applied)
+ *	{"ok":false,"beat":TS}		refused: a ballot at or above TS
+ *					was promised or committed, or TS is
+ *					the age floor (paxos.c, COLLECTION)
+ *	{"ok":false,"error":"..."}	this owner failed (its disk)
+ *
+ * A malformed line makes the whole request a 400 before anything is
+ * done.  Promises and accepts of a request share one fsync; so do the
+ * store writes of its commits.  With a cluster secret, these routes are
+ * signed like every /internal/ route.
+ *
+ * MIXING WITH PLAIN WRITES (README, "What kvd promises").  A plain PUT
+ * or DELETE skips all this.  A conditional write sees every plain write
+ * acknowledged before it started when W + (N/2 + 1) > N and no stand-in
+ * took the plain write: then the W owners that hold it and the majority
+ * that promised share an owner, whose store answers in step 1.  A plain
+ * write racing a conditional one is concurrent with it, and the winner
+ * rule (timestamps) picks one of the two.
+ *
+ * REPAIR.  A round that dies between accept and commit leaves a proposal
+ * in progress on some acceptors, which keeps their state from being
+ * collected.  cas_repair (node.c's housekeeping) runs a round for each
+ * such key on this node: it finishes the proposal (step 2) or, when
+ * there is nothing to finish, gets an empty proposal accepted and
+ * committed, which settles every lower one.
+ *
+ * LIMITS.  The owners are the coordinator's preference list.  While a
+ * membership change is still spreading, or a joining owner has not yet
+ * received its keys (transfer.h), two coordinators can name different
+ * owners, and conditional writes of one key through them are not
+ * guaranteed to see each other.
+ *
+ * LOCKS.  A phase's mutex is a leaf, never held while sending, serving,
+ * keeping a hint or calling the store or the acceptor; rng_mu and
+ * gate_mu too (a request waits at the gate on gate_cv, holding nothing).
+ */
+#include "cas.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "record.h"
+#include "rng.h"
+#include "workq.h"
+
+#define WORKERS_MAX	256
+#define WORKER_IDLE_MS	30000
+#define WORKER_STACK	(256 * 1024)
+#define BACKOFF_MIN_MS	2
+#define BACKOFF_MAX_MS	64
+#define UNREACHABLE_TRIES 2	/* attempts without a majority answering */
+#define TOKS_STACK	64
+
+enum kind { K_PREPARE, K_ACCEPT, K_COMMIT };
+
+static const char *const kind_route[] = { CAS_ROUTE_PREPARE, CAS_ROUTE_ACCEPT,
+    CAS_ROUTE_COMMIT };
+
+/* A key with a conditional write in flight through this node (OWN WRITES). */
+struct busy_key {
+	struct busy_key	*next;
+	size_t		 klen;
+	char		 key[];
+};
+
+struct cas {
+	struct cas_config cfg;
+	struct cas_net	 net;
+	struct workq	*workq;
+	struct streams	*streams;
+	struct stopper	 stop;		/* ends backoffs at cas_free */
+	pthread_mutex_t	 rng_mu;
+	uint64_t	 rng;
+	pthread_mutex_t	 gate_mu;	/* guards busy */
+	pthread_cond_t	 gate_cv;	/* a key left busy */
+	struct busy_key	*busy;
+};
+
+/* ---- the production net: the cluster's owners, streams, hints ---------- */
+
+static size_t
+net_owners(void *arg, const char *key, size_t klen, struct cas_owner *out,
+    size_t max)
+{
+	struct cas *c = arg;
+	const struct cluster_view *v;
+	size_t pref[CAS_OWNERS_MAX], n, i;
+
+	v = cluster_view_get(c->cfg.cluster);
+	n = (size_t)v->n < max ? (size_t)v->n : max;
+	n = v->nmembers == 0 ? 0 : ring_preference(v->ring, key, klen,
+	    n < CAS_OWNERS_MAX ? n : CAS_OWNERS_MAX, pref);
+	for (i = 0; i < n; i++) {
+		const struct cluster_member *m = &v->members[pref[i]];
+
+		snprintf(out[i].id, sizeof(out[i].id), "%s", m->id);
+		snprintf(out[i].address, sizeof(out[i].address), "%s",
+		    m->address);
+		out[i].self = v->self >= 0 && (size_t)v->self == pref[i];
+	}
+	cluster_view_put(c->cfg.cluster, v);
+	return n;
+}
+
+static void
+net_send(void *arg, const struct cas_owner *o, const char *route,
+    const char *line, size_t len, stream_done_fn done, void *darg)
+{
+	struct cas *c = arg;
+
+	stream_send(c->streams, o->address, route, line, len, done, darg);
+}
+
+static void
+net_hint(void *arg, const struct cas_owner *o, const char *rec, size_t len)
+{
+	struct cas *c = arg;
+
+	if (hints_add(c->cfg.hints, o->id, rec, len) != 0)
+		log_event(LOG_WARN, "cannot keep a hint", "owner=%s err=\"%s\"",
+		    o->id, strerror(errno));
+}
+
+struct cas *
+cas_new(const struct cas_config *cfg)
+{
+	struct cas *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->cfg = *cfg;
+	if (cfg->net != NULL)
+		c->net = *cfg->net;
+	else {
+		c->net.owners = net_owners;
+		c->net.send = net_send;
+		c->net.hint = net_hint;
+		c->net.arg = c;
+	}
+	if ((c->workq = workq_new(WORKERS_MAX, WORKER_IDLE_MS,
+	    WORKER_STACK)) == NULL)
+		goto fail;
+	if (cfg->net == NULL && (c->streams = streams_new(cfg->peers, c->workq,
+	    cfg->timeout_ms)) == NULL)
+		goto fail;
+	if (stopper_init(&c->stop) != 0)
+		goto fail;
+	if (clock_cond_init(&c->gate_cv) != 0) {
+		stopper_destroy(&c->stop);
+		goto fail;
+	}
+	pthread_mutex_init(&c->gate_mu, NULL);
+	pthread_mutex_init(&c->rng_mu, NULL);
+	c->rng = rng_seed((uint64_t)(uintptr_t)c);
+	return c;
+fail:
+	workq_free(c->workq);
+	streams_free(c->streams);
+	free(c);
+	return NULL;
+}
+
+void
+cas_free(struct cas *c)
+{
+	if (c == NULL)
+		return;
+	stopper_stop(&c->stop);
+	workq_free(c->workq);		/* every stream flush and callback ends */
+	streams_free(c->streams);
+	stopper_destroy(&c->stop);
+	pthread_mutex_destroy(&c->rng_mu);
+	pthread_mutex_destroy(&c->gate_mu);
+	pthread_cond_destroy(&c->gate_cv);
+	free(c);
+}
+
+/* ---- the gate (OWN WRITES) ------------------------------------------------ */
+
+/*
+ * Enters key's gate: waits (until deadline, monotonic) while another
+ * conditional write of the same key runs through this node.  0, or -1
+ * when the deadline passed (ETIMEDOUT) or memory ran out (ENOMEM).
+ */
+static int
+gate_enter(struct cas *c, const char *key, size_t klen, int64_t deadline)
+{
+	struct busy_key *b, *mine;
+	bool taken;
+
+	if ((mine = malloc(sizeof(*mine) + klen)) == NULL)
+		return -1;
+	mine->klen = klen;
+	memcpy(mine->key, key, klen);
+	pthread_mutex_lock(&c->gate_mu);
+	for (;;) {
+		taken = false;
+		for (b = c->busy; b != NULL && !taken; b = b->next)
+			taken = b->klen == klen && memcmp(b->key, key, klen) == 0;
+		if (!taken)
+			break;
+		if (clock_cond_wait_until(&c->gate_cv, &c->gate_mu,
+		    deadline) == ETIMEDOUT) {
+			pthread_mutex_unlock(&c->gate_mu);
+			free(mine);
+			errno = ETIMEDOUT;
+			return -1;
+		}
+	}
+	mine->next = c->busy;
+	c->busy = mine;
+	pthread_mutex_unlock(&c->gate_mu);
+	return 0;
+}
+
+static void
+gate_leave(struct cas *c, const char *key, size_t klen)
+{
+	struct busy_key **pp, *b;
+
+	pthread_mutex_lock(&c->gate_mu);
+	for (pp = &c->busy; (b = *pp) != NULL; pp = &b->next)
+		if (b->klen == klen && memcmp(b->key, key, klen) == 0) {
+			*pp = b->next;
+			free(b);
+			break;
+		}
+	pthread_cond_broadcast(&c->gate_cv);
+	pthread_mutex_unlock(&c->gate_mu);
+}
+
+/* ---- JSON helpers ---------------------------------------------------- */
+
+/*
+ * Parses s[0..len) into *toks (a stack array of TOKS_STACK, or an
+ * allocation the caller frees when *toks changed).  The count, or < 0.
+ */
+static int
+parse_json(const char *s, size_t len, struct json_tok **toks)
+{
+	int n;
+
+	n = json_parse(s, len, *toks, TOKS_STACK, JSON_DEPTH_DEFAULT, NULL);
+	if (n != JSON_ERR_NOMEM)
+		return n;
+	n = json_parse(s, len, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
+	if (n < 1 || (*toks = calloc((size_t)n, sizeof(**toks))) == NULL)
+		return -1;
+	return json_parse(s, len, *toks, n, JSON_DEPTH_DEFAULT, NULL);
+}
+
+/* Reads the ballot member name: 1 read, 0 absent, -1 bad. */
+static int
+json_ballot(const char *s, const struct json_tok *toks, int obj,
+    const char *name, struct ballot *b)
+{
+	int i = json_object_get(s, toks, obj, name);
+
+	if (i < 0)
+		return 0;
+	if (toks[i].type != JSON_STRING)
+		return -1;
+	return ballot_parse(s + toks[i].start, toks[i].end - toks[i].start,
+	    b) == 0 ? 1 : -1;
+}
+
+/* Appends the line of a prepare, or of an accept or commit of v (NULL: nothing). */
+static void
+fmt_line(struct buf *out, enum kind k, const char *key, size_t klen,
+    const struct ballot *b, const struct version *v)
+{
+	buf_putc(out, '{');
+	paxos_json_key(key, klen, out);
+	buf_puts(out, ",\"b\":\"");
+	ballot_format(b, out);
+	buf_putc(out, '"');
+	if (k != K_PREPARE) {
+		if (v == NULL)
+			buf_puts(out, ",\"noop\":true");
+		else {
+			buf_puts(out, ",\"v\":");
+			version_to_json(v, out);
+		}
+	}
+	buf_putc(out, '}');
+}
+
+/* ---- the acceptor's endpoints ------------------------------------------ */
+
+/* One line of a request, parsed, and what became of it. */
+struct line {
+	struct buf		 key;
+	struct ballot		 b;
+	bool			 has_v;
+	struct version		 v;
+	struct paxos_reply	 rep;
+	uint64_t		 sseq;	/* commit: the store's WAL seq */
+	const char		*error;	/* this line failed here */
+};
+
+static int
+route_kind(const char *route)
+{
+	int k;
+
+	for (k = 0; k < 3; k++)
+		if (strcmp(route, kind_route[k]) == 0)
+			return k;
+	return -1;
+}
+
+/* Parses a request line into ln.  0, or -1 when it is malformed. */
+static int
+parse_line(enum kind k, const char *s, size_t len, struct line *ln)
+{
+	struct json_tok stack[TOKS_STACK], *toks = stack;
+	int n, i, rc = -1;
+
+	if ((n = parse_json(s, len, &toks)) < 1 || toks[0].type != JSON_OBJECT ||
+	    paxos_json_get_key(s, toks, 0, &ln->key) != 0 ||
+	    ln->key.len > STORE_KEY_MAX ||
+	    json_ballot(s, toks, 0, "b", &ln->b) != 1)
+		goto out;
+	if (k != K_PREPARE) {
+		if ((i = json_object_get(s, toks, 0, "noop")) >= 0) {
+			if (toks[i].type != JSON_TRUE ||
+			    json_object_get(s, toks, 0, "v") >= 0)
+				goto out;
+		} else if ((i = json_object_get(s, toks, 0, "v")) < 0 ||
+		    version_from_json(&ln->v, s, toks, i) != 0)
+			goto out;
+		else
+			ln->has_v = true;
+	}
+	rc = 0;
+out:
+	if (toks != stack)
+		free(toks);
+	return rc;
+}
+
+/* Appends ln's answer line. */
+static void
+answer_line(struct cas *c, enum kind k, struct line *ln, struct buf *out)
+{
+	struct version cur;
+
+	if (ln->error != NULL) {
+		buf_puts(out, "{\"ok\":false,\"error\":");
+		json_emit_string(out, ln->error, strlen(ln->error));
+		buf_puts(out, "}\n");
+		return;
+	}
+	if (k != K_COMMIT && !ln->rep.ok) {
+		buf_printf(out, "{\"ok\":false,\"beat\":%" PRIu64 "}\n",
+		    ln->rep.beat.ts);
+		return;
+	}
+	buf_puts(out, "{\"ok\":true");
+	if (k == K_PREPARE) {
+		if (!ballot_zero(&ln->rep.committed)) {
+			buf_puts(out, ",\"c\":\"");
+			ballot_format(&ln->rep.committed, out);
+			buf_putc(out, '"');
+		}
+		if (ln->rep.in_progress) {
+			buf_puts(out, ",\"a\":\"");
+			ballot_format(&ln->rep.accepted, out);
+			buf_putc(out, '"');
+			if (ln->rep.noop)
+				buf_puts(out, ",\"anoop\":true");
+			else {
+				buf_puts(out, ",\"av\":");
+				version_to_json(&ln->rep.v, out);
+			}
+		}
+		/* After the promise: the store holds every commit it reported. */
+		version_init(&cur);
+		if (store_get(c->cfg.store, ln->key.data, ln->key.len, &cur) == 1) {
+			buf_puts(out, ",\"v\":");
+			version_to_json(&cur, out);
+		}
+		version_free(&cur);
+	}
+	buf_puts(out, "}\n");
+}
+
+static const char *
+storage_error(int e)
+{
+	return e == ENOSPC ? "storage failure: disk full" :
+	    e == ENOMEM ? "out of memory" : "storage failure: not durable";
+}
+
+int
+cas_serve(struct cas *c, const char *route, const char *body, size_t len,
+    struct buf *out)
+{
+	const char *p, *end = body + len, *nl;
+	struct line *lines = NULL;
+	size_t n = 0, cap = 0, i;
+	uint64_t pseq = 0, sseq = 0;
+	int k, e = 0;
+
+	if ((k = route_kind(route)) < 0) {
+		buf_puts(out, "{\"error\":\"no such route\"}\n");
+		errno = ENOENT;
+		return -1;
+	}
+	for (p = body; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		if (nl == p)
+			continue;
+		if (n == cap) {
+			struct line *nw;
+			cap = cap ? cap * 2 : 8;
+			if ((nw = realloc(lines, cap * sizeof(*lines))) == NULL) {
+				e = ENOMEM;
+				buf_puts(out, "{\"error\":\"out of memory\"}\n");
+				goto out;
+			}
+			lines = nw;
+		}
+		memset(&lines[n], 0, sizeof(lines[n]));
+		buf_init(&lines[n].key);
+		version_init(&lines[n].v);
+		paxos_reply_init(&lines[n].rep);
+		n++;
+		if (parse_line((enum kind)k, p, (size_t)(nl - p), &lines[n - 1])
+		    != 0) {
+			buf_printf(out, "{\"error\":\"malformed line at byte "
+			    "%zu\"}\n", (size_t)(p - body));
+			e = EINVAL;
+			goto out;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		struct line *ln = &lines[i];
+		int rc = 0;
+
+		if (k == K_PREPARE)
+			rc = paxos_prepare(c->cfg.paxos, ln->key.data,
+			    ln->key.len, &ln->b, &ln->rep);
+		else if (k == K_ACCEPT)
+			rc = paxos_accept(c->cfg.paxos, ln->key.data,
+			    ln->key.len, &ln->b, ln->has_v ? &ln->v : NULL,
+			    &ln->rep);
+		else if (ln->has_v)
+			rc = store_apply_nowait(c->cfg.store, ln->key.data,
+			    ln->key.len, &ln->v, &ln->sseq) < 0 ? -1 : 0;
+		if (rc != 0)
+			ln->error = storage_error(errno);
+		else if (ln->rep.seq > pseq)
+			pseq = ln->rep.seq;
+		if (ln->sseq > sseq)
+			sseq = ln->sseq;
+	}
+	if (k == K_COMMIT) {
+		/* Applied and durable in the store first, then recorded. */
+		if (store_sync(c->cfg.store, sseq) != 0)
+			for (i = 0; i < n; i++)
+				if (lines[i].has_v && lines[i].error == NULL)
+					lines[i].error = storage_error(errno);
+		for (i = 0; i < n; i++) {
+			uint64_t seq;
+
+			if (lines[i].error == NULL &&
+			    paxos_commit(c->cfg.paxos, lines[i].key.data,
+			    lines[i].key.len, &lines[i].b, &seq) != 0)
+				lines[i].error = storage_error(errno);
+		}
+	} else if (paxos_sync(c->cfg.paxos, pseq) != 0) {
+		/* Nothing is promised or accepted before it is durable. */
+		e = errno;
+		for (i = 0; i < n; i++)
+			if (lines[i].error == NULL && lines[i].rep.ok)
+				lines[i].error = storage_error(e);
+		e = 0;
+	}
+	for (i = 0; i < n; i++)
+		answer_line(c, (enum kind)k, &lines[i], out);
+out:
+	for (i = 0; i < n; i++) {
+		buf_free(&lines[i].key);
+		version_free(&lines[i].v);
+		paxos_reply_free(&lines[i].rep);
+	}
+	free(lines);
+	errno = e;
+	return e == 0 ? 0 : -1;
+}
+
+/* ---- phases: one message to every owner, answers counted -------------- */
+
+enum sstate { S_WAIT, S_OK, S_REFUSED, S_FAIL };
+
+struct slot {
+	struct cas_owner o;
+	enum sstate	 st;
+	uint64_t	 beat;		/* refused: go above this ts */
+	struct buf	 answer;	/* ok: the answer line (prepares) */
+};
+
+/*
+ * One phase of a round, shared by the coordinator and the callbacks of
+ * its calls, which may come after the coordinator moved on: reference
+ * counted.
+ */
+struct phase {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	int		 refs;
+	struct cas	*c;
+	enum kind	 kind;
+	int		 ok, refused, failed;
+	struct buf	 rec;		/* a commit of a version: its record, for hints */
+	size_t		 n;
+	struct slot	 s[];
+};
+
+struct task {
+	struct phase	*ph;
+	size_t		 i;
+};
+
+static struct phase *
+phase_new(struct cas *c, enum kind k, const struct cas_owner *o, size_t n)
+{
+	struct phase *ph;
+	size_t i;
+
+	if ((ph = calloc(1, sizeof(*ph) + n * sizeof(ph->s[0]))) == NULL)
+		return NULL;
+	pthread_mutex_init(&ph->mu, NULL);
+	clock_cond_init(&ph->cv);
+	ph->refs = 1;
+	ph->c = c;
+	ph->kind = k;
+	ph->n = n;
+	buf_init(&ph->rec);
+	for (i = 0; i < n; i++) {
+		ph->s[i].o = o[i];
+		buf_init(&ph->s[i].answer);
+	}
+	return ph;
+}
+
+static void
+phase_unref(struct phase *ph)
+{
+	size_t i;
+	bool last;
+
+	if (ph == NULL)
+		return;
+	pthread_mutex_lock(&ph->mu);
+	last = --ph->refs == 0;
+	pthread_mutex_unlock(&ph->mu);
+	if (!last)
+		return;
+	for (i = 0; i < ph->n; i++)
+		buf_free(&ph->s[i].answer);
+	buf_free(&ph->rec);
+	pthread_mutex_destroy(&ph->mu);
+	pthread_cond_destroy(&ph->cv);
+	free(ph);
+}
+
+/*
+ * Records owner i's answer (ok: the call succeeded and answer[0..len) is
+ * its line) and wakes the coordinator.  A commit of a version that
+ * failed on another owner leaves a hint for it here.
+ */
+static void
+phase_record(struct phase *ph, size_t i, bool ok, const char *answer,
+    size_t len)
+{
+	struct slot *s = &ph->s[i];
+	enum sstate st = S_FAIL;
+	uint64_t beat = 0;
+	size_t j;
+
+	if (ok && answer != NULL && len >= 10 &&
+	    memcmp(answer, "{\"ok\":true", 10) == 0)
+		st = S_OK;
+	else if (ok && answer != NULL && len > 19 &&
+	    memcmp(answer, "{\"ok\":false,\"beat\":", 19) == 0) {
+		for (j = 19; j < len && answer[j] >= '0' && answer[j] <= '9' &&
+		    beat < UINT64_MAX / 10; j++)
+			beat = beat * 10 + (uint64_t)(answer[j] - '0');
+		st = S_REFUSED;
+	}
+	pthread_mutex_lock(&ph->mu);
+	s->st = st;
+	s->beat = beat;
+	if (st == S_OK && ph->kind == K_PREPARE)
+		buf_append(&s->answer, answer, len);
+	if (st == S_OK)
+		ph->ok++;
+	else if (st == S_REFUSED)
+		ph->refused++;
+	else
+		ph->failed++;
+	pthread_cond_broadcast(&ph->cv);
+	pthread_mutex_unlock(&ph->mu);
+	if (st == S_FAIL && ph->kind == K_COMMIT && ph->rec.len > 0 && !s->o.self)
+		ph->c->net.hint(ph->c->net.arg, &s->o, ph->rec.data, ph->rec.len);
+}
+
+/* stream.h's callback for a remote owner. */
+static void
+phase_done(void *arg, bool ok, const char *answer, size_t len)
+{
+	struct task *tk = arg;
+
+	phase_record(tk->ph, tk->i, ok, answer, len);
+	phase_unref(tk->ph);
+	free(tk);
+}
+
+/* Sends line to every owner: the remote ones first, this node's inline. */
+static void
+phase_send(struct phase *ph, const char *line, size_t len)
+{
+	struct cas *c = ph->c;
+	struct buf ans = BUF_INIT;
+	struct task *tk;
+	size_t i, self = ph->n;
+
+	for (i = 0; i < ph->n; i++) {
+		if (ph->s[i].o.self) {
+			self = i;
+			continue;
+		}
+		if ((tk = malloc(sizeof(*tk))) == NULL) {
+			phase_record(ph, i, false, NULL, 0);
+			continue;
+		}
+		tk->ph = ph;
+		tk->i = i;
+		pthread_mutex_lock(&ph->mu);
+		ph->refs++;
+		pthread_mutex_unlock(&ph->mu);
+		c->net.send(c->net.arg, &ph->s[i].o, kind_route[ph->kind], line,
+		    len, phase_done, tk);
+	}
+	if (self < ph->n) {
+		bool ok = cas_serve(c, kind_route[ph->kind], line, len, &ans) == 0;
+
+		phase_record(ph, self, ok, ans.data, ans.len ? ans.len - 1 : 0);
+	}
+	buf_free(&ans);
+}
+
+/*
+ * Waits until need owners answered ok, or that can no longer happen, or
+ * the deadline.  Returns the number of ok answers.
+ */
+static int
+phase_wait(struct phase *ph, int need, int64_t deadline)
+{
+	int ok;
+
+	pthread_mutex_lock(&ph->mu);
+	while (ph->ok < need && ph->ok + (int)ph->n - ph->ok - ph->refused -
+	    ph->failed >= need) {
+		if (clock_cond_wait_until(&ph->cv, &ph->mu, deadline) == ETIMEDOUT)
+			break;
+	}
+	ok = ph->ok;
+	pthread_mutex_unlock(&ph->mu);
+	return ok;
+}
+
+/* The highest ballot ts a refusal named (0: none). */
+static uint64_t
+phase_beat(struct phase *ph)
+{
+	uint64_t beat = 0;
+	size_t i;
+
+	pthread_mutex_lock(&ph->mu);
+	for (i = 0; i < ph->n; i++)
+		if (ph->s[i].st == S_REFUSED && ph->s[i].beat > beat)
+			beat = ph->s[i].beat;
+	pthread_mutex_unlock(&ph->mu);
+	return beat;
+}
+
+/* ---- a request ------------------------------------------------------------ */
+
+/* A version this request proposed, its ballot, and whether it creates. */
+struct mine {
+	struct version	 v;
+	struct ballot	 b;
+	bool		 created;
+};
+
+struct req {
+	struct cas	*c;
+	const char	*key;
+	size_t		 klen;
+	struct cas_owner o[CAS_OWNERS_MAX];
+	size_t		 n;
+	int		 need;		/* a majority of the owners */
+	int64_t		 deadline;	/* monotonic ms */
+	struct ballot	 b;		/* this attempt's */
+	struct ballot	 above;		/* the next one goes above this ts */
+	int		 attempt;
+	int		 unreachable;	/* attempts in a row without a majority answering */
+	const char	*why;		/* the last failure, for a 503 */
+	struct mine	*mine;
+	size_t		 nmine;
+	struct phase	*last;		/* the last phase that reached a majority */
+	/* What the last prepare saw. */
+	bool		 have;		/* some owner of the majority holds a version */
+	struct version	 w;		/* the winner of those */
+	bool		 ip;		/* a proposal in progress above every commit */
+	bool		 ip_noop;
+	struct ballot	 ip_b;
+	struct version	 ip_v;
+	int		 promises;	/* owners that promised */
+	int		 holding;	/* of them, those whose copy is w */
+};
+
+enum step { STEP_OK = 0, STEP_REFUSED = 1, STEP_FAILED = -1 };
+
+static void
+req_init(struct req *r, struct cas *c, const char *key, size_t klen)
+{
+	memset(r, 0, sizeof(*r));
+	r->c = c;
+	r->key = key;
+	r->klen = klen;
+	version_init(&r->w);
+	version_init(&r->ip_v);
+	r->n = c->net.owners(c->net.arg, key, klen, r->o, CAS_OWNERS_MAX);
+	r->need = (int)r->n / 2 + 1;
+	r->deadline = clock_now_ms() + CAS_DEADLINE_CALLS *
+	    (int64_t)(c->cfg.timeout_ms > 0 ? c->cfg.timeout_ms : 2000);
+}
+
+static void
+req_free(struct req *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nmine; i++)
+		version_free(&r->mine[i].v);
+	free(r->mine);
+	version_free(&r->w);
+	version_free(&r->ip_v);
+	phase_unref(r->last);
+}
+
+/* Keeps ph as the phase whose answers the response reports. */
+static void
+req_keep(struct req *r, struct phase *ph)
+{
+	pthread_mutex_lock(&ph->mu);
+	ph->refs++;
+	pthread_mutex_unlock(&ph->mu);
+	phase_unref(r->last);
+	r->last = ph;
+}
+
+/*
+ * The outcome of a phase that got `got` of `need`: ok, refused (r->above
+ * raised to the refusal's ballot) or failed (owners did not answer).
+ */
+static enum step
+phase_outcome(struct req *r, struct phase *ph, int got, int need)
+{
+	uint64_t beat;
+
+	if (got >= need) {
+		req_keep(r, ph);
+		return STEP_OK;
+	}
+	if ((beat = phase_beat(ph)) > 0) {
+		if (beat > r->above.ts)
+			r->above.ts = beat;
+		r->why = "contention: other conditional writes of this key kept "
+		    "taking precedence until the deadline; retry";
+		return STEP_REFUSED;
+	}
+	r->why = "no majority of the key's owners answered (a conditional "
+	    "write or serial read needs a majority of the real owners; no "
+	    "stand-ins)";
+	return STEP_FAILED;
+}
+
+/*
+ * Reads one promise line into r's view: the proposal in progress with
+ * the highest ballot, the most recent commit (*mrc), the store winner.
+ * -1 when malformed.
+ */
+static int
+take_promise(struct req *r, const char *s, size_t len, struct ballot *mrc)
+{
+	struct json_tok stack[TOKS_STACK], *toks = stack;
+	struct ballot c, a;
+	struct version v;
+	int n, i, hc, ha, rc = -1;
+
+	version_init(&v);
+	if ((n = parse_json(s, len, &toks)) < 1 || toks[0].type != JSON_OBJECT ||
+	    (hc = json_ballot(s, toks, 0, "c", &c)) < 0 ||
+	    (ha = json_ballot(s, toks, 0, "a", &a)) < 0)
+		goto out;
+	if (hc && ballot_cmp(&c, mrc) > 0)
+		*mrc = c;
+	if (ha && (!r->ip || ballot_cmp(&a, &r->ip_b) > 0)) {
+		r->ip = true;
+		r->ip_b = a;
+		r->ip_noop = json_object_get(s, toks, 0, "anoop") >= 0;
+		if (!r->ip_noop && ((i = json_object_get(s, toks, 0, "av")) < 0 ||
+		    version_from_json(&r->ip_v, s, toks, i) != 0))
+			goto out;
+	}
+	r->promises++;
+	if ((i = json_object_get(s, toks, 0, "v")) >= 0) {
+		if (version_from_json(&v, s, toks, i) != 0)
+			goto out;
+		if (!r->have || version_cmp(&v, &r->w) > 0) {
+			version_free(&r->w);
+			r->w = v;		/* moved */
+			version_init(&v);
+			r->holding = 1;
+		} else if (version_cmp(&v, &r->w) == 0)
+			r->holding++;
+		r->have = true;
+	}
+	rc = 0;
+out:
+	if (toks != stack)
+		free(toks);
+	version_free(&v);
+	return rc;
+}
+
+/*
+ * Step 1 at a new ballot above r->above: a majority of promises, read
+ * into r's view.
+ */
+static enum step
+do_prepare(struct req *r)
+{
+	struct cas *c = r->c;
+	struct buf line = BUF_INIT;
+	struct phase *ph;
+	struct ballot mrc;
+	enum step st;
+	size_t i;
+	int got;
+
+	r->have = r->ip = false;
+	r->promises = r->holding = 0;
+	if (paxos_ballot_next(c->cfg.paxos, c->cfg.actor, &r->above,
+	    &r->b) != 0) {
+		r->why = "storage failure: cannot log a ballot";
+		return STEP_FAILED;
+	}
+	if ((ph = phase_new(c, K_PREPARE, r->o, r->n)) == NULL) {
+		r->why = "out of memory";
+		return STEP_FAILED;
+	}
+	fmt_line(&line, K_PREPARE, r->key, r->klen, &r->b, NULL);
+	phase_send(ph, line.data, line.len);
+	got = phase_wait(ph, r->need, r->deadline);
+	if ((st = phase_outcome(r, ph, got, r->need)) == STEP_OK) {
+		memset(&mrc, 0, sizeof(mrc));
+		pthread_mutex_lock(&ph->mu);
+		for (i = 0; i < ph->n; i++)
+			if (ph->s[i].st == S_OK && take_promise(r,
+			    ph->s[i].answer.data, ph->s[i].answer.len, &mrc) != 0) {
+				r->why = "malformed promise";
+				st = STEP_FAILED;
+			}
+		pthread_mutex_unlock(&ph->mu);
+		/* Only a proposal above every commit reported is in progress. */
+		if (r->ip && ballot_cmp(&r->ip_b, &mrc) <= 0)
+			r->ip = false;
+	}
+	phase_unref(ph);
+	buf_free(&line);
+	return st;
+}
+
+/* Steps 2 and 4: a majority accepts v (NULL: an empty proposal) at b. */
+static enum step
+do_accept(struct req *r, const struct ballot *b, const struct version *v)
+{
+	struct buf line = BUF_INIT;
+	struct phase *ph;
+	enum step st;
+	int got;
+
+	if ((ph = phase_new(r->c, K_ACCEPT, r->o, r->n)) == NULL) {
+		r->why = "out of memory";
+		return STEP_FAILED;
+	}
+	fmt_line(&line, K_ACCEPT, r->key, r->klen, b, v);
+	phase_send(ph, line.data, line.len);
+	got = phase_wait(ph, r->need, r->deadline);
+	st = phase_outcome(r, ph, got, r->need);
+	phase_unref(ph);
+	buf_free(&line);
+	return st;
+}
+
+/*
+ * Step 5: every owner applies v (NULL: records an empty commit) and
+ * records the commit at b; waits for need of them unless need is 0.
+ */
+static enum step
+do_commit(struct req *r, const struct ballot *b, const struct version *v,
+    int need)
+{
+	struct buf line = BUF_INIT;
+	struct phase *ph;
+	enum step st = STEP_OK;
+	int got;
+
+	if ((ph = phase_new(r->c, K_COMMIT, r->o, r->n)) == NULL) {
+		r->why = "out of memory";
+		return STEP_FAILED;
+	}
+	if (v != NULL)
+		record_to_json(r->key, r->klen, v, &ph->rec);
+	fmt_line(&line, K_COMMIT, r->key, r->klen, b, v);
+	phase_send(ph, line.data, line.len);
+	if (need > 0) {
+		got = phase_wait(ph, need, r->deadline);
+		if ((st = phase_outcome(r, ph, got, need)) == STEP_REFUSED)
+			st = STEP_FAILED;
+		if (st != STEP_OK)
+			r->why = "the write was decided but fewer owners than "
+			    "required confirmed applying it before the deadline; "
+			    "it will take effect";
+	}
+	phase_unref(ph);
+	buf_free(&line);
+	return st;
+}
+
+/*
+ * Before another attempt: a randomized pause that doubles with each
+ * attempt.  false when the request must end instead (the deadline would
+ * pass, the owners failed twice in a row, or kvd is stopping).
+ */
+static bool
+backoff(struct req *r, enum step st)
+{
+	struct cas *c = r->c;
+	int64_t window, ms;
+
+	if (st == STEP_FAILED) {
+		if (++r->unreachable >= UNREACHABLE_TRIES)
+			return false;
+	} else
+		r->unreachable = 0;
+	r->attempt++;
+	window = BACKOFF_MIN_MS << (r->attempt < 5 ? r->attempt : 5);
+	if (window > BACKOFF_MAX_MS)
+		window = BACKOFF_MAX_MS;
+	pthread_mutex_lock(&c->rng_mu);
+	ms = 1 + (int64_t)(rng_next(&c->rng) % (uint64_t)window);
+	pthread_mutex_unlock(&c->rng_mu);
+	if (clock_now_ms() + ms >= r->deadline)
+		return false;
+	if (stopper_sleep_ms(&c->stop, ms)) {
+		r->why = "kvd is stopping";
+		return false;
+	}
+	return true;
+}
+
+enum rel { REL_FINISH, REL_APPLIED, REL_STALE };
+
+/* How the proposal in progress p stands to the current value (FINISHING). */
+static enum rel
+relation(const struct req *r, const struct version *p)
+{
+	if (!r->have)
+		return REL_FINISH;
+	switch (vclock_compare(&p->clock, &r->w.clock)) {
+	case VCLOCK_AFTER:
+		return REL_FINISH;
+	case VCLOCK_EQUAL:
+	case VCLOCK_BEFORE:
+		return REL_APPLIED;
+	default:
+		return REL_STALE;
+	}
+}
+
+/*
+ * The version of this request that v is or descends from, or NULL.
+ * Exact because of the gate (OWN WRITES): v's entry for this node's
+ * actor equals that version's counter, which no other version has.
+ * *unsure is set when v descends from one of ours by its clock but
+ * carries a later counter of this node's actor (only a plain write
+ * through this node can have put it there): then it is not known
+ * whether ours took effect.
+ */
+static const struct mine *
+mine_under(const struct req *r, const struct version *v, bool *unsure)
+{
+	const char *actor = r->c->cfg.actor;
+	uint64_t have = vclock_get(&v->clock, actor);
+	size_t i;
+
+	*unsure = false;
+	for (i = 0; i < r->nmine; i++) {
+		if (!vclock_descends(&v->clock, &r->mine[i].v.clock))
+			continue;
+		if (have == vclock_get(&r->mine[i].v.clock, actor))
+			return &r->mine[i];
+		*unsure = true;
+	}
+	return NULL;
+}
+
+/*
+ * Step 2 when it applies: finishes the proposal in progress.  1 when it
+ * was finished (the round must start over: b is used), 0 when there was
+ * nothing to finish, or a failed step (< 0 as enum step, > 1: refused).
+ */
+static int
+finish_in_progress(struct req *r)
+{
+	enum step st;
+
+	int64_t age_us = clock_wall_ms() * 1000 - (int64_t)r->ip_b.ts;
+
+	/* Abandoned long ago: no client waits for it, nobody saw it. */
+	if (!r->ip || r->ip_noop || relation(r, &r->ip_v) != REL_FINISH ||
+	    age_us > paxos_window_ms(r->c->cfg.paxos) * 1000 / 2)
+		return 0;
+	if ((st = do_accept(r, &r->b, &r->ip_v)) != STEP_OK ||
+	    (st = do_commit(r, &r->b, &r->ip_v, r->need)) != STEP_OK)
+		return st == STEP_REFUSED ? 2 : -1;
+	r->above = r->b;
+	return 1;
+}
+
+/*
+ * Before an answer that rests on w without writing (a serial read, a
+ * failed condition): when some owner that promised holds an older copy,
+ * commits w at this round's ballot, so that a majority of the stores hold
+ * what the answer showed and a plain quorum read after it sees it too
+ * (as Cassandra sends the most recent commit to the replicas that missed
+ * it).  Committing at b is safe: b was promised by a majority, whose
+ * proposals in progress were finished or found settled, and no proposal
+ * below b can be decided any more.  STEP_OK, or the failed step.
+ */
+static enum step
+spread_read(struct req *r)
+{
+	if (!r->have || r->holding >= r->promises)
+		return STEP_OK;
+	return do_commit(r, &r->b, &r->w, r->need);
+}
+
+/* The response's lists: the owners, and who answered the last phase. */
+static void
+report(struct req *r, struct replica_result *res, int required)
+{
+	size_t i;
+
+	buf_reset(&res->replicas);
+	buf_reset(&res->acked);
+	for (i = 0; i < r->n; i++) {
+		if (i > 0)
+			buf_putc(&res->replicas, ',');
+		buf_puts(&res->replicas, r->o[i].id);
+	}
+	res->acks = 0;
+	if (r->last != NULL) {
+		pthread_mutex_lock(&r->last->mu);
+		for (i = 0; i < r->last->n; i++)
+			if (r->last->s[i].st == S_OK) {
+				if (res->acked.len)
+					buf_putc(&res->acked, ',');
+				buf_puts(&res->acked, r->last->s[i].o.id);
+				res->acks++;
+			}
+		pthread_mutex_unlock(&r->last->mu);
+	}
+	res->required = required;
+}
+
+/* The precondition check: 0 to go on, or the status to answer. */
+static int
+check_write(const struct replica_write *wr, const struct version *cur,
+    bool live)
+{
+	if (wr->if_match_any && !live)
+		return 412;
+	if (wr->if_match != NULL && (!live ||
+	    !replica_etag_matches(wr->if_match, wr->if_match_len, &cur->clock)))
+		return 412;
+	if (wr->if_none_match && live)
+		return 412;
+	if (wr->tombstone && !live)
+		return 404;
+	return 0;
+}
+
+/* Adds v, proposed at b, to what this request proposed. */
+static int
+add_mine(struct req *r, const struct version *v, const struct ballot *b,
+    bool created)
+{
+	struct mine *m;
+
+	if ((m = realloc(r->mine, (r->nmine + 1) * sizeof(*m))) == NULL)
+		return -1;
+	r->mine = m;
+	version_init(&m[r->nmine].v);
+	version_copy(&m[r->nmine].v, v);
+	m[r->nmine].b = *b;
+	m[r->nmine].created = created;
+	r->nmine++;
+	return 0;
+}
+
+static void
+succeed(struct req *r, const struct replica_write *wr, const struct version *v,
+    bool created, int required, struct replica_result *res)
+{
+	version_free(&res->v);
+	version_copy(&res->v, v);
+	res->created = created;
+	res->status = wr->tombstone ? 204 : created ? 201 : 200;
+	report(r, res, required);
+}
+
+void
+cas_put(struct cas *c, const char *key, size_t klen,
+    const struct replica_write *wr, struct replica_result *res)
+{
+	struct req r;
+	struct version next;
+	struct vclock base;
+	const struct mine *m;
+	enum step st;
+	bool unsure, live, gated = false;
+	int rc, required;
+
+	req_init(&r, c, key, klen);
+	version_init(&next);
+	vclock_init(&base);
+	required = wr->w > r.need ? wr->w : r.need;
+	if (required > (int)r.n)
+		required = (int)r.n;
+	if (r.n == 0) {
+		res->status = 503;
+		res->error = "no owner for this key";
+		goto out;
+	}
+	if (gate_enter(c, key, klen, r.deadline) != 0) {
+		res->status = 503;
+		res->error = errno == ETIMEDOUT ? "busy: other conditional "
+		    "writes of this key through this node are still in "
+		    "progress; retry" : "out of memory";
+		goto out;
+	}
+	gated = true;
+	for (;;) {
+		if ((st = do_prepare(&r)) != STEP_OK)
+			goto retry;
+		if ((rc = finish_in_progress(&r)) == 1)
+			continue;
+		if (rc != 0) {
+			st = rc == 2 ? STEP_REFUSED : STEP_FAILED;
+			goto retry;
+		}
+		/* Did an earlier attempt of ours take effect? */
+		if (r.have && (m = mine_under(&r, &r.w, &unsure)) != NULL) {
+			if ((st = do_commit(&r, &m->b, &m->v, required)) != STEP_OK)
+				goto retry;
+			succeed(&r, wr, &m->v, m->created, required, res);
+			goto out;
+		}
+		if (r.have && unsure) {
+			res->status = 503;
+			res->error = "outcome unknown: a plain write of this key "
+			    "through this node overtook this conditional write; "
+			    "read the key to see where it stands";
+			report(&r, res, r.need);
+			goto out;
+		}
+		live = r.have && version_live(&r.w, clock_wall_ms());
+		if ((rc = check_write(wr, &r.w, live)) != 0) {
+			/* Our earlier proposal must never be finished after this. */
+			if (r.nmine > 0) {
+				if ((st = do_accept(&r, &r.b, NULL)) != STEP_OK)
+					goto retry;
+				if (!r.have || r.holding >= r.promises)
+					do_commit(&r, &r.b, NULL, 0);
+			}
+			if ((st = spread_read(&r)) != STEP_OK)
+				goto retry;
+			res->status = rc;
+			res->error = rc == 404 ? "not found" : "precondition "
+			    "failed: the key's current version does not match";
+			report(&r, res, r.need);
+			goto out;
+		}
+		vclock_free(&base);
+		if (r.have)
+			vclock_copy(&base, &r.w.clock);
+		if (wr->context != NULL)
+			vclock_merge(&base, wr->context);
+		version_make_next(&next, &base, r.have ? r.w.ts : 0,
+		    c->cfg.actor, clock_wall_ms(), wr->tombstone, wr->value,
+		    wr->value_len);
+		if (!wr->tombstone && wr->ttl_s > 0)	/* as replica_put */
+			next.expires = next.ts + wr->ttl_s * 1000;
+		if (c->cfg.unique != NULL)
+			c->cfg.unique(c->cfg.unique_arg, &next.clock);
+		if (add_mine(&r, &next, &r.b, !live) != 0) {
+			res->status = 503;
+			res->error = "out of memory";
+			goto out;
+		}
+		if ((st = do_accept(&r, &r.b, &next)) != STEP_OK)
+			goto retry;
+		if ((st = do_commit(&r, &r.b, &next, required)) != STEP_OK)
+			goto retry;
+		succeed(&r, wr, &next, !live, required, res);
+		goto out;
+retry:
+		if (!backoff(&r, st)) {
+			res->status = 503;
+			res->error = r.why;
+			report(&r, res, r.need);
+			goto out;
+		}
+	}
+out:
+	if (gated)
+		gate_leave(c, key, klen);
+	version_free(&next);
+	vclock_free(&base);
+	req_free(&r);
+}
+
+void
+cas_get(struct cas *c, const char *key, size_t klen,
+    struct replica_result *res)
+{
+	struct req r;
+	enum step st;
+	int rc;
+
+	req_init(&r, c, key, klen);
+	if (r.n == 0) {
+		res->status = 503;
+		res->error = "no owner for this key";
+		goto out;
+	}
+	for (;;) {
+		if ((st = do_prepare(&r)) != STEP_OK)
+			goto retry;
+		if ((rc = finish_in_progress(&r)) == 1)
+			continue;
+		if (rc != 0) {
+			st = rc == 2 ? STEP_REFUSED : STEP_FAILED;
+			goto retry;
+		}
+		if ((st = spread_read(&r)) != STEP_OK)
+			goto retry;
+		report(&r, res, r.need);
+		if (!r.have || !version_live(&r.w, clock_wall_ms())) {
+			res->status = 404;
+			res->error = "not found";
+		} else {
+			res->status = 200;
+			version_free(&res->v);
+			version_copy(&res->v, &r.w);
+		}
+		goto out;
+retry:
+		if (!backoff(&r, st)) {
+			res->status = 503;
+			res->error = r.why;
+			report(&r, res, r.need);
+			goto out;
+		}
+	}
+out:
+	req_free(&r);
+}
+
+/* ---- repair ------------------------------------------------------------ */
+
+struct repair_pass {
+	struct cas	*c;
+	struct stopper	*stop;
+	size_t		 settled;
+};
+
+/*
+ * One round that settles key: finishes its proposal in progress, or has
+ * an empty proposal accepted and committed above it.
+ */
+static void
+repair_key(void *arg, const char *key, size_t klen)
+{
+	struct repair_pass *rp = arg;
+	struct req r;
+	enum step st;
+	int rc;
+
+	if (rp->stop != NULL && stopper_stopped(rp->stop))
+		return;
+	req_init(&r, rp->c, key, klen);
+	while (r.n > 0) {
+		if ((st = do_prepare(&r)) != STEP_OK)
+			goto retry;
+		if ((rc = finish_in_progress(&r)) == 1) {
+			rp->settled++;
+			break;
+		}
+		if (rc != 0) {
+			st = rc == 2 ? STEP_REFUSED : STEP_FAILED;
+			goto retry;
+		}
+		if ((st = do_accept(&r, &r.b, NULL)) != STEP_OK ||
+		    (st = do_commit(&r, &r.b, NULL, r.need)) != STEP_OK)
+			goto retry;
+		rp->settled++;
+		break;
+retry:
+		if (!backoff(&r, st)) {
+			log_event(LOG_DEBUG, "paxos repair failed", "why=\"%s\"",
+			    r.why);
+			break;
+		}
+	}
+	req_free(&r);
+}
+
+size_t
+cas_repair(struct cas *c, int64_t older_than_ms, size_t max,
+    struct stopper *stop)
+{
+	struct repair_pass rp = { c, stop, 0 };
+
+	paxos_stale(c->cfg.paxos, older_than_ms, max, repair_key, &rp);
+	return rp.settled;
+}
