@@ -5,8 +5,10 @@
 # keeps every acknowledged write while a node is killed -9 and restarted
 # mid-run, a node whose data is wiped between the write and the read
 # phase (verify must exit 1 and name lost keys), one that goes back to a
-# copy of its data taken mid-run (set mode must report stale keys), and
-# a short chaos run.
+# copy of its data taken mid-run (set mode must report stale keys),
+# --write-r reaching the server (its request log shows ?r= on every PUT
+# of the run, none without it, and an r above N is refused), and a
+# short chaos run.
 #
 # Nodes that must come back on the same port get a fixed free port (the
 # others use port 0).  Every client call is bounded by timeout(1), and
@@ -100,12 +102,20 @@ finish_verify() {
 	[ "$status" -eq 2 ]
 	run verify verify --read-r none
 	[ "$status" -eq 2 ]
+	run verify verify --write-r 0
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"bad --write-r '0'"* ]]
+	run verify verify --write-r quorum
+	[ "$status" -eq 2 ]
+	run verify verify --write-r
+	[ "$status" -eq 2 ]
 	run verify verify -d
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"kvctl verify: -d needs a value"* ]]
 	run verify verify --help
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"--pause-before-read"* ]]
+	[[ "$output" == *"--write-r N|all"* ]]
 	local p
 	p=$(free_ports 1)
 	run verify --server "http://127.0.0.1:$p" --timeout 2 verify -d 1
@@ -131,6 +141,48 @@ finish_verify() {
 	[ "$rc" -eq 0 ]
 	verify_clean
 	[[ "$output" == *"read-back r=3"* ]]
+}
+
+# puts PREFIX: the PUTs of keys PREFIX-* in the three nodes' request logs.
+puts() {
+	cat "$TMP"/node[123].log | grep "method=PUT path=\"/kv/$1-" || true
+}
+
+@test "verify: --write-r sends ?r= with every write, and the server acts on it" {
+	local i
+	pick_ports 3
+	for i in 1 2 3; do
+		start_peer "$i" 3 "" --request-log
+	done
+	local servers="$(url node1),$(url node2),$(url node3)"
+	# Without the option no PUT carries ?r= (so the check below can fail).
+	run verify --server "$servers" --timeout 5 verify -d 1 -c 2 \
+	    --mode set --prefix blind
+	[ "$status" -eq 0 ]
+	[ "$(puts blind | wc -l)" -gt 0 ]
+	[ "$(puts blind | grep -c '?r=')" -eq 0 ]
+	# With it every PUT does, in both modes, and the runs are clean.
+	run verify --server "$servers" --timeout 5 verify -d 1 -c 2 \
+	    --mode set --write-r 2 --prefix setr2
+	[ "$status" -eq 0 ]
+	verify_clean
+	[ "$(field stale)" -eq 0 ]
+	[[ "$output" == *"writes at r=2, read-back r=3"* ]]
+	[ "$(puts setr2 | wc -l)" -ge "$(field acknowledged)" ]
+	[ "$(puts setr2 | grep -vc '?r=2"')" -eq 0 ]
+	run --separate-stderr verify --server "$servers" --timeout 5 --json \
+	    verify -d 1 -c 2 --write-r all --prefix keysall
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" | jq -e '.ok and .write_r == "all" and
+	    .acknowledged > 0 and .present == .acknowledged'
+	[ "$(puts keysall | grep -vc '?r=all"')" -eq 0 ]
+	# An r above the cluster's N is refused: no write is acknowledged.
+	run --separate-stderr verify --server "$servers" --timeout 5 \
+	    verify -d 1 -c 1 --write-r 4 --prefix r4
+	echo "$stderr"
+	[ "$(field acknowledged)" -eq 0 ]
+	[[ "$stderr" == *"unexpected status (first: 400)"* ]]
+	[ "$(puts r4 | grep -c 'r=4" status=400')" -gt 0 ]
 }
 
 @test "verify: a node that loses its data between the phases is caught" {
