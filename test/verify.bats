@@ -7,8 +7,8 @@
 # phase (verify must exit 1 and name lost keys), one that goes back to a
 # copy of its data taken mid-run (set mode must report stale keys),
 # --write-r reaching the server (its request log shows ?r= on every PUT
-# of the run, none without it, and an r above N is refused), and a
-# short chaos run.
+# of the run, none without it, and an r above N is refused), and short
+# chaos runs (one with -x and --skew).
 #
 # Nodes that must come back on the same port get a fixed free port (the
 # others use port 0).  Every client call is bounded by timeout(1), and
@@ -239,4 +239,41 @@ puts() {
 	[[ "$(printf '%s\n' "$output" | tail -n 1)" == *"lost 0, stale 0, unreadable 0, corrupt 0: OK" ]]
 	# Every node it started is gone, and so is its directory.
 	[ -z "$(ls -d "$TMP"/kvd-chaos.* 2>/dev/null)" ]
+}
+
+# ready_ms NODE_LOG: the time of day, in ms, of the log's first "kvd
+# ready" line, as the node's (perhaps skewed) clock dated it.
+ready_ms() {
+	grep -m1 'msg="kvd ready"' "$1" | cut -c12-23 |
+	    awk -F: '{ printf "%d\n", ($1 * 3600 + $2 * 60 + $3) * 1000 }'
+}
+
+@test "chaos.sh: -x reaches every verify run and --skew moves the nodes' clocks" {
+	command -v python3 >/dev/null
+	command -v "${CC:-cc}" >/dev/null || skip "no C compiler for the clock shim"
+	run env KVD="$KVD" KVCTL="$KVCTL" TMPDIR="$TMP" \
+	    timeout 120 "$ROOT/contrib/chaos.sh" -r 1 -d 3 -m set \
+	    -x '--write-r 2' --skew 1500 --keep 3>&-
+	echo "$output"
+	[[ "$output" == *"wall clocks skewed: node1 -1500 ms, node2 0 ms, node3 1500 ms"* ]]
+	[[ "$output" == *"round 1: kvctl verify -d 3 -c 8 --mode set --write-r 2"* ]]
+	[[ "$output" == *"round 1 (set): acknowledged"* ]]
+	[[ "$(printf '%s\n' "$output" | tail -n 2 | head -n 1)" == *"lost 0, "*"unreadable 0, corrupt 0: "* ]]
+	local d
+	d=$(ls -d "$TMP"/kvd-chaos.*)
+	# verify itself says that it wrote at r=2.
+	grep -q 'writes at r=2' "$d/round1.err"
+	grep -q 'writes at r=2, read-back r=3' "$d/round1.out"
+	# The nodes started together, yet their logs date it 1.5 s apart.
+	local t1 t2 t3
+	t1=$(ready_ms "$d/node1.log")
+	t2=$(ready_ms "$d/node2.log")
+	t3=$(ready_ms "$d/node3.log")
+	echo "kvd ready at $t1, $t2, $t3 ms by the nodes' clocks"
+	# (modulo a day, should the run straddle midnight)
+	[ $(((t2 - t1 + 86400000) % 86400000)) -ge 1000 ]
+	[ $(((t2 - t1 + 86400000) % 86400000)) -le 2000 ]
+	[ $(((t3 - t2 + 86400000) % 86400000)) -ge 1000 ]
+	[ $(((t3 - t2 + 86400000) % 86400000)) -le 2000 ]
+	rm -rf "$d"
 }
