@@ -483,6 +483,7 @@ read_item(struct reader *rd, struct pool *pool, const struct item *it,
 	if (rb->r > 0)
 		buf_printf(target, "?r=%d", rb->r);
 	for (;;) {
+		buf_reset(&why);	/* only the last attempt's reason counts */
 		s = pool_pick(pool);
 		attempts++;
 		rc = client_do(&pool->conns[s], "GET", target->data, NULL, NULL, 0,
@@ -503,7 +504,6 @@ read_item(struct reader *rd, struct pool *pool, const struct item *it,
 			}
 			break;
 		}
-		buf_reset(&why);
 		if (rc != 0) {
 			buf_puts(&why, errno == ETIMEDOUT ? "timed out" :
 			    strerror(errno));

@@ -5,7 +5,8 @@
 # keeps every acknowledged write while a node is killed -9 and restarted
 # mid-run, a node whose data is wiped between the write and the read
 # phase (verify must exit 1 and name lost keys), one that goes back to a
-# copy of its data taken mid-run (set mode must report stale keys),
+# copy of its data taken mid-run (set mode must report stale keys, each
+# with the reason of the read that judged it),
 # --write-r reaching the server (its request log shows ?r= on every PUT
 # of the run, none without it, and an r above N is refused), and short
 # chaos runs (one with -x and --skew).
@@ -206,10 +207,14 @@ puts() {
 }
 
 @test "verify: set mode catches a node that goes back to older data" {
-	local p
+	local p closed
 	p=$(free_ports 1)
+	closed=$(closed_port)
 	start_node n1 --addr "127.0.0.1:$p" --snapshot-interval 0
-	verify --server "$(url n1)" --timeout 3 verify -d 2 -c 2 --mode set \
+	# A closed port first: reads fail there before they reach n1, and a
+	# stale key's reason must be the read that judged it, nothing else.
+	verify --server "http://127.0.0.1:$closed,$(url n1)" --timeout 3 \
+	    verify -d 2 -c 2 --mode set \
 	    --pause-before-read 4 >"$TMP/out" 2>"$TMP/err" &
 	VPID=$!
 	# A copy taken mid-run holds older values of every key of the set.
@@ -226,6 +231,8 @@ puts() {
 	[ "$(field stale)" -gt 0 ]
 	[ "$(field lost)" -eq 0 ]
 	[[ "$output" == *"stale key: "*"last acknowledged w"* ]]
+	[ "$(printf '%s\n' "$output" | grep '^stale key: ' | grep -Evc \
+	    '^stale key: [^ ]+ \(read w[0-9]+-[0-9]+, last acknowledged w[0-9]+-[0-9]+\)$')" -eq 0 ]
 }
 
 @test "chaos.sh: two short rounds lose nothing" {
