@@ -1429,6 +1429,10 @@ verify_usage(FILE *f)
 	    "  --size BYTES            value size (default 32)\n"
 	    "  --read-r N|all          read quorum of the read-back (default 3,\n"
 	    "                          capped to the cluster's N)\n"
+	    "  --write-r N|all         send ?r=N (or all) with every PUT, so the\n"
+	    "                          coordinator reads a quorum before writing\n"
+	    "                          instead of writing blind on its own copy\n"
+	    "                          (default: none; N above the cluster's: 400)\n"
 	    "  --read-budget SECONDS   how long one read is retried while nodes\n"
 	    "                          restart (default 30)\n"
 	    "  --pause-before-read S   wait S seconds between the phases\n"
@@ -1494,6 +1498,14 @@ verify_parse(struct verify_opts *vo, int argc, char **argv)
 			else
 				return usage_error("verify", "bad --read-r '%s' (1..%d "
 				    "or all)", v, VERIFY_MAX_R);
+		} else if ((v = opt_value(argc, argv, &i, "--write-r", &missing)) != NULL) {
+			if (strcmp(v, "all") == 0)
+				vo->write_r = VERIFY_WRITE_R_ALL;
+			else if (opt_u64(v, 1, VERIFY_MAX_R, &u) == 0)
+				vo->write_r = (int)u;
+			else
+				return usage_error("verify", "bad --write-r '%s' (1..%d "
+				    "or all)", v, VERIFY_MAX_R);
 		} else if ((v = opt_value(argc, argv, &i, "--read-budget",
 		    &missing)) != NULL) {
 			if (opt_double(v, 0, 3600, &vo->budget_s) != 0)
@@ -1524,8 +1536,13 @@ verify_progress(void *arg, enum verify_phase phase,
 	switch (phase) {
 	case VERIFY_WRITING:
 		fprintf(stderr, "verify: writing for %.1f s with %d writers (%s "
-		    "mode, prefix %s)\n", vo->secs, vo->writers,
+		    "mode, prefix %s", vo->secs, vo->writers,
 		    verify_mode_name(vo->mode), vo->prefix);
+		if (vo->write_r == VERIFY_WRITE_R_ALL)
+			fprintf(stderr, ", writes at r=all");
+		else if (vo->write_r > 0)
+			fprintf(stderr, ", writes at r=%d", vo->write_r);
+		fprintf(stderr, ")\n");
 		break;
 	case VERIFY_WRITTEN:
 		fprintf(stderr, "verify: write phase done: %" PRIu64
@@ -1580,6 +1597,12 @@ verify_print_json(const struct verify_opts *vo, const struct verify_result *r,
 	    vo->writers, r->write_s, vo->nservers, r->r, r->attempts,
 	    r->acks, r->unacked, r->unk_503, r->unk_timeout, r->unk_conn,
 	    r->unk_other, r->keys_read);
+	if (vo->write_r == VERIFY_WRITE_R_ALL)
+		buf_puts(out, ",\"write_r\":\"all\"");
+	else if (vo->write_r > 0)
+		buf_printf(out, ",\"write_r\":%d", vo->write_r);
+	else
+		buf_puts(out, ",\"write_r\":null");
 	for (v = 0; v < VERIFY_NVERDICTS; v++)
 		buf_printf(out, ",\"%s\":%" PRIu64,
 		    verify_verdict_name((enum verify_verdict)v), r->counts[v]);
@@ -1598,9 +1621,13 @@ verify_print_text(const struct verify_opts *vo, const struct verify_result *r,
 	int v, i;
 
 	buf_printf(out, "mode            %s (%d writers, %.1f s, %d "
-	    "server%s, read-back r=%d)\n", verify_mode_name(vo->mode),
-	    vo->writers, r->write_s, vo->nservers,
-	    vo->nservers == 1 ? "" : "s", r->r);
+	    "server%s, ", verify_mode_name(vo->mode), vo->writers, r->write_s,
+	    vo->nservers, vo->nservers == 1 ? "" : "s");
+	if (vo->write_r == VERIFY_WRITE_R_ALL)
+		buf_puts(out, "writes at r=all, ");
+	else if (vo->write_r > 0)
+		buf_printf(out, "writes at r=%d, ", vo->write_r);
+	buf_printf(out, "read-back r=%d)\n", r->r);
 	buf_printf(out, "acknowledged    %" PRIu64 "\n", r->acks);
 	buf_printf(out, "unacknowledged  %" PRIu64 " (503: %" PRIu64
 	    ", timeout: %" PRIu64 ", connection: %" PRIu64 ", other: %"

@@ -3,20 +3,30 @@
 # are killed, paused and restarted, and report whether any acknowledged
 # write was lost.
 #
-#   contrib/chaos.sh [-n NODES] [-r ROUNDS] [-d SECONDS] [-m MODE] [--keep]
+#   contrib/chaos.sh [-n NODES] [-r ROUNDS] [-d SECONDS] [-m MODE]
+#                    [-x 'VERIFY OPTIONS'] [--skew MS] [--keep]
 #
 #   -n NODES     cluster size, 3..20 (default 3)
 #   -r ROUNDS    verify runs (default 5)
 #   -d SECONDS   write phase of each verify run (default 6)
 #   -m MODE      keys, set, or mixed: rounds alternate keys and set
 #                (default mixed)
+#   -x OPTIONS   more options for every verify run, split on blanks and
+#                put after chaos's own, e.g. -x '--write-r 2' (a read
+#                quorum before each write instead of a blind write)
+#   --skew MS    skew the nodes' wall clocks: node I runs (I-2)*MS
+#                milliseconds off (node1 -MS, node2 0, node3 +MS, ...)
+#                under the LD_PRELOAD shim test/clockshim.c, built into
+#                the temporary directory (Linux; needs a C compiler);
+#                monotonic clocks are not moved (default 0: no shim)
 #   --keep       keep the temporary directory (data, logs, round output)
 #
-# Environment: KVD (default ./kvd), KVCTL (default ./kvctl); nothing is
-# built.  The cluster lives in its own temporary directory on free
-# loopback ports; every node runs with --n 3 --w 2 --r 2, a 500 ms peer
-# timeout and 300 ms gossip (and --anti-entropy-interval 2 when this kvd
-# has that flag).
+# Environment: KVD (default ./kvd), KVCTL (default ./kvctl); nothing else
+# is built.  With --skew, CC (default cc) and CLOCKSHIM_C (default
+# test/clockshim.c beside this script's directory).  The cluster lives in
+# its own temporary directory on free loopback ports; every node runs
+# with --n 3 --w 2 --r 2, a 500 ms peer timeout and 300 ms gossip (and
+# --anti-entropy-interval 2 when this kvd has that flag).
 #
 # Each round runs `kvctl verify -d SECONDS -c 8` in the background and,
 # while its write phase lasts, disturbs one random node at a time: kill -9
@@ -29,6 +39,7 @@
 # Every process this script started is killed on exit.
 
 set -u
+set -f	# no globbing: -x's options are split on blanks, nothing more
 
 KVD=${KVD:-./kvd}
 KVCTL=${KVCTL:-./kvctl}
@@ -36,13 +47,17 @@ NODES=3
 ROUNDS=5
 SECS=6
 MODE=mixed
+XOPTS=
+SKEW=0
+SHIM=
 KEEP=0
 TMPD=
 VPID=
 
 usage() {
 	echo "usage: $0 [-n NODES(3)] [-r ROUNDS(5)] [-d SECONDS_PER_ROUND(6)]" \
-	    "[-m keys|set|mixed] [--keep]" >&2
+	    "[-m keys|set|mixed] [-x 'VERIFY OPTIONS'] [--skew MS(0)]" \
+	    "[--keep]" >&2
 	exit 2
 }
 
@@ -64,6 +79,8 @@ while [ $# -gt 0 ]; do
 	-r) [ $# -ge 2 ] || usage; ROUNDS=$2; shift 2 ;;
 	-d) [ $# -ge 2 ] || usage; SECS=$2; shift 2 ;;
 	-m) [ $# -ge 2 ] || usage; MODE=$2; shift 2 ;;
+	-x) [ $# -ge 2 ] || usage; XOPTS="$XOPTS${XOPTS:+ }$2"; shift 2 ;;
+	--skew) [ $# -ge 2 ] || usage; SKEW=$2; shift 2 ;;
 	--keep) KEEP=1; shift ;;
 	-h | --help) usage ;;
 	*) echo "chaos: unknown argument '$1'" >&2; usage ;;
@@ -85,6 +102,10 @@ case $MODE in
 keys | set | mixed) ;;
 *) echo "chaos: -m must be keys, set or mixed" >&2; usage ;;
 esac
+if ! is_uint "$SKEW" || [ "$SKEW" -gt 3600000 ]; then
+	echo "chaos: --skew must be milliseconds, 0..3600000" >&2
+	usage
+fi
 [ -x "$KVD" ] || die "no kvd binary at $KVD (set KVD)"
 [ -x "$KVCTL" ] || die "no kvctl binary at $KVCTL (set KVCTL)"
 
@@ -152,6 +173,21 @@ trap 'exit 130' INT TERM HUP
 TMPD=$(mktemp -d "${TMPDIR:-/tmp}/kvd-chaos.XXXXXX") || die "mktemp failed"
 mkdir -p "$TMPD/data"
 
+# The clock shim, and proof that it moves a dynamically linked program's
+# clock (date) here; without that, --skew would measure nothing.
+if [ "$SKEW" -gt 0 ]; then
+	src=${CLOCKSHIM_C:-$(dirname "$0")/../test/clockshim.c}
+	[ -f "$src" ] || die "--skew: no clock shim source at $src (set CLOCKSHIM_C)"
+	SHIM=$TMPD/clockshim.so
+	"${CC:-cc}" -shared -fPIC -o "$SHIM" "$src" -ldl ||
+	    die "--skew: cannot build $src with ${CC:-cc}"
+	t0=$(date +%s)
+	t1=$(LD_PRELOAD="$SHIM" CLOCKSHIM_OFFSET_MS=100000 date +%s)
+	if [ $((t1 - t0)) -lt 90 ] || [ $((t1 - t0)) -gt 110 ]; then
+		die "--skew: LD_PRELOAD of $SHIM does not move this system's clock"
+	fi
+fi
+
 # Free loopback ports, all bound at once so none repeats; without
 # python3, a random base (a clash makes a node fail to start, loudly).
 PORTS=
@@ -180,6 +216,11 @@ if "$KVD" --help 2>&1 | grep -q -- '--anti-entropy-interval'; then
 	EXTRA="--anti-entropy-interval 2"
 fi
 
+# skew_of I: nodeI's clock offset in milliseconds under --skew.
+skew_of() {
+	echo $((($1 - 2) * SKEW))
+}
+
 start_node() {
 	i=$1
 	peers=
@@ -189,11 +230,18 @@ start_node() {
 		    peers="$peers${peers:+,}node$j=127.0.0.1:$(port_of "$j")"
 		j=$((j + 1))
 	done
-	# shellcheck disable=SC2086 # EXTRA is empty or two words
-	"$KVD" --id "node$i" --addr "127.0.0.1:$(port_of "$i")" \
-	    --data-dir "$TMPD/data" --peers "$peers" --n 3 --w 2 --r 2 \
-	    --peer-timeout-ms 500 --gossip-interval-ms 300 --shutdown-grace 2 \
-	    $EXTRA >>"$TMPD/node$i.log" 2>&1 </dev/null &
+	# The subshell execs kvd, so $! is kvd's pid.
+	(
+		if [ -n "$SHIM" ]; then
+			LD_PRELOAD=$SHIM CLOCKSHIM_OFFSET_MS=$(skew_of "$i")
+			export LD_PRELOAD CLOCKSHIM_OFFSET_MS
+		fi
+		# shellcheck disable=SC2086 # EXTRA is empty or two words
+		exec "$KVD" --id "node$i" --addr "127.0.0.1:$(port_of "$i")" \
+		    --data-dir "$TMPD/data" --peers "$peers" --n 3 --w 2 \
+		    --r 2 --peer-timeout-ms 500 --gossip-interval-ms 300 \
+		    --shutdown-grace 2 $EXTRA
+	) >>"$TMPD/node$i.log" 2>&1 </dev/null &
 	echo $! >"$TMPD/node$i.pid"
 }
 
@@ -242,6 +290,15 @@ while [ "$i" -le "$NODES" ]; do
 	i=$((i + 1))
 done
 say "cluster of $NODES nodes up in $TMPD (${EXTRA:-no anti-entropy flag})"
+if [ -n "$SHIM" ]; then
+	offs=
+	i=1
+	while [ "$i" -le "$NODES" ]; do
+		offs="$offs${offs:+, }node$i $(skew_of "$i") ms"
+		i=$((i + 1))
+	done
+	say "wall clocks skewed: $offs"
+fi
 
 # A restarted node answers /health before every other node's failure
 # detector has noticed it is back; give them a moment before the next
@@ -300,9 +357,11 @@ while [ "$round" -le "$ROUNDS" ]; do
 	esac
 	out="$TMPD/round$round.out"
 	err="$TMPD/round$round.err"
-	say "round $round: kvctl verify -d $SECS -c 8 --mode $m"
+	say "round $round: kvctl verify -d $SECS -c 8 --mode $m${XOPTS:+ $XOPTS}"
+	# shellcheck disable=SC2086 # XOPTS is split on blanks on purpose
 	"$KVCTL" --server "$SERVERS" --timeout 5 verify -d "$SECS" -c 8 \
-	    --mode "$m" --prefix "chaos-$$-$round" >"$out" 2>"$err" </dev/null &
+	    --mode "$m" --prefix "chaos-$$-$round" $XOPTS >"$out" 2>"$err" \
+	    </dev/null &
 	VPID=$!
 	sleep "0.$(rand 10)" 2>/dev/null || sleep 1
 	# Disturb while the write phase lasts, leaving it a second's margin.

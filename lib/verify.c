@@ -8,10 +8,15 @@
  * only when the server answered 200 or 201; a 503, a timeout, a connection
  * error or any other answer is an *unknown* outcome (the write may or may
  * not have been made durable somewhere) and is never counted as
- * acknowledged, nor retried under the same name.  A server that fails at the transport
- * level is skipped by that writer for a backoff (100 ms doubling to 2 s),
- * so a killed node costs one failed write per backoff, not one per
- * round-robin turn.
+ * acknowledged, nor retried under the same name.  A server that fails at
+ * the transport level is skipped by that writer for a backoff (100 ms
+ * doubling to 2 s), so a killed node costs one failed write per backoff,
+ * not one per round-robin turn.
+ *
+ * A PUT carries no query unless write_r is set (--write-r): then ?r=N or
+ * ?r=all makes the coordinator read a quorum before it writes.  Without
+ * it a PUT through an owner is blind (built on that owner's own copy), so
+ * the two settings compare what blind writes cost in stale keys.
  *
  * In the read-back phase every acknowledged key (in set mode every key of
  * every writer's set) is read with GET /kv/KEY?r=R, R capped to the
@@ -336,6 +341,10 @@ writer_run(void *arg)
 		buf_reset(&target);
 		buf_puts(&target, "/kv/");
 		http_percent_encode(key.data, key.len, &target);
+		if (cfg->write_r == VERIFY_WRITE_R_ALL)
+			buf_puts(&target, "?r=all");
+		else if (cfg->write_r > 0)
+			buf_printf(&target, "?r=%d", cfg->write_r);
 		value_make(w->id, seq, cfg->size, &value);
 		if (cfg->mode == VERIFY_SET)
 			w->last_sent[seq % VERIFY_SET_KEYS] = (int64_t)seq;
@@ -467,6 +476,7 @@ read_item(struct reader *rd, struct pool *pool, const struct item *it,
 	if (rb->r > 0)
 		buf_printf(target, "?r=%d", rb->r);
 	for (;;) {
+		buf_reset(&why);	/* only the last attempt's reason counts */
 		s = pool_pick(pool);
 		attempts++;
 		rc = client_do(&pool->conns[s], "GET", target->data, NULL, NULL, 0,
@@ -487,7 +497,6 @@ read_item(struct reader *rd, struct pool *pool, const struct item *it,
 			}
 			break;
 		}
-		buf_reset(&why);
 		if (rc != 0) {
 			buf_puts(&why, errno == ETIMEDOUT ? "timed out" :
 			    strerror(errno));

@@ -41,6 +41,7 @@ enum verify_verdict { VERIFY_PRESENT, VERIFY_LOST, VERIFY_STALE,
 #define VERIFY_MAX_SIZE		(1024 * 1024 - 1)	/* value bytes */
 #define VERIFY_MAX_PREFIX	900	/* keys stay well under 1024 bytes */
 #define VERIFY_MAX_R		64
+#define VERIFY_WRITE_R_ALL	(-1)	/* write_r: send ?r=all */
 
 struct verify_opts {
 	/* Writers and readers fail over between these; borrowed for the run. */
@@ -51,6 +52,12 @@ struct verify_opts {
 	char		 prefix[VERIFY_MAX_PREFIX + 1];	/* non-empty */
 	size_t		 size;		/* value bytes, 1..VERIFY_MAX_SIZE */
 	int		 read_r;	/* read-back quorum; 0: all (the cluster's N) */
+	/*
+	 * ?r= on every write, sent as given (a server refuses one above its
+	 * N): 1..VERIFY_MAX_R, VERIFY_WRITE_R_ALL, or 0 for none, so that a
+	 * plain PUT through an owner stays a blind write.
+	 */
+	int		 write_r;
 	enum verify_mode mode;
 	int		 timeout_ms;	/* deadline of every request, > 0 */
 	double		 pause_s;	/* between the phases */

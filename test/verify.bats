@@ -5,8 +5,11 @@
 # keeps every acknowledged write while a node is killed -9 and restarted
 # mid-run, a node whose data is wiped between the write and the read
 # phase (verify must exit 1 and name lost keys), one that goes back to a
-# copy of its data taken mid-run (set mode must report stale keys), and
-# a short chaos run.
+# copy of its data taken mid-run (set mode must report stale keys, each
+# with the reason of the read that judged it),
+# --write-r reaching the server (its request log shows ?r= on every PUT
+# of the run, none without it, and an r above N is refused), and short
+# chaos runs (one with -x and --skew).
 #
 # Nodes that must come back on the same port get a fixed free port (the
 # others use port 0).  Every client call is bounded by timeout(1), and
@@ -100,12 +103,20 @@ finish_verify() {
 	[ "$status" -eq 2 ]
 	run verify verify --read-r none
 	[ "$status" -eq 2 ]
+	run verify verify --write-r 0
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"bad --write-r '0'"* ]]
+	run verify verify --write-r quorum
+	[ "$status" -eq 2 ]
+	run verify verify --write-r
+	[ "$status" -eq 2 ]
 	run verify verify -d
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"kvctl verify: -d needs a value"* ]]
 	run verify verify --help
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"--pause-before-read"* ]]
+	[[ "$output" == *"--write-r N|all"* ]]
 	local p
 	p=$(free_ports 1)
 	run verify --server "http://127.0.0.1:$p" --timeout 2 verify -d 1
@@ -133,6 +144,48 @@ finish_verify() {
 	[[ "$output" == *"read-back r=3"* ]]
 }
 
+# puts PREFIX: the PUTs of keys PREFIX-* in the three nodes' request logs.
+puts() {
+	cat "$TMP"/node[123].log | grep "method=PUT path=\"/kv/$1-" || true
+}
+
+@test "verify: --write-r sends ?r= with every write, and the server acts on it" {
+	local i
+	pick_ports 3
+	for i in 1 2 3; do
+		start_peer "$i" 3 "" --request-log
+	done
+	local servers="$(url node1),$(url node2),$(url node3)"
+	# Without the option no PUT carries ?r= (so the check below can fail).
+	run verify --server "$servers" --timeout 5 verify -d 1 -c 2 \
+	    --mode set --prefix blind
+	[ "$status" -eq 0 ]
+	[ "$(puts blind | wc -l)" -gt 0 ]
+	[ "$(puts blind | grep -c '?r=')" -eq 0 ]
+	# With it every PUT does, in both modes, and the runs are clean.
+	run verify --server "$servers" --timeout 5 verify -d 1 -c 2 \
+	    --mode set --write-r 2 --prefix setr2
+	[ "$status" -eq 0 ]
+	verify_clean
+	[ "$(field stale)" -eq 0 ]
+	[[ "$output" == *"writes at r=2, read-back r=3"* ]]
+	[ "$(puts setr2 | wc -l)" -ge "$(field acknowledged)" ]
+	[ "$(puts setr2 | grep -vc '?r=2"')" -eq 0 ]
+	run --separate-stderr verify --server "$servers" --timeout 5 --json \
+	    verify -d 1 -c 2 --write-r all --prefix keysall
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" | jq -e '.ok and .write_r == "all" and
+	    .acknowledged > 0 and .present == .acknowledged'
+	[ "$(puts keysall | grep -vc '?r=all"')" -eq 0 ]
+	# An r above the cluster's N is refused: no write is acknowledged.
+	run --separate-stderr verify --server "$servers" --timeout 5 \
+	    verify -d 1 -c 1 --write-r 4 --prefix r4
+	echo "$stderr"
+	[ "$(field acknowledged)" -eq 0 ]
+	[[ "$stderr" == *"unexpected status (first: 400)"* ]]
+	[ "$(puts r4 | grep -c 'r=4" status=400')" -gt 0 ]
+}
+
 @test "verify: a node that loses its data between the phases is caught" {
 	local p
 	p=$(free_ports 1)
@@ -154,10 +207,14 @@ finish_verify() {
 }
 
 @test "verify: set mode catches a node that goes back to older data" {
-	local p
+	local p closed
 	p=$(free_ports 1)
+	closed=$(closed_port)
 	start_node n1 --addr "127.0.0.1:$p" --snapshot-interval 0
-	verify --server "$(url n1)" --timeout 3 verify -d 2 -c 2 --mode set \
+	# A closed port first: reads fail there before they reach n1, and a
+	# stale key's reason must be the read that judged it, nothing else.
+	verify --server "http://127.0.0.1:$closed,$(url n1)" --timeout 3 \
+	    verify -d 2 -c 2 --mode set \
 	    --pause-before-read 4 >"$TMP/out" 2>"$TMP/err" &
 	VPID=$!
 	# A copy taken mid-run holds older values of every key of the set.
@@ -174,6 +231,8 @@ finish_verify() {
 	[ "$(field stale)" -gt 0 ]
 	[ "$(field lost)" -eq 0 ]
 	[[ "$output" == *"stale key: "*"last acknowledged w"* ]]
+	[ "$(printf '%s\n' "$output" | grep '^stale key: ' | grep -Evc \
+	    '^stale key: [^ ]+ \(read w[0-9]+-[0-9]+, last acknowledged w[0-9]+-[0-9]+\)$')" -eq 0 ]
 }
 
 @test "chaos.sh: two short rounds lose nothing" {
@@ -187,4 +246,41 @@ finish_verify() {
 	[[ "$(printf '%s\n' "$output" | tail -n 1)" == *"lost 0, stale 0, unreadable 0, corrupt 0: OK" ]]
 	# Every node it started is gone, and so is its directory.
 	[ -z "$(ls -d "$TMP"/kvd-chaos.* 2>/dev/null)" ]
+}
+
+# ready_ms NODE_LOG: the time of day, in ms, of the log's first "kvd
+# ready" line, as the node's (perhaps skewed) clock dated it.
+ready_ms() {
+	grep -m1 'msg="kvd ready"' "$1" | cut -c12-23 |
+	    awk -F: '{ printf "%d\n", ($1 * 3600 + $2 * 60 + $3) * 1000 }'
+}
+
+@test "chaos.sh: -x reaches every verify run and --skew moves the nodes' clocks" {
+	command -v python3 >/dev/null
+	command -v "${CC:-cc}" >/dev/null || skip "no C compiler for the clock shim"
+	run env KVD="$KVD" KVCTL="$KVCTL" TMPDIR="$TMP" \
+	    timeout 120 "$ROOT/contrib/chaos.sh" -r 1 -d 3 -m set \
+	    -x '--write-r 2' --skew 1500 --keep 3>&-
+	echo "$output"
+	[[ "$output" == *"wall clocks skewed: node1 -1500 ms, node2 0 ms, node3 1500 ms"* ]]
+	[[ "$output" == *"round 1: kvctl verify -d 3 -c 8 --mode set --write-r 2"* ]]
+	[[ "$output" == *"round 1 (set): acknowledged"* ]]
+	[[ "$(printf '%s\n' "$output" | tail -n 2 | head -n 1)" == *"lost 0, "*"unreadable 0, corrupt 0: "* ]]
+	local d
+	d=$(ls -d "$TMP"/kvd-chaos.*)
+	# verify itself says that it wrote at r=2.
+	grep -q 'writes at r=2' "$d/round1.err"
+	grep -q 'writes at r=2, read-back r=3' "$d/round1.out"
+	# The nodes started together, yet their logs date it 1.5 s apart.
+	local t1 t2 t3
+	t1=$(ready_ms "$d/node1.log")
+	t2=$(ready_ms "$d/node2.log")
+	t3=$(ready_ms "$d/node3.log")
+	echo "kvd ready at $t1, $t2, $t3 ms by the nodes' clocks"
+	# (modulo a day, should the run straddle midnight)
+	[ $(((t2 - t1 + 86400000) % 86400000)) -ge 1000 ]
+	[ $(((t2 - t1 + 86400000) % 86400000)) -le 2000 ]
+	[ $(((t3 - t2 + 86400000) % 86400000)) -ge 1000 ]
+	[ $(((t3 - t2 + 86400000) % 86400000)) -le 2000 ]
+	rm -rf "$d"
 }
