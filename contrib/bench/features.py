@@ -523,9 +523,16 @@ def bench_watchers(cl, tmp, nwatch, nkeys, nhealth):
     out["wake_ack"] = t_ack - t0
     for w in watchers:
         w.close()
-    c.close()
+    deadline = time.monotonic() + 30
+    while (metric(port, "kvd_connections") or 0) > out["conns0"]:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the watchers' connections never closed")
+        time.sleep(0.1)
     time.sleep(1.0)
+    out["conns2"] = metric(port, "kvd_connections")
     out["rss2"], out["thr2"] = proc_status(p.pid)
+    out["ha_ka"], out["ha_new"] = health_latency(port, nhealth)
+    c.close()
     cl.stop(p)
     return out
 
@@ -624,32 +631,33 @@ def report(args, bt, wk1, wk2, wt, started, load0, elapsed, fs):
     def kib(v):
         return "–" if v is None else "%.1f MiB" % (v / 1024)
 
-    add("| measure | before | %d watchers parked |" % args.watchers)
-    add("|---|---:|---:|")
+    add("| measure | before | %d watchers parked | after they were woken "
+        "and closed |" % args.watchers)
+    add("|---|---:|---:|---:|")
     add("| kvd_connections (/metrics; counts the /metrics request and this "
-        "client's control connection) | %s | %s |" %
-        (fmt(wt["conns0"]), fmt(wt["conns1"])))
-    add("| Threads (/proc/PID/status) | %s | %s |" %
-        (fmt(wt["thr0"]), fmt(wt["thr1"])))
-    add("| VmRSS | %s | %s |" % (kib(wt["rss0"]), kib(wt["rss1"])))
-    for label, a, b in (("keep-alive", "hb_ka", "hw_ka"),
-                        ("a new connection each", "hb_new", "hw_new")):
-        add("| /health p50 ms, %s | %s | %s |" %
-            (label, ms(statistics.median(wt[a])), ms(statistics.median(wt[b]))))
-        add("| /health p99 ms, %s | %s | %s |" %
-            (label, ms(pct(wt[a], 99)), ms(pct(wt[b], 99))))
+        "client's control connection) | %s | %s | %s |" %
+        (fmt(wt["conns0"]), fmt(wt["conns1"]), fmt(wt["conns2"])))
+    add("| Threads (/proc/PID/status) | %s | %s | %s |" %
+        (fmt(wt["thr0"]), fmt(wt["thr1"]), fmt(wt["thr2"])))
+    add("| VmRSS | %s | %s | %s |" %
+        (kib(wt["rss0"]), kib(wt["rss1"]), kib(wt["rss2"])))
+    for label, a, b, c in (("keep-alive", "hb_ka", "hw_ka", "ha_ka"),
+                           ("a new connection each", "hb_new", "hw_new",
+                            "ha_new")):
+        for q in (50, 99):
+            add("| /health p%d ms, %s | %s | %s | %s |" %
+                (q, label, ms(pct(wt[a], q)), ms(pct(wt[b], q)),
+                 ms(pct(wt[c], q))))
     add("")
     if wt["rss0"] is not None and wt["rss1"] is not None:
-        add("VmRSS per parked watcher: (%d − %d) KiB / %d = %.1f KiB. "
-            "After the /health rows with the watchers parked: %s. "
-            % (wt["rss1"], wt["rss0"], args.watchers,
-               (wt["rss1"] - wt["rss0"]) / args.watchers, kib(wt["rss1b"])))
-    add("One POST /batch of %d puts then woke all %d (each answered 200 "
-        "with its key's new ETag): the batch was answered after %s ms, the "
-        "last watcher after %s ms. One second after the watchers closed: "
-        "VmRSS %s, %s threads." %
-        (n, args.watchers, ms(wt["wake_ack"]), ms(wt["wake_all"]),
-         kib(wt["rss2"]), fmt(wt["thr2"])))
+        add("VmRSS per parked watcher: (%d − %d) KiB / %d = %.1f KiB "
+            "(%.1f MiB after the /health rows with the watchers parked)." %
+            (wt["rss1"], wt["rss0"], args.watchers,
+             (wt["rss1"] - wt["rss0"]) / args.watchers, wt["rss1b"] / 1024))
+    add("One POST /batch of %d puts then woke all %d, each with a 200 and "
+        "its key's new ETag: the batch was answered after %s ms, the last "
+        "watcher after %s ms." %
+        (n, args.watchers, ms(wt["wake_ack"]), ms(wt["wake_all"])))
     return "\n".join(lines) + "\n"
 
 
