@@ -33,7 +33,7 @@ Progress goes to stderr.
    counts them, and no watcher has had an answer when the figures are
    taken.  Then one POST /batch of 100 puts wakes them all; every watcher
    must answer 200 with the new ETag, and the time until the last one
-   did is reported.
+   did is reported.  Once they are closed, the same figures again.
 
 3. PUT to watcher wake-up, on the 3 nodes of part 1: a watcher parked on
    node 2 (GET /kv/KEY?wait=ETAG&timeout=60), then, --settle seconds
