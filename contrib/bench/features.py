@@ -315,8 +315,8 @@ def check_batch(st, body, ok, n):
 def bench_batch(c, nkeys, reps):
     keys = [key(i) for i in range(nkeys)]
     paths = [kpath(k) for k in keys]
-    check_batch(*c.request("POST", "/batch", batch_body("put", keys, VALUE))[::2],
-                (200, 201), nkeys)
+    st, _, b = c.request("POST", "/batch", batch_body("put", keys, VALUE))
+    check_batch(st, b, (200, 201), nkeys)
     get_body = batch_body("get", keys)
     t = {"get1": [], "getb": [], "put1": [], "putb": [], "health": []}
 
@@ -458,9 +458,8 @@ def bench_watchers(cl, tmp, nwatch, nkeys, nhealth):
     cl.wait_ready(p, port, "/health")
     keys = [key(i) for i in range(nkeys)]
     c = Conn(port)
-    res = check_batch(*c.request("POST", "/batch",
-                                 batch_body("put", keys, VALUE))[::2],
-                      (200, 201), nkeys)
+    st, _, b = c.request("POST", "/batch", batch_body("put", keys, VALUE))
+    res = check_batch(st, b, (200, 201), nkeys)
     etags = [r["etag"] for r in res]
     health_latency(port, 50)	# warm-up
     out = {}
@@ -515,7 +514,8 @@ def bench_watchers(cl, tmp, nwatch, nkeys, nhealth):
             st, h, _ = w.recv()
             last = time.perf_counter()
             i = index[w]
-            if st != 200 or h.get("etag", "").strip('"') != new[keys[i % nkeys]]:
+            want = new[keys[i % nkeys]]
+            if st != 200 or h.get("etag", "").strip('"') != want:
                 raise RuntimeError("watcher %d answered %d %s" %
                                    (i, st, h.get("etag")))
             pending.discard(w)
@@ -583,7 +583,8 @@ def report(args, bt, wk1, wk2, wt, started, load0, elapsed, fs):
     add("## Batch against single requests, 3 nodes (N=3 W=2 R=2)")
     add("")
     add("%d keys, 16-byte values, all through node 1 on one keep-alive "
-        "connection; time per %d keys over %d repetitions." % (n, n, args.reps))
+        "connection; time per %d keys over %d repetitions." %
+        (n, n, args.reps))
     add("")
     add("| operation | median ms | p99 ms | median single / median batch |")
     add("|---|---:|---:|---:|")
@@ -596,9 +597,11 @@ def report(args, bt, wk1, wk2, wt, started, load0, elapsed, fs):
         return "%.1f×" % (statistics.median(a) / statistics.median(b))
 
     row("%d × GET /kv/KEY" % n, bt["get1"])
-    row("POST /batch, %d get ops" % n, bt["getb"], ratio(bt["get1"], bt["getb"]))
+    row("POST /batch, %d get ops" % n, bt["getb"],
+        ratio(bt["get1"], bt["getb"]))
     row("%d × PUT /kv/KEY" % n, bt["put1"])
-    row("POST /batch, %d put ops" % n, bt["putb"], ratio(bt["put1"], bt["putb"]))
+    row("POST /batch, %d put ops" % n, bt["putb"],
+        ratio(bt["put1"], bt["putb"]))
     row("%d × GET /health (this client's round trip, no quorum)" % n,
         bt["health"])
     add("")
@@ -607,7 +610,8 @@ def report(args, bt, wk1, wk2, wt, started, load0, elapsed, fs):
     add("A watcher parked on node 2; %d PUTs of its key, each %.0f ms after "
         "the watch was sent. Sent: the PUT's first byte written; ack: the "
         "PUT's answer read; wake: the watch's answer read (a 200 with the "
-        "PUT's ETag). A negative ack → wake means the watcher answered first."
+        "PUT's ETag). A negative ack → wake means the watcher answered "
+        "first."
         % (args.wake_reps, args.settle * 1000))
     add("")
     add("| PUT through | sent → wake p50 ms | p99 ms | ack → wake p50 ms "
