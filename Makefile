@@ -6,6 +6,7 @@
 # make fuzz       build and run the libFuzzer harnesses (needs clang)
 # make bench      the benchmark suite (contrib/bench/run.sh)
 # make bench-scale  membership at 5, 10, 20 and 40 nodes (contrib/scale.sh)
+# make bench-features  batch, watch and wake-up figures (contrib/bench/features.py)
 # make dist       kvd-VERSION.tar.gz of the committed tree
 # make install    PREFIX=/usr/local DESTDIR=
 
@@ -120,6 +121,12 @@ bench-scale: all
 	done; \
 	cat $$out
 
+# Issue 14's figures: POST /batch against single requests, 1,000 parked
+# watchers (RSS, /health latency), PUT to watcher wake-up.  Needs python3
+# (standard library only); prints a Markdown report, writes no file.
+bench-features: all
+	python3 contrib/bench/features.py
+
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) \
@@ -148,4 +155,5 @@ dist:
 clean:
 	rm -f kvd kvctl *.o lib/*.o lib/libkvd.a $(UNITS)
 
-.PHONY: all units test check asan tsan fuzz bench bench-quick bench-scale install uninstall clean dist
+.PHONY: all units test check asan tsan fuzz bench bench-quick bench-scale \
+	bench-features install uninstall clean dist

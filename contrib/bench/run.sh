@@ -59,6 +59,9 @@
 # BENCH_RESTART_RUNS (3), BENCH_WITHOUT (e.g. "wrk nginx redis etcd": skip
 # those even when installed), KVD and KVCTL (the binaries, default ./kvd
 # and ./kvctl), CC (for the helper, default cc).
+#
+# Batch, watch and wake-up figures (issue 14) are contrib/bench/features.py
+# (make bench-features), apart from this suite.
 
 set -u
 cd "$(dirname "$0")/../.." || exit 2
