@@ -68,7 +68,7 @@
 struct scrape {
 	double	keys, tombstones, wal_bytes, wal_fsyncs, wal_appends;
 	double	snapshot_age, hints, hint_age, ae_repairs, read_repairs;
-	double	connections;
+	double	connections, watchers;
 };
 
 struct api {
@@ -549,6 +549,8 @@ handle_get(struct node *nd, const struct server_request *sr,
 
 #define WATCH_DEFAULT_S	30
 #define WATCH_MAX_S	300
+#define WATCH_CHECK_MS	1000	/* how often a parked watch looks for its client */
+#define WATCH_TURN_S	5	/* one turn of a watch relayed to an owner */
 
 /*
  * The address of the first owner of key not known down, or NULL when
@@ -579,23 +581,22 @@ owner_to_ask(struct node *nd, const struct buf *key, char *out, size_t outlen)
 }
 
 /*
- * A node that does not own the key parks the watch on an owner: the same
- * request, marked forwarded so the owner does not pass it on again, with
- * the owner's answer relayed.  0 when relayed, -1 when the owner could
- * not be asked (then this node watches itself, from its quorum reads).
+ * A node that does not own the key parks the watch on an owner.  One
+ * turn: GET target there, marked forwarded so the owner does not pass it
+ * on again, with the owner's answer copied into res.  0, or -1 when the
+ * owner could not be asked or answered 503.
  */
 static int
-forward_watch(struct node *nd, const struct server_request *sr,
-    const char *address, int timeout_s, struct server_response *res)
+forward_once(struct node *nd, const char *address, const char *target,
+    int timeout_s, struct server_response *res)
 {
 	struct client_response cr;
 	char etag[256];
 	int rc;
 
 	client_response_init(&cr);
-	rc = peer_call(nd->peers, address, "GET", sr->http->target,
-	    NULL, NULL, 0, "X-Kvd-Forwarded: 1\r\n", timeout_s * 1000 + 5000,
-	    &cr);
+	rc = peer_call(nd->peers, address, "GET", target, NULL, NULL, 0,
+	    "X-Kvd-Forwarded: 1\r\n", timeout_s * 1000 + 5000, &cr);
 	if (rc == 0 && cr.http.status != 503) {
 		res->status = cr.http.status;
 		res->content_type = client_header(&cr, "Content-Type", etag,
@@ -609,6 +610,84 @@ forward_watch(struct node *nd, const struct server_request *sr,
 		rc = -1;
 	client_response_free(&cr);
 	return rc;
+}
+
+/*
+ * Relays the watch to the owner at address in turns of at most
+ * WATCH_TURN_S seconds (the same wait=ETAG each time, so no change falls
+ * between two), and between turns looks whether the client is still
+ * there: one that hung up ends the relay, and the owner's watch with it.
+ * 0 when relayed, -1 when the owner could not be asked (then this node
+ * watches itself, from its quorum reads).
+ */
+static int
+forward_watch(struct node *nd, const struct server_request *sr,
+    const struct buf *key, const char *address, int timeout_s,
+    struct server_response *res)
+{
+	const struct http_request *req = sr->http;
+	struct buf target = BUF_INIT;
+	const char *s;
+	size_t slen;
+	int64_t deadline = clock_now_ms() + (int64_t)timeout_s * 1000, left;
+	int turn, rc;
+
+	for (;;) {
+		left = (deadline - clock_now_ms() + 999) / 1000;
+		turn = left > WATCH_TURN_S ? WATCH_TURN_S : left < 1 ? 1 :
+		    (int)left;
+		buf_reset(&target);
+		buf_puts(&target, "/kv/");
+		http_percent_encode(key->data, key->len, &target);
+		http_query_get(req->query, req->query_len, "wait", &s, &slen);
+		buf_puts(&target, "?wait=");
+		buf_append(&target, s, slen);
+		buf_printf(&target, "&timeout=%d", turn);
+		if (http_query_get(req->query, req->query_len, "r", &s, &slen)) {
+			buf_puts(&target, "&r=");
+			buf_append(&target, s, slen);
+		}
+		buf_reset(&res->headers);
+		buf_reset(&res->body);
+		if ((rc = forward_once(nd, address, target.data, turn, res)) != 0 ||
+		    res->status != 304 || clock_now_ms() >= deadline)
+			break;
+		if (server_client_gone(sr)) {
+			res->close = true;
+			break;
+		}
+	}
+	buf_free(&target);
+	return rc;
+}
+
+enum park { PARK_CHANGED, PARK_DUE, PARK_GONE, PARK_STOPPED };
+
+/*
+ * Parks the watcher wt until its key changes, the monotonic time wake,
+ * watch_stop, or its client hangs up, which is looked for every
+ * WATCH_CHECK_MS: a client gone frees its thread and its place among the
+ * watchers then, not at its timeout.
+ */
+static enum park
+park(struct watch *w, struct watcher *wt, const struct server_request *sr,
+    int64_t wake)
+{
+	int64_t until;
+
+	for (;;) {
+		until = clock_now_ms() + WATCH_CHECK_MS;
+		if (until > wake)
+			until = wake;
+		if (watch_wait(w, wt, until))
+			return PARK_CHANGED;
+		if (server_client_gone(sr))
+			return PARK_GONE;
+		if (clock_now_ms() < until)
+			return PARK_STOPPED;	/* woken early, with no change */
+		if (until == wake)
+			return PARK_DUE;
+	}
 }
 
 /*
@@ -630,6 +709,7 @@ handle_watch(struct node *nd, const struct server_request *sr,
 	char addr[CLUSTER_ADDR_MAX];
 	size_t slen, i;
 	int64_t deadline, wake;
+	enum park why;
 	int r, timeout = WATCH_DEFAULT_S;
 
 	if (quorum_param(nd, req, "r", &r, res) != 0)
@@ -657,8 +737,8 @@ handle_watch(struct node *nd, const struct server_request *sr,
 	}
 	if (http_find_header(req->headers, req->nheaders,
 	    "X-Kvd-Forwarded") == NULL && (owner = owner_to_ask(nd, key, addr,
-	    sizeof(addr))) != NULL && forward_watch(nd, sr, owner, timeout,
-	    res) == 0)
+	    sizeof(addr))) != NULL && forward_watch(nd, sr, key, owner,
+	    timeout, res) == 0)
 		goto out;
 	if (watch_add(nd->watch, key->data, key->len, &wt) != 0) {
 		server_error_code(res, 503, "too_many_watchers", errno == EBUSY ?
@@ -682,16 +762,18 @@ handle_watch(struct node *nd, const struct server_request *sr,
 		/* An expiry is a change no write announces: wake for it. */
 		wake = deadline;
 		if (rr.status == 200 && rr.v.expires != 0 && rr.v.expires -
-		    clock_wall_ms() + clock_now_ms() + 1 < deadline)
+		    clock_wall_ms() + clock_now_ms() + 1 < wake)
 			wake = rr.v.expires - clock_wall_ms() + clock_now_ms() + 1;
-		if (!watch_wait(nd->watch, wt, wake) &&
-		    (wake == deadline || clock_now_ms() < wake)) {
-			put_quorum_headers(res, &rr, rr.status == 200);
-			res->status = 304;
+		why = park(nd->watch, wt, sr, wake);
+		if (why == PARK_CHANGED || (why == PARK_DUE && wake < deadline)) {
 			replica_result_free(&rr);
-			break;
+			continue;	/* read again */
 		}
+		put_quorum_headers(res, &rr, rr.status == 200);
+		res->status = 304;
+		res->close = why == PARK_GONE;	/* nobody reads it */
 		replica_result_free(&rr);
+		break;
 	}
 	watch_remove(nd->watch, wt);
 out:
@@ -1758,6 +1840,7 @@ scrape(struct api *a, struct scrape *out)
 		sc->ae_repairs = (double)(as.keys_received + as.keys_sent);
 		sc->read_repairs = (double)replica_read_repairs(nd->replica);
 		sc->connections = (double)ss.active;
+		sc->watchers = (double)watch_count(nd->watch);
 		a->last_ms = now;
 	}
 	*out = *sc;
@@ -1791,6 +1874,8 @@ static const struct {
 	  METRICS_COUNTER, S(read_repairs) },
 	{ "kvd_connections", "Client connections open now.", METRICS_GAUGE,
 	  S(connections) },
+	{ "kvd_watchers", "Watches parked on this node now (GET ?wait=).",
+	  METRICS_GAUGE, S(watchers) },
 #undef S
 };
 

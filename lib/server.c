@@ -396,6 +396,7 @@ conn_serve(struct conn *c)
 		sreq.max_body = cfg->limits.max_body;
 		sreq.max_body_name = cfg->max_body_name;
 		sreq.route = -1;
+		sreq.fd = c->fd;
 		res.status = 200;
 		res.content_type = "application/json";
 		res.close = false;
@@ -670,4 +671,13 @@ server_stats(struct server *s, struct server_stats *st)
 	st->active = s->active;
 	st->requests = s->requests;
 	pthread_mutex_unlock(&s->mu);
+}
+
+bool
+server_client_gone(const struct server_request *sr)
+{
+	char c;
+
+	return sr->fd >= 0 &&
+	    recv(sr->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }

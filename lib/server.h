@@ -64,7 +64,17 @@ struct server_request {
 	 * matched, so the head is checked once).
 	 */
 	int		 route;
+	int		 fd;		/* the connection; -1 for none (tests) */
 };
+
+/*
+ * True when the client of sr has closed its end (EOF on its socket):
+ * a handler that parks a request for long (a watch) asks this now and
+ * then, and gives up its thread once nobody waits for the answer.  Bytes
+ * the client sent meanwhile (a pipelined request) are left unread.
+ * False for fd -1 and on any error.
+ */
+bool	server_client_gone(const struct server_request *sr);
 
 struct server_response {
 	int		 status;	/* default 200 */

@@ -165,3 +165,49 @@ print("woke", woke, "slept", slept)
 	cat "$TMP/watch.out"
 	[ "$(cat "$TMP/watch.out")" = "$(printf 'one\ntwo\ndeleted\nthree')" ]
 }
+
+# watchers_are COUNT NODE...: kvd_watchers summed over the NODEs is COUNT.
+watchers_are() {
+	local want=$1 n t=0 v
+	shift
+	for n in "$@"; do
+		v=$(curl -s --max-time 5 "$(url "$n")/metrics" |
+		    awk '$1 == "kvd_watchers" { print $2 }')
+		t=$((t + ${v:-0}))
+	done
+	[ "$t" = "$want" ]
+}
+
+@test "a watch whose client hangs up is dropped within seconds, directly and when relayed to an owner" {
+	start_node n1 --max-watchers 3
+	[ "$(put n1 k v)" = 201 ]
+	e=$(etag n1 k)
+	for i in 1 2 3; do
+		curl -s --max-time 1 -o /dev/null "$(url n1)/kv/k?wait=$e&timeout=300" 3>&- &
+		BG+=($!)
+	done
+	wait_for 5 watchers_are 3 n1
+	# Their clients gave up after 1 s: their places free up long before 300 s.
+	wait_for 15 watchers_are 0 n1
+	[ "$(code "$(url n1)/kv/k?wait=$e&timeout=1")" = 304 ]
+	kill_node n1
+
+	local n own=""
+	for n in 1 2 3 4; do
+		start_peer "$n" 2 "$(peers_of "$n" 4)"
+	done
+	wait_for 15 bash -c "curl -s '$(url node1)/cluster/nodes' | jq -e '.members | length == 4' >/dev/null"
+	for k in $(seq 1 50); do
+		reps=$(curl -s -D - -o /dev/null -X PUT -d '{"value":"a"}' "$(url node1)/kv/g$k" |
+		    tr -d '\r' | awk -F': ' 'tolower($1) == "x-kvd-replicas" { print $2 }')
+		case ",$reps," in *,node4,*) ;; *) own=g$k; break ;; esac
+	done
+	[ -n "$own" ]
+	e=$(etag node1 "$own")
+	curl -s --max-time 1 -o /dev/null "$(url node4)/kv/$own?wait=$e&timeout=300" 3>&- &
+	BG+=($!)
+	wait_for 5 watchers_are 1 node1 node2 node3	# parked on an owner
+	# The relay ends within a turn (5 s) of the hang-up, and the owner's
+	# watch with it.
+	wait_for 20 watchers_are 0 node1 node2 node3 node4
+}

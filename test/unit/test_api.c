@@ -113,6 +113,7 @@ send_raw(struct node *n, const char *text, size_t len, struct reply *r)
 	sr.max_body = sc->limits.max_body;
 	sr.max_body_name = sc->max_body_name;
 	sr.route = -1;
+	sr.fd = -1;
 	memset(&res, 0, sizeof(res));
 	res.status = 200;
 	res.content_type = "application/json";
@@ -641,6 +642,7 @@ test_kv(void)
 		sr.body_len = sizeof(text) - 1 - (size_t)hl;
 		sr.peer = "127.0.0.1:9";
 		sr.route = -1;
+		sr.fd = -1;
 		res.status = 200;
 		buf_init(&res.headers);
 		buf_init(&res.body);
@@ -1233,6 +1235,7 @@ precheck(const char *method, const char *target, size_t len,
 	sr->max_body = nd.cfg.server.limits.max_body;
 	sr->max_body_name = nd.cfg.server.max_body_name;
 	sr->route = -1;
+	sr->fd = -1;
 	res->status = 200;
 	buf_init(&res->headers);
 	buf_init(&res->body);
