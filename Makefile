@@ -22,7 +22,7 @@ HEADERS	= lib/antientropy.h lib/api.h lib/aside.h lib/auth.h \
 	  lib/base64.h lib/bench.h lib/buf.h lib/client.h lib/clock.h \
 	  lib/cluster.h lib/crc32c.h lib/entry.h lib/failpoint.h lib/file.h \
 	  lib/fnv.h lib/hex.h lib/hints.h lib/http.h lib/intern.h lib/json.h \
-	  lib/log.h lib/metrics.h lib/net.h lib/node.h lib/notify.h lib/opt.h \
+	  lib/keyindex.h lib/listing.h lib/log.h lib/metrics.h lib/net.h lib/node.h lib/notify.h lib/opt.h \
 	  lib/peer.h lib/push.h lib/record.h lib/replica.h lib/ring.h lib/rng.h \
 	  lib/server.h lib/sha256.h lib/snapshot.h lib/store.h lib/stream.h \
 	  lib/transfer.h lib/varint.h lib/vclock.h lib/verify.h lib/version.h \
@@ -31,7 +31,7 @@ LIBOBJS	= lib/antientropy.o lib/api.o lib/aside.o lib/auth.o \
 	  lib/base64.o lib/bench.o lib/buf.o lib/client.o lib/clock.o \
 	  lib/cluster.o lib/crc32c.o lib/entry.o lib/failpoint.o lib/file.o \
 	  lib/fnv.o lib/hex.o lib/hints.o lib/http.o lib/intern.o lib/json.o \
-	  lib/log.o lib/metrics.o lib/net.o lib/node.o lib/notify.o lib/opt.o \
+	  lib/keyindex.o lib/listing.o lib/log.o lib/metrics.o lib/net.o lib/node.o lib/notify.o lib/opt.o \
 	  lib/peer.o lib/push.o lib/record.o lib/replica.o lib/ring.o lib/rng.o \
 	  lib/server.o lib/sha256.o lib/snapshot.o lib/store.o lib/stream.o \
 	  lib/transfer.o lib/varint.o lib/vclock.o lib/verify.o lib/version.o \
@@ -41,7 +41,8 @@ UNITS	= test/unit/test_antientropy test/unit/test_api \
 	  test/unit/test_bench test/unit/test_buf test/unit/test_clock \
 	  test/unit/test_cluster test/unit/test_crc32c test/unit/test_entry \
 	  test/unit/test_failpoint test/unit/test_hex test/unit/test_http \
-	  test/unit/test_intern test/unit/test_json test/unit/test_metrics \
+	  test/unit/test_intern test/unit/test_json test/unit/test_keyindex \
+	  test/unit/test_metrics \
 	  test/unit/test_notify test/unit/test_opt test/unit/test_peer \
 	  test/unit/test_push test/unit/test_record test/unit/test_ring \
 	  test/unit/test_sha256 test/unit/test_snapshot test/unit/test_store \

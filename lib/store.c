@@ -171,11 +171,47 @@
  * the same receipt-based grace by a flag of its own, leaving values
  * without a TTL as small as they are.
  *
+ * THE ORDERED INDEX.  The map cannot say which key follows another, so
+ * the store keeps its key set a second time, in byte order, in a
+ * keyindex (keyindex.c: a B+ tree of packed nodes, about 20-30 bytes per
+ * key), for store_scan: a listing seeks to its first key in O(log n) and
+ * walks on, so a page of k keys costs O(k + log n).  The index holds
+ * keys only; versions stay in the map.  Invariant: outside a stripe's
+ * write lock, a key is in the index exactly when the map holds an entry
+ * for it (a value or a tombstone).  It is kept by the three places that
+ * add or drop entries, each under the key's stripe write lock, so that
+ * map and index change together as one step for every other thread:
+ *  - do_apply adds the key when it is new to the map, before the WAL
+ *    enqueue (an index that cannot take it fails the apply with ENOMEM,
+ *    nothing installed; a failed enqueue removes it again).  Updates of
+ *    a key the map holds never touch the index, so the write path of an
+ *    existing key costs nothing more;
+ *  - store_forget and store_collect remove the key with its entry.
+ * Had the index changed after the stripe lock was released, a forget
+ * racing a new write of the same key could leave the key in the map and
+ * not in the index.  The index is not logged: recovery loads the map
+ * (the snapshot, then the WAL), and build_index then sorts its keys and
+ * adds them in order, which packs the index's nodes full; only then does
+ * the apply rule start keeping it (indexed).  Tombstones are in the
+ * index like values: listings must see them (a tombstone on one replica
+ * hides a stale value on another) and skip them themselves.
+ *
+ * store_scan copies SCAN_CHUNK keys at a time out of the index under its
+ * read lock (a few microseconds; writers of new keys wait at most that),
+ * releases it, and looks each key up in the map under its stripe's read
+ * lock, skipping a key whose entry has gone meanwhile.  So a scan never
+ * holds two locks, never holds the index while calling out, and a write
+ * of an existing key never waits for a scan at all.  Every key present
+ * for the whole scan is visited exactly once, in order (the next chunk
+ * starts after the last key of the one before); a key added or removed
+ * meanwhile may or may not be.
+ *
  * LOCK ORDER: snap_mu -> stripe lock -> the WAL's internal mutex, and
  * stripe lock -> the intern table's mutex (intern.c), which is held only
- * around a lookup and never together with the WAL's.  A stripe lock is
- * never held while waiting for the disk, and at most one stripe lock is
- * held at a time.
+ * around a lookup and never together with the WAL's, and stripe lock ->
+ * the index's rwlock (keyindex.c), held only inside one keyindex call.
+ * A stripe lock is never held while waiting for the disk, and at most
+ * one stripe lock is held at a time.
  */
 #include "store.h"
 
@@ -192,6 +228,7 @@
 #include "failpoint.h"
 #include "fnv.h"
 #include "intern.h"
+#include "keyindex.h"
 #include "log.h"
 #include "record.h"
 #include "snapshot.h"
@@ -203,6 +240,7 @@
 #define WAL_DIR		"wal"
 #define SCRATCH_KEEP	(64 * 1024)	/* larger scratch buffers are freed */
 #define GET_STACK	8		/* clock entries store_get_record keeps on its stack */
+#define SCAN_CHUNK	256		/* keys store_scan copies from the index at a time */
 
 #define RCV_NOW		INT64_MIN	/* do_apply: read the clock at install */
 #define SEG_SLACK_MS	2000		/* mtime: whole seconds, coarse clocks */
@@ -232,6 +270,8 @@ struct store {
 	int64_t		 snapshot_ms;
 	uint64_t	 snapshot_seq;
 	struct intern	*act;		/* actor names (intern.c) */
+	struct keyindex	*ix;		/* the keys in order (THE ORDERED INDEX) */
+	bool		 indexed;	/* ix is built: the apply rule keeps it */
 	struct stripe	 st[NSTRIPES];
 };
 
@@ -389,8 +429,9 @@ do_apply(struct store *s, struct stripe *st, const char *key, size_t klen,
 	if (e == NULL) {
 		if (st->count >= st->nb)
 			grow(st);
-		if (st->nb == 0) {	/* not even a first table */
-			free(ne);
+		if (st->nb == 0 || (s->indexed &&
+		    keyindex_add(s->ix, key, klen) == -1)) {
+			free(ne);	/* no first table, or no index node */
 			errno = ENOMEM;
 			return -1;
 		}
@@ -402,6 +443,8 @@ do_apply(struct store *s, struct stripe *st, const char *key, size_t klen,
 		if (rb->cap > SCRATCH_KEEP)
 			buf_free(rb);
 		if (rc == -1) {
+			if (e == NULL && s->indexed)
+				keyindex_remove(s->ix, key, klen);
 			if (ne != e)
 				free(ne);
 			return -1;
@@ -641,6 +684,92 @@ store_walk_part(struct store *s, size_t part, store_walk_fn fn, void *arg)
 	return rc;
 }
 
+/* memcmp order, the shorter first: the order of keys in the index. */
+static int
+key_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	size_t n = alen < blen ? alen : blen;
+	int d = n > 0 ? memcmp(a, b, n) : 0;
+
+	if (d != 0)
+		return d;
+	return alen < blen ? -1 : alen > blen;
+}
+
+/*
+ * Looks key up in the map and calls fn with its version under the
+ * stripe's read lock.  fn's return, or 0 when the key is gone (removed
+ * since the index gave it).
+ */
+static int
+scan_one(struct store *s, const char *key, size_t klen, store_walk_fn fn,
+    void *arg, struct entry_scratch *sc)
+{
+	const struct version *v;
+	struct stripe *st;
+	struct entry **link;
+	uint64_t h = key_hash(key, klen);
+	int rc = 0;
+
+	st = stripe_of(s, h);
+	pthread_rwlock_rdlock(&st->lock);
+	if ((link = find(st, key, klen, h)) != NULL) {
+		if ((v = entry_decode(s->act, *link, sc)) == NULL)
+			oom_abort("store_scan");
+		rc = fn(arg, entry_key(*link), klen, v);
+	}
+	pthread_rwlock_unlock(&st->lock);
+	return rc;
+}
+
+int
+store_scan(struct store *s, const char *prefix, size_t plen,
+    const char *after, size_t alen, store_walk_fn fn, void *arg)
+{
+	struct vclock_entry stack[GET_STACK];
+	struct keyindex_keys ks;
+	struct entry_scratch sc;
+	struct buf cursor = BUF_INIT;
+	const char *k = NULL;
+	size_t n, i, klen = 0;
+	bool incl;
+	int rc = 0;
+
+	/* Past after, or from the prefix when after is below it. */
+	if (alen > 0 && key_cmp(after, alen, prefix, plen) >= 0) {
+		buf_append(&cursor, after, alen);
+		incl = false;
+	} else {
+		if (plen > 0)
+			buf_append(&cursor, prefix, plen);
+		incl = true;
+	}
+	keyindex_keys_init(&ks);
+	entry_scratch_init(&sc, stack, GET_STACK);
+	do {
+		n = keyindex_copy(s->ix, cursor.data, cursor.len, incl,
+		    SCAN_CHUNK, &ks);
+		for (i = 0; i < n && rc == 0; i++) {
+			k = keyindex_key(&ks, i, &klen);
+			if (klen < plen || (plen > 0 &&
+			    memcmp(k, prefix, plen) != 0)) {
+				n = 0;	/* past the prefix: done */
+				break;
+			}
+			rc = scan_one(s, k, klen, fn, arg, &sc);
+		}
+		if (n > 0) {
+			buf_reset(&cursor);
+			buf_append(&cursor, k, klen);
+			incl = false;
+		}
+	} while (rc == 0 && n == SCAN_CHUNK);
+	entry_scratch_free(&sc);
+	keyindex_keys_free(&ks);
+	buf_free(&cursor);
+	return rc;
+}
+
 int
 store_forget(struct store *s, const char *key, size_t klen,
     const struct version *expect)
@@ -666,6 +795,7 @@ store_forget(struct store *s, const char *key, size_t klen,
 		*pp = e->next;
 		st->count--;
 		uncount(st, e);
+		keyindex_remove(s->ix, key, klen);
 		free(e);
 		rc = 1;
 	}
@@ -704,6 +834,7 @@ store_collect(struct store *s, int64_t before_ms)
 				*pp = e->next;
 				st->count--;
 				st->tombstones--;
+				keyindex_remove(s->ix, entry_key(e), e->klen);
 				free(e);
 				n++;
 			}
@@ -716,6 +847,7 @@ store_collect(struct store *s, int64_t before_ms)
 void
 store_stats(struct store *s, struct store_stats *out)
 {
+	struct keyindex_stats ks;
 	struct wal_stats ws;
 	struct stripe *st;
 	size_t i;
@@ -730,6 +862,9 @@ store_stats(struct store *s, struct store_stats *out)
 		out->ignored += st->ignored;
 		pthread_rwlock_unlock(&st->lock);
 	}
+	keyindex_stats(s->ix, &ks);
+	out->index_keys = ks.keys;
+	out->index_bytes = ks.bytes;
 	pthread_mutex_lock(&s->stat_mu);
 	out->snapshot_ms = s->snapshot_ms;
 	out->snapshot_seq = s->snapshot_seq;
@@ -904,6 +1039,50 @@ replay_rec(void *arg, uint64_t seq, const char *rec, size_t len)
 	return load_one(ld->s, key, klen, v, ld->seg_rcv);
 }
 
+static int
+entry_order(const void *a, const void *b)
+{
+	const struct entry *x = *(struct entry *const *)a;
+	const struct entry *y = *(struct entry *const *)b;
+
+	return key_cmp(entry_key(x), x->klen, entry_key(y), y->klen);
+}
+
+/*
+ * Builds the ordered index from the map once recovery has loaded it
+ * (THE ORDERED INDEX): every key, sorted, added in order, which packs
+ * the index's nodes full.  From then on the apply rule keeps it.  0, or
+ * -1 with errno ENOMEM.
+ */
+static int
+build_index(struct store *s)
+{
+	struct entry **all, *e;
+	size_t n = 0, i, b;
+
+	for (i = 0; i < NSTRIPES; i++)
+		n += s->st[i].count;
+	if ((all = malloc((n ? n : 1) * sizeof(*all))) == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	n = 0;
+	for (i = 0; i < NSTRIPES; i++)
+		for (b = 0; b < s->st[i].nb; b++)
+			for (e = s->st[i].tab[b]; e != NULL; e = e->next)
+				all[n++] = e;
+	qsort(all, n, sizeof(*all), entry_order);
+	for (i = 0; i < n; i++)
+		if (keyindex_add(s->ix, entry_key(all[i]), all[i]->klen) == -1) {
+			free(all);
+			errno = ENOMEM;
+			return -1;
+		}
+	free(all);
+	s->indexed = true;
+	return 0;
+}
+
 static void
 store_free(struct store *s)
 {
@@ -929,6 +1108,7 @@ store_free(struct store *s)
 		pthread_rwlock_destroy(&st->lock);
 	}
 	intern_free(s->act);
+	keyindex_free(s->ix);
 	pthread_mutex_destroy(&s->snap_mu);
 	pthread_mutex_destroy(&s->stat_mu);
 	free(s->dir);
@@ -968,7 +1148,8 @@ store_open(struct store **out, const char *dir,
 	s->fsync = opt != NULL ? opt->fsync : true;
 	s->notify = opt != NULL ? opt->notify : NULL;
 	s->notify_arg = opt != NULL ? opt->notify_arg : NULL;
-	if ((s->dir = strdup(dir)) == NULL || intern_new(&s->act) == -1) {
+	if ((s->dir = strdup(dir)) == NULL || intern_new(&s->act) == -1 ||
+	    (s->ix = keyindex_new()) == NULL) {
 		snprintf(err, errlen, "store: out of memory");
 		goto fail;
 	}
@@ -987,6 +1168,11 @@ store_open(struct store **out, const char *dir,
 	if (wal_open_replay(&s->wal, path, seq, &wr, s->fsync, err,
 	    errlen) == -1)
 		goto fail;
+	if (build_index(s) == -1) {
+		snprintf(err, errlen, "store: out of memory building the key "
+		    "index");
+		goto fail;
+	}
 	record_scratch_free(&ld.sc);
 	*out = s;
 	return 0;
