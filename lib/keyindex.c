@@ -555,7 +555,17 @@ keyindex_add(struct keyindex *ix, const char *key, size_t klen)
 		return -1;
 	}
 	gate_write(&ix->lock);
+	/* Above the last key (keys added in order): no search on the way. */
 	for (nd = ix->root; !nd->leaf; nd = child(nd, at[h++])) {
+		path[h] = nd;
+		at[h] = nd->n;
+	}
+	if (nd->n > 0 && (k = ent_key(nd, nd->n - 1, &len)) != NULL &&
+	    kcmp(key, klen, k, len) > 0) {
+		pos = nd->n;
+		goto insert;
+	}
+	for (h = 0, nd = ix->root; !nd->leaf; nd = child(nd, at[h++])) {
 		path[h] = nd;
 		at[h] = inner_pos(nd, key, klen);
 	}
@@ -567,6 +577,7 @@ keyindex_add(struct keyindex *ix, const char *key, size_t klen)
 			goto out;
 		}
 	}
+insert:
 	if (ix->height + 1 >= HEIGHT_MAX || reserve(ix, ix->height + 1) != 0) {
 		errno = ENOMEM;
 		rc = -1;

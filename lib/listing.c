@@ -43,8 +43,8 @@
  *
  * MERGING.  Each member returns its owned keys after the cursor, in byte
  * order, up to the page limit, tombstones included, and says whether it
- * stopped early ("more") and at which key ("last": everything it owns up
- * to there was sent).  The coordinator may only trust the merge up to the
+ * stopped early ("more": it looked one owned key further and found one)
+ * and at which key ("last": everything it owns up to there was sent).  The coordinator may only trust the merge up to the
  * smallest "last" of the members that stopped early (the bound): beyond
  * it a member may hold keys not yet sent.  Up to the bound, each key's
  * versions from the members that sent it are compared with version_cmp,
@@ -230,8 +230,9 @@ struct part {
 	size_t		 limit, sent, examined, examine_max, bytes;
 	struct answer	*into;		/* the coordinator's own part, or NULL */
 	struct buf	*wire;		/* /internal/list's answer, or NULL */
-	bool		 more;
-	struct buf	 last;
+	bool		 full;		/* sent its limit or its bytes */
+	bool		 more;		/* a key it owns follows last */
+	struct buf	 last;		/* the last key sent or examined */
 	int		 err;		/* ENOMEM */
 };
 
@@ -249,15 +250,25 @@ owns(const struct cluster_view *view, const char *key, size_t klen)
 	return false;
 }
 
-/* store_scan's callback, under the key's stripe read lock. */
+/*
+ * store_scan's callback, under the key's stripe read lock.  A member that
+ * has sent its limit (or LISTING_BYTES_MAX of values) goes on to its next
+ * owned key, only to learn whether there is one: "more" then means that
+ * a key follows, and a member at its end says so exactly.
+ */
 static int
 part_key(void *arg, const char *key, size_t klen, const struct version *v)
 {
 	struct part *p = arg;
 	struct version head;
+	bool mine = p->all_mine || owns(p->view, key, klen);
 
 	p->examined++;
-	if (p->all_mine || owns(p->view, key, klen)) {
+	if (mine && p->full) {
+		p->more = true;		/* last is the last key sent */
+		return 1;
+	}
+	if (mine) {
 		if (p->into != NULL) {
 			if (answer_add(p->into, key, klen, v, p->values) != 0) {
 				p->err = ENOMEM;
@@ -272,13 +283,15 @@ part_key(void *arg, const char *key, size_t klen, const struct version *v)
 			record_to_json(key, klen, &head, p->wire);
 			buf_putc(p->wire, '\n');
 		}
-		p->sent++;
 		if (p->values)
 			p->bytes += v->value_len;
+		p->full = ++p->sent >= p->limit || p->bytes >= LISTING_BYTES_MAX;
+		buf_reset(&p->last);
+		buf_append(&p->last, key, klen);
 	}
-	if (p->sent >= p->limit || p->examined >= p->examine_max ||
-	    p->bytes >= LISTING_BYTES_MAX) {
-		p->more = true;
+	if (p->examined >= p->examine_max) {
+		p->more = true;		/* it got as far as this key */
+		buf_reset(&p->last);
 		buf_append(&p->last, key, klen);
 		return 1;
 	}
