@@ -202,8 +202,8 @@ gate_write_end(struct gate *g)
 
 /* ---- nodes -------------------------------------------------------------- */
 
-static int
-kcmp(const char *a, size_t alen, const char *b, size_t blen)
+int
+keyindex_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
 	size_t n = alen < blen ? alen : blen;
 	int d = n > 0 ? memcmp(a, b, n) : 0;
@@ -339,7 +339,7 @@ inner_pos(const struct knode *nd, const char *key, size_t klen)
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
 		s = ent_key(nd, mid, &len);
-		if (kcmp(s, len, key, klen) <= 0)
+		if (keyindex_cmp(s, len, key, klen) <= 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -358,7 +358,7 @@ leaf_pos(const struct knode *nd, const char *key, size_t klen, bool inclusive)
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
 		s = ent_key(nd, mid, &len);
-		d = kcmp(s, len, key, klen);
+		d = keyindex_cmp(s, len, key, klen);
 		if (d < 0 || (d == 0 && !inclusive))
 			lo = mid + 1;
 		else
@@ -561,7 +561,7 @@ keyindex_add(struct keyindex *ix, const char *key, size_t klen)
 		at[h] = nd->n;
 	}
 	if (nd->n > 0 && (k = ent_key(nd, nd->n - 1, &len)) != NULL &&
-	    kcmp(key, klen, k, len) > 0) {
+	    keyindex_cmp(key, klen, k, len) > 0) {
 		pos = nd->n;
 		goto insert;
 	}
@@ -572,7 +572,7 @@ keyindex_add(struct keyindex *ix, const char *key, size_t klen)
 	pos = leaf_pos(nd, key, klen, true);
 	if (pos < nd->n) {
 		k = ent_key(nd, pos, &len);
-		if (kcmp(k, len, key, klen) == 0) {
+		if (keyindex_cmp(k, len, key, klen) == 0) {
 			rc = 0;
 			goto out;
 		}
@@ -649,7 +649,7 @@ remove_child(struct keyindex *ix, struct knode **path, const size_t *at,
 	}
 }
 
-/* Moves every entry of src to the end of dst (all of src's keys are above dst's). */
+/* Moves every entry of src to the end of dst (src's keys are all above). */
 static void
 append_all(struct knode *dst, const struct knode *src)
 {
@@ -702,7 +702,7 @@ keyindex_remove(struct keyindex *ix, const char *key, size_t klen)
 	if (pos >= nd->n)
 		goto out;
 	k = ent_key(nd, pos, &len);
-	if (kcmp(k, len, key, klen) != 0)
+	if (keyindex_cmp(k, len, key, klen) != 0)
 		goto out;
 	drop_entry(nd, pos);
 	ix->count--;

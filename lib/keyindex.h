@@ -47,6 +47,12 @@ struct keyindex_stats {
 	size_t		height;		/* levels, 1 for a lone leaf */
 };
 
+/*
+ * The order of keys, the one every listing follows: bytewise (memcmp),
+ * and a key before every longer key it is a prefix of.  < 0, 0 or > 0.
+ */
+int	keyindex_cmp(const char *a, size_t alen, const char *b, size_t blen);
+
 /* An empty index, or NULL with errno ENOMEM. */
 struct keyindex *keyindex_new(void);
 void	keyindex_free(struct keyindex *ix);	/* NULL is a no-op */

@@ -44,9 +44,10 @@
  * MERGING.  Each member returns its owned keys after the cursor, in byte
  * order, up to the page limit, tombstones included, and says whether it
  * stopped early ("more": it looked one owned key further and found one)
- * and at which key ("last": everything it owns up to there was sent).  The coordinator may only trust the merge up to the
- * smallest "last" of the members that stopped early (the bound): beyond
- * it a member may hold keys not yet sent.  Up to the bound, each key's
+ * and at which key ("last": everything it owns up to there was sent).
+ * The coordinator may only trust the merge up to the smallest "last" of
+ * the members that stopped early (the bound): beyond it a member may
+ * hold keys not yet sent.  Up to the bound, each key's
  * versions from the members that sent it are compared with version_cmp,
  * the one winner rule; the winner decides, so a tombstone on one replica
  * hides a stale value on another.  Keys whose winner is deleted (or,
@@ -100,6 +101,7 @@
 #include "clock.h"
 #include "http.h"
 #include "json.h"
+#include "keyindex.h"
 #include "log.h"
 #include "record.h"
 #include "ring.h"
@@ -109,6 +111,7 @@
 #define EXAMINE_PER_KEY	64	/* keys a member reads per key it may return */
 #define MEMBERS_MAX	1024	/* the most members one page asks */
 #define PREF_MAX	64	/* preference list entries looked at */
+#define THREADS_MAX	16	/* members asked at once */
 
 /* One member's answer for one round (local or parsed from the wire). */
 struct answer {
@@ -123,17 +126,6 @@ struct answer {
 };
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static int
-key_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-	size_t n = alen < blen ? alen : blen;
-	int d = n > 0 ? memcmp(a, b, n) : 0;
-
-	if (d != 0)
-		return d;
-	return alen < blen ? -1 : alen > blen;
-}
 
 /*
  * True when the winning version of a key is not listed.  Deleted keys
@@ -394,7 +386,7 @@ listing_parse_query(const char *q, size_t qlen, struct listing_request *req,
 	return 0;
 }
 
-/* ---- the member's route ------------------------------------------------- */
+/* ---- the member's route ------------------------------------------------ */
 
 int
 listing_serve(const struct listing_env *env, const char *query, size_t qlen,
@@ -465,7 +457,7 @@ parse_answer(const char *body, size_t len, bool values, struct answer *a)
 		if (record_parse_view(&sc, p, (size_t)(nl - p), &key, &klen,
 		    &v) != 0)
 			goto out;
-		if (a->n > 0 && key_cmp(a->items[a->n - 1].key,
+		if (a->n > 0 && keyindex_cmp(a->items[a->n - 1].key,
 		    a->items[a->n - 1].klen, key, klen) >= 0)
 			goto out;	/* out of order */
 		if (answer_add(a, key, klen, v, values) != 0)
@@ -484,7 +476,7 @@ parse_answer(const char *body, size_t len, bool values, struct answer *a)
 	buf_reset(&a->last);
 	if (a->more) {
 		if (http_percent_decode(q, (size_t)(nl - q), &a->last) != 0 ||
-		    (a->n > 0 && key_cmp(a->items[a->n - 1].key,
+		    (a->n > 0 && keyindex_cmp(a->items[a->n - 1].key,
 		    a->items[a->n - 1].klen, a->last.data, a->last.len) > 0))
 			goto out;
 	} else if (nl - q != 1 || *q != '-')
@@ -497,7 +489,7 @@ out:
 	return rc;
 }
 
-/* ---- the coordinator ------------------------------------------------------ */
+/* ---- the coordinator --------------------------------------------------- */
 
 struct round {
 	const struct listing_env *env;
@@ -556,7 +548,7 @@ run_round(struct round *rd, struct answer **ask, size_t n)
 	size_t i, ok = 0;
 
 	rd->ask = ask;
-	workq_each(n, (int)n, ask_one, rd);
+	workq_each(n, n < THREADS_MAX ? (int)n : THREADS_MAX, ask_one, rd);
 	for (i = 0; i < n; i++)
 		ok += ask[i]->ok;
 	return ok;
@@ -641,7 +633,7 @@ merge(struct answer **ans, size_t n, const struct listing_request *req,
 	for (i = 0; i < n; i++) {
 		if (!ans[i]->ok || !ans[i]->more)
 			continue;
-		if (!*bounded || key_cmp(ans[i]->last.data, ans[i]->last.len,
+		if (!*bounded || keyindex_cmp(ans[i]->last.data, ans[i]->last.len,
 		    bound->data, bound->len) < 0) {
 			buf_reset(bound);
 			buf_append(bound, ans[i]->last.data, ans[i]->last.len);
@@ -655,11 +647,11 @@ merge(struct answer **ans, size_t n, const struct listing_request *req,
 			if (!ans[i]->ok || ans[i]->pos >= ans[i]->n)
 				continue;
 			it = &ans[i]->items[ans[i]->pos];
-			if (best == NULL || key_cmp(it->key, it->klen, best->key,
+			if (best == NULL || keyindex_cmp(it->key, it->klen, best->key,
 			    best->klen) < 0)
 				best = it;
 		}
-		if (best == NULL || (*bounded && key_cmp(best->key, best->klen,
+		if (best == NULL || (*bounded && keyindex_cmp(best->key, best->klen,
 		    bound->data, bound->len) > 0))
 			return 0;
 		/* Its winner among the answers that have it. */
@@ -667,7 +659,7 @@ merge(struct answer **ans, size_t n, const struct listing_request *req,
 			if (!ans[i]->ok || ans[i]->pos >= ans[i]->n)
 				continue;
 			it = &ans[i]->items[ans[i]->pos];
-			if (key_cmp(it->key, it->klen, best->key, best->klen) != 0)
+			if (keyindex_cmp(it->key, it->klen, best->key, best->klen) != 0)
 				continue;
 			d = j == (size_t)-1 ? 1 : version_cmp(&it->v,
 			    &ans[j]->items[ans[j]->pos].v);
@@ -676,7 +668,7 @@ merge(struct answer **ans, size_t n, const struct listing_request *req,
 		}
 		for (i = 0; i < n; i++)
 			if (ans[i]->ok && ans[i]->pos < ans[i]->n && i != j &&
-			    key_cmp(ans[i]->items[ans[i]->pos].key,
+			    keyindex_cmp(ans[i]->items[ans[i]->pos].key,
 			    ans[i]->items[ans[i]->pos].klen, best->key,
 			    best->klen) == 0)
 				ans[i]->pos++;

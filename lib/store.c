@@ -348,7 +348,7 @@ keylist_free(struct keylist *kl)
 	buf_init(&kl->arena);
 }
 
-/* Byte order of keys (key_cmp's), mostly from the words alone. */
+/* The order of keys (keyindex_cmp's), mostly from the words alone. */
 static int
 sortkey_cmp(const struct sortkey *x, const struct sortkey *y,
     const char *arena)
@@ -877,18 +877,6 @@ store_walk_part(struct store *s, size_t part, store_walk_fn fn, void *arg)
 	return rc;
 }
 
-/* memcmp order, the shorter first: the order of keys in the index. */
-static int
-key_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-	size_t n = alen < blen ? alen : blen;
-	int d = n > 0 ? memcmp(a, b, n) : 0;
-
-	if (d != 0)
-		return d;
-	return alen < blen ? -1 : alen > blen;
-}
-
 /*
  * Looks key up in the map and calls fn with its version under the
  * stripe's read lock.  fn's return, or 0 when the key is gone (removed
@@ -929,7 +917,7 @@ store_scan(struct store *s, const char *prefix, size_t plen,
 	int rc = 0;
 
 	/* Past after, or from the prefix when after is below it. */
-	if (alen > 0 && key_cmp(after, alen, prefix, plen) >= 0) {
+	if (alen > 0 && keyindex_cmp(after, alen, prefix, plen) >= 0) {
 		buf_append(&cursor, after, alen);
 		incl = false;
 	} else {
