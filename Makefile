@@ -22,7 +22,8 @@ HEADERS	= lib/antientropy.h lib/api.h lib/aside.h lib/auth.h \
 	  lib/base64.h lib/bench.h lib/buf.h lib/client.h lib/clock.h \
 	  lib/cluster.h lib/crc32c.h lib/entry.h lib/failpoint.h lib/file.h \
 	  lib/fnv.h lib/hex.h lib/hints.h lib/http.h lib/intern.h lib/json.h \
-	  lib/keyindex.h lib/listing.h lib/log.h lib/metrics.h lib/net.h lib/node.h lib/notify.h lib/opt.h \
+	  lib/keyindex.h lib/listing.h \
+	  lib/log.h lib/metrics.h lib/net.h lib/node.h lib/notify.h lib/opt.h \
 	  lib/peer.h lib/push.h lib/record.h lib/replica.h lib/ring.h lib/rng.h \
 	  lib/server.h lib/sha256.h lib/snapshot.h lib/store.h lib/stream.h \
 	  lib/transfer.h lib/varint.h lib/vclock.h lib/verify.h lib/version.h \
@@ -31,7 +32,8 @@ LIBOBJS	= lib/antientropy.o lib/api.o lib/aside.o lib/auth.o \
 	  lib/base64.o lib/bench.o lib/buf.o lib/client.o lib/clock.o \
 	  lib/cluster.o lib/crc32c.o lib/entry.o lib/failpoint.o lib/file.o \
 	  lib/fnv.o lib/hex.o lib/hints.o lib/http.o lib/intern.o lib/json.o \
-	  lib/keyindex.o lib/listing.o lib/log.o lib/metrics.o lib/net.o lib/node.o lib/notify.o lib/opt.o \
+	  lib/keyindex.o lib/listing.o \
+	  lib/log.o lib/metrics.o lib/net.o lib/node.o lib/notify.o lib/opt.o \
 	  lib/peer.o lib/push.o lib/record.o lib/replica.o lib/ring.o lib/rng.o \
 	  lib/server.o lib/sha256.o lib/snapshot.o lib/store.o lib/stream.o \
 	  lib/transfer.o lib/varint.o lib/vclock.o lib/verify.o lib/version.o \

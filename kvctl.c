@@ -103,9 +103,10 @@ static const struct {
 	  "in the dump whole or not at all." },
 	{ "load", "kvctl load [--parallel N] < FILE",
 	  "Writes each line of a dump (PUT with the line's context, N requests\n"
-	  "at once, default 16), skipping keys that already hold the line's\n"
-	  "value, so loading twice changes nothing. Reports lines, written,\n"
-	  "unchanged and failed; exit status non-zero if any line failed." },
+	  "at once, default 32; a 503 or no answer is tried 3 more times),\n"
+	  "skipping keys that already hold the line's value, so loading twice\n"
+	  "changes nothing. Reports lines, written, unchanged and failed; exit\n"
+	  "status non-zero if any line failed." },
 	{ "mget", "kvctl mget KEY [KEY...]",
 	  "Reads up to 1000 keys in one request (POST /batch): each value found\n"
 	  "is written with a newline, in order; each key missing is named on\n"
@@ -176,7 +177,7 @@ usage(FILE *f)
 	    "  --limit N               ls: stop after N keys\n"
 	    "  --prefix P, --yes       delete --prefix: every key starting with P;\n"
 	    "                          --yes: without asking\n"
-	    "  --parallel N            load: requests at once (default 16)\n"
+	    "  --parallel N            load: requests at once (default 32)\n"
 	    "  -q, --quiet             no messages on stderr (KVCTL_QUIET=1)\n"
 	    "  -v, --verbose           trace requests and responses on stderr\n"
 	    "                          (KVCTL_VERBOSE=1)\n"
@@ -964,7 +965,8 @@ parse_servers(const char *cmd, const char *list, struct client_server **out)
 #define LS_PAGE		5000	/* keys per page of ls and delete --prefix */
 #define DUMP_PAGE	1000	/* items per page of dump (values travel) */
 #define LOAD_CHUNK	100	/* lines a load worker takes at a time */
-#define LOAD_PARALLEL	16	/* load's requests at once, by default */
+#define LOAD_PARALLEL	32	/* load's requests at once, by default */
+#define LOAD_RETRIES	3	/* more tries of a PUT answered 503 or not at all */
 #define LOAD_REPORT_MAX	20	/* failed lines named on stderr, at most */
 
 /* One page of GET /kv, parsed. */
@@ -1144,8 +1146,9 @@ cmd_ls(const struct opts *o, const char *prefix)
 			shown++;
 		}
 	} while (pg.has_next && (o->limit == 0 || shown < o->limit));
-	if (o->json)
-		printf("],\"complete\":%s}\n", complete ? "true" : "false");
+	if (o->json)	/* the document ends even when a page failed */
+		printf("],\"complete\":%s}\n", complete && rc == 0 ? "true" :
+		    "false");
 	if (fflush(stdout) != 0 && rc == 0)
 		rc = EXIT_CLIENT;
 	if (rc == 0 && !complete) {
@@ -1593,7 +1596,7 @@ load_put(struct load *ld, struct load_conn *lc, struct load_line *ln)
 {
 	struct client_response res;
 	struct buf target = BUF_INIT, extra = BUF_INIT, msg = BUF_INIT;
-	int status;
+	int status, rc, tries, pause;
 
 	buf_puts(&target, "/kv/");
 	http_percent_encode(ln->key.data, ln->key.len, &target);
@@ -1602,9 +1605,17 @@ load_put(struct load *ld, struct load_conn *lc, struct load_line *ln)
 	if (ln->context.len > 0)
 		buf_printf(&extra, "X-Kvd-Context: \"%s\"\r\n", ln->context.data);
 	client_response_init(&res);
-	if (load_request(ld, lc, "PUT", target.data, "application/octet-stream",
-	    ln->value.data, ln->value.len, extra.len ? extra.data : NULL,
-	    &res) != 0) {
+	/* A 503 or no answer is retried: the same value again is harmless. */
+	for (tries = 0, pause = 100;; tries++, pause *= 2) {
+		rc = load_request(ld, lc, "PUT", target.data,
+		    "application/octet-stream", ln->value.data, ln->value.len,
+		    extra.len ? extra.data : NULL, &res);
+		if ((rc == 0 && res.http.status != 503) ||
+		    tries >= LOAD_RETRIES + ld->o->retries)
+			break;
+		poll(NULL, 0, pause < 3200 ? pause : 3200);
+	}
+	if (rc != 0) {
 		load_fail(ld, ln, EXIT_UNREACHABLE, "no server reachable");
 		goto out;
 	}
@@ -1705,7 +1716,9 @@ load_worker(void *arg)
 
 /*
  * kvctl load [--parallel N] < FILE: the lines of a dump, written by N
- * workers with keep-alive connections (spread over the --server list).
+ * workers with keep-alive connections (spread over the --server list);
+ * a PUT answered 503, or not at all, is tried LOAD_RETRIES more times
+ * (plus --retry), 100 ms doubling between.
  * Each takes LOAD_CHUNK lines, asks which keys already hold their value
  * (one POST /batch of gets) and PUTs the others with X-Kvd-Context, so
  * the new version descends from the dumped one and a second load of the

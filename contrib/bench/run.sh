@@ -50,7 +50,7 @@
 # into a fresh 3-node cluster, and a second load of it (nothing left to
 # write); and kvctl bench -t put (50 connections over the 3 nodes, updates
 # of 10,000 keys) alone and while `kvctl ls` runs over all the keys again
-# and again through one node.
+# and again through one node, in turns (alone, during, alone, ...).
 #
 # Prints one Markdown report to stdout and writes it to
 # ${BENCH_OUT:-bench-results.md}.  Numbers never fail the run: the exit
@@ -782,6 +782,13 @@ stop_cluster3() {
 	done
 }
 
+# ls_put: one kvctl bench -t put run over the listing cluster: "RPS P99".
+ls_put() {
+	out=$("$KVCTL" bench --json --server "$LU" -c $CONNS --keys $KEYS \
+	    --size $VSIZE -d "$SECS" -t put 2>>"$T/kvctl.err")
+	echo "$(printf '%s\n' "$out" | jfield rps) $(printf '%s\n' "$out" | jfield p99)"
+}
+
 # first_page URL: curl's time_total of GET URL, in milliseconds.
 first_page() {
 	"$CURL" -s -o /dev/null -w '%{time_total}\n' --max-time 60 "$1" |
@@ -831,27 +838,37 @@ if [ "${BENCH_SKIP_LIST:-0}" != 1 ] && [ -n "$CURL" ]; then
 		LS_DUMP=$(median <"$T/runs")
 		LS_DUMPN=$(wc -l <"$T/dump.jsonl" | tr -d ' ')
 		LS_DUMPMB=$(mb "$T/dump.jsonl")
-		# PUTs alone, then with full listings running through node 1.
-		kb_load ls_put0 "listing: kvctl bench PUT, alone" "$LU" -t put
-		rm -f "$T/ls.stop"
-		(
-			k=0
-			while [ ! -e "$T/ls.stop" ]; do
-				"$KVCTL" --server "$LK1" ls >/dev/null 2>&1
-				k=$((k + 1))
-				echo "$k" >"$T/ls.count"
-			done
-		) &
-		LSPID=$!
-		track "$LSPID"
-		sleep 1
-		kb_load ls_put1 "listing: kvctl bench PUT, during kvctl ls" "$LU" -t put
-		: >"$T/ls.stop"
-		wait "$LSPID" 2>/dev/null
-		untrack "$LSPID"
-		LS_LISTS=$(cat "$T/ls.count" 2>/dev/null)
-		LS_PUT0=$(getv ls_put0_rps) LS_PUT0_P99=$(getv ls_put0_p99)
-		LS_PUT1=$(getv ls_put1_rps) LS_PUT1_P99=$(getv ls_put1_p99)
+		# PUTs alone and with full listings running through node 1, in
+		# turns (alone, during, alone, ...), so that a machine whose load
+		# drifts weighs on both alike.
+		: >"$T/lsput"
+		LS_LISTS=0
+		for i in $(seq 1 "$RUNS"); do
+			a=$(ls_put)
+			rm -f "$T/ls.stop"
+			(
+				k=0
+				while [ ! -e "$T/ls.stop" ]; do
+					"$KVCTL" --server "$LK1" ls >/dev/null 2>&1
+					k=$((k + 1))
+					echo "$k" >"$T/ls.count"
+				done
+			) &
+			LSPID=$!
+			track "$LSPID"
+			sleep 1
+			b=$(ls_put)
+			: >"$T/ls.stop"
+			wait "$LSPID" 2>/dev/null
+			untrack "$LSPID"
+			LS_LISTS=$((LS_LISTS + $(cat "$T/ls.count" 2>/dev/null || echo 0)))
+			echo "$a $b" >>"$T/lsput"
+			say "listing: PUT run $i/$RUNS: alone $a, during kvctl ls $b (req/s, p99 ms)"
+		done
+		LS_PUT0=$(awk '{ print $1 }' "$T/lsput" | median)
+		LS_PUT0_P99=$(awk '{ print $2 }' "$T/lsput" | median)
+		LS_PUT1=$(awk '{ print $3 }' "$T/lsput" | median)
+		LS_PUT1_P99=$(awk '{ print $4 }' "$T/lsput" | median)
 		stop_cluster3
 		if start_cluster3 "$T/list2"; then
 			say "listing: kvctl load of $LS_DUMPN lines into a fresh 3-node cluster"
@@ -1084,7 +1101,8 @@ GROWS=$(goal "kvd 3-node PUT / etcd 3-member put" "wrk, both" \
 		echo "| PUT throughput during listings / alone | $(ratio "$LS_PUT1" "$LS_PUT0")× | ≥ 0.80× |"
 		echo
 		echo "load: $LS_LOADOUT; again: $LS_RELOADOUT. ${LS_LISTS:-0} full listings"
-		echo "ran during the PUT runs. The generators, the listing client and the"
+		echo "ran during the PUT runs (alone and during in turns, medians). The"
+		echo "generators, the listing client and the"
 		echo "nodes share the machine's $NCPU cores, so a listing takes CPU from the"
 		echo "PUTs as well as whatever it costs the nodes."
 		echo
