@@ -24,6 +24,7 @@ LIBSRCS	= lib/antientropy.c lib/api.c lib/aside.c lib/auth.c lib/base64.c \
 	  lib/bench.c lib/buf.c lib/cas.c lib/client.c lib/clock.c \
 	  lib/cluster.c lib/crc32c.c lib/entry.c lib/failpoint.c lib/file.c \
 	  lib/fnv.c lib/hex.c lib/hints.c lib/http.c lib/intern.c lib/json.c \
+	  lib/keyindex.c lib/listing.c \
 	  lib/liveness.c lib/log.c lib/metrics.c lib/net.c lib/node.c \
 	  lib/notify.c lib/opt.c lib/paxos.c lib/peer.c lib/push.c \
 	  lib/record.c lib/replica.c lib/ring.c lib/rng.c lib/server.c \
@@ -38,7 +39,8 @@ UNITS	= test/unit/test_antientropy test/unit/test_api test/unit/test_aside \
 	  test/unit/test_buf test/unit/test_cas test/unit/test_clock \
 	  test/unit/test_cluster test/unit/test_crc32c test/unit/test_entry \
 	  test/unit/test_failpoint test/unit/test_hex test/unit/test_http \
-	  test/unit/test_intern test/unit/test_json test/unit/test_liveness \
+	  test/unit/test_intern test/unit/test_json test/unit/test_keyindex \
+	  test/unit/test_listing test/unit/test_liveness \
 	  test/unit/test_metrics test/unit/test_notify test/unit/test_opt \
 	  test/unit/test_paxos test/unit/test_peer test/unit/test_push \
 	  test/unit/test_record test/unit/test_ring test/unit/test_sha256 \

@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -40,6 +41,7 @@
 #include "lib/bench.h"
 #include "lib/buf.h"
 #include "lib/client.h"
+#include "lib/clock.h"
 #include "lib/http.h"
 #include "lib/json.h"
 #include "lib/net.h"
@@ -71,6 +73,10 @@ struct opts {
 	bool		 create;	/* put: --create (If-None-Match: *) */
 	bool		 etag;		/* get: --etag, the ETag on stderr or in --json */
 	bool		 serial;	/* get: --serial, a read through consensus */
+	uint64_t	 limit;		/* ls --limit: most keys (0: all) */
+	const char	*prefix;	/* delete --prefix, or NULL */
+	bool		 yes;		/* delete --prefix --yes: no question */
+	int		 parallel;	/* load --parallel: requests at once */
 };
 
 /* Every command, with its usage line and what it does (kvctl help CMD). */
@@ -93,10 +99,12 @@ static const struct {
 	  "the key does not exist. --etag prints the version's ETag on stderr\n"
 	  "(in the JSON with --json); --serial reads through a consensus round\n"
 	  "of a majority of the owners (linearizable)." },
-	{ "delete", "kvctl delete KEY [--if-match ETAG]",
+	{ "delete", "kvctl delete KEY [--if-match ETAG] | --prefix P [--yes]",
 	  "Deletes KEY (a tombstone, replicated like a write). Exit 1 when there\n"
 	  "was nothing to delete; with --if-match, exit 4 when ETAG is no longer\n"
-	  "the key's version." },
+	  "the key's version. With --prefix, lists the keys that start with P\n"
+	  "and deletes each (1000 to a request); on a terminal it first says\n"
+	  "how many and asks, and elsewhere it needs --yes." },
 	{ "incr", "kvctl incr KEY [N]",
 	  "Adds N (default 1; negative subtracts) to the integer stored under\n"
 	  "KEY (absent counts as 0) with a compare-and-swap loop: a serial read,\n"
@@ -104,6 +112,25 @@ static const struct {
 	  "Prints the new value. Exit 4 when the value is not an integer or the\n"
 	  "key kept changing; 5 when a write's outcome is unknown (503): it is\n"
 	  "never repeated, so an increment is never applied twice." },
+	{ "ls", "kvctl ls [PREFIX] [--limit N] [--json]",
+	  "Lists the keys that start with PREFIX (all without one) in byte\n"
+	  "order, one per line, following every page (GET /kv) and holding one\n"
+	  "at a time; --limit N stops after N keys. --json prints\n"
+	  "{\"keys\":[...],\"complete\":true}. Exit 5, after the keys, when some\n"
+	  "key range had no replica answering (\"complete\":false)." },
+	{ "dump", "kvctl dump [PREFIX] > FILE",
+	  "Writes every live key that starts with PREFIX as one JSON object per\n"
+	  "line: {\"key\":...,\"value\":...,\"context\":...} (key_b64 and\n"
+	  "value_b64 for bytes that are not UTF-8; context is the version's\n"
+	  "ETag, so that a load descends from it; expires_ms for a key with a\n"
+	  "TTL). A key written meanwhile is in the dump whole or not at all." },
+	{ "load", "kvctl load [--parallel N] < FILE",
+	  "Writes each line of a dump (PUT with the line's context, N requests\n"
+	  "at once, default 32; a 503 or no answer is tried 3 more times),\n"
+	  "skipping keys that already hold the line's value, so loading twice\n"
+	  "changes nothing; a TTL goes as the seconds it has left (a line whose\n"
+	  "TTL ran out is skipped). Reports lines, written, unchanged, expired\n"
+	  "and failed; exit status non-zero if any line failed." },
 	{ "mget", "kvctl mget KEY [KEY...]",
 	  "Reads up to 1000 keys in one request (POST /batch): each value found\n"
 	  "is written with a newline, in order; each key missing is named on\n"
@@ -143,6 +170,10 @@ usage(FILE *f)
 	    "  get KEY                 print the value's exact bytes\n"
 	    "  delete KEY              delete a key\n"
 	    "  incr KEY [N]            add N (default 1) to an integer, atomically\n"
+	    "  delete --prefix P       delete every key that starts with P\n"
+	    "  ls [PREFIX]             list keys in byte order (--limit N)\n"
+	    "  dump [PREFIX]           write keys, values and contexts as JSON lines\n"
+	    "  load                    write the lines of a dump from stdin\n"
 	    "  mget KEY...             read many keys in one request\n"
 	    "  mput KEY VALUE...       write many keys in one request\n"
 	    "  watch KEY               print each new value as it changes\n"
@@ -165,12 +196,18 @@ usage(FILE *f)
 	    "  --retry N               retry N times on connection errors,\n"
 	    "                          timeouts and 503 (KVCTL_RETRY, default 0)\n"
 	    "  --r Q, --w Q            read / write quorum of get, put, delete:\n"
-	    "                          1..N, one, quorum or all (server's R, W)\n"
+	    "                          1..N, one, quorum or all (server's R, W);\n"
+	    "                          for ls and dump, the replicas per key\n"
+	    "                          range that must answer (default 1)\n"
 	    "  --ttl SECONDS           put, mput: the keys expire after SECONDS\n"
 	    "  --if-match ETAG         put, delete: only while ETAG is the version\n"
 	    "  --create                put: only when the key does not exist\n"
 	    "  --etag                  get: print the ETag on stderr (or in --json)\n"
 	    "  --serial                get: read through a consensus of the owners\n"
+	    "  --limit N               ls: stop after N keys\n"
+	    "  --prefix P, --yes       delete --prefix: every key starting with P;\n"
+	    "                          --yes: without asking\n"
+	    "  --parallel N            load: requests at once (default 32)\n"
 	    "  -q, --quiet             no messages on stderr (KVCTL_QUIET=1)\n"
 	    "  -v, --verbose           trace requests and responses on stderr\n"
 	    "                          (KVCTL_VERBOSE=1)\n"
@@ -1161,6 +1198,886 @@ parse_servers(const char *cmd, const char *list, struct client_server **out)
 	return n;
 }
 
+/* ---- kvctl ls, dump, load, delete --prefix: the listing (GET /kv) ---- */
+
+#define LS_PAGE		5000	/* keys per page of ls and delete --prefix */
+#define DUMP_PAGE	1000	/* items per page of dump (values travel) */
+#define LOAD_CHUNK	100	/* lines a load worker takes at a time */
+#define LOAD_PARALLEL	32	/* load's requests at once, by default */
+#define LOAD_RETRIES	3	/* more tries of a PUT answered 503 or not at all */
+#define LOAD_REPORT_MAX	20	/* failed lines named on stderr, at most */
+
+/* One page of GET /kv, parsed. */
+struct page {
+	struct client_response res;
+	struct json_tok	*toks;
+	int		 arr;		/* the keys or items array */
+	bool		 complete;
+	bool		 has_next;
+	struct buf	 next;		/* the next page's after */
+};
+
+static void
+page_init(struct page *pg)
+{
+	memset(pg, 0, sizeof(*pg));
+	client_response_init(&pg->res);
+	buf_init(&pg->next);
+}
+
+static void
+page_free(struct page *pg)
+{
+	client_response_free(&pg->res);
+	free(pg->toks);
+	buf_free(&pg->next);
+}
+
+/*
+ * A string member of object obj, decoded into out: name, or name_b64
+ * decoded from base64.  0, or -1 when neither is there (or bad base64).
+ */
+static int
+bytes_member(const char *body, const struct json_tok *toks, int obj,
+    const char *name, struct buf *out)
+{
+	char b64[32];
+	int i;
+
+	if ((i = json_object_get(body, toks, obj, name)) >= 0 &&
+	    toks[i].type == JSON_STRING) {
+		json_string_decode(body, &toks[i], out);
+		return 0;
+	}
+	snprintf(b64, sizeof(b64), "%s_b64", name);
+	if ((i = json_object_get(body, toks, obj, b64)) >= 0 &&
+	    toks[i].type == JSON_STRING && base64_decode(body + toks[i].start,
+	    toks[i].end - toks[i].start, out) == 0)
+		return 0;
+	return -1;
+}
+
+/* The key of element t of a page: a string, or an object with key[_b64]. */
+static int
+elem_key(const struct page *pg, int t, struct buf *key)
+{
+	const char *body = pg->res.body.data;
+
+	buf_reset(key);
+	if (pg->toks[t].type == JSON_STRING) {
+		json_string_decode(body, &pg->toks[t], key);
+		return 0;
+	}
+	if (pg->toks[t].type == JSON_OBJECT)
+		return bytes_member(body, pg->toks, t, "key", key);
+	return -1;
+}
+
+/*
+ * Fetches one page of the listing of prefix after after (has_after) into
+ * pg: GET /kv?prefix=&after=&limit=[&values=1][&r=].  0, or the exit code
+ * after a message.
+ */
+static int
+fetch_page(const struct opts *o, const char *prefix, const struct buf *after,
+    bool has_after, size_t limit, bool values, const char *what,
+    struct page *pg)
+{
+	struct buf target = BUF_INIT;
+	const char *body;
+	int n, i, rc;
+
+	client_response_free(&pg->res);
+	client_response_init(&pg->res);
+	free(pg->toks);
+	pg->toks = NULL;
+	buf_puts(&target, "/kv?prefix=");
+	http_percent_encode(prefix, strlen(prefix), &target);
+	if (has_after) {
+		buf_puts(&target, "&after=");
+		http_percent_encode(after->data, after->len, &target);
+	}
+	buf_printf(&target, "&limit=%zu%s", limit, values ? "&values=1" : "");
+	if (o->r != NULL)
+		buf_printf(&target, "&r=%s", o->r);
+	rc = request(o, "GET", target.data, NULL, NULL, 0, NULL, &pg->res);
+	buf_free(&target);
+	if (rc != 0)
+		return rc;
+	if (pg->res.http.status != 200) {
+		struct opts quiet = *o;
+
+		quiet.json = false;	/* the error is a message, not output */
+		return report(&quiet, &pg->res, what);
+	}
+	body = pg->res.body.data;
+	n = json_parse(body, pg->res.body.len, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
+	if (n < 1 || (pg->toks = calloc((size_t)n, sizeof(*pg->toks))) == NULL ||
+	    json_parse(body, pg->res.body.len, pg->toks, n, JSON_DEPTH_DEFAULT,
+	    NULL) != n || pg->toks[0].type != JSON_OBJECT ||
+	    (pg->arr = json_object_get(body, pg->toks, 0, values ? "items" :
+	    "keys")) < 0 || pg->toks[pg->arr].type != JSON_ARRAY ||
+	    (i = json_object_get(body, pg->toks, 0, "complete")) < 0) {
+		if (!o->quiet)
+			fprintf(stderr, "kvctl: %s: malformed answer\n", what);
+		return EXIT_SERVER;
+	}
+	pg->complete = pg->toks[i].type == JSON_TRUE;
+	buf_reset(&pg->next);
+	pg->has_next = bytes_member(body, pg->toks, 0, "next", &pg->next) == 0;
+	return 0;
+}
+
+/* The message of a listing that some key range did not answer for. */
+static void
+incomplete(const struct opts *o, const char *what)
+{
+	if (!o->quiet)
+		fprintf(stderr, "kvctl: %s: not complete: some key range had "
+		    "fewer replicas answering than asked for (r)\n", what);
+}
+
+/*
+ * kvctl ls [PREFIX] [--limit N] [--json]: keys one per line (their exact
+ * bytes), or one JSON document streamed page by page.  Exit 5 after
+ * the keys when a page was not complete.
+ */
+static int
+cmd_ls(const struct opts *o, const char *prefix)
+{
+	struct page pg;
+	struct buf key = BUF_INIT;
+	const struct json_tok *t;
+	uint64_t shown = 0;
+	size_t limit;
+	bool complete = true, first = true;
+	int rc = 0, k, e;
+
+	page_init(&pg);
+	if (o->json)
+		fputs("{\"keys\":[", stdout);
+	do {
+		limit = LS_PAGE;
+		if (o->limit > 0 && o->limit - shown < limit)
+			limit = (size_t)(o->limit - shown);
+		if ((rc = fetch_page(o, prefix, &pg.next, !first, limit, false,
+		    "ls", &pg)) != 0)
+			break;
+		first = false;
+		complete &= pg.complete;
+		for (k = 0, e = pg.arr + 1; k < pg.toks[pg.arr].size;
+		    k++, e = pg.toks[e].next) {
+			t = &pg.toks[e];
+			if (o->json) {
+				if (shown > 0)
+					putchar(',');
+				if (t->type == JSON_STRING)
+					fwrite(pg.res.body.data + t->start - 1, 1,
+					    t->end - t->start + 2, stdout);
+				else
+					fwrite(pg.res.body.data + t->start, 1,
+					    t->end - t->start, stdout);
+			} else if (elem_key(&pg, e, &key) == 0) {
+				fwrite(key.data, 1, key.len, stdout);
+				putchar('\n');
+			}
+			shown++;
+		}
+	} while (pg.has_next && (o->limit == 0 || shown < o->limit));
+	if (o->json)	/* the document ends even when a page failed */
+		printf("],\"complete\":%s}\n", complete && rc == 0 ? "true" :
+		    "false");
+	if (fflush(stdout) != 0 && rc == 0)
+		rc = EXIT_CLIENT;
+	if (rc == 0 && !complete) {
+		incomplete(o, "ls");
+		rc = EXIT_SERVER;
+	}
+	page_free(&pg);
+	buf_free(&key);
+	return rc;
+}
+
+/* Copies member name (or name_b64) of object obj as "name":<its JSON>. */
+static bool
+copy_member(const char *body, const struct json_tok *toks, int obj,
+    const char *name, const char *as, struct buf *out)
+{
+	char b64[32];
+	const char *n = name;
+	int i;
+
+	if ((i = json_object_get(body, toks, obj, name)) < 0) {
+		snprintf(b64, sizeof(b64), "%s_b64", name);
+		n = b64;
+		if ((i = json_object_get(body, toks, obj, b64)) < 0)
+			return false;
+	}
+	if (toks[i].type != JSON_STRING)
+		return false;
+	buf_printf(out, "\"%s%s\":", as != NULL ? as : n,
+	    as != NULL && n == b64 ? "_b64" : "");
+	buf_append(out, body + toks[i].start - 1, toks[i].end - toks[i].start + 2);
+	return true;
+}
+
+/*
+ * Copies an item's "expires_ms" (a key with a TTL), if it has one: false
+ * when it is there but not a positive integer.
+ */
+static bool
+copy_expiry(const char *body, const struct json_tok *toks, int obj,
+    struct buf *out)
+{
+	int64_t ms;
+	int i;
+
+	if ((i = json_object_get(body, toks, obj, "expires_ms")) < 0)
+		return true;
+	if (toks[i].type != JSON_NUMBER || json_get_i64(body, &toks[i],
+	    &ms) != 0 || ms <= 0)
+		return false;
+	buf_printf(out, ",\"expires_ms\":%" PRId64, ms);
+	return true;
+}
+
+/*
+ * kvctl dump [PREFIX]: every live key with prefix as a JSON line
+ * {"key","value","context"[,"expires_ms"]} (the page items' members as
+ * the server wrote them, etag renamed context; expires_ms, the wall-clock
+ * ms of a TTL's end, only for a key with one).  Exit 5 at the end when a page was not
+ * complete.
+ */
+static int
+cmd_dump(const struct opts *o, const char *prefix)
+{
+	struct page pg;
+	struct buf line = BUF_INIT;
+	const char *body;
+	bool complete = true, first = true;
+	int rc = 0, k, e;
+
+	page_init(&pg);
+	do {
+		if ((rc = fetch_page(o, prefix, &pg.next, !first, DUMP_PAGE, true,
+		    "dump", &pg)) != 0)
+			break;
+		first = false;
+		complete &= pg.complete;
+		body = pg.res.body.data;
+		for (k = 0, e = pg.arr + 1; k < pg.toks[pg.arr].size;
+		    k++, e = pg.toks[e].next) {
+			buf_reset(&line);
+			buf_putc(&line, '{');
+			if (pg.toks[e].type != JSON_OBJECT ||
+			    !copy_member(body, pg.toks, e, "key", NULL, &line) ||
+			    (buf_putc(&line, ','), !copy_member(body, pg.toks, e,
+			    "value", NULL, &line)) || (buf_putc(&line, ','),
+			    !copy_member(body, pg.toks, e, "etag", "context",
+			    &line)) || !copy_expiry(body, pg.toks, e, &line)) {
+				if (!o->quiet)
+					fprintf(stderr, "kvctl: dump: malformed "
+					    "item in the answer\n");
+				rc = EXIT_SERVER;
+				goto out;
+			}
+			buf_puts(&line, "}\n");
+			fwrite(line.data, 1, line.len, stdout);
+		}
+	} while (pg.has_next);
+out:
+	if (fflush(stdout) != 0 && rc == 0)
+		rc = EXIT_CLIENT;
+	if (rc == 0 && !complete) {
+		incomplete(o, "dump");
+		rc = EXIT_SERVER;
+	}
+	page_free(&pg);
+	buf_free(&line);
+	return rc;
+}
+
+/* The worse of two exit codes (a missing key, 1, is the mildest). */
+static int
+worse(int a, int b)
+{
+	if (a == EXIT_OK || (a == EXIT_NOTFOUND && b != EXIT_OK))
+		return b;
+	return b > a ? b : a;
+}
+
+/*
+ * Deletes the keys of one page in one POST /batch.  Adds to *deleted the
+ * keys deleted or already gone (404), to *failed the others (named on
+ * stderr).  Returns the exit code of the worst failure, or 0.
+ */
+static int
+delete_page(const struct opts *o, const struct page *pg, uint64_t *deleted,
+    uint64_t *failed)
+{
+	struct client_response res;
+	struct json_tok *toks = NULL;
+	struct buf ops = BUF_INIT, target = BUF_INIT, key = BUF_INIT,
+	    msg = BUF_INIT;
+	uint64_t status;
+	int rc, k, e, n, arr, f, worst = EXIT_OK;
+
+	if (pg->toks[pg->arr].size == 0)
+		return 0;
+	buf_puts(&ops, "{\"ops\":[");
+	for (k = 0, e = pg->arr + 1; k < pg->toks[pg->arr].size;
+	    k++, e = pg->toks[e].next) {
+		if (elem_key(pg, e, &key) != 0)
+			continue;
+		buf_puts(&ops, k ? ",{\"op\":\"delete\",\"key_b64\":\"" :
+		    "{\"op\":\"delete\",\"key_b64\":\"");
+		base64_encode(key.data, key.len, &ops);
+		buf_puts(&ops, "\"}");
+	}
+	buf_puts(&ops, "]}");
+	batch_target(o, &target);
+	client_response_init(&res);
+	rc = request(o, "POST", target.data, "application/json", ops.data,
+	    ops.len, NULL, &res);
+	if (rc == 0 && res.http.status != 200) {
+		struct opts quiet = *o;
+
+		quiet.json = false;
+		rc = report(&quiet, &res, "delete");
+	}
+	if (rc != 0) {
+		*failed += (uint64_t)pg->toks[pg->arr].size;
+		goto out;
+	}
+	n = json_parse(res.body.data, res.body.len, NULL, 0, JSON_DEPTH_DEFAULT,
+	    NULL);
+	if (n < 1 || (toks = calloc((size_t)n, sizeof(*toks))) == NULL ||
+	    json_parse(res.body.data, res.body.len, toks, n, JSON_DEPTH_DEFAULT,
+	    NULL) != n || (arr = json_object_get(res.body.data, toks, 0,
+	    "results")) < 0 || toks[arr].type != JSON_ARRAY) {
+		if (!o->quiet)
+			fprintf(stderr, "kvctl: delete: malformed answer\n");
+		*failed += (uint64_t)pg->toks[pg->arr].size;
+		rc = EXIT_SERVER;
+		goto out;
+	}
+	for (k = 0, e = arr + 1; k < toks[arr].size; k++, e = toks[e].next) {
+		status = 0;
+		if ((f = json_object_get(res.body.data, toks, e, "status")) >= 0)
+			json_get_u64(res.body.data, &toks[f], &status);
+		if (status == 204 || status == 404) {
+			(*deleted)++;
+			continue;
+		}
+		(*failed)++;
+		buf_reset(&key);
+		buf_reset(&msg);
+		bytes_member(res.body.data, toks, e, "key", &key);
+		if ((f = json_object_get(res.body.data, toks, e, "error")) >= 0)
+			json_string_decode(res.body.data, &toks[f], &msg);
+		if (!o->quiet)
+			fprintf(stderr, "kvctl: delete %s: %d %s\n", key.data,
+			    (int)status, msg.data);
+		worst = worse(worst, exit_for_status((int)status));
+	}
+	rc = worst;
+out:
+	free(toks);
+	client_response_free(&res);
+	buf_free(&ops);
+	buf_free(&target);
+	buf_free(&key);
+	buf_free(&msg);
+	return rc;
+}
+
+/* Counts the keys with prefix (for the question).  0, or an exit code. */
+static int
+count_prefix(const struct opts *o, const char *prefix, uint64_t *n)
+{
+	struct page pg;
+	bool first = true;
+	int rc;
+
+	*n = 0;
+	page_init(&pg);
+	do {
+		if ((rc = fetch_page(o, prefix, &pg.next, !first, LS_PAGE, false,
+		    "delete", &pg)) != 0)
+			break;
+		first = false;
+		*n += (uint64_t)pg.toks[pg.arr].size;
+	} while (pg.has_next);
+	page_free(&pg);
+	return rc;
+}
+
+/*
+ * kvctl delete --prefix P [--yes]: asks first on a terminal (how many
+ * keys, y/N) and refuses without --yes elsewhere; then lists the keys a
+ * page at a time and deletes each page in one POST /batch.  A key
+ * already gone counts as deleted.  The count goes to stderr (--json:
+ * {"deleted":N,"failed":M} on stdout).
+ */
+static int
+cmd_delete_prefix(const struct opts *o, const char *prefix)
+{
+	struct page pg;
+	char answer[16];
+	uint64_t n, deleted = 0, failed = 0;
+	bool first = true, complete = true;
+	int rc = 0, worst = EXIT_OK;
+
+	if (!o->yes) {
+		if (!isatty(STDIN_FILENO))
+			return usage_error(NULL, "delete --prefix: give --yes to "
+			    "delete without a question (stdin is not a terminal)");
+		if ((rc = count_prefix(o, prefix, &n)) != 0)
+			return rc;
+		fprintf(stderr, "Delete %" PRIu64 " key%s that start%s with "
+		    "'%s'? [y/N] ", n, n == 1 ? "" : "s", n == 1 ? "s" : "",
+		    prefix);
+		fflush(stderr);
+		if (fgets(answer, sizeof(answer), stdin) == NULL ||
+		    (strcmp(answer, "y\n") != 0 && strcmp(answer, "yes\n") != 0)) {
+			if (!o->quiet)
+				fprintf(stderr, "kvctl: nothing deleted\n");
+			return EXIT_NOTFOUND;
+		}
+	}
+	page_init(&pg);
+	do {
+		if ((rc = fetch_page(o, prefix, &pg.next, !first, DUMP_PAGE,
+		    false, "delete", &pg)) != 0)
+			break;
+		first = false;
+		complete &= pg.complete;
+		worst = worse(worst, delete_page(o, &pg, &deleted, &failed));
+	} while (pg.has_next);
+	page_free(&pg);
+	rc = worse(worst, rc);
+	if (o->json)
+		printf("{\"deleted\":%" PRIu64 ",\"failed\":%" PRIu64
+		    ",\"complete\":%s}\n", deleted, failed, complete ? "true" :
+		    "false");
+	else if (!o->quiet)
+		fprintf(stderr, "kvctl: deleted %" PRIu64 " key%s%s\n", deleted,
+		    deleted == 1 ? "" : "s", failed ? "; some failed" : "");
+	if (rc == 0 && !complete) {
+		incomplete(o, "delete");
+		rc = EXIT_SERVER;
+	}
+	return rc;
+}
+
+/* ---- kvctl load ---- */
+
+/* One line of a dump, parsed. */
+struct load_line {
+	uint64_t	 no;		/* line number, from 1 */
+	struct buf	 text;		/* the line as read */
+	struct buf	 key, value, context;
+	int64_t		 expires;	/* "expires_ms", or 0: no TTL */
+	bool		 ok;		/* parsed */
+	bool		 same;		/* the store holds this value already */
+};
+
+/* What the workers share: the input, the counts, the worst exit code. */
+struct load {
+	const struct opts *o;
+	struct client_server *srv;
+	int		 nsrv;
+	pthread_mutex_t	 mu;		/* guards everything below */
+	FILE		*in;
+	uint64_t	 lineno;
+	bool		 eof;
+	uint64_t	 lines, written, unchanged, expired, failed, reported;
+	int		 worst;
+	int		 next_server;	/* the server the next worker starts at */
+};
+
+/* A worker's connection: servers tried in turn from its own. */
+struct load_conn {
+	struct client_conn c;
+	int		 at;		/* the server it uses */
+	bool		 open;
+};
+
+/* Names a failed line on stderr (the first LOAD_REPORT_MAX) and counts it. */
+static void
+load_fail(struct load *ld, const struct load_line *ln, int code,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&ld->mu);
+	ld->failed++;
+	ld->worst = worse(ld->worst, code);
+	if (!ld->o->quiet && ld->reported++ < LOAD_REPORT_MAX) {
+		fprintf(stderr, "kvctl: load: line %" PRIu64 ": ", ln->no);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+		if (ld->reported == LOAD_REPORT_MAX)
+			fprintf(stderr, "kvctl: load: (further failed lines "
+			    "are counted, not named)\n");
+	}
+	pthread_mutex_unlock(&ld->mu);
+}
+
+/*
+ * One request on the worker's keep-alive connection; on a transport
+ * failure the next server is tried, each once.  0 with res filled, or -1
+ * (no server answered).
+ */
+static int
+load_request(struct load *ld, struct load_conn *lc, const char *method,
+    const char *target, const char *ctype, const void *body, size_t blen,
+    const char *extra, struct client_response *res)
+{
+	int tries;
+
+	for (tries = 0; tries < ld->nsrv; tries++) {
+		if (!lc->open) {
+			client_init(&lc->c, ld->srv[lc->at].host,
+			    ld->srv[lc->at].port, ld->o->connect_timeout_ms);
+			lc->open = true;
+		}
+		client_response_free(res);
+		client_response_init(res);
+		if (client_do(&lc->c, method, target, ctype, body, blen, extra,
+		    ld->o->timeout_ms, res) == 0)
+			return 0;
+		client_close(&lc->c);
+		lc->open = false;
+		lc->at = (lc->at + 1) % ld->nsrv;
+	}
+	return -1;
+}
+
+/* Parses one dump line: key or key_b64, value or value_b64, context. */
+static bool
+load_parse(struct load_line *ln)
+{
+	struct json_tok toks[32];
+	const char *s = ln->text.data;
+	int n, i, k;
+
+	buf_reset(&ln->key);
+	buf_reset(&ln->value);
+	buf_reset(&ln->context);
+	n = json_parse(s, ln->text.len, toks, 32, JSON_DEPTH_DEFAULT, NULL);
+	if (n < 1 || toks[0].type != JSON_OBJECT)
+		return false;
+	for (k = 0, i = 1; k < toks[0].size; k++, i = toks[i + 1].next)
+		if (!json_string_eq(s, &toks[i], "key") &&
+		    !json_string_eq(s, &toks[i], "key_b64") &&
+		    !json_string_eq(s, &toks[i], "value") &&
+		    !json_string_eq(s, &toks[i], "value_b64") &&
+		    !json_string_eq(s, &toks[i], "context") &&
+		    !json_string_eq(s, &toks[i], "expires_ms"))
+			return false;
+	if (bytes_member(s, toks, 0, "key", &ln->key) != 0 || ln->key.len == 0 ||
+	    bytes_member(s, toks, 0, "value", &ln->value) != 0)
+		return false;
+	if ((i = json_object_get(s, toks, 0, "context")) >= 0) {
+		if (toks[i].type != JSON_STRING)
+			return false;
+		json_string_decode(s, &toks[i], &ln->context);
+	}
+	ln->expires = 0;
+	if ((i = json_object_get(s, toks, 0, "expires_ms")) >= 0 &&
+	    (toks[i].type != JSON_NUMBER || json_get_i64(s, &toks[i],
+	    &ln->expires) != 0 || ln->expires <= 0))
+		return false;
+	return true;
+}
+
+/*
+ * True when a batch result's expiry agrees with a line's: neither has
+ * one, or the stored one ends no earlier (a load rounds a TTL up to whole
+ * seconds, so a second load finds the key as the first left it).
+ */
+static bool
+same_expiry(const char *body, const struct json_tok *toks, int obj,
+    int64_t expires)
+{
+	int64_t ms;
+	int i;
+
+	if ((i = json_object_get(body, toks, obj, "expires_ms")) < 0)
+		return expires == 0;
+	return expires != 0 && json_get_i64(body, &toks[i], &ms) == 0 &&
+	    ms >= expires;
+}
+
+/*
+ * Marks the lines whose key already holds their value (one POST /batch
+ * of gets for the chunk).  When that request fails every line is
+ * written: a write of the same value changes nothing but the version.
+ */
+static void
+load_check(struct load *ld, struct load_conn *lc, struct load_line *lines,
+    size_t n)
+{
+	struct client_response res;
+	struct json_tok *toks = NULL;
+	struct buf ops = BUF_INIT, target = BUF_INIT, val = BUF_INIT;
+	size_t i, *idx = NULL, nq = 0;
+	uint64_t status;
+	int nt, arr, k, e, f;
+
+	if ((idx = calloc(n ? n : 1, sizeof(*idx))) == NULL)
+		return;
+	buf_puts(&ops, "{\"ops\":[");
+	for (i = 0; i < n; i++) {
+		if (!lines[i].ok)
+			continue;
+		buf_puts(&ops, nq ? ",{\"op\":\"get\",\"key_b64\":\"" :
+		    "{\"op\":\"get\",\"key_b64\":\"");
+		base64_encode(lines[i].key.data, lines[i].key.len, &ops);
+		buf_puts(&ops, "\"}");
+		idx[nq++] = i;
+	}
+	buf_puts(&ops, "]}");
+	batch_target(ld->o, &target);
+	client_response_init(&res);
+	if (nq == 0 || load_request(ld, lc, "POST", target.data,
+	    "application/json", ops.data, ops.len, NULL, &res) != 0 ||
+	    res.http.status != 200)
+		goto out;
+	nt = json_parse(res.body.data, res.body.len, NULL, 0, JSON_DEPTH_DEFAULT,
+	    NULL);
+	if (nt < 1 || (toks = calloc((size_t)nt, sizeof(*toks))) == NULL ||
+	    json_parse(res.body.data, res.body.len, toks, nt, JSON_DEPTH_DEFAULT,
+	    NULL) != nt || (arr = json_object_get(res.body.data, toks, 0,
+	    "results")) < 0 || toks[arr].type != JSON_ARRAY ||
+	    (size_t)toks[arr].size != nq)
+		goto out;
+	for (k = 0, e = arr + 1; k < toks[arr].size; k++, e = toks[e].next) {
+		status = 0;
+		if ((f = json_object_get(res.body.data, toks, e, "status")) >= 0)
+			json_get_u64(res.body.data, &toks[f], &status);
+		buf_reset(&val);
+		if (status == 200 && bytes_member(res.body.data, toks, e, "value",
+		    &val) == 0 && val.len == lines[idx[k]].value.len &&
+		    memcmp(val.data, lines[idx[k]].value.data, val.len) == 0 &&
+		    same_expiry(res.body.data, toks, e, lines[idx[k]].expires))
+			lines[idx[k]].same = true;
+	}
+out:
+	free(idx);
+	free(toks);
+	client_response_free(&res);
+	buf_free(&ops);
+	buf_free(&target);
+	buf_free(&val);
+}
+
+/*
+ * Writes one line: PUT /kv/KEY with its bytes and its context, and for a
+ * line with an expiry the seconds left, rounded up (ttl_left).
+ */
+static void
+load_put(struct load *ld, struct load_conn *lc, struct load_line *ln,
+    int64_t ttl_left)
+{
+	struct client_response res;
+	struct buf target = BUF_INIT, extra = BUF_INIT, msg = BUF_INIT;
+	int status, rc, tries, pause;
+
+	buf_puts(&target, "/kv/");
+	http_percent_encode(ln->key.data, ln->key.len, &target);
+	if (ld->o->w != NULL)
+		buf_printf(&target, "?w=%s", ld->o->w);
+	if (ttl_left > 0)
+		buf_printf(&target, "%cttl=%" PRId64, ld->o->w != NULL ? '&' :
+		    '?', ttl_left);
+	if (ln->context.len > 0)
+		buf_printf(&extra, "X-Kvd-Context: \"%s\"\r\n", ln->context.data);
+	client_response_init(&res);
+	/* A 503 or no answer is retried: the same value again is harmless. */
+	for (tries = 0, pause = 100;; tries++, pause *= 2) {
+		rc = load_request(ld, lc, "PUT", target.data,
+		    "application/octet-stream", ln->value.data, ln->value.len,
+		    extra.len ? extra.data : NULL, &res);
+		if ((rc == 0 && res.http.status != 503) ||
+		    tries >= LOAD_RETRIES + ld->o->retries)
+			break;
+		poll(NULL, 0, pause < 3200 ? pause : 3200);
+	}
+	if (rc != 0) {
+		load_fail(ld, ln, EXIT_UNREACHABLE, "no server reachable");
+		goto out;
+	}
+	status = res.http.status;
+	if (status == 200 || status == 201) {
+		pthread_mutex_lock(&ld->mu);
+		ld->written++;
+		pthread_mutex_unlock(&ld->mu);
+	} else {
+		error_message(&res, &msg);
+		load_fail(ld, ln, exit_for_status(status), "%d %s", status,
+		    msg.data);
+	}
+out:
+	client_response_free(&res);
+	buf_free(&target);
+	buf_free(&extra);
+	buf_free(&msg);
+}
+
+/* Reads up to LOAD_CHUNK lines under the lock.  How many. */
+static size_t
+load_read(struct load *ld, struct load_line *lines)
+{
+	char *text = NULL;
+	size_t n = 0, cap = 0;
+	ssize_t len;
+
+	pthread_mutex_lock(&ld->mu);
+	while (n < LOAD_CHUNK && !ld->eof) {
+		if ((len = getline(&text, &cap, ld->in)) < 0) {
+			ld->eof = true;
+			break;
+		}
+		ld->lineno++;
+		while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+			len--;
+		if (len == 0)
+			continue;	/* blank lines are no records */
+		lines[n].no = ld->lineno;
+		buf_reset(&lines[n].text);
+		buf_append(&lines[n].text, text, (size_t)len);
+		n++;
+	}
+	ld->lines += n;
+	pthread_mutex_unlock(&ld->mu);
+	free(text);
+	return n;
+}
+
+static void *
+load_worker(void *arg)
+{
+	struct load *ld = arg;
+	struct load_line lines[LOAD_CHUNK];
+	struct load_conn lc;
+	size_t n, i, same, expired;
+	int64_t left;
+
+	memset(&lc, 0, sizeof(lc));
+	pthread_mutex_lock(&ld->mu);
+	lc.at = ld->next_server++ % ld->nsrv;
+	pthread_mutex_unlock(&ld->mu);
+	for (i = 0; i < LOAD_CHUNK; i++) {
+		buf_init(&lines[i].text);
+		buf_init(&lines[i].key);
+		buf_init(&lines[i].value);
+		buf_init(&lines[i].context);
+	}
+	while ((n = load_read(ld, lines)) > 0) {
+		for (i = 0; i < n; i++) {
+			lines[i].same = false;
+			if (!(lines[i].ok = load_parse(&lines[i])))
+				load_fail(ld, &lines[i], EXIT_CLIENT, "malformed "
+				    "(want {\"key\":...,\"value\":...,"
+				    "\"context\":...})");
+		}
+		load_check(ld, &lc, lines, n);
+		for (i = 0, same = 0, expired = 0; i < n; i++) {
+			if (!lines[i].ok)
+				continue;
+			left = lines[i].expires == 0 ? 0 :
+			    (lines[i].expires - clock_wall_ms() + 999) / 1000;
+			if (lines[i].same)
+				same++;
+			else if (lines[i].expires != 0 && left <= 0)
+				expired++;	/* its TTL ran out since the dump */
+			else
+				load_put(ld, &lc, &lines[i], left);
+		}
+		pthread_mutex_lock(&ld->mu);
+		ld->unchanged += same;
+		ld->expired += expired;
+		pthread_mutex_unlock(&ld->mu);
+	}
+	for (i = 0; i < LOAD_CHUNK; i++) {
+		buf_free(&lines[i].text);
+		buf_free(&lines[i].key);
+		buf_free(&lines[i].value);
+		buf_free(&lines[i].context);
+	}
+	if (lc.open)
+		client_close(&lc.c);
+	return NULL;
+}
+
+/*
+ * kvctl load [--parallel N] < FILE: the lines of a dump, written by N
+ * workers with keep-alive connections (spread over the --server list);
+ * a PUT answered 503, or not at all, is tried LOAD_RETRIES more times
+ * (plus --retry), 100 ms doubling between.
+ * Each takes LOAD_CHUNK lines, asks which keys already hold their value
+ * (one POST /batch of gets) and PUTs the others with X-Kvd-Context, so
+ * the new version descends from the dumped one and a second load of the
+ * same dump writes nothing.  The counts go to stdout; the exit status is
+ * the worst failure's, 0 when none.
+ */
+static int
+cmd_load(const struct opts *o)
+{
+	struct load ld;
+	struct client_server *srv = NULL;
+	struct sigaction sa;
+	pthread_t *th;
+	int i, n, started = 0;
+
+	memset(&ld, 0, sizeof(ld));
+	if ((ld.nsrv = parse_servers("load", o->servers, &srv)) < 0)
+		return EXIT_USAGE;
+	ld.o = o;
+	ld.srv = srv;
+	ld.in = stdin;
+	pthread_mutex_init(&ld.mu, NULL);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGPIPE, &sa, NULL);
+	n = o->parallel > 0 ? o->parallel : LOAD_PARALLEL;
+	if ((th = calloc((size_t)n, sizeof(*th))) == NULL) {
+		free(srv);
+		return EXIT_CLIENT;
+	}
+	for (i = 0; i < n; i++)
+		if (pthread_create(&th[i], NULL, load_worker, &ld) == 0)
+			started++;
+		else
+			break;
+	if (started == 0)
+		load_worker(&ld);
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	if (ferror(stdin)) {
+		fprintf(stderr, "kvctl: load: reading stdin: %s\n", strerror(errno));
+		ld.worst = worse(ld.worst, EXIT_USAGE);
+	}
+	if (o->json)
+		printf("{\"lines\":%" PRIu64 ",\"written\":%" PRIu64 ",\"unchanged\":%"
+		    PRIu64 ",\"expired\":%" PRIu64 ",\"failed\":%" PRIu64 "}\n",
+		    ld.lines, ld.written, ld.unchanged, ld.expired, ld.failed);
+	else
+		printf("lines %" PRIu64 ", written %" PRIu64 ", unchanged %" PRIu64
+		    ", expired %" PRIu64 ", failed %" PRIu64 "\n", ld.lines,
+		    ld.written, ld.unchanged, ld.expired, ld.failed);
+	fflush(stdout);
+	pthread_mutex_destroy(&ld.mu);
+	free(th);
+	free(srv);
+	return ld.worst;
+}
+
 /* ---- kvctl bench: lib/bench's options, reports and exit status ---- */
 
 static void
@@ -1786,7 +2703,9 @@ cmd_help(int nargs, char **args)
 /*
  * Flags that only some commands take go with those only: --ttl with put
  * and mput, --if-match with put and delete, --create with put, --etag
- * and --serial with get.  0, or EXIT_USAGE after the message.
+ * and --serial with get, --limit with ls, --prefix with delete, --yes
+ * with delete --prefix, --parallel with load: never silently ignored.
+ * 0, or EXIT_USAGE after the message.
  */
 static int
 check_command_flags(const struct opts *o, const char *cmd)
@@ -1811,6 +2730,15 @@ check_command_flags(const struct opts *o, const char *cmd)
 	if ((o->if_match != NULL || o->create) && o->r != NULL)
 		return usage_error(NULL, "a conditional write reads a majority of "
 		    "the owners; it takes no --r");
+	if (o->limit > 0 && strcmp(cmd, "ls") != 0)
+		return usage_error(NULL, "--limit goes with ls");
+	if (o->prefix != NULL && strcmp(cmd, "delete") != 0)
+		return usage_error(NULL, "--prefix goes with delete (ls and dump "
+		    "take the prefix as their argument)");
+	if (o->yes && (strcmp(cmd, "delete") != 0 || o->prefix == NULL))
+		return usage_error(NULL, "--yes goes with delete --prefix");
+	if (o->parallel > 0 && strcmp(cmd, "load") != 0)
+		return usage_error(NULL, "--parallel goes with load");
 	return 0;
 }
 
@@ -1920,6 +2848,24 @@ run(int argc, char **argv, char **args)
 			if (parse_retries(v, &o.retries) != 0)
 				return usage_error(NULL, "bad --retry '%s' (0..100)",
 				    v);
+		} else if (!passthrough && (v = opt_value(argc, argv, &i,
+		    "--limit", &missing)) != NULL) {
+			if (opt_u64(v, 1, UINT64_MAX / 2, &o.limit) != 0)
+				return usage_error(NULL, "bad --limit '%s' (a number "
+				    "of keys, at least 1)", v);
+		} else if (!passthrough && (v = opt_value(argc, argv, &i,
+		    "--prefix", &missing)) != NULL) {
+			o.prefix = v;
+		} else if (!passthrough && (v = opt_value(argc, argv, &i,
+		    "--parallel", &missing)) != NULL) {
+			uint64_t u;
+
+			if (opt_u64(v, 1, 256, &u) != 0)
+				return usage_error(NULL, "bad --parallel '%s' "
+				    "(1..256)", v);
+			o.parallel = (int)u;
+		} else if (!passthrough && strcmp(a, "--yes") == 0) {
+			o.yes = true;
 		} else if (missing) {
 			return usage_error(NULL, "%s needs a value", a);
 		} else if (passthrough) {
@@ -1932,6 +2878,8 @@ run(int argc, char **argv, char **args)
 		o.connect_timeout_ms = o.timeout_ms;
 	if (nargs == 0)
 		return usage_error(NULL, "missing command");
+	if ((rc = check_command_flags(&o, args[0])) != 0)
+		return rc;
 	if (strcmp(args[0], "help") == 0)
 		return cmd_help(nargs, args);
 	if ((rc = check_command_flags(&o, args[0])) != 0)
@@ -1953,6 +2901,25 @@ run(int argc, char **argv, char **args)
 		if (args[1][0] == '\0')
 			return usage_error(NULL, "the key must not be empty");
 		return cmd_put(&o, args[1], args[2]);
+	}
+	if (strcmp(args[0], "delete") == 0 && o.prefix != NULL) {
+		if (nargs != 1)
+			return usage_error(NULL, "usage: kvctl delete --prefix P "
+			    "[--yes] (no KEY with --prefix)");
+		return cmd_delete_prefix(&o, o.prefix);
+	}
+	if (strcmp(args[0], "ls") == 0 || strcmp(args[0], "dump") == 0) {
+		if (nargs > 2)
+			return usage_error(NULL, "usage: kvctl %s [PREFIX]", args[0]);
+		if (args[0][0] == 'l')
+			return cmd_ls(&o, nargs == 2 ? args[1] : "");
+		return cmd_dump(&o, nargs == 2 ? args[1] : "");
+	}
+	if (strcmp(args[0], "load") == 0) {
+		if (nargs != 1)
+			return usage_error(NULL, "usage: kvctl load [--parallel N] "
+			    "< FILE");
+		return cmd_load(&o);
 	}
 	if (strcmp(args[0], "get") == 0 || strcmp(args[0], "delete") == 0) {
 		if (nargs != 2)

@@ -47,6 +47,7 @@
 #include "hints.h"
 #include "http.h"
 #include "json.h"
+#include "listing.h"
 #include "log.h"
 #include "metrics.h"
 #include "node.h"
@@ -92,7 +93,7 @@ static struct metric_family *m_requests, *m_duration;
 enum route {
 	R_NONE, R_KV, R_HEALTH, R_NODES, R_JOIN, R_LEAVE, R_REPLICATE, R_FETCH,
 	R_MEMBERS, R_BATCH, R_AE_SYNC, R_METRICS, R_READY, R_VERSION, R_CLEANUP,
-	R_DIGESTS, R_MULTI, R_PAXOS
+	R_DIGESTS, R_MULTI, R_PAXOS, R_LIST, R_LIST_INTERNAL
 };
 
 /* The routes: a path (a prefix when it ends in '/'), and its methods. */
@@ -102,6 +103,7 @@ static const struct {
 	const char	*allow;
 } routes[] = {
 	{ R_KV,		"/kv/",			"GET, HEAD, PUT, DELETE" },
+	{ R_LIST,	"/kv",			"GET, HEAD" },
 	{ R_MULTI,	"/batch",		"POST" },
 	{ R_HEALTH,	"/health",		"GET, HEAD" },
 	{ R_NODES,	"/cluster/nodes",	"GET, HEAD" },
@@ -113,6 +115,7 @@ static const struct {
 	{ R_MEMBERS,	"/internal/members",	"POST" },
 	{ R_BATCH,	"/internal/batch",	"POST" },
 	{ R_DIGESTS,	"/internal/digests",	"POST" },
+	{ R_LIST_INTERNAL, "/internal/list",	"GET" },
 	{ R_AE_SYNC,	"/internal/ae/sync",	"POST" },
 	{ R_PAXOS,	CAS_ROUTE_PREPARE,	"POST" },
 	{ R_PAXOS,	CAS_ROUTE_ACCEPT,	"POST" },
@@ -286,6 +289,10 @@ params_of(int route, const struct http_request *req)
 {
 	if (route == R_MULTI)
 		return "r w";
+	if (route == R_LIST)
+		return "prefix after limit values r";
+	if (route == R_LIST_INTERNAL)
+		return "prefix after limit values";
 	if (route != R_KV)
 		return "";
 	if (method_is(req, "GET") || method_is(req, "HEAD"))
@@ -1695,6 +1702,118 @@ served(int rc, struct server_response *res)
 	return status;
 }
 
+/* ---- GET /kv?prefix=P&after=K&limit=N: listing --------------------------- */
+
+/* The node's modules a listing uses (listing.h). */
+static void
+listing_env_of(struct node *nd, struct listing_env *env)
+{
+	env->store = nd->store;
+	env->cluster = nd->cluster;
+	env->peers = nd->peers;
+	env->timeout_ms = nd->cfg.peer_timeout_ms;
+}
+
+/* "name":"<bytes>", or "name_b64":"<base64>" for bytes that are not UTF-8. */
+static void
+put_bytes(struct buf *b, const char *name, const char *p, size_t n)
+{
+	buf_printf(b, "\"%s", name);
+	if (json_utf8_valid(p, n)) {
+		buf_puts(b, "\":");
+		json_emit_string(b, p, n);
+	} else {
+		buf_puts(b, "_b64\":\"");
+		base64_encode(p, n, b);
+		buf_putc(b, '"');
+	}
+}
+
+/*
+ * GET /kv?prefix=P&after=K&limit=N[&values=1][&r=R]: one page of the
+ * cluster's live keys in byte order (listing.h), as
+ * {"keys":[...],"next":K|null,"complete":bool}, or with values=1
+ * {"items":[{"key","value","etag"},...],...}.  A key that is not UTF-8
+ * is {"key_b64":...} in keys, key_b64 in an item, and next_b64 instead
+ * of next; a value that is not UTF-8 is value_b64.  X-Kvd-Asked and
+ * X-Kvd-Answered name the members asked and those that answered.
+ */
+static void
+handle_list(struct node *nd, const struct server_request *sr,
+    struct server_response *res)
+{
+	struct listing_request req;
+	struct listing_result lr;
+	struct listing_env env;
+	struct buf prefix = BUF_INIT, after = BUF_INIT;
+	const struct listing_item *it;
+	const char *why;
+	size_t i;
+	int r;
+
+	if (quorum_param(nd, sr->http, "r", &r, res) != 0)
+		return;
+	if (listing_parse_query(sr->http->query, sr->http->query_len, &req,
+	    &prefix, &after, &why) != 0) {
+		server_error_code(res, 400, "bad_param", why);
+		goto out;
+	}
+	req.r = r;
+	listing_env_of(nd, &env);
+	listing_result_init(&lr);
+	listing_page(&env, &req, &lr);
+	buf_printf(&res->headers, "X-Kvd-Asked: %s\r\nX-Kvd-Answered: %s\r\n",
+	    lr.asked.data, lr.answered.data);
+	buf_puts(&res->body, req.values ? "{\"items\":[" : "{\"keys\":[");
+	for (i = 0; i < lr.n; i++) {
+		it = &lr.items[i];
+		if (i > 0)
+			buf_putc(&res->body, ',');
+		if (!req.values && json_utf8_valid(it->key, it->klen)) {
+			json_emit_string(&res->body, it->key, it->klen);
+			continue;
+		}
+		buf_putc(&res->body, '{');
+		put_bytes(&res->body, "key", it->key, it->klen);
+		if (req.values) {
+			buf_putc(&res->body, ',');
+			put_bytes(&res->body, "value", it->v.value != NULL ?
+			    it->v.value : "", it->v.value_len);
+			buf_puts(&res->body, ",\"etag\":\"");
+			vclock_encode(&it->v.clock, &res->body);
+			buf_putc(&res->body, '"');
+			put_expires(&it->v, &res->body);
+		}
+		buf_putc(&res->body, '}');
+	}
+	buf_puts(&res->body, "],");
+	if (!lr.has_next)
+		buf_puts(&res->body, "\"next\":null");
+	else
+		put_bytes(&res->body, "next", lr.next.data, lr.next.len);
+	buf_printf(&res->body, ",\"complete\":%s}\n", lr.complete ? "true" :
+	    "false");
+	listing_result_free(&lr);
+out:
+	buf_free(&prefix);
+	buf_free(&after);
+}
+
+/* GET /internal/list: this node's part of a page (listing.c, WIRE FORMAT). */
+static void
+handle_list_internal(struct node *nd, const struct server_request *sr,
+    struct server_response *res)
+{
+	struct listing_env env;
+
+	listing_env_of(nd, &env);
+	res->content_type = "text/plain";
+	res->status = served(listing_serve(&env, sr->http->query,
+	    sr->http->query_len, &res->body), res);
+	if (res->status != 200)
+		res->content_type = "application/json";
+}
+
 void
 api_handle(void *arg, const struct server_request *sr,
     struct server_response *res)
@@ -1794,6 +1913,16 @@ api_handle(void *arg, const struct server_request *sr,
 		break;
 	case R_VERSION:
 		buf_puts(&res->body, "{\"version\":\"" KVD_VERSION "\",\"api\":1}\n");
+		break;
+	case R_LIST:
+		if (node_membership(nd) == NODE_LEFT)
+			server_error_code(res, 503, "left", "this node has left "
+			    "the cluster; send requests to a member");
+		else
+			handle_list(nd, sr, res);
+		break;
+	case R_LIST_INTERNAL:
+		handle_list_internal(nd, sr, res);
 		break;
 	case R_NONE:
 		break;

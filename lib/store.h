@@ -58,6 +58,8 @@ struct store_stats {
 	int64_t		snapshot_ms;	/* wall time of the last snapshot, 0 none */
 	uint64_t	snapshot_seq;	/* WAL seq it covers */
 	uint64_t	wal_bytes, wal_fsyncs, wal_appends, wal_disk_bytes;
+	uint64_t	index_keys;	/* keys in the ordered index (= keys + tombstones) */
+	uint64_t	index_bytes;	/* memory the ordered index holds */
 };
 
 /*
@@ -144,6 +146,21 @@ int	store_walk(struct store *s, store_walk_fn fn, void *arg);
  */
 int	store_walk_part(struct store *s, size_t part, store_walk_fn fn,
 	    void *arg);
+
+/*
+ * Calls fn in byte order (memcmp, the shorter first) for each stored key
+ * (tombstones included) that starts with prefix[0..plen) and is greater
+ * than after[0..alen) (alen 0: from the first key of the prefix), until
+ * fn returns nonzero, which is returned, or the keys run out (0).  Keys
+ * come from the store's ordered index a chunk at a time; fn runs under
+ * the key's stripe read lock with its stored version (borrowed: valid
+ * during the call only), so fn must not call into the store.  O(log n)
+ * to find the first key, then O(1) per key.  Every key present for the
+ * whole scan is visited exactly once; a key added or removed meanwhile
+ * may or may not be.  No lock is held between two calls of fn.
+ */
+int	store_scan(struct store *s, const char *prefix, size_t plen,
+	    const char *after, size_t alen, store_walk_fn fn, void *arg);
 
 /*
  * Drops key when its stored version is exactly expect (version_cmp == 0):

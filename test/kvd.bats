@@ -389,7 +389,7 @@ elapsed_ms() {
 }
 
 @test "unknown route: 404 with a JSON error" {
-	for p in / /kv /nope /kvx/a /health/x; do
+	for p in / /kvs /nope /kvx/a /health/x; do
 		run code "$U$p"
 		[ "$output" = 404 ] || { echo "path $p: $output"; false; }
 	done

@@ -460,7 +460,7 @@ comp() {
 
 @test "bash completion completes commands, subcommands, flags anywhere and @FILE" {
 	[ "$(comp kvctl "" | sort | tr '\n' ' ')" = \
-	    "bench cluster delete get health help incr mget mput put verify watch " ]
+	    "bench cluster delete dump get health help incr load ls mget mput put verify watch " ]
 	[ "$(comp kvctl g)" = get ]
 	[ "$(comp kvctl --server http://h:1 --json c)" = cluster ]
 	[ "$(comp kvctl cluster "" | tr '\n' ' ')" = "nodes join leave cleanup " ]

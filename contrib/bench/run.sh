@@ -49,6 +49,17 @@
 # else it notes the absence and skips the etcd rows.  Its range rows need
 # curl (the 10,000 keys are written first, by 128-put transactions).
 #
+# Listing (issue 13; BENCH_SKIP_LIST=1 skips): BENCH_LIST_KEYS keys
+# (key:000000000000 .., 100-byte values) PUT once each into a 3-node
+# cluster (N=3 W=2 R=2) by kvctl bench --prefill, then, each the median of
+# BENCH_RUNS: the time to the first page of 1,000 keys (curl's time_total
+# for GET /kv?limit=1000, from the start and from the middle), a full
+# `kvctl ls | wc -l`, a full `kvctl dump`; one `kvctl load` of that dump
+# into a fresh 3-node cluster, and a second load of it (nothing left to
+# write); and kvctl bench -t put (50 connections over the 3 nodes, updates
+# of 10,000 keys) alone and while `kvctl ls` runs over all the keys again
+# and again through one node, in turns (alone, during, alone, ...).
+#
 # Prints one Markdown report to stdout and writes it to
 # ${BENCH_OUT:-bench-results.md}.  Numbers never fail the run: the exit
 # status is non-zero only when kvd (or the helper) cannot be started.
@@ -56,7 +67,8 @@
 # Environment: BENCH_QUICK=1 (1 run of 2 s per row, 100,000 restart keys:
 # checks that the script works), BENCH_RUNS (3), BENCH_SECONDS per run (5),
 # BENCH_OUT, BENCH_SKIP_RESTART, BENCH_RESTART_KEYS (1000000),
-# BENCH_RESTART_RUNS (3), BENCH_WITHOUT (e.g. "wrk nginx redis etcd": skip
+# BENCH_RESTART_RUNS (3), BENCH_SKIP_LIST, BENCH_LIST_KEYS (1000000;
+# 100000 with BENCH_QUICK), BENCH_WITHOUT (e.g. "wrk nginx redis etcd": skip
 # those even when installed), KVD and KVCTL (the binaries, default ./kvd
 # and ./kvctl), CC (for the helper, default cc).
 #
@@ -72,10 +84,12 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	RUNS=${BENCH_RUNS:-1}
 	SECS=${BENCH_SECONDS:-2}
 	RKEYS=${BENCH_RESTART_KEYS:-100000}
+	LKEYS=${BENCH_LIST_KEYS:-100000}
 else
 	RUNS=${BENCH_RUNS:-3}
 	SECS=${BENCH_SECONDS:-5}
 	RKEYS=${BENCH_RESTART_KEYS:-1000000}
+	LKEYS=${BENCH_LIST_KEYS:-1000000}
 fi
 RRUNS=${BENCH_RESTART_RUNS:-3}
 OUT=${BENCH_OUT:-bench-results.md}
@@ -864,6 +878,143 @@ else
 	note "BENCH_SKIP_RESTART=1: restart and memory skipped"
 fi
 
+# ---- listing, dump and load (issue 13) ----
+
+# start_cluster3 DIR: a 3-node cluster (N=3 W=2 R=2) in DIR; sets L1 L2 L3
+# (ports), LPIDS and LU (the three URLs).
+start_cluster3() {
+	# shellcheck disable=SC2046 # the ports, one word each
+	set -- "$1" $(freeports 3)
+	L1=$2 L2=$3 L3=$4 LPIDS=""
+	for n in 1 2 3; do
+		p=$(eval echo "\$L$n")
+		peers=""
+		for m in 1 2 3; do
+			[ "$m" = "$n" ] && continue
+			peers="$peers${peers:+,}l$m=127.0.0.1:$(eval echo "\$L$m")"
+		done
+		start_kvd "l$n" "$p" "$1" --peers "$peers" --n 3 --w 2 --r 2 \
+		    --snapshot-interval 0 || return 1
+		LPIDS="$LPIDS $LAST_PID"
+	done
+	LU="http://127.0.0.1:$L1,http://127.0.0.1:$L2,http://127.0.0.1:$L3"
+}
+
+stop_cluster3() {
+	for p in $LPIDS; do
+		stop "$p" TERM
+	done
+}
+
+# ls_put: one kvctl bench -t put run over the listing cluster: "RPS P99".
+ls_put() {
+	out=$("$KVCTL" bench --json --server "$LU" -c $CONNS --keys $KEYS \
+	    --size $VSIZE -d "$SECS" -t put 2>>"$T/kvctl.err")
+	echo "$(printf '%s\n' "$out" | jfield rps) $(printf '%s\n' "$out" | jfield p99)"
+}
+
+# first_page URL: curl's time_total of GET URL, in milliseconds.
+first_page() {
+	"$CURL" -s -o /dev/null -w '%{time_total}\n' --max-time 60 "$1" |
+	    awk '{ printf "%.1f\n", $1 * 1000 }'
+}
+
+# timed OUT CMD...: runs CMD with stdout to OUT; prints its milliseconds.
+timed() {
+	o=$1
+	shift
+	t0=$(now_ms)
+	"$@" >"$o" 2>>"$T/list.err"
+	echo $(($(now_ms) - t0))
+}
+
+LS_FIRST="" LS_MID="" LS_FULL="" LS_N="" LS_DUMP="" LS_DUMPN="" LS_DUMPMB=""
+LS_LOAD="" LS_LOADOUT="" LS_RELOAD="" LS_RELOADOUT="" LS_PUT0="" LS_PUT1=""
+LS_PUT0_P99="" LS_PUT1_P99="" LS_LISTS=""
+if [ "${BENCH_SKIP_LIST:-0}" != 1 ] && [ -n "$CURL" ]; then
+	if start_cluster3 "$T/list"; then
+		LK1=http://127.0.0.1:$L1
+		say "listing: loading $LKEYS keys into 3 nodes with kvctl bench --prefill"
+		out=$("$KVCTL" bench --json --server "$LU" -c $CONNS --keys "$LKEYS" \
+		    --size $RVSIZE --prefill -n 1 -t get 2>>"$T/kvctl.err")
+		e=$(printf '%s\n' "$out" | jfield prefill_errors)
+		[ "${e:-x}" = 0 ] || note "listing: kvctl bench --prefill failed for ${e:-all} keys"
+		: >"$T/runs"
+		for i in $(seq 1 "$RUNS"); do
+			a=$(first_page "$LK1/kv?limit=1000")
+			b=$(first_page "$LK1/kv?limit=1000&after=$(rkey $((LKEYS / 2)))")
+			c=$(timed "$T/ls.out" "$KVCTL" --server "$LK1" ls)
+			n=$(wc -l <"$T/ls.out" | tr -d ' ')
+			echo "$a $b $c $n" >>"$T/runs"
+			say "listing run $i/$RUNS: first page $a ms, from the middle $b ms, kvctl ls $c ms ($n keys)"
+		done
+		LS_FIRST=$(awk '{ print $1 }' "$T/runs" | median)
+		LS_MID=$(awk '{ print $2 }' "$T/runs" | median)
+		LS_FULL=$(awk '{ print $3 }' "$T/runs" | median)
+		LS_N=$(awk '{ print $4 }' "$T/runs" | median)
+		[ "$LS_N" = "$LKEYS" ] || note "listing: kvctl ls printed $LS_N keys, not $LKEYS"
+		: >"$T/runs"
+		for i in $(seq 1 "$RUNS"); do
+			d=$(timed "$T/dump.jsonl" "$KVCTL" --server "$LK1" dump)
+			echo "$d" >>"$T/runs"
+			say "listing: kvctl dump run $i/$RUNS: $d ms"
+		done
+		LS_DUMP=$(median <"$T/runs")
+		LS_DUMPN=$(wc -l <"$T/dump.jsonl" | tr -d ' ')
+		LS_DUMPMB=$(mb "$T/dump.jsonl")
+		# PUTs alone and with full listings running through node 1, in
+		# turns (alone, during, alone, ...), so that a machine whose load
+		# drifts weighs on both alike.
+		: >"$T/lsput"
+		LS_LISTS=0
+		for i in $(seq 1 "$RUNS"); do
+			a=$(ls_put)
+			rm -f "$T/ls.stop"
+			(
+				k=0
+				while [ ! -e "$T/ls.stop" ]; do
+					"$KVCTL" --server "$LK1" ls >/dev/null 2>&1
+					k=$((k + 1))
+					echo "$k" >"$T/ls.count"
+				done
+			) &
+			LSPID=$!
+			track "$LSPID"
+			sleep 1
+			b=$(ls_put)
+			: >"$T/ls.stop"
+			wait "$LSPID" 2>/dev/null
+			untrack "$LSPID"
+			LS_LISTS=$((LS_LISTS + $(cat "$T/ls.count" 2>/dev/null || echo 0)))
+			echo "$a $b" >>"$T/lsput"
+			say "listing: PUT run $i/$RUNS: alone $a, during kvctl ls $b (req/s, p99 ms)"
+		done
+		LS_PUT0=$(awk '{ print $1 }' "$T/lsput" | median)
+		LS_PUT0_P99=$(awk '{ print $2 }' "$T/lsput" | median)
+		LS_PUT1=$(awk '{ print $3 }' "$T/lsput" | median)
+		LS_PUT1_P99=$(awk '{ print $4 }' "$T/lsput" | median)
+		stop_cluster3
+		if start_cluster3 "$T/list2"; then
+			say "listing: kvctl load of $LS_DUMPN lines into a fresh 3-node cluster"
+			LS_LOAD=$(timed "$T/load.out" "$KVCTL" --server "$LU" load <"$T/dump.jsonl")
+			LS_LOADOUT=$(cat "$T/load.out")
+			say "listing: load: $LS_LOAD ms: $LS_LOADOUT"
+			LS_RELOAD=$(timed "$T/load.out" "$KVCTL" --server "$LU" load <"$T/dump.jsonl")
+			LS_RELOADOUT=$(cat "$T/load.out")
+			say "listing: load again: $LS_RELOAD ms: $LS_RELOADOUT"
+			stop_cluster3
+		else
+			note "listing: the second cluster did not start; no load figure"
+		fi
+	else
+		note "listing: the 3-node cluster did not start"
+	fi
+elif [ "${BENCH_SKIP_LIST:-0}" = 1 ]; then
+	note "BENCH_SKIP_LIST=1: listing skipped"
+else
+	note "listing skipped: it needs curl"
+fi
+
 # ---- the report ----
 
 dash() {
@@ -1074,6 +1225,33 @@ GROWS=$(goal "kvd 3-node PUT / etcd 3-member put" "wrk, both" \
 		if [ -n "$R_AOFLOG" ]; then
 			echo "| Redis's log: DB loaded from append only file | | ${R_AOFLOG} s | |"
 		fi
+		echo
+	fi
+	if [ -n "$LS_FULL" ]; then
+		echo "## Listing, dump and load (issue 13)"
+		echo
+		echo "$LKEYS keys (key:000000000000 .., $RVSIZE-byte values) in 3 nodes (N=3"
+		echo "W=2 R=2) on this machine, PUT once each by \`kvctl bench --prefill\`."
+		echo "Each figure the median of $RUNS; a listing is coordinated by node 1,"
+		echo "which merges its own part with one other member's (listing.c)."
+		echo
+		echo "| measure | value | goal |"
+		echo "|---|---:|---:|"
+		echo "| first page of 1,000 keys (\`GET /kv?limit=1000\`, curl) | $(unit ms "$LS_FIRST") | ≤ 20 ms |"
+		echo "| a page of 1,000 keys from the middle (\`&after=\`) | $(unit ms "$LS_MID") | |"
+		echo "| \`kvctl ls\` of every key ($LS_N lines) | $(secs "$LS_FULL") | ≤ 10 s |"
+		echo "| \`kvctl dump\` of every key ($LS_DUMPN lines, $LS_DUMPMB MB) | $(secs "$LS_DUMP") | |"
+		echo "| \`kvctl load\` of that dump into a fresh 3-node cluster (one run) | $(secs "$LS_LOAD") | |"
+		echo "| \`kvctl load\` of it again: nothing to write (one run) | $(secs "$LS_RELOAD") | |"
+		echo "| PUT, kvctl bench -c 50 -t put over 3 nodes, alone | $(num 0 "$LS_PUT0") req/s, p99 $(num 2 "$LS_PUT0_P99") ms | |"
+		echo "| the same while \`kvctl ls\` lists every key again and again | $(num 0 "$LS_PUT1") req/s, p99 $(num 2 "$LS_PUT1_P99") ms | |"
+		echo "| PUT throughput during listings / alone | $(ratio "$LS_PUT1" "$LS_PUT0")× | ≥ 0.80× |"
+		echo
+		echo "load: $LS_LOADOUT; again: $LS_RELOADOUT. ${LS_LISTS:-0} full listings"
+		echo "ran during the PUT runs (alone and during in turns, medians). The"
+		echo "generators, the listing client and the"
+		echo "nodes share the machine's $NCPU cores, so a listing takes CPU from the"
+		echo "PUTs as well as whatever it costs the nodes."
 		echo
 	fi
 	echo "Generator CPU is kvctl bench's own user+sys time over wall time x cores."

@@ -4,14 +4,17 @@
 # install does), or source it from ~/.bashrc.  Standalone: it does not
 # need the bash-completion package.
 #
-# Completes the commands, the cluster subcommands, every global flag (they
+# Completes the commands, the cluster subcommands, every flag (they
 # may come anywhere on the line, as kvctl allows), the bench options, and
 # file names after "put KEY @".  After "verify" and "bench", options
 # kvctl itself does not know belong to that command, as in kvctl.
 
-_kvctl_commands="put get delete incr mget mput watch health cluster verify bench help"
+_kvctl_commands="put get delete incr ls dump load mget mput watch health cluster
+	verify bench help"
 _kvctl_flags="--server --json --timeout --connect-timeout --retry --r --w --ttl -q --quiet
 	-v --verbose --help --version --if-match --create --etag --serial"
+# The flags of one command each: offered after it, and before any command.
+_kvctl_command_flags="--limit --prefix --yes --parallel"
 _kvctl_bench_opts="-c -n -d -t --ratio --size --keys --prefill --raw --warmup"
 _kvctl_verify_opts="-c -d --mode"
 
@@ -19,7 +22,8 @@ _kvctl_verify_opts="-c -d --mode"
 # word (global flags, and the options of bench and verify after them).
 _kvctl_takes_value() {
 	case $1 in
-	--server | --timeout | --connect-timeout | --retry | --r | --w | --ttl | --if-match) return 0 ;;
+	--server | --timeout | --connect-timeout | --retry | --r | --w | --ttl | \
+	    --if-match | --limit | --prefix | --parallel) return 0 ;;
 	esac
 	case $2:$1 in
 	bench:-c | bench:-n | bench:-d | bench:-t | bench:--ratio | \
@@ -84,7 +88,14 @@ _kvctl() {
 			COMPREPLY=($(compgen -W "$_kvctl_flags $_kvctl_verify_opts" \
 			    -- "$cur"))
 		else
-			COMPREPLY=($(compgen -W "$_kvctl_flags --" -- "$cur"))
+			local own=""
+			case $cmd in
+			"") own=$_kvctl_command_flags ;;
+			ls) own=--limit ;;
+			delete) own="--prefix --yes" ;;
+			load) own=--parallel ;;
+			esac
+			COMPREPLY=($(compgen -W "$_kvctl_flags $own --" -- "$cur"))
 		fi
 		return 0
 	fi

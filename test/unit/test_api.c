@@ -946,9 +946,11 @@ test_methods(void)
 		{ "POST", "/metrics", "GET, HEAD", false },
 		{ "POST", "/ready", "GET, HEAD", true },
 		{ "DELETE", "/version", "GET, HEAD", false },
+		{ "PUT", "/kv", "GET, HEAD", true },
+		{ "POST", "/internal/list", "GET", true },
 	};
 	static const char *const m404[] = {
-		"/", "/kv", "/kvx/a", "/KV/a", "/healthz", "/health/",
+		"/", "/kvs", "/kvx/a", "/KV/a", "/healthz", "/health/",
 		"/cluster", "/cluster/", "/cluster/nodes/x", "/internal/",
 		"/internal/fetch", "/metrics.json", "/ready?x/",
 	};

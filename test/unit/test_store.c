@@ -28,6 +28,7 @@
 #include "crc32c.h"
 #include "file.h"
 #include "record.h"
+#include "rng.h"
 #include "store.h"
 #include "tap.h"
 #include "version.h"
@@ -134,6 +135,382 @@ put(struct store *s, const char *key, const char *actor, int64_t ts,
 	version_free(&cur);
 	version_free(&next);
 	return rc;
+}
+
+/* ---- the ordered index and store_scan ---- */
+
+struct scanned {
+	struct buf	out;		/* "key,key*,..." (* marks a tombstone) */
+	size_t		n, max;
+};
+
+static int
+scan_cb(void *arg, const char *key, size_t klen, const struct version *v)
+{
+	struct scanned *sc = arg;
+
+	if (sc->out.len > 0)
+		buf_putc(&sc->out, ',');
+	buf_append(&sc->out, key, klen);
+	if (v->tombstone)
+		buf_putc(&sc->out, '*');
+	return ++sc->n >= sc->max ? 1 : 0;
+}
+
+/* The keys store_scan visits, as "a,b*,c"; static, overwritten per call. */
+static const char *
+scan_str(struct store *s, const char *prefix, const char *after, size_t max)
+{
+	static struct scanned sc = { BUF_INIT, 0, 0 };
+
+	buf_reset(&sc.out);
+	sc.n = 0;
+	sc.max = max;
+	store_scan(s, prefix, strlen(prefix), after, strlen(after), scan_cb, &sc);
+	return sc.out.data;
+}
+
+static void
+test_scan(void)
+{
+	char dir[512], err[512], key[64];
+	struct store_stats st;
+	struct version v;
+	struct store *s;
+	int i, bad = 0;
+
+	fresh_dir(dir, sizeof(dir), "scan");
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	ok(strcmp(scan_str(s, "", "", 100), "") == 0, "an empty store scans nothing");
+	put(s, "b", "n1.a", 1000, "1");
+	put(s, "a/2", "n1.a", 1000, "1");
+	put(s, "a/10", "n1.a", 1000, "1");
+	put(s, "a", "n1.a", 1000, "1");
+	put(s, "c", "n1.a", 1000, "1");
+	put(s, "a/\xc3\xa9", "n1.a", 1000, "1");
+	ok(strcmp(scan_str(s, "", "", 100), "a,a/10,a/2,a/\xc3\xa9,b,c") == 0,
+	    "every key in byte order");
+	ok(strcmp(scan_str(s, "a/", "", 100), "a/10,a/2,a/\xc3\xa9") == 0,
+	    "a prefix");
+	ok(strcmp(scan_str(s, "a/", "a/10", 100), "a/2,a/\xc3\xa9") == 0,
+	    "a prefix after a key");
+	ok(strcmp(scan_str(s, "a/", "0", 100), "a/10,a/2,a/\xc3\xa9") == 0,
+	    "after a key below the prefix: from the prefix");
+	ok(strcmp(scan_str(s, "a/", "b", 100), "") == 0,
+	    "after a key above the prefix: nothing");
+	ok(strcmp(scan_str(s, "", "a/2", 2), "a/\xc3\xa9,b") == 0,
+	    "fn's nonzero return stops it");
+	ok(strcmp(scan_str(s, "zz", "", 100), "") == 0, "a prefix nothing has");
+	put(s, "b", "n1.a", 2000, NULL);
+	ok(strcmp(scan_str(s, "", "a/\xc3\xa9", 100), "b*,c") == 0,
+	    "a tombstone is scanned, as a tombstone");
+	put(s, "b", "n1.a", 3000, "again");
+	ok(strcmp(scan_str(s, "", "a/\xc3\xa9", 100), "b,c") == 0,
+	    "and a value again after it");
+	store_stats(s, &st);
+	ok(st.index_keys == 6 && st.index_bytes > 0,
+	    "stats: 6 keys in the index, %llu bytes",
+	    (unsigned long long)st.index_bytes);
+	version_init(&v);
+	store_get(s, "c", 1, &v);
+	ok(store_forget(s, "c", 1, &v) == 1 &&
+	    strcmp(scan_str(s, "", "b", 100), "") == 0,
+	    "store_forget takes the key out of the scan");
+	version_free(&v);
+	put(s, "c", "n1.a", 4000, "back");
+	ok(strcmp(scan_str(s, "", "b", 100), "c") == 0, "and a new write puts it back");
+	put(s, "a/2", "n1.a", 5000, NULL);
+	ok(store_collect(s, INT64_MAX) == 1 &&
+	    strcmp(scan_str(s, "a/", "", 100), "a/10,a/\xc3\xa9") == 0,
+	    "a collected tombstone leaves the scan");
+	store_stats(s, &st);
+	ok(st.index_keys == st.keys + st.tombstones, "index keys = keys + "
+	    "tombstones (%llu)", (unsigned long long)st.index_keys);
+
+	/* Many keys, many chunks. */
+	for (i = 0; i < 3000; i++) {
+		snprintf(key, sizeof(key), "m/%05d", i * 7 % 3000);
+		bad += put(s, key, "n1.a", 1000, i % 5 ? "v" : NULL) != 1;
+	}
+	ok(bad == 0, "3000 more keys");
+	scan_str(s, "m/", "", 100000);
+	{
+		const char *p = scan_str(s, "m/", "m/00099", 100000);
+
+		ok(strncmp(p, "m/00100*,m/00101,", 17) == 0 &&
+		    strlen(p) == 2900 * 8 - 1 + 580, "2900 keys after m/00099 "
+		    "across chunks, in order, 580 of them tombstones");
+	}
+	store_close(s);
+
+	/* The index comes back from the snapshot and the WAL. */
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "reopen: %s", err);
+		return;
+	}
+	ok(strcmp(scan_str(s, "", "", 7), "a,a/10,a/2*,a/\xc3\xa9,b,c,m/00000*")
+	    == 0, "after a restart (WAL only) the index holds every key (and "
+	    "the collected tombstone the WAL brings back, as store.h says)");
+	ok(store_snapshot(s) == 0, "snapshot");
+	put(s, "0", "n1.a", 1000, "new");
+	store_close(s);
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "reopen: %s", err);
+		return;
+	}
+	ok(strcmp(scan_str(s, "", "", 3), "0,a,a/10") == 0,
+	    "after a restart from snapshot + WAL too");
+	store_stats(s, &st);
+	ok(st.index_keys == 3007 && st.index_keys == st.keys + st.tombstones,
+	    "%llu keys in the index", (unsigned long long)st.index_keys);
+	store_close(s);
+}
+
+/* memcmp order, the shorter first, for qsort of char * keys with lengths. */
+struct rkey {
+	char	b[48];
+	size_t	len;
+};
+
+static int
+rkey_cmp(const void *a, const void *b)
+{
+	const struct rkey *x = a, *y = b;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int d = memcmp(x->b, y->b, n);
+
+	return d != 0 ? d : x->len < y->len ? -1 : x->len > y->len;
+}
+
+struct collect {
+	struct rkey	*k;
+	size_t		 n, cap;
+};
+
+static int
+collect_cb(void *arg, const char *key, size_t klen, const struct version *v)
+{
+	struct collect *c = arg;
+
+	(void)v;
+	if (c->n < c->cap && klen <= sizeof(c->k[0].b)) {
+		memcpy(c->k[c->n].b, key, klen);
+		c->k[c->n].len = klen;
+	}
+	c->n++;
+	return 0;
+}
+
+/* True when a scan of s gives exactly want[0..n), in order. */
+static bool
+scan_is(struct store *s, const struct rkey *want, size_t n)
+{
+	struct collect c = { calloc(n + 1, sizeof(struct rkey)), 0, n + 1 };
+	size_t i;
+	bool same;
+
+	store_scan(s, NULL, 0, NULL, 0, collect_cb, &c);
+	same = c.n == n;
+	for (i = 0; same && i < n; i++)
+		same = rkey_cmp(&c.k[i], &want[i]) == 0;
+	free(c.k);
+	return same;
+}
+
+/*
+ * The index rebuilt at open sorts keys by their first 16 bytes in words,
+ * then the rest: keys around that boundary, prefixes of each other, 0x00
+ * and 0xff bytes, from the WAL and from a snapshot.
+ */
+static void
+test_index_reopen(void)
+{
+	static const char alpha[] = { 'a', 'b', '\0', '\xff' };
+	char dir[512], err[512];
+	struct version v;
+	struct rkey *k;
+	struct store *s;
+	size_t n = 3000, i, j, m = 0;
+
+	fresh_dir(dir, sizeof(dir), "ixreopen");
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	k = calloc(n, sizeof(*k));
+	version_init(&v);
+	mkver(&v, NULL, "n1.a", 1000, "x");
+	for (i = 0; i < n; i++) {
+		k[m].len = 12 + tap_rng() % 10;	/* 12..21: around 16 */
+		for (j = 0; j < k[m].len; j++)
+			k[m].b[j] = j < 10 ? 'p' : alpha[tap_rng() % 4];
+		if (store_apply(s, k[m].b, k[m].len, &v) == -1)
+			continue;
+		m++;
+	}
+	version_free(&v);
+	/* Duplicates were ignored by the store; the sort drops them here. */
+	qsort(k, m, sizeof(*k), rkey_cmp);
+	for (i = 0, j = 0; i < m; i++)
+		if (j == 0 || rkey_cmp(&k[j - 1], &k[i]) != 0)
+			k[j++] = k[i];
+	m = j;
+	ok(scan_is(s, k, m), "%zu keys of 12 to 21 bytes scan in byte order", m);
+	store_close(s);
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "reopen: %s", err);
+		free(k);
+		return;
+	}
+	ok(scan_is(s, k, m), "and after a restart from the WAL");
+	store_snapshot(s);
+	store_close(s);
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "reopen: %s", err);
+		free(k);
+		return;
+	}
+	ok(scan_is(s, k, m), "and after a restart from the snapshot");
+	store_close(s);
+	free(k);
+}
+
+/* ---- writers racing scans ---- */
+
+#define SCAN_STABLE	4000
+
+struct scanrace {
+	struct store	*s;
+	atomic_int	 stop;
+	atomic_int	 bad;
+	atomic_long	 passes;
+	int		 id;
+};
+
+static void *
+scanrace_writer(void *arg)
+{
+	struct scanrace *r = arg;
+	struct version v;
+	char key[32];
+	uint64_t st = 12345u + (uint64_t)r->id, x;
+	int i;
+
+	version_init(&v);
+	for (i = 0; i < 6000; i++) {
+		x = rng_next(&st);
+		snprintf(key, sizeof(key), "k/%05llu%c",
+		    (unsigned long long)(x % SCAN_STABLE), 'a' + r->id);
+		switch (x >> 60 & 3) {
+		case 0:	/* a tombstone, collected now and then */
+			put(r->s, key, "n1.a", 1000 + i, NULL);
+			break;
+		case 1:
+			if (store_get(r->s, key, strlen(key), &v) == 1)
+				store_forget(r->s, key, strlen(key), &v);
+			break;
+		default:	/* new keys and updates of stable ones */
+			put(r->s, key, "n1.a", 1000 + i, "x");
+			snprintf(key, sizeof(key), "k/%05llu",
+			    (unsigned long long)(x % SCAN_STABLE));
+			put(r->s, key, "n1.a", 1000 + i, "s");
+		}
+		if (i % 1500 == 0)
+			store_collect(r->s, INT64_MAX);
+	}
+	version_free(&v);
+	return NULL;
+}
+
+struct scanpass {
+	char	last[32];
+	size_t	lastlen, stable;
+	bool	bad;
+};
+
+static int
+scanrace_cb(void *arg, const char *key, size_t klen, const struct version *v)
+{
+	struct scanpass *p = arg;
+	size_t n = klen < p->lastlen ? klen : p->lastlen;
+	int d = memcmp(key, p->last, n);
+
+	if (p->lastlen > 0 && (d < 0 || (d == 0 && klen <= p->lastlen)))
+		p->bad = true;
+	memcpy(p->last, key, klen);
+	p->lastlen = klen;
+	if (klen == 7) {	/* a stable key: k/NNNNN */
+		p->stable++;
+		p->bad |= v->tombstone;
+	}
+	return 0;
+}
+
+static void *
+scanrace_scanner(void *arg)
+{
+	struct scanrace *r = arg;
+	struct scanpass p;
+	long passes = 0;
+
+	while (!atomic_load(&r->stop)) {
+		memset(&p, 0, sizeof(p));
+		store_scan(r->s, "k/", 2, NULL, 0, scanrace_cb, &p);
+		if (p.bad || p.stable != SCAN_STABLE)
+			atomic_fetch_add(&r->bad, 1);
+		passes++;
+	}
+	atomic_fetch_add(&r->passes, passes);
+	return NULL;
+}
+
+static void
+test_scan_race(void)
+{
+	char dir[512], err[512], key[32];
+	struct scanrace r[4];
+	struct store_stats st;
+	pthread_t w[2], sc[2];
+	struct store *s;
+	int i;
+
+	fresh_dir(dir, sizeof(dir), "scanrace");
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	for (i = 0; i < SCAN_STABLE; i++) {
+		snprintf(key, sizeof(key), "k/%05d", i);
+		put(s, key, "n1.a", 500, "s");
+	}
+	memset(r, 0, sizeof(r));
+	for (i = 0; i < 4; i++) {
+		r[i].s = s;
+		r[i].id = i;
+	}
+	for (i = 0; i < 2; i++) {
+		pthread_create(&w[i], NULL, scanrace_writer, &r[i]);
+		pthread_create(&sc[i], NULL, scanrace_scanner, &r[2 + i]);
+	}
+	for (i = 0; i < 2; i++)
+		pthread_join(w[i], NULL);
+	atomic_store(&r[2].stop, 1);
+	atomic_store(&r[3].stop, 1);
+	for (i = 0; i < 2; i++)
+		pthread_join(sc[i], NULL);
+	ok(atomic_load(&r[2].passes) + atomic_load(&r[3].passes) > 0 &&
+	    atomic_load(&r[2].bad) + atomic_load(&r[3].bad) == 0,
+	    "%ld scans while 2 writers added, updated, deleted, forgot and "
+	    "collected: each in order, each with the %d stable keys once",
+	    atomic_load(&r[2].passes) + atomic_load(&r[3].passes), SCAN_STABLE);
+	store_stats(s, &st);
+	ok(st.index_keys == st.keys + st.tombstones,
+	    "then the index holds exactly the map's keys (%llu)",
+	    (unsigned long long)st.index_keys);
+	store_close(s);
 }
 
 /* ---- tests ---- */
@@ -1856,6 +2233,9 @@ main(void)
 	test_collect_ttl();
 	test_collect_wal();
 	test_foreign_records();
+	test_scan();
+	test_index_reopen();
+	test_scan_race();
 	tap_rm_rf(tmproot);
 	return tap_done();
 }

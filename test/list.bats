@@ -1,0 +1,500 @@
+#!/usr/bin/env bats
+# test/list.bats -- listing (GET /kv?prefix=&after=&limit=), kvctl ls,
+# dump, load and delete --prefix, on real clusters on loopback: a node
+# down (3 nodes and 5), a replica that missed a delete, paging while
+# writers add keys, bad parameters, the dump of a 3-node cluster loaded
+# into a fresh 5-node one (binary values, keys with '/', spaces and
+# non-ASCII), a dump taken while a writer rewrites keys, and load's
+# counts, idempotence and failures.
+#
+# Nodes know each other's ports before they start (--peers): setup picks
+# eight free loopback ports, nodes 1-3 for cluster A and 4-8 for the
+# 5-node cluster B.  Every process a test starts is killed in teardown.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-120}
+
+setup() {
+	setup_tmp
+	pick_ports 8
+}
+
+teardown() {
+	local f
+	for f in "$TMP"/*.bg; do
+		[ -e "$f" ] || continue
+		kill "$(cat "$f")" 2>/dev/null || true
+	done
+	teardown_tmp
+}
+
+# peers_in N FIRST LAST: --peers for nodeN, the others of nodeFIRST..LAST.
+peers_in() {
+	local i out=""
+	for ((i = $2; i <= $3; i++)); do
+		[ "$i" = "$1" ] && continue
+		out="$out${out:+,}node$i=$(member_addr "$i")"
+	done
+	echo "$out"
+}
+
+# cluster_a [flags]: nodes 1-3, N=3.  cluster_b: nodes 4-8, N=3.
+cluster_a() {
+	local i
+	for i in 1 2 3; do
+		start_peer "$i" 3 "$(peers_in "$i" 1 3)" "$@"
+	done
+	wait_for 10 ready node1 node2 node3
+}
+
+cluster_b() {
+	local i
+	for i in 4 5 6 7 8; do
+		start_peer "$i" 3 "$(peers_in "$i" 4 8)" "$@"
+	done
+	wait_for 10 ready node4 node5 node6 node7 node8
+}
+
+# ready NODE...: every NODE answers /ready with 200.
+ready() {
+	local n
+	for n in "$@"; do
+		[ "$(code "$(url "$n")/ready")" = 200 ] || return 1
+	done
+}
+
+kv() {
+	timeout 60 "$KVCTL" "$@"
+}
+
+# fill NODE PREFIX COUNT: PUTs PREFIX0000 .. through NODE's /batch.
+fill() {
+	local from=0 n
+	while [ "$from" -lt "$3" ]; do
+		n=$(($3 - from < 500 ? $3 - from : 500))
+		jq -nc --arg p "$2" --argjson a "$from" --argjson n "$n" \
+		    '{ops: [range($a; $a + $n) | {op: "put",
+		      key: ($p + ("0000" + tostring)[-4:]), value: ("v" + tostring)}]}' |
+		    c -X POST -H 'Content-Type: application/json' --data-binary @- \
+		    "$(url "$1")/batch" | jq -e '[.results[].status] | all(. < 300)' \
+		    >/dev/null || return 1
+		from=$((from + n))
+	done
+}
+
+# all_keys URL [QUERY] [LIMIT]: every key of the listing through URL,
+# one per line, following next (python: pages, keys, then "complete" and
+# the pages' count on the last line).
+all_keys() {
+	python3 - "$1" "${2:-}" "${3:-1000}" <<'EOF'
+import json, sys, urllib.parse, urllib.request
+base, query, limit = sys.argv[1], sys.argv[2], sys.argv[3]
+after, complete, pages = None, True, 0
+while True:
+    q = "limit=" + limit + (("&" + query) if query else "")
+    if after is not None:
+        q += "&after=" + urllib.parse.quote(after, safe="")
+    with urllib.request.urlopen(base + "/kv?" + q, timeout=10) as r:
+        page = json.load(r)
+    pages += 1
+    complete = complete and page["complete"]
+    for k in page.get("keys", []):
+        print(k)
+    for it in page.get("items", []):
+        print(it["key"])
+    after = page["next"]
+    if after is None:
+        break
+print("complete=%s pages=%d" % (complete, pages))
+EOF
+}
+
+# expect_keys PREFIX COUNT: PREFIX0000 .. in byte order.
+expect_keys() {
+	local i
+	for ((i = 0; i < $2; i++)); do
+		printf '%s%04d\n' "$1" "$i"
+	done
+}
+
+@test "one node down (N=3): listing through either survivor still lists every key, complete" {
+	cluster_a
+	fill node1 k/ 300
+	put node1 other v
+	kill_node node2
+	expect_keys k/ 300 >"$TMP/want"
+	for n in node1 node3; do
+		all_keys "$(url "$n")" "prefix=k%2F" 70 >"$TMP/got"
+		[ "$(tail -1 "$TMP/got")" = "complete=True pages=5" ]
+		head -n -1 "$TMP/got" | diff "$TMP/want" -
+	done
+	# kvctl ls follows the pages and prints the same keys.
+	run_split 30 "$KVCTL" --server "$(url node3)" ls k/
+	[ "$rc" = 0 ]
+	[ "$out" = "$(cat "$TMP/want")" ]
+	# The dead member was asked once and a spare stood in (or it was
+	# skipped as known down): node1 and node3 answered.
+	c -D "$TMP/h" -o /dev/null "$(url node1)/kv?limit=1"
+	grep -qi '^X-Kvd-Answered: node1,node3' "$TMP/h"
+	# ?r=3 needs all three replicas of every range: not complete.
+	[ "$(c "$(url node1)/kv?prefix=k%2F&r=3&limit=5" | jq .complete)" = false ]
+	run_split 30 "$KVCTL" --server "$(url node1)" --r 3 ls k/
+	[ "$rc" = 5 ]
+	[[ $err == *"not complete"* ]]
+}
+
+@test "5 nodes, N=3, one down: every key once, through any node; a node answers only keys it owns" {
+	cluster_b
+	fill node4 f/ 400
+	expect_keys f/ 400 >"$TMP/want"
+	# A member's own part is only what it owns: about 3/5 of the keys.
+	owned=$(c "$(url node5)/internal/list?prefix=f%2F&limit=1000" | grep -c '^{')
+	[ "$owned" -gt 150 ] && [ "$owned" -lt 350 ]
+	kill_node node6
+	for n in node4 node5 node7 node8; do
+		all_keys "$(url "$n")" "prefix=f%2F" 90 >"$TMP/got"
+		tail -1 "$TMP/got" | grep -q '^complete=True'
+		head -n -1 "$TMP/got" | diff "$TMP/want" -
+	done
+	# M - N + max(r, N - W + 1) = 5 - 3 + 2 = 4 members are asked.
+	c -D "$TMP/h" -o /dev/null "$(url node4)/kv?limit=1"
+	asked=$(tr -d '\r' <"$TMP/h" | awk -F': ' 'tolower($1) == "x-kvd-answered" { print $2 }')
+	[ "$(echo "$asked" | tr ',' '\n' | sort -u | wc -l)" = 4 ]
+}
+
+@test "a deleted key is never listed, even when one replica missed the delete" {
+	cluster_a --anti-entropy-interval 0
+	for k in a gone z; do
+		[ "$(put node1 "$k" "v-$k")" = 201 ]
+	done
+	# The delete reaches node1 and node2 only (W=2), as a tombstone that
+	# descends from the value; node3 keeps the stale value.
+	c "$(url node1)/internal/fetch/gone" | jq -c '
+	    .v.tombstone = true | del(.v.value) | .v.ts += 1 |
+	    .v.clock[.v.actor] += 1' >"$TMP/tomb"
+	for n in node1 node2; do
+		c -X POST --data-binary @"$TMP/tomb" "$(url "$n")/internal/replicate" |
+		    jq -e .applied
+	done
+	c "$(url node3)/internal/fetch/gone" | jq -e '.v.tombstone == false'
+	# node3's own part still has the value...
+	c "$(url node3)/internal/list" | grep -q '"key":"gone".*"tombstone":false'
+	# ...but no listing shows the key, through any node, at any r.
+	for n in node1 node2 node3; do
+		for q in "" "r=1" "r=2" "r=3" "values=1"; do
+			body=$(c "$(url "$n")/kv?$q")
+			echo "$n $q: $body"
+			[ "$(echo "$body" | jq -c '[.keys // [.items[].key]][0]')" = '["a","z"]' ]
+		done
+	done
+	run_split 20 "$KVCTL" --server "$(url node3)" ls
+	[ "$out" = $'a\nz' ]
+	run_split 20 "$KVCTL" --server "$(url node3)" dump
+	[ "$(echo "$out" | jq -r .key | tr '\n' ' ')" = "a z " ]
+}
+
+@test "an expired key is never listed; dump carries expires_ms and load the seconds left" {
+	cluster_a
+	[ "$(put node1 keep v-keep)" = 201 ]
+	[ "$(c -o /dev/null -w '%{http_code}' -X PUT --data-binary '{"value":"brief"}' \
+	    "$(url node1)/kv/brief?ttl=2")" = 201 ]
+	[ "$(c -o /dev/null -w '%{http_code}' -X PUT --data-binary '{"value":"long"}' \
+	    "$(url node1)/kv/long?ttl=600")" = 201 ]
+	c "$(url node2)/kv?values=1" >"$TMP/page"
+	[ "$(jq -c '[.items[].key]' "$TMP/page")" = '["brief","keep","long"]' ]
+	jq -e '.items[] | select(.key == "long") | .expires_ms > 0' "$TMP/page"
+	jq -e '.items[] | select(.key == "keep") | has("expires_ms") | not' "$TMP/page"
+	run_split 20 "$KVCTL" --server "$(url node2)" dump
+	[ "$rc" -eq 0 ]
+	echo "$out" >"$TMP/dump"
+	[ "$(jq -c 'select(.key == "long") | .expires_ms > 0' "$TMP/dump")" = true ]
+	[ "$(jq -c 'select(.key == "keep") | has("expires_ms")' "$TMP/dump")" = false ]
+	# brief's TTL runs out: gone from every listing, at every r.
+	sleep 2.2
+	for n in node1 node2 node3; do
+		for q in "" "r=3" "values=1"; do
+			[ "$(c "$(url "$n")/kv?$q" | jq -c '.keys // [.items[].key]')" = '["keep","long"]' ]
+		done
+	done
+	# Load the earlier dump into a fresh cluster: brief is skipped as
+	# expired, long keeps a TTL (its end no earlier than in the source),
+	# keep gets none.
+	cluster_b
+	run_split 60 "$KVCTL" --server "$(url node4)" load <"$TMP/dump"
+	echo "$out"
+	[ "$rc" -eq 0 ]
+	[ "$out" = "lines 3, written 2, unchanged 0, expired 1, failed 0" ]
+	[ "$(code "$(url node5)/kv/brief")" = 404 ]
+	src=$(jq 'select(.key == "long") | .expires_ms' "$TMP/dump")
+	got=$(c "$(url node5)/kv/long" | jq .expires_ms)
+	[ "$got" -ge "$src" ] && [ "$got" -le $((src + 2000)) ]
+	[ "$(c "$(url node5)/kv/keep" | jq 'has("expires_ms")')" = false ]
+	# A second load finds every line as the first left it.
+	run_split 60 "$KVCTL" --server "$(url node6)" load <"$TMP/dump"
+	[ "$out" = "lines 3, written 0, unchanged 2, expired 1, failed 0" ]
+}
+
+@test "paging with after visits every key exactly once while writers add keys" {
+	cluster_a
+	fill node1 p/ 600
+	# Writers add new keys between the existing ones, through every node.
+	for n in node1 node2 node3; do
+		(
+			i=0
+			while [ $i -lt 2000 ]; do
+				curl -s -o /dev/null --max-time 5 -X PUT \
+				    -d '{"value":"new"}' "$(url "$n")/kv/p%2F$(printf %04d $((i % 600)))-$n-$i"
+				i=$((i + 1))
+			done
+		) 3>&- &
+		echo $! >"$TMP/writer-$n.bg"
+	done
+	sleep 0.3
+	all_keys "$(url node2)" "prefix=p%2F" 37 >"$TMP/got"
+	for f in "$TMP"/writer-*.bg; do
+		kill "$(cat "$f")" 2>/dev/null || true
+	done
+	tail -1 "$TMP/got" | grep -q '^complete=True'
+	head -n -1 "$TMP/got" >"$TMP/keys"
+	# Strictly increasing byte order: no key twice, none out of place.
+	LC_ALL=C sort -u "$TMP/keys" | diff "$TMP/keys" -
+	# Every key that existed throughout, exactly once.
+	expect_keys p/ 600 >"$TMP/want"
+	grep -vx '.*-node.*' "$TMP/keys" | diff "$TMP/want" -
+	# And writers really did add keys meanwhile, some of which were seen.
+	[ "$(grep -c -- '-node' "$TMP/keys")" -gt 0 ]
+}
+
+@test "bad parameters get a 400 that names them; /kv takes GET and HEAD only" {
+	start_node n1
+	U=$(url n1)
+	long=$(printf 'x%.0s' $(seq 1 1025))
+	while read -r query want; do
+		body=$(c -w '\n%{http_code}' "$U/kv?$query")
+		echo "$query -> $body"
+		[ "${body##*$'\n'}" = 400 ]
+		[ "$(echo "${body%$'\n'*}" | jq -r .code)" = "$want" ]
+	done <<EOF
+limit=0 bad_param
+limit=10001 bad_param
+limit=abc bad_param
+limit= bad_param
+limit=-1 bad_param
+values=2 bad_param
+values=yes bad_param
+r=0 bad_param
+r=9 bad_param
+r=abc bad_param
+after=%zz bad_param
+prefix=%2 bad_param
+prefix=$long bad_param
+after=$long bad_param
+limit=5&limit=6 bad_param
+prefix=a&prefix=b bad_param
+foo=1 unknown_param
+raw=1 unknown_param
+wait=x unknown_param
+EOF
+	for q in limit=1 limit=10000 values values=1 values=true values=0 \
+	    values=false r=1 r=one r=all prefix= after= "prefix=a&after=b"; do
+		[ "$(code "$U/kv?$q")" = 200 ]
+	done
+	[ "$(c "$U/kv?foo=1" | jq -r .error)" = "unknown parameter 'foo' (this route takes only: prefix after limit values r)" ]
+	[ "$(code -X POST "$U/kv")" = 405 ]
+	c -D - -o /dev/null -X DELETE "$U/kv" | grep -qi '^Allow: GET, HEAD'
+	[ "$(code -I "$U/kv")" = 200 ]
+	# /kv/ is still the key route: an empty key, and no listing parameters.
+	[ "$(c "$U/kv/" | jq -r .code)" = bad_key ]
+	[ "$(c "$U/kv/?prefix=a" | jq -r .code)" = unknown_param ]
+	# The internal route is as strict.
+	[ "$(code "$U/internal/list?limit=0")" = 400 ]
+	[ "$(code "$U/internal/list?r=1")" = 400 ]
+	# kvctl: flags that belong to another command are usage errors.
+	run_split 10 "$KVCTL" --server "$U" ls --limit 0
+	[ "$rc" = 2 ]
+	run_split 10 "$KVCTL" --server "$U" get k --limit 5
+	[ "$rc" = 2 ]
+	run_split 10 "$KVCTL" --server "$U" ls --prefix a
+	[ "$rc" = 2 ]
+	run_split 10 "$KVCTL" --server "$U" delete --prefix a k
+	[ "$rc" = 2 ]
+	run_split 10 "$KVCTL" --server "$U" ls a b
+	[ "$rc" = 2 ]
+}
+
+@test "dump a 3-node cluster, load it into a fresh 5-node cluster: byte-identical values, causality kept, load twice changes nothing" {
+	cluster_a
+	A=$(url node1)
+	head -c 3000 /dev/urandom >"$TMP/bin"
+	head -c 300000 /dev/urandom >"$TMP/big"
+	printf 'line one\nline "two"\t\\ end' >"$TMP/text"
+	: >"$TMP/empty"
+	kv --server "$A" put bin @"$TMP/bin"
+	kv --server "$A" put big @"$TMP/big"
+	kv --server "$A" put "dir/sub/text" @"$TMP/text"
+	kv --server "$A" put "with space" @"$TMP/empty"
+	kv --server "$A" put "ünïcødé/日本語 key" "値"
+	kv --server "$A" put -- -dash x
+	kv --server "$A" put deleted "x"
+	kv --server "$A" delete deleted
+	fill node2 many/ 700
+	run_split 60 "$KVCTL" --server "$A" dump
+	[ "$rc" = 0 ]
+	echo "$out" >"$TMP/dump"
+	[ "$(wc -l <"$TMP/dump")" = 706 ]
+	! grep -q '"deleted"' "$TMP/dump"
+	grep '"key":"bin"' "$TMP/dump" | jq -e '.value_b64 and .context'
+
+	cluster_b
+	B=$(url node6)
+	run_split 120 "$KVCTL" --server "$B,$(url node7)" load <"$TMP/dump"
+	echo "$out $err"
+	[ "$rc" = 0 ]
+	[ "$out" = "lines 706, written 706, unchanged 0, expired 0, failed 0" ]
+	# Every value byte for byte.
+	for k in bin big dir/sub/text "with space"; do
+		kv --server "$(url node8)" get "$k" >"$TMP/got"
+		case $k in
+		bin) cmp "$TMP/bin" "$TMP/got" ;;
+		big) cmp "$TMP/big" "$TMP/got" ;;
+		dir/sub/text) cmp "$TMP/text" "$TMP/got" ;;
+		*) cmp "$TMP/empty" "$TMP/got" ;;
+		esac
+	done
+	[ "$(kv --server "$B" get "ünïcødé/日本語 key")" = "値" ]
+	# The whole data set: dumps of A and B agree but for the contexts.
+	run_split 60 "$KVCTL" --server "$(url node5)" dump
+	[ "$rc" = 0 ]
+	diff <(jq -c 'del(.context)' "$TMP/dump") <(echo "$out" | jq -c 'del(.context)')
+	# The loaded version descends from the dumped one: its clock holds
+	# cluster A's actor with at least the dumped counter.
+	actor=$(c "$A/internal/fetch/bin" | jq -r '.v.clock | keys[0]')
+	counter=$(c "$A/internal/fetch/bin" | jq -r ".v.clock[\"$actor\"]")
+	for n in node4 node5 node6 node7 node8; do
+		c "$(url "$n")/internal/fetch/bin" >"$TMP/v" || continue
+		[ "$(jq -r ".v.clock[\"$actor\"] // 0" "$TMP/v")" -ge "$counter" ] || continue
+		found=1
+	done
+	[ "${found:-}" = 1 ]
+	# Loading again writes nothing.
+	run_split 120 "$KVCTL" --server "$B" load <"$TMP/dump"
+	[ "$rc" = 0 ]
+	[ "$out" = "lines 706, written 0, unchanged 706, expired 0, failed 0" ]
+	# A changed value is written back; a bad line and a bad key fail,
+	# are counted and named, and make the exit status non-zero.
+	kv --server "$B" put many/0001 changed
+	{
+		grep '"many/0001"' "$TMP/dump"
+		echo 'not json'
+		echo '{"key":"","value":"x"}'
+		echo '{"key":"k","value":"x","extra":1}'
+	} >"$TMP/part"
+	run_split 60 "$KVCTL" --server "$B" load <"$TMP/part"
+	echo "$out $err"
+	[ "$rc" = 4 ]
+	[ "$out" = "lines 4, written 1, unchanged 0, expired 0, failed 3" ]
+	[[ $err == *"line 2: malformed"* ]]
+	[ "$(kv --server "$B" get many/0001)" = v1 ]
+	run_split 60 "$KVCTL" --server "$B" --json load <"$TMP/part"
+	[ "$(echo "$out" | jq -c .)" = '{"lines":4,"written":0,"unchanged":1,"expired":0,"failed":3}' ]
+}
+
+# rewritten: the writer below has rewritten hot/0299 at least once.
+rewritten() {
+	c "$(url node1)/kv/hot%2F0299" | jq -e '.value | startswith("g")' >/dev/null
+}
+
+@test "a dump taken while a writer rewrites keys has each key once, each value whole" {
+	cluster_a
+	fill node1 hot/ 300
+	(
+		g=0
+		while [ $g -lt 200 ]; do
+			for i in 0001 0100 0200 0299; do
+				v=$(printf "g$g-%.0s" $(seq 1 300))
+				curl -s -o /dev/null --max-time 5 -X PUT -d "{\"value\":\"$v\"}" \
+				    "$(url node2)/kv/hot%2F$i"
+			done
+			g=$((g + 1))
+		done
+	) 3>&- &
+	echo $! >"$TMP/writer.bg"
+	wait_for 20 rewritten
+	for round in 1 2 3; do
+		run_split 60 "$KVCTL" --server "$(url node3)" dump hot/
+		[ "$rc" = 0 ]
+		echo "$out" >"$TMP/dump"
+		[ "$(wc -l <"$TMP/dump")" = 300 ]
+		[ "$(jq -r .key "$TMP/dump" | sort -u | wc -l)" = 300 ]
+		# A rewritten value is one generation all through, never a mix.
+		[ "$(jq -r '.value' "$TMP/dump" | grep -c '^g')" -ge 1 ]
+		jq -r '.value' "$TMP/dump" | grep '^g' | awk -F- '
+		    { for (i = 1; i <= NF; i++) if ($i != "" && $i != $1) bad = 1 }
+		    END { exit bad }'
+		[ "$(jq -r '.value' "$TMP/dump" | grep '^g' | awk '{ print length($0) }' |
+		    sort -u | wc -l)" -le 4 ]
+	done
+}
+
+@test "kvctl ls, --limit, --json; delete --prefix asks on a terminal, needs --yes elsewhere" {
+	start_node n1
+	U=$(url n1)
+	fill n1 a/ 30
+	put n1 b v
+	run_split 10 "$KVCTL" --server "$U" ls a/ --limit 3
+	[ "$rc" = 0 ]
+	[ "$out" = $'a/0000\na/0001\na/0002' ]
+	run_split 10 "$KVCTL" --server "$U" ls --json --limit 2
+	[ "$out" = '{"keys":["a/0000","a/0001"],"complete":true}' ]
+	[ "$(kv --server "$U" ls | wc -l)" = 31 ]
+	[ "$(kv --server "$U" ls --json | jq '.keys | length')" = 31 ]
+	# Not a terminal, no --yes: refused, nothing deleted.
+	run_split 10 "$KVCTL" --server "$U" delete --prefix a/ </dev/null
+	[ "$rc" = 2 ]
+	[[ $err == *"--yes"* ]]
+	[ "$(kv --server "$U" ls a/ | wc -l)" = 30 ]
+	# On a terminal it says how many and asks: no keeps them, y deletes.
+	for answer in n y; do
+		python3 - "$KVCTL" "$U" "$answer" >"$TMP/pty" <<'EOF'
+import os, pty, sys, time
+kvctl, url, answer = sys.argv[1:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(kvctl, [kvctl, "--server", url, "delete", "--prefix", "a/"])
+out = b""
+deadline = time.time() + 10
+while b"[y/N]" not in out and time.time() < deadline:
+    out += os.read(fd, 1024)
+os.write(fd, answer.encode() + b"\n")
+try:
+    while True:
+        chunk = os.read(fd, 1024)
+        if not chunk:
+            break
+        out += chunk
+except OSError:
+    pass
+_, status = os.waitpid(pid, 0)
+print(out.decode(errors="replace"))
+print("exit=%d" % os.waitstatus_to_exitcode(status))
+EOF
+		cat "$TMP/pty"
+		grep -q "Delete 30 keys that start with 'a/'? \[y/N\]" "$TMP/pty"
+		if [ "$answer" = n ]; then
+			grep -q 'exit=1' "$TMP/pty"
+			[ "$(kv --server "$U" ls a/ | wc -l)" = 30 ]
+		else
+			grep -q 'exit=0' "$TMP/pty"
+			grep -q 'deleted 30 keys' "$TMP/pty"
+		fi
+	done
+	[ "$(kv --server "$U" ls)" = b ]
+	fill n1 c/ 1500
+	run_split 30 "$KVCTL" --server "$U" --json delete --prefix c/ --yes
+	[ "$rc" = 0 ]
+	[ "$out" = '{"deleted":1500,"failed":0,"complete":true}' ]
+	[ "$(kv --server "$U" ls)" = b ]
+	[ "$(code "$U/kv/c%2F0007")" = 404 ]
+}
