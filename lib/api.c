@@ -85,6 +85,7 @@ struct api {
  * mutex (a scrape), then metrics_mu, then the modules' own.
  */
 static pthread_mutex_t metrics_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
 static struct api *metrics_api;
 static struct metric_family *m_requests, *m_duration;
 
@@ -2075,7 +2076,11 @@ c_set_aside(struct metrics_sink *sink, void *arg)
 	}
 }
 
-/* Registers every family, once per process. */
+/*
+ * Registers every family, once per process (pthread_once, without
+ * metrics_mu: registering takes the registry's mutex, which a scrape
+ * takes before metrics_mu).
+ */
 static void
 register_metrics(void)
 {
@@ -2089,8 +2094,6 @@ register_metrics(void)
 	    .01, .025, .05, .1, .25, .5, 1, 2.5 };
 	size_t i;
 
-	if (m_requests != NULL)
-		return;
 	m_requests = metrics_family("kvd_requests_total", "HTTP requests "
 	    "answered, by route, method and status.", METRICS_COUNTER,
 	    req_labels, NULL, 0);
@@ -2119,8 +2122,8 @@ api_new(struct node *nd)
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return NULL;
 	a->nd = nd;
+	pthread_once(&metrics_once, register_metrics);
 	pthread_mutex_lock(&metrics_mu);
-	register_metrics();
 	metrics_api = a;
 	pthread_mutex_unlock(&metrics_mu);
 	return a;
