@@ -64,7 +64,7 @@ start_cluster() {
 	start_member 1 "${1:-1}"
 	start_member 2 "${1:-1}"
 	start_member 3 "${1:-1}"
-	wait_for 10 all_up node1 node2 node3
+	wait_for 20 all_ready node1 node2 node3
 }
 
 # up NODE: NODE answers /health.
@@ -76,6 +76,15 @@ all_up() {
 	local n
 	for n in "$@"; do
 		up "$n" || return 1
+	done
+}
+
+# all_ready NODE...: each NODE answers /ready with 200 (it has heard
+# from every member).
+all_ready() {
+	local n
+	for n in "$@"; do
+		curl -s --max-time 1 -o /dev/null -f "$(url "$n")/ready" || return 1
 	done
 }
 
