@@ -25,7 +25,6 @@
  * Start reading at main().
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
@@ -200,17 +199,17 @@ die_usage(const char *fmt, const char *arg)
 	exit(2);
 }
 
-static void __attribute__((noreturn, format(printf, 1, 2)))
-die(const char *fmt, ...)
+/*
+ * A start-up failure once logging is configured: one log line in the
+ * chosen format (JSON too), then exit(status).  Usage errors (a bad flag,
+ * a missing --id) stay plain text on stderr through die_usage, as other
+ * Unix tools print them: they concern the command line, not the node.
+ */
+static void __attribute__((noreturn))
+die(int status, const char *msg, const char *err)
 {
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	log_event(LOG_ERROR, msg, NULL);
-	exit(1);
+	log_event(LOG_ERROR, msg, "err=%s", err);
+	exit(status);
 }
 
 static void
@@ -364,7 +363,7 @@ raise_fd_limit(void)
 		return;
 	rl.rlim_cur = rl.rlim_max;
 	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-		log_event(LOG_WARN, "cannot raise the open-file limit", "err=\"%s\"",
+		log_event(LOG_WARN, "cannot raise the open-file limit", "err=%s",
 		    strerror(errno));
 }
 
@@ -377,8 +376,11 @@ write_port_file(const char *path, int port)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	f = fopen(tmp, "w");
 	if (f == NULL || fprintf(f, "%d\n", port) < 0 || fclose(f) != 0 ||
-	    rename(tmp, path) != 0)
-		die("cannot write port file %s: %s", path, strerror(errno));
+	    rename(tmp, path) != 0) {
+		log_event(LOG_ERROR, "cannot write the port file", "file=%s "
+		    "err=%s", path, strerror(errno));
+		exit(1);
+	}
 }
 
 /* ---- main ------------------------------------------------------------- */
@@ -530,10 +532,8 @@ main(int argc, char **argv)
 	parse_flags(&cfg, argc, argv);
 	check_config(&cfg);
 	if (cfg.cluster_secret_file != NULL &&
-	    auth_load(&auth, cfg.cluster_secret_file, err, sizeof(err)) != 0) {
-		fprintf(stderr, "kvd: --cluster-secret-file: %s\n", err);
-		exit(2);
-	}
+	    auth_load(&auth, cfg.cluster_secret_file, err, sizeof(err)) != 0)
+		die(2, "cannot load --cluster-secret-file", err);
 	raise_fd_limit();
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);
@@ -543,7 +543,7 @@ main(int argc, char **argv)
 
 	node_config_from(&cfg, auth, &ncfg);
 	if (node_open(&nd, &ncfg, err, sizeof(err)) != 0)
-		die("%s", err);
+		die(1, "cannot start", err);
 	if (cfg.port_file != NULL)
 		write_port_file(cfg.port_file, nd.port);
 	view = cluster_view_get(nd.cluster);

@@ -578,7 +578,7 @@ push_records(struct ae *ae, const char *id, const char *address,
 	*refused = r.refused;
 	if (rc != 0 && r.status != 0)	/* transport errors: the round logs */
 		log_event(LOG_WARN, "anti-entropy push refused", "peer=%s "
-		    "addr=%s status=%d pushed=%zu of %zu err=\"%s\"", id,
+		    "addr=%s status=%d pushed=%zu records=%zu err=%s", id,
 		    address, r.status, r.acked, r.records, r.error);
 	errno = saved;
 	return rc;
@@ -640,7 +640,7 @@ ae_round(struct ae *ae, const char *id, struct round *rr)
 		goto fail;
 	if (res.http.status != 200) {
 		log_event(LOG_WARN, "anti-entropy sync refused", "peer=%s "
-		    "status=%d body=\"%.200s\"", id, res.http.status,
+		    "status=%d body=%.200s", id, res.http.status,
 		    res.body.data);
 		errno = EPROTO;
 		goto fail;
@@ -697,7 +697,7 @@ ae_round(struct ae *ae, const char *id, struct round *rr)
 		default:
 			saved = errno;
 			log_event(LOG_ERROR, "anti-entropy: store_apply failed",
-			    "peer=%s err=\"%s\"", id, strerror(saved));
+			    "peer=%s err=%s", id, strerror(saved));
 			errno = saved;
 			goto fail;
 		}
@@ -710,7 +710,7 @@ ae_round(struct ae *ae, const char *id, struct round *rr)
 	if (store_sync(ae->cfg.store, last_seq) != 0) {
 		saved = errno;
 		log_event(LOG_ERROR, "anti-entropy: store sync failed",
-		    "peer=%s err=\"%s\"", id, strerror(saved));
+		    "peer=%s err=%s", id, strerror(saved));
 		errno = saved;
 		goto fail;
 	}
@@ -745,7 +745,7 @@ done:
 	goto out;
 bad_answer:
 	log_event(LOG_WARN, "anti-entropy: malformed answer", "peer=%s "
-	    "body=\"%.200s\"", id, res.body.data);
+	    "body=%.200s", id, res.body.data);
 	errno = EPROTO;
 fail:
 	saved = errno;
@@ -783,7 +783,7 @@ ae_sync_with(struct ae *ae, const char *id)
 			pthread_mutex_unlock(&ae->mu);
 			log_event(saved == EHOSTDOWN || saved == ECANCELED ?
 			    LOG_DEBUG : LOG_WARN,
-			    "anti-entropy round failed", "peer=%s err=\"%s\"",
+			    "anti-entropy round failed", "peer=%s err=%s",
 			    id, strerror(saved));
 			errno = saved;
 			rc = -1;

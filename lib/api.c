@@ -1277,8 +1277,8 @@ handle_membership(struct node *nd, const struct server_request *sr,
 		server_error(res, status, err);
 		goto out;
 	}
-	log_event(LOG_INFO, join ? "member joined" : "member left", "id=%s%s%s",
-	    id.data, join ? " address=" : "", addr.data);
+	log_event(LOG_INFO, join ? "member joined" : "member left",
+	    "id=%s address=%s", id.data, join ? addr.data : LOG_OMIT);
 	handle_nodes(nd, res);
 out:
 	buf_free(&id);
@@ -1837,7 +1837,7 @@ api_handle(void *arg, const struct server_request *sr,
 		snprintf(msg, sizeof(msg), "unauthorized: %s", why);
 		server_error(res, 401, msg);
 		log_event(LOG_WARN, "unauthorized internal request", "peer=%s "
-		    "path=%s why=\"%s\"", sr->peer, routes[i].path, why);
+		    "path=%s why=%s", sr->peer, routes[i].path, why);
 		goto out;
 	}
 	if (internal_route(i) && check_params(routes[i].route, req, res) != 0)

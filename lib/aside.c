@@ -340,7 +340,7 @@ aside_add(struct aside *a, enum aside_path path, const char *peer,
 			pthread_mutex_unlock(&a->mu);
 			log_event(LOG_ERROR, "cannot set a refused record aside; "
 			    "its sender keeps it", "file=%s path=%s peer=%s "
-			    "key=%s err=\"%s\"", a->path, aside_path_name(path),
+			    "key=%s err=%s", a->path, aside_path_name(path),
 			    peer, key.data, strerror(e));
 			errno = e;
 			goto out;
@@ -361,10 +361,9 @@ aside_add(struct aside *a, enum aside_path path, const char *peer,
 	a->st.total++;
 	pthread_mutex_unlock(&a->mu);
 	log_event(LOG_WARN, "record set aside: the peer refused it for good",
-	    "path=%s peer=%s status=%d key=%s bytes=%zu file=%s%s",
+	    "path=%s peer=%s status=%d key=%s bytes=%zu file=%s copy=%s",
 	    aside_path_name(path), peer, status, key.data, len, a->path,
-	    repeat ? " copy=already-in-file" : omit ?
-	    " copy=omitted-file-full" : "");
+	    repeat ? "already-in-file" : omit ? "omitted-file-full" : LOG_OMIT);
 	rc = 0;
 out:
 	buf_free(&line);

@@ -247,7 +247,7 @@ net_hint(void *arg, const struct cas_owner *o, const char *rec, size_t len)
 	struct cas *c = arg;
 
 	if (hints_add(c->cfg.hints, o->id, rec, len) != 0)
-		log_event(LOG_WARN, "cannot keep a hint", "owner=%s err=\"%s\"",
+		log_event(LOG_WARN, "cannot keep a hint", "owner=%s err=%s",
 		    o->id, strerror(errno));
 }
 
@@ -1467,7 +1467,7 @@ repair_key(void *arg, const char *key, size_t klen)
 		break;
 retry:
 		if (!backoff(&r, st)) {
-			log_event(LOG_DEBUG, "paxos repair failed", "why=\"%s\"",
+			log_event(LOG_DEBUG, "paxos repair failed", "why=%s",
 			    r.why);
 			break;
 		}

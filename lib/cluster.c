@@ -582,12 +582,12 @@ reconcile_peers(struct cluster *c, const char *peers, bool apply,
 	if (ndiff > 0 && apply) {
 		*n = entries_normalise(*v, *n);
 		log_event(LOG_WARN, "cluster: --apply-peers: --peers applied over "
-		    "members.json", "changed=\"%s\"", diff.data);
+		    "members.json", "changed=%s", diff.data);
 	} else if (ndiff > 0)
 		log_event(LOG_WARN, "cluster: --peers ignored where it differs "
 		    "from members.json, which wins after the first start; start "
 		    "with --apply-peers to apply --peers, or use kvctl cluster "
-		    "join/leave", "differs=\"%s\"", diff.data);
+		    "join/leave", "differs=%s", diff.data);
 	free(want);
 	buf_free(&diff);
 	return ndiff;
@@ -613,7 +613,7 @@ persist(struct cluster *c, const struct cluster_member *v, size_t n)
 	e = errno;
 	if (rc != 0)
 		log_event(LOG_ERROR, "cluster: cannot save member list",
-		    "file=%s op=\"%s\" err=\"%s\"", final.data, what,
+		    "file=%s op=%s err=%s", final.data, what,
 		    strerror(e));
 	buf_free(&out);
 	buf_free(&final);
@@ -920,7 +920,7 @@ exchange(struct cluster *c, const char *address, const char *id,
 	    "application/json", body.data, body.len, NULL, timeout_ms,
 	    &res) != 0)
 		log_event(LOG_DEBUG, "cluster: gossip failed",
-		    "peer=%s err=\"%s\"", address, strerror(errno));
+		    "peer=%s err=%s", address, strerror(errno));
 	else if (res.http.status != 200)
 		log_event(LOG_DEBUG, "cluster: gossip refused",
 		    "peer=%s status=%d", address, res.http.status);
@@ -1038,7 +1038,7 @@ do_install(struct cluster *c, struct cluster_member *v, size_t n, bool bcast)
 
 	if ((nv = view_build(c, v, n)) == NULL) {
 		log_event(LOG_ERROR, "cluster: cannot build view",
-		    "err=\"%s\"", strerror(ENOMEM));
+		    "err=%s", strerror(ENOMEM));
 		free(v);
 		return -1;
 	}

@@ -204,11 +204,11 @@ read_env(void)
 
 	pthread_mutex_lock(&mu);
 	if (spec != NULL && parse_spec(spec, v, &n, why, sizeof(why)) == -1) {
-		log_event(LOG_ERROR, "KVD_FAILPOINTS ignored", "reason=\"%s\"",
+		log_event(LOG_ERROR, "KVD_FAILPOINTS ignored", "reason=%s",
 		    why);
 		n = 0;
 	} else if (n > 0)
-		log_event(LOG_WARN, "failpoints armed", "KVD_FAILPOINTS=\"%s\"",
+		log_event(LOG_WARN, "failpoints armed", "KVD_FAILPOINTS=%s",
 		    spec);
 	install(v, n);
 	pthread_mutex_unlock(&mu);

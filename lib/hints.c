@@ -270,7 +270,7 @@ hints_add(struct hints *h, const char *owner, const char *record, size_t len)
 		int e = errno;
 		pthread_mutex_unlock(&h->mu);
 		if (e != EINVAL)
-			log_event(LOG_ERROR, "cannot keep hint", "owner=%s %s",
+			log_event(LOG_ERROR, "cannot keep hint", "owner=%s err=%s",
 			    owner, err);
 		errno = e;
 		goto out;
@@ -536,11 +536,11 @@ deliver_owner(struct hints *h, struct owner *o, const struct cluster_view *v)
 	pthread_mutex_unlock(&h->mu);
 	if (sent || aside)
 		log_event(LOG_INFO, "hints delivered", "owner=%s count=%zu "
-		    "set_aside=%zu%s", o->id, sent, aside,
-		    member ? "" : " rerouted=true");
+		    "set_aside=%zu rerouted=%s", o->id, sent, aside,
+		    member ? LOG_OMIT : "true");
 	if (failed && log_enabled(LOG_DEBUG))
 		log_event(LOG_DEBUG, "hint delivery failed", "owner=%s "
-		    "failures=%llu err=\"%s\"", o->id,
+		    "failures=%llu err=%s", o->id,
 		    (unsigned long long)failures, err);
 }
 

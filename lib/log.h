@@ -1,12 +1,16 @@
 /*
  * log.h -- one line per event on stderr.
  *
- * Text lines look like
- *	2026-11-26T11:50:00.123Z level=warn msg="wal: torn tail cut" file=...
- * where the caller's format supplies the message and any key=value pairs;
- * with log_set_json(true) the same event is one JSON object per line.  A
- * line is formatted in memory and written with one write(2), so lines
- * from many threads never interleave.  Thread-safe.
+ * An event is a level, a message and a list of fields.  Text lines are
+ * logfmt:
+ *	2026-11-26T11:50:00.123Z level=warn msg="wal: torn tail cut" file=wal-1 offset=4096
+ * and with log_set_json(true) the same event is one JSON object per line:
+ *	{"ts":"2026-11-26T11:50:00.123Z","level":"warn","msg":"wal: torn tail cut","file":"wal-1","offset":4096}
+ * The caller never quotes or escapes: fields are declared by a format of
+ * key=<conversion> pairs and log.c renders each value for the output
+ * format (log.c's essay has the grammar and the escapes).  A line is
+ * formatted in memory and written with one write(2), so lines from many
+ * threads never interleave.  Thread-safe.
  */
 #ifndef KVD_LOG_H
 #define KVD_LOG_H
@@ -23,17 +27,33 @@ int	log_level_parse(const char *s);
 bool	log_enabled(enum log_level lvl);
 
 /*
- * Logs msg (a short phrase, quoted for you) followed by the optional
- * key=value pairs that fmt formats (may be NULL).
+ * Logs msg (a short phrase; any bytes, escaped for you) followed by the
+ * fields that fmt declares: space-separated key=<conversion> pairs such
+ * as "peer=%s status=%d bytes=%zu", one argument each (two for %.*s).
+ * Integer conversions (%d %i %u with hh h l ll z j t, and PRIu64 and
+ * friends) are numbers, %s (with an optional .N or .* precision) is a
+ * string; a %s whose argument is LOG_OMIT leaves its field out (for an
+ * optional field; a NULL is printed as "(null)", as printf would).  fmt
+ * may be NULL.  A format outside that grammar is a bug: the line is still
+ * written, with the unparsed rest of fmt in a field "log_bad_format" and
+ * the remaining arguments unread (test_log checks every call site).
  */
+/* The %s argument that leaves its field out of the line. */
+extern const char log_omit[];
+#define LOG_OMIT	log_omit
+
 void	log_event(enum log_level lvl, const char *msg, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
+
+/* 0 when fmt (NULL allowed) follows log_event's grammar, else -1. */
+int	log_format_check(const char *fmt);
 
 /*
  * Logs a fatal event (level "fatal", msg and one numeric field name=value)
  * in the current format without allocating, then aborts: for running out
- * of memory where the code cannot go on (buf.c, vclock.c, version.c) and
- * for a broken invariant.  msg and name must not need JSON escapes.
+ * of memory where the code cannot go on (buf.c, store.c, vclock.c,
+ * version.c) and for a broken invariant.  msg and name are literals that
+ * need no escapes (plain ASCII, no '"' or '\\').
  */
 _Noreturn void log_fatal(const char *msg, const char *name, long long value);
 

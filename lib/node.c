@@ -279,7 +279,7 @@ paxos_upkeep(struct node *nd)
 	if (n > 0)
 		log_event(LOG_DEBUG, "paxos: state collected", "keys=%zu", n);
 	if (paxos_compact(nd->paxos, false) != 0)
-		log_event(LOG_ERROR, "paxos: compaction failed", "err=\"%s\"",
+		log_event(LOG_ERROR, "paxos: compaction failed", "err=%s",
 		    strerror(errno));
 }
 
@@ -319,7 +319,7 @@ housekeeping_main(void *arg)
 		}
 		if (now >= next_snap) {
 			if (store_snapshot(nd->store) != 0)
-				log_event(LOG_ERROR, "snapshot failed", "err=\"%s\"",
+				log_event(LOG_ERROR, "snapshot failed", "err=%s",
 				    strerror(errno));
 			next_snap = now + (int64_t)nd->cfg.snapshot_interval_s * 1000;
 		}
@@ -852,7 +852,7 @@ node_close(struct node *nd)
 		if (steps[nd->opened].close == close_store && snapshot &&
 		    store_snapshot(nd->store) != 0) {
 			log_event(LOG_ERROR, "final snapshot failed; the WAL "
-			    "still holds every write", "err=\"%s\"",
+			    "still holds every write", "err=%s",
 			    strerror(errno));
 			rc = -1;
 		}

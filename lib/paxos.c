@@ -1023,7 +1023,7 @@ paxos_compact(struct paxos *p, bool force)
 	if (file_replace(path, file.data, file.len, &what) != 0) {
 		e = errno;
 		log_event(LOG_ERROR, "paxos: cannot write the state file",
-		    "file=%s step=%s err=\"%s\"", path, what, strerror(e));
+		    "file=%s step=%s err=%s", path, what, strerror(e));
 		goto out;
 	}
 	if (wal_drop_upto(p->wal, last) != 0) {

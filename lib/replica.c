@@ -304,7 +304,7 @@ qop_done(struct qop *q, size_t i, bool ok, bool found, struct version *v)
 	pthread_mutex_unlock(&q->mu);
 	if (late_owner != NULL && hints_add(q->rp->cfg.hints, late_owner,
 	    q->record.data, q->record.len) != 0)
-		log_event(LOG_WARN, "cannot keep a hint", "owner=%s err=\"%s\"",
+		log_event(LOG_WARN, "cannot keep a hint", "owner=%s err=%s",
 		    late_owner, strerror(errno));
 }
 
@@ -346,8 +346,8 @@ fetch_main(void *arg)
 		found = parse_fetch(&res, &v);
 	rc = rc == 0 && found >= 0 ? 0 : -1;
 	if (rc != 0)
-		log_event(LOG_DEBUG, "replica call failed", "peer=%s op=fetch "
-		    "status=%d", t->id, res.http.status);
+		log_event(LOG_DEBUG, "replica call failed", "peer=%s op=%s "
+		    "status=%d", t->id, "fetch", res.http.status);
 	qop_done(q, tk->i, rc == 0, found == 1, &v);
 	version_free(&v);
 	buf_free(&target);
@@ -365,8 +365,8 @@ write_done(void *arg, bool ok, const char *answer, size_t len)
 	(void)answer;
 	(void)len;
 	if (!ok)
-		log_event(LOG_DEBUG, "replica call failed", "peer=%s "
-		    "op=replicate", tk->q->t[tk->i].id);
+		log_event(LOG_DEBUG, "replica call failed", "peer=%s op=%s",
+		    tk->q->t[tk->i].id, "replicate");
 	qop_done(tk->q, tk->i, ok, false, NULL);
 	qop_unref(tk->q);
 	free(tk);
@@ -612,8 +612,8 @@ repair_main(void *arg)
 		if (record_from_json(rr->record.data, rr->record.len,
 		    &key, &v) == 0 &&
 		    store_apply(rr->rp->cfg.store, key.data, key.len, &v) < 0)
-			log_event(LOG_WARN, "read repair failed", "peer=self "
-			    "err=\"%s\"", strerror(errno));
+			log_event(LOG_WARN, "read repair failed", "peer=%s "
+			    "err=%s", "self", strerror(errno));
 		version_free(&v);
 	} else {
 		client_response_init(&res);
@@ -882,7 +882,7 @@ keep_hints(struct qop *q)
 		if (hints_add(q->rp->cfg.hints, owners[i], q->record.data,
 		    q->record.len) != 0)
 			log_event(LOG_WARN, "cannot keep a hint", "owner=%s "
-			    "err=\"%s\"", owners[i], strerror(errno));
+			    "err=%s", owners[i], strerror(errno));
 }
 
 bool

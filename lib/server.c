@@ -339,7 +339,7 @@ static void
 log_request(struct conn *c, const struct http_request *req, int status,
     int64_t started)
 {
-	log_event(LOG_INFO, "request", "method=%.*s path=\"%.*s\" status=%d "
+	log_event(LOG_INFO, "request", "method=%.*s path=%.*s status=%d "
 	    "ms=%lld peer=%s", (int)req->method_len, req->method,
 	    (int)(req->target_len > 200 ? 200 : req->target_len), req->target,
 	    status, (long long)(clock_now_ms() - started), c->peer);
@@ -572,7 +572,7 @@ accept_main(void *arg)
 		fd = accept(s->cfg.listen_fd, NULL, NULL);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE) {
-				log_event(LOG_WARN, "accept failed", "err=\"%s\"",
+				log_event(LOG_WARN, "accept failed", "err=%s",
 				    strerror(errno));
 				poll(NULL, 0, 50);
 			}
@@ -599,7 +599,7 @@ accept_main(void *arg)
 		}
 		if (c == NULL || pthread_create(&tid, &attr, conn_main, c) != 0) {
 			log_event(LOG_WARN, "cannot start connection thread",
-			    "err=\"%s\"", strerror(errno));
+			    "err=%s", strerror(errno));
 			free(c);
 			reject(fd);
 			pthread_mutex_lock(&s->mu);

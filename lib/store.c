@@ -486,10 +486,8 @@ store_log(const char *level, const char *msg, const char *file, int err)
 	enum log_level lvl = level[0] == 'e' ? LOG_ERROR : level[0] == 'w' ?
 	    LOG_WARN : LOG_INFO;
 
-	if (err != 0)
-		log_event(lvl, msg, "file=%s error=\"%s\"", file, strerror(err));
-	else
-		log_event(lvl, msg, "file=%s", file);
+	log_event(lvl, msg, "file=%s error=%s", file, err != 0 ? strerror(err) :
+	    LOG_OMIT);
 }
 
 /*
@@ -498,10 +496,9 @@ store_log(const char *level, const char *msg, const char *file, int err)
  * version it holds is done.
  */
 static _Noreturn void
-oom_abort(const char *what)
+oom_abort(const char *msg, size_t klen)
 {
-	fprintf(stderr, "level=fatal msg=\"out of memory\" in=%s\n", what);
-	abort();
+	log_fatal(msg, "klen", (long long)klen);
 }
 
 static uint64_t
@@ -705,7 +702,7 @@ store_get(struct store *s, const char *key, size_t klen, struct version *out)
 	pthread_rwlock_rdlock(&st->lock);
 	if ((link = find(st, key, klen, h)) != NULL) {
 		if (entry_copy_out(s->act, *link, out) == -1)
-			oom_abort("store_get");
+			oom_abort("store_get: out of memory", klen);
 		found = 1;
 	}
 	pthread_rwlock_unlock(&st->lock);
@@ -734,7 +731,8 @@ store_get_record(struct store *s, const char *key, size_t klen,
 	pthread_rwlock_rdlock(&st->lock);
 	if ((link = find(st, key, klen, h)) != NULL) {
 		if ((v = entry_decode(s->act, *link, &sc)) == NULL)
-			oom_abort("store_get_record");
+			oom_abort("store_get_record: out of memory",
+			    klen);
 		record_to_json(key, klen, v, out);
 		found = 1;
 	}
@@ -848,7 +846,7 @@ walk_stripe(struct store *s, size_t i, store_walk_fn fn, void *arg,
 	for (b = 0; b < st->nb && rc == 0; b++) {
 		for (e = st->tab[b]; e != NULL && rc == 0; e = e->next) {
 			if ((v = entry_decode(s->act, e, sc)) == NULL)
-				oom_abort("store_walk");
+				oom_abort("store_walk: out of memory", e->klen);
 			rc = fn(arg, entry_key(e), e->klen, v);
 		}
 	}

@@ -109,7 +109,7 @@ post(struct stream *st, const char *body, size_t len, struct pending *cbs,
 	ok = rc == 0 && res.http.status == 200;
 	if (!ok)
 		log_event(LOG_DEBUG, "stream: request failed", "peer=%s route=%s "
-		    "status=%d err=\"%s\"", st->address, st->route,
+		    "status=%d err=%s", st->address, st->route,
 		    rc == 0 ? res.http.status : 0, rc == 0 ? "" : strerror(errno));
 	end = res.body.data + res.body.len;
 	for (p = res.body.data; ok && p < end; p = nl + 1, lines++)

@@ -505,7 +505,7 @@ save_placed(struct transfer *t, const struct cluster_view *v)
 	buf_putc(&body, '\n');
 	if ((rc = file_replace(path.data, body.data, body.len, &what)) != 0)
 		log_event(LOG_ERROR, "transfer: cannot save the placed member "
-		    "list", "file=%s op=\"%s\" err=\"%s\"", path.data, what,
+		    "list", "file=%s op=%s err=%s", path.data, what,
 		    strerror(errno));
 	buf_free(&path);
 	buf_free(&body);
@@ -670,12 +670,11 @@ placement(struct transfer *t, const struct cluster_view *cur, int64_t *delay)
 	log_event(rc != 0 ? LOG_WARN : LOG_INFO, rc != 0 ?
 	    "transfer incomplete, will retry" : "transfer done",
 	    "from_version=%llu to_version=%llu scanned=%llu sent=%llu "
-	    "delegated=%llu refused=%llu%s%s%s",
+	    "delegated=%llu refused=%llu err=%s",
 	    (unsigned long long)t->st.from_version,
 	    (unsigned long long)cur->version, (unsigned long long)p.scanned,
 	    (unsigned long long)p.sent, (unsigned long long)p.ndelegated,
-	    (unsigned long long)p.refused,
-	    rc != 0 ? " err=\"" : "", rc != 0 ? p.err : "", rc != 0 ? "\"" : "");
+	    (unsigned long long)p.refused, rc != 0 ? p.err : LOG_OMIT);
 	*delay = rc != 0 ? RETRY_MS : t->cfg.poll_ms;
 }
 
@@ -753,7 +752,7 @@ cleanup(struct transfer *t, const struct cluster_view *cur)
 	rc = run_pass(t, NULL, cur, true, NULL, 0, &p);
 	if (p.dropped > 0 && store_snapshot(t->cfg.store) != 0)
 		log_event(LOG_WARN, "cleanup: snapshot failed; dropped keys come "
-		    "back at a restart until the next one", "err=\"%s\"",
+		    "back at a restart until the next one", "err=%s",
 		    strerror(errno));
 
 	pthread_mutex_lock(&t->mu);
@@ -766,10 +765,9 @@ cleanup(struct transfer *t, const struct cluster_view *cur)
 	t->st.cleanup_finished_ms = clock_wall_ms();
 	pthread_mutex_unlock(&t->mu);
 	log_event(rc != 0 || p.undecided ? LOG_WARN : LOG_INFO, "cleanup done",
-	    "scanned=%llu dropped=%llu kept_unconfirmed=%llu%s%s%s",
+	    "scanned=%llu dropped=%llu kept_unconfirmed=%llu err=%s",
 	    (unsigned long long)p.scanned, (unsigned long long)p.dropped,
-	    (unsigned long long)p.undecided, p.err[0] ? " err=\"" : "", p.err,
-	    p.err[0] ? "\"" : "");
+	    (unsigned long long)p.undecided, p.err[0] ? p.err : LOG_OMIT);
 }
 
 static void *

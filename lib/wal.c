@@ -171,20 +171,19 @@ struct wal {
 	uint64_t	 appends, bytes, fsyncs;
 };
 
-/* One line of key=value context on stderr (there is no log module here). */
+/* One event about a WAL file: the offset when off >= 0, errno's text if err. */
 static void
 wal_log(const char *level, const char *msg, const char *file, long long off,
     int err)
 {
-	char tail[160] = "";
+	enum log_level lvl = level[0] == 'e' ? LOG_ERROR : level[0] == 'w' ?
+	    LOG_WARN : LOG_INFO;
+	const char *e = err != 0 ? strerror(err) : LOG_OMIT;
 
 	if (off >= 0)
-		snprintf(tail, sizeof(tail), " offset=%lld", off);
-	if (err != 0)
-		snprintf(tail + strlen(tail), sizeof(tail) - strlen(tail),
-		    " error=\"%s\"", strerror(err));
-	log_event(level[0] == 'e' ? LOG_ERROR : level[0] == 'w' ? LOG_WARN :
-	    LOG_INFO, msg, "file=%s%s", file, tail);
+		log_event(lvl, msg, "file=%s offset=%lld error=%s", file, off, e);
+	else
+		log_event(lvl, msg, "file=%s error=%s", file, e);
 }
 
 static void

@@ -146,7 +146,7 @@ finish_verify() {
 
 # puts PREFIX: the PUTs of keys PREFIX-* in the three nodes' request logs.
 puts() {
-	cat "$TMP"/node[123].log | grep "method=PUT path=\"/kv/$1-" || true
+	cat "$TMP"/node[123].log | grep -E "method=PUT path=\"?/kv/$1-" || true
 }
 
 @test "verify: --write-r sends ?r= with every write, and the server acts on it" {

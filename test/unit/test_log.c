@@ -1,0 +1,501 @@
+/*
+ * test_log.c -- unit tests for lib/log.c.
+ *
+ * Each case sends one event through log_event with stderr pointed at a
+ * file and reads the line back: the text (logfmt) escapes, the JSON shape
+ * (each line parsed by lib/json.c, numbers as numbers), the format
+ * grammar, and then every log_event call in kvd.c and lib/ is found in
+ * the source and its format run through log_format_check, so a call site
+ * that quotes by hand or breaks the grammar fails here and not in a log.
+ * Run from the repository root.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "file.h"
+#include "json.h"
+#include "log.h"
+#include "tap.h"
+
+#define NTOKS 64
+
+static char cap_path[300];
+static int saved_fd = -1;
+
+/* Points stderr at a fresh file; capture_end reads it back. */
+static void
+capture_begin(void)
+{
+	int fd;
+
+	fd = open(cap_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || (saved_fd = dup(STDERR_FILENO)) < 0 ||
+	    dup2(fd, STDERR_FILENO) < 0) {
+		printf("Bail out! capture %s\n", cap_path);
+		exit(1);
+	}
+	close(fd);
+}
+
+/* Restores stderr and returns what was written (out is reset first). */
+static void
+capture_end(struct buf *out)
+{
+	char chunk[4096];
+	ssize_t n;
+	int fd;
+
+	dup2(saved_fd, STDERR_FILENO);
+	close(saved_fd);
+	buf_reset(out);
+	if ((fd = open(cap_path, O_RDONLY)) < 0)
+		return;
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_append(out, chunk, (size_t)n);
+	close(fd);
+}
+
+/* The text after the timestamp: "level=... msg=... k=v\n". */
+static const char *
+after_ts(const struct buf *b)
+{
+	const char *sp = memchr(b->data, ' ', b->len);
+
+	return sp != NULL ? sp + 1 : "";
+}
+
+/* The captured line without its newline, for a TAP description. */
+static const char *
+shown(const struct buf *b)
+{
+	static char one[1024];
+
+	snprintf(one, sizeof(one), "%.*s", (int)(b->len > 0 &&
+	    b->data[b->len - 1] == '\n' ? b->len - 1 : b->len), b->data);
+	return one;
+}
+
+static int
+count_lines(const struct buf *b)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < b->len; i++)
+		n += b->data[i] == '\n';
+	return n;
+}
+
+struct jline {
+	struct json_tok	toks[NTOKS];
+	int		ntok;
+};
+
+/* Parses the captured JSON line (without its newline); ntok < 0 if bad. */
+static void
+jparse(const struct buf *b, struct jline *j)
+{
+	size_t len = b->len;
+
+	if (len > 0 && b->data[len - 1] == '\n')
+		len--;
+	j->ntok = json_parse(b->data, len, j->toks, NTOKS, JSON_DEPTH_DEFAULT,
+	    NULL);
+}
+
+/* Member key of the line as a string equal to want. */
+static bool
+jstr(const struct buf *b, const struct jline *j, const char *key,
+    const char *want)
+{
+	int i;
+
+	if (j->ntok < 1 || (i = json_object_get(b->data, j->toks, 0, key)) < 0)
+		return false;
+	return j->toks[i].type == JSON_STRING &&
+	    json_string_eq(b->data, &j->toks[i], want);
+}
+
+/* Member key of the line as a JSON number equal to want. */
+static bool
+jnum(const struct buf *b, const struct jline *j, const char *key,
+    int64_t want)
+{
+	int64_t v;
+	int i;
+
+	if (j->ntok < 1 || (i = json_object_get(b->data, j->toks, 0, key)) < 0)
+		return false;
+	return j->toks[i].type == JSON_NUMBER &&
+	    json_get_i64(b->data, &j->toks[i], &v) == 0 && v == want;
+}
+
+static void
+test_text(void)
+{
+	struct buf b = BUF_INIT;
+
+	log_set_json(false);
+	capture_begin();
+	log_event(LOG_INFO, "plain", "a=%s n=%d u=%zu", "word", -5, (size_t)7);
+	capture_end(&b);
+	ok(strcmp(after_ts(&b), "level=info msg=\"plain\" a=word n=-5 u=7\n") == 0,
+	    "text: plain values bare, msg always quoted: %s", shown(&b));
+
+	capture_begin();
+	log_event(LOG_WARN, "anti-entropy sync refused", "status=%d body=%s",
+	    413, "{\"error\":\"request body too large\"}\n");
+	capture_end(&b);
+	ok(strcmp(after_ts(&b), "level=warn msg=\"anti-entropy sync refused\" "
+	    "status=413 body=\"{\\\"error\\\":\\\"request body too large\\\"}"
+	    "\\n\"\n") == 0, "text: quotes and newline escaped: %s", shown(&b));
+	ok(count_lines(&b) == 1, "text: a newline in a value is one line");
+
+	capture_begin();
+	log_event(LOG_INFO, "m", "sp=%s eq=%s bs=%s tab=%s cr=%s",
+	    "a b", "k=v", "c:\\dir", "x\ty", "x\ry");
+	capture_end(&b);
+	ok(strcmp(after_ts(&b), "level=info msg=\"m\" sp=\"a b\" eq=\"k=v\" "
+	    "bs=\"c:\\\\dir\" tab=\"x\\ty\" cr=\"x\\ry\"\n") == 0,
+	    "text: space, =, backslash, tab, CR: %s", shown(&b));
+
+	capture_begin();
+	log_event(LOG_INFO, "m", "ctl=%s del=%s empty=%s", "a\001b\033",
+	    "\177", "");
+	capture_end(&b);
+	ok(strcmp(after_ts(&b), "level=info msg=\"m\" ctl=\"a\\u0001b\\u001b\" "
+	    "del=\"\\u007f\" empty=\"\"\n") == 0,
+	    "text: control bytes as \\u00XX, empty quoted: %s", shown(&b));
+
+	capture_begin();
+	log_event(LOG_INFO, "m", "utf8=%s bad=%s", "h\xc3\xa9llo",
+	    "a\xff\xc3z");
+	capture_end(&b);
+	ok(strcmp(after_ts(&b), "level=info msg=\"m\" utf8=h\xc3\xa9llo "
+	    "bad=\"a\\xff\\xc3z\"\n") == 0,
+	    "text: UTF-8 kept, bytes that are not UTF-8 as \\xNN: %s", shown(&b));
+
+	capture_begin();
+	log_event(LOG_INFO, "say \"hi\"\n", "path=%.*s trunc=%.3s gone=%s "
+	    "last=%d", 4, "/kv/abc", "abcdef", LOG_OMIT, 1);
+	capture_end(&b);
+	ok(strcmp(after_ts(&b), "level=info msg=\"say \\\"hi\\\"\\n\" "
+	    "path=/kv/ trunc=abc last=1\n") == 0,
+	    "text: msg escaped, %%.*s, %%.3s, LOG_OMIT field left out: %s", shown(&b));
+
+	capture_begin();
+	log_event(LOG_ERROR, "m", "lld=%lld llu=%llu hh=%hhd h=%hu i=%i "
+	    "j=%jd t=%td l=%ld", LLONG_MIN, ULLONG_MAX, (signed char)-3,
+	    (unsigned short)65535, 42, (intmax_t)-9, (ptrdiff_t)-1, -7L);
+	capture_end(&b);
+	ok(strcmp(after_ts(&b), "level=error msg=\"m\" lld=-9223372036854775808 "
+	    "llu=18446744073709551615 hh=-3 h=65535 i=42 j=-9 t=-1 l=-7\n")
+	    == 0, "text: every integer length: %s", shown(&b));
+
+	capture_begin();
+	log_event(LOG_DEBUG, "hidden", NULL);
+	log_event(LOG_INFO, "no fields", NULL);
+	capture_end(&b);
+	ok(strcmp(after_ts(&b), "level=info msg=\"no fields\"\n") == 0,
+	    "text: below the level nothing, NULL fmt no fields: %s", shown(&b));
+	buf_free(&b);
+}
+
+static void
+test_json(void)
+{
+	struct buf b = BUF_INIT, dec = BUF_INIT;
+	struct jline j;
+	int i;
+
+	log_set_json(true);
+	capture_begin();
+	log_event(LOG_INFO, "request", "method=%.*s path=%s status=%d ms=%lld "
+	    "bytes=%zu neg=%d", 3, "GETX", "/kv/a b", 200, 12LL, (size_t)0, -42);
+	capture_end(&b);
+	jparse(&b, &j);
+	ok(j.ntok > 0 && count_lines(&b) == 1, "json: one valid line: %s",
+	    shown(&b));
+	ok(jstr(&b, &j, "level", "info") && jstr(&b, &j, "msg", "request") &&
+	    (i = json_object_get(b.data, j.toks, 0, "ts")) >= 0 &&
+	    j.toks[i].type == JSON_STRING, "json: ts, level, msg");
+	ok(jstr(&b, &j, "method", "GET") && jstr(&b, &j, "path", "/kv/a b"),
+	    "json: strings are strings, %%.*s honoured");
+	ok(jnum(&b, &j, "status", 200) && jnum(&b, &j, "ms", 12) &&
+	    jnum(&b, &j, "bytes", 0) && jnum(&b, &j, "neg", -42),
+	    "json: integers are numbers, negative too");
+	ok(json_object_get(b.data, j.toks, 0, "fields") < 0,
+	    "json: no \"fields\" string any more");
+
+	capture_begin();
+	log_event(LOG_WARN, "a \"b\"\n", "body=%s ctl=%s bs=%s",
+	    "{\"error\":\"too large\"}\n", "\001\033\177", "x\\y");
+	capture_end(&b);
+	jparse(&b, &j);
+	ok(j.ntok > 0 && count_lines(&b) == 1, "json: quotes, newline, "
+	    "control bytes: valid and one line: %s", shown(&b));
+	ok(jstr(&b, &j, "msg", "a \"b\"\n") &&
+	    jstr(&b, &j, "body", "{\"error\":\"too large\"}\n") &&
+	    jstr(&b, &j, "ctl", "\001\033\177") && jstr(&b, &j, "bs", "x\\y"),
+	    "json: values round-trip");
+
+	capture_begin();
+	log_event(LOG_ERROR, "bad \xff", "v=%s ok=%s", "a\xff\xc0z",
+	    "\xe2\x82\xac");
+	capture_end(&b);
+	jparse(&b, &j);
+	ok(j.ntok > 0, "json: bytes that are not UTF-8 still give valid JSON: "
+	    "%s", shown(&b));
+	i = j.ntok > 0 ? json_object_get(b.data, j.toks, 0, "v") : -1;
+	if (i >= 0)
+		json_string_decode(b.data, &j.toks[i], &dec);
+	ok(i >= 0 && dec.len == 8 && memcmp(dec.data,
+	    "a\xef\xbf\xbd\xef\xbf\xbdz", 8) == 0 &&
+	    jstr(&b, &j, "ok", "\xe2\x82\xac"),
+	    "json: a bad byte becomes U+FFFD, valid UTF-8 kept");
+
+	capture_begin();
+	log_event(LOG_INFO, "m", "a=%s b=%llu", LOG_OMIT, 5ULL);
+	capture_end(&b);
+	jparse(&b, &j);
+	ok(j.ntok > 0 && json_object_get(b.data, j.toks, 0, "a") < 0 &&
+	    jnum(&b, &j, "b", 5), "json: LOG_OMIT field left out");
+	log_set_json(false);
+	buf_free(&dec);
+	buf_free(&b);
+}
+
+static const struct {
+	const char	*fmt;
+	int		 want;
+} grammar[] = {
+	{ NULL, 0 },
+	{ "a=%s", 0 },
+	{ "a=%d b=%u c=%zu d=%lld e=%llu f=%.*s g=%.200s h=%hhd i=%i", 0 },
+	{ "KVD_FAILPOINTS=%s", 0 },
+	{ "", -1 },
+	{ "a=\"%s\"", -1 },		/* quoted by hand */
+	{ "a=%s%s", -1 },		/* two values */
+	{ "a=%s ", -1 },		/* trailing space */
+	{ "a=%s  b=%s", -1 },	/* two spaces */
+	{ " a=%s", -1 },
+	{ "a=fixed", -1 },		/* a literal value */
+	{ "a=%5d", -1 },		/* width */
+	{ "a=%-d", -1 },		/* flag */
+	{ "a=%.2d", -1 },		/* precision on a number */
+	{ "a=%f", -1 },
+	{ "a=%x", -1 },
+	{ "a=%ls", -1 },
+	{ "a=%", -1 },
+	{ "a=%.s", -1 },
+	{ "=%s", -1 },
+	{ "a-b=%s", -1 },
+	{ "a %s", -1 },
+	{ "msg=%s", -1 },		/* reserved keys */
+	{ "level=%s", -1 },
+	{ "ts=%s", -1 },
+	{ "a=%s b=%d a=%s", -1 },	/* a key twice */
+	{ "a=%d of %d", -1 },
+};
+
+static void
+test_grammar(void)
+{
+	struct buf b = BUF_INIT;
+	size_t i;
+
+	for (i = 0; i < sizeof(grammar) / sizeof(grammar[0]); i++)
+		ok(log_format_check(grammar[i].fmt) == grammar[i].want,
+		    "grammar: \"%s\" %s", grammar[i].fmt ? grammar[i].fmt : "NULL",
+		    grammar[i].want == 0 ? "accepted" : "rejected");
+
+	/* A bad format still logs, without reading arguments past the break. */
+	log_set_json(false);
+	capture_begin();
+	log_event(LOG_INFO, "m", "a=%d b=\"%s\"", 1, "x");
+	capture_end(&b);
+	ok(strcmp(after_ts(&b), "level=info msg=\"m\" a=1 "
+	    "log_bad_format=\"b=\\\"%s\\\"\"\n") == 0,
+	    "bad format: the line names the unparsed rest: %s", shown(&b));
+	buf_free(&b);
+}
+
+/*
+ * The third argument of the log_event call whose "(" is at src[i]: the
+ * concatenated string literals, with PRId64-style macros read as "lld"
+ * ("NULL" for NULL).  -1 when it is anything else; *end gets the offset
+ * past the call's closing parenthesis.
+ */
+static int
+call_format(const char *src, size_t i, struct buf *fmt, size_t *end)
+{
+	int depth = 0, arg = 0, bad = 0;
+	size_t k;
+
+	buf_reset(fmt);
+	for (; src[i] != '\0'; i++) {
+		char c = src[i];
+
+		if (c == '"' || c == '\'') {
+			for (k = i + 1; src[k] != '\0' && src[k] != c; k++)
+				if (src[k] == '\\' && src[k + 1] != '\0') {
+					k++;
+					if (arg == 2 && depth == 1 && c == '"')
+						buf_putc(fmt, src[k] == 'n' ? '\n' :
+						    src[k] == 't' ? '\t' : src[k]);
+				} else if (arg == 2 && depth == 1 && c == '"')
+					buf_putc(fmt, src[k]);
+			if (arg == 2 && depth == 1 && c == '\'')
+				bad = 1;
+			i = k;
+			continue;
+		}
+		if (c == '(' || c == '[' || c == '{') {
+			if (depth++ > 0 && arg == 2)
+				bad = 1;
+		} else if (c == ')' || c == ']' || c == '}') {
+			if (--depth == 0) {
+				*end = i + 1;
+				return bad || arg < 2 ? -1 : 0;
+			}
+		} else if (c == ',' && depth == 1)
+			arg++;
+		else if (arg == 2 && depth == 1 && c != ' ' && c != '\t' &&
+		    c != '\n') {
+			if (strncmp(src + i, "NULL", 4) == 0) {
+				buf_puts(fmt, "NULL");
+				i += 3;
+			} else if (strncmp(src + i, "PRI", 3) == 0 &&
+			    strchr("diu", src[i + 3]) != NULL) {
+				buf_puts(fmt, "ll");
+				buf_putc(fmt, src[i + 3]);
+				i += 3;
+				while (src[i + 1] >= '0' && src[i + 1] <= '9')
+					i++;
+			} else
+				bad = 1;
+		}
+	}
+	*end = i;
+	return -1;
+}
+
+/*
+ * Checks every log_event call in path, one TAP line each when report;
+ * returns how many it found, *nbad how many break the grammar.
+ */
+static int
+check_file(const char *path, bool report, int *nbad)
+{
+	struct buf src = BUF_INIT, fmt = BUF_INIT;
+	size_t i, end, line;
+	int n = 0, rc;
+	bool good;
+
+	if (file_read(path, &src) != 0) {
+		ok(0, "read %s", path);
+		return 0;
+	}
+	for (i = 0; i < src.len; i++) {
+		const char *s = src.data + i;
+
+		if (s[0] == '/' && s[1] == '*') {
+			const char *e = strstr(s + 2, "*/");
+
+			i = e != NULL ? (size_t)(e - src.data) + 1 : src.len;
+			continue;
+		}
+		if (s[0] == '/' && s[1] == '/') {
+			while (i < src.len && src.data[i] != '\n')
+				i++;
+			continue;
+		}
+		if (s[0] == '"' || s[0] == '\'') {
+			for (i++; i < src.len && src.data[i] != s[0]; i++)
+				if (src.data[i] == '\\')
+					i++;
+			continue;
+		}
+		if (strncmp(s, "log_event(", 10) != 0 || (i > 0 &&
+		    (s[-1] == '_' || (s[-1] >= 'a' && s[-1] <= 'z'))))
+			continue;
+		if (strncmp(s + 10, "enum", 4) == 0)	/* a prototype */
+			continue;
+		for (line = 1, end = 0; end < i; end++)
+			line += src.data[end] == '\n';
+		rc = call_format(src.data, i + 9, &fmt, &end);
+		n++;
+		good = rc == 0 && (strcmp(fmt.data, "NULL") == 0 ||
+		    log_format_check(fmt.data) == 0);
+		*nbad += !good;
+		if (report)
+			ok(good, "call site %s:%zu: \"%s\"", path, line, fmt.data);
+		i = end - 1;
+	}
+	buf_free(&fmt);
+	buf_free(&src);
+	return n;
+}
+
+/* Every log_event format in kvd.c and lib/ follows the grammar. */
+static void
+test_call_sites(void)
+{
+	static const char bad_src[] =
+	    "/* log_event(LOG_INFO, \"in a comment\", \"x\"); */\n"
+	    "f(void) { log_event(LOG_INFO, \"ok\", \"a=%s b=%\" PRIu64,\n"
+	    "    \"x,y\", v);\n"
+	    "log_event(LOG_WARN, \"hand-quoted\", \"body=\\\"%s\\\"\", b);\n"
+	    "log_event(LOG_WARN, \"computed\", fmt, b);\n"
+	    "log_event(LOG_WARN, \"none\", NULL); }\n";
+	char path[PATH_MAX];
+	struct dirent *de;
+	size_t len;
+	DIR *d;
+	int n, nbad = 0;
+
+	/* The scanner itself: it finds calls, and it can fail. */
+	snprintf(path, sizeof(path), "%s/bad.c", tap_tmproot);
+	n = file_replace(path, bad_src, sizeof(bad_src) - 1, NULL) == 0 ?
+	    check_file(path, false, &nbad) : -1;
+	ok(n == 4 && nbad == 2, "scanner: 4 calls, the hand-quoted and the "
+	    "computed format rejected (found %d, %d bad)", n, nbad);
+
+	nbad = 0;
+	n = check_file("kvd.c", true, &nbad);
+	if ((d = opendir("lib")) == NULL) {
+		ok(0, "opendir lib (run from the repository root)");
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (len < 3 || strcmp(de->d_name + len - 2, ".c") != 0 ||
+		    strcmp(de->d_name, "log.c") == 0)
+			continue;
+		snprintf(path, sizeof(path), "lib/%s", de->d_name);
+		n += check_file(path, true, &nbad);
+	}
+	closedir(d);
+	ok(n >= 75, "found %d log_event call sites (the scanner works)", n);
+}
+
+int
+main(void)
+{
+	tap_tmp_init("test_log");
+	snprintf(cap_path, sizeof(cap_path), "%s/stderr", tap_tmproot);
+	log_set_level(LOG_INFO);
+	test_text();
+	test_json();
+	test_grammar();
+	test_call_sites();
+	tap_rm_rf(tap_tmproot);
+	return tap_done();
+}
