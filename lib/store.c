@@ -901,7 +901,7 @@ scan_one(struct store *s, const char *key, size_t klen, store_walk_fn fn,
 	pthread_rwlock_rdlock(&st->lock);
 	if ((link = find(st, key, klen, h)) != NULL) {
 		if ((v = entry_decode(s->act, *link, sc)) == NULL)
-			oom_abort("store_scan");
+			oom_abort("store_scan: out of memory", klen);
 		rc = fn(arg, entry_key(*link), klen, v);
 	}
 	pthread_rwlock_unlock(&st->lock);
