@@ -8,8 +8,10 @@
  *
  * Output contract (SPEC section 7): `get` writes the value's exact bytes
  * to stdout, adding a newline only when stdout is a terminal; `put` and
- * `delete` print nothing on success; `--json` prints the server's JSON;
- * messages go to stderr.  Exit codes: 0 ok, 1 not found, 2 usage, 3 no
+ * `delete` print nothing on success; `--json` prints the server's JSON
+ * (for a delete, whose 204 has no body, {"key":KEY,"deleted":true});
+ * messages go to stderr, and a server that fails before another answers
+ * is named there only with -v.  Exit codes: 0 ok, 1 not found, 2 usage, 3 no
  * server reachable or timed out, 4 other client error (e.g. 412), 5
  * server error or quorum failure.
  *
@@ -85,9 +87,14 @@ static const struct {
 	const char	*usage;
 	const char	*help;
 } commands[] = {
-	{ "put", "kvctl put KEY VALUE|-|@FILE [--ttl S] [--if-match ETAG | --create]",
+	{ "put", "kvctl put KEY VALUE|-|@FILE [--ttl S] [--if-match ETAG | --create] "
+	  "[--r Q] [--w Q]",
 	  "Stores VALUE under KEY (- reads stdin, @FILE a file; the bytes are\n"
-	  "sent as they are). Silent on success; --json prints the answer.\n"
+	  "sent as they are). A VALUE that starts with @ is written @@: '@@x'\n"
+	  "stores \"@x\", '@@' stores \"@\"; '@' alone is an error (no file).\n"
+	  "Silent on success; --json prints the answer.\n"
+	  "--w Q is the write quorum, --r Q how many replicas are read first\n"
+	  "(1..N, one, quorum or all; the server's W and none by default).\n"
 	  "--ttl S makes the key expire S seconds later (1 to 315360000); a\n"
 	  "later put without it clears it.\n"
 	  "--if-match ETAG stores only while ETAG is still the key's version,\n"
@@ -100,9 +107,10 @@ static const struct {
 	  "(in the JSON with --json); --serial reads through a consensus round\n"
 	  "of a majority of the owners (linearizable)." },
 	{ "delete", "kvctl delete KEY [--if-match ETAG] | --prefix P [--yes]",
-	  "Deletes KEY (a tombstone, replicated like a write). Exit 1 when there\n"
-	  "was nothing to delete; with --if-match, exit 4 when ETAG is no longer\n"
-	  "the key's version. With --prefix, lists the keys that start with P\n"
+	  "Deletes KEY (a tombstone, replicated like a write). Silent on\n"
+	  "success; --json prints {\"key\":KEY,\"deleted\":true}. Exit 1 when\n"
+	  "there was nothing to delete; with --if-match, exit 4 when ETAG is no\n"
+	  "longer the key's version. With --prefix, lists the keys that start with P\n"
 	  "and deletes each (1000 to a request); on a terminal it first says\n"
 	  "how many and asks, and elsewhere it needs --yes." },
 	{ "incr", "kvctl incr KEY [N]",
@@ -166,7 +174,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: kvctl [flags] COMMAND [ARGS]\n\n"
 	    "Commands:\n"
-	    "  put KEY VALUE|-|@FILE   store a value (- reads stdin, @FILE a file)\n"
+	    "  put KEY VALUE|-|@FILE   store a value (- reads stdin, @FILE a file,\n"
+	    "                          @@TEXT the value @TEXT)\n"
 	    "  get KEY                 print the value's exact bytes\n"
 	    "  delete KEY              delete a key\n"
 	    "  incr KEY [N]            add N (default 1) to an integer, atomically\n"
@@ -209,11 +218,13 @@ usage(FILE *f)
 	    "                          --yes: without asking\n"
 	    "  --parallel N            load: requests at once (default 32)\n"
 	    "  -q, --quiet             no messages on stderr (KVCTL_QUIET=1)\n"
-	    "  -v, --verbose           trace requests and responses on stderr\n"
-	    "                          (KVCTL_VERBOSE=1)\n"
+	    "  -v, --verbose           trace requests and responses on stderr,\n"
+	    "                          and name each server that failed before\n"
+	    "                          one answered (KVCTL_VERBOSE=1)\n"
 	    "  --help, --version\n\n"
-	    "Exit status: 0 ok, 1 not found, 2 usage, 3 no server reachable or\n"
-	    "timed out, 4 other client error (e.g. 412: a condition failed), 5\n"
+	    "Exit status: 0 ok, 1 not found, 2 usage, 3 no server reachable (each\n"
+	    "server's error is named: refused, timed out, name does not resolve)\n"
+	    "or timed out, 4 other client error (e.g. 412: a condition failed), 5\n"
 	    "server error or quorum failure.\n");
 }
 
@@ -298,10 +309,31 @@ trace_response(const struct client_response *res)
 }
 
 /*
+ * One server's transport failure as a line for stderr: "HOST: name does
+ * not resolve (...)" when its name did not resolve (the name is what to
+ * fix), "URL: WHY" otherwise.
+ */
+static void
+transport_error(const struct client_conn *c, int err, const char *url,
+    size_t urllen, struct buf *out)
+{
+	char why[256];
+
+	client_strerror(c, err, why, sizeof(why));
+	if (err == ENXIO)
+		buf_printf(out, "kvctl: %s: %s\n", c->host, why);
+	else
+		buf_printf(out, "kvctl: %.*s: %s\n", (int)urllen, url, why);
+}
+
+/*
  * Sends the request to each server in turn until one answers; with
  * --retry, a round in which no server answered, or one that ended in a
- * 503, is repeated after a growing pause.  Returns 0 with res filled, or
- * EXIT_USAGE / EXIT_UNREACHABLE after a message.
+ * 503, is repeated after a growing pause.  A server that fails before
+ * another answers is named on stderr only with -v; when none answers,
+ * each one's failure (of the last round) is named, then "no server
+ * reachable".  Returns 0 with res filled, or EXIT_USAGE /
+ * EXIT_UNREACHABLE after a message.
  */
 static int
 request(const struct opts *o, const char *method, const char *target,
@@ -311,17 +343,25 @@ request(const struct opts *o, const char *method, const char *target,
 	char host[NET_HOST_MAX], port[NET_PORT_MAX];
 	const char *p, *comma;
 	struct client_conn c;
-	size_t len;
-	int attempt, saved = 0, pause_ms = 100;
+	struct buf failed = BUF_INIT;	/* this round's failures */
+	size_t len, at;
+	int attempt, saved, pause_ms = 100;
+	bool answered = false;
 
 	for (attempt = 0; attempt <= o->retries; attempt++) {
 		if (attempt > 0) {
+			/* Why a round of --retry is repeated: none answered. */
+			if (!o->quiet && !o->verbose && !answered &&
+			    failed.len > 0)
+				fwrite(failed.data, 1, failed.len, stderr);
 			if (!o->quiet)
 				fprintf(stderr, "kvctl: retrying in %d ms\n",
 				    pause_ms);
 			poll(NULL, 0, pause_ms);
 			pause_ms = pause_ms < 3200 ? pause_ms * 2 : pause_ms;
 		}
+		buf_reset(&failed);
+		answered = false;
 		for (p = o->servers; *p; p += *p == ',' ? 1 : 0) {
 			comma = strchr(p, ',');
 			len = comma ? (size_t)(comma - p) : strlen(p);
@@ -330,6 +370,7 @@ request(const struct opts *o, const char *method, const char *target,
 				if (!o->quiet)
 					fprintf(stderr, "kvctl: bad server URL '%.*s' "
 					    "(want http://HOST:PORT)\n", (int)len, p);
+				buf_free(&failed);
 				return EXIT_USAGE;
 			}
 			if (o->verbose)
@@ -342,22 +383,27 @@ request(const struct opts *o, const char *method, const char *target,
 				if (o->verbose)
 					trace_response(res);
 				if (res->http.status != 503 ||
-				    attempt == o->retries)
+				    attempt == o->retries) {
+					buf_free(&failed);
 					return 0;
-				saved = 0;
+				}
+				answered = true;
 				break;	/* a 503: retry the round */
 			}
 			saved = errno;
+			at = failed.len;
+			transport_error(&c, saved, p, len, &failed);
 			client_close(&c);
-			if (!o->quiet)
-				fprintf(stderr, "kvctl: %.*s: %s\n", (int)len, p,
-				    saved == ETIMEDOUT ? "timed out" :
-				    strerror(saved));
+			if (o->verbose && !o->quiet)	/* now, in the trace */
+				fputs(failed.data + at, stderr);
 			p += len;
 		}
 	}
+	if (!o->quiet && !o->verbose && failed.len > 0)
+		fwrite(failed.data, 1, failed.len, stderr);
 	if (!o->quiet)
 		fprintf(stderr, "kvctl: no server reachable\n");
+	buf_free(&failed);
 	return EXIT_UNREACHABLE;
 }
 
@@ -452,14 +498,25 @@ read_all(int fd, struct buf *out)
 
 /*
  * A value argument: the bytes of - (stdin), of @FILE's file, or of the
- * argument itself.  0, or EXIT_USAGE after a message.
+ * argument itself.  As with curl, @ names a file; unlike curl, @@ escapes
+ * it: "@@TEXT" is the literal value "@TEXT" (so "@@" alone is "@"), and
+ * "@" alone, with no file name, is an error.  0, or EXIT_USAGE after a
+ * message.
  */
 static int
 read_value(const struct opts *o, const char *arg, struct buf *value)
 {
 	int fd;
 
-	if (strcmp(arg, "-") == 0) {
+	if (arg[0] == '@' && arg[1] == '@') {
+		buf_puts(value, arg + 1);
+	} else if (strcmp(arg, "@") == 0) {
+		if (!o->quiet)
+			fprintf(stderr, "kvctl: '@' needs a file name (@FILE); "
+			    "for a value that starts with '@', double it: '@@' "
+			    "stores \"@\", '@@x' stores \"@x\"\n");
+		return EXIT_USAGE;
+	} else if (strcmp(arg, "-") == 0) {
 		if (read_all(STDIN_FILENO, value) != 0) {
 			if (!o->quiet)
 				fprintf(stderr, "kvctl: reading stdin: %s\n",
@@ -831,6 +888,13 @@ cmd_delete(const struct opts *o, const char *key)
 	client_response_init(&res);
 	rc = request(o, "DELETE", target.data, NULL, NULL, 0,
 	    cond.len ? cond.data : NULL, &res);
+	if (rc == 0 && o->json && res.http.status / 100 == 2 &&
+	    res.body.len == 0) {
+		/* 204 has no body: say what happened, keyed as put's answer is. */
+		buf_puts(&res.body, "{\"key\":");
+		json_emit_string(&res.body, key, strlen(key));
+		buf_puts(&res.body, ",\"deleted\":true}\n");
+	}
 	if (rc == 0)
 		rc = report(o, &res, "delete");
 	client_response_free(&res);
@@ -993,9 +1057,12 @@ request_member(const struct opts *o, const char *id, const char *address,
 	client_init(&c, host, port, o->connect_timeout_ms);
 	rc = client_do(&c, method, target, NULL, NULL, 0, NULL, o->timeout_ms,
 	    res);
-	if (rc != 0 && !o->quiet)
+	if (rc != 0 && !o->quiet) {
+		char why[256];
+
 		fprintf(stderr, "kvctl: %s (%s): %s\n", id, address,
-		    errno == ETIMEDOUT ? "timed out" : strerror(errno));
+		    client_strerror(&c, errno, why, sizeof(why)));
+	}
 	client_close(&c);
 	return rc;
 }
@@ -2335,7 +2402,8 @@ verify_usage(FILE *f)
 	fprintf(f,
 	    "usage: kvctl [--server URL,...] [--timeout S] [--json] verify [OPTIONS]\n\n"
 	    "Writes concurrently for a while, then reads every acknowledged write\n"
-	    "back and reports acknowledged / present / lost / stale.\n\n"
+	    "back and reports acknowledged / present / lost / stale; then deletes\n"
+	    "every key it wrote (POST /batch), unless --keep.\n\n"
 	    "  -c N                    writer threads (default 8)\n"
 	    "  -d SECONDS              length of the write phase (default 10)\n"
 	    "  --mode keys|set         keys: every write a new key (default);\n"
@@ -2353,12 +2421,18 @@ verify_usage(FILE *f)
 	    "  --read-budget SECONDS   how long one read is retried while nodes\n"
 	    "                          restart (default 30)\n"
 	    "  --pause-before-read S   wait S seconds between the phases\n"
+	    "  --keep                  leave the keys it wrote (by default they\n"
+	    "                          are deleted after the read-back; a failed\n"
+	    "                          clean-up is reported but changes no verdict)\n"
 	    "  --json                  one JSON object on stdout\n\n"
 	    "Every request has the --timeout deadline.  A write is acknowledged on\n"
 	    "200/201 only; 503, timeouts and connection errors are unknown\n"
 	    "outcomes (counted as unacknowledged, never checked).\n"
+	    "A run in which no write was acknowledged checked nothing: it reports\n"
+	    "FAILED and exits 1.\n"
 	    "Exit status: 0 nothing lost, 1 lost, stale, corrupt or unreadable\n"
-	    "writes, 2 usage error, 3 no server reachable.\n", VERIFY_SET_KEYS);
+	    "writes, or none acknowledged, 2 usage error, 3 no server reachable.\n",
+	    VERIFY_SET_KEYS);
 }
 
 /*
@@ -2433,6 +2507,8 @@ verify_parse(struct verify_opts *vo, int argc, char **argv)
 			if (opt_double(v, 0, 3600, &vo->pause_s) != 0)
 				return usage_error("verify", "bad --pause-before-read "
 				    "'%s' (seconds)", v);
+		} else if (strcmp(a, "--keep") == 0) {
+			vo->keep = true;
 		} else if (missing) {
 			return usage_error("verify", "%s needs a value", a);
 		} else {
@@ -2477,6 +2553,10 @@ verify_progress(void *arg, enum verify_phase phase,
 	case VERIFY_READING:
 		fprintf(stderr, "verify: reading back %zu keys at r=%d\n",
 		    r->keys_read, r->r);
+		break;
+	case VERIFY_CLEANING:
+		fprintf(stderr, "verify: deleting the %" PRIu64 " keys it wrote "
+		    "(--keep leaves them)\n", r->cleanup_keys);
 		break;
 	}
 }
@@ -2523,7 +2603,20 @@ verify_print_json(const struct verify_opts *vo, const struct verify_result *r,
 	for (v = 0; v < VERIFY_NVERDICTS; v++)
 		buf_printf(out, ",\"%s\":%" PRIu64,
 		    verify_verdict_name((enum verify_verdict)v), r->counts[v]);
-	buf_printf(out, ",\"writes_per_s\":%.1f", r->writes_per_s);
+	buf_printf(out, ",\"writes_per_s\":%.1f,\"nothing_checked\":%s",
+	    r->writes_per_s, r->nothing_checked ? "true" : "false");
+	if (r->cleaned) {
+		buf_printf(out, ",\"cleanup\":{\"keys\":%" PRIu64 ",\"deleted\":%"
+		    PRIu64 ",\"failed\":%" PRIu64 ",\"error\":", r->cleanup_keys,
+		    r->cleanup_deleted, r->cleanup_failed);
+		if (r->cleanup_error[0] != '\0')
+			json_emit_string(out, r->cleanup_error,
+			    strlen(r->cleanup_error));
+		else
+			buf_puts(out, "null");
+		buf_putc(out, '}');
+	} else
+		buf_puts(out, ",\"cleanup\":null");
 	verify_json_samples(out, "lost_keys", r, VERIFY_LOST);
 	verify_json_samples(out, "stale_keys", r, VERIFY_STALE);
 	verify_json_samples(out, "corrupt_keys", r, VERIFY_CORRUPT);
@@ -2558,19 +2651,32 @@ verify_print_text(const struct verify_opts *vo, const struct verify_result *r,
 		    verify_verdict_name((enum verify_verdict)v), r->counts[v]);
 	}
 	buf_printf(out, "writes/s        %.1f\n", r->writes_per_s);
+	if (!r->cleaned)
+		buf_puts(out, "cleanup         none (--keep)\n");
+	else if (r->cleanup_failed == 0)
+		buf_printf(out, "cleanup         %" PRIu64 " keys deleted\n",
+		    r->cleanup_deleted);
+	else
+		buf_printf(out, "cleanup         %" PRIu64 " keys deleted, %"
+		    PRIu64 " not (%s)\n", r->cleanup_deleted, r->cleanup_failed,
+		    r->cleanup_error);
 	for (v = VERIFY_LOST; v <= VERIFY_UNREADABLE; v++)
 		for (i = 0; i < r->nsamples[v]; i++)
 			buf_printf(out, "%s key: %s\n",
 			    verify_verdict_name((enum verify_verdict)v),
 			    r->samples[v][i]);
 	buf_printf(out, "%s\n", r->ok ? "OK: no acknowledged write lost" :
+	    r->nothing_checked ? "FAILED: no write was acknowledged, so nothing "
+	    "was checked" :
 	    "FAILED: acknowledged writes lost, stale, corrupt or unreadable");
 }
 
 /*
  * kvctl verify: progress on stderr, the report on stdout; exit 0 when no
  * acknowledged write was lost, 1 when any was lost, stale, corrupt or
- * unreadable (or the check could not run), 3 when no server answered.
+ * unreadable, when none was acknowledged (nothing checked) or the check
+ * could not run, 3 when no server answered.  The clean-up's outcome is
+ * reported (and a failure named on stderr) but changes no exit status.
  */
 static int
 cmd_verify(const struct opts *o, int argc, char **argv)
@@ -2603,6 +2709,14 @@ cmd_verify(const struct opts *o, int argc, char **argv)
 			verify_print_text(&vo, &r, &out);
 		fwrite(out.data, 1, out.len, stdout);
 		fflush(stdout);
+		if (r.cleaned && r.cleanup_failed > 0)
+			fprintf(stderr, "kvctl verify: %" PRIu64 " of its keys were "
+			    "not deleted (%s); they start with %s- (the verdict "
+			    "stands)\n", r.cleanup_failed, r.cleanup_error,
+			    vo.prefix);
+		if (r.nothing_checked)
+			fprintf(stderr, "kvctl verify: no write was acknowledged, "
+			    "so nothing was checked\n");
 		rc = r.ok ? EXIT_OK : EXIT_LOST;
 		break;
 	case VERIFY_EUNREACHABLE:

@@ -25,6 +25,7 @@
  * Start reading at main().
  */
 #include <errno.h>
+#include <netdb.h>
 #include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
@@ -367,6 +368,32 @@ raise_fd_limit(void)
 		    strerror(errno));
 }
 
+/*
+ * Names each member whose address does not resolve (a typo in --peers,
+ * a name not in DNS yet).  Not fatal: the name is looked up again on
+ * every call, so the member is reached once it resolves; until then it
+ * stays down, and this says why.
+ */
+static void
+warn_unresolved(const struct cluster_view *v)
+{
+	char host[NET_HOST_MAX], port[NET_PORT_MAX];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < v->nmembers; i++) {
+		if ((ssize_t)i == v->self || net_split_hostport(
+		    v->members[i].address, host, sizeof(host), port,
+		    sizeof(port)) != 0)
+			continue;
+		if ((rc = net_resolve(host, port)) != 0)
+			log_event(LOG_WARN, "member address does not resolve; "
+			    "it stays down until it does", "id=%s address=%s "
+			    "err=%s", v->members[i].id,
+			    v->members[i].address, gai_strerror(rc));
+	}
+}
+
 static void
 write_port_file(const char *path, int port)
 {
@@ -553,6 +580,10 @@ main(int argc, char **argv)
 	    view->n, view->w, view->r, KVD_VERSION);
 	cluster_view_put(nd.cluster, view);
 	notify_send("READY=1");
+	/* After READY=1: a slow resolver must not hold up the start. */
+	view = cluster_view_get(nd.cluster);
+	warn_unresolved(view);
+	cluster_view_put(nd.cluster, view);
 
 	for (;;) {
 		if (sigwait(&sigs, &sig) == 0 && (sig == SIGTERM || sig == SIGINT))

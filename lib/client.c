@@ -10,6 +10,7 @@
 #include "client.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ client_init(struct client_conn *c, const char *host, const char *port,
 	c->fd = -1;
 	buf_init(&c->in);
 	c->connect_timeout_ms = connect_timeout_ms;
+	c->gai_error = 0;
 	return 0;
 }
 
@@ -203,7 +205,8 @@ client_do(struct client_conn *c, const char *method, const char *target,
 				break;
 			}
 			c->fd = net_connect(c->host, c->port,
-			    left < c->connect_timeout_ms ? left : c->connect_timeout_ms);
+			    left < c->connect_timeout_ms ? left : c->connect_timeout_ms,
+			    &c->gai_error);
 			if (c->fd < 0) {
 				saved = errno;
 				break;
@@ -244,6 +247,23 @@ client_do(struct client_conn *c, const char *method, const char *target,
 		return -1;
 	}
 	return 0;
+}
+
+const char *
+client_strerror(const struct client_conn *c, int err, char *out, size_t outlen)
+{
+	if (outlen == 0)
+		return out;
+	if (err == ETIMEDOUT)
+		snprintf(out, outlen, "timed out");
+	else if (err == ENXIO && c != NULL && c->gai_error != 0)
+		snprintf(out, outlen, "name does not resolve (%s)",
+		    gai_strerror(c->gai_error));
+	else if (err == ENXIO)
+		snprintf(out, outlen, "name does not resolve");
+	else
+		snprintf(out, outlen, "%s", strerror(err));
+	return out;
 }
 
 const char *

@@ -27,6 +27,8 @@ struct client_conn {
 	int		fd;		/* -1 when not connected */
 	struct buf	in;		/* bytes read past the last response */
 	int		connect_timeout_ms;
+	int		gai_error;	/* getaddrinfo's code when the last
+					   client_do failed with ENXIO, else 0 */
 };
 
 struct client_response {
@@ -53,11 +55,20 @@ void	client_response_free(struct client_response *r);
  * Content-Length: 0).  extra is preformatted header lines or NULL.
  * Returns 0 with res filled (any HTTP status), or -1 with errno:
  * ECONNREFUSED/EHOSTUNREACH/ETIMEDOUT/ECONNRESET for transport failures,
+ * ENXIO when the host name did not resolve (c->gai_error says why),
  * EPROTO for an unparsable response.
  */
 int	client_do(struct client_conn *c, const char *method, const char *target,
 	    const char *content_type, const void *body, size_t body_len,
 	    const char *extra, int timeout_ms, struct client_response *res);
+
+/*
+ * What went wrong, in a person's words, when client_do on c failed with
+ * errno err: "timed out", "name does not resolve (GAI TEXT)" or
+ * strerror(err).  Written into out (always NUL-terminated); returns out.
+ */
+const char *client_strerror(const struct client_conn *c, int err, char *out,
+	    size_t outlen);
 
 /*
  * Splits a server URL s[0..len) -- "http://host:port/", with the scheme,

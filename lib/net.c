@@ -173,20 +173,44 @@ net_listen(const char *addr, int backlog, int *port, char *err, size_t errlen)
 	return fd;
 }
 
+/* The hints of every outgoing name lookup: a TCP peer, a numeric port. */
+static void
+connect_hints(struct addrinfo *hints)
+{
+	memset(hints, 0, sizeof(*hints));
+	hints->ai_family = AF_UNSPEC;
+	hints->ai_socktype = SOCK_STREAM;
+	hints->ai_flags = AI_NUMERICSERV;
+}
+
 int
-net_connect(const char *host, const char *port, int timeout_ms)
+net_resolve(const char *host, const char *port)
+{
+	struct addrinfo hints, *res = NULL;
+	int rc;
+
+	connect_hints(&hints);
+	if ((rc = getaddrinfo(host, port, &hints, &res)) == 0)
+		freeaddrinfo(res);
+	return rc;
+}
+
+int
+net_connect(const char *host, const char *port, int timeout_ms, int *gai)
 {
 	struct addrinfo hints, *res = NULL, *ai;
 	int64_t deadline = clock_now_ms() + timeout_ms;
-	int fd = -1, saved = ECONNREFUSED, one = 1, flags, soerr;
+	int fd = -1, saved = ECONNREFUSED, one = 1, flags, soerr, rc;
 	socklen_t sl;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	if (getaddrinfo(host, port, &hints, &res) != 0) {
-		errno = EHOSTUNREACH;
+	if (gai != NULL)
+		*gai = 0;
+	connect_hints(&hints);
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+		/* Not EHOSTUNREACH: that says a route is missing, not a name. */
+		if (gai != NULL)
+			*gai = rc;
+		errno = ENXIO;
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {

@@ -36,8 +36,19 @@ int	net_listen(const char *addr, int backlog, int *port, char *err,
 /*
  * Connects to host:port within timeout_ms (trying every address the name
  * resolves to), with TCP_NODELAY set.  The socket, or -1 with errno.
+ * When the name does not resolve, errno is ENXIO and *gai (when gai is
+ * not NULL) getaddrinfo's code, for gai_strerror(3); otherwise *gai is 0.
+ * ENXIO comes from nowhere else here, so a caller that only has errno
+ * still tells a name that did not resolve from a host that did not answer.
  */
-int	net_connect(const char *host, const char *port, int timeout_ms);
+int	net_connect(const char *host, const char *port, int timeout_ms,
+	    int *gai);
+
+/*
+ * Whether host:port resolves to an address to connect to: 0, or
+ * getaddrinfo's non-zero code (gai_strerror(3) names it).
+ */
+int	net_resolve(const char *host, const char *port);
 
 /*
  * Reads at most n bytes before deadline.  Bytes read, 0 at EOF, or -1

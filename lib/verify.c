@@ -46,7 +46,22 @@
  *   unreadable  no 200/404 answer within the read budget
  *   absent      set mode: 404 for a key none of whose writes was
  *               acknowledged (not a failure)
- * The run is ok when lost + stale + corrupt + unreadable is 0.
+ * The run is ok when at least one write was acknowledged and lost +
+ * stale + corrupt + unreadable is 0.  With no acknowledged write there is
+ * nothing to check (every write failed: 503s, a refused ?r=, a cluster
+ * without quorum), and a check that checked nothing does not pass:
+ * nothing_checked is set and ok is false.
+ *
+ * Clean-up: unless keep (--keep), a last phase deletes every key the run
+ * may have written -- in keys mode PREFIX-T-SEQ for every SEQ a writer
+ * tried, acknowledged or not (an unknown outcome may have landed); in set
+ * mode every key of a set that was written to -- with POST /batch, 1000
+ * deletes to a request, each request tried on each server in turn until
+ * one answers 200.  Names are enumerated, never listed by prefix, so a
+ * user's keys that happen to share the prefix are never touched.  A
+ * delete answered 204 (or 404: never written, or gone already) counts as
+ * deleted; anything else counts as failed, and the first failure is kept
+ * as text.  The clean-up never changes the verdict.
  *
  * Threads: writers share nothing but read-only configuration; each keeps
  * its own counters and record of acknowledged writes, which the main
@@ -65,6 +80,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -498,8 +514,10 @@ read_item(struct reader *rd, struct pool *pool, const struct item *it,
 			break;
 		}
 		if (rc != 0) {
-			buf_puts(&why, errno == ETIMEDOUT ? "timed out" :
-			    strerror(errno));
+			char text[128];
+
+			buf_puts(&why, client_strerror(&pool->conns[s], errno,
+			    text, sizeof(text)));
 			pool_failed(pool, s);
 		} else {
 			buf_printf(&why, "HTTP %d", res->http.status);
@@ -550,6 +568,149 @@ reader_run(void *arg)
 	buf_free(&target);
 	buf_free(&scratch);
 	return NULL;
+}
+
+/* ---- clean-up phase ---------------------------------------------------- */
+
+#define CLEANUP_BATCH	1000	/* deletes per POST /batch: the server's most */
+
+/* Keeps the first clean-up failure's text in r. */
+static void __attribute__((format(printf, 2, 3)))
+cleanup_note(struct verify_result *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->cleanup_error[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	vsnprintf(r->cleanup_error, sizeof(r->cleanup_error), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Sends ops (a POST /batch body of n deletes) to each server in turn
+ * until one answers 200, and counts its results in r.
+ */
+static void
+cleanup_send(const struct verify_opts *o, struct pool *pool,
+    const struct buf *ops, uint64_t n, struct client_response *res,
+    struct verify_result *r)
+{
+	struct json_tok *toks = NULL;
+	struct buf key = BUF_INIT;
+	char why[128];
+	uint64_t status, seen = 0;
+	int s, ntok, arr, k, e, f;
+
+	for (s = 0; s < pool->nsrv; s++) {
+		if (client_do(&pool->conns[s], "POST", "/batch",
+		    "application/json", ops->data, ops->len, NULL,
+		    o->timeout_ms, res) != 0) {
+			client_strerror(&pool->conns[s], errno, why, sizeof(why));
+			cleanup_note(r, "%s:%s: %s", pool->conns[s].host,
+			    pool->conns[s].port, why);
+			continue;
+		}
+		if (res->http.status == 200)
+			break;
+		cleanup_note(r, "%s:%s: POST /batch: HTTP %d",
+		    pool->conns[s].host, pool->conns[s].port, res->http.status);
+	}
+	if (s == pool->nsrv)
+		goto out;
+	ntok = json_parse(res->body.data, res->body.len, NULL, 0,
+	    JSON_DEPTH_DEFAULT, NULL);
+	if (ntok < 1 || (toks = calloc((size_t)ntok, sizeof(*toks))) == NULL ||
+	    json_parse(res->body.data, res->body.len, toks, ntok,
+	    JSON_DEPTH_DEFAULT, NULL) != ntok || toks[0].type != JSON_OBJECT ||
+	    (arr = json_object_get(res->body.data, toks, 0, "results")) < 0 ||
+	    toks[arr].type != JSON_ARRAY) {
+		cleanup_note(r, "POST /batch: malformed answer");
+		goto out;
+	}
+	for (k = 0, e = arr + 1; k < toks[arr].size && seen < n;
+	    k++, e = toks[e].next, seen++) {
+		status = 0;
+		if ((f = json_object_get(res->body.data, toks, e, "status")) >= 0)
+			json_get_u64(res->body.data, &toks[f], &status);
+		if (status == 200 || status == 204 || status == 404) {
+			r->cleanup_deleted++;
+			continue;
+		}
+		r->cleanup_failed++;
+		buf_reset(&key);
+		if ((f = json_object_get(res->body.data, toks, e, "key")) >= 0)
+			json_string_decode(res->body.data, &toks[f], &key);
+		cleanup_note(r, "delete %s: HTTP %d", key.data, (int)status);
+	}
+out:
+	r->cleanup_failed += n - seen;	/* unanswered ops */
+	free(toks);
+	buf_free(&key);
+}
+
+/* How many keys the clean-up deletes (as the essay enumerates them). */
+static uint64_t
+cleanup_count(const struct verify_opts *o, const struct writer *ws)
+{
+	uint64_t n = 0;
+	int t, j;
+
+	for (t = 0; t < o->writers; t++) {
+		if (o->mode == VERIFY_KEYS) {
+			n += ws[t].attempts;
+			continue;
+		}
+		for (j = 0; j < VERIFY_SET_KEYS; j++)
+			n += ws[t].last_sent[j] >= 0;
+	}
+	return n;
+}
+
+/* The clean-up phase: deletes every key cleanup_count counted. */
+static void
+cleanup_run(const struct verify_opts *o, const struct writer *ws,
+    struct verify_result *r)
+{
+	struct client_response res;
+	struct buf ops = BUF_INIT, key = BUF_INIT;
+	struct pool pool;
+	uint64_t n = 0, k, end;
+	int t;
+
+	r->cleaned = true;
+	if (pool_init(&pool, o, 0) != 0) {
+		cleanup_note(r, "out of memory");
+		r->cleanup_failed = r->cleanup_keys;
+		return;
+	}
+	client_response_init(&res);
+	for (t = 0; t < o->writers; t++) {
+		end = o->mode == VERIFY_KEYS ? ws[t].attempts : VERIFY_SET_KEYS;
+		for (k = 0; k < end; k++) {
+			if (o->mode == VERIFY_SET && ws[t].last_sent[k] < 0)
+				continue;
+			key_name(o, t, k, &key);
+			buf_puts(&ops, n == 0 ? "{\"ops\":[" : ",");
+			buf_puts(&ops, "{\"op\":\"delete\",\"key\":");
+			json_emit_string(&ops, key.data, key.len);
+			buf_putc(&ops, '}');
+			if (++n == CLEANUP_BATCH) {
+				buf_puts(&ops, "]}");
+				cleanup_send(o, &pool, &ops, n, &res, r);
+				buf_reset(&ops);
+				n = 0;
+			}
+		}
+	}
+	if (n > 0) {
+		buf_puts(&ops, "]}");
+		cleanup_send(o, &pool, &ops, n, &res, r);
+	}
+	pool_free(&pool);
+	client_response_free(&res);
+	buf_free(&ops);
+	buf_free(&key);
 }
 
 /* ---- the cluster's N ------------------------------------------------------ */
@@ -813,9 +974,19 @@ verify_run(const struct verify_opts *o, verify_progress_fn *progress,
 		}
 		r->nsamples[v] = rb.samples[v].n;
 	}
-	r->ok = r->counts[VERIFY_LOST] + r->counts[VERIFY_STALE] +
-	    r->counts[VERIFY_CORRUPT] + r->counts[VERIFY_UNREADABLE] == 0;
+	r->nothing_checked = r->acks == 0;
+	r->ok = !r->nothing_checked && r->counts[VERIFY_LOST] +
+	    r->counts[VERIFY_STALE] + r->counts[VERIFY_CORRUPT] +
+	    r->counts[VERIFY_UNREADABLE] == 0;
 	rc = 0;
+
+	/* Clean-up phase: never changes the verdict above. */
+	if (!o->keep) {
+		r->cleanup_keys = cleanup_count(o, ws);
+		if (progress != NULL)
+			progress(arg, VERIFY_CLEANING, r);
+		cleanup_run(o, ws, r);
+	}
 out:
 	if (mu_init)
 		pthread_mutex_destroy(&rb.mu);

@@ -62,6 +62,7 @@ struct verify_opts {
 	int		 timeout_ms;	/* deadline of every request, > 0 */
 	double		 pause_s;	/* between the phases */
 	double		 budget_s;	/* how long one read is retried */
+	bool		 keep;		/* leave the keys; no clean-up phase */
 };
 
 struct verify_result {
@@ -83,7 +84,24 @@ struct verify_result {
 	 */
 	char		*samples[VERIFY_NVERDICTS][VERIFY_NSAMPLES];
 	int		 nsamples[VERIFY_NVERDICTS];
-	bool		 ok;		/* nothing lost, stale, corrupt or unreadable */
+	/*
+	 * Acknowledged writes and read-back verdicts only: set when no
+	 * write was acknowledged, so there was nothing to check, and then
+	 * ok is false (a check that checked nothing has passed nothing).
+	 */
+	bool		 nothing_checked;
+	bool		 ok;		/* something checked, and nothing lost,
+					   stale, corrupt or unreadable */
+	/*
+	 * The clean-up phase (unless keep): every key the run may have
+	 * written, acknowledged or not, deleted in POST /batch requests.
+	 * Its outcome never changes ok.
+	 */
+	bool		 cleaned;	/* the phase ran */
+	uint64_t	 cleanup_keys;	/* keys it asked to delete */
+	uint64_t	 cleanup_deleted; /* deleted, or absent already (404) */
+	uint64_t	 cleanup_failed; /* the rest: perhaps still there */
+	char		 cleanup_error[160]; /* the first failure, or "" */
 };
 
 /* Where verify_run is; the progress function is called on entering each. */
@@ -91,7 +109,8 @@ enum verify_phase {
 	VERIFY_WRITING,		/* nothing in r yet */
 	VERIFY_WRITTEN,		/* r's write-phase fields are final */
 	VERIFY_PAUSING,		/* about to sleep pause_s */
-	VERIFY_READING		/* r->keys_read and r->r are set */
+	VERIFY_READING,		/* r->keys_read and r->r are set */
+	VERIFY_CLEANING		/* the verdict is final; r->cleanup_keys set */
 };
 typedef void verify_progress_fn(void *arg, enum verify_phase phase,
 	    const struct verify_result *r);

@@ -492,6 +492,21 @@ comp() {
 	done
 }
 
+@test "every option of kvctl verify --help is in kvctl.1, README and both completions" {
+	local w help
+	help=$("$KVCTL" verify --help)
+	for w in $(echo "$help" | sed -n 's/^  \(-[a-z-]*\).*/\1/p' | sort -u); do
+		grep -q -- "${w//-/\\\\-}" "$ROOT/contrib/man/kvctl.1" ||
+		    { echo "kvctl.1 lacks verify $w"; false; }
+		grep -q -- "\`$w" "$ROOT/README.md" ||
+		    { echo "README lacks verify $w"; false; }
+		comp kvctl verify "$w" | grep -qx -- "$w" ||
+		    { echo "bash completion lacks verify $w"; false; }
+		grep -q -- "'$w\[" "$ROOT/contrib/completion/_kvctl" ||
+		    { echo "zsh completion lacks verify $w"; false; }
+	done
+}
+
 @test "zsh completion parses (zsh -n) and declares #compdef kvctl" {
 	head -1 "$ROOT/contrib/completion/_kvctl" | grep -qx '#compdef kvctl'
 	command -v zsh >/dev/null 2>&1 || skip "zsh is not installed"

@@ -83,12 +83,12 @@ finish_verify() {
 @test "verify: set mode on a single node finds nothing stale" {
 	start_node n1
 	run --separate-stderr verify --server "$(url n1)" --json verify -d 1 -c 3 \
-	    --mode set --read-r all --prefix "setmode"
+	    --mode set --read-r all --prefix "setmode" --keep
 	[ "$status" -eq 0 ]
 	printf '%s\n' "$output" | jq -e '.ok and .mode == "set" and
 	    .keys_read == 48 and .stale == 0 and .lost == 0 and
 	    .acknowledged > 48'
-	# The last value of each key is there, readable by anyone.
+	# The last value of each key is there (--keep), readable by anyone.
 	run timeout 10 "$KVCTL" --server "$(url n1)" get setmode-s0-0
 	[ "$status" -eq 0 ]
 	[[ "$output" == w0-* ]]

@@ -16,7 +16,8 @@ _kvctl_flags="--server --json --timeout --connect-timeout --retry --r --w --ttl 
 # The flags of one command each: offered after it, and before any command.
 _kvctl_command_flags="--limit --prefix --yes --parallel"
 _kvctl_bench_opts="-c -n -d -t --ratio --size --keys --prefill --raw --warmup"
-_kvctl_verify_opts="-c -d --mode"
+_kvctl_verify_opts="-c -d --mode --prefix --size --read-r --write-r --read-budget
+	--pause-before-read --keep"
 
 # _kvctl_takes_value WORD: true when WORD is a flag whose value is the next
 # word (global flags, and the options of bench and verify after them).
@@ -28,7 +29,9 @@ _kvctl_takes_value() {
 	case $2:$1 in
 	bench:-c | bench:-n | bench:-d | bench:-t | bench:--ratio | \
 	    bench:--size | bench:--keys | bench:--warmup) return 0 ;;
-	verify:-c | verify:-d | verify:--mode) return 0 ;;
+	verify:-c | verify:-d | verify:--mode | verify:--size | \
+	    verify:--read-r | verify:--write-r | verify:--read-budget | \
+	    verify:--pause-before-read) return 0 ;;
 	esac
 	return 1
 }
@@ -74,6 +77,9 @@ _kvctl() {
 			;;
 		--mode)
 			COMPREPLY=($(compgen -W "keys set" -- "$cur"))
+			;;
+		--read-r | --write-r)
+			COMPREPLY=($(compgen -W "1 2 3 all" -- "$cur"))
 			;;
 		esac
 		return 0

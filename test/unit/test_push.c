@@ -425,7 +425,7 @@ raw(const char *req, size_t len, struct buf *out)
 
 	buf_reset(out);
 	snprintf(p, sizeof(p), "%d", port);
-	if ((fd = net_connect("127.0.0.1", p, 1000)) < 0)
+	if ((fd = net_connect("127.0.0.1", p, 1000, NULL)) < 0)
 		return;
 	(void)net_write_all(fd, req, len, deadline);
 	while ((n = net_read(fd, chunk, sizeof(chunk), deadline)) > 0)

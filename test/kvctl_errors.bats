@@ -1,0 +1,224 @@
+#!/usr/bin/env bats
+# test/kvctl_errors.bats -- kvctl's messages a person can act on (issue
+# 16, part 4): a server name that does not resolve says so (exit 3),
+# failover is quiet unless -v yet every server's error is named when all
+# fail, kvd names a member whose address does not resolve, the @@ escape
+# of put, --json delete, and verify's clean-up (--keep) and its verdict
+# when no write was acknowledged.
+#
+# Every name that must not resolve ends in .invalid (RFC 6761: never
+# resolves); every server is on 127.0.0.1.  teardown kills every node.
+
+load helpers
+
+BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-90}
+
+setup() {
+	setup_n1
+}
+
+teardown() {
+	teardown_tmp
+}
+
+# kvx ARGS...: kvctl with stdout and stderr apart (rc, out, err).
+kvx() {
+	run_split 30 "$KVCTL" "$@"
+}
+
+@test "a server name that does not resolve says so, and exits 3" {
+	kvx get x --server http://nosuchhost.invalid:8080
+	echo "$err"
+	[ "$rc" -eq 3 ]
+	[ -z "$out" ]
+	[[ "$err" == *"kvctl: nosuchhost.invalid: name does not resolve ("*")"* ]]
+	[[ "$err" != *"No route to host"* ]]
+	[[ "$err" == *"kvctl: no server reachable"* ]]
+	# With another server that fails otherwise, each is named by its error.
+	local dead
+	dead=$(closed_port)
+	kvx put k v --server "http://nosuchhost.invalid:8080,http://127.0.0.1:$dead"
+	echo "$err"
+	[ "$rc" -eq 3 ]
+	[[ "$err" == *"nosuchhost.invalid: name does not resolve"* ]]
+	[[ "$err" == *"http://127.0.0.1:$dead: Connection refused"* ]]
+	# verify, too, finds no server: exit 3.
+	kvx verify -d 0.2 -c 1 --server http://nosuchhost.invalid:8080
+	[ "$rc" -eq 3 ]
+}
+
+@test "failover is quiet: the dead first server is named only with -v" {
+	local dead
+	dead=$(closed_port)
+	kvx put fk fv --server "http://127.0.0.1:$dead,$U"
+	[ "$rc" -eq 0 ]
+	[ -z "$out" ]
+	[ -z "$err" ]
+	kvx get fk --server "http://127.0.0.1:$dead,$U"
+	[ "$rc" -eq 0 ]
+	[ "$out" = fv ]
+	[ -z "$err" ]
+	# A name that does not resolve, first, is skipped as quietly.
+	kvx get fk --server "http://nosuchhost.invalid:1,$U"
+	[ "$rc" -eq 0 ]
+	[ -z "$err" ]
+	kvx get fk --server "http://127.0.0.1:$dead,$U" -v
+	[ "$rc" -eq 0 ]
+	[ "$out" = fv ]
+	[[ "$err" == *"kvctl: http://127.0.0.1:$dead: Connection refused"* ]]
+	[[ "$err" == *"< HTTP/1.1 200 OK"* ]]
+	# -q stays silent even when every server fails.
+	kvx get fk -q --server "http://127.0.0.1:$dead"
+	[ "$rc" -eq 3 ]
+	[ -z "$err" ]
+	# A round of --retry in which none answered says why it is repeated.
+	kvx get fk --retry 1 --server "http://127.0.0.1:$dead"
+	[ "$rc" -eq 3 ]
+	[ "$(printf '%s\n' "$err" | grep -c "127.0.0.1:$dead: Connection refused")" -eq 2 ]
+	[[ "$err" == *"retrying in 100 ms"* ]]
+}
+
+@test "kvd names a member whose address does not resolve" {
+	start_node q1 --peers "q2=nosuchhost.invalid:9999" --n 2 --w 1 --r 1
+	wait_for 10 grep -q 'member address does not resolve' "$TMP/q1.log"
+	grep 'member address does not resolve' "$TMP/q1.log" |
+	    grep 'id=q2 address=nosuchhost.invalid:9999 err='
+	# It still serves.
+	[ "$(code "$(url q1)/health")" = 200 ]
+}
+
+@test "put: @@ stores a value that starts with @, and @ alone is an error" {
+	kvx put at @@literal --server "$U"
+	[ "$rc" -eq 0 ]
+	kvx get at --server "$U"
+	[ "$out" = "@literal" ]
+	kvx put at @@ --server "$U"
+	[ "$rc" -eq 0 ]
+	kvx get at --server "$U"
+	[ "$out" = "@" ]
+	kvx put at @@@x --server "$U"
+	kvx get at --server "$U"
+	[ "$out" = "@@x" ]
+	# @ with no file name: exit 2, a message that shows the escape, and
+	# nothing sent.
+	kvx put at @ --server "$U"
+	[ "$rc" -eq 2 ]
+	[ -z "$out" ]
+	[[ "$err" == *"'@' needs a file name"*"'@@'"* ]]
+	kvx get at --server "$U"
+	[ "$out" = "@@x" ]
+	# @FILE still reads the file, byte for byte; mput takes @@ too.
+	printf 'from\na file' >"$TMP/f"
+	kvx put at "@$TMP/f" --server "$U"
+	[ "$rc" -eq 0 ]
+	timeout 10 "$KVCTL" get at --server "$U" >"$TMP/back"
+	cmp "$TMP/f" "$TMP/back"
+	kvx mput m1 @@one m2 two --server "$U"
+	[ "$rc" -eq 0 ]
+	[ "$(c "$U/kv/m1" | jq -r .value)" = "@one" ]
+}
+
+@test "--json delete prints the result; without --json delete stays silent" {
+	timeout 10 "$KVCTL" put dk v --server "$U"
+	kvx --json delete dk --server "$U"
+	[ "$rc" -eq 0 ]
+	[ -z "$err" ]
+	echo "$out" | jq -e '.key == "dk" and .deleted == true'
+	[ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ]
+	# Keyed like put's answer.
+	kvx --json put dk v2 --server "$U"
+	echo "$out" | jq -e '.key == "dk"'
+	kvx delete dk --server "$U"
+	[ "$rc" -eq 0 ]
+	[ -z "$out" ] && [ -z "$err" ]
+	# Nothing to delete: exit 1 and the server's JSON error.
+	kvx --json delete dk --server "$U"
+	[ "$rc" -eq 1 ]
+	echo "$out" | jq -e '.error | type == "string"'
+}
+
+@test "put takes --ttl, --if-match, --create, --r and --w" {
+	kvx put pk v1 --ttl 100 --w 1 --r 1 --server "$U" -v
+	[ "$rc" -eq 0 ]
+	[[ "$err" == *"PUT /kv/pk?r=1&w=1&ttl=100 "* ]]
+	kvx put pk v2 --create --server "$U"
+	[ "$rc" -eq 4 ]
+	kvx get pk --etag --server "$U"
+	local tag=$err
+	kvx put pk v3 --if-match "$tag" --server "$U"
+	[ "$rc" -eq 0 ]
+	kvx put pk v4 --if-match "$tag" --server "$U"
+	[ "$rc" -eq 4 ]
+	kvx put pk2 v --create --server "$U"
+	[ "$rc" -eq 0 ]
+	for f in --ttl --if-match --create --r --w; do
+		"$KVCTL" help put | grep -q -- "$f" ||
+		    { echo "help put lacks $f"; false; }
+	done
+}
+
+# keys PREFIX: how many keys start with PREFIX.
+keys() {
+	timeout 20 "$KVCTL" ls "$1" --server "$U" | wc -l
+}
+
+@test "verify deletes the keys it wrote, and only those; --keep leaves them" {
+	timeout 10 "$KVCTL" put vc-mine keep-me --server "$U"
+	kvx verify -d 1 -c 2 --prefix vc --server "$U"
+	echo "$out"
+	[ "$rc" -eq 0 ]
+	[[ "$out" == *"OK: no acknowledged write lost"* ]]
+	local acked
+	acked=$(field acknowledged "$TMP/stdout")
+	[ "$acked" -gt 0 ]
+	[[ "$out" == *"cleanup         $acked keys deleted"* ]]
+	[[ "$err" == *"verify: deleting the $acked keys it wrote"* ]]
+	# Only the user's key that shares the prefix is left.
+	[ "$(keys vc)" -eq 1 ]
+	[ "$(timeout 10 "$KVCTL" get vc-mine --server "$U")" = keep-me ]
+	# --json reports the clean-up; set mode cleans its sets too.
+	kvx --json verify -d 1 -c 2 --mode set --prefix vs --server "$U"
+	[ "$rc" -eq 0 ]
+	echo "$out" | jq -e '.ok and .nothing_checked == false and
+	    .cleanup.keys == 32 and .cleanup.deleted == 32 and
+	    .cleanup.failed == 0 and .cleanup.error == null'
+	[ "$(keys vs)" -eq 0 ]
+	# --keep: every acknowledged key is still there.
+	kvx verify -d 1 -c 2 --prefix vk --keep --server "$U"
+	[ "$rc" -eq 0 ]
+	[[ "$out" == *"cleanup         none (--keep)"* ]]
+	[[ "$err" != *"deleting"* ]]
+	[ "$(keys vk)" -eq "$(field acknowledged "$TMP/stdout")" ]
+	kvx --json verify -d 0.5 -c 1 --prefix vj --keep --server "$U"
+	echo "$out" | jq -e '.ok and .cleanup == null'
+}
+
+@test "verify: a clean-up that fails is reported and leaves the verdict alone" {
+	# A --max-body that takes every PUT of verify but not a batch of its
+	# deletes (long keys): the clean-up's POST /batch gets 413.
+	start_node small --max-body 4096
+	local p
+	p=$(printf 'p%.0s' $(seq 1 300))
+	kvx verify -d 1 -c 2 --prefix "$p" --server "$(url small)"
+	echo "$out"
+	echo "$err"
+	[ "$rc" -eq 0 ]
+	[[ "$out" == *"OK: no acknowledged write lost"* ]]
+	[[ "$out" == *"cleanup         0 keys deleted, "*" not ("*"HTTP 413)"* ]]
+	[[ "$err" == *"of its keys were not deleted"*"the verdict stands"* ]]
+}
+
+@test "verify with no acknowledged write checked nothing: FAILED, exit 1" {
+	# r=4 on a one-node cluster: every PUT is refused (400).
+	kvx verify -d 0.5 -c 1 --write-r 4 --prefix none --server "$U"
+	echo "$out"
+	[ "$rc" -eq 1 ]
+	[ "$(field acknowledged "$TMP/stdout")" -eq 0 ]
+	[[ "$out" == *"FAILED: no write was acknowledged, so nothing was checked"* ]]
+	[[ "$out" != *"OK"* ]]
+	[[ "$err" == *"no write was acknowledged"* ]]
+	kvx --json verify -d 0.5 -c 1 --write-r 4 --mode set --server "$U"
+	[ "$rc" -eq 1 ]
+	echo "$out" | jq -e '.ok == false and .nothing_checked == true and
+	    .acknowledged == 0 and .lost == 0'
+}
