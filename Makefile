@@ -38,7 +38,8 @@ UNITS	= test/unit/test_antientropy test/unit/test_api test/unit/test_aside \
 	  test/unit/test_auth test/unit/test_base64 test/unit/test_bench \
 	  test/unit/test_buf test/unit/test_cas test/unit/test_clock \
 	  test/unit/test_cluster test/unit/test_crc32c test/unit/test_entry \
-	  test/unit/test_failpoint test/unit/test_hex test/unit/test_http \
+	  test/unit/test_failpoint test/unit/test_hex test/unit/test_hints \
+	  test/unit/test_http \
 	  test/unit/test_intern test/unit/test_json test/unit/test_keyindex \
 	  test/unit/test_listing test/unit/test_liveness test/unit/test_log \
 	  test/unit/test_metrics test/unit/test_notify test/unit/test_opt \

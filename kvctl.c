@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/auth.h"
 #include "lib/base64.h"
 #include "lib/bench.h"
 #include "lib/buf.h"
@@ -79,6 +80,8 @@ struct opts {
 	const char	*prefix;	/* delete --prefix, or NULL */
 	bool		 yes;		/* delete --prefix --yes: no question */
 	int		 parallel;	/* load --parallel: requests at once */
+	int		 output;	/* -o: enum output (OUT_DEFAULT: by isatty) */
+	const char	*secret_file;	/* --cluster-secret-file: signs /admin/ calls */
 };
 
 /* Every command, with its usage line and what it does (kvctl help CMD). */
@@ -152,9 +155,31 @@ static const struct {
 	  "line as it changes, until interrupted: GET ?wait= long polls, which\n"
 	  "a write through any node ends." },
 	{ "health", "kvctl health", "Checks that the server answers /health." },
+	{ "status", "kvctl status [-o json]",
+	  "One screen about the cluster: members up and down, N/W/R, keys,\n"
+	  "hints pending, the last anti-entropy round, transfers, and warnings\n"
+	  "(a member down, hints waiting for one, fewer live members than N,\n"
+	  "anti-entropy off). From the --server node's /cluster/nodes and each\n"
+	  "live member's own. -o json prints one stable JSON object." },
+	{ "hints", "kvctl hints [NODE] | hints drop OWNER [--yes]",
+	  "Lists the hints (writes kept for a member that was down) held by\n"
+	  "NODE, or by every member not down, per owner: count, bytes and the\n"
+	  "age of the oldest (GET /admin/hints). 'hints drop OWNER' drops the\n"
+	  "hints every member not down holds for OWNER, for good (DELETE\n"
+	  "/admin/hints/OWNER): on a terminal it asks first; elsewhere it needs\n"
+	  "--yes. Exit 1 when OWNER is unknown." },
+	{ "repair", "kvctl repair [NODE]",
+	  "Starts an anti-entropy repair on NODE (default: the --server node):\n"
+	  "one hash-tree exchange with every member it shares keys with (POST\n"
+	  "/admin/repair), shows its progress on stderr until it has finished\n"
+	  "and prints what it compared, fetched and pushed. Exit 5 when an\n"
+	  "exchange failed (a member down, say)." },
 	{ "cluster", "kvctl cluster nodes | join ID HOST:PORT | leave ID | cleanup",
 	  "nodes lists the members, their state as the server sees it, N/W/R,\n"
-	  "hints and transfer progress; join adds a member; leave removes one;\n"
+	  "hints and transfer progress (a table on a terminal or with -o table:\n"
+	  "id, address, state, last seen, keys, ownership, hints pending for it,\n"
+	  "transfer; the server's JSON elsewhere or with -o json); join adds a\n"
+	  "member; leave removes one;\n"
 	  "cleanup makes every member drop the keys it no longer owns, once\n"
 	  "their owners hold them, and waits until all are done." },
 	{ "verify", "kvctl verify [-c N] [-d SECONDS] [--mode keys|set] ...",
@@ -187,6 +212,10 @@ usage(FILE *f)
 	    "  mput KEY VALUE...       write many keys in one request\n"
 	    "  watch KEY               print each new value as it changes\n"
 	    "  health                  check that the server is up\n"
+	    "  status                  the cluster at a glance, with warnings\n"
+	    "  hints [NODE]            hints pending, per holder and owner\n"
+	    "  hints drop OWNER        drop the hints held for OWNER (--yes)\n"
+	    "  repair [NODE]           run an anti-entropy repair now\n"
 	    "  cluster nodes           list the members and their state\n"
 	    "  cluster join ID ADDR    add a member (ADDR is HOST:PORT)\n"
 	    "  cluster leave ID        remove a member\n"
@@ -198,6 +227,11 @@ usage(FILE *f)
 	    "  --server URL[,URL...]   servers to try in turn (KVCTL_SERVER,\n"
 	    "                          default http://127.0.0.1:8080)\n"
 	    "  --json                  print the server's JSON (KVCTL_JSON=1)\n"
+	    "  -o, --output table|json  tables for people (the default on a\n"
+	    "                          terminal for cluster nodes, status, hints)\n"
+	    "                          or JSON (= --json)\n"
+	    "  --cluster-secret-file FILE  sign hints and repair with the\n"
+	    "                          cluster secret (KVCTL_CLUSTER_SECRET_FILE)\n"
 	    "  --timeout SECONDS       whole request deadline, default 10\n"
 	    "                          (KVCTL_TIMEOUT)\n"
 	    "  --connect-timeout SECONDS  connect deadline, default 3\n"
@@ -215,7 +249,7 @@ usage(FILE *f)
 	    "  --serial                get: read through a consensus of the owners\n"
 	    "  --limit N               ls: stop after N keys\n"
 	    "  --prefix P, --yes       delete --prefix: every key starting with P;\n"
-	    "                          --yes: without asking\n"
+	    "                          --yes: without asking (also hints drop)\n"
 	    "  --parallel N            load: requests at once (default 32)\n"
 	    "  -q, --quiet             no messages on stderr (KVCTL_QUIET=1)\n"
 	    "  -v, --verbose           trace requests and responses on stderr,\n"
@@ -1206,6 +1240,1155 @@ out:
 	return rc;
 }
 
+/* ---- tables, status, hints and repair: output for people ---------------- */
+
+/*
+ * What -o asks for.  On a terminal, cluster nodes, status, hints and
+ * repair print tables and text for people; elsewhere cluster nodes keeps
+ * printing the server's JSON, as it always did (scripts read it), while
+ * the newer commands print the same text.  -o json (= --json) is the
+ * stable machine form of each.
+ */
+enum output { OUT_DEFAULT, OUT_TABLE, OUT_JSON };
+
+static bool
+want_table(const struct opts *o)
+{
+	if (o->output == OUT_TABLE)
+		return true;
+	if (o->output == OUT_JSON || o->json)
+		return false;
+	return isatty(STDOUT_FILENO);
+}
+
+/* "0.4s", "42s", "3m", "5h", "2d": a duration for people. */
+static void
+duration_text(int64_t ms, char *out, size_t len)
+{
+	if (ms < 0)
+		ms = 0;
+	if (ms < 10000)
+		snprintf(out, len, "%.1fs", (double)ms / 1000);
+	else if (ms < 120000)
+		snprintf(out, len, "%llds", (long long)(ms / 1000));
+	else if (ms < 2 * 3600000LL)
+		snprintf(out, len, "%lldm", (long long)(ms / 60000));
+	else if (ms < 48 * 3600000LL)
+		snprintf(out, len, "%lldh", (long long)(ms / 3600000));
+	else
+		snprintf(out, len, "%lldd", (long long)(ms / 86400000));
+}
+
+/* "1.2s ago", or "-" for an unknown age (< 0). */
+static void
+age_text(int64_t ms, char *out, size_t len)
+{
+	char d[32];
+
+	if (ms < 0) {
+		snprintf(out, len, "-");
+		return;
+	}
+	duration_text(ms, d, sizeof(d));
+	snprintf(out, len, "%s ago", d);
+}
+
+/* "512 B", "3.1 KiB", "2.0 MiB", "1.5 GiB". */
+static void
+bytes_text(uint64_t n, char *out, size_t len)
+{
+	if (n < 1024)
+		snprintf(out, len, "%llu B", (unsigned long long)n);
+	else if (n < 1024 * 1024)
+		snprintf(out, len, "%.1f KiB", (double)n / 1024);
+	else if (n < 1024ULL * 1024 * 1024)
+		snprintf(out, len, "%.1f MiB", (double)n / (1024 * 1024));
+	else
+		snprintf(out, len, "%.1f GiB", (double)n / (1024.0 * 1024 * 1024));
+}
+
+#define TABLE_COLS	10
+
+/*
+ * A table for people: cells are copied; print() sizes each column to
+ * its widest cell, numbers (right[] columns) aligned right, two spaces
+ * apart, the last column not padded.
+ */
+struct table {
+	size_t	 ncols, nrows, cap;
+	char	**cell;		/* nrows * ncols */
+	bool	 right[TABLE_COLS];
+	size_t	 col;		/* next cell of the row being added */
+};
+
+static void
+table_init(struct table *t, size_t ncols)
+{
+	memset(t, 0, sizeof(*t));
+	t->ncols = ncols;
+	t->col = ncols;
+}
+
+static void __attribute__((format(printf, 2, 3)))
+table_cell(struct table *t, const char *fmt, ...)
+{
+	char tmp[512], **grown;
+	va_list ap;
+
+	if (t->col == t->ncols) {	/* a new row */
+		if (t->nrows == t->cap) {
+			t->cap = t->cap ? t->cap * 2 : 16;
+			grown = realloc(t->cell, t->cap * t->ncols * sizeof(*grown));
+			if (grown == NULL)
+				abort();
+			t->cell = grown;
+		}
+		t->nrows++;
+		t->col = 0;
+	}
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if ((t->cell[(t->nrows - 1) * t->ncols + t->col++] = strdup(tmp)) == NULL)
+		abort();
+}
+
+static void
+table_print(const struct table *t, FILE *f)
+{
+	size_t w[TABLE_COLS] = { 0 }, r, c, n;
+	const char *s;
+
+	for (r = 0; r < t->nrows; r++)
+		for (c = 0; c < t->ncols; c++)
+			if ((n = strlen(t->cell[r * t->ncols + c])) > w[c])
+				w[c] = n;
+	for (r = 0; r < t->nrows; r++) {
+		for (c = 0; c < t->ncols; c++) {
+			s = t->cell[r * t->ncols + c];
+			if (c + 1 == t->ncols && !t->right[c])
+				fprintf(f, "%s", s);
+			else
+				fprintf(f, t->right[c] ? "%*s" : "%-*s", (int)w[c], s);
+			fputs(c + 1 < t->ncols ? "  " : "\n", f);
+		}
+	}
+}
+
+static void
+table_free(struct table *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cell[i]);
+	free(t->cell);
+}
+
+/* ---- reading answers ---- */
+
+/* A parsed JSON body: toks, or NULL when it is not a JSON object. */
+static struct json_tok *
+parse_body(const struct buf *body)
+{
+	struct json_tok *toks;
+	int n;
+
+	n = json_parse(body->data, body->len, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
+	if (n < 1 || (toks = calloc((size_t)n, sizeof(*toks))) == NULL)
+		return NULL;
+	if (json_parse(body->data, body->len, toks, n, JSON_DEPTH_DEFAULT,
+	    NULL) != n || toks[0].type != JSON_OBJECT) {
+		free(toks);
+		return NULL;
+	}
+	return toks;
+}
+
+static int
+jget(const char *b, const struct json_tok *t, int obj, const char *name)
+{
+	return obj < 0 ? -1 : json_object_get(b, t, obj, name);
+}
+
+/* A number member, or def when absent, null or not an integer. */
+static int64_t
+jint(const char *b, const struct json_tok *t, int obj, const char *name,
+    int64_t def)
+{
+	int i = jget(b, t, obj, name);
+	int64_t v;
+
+	if (i < 0 || t[i].type != JSON_NUMBER || json_get_i64(b, &t[i], &v) != 0)
+		return def;
+	return v;
+}
+
+static double
+jdouble(const char *b, const struct json_tok *t, int obj, const char *name)
+{
+	char tmp[64];
+	int i = jget(b, t, obj, name);
+	size_t n;
+
+	if (i < 0 || t[i].type != JSON_NUMBER)
+		return 0;
+	n = (size_t)(t[i].end - t[i].start);
+	snprintf(tmp, sizeof(tmp), "%.*s", (int)(n < 63 ? n : 63), b + t[i].start);
+	return strtod(tmp, NULL);
+}
+
+static bool
+jtrue(const char *b, const struct json_tok *t, int obj, const char *name)
+{
+	int i = jget(b, t, obj, name);
+
+	return i >= 0 && t[i].type == JSON_TRUE;
+}
+
+/* A string member into out (len bytes with the NUL); "" when absent. */
+static void
+jstr(const char *b, const struct json_tok *t, int obj, const char *name,
+    char *out, size_t len)
+{
+	struct buf s = BUF_INIT;
+	int i = jget(b, t, obj, name);
+
+	out[0] = '\0';
+	if (i >= 0 && t[i].type == JSON_STRING) {
+		json_string_decode(b, &t[i], &s);
+		snprintf(out, len, "%s", s.data ? s.data : "");
+	}
+	buf_free(&s);
+}
+
+/* ---- the cluster as every member tells it ---- */
+
+#define MEMBER_CALL_MS	3000	/* one member's answer, at most */
+
+/* One member: as the --server node sees it, and as it tells itself. */
+struct minfo {
+	char	 id[72], address[300], state[16];
+	bool	 self;			/* the node that answered --server */
+	int64_t	 hb_age_ms;		/* -1: unknown */
+	double	 owns;			/* share of the key space it replicates */
+	/* From the member's own GET /cluster/nodes, when it answered: */
+	bool	 asked, answered;
+	char	 err[160];
+	int64_t	 keys;			/* -1: unknown */
+	bool	 xfer_running, xfer_retrying;
+	uint64_t xfer_sent, xfer_scanned;
+	uint64_t held, held_bytes;	/* hints it holds, for anyone */
+	int64_t	 held_oldest_ms;	/* wall clock, 0 none */
+	int	 ae_interval_ms;
+	int64_t	 ae_last_ms;
+	bool	 ae_last_ok;
+	char	 ae_last_peer[72], ae_last_error[160];
+	uint64_t hints_for;		/* held for it by the members that answered */
+	/* the call */
+	const struct opts *o;
+	struct client_response res;
+};
+
+struct cview {
+	char		 self[72];
+	int		 n, w, r;
+	size_t		 nm;
+	struct minfo	*m;
+};
+
+static void
+cview_free(struct cview *cv)
+{
+	size_t i;
+
+	for (i = 0; i < cv->nm; i++)
+		client_response_free(&cv->m[i].res);
+	free(cv->m);
+	memset(cv, 0, sizeof(*cv));
+}
+
+/* A thread: GET /cluster/nodes from one member, at its address. */
+static void *
+minfo_call(void *arg)
+{
+	struct minfo *mi = arg;
+	char host[NET_HOST_MAX], port[NET_PORT_MAX];
+	struct client_conn c;
+	int ms = mi->o->timeout_ms < MEMBER_CALL_MS ? mi->o->timeout_ms :
+	    MEMBER_CALL_MS;
+
+	if (net_split_hostport(mi->address, host, sizeof(host), port,
+	    sizeof(port)) != 0) {
+		snprintf(mi->err, sizeof(mi->err), "bad address %.100s", mi->address);
+		return NULL;
+	}
+	client_init(&c, host, port, mi->o->connect_timeout_ms < ms ?
+	    mi->o->connect_timeout_ms : ms);
+	if (client_do(&c, "GET", "/cluster/nodes", NULL, NULL, 0, NULL, ms,
+	    &mi->res) != 0)
+		snprintf(mi->err, sizeof(mi->err), "%s", errno == ETIMEDOUT ?
+		    "timed out" : strerror(errno));
+	else if (mi->res.http.status != 200)
+		snprintf(mi->err, sizeof(mi->err), "HTTP %d", mi->res.http.status);
+	client_close(&c);
+	return NULL;
+}
+
+/* Fills mi's own figures from its /cluster/nodes answer. */
+static void
+minfo_read(struct minfo *mi)
+{
+	const char *b = mi->res.body.data;
+	struct json_tok *t;
+	int arr, e, k, x, h, a;
+
+	if ((t = parse_body(&mi->res.body)) == NULL) {
+		snprintf(mi->err, sizeof(mi->err), "bad /cluster/nodes answer");
+		return;
+	}
+	mi->answered = true;
+	if ((arr = jget(b, t, 0, "members")) >= 0 && t[arr].type == JSON_ARRAY)
+		for (k = 0, e = arr + 1; k < t[arr].size; k++, e = t[e].next)
+			if (jtrue(b, t, e, "self"))
+				mi->keys = jint(b, t, e, "keys", -1);
+	x = jget(b, t, 0, "transfer");
+	mi->xfer_running = jtrue(b, t, x, "running");
+	mi->xfer_retrying = jtrue(b, t, x, "retrying");
+	mi->xfer_sent = (uint64_t)jint(b, t, x, "keys_sent", 0);
+	mi->xfer_scanned = (uint64_t)jint(b, t, x, "keys_scanned", 0);
+	h = jget(b, t, 0, "hints");
+	mi->held = (uint64_t)jint(b, t, h, "pending", 0);
+	mi->held_bytes = (uint64_t)jint(b, t, h, "bytes", 0);
+	mi->held_oldest_ms = jint(b, t, h, "oldest_ms", 0);
+	a = jget(b, t, 0, "anti_entropy");
+	mi->ae_interval_ms = (int)jint(b, t, a, "interval_ms", -1);
+	mi->ae_last_ms = jint(b, t, a, "last_ms", 0);
+	mi->ae_last_ok = jtrue(b, t, a, "last_ok");
+	jstr(b, t, a, "last_peer", mi->ae_last_peer, sizeof(mi->ae_last_peer));
+	jstr(b, t, a, "last_error", mi->ae_last_error, sizeof(mi->ae_last_error));
+	free(t);
+}
+
+/* Adds the hints mi holds for each member to that member's hints_for. */
+static void
+add_hints_for(struct cview *cv, const struct minfo *mi)
+{
+	const char *b = mi->res.body.data;
+	struct json_tok *t;
+	char id[72];
+	int arr, e, k;
+	size_t i;
+
+	if ((t = parse_body(&mi->res.body)) == NULL)
+		return;
+	if ((arr = jget(b, t, 0, "members")) >= 0 && t[arr].type == JSON_ARRAY)
+		for (k = 0, e = arr + 1; k < t[arr].size; k++, e = t[e].next) {
+			jstr(b, t, e, "id", id, sizeof(id));
+			for (i = 0; i < cv->nm; i++)
+				if (strcmp(cv->m[i].id, id) == 0)
+					cv->m[i].hints_for += (uint64_t)jint(b,
+					    t, e, "hints", 0);
+		}
+	free(t);
+}
+
+/*
+ * The members as the --server node lists them (GET /cluster/nodes);
+ * with deep, each member that node does not see down is also asked for
+ * its own /cluster/nodes, all at once (MEMBER_CALL_MS each at most), for
+ * what only it knows: its keys, transfer, hints and anti-entropy.
+ * 0, or an exit code after a message.
+ */
+static int
+cview_get(const struct opts *o, bool deep, struct cview *cv, const char *what)
+{
+	struct client_response res;
+	struct json_tok *t = NULL;
+	pthread_t *th = NULL;
+	bool *started = NULL;
+	const char *b;
+	int rc, arr, e, k;
+	size_t i;
+
+	memset(cv, 0, sizeof(*cv));
+	client_response_init(&res);
+	if ((rc = request(o, "GET", "/cluster/nodes", NULL, NULL, 0, NULL,
+	    &res)) != 0)
+		goto out;
+	if (res.http.status != 200) {
+		rc = report(o, &res, what);
+		goto out;
+	}
+	b = res.body.data;
+	if ((t = parse_body(&res.body)) == NULL ||
+	    (arr = jget(b, t, 0, "members")) < 0 || t[arr].type != JSON_ARRAY ||
+	    (cv->m = calloc((size_t)t[arr].size + 1, sizeof(*cv->m))) == NULL) {
+		fprintf(stderr, "kvctl: %s: bad /cluster/nodes answer\n", what);
+		rc = EXIT_SERVER;
+		goto out;
+	}
+	jstr(b, t, 0, "self", cv->self, sizeof(cv->self));
+	cv->n = (int)jint(b, t, 0, "n", 0);
+	cv->w = (int)jint(b, t, 0, "w", 0);
+	cv->r = (int)jint(b, t, 0, "r", 0);
+	for (k = 0, e = arr + 1; k < t[arr].size; k++, e = t[e].next) {
+		struct minfo *mi = &cv->m[cv->nm++];
+
+		client_response_init(&mi->res);
+		mi->o = o;
+		mi->keys = -1;
+		jstr(b, t, e, "id", mi->id, sizeof(mi->id));
+		jstr(b, t, e, "address", mi->address, sizeof(mi->address));
+		jstr(b, t, e, "state", mi->state, sizeof(mi->state));
+		mi->self = jtrue(b, t, e, "self");
+		mi->hb_age_ms = mi->self ? 0 : jint(b, t, e, "heartbeat_age_ms", -1);
+		mi->owns = jdouble(b, t, e, "owns");
+	}
+	if (!deep)
+		goto out;
+	th = calloc(cv->nm + 1, sizeof(*th));
+	started = calloc(cv->nm + 1, sizeof(*started));
+	if (th == NULL || started == NULL) {
+		rc = EXIT_CLIENT;
+		goto out;
+	}
+	for (i = 0; i < cv->nm; i++) {
+		if (strcmp(cv->m[i].state, "down") == 0) {
+			snprintf(cv->m[i].err, sizeof(cv->m[i].err), "down");
+			continue;
+		}
+		cv->m[i].asked = true;
+		started[i] = pthread_create(&th[i], NULL, minfo_call,
+		    &cv->m[i]) == 0;
+		if (!started[i])
+			minfo_call(&cv->m[i]);
+	}
+	for (i = 0; i < cv->nm; i++) {
+		if (started[i])
+			pthread_join(th[i], NULL);
+		if (cv->m[i].asked && cv->m[i].err[0] == '\0')
+			minfo_read(&cv->m[i]);
+	}
+	for (i = 0; i < cv->nm; i++)
+		if (cv->m[i].answered)
+			add_hints_for(cv, &cv->m[i]);
+out:
+	if (rc != 0)
+		cview_free(cv);
+	free(th);
+	free(started);
+	free(t);
+	client_response_free(&res);
+	return rc;
+}
+
+static bool
+is_down(const struct minfo *mi)
+{
+	return strcmp(mi->state, "down") == 0;
+}
+
+/*
+ * kvctl cluster nodes on a terminal or with -o table: one row per
+ * member.  STATE and LAST SEEN are the --server node's view; KEYS and
+ * TRANSFER what each member says of itself; OWNS its share of the key
+ * space with N replicas (the shares add up to N x 100%); HINTS the
+ * hints the members that answered hold for it.
+ */
+static int
+cmd_nodes_table(const struct opts *o)
+{
+	struct cview cv;
+	struct table t;
+	char age[48];
+	size_t i;
+	int rc;
+
+	if ((rc = cview_get(o, true, &cv, "cluster nodes")) != 0)
+		return rc;
+	table_init(&t, 8);
+	t.right[4] = t.right[5] = t.right[6] = true;
+	table_cell(&t, "ID");
+	table_cell(&t, "ADDRESS");
+	table_cell(&t, "STATE");
+	table_cell(&t, "LAST SEEN");
+	table_cell(&t, "KEYS");
+	table_cell(&t, "OWNS");
+	table_cell(&t, "HINTS");
+	table_cell(&t, "TRANSFER");
+	for (i = 0; i < cv.nm; i++) {
+		const struct minfo *mi = &cv.m[i];
+
+		table_cell(&t, "%s%s", mi->id, mi->self ? "*" : "");
+		table_cell(&t, "%s", mi->address);
+		table_cell(&t, "%s", mi->state);
+		if (mi->self)
+			snprintf(age, sizeof(age), "now");
+		else
+			age_text(mi->hb_age_ms, age, sizeof(age));
+		table_cell(&t, "%s", age);
+		if (mi->keys >= 0)
+			table_cell(&t, "%lld", (long long)mi->keys);
+		else
+			table_cell(&t, "-");
+		table_cell(&t, "%.1f%%", mi->owns * 100);
+		table_cell(&t, "%llu", (unsigned long long)mi->hints_for);
+		if (!mi->answered)
+			table_cell(&t, "-");
+		else if (mi->xfer_running)
+			table_cell(&t, "%s %llu/%llu keys", mi->xfer_retrying ?
+			    "retrying" : "sending",
+			    (unsigned long long)mi->xfer_sent,
+			    (unsigned long long)mi->xfer_scanned);
+		else
+			table_cell(&t, "idle");
+	}
+	table_print(&t, stdout);
+	printf("* answered --server.  N=%d W=%d R=%d.  KEYS, TRANSFER: as each "
+	    "member tells (-: no answer).\nHINTS: held for it by the others.  "
+	    "OWNS: its share of the keys (the shares add up to N x 100%%).\n",
+	    cv.n, cv.w, cv.r);
+	table_free(&t);
+	cview_free(&cv);
+	return EXIT_OK;
+}
+
+/* A warning line of status: text and JSON. */
+static void __attribute__((format(printf, 3, 4)))
+warn_add(struct buf *text, struct buf *json, const char *fmt, ...)
+{
+	char tmp[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	buf_printf(text, "  - %s\n", tmp);
+	if (json->len > 0)
+		buf_putc(json, ',');
+	json_emit_string(json, tmp, strlen(tmp));
+}
+
+/*
+ * kvctl status: one screen about the cluster, from the --server node's
+ * /cluster/nodes and each live member's own (cview_get).  Exit 0 when
+ * the --server node answered, whatever the warnings say.
+ */
+static int
+cmd_status(const struct opts *o)
+{
+	struct cview cv;
+	struct buf warn = BUF_INIT, wj = BUF_INIT, down = BUF_INIT,
+	    downj = BUF_INIT, xfer = BUF_INIT, xferj = BUF_INIT, aeoff = BUF_INIT,
+	    forj = BUF_INIT;
+	const struct minfo *last = NULL;
+	char d[48], d2[48];
+	uint64_t keys = 0, held = 0, held_bytes = 0;
+	int64_t now = clock_wall_ms(), oldest = 0;
+	size_t i, up = 0, counted = 0, ndown = 0, answered = 0;
+	int rc;
+
+	if ((rc = cview_get(o, true, &cv, "status")) != 0)
+		return rc;
+	for (i = 0; i < cv.nm; i++) {
+		const struct minfo *mi = &cv.m[i];
+
+		if (is_down(mi)) {
+			ndown++;
+			buf_printf(&down, "%s%s", down.len ? ", " : "", mi->id);
+			if (downj.len)
+				buf_putc(&downj, ',');
+			json_emit_string(&downj, mi->id, strlen(mi->id));
+		} else
+			up++;
+		if (!mi->answered)
+			continue;
+		answered++;
+		if (mi->keys >= 0) {
+			keys += (uint64_t)mi->keys;
+			counted++;
+		}
+		held += mi->held;
+		held_bytes += mi->held_bytes;
+		if (mi->held_oldest_ms > 0 && (oldest == 0 ||
+		    mi->held_oldest_ms < oldest))
+			oldest = mi->held_oldest_ms;
+		if (mi->ae_last_ms > 0 && (last == NULL ||
+		    mi->ae_last_ms > last->ae_last_ms))
+			last = mi;
+		if (mi->ae_interval_ms == 0)
+			buf_printf(&aeoff, "%s%s", aeoff.len ? ", " : "", mi->id);
+		if (mi->xfer_running) {
+			buf_printf(&xfer, "%s%s %llu/%llu keys", xfer.len ? ", " :
+			    "", mi->id, (unsigned long long)mi->xfer_sent,
+			    (unsigned long long)mi->xfer_scanned);
+			buf_printf(&xferj, "%s{\"id\":", xferj.len ? "," : "");
+			json_emit_string(&xferj, mi->id, strlen(mi->id));
+			buf_printf(&xferj, ",\"keys_sent\":%llu,\"keys_scanned\":%llu,"
+			    "\"retrying\":%s}", (unsigned long long)mi->xfer_sent,
+			    (unsigned long long)mi->xfer_scanned,
+			    mi->xfer_retrying ? "true" : "false");
+		}
+	}
+	/* Warnings, worst first. */
+	for (i = 0; i < cv.nm; i++) {
+		const struct minfo *mi = &cv.m[i];
+
+		duration_text(mi->hb_age_ms, d, sizeof(d));
+		if (is_down(mi) && mi->hb_age_ms >= 0)
+			warn_add(&warn, &wj, "%s down for %s", mi->id, d);
+		else if (is_down(mi))
+			warn_add(&warn, &wj, "%s down", mi->id);
+		else if (strcmp(mi->state, "up") != 0)
+			warn_add(&warn, &wj, "%s %s", mi->id, mi->state);
+		else if (mi->asked && !mi->answered)
+			warn_add(&warn, &wj, "%s did not answer kvctl: %s", mi->id,
+			    mi->err);
+	}
+	if ((int)up < cv.n)
+		warn_add(&warn, &wj, "fewer live members than N: %zu up, N=%d",
+		    up, cv.n);
+	for (i = 0; i < cv.nm; i++)
+		if (cv.m[i].hints_for > 0) {
+			warn_add(&warn, &wj, "%llu hints pending for %s",
+			    (unsigned long long)cv.m[i].hints_for, cv.m[i].id);
+			buf_printf(&forj, "%s", forj.len ? "," : "");
+			json_emit_string(&forj, cv.m[i].id, strlen(cv.m[i].id));
+			buf_printf(&forj, ":%llu",
+			    (unsigned long long)cv.m[i].hints_for);
+		}
+	if (aeoff.len)
+		warn_add(&warn, &wj, "anti-entropy disabled on %s "
+		    "(--anti-entropy-interval 0)", aeoff.data);
+	if (last != NULL && !last->ae_last_ok)
+		warn_add(&warn, &wj, "last anti-entropy round failed: %s with "
+		    "%s: %s", last->id, last->ae_last_peer, last->ae_last_error);
+
+	if (o->json || o->output == OUT_JSON) {
+		printf("{\"self\":");
+		buf_reset(&xfer);
+		json_emit_string(&xfer, cv.self, strlen(cv.self));
+		printf("%s,\"members\":{\"total\":%zu,\"up\":%zu,\"down\":%zu,"
+		    "\"down_ids\":[%s],\"answered\":%zu},\"n\":%d,\"w\":%d,"
+		    "\"r\":%d,\"keys\":{\"copies\":%llu,\"members_counted\":%zu},"
+		    "\"hints\":{\"pending\":%llu,\"bytes\":%llu,"
+		    "\"oldest_age_ms\":", xfer.data, cv.nm, up, ndown,
+		    downj.len ? downj.data : "", answered, cv.n, cv.w, cv.r,
+		    (unsigned long long)keys, counted, (unsigned long long)held,
+		    (unsigned long long)held_bytes);
+		if (oldest > 0)
+			printf("%lld", (long long)(now - oldest));
+		else
+			printf("null");
+		printf(",\"for\":{%s}},\"anti_entropy\":{\"disabled_on\":%s,"
+		    "\"last\":", forj.len ? forj.data : "",
+		    aeoff.len ? "true" : "false");
+		if (last != NULL) {
+			buf_reset(&down);
+			buf_puts(&down, "{\"node\":");
+			json_emit_string(&down, last->id, strlen(last->id));
+			buf_puts(&down, ",\"peer\":");
+			json_emit_string(&down, last->ae_last_peer,
+			    strlen(last->ae_last_peer));
+			buf_printf(&down, ",\"ms\":%lld,\"age_ms\":%lld,\"ok\":%s,"
+			    "\"error\":", (long long)last->ae_last_ms,
+			    (long long)(now - last->ae_last_ms),
+			    last->ae_last_ok ? "true" : "false");
+			json_emit_string(&down, last->ae_last_error,
+			    strlen(last->ae_last_error));
+			buf_putc(&down, '}');
+			printf("%s", down.data);
+		} else
+			printf("null");
+		printf("},\"transfers\":[%s],\"warnings\":[%s]}\n",
+		    xferj.len ? xferj.data : "", wj.len ? wj.data : "");
+		goto out;
+	}
+	printf("cluster       %zu members: %zu up, %zu down%s%s%s   "
+	    "(seen by %s)\n", cv.nm, up, ndown, ndown ? " (" : "",
+	    ndown ? down.data : "", ndown ? ")" : "", cv.self);
+	printf("replication   N=%d W=%d R=%d\n", cv.n, cv.w, cv.r);
+	if (cv.n > 0 && counted == cv.nm)
+		printf("keys          %llu copies on %zu member%s (about %llu "
+		    "keys at N=%d)\n", (unsigned long long)keys, counted,
+		    counted == 1 ? "" : "s",
+		    (unsigned long long)((keys + (uint64_t)cv.n / 2) /
+		    (uint64_t)cv.n), cv.n);
+	else if (counted > 0)
+		printf("keys          %llu copies on the %zu of %zu members that "
+		    "answered\n", (unsigned long long)keys, counted, cv.nm);
+	else
+		printf("keys          unknown (no member answered)\n");
+	bytes_text(held_bytes, d, sizeof(d));
+	age_text(oldest > 0 ? now - oldest : -1, d2, sizeof(d2));
+	if (held > 0)
+		printf("hints         %llu pending (%s), oldest %s\n",
+		    (unsigned long long)held, d, d2);
+	else
+		printf("hints         none pending\n");
+	if (last != NULL) {
+		age_text(now - last->ae_last_ms, d, sizeof(d));
+		printf("anti-entropy  last round %s, %s with %s: %s%s\n", d,
+		    last->id, last->ae_last_peer, last->ae_last_ok ? "ok" :
+		    "failed: ", last->ae_last_ok ? "" : last->ae_last_error);
+	} else
+		printf("anti-entropy  no round yet\n");
+	printf("transfers     %s\n", xfer.len ? xfer.data : "none running");
+	if (warn.len)
+		printf("warnings\n%s", warn.data);
+	else
+		printf("warnings      none\n");
+out:
+	buf_free(&warn);
+	buf_free(&wj);
+	buf_free(&down);
+	buf_free(&downj);
+	buf_free(&xfer);
+	buf_free(&xferj);
+	buf_free(&aeoff);
+	buf_free(&forj);
+	cview_free(&cv);
+	return EXIT_OK;
+}
+
+/* ---- admin: hints and repair ---- */
+
+/*
+ * One admin request, signed with --cluster-secret-file's secret when it
+ * was given (kvd refuses unsigned /admin/ calls when the cluster has a
+ * secret): to the member at address, or through --server when address
+ * is NULL.  0 with res filled, or an exit code after a message.
+ */
+static int
+admin_call(const struct opts *o, const char *address, const char *method,
+    const char *target, struct client_response *res)
+{
+	static struct auth *auth;	/* loaded once */
+	char host[NET_HOST_MAX], port[NET_PORT_MAX], err[256];
+	struct buf hdr = BUF_INIT;
+	struct client_conn c;
+	int rc = 0;
+
+	if (o->secret_file != NULL && auth == NULL &&
+	    auth_load(&auth, o->secret_file, err, sizeof(err)) != 0) {
+		fprintf(stderr, "kvctl: --cluster-secret-file: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (auth != NULL)
+		auth_sign(auth, method, target, NULL, 0, &hdr);
+	if (address == NULL) {
+		rc = request(o, method, target, NULL, NULL, 0, hdr.len ?
+		    hdr.data : NULL, res);
+		goto out;
+	}
+	if (net_split_hostport(address, host, sizeof(host), port,
+	    sizeof(port)) != 0) {
+		fprintf(stderr, "kvctl: bad member address %s\n", address);
+		rc = EXIT_SERVER;
+		goto out;
+	}
+	client_init(&c, host, port, o->connect_timeout_ms);
+	if (client_do(&c, method, target, NULL, NULL, 0, hdr.len ? hdr.data :
+	    NULL, o->timeout_ms, res) != 0) {
+		if (!o->quiet)
+			fprintf(stderr, "kvctl: %s: %s\n", address, errno ==
+			    ETIMEDOUT ? "timed out" : strerror(errno));
+		rc = EXIT_UNREACHABLE;
+	}
+	client_close(&c);
+out:
+	buf_free(&hdr);
+	return rc;
+}
+
+/* The member named id in cv, or NULL after a message. */
+static const struct minfo *
+find_member(const struct cview *cv, const char *id, const char *what)
+{
+	size_t i;
+
+	for (i = 0; i < cv->nm; i++)
+		if (strcmp(cv->m[i].id, id) == 0)
+			return &cv->m[i];
+	fprintf(stderr, "kvctl: %s: no member '%s' (kvctl cluster nodes lists "
+	    "them)\n", what, id);
+	return NULL;
+}
+
+/*
+ * kvctl hints [NODE]: the hints NODE holds, per owner (GET /admin/hints);
+ * without NODE, those of every member the --server node does not see
+ * down, since any of them may hold hints.  Exit 0 when every member
+ * asked answered.
+ */
+static int
+cmd_hints(const struct opts *o, const char *node)
+{
+	struct cview cv;
+	struct client_response res;
+	struct table t;
+	struct json_tok *tk;
+	struct buf js = BUF_INIT, skipped = BUF_INIT;
+	const struct minfo *only = NULL;
+	char owner[72], state[16], d[48], d2[48];
+	size_t i;
+	int rc, worst = EXIT_OK, arr, e, k, rows = 0;
+
+	if ((rc = cview_get(o, false, &cv, "hints")) != 0)
+		return rc;
+	if (node != NULL && (only = find_member(&cv, node, "hints")) == NULL) {
+		cview_free(&cv);
+		return EXIT_NOTFOUND;
+	}
+	table_init(&t, 6);
+	t.right[3] = t.right[4] = true;
+	table_cell(&t, "HOLDER");
+	table_cell(&t, "OWNER");
+	table_cell(&t, "STATE");
+	table_cell(&t, "HINTS");
+	table_cell(&t, "BYTES");
+	table_cell(&t, "OLDEST");
+	for (i = 0; i < cv.nm; i++) {
+		const struct minfo *mi = &cv.m[i];
+
+		if ((only != NULL && mi != only) || (only == NULL && is_down(mi))) {
+			if (only == NULL)
+				buf_printf(&skipped, "%s%s", skipped.len ? ", " :
+				    "", mi->id);
+			continue;
+		}
+		client_response_init(&res);
+		rc = admin_call(o, mi->self && only == NULL ? NULL : mi->address,
+		    "GET", "/admin/hints", &res);
+		if (rc == 0 && res.http.status != 200)
+			rc = report(o, &res, mi->id);
+		if (rc != 0) {
+			worst = worst ? worst : rc;
+			client_response_free(&res);
+			continue;
+		}
+		if (js.len)
+			buf_putc(&js, ',');
+		buf_append(&js, res.body.data, res.body.len > 0 &&
+		    res.body.data[res.body.len - 1] == '\n' ? res.body.len - 1 :
+		    res.body.len);
+		if ((tk = parse_body(&res.body)) != NULL &&
+		    (arr = jget(res.body.data, tk, 0, "owners")) >= 0 &&
+		    tk[arr].type == JSON_ARRAY)
+			for (k = 0, e = arr + 1; k < tk[arr].size; k++,
+			    e = tk[e].next) {
+				const char *b = res.body.data;
+
+				jstr(b, tk, e, "owner", owner, sizeof(owner));
+				jstr(b, tk, e, "state", state, sizeof(state));
+				bytes_text((uint64_t)jint(b, tk, e, "bytes", 0), d,
+				    sizeof(d));
+				age_text(jint(b, tk, e, "oldest_age_ms", -1), d2,
+				    sizeof(d2));
+				table_cell(&t, "%s", mi->id);
+				table_cell(&t, "%s", owner);
+				table_cell(&t, "%s", state);
+				table_cell(&t, "%lld", (long long)jint(b, tk, e,
+				    "pending", 0));
+				table_cell(&t, "%s", d);
+				table_cell(&t, "%s", d2);
+				rows++;
+			}
+		free(tk);
+		client_response_free(&res);
+	}
+	if (o->json || o->output == OUT_JSON)
+		printf("{\"nodes\":[%s]}\n", js.len ? js.data : "");
+	else if (rows > 0)
+		table_print(&t, stdout);
+	else
+		printf("no hints pending\n");
+	if (!o->json && o->output != OUT_JSON && skipped.len && !o->quiet)
+		fprintf(stderr, "kvctl: not asked (down): %s\n", skipped.data);
+	table_free(&t);
+	buf_free(&js);
+	buf_free(&skipped);
+	cview_free(&cv);
+	return worst;
+}
+
+/* Asks question on stderr; true for y or yes on stdin. */
+static bool
+ask_yes(const char *question)
+{
+	char answer[16];
+
+	fprintf(stderr, "%s [y/N] ", question);
+	fflush(stderr);
+	return fgets(answer, sizeof(answer), stdin) != NULL &&
+	    (strcmp(answer, "y\n") == 0 || strcmp(answer, "yes\n") == 0);
+}
+
+/*
+ * kvctl hints drop OWNER: drops the hints held for OWNER on every member
+ * the --server node does not see down (DELETE /admin/hints/OWNER).  On a
+ * terminal it first counts them and asks; elsewhere it needs --yes.
+ * Exit 0 when every member asked dropped them, 1 when OWNER is no member
+ * and no member held hints for it (or the answer was no).
+ */
+static int
+cmd_hints_drop(const struct opts *o, const char *owner)
+{
+	struct cview cv;
+	struct client_response res;
+	struct buf target = BUF_INIT, js = BUF_INIT, q = BUF_INIT;
+	struct json_tok *tk;
+	char id[72], d[48];
+	uint64_t count = 0, bytes = 0, dropped = 0, dbytes = 0;
+	size_t i, asked = 0, missing = 0;
+	int rc, worst = EXIT_OK, arr, e, k;
+
+	if (!o->yes && !isatty(STDIN_FILENO))
+		return usage_error(NULL, "hints drop: give --yes to drop without "
+		    "a question (stdin is not a terminal)");
+	if ((rc = cview_get(o, false, &cv, "hints drop")) != 0)
+		return rc;
+	buf_puts(&target, "/admin/hints/");
+	http_percent_encode(owner, strlen(owner), &target);
+	if (!o->yes) {
+		for (i = 0; i < cv.nm; i++) {
+			if (is_down(&cv.m[i]))
+				continue;
+			client_response_init(&res);
+			if (admin_call(o, cv.m[i].self ? NULL : cv.m[i].address,
+			    "GET", "/admin/hints", &res) == 0 && res.http.status == 200 &&
+			    (tk = parse_body(&res.body)) != NULL) {
+				arr = jget(res.body.data, tk, 0, "owners");
+				for (k = 0, e = arr + 1; arr >= 0 &&
+				    k < tk[arr].size; k++, e = tk[e].next) {
+					jstr(res.body.data, tk, e, "owner", id,
+					    sizeof(id));
+					if (strcmp(id, owner) != 0)
+						continue;
+					count += (uint64_t)jint(res.body.data, tk,
+					    e, "pending", 0);
+					bytes += (uint64_t)jint(res.body.data, tk,
+					    e, "bytes", 0);
+				}
+				free(tk);
+			}
+			client_response_free(&res);
+		}
+		bytes_text(bytes, d, sizeof(d));
+		buf_printf(&q, "Drop %llu hint%s (%s) held for %s? They will "
+		    "never be delivered.", (unsigned long long)count,
+		    count == 1 ? "" : "s", d, owner);
+		if (!ask_yes(q.data)) {
+			if (!o->quiet)
+				fprintf(stderr, "kvctl: nothing dropped\n");
+			worst = EXIT_NOTFOUND;
+			goto out;
+		}
+	}
+	for (i = 0; i < cv.nm; i++) {
+		const struct minfo *mi = &cv.m[i];
+
+		if (is_down(mi) && strcmp(mi->id, owner) == 0)
+			continue;	/* holds none for itself */
+		if (is_down(mi)) {
+			if (!o->quiet)
+				fprintf(stderr, "kvctl: %s is down: hints it holds "
+				    "for %s are kept\n", mi->id, owner);
+			worst = worst ? worst : EXIT_UNREACHABLE;
+			continue;
+		}
+		client_response_init(&res);
+		rc = admin_call(o, mi->self ? NULL : mi->address, "DELETE",
+		    target.data, &res);
+		asked++;
+		if (rc == 0 && res.http.status == 404) {
+			missing++;
+			client_response_free(&res);
+			continue;
+		}
+		if (rc == 0 && res.http.status != 200)
+			rc = report(o, &res, mi->id);
+		if (rc != 0) {
+			worst = worst ? worst : rc;
+			client_response_free(&res);
+			continue;
+		}
+		if ((tk = parse_body(&res.body)) != NULL) {
+			uint64_t n = (uint64_t)jint(res.body.data, tk, 0,
+			    "dropped", 0), b = (uint64_t)jint(res.body.data, tk,
+			    0, "bytes", 0);
+
+			dropped += n;
+			dbytes += b;
+			bytes_text(b, d, sizeof(d));
+			if (!o->json && o->output != OUT_JSON)
+				printf("%s: dropped %llu hint%s (%s) for %s\n",
+				    mi->id, (unsigned long long)n, n == 1 ? "" :
+				    "s", d, owner);
+			free(tk);
+		}
+		if (js.len)
+			buf_putc(&js, ',');
+		buf_append(&js, res.body.data, res.body.len > 0 &&
+		    res.body.data[res.body.len - 1] == '\n' ? res.body.len - 1 :
+		    res.body.len);
+		client_response_free(&res);
+	}
+	if (asked > 0 && missing == asked) {
+		fprintf(stderr, "kvctl: hints drop: no such owner '%s' (not a "
+		    "member, and no member holds hints for it)\n", owner);
+		worst = EXIT_NOTFOUND;
+	} else if (o->json || o->output == OUT_JSON) {
+		buf_reset(&q);
+		json_emit_string(&q, owner, strlen(owner));
+		printf("{\"owner\":%s,\"dropped\":%llu,\"bytes\":%llu,"
+		    "\"nodes\":[%s]}\n", q.data, (unsigned long long)dropped,
+		    (unsigned long long)dbytes, js.len ? js.data : "");
+	}
+out:
+	buf_free(&target);
+	buf_free(&js);
+	buf_free(&q);
+	cview_free(&cv);
+	return worst;
+}
+
+#define REPAIR_POLL_MS	200
+
+/* Reads a /admin/repair answer into r's fields we show.  0 or -1. */
+struct repair_view {
+	uint64_t round, compared, differing, received, sent;
+	int64_t	 started_ms, finished_ms;
+	unsigned total, done, failed;
+	bool	 running, ok;
+	char	 id[72], peer[72], error[160];
+};
+
+static int
+repair_read(const struct client_response *res, struct repair_view *r)
+{
+	const char *b = res->body.data;
+	struct json_tok *t;
+	char state[16];
+
+	if ((t = parse_body(&res->body)) == NULL)
+		return -1;
+	r->round = (uint64_t)jint(b, t, 0, "round", 0);
+	r->running = jtrue(b, t, 0, "running");
+	jstr(b, t, 0, "state", state, sizeof(state));
+	r->ok = strcmp(state, "done") == 0;
+	r->started_ms = jint(b, t, 0, "started_ms", 0);
+	r->finished_ms = jint(b, t, 0, "finished_ms", 0);
+	r->total = (unsigned)jint(b, t, 0, "peers_total", 0);
+	r->done = (unsigned)jint(b, t, 0, "peers_done", 0);
+	r->failed = (unsigned)jint(b, t, 0, "peers_failed", 0);
+	r->compared = (uint64_t)jint(b, t, 0, "keys_compared", 0);
+	r->differing = (uint64_t)jint(b, t, 0, "slices_differing", 0);
+	r->received = (uint64_t)jint(b, t, 0, "keys_received", 0);
+	r->sent = (uint64_t)jint(b, t, 0, "keys_sent", 0);
+	jstr(b, t, 0, "id", r->id, sizeof(r->id));
+	jstr(b, t, 0, "peer", r->peer, sizeof(r->peer));
+	jstr(b, t, 0, "error", r->error, sizeof(r->error));
+	free(t);
+	return 0;
+}
+
+/*
+ * kvctl repair [NODE]: starts an anti-entropy repair on NODE (or the
+ * --server node): one exchange with every member it shares ranges with
+ * (POST /admin/repair), then polls GET /admin/repair and shows the
+ * progress on stderr until it has finished.  Exit 0 when every exchange
+ * succeeded, 5 when one failed.
+ */
+static int
+cmd_repair(const struct opts *o, const char *node)
+{
+	struct cview cv;
+	struct client_response res;
+	struct repair_view r;
+	char addr[300] = "", d[48];
+	unsigned shown = (unsigned)-1;
+	uint64_t round;
+	int rc;
+	bool json = o->json || o->output == OUT_JSON;
+
+	memset(&cv, 0, sizeof(cv));
+	if (node != NULL) {
+		const struct minfo *mi;
+
+		if ((rc = cview_get(o, false, &cv, "repair")) != 0)
+			return rc;
+		if ((mi = find_member(&cv, node, "repair")) == NULL) {
+			cview_free(&cv);
+			return EXIT_NOTFOUND;
+		}
+		snprintf(addr, sizeof(addr), "%s", mi->address);
+		cview_free(&cv);
+	}
+	client_response_init(&res);
+	rc = admin_call(o, addr[0] ? addr : NULL, "POST", "/admin/repair", &res);
+	if (rc == 0 && res.http.status != 202)
+		rc = report(o, &res, "repair");
+	if (rc == 0 && repair_read(&res, &r) != 0) {
+		fprintf(stderr, "kvctl: repair: bad /admin/repair answer\n");
+		rc = EXIT_SERVER;
+	}
+	if (rc != 0)
+		goto out;
+	round = r.round;
+	if (!o->quiet && !json)
+		fprintf(stderr, "kvctl: repair round %llu started on %s\n",
+		    (unsigned long long)round, r.id);
+	while (r.running && r.round == round) {
+		if (!o->quiet && !json && r.done != shown && r.total > 0) {
+			fprintf(stderr, "kvctl: repair: %u/%u peers done, %llu keys "
+			    "compared, %llu ranges differed, %llu fetched, %llu "
+			    "pushed%s%s\n", r.done, r.total,
+			    (unsigned long long)r.compared,
+			    (unsigned long long)r.differing,
+			    (unsigned long long)r.received,
+			    (unsigned long long)r.sent, r.peer[0] ? "; now " : "",
+			    r.peer);
+			shown = r.done;
+		}
+		poll(NULL, 0, REPAIR_POLL_MS);
+		client_response_free(&res);
+		client_response_init(&res);
+		rc = admin_call(o, addr[0] ? addr : NULL, "GET", "/admin/repair",
+		    &res);
+		if (rc == 0 && res.http.status != 200)
+			rc = report(o, &res, "repair");
+		if (rc == 0 && repair_read(&res, &r) != 0)
+			rc = EXIT_SERVER;
+		if (rc != 0)
+			goto out;
+	}
+	if (r.round != round) {
+		fprintf(stderr, "kvctl: repair: round %llu was followed by %llu "
+		    "before kvctl saw it finish\n", (unsigned long long)round,
+		    (unsigned long long)r.round);
+		rc = EXIT_SERVER;
+		goto out;
+	}
+	if (json)
+		fwrite(res.body.data, 1, res.body.len, stdout);
+	else {
+		duration_text(r.finished_ms - r.started_ms, d, sizeof(d));
+		printf("repair of %s %s in %s: %u peer%s, %llu keys compared, "
+		    "%llu ranges differed, %llu keys fetched, %llu pushed%s%s\n",
+		    r.id, r.ok ? "done" : "FAILED", d, r.total,
+		    r.total == 1 ? "" : "s", (unsigned long long)r.compared,
+		    (unsigned long long)r.differing,
+		    (unsigned long long)r.received, (unsigned long long)r.sent,
+		    r.error[0] ? ": " : "", r.error);
+	}
+	rc = r.ok ? EXIT_OK : EXIT_SERVER;
+out:
+	client_response_free(&res);
+	return rc;
+}
+
 /* POSTs {"id":ID} (with "address":ADDRESS unless NULL) to target. */
 static int
 cluster_post(const struct opts *o, const char *target, const char *what,
@@ -1229,6 +2412,8 @@ cluster_post(const struct opts *o, const char *target, const char *what,
 static int
 cmd_cluster(const struct opts *o, int argc, char **argv)
 {
+	if (argc == 1 && strcmp(argv[0], "nodes") == 0 && want_table(o))
+		return cmd_nodes_table(o);
 	if (argc == 1 && strcmp(argv[0], "nodes") == 0)
 		return cmd_simple(o, "GET", "/cluster/nodes", NULL, "cluster nodes",
 		    true);
@@ -1690,9 +2875,9 @@ static int
 cmd_delete_prefix(const struct opts *o, const char *prefix)
 {
 	struct page pg;
-	char answer[16];
+	struct buf q = BUF_INIT;
 	uint64_t n, deleted = 0, failed = 0;
-	bool first = true, complete = true;
+	bool first = true, complete = true, yes;
 	int rc = 0, worst = EXIT_OK;
 
 	if (!o->yes) {
@@ -1701,12 +2886,11 @@ cmd_delete_prefix(const struct opts *o, const char *prefix)
 			    "delete without a question (stdin is not a terminal)");
 		if ((rc = count_prefix(o, prefix, &n)) != 0)
 			return rc;
-		fprintf(stderr, "Delete %" PRIu64 " key%s that start%s with "
-		    "'%s'? [y/N] ", n, n == 1 ? "" : "s", n == 1 ? "s" : "",
-		    prefix);
-		fflush(stderr);
-		if (fgets(answer, sizeof(answer), stdin) == NULL ||
-		    (strcmp(answer, "y\n") != 0 && strcmp(answer, "yes\n") != 0)) {
+		buf_printf(&q, "Delete %" PRIu64 " key%s that start%s with "
+		    "'%s'?", n, n == 1 ? "" : "s", n == 1 ? "s" : "", prefix);
+		yes = ask_yes(q.data);
+		buf_free(&q);
+		if (!yes) {
 			if (!o->quiet)
 				fprintf(stderr, "kvctl: nothing deleted\n");
 			return EXIT_NOTFOUND;
@@ -2789,6 +3973,8 @@ read_env(struct opts *o)
 	if ((v = getenv("KVCTL_RETRY")) != NULL && *v &&
 	    parse_retries(v, &o->retries) != 0)
 		return usage_error(NULL, "bad KVCTL_RETRY '%s' (0..100)", v);
+	if ((v = getenv("KVCTL_CLUSTER_SECRET_FILE")) != NULL && *v)
+		o->secret_file = v;
 	o->json = env_true("KVCTL_JSON");
 	o->quiet = env_true("KVCTL_QUIET");
 	o->verbose = env_true("KVCTL_VERBOSE");
@@ -2849,11 +4035,56 @@ check_command_flags(const struct opts *o, const char *cmd)
 	if (o->prefix != NULL && strcmp(cmd, "delete") != 0)
 		return usage_error(NULL, "--prefix goes with delete (ls and dump "
 		    "take the prefix as their argument)");
-	if (o->yes && (strcmp(cmd, "delete") != 0 || o->prefix == NULL))
-		return usage_error(NULL, "--yes goes with delete --prefix");
+	if (o->yes && (strcmp(cmd, "delete") != 0 || o->prefix == NULL) &&
+	    strcmp(cmd, "hints") != 0)
+		return usage_error(NULL, "--yes goes with delete --prefix and "
+		    "hints drop");
 	if (o->parallel > 0 && strcmp(cmd, "load") != 0)
 		return usage_error(NULL, "--parallel goes with load");
 	return 0;
+}
+
+/* -o VALUE: table or json.  0, or EXIT_USAGE after the message. */
+static int
+parse_output(struct opts *o, const char *v)
+{
+	if (strcmp(v, "table") == 0) {
+		o->output = OUT_TABLE;
+		o->json = false;
+	} else if (strcmp(v, "json") == 0) {
+		o->output = OUT_JSON;
+		o->json = true;
+	} else
+		return usage_error(NULL, "bad -o '%s' (table or json)", v);
+	return 0;
+}
+
+/* status, hints [NODE], hints drop OWNER, repair [NODE]. */
+static int
+run_admin(const struct opts *o, int nargs, char **args)
+{
+	bool drop = nargs >= 2 && strcmp(args[0], "hints") == 0 &&
+	    strcmp(args[1], "drop") == 0;
+
+	if (o->yes && !drop)
+		return usage_error(NULL, "--yes goes with delete --prefix and "
+		    "hints drop");
+	if (strcmp(args[0], "status") == 0) {
+		if (nargs != 1)
+			return usage_error(NULL, "usage: kvctl status");
+		return cmd_status(o);
+	}
+	if (drop) {
+		if (nargs != 3 || args[2][0] == '\0')
+			return usage_error(NULL, "usage: kvctl hints drop OWNER "
+			    "[--yes]");
+		return cmd_hints_drop(o, args[2]);
+	}
+	if (nargs > 2)
+		return usage_error(NULL, "usage: kvctl %s [NODE]", args[0]);
+	if (strcmp(args[0], "hints") == 0)
+		return cmd_hints(o, nargs == 2 ? args[1] : NULL);
+	return cmd_repair(o, nargs == 2 ? args[1] : NULL);
 }
 
 static int run(int argc, char **argv, char **args);
@@ -2980,6 +4211,16 @@ run(int argc, char **argv, char **args)
 			o.parallel = (int)u;
 		} else if (!passthrough && strcmp(a, "--yes") == 0) {
 			o.yes = true;
+		} else if ((v = opt_value(argc, argv, &i, "-o", &missing)) != NULL ||
+		    (v = opt_value(argc, argv, &i, "--output", &missing)) != NULL) {
+			if ((rc = parse_output(&o, v)) != 0)
+				return rc;
+		} else if ((v = opt_value(argc, argv, &i, "--cluster-secret-file",
+		    &missing)) != NULL) {
+			if (*v == '\0')
+				return usage_error(NULL, "--cluster-secret-file "
+				    "needs a file");
+			o.secret_file = v;
 		} else if (missing) {
 			return usage_error(NULL, "%s needs a value", a);
 		} else if (passthrough) {
@@ -3071,6 +4312,9 @@ run(int argc, char **argv, char **args)
 	}
 	if (strcmp(args[0], "cluster") == 0)
 		return cmd_cluster(&o, nargs - 1, args + 1);
+	if (strcmp(args[0], "status") == 0 || strcmp(args[0], "hints") == 0 ||
+	    strcmp(args[0], "repair") == 0)
+		return run_admin(&o, nargs, args);
 	if (strcmp(args[0], "verify") == 0)
 		return cmd_verify(&o, nargs, args);
 	if (strcmp(args[0], "bench") == 0)

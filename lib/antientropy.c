@@ -98,7 +98,14 @@
  * the stop flag between batches and every 64 applied records and gives
  * up (ECANCELED), so ae_stop waits at most about one call's timeout.
  *
- * Locks: ae->mu guards the random state and the stats; it
+ * Repair (ae_repair).  An operator's request sets the repair's state to
+ * running and kicks the thread's stopper; the thread, between periodic
+ * exchanges, then runs one exchange with every member that shares ranges
+ * with this node (down or not: a failure is reported, not hidden),
+ * adding each round's figures to the repair's progress as it goes.  With
+ * interval_ms 0 the thread exists only for this.
+ *
+ * Locks: ae->mu guards the random state, the stats and the repair; it
  * is never held across a store call or a network call.  A round holds a
  * cluster view reference (not a lock) for its duration.
  */
@@ -144,6 +151,8 @@ struct ae {
 	pthread_t	 thread;
 	uint64_t	 rng;
 	struct ae_stats	 st;
+	struct ae_repair rep;
+	bool		 rep_started;	/* the thread took rep up */
 };
 
 /* ---- hashing ----------------------------------------------------------- */
@@ -503,7 +512,7 @@ done:
 /* ---- the initiator ------------------------------------------------------ */
 
 struct round {
-	uint64_t	received, sent, differing;
+	uint64_t	received, sent, differing, compared;
 	bool		more;		/* capped: run another round */
 	bool		equal;		/* roots matched */
 };
@@ -626,6 +635,8 @@ ae_round(struct ae *ae, const char *id, struct round *rr)
 
 	/* 1-2: our leaves to the peer. */
 	scan_run(ae->cfg.store, sc, SCAN_LEAVES);
+	for (i = 0; i < AE_LEAVES; i++)
+		rr->compared += sc->count[i];
 	buf_puts(&body, "{\"from\":");
 	json_emit_string(&body, ae->self_id, strlen(ae->self_id));
 	buf_printf(&body, ",\"root\":\"%016llx\",\"leaves\":[",
@@ -764,12 +775,17 @@ out:
 	return rc;
 }
 
-int
-ae_sync_with(struct ae *ae, const char *id)
+/*
+ * One exchange with member id: rounds until nothing is left over (see
+ * step 5).  A repair's figures go to ae->rep as well.  0, or -1 with
+ * errno.
+ */
+static int
+exchange(struct ae *ae, const char *id, bool repair)
 {
 	struct round rr;
 	uint64_t received = 0, sent = 0, differing = 0;
-	int rounds, done = 0, rc = 0, saved;
+	int rounds, done = 0, rc = 0, saved = 0;
 
 	if (ae == NULL || id == NULL || strcmp(id, ae->self_id) == 0) {
 		errno = EINVAL;
@@ -799,10 +815,23 @@ ae_sync_with(struct ae *ae, const char *id)
 		ae->st.keys_received += rr.received;
 		ae->st.keys_sent += rr.sent;
 		ae->st.last_ok_ms = clock_wall_ms();
+		if (repair) {
+			ae->rep.keys_compared += rr.compared;
+			ae->rep.slices_differing += rr.differing;
+			ae->rep.keys_received += rr.received;
+			ae->rep.keys_sent += rr.sent;
+		}
 		pthread_mutex_unlock(&ae->mu);
 		if (!rr.more || stopping(ae))
 			break;
 	}
+	pthread_mutex_lock(&ae->mu);
+	ae->st.last_ms = clock_wall_ms();
+	ae->st.last_ok = rc == 0;
+	snprintf(ae->st.last_peer, sizeof(ae->st.last_peer), "%s", id);
+	snprintf(ae->st.last_error, sizeof(ae->st.last_error), "%s",
+	    rc == 0 ? "" : strerror(saved));
+	pthread_mutex_unlock(&ae->mu);
 	if (received > 0 || sent > 0)
 		log_event(LOG_INFO, "anti-entropy repaired", "peer=%s "
 		    "received=%llu sent=%llu slices=%llu rounds=%d", id,
@@ -811,7 +840,15 @@ ae_sync_with(struct ae *ae, const char *id)
 	else if (rc == 0 && log_enabled(LOG_DEBUG))
 		log_event(LOG_DEBUG, "anti-entropy in sync", "peer=%s "
 		    "slices=%llu", id, (unsigned long long)differing);
+	if (rc != 0)
+		errno = saved;
 	return rc;
+}
+
+int
+ae_sync_with(struct ae *ae, const char *id)
+{
+	return exchange(ae, id, false);
 }
 
 /* ---- the thread --------------------------------------------------------- */
@@ -828,25 +865,24 @@ next_random(struct ae *ae)
 }
 
 /*
- * Picks the peer for this interval into id: a random member other than
- * self, not marked down, sharing ranges with us.  0, or -1 when none.
+ * The members other than self that share ranges with this node, into
+ * ids[0..max) (those marked down left out unless with_down).  Returns
+ * how many.
  */
-static int
-pick_peer(struct ae *ae, char *id, size_t idlen)
+static size_t
+sharing_members(struct ae *ae, bool with_down, char (*ids)[RING_ID_MAX + 1],
+    size_t max)
 {
 	const struct cluster_view *view;
 	struct peer_health h;
 	bool *shares = NULL;
-	size_t *cand = NULL, ncand = 0, i, k, m, n, idx[AE_MAX_N];
+	size_t ncand = 0, i, k, m, n, idx[AE_MAX_N];
 	bool has_self;
-	int rc = -1;
 
 	view = cluster_view_get(ae->cfg.cluster);
 	if (view->self < 0 || view->nmembers < 2)
 		goto out;
-	shares = calloc(view->nmembers, sizeof(*shares));
-	cand = calloc(view->nmembers, sizeof(*cand));
-	if (shares == NULL || cand == NULL)
+	if ((shares = calloc(view->nmembers, sizeof(*shares))) == NULL)
 		goto out;
 	n = view->n > 0 ? (size_t)view->n : 1;
 	if (n > AE_MAX_N)
@@ -866,35 +902,169 @@ pick_peer(struct ae *ae, char *id, size_t idlen)
 					shares[idx[i]] = true;
 		}
 	}
-	for (i = 0; i < view->nmembers; i++) {
+	for (i = 0; i < view->nmembers && ncand < max; i++) {
 		if (i == (size_t)view->self || !shares[i])
 			continue;
-		if (ae->cfg.peers != NULL && peer_health(ae->cfg.peers,
-		    view->members[i].address, &h) == PEER_DOWN)
+		if (!with_down && ae->cfg.peers != NULL &&
+		    peer_health(ae->cfg.peers, view->members[i].address,
+		    &h) == PEER_DOWN)
 			continue;
-		cand[ncand++] = i;
-	}
-	if (ncand > 0) {
-		i = cand[next_random(ae) % ncand];
-		snprintf(id, idlen, "%s", view->members[i].id);
-		rc = 0;
+		snprintf(ids[ncand++], RING_ID_MAX + 1, "%s",
+		    view->members[i].id);
 	}
 out:
 	cluster_view_put(ae->cfg.cluster, view);
 	free(shares);
-	free(cand);
-	return rc;
+	return ncand;
 }
 
+#define AE_REPAIR_MAX	1024	/* members one repair compares with */
+
+/*
+ * Picks the peer for this interval into id: a random member other than
+ * self, not marked down, sharing ranges with us.  0, or -1 when none.
+ */
+static int
+pick_peer(struct ae *ae, char *id, size_t idlen)
+{
+	char (*ids)[RING_ID_MAX + 1];
+	size_t n;
+
+	if ((ids = calloc(AE_REPAIR_MAX, sizeof(*ids))) == NULL)
+		return -1;
+	n = sharing_members(ae, false, ids, AE_REPAIR_MAX);
+	if (n > 0)
+		snprintf(id, idlen, "%s", ids[next_random(ae) % n]);
+	free(ids);
+	return n > 0 ? 0 : -1;
+}
+
+/* Runs the repair that ae_repair asked for (see the essay). */
+static void
+run_repair(struct ae *ae)
+{
+	char (*ids)[RING_ID_MAX + 1];
+	size_t n = 0, i;
+	int saved;
+
+	if ((ids = calloc(AE_REPAIR_MAX, sizeof(*ids))) != NULL)
+		n = sharing_members(ae, true, ids, AE_REPAIR_MAX);
+	pthread_mutex_lock(&ae->mu);
+	ae->rep.peers_total = (uint32_t)n;
+	if (ids == NULL)
+		snprintf(ae->rep.error, sizeof(ae->rep.error), "out of memory");
+	pthread_mutex_unlock(&ae->mu);
+	for (i = 0; i < n && !stopping(ae); i++) {
+		pthread_mutex_lock(&ae->mu);
+		snprintf(ae->rep.peer, sizeof(ae->rep.peer), "%s", ids[i]);
+		pthread_mutex_unlock(&ae->mu);
+		if (exchange(ae, ids[i], true) == 0) {
+			pthread_mutex_lock(&ae->mu);
+			ae->rep.peers_done++;
+			pthread_mutex_unlock(&ae->mu);
+			continue;
+		}
+		saved = errno;
+		pthread_mutex_lock(&ae->mu);
+		ae->rep.peers_done++;
+		ae->rep.peers_failed++;
+		if (ae->rep.error[0] == '\0')
+			snprintf(ae->rep.error, sizeof(ae->rep.error), "%s: %s",
+			    ids[i], saved == EHOSTDOWN ? "down" : strerror(saved));
+		pthread_mutex_unlock(&ae->mu);
+	}
+	pthread_mutex_lock(&ae->mu);
+	if (i < n && ae->rep.error[0] == '\0')
+		snprintf(ae->rep.error, sizeof(ae->rep.error), "stopped");
+	ae->rep.peer[0] = '\0';
+	ae->rep.running = false;
+	ae->rep.ok = ae->rep.error[0] == '\0';
+	ae->rep.finished_ms = clock_wall_ms();
+	log_event(ae->rep.ok ? LOG_INFO : LOG_WARN, "anti-entropy repair "
+	    "finished", "round=%llu peers=%u failed=%u received=%llu "
+	    "sent=%llu err=%s", (unsigned long long)ae->rep.round,
+	    ae->rep.peers_total, ae->rep.peers_failed,
+	    (unsigned long long)ae->rep.keys_received,
+	    (unsigned long long)ae->rep.keys_sent,
+	    ae->rep.error[0] != '\0' ? ae->rep.error : LOG_OMIT);
+	pthread_mutex_unlock(&ae->mu);
+	free(ids);
+}
+
+/* True (once) when a repair was asked for and the thread has not taken it up. */
+static bool
+repair_wanted(struct ae *ae)
+{
+	bool want;
+
+	pthread_mutex_lock(&ae->mu);
+	want = ae->rep.running && !ae->rep_started;
+	ae->rep_started |= want;
+	pthread_mutex_unlock(&ae->mu);
+	return want;
+}
+
+int
+ae_repair(struct ae *ae, uint64_t *round)
+{
+	uint64_t next;
+
+	if (ae == NULL || !ae->running) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	pthread_mutex_lock(&ae->mu);
+	if (!ae->rep.running) {
+		next = ae->rep.round + 1;
+		memset(&ae->rep, 0, sizeof(ae->rep));
+		ae->rep.round = next;
+		ae->rep.running = true;
+		ae->rep.started_ms = clock_wall_ms();
+		ae->rep_started = false;
+	}
+	*round = ae->rep.round;
+	pthread_mutex_unlock(&ae->mu);
+	stopper_kick(&ae->stopper);
+	return 0;
+}
+
+void
+ae_repair_progress(struct ae *ae, struct ae_repair *out)
+{
+	if (ae == NULL) {
+		memset(out, 0, sizeof(*out));
+		return;
+	}
+	pthread_mutex_lock(&ae->mu);
+	*out = ae->rep;
+	pthread_mutex_unlock(&ae->mu);
+}
+
+/*
+ * Every interval_ms an exchange with a random peer; a repair as soon as
+ * one is asked for (the kick ends the sleep early).  With interval_ms 0
+ * only repairs.
+ */
 static void *
 ae_main(void *arg)
 {
 	struct ae *ae = arg;
 	char id[RING_ID_MAX + 1];
+	int64_t every = ae->cfg.interval_ms > 0 ? ae->cfg.interval_ms :
+	    3600 * 1000, next = clock_now_ms() + every;
 
-	while (!stopper_sleep_ms(&ae->stopper, ae->cfg.interval_ms))
-		if (pick_peer(ae, id, sizeof(id)) == 0)
-			ae_sync_with(ae, id);
+	while (!stopper_sleep_until(&ae->stopper, next)) {
+		if (repair_wanted(ae)) {
+			run_repair(ae);
+			continue;
+		}
+		if (clock_now_ms() < next)
+			continue;
+		next = clock_now_ms() + every;
+		if (ae->cfg.interval_ms > 0 && pick_peer(ae, id,
+		    sizeof(id)) == 0)
+			exchange(ae, id, false);
+	}
 	return NULL;
 }
 
@@ -924,7 +1094,8 @@ ae_start(struct ae **out, const struct ae_config *cfg)
 		errno = err;
 		return -1;
 	}
-	if (cfg->interval_ms > 0) {
+	ae->st.interval_ms = cfg->interval_ms;
+	if (cfg->peers != NULL) {
 		if ((err = pthread_create(&ae->thread, NULL, ae_main, ae)) != 0) {
 			stopper_destroy(&ae->stopper);
 			pthread_mutex_destroy(&ae->mu);

@@ -13,6 +13,11 @@
  * dispatches to the route's handler, and counts the request and its time
  * in /metrics (the precheck counts those it refuses).
  *
+ * The admin routes (/admin/hints, /admin/repair: what kvctl hints and
+ * kvctl repair call) are operators' and are signed like the internal
+ * ones when the cluster has a secret (signed_route): kvctl signs them
+ * with --cluster-secret-file.
+ *
  * Handlers read the node's modules (node.h) and write the response's
  * status, headers and body; none of them keeps anything after it
  * returns.  Every error body is {"error":"..."} (server_error) or a
@@ -94,7 +99,8 @@ static struct metric_family *m_requests, *m_duration;
 enum route {
 	R_NONE, R_KV, R_HEALTH, R_NODES, R_JOIN, R_LEAVE, R_REPLICATE, R_FETCH,
 	R_MEMBERS, R_BATCH, R_AE_SYNC, R_METRICS, R_READY, R_VERSION, R_CLEANUP,
-	R_DIGESTS, R_MULTI, R_PAXOS, R_LIST, R_LIST_INTERNAL
+	R_DIGESTS, R_MULTI, R_PAXOS, R_LIST, R_LIST_INTERNAL, R_ADMIN_HINTS,
+	R_ADMIN_HINTS_DROP, R_ADMIN_REPAIR
 };
 
 /* The routes: a path (a prefix when it ends in '/'), and its methods. */
@@ -121,6 +127,9 @@ static const struct {
 	{ R_PAXOS,	CAS_ROUTE_PREPARE,	"POST" },
 	{ R_PAXOS,	CAS_ROUTE_ACCEPT,	"POST" },
 	{ R_PAXOS,	CAS_ROUTE_COMMIT,	"POST" },
+	{ R_ADMIN_HINTS, "/admin/hints",	"GET, HEAD" },
+	{ R_ADMIN_HINTS_DROP, "/admin/hints/",	"DELETE" },
+	{ R_ADMIN_REPAIR, "/admin/repair",	"GET, HEAD, POST" },
 	{ R_METRICS,	"/metrics",		"GET, HEAD" },
 	{ R_READY,	"/ready",		"GET, HEAD" },
 	{ R_VERSION,	"/version",		"GET, HEAD" },
@@ -1127,6 +1136,8 @@ put_liveness(struct node *nd, const struct cluster_member *m, bool self,
 	    (long long)h.last_ok_ms);
 }
 
+static void put_string_or_null(struct buf *b, const char *s);
+
 /* ,"cleanup":{...}: the last or running cleanup pass. */
 static void
 put_cleanup(struct buf *b, const struct transfer_stats *ts)
@@ -1152,9 +1163,14 @@ handle_nodes(struct node *nd, struct server_response *res)
 	struct transfer_stats ts;
 	struct ae_stats as;
 	struct aside_stats ss;
+	struct store_stats st;
+	double *share;
 	size_t i;
 
 	v = cluster_view_get(nd->cluster);
+	share = calloc(v->nmembers + 1, sizeof(*share));
+	if (share != NULL)
+		ring_shares(v->ring, (size_t)v->n, share);
 	buf_puts(&res->body, "{\"self\":");
 	json_emit_string(&res->body, nd->cfg.id, strlen(nd->cfg.id));
 	buf_printf(&res->body, ",\"version\":%llu,\"n\":%d,\"w\":%d,\"r\":%d,"
@@ -1166,11 +1182,17 @@ handle_nodes(struct node *nd, struct server_response *res)
 		buf_puts(&res->body, ",\"address\":");
 		json_emit_string(&res->body, m->address, strlen(m->address));
 		put_liveness(nd, m, v->self == (ssize_t)i, &res->body);
+		buf_printf(&res->body, ",\"owns\":%.4f", share != NULL ?
+		    share[i] : 0.0);
 		if (v->self == (ssize_t)i) {
-			buf_putc(&res->body, '}');
+			store_stats(nd->store, &st);
+			buf_printf(&res->body, ",\"keys\":%llu}",
+			    (unsigned long long)st.keys);
 			continue;
 		}
 		hints_stats(nd->hints, m->id, &hs);
+		buf_printf(&res->body, ",\"hint_bytes\":%llu",
+		    (unsigned long long)hs.bytes);
 		buf_printf(&res->body, ",\"hints\":%llu,\"hint_oldest_ms\":%lld,"
 		    "\"hint_set_aside\":%llu,\"hint_last_attempt_ms\":%lld,"
 		    "\"hint_last_ok_ms\":%lld,\"hint_failures\":%llu,"
@@ -1209,18 +1231,25 @@ handle_nodes(struct node *nd, struct server_response *res)
 	ae_stats(nd->ae, &as);
 	buf_printf(&res->body, ",\"anti_entropy\":{\"exchanges\":%llu,"
 	    "\"failures\":%llu,\"keys_received\":%llu,\"keys_sent\":%llu,"
-	    "\"set_aside\":%llu,\"last_ok_ms\":%lld}",
+	    "\"set_aside\":%llu,\"last_ok_ms\":%lld,\"interval_ms\":%d,"
+	    "\"last_ms\":%lld,\"last_ok\":%s,\"last_peer\":",
 	    (unsigned long long)as.exchanges,
 	    (unsigned long long)as.failures, (unsigned long long)as.keys_received,
 	    (unsigned long long)as.keys_sent, (unsigned long long)as.set_aside,
-	    (long long)as.last_ok_ms);
+	    (long long)as.last_ok_ms, as.interval_ms, (long long)as.last_ms,
+	    as.last_ok ? "true" : "false");
+	put_string_or_null(&res->body, as.last_peer);
+	buf_puts(&res->body, ",\"last_error\":");
+	put_string_or_null(&res->body, as.last_error);
+	buf_putc(&res->body, '}');
 	hints_stats(nd->hints, NULL, &hs);
 	buf_printf(&res->body, ",\"hints\":{\"pending\":%llu,\"bytes\":%llu,"
 	    "\"oldest_ms\":%lld,\"delivered\":%llu,\"refused\":%llu,"
-	    "\"set_aside\":%llu}",
+	    "\"set_aside\":%llu,\"dropped\":%llu}",
 	    (unsigned long long)hs.pending, (unsigned long long)hs.bytes,
 	    (long long)hs.oldest_ms, (unsigned long long)hs.delivered,
-	    (unsigned long long)hs.refused, (unsigned long long)hs.set_aside);
+	    (unsigned long long)hs.refused, (unsigned long long)hs.set_aside,
+	    (unsigned long long)hs.dropped);
 	aside_stats(nd->aside, &ss);
 	buf_printf(&res->body, ",\"set_aside\":{\"hint\":%llu,"
 	    "\"anti_entropy\":%llu,\"transfer\":%llu,\"file_records\":%llu,"
@@ -1230,6 +1259,198 @@ handle_nodes(struct node *nd, struct server_response *res)
 	    (unsigned long long)ss.set_aside[ASIDE_TRANSFER],
 	    (unsigned long long)ss.file_lines, (unsigned long long)ss.file_bytes);
 	cluster_view_put(nd->cluster, v);
+	free(share);
+}
+
+/* ---- admin: hints and repair ------------------------------------------ */
+
+/* "s" as a JSON string, or null when it is empty. */
+static void
+put_string_or_null(struct buf *b, const char *s)
+{
+	if (s[0] != '\0')
+		json_emit_string(b, s, strlen(s));
+	else
+		buf_puts(b, "null");
+}
+
+#define ADMIN_OWNERS_MAX 1024
+
+/*
+ * GET /admin/hints: the hints this node holds, per owner: count, bytes,
+ * the oldest's wall clock and age, whether the owner is a member and
+ * its state here.
+ */
+static void
+handle_admin_hints(struct node *nd, struct server_response *res)
+{
+	const struct cluster_view *v;
+	struct hints_stats tot, *ow;
+	struct liveness_info li;
+	size_t n, i, k;
+	int64_t now = clock_wall_ms();
+	ssize_t mi;
+
+	if ((ow = calloc(ADMIN_OWNERS_MAX, sizeof(*ow))) == NULL) {
+		server_error(res, 503, "out of memory");
+		return;
+	}
+	n = hints_owners(nd->hints, ow, ADMIN_OWNERS_MAX);
+	if (n > ADMIN_OWNERS_MAX)
+		n = ADMIN_OWNERS_MAX;
+	hints_stats(nd->hints, NULL, &tot);
+	v = cluster_view_get(nd->cluster);
+	buf_puts(&res->body, "{\"id\":");
+	json_emit_string(&res->body, nd->cfg.id, strlen(nd->cfg.id));
+	buf_printf(&res->body, ",\"pending\":%llu,\"bytes\":%llu,"
+	    "\"oldest_ms\":%lld,\"oldest_age_ms\":%lld,\"dropped\":%llu,"
+	    "\"owners\":[", (unsigned long long)tot.pending,
+	    (unsigned long long)tot.bytes, (long long)tot.oldest_ms,
+	    (long long)(tot.oldest_ms > 0 ? now - tot.oldest_ms : 0),
+	    (unsigned long long)tot.dropped);
+	for (i = 0; i < n; i++) {
+		for (mi = -1, k = 0; k < v->nmembers; k++)
+			if (strcmp(v->members[k].id, ow[i].owner) == 0)
+				mi = (ssize_t)k;
+		buf_puts(&res->body, i ? ",{\"owner\":" : "{\"owner\":");
+		json_emit_string(&res->body, ow[i].owner, strlen(ow[i].owner));
+		buf_printf(&res->body, ",\"member\":%s,\"state\":",
+		    mi >= 0 ? "true" : "false");
+		if (mi >= 0) {
+			cluster_liveness(nd->cluster, ow[i].owner, &li);
+			buf_printf(&res->body, "\"%s\"", li.state !=
+			    LIVENESS_UNKNOWN ? liveness_state_name(li.state) :
+			    "unknown");
+		} else
+			buf_puts(&res->body, "\"left\"");
+		buf_printf(&res->body, ",\"pending\":%llu,\"bytes\":%llu,"
+		    "\"oldest_ms\":%lld,\"oldest_age_ms\":%lld,"
+		    "\"failures\":%llu,\"last_error\":",
+		    (unsigned long long)ow[i].pending,
+		    (unsigned long long)ow[i].bytes, (long long)ow[i].oldest_ms,
+		    (long long)(now - ow[i].oldest_ms),
+		    (unsigned long long)ow[i].failures);
+		put_string_or_null(&res->body, ow[i].last_error);
+		buf_putc(&res->body, '}');
+	}
+	buf_puts(&res->body, "]}\n");
+	cluster_view_put(nd->cluster, v);
+	free(ow);
+}
+
+/*
+ * DELETE /admin/hints/OWNER: drops every hint held here for OWNER
+ * (hints_drop).  404 when OWNER is neither a member nor has hints here.
+ */
+static void
+handle_admin_hints_drop(struct node *nd, const struct server_request *sr,
+    struct server_response *res)
+{
+	const struct cluster_view *v;
+	struct hints_stats st;
+	struct buf owner = BUF_INIT;
+	const char *rest = NULL;
+	size_t restlen = 0, k;
+	bool member = false;
+	int rc;
+
+	route_of(sr->http, &rest, &restlen);
+	http_percent_decode(rest, restlen, &owner);
+	if (owner.len == 0 || owner.len > RING_ID_MAX ||
+	    strlen(owner.data) != owner.len) {
+		server_error_code(res, 400, "bad_request", "DELETE "
+		    "/admin/hints/OWNER needs a member id (1 to 64 of "
+		    "[A-Za-z0-9_-])");
+		goto out;
+	}
+	rc = hints_drop(nd->hints, owner.data, &st);
+	if (rc != 0 && errno == EINVAL) {
+		server_error_code(res, 400, "bad_request", "bad owner id (1 to "
+		    "64 of [A-Za-z0-9_-])");
+		goto out;
+	}
+	if (rc != 0 && errno == ENOENT) {
+		v = cluster_view_get(nd->cluster);
+		for (k = 0; k < v->nmembers; k++)
+			member |= strcmp(v->members[k].id, owner.data) == 0;
+		cluster_view_put(nd->cluster, v);
+		if (!member) {
+			res->status = 404;
+			buf_puts(&res->body, "{\"error\":\"no such owner: no "
+			    "hints here for it, and it is not a member\","
+			    "\"code\":\"not_found\",\"owner\":");
+			json_emit_string(&res->body, owner.data, owner.len);
+			buf_puts(&res->body, "}\n");
+			goto out;
+		}
+		memset(&st, 0, sizeof(st));
+	} else if (rc != 0) {
+		server_error_code(res, 503, "storage_failure", "the hints were "
+		    "dropped from memory, but deleting their log failed: they "
+		    "may come back after a restart (see the log)");
+		goto out;
+	}
+	buf_puts(&res->body, "{\"id\":");
+	json_emit_string(&res->body, nd->cfg.id, strlen(nd->cfg.id));
+	buf_puts(&res->body, ",\"owner\":");
+	json_emit_string(&res->body, owner.data, owner.len);
+	buf_printf(&res->body, ",\"dropped\":%llu,\"bytes\":%llu}\n",
+	    (unsigned long long)st.pending, (unsigned long long)st.bytes);
+out:
+	buf_free(&owner);
+}
+
+/* The repair's progress as a JSON object. */
+static void
+put_repair(struct node *nd, const struct ae_repair *r, struct buf *b)
+{
+	buf_puts(b, "{\"id\":");
+	json_emit_string(b, nd->cfg.id, strlen(nd->cfg.id));
+	buf_printf(b, ",\"round\":%llu,\"running\":%s,\"state\":\"%s\","
+	    "\"started_ms\":%lld,\"finished_ms\":%lld,\"peers_total\":%u,"
+	    "\"peers_done\":%u,\"peers_failed\":%u,\"peer\":",
+	    (unsigned long long)r->round, r->running ? "true" : "false",
+	    r->round == 0 ? "none" : r->running ? "running" : r->ok ? "done" :
+	    "failed", (long long)r->started_ms, (long long)r->finished_ms,
+	    r->peers_total, r->peers_done, r->peers_failed);
+	put_string_or_null(b, r->peer);
+	buf_printf(b, ",\"keys_compared\":%llu,\"slices_differing\":%llu,"
+	    "\"keys_received\":%llu,\"keys_sent\":%llu,\"error\":",
+	    (unsigned long long)r->keys_compared,
+	    (unsigned long long)r->slices_differing,
+	    (unsigned long long)r->keys_received,
+	    (unsigned long long)r->keys_sent);
+	put_string_or_null(b, r->error);
+	buf_puts(b, "}\n");
+}
+
+/*
+ * POST /admin/repair starts a repair (ae_repair; the running one if
+ * there is one) and answers 202 with its progress; GET /admin/repair
+ * answers the running or last one's.
+ */
+static void
+handle_admin_repair(struct node *nd, const struct server_request *sr,
+    struct server_response *res)
+{
+	struct ae_repair r;
+	uint64_t round;
+
+	if (method_is(sr->http, "POST")) {
+		if (node_membership(nd) == NODE_LEFT) {
+			server_error_code(res, 409, "left", "this node has left "
+			    "the cluster");
+			return;
+		}
+		if (ae_repair(nd->ae, &round) != 0) {
+			server_error_code(res, 503, "unavailable", "anti-entropy "
+			    "is not running on this node");
+			return;
+		}
+		res->status = 202;
+	}
+	ae_repair_progress(nd->ae, &r);
+	put_repair(nd, &r, &res->body);
 }
 
 /*
@@ -1560,6 +1781,13 @@ internal_route(int i)
 	return strncmp(routes[i].path, "/internal/", 10) == 0;
 }
 
+/* True for the routes signed when the cluster has a secret. */
+static bool
+signed_route(int i)
+{
+	return internal_route(i) || strncmp(routes[i].path, "/admin/", 7) == 0;
+}
+
 /*
  * Route, method, key and quorum parameters: what needs only the head.
  * Returns the index in routes[] (kept in sr->route by the precheck), or
@@ -1665,7 +1893,8 @@ api_precheck(void *arg, struct server_request *sr, struct server_response *res)
 	if (!internal_route(i)) {
 		sr->max_body = a->nd->cfg.max_body;
 		sr->max_body_name = "--max-body";
-	} else if (a->nd->cfg.auth != NULL &&
+	}
+	if (signed_route(i) && a->nd->cfg.auth != NULL &&
 	    http_find_header(sr->http->headers, sr->http->nheaders,
 	    AUTH_HDR_SIGNATURE) == NULL) {
 		/* Not worth reading a megabyte to refuse it. */
@@ -1832,11 +2061,12 @@ api_handle(void *arg, const struct server_request *sr,
 		route_key(sr, &key);	/* checked by the precheck */
 	else if ((i = check_route(nd, sr, &key, res)) < 0)
 		goto out;
-	if (nd->cfg.auth != NULL && internal_route(i) &&
+	if (nd->cfg.auth != NULL && signed_route(i) &&
 	    auth_verify(nd->cfg.auth, req, sr->body, sr->body_len, &why) != 0) {
 		snprintf(msg, sizeof(msg), "unauthorized: %s", why);
 		server_error(res, 401, msg);
-		log_event(LOG_WARN, "unauthorized internal request", "peer=%s "
+		log_event(LOG_WARN, internal_route(i) ? "unauthorized internal "
+		    "request" : "unauthorized admin request", "peer=%s "
 		    "path=%s why=%s", sr->peer, routes[i].path, why);
 		goto out;
 	}
@@ -1924,6 +2154,15 @@ api_handle(void *arg, const struct server_request *sr,
 		break;
 	case R_LIST_INTERNAL:
 		handle_list_internal(nd, sr, res);
+		break;
+	case R_ADMIN_HINTS:
+		handle_admin_hints(nd, res);
+		break;
+	case R_ADMIN_HINTS_DROP:
+		handle_admin_hints_drop(nd, sr, res);
+		break;
+	case R_ADMIN_REPAIR:
+		handle_admin_repair(nd, sr, res);
 		break;
 	case R_NONE:
 		break;

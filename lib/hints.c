@@ -39,6 +39,20 @@
  * instead (this node's store when it is one), one push per hint and
  * replica, with the same refusal rule.
  *
+ * DROP.  hints_drop (an operator's `kvctl hints drop OWNER`) empties the
+ * owner's FIFO under mu and bumps the owner's generation, so a batch the
+ * delivery thread read before is not popped again when it is acknowledged
+ * (drop_done compares generations): the drop never takes a newer hint
+ * with it.  Then it makes the drop durable: it rotates the WAL, so that
+ * every dropped hint is in a closed segment (seq <= last); a hint added
+ * between the FIFO being emptied and the rotation (one with seq <= last
+ * still in the FIFO) is written again to the new segment and synced, and
+ * only then are the closed segments deleted.  A crash before the delete
+ * brings the dropped hints back (the drop was not acknowledged); one
+ * after it loses nothing that was kept, since the survivors were synced
+ * first; a survivor present twice for a moment is applied twice,
+ * harmlessly.
+ *
  * LOCKS.  h->mu guards the owner list, the FIFOs and the counters; it is
  * never held during network I/O or while waiting for the disk.  An
  * owner's WAL has its own lock inside wal.c.  Delivery is single-threaded
@@ -68,6 +82,7 @@
 struct hint {
 	struct hint	*next;
 	int64_t		 at;	/* wall ms when taken */
+	uint64_t	 seq;	/* of its newest copy in the owner's WAL */
 	size_t		 len;
 	char		 rec[];	/* the hint line (with "at"), NUL-terminated */
 };
@@ -77,7 +92,8 @@ struct owner {
 	char		 id[RING_ID_MAX + 1];
 	struct wal	*wal;
 	struct hint	*head, *tail;
-	/* pending, bytes, delivered, set_aside and the delivery state */
+	uint64_t	 gen;	/* bumped by hints_drop: a batch in flight is stale */
+	/* pending, bytes, delivered, set_aside, dropped and the delivery state */
 	struct hints_stats st;
 };
 
@@ -89,7 +105,7 @@ struct hints {
 	bool		 thread_started;
 	pthread_t	 thread;
 	struct owner	*owners;
-	/* the totals: pending, bytes, added, delivered, refused, set_aside */
+	/* the totals: pending, bytes, added, delivered, refused, set_aside, dropped */
 	struct hints_stats tot;
 };
 
@@ -111,7 +127,7 @@ owner_id_valid(const char *id)
 /* Appends a hint to o's FIFO; caller holds mu (or is single-threaded). */
 static int
 fifo_push(struct hints *h, struct owner *o, const char *rec, size_t len,
-    int64_t at)
+    int64_t at, uint64_t seq)
 {
 	struct hint *ht;
 
@@ -120,6 +136,7 @@ fifo_push(struct hints *h, struct owner *o, const char *rec, size_t len,
 		return -1;
 	ht->next = NULL;
 	ht->at = at;
+	ht->seq = seq;
 	ht->len = len;
 	memcpy(ht->rec, rec, len);
 	ht->rec[len] = '\0';
@@ -184,8 +201,7 @@ load_one(void *arg, uint64_t seq, const char *rec, size_t len)
 {
 	struct load_ctx *lc = arg;
 
-	(void)seq;
-	return fifo_push(lc->h, lc->o, rec, len, hint_at(rec, len));
+	return fifo_push(lc->h, lc->o, rec, len, hint_at(rec, len), seq);
 }
 
 /*
@@ -276,7 +292,7 @@ hints_add(struct hints *h, const char *owner, const char *record, size_t len)
 		goto out;
 	}
 	if (wal_enqueue(o->wal, line.data, line.len, &seq) != 0 ||
-	    fifo_push(h, o, line.data, line.len, at) != 0) {
+	    fifo_push(h, o, line.data, line.len, at, seq) != 0) {
 		pthread_mutex_unlock(&h->mu);
 		errno = EIO;
 		goto out;
@@ -312,6 +328,116 @@ hints_stats(struct hints *h, const char *owner, struct hints_stats *st)
 			st->oldest_ms = o->head->at;
 	}
 	pthread_mutex_unlock(&h->mu);
+}
+
+size_t
+hints_owners(struct hints *h, struct hints_stats *out, size_t max)
+{
+	struct owner *o;
+	size_t n = 0;
+
+	pthread_mutex_lock(&h->mu);
+	for (o = h->owners; o != NULL; o = o->next) {
+		if (o->head == NULL)
+			continue;
+		if (n < max) {
+			out[n] = o->st;
+			snprintf(out[n].owner, sizeof(out[n].owner), "%s", o->id);
+			out[n].oldest_ms = o->head->at;
+		}
+		n++;
+	}
+	pthread_mutex_unlock(&h->mu);
+	return n;
+}
+
+/* Does an owner directory exist on disk for id (hints never loaded)? */
+static bool
+owner_dir_exists(struct hints *h, const char *id)
+{
+	char path[4200];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s", h->dir, id);
+	return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+int
+hints_drop(struct hints *h, const char *owner, struct hints_stats *st)
+{
+	struct hint *list, *ht;
+	struct owner *o;
+	char err[256];
+	uint64_t count = 0, bytes = 0, last, seq, maxseq = 0;
+	int rc = 0;
+
+	if (st != NULL)
+		memset(st, 0, sizeof(*st));
+	if (owner == NULL || !owner_id_valid(owner)) {
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&h->mu);
+	for (o = h->owners; o != NULL; o = o->next)
+		if (strcmp(o->id, owner) == 0)
+			break;
+	if (o == NULL && owner_dir_exists(h, owner))
+		o = owner_get(h, owner, err, sizeof(err));
+	if (o == NULL) {
+		pthread_mutex_unlock(&h->mu);
+		errno = ENOENT;
+		return -1;
+	}
+	list = o->head;
+	o->head = o->tail = NULL;
+	for (ht = list; ht != NULL; ht = ht->next) {
+		count++;
+		bytes += ht->len;
+	}
+	o->st.pending -= count;
+	o->st.bytes -= bytes;
+	o->st.dropped += count;
+	h->tot.pending -= count;
+	h->tot.bytes -= bytes;
+	h->tot.dropped += count;
+	o->gen++;
+	pthread_mutex_unlock(&h->mu);
+	while ((ht = list) != NULL) {
+		list = ht->next;
+		free(ht);
+	}
+	if (st != NULL) {
+		snprintf(st->owner, sizeof(st->owner), "%s", owner);
+		st->pending = count;
+		st->bytes = bytes;
+	}
+
+	/* Durable: every dropped hint is now in a closed segment. */
+	if (wal_rotate(o->wal, &last) != 0)
+		goto fail;
+	pthread_mutex_lock(&h->mu);
+	for (ht = o->head; ht != NULL && rc == 0; ht = ht->next) {
+		if (ht->seq > last)
+			continue;
+		/* Taken during the drop: keep it in the new segment. */
+		if ((rc = wal_enqueue(o->wal, ht->rec, ht->len, &seq)) == 0) {
+			ht->seq = seq;
+			maxseq = seq;
+		}
+	}
+	pthread_mutex_unlock(&h->mu);
+	if (rc != 0 || (maxseq > 0 && wal_sync(o->wal, maxseq) != 0) ||
+	    wal_drop_upto(o->wal, last) != 0)
+		goto fail;
+	log_event(LOG_INFO, "hints dropped", "owner=%s count=%llu bytes=%llu",
+	    owner, (unsigned long long)count, (unsigned long long)bytes);
+	return 0;
+fail:
+	log_event(LOG_ERROR, "hints dropped from memory only", "owner=%s "
+	    "count=%llu err=%s", owner, (unsigned long long)count,
+	    strerror(errno));
+	errno = EIO;
+	return -1;
 }
 
 /* ---- delivery --------------------------------------------------------- */
@@ -404,10 +530,12 @@ out:
 
 /*
  * Drops the first n hints of o, of which set_aside were set aside and the
- * rest delivered, and, when none are left, its disk.
+ * rest delivered, and, when none are left, its disk; nothing when
+ * hints_drop emptied the FIFO since the batch was read (o->gen moved on).
  */
 static void
-drop_done(struct hints *h, struct owner *o, size_t n, size_t set_aside)
+drop_done(struct hints *h, struct owner *o, uint64_t gen, size_t n,
+    size_t set_aside)
 {
 	struct hint *ht;
 	uint64_t last;
@@ -415,6 +543,8 @@ drop_done(struct hints *h, struct owner *o, size_t n, size_t set_aside)
 	bool empty;
 
 	pthread_mutex_lock(&h->mu);
+	if (o->gen != gen)	/* hints_drop took the batch meanwhile */
+		n = 0;
 	while (n-- > 0 && (ht = o->head) != NULL) {
 		o->head = ht->next;
 		if (o->head == NULL)
@@ -463,7 +593,7 @@ deliver_owner(struct hints *h, struct owner *o, const struct cluster_view *v)
 	struct hint *ht;
 	char err[HINTS_ERROR_MAX] = "";
 	const char *p, *nl;
-	uint64_t failures;
+	uint64_t failures, gen = 0;
 	size_t i, n, done, sent = 0, aside = 0;
 	bool member, failed = false;
 
@@ -491,6 +621,7 @@ deliver_owner(struct hints *h, struct owner *o, const struct cluster_view *v)
 		buf_reset(&body);
 		n = 0;
 		pthread_mutex_lock(&h->mu);
+		gen = o->gen;
 		for (ht = o->head; ht != NULL && body.len < BATCH_BYTES;
 		    ht = ht->next) {
 			buf_append(&body, ht->rec, ht->len);
@@ -518,7 +649,7 @@ deliver_owner(struct hints *h, struct owner *o, const struct cluster_view *v)
 			}
 		}
 		if (done > 0)
-			drop_done(h, o, done, rf.set_aside);
+			drop_done(h, o, gen, done, rf.set_aside);
 		sent += done - (rf.set_aside < done ? rf.set_aside : done);
 		aside += rf.set_aside;
 	}

@@ -16,6 +16,10 @@
  * next attempt.  Hints for a member that has left the cluster go to the
  * key's current replicas instead.
  *
+ * An operator may drop every hint held for one owner (hints_drop: kvctl
+ * hints drop); the drop is durable, and the delivery thread never sends
+ * a dropped hint afterwards (a batch already on the wire may still land).
+ *
  * Bounds: at most max_count hints and max_bytes of records in all; past
  * that hints_add refuses (ENOSPC) and the write does not count that
  * replica.  Thread-safe.
@@ -48,6 +52,7 @@ struct hints_config {
 #define HINTS_ERROR_MAX	160
 
 struct hints_stats {
+	char		owner[RING_ID_MAX + 1];	/* hints_owners only; "" else */
 	uint64_t	pending;	/* hints held now */
 	uint64_t	bytes;		/* their record bytes */
 	int64_t		oldest_ms;	/* wall clock when the oldest was taken, 0 none */
@@ -55,6 +60,7 @@ struct hints_stats {
 	uint64_t	delivered;	/* acknowledged by their owner since start */
 	uint64_t	refused;	/* refused at the bound since start (totals only) */
 	uint64_t	set_aside;	/* refused for good by the peer, set aside */
+	uint64_t	dropped;	/* dropped by hints_drop since start */
 	/*
 	 * Delivery to one owner (zero in totals): the last attempt, the
 	 * last one that left no hint behind, the failed attempts since,
@@ -88,6 +94,25 @@ int	hints_add(struct hints *h, const char *owner, const char *record,
 
 /* Totals, or (owner != NULL) one owner's hints. */
 void	hints_stats(struct hints *h, const char *owner, struct hints_stats *st);
+
+/*
+ * The owners with hints pending, each one's stats (owner filled), into
+ * out[0..max), in no particular order.  Returns how many owners have
+ * hints pending, which may exceed max (then only max were written).
+ */
+size_t	hints_owners(struct hints *h, struct hints_stats *out, size_t max);
+
+/*
+ * Drops every hint held for owner, durably: once this returns 0 they are
+ * gone from memory and their WAL segments deleted, so a restart does
+ * not bring them back; hints taken for owner meanwhile are kept.
+ * *st (may be NULL) gets the count and bytes dropped in pending and
+ * bytes.  0; or -1 with errno ENOENT (no hints were ever kept here for
+ * owner since start, nor are any on disk), EINVAL (a bad owner id), EIO
+ * (the WAL failed: the hints are dropped from memory but may come back
+ * after a restart).
+ */
+int	hints_drop(struct hints *h, const char *owner, struct hints_stats *st);
 
 /* Tries delivery to every owner now (tests; the thread does it too). */
 void	hints_deliver_now(struct hints *h);

@@ -248,6 +248,37 @@ ring_preference_hash(const struct ring *r, uint32_t hash, size_t want,
 	return count;
 }
 
+/*
+ * Every hash in the arc (points[k-1].hash, points[k].hash] starts its
+ * preference list at point k, so each arc's length is credited to the
+ * members of the list that starts there: npoints lookups, exact.
+ */
+void
+ring_shares(const struct ring *r, size_t want, double *share)
+{
+	size_t *pref, k, m, i;
+	uint32_t prev, len;
+
+	if (r == NULL || r->nmembers == 0)
+		return;
+	for (i = 0; i < r->nmembers; i++)
+		share[i] = 0;
+	if ((pref = calloc(r->nmembers, sizeof(*pref))) == NULL)
+		return;
+	for (k = 0; k < r->npoints; k++) {
+		prev = r->points[k == 0 ? r->npoints - 1 : k - 1].hash;
+		len = r->points[k].hash - prev;	/* mod 2^32: wraps at k == 0 */
+		if (r->npoints == 1)
+			len = UINT32_MAX;
+		if (len == 0)
+			continue;
+		m = ring_preference_hash(r, r->points[k].hash, want, pref);
+		for (i = 0; i < m; i++)
+			share[pref[i]] += (double)len / 4294967296.0;
+	}
+	free(pref);
+}
+
 size_t
 ring_preference(const struct ring *r, const void *key, size_t klen,
     size_t want, size_t *out)

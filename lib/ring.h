@@ -68,4 +68,12 @@ size_t	ring_preference(const struct ring *r, const void *key, size_t klen,
 size_t	ring_preference_hash(const struct ring *r, uint32_t hash, size_t want,
 	    size_t *out);
 
+/*
+ * The share of the hash circle each member replicates with want
+ * replicas per key: share[i] (for member i, 0 <= i < ring_size) gets the
+ * fraction of ring_hash values whose preference list of want names i.
+ * The shares add up to min(want, ring_size).  share has ring_size slots.
+ */
+void	ring_shares(const struct ring *r, size_t want, double *share);
+
 #endif

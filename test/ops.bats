@@ -460,11 +460,16 @@ comp() {
 
 @test "bash completion completes commands, subcommands, flags anywhere and @FILE" {
 	[ "$(comp kvctl "" | sort | tr '\n' ' ')" = \
-	    "bench cluster delete dump get health help incr load ls mget mput put verify watch " ]
+	    "bench cluster delete dump get health help hints incr load ls mget mput put repair status verify watch " ]
 	[ "$(comp kvctl g)" = get ]
 	[ "$(comp kvctl --server http://h:1 --json c)" = cluster ]
 	[ "$(comp kvctl cluster "" | tr '\n' ' ')" = "nodes join leave cleanup " ]
 	[ "$(comp kvctl cluster j)" = join ]
+	[ "$(comp kvctl hints "")" = drop ]
+	[ "$(comp kvctl -o "")" = "$(printf 'table\njson')" ]
+	[ "$(comp kvctl status --output j)" = json ]
+	[ "$(comp kvctl hints drop node3 --y)" = --yes ]
+	[ "$(comp kvctl st)" = status ]
 	[ "$(comp kvctl help de)" = delete ]
 	[ "$(comp kvctl get k --ti)" = --timeout ]
 	[ "$(comp kvctl put k v --conn)" = --connect-timeout ]

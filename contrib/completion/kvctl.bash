@@ -4,15 +4,16 @@
 # install does), or source it from ~/.bashrc.  Standalone: it does not
 # need the bash-completion package.
 #
-# Completes the commands, the cluster subcommands, every flag (they
+# Completes the commands, the cluster and hints subcommands, every flag (they
 # may come anywhere on the line, as kvctl allows), the bench options, and
 # file names after "put KEY @".  After "verify" and "bench", options
 # kvctl itself does not know belong to that command, as in kvctl.
 
-_kvctl_commands="put get delete incr ls dump load mget mput watch health cluster
-	verify bench help"
+_kvctl_commands="put get delete incr ls dump load mget mput watch health status
+	hints repair cluster verify bench help"
 _kvctl_flags="--server --json --timeout --connect-timeout --retry --r --w --ttl -q --quiet
-	-v --verbose --help --version --if-match --create --etag --serial"
+	-v --verbose --help --version --if-match --create --etag --serial -o --output
+	--cluster-secret-file"
 # The flags of one command each: offered after it, and before any command.
 _kvctl_command_flags="--limit --prefix --yes --parallel"
 _kvctl_bench_opts="-c -n -d -t --ratio --size --keys --prefill --raw --warmup"
@@ -24,7 +25,8 @@ _kvctl_verify_opts="-c -d --mode --prefix --size --read-r --write-r --read-budge
 _kvctl_takes_value() {
 	case $1 in
 	--server | --timeout | --connect-timeout | --retry | --r | --w | --ttl | \
-	    --if-match | --limit | --prefix | --parallel) return 0 ;;
+	    --if-match | --limit | --prefix | --parallel | -o | --output | \
+	    --cluster-secret-file) return 0 ;;
 	esac
 	case $2:$1 in
 	bench:-c | bench:-n | bench:-d | bench:-t | bench:--ratio | \
@@ -81,6 +83,12 @@ _kvctl() {
 		--read-r | --write-r)
 			COMPREPLY=($(compgen -W "1 2 3 all" -- "$cur"))
 			;;
+		-o | --output)
+			COMPREPLY=($(compgen -W "table json" -- "$cur"))
+			;;
+		--cluster-secret-file)
+			COMPREPLY=($(compgen -f -- "$cur"))
+			;;
 		esac
 		return 0
 	fi
@@ -99,6 +107,7 @@ _kvctl() {
 			"") own=$_kvctl_command_flags ;;
 			ls) own=--limit ;;
 			delete) own="--prefix --yes" ;;
+			hints) own=--yes ;;
 			load) own=--parallel ;;
 			esac
 			COMPREPLY=($(compgen -W "$_kvctl_flags $own --" -- "$cur"))
@@ -120,6 +129,10 @@ _kvctl() {
 	cluster)
 		[ "$nargs" -eq 1 ] &&
 		    COMPREPLY=($(compgen -W "nodes join leave cleanup" -- "$cur"))
+		;;
+	hints)
+		# hints [NODE] | hints drop OWNER: member ids are not known here.
+		[ "$nargs" -eq 1 ] && COMPREPLY=($(compgen -W "drop" -- "$cur"))
 		;;
 	put)
 		# put KEY VALUE|-|@FILE: files after '@'.

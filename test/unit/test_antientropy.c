@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include "antientropy.h"
@@ -1031,6 +1032,66 @@ out:
 	down();
 }
 
+/* ae_repair: one exchange with each member sharing ranges, progress read back. */
+static void
+test_repair(void)
+{
+	struct ae_repair r;
+	struct ae_stats st;
+	struct ae *lone = NULL;
+	struct ae_config ac;
+	uint64_t round = 0;
+	int i;
+
+	if (!up_with_keys("repair", "rp", 100))
+		goto out;
+	ae_repair_progress(A->ae, &r);
+	ok(r.round == 0 && !r.running, "repair: none before the first");
+	ok(ae_repair(A->ae, &round) == 0 && round == 1, "repair: round 1 asked");
+	for (i = 0; i < 1000; i++) {
+		ae_repair_progress(A->ae, &r);
+		if (!r.running)
+			break;
+		poll(NULL, 0, 10);
+	}
+	ok(!r.running && r.ok && r.round == 1 && r.finished_ms >= r.started_ms &&
+	    r.started_ms > 0, "repair: round 1 finished ok");
+	ok(r.peers_total == 2 && r.peers_done == 2 && r.peers_failed == 0 &&
+	    r.error[0] == '\0', "repair: both peers compared (%u/%u)",
+	    r.peers_done, r.peers_total);
+	ok(r.keys_sent == 200 && r.keys_received == 0 && r.keys_compared >= 200 &&
+	    r.slices_differing > 0, "repair: 100 keys pushed to each peer "
+	    "(sent=%llu compared=%llu)", (unsigned long long)r.keys_sent,
+	    (unsigned long long)r.keys_compared);
+	ok(nkeys(B->store) == 100 && nkeys(C->store) == 100,
+	    "repair: B and C have every key");
+	ae_stats(A->ae, &st);
+	ok(st.last_ms > 0 && st.last_ok && st.last_error[0] == '\0' &&
+	    (strcmp(st.last_peer, "node2") == 0 ||
+	    strcmp(st.last_peer, "node3") == 0) && st.interval_ms == 0,
+	    "repair: the stats name the last exchange");
+	ok(ae_repair(A->ae, &round) == 0 && round == 2, "repair: round 2 asked");
+	for (i = 0; i < 1000; i++) {
+		ae_repair_progress(A->ae, &r);
+		if (!r.running)
+			break;
+		poll(NULL, 0, 10);
+	}
+	ok(r.round == 2 && r.ok && r.keys_sent == 0 && r.slices_differing == 0,
+	    "repair: round 2 finds nothing to move");
+	/* Without a peer pool there is no thread to run one. */
+	memset(&ac, 0, sizeof(ac));
+	ac.store = A->store;
+	ac.cluster = A->cluster;
+	ac.self_id = "node1";
+	errno = 0;
+	ok(ae_start(&lone, &ac) == 0 && ae_repair(lone, &round) == -1 &&
+	    errno == ENOTSUP, "repair: ENOTSUP without a peer pool");
+	ae_stop(lone);
+out:
+	down();
+}
+
 int
 main(void)
 {
@@ -1044,6 +1105,7 @@ main(void)
 	test_big_gap();
 	test_shared_only();
 	test_thread();
+	test_repair();
 	test_failures();
 	log_set_level(LOG_ERROR);	/* set-aside warnings are expected */
 	test_big_values();

@@ -1671,6 +1671,23 @@ test_auth(void)
 	expect(&r, 200, NULL, "fetch, signed");
 	ok(jstr_is(&r, "v.value", "sv"), "... the record");
 
+	/* The admin routes are signed like the internal ones. */
+	GET("GET", "/admin/hints", NULL, &r);
+	expect(&r, 401, "missing signature", "GET /admin/hints unsigned");
+	GET("DELETE", "/admin/hints/n2", NULL, &r);
+	expect(&r, 401, "missing signature", "DELETE /admin/hints/n2 unsigned");
+	SEND("POST", "/admin/repair", NULL, "", &r);
+	expect(&r, 401, "missing signature", "POST /admin/repair unsigned");
+	buf_reset(&h);
+	auth_sign(a, "GET", "/admin/hints", NULL, 0, &h);
+	GET("GET", "/admin/hints", h.data, &r);
+	expect(&r, 200, NULL, "GET /admin/hints, signed");
+	buf_reset(&h);
+	auth_sign(other, "GET", "/admin/repair", NULL, 0, &h);
+	GET("GET", "/admin/repair", h.data, &r);
+	expect(&r, 401, "bad signature", "GET /admin/repair signed with another "
+	    "secret");
+
 	/* Public routes need no signature; 405 and 404 come first. */
 	GET("GET", "/health", NULL, &r);
 	expect(&r, 200, NULL, "GET /health with a secret, unsigned");
@@ -1697,6 +1714,42 @@ out:
 	auth_free(other);
 }
 
+/* /admin/hints and /admin/repair on a single node, no secret. */
+static void
+test_admin(void)
+{
+	struct reply r = { 0 };
+
+	GET("GET", "/admin/hints", NULL, &r);
+	expect(&r, 200, NULL, "GET /admin/hints");
+	ok(jint(&r, "pending") == 0 && jsize(&r, "owners") == 0 &&
+	    jstr_is(&r, "id", "n1"), "... no hints, no owners");
+	GET("GET", "/admin/hints?x=1", NULL, &r);
+	expect(&r, 400, "x", "GET /admin/hints?x=1: 400 naming x");
+	GET("POST", "/admin/hints", NULL, &r);
+	expect(&r, 405, NULL, "POST /admin/hints: 405");
+	GET("DELETE", "/admin/hints/nosuch", NULL, &r);
+	expect(&r, 404, "no such owner", "DELETE /admin/hints/nosuch: 404");
+	ok(jstr_is(&r, "code", "not_found") && jstr_is(&r, "owner", "nosuch"),
+	    "... code not_found, the owner named");
+	GET("DELETE", "/admin/hints/n1", NULL, &r);
+	expect(&r, 200, NULL, "DELETE /admin/hints/n1 (a member): 200");
+	ok(jint(&r, "dropped") == 0, "... 0 dropped");
+	GET("DELETE", "/admin/hints/a%20b", NULL, &r);
+	expect(&r, 400, "bad owner id", "DELETE /admin/hints/a%20b: 400");
+	GET("DELETE", "/admin/hints/", NULL, &r);
+	expect(&r, 400, "member id", "DELETE /admin/hints/: 400");
+	GET("DELETE", "/admin/hints/n%00x", NULL, &r);
+	expect(&r, 400, NULL, "DELETE /admin/hints/n%00x: 400");
+	GET("GET", "/admin/repair", NULL, &r);
+	expect(&r, 200, NULL, "GET /admin/repair");
+	ok(jstr_is(&r, "state", "none") && jint(&r, "round") == 0,
+	    "... state none before any repair");
+	GET("PUT", "/admin/repair", NULL, &r);
+	expect(&r, 405, NULL, "PUT /admin/repair: 405");
+	reply_free(&r);
+}
+
 int
 main(void)
 {
@@ -1717,6 +1770,7 @@ main(void)
 		test_internal();
 		test_precheck();
 		test_metrics();
+		test_admin();
 		test_cluster();		/* ends with node_close */
 	}
 	test_auth();

@@ -721,9 +721,52 @@ bench(void)
 	ring_free(r);
 }
 
+/* ring_shares adds up to min(want, members) and matches sampled keys. */
+static void
+test_shares(void)
+{
+	struct ring *r = build_n(4, RING_VNODES_DEFAULT);
+	double share[4], sum = 0, lo = 1, hi = 0;
+	size_t i, k, m, out[4], hits[4] = { 0 };
+	char key[32];
+	const size_t samples = 200000;
+
+	ring_shares(r, 3, share);
+	for (i = 0; i < 4; i++) {
+		sum += share[i];
+		lo = share[i] < lo ? share[i] : lo;
+		hi = share[i] > hi ? share[i] : hi;
+	}
+	ok(sum > 2.9999 && sum < 3.0001, "ring_shares: 4 members, want 3: "
+	    "shares add up to 3 (%.5f)", sum);
+	ok(lo > 0.65 && hi < 0.85, "ring_shares: each near 3/4 (%.3f..%.3f)",
+	    lo, hi);
+	for (k = 0; k < samples; k++) {
+		m = ring_preference(r, key, keyname(key, sizeof(key), k), 3, out);
+		for (i = 0; i < m; i++)
+			hits[out[i]]++;
+	}
+	for (i = 0; i < 4; i++)
+		ok((double)hits[i] / samples > share[i] - 0.01 &&
+		    (double)hits[i] / samples < share[i] + 0.01,
+		    "ring_shares: member %zu's share %.4f matches %zu sampled "
+		    "keys (%.4f)", i, share[i], samples,
+		    (double)hits[i] / samples);
+	ring_shares(r, 1, share);
+	for (sum = 0, i = 0; i < 4; i++)
+		sum += share[i];
+	ok(sum > 0.9999 && sum < 1.0001, "ring_shares: want 1 adds up to 1");
+	ring_free(r);
+	r = build_n(1, 1);
+	ring_shares(r, 3, share);
+	ok(share[0] > 0.9999, "ring_shares: a single point owns everything");
+	ring_free(r);
+}
+
 int
 main(void)
 {
+	test_shares();
 	test_fnv();
 	test_ring_hash();
 	test_build_errors();

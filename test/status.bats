@@ -1,0 +1,364 @@
+#!/usr/bin/env bats
+# test/status.bats -- kvctl for operators: the cluster nodes table, kvctl
+# status, kvctl hints (list and drop), kvctl repair, -o table|json, and
+# the /admin/ routes behind them (signed when the cluster has a secret).
+#
+# The terminal case runs kvctl under script(1), which gives it a pty;
+# its output has CRLF line ends, which tty_run strips.  Clusters run with
+# --anti-entropy-interval 0, so that only hints and kvctl repair move
+# data to a replica that missed writes, and /internal/fetch (which never
+# repairs) shows what a node holds.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-120}
+KEYS=40
+
+setup() {
+	setup_tmp
+	pick_ports 4
+	command -v script >/dev/null 2>&1 || skip "script (util-linux) is not installed"
+	command -v jq >/dev/null 2>&1 || skip "jq is not installed"
+}
+
+teardown() {
+	teardown_tmp
+}
+
+# member N [flags]: nodeN of a 4-node cluster, N=3, no anti-entropy.
+member() {
+	local n=$1
+	shift
+	start_peer "$n" 3 "$(peers_of "$n" 4)" --anti-entropy-interval 0 "$@"
+}
+
+cluster4() {
+	local n
+	for n in 1 2 3 4; do member "$n" "$@"; done
+	wait_for 10 all_up
+}
+
+all_up() {
+	[ "$(nodes node1 | jq '[.members[] | select(.state == "up")] | length')" = 4 ]
+}
+
+down_seen() {
+	[ "$(nodes node1 | jq -r '.members[] | select(.id == "node3") | .state')" = down ]
+}
+
+# kv ARGS...: kvctl against node1.
+kv() {
+	"$KVCTL" --server "$(url node1)" "$@"
+}
+
+# tty_run CMD [ANSWER]: runs the shell command line CMD on a pty (with
+# ANSWER and a newline as its input, if given); sets status (CMD's: script
+# -e passes it on) and output, CRs removed.
+tty_run() {
+	status=0
+	if [ $# -ge 2 ]; then
+		printf '%s\n' "$2" | script -qec "$1" /dev/null >"$TMP/tty.out" || status=$?
+	else
+		script -qec "$1" /dev/null </dev/null >"$TMP/tty.out" || status=$?
+	fi
+	output=$(tr -d '\r' <"$TMP/tty.out")
+}
+
+# KV_LINE ARGS...: the kvctl command line against node1, for tty_run.
+KV_LINE() {
+	echo "'$KVCTL' --server '$(url node1)' $*"
+}
+
+write_keys() {
+	local i st
+	for ((i = 0; i < KEYS; i++)); do
+		st=$(put node1 "$1-$i" "v$i")
+		[ "$st" = 201 ] || [ "$st" = 200 ] || { echo "PUT $1-$i: $st"; return 1; }
+	done
+}
+
+# copies KEY: on how many of the 4 nodes /internal/fetch finds KEY.
+copies() {
+	local n c=0
+	for n in node1 node2 node3 node4; do
+		if curl -s --max-time 5 "$(url "$n")/internal/fetch/$1" | grep -q '"key"'; then
+			c=$((c + 1))
+		fi
+	done
+	echo "$c"
+}
+
+hints_pending() {
+	kv -o json hints 2>/dev/null | jq '[.nodes[].pending] | add // 0'
+}
+
+has_hints() {
+	[ "$(hints_pending)" -gt 0 ]
+}
+
+# A cluster with node3 down and hints pending for it.
+cluster_with_hints() {
+	cluster4
+	kill_node node3
+	wait_for 10 down_seen
+	write_keys "$1"
+	wait_for 10 has_hints
+}
+
+@test "cluster nodes: a table on a terminal, one aligned row per member; JSON elsewhere" {
+	cluster4
+	write_keys t
+	tty_run "$(KV_LINE cluster nodes)"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	local header
+	header=$(echo "$output" | head -1)
+	[[ $header == "ID "*"ADDRESS "*"STATE "*"LAST SEEN "*"KEYS "*"OWNS "*"HINTS "*TRANSFER ]]
+	[ "$(echo "$output" | grep -c '^node[1-4]')" -eq 4 ]
+	# Columns line up: each row's state starts under STATE, and its
+	# right-aligned figures end under KEYS and OWNS.
+	local st_col keys_end own_end row
+	st_col=$(awk -v h="$header" 'BEGIN { print index(h, "STATE") }')
+	keys_end=$(awk -v h="$header" 'BEGIN { print index(h, "KEYS") + 3 }')
+	own_end=$(awk -v h="$header" 'BEGIN { print index(h, "OWNS") + 3 }')
+	while read -r row; do
+		[ "${row:$((st_col - 1)):2}" = up ]
+		[[ ${row:$((keys_end - 1)):1} =~ [0-9] ]]
+		[ "${row:$((keys_end)):1}" = " " ]
+		[ "${row:$((own_end - 1)):1}" = "%" ]
+	done < <(echo "$output" | grep '^node[1-4]')
+	echo "$output" | grep -q '^node1\* '
+	echo "$output" | grep '^node1' | grep -q ' now '
+	echo "$output" | grep '^node2' | grep -Eq ' [0-9.]+s ago '
+	# Key counts are each member's own: node1 reports what its store holds.
+	local k1
+	k1=$(nodes node1 | jq '.members[] | select(.self) | .keys')
+	[ "$k1" -gt 0 ]
+	echo "$output" | grep '^node1' | grep -q " $k1 "
+	# Not a terminal: today's JSON, as --json and -o json print it.
+	run "$KVCTL" --server "$(url node1)" cluster nodes
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq '.members | length')" -eq 4 ]
+	[ "$(echo "$output" | jq '[.members[].owns] | add | . * 100 | round')" -eq 300 ]
+	run "$KVCTL" --server "$(url node1)" cluster nodes -o json
+	[ "$(echo "$output" | jq -r .self)" = node1 ]
+	tty_run "$(KV_LINE cluster nodes --json)"
+	[ "$(echo "$output" | jq '.members | length')" -eq 4 ]
+	tty_run "$(KV_LINE -o json cluster nodes)"
+	[ "$(echo "$output" | jq '.members | length')" -eq 4 ]
+	# -o table forces the table off a terminal.
+	run "$KVCTL" --server "$(url node1)" -o table cluster nodes
+	[ "$status" -eq 0 ]
+	[[ ${lines[0]} == ID* ]]
+	# A bad -o is a usage error.
+	run "$KVCTL" --server "$(url node1)" -o yaml cluster nodes
+	[ "$status" -eq 2 ]
+	[[ $output == *"bad -o 'yaml'"* ]]
+}
+
+@test "status: one node killed, hints pending: the down node, the hints and the warnings, as text and -o json" {
+	cluster_with_hints s
+	tty_run "$(KV_LINE status)"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[[ $output == *"4 members: 3 up, 1 down (node3)"* ]]
+	[[ $output == *"N=3 W=2 R=2"* ]]
+	echo "$output" | grep -Eq '^hints +[0-9]+ pending \([0-9.]+ (B|KiB)\), oldest [0-9.]+s ago'
+	echo "$output" | grep -Eq -- '- node3 down for [0-9.]+s'
+	echo "$output" | grep -Eq -- '- [0-9]+ hints pending for node3'
+	echo "$output" | grep -q -- '- anti-entropy disabled on node1, node2, node4'
+	run "$KVCTL" --server "$(url node1)" status -o json
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -r '.members.down_ids | join(",")')" = node3 ]
+	[ "$(echo "$output" | jq '.members.up')" -eq 3 ]
+	[ "$(echo "$output" | jq '.members.total')" -eq 4 ]
+	[ "$(echo "$output" | jq '.n')" -eq 3 ]
+	[ "$(echo "$output" | jq '.hints.pending')" -gt 0 ]
+	[ "$(echo "$output" | jq '.hints.for.node3')" -eq "$(echo "$output" | jq '.hints.pending')" ]
+	[ "$(echo "$output" | jq '.hints.oldest_age_ms')" -ge 0 ]
+	[ "$(echo "$output" | jq '.keys.copies')" -gt 0 ]
+	echo "$output" | jq -e '.warnings | any(startswith("node3 down for"))'
+	echo "$output" | jq -e '.warnings | any(test("^[0-9]+ hints pending for node3$"))'
+	# Not a terminal: the same text.
+	run "$KVCTL" --server "$(url node1)" status
+	[[ $output == *"1 down (node3)"* ]]
+	# Fewer live members than N.
+	kill_node node4
+	wait_for 10 bash -c "[ \"\$(curl -s $(url node1)/cluster/nodes | jq -r '.members[] | select(.id == \"node4\") | .state')\" = down ]"
+	run "$KVCTL" --server "$(url node1)" status -o json
+	echo "$output" | jq -e '.warnings | any(startswith("fewer live members than N"))'
+}
+
+@test "hints: list per holder and owner; drop asks on a terminal, needs --yes elsewhere, and is for good" {
+	cluster_with_hints h
+	local before
+	before=$(hints_pending)
+	# The table: holder, owner, state, count, bytes, age.
+	tty_run "$(KV_LINE hints)"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[[ $(echo "$output" | head -1) == "HOLDER"*"OWNER"*"STATE"*"HINTS"*"BYTES"*OLDEST ]]
+	echo "$output" | grep -Eq '^node[124] +node3 +down +[0-9]+ +[0-9.]+ (B|KiB) +[0-9.]+s ago$'
+	[ "$(echo "$output" | awk '$2 == "node3" { n += $4 } END { print n }')" -eq "$before" ]
+	# One holder only.
+	run "$KVCTL" --server "$(url node1)" -o json hints node1
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq '.nodes | length')" -eq 1 ]
+	[ "$(echo "$output" | jq -r '.nodes[0].id')" = node1 ]
+	echo "$output" | jq -e '.nodes[0].owners | all(.owner == "node3" and .bytes > 0 and .oldest_age_ms >= 0)'
+	run "$KVCTL" --server "$(url node1)" hints nosuch
+	[ "$status" -eq 1 ]
+
+	# Not a terminal and no --yes: a usage error, nothing dropped.
+	run --separate-stderr "$KVCTL" --server "$(url node1)" hints drop node3 </dev/null
+	[ "$status" -eq 2 ]
+	[[ $stderr == *--yes* ]]
+	[ "$(hints_pending)" -eq "$before" ]
+	# On a terminal, answering n drops nothing.
+	tty_run "$(KV_LINE hints drop node3)" n
+	echo "$output"
+	[[ $output == *"Drop $before hints"*"held for node3?"*"[y/N]"* ]]
+	[[ $output == *"nothing dropped"* ]]
+	[ "$status" -eq 1 ]
+	[ "$(hints_pending)" -eq "$before" ]
+	# An unknown owner.
+	run "$KVCTL" --server "$(url node1)" hints drop nosuch --yes
+	[ "$status" -eq 1 ]
+	[[ $output == *"no such owner 'nosuch'"* ]]
+	# --yes drops them everywhere.
+	run "$KVCTL" --server "$(url node1)" hints drop node3 --yes
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "$(echo "$output" | awk '/dropped/ { n += $3 } END { print n }')" -eq "$before" ]
+	[ "$(hints_pending)" -eq 0 ]
+	run --separate-stderr "$KVCTL" --server "$(url node1)" hints
+	[ "$output" = "no hints pending" ]
+	[ "$stderr" = "kvctl: not asked (down): node3" ]
+	run "$KVCTL" --server "$(url node1)" -o json hints
+	[ "$(echo "$output" | jq '[.nodes[].dropped] | add')" -eq "$before" ]
+
+	# Durable: a holder killed and restarted does not bring them back.
+	kill_node node1
+	member 1
+	[ "$(c "$(url node1)/admin/hints" | jq .pending)" -eq 0 ]
+	# node3 comes back and never receives them: no hint delivered, and
+	# the keys written while it was down are not on it.
+	member 3
+	wait_for 10 all_up
+	sleep 3	# several hint delivery intervals
+	local n delivered=0 i
+	for n in node1 node2 node4; do
+		delivered=$((delivered + $(nodes "$n" | jq .hints.delivered)))
+	done
+	[ "$delivered" -eq 0 ]
+	for ((i = 0; i < KEYS; i++)); do
+		[ "$(curl -s --max-time 5 "$(url node3)/internal/fetch/h-$i" | jq -r .code)" = not_found ]
+	done
+}
+
+@test "repair: a replica that missed writes catches up; progress is shown; exit 0" {
+	cluster_with_hints r
+	# The hints are dropped, so only a repair can bring node3 the writes.
+	"$KVCTL" --server "$(url node1)" hints drop node3 --yes
+	member 3
+	wait_for 10 all_up
+	local i short=0
+	for ((i = 0; i < KEYS; i++)); do
+		[ "$(copies "r-$i")" -lt 3 ] && short=$((short + 1))
+	done
+	echo "keys with fewer than 3 copies before: $short"
+	[ "$short" -gt 0 ]
+	run --separate-stderr "$KVCTL" --server "$(url node1)" repair node3
+	echo "$output"
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	[[ $stderr == *"repair round 1 started on node3"* ]]
+	[[ $stderr == *"peers done"* ]] || [[ $output == *"3 peers"* ]]
+	[[ $output == "repair of node3 done in "*": 3 peers, "*" keys compared, "*" keys fetched, "* ]]
+	[ "$(echo "$output" | sed -n 's/.*, \([0-9]*\) keys fetched.*/\1/p')" -ge "$short" ]
+	for ((i = 0; i < KEYS; i++)); do
+		[ "$(copies "r-$i")" -eq 3 ] || { echo "r-$i: $(copies "r-$i") copies"; false; }
+	done
+	# -o json: the final progress; a second round finds nothing to move.
+	run "$KVCTL" --server "$(url node1)" -o json repair node3
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -r .state)" = done ]
+	[ "$(echo "$output" | jq .round)" -eq 2 ]
+	[ "$(echo "$output" | jq .peers_done)" -eq 3 ]
+	[ "$(echo "$output" | jq .keys_received)" -eq 0 ]
+	[ "$(echo "$output" | jq .keys_compared)" -gt 0 ]
+	# GET /admin/repair reads the last one.
+	[ "$(c "$(url node3)/admin/repair" | jq -r .state)" = done ]
+	# status reports the last round.
+	run "$KVCTL" --server "$(url node1)" status
+	[[ $output == *"anti-entropy  last round "*" ago, node3 with node"*": ok"* ]]
+}
+
+@test "repair: exit 5 when a member it shares keys with is down" {
+	cluster4
+	kill_node node3
+	wait_for 10 down_seen
+	run --separate-stderr "$KVCTL" --server "$(url node1)" repair
+	[ "$status" -eq 5 ]
+	[[ $output == "repair of node1 FAILED"*": node3: "* ]]
+	[ "$(c "$(url node1)/admin/repair" | jq -r .state)" = failed ]
+	[ "$(c "$(url node1)/admin/repair" | jq .peers_failed)" -eq 1 ]
+}
+
+@test "admin routes: 404 for an unknown owner, 400 for bad input, 405 for a wrong method" {
+	cluster4
+	[ "$(code -X DELETE "$(url node1)/admin/hints/nosuch")" = 404 ]
+	[ "$(c -X DELETE "$(url node1)/admin/hints/nosuch" | jq -r .code)" = not_found ]
+	[ "$(code -X DELETE "$(url node1)/admin/hints/node3")" = 200 ]
+	[ "$(c -X DELETE "$(url node1)/admin/hints/node3" | jq .dropped)" -eq 0 ]
+	[ "$(code -X DELETE "$(url node1)/admin/hints/a%20b")" = 400 ]
+	[ "$(c -X DELETE "$(url node1)/admin/hints/a%20b" | jq -r .code)" = bad_request ]
+	[ "$(code -X DELETE "$(url node1)/admin/hints/")" = 400 ]
+	[ "$(code "$(url node1)/admin/hints?x=1")" = 400 ]
+	c "$(url node1)/admin/hints?x=1" | jq -e '.error | test("x")'
+	[ "$(code -X POST "$(url node1)/admin/hints")" = 405 ]
+	[ "$(code -X DELETE "$(url node1)/admin/repair")" = 405 ]
+	[ "$(code "$(url node1)/admin/repair")" = 200 ]
+	[ "$(c "$(url node1)/admin/repair" | jq -r .state)" = none ]
+	[ "$(code -X POST "$(url node1)/admin/repair")" = 202 ]
+	run "$KVCTL" --server "$(url node1)" hints extra words
+	[ "$status" -eq 2 ]
+	run "$KVCTL" --server "$(url node1)" status --yes
+	[ "$status" -eq 2 ]
+}
+
+@test "admin routes need a signature when the cluster has a secret; kvctl signs with --cluster-secret-file" {
+	local secret="$TMP/secret"
+	printf '%s\n' 'bats-status-secret-0123456789abcdef' >"$secret"
+	chmod 600 "$secret"
+	cluster4 --cluster-secret-file "$secret"
+	[ "$(code "$(url node1)/admin/hints")" = 401 ]
+	[ "$(code -X POST "$(url node1)/admin/repair")" = 401 ]
+	[ "$(code "$(url node1)/admin/repair")" = 401 ]
+	[ "$(code -X DELETE "$(url node1)/admin/hints/node3")" = 401 ]
+	# Public routes are not signed: status and the table still work.
+	[ "$(code "$(url node1)/cluster/nodes")" = 200 ]
+	run "$KVCTL" --server "$(url node1)" status
+	[ "$status" -eq 0 ]
+	# kvctl without the secret is refused; with it, it is let in.
+	run --separate-stderr "$KVCTL" --server "$(url node1)" hints node1
+	[ "$status" -eq 4 ]
+	[[ $stderr == *401*signature* ]]
+	run "$KVCTL" --server "$(url node1)" --cluster-secret-file "$secret" hints
+	[ "$status" -eq 0 ]
+	[ "$output" = "no hints pending" ]
+	run --separate-stderr env KVCTL_CLUSTER_SECRET_FILE="$secret" "$KVCTL" --server "$(url node1)" repair
+	[ "$status" -eq 0 ]
+	[[ $output == "repair of node1 done"* ]]
+	run "$KVCTL" --server "$(url node1)" --cluster-secret-file "$secret" hints drop node3 --yes
+	[ "$status" -eq 0 ]
+	# A wrong secret is refused too, and a readable one is a usage error.
+	printf '%s\n' 'another-secret-0123456789abcdef' >"$TMP/wrong"
+	chmod 600 "$TMP/wrong"
+	run "$KVCTL" --server "$(url node1)" --cluster-secret-file "$TMP/wrong" hints node1
+	[ "$status" -eq 4 ]
+	chmod 644 "$TMP/wrong"
+	run "$KVCTL" --server "$(url node1)" --cluster-secret-file "$TMP/wrong" hints node1
+	[ "$status" -eq 2 ]
+}
