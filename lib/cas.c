@@ -361,39 +361,6 @@ gate_leave(struct cas *c, const char *key, size_t klen)
 
 /* ---- JSON helpers ---------------------------------------------------- */
 
-/*
- * Parses s[0..len) into *toks (a stack array of TOKS_STACK, or an
- * allocation the caller frees when *toks changed).  The count, or < 0.
- */
-static int
-parse_json(const char *s, size_t len, struct json_tok **toks)
-{
-	int n;
-
-	n = json_parse(s, len, *toks, TOKS_STACK, JSON_DEPTH_DEFAULT, NULL);
-	if (n != JSON_ERR_NOMEM)
-		return n;
-	n = json_parse(s, len, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
-	if (n < 1 || (*toks = calloc((size_t)n, sizeof(**toks))) == NULL)
-		return -1;
-	return json_parse(s, len, *toks, n, JSON_DEPTH_DEFAULT, NULL);
-}
-
-/* Reads the ballot member name: 1 read, 0 absent, -1 bad. */
-static int
-json_ballot(const char *s, const struct json_tok *toks, int obj,
-    const char *name, struct ballot *b)
-{
-	int i = json_object_get(s, toks, obj, name);
-
-	if (i < 0)
-		return 0;
-	if (toks[i].type != JSON_STRING)
-		return -1;
-	return ballot_parse(s + toks[i].start, toks[i].end - toks[i].start,
-	    b) == 0 ? 1 : -1;
-}
-
 /* Appends the line of a prepare, or of an accept or commit of v (NULL: nothing). */
 static void
 fmt_line(struct buf *out, enum kind k, const char *key, size_t klen,
@@ -446,10 +413,10 @@ parse_line(enum kind k, const char *s, size_t len, struct line *ln)
 	struct json_tok stack[TOKS_STACK], *toks = stack;
 	int n, i, rc = -1;
 
-	if ((n = parse_json(s, len, &toks)) < 1 || toks[0].type != JSON_OBJECT ||
+	if ((n = json_parse_grow(s, len, &toks, TOKS_STACK)) < 1 || toks[0].type != JSON_OBJECT ||
 	    paxos_json_get_key(s, toks, 0, &ln->key) != 0 ||
 	    ln->key.len > STORE_KEY_MAX ||
-	    json_ballot(s, toks, 0, "b", &ln->b) != 1)
+	    paxos_json_get_ballot(s, toks, 0, "b", &ln->b) != 1)
 		goto out;
 	if (k != K_PREPARE) {
 		if ((i = json_object_get(s, toks, 0, "noop")) >= 0) {
@@ -935,9 +902,9 @@ take_promise(struct req *r, const char *s, size_t len, struct ballot *mrc)
 	int n, i, hc, ha, rc = -1;
 
 	version_init(&v);
-	if ((n = parse_json(s, len, &toks)) < 1 || toks[0].type != JSON_OBJECT ||
-	    (hc = json_ballot(s, toks, 0, "c", &c)) < 0 ||
-	    (ha = json_ballot(s, toks, 0, "a", &a)) < 0)
+	if ((n = json_parse_grow(s, len, &toks, TOKS_STACK)) < 1 || toks[0].type != JSON_OBJECT ||
+	    (hc = paxos_json_get_ballot(s, toks, 0, "c", &c)) < 0 ||
+	    (ha = paxos_json_get_ballot(s, toks, 0, "a", &a)) < 0)
 		goto out;
 	if (hc && ballot_cmp(&c, mrc) > 0)
 		*mrc = c;

@@ -264,6 +264,20 @@ paxos_json_get_key(const char *s, const struct json_tok *toks, int obj,
 	return out->len > 0 ? 0 : -1;
 }
 
+int
+paxos_json_get_ballot(const char *s, const struct json_tok *toks, int obj,
+    const char *name, struct ballot *b)
+{
+	int i = json_object_get(s, toks, obj, name);
+
+	if (i < 0)
+		return 0;
+	if (toks[i].type != JSON_STRING)
+		return -1;
+	return ballot_parse(s + toks[i].start, toks[i].end - toks[i].start,
+	    b) == 0 ? 1 : -1;
+}
+
 /* ---- the table ---------------------------------------------------------- */
 
 static uint32_t
@@ -389,39 +403,6 @@ merge_state(struct stripe *s, struct pkey *k, const struct ballot *p,
 	}
 }
 
-/* Reads the ballot member name of the object at toks[obj]: 1 read, 0 absent, -1 bad. */
-static int
-get_ballot(const char *s, const struct json_tok *toks, int obj,
-    const char *name, struct ballot *b)
-{
-	int i = json_object_get(s, toks, obj, name);
-
-	if (i < 0)
-		return 0;
-	if (toks[i].type != JSON_STRING)
-		return -1;
-	return ballot_parse(s + toks[i].start, toks[i].end - toks[i].start,
-	    b) == 0 ? 1 : -1;
-}
-
-/*
- * Parses s[0..len) into *toks (a caller's stack array of TOKS_STACK, or
- * an allocation it frees when *toks changed).  The count, or < 0.
- */
-static int
-parse_json(const char *s, size_t len, struct json_tok **toks)
-{
-	int n;
-
-	n = json_parse(s, len, *toks, TOKS_STACK, JSON_DEPTH_DEFAULT, NULL);
-	if (n != JSON_ERR_NOMEM)
-		return n;
-	n = json_parse(s, len, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
-	if (n < 1 || (*toks = calloc((size_t)n, sizeof(**toks))) == NULL)
-		return -1;
-	return json_parse(s, len, *toks, n, JSON_DEPTH_DEFAULT, NULL);
-}
-
 /* The state file's first line. */
 struct header {
 	uint64_t	seq, floor, hw, keys;
@@ -447,7 +428,7 @@ merge_record(struct paxos *p, const char *s, size_t len, struct header *hd)
 	uint64_t u;
 
 	version_init(&v);
-	if ((n = parse_json(s, len, &toks)) < 1 || toks[0].type != JSON_OBJECT)
+	if ((n = json_parse_grow(s, len, &toks, TOKS_STACK)) < 1 || toks[0].type != JSON_OBJECT)
 		goto out;
 	if (hd != NULL) {
 		static const char *const names[] = { "seq", "floor", "hw", "keys" };
@@ -474,9 +455,9 @@ merge_record(struct paxos *p, const char *s, size_t len, struct header *hd)
 		goto out;
 	}
 	if (paxos_json_get_key(s, toks, 0, &key) != 0 ||
-	    (hp = get_ballot(s, toks, 0, "p", &bp)) < 0 ||
-	    (ha = get_ballot(s, toks, 0, "a", &ba)) < 0 ||
-	    (hc = get_ballot(s, toks, 0, "c", &bc)) < 0 || hp + ha + hc == 0)
+	    (hp = paxos_json_get_ballot(s, toks, 0, "p", &bp)) < 0 ||
+	    (ha = paxos_json_get_ballot(s, toks, 0, "a", &ba)) < 0 ||
+	    (hc = paxos_json_get_ballot(s, toks, 0, "c", &bc)) < 0 || hp + ha + hc == 0)
 		goto out;
 	if (ha && (i = json_object_get(s, toks, 0, "noop")) >= 0) {
 		if (toks[i].type != JSON_TRUE ||

@@ -63,6 +63,12 @@ int	ballot_parse(const char *s, size_t n, struct ballot *b);
 void	paxos_json_key(const char *key, size_t klen, struct buf *out);
 int	paxos_json_get_key(const char *s, const struct json_tok *toks, int obj,
 	    struct buf *out);
+/*
+ * Reads the ballot member name of the object at toks[obj] into *b: 1
+ * read, 0 absent, -1 not a ballot's text form.
+ */
+int	paxos_json_get_ballot(const char *s, const struct json_tok *toks,
+	    int obj, const char *name, struct ballot *b);
 
 struct paxos_config {
 	const char	*dir;		/* the acceptor's directory, created if missing */
