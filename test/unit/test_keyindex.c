@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "keyindex.h"
 #include "tap.h"
@@ -301,15 +300,6 @@ test_levels(void)
 	keyindex_free(ix);
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* What a key costs, in order and at random, and how fast. */
 static void
 test_memory(void)
@@ -326,25 +316,25 @@ test_memory(void)
 	keyindex_keys_init(&out);
 	/* The bench's keys, key:000000000000 (16 bytes), in order. */
 	ix = keyindex_new();
-	t0 = now_s();
+	t0 = tap_now_s();
 	for (i = 0; i < BIG; i++) {
 		snprintf(key, sizeof(key), "key:%012zu", i);
 		bad += keyindex_add(ix, key, 16) != 1;
 	}
-	t1 = now_s();
+	t1 = tap_now_s();
 	keyindex_stats(ix, &st);
 	per = (double)st.bytes / (double)st.keys;
 	printf("# bytes per key: %.1f for %d 16-byte keys added in order "
 	    "(height %zu, %zu leaves, %zu inner), %.0f ns per add\n", per, BIG,
 	    st.height, st.leaves, st.inner, (t1 - t0) * 1e9 / BIG);
 	ok(bad == 0 && per < 24, "in order: %.1f bytes per 16-byte key", per);
-	t0 = now_s();
+	t0 = tap_now_s();
 	for (i = 0; i < 10000; i++) {
 		snprintf(key, sizeof(key), "key:%012llu",
 		    (unsigned long long)(tap_rng() % BIG));
 		bad += keyindex_copy(ix, key, 16, true, 1000, &out) < 1;
 	}
-	t1 = now_s();
+	t1 = tap_now_s();
 	printf("# a seek and a copy of 1000 keys: %.1f us\n",
 	    (t1 - t0) * 1e6 / 10000);
 	ok(bad == 0, "10000 pages of 1000 keys from random places");
@@ -362,13 +352,13 @@ test_memory(void)
 		perm[x] = y;
 	}
 	ix = keyindex_new();
-	t0 = now_s();
+	t0 = tap_now_s();
 	for (i = 0; i < BIG; i++) {
 		snprintf(key, sizeof(key), "key:%012llu",
 		    (unsigned long long)perm[i]);
 		bad += keyindex_add(ix, key, 16) != 1;
 	}
-	t1 = now_s();
+	t1 = tap_now_s();
 	keyindex_stats(ix, &st);
 	per = (double)st.bytes / (double)st.keys;
 	printf("# bytes per key: %.1f for %d 16-byte keys added at random "

@@ -34,7 +34,6 @@
 #include "version.h"
 #include "wal.h"
 
-static char tmproot[256];
 static const struct store_options nosync = { .fsync = false };
 static const struct store_options dosync = { .fsync = true };
 
@@ -44,8 +43,7 @@ static const struct store_options dosync = { .fsync = true };
 static void
 fresh_dir(char *out, size_t n, const char *name)
 {
-	snprintf(out, n, "%s/%s", tmproot, name);
-	tap_rm_rf(out);
+	tap_tmp_fresh(out, n, name);
 	mkdir(out, 0755);
 }
 
@@ -2208,14 +2206,7 @@ test_actor_race(void)
 int
 main(void)
 {
-	const char *t = getenv("TMPDIR");
-
-	snprintf(tmproot, sizeof(tmproot), "%s/test_store.XXXXXX",
-	    t != NULL && *t != '\0' ? t : "/tmp");
-	if (mkdtemp(tmproot) == NULL) {
-		perror("mkdtemp");
-		return 1;
-	}
+	tap_tmp_init("test_store");
 	test_apply();
 	test_update_tombstone();
 	test_reopen_odd();
@@ -2236,6 +2227,6 @@ main(void)
 	test_scan();
 	test_index_reopen();
 	test_scan_race();
-	tap_rm_rf(tmproot);
+	tap_rm_rf(tap_tmproot);
 	return tap_done();
 }
