@@ -94,6 +94,19 @@ placed_twice() {
 	placed "$@" && sleep 1 && placed "$@"
 }
 
+# prefilled_cluster: the NODES nodes up in every view, 600 keys written
+# through all of them, and every transfer done.
+prefilled_cluster() {
+	start_cluster --anti-entropy-interval 0
+	# shellcheck disable=SC2046
+	wait_for 60 all_see "$NODES" up $(ids "$NODES")
+	run_split 60 "$KVCTL" bench --server "$(servers "$NODES")" --prefill \
+	    --keys 600 -n 1 -c 4 --size 20
+	[ "$rc" -eq 0 ]
+	# shellcheck disable=SC2046
+	wait_for 60 placed_twice "$NODES" $(ids "$NODES")
+}
+
 # sent_total NODE...: the keys the NODEs' transfers sent since start.
 sent_total() {
 	local n t=0 s
@@ -156,18 +169,8 @@ ids() {
 }
 
 @test "a join sends each key once: the keys all nodes sent equal the keys the new node received" {
-	local servers="" i before after held
-	start_cluster --anti-entropy-interval 0
-	# shellcheck disable=SC2046
-	wait_for 60 all_see "$NODES" up $(ids "$NODES")
-	for ((i = 1; i <= NODES; i++)); do
-		servers="$servers${servers:+,}$(url "node$i")"
-	done
-	run_split 60 "$KVCTL" bench --server "$servers" --prefill --keys 600 \
-	    -n 1 -c 4 --size 20
-	[ "$rc" -eq 0 ]
-	# shellcheck disable=SC2046
-	wait_for 60 placed_twice "$NODES" $(ids "$NODES")
+	local before after held
+	prefilled_cluster
 	# shellcheck disable=SC2046
 	before=$(sent_total $(ids "$NODES"))
 
@@ -224,18 +227,8 @@ PY
 }
 
 @test "a sender stopped during a join: the others send what it owed, and the new node holds every key it owns" {
-	local servers="" i held want fb
-	start_cluster --anti-entropy-interval 0
-	# shellcheck disable=SC2046
-	wait_for 60 all_see "$NODES" up $(ids "$NODES")
-	for ((i = 1; i <= NODES; i++)); do
-		servers="$servers${servers:+,}$(url "node$i")"
-	done
-	run_split 60 "$KVCTL" bench --server "$servers" --prefill --keys 600 \
-	    -n 1 -c 4 --size 20
-	[ "$rc" -eq 0 ]
-	# shellcheck disable=SC2046
-	wait_for 60 placed_twice "$NODES" $(ids "$NODES")
+	local i held want fb
+	prefilled_cluster
 
 	# node3 stops answering just as node9 arrives: the others may have
 	# left keys to it before gossip calls it down.
