@@ -367,7 +367,7 @@ fmt_line(struct buf *out, enum kind k, const char *key, size_t klen,
     const struct ballot *b, const struct version *v)
 {
 	buf_putc(out, '{');
-	paxos_json_key(key, klen, out);
+	record_key_to_json(key, klen, out);
 	buf_puts(out, ",\"b\":\"");
 	ballot_format(b, out);
 	buf_putc(out, '"');
@@ -1189,6 +1189,21 @@ report(struct req *r, struct replica_result *res, int required)
 	res->required = required;
 }
 
+/*
+ * backoff, and when the request must end instead, its answer: 503 with
+ * the reason and the lists.  true to try again.
+ */
+static bool
+backoff_or_give_up(struct req *r, enum step st, struct replica_result *res)
+{
+	if (backoff(r, st))
+		return true;
+	res->status = 503;
+	res->error = r->why;
+	report(r, res, r->need);
+	return false;
+}
+
 /* The precondition check: 0 to go on, or the status to answer. */
 static int
 check_write(const struct replica_write *wr, const struct version *cur,
@@ -1331,12 +1346,8 @@ cas_put(struct cas *c, const char *key, size_t klen,
 		succeed(&r, wr, &next, !live, required, res);
 		goto out;
 retry:
-		if (!backoff(&r, st)) {
-			res->status = 503;
-			res->error = r.why;
-			report(&r, res, r.need);
+		if (!backoff_or_give_up(&r, st, res))
 			goto out;
-		}
 	}
 out:
 	if (gated)
@@ -1382,12 +1393,8 @@ cas_get(struct cas *c, const char *key, size_t klen,
 		}
 		goto out;
 retry:
-		if (!backoff(&r, st)) {
-			res->status = 503;
-			res->error = r.why;
-			report(&r, res, r.need);
+		if (!backoff_or_give_up(&r, st, res))
 			goto out;
-		}
 	}
 out:
 	req_free(&r);

@@ -124,6 +124,7 @@
 #include "file.h"
 #include "fnv.h"
 #include "log.h"
+#include "record.h"
 #include "wal.h"
 
 #define NSTRIPES	64
@@ -230,19 +231,6 @@ ballot_max(struct ballot *dst, const struct ballot *src)
 }
 
 /* ---- the key member ---------------------------------------------------- */
-
-void
-paxos_json_key(const char *key, size_t klen, struct buf *out)
-{
-	if (json_utf8_valid(key, klen)) {
-		buf_puts(out, "\"key\":");
-		json_emit_string(out, key, klen);
-	} else {
-		buf_puts(out, "\"key_b64\":\"");
-		base64_encode(key, klen, out);
-		buf_putc(out, '"');
-	}
-}
 
 int
 paxos_json_get_key(const char *s, const struct json_tok *toks, int obj,
@@ -499,7 +487,7 @@ static void
 fmt_open(struct buf *out, const char *key, size_t klen)
 {
 	buf_putc(out, '{');
-	paxos_json_key(key, klen, out);
+	record_key_to_json(key, klen, out);
 }
 
 static void
