@@ -1190,6 +1190,27 @@ report(struct req *r, struct replica_result *res, int required)
 }
 
 /*
+ * Steps 1 and 2 until the key is clear: prepares and, while a proposal
+ * is in progress, finishes it and prepares again with a new ballot.
+ * STEP_OK when this round holds a promise and nothing is in progress.
+ */
+static enum step
+prepare_clear(struct req *r)
+{
+	enum step st;
+	int rc;
+
+	for (;;) {
+		if ((st = do_prepare(r)) != STEP_OK)
+			return st;
+		if ((rc = finish_in_progress(r)) == 0)
+			return STEP_OK;
+		if (rc != 1)
+			return rc == 2 ? STEP_REFUSED : STEP_FAILED;
+	}
+}
+
+/*
  * backoff, and when the request must end instead, its answer: 503 with
  * the reason and the lists.  true to try again.
  */
@@ -1282,14 +1303,8 @@ cas_put(struct cas *c, const char *key, size_t klen,
 	}
 	gated = true;
 	for (;;) {
-		if ((st = do_prepare(&r)) != STEP_OK)
+		if ((st = prepare_clear(&r)) != STEP_OK)
 			goto retry;
-		if ((rc = finish_in_progress(&r)) == 1)
-			continue;
-		if (rc != 0) {
-			st = rc == 2 ? STEP_REFUSED : STEP_FAILED;
-			goto retry;
-		}
 		/* Did an earlier attempt of ours take effect? */
 		if (r.have && (m = mine_under(&r, &r.w, &unsure)) != NULL) {
 			if ((st = do_commit(&r, &m->b, &m->v, required)) != STEP_OK)
@@ -1363,7 +1378,6 @@ cas_get(struct cas *c, const char *key, size_t klen,
 {
 	struct req r;
 	enum step st;
-	int rc;
 
 	req_init(&r, c, key, klen);
 	if (r.n == 0) {
@@ -1372,14 +1386,8 @@ cas_get(struct cas *c, const char *key, size_t klen,
 		goto out;
 	}
 	for (;;) {
-		if ((st = do_prepare(&r)) != STEP_OK)
+		if ((st = prepare_clear(&r)) != STEP_OK)
 			goto retry;
-		if ((rc = finish_in_progress(&r)) == 1)
-			continue;
-		if (rc != 0) {
-			st = rc == 2 ? STEP_REFUSED : STEP_FAILED;
-			goto retry;
-		}
 		if ((st = spread_read(&r)) != STEP_OK)
 			goto retry;
 		report(&r, res, r.need);
