@@ -49,17 +49,23 @@ start_cluster() {
 	done
 }
 
+# every_view FILTER NODE...: each NODE's /cluster/nodes passes the jq
+# FILTER (the callers below put their numbers and names in it).
+every_view() {
+	local filter=$1 n
+	shift
+	for n in "$@"; do
+		nodes "$n" | jq -e "$filter" >/dev/null 2>&1 || return 1
+	done
+}
+
 # all_see COUNT STATE NODE...: each NODE lists COUNT members and shows
 # every other one in STATE.
 all_see() {
-	local count=$1 state=$2 n
+	local count=$1 state=$2
 	shift 2
-	for n in "$@"; do
-		nodes "$n" | jq -e --argjson c "$count" --arg s "$state" '
-		    (.members | length) == $c and
-		    ([.members[] | select(.self != true) | .state == $s] | all)
-		' >/dev/null 2>&1 || return 1
-	done
+	every_view "(.members | length) == $count and
+	    ([.members[] | select(.self != true) | .state == \"$state\"] | all)" "$@"
 }
 
 # nodes_to NODE FILE: NODE's /cluster/nodes into FILE, when it is JSON.
@@ -69,24 +75,16 @@ nodes_to() {
 
 # shown_down ID NODE...: every NODE shows member ID "down".
 shown_down() {
-	local id=$1 n
+	local id=$1
 	shift
-	for n in "$@"; do
-		nodes "$n" | jq -e --arg id "$id" \
-		    '[.members[] | select(.id == $id) | .state] == ["down"]' \
-		    >/dev/null 2>&1 || return 1
-	done
+	every_view "[.members[] | select(.id == \"$id\") | .state] == [\"down\"]" "$@"
 }
 
 # placed COUNT NODE...: each NODE lists COUNT members and runs no transfer.
 placed() {
-	local count=$1 n
+	local count=$1
 	shift
-	for n in "$@"; do
-		nodes "$n" | jq -e --argjson c "$count" \
-		    '(.members | length) == $c and (.transfer.running | not)' \
-		    >/dev/null 2>&1 || return 1
-	done
+	every_view "(.members | length) == $count and (.transfer.running | not)" "$@"
 }
 
 # placed_twice COUNT NODE...: placed, and still so a second later.
