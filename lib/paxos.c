@@ -708,6 +708,39 @@ refuse(const struct pkey *k, struct paxos_reply *r)
 	ballot_max(&r->beat, &k->committed);
 }
 
+enum admit { ADMIT_OK, ADMIT_REFUSED, ADMIT_NOMEM };
+
+/*
+ * The rule a prepare and an accept share (caller holds st->mu): b must
+ * not be too old, must be above the key's commit, and above its promise
+ * (an accept: at least the promise, which may be its own prepare's).
+ * ADMIT_OK with the key's state (added when new) in *out; ADMIT_REFUSED
+ * with the ballot to beat in r; ADMIT_NOMEM.
+ */
+static enum admit
+do_admit(struct paxos *p, struct stripe *st, const char *key, size_t klen,
+    uint32_t h, const struct ballot *b, bool accept, struct paxos_reply *r,
+    struct pkey **out)
+{
+	struct pkey *k = find(st, key, klen, h);
+	int promised;
+
+	if (too_old(p, b, &r->beat))
+		return ADMIT_REFUSED;
+	if (k != NULL) {
+		promised = ballot_cmp(b, &k->promised);
+		if ((accept ? promised < 0 : promised <= 0) ||
+		    ballot_cmp(b, &k->committed) <= 0) {
+			refuse(k, r);
+			return ADMIT_REFUSED;
+		}
+	}
+	if (k == NULL && (k = find_or_add(st, key, klen, h)) == NULL)
+		return ADMIT_NOMEM;
+	*out = k;
+	return ADMIT_OK;
+}
+
 int
 paxos_prepare(struct paxos *p, const char *key, size_t klen,
     const struct ballot *b, struct paxos_reply *r)
@@ -716,6 +749,7 @@ paxos_prepare(struct paxos *p, const char *key, size_t klen,
 	struct stripe *st = stripe_of(p, h);
 	struct buf rec = BUF_INIT;
 	struct pkey *k;
+	enum admit a;
 	int rc = 0, e = 0;
 
 	paxos_reply_free(r);
@@ -723,17 +757,9 @@ paxos_prepare(struct paxos *p, const char *key, size_t klen,
 	fmt_member(&rec, "p", b);
 	buf_putc(&rec, '}');
 	pthread_mutex_lock(&st->mu);
-	k = find(st, key, klen, h);
-	if (too_old(p, b, &r->beat))
-		goto unlock;
-	if (k != NULL && (ballot_cmp(b, &k->promised) <= 0 ||
-	    ballot_cmp(b, &k->committed) <= 0)) {
-		refuse(k, r);
-		goto unlock;
-	}
-	if (k == NULL && (k = find_or_add(st, key, klen, h)) == NULL) {
-		rc = -1;
-		e = ENOMEM;
+	if ((a = do_admit(p, st, key, klen, h, b, false, r, &k)) != ADMIT_OK) {
+		rc = a == ADMIT_NOMEM ? -1 : 0;
+		e = a == ADMIT_NOMEM ? ENOMEM : 0;
 		goto unlock;
 	}
 	k->promised = *b;
@@ -765,6 +791,7 @@ paxos_accept(struct paxos *p, const char *key, size_t klen,
 	struct stripe *st = stripe_of(p, h);
 	struct buf rec = BUF_INIT;
 	struct pkey *k;
+	enum admit a;
 	int rc = 0, e = 0;
 
 	paxos_reply_free(r);
@@ -772,17 +799,9 @@ paxos_accept(struct paxos *p, const char *key, size_t klen,
 	fmt_accepted(&rec, b, v);
 	buf_putc(&rec, '}');
 	pthread_mutex_lock(&st->mu);
-	k = find(st, key, klen, h);
-	if (too_old(p, b, &r->beat))
-		goto unlock;
-	if (k != NULL && (ballot_cmp(b, &k->promised) < 0 ||
-	    ballot_cmp(b, &k->committed) <= 0)) {
-		refuse(k, r);
-		goto unlock;
-	}
-	if (k == NULL && (k = find_or_add(st, key, klen, h)) == NULL) {
-		rc = -1;
-		e = ENOMEM;
+	if ((a = do_admit(p, st, key, klen, h, b, true, r, &k)) != ADMIT_OK) {
+		rc = a == ADMIT_NOMEM ? -1 : 0;
+		e = a == ADMIT_NOMEM ? ENOMEM : 0;
 		goto unlock;
 	}
 	settle(st, k);
