@@ -54,23 +54,14 @@ KEEP=0
 TMPD=
 VPID=
 
+PROG=chaos
+. "$(dirname "$0")/common.sh"
+
 usage() {
 	echo "usage: $0 [-n NODES(3)] [-r ROUNDS(5)] [-d SECONDS_PER_ROUND(6)]" \
 	    "[-m keys|set|mixed] [-x 'VERIFY OPTIONS'] [--skew MS(0)]" \
 	    "[--keep]" >&2
 	exit 2
-}
-
-die() {
-	echo "chaos: $*" >&2
-	exit 1
-}
-
-is_uint() {
-	case $1 in
-	'' | *[!0-9]*) return 1 ;;
-	*) return 0 ;;
-	esac
 }
 
 while [ $# -gt 0 ]; do

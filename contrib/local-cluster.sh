@@ -26,21 +26,12 @@ KVCTL_BIN=${KVCTL_BIN:-$(dirname "$KVD_BIN")/kvctl}
 BASE_PORT=${BASE_PORT:-8080}
 DIR=${DIR:-/tmp/kvd-local}
 
-die() {
-	echo "local-cluster: $*" >&2
-	exit 1
-}
+PROG=local-cluster
+. "$(dirname "$0")/common.sh"
 
 usage() {
 	echo "usage: $0 start [N] | stop | status | wipe" >&2
 	exit 2
-}
-
-is_uint() {
-	case $1 in
-	'' | *[!0-9]*) return 1 ;;
-	*) return 0 ;;
-	esac
 }
 
 # A short pause; plain sleep 1 where fractions are not understood.

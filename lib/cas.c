@@ -361,46 +361,13 @@ gate_leave(struct cas *c, const char *key, size_t klen)
 
 /* ---- JSON helpers ---------------------------------------------------- */
 
-/*
- * Parses s[0..len) into *toks (a stack array of TOKS_STACK, or an
- * allocation the caller frees when *toks changed).  The count, or < 0.
- */
-static int
-parse_json(const char *s, size_t len, struct json_tok **toks)
-{
-	int n;
-
-	n = json_parse(s, len, *toks, TOKS_STACK, JSON_DEPTH_DEFAULT, NULL);
-	if (n != JSON_ERR_NOMEM)
-		return n;
-	n = json_parse(s, len, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
-	if (n < 1 || (*toks = calloc((size_t)n, sizeof(**toks))) == NULL)
-		return -1;
-	return json_parse(s, len, *toks, n, JSON_DEPTH_DEFAULT, NULL);
-}
-
-/* Reads the ballot member name: 1 read, 0 absent, -1 bad. */
-static int
-json_ballot(const char *s, const struct json_tok *toks, int obj,
-    const char *name, struct ballot *b)
-{
-	int i = json_object_get(s, toks, obj, name);
-
-	if (i < 0)
-		return 0;
-	if (toks[i].type != JSON_STRING)
-		return -1;
-	return ballot_parse(s + toks[i].start, toks[i].end - toks[i].start,
-	    b) == 0 ? 1 : -1;
-}
-
 /* Appends the line of a prepare, or of an accept or commit of v (NULL: nothing). */
 static void
 fmt_line(struct buf *out, enum kind k, const char *key, size_t klen,
     const struct ballot *b, const struct version *v)
 {
 	buf_putc(out, '{');
-	paxos_json_key(key, klen, out);
+	record_key_to_json(key, klen, out);
 	buf_puts(out, ",\"b\":\"");
 	ballot_format(b, out);
 	buf_putc(out, '"');
@@ -446,10 +413,10 @@ parse_line(enum kind k, const char *s, size_t len, struct line *ln)
 	struct json_tok stack[TOKS_STACK], *toks = stack;
 	int n, i, rc = -1;
 
-	if ((n = parse_json(s, len, &toks)) < 1 || toks[0].type != JSON_OBJECT ||
+	if ((n = json_parse_grow(s, len, &toks, TOKS_STACK)) < 1 || toks[0].type != JSON_OBJECT ||
 	    paxos_json_get_key(s, toks, 0, &ln->key) != 0 ||
 	    ln->key.len > STORE_KEY_MAX ||
-	    json_ballot(s, toks, 0, "b", &ln->b) != 1)
+	    paxos_json_get_ballot(s, toks, 0, "b", &ln->b) != 1)
 		goto out;
 	if (k != K_PREPARE) {
 		if ((i = json_object_get(s, toks, 0, "noop")) >= 0) {
@@ -935,9 +902,9 @@ take_promise(struct req *r, const char *s, size_t len, struct ballot *mrc)
 	int n, i, hc, ha, rc = -1;
 
 	version_init(&v);
-	if ((n = parse_json(s, len, &toks)) < 1 || toks[0].type != JSON_OBJECT ||
-	    (hc = json_ballot(s, toks, 0, "c", &c)) < 0 ||
-	    (ha = json_ballot(s, toks, 0, "a", &a)) < 0)
+	if ((n = json_parse_grow(s, len, &toks, TOKS_STACK)) < 1 || toks[0].type != JSON_OBJECT ||
+	    (hc = paxos_json_get_ballot(s, toks, 0, "c", &c)) < 0 ||
+	    (ha = paxos_json_get_ballot(s, toks, 0, "a", &a)) < 0)
 		goto out;
 	if (hc && ballot_cmp(&c, mrc) > 0)
 		*mrc = c;
@@ -1222,6 +1189,42 @@ report(struct req *r, struct replica_result *res, int required)
 	res->required = required;
 }
 
+/*
+ * Steps 1 and 2 until the key is clear: prepares and, while a proposal
+ * is in progress, finishes it and prepares again with a new ballot.
+ * STEP_OK when this round holds a promise and nothing is in progress.
+ */
+static enum step
+prepare_clear(struct req *r)
+{
+	enum step st;
+	int rc;
+
+	for (;;) {
+		if ((st = do_prepare(r)) != STEP_OK)
+			return st;
+		if ((rc = finish_in_progress(r)) == 0)
+			return STEP_OK;
+		if (rc != 1)
+			return rc == 2 ? STEP_REFUSED : STEP_FAILED;
+	}
+}
+
+/*
+ * backoff, and when the request must end instead, its answer: 503 with
+ * the reason and the lists.  true to try again.
+ */
+static bool
+backoff_or_give_up(struct req *r, enum step st, struct replica_result *res)
+{
+	if (backoff(r, st))
+		return true;
+	res->status = 503;
+	res->error = r->why;
+	report(r, res, r->need);
+	return false;
+}
+
 /* The precondition check: 0 to go on, or the status to answer. */
 static int
 check_write(const struct replica_write *wr, const struct version *cur,
@@ -1300,14 +1303,8 @@ cas_put(struct cas *c, const char *key, size_t klen,
 	}
 	gated = true;
 	for (;;) {
-		if ((st = do_prepare(&r)) != STEP_OK)
+		if ((st = prepare_clear(&r)) != STEP_OK)
 			goto retry;
-		if ((rc = finish_in_progress(&r)) == 1)
-			continue;
-		if (rc != 0) {
-			st = rc == 2 ? STEP_REFUSED : STEP_FAILED;
-			goto retry;
-		}
 		/* Did an earlier attempt of ours take effect? */
 		if (r.have && (m = mine_under(&r, &r.w, &unsure)) != NULL) {
 			if ((st = do_commit(&r, &m->b, &m->v, required)) != STEP_OK)
@@ -1364,12 +1361,8 @@ cas_put(struct cas *c, const char *key, size_t klen,
 		succeed(&r, wr, &next, !live, required, res);
 		goto out;
 retry:
-		if (!backoff(&r, st)) {
-			res->status = 503;
-			res->error = r.why;
-			report(&r, res, r.need);
+		if (!backoff_or_give_up(&r, st, res))
 			goto out;
-		}
 	}
 out:
 	if (gated)
@@ -1385,7 +1378,6 @@ cas_get(struct cas *c, const char *key, size_t klen,
 {
 	struct req r;
 	enum step st;
-	int rc;
 
 	req_init(&r, c, key, klen);
 	if (r.n == 0) {
@@ -1394,14 +1386,8 @@ cas_get(struct cas *c, const char *key, size_t klen,
 		goto out;
 	}
 	for (;;) {
-		if ((st = do_prepare(&r)) != STEP_OK)
+		if ((st = prepare_clear(&r)) != STEP_OK)
 			goto retry;
-		if ((rc = finish_in_progress(&r)) == 1)
-			continue;
-		if (rc != 0) {
-			st = rc == 2 ? STEP_REFUSED : STEP_FAILED;
-			goto retry;
-		}
 		if ((st = spread_read(&r)) != STEP_OK)
 			goto retry;
 		report(&r, res, r.need);
@@ -1415,12 +1401,8 @@ cas_get(struct cas *c, const char *key, size_t klen,
 		}
 		goto out;
 retry:
-		if (!backoff(&r, st)) {
-			res->status = 503;
-			res->error = r.why;
-			report(&r, res, r.need);
+		if (!backoff_or_give_up(&r, st, res))
 			goto out;
-		}
 	}
 out:
 	req_free(&r);

@@ -1170,6 +1170,28 @@ done:
 	return rc;
 }
 
+/*
+ * do_install for a join or a leave (what: "added" or "removed"), pushed
+ * to every member.  Caller holds wmu.  0, or -1 with status 500 and the
+ * reason in err.
+ */
+static int
+install_change(struct cluster *c, struct cluster_member *v, size_t n,
+    const char *what, int *status, char *err, size_t errlen)
+{
+	int rc = do_install(c, v, n, true);
+
+	if (rc == 0)
+		return 0;
+	*status = 500;
+	if (rc == -1)
+		snprintf(err, errlen, "out of memory");
+	else
+		snprintf(err, errlen, "member %s but the member list could "
+		    "not be saved", what);
+	return -1;
+}
+
 int
 cluster_join(struct cluster *c, const char *id, const char *address,
     int *status, char *err, size_t errlen)
@@ -1233,13 +1255,7 @@ cluster_join(struct cluster *c, const char *id, const char *address,
 	v[at].ver = maxver + 1;
 	v[at].removed = false;
 	n = entries_normalise(v, n);
-	rc = do_install(c, v, n, true);
-	if (rc != 0) {
-		*status = 500;
-		snprintf(err, errlen, rc == -1 ? "out of memory" :
-		    "member added but the member list could not be saved");
-		rc = -1;
-	}
+	rc = install_change(c, v, n, "added", status, err, errlen);
 done:
 	pthread_mutex_unlock(&c->wmu);
 	return rc;
@@ -1278,13 +1294,7 @@ cluster_leave(struct cluster *c, const char *id, int *status, char *err,
 	}
 	v[at].ver = maxver + 1;
 	v[at].removed = true;
-	rc = do_install(c, v, c->nents, true);
-	if (rc != 0) {
-		*status = 500;
-		snprintf(err, errlen, rc == -1 ? "out of memory" :
-		    "member removed but the member list could not be saved");
-		rc = -1;
-	}
+	rc = install_change(c, v, c->nents, "removed", status, err, errlen);
 done:
 	pthread_mutex_unlock(&c->wmu);
 	return rc;

@@ -36,6 +36,7 @@
 #include "json.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hex.h"
@@ -530,6 +531,20 @@ json_string_eq(const char *s, const struct json_tok *t, const char *lit)
 		}
 	}
 	return *lit == '\0';
+}
+
+int
+json_parse_grow(const char *s, size_t len, struct json_tok **toks, int nstack)
+{
+	int n;
+
+	n = json_parse(s, len, *toks, nstack, JSON_DEPTH_DEFAULT, NULL);
+	if (n != JSON_ERR_NOMEM)
+		return n;
+	n = json_parse(s, len, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
+	if (n < 1 || (*toks = calloc((size_t)n, sizeof(**toks))) == NULL)
+		return -1;
+	return json_parse(s, len, *toks, n, JSON_DEPTH_DEFAULT, NULL);
 }
 
 int

@@ -55,6 +55,15 @@ int	json_parse(const char *s, size_t len, struct json_tok *toks, int ntoks,
 	    int max_depth, size_t *err_off);
 
 /*
+ * json_parse at JSON_DEPTH_DEFAULT into *toks, an array of nstack tokens
+ * (usually on the caller's stack); a document that needs more gets a
+ * calloc'd array in *toks instead, which the caller frees when *toks
+ * changed.  The token count, or < 0 (a JSON_ERR_*, or -1 out of memory).
+ */
+int	json_parse_grow(const char *s, size_t len, struct json_tok **toks,
+	    int nstack);
+
+/*
  * In the object at token index obj, finds the member called key and
  * returns the index of its value token, or -1.  key is compared after
  * unescaping the member name.

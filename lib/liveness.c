@@ -462,18 +462,24 @@ liveness_is_suspect(struct liveness *l, const char *id)
 	return s;
 }
 
+/* id's entry when id is a member other than this node, or NULL.  Holds mu. */
+static struct entry *
+do_other(struct liveness *l, const char *id)
+{
+	ssize_t at = do_find(l, id);
+
+	return at >= 0 && (size_t)at != l->self ? &l->e[at] : NULL;
+}
+
 bool
 liveness_declare_down(struct liveness *l, const char *id, int64_t now)
 {
 	struct entry *e;
-	ssize_t at;
 	bool done = false;
 
 	(void)now;
 	pthread_mutex_lock(&l->mu);
-	at = do_find(l, id);
-	if (at >= 0 && (size_t)at != l->self && l->e[at].suspect_since != 0) {
-		e = &l->e[at];
+	if ((e = do_other(l, id)) != NULL && e->suspect_since != 0) {
 		e->down = true;
 		e->suspect_since = 0;
 		snprintf(e->reporter, sizeof(e->reporter), "%s",
@@ -488,13 +494,9 @@ void
 liveness_heard(struct liveness *l, const char *id, int64_t now)
 {
 	struct entry *e;
-	ssize_t at;
 
 	pthread_mutex_lock(&l->mu);
-	at = do_find(l, id);
-	if (at >= 0 && (size_t)at != l->self && l->e[at].heard &&
-	    !l->e[at].down) {
-		e = &l->e[at];
+	if ((e = do_other(l, id)) != NULL && e->heard && !e->down) {
 		if (now > e->last_adv)
 			e->last_adv = now;
 		e->suspect_since = 0;

@@ -124,6 +124,7 @@
 #include "file.h"
 #include "fnv.h"
 #include "log.h"
+#include "record.h"
 #include "wal.h"
 
 #define NSTRIPES	64
@@ -231,19 +232,6 @@ ballot_max(struct ballot *dst, const struct ballot *src)
 
 /* ---- the key member ---------------------------------------------------- */
 
-void
-paxos_json_key(const char *key, size_t klen, struct buf *out)
-{
-	if (json_utf8_valid(key, klen)) {
-		buf_puts(out, "\"key\":");
-		json_emit_string(out, key, klen);
-	} else {
-		buf_puts(out, "\"key_b64\":\"");
-		base64_encode(key, klen, out);
-		buf_putc(out, '"');
-	}
-}
-
 int
 paxos_json_get_key(const char *s, const struct json_tok *toks, int obj,
     struct buf *out)
@@ -262,6 +250,20 @@ paxos_json_get_key(const char *s, const struct json_tok *toks, int obj,
 	    toks[k64].start, toks[k64].end - toks[k64].start, out) != 0)
 		return -1;
 	return out->len > 0 ? 0 : -1;
+}
+
+int
+paxos_json_get_ballot(const char *s, const struct json_tok *toks, int obj,
+    const char *name, struct ballot *b)
+{
+	int i = json_object_get(s, toks, obj, name);
+
+	if (i < 0)
+		return 0;
+	if (toks[i].type != JSON_STRING)
+		return -1;
+	return ballot_parse(s + toks[i].start, toks[i].end - toks[i].start,
+	    b) == 0 ? 1 : -1;
 }
 
 /* ---- the table ---------------------------------------------------------- */
@@ -389,39 +391,6 @@ merge_state(struct stripe *s, struct pkey *k, const struct ballot *p,
 	}
 }
 
-/* Reads the ballot member name of the object at toks[obj]: 1 read, 0 absent, -1 bad. */
-static int
-get_ballot(const char *s, const struct json_tok *toks, int obj,
-    const char *name, struct ballot *b)
-{
-	int i = json_object_get(s, toks, obj, name);
-
-	if (i < 0)
-		return 0;
-	if (toks[i].type != JSON_STRING)
-		return -1;
-	return ballot_parse(s + toks[i].start, toks[i].end - toks[i].start,
-	    b) == 0 ? 1 : -1;
-}
-
-/*
- * Parses s[0..len) into *toks (a caller's stack array of TOKS_STACK, or
- * an allocation it frees when *toks changed).  The count, or < 0.
- */
-static int
-parse_json(const char *s, size_t len, struct json_tok **toks)
-{
-	int n;
-
-	n = json_parse(s, len, *toks, TOKS_STACK, JSON_DEPTH_DEFAULT, NULL);
-	if (n != JSON_ERR_NOMEM)
-		return n;
-	n = json_parse(s, len, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
-	if (n < 1 || (*toks = calloc((size_t)n, sizeof(**toks))) == NULL)
-		return -1;
-	return json_parse(s, len, *toks, n, JSON_DEPTH_DEFAULT, NULL);
-}
-
 /* The state file's first line. */
 struct header {
 	uint64_t	seq, floor, hw, keys;
@@ -447,7 +416,7 @@ merge_record(struct paxos *p, const char *s, size_t len, struct header *hd)
 	uint64_t u;
 
 	version_init(&v);
-	if ((n = parse_json(s, len, &toks)) < 1 || toks[0].type != JSON_OBJECT)
+	if ((n = json_parse_grow(s, len, &toks, TOKS_STACK)) < 1 || toks[0].type != JSON_OBJECT)
 		goto out;
 	if (hd != NULL) {
 		static const char *const names[] = { "seq", "floor", "hw", "keys" };
@@ -474,9 +443,9 @@ merge_record(struct paxos *p, const char *s, size_t len, struct header *hd)
 		goto out;
 	}
 	if (paxos_json_get_key(s, toks, 0, &key) != 0 ||
-	    (hp = get_ballot(s, toks, 0, "p", &bp)) < 0 ||
-	    (ha = get_ballot(s, toks, 0, "a", &ba)) < 0 ||
-	    (hc = get_ballot(s, toks, 0, "c", &bc)) < 0 || hp + ha + hc == 0)
+	    (hp = paxos_json_get_ballot(s, toks, 0, "p", &bp)) < 0 ||
+	    (ha = paxos_json_get_ballot(s, toks, 0, "a", &ba)) < 0 ||
+	    (hc = paxos_json_get_ballot(s, toks, 0, "c", &bc)) < 0 || hp + ha + hc == 0)
 		goto out;
 	if (ha && (i = json_object_get(s, toks, 0, "noop")) >= 0) {
 		if (toks[i].type != JSON_TRUE ||
@@ -518,7 +487,7 @@ static void
 fmt_open(struct buf *out, const char *key, size_t klen)
 {
 	buf_putc(out, '{');
-	paxos_json_key(key, klen, out);
+	record_key_to_json(key, klen, out);
 }
 
 static void
@@ -739,6 +708,39 @@ refuse(const struct pkey *k, struct paxos_reply *r)
 	ballot_max(&r->beat, &k->committed);
 }
 
+enum admit { ADMIT_OK, ADMIT_REFUSED, ADMIT_NOMEM };
+
+/*
+ * The rule a prepare and an accept share (caller holds st->mu): b must
+ * not be too old, must be above the key's commit, and above its promise
+ * (an accept: at least the promise, which may be its own prepare's).
+ * ADMIT_OK with the key's state (added when new) in *out; ADMIT_REFUSED
+ * with the ballot to beat in r; ADMIT_NOMEM.
+ */
+static enum admit
+do_admit(struct paxos *p, struct stripe *st, const char *key, size_t klen,
+    uint32_t h, const struct ballot *b, bool accept, struct paxos_reply *r,
+    struct pkey **out)
+{
+	struct pkey *k = find(st, key, klen, h);
+	int promised;
+
+	if (too_old(p, b, &r->beat))
+		return ADMIT_REFUSED;
+	if (k != NULL) {
+		promised = ballot_cmp(b, &k->promised);
+		if ((accept ? promised < 0 : promised <= 0) ||
+		    ballot_cmp(b, &k->committed) <= 0) {
+			refuse(k, r);
+			return ADMIT_REFUSED;
+		}
+	}
+	if (k == NULL && (k = find_or_add(st, key, klen, h)) == NULL)
+		return ADMIT_NOMEM;
+	*out = k;
+	return ADMIT_OK;
+}
+
 int
 paxos_prepare(struct paxos *p, const char *key, size_t klen,
     const struct ballot *b, struct paxos_reply *r)
@@ -747,6 +749,7 @@ paxos_prepare(struct paxos *p, const char *key, size_t klen,
 	struct stripe *st = stripe_of(p, h);
 	struct buf rec = BUF_INIT;
 	struct pkey *k;
+	enum admit a;
 	int rc = 0, e = 0;
 
 	paxos_reply_free(r);
@@ -754,17 +757,9 @@ paxos_prepare(struct paxos *p, const char *key, size_t klen,
 	fmt_member(&rec, "p", b);
 	buf_putc(&rec, '}');
 	pthread_mutex_lock(&st->mu);
-	k = find(st, key, klen, h);
-	if (too_old(p, b, &r->beat))
-		goto unlock;
-	if (k != NULL && (ballot_cmp(b, &k->promised) <= 0 ||
-	    ballot_cmp(b, &k->committed) <= 0)) {
-		refuse(k, r);
-		goto unlock;
-	}
-	if (k == NULL && (k = find_or_add(st, key, klen, h)) == NULL) {
-		rc = -1;
-		e = ENOMEM;
+	if ((a = do_admit(p, st, key, klen, h, b, false, r, &k)) != ADMIT_OK) {
+		rc = a == ADMIT_NOMEM ? -1 : 0;
+		e = a == ADMIT_NOMEM ? ENOMEM : 0;
 		goto unlock;
 	}
 	k->promised = *b;
@@ -796,6 +791,7 @@ paxos_accept(struct paxos *p, const char *key, size_t klen,
 	struct stripe *st = stripe_of(p, h);
 	struct buf rec = BUF_INIT;
 	struct pkey *k;
+	enum admit a;
 	int rc = 0, e = 0;
 
 	paxos_reply_free(r);
@@ -803,17 +799,9 @@ paxos_accept(struct paxos *p, const char *key, size_t klen,
 	fmt_accepted(&rec, b, v);
 	buf_putc(&rec, '}');
 	pthread_mutex_lock(&st->mu);
-	k = find(st, key, klen, h);
-	if (too_old(p, b, &r->beat))
-		goto unlock;
-	if (k != NULL && (ballot_cmp(b, &k->promised) < 0 ||
-	    ballot_cmp(b, &k->committed) <= 0)) {
-		refuse(k, r);
-		goto unlock;
-	}
-	if (k == NULL && (k = find_or_add(st, key, klen, h)) == NULL) {
-		rc = -1;
-		e = ENOMEM;
+	if ((a = do_admit(p, st, key, klen, h, b, true, r, &k)) != ADMIT_OK) {
+		rc = a == ADMIT_NOMEM ? -1 : 0;
+		e = a == ADMIT_NOMEM ? ENOMEM : 0;
 		goto unlock;
 	}
 	settle(st, k);

@@ -55,14 +55,19 @@ void	ballot_format(const struct ballot *b, struct buf *out);
 int	ballot_parse(const char *s, size_t n, struct ballot *b);
 
 /*
- * A key as a member of a JSON object: "key":"k", or "key_b64":"..." for
- * a key that is not UTF-8 (record.h's convention).  The reader takes
+ * A key as a member of a JSON object, as record_key_to_json writes it:
+ * "key":"k", or "key_b64":"..." for a key that is not UTF-8.  Takes
  * either from the object at toks[obj] into out (replaced): 0, or -1 when
  * neither is there, both are, or the key is empty or bad base64.
  */
-void	paxos_json_key(const char *key, size_t klen, struct buf *out);
 int	paxos_json_get_key(const char *s, const struct json_tok *toks, int obj,
 	    struct buf *out);
+/*
+ * Reads the ballot member name of the object at toks[obj] into *b: 1
+ * read, 0 absent, -1 not a ballot's text form.
+ */
+int	paxos_json_get_ballot(const char *s, const struct json_tok *toks,
+	    int obj, const char *name, struct ballot *b);
 
 struct paxos_config {
 	const char	*dir;		/* the acceptor's directory, created if missing */

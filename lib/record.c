@@ -63,17 +63,24 @@
 #include "fnv.h"
 
 void
-record_to_json(const char *key, size_t klen, const struct version *v,
-    struct buf *out)
+record_key_to_json(const char *key, size_t klen, struct buf *out)
 {
 	if (json_utf8_valid(key, klen)) {
-		buf_puts(out, "{\"key\":");
+		buf_puts(out, "\"key\":");
 		json_emit_string(out, key, klen);
 	} else {
-		buf_puts(out, "{\"key_b64\":\"");
+		buf_puts(out, "\"key_b64\":\"");
 		base64_encode(key, klen, out);
 		buf_putc(out, '"');
 	}
+}
+
+void
+record_to_json(const char *key, size_t klen, const struct version *v,
+    struct buf *out)
+{
+	buf_putc(out, '{');
+	record_key_to_json(key, klen, out);
 	buf_puts(out, ",\"v\":");
 	version_to_json(v, out);
 	buf_putc(out, '}');

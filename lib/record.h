@@ -23,6 +23,12 @@
 #include "json.h"
 #include "version.h"
 
+/*
+ * Appends key as a JSON object member: "key":"k", or "key_b64":"..." for
+ * a key that is not UTF-8 (every kvd format that names a key uses it).
+ */
+void	record_key_to_json(const char *key, size_t klen, struct buf *out);
+
 /* Appends the record for key and v (no newline). */
 void	record_to_json(const char *key, size_t klen, const struct version *v,
 	    struct buf *out);

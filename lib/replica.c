@@ -43,6 +43,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -70,9 +71,9 @@ struct replica {
 	struct replica_config cfg;
 	struct workq	*workq;		/* remote calls, read repairs, stream flushes */
 	struct streams	*streams;	/* writes to each peer, many to a request */
-	pthread_mutex_t	counter_mu;	/* guards the two below */
+	pthread_mutex_t	counter_mu;	/* guards last_counter */
 	uint64_t	last_counter;	/* highest counter this actor issued */
-	uint64_t	read_repairs;	/* repairs sent since start */
+	_Atomic uint64_t read_repairs;	/* repairs sent since start (a metric) */
 };
 
 enum tstate { T_IDLE, T_ASKED, T_OK, T_FAIL };
@@ -161,12 +162,7 @@ replica_free(struct replica *rp)
 uint64_t
 replica_read_repairs(struct replica *rp)
 {
-	uint64_t n;
-
-	pthread_mutex_lock(&rp->counter_mu);
-	n = rp->read_repairs;
-	pthread_mutex_unlock(&rp->counter_mu);
-	return n;
+	return atomic_load(&rp->read_repairs);
 }
 
 void
@@ -661,9 +657,7 @@ qop_repair(struct qop *q, const struct version *win)
 		buf_init(&rr->record);
 		record_to_json(q->key.data, q->key.len, win, &rr->record);
 		log_event(LOG_DEBUG, "read repair", "peer=%s", rr->id);
-		pthread_mutex_lock(&q->rp->counter_mu);
-		q->rp->read_repairs++;
-		pthread_mutex_unlock(&q->rp->counter_mu);
+		atomic_fetch_add(&q->rp->read_repairs, 1);
 		if (workq_submit(q->rp->workq, repair_main, rr) != 0) {
 			buf_free(&rr->record);
 			free(rr);

@@ -34,14 +34,16 @@
  * Continue and sent nothing yet is not waited for.
  *
  * Waits are cut into slices of STOP_POLL_MS so a stopping server closes
- * idle connections promptly.  The connection count is the only state
- * shared between threads; it and the stop flag are guarded by s->mu.
+ * idle connections promptly.  The connection counts are the only state
+ * shared between threads, guarded by s->mu; the stop flag is atomic, set
+ * once by server_stop and read by every connection between requests.
  */
 #include "server.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +65,7 @@ struct server {
 	pthread_t	 accept_thread;
 	pthread_mutex_t	 mu;
 	pthread_cond_t	 cv;
-	bool		 stopping;
+	atomic_bool	 stopping;
 	uint64_t	 active, accepted, rejected, requests;
 };
 
@@ -137,12 +139,7 @@ server_error_code(struct server_response *res, int status, const char *code,
 static bool
 stopping(struct server *s)
 {
-	bool st;
-
-	pthread_mutex_lock(&s->mu);
-	st = s->stopping;
-	pthread_mutex_unlock(&s->mu);
-	return st;
+	return atomic_load(&s->stopping);
 }
 
 /*
@@ -640,9 +637,7 @@ server_stop(struct server *s, int grace_ms)
 
 	if (s == NULL)
 		return;
-	pthread_mutex_lock(&s->mu);
-	s->stopping = true;
-	pthread_mutex_unlock(&s->mu);
+	atomic_store(&s->stopping, true);
 	pthread_join(s->accept_thread, NULL);
 	close(s->cfg.listen_fd);
 	deadline = clock_now_ms() + grace_ms;

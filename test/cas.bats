@@ -22,19 +22,16 @@
 # fail never passes a history.  Partitions are in test/cas_partition.bats.
 
 load helpers
+load history
 bats_require_minimum_version 1.5.0
 
 BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-120}
-PY=${PYTHON:-python3}
 
 setup() {
 	setup_tmp
 }
 
 teardown() {
-	if [ -n "${HPID:-}" ]; then
-		kill -9 "$HPID" 2>/dev/null || true
-	fi
 	teardown_tmp
 }
 
@@ -50,15 +47,6 @@ cluster() {
 	done
 }
 
-# servers COUNT: every node's URL, comma-separated.
-servers() {
-	local i out=""
-	for ((i = 1; i <= $1; i++)); do
-		out="$out${out:+,}http://$(member_addr "$i")"
-	done
-	echo "$out"
-}
-
 # restart N [flags...]: nodeN again on its port (after kill_node).
 restart() {
 	local n=$1
@@ -66,37 +54,15 @@ restart() {
 	start_peer "$n" "$NREP" "$(peers_of "$n" "$COUNT")" --log-level warn "$@"
 }
 
-# record ARGS...: cas_history.py in the background into $TMP/h.jsonl
-# (its summary in $TMP/h.sum); HPID is its pid.  It ends at its
-# --duration, or when finish creates $TMP/stop.
-record() {
-	rm -f "$TMP/stop"
-	timeout 150 "$PY" "$ROOT/test/cas_history.py" --out "$TMP/h.jsonl" \
-	    --stop-file "$TMP/stop" "$@" >"$TMP/h.sum" 2>"$TMP/h.err" 3>&- &
-	HPID=$!
-}
-
-# finish [SECONDS]: lets the recorder run SECONDS more, stops it, waits;
-# shows and checks its summary and the checker's verdict.  For the
-# counter: acked <= final <= acked + unknown.
-finish() {
-	local rc=0
-	sleep "${1:-0}"
-	touch "$TMP/stop"
-	wait "$HPID" || rc=$?
-	HPID=
-	cat "$TMP/h.sum" "$TMP/h.err"
-	[ "$rc" -eq 0 ]
-	run "$PY" "$ROOT/test/linearizable.py" "$TMP/h.jsonl"
-	echo "checker: $output"
-	echo "# $(cat "$TMP/h.sum"); checker: $output" >&3
-	[ "$status" -eq 0 ]
-	[ "$(echo "$output" | jq -r .linearizable)" = true ]
-	if jq -e '.workload == "incr"' "$TMP/h.sum" >/dev/null; then
-		[ "$(jq -r .acked "$TMP/h.sum")" -gt 0 ]
-		[ "$(jq -r .lost "$TMP/h.sum")" -eq 0 ]
-		[ "$(jq -r '.final <= .acked + .unknown' "$TMP/h.sum")" = true ]
-	fi
+# counting COUNT KEY: COUNT nodes that each hold every key (N=COUNT) and
+# 8 clients incrementing KEY through all of them (record, up to 40 s);
+# returns once KEY reached 5.
+counting() {
+	COUNT=$1 NREP=$1
+	cluster "$1" "$1"
+	record --servers "$(servers "$1")" --clients 8 --duration 40 \
+	    --max-ops 5000 --timeout 4 --key "$2"
+	wait_for 20 counter_at_least "$2" 5
 }
 
 # counter_at_least KEY N: the recorder's clients have counted KEY up to N
@@ -277,11 +243,7 @@ counter_at_least() {
 }
 
 @test "3 nodes, 8 clients incrementing through every node, kill -9 and restart, SIGSTOP and SIGCONT: linearizable, nothing lost" {
-	COUNT=3 NREP=3
-	cluster 3 3
-	record --servers "$(servers 3)" --clients 8 --duration 40 \
-	    --max-ops 5000 --timeout 4 --key ctr3
-	wait_for 20 counter_at_least ctr3 5
+	counting 3 ctr3
 	kill_node node2
 	sleep 1.5
 	restart 2
@@ -293,11 +255,7 @@ counter_at_least() {
 }
 
 @test "5 nodes (N=5), 8 clients through every node, a kill -9 and a SIGSTOP at once: linearizable, nothing lost" {
-	COUNT=5 NREP=5
-	cluster 5 5
-	record --servers "$(servers 5)" --clients 8 --duration 40 \
-	    --max-ops 5000 --timeout 4 --key ctr5
-	wait_for 20 counter_at_least ctr5 5
+	counting 5 ctr5
 	kill_node node1
 	kill -STOP "$(pid_of node4)"
 	sleep 2

@@ -2,7 +2,7 @@
 # test/cas_partition.bats -- compare-and-swap under real network
 # partitions: a 3-node and a 5-node cluster (every node an owner), each
 # node in its own network namespace on a bridge in a hub namespace, the
-# clients in another (the way test/partition.bats builds it).  Taking a
+# clients in another (test/netns.bash builds it).  Taking a
 # node's veth down on the hub cuts it off from everyone; packets are
 # dropped, so calls to it time out.
 #
@@ -18,126 +18,21 @@
 # namespaces this file creates, and teardown deletes them.
 
 load helpers
+load netns
+load history
 bats_require_minimum_version 1.5.0
 
 BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-150}
-PY=${PYTHON:-python3}
 
 NET=10.213.58
 KPORT=7000
 
 setup() {
-	setup_tmp
-	NS="kvdcas-$$-$BATS_TEST_NUMBER"
-	: >"$TMP/netns"
-	local why
-	if ! why=$(netns_usable); then
-		skip "network namespaces not usable here: $why"
-	fi
+	netns_setup kvdcas
 }
 
 teardown() {
-	local f
-	for f in "$TMP"/*.pid; do
-		[ -e "$f" ] && kill -CONT "$(cat "$f")" 2>/dev/null
-	done
-	if [ -n "${HPID:-}" ]; then
-		kill -9 -- "-$HPID" 2>/dev/null || kill -9 "$HPID" 2>/dev/null
-	fi
-	stop_all
-	for f in "$TMP"/*.pid; do
-		[ -e "$f" ] && wait_exit "$(cat "$f")"
-	done
-	del_net
-	teardown_tmp
-}
-
-netns_usable() {
-	[ "$(id -u)" = 0 ] || { echo "not root"; return 1; }
-	command -v ip >/dev/null || { echo "iproute2 (ip) not installed"; return 1; }
-	local probe="kvdcas-probe-$$"
-	ip netns add "$probe" 2>&1 || return 1
-	ip netns del "$probe" 2>&1 || return 1
-}
-
-mkns() {
-	ip netns add "$1" && echo "$1" >>"$TMP/netns"
-}
-
-# make_net COUNT: the hub with bridge br0; nodes n1..nCOUNT and the
-# client namespace cli, each with eth0 at $NET.X (X = node, 100 client)
-# on a veth whose other end (h1.., hc) is a port of br0.
-make_net() {
-	local i name addr
-	mkns "$NS-hub" || return 1
-	ip -n "$NS-hub" link add br0 type bridge || return 1
-	ip -n "$NS-hub" link set br0 up || return 1
-	for i in $(seq 1 "$1") c; do
-		name="$NS-n$i" addr="$NET.$i"
-		[ "$i" = c ] && name="$NS-cli" addr="$NET.100"
-		mkns "$name" || return 1
-		ip -n "$NS-hub" link add "h$i" type veth peer name eth0 \
-		    netns "$name" || return 1
-		ip -n "$NS-hub" link set "h$i" master br0 || return 1
-		ip -n "$NS-hub" link set "h$i" up || return 1
-		ip -n "$name" addr add "$addr/24" dev eth0 || return 1
-		ip -n "$name" link set eth0 up || return 1
-		ip -n "$name" link set lo up || return 1
-	done
-}
-
-del_net() {
-	local n
-	[ -e "$TMP/netns" ] || return 0
-	while read -r n; do
-		[ -n "$n" ] && ip netns del "$n" 2>/dev/null
-	done <"$TMP/netns"
-	: >"$TMP/netns"
-}
-
-cli() {
-	timeout 100 ip netns exec "$NS-cli" "$@"
-}
-
-member_addr() {
-	echo "$NET.$1:$KPORT"
-}
-
-# start_member N COUNT: kvd nodeN in its namespace, N = COUNT replicas.
-start_member() {
-	local n=$1
-	ip netns exec "$NS-n$n" "$KVD" --id "node$n" --addr "$NET.$n:$KPORT" \
-	    --advertise "$NET.$n:$KPORT" --data-dir "$DATA" \
-	    --peers "$(peers_of "$n" "$2")" --n "$2" --w 2 --r 2 \
-	    --peer-timeout-ms 500 --gossip-interval-ms 200 --log-level warn \
-	    >>"$TMP/node$n.log" 2>&1 3>&- &
-	echo $! >"$TMP/node$n.pid"
-}
-
-up() {
-	cli curl -s --max-time 1 -o /dev/null -f "http://$(member_addr "$1")/health"
-}
-
-servers() {
-	local i out=""
-	for ((i = 1; i <= $1; i++)); do
-		out="$out${out:+,}http://$(member_addr "$i")"
-	done
-	echo "$out"
-}
-
-cut() {
-	local n
-	for n in "$@"; do
-		ip -n "$NS-hub" link set "h$n" down
-	done
-}
-
-heal() {
-	local n
-	for n in "$@"; do
-		ip -n "$NS-hub" link set "h$n" up
-	done
+	netns_teardown
 }
 
 # counter: the counter as a serial read through the first node that
@@ -158,23 +53,11 @@ grows_to() {
 # minority cut and heal, the majority cut and heal, the checks.
 run_scenario() {
 	COUNT=$1
-	local minority=$2 majority=$3 n v why
-	if ! why=$(make_net "$COUNT" 2>&1); then
-		del_net
-		skip "cannot build the test network: $why"
-	fi
-	for n in $(seq 1 "$COUNT"); do
-		start_member "$n" "$COUNT"
-	done
-	for n in $(seq 1 "$COUNT"); do
-		wait_for 10 up "$n" || { cat "$TMP"/node*.log; return 1; }
-	done
-	rm -f "$TMP/stop"
-	timeout 150 ip netns exec "$NS-cli" "$PY" "$ROOT/test/cas_history.py" \
-	    --servers "$(servers "$COUNT")" --clients 8 --duration 90 \
-	    --max-ops 6000 --timeout 2 --key ctr --stop-file "$TMP/stop" \
-	    --out "$TMP/h.jsonl" >"$TMP/h.sum" 2>"$TMP/h.err" 3>&- &
-	HPID=$!
+	local minority=$2 majority=$3 v
+	net_or_skip "$COUNT"
+	start_members "$COUNT"
+	RECORD_NS="$NS-cli" record --servers "$(servers "$COUNT")" \
+	    --clients 8 --duration 90 --max-ops 6000 --timeout 2 --key ctr
 	wait_for 20 grows_to 5
 	v=$(counter)
 	echo "# before the cuts: $v" >&3
@@ -190,19 +73,7 @@ run_scenario() {
 	heal $majority
 	wait_for 30 grows_to $((v + 10))
 	echo "# majority ($majority) cut off and healed: $(counter)" >&3
-	sleep 1
-	touch "$TMP/stop"
-	local rc=0
-	wait "$HPID" || rc=$?
-	HPID=
-	cat "$TMP/h.sum" "$TMP/h.err"
-	[ "$rc" -eq 0 ]
-	run "$PY" "$ROOT/test/linearizable.py" "$TMP/h.jsonl"
-	echo "checker: $output"
-	echo "# $(cat "$TMP/h.sum"); checker: $output" >&3
-	[ "$status" -eq 0 ]
-	[ "$(jq -r .lost "$TMP/h.sum")" -eq 0 ]
-	[ "$(jq -r '.final <= .acked + .unknown' "$TMP/h.sum")" = true ]
+	finish 1
 	[ "$(jq -r .acked "$TMP/h.sum")" -gt 10 ]
 }
 

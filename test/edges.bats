@@ -41,7 +41,6 @@ MIB=1048576
 
 setup() {
 	setup_tmp
-	BGPIDS=()
 	pick_ports 4
 	mkdir -p "$TMP/val"
 	KVH_VALS="$TMP/val"
@@ -52,10 +51,6 @@ setup() {
 }
 
 teardown() {
-	local p
-	for p in "${BGPIDS[@]}"; do
-		kill -9 "$p" 2>/dev/null || true
-	done
 	teardown_tmp
 }
 
@@ -259,7 +254,7 @@ start_cluster() {
 	for n in 1 2 3; do
 		start_member "$n" "$@"
 	done
-	wait_for 15 all_ready node1 node2 node3
+	wait_for 15 ready node1 node2 node3
 }
 
 # start_four [flags...]: node1..node4, all knowing each other, N=3.
@@ -268,19 +263,12 @@ start_four() {
 	for n in 1 2 3 4; do
 		start_peer "$n" 3 "$(peers_of "$n" 4)" --anti-entropy-interval 0 "$@"
 	done
-	wait_for 15 all_ready node1 node2 node3 node4
+	wait_for 15 ready node1 node2 node3 node4
 }
 
 # start_fourth: node4 seeded with node1 only (the README's way), same flags.
 start_fourth() {
 	start_peer 4 3 "node1=$(member_addr 1)" --anti-entropy-interval 0 "$@"
-}
-
-all_ready() {
-	local n
-	for n in "$@"; do
-		[ "$(code --max-time 2 "$(url "$n")/ready")" = 200 ] || return 1
-	done
 }
 
 # puts_ok FILE: every line of a `kvh put` report is a 200 or 201.
@@ -664,7 +652,7 @@ while True:
 	for n in 1 2 3; do
 		start_member "$n" --peer-timeout-ms 3000
 	done
-	wait_for 15 all_ready node1 node2 node3
+	wait_for 15 ready node1 node2 node3
 	# A: node1 reads its own copy and node3's; B: its own and node2's.
 	local a="" b="" k reps
 	for k in $(same_stripe_keys 16); do
@@ -686,7 +674,7 @@ while True:
 	curl -s --max-time 20 -o /dev/null -w '%{http_code}' -X PUT \
 	    -d '{"value":"a2"}' "$(url node1)/kv/$a?r=2" >"$TMP/a.status" 3>&- &
 	local apid=$! bst alive=no ast
-	BGPIDS+=("$apid")
+	BG+=("$apid")
 	sleep 0.3
 	bst=$(curl -s --max-time 20 -o /dev/null -w '%{http_code}' -X PUT \
 	    -d '{"value":"b2"}' "$(url node1)/kv/$b")

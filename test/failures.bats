@@ -35,22 +35,13 @@ BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-90}
 
 setup() {
 	setup_tmp
-	BGPIDS=()
 	pick_ports 4
 	write_py
 }
 
+# teardown_tmp kills the background clients (BG) and every node, a
+# stopped one too (SIGKILL ends it; stop_all sends SIGCONT after).
 teardown() {
-	local p f
-	# A stopped node first gets SIGCONT, so nothing stays frozen.
-	for f in "$TMP"/*.pid; do
-		[ -e "$f" ] && kill -CONT "$(cat "$f")" 2>/dev/null
-	done
-	# Background clients run under timeout(1), which leads its own
-	# process group: kill the group (timeout and its child).
-	for p in "${BGPIDS[@]}"; do
-		kill -9 -- "-$p" 2>/dev/null || kill -9 "$p" 2>/dev/null || true
-	done
 	teardown_tmp
 }
 
@@ -298,12 +289,12 @@ node_hints() {
 	timeout 60 "$KVCTL" --server "$servers" --timeout 5 verify -d 4 -c 4 \
 	    >"$TMP/verify.out" 2>"$TMP/verify.err" 3>&- &
 	local vpid=$!
-	BGPIDS+=("$vpid")
+	BG+=("$vpid")
 	timeout 60 python3 "$TMP/kvt.py" writer "$TMP/acked" 4 2 kill9 \
 	    "$(url node1)" "$(url node2)" "$(url node3)" >"$TMP/writer.out" \
 	    2>&1 3>&- &
 	local wpid=$!
-	BGPIDS+=("$wpid")
+	BG+=("$wpid")
 	sleep 1.5
 	kill_node node3 KILL
 	sleep 1
@@ -427,7 +418,7 @@ node_hints() {
 	timeout 90 "$KVCTL" --server "$(url node1),$(url node3)" --timeout 5 \
 	    verify -d 8 -c 8 >"$TMP/verify.out" 2>"$TMP/verify.err" 3>&- &
 	local vpid=$!
-	BGPIDS+=("$vpid")
+	BG+=("$vpid")
 	sleep 2
 	local a4="127.0.0.1:$(port 4)"
 	start_member 4 1 "node1=127.0.0.1:$(port 1)"

@@ -8,6 +8,10 @@
 #   url ID                         http://127.0.0.1:PORT
 #   kill_node ID [SIGNAL]          kill -9 (or SIGNAL) and wait for exit
 #   stop_all                       kill -9 every node this file started
+#   BG+=($!)                       a background client (curl, kvctl, a
+#                                  recorder) that teardown_tmp kills
+#   stop_bg                        kill -9 every pid in BG (its process
+#                                  group first: timeout(1) leads one)
 #
 # Clusters whose nodes must know each other's ports before they start
 # (--peers), so port 0 will not do:
@@ -27,6 +31,9 @@
 #                                  --n NREP --w 2 --r 2, 500 ms peer
 #                                  timeout, gossip every 200 ms, FLAGS
 #   nodes ID                       ID's /cluster/nodes (JSON)
+#   servers COUNT                  node1..nodeCOUNT's URLs, comma-separated
+#                                  (http://$(member_addr N)), for --server
+#   ready NODE...                  every NODE answers /ready with 200
 #
 # Clients, polling and reports:
 #
@@ -57,6 +64,7 @@ setup_tmp() {
 	TMP="$(mktemp -d "${BATS_TMPDIR:-/tmp}/kvd-bats.XXXXXX")"
 	DATA="$TMP/data"
 	mkdir -p "$DATA"
+	BG=()
 }
 
 # start_node ID [flags...]: port 0 plus a port file, so files run in parallel.
@@ -136,7 +144,18 @@ stop_all() {
 	done
 }
 
+# stop_bg: a client that was waited for may be listed still; killing a
+# pid that is gone does nothing.
+stop_bg() {
+	local p
+	for p in "${BG[@]}"; do
+		kill -9 -- "-$p" 2>/dev/null || kill -9 "$p" 2>/dev/null || true
+	done
+	BG=()
+}
+
 teardown_tmp() {
+	stop_bg
 	stop_all
 	rm -rf "$TMP"
 }
@@ -196,6 +215,23 @@ start_peer() {
 # nodes ID: ID's /cluster/nodes.
 nodes() {
 	curl -s --max-time 2 "$(url "$1")/cluster/nodes"
+}
+
+# servers COUNT: every node's URL, comma-separated.
+servers() {
+	local i out=""
+	for ((i = 1; i <= $1; i++)); do
+		out="$out${out:+,}http://$(member_addr "$i")"
+	done
+	echo "$out"
+}
+
+# ready NODE...: every NODE answers /ready with 200.
+ready() {
+	local n
+	for n in "$@"; do
+		[ "$(code --max-time 2 "$(url "$n")/ready")" = 200 ] || return 1
+	done
 }
 
 # ---- clients, polling, reports -------------------------------------------

@@ -22,11 +22,6 @@ setup() {
 }
 
 teardown() {
-	local f
-	for f in "$TMP"/*.bg; do
-		[ -e "$f" ] || continue
-		kill "$(cat "$f")" 2>/dev/null || true
-	done
 	teardown_tmp
 }
 
@@ -55,14 +50,6 @@ cluster_b() {
 		start_peer "$i" 3 "$(peers_in "$i" 4 8)" "$@"
 	done
 	wait_for 10 ready node4 node5 node6 node7 node8
-}
-
-# ready NODE...: every NODE answers /ready with 200.
-ready() {
-	local n
-	for n in "$@"; do
-		[ "$(code "$(url "$n")/ready")" = 200 ] || return 1
-	done
 }
 
 kv() {
@@ -249,13 +236,11 @@ expect_keys() {
 				i=$((i + 1))
 			done
 		) 3>&- &
-		echo $! >"$TMP/writer-$n.bg"
+		BG+=($!)
 	done
 	sleep 0.3
 	all_keys "$(url node2)" "prefix=p%2F" 37 >"$TMP/got"
-	for f in "$TMP"/writer-*.bg; do
-		kill "$(cat "$f")" 2>/dev/null || true
-	done
+	stop_bg
 	tail -1 "$TMP/got" | grep -q '^complete=True'
 	head -n -1 "$TMP/got" >"$TMP/keys"
 	# Strictly increasing byte order: no key twice, none out of place.
@@ -420,7 +405,7 @@ rewritten() {
 			g=$((g + 1))
 		done
 	) 3>&- &
-	echo $! >"$TMP/writer.bg"
+	BG+=($!)
 	wait_for 20 rewritten
 	for round in 1 2 3; do
 		run_split 60 "$KVCTL" --server "$(url node3)" dump hot/

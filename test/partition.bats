@@ -21,6 +21,7 @@
 # the veths and the bridge with it), also when a test fails.
 
 load helpers
+load netns
 bats_require_minimum_version 1.5.0
 
 BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-60}
@@ -29,86 +30,12 @@ NET=10.213.57
 KPORT=7000
 
 setup() {
-	setup_tmp
-	NS="kvdtest-$$-$BATS_TEST_NUMBER"
-	: >"$TMP/netns"
-	local why
-	if ! why=$(netns_usable); then
-		skip "network namespaces not usable here: $why"
-	fi
-	if ! why=$(make_net 2>&1); then
-		del_net
-		skip "cannot build the test network: $why"
-	fi
+	netns_setup kvdtest
+	net_or_skip 3
 }
 
 teardown() {
-	local f
-	for f in "$TMP"/*.pid; do
-		[ -e "$f" ] && kill -CONT "$(cat "$f")" 2>/dev/null
-	done
-	# verify runs under timeout(1), which leads its own process group.
-	if [ -n "${VPID:-}" ]; then
-		kill -9 -- "-$VPID" 2>/dev/null || kill -9 "$VPID" 2>/dev/null
-	fi
-	stop_all
-	for f in "$TMP"/*.pid; do
-		[ -e "$f" ] && wait_exit "$(cat "$f")"
-	done
-	del_net
-	teardown_tmp
-}
-
-# netns_usable: root, ip(8), and a namespace can be made and removed.
-netns_usable() {
-	[ "$(id -u)" = 0 ] || { echo "not root"; return 1; }
-	command -v ip >/dev/null || { echo "iproute2 (ip) not installed"; return 1; }
-	local probe="kvdtest-probe-$$"
-	ip netns add "$probe" 2>&1 || return 1
-	ip netns del "$probe" 2>&1 || return 1
-}
-
-# mkns NAME: creates namespace NAME and records it for teardown.
-mkns() {
-	ip netns add "$1" && echo "$1" >>"$TMP/netns"
-}
-
-# make_net: the hub with bridge br0, nodes n1..n3 and client cli, each
-# with eth0 at $NET.X/24 (1..3 nodes, 100 client) on a veth whose other
-# end (h1..h3, hc) is a port of br0.
-make_net() {
-	local i name addr
-	mkns "$NS-hub" || return 1
-	ip -n "$NS-hub" link add br0 type bridge || return 1
-	ip -n "$NS-hub" link set br0 up || return 1
-	for i in 1 2 3 c; do
-		name="$NS-n$i" addr="$NET.$i"
-		[ "$i" = c ] && name="$NS-cli" addr="$NET.100"
-		mkns "$name" || return 1
-		ip -n "$NS-hub" link add "h$i" type veth peer name eth0 \
-		    netns "$name" || return 1
-		ip -n "$NS-hub" link set "h$i" master br0 || return 1
-		ip -n "$NS-hub" link set "h$i" up || return 1
-		ip -n "$name" addr add "$addr/24" dev eth0 || return 1
-		ip -n "$name" link set eth0 up || return 1
-		ip -n "$name" link set lo up || return 1
-	done
-}
-
-# del_net: deletes every namespace this test made (veths and the bridge
-# go with them).
-del_net() {
-	local n
-	[ -e "$TMP/netns" ] || return 0
-	while read -r n; do
-		[ -n "$n" ] && ip netns del "$n" 2>/dev/null
-	done <"$TMP/netns"
-	: >"$TMP/netns"
-}
-
-# cli CMD...: runs CMD in the client namespace, bounded.
-cli() {
-	timeout 100 ip netns exec "$NS-cli" "$@"
+	netns_teardown
 }
 
 # u N: node N's base URL.
@@ -116,45 +43,8 @@ u() {
 	echo "http://$NET.$1:$KPORT"
 }
 
-# member_addr N: nodeN's address in its namespace (peers_of uses it).
-member_addr() {
-	echo "$NET.$1:$KPORT"
-}
-
-# start_member N: kvd nodeN inside its namespace (ip netns exec execs it,
-# so the pid is kvd's).
-start_member() {
-	local n=$1
-	ip netns exec "$NS-n$n" "$KVD" --id "node$n" --addr "$NET.$n:$KPORT" \
-	    --advertise "$NET.$n:$KPORT" --data-dir "$DATA" \
-	    --peers "$(peers_of "$n")" --n 3 --w 2 --r 2 \
-	    --peer-timeout-ms 500 --gossip-interval-ms 200 \
-	    --anti-entropy-interval 1 --log-level warn \
-	    >>"$TMP/node$n.log" 2>&1 3>&- &
-	echo $! >"$TMP/node$n.pid"
-}
-
-# up N: nodeN answers /health, seen from the client namespace.
-up() {
-	cli curl -s --max-time 1 -o /dev/null -f "$(u "$1")/health"
-}
-
 start_cluster() {
-	local n
-	for n in 1 2 3; do
-		start_member "$n"
-	done
-	for n in 1 2 3; do
-		wait_for 10 up "$n" || { cat "$TMP"/node*.log; return 1; }
-	done
-}
-
-cut() {
-	ip -n "$NS-hub" link set "h$1" down
-}
-
-heal() {
-	ip -n "$NS-hub" link set "h$1" up
+	start_members 3 --anti-entropy-interval 1
 }
 
 # dump N PREFIX COUNT: nodeN's stored version of PREFIX-0..COUNT-1 through
@@ -205,6 +95,7 @@ under() {	# under SECONDS LIMIT
 	    --timeout 5 verify -d 6 -c 4 >"$TMP/verify.out" 2>"$TMP/verify.err" \
 	    3>&- &
 	VPID=$!
+	BG+=("$VPID")
 	sleep 1
 	cut 3
 	# node3 is unreachable from the client namespace now.
@@ -238,7 +129,6 @@ under() {	# under SECONDS LIMIT
 	echo "# converged in $(secs "$t0") s after the heal" >&3
 	local rc=0
 	wait "$VPID" || rc=$?
-	VPID=
 	cat "$TMP/verify.out" "$TMP/verify.err"
 	[ "$rc" -eq 0 ]
 	verify_clean "$TMP/verify.out"

@@ -49,17 +49,23 @@ start_cluster() {
 	done
 }
 
+# every_view FILTER NODE...: each NODE's /cluster/nodes passes the jq
+# FILTER (the callers below put their numbers and names in it).
+every_view() {
+	local filter=$1 n
+	shift
+	for n in "$@"; do
+		nodes "$n" | jq -e "$filter" >/dev/null 2>&1 || return 1
+	done
+}
+
 # all_see COUNT STATE NODE...: each NODE lists COUNT members and shows
 # every other one in STATE.
 all_see() {
-	local count=$1 state=$2 n
+	local count=$1 state=$2
 	shift 2
-	for n in "$@"; do
-		nodes "$n" | jq -e --argjson c "$count" --arg s "$state" '
-		    (.members | length) == $c and
-		    ([.members[] | select(.self != true) | .state == $s] | all)
-		' >/dev/null 2>&1 || return 1
-	done
+	every_view "(.members | length) == $count and
+	    ([.members[] | select(.self != true) | .state == \"$state\"] | all)" "$@"
 }
 
 # nodes_to NODE FILE: NODE's /cluster/nodes into FILE, when it is JSON.
@@ -69,29 +75,34 @@ nodes_to() {
 
 # shown_down ID NODE...: every NODE shows member ID "down".
 shown_down() {
-	local id=$1 n
+	local id=$1
 	shift
-	for n in "$@"; do
-		nodes "$n" | jq -e --arg id "$id" \
-		    '[.members[] | select(.id == $id) | .state] == ["down"]' \
-		    >/dev/null 2>&1 || return 1
-	done
+	every_view "[.members[] | select(.id == \"$id\") | .state] == [\"down\"]" "$@"
 }
 
 # placed COUNT NODE...: each NODE lists COUNT members and runs no transfer.
 placed() {
-	local count=$1 n
+	local count=$1
 	shift
-	for n in "$@"; do
-		nodes "$n" | jq -e --argjson c "$count" \
-		    '(.members | length) == $c and (.transfer.running | not)' \
-		    >/dev/null 2>&1 || return 1
-	done
+	every_view "(.members | length) == $count and (.transfer.running | not)" "$@"
 }
 
 # placed_twice COUNT NODE...: placed, and still so a second later.
 placed_twice() {
 	placed "$@" && sleep 1 && placed "$@"
+}
+
+# prefilled_cluster: the NODES nodes up in every view, 600 keys written
+# through all of them, and every transfer done.
+prefilled_cluster() {
+	start_cluster --anti-entropy-interval 0
+	# shellcheck disable=SC2046
+	wait_for 60 all_see "$NODES" up $(ids "$NODES")
+	run_split 60 "$KVCTL" bench --server "$(servers "$NODES")" --prefill \
+	    --keys 600 -n 1 -c 4 --size 20
+	[ "$rc" -eq 0 ]
+	# shellcheck disable=SC2046
+	wait_for 60 placed_twice "$NODES" $(ids "$NODES")
 }
 
 # sent_total NODE...: the keys the NODEs' transfers sent since start.
@@ -156,18 +167,8 @@ ids() {
 }
 
 @test "a join sends each key once: the keys all nodes sent equal the keys the new node received" {
-	local servers="" i before after held
-	start_cluster --anti-entropy-interval 0
-	# shellcheck disable=SC2046
-	wait_for 60 all_see "$NODES" up $(ids "$NODES")
-	for ((i = 1; i <= NODES; i++)); do
-		servers="$servers${servers:+,}$(url "node$i")"
-	done
-	run_split 60 "$KVCTL" bench --server "$servers" --prefill --keys 600 \
-	    -n 1 -c 4 --size 20
-	[ "$rc" -eq 0 ]
-	# shellcheck disable=SC2046
-	wait_for 60 placed_twice "$NODES" $(ids "$NODES")
+	local before after held
+	prefilled_cluster
 	# shellcheck disable=SC2046
 	before=$(sent_total $(ids "$NODES"))
 
@@ -224,18 +225,8 @@ PY
 }
 
 @test "a sender stopped during a join: the others send what it owed, and the new node holds every key it owns" {
-	local servers="" i held want fb
-	start_cluster --anti-entropy-interval 0
-	# shellcheck disable=SC2046
-	wait_for 60 all_see "$NODES" up $(ids "$NODES")
-	for ((i = 1; i <= NODES; i++)); do
-		servers="$servers${servers:+,}$(url "node$i")"
-	done
-	run_split 60 "$KVCTL" bench --server "$servers" --prefill --keys 600 \
-	    -n 1 -c 4 --size 20
-	[ "$rc" -eq 0 ]
-	# shellcheck disable=SC2046
-	wait_for 60 placed_twice "$NODES" $(ids "$NODES")
+	local i held want fb
+	prefilled_cluster
 
 	# node3 stops answering just as node9 arrives: the others may have
 	# left keys to it before gossip calls it down.

@@ -13,14 +13,9 @@ bats_require_minimum_version 1.5.0
 setup() {
 	setup_tmp
 	pick_ports 3
-	BG=()
 }
 
 teardown() {
-	local p
-	for p in "${BG[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
 	teardown_tmp
 }
 

@@ -28,9 +28,6 @@ setup() {
 }
 
 teardown() {
-	if [ -n "${VPID:-}" ]; then
-		kill -9 "$VPID" 2>/dev/null || true
-	fi
 	teardown_tmp
 }
 
@@ -54,7 +51,6 @@ wait_for_line() {
 finish_verify() {
 	rc=0
 	wait "$VPID" || rc=$?
-	VPID=
 	output=$(cat "$TMP/out")
 	echo "$output"
 }
@@ -133,6 +129,7 @@ finish_verify() {
 	verify --server "$servers" --timeout 5 verify -d 4 -c 4 \
 	    >"$TMP/out" 2>"$TMP/err" &
 	VPID=$!
+	BG+=("$VPID")
 	sleep 1
 	kill_node node2 KILL
 	sleep 1
@@ -193,6 +190,7 @@ puts() {
 	verify --server "$(url n1)" --timeout 3 verify -d 1 -c 2 --read-r 1 \
 	    --pause-before-read 4 >"$TMP/out" 2>"$TMP/err" &
 	VPID=$!
+	BG+=("$VPID")
 	wait_for_line "$TMP/err" "pausing" 15
 	kill_node n1 KILL
 	rm -rf "${DATA:?}/n1"
@@ -217,6 +215,7 @@ puts() {
 	    verify -d 2 -c 2 --mode set \
 	    --pause-before-read 4 >"$TMP/out" 2>"$TMP/err" &
 	VPID=$!
+	BG+=("$VPID")
 	# A copy taken mid-run holds older values of every key of the set.
 	sleep 1
 	cp -R "$DATA/n1" "$TMP/old"

@@ -10,15 +10,30 @@ bats_require_minimum_version 1.5.0
 setup() {
 	setup_tmp
 	pick_ports 4
-	BG=()
 }
 
 teardown() {
-	local p
-	for p in "${BG[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
 	teardown_tmp
+}
+
+# cluster4: node1..node4, N=2, until node1 lists all four.
+cluster4() {
+	local n
+	for n in 1 2 3 4; do
+		start_peer "$n" 2 "$(peers_of "$n" 4)"
+	done
+	wait_for 15 bash -c "curl -s '$(url node1)/cluster/nodes' | jq -e '.members | length == 4' >/dev/null"
+}
+
+# not_on_node4 PREFIX: writes PREFIX1, PREFIX2, ... through node1 until
+# one is not replicated on node4, and prints that key (nothing after 50).
+not_on_node4() {
+	local k reps
+	for k in $(seq 1 50); do
+		reps=$(curl -s -D - -o /dev/null -X PUT -d '{"value":"a"}' "$(url node1)/kv/$1$k" |
+		    tr -d '\r' | awk -F': ' 'tolower($1) == "x-kvd-replicas" { print $2 }')
+		case ",$reps," in *,node4,*) ;; *) echo "$1$k"; return 0 ;; esac
+	done
 }
 
 # etag NODE KEY: the ETag of KEY read through NODE, without quotes.
@@ -88,17 +103,9 @@ cluster3() {
 }
 
 @test "a node that does not own the key parks the watch on an owner" {
-	local n own="" other=""
-	for n in 1 2 3 4; do
-		start_peer "$n" 2 "$(peers_of "$n" 4)"
-	done
-	wait_for 15 bash -c "curl -s '$(url node1)/cluster/nodes' | jq -e '.members | length == 4' >/dev/null"
-	# A key node4 does not own (N=2 of 4).
-	for k in $(seq 1 50); do
-		reps=$(curl -s -D - -o /dev/null -X PUT -d '{"value":"a"}' "$(url node1)/kv/f$k" |
-		    tr -d '\r' | awk -F': ' 'tolower($1) == "x-kvd-replicas" { print $2 }')
-		case ",$reps," in *,node4,*) ;; *) own=f$k; break ;; esac
-	done
+	local own
+	cluster4
+	own=$(not_on_node4 f)
 	[ -n "$own" ]
 	e=$(etag node1 "$own")
 	curl -s --max-time 30 -w '\n%{http_code}' "$(url node4)/kv/$own?wait=$e&timeout=25" \
@@ -192,16 +199,9 @@ watchers_are() {
 	[ "$(code "$(url n1)/kv/k?wait=$e&timeout=1")" = 304 ]
 	kill_node n1
 
-	local n own=""
-	for n in 1 2 3 4; do
-		start_peer "$n" 2 "$(peers_of "$n" 4)"
-	done
-	wait_for 15 bash -c "curl -s '$(url node1)/cluster/nodes' | jq -e '.members | length == 4' >/dev/null"
-	for k in $(seq 1 50); do
-		reps=$(curl -s -D - -o /dev/null -X PUT -d '{"value":"a"}' "$(url node1)/kv/g$k" |
-		    tr -d '\r' | awk -F': ' 'tolower($1) == "x-kvd-replicas" { print $2 }')
-		case ",$reps," in *,node4,*) ;; *) own=g$k; break ;; esac
-	done
+	local own
+	cluster4
+	own=$(not_on_node4 g)
 	[ -n "$own" ]
 	e=$(etag node1 "$own")
 	curl -s --max-time 1 -o /dev/null "$(url node4)/kv/$own?wait=$e&timeout=300" 3>&- &

@@ -41,22 +41,13 @@ WRITE_R=
 TMPD=
 SHIM=
 
+PROG=lost-updates
+. "$(dirname "$0")/../common.sh"
+
 usage() {
 	echo "usage: $0 [-t TRIES(5)] [-k KEYS(20)] [--skew MS(1500)]" \
 	    "[--write-r N]" >&2
 	exit 2
-}
-
-die() {
-	echo "lost-updates: $*" >&2
-	exit 1
-}
-
-is_uint() {
-	case $1 in
-	'' | *[!0-9]*) return 1 ;;
-	*) return 0 ;;
-	esac
 }
 
 while [ $# -gt 0 ]; do

@@ -153,9 +153,10 @@ median() {
 	    END { if (NR) print a[int((NR + 1) / 2)] }'
 }
 
-# runs_median N: the median of column N of $T/runs (one line a run).
+# runs_median N [FILE]: the median of column N of FILE, default $T/runs
+# (one line a run).
 runs_median() {
-	awk -v c="$1" '{ print $c }' "$T/runs" | median
+	awk -v c="$1" '{ print $c }' "${2:-$T/runs}" | median
 }
 
 # ratio A B [DIGITS]: A/B, or empty when either is missing or B is 0.
@@ -948,10 +949,10 @@ if [ "${BENCH_SKIP_LIST:-0}" != 1 ] && [ -n "$CURL" ]; then
 			echo "$a $b $c $n" >>"$T/runs"
 			say "listing run $i/$RUNS: first page $a ms, from the middle $b ms, kvctl ls $c ms ($n keys)"
 		done
-		LS_FIRST=$(awk '{ print $1 }' "$T/runs" | median)
-		LS_MID=$(awk '{ print $2 }' "$T/runs" | median)
-		LS_FULL=$(awk '{ print $3 }' "$T/runs" | median)
-		LS_N=$(awk '{ print $4 }' "$T/runs" | median)
+		LS_FIRST=$(runs_median 1)
+		LS_MID=$(runs_median 2)
+		LS_FULL=$(runs_median 3)
+		LS_N=$(runs_median 4)
 		[ "$LS_N" = "$LKEYS" ] || note "listing: kvctl ls printed $LS_N keys, not $LKEYS"
 		: >"$T/runs"
 		for i in $(seq 1 "$RUNS"); do
@@ -989,10 +990,10 @@ if [ "${BENCH_SKIP_LIST:-0}" != 1 ] && [ -n "$CURL" ]; then
 			echo "$a $b" >>"$T/lsput"
 			say "listing: PUT run $i/$RUNS: alone $a, during kvctl ls $b (req/s, p99 ms)"
 		done
-		LS_PUT0=$(awk '{ print $1 }' "$T/lsput" | median)
-		LS_PUT0_P99=$(awk '{ print $2 }' "$T/lsput" | median)
-		LS_PUT1=$(awk '{ print $3 }' "$T/lsput" | median)
-		LS_PUT1_P99=$(awk '{ print $4 }' "$T/lsput" | median)
+		LS_PUT0=$(runs_median 1 "$T/lsput")
+		LS_PUT0_P99=$(runs_median 2 "$T/lsput")
+		LS_PUT1=$(runs_median 3 "$T/lsput")
+		LS_PUT1_P99=$(runs_median 4 "$T/lsput")
 		stop_cluster3
 		if start_cluster3 "$T/list2"; then
 			say "listing: kvctl load of $LS_DUMPN lines into a fresh 3-node cluster"

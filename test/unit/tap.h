@@ -12,6 +12,7 @@
  *	                          tap_strs_add, tap_strs_sort, tap_strs_free
  *	                          (lib/file.c's file_remove_tree)
  *	tap_rng()                 a repeatable xorshift64 stream for property tests
+ *	tap_now_s()               the monotonic clock in seconds, for timings
  *
  * Header-only so each test program stays a single file.
  */
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -68,6 +70,16 @@ static inline uint64_t
 tap_rng(void)
 {
 	return rng_next(&tap_rng_state);
+}
+
+/* The monotonic clock in seconds: what a timing subtracts. */
+static inline double
+tap_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Removes dir and everything below it (a test's temporary directory). */

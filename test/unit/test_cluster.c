@@ -29,17 +29,16 @@
 #include "server.h"
 #include "tap.h"
 
-static char tmproot[256];
 static int ndirs;
 
 /* ---- helpers ---- */
 
 
-/* A fresh empty directory under tmproot; returns a static-ish copy. */
+/* A fresh empty directory under tap_tmproot; returns a static-ish copy. */
 static const char *
 newdir(char *out, size_t len)
 {
-	snprintf(out, len, "%s/d%d", tmproot, ndirs++);
+	snprintf(out, len, "%s/d%d", tap_tmproot, ndirs++);
 	mkdir(out, 0755);
 	return out;
 }
@@ -864,21 +863,14 @@ test_gossip_close(void)
 int
 main(void)
 {
-	const char *t = getenv("TMPDIR");
-
 	log_set_level(getenv("TEST_DEBUG") ? LOG_DEBUG : LOG_ERROR);
-	snprintf(tmproot, sizeof(tmproot), "%s/test_cluster.XXXXXX",
-	    t ? t : "/tmp");
-	if (mkdtemp(tmproot) == NULL) {
-		perror("mkdtemp");
-		return 1;
-	}
+	tap_tmp_init("test_cluster");
 	test_seed_and_persist();
 	test_bad_peers();
 	test_join_leave();
 	test_merge();
 	test_gossip_close();
 	test_network();
-	tap_rm_rf(tmproot);
+	tap_rm_rf(tap_tmproot);
 	return tap_done();
 }

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "keyindex.h"
 #include "tap.h"
@@ -301,13 +300,33 @@ test_levels(void)
 	keyindex_free(ix);
 }
 
-static double
-now_s(void)
+/*
+ * A new index of the bench's BIG keys, key:000000000000 (16 bytes), added
+ * in the order of order[] (NULL: in order).  Prints what a key costs and
+ * how fast an add is; *st gets the stats, *bad counts the failed adds.
+ */
+static struct keyindex *
+add_big(const uint32_t *order, const char *how, struct keyindex_stats *st,
+    size_t *bad)
 {
-	struct timespec ts;
+	struct keyindex *ix = keyindex_new();
+	char key[32];
+	size_t i;
+	double t0, t1;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	t0 = tap_now_s();
+	for (i = 0; i < BIG; i++) {
+		snprintf(key, sizeof(key), "key:%012llu",
+		    (unsigned long long)(order != NULL ? order[i] : i));
+		*bad += keyindex_add(ix, key, 16) != 1;
+	}
+	t1 = tap_now_s();
+	keyindex_stats(ix, st);
+	printf("# bytes per key: %.1f for %d 16-byte keys added %s "
+	    "(height %zu, %zu leaves, %zu inner), %.0f ns per add\n",
+	    (double)st->bytes / (double)st->keys, BIG, how, st->height,
+	    st->leaves, st->inner, (t1 - t0) * 1e9 / BIG);
+	return ix;
 }
 
 /* What a key costs, in order and at random, and how fast. */
@@ -324,27 +343,16 @@ test_memory(void)
 	double t0, t1, per;
 
 	keyindex_keys_init(&out);
-	/* The bench's keys, key:000000000000 (16 bytes), in order. */
-	ix = keyindex_new();
-	t0 = now_s();
-	for (i = 0; i < BIG; i++) {
-		snprintf(key, sizeof(key), "key:%012zu", i);
-		bad += keyindex_add(ix, key, 16) != 1;
-	}
-	t1 = now_s();
-	keyindex_stats(ix, &st);
+	ix = add_big(NULL, "in order", &st, &bad);
 	per = (double)st.bytes / (double)st.keys;
-	printf("# bytes per key: %.1f for %d 16-byte keys added in order "
-	    "(height %zu, %zu leaves, %zu inner), %.0f ns per add\n", per, BIG,
-	    st.height, st.leaves, st.inner, (t1 - t0) * 1e9 / BIG);
 	ok(bad == 0 && per < 24, "in order: %.1f bytes per 16-byte key", per);
-	t0 = now_s();
+	t0 = tap_now_s();
 	for (i = 0; i < 10000; i++) {
 		snprintf(key, sizeof(key), "key:%012llu",
 		    (unsigned long long)(tap_rng() % BIG));
 		bad += keyindex_copy(ix, key, 16, true, 1000, &out) < 1;
 	}
-	t1 = now_s();
+	t1 = tap_now_s();
 	printf("# a seek and a copy of 1000 keys: %.1f us\n",
 	    (t1 - t0) * 1e6 / 10000);
 	ok(bad == 0, "10000 pages of 1000 keys from random places");
@@ -361,19 +369,8 @@ test_memory(void)
 		perm[i] = perm[x];
 		perm[x] = y;
 	}
-	ix = keyindex_new();
-	t0 = now_s();
-	for (i = 0; i < BIG; i++) {
-		snprintf(key, sizeof(key), "key:%012llu",
-		    (unsigned long long)perm[i]);
-		bad += keyindex_add(ix, key, 16) != 1;
-	}
-	t1 = now_s();
-	keyindex_stats(ix, &st);
+	ix = add_big(perm, "at random", &st, &bad);
 	per = (double)st.bytes / (double)st.keys;
-	printf("# bytes per key: %.1f for %d 16-byte keys added at random "
-	    "(height %zu, %zu leaves, %zu inner), %.0f ns per add\n", per, BIG,
-	    st.height, st.leaves, st.inner, (t1 - t0) * 1e9 / BIG);
 	ok(bad == 0 && st.keys == BIG && per < 34,
 	    "at random: %.1f bytes per 16-byte key", per);
 	keyindex_keys_free(&out);

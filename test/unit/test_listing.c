@@ -24,7 +24,6 @@
 #include "version.h"
 
 static struct node nd;
-static char dir[64];
 static struct listing_env env;
 static int64_t ts = 1000;
 
@@ -37,7 +36,7 @@ open_node(void)
 	memset(&c, 0, sizeof(c));
 	c.id = "n1";
 	c.addr = "127.0.0.1:0";
-	c.data_dir = dir;
+	c.data_dir = tap_tmproot;
 	c.n = c.w = c.r = 1;
 	c.vnodes = 150;
 	c.peer_timeout_ms = 500;
@@ -354,20 +353,13 @@ test_pages(void)
 int
 main(void)
 {
-	const char *t = getenv("TMPDIR");
-
 	log_set_level(LOG_WARN);
-	snprintf(dir, sizeof(dir), "%s/test_listing.XXXXXX",
-	    t != NULL && *t != '\0' && strlen(t) < 32 ? t : "/tmp");
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		return 1;
-	}
+	tap_tmp_init("test_listing");
 	test_query();
 	open_node();
 	test_wire();
 	test_pages();
 	node_close(&nd);
-	tap_rm_rf(dir);
+	tap_rm_rf(tap_tmproot);
 	return tap_done();
 }

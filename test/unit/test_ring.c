@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define NKEYS	100000
 
@@ -686,15 +685,6 @@ test_threads(void)
 
 /* ---- speed, reported only ---- */
 
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void
 bench(void)
 {
@@ -703,16 +693,16 @@ bench(void)
 	char key[32];
 	double t0, t1, b0, b1;
 
-	b0 = now();
+	b0 = tap_now_s();
 	ring_free(build_n(10, RING_VNODES_DEFAULT));
-	b1 = now();
-	t0 = now();
+	b1 = tap_now_s();
+	t0 = tap_now_s();
 	for (i = 0; i < iters; i++) {
 		size_t klen = keyname(key, sizeof(key), i);
 
 		sum += ring_preference(r, key, klen, 3, out) + out[0];
 	}
-	t1 = now();
+	t1 = tap_now_s();
 	printf("# ring_build 10 members x %d vnodes: %.0f us\n",
 	    RING_VNODES_DEFAULT, (b1 - b0) * 1e6);
 	printf("# ring_preference want=3 on 10 members: %.0f ns/lookup "

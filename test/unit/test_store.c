@@ -34,7 +34,6 @@
 #include "version.h"
 #include "wal.h"
 
-static char tmproot[256];
 static const struct store_options nosync = { .fsync = false };
 static const struct store_options dosync = { .fsync = true };
 
@@ -44,8 +43,7 @@ static const struct store_options dosync = { .fsync = true };
 static void
 fresh_dir(char *out, size_t n, const char *name)
 {
-	snprintf(out, n, "%s/%s", tmproot, name);
-	tap_rm_rf(out);
+	tap_tmp_fresh(out, n, name);
 	mkdir(out, 0755);
 }
 
@@ -157,6 +155,24 @@ scan_cb(void *arg, const char *key, size_t klen, const struct version *v)
 	return ++sc->n >= sc->max ? 1 : 0;
 }
 
+/*
+ * Closes s and opens dir again (no fsync), as a restart does.  False,
+ * with a failed test, when it cannot; *s is then NULL.
+ */
+static bool
+reopen(struct store **s, const char *dir)
+{
+	char err[512];
+
+	store_close(*s);
+	*s = NULL;
+	if (store_open(s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "reopen %s: %s", dir, err);
+		return false;
+	}
+	return true;
+}
+
 /* The keys store_scan visits, as "a,b*,c"; static, overwritten per call. */
 static const char *
 scan_str(struct store *s, const char *prefix, const char *after, size_t max)
@@ -244,23 +260,17 @@ test_scan(void)
 		    strlen(p) == 2900 * 8 - 1 + 580, "2900 keys after m/00099 "
 		    "across chunks, in order, 580 of them tombstones");
 	}
-	store_close(s);
 
 	/* The index comes back from the snapshot and the WAL. */
-	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
-		ok(0, "reopen: %s", err);
+	if (!reopen(&s, dir))
 		return;
-	}
 	ok(strcmp(scan_str(s, "", "", 7), "a,a/10,a/2*,a/\xc3\xa9,b,c,m/00000*")
 	    == 0, "after a restart (WAL only) the index holds every key (and "
 	    "the collected tombstone the WAL brings back, as store.h says)");
 	ok(store_snapshot(s) == 0, "snapshot");
 	put(s, "0", "n1.a", 1000, "new");
-	store_close(s);
-	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
-		ok(0, "reopen: %s", err);
+	if (!reopen(&s, dir))
 		return;
-	}
 	ok(strcmp(scan_str(s, "", "", 3), "0,a,a/10") == 0,
 	    "after a restart from snapshot + WAL too");
 	store_stats(s, &st);
@@ -359,17 +369,13 @@ test_index_reopen(void)
 			k[j++] = k[i];
 	m = j;
 	ok(scan_is(s, k, m), "%zu keys of 12 to 21 bytes scan in byte order", m);
-	store_close(s);
-	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
-		ok(0, "reopen: %s", err);
+	if (!reopen(&s, dir)) {
 		free(k);
 		return;
 	}
 	ok(scan_is(s, k, m), "and after a restart from the WAL");
 	store_snapshot(s);
-	store_close(s);
-	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
-		ok(0, "reopen: %s", err);
+	if (!reopen(&s, dir)) {
 		free(k);
 		return;
 	}
@@ -2208,14 +2214,7 @@ test_actor_race(void)
 int
 main(void)
 {
-	const char *t = getenv("TMPDIR");
-
-	snprintf(tmproot, sizeof(tmproot), "%s/test_store.XXXXXX",
-	    t != NULL && *t != '\0' ? t : "/tmp");
-	if (mkdtemp(tmproot) == NULL) {
-		perror("mkdtemp");
-		return 1;
-	}
+	tap_tmp_init("test_store");
 	test_apply();
 	test_update_tombstone();
 	test_reopen_odd();
@@ -2236,6 +2235,6 @@ main(void)
 	test_scan();
 	test_index_reopen();
 	test_scan_race();
-	tap_rm_rf(tmproot);
+	tap_rm_rf(tap_tmproot);
 	return tap_done();
 }
