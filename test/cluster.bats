@@ -334,7 +334,10 @@ readme_cluster() {
 	run --separate-stderr kv put failover yes --server "$dead,$(url node1)"
 	echo "put: $status [$output] [$stderr]"
 	[ "$status" -eq 0 ]
-	[[ "$stderr" == *"$dead"* ]]
+	[ -z "$stderr" ]	# a failover that succeeds is quiet...
+	run --separate-stderr kv -v get failover --server "$dead,$(url node1)"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"$dead"* ]]	# ...and named with -v
 	run --separate-stderr kv get failover --server "$dead,$(url node2)"
 	[ "$status" -eq 0 ]
 	[ "$output" = yes ]
