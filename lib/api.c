@@ -57,6 +57,7 @@
 #include "metrics.h"
 #include "node.h"
 #include "peer.h"
+#include "record.h"
 #include "replica.h"
 #include "ring.h"
 #include "store.h"
@@ -531,14 +532,9 @@ answer_get(const struct server_request *sr, const struct buf *key,
 	} else {
 		buf_puts(&res->body, "{\"key\":");
 		json_emit_string(&res->body, key->data, key->len);
-		if (json_utf8_valid(rr->v.value, rr->v.value_len)) {
-			buf_puts(&res->body, ",\"value\":");
-			json_emit_string(&res->body, rr->v.value, rr->v.value_len);
-		} else {
-			buf_puts(&res->body, ",\"value_b64\":\"");
-			base64_encode(rr->v.value, rr->v.value_len, &res->body);
-			buf_putc(&res->body, '"');
-		}
+		buf_putc(&res->body, ',');
+		record_bytes_to_json("value", rr->v.value, rr->v.value_len,
+		    &res->body);
 		put_expires(&rr->v, &res->body);
 		buf_puts(&res->body, "}\n");
 	}
@@ -1659,14 +1655,8 @@ batch_emit(const struct bop *o, struct buf *out)
 		return;
 	}
 	if (o->op == OP_GET) {
-		if (json_utf8_valid(rr->v.value, rr->v.value_len)) {
-			buf_puts(out, ",\"value\":");
-			json_emit_string(out, rr->v.value, rr->v.value_len);
-		} else {
-			buf_puts(out, ",\"value_b64\":\"");
-			base64_encode(rr->v.value, rr->v.value_len, out);
-			buf_putc(out, '"');
-		}
+		buf_putc(out, ',');
+		record_bytes_to_json("value", rr->v.value, rr->v.value_len, out);
 	}
 	buf_puts(out, ",\"etag\":\"");
 	vclock_encode(&rr->v.clock, out);
@@ -1944,21 +1934,6 @@ listing_env_of(struct node *nd, struct listing_env *env)
 	env->timeout_ms = nd->cfg.peer_timeout_ms;
 }
 
-/* "name":"<bytes>", or "name_b64":"<base64>" for bytes that are not UTF-8. */
-static void
-put_bytes(struct buf *b, const char *name, const char *p, size_t n)
-{
-	buf_printf(b, "\"%s", name);
-	if (json_utf8_valid(p, n)) {
-		buf_puts(b, "\":");
-		json_emit_string(b, p, n);
-	} else {
-		buf_puts(b, "_b64\":\"");
-		base64_encode(p, n, b);
-		buf_putc(b, '"');
-	}
-}
-
 /*
  * GET /kv?prefix=P&after=K&limit=N[&values=1][&r=R]: one page of the
  * cluster's live keys in byte order (listing.h), as
@@ -2004,11 +1979,11 @@ handle_list(struct node *nd, const struct server_request *sr,
 			continue;
 		}
 		buf_putc(&res->body, '{');
-		put_bytes(&res->body, "key", it->key, it->klen);
+		record_bytes_to_json("key", it->key, it->klen, &res->body);
 		if (req.values) {
 			buf_putc(&res->body, ',');
-			put_bytes(&res->body, "value", it->v.value != NULL ?
-			    it->v.value : "", it->v.value_len);
+			record_bytes_to_json("value", it->v.value != NULL ?
+			    it->v.value : "", it->v.value_len, &res->body);
 			buf_puts(&res->body, ",\"etag\":\"");
 			vclock_encode(&it->v.clock, &res->body);
 			buf_putc(&res->body, '"');
@@ -2020,7 +1995,8 @@ handle_list(struct node *nd, const struct server_request *sr,
 	if (!lr.has_next)
 		buf_puts(&res->body, "\"next\":null");
 	else
-		put_bytes(&res->body, "next", lr.next.data, lr.next.len);
+		record_bytes_to_json("next", lr.next.data, lr.next.len,
+		    &res->body);
 	buf_printf(&res->body, ",\"complete\":%s}\n", lr.complete ? "true" :
 	    "false");
 	listing_result_free(&lr);

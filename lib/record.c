@@ -63,16 +63,25 @@
 #include "fnv.h"
 
 void
-record_key_to_json(const char *key, size_t klen, struct buf *out)
+record_bytes_to_json(const char *name, const char *p, size_t n,
+    struct buf *out)
 {
-	if (json_utf8_valid(key, klen)) {
-		buf_puts(out, "\"key\":");
-		json_emit_string(out, key, klen);
+	buf_putc(out, '"');
+	buf_puts(out, name);
+	if (json_utf8_valid(p, n)) {
+		buf_puts(out, "\":");
+		json_emit_string(out, p, n);
 	} else {
-		buf_puts(out, "\"key_b64\":\"");
-		base64_encode(key, klen, out);
+		buf_puts(out, "_b64\":\"");
+		base64_encode(p, n, out);
 		buf_putc(out, '"');
 	}
+}
+
+void
+record_key_to_json(const char *key, size_t klen, struct buf *out)
+{
+	record_bytes_to_json("key", key, klen, out);
 }
 
 void

@@ -24,9 +24,13 @@
 #include "version.h"
 
 /*
- * Appends key as a JSON object member: "key":"k", or "key_b64":"..." for
- * a key that is not UTF-8 (every kvd format that names a key uses it).
+ * Appends bytes p[0..n) as the JSON object member name: "name":"…", or
+ * "name_b64":"…" when they are not UTF-8 (every kvd format that carries
+ * a key or a value uses this rule).
  */
+void	record_bytes_to_json(const char *name, const char *p, size_t n,
+	    struct buf *out);
+/* record_bytes_to_json("key", key, klen, out). */
 void	record_key_to_json(const char *key, size_t klen, struct buf *out);
 
 /* Appends the record for key and v (no newline). */
