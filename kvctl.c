@@ -136,8 +136,9 @@ static const struct {
 	  "ETag, so that a load descends from it; expires_ms for a key with a\n"
 	  "TTL). A key written meanwhile is in the dump whole or not at all." },
 	{ "load", "kvctl load [--parallel N] < FILE",
-	  "Writes each line of a dump (PUT with the line's context, N requests\n"
-	  "at once, default 32; a 503 or no answer is tried 3 more times),\n"
+	  "Writes the lines of a dump with their contexts (POST /batch, up to\n"
+	  "100 lines a request, N requests at once, default 32; a 503 or no\n"
+	  "answer is tried 3 more times),\n"
 	  "skipping keys that already hold the line's value, so loading twice\n"
 	  "changes nothing; a TTL goes as the seconds it has left (a line whose\n"
 	  "TTL ran out is skipped). Reports lines, written, unchanged, expired\n"
@@ -2457,6 +2458,7 @@ parse_servers(const char *cmd, const char *list, struct client_server **out)
 #define LOAD_CHUNK	100	/* lines a load worker takes at a time */
 #define LOAD_PARALLEL	32	/* load's requests at once, by default */
 #define LOAD_RETRIES	3	/* more tries of a PUT answered 503 or not at all */
+#define LOAD_BATCH_BYTES (256 * 1024)	/* a load's POST /batch, at most */
 #define LOAD_REPORT_MAX	20	/* failed lines named on stderr, at most */
 
 /* One page of GET /kv, parsed. */
@@ -2929,6 +2931,7 @@ struct load_line {
 	struct buf	 text;		/* the line as read */
 	struct buf	 key, value, context;
 	int64_t		 expires;	/* "expires_ms", or 0: no TTL */
+	int64_t		 ttl_left;	/* seconds left of it, rounded up */
 	bool		 ok;		/* parsed */
 	bool		 same;		/* the store holds this value already */
 };
@@ -3126,6 +3129,15 @@ out:
 	buf_free(&val);
 }
 
+/* Counts a line written (a 200 or 201). */
+static void
+load_written(struct load *ld)
+{
+	pthread_mutex_lock(&ld->mu);
+	ld->written++;
+	pthread_mutex_unlock(&ld->mu);
+}
+
 /*
  * Writes one line: PUT /kv/KEY with its bytes and its context, and for a
  * line with an expiry the seconds left, rounded up (ttl_left).
@@ -3163,11 +3175,9 @@ load_put(struct load *ld, struct load_conn *lc, struct load_line *ln,
 		goto out;
 	}
 	status = res.http.status;
-	if (status == 200 || status == 201) {
-		pthread_mutex_lock(&ld->mu);
-		ld->written++;
-		pthread_mutex_unlock(&ld->mu);
-	} else {
+	if (status == 200 || status == 201)
+		load_written(ld);
+	else {
 		error_message(&res, &msg);
 		load_fail(ld, ln, exit_for_status(status), "%d %s", status,
 		    msg.data);
@@ -3176,6 +3186,121 @@ out:
 	client_response_free(&res);
 	buf_free(&target);
 	buf_free(&extra);
+	buf_free(&msg);
+}
+
+/*
+ * Writes lines want[0..n) with one POST /batch of puts, each with its
+ * context and the seconds its TTL has left.  A put answered 503 (or a
+ * batch answered 503, or not at all) is sent again, LOAD_RETRIES more
+ * times (plus --retry), with the others still waiting; any other failure
+ * is the line's.  A batch the server refuses whole (413: its --max-body
+ * is smaller than the batch) falls back to one PUT per line.
+ */
+static void
+load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
+    size_t n)
+{
+	struct client_response res;
+	struct json_tok *toks = NULL;
+	struct buf ops = BUF_INIT, target = BUF_INIT, msg = BUF_INIT;
+	uint64_t status;
+	size_t i, k, left = n;
+	int rc = 0, tries, pause, nt, arr, e, f;
+
+	batch_target(ld->o, &target);
+	client_response_init(&res);
+	for (tries = 0, pause = 100; left > 0; tries++, pause *= 2) {
+		if (tries > 0)
+			poll(NULL, 0, pause < 3200 ? pause : 3200);
+		buf_reset(&ops);
+		buf_puts(&ops, "{\"ops\":[");
+		for (i = 0; i < left; i++) {
+			buf_puts(&ops, i ? ",{\"op\":\"put\",\"key_b64\":\"" :
+			    "{\"op\":\"put\",\"key_b64\":\"");
+			base64_encode(want[i]->key.data, want[i]->key.len, &ops);
+			buf_puts(&ops, "\",\"value_b64\":\"");
+			base64_encode(want[i]->value.data, want[i]->value.len,
+			    &ops);
+			buf_putc(&ops, '"');
+			if (want[i]->context.len > 0) {
+				buf_puts(&ops, ",\"context\":");
+				json_emit_string(&ops, want[i]->context.data,
+				    want[i]->context.len);
+			}
+			if (want[i]->ttl_left > 0)
+				buf_printf(&ops, ",\"ttl\":%" PRId64,
+				    want[i]->ttl_left);
+			buf_putc(&ops, '}');
+		}
+		buf_puts(&ops, "]}");
+		rc = load_request(ld, lc, "POST", target.data,
+		    "application/json", ops.data, ops.len, NULL, &res);
+		if (rc != 0 || res.http.status == 503) {
+			if (tries >= LOAD_RETRIES + ld->o->retries)
+				break;
+			continue;
+		}
+		if (res.http.status == 413) {
+			for (i = 0; i < left; i++)
+				load_put(ld, lc, want[i], want[i]->ttl_left);
+			left = 0;
+			break;
+		}
+		free(toks);
+		toks = NULL;
+		nt = json_parse(res.body.data, res.body.len, NULL, 0,
+		    JSON_DEPTH_DEFAULT, NULL);
+		if (res.http.status != 200 || nt < 1 || (toks = calloc(
+		    (size_t)nt, sizeof(*toks))) == NULL || json_parse(
+		    res.body.data, res.body.len, toks, nt, JSON_DEPTH_DEFAULT,
+		    NULL) != nt || (arr = json_object_get(res.body.data, toks, 0,
+		    "results")) < 0 || toks[arr].type != JSON_ARRAY ||
+		    (size_t)toks[arr].size != left) {
+			error_message(&res, &msg);
+			for (i = 0; i < left; i++)
+				load_fail(ld, want[i], res.http.status == 200 ?
+				    EXIT_SERVER : exit_for_status(res.http.status),
+				    "batch %d %s", res.http.status, msg.data);
+			left = 0;
+			break;
+		}
+		/* The lines answered 503 move to the front, for the next try. */
+		for (k = 0, i = 0, e = arr + 1; (int)i < toks[arr].size;
+		    i++, e = toks[e].next) {
+			status = 0;
+			if ((f = json_object_get(res.body.data, toks, e,
+			    "status")) >= 0)
+				json_get_u64(res.body.data, &toks[f], &status);
+			if (status == 200 || status == 201)
+				load_written(ld);
+			else if (status == 503 &&
+			    tries < LOAD_RETRIES + ld->o->retries)
+				want[k++] = want[i];
+			else {
+				buf_reset(&msg);
+				if ((f = json_object_get(res.body.data, toks, e,
+				    "error")) >= 0 && toks[f].type == JSON_STRING)
+					json_string_decode(res.body.data, &toks[f],
+					    &msg);
+				load_fail(ld, want[i], exit_for_status((int)status),
+				    "%d %s", (int)status, msg.data);
+			}
+		}
+		left = k;
+	}
+	for (i = 0; i < left; i++) {
+		if (rc != 0)
+			load_fail(ld, want[i], EXIT_UNREACHABLE, "no server "
+			    "reachable");
+		else
+			load_fail(ld, want[i], EXIT_SERVER, "503 after %d tries",
+			    tries);
+	}
+	free(toks);
+	client_response_free(&res);
+	buf_free(&ops);
+	buf_free(&target);
 	buf_free(&msg);
 }
 
@@ -3215,8 +3340,8 @@ load_worker(void *arg)
 	struct load *ld = arg;
 	struct load_line lines[LOAD_CHUNK];
 	struct load_conn lc;
-	size_t n, i, same, expired;
-	int64_t left;
+	struct load_line *want[LOAD_CHUNK];
+	size_t n, i, same, expired, nwant, bytes;
 
 	memset(&lc, 0, sizeof(lc));
 	pthread_mutex_lock(&ld->mu);
@@ -3237,18 +3362,31 @@ load_worker(void *arg)
 				    "\"context\":...})");
 		}
 		load_check(ld, &lc, lines, n);
-		for (i = 0, same = 0, expired = 0; i < n; i++) {
+		for (i = 0, same = 0, expired = 0, nwant = 0, bytes = 0; i < n;
+		    i++) {
 			if (!lines[i].ok)
 				continue;
-			left = lines[i].expires == 0 ? 0 :
+			lines[i].ttl_left = lines[i].expires == 0 ? 0 :
 			    (lines[i].expires - clock_wall_ms() + 999) / 1000;
 			if (lines[i].same)
 				same++;
-			else if (lines[i].expires != 0 && left <= 0)
+			else if (lines[i].expires != 0 && lines[i].ttl_left <= 0)
 				expired++;	/* its TTL ran out since the dump */
-			else
-				load_put(ld, &lc, &lines[i], left);
+			else if (lines[i].text.len > LOAD_BATCH_BYTES / 2)
+				load_put(ld, &lc, &lines[i], lines[i].ttl_left);
+			else {
+				/* base64 makes a line's bytes about 4/3. */
+				if (bytes + lines[i].text.len * 3 / 2 >
+				    LOAD_BATCH_BYTES) {
+					load_batch(ld, &lc, want, nwant);
+					nwant = bytes = 0;
+				}
+				want[nwant++] = &lines[i];
+				bytes += lines[i].text.len * 3 / 2;
+			}
 		}
+		if (nwant > 0)
+			load_batch(ld, &lc, want, nwant);
 		pthread_mutex_lock(&ld->mu);
 		ld->unchanged += same;
 		ld->expired += expired;

@@ -906,6 +906,20 @@ fail:
 }
 
 /*
+ * Decodes a client's context (X-Kvd-Context, a batch op's "context"): an
+ * ETag this store issued, quoted or not.  False when it is not one.
+ */
+static bool
+etag_decode(const char *p, size_t n, struct vclock *out)
+{
+	if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
+		p++;
+		n -= 2;
+	}
+	return vclock_decode(out, p, n) == 0;
+}
+
+/*
  * Reads If-Match / If-None-Match / X-Kvd-Context into wr (pointing into
  * the request).  0, or -1 after filling res with the 400.
  */
@@ -914,8 +928,6 @@ read_conditions(const struct http_request *req, struct replica_write *wr,
     struct vclock *context, struct server_response *res)
 {
 	const struct http_header *h;
-	const char *p;
-	size_t n;
 
 	h = http_find_header(req->headers, req->nheaders, "If-Match");
 	if (h != NULL) {
@@ -942,13 +954,7 @@ read_conditions(const struct http_request *req, struct replica_write *wr,
 	}
 	h = http_find_header(req->headers, req->nheaders, "X-Kvd-Context");
 	if (h != NULL) {
-		p = h->value;
-		n = h->value_len;
-		if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
-			p++;
-			n -= 2;
-		}
-		if (vclock_decode(context, p, n) != 0) {
+		if (!etag_decode(h->value, h->value_len, context)) {
 			server_error_code(res, 400, "bad_header", "bad X-Kvd-Context: not an ETag "
 			    "this store issued");
 			return -1;
@@ -1527,6 +1533,8 @@ struct bop {
 	enum { OP_GET, OP_PUT, OP_DELETE } op;
 	struct buf	key, value;
 	int64_t		ttl_s;		/* a put's, 0 for none */
+	struct vclock	context;	/* "context", an ETag (as X-Kvd-Context) */
+	bool		has_context;
 	struct replica_result rr;
 };
 
@@ -1553,6 +1561,7 @@ batch_run(void *arg, size_t i)
 	wr.value = o->value.data;
 	wr.value_len = o->value.len;
 	wr.ttl_s = o->ttl_s;
+	wr.context = o->has_context ? &o->context : NULL;
 	wr.r = b->r;
 	wr.w = b->w;
 	replica_put(b->nd->replica, o->key.data, o->key.len, &wr, &o->rr);
@@ -1566,7 +1575,8 @@ static int
 batch_parse_op(const char *body, const struct json_tok *toks, int t,
     struct bop *o, const char **why)
 {
-	static const char *const fields = "op key key_b64 value value_b64 ttl";
+	static const char *const fields =
+	    "op key key_b64 value value_b64 ttl context";
 	struct buf op = BUF_INIT;
 	int f, k, i, n;
 	bool put;
@@ -1579,7 +1589,8 @@ batch_parse_op(const char *body, const struct json_tok *toks, int t,
 		if (!listed(fields, body + toks[i].start,
 		    toks[i].end - toks[i].start)) {
 			*why = "unknown field (an op takes op, key or key_b64, and "
-			    "value or value_b64 and ttl for a put)";
+			    "value or value_b64 and ttl for a put, context for a "
+			    "put or delete)";
 			return -1;
 		}
 	if ((f = json_object_get(body, toks, t, "op")) < 0 ||
@@ -1630,6 +1641,17 @@ batch_parse_op(const char *body, const struct json_tok *toks, int t,
 	    toks[f].start, toks[f].end - toks[f].start)) == 0)) {
 		*why = put ? TTL_BAD : "only a put takes a ttl";
 		return -1;
+	}
+	if ((f = json_object_get(body, toks, t, "context")) >= 0) {
+		if (o->op == OP_GET || toks[f].type != JSON_STRING ||
+		    !etag_decode(body + toks[f].start, toks[f].end -
+		    toks[f].start, &o->context)) {
+			*why = o->op == OP_GET ? "only a put or delete takes a "
+			    "context" : "bad \"context\": not an ETag this "
+			    "store issued";
+			return -1;
+		}
+		o->has_context = true;
 	}
 	return 0;
 }
@@ -1719,6 +1741,7 @@ handle_batch(struct node *nd, const struct server_request *sr,
 	for (i = 0; i < nops; i++) {
 		buf_init(&b.ops[i].key);
 		buf_init(&b.ops[i].value);
+		vclock_init(&b.ops[i].context);
 		replica_result_init(&b.ops[i].rr);
 	}
 	for (i = 0, t = arr + 1; i < nops; i++, t = toks[t].next)
@@ -1739,6 +1762,7 @@ out:
 	for (i = 0; b.ops != NULL && i < nops; i++) {
 		buf_free(&b.ops[i].key);
 		buf_free(&b.ops[i].value);
+		vclock_free(&b.ops[i].context);
 		replica_result_free(&b.ops[i].rr);
 	}
 	free(b.ops);

@@ -45,6 +45,9 @@ batch() {
 	    '{"ops":[{"op":"put","key":"ok"}]}' \
 	    '{"ops":[{"op":"get","key":"ok","value":"x"}]}' \
 	    '{"ops":[{"op":"get","key":"ok","ttl":1}]}' \
+	    '{"ops":[{"op":"get","key":"ok","context":"x"}]}' \
+	    '{"ops":[{"op":"put","key":"ok","value":"1","context":"not-an-etag"}]}' \
+	    '{"ops":[{"op":"put","key":"ok","value":"1","context":1}]}' \
 	    '{"ops":{}}' '{"opz":[]}' 'not json'; do
 		run batch n1 "$body"
 		echo "$body -> $output"
@@ -76,4 +79,25 @@ batch() {
 	[ "$(echo "$output" | jq -r '.results[0].value')" = one ]
 	run timeout 20 "$KVCTL" mput only-a-key --server "$(url node1)"
 	[ "$status" -eq 2 ]
+}
+
+@test "a batch put with a context builds on it: the new clock holds the context's entries" {
+	start_node n1
+	start_node n2
+	run batch n2 '{"ops":[{"op":"put","key":"c","value":"theirs"}]}'
+	etag=$(echo "$output" | head -1 | jq -r '.results[0].etag')
+	theirs=$(c "$(url n2)/internal/fetch/c" | jq -c .v.clock)
+	echo "n2's clock: $theirs"
+	run batch n1 "{\"ops\":[{\"op\":\"put\",\"key\":\"c\",\"value\":\"mine\",\"context\":\"$etag\"}]}"
+	echo "$output"
+	[ "$(echo "$output" | head -1 | jq -c '[.results[].status]')" = '[201]' ] ||
+	    [ "$(echo "$output" | head -1 | jq -c '[.results[].status]')" = '[200]' ]
+	mine=$(c "$(url n1)/internal/fetch/c" | jq -c .v.clock)
+	echo "n1's clock: $mine"
+	# Every entry of n2's clock is in n1's new one, at least as high.
+	jq -ne --argjson a "$theirs" --argjson b "$mine" \
+	    '[$a | to_entries[] | ($b[.key] // 0) >= .value] | all'
+	# A put without one does not carry n2's entries.
+	run batch n1 '{"ops":[{"op":"put","key":"d","value":"x"}]}'
+	[ "$(c "$(url n1)/internal/fetch/d" | jq -c '.v.clock | keys | length')" = 1 ]
 }

@@ -391,6 +391,19 @@ rewritten() {
 	c "$(url node1)/kv/hot%2F0299" | jq -e '.value | startswith("g")' >/dev/null
 }
 
+@test "load: a batch the server refuses as too large (413) goes one PUT per line; every line written" {
+	cluster_a --max-body 4096
+	python3 -c '
+import json
+for i in range(40):
+    print(json.dumps({"key": "big/%02d" % i, "value": "x" * 300 + str(i)}))' >"$TMP/dump"
+	run_split 60 "$KVCTL" --server "$(url node1)" load <"$TMP/dump"
+	echo "$out $err"
+	[ "$rc" -eq 0 ]
+	[ "$out" = "lines 40, written 40, unchanged 0, expired 0, failed 0" ]
+	[ "$(c "$(url node2)/kv/big/39" | jq -r .value)" = "$(printf 'x%.0s' $(seq 300))39" ]
+}
+
 @test "a dump taken while a writer rewrites keys has each key once, each value whole" {
 	cluster_a
 	fill node1 hot/ 300
