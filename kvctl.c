@@ -3294,8 +3294,8 @@ load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
 			load_fail(ld, want[i], EXIT_UNREACHABLE, "no server "
 			    "reachable");
 		else
-			load_fail(ld, want[i], EXIT_SERVER, "503 after %d tries",
-			    tries);
+			load_fail(ld, want[i], EXIT_SERVER, "503, %d tries",
+			    tries + 1);
 	}
 	free(toks);
 	client_response_free(&res);
