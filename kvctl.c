@@ -2592,6 +2592,23 @@ incomplete(const struct opts *o, const char *what)
 }
 
 /*
+ * The exit code of ls or dump after its last page: EXIT_CLIENT when
+ * stdout could not be written, EXIT_SERVER (after the message) when some
+ * key range did not answer, else rc.
+ */
+static int
+listing_exit(const struct opts *o, const char *what, bool complete, int rc)
+{
+	if (fflush(stdout) != 0 && rc == 0)
+		rc = EXIT_CLIENT;
+	if (rc == 0 && !complete) {
+		incomplete(o, what);
+		rc = EXIT_SERVER;
+	}
+	return rc;
+}
+
+/*
  * kvctl ls [PREFIX] [--limit N] [--json]: keys one per line (their exact
  * bytes), or one JSON document streamed page by page.  Exit 5 after
  * the keys when a page was not complete.
@@ -2641,12 +2658,7 @@ cmd_ls(const struct opts *o, const char *prefix)
 	if (o->json)	/* the document ends even when a page failed */
 		printf("],\"complete\":%s}\n", complete && rc == 0 ? "true" :
 		    "false");
-	if (fflush(stdout) != 0 && rc == 0)
-		rc = EXIT_CLIENT;
-	if (rc == 0 && !complete) {
-		incomplete(o, "ls");
-		rc = EXIT_SERVER;
-	}
+	rc = listing_exit(o, "ls", complete, rc);
 	page_free(&pg);
 	buf_free(&key);
 	return rc;
@@ -2740,12 +2752,7 @@ cmd_dump(const struct opts *o, const char *prefix)
 		}
 	} while (pg.has_next);
 out:
-	if (fflush(stdout) != 0 && rc == 0)
-		rc = EXIT_CLIENT;
-	if (rc == 0 && !complete) {
-		incomplete(o, "dump");
-		rc = EXIT_SERVER;
-	}
+	rc = listing_exit(o, "dump", complete, rc);
 	page_free(&pg);
 	buf_free(&line);
 	return rc;

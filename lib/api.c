@@ -2044,6 +2044,17 @@ handle_list_internal(struct node *nd, const struct server_request *sr,
 		res->content_type = "application/json";
 }
 
+/* A node that has left serves no data: true after filling res with 503. */
+static bool
+refused_left(struct node *nd, struct server_response *res)
+{
+	if (node_membership(nd) != NODE_LEFT)
+		return false;
+	server_error_code(res, 503, "left", "this node has left the cluster; "
+	    "send requests to a member (see GET /cluster/nodes on one)");
+	return true;
+}
+
 void
 api_handle(void *arg, const struct server_request *sr,
     struct server_response *res)
@@ -2074,12 +2085,9 @@ api_handle(void *arg, const struct server_request *sr,
 		goto out;
 	switch (routes[i].route) {
 	case R_KV:
-		if (node_membership(nd) == NODE_LEFT) {
-			res->status = 503;
-			buf_puts(&res->body, "{\"error\":\"this node has left the "
-			    "cluster; send requests to a member (see GET "
-			    "/cluster/nodes on one)\",\"code\":\"left\"}\n");
-		} else if ((method_is(req, "GET") || method_is(req, "HEAD")) &&
+		if (refused_left(nd, res))
+			break;
+		if ((method_is(req, "GET") || method_is(req, "HEAD")) &&
 		    req->query != NULL && http_query_get(req->query,
 		    req->query_len, "wait", NULL, NULL))
 			handle_watch(nd, sr, &key, res);
@@ -2136,20 +2144,14 @@ api_handle(void *arg, const struct server_request *sr,
 		handle_cleanup(nd, res);
 		break;
 	case R_MULTI:
-		if (node_membership(nd) == NODE_LEFT)
-			server_error_code(res, 503, "left", "this node has left "
-			    "the cluster; send requests to a member");
-		else
+		if (!refused_left(nd, res))
 			handle_batch(nd, sr, res);
 		break;
 	case R_VERSION:
 		buf_puts(&res->body, "{\"version\":\"" KVD_VERSION "\",\"api\":1}\n");
 		break;
 	case R_LIST:
-		if (node_membership(nd) == NODE_LEFT)
-			server_error_code(res, 503, "left", "this node has left "
-			    "the cluster; send requests to a member");
-		else
+		if (!refused_left(nd, res))
 			handle_list(nd, sr, res);
 		break;
 	case R_LIST_INTERNAL:
