@@ -35,8 +35,9 @@
  *
  * Waits are cut into slices of STOP_POLL_MS so a stopping server closes
  * idle connections promptly.  The connection counts are the only state
- * shared between threads, guarded by s->mu; the stop flag is atomic, set
- * once by server_stop and read by every connection between requests.
+ * shared between threads, guarded by s->mu, except two atomics: the
+ * count of requests answered, and the stop flag, set once by server_stop
+ * and read by every connection between requests.
  */
 #include "server.h"
 
@@ -66,7 +67,8 @@ struct server {
 	pthread_mutex_t	 mu;
 	pthread_cond_t	 cv;
 	atomic_bool	 stopping;
-	uint64_t	 active, accepted, rejected, requests;
+	uint64_t	 active, accepted, rejected;	/* under mu */
+	_Atomic uint64_t requests;	/* answered: counted without a lock */
 };
 
 struct conn {
@@ -464,9 +466,8 @@ conn_serve(struct conn *c)
 		send_response(c, &req, &res, keep);
 		if (cfg->request_log)
 			log_request(c, &req, res.status, started);
-		pthread_mutex_lock(&c->s->mu);
-		c->s->requests++;
-		pthread_mutex_unlock(&c->s->mu);
+		atomic_fetch_add_explicit(&c->s->requests, 1,
+		    memory_order_relaxed);
 		if (!keep)
 			goto done;
 
@@ -664,7 +665,7 @@ server_stats(struct server *s, struct server_stats *st)
 	st->accepted = s->accepted;
 	st->rejected = s->rejected;
 	st->active = s->active;
-	st->requests = s->requests;
+	st->requests = atomic_load(&s->requests);
 	pthread_mutex_unlock(&s->mu);
 }
 

@@ -55,10 +55,15 @@
  * the leader: it swaps the pending buffer with the (empty) in-flight one,
  * drops the mutex, writes the whole batch with one pwrite loop and one
  * fdatasync (fsync where fdatasync is missing), then retakes the mutex,
- * advances durable_seq and wakes the followers.  Records enqueued while
- * the leader is on disk collect in the pending buffer and form the next
- * batch, written by the next waiter that finds no leader.  `busy` marks
- * that a leader (or wal_rotate) owns the file and the in-flight buffer.
+ * advances durable_seq, drops the mutex and wakes the followers of its
+ * batch and one follower of the next, which leads it (release_file).
+ * Followers wait on one of two condition variables, by the parity of
+ * the batch their record is in (the one being written, or the next), so
+ * a finished batch does not wake the callers whose records came in
+ * during its write, only to sleep again.  Records enqueued while the
+ * leader is on disk collect in the pending buffer and form the next
+ * batch.  `busy` marks that a leader (or wal_rotate) owns the file and
+ * the in-flight buffer.
  *
  * FAILURE.  A failed fdatasync is sticky.  After it the state of the
  * page cache is unknown: Linux reports a writeback error once and may
@@ -147,7 +152,10 @@ struct wal_seg {
 
 struct wal {
 	pthread_mutex_t	 mu;
-	pthread_cond_t	 cv;
+	pthread_cond_t	 cv;		/* rotate: busy cleared */
+	pthread_cond_t	 batch_cv[2];	/* wal_sync: by batch number parity */
+	uint64_t	 batch_gen;	/* batches taken from pending */
+	uint64_t	 inflight_last;	/* last seq of batch batch_gen */
 	char		*dir;
 	bool		 do_fsync;
 	struct metric	*batches;	/* wal_observe_batches; set before sharing */
@@ -186,8 +194,8 @@ wal_log(const char *level, const char *msg, const char *file, long long off,
 		log_event(lvl, msg, "file=%s error=%s", file, e);
 }
 
-static void
-seg_path(char *out, size_t n, const char *dir, uint64_t first)
+void
+wal_segment_path(char *out, size_t n, const char *dir, uint64_t first)
 {
 	snprintf(out, n, "%s/" SEG_PREFIX "%016" PRIx64 SEG_SUFFIX, dir, first);
 }
@@ -315,7 +323,7 @@ seg_create(struct wal *w, uint64_t first, int *fdp)
 	char path[4096];
 	int fd, e;
 
-	seg_path(path, sizeof(path), w->dir, first);
+	wal_segment_path(path, sizeof(path), w->dir, first);
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0644);
 	if (fd == -1)
 		return -1;
@@ -342,7 +350,7 @@ wal_fail(struct wal *w, const char *what, int err)
 	if (w->failed)
 		return;
 	w->failed = err ? err : EIO;
-	seg_path(path, sizeof(path), w->dir, w->cur_first);
+	wal_segment_path(path, sizeof(path), w->dir, w->cur_first);
 	wal_log("error", what, path, (long long)w->cur_size, err);
 	if (ftruncate(w->fd, (off_t)w->cur_size) == 0)
 		(void)file_sync(w->fd);
@@ -413,7 +421,7 @@ batch_nospace(struct wal *w, uint64_t last, int err)
 	w->nospace_upto = last;
 	if (!w->nospace) {
 		w->nospace = true;
-		seg_path(path, sizeof(path), w->dir, w->cur_first);
+		wal_segment_path(path, sizeof(path), w->dir, w->cur_first);
 		wal_log("error", "wal write failed: disk full; writes are "
 		    "refused (503) until space is freed", path,
 		    (long long)w->cur_size, err);
@@ -441,6 +449,8 @@ flush_batch(struct wal *w)
 	w->inflight = w->pending;
 	w->pending = tmp;
 	last = w->last_seq;
+	w->batch_gen++;
+	w->inflight_last = last;
 	off = w->cur_size;
 	fd = w->fd;
 	pthread_mutex_unlock(&w->mu);
@@ -487,7 +497,7 @@ flush_batch(struct wal *w)
 	buf_reset(&w->inflight);
 	if (w->nospace) {
 		w->nospace = false;
-		seg_path(path, sizeof(path), w->dir, w->cur_first);
+		wal_segment_path(path, sizeof(path), w->dir, w->cur_first);
 		wal_log("info", "wal writes resumed", path,
 		    (long long)w->cur_size, 0);
 	}
@@ -548,6 +558,27 @@ wal_enqueue(struct wal *w, const char *rec, size_t len, uint64_t *seq)
 }
 
 /*
+ * Gives the file back: clears busy (mu held) and drops mu, and only then
+ * wakes, so that nobody wakes only to wait for the mutex: the callers of
+ * the last batch taken (settled now, or told why not), one caller of the
+ * next batch when records are pending (it leads that batch), and whoever
+ * waits in rotate.
+ */
+static void
+release_file(struct wal *w)
+{
+	uint64_t done = w->batch_gen;
+	bool more = w->last_seq > w->durable_seq;
+
+	w->busy = false;
+	pthread_mutex_unlock(&w->mu);
+	pthread_cond_broadcast(&w->batch_cv[done & 1]);
+	if (more)
+		pthread_cond_signal(&w->batch_cv[(done + 1) & 1]);
+	pthread_cond_broadcast(&w->cv);
+}
+
+/*
  * Waits for seq as the essay's GROUP COMMIT and OUT OF SPACE describe:
  * a batch that fails for space while we wait fails us when it held our
  * record; a batch that failed before we came is retried by us.
@@ -576,7 +607,9 @@ wal_sync(struct wal *w, uint64_t seq)
 			break;
 		}
 		if (w->busy) {
-			pthread_cond_wait(&w->cv, &w->mu);
+			/* Settled by the batch being written, or the next. */
+			pthread_cond_wait(&w->batch_cv[(seq <= w->inflight_last ?
+			    w->batch_gen : w->batch_gen + 1) & 1], &w->mu);
 			continue;
 		}
 		w->busy = true;
@@ -588,8 +621,8 @@ wal_sync(struct wal *w, uint64_t seq)
 		sched_yield();
 		pthread_mutex_lock(&w->mu);
 		(void)flush_batch(w);
-		w->busy = false;
-		pthread_cond_broadcast(&w->cv);
+		release_file(w);
+		pthread_mutex_lock(&w->mu);
 	}
 	pthread_mutex_unlock(&w->mu);
 	if (rc == -1)
@@ -629,9 +662,7 @@ wal_rotate(struct wal *w, uint64_t *last_seq)
 	if (w->cur_size == 0) {
 		/* The current segment is empty and already named last + 1. */
 		*last_seq = last;
-		w->busy = false;
-		pthread_cond_broadcast(&w->cv);
-		pthread_mutex_unlock(&w->mu);
+		release_file(w);
 		return 0;
 	}
 	pthread_mutex_unlock(&w->mu);
@@ -650,17 +681,13 @@ wal_rotate(struct wal *w, uint64_t *last_seq)
 	w->fd = fd;
 	w->cur_first = last + 1;
 	w->cur_size = 0;
-	w->busy = false;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
+	release_file(w);
 	close(oldfd);
 	*last_seq = last;
 	return 0;
 
 fail:
-	w->busy = false;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
+	release_file(w);
 	errno = e;
 	return -1;
 }
@@ -691,7 +718,7 @@ wal_drop_upto(struct wal *w, uint64_t seq)
 	if (k == 0)
 		return 0;
 	for (i = 0; i < k; i++) {
-		seg_path(path, sizeof(path), w->dir, firsts[i]);
+		wal_segment_path(path, sizeof(path), w->dir, firsts[i]);
 		if (unlink(path) == -1 && errno != ENOENT) {
 			e = errno;
 			rc = -1;
@@ -740,6 +767,8 @@ wal_free(struct wal *w)
 	free(w->segs);
 	free(w->dir);
 	pthread_cond_destroy(&w->cv);
+	pthread_cond_destroy(&w->batch_cv[0]);
+	pthread_cond_destroy(&w->batch_cv[1]);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
 }
@@ -971,6 +1000,8 @@ wal_open_replay(struct wal **out, const char *dir, uint64_t after_seq,
 	}
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
+	pthread_cond_init(&w->batch_cv[0], NULL);
+	pthread_cond_init(&w->batch_cv[1], NULL);
 	buf_init(&w->pending);
 	buf_init(&w->inflight);
 	w->fd = -1;
@@ -989,7 +1020,7 @@ wal_open_replay(struct wal **out, const char *dir, uint64_t after_seq,
 	}
 
 	for (i = 0; i < nents; i++) {
-		seg_path(path, sizeof(path), dir, ents[i].first);
+		wal_segment_path(path, sizeof(path), dir, ents[i].first);
 		if (ents[i].first < expect) {
 			snprintf(err, errlen, "%s: corrupt record at offset 0 "
 			    "(segment starts at seq %" PRIu64 ", previous ends "
@@ -1028,7 +1059,7 @@ wal_open_replay(struct wal **out, const char *dir, uint64_t after_seq,
 			w->cur_size = newsize;
 			if (cut && i + 1 < nents) {
 				for (j = i + 1; j < nents; j++) {
-					seg_path(path, sizeof(path), dir,
+					wal_segment_path(path, sizeof(path), dir,
 					    ents[j].first);
 					(void)unlink(path);
 				}
@@ -1058,7 +1089,7 @@ wal_open_replay(struct wal **out, const char *dir, uint64_t after_seq,
 		if (w->cur_size == 0) {
 			close(w->fd);
 			w->fd = -1;
-			seg_path(path, sizeof(path), dir, w->cur_first);
+			wal_segment_path(path, sizeof(path), dir, w->cur_first);
 			(void)unlink(path);
 		} else {
 			if (segs_push(w, w->cur_first, expect - 1,
@@ -1072,7 +1103,7 @@ wal_open_replay(struct wal **out, const char *dir, uint64_t after_seq,
 	}
 	if (w->fd == -1) {
 		if (seg_create(w, next, &w->fd) == -1) {
-			seg_path(path, sizeof(path), dir, next);
+			wal_segment_path(path, sizeof(path), dir, next);
 			snprintf(err, errlen, "%s: create: %s", path,
 			    strerror(errno));
 			goto fail;

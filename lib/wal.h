@@ -49,6 +49,9 @@ typedef int (*wal_replay_fn)(void *arg, uint64_t seq, const char *rec,
  */
 typedef void (*wal_segment_fn)(void *arg, uint64_t first, int64_t mtime_s);
 
+/* The path of the segment in dir whose first seq is first, into out[n]. */
+void	wal_segment_path(char *out, size_t n, const char *dir, uint64_t first);
+
 /* What recovery calls: rec for each record, seg for each segment. */
 struct wal_replay {
 	wal_replay_fn	 rec;	/* NULL: records are only checked */
