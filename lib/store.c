@@ -68,12 +68,13 @@
  * each record over as bytes, which record_parse_view reads).  Both parse
  * with record.c's one reader, whose fast path takes the layout
  * record_to_json writes, snapshot lines included, and borrows from the
- * bytes it read.  Replay runs before the store is shared, so it takes no
- * stripe locks; on the fast path its only per-record allocation is the
- * entry it keeps.  A snapshot's trailer gives the key count, so the
- * tables are sized before its lines load (presize).  A record that does
- * not parse, has a key out of range, or cannot be installed fails the
- * open, naming the file and offset (the snapshot's or the segment's).
+ * bytes it read.  The WAL's records are applied on several threads
+ * (PARALLEL REPLAY, below), each under its stripe's lock; on the fast
+ * path a record's only allocation is the entry it keeps.  A snapshot's
+ * trailer gives the key count, so the tables are sized before its lines
+ * load (presize).  A record that does not parse, has a key out of range,
+ * or cannot be installed fails the open, naming the file and the offset
+ * (a snapshot line) or the seq (a WAL record).
  *
  * WHY SNAPSHOTS NEED NO WRITE PAUSE.  store_snapshot rotates the WAL,
  * which returns S, then walks the stripes one read lock at a time while
@@ -220,11 +221,13 @@
 #include "store.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "clock.h"
@@ -237,6 +240,7 @@
 #include "record.h"
 #include "snapshot.h"
 #include "wal.h"
+#include "workq.h"
 
 #define NSTRIPES	STORE_PARTS	/* a power of two; stripe = top hash byte */
 #define STRIPE_SHIFT	56
@@ -350,6 +354,35 @@ keylist_free(struct keylist *kl)
 	buf_free(&kl->arena);
 	memset(kl, 0, sizeof(*kl));
 	buf_init(&kl->arena);
+}
+
+/* Moves src's keys to the end of dst; false (ENOMEM) marks dst failed. */
+static bool
+keylist_take(struct keylist *dst, struct keylist *src)
+{
+	struct sortkey *k;
+	size_t i, cap, base = dst->arena.len;
+
+	if (src->failed || dst->failed) {
+		dst->failed = true;
+		return false;
+	}
+	if (dst->n + src->n > dst->cap) {
+		for (cap = dst->cap ? dst->cap : 4096; cap < dst->n + src->n;)
+			cap *= 2;
+		if ((k = realloc(dst->k, cap * sizeof(*k))) == NULL) {
+			dst->failed = true;
+			return false;
+		}
+		dst->k = k;
+		dst->cap = cap;
+	}
+	buf_append(&dst->arena, src->arena.data, src->arena.len);
+	for (i = 0; i < src->n; i++) {
+		dst->k[dst->n] = src->k[i];
+		dst->k[dst->n++].off += base;
+	}
+	return true;
 }
 
 /* The order of keys (keyindex_cmp's), mostly from the words alone. */
@@ -474,10 +507,20 @@ nomem:
 /* Recovery's state: what the snapshot and WAL callbacks share. */
 struct loader {
 	struct store	*s;
-	struct keylist	 keys;		/* keys new to the map, for build_index */
-	struct record_scratch sc;	/* WAL records */
 	int64_t		 open_ms;	/* wall time store_open started */
 	int64_t		 seg_rcv;	/* the current segment's receipt time */
+	uint64_t	 seg_first;	/* and its first seq (its name) */
+	struct workq	*wq;		/* WAL replay's appliers; NULL: inline */
+	struct replay_batch *cur;	/* WAL records being gathered */
+	int		 max_inflight;	/* batches queued or applying, at most */
+	pthread_mutex_t	 mu;		/* guards the rest */
+	pthread_cond_t	 cv;		/* a batch is done */
+	struct keylist	 keys;		/* keys new to the map, for build_index */
+	struct replay_batch *spare;	/* applied batches, for reuse */
+	int		 inflight;
+	uint64_t	 failed_seq;	/* the first record that did not apply */
+	uint64_t	 failed_seg;	/* its segment's first seq */
+	int		 failed_errno;	/* why: EINVAL (does not parse), ... */
 };
 
 static void
@@ -1146,29 +1189,34 @@ fail:
 /* ---- recovery ---- */
 
 /*
- * Applies one recovered record with receipt time rcv, without logging or
- * locking: recovery runs before the store is shared.  A key new to the
- * map is noted for build_index.  0, or -1 when the key is out of range
- * or it cannot be installed.
+ * Applies one recovered record with receipt time rcv, without logging.
+ * The store is not shared yet, but WAL replay applies on several threads
+ * (PARALLEL REPLAY below), so the stripe's lock is taken.  A key new to
+ * the map is noted in kl for build_index.  0, or -1 with errno: EINVAL
+ * when the key is out of range, ENOMEM when it cannot be installed.
  */
 static int
-load_one(struct loader *ld, const char *key, size_t klen,
-    const struct version *v, int64_t rcv)
+load_one(struct loader *ld, struct keylist *kl, const char *key,
+    size_t klen, const struct version *v, int64_t rcv)
 {
 	struct stripe *st;
 	uint64_t h;
 	size_t before;
+	int rc;
 
-	if (!key_ok(key, klen))
+	if (!key_ok(key, klen)) {
+		errno = EINVAL;
 		return -1;
+	}
 	h = key_hash(key, klen);
 	st = stripe_of(ld->s, h);
+	pthread_rwlock_wrlock(&st->lock);
 	before = st->count;
-	if (do_apply(ld->s, st, key, klen, h, v, rcv, false, NULL) == -1)
-		return -1;
-	if (st->count > before)
-		keylist_add(&ld->keys, key, klen);
-	return 0;
+	rc = do_apply(ld->s, st, key, klen, h, v, rcv, false, NULL);
+	if (rc != -1 && st->count > before)
+		keylist_add(kl, key, klen);
+	pthread_rwlock_unlock(&st->lock);
+	return rc == -1 ? -1 : 0;
 }
 
 /*
@@ -1206,7 +1254,139 @@ snap_key(void *arg, const char *key, size_t klen, const struct version *v,
 	struct loader *ld = arg;
 	int64_t r = rcv != NULL && *rcv < ld->open_ms ? *rcv : ld->open_ms;
 
-	return load_one(ld, key, klen, v, r);
+	return load_one(ld, &ld->keys, key, klen, v, r);
+}
+
+/*
+ * PARALLEL REPLAY.  Reading the WAL is cheap next to applying it (parsing
+ * each record, finding its key, packing and allocating its entry), and
+ * the result does not depend on the order of the applies: the map keeps
+ * the maximum under version_cmp (WHY SNAPSHOTS NEED NO WRITE PAUSE).  So
+ * wal.c's scan, on the opening thread, copies the records into batches
+ * (REPLAY_BATCH records or REPLAY_BYTES at most) of one segment, so of
+ * one receipt time, and a pool of one thread per online CPU (at most 8)
+ * applies the batches as they come, each record under its stripe's lock.
+ * At most two batches per thread wait or run at once: the scan waits for
+ * a free slot, so the copies stay small however large the log.  Equal
+ * versions in two segments keep the receipt time of whichever applies
+ * first; both are no earlier than the real one (TOMBSTONE COLLECTION).  Each batch gathers its new keys in a list
+ * of its own and adds them to the loader's when done.  A record that
+ * does not apply fails the open as before, named by its seq (the lowest
+ * that failed, when several batches fail); once one has failed the scan
+ * stops at its next batch.  replay_drain waits for every batch before
+ * the store is used or freed.
+ */
+#define REPLAY_BATCH	512		/* records a batch holds at most */
+#define REPLAY_BYTES	(1u << 20)	/* bytes, unless one record is more */
+
+struct replay_rec {
+	uint64_t	 seq;
+	size_t		 off, len;	/* in the batch's bytes */
+};
+
+struct replay_batch {
+	struct replay_batch *next;	/* on the loader's spare list */
+	struct loader	*ld;
+	int64_t		 rcv;		/* its segment's receipt time */
+	uint64_t	 seg_first;	/* and first seq */
+	size_t		 n;
+	struct replay_rec rec[REPLAY_BATCH];
+	struct buf	 bytes;		/* the records, back to back */
+};
+
+/* Applies batch b (on a pool thread, or inline) and keeps it for reuse. */
+static void
+replay_apply(void *arg)
+{
+	struct replay_batch *b = arg;
+	struct loader *ld = b->ld;
+	struct record_scratch sc;
+	struct keylist kl;
+	const struct version *v;
+	const char *key;
+	uint64_t bad = 0;
+	size_t klen, i;
+	int e = 0;
+
+	memset(&kl, 0, sizeof(kl));
+	buf_init(&kl.arena);
+	record_scratch_init(&sc);
+	for (i = 0; i < b->n && bad == 0; i++) {
+		if (record_parse_view(&sc, b->bytes.data + b->rec[i].off,
+		    b->rec[i].len, &key, &klen, &v) == -1)
+			e = EINVAL;
+		else if (load_one(ld, &kl, key, klen, v, b->rcv) == -1)
+			e = errno;
+		if (e != 0)
+			bad = b->rec[i].seq;
+	}
+	record_scratch_free(&sc);
+	pthread_mutex_lock(&ld->mu);
+	if (bad != 0 && (ld->failed_seq == 0 || bad < ld->failed_seq)) {
+		ld->failed_seq = bad;
+		ld->failed_seg = b->seg_first;
+		ld->failed_errno = e;
+	}
+	if (!keylist_take(&ld->keys, &kl) && ld->failed_seq == 0) {
+		ld->failed_seq = b->rec[0].seq;
+		ld->failed_seg = b->seg_first;
+		ld->failed_errno = ENOMEM;
+	}
+	if (b->bytes.cap > 2 * REPLAY_BYTES)
+		buf_free(&b->bytes);	/* it held a large value */
+	else
+		buf_reset(&b->bytes);
+	b->n = 0;
+	b->next = ld->spare;
+	ld->spare = b;
+	ld->inflight--;
+	pthread_cond_broadcast(&ld->cv);
+	pthread_mutex_unlock(&ld->mu);
+	keylist_free(&kl);
+}
+
+/*
+ * Hands the batch being gathered to the pool (or applies it here), after
+ * waiting for a free slot.  -1 once a record has failed to apply.
+ */
+static int
+replay_flush(struct loader *ld)
+{
+	struct replay_batch *b = ld->cur;
+	bool failed;
+
+	ld->cur = NULL;
+	pthread_mutex_lock(&ld->mu);
+	while (b != NULL && ld->inflight >= ld->max_inflight)
+		pthread_cond_wait(&ld->cv, &ld->mu);
+	failed = ld->failed_seq != 0;
+	if (b != NULL && failed) {
+		b->n = 0;
+		b->next = ld->spare;
+		ld->spare = b;
+	} else if (b != NULL)
+		ld->inflight++;
+	pthread_mutex_unlock(&ld->mu);
+	if (b == NULL || failed)
+		return failed ? -1 : 0;
+	if (ld->wq == NULL || workq_submit(ld->wq, replay_apply, b) != 0)
+		replay_apply(b);
+	return 0;
+}
+
+/* Waits until every batch is applied; 0, or -1 when a record failed. */
+static int
+replay_drain(struct loader *ld)
+{
+	int failed;
+
+	(void)replay_flush(ld);
+	pthread_mutex_lock(&ld->mu);
+	while (ld->inflight > 0)
+		pthread_cond_wait(&ld->cv, &ld->mu);
+	failed = ld->failed_seq != 0;
+	pthread_mutex_unlock(&ld->mu);
+	return failed ? -1 : 0;
 }
 
 /* A WAL segment begins (wal_segment_fn): its records' receipt time. */
@@ -1216,22 +1396,70 @@ replay_seg(void *arg, uint64_t first, int64_t mtime_s)
 	struct loader *ld = arg;
 	int64_t ms = mtime_s * 1000 + SEG_SLACK_MS;
 
-	(void)first;
+	if (ld->cur != NULL)
+		(void)replay_flush(ld);
+	ld->seg_first = first;
 	ld->seg_rcv = ms < ld->open_ms ? ms : ld->open_ms;
 }
 
+/* A WAL record (wal_replay_fn): into the batch being gathered. */
 static int
 replay_rec(void *arg, uint64_t seq, const char *rec, size_t len)
 {
 	struct loader *ld = arg;
-	const struct version *v;
-	const char *key;
-	size_t klen;
+	struct replay_batch *b = ld->cur;
 
-	(void)seq;
-	if (record_parse_view(&ld->sc, rec, len, &key, &klen, &v) == -1)
-		return -1;
-	return load_one(ld, key, klen, v, ld->seg_rcv);
+	if (b == NULL) {
+		pthread_mutex_lock(&ld->mu);
+		if ((b = ld->spare) != NULL)
+			ld->spare = b->next;
+		pthread_mutex_unlock(&ld->mu);
+		if (b == NULL) {
+			if ((b = malloc(sizeof(*b))) == NULL)
+				return -1;
+			b->n = 0;
+			buf_init(&b->bytes);
+		}
+		b->ld = ld;
+		b->rcv = ld->seg_rcv;
+		b->seg_first = ld->seg_first;
+		ld->cur = b;
+	}
+	b->rec[b->n].seq = seq;
+	b->rec[b->n].off = b->bytes.len;
+	b->rec[b->n].len = len;
+	b->n++;
+	buf_append(&b->bytes, rec, len);
+	return b->n < REPLAY_BATCH && b->bytes.len < REPLAY_BYTES ? 0 :
+	    replay_flush(ld);
+}
+
+/* The appliers: one thread per online CPU; none (inline) with one. */
+static void
+replay_start(struct loader *ld)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cpus > 8)
+		cpus = 8;
+	ld->max_inflight = cpus > 1 ? 2 * (int)cpus : 1;
+	if (cpus > 1)
+		ld->wq = workq_new((int)cpus, 1000, 256 * 1024);
+}
+
+static void
+loader_free(struct loader *ld)
+{
+	struct replay_batch *b;
+
+	while ((b = ld->spare) != NULL) {
+		ld->spare = b->next;
+		buf_free(&b->bytes);
+		free(b);
+	}
+	keylist_free(&ld->keys);
+	pthread_mutex_destroy(&ld->mu);
+	pthread_cond_destroy(&ld->cv);
 }
 
 static void
@@ -1270,7 +1498,7 @@ int
 store_open(struct store **out, const char *dir,
     const struct store_options *opt, char *err, size_t errlen)
 {
-	char path[4096];
+	char path[4096], tmp[4200];
 	struct loader ld;
 	struct snapshot_reader sr = { presize, snap_key, &ld };
 	struct wal_replay wr = { replay_rec, replay_seg, &ld };
@@ -1278,6 +1506,7 @@ store_open(struct store **out, const char *dir,
 	struct stat sb;
 	uint64_t seq;
 	size_t i;
+	int rc;
 
 	*out = NULL;
 	if (errlen > 0)
@@ -1286,11 +1515,12 @@ store_open(struct store **out, const char *dir,
 		snprintf(err, errlen, "store: out of memory");
 		return -1;
 	}
+	memset(&ld, 0, sizeof(ld));
 	ld.s = s;
-	memset(&ld.keys, 0, sizeof(ld.keys));
 	buf_init(&ld.keys.arena);
 	ld.open_ms = ld.seg_rcv = clock_wall_ms();
-	record_scratch_init(&ld.sc);
+	pthread_mutex_init(&ld.mu, NULL);
+	pthread_cond_init(&ld.cv, NULL);
 	for (i = 0; i < NSTRIPES; i++) {
 		pthread_rwlock_init(&s->st[i].lock, NULL);
 		buf_init(&s->st[i].scratch);
@@ -1318,8 +1548,19 @@ store_open(struct store **out, const char *dir,
 		goto fail;
 	s->snapshot_seq = seq;
 	snprintf(path, sizeof(path), "%s/" WAL_DIR, dir);
-	if (wal_open_replay(&s->wal, path, seq, &wr, s->fsync, err,
-	    errlen) == -1)
+	replay_start(&ld);
+	rc = wal_open_replay(&s->wal, path, seq, &wr, s->fsync, err, errlen);
+	if (replay_drain(&ld) == -1) {
+		wal_segment_path(tmp, sizeof(tmp), path, ld.failed_seg);
+		snprintf(err, errlen, "%s: replay of record seq %" PRIu64
+		    " failed: %s", tmp, ld.failed_seq,
+		    ld.failed_errno == EINVAL ? "not a valid record" :
+		    strerror(ld.failed_errno));
+		rc = -1;
+	}
+	workq_free(ld.wq);
+	ld.wq = NULL;
+	if (rc == -1)
 		goto fail;
 	if (opt != NULL)
 		wal_observe_batches(s->wal, opt->commit_batches);
@@ -1328,14 +1569,14 @@ store_open(struct store **out, const char *dir,
 		    "index");
 		goto fail;
 	}
-	keylist_free(&ld.keys);
-	record_scratch_free(&ld.sc);
+	loader_free(&ld);
 	*out = s;
 	return 0;
 
 fail:
-	keylist_free(&ld.keys);
-	record_scratch_free(&ld.sc);
+	(void)replay_drain(&ld);
+	workq_free(ld.wq);
+	loader_free(&ld);
 	store_free(s);
 	return -1;
 }

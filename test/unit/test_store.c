@@ -1696,6 +1696,89 @@ test_foreign_records(void)
 	buf_free(&big);
 }
 
+/*
+ * WAL replay applies batches on several threads (store.c, PARALLEL
+ * REPLAY): a log of many batches, every key written several times and
+ * some deleted, comes back as the last write of each key, whatever
+ * order the batches were applied in; and a record that does not parse,
+ * far into the log, fails the open naming its seq and its segment.
+ */
+static void
+test_replay_parallel(void)
+{
+	enum { KEYS = 4000, ROUNDS = 4, BAD_AT = 2500, TOTAL = 3000 };
+	char dir[512], err[512], key[32], val[32];
+	struct version v;
+	struct store_stats st;
+	struct buf rec = BUF_INIT;
+	const char **recs;
+	char **own;
+	struct store *s;
+	int i, r, wrong = 0;
+
+	fresh_dir(dir, sizeof(dir), "replaypar");
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	for (r = 1; r <= ROUNDS; r++)
+		for (i = 0; i < KEYS; i++) {
+			snprintf(key, sizeof(key), "k%05d", i);
+			snprintf(val, sizeof(val), "v%d-%d", i, r);
+			if (put(s, key, "n1.a", 1000 + r,
+			    r == ROUNDS && i % 7 == 0 ? NULL : val) != 1)
+				wrong++;
+		}
+	ok(wrong == 0, "%d writes of %d keys applied", KEYS * ROUNDS, KEYS);
+	if (!reopen(&s, dir))
+		return;
+	for (i = 0; i < KEYS; i++) {
+		snprintf(key, sizeof(key), "k%05d", i);
+		snprintf(val, sizeof(val), "v%d-%d", i, ROUNDS);
+		wrong += !has(s, key, i % 7 == 0 ? NULL : val);
+	}
+	store_stats(s, &st);
+	ok(wrong == 0, "after replaying %d records, every key holds its last "
+	    "write (%d wrong)", KEYS * ROUNDS, wrong);
+	ok(st.keys == KEYS - (KEYS + 6) / 7 && st.tombstones == (KEYS + 6) / 7
+	    && st.index_keys == KEYS, "counts: %" PRIu64 " keys, %" PRIu64
+	    " tombstones, %" PRIu64 " indexed", st.keys, st.tombstones,
+	    st.index_keys);
+	store_close(s);
+
+	/* A bad record at BAD_AT of TOTAL: named, not skipped. */
+	recs = calloc(TOTAL, sizeof(*recs));
+	own = calloc(TOTAL, sizeof(*own));
+	version_init(&v);
+	for (i = 0; i < TOTAL; i++) {
+		snprintf(key, sizeof(key), "b%05d", i);
+		mkver(&v, NULL, "n1.a", 1000, "x");
+		buf_reset(&rec);
+		record_to_json(key, strlen(key), &v, &rec);
+		own[i] = strdup(i == BAD_AT - 1 ? "{\"key\":\"b\",\"v\":[]}" :
+		    rec.data);
+		recs[i] = own[i];
+	}
+	version_free(&v);
+	buf_free(&rec);
+	fresh_dir(dir, sizeof(dir), "replaybad");
+	ok(write_wal(dir, recs, TOTAL) == 0, "a WAL of %d records written",
+	    TOTAL);
+	snprintf(val, sizeof(val), "seq %d ", BAD_AT);
+	err[0] = '\0';
+	if (store_open(&s, dir, &nosync, err, sizeof(err)) == 0) {
+		ok(0, "a WAL with a bad record at seq %d opened", BAD_AT);
+		store_close(s);
+	} else
+		ok(strstr(err, val) != NULL && strstr(err, "wal-") != NULL,
+		    "a bad record at seq %d of %d fails the open, named: %s",
+		    BAD_AT, TOTAL, err);
+	for (i = 0; i < TOTAL; i++)
+		free(own[i]);
+	free(own);
+	free(recs);
+}
+
 /* ---- tombstone collection by receipt time ---- */
 
 #define SEC	1000LL
@@ -2234,6 +2317,7 @@ main(void)
 	test_foreign_records();
 	test_scan();
 	test_index_reopen();
+	test_replay_parallel();
 	test_scan_race();
 	tap_rm_rf(tap_tmproot);
 	return tap_done();
