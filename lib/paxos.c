@@ -741,9 +741,14 @@ do_admit(struct paxos *p, struct stripe *st, const char *key, size_t klen,
 	return ADMIT_OK;
 }
 
-int
-paxos_prepare(struct paxos *p, const char *key, size_t klen,
-    const struct ballot *b, struct paxos_reply *r)
+/*
+ * A prepare (accept false: promises b) or an accept (takes the proposal
+ * (b, v)): the two share the record's framing, the rule (do_admit) and
+ * the log write; the reply is ok only once the change is enqueued.
+ */
+static int
+vote(struct paxos *p, const char *key, size_t klen, const struct ballot *b,
+    bool accept, const struct version *v, struct paxos_reply *r)
 {
 	uint32_t h = key_hash(key, klen);
 	struct stripe *st = stripe_of(p, h);
@@ -754,13 +759,25 @@ paxos_prepare(struct paxos *p, const char *key, size_t klen,
 
 	paxos_reply_free(r);
 	fmt_open(&rec, key, klen);
-	fmt_member(&rec, "p", b);
+	if (accept)
+		fmt_accepted(&rec, b, v);
+	else
+		fmt_member(&rec, "p", b);
 	buf_putc(&rec, '}');
 	pthread_mutex_lock(&st->mu);
-	if ((a = do_admit(p, st, key, klen, h, b, false, r, &k)) != ADMIT_OK) {
+	if ((a = do_admit(p, st, key, klen, h, b, accept, r, &k)) != ADMIT_OK) {
 		rc = a == ADMIT_NOMEM ? -1 : 0;
 		e = a == ADMIT_NOMEM ? ENOMEM : 0;
 		goto unlock;
+	}
+	if (accept) {
+		settle(st, k);
+		k->accepted = *b;
+		k->in_progress = true;
+		k->noop = v == NULL;
+		if (v != NULL)
+			version_copy(&k->v, v);
+		st->in_progress++;
 	}
 	k->promised = *b;
 	if (wal_enqueue(p->wal, rec.data, rec.len, &r->seq) != 0) {
@@ -769,12 +786,14 @@ paxos_prepare(struct paxos *p, const char *key, size_t klen,
 		goto unlock;
 	}
 	r->ok = true;
-	r->committed = k->committed;
-	if ((r->in_progress = k->in_progress)) {
-		r->accepted = k->accepted;
-		r->noop = k->noop;
-		if (!k->noop)
-			version_copy(&r->v, &k->v);
+	if (!accept) {
+		r->committed = k->committed;
+		if ((r->in_progress = k->in_progress)) {
+			r->accepted = k->accepted;
+			r->noop = k->noop;
+			if (!k->noop)
+				version_copy(&r->v, &k->v);
+		}
 	}
 unlock:
 	pthread_mutex_unlock(&st->mu);
@@ -784,45 +803,17 @@ unlock:
 }
 
 int
+paxos_prepare(struct paxos *p, const char *key, size_t klen,
+    const struct ballot *b, struct paxos_reply *r)
+{
+	return vote(p, key, klen, b, false, NULL, r);
+}
+
+int
 paxos_accept(struct paxos *p, const char *key, size_t klen,
     const struct ballot *b, const struct version *v, struct paxos_reply *r)
 {
-	uint32_t h = key_hash(key, klen);
-	struct stripe *st = stripe_of(p, h);
-	struct buf rec = BUF_INIT;
-	struct pkey *k;
-	enum admit a;
-	int rc = 0, e = 0;
-
-	paxos_reply_free(r);
-	fmt_open(&rec, key, klen);
-	fmt_accepted(&rec, b, v);
-	buf_putc(&rec, '}');
-	pthread_mutex_lock(&st->mu);
-	if ((a = do_admit(p, st, key, klen, h, b, true, r, &k)) != ADMIT_OK) {
-		rc = a == ADMIT_NOMEM ? -1 : 0;
-		e = a == ADMIT_NOMEM ? ENOMEM : 0;
-		goto unlock;
-	}
-	settle(st, k);
-	k->promised = *b;
-	k->accepted = *b;
-	k->in_progress = true;
-	k->noop = v == NULL;
-	if (v != NULL)
-		version_copy(&k->v, v);
-	st->in_progress++;
-	if (wal_enqueue(p->wal, rec.data, rec.len, &r->seq) != 0) {
-		rc = -1;
-		e = errno;
-		goto unlock;
-	}
-	r->ok = true;
-unlock:
-	pthread_mutex_unlock(&st->mu);
-	buf_free(&rec);
-	errno = e;
-	return rc;
+	return vote(p, key, klen, b, true, v, r);
 }
 
 int

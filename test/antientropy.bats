@@ -24,10 +24,6 @@ setup() {
 	pick_ports 3
 }
 
-teardown() {
-	teardown_tmp
-}
-
 # start_member N [AE_SECONDS]: nodeN on its port; anti-entropy every
 # AE_SECONDS (default 1).
 start_member() {

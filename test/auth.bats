@@ -25,10 +25,6 @@ setup() {
 	chmod 600 "$SECRET"
 }
 
-teardown() {
-	teardown_tmp
-}
-
 # start_member N SECRETFILE [flags...]: nodeN of a two-node cluster (n=2),
 # on its fixed port, with the other node as its peer.
 start_member() {

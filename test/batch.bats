@@ -11,10 +11,6 @@ setup() {
 	pick_ports 3
 }
 
-teardown() {
-	teardown_tmp
-}
-
 # batch NODE JSON: POSTs JSON to NODE's /batch; prints the status, then the body.
 batch() {
 	curl -s --max-time 20 -w '\n%{http_code}' -X POST -d "$2" "$(url "$1")/batch"

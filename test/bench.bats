@@ -11,10 +11,6 @@ setup() {
 	setup_n1
 }
 
-teardown() {
-	teardown_tmp
-}
-
 # kb ARGS...: runs kvctl bench with a deadline; sets rc, out, err.
 kb() {
 	run_split 60 "$KVCTL" bench "$@"

@@ -31,10 +31,6 @@ setup() {
 	setup_tmp
 }
 
-teardown() {
-	teardown_tmp
-}
-
 # cluster COUNT NREP [flags...]: nodes node1..nodeCOUNT, each owning keys
 # with NREP replicas.
 cluster() {

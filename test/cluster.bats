@@ -24,10 +24,6 @@ setup() {
 	pick_ports 4
 }
 
-teardown() {
-	teardown_tmp
-}
-
 # start_member N [PEERS]: starts nodeN on its port; PEERS defaults to the
 # other two of node1..node3.
 start_member() {

@@ -50,10 +50,6 @@ setup() {
 	write_kvh
 }
 
-teardown() {
-	teardown_tmp
-}
-
 # ---- helpers -------------------------------------------------------------
 
 # write_kvh: the Python helper (stdlib only) for bulk reads and writes.

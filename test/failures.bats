@@ -41,10 +41,6 @@ setup() {
 
 # teardown_tmp kills the background clients (BG) and every node, a
 # stopped one too (SIGKILL ends it; stop_all sends SIGCONT after).
-teardown() {
-	teardown_tmp
-}
-
 # start_member N [AE_SECONDS [PEERS]]: nodeN on its fixed port, anti-entropy
 # every AE_SECONDS (default 1), PEERS default the other two of node1..3.
 start_member() {

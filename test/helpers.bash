@@ -1,6 +1,7 @@
 # test/helpers.bash -- shared by the bats files: start real kvd processes on
 # free loopback ports in a per-file temporary directory, and kill every one
-# of them in teardown, even when a test fails.
+# of them in teardown, even when a test fails.  The teardown below is
+# every file's unless it defines its own.
 #
 #   start_node ID [kvd flags...]   starts kvd, waits until it answers;
 #                                  sets PORT_<ID> and prints nothing
@@ -158,6 +159,14 @@ teardown_tmp() {
 	stop_bg
 	stop_all
 	rm -rf "$TMP"
+}
+
+# The default teardown: every file that starts its nodes per test (setup_tmp
+# in setup) inherits it.  A file that needs more (a mount, a writer)
+# defines its own after "load helpers" and ends it with teardown_tmp; one
+# whose node lives for the whole file (setup_file) defines an empty one.
+teardown() {
+	teardown_tmp	# stop_all: SIGKILL, then SIGCONT for a stopped node
 }
 
 # ---- clusters on fixed loopback ports -----------------------------------

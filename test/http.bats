@@ -118,10 +118,6 @@ setup() {
 	start_node n1
 }
 
-teardown() {
-	teardown_tmp
-}
-
 @test "keep-alive: two requests on one connection, both answered, connection stays open" {
 	run conv 0.5 "PUT /kv/ka HTTP/1.1\r\n${H}Content-Length: 13\r\n\r\n{\"value\":\"1\"}" \
 	    "GET /kv/ka HTTP/1.1\r\n${H}\r\n"

@@ -9,10 +9,6 @@ setup() {
 	setup_n1
 }
 
-teardown() {
-	teardown_tmp
-}
-
 # kvx ARGS...: runs kvctl with stdout and stderr kept apart; sets
 # rc, out (stdout) and err (stderr).
 kvx() {

@@ -17,10 +17,6 @@ setup() {
 	setup_n1
 }
 
-teardown() {
-	teardown_tmp
-}
-
 # kvx ARGS...: kvctl with stdout and stderr apart (rc, out, err).
 kvx() {
 	run_split 30 "$KVCTL" "$@"

@@ -10,10 +10,6 @@ setup() {
 	setup_n1
 }
 
-teardown() {
-	teardown_tmp
-}
-
 # kv ARGS...: kvctl against n1, bounded.
 kv() {
 	timeout 20 "$KVCTL" --server "$U" "$@"

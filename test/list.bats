@@ -21,10 +21,6 @@ setup() {
 	pick_ports 8
 }
 
-teardown() {
-	teardown_tmp
-}
-
 # peers_in N FIRST LAST: --peers for nodeN, the others of nodeFIRST..LAST.
 peers_in() {
 	local i out=""

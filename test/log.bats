@@ -48,10 +48,6 @@ PY
 	wait_for 10 test -s "$TMP/peer.port"
 }
 
-teardown() {
-	teardown_tmp
-}
-
 # start1 [flags...]: node1 with node2 = the stand-in, waiting for the
 # refused anti-entropy round and the too-large PUT to be logged.
 start1() {

@@ -19,10 +19,6 @@ setup() {
 	setup_tmp
 }
 
-teardown() {
-	teardown_tmp
-}
-
 MK() {
 	make -C "$ROOT" -f "${OPS_MAKEFILE:-$ROOT/Makefile}" "$@"
 }

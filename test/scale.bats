@@ -22,10 +22,6 @@ setup() {
 	pick_ports $((NODES + 1))
 }
 
-teardown() {
-	teardown_tmp
-}
-
 # start_seeded N [flags...]: nodeN on its picked port; every node but
 # node1 names only node1 in --peers.
 start_seeded() {

@@ -38,10 +38,6 @@ setup() {
 	    skip "LD_PRELOAD of the clock shim does not move this system's clock"
 }
 
-teardown() {
-	teardown_tmp	# stop_all: SIGKILL, then SIGCONT for a stopped node
-}
-
 # start_skewed N OFFSET_MS [flags...]: nodeN of node1..node3 (N=3 W=2 R=2)
 # with its wall clock OFFSET_MS milliseconds off.
 start_skewed() {

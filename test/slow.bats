@@ -225,10 +225,6 @@ setup() {
 	setup_tmp
 }
 
-teardown() {
-	teardown_tmp
-}
-
 @test "a head sent one byte per second gets 408 and a close after --header-timeout" {
 	slow_run header --header-timeout 2
 	[ "$(field status)" = 408 ]

@@ -22,10 +22,6 @@ setup() {
 	command -v jq >/dev/null 2>&1 || skip "jq is not installed"
 }
 
-teardown() {
-	teardown_tmp
-}
-
 # member N [flags]: nodeN of a 4-node cluster, N=3, no anti-entropy.
 member() {
 	local n=$1

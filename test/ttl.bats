@@ -15,10 +15,6 @@ setup() {
 	pick_ports 3
 }
 
-teardown() {
-	teardown_tmp
-}
-
 cluster3() {
 	local n
 	for n in 1 2 3; do

@@ -27,10 +27,6 @@ setup() {
 	setup_tmp
 }
 
-teardown() {
-	teardown_tmp
-}
-
 # verify ARGS...: kvctl verify, bounded.
 verify() {
 	timeout 120 "$KVCTL" "$@" 3>&-

@@ -12,10 +12,6 @@ setup() {
 	pick_ports 4
 }
 
-teardown() {
-	teardown_tmp
-}
-
 # cluster4: node1..node4, N=2, until node1 lists all four.
 cluster4() {
 	local n

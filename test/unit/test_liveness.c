@@ -32,6 +32,19 @@ merge(struct liveness *l, const char *s, const char *from, int64_t now)
 	return liveness_merge(l, s, toks, arr, from, now);
 }
 
+/* Merges one heartbeat of id (gen, hb, a verdict or not) heard from `from`. */
+static int
+beat(struct liveness *l, const char *id, uint64_t gen, uint64_t hb, bool down,
+    const char *from, int64_t now)
+{
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), "{\"heartbeats\":[{\"id\":\"%s\",\"gen\":%llu,"
+	    "\"hb\":%llu,\"down\":%s}]}", id, (unsigned long long)gen,
+	    (unsigned long long)hb, down ? "true" : "false");
+	return merge(l, msg, from, now);
+}
+
 /* Merges what b emits into a. */
 static int
 merge_from(struct liveness *a, struct liveness *b, const char *from,
@@ -104,44 +117,53 @@ test_basics(void)
 	liveness_free(l);
 }
 
+/*
+ * The merge rule, one piece of news about a after another: each step is
+ * a heartbeat (gen, hb, verdict) heard through `from` at `now`, the bit
+ * merge returns (0: no news at all) and a's entry after it.
+ */
 static void
 test_merge_rule(void)
 {
+	static const struct {
+		uint64_t	 gen, hb;
+		bool		 down;
+		const char	*from;
+		int64_t		 now;
+		int		 rc;		/* a LIVENESS_ bit, or 0 */
+		int		 state;		/* a's entry after the step */
+		uint64_t	 want_gen, want_hb;
+		const char	*reporter;
+		const char	*what;
+	} steps[] = {
+		{ 5, 3, false, "b", 100, LIVENESS_CHANGED, LIVENESS_UP, 5, 3, "b",
+		  "a heartbeat heard through b: up, reported by b" },
+		{ 5, 2, true, "c", 200, 0, LIVENESS_UP, 5, 3, "b",
+		  "an older heartbeat, even a verdict, changes nothing" },
+		{ 5, 3, true, "c", 300, LIVENESS_HOT, LIVENESS_DOWN, 5, 3, "c",
+		  "a verdict at the same heartbeat wins, and is news to pass on" },
+		{ 5, 3, true, "d", 350, 0, LIVENESS_DOWN, 5, 3, "c",
+		  "the same verdict again is no news" },
+		{ 5, 4, false, "a", 400, LIVENESS_HOT, LIVENESS_UP, 5, 4, "a",
+		  "a later heartbeat overrides the verdict (a comeback is news)" },
+		{ 6, 0, false, "b", 500, LIVENESS_CHANGED, LIVENESS_UP, 6, 0, "b",
+		  "a later generation wins over any heartbeat of an earlier one" },
+	};
 	struct liveness *l = liveness_new("self", 1000, IV);
 	struct liveness_info li;
+	size_t i;
 	int rc;
 
-	rc = merge(l, "{\"heartbeats\":[{\"id\":\"a\",\"gen\":5,\"hb\":3,"
-	    "\"down\":false}]}", "b", 100);
-	liveness_get(l, "a", 100, &li);
-	ok((rc & LIVENESS_CHANGED) && li.state == LIVENESS_UP && li.hb == 3 &&
-	    strcmp(li.reporter, "b") == 0,
-	    "a heartbeat heard through b: up, reported by b");
-	rc = merge(l, "{\"heartbeats\":[{\"id\":\"a\",\"gen\":5,\"hb\":2,"
-	    "\"down\":true}]}", "c", 200);
-	liveness_get(l, "a", 200, &li);
-	ok(rc == 0 && li.state == LIVENESS_UP && li.hb == 3,
-	    "an older heartbeat, even a verdict, changes nothing");
-	rc = merge(l, "{\"heartbeats\":[{\"id\":\"a\",\"gen\":5,\"hb\":3,"
-	    "\"down\":true}]}", "c", 300);
-	liveness_get(l, "a", 300, &li);
-	ok((rc & LIVENESS_HOT) && li.state == LIVENESS_DOWN &&
-	    strcmp(li.reporter, "c") == 0,
-	    "a verdict at the same heartbeat wins, and is news to pass on");
-	rc = merge(l, "{\"heartbeats\":[{\"id\":\"a\",\"gen\":5,\"hb\":3,"
-	    "\"down\":true}]}", "d", 350);
-	ok(rc == 0, "the same verdict again is no news");
-	rc = merge(l, "{\"heartbeats\":[{\"id\":\"a\",\"gen\":5,\"hb\":4,"
-	    "\"down\":false}]}", "a", 400);
-	liveness_get(l, "a", 400, &li);
-	ok((rc & LIVENESS_HOT) && li.state == LIVENESS_UP &&
-	    strcmp(li.reporter, "a") == 0,
-	    "a later heartbeat overrides the verdict (a comeback is news)");
-	rc = merge(l, "{\"heartbeats\":[{\"id\":\"a\",\"gen\":6,\"hb\":0,"
-	    "\"down\":false}]}", "b", 500);
-	liveness_get(l, "a", 500, &li);
-	ok((rc & LIVENESS_CHANGED) && li.gen == 6 && li.hb == 0,
-	    "a later generation wins over any heartbeat of an earlier one");
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		rc = beat(l, "a", steps[i].gen, steps[i].hb, steps[i].down,
+		    steps[i].from, steps[i].now);
+		liveness_get(l, "a", steps[i].now, &li);
+		ok((steps[i].rc == 0 ? rc == 0 : (rc & steps[i].rc) != 0) &&
+		    li.state == steps[i].state && li.gen == steps[i].want_gen &&
+		    li.hb == steps[i].want_hb &&
+		    strcmp(li.reporter, steps[i].reporter) == 0,
+		    "%s", steps[i].what);
+	}
 	liveness_free(l);
 }
 
@@ -200,12 +222,7 @@ test_suspicion(void)
 	    "\"down\":false}]}", "a", 0);
 	/* News of b keeps coming; of a it stops. */
 	for (t = 100; t <= 1000; t += 100) {
-		char msg[128];
-
-		snprintf(msg, sizeof(msg), "{\"heartbeats\":[{\"id\":\"b\","
-		    "\"gen\":5,\"hb\":%lld,\"down\":false}]}",
-		    (long long)(1 + t / 100));
-		merge(l, msg, "b", t);
+		beat(l, "b", 5, 1 + t / 100, false, "b", t);
 		n = liveness_suspects(l, t, ids, 4);
 		if (t == 200)
 			ok(n == 0, "no suspect before the floor of %d rounds",
@@ -252,12 +269,7 @@ test_phi_adapts(void)
 
 	watch(l, "a", NULL, 0);
 	for (t = 0; t <= 4000; t += 400) {
-		char msg[128];
-
-		snprintf(msg, sizeof(msg), "{\"heartbeats\":[{\"id\":\"a\","
-		    "\"gen\":5,\"hb\":%lld,\"down\":false}]}",
-		    (long long)(1 + t / 400));
-		merge(l, msg, "x", t);
+		beat(l, "a", 5, 1 + t / 400, false, "x", t);
 	}
 	ok(liveness_suspects(l, 4000 + 700, ids, 2) == 0,
 	    "news every 4 rounds: 7 rounds late is not suspect yet");
@@ -275,19 +287,16 @@ test_self_refutes(void)
 
 	liveness_tick(l, 0);
 	liveness_tick(l, 0);
-	rc = merge(l, "{\"heartbeats\":[{\"id\":\"self\",\"gen\":1000,\"hb\":2,"
-	    "\"down\":true}]}", "x", 10);
+	rc = beat(l, "self", 1000, 2, true, "x", 10);
 	liveness_get(l, "self", 10, &li);
 	ok((rc & LIVENESS_HOT) && li.hb == 3 && li.state == LIVENESS_UP,
 	    "a verdict on this node: its heartbeat jumps past it (%llu)",
 	    (unsigned long long)li.hb);
-	rc = merge(l, "{\"heartbeats\":[{\"id\":\"self\",\"gen\":2000,\"hb\":7,"
-	    "\"down\":false}]}", "x", 20);
+	rc = beat(l, "self", 2000, 7, false, "x", 20);
 	liveness_get(l, "self", 20, &li);
 	ok((rc & LIVENESS_HOT) && li.gen == 2001 && li.hb == 0,
 	    "a later generation of this node's id: its own goes past it");
-	rc = merge(l, "{\"heartbeats\":[{\"id\":\"self\",\"gen\":1000,\"hb\":50,"
-	    "\"down\":true}]}", "x", 30);
+	rc = beat(l, "self", 1000, 50, true, "x", 30);
 	ok(rc == 0, "an old generation's verdict is ignored");
 	liveness_free(l);
 }
@@ -309,8 +318,7 @@ test_never_heard(void)
 	emit(l, &out);
 	ok(strstr(out.data, "{\"id\":\"ghost\",\"gen\":0,\"hb\":0,"
 	    "\"down\":true") != NULL, "its verdict goes out at gen 0, hb 0");
-	merge(l, "{\"heartbeats\":[{\"id\":\"ghost\",\"gen\":9,\"hb\":0,"
-	    "\"down\":false}]}", "ghost", 1100);
+	beat(l, "ghost", 9, 0, false, "ghost", 1100);
 	ok(state(l, "ghost", 1100) == LIVENESS_UP,
 	    "its first real heartbeat overrides that");
 	buf_free(&out);
@@ -347,10 +355,8 @@ test_changes(void)
 	memset(&s, 0, sizeof(s));
 	liveness_changes(l, on_change, &s);
 	ok(s.n == 0, "then only changes");
-	merge(l, "{\"heartbeats\":[{\"id\":\"a\",\"gen\":5,\"hb\":1,"
-	    "\"down\":false}]}", "a", 10);
-	merge(l, "{\"heartbeats\":[{\"id\":\"a\",\"gen\":5,\"hb\":2,"
-	    "\"down\":false}]}", "a", 20);
+	beat(l, "a", 5, 1, false, "a", 10);
+	beat(l, "a", 5, 2, false, "a", 20);
 	liveness_changes(l, on_change, &s);
 	ok(s.n == 1 && strcmp(s.ids[0], "a") == 0 &&
 	    s.states[0] == LIVENESS_UP, "two heartbeats: one change, to up");

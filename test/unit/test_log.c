@@ -82,6 +82,14 @@ shown(const struct buf *b)
 	return one;
 }
 
+/* Ends the capture; ok when the text line after its timestamp is want. */
+static void
+logged_is(struct buf *b, const char *want, const char *what)
+{
+	capture_end(b);
+	ok(strcmp(after_ts(b), want) == 0, "%s: %s", what, shown(b));
+}
+
 static int
 count_lines(const struct buf *b)
 {
@@ -145,66 +153,58 @@ test_text(void)
 	log_set_json(false);
 	capture_begin();
 	log_event(LOG_INFO, "plain", "a=%s n=%d u=%zu", "word", -5, (size_t)7);
-	capture_end(&b);
-	ok(strcmp(after_ts(&b), "level=info msg=\"plain\" a=word n=-5 u=7\n") == 0,
-	    "text: plain values bare, msg always quoted: %s", shown(&b));
+	logged_is(&b, "level=info msg=\"plain\" a=word n=-5 u=7\n",
+	    "text: plain values bare, msg always quoted");
 
 	capture_begin();
 	log_event(LOG_WARN, "anti-entropy sync refused", "status=%d body=%s",
 	    413, "{\"error\":\"request body too large\"}\n");
-	capture_end(&b);
-	ok(strcmp(after_ts(&b), "level=warn msg=\"anti-entropy sync refused\" "
+	logged_is(&b, "level=warn msg=\"anti-entropy sync refused\" "
 	    "status=413 body=\"{\\\"error\\\":\\\"request body too large\\\"}"
-	    "\\n\"\n") == 0, "text: quotes and newline escaped: %s", shown(&b));
+	    "\\n\"\n", "text: quotes and newline escaped");
 	ok(count_lines(&b) == 1, "text: a newline in a value is one line");
 
 	capture_begin();
 	log_event(LOG_INFO, "m", "sp=%s eq=%s bs=%s tab=%s cr=%s",
 	    "a b", "k=v", "c:\\dir", "x\ty", "x\ry");
-	capture_end(&b);
-	ok(strcmp(after_ts(&b), "level=info msg=\"m\" sp=\"a b\" eq=\"k=v\" "
-	    "bs=\"c:\\\\dir\" tab=\"x\\ty\" cr=\"x\\ry\"\n") == 0,
-	    "text: space, =, backslash, tab, CR: %s", shown(&b));
+	logged_is(&b, "level=info msg=\"m\" sp=\"a b\" eq=\"k=v\" "
+	    "bs=\"c:\\\\dir\" tab=\"x\\ty\" cr=\"x\\ry\"\n",
+	    "text: space, =, backslash, tab, CR");
 
 	capture_begin();
 	log_event(LOG_INFO, "m", "ctl=%s del=%s empty=%s", "a\001b\033",
 	    "\177", "");
-	capture_end(&b);
-	ok(strcmp(after_ts(&b), "level=info msg=\"m\" ctl=\"a\\u0001b\\u001b\" "
-	    "del=\"\\u007f\" empty=\"\"\n") == 0,
-	    "text: control bytes as \\u00XX, empty quoted: %s", shown(&b));
+	logged_is(&b, "level=info msg=\"m\" ctl=\"a\\u0001b\\u001b\" "
+	    "del=\"\\u007f\" empty=\"\"\n",
+	    "text: control bytes as \\u00XX, empty quoted");
 
 	capture_begin();
 	log_event(LOG_INFO, "m", "utf8=%s bad=%s", "h\xc3\xa9llo",
 	    "a\xff\xc3z");
-	capture_end(&b);
-	ok(strcmp(after_ts(&b), "level=info msg=\"m\" utf8=h\xc3\xa9llo "
-	    "bad=\"a\\xff\\xc3z\"\n") == 0,
-	    "text: UTF-8 kept, bytes that are not UTF-8 as \\xNN: %s", shown(&b));
+	logged_is(&b, "level=info msg=\"m\" utf8=h\xc3\xa9llo "
+	    "bad=\"a\\xff\\xc3z\"\n",
+	    "text: UTF-8 kept, bytes that are not UTF-8 as \\xNN");
 
 	capture_begin();
 	log_event(LOG_INFO, "say \"hi\"\n", "path=%.*s trunc=%.3s gone=%s "
 	    "last=%d", 4, "/kv/abc", "abcdef", LOG_OMIT, 1);
-	capture_end(&b);
-	ok(strcmp(after_ts(&b), "level=info msg=\"say \\\"hi\\\"\\n\" "
-	    "path=/kv/ trunc=abc last=1\n") == 0,
-	    "text: msg escaped, %%.*s, %%.3s, LOG_OMIT field left out: %s", shown(&b));
+	logged_is(&b, "level=info msg=\"say \\\"hi\\\"\\n\" "
+	    "path=/kv/ trunc=abc last=1\n",
+	    "text: msg escaped, %.*s, %.3s, LOG_OMIT field left out");
 
 	capture_begin();
 	log_event(LOG_ERROR, "m", "lld=%lld llu=%llu hh=%hhd h=%hu i=%i "
 	    "j=%jd t=%td l=%ld", LLONG_MIN, ULLONG_MAX, (signed char)-3,
 	    (unsigned short)65535, 42, (intmax_t)-9, (ptrdiff_t)-1, -7L);
-	capture_end(&b);
-	ok(strcmp(after_ts(&b), "level=error msg=\"m\" lld=-9223372036854775808 "
-	    "llu=18446744073709551615 hh=-3 h=65535 i=42 j=-9 t=-1 l=-7\n")
-	    == 0, "text: every integer length: %s", shown(&b));
+	logged_is(&b, "level=error msg=\"m\" lld=-9223372036854775808 "
+	    "llu=18446744073709551615 hh=-3 h=65535 i=42 j=-9 t=-1 l=-7\n",
+	    "text: every integer length");
 
 	capture_begin();
 	log_event(LOG_DEBUG, "hidden", NULL);
 	log_event(LOG_INFO, "no fields", NULL);
-	capture_end(&b);
-	ok(strcmp(after_ts(&b), "level=info msg=\"no fields\"\n") == 0,
-	    "text: below the level nothing, NULL fmt no fields: %s", shown(&b));
+	logged_is(&b, "level=info msg=\"no fields\"\n",
+	    "text: below the level nothing, NULL fmt no fields");
 	buf_free(&b);
 }
 
@@ -320,10 +320,9 @@ test_grammar(void)
 	log_set_json(false);
 	capture_begin();
 	log_event(LOG_INFO, "m", "a=%d b=\"%s\"", 1, "x");
-	capture_end(&b);
-	ok(strcmp(after_ts(&b), "level=info msg=\"m\" a=1 "
-	    "log_bad_format=\"b=\\\"%s\\\"\"\n") == 0,
-	    "bad format: the line names the unparsed rest: %s", shown(&b));
+	logged_is(&b, "level=info msg=\"m\" a=1 "
+	    "log_bad_format=\"b=\\\"%s\\\"\"\n",
+	    "bad format: the line names the unparsed rest");
 	buf_free(&b);
 }
 

@@ -210,6 +210,52 @@ call_ok(struct peers *p, const char *addr, const char *target,
 	return good;
 }
 
+/* A listener on a free loopback port; addr gets its "127.0.0.1:PORT". */
+static int
+listen_loopback(int backlog, char *addr, size_t addrlen)
+{
+	char err[256];
+	int fd, port = 0;
+
+	fd = net_listen("127.0.0.1:0", backlog, &port, err, sizeof(err));
+	snprintf(addr, addrlen, "127.0.0.1:%d", port);
+	return fd;
+}
+
+/* n GETs of /kv/a; how many of them call_ok. */
+static int
+calls_ok(struct peers *p, const char *addr, int n)
+{
+	int i, good = 0;
+
+	for (i = 0; i < n; i++)
+		good += call_ok(p, addr, "/kv/a", 200);
+	return good;
+}
+
+/*
+ * One GET / to addr through a fresh pool that must fail: its return, with
+ * *e its errno and *took_ms how long it took.
+ */
+static int
+failed_call(const char *addr, int deadline_ms, int *e, int64_t *took_ms)
+{
+	struct client_response res;
+	struct peers *p = peers_new(1000, 4);
+	int64_t t0;
+	int rc;
+
+	client_response_init(&res);
+	t0 = clock_now_ms();
+	rc = peer_call(p, addr, "GET", "/", NULL, NULL, 0, NULL, deadline_ms,
+	    &res);
+	*e = errno;
+	*took_ms = clock_now_ms() - t0;
+	client_response_free(&res);
+	peers_free(p);
+	return rc;
+}
+
 /* ---- tests ---- */
 
 static void
@@ -217,13 +263,12 @@ test_sequential(struct server *s, const char *addr)
 {
 	struct client_response res;
 	struct peers *p;
-	int i, good = 0, before;
+	int good, before;
 
 	p = peers_new(1000, 4);
 	ok(p != NULL, "peers_new");
 	before = atomic_load(&s->accepted);
-	for (i = 0; i < 100; i++)
-		good += call_ok(p, addr, "/kv/a", 200);
+	good = calls_ok(p, addr, 100);
 	ok(good == 100, "100 sequential calls succeed (%d)", good);
 	ok(atomic_load(&s->accepted) - before == 1,
 	    "they reuse one connection (%d accepted)",
@@ -291,14 +336,12 @@ static void
 test_max_idle(struct server *s, const char *addr)
 {
 	struct peers *p;
-	int i, good = 0, before;
+	int before;
 
 	/* max_idle_per_addr 0: nothing is kept, every call connects. */
 	p = peers_new(1000, 0);
 	before = atomic_load(&s->accepted);
-	for (i = 0; i < 5; i++)
-		good += call_ok(p, addr, "/kv/a", 200);
-	ok(good == 5 && atomic_load(&s->accepted) - before == 5,
+	ok(calls_ok(p, addr, 5) == 5 && atomic_load(&s->accepted) - before == 5,
 	    "max_idle_per_addr 0 closes each connection (%d accepted)",
 	    atomic_load(&s->accepted) - before);
 	peers_free(p);
@@ -308,7 +351,7 @@ static void
 test_server_closed_idle(struct server *s, const char *addr)
 {
 	struct peers *p;
-	int before, good = 0, i;
+	int before;
 
 	p = peers_new(1000, 4);
 	before = atomic_load(&s->accepted);
@@ -317,9 +360,7 @@ test_server_closed_idle(struct server *s, const char *addr)
 	nanosleep(&(struct timespec){ 0, 100 * 1000000L }, NULL);	/* FIN */
 	ok(call_ok(p, addr, "/kv/a", 200),
 	    "call after the server closed the idle connection succeeds");
-	for (i = 0; i < 5; i++)
-		good += call_ok(p, addr, "/kv/a", 200);
-	ok(good == 5 && atomic_load(&s->accepted) - before == 2,
+	ok(calls_ok(p, addr, 5) == 5 && atomic_load(&s->accepted) - before == 2,
 	    "the replacement connection is pooled (%d accepted)",
 	    atomic_load(&s->accepted) - before);
 	peers_free(p);
@@ -328,54 +369,34 @@ test_server_closed_idle(struct server *s, const char *addr)
 static void
 test_refused(void)
 {
-	struct client_response res;
-	struct peers *p;
-	char addr[64], err[256];
-	int fd, port, rc, e;
-	int64_t t0, took;
+	char addr[64];
+	int rc, e;
+	int64_t took;
 
-	fd = net_listen("127.0.0.1:0", 1, &port, err, sizeof(err));
-	close(fd);	/* the port is now (almost surely) closed */
-	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
-	p = peers_new(1000, 4);
-	client_response_init(&res);
-	t0 = clock_now_ms();
-	rc = peer_call(p, addr, "GET", "/", NULL, NULL, 0, NULL, 2000, &res);
-	e = errno;
-	took = clock_now_ms() - t0;
+	/* A port listened on and closed: now (almost surely) nobody's. */
+	close(listen_loopback(1, addr, sizeof(addr)));
+	rc = failed_call(addr, 2000, &e, &took);
 	ok(rc == -1 && e == ECONNREFUSED, "closed port: ECONNREFUSED (%s)",
 	    strerror(e));
 	ok(took < 500, "closed port fails fast (%lld ms)", (long long)took);
-	client_response_free(&res);
-	peers_free(p);
 }
 
 static void
 test_timeout(void)
 {
-	struct client_response res;
-	struct peers *p;
-	char addr[64], err[256];
-	int fd, port, rc, e;
-	int64_t t0, took;
+	char addr[64];
+	int fd, rc, e;
+	int64_t took;
 
 	/* Listening, so connect succeeds, but nobody ever accepts. */
-	fd = net_listen("127.0.0.1:0", 8, &port, err, sizeof(err));
-	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
-	p = peers_new(1000, 4);
-	client_response_init(&res);
-	t0 = clock_now_ms();
-	rc = peer_call(p, addr, "GET", "/", NULL, NULL, 0, NULL, 300, &res);
-	e = errno;
-	took = clock_now_ms() - t0;
+	fd = listen_loopback(8, addr, sizeof(addr));
+	rc = failed_call(addr, 300, &e, &took);
 	ok(rc == -1 && e == ETIMEDOUT, "silent peer: ETIMEDOUT (%s)",
 	    strerror(e));
 	/* Never before the deadline; the upper bound only catches a hang. */
 	ok(took >= 290 && took < 30000,
 	    "silent peer: the call ends at its 300 ms deadline, not before "
 	    "(%lld ms)", (long long)took);
-	client_response_free(&res);
-	peers_free(p);
 	close(fd);
 }
 
@@ -411,9 +432,9 @@ test_verdicts(const char *addr)
 {
 	struct peer_health h;
 	struct peers *p = peers_new(1000, 4);
-	char closed[64], err[256];
+	char closed[64];
 	struct client_response res;
-	int fd, port, i;
+	int i;
 
 	ok(peer_health(p, "127.0.0.1:9", &h) == PEER_UNKNOWN,
 	    "verdict: nothing known: unknown");
@@ -434,9 +455,7 @@ test_verdicts(const char *addr)
 	    peer_health(p, addr, &h) == PEER_UP && h.link == PEER_UP,
 	    "verdict: a call that succeeds after a down verdict: up");
 
-	fd = net_listen("127.0.0.1:0", 1, &port, err, sizeof(err));
-	close(fd);
-	snprintf(closed, sizeof(closed), "127.0.0.1:%d", port);
+	close(listen_loopback(1, closed, sizeof(closed)));
 	peers_set_verdict(p, closed, PEER_UP);
 	client_response_init(&res);
 	for (i = 0; i < PEER_DOWN_AFTER; i++)
