@@ -1166,23 +1166,20 @@ replica_serve_batch(struct replica *rp, const char *body, size_t len,
 {
 	struct record_scratch sc;
 	struct version v;
-	const char *p = body, *end = body + len, *nl;
+	const char *p = body, *end = body + len, *line;
 	uint64_t n[4] = { 0 }, seq, last_seq = 0;
 	enum line_result r;
+	size_t llen;
 	int e = 0;
 
 	record_scratch_init(&sc);
 	version_init(&v);
-	for (; p < end; p = nl + 1) {
-		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			nl = end;
-		if (nl == p)
-			continue;
-		r = serve_line(rp, &sc, &v, p, (size_t)(nl - p), &seq);
+	while ((line = record_next_line(&p, end, &llen)) != NULL) {
+		r = serve_line(rp, &sc, &v, line, llen, &seq);
 		if (r == L_FAILED) {
 			e = errno;
 			buf_printf(out, "{\"error\":\"%s at byte %zu\",\"applied\":"
-			    "%llu}\n", line_error(e), (size_t)(p - body),
+			    "%llu}\n", line_error(e), (size_t)(line - body),
 			    (unsigned long long)n[L_APPLIED]);
 			e = line_errno(e);
 			break;
