@@ -1269,12 +1269,12 @@ snap_key(void *arg, const char *key, size_t klen, const struct version *v,
  * At most two batches per thread wait or run at once: the scan waits for
  * a free slot, so the copies stay small however large the log.  Equal
  * versions in two segments keep the receipt time of whichever applies
- * first; both are no earlier than the real one (TOMBSTONE COLLECTION).  Each batch gathers its new keys in a list
- * of its own and adds them to the loader's when done.  A record that
- * does not apply fails the open as before, named by its seq (the lowest
- * that failed, when several batches fail); once one has failed the scan
- * stops at its next batch.  replay_drain waits for every batch before
- * the store is used or freed.
+ * first; both are no earlier than the real one (TOMBSTONE COLLECTION).
+ * Each batch gathers its new keys in a list of its own and adds them to
+ * the loader's when done.  A record that does not apply fails the open
+ * as before, named by its seq (the lowest that failed, when several
+ * batches fail); once one has failed the scan stops at its next batch.
+ * replay_drain waits for every batch before the store is used or freed.
  */
 #define REPLAY_BATCH	512		/* records a batch holds at most */
 #define REPLAY_BYTES	(1u << 20)	/* bytes, unless one record is more */
@@ -1293,6 +1293,19 @@ struct replay_batch {
 	struct replay_rec rec[REPLAY_BATCH];
 	struct buf	 bytes;		/* the records, back to back */
 };
+
+/* Empties b and keeps it for the next batch (ld->mu held). */
+static void
+batch_spare(struct loader *ld, struct replay_batch *b)
+{
+	if (b->bytes.cap > 2 * REPLAY_BYTES)
+		buf_free(&b->bytes);	/* it held a large value */
+	else
+		buf_reset(&b->bytes);
+	b->n = 0;
+	b->next = ld->spare;
+	ld->spare = b;
+}
 
 /* Applies batch b (on a pool thread, or inline) and keeps it for reuse. */
 static void
@@ -1332,13 +1345,7 @@ replay_apply(void *arg)
 		ld->failed_seg = b->seg_first;
 		ld->failed_errno = ENOMEM;
 	}
-	if (b->bytes.cap > 2 * REPLAY_BYTES)
-		buf_free(&b->bytes);	/* it held a large value */
-	else
-		buf_reset(&b->bytes);
-	b->n = 0;
-	b->next = ld->spare;
-	ld->spare = b;
+	batch_spare(ld, b);
 	ld->inflight--;
 	pthread_cond_broadcast(&ld->cv);
 	pthread_mutex_unlock(&ld->mu);
@@ -1360,11 +1367,9 @@ replay_flush(struct loader *ld)
 	while (b != NULL && ld->inflight >= ld->max_inflight)
 		pthread_cond_wait(&ld->cv, &ld->mu);
 	failed = ld->failed_seq != 0;
-	if (b != NULL && failed) {
-		b->n = 0;
-		b->next = ld->spare;
-		ld->spare = b;
-	} else if (b != NULL)
+	if (b != NULL && failed)
+		batch_spare(ld, b);
+	else if (b != NULL)
 		ld->inflight++;
 	pthread_mutex_unlock(&ld->mu);
 	if (b == NULL || failed)

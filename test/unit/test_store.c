@@ -86,6 +86,21 @@ count_files(const char *dir)
 	return n;
 }
 
+/* A store in a fresh dir/name, opened with opt; false (a failed test) if not. */
+static bool
+open_fresh(struct store **s, char *dir, size_t n, const char *name,
+    const struct store_options *opt)
+{
+	char err[512];
+
+	fresh_dir(dir, n, name);
+	if (store_open(s, dir, opt, err, sizeof(err)) == -1) {
+		ok(0, "open %s: %s", name, err);
+		return false;
+	}
+	return true;
+}
+
 /* v becomes a version on top of base by actor at ts with value val. */
 static void
 mkver(struct version *v, const struct version *base, const char *actor,
@@ -189,17 +204,14 @@ scan_str(struct store *s, const char *prefix, const char *after, size_t max)
 static void
 test_scan(void)
 {
-	char dir[512], err[512], key[64];
+	char dir[512], key[64];
 	struct store_stats st;
 	struct version v;
 	struct store *s;
 	int i, bad = 0;
 
-	fresh_dir(dir, sizeof(dir), "scan");
-	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if (!open_fresh(&s, dir, sizeof(dir), "scan", &nosync))
 		return;
-	}
 	ok(strcmp(scan_str(s, "", "", 100), "") == 0, "an empty store scans nothing");
 	put(s, "b", "n1.a", 1000, "1");
 	put(s, "a/2", "n1.a", 1000, "1");
@@ -339,17 +351,14 @@ static void
 test_index_reopen(void)
 {
 	static const char alpha[] = { 'a', 'b', '\0', '\xff' };
-	char dir[512], err[512];
+	char dir[512];
 	struct version v;
 	struct rkey *k;
 	struct store *s;
 	size_t n = 3000, i, j, m = 0;
 
-	fresh_dir(dir, sizeof(dir), "ixreopen");
-	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if (!open_fresh(&s, dir, sizeof(dir), "ixreopen", &nosync))
 		return;
-	}
 	k = calloc(n, sizeof(*k));
 	version_init(&v);
 	mkver(&v, NULL, "n1.a", 1000, "x");
@@ -476,18 +485,15 @@ scanrace_scanner(void *arg)
 static void
 test_scan_race(void)
 {
-	char dir[512], err[512], key[32];
+	char dir[512], key[32];
 	struct scanrace r[4];
 	struct store_stats st;
 	pthread_t w[2], sc[2];
 	struct store *s;
 	int i;
 
-	fresh_dir(dir, sizeof(dir), "scanrace");
-	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if (!open_fresh(&s, dir, sizeof(dir), "scanrace", &nosync))
 		return;
-	}
 	for (i = 0; i < SCAN_STABLE; i++) {
 		snprintf(key, sizeof(key), "k/%05d", i);
 		put(s, key, "n1.a", 500, "s");
@@ -614,11 +620,8 @@ test_update_tombstone(void)
 	struct upd u = { 0, "v1", 0 };
 	struct store *s;
 
-	fresh_dir(dir, sizeof(dir), "update");
-	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if (!open_fresh(&s, dir, sizeof(dir), "update", &nosync))
 		return;
-	}
 	ok(store_update(s, "u", 1, upd_fn, &u) == 0 && u.saw_null &&
 	    has(s, "u", "v1"), "update creates a missing key (cur NULL)");
 	u.val = "v2";
@@ -709,11 +712,8 @@ test_reopen_odd(void)
 	char dir[512], err[512];
 	struct store *s;
 
-	fresh_dir(dir, sizeof(dir), "odd");
-	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if (!open_fresh(&s, dir, sizeof(dir), "odd", &nosync))
 		return;
-	}
 	put_odd(s);
 	ok(check_odd(s) == 0, "escaped, binary and UTF-8 keys and values stored");
 	store_close(s);
@@ -1044,11 +1044,8 @@ test_threads(void)
 	struct store *s;
 	int i, k, errors = 0, rerrors = 0, bad = 0;
 
-	fresh_dir(dir, sizeof(dir), "threads");
-	if (store_open(&s, dir, &dosync, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if (!open_fresh(&s, dir, sizeof(dir), "threads", &dosync))
 		return;
-	}
 	sa.s = s;
 	sa.errors = 0;
 	sa.stop = &stop;
@@ -1324,11 +1321,8 @@ test_get_reuse(void)
 	struct store *s;
 	int i, round, bad = 0;
 
-	fresh_dir(dir, sizeof(dir), "reuse");
-	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if (!open_fresh(&s, dir, sizeof(dir), "reuse", &nosync))
 		return;
-	}
 	for (i = 0; i < 4; i++)
 		version_init(&v[i]);
 	version_init(&got);
@@ -1402,11 +1396,8 @@ test_many_actors(void)
 	struct store *s;
 	int i;
 
-	fresh_dir(dir, sizeof(dir), "actors");
-	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if (!open_fresh(&s, dir, sizeof(dir), "actors", &nosync))
 		return;
-	}
 	version_init(&v);
 	for (i = 0; i < NACTORS; i++) {
 		snprintf(key, sizeof(key), "ak%d", i);
@@ -1716,11 +1707,8 @@ test_replay_parallel(void)
 	struct store *s;
 	int i, r, wrong = 0;
 
-	fresh_dir(dir, sizeof(dir), "replaypar");
-	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if (!open_fresh(&s, dir, sizeof(dir), "replaypar", &nosync))
 		return;
-	}
 	for (r = 1; r <= ROUNDS; r++)
 		for (i = 0; i < KEYS; i++) {
 			snprintf(key, sizeof(key), "k%05d", i);
@@ -1792,16 +1780,13 @@ test_replay_parallel(void)
 static void
 test_collect(void)
 {
-	char dir[512], err[512];
+	char dir[512];
 	struct store_stats st;
 	struct store *s;
 	int64_t now = clock_wall_ms();
 
-	fresh_dir(dir, sizeof(dir), "collect");
-	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if (!open_fresh(&s, dir, sizeof(dir), "collect", &nosync))
 		return;
-	}
 	put(s, "old", "n1.a", now - 10 * DAY - 1, "x");
 	put(s, "old", "n1.a", now - 10 * DAY, NULL);
 	put(s, "ahead", "n1.a", now + 10 * DAY, NULL);
@@ -1853,11 +1838,8 @@ test_collect_snapshot(void)
 	int64_t now = clock_wall_ms(), rcv;
 	const char *line, *tomb;
 
-	fresh_dir(dir, sizeof(dir), "collect-snap");
-	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if (!open_fresh(&s, dir, sizeof(dir), "collect-snap", &nosync))
 		return;
-	}
 	put(s, "gone", "n1.a", now - 10 * DAY - 1, "x");
 	put(s, "gone", "n1.a", now - 10 * DAY, NULL);
 	put(s, "live", "n1.a", now - 10 * DAY, "x");
@@ -1933,11 +1915,8 @@ test_collect_ttl(void)
 	int64_t now = clock_wall_ms(), rcv;
 	const char *line;
 
-	fresh_dir(dir, sizeof(dir), "collect-ttl");
-	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if (!open_fresh(&s, dir, sizeof(dir), "collect-ttl", &nosync))
 		return;
-	}
 	put_ttl(s, "expired", "x", now - DAY);
 	put_ttl(s, "later", "y", now + DAY);
 	put(s, "plain", "n1.a", now - 10 * DAY, "z");
@@ -2104,11 +2083,8 @@ test_collect_wal(void)
 	uint64_t seq;
 	int64_t now = clock_wall_ms();
 
-	fresh_dir(dir, sizeof(dir), "collect-wal");
-	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if (!open_fresh(&s, dir, sizeof(dir), "collect-wal", &nosync))
 		return;
-	}
 	put(s, "gone", "n1.a", now - 10 * DAY - 1, "x");
 	put(s, "gone", "n1.a", now - 10 * DAY, NULL);
 	put(s, "live", "n1.a", now - 10 * DAY, "x");
@@ -2123,11 +2099,8 @@ test_collect_wal(void)
 	store_close(s);
 
 	/* A snapshot's tombstone and a WAL's, the WAL dated 3 days ago. */
-	fresh_dir(dir, sizeof(dir), "collect-snapwal");
-	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if (!open_fresh(&s, dir, sizeof(dir), "collect-snapwal", &nosync))
 		return;
-	}
 	put(s, "a", "n1.a", now - 10 * DAY, NULL);
 	ok(store_snapshot(s) == 0, "snapshot");
 	put(s, "b", "n1.a", now - 10 * DAY, NULL);
@@ -2170,11 +2143,8 @@ test_collect_wal(void)
 	store_close(s);
 	buf_free(&rec);
 
-	fresh_dir(dir, sizeof(dir), "collect-future");
-	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if (!open_fresh(&s, dir, sizeof(dir), "collect-future", &nosync))
 		return;
-	}
 	put(s, "f", "n1.a", now - 10 * DAY, NULL);
 	store_close(s);
 	ok(touch_segments(dir, "wal-", now + 10 * DAY) >= 1,
@@ -2260,11 +2230,8 @@ test_actor_race(void)
 	struct store *s;
 	int i, errors = 0, bad = 0;
 
-	fresh_dir(dir, sizeof(dir), "actor-race");
-	if (store_open(&s, dir, &nosync, err, sizeof(err)) == -1) {
-		ok(0, "open: %s", err);
+	if (!open_fresh(&s, dir, sizeof(dir), "actor-race", &nosync))
 		return;
-	}
 	for (i = 0; i < 2; i++) {
 		ra[i] = (struct race){ s, i, 0, &stop };
 		pthread_create(&rt[i], NULL, race_reader, &ra[i]);
