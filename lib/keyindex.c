@@ -83,7 +83,9 @@
  * writers of new keys 3x slower with it, and not measurably slower with
  * the gate.  A writer now waits at most for the copies already running.
  * Nothing is called out while the lock is held: it is always the
- * innermost lock.
+ * innermost lock.  A bulk load (keyindex_load_begin) holds the gate as a
+ * writer for the whole load; the gate knows no owner, so the thread that
+ * loads may be another than the one that shut it.
  */
 #include "keyindex.h"
 
@@ -540,21 +542,20 @@ insert_at(struct keyindex *ix, struct knode **path, const size_t *at,
 	put_entry(nd, pos, e, sz);
 }
 
-int
-keyindex_add(struct keyindex *ix, const char *key, size_t klen)
+/* keyindex_add's work, with the gate held (or shut by a load). */
+static int
+add_held(struct keyindex *ix, const char *key, size_t klen)
 {
 	unsigned char e[LEN_BYTES + KEYINDEX_KEY_MAX];
 	struct knode *path[HEIGHT_MAX], *nd;
 	size_t at[HEIGHT_MAX], h = 0, pos, len;
 	const char *k;
 	uint16_t l16;
-	int rc = 1;
 
 	if (klen == 0 || klen > KEYINDEX_KEY_MAX) {
 		errno = EINVAL;
 		return -1;
 	}
-	gate_write(&ix->lock);
 	/* Above the last key (keys added in order): no search on the way. */
 	for (nd = ix->root; !nd->leaf; nd = child(nd, at[h++])) {
 		path[h] = nd;
@@ -572,25 +573,49 @@ keyindex_add(struct keyindex *ix, const char *key, size_t klen)
 	pos = leaf_pos(nd, key, klen, true);
 	if (pos < nd->n) {
 		k = ent_key(nd, pos, &len);
-		if (keyindex_cmp(k, len, key, klen) == 0) {
-			rc = 0;
-			goto out;
-		}
+		if (keyindex_cmp(k, len, key, klen) == 0)
+			return 0;
 	}
 insert:
 	if (ix->height + 1 >= HEIGHT_MAX || reserve(ix, ix->height + 1) != 0) {
 		errno = ENOMEM;
-		rc = -1;
-		goto out;
+		return -1;
 	}
 	l16 = (uint16_t)klen;
 	memcpy(e, &l16, LEN_BYTES);
 	memcpy(e + LEN_BYTES, key, klen);
 	insert_at(ix, path, at, h, nd, pos, e, LEN_BYTES + klen);
 	ix->count++;
-out:
+	return 1;
+}
+
+int
+keyindex_add(struct keyindex *ix, const char *key, size_t klen)
+{
+	int rc;
+
+	gate_write(&ix->lock);
+	rc = add_held(ix, key, klen);
 	gate_write_end(&ix->lock);
 	return rc;
+}
+
+void
+keyindex_load_begin(struct keyindex *ix)
+{
+	gate_write(&ix->lock);
+}
+
+int
+keyindex_load_add(struct keyindex *ix, const char *key, size_t klen)
+{
+	return add_held(ix, key, klen);
+}
+
+void
+keyindex_load_end(struct keyindex *ix)
+{
+	gate_write_end(&ix->lock);
 }
 
 /* ---- removal ------------------------------------------------------------ */

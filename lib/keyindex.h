@@ -12,9 +12,12 @@
  * hold it exclusively for one insertion or removal; keyindex_copy holds
  * it shared only while it copies at most max keys out, so a reader never
  * holds it for long and never while it looks its keys up elsewhere.  Any
- * thread may call any function.  Nothing here calls out while holding
- * the lock, so it is always the innermost one: a caller may hold a lock
- * of its own while it calls in (the store holds a stripe lock).
+ * thread may call any function (keyindex_load_add: see there).  Nothing
+ * here calls out while holding the lock, so it is always the innermost
+ * one: a caller may hold a lock of its own while it calls in (the store
+ * holds a stripe lock).  A bulk load holds it from keyindex_load_begin
+ * to keyindex_load_end, so the loading thread must take no lock that a
+ * caller of this index may hold meanwhile.
  *
  * Errors: keyindex_add fails with ENOMEM leaving the index unchanged
  * (every node an insertion may need is allocated before it starts);
@@ -62,6 +65,18 @@ void	keyindex_free(struct keyindex *ix);	/* NULL is a no-op */
  * (EINVAL: klen is 0 or above KEYINDEX_KEY_MAX; ENOMEM), nothing changed.
  */
 int	keyindex_add(struct keyindex *ix, const char *key, size_t klen);
+
+/*
+ * Bulk loading, for an index filled by one thread while others wait.
+ * keyindex_load_begin shuts the index: every other call waits, as for a
+ * writer, until keyindex_load_end, which any thread may call.  Between
+ * the two, only the loading thread calls keyindex_load_add: keyindex_add
+ * without the lock, same results (keys given in order take the append
+ * path, no search).
+ */
+void	keyindex_load_begin(struct keyindex *ix);
+int	keyindex_load_add(struct keyindex *ix, const char *key, size_t klen);
+void	keyindex_load_end(struct keyindex *ix);
 
 /* Removes key.  1 removed, 0 it was not there. */
 int	keyindex_remove(struct keyindex *ix, const char *key, size_t klen);

@@ -196,10 +196,10 @@
  * racing a new write of the same key could leave the key in the map and
  * not in the index.  The index is not logged: recovery loads the map
  * (the snapshot, then the WAL), and build_index then sorts its keys and
- * adds them in order, which packs the index's nodes full; only then does
- * the apply rule start keeping it (indexed).  Tombstones are in the
- * index like values: listings must see them (a tombstone on one replica
- * hides a stale value on another) and skip them themselves.
+ * adds them in order, which packs the index's nodes full (THE INDEX AT
+ * OPEN); from then on the apply rule keeps it (indexed).  Tombstones are
+ * in the index like values: listings must see them (a tombstone on one
+ * replica hides a stale value on another) and skip them themselves.
  *
  * store_scan copies SCAN_CHUNK keys at a time out of the index under its
  * read lock (a few microseconds; writers of new keys wait at most that),
@@ -267,22 +267,6 @@ struct stripe {
 	char		 pad[64];	/* keep hot locks apart */
 };
 
-struct store {
-	char		*dir;
-	struct wal	*wal;
-	bool		 fsync;
-	store_notify_fn	 notify;	/* store_options': set before any thread */
-	void		*notify_arg;
-	pthread_mutex_t	 snap_mu;	/* one snapshot at a time */
-	pthread_mutex_t	 stat_mu;	/* guards the two fields below */
-	int64_t		 snapshot_ms;
-	uint64_t	 snapshot_seq;
-	struct intern	*act;		/* actor names (intern.c) */
-	struct keyindex	*ix;		/* the keys in order (THE ORDERED INDEX) */
-	bool		 indexed;	/* ix is built: the apply rule keeps it */
-	struct stripe	 st[NSTRIPES];
-};
-
 /*
  * THE INDEX AT OPEN (THE ORDERED INDEX).  While recovery installs keys,
  * the loader notes each key new to the map, in the order it came: its
@@ -296,6 +280,17 @@ struct store {
  * 0.3 s (measured on the 2-core test machine, noisy).  Snapshots stay in
  * stripe order: one written in key order spared the sort but made the
  * map's own load 0.3 s slower (its inserts no longer follow the buckets).
+ *
+ * The build runs on a thread of its own, so the node serves as soon as
+ * the map is loaded.  store_open shuts the index (keyindex_load_begin)
+ * and sets indexed before it returns, and build_index opens it when the
+ * last key is in.  Meanwhile whatever needs the index waits at its gate,
+ * as behind any writer: a scan, the stats, a write of a key new to the
+ * map, a forget.  Reads and updates of keys the map holds never touch
+ * the index and go ahead.  So a key written or dropped during the build
+ * changes the index after the build, exactly as it would have had the
+ * build come first; a waiting writer holds its stripe lock, which the
+ * builder never takes.
  */
 struct sortkey {
 	uint64_t	 hi, lo;	/* bytes 0-7 and 8-15, big-endian, zero-padded */
@@ -308,6 +303,25 @@ struct keylist {
 	size_t		 n, cap;
 	struct buf	 arena;		/* the 17th byte on of longer keys */
 	bool		 failed;	/* ENOMEM: the open fails */
+};
+
+struct store {
+	char		*dir;
+	struct wal	*wal;
+	bool		 fsync;
+	store_notify_fn	 notify;	/* store_options': set before any thread */
+	void		*notify_arg;
+	pthread_mutex_t	 snap_mu;	/* one snapshot at a time */
+	pthread_mutex_t	 stat_mu;	/* guards the two fields below */
+	int64_t		 snapshot_ms;
+	uint64_t	 snapshot_seq;
+	struct intern	*act;		/* actor names (intern.c) */
+	struct keyindex	*ix;		/* the keys in order (THE ORDERED INDEX) */
+	bool		 indexed;	/* ix is built: the apply rule keeps it */
+	struct keylist	 unindexed;	/* recovery's keys, for build_index */
+	pthread_t	 builder;	/* build_index's thread, */
+	bool		 building;	/* when it was started */
+	struct stripe	 st[NSTRIPES];
 };
 
 static uint64_t
@@ -468,20 +482,22 @@ sort_keys(struct sortkey *a, struct sortkey *tmp, size_t n, const char *arena)
 }
 
 /*
- * Builds the ordered index from the keys recovery noted (THE INDEX AT
- * OPEN); from then on the apply rule keeps it.  0, or -1 with errno
- * ENOMEM.
+ * Adds the keys recovery noted (s->unindexed) to the index in order and
+ * opens the index that store_open shut (THE INDEX AT OPEN), on a thread
+ * of its own.  A node that cannot index the keys it holds is done, as
+ * oom_abort's are.
  */
-static int
-build_index(struct store *s, struct keylist *kl)
+static void *
+build_index(void *arg)
 {
+	struct store *s = arg;
+	struct keylist *kl = &s->unindexed;
 	struct sortkey *tmp = NULL, *x;
 	const char *arena = kl->arena.data;
 	char key[STORE_KEY_MAX];
 	size_t i, b;
 
-	if (kl->failed || (kl->n > 1 &&
-	    (tmp = malloc(kl->n * sizeof(*tmp))) == NULL))
+	if (kl->n > 1 && (tmp = malloc(kl->n * sizeof(*tmp))) == NULL)
 		goto nomem;
 	if (kl->n > 1)
 		sort_keys(kl->k, tmp, kl->n, arena);
@@ -494,14 +510,37 @@ build_index(struct store *s, struct keylist *kl)
 		}
 		if (x->klen > 16)
 			memcpy(key + 16, arena + x->off, x->klen - 16);
-		if (keyindex_add(s->ix, key, x->klen) == -1)
+		if (keyindex_load_add(s->ix, key, x->klen) == -1)
 			goto nomem;
 	}
-	s->indexed = true;
-	return 0;
+	keylist_free(kl);
+	keyindex_load_end(s->ix);
+	return NULL;
 nomem:
-	errno = ENOMEM;
-	return -1;
+	log_fatal("store: out of memory building the key index", "keys",
+	    (long long)kl->n);
+}
+
+/*
+ * Hands recovery's keys to build_index and shuts the index until it is
+ * done; from here on the apply rule keeps the index too (it waits at the
+ * gate meanwhile).  false: recovery ran out of memory noting them.
+ */
+static bool
+start_index(struct store *s, struct keylist *kl)
+{
+	if (kl->failed)
+		return false;
+	s->unindexed = *kl;
+	memset(kl, 0, sizeof(*kl));
+	buf_init(&kl->arena);
+	keyindex_load_begin(s->ix);
+	s->indexed = true;
+	if (pthread_create(&s->builder, NULL, build_index, s) == 0)
+		s->building = true;
+	else
+		build_index(s);		/* no thread: build it here */
+	return true;
 }
 
 /* Recovery's state: what the snapshot and WAL callbacks share. */
@@ -630,12 +669,12 @@ uncount(struct stripe *st, const struct entry *e)
 /*
  * The apply rule; the caller holds st's write lock.  Installs a packed
  * copy of v when it wins over the stored version.  A tombstone or a
- * version with a TTL keeps rcv as its receipt time: RCV_NOW (every live apply) reads the wall clock
- * once v has won, recovery passes the stand-in of the essay.  With log
- * the record is enqueued first and *seq gets its WAL seq; if that fails
- * nothing changes.  1 applied, 0 ignored, -1 with errno (ENOMEM; EFBIG
- * for a value of 4 GiB or more, which kvd's body limit never lets
- * through).
+ * version with a TTL keeps rcv as its receipt time: RCV_NOW (every live
+ * apply) reads the wall clock once v has won, recovery passes the
+ * stand-in of the essay.  With log the record is enqueued first and
+ * *seq gets its WAL seq; if that fails nothing changes.  1 applied, 0
+ * ignored, -1 with errno (ENOMEM; EFBIG for a value of 4 GiB or more,
+ * which kvd's body limit never lets through).
  */
 static int
 do_apply(struct store *s, struct stripe *st, const char *key, size_t klen,
@@ -1036,12 +1075,12 @@ store_forget(struct store *s, const char *key, size_t klen,
 /*
  * Removes tombstones this node received before before_ms (their receipt
  * time, not their ts: TOMBSTONE COLLECTION in the essay), and values
- * that expired before it and were received before it (EXPIRED VALUES).  Only the map
- * changes: the next snapshot leaves them out; until then a restart may
- * replay one from the WAL, which is harmless (it is collected again once
- * its stand-in receipt time passes the cutoff).  A value older than a
- * collected tombstone can only come back from a replica that missed the
- * delete for longer than the caller's grace period (README).
+ * that expired before it and were received before it (EXPIRED VALUES).
+ * Only the map changes: the next snapshot leaves them out; until then a
+ * restart may replay one from the WAL, which is harmless (it is collected
+ * again once its stand-in receipt time passes the cutoff).  A value older
+ * than a collected tombstone can only come back from a replica that
+ * missed the delete for longer than the caller's grace period (README).
  */
 uint64_t
 store_collect(struct store *s, int64_t before_ms)
@@ -1476,6 +1515,8 @@ store_free(struct store *s)
 
 	if (s == NULL)
 		return;
+	if (s->building)
+		pthread_join(s->builder, NULL);
 	wal_close(s->wal);
 	for (i = 0; i < NSTRIPES; i++) {
 		st = &s->st[i];
@@ -1569,7 +1610,7 @@ store_open(struct store **out, const char *dir,
 		goto fail;
 	if (opt != NULL)
 		wal_observe_batches(s->wal, opt->commit_batches);
-	if (build_index(s, &ld.keys) == -1) {
+	if (!start_index(s, &ld.keys)) {
 		snprintf(err, errlen, "store: out of memory building the key "
 		    "index");
 		goto fail;
