@@ -83,24 +83,20 @@ list_json(struct cluster *c)
 	return buf_detach(&b, NULL);
 }
 
-static uint64_t
-version_of(struct cluster *c)
+/* The version and live member count of c's current view, read together. */
+struct view_sum {
+	uint64_t	version;
+	size_t		nmembers;
+};
+
+static struct view_sum
+view_sum(struct cluster *c)
 {
 	const struct cluster_view *v = cluster_view_get(c);
-	uint64_t ver = v->version;
+	struct view_sum s = { v->version, v->nmembers };
 
 	cluster_view_put(c, v);
-	return ver;
-}
-
-static size_t
-live_of(struct cluster *c)
-{
-	const struct cluster_view *v = cluster_view_get(c);
-	size_t n = v->nmembers;
-
-	cluster_view_put(c, v);
-	return n;
+	return s;
 }
 
 static const struct cluster_member *
@@ -303,7 +299,7 @@ test_bad_peers(void)
 		err[0] = '\0';
 		rc = cluster_open(&c, &cfg, err, sizeof(err));
 		if (cases[i].ok) {
-			ok(rc == 0 && live_of(c) == cases[i].members,
+			ok(rc == 0 && view_sum(c).nmembers == cases[i].members,
 			    "--peers '%s' accepted, %zu members",
 			    cases[i].peers ? cases[i].peers : "(null)",
 			    cases[i].members);
@@ -330,6 +326,18 @@ test_bad_peers(void)
 
 /* ---- join / leave ---- */
 
+/* Asks c to join id at addr, which it must refuse with HTTP status. */
+static void
+join_refused(struct cluster *c, const char *id, const char *addr, int status,
+    const char *what)
+{
+	char err[256] = "";
+	int st = 0;
+
+	ok(cluster_join(c, id, addr, &st, err, sizeof(err)) == -1 &&
+	    st == status, "join %s: %d (%s)", what, status, err);
+}
+
 static void
 test_join_leave(void)
 {
@@ -348,7 +356,7 @@ test_join_leave(void)
 		ok(0, "open");
 		return;
 	}
-	ver0 = version_of(c);
+	ver0 = view_sum(c).version;
 	v1 = cluster_view_get(c);	/* held across the changes below */
 
 	ok(cluster_join(c, "node4", "127.0.0.1:8084", &st, err,
@@ -377,23 +385,12 @@ test_join_leave(void)
 
 	ok(cluster_join(c, "node4", "127.0.0.1:8084", &st, err,
 	    sizeof(err)) == 1, "join again, same address: 1");
-	ok(version_of(c) == ver1, "join again: nothing changed");
-	st = 0;
-	ok(cluster_join(c, "node4", "127.0.0.1:9999", &st, err,
-	    sizeof(err)) == -1 && st == 409, "join same id, other address: "
-	    "409 (%s)", err);
-	st = 0;
-	ok(cluster_join(c, "node5", "127.0.0.1:8082", &st, err,
-	    sizeof(err)) == -1 && st == 409, "join at a member's address: 409");
-	st = 0;
-	ok(cluster_join(c, "no de", "127.0.0.1:8085", &st, err,
-	    sizeof(err)) == -1 && st == 400, "join bad id: 400");
-	st = 0;
-	ok(cluster_join(c, "node5", "127.0.0.1", &st, err,
-	    sizeof(err)) == -1 && st == 400, "join bad address: 400");
-	st = 0;
-	ok(cluster_join(c, "node5", ":8085", &st, err,
-	    sizeof(err)) == -1 && st == 400, "join address without host: 400");
+	ok(view_sum(c).version == ver1, "join again: nothing changed");
+	join_refused(c, "node4", "127.0.0.1:9999", 409, "same id, other address");
+	join_refused(c, "node5", "127.0.0.1:8082", 409, "at a member's address");
+	join_refused(c, "no de", "127.0.0.1:8085", 400, "bad id");
+	join_refused(c, "node5", "127.0.0.1", 400, "bad address");
+	join_refused(c, "node5", ":8085", 400, "address without host");
 
 	ok(cluster_leave(c, "node4", &st, err, sizeof(err)) == 0,
 	    "leave node4");
@@ -432,7 +429,7 @@ test_join_leave(void)
 	st = 0;
 	ok(cluster_leave(c, "node4", &st, err, sizeof(err)) == -1 &&
 	    st == 409, "leave the last member: 409 (%s)", err);
-	ok(live_of(c) == 1, "last member still there");
+	ok(view_sum(c).nmembers == 1, "last member still there");
 	cluster_close(c);
 
 	/* Everything above survived on disk. */
@@ -563,9 +560,9 @@ test_merge(void)
 		ok(cluster_merge_json(a, empty, strlen(empty)) == 0,
 		    "merge: empty list, unknown members ignored");
 		ok(cluster_merge_json(a, tie, strlen(tie)) == 1 &&
-		    live_of(a) == 4, "merge: removal wins a ver tie");
+		    view_sum(a).nmembers == 4, "merge: removal wins a ver tie");
 		ok(cluster_merge_json(a, newer, strlen(newer)) == 1 &&
-		    live_of(a) == 5, "merge: new id added");
+		    view_sum(a).nmembers == 5, "merge: new id added");
 		ok(cluster_join(a, "node8", "h8:1", &st, err, sizeof(err)) == 0,
 		    "join after merge");
 		v = cluster_view_get(a);

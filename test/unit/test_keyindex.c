@@ -56,22 +56,23 @@ rcmp(const struct rkey *a, const char *b, size_t blen)
 	return a->len < blen ? -1 : a->len > blen;
 }
 
-/* The first index whose key is >= key (inclusive) or > key. */
+/*
+ * The first index whose key is >= key (inclusive) or > key.  A plain scan,
+ * not a binary search: the model must not share the index's search code,
+ * and its memmove in ref_add is linear anyway.
+ */
 static size_t
 ref_pos(const struct ref *r, const char *key, size_t len, bool inclusive)
 {
-	size_t lo = 0, hi = r->n, mid;
+	size_t i;
 	int d;
 
-	while (lo < hi) {
-		mid = (lo + hi) / 2;
-		d = rcmp(&r->k[mid], key, len);
-		if (d < 0 || (d == 0 && !inclusive))
-			lo = mid + 1;
-		else
-			hi = mid;
+	for (i = 0; i < r->n; i++) {
+		d = rcmp(&r->k[i], key, len);
+		if (d > 0 || (d == 0 && inclusive))
+			break;
 	}
-	return lo;
+	return i;
 }
 
 static int
