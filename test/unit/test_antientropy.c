@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include "antientropy.h"
@@ -1032,6 +1031,20 @@ out:
 	down();
 }
 
+/* Waits up to 10 s for ae's repair round to end; its progress in *r. */
+static void
+repair_wait(struct ae *ae, struct ae_repair *r)
+{
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		ae_repair_progress(ae, r);
+		if (!r->running)
+			break;
+		sleep_ms(10);
+	}
+}
+
 /* ae_repair: one exchange with each member sharing ranges, progress read back. */
 static void
 test_repair(void)
@@ -1041,19 +1054,13 @@ test_repair(void)
 	struct ae *lone = NULL;
 	struct ae_config ac;
 	uint64_t round = 0;
-	int i;
 
 	if (!up_with_keys("repair", "rp", 100))
 		goto out;
 	ae_repair_progress(A->ae, &r);
 	ok(r.round == 0 && !r.running, "repair: none before the first");
 	ok(ae_repair(A->ae, &round) == 0 && round == 1, "repair: round 1 asked");
-	for (i = 0; i < 1000; i++) {
-		ae_repair_progress(A->ae, &r);
-		if (!r.running)
-			break;
-		poll(NULL, 0, 10);
-	}
+	repair_wait(A->ae, &r);
 	ok(!r.running && r.ok && r.round == 1 && r.finished_ms >= r.started_ms &&
 	    r.started_ms > 0, "repair: round 1 finished ok");
 	ok(r.peers_total == 2 && r.peers_done == 2 && r.peers_failed == 0 &&
@@ -1071,12 +1078,7 @@ test_repair(void)
 	    strcmp(st.last_peer, "node3") == 0) && st.interval_ms == 0,
 	    "repair: the stats name the last exchange");
 	ok(ae_repair(A->ae, &round) == 0 && round == 2, "repair: round 2 asked");
-	for (i = 0; i < 1000; i++) {
-		ae_repair_progress(A->ae, &r);
-		if (!r.running)
-			break;
-		poll(NULL, 0, 10);
-	}
+	repair_wait(A->ae, &r);
 	ok(r.round == 2 && r.ok && r.keys_sent == 0 && r.slices_differing == 0,
 	    "repair: round 2 finds nothing to move");
 	/* Without a peer pool there is no thread to run one. */

@@ -329,6 +329,9 @@ serve(int i, const char *route, const char *line, struct buf *ans)
 	return rc;
 }
 
+/* Node lists for leave_accepted. */
+static const int on_n1[] = { 0, -1 }, on_n1n2[] = { 0, 1, -1 };
+
 /*
  * A dead coordinator's leftovers: proposal v promised and accepted at
  * ballot b on the nodes listed (indexes, -1 ends), never committed.
@@ -366,6 +369,28 @@ next_of(struct version *v, const struct version *base, const char *actor,
 {
 	version_make_next(v, &base->clock, base->ts, actor, ts, false, value,
 	    strlen(value));
+}
+
+/*
+ * Builds on what node i holds now: w becomes its stored version of key
+ * and p the next version after it, written by actor at ts.
+ */
+static void
+propose_on_stored(int i, const char *key, struct version *w,
+    struct version *p, const char *actor, const char *value, int64_t ts)
+{
+	version_free(w);
+	stored_version(i, key, w);
+	next_of(p, w, actor, value, ts);
+}
+
+/* Writes "base" to a new key through n1 (If-None-Match: *). */
+static void
+put_base(const char *key)
+{
+	struct res r = put(0, key, "new", "base", 0);
+
+	buf_free(&r.etag);
 }
 
 static struct ballot
@@ -509,21 +534,17 @@ test_higher_ballot(void)
 static void
 test_finish(void)
 {
-	static const int on_n1[] = { 0, -1 }, on_n1n2[] = { 0, 1, -1 };
 	struct version w, p;
 	struct buf old = BUF_INIT;
 	struct res r;
-	char etag[256];
 
 	open_nodes();
 	version_init(&w);
 	version_init(&p);
-	r = put(0, "f", "new", "base", 0);
-	snprintf(etag, sizeof(etag), "%s", r.etag.data);
-	buf_free(&r.etag);
-	stored_version(0, "f", &w);
+	put_base("f");
 	/* A coordinator got P accepted by n1 alone, then died. */
-	next_of(&p, &w, "n9.dead", "from-the-dead", clock_wall_ms());
+	propose_on_stored(0, "f", &w, &p, "n9.dead", "from-the-dead",
+	    clock_wall_ms());
 	leave_accepted(&p, "f", ballot_at(0, "n9.dead"), on_n1);
 	ok(stored_is(0, "f", "base"), "a proposal accepted by one owner only "
 	    "is not in any store");
@@ -537,12 +558,7 @@ test_finish(void)
 	buf_free(&r.etag);
 	set_down(2, false);
 	/* Accepted by a majority, then a conditional write comes. */
-	version_free(&w);
-	version_init(&w);
-	stored_version(0, "f", &w);
-	version_free(&p);
-	version_init(&p);
-	next_of(&p, &w, "n9.dead", "chosen", clock_wall_ms());
+	propose_on_stored(0, "f", &w, &p, "n9.dead", "chosen", clock_wall_ms());
 	leave_accepted(&p, "f", ballot_at(1, "n9.dead"), on_n1n2);
 	buf_reset(&old);
 	vclock_encode(&w.clock, &old);
@@ -563,7 +579,6 @@ test_finish(void)
 static void
 test_stale_not_finished(void)
 {
-	static const int on_n1[] = { 0, -1 };
 	struct version w, p, q;
 	struct res r;
 
@@ -571,10 +586,8 @@ test_stale_not_finished(void)
 	version_init(&w);
 	version_init(&p);
 	version_init(&q);
-	r = put(0, "s", "new", "base", 0);
-	buf_free(&r.etag);
-	stored_version(0, "s", &w);
-	next_of(&p, &w, "n9.old", "stale", clock_wall_ms());
+	put_base("s");
+	propose_on_stored(0, "s", &w, &p, "n9.old", "stale", clock_wall_ms());
 	leave_accepted(&p, "s", ballot_at(0, "n9.old"), on_n1);
 	/* Another value on the same base reached n2 and n3 (its commits' records lost). */
 	next_of(&q, &w, "n8.other", "current", clock_wall_ms() + 1);
@@ -608,10 +621,9 @@ test_spread(void)
 	open_nodes();
 	version_init(&w);
 	version_init(&p);
-	r = put(0, "sp", "new", "base", 0);
-	buf_free(&r.etag);
-	stored_version(0, "sp", &w);
-	next_of(&p, &w, "n9.x", "on-n1-only", clock_wall_ms());
+	put_base("sp");
+	propose_on_stored(0, "sp", &w, &p, "n9.x", "on-n1-only",
+	    clock_wall_ms());
 	store_apply(nodes[0].store, "sp", 2, &p);
 	set_down(2, true);
 	r = get(1, "sp");
@@ -619,12 +631,8 @@ test_spread(void)
 	    stored_is(1, "sp", "on-n1-only"), "a serial read through n2 that "
 	    "finds the newest copy on n1 only commits it to n2 before answering");
 	buf_free(&r.etag);
-	version_free(&w);
-	version_init(&w);
-	stored_version(0, "sp", &w);
-	version_free(&p);
-	version_init(&p);
-	next_of(&p, &w, "n9.x", "again-n1-only", clock_wall_ms());
+	propose_on_stored(0, "sp", &w, &p, "n9.x", "again-n1-only",
+	    clock_wall_ms());
 	store_apply(nodes[0].store, "sp", 2, &p);
 	r = put(1, "sp", "new", "x", 0);
 	ok(r.status == 412 && stored_is(1, "sp", "again-n1-only"), "so does a "
@@ -689,7 +697,6 @@ test_own_write(void)
 static void
 test_repair(void)
 {
-	static const int on_n1[] = { 0, -1 };
 	struct version w, p, q;
 	struct paxos_stats st;
 	size_t n;
