@@ -194,14 +194,6 @@ if [ -z "$PORTS" ]; then
 	done
 fi
 
-# port_of I: nodeI's port.
-port_of() {
-	# shellcheck disable=SC2086 # split the port list on purpose
-	set -- "$1" $PORTS
-	shift "$1"
-	echo "$1"
-}
-
 EXTRA=
 if "$KVD" --help 2>&1 | grep -q -- '--anti-entropy-interval'; then
 	EXTRA="--anti-entropy-interval 2"

@@ -6,6 +6,7 @@
 #
 #   die MESSAGE...   prints "PROG: MESSAGE" on stderr and exits 1
 #   is_uint WORD     true when WORD is a whole number (digits only)
+#   port_of I        the I-th word of $PORTS: nodeI's port
 
 die() {
 	echo "$PROG: $*" >&2
@@ -17,4 +18,11 @@ is_uint() {
 	'' | *[!0-9]*) return 1 ;;
 	*) return 0 ;;
 	esac
+}
+
+port_of() {
+	# shellcheck disable=SC2086 # split the port list on purpose
+	set -- "$1" $PORTS
+	shift "$1"
+	echo "$1"
 }

@@ -89,21 +89,8 @@ if [ "$SKEW" -gt 0 ]; then
 	    -ldl || die "cannot build the clock shim"
 fi
 # Three free loopback ports, all bound at once so none repeats.
-PORTS=$(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(3)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-') || die "python3 could not pick ports"
-
-# port_of I: nodeI's port.
-port_of() {
-	# shellcheck disable=SC2086 # split the port list on purpose
-	set -- "$1" $PORTS
-	shift "$1"
-	echo "$1"
-}
+PORTS=$(python3 "$(dirname "$0")/../free-ports.py" 3) ||
+    die "python3 could not pick ports"
 
 url() {
 	echo "http://127.0.0.1:$(port_of "$1")"

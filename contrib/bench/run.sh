@@ -21,10 +21,9 @@
 #     through its JSON gateway the same way (-t3 -c51, one thread per
 #     member): put, linearizable range, serializable range.  nginx (when
 #     installed): a 16-byte static file, -t2 -c50.
-#   Compare-and-swap (issue 15), wrk with a script this file writes
-#     ($T/cas.lua) and -t48 -c48: one connection per wrk thread, each
-#     thread pinned to a node or member in turn and looping on its own key
-#     (no contention: the protocol's cost, not its retries): kvd 3 nodes
+#   Compare-and-swap (issue 15), wrk with contrib/bench/cas.lua and
+#     -t48 -c48: one connection per wrk thread, each thread pinned to a
+#     node or member in turn and looping on its own key (no contention: the protocol's cost, not its retries): kvd 3 nodes
 #     PUT If-Match with the ETag of its last write (a Paxos round among
 #     the owners), the same connections doing plain PUTs (keys.lua), and
 #     etcd 3 members' txn compare-and-swap (compare mod_revision, put; a
@@ -414,99 +413,11 @@ rb_load() {
 	save "$key"
 }
 
-# cas_lua: writes $T/cas.lua, wrk's compare-and-swap loop (see the top).
-# Each wrk thread has one connection and one key, cas:<time>:<thread>
-# (new in each run, so the first write creates it), and keeps
-# what its last answer said: kvd's ETag, or etcd's mod_revision.  A
-# failed compare (none is expected: the keys are not shared) resyncs and
-# is counted; done() prints "cas conflicts: N".
-cas_lua() {
-	cat >"$T/cas.lua" <<'LUA'
-local nthread, addrs, threads = 0, nil, {}
-function setup(thread)
-	local ports = os.getenv("BENCH_WRK_PORTS")
-	if ports ~= nil and ports ~= "" then
-		if addrs == nil then
-			addrs = {}
-			for p in string.gmatch(ports, "[^,]+") do
-				addrs[#addrs + 1] = wrk.lookup("127.0.0.1", p)[1]
-			end
-		end
-		thread.addr = addrs[nthread % #addrs + 1]
-	end
-	thread:set("tid", nthread)
-	nthread = nthread + 1
-	threads[#threads + 1] = thread
-end
-local B = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-local function b64(s)
-	local out = {}
-	for i = 1, #s, 3 do
-		local a, b, c = string.byte(s, i, i + 2)
-		local n = a * 65536 + (b or 0) * 256 + (c or 0)
-		for j = 3, 0, -1 do
-			local v = math.floor(n / 64 ^ j) % 64
-			if (j == 1 and b == nil) or (j == 0 and c == nil) then
-				out[#out + 1] = "="
-			else
-				out[#out + 1] = string.sub(B, v + 1, v + 1)
-			end
-		end
-	end
-	return table.concat(out)
-end
-local mode, key, value, etag, rev
-conflicts = 0
-function init(args)
-	mode = args[1]
-	-- A fresh key per run (runs are seconds apart), one per thread.
-	key = string.format("cas:%d:%03d", os.time(), tid or 0)
-	value = string.sub(string.rep("abcdefghijklmnopqrstuvwxyz", 2), 1,
-	    tonumber(args[3] or "16"))
-end
-function request()
-	if mode == "kvd-cas" then
-		local h = { ["Content-Type"] = "application/octet-stream" }
-		if etag ~= nil then h["If-Match"] = etag else h["If-None-Match"] = "*" end
-		return wrk.format("PUT", "/kv/" .. key, h, value)
-	end
-	local k = b64(key)
-	local cmp = rev and ('"target":"MOD","mod_revision":"' .. rev .. '"')
-	    or '"target":"VERSION","version":"0"'
-	return wrk.format("POST", "/v3/kv/txn",
-	    { ["Content-Type"] = "application/json" },
-	    '{"compare":[{"key":"' .. k .. '","result":"EQUAL",' .. cmp ..
-	    '}],"success":[{"request_put":{"key":"' .. k .. '","value":"' ..
-	    b64(value) .. '"}}],"failure":[{"request_range":{"key":"' .. k ..
-	    '"}}]}')
-end
-function response(status, headers, body)
-	if mode == "kvd-cas" then
-		if status == 200 or status == 201 then
-			etag = headers["ETag"] or headers["Etag"]
-		else
-			conflicts = conflicts + 1
-			etag = "*"	-- any version: the next answer brings its ETag
-		end
-	elseif string.find(body, '"succeeded":true', 1, true) then
-		rev = string.match(body, '"revision":"(%d+)"')
-	else
-		conflicts = conflicts + 1
-		rev = string.match(body, '"mod_revision":"(%d+)"')
-	end
-end
-function done(summary, latency, requests)
-	local n = 0
-	for _, t in ipairs(threads) do n = n + (t:get("conflicts") or 0) end
-	io.write(string.format("cas conflicts: %d\n", n))
-end
-LUA
-}
-
-# wrk_cas KEY LABEL PORTS URL OP: wrk_load with $T/cas.lua, -t48 -c48.
+# wrk_cas KEY LABEL PORTS URL OP: wrk_load with contrib/bench/cas.lua,
+# -t48 -c48.
 wrk_cas() {
 	saved_lua=$LUA
-	LUA=$T/cas.lua
+	LUA=$ROOT/contrib/bench/cas.lua
 	wrk_load "$1" "$2" 48 48 "$3" "$4" "$5"
 	LUA=$saved_lua
 	c=$(grep -h '^cas conflicts:' "$T/$1.wrk" | awk '{ s += $3 } END { print s + 0 }')
@@ -551,7 +462,6 @@ if [ -n "$WRK" ]; then
 	    "http://127.0.0.1:$C1" kvd-get
 	wrk_load wrk3_put "wrk kvd 3 nodes PUT" 3 51 "$C1,$C2,$C3" \
 	    "http://127.0.0.1:$C1" kvd-put
-	cas_lua
 	wrk_load wrk3_put48 "wrk kvd 3 nodes PUT, -t48 -c48" 48 48 \
 	    "$C1,$C2,$C3" "http://127.0.0.1:$C1" kvd-put
 	wrk_cas wrk3_cas "wrk kvd 3 nodes CAS (If-Match), -t48 -c48" \
@@ -645,7 +555,6 @@ if [ -n "$ETCD" ] && [ -n "$WRK" ]; then
 	if [ $eok = 1 ]; then
 		wrk_load etcd_put "wrk etcd 3 members put" 3 51 "$E1,$E2,$E3" \
 		    "http://127.0.0.1:$E1" etcd-put
-		[ -e "$T/cas.lua" ] || cas_lua
 		wrk_cas etcd_cas "wrk etcd 3 members txn CAS, -t48 -c48" \
 		    "$E1,$E2,$E3" "http://127.0.0.1:$E1" etcd-cas
 		if [ -z "$CURL" ]; then
@@ -1166,7 +1075,7 @@ GROWS=$(goal "kvd 3-node PUT / etcd 3-member put" "wrk, both" \
 	if [ -n "$CROWS" ]; then
 		echo "### Compare-and-swap"
 		echo
-		echo "wrk with the script this run writes (\$T/cas.lua): 48 threads of one"
+		echo "wrk with contrib/bench/cas.lua: 48 threads of one"
 		echo "connection each, pinned to the nodes (members) in turn, each looping"
 		echo "on its own key with the version its last answer gave (kvd's ETag,"
 		echo "etcd's mod_revision), so nothing contends: the figures are the"
