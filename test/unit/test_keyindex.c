@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "keyindex.h"
 #include "tap.h"
@@ -499,6 +500,88 @@ test_race(void)
 	keyindex_free(r[0].ix);
 }
 
+/* ---- a bulk load while others wait ---- */
+
+#define LOADED	50000
+
+struct load {
+	struct keyindex	*ix;
+	int		 added;		/* keys keyindex_load_add took */
+};
+
+/* Loads "l/000000".. in order and opens the index: as in the store, not
+ * the thread that shut it. */
+static void *
+load_keys(void *arg)
+{
+	struct load *l = arg;
+	char key[32];
+	int i;
+
+	for (i = 0; i < LOADED; i++) {
+		snprintf(key, sizeof(key), "l/%06d", i);
+		l->added += keyindex_load_add(l->ix, key, strlen(key)) == 1;
+	}
+	keyindex_load_end(l->ix);
+	return NULL;
+}
+
+struct waiting_add {
+	struct keyindex	*ix;
+	atomic_int	 done;
+	int		 rc;
+};
+
+static void *
+add_one(void *arg)
+{
+	struct waiting_add *w = arg;
+
+	w->rc = keyindex_add(w->ix, "l/000100x", 9);
+	atomic_store(&w->done, 1);
+	return NULL;
+}
+
+static void
+test_load(void)
+{
+	struct timespec pause = { 0, 50 * 1000 * 1000 };
+	struct load l = { keyindex_new(), 0 };
+	struct waiting_add w = { l.ix, 0, 0 };
+	struct keyindex_keys out;
+	pthread_t lt, wt;
+	const char *k, *prev = NULL;
+	size_t n, i, len = 0, plen = 0;
+	bool sorted = true;
+
+	keyindex_load_begin(l.ix);
+	pthread_create(&wt, NULL, add_one, &w);
+	nanosleep(&pause, NULL);
+	ok(!atomic_load(&w.done),
+	    "a keyindex_add waits while a load has the index shut");
+	pthread_create(&lt, NULL, load_keys, &l);
+	pthread_join(lt, NULL);
+	pthread_join(wt, NULL);
+	ok(l.added == LOADED && w.rc == 1,
+	    "the load took its %d keys (%d), the waiting add its key after "
+	    "it (%d)", LOADED, l.added, w.rc);
+	keyindex_keys_init(&out);
+	n = keyindex_copy(l.ix, NULL, 0, true, 2 * LOADED, &out);
+	for (i = 0; i < n; i++) {
+		k = keyindex_key(&out, i, &len);
+		if (prev != NULL && keyindex_cmp(prev, plen, k, len) >= 0)
+			sorted = false;
+		prev = k;
+		plen = len;
+	}
+	k = n > 101 ? keyindex_key(&out, 101, &len) : "";
+	ok(n == LOADED + 1 && keyindex_count(l.ix) == n && sorted &&
+	    len == 9 && memcmp(k, "l/000100x", 9) == 0,
+	    "%zu keys in order, the late one in its place", n);
+	keyindex_keys_free(&out);
+	keyindex_free(l.ix);
+}
+
 int
 main(void)
 {
@@ -508,5 +591,6 @@ main(void)
 	test_levels();
 	test_memory();
 	test_race();
+	test_load();
 	return tap_done();
 }

@@ -393,6 +393,92 @@ test_index_reopen(void)
 	free(k);
 }
 
+/*
+ * The index is built on a thread of its own once the map is loaded (THE
+ * INDEX AT OPEN).  Keys written and keys forgotten right after the open,
+ * while it is being built, must end up in it as if the build had come
+ * first: the new ones in their place, the forgotten ones gone.
+ */
+#define IXB_OLD		40000	/* "ix/%06d" of the even numbers, before */
+#define IXB_NEW		4000	/* and of the odd ones below 2 * IXB_NEW */
+#define IXB_GONE	100	/* the first old keys, forgotten */
+
+struct ixb_writer {
+	struct store	*s;
+	int		 from, to;	/* writes odd keys 2i + 1, from <= i < to */
+	int		 failed;
+};
+
+static void *
+ixb_write(void *arg)
+{
+	struct ixb_writer *w = arg;
+	char key[32];
+	int i;
+
+	for (i = w->from; i < w->to; i++) {
+		snprintf(key, sizeof(key), "ix/%06d", 2 * i + 1);
+		w->failed += put(w->s, key, "n1.a", 2000, "new") != 1;
+	}
+	return NULL;
+}
+
+static void
+test_index_build_race(void)
+{
+	struct ixb_writer w[2];
+	struct store_stats st;
+	struct version v;
+	struct rkey *want;
+	struct store *s;
+	pthread_t t[2];
+	char dir[512], key[32];
+	int i, n, forgot = 0;
+	size_t m = 0;
+
+	if (!open_fresh(&s, dir, sizeof(dir), "ixbuild", &nosync))
+		return;
+	for (i = 0; i < IXB_OLD; i++) {
+		snprintf(key, sizeof(key), "ix/%06d", 2 * i);
+		put(s, key, "n1.a", 1000, "old");
+	}
+	if (!reopen(&s, dir))
+		return;
+	for (i = 0; i < 2; i++) {
+		w[i] = (struct ixb_writer){ s, i * IXB_NEW / 2,
+		    (i + 1) * IXB_NEW / 2, 0 };
+		pthread_create(&t[i], NULL, ixb_write, &w[i]);
+	}
+	version_init(&v);
+	for (i = 0; i < IXB_GONE; i++) {
+		snprintf(key, sizeof(key), "ix/%06d", 2 * i);
+		if (store_get(s, key, strlen(key), &v) == 1 &&
+		    store_forget(s, key, strlen(key), &v) == 1)
+			forgot++;
+	}
+	version_free(&v);
+	for (i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	ok(forgot == IXB_GONE && w[0].failed + w[1].failed == 0,
+	    "right after a reopen: %d of %d keys forgotten, %d new keys "
+	    "written (%d failed)", forgot, IXB_GONE, IXB_NEW,
+	    w[0].failed + w[1].failed);
+	want = calloc(IXB_OLD + IXB_NEW, sizeof(*want));
+	for (i = IXB_GONE; i < IXB_OLD + IXB_NEW; i++) {
+		n = i < IXB_OLD ? 2 * i : 2 * (i - IXB_OLD) + 1;
+		want[m].len = (size_t)snprintf(want[m].b, sizeof(want[m].b),
+		    "ix/%06d", n);
+		m++;
+	}
+	qsort(want, m, sizeof(*want), rkey_cmp);
+	store_stats(s, &st);
+	ok(scan_is(s, want, m) && st.index_keys == m,
+	    "the index built meanwhile holds exactly the %zu keys, in order "
+	    "(%llu in it)", m, (unsigned long long)st.index_keys);
+	free(want);
+	store_close(s);
+}
+
 /* ---- writers racing scans ---- */
 
 #define SCAN_STABLE	4000
@@ -2284,6 +2370,7 @@ main(void)
 	test_foreign_records();
 	test_scan();
 	test_index_reopen();
+	test_index_build_race();
 	test_replay_parallel();
 	test_scan_race();
 	tap_rm_rf(tap_tmproot);
