@@ -709,7 +709,7 @@ run_batch(const struct opts *o, const struct buf *ops,
 	struct json_tok *toks = NULL;
 	struct buf target = BUF_INIT, key = BUF_INIT, val = BUF_INIT,
 	    msg = BUF_INIT;
-	int rc, n, arr, k, t, f, worst = EXIT_OK, code;
+	int rc, arr, k, t, f, worst = EXIT_OK, code;
 	uint64_t status;
 
 	batch_target(o, &target);
@@ -722,11 +722,7 @@ run_batch(const struct opts *o, const struct buf *ops,
 		rc = report(o, &res, "batch");
 		goto out;
 	}
-	n = json_parse(res.body.data, res.body.len, NULL, 0,
-	    JSON_DEPTH_DEFAULT, NULL);
-	if (n < 1 || (toks = calloc((size_t)n, sizeof(*toks))) == NULL ||
-	    json_parse(res.body.data, res.body.len, toks, n,
-	    JSON_DEPTH_DEFAULT, NULL) != n ||
+	if (json_parse_alloc(res.body.data, res.body.len, &toks) < 1 ||
 	    (arr = json_object_get(res.body.data, toks, 0, "results")) < 0 ||
 	    toks[arr].type != JSON_ARRAY) {
 		if (!o->quiet)
@@ -1118,7 +1114,7 @@ cmd_cleanup(const struct opts *o)
 	struct buf ids[CLEANUP_MEMBERS_MAX], addrs[CLEANUP_MEMBERS_MAX], msg = BUF_INIT;
 	bool done[CLEANUP_MEMBERS_MAX];
 	size_t n = 0, i, left;
-	int nt, arr, k, e, c, rc = EXIT_OK;
+	int arr, k, e, c, rc = EXIT_OK;
 
 	client_response_init(&res);
 	if ((rc = request(o, "GET", "/cluster/nodes", NULL, NULL, 0, NULL,
@@ -1128,11 +1124,7 @@ cmd_cleanup(const struct opts *o)
 		rc = report(o, &res, "cluster cleanup");
 		goto out;
 	}
-	nt = json_parse(res.body.data, res.body.len, NULL, 0,
-	    JSON_DEPTH_DEFAULT, NULL);
-	if (nt < 1 || (toks = calloc((size_t)nt, sizeof(*toks))) == NULL ||
-	    json_parse(res.body.data, res.body.len, toks, nt,
-	    JSON_DEPTH_DEFAULT, NULL) != nt ||
+	if (json_parse_alloc(res.body.data, res.body.len, &toks) < 1 ||
 	    (arr = member(&res, toks, 0, "members")) < 0 ||
 	    toks[arr].type != JSON_ARRAY) {
 		fprintf(stderr, "kvctl: cluster cleanup: bad /cluster/nodes answer\n");
@@ -1178,11 +1170,8 @@ cmd_cleanup(const struct opts *o)
 				rc = EXIT_UNREACHABLE;
 				continue;
 			}
-			nt = json_parse(res.body.data, res.body.len, NULL, 0,
-			    JSON_DEPTH_DEFAULT, NULL);
-			if (nt < 1 || (toks = calloc((size_t)nt,
-			    sizeof(*toks))) == NULL || json_parse(res.body.data,
-			    res.body.len, toks, nt, JSON_DEPTH_DEFAULT, NULL) != nt ||
+			if (json_parse_alloc(res.body.data, res.body.len,
+			    &toks) < 1 ||
 			    (c = member(&res, toks, 0, "cleanup")) < 0) {
 				done[i] = true;
 				rc = EXIT_SERVER;
@@ -1393,13 +1382,10 @@ static struct json_tok *
 parse_body(const struct buf *body)
 {
 	struct json_tok *toks;
-	int n;
 
-	n = json_parse(body->data, body->len, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
-	if (n < 1 || (toks = calloc((size_t)n, sizeof(*toks))) == NULL)
+	if (json_parse_alloc(body->data, body->len, &toks) < 1)
 		return NULL;
-	if (json_parse(body->data, body->len, toks, n, JSON_DEPTH_DEFAULT,
-	    NULL) != n || toks[0].type != JSON_OBJECT) {
+	if (toks[0].type != JSON_OBJECT) {
 		free(toks);
 		return NULL;
 	}
@@ -2539,7 +2525,7 @@ fetch_page(const struct opts *o, const char *prefix, const struct buf *after,
 {
 	struct buf target = BUF_INIT;
 	const char *body;
-	int n, i, rc;
+	int i, rc;
 
 	client_response_free(&pg->res);
 	client_response_init(&pg->res);
@@ -2565,10 +2551,8 @@ fetch_page(const struct opts *o, const char *prefix, const struct buf *after,
 		return report(&quiet, &pg->res, what);
 	}
 	body = pg->res.body.data;
-	n = json_parse(body, pg->res.body.len, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
-	if (n < 1 || (pg->toks = calloc((size_t)n, sizeof(*pg->toks))) == NULL ||
-	    json_parse(body, pg->res.body.len, pg->toks, n, JSON_DEPTH_DEFAULT,
-	    NULL) != n || pg->toks[0].type != JSON_OBJECT ||
+	if (json_parse_alloc(body, pg->res.body.len, &pg->toks) < 1 ||
+	    pg->toks[0].type != JSON_OBJECT ||
 	    (pg->arr = json_object_get(body, pg->toks, 0, values ? "items" :
 	    "keys")) < 0 || pg->toks[pg->arr].type != JSON_ARRAY ||
 	    (i = json_object_get(body, pg->toks, 0, "complete")) < 0) {
@@ -2781,7 +2765,7 @@ delete_page(const struct opts *o, const struct page *pg, uint64_t *deleted,
 	struct buf ops = BUF_INIT, target = BUF_INIT, key = BUF_INIT,
 	    msg = BUF_INIT;
 	uint64_t status;
-	int rc, k, e, n, arr, f, worst = EXIT_OK;
+	int rc, k, e, arr, f, worst = EXIT_OK;
 
 	if (pg->toks[pg->arr].size == 0)
 		return 0;
@@ -2810,12 +2794,9 @@ delete_page(const struct opts *o, const struct page *pg, uint64_t *deleted,
 		*failed += (uint64_t)pg->toks[pg->arr].size;
 		goto out;
 	}
-	n = json_parse(res.body.data, res.body.len, NULL, 0, JSON_DEPTH_DEFAULT,
-	    NULL);
-	if (n < 1 || (toks = calloc((size_t)n, sizeof(*toks))) == NULL ||
-	    json_parse(res.body.data, res.body.len, toks, n, JSON_DEPTH_DEFAULT,
-	    NULL) != n || (arr = json_object_get(res.body.data, toks, 0,
-	    "results")) < 0 || toks[arr].type != JSON_ARRAY) {
+	if (json_parse_alloc(res.body.data, res.body.len, &toks) < 1 ||
+	    (arr = json_object_get(res.body.data, toks, 0, "results")) < 0 ||
+	    toks[arr].type != JSON_ARRAY) {
 		if (!o->quiet)
 			fprintf(stderr, "kvctl: delete: malformed answer\n");
 		*failed += (uint64_t)pg->toks[pg->arr].size;
@@ -3087,7 +3068,7 @@ load_check(struct load *ld, struct load_conn *lc, struct load_line *lines,
 	struct buf ops = BUF_INIT, target = BUF_INIT, val = BUF_INIT;
 	size_t i, *idx = NULL, nq = 0;
 	uint64_t status;
-	int nt, arr, k, e, f;
+	int arr, k, e, f;
 
 	if ((idx = calloc(n ? n : 1, sizeof(*idx))) == NULL)
 		return;
@@ -3108,12 +3089,9 @@ load_check(struct load *ld, struct load_conn *lc, struct load_line *lines,
 	    "application/json", ops.data, ops.len, NULL, &res) != 0 ||
 	    res.http.status != 200)
 		goto out;
-	nt = json_parse(res.body.data, res.body.len, NULL, 0, JSON_DEPTH_DEFAULT,
-	    NULL);
-	if (nt < 1 || (toks = calloc((size_t)nt, sizeof(*toks))) == NULL ||
-	    json_parse(res.body.data, res.body.len, toks, nt, JSON_DEPTH_DEFAULT,
-	    NULL) != nt || (arr = json_object_get(res.body.data, toks, 0,
-	    "results")) < 0 || toks[arr].type != JSON_ARRAY ||
+	if (json_parse_alloc(res.body.data, res.body.len, &toks) < 1 ||
+	    (arr = json_object_get(res.body.data, toks, 0, "results")) < 0 ||
+	    toks[arr].type != JSON_ARRAY ||
 	    (size_t)toks[arr].size != nq)
 		goto out;
 	for (k = 0, e = arr + 1; k < toks[arr].size; k++, e = toks[e].next) {
@@ -3213,7 +3191,7 @@ load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
 	struct buf ops = BUF_INIT, target = BUF_INIT, msg = BUF_INIT;
 	uint64_t status;
 	size_t i, k, left = n;
-	int rc = 0, tries, pause, nt, arr, e, f;
+	int rc = 0, tries, pause, arr, e, f;
 
 	batch_target(ld->o, &target);
 	client_response_init(&res);
@@ -3256,13 +3234,10 @@ load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
 		}
 		free(toks);
 		toks = NULL;
-		nt = json_parse(res.body.data, res.body.len, NULL, 0,
-		    JSON_DEPTH_DEFAULT, NULL);
-		if (res.http.status != 200 || nt < 1 || (toks = calloc(
-		    (size_t)nt, sizeof(*toks))) == NULL || json_parse(
-		    res.body.data, res.body.len, toks, nt, JSON_DEPTH_DEFAULT,
-		    NULL) != nt || (arr = json_object_get(res.body.data, toks, 0,
-		    "results")) < 0 || toks[arr].type != JSON_ARRAY ||
+		if (res.http.status != 200 || json_parse_alloc(res.body.data,
+		    res.body.len, &toks) < 1 || (arr = json_object_get(
+		    res.body.data, toks, 0, "results")) < 0 ||
+		    toks[arr].type != JSON_ARRAY ||
 		    (size_t)toks[arr].size != left) {
 			error_message(&res, &msg);
 			for (i = 0; i < left; i++)

@@ -536,15 +536,33 @@ json_string_eq(const char *s, const struct json_tok *t, const char *lit)
 int
 json_parse_grow(const char *s, size_t len, struct json_tok **toks, int nstack)
 {
+	struct json_tok *big;
 	int n;
 
 	n = json_parse(s, len, *toks, nstack, JSON_DEPTH_DEFAULT, NULL);
 	if (n != JSON_ERR_NOMEM)
 		return n;
-	n = json_parse(s, len, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
-	if (n < 1 || (*toks = calloc((size_t)n, sizeof(**toks))) == NULL)
+	if ((n = json_parse_alloc(s, len, &big)) >= 1)
+		*toks = big;
+	return n;
+}
+
+int
+json_parse_alloc(const char *s, size_t len, struct json_tok **toks)
+{
+	int n;
+
+	*toks = NULL;
+	if ((n = json_parse(s, len, NULL, 0, JSON_DEPTH_DEFAULT, NULL)) < 1)
+		return n;
+	if ((*toks = calloc((size_t)n, sizeof(**toks))) == NULL)
 		return -1;
-	return json_parse(s, len, *toks, n, JSON_DEPTH_DEFAULT, NULL);
+	if (json_parse(s, len, *toks, n, JSON_DEPTH_DEFAULT, NULL) != n) {
+		free(*toks);
+		*toks = NULL;
+		return -1;
+	}
+	return n;
 }
 
 int
