@@ -460,6 +460,15 @@ report(const struct opts *o, const struct client_response *res, const char *what
 	return code;
 }
 
+/* Says (unless --quiet) that what's answer is malformed; EXIT_SERVER. */
+static int
+malformed(const struct opts *o, const char *what)
+{
+	if (!o->quiet)
+		fprintf(stderr, "kvctl: %s: malformed answer\n", what);
+	return EXIT_SERVER;
+}
+
 /* /kv/KEY, with ?r= (and ?w= for a write) when --r / --w were given. */
 static void
 key_target(const struct opts *o, const char *key, bool write, struct buf *out)
@@ -695,6 +704,34 @@ batch_target(const struct opts *o, struct buf *out)
 }
 
 /*
+ * Parses a POST /batch answer, {"results":[...]}, into *toks (the caller
+ * frees it).  The index of the results array, or -1 when malformed.
+ */
+static int
+batch_results(const struct client_response *res, struct json_tok **toks)
+{
+	int arr;
+
+	if (json_parse_alloc(res->body.data, res->body.len, toks) < 1 ||
+	    (arr = json_object_get(res->body.data, *toks, 0, "results")) < 0 ||
+	    (*toks)[arr].type != JSON_ARRAY)
+		return -1;
+	return arr;
+}
+
+/* The "status" of batch result e, or 0 when it has none. */
+static uint64_t
+result_status(const char *body, const struct json_tok *toks, int e)
+{
+	uint64_t status = 0;
+	int f;
+
+	if ((f = json_object_get(body, toks, e, "status")) >= 0)
+		json_get_u64(body, &toks[f], &status);
+	return status;
+}
+
+/*
  * Sends one POST /batch with ops (JSON) and goes through its results:
  * for each, get (when not NULL) gets the result's key, status and value
  * (decoded); a failed op is reported on stderr.  Returns the exit code:
@@ -722,23 +759,17 @@ run_batch(const struct opts *o, const struct buf *ops,
 		rc = report(o, &res, "batch");
 		goto out;
 	}
-	if (json_parse_alloc(res.body.data, res.body.len, &toks) < 1 ||
-	    (arr = json_object_get(res.body.data, toks, 0, "results")) < 0 ||
-	    toks[arr].type != JSON_ARRAY) {
-		if (!o->quiet)
-			fprintf(stderr, "kvctl: batch: malformed answer\n");
-		rc = EXIT_SERVER;
+	if ((arr = batch_results(&res, &toks)) < 0) {
+		rc = malformed(o, "batch");
 		goto out;
 	}
 	for (k = 0, t = arr + 1; k < toks[arr].size; k++, t = toks[t].next) {
 		buf_reset(&key);
 		buf_reset(&val);
 		buf_reset(&msg);
-		status = 0;
 		if ((f = json_object_get(res.body.data, toks, t, "key")) >= 0)
 			json_string_decode(res.body.data, &toks[f], &key);
-		if ((f = json_object_get(res.body.data, toks, t, "status")) >= 0)
-			json_get_u64(res.body.data, &toks[f], &status);
+		status = result_status(res.body.data, toks, t);
 		if ((f = json_object_get(res.body.data, toks, t, "value")) >= 0)
 			json_string_decode(res.body.data, &toks[f], &val);
 		else if ((f = json_object_get(res.body.data, toks, t,
@@ -1311,14 +1342,6 @@ struct table {
 	size_t	 col;		/* next cell of the row being added */
 };
 
-static void
-table_init(struct table *t, size_t ncols)
-{
-	memset(t, 0, sizeof(*t));
-	t->ncols = ncols;
-	t->col = ncols;
-}
-
 static void __attribute__((format(printf, 2, 3)))
 table_cell(struct table *t, const char *fmt, ...)
 {
@@ -1341,6 +1364,19 @@ table_cell(struct table *t, const char *fmt, ...)
 	va_end(ap);
 	if ((t->cell[(t->nrows - 1) * t->ncols + t->col++] = strdup(tmp)) == NULL)
 		abort();
+}
+
+/* Starts a table of ncols columns whose first row is heads[0..ncols). */
+static void
+table_init(struct table *t, const char *const *heads, size_t ncols)
+{
+	size_t i;
+
+	memset(t, 0, sizeof(*t));
+	t->ncols = ncols;
+	t->col = ncols;
+	for (i = 0; i < ncols; i++)
+		table_cell(t, "%s", heads[i]);
 }
 
 static void
@@ -1686,6 +1722,8 @@ is_down(const struct minfo *mi)
 static int
 cmd_nodes_table(const struct opts *o)
 {
+	static const char *const heads[] = { "ID", "ADDRESS", "STATE",
+	    "LAST SEEN", "KEYS", "OWNS", "HINTS", "TRANSFER" };
 	struct cview cv;
 	struct table t;
 	char age[48];
@@ -1694,16 +1732,8 @@ cmd_nodes_table(const struct opts *o)
 
 	if ((rc = cview_get(o, true, &cv, "cluster nodes")) != 0)
 		return rc;
-	table_init(&t, 8);
+	table_init(&t, heads, sizeof(heads) / sizeof(heads[0]));
 	t.right[4] = t.right[5] = t.right[6] = true;
-	table_cell(&t, "ID");
-	table_cell(&t, "ADDRESS");
-	table_cell(&t, "STATE");
-	table_cell(&t, "LAST SEEN");
-	table_cell(&t, "KEYS");
-	table_cell(&t, "OWNS");
-	table_cell(&t, "HINTS");
-	table_cell(&t, "TRANSFER");
 	for (i = 0; i < cv.nm; i++) {
 		const struct minfo *mi = &cv.m[i];
 
@@ -1989,6 +2019,24 @@ out:
 	return rc;
 }
 
+/*
+ * Whether a member's admin answer (rc from admin_call, and res) is a 200
+ * to read.  Else it has been reported, res is freed, and its exit code
+ * is kept in *worst unless an earlier one is.
+ */
+static bool
+admin_answered(const struct opts *o, int rc, struct client_response *res,
+    const char *id, int *worst)
+{
+	if (rc == 0 && res->http.status != 200)
+		rc = report(o, res, id);
+	if (rc == 0)
+		return true;
+	*worst = *worst ? *worst : rc;
+	client_response_free(res);
+	return false;
+}
+
 /* The member named id in cv, or NULL after a message. */
 static const struct minfo *
 find_member(const struct cview *cv, const char *id, const char *what)
@@ -2012,6 +2060,8 @@ find_member(const struct cview *cv, const char *id, const char *what)
 static int
 cmd_hints(const struct opts *o, const char *node)
 {
+	static const char *const heads[] = { "HOLDER", "OWNER", "STATE",
+	    "HINTS", "BYTES", "OLDEST" };
 	struct cview cv;
 	struct client_response res;
 	struct table t;
@@ -2028,14 +2078,8 @@ cmd_hints(const struct opts *o, const char *node)
 		cview_free(&cv);
 		return EXIT_NOTFOUND;
 	}
-	table_init(&t, 6);
+	table_init(&t, heads, sizeof(heads) / sizeof(heads[0]));
 	t.right[3] = t.right[4] = true;
-	table_cell(&t, "HOLDER");
-	table_cell(&t, "OWNER");
-	table_cell(&t, "STATE");
-	table_cell(&t, "HINTS");
-	table_cell(&t, "BYTES");
-	table_cell(&t, "OLDEST");
 	for (i = 0; i < cv.nm; i++) {
 		const struct minfo *mi = &cv.m[i];
 
@@ -2048,13 +2092,8 @@ cmd_hints(const struct opts *o, const char *node)
 		client_response_init(&res);
 		rc = admin_call(o, mi->self && only == NULL ? NULL : mi->address,
 		    "GET", "/admin/hints", &res);
-		if (rc == 0 && res.http.status != 200)
-			rc = report(o, &res, mi->id);
-		if (rc != 0) {
-			worst = worst ? worst : rc;
-			client_response_free(&res);
+		if (!admin_answered(o, rc, &res, mi->id, &worst))
 			continue;
-		}
 		if (js.len)
 			buf_putc(&js, ',');
 		buf_append(&js, res.body.data, res.body.len > 0 &&
@@ -2194,13 +2233,8 @@ cmd_hints_drop(const struct opts *o, const char *owner)
 			client_response_free(&res);
 			continue;
 		}
-		if (rc == 0 && res.http.status != 200)
-			rc = report(o, &res, mi->id);
-		if (rc != 0) {
-			worst = worst ? worst : rc;
-			client_response_free(&res);
+		if (!admin_answered(o, rc, &res, mi->id, &worst))
 			continue;
-		}
 		if ((tk = parse_body(&res.body)) != NULL) {
 			uint64_t n = (uint64_t)jint(res.body.data, tk, 0,
 			    "dropped", 0), b = (uint64_t)jint(res.body.data, tk,
@@ -2555,11 +2589,8 @@ fetch_page(const struct opts *o, const char *prefix, const struct buf *after,
 	    pg->toks[0].type != JSON_OBJECT ||
 	    (pg->arr = json_object_get(body, pg->toks, 0, values ? "items" :
 	    "keys")) < 0 || pg->toks[pg->arr].type != JSON_ARRAY ||
-	    (i = json_object_get(body, pg->toks, 0, "complete")) < 0) {
-		if (!o->quiet)
-			fprintf(stderr, "kvctl: %s: malformed answer\n", what);
-		return EXIT_SERVER;
-	}
+	    (i = json_object_get(body, pg->toks, 0, "complete")) < 0)
+		return malformed(o, what);
 	pg->complete = pg->toks[i].type == JSON_TRUE;
 	buf_reset(&pg->next);
 	pg->has_next = bytes_member(body, pg->toks, 0, "next", &pg->next) == 0;
@@ -2794,19 +2825,13 @@ delete_page(const struct opts *o, const struct page *pg, uint64_t *deleted,
 		*failed += (uint64_t)pg->toks[pg->arr].size;
 		goto out;
 	}
-	if (json_parse_alloc(res.body.data, res.body.len, &toks) < 1 ||
-	    (arr = json_object_get(res.body.data, toks, 0, "results")) < 0 ||
-	    toks[arr].type != JSON_ARRAY) {
-		if (!o->quiet)
-			fprintf(stderr, "kvctl: delete: malformed answer\n");
+	if ((arr = batch_results(&res, &toks)) < 0) {
 		*failed += (uint64_t)pg->toks[pg->arr].size;
-		rc = EXIT_SERVER;
+		rc = malformed(o, "delete");
 		goto out;
 	}
 	for (k = 0, e = arr + 1; k < toks[arr].size; k++, e = toks[e].next) {
-		status = 0;
-		if ((f = json_object_get(res.body.data, toks, e, "status")) >= 0)
-			json_get_u64(res.body.data, &toks[f], &status);
+		status = result_status(res.body.data, toks, e);
 		if (status == 204 || status == 404) {
 			(*deleted)++;
 			continue;
@@ -3068,7 +3093,7 @@ load_check(struct load *ld, struct load_conn *lc, struct load_line *lines,
 	struct buf ops = BUF_INIT, target = BUF_INIT, val = BUF_INIT;
 	size_t i, *idx = NULL, nq = 0;
 	uint64_t status;
-	int arr, k, e, f;
+	int arr, k, e;
 
 	if ((idx = calloc(n ? n : 1, sizeof(*idx))) == NULL)
 		return;
@@ -3089,15 +3114,11 @@ load_check(struct load *ld, struct load_conn *lc, struct load_line *lines,
 	    "application/json", ops.data, ops.len, NULL, &res) != 0 ||
 	    res.http.status != 200)
 		goto out;
-	if (json_parse_alloc(res.body.data, res.body.len, &toks) < 1 ||
-	    (arr = json_object_get(res.body.data, toks, 0, "results")) < 0 ||
-	    toks[arr].type != JSON_ARRAY ||
+	if ((arr = batch_results(&res, &toks)) < 0 ||
 	    (size_t)toks[arr].size != nq)
 		goto out;
 	for (k = 0, e = arr + 1; k < toks[arr].size; k++, e = toks[e].next) {
-		status = 0;
-		if ((f = json_object_get(res.body.data, toks, e, "status")) >= 0)
-			json_get_u64(res.body.data, &toks[f], &status);
+		status = result_status(res.body.data, toks, e);
 		buf_reset(&val);
 		if (status == 200 && bytes_member(res.body.data, toks, e, "value",
 		    &val) == 0 && val.len == lines[idx[k]].value.len &&
@@ -3234,10 +3255,8 @@ load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
 		}
 		free(toks);
 		toks = NULL;
-		if (res.http.status != 200 || json_parse_alloc(res.body.data,
-		    res.body.len, &toks) < 1 || (arr = json_object_get(
-		    res.body.data, toks, 0, "results")) < 0 ||
-		    toks[arr].type != JSON_ARRAY ||
+		if (res.http.status != 200 ||
+		    (arr = batch_results(&res, &toks)) < 0 ||
 		    (size_t)toks[arr].size != left) {
 			error_message(&res, &msg);
 			for (i = 0; i < left; i++)
@@ -3250,10 +3269,7 @@ load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
 		/* The lines answered 503 move to the front, for the next try. */
 		for (k = 0, i = 0, e = arr + 1; (int)i < toks[arr].size;
 		    i++, e = toks[e].next) {
-			status = 0;
-			if ((f = json_object_get(res.body.data, toks, e,
-			    "status")) >= 0)
-				json_get_u64(res.body.data, &toks[f], &status);
+			status = result_status(res.body.data, toks, e);
 			if (status == 200 || status == 201)
 				load_written(ld);
 			else if (status == 503 &&
