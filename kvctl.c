@@ -2548,14 +2548,13 @@ elem_key(const struct page *pg, int t, struct buf *key)
 }
 
 /*
- * Fetches one page of the listing of prefix after after (has_after) into
- * pg: GET /kv?prefix=&after=&limit=[&values=1][&r=].  0, or the exit code
- * after a message.
+ * Fetches the next page of the listing of prefix into pg: the first, or
+ * the one after pg's last when it has a next.  GET /kv?prefix=&after=
+ * &limit=[&values=1][&r=].  0, or the exit code after a message.
  */
 static int
-fetch_page(const struct opts *o, const char *prefix, const struct buf *after,
-    bool has_after, size_t limit, bool values, const char *what,
-    struct page *pg)
+fetch_page(const struct opts *o, const char *prefix, size_t limit,
+    bool values, const char *what, struct page *pg)
 {
 	struct buf target = BUF_INIT;
 	const char *body;
@@ -2567,9 +2566,9 @@ fetch_page(const struct opts *o, const char *prefix, const struct buf *after,
 	pg->toks = NULL;
 	buf_puts(&target, "/kv?prefix=");
 	http_percent_encode(prefix, strlen(prefix), &target);
-	if (has_after) {
+	if (pg->has_next) {
 		buf_puts(&target, "&after=");
-		http_percent_encode(after->data, after->len, &target);
+		http_percent_encode(pg->next.data, pg->next.len, &target);
 	}
 	buf_printf(&target, "&limit=%zu%s", limit, values ? "&values=1" : "");
 	if (o->r != NULL)
@@ -2636,7 +2635,7 @@ cmd_ls(const struct opts *o, const char *prefix)
 	const struct json_tok *t;
 	uint64_t shown = 0;
 	size_t limit;
-	bool complete = true, first = true;
+	bool complete = true;
 	int rc = 0, k, e;
 
 	page_init(&pg);
@@ -2646,10 +2645,9 @@ cmd_ls(const struct opts *o, const char *prefix)
 		limit = LS_PAGE;
 		if (o->limit > 0 && o->limit - shown < limit)
 			limit = (size_t)(o->limit - shown);
-		if ((rc = fetch_page(o, prefix, &pg.next, !first, limit, false,
-		    "ls", &pg)) != 0)
+		if ((rc = fetch_page(o, prefix, limit, false, "ls",
+		    &pg)) != 0)
 			break;
-		first = false;
 		complete &= pg.complete;
 		for (k = 0, e = pg.arr + 1; k < pg.toks[pg.arr].size;
 		    k++, e = pg.toks[e].next) {
@@ -2735,15 +2733,14 @@ cmd_dump(const struct opts *o, const char *prefix)
 	struct page pg;
 	struct buf line = BUF_INIT;
 	const char *body;
-	bool complete = true, first = true;
+	bool complete = true;
 	int rc = 0, k, e;
 
 	page_init(&pg);
 	do {
-		if ((rc = fetch_page(o, prefix, &pg.next, !first, DUMP_PAGE, true,
-		    "dump", &pg)) != 0)
+		if ((rc = fetch_page(o, prefix, DUMP_PAGE, true, "dump",
+		    &pg)) != 0)
 			break;
-		first = false;
 		complete &= pg.complete;
 		body = pg.res.body.data;
 		for (k = 0, e = pg.arr + 1; k < pg.toks[pg.arr].size;
@@ -2863,16 +2860,14 @@ static int
 count_prefix(const struct opts *o, const char *prefix, uint64_t *n)
 {
 	struct page pg;
-	bool first = true;
 	int rc;
 
 	*n = 0;
 	page_init(&pg);
 	do {
-		if ((rc = fetch_page(o, prefix, &pg.next, !first, LS_PAGE, false,
-		    "delete", &pg)) != 0)
+		if ((rc = fetch_page(o, prefix, LS_PAGE, false, "delete",
+		    &pg)) != 0)
 			break;
-		first = false;
 		*n += (uint64_t)pg.toks[pg.arr].size;
 	} while (pg.has_next);
 	page_free(&pg);
@@ -2892,7 +2887,7 @@ cmd_delete_prefix(const struct opts *o, const char *prefix)
 	struct page pg;
 	struct buf q = BUF_INIT;
 	uint64_t n, deleted = 0, failed = 0;
-	bool first = true, complete = true, yes;
+	bool complete = true, yes;
 	int rc = 0, worst = EXIT_OK;
 
 	if (!o->yes) {
@@ -2913,10 +2908,9 @@ cmd_delete_prefix(const struct opts *o, const char *prefix)
 	}
 	page_init(&pg);
 	do {
-		if ((rc = fetch_page(o, prefix, &pg.next, !first, DUMP_PAGE,
-		    false, "delete", &pg)) != 0)
+		if ((rc = fetch_page(o, prefix, DUMP_PAGE, false,
+		    "delete", &pg)) != 0)
 			break;
-		first = false;
 		complete &= pg.complete;
 		worst = worse(worst, delete_page(o, &pg, &deleted, &failed));
 	} while (pg.has_next);
