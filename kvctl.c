@@ -460,6 +460,15 @@ report(const struct opts *o, const struct client_response *res, const char *what
 	return code;
 }
 
+/* Says (unless --quiet) that what's answer is malformed; EXIT_SERVER. */
+static int
+malformed(const struct opts *o, const char *what)
+{
+	if (!o->quiet)
+		fprintf(stderr, "kvctl: %s: malformed answer\n", what);
+	return EXIT_SERVER;
+}
+
 /* /kv/KEY, with ?r= (and ?w= for a write) when --r / --w were given. */
 static void
 key_target(const struct opts *o, const char *key, bool write, struct buf *out)
@@ -695,6 +704,34 @@ batch_target(const struct opts *o, struct buf *out)
 }
 
 /*
+ * Parses a POST /batch answer, {"results":[...]}, into *toks (the caller
+ * frees it).  The index of the results array, or -1 when malformed.
+ */
+static int
+batch_results(const struct client_response *res, struct json_tok **toks)
+{
+	int arr;
+
+	if (json_parse_alloc(res->body.data, res->body.len, toks) < 1 ||
+	    (arr = json_object_get(res->body.data, *toks, 0, "results")) < 0 ||
+	    (*toks)[arr].type != JSON_ARRAY)
+		return -1;
+	return arr;
+}
+
+/* The "status" of batch result e, or 0 when it has none. */
+static uint64_t
+result_status(const char *body, const struct json_tok *toks, int e)
+{
+	uint64_t status = 0;
+	int f;
+
+	if ((f = json_object_get(body, toks, e, "status")) >= 0)
+		json_get_u64(body, &toks[f], &status);
+	return status;
+}
+
+/*
  * Sends one POST /batch with ops (JSON) and goes through its results:
  * for each, get (when not NULL) gets the result's key, status and value
  * (decoded); a failed op is reported on stderr.  Returns the exit code:
@@ -709,7 +746,7 @@ run_batch(const struct opts *o, const struct buf *ops,
 	struct json_tok *toks = NULL;
 	struct buf target = BUF_INIT, key = BUF_INIT, val = BUF_INIT,
 	    msg = BUF_INIT;
-	int rc, n, arr, k, t, f, worst = EXIT_OK, code;
+	int rc, arr, k, t, f, worst = EXIT_OK, code;
 	uint64_t status;
 
 	batch_target(o, &target);
@@ -722,27 +759,17 @@ run_batch(const struct opts *o, const struct buf *ops,
 		rc = report(o, &res, "batch");
 		goto out;
 	}
-	n = json_parse(res.body.data, res.body.len, NULL, 0,
-	    JSON_DEPTH_DEFAULT, NULL);
-	if (n < 1 || (toks = calloc((size_t)n, sizeof(*toks))) == NULL ||
-	    json_parse(res.body.data, res.body.len, toks, n,
-	    JSON_DEPTH_DEFAULT, NULL) != n ||
-	    (arr = json_object_get(res.body.data, toks, 0, "results")) < 0 ||
-	    toks[arr].type != JSON_ARRAY) {
-		if (!o->quiet)
-			fprintf(stderr, "kvctl: batch: malformed answer\n");
-		rc = EXIT_SERVER;
+	if ((arr = batch_results(&res, &toks)) < 0) {
+		rc = malformed(o, "batch");
 		goto out;
 	}
 	for (k = 0, t = arr + 1; k < toks[arr].size; k++, t = toks[t].next) {
 		buf_reset(&key);
 		buf_reset(&val);
 		buf_reset(&msg);
-		status = 0;
 		if ((f = json_object_get(res.body.data, toks, t, "key")) >= 0)
 			json_string_decode(res.body.data, &toks[f], &key);
-		if ((f = json_object_get(res.body.data, toks, t, "status")) >= 0)
-			json_get_u64(res.body.data, &toks[f], &status);
+		status = result_status(res.body.data, toks, t);
 		if ((f = json_object_get(res.body.data, toks, t, "value")) >= 0)
 			json_string_decode(res.body.data, &toks[f], &val);
 		else if ((f = json_object_get(res.body.data, toks, t,
@@ -1118,7 +1145,7 @@ cmd_cleanup(const struct opts *o)
 	struct buf ids[CLEANUP_MEMBERS_MAX], addrs[CLEANUP_MEMBERS_MAX], msg = BUF_INIT;
 	bool done[CLEANUP_MEMBERS_MAX];
 	size_t n = 0, i, left;
-	int nt, arr, k, e, c, rc = EXIT_OK;
+	int arr, k, e, c, rc = EXIT_OK;
 
 	client_response_init(&res);
 	if ((rc = request(o, "GET", "/cluster/nodes", NULL, NULL, 0, NULL,
@@ -1128,11 +1155,7 @@ cmd_cleanup(const struct opts *o)
 		rc = report(o, &res, "cluster cleanup");
 		goto out;
 	}
-	nt = json_parse(res.body.data, res.body.len, NULL, 0,
-	    JSON_DEPTH_DEFAULT, NULL);
-	if (nt < 1 || (toks = calloc((size_t)nt, sizeof(*toks))) == NULL ||
-	    json_parse(res.body.data, res.body.len, toks, nt,
-	    JSON_DEPTH_DEFAULT, NULL) != nt ||
+	if (json_parse_alloc(res.body.data, res.body.len, &toks) < 1 ||
 	    (arr = member(&res, toks, 0, "members")) < 0 ||
 	    toks[arr].type != JSON_ARRAY) {
 		fprintf(stderr, "kvctl: cluster cleanup: bad /cluster/nodes answer\n");
@@ -1178,11 +1201,8 @@ cmd_cleanup(const struct opts *o)
 				rc = EXIT_UNREACHABLE;
 				continue;
 			}
-			nt = json_parse(res.body.data, res.body.len, NULL, 0,
-			    JSON_DEPTH_DEFAULT, NULL);
-			if (nt < 1 || (toks = calloc((size_t)nt,
-			    sizeof(*toks))) == NULL || json_parse(res.body.data,
-			    res.body.len, toks, nt, JSON_DEPTH_DEFAULT, NULL) != nt ||
+			if (json_parse_alloc(res.body.data, res.body.len,
+			    &toks) < 1 ||
 			    (c = member(&res, toks, 0, "cleanup")) < 0) {
 				done[i] = true;
 				rc = EXIT_SERVER;
@@ -1322,14 +1342,6 @@ struct table {
 	size_t	 col;		/* next cell of the row being added */
 };
 
-static void
-table_init(struct table *t, size_t ncols)
-{
-	memset(t, 0, sizeof(*t));
-	t->ncols = ncols;
-	t->col = ncols;
-}
-
 static void __attribute__((format(printf, 2, 3)))
 table_cell(struct table *t, const char *fmt, ...)
 {
@@ -1352,6 +1364,19 @@ table_cell(struct table *t, const char *fmt, ...)
 	va_end(ap);
 	if ((t->cell[(t->nrows - 1) * t->ncols + t->col++] = strdup(tmp)) == NULL)
 		abort();
+}
+
+/* Starts a table of ncols columns whose first row is heads[0..ncols). */
+static void
+table_init(struct table *t, const char *const *heads, size_t ncols)
+{
+	size_t i;
+
+	memset(t, 0, sizeof(*t));
+	t->ncols = ncols;
+	t->col = ncols;
+	for (i = 0; i < ncols; i++)
+		table_cell(t, "%s", heads[i]);
 }
 
 static void
@@ -1393,13 +1418,10 @@ static struct json_tok *
 parse_body(const struct buf *body)
 {
 	struct json_tok *toks;
-	int n;
 
-	n = json_parse(body->data, body->len, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
-	if (n < 1 || (toks = calloc((size_t)n, sizeof(*toks))) == NULL)
+	if (json_parse_alloc(body->data, body->len, &toks) < 1)
 		return NULL;
-	if (json_parse(body->data, body->len, toks, n, JSON_DEPTH_DEFAULT,
-	    NULL) != n || toks[0].type != JSON_OBJECT) {
+	if (toks[0].type != JSON_OBJECT) {
 		free(toks);
 		return NULL;
 	}
@@ -1700,6 +1722,8 @@ is_down(const struct minfo *mi)
 static int
 cmd_nodes_table(const struct opts *o)
 {
+	static const char *const heads[] = { "ID", "ADDRESS", "STATE",
+	    "LAST SEEN", "KEYS", "OWNS", "HINTS", "TRANSFER" };
 	struct cview cv;
 	struct table t;
 	char age[48];
@@ -1708,16 +1732,8 @@ cmd_nodes_table(const struct opts *o)
 
 	if ((rc = cview_get(o, true, &cv, "cluster nodes")) != 0)
 		return rc;
-	table_init(&t, 8);
+	table_init(&t, heads, sizeof(heads) / sizeof(heads[0]));
 	t.right[4] = t.right[5] = t.right[6] = true;
-	table_cell(&t, "ID");
-	table_cell(&t, "ADDRESS");
-	table_cell(&t, "STATE");
-	table_cell(&t, "LAST SEEN");
-	table_cell(&t, "KEYS");
-	table_cell(&t, "OWNS");
-	table_cell(&t, "HINTS");
-	table_cell(&t, "TRANSFER");
 	for (i = 0; i < cv.nm; i++) {
 		const struct minfo *mi = &cv.m[i];
 
@@ -2003,6 +2019,24 @@ out:
 	return rc;
 }
 
+/*
+ * Whether a member's admin answer (rc from admin_call, and res) is a 200
+ * to read.  Else it has been reported, res is freed, and its exit code
+ * is kept in *worst unless an earlier one is.
+ */
+static bool
+admin_answered(const struct opts *o, int rc, struct client_response *res,
+    const char *id, int *worst)
+{
+	if (rc == 0 && res->http.status != 200)
+		rc = report(o, res, id);
+	if (rc == 0)
+		return true;
+	*worst = *worst ? *worst : rc;
+	client_response_free(res);
+	return false;
+}
+
 /* The member named id in cv, or NULL after a message. */
 static const struct minfo *
 find_member(const struct cview *cv, const char *id, const char *what)
@@ -2026,6 +2060,8 @@ find_member(const struct cview *cv, const char *id, const char *what)
 static int
 cmd_hints(const struct opts *o, const char *node)
 {
+	static const char *const heads[] = { "HOLDER", "OWNER", "STATE",
+	    "HINTS", "BYTES", "OLDEST" };
 	struct cview cv;
 	struct client_response res;
 	struct table t;
@@ -2042,14 +2078,8 @@ cmd_hints(const struct opts *o, const char *node)
 		cview_free(&cv);
 		return EXIT_NOTFOUND;
 	}
-	table_init(&t, 6);
+	table_init(&t, heads, sizeof(heads) / sizeof(heads[0]));
 	t.right[3] = t.right[4] = true;
-	table_cell(&t, "HOLDER");
-	table_cell(&t, "OWNER");
-	table_cell(&t, "STATE");
-	table_cell(&t, "HINTS");
-	table_cell(&t, "BYTES");
-	table_cell(&t, "OLDEST");
 	for (i = 0; i < cv.nm; i++) {
 		const struct minfo *mi = &cv.m[i];
 
@@ -2062,13 +2092,8 @@ cmd_hints(const struct opts *o, const char *node)
 		client_response_init(&res);
 		rc = admin_call(o, mi->self && only == NULL ? NULL : mi->address,
 		    "GET", "/admin/hints", &res);
-		if (rc == 0 && res.http.status != 200)
-			rc = report(o, &res, mi->id);
-		if (rc != 0) {
-			worst = worst ? worst : rc;
-			client_response_free(&res);
+		if (!admin_answered(o, rc, &res, mi->id, &worst))
 			continue;
-		}
 		if (js.len)
 			buf_putc(&js, ',');
 		buf_append(&js, res.body.data, res.body.len > 0 &&
@@ -2208,13 +2233,8 @@ cmd_hints_drop(const struct opts *o, const char *owner)
 			client_response_free(&res);
 			continue;
 		}
-		if (rc == 0 && res.http.status != 200)
-			rc = report(o, &res, mi->id);
-		if (rc != 0) {
-			worst = worst ? worst : rc;
-			client_response_free(&res);
+		if (!admin_answered(o, rc, &res, mi->id, &worst))
 			continue;
-		}
 		if ((tk = parse_body(&res.body)) != NULL) {
 			uint64_t n = (uint64_t)jint(res.body.data, tk, 0,
 			    "dropped", 0), b = (uint64_t)jint(res.body.data, tk,
@@ -2528,18 +2548,17 @@ elem_key(const struct page *pg, int t, struct buf *key)
 }
 
 /*
- * Fetches one page of the listing of prefix after after (has_after) into
- * pg: GET /kv?prefix=&after=&limit=[&values=1][&r=].  0, or the exit code
- * after a message.
+ * Fetches the next page of the listing of prefix into pg: the first, or
+ * the one after pg's last when it has a next.  GET /kv?prefix=&after=
+ * &limit=[&values=1][&r=].  0, or the exit code after a message.
  */
 static int
-fetch_page(const struct opts *o, const char *prefix, const struct buf *after,
-    bool has_after, size_t limit, bool values, const char *what,
-    struct page *pg)
+fetch_page(const struct opts *o, const char *prefix, size_t limit,
+    bool values, const char *what, struct page *pg)
 {
 	struct buf target = BUF_INIT;
 	const char *body;
-	int n, i, rc;
+	int i, rc;
 
 	client_response_free(&pg->res);
 	client_response_init(&pg->res);
@@ -2547,9 +2566,9 @@ fetch_page(const struct opts *o, const char *prefix, const struct buf *after,
 	pg->toks = NULL;
 	buf_puts(&target, "/kv?prefix=");
 	http_percent_encode(prefix, strlen(prefix), &target);
-	if (has_after) {
+	if (pg->has_next) {
 		buf_puts(&target, "&after=");
-		http_percent_encode(after->data, after->len, &target);
+		http_percent_encode(pg->next.data, pg->next.len, &target);
 	}
 	buf_printf(&target, "&limit=%zu%s", limit, values ? "&values=1" : "");
 	if (o->r != NULL)
@@ -2565,17 +2584,12 @@ fetch_page(const struct opts *o, const char *prefix, const struct buf *after,
 		return report(&quiet, &pg->res, what);
 	}
 	body = pg->res.body.data;
-	n = json_parse(body, pg->res.body.len, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
-	if (n < 1 || (pg->toks = calloc((size_t)n, sizeof(*pg->toks))) == NULL ||
-	    json_parse(body, pg->res.body.len, pg->toks, n, JSON_DEPTH_DEFAULT,
-	    NULL) != n || pg->toks[0].type != JSON_OBJECT ||
+	if (json_parse_alloc(body, pg->res.body.len, &pg->toks) < 1 ||
+	    pg->toks[0].type != JSON_OBJECT ||
 	    (pg->arr = json_object_get(body, pg->toks, 0, values ? "items" :
 	    "keys")) < 0 || pg->toks[pg->arr].type != JSON_ARRAY ||
-	    (i = json_object_get(body, pg->toks, 0, "complete")) < 0) {
-		if (!o->quiet)
-			fprintf(stderr, "kvctl: %s: malformed answer\n", what);
-		return EXIT_SERVER;
-	}
+	    (i = json_object_get(body, pg->toks, 0, "complete")) < 0)
+		return malformed(o, what);
 	pg->complete = pg->toks[i].type == JSON_TRUE;
 	buf_reset(&pg->next);
 	pg->has_next = bytes_member(body, pg->toks, 0, "next", &pg->next) == 0;
@@ -2621,7 +2635,7 @@ cmd_ls(const struct opts *o, const char *prefix)
 	const struct json_tok *t;
 	uint64_t shown = 0;
 	size_t limit;
-	bool complete = true, first = true;
+	bool complete = true;
 	int rc = 0, k, e;
 
 	page_init(&pg);
@@ -2631,10 +2645,9 @@ cmd_ls(const struct opts *o, const char *prefix)
 		limit = LS_PAGE;
 		if (o->limit > 0 && o->limit - shown < limit)
 			limit = (size_t)(o->limit - shown);
-		if ((rc = fetch_page(o, prefix, &pg.next, !first, limit, false,
-		    "ls", &pg)) != 0)
+		if ((rc = fetch_page(o, prefix, limit, false, "ls",
+		    &pg)) != 0)
 			break;
-		first = false;
 		complete &= pg.complete;
 		for (k = 0, e = pg.arr + 1; k < pg.toks[pg.arr].size;
 		    k++, e = pg.toks[e].next) {
@@ -2720,15 +2733,14 @@ cmd_dump(const struct opts *o, const char *prefix)
 	struct page pg;
 	struct buf line = BUF_INIT;
 	const char *body;
-	bool complete = true, first = true;
+	bool complete = true;
 	int rc = 0, k, e;
 
 	page_init(&pg);
 	do {
-		if ((rc = fetch_page(o, prefix, &pg.next, !first, DUMP_PAGE, true,
-		    "dump", &pg)) != 0)
+		if ((rc = fetch_page(o, prefix, DUMP_PAGE, true, "dump",
+		    &pg)) != 0)
 			break;
-		first = false;
 		complete &= pg.complete;
 		body = pg.res.body.data;
 		for (k = 0, e = pg.arr + 1; k < pg.toks[pg.arr].size;
@@ -2781,7 +2793,7 @@ delete_page(const struct opts *o, const struct page *pg, uint64_t *deleted,
 	struct buf ops = BUF_INIT, target = BUF_INIT, key = BUF_INIT,
 	    msg = BUF_INIT;
 	uint64_t status;
-	int rc, k, e, n, arr, f, worst = EXIT_OK;
+	int rc, k, e, arr, f, worst = EXIT_OK;
 
 	if (pg->toks[pg->arr].size == 0)
 		return 0;
@@ -2810,22 +2822,13 @@ delete_page(const struct opts *o, const struct page *pg, uint64_t *deleted,
 		*failed += (uint64_t)pg->toks[pg->arr].size;
 		goto out;
 	}
-	n = json_parse(res.body.data, res.body.len, NULL, 0, JSON_DEPTH_DEFAULT,
-	    NULL);
-	if (n < 1 || (toks = calloc((size_t)n, sizeof(*toks))) == NULL ||
-	    json_parse(res.body.data, res.body.len, toks, n, JSON_DEPTH_DEFAULT,
-	    NULL) != n || (arr = json_object_get(res.body.data, toks, 0,
-	    "results")) < 0 || toks[arr].type != JSON_ARRAY) {
-		if (!o->quiet)
-			fprintf(stderr, "kvctl: delete: malformed answer\n");
+	if ((arr = batch_results(&res, &toks)) < 0) {
 		*failed += (uint64_t)pg->toks[pg->arr].size;
-		rc = EXIT_SERVER;
+		rc = malformed(o, "delete");
 		goto out;
 	}
 	for (k = 0, e = arr + 1; k < toks[arr].size; k++, e = toks[e].next) {
-		status = 0;
-		if ((f = json_object_get(res.body.data, toks, e, "status")) >= 0)
-			json_get_u64(res.body.data, &toks[f], &status);
+		status = result_status(res.body.data, toks, e);
 		if (status == 204 || status == 404) {
 			(*deleted)++;
 			continue;
@@ -2857,16 +2860,14 @@ static int
 count_prefix(const struct opts *o, const char *prefix, uint64_t *n)
 {
 	struct page pg;
-	bool first = true;
 	int rc;
 
 	*n = 0;
 	page_init(&pg);
 	do {
-		if ((rc = fetch_page(o, prefix, &pg.next, !first, LS_PAGE, false,
-		    "delete", &pg)) != 0)
+		if ((rc = fetch_page(o, prefix, LS_PAGE, false, "delete",
+		    &pg)) != 0)
 			break;
-		first = false;
 		*n += (uint64_t)pg.toks[pg.arr].size;
 	} while (pg.has_next);
 	page_free(&pg);
@@ -2886,7 +2887,7 @@ cmd_delete_prefix(const struct opts *o, const char *prefix)
 	struct page pg;
 	struct buf q = BUF_INIT;
 	uint64_t n, deleted = 0, failed = 0;
-	bool first = true, complete = true, yes;
+	bool complete = true, yes;
 	int rc = 0, worst = EXIT_OK;
 
 	if (!o->yes) {
@@ -2907,10 +2908,9 @@ cmd_delete_prefix(const struct opts *o, const char *prefix)
 	}
 	page_init(&pg);
 	do {
-		if ((rc = fetch_page(o, prefix, &pg.next, !first, DUMP_PAGE,
-		    false, "delete", &pg)) != 0)
+		if ((rc = fetch_page(o, prefix, DUMP_PAGE, false,
+		    "delete", &pg)) != 0)
 			break;
-		first = false;
 		complete &= pg.complete;
 		worst = worse(worst, delete_page(o, &pg, &deleted, &failed));
 	} while (pg.has_next);
@@ -3087,7 +3087,7 @@ load_check(struct load *ld, struct load_conn *lc, struct load_line *lines,
 	struct buf ops = BUF_INIT, target = BUF_INIT, val = BUF_INIT;
 	size_t i, *idx = NULL, nq = 0;
 	uint64_t status;
-	int nt, arr, k, e, f;
+	int arr, k, e;
 
 	if ((idx = calloc(n ? n : 1, sizeof(*idx))) == NULL)
 		return;
@@ -3108,18 +3108,11 @@ load_check(struct load *ld, struct load_conn *lc, struct load_line *lines,
 	    "application/json", ops.data, ops.len, NULL, &res) != 0 ||
 	    res.http.status != 200)
 		goto out;
-	nt = json_parse(res.body.data, res.body.len, NULL, 0, JSON_DEPTH_DEFAULT,
-	    NULL);
-	if (nt < 1 || (toks = calloc((size_t)nt, sizeof(*toks))) == NULL ||
-	    json_parse(res.body.data, res.body.len, toks, nt, JSON_DEPTH_DEFAULT,
-	    NULL) != nt || (arr = json_object_get(res.body.data, toks, 0,
-	    "results")) < 0 || toks[arr].type != JSON_ARRAY ||
+	if ((arr = batch_results(&res, &toks)) < 0 ||
 	    (size_t)toks[arr].size != nq)
 		goto out;
 	for (k = 0, e = arr + 1; k < toks[arr].size; k++, e = toks[e].next) {
-		status = 0;
-		if ((f = json_object_get(res.body.data, toks, e, "status")) >= 0)
-			json_get_u64(res.body.data, &toks[f], &status);
+		status = result_status(res.body.data, toks, e);
 		buf_reset(&val);
 		if (status == 200 && bytes_member(res.body.data, toks, e, "value",
 		    &val) == 0 && val.len == lines[idx[k]].value.len &&
@@ -3213,7 +3206,7 @@ load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
 	struct buf ops = BUF_INIT, target = BUF_INIT, msg = BUF_INIT;
 	uint64_t status;
 	size_t i, k, left = n;
-	int rc = 0, tries, pause, nt, arr, e, f;
+	int rc = 0, tries, pause, arr, e, f;
 
 	batch_target(ld->o, &target);
 	client_response_init(&res);
@@ -3256,13 +3249,8 @@ load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
 		}
 		free(toks);
 		toks = NULL;
-		nt = json_parse(res.body.data, res.body.len, NULL, 0,
-		    JSON_DEPTH_DEFAULT, NULL);
-		if (res.http.status != 200 || nt < 1 || (toks = calloc(
-		    (size_t)nt, sizeof(*toks))) == NULL || json_parse(
-		    res.body.data, res.body.len, toks, nt, JSON_DEPTH_DEFAULT,
-		    NULL) != nt || (arr = json_object_get(res.body.data, toks, 0,
-		    "results")) < 0 || toks[arr].type != JSON_ARRAY ||
+		if (res.http.status != 200 ||
+		    (arr = batch_results(&res, &toks)) < 0 ||
 		    (size_t)toks[arr].size != left) {
 			error_message(&res, &msg);
 			for (i = 0; i < left; i++)
@@ -3275,10 +3263,7 @@ load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
 		/* The lines answered 503 move to the front, for the next try. */
 		for (k = 0, i = 0, e = arr + 1; (int)i < toks[arr].size;
 		    i++, e = toks[e].next) {
-			status = 0;
-			if ((f = json_object_get(res.body.data, toks, e,
-			    "status")) >= 0)
-				json_get_u64(res.body.data, &toks[f], &status);
+			status = result_status(res.body.data, toks, e);
 			if (status == 200 || status == 201)
 				load_written(ld);
 			else if (status == 503 &&

@@ -848,19 +848,7 @@ parse_put_body(const struct server_request *sr, struct buf *value,
 		buf_append(value, sr->body, sr->body_len);
 		return 0;
 	}
-	n = json_parse(sr->body, sr->body_len, toks, 64, JSON_DEPTH_DEFAULT,
-	    NULL);
-	if (n == JSON_ERR_NOMEM) {
-		n = json_parse(sr->body, sr->body_len, NULL, 0,
-		    JSON_DEPTH_DEFAULT, NULL);
-		if (n > 0 && (tp = calloc((size_t)n, sizeof(*tp))) != NULL)
-			n = json_parse(sr->body, sr->body_len, tp, n,
-			    JSON_DEPTH_DEFAULT, NULL);
-		else if (n > 0) {
-			tp = toks;
-			n = JSON_ERR_NOMEM;
-		}
-	}
+	n = json_parse_grow(sr->body, sr->body_len, &tp, 64);
 	if (n == JSON_ERR_DEPTH) {
 		server_error_code(res, 400, "bad_body", "bad body: JSON nested too deeply");
 		goto fail;
@@ -1704,17 +1692,15 @@ handle_batch(struct node *nd, const struct server_request *sr,
 	const char *why = NULL;
 	char msg[200];
 	size_t nops = 0, i;
-	int n, arr, t;
+	int arr, t;
 
 	memset(&b, 0, sizeof(b));
 	b.nd = nd;
 	if (quorum_param(nd, sr->http, "r", &b.r, res) != 0 ||
 	    quorum_param(nd, sr->http, "w", &b.w, res) != 0)
 		return;
-	n = json_parse(sr->body, sr->body_len, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
-	if (n < 1 || (toks = calloc((size_t)n, sizeof(*toks))) == NULL ||
-	    json_parse(sr->body, sr->body_len, toks, n, JSON_DEPTH_DEFAULT,
-	    NULL) != n || toks[0].type != JSON_OBJECT) {
+	if (json_parse_alloc(sr->body, sr->body_len, &toks) < 1 ||
+	    toks[0].type != JSON_OBJECT) {
 		server_error_code(res, 400, "bad_body", "bad body: want "
 		    "{\"ops\":[{\"op\":\"get\",\"key\":\"...\"},...]}");
 		goto out;

@@ -536,15 +536,33 @@ json_string_eq(const char *s, const struct json_tok *t, const char *lit)
 int
 json_parse_grow(const char *s, size_t len, struct json_tok **toks, int nstack)
 {
+	struct json_tok *big;
 	int n;
 
 	n = json_parse(s, len, *toks, nstack, JSON_DEPTH_DEFAULT, NULL);
 	if (n != JSON_ERR_NOMEM)
 		return n;
-	n = json_parse(s, len, NULL, 0, JSON_DEPTH_DEFAULT, NULL);
-	if (n < 1 || (*toks = calloc((size_t)n, sizeof(**toks))) == NULL)
+	if ((n = json_parse_alloc(s, len, &big)) >= 1)
+		*toks = big;
+	return n;
+}
+
+int
+json_parse_alloc(const char *s, size_t len, struct json_tok **toks)
+{
+	int n;
+
+	*toks = NULL;
+	if ((n = json_parse(s, len, NULL, 0, JSON_DEPTH_DEFAULT, NULL)) < 1)
+		return n;
+	if ((*toks = calloc((size_t)n, sizeof(**toks))) == NULL)
 		return -1;
-	return json_parse(s, len, *toks, n, JSON_DEPTH_DEFAULT, NULL);
+	if (json_parse(s, len, *toks, n, JSON_DEPTH_DEFAULT, NULL) != n) {
+		free(*toks);
+		*toks = NULL;
+		return -1;
+	}
+	return n;
 }
 
 int
@@ -565,22 +583,32 @@ json_object_get(const char *s, const struct json_tok *toks, int obj,
 }
 
 /*
- * Reads the integer digits of NUMBER token t as a magnitude; *neg gets the
- * sign.  -1 when it has a fraction or exponent or exceeds UINT64_MAX.
+ * Reads the integer digits of NUMBER token t as a magnitude, *mag, within
+ * neg_max when it has a minus sign and pos_max when not; *neg (unless
+ * NULL) gets the sign.  -1, *mag untouched, when it has a fraction or
+ * exponent or is out of range.
  */
 static int
-number_mag(const char *s, const struct json_tok *t, bool *neg, uint64_t *mag)
+number_mag(const char *s, const struct json_tok *t, uint64_t neg_max,
+    uint64_t pos_max, bool *neg, uint64_t *mag)
 {
 	size_t i = t->start;
+	bool minus = false;
+	uint64_t m;
 
 	if (t->type != JSON_NUMBER || t->end <= t->start)
 		return -1;
-	*neg = false;
 	if (s[i] == '-') {
-		*neg = true;
+		minus = true;
 		i++;
 	}
-	return opt_digits(s + i, t->end - i, mag);
+	if (opt_digits(s + i, t->end - i, &m) != 0 ||
+	    m > (minus ? neg_max : pos_max))
+		return -1;
+	if (neg != NULL)
+		*neg = minus;
+	*mag = m;
+	return 0;
 }
 
 int
@@ -589,32 +617,17 @@ json_get_i64(const char *s, const struct json_tok *t, int64_t *out)
 	uint64_t m;
 	bool neg;
 
-	if (number_mag(s, t, &neg, &m) < 0)
+	if (number_mag(s, t, (uint64_t)INT64_MAX + 1, INT64_MAX, &neg, &m) != 0)
 		return -1;
-	if (neg) {
-		if (m > (uint64_t)INT64_MAX + 1)
-			return -1;
-		*out = m == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)m;
-	} else {
-		if (m > (uint64_t)INT64_MAX)
-			return -1;
-		*out = (int64_t)m;
-	}
+	*out = !neg ? (int64_t)m : m == (uint64_t)INT64_MAX + 1 ? INT64_MIN :
+	    -(int64_t)m;
 	return 0;
 }
 
 int
 json_get_u64(const char *s, const struct json_tok *t, uint64_t *out)
 {
-	uint64_t m;
-	bool neg;
-
-	if (number_mag(s, t, &neg, &m) < 0)
-		return -1;
-	if (neg && m != 0)
-		return -1;
-	*out = m;
-	return 0;
+	return number_mag(s, t, 0, UINT64_MAX, NULL, out);
 }
 
 bool

@@ -64,6 +64,13 @@ int	json_parse_grow(const char *s, size_t len, struct json_tok **toks,
 	    int nstack);
 
 /*
+ * json_parse at JSON_DEPTH_DEFAULT into a calloc'd array of just the
+ * tokens the document needs, *toks, which the caller frees.  The token
+ * count, or < 0 (a JSON_ERR_*, or -1 out of memory) with *toks NULL.
+ */
+int	json_parse_alloc(const char *s, size_t len, struct json_tok **toks);
+
+/*
  * In the object at token index obj, finds the member called key and
  * returns the index of its value token, or -1.  key is compared after
  * unescaping the member name.

@@ -1130,38 +1130,15 @@ line_errno(int e)
 	return e == EDOM ? EINVAL : e;
 }
 
-int
-replica_serve_replicate(struct replica *rp, const char *body, size_t len,
-    struct buf *out)
-{
-	struct record_scratch sc;
-	struct version v;
-	enum line_result r;
-	uint64_t seq;
-	int e = 0;
-
-	record_scratch_init(&sc);
-	version_init(&v);
-	r = serve_line(rp, &sc, &v, body, len, &seq);
-	if (r == L_FAILED)
-		e = errno;
-	else if (store_sync(rp->cfg.store, seq) != 0)
-		e = errno == EINVAL ? EIO : errno;
-	if (e != 0)
-		buf_printf(out, "{\"error\":\"%s\"}\n", line_error(e));
-	else
-		buf_puts(out, r == L_HINTED ? "{\"hinted\":true}\n" :
-		    r == L_APPLIED ? "{\"applied\":true}\n" :
-		    "{\"applied\":false}\n");
-	e = line_errno(e);
-	version_free(&v);
-	record_scratch_free(&sc);
-	errno = e;
-	return e == 0 ? 0 : -1;
-}
-
-int
-replica_serve_batch(struct replica *rp, const char *body, size_t len,
+/*
+ * Serves body's lines in order, stopping at the first that fails, then
+ * makes whatever was applied durable with one store_sync: nothing is
+ * acknowledged before it.  With whole set, all of body is one line and
+ * the answer is replicate's; else body is split on newlines, blank lines
+ * skipped, and the answer is batch's counts (or where it stopped).
+ */
+static int
+serve_lines(struct replica *rp, const char *body, size_t len, bool whole,
     struct buf *out)
 {
 	struct record_scratch sc;
@@ -1169,38 +1146,67 @@ replica_serve_batch(struct replica *rp, const char *body, size_t len,
 	const char *p = body, *end = body + len, *line;
 	uint64_t n[4] = { 0 }, seq, last_seq = 0;
 	enum line_result r;
-	size_t llen;
+	size_t llen, at = 0;
+	bool sync_failed = false;
 	int e = 0;
 
 	record_scratch_init(&sc);
 	version_init(&v);
-	while ((line = record_next_line(&p, end, &llen)) != NULL) {
+	do {
+		if (whole) {
+			line = body;
+			llen = len;
+		} else if ((line = record_next_line(&p, end, &llen)) == NULL)
+			break;
 		r = serve_line(rp, &sc, &v, line, llen, &seq);
 		if (r == L_FAILED) {
 			e = errno;
-			buf_printf(out, "{\"error\":\"%s at byte %zu\",\"applied\":"
-			    "%llu}\n", line_error(e), (size_t)(line - body),
-			    (unsigned long long)n[L_APPLIED]);
-			e = line_errno(e);
+			at = (size_t)(line - body);
 			break;
 		}
 		n[r]++;
 		last_seq = seq > last_seq ? seq : last_seq;
-	}
-	/* One fsync covers the batch; nothing is acknowledged before it. */
+	} while (!whole);
 	if (store_sync(rp->cfg.store, last_seq) != 0 && e == 0) {
 		e = errno == EINVAL ? EIO : errno;
-		buf_puts(out, "{\"error\":\"storage failure: not durable\"}\n");
+		sync_failed = true;
 	}
-	if (e == 0)
+	version_free(&v);
+	record_scratch_free(&sc);
+
+	if (e == 0 && whole)
+		buf_puts(out, n[L_HINTED] ? "{\"hinted\":true}\n" :
+		    n[L_APPLIED] ? "{\"applied\":true}\n" :
+		    "{\"applied\":false}\n");
+	else if (e == 0)
 		buf_printf(out, "{\"applied\":%llu,\"ignored\":%llu,"
 		    "\"hinted\":%llu}\n", (unsigned long long)n[L_APPLIED],
 		    (unsigned long long)n[L_IGNORED],
 		    (unsigned long long)n[L_HINTED]);
-	version_free(&v);
-	record_scratch_free(&sc);
-	errno = e;
+	else if (whole)
+		buf_printf(out, "{\"error\":\"%s\"}\n", line_error(e));
+	else if (sync_failed)
+		buf_puts(out, "{\"error\":\"storage failure: not durable\"}\n");
+	else
+		buf_printf(out, "{\"error\":\"%s at byte %zu\",\"applied\":"
+		    "%llu}\n", line_error(e), at,
+		    (unsigned long long)n[L_APPLIED]);
+	errno = line_errno(e);
 	return e == 0 ? 0 : -1;
+}
+
+int
+replica_serve_replicate(struct replica *rp, const char *body, size_t len,
+    struct buf *out)
+{
+	return serve_lines(rp, body, len, true, out);
+}
+
+int
+replica_serve_batch(struct replica *rp, const char *body, size_t len,
+    struct buf *out)
+{
+	return serve_lines(rp, body, len, false, out);
 }
 
 int

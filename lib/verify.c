@@ -600,7 +600,7 @@ cleanup_send(const struct verify_opts *o, struct pool *pool,
 	struct buf key = BUF_INIT;
 	char why[128];
 	uint64_t status, seen = 0;
-	int s, ntok, arr, k, e, f;
+	int s, arr, k, e, f;
 
 	for (s = 0; s < pool->nsrv; s++) {
 		if (client_do(&pool->conns[s], "POST", "/batch",
@@ -618,11 +618,8 @@ cleanup_send(const struct verify_opts *o, struct pool *pool,
 	}
 	if (s == pool->nsrv)
 		goto out;
-	ntok = json_parse(res->body.data, res->body.len, NULL, 0,
-	    JSON_DEPTH_DEFAULT, NULL);
-	if (ntok < 1 || (toks = calloc((size_t)ntok, sizeof(*toks))) == NULL ||
-	    json_parse(res->body.data, res->body.len, toks, ntok,
-	    JSON_DEPTH_DEFAULT, NULL) != ntok || toks[0].type != JSON_OBJECT ||
+	if (json_parse_alloc(res->body.data, res->body.len, &toks) < 1 ||
+	    toks[0].type != JSON_OBJECT ||
 	    (arr = json_object_get(res->body.data, toks, 0, "results")) < 0 ||
 	    toks[arr].type != JSON_ARRAY) {
 		cleanup_note(r, "POST /batch: malformed answer");
@@ -726,7 +723,7 @@ cluster_n(const struct verify_opts *cfg)
 	struct client_conn c;
 	struct json_tok *toks = NULL;
 	int64_t n64;
-	int i, k, ntok, result = -1;
+	int i, k, result = -1;
 
 	client_response_init(&res);
 	for (i = 0; i < cfg->nservers && result <= 0; i++) {
@@ -735,13 +732,9 @@ cluster_n(const struct verify_opts *cfg)
 		if (client_do(&c, "GET", "/cluster/nodes", NULL, NULL, 0, NULL,
 		    cfg->timeout_ms, &res) == 0) {
 			result = 0;
-			ntok = json_parse(res.body.data, res.body.len, NULL, 0,
-			    JSON_DEPTH_DEFAULT, NULL);
-			if (res.http.status == 200 && ntok > 0 &&
-			    (toks = calloc((size_t)ntok, sizeof(*toks))) != NULL &&
-			    json_parse(res.body.data, res.body.len, toks, ntok,
-			    JSON_DEPTH_DEFAULT, NULL) > 0 &&
-			    toks[0].type == JSON_OBJECT &&
+			if (res.http.status == 200 &&
+			    json_parse_alloc(res.body.data, res.body.len,
+			    &toks) > 0 && toks[0].type == JSON_OBJECT &&
 			    (k = json_object_get(res.body.data, toks, 0, "n")) >= 0 &&
 			    toks[k].type == JSON_NUMBER &&
 			    json_get_i64(res.body.data, &toks[k], &n64) == 0 &&
