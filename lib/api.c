@@ -1071,6 +1071,13 @@ handle_ready(struct node *nd, struct server_response *res)
 		cluster_view_put(nd->cluster, v);
 		return;
 	}
+	if (!store_indexed(nd->store)) {
+		res->status = 503;
+		buf_puts(&res->body, "{\"ready\":false,\"reason\":\"building "
+		    "the key index\"}\n");
+		cluster_view_put(nd->cluster, v);
+		return;
+	}
 	for (i = 0; i < v->nmembers && waiting == NULL; i++)
 		if (v->self != (ssize_t)i && !member_heard(nd, &v->members[i]))
 			waiting = v->members[i].id;

@@ -223,6 +223,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,6 +322,7 @@ struct store {
 	struct keylist	 unindexed;	/* recovery's keys, for build_index */
 	pthread_t	 builder;	/* build_index's thread, */
 	bool		 building;	/* when it was started */
+	atomic_bool	 built;		/* build_index is done */
 	struct stripe	 st[NSTRIPES];
 };
 
@@ -515,6 +517,7 @@ build_index(void *arg)
 	}
 	keylist_free(kl);
 	keyindex_load_end(s->ix);
+	atomic_store(&s->built, true);
 	return NULL;
 nomem:
 	log_fatal("store: out of memory building the key index", "keys",
@@ -1625,6 +1628,12 @@ fail:
 	loader_free(&ld);
 	store_free(s);
 	return -1;
+}
+
+bool
+store_indexed(struct store *s)
+{
+	return atomic_load(&s->built);
 }
 
 void

@@ -163,6 +163,14 @@ int	store_scan(struct store *s, const char *prefix, size_t plen,
 	    const char *after, size_t alen, store_walk_fn fn, void *arg);
 
 /*
+ * True once the ordered index holds every key the open found.  The open
+ * returns before that: the index is built on a thread of its own, and a
+ * scan (or a write of a new key, or a forget) waits for it meanwhile;
+ * reads never do.  /ready reports it.
+ */
+bool	store_indexed(struct store *s);
+
+/*
  * Drops key when its stored version is exactly expect (version_cmp == 0):
  * for data this node no longer owns, once its owners hold it.  1 dropped,
  * 0 absent or changed since.  Not logged: until the next snapshot a

@@ -4,9 +4,10 @@
  *
  *	benchtool now-ms			monotonic milliseconds
  *	benchtool free-port			a loopback TCP port nobody holds
- *	benchtool wait http|redis PORT T0 SECS PID
+ *	benchtool wait http|ready|redis PORT T0 SECS PID
  *		polls 127.0.0.1:PORT every 2 ms until GET /health answers 200
- *		(http) or PING answers +PONG (redis; -LOADING does not count),
+ *		(http), GET /ready answers 200 (ready: kvd has built its key
+ *		index too) or PING answers +PONG (redis; -LOADING does not count),
  *		then prints the milliseconds since T0 (a now-ms value taken
  *		before the server was started).  Exit 1 after SECS seconds or
  *		when process PID is gone.
@@ -98,7 +99,10 @@ probe(const char *kind, int port)
 		req = "PING\r\n";
 		want = "+PONG";
 	} else {
-		req = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		req = strcmp(kind, "ready") == 0 ?
+		    "GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		    "Connection: close\r\n\r\n" :
+		    "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 		    "Connection: close\r\n\r\n";
 		want = "HTTP/1.1 200";
 	}
@@ -251,7 +255,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: benchtool now-ms | free-port\n"
-	    "       benchtool wait http|redis PORT T0_MS SECS PID\n"
+	    "       benchtool wait http|ready|redis PORT T0_MS SECS PID\n"
 	    "       benchtool fsync FILE SECS SIZE\n"
 	    "       benchtool gen snapshot|wal|resp FILE KEYS SIZE [ACTOR]\n");
 	return 2;

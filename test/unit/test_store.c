@@ -472,9 +472,10 @@ test_index_build_race(void)
 	}
 	qsort(want, m, sizeof(*want), rkey_cmp);
 	store_stats(s, &st);
-	ok(scan_is(s, want, m) && st.index_keys == m,
+	ok(scan_is(s, want, m) && st.index_keys == m && store_indexed(s),
 	    "the index built meanwhile holds exactly the %zu keys, in order "
-	    "(%llu in it)", m, (unsigned long long)st.index_keys);
+	    "(%llu in it), and says it is built", m,
+	    (unsigned long long)st.index_keys);
 	free(want);
 	store_close(s);
 }
