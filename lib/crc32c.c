@@ -7,6 +7,11 @@
  * byte-at-a-time loop and matters when recovery checks a few hundred
  * megabytes of log.  The tables are built once, on first use, under
  * pthread_once, so the function is thread-safe and needs no init call.
+ * On x86-64 with SSE4.2 (asked of the CPU at that first use) the crc32
+ * instruction folds eight bytes in one step instead: recovery checks
+ * every line of the WAL on its one reading thread, and there the tables
+ * took 6% of a 1M-key restart's CPU.  Both give the same checksums
+ * (test_crc32c compares them); crc32c_portable is the table path.
  *
  * The convention is the usual one (initial value and final xor of
  * 0xffffffff hidden inside): crc32c(0, "123456789", 9) == 0xe3069283, and
@@ -41,6 +46,29 @@
 
 static uint32_t crc_tab[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+static int crc_hw;		/* the CPU has the crc32 instruction */
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define CRC_X86 1
+
+/* c is the running (inverted) checksum, as in crc32c_portable's loop. */
+__attribute__((target("sse4.2"))) static uint32_t
+crc_x86(uint32_t c, const unsigned char *s, size_t n)
+{
+	unsigned long long c64 = c, w;
+
+	while (n >= 8) {
+		memcpy(&w, s, 8);	/* x86 is little-endian, as the CRC reads */
+		c64 = __builtin_ia32_crc32di(c64, w);
+		s += 8;
+		n -= 8;
+	}
+	c = (uint32_t)c64;
+	while (n-- > 0)
+		c = __builtin_ia32_crc32qi(c, *s++);
+	return c;
+}
+#endif
 
 static void
 crc_build(void)
@@ -61,10 +89,25 @@ crc_build(void)
 			crc_tab[k][i] = c;
 		}
 	}
+#ifdef CRC_X86
+	__builtin_cpu_init();
+	crc_hw = __builtin_cpu_supports("sse4.2");
+#endif
 }
 
 uint32_t
 crc32c(uint32_t crc, const void *p, size_t n)
+{
+	pthread_once(&crc_once, crc_build);
+#ifdef CRC_X86
+	if (crc_hw)
+		return ~crc_x86(~crc, p, n);
+#endif
+	return crc32c_portable(crc, p, n);
+}
+
+uint32_t
+crc32c_portable(uint32_t crc, const void *p, size_t n)
 {
 	const unsigned char *s = p;
 	uint32_t c, lo, hi;
