@@ -17,7 +17,8 @@
  * safe to call from any thread.  Out of memory, the functions that can
  * fail return ENOMEM with nothing changed; store_get, store_get_record
  * and the walks, which have no error to return, abort (store.c: OUT OF
- * MEMORY).
+ * MEMORY), as does the key index's build after store_open (store.c: THE
+ * INDEX AT OPEN).
  */
 #ifndef KVD_STORE_H
 #define KVD_STORE_H
