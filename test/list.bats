@@ -4,8 +4,8 @@
 # down (3 nodes and 5), a replica that missed a delete, paging while
 # writers add keys, bad parameters, the dump of a 3-node cluster loaded
 # into a fresh 5-node one (binary values, keys with '/', spaces and
-# non-ASCII), a dump taken while a writer rewrites keys, and load's
-# counts, idempotence and failures.
+# non-ASCII), a dump taken while a writer rewrites keys, load's counts,
+# idempotence and failures, and a listing right after a restart.
 #
 # Nodes know each other's ports before they start (--peers): setup picks
 # eight free loopback ports, nodes 1-3 for cluster A and 4-8 for the
@@ -491,4 +491,21 @@ EOF
 	[ "$out" = '{"deleted":1500,"failed":0,"complete":true}' ]
 	[ "$(kv --server "$U" ls)" = b ]
 	[ "$(code "$U/kv/c%2F0007")" = 404 ]
+}
+
+@test "right after a restart a listing waits for the key index: every key, one written meanwhile too; /ready once it is built" {
+	start_node n1
+	kv --server "$(url n1)" bench --keys 100000 --size 8 --prefill -n 1 \
+	    -t get >/dev/null
+	kill_node n1
+	start_node n1
+	# No wait for /ready: the index may still be being built, and what
+	# needs it waits for it.
+	[ "$(put n1 zz-written-at-start v)" = 201 ]
+	kv --server "$(url n1)" ls >"$TMP/ls"
+	[ "$(wc -l <"$TMP/ls")" -eq 100001 ]
+	[ "$(head -1 "$TMP/ls")" = key:000000000000 ]
+	[ "$(tail -1 "$TMP/ls")" = zz-written-at-start ]
+	LC_ALL=C sort -c "$TMP/ls"
+	wait_for 10 ready n1
 }
