@@ -286,11 +286,16 @@ many() {
 	[ "$(field alive)" = 1000 ]
 	[ "$(field threads)" -ge 1000 ]
 	[[ "$(field health)" =~ ^200(,200)*$ ]]
-	[ "$ms" -lt 1000 ]
+	# ThreadSanitizer slows every one of the 1,000 threads' start and
+	# keeps shadow memory per thread stack (about 1 MB each): the bounds
+	# are for the real build (make tsan saw 1449 ms and 1.1 GB).
+	if [ "${KVD_SANITIZER:-}" = thread ]; then
+		[ "$ms" -lt 5000 ]
+	else
+		[ "$ms" -lt 1000 ]
+		[ "$rss" -lt 204800 ]
+	fi
 	[ "$rss" -gt 0 ]
-	# ThreadSanitizer keeps shadow memory per thread stack (about 1 MB
-	# each): the bound is for the real build.
-	[ "${KVD_SANITIZER:-}" = thread ] || [ "$rss" -lt 204800 ]
 	[ "$(field health_after)" = 200 ]
 	grep -q "cannot raise the open-file limit" "$TMP/n1.log" && return 1
 	return 0
