@@ -613,20 +613,26 @@ int
 server_start(struct server **out, const struct server_config *cfg)
 {
 	struct server *s;
+	int rc;
 
+	*out = NULL;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -1;
 	s->cfg = *cfg;
 	pthread_mutex_init(&s->mu, NULL);
 	clock_cond_init(&s->cv);
-	if (pthread_create(&s->accept_thread, NULL, accept_main, s) != 0) {
+	/* Set before the first request can run: a handler reads it. */
+	*out = s;
+	if ((rc = pthread_create(&s->accept_thread, NULL, accept_main,
+	    s)) != 0) {
+		*out = NULL;
 		pthread_mutex_destroy(&s->mu);
 		pthread_cond_destroy(&s->cv);
 		free(s);
+		errno = rc;
 		return -1;
 	}
-	*out = s;
 	return 0;
 }
 
