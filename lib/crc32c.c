@@ -58,7 +58,7 @@ crc_x86(uint32_t c, const unsigned char *s, size_t n)
 	unsigned long long c64 = c, w;
 
 	while (n >= 8) {
-		memcpy(&w, s, 8);	/* x86 is little-endian, as the CRC reads */
+		memcpy(&w, s, 8);	/* little-endian, as the CRC reads */
 		c64 = __builtin_ia32_crc32di(c64, w);
 		s += 8;
 		n -= 8;

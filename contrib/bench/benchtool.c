@@ -6,8 +6,9 @@
  *	benchtool free-port			a loopback TCP port nobody holds
  *	benchtool wait http|ready|redis PORT T0 SECS PID
  *		polls 127.0.0.1:PORT every 2 ms until GET /health answers 200
- *		(http), GET /ready answers 200 (ready: kvd has built its key
- *		index too) or PING answers +PONG (redis; -LOADING does not count),
+ *		(http), GET /ready answers 200 (ready: kvd has built its
+ *		key index too) or PING answers +PONG (redis; -LOADING does
+ *		not count),
  *		then prints the milliseconds since T0 (a now-ms value taken
  *		before the server was started).  Exit 1 after SECS seconds or
  *		when process PID is gone.
@@ -90,7 +91,7 @@ probe(const char *kind, int port)
 {
 	struct sockaddr_in sa;
 	const char *req, *want;
-	char buf[256];
+	char buf[256], get[128];
 	size_t got = 0;
 	ssize_t n;
 	int fd, ok = 0;
@@ -99,11 +100,10 @@ probe(const char *kind, int port)
 		req = "PING\r\n";
 		want = "+PONG";
 	} else {
-		req = strcmp(kind, "ready") == 0 ?
-		    "GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-		    "Connection: close\r\n\r\n" :
-		    "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-		    "Connection: close\r\n\r\n";
+		snprintf(get, sizeof(get), "GET /%s HTTP/1.1\r\nHost: "
+		    "127.0.0.1\r\nConnection: close\r\n\r\n",
+		    strcmp(kind, "ready") == 0 ? "ready" : "health");
+		req = get;
 		want = "HTTP/1.1 200";
 	}
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)

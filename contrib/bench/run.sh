@@ -23,9 +23,10 @@
 #     installed): a 16-byte static file, -t2 -c50.
 #   Compare-and-swap (issue 15), wrk with contrib/bench/cas.lua and
 #     -t48 -c48: one connection per wrk thread, each thread pinned to a
-#     node or member in turn and looping on its own key (no contention: the protocol's cost, not its retries): kvd 3 nodes
-#     PUT If-Match with the ETag of its last write (a Paxos round among
-#     the owners), the same connections doing plain PUTs (keys.lua), and
+#     node or member in turn and looping on its own key (no contention:
+#     the protocol's cost, not its retries): kvd 3 nodes PUT If-Match
+#     with the ETag of its last write (a Paxos round among the owners),
+#     the same connections doing plain PUTs (keys.lua), and
 #     etcd 3 members' txn compare-and-swap (compare mod_revision, put; a
 #     failed compare reads the key back in the same txn).
 #   redis-benchmark -c 50 -r 10000 -d 16: Redis SET and GET, appendonly
