@@ -875,6 +875,19 @@ store_sync(struct store *s, uint64_t seq)
 }
 
 int
+store_when_durable(struct store *s, uint64_t seq,
+    void (*fn)(void *arg, int err), void *arg)
+{
+	return seq == 0 ? 1 : wal_when_durable(s->wal, seq, fn, arg);
+}
+
+void
+store_flush_soon(struct store *s)
+{
+	wal_flush_soon(s->wal);
+}
+
+int
 store_update(struct store *s, const char *key, size_t klen,
     store_update_fn fn, void *arg)
 {

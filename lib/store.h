@@ -117,6 +117,19 @@ int	store_apply_nowait(struct store *s, const char *key, size_t klen,
 int	store_sync(struct store *s, uint64_t seq);
 
 /*
+ * store_sync without the wait, when the log is busy: fn(arg, err) runs
+ * once every record up to seq is durable (err 0) or cannot be (EIO,
+ * ENOSPC), on the WAL's committer thread; it must not block.  Returns 0
+ * when queued; else fn is not called and the call waited: 1 durable (or
+ * seq 0), -1 with errno.  wal.h's wal_when_durable.
+ */
+int	store_when_durable(struct store *s, uint64_t seq,
+	    void (*fn)(void *arg, int err), void *arg);
+
+/* Starts the fsync of what is pending without waiting (wal_flush_soon). */
+void	store_flush_soon(struct store *s);
+
+/*
  * Read-modify-write for a coordinator.  Under the key's stripe write lock,
  * calls fn(arg, cur, next): cur is the stored version or NULL, next is an
  * empty initialised version.  fn returns 0 to apply next (through the

@@ -65,6 +65,22 @@
  * batch.  `busy` marks that a leader (or wal_rotate) owns the file and
  * the in-flight buffer.
  *
+ * DURABILITY WAITERS.  wal_when_durable is wal_sync without the wait: a
+ * waiter {seq, fn, arg} joins a list under mu, and the committer thread
+ * (started at the first one, stopped by wal_close) calls wal_sync for
+ * the highest seq on the list, as any caller would, leading the batch or
+ * following the leader, and then calls fn for every waiter that batch
+ * settled: err 0 at or below durable_seq, or wal_sync's errno for the
+ * ones it covered when it failed.  Waiters that came in meanwhile stay
+ * for the next round.  So under a steady load of such writes the
+ * committer leads batch after batch with nobody waiting on a condition
+ * variable, and it sleeps (committer_cv) only while the list is empty;
+ * a waiter wakes it only then.  wal_flush_soon wakes it too, to sync
+ * what is pending with nobody waiting yet: a coordinator's own copy,
+ * written while its replicas are asked, so that its fsync overlaps
+ * theirs.  wal_close sets `closing`; the committer
+ * settles what is left and exits.
+ *
  * FAILURE.  A failed fdatasync is sticky.  After it the state of the
  * page cache is unknown: Linux reports a writeback error once and may
  * then mark the failed pages clean, so a second fsync can succeed without
@@ -177,6 +193,23 @@ struct wal {
 	uint64_t	 nospace_upto;	/* last seq of the latest such batch */
 
 	uint64_t	 appends, bytes, fsyncs;
+
+	struct waiter	*waiters;	/* wal_when_durable's, unsettled */
+	uint64_t	 waiters_max;	/* the highest seq among them */
+	pthread_t	 committer;
+	pthread_cond_t	 committer_cv;	/* waiters came, or closing */
+	bool		 committer_on;	/* started */
+	bool		 committer_idle;	/* waits on committer_cv */
+	bool		 flush_wanted;	/* wal_flush_soon: sync what is pending */
+	bool		 closing;
+};
+
+/* A wal_when_durable call waiting for its record. */
+struct waiter {
+	uint64_t	 seq;
+	wal_durable_fn	 fn;
+	void		*arg;
+	struct waiter	*next;
 };
 
 /* One event about a WAL file: the offset when off >= 0, errno's text if err. */
@@ -630,6 +663,115 @@ wal_sync(struct wal *w, uint64_t seq)
 	return rc;
 }
 
+/*
+ * The committer thread (essay, DURABILITY WAITERS): syncs up to the
+ * highest seq waited for, then settles the waiters that sync covered.
+ */
+static void *
+committer_main(void *arg)
+{
+	struct wal *w = arg;
+	struct waiter *wt, **link, *settled;
+	uint64_t upto, durable;
+	int rc, e;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (w->waiters == NULL && !w->flush_wanted && !w->closing) {
+			w->committer_idle = true;
+			pthread_cond_wait(&w->committer_cv, &w->mu);
+			w->committer_idle = false;
+		}
+		if (w->waiters == NULL && !w->flush_wanted)
+			break;
+		upto = w->flush_wanted ? w->last_seq : w->waiters_max;
+		w->flush_wanted = false;
+		pthread_mutex_unlock(&w->mu);
+		rc = wal_sync(w, upto);
+		e = rc == 0 ? 0 : errno;
+		pthread_mutex_lock(&w->mu);
+		settled = NULL;
+		durable = w->durable_seq;
+		w->waiters_max = 0;
+		for (link = &w->waiters; (wt = *link) != NULL;) {
+			if (wt->seq <= durable || wt->seq <= upto) {
+				*link = wt->next;
+				wt->next = settled;
+				settled = wt;
+				continue;
+			}
+			if (wt->seq > w->waiters_max)
+				w->waiters_max = wt->seq;
+			link = &wt->next;
+		}
+		pthread_mutex_unlock(&w->mu);
+		while ((wt = settled) != NULL) {
+			settled = wt->next;
+			wt->fn(wt->arg, wt->seq <= durable ? 0 : e);
+			free(wt);
+		}
+		pthread_mutex_lock(&w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* Starts the committer thread unless it runs.  0, or -1 (mu held). */
+static int
+start_committer(struct wal *w)
+{
+	if (!w->committer_on && pthread_create(&w->committer, NULL,
+	    committer_main, w) != 0)
+		return -1;
+	w->committer_on = true;
+	return 0;
+}
+
+int
+wal_when_durable(struct wal *w, uint64_t seq, wal_durable_fn fn, void *arg)
+{
+	struct waiter *wt = malloc(sizeof(*wt));
+	bool queued = false;
+
+	pthread_mutex_lock(&w->mu);
+	/*
+	 * Queue only behind work in progress: on an idle log, leading the
+	 * batch here costs less than waking the committer to lead it.
+	 */
+	if (wt != NULL && !w->failed && seq > w->durable_seq &&
+	    (w->busy || (w->committer_on && !w->committer_idle)) &&
+	    start_committer(w) == 0) {
+		wt->seq = seq;
+		wt->fn = fn;
+		wt->arg = arg;
+		wt->next = w->waiters;
+		w->waiters = wt;
+		if (seq > w->waiters_max)
+			w->waiters_max = seq;
+		if (w->committer_idle)
+			pthread_cond_signal(&w->committer_cv);
+		queued = true;
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (queued)
+		return 0;
+	free(wt);
+	return wal_sync(w, seq) == 0 ? 1 : -1;
+}
+
+void
+wal_flush_soon(struct wal *w)
+{
+	pthread_mutex_lock(&w->mu);
+	if (w->last_seq > w->durable_seq && !w->busy && !w->flush_wanted &&
+	    start_committer(w) == 0) {
+		w->flush_wanted = true;
+		if (w->committer_idle)
+			pthread_cond_signal(&w->committer_cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
 int
 wal_append(struct wal *w, const char *rec, size_t len, uint64_t *seq)
 {
@@ -769,6 +911,7 @@ wal_free(struct wal *w)
 	pthread_cond_destroy(&w->cv);
 	pthread_cond_destroy(&w->batch_cv[0]);
 	pthread_cond_destroy(&w->batch_cv[1]);
+	pthread_cond_destroy(&w->committer_cv);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
 }
@@ -778,6 +921,12 @@ wal_close(struct wal *w)
 {
 	if (w == NULL)
 		return;
+	pthread_mutex_lock(&w->mu);
+	w->closing = true;
+	pthread_cond_signal(&w->committer_cv);
+	pthread_mutex_unlock(&w->mu);
+	if (w->committer_on)
+		pthread_join(w->committer, NULL);
 	(void)wal_sync(w, UINT64_MAX);
 	wal_free(w);
 }
@@ -1002,6 +1151,7 @@ wal_open_replay(struct wal **out, const char *dir, uint64_t after_seq,
 	pthread_cond_init(&w->cv, NULL);
 	pthread_cond_init(&w->batch_cv[0], NULL);
 	pthread_cond_init(&w->batch_cv[1], NULL);
+	pthread_cond_init(&w->committer_cv, NULL);
 	buf_init(&w->pending);
 	buf_init(&w->inflight);
 	w->fd = -1;

@@ -97,6 +97,36 @@ int	wal_enqueue(struct wal *w, const char *rec, size_t len, uint64_t *seq);
  */
 int	wal_sync(struct wal *w, uint64_t seq);
 
+/*
+ * Called once per wal_when_durable waiter: err 0 when the record is
+ * durable, or the errno wal_sync would have failed with (EIO, ENOSPC).
+ * It runs on the log's committer thread and holds up every other waiter
+ * while it runs: it must not block, nor wait for this log (wal_sync).
+ */
+typedef void (*wal_durable_fn)(void *arg, int err);
+
+/*
+ * Asks for fn(arg, err) once seq is durable or known never to be, instead
+ * of waiting for it: a connection thread hands its answer over and goes
+ * back to its socket (server.h, "held" responses).  The log's committer
+ * thread, started when first needed, leads the batches its waiters need.
+ * Returns 0 when queued: fn will be called exactly once.  Otherwise fn
+ * is not called and the caller has waited as in wal_sync: 1 when seq is
+ * durable, -1 with wal_sync's errno.  That happens when no batch is being
+ * written (leading it here costs less than waking the committer), after
+ * a disk failure, and when the waiter could not be queued (no memory, no
+ * thread).
+ */
+int	wal_when_durable(struct wal *w, uint64_t seq, wal_durable_fn fn,
+	    void *arg);
+
+/*
+ * Has the committer thread sync what is pending, unless a batch is being
+ * written already; does not wait.  A caller that will wait (or ask
+ * wal_when_durable) only later starts the fsync now.
+ */
+void	wal_flush_soon(struct wal *w);
+
 /* wal_enqueue then wal_sync. */
 int	wal_append(struct wal *w, const char *rec, size_t len, uint64_t *seq);
 
@@ -120,7 +150,10 @@ void	wal_stats(struct wal *w, struct wal_stats *st);
 struct metric;
 void	wal_observe_batches(struct wal *w, struct metric *m);
 
-/* Syncs what is pending and closes; NULL is a no-op. */
+/*
+ * Syncs what is pending, settles every wal_when_durable waiter, stops the
+ * committer thread and closes; NULL is a no-op.
+ */
 void	wal_close(struct wal *w);
 
 #endif

@@ -527,6 +527,137 @@ test_group_commit(void)
 	coll_free(&c);
 }
 
+/* ---- wal_when_durable ---- */
+
+/* One record's answer: inline (the call's return) or by callback. */
+struct answer {
+	struct wal	*w;
+	uint64_t	 seq;
+	int		 answers;	/* must end at 1 */
+	int		 err;		/* 0: durable */
+	bool		 durable;	/* the log said so when answered */
+};
+
+static void
+answered(void *arg, int err)
+{
+	struct answer *a = arg;
+	struct wal_stats st;
+
+	wal_stats(a->w, &st);
+	a->answers++;
+	a->err = err;
+	a->durable = st.durable_seq >= a->seq;
+}
+
+struct durarg {
+	struct wal	*w;
+	struct answer	*ans;
+	int		 t, each, queued;
+};
+
+/* Enqueues each record and asks to be told when it is durable. */
+static void *
+durable_asker(void *arg)
+{
+	struct durarg *d = arg;
+	char rec[64];
+	int i, n, rc;
+
+	for (i = 0; i < d->each; i++) {
+		struct answer *a = &d->ans[i];
+		n = snprintf(rec, sizeof(rec), "{\"t\":%d,\"i\":%d}", d->t, i);
+		a->w = d->w;
+		if (wal_enqueue(d->w, rec, (size_t)n, &a->seq) != 0) {
+			a->answers++;
+			a->err = errno;
+			continue;
+		}
+		rc = wal_when_durable(d->w, a->seq, answered, a);
+		if (rc == 0)
+			d->queued++;
+		else
+			answered(a, rc == 1 ? 0 : errno);
+	}
+	return NULL;
+}
+
+/*
+ * nt threads x each records through wal_when_durable on w, then
+ * wal_close (which settles every waiter).  Counts the answers: *once
+ * those answered exactly once, *good those answered 0 by a log that had
+ * them durable, *eio those answered EIO; returns the number queued.
+ */
+static int
+run_durable(struct wal *w, int nt, int each, int *once, int *good, int *eio)
+{
+	pthread_t th[NTHREADS];
+	struct durarg d[NTHREADS];
+	int i, k, queued = 0;
+
+	*once = *good = *eio = 0;
+	for (i = 0; i < nt; i++) {
+		d[i].w = w;
+		d[i].t = i;
+		d[i].each = each;
+		d[i].queued = 0;
+		if ((d[i].ans = calloc((size_t)each, sizeof(struct answer))) == NULL)
+			abort();
+		pthread_create(&th[i], NULL, durable_asker, &d[i]);
+	}
+	for (i = 0; i < nt; i++)
+		pthread_join(th[i], NULL);
+	wal_close(w);
+	for (i = 0; i < nt; i++) {
+		queued += d[i].queued;
+		for (k = 0; k < each; k++) {
+			struct answer *a = &d[i].ans[k];
+			*once += a->answers == 1;
+			*good += a->err == 0 && a->durable;
+			*eio += a->err == EIO;
+		}
+		free(d[i].ans);
+	}
+	return queued;
+}
+
+static void
+test_when_durable(void)
+{
+	char dir[512], err[512];
+	struct coll c = { 0 };
+	struct wal *w;
+	uint64_t seq;
+	int all = NTHREADS * PER_THREAD, once, good, eio, queued, rc;
+
+	if ((w = open_fresh(dir, sizeof(dir), "durable", true)) == NULL)
+		return;
+	ok(wal_enqueue(w, "\"x\"", 3, &seq) == 0 &&
+	    wal_when_durable(w, seq, answered, NULL) == 1,
+	    "an idle log: the caller leads the fsync itself (1, no callback)");
+	queued = run_durable(w, NTHREADS, PER_THREAD, &once, &good, &eio);
+	ok(once == all, "8 threads x 500: every record answered exactly once "
+	    "(%d)", once);
+	ok(good == all, "every answer 'durable', and the log agreed at the "
+	    "time (%d)", good);
+	ok(queued > 0, "some waited for the committer (%d of %d)", queued, all);
+	rc = wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err));
+	ok(rc == 0 && c.n == (size_t)all + 1, "all replayed after close "
+	    "(%zu)", c.n);
+	wal_close(w);
+	coll_free(&c);
+
+	/* Every fsync fails: nothing may be answered durable. */
+	if ((w = open_fresh(dir, sizeof(dir), "durable-eio", true)) == NULL)
+		return;
+	failpoint_arm("wal-fsync-eio");
+	(void)run_durable(w, 4, 200, &once, &good, &eio);
+	failpoint_arm(NULL);
+	ok(once == 800 && good == 0 && eio == 800,
+	    "fsyncs fail: all 800 answered once, each EIO (%d, %d, %d)",
+	    once, good, eio);
+}
+
 static void
 test_rotate(void)
 {
@@ -927,6 +1058,7 @@ main(void)
 	test_torn();
 	test_corrupt();
 	test_group_commit();
+	test_when_durable();
 	test_rotate();
 	test_segment_fn();
 	test_sticky_failure();
