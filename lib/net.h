@@ -59,6 +59,12 @@ ssize_t	net_read(int fd, void *p, size_t n, int64_t deadline);
 /* Writes all n bytes before deadline.  0, or -1 with errno. */
 int	net_write_all(int fd, const void *p, size_t n, int64_t deadline);
 
+/*
+ * Sends what the socket takes now, without blocking: the bytes sent, 0
+ * when it takes none (full, or interrupted), -1 with errno on an error.
+ */
+ssize_t	net_send_now(int fd, const void *p, size_t n);
+
 /* Writes all the iovecs (which it may modify) before deadline.  0 or -1. */
 int	net_writev_all(int fd, struct iovec *iov, int iovcnt, int64_t deadline);
 

@@ -33,6 +33,23 @@
  * tells it the body will never be taken.  A client that asked for 100
  * Continue and sent nothing yet is not waited for.
  *
+ * DEFERRED ANSWERS.  A handler that would wait for other threads (a
+ * write waits for its replicas and for the disk) calls server_defer and
+ * returns; the connection thread goes back to step 1 at once.  Whoever
+ * completes the request later (the thread that reads the last replica's
+ * acknowledgement, the WAL's committer after the fsync) calls
+ * server_answer, which formats the response into c->held, sends what
+ * the socket takes without blocking and marks it done.  So a write
+ * costs its connection thread one wake (for the next request), not
+ * three (the request, the replicas, the disk), and one thread answers a
+ * whole batch of requests after one fsync.  Order and ownership: before
+ * the connection writes anything else (an answer, a 100 Continue, an
+ * error) or closes its socket, it waits until the deferred answer is
+ * done (conn_settle) and sends whatever server_answer left.  So
+ * responses still go out in request order, one thread at a time writes
+ * to the socket, and the descriptor is never closed (and reused) while
+ * another thread may write to it.
+ *
  * Waits are cut into slices of STOP_POLL_MS so a stopping server closes
  * idle connections promptly.  The connection counts are the only state
  * shared between threads, guarded by s->mu, except two atomics: the
@@ -60,6 +77,7 @@
 #define STOP_POLL_MS	200
 #define READ_CHUNK	16384
 #define KEEP_BUF_BYTES	65536	/* larger buffers are freed between requests */
+#define LOG_PATH_MAX	200	/* bytes of a path in the request log */
 
 struct server {
 	struct server_config cfg;
@@ -71,14 +89,40 @@ struct server {
 	_Atomic uint64_t requests;	/* answered: counted without a lock */
 };
 
+struct conn;
+
+/* A connection as the handle of its deferred answer. */
+struct server_later {
+	struct conn	*conn;
+};
+
 struct conn {
 	struct server	*s;
+	struct server_later later;	/* later.conn is this */
 	int		 fd;
 	char		 peer[64];
 	struct buf	 in;	/* bytes received, not yet consumed */
 	struct buf	 body;	/* decoded chunked body */
 	struct buf	 out;	/* response head */
 	size_t		 drain;	/* body bytes to discard before closing */
+	/*
+	 * A deferred answer (essay).  The connection thread sets these up
+	 * in server_defer; from then until held_done is set (under hmu)
+	 * they are server_answer's.
+	 */
+	bool		 deferred;	/* one is out */
+	pthread_mutex_t	 hmu;
+	pthread_cond_t	 hcv;
+	bool		 held_done;	/* server_answer has finished */
+	bool		 held_keep;	/* the request allows keep-alive */
+	bool		 held_head;	/* a HEAD: no body */
+	bool		 held_closes;	/* the answer said Connection: close */
+	struct buf	 held;		/* the whole response */
+	size_t		 held_off;	/* bytes of it sent */
+	int64_t		 held_started;	/* for the request log: */
+	char		 held_method[16];
+	char		 held_path[LOG_PATH_MAX];
+	size_t		 held_mlen, held_plen;
 };
 
 void
@@ -174,12 +218,10 @@ conn_fill(struct conn *c, int64_t deadline, bool stop_ok)
 	}
 }
 
+/* Writes res's head into head (reset first); drops a 204/304's body. */
 static void
-send_response(struct conn *c, const struct http_request *req,
-    struct server_response *res, bool keep_alive)
+format_head(struct buf *head, struct server_response *res, bool keep_alive)
 {
-	struct iovec iov[2];
-	int64_t deadline = clock_now_ms() + c->s->cfg.write_timeout_ms;
 	bool bodyless = res->status == 204 || res->status == 304;
 
 	if (bodyless)
@@ -189,9 +231,19 @@ send_response(struct conn *c, const struct http_request *req,
 	buf_puts(&res->headers, "\r\n");
 	if (res->status == 503)		/* a quorum, the disk or the cap: soon */
 		buf_puts(&res->headers, "Retry-After: 1\r\n");
-	buf_reset(&c->out);
-	http_write_response_head(&c->out, res->status, bodyless ? NULL :
+	buf_reset(head);
+	http_write_response_head(head, res->status, bodyless ? NULL :
 	    res->content_type, res->body.len, keep_alive, res->headers.data);
+}
+
+static void
+send_response(struct conn *c, const struct http_request *req,
+    struct server_response *res, bool keep_alive)
+{
+	struct iovec iov[2];
+	int64_t deadline = clock_now_ms() + c->s->cfg.write_timeout_ms;
+
+	format_head(&c->out, res, keep_alive);
 	iov[0].iov_base = c->out.data;
 	iov[0].iov_len = c->out.len;
 	iov[1].iov_base = res->body.data;
@@ -334,14 +386,97 @@ read_body(struct conn *c, const struct http_request *req, size_t hlen,
 	return 0;
 }
 
+/* The request log's line (at most LOG_PATH_MAX bytes of the path). */
+static void
+log_line(struct conn *c, const char *method, size_t mlen, const char *path,
+    size_t plen, int status, int64_t started)
+{
+	log_event(LOG_INFO, "request", "method=%.*s path=%.*s status=%d "
+	    "ms=%lld peer=%s", (int)mlen, method,
+	    (int)(plen > LOG_PATH_MAX ? LOG_PATH_MAX : plen), path, status,
+	    (long long)(clock_now_ms() - started), c->peer);
+}
+
 static void
 log_request(struct conn *c, const struct http_request *req, int status,
     int64_t started)
 {
-	log_event(LOG_INFO, "request", "method=%.*s path=%.*s status=%d "
-	    "ms=%lld peer=%s", (int)req->method_len, req->method,
-	    (int)(req->target_len > 200 ? 200 : req->target_len), req->target,
-	    status, (long long)(clock_now_ms() - started), c->peer);
+	log_line(c, req->method, req->method_len, req->target, req->target_len,
+	    status, started);
+}
+
+struct server_later *
+server_defer(const struct server_request *sr)
+{
+	const struct http_request *req = sr->http;
+	struct conn *c;
+
+	if (sr->later == NULL)
+		return NULL;
+	c = sr->later->conn;
+	c->deferred = true;
+	c->held_done = false;
+	c->held_keep = req->keep_alive;
+	c->held_head = req->is_head;
+	c->held_started = clock_now_ms();
+	if (c->s->cfg.request_log) {
+		c->held_mlen = req->method_len < sizeof(c->held_method) ?
+		    req->method_len : sizeof(c->held_method);
+		memcpy(c->held_method, req->method, c->held_mlen);
+		c->held_plen = req->target_len < LOG_PATH_MAX ?
+		    req->target_len : LOG_PATH_MAX;
+		memcpy(c->held_path, req->target, c->held_plen);
+	}
+	return sr->later;
+}
+
+void
+server_answer(struct server_later *l, struct server_response *res)
+{
+	struct conn *c = l->conn;
+	bool keep = c->held_keep && !res->close && !stopping(c->s);
+	ssize_t n;
+
+	format_head(&c->held, res, keep);
+	if (!c->held_head)
+		buf_append(&c->held, res->body.data, res->body.len);
+	c->held_off = 0;
+	c->held_closes = !keep;
+	if (c->s->cfg.request_log)
+		log_line(c, c->held_method, c->held_mlen, c->held_path,
+		    c->held_plen, res->status, c->held_started);
+	while (c->held_off < c->held.len &&
+	    (n = net_send_now(c->fd, c->held.data + c->held_off,
+	    c->held.len - c->held_off)) > 0)
+		c->held_off += (size_t)n;
+	pthread_mutex_lock(&c->hmu);
+	c->held_done = true;
+	pthread_cond_signal(&c->hcv);
+	pthread_mutex_unlock(&c->hmu);
+}
+
+/*
+ * Waits until the deferred answer is done and sends what server_answer
+ * left: before the connection writes anything else or closes.  False
+ * when that answer closes the connection.
+ */
+static bool
+conn_settle(struct conn *c)
+{
+	if (!c->deferred)
+		return true;
+	pthread_mutex_lock(&c->hmu);
+	while (!c->held_done)
+		pthread_cond_wait(&c->hcv, &c->hmu);
+	pthread_mutex_unlock(&c->hmu);
+	c->deferred = false;
+	if (c->held_off < c->held.len)
+		(void)net_write_all(c->fd, c->held.data + c->held_off,
+		    c->held.len - c->held_off,
+		    clock_now_ms() + c->s->cfg.write_timeout_ms);
+	if (c->held.cap > KEEP_BUF_BYTES)
+		buf_free(&c->held);
+	return !c->held_closes;
 }
 
 static void
@@ -378,11 +513,13 @@ conn_serve(struct conn *c)
 			if (r == 0 || r == -2 || (r < 0 && errno != ETIMEDOUT))
 				goto done;
 			if (r < 0) {
-				if (c->in.len)
+				if (c->in.len && conn_settle(c))
 					send_error(c, 408);
 				goto done;
 			}
 		}
+		if (!conn_settle(c))	/* before anything is written */
+			goto done;
 		if (hlen == HTTP_ERROR) {
 			send_error(c, status);
 			goto done;
@@ -396,6 +533,7 @@ conn_serve(struct conn *c)
 		sreq.max_body_name = cfg->max_body_name;
 		sreq.route = -1;
 		sreq.fd = c->fd;
+		sreq.later = &c->later;
 		res.status = 200;
 		res.content_type = "application/json";
 		res.close = false;
@@ -462,10 +600,14 @@ conn_serve(struct conn *c)
 
 		/* 4: answer. */
 		cfg->handler(cfg->arg, &sreq, &res);
-		keep = req.keep_alive && !res.close && !stopping(c->s);
-		send_response(c, &req, &res, keep);
-		if (cfg->request_log)
-			log_request(c, &req, res.status, started);
+		if (c->deferred)	/* the answer comes later (essay) */
+			keep = req.keep_alive && !stopping(c->s);
+		else {
+			keep = req.keep_alive && !res.close && !stopping(c->s);
+			send_response(c, &req, &res, keep);
+			if (cfg->request_log)
+				log_request(c, &req, res.status, started);
+		}
 		atomic_fetch_add_explicit(&c->s->requests, 1,
 		    memory_order_relaxed);
 		if (!keep)
@@ -481,6 +623,7 @@ conn_serve(struct conn *c)
 			buf_free(&res.body);
 	}
 done:
+	(void)conn_settle(c);
 	buf_free(&res.headers);
 	buf_free(&res.body);
 }
@@ -524,6 +667,9 @@ conn_main(void *arg)
 	buf_free(&c->in);
 	buf_free(&c->body);
 	buf_free(&c->out);
+	buf_free(&c->held);
+	pthread_mutex_destroy(&c->hmu);
+	pthread_cond_destroy(&c->hcv);
 	free(c);
 	pthread_mutex_lock(&s->mu);
 	s->active--;
@@ -589,10 +735,14 @@ accept_main(void *arg)
 		c = calloc(1, sizeof(*c));
 		if (c != NULL) {
 			c->s = s;
+			c->later.conn = c;
 			c->fd = fd;
 			buf_init(&c->in);
 			buf_init(&c->body);
 			buf_init(&c->out);
+			buf_init(&c->held);
+			pthread_mutex_init(&c->hmu, NULL);
+			pthread_cond_init(&c->hcv, NULL);
 			net_peer_name(fd, c->peer, sizeof(c->peer));
 		}
 		if (c == NULL || pthread_create(&tid, &attr, conn_main, c) != 0) {

@@ -65,6 +65,7 @@ struct server_request {
 	 */
 	int		 route;
 	int		 fd;		/* the connection; -1 for none (tests) */
+	struct server_later *later;	/* server_defer's; NULL for none (tests) */
 };
 
 /*
@@ -83,6 +84,27 @@ struct server_response {
 	struct buf	 body;
 	bool		 close;		/* close the connection after this response */
 };
+
+/*
+ * A request whose answer will come later, from any thread: a handler
+ * that would otherwise wait (for replicas, for the disk) calls
+ * server_defer and returns at once; the engine sends nothing for the
+ * request and goes back to the connection, and the answer, given to
+ * server_answer exactly once, goes out when it comes.  Responses keep
+ * their request order: the engine waits for it before it writes
+ * anything else on the connection or closes it.  NULL when the request
+ * cannot be deferred (it did not come through the engine: unit tests);
+ * the handler answers in res then, as usual.
+ */
+struct server_later;
+struct server_later *server_defer(const struct server_request *sr);
+
+/*
+ * Sends res as the answer of the deferred request l, as much of it as
+ * the socket takes without blocking (the connection's thread sends the
+ * rest).  res stays the caller's; l is gone once this returns.
+ */
+void	server_answer(struct server_later *l, struct server_response *res);
 
 /*
  * Handles one request.  For HEAD the handler builds the GET body; the
@@ -116,7 +138,7 @@ struct server_config {
 	bool		 request_log;		/* one info line per request */
 	server_handler_fn handler;
 	server_precheck_fn precheck;
-	void		*arg;
+	void		*arg;		/* of both */
 };
 
 struct server;
