@@ -952,14 +952,136 @@ read_conditions(const struct http_request *req, struct replica_write *wr,
 	return 0;
 }
 
+static const char *method_label(const struct http_request *req);
+static void count_request(int i, const char *method, int status,
+    uint64_t started);
+static int served(int rc, struct server_response *res);
+
+/* The answer to a plain or conditional write, from its outcome. */
 static void
-handle_write(struct node *nd, const struct server_request *sr,
+write_answer(const struct buf *key, bool tombstone,
+    const struct replica_result *rr, struct server_response *res)
+{
+	put_quorum_headers(res, rr, rr->status < 300);
+	if (rr->status >= 300) {
+		if (rr->status == 503)
+			log_event(LOG_WARN, "write quorum failed", "acks=%d "
+			    "required=%d replicas=%s acked=%s", rr->acks,
+			    rr->required, rr->replicas.data, rr->acked.data);
+		quorum_error(res, rr);
+		return;
+	}
+	res->status = rr->status;
+	if (rr->status == 201) {
+		buf_puts(&res->headers, "Location: /kv/");
+		http_percent_encode(key->data, key->len, &res->headers);
+		buf_puts(&res->headers, "\r\n");
+	}
+	if (!tombstone) {
+		buf_puts(&res->body, "{\"key\":");
+		json_emit_string(&res->body, key->data, key->len);
+		buf_puts(&res->body, ",\"etag\":\"");
+		vclock_encode(&rr->v.clock, &res->body);
+		buf_putc(&res->body, '"');
+		put_expires(&rr->v, &res->body);
+		buf_puts(&res->body, "}\n");
+	}
+}
+
+/*
+ * A request answered later (server.h's server_defer): a plain write
+ * settled by its replicas, or a batch from a peer, whose answer goes out
+ * once this node's copy is durable.  It owns its answer and, for a
+ * write, what the answer is built from.
+ */
+struct deferred {
+	struct node	*nd;
+	struct server_later *later;
+	int		 route;		/* for /metrics */
+	const char	*method;
+	uint64_t	 started;
+	struct server_response res;
+	struct buf	 key;		/* a write's */
+	bool		 tombstone;
+	struct replica_result rr;
+};
+
+/* Defers sr's answer; NULL when it cannot be (unit tests). */
+static struct deferred *
+defer_new(struct node *nd, const struct server_request *sr, int route)
+{
+	struct deferred *d = calloc(1, sizeof(*d));
+
+	if (d == NULL || (d->later = server_defer(sr)) == NULL) {
+		free(d);
+		return NULL;
+	}
+	d->nd = nd;
+	d->route = route;
+	d->method = method_label(sr->http);
+	d->started = clock_now_ns();
+	d->res.status = 200;
+	d->res.content_type = "application/json";
+	buf_init(&d->res.headers);
+	buf_init(&d->res.body);
+	buf_init(&d->key);
+	replica_result_init(&d->rr);
+	return d;
+}
+
+/* store_when_durable's callback, and the end of every deferred answer. */
+static void
+defer_durable(void *arg, int err)
+{
+	struct deferred *d = arg;
+
+	if (err != 0) {
+		buf_reset(&d->res.headers);
+		server_error_code(&d->res, 503, "storage_failure",
+		    replica_storage_error(err));
+	}
+	count_request(d->route, d->method, d->res.status, d->started);
+	server_answer(d->later, &d->res);
+	buf_free(&d->res.headers);
+	buf_free(&d->res.body);
+	buf_free(&d->key);
+	replica_result_free(&d->rr);
+	free(d);
+}
+
+/* Sends d->res once seq is durable (at once for 0). */
+static void
+defer_answer(struct deferred *d, uint64_t seq)
+{
+	int rc = store_when_durable(d->nd->store, seq, defer_durable, d);
+
+	if (rc != 0)
+		defer_durable(d, rc == 1 ? 0 : errno);
+}
+
+/* replica_put_start's callback. */
+static void
+write_settled(void *arg, struct replica_result *rr)
+{
+	struct deferred *d = arg;
+
+	write_answer(&d->key, d->tombstone, rr, &d->res);
+	defer_answer(d, rr->status < 300 ? rr->durable_seq : 0);
+}
+
+/*
+ * PUT and DELETE /kv/KEY.  A plain write is deferred when it can be:
+ * true then, and the answer comes from write_settled.
+ */
+static bool
+handle_write(struct node *nd, const struct server_request *sr, int route,
     const struct buf *key, bool tombstone, struct server_response *res)
 {
 	struct replica_write wr;
 	struct replica_result rr;
 	struct vclock context;
 	struct buf value = BUF_INIT;
+	struct deferred *d = NULL;
 	const char *s;
 	size_t slen;
 
@@ -989,36 +1111,47 @@ handle_write(struct node *nd, const struct server_request *sr,
 			goto out;
 		}
 		cas_put(nd->cas, key->data, key->len, &wr, &rr);
-	} else
-		replica_put(nd->replica, key->data, key->len, &wr, &rr);
-	put_quorum_headers(res, &rr, rr.status < 300);
-	if (rr.status >= 300) {
-		if (rr.status == 503)
-			log_event(LOG_WARN, "write quorum failed", "acks=%d "
-			    "required=%d replicas=%s acked=%s", rr.acks,
-			    rr.required, rr.replicas.data, rr.acked.data);
-		quorum_error(res, &rr);
+		write_answer(key, tombstone, &rr, res);
+	} else if ((d = defer_new(nd, sr, route)) != NULL) {
+		buf_append(&d->key, key->data, key->len);
+		d->tombstone = tombstone;
+		replica_put_start(nd->replica, key->data, key->len, &wr,
+		    &d->rr, write_settled, d);
 	} else {
-		res->status = rr.status;
-		if (rr.status == 201) {
-			buf_puts(&res->headers, "Location: /kv/");
-			http_percent_encode(key->data, key->len, &res->headers);
-			buf_puts(&res->headers, "\r\n");
-		}
-		if (!tombstone) {
-			buf_puts(&res->body, "{\"key\":");
-			json_emit_string(&res->body, key->data, key->len);
-			buf_puts(&res->body, ",\"etag\":\"");
-			vclock_encode(&rr.v.clock, &res->body);
-			buf_putc(&res->body, '"');
-			put_expires(&rr.v, &res->body);
-			buf_puts(&res->body, "}\n");
-		}
+		replica_put(nd->replica, key->data, key->len, &wr, &rr);
+		write_answer(key, tombstone, &rr, res);
 	}
 out:
 	replica_result_free(&rr);
 	vclock_free(&context);
 	buf_free(&value);
+	return d != NULL;
+}
+
+/*
+ * POST /internal/batch: the answer waits for this node's copies to be
+ * durable, deferred when it can be (true then).
+ */
+static bool
+handle_batch_internal(struct node *nd, const struct server_request *sr,
+    int route, struct server_response *res)
+{
+	struct deferred *d;
+	uint64_t seq = 0;
+
+	res->status = served(replica_serve_batch(nd->replica, sr->body,
+	    sr->body_len, &res->body, &seq), res);
+	if (seq == 0)
+		return false;
+	if ((d = defer_new(nd, sr, route)) == NULL) {
+		if (store_sync(nd->store, seq) != 0)
+			server_error_code(res, 503, "storage_failure",
+			    replica_storage_error(errno));
+		return false;
+	}
+	buf_append(&d->res.body, res->body.data, res->body.len);
+	defer_answer(d, seq);
+	return true;
 }
 
 static void
@@ -1866,8 +1999,7 @@ method_label(const struct http_request *req)
  * of routes[i] ("other" when i < 0: no route matched or it was refused).
  */
 static void
-count_request(int i, const struct http_request *req, int status,
-    uint64_t started)
+count_request(int i, const char *method, int status, uint64_t started)
 {
 	const char *route = i >= 0 ? routes[i].path : "other";
 	char st[4];
@@ -1876,7 +2008,7 @@ count_request(int i, const struct http_request *req, int status,
 	st[1] = (char)('0' + status / 10 % 10);
 	st[2] = (char)('0' + status % 10);
 	st[3] = '\0';
-	metrics_inc(metrics_with(m_requests, route, method_label(req), st));
+	metrics_inc(metrics_with(m_requests, route, method, st));
 	metrics_observe(metrics_with(m_duration, route),
 	    (double)(clock_now_ns() - started) / 1e9);
 }
@@ -1893,7 +2025,7 @@ api_precheck(void *arg, struct server_request *sr, struct server_response *res)
 	i = check_route(a->nd, sr, &key, res);
 	buf_free(&key);
 	if (i < 0) {
-		count_request(-1, sr->http, res->status, started);
+		count_request(-1, method_label(sr->http), res->status, started);
 		return false;
 	}
 	sr->route = i;
@@ -1906,7 +2038,7 @@ api_precheck(void *arg, struct server_request *sr, struct server_response *res)
 	    AUTH_HDR_SIGNATURE) == NULL) {
 		/* Not worth reading a megabyte to refuse it. */
 		server_error(res, 401, "unauthorized: missing signature");
-		count_request(i, sr->http, res->status, started);
+		count_request(i, method_label(sr->http), res->status, started);
 		return false;
 	}
 	return true;
@@ -2059,6 +2191,7 @@ api_handle(void *arg, const struct server_request *sr,
 	uint64_t started = clock_now_ns();
 	const char *why;
 	char msg[160];
+	bool deferred = false;
 	int i;
 
 	if ((i = sr->route) >= 0)
@@ -2087,7 +2220,8 @@ api_handle(void *arg, const struct server_request *sr,
 		else if (method_is(req, "GET") || method_is(req, "HEAD"))
 			handle_get(nd, sr, &key, res);
 		else
-			handle_write(nd, sr, &key, method_is(req, "DELETE"), res);
+			deferred = handle_write(nd, sr, i, &key,
+			    method_is(req, "DELETE"), res);
 		break;
 	case R_HEALTH:
 		handle_health(nd, res);
@@ -2111,8 +2245,7 @@ api_handle(void *arg, const struct server_request *sr,
 		handle_members(nd, sr, res);
 		break;
 	case R_BATCH:
-		res->status = served(replica_serve_batch(nd->replica, sr->body,
-		    sr->body_len, &res->body), res);
+		deferred = handle_batch_internal(nd, sr, i, res);
 		break;
 	case R_DIGESTS:
 		res->status = served(replica_serve_digests(nd->replica, sr->body,
@@ -2164,7 +2297,8 @@ api_handle(void *arg, const struct server_request *sr,
 	}
 out:
 	buf_free(&key);
-	count_request(i, req, res->status, started);
+	if (!deferred)
+		count_request(i, method_label(req), res->status, started);
 }
 
 /* ---- metrics ---------------------------------------------------------- */

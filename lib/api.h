@@ -33,7 +33,11 @@ struct api;
 struct api *api_new(struct node *nd);
 void	api_free(struct api *a);	/* NULL ok */
 
-/* server_precheck_fn and server_handler_fn, arg an api. */
+/*
+ * server_precheck_fn and server_handler_fn, arg an api.  A plain write
+ * (and a peer's batch) is answered later (server_defer): by the thread
+ * that settles its quorum, once this node's copy is durable.
+ */
 bool	api_precheck(void *arg, struct server_request *sr,
 	    struct server_response *res);
 void	api_handle(void *arg, const struct server_request *sr,

@@ -111,7 +111,15 @@ struct qop {
 	const struct cluster_view *view;	/* held: targets point into it */
 	int		 ok, failed;
 	int		 local_errno;	/* this node's own write failed: why */
+	uint64_t	 local_seq;	/* write: its WAL seq, not yet durable (0: none) */
 	bool		 answered;	/* write: the coordinator has moved on */
+	/* A write's completion (replica_put_start), under mu: */
+	struct replica_result *res;	/* where its outcome goes */
+	replica_done_fn	 done;
+	void		*done_arg;
+	bool		 tombstone;
+	bool		 asking;	/* the coordinator still asks the first targets */
+	bool		 finished;	/* done was called, or is being */
 	size_t		 nowners;	/* the first nowners are the owners */
 	size_t		 nt;		/* targets */
 	struct target	 t[];
@@ -268,7 +276,12 @@ qop_unref(struct qop *q)
 	free(q);
 }
 
-/* Records the outcome of target i and wakes the coordinator. */
+static void write_progress(struct qop *q);
+
+/*
+ * Records the outcome of target i and wakes the coordinator; a write
+ * goes on from here (write_progress).
+ */
 static void
 qop_done(struct qop *q, size_t i, bool ok, bool found, struct version *v)
 {
@@ -302,6 +315,8 @@ qop_done(struct qop *q, size_t i, bool ok, bool found, struct version *v)
 	    q->record.data, q->record.len) != 0)
 		log_event(LOG_WARN, "cannot keep a hint", "owner=%s err=%s",
 		    late_owner, strerror(errno));
+	if (q->write)
+		write_progress(q);
 }
 
 /* Parses a fetch answer.  1 found, 0 not found, -1 bad. */
@@ -417,9 +432,13 @@ qop_ask(struct qop *q, size_t i, bool here)
 			    q->record.len);
 			qop_done(q, i, rc == 0, false, NULL);
 		} else if (q->write) {
-			/* Inline, before replica_put returns: q->wv is alive. */
-			rc = store_apply(rp->cfg.store, q->key.data, q->key.len,
-			    q->wv) < 0 ? -1 : 0;
+			/*
+			 * Inline, before replica_put returns: q->wv is alive.
+			 * Counted now; replica_put makes it durable before
+			 * the answer goes out (or has the caller hold it).
+			 */
+			rc = store_apply_nowait(rp->cfg.store, q->key.data,
+			    q->key.len, q->wv, &q->local_seq) < 0 ? -1 : 0;
 			if (rc != 0)
 				q->local_errno = errno;
 			qop_done(q, i, rc == 0, false, NULL);
@@ -485,10 +504,10 @@ next_stand_in(struct qop *q)
 }
 
 /*
- * Waits until `need` targets answered ok.  When allow_more, a failure
- * makes another target be asked so `need` can still be met: for a read
- * the next owner, for a write a stand-in that keeps a hint.  Returns the
- * number of ok answers (>= need on success).
+ * A read: waits until `need` targets answered ok.  When allow_more, a
+ * failure makes the next owner be asked so `need` can still be met.
+ * Returns the number of ok answers (>= need on success).  Writes do not
+ * wait: write_progress goes on from each answer.
  */
 static int
 qop_wait(struct qop *q, int need, bool allow_more)
@@ -506,20 +525,11 @@ qop_wait(struct qop *q, int need, bool allow_more)
 		for (i = 0; i < q->nt; i++) {
 			if (q->t[i].state == T_ASKED)
 				inflight++;
-			else if (!q->write && i < q->nowners &&
-			    q->t[i].state == T_IDLE && next == q->nt)
+			else if (i < q->nowners && q->t[i].state == T_IDLE &&
+			    next == q->nt)
 				next = i;
 		}
-		/* A write replaces every failed owner, to keep N copies. */
-		if (q->write && allow_more &&
-		    (next = next_stand_in(q)) < q->nt) {
-			pthread_mutex_unlock(&q->mu);
-			qop_ask(q, next, false);
-			pthread_mutex_lock(&q->mu);
-			continue;
-		}
-		if (!q->write && allow_more && q->ok + inflight < need &&
-		    next < q->nt) {
+		if (allow_more && q->ok + inflight < need && next < q->nt) {
 			pthread_mutex_unlock(&q->mu);
 			/* A read with nothing in flight waits for this one anyway. */
 			qop_ask(q, next, inflight == 0);
@@ -933,14 +943,86 @@ replica_unique_counter(struct replica *rp, struct vclock *c)
 	pthread_mutex_unlock(&rp->counter_mu);
 }
 
+const char *
+replica_storage_error(int err)
+{
+	return err == ENOSPC ? "storage failure: disk full; the write was not "
+	    "acknowledged (it may still be applied)" : "storage failure: I/O "
+	    "error; the write was not acknowledged; restart kvd once the "
+	    "disk is fixed";
+}
+
+/*
+ * The end of a write: hints for the owners that failed, the report, the
+ * status, then done.  Runs once, in the thread whose answer settled it.
+ */
+static void
+write_finish(struct qop *q)
+{
+	struct replica_result *res = q->res;
+
+	keep_hints(q);
+	qop_report(q, res);
+	if (res->acks < res->required) {
+		res->status = 503;
+		res->error = q->local_errno != 0 ?
+		    replica_storage_error(q->local_errno) : "write quorum not "
+		    "reached; the write may be on some replicas";
+	} else {
+		res->status = q->tombstone ? 204 : res->created ? 201 : 200;
+		res->durable_seq = q->local_seq;
+	}
+	q->done(q->done_arg, res);
+}
+
+/*
+ * What qop_wait does for a read, without the wait: called after every
+ * answer, it settles the write once W targets acknowledged, or once
+ * nothing is in flight and no stand-in is left to ask; until then each
+ * failed owner's duty goes to a stand-in.  Every call in flight ends
+ * within its own timeout (stream.c), so a write always settles.
+ */
+static void
+write_progress(struct qop *q)
+{
+	size_t i, next;
+	int inflight;
+
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		if (q->finished || q->asking)
+			break;
+		if (q->ok >= q->res->required)
+			goto finish;
+		if ((next = next_stand_in(q)) < q->nt) {
+			pthread_mutex_unlock(&q->mu);
+			qop_ask(q, next, false);
+			pthread_mutex_lock(&q->mu);
+			continue;
+		}
+		for (i = 0, inflight = 0; i < q->nt; i++)
+			inflight += q->t[i].state == T_ASKED;
+		if (inflight == 0)
+			goto finish;
+		break;
+	}
+	pthread_mutex_unlock(&q->mu);
+	return;
+finish:
+	q->finished = true;
+	pthread_mutex_unlock(&q->mu);
+	write_finish(q);
+}
+
 void
-replica_put(struct replica *rp, const char *key, size_t klen,
-    const struct replica_write *wr, struct replica_result *res)
+replica_put_start(struct replica *rp, const char *key, size_t klen,
+    const struct replica_write *wr, struct replica_result *res,
+    replica_done_fn done, void *arg)
 {
 	struct qop *rq = NULL, *wq = NULL;
 	struct version cur;
 	struct vclock base;
-	bool have, live;
+	bool have, live, flush;
 	int dr, dw, need_r, got;
 	size_t i;
 
@@ -1002,16 +1084,27 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 	/* "Created" only when the read (quorum or own copy) saw no live one. */
 	res->created = got >= need_r && !live;
 
-	/* 4. Write to all N, answer after W. */
+	/*
+	 * 4. Write to all N; settled after W acknowledgements, by whichever
+	 * thread brings the last one (write_progress).
+	 */
 	wq = qop_new(rp, key, klen, true, &dr, &dw);
 	if (wq == NULL || wq->nt == 0) {
 		res->status = 503;
 		res->error = "no replica available";
+		if (wq != NULL)
+			qop_unref(wq);
+		wq = NULL;
 		goto out;
 	}
 	res->required = clamp_quorum(wr->w, dw, wq->nowners);
 	record_to_json(key, klen, &res->v, &wq->record);
 	wq->wv = &res->v;
+	wq->res = res;
+	wq->done = done;
+	wq->done_arg = arg;
+	wq->tombstone = wr->tombstone;
+	wq->asking = true;
 	for (i = wq->nowners; i-- > 0;) {	/* remote ones first, self (0) last */
 		if (wq->t[i].down) {	/* known down: a stand-in, at once */
 			pthread_mutex_lock(&wq->mu);
@@ -1022,26 +1115,69 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 		}
 		qop_ask(wq, i, false);
 	}
-	got = qop_wait(wq, res->required, true);
-	keep_hints(wq);
-	qop_report(wq, res);
-	if (got < res->required) {
-		res->status = 503;
-		res->error = wq->local_errno == ENOSPC ? "storage failure: disk "
-		    "full; the write was not acknowledged (it may still be "
-		    "applied)" : wq->local_errno != 0 ? "storage failure: I/O "
-		    "error; the write was not acknowledged; restart kvd once the "
-		    "disk is fixed" : "write quorum not reached; the write may "
-		    "be on some replicas";
-	} else
-		res->status = wr->tombstone ? 204 : res->created ? 201 : 200;
+	pthread_mutex_lock(&wq->mu);
+	wq->asking = false;
+	pthread_mutex_unlock(&wq->mu);
+	write_progress(wq);
+	/*
+	 * Still waiting for replicas: start this node's fsync now, so that
+	 * it overlaps theirs instead of following their answers.
+	 */
+	pthread_mutex_lock(&wq->mu);
+	flush = !wq->finished && wq->local_seq != 0;
+	pthread_mutex_unlock(&wq->mu);
+	if (flush)
+		store_flush_soon(rp->cfg.store);
 out:
 	if (rq != NULL)
 		qop_unref(rq);
-	if (wq != NULL)
-		qop_unref(wq);
 	version_free(&cur);
 	vclock_free(&base);
+	if (wq != NULL)
+		qop_unref(wq);
+	else
+		done(arg, res);
+}
+
+struct put_wait {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	bool		 done;
+};
+
+static void
+put_waited(void *arg, struct replica_result *res)
+{
+	struct put_wait *pw = arg;
+
+	(void)res;
+	pthread_mutex_lock(&pw->mu);
+	pw->done = true;
+	pthread_cond_signal(&pw->cv);
+	pthread_mutex_unlock(&pw->mu);
+}
+
+void
+replica_put(struct replica *rp, const char *key, size_t klen,
+    const struct replica_write *wr, struct replica_result *res)
+{
+	struct put_wait pw = { .done = false };
+
+	pthread_mutex_init(&pw.mu, NULL);
+	pthread_cond_init(&pw.cv, NULL);
+	replica_put_start(rp, key, klen, wr, res, put_waited, &pw);
+	pthread_mutex_lock(&pw.mu);
+	while (!pw.done)
+		pthread_cond_wait(&pw.cv, &pw.mu);
+	pthread_mutex_unlock(&pw.mu);
+	pthread_mutex_destroy(&pw.mu);
+	pthread_cond_destroy(&pw.cv);
+	if (res->durable_seq != 0 &&
+	    store_sync(rp->cfg.store, res->durable_seq) != 0) {
+		res->status = 503;
+		res->error = replica_storage_error(errno);
+	}
+	res->durable_seq = 0;
 }
 
 /* ---- internal endpoints ----------------------------------------------- */
@@ -1133,13 +1269,15 @@ line_errno(int e)
 /*
  * Serves body's lines in order, stopping at the first that fails, then
  * makes whatever was applied durable with one store_sync: nothing is
- * acknowledged before it.  With whole set, all of body is one line and
- * the answer is replicate's; else body is split on newlines, blank lines
- * skipped, and the answer is batch's counts (or where it stopped).
+ * acknowledged before it.  With hold_seq and no line failed, the caller
+ * holds the answer for *hold_seq instead of the store_sync.  With whole
+ * set, all of body is one line and the answer is replicate's; else body
+ * is split on newlines, blank lines skipped, and the answer is batch's
+ * counts (or where it stopped).
  */
 static int
 serve_lines(struct replica *rp, const char *body, size_t len, bool whole,
-    struct buf *out)
+    struct buf *out, uint64_t *hold_seq)
 {
 	struct record_scratch sc;
 	struct version v;
@@ -1167,7 +1305,9 @@ serve_lines(struct replica *rp, const char *body, size_t len, bool whole,
 		n[r]++;
 		last_seq = seq > last_seq ? seq : last_seq;
 	} while (!whole);
-	if (store_sync(rp->cfg.store, last_seq) != 0 && e == 0) {
+	if (hold_seq != NULL && e == 0)
+		*hold_seq = last_seq;
+	else if (store_sync(rp->cfg.store, last_seq) != 0 && e == 0) {
 		e = errno == EINVAL ? EIO : errno;
 		sync_failed = true;
 	}
@@ -1199,14 +1339,14 @@ int
 replica_serve_replicate(struct replica *rp, const char *body, size_t len,
     struct buf *out)
 {
-	return serve_lines(rp, body, len, true, out);
+	return serve_lines(rp, body, len, true, out, NULL);
 }
 
 int
 replica_serve_batch(struct replica *rp, const char *body, size_t len,
-    struct buf *out)
+    struct buf *out, uint64_t *hold_seq)
 {
-	return serve_lines(rp, body, len, false, out);
+	return serve_lines(rp, body, len, false, out, hold_seq);
 }
 
 int

@@ -67,6 +67,7 @@ struct replica_result {
 	int		required;	/* R or W */
 	struct buf	replicas;	/* "id,id,id": the preference list */
 	struct buf	acked;		/* "id,id": those that acked */
+	uint64_t	durable_seq;	/* replica_put_start: this node's copy's WAL seq, or 0 */
 };
 
 /* Read repairs sent (or applied here) since start. */
@@ -97,6 +98,12 @@ struct replica_write {
 };
 
 /*
+ * The message of a 503 for this node's own failure to make a write
+ * durable: err ENOSPC (disk full), anything else an I/O error.
+ */
+const char *replica_storage_error(int err);
+
+/*
  * Plain quorum write (wr carries no condition: those are cas_put's; one
  * that does is refused with 500).  status 200 or 201 (PUT) / 204
  * (DELETE) with res->v the version written, 404 for a DELETE with
@@ -106,6 +113,21 @@ struct replica_write {
  */
 void	replica_put(struct replica *rp, const char *key, size_t klen,
 	    const struct replica_write *wr, struct replica_result *res);
+
+/*
+ * replica_put without the waits: done(arg, res) is called exactly once
+ * with the outcome, from this thread or from the one that brought the
+ * acknowledgement that settled the write (it must not block long), and
+ * res must stay valid until then.  wr need not.  A write acknowledged by
+ * W replicas then has res->durable_seq, the WAL seq of this node's copy
+ * (0: none), which the caller must see durable (store_when_durable)
+ * before it acknowledges the write.  replica_put is this, then a wait
+ * for done and for the disk.
+ */
+typedef void (*replica_done_fn)(void *arg, struct replica_result *res);
+void	replica_put_start(struct replica *rp, const char *key, size_t klen,
+	    const struct replica_write *wr, struct replica_result *res,
+	    replica_done_fn done, void *arg);
 
 /*
  * Raises this node's entry in clock c (already incremented for it) to a
@@ -136,10 +158,13 @@ int	replica_serve_replicate(struct replica *rp, const char *body,
  * POST /internal/batch: body is records, one per line (JSON lines); each
  * is applied through the apply rule in order, and one fsync covers them
  * all before the answer {"applied":N,"ignored":M}.  On an error the body
- * names how far it got (records before it were applied).
+ * names how far it got (records before it were applied).  With hold_seq,
+ * a batch whose every line was served is not waited for: *hold_seq gets
+ * the WAL seq the caller must hold the answer for (server.h's
+ * durable_seq; 0 when nothing was logged).
  */
 int	replica_serve_batch(struct replica *rp, const char *body, size_t len,
-	    struct buf *out);
+	    struct buf *out, uint64_t *hold_seq);
 
 /*
  * POST /internal/digests: body is keys, percent-encoded, one per line;

@@ -119,6 +119,46 @@ same_v() {
 	[ "$(echo "$output" | jq -r .tombstone)" = false ]
 }
 
+@test "30 writes pipelined on one connection to a coordinator: answered in order, each once, all replicated" {
+	start_cluster
+	# Each write is answered by whichever thread brings its second
+	# acknowledgement (server.c, DEFERRED ANSWERS), in any order; the
+	# connection must still answer in request order.
+	run timeout 30 python3 - "$(port_of node1)" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+req = b""
+for i in range(30):
+    body = b'{"value":"v%d"}' % i
+    req += b"PUT /kv/pipe%d HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % (i, len(body)) + body
+    req += b"GET /kv/pipe%d HTTP/1.1\r\nHost: t\r\n\r\n" % i
+s.sendall(req)
+f = s.makefile("rb")
+for i in range(60):
+    status = f.readline().split()[1].decode()
+    n = 0
+    while True:
+        h = f.readline()
+        if h in (b"\r\n", b""):
+            break
+        if h.lower().startswith(b"content-length:"):
+            n = int(h.split(b":")[1])
+    body = f.read(n).decode()
+    print(status, body.strip())
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	local i expect
+	for i in $(seq 0 29); do
+		expect="201 {\"key\":\"pipe$i\","
+		[[ "${lines[$((2 * i))]}" == "$expect"* ]]
+		[ "${lines[$((2 * i + 1))]}" = "200 {\"key\":\"pipe$i\",\"value\":\"v$i\"}" ]
+	done
+	[ "${#lines[@]}" -eq 60 ]
+	run kv get pipe29 --server "$(url node3)"
+	[ "$output" = v29 ]
+}
+
 @test "one node down: W=2/R=2 still work through the survivors, ?w=3 is a fast 503 with acks and required" {
 	start_cluster
 	[ "$(put node1 before up)" = 201 ]

@@ -136,6 +136,39 @@ setup() {
 	[[ "$output" == *"END EOF"* ]]
 }
 
+@test "deferred answers: five writes and two reads in one write come back in order" {
+	# Writes are answered by the thread that settles them (server.c,
+	# DEFERRED ANSWERS); the connection must still answer in order.
+	P="PUT /kv/d HTTP/1.1\r\n${H}Content-Length: 13\r\n\r\n"
+	run conv 1 "${P}{\"value\":\"1\"}${P}{\"value\":\"2\"}DELETE /kv/d HTTP/1.1\r\n${H}\r\nGET /kv/d HTTP/1.1\r\n${H}\r\n${P}{\"value\":\"3\"}PUT /kv/e HTTP/1.1\r\n${H}Content-Length: 13\r\n\r\n{\"value\":\"4\"}GET /kv/d HTTP/1.1\r\n${H}Connection: close\r\n\r\n"
+	[ "$status" -eq 0 ]
+	[ "$(statuses)" = "201 200 204 404 201 201 200" ]
+	[[ "$output" == *'B {"key":"d","value":"3"}'* ]]
+	[[ "$output" == *"END EOF"* ]]
+}
+
+@test "deferred answers: an HTTP/1.0 PUT is answered, then the connection closes" {
+	closed_after 201 "PUT /kv/old HTTP/1.0\r\nContent-Length: 13\r\n\r\n{\"value\":\"1\"}"
+	[ "$(end_ms)" -lt 2000 ]
+	[ "$(curl -s --max-time 5 "$(url n1)/kv/old")" = '{"key":"old","value":"1"}' ]
+}
+
+@test "deferred answers: a client that leaves before its answer does not stop the write or the node" {
+	python3 - "$(port_of n1)" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+for i in range(50):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    body = b'{"value":"%d"}' % i
+    s.sendall(b"PUT /kv/gone%d HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % (i, len(body)) + body)
+    s.close()
+PY
+	for i in 0 25 49; do
+		wait_for 10 sh -c "curl -s --max-time 2 '$(url n1)/kv/gone$i' | grep -q '\"value\":\"$i\"'"
+	done
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$(url n1)/health")" = 200 ]
+}
+
 @test "Connection: close is honoured" {
 	run conv 3 "GET /health HTTP/1.1\r\n${H}Connection: close\r\n\r\n"
 	[ "$(statuses)" = "200" ]

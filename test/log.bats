@@ -76,6 +76,18 @@ start1() {
 	[[ "$line" == *' path=/kv/big status=413 '* ]]
 }
 
+@test "a write answered later (deferred) logs its request line with its final status" {
+	start_node node1 --request-log
+	[ "$(code -X PUT --data-binary '{"value":"v"}' "$(url node1)/kv/small")" = 201 ]
+	wait_for 10 grep -q 'msg="request" method=PUT path=/kv/small ' \
+	    "$TMP/node1.log"
+	line=$(grep -m1 'msg="request" method=PUT path=/kv/small ' "$TMP/node1.log")
+	echo "line: $line"
+	[[ "$line" == *' status=201 ms='* ]]
+	[ "$(curl -s "$(url node1)/metrics" |
+	    grep -c '^kvd_requests_total{route="/kv/",method="PUT",status="201"} 1$')" = 1 ]
+}
+
 @test "json: every line parses, fields are members, numbers are numbers" {
 	start1 --log-format json
 	cat "$TMP/node1.log"
