@@ -490,20 +490,40 @@ quorum_error(struct server_response *res, const struct replica_result *rr)
 }
 
 /*
+ * What a GET's answer depends on besides the read: the raw value or
+ * JSON, and the If-None-Match it carried (a copy: an answer given later
+ * outlives the request).
+ */
+struct get_wants {
+	bool		 raw;
+	bool		 if_none_match;
+	struct buf	 inm;		/* its value */
+};
+
+static void
+get_wants_of(const struct http_request *req, struct get_wants *gw)
+{
+	const struct http_header *h;
+
+	gw->raw = wants_raw(req);
+	buf_init(&gw->inm);
+	h = http_find_header(req->headers, req->nheaders, "If-None-Match");
+	if ((gw->if_none_match = h != NULL))
+		buf_append(&gw->inm, h->value, h->value_len);
+}
+
+/*
  * True when a GET's If-None-Match names the current version (or is *):
  * the client's copy is current, 304 Not Modified.
  */
 static bool
-not_modified(const struct http_request *req, const struct vclock *c)
+not_modified(const struct get_wants *gw, const struct vclock *c)
 {
-	const struct http_header *h;
-
-	h = http_find_header(req->headers, req->nheaders, "If-None-Match");
-	if (h == NULL)
+	if (!gw->if_none_match)
 		return false;
-	if (h->value_len == 1 && h->value[0] == '*')
+	if (gw->inm.len == 1 && gw->inm.data[0] == '*')
 		return true;
-	return replica_etag_matches(h->value, h->value_len, c);
+	return replica_etag_matches(gw->inm.data, gw->inm.len, c);
 }
 
 /* Appends ,"expires_ms":E for a version with a TTL. */
@@ -516,17 +536,96 @@ put_expires(const struct version *v, struct buf *out)
 	}
 }
 
+static const char *method_label(const struct http_request *req);
+static void count_request(int i, const char *method, int status,
+    uint64_t started);
+static int served(int rc, struct server_response *res);
+
+/*
+ * A request answered later (server.h's server_defer): a plain write
+ * settled by its replicas, or a batch from a peer, whose answer goes out
+ * once this node's copy is durable.  It owns its answer and, for a
+ * write, what the answer is built from.
+ */
+struct deferred {
+	struct node	*nd;
+	struct server_later *later;
+	int		 route;		/* for /metrics */
+	const char	*method;
+	uint64_t	 started;
+	struct server_response res;
+	struct buf	 key;		/* a read's or a write's */
+	bool		 tombstone;	/* a write's */
+	struct get_wants gw;		/* a read's */
+	struct replica_result rr;
+};
+
+/* Defers sr's answer; NULL when it cannot be (unit tests). */
+static struct deferred *
+defer_new(struct node *nd, const struct server_request *sr, int route)
+{
+	struct deferred *d = calloc(1, sizeof(*d));
+
+	if (d == NULL || (d->later = server_defer(sr)) == NULL) {
+		free(d);
+		return NULL;
+	}
+	d->nd = nd;
+	d->route = route;
+	d->method = method_label(sr->http);
+	d->started = clock_now_ns();
+	d->res.status = 200;
+	d->res.content_type = "application/json";
+	buf_init(&d->res.headers);
+	buf_init(&d->res.body);
+	buf_init(&d->key);
+	buf_init(&d->gw.inm);
+	replica_result_init(&d->rr);
+	return d;
+}
+
+/* store_when_durable's callback, and the end of every deferred answer. */
+static void
+defer_durable(void *arg, int err)
+{
+	struct deferred *d = arg;
+
+	if (err != 0) {
+		buf_reset(&d->res.headers);
+		server_error_code(&d->res, 503, "storage_failure",
+		    replica_storage_error(err));
+	}
+	count_request(d->route, d->method, d->res.status, d->started);
+	server_answer(d->later, &d->res);
+	buf_free(&d->res.headers);
+	buf_free(&d->res.body);
+	buf_free(&d->key);
+	buf_free(&d->gw.inm);
+	replica_result_free(&d->rr);
+	free(d);
+}
+
+/* Sends d->res once seq is durable (at once for 0). */
+static void
+defer_answer(struct deferred *d, uint64_t seq)
+{
+	int rc = store_when_durable(d->nd->store, seq, defer_durable, d);
+
+	if (rc != 0)
+		defer_durable(d, rc == 1 ? 0 : errno);
+}
+
 /* Fills res with a GET's answer to the read rr of key. */
 static void
-answer_get(const struct server_request *sr, const struct buf *key,
+answer_get(const struct get_wants *gw, const struct buf *key,
     const struct replica_result *rr, struct server_response *res)
 {
 	put_quorum_headers(res, rr, rr->status == 200);
 	if (rr->status != 200) {
 		quorum_error(res, rr);
-	} else if (not_modified(sr->http, &rr->v.clock)) {
+	} else if (not_modified(gw, &rr->v.clock)) {
 		res->status = 304;
-	} else if (wants_raw(sr->http)) {
+	} else if (gw->raw) {
 		res->content_type = "application/octet-stream";
 		buf_append(&res->body, rr->v.value, rr->v.value_len);
 	} else {
@@ -540,22 +639,49 @@ answer_get(const struct server_request *sr, const struct buf *key,
 	}
 }
 
+/* replica_get_start's callback. */
 static void
-handle_get(struct node *nd, const struct server_request *sr,
+read_settled(void *arg, struct replica_result *rr)
+{
+	struct deferred *d = arg;
+
+	answer_get(&d->gw, &d->key, rr, &d->res);
+	defer_answer(d, 0);
+}
+
+/*
+ * GET and HEAD /kv/KEY.  A quorum read is deferred when it can be: true
+ * then, and the answer comes from read_settled.
+ */
+static bool
+handle_get(struct node *nd, const struct server_request *sr, int route,
     const struct buf *key, struct server_response *res)
 {
 	struct replica_result rr;
+	struct get_wants gw;
+	struct deferred *d = NULL;
 	int r;
 
 	if (quorum_param(nd, sr->http, "r", &r, res) != 0)
-		return;
+		return false;
 	replica_result_init(&rr);
-	if (wants_serial(sr->http))
+	get_wants_of(sr->http, &gw);
+	if (wants_serial(sr->http)) {
 		cas_get(nd->cas, key->data, key->len, &rr);
-	else
+		answer_get(&gw, key, &rr, res);
+	} else if ((d = defer_new(nd, sr, route)) != NULL) {
+		buf_append(&d->key, key->data, key->len);
+		d->gw = gw;		/* moved */
+		buf_init(&gw.inm);
+		replica_get_start(nd->replica, key->data, key->len, r, &d->rr,
+		    read_settled, d);
+	} else {
 		replica_get(nd->replica, key->data, key->len, r, &rr);
-	answer_get(sr, key, &rr, res);
+		answer_get(&gw, key, &rr, res);
+	}
+	buf_free(&gw.inm);
 	replica_result_free(&rr);
+	return d != NULL;
 }
 
 /* ---- GET /kv/KEY?wait=ETAG&timeout=S: watch ---------------------------- */
@@ -716,6 +842,7 @@ handle_watch(struct node *nd, const struct server_request *sr,
 {
 	const struct http_request *req = sr->http;
 	struct replica_result rr;
+	struct get_wants gw;
 	struct buf want = BUF_INIT, have = BUF_INIT;
 	struct watcher *wt = NULL;
 	const char *s, *owner;
@@ -768,7 +895,9 @@ handle_watch(struct node *nd, const struct server_request *sr,
 			vclock_encode(&rr.v.clock, &have);
 		if (rr.status == 503 || have.len != want.len ||
 		    memcmp(have.data, want.data, want.len) != 0) {
-			answer_get(sr, key, &rr, res);
+			get_wants_of(sr->http, &gw);
+			answer_get(&gw, key, &rr, res);
+			buf_free(&gw.inm);
 			replica_result_free(&rr);
 			break;
 		}
@@ -952,11 +1081,6 @@ read_conditions(const struct http_request *req, struct replica_write *wr,
 	return 0;
 }
 
-static const char *method_label(const struct http_request *req);
-static void count_request(int i, const char *method, int status,
-    uint64_t started);
-static int served(int rc, struct server_response *res);
-
 /* The answer to a plain or conditional write, from its outcome. */
 static void
 write_answer(const struct buf *key, bool tombstone,
@@ -986,77 +1110,6 @@ write_answer(const struct buf *key, bool tombstone,
 		put_expires(&rr->v, &res->body);
 		buf_puts(&res->body, "}\n");
 	}
-}
-
-/*
- * A request answered later (server.h's server_defer): a plain write
- * settled by its replicas, or a batch from a peer, whose answer goes out
- * once this node's copy is durable.  It owns its answer and, for a
- * write, what the answer is built from.
- */
-struct deferred {
-	struct node	*nd;
-	struct server_later *later;
-	int		 route;		/* for /metrics */
-	const char	*method;
-	uint64_t	 started;
-	struct server_response res;
-	struct buf	 key;		/* a write's */
-	bool		 tombstone;
-	struct replica_result rr;
-};
-
-/* Defers sr's answer; NULL when it cannot be (unit tests). */
-static struct deferred *
-defer_new(struct node *nd, const struct server_request *sr, int route)
-{
-	struct deferred *d = calloc(1, sizeof(*d));
-
-	if (d == NULL || (d->later = server_defer(sr)) == NULL) {
-		free(d);
-		return NULL;
-	}
-	d->nd = nd;
-	d->route = route;
-	d->method = method_label(sr->http);
-	d->started = clock_now_ns();
-	d->res.status = 200;
-	d->res.content_type = "application/json";
-	buf_init(&d->res.headers);
-	buf_init(&d->res.body);
-	buf_init(&d->key);
-	replica_result_init(&d->rr);
-	return d;
-}
-
-/* store_when_durable's callback, and the end of every deferred answer. */
-static void
-defer_durable(void *arg, int err)
-{
-	struct deferred *d = arg;
-
-	if (err != 0) {
-		buf_reset(&d->res.headers);
-		server_error_code(&d->res, 503, "storage_failure",
-		    replica_storage_error(err));
-	}
-	count_request(d->route, d->method, d->res.status, d->started);
-	server_answer(d->later, &d->res);
-	buf_free(&d->res.headers);
-	buf_free(&d->res.body);
-	buf_free(&d->key);
-	replica_result_free(&d->rr);
-	free(d);
-}
-
-/* Sends d->res once seq is durable (at once for 0). */
-static void
-defer_answer(struct deferred *d, uint64_t seq)
-{
-	int rc = store_when_durable(d->nd->store, seq, defer_durable, d);
-
-	if (rc != 0)
-		defer_durable(d, rc == 1 ? 0 : errno);
 }
 
 /* replica_put_start's callback. */
@@ -2218,7 +2271,7 @@ api_handle(void *arg, const struct server_request *sr,
 		    req->query_len, "wait", NULL, NULL))
 			handle_watch(nd, sr, &key, res);
 		else if (method_is(req, "GET") || method_is(req, "HEAD"))
-			handle_get(nd, sr, &key, res);
+			deferred = handle_get(nd, sr, i, &key, res);
 		else
 			deferred = handle_write(nd, sr, i, &key,
 			    method_is(req, "DELETE"), res);

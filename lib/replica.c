@@ -24,8 +24,23 @@
  * Reads ask R replicas first (this node first when it is one); when one
  * fails, the next replica of the preference list is asked, so a dead
  * replica costs one failed call, not the read.  Writes go to all N at
- * once and return after W acknowledgements.  Every call is bounded by
- * timeout_ms, the operation as a whole by twice that.
+ * once and settle after W acknowledgements.  Every call is bounded by
+ * timeout_ms, a full read as a whole by twice that.
+ *
+ * NOBODY WAITS.  The usual operations do not keep a thread waiting for
+ * the network: replica_put_start and replica_get_start send their calls
+ * on the streams and return, and the thread that brings the answer that
+ * settles the operation (a stream's, after its peer answered) finishes
+ * it and calls its done, which answers the client (api.c, server_defer).
+ * A write goes on in write_progress after every answer: settled at W
+ * acknowledgements, or once nothing is in flight and no stand-in is
+ * left; its own copy is applied at once, counted, and made durable by
+ * the caller before the answer (res->durable_seq), its fsync started
+ * right away (store_flush_soon) so that it overlaps the replicas'.  A
+ * digest read goes on in digest_progress, and when the digests disagree
+ * the full read, which calls and waits, runs in a workq task.  Since
+ * every call in flight ends within its own timeout (stream.c), every
+ * operation settles.  replica_put and replica_get wait for done.
  *
  * Conditional writes (If-Match, If-None-Match, conditional DELETE) do
  * not come here: they run a consensus round among the owners (cas.c).
@@ -113,12 +128,13 @@ struct qop {
 	int		 local_errno;	/* this node's own write failed: why */
 	uint64_t	 local_seq;	/* write: its WAL seq, not yet durable (0: none) */
 	bool		 answered;	/* write: the coordinator has moved on */
-	/* A write's completion (replica_put_start), under mu: */
+	/* An operation's completion (replica_put_start, replica_get_start): */
 	struct replica_result *res;	/* where its outcome goes */
 	replica_done_fn	 done;
 	void		*done_arg;
 	bool		 tombstone;
 	bool		 asking;	/* the coordinator still asks the first targets */
+	uint64_t	 mine;		/* a digest read: this node's digest */
 	bool		 finished;	/* done was called, or is being */
 	size_t		 nowners;	/* the first nowners are the owners */
 	size_t		 nt;		/* targets */
@@ -277,6 +293,7 @@ qop_unref(struct qop *q)
 }
 
 static void write_progress(struct qop *q);
+static void digest_progress(struct qop *q);
 
 /*
  * Records the outcome of target i and wakes the coordinator; a write
@@ -315,8 +332,8 @@ qop_done(struct qop *q, size_t i, bool ok, bool found, struct version *v)
 	    q->record.data, q->record.len) != 0)
 		log_event(LOG_WARN, "cannot keep a hint", "owner=%s err=%s",
 		    late_owner, strerror(errno));
-	if (q->write)
-		write_progress(q);
+	if (q->done != NULL)
+		(q->write ? write_progress : digest_progress)(q);
 }
 
 /* Parses a fetch answer.  1 found, 0 not found, -1 bad. */
@@ -719,72 +736,46 @@ digest_done(void *arg, bool ok, const char *answer, size_t len)
 	free(tk);
 }
 
-/*
- * Answers the read of q (self first among its owners) from this node's
- * copy when the first need - 1 other owners hold the same.  1 answered
- * (res filled), 0 when the full read must decide.
- */
-static int
-digest_read(struct replica *rp, struct qop *q, int need,
-    struct replica_result *res)
-{
-	struct buf enc = BUF_INIT;
-	struct version v;
-	struct task *tk;
-	uint64_t mine = 0;
-	bool have, same = true;
-	int i, got;
+/* ---- reads ------------------------------------------------------------ */
 
-	if (need < 2 || q->nowners < (size_t)need || !q->t[0].self)
-		return 0;
-	for (i = 1; i < need; i++)
-		if (q->t[i].down)
-			return 0;
-	version_init(&v);
-	have = local_digest(rp, q->key.data, q->key.len, &mine) &&
-	    store_get(rp->cfg.store, q->key.data, q->key.len, &v) == 1;
-	q->t[0].state = T_ASKED;
-	qop_done(q, 0, true, have, &v);
-	http_percent_encode(q->key.data, q->key.len, &enc);
-	for (i = 1; i < need; i++) {
-		if ((tk = malloc(sizeof(*tk))) == NULL) {
-			qop_done(q, (size_t)i, false, false, NULL);
-			continue;
-		}
-		tk->q = q;
-		tk->i = (size_t)i;
-		pthread_mutex_lock(&q->mu);
-		q->t[i].state = T_ASKED;
-		q->refs++;
-		pthread_mutex_unlock(&q->mu);
-		stream_send(rp->streams, q->t[i].address, "/internal/digests",
-		    enc.data, enc.len, digest_done, tk);
-	}
-	buf_free(&enc);
-	got = qop_wait(q, need, false);
-	pthread_mutex_lock(&q->mu);
-	for (i = 1; i < need && same; i++)
-		same = q->t[i].state == T_OK && q->t[i].found == have &&
-		    (!have || q->t[i].digest == mine);
-	pthread_mutex_unlock(&q->mu);
-	if (got < need || !same) {
-		version_free(&v);
-		return 0;
-	}
-	qop_report(q, res);
-	res->required = need;
-	version_free(&res->v);
-	version_copy(&res->v, &q->t[0].v);
-	version_free(&v);
-	if (!have || !version_live(&res->v, clock_wall_ms())) {
-		res->status = 404;
-		res->error = "not found";
-	} else
-		res->status = 200;
-	return 1;
+/* What replica_get and replica_put wait on: their operation's done. */
+struct op_wait {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	bool		 done;
+};
+
+static void
+op_wait_init(struct op_wait *ow)
+{
+	pthread_mutex_init(&ow->mu, NULL);
+	pthread_cond_init(&ow->cv, NULL);
+	ow->done = false;
 }
 
-/* ---- reads ------------------------------------------------------------ */
+static void
+op_waited(void *arg, struct replica_result *res)
+{
+	struct op_wait *ow = arg;
+
+	(void)res;
+	pthread_mutex_lock(&ow->mu);
+	ow->done = true;
+	pthread_cond_signal(&ow->cv);
+	pthread_mutex_unlock(&ow->mu);
+}
+
+/* Waits for op_waited, then frees ow's lock. */
+static void
+op_wait(struct op_wait *ow)
+{
+	pthread_mutex_lock(&ow->mu);
+	while (!ow->done)
+		pthread_cond_wait(&ow->cv, &ow->mu);
+	pthread_mutex_unlock(&ow->mu);
+	pthread_mutex_destroy(&ow->mu);
+	pthread_cond_destroy(&ow->cv);
+}
 
 static int
 clamp_quorum(int want, int dflt, size_t n)
@@ -811,28 +802,17 @@ quorum_read(struct qop *q, int need)
 	return qop_wait(q, need, true);
 }
 
-void
-replica_get(struct replica *rp, const char *key, size_t klen, int r,
+/*
+ * The full read of key (every owner's record, read repair), in the
+ * calling thread; res->required is set.
+ */
+static void
+full_read(struct replica *rp, const char *key, size_t klen,
     struct replica_result *res)
 {
 	struct qop *q;
 	int dr, dw, got;
 
-	q = qop_new(rp, key, klen, false, &dr, &dw);
-	if (q == NULL || q->nt == 0) {
-		res->status = 503;
-		res->error = "no replica available";
-		if (q)
-			qop_unref(q);
-		return;
-	}
-	res->required = clamp_quorum(r, dr, q->nowners);
-	if (digest_read(rp, q, res->required, res)) {
-		qop_unref(q);
-		return;
-	}
-	/* The full read, on a fresh operation. */
-	qop_unref(q);
 	if ((q = qop_new(rp, key, klen, false, &dr, &dw)) == NULL) {
 		res->status = 503;
 		res->error = "no replica available";
@@ -855,6 +835,177 @@ replica_get(struct replica *rp, const char *key, size_t klen, int r,
 			res->status = 200;
 	}
 	qop_unref(q);
+}
+
+/* A full read handed to the workq by a digest read that could not decide. */
+struct full_task {
+	struct replica	*rp;
+	struct buf	 key;
+	struct replica_result *res;
+	replica_done_fn	 done;
+	void		*arg;
+};
+
+static void
+full_read_main(void *arg)
+{
+	struct full_task *ft = arg;
+
+	full_read(ft->rp, ft->key.data, ft->key.len, ft->res);
+	ft->done(ft->arg, ft->res);
+	buf_free(&ft->key);
+	free(ft);
+}
+
+/*
+ * Goes on with a digest read after each answer: once every owner asked
+ * has answered, the read is answered from this node's copy when they
+ * all hold the same record, and otherwise handed to a full read on the
+ * workq (it calls other owners and waits: not in a stream's thread).
+ */
+static void
+digest_progress(struct qop *q)
+{
+	struct replica_result *res;
+	struct full_task *ft;
+	bool have, same = true;
+	int i, need;
+
+	pthread_mutex_lock(&q->mu);
+	need = q->finished || q->asking ? 0 : q->res->required;
+	for (i = 0; i < need; i++)
+		if (q->t[i].state != T_OK && q->t[i].state != T_FAIL)
+			need = 0;
+	if (need == 0) {
+		pthread_mutex_unlock(&q->mu);
+		return;
+	}
+	q->finished = true;
+	have = q->t[0].found;
+	for (i = 1; i < need && same; i++)
+		same = q->t[i].state == T_OK && q->t[i].found == have &&
+		    (!have || q->t[i].digest == q->mine);
+	pthread_mutex_unlock(&q->mu);
+	res = q->res;
+	if (same) {
+		qop_report(q, res);
+		version_free(&res->v);
+		version_copy(&res->v, &q->t[0].v);
+		if (!have || !version_live(&res->v, clock_wall_ms())) {
+			res->status = 404;
+			res->error = "not found";
+		} else
+			res->status = 200;
+		q->done(q->done_arg, res);
+		return;
+	}
+	if ((ft = malloc(sizeof(*ft))) == NULL) {
+		full_read(q->rp, q->key.data, q->key.len, res);
+		q->done(q->done_arg, res);
+		return;
+	}
+	ft->rp = q->rp;
+	buf_init(&ft->key);
+	buf_append(&ft->key, q->key.data, q->key.len);
+	ft->res = res;
+	ft->done = q->done;
+	ft->arg = q->done_arg;
+	if (workq_submit(q->rp->workq, full_read_main, ft) != 0)
+		full_read_main(ft);
+}
+
+/*
+ * Starts the read of q (self first among its owners) by digests: this
+ * node's copy, and the digest of the record of each of the first
+ * required - 1 other owners (README: "digest reads").  False when the
+ * read cannot go that way (too few owners up, or this node is not one);
+ * else done is called as replica_get_start says.
+ */
+static bool
+digest_start(struct replica *rp, struct qop *q, struct replica_result *res,
+    replica_done_fn done, void *arg)
+{
+	struct buf enc = BUF_INIT;
+	struct version v;
+	struct task *tk;
+	uint64_t mine = 0;
+	bool have;
+	int i, need = res->required;
+
+	if (need < 2 || q->nowners < (size_t)need || !q->t[0].self)
+		return false;
+	for (i = 1; i < need; i++)
+		if (q->t[i].down)
+			return false;
+	q->res = res;
+	q->done = done;
+	q->done_arg = arg;
+	q->asking = true;
+	version_init(&v);
+	have = local_digest(rp, q->key.data, q->key.len, &mine) &&
+	    store_get(rp->cfg.store, q->key.data, q->key.len, &v) == 1;
+	q->mine = mine;
+	q->t[0].state = T_ASKED;
+	qop_done(q, 0, true, have, &v);
+	version_free(&v);
+	http_percent_encode(q->key.data, q->key.len, &enc);
+	for (i = 1; i < need; i++) {
+		if ((tk = malloc(sizeof(*tk))) == NULL) {
+			qop_done(q, (size_t)i, false, false, NULL);
+			continue;
+		}
+		tk->q = q;
+		tk->i = (size_t)i;
+		pthread_mutex_lock(&q->mu);
+		q->t[i].state = T_ASKED;
+		q->refs++;
+		pthread_mutex_unlock(&q->mu);
+		stream_send(rp->streams, q->t[i].address, "/internal/digests",
+		    enc.data, enc.len, digest_done, tk);
+	}
+	buf_free(&enc);
+	pthread_mutex_lock(&q->mu);
+	q->asking = false;
+	pthread_mutex_unlock(&q->mu);
+	digest_progress(q);
+	return true;
+}
+
+void
+replica_get(struct replica *rp, const char *key, size_t klen, int r,
+    struct replica_result *res)
+{
+	struct op_wait ow;
+
+	op_wait_init(&ow);
+	replica_get_start(rp, key, klen, r, res, op_waited, &ow);
+	op_wait(&ow);
+}
+
+void
+replica_get_start(struct replica *rp, const char *key, size_t klen, int r,
+    struct replica_result *res, replica_done_fn done, void *arg)
+{
+	struct qop *q;
+	int dr, dw;
+
+	q = qop_new(rp, key, klen, false, &dr, &dw);
+	if (q == NULL || q->nt == 0) {
+		res->status = 503;
+		res->error = "no replica available";
+		if (q)
+			qop_unref(q);
+		done(arg, res);
+		return;
+	}
+	res->required = clamp_quorum(r, dr, q->nowners);
+	if (digest_start(rp, q, res, done, arg)) {
+		qop_unref(q);
+		return;
+	}
+	qop_unref(q);
+	full_read(rp, key, klen, res);
+	done(arg, res);
 }
 
 /* ---- writes ----------------------------------------------------------- */
@@ -1139,39 +1290,15 @@ out:
 		done(arg, res);
 }
 
-struct put_wait {
-	pthread_mutex_t	 mu;
-	pthread_cond_t	 cv;
-	bool		 done;
-};
-
-static void
-put_waited(void *arg, struct replica_result *res)
-{
-	struct put_wait *pw = arg;
-
-	(void)res;
-	pthread_mutex_lock(&pw->mu);
-	pw->done = true;
-	pthread_cond_signal(&pw->cv);
-	pthread_mutex_unlock(&pw->mu);
-}
-
 void
 replica_put(struct replica *rp, const char *key, size_t klen,
     const struct replica_write *wr, struct replica_result *res)
 {
-	struct put_wait pw = { .done = false };
+	struct op_wait ow;
 
-	pthread_mutex_init(&pw.mu, NULL);
-	pthread_cond_init(&pw.cv, NULL);
-	replica_put_start(rp, key, klen, wr, res, put_waited, &pw);
-	pthread_mutex_lock(&pw.mu);
-	while (!pw.done)
-		pthread_cond_wait(&pw.cv, &pw.mu);
-	pthread_mutex_unlock(&pw.mu);
-	pthread_mutex_destroy(&pw.mu);
-	pthread_cond_destroy(&pw.cv);
+	op_wait_init(&ow);
+	replica_put_start(rp, key, klen, wr, res, op_waited, &ow);
+	op_wait(&ow);
 	if (res->durable_seq != 0 &&
 	    store_sync(rp->cfg.store, res->durable_seq) != 0) {
 		res->status = 503;

@@ -84,6 +84,24 @@ void	replica_result_free(struct replica_result *res);
 void	replica_get(struct replica *rp, const char *key, size_t klen, int r,
 	    struct replica_result *res);
 
+/*
+ * The end of an operation started without a wait (replica_get_start,
+ * replica_put_start): called exactly once with its outcome, from the
+ * starting thread or from the one that brought the answer that settled
+ * it, which is a stream's: it must not block long.  res is the one the
+ * operation was started with.
+ */
+typedef void (*replica_done_fn)(void *arg, struct replica_result *res);
+
+/*
+ * replica_get without the wait: done(arg, res) says the outcome; res
+ * must stay valid until then.  A digest read settles in the thread that
+ * brings the last digest; one that must read every record goes on in a
+ * worker; a read that cannot use digests runs here before this returns.
+ */
+void	replica_get_start(struct replica *rp, const char *key, size_t klen,
+	    int r, struct replica_result *res, replica_done_fn done, void *arg);
+
 struct replica_write {
 	bool		 tombstone;	/* DELETE */
 	const char	*value;
@@ -115,16 +133,13 @@ void	replica_put(struct replica *rp, const char *key, size_t klen,
 	    const struct replica_write *wr, struct replica_result *res);
 
 /*
- * replica_put without the waits: done(arg, res) is called exactly once
- * with the outcome, from this thread or from the one that brought the
- * acknowledgement that settled the write (it must not block long), and
- * res must stay valid until then.  wr need not.  A write acknowledged by
+ * replica_put without the waits: done(arg, res) says the outcome; res
+ * must stay valid until then, wr need not.  A write acknowledged by
  * W replicas then has res->durable_seq, the WAL seq of this node's copy
  * (0: none), which the caller must see durable (store_when_durable)
  * before it acknowledges the write.  replica_put is this, then a wait
  * for done and for the disk.
  */
-typedef void (*replica_done_fn)(void *arg, struct replica_result *res);
 void	replica_put_start(struct replica *rp, const char *key, size_t klen,
 	    const struct replica_write *wr, struct replica_result *res,
 	    replica_done_fn done, void *arg);
