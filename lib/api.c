@@ -650,8 +650,8 @@ read_settled(void *arg, struct replica_result *rr)
 }
 
 /*
- * GET and HEAD /kv/KEY.  A quorum read is deferred when it can be: true
- * then, and the answer comes from read_settled.
+ * GET and HEAD /kv/KEY.  A read that waits for other nodes is deferred
+ * when it can be: true then, and the answer comes from read_settled.
  */
 static bool
 handle_get(struct node *nd, const struct server_request *sr, int route,
@@ -669,7 +669,8 @@ handle_get(struct node *nd, const struct server_request *sr, int route,
 	if (wants_serial(sr->http)) {
 		cas_get(nd->cas, key->data, key->len, &rr);
 		answer_get(&gw, key, &rr, res);
-	} else if ((d = defer_new(nd, sr, route)) != NULL) {
+	} else if (replica_read_quorum(nd->replica, r) > 1 &&
+	    (d = defer_new(nd, sr, route)) != NULL) {
 		buf_append(&d->key, key->data, key->len);
 		d->gw = gw;		/* moved */
 		buf_init(&gw.inm);

@@ -971,6 +971,16 @@ digest_start(struct replica *rp, struct qop *q, struct replica_result *res,
 	return true;
 }
 
+int
+replica_read_quorum(struct replica *rp, int r)
+{
+	const struct cluster_view *v = cluster_view_get(rp->cfg.cluster);
+	int q = clamp_quorum(r, v->r, (size_t)v->n);
+
+	cluster_view_put(rp->cfg.cluster, v);
+	return q;
+}
+
 void
 replica_get(struct replica *rp, const char *key, size_t klen, int r,
     struct replica_result *res)

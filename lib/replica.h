@@ -85,6 +85,13 @@ void	replica_get(struct replica *rp, const char *key, size_t klen, int r,
 	    struct replica_result *res);
 
 /*
+ * The read quorum a read with r (0: the cluster's R) needs now: at 1, an
+ * owner answers from its own copy, and replica_get_start would not
+ * return before done.
+ */
+int	replica_read_quorum(struct replica *rp, int r);
+
+/*
  * The end of an operation started without a wait (replica_get_start,
  * replica_put_start): called exactly once with its outcome, from the
  * starting thread or from the one that brought the answer that settled
