@@ -542,10 +542,10 @@ static void count_request(int i, const char *method, int status,
 static int served(int rc, struct server_response *res);
 
 /*
- * A request answered later (server.h's server_defer): a plain write
- * settled by its replicas, or a batch from a peer, whose answer goes out
- * once this node's copy is durable.  It owns its answer and, for a
- * write, what the answer is built from.
+ * A request answered later (server.h's server_defer): a quorum read or a
+ * plain write, answered by the thread that settles it, and a batch from
+ * a peer; a write's answer goes out once this node's copy is durable.
+ * It owns its answer and what the answer is built from.
  */
 struct deferred {
 	struct node	*nd;
