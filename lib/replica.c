@@ -296,8 +296,9 @@ static void write_progress(struct qop *q);
 static void digest_progress(struct qop *q);
 
 /*
- * Records the outcome of target i and wakes the coordinator; a write
- * goes on from here (write_progress).
+ * Records the outcome of target i and wakes the coordinator; an
+ * operation started without a wait goes on from here (write_progress,
+ * digest_progress).
  */
 static void
 qop_done(struct qop *q, size_t i, bool ok, bool found, struct version *v)
@@ -450,9 +451,9 @@ qop_ask(struct qop *q, size_t i, bool here)
 			qop_done(q, i, rc == 0, false, NULL);
 		} else if (q->write) {
 			/*
-			 * Inline, before replica_put returns: q->wv is alive.
-			 * Counted now; replica_put makes it durable before
-			 * the answer goes out (or has the caller hold it).
+			 * Inline, before replica_put_start returns: q->wv is
+			 * alive.  Counted now; the caller makes it durable
+			 * before it answers (res->durable_seq).
 			 */
 			rc = store_apply_nowait(rp->cfg.store, q->key.data,
 			    q->key.len, q->wv, &q->local_seq) < 0 ? -1 : 0;
@@ -521,13 +522,14 @@ next_stand_in(struct qop *q)
 }
 
 /*
- * A read: waits until `need` targets answered ok.  When allow_more, a
- * failure makes the next owner be asked so `need` can still be met.
- * Returns the number of ok answers (>= need on success).  Writes do not
- * wait: write_progress goes on from each answer.
+ * A full read: waits until `need` targets answered ok; a failure makes
+ * the next owner be asked so `need` can still be met.  Returns the
+ * number of ok answers (>= need on success).  Writes and digest reads
+ * do not wait: write_progress and digest_progress go on from each
+ * answer.
  */
 static int
-qop_wait(struct qop *q, int need, bool allow_more)
+qop_wait(struct qop *q, int need)
 {
 	int64_t deadline = clock_now_ms() + 2 * (int64_t)q->rp->cfg.timeout_ms;
 	size_t i, next;
@@ -546,7 +548,7 @@ qop_wait(struct qop *q, int need, bool allow_more)
 			    next == q->nt)
 				next = i;
 		}
-		if (allow_more && q->ok + inflight < need && next < q->nt) {
+		if (q->ok + inflight < need && next < q->nt) {
 			pthread_mutex_unlock(&q->mu);
 			/* A read with nothing in flight waits for this one anyway. */
 			qop_ask(q, next, inflight == 0);
@@ -799,7 +801,7 @@ quorum_read(struct qop *q, int need)
 	/* The last one asked runs in this thread: it would only wait. */
 	for (i = 0; i < q->nowners && (int)i < need; i++)
 		qop_ask(q, i, i + 1 == q->nowners || (int)i + 1 == need);
-	return qop_wait(q, need, true);
+	return qop_wait(q, need);
 }
 
 /*
