@@ -78,8 +78,8 @@
  * a waiter wakes it only then.  wal_flush_soon wakes it too, to sync
  * what is pending with nobody waiting yet: a coordinator's own copy,
  * written while its replicas are asked, so that its fsync overlaps
- * theirs.  wal_close sets `closing`; the committer
- * settles what is left and exits.
+ * theirs.  wal_close sets `closing`; the committer settles what is left
+ * and exits.
  *
  * FAILURE.  A failed fdatasync is sticky.  After it the state of the
  * page cache is unknown: Linux reports a writeback error once and may
@@ -197,7 +197,7 @@ struct wal {
 	struct waiter	*waiters;	/* wal_when_durable's, unsettled */
 	uint64_t	 waiters_max;	/* the highest seq among them */
 	pthread_t	 committer;
-	pthread_cond_t	 committer_cv;	/* waiters came, or closing */
+	pthread_cond_t	 committer_cv;	/* waiters, a flush wanted, or closing */
 	bool		 committer_on;	/* started */
 	bool		 committer_idle;	/* waits on committer_cv */
 	bool		 flush_wanted;	/* wal_flush_soon: sync what is pending */

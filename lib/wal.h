@@ -108,7 +108,7 @@ typedef void (*wal_durable_fn)(void *arg, int err);
 /*
  * Asks for fn(arg, err) once seq is durable or known never to be, instead
  * of waiting for it: a connection thread hands its answer over and goes
- * back to its socket (server.h, "held" responses).  The log's committer
+ * back to its socket (server.h, server_defer).  The log's committer
  * thread, started when first needed, leads the batches its waiters need.
  * Returns 0 when queued: fn will be called exactly once.  Otherwise fn
  * is not called and the caller has waited as in wal_sync: 1 when seq is
