@@ -132,9 +132,7 @@ struct qop {
 	struct replica_result *res;	/* where its outcome goes */
 	replica_done_fn	 done;
 	void		*done_arg;
-	bool		 tombstone;
 	bool		 asking;	/* the coordinator still asks the first targets */
-	uint64_t	 mine;		/* a digest read: this node's digest */
 	bool		 finished;	/* done was called, or is being */
 	size_t		 nowners;	/* the first nowners are the owners */
 	size_t		 nt;		/* targets */
@@ -886,7 +884,7 @@ digest_progress(struct qop *q)
 	have = q->t[0].found;
 	for (i = 1; i < need && same; i++)
 		same = q->t[i].state == T_OK && q->t[i].found == have &&
-		    (!have || q->t[i].digest == q->mine);
+		    (!have || q->t[i].digest == q->t[0].digest);
 	pthread_mutex_unlock(&q->mu);
 	res = q->res;
 	if (same) {
@@ -946,7 +944,7 @@ digest_start(struct replica *rp, struct qop *q, struct replica_result *res,
 	version_init(&v);
 	have = local_digest(rp, q->key.data, q->key.len, &mine) &&
 	    store_get(rp->cfg.store, q->key.data, q->key.len, &v) == 1;
-	q->mine = mine;
+	q->t[0].digest = mine;
 	q->t[0].state = T_ASKED;
 	qop_done(q, 0, true, have, &v);
 	version_free(&v);
@@ -1132,7 +1130,8 @@ write_finish(struct qop *q)
 		    replica_storage_error(q->local_errno) : "write quorum not "
 		    "reached; the write may be on some replicas";
 	} else {
-		res->status = q->tombstone ? 204 : res->created ? 201 : 200;
+		res->status = res->v.tombstone ? 204 : res->created ? 201 :
+		    200;
 		res->durable_seq = q->local_seq;
 	}
 	q->done(q->done_arg, res);
@@ -1266,7 +1265,6 @@ replica_put_start(struct replica *rp, const char *key, size_t klen,
 	wq->res = res;
 	wq->done = done;
 	wq->done_arg = arg;
-	wq->tombstone = wr->tombstone;
 	wq->asking = true;
 	for (i = wq->nowners; i-- > 0;) {	/* remote ones first, self (0) last */
 		if (wq->t[i].down) {	/* known down: a stand-in, at once */
