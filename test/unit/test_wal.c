@@ -658,6 +658,35 @@ test_when_durable(void)
 	    once, good, eio);
 }
 
+/* wal_flush_soon: a pending record becomes durable with nobody waiting. */
+static void
+test_flush_soon(void)
+{
+	char dir[512];
+	struct wal_stats st;
+	struct wal *w;
+	uint64_t seq;
+	int i;
+
+	if ((w = open_fresh(dir, sizeof(dir), "flushsoon", true)) == NULL)
+		return;
+	wal_enqueue(w, "\"y\"", 3, &seq);
+	wal_stats(w, &st);
+	ok(st.durable_seq < seq, "an enqueued record is not durable by itself");
+	wal_flush_soon(w);
+	for (i = 0; i < 500; i++) {	/* at most 5 s */
+		wal_stats(w, &st);
+		if (st.durable_seq >= seq)
+			break;
+		nanosleep(&(struct timespec){ 0, 10000000 }, NULL);
+	}
+	ok(st.durable_seq >= seq && st.fsyncs == 1,
+	    "wal_flush_soon: the committer syncs it, nobody waiting "
+	    "(durable %" PRIu64 ", fsyncs %" PRIu64 ")", st.durable_seq,
+	    st.fsyncs);
+	wal_close(w);
+}
+
 static void
 test_rotate(void)
 {
@@ -1059,6 +1088,7 @@ main(void)
 	test_corrupt();
 	test_group_commit();
 	test_when_durable();
+	test_flush_soon();
 	test_rotate();
 	test_segment_fn();
 	test_sticky_failure();
