@@ -85,33 +85,37 @@ test_query(void)
 {
 	static const struct {
 		const char	*q;
-		int		 rc;
 		size_t		 limit;
 		bool		 values;
-		const char	*prefix, *after, *why;
-	} cases[] = {
-		{ "", 0, 1000, false, "", "", NULL },
-		{ "prefix=a%2Fb&after=a%2Fb%20c&limit=7&values=1", 0, 7, true,
-		  "a/b", "a/b c", NULL },
-		{ "limit=10000&values", 0, 10000, true, "", "", NULL },
-		{ "values=true", 0, 1000, true, "", "", NULL },
-		{ "values=0", 0, 1000, false, "", "", NULL },
-		{ "values=false", 0, 1000, false, "", "", NULL },
-		{ "limit=1", 0, 1, false, "", "", NULL },
-		{ "prefix=&after=", 0, 1000, false, "", "", NULL },
-		{ "prefix=%C3%A9+", 0, 1000, false, "\xc3\xa9+", "", NULL },
-		{ "limit=0", -1, 0, false, NULL, NULL, "bad limit" },
-		{ "limit=10001", -1, 0, false, NULL, NULL, "bad limit" },
-		{ "limit=", -1, 0, false, NULL, NULL, "bad limit" },
-		{ "limit", -1, 0, false, NULL, NULL, "bad limit" },
-		{ "limit=1x", -1, 0, false, NULL, NULL, "bad limit" },
-		{ "limit=-5", -1, 0, false, NULL, NULL, "bad limit" },
-		{ "limit=0000001", -1, 0, false, NULL, NULL, "bad limit" },
-		{ "values=2", -1, 0, false, NULL, NULL, "bad values" },
-		{ "values=yes", -1, 0, false, NULL, NULL, "bad values" },
-		{ "prefix=%zz", -1, 0, false, NULL, NULL, "bad prefix" },
-		{ "prefix=%4", -1, 0, false, NULL, NULL, "bad prefix" },
-		{ "after=%", -1, 0, false, NULL, NULL, "bad after" },
+		const char	*prefix, *after;
+	} good[] = {
+		{ "", 1000, false, "", "" },
+		{ "prefix=a%2Fb&after=a%2Fb%20c&limit=7&values=1", 7, true, "a/b",
+		  "a/b c" },
+		{ "limit=10000&values", 10000, true, "", "" },
+		{ "values=true", 1000, true, "", "" },
+		{ "values=0", 1000, false, "", "" },
+		{ "values=false", 1000, false, "", "" },
+		{ "limit=1", 1, false, "", "" },
+		{ "prefix=&after=", 1000, false, "", "" },
+		{ "prefix=%C3%A9+", 1000, false, "\xc3\xa9+", "" },
+	};
+	static const struct {
+		const char	*q;
+		const char	*why;	/* how the refusal starts */
+	} bad[] = {
+		{ "limit=0", "bad limit" },
+		{ "limit=10001", "bad limit" },
+		{ "limit=", "bad limit" },
+		{ "limit", "bad limit" },
+		{ "limit=1x", "bad limit" },
+		{ "limit=-5", "bad limit" },
+		{ "limit=0000001", "bad limit" },
+		{ "values=2", "bad values" },
+		{ "values=yes", "bad values" },
+		{ "prefix=%zz", "bad prefix" },
+		{ "prefix=%4", "bad prefix" },
+		{ "after=%", "bad after" },
 	};
 	struct listing_request req;
 	struct buf prefix = BUF_INIT, after = BUF_INIT, q = BUF_INIT;
@@ -119,22 +123,24 @@ test_query(void)
 	size_t i;
 	int rc;
 
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		why = NULL;
-		rc = listing_parse_query(cases[i].q, strlen(cases[i].q), &req,
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		rc = listing_parse_query(good[i].q, strlen(good[i].q), &req,
 		    &prefix, &after, &why);
-		if (cases[i].rc == 0)
-			ok(rc == 0 && req.limit == cases[i].limit &&
-			    req.values == cases[i].values &&
-			    req.plen == strlen(cases[i].prefix) &&
-			    memcmp(req.prefix, cases[i].prefix, req.plen) == 0 &&
-			    req.alen == strlen(cases[i].after) &&
-			    memcmp(req.after, cases[i].after, req.alen) == 0,
-			    "query '%s' reads", cases[i].q);
-		else
-			ok(rc == -1 && why != NULL && strncmp(why, cases[i].why,
-			    strlen(cases[i].why)) == 0, "query '%s': %s",
-			    cases[i].q, why ? why : "(accepted)");
+		ok(rc == 0 && req.limit == good[i].limit &&
+		    req.values == good[i].values &&
+		    req.plen == strlen(good[i].prefix) &&
+		    memcmp(req.prefix, good[i].prefix, req.plen) == 0 &&
+		    req.alen == strlen(good[i].after) &&
+		    memcmp(req.after, good[i].after, req.alen) == 0,
+		    "query '%s' reads", good[i].q);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		rc = listing_parse_query(bad[i].q, strlen(bad[i].q), &req,
+		    &prefix, &after, &why);
+		ok(rc == -1 && why != NULL &&
+		    strncmp(why, bad[i].why, strlen(bad[i].why)) == 0,
+		    "query '%s': %s", bad[i].q, why ? why : "(accepted)");
 	}
 	/* 1024 bytes of prefix are fine, 1025 are not. */
 	buf_puts(&q, "prefix=");
