@@ -258,6 +258,13 @@ failed_call(const char *addr, int deadline_ms, int *e, int64_t *took_ms)
 
 /* ---- tests ---- */
 
+/* How many connections s accepted since it had accepted before. */
+static int
+accepted_since(struct server *s, int before)
+{
+	return atomic_load(&s->accepted) - before;
+}
+
 static void
 test_sequential(struct server *s, const char *addr)
 {
@@ -270,9 +277,9 @@ test_sequential(struct server *s, const char *addr)
 	before = atomic_load(&s->accepted);
 	good = calls_ok(p, addr, 100);
 	ok(good == 100, "100 sequential calls succeed (%d)", good);
-	ok(atomic_load(&s->accepted) - before == 1,
+	ok(accepted_since(s, before) == 1,
 	    "they reuse one connection (%d accepted)",
-	    atomic_load(&s->accepted) - before);
+	    accepted_since(s, before));
 	ok(call_ok(p, addr, "/missing", 404),
 	    "a 404 is a successful call with status 404");
 
@@ -282,8 +289,7 @@ test_sequential(struct server *s, const char *addr)
 	    "{\"value\":\"x\"}", 13, "X-Test: 1\r\n", 2000, &res) == 0 &&
 	    res.http.status == 200, "PUT with a body and extra headers");
 	client_response_free(&res);
-	ok(call_ok(p, addr, "/kv/a", 200) &&
-	    atomic_load(&s->accepted) - before == 1,
+	ok(call_ok(p, addr, "/kv/a", 200) && accepted_since(s, before) == 1,
 	    "the connection is still reused after the PUT");
 	peers_free(p);
 }
@@ -325,7 +331,7 @@ test_parallel(struct server *s, const char *addr)
 		pthread_join(tid[i], NULL);
 		good += a[i].good;
 	}
-	opened = atomic_load(&s->accepted) - before;
+	opened = accepted_since(s, before);
 	ok(good == 400, "8 threads x 50 calls all succeed (%d)", good);
 	ok(opened >= 1 && opened <= 8, "they open at most 8 connections (%d)",
 	    opened);
@@ -341,9 +347,9 @@ test_max_idle(struct server *s, const char *addr)
 	/* max_idle_per_addr 0: nothing is kept, every call connects. */
 	p = peers_new(1000, 0);
 	before = atomic_load(&s->accepted);
-	ok(calls_ok(p, addr, 5) == 5 && atomic_load(&s->accepted) - before == 5,
+	ok(calls_ok(p, addr, 5) == 5 && accepted_since(s, before) == 5,
 	    "max_idle_per_addr 0 closes each connection (%d accepted)",
-	    atomic_load(&s->accepted) - before);
+	    accepted_since(s, before));
 	peers_free(p);
 }
 
@@ -360,9 +366,9 @@ test_server_closed_idle(struct server *s, const char *addr)
 	nanosleep(&(struct timespec){ 0, 100 * 1000000L }, NULL);	/* FIN */
 	ok(call_ok(p, addr, "/kv/a", 200),
 	    "call after the server closed the idle connection succeeds");
-	ok(calls_ok(p, addr, 5) == 5 && atomic_load(&s->accepted) - before == 2,
+	ok(calls_ok(p, addr, 5) == 5 && accepted_since(s, before) == 2,
 	    "the replacement connection is pooled (%d accepted)",
-	    atomic_load(&s->accepted) - before);
+	    accepted_since(s, before));
 	peers_free(p);
 }
 
@@ -420,8 +426,7 @@ test_idle_closed(struct server *s, const char *addr)
 	ok(idle0 == 1 && idle1 == 0 && clock_now_ms() - t0 >= PEER_IDLE_MS - 10,
 	    "idle: the pooled connection is closed once idle %d ms, not before "
 	    "(%d then %d)", PEER_IDLE_MS, idle0, idle1);
-	ok(call_ok(p, addr, "/kv/a", 200) &&
-	    atomic_load(&s->accepted) - before == 2,
+	ok(call_ok(p, addr, "/kv/a", 200) && accepted_since(s, before) == 2,
 	    "idle: the next call opens a new one");
 	peers_free(p);
 }
@@ -537,7 +542,7 @@ main(void)
 
 		snprintf(addr, sizeof(addr), "[::1]:%d", s6.port);
 		ok(call_ok(p, addr, "/kv/a", 200) && call_ok(p, addr, "/kv/a",
-		    200) && atomic_load(&s6.accepted) - before == 1,
+		    200) && accepted_since(&s6, before) == 1,
 		    "an '[::1]:port' address, reused");
 		peers_free(p);
 		server_stop(&s6);
