@@ -136,7 +136,8 @@ parse_sample(const char *line, char *name, size_t nsz, char *labels,
 	return is_value(value);
 }
 
-static void __attribute__((format(printf, 2, 3)))
+/* Records why the rendering is bad in c->err; false, for "return setbad()". */
+static bool __attribute__((format(printf, 2, 3)))
 setbad(struct check *c, const char *fmt, ...)
 {
 	va_list ap;
@@ -144,56 +145,57 @@ setbad(struct check *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(c->err, sizeof(c->err), fmt, ap);
 	va_end(ap);
+	return false;
+}
+
+/* Whether name is the current family's name followed by suffix. */
+static bool
+family_sample(const struct check *c, const char *name, const char *suffix)
+{
+	size_t n = strlen(c->family);
+
+	return strncmp(name, c->family, n) == 0 && strcmp(name + n, suffix) == 0;
 }
 
 static bool
 check_line(struct check *c, const char *line)
 {
-	char name[128], labels[512], le[64], value[64], base[160];
+	char name[128], labels[512], le[64], value[64];
 	int i;
 
 	if (strncmp(line, "# HELP ", 7) == 0 || strncmp(line, "# TYPE ", 7) == 0) {
 		const char *p = line + 7;
 		size_t n = strcspn(p, " ");
 
-		if (!is_name(p, n, true) || p[n] != ' ' || n >= sizeof(name)) {
-			setbad(c, "bad comment '%s'", line);
-			return false;
-		}
+		if (!is_name(p, n, true) || p[n] != ' ' || n >= sizeof(name))
+			return setbad(c, "bad comment '%s'", line);
 		memcpy(name, p, n);
 		name[n] = '\0';
 		if (line[2] == 'H') {
 			/* HELP comes first; the only escapes are \\ and \n. */
 			const char *h;
 			for (h = p + n + 1; *h; h++)
-				if (*h == '\\' && (h[1] != '\\' && h[1] != 'n')) {
-					setbad(c,
-					    "bad escape in '%s'", line);
-					return false;
-				} else if (*h == '\\')
+				if (*h == '\\' && (h[1] != '\\' && h[1] != 'n'))
+					return setbad(c, "bad escape in '%s'",
+					    line);
+				else if (*h == '\\')
 					h++;
 			for (i = 0; i < c->nseen; i++)
-				if (strcmp(c->seen[i], name) == 0) {
-					setbad(c,
-					    "second HELP for %s", name);
-					return false;
-				}
+				if (strcmp(c->seen[i], name) == 0)
+					return setbad(c, "second HELP for %s",
+					    name);
 			snprintf(c->family, sizeof(c->family), "%s", name);
 			c->help_for_family = true;
 			c->type[0] = '\0';
 			return true;
 		}
-		if (strcmp(name, c->family) != 0 || c->type[0] != '\0') {
-			setbad(c, "TYPE for %s without its "
-			    "HELP, or twice", name);
-			return false;
-		}
+		if (strcmp(name, c->family) != 0 || c->type[0] != '\0')
+			return setbad(c, "TYPE for %s without its HELP, or twice",
+			    name);
 		p += n + 1;
 		if (strcmp(p, "counter") && strcmp(p, "gauge") &&
-		    strcmp(p, "histogram")) {
-			setbad(c, "bad type '%s'", p);
-			return false;
-		}
+		    strcmp(p, "histogram"))
+			return setbad(c, "bad type '%s'", p);
 		snprintf(c->type, sizeof(c->type), "%s", p);
 		if (c->nseen < 64)
 			snprintf(c->seen[c->nseen++], sizeof(c->seen[0]), "%s",
@@ -203,82 +205,56 @@ check_line(struct check *c, const char *line)
 		c->series[0] = '\0';
 		return true;
 	}
-	if (line[0] == '#' || line[0] == '\0') {
-		setbad(c, "stray line '%s'", line);
-		return false;
-	}
+	if (line[0] == '#' || line[0] == '\0')
+		return setbad(c, "stray line '%s'", line);
 	if (!parse_sample(line, name, sizeof(name), labels, sizeof(labels), le,
-	    sizeof(le), value, sizeof(value))) {
-		setbad(c, "bad sample '%s'", line);
-		return false;
-	}
-	if (c->type[0] == '\0') {
-		setbad(c, "sample before TYPE: '%s'", line);
-		return false;
-	}
+	    sizeof(le), value, sizeof(value)))
+		return setbad(c, "bad sample '%s'", line);
+	if (c->type[0] == '\0')
+		return setbad(c, "sample before TYPE: '%s'", line);
 	if (strcmp(c->type, "histogram") != 0) {
-		if (strcmp(name, c->family) != 0 || le[0] != '\0') {
-			setbad(c, "sample '%s' outside "
-			    "family %s", line, c->family);
-			return false;
-		}
+		if (strcmp(name, c->family) != 0 || le[0] != '\0')
+			return setbad(c, "sample '%s' outside family %s", line,
+			    c->family);
 		if (strcmp(c->type, "counter") == 0 && (value[0] == '-' ||
-		    strcmp(value, "NaN") == 0)) {
-			setbad(c, "negative counter '%s'",
-			    line);
-			return false;
-		}
+		    strcmp(value, "NaN") == 0))
+			return setbad(c, "negative counter '%s'", line);
 		return true;
 	}
-	snprintf(base, sizeof(base), "%s_bucket", c->family);
-	if (strcmp(name, base) == 0) {
+	if (family_sample(c, name, "_bucket")) {
 		double bound = strcmp(le, "+Inf") == 0 ? INFINITY : strtod(le, NULL);
 		double v = strtod(value, NULL);
 
-		if (le[0] == '\0' || !is_value(le)) {
-			setbad(c, "bucket without le: '%s'",
-			    line);
-			return false;
-		}
+		if (le[0] == '\0' || !is_value(le))
+			return setbad(c, "bucket without le: '%s'", line);
 		if (strcmp(c->series, labels) != 0 || c->last_le == INFINITY) {
 			/* A new series starts at its first bucket. */
 			snprintf(c->series, sizeof(c->series), "%s", labels);
 			c->last_le = -INFINITY;
 			c->last_cum = 0;
 		}
-		if (!(bound > c->last_le) || v < c->last_cum) {
-			setbad(c, "bucket not increasing or "
-			    "not cumulative: '%s'", line);
-			return false;
-		}
+		if (!(bound > c->last_le) || v < c->last_cum)
+			return setbad(c, "bucket not increasing or not "
+			    "cumulative: '%s'", line);
 		c->last_le = bound;
 		c->last_cum = v;
 		if (bound == INFINITY)
 			c->inf_count = v;
 		return true;
 	}
-	snprintf(base, sizeof(base), "%s_sum", c->family);
-	if (strcmp(name, base) == 0) {
-		if (c->last_le != INFINITY || strcmp(c->series, labels) != 0) {
-			setbad(c, "_sum before +Inf: '%s'",
-			    line);
-			return false;
-		}
+	if (family_sample(c, name, "_sum")) {
+		if (c->last_le != INFINITY || strcmp(c->series, labels) != 0)
+			return setbad(c, "_sum before +Inf: '%s'", line);
 		return true;
 	}
-	snprintf(base, sizeof(base), "%s_count", c->family);
-	if (strcmp(name, base) == 0) {
+	if (family_sample(c, name, "_count")) {
 		if (c->last_le != INFINITY || strcmp(c->series, labels) != 0 ||
-		    strtod(value, NULL) != c->inf_count) {
-			setbad(c, "_count not equal to the "
-			    "+Inf bucket: '%s'", line);
-			return false;
-		}
+		    strtod(value, NULL) != c->inf_count)
+			return setbad(c, "_count not equal to the +Inf bucket: "
+			    "'%s'", line);
 		return true;
 	}
-	setbad(c, "sample '%s' outside histogram %s",
-	    line, c->family);
-	return false;
+	return setbad(c, "sample '%s' outside histogram %s", line, c->family);
 }
 
 /* Checks a whole rendering; on failure err says which line and why. */
@@ -332,6 +308,10 @@ test_registration(void)
 	static const double withinf[] = { 1, 2, INFINITY };
 	static const double nan1[] = { NAN };
 	static const double onlyinf[] = { INFINITY };
+	/* Names that are not Prometheus metric names. */
+	static const char *const bad_names[] = {
+		"", "9starts_with_digit", "has-dash", "has space", "h\xc3\xa9",
+	};
 	static const struct {
 		const char		*name;
 		enum metrics_type	 type;
@@ -345,11 +325,6 @@ test_registration(void)
 		{ "_leading", METRICS_GAUGE, NULL, NULL, 0, 0 },
 		{ "hist_ok", METRICS_HISTOGRAM, ok_labels, lat, 14, 0 },
 		{ "hist_trailing_inf", METRICS_HISTOGRAM, NULL, withinf, 3, 0 },
-		{ "", METRICS_COUNTER, NULL, NULL, 0, EINVAL },
-		{ "9starts_with_digit", METRICS_COUNTER, NULL, NULL, 0, EINVAL },
-		{ "has-dash", METRICS_COUNTER, NULL, NULL, 0, EINVAL },
-		{ "has space", METRICS_COUNTER, NULL, NULL, 0, EINVAL },
-		{ "h\xc3\xa9", METRICS_COUNTER, NULL, NULL, 0, EINVAL },
 		{ "reserved_label", METRICS_COUNTER, reserved, NULL, 0, EINVAL },
 		{ "dup_label", METRICS_COUNTER, dup, NULL, 0, EINVAL },
 		{ "digit_label", METRICS_COUNTER, digit, NULL, 0, EINVAL },
@@ -369,6 +344,14 @@ test_registration(void)
 	size_t i;
 
 	metrics_free_all();
+	for (i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+		errno = 0;
+		f = metrics_family(bad_names[i], "h", METRICS_COUNTER, NULL,
+		    NULL, 0);
+		ok(f == NULL && errno == EINVAL,
+		    "register '%s' refused with EINVAL (errno %d)", bad_names[i],
+		    errno);
+	}
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		errno = 0;
 		f = metrics_family(cases[i].name, "h", cases[i].type,
