@@ -96,38 +96,52 @@ test_basic(void)
 	version_free(&b);
 }
 
+/* A version in a table: clock (as clockspec reads it), ts, actor, value. */
+struct vspec {
+	const char	*clock;
+	int64_t		 ts;
+	const char	*actor;
+	const char	*value;		/* TOMB: a tombstone */
+};
+#define TOMB	NULL
+
+static void
+mkvs(struct version *v, const struct vspec *vs)
+{
+	mkv(v, vs->clock, vs->ts, vs->actor, vs->value == TOMB, vs->value);
+}
+
 static void
 test_cmp_cases(void)
 {
 	static const struct {
-		const char *ca; int64_t ta; const char *aa; bool xa; const char *va;
-		const char *cb; int64_t tb; const char *ab; bool xb; const char *vb;
-		int want;
-		const char *what;
+		struct vspec	 a, b;
+		int		 want;		/* sign of version_cmp(a, b) */
+		const char	*what;
 	} t[] = {
-		{ "n1=2", 1, "n1", false, "x", "n1=1", 99, "n1", false, "y", 1,
+		{ { "n1=2", 1, "n1", "x" }, { "n1=1", 99, "n1", "y" }, 1,
 		    "descendant wins over a later-ts ancestor" },
-		{ "n1=1", 99, "n1", false, "x", "n1=1,n2=1", 1, "n2", true, "", -1,
+		{ { "n1=1", 99, "n1", "x" }, { "n1=1,n2=1", 1, "n2", TOMB }, -1,
 		    "ancestor loses even to an older tombstone" },
-		{ "n1=1", 5, "n1", false, "x", "n2=1", 4, "n2", false, "x", 1,
+		{ { "n1=1", 5, "n1", "x" }, { "n2=1", 4, "n2", "x" }, 1,
 		    "concurrent: later ts wins" },
-		{ "n1=1", 5, "n1", false, "x", "n2=1", 5, "n2", false, "x", -1,
+		{ { "n1=1", 5, "n1", "x" }, { "n2=1", 5, "n2", "x" }, -1,
 		    "concurrent, same ts: greater actor wins" },
-		{ "n1=1", 5, "n1", true, "", "n2=1", 5, "n1", false, "zzz", 1,
+		{ { "n1=1", 5, "n1", TOMB }, { "n2=1", 5, "n1", "zzz" }, 1,
 		    "then tombstone over value" },
-		{ "n1=1", 5, "n1", false, "b", "n2=1", 5, "n1", false, "ab", 1,
+		{ { "n1=1", 5, "n1", "b" }, { "n2=1", 5, "n1", "ab" }, 1,
 		    "then greater bytes (memcmp)" },
-		{ "n1=1", 5, "n1", false, "ab", "n2=1", 5, "n1", false, "a", 1,
+		{ { "n1=1", 5, "n1", "ab" }, { "n2=1", 5, "n1", "a" }, 1,
 		    "then the longer value" },
-		{ "n1=1", 5, "n1", false, "", "n2=1", 5, "n1", false, "\x01", -1,
+		{ { "n1=1", 5, "n1", "" }, { "n2=1", 5, "n1", "\x01" }, -1,
 		    "empty value loses to any byte" },
-		{ "n1=1", 5, "n1", false, "v", "n1=1", 5, "n1", false, "v", 0,
+		{ { "n1=1", 5, "n1", "v" }, { "n1=1", 5, "n1", "v" }, 0,
 		    "identical versions compare equal" },
-		{ "n1=1", 5, "n1", true, "", "n1=1", 5, "n1", true, "", 0,
+		{ { "n1=1", 5, "n1", TOMB }, { "n1=1", 5, "n1", TOMB }, 0,
 		    "identical tombstones compare equal" },
-		{ "n1=1", 5, "n1", false, "v", "n1=1", 6, "n1", false, "v", -1,
+		{ { "n1=1", 5, "n1", "v" }, { "n1=1", 6, "n1", "v" }, -1,
 		    "equal clocks: ts decides" },
-		{ "n1=1", 5, "n1", false, "v", "n2=1", 5, "n1", false, "v", -1,
+		{ { "n1=1", 5, "n1", "v" }, { "n2=1", 5, "n1", "v" }, -1,
 		    "concurrent, all else equal: never 0" },
 	};
 	struct version a, b;
@@ -137,8 +151,8 @@ test_cmp_cases(void)
 	version_init(&a);
 	version_init(&b);
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		mkv(&a, t[i].ca, t[i].ta, t[i].aa, t[i].xa, t[i].va);
-		mkv(&b, t[i].cb, t[i].tb, t[i].ab, t[i].xb, t[i].vb);
+		mkvs(&a, &t[i].a);
+		mkvs(&b, &t[i].b);
 		r = sign(version_cmp(&a, &b));
 		r2 = sign(version_cmp(&b, &a));
 		ok(r == t[i].want && r2 == -t[i].want, "cmp: %s (%d, %d)",
