@@ -292,6 +292,9 @@ check_text(const char *text, char *err, size_t errlen)
 static const double lat[] = { .0001, .00025, .0005, .001, .0025, .005, .01,
 	.025, .05, .1, .25, .5, 1, 2.5 };
 
+/* A bucket array and its length: two initializers. */
+#define BUCKETS(a)	a, sizeof(a) / sizeof((a)[0])
+
 static void
 test_registration(void)
 {
@@ -323,20 +326,24 @@ test_registration(void)
 		{ "kvd_ok_total", METRICS_COUNTER, ok_labels, NULL, 0, 0 },
 		{ "ns:sub_name_9", METRICS_GAUGE, NULL, NULL, 0, 0 },
 		{ "_leading", METRICS_GAUGE, NULL, NULL, 0, 0 },
-		{ "hist_ok", METRICS_HISTOGRAM, ok_labels, lat, 14, 0 },
-		{ "hist_trailing_inf", METRICS_HISTOGRAM, NULL, withinf, 3, 0 },
+		{ "hist_ok", METRICS_HISTOGRAM, ok_labels, BUCKETS(lat), 0 },
+		{ "hist_trailing_inf", METRICS_HISTOGRAM, NULL,
+		  BUCKETS(withinf), 0 },
 		{ "reserved_label", METRICS_COUNTER, reserved, NULL, 0, EINVAL },
 		{ "dup_label", METRICS_COUNTER, dup, NULL, 0, EINVAL },
 		{ "digit_label", METRICS_COUNTER, digit, NULL, 0, EINVAL },
 		{ "colon_label", METRICS_COUNTER, colon, NULL, 0, EINVAL },
 		{ "too_many_labels", METRICS_COUNTER, nine, NULL, 0, EINVAL },
-		{ "le_on_histogram", METRICS_HISTOGRAM, le_label, lat, 14, EINVAL },
+		{ "le_on_histogram", METRICS_HISTOGRAM, le_label, BUCKETS(lat),
+		  EINVAL },
 		{ "le_on_gauge", METRICS_GAUGE, le_label, NULL, 0, 0 },
 		{ "hist_no_buckets", METRICS_HISTOGRAM, NULL, NULL, 0, EINVAL },
-		{ "hist_equal", METRICS_HISTOGRAM, NULL, inc, 3, EINVAL },
-		{ "hist_decreasing", METRICS_HISTOGRAM, NULL, dec, 2, EINVAL },
-		{ "hist_nan", METRICS_HISTOGRAM, NULL, nan1, 1, EINVAL },
-		{ "hist_only_inf", METRICS_HISTOGRAM, NULL, onlyinf, 1, EINVAL },
+		{ "hist_equal", METRICS_HISTOGRAM, NULL, BUCKETS(inc), EINVAL },
+		{ "hist_decreasing", METRICS_HISTOGRAM, NULL, BUCKETS(dec),
+		  EINVAL },
+		{ "hist_nan", METRICS_HISTOGRAM, NULL, BUCKETS(nan1), EINVAL },
+		{ "hist_only_inf", METRICS_HISTOGRAM, NULL, BUCKETS(onlyinf),
+		  EINVAL },
 		{ "kvd_ok_total", METRICS_GAUGE, NULL, NULL, 0, EEXIST },
 		{ "hist_ok", METRICS_COUNTER, NULL, NULL, 0, EEXIST },
 	};
@@ -479,7 +486,7 @@ test_render(void)
 	    "down or unknown.", METRICS_GAUGE, peer, peers_collect, NULL) == 0,
 	    "collector registered");
 	dur = metrics_family("kvd_request_duration_seconds", "Time to answer a "
-	    "request.", METRICS_HISTOGRAM, route, lat, 14);
+	    "request.", METRICS_HISTOGRAM, route, BUCKETS(lat));
 	ok(metrics_histogram("kvd_group_commit_batch_size", "Records made "
 	    "durable by one fsync.", batch, 2) != NULL, "unlabelled histogram");
 	ok(metrics_family("kvd_empty_family", "A family whose series have not "
