@@ -90,8 +90,8 @@ test_query(void)
 		const char	*prefix, *after;
 	} good[] = {
 		{ "", 1000, false, "", "" },
-		{ "prefix=a%2Fb&after=a%2Fb%20c&limit=7&values=1", 7, true, "a/b",
-		  "a/b c" },
+		{ "prefix=a%2Fb&after=a%2Fb%20c&limit=7&values=1", 7, true,
+		  "a/b", "a/b c" },
 		{ "limit=10000&values", 10000, true, "", "" },
 		{ "values=true", 1000, true, "", "" },
 		{ "values=0", 1000, false, "", "" },

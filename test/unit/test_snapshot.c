@@ -372,13 +372,14 @@ test_rcv(void)
 		const char	*want;
 	} cases[] = {
 		{ "rcv last", TOMB_T ",\"rcv\":99", "T;rcv=99;ts=1;c=1\n" },
-		{ "negative rcv", TOMB_T ",\"rcv\":-99", "T;rcv=-99;ts=1;c=1\n" },
+		{ "negative rcv", TOMB_T ",\"rcv\":-99",
+		    "T;rcv=-99;ts=1;c=1\n" },
 		{ "rcv first (an unknown member)", "{\"rcv\":99,\"key\":\"t\","
 		    "\"v\":{\"clock\":{\"n1.a\":1},\"ts\":1,\"actor\":\"n1.a\","
 		    "\"tombstone\":true}", "T;ts=1;c=1\n" },
 		{ "rcv -0", TOMB_T ",\"rcv\":-0", "T;ts=1;c=1\n" },
-		{ "rcv out of int64 range", TOMB_T ",\"rcv\":9223372036854775808",
-		    "T;ts=1;c=1\n" },
+		{ "rcv out of int64 range",
+		    TOMB_T ",\"rcv\":9223372036854775808", "T;ts=1;c=1\n" },
 		{ "rcv in the future (reported; the store caps it)",
 		    TOMB_T ",\"rcv\":9223372036854775807",
 		    "T;rcv=9223372036854775807;ts=1;c=1\n" },
