@@ -111,6 +111,23 @@ file_size(const char *path)
 	return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
 }
 
+/*
+ * What a restart reads: opens the log in dir, collecting the records
+ * after after_seq into c, and closes it again.  wal_open's 0 or -1, with
+ * its message in err.
+ */
+static int
+replay(const char *dir, uint64_t after_seq, struct coll *c, char *err,
+    size_t errlen)
+{
+	struct wal *w;
+
+	if (wal_open(&w, dir, after_seq, collect, c, false, err, errlen) == -1)
+		return -1;
+	wal_close(w);
+	return 0;
+}
+
 static void
 seg_name(char *out, size_t n, const char *dir, uint64_t first)
 {
@@ -251,7 +268,7 @@ test_replay(void)
 	coll_free(&c);
 
 	c.stop_at = 10;
-	ok(wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err)) == -1 &&
+	ok(replay(dir, 0, &c, err, sizeof(err)) == -1 &&
 	    strstr(err, "wal-0000000000000001.log") != NULL,
 	    "a failing replay callback fails open naming the file: %s", err);
 	coll_free(&c);
@@ -300,11 +317,9 @@ test_torn(void)
 		}
 		wal_close(w);
 		coll_free(&c);
-		if (wal_open(&w, dir, 0, collect, &c, false, err,
-		    sizeof(err)) == -1 || c.n != 5 ||
+		if (replay(dir, 0, &c, err, sizeof(err)) == -1 || c.n != 5 ||
 		    strcmp(c.rec[4], "{\"new\":true}") != 0)
 			fails++;
-		wal_close(w);
 	}
 	coll_free(&c);
 	ok(tried == orig.len - last_start && tried > 30,
@@ -317,10 +332,9 @@ test_torn(void)
 	mkdir(dir, 0755);
 	orig.data[last_start + 9] ^= 0x01;
 	write_file(path, orig.data, orig.len);
-	ok(wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err)) == 0 &&
-	    c.n == 4 && file_size(path) == (long long)last_start,
+	ok(replay(dir, 0, &c, err, sizeof(err)) == 0 && c.n == 4 &&
+	    file_size(path) == (long long)last_start,
 	    "a damaged last record is cut like a torn one");
-	wal_close(w);
 	coll_free(&c);
 	buf_free(&orig);
 }
@@ -345,7 +359,6 @@ test_corrupt(void)
 	struct buf orig = BUF_INIT, b = BUF_INIT;
 	size_t starts[16], i, nrec = 0, pos, end;
 	struct coll c = { 0 };
-	struct wal *w;
 	int rc;
 
 	if (fill_fresh(dir, sizeof(dir), "corrupt", 10, path, sizeof(path),
@@ -364,7 +377,7 @@ test_corrupt(void)
 		buf_append(&b, orig.data, orig.len);
 		b.data[pos] ^= 0x20;
 		write_file(path, b.data, b.len);
-		rc = wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err));
+		rc = replay(dir, 0, &c, err, sizeof(err));
 		snprintf(want, sizeof(want), "corrupt record at offset %zu",
 		    starts[flips[i].rec]);
 		ok(rc == -1 && strstr(err, want) != NULL &&
@@ -372,8 +385,6 @@ test_corrupt(void)
 		    "flipped %s: open fails: %s", flips[i].what, err);
 		ok(file_size(path) == (long long)orig.len,
 		    "flipped %s: file left alone", flips[i].what);
-		if (rc == 0)
-			wal_close(w);
 		coll_free(&c);
 	}
 
@@ -390,8 +401,8 @@ test_corrupt(void)
 		write_file(path, b.data, b.len);
 		snprintf(want, sizeof(want), "corrupt record at offset %zu",
 		    orig.len);
-		ok(wal_open(&w, dir, 0, collect, &c, false, err,
-		    sizeof(err)) == -1 && strstr(err, want) != NULL,
+		ok(replay(dir, 0, &c, err, sizeof(err)) == -1 &&
+		    strstr(err, want) != NULL,
 		    "seq gap with a good crc fails open: %s", err);
 		coll_free(&c);
 	}
@@ -410,19 +421,17 @@ test_corrupt(void)
 		write_file(p2, line, n);
 		snprintf(want, sizeof(want), "corrupt record at offset %zu",
 		    starts[nrec - 1]);
-		ok(wal_open(&w, dir, 0, collect, &c, false, err,
-		    sizeof(err)) == -1 && strstr(err, want) != NULL &&
+		ok(replay(dir, 0, &c, err, sizeof(err)) == -1 &&
+		    strstr(err, want) != NULL &&
 		    strstr(err, "wal-0000000000000001.log") != NULL,
 		    "torn-looking end of a segment before a non-empty one "
 		    "is corruption: %s", err);
 		coll_free(&c);
 		/* The same with an empty later segment is a torn tail. */
 		write_file(p2, "", 0);
-		ok(wal_open(&w, dir, 0, collect, &c, false, err,
-		    sizeof(err)) == 0 && c.n == 9 && file_size(p2) == -1,
+		ok(replay(dir, 0, &c, err, sizeof(err)) == 0 && c.n == 9 &&
+		    file_size(p2) == -1,
 		    "with an empty later segment it is a torn tail");
-		if (w != NULL)
-			wal_close(w);
 		coll_free(&c);
 	}
 	buf_free(&orig);
@@ -514,7 +523,7 @@ test_group_commit(void)
 	    st.fsyncs, st.appends);
 	ok(st.disk_bytes == st.bytes && st.bytes > 0, "byte counts agree");
 	wal_close(w);
-	ok(wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err)) == 0 &&
+	ok(replay(dir, 0, &c, err, sizeof(err)) == 0 &&
 	    c.n == NTHREADS * PER_THREAD, "all replayed (%zu)", c.n);
 	for (j = 0; j < c.n; j++) {
 		if (sscanf(c.rec[j], "{\"t\":%d,\"i\":%d}", &t, &k) != 2 ||
@@ -523,7 +532,6 @@ test_group_commit(void)
 			order_bad++;
 	}
 	ok(order_bad == 0, "each thread's records in its order");
-	wal_close(w);
 	coll_free(&c);
 }
 
@@ -641,10 +649,9 @@ test_when_durable(void)
 	ok(good == all, "every answer 'durable', and the log agreed at the "
 	    "time (%d)", good);
 	ok(queued > 0, "some waited for the committer (%d of %d)", queued, all);
-	rc = wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err));
+	rc = replay(dir, 0, &c, err, sizeof(err));
 	ok(rc == 0 && c.n == (size_t)all + 1, "all replayed after close "
 	    "(%zu)", c.n);
-	wal_close(w);
 	coll_free(&c);
 
 	/* Every fsync fails: nothing may be answered durable. */
@@ -729,13 +736,12 @@ test_rotate(void)
 	    "drop never removes the current segment");
 	wal_close(w);
 	coll_free(&c);
-	ok(wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err)) == -1 &&
+	ok(replay(dir, 0, &c, err, sizeof(err)) == -1 &&
 	    strstr(err, "missing") != NULL,
 	    "records missing before the first segment fail open: %s", err);
 	coll_free(&c);
-	ok(wal_open(&w, dir, 15, collect, &c, false, err, sizeof(err)) == 0 &&
-	    c.n == 1 && c.seq[0] == 16, "after_seq 15 replays 16");
-	wal_close(w);
+	ok(replay(dir, 15, &c, err, sizeof(err)) == 0 && c.n == 1 &&
+	    c.seq[0] == 16, "after_seq 15 replays 16");
 	coll_free(&c);
 }
 
@@ -899,10 +905,9 @@ test_sticky_failure(void)
 	    "later enqueues fail with EIO");
 	ok(wal_sync(w, 1) == -1 && errno == EIO, "later syncs fail with EIO");
 	wal_close(w);
-	ok(wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err)) == 0 &&
-	    c.n == 1 && strcmp(c.rec[0], "\"first\"") == 0,
+	ok(replay(dir, 0, &c, err, sizeof(err)) == 0 && c.n == 1 &&
+	    strcmp(c.rec[0], "\"first\"") == 0,
 	    "reopen finds the durable record only");
-	wal_close(w);
 	coll_free(&c);
 }
 
@@ -985,13 +990,12 @@ test_nospace(void)
 	ok(wal_append(w, "\"later\"", 7, &seq) == 0 && seq == 9,
 	    "space freed: appends resume (seq %" PRIu64 ")", seq);
 	wal_close(w);
-	ok(wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err)) == 0,
+	ok(replay(dir, 0, &c, err, sizeof(err)) == 0,
 	    "reopen: the log is not corrupt (%s)", err);
 	ok(c.n == 9 && c.seq[8] == 9 && strcmp(c.rec[0], "\"first\"") == 0 &&
 	    strcmp(c.rec[2], "\"third\"") == 0 &&
 	    strcmp(c.rec[8], "\"later\"") == 0,
 	    "every record, refused ones included, in seq order (%zu)", c.n);
-	wal_close(w);
 	coll_free(&c);
 }
 
@@ -1060,7 +1064,7 @@ test_nospace_threads(void)
 	wal_close(w);
 	ok(other == 0 && acked > 0, "%d acknowledged, %d refused with ENOSPC, "
 	    "%d other errors", acked, refused, other);
-	ok(wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err)) == 0,
+	ok(replay(dir, 0, &c, err, sizeof(err)) == 0,
 	    "reopen: gapless and not corrupt (%s)", err);
 	for (j = 0; j < c.n; j++) {
 		if (sscanf(c.rec[j], "{\"t\":%d,\"i\":%d}", &t, &k) != 2 ||
@@ -1074,7 +1078,6 @@ test_nospace_threads(void)
 				lost++;
 	ok(lost == 0 && dup == 0, "no acknowledged record lost (%d), none "
 	    "twice (%d); %zu on disk", lost, dup, c.n);
-	wal_close(w);
 	coll_free(&c);
 }
 
