@@ -258,11 +258,15 @@ failed_call(const char *addr, int deadline_ms, int *e, int64_t *took_ms)
 
 /* ---- tests ---- */
 
-/* How many connections s accepted since it had accepted before. */
-static int
-accepted_since(struct server *s, int before)
+/*
+ * A fresh pool for one test, keeping up to max_idle connections, with s's
+ * count of accepted connections back at 0: what the test opens.
+ */
+static struct peers *
+pool(struct server *s, int max_idle)
 {
-	return atomic_load(&s->accepted) - before;
+	atomic_store(&s->accepted, 0);
+	return peers_new(1000, max_idle);
 }
 
 static void
@@ -270,16 +274,15 @@ test_sequential(struct server *s, const char *addr)
 {
 	struct client_response res;
 	struct peers *p;
-	int good, before;
+	int good;
 
-	p = peers_new(1000, 4);
+	p = pool(s, 4);
 	ok(p != NULL, "peers_new");
-	before = atomic_load(&s->accepted);
 	good = calls_ok(p, addr, 100);
 	ok(good == 100, "100 sequential calls succeed (%d)", good);
-	ok(accepted_since(s, before) == 1,
+	ok(atomic_load(&s->accepted) == 1,
 	    "they reuse one connection (%d accepted)",
-	    accepted_since(s, before));
+	    atomic_load(&s->accepted));
 	ok(call_ok(p, addr, "/missing", 404),
 	    "a 404 is a successful call with status 404");
 
@@ -289,7 +292,7 @@ test_sequential(struct server *s, const char *addr)
 	    "{\"value\":\"x\"}", 13, "X-Test: 1\r\n", 2000, &res) == 0 &&
 	    res.http.status == 200, "PUT with a body and extra headers");
 	client_response_free(&res);
-	ok(call_ok(p, addr, "/kv/a", 200) && accepted_since(s, before) == 1,
+	ok(call_ok(p, addr, "/kv/a", 200) && atomic_load(&s->accepted) == 1,
 	    "the connection is still reused after the PUT");
 	peers_free(p);
 }
@@ -317,10 +320,9 @@ test_parallel(struct server *s, const char *addr)
 	struct par_arg a[8];
 	pthread_t tid[8];
 	struct peers *p;
-	int i, good = 0, before, opened;
+	int i, good = 0, opened;
 
-	p = peers_new(1000, 8);
-	before = atomic_load(&s->accepted);
+	p = pool(s, 8);
 	for (i = 0; i < 8; i++) {
 		a[i].p = p;
 		a[i].addr = addr;
@@ -331,44 +333,38 @@ test_parallel(struct server *s, const char *addr)
 		pthread_join(tid[i], NULL);
 		good += a[i].good;
 	}
-	opened = accepted_since(s, before);
+	opened = atomic_load(&s->accepted);
 	ok(good == 400, "8 threads x 50 calls all succeed (%d)", good);
 	ok(opened >= 1 && opened <= 8, "they open at most 8 connections (%d)",
 	    opened);
 	peers_free(p);
 }
 
+/* max_idle_per_addr 0: nothing is kept, every call connects. */
 static void
 test_max_idle(struct server *s, const char *addr)
 {
-	struct peers *p;
-	int before;
+	struct peers *p = pool(s, 0);
 
-	/* max_idle_per_addr 0: nothing is kept, every call connects. */
-	p = peers_new(1000, 0);
-	before = atomic_load(&s->accepted);
-	ok(calls_ok(p, addr, 5) == 5 && accepted_since(s, before) == 5,
+	ok(calls_ok(p, addr, 5) == 5 && atomic_load(&s->accepted) == 5,
 	    "max_idle_per_addr 0 closes each connection (%d accepted)",
-	    accepted_since(s, before));
+	    atomic_load(&s->accepted));
 	peers_free(p);
 }
 
 static void
 test_server_closed_idle(struct server *s, const char *addr)
 {
-	struct peers *p;
-	int before;
+	struct peers *p = pool(s, 4);
 
-	p = peers_new(1000, 4);
-	before = atomic_load(&s->accepted);
 	ok(call_ok(p, addr, "/kv/a", 200), "call before the server drops");
 	server_drop_conns(s);
 	nanosleep(&(struct timespec){ 0, 100 * 1000000L }, NULL);	/* FIN */
 	ok(call_ok(p, addr, "/kv/a", 200),
 	    "call after the server closed the idle connection succeeds");
-	ok(calls_ok(p, addr, 5) == 5 && accepted_since(s, before) == 2,
+	ok(calls_ok(p, addr, 5) == 5 && atomic_load(&s->accepted) == 2,
 	    "the replacement connection is pooled (%d accepted)",
-	    accepted_since(s, before));
+	    atomic_load(&s->accepted));
 	peers_free(p);
 }
 
@@ -411,8 +407,8 @@ static void
 test_idle_closed(struct server *s, const char *addr)
 {
 	struct timespec ts = { 0, 100 * 1000000L };
-	struct peers *p = peers_new(1000, 4);
-	int before = atomic_load(&s->accepted), i, idle0, idle1 = -1;
+	struct peers *p = pool(s, 4);
+	int i, idle0, idle1 = -1;
 	int64_t t0;
 
 	ok(call_ok(p, addr, "/kv/a", 200) && call_ok(p, addr, "/kv/a", 200),
@@ -426,7 +422,7 @@ test_idle_closed(struct server *s, const char *addr)
 	ok(idle0 == 1 && idle1 == 0 && clock_now_ms() - t0 >= PEER_IDLE_MS - 10,
 	    "idle: the pooled connection is closed once idle %d ms, not before "
 	    "(%d then %d)", PEER_IDLE_MS, idle0, idle1);
-	ok(call_ok(p, addr, "/kv/a", 200) && accepted_since(s, before) == 2,
+	ok(call_ok(p, addr, "/kv/a", 200) && atomic_load(&s->accepted) == 2,
 	    "idle: the next call opens a new one");
 	peers_free(p);
 }
@@ -537,12 +533,11 @@ main(void)
 	server_stop(&s);
 
 	if (server_start(&s6, "[::1]:0") == 0) {
-		struct peers *p = peers_new(1000, 4);
-		int before = atomic_load(&s6.accepted);
+		struct peers *p = pool(&s6, 4);
 
 		snprintf(addr, sizeof(addr), "[::1]:%d", s6.port);
 		ok(call_ok(p, addr, "/kv/a", 200) && call_ok(p, addr, "/kv/a",
-		    200) && accepted_since(&s6, before) == 1,
+		    200) && atomic_load(&s6.accepted) == 1,
 		    "an '[::1]:port' address, reused");
 		peers_free(p);
 		server_stop(&s6);
