@@ -13,6 +13,15 @@
  * at most one slice.  Which mode a condition variable is in is not
  * stored with it: clock_cond_init binds every condition variable the
  * same way, decided once (cond_monotonic).
+ *
+ * A stopper's stop flag is written under its mutex, so a sleeper that
+ * checks it under the mutex cannot miss the broadcast, but it is also an
+ * atomic: loops poll stopper_stopped between records (transfer, push,
+ * anti-entropy, the consensus repair, cluster broadcasts) and need no
+ * lock to read a flag that only ever goes from false to true.  The
+ * atomic write and read are sequentially consistent, so a poll that
+ * sees the flag also sees what the stopping thread wrote before
+ * stopper_stop, as the lock gave before.
  */
 #include "clock.h"
 
@@ -135,7 +144,7 @@ stopper_init(struct stopper *s)
 {
 	int rc;
 
-	s->stop = false;
+	atomic_init(&s->stop, false);
 	s->kicked = false;
 	if ((rc = pthread_mutex_init(&s->mu, NULL)) != 0)
 		return rc;
@@ -157,11 +166,11 @@ stopper_sleep_until(struct stopper *s, int64_t deadline_ms)
 	bool stop;
 
 	pthread_mutex_lock(&s->mu);
-	while (!s->stop && !s->kicked &&
+	while (!atomic_load(&s->stop) && !s->kicked &&
 	    clock_cond_wait_until(&s->cv, &s->mu, deadline_ms) != ETIMEDOUT)
 		;
 	s->kicked = false;
-	stop = s->stop;
+	stop = atomic_load(&s->stop);
 	pthread_mutex_unlock(&s->mu);
 	return stop;
 }
@@ -172,12 +181,18 @@ stopper_sleep_ms(struct stopper *s, int64_t ms)
 	return stopper_sleep_until(s, clock_now_ms() + ms);
 }
 
-/* Sets one of s's flags (s->stop or s->kicked) and wakes the sleepers. */
+/*
+ * Sets s->stop (stop) or s->kicked and wakes the sleepers.  Both are set
+ * under mu, so a sleeper between its check and its wait cannot miss it.
+ */
 static void
-stopper_raise(struct stopper *s, bool *flag)
+stopper_raise(struct stopper *s, bool stop)
 {
 	pthread_mutex_lock(&s->mu);
-	*flag = true;
+	if (stop)
+		atomic_store(&s->stop, true);
+	else
+		s->kicked = true;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }
@@ -185,22 +200,18 @@ stopper_raise(struct stopper *s, bool *flag)
 void
 stopper_kick(struct stopper *s)
 {
-	stopper_raise(s, &s->kicked);
+	stopper_raise(s, false);
 }
 
 void
 stopper_stop(struct stopper *s)
 {
-	stopper_raise(s, &s->stop);
+	stopper_raise(s, true);
 }
 
+/* Lock-free: the flag only goes one way (the essay above). */
 bool
 stopper_stopped(struct stopper *s)
 {
-	bool stop;
-
-	pthread_mutex_lock(&s->mu);
-	stop = s->stop;
-	pthread_mutex_unlock(&s->mu);
-	return stop;
+	return atomic_load(&s->stop);
 }

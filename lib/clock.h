@@ -21,6 +21,7 @@
 #define KVD_CLOCK_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -44,8 +45,8 @@ int	clock_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
 struct stopper {
 	pthread_mutex_t	mu;
 	pthread_cond_t	cv;
-	bool		stop;
-	bool		kicked;
+	atomic_bool	stop;	/* set under mu; read without it by polls */
+	bool		kicked;	/* under mu */
 };
 
 /* 0, or an errno value. */
@@ -63,6 +64,7 @@ bool	stopper_sleep_ms(struct stopper *s, int64_t ms);
 void	stopper_kick(struct stopper *s);
 /* Asks the loop to stop: every sleep returns true from now on. */
 void	stopper_stop(struct stopper *s);
+/* True once stopper_stop was called: a poll that never blocks. */
 bool	stopper_stopped(struct stopper *s);
 
 #endif

@@ -50,11 +50,13 @@
  *
  * LOCKS.  wmu serialises changes: the list (ents), members.json and
  * view building belong to whoever holds it.  mu guards the current view
- * pointer, reference counts, the stop flag and the hot flag; it is held
- * only for pointer and flag updates, so cluster_view_get never waits for
- * a change, a write or the network.  Lock order: wmu, then mu; vmu
- * (verdicts go to the pool one sync at a time) is taken under neither,
- * and the heartbeat table's and the peer pool's locks are leaves.  No lock is held across a network call.
+ * pointer, reference counts and the hot flag; it is held only for
+ * pointer and flag updates, so cluster_view_get never waits for a
+ * change, a write or the network.  Closing is gossip_stop, a stopper
+ * (clock.h) that anyone may poll without a lock.  Lock order: wmu, then
+ * mu; vmu (verdicts go to the pool one sync at a time) is taken under
+ * neither, and the heartbeat table's and the peer pool's locks are
+ * leaves.  No lock is held across a network call.
  *
  * THE GOSSIP MESSAGE.  One exchange is a POST of
  *
@@ -97,7 +99,7 @@
  * (peers_set_verdict), which is how replica.c, anti-entropy and
  * /metrics see them through peer_health.  cluster_close stops the gossip
  * thread through its stopper (clock.h), then drains the broadcast queue
- * (its tasks see stop and return at once).
+ * (its tasks see the same stopper stopped and return at once).
  *
  * COST.  A node makes one exchange a round, answers about one, and
  * keeps connections only to the peers it spoke to in the last
@@ -145,10 +147,9 @@ struct cluster {
 	size_t		 nents;
 
 	pthread_mutex_t	 mu;		/* everything below that changes */
-	struct stopper	 gossip_stop;	/* the gossip thread sleeps here */
+	struct stopper	 gossip_stop;	/* gossip sleeps here; stopped: closing */
 	struct cluster_view *cur;	/* NULL once closed */
 	int		 holds;		/* references over all views */
-	bool		 stop;
 	bool		 closed;
 	bool		 hot;		/* news to pass on at once */
 
@@ -947,12 +948,8 @@ static void
 bcast_main(void *arg)
 {
 	struct bcast *b = arg;
-	bool stop;
 
-	pthread_mutex_lock(&b->c->mu);
-	stop = b->c->stop;
-	pthread_mutex_unlock(&b->c->mu);
-	if (!stop)
+	if (!stopper_stopped(&b->c->gossip_stop))
 		(void)exchange(b->c, b->address, NULL, NULL, b->c->timeout_ms);
 	free(b);
 }
@@ -1636,10 +1633,7 @@ cluster_close(struct cluster *c)
 
 	if (c == NULL)
 		return;
-	pthread_mutex_lock(&c->mu);
-	c->stop = true;
-	pthread_mutex_unlock(&c->mu);
-	stopper_stop(&c->gossip_stop);
+	stopper_stop(&c->gossip_stop);	/* the gossip thread and broadcasts */
 	if (c->gossiping)
 		pthread_join(c->gossip, NULL);
 

@@ -124,6 +124,18 @@ owner_id_valid(const char *id)
 	return true;
 }
 
+/* Frees a chain of hints linked by next (one nobody else can reach). */
+static void
+hints_free_chain(struct hint *list)
+{
+	struct hint *ht;
+
+	while ((ht = list) != NULL) {
+		list = ht->next;
+		free(ht);
+	}
+}
+
 /* Appends a hint to o's FIFO; caller holds mu (or is single-threaded). */
 static int
 fifo_push(struct hints *h, struct owner *o, const char *rec, size_t len,
@@ -402,10 +414,7 @@ hints_drop(struct hints *h, const char *owner, struct hints_stats *st)
 	h->tot.dropped += count;
 	o->gen++;
 	pthread_mutex_unlock(&h->mu);
-	while ((ht = list) != NULL) {
-		list = ht->next;
-		free(ht);
-	}
+	hints_free_chain(list);
 	if (st != NULL) {
 		snprintf(st->owner, sizeof(st->owner), "%s", owner);
 		st->pending = count;
@@ -782,7 +791,6 @@ void
 hints_close(struct hints *h)
 {
 	struct owner *o;
-	struct hint *ht;
 
 	if (h == NULL)
 		return;
@@ -791,10 +799,7 @@ hints_close(struct hints *h)
 		pthread_join(h->thread, NULL);
 	while ((o = h->owners) != NULL) {
 		h->owners = o->next;
-		while ((ht = o->head) != NULL) {
-			o->head = ht->next;
-			free(ht);
-		}
+		hints_free_chain(o->head);
 		wal_close(o->wal);
 		free(o);
 	}

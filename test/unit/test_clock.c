@@ -20,6 +20,20 @@
 
 static struct stopper st;
 
+/* Polls stopper_stopped as the transfer and push loops do, until stopped. */
+static void *
+poll_until_stopped(void *arg)
+{
+	struct timespec ts = { 0, 1000000L };
+	long *polls = arg;
+
+	while (!stopper_stopped(&st)) {
+		(*polls)++;
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
 static void *
 stop_later(void *arg)
 {
@@ -38,8 +52,9 @@ main(void)
 {
 	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 	pthread_cond_t cv;
-	pthread_t t;
+	pthread_t t, poller;
 	int64_t t0, t1, deadline;
+	long polls = 0;
 	int rc, rounds;
 
 	ok(clock_wall_ms() / 1000 - (int64_t)time(NULL) <= 1 &&
@@ -86,11 +101,16 @@ main(void)
 	ok(!stopper_sleep_ms(&st, 20) && clock_now_ms() - t0 >= 20,
 	    "a kick is used up: the sleep after it lasts its time");
 
+	ok(!stopper_stopped(&st), "stopper_stopped: not before the stop");
 	t0 = clock_now_ms();
+	pthread_create(&poller, NULL, poll_until_stopped, &polls);
 	pthread_create(&t, NULL, stop_later, &st);
 	ok(stopper_sleep_ms(&st, HOUR_MS) && clock_now_ms() - t0 < ALLOWANCE_MS,
 	    "a stop from another thread ends an hour-long sleep: stopped");
 	pthread_join(t, NULL);
+	pthread_join(poller, NULL);
+	ok(clock_now_ms() - t0 < ALLOWANCE_MS,
+	    "a thread polling stopper_stopped sees the stop (%ld polls)", polls);
 	ok(stopper_stopped(&st), "stopper_stopped after the stop");
 	t0 = clock_now_ms();
 	ok(stopper_sleep_ms(&st, HOUR_MS) && clock_now_ms() - t0 < ALLOWANCE_MS,
