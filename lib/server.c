@@ -66,6 +66,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -105,6 +106,7 @@ struct conn {
 	struct buf	 body;	/* decoded chunked body */
 	struct buf	 out;	/* response head */
 	size_t		 drain;	/* body bytes to discard before closing */
+	bool		 sliced;	/* SO_RCVTIMEO is STOP_POLL_MS */
 	/*
 	 * A deferred answer (essay).  The connection thread sets these up
 	 * in server_defer; from then until held_done is set (under hmu)
@@ -192,22 +194,40 @@ stopping(struct server *s)
  * Reads more bytes into c->in before deadline.  Returns bytes read, 0 at
  * EOF, -1 on error or timeout (errno ETIMEDOUT), -2 when the server is
  * stopping and stop_ok (an idle wait).
+ *
+ * A slice that ends before the deadline is one blocking recv(2), which
+ * the socket's SO_RCVTIMEO (STOP_POLL_MS, set by conn_main) cuts short:
+ * one system call for bytes that are there and for bytes still to come.
+ * Trying a non-blocking recv first and then poll(2) costs a failed recv
+ * and a poll on every request whose answer was deferred, since its
+ * client sends nothing more until the answer reaches it.  net_read
+ * waits out the last slice before the deadline, which is shorter, and
+ * every slice on a socket that refused the option.
  */
 static ssize_t
 conn_fill(struct conn *c, int64_t deadline, bool stop_ok)
 {
 	int64_t slice;
+	char *p;
+	size_t room;
 	ssize_t n;
 
 	buf_grow(&c->in, READ_CHUNK);
+	p = c->in.data + c->in.len;
+	room = c->in.cap - c->in.len - 1;
 	for (;;) {
 		if (stop_ok && stopping(c->s))
 			return -2;
 		slice = clock_now_ms() + STOP_POLL_MS;
-		if (slice > deadline)
-			slice = deadline;
-		n = net_read(c->fd, c->in.data + c->in.len,
-		    c->in.cap - c->in.len - 1, slice);
+		if (c->sliced && slice < deadline) {
+			n = recv(c->fd, p, room, 0);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				errno = ETIMEDOUT;	/* the slice ended */
+		} else
+			n = net_read(c->fd, p, room,
+			    slice < deadline ? slice : deadline);
 		if (n >= 0) {
 			c->in.len += (size_t)n;
 			c->in.data[c->in.len] = '\0';
@@ -661,7 +681,10 @@ conn_main(void *arg)
 {
 	struct conn *c = arg;
 	struct server *s = c->s;
+	struct timeval slice = { 0, STOP_POLL_MS * 1000 };
 
+	c->sliced = setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &slice,
+	    sizeof(slice)) == 0;		/* conn_fill's slices */
 	conn_serve(c);
 	linger_close(c);
 	buf_free(&c->in);
