@@ -330,6 +330,21 @@ print("closed_after_ms=%d" % ((closed - t0) * 1000) if closed else "never_closed
 	[ "$(end_ms)" -lt 4000 ]
 }
 
+@test "SIGTERM closes an idle keep-alive connection at once, not after --idle-timeout" {
+	stop_all
+	start_node n1 --idle-timeout 60 --shutdown-grace 30
+	conv 25 "GET /health HTTP/1.1\r\n${H}\r\n" >"$TMP/idle.out" &
+	local cpid=$! pid
+	pid=$(pid_of n1)
+	sleep 0.5		# the answer is in; the connection waits, idle
+	kill -TERM "$pid"
+	wait_exit "$pid"	# 15 s at most: well inside both limits
+	wait "$cpid"
+	output=$(cat "$TMP/idle.out")
+	[ "$(statuses)" = "200" ]
+	[[ "$output" == *"END EOF"* ]]
+}
+
 @test "--max-conns 2: a third concurrent connection gets a complete 503 at once; the cap frees up" {
 	stop_all
 	start_node n1 --max-conns 2
