@@ -26,8 +26,9 @@
  * /metrics: request counts and latencies are counted here, per route,
  * method and status; the node's figures (keys, WAL, hints, ...) are one
  * table, gauges[], read at scrape time from one snapshot of the node's
- * stats (struct scrape), taken at most once per SCRAPE_MS however many
- * families read it, so a scrape takes the store's 256 stripe locks once.
+ * stats (struct scrape), taken anew for each /metrics request and shared
+ * by the families it renders (for at most SCRAPE_MS), so a scrape takes
+ * the store's 256 stripe locks once.
  * The registry is process-wide (metrics.h): the families are registered
  * by the first api_new and read whichever api is current.
  */
@@ -69,7 +70,7 @@
 #ifndef KVD_VERSION
 #define KVD_VERSION	"unknown"	/* the Makefile passes it */
 #endif
-#define SCRAPE_MS	100	/* a stats snapshot serves the scrape it is taken for */
+#define SCRAPE_MS	100	/* how long a rendering's families share one snapshot */
 
 /* The node's figures for one scrape. */
 struct scrape {
@@ -540,6 +541,7 @@ static const char *method_label(const struct http_request *req);
 static void count_request(int i, const char *method, int status,
     uint64_t started);
 static int served(int rc, struct server_response *res);
+static void scrape_expire(struct api *a);
 
 /*
  * A request answered later (server.h's server_defer): a quorum read or a
@@ -2315,6 +2317,7 @@ api_handle(void *arg, const struct server_request *sr,
 		break;
 	case R_METRICS:
 		res->content_type = METRICS_CONTENT_TYPE;
+		scrape_expire(a);
 		metrics_write(&res->body);
 		break;
 	case R_READY:
@@ -2396,6 +2399,19 @@ scrape(struct api *a, struct scrape *out)
 		a->last_ms = now;
 	}
 	*out = *sc;
+}
+
+/*
+ * Makes the next scrape() take the node's figures anew: called before
+ * each /metrics rendering, so that one never shows a rendering's older
+ * figures than the requests its client made before it.
+ */
+static void
+scrape_expire(struct api *a)
+{
+	pthread_mutex_lock(&metrics_mu);
+	a->last_ms = 0;
+	pthread_mutex_unlock(&metrics_mu);
 }
 
 static const struct {

@@ -1316,6 +1316,15 @@ test_precheck(void)
 
 /* ---- /metrics ------------------------------------------------------- */
 
+/* kvd_wal_appends_total in a /metrics reply r, or -1. */
+static double
+wal_appends(const struct reply *r)
+{
+	const char *p = strstr(r->body.data, "\nkvd_wal_appends_total ");
+
+	return p != NULL ? strtod(p + 23, NULL) : -1;
+}
+
 static void
 test_metrics(void)
 {
@@ -1344,7 +1353,7 @@ test_metrics(void)
 	};
 	struct reply r = { 0 };
 	const char *p;
-	double keys;
+	double keys, appends;
 	size_t i;
 
 	GET("GET", "/metrics", NULL, &r);
@@ -1364,6 +1373,13 @@ test_metrics(void)
 	ok(strstr(r.body.data, "\nkvd_requests_total{route=\"/metrics\","
 	    "method=\"HEAD\",status=\"200\"} 1\n") != NULL,
 	    "the scrape before is counted");
+	/* Microseconds apart: a scrape still sees the write made before it. */
+	appends = wal_appends(&r);
+	SEND("PUT", "/kv/metrics-fresh", NULL, "{\"value\":\"v\"}", &r);
+	expect(&r, 201, NULL, "PUT between two scrapes");
+	GET("GET", "/metrics", NULL, &r);
+	ok(wal_appends(&r) == appends + 1, "the next scrape counts that write "
+	    "(%g, then %g)", appends, wal_appends(&r));
 	reply_free(&r);
 }
 
