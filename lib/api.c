@@ -26,9 +26,9 @@
  * /metrics: request counts and latencies are counted here, per route,
  * method and status; the node's figures (keys, WAL, hints, ...) are one
  * table, gauges[], read at scrape time from one snapshot of the node's
- * stats (struct scrape), taken anew for each /metrics request and shared
- * by the families it renders (for at most SCRAPE_MS), so a scrape takes
- * the store's 256 stripe locks once.
+ * stats (struct scrape), taken by each /metrics request before it renders
+ * them, so a scrape shows every write made before it and takes the
+ * store's 256 stripe locks once.
  * The registry is process-wide (metrics.h): the families are registered
  * by the first api_new and read whichever api is current.
  */
@@ -70,7 +70,6 @@
 #ifndef KVD_VERSION
 #define KVD_VERSION	"unknown"	/* the Makefile passes it */
 #endif
-#define SCRAPE_MS	100	/* how long a rendering's families share one snapshot */
 
 /* The node's figures for one scrape. */
 struct scrape {
@@ -82,7 +81,6 @@ struct scrape {
 struct api {
 	struct node	*nd;
 	struct scrape	 last;		/* under metrics_mu */
-	int64_t		 last_ms;	/* monotonic; 0: never */
 };
 
 /*
@@ -541,7 +539,7 @@ static const char *method_label(const struct http_request *req);
 static void count_request(int i, const char *method, int status,
     uint64_t started);
 static int served(int rc, struct server_response *res);
-static void scrape_expire(struct api *a);
+static void scrape_take(void);
 
 /*
  * A request answered later (server.h's server_defer): a quorum read or a
@@ -2317,7 +2315,7 @@ api_handle(void *arg, const struct server_request *sr,
 		break;
 	case R_METRICS:
 		res->content_type = METRICS_CONTENT_TYPE;
-		scrape_expire(a);
+		scrape_take();
 		metrics_write(&res->body);
 		break;
 	case R_READY:
@@ -2360,12 +2358,9 @@ out:
 
 /* ---- metrics ---------------------------------------------------------- */
 
-/*
- * The node's figures, taken again unless the last ones are SCRAPE_MS
- * young.  Caller holds metrics_mu.
- */
+/* Takes the node's figures into a->last.  Caller holds metrics_mu. */
 static void
-scrape(struct api *a, struct scrape *out)
+scrape(struct api *a)
 {
 	struct node *nd = a->nd;
 	struct store_stats st;
@@ -2373,44 +2368,40 @@ scrape(struct api *a, struct scrape *out)
 	struct ae_stats as;
 	struct server_stats ss;
 	struct scrape *sc = &a->last;
-	int64_t now = clock_now_ms(), wall = clock_wall_ms(), since;
+	int64_t wall = clock_wall_ms(), since;
 
-	if (a->last_ms == 0 || now - a->last_ms >= SCRAPE_MS) {
-		store_stats(nd->store, &st);
-		hints_stats(nd->hints, NULL, &hs);
-		ae_stats(nd->ae, &as);
-		memset(&ss, 0, sizeof(ss));
-		if (nd->server != NULL)
-			server_stats(nd->server, &ss);
-		since = st.snapshot_ms ? st.snapshot_ms : nd->started_wall_ms;
-		sc->keys = (double)st.keys;
-		sc->tombstones = (double)st.tombstones;
-		sc->wal_bytes = (double)st.wal_bytes;
-		sc->wal_fsyncs = (double)st.wal_fsyncs;
-		sc->wal_appends = (double)st.wal_appends;
-		sc->snapshot_age = (double)(wall - since) / 1000.0;
-		sc->hints = (double)hs.pending;
-		sc->hint_age = hs.oldest_ms ?
-		    (double)(wall - hs.oldest_ms) / 1000.0 : 0;
-		sc->ae_repairs = (double)(as.keys_received + as.keys_sent);
-		sc->read_repairs = (double)replica_read_repairs(nd->replica);
-		sc->connections = (double)ss.active;
-		sc->watchers = (double)watch_count(nd->watch);
-		a->last_ms = now;
-	}
-	*out = *sc;
+	store_stats(nd->store, &st);
+	hints_stats(nd->hints, NULL, &hs);
+	ae_stats(nd->ae, &as);
+	memset(&ss, 0, sizeof(ss));
+	if (nd->server != NULL)
+		server_stats(nd->server, &ss);
+	since = st.snapshot_ms ? st.snapshot_ms : nd->started_wall_ms;
+	sc->keys = (double)st.keys;
+	sc->tombstones = (double)st.tombstones;
+	sc->wal_bytes = (double)st.wal_bytes;
+	sc->wal_fsyncs = (double)st.wal_fsyncs;
+	sc->wal_appends = (double)st.wal_appends;
+	sc->snapshot_age = (double)(wall - since) / 1000.0;
+	sc->hints = (double)hs.pending;
+	sc->hint_age = hs.oldest_ms ?
+	    (double)(wall - hs.oldest_ms) / 1000.0 : 0;
+	sc->ae_repairs = (double)(as.keys_received + as.keys_sent);
+	sc->read_repairs = (double)replica_read_repairs(nd->replica);
+	sc->connections = (double)ss.active;
+	sc->watchers = (double)watch_count(nd->watch);
 }
 
 /*
- * Makes the next scrape() take the node's figures anew: called before
- * each /metrics rendering, so that one never shows a rendering's older
- * figures than the requests its client made before it.
+ * Takes the current api's figures for the /metrics rendering that
+ * follows; its gauges read them (gauge_read).
  */
 static void
-scrape_expire(struct api *a)
+scrape_take(void)
 {
 	pthread_mutex_lock(&metrics_mu);
-	a->last_ms = 0;
+	if (metrics_api != NULL)
+		scrape(metrics_api);
 	pthread_mutex_unlock(&metrics_mu);
 }
 
@@ -2449,19 +2440,19 @@ static const struct {
 
 #define NGAUGES (sizeof(gauges) / sizeof(gauges[0]))
 
-/* A gauges[] entry's value; arg is the entry.  0 while no api serves. */
+/*
+ * A gauges[] entry's value in the figures the /metrics request took
+ * (scrape_take); arg is the entry.  0 while no api serves.
+ */
 static double
 gauge_read(void *arg)
 {
 	size_t off = *(const size_t *)arg;
-	struct scrape sc;
 	double v = 0;
 
 	pthread_mutex_lock(&metrics_mu);
-	if (metrics_api != NULL) {
-		scrape(metrics_api, &sc);
-		v = *(const double *)((const char *)&sc + off);
-	}
+	if (metrics_api != NULL)
+		v = *(const double *)((const char *)&metrics_api->last + off);
 	pthread_mutex_unlock(&metrics_mu);
 	return v;
 }
