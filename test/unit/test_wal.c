@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -116,6 +117,40 @@ file_size(const char *path)
  * after after_seq into c, and closes it again.  wal_open's 0 or -1, with
  * its message in err.
  */
+/*
+ * Where a segment's records end: past its last byte that is not a
+ * newline, and that line's newline; what follows is filler.  -1 when
+ * the file cannot be read.
+ */
+static long long
+records_end(const char *path)
+{
+	struct buf b = BUF_INIT;
+	size_t n;
+
+	if (read_file(path, &b) == -1) {
+		buf_free(&b);
+		return -1;
+	}
+	for (n = b.len; n > 0 && b.data[n - 1] == '\n'; n--)
+		;
+	buf_free(&b);
+	return n == 0 ? 0 : (long long)n + 1;
+}
+
+/* True when every byte of path from off to its end is a newline. */
+static bool
+filler_from(const char *path, long long off)
+{
+	struct buf b = BUF_INIT;
+	bool all = read_file(path, &b) == 0 && off <= (long long)b.len;
+
+	for (size_t i = (size_t)off; all && i < b.len; i++)
+		all = b.data[i] == '\n';
+	buf_free(&b);
+	return all;
+}
+
 static int
 replay(const char *dir, uint64_t after_seq, struct coll *c, char *err,
     size_t errlen)
@@ -745,6 +780,109 @@ test_rotate(void)
 	coll_free(&c);
 }
 
+/*
+ * A child process opens the log in dir with fsync on, appends n records
+ * and exits without closing it, as a kill -9 would leave it.  True when
+ * the child succeeded.
+ */
+static bool
+append_and_die(const char *dir, int n)
+{
+	char err[512];
+	struct wal *w;
+	uint64_t seq;
+	pid_t pid;
+	int st, i;
+
+	if ((pid = fork()) == 0) {
+		if (wal_open(&w, dir, 0, NULL, NULL, true, err,
+		    sizeof(err)) == -1)
+			_exit(1);
+		for (i = 0; i < n; i++)
+			if (wal_append(w, "{\"x\":1}", 7, &seq) == -1)
+				_exit(1);
+		_exit(0);
+	}
+	return pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+	    WEXITSTATUS(st) == 0;
+}
+
+static void
+test_laid_out(void)
+{
+	char dir[512], path[600], err[512];
+	struct coll c = { 0 };
+	struct wal *w;
+	uint64_t seq, last;
+	long long end, size;
+	int i;
+
+	/* Filler after the first synced batch; later ones write over it. */
+	if ((w = open_fresh(dir, sizeof(dir), "laidout", true)) == NULL)
+		return;
+	wal_append(w, "\"a\"", 3, &seq);
+	seg_name(path, sizeof(path), dir, 1);
+	end = records_end(path);
+	size = file_size(path);
+	ok(end > 0 && size >= end + (1 << 20) && filler_from(path, end),
+	    "a synced batch lays out 1 MiB of newlines after it (records "
+	    "end at %lld, file %lld)", end, size);
+	for (i = 0; i < 100; i++)
+		wal_append(w, "\"b\"", 3, &seq);
+	ok(file_size(path) == size && records_end(path) > end &&
+	    filler_from(path, records_end(path)),
+	    "later batches write over the filler: the file keeps its size");
+	i = wal_rotate(w, &last);
+	ok(i == 0 && file_size(path) == records_end(path),
+	    "rotation cuts the closed segment's filler off (%lld)",
+	    file_size(path));
+	wal_append(w, "\"c\"", 3, &seq);
+	wal_close(w);
+	seg_name(path, sizeof(path), dir, last + 1);
+	ok(file_size(path) > 0 && file_size(path) == records_end(path),
+	    "so does close (%lld)", file_size(path));
+	i = replay(dir, 0, &c, err, sizeof(err));
+	ok(i == 0 && c.n == 102, "and every record replays (%zu)", c.n);
+	coll_free(&c);
+
+	/* Killed with filler in place: nothing is cut, appends go on. */
+	tap_tmp_fresh(dir, sizeof(dir), "laidout-kill");
+	seg_name(path, sizeof(path), dir, 1);
+	ok(append_and_die(dir, 3) && file_size(path) > records_end(path),
+	    "a killed writer leaves its filler");
+	size = file_size(path);
+	i = wal_open(&w, dir, 0, collect, &c, false, err, sizeof(err));
+	ok(i == 0 && c.n == 3 && file_size(path) == size,
+	    "a restart replays the records and cuts nothing: filler is no "
+	    "torn tail (%zu records)", c.n);
+	i = w != NULL ? wal_append(w, "\"d\"", 3, &seq) : -1;
+	ok(i == 0 && seq == 4,
+	    "the next record goes where the records end (seq %" PRIu64 ")",
+	    seq);
+	wal_close(w);
+	coll_free(&c);
+	ok(replay(dir, 0, &c, err, sizeof(err)) == 0 && c.n == 4 &&
+	    strcmp(c.rec[3], "\"d\"") == 0, "and replays after the three");
+	coll_free(&c);
+
+	/* Half a record written over the filler is a torn tail. */
+	tap_tmp_fresh(dir, sizeof(dir), "laidout-torn");
+	seg_name(path, sizeof(path), dir, 1);
+	ok(append_and_die(dir, 3), "a killed writer");
+	end = records_end(path);
+	{
+		int fd = open(path, O_WRONLY);
+		ssize_t r = pwrite(fd, "{\"seq\":4,\"rec\":", 15, end);
+
+		close(fd);
+		ok(r == 15, "half a record written over its filler");
+	}
+	i = replay(dir, 0, &c, err, sizeof(err));
+	ok(i == 0 && c.n == 3 && file_size(path) == end,
+	    "is cut off with the filler after it (%lld)", file_size(path));
+	coll_free(&c);
+}
+
 /* What wal_open_replay told: each segment, and where each record came from. */
 struct segs {
 	int		 n;
@@ -927,13 +1065,14 @@ test_fsync_eio(void)
 		return;
 	ok(wal_append(w, "\"a\"", 3, &seq) == 0, "append before the failure");
 	seg_name(path, sizeof(path), dir, 1);
-	size = file_size(path);
+	size = records_end(path);
 	failpoint_arm("wal-fsync-eio");
 	rc = wal_append(w, "\"b\"", 3, &seq);
 	e = errno;
 	failpoint_arm(NULL);
 	ok(rc == -1 && e == EIO, "a failed fsync: the append fails with EIO");
-	ok(file_size(path) == size, "the unsynced batch is cut off");
+	ok(file_size(path) == size, "the unsynced batch and the filler are "
+	    "cut off (%lld, records end at %lld)", file_size(path), size);
 	ok(wal_append(w, "\"c\"", 3, &seq) == -1 && errno == EIO,
 	    "sticky: with the disk fine again, appends still fail (EIO)");
 	ok(wal_rotate(w, &seq) == -1 && errno == EIO, "and so does rotate");
@@ -1093,6 +1232,7 @@ main(void)
 	test_when_durable();
 	test_flush_soon();
 	test_rotate();
+	test_laid_out();
 	test_segment_fn();
 	test_sticky_failure();
 	test_fsync_eio();
