@@ -81,6 +81,9 @@ struct scrape {
 struct api {
 	struct node	*nd;
 	struct scrape	 last;		/* under metrics_mu */
+	pthread_mutex_t	 spare_mu;
+	struct deferred	*spare;		/* answered, kept for reuse (defer_new) */
+	size_t		 nspare;
 };
 
 /*
@@ -548,6 +551,7 @@ static void scrape_take(void);
  * It owns its answer and what the answer is built from.
  */
 struct deferred {
+	struct deferred	*next_spare;	/* in api->spare */
 	struct node	*nd;
 	struct server_later *later;
 	int		 route;		/* for /metrics */
@@ -560,14 +564,98 @@ struct deferred {
 	struct replica_result rr;
 };
 
+#define SPARE_MAX	1024	/* deferred answers kept for reuse */
+#define SPARE_BUF_MAX	16384	/* a buffer above this is freed, not kept */
+
+/*
+ * A deferred answer is taken by a connection thread and finished by
+ * another (the WAL's committer, a stream's reader).  Allocated and freed
+ * each time, the struct and its buffers would go from one thread's malloc
+ * cache to another's, and every request's allocations would take
+ * glibc's slow path: malloc was a fifth of kvd's CPU under 50 clients'
+ * PUTs (perf, contrib/bench/write-path-results.md).  So an answered one
+ * goes back to api->spare with its buffers' room, and defer_new takes it
+ * from there.
+ */
+static struct deferred *
+spare_take(struct api *a)
+{
+	struct deferred *d;
+
+	pthread_mutex_lock(&a->spare_mu);
+	if ((d = a->spare) != NULL) {
+		a->spare = d->next_spare;
+		a->nspare--;
+	}
+	pthread_mutex_unlock(&a->spare_mu);
+	if (d == NULL && (d = calloc(1, sizeof(*d))) != NULL) {
+		buf_init(&d->res.headers);
+		buf_init(&d->res.body);
+		buf_init(&d->key);
+		buf_init(&d->gw.inm);
+		replica_result_init(&d->rr);
+	}
+	return d;
+}
+
+/* Frees d and its buffers. */
+static void
+defer_free(struct deferred *d)
+{
+	buf_free(&d->res.headers);
+	buf_free(&d->res.body);
+	buf_free(&d->key);
+	buf_free(&d->gw.inm);
+	replica_result_free(&d->rr);
+	free(d);
+}
+
+/*
+ * Empties d (zero but for its buffers' room, each at most SPARE_BUF_MAX)
+ * and keeps it in a->spare, or frees it when enough are kept.
+ */
+static void
+spare_give(struct api *a, struct deferred *d)
+{
+	struct buf *bufs[] = { &d->res.headers, &d->res.body, &d->key,
+	    &d->gw.inm, &d->rr.replicas, &d->rr.acked };
+	struct deferred keep = { 0 };
+	size_t i;
+
+	replica_result_reset(&d->rr);
+	for (i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
+		if (bufs[i]->cap > SPARE_BUF_MAX)
+			buf_free(bufs[i]);
+		else
+			buf_reset(bufs[i]);
+	keep.res.headers = d->res.headers;
+	keep.res.body = d->res.body;
+	keep.key = d->key;
+	keep.gw.inm = d->gw.inm;
+	keep.rr = d->rr;
+	pthread_mutex_lock(&a->spare_mu);
+	if (a->nspare < SPARE_MAX) {
+		keep.next_spare = a->spare;
+		*d = keep;
+		a->spare = d;
+		a->nspare++;
+		d = NULL;
+	}
+	pthread_mutex_unlock(&a->spare_mu);
+	if (d != NULL)
+		defer_free(d);
+}
+
 /* Defers sr's answer; NULL when it cannot be (unit tests). */
 static struct deferred *
 defer_new(struct node *nd, const struct server_request *sr, int route)
 {
-	struct deferred *d = calloc(1, sizeof(*d));
+	struct deferred *d = spare_take(nd->api);
 
-	if (d == NULL || (d->later = server_defer(sr)) == NULL) {
-		free(d);
+	if (d == NULL)
+		return NULL;
+	if ((d->later = server_defer(sr)) == NULL) {
+		spare_give(nd->api, d);
 		return NULL;
 	}
 	d->nd = nd;
@@ -576,11 +664,6 @@ defer_new(struct node *nd, const struct server_request *sr, int route)
 	d->started = clock_now_ns();
 	d->res.status = 200;
 	d->res.content_type = "application/json";
-	buf_init(&d->res.headers);
-	buf_init(&d->res.body);
-	buf_init(&d->key);
-	buf_init(&d->gw.inm);
-	replica_result_init(&d->rr);
 	return d;
 }
 
@@ -597,12 +680,7 @@ defer_durable(void *arg, int err)
 	}
 	count_request(d->route, d->method, d->res.status, d->started);
 	server_answer(d->later, &d->res);
-	buf_free(&d->res.headers);
-	buf_free(&d->res.body);
-	buf_free(&d->key);
-	buf_free(&d->gw.inm);
-	replica_result_free(&d->rr);
-	free(d);
+	spare_give(d->nd->api, d);
 }
 
 /* Sends d->res once seq is durable (at once for 0). */
@@ -672,8 +750,9 @@ handle_get(struct node *nd, const struct server_request *sr, int route,
 	} else if (replica_read_quorum(nd->replica, r) > 1 &&
 	    (d = defer_new(nd, sr, route)) != NULL) {
 		buf_append(&d->key, key->data, key->len);
-		d->gw = gw;		/* moved */
-		buf_init(&gw.inm);
+		d->gw.raw = gw.raw;
+		d->gw.if_none_match = gw.if_none_match;
+		buf_append(&d->gw.inm, gw.inm.data, gw.inm.len);
 		replica_get_start(nd->replica, key->data, key->len, r, &d->rr,
 		    read_settled, d);
 	} else {
@@ -2551,6 +2630,7 @@ api_new(struct node *nd)
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return NULL;
 	a->nd = nd;
+	pthread_mutex_init(&a->spare_mu, NULL);
 	pthread_once(&metrics_once, register_metrics);
 	pthread_mutex_lock(&metrics_mu);
 	metrics_api = a;
@@ -2561,11 +2641,18 @@ api_new(struct node *nd)
 void
 api_free(struct api *a)
 {
+	struct deferred *d;
+
 	if (a == NULL)
 		return;
 	pthread_mutex_lock(&metrics_mu);
 	if (metrics_api == a)
 		metrics_api = NULL;
 	pthread_mutex_unlock(&metrics_mu);
+	while ((d = a->spare) != NULL) {
+		a->spare = d->next_spare;
+		defer_free(d);
+	}
+	pthread_mutex_destroy(&a->spare_mu);
 	free(a);
 }

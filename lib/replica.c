@@ -204,6 +204,19 @@ replica_result_free(struct replica_result *res)
 	buf_free(&res->acked);
 }
 
+void
+replica_result_reset(struct replica_result *res)
+{
+	struct buf replicas = res->replicas, acked = res->acked;
+
+	version_free(&res->v);
+	buf_reset(&replicas);
+	buf_reset(&acked);
+	replica_result_init(res);
+	res->replicas = replicas;
+	res->acked = acked;
+}
+
 /* ---- quorum operations ------------------------------------------------ */
 
 /*

@@ -75,6 +75,8 @@ uint64_t replica_read_repairs(struct replica *rp);
 
 void	replica_result_init(struct replica_result *res);
 void	replica_result_free(struct replica_result *res);
+/* Empties res for another operation, keeping its buffers' room. */
+void	replica_result_reset(struct replica_result *res);
 
 /*
  * Quorum read of key with r replicas (0: the cluster's R).  status 200
