@@ -697,7 +697,8 @@ ae_round(struct ae *ae, const char *id, struct round *rr)
 			mine |= idx[q] == (size_t)sc->self;
 		if (!mine)
 			continue;
-		switch (store_apply_nowait(ae->cfg.store, key, klen, &v, &seq)) {
+		switch (store_apply_nowait(ae->cfg.store, key, klen, &v, NULL, 0,
+		    &seq)) {
 		case 1:
 			rr->received++;
 			if (seq > last_seq)

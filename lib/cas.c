@@ -545,7 +545,8 @@ cas_serve(struct cas *c, const char *route, const char *body, size_t len,
 			    &ln->rep);
 		else if (ln->has_v)
 			rc = store_apply_nowait(c->cfg.store, ln->key.data,
-			    ln->key.len, &ln->v, &ln->sseq) < 0 ? -1 : 0;
+			    ln->key.len, &ln->v, NULL, 0, &ln->sseq) < 0 ?
+			    -1 : 0;
 		if (rc != 0)
 			ln->error = storage_error(errno);
 		else if (ln->rep.seq > pseq)

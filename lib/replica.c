@@ -13,7 +13,10 @@
  * tombstone, value or value_b64) and a key that is not UTF-8 is sent as
  * "key_b64".  The same record shape is what the WAL and snapshots hold
  * (record_to_json), so a version moves between nodes and disks in
- * one form.
+ * one form, and is formatted once: the coordinator logs the record it
+ * sends its replicas, and a replica logs the line it received as it is
+ * (store_apply_nowait's rec), which its WAL replay reads back with the
+ * same parser that read it off the wire.
  *
  * A quorum operation (struct qop) is shared by the coordinating thread
  * and the workq tasks that call the remote replicas; it is reference
@@ -467,7 +470,8 @@ qop_ask(struct qop *q, size_t i, bool here)
 			 * before it answers (res->durable_seq).
 			 */
 			rc = store_apply_nowait(rp->cfg.store, q->key.data,
-			    q->key.len, q->wv, &q->local_seq) < 0 ? -1 : 0;
+			    q->key.len, q->wv, q->record.data, q->record.len,
+			    &q->local_seq) < 0 ? -1 : 0;
 			if (rc != 0)
 				q->local_errno = errno;
 			qop_done(q, i, rc == 0, false, NULL);
@@ -1382,7 +1386,7 @@ serve_line(struct replica *rp, struct record_scratch *sc, struct version *v,
 			errno = errno == EINVAL ? EDOM : EAGAIN;
 		return L_FAILED;
 	}
-	rc = store_apply_nowait(rp->cfg.store, key, klen, v, seq);
+	rc = store_apply_nowait(rp->cfg.store, key, klen, v, p, len, seq);
 	buf_free(&rec);
 	if (rc < 0) {
 		if (errno == EINVAL)

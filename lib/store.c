@@ -55,8 +55,9 @@
  * held: the stored entry is decoded into the stripe's scratch version and
  * the new version is installed only when version_cmp says it wins (so the
  * rule is exactly version_cmp, whatever the packing).
- * For a local apply the record is enqueued in the WAL *under the stripe
- * lock* and installed before the lock is released, and the caller waits
+ * For a local apply the record (record_to_json's, or the one the caller
+ * already holds: store_apply_nowait's rec) is enqueued in the WAL *under
+ * the stripe lock* and installed before the lock is released, and the caller waits
  * for wal_sync() after releasing it, so concurrent writers share an fsync
  * and a reader may see a version a moment before it is durable.  If the
  * enqueue fails, nothing is installed.  Replay (WAL and snapshot) uses the
@@ -682,8 +683,8 @@ uncount(struct stripe *st, const struct entry *e)
  */
 static int
 do_apply(struct store *s, struct stripe *st, const char *key, size_t klen,
-    uint64_t h, const struct version *v, int64_t rcv, bool log,
-    uint64_t *seq)
+    uint64_t h, const struct version *v, const char *rec, size_t rec_len,
+    int64_t rcv, bool log, uint64_t *seq)
 {
 	struct entry **link, *e = NULL, *ne;
 	const struct version *cur;
@@ -720,9 +721,13 @@ do_apply(struct store *s, struct stripe *st, const char *key, size_t klen,
 		}
 	}
 	if (log) {
-		buf_reset(rb);
-		record_to_json(key, klen, v, rb);
-		rc = wal_enqueue(s->wal, rb->data, rb->len, seq);
+		if (rec == NULL) {
+			buf_reset(rb);
+			record_to_json(key, klen, v, rb);
+			rec = rb->data;
+			rec_len = rb->len;
+		}
+		rc = wal_enqueue(s->wal, rec, rec_len, seq);
 		if (rb->cap > SCRATCH_KEEP)
 			buf_free(rb);
 		if (rc == -1) {
@@ -834,7 +839,7 @@ store_apply(struct store *s, const char *key, size_t klen,
 	uint64_t seq = 0;
 	int rc;
 
-	rc = store_apply_nowait(s, key, klen, v, &seq);
+	rc = store_apply_nowait(s, key, klen, v, NULL, 0, &seq);
 	if (rc == 1 && wal_sync(s->wal, seq) == -1)
 		return -1;
 	return rc;
@@ -842,7 +847,7 @@ store_apply(struct store *s, const char *key, size_t klen,
 
 int
 store_apply_nowait(struct store *s, const char *key, size_t klen,
-    const struct version *v, uint64_t *seq)
+    const struct version *v, const char *rec, size_t rec_len, uint64_t *seq)
 {
 	struct stripe *st;
 	uint64_t h;
@@ -856,7 +861,7 @@ store_apply_nowait(struct store *s, const char *key, size_t klen,
 	h = key_hash(key, klen);
 	st = stripe_of(s, h);
 	pthread_rwlock_wrlock(&st->lock);
-	rc = do_apply(s, st, key, klen, h, v, RCV_NOW, true, seq);
+	rc = do_apply(s, st, key, klen, h, v, rec, rec_len, RCV_NOW, true, seq);
 	e_no = errno;
 	pthread_rwlock_unlock(&st->lock);
 	if (rc == 1 && s->notify != NULL)
@@ -910,7 +915,8 @@ store_update(struct store *s, const char *key, size_t klen,
 	    (cur = entry_decode(s->act, *link, &st->cur)) == NULL)
 		rc = -1;	/* ENOMEM: fn is not called */
 	else if ((ret = fn(arg, cur, &next)) == 0)
-		rc = do_apply(s, st, key, klen, h, &next, RCV_NOW, true, &seq);
+		rc = do_apply(s, st, key, klen, h, &next, NULL, 0, RCV_NOW,
+		    true, &seq);
 	e_no = errno;
 	pthread_rwlock_unlock(&st->lock);
 	version_free(&next);
@@ -1268,7 +1274,7 @@ load_one(struct loader *ld, struct keylist *kl, const char *key,
 	st = stripe_of(ld->s, h);
 	pthread_rwlock_wrlock(&st->lock);
 	before = st->count;
-	rc = do_apply(ld->s, st, key, klen, h, v, rcv, false, NULL);
+	rc = do_apply(ld->s, st, key, klen, h, v, NULL, 0, rcv, false, NULL);
 	if (rc != -1 && st->count > before)
 		keylist_add(kl, key, klen);
 	pthread_rwlock_unlock(&st->lock);

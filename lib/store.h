@@ -109,10 +109,15 @@ int	store_apply(struct store *s, const char *key, size_t klen,
  * many versions and wait once (a batch from a peer): *seq gets the WAL
  * seq to pass to store_sync (0 when nothing was logged).  Same returns
  * as store_apply.  The version is NOT durable until store_sync(seq)
- * returns 0: do not acknowledge it before.
+ * returns 0: do not acknowledge it before.  rec, when not NULL, is the
+ * record the caller already holds for key and v (record.h: one line,
+ * which record_parse reads as key and v, such as a peer's line or
+ * record_to_json's output); the WAL logs it as it is instead of
+ * formatting the record again.
  */
 int	store_apply_nowait(struct store *s, const char *key, size_t klen,
-	    const struct version *v, uint64_t *seq);
+	    const struct version *v, const char *rec, size_t rec_len,
+	    uint64_t *seq);
 /* Waits until every record up to seq is durable.  0, or -1 with errno. */
 int	store_sync(struct store *s, uint64_t seq);
 
