@@ -46,19 +46,33 @@ alloc_entries(size_t n)
 	return e;
 }
 
-/* Writes v in decimal to out (at least 21 bytes); returns the length. */
+/*
+ * Writes v in decimal to out (at least 21 bytes); returns the length.
+ * Two digits a step: counters start from the wall clock in
+ * microseconds, 16 digits, and every record and ETag writes them.
+ */
 static size_t
 fmt_u64(char *out, uint64_t v)
 {
-	char tmp[20];
-	size_t n = 0, i;
+	static const char pairs[] =
+	    "00010203040506070809101112131415161718192021222324"
+	    "25262728293031323334353637383940414243444546474849"
+	    "50515253545556575859606162636465666768697071727374"
+	    "75767778798081828384858687888990919293949596979899";
+	char tmp[20], *p = tmp + sizeof(tmp);
+	size_t n;
 
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	for (i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
+	for (; v >= 100; v /= 100) {
+		p -= 2;
+		memcpy(p, pairs + v % 100 * 2, 2);
+	}
+	if (v >= 10) {
+		p -= 2;
+		memcpy(p, pairs + v * 2, 2);
+	} else
+		*--p = (char)('0' + v);
+	n = (size_t)(tmp + sizeof(tmp) - p);
+	memcpy(out, p, n);
 	out[n] = '\0';
 	return n;
 }
@@ -366,20 +380,27 @@ fail:
 void
 vclock_encode(const struct vclock *c, struct buf *out)
 {
-	struct buf raw = BUF_INIT;
-	char num[24];
-	size_t i, n;
+	char small[8 * (VCLOCK_ACTOR_MAX + 22)], *raw = small;
+	struct buf big = BUF_INIT;	/* for a clock that does not fit */
+	size_t i, n, len = 0, need = 0;
 
+	for (i = 0; i < c->n; i++)
+		need += strlen(c->e[i].actor) + 22;	/* ';' '=' 20 digits */
+	if (need > sizeof(small)) {
+		buf_grow(&big, need);
+		raw = big.data;
+	}
 	for (i = 0; i < c->n; i++) {
 		if (i > 0)
-			buf_putc(&raw, ';');
-		buf_puts(&raw, c->e[i].actor);
-		buf_putc(&raw, '=');
-		n = fmt_u64(num, c->e[i].counter);
-		buf_append(&raw, num, n);
+			raw[len++] = ';';
+		n = strlen(c->e[i].actor);
+		memcpy(raw + len, c->e[i].actor, n);
+		len += n;
+		raw[len++] = '=';
+		len += fmt_u64(raw + len, c->e[i].counter);
 	}
-	base64url_encode(raw.data, raw.len, out);
-	buf_free(&raw);
+	base64url_encode(raw, len, out);
+	buf_free(&big);
 }
 
 /* Longest raw text a VCLOCK_MAX_ENTRIES clock encodes to. */

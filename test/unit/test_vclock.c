@@ -375,6 +375,42 @@ test_etag(void)
 	vclock_free(&c);
 	vclock_encode(&c, &b);
 	ok(b.len == 0, "encode of the empty clock is empty");
+
+	/* Counters of every length; 40 actors of the longest name. */
+	{
+		static const uint64_t counters[] = { 1, 9, 10, 99, 100, 12345,
+		    1733300000000000ULL, UINT64_MAX };
+		char actor[VCLOCK_ACTOR_MAX + 1];
+		int bad = 0;
+
+		for (i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+			clockspec(&c, "a=1");
+			c.e[0].counter = counters[i];
+			buf_reset(&b);
+			vclock_encode(&c, &b);
+			if (vclock_decode(&d, b.data, b.len) != 0 || d.n != 1 ||
+			    d.e[0].counter != counters[i])
+				bad++;
+		}
+		vclock_free(&c);
+		for (i = 0; i < 40; i++) {
+			memset(actor, 'a' + (int)(i % 26), VCLOCK_ACTOR_MAX);
+			actor[VCLOCK_ACTOR_MAX] = '\0';
+			actor[0] = (char)('a' + i / 26);
+			vclock_increment(&c, actor);
+			c.e[c.n - 1].counter = UINT64_MAX - i;
+		}
+		buf_reset(&b);
+		vclock_encode(&c, &b);
+		if (vclock_decode(&d, b.data, b.len) != 0 || !same(&c, &d))
+			bad++;
+		ok(bad == 0, "encode/decode: counters of 1 to 20 digits, and 40 "
+		    "actors of %d bytes with 20-digit counters (%d bad)",
+		    VCLOCK_ACTOR_MAX, bad);
+		vclock_free(&c);
+		vclock_free(&d);
+		buf_reset(&b);
+	}
 	clockspec(&c, "x=1");
 	ok(vclock_decode(&c, "", 0) == 0 && c.n == 0 && c.e == NULL,
 	    "decode of the empty token is the empty clock");
