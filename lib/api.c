@@ -447,14 +447,20 @@ check_params(int route, const struct http_request *req,
 	return 0;
 }
 
-/* The headers every quorum answer carries: ETag and who answered. */
+/*
+ * The headers every quorum answer carries: ETag (when etag is set: the
+ * encoded clock, or NULL to encode it here) and who answered.
+ */
 static void
 put_quorum_headers(struct server_response *res, const struct replica_result *rr,
-    bool etag)
+    bool etag, const char *encoded, size_t encoded_len)
 {
 	if (etag) {
 		buf_puts(&res->headers, "ETag: \"");
-		vclock_encode(&rr->v.clock, &res->headers);
+		if (encoded != NULL)
+			buf_append(&res->headers, encoded, encoded_len);
+		else
+			vclock_encode(&rr->v.clock, &res->headers);
 		buf_puts(&res->headers, "\"\r\n");
 		if (rr->v.expires != 0)
 			buf_printf(&res->headers, "X-Kvd-Expires: %lld\r\n",
@@ -698,7 +704,7 @@ static void
 answer_get(const struct get_wants *gw, const struct buf *key,
     const struct replica_result *rr, struct server_response *res)
 {
-	put_quorum_headers(res, rr, rr->status == 200);
+	put_quorum_headers(res, rr, rr->status == 200, NULL, 0);
 	if (rr->status != 200) {
 		quorum_error(res, rr);
 	} else if (not_modified(gw, &rr->v.clock)) {
@@ -991,7 +997,7 @@ handle_watch(struct node *nd, const struct server_request *sr,
 			replica_result_free(&rr);
 			continue;	/* read again */
 		}
-		put_quorum_headers(res, &rr, rr.status == 200);
+		put_quorum_headers(res, &rr, rr.status == 200, NULL, 0);
 		res->status = 304;
 		res->close = why == PARK_GONE;	/* nobody reads it */
 		replica_result_free(&rr);
@@ -1166,7 +1172,22 @@ static void
 write_answer(const struct buf *key, bool tombstone,
     const struct replica_result *rr, struct server_response *res)
 {
-	put_quorum_headers(res, rr, rr->status < 300);
+	size_t at;
+
+	if (rr->status < 300 && !tombstone) {
+		/* The body carries the ETag too: encoded once, for both. */
+		buf_puts(&res->body, "{\"key\":");
+		json_emit_string(&res->body, key->data, key->len);
+		buf_puts(&res->body, ",\"etag\":\"");
+		at = res->body.len;
+		vclock_encode(&rr->v.clock, &res->body);
+		put_quorum_headers(res, rr, true, res->body.data + at,
+		    res->body.len - at);
+		buf_putc(&res->body, '"');
+		put_expires(&rr->v, &res->body);
+		buf_puts(&res->body, "}\n");
+	} else
+		put_quorum_headers(res, rr, rr->status < 300, NULL, 0);
 	if (rr->status >= 300) {
 		if (rr->status == 503)
 			log_event(LOG_WARN, "write quorum failed", "acks=%d "
@@ -1180,15 +1201,6 @@ write_answer(const struct buf *key, bool tombstone,
 		buf_puts(&res->headers, "Location: /kv/");
 		http_percent_encode(key->data, key->len, &res->headers);
 		buf_puts(&res->headers, "\r\n");
-	}
-	if (!tombstone) {
-		buf_puts(&res->body, "{\"key\":");
-		json_emit_string(&res->body, key->data, key->len);
-		buf_puts(&res->body, ",\"etag\":\"");
-		vclock_encode(&rr->v.clock, &res->body);
-		buf_putc(&res->body, '"');
-		put_expires(&rr->v, &res->body);
-		buf_puts(&res->body, "}\n");
 	}
 }
 

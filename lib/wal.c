@@ -135,8 +135,9 @@
  * ROTATION.  wal_rotate flushes and syncs the current segment, cuts its
  * filler off, creates wal-<next seq>.log, fsyncs the directory and
  * switches to it, all while `busy` keeps leaders away; it returns the
- * highest seq in the closed segments.  wal_drop_upto(S) unlinks closed segments whose last seq is
- * <= S and fsyncs the directory.  The current segment is never dropped.
+ * highest seq in the closed segments.  wal_drop_upto(S) unlinks closed
+ * segments whose last seq is <= S and fsyncs the directory.  The current
+ * segment is never dropped.
  *
  * FAILPOINTS (failpoint.c).  flush_batch crashes at wal-before-write,
  * wal-after-write (written, not synced) and wal-after-fsync (synced, no
@@ -499,10 +500,10 @@ filler_init(void)
 }
 
 /*
- * Lays out LAYOUT_BYTES of filler after a batch that ends at end, past
- * ready (essay, LAID-OUT FILLER); the new end of the laid-out bytes.  A
- * write that fails (the disk is full) is cut back and lays out nothing:
- * the batches append as before.
+ * Lays out LAYOUT_BYTES of filler after a batch that ends at end and went
+ * past the laid-out bytes (essay, LAID-OUT FILLER); returns the new end of
+ * the laid-out bytes.  A write that fails (the disk is full) is cut back
+ * and lays out nothing: the batches append as before.
  */
 static uint64_t
 lay_out(int fd, uint64_t end)
@@ -1146,7 +1147,7 @@ scan_segment(const char *path, const char *data, size_t size,
 		(*expect)++;
 		off += n + 1;
 	}
-	*stop = off < size ? off : size;
+	*stop = off;
 	return is_filler(data + *stop, size - *stop) ? SCAN_OK : SCAN_TORN;
 }
 
