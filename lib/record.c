@@ -576,6 +576,46 @@ record_digest(const char *json, size_t len)
 	return fnv_mix64(fnv1a64(json, len));
 }
 
+/* Continues h over x as 8 bytes, least significant first. */
+static uint64_t
+digest_u64(uint64_t h, uint64_t x)
+{
+	unsigned char b[8];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		b[i] = (unsigned char)(x >> (8 * i));
+	return fnv1a64_update(h, b, sizeof(b));
+}
+
+/* Continues h over n, then p[0..n). */
+static uint64_t
+digest_bytes(uint64_t h, const void *p, size_t n)
+{
+	return fnv1a64_update(digest_u64(h, n), p, n);
+}
+
+uint64_t
+record_version_digest(const char *key, size_t klen, const struct version *v)
+{
+	uint64_t h = digest_bytes(FNV1A64_BASIS, key, klen);
+	size_t i;
+
+	h = digest_u64(h, v->clock.n);
+	for (i = 0; i < v->clock.n; i++) {
+		h = digest_bytes(h, v->clock.e[i].actor,
+		    strlen(v->clock.e[i].actor));
+		h = digest_u64(h, v->clock.e[i].counter);
+	}
+	h = digest_u64(h, (uint64_t)v->ts);
+	h = digest_u64(h, (uint64_t)v->expires);
+	h = digest_bytes(h, v->actor, strlen(v->actor));
+	h = digest_u64(h, v->tombstone);
+	if (!v->tombstone)
+		h = digest_bytes(h, v->value, v->value_len);
+	return fnv_mix64(h);
+}
+
 const char *
 record_next_line(const char **pp, const char *end, size_t *len)
 {

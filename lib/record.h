@@ -92,10 +92,21 @@ int	record_parse_json(struct record_scratch *sc, const char *s, size_t len,
 /*
  * The digest of a record's JSON, as record_to_json writes it:
  * fnv_mix64(fnv1a64(json)).  Equal records have equal digests; what
- * anti-entropy's leaves and a read's digest comparison rely on.  Part of
- * what nodes must agree on (test_antientropy.c pins it).
+ * anti-entropy's leaves rely on (it formats each record anyway, for its
+ * byte counts).  Part of what nodes must agree on (test_antientropy.c
+ * pins it).
  */
 uint64_t record_digest(const char *json, size_t len);
+
+/*
+ * The digest a digest read compares (replica.c): key and v's fields --
+ * clock, ts, expires, actor, tombstone, value -- each with its length,
+ * through fnv1a64_update and fnv_mix64, without formatting the record
+ * first.  Equal versions have equal digests on every node that runs
+ * this rule; pinned by test_record.c.
+ */
+uint64_t record_version_digest(const char *key, size_t klen,
+	    const struct version *v);
 
 /*
  * The next record of a newline-delimited body (a batch, a stream, a

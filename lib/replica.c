@@ -714,26 +714,13 @@ qop_repair(struct qop *q, const struct version *win)
 /*
  * A read with R >= 2 through an owner reads its own copy and asks the
  * other R - 1 owners only for the digest of theirs (record.h's
- * record_digest of the record's JSON): a 16-digit answer line in one
+ * record_version_digest): a 16-digit answer line in one
  * request per peer with other reads (stream.h), instead of the record.
  * When every digest equals this node's, its copy is the answer and no
  * replica needs a repair.  Otherwise -- a digest differs, an owner is
  * down or fails -- the read starts again the full way (quorum_read),
  * which finds the winner and repairs.
  */
-
-/* The digest of key's stored record here; false when it has none. */
-static bool
-local_digest(struct replica *rp, const char *key, size_t klen, uint64_t *d)
-{
-	struct buf rec = BUF_INIT;
-	bool found;
-
-	if ((found = store_get_record(rp->cfg.store, key, klen, &rec) == 1))
-		*d = record_digest(rec.data, rec.len);
-	buf_free(&rec);
-	return found;
-}
 
 /* stream.h's callback for a digest: "-" (none) or 16 hex digits. */
 static void
@@ -959,8 +946,9 @@ digest_start(struct replica *rp, struct qop *q, struct replica_result *res,
 	q->done_arg = arg;
 	q->asking = true;
 	version_init(&v);
-	have = local_digest(rp, q->key.data, q->key.len, &mine) &&
-	    store_get(rp->cfg.store, q->key.data, q->key.len, &v) == 1;
+	if ((have = store_get(rp->cfg.store, q->key.data, q->key.len,
+	    &v) == 1))
+		mine = record_version_digest(q->key.data, q->key.len, &v);
 	q->t[0].digest = mine;
 	q->t[0].state = T_ASKED;
 	qop_done(q, 0, true, have, &v);
@@ -1386,7 +1374,16 @@ serve_line(struct replica *rp, struct record_scratch *sc, struct version *v,
 			errno = errno == EINVAL ? EDOM : EAGAIN;
 		return L_FAILED;
 	}
-	rc = store_apply_nowait(rp->cfg.store, key, klen, v, p, len, seq);
+	/*
+	 * The WAL logs the line as it came, when it is one line: a body
+	 * given whole (/internal/replicate) may end in a newline, or be
+	 * JSON over several lines, and then the record is formatted anew.
+	 */
+	while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r' ||
+	    p[len - 1] == ' ' || p[len - 1] == '\t'))
+		len--;
+	rc = store_apply_nowait(rp->cfg.store, key, klen, v,
+	    memchr(p, '\n', len) == NULL ? p : NULL, len, seq);
 	buf_free(&rec);
 	if (rc < 0) {
 		if (errno == EINVAL)
@@ -1507,8 +1504,9 @@ int
 replica_serve_digests(struct replica *rp, const char *body, size_t len,
     struct buf *out)
 {
-	struct buf key = BUF_INIT, rec = BUF_INIT;
+	struct buf key = BUF_INIT;
 	const char *p = body, *end = body + len, *nl;
+	uint64_t d;
 	char hex[17];
 	int e = 0;
 
@@ -1524,17 +1522,15 @@ replica_serve_digests(struct replica *rp, const char *body, size_t len,
 			e = EINVAL;
 			break;
 		}
-		buf_reset(&rec);
-		if (store_get_record(rp->cfg.store, key.data, key.len, &rec) == 1) {
-			snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)
-			    record_digest(rec.data, rec.len));
+		if (store_digest(rp->cfg.store, key.data, key.len, &d) == 1) {
+			snprintf(hex, sizeof(hex), "%016llx",
+			    (unsigned long long)d);
 			buf_append(out, hex, 16);
 		} else
 			buf_putc(out, '-');
 		buf_putc(out, '\n');
 	}
 	buf_free(&key);
-	buf_free(&rec);
 	errno = e;
 	return e == 0 ? 0 : -1;
 }

@@ -193,8 +193,8 @@ int	replica_serve_batch(struct replica *rp, const char *body, size_t len,
 /*
  * POST /internal/digests: body is keys, percent-encoded, one per line;
  * the answer has one line per key: the 16 hex digits of the digest of
- * its stored record (record.h's record_digest; tombstones included), or
- * "-" when the key was never stored here.
+ * its stored version (record.h's record_version_digest; tombstones
+ * included), or "-" when the key was never stored here.
  */
 int	replica_serve_digests(struct replica *rp, const char *body,
 	    size_t len, struct buf *out);

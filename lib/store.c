@@ -802,9 +802,15 @@ store_get(struct store *s, const char *key, size_t klen, struct version *out)
 	return found;
 }
 
-int
-store_get_record(struct store *s, const char *key, size_t klen,
-    struct buf *out)
+/*
+ * Calls fn(key, klen, v, arg) with key's stored version decoded in place
+ * (its value points into the entry), under the stripe's read lock.  1
+ * when found, 0 when absent (fn not called).
+ */
+static int
+peek(struct store *s, const char *key, size_t klen,
+    void (*fn)(const char *, size_t, const struct version *, void *),
+    void *arg)
 {
 	struct vclock_entry stack[GET_STACK];
 	const struct version *v;
@@ -822,14 +828,39 @@ store_get_record(struct store *s, const char *key, size_t klen,
 	pthread_rwlock_rdlock(&st->lock);
 	if ((link = find(st, key, klen, h)) != NULL) {
 		if ((v = entry_decode(s->act, *link, &sc)) == NULL)
-			oom_abort("store_get_record: out of memory",
+			oom_abort("store: decoding an entry: out of memory",
 			    klen);
-		record_to_json(key, klen, v, out);
+		fn(key, klen, v, arg);
 		found = 1;
 	}
 	pthread_rwlock_unlock(&st->lock);
 	entry_scratch_free(&sc);
 	return found;
+}
+
+static void
+peek_record(const char *key, size_t klen, const struct version *v, void *arg)
+{
+	record_to_json(key, klen, v, arg);
+}
+
+int
+store_get_record(struct store *s, const char *key, size_t klen,
+    struct buf *out)
+{
+	return peek(s, key, klen, peek_record, out);
+}
+
+static void
+peek_digest(const char *key, size_t klen, const struct version *v, void *arg)
+{
+	*(uint64_t *)arg = record_version_digest(key, klen, v);
+}
+
+int
+store_digest(struct store *s, const char *key, size_t klen, uint64_t *d)
+{
+	return peek(s, key, klen, peek_digest, d);
 }
 
 int

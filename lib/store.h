@@ -93,6 +93,14 @@ int	store_get_record(struct store *s, const char *key, size_t klen,
 	    struct buf *out);
 
 /*
+ * *d = record_version_digest of key's stored version, computed from the
+ * stored bytes under the stripe's read lock.  1 when found (tombstones
+ * included), 0 when absent.
+ */
+int	store_digest(struct store *s, const char *key, size_t klen,
+	    uint64_t *d);
+
+/*
  * The apply rule.  Installs a copy of v under key when it wins over the
  * stored version, logs it and waits until it is durable.  Returns 1
  * applied, 0 ignored (stored version equal or newer), -1 with errno (EIO:

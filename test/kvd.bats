@@ -442,6 +442,29 @@ elapsed_ms() {
 	[ "$status" -eq 1 ]
 }
 
+@test "records a peer sends whole, with a final newline or over several lines, are logged and survive kill -9" {
+	kv put p1 one
+	kv put p2 two
+	# A newer version of each, as a peer would send it: jq -c ends the
+	# body with a newline, jq without -c spreads it over lines.
+	for k in p1 p2; do
+		c "$U/internal/fetch/$k" | jq '.v.value = "new-" + .key |
+		    .v.ts += 1 | .v.clock[.v.actor] += 1' >"$TMP/$k.json"
+	done
+	jq -c . "$TMP/p1.json" >"$TMP/p1.line"
+	[ "$(wc -l <"$TMP/p2.json")" -gt 3 ]
+	for f in p1.line p2.json; do
+		c -X POST --data-binary @"$TMP/$f" "$U/internal/replicate" |
+		    jq -e '.applied == true'
+	done
+	kill_node n1 KILL
+	start_node n1
+	U=$(url n1)
+	[ "$(kv get p1)" = new-p1 ]
+	[ "$(kv get p2)" = new-p2 ]
+	! grep -q "torn tail" "$TMP/n1.log"
+}
+
 @test "SIGTERM: exit 0, snapshot.json written, WAL trimmed, data readable after restart" {
 	for i in $(seq 1 50); do kv put "g-$i" "gv-$i"; done
 	kv delete g-50

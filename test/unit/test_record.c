@@ -555,10 +555,79 @@ test_next_line(void)
 	buf_free(&got);
 }
 
+/*
+ * record_version_digest: pinned for one version (nodes must agree), moved
+ * by a change to any field, and the same for a version read back from
+ * its record as for the version written.
+ */
+static void
+test_version_digest(void)
+{
+	static const char rec[] = "{\"key\":\"k\",\"v\":{\"clock\":"
+	    "{\"a.1\":7,\"b.2\":1733300000000000},\"ts\":1733300000123,"
+	    "\"expires\":1733300060123,\"actor\":\"a.1\","
+	    "\"tombstone\":false,\"value\":\"hello\"}}";
+	struct record_scratch sc;
+	struct version v, w;
+	struct buf key = BUF_INIT, out = BUF_INIT;
+	const char *k;
+	size_t kl;
+	uint64_t d, d2;
+	int moved = 0;
+
+	record_scratch_init(&sc);
+	version_init(&v);
+	version_init(&w);
+	if (record_parse(&sc, rec, sizeof(rec) - 1, &k, &kl, &v) != 0) {
+		ok(0, "parse the pinned record");
+		return;
+	}
+	buf_append(&key, k, kl);
+	d = record_version_digest(key.data, key.len, &v);
+	ok(d == 0x9f34fac6998fc287ULL, "the pinned version's digest is "
+	    "9f34fac6998fc287 (%016llx)", (unsigned long long)d);
+
+	/* Written out and read back, as a replica stores what it got. */
+	record_to_json(key.data, key.len, &v, &out);
+	ok(record_parse(&sc, out.data, out.len, &k, &kl, &w) == 0 &&
+	    record_version_digest(k, kl, &w) == d,
+	    "the version read back from its record has the same digest");
+
+#define MOVED(change) do {						\
+		version_copy(&w, &v);					\
+		change;							\
+		if (record_version_digest(key.data, key.len, &w) != d)	\
+			moved++;					\
+	} while (0)
+	MOVED(w.clock.e[0].counter++);
+	MOVED(w.clock.e[1].actor[0] = 'c');
+	MOVED(vclock_increment(&w.clock, "c.3"));
+	MOVED(w.ts++);
+	MOVED(w.expires = 0);
+	MOVED(w.actor[0] = 'b');
+	MOVED(w.value[0] = 'j');
+	MOVED(w.value_len--);
+	MOVED((free(w.value), w.value = NULL, w.value_len = 0,
+	    w.tombstone = true));
+#undef MOVED
+	ok(moved == 9, "a change to any field moves it (%d of 9)", moved);
+	ok(record_version_digest("j", 1, &v) != d, "so does another key");
+	d2 = record_version_digest("", 0, &v);
+	ok(d2 != d && d2 != record_version_digest("k", 1, &w),
+	    "and an empty key");
+
+	record_scratch_free(&sc);
+	version_free(&v);
+	version_free(&w);
+	buf_free(&key);
+	buf_free(&out);
+}
+
 int
 main(void)
 {
 	test_cases();
+	test_version_digest();
 	test_big_clock();
 	test_view_borrows();
 	test_from_json();

@@ -729,7 +729,7 @@ test_apply_record(void)
 	struct buf rec = BUF_INIT, plain = BUF_INIT;
 	struct version v, got;
 	struct store *s;
-	uint64_t seq = 0;
+	uint64_t seq = 0, d = 0;
 
 	fresh_dir(dir, sizeof(dir), "applyrec");
 	version_init(&v);
@@ -752,6 +752,11 @@ test_apply_record(void)
 	    got.value_len == 5 && memcmp(got.value, "given", 5) == 0 &&
 	    strcmp(got.actor, "n1.a") == 0,
 	    "and a restart replays it as that version");
+	ok(store_digest(s, "k", 1, &d) == 1 &&
+	    d == record_version_digest("k", 1, &v) &&
+	    store_digest(s, "nokey", 5, &d) == 0,
+	    "store_digest: the stored version's record_version_digest, 0 "
+	    "for an absent key");
 	store_close(s);
 	buf_free(&rec);
 	buf_free(&plain);
