@@ -714,8 +714,8 @@ qop_repair(struct qop *q, const struct version *win)
 /*
  * A read with R >= 2 through an owner reads its own copy and asks the
  * other R - 1 owners only for the digest of theirs (record.h's
- * record_version_digest): a 16-digit answer line in one
- * request per peer with other reads (stream.h), instead of the record.
+ * record_version_digest): a 16-digit answer line in one request per
+ * peer with other reads (stream.h), instead of the record.
  * When every digest equals this node's, its copy is the answer and no
  * replica needs a repair.  Otherwise -- a digest differs, an owner is
  * down or fails -- the read starts again the full way (quorum_read),

@@ -57,9 +57,10 @@
  * rule is exactly version_cmp, whatever the packing).
  * For a local apply the record (record_to_json's, or the one the caller
  * already holds: store_apply_nowait's rec) is enqueued in the WAL *under
- * the stripe lock* and installed before the lock is released, and the caller waits
- * for wal_sync() after releasing it, so concurrent writers share an fsync
- * and a reader may see a version a moment before it is durable.  If the
+ * the stripe lock* and installed before the lock is released, and the
+ * caller waits for wal_sync() after releasing it, so concurrent writers
+ * share an fsync and a reader may see a version a moment before it is
+ * durable.  If the
  * enqueue fails, nothing is installed.  Replay (WAL and snapshot) uses the
  * same function without logging, with the receipt time of TOMBSTONE
  * COLLECTION given by the loader instead of read from the clock.
