@@ -137,3 +137,19 @@ jget() {
 	[ "$(jget 'j["puts"]')" -eq 20 ]
 	[ "$(jget 'j["value_size"]')" -eq 7 ]
 }
+
+@test "contrib/bench/instructions.sh counts instructions per request; bad options exit 2" {
+	command -v valgrind >/dev/null || skip "valgrind is not installed"
+	cd "$ROOT"
+	run sh contrib/bench/instructions.sh -a 100 -b 300
+	echo "$output"
+	[ "$status" -eq 0 ]
+	n=$(echo "$output" | sed -n 's/.*: \([0-9]*\) instructions a request$/\1/p')
+	# A durable PUT runs thousands of instructions, not millions.
+	[ -n "$n" ] && [ "$n" -gt 2000 ] && [ "$n" -lt 1000000 ]
+	run sh contrib/bench/instructions.sh -n 2
+	[ "$status" -eq 2 ]
+	run sh contrib/bench/instructions.sh -a 300 -b 100
+	[ "$status" -eq 2 ]
+	[ -z "$(ls -d "${TMPDIR:-/tmp}"/kvd-instructions.* 2>/dev/null)" ]
+}
