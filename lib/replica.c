@@ -1189,8 +1189,8 @@ replica_put_start(struct replica *rp, const char *key, size_t klen,
 	struct qop *rq = NULL, *wq = NULL;
 	struct version cur;
 	struct vclock base;
-	bool have, live, flush;
-	int dr, dw, need_r, got;
+	bool have, live, flush, started = false;
+	int dr, dw, read_view_w, need_r, got;
 	size_t i;
 
 	version_init(&cur);
@@ -1202,34 +1202,47 @@ replica_put_start(struct replica *rp, const char *key, size_t klen,
 		goto out;
 	}
 
-	/* 1. The current version, as a read quorum sees it. */
-	rq = qop_new(rp, key, klen, false, &dr, &dw);
-	if (rq == NULL || rq->nt == 0) {
+	/*
+	 * 1. The targets of the write: the owners, then stand-in candidates.
+	 */
+	wq = qop_new(rp, key, klen, true, &dr, &dw);
+	if (wq == NULL || wq->nt == 0) {
 		res->status = 503;
 		res->error = "no replica available";
 		goto out;
 	}
-	need_r = clamp_quorum(wr->r, dr, rq->nowners);
+
 	/*
-	 * A plain PUT through an owner builds on the owner's own copy: no
-	 * round trip before the write (README: "blind writes").  ?r= asks
-	 * for the read quorum anyway.
+	 * 2. The current version.  A plain PUT through an owner builds on the
+	 * owner's own copy: no round trip before the write (README: "blind
+	 * writes").  A DELETE, ?r= or a coordinator that is no owner asks a
+	 * read quorum.
 	 */
-	if (!wr->tombstone && wr->r == 0 && rq->t[0].self)
-		need_r = 1;
-	got = quorum_read(rq, need_r);
-	if (got < need_r && wr->tombstone) {
-		qop_report(rq, res);
-		res->required = need_r;
-		res->status = 503;
-		res->error = "read quorum not reached (needed to find what to "
-		    "delete)";
-		goto out;
+	if (!wr->tombstone && wr->r == 0 && wq->t[0].self) {
+		have = store_get(rp->cfg.store, key, klen, &cur) == 1;
+		need_r = got = 1;
+	} else {
+		rq = qop_new(rp, key, klen, false, &dr, &read_view_w);
+		if (rq == NULL || rq->nt == 0) {
+			res->status = 503;
+			res->error = "no replica available";
+			goto out;
+		}
+		need_r = clamp_quorum(wr->r, dr, rq->nowners);
+		got = quorum_read(rq, need_r);
+		if (got < need_r && wr->tombstone) {
+			qop_report(rq, res);
+			res->required = need_r;
+			res->status = 503;
+			res->error = "read quorum not reached (needed to find "
+			    "what to delete)";
+			goto out;
+		}
+		have = qop_winner(rq, &cur);
 	}
-	have = qop_winner(rq, &cur);
 	live = have && version_live(&cur, clock_wall_ms());
 
-	/* 2. A DELETE needs something to delete. */
+	/* 3. A DELETE needs something to delete. */
 	if (wr->tombstone && !live) {
 		qop_report(rq, res);
 		res->required = need_r;
@@ -1238,7 +1251,7 @@ replica_put_start(struct replica *rp, const char *key, size_t klen,
 		goto out;
 	}
 
-	/* 3. The next version: our actor on the clock read + context. */
+	/* 4. The next version: our actor on the clock read + context. */
 	if (have)
 		vclock_copy(&base, &cur.clock);
 	if (wr->context != NULL)
@@ -1252,18 +1265,9 @@ replica_put_start(struct replica *rp, const char *key, size_t klen,
 	res->created = got >= need_r && !live;
 
 	/*
-	 * 4. Write to all N; settled after W acknowledgements, by whichever
+	 * 5. Write to all N; settled after W acknowledgements, by whichever
 	 * thread brings the last one (write_progress).
 	 */
-	wq = qop_new(rp, key, klen, true, &dr, &dw);
-	if (wq == NULL || wq->nt == 0) {
-		res->status = 503;
-		res->error = "no replica available";
-		if (wq != NULL)
-			qop_unref(wq);
-		wq = NULL;
-		goto out;
-	}
 	res->required = clamp_quorum(wr->w, dw, wq->nowners);
 	record_to_json(key, klen, &res->v, &wq->record);
 	wq->wv = &res->v;
@@ -1271,6 +1275,7 @@ replica_put_start(struct replica *rp, const char *key, size_t klen,
 	wq->done = done;
 	wq->done_arg = arg;
 	wq->asking = true;
+	started = true;		/* write_finish calls done */
 	for (i = wq->nowners; i-- > 0;) {	/* remote ones first, self (0) last */
 		if (wq->t[i].down) {	/* known down: a stand-in, at once */
 			pthread_mutex_lock(&wq->mu);
@@ -1301,7 +1306,7 @@ out:
 	vclock_free(&base);
 	if (wq != NULL)
 		qop_unref(wq);
-	else
+	if (!started)
 		done(arg, res);
 }
 
