@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct buf {
 	char	*data;	/* len bytes, then a NUL; never NULL after buf_init */
@@ -29,9 +30,9 @@ extern const char buf_empty[1];
 void	buf_init(struct buf *b);
 /* Makes room for at least extra more bytes (plus the NUL). */
 void	buf_grow(struct buf *b, size_t extra);
-void	buf_append(struct buf *b, const void *p, size_t n);
-void	buf_puts(struct buf *b, const char *s);
-void	buf_putc(struct buf *b, char c);
+static inline void buf_append(struct buf *b, const void *p, size_t n);
+static inline void buf_puts(struct buf *b, const char *s);
+static inline void buf_putc(struct buf *b, char c);
 void	buf_printf(struct buf *b, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	buf_vprintf(struct buf *b, const char *fmt, va_list ap);
@@ -55,5 +56,37 @@ void	buf_free(struct buf *b);	/* leaves b initialised and empty */
  */
 int	buf_reserve(void *arrp, size_t *cap, size_t n, size_t size,
 	    size_t first);
+
+/*
+ * The three appends are inline: every byte of every answer and record
+ * goes through them, and a call apiece cost more than most copies (a
+ * literal's strlen folds away too).  Only a full buffer calls out.
+ */
+static inline void
+buf_append(struct buf *b, const void *p, size_t n)
+{
+	if (n == 0)
+		return;
+	if (b->cap == 0 || n >= b->cap - b->len)
+		buf_grow(b, n);
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+static inline void
+buf_puts(struct buf *b, const char *s)
+{
+	buf_append(b, s, strlen(s));
+}
+
+static inline void
+buf_putc(struct buf *b, char c)
+{
+	if (b->cap == 0 || b->cap - b->len < 2)
+		buf_grow(b, 1);
+	b->data[b->len++] = c;
+	b->data[b->len] = '\0';
+}
 
 #endif
