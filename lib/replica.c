@@ -1347,7 +1347,7 @@ serve_line(struct replica *rp, struct record_scratch *sc, struct version *v,
     const char *p, size_t len, uint64_t *seq)
 {
 	char owner[RING_ID_MAX + 1] = "";
-	struct buf rec = BUF_INIT;
+	struct buf rec = BUF_INIT, flat = BUF_INIT;
 	const char *q, *key;
 	size_t klen;
 	int rc;
@@ -1370,26 +1370,33 @@ serve_line(struct replica *rp, struct record_scratch *sc, struct version *v,
 		errno = EINVAL;
 		return L_FAILED;
 	}
+	/*
+	 * The hints' log or the WAL logs the line as it came, when it is one
+	 * line: a body given whole (/internal/replicate) may end in a
+	 * newline, or be JSON over several lines, and then the record is
+	 * formatted anew.
+	 */
+	while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r' ||
+	    p[len - 1] == ' ' || p[len - 1] == '\t'))
+		len--;
+	if (memchr(p, '\n', len) != NULL) {
+		record_to_json(key, klen, v, &flat);
+		p = flat.data;
+		len = flat.len;
+	}
 	if (owner[0] && strcmp(owner, rp->cfg.self_id) != 0) {
 		rc = hints_add(rp->cfg.hints, owner, p, len);
 		buf_free(&rec);
+		buf_free(&flat);
 		if (rc == 0)
 			return L_HINTED;
 		if (errno == ENOSPC || errno == EINVAL)
 			errno = errno == EINVAL ? EDOM : EAGAIN;
 		return L_FAILED;
 	}
-	/*
-	 * The WAL logs the line as it came, when it is one line: a body
-	 * given whole (/internal/replicate) may end in a newline, or be
-	 * JSON over several lines, and then the record is formatted anew.
-	 */
-	while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r' ||
-	    p[len - 1] == ' ' || p[len - 1] == '\t'))
-		len--;
-	rc = store_apply_nowait(rp->cfg.store, key, klen, v,
-	    memchr(p, '\n', len) == NULL ? p : NULL, len, seq);
+	rc = store_apply_nowait(rp->cfg.store, key, klen, v, p, len, seq);
 	buf_free(&rec);
+	buf_free(&flat);
 	if (rc < 0) {
 		if (errno == EINVAL)
 			errno = EIO;

@@ -442,7 +442,7 @@ elapsed_ms() {
 	[ "$status" -eq 1 ]
 }
 
-@test "records a peer sends whole, with a final newline or over several lines, are logged and survive kill -9" {
+@test "records and hints a peer sends whole, with a final newline or over several lines, are logged and survive kill -9" {
 	kv put p1 one
 	kv put p2 two
 	# A newer version of each, as a peer would send it: jq -c ends the
@@ -457,11 +457,19 @@ elapsed_ms() {
 		c -X POST --data-binary @"$TMP/$f" "$U/internal/replicate" |
 		    jq -e '.applied == true'
 	done
+	# The same, as a stand-in's copies for a member "zz" (no such member:
+	# the hints stay here).
+	for f in p1.line p2.json; do
+		{ printf '{"hint":"zz",'; tail -c +2 "$TMP/$f"; } >"$TMP/hint.$f"
+		c -X POST --data-binary @"$TMP/hint.$f" \
+		    "$U/internal/replicate" | jq -e '.hinted == true'
+	done
 	kill_node n1 KILL
 	start_node n1
 	U=$(url n1)
 	[ "$(kv get p1)" = new-p1 ]
 	[ "$(kv get p2)" = new-p2 ]
+	c "$U/admin/hints" | jq -e '.pending == 2'
 	! grep -q "torn tail" "$TMP/n1.log"
 }
 
