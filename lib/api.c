@@ -64,6 +64,7 @@
 #include "store.h"
 #include "transfer.h"
 #include "vclock.h"
+#include "wal.h"
 #include "watch.h"
 #include "workq.h"
 
@@ -563,6 +564,7 @@ struct deferred {
 	int		 route;		/* for /metrics */
 	const char	*method;
 	uint64_t	 started;
+	struct wal_waiter waiter;	/* until durable */
 	struct server_response res;
 	struct buf	 key;		/* a read's or a write's */
 	bool		 tombstone;	/* a write's */
@@ -693,7 +695,8 @@ defer_durable(void *arg, int err)
 static void
 defer_answer(struct deferred *d, uint64_t seq)
 {
-	int rc = store_when_durable(d->nd->store, seq, defer_durable, d);
+	int rc = store_when_durable(d->nd->store, seq, &d->waiter,
+	    defer_durable, d);
 
 	if (rc != 0)
 		defer_durable(d, rc == 1 ? 0 : errno);

@@ -912,10 +912,10 @@ store_sync(struct store *s, uint64_t seq)
 }
 
 int
-store_when_durable(struct store *s, uint64_t seq,
+store_when_durable(struct store *s, uint64_t seq, struct wal_waiter *wt,
     void (*fn)(void *arg, int err), void *arg)
 {
-	return seq == 0 ? 1 : wal_when_durable(s->wal, seq, fn, arg);
+	return seq == 0 ? 1 : wal_when_durable(s->wal, seq, wt, fn, arg);
 }
 
 void

@@ -134,10 +134,12 @@ int	store_sync(struct store *s, uint64_t seq);
  * once every record up to seq is durable (err 0) or cannot be (EIO,
  * ENOSPC), on the WAL's committer thread; it must not block.  Returns 0
  * when queued; else fn is not called and the call waited: 1 durable (or
- * seq 0), -1 with errno.  wal.h's wal_when_durable.
+ * seq 0), -1 with errno.  wt is the log's while queued.  wal.h's
+ * wal_when_durable.
  */
+struct wal_waiter;
 int	store_when_durable(struct store *s, uint64_t seq,
-	    void (*fn)(void *arg, int err), void *arg);
+	    struct wal_waiter *wt, void (*fn)(void *arg, int err), void *arg);
 
 /* Starts the fsync of what is pending without waiting (wal_flush_soon). */
 void	store_flush_soon(struct store *s);

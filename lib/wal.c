@@ -70,7 +70,9 @@
  * the in-flight buffer.
  *
  * DURABILITY WAITERS.  wal_when_durable is wal_sync without the wait: a
- * waiter {seq, fn, arg} joins a list under mu, and the committer thread
+ * waiter {seq, fn, arg}, in the caller's memory (an allocation here was
+ * freed on another thread, glibc's slow path, once per request), joins
+ * a list under mu, and the committer thread
  * (started at the first one, stopped by wal_close) calls wal_sync for
  * the highest seq on the list, as any caller would, leading the batch or
  * following the leader, and then calls fn for every waiter that batch
@@ -221,7 +223,7 @@ struct wal {
 
 	uint64_t	 appends, bytes, fsyncs;
 
-	struct waiter	*waiters;	/* wal_when_durable's, unsettled */
+	struct wal_waiter *waiters;	/* wal_when_durable's, unsettled */
 	uint64_t	 waiters_max;	/* the highest seq among them */
 	pthread_t	 committer;
 	pthread_cond_t	 committer_cv;	/* waiters, a flush wanted, or closing */
@@ -229,14 +231,6 @@ struct wal {
 	bool		 committer_idle;	/* waits on committer_cv */
 	bool		 flush_wanted;	/* wal_flush_soon: sync what is pending */
 	bool		 closing;
-};
-
-/* A wal_when_durable call waiting for its record. */
-struct waiter {
-	uint64_t	 seq;
-	wal_durable_fn	 fn;
-	void		*arg;
-	struct waiter	*next;
 };
 
 /* One event about a WAL file: the offset when off >= 0, errno's text if err. */
@@ -733,7 +727,7 @@ static void *
 committer_main(void *arg)
 {
 	struct wal *w = arg;
-	struct waiter *wt, **link, *settled;
+	struct wal_waiter *wt, **link, *settled;
 	uint64_t upto, durable;
 	int rc, e;
 
@@ -770,7 +764,6 @@ committer_main(void *arg)
 		while ((wt = settled) != NULL) {
 			settled = wt->next;
 			wt->fn(wt->arg, wt->seq <= durable ? 0 : e);
-			free(wt);
 		}
 		pthread_mutex_lock(&w->mu);
 	}
@@ -790,9 +783,9 @@ start_committer(struct wal *w)
 }
 
 int
-wal_when_durable(struct wal *w, uint64_t seq, wal_durable_fn fn, void *arg)
+wal_when_durable(struct wal *w, uint64_t seq, struct wal_waiter *wt,
+    wal_durable_fn fn, void *arg)
 {
-	struct waiter *wt = malloc(sizeof(*wt));
 	bool queued = false;
 
 	pthread_mutex_lock(&w->mu);
@@ -800,7 +793,7 @@ wal_when_durable(struct wal *w, uint64_t seq, wal_durable_fn fn, void *arg)
 	 * Queue only behind work in progress: on an idle log, leading the
 	 * batch here costs less than waking the committer to lead it.
 	 */
-	if (wt != NULL && !w->failed && seq > w->durable_seq &&
+	if (!w->failed && seq > w->durable_seq &&
 	    (w->busy || (w->committer_on && !w->committer_idle)) &&
 	    start_committer(w) == 0) {
 		wt->seq = seq;
@@ -817,7 +810,6 @@ wal_when_durable(struct wal *w, uint64_t seq, wal_durable_fn fn, void *arg)
 	pthread_mutex_unlock(&w->mu);
 	if (queued)
 		return 0;
-	free(wt);
 	return wal_sync(w, seq) == 0 ? 1 : -1;
 }
 

@@ -106,19 +106,31 @@ int	wal_sync(struct wal *w, uint64_t seq);
 typedef void (*wal_durable_fn)(void *arg, int err);
 
 /*
+ * A wal_when_durable waiter.  The caller's memory (a request's answer
+ * embeds one: no allocation per request), the log's from a queued call
+ * until fn starts; fn may free or reuse it.
+ */
+struct wal_waiter {
+	uint64_t		 seq;
+	wal_durable_fn		 fn;
+	void			*arg;
+	struct wal_waiter	*next;
+};
+
+/*
  * Asks for fn(arg, err) once seq is durable or known never to be, instead
  * of waiting for it: a connection thread hands its answer over and goes
  * back to its socket (server.h, server_defer).  The log's committer
  * thread, started when first needed, leads the batches its waiters need.
- * Returns 0 when queued: fn will be called exactly once.  Otherwise fn
- * is not called and the caller has waited as in wal_sync: 1 when seq is
- * durable, -1 with wal_sync's errno.  That happens when no batch is being
- * written (leading it here costs less than waking the committer), after
- * a disk failure, and when the waiter could not be queued (no memory, no
- * thread).
+ * Returns 0 when queued (wt is the log's until then): fn will be called
+ * exactly once.  Otherwise fn is not called and the caller has waited as
+ * in wal_sync: 1 when seq is durable, -1 with wal_sync's errno.  That
+ * happens when no batch is being written (leading it here costs less
+ * than waking the committer), after a disk failure, and when there is
+ * no committer thread.
  */
-int	wal_when_durable(struct wal *w, uint64_t seq, wal_durable_fn fn,
-	    void *arg);
+int	wal_when_durable(struct wal *w, uint64_t seq, struct wal_waiter *wt,
+	    wal_durable_fn fn, void *arg);
 
 /*
  * Has the committer thread sync what is pending, unless a batch is being

@@ -576,6 +576,7 @@ test_group_commit(void)
 struct answer {
 	struct wal	*w;
 	uint64_t	 seq;
+	struct wal_waiter waiter;
 	int		 answers;	/* must end at 1 */
 	int		 err;		/* 0: durable */
 	bool		 durable;	/* the log said so when answered */
@@ -616,7 +617,7 @@ durable_asker(void *arg)
 			a->err = errno;
 			continue;
 		}
-		rc = wal_when_durable(d->w, a->seq, answered, a);
+		rc = wal_when_durable(d->w, a->seq, &a->waiter, answered, a);
 		if (rc == 0)
 			d->queued++;
 		else
@@ -670,13 +671,14 @@ test_when_durable(void)
 	char dir[512], err[512];
 	struct coll c = { 0 };
 	struct wal *w;
+	struct wal_waiter waiter;
 	uint64_t seq;
 	int all = NTHREADS * PER_THREAD, once, good, eio, queued, rc;
 
 	if ((w = open_fresh(dir, sizeof(dir), "durable", true)) == NULL)
 		return;
 	ok(wal_enqueue(w, "\"x\"", 3, &seq) == 0 &&
-	    wal_when_durable(w, seq, answered, NULL) == 1,
+	    wal_when_durable(w, seq, &waiter, answered, NULL) == 1,
 	    "an idle log: the caller leads the fsync itself (1, no callback)");
 	queued = run_durable(w, NTHREADS, PER_THREAD, &once, &good, &eio);
 	ok(once == all, "8 threads x 500: every record answered exactly once "
