@@ -669,7 +669,7 @@ defer_new(struct node *nd, const struct server_request *sr, int route)
 	d->nd = nd;
 	d->route = route;
 	d->method = method_label(sr->http);
-	d->started = clock_now_ns();
+	d->started = sr->started_ns;
 	d->res.status = 200;
 	d->res.content_type = "application/json";
 	return d;
@@ -2167,7 +2167,7 @@ api_precheck(void *arg, struct server_request *sr, struct server_response *res)
 {
 	struct api *a = arg;
 	struct buf key = BUF_INIT;
-	uint64_t started = clock_now_ns();
+	uint64_t started = sr->started_ns;
 	int i;
 
 	i = check_route(a->nd, sr, &key, res);
@@ -2336,7 +2336,7 @@ api_handle(void *arg, const struct server_request *sr,
 	struct node *nd = a->nd;
 	const struct http_request *req = sr->http;
 	struct buf key = BUF_INIT;
-	uint64_t started = clock_now_ns();
+	uint64_t started = sr->started_ns;
 	const char *why;
 	char msg[160];
 	bool deferred = false;

@@ -438,7 +438,7 @@ server_defer(const struct server_request *sr)
 	c->held_done = false;
 	c->held_keep = req->keep_alive;
 	c->held_head = req->is_head;
-	c->held_started = clock_now_ms();
+	c->held_started = (int64_t)(sr->started_ns / 1000000);
 	if (c->s->cfg.request_log) {
 		c->held_mlen = req->method_len < sizeof(c->held_method) ?
 		    req->method_len : sizeof(c->held_method);
@@ -544,8 +544,9 @@ conn_serve(struct conn *c)
 			send_error(c, status);
 			goto done;
 		}
-		started = clock_now_ms();
 		memset(&sreq, 0, sizeof(sreq));
+		sreq.started_ns = clock_now_ns();
+		started = (int64_t)(sreq.started_ns / 1000000);
 		sreq.http = &req;
 		sreq.peer = c->peer;
 		sreq.body = "";

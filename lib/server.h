@@ -65,6 +65,8 @@ struct server_request {
 	 */
 	int		 route;
 	int		 fd;		/* the connection; -1 for none (tests) */
+	/* clock_now_ns() once the head was read: the request's timings. */
+	uint64_t	 started_ns;
 	struct server_later *later;	/* server_defer's; NULL for none (tests) */
 };
 

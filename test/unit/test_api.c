@@ -110,6 +110,7 @@ send_raw(struct node *n, const char *text, size_t len, struct reply *r)
 	sr.http = &req;
 	sr.body = "";
 	sr.peer = "127.0.0.1:9";
+	sr.started_ns = clock_now_ns();
 	sr.max_body = sc->limits.max_body;
 	sr.max_body_name = sc->max_body_name;
 	sr.route = -1;
@@ -647,6 +648,7 @@ test_kv(void)
 		sr.body = text + hl;
 		sr.body_len = sizeof(text) - 1 - (size_t)hl;
 		sr.peer = "127.0.0.1:9";
+		sr.started_ns = clock_now_ns();
 		sr.route = -1;
 		sr.fd = -1;
 		res.status = 200;
@@ -1240,6 +1242,7 @@ precheck(const char *method, const char *target, size_t len,
 	sr->http = req;
 	sr->body = "";
 	sr->peer = "127.0.0.1:9";
+	sr->started_ns = clock_now_ns();
 	sr->max_body = nd.cfg.server.limits.max_body;
 	sr->max_body_name = nd.cfg.server.max_body_name;
 	sr->route = -1;
