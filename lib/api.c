@@ -82,9 +82,6 @@ struct scrape {
 struct api {
 	struct node	*nd;
 	struct scrape	 last;		/* under metrics_mu */
-	pthread_mutex_t	 spare_mu;
-	struct deferred	*spare;		/* answered, kept for reuse (defer_new) */
-	size_t		 nspare;
 };
 
 /*
@@ -558,7 +555,6 @@ static void scrape_take(void);
  * It owns its answer and what the answer is built from.
  */
 struct deferred {
-	struct deferred	*next_spare;	/* in api->spare */
 	struct node	*nd;
 	struct server_later *later;
 	int		 route;		/* for /metrics */
@@ -572,8 +568,7 @@ struct deferred {
 	struct replica_result rr;
 };
 
-#define SPARE_MAX	1024	/* deferred answers kept for reuse */
-#define SPARE_BUF_MAX	16384	/* a buffer above this is freed, not kept */
+#define KEEP_BUF_MAX	16384	/* a buffer above this is freed, not kept */
 
 /*
  * A deferred answer is taken by a connection thread and finished by
@@ -581,22 +576,19 @@ struct deferred {
  * each time, the struct and its buffers would go from one thread's malloc
  * cache to another's, and every request's allocations would take
  * glibc's slow path: malloc was a fifth of kvd's CPU under 50 clients'
- * PUTs (perf, contrib/bench/write-path-results.md).  So an answered one
- * goes back to api->spare with its buffers' room, and defer_new takes it
- * from there.
+ * PUTs (perf, contrib/bench/write-path-results.md).  A list of spare
+ * ones shared by all connections took a lock that the committer and the
+ * connection threads fought over.  So each connection keeps its own
+ * (server_later_state), with its buffers' room: a connection has one
+ * answer out at a time, and the thread that answers it never touches it
+ * after server_answer.
  */
 static struct deferred *
-spare_take(struct api *a)
+deferred_alloc(void)
 {
-	struct deferred *d;
+	struct deferred *d = calloc(1, sizeof(*d));
 
-	pthread_mutex_lock(&a->spare_mu);
-	if ((d = a->spare) != NULL) {
-		a->spare = d->next_spare;
-		a->nspare--;
-	}
-	pthread_mutex_unlock(&a->spare_mu);
-	if (d == NULL && (d = calloc(1, sizeof(*d))) != NULL) {
+	if (d != NULL) {
 		buf_init(&d->res.headers);
 		buf_init(&d->res.body);
 		buf_init(&d->key);
@@ -606,10 +598,11 @@ spare_take(struct api *a)
 	return d;
 }
 
-/* Frees d and its buffers. */
-static void
-defer_free(struct deferred *d)
+void
+api_later_free(void *state)
 {
+	struct deferred *d = state;
+
 	buf_free(&d->res.headers);
 	buf_free(&d->res.body);
 	buf_free(&d->key);
@@ -618,12 +611,9 @@ defer_free(struct deferred *d)
 	free(d);
 }
 
-/*
- * Empties d (zero but for its buffers' room, each at most SPARE_BUF_MAX)
- * and keeps it in a->spare, or frees it when enough are kept.
- */
+/* Empties d: zero but for its buffers' room, each at most KEEP_BUF_MAX. */
 static void
-spare_give(struct api *a, struct deferred *d)
+deferred_reset(struct deferred *d)
 {
 	struct buf *bufs[] = { &d->res.headers, &d->res.body, &d->key,
 	    &d->gw.inm, &d->rr.replicas, &d->rr.acked };
@@ -632,7 +622,7 @@ spare_give(struct api *a, struct deferred *d)
 
 	replica_result_reset(&d->rr);
 	for (i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
-		if (bufs[i]->cap > SPARE_BUF_MAX)
+		if (bufs[i]->cap > KEEP_BUF_MAX)
 			buf_free(bufs[i]);
 		else
 			buf_reset(bufs[i]);
@@ -641,31 +631,28 @@ spare_give(struct api *a, struct deferred *d)
 	keep.key = d->key;
 	keep.gw.inm = d->gw.inm;
 	keep.rr = d->rr;
-	pthread_mutex_lock(&a->spare_mu);
-	if (a->nspare < SPARE_MAX) {
-		keep.next_spare = a->spare;
-		*d = keep;
-		a->spare = d;
-		a->nspare++;
-		d = NULL;
-	}
-	pthread_mutex_unlock(&a->spare_mu);
-	if (d != NULL)
-		defer_free(d);
+	*d = keep;
 }
 
-/* Defers sr's answer; NULL when it cannot be (unit tests). */
+/*
+ * Defers sr's answer, in the deferred its connection keeps; NULL when it
+ * cannot be (unit tests, no memory).
+ */
 static struct deferred *
 defer_new(struct node *nd, const struct server_request *sr, int route)
 {
-	struct deferred *d = spare_take(nd->api);
+	struct deferred *d;
+	void **kept;
 
-	if (d == NULL)
+	if (sr->later == NULL)
 		return NULL;
-	if ((d->later = server_defer(sr)) == NULL) {
-		spare_give(nd->api, d);
+	kept = server_later_state(sr->later);
+	if (*kept == NULL && (*kept = deferred_alloc()) == NULL)
 		return NULL;
-	}
+	d = *kept;
+	deferred_reset(d);
+	if ((d->later = server_defer(sr)) == NULL)
+		return NULL;
 	d->nd = nd;
 	d->route = route;
 	d->method = method_label(sr->http);
@@ -687,8 +674,7 @@ defer_durable(void *arg, int err)
 		    replica_storage_error(err));
 	}
 	count_request(d->route, d->method, d->res.status, d->started);
-	server_answer(d->later, &d->res);
-	spare_give(d->nd->api, d);
+	server_answer(d->later, &d->res);	/* d is its connection's again */
 }
 
 /* Sends d->res once seq is durable (at once for 0). */
@@ -2645,7 +2631,6 @@ api_new(struct node *nd)
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return NULL;
 	a->nd = nd;
-	pthread_mutex_init(&a->spare_mu, NULL);
 	pthread_once(&metrics_once, register_metrics);
 	pthread_mutex_lock(&metrics_mu);
 	metrics_api = a;
@@ -2656,18 +2641,11 @@ api_new(struct node *nd)
 void
 api_free(struct api *a)
 {
-	struct deferred *d;
-
 	if (a == NULL)
 		return;
 	pthread_mutex_lock(&metrics_mu);
 	if (metrics_api == a)
 		metrics_api = NULL;
 	pthread_mutex_unlock(&metrics_mu);
-	while ((d = a->spare) != NULL) {
-		a->spare = d->next_spare;
-		defer_free(d);
-	}
-	pthread_mutex_destroy(&a->spare_mu);
 	free(a);
 }

@@ -43,4 +43,10 @@ bool	api_precheck(void *arg, struct server_request *sr,
 void	api_handle(void *arg, const struct server_request *sr,
 	    struct server_response *res);
 
+/*
+ * server_config.later_free: frees the deferred answer a connection kept
+ * (server_later_state).
+ */
+void	api_later_free(void *state);
+
 #endif

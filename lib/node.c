@@ -769,6 +769,7 @@ open_server(struct node *nd, char *err, size_t errlen)
 	s.listen_fd = nd->listen_fd;
 	s.handler = api_handle;
 	s.precheck = api_precheck;
+	s.later_free = api_later_free;
 	s.arg = nd->api;
 	if (server_start(&nd->server, &s) != 0) {
 		snprintf(err, errlen, "cannot start the server: %s",

@@ -95,6 +95,7 @@ struct conn;
 /* A connection as the handle of its deferred answer. */
 struct server_later {
 	struct conn	*conn;
+	void		*state;		/* server_later_state's */
 };
 
 struct conn {
@@ -450,6 +451,12 @@ server_defer(const struct server_request *sr)
 	return sr->later;
 }
 
+void **
+server_later_state(struct server_later *l)
+{
+	return &l->state;
+}
+
 void
 server_answer(struct server_later *l, struct server_response *res)
 {
@@ -686,8 +693,10 @@ conn_main(void *arg)
 
 	c->sliced = setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &slice,
 	    sizeof(slice)) == 0;		/* conn_fill's slices */
-	conn_serve(c);
+	conn_serve(c);		/* its last answer went out */
 	linger_close(c);
+	if (c->later.state != NULL && s->cfg.later_free != NULL)
+		s->cfg.later_free(c->later.state);
 	buf_free(&c->in);
 	buf_free(&c->body);
 	buf_free(&c->out);

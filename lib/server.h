@@ -109,6 +109,15 @@ struct server_later *server_defer(const struct server_request *sr);
 void	server_answer(struct server_later *l, struct server_response *res);
 
 /*
+ * The handler's state kept with l's connection: one struct of its
+ * making, NULL until it sets one, which every request deferred on that
+ * connection may reuse (a connection has one answer out at a time).
+ * The engine hands it to cfg.later_free when the connection ends, after
+ * its last answer went out.
+ */
+void	**server_later_state(struct server_later *l);
+
+/*
  * Handles one request.  For HEAD the handler builds the GET body; the
  * engine sends only its length.
  */
@@ -141,6 +150,7 @@ struct server_config {
 	server_handler_fn handler;
 	server_precheck_fn precheck;
 	void		*arg;		/* of both */
+	void		(*later_free)(void *state);	/* may be NULL */
 };
 
 struct server;
