@@ -568,7 +568,7 @@ struct deferred {
 	struct replica_result rr;
 };
 
-#define KEEP_BUF_MAX	16384	/* a buffer above this is freed, not kept */
+#define KEEP_BUF_MAX	16384	/* past this, a deferred is freed, not kept */
 
 /*
  * A deferred answer is taken by a connection thread and finished by
@@ -581,7 +581,9 @@ struct deferred {
  * connection threads fought over.  So each connection keeps its own
  * (server_later_state), with its buffers' room: a connection has one
  * answer out at a time, and the thread that answers it never touches it
- * after server_answer.
+ * after server_answer.  One that grew past KEEP_BUF_MAX (a big value, a
+ * big batch) is taken back from its connection before the answer and
+ * freed after it, so an idle connection holds little.
  */
 static struct deferred *
 deferred_alloc(void)
@@ -611,21 +613,49 @@ api_later_free(void *state)
 	free(d);
 }
 
-/* Empties d: zero but for its buffers' room, each at most KEEP_BUF_MAX. */
+/* d's buffers, into bufs[DEFERRED_BUFS]. */
+#define DEFERRED_BUFS	6
+static void
+deferred_bufs(struct deferred *d, struct buf **bufs)
+{
+	bufs[0] = &d->res.headers;
+	bufs[1] = &d->res.body;
+	bufs[2] = &d->key;
+	bufs[3] = &d->gw.inm;
+	bufs[4] = &d->rr.replicas;
+	bufs[5] = &d->rr.acked;
+}
+
+/*
+ * True when d grew past what a connection keeps between requests (a
+ * big value, a big batch): a buffer or the version's value above
+ * KEEP_BUF_MAX.
+ */
+static bool
+deferred_big(struct deferred *d)
+{
+	struct buf *bufs[DEFERRED_BUFS];
+	size_t i;
+
+	deferred_bufs(d, bufs);
+	for (i = 0; i < DEFERRED_BUFS; i++)
+		if (bufs[i]->cap > KEEP_BUF_MAX)
+			return true;
+	return d->rr.v.value_len > KEEP_BUF_MAX;
+}
+
+/* Empties d: zero but for its buffers' room. */
 static void
 deferred_reset(struct deferred *d)
 {
-	struct buf *bufs[] = { &d->res.headers, &d->res.body, &d->key,
-	    &d->gw.inm, &d->rr.replicas, &d->rr.acked };
+	struct buf *bufs[DEFERRED_BUFS];
 	struct deferred keep = { 0 };
 	size_t i;
 
 	replica_result_reset(&d->rr);
-	for (i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
-		if (bufs[i]->cap > KEEP_BUF_MAX)
-			buf_free(bufs[i]);
-		else
-			buf_reset(bufs[i]);
+	deferred_bufs(d, bufs);
+	for (i = 0; i < DEFERRED_BUFS; i++)
+		buf_reset(bufs[i]);
 	keep.res.headers = d->res.headers;
 	keep.res.body = d->res.body;
 	keep.key = d->key;
@@ -667,6 +697,7 @@ static void
 defer_durable(void *arg, int err)
 {
 	struct deferred *d = arg;
+	bool big;
 
 	if (err != 0) {
 		buf_reset(&d->res.headers);
@@ -674,7 +705,12 @@ defer_durable(void *arg, int err)
 		    replica_storage_error(err));
 	}
 	count_request(d->route, d->method, d->res.status, d->started);
+	/* A big one is not kept: the connection makes a new one next time. */
+	if ((big = deferred_big(d)))
+		*server_later_state(d->later) = NULL;
 	server_answer(d->later, &d->res);	/* d is its connection's again */
+	if (big)
+		api_later_free(d);
 }
 
 /* Sends d->res once seq is durable (at once for 0). */
