@@ -442,6 +442,24 @@ elapsed_ms() {
 	[ "$status" -eq 1 ]
 }
 
+@test "one keep-alive connection: a 100 kB PUT, then small ones and a GET of the big value, each answered in turn" {
+	python3 -c 'import json; print(json.dumps({"value": "v" * 100000}))' >"$TMP/big.json"
+	run curl -s --max-time 10 -w '%{http_code} %{num_connects}\n' -o /dev/null \
+	    -X PUT --data-binary @"$TMP/big.json" "$U/kv/big" \
+	    --next -s --max-time 10 -w '%{http_code} %{num_connects}\n' -o /dev/null \
+	    -X PUT -d '{"value":"s1"}' "$U/kv/small" \
+	    --next -s --max-time 10 -w '%{http_code} %{num_connects}\n' -o /dev/null \
+	    -X PUT -d '{"value":"s2"}' "$U/kv/small" \
+	    --next -s --max-time 10 -w '%{http_code} %{num_connects}\n' "$U/kv/big"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "201 1" ]
+	[ "${lines[1]}" = "201 0" ]
+	[ "${lines[2]}" = "200 0" ]
+	[ "$(echo "${lines[3]}" | jq -r '.value | length')" = 100000 ]
+	[ "${lines[4]}" = "200 0" ]
+	[ "$(kv get small)" = s2 ]
+}
+
 @test "records and hints a peer sends whole, with a final newline or over several lines, are logged and survive kill -9" {
 	kv put p1 one
 	kv put p2 two
