@@ -48,17 +48,7 @@
  * done (conn_settle) and sends whatever server_answer left.  So
  * responses still go out in request order, one thread at a time writes
  * to the socket, and the descriptor is never closed (and reused) while
- * another thread may write to it.  "Done" is one atomic, c->held_state:
- * OUT while the answer is out, DONE once server_answer is through with
- * the connection.  The connection thread often gets there first: the
- * answer's send wakes the client, whose next request wakes the
- * connection thread, which takes the answering thread's core before
- * that thread has marked the answer done.  So conn_settle first yields
- * the core a few times (the answering thread only has a store left to
- * do), and only then parks: it moves OUT to WAITED under hmu and sleeps
- * on hcv, and an answering thread that finds WAITED wakes it under hmu.
- * An answering thread that finds OUT never touches the connection
- * again, so the connection thread may free it once it reads DONE.
+ * another thread may write to it.
  *
  * Waits are cut into slices of STOP_POLL_MS so a stopping server closes
  * idle connections promptly.  The connection counts are the only state
@@ -69,9 +59,8 @@
 #include "server.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
-#include <sched.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,9 +79,6 @@
 #define READ_CHUNK	16384
 #define KEEP_BUF_BYTES	65536	/* larger buffers are freed between requests */
 #define LOG_PATH_MAX	200	/* bytes of a path in the request log */
-#define SETTLE_YIELDS	4	/* conn_settle's yields before it parks */
-
-enum { HELD_OUT, HELD_WAITED, HELD_DONE };	/* conn.held_state (essay) */
 
 struct server {
 	struct server_config cfg;
@@ -124,14 +110,13 @@ struct conn {
 	bool		 sliced;	/* SO_RCVTIMEO is STOP_POLL_MS */
 	/*
 	 * A deferred answer (essay).  The connection thread sets these up
-	 * in server_defer; from then until held_state is DONE they are
-	 * server_answer's.
+	 * in server_defer; from then until held_done is set (under hmu)
+	 * they are server_answer's.
 	 */
 	bool		 deferred;	/* one is out */
 	pthread_mutex_t	 hmu;
 	pthread_cond_t	 hcv;
-	_Atomic int	 held_state;	/* HELD_OUT, HELD_WAITED, HELD_DONE */
-	bool		 held_woken;	/* a WAITED connection was woken; hmu */
+	bool		 held_done;	/* server_answer has finished */
 	bool		 held_keep;	/* the request allows keep-alive */
 	bool		 held_head;	/* a HEAD: no body */
 	bool		 held_closes;	/* the answer said Connection: close */
@@ -451,8 +436,7 @@ server_defer(const struct server_request *sr)
 		return NULL;
 	c = sr->later->conn;
 	c->deferred = true;
-	atomic_store_explicit(&c->held_state, HELD_OUT, memory_order_relaxed);
-	c->held_woken = false;
+	c->held_done = false;
 	c->held_keep = req->keep_alive;
 	c->held_head = req->is_head;
 	c->held_started = (int64_t)(sr->started_ns / 1000000);
@@ -492,13 +476,10 @@ server_answer(struct server_later *l, struct server_response *res)
 	    (n = net_send_now(c->fd, c->held.data + c->held_off,
 	    c->held.len - c->held_off)) > 0)
 		c->held_off += (size_t)n;
-	if (atomic_exchange_explicit(&c->held_state, HELD_DONE,
-	    memory_order_acq_rel) == HELD_WAITED) {
-		pthread_mutex_lock(&c->hmu);
-		c->held_woken = true;
-		pthread_cond_signal(&c->hcv);
-		pthread_mutex_unlock(&c->hmu);
-	}
+	pthread_mutex_lock(&c->hmu);
+	c->held_done = true;
+	pthread_cond_signal(&c->hcv);
+	pthread_mutex_unlock(&c->hmu);
 }
 
 /*
@@ -509,23 +490,12 @@ server_answer(struct server_later *l, struct server_response *res)
 static bool
 conn_settle(struct conn *c)
 {
-	int out = HELD_OUT, i;
-
 	if (!c->deferred)
 		return true;
-	for (i = 0; i < SETTLE_YIELDS && atomic_load_explicit(&c->held_state,
-	    memory_order_acquire) != HELD_DONE; i++)
-		sched_yield();
-	if (atomic_load_explicit(&c->held_state, memory_order_acquire) !=
-	    HELD_DONE) {
-		pthread_mutex_lock(&c->hmu);
-		if (atomic_compare_exchange_strong_explicit(&c->held_state,
-		    &out, HELD_WAITED, memory_order_acq_rel,
-		    memory_order_acquire))
-			while (!c->held_woken)
-				pthread_cond_wait(&c->hcv, &c->hmu);
-		pthread_mutex_unlock(&c->hmu);
-	}
+	pthread_mutex_lock(&c->hmu);
+	while (!c->held_done)
+		pthread_cond_wait(&c->hcv, &c->hmu);
+	pthread_mutex_unlock(&c->hmu);
 	c->deferred = false;
 	if (c->held_off < c->held.len)
 		(void)net_write_all(c->fd, c->held.data + c->held_off,
