@@ -8,15 +8,16 @@
 #
 #   -n NODES  1, or 3 (N=3 W=2 R=2, anti-entropy off; the counts of the
 #             three nodes are summed) (default 1)
-#   -t TEST   put or get (default put); get prefills 10,000 keys first
+#   -t TEST   put or get (default put)
 #   -a A, -b B  the two request counts (default 5000 and 25000)
 #
-# Each count is one fresh run: kvd under `valgrind --tool=callgrind`, then
-# `kvctl bench -t TEST -n COUNT -c 50 --size 16` (3 nodes: -c 51 over the
-# three), then SIGTERM.  The figure is (Ir at B - Ir at A) / (B - A): the
-# instructions of one request, with start-up, prefill and shutdown
-# cancelled out.  Kernel time is not counted, only kvd's and its
-# libraries' user-space instructions.
+# Each count is one fresh run: kvd under `valgrind --tool=callgrind`, a
+# prefill of all 10,000 keys, `kvctl bench -t TEST -n COUNT -c 50 --size
+# 16` (3 nodes: -c 51 over the three), then SIGTERM.  The figure is (Ir
+# at B - Ir at A) / (B - A): the instructions of one request, with
+# start-up, prefill and shutdown cancelled out (the prefill makes the
+# shutdown's snapshot the same 10,000 keys in both runs).  Kernel time is
+# not counted, only kvd's and its libraries' user-space instructions.
 #
 # Environment: KVD (default ./kvd), KVCTL (default ./kvctl).  Runs in a
 # temporary directory on free loopback ports (python3 picks them); every
@@ -91,10 +92,8 @@ count() {
 	done
 	c=50
 	[ "$NODES" = 3 ] && c=51
-	if [ "$TEST" = get ]; then
-		"$KVCTL" bench -t put --prefill -n "$c" -c "$c" --keys 10000 \
-		    --size 16 --server "$SERVERS" >/dev/null
-	fi
+	"$KVCTL" bench -t put --prefill -n "$c" -c "$c" --keys 10000 \
+	    --size 16 --server "$SERVERS" >/dev/null
 	"$KVCTL" bench -t "$TEST" -n "$n" -c "$c" --size 16 \
 	    --server "$SERVERS" >/dev/null
 	for p in $PIDS; do kill "$p"; done
