@@ -708,9 +708,9 @@ defer_durable(void *arg, int err)
 	/* A big one is not kept: the connection makes a new one next time. */
 	if ((big = deferred_big(d)))
 		*server_later_state(d->later) = NULL;
-	server_answer(d->later, &d->res);	/* d is its connection's again */
+	server_answer(d->later, &d->res);	/* d is no longer ours... */
 	if (big)
-		api_later_free(d);
+		api_later_free(d);		/* ...unless it was taken back */
 }
 
 /* Sends d->res once seq is durable (at once for 0). */
