@@ -141,6 +141,8 @@ jget() {
 @test "contrib/bench/instructions.sh counts instructions per request; bad options exit 2" {
 	command -v valgrind >/dev/null || skip "valgrind is not installed"
 	cd "$ROOT"
+	mkdir "$TMP/tmpdir"
+	export TMPDIR="$TMP/tmpdir"	# its own, to see it cleaned up
 	run sh contrib/bench/instructions.sh -a 100 -b 300
 	echo "$output"
 	[ "$status" -eq 0 ]
@@ -151,5 +153,5 @@ jget() {
 	[ "$status" -eq 2 ]
 	run sh contrib/bench/instructions.sh -a 300 -b 100
 	[ "$status" -eq 2 ]
-	[ -z "$(ls -d "${TMPDIR:-/tmp}"/kvd-instructions.* 2>/dev/null)" ]
+	[ -z "$(ls -A "$TMP/tmpdir")" ]
 }
