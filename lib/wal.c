@@ -69,23 +69,23 @@
  * batch.  `busy` marks that a leader (or wal_rotate) owns the file and
  * the in-flight buffer.
  *
- * DURABILITY WAITERS.  wal_when_durable is wal_sync without the wait: a
- * waiter {seq, fn, arg}, in the caller's memory (an allocation here was
- * freed on another thread, glibc's slow path, once per request), joins
- * a list under mu, and the committer thread
- * (started at the first one, stopped by wal_close) calls wal_sync for
- * the highest seq on the list, as any caller would, leading the batch or
- * following the leader, and then calls fn for every waiter that batch
- * settled: err 0 at or below durable_seq, or wal_sync's errno for the
- * ones it covered when it failed.  Waiters that came in meanwhile stay
- * for the next round.  So under a steady load of such writes the
- * committer leads batch after batch with nobody waiting on a condition
- * variable, and it sleeps (committer_cv) only while the list is empty;
- * a waiter wakes it only then.  wal_flush_soon wakes it too, to sync
- * what is pending with nobody waiting yet: a coordinator's own copy,
- * written while its replicas are asked, so that its fsync overlaps
- * theirs.  wal_close sets `closing`; the committer settles what is left
- * and exits.
+ * DURABILITY WAITERS.  wal_when_durable is wal_sync without the wait:
+ * a waiter {seq, fn, arg}, in the caller's memory (an allocation here
+ * was freed on another thread, glibc's slow path, once per request),
+ * joins a list under mu, and the committer thread (started at the
+ * first one, stopped by wal_close) calls wal_sync for the highest seq
+ * on the list, as any caller would, leading the batch or following
+ * the leader, and then calls fn for every waiter that batch settled:
+ * err 0 at or below durable_seq, or wal_sync's errno for the ones it
+ * covered when it failed.  Waiters that came in meanwhile stay for the
+ * next round.  So under a steady load of such writes the committer
+ * leads batch after batch with nobody waiting on a condition
+ * variable, and it sleeps (committer_cv) only while the list is
+ * empty; a waiter wakes it only then.  wal_flush_soon wakes it too, to
+ * sync what is pending with nobody waiting yet: a coordinator's own
+ * copy, written while its replicas are asked, so that its fsync
+ * overlaps theirs.  wal_close sets `closing`; the committer settles
+ * what is left and exits.
  *
  * FAILURE.  A failed fdatasync is sticky.  After it the state of the
  * page cache is unknown: Linux reports a writeback error once and may
