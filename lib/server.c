@@ -50,11 +50,32 @@
  * to the socket, and the descriptor is never closed (and reused) while
  * another thread may write to it.
  *
+ * PARKING.  A thread is spent on a connection only while it has a
+ * request to serve.  Between requests, when no byte of the next one is
+ * buffered, the connection is parked: registered with an epoll set,
+ * one-shot, and its thread goes to take whichever parked connection is
+ * readable next.  Those threads are the workers.  A worker that takes a
+ * connection serves it with the blocking loop above (steps 1-5, deadlines
+ * and all) until it is parked again or closed.  So a busy server runs a
+ * few workers, each serving request after request with no sleep between
+ * them, where a thread per connection slept and woke once per request;
+ * and an idle keep-alive connection holds no thread.  When the last idle
+ * worker takes a connection it starts another, so a readable connection
+ * never waits behind a slow one (a body trickling in, a long watch); a
+ * worker that finds IDLE_WORKERS_MAX others waiting ends.  Idle
+ * connections are listed in park order, which is their idle deadline's
+ * order: a worker's wake now and then (at least every STOP_POLL_MS)
+ * shuts the reading side of those past it, and server_stop of all, so
+ * each is taken, reads its end and closes like any other: only a worker
+ * that took a connection closes or frees it.  Without epoll (not Linux),
+ * or when a connection cannot be registered, its thread keeps it.
+ *
  * Waits are cut into slices of STOP_POLL_MS so a stopping server closes
- * idle connections promptly.  The connection counts are the only state
- * shared between threads, guarded by s->mu, except two atomics: the
- * count of requests answered, and the stop flag, set once by server_stop
- * and read by every connection between requests.
+ * busy connections promptly too.  The connection counts, the parked
+ * list and the worker counts are the state shared between threads,
+ * guarded by s->mu, besides two atomics: the count of requests answered,
+ * and the stop flag, set once by server_stop and read by every
+ * connection between requests.
  */
 #include "server.h"
 
@@ -69,6 +90,9 @@
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/epoll.h>
+#endif
 
 #include "clock.h"
 #include "json.h"
@@ -79,6 +103,9 @@
 #define READ_CHUNK	16384
 #define KEEP_BUF_BYTES	65536	/* larger buffers are freed between requests */
 #define LOG_PATH_MAX	200	/* bytes of a path in the request log */
+#define IDLE_WORKERS_MAX 2	/* workers kept waiting for parked connections */
+
+struct conn;
 
 struct server {
 	struct server_config cfg;
@@ -88,9 +115,14 @@ struct server {
 	atomic_bool	 stopping;
 	uint64_t	 active, accepted, rejected;	/* under mu */
 	_Atomic uint64_t requests;	/* answered: counted without a lock */
+	pthread_attr_t	 attr;		/* every thread it starts: detached */
+	/* Parking (essay): the epoll set, -1 where there is none. */
+	int		 epfd;
+	struct conn	*park_first, *park_last;	/* listed, oldest first */
+	uint64_t	 parked;	/* parked, listed or not */
+	int		 workers, idle_workers;
+	int64_t		 swept_ms;	/* the last idle-timeout sweep */
 };
-
-struct conn;
 
 /* A connection as the handle of its deferred answer. */
 struct server_later {
@@ -108,6 +140,16 @@ struct conn {
 	struct buf	 out;	/* response head */
 	size_t		 drain;	/* body bytes to discard before closing */
 	bool		 sliced;	/* SO_RCVTIMEO is STOP_POLL_MS */
+	struct server_response res;	/* the request's answer */
+	/*
+	 * Parking, under s->mu.  A parked connection is listed in park
+	 * order (so by idle deadline) until the idle sweep or server_stop
+	 * shuts its reading side; it stays parked until a worker takes it.
+	 */
+	bool		 in_epoll;	/* registered with s->epfd */
+	bool		 is_parked, listed;
+	struct conn	*park_prev, *park_next;
+	int64_t		 idle_deadline;
 	/*
 	 * A deferred answer (essay).  The connection thread sets these up
 	 * in server_defer; from then until held_done is set (under hmu)
@@ -197,13 +239,12 @@ stopping(struct server *s)
  * stopping and stop_ok (an idle wait).
  *
  * A slice that ends before the deadline is one blocking recv(2), which
- * the socket's SO_RCVTIMEO (STOP_POLL_MS, set by conn_main) cuts short:
- * one system call for bytes that are there and for bytes still to come.
- * Trying a non-blocking recv first and then poll(2) costs a failed recv
- * and a poll on every request whose answer was deferred, since its
- * client sends nothing more until the answer reaches it.  net_read
- * waits out the last slice before the deadline, which is shorter, and
- * every slice on a socket that refused the option.
+ * the socket's SO_RCVTIMEO (STOP_POLL_MS, set at accept) cuts short:
+ * one system call for bytes that are there (a worker took the
+ * connection because they are) and for bytes still to come (the rest of
+ * a head or a body).  net_read waits out the last slice before the
+ * deadline, which is shorter, and every slice on a socket that refused
+ * the option.
  */
 static ssize_t
 conn_fill(struct conn *c, int64_t deadline, bool stop_ok)
@@ -506,14 +547,21 @@ conn_settle(struct conn *c)
 	return !c->held_closes;
 }
 
-static void
-conn_serve(struct conn *c)
+/*
+ * Serves c's requests.  True when c should be parked: it is between
+ * requests with no byte of the next one buffered.  False when it is done
+ * (its last answer went out); the caller closes it.  read_first: c is
+ * readable (a worker took it) or cannot be parked, so wait for the next
+ * head here instead.
+ */
+static bool
+conn_serve(struct conn *c, bool read_first)
 {
 	const struct server_config *cfg = &c->s->cfg;
 	struct http_limits lim = cfg->limits;
 	struct http_request req;
 	struct server_request sreq;
-	struct server_response res;
+	struct server_response *res = &c->res;
 	int64_t deadline, started;
 	const char *body = NULL;
 	uintptr_t head_at;
@@ -522,8 +570,6 @@ conn_serve(struct conn *c)
 	int hlen, status;
 	bool keep;
 
-	buf_init(&res.headers);
-	buf_init(&res.body);
 	lim.max_body = SIZE_MAX;	/* checked per request, step 3 */
 	for (;;) {
 		/* 1-2: a head. */
@@ -534,6 +580,10 @@ conn_serve(struct conn *c)
 			    &req, &status);
 			if (hlen != HTTP_INCOMPLETE)
 				break;
+			if (c->in.len == 0 && !read_first && !stopping(c->s)) {
+				return true;
+			}
+			read_first = false;
 			r = conn_fill(c, deadline, c->in.len == 0);
 			if (r > 0 && c->in.len == (size_t)r)
 				deadline = clock_now_ms() + cfg->header_timeout_ms;
@@ -562,20 +612,20 @@ conn_serve(struct conn *c)
 		sreq.route = -1;
 		sreq.fd = c->fd;
 		sreq.later = &c->later;
-		res.status = 200;
-		res.content_type = "application/json";
-		res.close = false;
-		buf_reset(&res.headers);
-		buf_reset(&res.body);
+		res->status = 200;
+		res->content_type = "application/json";
+		res->close = false;
+		buf_reset(&res->headers);
+		buf_reset(&res->body);
 
 		/* 3: the body. */
 		consumed = (size_t)hlen;
 		if (req.chunked || req.content_length > 0) {
 			if (cfg->precheck != NULL &&
-			    !cfg->precheck(cfg->arg, &sreq, &res)) {
-				send_response(c, &req, &res, false);
+			    !cfg->precheck(cfg->arg, &sreq, res)) {
+				send_response(c, &req, res, false);
 				if (cfg->request_log)
-					log_request(c, &req, res.status, started);
+					log_request(c, &req, res->status, started);
 				plan_drain(c, &req, (size_t)hlen);
 				goto done;
 			}
@@ -627,14 +677,14 @@ conn_serve(struct conn *c)
 		}
 
 		/* 4: answer. */
-		cfg->handler(cfg->arg, &sreq, &res);
+		cfg->handler(cfg->arg, &sreq, res);
 		if (c->deferred)	/* the answer comes later (essay) */
 			keep = req.keep_alive && !stopping(c->s);
 		else {
-			keep = req.keep_alive && !res.close && !stopping(c->s);
-			send_response(c, &req, &res, keep);
+			keep = req.keep_alive && !res->close && !stopping(c->s);
+			send_response(c, &req, res, keep);
 			if (cfg->request_log)
-				log_request(c, &req, res.status, started);
+				log_request(c, &req, res->status, started);
 		}
 		atomic_fetch_add_explicit(&c->s->requests, 1,
 		    memory_order_relaxed);
@@ -647,13 +697,12 @@ conn_serve(struct conn *c)
 			buf_free(&c->in);
 		if (c->body.cap > KEEP_BUF_BYTES)
 			buf_free(&c->body);
-		if (res.body.cap > KEEP_BUF_BYTES)
-			buf_free(&res.body);
+		if (res->body.cap > KEEP_BUF_BYTES)
+			buf_free(&res->body);
 	}
 done:
 	(void)conn_settle(c);
-	buf_free(&res.headers);
-	buf_free(&res.body);
+	return false;
 }
 
 /*
@@ -684,16 +733,12 @@ linger_close(struct conn *c)
 	close(c->fd);
 }
 
-static void *
-conn_main(void *arg)
+/* Closes c and frees it: its last answer went out. */
+static void
+conn_end(struct conn *c)
 {
-	struct conn *c = arg;
 	struct server *s = c->s;
-	struct timeval slice = { 0, STOP_POLL_MS * 1000 };
 
-	c->sliced = setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &slice,
-	    sizeof(slice)) == 0;		/* conn_fill's slices */
-	conn_serve(c);		/* its last answer went out */
 	linger_close(c);
 	if (c->later.state != NULL && s->cfg.later_free != NULL)
 		s->cfg.later_free(c->later.state);
@@ -701,6 +746,8 @@ conn_main(void *arg)
 	buf_free(&c->body);
 	buf_free(&c->out);
 	buf_free(&c->held);
+	buf_free(&c->res.headers);
+	buf_free(&c->res.body);
 	pthread_mutex_destroy(&c->hmu);
 	pthread_cond_destroy(&c->hcv);
 	free(c);
@@ -708,6 +755,184 @@ conn_main(void *arg)
 	s->active--;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
+}
+
+static void
+park_unlist(struct server *s, struct conn *c)
+{
+	if (!c->listed)
+		return;
+	*(c->park_prev ? &c->park_prev->park_next : &s->park_first) =
+	    c->park_next;
+	*(c->park_next ? &c->park_next->park_prev : &s->park_last) =
+	    c->park_prev;
+	c->listed = false;
+}
+
+/*
+ * Hands c to the workers until it is readable.  False when it cannot be
+ * parked (the server stops, or no epoll set): c is still the caller's.
+ */
+static bool
+park(struct conn *c)
+{
+#ifdef __linux__
+	struct server *s = c->s;
+	struct epoll_event ev;
+	int op = c->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+
+	if (s->epfd < 0)
+		return false;
+	pthread_mutex_lock(&s->mu);
+	if (stopping(s)) {
+		pthread_mutex_unlock(&s->mu);
+		return false;
+	}
+	c->is_parked = c->listed = c->in_epoll = true;
+	c->idle_deadline = clock_now_ms() + s->cfg.idle_timeout_ms;
+	c->park_next = NULL;
+	c->park_prev = s->park_last;
+	*(s->park_last ? &s->park_last->park_next : &s->park_first) = c;
+	s->park_last = c;
+	s->parked++;
+	pthread_mutex_unlock(&s->mu);
+	/* From here c is the workers': this thread does not touch it. */
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+	ev.data.ptr = c;
+	if (epoll_ctl(s->epfd, op, c->fd, &ev) == 0)
+		return true;
+	/* No event can come: c is still this thread's. */
+	pthread_mutex_lock(&s->mu);
+	park_unlist(s, c);
+	c->is_parked = false;
+	c->in_epoll = op == EPOLL_CTL_MOD;
+	s->parked--;
+	pthread_mutex_unlock(&s->mu);
+#else
+	(void)c;
+#endif
+	return false;
+}
+
+/*
+ * Shuts the reading side of every listed connection whose idle deadline
+ * passed, or of all when the server stops: the next read sees the end,
+ * so the worker that takes it closes it.  Under s->mu.
+ */
+static void
+park_sweep(struct server *s, int64_t now)
+{
+	struct conn *c;
+
+	s->swept_ms = now;
+	while ((c = s->park_first) != NULL &&
+	    (stopping(s) || c->idle_deadline <= now)) {
+		park_unlist(s, c);
+		shutdown(c->fd, SHUT_RD);
+	}
+}
+
+/* Serves c until it is parked or done; read_first as conn_serve's. */
+static void
+serve(struct conn *c, bool read_first)
+{
+	while (conn_serve(c, read_first)) {
+		if (park(c))
+			return;
+		read_first = true;	/* wait for the next head here */
+	}
+	conn_end(c);
+}
+
+static void *
+conn_alone(void *arg)
+{
+	serve(arg, true);
+	return NULL;
+}
+
+static void *worker_main(void *arg);
+
+/* Starts a worker, counted idle.  Under s->mu. */
+static void
+worker_start(struct server *s)
+{
+	pthread_t tid;
+
+	if (pthread_create(&tid, &s->attr, worker_main, s) != 0) {
+		log_event(LOG_WARN, "cannot start a worker", "err=%s",
+		    strerror(errno));
+		return;
+	}
+	s->workers++;
+	s->idle_workers++;
+}
+
+/*
+ * Waits for a parked connection that is readable and takes it.  NULL
+ * when this worker should end: enough others wait, or the server stops
+ * and nothing is parked.  The caller is counted idle; a worker that
+ * takes a connection is not, and when it was the last idle one it starts
+ * another, so a readable connection never waits for a busy one.
+ */
+static struct conn *
+worker_take(struct server *s)
+{
+#ifdef __linux__
+	struct epoll_event ev;
+	struct conn *c;
+	int64_t now;
+	int n;
+
+	for (;;) {
+		n = epoll_wait(s->epfd, &ev, 1, STOP_POLL_MS);
+		pthread_mutex_lock(&s->mu);
+		now = clock_now_ms();
+		if (now - s->swept_ms >= STOP_POLL_MS || stopping(s))
+			park_sweep(s, now);
+		if (n == 1) {
+			c = ev.data.ptr;
+			park_unlist(s, c);
+			c->is_parked = false;
+			s->parked--;
+			if (--s->idle_workers == 0 && !stopping(s))
+				worker_start(s);
+			pthread_mutex_unlock(&s->mu);
+			return c;
+		}
+		if (stopping(s) && s->parked == 0)
+			break;
+		pthread_mutex_unlock(&s->mu);
+	}
+	s->idle_workers--;
+	s->workers--;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+#else
+	(void)s;
+#endif
+	return NULL;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct server *s = arg;
+	struct conn *c;
+
+	while ((c = worker_take(s)) != NULL) {
+		serve(c, true);
+		pthread_mutex_lock(&s->mu);
+		if (s->idle_workers >= IDLE_WORKERS_MAX) {
+			s->workers--;
+			pthread_cond_broadcast(&s->cv);
+			pthread_mutex_unlock(&s->mu);
+			break;
+		}
+		s->idle_workers++;
+		pthread_mutex_unlock(&s->mu);
+	}
 	return NULL;
 }
 
@@ -732,15 +957,12 @@ static void *
 accept_main(void *arg)
 {
 	struct server *s = arg;
-	pthread_attr_t attr;
+	struct timeval slice = { 0, STOP_POLL_MS * 1000 };
 	pthread_t tid;
 	struct pollfd pfd;
 	struct conn *c;
 	int fd;
 
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, s->cfg.stack_size);
 	while (!stopping(s)) {
 		pfd.fd = s->cfg.listen_fd;
 		pfd.events = POLLIN;
@@ -774,22 +996,43 @@ accept_main(void *arg)
 			buf_init(&c->body);
 			buf_init(&c->out);
 			buf_init(&c->held);
+			buf_init(&c->res.headers);
+			buf_init(&c->res.body);
 			pthread_mutex_init(&c->hmu, NULL);
 			pthread_cond_init(&c->hcv, NULL);
 			net_peer_name(fd, c->peer, sizeof(c->peer));
-		}
-		if (c == NULL || pthread_create(&tid, &attr, conn_main, c) != 0) {
-			log_event(LOG_WARN, "cannot start connection thread",
-			    "err=%s", strerror(errno));
-			free(c);
-			reject(fd);
+			c->sliced = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO,
+			    &slice, sizeof(slice)) == 0;	/* conn_fill's */
+			if (park(c) ||
+			    pthread_create(&tid, &s->attr, conn_alone, c) == 0)
+				continue;
+			conn_end(c);	/* closes fd, counts it gone */
+		} else {
+			close(fd);
 			pthread_mutex_lock(&s->mu);
 			s->active--;
 			pthread_mutex_unlock(&s->mu);
 		}
+		log_event(LOG_WARN, "cannot serve a connection", "err=%s",
+		    strerror(errno));
 	}
-	pthread_attr_destroy(&attr);
 	return NULL;
+}
+
+/* Frees s once no thread of its runs: waits for its idle workers. */
+static void
+server_free(struct server *s)
+{
+	pthread_mutex_lock(&s->mu);
+	while (s->workers > 0)
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	if (s->epfd >= 0)
+		close(s->epfd);
+	pthread_attr_destroy(&s->attr);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s);
 }
 
 int
@@ -805,14 +1048,29 @@ server_start(struct server **out, const struct server_config *cfg)
 	s->cfg = *cfg;
 	pthread_mutex_init(&s->mu, NULL);
 	clock_cond_init(&s->cv);
+	pthread_attr_init(&s->attr);
+	pthread_attr_setdetachstate(&s->attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&s->attr, s->cfg.stack_size);
+	s->epfd = -1;
+#ifdef __linux__
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd >= 0) {
+		pthread_mutex_lock(&s->mu);
+		worker_start(s);
+		pthread_mutex_unlock(&s->mu);
+		if (s->workers == 0) {
+			close(s->epfd);
+			s->epfd = -1;
+		}
+	}
+#endif
 	/* Set before the first request can run: a handler reads it. */
 	*out = s;
 	if ((rc = pthread_create(&s->accept_thread, NULL, accept_main,
 	    s)) != 0) {
 		*out = NULL;
-		pthread_mutex_destroy(&s->mu);
-		pthread_cond_destroy(&s->cv);
-		free(s);
+		atomic_store(&s->stopping, true);
+		server_free(s);
 		errno = rc;
 		return -1;
 	}
@@ -832,19 +1090,18 @@ server_stop(struct server *s, int grace_ms)
 	close(s->cfg.listen_fd);
 	deadline = clock_now_ms() + grace_ms;
 	pthread_mutex_lock(&s->mu);
-	while (s->active > 0 &&
+	park_sweep(s, clock_now_ms());	/* parked connections close */
+	while ((s->active > 0 || s->workers > 0) &&
 	    clock_cond_wait_until(&s->cv, &s->mu, deadline) != ETIMEDOUT)
 		;
-	left = s->active > 0;
+	left = s->active > 0 || s->workers > 0;
 	pthread_mutex_unlock(&s->mu);
 	if (left) {
 		/* Busy threads still point at s: leave it allocated. */
 		log_event(LOG_WARN, "connections still busy at shutdown", NULL);
 		return;
 	}
-	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->cv);
-	free(s);
+	server_free(s);
 }
 
 void

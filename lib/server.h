@@ -1,9 +1,10 @@
 /*
- * server.h -- the HTTP/1.1 server engine: a listener, one thread per
- * connection, and the request loop (keep-alive, pipelining, Expect:
- * 100-continue, Content-Length and chunked bodies, HEAD, deadlines and
- * limits).  What to answer is up to the caller's handler; the engine
- * owns everything about bytes on the wire.
+ * server.h -- the HTTP/1.1 server engine: a listener, worker threads
+ * that serve each connection while it has a request, and the request
+ * loop (keep-alive, pipelining, Expect: 100-continue, Content-Length and
+ * chunked bodies, HEAD, deadlines and limits).  What to answer is up to
+ * the caller's handler; the engine owns everything about bytes on the
+ * wire.
  *
  * Every response gets a Date header, a 503 a "Retry-After: 1", and a 204
  * or 304 no body and no Content-Type.
@@ -27,11 +28,15 @@
  * so a client that writes its whole body before reading -- lib/client.c
  * does -- reads the answer instead of a reset.
  *
- * Threads: server_start spawns an accept thread; each accepted
- * connection gets a detached thread with a small stack, so handlers must
- * not put large arrays on the stack.  At most max_conns connections are
- * served at once; one more is answered 503 at once and closed, never
- * queued.
+ * Threads: server_start spawns an accept thread and workers, detached,
+ * with a small stack, so handlers must not put large arrays on the
+ * stack.  A connection has a worker of its own while it has a request
+ * being read or handled; between requests it waits in an epoll set and
+ * holds no thread (on Linux; elsewhere each connection keeps a thread).
+ * A handler may block its worker (a watch, a synchronous write): other
+ * connections are served by other workers, started as needed.  At most
+ * max_conns connections are open at once; one more is answered 503 at
+ * once and closed, never queued.
  */
 #ifndef KVD_SERVER_H
 #define KVD_SERVER_H
