@@ -882,6 +882,7 @@ forward_watch(struct node *nd, const struct server_request *sr,
 	int64_t deadline = clock_now_ms() + (int64_t)timeout_s * 1000, left;
 	int turn, rc;
 
+	server_will_wait(sr);
 	for (;;) {
 		left = (deadline - clock_now_ms() + 999) / 1000;
 		turn = left > WATCH_TURN_S ? WATCH_TURN_S : left < 1 ? 1 :
@@ -925,6 +926,7 @@ park(struct watch *w, struct watcher *wt, const struct server_request *sr,
 {
 	int64_t until;
 
+	server_will_wait(sr);
 	for (;;) {
 		until = clock_now_ms() + WATCH_CHECK_MS;
 		if (until > wake)

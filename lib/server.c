@@ -54,32 +54,48 @@
  * request to serve.  Between requests, when no byte of the next one is
  * buffered, the connection is parked: registered with an epoll set,
  * one-shot, and its thread goes to take whichever parked connection is
- * readable next.  Those threads are the workers.  A worker that takes a
- * connection serves it with the blocking loop above (steps 1-5, deadlines
- * and all) until it is parked again or closed.  So a busy server runs a
- * few workers, each serving request after request with no sleep between
- * them, where a thread per connection slept and woke once per request;
- * and an idle keep-alive connection holds no thread.  When the last idle
- * worker takes a connection it starts another, so a readable connection
- * never waits behind a slow one (a body trickling in, a long watch); a
- * worker that finds IDLE_WORKERS_MAX others waiting ends.  Idle
- * connections are listed in park order, which is their idle deadline's
- * order: a worker's wake now and then (at least every STOP_POLL_MS)
- * shuts the reading side of those past it, and server_stop of all, so
- * each is taken, reads its end and closes like any other: only a worker
- * that took a connection closes or frees it.  Without epoll (not Linux),
- * or when a connection cannot be registered, its thread keeps it.
+ * readable next.  Those threads are the workers, one per CPU (at least
+ * two) to start with.  A worker that takes a connection serves it with
+ * the blocking loop above (steps 1-5, deadlines and all) until it is
+ * parked again or closed.  So under load a few workers serve request
+ * after request with no sleep between them, where a thread per
+ * connection slept and woke once a request; and an idle keep-alive
+ * connection holds no thread.
+ *
+ * A worker can be held long.  When it must wait for a client's bytes (a
+ * head or a body still coming), or its handler says it will wait (a
+ * watch: server_will_wait), it first starts another worker unless one
+ * is idle (spare_worker), so a thousand slow clients hold a thousand
+ * workers and a fast one still finds an idle worker.  Waits nobody
+ * announces (a handler waiting for a peer) are caught by the accept
+ * thread, which watches the pool while no worker is idle (the worker
+ * that takes the last idle place wakes it): when for STUCK_MS none is
+ * idle and none took a connection, it starts one more.  Starting one
+ * whenever the last idle worker took a connection would be simpler,
+ * but every burst of readable connections would grow the pool, and a
+ * pool as large as the connections wakes a thread a request again.  A
+ * worker beyond the first ones that waits STOP_POLL_MS for nothing ends.
+ *
+ * Idle connections are listed in park order, which is their idle
+ * deadline's order: a worker's wake now and then (at least every
+ * STOP_POLL_MS while one waits) shuts the reading side of those past
+ * it, and server_stop of all, so each is taken, reads its end and
+ * closes like any other: only a worker that took a connection closes or
+ * frees it.  Without epoll (not Linux), or when a connection cannot be
+ * registered, its thread keeps it.
  *
  * Waits are cut into slices of STOP_POLL_MS so a stopping server closes
  * busy connections promptly too.  The connection counts, the parked
- * list and the worker counts are the state shared between threads,
- * guarded by s->mu, besides two atomics: the count of requests answered,
- * and the stop flag, set once by server_stop and read by every
- * connection between requests.
+ * list and the worker count are the state shared between threads,
+ * guarded by s->mu, besides atomics: the count of requests answered,
+ * the stop flag (set once by server_stop, read by every connection
+ * between requests), and what the pool's watch reads without the lock
+ * (idle workers, connections taken, whether the accept thread dozes).
  */
 #include "server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -103,7 +119,8 @@
 #define READ_CHUNK	16384
 #define KEEP_BUF_BYTES	65536	/* larger buffers are freed between requests */
 #define LOG_PATH_MAX	200	/* bytes of a path in the request log */
-#define IDLE_WORKERS_MAX 2	/* workers kept waiting for parked connections */
+#define STUCK_MS	5	/* no connection taken, none idle: start a worker */
+#define BUSY_MS		1000	/* how long the accept thread then watches */
 
 struct conn;
 
@@ -120,7 +137,12 @@ struct server {
 	int		 epfd;
 	struct conn	*park_first, *park_last;	/* listed, oldest first */
 	uint64_t	 parked;	/* parked, listed or not */
-	int		 workers, idle_workers;
+	int		 workers;	/* under mu */
+	int		 base_workers;	/* one per CPU, at least 2: never end */
+	atomic_int	 idle_workers;	/* of them, waiting for a connection */
+	_Atomic uint64_t takes;		/* connections taken, ever */
+	int		 kick[2];	/* a pipe: a worker wakes the accept thread */
+	atomic_bool	 dozing;	/* the accept thread sleeps long */
 	int64_t		 swept_ms;	/* the last idle-timeout sweep */
 };
 
@@ -147,7 +169,7 @@ struct conn {
 	 * shuts its reading side; it stays parked until a worker takes it.
 	 */
 	bool		 in_epoll;	/* registered with s->epfd */
-	bool		 is_parked, listed;
+	bool		 listed;
 	struct conn	*park_prev, *park_next;
 	int64_t		 idle_deadline;
 	/*
@@ -233,6 +255,23 @@ stopping(struct server *s)
 	return atomic_load(&s->stopping);
 }
 
+static bool worker_start(struct server *s);
+
+/*
+ * Before a worker waits for a client's bytes: unless another worker is
+ * idle, starts one, so the other connections are not left waiting.
+ */
+static void
+spare_worker(struct server *s)
+{
+	if (s->epfd < 0 || atomic_load(&s->idle_workers) > 0 || stopping(s))
+		return;
+	pthread_mutex_lock(&s->mu);
+	if (atomic_load(&s->idle_workers) == 0)
+		(void)worker_start(s);
+	pthread_mutex_unlock(&s->mu);
+}
+
 /*
  * Reads more bytes into c->in before deadline.  Returns bytes read, 0 at
  * EOF, -1 on error or timeout (errno ETIMEDOUT), -2 when the server is
@@ -254,6 +293,7 @@ conn_fill(struct conn *c, int64_t deadline, bool stop_ok)
 	size_t room;
 	ssize_t n;
 
+	spare_worker(c->s);
 	buf_grow(&c->in, READ_CHUNK);
 	p = c->in.data + c->in.len;
 	room = c->in.cap - c->in.len - 1;
@@ -278,6 +318,27 @@ conn_fill(struct conn *c, int64_t deadline, bool stop_ok)
 		if (errno != ETIMEDOUT || clock_now_ms() >= deadline)
 			return -1;
 	}
+}
+
+/*
+ * Reads what c's socket holds into c->in without waiting: bytes read, 0
+ * at EOF, -1 when there are none (or on error).
+ */
+static ssize_t
+conn_fill_now(struct conn *c)
+{
+	ssize_t n;
+
+	buf_grow(&c->in, READ_CHUNK);
+	do
+		n = recv(c->fd, c->in.data + c->in.len,
+		    c->in.cap - c->in.len - 1, MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n > 0) {
+		c->in.len += (size_t)n;
+		c->in.data[c->in.len] = '\0';
+	}
+	return n;
 }
 
 /* Writes res's head into head (reset first); drops a 204/304's body. */
@@ -573,17 +634,24 @@ conn_serve(struct conn *c, bool read_first)
 	lim.max_body = SIZE_MAX;	/* checked per request, step 3 */
 	for (;;) {
 		/* 1-2: a head. */
-		deadline = clock_now_ms() + (c->in.len ? cfg->header_timeout_ms :
-		    cfg->idle_timeout_ms);
+		deadline = 0;	/* set at the first wait */
 		for (;;) {
 			hlen = http_parse_request(c->in.data, c->in.len, &lim,
 			    &req, &status);
 			if (hlen != HTTP_INCOMPLETE)
 				break;
-			if (c->in.len == 0 && !read_first && !stopping(c->s)) {
+			if (c->in.len == 0 && !read_first && !stopping(c->s))
 				return true;
+			if (read_first) {	/* bytes are there, most likely */
+				read_first = false;
+				if ((r = conn_fill_now(c)) > 0)
+					continue;
+				if (r == 0)
+					goto done;
 			}
-			read_first = false;
+			if (deadline == 0)
+				deadline = clock_now_ms() + (c->in.len ?
+				    cfg->header_timeout_ms : cfg->idle_timeout_ms);
 			r = conn_fill(c, deadline, c->in.len == 0);
 			if (r > 0 && c->in.len == (size_t)r)
 				deadline = clock_now_ms() + cfg->header_timeout_ms;
@@ -733,13 +801,12 @@ linger_close(struct conn *c)
 	close(c->fd);
 }
 
-/* Closes c and frees it: its last answer went out. */
+/* Frees c, whose socket is closed, and counts it gone. */
 static void
-conn_end(struct conn *c)
+conn_free(struct conn *c)
 {
 	struct server *s = c->s;
 
-	linger_close(c);
 	if (c->later.state != NULL && s->cfg.later_free != NULL)
 		s->cfg.later_free(c->later.state);
 	buf_free(&c->in);
@@ -755,6 +822,14 @@ conn_end(struct conn *c)
 	s->active--;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
+}
+
+/* Closes c and frees it: its last answer went out. */
+static void
+conn_end(struct conn *c)
+{
+	linger_close(c);
+	conn_free(c);
 }
 
 static void
@@ -788,7 +863,7 @@ park(struct conn *c)
 		pthread_mutex_unlock(&s->mu);
 		return false;
 	}
-	c->is_parked = c->listed = c->in_epoll = true;
+	c->listed = c->in_epoll = true;
 	c->idle_deadline = clock_now_ms() + s->cfg.idle_timeout_ms;
 	c->park_next = NULL;
 	c->park_prev = s->park_last;
@@ -805,7 +880,6 @@ park(struct conn *c)
 	/* No event can come: c is still this thread's. */
 	pthread_mutex_lock(&s->mu);
 	park_unlist(s, c);
-	c->is_parked = false;
 	c->in_epoll = op == EPOLL_CTL_MOD;
 	s->parked--;
 	pthread_mutex_unlock(&s->mu);
@@ -854,27 +928,30 @@ conn_alone(void *arg)
 
 static void *worker_main(void *arg);
 
-/* Starts a worker, counted idle.  Under s->mu. */
-static void
+/* Starts a worker, counted idle.  Under s->mu.  False when it cannot. */
+static bool
 worker_start(struct server *s)
 {
 	pthread_t tid;
+	int rc;
 
-	if (pthread_create(&tid, &s->attr, worker_main, s) != 0) {
-		log_event(LOG_WARN, "cannot start a worker", "err=%s",
-		    strerror(errno));
-		return;
-	}
 	s->workers++;
-	s->idle_workers++;
+	atomic_fetch_add(&s->idle_workers, 1);
+	if ((rc = pthread_create(&tid, &s->attr, worker_main, s)) == 0)
+		return true;
+	s->workers--;
+	atomic_fetch_sub(&s->idle_workers, 1);
+	log_event(LOG_WARN, "cannot start a worker", "err=%s", strerror(rc));
+	return false;
 }
 
 /*
  * Waits for a parked connection that is readable and takes it.  NULL
- * when this worker should end: enough others wait, or the server stops
- * and nothing is parked.  The caller is counted idle; a worker that
- * takes a connection is not, and when it was the last idle one it starts
- * another, so a readable connection never waits for a busy one.
+ * when this worker should end: it waited STOP_POLL_MS for nothing and
+ * there are more than base_workers, or the server stops and nothing is
+ * parked.  The caller is counted idle; one that takes a connection is
+ * not, and when it was the last idle one it wakes the accept thread if
+ * that dozes, to start another should they all stay busy (pool_check).
  */
 static struct conn *
 worker_take(struct server *s)
@@ -894,18 +971,20 @@ worker_take(struct server *s)
 		if (n == 1) {
 			c = ev.data.ptr;
 			park_unlist(s, c);
-			c->is_parked = false;
 			s->parked--;
-			if (--s->idle_workers == 0 && !stopping(s))
-				worker_start(s);
 			pthread_mutex_unlock(&s->mu);
+			atomic_fetch_add(&s->takes, 1);
+			if (atomic_fetch_sub(&s->idle_workers, 1) == 1 &&
+			    atomic_exchange(&s->dozing, false))
+				(void)write(s->kick[1], "k", 1);
 			return c;
 		}
-		if (stopping(s) && s->parked == 0)
+		if (stopping(s) ? s->parked == 0 :
+		    n == 0 && s->workers > s->base_workers)
 			break;
 		pthread_mutex_unlock(&s->mu);
 	}
-	s->idle_workers--;
+	atomic_fetch_sub(&s->idle_workers, 1);
 	s->workers--;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
@@ -913,6 +992,29 @@ worker_take(struct server *s)
 	(void)s;
 #endif
 	return NULL;
+}
+
+/*
+ * The accept thread's watch over the workers: when none is idle and none
+ * took a connection for STUCK_MS, each is held by something slow (a body
+ * trickling in, a watch, a peer's answer), and a readable connection
+ * could wait behind them: start one more.  A pool that only grew when
+ * the last idle worker took a connection would grow on every burst of
+ * readable connections, and a worker per connection wakes once a
+ * request again.  *seen is the count of takes at the last check.
+ */
+static void
+pool_check(struct server *s, uint64_t *seen)
+{
+	uint64_t takes = atomic_load(&s->takes);
+
+	if (atomic_load(&s->idle_workers) == 0 && takes == *seen &&
+	    !stopping(s)) {
+		pthread_mutex_lock(&s->mu);
+		worker_start(s);
+		pthread_mutex_unlock(&s->mu);
+	}
+	*seen = takes;
 }
 
 static void *
@@ -923,15 +1025,7 @@ worker_main(void *arg)
 
 	while ((c = worker_take(s)) != NULL) {
 		serve(c, true);
-		pthread_mutex_lock(&s->mu);
-		if (s->idle_workers >= IDLE_WORKERS_MAX) {
-			s->workers--;
-			pthread_cond_broadcast(&s->cv);
-			pthread_mutex_unlock(&s->mu);
-			break;
-		}
-		s->idle_workers++;
-		pthread_mutex_unlock(&s->mu);
+		atomic_fetch_add(&s->idle_workers, 1);
 	}
 	return NULL;
 }
@@ -959,14 +1053,52 @@ accept_main(void *arg)
 	struct server *s = arg;
 	struct timeval slice = { 0, STOP_POLL_MS * 1000 };
 	pthread_t tid;
-	struct pollfd pfd;
+	struct pollfd pfd[2];
 	struct conn *c;
-	int fd;
+	int64_t now, busy_until = 0, checked = 0;
+	uint64_t seen = 0;
+	char sink[64];
+	int fd, nfd = s->epfd >= 0 ? 2 : 1;
 
+	pfd[0].fd = s->cfg.listen_fd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = s->kick[0];
+	pfd[1].events = POLLIN;
 	while (!stopping(s)) {
-		pfd.fd = s->cfg.listen_fd;
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, STOP_POLL_MS) <= 0)
+		/*
+		 * The workers are watched (pool_check) for BUSY_MS after
+		 * none was seen idle.  Between watches this thread dozes,
+		 * and the worker that takes the last idle one's place
+		 * wakes it (worker_take).
+		 */
+		now = clock_now_ms();
+		if (now >= busy_until && nfd == 2) {
+			atomic_store(&s->dozing, true);
+			if (atomic_load(&s->idle_workers) == 0) {
+				atomic_store(&s->dozing, false);
+				busy_until = now + BUSY_MS;
+				checked = now;
+				seen = atomic_load(&s->takes);
+			}
+		}
+		if (poll(pfd, (nfds_t)nfd, now < busy_until ? STUCK_MS :
+		    STOP_POLL_MS) < 0)
+			pfd[0].revents = pfd[1].revents = 0;
+		atomic_store(&s->dozing, false);
+		now = clock_now_ms();
+		if (nfd == 2 && (pfd[1].revents & POLLIN)) {
+			while (read(s->kick[0], sink, sizeof(sink)) > 0)
+				;
+			busy_until = now + BUSY_MS;
+			checked = now;
+			seen = atomic_load(&s->takes);
+		} else if (now < busy_until && now - checked >= STUCK_MS) {
+			pool_check(s, &seen);
+			checked = now;
+			if (atomic_load(&s->idle_workers) == 0)
+				busy_until = now + BUSY_MS;
+		}
+		if (!(pfd[0].revents & POLLIN))
 			continue;
 		fd = accept(s->cfg.listen_fd, NULL, NULL);
 		if (fd < 0) {
@@ -1006,9 +1138,10 @@ accept_main(void *arg)
 			if (park(c) ||
 			    pthread_create(&tid, &s->attr, conn_alone, c) == 0)
 				continue;
-			conn_end(c);	/* closes fd, counts it gone */
+			reject(fd);
+			conn_free(c);
 		} else {
-			close(fd);
+			reject(fd);
 			pthread_mutex_lock(&s->mu);
 			s->active--;
 			pthread_mutex_unlock(&s->mu);
@@ -1029,6 +1162,10 @@ server_free(struct server *s)
 	pthread_mutex_unlock(&s->mu);
 	if (s->epfd >= 0)
 		close(s->epfd);
+	if (s->kick[0] >= 0) {
+		close(s->kick[0]);
+		close(s->kick[1]);
+	}
 	pthread_attr_destroy(&s->attr);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
@@ -1051,12 +1188,19 @@ server_start(struct server **out, const struct server_config *cfg)
 	pthread_attr_init(&s->attr);
 	pthread_attr_setdetachstate(&s->attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&s->attr, s->cfg.stack_size);
-	s->epfd = -1;
+	s->epfd = s->kick[0] = s->kick[1] = -1;
 #ifdef __linux__
-	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	s->base_workers = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (s->base_workers < 2)
+		s->base_workers = 2;
+	if (pipe(s->kick) == 0 &&
+	    fcntl(s->kick[0], F_SETFL, O_NONBLOCK) == 0 &&
+	    fcntl(s->kick[1], F_SETFL, O_NONBLOCK) == 0)
+		s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (s->epfd >= 0) {
 		pthread_mutex_lock(&s->mu);
-		worker_start(s);
+		while (s->workers < s->base_workers && worker_start(s))
+			;
 		pthread_mutex_unlock(&s->mu);
 		if (s->workers == 0) {
 			close(s->epfd);
@@ -1113,6 +1257,13 @@ server_stats(struct server *s, struct server_stats *st)
 	st->active = s->active;
 	st->requests = atomic_load(&s->requests);
 	pthread_mutex_unlock(&s->mu);
+}
+
+void
+server_will_wait(const struct server_request *sr)
+{
+	if (sr->later != NULL)
+		spare_worker(sr->later->conn->s);
 }
 
 bool

@@ -84,6 +84,13 @@ struct server_request {
  */
 bool	server_client_gone(const struct server_request *sr);
 
+/*
+ * Tells the engine that the handler of sr is about to wait long (a
+ * watch): unless a worker is idle, it starts one, so other connections
+ * are served meanwhile without waiting for the engine to notice.
+ */
+void	server_will_wait(const struct server_request *sr);
+
 struct server_response {
 	int		 status;	/* default 200 */
 	const char	*content_type;	/* static string; default application/json */
