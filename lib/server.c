@@ -858,8 +858,15 @@ park(struct conn *c)
 
 	if (s->epfd < 0)
 		return false;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+	ev.data.ptr = c;
+	/*
+	 * Under the lock: a worker woken by the event takes c only after
+	 * it, so c is listed by then and this thread is done with it.
+	 */
 	pthread_mutex_lock(&s->mu);
-	if (stopping(s)) {
+	if (stopping(s) || epoll_ctl(s->epfd, op, c->fd, &ev) != 0) {
 		pthread_mutex_unlock(&s->mu);
 		return false;
 	}
@@ -871,22 +878,11 @@ park(struct conn *c)
 	s->park_last = c;
 	s->parked++;
 	pthread_mutex_unlock(&s->mu);
-	/* From here c is the workers': this thread does not touch it. */
-	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
-	ev.data.ptr = c;
-	if (epoll_ctl(s->epfd, op, c->fd, &ev) == 0)
-		return true;
-	/* No event can come: c is still this thread's. */
-	pthread_mutex_lock(&s->mu);
-	park_unlist(s, c);
-	c->in_epoll = op == EPOLL_CTL_MOD;
-	s->parked--;
-	pthread_mutex_unlock(&s->mu);
+	return true;
 #else
 	(void)c;
-#endif
 	return false;
+#endif
 }
 
 /*
