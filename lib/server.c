@@ -1054,7 +1054,7 @@ accept_main(void *arg)
 	int64_t now, busy_until = 0, checked = 0;
 	uint64_t seen = 0;
 	char sink[64];
-	int fd, nfd = s->epfd >= 0 ? 2 : 1;
+	int fd, rc, nfd = s->epfd >= 0 ? 2 : 1;
 
 	pfd[0].fd = s->cfg.listen_fd;
 	pfd[0].events = POLLIN;
@@ -1131,19 +1131,20 @@ accept_main(void *arg)
 			net_peer_name(fd, c->peer, sizeof(c->peer));
 			c->sliced = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO,
 			    &slice, sizeof(slice)) == 0;	/* conn_fill's */
-			if (park(c) ||
-			    pthread_create(&tid, &s->attr, conn_alone, c) == 0)
+			if (park(c) || (rc = pthread_create(&tid, &s->attr,
+			    conn_alone, c)) == 0)
 				continue;
 			reject(fd);
 			conn_free(c);
 		} else {
+			rc = errno;
 			reject(fd);
 			pthread_mutex_lock(&s->mu);
 			s->active--;
 			pthread_mutex_unlock(&s->mu);
 		}
 		log_event(LOG_WARN, "cannot serve a connection", "err=%s",
-		    strerror(errno));
+		    strerror(rc));
 	}
 	return NULL;
 }
