@@ -63,10 +63,11 @@
  * connection holds no thread.
  *
  * A worker can be held long.  When it must wait for a client's bytes (a
- * head or a body still coming), or its handler says it will wait (a
- * watch: server_will_wait), it first starts another worker unless one
- * is idle (spare_worker), so a thousand slow clients hold a thousand
- * workers and a fast one still finds an idle worker.  Waits nobody
+ * head or a body still coming, or its end after a close), or its
+ * handler says it will wait (a watch: server_will_wait), it first
+ * starts another worker unless one is idle (spare_worker), so a thousand
+ * slow clients hold a thousand workers and a fast one still finds an
+ * idle worker.  Waits nobody
  * announces (a handler waiting for a peer) are caught by the accept
  * thread, which watches the pool while no worker is idle (the worker
  * that takes the last idle place wakes it): when for STUCK_MS none is
@@ -794,6 +795,7 @@ linger_close(struct conn *c)
 	char sink[16384];
 	ssize_t n;
 
+	spare_worker(c->s);
 	shutdown(c->fd, SHUT_WR);
 	while (total < want &&
 	    (n = net_read(c->fd, sink, sizeof(sink), deadline)) > 0)
@@ -1004,12 +1006,8 @@ pool_check(struct server *s, uint64_t *seen)
 {
 	uint64_t takes = atomic_load(&s->takes);
 
-	if (atomic_load(&s->idle_workers) == 0 && takes == *seen &&
-	    !stopping(s)) {
-		pthread_mutex_lock(&s->mu);
-		worker_start(s);
-		pthread_mutex_unlock(&s->mu);
-	}
+	if (takes == *seen)
+		spare_worker(s);
 	*seen = takes;
 }
 
