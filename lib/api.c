@@ -1302,7 +1302,10 @@ out:
 
 /*
  * POST /internal/batch: the answer waits for this node's copies to be
- * durable, deferred when it can be (true then).
+ * durable, deferred when it can be (true then).  Their fsync starts at
+ * once on the committer, which answers: the worker goes back to serving
+ * instead of leading it (with a worker or two per CPU, a worker in an
+ * fsync is a node's connections waiting).
  */
 static bool
 handle_batch_internal(struct node *nd, const struct server_request *sr,
@@ -1315,6 +1318,7 @@ handle_batch_internal(struct node *nd, const struct server_request *sr,
 	    sr->body_len, &res->body, &seq), res);
 	if (seq == 0)
 		return false;
+	store_flush_soon(nd->store);
 	if ((d = defer_new(nd, sr, route)) == NULL) {
 		if (store_sync(nd->store, seq) != 0)
 			server_error_code(res, 503, "storage_failure",

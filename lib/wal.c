@@ -84,8 +84,10 @@
  * empty; a waiter wakes it only then.  wal_flush_soon wakes it too, to
  * sync what is pending with nobody waiting yet: a coordinator's own
  * copy, written while its replicas are asked, so that its fsync
- * overlaps theirs.  wal_close sets `closing`; the committer settles
- * what is left and exits.
+ * overlaps theirs; or a peer's batch, so that the thread that applied
+ * it hands its answer over (a waiter queues behind a flush asked for)
+ * and goes on serving instead of leading the fsync.  wal_close sets
+ * `closing`; the committer settles what is left and exits.
  *
  * FAILURE.  A failed fdatasync is sticky.  After it the state of the
  * page cache is unknown: Linux reports a writeback error once and may
@@ -790,11 +792,12 @@ wal_when_durable(struct wal *w, uint64_t seq, struct wal_waiter *wt,
 
 	pthread_mutex_lock(&w->mu);
 	/*
-	 * Queue only behind work in progress: on an idle log, leading the
-	 * batch here costs less than waking the committer to lead it.
+	 * Queue only behind work in progress (a batch on disk, the committer
+	 * awake, or a flush asked for: wal_flush_soon): on an idle log,
+	 * leading the batch here costs less than waking the committer.
 	 */
-	if (!w->failed && seq > w->durable_seq &&
-	    (w->busy || (w->committer_on && !w->committer_idle)) &&
+	if (!w->failed && seq > w->durable_seq && (w->busy ||
+	    w->flush_wanted || (w->committer_on && !w->committer_idle)) &&
 	    start_committer(w) == 0) {
 		wt->seq = seq;
 		wt->fn = fn;

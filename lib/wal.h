@@ -125,9 +125,9 @@ struct wal_waiter {
  * Returns 0 when queued (wt is the log's until then): fn will be called
  * exactly once.  Otherwise fn is not called and the caller has waited as
  * in wal_sync: 1 when seq is durable, -1 with wal_sync's errno.  That
- * happens when no batch is being written (leading it here costs less
- * than waking the committer), after a disk failure, and when there is
- * no committer thread.
+ * happens when no batch is being written nor asked for (wal_flush_soon):
+ * leading it here costs less than waking the committer; after a disk
+ * failure; and when there is no committer thread.
  */
 int	wal_when_durable(struct wal *w, uint64_t seq, struct wal_waiter *wt,
 	    wal_durable_fn fn, void *arg);

@@ -702,6 +702,52 @@ test_when_durable(void)
 	    once, good, eio);
 }
 
+/*
+ * A waiter behind a flush asked for is queued, not left to lead the
+ * fsync itself (as a peer's batch is answered: api.c).  Only a record
+ * the committer made durable in the moment between the two calls is
+ * answered inline, so nearly all of the rounds must queue.
+ */
+static void
+test_waiter_behind_flush(void)
+{
+	char dir[512];
+	struct answer ans[50];
+	struct wal_stats st;
+	struct wal *w;
+	int i, rc, queued = 0, once = 0, good = 0;
+
+	if ((w = open_fresh(dir, sizeof(dir), "behindflush", true)) == NULL)
+		return;
+	memset(ans, 0, sizeof(ans));
+	for (i = 0; i < 50; i++) {
+		struct answer *a = &ans[i];
+
+		a->w = w;
+		if (wal_enqueue(w, "\"z\"", 3, &a->seq) != 0)
+			break;
+		wal_flush_soon(w);
+		rc = wal_when_durable(w, a->seq, &a->waiter, answered, a);
+		if (rc == 0)
+			queued++;
+		else
+			answered(a, rc == 1 ? 0 : errno);
+		do {	/* the next round starts on an idle log */
+			nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+			wal_stats(w, &st);
+		} while (st.durable_seq < a->seq);
+	}
+	wal_close(w);
+	for (i = 0; i < 50; i++) {
+		once += ans[i].answers == 1;
+		good += ans[i].err == 0 && ans[i].durable;
+	}
+	ok(once == 50 && good == 50, "behind wal_flush_soon: 50 records "
+	    "answered once each, durable (%d, %d)", once, good);
+	ok(queued > 40, "behind wal_flush_soon a waiter is queued for the "
+	    "committer, not left to lead the fsync (%d of 50 queued)", queued);
+}
+
 /* wal_flush_soon: a pending record becomes durable with nobody waiting. */
 static void
 test_flush_soon(void)
@@ -729,6 +775,7 @@ test_flush_soon(void)
 	    "(durable %" PRIu64 ", fsyncs %" PRIu64 ")", st.durable_seq,
 	    st.fsyncs);
 	wal_close(w);
+	test_waiter_behind_flush();
 }
 
 static void
