@@ -96,6 +96,12 @@ struct replica {
 
 enum tstate { T_IDLE, T_ASKED, T_OK, T_FAIL };
 
+/* A call's argument: which target of which operation it is for. */
+struct task {
+	struct qop	*q;
+	size_t		 i;
+};
+
 /*
  * A replica asked, or that may be asked.  The first nowners targets are
  * the key's owners (the preference list); the rest are the following
@@ -115,6 +121,7 @@ struct target {
 	const char	*hint_for;	/* write: the owner's id, NULL unless a stand-in */
 	bool		 passed_on;
 	uint64_t	 digest;	/* digest read: the replica's, when found */
+	struct task	 call;		/* the argument of the call to it */
 };
 
 struct qop {
@@ -140,11 +147,6 @@ struct qop {
 	size_t		 nowners;	/* the first nowners are the owners */
 	size_t		 nt;		/* targets */
 	struct target	 t[];
-};
-
-struct task {
-	struct qop	*q;
-	size_t		 i;
 };
 
 struct replica *
@@ -396,7 +398,6 @@ fetch_main(void *arg)
 	buf_free(&target);
 	client_response_free(&res);
 	qop_unref(q);
-	free(tk);
 }
 
 /* stream.h's callback: a remote write was answered. */
@@ -412,7 +413,6 @@ write_done(void *arg, bool ok, const char *answer, size_t len)
 		    tk->q->t[tk->i].id, "replicate");
 	qop_done(tk->q, tk->i, ok, false, NULL);
 	qop_unref(tk->q);
-	free(tk);
 }
 
 /*
@@ -482,28 +482,25 @@ qop_ask(struct qop *q, size_t i, bool here)
 		version_free(&v);
 		return;
 	}
-	tk = malloc(sizeof(*tk));
-	if (tk != NULL) {
-		tk->q = q;
-		tk->i = i;
-		pthread_mutex_lock(&q->mu);
-		q->refs++;
-		pthread_mutex_unlock(&q->mu);
-		if (q->write) {
-			send_write(tk);
-			return;
-		}
-		if (here) {
-			fetch_main(tk);
-			return;
-		}
-		if (workq_submit(rp->workq, fetch_main, tk) == 0)
-			return;
-		pthread_mutex_lock(&q->mu);
-		q->refs--;
-		pthread_mutex_unlock(&q->mu);
-		free(tk);
+	tk = &t->call;
+	tk->q = q;
+	tk->i = i;
+	pthread_mutex_lock(&q->mu);
+	q->refs++;
+	pthread_mutex_unlock(&q->mu);
+	if (q->write) {
+		send_write(tk);
+		return;
 	}
+	if (here) {
+		fetch_main(tk);
+		return;
+	}
+	if (workq_submit(rp->workq, fetch_main, tk) == 0)
+		return;
+	pthread_mutex_lock(&q->mu);
+	q->refs--;
+	pthread_mutex_unlock(&q->mu);
 	qop_done(q, i, false, false, NULL);
 }
 
@@ -737,7 +734,6 @@ digest_done(void *arg, bool ok, const char *answer, size_t len)
 		ok = false;
 	qop_done(q, tk->i, ok, found, NULL);
 	qop_unref(q);
-	free(tk);
 }
 
 /* ---- reads ------------------------------------------------------------ */
@@ -955,10 +951,7 @@ digest_start(struct replica *rp, struct qop *q, struct replica_result *res,
 	version_free(&v);
 	http_percent_encode(q->key.data, q->key.len, &enc);
 	for (i = 1; i < need; i++) {
-		if ((tk = malloc(sizeof(*tk))) == NULL) {
-			qop_done(q, (size_t)i, false, false, NULL);
-			continue;
-		}
+		tk = &q->t[i].call;
 		tk->q = q;
 		tk->i = (size_t)i;
 		pthread_mutex_lock(&q->mu);
@@ -1269,6 +1262,8 @@ replica_put_start(struct replica *rp, const char *key, size_t klen,
 	 * thread brings the last one (write_progress).
 	 */
 	res->required = clamp_quorum(wr->w, dw, wq->nowners);
+	/* One allocation for the usual record: key, value, ~150 bytes more. */
+	buf_grow(&wq->record, klen + res->v.value_len + 256);
 	record_to_json(key, klen, &res->v, &wq->record);
 	wq->wv = &res->v;
 	wq->res = res;
