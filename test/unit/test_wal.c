@@ -715,7 +715,7 @@ test_waiter_behind_flush(void)
 	struct answer ans[50];
 	struct wal_stats st;
 	struct wal *w;
-	int i, rc, queued = 0, once = 0, good = 0;
+	int i, rc, tries, queued = 0, once = 0, good = 0;
 
 	if ((w = open_fresh(dir, sizeof(dir), "behindflush", true)) == NULL)
 		return;
@@ -732,10 +732,11 @@ test_waiter_behind_flush(void)
 			queued++;
 		else
 			answered(a, rc == 1 ? 0 : errno);
-		do {	/* the next round starts on an idle log */
+		tries = 0;	/* the next round starts on an idle log (5 s at most) */
+		do {
 			nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 			wal_stats(w, &st);
-		} while (st.durable_seq < a->seq);
+		} while (st.durable_seq < a->seq && ++tries < 5000);
 	}
 	wal_close(w);
 	for (i = 0; i < 50; i++) {
@@ -775,7 +776,6 @@ test_flush_soon(void)
 	    "(durable %" PRIu64 ", fsyncs %" PRIu64 ")", st.durable_seq,
 	    st.fsyncs);
 	wal_close(w);
-	test_waiter_behind_flush();
 }
 
 static void
@@ -1280,6 +1280,7 @@ main(void)
 	test_group_commit();
 	test_when_durable();
 	test_flush_soon();
+	test_waiter_behind_flush();
 	test_rotate();
 	test_laid_out();
 	test_segment_fn();
