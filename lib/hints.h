@@ -35,6 +35,7 @@
 #include "cluster.h"
 #include "peer.h"
 #include "store.h"
+#include "wal.h"
 
 struct hints_config {
 	const char	*dir;		/* node directory; hints live in dir/hints */
@@ -91,6 +92,40 @@ void	hints_close(struct hints *h);	/* NULL ok */
  */
 int	hints_add(struct hints *h, const char *owner, const char *record,
 	    size_t len);
+
+/*
+ * hints_add without the wait, for a thread that must not block on the
+ * disk: fn(arg, err) is called once the hint is durable (err 0) or known
+ * never to be (EIO, ENOSPC), on the hint log's committer thread, and
+ * must not block (wal.h, wal_durable_fn); wt is the caller's until then.
+ * Hints taken at once share that thread's fsyncs.  Returns 0 when fn
+ * will be called; otherwise fn is not called: 1 when the hint is durable
+ * already, -1 with hints_add's errno when it was not kept.
+ */
+int	hints_add_when_durable(struct hints *h, const char *owner,
+	    const char *record, size_t len, struct wal_waiter *wt,
+	    wal_durable_fn fn, void *arg);
+
+/*
+ * Many hints, one fsync per owner's log: hints_take keeps each as
+ * hints_add does but without waiting, noting in b what to wait for, and
+ * hints_sync waits for all of them at once (a stand-in serving a body of
+ * hints).  Nothing taken may be acknowledged before hints_sync returned
+ * 0.  A batch spanning more than HINTS_BATCH_LOGS owners syncs the extra
+ * owners' hints one by one in hints_take.  Both return 0, or -1 with
+ * hints_add's errno; hints_sync empties b.
+ */
+#define HINTS_BATCH_LOGS	4
+struct hints_batch {
+	size_t	n;
+	struct {
+		struct wal	*wal;
+		uint64_t	 seq;
+	} log[HINTS_BATCH_LOGS];
+};
+int	hints_take(struct hints *h, struct hints_batch *b, const char *owner,
+	    const char *record, size_t len);
+int	hints_sync(struct hints_batch *b);
 
 /* Totals, or (owner != NULL) one owner's hints. */
 void	hints_stats(struct hints *h, const char *owner, struct hints_stats *st);

@@ -122,6 +122,8 @@ struct target {
 	bool		 passed_on;
 	uint64_t	 digest;	/* digest read: the replica's, when found */
 	struct task	 call;		/* the argument of the call to it */
+	struct wal_waiter hint_wait;	/* write: a hint kept here for it, */
+	struct task	 hint_call;	/* and its callback's argument */
 };
 
 struct qop {
@@ -138,6 +140,7 @@ struct qop {
 	int		 local_errno;	/* this node's own write failed: why */
 	uint64_t	 local_seq;	/* write: its WAL seq, not yet durable (0: none) */
 	bool		 answered;	/* write: the coordinator has moved on */
+	int		 hints_unsynced;	/* write: kept hints not yet durable */
 	/* An operation's completion (replica_put_start, replica_get_start): */
 	struct replica_result *res;	/* where its outcome goes */
 	replica_done_fn	 done;
@@ -311,6 +314,50 @@ qop_unref(struct qop *q)
 static void write_progress(struct qop *q);
 static void digest_progress(struct qop *q);
 
+/* A hint nobody waits for (keep_late_hint): its waiter, freed when durable. */
+struct late_hint {
+	struct wal_waiter wait;
+	char		 owner[RING_ID_MAX + 1];
+};
+
+static void
+late_hint_durable(void *arg, int err)
+{
+	struct late_hint *lh = arg;
+
+	if (err != 0)
+		log_event(LOG_WARN, "cannot keep a hint", "owner=%s err=%s",
+		    lh->owner, strerror(err));
+	free(lh);
+}
+
+/*
+ * Keeps the write as a hint for owner, whose call failed after the
+ * client was answered.  Nobody waits for it, and the thread (a stream's,
+ * which may bring a whole failed batch) must not wait for the disk
+ * either: the hint is made durable by its log's committer, with the
+ * others taken meanwhile.
+ */
+static void
+keep_late_hint(struct qop *q, const char *owner)
+{
+	struct late_hint *lh = malloc(sizeof(*lh));
+	int rc = -1;
+
+	if (lh != NULL) {
+		snprintf(lh->owner, sizeof(lh->owner), "%s", owner);
+		rc = hints_add_when_durable(q->rp->cfg.hints, owner,
+		    q->record.data, q->record.len, &lh->wait,
+		    late_hint_durable, lh);
+		if (rc == 0)
+			return;		/* late_hint_durable frees lh */
+		free(lh);
+	}
+	if (rc < 0)
+		log_event(LOG_WARN, "cannot keep a hint", "owner=%s err=%s",
+		    owner, strerror(errno));
+}
+
 /*
  * Records the outcome of target i and wakes the coordinator; an
  * operation started without a wait goes on from here (write_progress,
@@ -345,10 +392,8 @@ qop_done(struct qop *q, size_t i, bool ok, bool found, struct version *v)
 		q->failed++;
 	pthread_cond_broadcast(&q->cv);
 	pthread_mutex_unlock(&q->mu);
-	if (late_owner != NULL && hints_add(q->rp->cfg.hints, late_owner,
-	    q->record.data, q->record.len) != 0)
-		log_event(LOG_WARN, "cannot keep a hint", "owner=%s err=%s",
-		    late_owner, strerror(errno));
+	if (late_owner != NULL)
+		keep_late_hint(q, late_owner);
 	if (q->done != NULL)
 		(q->write ? write_progress : digest_progress)(q);
 }
@@ -440,6 +485,41 @@ send_write(struct task *tk)
 	buf_free(&line);
 }
 
+/* hints_add_when_durable's callback: this node's stand-in copy counts. */
+static void
+stand_in_durable(void *arg, int err)
+{
+	struct task *tk = arg;
+	struct qop *q = tk->q;
+
+	qop_done(q, tk->i, err == 0, false, NULL);
+	qop_unref(q);
+}
+
+/*
+ * This node stands in for a failed owner (target i): it keeps the write
+ * as a hint, which counts once durable.  The hint's fsync is its log's
+ * committer's, shared with the hints taken meanwhile, so that the thread
+ * bringing a failed batch's answers does not sync once per write.
+ */
+static void
+stand_in_here(struct qop *q, size_t i)
+{
+	struct target *t = &q->t[i];
+	int rc;
+
+	t->hint_call.q = q;
+	t->hint_call.i = i;
+	pthread_mutex_lock(&q->mu);
+	q->refs++;
+	pthread_mutex_unlock(&q->mu);
+	rc = hints_add_when_durable(q->rp->cfg.hints, t->hint_for,
+	    q->record.data, q->record.len, &t->hint_wait, stand_in_durable,
+	    &t->hint_call);
+	if (rc != 0)
+		stand_in_durable(&t->hint_call, rc == 1 ? 0 : errno);
+}
+
 /*
  * Runs target i: this node's copy in the calling thread; a remote one as
  * a workq task, or in the calling thread too when `here` (the caller has
@@ -460,9 +540,7 @@ qop_ask(struct qop *q, size_t i, bool here)
 	if (t->self) {
 		version_init(&v);
 		if (q->write && t->hint_for != NULL) {
-			rc = hints_add(rp->cfg.hints, t->hint_for, q->record.data,
-			    q->record.len);
-			qop_done(q, i, rc == 0, false, NULL);
+			stand_in_here(q, i);
 		} else if (q->write) {
 			/*
 			 * Inline, before replica_put_start returns: q->wv is
@@ -1018,34 +1096,78 @@ replica_get_start(struct replica *rp, const char *key, size_t klen, int r,
 
 /* ---- writes ----------------------------------------------------------- */
 
+static void write_answer(struct qop *q);
+
+/*
+ * One hint of keep_hints settled (err 0: durable), or (err -1) its
+ * guard: the last one answers.
+ */
+static void
+kept_hint_settled(struct qop *q, const char *owner, int err)
+{
+	bool last;
+
+	if (err > 0)
+		log_event(LOG_WARN, "cannot keep a hint", "owner=%s err=%s",
+		    owner, strerror(err));
+	pthread_mutex_lock(&q->mu);
+	last = --q->hints_unsynced == 0;
+	pthread_mutex_unlock(&q->mu);
+	if (!last)
+		return;
+	write_answer(q);
+	qop_unref(q);
+}
+
+/* hints_add_when_durable's callback for keep_hints. */
+static void
+kept_hint_durable(void *arg, int err)
+{
+	struct task *tk = arg;
+
+	kept_hint_settled(tk->q, tk->q->t[tk->i].id, err);
+}
+
 /*
  * Owners that failed with no stand-in left to take their copy (a cluster
  * of N members has none) get a hint kept here, on the coordinator, so the
  * write reaches them when they return without waiting for anti-entropy.
  * Such a hint does not count toward W: this node has already counted
- * once.
+ * once.  The client is answered (write_answer) once these hints are
+ * durable, or known not to be kept: their fsyncs are their logs'
+ * committers', shared by every write that fails meanwhile, since the
+ * thread that brings a failed batch's answers settles its writes one
+ * after another.
  */
 static void
 keep_hints(struct qop *q)
 {
-	char owners[MAX_REPLICAS][RING_ID_MAX + 1];
-	size_t i, n = 0;
+	size_t i, owners[MAX_REPLICAS], n = 0;
+	int rc;
 
 	pthread_mutex_lock(&q->mu);
 	for (i = 0; i < q->nowners; i++) {
 		struct target *t = &q->t[i];
 		if (t->state == T_FAIL && !t->passed_on && !t->self) {
-			snprintf(owners[n++], sizeof(owners[0]), "%s", t->id);
+			owners[n++] = i;
 			t->passed_on = true;
 		}
 	}
 	q->answered = true;	/* later failures keep their own hints */
+	q->hints_unsynced = (int)n + 1;	/* + 1: the guard, below */
+	q->refs++;			/* until write_answer */
 	pthread_mutex_unlock(&q->mu);
-	for (i = 0; i < n; i++)
-		if (hints_add(q->rp->cfg.hints, owners[i], q->record.data,
-		    q->record.len) != 0)
-			log_event(LOG_WARN, "cannot keep a hint", "owner=%s "
-			    "err=%s", owners[i], strerror(errno));
+	while (n-- > 0) {
+		struct target *t = &q->t[owners[n]];
+		t->hint_call.q = q;
+		t->hint_call.i = owners[n];
+		rc = hints_add_when_durable(q->rp->cfg.hints, t->id,
+		    q->record.data, q->record.len, &t->hint_wait,
+		    kept_hint_durable, &t->hint_call);
+		if (rc != 0)
+			kept_hint_settled(q, t->id, rc == 1 ? 0 : errno);
+	}
+	kept_hint_settled(q, NULL, -1);
 }
 
 bool
@@ -1111,16 +1233,12 @@ replica_storage_error(int err)
 	    "disk is fixed";
 }
 
-/*
- * The end of a write: hints for the owners that failed, the report, the
- * status, then done.  Runs once, in the thread whose answer settled it.
- */
+/* The end of a write, once its hints are kept: the report, the status, done. */
 static void
-write_finish(struct qop *q)
+write_answer(struct qop *q)
 {
 	struct replica_result *res = q->res;
 
-	keep_hints(q);
 	qop_report(q, res);
 	if (res->acks < res->required) {
 		res->status = 503;
@@ -1171,7 +1289,7 @@ write_progress(struct qop *q)
 finish:
 	q->finished = true;
 	pthread_mutex_unlock(&q->mu);
-	write_finish(q);
+	keep_hints(q);		/* then write_answer */
 }
 
 void
@@ -1270,7 +1388,7 @@ replica_put_start(struct replica *rp, const char *key, size_t klen,
 	wq->done = done;
 	wq->done_arg = arg;
 	wq->asking = true;
-	started = true;		/* write_finish calls done */
+	started = true;		/* write_answer calls done */
 	for (i = wq->nowners; i-- > 0;) {	/* remote ones first, self (0) last */
 		if (wq->t[i].down) {	/* known down: a stand-in, at once */
 			pthread_mutex_lock(&wq->mu);
@@ -1339,7 +1457,7 @@ enum line_result { L_APPLIED, L_IGNORED, L_HINTED, L_FAILED };
  */
 static enum line_result
 serve_line(struct replica *rp, struct record_scratch *sc, struct version *v,
-    const char *p, size_t len, uint64_t *seq)
+    const char *p, size_t len, uint64_t *seq, struct hints_batch *hb)
 {
 	char owner[RING_ID_MAX + 1] = "";
 	struct buf rec = BUF_INIT, flat = BUF_INIT;
@@ -1380,7 +1498,7 @@ serve_line(struct replica *rp, struct record_scratch *sc, struct version *v,
 		len = flat.len;
 	}
 	if (owner[0] && strcmp(owner, rp->cfg.self_id) != 0) {
-		rc = hints_add(rp->cfg.hints, owner, p, len);
+		rc = hints_take(rp->cfg.hints, hb, owner, p, len);
 		buf_free(&rec);
 		buf_free(&flat);
 		if (rc == 0)
@@ -1426,8 +1544,9 @@ line_errno(int e)
 
 /*
  * Serves body's lines in order, stopping at the first that fails, then
- * makes whatever was applied durable with one store_sync: nothing is
- * acknowledged before it.  With hold_seq and no line failed, the caller
+ * makes whatever was applied durable with one store_sync, and the hints
+ * it took with one sync of each owner's hint log: nothing is
+ * acknowledged before them.  With hold_seq and no line failed, the caller
  * holds the answer for *hold_seq instead of the store_sync.  With whole
  * set, all of body is one line and the answer is replicate's; else body
  * is split on newlines, blank lines skipped, and the answer is batch's
@@ -1438,6 +1557,7 @@ serve_lines(struct replica *rp, const char *body, size_t len, bool whole,
     struct buf *out, uint64_t *hold_seq)
 {
 	struct record_scratch sc;
+	struct hints_batch hb = { 0 };
 	struct version v;
 	const char *p = body, *end = body + len, *line;
 	uint64_t n[4] = { 0 }, seq, last_seq = 0;
@@ -1454,7 +1574,7 @@ serve_lines(struct replica *rp, const char *body, size_t len, bool whole,
 			llen = len;
 		} else if ((line = record_next_line(&p, end, &llen)) == NULL)
 			break;
-		r = serve_line(rp, &sc, &v, line, llen, &seq);
+		r = serve_line(rp, &sc, &v, line, llen, &seq, &hb);
 		if (r == L_FAILED) {
 			e = errno;
 			at = (size_t)(line - body);
@@ -1463,6 +1583,10 @@ serve_lines(struct replica *rp, const char *body, size_t len, bool whole,
 		n[r]++;
 		last_seq = seq > last_seq ? seq : last_seq;
 	} while (!whole);
+	if (hints_sync(&hb) != 0 && e == 0) {
+		e = errno;
+		sync_failed = true;
+	}
 	if (hold_seq != NULL && e == 0)
 		*hold_seq = last_seq;
 	else if (store_sync(rp->cfg.store, last_seq) != 0 && e == 0) {

@@ -1,9 +1,12 @@
 /*
  * test_hints.c -- hints.c without a cluster: hints kept durably, listed
  * per owner (hints_owners), and dropped for good (hints_drop), also while
- * another thread keeps adding hints for the same owner.  No delivery
- * thread (interval_ms 0), so nothing leaves but what a drop takes.
+ * another thread keeps adding hints for the same owner; many hints made
+ * durable together (hints_take and hints_sync, hints_add_when_durable).
+ * No delivery thread (interval_ms 0), so nothing leaves but what a drop
+ * takes.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -11,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "hints.h"
 #include "log.h"
@@ -34,15 +38,48 @@ open_at(const char *dir)
 	return h;
 }
 
+/* Hint i's record: key "k<i>". */
+static size_t
+record(char *rec, size_t n, int i)
+{
+	return (size_t)snprintf(rec, n, "{\"key\":\"k%d\",\"v\":{\"clock\":{},"
+	    "\"ts\":1,\"value\":\"x\"}}", i);
+}
+
 static int
 add(struct hints *h, const char *owner, int i)
 {
 	char rec[128];
-	int n;
 
-	n = snprintf(rec, sizeof(rec), "{\"key\":\"k%d\",\"v\":{\"clock\":{},"
-	    "\"ts\":1,\"value\":\"x\"}}", i);
-	return hints_add(h, owner, rec, (size_t)n);
+	return hints_add(h, owner, rec, record(rec, sizeof(rec), i));
+}
+
+/* How many hint records owner's log files under dir hold now. */
+static int
+on_disk(const char *dir, const char *owner)
+{
+	char path[1024], line[512];
+	struct dirent *de;
+	DIR *d;
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/hints/%s", dir, owner);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/hints/%s/%s", dir, owner,
+		    de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		while (fgets(line, sizeof(line), f) != NULL)
+			n += strstr(line, "\"key\":\"k") != NULL;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
 }
 
 static uint64_t
@@ -201,6 +238,157 @@ test_drop_while_adding(void)
 	hints_close(h);
 }
 
+/*
+ * hints_take notes each owner's log; nothing it took is on disk before
+ * hints_sync, and everything is after, also for more owners than a
+ * batch has room for.
+ */
+static void
+test_batch(void)
+{
+	static const char *const owners[] = { "b", "c", "d", "e", "f", "g" };
+	struct hints_batch b = { 0 };
+	struct hints *h;
+	char dir[512], rec[128];
+	int i, k, failed = 0, missing = 0;
+
+	tap_tmp_fresh(dir, sizeof(dir), "batch");
+	mkdir(dir, 0755);
+	if ((h = open_at(dir)) == NULL)
+		return;
+	for (i = 0; i < 50; i++)
+		failed += hints_take(h, &b, "b", rec,
+		    record(rec, sizeof(rec), i)) != 0;
+	for (i = 0; i < 30; i++)
+		failed += hints_take(h, &b, "c", rec,
+		    record(rec, sizeof(rec), i)) != 0;
+	ok(failed == 0 && b.n == 2, "80 hints for 2 owners taken: 2 logs to "
+	    "sync (%zu)", b.n);
+	ok(on_disk(dir, "b") == 0 && on_disk(dir, "c") == 0,
+	    "taken hints are not written before hints_sync (%d, %d)",
+	    on_disk(dir, "b"), on_disk(dir, "c"));
+	ok(pending(h, NULL) == 80, "but they are pending for delivery");
+	ok(hints_sync(&b) == 0 && b.n == 0, "hints_sync: 0, the batch emptied");
+	ok(on_disk(dir, "b") == 50 && on_disk(dir, "c") == 30,
+	    "after hints_sync every one is on disk (%d, %d)",
+	    on_disk(dir, "b"), on_disk(dir, "c"));
+
+	for (k = 0; k < 6; k++)
+		failed += hints_take(h, &b, owners[k], rec,
+		    record(rec, sizeof(rec), 100 + k)) != 0;
+	ok(failed == 0 && b.n == HINTS_BATCH_LOGS, "6 owners in one batch: "
+	    "%d logs noted, the rest synced at once", HINTS_BATCH_LOGS);
+	ok(hints_sync(&b) == 0, "hints_sync of the 6 owners' batch");
+	for (k = 0; k < 6; k++)
+		missing += on_disk(dir, owners[k]) !=
+		    (k == 0 ? 51 : k == 1 ? 31 : 1);
+	ok(missing == 0, "each of the 6 owners' hints is on disk");
+	errno = 0;
+	ok(hints_take(h, &b, "a b", rec, record(rec, sizeof(rec), 1)) == -1 &&
+	    errno == EINVAL && b.n == 0, "hints_take of a bad owner: EINVAL");
+	hints_close(h);
+	if ((h = open_at(dir)) == NULL)
+		return;
+	ok(pending(h, NULL) == 86, "reopened: 86 hints (%llu)",
+	    (unsigned long long)pending(h, NULL));
+	hints_close(h);
+}
+
+/* The hints_add_when_durable callbacks' record. */
+#define WAITS	200
+struct waits {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	const char	*dir;
+	int		 calls[WAITS];	/* per hint */
+	int		 called, errors, short_on_disk;
+};
+
+struct wait_arg {
+	struct waits	*w;
+	int		 i;
+};
+
+static void
+hint_durable(void *arg, int err)
+{
+	struct wait_arg *wa = arg;
+	struct waits *w = wa->w;
+	int n = on_disk(w->dir, "b");
+
+	pthread_mutex_lock(&w->mu);
+	w->calls[wa->i]++;
+	w->called++;
+	w->errors += err != 0;
+	w->short_on_disk += n < wa->i + 1;	/* hint i and those before it */
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/*
+ * hints_add_when_durable from one thread, 200 times in a row: the calls
+ * queue instead of syncing (the thread does not wait for the disk), each
+ * callback comes once, with its hint on disk.
+ */
+static void
+test_when_durable(void)
+{
+	static struct wal_waiter wt[WAITS];
+	static struct wait_arg wa[WAITS];
+	static struct waits w;
+	struct hints *h;
+	char dir[512], rec[128];
+	int i, rc, queued = 0, durable = 0, refused = 0, once = 0;
+
+	tap_tmp_fresh(dir, sizeof(dir), "when");
+	mkdir(dir, 0755);
+	if ((h = open_at(dir)) == NULL)
+		return;
+	memset(&w, 0, sizeof(w));
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	w.dir = dir;
+	for (i = 0; i < WAITS; i++) {
+		wa[i].w = &w;
+		wa[i].i = i;
+		rc = hints_add_when_durable(h, "b", rec,
+		    record(rec, sizeof(rec), i), &wt[i], hint_durable, &wa[i]);
+		queued += rc == 0;
+		durable += rc == 1;
+		refused += rc == -1;
+	}
+	pthread_mutex_lock(&w.mu);
+	while (w.called < queued) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 10;
+		if (pthread_cond_timedwait(&w.cv, &w.mu, &ts) != 0)
+			break;
+	}
+	for (i = 0; i < WAITS; i++)
+		once += w.calls[i] <= 1;
+	pthread_mutex_unlock(&w.mu);
+	ok(refused == 0, "200 hints kept, none refused");
+	ok(queued > WAITS * 9 / 10, "the calls queue for the committer (%d "
+	    "queued, %d durable at once)", queued, durable);
+	ok(w.called == queued && once == WAITS, "each queued hint's callback "
+	    "came once, no other (%d of %d)", w.called, queued);
+	ok(w.errors == 0 && w.short_on_disk == 0, "every callback said "
+	    "durable, with its hint on disk (%d errors, %d not on disk)",
+	    w.errors, w.short_on_disk);
+	errno = 0;
+	ok(hints_add_when_durable(h, "a b", rec, record(rec, sizeof(rec), 0),
+	    &wt[0], hint_durable, &wa[0]) == -1 && errno == EINVAL &&
+	    w.called == queued, "a bad owner: EINVAL, no callback");
+	hints_close(h);
+	if ((h = open_at(dir)) == NULL)
+		return;
+	ok(pending(h, "b") == WAITS, "reopened: the 200 hints");
+	hints_close(h);
+	pthread_mutex_destroy(&w.mu);
+	pthread_cond_destroy(&w.cv);
+}
+
 int
 main(void)
 {
@@ -208,6 +396,8 @@ main(void)
 	tap_tmp_init("test_hints");
 	test_list_and_drop();
 	test_drop_while_adding();
+	test_batch();
+	test_when_durable();
 	tap_rm_rf(tap_tmproot);
 	return tap_done();
 }
