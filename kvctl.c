@@ -3466,7 +3466,10 @@ bench_usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: kvctl bench [options] [--server URL,...] [--json]\n\n"
-	    "  -c N              connections, one thread each (default 50)\n"
+	    "  -c N              keep-alive connections, one request in flight\n"
+	    "                    on each (default 50)\n"
+	    "  --threads N       threads driving them, each an event loop over\n"
+	    "                    its share (default 2; more than -c run as -c)\n"
 	    "  -n N              total requests (default 100000)\n"
 	    "  -d SECONDS        run for a duration instead of -n\n"
 	    "  -t TEST           get, put, delete or mix (default get)\n"
@@ -3511,6 +3514,12 @@ bench_parse(struct bench_opts *b, int argc, char **argv)
 				return usage_error("bench", "bad -c '%s' (1..%d)", v,
 				    BENCH_MAX_CONNS);
 			b->conns = (int)u;
+		} else if ((v = opt_value(argc, argv, &i, "--threads",
+		    &missing)) != NULL) {
+			if (opt_u64(v, 1, BENCH_MAX_THREADS, &u) != 0)
+				return usage_error("bench", "bad --threads '%s' "
+				    "(1..%d)", v, BENCH_MAX_THREADS);
+			b->threads = (int)u;
 		} else if ((v = opt_value(argc, argv, &i, "-n", &missing)) != NULL) {
 			if (opt_u64(v, 1, UINT64_MAX / 2, &b->requests) != 0)
 				return usage_error("bench", "bad -n '%s'", v);
@@ -3675,6 +3684,7 @@ cmd_bench(const struct opts *o, int argc, char **argv)
 	struct bench_opts b;
 	struct bench_result *r;
 	struct client_server *srv = NULL;
+	struct sigaction sa;
 	int rc;
 
 	if ((rc = bench_parse(&b, argc, argv)) >= 0)
@@ -3682,6 +3692,11 @@ cmd_bench(const struct opts *o, int argc, char **argv)
 	if ((b.nservers = parse_servers("bench", o->servers, &srv)) < 0)
 		return EXIT_USAGE;
 	b.servers = srv;
+	/* A vanished server must not kill us (macOS lacks MSG_NOSIGNAL). */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGPIPE, &sa, NULL);
 	r = calloc(1, sizeof(*r));
 	rc = r != NULL ? bench_run(&b, r) : BENCH_ENOMEM;
 	if (rc == BENCH_ENOMEM) {

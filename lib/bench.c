@@ -3,23 +3,72 @@
  *
  * SHAPE.  Like redis-benchmark: C keep-alive connections, each with one
  * request outstanding at a time, for N requests in total or for a
- * duration.  Each connection is one thread with its own struct
- * client_conn (lib/client) and its own reused response buffers; the
- * connections are spread over the server list round-robin (connection
- * i talks to server i mod S), so a cluster's load is split evenly across
- * its coordinators.  Thread per connection is what kvd itself does; with
- * blocking sockets each request costs the generator a write, a poll and a
- * read, about what it costs the server, so the result carries the
- * generator's own CPU share for the reader to judge (on a 2-core machine
- * client and server necessarily share the cores).
+ * duration, driven by a few event loops rather than by a thread each.
+ * The connections are cut into T contiguous shares, one per thread (T is
+ * --threads: 2 by default, never more than C); a thread keeps its
+ * sockets non-blocking and waits for all of them in one poll(2) -- poll,
+ * not epoll or kqueue, so that it builds on any Unix.  Connection i talks
+ * to server i mod S, so a cluster's load is split evenly across its
+ * coordinators and each thread's share spans the servers.  Why not a
+ * thread per connection: each request then costs the generator a context
+ * switch and four system calls, and on a small machine that CPU is taken
+ * from the server being measured; an event loop serves every connection
+ * that is ready in one wake-up, with one send and one recv a request.
+ * The generator's own CPU share is still reported, for the reader to
+ * judge (on a 2-core machine client and server must share the cores).
  *
- * THE HOT PATH allocates nothing of its own: the request body is built
- * once and shared read-only, each thread formats its key into a fixed
- * target buffer in place ("/kv/key:000000001234": the 16-byte key names
- * redis-benchmark uses with -r), keys come from a per-thread xorshift
- * generator, latencies go into a per-thread histogram, and requests in
- * -n mode are handed out by one relaxed atomic counter.  No lock is taken
- * while the load runs; the histograms and counters are merged after the
+ * A CONNECTION is a small state machine that only its thread touches:
+ *
+ *	idle        the next request is chosen, or there is none: done
+ *	connecting  a non-blocking connect is under way (POLLOUT)
+ *	sending     head and body go out as the socket takes them (POLLOUT)
+ *	receiving   bytes are fed to lib/client's reader until it holds one
+ *	            whole response (POLLIN)
+ *	backoff     1 ms after a transport error, so that a dead server is
+ *	            not spun on; then idle
+ *	done        no more work this pass: -n's tickets ran out, the
+ *	            duration ended, or its prefill keys are all PUT
+ *
+ * The HTTP is lib/client's: the request heads come from
+ * client_request_head, responses are framed by a client_reader
+ * (Content-Length, chunked, up to EOF; 1xx skipped), connects go through
+ * client_connect_*; this file only sends, receives and polls.  As
+ * client_do does, a request that finds its reused connection closed
+ * before any byte of an answer (EOF or a reset on the read, EPIPE or a
+ * reset on the write) is sent once more on a fresh connection, within
+ * the same deadline; an answer that does not keep the connection alive
+ * closes it, and the next request connects again.
+ *
+ * TIME.  A request has REQ_TIMEOUT_MS (10 s) from when it is started, a
+ * connect included, and the connect itself CONNECT_TIMEOUT_MS (3 s);
+ * past its deadline a request is a transport timeout and its socket is
+ * closed.  After every poll the thread sweeps its connections: it ends
+ * back-offs, expires deadlines, starts the idle ones and collects the
+ * sockets to wait on; poll then sleeps until the earliest deadline or
+ * back-off.  A latency runs from when the thread started the request to
+ * when it read the answer's last byte, so with many connections on one
+ * thread it includes the time an answer waited while the thread served
+ * the others -- true of any event-loop client, and small next to a
+ * server's time as long as the generator is not the bottleneck (its CPU
+ * share says whether it is).
+ *
+ * PASSES.  With --prefill, connection i first PUTs keys i, i+C, i+2C ...
+ * once each, and the threads are joined; connections stay open for the
+ * load.  The load pass starts every thread anew over the same
+ * connections: requests started before the warm-up ends are not
+ * recorded, and the measured interval runs from the end of the warm-up
+ * until the last thread is done, its last answer in (or timed out).
+ *
+ * THE HOT PATH allocates nothing: each connection builds its request
+ * heads (GET, PUT, DELETE) once and writes each request's 12 key digits
+ * into them in place ("/kv/key:000000001234": the 16-byte key names
+ * redis-benchmark uses with -r); the PUT body is built once and shared
+ * read-only; receive, head and body buffers are the connection's and
+ * keep their memory; keys come from a per-connection xorshift generator,
+ * latencies go into a per-thread histogram, and requests in -n mode are
+ * handed out by one relaxed atomic counter.  No lock is taken while the
+ * load runs, and server names are resolved once, before it, so no thread
+ * waits on a lookup; the histograms and counters are merged after the
  * threads are joined.
  *
  * THE HISTOGRAM is log-bucketed in the manner of HdrHistogram: values
@@ -35,25 +84,27 @@
  * recorded.  2xx is ok; 404 to a GET or DELETE is a miss (the key space
  * need not be filled), not an error; any other status is an HTTP error,
  * counted per status code.  A request that gets no response (refused,
- * reset, timed out, unparsable) is a transport error, counted by kind, and
- * its connection sleeps 1 ms before the next attempt so a dead server is
- * not spun on.  Throughput is responses per second of the measured
- * interval (after the warm-up).  The generator's CPU share is
- * getrusage(RUSAGE_SELF) user+sys over the measured interval divided by
- * wall time times online cores.
+ * reset, timed out, unparsable) is a transport error, counted by kind,
+ * and its connection backs off 1 ms before the next attempt.  Throughput
+ * is responses per second of the measured interval.  The generator's CPU
+ * share is getrusage(RUSAGE_SELF) user+sys over the measured interval
+ * divided by wall time times online cores.
  *
  * Nothing here prints: bench_run returns counts and figures, and kvctl.c
- * says what they mean.  Start reading at bench_run().
+ * says what they mean.  Start reading at bench_run(), then loop_run().
  */
 #include "bench.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,11 +113,18 @@
 #include "clock.h"
 #include "rng.h"
 
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0	/* the caller ignores SIGPIPE (bench.h) */
+#endif
+
 #define KEY_PREFIX	"key:"
 #define KEY_DIGITS	12
 #define TARGET_PREFIX	"/kv/" KEY_PREFIX
 #define REQ_TIMEOUT_MS	10000
 #define CONNECT_TIMEOUT_MS 3000
+#define BACKOFF_NS	1000000u	/* after a transport error */
+#define RECV_ROOM	16384		/* free bytes offered to each recv */
+#define NS_PER_MS	1000000u
 
 static const char *const test_names[BENCH_NTESTS] = {
 	"get", "put", "delete", "mix"
@@ -74,6 +132,7 @@ static const char *const test_names[BENCH_NTESTS] = {
 static const char *const terr_names[BENCH_NTERR] = {
 	"refused", "timeout", "reset", "protocol", "other"
 };
+static const char *const op_methods[BENCH_NOPS] = { "GET", "PUT", "DELETE" };
 
 /* The run: options and what is derived from them, read-only while it runs. */
 struct bench {
@@ -82,25 +141,58 @@ struct bench {
 	size_t		 body_len;
 	const char	*ctype;
 	const char	*get_extra;
+	struct client_addrs **addrs;	/* per server; NULL: did not resolve */
 	uint64_t	 warm_end_ns, end_ns;
 	_Atomic uint64_t next;		/* -n mode: tickets handed out */
 };
 
-struct worker {
-	pthread_t	 th;
-	struct bench	*b;
-	int		 id;
-	bool		 prefill_pass;
-	struct client_conn conn;
+enum conn_state { C_IDLE, C_CONNECTING, C_SENDING, C_RECEIVING, C_BACKOFF,
+	C_DONE };
+
+/* Connection i: server i mod S, prefill keys i, i+C ...; its thread's alone. */
+struct conn {
+	int		 fd;		/* -1 when closed */
+	enum conn_state	 state;
+	const struct client_addrs *addrs;
+	struct client_connect cc;
+	/* the request in flight */
+	enum bench_op	 op;
+	bool		 record;	/* measured: not warm-up, not prefill */
+	bool		 reused;	/* sent on a connection that had
+					   carried one before: may be resent */
+	bool		 got_any;	/* some byte of an answer arrived */
+	uint64_t	 t0_ns, deadline_ns, connect_deadline_ns, wake_ns;
+	size_t		 sent;		/* bytes of head + body written */
+	struct client_reader rd;
+	/* kept from request to request */
+	struct buf	 head[BENCH_NOPS];	/* with key 0, then patched */
+	size_t		 key_at[BENCH_NOPS];	/* offset of the key digits */
+	struct buf	 in;		/* received, not yet framed */
 	struct client_response res;
-	char		 target[sizeof(TARGET_PREFIX) + KEY_DIGITS];
 	uint64_t	 rng;
-	/* results of the measured pass */
+	uint64_t	 prefill_key;
+};
+
+/* What a thread counts; merged into the result after the join. */
+struct tally {
 	struct bench_hist hist;
 	uint64_t	 ok, misses, http_err, prefill_err;
 	uint64_t	 terr[BENCH_NTERR];
 	uint64_t	 ops[BENCH_NOPS];
 	uint64_t	 status[BENCH_NSTATUS];
+};
+
+/* One thread: an event loop over its share of the connections. */
+struct loop {
+	pthread_t	 th;
+	struct bench	*b;
+	struct conn	*conns;		/* its share, borrowed from bench_run */
+	int		 nconns;
+	struct pollfd	*pfds;		/* nconns slots; the first npoll used */
+	int		*polled;	/* pfds[k] is conns[polled[k]] */
+	int		 ndone;		/* connections done this pass */
+	bool		 prefill_pass;
+	struct tally	 t;
 };
 
 /* ---- histogram ---- */
@@ -215,24 +307,17 @@ bench_hist_quantile(const struct bench_hist *h, double q)
 	return v;
 }
 
-/* ---- the load ---- */
+/* ---- the load: one connection's steps ---- */
 
+/* They call each other: a send may reconnect, a connect sends. */
+static void	send_rest(struct loop *l, struct conn *c);
+static void	connect_next(struct loop *l, struct conn *c);
+
+/* Writes key k's 12 digits into the head of op in place. */
 static void
-sleep_ns(uint64_t ns)
+set_key(struct conn *c, enum bench_op op, uint64_t k)
 {
-	struct timespec ts;
-
-	ts.tv_sec = (time_t)(ns / 1000000000u);
-	ts.tv_nsec = (long)(ns % 1000000000u);
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-/* Writes key k's 12 digits into the target in place. */
-static void
-set_key(struct worker *w, uint64_t k)
-{
-	char *p = w->target + sizeof(TARGET_PREFIX) - 1 + KEY_DIGITS;
+	char *p = c->head[op].data + c->key_at[op] + KEY_DIGITS;
 	int i;
 
 	for (i = 0; i < KEY_DIGITS; i++) {
@@ -261,67 +346,19 @@ classify(int err)
 	}
 }
 
-/*
- * Sends one request for key k.  With record set, its outcome is counted
- * in w's results; otherwise (warm-up, prefill) only failures of a prefill
- * are counted.
- */
+/* Closes c's socket; what it had received but not framed goes with it. */
 static void
-do_request(struct worker *w, enum bench_op op, uint64_t k, bool record)
+conn_close(struct conn *c)
 {
-	struct bench *b = w->b;
-	uint64_t t0, t1;
-	int rc, status;
-
-	set_key(w, k);
-	t0 = clock_now_ns();
-	switch (op) {
-	case BENCH_OP_GET:
-		rc = client_do(&w->conn, "GET", w->target, NULL, NULL, 0,
-		    b->get_extra, REQ_TIMEOUT_MS, &w->res);
-		break;
-	case BENCH_OP_PUT:
-		rc = client_do(&w->conn, "PUT", w->target, b->ctype, b->body,
-		    b->body_len, NULL, REQ_TIMEOUT_MS, &w->res);
-		break;
-	default:
-		rc = client_do(&w->conn, "DELETE", w->target, NULL, NULL, 0,
-		    NULL, REQ_TIMEOUT_MS, &w->res);
-		break;
-	}
-	if (rc != 0) {
-		if (record)
-			w->terr[classify(errno)]++;
-		else if (w->prefill_pass)
-			w->prefill_err++;
-		sleep_ns(1000000);
-		return;
-	}
-	t1 = clock_now_ns();
-	status = w->res.http.status;
-	if (!record) {
-		if (w->prefill_pass && status / 100 != 2)
-			w->prefill_err++;
-		return;
-	}
-	bench_hist_record(&w->hist, t1 - t0);
-	w->ops[op]++;
-	if (status / 100 == 2)
-		w->ok++;
-	else if (status == 404 && op != BENCH_OP_PUT)
-		w->misses++;
-	else {
-		w->http_err++;
-		if (status > 0 && status < BENCH_NSTATUS)
-			w->status[status]++;
-	}
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	buf_reset(&c->in);
 }
 
 static enum bench_op
-pick_op(struct worker *w)
+pick_op(const struct bench_opts *o, uint64_t *rng)
 {
-	const struct bench_opts *o = w->b->o;
-
 	switch (o->test) {
 	case BENCH_GET:
 		return BENCH_OP_GET;
@@ -330,57 +367,381 @@ pick_op(struct worker *w)
 	case BENCH_DELETE:
 		return BENCH_OP_DELETE;
 	default:
-		return rng_next(&w->rng) % (o->ratio_get + o->ratio_put) <
+		return rng_next(rng) % (o->ratio_get + o->ratio_put) <
 		    o->ratio_get ? BENCH_OP_GET : BENCH_OP_PUT;
 	}
 }
 
-static void *
-worker_run(void *arg)
+/*
+ * Chooses c's next request: its op, key and whether it is measured.
+ * False when c has no more work this pass.
+ */
+static bool
+next_request(struct loop *l, struct conn *c, uint64_t *key)
 {
-	struct worker *w = arg;
-	struct bench *b = w->b;
+	struct bench *b = l->b;
 	const struct bench_opts *o = b->o;
-	uint64_t k, t;
+	uint64_t now;
 
-	if (w->prefill_pass) {
-		for (k = (uint64_t)w->id; k < o->keys; k += (uint64_t)o->conns)
-			do_request(w, BENCH_OP_PUT, k, false);
-		return NULL;
+	if (l->prefill_pass) {
+		if (c->prefill_key >= o->keys)
+			return false;
+		c->op = BENCH_OP_PUT;
+		c->record = false;
+		*key = c->prefill_key;
+		c->prefill_key += (uint64_t)o->conns;
+		return true;
 	}
-	while (o->warmup > 0 && clock_now_ns() < b->warm_end_ns)
-		do_request(w, pick_op(w), rng_next(&w->rng) % o->keys, false);
-	if (o->requests > 0) {
-		for (;;) {
-			t = atomic_fetch_add_explicit(&b->next, 1,
-			    memory_order_relaxed);
-			if (t >= o->requests)
-				break;
-			do_request(w, pick_op(w), rng_next(&w->rng) % o->keys,
-			    true);
+	now = clock_now_ns();
+	c->record = true;
+	if (o->warmup > 0 && now < b->warm_end_ns)
+		c->record = false;
+	else if (o->requests > 0) {
+		if (atomic_fetch_add_explicit(&b->next, 1,
+		    memory_order_relaxed) >= o->requests)
+			return false;
+	} else if (now >= b->end_ns)
+		return false;
+	c->op = pick_op(o, &c->rng);
+	*key = rng_next(&c->rng) % o->keys;
+	return true;
+}
+
+/*
+ * A request got no answer (errno err): count it, close the connection
+ * and back off before the next one.
+ */
+static void
+fail(struct loop *l, struct conn *c, int err)
+{
+	conn_close(c);
+	if (c->record)
+		l->t.terr[classify(err)]++;
+	else if (l->prefill_pass)
+		l->t.prefill_err++;
+	c->state = C_BACKOFF;
+	c->wake_ns = clock_now_ns() + BACKOFF_NS;
+}
+
+/* The answer in c->res is complete: count it; c is idle again. */
+static void
+complete(struct loop *l, struct conn *c)
+{
+	uint64_t t1 = clock_now_ns();
+	int status = c->res.http.status;
+
+	if (!c->rd.reusable)
+		conn_close(c);
+	c->state = C_IDLE;
+	if (!c->record) {
+		if (l->prefill_pass && status / 100 != 2)
+			l->t.prefill_err++;
+		return;
+	}
+	bench_hist_record(&l->t.hist, t1 - c->t0_ns);
+	l->t.ops[c->op]++;
+	if (status / 100 == 2)
+		l->t.ok++;
+	else if (status == 404 && c->op != BENCH_OP_PUT)
+		l->t.misses++;
+	else {
+		l->t.http_err++;
+		if (status > 0 && status < BENCH_NSTATUS)
+			l->t.status[status]++;
+	}
+}
+
+/* Frames what c has received: complete, fail, or wait for more. */
+static void
+take_bytes(struct loop *l, struct conn *c)
+{
+	int rc = client_reader_feed(&c->rd, &c->in, &c->res);
+
+	if (rc > 0)
+		complete(l, c);
+	else if (rc < 0)
+		fail(l, c, errno);
+}
+
+/*
+ * Sends c's request on a fresh connection (no earlier request's answer
+ * to mistake), or fails it when its deadline has passed.
+ */
+static void
+open_conn(struct loop *l, struct conn *c)
+{
+	uint64_t now = clock_now_ns(), cap;
+
+	conn_close(c);
+	c->reused = false;
+	if (now >= c->deadline_ns) {
+		fail(l, c, ETIMEDOUT);
+		return;
+	}
+	cap = now + (uint64_t)CONNECT_TIMEOUT_MS * NS_PER_MS;
+	c->connect_deadline_ns = cap < c->deadline_ns ? cap : c->deadline_ns;
+	client_connect_init(&c->cc, c->addrs);
+	connect_next(l, c);
+}
+
+/* Tries c's server's next address; the request goes out once connected. */
+static void
+connect_next(struct loop *l, struct conn *c)
+{
+	bool pending;
+
+	if ((c->fd = client_connect_next(&c->cc, &pending)) < 0) {
+		fail(l, c, errno);
+		return;
+	}
+	c->sent = 0;
+	if (pending)
+		c->state = C_CONNECTING;
+	else
+		send_rest(l, c);
+}
+
+/* A connect polled ready: send on it, or try the next address. */
+static void
+connect_ready(struct loop *l, struct conn *c)
+{
+	if (client_connect_check(&c->cc, c->fd) == 0) {
+		send_rest(l, c);
+		return;
+	}
+	close(c->fd);
+	c->fd = -1;
+	connect_next(l, c);
+}
+
+/*
+ * The connection went away before any byte of an answer: on a reused one
+ * the request is sent again on a fresh connection (the server may have
+ * closed it while idle), otherwise it has failed with err.
+ */
+static void
+lost_conn(struct loop *l, struct conn *c, int err)
+{
+	if (c->reused)
+		open_conn(l, c);
+	else
+		fail(l, c, err);
+}
+
+/*
+ * Writes what is left of the request as far as the socket takes it; once
+ * all is out, c waits for the answer.  Bytes left over from the previous
+ * answer are framed at once, as client_do frames them first.
+ */
+static void
+send_rest(struct loop *l, struct conn *c)
+{
+	const struct bench *b = l->b;
+	const struct buf *h = &c->head[c->op];
+	size_t blen = c->op == BENCH_OP_PUT ? b->body_len : 0;
+	size_t total = h->len + blen, off;
+	struct iovec iov[2];
+	struct msghdr mh;
+	ssize_t w;
+	int n;
+
+	while (c->sent < total) {
+		n = 0;
+		if (c->sent < h->len) {
+			iov[n].iov_base = h->data + c->sent;
+			iov[n].iov_len = h->len - c->sent;
+			n++;
 		}
-	} else {
-		while (clock_now_ns() < b->end_ns)
-			do_request(w, pick_op(w), rng_next(&w->rng) % o->keys,
-			    true);
+		if (blen > 0) {
+			off = c->sent > h->len ? c->sent - h->len : 0;
+			iov[n].iov_base = b->body + off;
+			iov[n].iov_len = blen - off;
+			n++;
+		}
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = iov;
+		mh.msg_iovlen = n;
+		w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		if (w >= 0) {
+			c->sent += (size_t)w;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			c->state = C_SENDING;
+			return;
+		}
+		if (c->reused && (errno == EPIPE || errno == ECONNRESET))
+			lost_conn(l, c, errno);
+		else
+			fail(l, c, errno);
+		return;
+	}
+	c->state = C_RECEIVING;
+	client_reader_start(&c->rd, false);
+	c->got_any = c->in.len > 0;
+	if (c->got_any)
+		take_bytes(l, c);
+}
+
+/* c's socket polled readable: receive what is there and frame it. */
+static void
+recv_some(struct loop *l, struct conn *c)
+{
+	ssize_t n;
+
+	buf_grow(&c->in, RECV_ROOM);
+	n = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1, 0);
+	if (n > 0) {
+		c->in.len += (size_t)n;
+		c->in.data[c->in.len] = '\0';
+		c->got_any = true;
+		take_bytes(l, c);
+		return;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return;
+	if (!c->got_any && (n == 0 || errno == ECONNRESET))
+		lost_conn(l, c, ECONNRESET);
+	else if (n < 0)
+		fail(l, c, errno);
+	else if (client_reader_eof(&c->rd) == 0)
+		complete(l, c);		/* a body that ends at the close */
+	else
+		fail(l, c, errno);
+}
+
+/* c is idle: start its next request, or mark it done for this pass. */
+static void
+start_request(struct loop *l, struct conn *c)
+{
+	uint64_t key;
+
+	if (!next_request(l, c, &key)) {
+		c->state = C_DONE;
+		l->ndone++;
+		return;
+	}
+	set_key(c, c->op, key);
+	c->t0_ns = clock_now_ns();
+	c->deadline_ns = c->t0_ns + (uint64_t)REQ_TIMEOUT_MS * NS_PER_MS;
+	if (c->fd < 0) {
+		open_conn(l, c);
+		return;
+	}
+	c->reused = true;
+	c->sent = 0;
+	send_rest(l, c);
+}
+
+/* ---- the load: one thread's loop ---- */
+
+/*
+ * Advances every connection by the clock -- back-offs ended, deadlines
+ * passed, idle ones started -- and lists the sockets to wait on in
+ * l->pfds.  Returns how many are listed, with *timeout_ms how long poll
+ * may sleep (-1: nothing to wake for).
+ */
+static int
+sweep(struct loop *l, int *timeout_ms)
+{
+	uint64_t now = clock_now_ns(), wake = UINT64_MAX, due;
+	int i, npoll = 0;
+	short events;
+
+	for (i = 0; i < l->nconns; i++) {
+		struct conn *c = &l->conns[i];
+
+		if (c->state == C_BACKOFF && now >= c->wake_ns)
+			c->state = C_IDLE;
+		if (c->state == C_IDLE)
+			start_request(l, c);
+		due = c->deadline_ns;
+		if (c->state == C_CONNECTING && c->connect_deadline_ns < due)
+			due = c->connect_deadline_ns;
+		switch (c->state) {
+		case C_CONNECTING:
+		case C_SENDING:
+		case C_RECEIVING:
+			if (now >= due) {
+				fail(l, c, ETIMEDOUT);
+				break;
+			}
+			events = c->state == C_RECEIVING ? POLLIN : POLLOUT;
+			l->pfds[npoll].fd = c->fd;
+			l->pfds[npoll].events = events;
+			l->pfds[npoll].revents = 0;
+			l->polled[npoll++] = i;
+			if (due < wake)
+				wake = due;
+			continue;
+		case C_IDLE:		/* answered from left-over bytes */
+			wake = now;
+			continue;
+		default:
+			break;
+		}
+		if (c->state == C_BACKOFF && c->wake_ns < wake)
+			wake = c->wake_ns;
+	}
+	now = clock_now_ns();
+	if (wake == UINT64_MAX)
+		*timeout_ms = -1;
+	else if (wake <= now)
+		*timeout_ms = 0;
+	else	/* rounded up, so that poll does not wake just before */
+		*timeout_ms = (int)((wake - now + NS_PER_MS - 1) / NS_PER_MS);
+	return npoll;
+}
+
+/* One pass (prefill or load) over the thread's connections. */
+static void *
+loop_run(void *arg)
+{
+	struct loop *l = arg;
+	int i, k, npoll, timeout_ms;
+
+	l->ndone = 0;
+	for (i = 0; i < l->nconns; i++)
+		l->conns[i].state = C_IDLE;
+	for (;;) {
+		npoll = sweep(l, &timeout_ms);
+		if (l->ndone == l->nconns)
+			break;
+		if (poll(l->pfds, (nfds_t)npoll, timeout_ms) <= 0)
+			continue;	/* timed out or interrupted: sweep */
+		for (k = 0; k < npoll; k++) {
+			struct conn *c = &l->conns[l->polled[k]];
+
+			if (l->pfds[k].revents == 0)
+				continue;
+			if (c->state == C_CONNECTING)
+				connect_ready(l, c);
+			else if (c->state == C_SENDING)
+				send_rest(l, c);
+			else if (c->state == C_RECEIVING)
+				recv_some(l, c);
+		}
 	}
 	return NULL;
 }
 
 /*
- * Starts one thread per worker for a pass; returns how many started: all
+ * Starts one thread per loop for a pass; returns how many started: all
  * n, or fewer with *err set to pthread_create's error.  join_pass waits
  * for those that started.
  */
 static int
-start_pass(struct worker *ws, int n, bool prefill, int *err)
+start_pass(struct loop *ls, int n, bool prefill, int *err)
 {
 	int started;
 
 	for (started = 0; started < n; started++) {
-		ws[started].prefill_pass = prefill;
-		*err = pthread_create(&ws[started].th, NULL, worker_run,
-		    &ws[started]);
+		ls[started].prefill_pass = prefill;
+		*err = pthread_create(&ls[started].th, NULL, loop_run,
+		    &ls[started]);
 		if (*err != 0)
 			break;
 	}
@@ -388,12 +749,23 @@ start_pass(struct worker *ws, int n, bool prefill, int *err)
 }
 
 static void
-join_pass(struct worker *ws, int started)
+join_pass(struct loop *ls, int started)
 {
 	int i;
 
 	for (i = 0; i < started; i++)
-		pthread_join(ws[i].th, NULL);
+		pthread_join(ls[i].th, NULL);
+}
+
+static void
+sleep_ns(uint64_t ns)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)(ns / 1000000000u);
+	ts.tv_nsec = (long)(ns % 1000000000u);
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
 }
 
 /* Builds the shared PUT body and the per-test header choices. */
@@ -418,6 +790,57 @@ make_body(struct bench *b)
 	b->get_extra = o->raw ? "Accept: application/octet-stream\r\n" : NULL;
 }
 
+/*
+ * Sets up connection i (not connected yet): its server, its request
+ * heads with key 0 and where their key digits are, its generator.
+ */
+static void
+conn_init(struct conn *c, int i, const struct bench *b, uint64_t seed)
+{
+	const struct bench_opts *o = b->o;
+	const struct client_server *s = &o->servers[i % o->nservers];
+	char target[sizeof(TARGET_PREFIX) + KEY_DIGITS];
+	int op;
+
+	c->fd = -1;
+	c->addrs = b->addrs[i % o->nservers];
+	memcpy(target, TARGET_PREFIX, sizeof(TARGET_PREFIX) - 1);
+	memset(target + sizeof(TARGET_PREFIX) - 1, '0', KEY_DIGITS);
+	target[sizeof(target) - 1] = '\0';
+	for (op = 0; op < BENCH_NOPS; op++) {
+		buf_init(&c->head[op]);
+		if (op == BENCH_OP_PUT)
+			client_request_head(&c->head[op], s->host, s->port,
+			    op_methods[op], target, b->ctype, b->body,
+			    b->body_len, NULL);
+		else
+			client_request_head(&c->head[op], s->host, s->port,
+			    op_methods[op], target, NULL, NULL, 0,
+			    op == BENCH_OP_GET ? b->get_extra : NULL);
+		/* The request line comes first: "GET /kv/key:0... HTTP/1.1". */
+		c->key_at[op] = (size_t)(strstr(c->head[op].data, target) -
+		    c->head[op].data) + sizeof(TARGET_PREFIX) - 1;
+	}
+	buf_init(&c->in);
+	client_response_init(&c->res);
+	c->rng = seed + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
+	if (c->rng == 0)
+		c->rng = 1;
+	c->prefill_key = (uint64_t)i;
+}
+
+static void
+conn_free(struct conn *c)
+{
+	int op;
+
+	conn_close(c);
+	for (op = 0; op < BENCH_NOPS; op++)
+		buf_free(&c->head[op]);
+	buf_free(&c->in);
+	client_response_free(&c->res);
+}
+
 /* ---- the result ---- */
 
 static double
@@ -437,30 +860,30 @@ ms(uint64_t ns)
 	return (double)ns / 1e6;
 }
 
-/* Sums the workers' counts into r and works out r's figures once. */
+/* Sums the threads' counts into r and works out r's figures once. */
 static void
-merge(struct worker *ws, int n, struct bench_result *r)
+merge(const struct loop *ls, int n, struct bench_result *r)
 {
 	uint64_t responses;
 	int i, j;
 
 	bench_hist_init(&r->hist);
 	for (i = 0; i < n; i++) {
-		struct worker *w = &ws[i];
+		const struct tally *t = &ls[i].t;
 
-		bench_hist_merge(&r->hist, &w->hist);
-		r->ok += w->ok;
-		r->misses += w->misses;
-		r->http_err += w->http_err;
-		r->prefill_err += w->prefill_err;
+		bench_hist_merge(&r->hist, &t->hist);
+		r->ok += t->ok;
+		r->misses += t->misses;
+		r->http_err += t->http_err;
+		r->prefill_err += t->prefill_err;
 		for (j = 0; j < BENCH_NTERR; j++) {
-			r->terr[j] += w->terr[j];
-			r->transport += w->terr[j];
+			r->terr[j] += t->terr[j];
+			r->transport += t->terr[j];
 		}
 		for (j = 0; j < BENCH_NOPS; j++)
-			r->ops[j] += w->ops[j];
+			r->ops[j] += t->ops[j];
 		for (j = 0; j < BENCH_NSTATUS; j++)
-			r->status[j] += w->status[j];
+			r->status[j] += t->status[j];
 	}
 	if (r->hist.total == 0)
 		r->hist.min = 0;
@@ -487,6 +910,7 @@ bench_opts_init(struct bench_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->conns = 50;
+	o->threads = 2;
 	o->requests = 100000;
 	o->size = 100;
 	o->keys = 10000;
@@ -511,41 +935,52 @@ int
 bench_run(const struct bench_opts *o, struct bench_result *r)
 {
 	struct bench b;
-	struct worker *ws = NULL;
+	struct conn *cs = NULL;
+	struct loop *ls = NULL;
 	uint64_t t_start, t_end, seed;
 	double cpu0;
-	int rc = BENCH_ETHREAD, err = 0, i;
+	int rc = BENCH_ENOMEM, err = 0, nloops, nconns = 0, i, gai, first;
 
 	memset(&b, 0, sizeof(b));
 	memset(r, 0, sizeof(*r));
 	atomic_init(&b.next, 0);
 	b.o = o;
 	make_body(&b);
-	if ((ws = calloc((size_t)o->conns, sizeof(*ws))) == NULL) {
-		rc = BENCH_ENOMEM;
+	nloops = o->threads < 1 ? 1 :
+	    o->threads > o->conns ? o->conns : o->threads;
+	if ((b.addrs = calloc((size_t)o->nservers, sizeof(*b.addrs))) == NULL ||
+	    (cs = calloc((size_t)o->conns, sizeof(*cs))) == NULL ||
+	    (ls = calloc((size_t)nloops, sizeof(*ls))) == NULL)
 		goto done;
+	for (i = 0; i < o->nservers; i++) {
+		b.addrs[i] = client_resolve(o->servers[i].host,
+		    o->servers[i].port, &gai);
+		if (b.addrs[i] == NULL && errno == ENOMEM)
+			goto done;
 	}
 	seed = clock_now_ns() ^ ((uint64_t)getpid() << 32);
-	for (i = 0; i < o->conns; i++) {
-		struct worker *w = &ws[i];
-		const struct client_server *s = &o->servers[i % o->nservers];
+	for (nconns = 0; nconns < o->conns; nconns++)
+		conn_init(&cs[nconns], nconns, &b, seed);
+	/* Loop k drives connections [kC/T, (k+1)C/T). */
+	for (i = 0; i < nloops; i++) {
+		struct loop *l = &ls[i];
 
-		w->b = &b;
-		w->id = i;
-		client_init(&w->conn, s->host, s->port, CONNECT_TIMEOUT_MS);
-		client_response_init(&w->res);
-		memcpy(w->target, TARGET_PREFIX, sizeof(TARGET_PREFIX));
-		set_key(w, 0);
-		w->rng = seed + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
-		if (w->rng == 0)
-			w->rng = 1;
-		bench_hist_init(&w->hist);
+		first = (int)((int64_t)i * o->conns / nloops);
+		l->b = &b;
+		l->conns = &cs[first];
+		l->nconns = (int)((int64_t)(i + 1) * o->conns / nloops) - first;
+		bench_hist_init(&l->t.hist);
+		if ((l->pfds = calloc((size_t)l->nconns, sizeof(*l->pfds))) ==
+		    NULL || (l->polled = calloc((size_t)l->nconns,
+		    sizeof(*l->polled))) == NULL)
+			goto done;
 	}
 
+	rc = BENCH_ETHREAD;
 	if (o->prefill) {
-		i = start_pass(ws, o->conns, true, &err);
-		join_pass(ws, i);
-		if (i < o->conns)
+		i = start_pass(ls, nloops, true, &err);
+		join_pass(ls, i);
+		if (i < nloops)
 			goto done;
 	}
 
@@ -553,8 +988,8 @@ bench_run(const struct bench_opts *o, struct bench_result *r)
 	b.warm_end_ns = t_start + (uint64_t)(o->warmup * 1e9);
 	b.end_ns = b.warm_end_ns + (uint64_t)(o->duration * 1e9);
 	cpu0 = cpu_secs();
-	i = start_pass(ws, o->conns, false, &err);
-	if (i == o->conns && o->warmup > 0) {
+	i = start_pass(ls, nloops, false, &err);
+	if (i == nloops && o->warmup > 0) {
 		/* The threads warm up on their own; measure from warm_end. */
 		t_start = clock_now_ns();
 		if (t_start < b.warm_end_ns)
@@ -562,24 +997,26 @@ bench_run(const struct bench_opts *o, struct bench_result *r)
 		t_start = clock_now_ns();
 		cpu0 = cpu_secs();
 	}
-	join_pass(ws, i);
-	if (i < o->conns)
+	join_pass(ls, i);
+	if (i < nloops)
 		goto done;
 	t_end = clock_now_ns();
 	r->cpu_secs = cpu_secs() - cpu0;
 	r->secs = (double)(t_end - t_start) / 1e9;
-	merge(ws, o->conns, r);
+	merge(ls, nloops, r);
 	rc = 0;
 done:
-	if (ws != NULL) {
-		for (i = 0; i < o->conns; i++) {
-			if (ws[i].b == NULL)
-				continue;
-			client_close(&ws[i].conn);
-			client_response_free(&ws[i].res);
-		}
+	for (i = 0; i < nconns; i++)
+		conn_free(&cs[i]);
+	for (i = 0; ls != NULL && i < nloops; i++) {
+		free(ls[i].pfds);
+		free(ls[i].polled);
 	}
-	free(ws);
+	for (i = 0; b.addrs != NULL && i < o->nservers; i++)
+		client_addrs_free(b.addrs[i]);
+	free(ls);
+	free(cs);
+	free(b.addrs);
 	free(b.body);
 	if (rc == BENCH_ETHREAD)
 		errno = err;

@@ -7,10 +7,13 @@
  * latency histogram and the figures worked out from them.  It prints
  * nothing and keeps no global state; what to say about the result, and the
  * exit status, are the caller's (kvctl.c).  It owns everything it starts:
- * one thread per keep-alive connection (lib/client), spread round-robin
- * over the servers, each recording into its own histogram; the histograms
- * are merged after the threads are joined, so the hot path takes no lock.
- * All threads are joined before it returns.
+ * a few threads (o->threads, at most one per connection), each an event
+ * loop that drives its share of the keep-alive connections with
+ * non-blocking sockets and poll(2), one request outstanding per
+ * connection; connections are spread round-robin over the servers.  Each
+ * thread records into its own histogram and counters; they are merged
+ * after the threads are joined, so the hot path takes no lock.  All
+ * threads are joined, and every socket closed, before it returns.
  *
  * The histogram is exported so that its bucketing can be unit-tested: a
  * log-bucketed (HDR-like) counter array, exact below 2*BENCH_HIST_SUB and
@@ -62,6 +65,7 @@ enum bench_terr { BENCH_TE_REFUSED, BENCH_TE_TIMEOUT, BENCH_TE_RESET,
 
 /* The limits bench_run expects its options within (kvctl checks them). */
 #define BENCH_MAX_CONNS		10000
+#define BENCH_MAX_THREADS	BENCH_MAX_CONNS	/* and never more than conns */
 #define BENCH_MAX_VALUE		(1024 * 1024 - 64)	/* bytes */
 #define BENCH_MAX_KEYS		999999999999ull	/* 12-digit key names */
 #define BENCH_MAX_SECS		86400		/* -d and --warmup */
@@ -72,6 +76,8 @@ struct bench_opts {
 	const struct client_server *servers;
 	int		 nservers;	/* >= 1 */
 	int		 conns;		/* 1..BENCH_MAX_CONNS */
+	int		 threads;	/* event loops, >= 1; more than conns
+					   run as conns */
 	uint64_t	 requests;	/* in all; 0: run for duration instead */
 	double		 duration;	/* seconds, when requests is 0 */
 	double		 warmup;	/* seconds of unmeasured load first */
@@ -121,7 +127,10 @@ const char *bench_terr_name(enum bench_terr e);
  * r, which the caller allocates (it holds a histogram: ~35 KB).  Returns
  * 0 when the run completed -- failed requests are counts in r, not errors
  * -- or BENCH_ENOMEM / BENCH_ETHREAD, with r undefined.  Blocks for the
- * whole run.
+ * whole run.  Server names are resolved once, before the load starts; a
+ * name that does not resolve makes every request to it a transport error
+ * ("other").  Writes to a closed socket must not kill the process: the
+ * caller ignores SIGPIPE where send(2) lacks MSG_NOSIGNAL.
  */
 int	bench_run(const struct bench_opts *o, struct bench_result *r);
 

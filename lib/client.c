@@ -5,16 +5,31 @@
  * for HEAD, 1xx, 204 and 304; chunked when Transfer-Encoding says so;
  * Content-Length bytes when given; otherwise everything up to EOF (and
  * the connection is not reused).  Interim 1xx responses (100 Continue)
- * are skipped.
+ * are skipped.  That framing is written once, as the client_reader: a
+ * state machine fed whatever bytes have arrived, which never reads a
+ * socket itself.  client_do's blocking read loop drives it, and so does
+ * lib/bench's event loop, which receives on non-blocking sockets; the
+ * request head is likewise written in one place (client_request_head)
+ * for both.
+ *
+ * The event loop also needs to connect without blocking, so connecting
+ * comes in steps here too: a server's name is resolved once
+ * (client_resolve), and client_connect_next / client_connect_check walk
+ * its addresses the way net_connect does, leaving the wait for the
+ * socket to the caller's poll(2).
  */
 #include "client.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -77,103 +92,171 @@ fill(struct client_conn *c, int64_t deadline)
 	return n;
 }
 
+/* ---- reading a response, a receipt at a time ---- */
+
+enum { READ_HEAD, READ_LENGTH, READ_CHUNKED, READ_TO_EOF, READ_DONE };
+
+void
+client_reader_start(struct client_reader *rd, bool is_head)
+{
+	memset(rd, 0, sizeof(*rd));
+	rd->state = READ_HEAD;
+	rd->is_head = is_head;
+}
+
 /*
- * Reads one final response.  Returns 0, -1 on transport error (errno),
- * -2 when the connection closed before any byte (safe to retry).
+ * Moves a complete head from in into res->head (where its slices stay
+ * valid) and decides how the body is framed.  0, or -1 (EPROTO) for a
+ * Content-Length above MAX_RESPONSE_BODY.
+ */
+static int
+take_head(struct client_reader *rd, struct buf *in, size_t hlen,
+    struct client_response *res)
+{
+	int status;
+
+	buf_reset(&res->head);
+	buf_append(&res->head, in->data, hlen);
+	http_parse_response(res->head.data, res->head.len, MAX_RESPONSE_HEAD,
+	    &res->http);
+	buf_consume(in, hlen);
+	buf_reset(&res->body);
+	rd->reusable = res->http.keep_alive;
+	status = res->http.status;
+	if (rd->is_head || status == 204 || status == 304) {
+		rd->state = READ_DONE;
+	} else if (res->http.chunked) {
+		rd->state = READ_CHUNKED;
+	} else if (res->http.content_length >= 0) {
+		if ((uint64_t)res->http.content_length > MAX_RESPONSE_BODY)
+			return -1;
+		rd->need = (size_t)res->http.content_length;
+		rd->state = READ_LENGTH;
+	} else {
+		rd->reusable = false;
+		rd->state = READ_TO_EOF;
+	}
+	return 0;
+}
+
+int
+client_reader_feed(struct client_reader *rd, struct buf *in,
+    struct client_response *res)
+{
+	ssize_t n;
+	int hlen, status;
+
+	for (;;) {
+		switch (rd->state) {
+		case READ_HEAD:
+			hlen = http_parse_response(in->data, in->len,
+			    MAX_RESPONSE_HEAD, &res->http);
+			if (hlen == HTTP_INCOMPLETE)
+				return 0;
+			if (hlen < 0)
+				goto bad;
+			if (res->http.status >= 100 && res->http.status < 200) {
+				buf_consume(in, (size_t)hlen);	/* 100 Continue */
+				continue;
+			}
+			if (take_head(rd, in, (size_t)hlen, res) != 0)
+				goto bad;
+			continue;
+		case READ_LENGTH:
+			if (in->len < rd->need)
+				return 0;
+			buf_append(&res->body, in->data, rd->need);
+			buf_consume(in, rd->need);
+			rd->state = READ_DONE;
+			continue;
+		case READ_CHUNKED:
+			n = http_chunked_decode(&rd->chunked, in->data, in->len,
+			    MAX_RESPONSE_BODY, &res->body, &status);
+			if (n < 0)
+				goto bad;
+			buf_consume(in, (size_t)n);
+			if (!rd->chunked.done)
+				return 0;
+			rd->state = READ_DONE;
+			continue;
+		case READ_TO_EOF:
+			buf_append(&res->body, in->data, in->len);
+			buf_reset(in);
+			return 0;
+		default:
+			return 1;
+		}
+	}
+bad:
+	errno = EPROTO;
+	return -1;
+}
+
+int
+client_reader_eof(struct client_reader *rd)
+{
+	if (rd->state == READ_TO_EOF || rd->state == READ_DONE) {
+		rd->state = READ_DONE;
+		rd->reusable = false;
+		return 0;
+	}
+	errno = ECONNRESET;
+	return -1;
+}
+
+/*
+ * Reads one final response, blocking until deadline.  Returns 0, -1 on
+ * transport error (errno), -2 when the connection closed before any byte
+ * (safe to retry).
  */
 static int
 read_response(struct client_conn *c, bool is_head, int64_t deadline,
     struct client_response *res, bool *reusable)
 {
-	struct http_chunked ch = HTTP_CHUNKED_INIT;
+	struct client_reader rd;
 	bool got_any = c->in.len > 0;
-	int hlen, status;
 	ssize_t n;
-	size_t need;
+	int rc;
 
+	client_reader_start(&rd, is_head);
 	for (;;) {
-		hlen = http_parse_response(c->in.data, c->in.len,
-		    MAX_RESPONSE_HEAD, &res->http);
-		if (hlen == HTTP_ERROR) {
-			errno = EPROTO;
-			return -1;
+		if ((rc = client_reader_feed(&rd, &c->in, res)) != 0) {
+			*reusable = rd.reusable;
+			return rc > 0 ? 0 : -1;
 		}
-		if (hlen > 0 && res->http.status >= 100 && res->http.status < 200) {
-			buf_consume(&c->in, (size_t)hlen);	/* 100 Continue */
+		n = fill(c, deadline);
+		if (n > 0) {
+			got_any = true;
 			continue;
 		}
-		if (hlen > 0)
-			break;
-		n = fill(c, deadline);
-		if (n == 0 && !got_any)
+		if (!got_any && (n == 0 || errno == ECONNRESET))
 			return -2;
-		if (n < 0 && !got_any && errno == ECONNRESET)
-			return -2;
-		if (n <= 0) {
-			if (n == 0)
-				errno = ECONNRESET;
-			return -1;
-		}
-		got_any = true;
-	}
-	/* Keep the head where the slices stay valid. */
-	buf_reset(&res->head);
-	buf_append(&res->head, c->in.data, (size_t)hlen);
-	http_parse_response(res->head.data, res->head.len, MAX_RESPONSE_HEAD,
-	    &res->http);
-	buf_consume(&c->in, (size_t)hlen);
-	buf_reset(&res->body);
-	*reusable = res->http.keep_alive;
-	status = res->http.status;
-	if (is_head || status == 204 || status == 304)
-		return 0;
-	if (res->http.chunked) {
-		for (;;) {
-			n = http_chunked_decode(&ch, c->in.data, c->in.len,
-			    MAX_RESPONSE_BODY, &res->body, &status);
-			if (n < 0) {
-				errno = EPROTO;
-				return -1;
-			}
-			buf_consume(&c->in, (size_t)n);
-			if (ch.done)
-				return 0;
-			n = fill(c, deadline);
-			if (n <= 0) {
-				if (n == 0)
-					errno = ECONNRESET;
-				return -1;
-			}
-		}
-	}
-	if (res->http.content_length >= 0) {
-		if ((uint64_t)res->http.content_length > MAX_RESPONSE_BODY) {
-			errno = EPROTO;
-			return -1;
-		}
-		need = (size_t)res->http.content_length;
-		while (c->in.len < need) {
-			n = fill(c, deadline);
-			if (n <= 0) {
-				if (n == 0)
-					errno = ECONNRESET;
-				return -1;
-			}
-		}
-		buf_append(&res->body, c->in.data, need);
-		buf_consume(&c->in, need);
-		return 0;
-	}
-	*reusable = false;
-	for (;;) {
-		buf_append(&res->body, c->in.data, c->in.len);
-		buf_reset(&c->in);
-		n = fill(c, deadline);
-		if (n == 0)
-			return 0;
 		if (n < 0)
 			return -1;
+		rc = client_reader_eof(&rd);
+		*reusable = rd.reusable;
+		return rc;
 	}
+}
+
+/* ---- a whole request, blocking ---- */
+
+void
+client_request_head(struct buf *out, const char *host, const char *port,
+    const char *method, const char *target, const char *content_type,
+    const void *body, size_t body_len, const char *extra)
+{
+	char hostport[NET_HOST_MAX + NET_PORT_MAX + 4];
+	bool has_body;
+
+	has_body = body != NULL || strcmp(method, "PUT") == 0 ||
+	    strcmp(method, "POST") == 0;
+	if (strchr(host, ':') != NULL)
+		snprintf(hostport, sizeof(hostport), "[%s]:%s", host, port);
+	else
+		snprintf(hostport, sizeof(hostport), "%s:%s", host, port);
+	http_write_request_head(out, method, target, hostport, content_type,
+	    has_body ? body_len : (size_t)-1, extra);
 }
 
 int
@@ -184,18 +267,11 @@ client_do(struct client_conn *c, const char *method, const char *target,
 	struct buf head = BUF_INIT;
 	struct iovec iov[2];
 	int64_t deadline = clock_now_ms() + timeout_ms;
-	bool reused, reusable = false, has_body;
-	char hostport[NET_HOST_MAX + NET_PORT_MAX + 4];
+	bool reused, reusable = false;
 	int attempt, rc = -1, saved = 0;
 
-	has_body = body != NULL || strcmp(method, "PUT") == 0 ||
-	    strcmp(method, "POST") == 0;
-	if (strchr(c->host, ':') != NULL)
-		snprintf(hostport, sizeof(hostport), "[%s]:%s", c->host, c->port);
-	else
-		snprintf(hostport, sizeof(hostport), "%s:%s", c->host, c->port);
-	http_write_request_head(&head, method, target, hostport, content_type,
-	    has_body ? body_len : (size_t)-1, extra);
+	client_request_head(&head, c->host, c->port, method, target,
+	    content_type, body, body_len, extra);
 	for (attempt = 0; attempt < 2; attempt++) {
 		reused = c->fd >= 0;
 		if (c->fd < 0) {
@@ -247,6 +323,101 @@ client_do(struct client_conn *c, const char *method, const char *target,
 		return -1;
 	}
 	return 0;
+}
+
+/* ---- connecting without blocking ---- */
+
+struct client_addrs {
+	struct addrinfo	*list;
+};
+
+struct client_addrs *
+client_resolve(const char *host, const char *port, int *gai)
+{
+	struct client_addrs *a;
+	struct addrinfo hints;
+	int rc;
+
+	*gai = 0;
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return NULL;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host, port, &hints, &a->list)) != 0) {
+		free(a);
+		*gai = rc;
+		errno = ENXIO;
+		return NULL;
+	}
+	return a;
+}
+
+void
+client_addrs_free(struct client_addrs *a)
+{
+	if (a == NULL)
+		return;
+	freeaddrinfo(a->list);
+	free(a);
+}
+
+void
+client_connect_init(struct client_connect *cc, const struct client_addrs *a)
+{
+	cc->addrs = a;
+	cc->next = 0;
+	cc->err = a != NULL ? ECONNREFUSED : ENXIO;
+}
+
+int
+client_connect_next(struct client_connect *cc, bool *pending)
+{
+	struct addrinfo *ai;
+	int i = 0, fd, one = 1;
+
+	for (ai = cc->addrs ? cc->addrs->list : NULL; ai != NULL;
+	    ai = ai->ai_next, i++) {
+		if (i < cc->next)
+			continue;
+		cc->next = i + 1;
+		fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+		if (fd < 0) {
+			cc->err = errno;
+			continue;
+		}
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			*pending = false;
+			return fd;
+		}
+		if (errno == EINPROGRESS || errno == EINTR) {
+			*pending = true;
+			return fd;
+		}
+		cc->err = errno;
+		close(fd);
+	}
+	errno = cc->err;
+	return -1;
+}
+
+int
+client_connect_check(struct client_connect *cc, int fd)
+{
+	socklen_t sl = sizeof(int);
+	int soerr = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+		soerr = errno;
+	if (soerr == 0)
+		return 0;
+	cc->err = soerr;
+	errno = soerr;
+	return -1;
 }
 
 const char *

@@ -10,6 +10,14 @@
  * the request is sent once more on a fresh connection (callers only send
  * requests that are safe to repeat: reads, and writes whose apply is
  * idempotent).
+ *
+ * For a caller that drives many connections from one thread with poll(2)
+ * (lib/bench), the steps of client_do are exported too, none of which
+ * blocks: client_request_head writes the head client_do would send,
+ * client_resolve and client_connect_* connect a non-blocking socket, and a
+ * struct client_reader frames the response from whatever bytes the caller
+ * has received.  The caller owns the socket and does its own send(2) and
+ * recv(2); the HTTP stays here.
  */
 #ifndef KVD_CLIENT_H
 #define KVD_CLIENT_H
@@ -61,6 +69,97 @@ void	client_response_free(struct client_response *r);
 int	client_do(struct client_conn *c, const char *method, const char *target,
 	    const char *content_type, const void *body, size_t body_len,
 	    const char *extra, int timeout_ms, struct client_response *res);
+
+/*
+ * Appends to out the request head client_do sends for these arguments to
+ * host:port: request line, Host, Content-Type when not NULL,
+ * Content-Length when there is a body (body not NULL, or method PUT or
+ * POST), extra, the blank line.  The body itself is not appended.
+ */
+void	client_request_head(struct buf *out, const char *host, const char *port,
+	    const char *method, const char *target, const char *content_type,
+	    const void *body, size_t body_len, const char *extra);
+
+/*
+ * Reads one response from bytes as they arrive, without doing any I/O:
+ * the caller receives into a struct buf of its own (kept across
+ * responses of a connection) and calls client_reader_feed after each
+ * receipt.  Framing is client_do's (see client.c).  One reader per
+ * response in flight; it keeps no pointer between calls.
+ */
+struct client_reader {
+	int		 state;		/* private */
+	bool		 is_head;	/* the request was HEAD: no body */
+	bool		 reusable;	/* once complete: the connection may
+					   carry the next request */
+	size_t		 need;		/* private: Content-Length */
+	struct http_chunked chunked;	/* private */
+};
+
+/* Makes rd ready for the response to one request (HEAD when is_head). */
+void	client_reader_start(struct client_reader *rd, bool is_head);
+/*
+ * Takes from in the bytes that belong to the response, parsing them into
+ * res (slices into res->head, as client_do's).  Returns 1 when the
+ * response is complete (bytes past it stay in in, for the next one), 0
+ * when it needs more bytes, -1 with errno EPROTO when they are no valid
+ * response.  Interim 1xx responses are consumed and skipped.
+ */
+int	client_reader_feed(struct client_reader *rd, struct buf *in,
+	    struct client_response *res);
+/*
+ * Tells rd that the peer closed the connection after the bytes fed so
+ * far.  0 when that completes the response (a body delimited by the
+ * close; rd->reusable is then false), or -1 with errno ECONNRESET when
+ * the response was cut short.
+ */
+int	client_reader_eof(struct client_reader *rd);
+
+/*
+ * A server's addresses, resolved once so that connecting never waits on
+ * a name lookup.  Read-only once made: any number of threads may connect
+ * with one at the same time.
+ */
+struct client_addrs;
+/*
+ * Resolves host:port (every address, IPv6 and IPv4, as net_connect
+ * tries them).  A malloc'd result for client_addrs_free, or NULL with
+ * errno ENOMEM, or ENXIO when the name did not resolve (*gai then holds
+ * getaddrinfo's code; otherwise *gai is 0).
+ */
+struct client_addrs *client_resolve(const char *host, const char *port,
+	    int *gai);
+void	client_addrs_free(struct client_addrs *a);	/* NULL is a no-op */
+
+/*
+ * One connect in progress over a server's addresses, tried in order.
+ * addrs is borrowed and must outlive it; NULL stands for a name that did
+ * not resolve, which every step then fails with ENXIO.
+ */
+struct client_connect {
+	const struct client_addrs *addrs;
+	int		 next;	/* the address to try next */
+	int		 err;	/* the last address's error */
+};
+
+void	client_connect_init(struct client_connect *cc,
+	    const struct client_addrs *addrs);
+/*
+ * Starts connecting to the next address not yet tried.  Returns a socket
+ * the caller owns -- non-blocking, close-on-exec, TCP_NODELAY -- whose
+ * connect has completed (*pending false) or is under way (*pending true:
+ * poll it for POLLOUT, then call client_connect_check).  -1 when no
+ * address is left, with errno the last address's error (ECONNREFUSED,
+ * EHOSTUNREACH, ...; ENXIO for a name that did not resolve).  How long
+ * to wait is the caller's: it closes the socket at its deadline.
+ */
+int	client_connect_next(struct client_connect *cc, bool *pending);
+/*
+ * After a pending socket polled writable (or reported an error): 0 when
+ * it is connected, or -1 with errno the connect's error; the caller then
+ * closes fd and calls client_connect_next for the next address.
+ */
+int	client_connect_check(struct client_connect *cc, int fd);
 
 /*
  * What went wrong, in a person's words, when client_do on c failed with

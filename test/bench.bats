@@ -3,7 +3,12 @@
 # tiny runs finish and report every field, --json parses, misses are not
 # errors, a dead server's requests are counted as transport errors, bad
 # options are usage errors, and options take NAME VALUE or NAME=VALUE.
-# No assertion is made on any timing.
+# Its event loops (--threads) run the connections they are given, no
+# more threads than that; against a fake server (python3, below) they
+# count answers that close the connection, say so or not, chunked and
+# EOF-delimited bodies, statuses, and a server that never answers as
+# timeouts.  No assertion is made on throughput or latency; the only
+# timings checked are generous bounds on how long a run with errors takes.
 
 load helpers
 
@@ -19,6 +24,84 @@ kb() {
 # jget EXPR: evaluates a Python expression over the JSON in $out as j.
 jget() {
 	python3 -c 'import json, sys; j = json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$out" "$1"
+}
+
+# start_fake MODE: a fake HTTP server on a free loopback port that reads
+# each request (head and Content-Length body) and answers as MODE says;
+# sets FAKE to its URL.  Teardown kills it (BG).
+#   close   200 with "Connection: close", then closes
+#   quiet   200 that looks keep-alive, then closes without saying so
+#   chunked 100 Continue, then a chunked 200 written in pieces; keep-alive
+#   eof     200 with neither length nor chunks: the body ends at close
+#   503     503 with Content-Length: 0; keep-alive
+#   mute    reads requests and never answers
+start_fake() {
+	cat >"$TMP/fake.py" <<'PY'
+import os, socket, socketserver, sys, time
+mode, portfile = sys.argv[1], sys.argv[2]
+
+class Handler(socketserver.BaseRequestHandler):
+    def handle(self):
+        s = self.request
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buf = b""
+        while True:
+            while b"\r\n\r\n" not in buf:
+                d = s.recv(65536)
+                if not d:
+                    return
+                buf += d
+            if mode == "mute":
+                buf = b""
+                continue
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            n = 0
+            for line in head.split(b"\r\n")[1:]:
+                k, _, v = line.partition(b":")
+                if k.strip().lower() == b"content-length":
+                    n = int(v)
+            while len(buf) < n:
+                d = s.recv(65536)
+                if not d:
+                    return
+                buf += d
+            buf = buf[n:]
+            if mode == "close":
+                s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                          b"Connection: close\r\n\r\nok")
+                return
+            if mode == "quiet":
+                s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                return
+            if mode == "eof":
+                s.sendall(b"HTTP/1.1 200 OK\r\n\r\nup to the close")
+                return
+            if mode == "503":
+                s.sendall(b"HTTP/1.1 503 Service Unavailable\r\n"
+                          b"Content-Length: 0\r\n\r\n")
+                continue
+            for piece in (b"HTTP/1.1 100 Continue\r\n\r\n",
+                          b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                          b"2\r\nok\r\n", b"3\r\n an\r\n", b"0\r\n\r\n"):
+                s.sendall(piece)
+                time.sleep(0.001)
+
+class Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+srv = Server(("127.0.0.1", 0), Handler)
+with open(portfile + ".tmp", "w") as f:
+    f.write(str(srv.server_address[1]))
+os.rename(portfile + ".tmp", portfile)
+srv.serve_forever()
+PY
+	rm -f "$TMP/fake.port"
+	python3 "$TMP/fake.py" "$1" "$TMP/fake.port" >"$TMP/fake.log" 2>&1 3>&- &
+	BG+=($!)
+	wait_for 10 test -s "$TMP/fake.port"
+	FAKE="http://127.0.0.1:$(cat "$TMP/fake.port")"
 }
 
 @test "a tiny GET run finishes and prints every percentile" {
@@ -114,7 +197,8 @@ jget() {
 
 @test "bad options are usage errors (exit 2)" {
 	for args in "-x" "-n 5 -d 1" "-t scan" "--ratio 9" "-c" "-c 0" \
-	    "--size -1" "--keys 0" "-d abc"; do
+	    "--size -1" "--keys 0" "-d abc" "--threads 0" "--threads -1" \
+	    "--threads abc" "--threads 2x" "--threads 10001" "--threads"; do
 		kb --server "$U" $args
 		[ "$rc" -eq 2 ] || { echo "args: $args rc=$rc"; false; }
 		[[ "$err" == *"kvctl bench:"* ]]
@@ -124,9 +208,120 @@ jget() {
 	[[ "$err" == *"kvctl bench: --size needs a value"* ]]
 	kb --server "ftp://x" -n 1
 	[ "$rc" -eq 2 ]
+	kb --server "$U" --threads 0
+	[[ "$err" == *"kvctl bench: bad --threads '0' (1..10000)"* ]]
 	kb --help
 	[ "$rc" -eq 0 ]
 	[[ "$out$err" == *"-c N"* ]]
+	[[ "$out$err" == *"--threads N"* ]]
+}
+
+@test "--threads: every request is counted however the connections are shared" {
+	# Shares of 3 and 4 connections, one thread per connection, more
+	# threads than connections, a single thread: the counts add up.
+	for args in "-c 7 --threads 2" "-c 3 --threads 3" "-c 3 --threads 8" \
+	    "-c 9 --threads=1"; do
+		kb --server "$U" $args -n 500 --keys 20 -t mix --json
+		[ "$rc" -eq 0 ] || { echo "args: $args rc=$rc $err"; false; }
+		[ "$(jget 'j["requests"]')" -eq 500 ]
+		[ "$(jget 'j["gets"] + j["puts"]')" -eq 500 ]
+		[ "$(jget 'j["errors"]')" -eq 0 ]
+	done
+}
+
+@test "--threads: the generator runs that many threads, never more than -c" {
+	[ -d /proc/self/task ] || skip "no /proc/PID/task to count threads"
+	# Sampled mid-run: the main thread (asleep in join) and the loops.
+	for args in "-c 20 --threads 3:4" "-c 2 --threads 8:3" "-c 50:3"; do
+		want=${args##*:}
+		"$KVCTL" bench --server "$U" ${args%:*} -d 1.5 --json \
+		    >"$TMP/bench.out" 2>&1 3>&- &
+		pid=$!
+		BG+=($pid)
+		sleep 0.7
+		n=$(ls /proc/$pid/task | wc -l)
+		wait $pid
+		# One more is a sanitizer's helper thread (make tsan).
+		[ "$n" -ge "$want" ] && [ "$n" -le $((want + 1)) ] ||
+		    { echo "$args: $n threads"; false; }
+	done
+}
+
+@test "prefill PUTs every key once: GETs of every key then hit" {
+	# 7 connections in 3 threads: keys i, i+7, i+14 ... per connection.
+	kb --server "$U" -c 7 --threads 3 --keys 1000 --prefill -n 3000 --json
+	[ "$rc" -eq 0 ]
+	[ "$(jget 'j["prefill_errors"]')" -eq 0 ]
+	[ "$(jget 'j["misses"]')" -eq 0 ]
+	[ "$(jget 'j["ok"]')" -eq 3000 ]
+	run "$KVCTL" --server "$U" ls --limit 5000
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | wc -l | tr -d ' ')" -eq 1000 ]
+	[ "$(echo "$output" | head -1)" = "key:000000000000" ]
+	[ "$(echo "$output" | tail -1)" = "key:000000000999" ]
+}
+
+@test "a server that closes every connection after one answer: every request counts" {
+	start_fake close
+	kb --server "$FAKE" -c 4 -n 200 -t put --json
+	[ "$rc" -eq 0 ]
+	[ "$(jget 'j["ok"]')" -eq 200 ]
+	[ "$(jget 'j["errors"]')" -eq 0 ]
+}
+
+@test "a server that closes without saying so: the request is resent on a fresh connection" {
+	start_fake quiet
+	kb --server "$FAKE" -c 4 --threads 2 -n 200 --json
+	[ "$rc" -eq 0 ]
+	[ "$(jget 'j["ok"]')" -eq 200 ]
+	[ "$(jget 'j["errors"]')" -eq 0 ]
+}
+
+@test "chunked answers written in pieces after 100 Continue, and bodies that end at EOF" {
+	start_fake chunked
+	kb --server "$FAKE" -c 3 -n 150 -t mix --json
+	[ "$rc" -eq 0 ]
+	[ "$(jget 'j["ok"]')" -eq 150 ]
+	[ "$(jget 'j["errors"]')" -eq 0 ]
+	stop_bg
+	start_fake eof
+	kb --server "$FAKE" -c 3 -n 150 --json
+	[ "$rc" -eq 0 ]
+	[ "$(jget 'j["ok"]')" -eq 150 ]
+	[ "$(jget 'j["errors"]')" -eq 0 ]
+}
+
+@test "other statuses are HTTP errors counted by status" {
+	start_fake 503
+	kb --server "$FAKE" -c 2 -n 100 --json
+	[ "$rc" -eq 0 ]
+	[ "$(jget 'j["errors_http"]')" -eq 100 ]
+	[ "$(jget 'j["http_status"]')" = "{'503': 100}" ]
+	[ "$(jget 'j["errors_transport"] + j["ok"] + j["misses"]')" -eq 0 ]
+}
+
+@test "a dead port: refused transport errors, and a duration run ends on time" {
+	p=$(closed_port)
+	t0=$(now_ms)
+	kb --server "http://127.0.0.1:$p" -c 20 --threads 2 -d 1 --json
+	ms=$(($(now_ms) - t0))
+	[ "$rc" -eq 3 ]
+	[ "$(jget 'j["transport"]["refused"] > 0')" = True ]
+	[ "$(jget 'j["errors_transport"] == j["transport"]["refused"] == j["requests"]')" = True ]
+	# 1 ms between attempts: a connection tries at most ~1000 times a second.
+	[ "$(jget 'j["requests"] <= 20 * 1100')" = True ]
+	[ "$ms" -lt 4000 ] || { echo "took $ms ms"; false; }
+}
+
+@test "a server that never answers: each request is a timeout after 10 s" {
+	start_fake mute
+	t0=$(now_ms)
+	kb --server "$FAKE" -c 2 -n 2 --json
+	ms=$(($(now_ms) - t0))
+	[ "$rc" -eq 3 ]
+	[ "$(jget 'j["transport"]["timeout"]')" -eq 2 ]
+	[ "$(jget 'j["requests"]')" -eq 2 ]
+	[ "$ms" -ge 9500 ] && [ "$ms" -lt 20000 ] || { echo "took $ms ms"; false; }
 }
 
 @test "options take their value as NAME VALUE or NAME=VALUE" {

@@ -17,8 +17,8 @@
 # nodes; redis-benchmark SET, GET.  The other loads run one after another,
 # each its BENCH_RUNS runs in a row.  The loads:
 #
-#   kvctl bench -c 50 (HTTP/1.1, a blocking thread per connection, random
-#     keys, prefilled): kvd 1 node GET and durable PUT; kvd 3 nodes
+#   kvctl bench -c 50 (HTTP/1.1, 2 event-loop threads, random keys,
+#     prefilled): kvd 1 node GET and durable PUT; kvd 3 nodes
 #     (N=3 W=2 R=2) GET and PUT, the connections spread round-robin over
 #     the 3 nodes.
 #   wrk with contrib/bench/keys.lua (an event loop; rotating keys): the same
@@ -1108,7 +1108,7 @@ GROWS=$(goal "kvd 3-node PUT / etcd 3-member put" "wrk, both" \
 	echo
 	echo "### kvctl bench"
 	echo
-	echo "HTTP/1.1 keep-alive, one blocking thread per connection, random keys"
+	echo "HTTP/1.1 keep-alive, 2 event-loop threads (poll), random keys"
 	echo "(prefilled, so GETs hit), JSON bodies. 3 nodes: N=3 W=2 R=2 on this"
 	echo "machine, the 50 connections round-robin over the 3 nodes (17/17/16)."
 	echo

@@ -4,15 +4,112 @@
  * bucket width 2^(e-7) from it (v in [2^e, 2^(e+1))), so within v/128 on
  * either side, and exactly v/128 above at v = 2^e; quantiles by rank,
  * exact min and max, merging equal to recording everything in one.
+ *
+ * And the response reader (lib/client's client_reader) that bench's event
+ * loops feed whatever each recv brings: every response parses the same
+ * split at any byte, or fed a byte at a time, as whole; bytes past a
+ * response stay for the next; a body delimited by EOF ends at EOF, one
+ * cut short fails with ECONNRESET, a malformed one with EPROTO.
  */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
+#include "client.h"
 #include "tap.h"
 
 static struct bench_hist h, h2, all;
+
+/* One response (or more) as received, and what reading the first gives. */
+struct read_case {
+	const char	*what;
+	const char	*in;
+	bool		 eof;		/* the peer closes after in */
+	int		 rc;		/* 1 read, -1 failed */
+	int		 err;		/* errno when rc is -1 */
+	int		 status;
+	const char	*body;
+	bool		 reusable;
+	const char	*rest;		/* left in the buffer */
+};
+
+static const struct read_case read_cases[] = {
+	{ "Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+	  false, 1, 0, 200, "hello", true, "" },
+	{ "Connection: close", "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
+	  "Connection: close\r\n\r\n", false, 1, 0, 404, "", false, "" },
+	{ "100 Continue, then chunked", "HTTP/1.1 100 Continue\r\n\r\n"
+	  "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
+	  "2\r\nok\r\n3\r\n an\r\n0\r\n\r\n", false, 1, 0, 201, "ok an", true,
+	  "" },
+	{ "204 has no body", "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+	  false, 1, 0, 204, "", true, "" },
+	{ "two back to back: the second stays",
+	  "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	  "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
+	  false, 1, 0, 200, "ok", true,
+	  "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n" },
+	{ "a body up to EOF", "HTTP/1.1 200 OK\r\n\r\nup to the close", true, 1, 0,
+	  200, "up to the close", false, "" },
+	{ "Content-Length cut short", "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"
+	  "only", true, -1, ECONNRESET, 0, NULL, false, NULL },
+	{ "chunked cut short", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	  "5\r\nab", true, -1, ECONNRESET, 0, NULL, false, NULL },
+	{ "a head cut short", "HTTP/1.1 200 OK\r\nContent-Le", true, -1, ECONNRESET,
+	  0, NULL, false, NULL },
+	{ "a bad status line", "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n", false,
+	  -1, EPROTO, 0, NULL, false, NULL },
+	{ "a bad chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	  "zz\r\n", false, -1, EPROTO, 0, NULL, false, NULL },
+};
+
+/*
+ * Reads one response from c->in, received in pieces: the first split
+ * bytes, then the rest (split == len: all at once), or a byte at a time
+ * when bytewise; then EOF when the case says so.  Returns whether the
+ * outcome is the case's.
+ */
+static bool
+read_in_pieces(const struct read_case *c, size_t split, bool bytewise)
+{
+	static struct client_response res;
+	static struct buf in;
+	static bool inited;
+	struct client_reader rd;
+	size_t len = strlen(c->in), at = 0, step;
+	int rc = 0, err = 0;
+
+	if (!inited) {
+		client_response_init(&res);
+		buf_init(&in);
+		inited = true;
+	}
+	buf_reset(&in);
+	client_reader_start(&rd, false);
+	while (at < len && rc == 0) {
+		step = bytewise ? 1 : at < split ? split - at : len - at;
+		buf_append(&in, c->in + at, step);
+		at += step;
+		rc = client_reader_feed(&rd, &in, &res);
+		err = errno;
+	}
+	buf_append(&in, c->in + at, len - at);	/* what came after it */
+	if (rc == 0 && c->eof) {
+		rc = client_reader_eof(&rd) == 0 ? 1 : -1;
+		err = errno;
+	}
+	if (rc != c->rc)
+		return false;
+	if (rc < 0)
+		return err == c->err;
+	return res.http.status == c->status && rd.reusable == c->reusable &&
+	    res.body.len == strlen(c->body) &&
+	    memcmp(res.body.data, c->body, res.body.len) == 0 &&
+	    strcmp(in.data, c->rest) == 0;
+}
 
 /*
  * The median of {0, v, UINT64_MAX}: v's bucket midpoint, which min and
@@ -139,5 +236,20 @@ main(void)
 	    "p99 of 99 fast + 1 slow is fast");
 	ok(within(bench_hist_quantile(&h, 0.999), 50000000),
 	    "p99.9 of 99 fast + 1 slow is slow");
+
+	/* The reader: whole, split at every byte, and a byte at a time. */
+	for (k = 0; k < sizeof(read_cases) / sizeof(read_cases[0]); k++) {
+		const struct read_case *c = &read_cases[k];
+		size_t split, len = strlen(c->in);
+
+		bad = 0;
+		for (split = 1; split <= len; split++)
+			if (!read_in_pieces(c, split, false))
+				bad++;
+		if (!read_in_pieces(c, len, true))
+			bad++;
+		ok(bad == 0, "reader: %s, at every split and bytewise (%d bad)",
+		    c->what, bad);
+	}
 	return tap_done();
 }
