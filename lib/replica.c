@@ -1154,6 +1154,11 @@ keep_hints(struct qop *q)
 		}
 	}
 	q->answered = true;	/* later failures keep their own hints */
+	if (n == 0) {
+		pthread_mutex_unlock(&q->mu);
+		write_answer(q);
+		return;
+	}
 	q->hints_unsynced = (int)n + 1;	/* + 1: the guard, below */
 	q->refs++;			/* until write_answer */
 	pthread_mutex_unlock(&q->mu);
