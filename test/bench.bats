@@ -26,6 +26,13 @@ jget() {
 	python3 -c 'import json, sys; j = json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$out" "$1"
 }
 
+# all_ok N: the last kb exited 0 with N requests ok and no error.
+all_ok() {
+	[ "$rc" -eq 0 ]
+	[ "$(jget 'j["ok"]')" -eq "$1" ]
+	[ "$(jget 'j["errors"]')" -eq 0 ]
+}
+
 # start_fake MODE: a fake HTTP server on a free loopback port that reads
 # each request (head and Content-Length body) and answers as MODE says;
 # sets FAKE to its URL.  Teardown kills it (BG).
@@ -264,31 +271,23 @@ PY
 @test "a server that closes every connection after one answer: every request counts" {
 	start_fake close
 	kb --server "$FAKE" -c 4 -n 200 -t put --json
-	[ "$rc" -eq 0 ]
-	[ "$(jget 'j["ok"]')" -eq 200 ]
-	[ "$(jget 'j["errors"]')" -eq 0 ]
+	all_ok 200
 }
 
 @test "a server that closes without saying so: the request is resent on a fresh connection" {
 	start_fake quiet
 	kb --server "$FAKE" -c 4 --threads 2 -n 200 --json
-	[ "$rc" -eq 0 ]
-	[ "$(jget 'j["ok"]')" -eq 200 ]
-	[ "$(jget 'j["errors"]')" -eq 0 ]
+	all_ok 200
 }
 
 @test "chunked answers written in pieces after 100 Continue, and bodies that end at EOF" {
 	start_fake chunked
 	kb --server "$FAKE" -c 3 -n 150 -t mix --json
-	[ "$rc" -eq 0 ]
-	[ "$(jget 'j["ok"]')" -eq 150 ]
-	[ "$(jget 'j["errors"]')" -eq 0 ]
+	all_ok 150
 	stop_bg
 	start_fake eof
 	kb --server "$FAKE" -c 3 -n 150 --json
-	[ "$rc" -eq 0 ]
-	[ "$(jget 'j["ok"]')" -eq 150 ]
-	[ "$(jget 'j["errors"]')" -eq 0 ]
+	all_ok 150
 }
 
 @test "other statuses are HTTP errors counted by status" {
