@@ -15,21 +15,17 @@
  * The event loop also needs to connect without blocking, so connecting
  * comes in steps here too: a server's name is resolved once
  * (client_resolve), and client_connect_next / client_connect_check walk
- * its addresses the way net_connect does, leaving the wait for the
- * socket to the caller's poll(2).
+ * its addresses with net_connect's own steps (net.h), leaving the wait
+ * for the socket to the caller's poll(2).
  */
 #include "client.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -335,19 +331,12 @@ struct client_addrs *
 client_resolve(const char *host, const char *port, int *gai)
 {
 	struct client_addrs *a;
-	struct addrinfo hints;
-	int rc;
 
 	*gai = 0;
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return NULL;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	if ((rc = getaddrinfo(host, port, &hints, &a->list)) != 0) {
+	if ((*gai = net_lookup(host, port, &a->list)) != 0) {
 		free(a);
-		*gai = rc;
 		errno = ENXIO;
 		return NULL;
 	}
@@ -375,31 +364,16 @@ int
 client_connect_next(struct client_connect *cc, bool *pending)
 {
 	struct addrinfo *ai;
-	int i = 0, fd, one = 1;
+	int i = 0, fd;
 
 	for (ai = cc->addrs ? cc->addrs->list : NULL; ai != NULL;
 	    ai = ai->ai_next, i++) {
 		if (i < cc->next)
 			continue;
 		cc->next = i + 1;
-		fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-		if (fd < 0) {
-			cc->err = errno;
-			continue;
-		}
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
-		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-			*pending = false;
+		if ((fd = net_connect_start(ai, pending)) >= 0)
 			return fd;
-		}
-		if (errno == EINPROGRESS || errno == EINTR) {
-			*pending = true;
-			return fd;
-		}
 		cc->err = errno;
-		close(fd);
 	}
 	errno = cc->err;
 	return -1;
@@ -408,15 +382,9 @@ client_connect_next(struct client_connect *cc, bool *pending)
 int
 client_connect_check(struct client_connect *cc, int fd)
 {
-	socklen_t sl = sizeof(int);
-	int soerr = 0;
-
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
-		soerr = errno;
-	if (soerr == 0)
+	if (net_connect_result(fd) == 0)
 		return 0;
-	cc->err = soerr;
-	errno = soerr;
+	cc->err = errno;
 	return -1;
 }
 

@@ -184,29 +184,75 @@ connect_hints(struct addrinfo *hints)
 }
 
 int
-net_resolve(const char *host, const char *port)
+net_lookup(const char *host, const char *port, struct addrinfo **out)
 {
-	struct addrinfo hints, *res = NULL;
-	int rc;
+	struct addrinfo hints;
 
 	connect_hints(&hints);
-	if ((rc = getaddrinfo(host, port, &hints, &res)) == 0)
+	*out = NULL;
+	return getaddrinfo(host, port, &hints, out);
+}
+
+int
+net_resolve(const char *host, const char *port)
+{
+	struct addrinfo *res;
+	int rc;
+
+	if ((rc = net_lookup(host, port, &res)) == 0)
 		freeaddrinfo(res);
 	return rc;
 }
 
 int
+net_connect_start(const struct addrinfo *ai, bool *pending)
+{
+	int fd, e, one = 1;
+
+	if ((fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol)) < 0)
+		return -1;
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+		*pending = false;
+		return fd;
+	}
+	if (errno == EINPROGRESS || errno == EINTR) {
+		*pending = true;
+		return fd;
+	}
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+int
+net_connect_result(int fd)
+{
+	socklen_t sl = sizeof(int);
+	int soerr = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+		soerr = errno;
+	if (soerr == 0)
+		return 0;
+	errno = soerr;
+	return -1;
+}
+
+int
 net_connect(const char *host, const char *port, int timeout_ms, int *gai)
 {
-	struct addrinfo hints, *res = NULL, *ai;
+	struct addrinfo *res, *ai;
 	int64_t deadline = clock_now_ms() + timeout_ms;
-	int fd = -1, saved = ECONNREFUSED, one = 1, flags, soerr, rc;
-	socklen_t sl;
+	int fd = -1, saved = ECONNREFUSED, rc;
+	bool pending;
 
 	if (gai != NULL)
 		*gai = 0;
-	connect_hints(&hints);
-	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+	if ((rc = net_lookup(host, port, &res)) != 0) {
 		/* Not EHOSTUNREACH: that says a route is missing, not a name. */
 		if (gai != NULL)
 			*gai = rc;
@@ -214,26 +260,14 @@ net_connect(const char *host, const char *port, int timeout_ms, int *gai)
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-		if (fd < 0) {
+		if ((fd = net_connect_start(ai, &pending)) < 0) {
 			saved = errno;
 			continue;
 		}
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
-		flags = fcntl(fd, F_GETFL);
-		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
-		    (errno == EINPROGRESS && wait_fd(fd, POLLOUT, deadline) == 0)) {
-			soerr = 0;
-			sl = sizeof(soerr);
-			getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-			if (soerr == 0) {
-				fcntl(fd, F_SETFL, flags);
-				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-				    sizeof(one));
-				break;
-			}
-			errno = soerr;
+		if ((!pending || wait_fd(fd, POLLOUT, deadline) == 0) &&
+		    net_connect_result(fd) == 0) {
+			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+			break;
 		}
 		saved = errno;
 		close(fd);

@@ -10,6 +10,7 @@
 #ifndef KVD_NET_H
 #define KVD_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -49,6 +50,22 @@ int	net_connect(const char *host, const char *port, int timeout_ms,
  * getaddrinfo's non-zero code (gai_strerror(3) names it).
  */
 int	net_resolve(const char *host, const char *port);
+
+/*
+ * The steps of net_connect, for a caller that waits on many sockets
+ * itself (lib/client's connect steps, kvctl bench).  net_lookup resolves
+ * host:port as net_connect does: 0 with *out for freeaddrinfo(3), or
+ * getaddrinfo's code.  net_connect_start opens a socket for ai --
+ * non-blocking, close-on-exec, TCP_NODELAY -- and starts connecting: the
+ * socket, connected (*pending false) or under way (*pending true: poll
+ * it for POLLOUT, then ask net_connect_result), or -1 with errno.
+ * net_connect_result: 0 when fd is connected, or -1 with errno the
+ * connect's error.
+ */
+struct addrinfo;
+int	net_lookup(const char *host, const char *port, struct addrinfo **out);
+int	net_connect_start(const struct addrinfo *ai, bool *pending);
+int	net_connect_result(int fd);
 
 /*
  * Reads at most n bytes before deadline.  Bytes read, 0 at EOF, or -1
