@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "lib/auth.h"
 #include "lib/cluster.h"
@@ -593,6 +594,8 @@ main(int argc, char **argv)
 	    sig == SIGTERM ? "TERM" : "INT");
 	notify_send("STOPPING=1");
 	rc = node_close(&nd);
+	if (nd.requests_left)
+		_exit(1);	/* their threads still run: no exit handlers */
 	auth_free(auth);
 	log_event(LOG_INFO, "stopped", "id=%s", cfg.id);
 	return rc == 0 ? 0 : 1;

@@ -29,7 +29,9 @@
  *	api		the routes (api.h), over every module above
  *	server		HTTP: requests reach every module above, so it opens
  *			last and closes first (in-flight requests finish
- *			within shutdown_grace_ms)
+ *			within shutdown_grace_ms; when some do not, their
+ *			threads still use every module above, and node_close
+ *			closes nothing more)
  *
  * The shutdown fault of issue 10 was one of these out of order (the
  * cluster closed while the hint thread still read its views); with one
@@ -785,7 +787,8 @@ static void
 close_server(struct node *nd)
 {
 	watch_stop(nd->watch);	/* parked requests answer now, not in 300 s */
-	server_stop(nd->server, nd->cfg.shutdown_grace_ms);
+	nd->requests_left = !server_stop(nd->server,
+	    nd->cfg.shutdown_grace_ms);
 	nd->server = NULL;
 	nd->listen_fd = -1;
 }
@@ -858,6 +861,18 @@ node_close(struct node *nd)
 			rc = -1;
 		}
 		steps[nd->opened].close(nd);
+		if (nd->requests_left) {
+			/*
+			 * Their threads use every module below the server,
+			 * so those stay open; so does the store, and a final
+			 * snapshot could wait on the disk that held them up.
+			 */
+			log_event(LOG_WARN, "requests still running after the "
+			    "shutdown grace: leaving the modules open and no "
+			    "final snapshot; the WAL holds every acknowledged "
+			    "write", NULL);
+			return -1;
+		}
 	}
 	return rc;
 }

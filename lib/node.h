@@ -102,6 +102,7 @@ struct node {
 	int		 lock_fd;
 	bool		 dir_created;	/* by this node_open: removed on failure */
 	size_t		 opened;	/* steps open */
+	bool		 requests_left;	/* by server_stop: see node_close */
 	struct stopper	 house_stop;
 	pthread_t	 house;
 };
@@ -117,7 +118,10 @@ int	node_open(struct node *nd, const struct node_config *cfg, char *err,
  * Closes every open step in reverse order: stops the server (in-flight
  * requests get cfg.shutdown_grace_ms), the background threads, and last
  * snapshots and closes the store.  0, or -1 when the final snapshot
- * failed (logged; the WAL still holds every write).
+ * failed (logged; the WAL still holds every write).  -1 with
+ * nd->requests_left when requests still ran after the grace: then
+ * nothing below the server is closed, their threads still use it, and
+ * the process should _exit (the WAL holds every acknowledged write).
  */
 int	node_close(struct node *nd);
 

@@ -92,6 +92,16 @@ struct replica {
 	pthread_mutex_t	counter_mu;	/* guards last_counter */
 	uint64_t	last_counter;	/* highest counter this actor issued */
 	_Atomic uint64_t read_repairs;	/* repairs sent since start (a metric) */
+	/*
+	 * Operations not yet freed, plus one held by rp itself until
+	 * replica_free: a hint's waiter can hold an operation after its
+	 * client was answered, and replica_free waits for it.  Whoever
+	 * takes the count to 0 sets drained under drained_mu.
+	 */
+	atomic_int	live;
+	bool		drained;
+	pthread_mutex_t	drained_mu;
+	pthread_cond_t	drained_cv;
 };
 
 enum tstate { T_IDLE, T_ASKED, T_OK, T_FAIL };
@@ -173,9 +183,24 @@ replica_new(const struct replica_config *cfg)
 		return NULL;
 	}
 	pthread_mutex_init(&rp->counter_mu, NULL);
+	pthread_mutex_init(&rp->drained_mu, NULL);
+	pthread_cond_init(&rp->drained_cv, NULL);
+	atomic_init(&rp->live, 1);
 	/* Microseconds since the epoch: above anything issued before a restart. */
 	rp->last_counter = (uint64_t)clock_wall_ms() * 1000;
 	return rp;
+}
+
+/* Drops one of rp->live; the last one wakes replica_free. */
+static void
+replica_unlive(struct replica *rp)
+{
+	if (atomic_fetch_sub(&rp->live, 1) != 1)
+		return;
+	pthread_mutex_lock(&rp->drained_mu);
+	rp->drained = true;
+	pthread_cond_signal(&rp->drained_cv);
+	pthread_mutex_unlock(&rp->drained_mu);
 }
 
 void
@@ -184,7 +209,15 @@ replica_free(struct replica *rp)
 	if (rp == NULL)
 		return;
 	workq_free(rp->workq);		/* every task that points at rp ends */
-	streams_free(rp->streams);
+	streams_free(rp->streams);	/* every call in flight is answered */
+	/* What is left: hints' waiters, settled by their logs' committers. */
+	replica_unlive(rp);
+	pthread_mutex_lock(&rp->drained_mu);
+	while (!rp->drained)
+		pthread_cond_wait(&rp->drained_cv, &rp->drained_mu);
+	pthread_mutex_unlock(&rp->drained_mu);
+	pthread_mutex_destroy(&rp->drained_mu);
+	pthread_cond_destroy(&rp->drained_cv);
 	pthread_mutex_destroy(&rp->counter_mu);
 	free(rp);
 }
@@ -257,6 +290,7 @@ qop_new(struct replica *rp, const char *key, size_t klen, bool write,
 	clock_cond_init(&q->cv);
 	q->refs = 1;
 	q->rp = rp;
+	atomic_fetch_add(&rp->live, 1);
 	q->write = write;
 	q->view = v;
 	buf_init(&q->key);
@@ -293,6 +327,7 @@ qop_new(struct replica *rp, const char *key, size_t klen, bool write,
 static void
 qop_unref(struct qop *q)
 {
+	struct replica *rp = q->rp;
 	size_t i;
 	bool last;
 
@@ -303,12 +338,13 @@ qop_unref(struct qop *q)
 		return;
 	for (i = 0; i < q->nt; i++)
 		version_free(&q->t[i].v);
-	cluster_view_put(q->rp->cfg.cluster, q->view);
+	cluster_view_put(rp->cfg.cluster, q->view);
 	buf_free(&q->key);
 	buf_free(&q->record);
 	pthread_mutex_destroy(&q->mu);
 	pthread_cond_destroy(&q->cv);
 	free(q);
+	replica_unlive(rp);	/* the last touch of rp */
 }
 
 static void write_progress(struct qop *q);

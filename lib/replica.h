@@ -52,8 +52,9 @@ struct replica;
 struct replica *replica_new(const struct replica_config *cfg);
 /*
  * Runs every queued remote call and repair to its end (each is bounded
- * by timeout_ms), then frees.  Those tasks use the store, the cluster,
- * the peer pool and hints, so they must still be open.  NULL ok.
+ * by timeout_ms), waits for the operations hints' waiters still hold
+ * (their logs' fsyncs), then frees.  Those tasks use the store, the
+ * cluster, the peer pool and hints, so they must still be open.  NULL ok.
  */
 void	replica_free(struct replica *r);
 

@@ -1216,14 +1216,14 @@ server_start(struct server **out, const struct server_config *cfg)
 	return 0;
 }
 
-void
+bool
 server_stop(struct server *s, int grace_ms)
 {
 	int64_t deadline;
 	bool left;
 
 	if (s == NULL)
-		return;
+		return true;
 	atomic_store(&s->stopping, true);
 	pthread_join(s->accept_thread, NULL);
 	close(s->cfg.listen_fd);
@@ -1238,9 +1238,10 @@ server_stop(struct server *s, int grace_ms)
 	if (left) {
 		/* Busy threads still point at s: leave it allocated. */
 		log_event(LOG_WARN, "connections still busy at shutdown", NULL);
-		return;
+		return false;
 	}
 	server_free(s);
+	return true;
 }
 
 void

@@ -183,10 +183,11 @@ int	server_start(struct server **out, const struct server_config *cfg);
 /*
  * Stops accepting, lets in-flight requests finish (idle keep-alive
  * connections are closed), waits at most grace_ms for connection threads,
- * closes the listener and frees the server.  Threads still busy after
- * grace_ms are left to finish on their own.
+ * closes the listener and frees the server: true.  False when threads
+ * were still busy after grace_ms: they are left to finish on their own,
+ * with the server allocated, and what their requests use must stay open.
  */
-void	server_stop(struct server *s, int grace_ms);
+bool	server_stop(struct server *s, int grace_ms);
 
 void	server_stats(struct server *s, struct server_stats *st);
 

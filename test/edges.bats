@@ -12,7 +12,9 @@
 #		writes); cleanup drops the copies a node no longer owns,
 #		once their new owners hold them
 #   SIGTERM	with hints pending: exit 0, no sanitizer report, the hints
-#		survive and are delivered
+#		survive and are delivered; with writes still waiting after
+#		the grace: exit 1, no sanitizer report, the acknowledged
+#		writes survive
 #   stripes	a write waiting for a hung replica does not hold up another
 #		key that shares its coordinator lock stripe
 #   start-up	a bad flag exits 2 and leaves no node directory; unknown
@@ -615,6 +617,41 @@ sanitizer_report() {
 	start_member 3
 	wait_for 30 pending_is node1 0 || { nodes node1 | jq -c .hints; false; }
 	holds node3 $ks || { show_lacking; false; }
+}
+
+@test "SIGTERM with writes still waiting after --shutdown-grace 0: exit 1 with a warning, no sanitizer report, acknowledged writes survive" {
+	start_member 1 --shutdown-grace 0 --peer-timeout-ms 10000
+	start_member 2
+	start_member 3
+	wait_for 15 ready node1 node2 node3
+	local ks k i pid rc=0
+	ks=$(keys g 10)
+	kvh put node1 "" $ks >"$TMP/puts"
+	puts_ok "$TMP/puts"
+	kill -STOP "$(pid_of node2)" "$(pid_of node3)"
+	# Writes that wait for a quorum node1 cannot reach.
+	for i in 1 2 3 4 5; do
+		curl -s --max-time 20 -o /dev/null -X PUT -d '{"value":"late"}' \
+		    "$(url node1)/kv/late-$i" 3>&- &
+		BG+=("$!")
+	done
+	sleep 0.5
+	pid=$(pid_of node1)
+	kill -TERM "$pid"
+	gone() {
+		! kill -0 "$pid" 2>/dev/null
+	}
+	wait_for 20 gone || { echo "node1 still running 20 s after SIGTERM"; false; }
+	wait "$pid" || rc=$?
+	echo "node1 exited with status $rc"
+	kill -CONT "$(pid_of node2)" "$(pid_of node3)"
+	run sanitizer_report "$TMP/node1.log"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	grep 'requests still running after the shutdown grace' "$TMP/node1.log"
+	[ "$rc" -eq 1 ]
+	start_member 1
+	holds node1 $ks || { show_lacking; false; }
 }
 
 # ---- 5. a hung replica and the coordinator's lock stripes ----------------
