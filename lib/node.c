@@ -850,6 +850,8 @@ node_close(struct node *nd)
 	 * runs right before the store's own close, after every writer
 	 * (server, replica, hints, transfer, anti-entropy) has stopped.
 	 */
+	if (nd->requests_left)
+		return -1;	/* closed as far as it can be, before */
 	snapshot = nd->opened == NSTEPS;
 	while (nd->opened > 0) {
 		nd->opened--;
@@ -868,9 +870,9 @@ node_close(struct node *nd)
 			 * snapshot could wait on the disk that held them up.
 			 */
 			log_event(LOG_WARN, "requests still running after the "
-			    "shutdown grace: leaving the modules open and no "
-			    "final snapshot; the WAL holds every acknowledged "
-			    "write", NULL);
+			    "shutdown grace: the modules stay open and no final "
+			    "snapshot is taken; every acknowledged write is "
+			    "durable where it was acknowledged", NULL);
 			return -1;
 		}
 	}

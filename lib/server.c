@@ -121,6 +121,7 @@
 #define KEEP_BUF_BYTES	65536	/* larger buffers are freed between requests */
 #define LOG_PATH_MAX	200	/* bytes of a path in the request log */
 #define STUCK_MS	5	/* no connection taken, none idle: start a worker */
+#define SETTLE_MS	1000	/* past the grace: for threads with no request */
 #define BUSY_MS		1000	/* how long the accept thread then watches */
 
 struct conn;
@@ -133,6 +134,7 @@ struct server {
 	atomic_bool	 stopping;
 	uint64_t	 active, accepted, rejected;	/* under mu */
 	_Atomic uint64_t requests;	/* answered: counted without a lock */
+	atomic_int	 unanswered;	/* handlers running, deferred answers out */
 	pthread_attr_t	 attr;		/* every thread it starts: detached */
 	/* Parking (essay): the epoll set, -1 where there is none. */
 	int		 epfd;
@@ -580,6 +582,8 @@ server_answer(struct server_later *l, struct server_response *res)
 	    c->held.len - c->held_off)) > 0)
 		c->held_off += (size_t)n;
 	pthread_mutex_lock(&c->hmu);
+	/* Before held_done: c, and so s, stay allocated until it is set. */
+	atomic_fetch_sub(&c->s->unanswered, 1);
 	c->held_done = true;
 	pthread_cond_signal(&c->hcv);
 	pthread_mutex_unlock(&c->hmu);
@@ -746,7 +750,10 @@ conn_serve(struct conn *c, bool read_first)
 		}
 
 		/* 4: answer. */
+		atomic_fetch_add(&c->s->unanswered, 1);
 		cfg->handler(cfg->arg, &sreq, res);
+		if (!c->deferred)	/* else server_answer counts it */
+			atomic_fetch_sub(&c->s->unanswered, 1);
 		if (c->deferred)	/* the answer comes later (essay) */
 			keep = req.keep_alive && !stopping(c->s);
 		else {
@@ -1233,13 +1240,20 @@ server_stop(struct server *s, int grace_ms)
 	while ((s->active > 0 || s->workers > 0) &&
 	    clock_cond_wait_until(&s->cv, &s->mu, deadline) != ETIMEDOUT)
 		;
+	/*
+	 * Past the grace, while no request runs, the threads still there
+	 * (idle workers, connections closing) get the time to see the stop:
+	 * each does within a few STOP_POLL_MS.
+	 */
+	deadline = clock_now_ms() + SETTLE_MS;
+	while ((s->active > 0 || s->workers > 0) &&
+	    atomic_load(&s->unanswered) == 0 &&
+	    clock_cond_wait_until(&s->cv, &s->mu, deadline) != ETIMEDOUT)
+		;
 	left = s->active > 0 || s->workers > 0;
 	pthread_mutex_unlock(&s->mu);
-	if (left) {
-		/* Busy threads still point at s: leave it allocated. */
-		log_event(LOG_WARN, "connections still busy at shutdown", NULL);
-		return false;
-	}
+	if (left)
+		return false;	/* busy threads still point at s: kept */
 	server_free(s);
 	return true;
 }

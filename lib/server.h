@@ -182,10 +182,12 @@ int	server_start(struct server **out, const struct server_config *cfg);
 
 /*
  * Stops accepting, lets in-flight requests finish (idle keep-alive
- * connections are closed), waits at most grace_ms for connection threads,
- * closes the listener and frees the server: true.  False when threads
- * were still busy after grace_ms: they are left to finish on their own,
- * with the server allocated, and what their requests use must stay open.
+ * connections are closed), waits at most grace_ms for connection threads
+ * (and, when no request is left, up to a second more for threads that
+ * serve none to see the stop), closes the listener and frees the server:
+ * true.  False when threads were still busy then: they are left to
+ * finish on their own, with the server allocated, and what their
+ * requests use must stay open.
  */
 bool	server_stop(struct server *s, int grace_ms);
 

@@ -631,10 +631,14 @@ sanitizer_report() {
 	kvh put node1 "" $ks >"$TMP/puts"
 	puts_ok "$TMP/puts"
 	kill -STOP "$(pid_of node2)" "$(pid_of node3)"
-	# Writes that wait for a quorum node1 cannot reach.
+	# Writes that wait for a quorum node1 cannot reach: cut off by the
+	# exit, unanswered (curl's code 000).
+	local cpids=()
 	for i in 1 2 3 4 5; do
-		curl -s --max-time 20 -o /dev/null -X PUT -d '{"value":"late"}' \
-		    "$(url node1)/kv/late-$i" 3>&- &
+		curl -s --max-time 20 -o /dev/null -w '%{http_code}\n' -X PUT \
+		    -d '{"value":"late"}' "$(url node1)/kv/late-$i" \
+		    >"$TMP/late-$i" 3>&- &
+		cpids+=("$!")
 		BG+=("$!")
 	done
 	sleep 0.5
@@ -646,14 +650,52 @@ sanitizer_report() {
 	wait_for 20 gone || { echo "node1 still running 20 s after SIGTERM"; false; }
 	wait "$pid" || rc=$?
 	echo "node1 exited with status $rc"
+	wait "${cpids[@]}" || true
 	kill -CONT "$(pid_of node2)" "$(pid_of node3)"
+	echo "late writes' answers: $(cat "$TMP"/late-*)"
 	run sanitizer_report "$TMP/node1.log"
 	echo "$output"
 	[ "$status" -ne 0 ]
 	grep 'requests still running after the shutdown grace' "$TMP/node1.log"
 	[ "$rc" -eq 1 ]
+	[ "$(cat "$TMP"/late-* | sort -u)" = 000 ]
+	[ ! -e "$DATA/node1/snapshot.json" ]
 	start_member 1
 	holds node1 $ks || { show_lacking; false; }
+}
+
+@test "SIGTERM with --shutdown-grace 0 and no request running: exit 0 and a final snapshot, idle connections or not" {
+	start_member 1 --shutdown-grace 0
+	start_member 2
+	start_member 3
+	wait_for 15 ready node1 node2 node3
+	local ks pid rc=0
+	ks=$(keys z 10)
+	kvh put node1 "" $ks >"$TMP/puts"
+	puts_ok "$TMP/puts"
+	# An idle keep-alive client: a parked connection at the stop.
+	python3 -c '
+import http.client, sys, time
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=20)
+c.request("GET", "/health"); c.getresponse().read()
+time.sleep(15)' "$(port_of node1)" 3>&- &
+	BG+=("$!")
+	sleep 0.3
+	pid=$(pid_of node1)
+	kill -TERM "$pid"
+	gone() {
+		! kill -0 "$pid" 2>/dev/null
+	}
+	wait_for 20 gone || { echo "node1 still running 20 s after SIGTERM"; false; }
+	wait "$pid" || rc=$?
+	echo "node1 exited with status $rc"
+	run sanitizer_report "$TMP/node1.log"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	! grep 'requests still running' "$TMP/node1.log"
+	grep -q 'msg="stopped"' "$TMP/node1.log"
+	[ "$rc" -eq 0 ]
+	[ -s "$DATA/node1/snapshot.json" ]
 }
 
 # ---- 5. a hung replica and the coordinator's lock stripes ----------------
