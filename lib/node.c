@@ -865,9 +865,9 @@ node_close(struct node *nd)
 		steps[nd->opened].close(nd);
 		if (nd->requests_left) {
 			/*
-			 * Their threads use every module below the server,
-			 * so those stay open; so does the store, and a final
-			 * snapshot could wait on the disk that held them up.
+			 * Their threads use every module opened before the
+			 * server, so those stay open; no final snapshot
+			 * either: it could wait on the disk that held them up.
 			 */
 			log_event(LOG_WARN, "requests still running after the "
 			    "shutdown grace: the modules stay open and no final "

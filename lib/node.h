@@ -119,9 +119,10 @@ int	node_open(struct node *nd, const struct node_config *cfg, char *err,
  * requests get cfg.shutdown_grace_ms), the background threads, and last
  * snapshots and closes the store.  0, or -1 when the final snapshot
  * failed (logged; the WAL still holds every write).  -1 with
- * nd->requests_left when requests still ran after the grace: then
- * nothing below the server is closed, their threads still use it, and
- * the process should _exit (the WAL holds every acknowledged write).
+ * nd->requests_left when requests still ran after the grace: then only
+ * the server is closed (their threads still use the rest), no snapshot
+ * is taken, and the process should _exit; the WAL holds this node's
+ * writes.  Called again, it returns -1 at once.
  */
 int	node_close(struct node *nd);
 
