@@ -590,6 +590,22 @@ sanitizer_report() {
 	grep -E 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error' "$1"
 }
 
+# term_and_wait ID: SIGTERM to ID, which must end within 20 s with no
+# sanitizer report in its log; its exit status in $rc.
+term_and_wait() {
+	local pid
+	pid=$(pid_of "$1")
+	kill -TERM "$pid"
+	gone() {
+		! kill -0 "$pid" 2>/dev/null
+	}
+	wait_for 20 gone || { echo "$1 still running 20 s after SIGTERM"; return 1; }
+	rc=0
+	wait "$pid" || rc=$?
+	echo "$1 exited with status $rc"
+	! sanitizer_report "$TMP/$1.log"
+}
+
 @test "SIGTERM with hints pending: exit 0, no sanitizer report, the 20 hints survive and are delivered" {
 	start_cluster
 	kill_node node3
@@ -598,18 +614,8 @@ sanitizer_report() {
 	kvh put node1 "" $ks >"$TMP/puts"
 	puts_ok "$TMP/puts"
 	[ "$(hints_of node1 pending)" -eq 20 ]
-	local pid rc=0
-	pid=$(pid_of node1)
-	kill -TERM "$pid"
-	gone() {
-		! kill -0 "$pid" 2>/dev/null
-	}
-	wait_for 20 gone || { echo "node1 still running 20 s after SIGTERM"; false; }
-	wait "$pid" || rc=$?
-	echo "node1 exited with status $rc"
-	run sanitizer_report "$TMP/node1.log"
-	echo "$output"
-	[ "$status" -ne 0 ]
+	local rc
+	term_and_wait node1
 	[ "$rc" -eq 0 ]
 	grep -q 'msg="stopped"' "$TMP/node1.log"
 	start_member 1
@@ -626,7 +632,7 @@ sanitizer_report() {
 	start_member 2
 	start_member 3
 	wait_for 15 ready node1 node2 node3
-	local ks k i pid rc=0
+	local ks i rc
 	ks=$(keys g 10)
 	kvh put node1 "" $ks >"$TMP/puts"
 	puts_ok "$TMP/puts"
@@ -642,20 +648,10 @@ sanitizer_report() {
 		BG+=("$!")
 	done
 	sleep 0.5
-	pid=$(pid_of node1)
-	kill -TERM "$pid"
-	gone() {
-		! kill -0 "$pid" 2>/dev/null
-	}
-	wait_for 20 gone || { echo "node1 still running 20 s after SIGTERM"; false; }
-	wait "$pid" || rc=$?
-	echo "node1 exited with status $rc"
+	term_and_wait node1
 	wait "${cpids[@]}" || true
 	kill -CONT "$(pid_of node2)" "$(pid_of node3)"
 	echo "late writes' answers: $(cat "$TMP"/late-*)"
-	run sanitizer_report "$TMP/node1.log"
-	echo "$output"
-	[ "$status" -ne 0 ]
 	grep 'requests still running after the shutdown grace' "$TMP/node1.log"
 	[ "$rc" -eq 1 ]
 	[ "$(cat "$TMP"/late-* | sort -u)" = 000 ]
@@ -664,12 +660,12 @@ sanitizer_report() {
 	holds node1 $ks || { show_lacking; false; }
 }
 
-@test "SIGTERM with --shutdown-grace 0 and no request running: exit 0 and a final snapshot, idle connections or not" {
+@test "SIGTERM with --shutdown-grace 0 and no request running: exit 0 and a final snapshot with an idle keep-alive client connected" {
 	start_member 1 --shutdown-grace 0
 	start_member 2
 	start_member 3
 	wait_for 15 ready node1 node2 node3
-	local ks pid rc=0
+	local ks rc
 	ks=$(keys z 10)
 	kvh put node1 "" $ks >"$TMP/puts"
 	puts_ok "$TMP/puts"
@@ -681,20 +677,11 @@ c.request("GET", "/health"); c.getresponse().read()
 time.sleep(15)' "$(port_of node1)" 3>&- &
 	BG+=("$!")
 	sleep 0.3
-	pid=$(pid_of node1)
-	kill -TERM "$pid"
-	gone() {
-		! kill -0 "$pid" 2>/dev/null
-	}
-	wait_for 20 gone || { echo "node1 still running 20 s after SIGTERM"; false; }
-	wait "$pid" || rc=$?
-	echo "node1 exited with status $rc"
-	run sanitizer_report "$TMP/node1.log"
-	echo "$output"
-	[ "$status" -ne 0 ]
-	! grep 'requests still running' "$TMP/node1.log"
-	grep -q 'msg="stopped"' "$TMP/node1.log"
+	term_and_wait node1
 	[ "$rc" -eq 0 ]
+	run grep 'requests still running' "$TMP/node1.log"
+	[ "$status" -eq 1 ]
+	grep -q 'msg="stopped"' "$TMP/node1.log"
 	[ -s "$DATA/node1/snapshot.json" ]
 }
 
