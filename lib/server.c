@@ -1241,15 +1241,17 @@ server_stop(struct server *s, int grace_ms)
 	    clock_cond_wait_until(&s->cv, &s->mu, deadline) != ETIMEDOUT)
 		;
 	/*
-	 * Past the grace, while no request runs, the threads still there
+	 * Past the grace, when no request runs, the threads still there
 	 * (idle workers, connections closing) get the time to see the stop:
 	 * each does within a few STOP_POLL_MS.
 	 */
-	deadline = clock_now_ms() + SETTLE_MS;
-	while ((s->active > 0 || s->workers > 0) &&
-	    atomic_load(&s->unanswered) == 0 &&
-	    clock_cond_wait_until(&s->cv, &s->mu, deadline) != ETIMEDOUT)
-		;
+	if (atomic_load(&s->unanswered) == 0) {
+		deadline = clock_now_ms() + SETTLE_MS;
+		while ((s->active > 0 || s->workers > 0) &&
+		    clock_cond_wait_until(&s->cv, &s->mu, deadline) !=
+		    ETIMEDOUT)
+			;
+	}
 	left = s->active > 0 || s->workers > 0;
 	pthread_mutex_unlock(&s->mu);
 	if (left)

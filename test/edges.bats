@@ -590,6 +590,19 @@ sanitizer_report() {
 	grep -E 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error' "$1"
 }
 
+# connections ID: ID's kvd_connections gauge (client connections open).
+connections() {
+	curl -s --max-time 5 "$(url "$1")/metrics" |
+	    awk '$1 == "kvd_connections" { print int($2); exit }'
+}
+
+# connections_at_least ID N: ID has N client connections open or more.
+connections_at_least() {
+	local n
+	n=$(connections "$1")
+	[ -n "$n" ] && [ "$n" -ge "$2" ]
+}
+
 # term_and_wait ID: SIGTERM to ID, which must end within 20 s with no
 # sanitizer report in its log; its exit status in $rc.
 term_and_wait() {
@@ -639,7 +652,8 @@ term_and_wait() {
 	kill -STOP "$(pid_of node2)" "$(pid_of node3)"
 	# Writes that wait for a quorum node1 cannot reach: cut off by the
 	# exit, unanswered (curl's code 000).
-	local cpids=()
+	local cpids=() open
+	open=$(connections node1)
 	for i in 1 2 3 4 5; do
 		curl -s --max-time 20 -o /dev/null -w '%{http_code}\n' -X PUT \
 		    -d '{"value":"late"}' "$(url node1)/kv/late-$i" \
@@ -647,7 +661,8 @@ term_and_wait() {
 		cpids+=("$!")
 		BG+=("$!")
 	done
-	sleep 0.5
+	wait_for 10 connections_at_least node1 $((open + 5))
+	sleep 0.3	# their requests follow their connects
 	term_and_wait node1
 	wait "${cpids[@]}" || true
 	kill -CONT "$(pid_of node2)" "$(pid_of node3)"
@@ -674,10 +689,14 @@ term_and_wait() {
 import http.client, sys, time
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=20)
 c.request("GET", "/health"); c.getresponse().read()
-time.sleep(15)' "$(port_of node1)" 3>&- &
+open(sys.argv[2], "w").close()
+time.sleep(15)' "$(port_of node1)" "$TMP/idle-client" 3>&- &
 	BG+=("$!")
-	sleep 0.3
+	wait_for 10 test -e "$TMP/idle-client"
+	# No gossip request from node2 or node3 may be running at the stop.
+	kill -STOP "$(pid_of node2)" "$(pid_of node3)"
 	term_and_wait node1
+	kill -CONT "$(pid_of node2)" "$(pid_of node3)"
 	[ "$rc" -eq 0 ]
 	run grep 'requests still running' "$TMP/node1.log"
 	[ "$status" -eq 1 ]
