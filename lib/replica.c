@@ -85,6 +85,48 @@
 #define WORKER_IDLE_MS	30000
 #define WORKER_STACK	(256 * 1024)
 
+/*
+ * What replica_get and replica_put wait on (their operation's done), and
+ * replica_free (the last operation's end).
+ */
+struct op_wait {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	bool		 done;
+};
+
+static void
+op_wait_init(struct op_wait *ow)
+{
+	pthread_mutex_init(&ow->mu, NULL);
+	pthread_cond_init(&ow->cv, NULL);
+	ow->done = false;
+}
+
+static void
+op_waited(void *arg, struct replica_result *res)
+{
+	struct op_wait *ow = arg;
+
+	(void)res;
+	pthread_mutex_lock(&ow->mu);
+	ow->done = true;
+	pthread_cond_signal(&ow->cv);
+	pthread_mutex_unlock(&ow->mu);
+}
+
+/* Waits for op_waited, then frees ow's lock. */
+static void
+op_wait(struct op_wait *ow)
+{
+	pthread_mutex_lock(&ow->mu);
+	while (!ow->done)
+		pthread_cond_wait(&ow->cv, &ow->mu);
+	pthread_mutex_unlock(&ow->mu);
+	pthread_mutex_destroy(&ow->mu);
+	pthread_cond_destroy(&ow->cv);
+}
+
 struct replica {
 	struct replica_config cfg;
 	struct workq	*workq;		/* remote calls, read repairs, stream flushes */
@@ -96,12 +138,10 @@ struct replica {
 	 * Operations not yet freed, plus one held by rp itself until
 	 * replica_free: a hint's waiter can hold an operation after its
 	 * client was answered, and replica_free waits for it.  Whoever
-	 * takes the count to 0 sets drained under drained_mu.
+	 * takes the count to 0 sets drained done.
 	 */
 	atomic_int	live;
-	bool		drained;
-	pthread_mutex_t	drained_mu;
-	pthread_cond_t	drained_cv;
+	struct op_wait	drained;
 };
 
 enum tstate { T_IDLE, T_ASKED, T_OK, T_FAIL };
@@ -183,8 +223,7 @@ replica_new(const struct replica_config *cfg)
 		return NULL;
 	}
 	pthread_mutex_init(&rp->counter_mu, NULL);
-	pthread_mutex_init(&rp->drained_mu, NULL);
-	pthread_cond_init(&rp->drained_cv, NULL);
+	op_wait_init(&rp->drained);
 	atomic_init(&rp->live, 1);
 	/* Microseconds since the epoch: above anything issued before a restart. */
 	rp->last_counter = (uint64_t)clock_wall_ms() * 1000;
@@ -195,12 +234,8 @@ replica_new(const struct replica_config *cfg)
 static void
 replica_unlive(struct replica *rp)
 {
-	if (atomic_fetch_sub(&rp->live, 1) != 1)
-		return;
-	pthread_mutex_lock(&rp->drained_mu);
-	rp->drained = true;
-	pthread_cond_signal(&rp->drained_cv);
-	pthread_mutex_unlock(&rp->drained_mu);
+	if (atomic_fetch_sub(&rp->live, 1) == 1)
+		op_waited(&rp->drained, NULL);
 }
 
 void
@@ -212,12 +247,7 @@ replica_free(struct replica *rp)
 	streams_free(rp->streams);	/* every call in flight is answered */
 	/* What is left: hints' waiters, settled by their logs' committers. */
 	replica_unlive(rp);
-	pthread_mutex_lock(&rp->drained_mu);
-	while (!rp->drained)
-		pthread_cond_wait(&rp->drained_cv, &rp->drained_mu);
-	pthread_mutex_unlock(&rp->drained_mu);
-	pthread_mutex_destroy(&rp->drained_mu);
-	pthread_cond_destroy(&rp->drained_cv);
+	op_wait(&rp->drained);
 	pthread_mutex_destroy(&rp->counter_mu);
 	free(rp);
 }
@@ -851,45 +881,6 @@ digest_done(void *arg, bool ok, const char *answer, size_t len)
 }
 
 /* ---- reads ------------------------------------------------------------ */
-
-/* What replica_get and replica_put wait on: their operation's done. */
-struct op_wait {
-	pthread_mutex_t	 mu;
-	pthread_cond_t	 cv;
-	bool		 done;
-};
-
-static void
-op_wait_init(struct op_wait *ow)
-{
-	pthread_mutex_init(&ow->mu, NULL);
-	pthread_cond_init(&ow->cv, NULL);
-	ow->done = false;
-}
-
-static void
-op_waited(void *arg, struct replica_result *res)
-{
-	struct op_wait *ow = arg;
-
-	(void)res;
-	pthread_mutex_lock(&ow->mu);
-	ow->done = true;
-	pthread_cond_signal(&ow->cv);
-	pthread_mutex_unlock(&ow->mu);
-}
-
-/* Waits for op_waited, then frees ow's lock. */
-static void
-op_wait(struct op_wait *ow)
-{
-	pthread_mutex_lock(&ow->mu);
-	while (!ow->done)
-		pthread_cond_wait(&ow->cv, &ow->mu);
-	pthread_mutex_unlock(&ow->mu);
-	pthread_mutex_destroy(&ow->mu);
-	pthread_cond_destroy(&ow->cv);
-}
 
 static int
 clamp_quorum(int want, int dflt, size_t n)
