@@ -89,9 +89,11 @@
  * busy connections promptly too.  The connection counts, the parked
  * list and the worker count are the state shared between threads,
  * guarded by s->mu, besides atomics: the count of requests answered,
- * the stop flag (set once by server_stop, read by every connection
- * between requests), and what the pool's watch reads without the lock
- * (idle workers, connections taken, whether the accept thread dozes).
+ * the count of those not answered yet (from the handler's call to the
+ * answer, deferred or not: server_stop asks it), the stop flag (set once
+ * by server_stop, read by every connection between requests), and what
+ * the pool's watch reads without the lock (idle workers, connections
+ * taken, whether the accept thread dozes).
  */
 #include "server.h"
 
@@ -752,11 +754,10 @@ conn_serve(struct conn *c, bool read_first)
 		/* 4: answer. */
 		atomic_fetch_add(&c->s->unanswered, 1);
 		cfg->handler(cfg->arg, &sreq, res);
-		if (!c->deferred)	/* else server_answer counts it */
-			atomic_fetch_sub(&c->s->unanswered, 1);
 		if (c->deferred)	/* the answer comes later (essay) */
 			keep = req.keep_alive && !stopping(c->s);
 		else {
+			atomic_fetch_sub(&c->s->unanswered, 1);
 			keep = req.keep_alive && !res->close && !stopping(c->s);
 			send_response(c, &req, res, keep);
 			if (cfg->request_log)
