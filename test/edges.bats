@@ -14,7 +14,8 @@
 #   SIGTERM	with hints pending: exit 0, no sanitizer report, the hints
 #		survive and are delivered; with writes still waiting after
 #		the grace: exit 1, no sanitizer report, the acknowledged
-#		writes survive
+#		writes survive; with none (grace 0, an idle client): exit 0
+#		and a snapshot
 #   stripes	a write waiting for a hung replica does not hold up another
 #		key that shares its coordinator lock stripe
 #   start-up	a bad flag exits 2 and leaves no node directory; unknown
