@@ -533,10 +533,10 @@ BIG="--peer-timeout-ms 3000"
 	holds node1 $(keys c 10) || { show_lacking; false; }
 }
 
-# keys_gauge NODE: NODE's kvd_keys.
-keys_gauge() {
+# gauge NODE NAME: the value of NODE's /metrics gauge NAME (e.g. kvd_keys).
+gauge() {
 	curl -s --max-time 5 "$(url "$1")/metrics" |
-	    awk '$1 == "kvd_keys" { print $2; exit }'
+	    awk -v name="$2" '$1 == name { print $2; exit }'
 }
 
 # copies WHEN: the sum of kvd_keys over node1..node4, each node's shown
@@ -544,7 +544,7 @@ keys_gauge() {
 copies() {
 	local n k sum=0
 	for n in node1 node2 node3 node4; do
-		k=$(keys_gauge "$n")
+		k=$(gauge "$n" kvd_keys)
 		echo "$1: $n kvd_keys $k" >&2
 		sum=$((sum + ${k%.*}))
 	done
@@ -591,17 +591,11 @@ sanitizer_report() {
 	grep -E 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error' "$1"
 }
 
-# connections ID: ID's kvd_connections gauge (client connections open).
-connections() {
-	curl -s --max-time 5 "$(url "$1")/metrics" |
-	    awk '$1 == "kvd_connections" { print int($2); exit }'
-}
-
 # connections_at_least ID N: ID has N client connections open or more.
 connections_at_least() {
 	local n
-	n=$(connections "$1")
-	[ -n "$n" ] && [ "$n" -ge "$2" ]
+	n=$(gauge "$1" kvd_connections)
+	[ -n "$n" ] && [ "${n%.*}" -ge "$2" ]
 }
 
 # term_and_wait ID: SIGTERM to ID, which must end within 20 s with no
@@ -654,7 +648,8 @@ term_and_wait() {
 	# Writes that wait for a quorum node1 cannot reach: cut off by the
 	# exit, unanswered (curl's code 000).
 	local cpids=() open
-	open=$(connections node1)
+	open=$(gauge node1 kvd_connections)
+	open=${open%.*}
 	for i in 1 2 3 4 5; do
 		curl -s --max-time 20 -o /dev/null -w '%{http_code}\n' -X PUT \
 		    -d '{"value":"late"}' "$(url node1)/kv/late-$i" \
