@@ -98,8 +98,10 @@
  * merge the states that changed go to the peer pool as verdicts
  * (peers_set_verdict), which is how replica.c, anti-entropy and
  * /metrics see them through peer_health.  cluster_close stops the gossip
- * thread through its stopper (clock.h), then drains the broadcast queue
- * (its tasks see the same stopper stopped and return at once).
+ * thread through its stopper (clock.h), then drains the broadcast queue.
+ * Once the stopper is stopped no exchange makes a call, so a round, or a
+ * queued broadcast, ends after the call it has in flight: closing waits
+ * one peer timeout at most, not a round of probes to hung peers.
  *
  * COST.  A node makes one exchange a round, answers about one, and
  * keeps connections only to the peers it spoke to in the last
@@ -905,6 +907,10 @@ exchange(struct cluster *c, const char *address, const char *id,
 	struct buf body = BUF_INIT;
 	int rc = -1;
 
+	if (stopper_stopped(&c->gossip_stop)) {
+		errno = ECANCELED;	/* closing: no new call waits on a peer */
+		return -1;
+	}
 	if ((v = cluster_view_get(c)) == NULL)
 		return -1;
 	liveness_tick_due(c->lv, clock_now_ms());
@@ -949,8 +955,7 @@ bcast_main(void *arg)
 {
 	struct bcast *b = arg;
 
-	if (!stopper_stopped(&b->c->gossip_stop))
-		(void)exchange(b->c, b->address, NULL, NULL, b->c->timeout_ms);
+	(void)exchange(b->c, b->address, NULL, NULL, b->c->timeout_ms);
 	free(b);
 }
 
@@ -1383,6 +1388,8 @@ probe(struct cluster *c, const struct cands *k, const char *id)
 		if (!liveness_is_suspect(c->lv, id))
 			return;
 	}
+	if (stopper_stopped(&c->gossip_stop))
+		return;		/* the calls were not made: no evidence */
 	if (liveness_declare_down(c->lv, id, clock_now_ms())) {
 		log_event(LOG_INFO, "cluster: member declared down after probes",
 		    "id=%s helpers=%d", id, i);

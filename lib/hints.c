@@ -42,9 +42,11 @@
  * failure (the owner is still down, 5xx, 401, a timeout) stops delivery
  * to that owner until the next attempt, after dropping what push_send
  * reports done; peer.c's failure detector makes an attempt cost nothing
- * while the owner is marked down.  Each owner keeps the truth about its
- * delivery for /cluster/nodes: the last attempt, the last success, the
- * failed attempts since, and the last error.  An owner that is no longer
+ * while the owner is marked down.  Once hints_close has begun, delivery
+ * sends nothing more: closing waits for the body in flight, and the rest
+ * stays in the log for the next start.  Each owner keeps the truth about
+ * its delivery for /cluster/nodes: the last attempt, the last success,
+ * the failed attempts since, and the last error.  An owner that is no longer
  * a member gets nothing: its hints go to the key's current replicas
  * instead (this node's store when it is one), one push per hint and
  * replica, with the same refusal rule.
@@ -705,7 +707,7 @@ deliver_owner(struct hints *h, struct owner *o, const struct cluster_view *v)
 		t.arg = &rf;
 		rf.peer = o->id;
 	}
-	while (!failed) {
+	while (!failed && !stopper_stopped(&h->stopper)) {
 		buf_reset(&body);
 		n = 0;
 		pthread_mutex_lock(&h->mu);
@@ -778,7 +780,7 @@ hints_deliver_now(struct hints *h)
 		if (o->head != NULL)
 			list[n++] = o;
 	pthread_mutex_unlock(&h->mu);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n && !stopper_stopped(&h->stopper); i++)
 		deliver_owner(h, list[i], v);
 	cluster_view_put(h->cfg.cluster, v);
 }

@@ -598,16 +598,17 @@ connections_at_least() {
 	[ -n "$n" ] && [ "${n%.*}" -ge "$2" ]
 }
 
-# term_and_wait ID: SIGTERM to ID, which must end within 20 s with no
-# sanitizer report in its log; its exit status in $rc.
+# term_and_wait ID [SECONDS]: SIGTERM to ID, which must end within
+# SECONDS (20) with no sanitizer report in its log; its exit status in $rc.
 term_and_wait() {
-	local pid
+	local pid limit=${2:-20}
 	pid=$(pid_of "$1")
 	kill -TERM "$pid"
 	gone() {
 		! kill -0 "$pid" 2>/dev/null
 	}
-	wait_for 20 gone || { echo "$1 still running 20 s after SIGTERM"; return 1; }
+	wait_for "$limit" gone ||
+	    { echo "$1 still running $limit s after SIGTERM"; return 1; }
 	rc=0
 	wait "$pid" || rc=$?
 	echo "$1 exited with status $rc"
@@ -631,6 +632,24 @@ term_and_wait() {
 	start_member 3
 	wait_for 30 pending_is node1 0 || { nodes node1 | jq -c .hints; false; }
 	holds node3 $ks || { show_lacking; false; }
+}
+
+@test "SIGTERM while gossip probes two hung peers: the node ends within about one peer timeout" {
+	# 3 s calls: a gossip round that probes both suspects makes up to
+	# eight of them, and closing used to wait for the whole round.
+	start_member 1 --peer-timeout-ms 3000 --log-level debug
+	start_member 2
+	start_member 3
+	wait_for 15 ready node1 node2 node3
+	kill -STOP "$(pid_of node2)" "$(pid_of node3)"
+	failed() {
+		[ "$(grep -c 'cluster: gossip failed' "$TMP/node1.log")" -ge 2 ]
+	}
+	wait_for 30 failed	# its probes are under way
+	local rc
+	term_and_wait node1 8
+	kill -CONT "$(pid_of node2)" "$(pid_of node3)"
+	[ "$rc" -eq 0 ]
 }
 
 @test "SIGTERM with writes still waiting after --shutdown-grace 0: exit 1 with a warning, no sanitizer report, acknowledged writes survive" {
