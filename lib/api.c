@@ -867,7 +867,9 @@ forward_once(struct node *nd, const char *address, const char *target,
  * WATCH_TURN_S seconds (the same wait=ETAG each time, so no change falls
  * between two), and between turns looks whether the client is still
  * there: one that hung up ends the relay, and the owner's watch with it.
- * 0 when relayed, -1 when the owner could not be asked (then this node
+ * A node that is stopping (watch_stop) answers the last turn's 304, as
+ * its own parked watches answer then, so a relay holds a shutdown one
+ * turn at most.  0 when relayed, -1 when the owner could not be asked (then this node
  * watches itself, from its quorum reads).
  */
 static int
@@ -901,7 +903,8 @@ forward_watch(struct node *nd, const struct server_request *sr,
 		buf_reset(&res->headers);
 		buf_reset(&res->body);
 		if ((rc = forward_once(nd, address, target.data, turn, res)) != 0 ||
-		    res->status != 304 || clock_now_ms() >= deadline)
+		    res->status != 304 || clock_now_ms() >= deadline ||
+		    watch_stopped(nd->watch))
 			break;
 		if (server_client_gone(sr)) {
 			res->close = true;

@@ -165,6 +165,17 @@ watch_stop(struct watch *w)
 	pthread_mutex_unlock(&w->mu);
 }
 
+bool
+watch_stopped(struct watch *w)
+{
+	bool stopped;
+
+	pthread_mutex_lock(&w->mu);
+	stopped = w->stopped;
+	pthread_mutex_unlock(&w->mu);
+	return stopped;
+}
+
 size_t
 watch_count(struct watch *w)
 {

@@ -48,6 +48,8 @@ void	watch_notify(void *arg, const char *key, size_t klen);
 
 /* Wakes every watcher (their waits return false) and refuses new ones. */
 void	watch_stop(struct watch *w);
+/* True once watch_stop was called (a watch relayed elsewhere ends then). */
+bool	watch_stopped(struct watch *w);
 
 /* Watchers registered now. */
 size_t	watch_count(struct watch *w);

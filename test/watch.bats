@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
 # test/watch.bats -- GET /kv/KEY?wait=ETAG&timeout=S: a request parked
 # until the key changes (through any node), 304 at the timeout; a node
-# that does not own the key parks the watch on an owner; many watchers;
-# kvctl watch.
+# that does not own the key parks the watch on an owner (and ends the
+# relay when it stops); many watchers; kvctl watch.
 
 load helpers
 bats_require_minimum_version 1.5.0
@@ -12,11 +12,12 @@ setup() {
 	pick_ports 4
 }
 
-# cluster4: node1..node4, N=2, until node1 lists all four.
+# cluster4 [flags...]: node1..node4, N=2, each with the flags, until
+# node1 lists all four.
 cluster4() {
 	local n
 	for n in 1 2 3 4; do
-		start_peer "$n" 2 "$(peers_of "$n" 4)"
+		start_peer "$n" 2 "$(peers_of "$n" 4)" "$@"
 	done
 	wait_for 15 bash -c "curl -s '$(url node1)/cluster/nodes' | jq -e '.members | length == 4' >/dev/null"
 }
@@ -112,6 +113,32 @@ cluster3() {
 	wait "${BG[0]}"
 	cat "$TMP/out"
 	[ "$(head -1 "$TMP/out" | jq -r .value)" = b ]
+}
+
+@test "SIGTERM on a node relaying a watch: the watch answers 304 within a turn and the node exits 0 with its snapshot" {
+	local own pid rc=0
+	cluster4 --shutdown-grace 8
+	own=$(not_on_node4 s)
+	[ -n "$own" ]
+	e=$(etag node1 "$own")
+	curl -s --max-time 60 -o /dev/null -w '%{http_code}' \
+	    "$(url node4)/kv/$own?wait=$e&timeout=120" >"$TMP/code" 3>&- &
+	BG+=($!)
+	wait_for 5 watchers_are 1 node1 node2 node3	# parked on an owner
+	pid=$(pid_of node4)
+	kill -TERM "$pid"
+	gone() {
+		! kill -0 "$pid" 2>/dev/null
+	}
+	wait_for 20 gone
+	wait "$pid" || rc=$?
+	wait "${BG[0]}" || true
+	echo "exit $rc, watch answered $(cat "$TMP/code")"
+	[ "$rc" -eq 0 ]
+	[ "$(cat "$TMP/code")" = 304 ]
+	run grep 'requests still running' "$TMP/node4.log"
+	[ "$status" -eq 1 ]
+	[ -s "$DATA/node4/snapshot.json" ]
 }
 
 @test "200 watchers on 200 keys: each wakes for its own key only; --max-watchers bounds them" {
