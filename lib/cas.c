@@ -241,14 +241,51 @@ net_send(void *arg, const struct cas_owner *o, const char *route,
 	stream_send(c->streams, o->address, route, line, len, done, darg);
 }
 
+/* A hint on its way to the disk: nobody waits for it, so it frees itself. */
+struct kept_hint {
+	struct wal_waiter wt;
+	char		 owner[RING_ID_MAX + 1];
+};
+
+static void
+hint_lost(const char *owner, int err)
+{
+	log_event(LOG_WARN, "cannot keep a hint", "owner=%s err=%s", owner,
+	    strerror(err));
+}
+
+static void
+hint_kept(void *arg, int err)
+{
+	struct kept_hint *k = arg;
+
+	if (err != 0)
+		hint_lost(k->owner, err);
+	free(k);
+}
+
+/*
+ * The commit's answer does not wait for the hint (a majority applied
+ * the version), so the stream thread that brings the failure does not
+ * wait for its fsync either: the hint log's committer syncs every hint
+ * taken meanwhile at once (hints_add_when_durable).
+ */
 static void
 net_hint(void *arg, const struct cas_owner *o, const char *rec, size_t len)
 {
 	struct cas *c = arg;
+	struct kept_hint *k;
+	int rc;
 
-	if (hints_add(c->cfg.hints, o->id, rec, len) != 0)
-		log_event(LOG_WARN, "cannot keep a hint", "owner=%s err=%s",
-		    o->id, strerror(errno));
+	if ((k = malloc(sizeof(*k))) == NULL) {
+		hint_lost(o->id, ENOMEM);
+		return;
+	}
+	snprintf(k->owner, sizeof(k->owner), "%s", o->id);
+	rc = hints_add_when_durable(c->cfg.hints, o->id, rec, len, &k->wt,
+	    hint_kept, k);
+	if (rc != 0)
+		hint_kept(k, rc == 1 ? 0 : errno);
 }
 
 struct cas *
