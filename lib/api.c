@@ -869,8 +869,8 @@ forward_once(struct node *nd, const char *address, const char *target,
  * there: one that hung up ends the relay, and the owner's watch with it.
  * A node that is stopping (watch_stop) answers the last turn's 304, as
  * its own parked watches answer then, so a relay holds a shutdown one
- * turn at most.  0 when relayed, -1 when the owner could not be asked (then this node
- * watches itself, from its quorum reads).
+ * turn at most.  0 when relayed, -1 when the owner could not be asked
+ * (then this node watches itself, from its quorum reads).
  */
 static int
 forward_watch(struct node *nd, const struct server_request *sr,
