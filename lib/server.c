@@ -31,7 +31,10 @@
  * a client that writes the whole body before it reads (lib/client.c, so
  * every node-to-node call) would see the reset and never the 413 that
  * tells it the body will never be taken.  A client that asked for 100
- * Continue and sent nothing yet is not waited for.
+ * Continue and sent nothing yet is not waited for.  Nor is a body, or
+ * a head, still coming once server_stop's grace is over: no handler
+ * has it, so the connection closes unanswered (a drain after an early
+ * answer ends then too).
  *
  * DEFERRED ANSWERS.  A handler that would wait for other threads (a
  * write waits for its replicas and for the disk) calls server_defer and
@@ -134,6 +137,7 @@ struct server {
 	pthread_mutex_t	 mu;
 	pthread_cond_t	 cv;
 	atomic_bool	 stopping;
+	atomic_bool	 grace_over;	/* server_stop's grace ended: reads end */
 	uint64_t	 active, accepted, rejected;	/* under mu */
 	_Atomic uint64_t requests;	/* answered: counted without a lock */
 	atomic_int	 unanswered;	/* handlers running, deferred answers out */
@@ -279,8 +283,9 @@ spare_worker(struct server *s)
 
 /*
  * Reads more bytes into c->in before deadline.  Returns bytes read, 0 at
- * EOF, -1 on error or timeout (errno ETIMEDOUT), -2 when the server is
- * stopping and stop_ok (an idle wait).
+ * EOF, -1 on error or timeout (errno ETIMEDOUT, or ECANCELED once the
+ * shutdown grace is over: a head or a body still coming then is not
+ * waited for), -2 when the server is stopping and stop_ok (an idle wait).
  *
  * A slice that ends before the deadline is one blocking recv(2), which
  * the socket's SO_RCVTIMEO (STOP_POLL_MS, set at accept) cuts short:
@@ -305,6 +310,10 @@ conn_fill(struct conn *c, int64_t deadline, bool stop_ok)
 	for (;;) {
 		if (stop_ok && stopping(c->s))
 			return -2;
+		if (atomic_load(&c->s->grace_over)) {
+			errno = ECANCELED;
+			return -1;
+		}
 		slice = clock_now_ms() + STOP_POLL_MS;
 		if (c->sliced && slice < deadline) {
 			n = recv(c->fd, p, room, 0);
@@ -788,7 +797,8 @@ done:
  * still in flight to the client.  So: stop writing, read and discard what
  * the client still sends for at most LINGER_MS or LINGER_BYTES, close.
  * A body left unread by an early answer (c->drain) is read to its end
- * within body_timeout instead (see the essay).
+ * within body_timeout instead (see the essay).  Either ends when the
+ * shutdown grace does.
  */
 #define LINGER_MS	250
 #define LINGER_BYTES	(256 * 1024)
@@ -797,7 +807,7 @@ static void
 linger_close(struct conn *c)
 {
 	int64_t deadline = clock_now_ms() + (c->drain > 0 ?
-	    c->s->cfg.body_timeout_ms : LINGER_MS);
+	    c->s->cfg.body_timeout_ms : LINGER_MS), slice;
 	size_t total = 0, want = c->drain > LINGER_BYTES ? c->drain :
 	    LINGER_BYTES;
 	char sink[16384];
@@ -805,9 +815,16 @@ linger_close(struct conn *c)
 
 	spare_worker(c->s);
 	shutdown(c->fd, SHUT_WR);
-	while (total < want &&
-	    (n = net_read(c->fd, sink, sizeof(sink), deadline)) > 0)
-		total += (size_t)n;
+	while (total < want && !atomic_load(&c->s->grace_over)) {
+		slice = clock_now_ms() + STOP_POLL_MS;
+		n = net_read(c->fd, sink, sizeof(sink),
+		    slice < deadline ? slice : deadline);
+		if (n > 0)
+			total += (size_t)n;
+		else if (n == 0 || errno != ETIMEDOUT ||
+		    clock_now_ms() >= deadline)
+			break;
+	}
 	close(c->fd);
 }
 
@@ -1243,9 +1260,11 @@ server_stop(struct server *s, int grace_ms)
 		;
 	/*
 	 * Past the grace, when no request runs, the threads still there
-	 * (idle workers, connections closing) get the time to see the stop:
-	 * each does within a few STOP_POLL_MS.
+	 * (idle workers, connections closing, heads and bodies still being
+	 * read, which end now) get the time to see the stop: each does
+	 * within a few STOP_POLL_MS.
 	 */
+	atomic_store(&s->grace_over, true);
 	if (atomic_load(&s->unanswered) == 0) {
 		deadline = clock_now_ms() + SETTLE_MS;
 		while ((s->active > 0 || s->workers > 0) &&

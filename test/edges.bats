@@ -14,8 +14,9 @@
 #   SIGTERM	with hints pending: exit 0, no sanitizer report, the hints
 #		survive and are delivered; with writes still waiting after
 #		the grace: exit 1, no sanitizer report, the acknowledged
-#		writes survive; with none (grace 0, an idle client): exit 0
-#		and a snapshot
+#		writes survive; with none (grace 0, an idle client), or only
+#		request bodies still coming: exit 0 and a snapshot; with
+#		peers that hang: within about one peer timeout
 #   stripes	a write waiting for a hung replica does not hold up another
 #		key that shares its coordinator lock stripe; a write queued
 #		behind a request to hung peers is answered one peer timeout
@@ -719,6 +720,68 @@ time.sleep(15)' "$(port_of node1)" "$TMP/idle-client" 3>&- &
 	[ "$status" -eq 1 ]
 	grep -q 'msg="stopped"' "$TMP/node1.log"
 	[ -s "$DATA/node1/snapshot.json" ]
+}
+
+@test "SIGTERM with request bodies still coming at the grace's end: both reads end, exit 0 and a final snapshot" {
+	start_member 1 --shutdown-grace 1
+	start_member 2
+	start_member 3
+	wait_for 15 ready node1 node2 node3
+	# One PUT whose head announces 100 bytes, of which 9 come; one
+	# announcing 2 MiB (over --max-body), answered 413 at once and
+	# drained: node1 would read either for up to 30 s (--body-timeout).
+	python3 -c '
+import os, socket, sys, time
+port = int(sys.argv[1])
+def put(length, first):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"PUT /kv/slow HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (length, first))
+    s.settimeout(20)
+    return s
+def read_all(s):
+    """What s still says, and whether it ended: closed or timed out."""
+    got = b""
+    try:
+        while True:
+            b = s.recv(4096)
+            if not b:
+                return got, "closed"
+            got += b
+    except socket.timeout:
+        return got, "open after 20 s"
+    except OSError:
+        return got, "closed"
+slow = put(100, b"{\"value\":")
+big = put(2 << 20, b"x" * 1000)
+status = big.recv(12)
+open(sys.argv[2], "w").close()
+got, how = read_all(big)	# node1 shuts its side after the 413 ...
+print("big: %s, %s" % (status.decode(errors="replace"), how))
+got, how = read_all(slow)
+print("slow: %s, %s" % ("answered" if got else "unanswered", how))
+for i in range(200):		# ... and drains while this side stays open
+    if os.path.exists(sys.argv[3]):
+        break
+    time.sleep(0.1)' "$(port_of node1)" "$TMP/slow-clients" \
+	    "$TMP/slow-done" >"$TMP/slow-out" 3>&- &
+	local cpid=$! rc
+	BG+=("$cpid")
+	wait_for 10 test -e "$TMP/slow-clients"
+	sleep 0.3	# the slow body reaches node1
+	kill -STOP "$(pid_of node2)" "$(pid_of node3)"
+	term_and_wait node1
+	touch "$TMP/slow-done"
+	kill -CONT "$(pid_of node2)" "$(pid_of node3)"
+	wait "$cpid" || true
+	cat "$TMP/slow-out"
+	[ "$rc" -eq 0 ]
+	run grep 'requests still running' "$TMP/node1.log"
+	[ "$status" -eq 1 ]
+	[ -s "$DATA/node1/snapshot.json" ]
+	grep -qx 'slow: unanswered, closed' "$TMP/slow-out"
+	grep -qx 'big: HTTP/1.1 413, closed' "$TMP/slow-out"
 }
 
 # ---- 5. a hung replica and the coordinator's lock stripes ----------------
