@@ -94,9 +94,10 @@
  * guarded by s->mu, besides atomics: the count of requests answered,
  * the count of those not answered yet (from the handler's call to the
  * answer, deferred or not: server_stop asks it), the stop flag (set once
- * by server_stop, read by every connection between requests), and what
- * the pool's watch reads without the lock (idle workers, connections
- * taken, whether the accept thread dozes).
+ * by server_stop, read by every connection between requests), the
+ * grace's end (set once by server_stop, read by every wait for a
+ * client's bytes), and what the pool's watch reads without the lock
+ * (idle workers, connections taken, whether the accept thread dozes).
  */
 #include "server.h"
 
