@@ -13,13 +13,6 @@
  * request in flight per peer, records leave in the order they came, and
  * a record waits at most for the request before it.
  *
- * A record's answer is due timeout_ms after it was queued, however long
- * it waited behind a request to a peer that hangs: a request is bounded
- * by its oldest record's due time (plus a second per MiB of body), and
- * gets at least a tenth of timeout_ms when that time has passed
- * already.  So a write to a hung peer fails about one timeout after it
- * was sent, not two or three (one for each request queued before it).
- *
  * Streams are created on first use and kept until streams_free (one per
  * address and route a node ever used: few).  Lock: s->mu guards the list
  * and every stream's fields; it is never held during a call or a
@@ -35,7 +28,6 @@
 #include <string.h>
 
 #include "buf.h"
-#include "clock.h"
 #include "log.h"
 
 #define BATCH_BYTES	(512u << 10)	/* a body, unless one record is larger */
@@ -45,7 +37,6 @@ struct pending {
 	stream_done_fn	 done;
 	void		*arg;
 	size_t		 len;		/* of its line, newline included */
-	int64_t		 due;		/* monotonic ms: queued + timeout_ms */
 };
 
 struct stream {
@@ -109,13 +100,8 @@ post(struct stream *st, const char *body, size_t len, struct pending *cbs,
 	struct client_response res;
 	const char *p, *end, *nl;
 	size_t lines = 0, i;
-	int64_t left = cbs[0].due - clock_now_ms();
-	int rc, timeout;
+	int rc, timeout = st->s->timeout_ms + (int)(len >> 20) * 1000;
 	bool ok;
-
-	if (left < st->s->timeout_ms / 10)
-		left = st->s->timeout_ms / 10;
-	timeout = (int)left + (int)(len >> 20) * 1000;
 
 	client_response_init(&res);
 	rc = peer_call(st->s->peers, st->address, "POST", st->route,
@@ -208,7 +194,6 @@ stream_send(struct streams *s, const char *address, const char *route,
 	st->q[st->n].done = done;
 	st->q[st->n].arg = arg;
 	st->q[st->n].len = len + 1;
-	st->q[st->n].due = clock_now_ms() + s->timeout_ms;
 	st->n++;
 	if (!st->busy)
 		start = st->busy = true;

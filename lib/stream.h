@@ -44,10 +44,8 @@ typedef void (*stream_done_fn)(void *arg, bool ok, const char *answer,
 
 /*
  * A set of streams sending through peers, flushing on workers of wq
- * (both borrowed: they must outlive the streams).  A record's request is
- * bounded by timeout_ms from when it was queued (at least a tenth of it
- * from when it is sent), plus one second per MiB of body.  NULL with
- * errno.
+ * (both borrowed: they must outlive the streams), each request bounded
+ * by timeout_ms plus one second per MiB of body.  NULL with errno.
  */
 struct streams *streams_new(struct peers *peers, struct workq *wq,
 	    int timeout_ms);
