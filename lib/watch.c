@@ -39,7 +39,7 @@ struct watch {
 	pthread_mutex_t	 mu;
 	struct watcher	*bucket[NBUCKETS];
 	size_t		 max;
-	bool		 stopped;
+	atomic_bool	 stopped;	/* set under mu, read by watch_stopped without */
 	atomic_size_t	 count;
 };
 
@@ -53,6 +53,7 @@ watch_new(size_t max)
 	pthread_mutex_init(&w->mu, NULL);
 	w->max = max;
 	atomic_init(&w->count, 0);
+	atomic_init(&w->stopped, false);
 	return w;
 }
 
@@ -168,12 +169,7 @@ watch_stop(struct watch *w)
 bool
 watch_stopped(struct watch *w)
 {
-	bool stopped;
-
-	pthread_mutex_lock(&w->mu);
-	stopped = w->stopped;
-	pthread_mutex_unlock(&w->mu);
-	return stopped;
+	return atomic_load(&w->stopped);
 }
 
 size_t
