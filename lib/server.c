@@ -34,7 +34,8 @@
  * Continue and sent nothing yet is not waited for.  Nor is a body, or
  * a head, still coming once server_stop's grace is over: no handler
  * has it, so the connection closes unanswered (a drain after an early
- * answer ends then too).
+ * answer ends then too).  An answer that a client reads too slowly to
+ * take before the grace's end is cut off then the same way.
  *
  * DEFERRED ANSWERS.  A handler that would wait for other threads (a
  * write waits for its replicas and for the disk) calls server_defer and
@@ -96,7 +97,7 @@
  * answer, deferred or not: server_stop asks it), the stop flag (set once
  * by server_stop, read by every connection between requests), the
  * grace's end (set once by server_stop, read by every wait for a
- * client's bytes), and what the pool's watch reads without the lock
+ * client's bytes or for room to write to it), and what the pool's watch reads without the lock
  * (idle workers, connections taken, whether the accept thread dozes).
  */
 #include "server.h"
@@ -138,7 +139,7 @@ struct server {
 	pthread_mutex_t	 mu;
 	pthread_cond_t	 cv;
 	atomic_bool	 stopping;
-	atomic_bool	 grace_over;	/* server_stop's grace ended: reads end */
+	atomic_bool	 grace_over;	/* server_stop's grace ended: I/O ends */
 	uint64_t	 active, accepted, rejected;	/* under mu */
 	_Atomic uint64_t requests;	/* answered: counted without a lock */
 	atomic_int	 unanswered;	/* handlers running, deferred answers out */
@@ -374,19 +375,53 @@ format_head(struct buf *head, struct server_response *res, bool keep_alive)
 	    res->content_type, res->body.len, keep_alive, res->headers.data);
 }
 
+/*
+ * Writes iov to c's socket within write_timeout, in STOP_POLL_MS slices
+ * so that a client reading slowly is cut off when server_stop's grace
+ * ends, as conn_fill cuts off one writing slowly: 0, or -1 with errno.
+ */
+static int
+conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
+{
+	int64_t deadline = clock_now_ms() + c->s->cfg.write_timeout_ms, slice;
+
+	for (;;) {
+		if (atomic_load(&c->s->grace_over)) {
+			errno = ECANCELED;
+			return -1;
+		}
+		slice = clock_now_ms() + STOP_POLL_MS;
+		/* net_writev_all leaves iov at what it did not write. */
+		if (net_writev_all(c->fd, iov, iovcnt,
+		    slice < deadline ? slice : deadline) == 0)
+			return 0;
+		if (errno != ETIMEDOUT || clock_now_ms() >= deadline)
+			return -1;
+	}
+}
+
+static int
+conn_write(struct conn *c, const void *p, size_t n)
+{
+	struct iovec iov;
+
+	iov.iov_base = (void *)(uintptr_t)p;
+	iov.iov_len = n;
+	return conn_writev(c, &iov, 1);
+}
+
 static void
 send_response(struct conn *c, const struct http_request *req,
     struct server_response *res, bool keep_alive)
 {
 	struct iovec iov[2];
-	int64_t deadline = clock_now_ms() + c->s->cfg.write_timeout_ms;
 
 	format_head(&c->out, res, keep_alive);
 	iov[0].iov_base = c->out.data;
 	iov[0].iov_len = c->out.len;
 	iov[1].iov_base = res->body.data;
 	iov[1].iov_len = (req != NULL && req->is_head) ? 0 : res->body.len;
-	(void)net_writev_all(c->fd, iov, 2, deadline);
+	(void)conn_writev(c, iov, 2);
 }
 
 /* Answers {"error":msg} with status and no keep-alive; the caller closes. */
@@ -617,9 +652,8 @@ conn_settle(struct conn *c)
 	pthread_mutex_unlock(&c->hmu);
 	c->deferred = false;
 	if (c->held_off < c->held.len)
-		(void)net_write_all(c->fd, c->held.data + c->held_off,
-		    c->held.len - c->held_off,
-		    clock_now_ms() + c->s->cfg.write_timeout_ms);
+		(void)conn_write(c, c->held.data + c->held_off,
+		    c->held.len - c->held_off);
 	if (c->held.cap > KEEP_BUF_BYTES)
 		buf_free(&c->held);
 	return !c->held_closes;
@@ -729,8 +763,7 @@ conn_serve(struct conn *c, bool read_first)
 			if (req.expect_continue && req.minor == 1 &&
 			    c->in.len == (size_t)hlen) {
 				static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-				if (net_write_all(c->fd, cont, sizeof(cont) - 1,
-				    clock_now_ms() + cfg->write_timeout_ms) != 0)
+				if (conn_write(c, cont, sizeof(cont) - 1) != 0)
 					goto done;
 			}
 			head_at = (uintptr_t)c->in.data;

@@ -782,6 +782,32 @@ for i in range(200):		# ... and drains while this side stays open
 	grep -qx 'big: HTTP/1.1 413, closed' "$TMP/slow-out"
 }
 
+@test "SIGTERM while answering a client that does not read: the answer is cut at the grace's end, exit 0 and a final snapshot" {
+	start_cluster --shutdown-grace 1
+	head -c 800000 /dev/urandom >"$TMP/blob"
+	run curl -s --max-time 10 -o /dev/null -w '%{http_code}' -T "$TMP/blob" \
+	    -H 'Content-Type: application/octet-stream' "$(url node1)/kv/blob"
+	[ "$output" = 201 ]
+	# 40 pipelined raw GETs of the 800 kB value (32 MB of answers) from a
+	# client that never reads: node1's writes block once the socket's
+	# buffers are full, and would wait out the write timeout (30 s).
+	python3 -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s.sendall(b"GET /kv/blob?raw HTTP/1.1\r\nHost: x\r\n\r\n" * 40)
+open(sys.argv[2], "w").close()
+time.sleep(30)' "$(port_of node1)" "$TMP/asked" 3>&- &
+	BG+=("$!")
+	wait_for 10 test -e "$TMP/asked"
+	sleep 1		# node1 fills the socket and blocks
+	term_and_wait node1 10
+	[ "$rc" -eq 0 ]
+	run grep 'requests still running' "$TMP/node1.log"
+	[ "$status" -eq 1 ]
+	[ -s "$DATA/node1/snapshot.json" ]
+}
+
 # ---- 5. a hung replica and the coordinator's lock stripes ----------------
 
 # same_stripe_keys COUNT: COUNT keys whose 32-bit FNV-1a (offset basis
