@@ -82,7 +82,12 @@ int	net_write_all(int fd, const void *p, size_t n, int64_t deadline);
  */
 ssize_t	net_send_now(int fd, const void *p, size_t n);
 
-/* Writes all the iovecs (which it may modify) before deadline.  0 or -1. */
+/*
+ * Writes all the iovecs before deadline: 0, or -1 with errno (ETIMEDOUT
+ * when the deadline passed).  It updates iov in place as it goes (an
+ * entry sent whole gets length 0, one sent in part its rest), so another
+ * call with the same iov after -1 goes on where this one stopped.
+ */
 int	net_writev_all(int fd, struct iovec *iov, int iovcnt, int64_t deadline);
 
 /* Formats the peer address of fd as "ip:port" into out. */

@@ -97,8 +97,9 @@
  * answer, deferred or not: server_stop asks it), the stop flag (set once
  * by server_stop, read by every connection between requests), the
  * grace's end (set once by server_stop, read by every wait for a
- * client's bytes or for room to write to it), and what the pool's watch reads without the lock
- * (idle workers, connections taken, whether the accept thread dozes).
+ * client's bytes or for room to write to it), and what the pool's
+ * watch reads without the lock (idle workers, connections taken,
+ * whether the accept thread dozes).
  */
 #include "server.h"
 
@@ -379,6 +380,8 @@ format_head(struct buf *head, struct server_response *res, bool keep_alive)
  * Writes iov to c's socket within write_timeout, in STOP_POLL_MS slices
  * so that a client reading slowly is cut off when server_stop's grace
  * ends, as conn_fill cuts off one writing slowly: 0, or -1 with errno.
+ * After -1 the client may hold part of an answer: the caller closes the
+ * connection and writes nothing more to it.
  */
 static int
 conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
@@ -386,10 +389,6 @@ conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 	int64_t deadline = clock_now_ms() + c->s->cfg.write_timeout_ms, slice;
 
 	for (;;) {
-		if (atomic_load(&c->s->grace_over)) {
-			errno = ECANCELED;
-			return -1;
-		}
 		slice = clock_now_ms() + STOP_POLL_MS;
 		/* net_writev_all leaves iov at what it did not write. */
 		if (net_writev_all(c->fd, iov, iovcnt,
@@ -397,6 +396,10 @@ conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 			return 0;
 		if (errno != ETIMEDOUT || clock_now_ms() >= deadline)
 			return -1;
+		if (atomic_load(&c->s->grace_over)) {
+			errno = ECANCELED;
+			return -1;
+		}
 	}
 }
 
@@ -410,7 +413,8 @@ conn_write(struct conn *c, const void *p, size_t n)
 	return conn_writev(c, &iov, 1);
 }
 
-static void
+/* 0, or -1 when the answer did not all go out (conn_writev). */
+static int
 send_response(struct conn *c, const struct http_request *req,
     struct server_response *res, bool keep_alive)
 {
@@ -421,7 +425,7 @@ send_response(struct conn *c, const struct http_request *req,
 	iov[0].iov_len = c->out.len;
 	iov[1].iov_base = res->body.data;
 	iov[1].iov_len = (req != NULL && req->is_head) ? 0 : res->body.len;
-	(void)conn_writev(c, iov, 2);
+	return conn_writev(c, iov, 2);
 }
 
 /* Answers {"error":msg} with status and no keep-alive; the caller closes. */
@@ -434,7 +438,7 @@ send_error_msg(struct conn *c, int status, const char *msg)
 	buf_init(&res.headers);
 	buf_init(&res.body);
 	server_error(&res, status, msg);
-	send_response(c, NULL, &res, false);
+	(void)send_response(c, NULL, &res, false);
 	buf_free(&res.headers);
 	buf_free(&res.body);
 }
@@ -639,11 +643,13 @@ server_answer(struct server_later *l, struct server_response *res)
 /*
  * Waits until the deferred answer is done and sends what server_answer
  * left: before the connection writes anything else or closes.  False
- * when that answer closes the connection.
+ * when that answer closes the connection, or did not all go out.
  */
 static bool
 conn_settle(struct conn *c)
 {
+	bool cut = false;
+
 	if (!c->deferred)
 		return true;
 	pthread_mutex_lock(&c->hmu);
@@ -651,12 +657,12 @@ conn_settle(struct conn *c)
 		pthread_cond_wait(&c->hcv, &c->hmu);
 	pthread_mutex_unlock(&c->hmu);
 	c->deferred = false;
-	if (c->held_off < c->held.len)
-		(void)conn_write(c, c->held.data + c->held_off,
-		    c->held.len - c->held_off);
+	if (c->held_off < c->held.len && conn_write(c, c->held.data +
+	    c->held_off, c->held.len - c->held_off) != 0)
+		cut = true;	/* part of it may be out: close */
 	if (c->held.cap > KEEP_BUF_BYTES)
 		buf_free(&c->held);
-	return !c->held_closes;
+	return !c->held_closes && !cut;
 }
 
 /*
@@ -742,7 +748,7 @@ conn_serve(struct conn *c, bool read_first)
 		if (req.chunked || req.content_length > 0) {
 			if (cfg->precheck != NULL &&
 			    !cfg->precheck(cfg->arg, &sreq, res)) {
-				send_response(c, &req, res, false);
+				(void)send_response(c, &req, res, false);
 				if (cfg->request_log)
 					log_request(c, &req, res->status, started);
 				plan_drain(c, &req, (size_t)hlen);
@@ -802,7 +808,8 @@ conn_serve(struct conn *c, bool read_first)
 		else {
 			atomic_fetch_sub(&c->s->unanswered, 1);
 			keep = req.keep_alive && !res->close && !stopping(c->s);
-			send_response(c, &req, res, keep);
+			if (send_response(c, &req, res, keep) != 0)
+				keep = false;	/* part of it may be out */
 			if (cfg->request_log)
 				log_request(c, &req, res->status, started);
 		}
@@ -1295,8 +1302,8 @@ server_stop(struct server *s, int grace_ms)
 	/*
 	 * Past the grace, when no request runs, the threads still there
 	 * (idle workers, connections closing, heads and bodies still being
-	 * read, which end now) get the time to see the stop: each does
-	 * within a few STOP_POLL_MS.
+	 * read and answers still being written, which end now) get the
+	 * time to see the stop: each does within a few STOP_POLL_MS.
 	 */
 	atomic_store(&s->grace_over, true);
 	if (atomic_load(&s->unanswered) == 0) {

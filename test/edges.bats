@@ -782,30 +782,75 @@ for i in range(200):		# ... and drains while this side stays open
 	grep -qx 'big: HTTP/1.1 413, closed' "$TMP/slow-out"
 }
 
-@test "SIGTERM while answering a client that does not read: the answer is cut at the grace's end, exit 0 and a final snapshot" {
+@test "SIGTERM while answering clients that read slowly or not at all: an answer is cut at the grace's end and nothing follows it; exit 0 and a final snapshot" {
 	start_cluster --shutdown-grace 1
 	head -c 800000 /dev/urandom >"$TMP/blob"
 	run curl -s --max-time 10 -o /dev/null -w '%{http_code}' -T "$TMP/blob" \
 	    -H 'Content-Type: application/octet-stream' "$(url node1)/kv/blob"
 	[ "$output" = 201 ]
-	# 40 pipelined raw GETs of the 800 kB value (32 MB of answers) from a
-	# client that never reads: node1's writes block once the socket's
-	# buffers are full, and would wait out the write timeout (30 s).
+	# Two clients each send 40 pipelined raw GETs of the 800 kB value (32
+	# MB of answers): one never reads, so node1's writes block once the
+	# socket's buffers are full and would wait out the write timeout (30
+	# s); one reads 16 KiB every 50 ms, from just after the grace as fast
+	# as it can, and then checks that it got whole answers and at most
+	# the start of one: nothing of a later answer after one that was cut.
 	python3 -c '
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-s.sendall(b"GET /kv/blob?raw HTTP/1.1\r\nHost: x\r\n\r\n" * 40)
-open(sys.argv[2], "w").close()
-time.sleep(30)' "$(port_of node1)" "$TMP/asked" 3>&- &
+import os, socket, sys, time
+port, blob, asked, termed, out = sys.argv[1:6]
+want = open(blob, "rb").read()
+def ask():
+    s = socket.create_connection(("127.0.0.1", int(port)))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.sendall(b"GET /kv/blob?raw HTTP/1.1\r\nHost: x\r\n\r\n" * 40)
+    return s
+still, slow = ask(), ask()
+open(asked, "w").close()
+got = b""
+slow.settimeout(20)
+fast_at = None
+while True:
+    if fast_at is None and os.path.exists(termed):
+        fast_at = time.monotonic() + 1.15	# just after the grace
+    fast = fast_at is not None and time.monotonic() >= fast_at
+    if not fast:
+        time.sleep(0.05)
+    try:
+        b = slow.recv(65536 if fast else 16384)
+    except OSError:
+        break
+    if not b:
+        break
+    got += b
+whole = 0
+while got:
+    head, sep, rest = got.partition(b"\r\n\r\n")
+    if not sep:
+        ok = b"HTTP/1.1 200 OK".startswith(head[:15])
+        break
+    fields = dict(l.split(b": ", 1) for l in head.split(b"\r\n")[1:])
+    n = int(fields[b"Content-Length"])
+    ok = head.startswith(b"HTTP/1.1 200 ") and rest[:n] == want[:len(rest[:n])]
+    if not ok or len(rest) <= n:
+        break
+    whole += 1
+    got = rest[n:]
+with open(out, "w") as f:
+    print("whole answers %d, then %s" % (whole, "a cut one" if ok else
+        "bytes that are not the rest of it"), file=f)
+' "$(port_of node1)" "$TMP/blob" "$TMP/asked" "$TMP/termed" "$TMP/got" \
+	    3>&- &
 	BG+=("$!")
 	wait_for 10 test -e "$TMP/asked"
-	sleep 1		# node1 fills the socket and blocks
+	sleep 1		# node1 fills both sockets
+	touch "$TMP/termed"
 	term_and_wait node1 10
+	wait_for 30 test -s "$TMP/got"
+	cat "$TMP/got"
 	[ "$rc" -eq 0 ]
 	run grep 'requests still running' "$TMP/node1.log"
 	[ "$status" -eq 1 ]
 	[ -s "$DATA/node1/snapshot.json" ]
+	grep -q 'then a cut one' "$TMP/got"
 }
 
 # ---- 5. a hung replica and the coordinator's lock stripes ----------------
