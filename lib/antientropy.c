@@ -130,6 +130,7 @@
 #include "record.h"
 #include "ring.h"
 #include "rng.h"
+#include "thread.h"
 #include "version.h"
 
 #define AE_SLICE_SHIFT		22
@@ -1054,6 +1055,7 @@ ae_main(void *arg)
 	int64_t every = ae->cfg.interval_ms > 0 ? ae->cfg.interval_ms :
 	    3600 * 1000, next = clock_now_ms() + every;
 
+	thread_name("kvd-antientropy");
 	while (!stopper_sleep_until(&ae->stopper, next)) {
 		if (repair_wanted(ae)) {
 			run_repair(ae);

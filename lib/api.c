@@ -2055,7 +2055,7 @@ handle_batch(struct node *nd, const struct server_request *sr,
 			server_error_code(res, 400, "bad_body", msg);
 			goto out;
 		}
-	workq_each(nops, BATCH_THREADS, batch_run, &b);
+	workq_each("kvd-batch", nops, BATCH_THREADS, batch_run, &b);
 	buf_puts(&res->body, "{\"results\":[");
 	for (i = 0; i < nops; i++) {
 		if (i > 0)

@@ -304,7 +304,7 @@ cas_new(const struct cas_config *cfg)
 		c->net.hint = net_hint;
 		c->net.arg = c;
 	}
-	if ((c->workq = workq_new(WORKERS_MAX, WORKER_IDLE_MS,
+	if ((c->workq = workq_new("kvd-cas", WORKERS_MAX, WORKER_IDLE_MS,
 	    WORKER_STACK)) == NULL)
 		goto fail;
 	if (cfg->net == NULL && (c->streams = streams_new(cfg->peers, c->workq,

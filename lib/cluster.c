@@ -118,6 +118,7 @@
 #include "log.h"
 #include "net.h"
 #include "rng.h"
+#include "thread.h"
 #include "workq.h"
 
 #include <errno.h>
@@ -1454,6 +1455,7 @@ gossip_main(void *arg)
 	int64_t next = clock_now_ms(), now;
 	bool hot;
 
+	thread_name("kvd-gossip");
 	while (!stopper_sleep_until(&c->gossip_stop, next)) {
 		now = clock_now_ms();
 		if (now >= next) {
@@ -1562,7 +1564,7 @@ cluster_open(struct cluster **out, const struct cluster_config *cfg,
 	c->rng = rng_seed((uint64_t)(uintptr_t)c);
 	if ((c->lv = liveness_new(c->self_id, (uint64_t)clock_wall_ms(),
 	    c->gossip_ms > 0 ? c->gossip_ms : DEFAULT_GOSSIP_MS)) == NULL ||
-	    (c->pool != NULL && (c->bq = workq_new(BCAST_THREADS,
+	    (c->pool != NULL && (c->bq = workq_new("kvd-bcast", BCAST_THREADS,
 	    BCAST_IDLE_MS, BCAST_STACK)) == NULL)) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;

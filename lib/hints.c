@@ -87,6 +87,7 @@
 #include "push.h"
 #include "record.h"
 #include "ring.h"
+#include "thread.h"
 #include "wal.h"
 
 #define BATCH_BYTES	(512 * 1024)
@@ -791,6 +792,7 @@ deliver_main(void *arg)
 	struct hints *h = arg;
 	uint64_t pending;
 
+	thread_name("kvd-hints");
 	while (!stopper_sleep_ms(&h->stopper, h->cfg.interval_ms)) {
 		pthread_mutex_lock(&h->mu);
 		pending = h->tot.pending;

@@ -547,7 +547,8 @@ run_round(struct round *rd, struct answer **ask, size_t n)
 	size_t i, ok = 0;
 
 	rd->ask = ask;
-	workq_each(n, n < THREADS_MAX ? (int)n : THREADS_MAX, ask_one, rd);
+	workq_each("kvd-list", n, n < THREADS_MAX ? (int)n : THREADS_MAX,
+	    ask_one, rd);
 	for (i = 0; i < n; i++)
 		ok += ask[i]->ok;
 	return ok;

@@ -67,6 +67,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "net.h"
+#include "thread.h"
 
 #define HOUSEKEEPING_MS	60000	/* tombstone collection and the alive stamp */
 #define PEER_POOL_IDLE	64	/* idle connections kept per peer */
@@ -292,6 +293,7 @@ housekeeping_main(void *arg)
 	int64_t now, next_snap, next_house, next_paxos, next;
 	uint64_t n;
 
+	thread_name("kvd-house");
 	now = clock_now_ms();
 	next_snap = nd->cfg.snapshot_interval_s > 0 ?
 	    now + (int64_t)nd->cfg.snapshot_interval_s * 1000 : INT64_MAX;

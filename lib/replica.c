@@ -211,7 +211,7 @@ replica_new(const struct replica_config *cfg)
 	if (rp == NULL)
 		return NULL;
 	rp->cfg = *cfg;
-	if ((rp->workq = workq_new(WORKERS_MAX, WORKER_IDLE_MS,
+	if ((rp->workq = workq_new("kvd-replica", WORKERS_MAX, WORKER_IDLE_MS,
 	    WORKER_STACK)) == NULL) {
 		free(rp);
 		return NULL;

@@ -123,6 +123,7 @@
 #include "json.h"
 #include "log.h"
 #include "net.h"
+#include "thread.h"
 
 #define STOP_POLL_MS	200
 #define READ_CHUNK	16384
@@ -986,6 +987,7 @@ serve(struct conn *c, bool read_first)
 static void *
 conn_alone(void *arg)
 {
+	thread_name("kvd-conn");
 	serve(arg, true);
 	return NULL;
 }
@@ -1083,6 +1085,7 @@ worker_main(void *arg)
 	struct server *s = arg;
 	struct conn *c;
 
+	thread_name("kvd-conn");
 	while ((c = worker_take(s)) != NULL) {
 		serve(c, true);
 		atomic_fetch_add(&s->idle_workers, 1);
@@ -1120,6 +1123,7 @@ accept_main(void *arg)
 	char sink[64];
 	int fd, rc, nfd = s->epfd >= 0 ? 2 : 1;
 
+	thread_name("kvd-accept");
 	pfd[0].fd = s->cfg.listen_fd;
 	pfd[0].events = POLLIN;
 	pfd[1].fd = s->kick[0];

@@ -242,6 +242,7 @@
 #include "log.h"
 #include "record.h"
 #include "snapshot.h"
+#include "thread.h"
 #include "wal.h"
 #include "workq.h"
 
@@ -527,6 +528,14 @@ nomem:
 	    (long long)kl->n);
 }
 
+/* build_index on a thread of its own. */
+static void *
+index_main(void *arg)
+{
+	thread_name("kvd-index");
+	return build_index(arg);
+}
+
 /*
  * Hands recovery's keys to build_index and shuts the index until it is
  * done; from here on the apply rule keeps the index too (it waits at the
@@ -542,7 +551,7 @@ start_index(struct store *s, struct keylist *kl)
 	buf_init(&kl->arena);
 	keyindex_load_begin(s->ix);
 	s->indexed = true;
-	if (pthread_create(&s->builder, NULL, build_index, s) == 0)
+	if (pthread_create(&s->builder, NULL, index_main, s) == 0)
 		s->building = true;
 	else
 		build_index(s);		/* no thread: build it here */
@@ -1543,7 +1552,7 @@ replay_start(struct loader *ld)
 		cpus = 8;
 	ld->max_inflight = cpus > 1 ? 2 * (int)cpus : 1;
 	if (cpus > 1)
-		ld->wq = workq_new((int)cpus, 1000, 256 * 1024);
+		ld->wq = workq_new("kvd-replay", (int)cpus, 1000, 256 * 1024);
 }
 
 static void

@@ -99,6 +99,7 @@
 #include "push.h"
 #include "record.h"
 #include "ring.h"
+#include "thread.h"
 
 #define BATCH_BYTES	(512 * 1024)
 #define RETRY_MS	2000
@@ -778,6 +779,7 @@ transfer_main(void *arg)
 	int64_t delay = t->cfg.poll_ms;
 	bool want;
 
+	thread_name("kvd-transfer");
 	while (!stopper_sleep_ms(&t->stopper, delay)) {
 		delay = t->cfg.poll_ms;
 		if ((cur = cluster_view_get(t->cfg.cluster)) == NULL)

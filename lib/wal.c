@@ -180,6 +180,7 @@
 #include "file.h"
 #include "log.h"
 #include "metrics.h"
+#include "thread.h"
 
 #define SEG_PREFIX	"wal-"
 #define SEG_SUFFIX	".log"
@@ -733,6 +734,7 @@ committer_main(void *arg)
 	uint64_t upto, durable;
 	int rc, e;
 
+	thread_name("kvd-commit");
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		while (w->waiters == NULL && !w->flush_wanted && !w->closing) {

@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "thread.h"
 
 #ifndef ESHUTDOWN	/* hidden on some systems under strict POSIX */
 #define ESHUTDOWN ECANCELED
@@ -70,6 +71,7 @@ struct worker {
 };
 
 struct workq {
+	const char	*name;		/* its workers' (thread.h) */
 	pthread_mutex_t	 mu;
 	pthread_cond_t	 work;		/* a task was queued, or shutdown */
 	pthread_cond_t	 gone;		/* nthreads dropped to 0 */
@@ -107,6 +109,7 @@ worker_main(void *arg)
 	struct task *t;
 	int rc;
 
+	thread_name(q->name);
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
 		if (q->nqueued > 0) {
@@ -188,7 +191,7 @@ do_start_worker(struct workq *q)
 }
 
 struct workq *
-workq_new(int max_threads, int idle_ms, size_t stack_size)
+workq_new(const char *name, int max_threads, int idle_ms, size_t stack_size)
 {
 	struct workq *q;
 	long page;
@@ -201,6 +204,7 @@ workq_new(int max_threads, int idle_ms, size_t stack_size)
 	}
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		goto fail;
+	q->name = name;
 	if (pthread_mutex_init(&q->mu, NULL) != 0)
 		goto fail;
 	made++;
@@ -325,6 +329,7 @@ workq_free(struct workq *q)
 
 /* workq_each's shared state. */
 struct each {
+	const char	*name;		/* of the threads it starts */
 	pthread_mutex_t	 mu;
 	size_t		 next, n;
 	void		(*fn)(void *, size_t);
@@ -347,8 +352,19 @@ each_main(void *arg)
 	}
 }
 
+/* A thread workq_each started: each_main, under the call's name. */
+static void *
+each_thread(void *arg)
+{
+	struct each *e = arg;
+
+	thread_name(e->name);
+	return each_main(e);
+}
+
 void
-workq_each(size_t n, int threads, void (*fn)(void *arg, size_t i), void *arg)
+workq_each(const char *name, size_t n, int threads,
+    void (*fn)(void *arg, size_t i), void *arg)
 {
 	pthread_t tids[64];
 	pthread_attr_t attr;
@@ -359,6 +375,7 @@ workq_each(size_t n, int threads, void (*fn)(void *arg, size_t i), void *arg)
 		threads = 64;
 	if ((size_t)threads > n)
 		threads = (int)n;
+	e.name = name;
 	e.next = 0;
 	e.n = n;
 	e.fn = fn;
@@ -367,7 +384,7 @@ workq_each(size_t n, int threads, void (*fn)(void *arg, size_t i), void *arg)
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	for (k = 1; k < threads; k++)
-		if (pthread_create(&tids[started], &attr, each_main, &e) == 0)
+		if (pthread_create(&tids[started], &attr, each_thread, &e) == 0)
 			started++;
 	pthread_attr_destroy(&attr);
 	each_main(&e);

@@ -17,8 +17,12 @@ struct workq;
 
 typedef void (*workq_fn)(void *arg);
 
-/* NULL with errno on failure. */
-struct workq *workq_new(int max_threads, int idle_ms, size_t stack_size);
+/*
+ * A pool whose workers are named name (thread.h: a literal, kept, not
+ * copied).  NULL with errno on failure.
+ */
+struct workq *workq_new(const char *name, int max_threads, int idle_ms,
+	    size_t stack_size);
 
 /*
  * Queues fn(arg).  0, or -1 with errno (ENOMEM, or ESHUTDOWN after
@@ -38,12 +42,13 @@ void	workq_free(struct workq *q);
 
 /*
  * Runs fn(arg, i) once for every i in [0, n), on the calling thread and
- * up to threads - 1 threads of its own (started for the call and joined
- * before it returns, not the pool's: so a task may itself wait for the
- * pool).  Items are handed out in order from a shared counter.  When a
- * thread cannot be started, fewer run; every item still runs.
+ * up to threads - 1 threads of its own, named name (started for the call
+ * and joined before it returns, not the pool's: so a task may itself
+ * wait for the pool).  Items are handed out in order from a shared
+ * counter.  When a thread cannot be started, fewer run; every item still
+ * runs.
  */
-void	workq_each(size_t n, int threads, void (*fn)(void *arg, size_t i),
-	    void *arg);
+void	workq_each(const char *name, size_t n, int threads,
+	    void (*fn)(void *arg, size_t i), void *arg);
 
 #endif

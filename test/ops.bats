@@ -870,3 +870,27 @@ EOF
 		tr -d '\r' <"$TMP/h" | grep -qi '^allow: GET, HEAD$'
 	done
 }
+
+# ---- thread names ----------------------------------------------------------
+
+@test "threads carry their roles' names (top -H, ps -L, /proc/PID/task/TID/comm)" {
+	[ "$(uname -s)" = Linux ] || skip "thread names are Linux only"
+	local i n names want
+	pick_ports 3
+	for n in 1 2 3; do
+		start_peer "$n" 3 ""
+	done
+	wait_for 15 ready node1 node2 node3
+	for i in $(seq 1 20); do
+		[ "$(put node1 "k$i" "v$i")" = 201 ]
+	done
+	names=$(cat /proc/"$(pid_of node1)"/task/*/comm)
+	echo "$names"
+	for want in kvd-accept kvd-conn kvd-commit kvd-replica kvd-house \
+	    kvd-gossip kvd-hints kvd-antientropy kvd-transfer; do
+		grep -qx "$want" <<<"$names"
+	done
+	# Only the main thread is plain "kvd": a thread that did not name
+	# itself would carry its creator's name.
+	[ "$(grep -cx kvd <<<"$names")" = 1 ]
+}

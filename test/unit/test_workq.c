@@ -12,10 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "clock.h"
 #include "net.h"
 #include "tap.h"
+#include "thread.h"
 #include "workq.h"
 
 static void
@@ -72,8 +76,8 @@ test_burst(void)
 	struct workq *q;
 	int i, once = 1, failed = 0;
 
-	q = workq_new(16, 100, 128 * 1024);
-	ok(q != NULL, "workq_new(16, 100, 128K)");
+	q = workq_new("test-workq", 16, 100, 128 * 1024);
+	ok(q != NULL, "workq_new(\"test-workq\", 16, 100, 128K)");
 	if (q == NULL)
 		return;
 	for (i = 0; i < NSUBMITTERS; i++) {
@@ -114,7 +118,7 @@ test_fifo(void)
 	struct workq *q;
 	int i, inorder = 1, failed = 0;
 
-	q = workq_new(1, 1000, 0);
+	q = workq_new("test-workq", 1, 1000, 0);
 	for (i = 0; i < 100; i++)
 		if (workq_submit(q, order_task, (void *)(intptr_t)i) != 0)
 			failed++;
@@ -152,7 +156,7 @@ test_cap(void)
 	struct workq *q;
 	int i, failed = 0;
 
-	q = workq_new(4, 1000, 64 * 1024);
+	q = workq_new("test-workq", 4, 1000, 64 * 1024);
 	for (i = 0; i < 64; i++)
 		if (workq_submit(q, busy_task, NULL) != 0)
 			failed++;
@@ -191,7 +195,7 @@ test_pending(void)
 	int i;
 	int64_t t0;
 
-	q = workq_new(2, 1000, 0);
+	q = workq_new("test-workq", 2, 1000, 0);
 	for (i = 0; i < 10; i++)
 		workq_submit(q, gated_task, NULL);
 	ok(workq_pending(q) == 10, "pending is 10 while 2 run and 8 queue (%zu)",
@@ -228,7 +232,7 @@ second_task_count(int idle_ms, int gap_ms)
 	struct workq *q;
 	int64_t t0;
 
-	q = workq_new(1, idle_ms, 0);
+	q = workq_new("test-workq", 1, idle_ms, 0);
 	atomic_store(&last_seen, 0);
 	workq_submit(q, tls_task, NULL);
 	t0 = clock_now_ms();
@@ -279,7 +283,7 @@ test_free(void)
 	int i;
 	int64_t t0, took;
 
-	q = workq_new(1, 10000, 0);
+	q = workq_new("test-workq", 1, 10000, 0);
 	workq_submit(q, slow_first_task, NULL);
 	for (i = 0; i < 100; i++)
 		workq_submit(q, plain_task, NULL);
@@ -289,7 +293,7 @@ test_free(void)
 	    atomic_load(&drained));
 
 	/* Idle workers with a long idle_ms must not delay workq_free. */
-	q = workq_new(8, 10000, 0);
+	q = workq_new("test-workq", 8, 10000, 0);
 	for (i = 0; i < 8; i++)
 		workq_submit(q, plain_task, NULL);
 	sleep_ms(50);
@@ -306,12 +310,92 @@ static void
 test_args(void)
 {
 	errno = 0;
-	ok(workq_new(0, 100, 0) == NULL && errno == EINVAL,
+	ok(workq_new("test-workq", 0, 100, 0) == NULL && errno == EINVAL,
 	    "max_threads 0 is EINVAL");
 	errno = 0;
-	ok(workq_new(4, -1, 0) == NULL && errno == EINVAL,
+	ok(workq_new("test-workq", 4, -1, 0) == NULL && errno == EINVAL,
 	    "negative idle_ms is EINVAL");
 }
+
+#ifdef __linux__
+/* The calling thread's name, as the kernel keeps it. */
+static void
+name_of_this_thread(char out[16])
+{
+	memset(out, 0, 16);
+	(void)prctl(PR_GET_NAME, (unsigned long)out, 0UL, 0UL, 0UL);
+}
+
+static char pool_name[16];
+static pthread_mutex_t names_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t each_caller;
+static int each_named, each_on_caller, each_other;
+
+static void
+pool_name_task(void *arg)
+{
+	(void)arg;
+	name_of_this_thread(pool_name);
+}
+
+static void
+each_name_task(void *arg, size_t i)
+{
+	char name[16];
+
+	(void)arg;
+	(void)i;
+	name_of_this_thread(name);
+	sleep_ms(20);		/* so that the items spread over the threads */
+	pthread_mutex_lock(&names_mu);
+	if (pthread_equal(pthread_self(), each_caller))
+		each_on_caller++;
+	else if (strcmp(name, "kvd-each-test") == 0)
+		each_named++;
+	else
+		each_other++;
+	pthread_mutex_unlock(&names_mu);
+}
+
+static void
+test_names(void)
+{
+	struct workq *q;
+	char before[16], after[16];
+
+	thread_name("test-main");
+	name_of_this_thread(before);
+	ok(strcmp(before, "test-main") == 0, "thread_name names the calling "
+	    "thread (%s)", before);
+	thread_name("a-name-longer-than-fifteen-bytes");
+	name_of_this_thread(after);
+	ok(strcmp(after, "a-name-longer-t") == 0, "a long name is cut at "
+	    "THREAD_NAME_MAX bytes (%s)", after);
+	thread_name("test-main");
+
+	q = workq_new("kvd-pool-test", 1, 1000, 0);
+	workq_submit(q, pool_name_task, NULL);
+	workq_free(q);
+	ok(strcmp(pool_name, "kvd-pool-test") == 0, "a pool's workers carry "
+	    "its name (%s)", pool_name);
+
+	each_caller = pthread_self();
+	workq_each("kvd-each-test", 8, 4, each_name_task, NULL);
+	name_of_this_thread(after);
+	ok(each_named > 0 && each_other == 0 && each_named + each_on_caller
+	    == 8, "workq_each's own threads carry its name (%d named, %d on "
+	    "the caller, %d other)", each_named, each_on_caller, each_other);
+	ok(strcmp(after, "test-main") == 0, "workq_each leaves the caller's "
+	    "name alone (%s)", after);
+}
+#else
+static void
+test_names(void)
+{
+	thread_name("test-main");	/* a no-op: must not crash */
+	ok(1, "# skip: thread names are Linux only");
+}
+#endif
 
 int
 main(void)
@@ -323,5 +407,6 @@ main(void)
 	test_idle();
 	test_free();
 	test_args();
+	test_names();
 	return tap_done();
 }
