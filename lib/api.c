@@ -1040,40 +1040,51 @@ out:
 }
 
 /*
- * Every member of the object at toks[0] must be one of the
- * space-separated names in allow, and appear once.  0, or -1 after
- * filling res with a 400 that names the member.
+ * Every member of the object at toks[t] must be one of the
+ * space-separated names in allow, and appear once.  0; or -1 (a member
+ * not allowed) or -2 (one given twice) with msg[0..len) naming it.
  */
 static int
-check_fields(const char *body, const struct json_tok *toks, const char *allow,
-    struct server_response *res)
+fields_check(const char *body, const struct json_tok *toks, int t,
+    const char *allow, char *msg, size_t len)
 {
-	char msg[160];
 	size_t n;
 	int i, j, k, m;
 
-	for (k = 0, i = 1; k < toks[0].size; k++, i = toks[i + 1].next) {
+	for (k = 0, i = t + 1; k < toks[t].size; k++, i = toks[i + 1].next) {
 		n = toks[i].end - toks[i].start;
 		if (!listed(allow, body + toks[i].start, n)) {
-			snprintf(msg, sizeof(msg), "unknown field \"%.*s\" (this "
-			    "body takes only: %s)", (int)(n > 64 ? 64 : n),
+			snprintf(msg, len, "unknown field \"%.*s\" (this body "
+			    "takes only: %s)", (int)(n > 64 ? 64 : n),
 			    body + toks[i].start, allow);
-			server_error_code(res, 400, "unknown_field", msg);
 			return -1;
 		}
-		for (m = k + 1, j = toks[i + 1].next; m < toks[0].size;
+		for (m = k + 1, j = toks[i + 1].next; m < toks[t].size;
 		    m++, j = toks[j + 1].next)
 			if (toks[j].end - toks[j].start == n &&
 			    memcmp(body + toks[j].start, body + toks[i].start,
 			    n) == 0) {
-				snprintf(msg, sizeof(msg), "field \"%.*s\" given "
-				    "twice", (int)(n > 64 ? 64 : n),
-				    body + toks[i].start);
-				server_error_code(res, 400, "bad_body", msg);
-				return -1;
+				snprintf(msg, len, "field \"%.*s\" given twice",
+				    (int)(n > 64 ? 64 : n), body + toks[i].start);
+				return -2;
 			}
 	}
 	return 0;
+}
+
+/* fields_check for a whole body: 0, or -1 after filling res with the 400. */
+static int
+check_fields(const char *body, const struct json_tok *toks, const char *allow,
+    struct server_response *res)
+{
+	char msg[200];
+	int rc;
+
+	if ((rc = fields_check(body, toks, 0, allow, msg, sizeof(msg))) == 0)
+		return 0;
+	server_error_code(res, 400, rc == -1 ? "unknown_field" : "bad_body",
+	    msg);
+	return -1;
 }
 
 /*
@@ -1763,26 +1774,47 @@ handle_admin_repair(struct node *nd, const struct server_request *sr,
 }
 
 /*
- * Reads a small JSON object body and the string member name.  A string
- * with a NUL (\u0000) is refused: callers read out as a C string, which
- * would cut it short ("n1\u0000x" naming n1).
+ * Reads the member named name of the object at toks[0], a non-empty
+ * string without a NUL (\u0000: callers read out as a C string, which
+ * would cut it short, "n1\u0000x" naming n1).  0, or -1.
  */
 static int
-body_string(const struct server_request *sr, const char *name, struct buf *out)
+member_string(const char *body, const struct json_tok *toks, const char *name,
+    struct buf *out)
+{
+	int i = json_object_get(body, toks, 0, name);
+
+	if (i < 0 || toks[i].type != JSON_STRING)
+		return -1;
+	json_string_decode(body, &toks[i], out);
+	return out->len == 0 || memchr(out->data, '\0', out->len) != NULL ?
+	    -1 : 0;
+}
+
+/*
+ * Reads a join's {"id","address"} or a leave's {"id"}: nothing else,
+ * each once.  0, or -1 after filling res with the 400.
+ */
+static int
+parse_membership_body(const struct server_request *sr, bool join,
+    struct buf *id, struct buf *addr, struct server_response *res)
 {
 	struct json_tok toks[32];
-	int n, i;
+	int n;
 
 	n = json_parse(sr->body, sr->body_len, toks, 32, JSON_DEPTH_DEFAULT,
 	    NULL);
-	if (n < 1 || toks[0].type != JSON_OBJECT)
+	if (n >= 1 && toks[0].type == JSON_OBJECT &&
+	    check_fields(sr->body, toks, join ? "id address" : "id", res) != 0)
 		return -1;
-	i = json_object_get(sr->body, toks, 0, name);
-	if (i < 0 || toks[i].type != JSON_STRING)
+	if (n < 1 || toks[0].type != JSON_OBJECT ||
+	    member_string(sr->body, toks, "id", id) != 0 ||
+	    (join && member_string(sr->body, toks, "address", addr) != 0)) {
+		server_error_code(res, 400, "bad_body", join ? "bad body: want "
+		    "{\"id\":\"...\",\"address\":\"host:port\"}" :
+		    "bad body: want {\"id\":\"...\"}");
 		return -1;
-	json_string_decode(sr->body, &toks[i], out);
-	if (memchr(out->data, '\0', out->len) != NULL)
-		return -1;
+	}
 	return 0;
 }
 
@@ -1794,12 +1826,8 @@ handle_membership(struct node *nd, const struct server_request *sr,
 	char err[256];
 	int rc, status = 400;
 
-	if (body_string(sr, "id", &id) != 0 ||
-	    (join && body_string(sr, "address", &addr) != 0)) {
-		server_error_code(res, 400, "bad_body", join ? "bad body: want {\"id\":\"...\","
-		    "\"address\":\"host:port\"}" : "bad body: want {\"id\":\"...\"}");
+	if (parse_membership_body(sr, join, &id, &addr, res) != 0)
 		goto out;
-	}
 	rc = join ? cluster_join(nd->cluster, id.data, addr.data, &status, err,
 	    sizeof(err)) : cluster_leave(nd->cluster, id.data, &status, err,
 	    sizeof(err));
@@ -1875,45 +1903,47 @@ batch_run(void *arg, size_t i)
 }
 
 /*
- * Reads op k (the object at toks[t]) into o.  0, or -1 with why (a
- * static string) filled.
+ * Reads op k (the object at toks[t]) into o.  0, or -1 with why[0..len)
+ * saying what is wrong.
  */
 static int
 batch_parse_op(const char *body, const struct json_tok *toks, int t,
-    struct bop *o, const char **why)
+    struct bop *o, char *why, size_t len)
 {
 	static const char *const fields =
 	    "op key key_b64 value value_b64 ttl context";
 	struct buf op = BUF_INIT;
-	int f, k, i, n;
+	const char *bad;
+	int f, kind;
 	bool put;
 
 	if (toks[t].type != JSON_OBJECT) {
-		*why = "want an object {\"op\",\"key\",...}";
-		return -1;
+		bad = "want an object {\"op\",\"key\",...}";
+		goto fail;
 	}
-	for (k = 0, i = t + 1; k < toks[t].size; k++, i = toks[i + 1].next)
-		if (!listed(fields, body + toks[i].start,
-		    toks[i].end - toks[i].start)) {
-			*why = "unknown field (an op takes op, key or key_b64, and "
-			    "value or value_b64 and ttl for a put, context for a "
-			    "put or delete)";
-			return -1;
-		}
+	if (fields_check(body, toks, t, fields, why, len) != 0)
+		return -1;
 	if ((f = json_object_get(body, toks, t, "op")) < 0 ||
 	    toks[f].type != JSON_STRING) {
-		*why = "missing \"op\" (get, put or delete)";
-		return -1;
+		bad = "missing \"op\" (get, put or delete)";
+		goto fail;
 	}
 	json_string_decode(body, &toks[f], &op);
-	o->op = strcmp(op.data, "get") == 0 ? OP_GET : strcmp(op.data,
-	    "put") == 0 ? OP_PUT : OP_DELETE;
-	n = strcmp(op.data, "get") == 0 || strcmp(op.data, "put") == 0 ||
-	    strcmp(op.data, "delete") == 0;
+	kind = strlen(op.data) != op.len ? -1 :	/* "get\u0000x" is no get */
+	    strcmp(op.data, "get") == 0 ? OP_GET :
+	    strcmp(op.data, "put") == 0 ? OP_PUT :
+	    strcmp(op.data, "delete") == 0 ? OP_DELETE : -1;
 	buf_free(&op);
-	if (!n) {
-		*why = "bad \"op\": want get, put or delete";
-		return -1;
+	if (kind < 0) {
+		bad = "bad \"op\": want get, put or delete";
+		goto fail;
+	}
+	o->op = kind;
+	put = o->op == OP_PUT;
+	if (json_object_get(body, toks, t, "key") >= 0 &&
+	    json_object_get(body, toks, t, "key_b64") >= 0) {
+		bad = "give \"key\" or \"key_b64\", not both";
+		goto fail;
 	}
 	if ((f = json_object_get(body, toks, t, "key")) >= 0 &&
 	    toks[f].type == JSON_STRING)
@@ -1921,12 +1951,16 @@ batch_parse_op(const char *body, const struct json_tok *toks, int t,
 	else if ((f = json_object_get(body, toks, t, "key_b64")) < 0 ||
 	    toks[f].type != JSON_STRING || base64_decode(body + toks[f].start,
 	    toks[f].end - toks[f].start, &o->key) != 0) {
-		*why = "missing or bad \"key\"";
-		return -1;
+		bad = "missing or bad \"key\"";
+		goto fail;
 	}
-	if ((*why = key_problem(o->key.data, o->key.len)) != NULL)
-		return -1;
-	put = o->op == OP_PUT;
+	if ((bad = key_problem(o->key.data, o->key.len)) != NULL)
+		goto fail;
+	if (json_object_get(body, toks, t, "value") >= 0 &&
+	    json_object_get(body, toks, t, "value_b64") >= 0) {
+		bad = "give \"value\" or \"value_b64\", not both";
+		goto fail;
+	}
 	if ((f = json_object_get(body, toks, t, "value")) >= 0 &&
 	    toks[f].type == JSON_STRING && put)
 		json_string_decode(body, &toks[f], &o->value);
@@ -1934,33 +1968,36 @@ batch_parse_op(const char *body, const struct json_tok *toks, int t,
 	    toks[f].type == JSON_STRING && put) {
 		if (base64_decode(body + toks[f].start, toks[f].end -
 		    toks[f].start, &o->value) != 0) {
-			*why = "bad \"value_b64\"";
-			return -1;
+			bad = "bad \"value_b64\"";
+			goto fail;
 		}
 	} else if (put || json_object_get(body, toks, t, "value") >= 0 ||
 	    json_object_get(body, toks, t, "value_b64") >= 0) {
-		*why = put ? "a put needs a string \"value\" (or \"value_b64\")" :
+		bad = put ? "a put needs a string \"value\" (or \"value_b64\")" :
 		    "only a put takes a value";
-		return -1;
+		goto fail;
 	}
 	if ((f = json_object_get(body, toks, t, "ttl")) >= 0 && (!put ||
 	    toks[f].type != JSON_NUMBER || (o->ttl_s = ttl_of(body +
 	    toks[f].start, toks[f].end - toks[f].start)) == 0)) {
-		*why = put ? TTL_BAD : "only a put takes a ttl";
-		return -1;
+		bad = put ? TTL_BAD : "only a put takes a ttl";
+		goto fail;
 	}
 	if ((f = json_object_get(body, toks, t, "context")) >= 0) {
 		if (o->op == OP_GET || toks[f].type != JSON_STRING ||
 		    !etag_decode(body + toks[f].start, toks[f].end -
 		    toks[f].start, &o->context)) {
-			*why = o->op == OP_GET ? "only a put or delete takes a "
+			bad = o->op == OP_GET ? "only a put or delete takes a "
 			    "context" : "bad \"context\": not an ETag this "
 			    "store issued";
-			return -1;
+			goto fail;
 		}
 		o->has_context = true;
 	}
 	return 0;
+fail:
+	snprintf(why, len, "%s", bad);
+	return -1;
 }
 
 /* Appends op o's result object. */
@@ -2008,8 +2045,7 @@ handle_batch(struct node *nd, const struct server_request *sr,
 {
 	struct json_tok *toks = NULL;
 	struct batch b;
-	const char *why = NULL;
-	char msg[200];
+	char why[200], msg[240];
 	size_t nops = 0, i;
 	int arr, t;
 
@@ -2050,7 +2086,8 @@ handle_batch(struct node *nd, const struct server_request *sr,
 		replica_result_init(&b.ops[i].rr);
 	}
 	for (i = 0, t = arr + 1; i < nops; i++, t = toks[t].next)
-		if (batch_parse_op(sr->body, toks, t, &b.ops[i], &why) != 0) {
+		if (batch_parse_op(sr->body, toks, t, &b.ops[i], why,
+		    sizeof(why)) != 0) {
 			snprintf(msg, sizeof(msg), "op %zu: %s", i, why);
 			server_error_code(res, 400, "bad_body", msg);
 			goto out;

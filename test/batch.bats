@@ -44,6 +44,12 @@ batch() {
 	    '{"ops":[{"op":"get","key":"ok","context":"x"}]}' \
 	    '{"ops":[{"op":"put","key":"ok","value":"1","context":"not-an-etag"}]}' \
 	    '{"ops":[{"op":"put","key":"ok","value":"1","context":1}]}' \
+	    '{"ops":[{"op":"put","key":"ok","value":"1","value_b64":"Mg=="}]}' \
+	    '{"ops":[{"op":"put","key":"ok","key_b64":"b2s=","value":"1"}]}' \
+	    '{"ops":[{"op":"put","key":"ok","key":"ok2","value":"1"}]}' \
+	    '{"ops":[{"op":"put","op":"get","key":"ok","value":"1"}]}' \
+	    '{"ops":[{"op":"put","key":"ok","value":"1","ttl":5,"ttl":"x"}]}' \
+	    '{"ops":[{"op":"put\u0000x","key":"ok","value":"1"}]}' \
 	    '{"ops":{}}' '{"opz":[]}' 'not json'; do
 		run batch n1 "$body"
 		echo "$body -> $output"
