@@ -1774,9 +1774,9 @@ handle_admin_repair(struct node *nd, const struct server_request *sr,
 }
 
 /*
- * Reads the member named name of the object at toks[0], a non-empty
- * string without a NUL (\u0000: callers read out as a C string, which
- * would cut it short, "n1\u0000x" naming n1).  0, or -1.
+ * Reads the member named name of the object at toks[0], a string
+ * without a NUL (\u0000: callers read out as a C string, which would cut
+ * it short, "n1\u0000x" naming n1).  0, or -1.
  */
 static int
 member_string(const char *body, const struct json_tok *toks, const char *name,
@@ -1787,8 +1787,7 @@ member_string(const char *body, const struct json_tok *toks, const char *name,
 	if (i < 0 || toks[i].type != JSON_STRING)
 		return -1;
 	json_string_decode(body, &toks[i], out);
-	return out->len == 0 || memchr(out->data, '\0', out->len) != NULL ?
-	    -1 : 0;
+	return memchr(out->data, '\0', out->len) != NULL ? -1 : 0;
 }
 
 /*

@@ -1275,8 +1275,14 @@ cluster_leave(struct cluster *c, const char *id, int *status, char *err,
 	int rc = -1;
 
 	*status = 200;
+	if (id == NULL || !valid_id(id, strlen(id))) {
+		*status = 400;
+		snprintf(err, errlen, "bad member id (want 1-%d of A-Z a-z 0-9 "
+		    "_ -)", RING_ID_MAX);
+		return -1;
+	}
 	pthread_mutex_lock(&c->wmu);
-	at = id != NULL ? entries_find(c->ents, c->nents, id) : -1;
+	at = entries_find(c->ents, c->nents, id);
 	if (at < 0 || c->ents[at].removed) {
 		*status = 404;
 		snprintf(err, errlen, "%s is not a member", id ? id : "(null)");

@@ -108,7 +108,7 @@ int	cluster_join(struct cluster *c, const char *id, const char *address,
 
 /*
  * Removes id.  0 when removed (persisted and broadcast), or -1 with err and
- * *status: 404 not a member, 409 it is the last member.
+ * *status: 400 not a valid id, 404 not a member, 409 it is the last member.
  */
 int	cluster_leave(struct cluster *c, const char *id, int *status, char *err,
 	    size_t errlen);

@@ -1469,8 +1469,15 @@ test_cluster(void)
 	expect(&r, 404, "not a member", "leave an unknown id");
 	SEND("POST", "/cluster/leave", NULL, "{\"id\":\"n1\"}", &r);
 	expect(&r, 409, "last member", "leave the last member");
-	SEND("POST", "/cluster/leave", NULL, "{\"name\":\"n1\"}", &r);
+	SEND("POST", "/cluster/leave", NULL, "{}", &r);
 	expect(&r, 400, "bad body", "leave without an id");
+	SEND("POST", "/cluster/leave", NULL, "{\"name\":\"n1\"}", &r);
+	expect(&r, 400, "unknown field \"name\"", "leave with another field");
+	SEND("POST", "/cluster/leave", NULL, "{\"id\":\"n1\",\"id\":\"zz\"}",
+	    &r);
+	expect(&r, 400, "given twice", "leave with id twice");
+	SEND("POST", "/cluster/leave", NULL, "{\"id\":\"\"}", &r);
+	expect(&r, 400, "bad member id", "leave an empty id");
 	SEND("POST", "/cluster/leave", NULL, "{\"id\":1}", &r);
 	expect(&r, 400, "bad body", "leave, id not a string");
 	SEND("POST", "/cluster/leave", NULL, "{\"id\":\"n1\\u0000x\"}", &r);
@@ -1514,6 +1521,10 @@ test_cluster(void)
 			  "bad body" },
 			{ "{\"id\":\"n2\",\"address\":\"127.0.0.1:9\\u0000\"}",
 			  "bad body" },
+			{ "{\"id\":\"n2\",\"address\":\"127.0.0.1:9\",\"x\":1}",
+			  "unknown field \"x\"" },
+			{ "{\"id\":\"n2\",\"address\":\"127.0.0.1:9\",\"id\":\"n3\"}",
+			  "given twice" },
 		};
 		size_t i;
 
