@@ -1093,21 +1093,30 @@ worker_main(void *arg)
 	return NULL;
 }
 
-/* Answers at once and closes: the connection cap is reached. */
+/*
+ * Answers at once, as any 503 (format_head: Date, Retry-After), without
+ * waiting for the socket to take it, and closes: the connection cap is
+ * reached.
+ */
 static void
 reject(int fd)
 {
-	static const char body[] =
-	    "{\"error\":\"too many connections, retry later\"}\n";
-	char msg[256];
-	int n;
+	struct server_response res;
+	struct buf head = BUF_INIT;
 
-	n = snprintf(msg, sizeof(msg), "HTTP/1.1 503 Service Unavailable\r\n"
-	    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-	    "Connection: close\r\n\r\n%s", sizeof(body) - 1, body);
-	(void)send(fd, msg, (size_t)n, MSG_DONTWAIT);
+	memset(&res, 0, sizeof(res));
+	buf_init(&res.headers);
+	buf_init(&res.body);
+	server_error_code(&res, 503, "too_many_connections", "too many "
+	    "connections (--max-conns), retry later");
+	format_head(&head, &res, false);
+	buf_append(&head, res.body.data, res.body.len);
+	(void)send(fd, head.data, head.len, MSG_DONTWAIT);
 	shutdown(fd, SHUT_WR);
 	close(fd);
+	buf_free(&head);
+	buf_free(&res.headers);
+	buf_free(&res.body);
 }
 
 static void *

@@ -376,6 +376,8 @@ head, _, body = d.partition(b"\r\n\r\n")
 cl = [l for l in head.decode().lower().split("\r\n") if l.startswith("content-length:")]
 print("third", head.split(b"\r\n")[0].decode(), "ms=%d" % ms)
 print("third content-length", cl[0].split(":")[1].strip() if cl else "none", "body", len(body))
+print("third header", *sorted(l.split(":")[0] + "=" + l.split(":", 1)[1].strip() for l in head.decode().lower().split("\r\n")[1:] if l.startswith(("date:", "retry-after:"))))
+print("third body", body.decode().strip())
 for s in held: s.close()
 ok = "no"
 for i in range(40):
@@ -396,6 +398,9 @@ print("after", ok)
 	cl=$(printf '%s\n' "$output" | awk '/third content-length/{print $3}')
 	bl=$(printf '%s\n' "$output" | awk '/third content-length/{print $5}')
 	[ "$cl" = "$bl" ]
+	# an error like any other: Date, Retry-After, a JSON body with a code
+	[[ "$output" == *"third header date="*"retry-after=1"* ]]
+	[ "$(printf '%s\n' "$output" | sed -n 's/^third body //p' | jq -r .code)" = too_many_connections ]
 	[[ "$output" == *"after yes"* ]]
 }
 
