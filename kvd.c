@@ -395,22 +395,6 @@ warn_unresolved(const struct cluster_view *v)
 	}
 }
 
-static void
-write_port_file(const char *path, int port)
-{
-	char tmp[PATH_MAX + 8];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (f == NULL || fprintf(f, "%d\n", port) < 0 || fclose(f) != 0 ||
-	    rename(tmp, path) != 0) {
-		log_event(LOG_ERROR, "cannot write the port file", "file=%s "
-		    "err=%s", path, strerror(errno));
-		exit(1);
-	}
-}
-
 /* ---- main ------------------------------------------------------------- */
 
 static void
@@ -535,6 +519,7 @@ node_config_from(const struct config *cfg, struct auth *auth,
 	 */
 	nc->max_body = (size_t)cfg->max_body;
 	nc->max_watchers = (size_t)cfg->max_watchers;
+	nc->port_file = cfg->port_file;
 	s->limits.max_body = (size_t)cfg->max_body + (size_t)cfg->max_body / 3 +
 	    (256u << 10);
 	s->max_body_name = "internal routes: --max-body x 4/3 + 256 KiB";
@@ -572,8 +557,6 @@ main(int argc, char **argv)
 	node_config_from(&cfg, auth, &ncfg);
 	if (node_open(&nd, &ncfg, err, sizeof(err)) != 0)
 		die(1, "cannot start", err);
-	if (cfg.port_file != NULL)
-		write_port_file(cfg.port_file, nd.port);
 	view = cluster_view_get(nd.cluster);
 	log_event(LOG_INFO, "kvd ready", "id=%s actor=%s addr=%s port=%d "
 	    "advertise=%s dir=%s members=%zu n=%d w=%d r=%d version=%s", cfg.id,

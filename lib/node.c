@@ -795,6 +795,38 @@ close_server(struct node *nd)
 	nd->listen_fd = -1;
 }
 
+/*
+ * Writes the bound port to cfg.port_file (--port-file), once the node
+ * serves: a script that waits for the file finds a node that answers.
+ * Written last, so that a failure to write it still removes a node
+ * directory this start created, as any failed start does.
+ */
+static int
+open_port_file(struct node *nd, char *err, size_t errlen)
+{
+	const char *what = NULL;
+	char line[16];
+	int n;
+
+	if (nd->cfg.port_file == NULL)
+		return 0;
+	n = snprintf(line, sizeof(line), "%d\n", nd->port);
+	if (file_replace(nd->cfg.port_file, line, (size_t)n, &what) != 0) {
+		snprintf(err, errlen, "cannot write the port file %s (%s): %s",
+		    nd->cfg.port_file, what != NULL ? what : "write",
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The port file stays: it names the port until the next start. */
+static void
+close_port_file(struct node *nd)
+{
+	(void)nd;
+}
+
 static const struct step {
 	const char	*name;
 	int		(*open)(struct node *, char *, size_t);
@@ -816,6 +848,7 @@ static const struct step {
 	{ "housekeeping",	open_housekeeping,	close_housekeeping },
 	{ "api",		open_api,		close_api },
 	{ "server",		open_server,		close_server },
+	{ "port file",		open_port_file,		close_port_file },
 };
 #define NSTEPS (sizeof(steps) / sizeof(steps[0]))
 

@@ -6,8 +6,9 @@
  * in node.c): the listening socket, the node directory, the store, the
  * Paxos acceptor, the set-aside log, the peer pool, membership, hints,
  * the quorum coordinator, the consensus coordinator, transfers,
- * anti-entropy, housekeeping, the API, and last the HTTP server, which
- * is what lets requests in.  node_close runs the steps' closes from the last
+ * anti-entropy, housekeeping, the API, the HTTP server, which is what
+ * lets requests in, and last the port file (--port-file), which tells a
+ * script the node serves.  node_close runs the steps' closes from the last
  * opened back to the first, so no module is closed while another that
  * uses it still runs.  A step that fails closes the ones before it; a
  * node directory created by this node_open is removed again, so a start
@@ -67,6 +68,7 @@ struct node_config {
 	struct auth	*auth;		/* borrowed; NULL: no cluster secret */
 	size_t		 max_body;	/* --max-body: the public routes' body limit */
 	size_t		 max_watchers;	/* requests parked on ?wait= at once */
+	const char	*port_file;	/* --port-file: the bound port; NULL: none */
 	/*
 	 * The HTTP server: limits and timeouts.  node_open sets listen_fd
 	 * and answers with the API (api.h): handler, precheck and arg.

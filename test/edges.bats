@@ -949,6 +949,15 @@ while True:
 	[ ! -e "$TMP/d/n1" ]
 }
 
+@test "start-up: a --port-file that cannot be written fails the start (1) and leaves no node directory" {
+	run timeout 10 "$KVD" --id n1 --data-dir "$TMP/d" --addr 127.0.0.1:0 \
+	    --port-file "$TMP/no/such/dir/port" 3>&-
+	echo "status $status: $output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"port file"*"$TMP/no/such/dir/port"* ]]
+	[ ! -e "$TMP/d/n1" ]
+}
+
 @test "start-up: an unknown KVD_ variable is warned about, by name, and the node starts" {
 	KVD_BOGUS=1 start_node n1
 	[ "$(code "$(url n1)/health")" = 200 ]
