@@ -165,6 +165,7 @@ struct target {
 	const char	*address;
 	bool		 self;
 	bool		 down;		/* known down when the qop was built */
+	bool		 failed_before;	/* read: failed the digest read before */
 	enum tstate	 state;
 	bool		 found;		/* read: the replica had a version */
 	struct version	 v;		/* read: that version */
@@ -860,7 +861,9 @@ qop_repair(struct qop *q, const struct version *win)
  * When every digest equals this node's, its copy is the answer and no
  * replica needs a repair.  Otherwise -- a digest differs, an owner is
  * down or fails -- the read starts again the full way (quorum_read),
- * which finds the winner and repairs.
+ * which finds the winner and repairs; it asks an owner that failed the
+ * digest read only after the others, so a hung owner costs the read one
+ * timeout, not two.
  */
 
 /* stream.h's callback for a digest: "-" (none) or 16 hex digits. */
@@ -894,26 +897,52 @@ clamp_quorum(int want, int dflt, size_t n)
 
 /*
  * Reads `need` replicas of q, asking the first `need` and then more on
- * failure.  Returns the number that answered.
+ * failure; owners that failed a read just before (failed_before) are
+ * asked after the others.  Returns the number that answered.
  */
 static int
 quorum_read(struct qop *q, int need)
 {
 	size_t i;
+	int asked = 0, pass;
 
 	/* The last one asked runs in this thread: it would only wait. */
-	for (i = 0; i < q->nowners && (int)i < need; i++)
-		qop_ask(q, i, i + 1 == q->nowners || (int)i + 1 == need);
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < q->nowners && asked < need; i++)
+			if (q->t[i].failed_before == (pass == 1)) {
+				asked++;
+				qop_ask(q, i, asked == need);
+			}
 	return qop_wait(q, need);
 }
 
 /*
+ * Marks the owners of q that failed in before (a digest read of the
+ * same key), so that quorum_read asks them last: a hung owner would
+ * cost the read its timeout a second time.
+ */
+static void
+mark_failed_before(struct qop *q, struct qop *before)
+{
+	size_t i, j;
+
+	pthread_mutex_lock(&before->mu);
+	for (i = 0; i < q->nowners; i++)
+		for (j = 0; j < before->nt; j++)
+			if (before->t[j].state == T_FAIL &&
+			    strcmp(before->t[j].id, q->t[i].id) == 0)
+				q->t[i].failed_before = true;
+	pthread_mutex_unlock(&before->mu);
+}
+
+/*
  * The full read of key (every owner's record, read repair), in the
- * calling thread; res->required is set.
+ * calling thread; res->required is set.  before (NULL for none) is the
+ * digest read that could not decide.
  */
 static void
 full_read(struct replica *rp, const char *key, size_t klen,
-    struct replica_result *res)
+    struct qop *before, struct replica_result *res)
 {
 	struct qop *q;
 	int dr, dw, got;
@@ -923,6 +952,8 @@ full_read(struct replica *rp, const char *key, size_t klen,
 		res->error = "no replica available";
 		return;
 	}
+	if (before != NULL)
+		mark_failed_before(q, before);
 	got = quorum_read(q, res->required);
 	qop_report(q, res);
 	if (got < res->required) {
@@ -942,24 +973,18 @@ full_read(struct replica *rp, const char *key, size_t klen,
 	qop_unref(q);
 }
 
-/* A full read handed to the workq by a digest read that could not decide. */
-struct full_task {
-	struct replica	*rp;
-	struct buf	 key;
-	struct replica_result *res;
-	replica_done_fn	 done;
-	void		*arg;
-};
-
+/*
+ * The workq task of a digest read q that could not decide: the full
+ * read, then q's done.  It holds a reference to q.
+ */
 static void
 full_read_main(void *arg)
 {
-	struct full_task *ft = arg;
+	struct qop *q = arg;
 
-	full_read(ft->rp, ft->key.data, ft->key.len, ft->res);
-	ft->done(ft->arg, ft->res);
-	buf_free(&ft->key);
-	free(ft);
+	full_read(q->rp, q->key.data, q->key.len, q, q->res);
+	q->done(q->done_arg, q->res);
+	qop_unref(q);
 }
 
 /*
@@ -972,7 +997,6 @@ static void
 digest_progress(struct qop *q)
 {
 	struct replica_result *res;
-	struct full_task *ft;
 	bool have, same = true;
 	int i, need;
 
@@ -1004,19 +1028,11 @@ digest_progress(struct qop *q)
 		q->done(q->done_arg, res);
 		return;
 	}
-	if ((ft = malloc(sizeof(*ft))) == NULL) {
-		full_read(q->rp, q->key.data, q->key.len, res);
-		q->done(q->done_arg, res);
-		return;
-	}
-	ft->rp = q->rp;
-	buf_init(&ft->key);
-	buf_append(&ft->key, q->key.data, q->key.len);
-	ft->res = res;
-	ft->done = q->done;
-	ft->arg = q->done_arg;
-	if (workq_submit(q->rp->workq, full_read_main, ft) != 0)
-		full_read_main(ft);
+	pthread_mutex_lock(&q->mu);
+	q->refs++;		/* full_read_main's */
+	pthread_mutex_unlock(&q->mu);
+	if (workq_submit(q->rp->workq, full_read_main, q) != 0)
+		full_read_main(q);
 }
 
 /*
@@ -1117,7 +1133,7 @@ replica_get_start(struct replica *rp, const char *key, size_t klen, int r,
 		return;
 	}
 	qop_unref(q);
-	full_read(rp, key, klen, res);
+	full_read(rp, key, klen, NULL, res);
 	done(arg, res);
 }
 

@@ -363,6 +363,34 @@ node_hints() {
 	echo "# node3 caught up in $output s after SIGCONT" >&3
 }
 
+@test "a GET whose digest read asked a hung (SIGSTOP) replica costs one --peer-timeout-ms, not two" {
+	local n i k="" out st t
+	for n in 1 2 3; do
+		start_peer "$n" 3 "" --peer-timeout-ms 2000
+	done
+	wait_for 20 all_ready node1 node2 node3
+	# A key whose digest read through node1 asks node3 (its second owner).
+	for i in $(seq 1 40); do
+		[ "$(put node1 "d$i" "v$i")" = 201 ]
+		if c -D - -o /dev/null "$(url node1)/kv/d$i" | tr -d '\r' |
+		    grep -qi '^x-kvd-replicas: node1,node3,'; then
+			k="d$i"
+			break
+		fi
+	done
+	[ -n "$k" ]
+	kill -STOP "$(pid_of node3)"
+	out=$(curl -s --max-time 10 -o "$TMP/body" -w '%{http_code} %{time_total}' \
+	    "$(url node1)/kv/$k")
+	kill -CONT "$(pid_of node3)"
+	st=${out% *} t=${out#* }
+	echo "GET $k via node1 with node3 stopped: $st in $t s $(cat "$TMP/body")"
+	[ "$st" = 200 ] && [ "$(jq -r .value "$TMP/body")" = "v${k#d}" ]
+	# The digest read waits out the timeout (2 s); the full read that
+	# follows asks node2 first, not node3 again (which took 4 s).
+	awk -v t="$t" 'BEGIN { exit !(t < 3.2) }'
+}
+
 # ---- (c) hinted handoff -------------------------------------------------
 
 @test "hints for a dead node survive a kill -9 of their holder and are delivered when the owner returns (anti-entropy off)" {
