@@ -146,11 +146,13 @@ static const struct {
 	{ "mget", "kvctl mget KEY [KEY...]",
 	  "Reads up to 1000 keys in one request (POST /batch): each value found\n"
 	  "is written with a newline, in order; each key missing is named on\n"
-	  "stderr, and then the exit status is 1. --json prints the answer." },
+	  "stderr, and then the exit status is 1 (5 when a read got a 503).\n"
+	  "--json prints the answer instead; the exit status is the same." },
 	{ "mput", "kvctl mput KEY VALUE [KEY VALUE...] [--ttl SECONDS]",
 	  "Writes up to 1000 keys in one request (POST /batch); each VALUE, and\n"
-	  "--ttl for every key, as for put. Not atomic: each write succeeds or fails on its own, and a\n"
-	  "failure is named on stderr." },
+	  "--ttl for every key, as for put. Not atomic: each write succeeds or\n"
+	  "fails on its own, and a failure is named on stderr; the exit status\n"
+	  "is the worst's, with --json too." },
 	{ "watch", "kvctl watch KEY",
 	  "Prints KEY's value, then each new value (or \"deleted\") on its own\n"
 	  "line as it changes, until interrupted: GET ?wait= long polls, which\n"
@@ -312,6 +314,15 @@ exit_for_status(int status)
 	if (status >= 400 && status < 500)
 		return EXIT_CLIENT;
 	return EXIT_SERVER;
+}
+
+/* The worse of two exit codes (a missing key, 1, is the mildest). */
+static int
+worse(int a, int b)
+{
+	if (a == EXIT_OK || (a == EXIT_NOTFOUND && b != EXIT_OK))
+		return b;
+	return b > a ? b : a;
 }
 
 /* -v: the request line and headers we send, the response head we get. */
@@ -736,7 +747,8 @@ result_status(const char *body, const struct json_tok *toks, int e)
  * for each, get (when not NULL) gets the result's key, status and value
  * (decoded); a failed op is reported on stderr.  Returns the exit code:
  * 0 when every op succeeded, else the worst of the failures (a missing
- * key is 1).
+ * key is 1).  --json prints the answer as it came and changes nothing
+ * else: the exit code is the same, as get's is.
  */
 static int
 run_batch(const struct opts *o, const struct buf *ops,
@@ -746,7 +758,7 @@ run_batch(const struct opts *o, const struct buf *ops,
 	struct json_tok *toks = NULL;
 	struct buf target = BUF_INIT, key = BUF_INIT, val = BUF_INIT,
 	    msg = BUF_INIT;
-	int rc, arr, k, t, f, worst = EXIT_OK, code;
+	int rc, arr, k, t, f, worst = EXIT_OK;
 	uint64_t status;
 
 	batch_target(o, &target);
@@ -755,10 +767,12 @@ run_batch(const struct opts *o, const struct buf *ops,
 	    ops->len, NULL, &res);
 	if (rc != 0)
 		goto out;
-	if (o->json || res.http.status != 200) {
+	if (res.http.status != 200) {
 		rc = report(o, &res, "batch");
 		goto out;
 	}
+	if (o->json)
+		fwrite(res.body.data, 1, res.body.len, stdout);
 	if ((arr = batch_results(&res, &toks)) < 0) {
 		rc = malformed(o, "batch");
 		goto out;
@@ -783,12 +797,10 @@ run_batch(const struct opts *o, const struct buf *ops,
 		}
 		if ((f = json_object_get(res.body.data, toks, t, "error")) >= 0)
 			json_string_decode(res.body.data, &toks[f], &msg);
-		code = exit_for_status((int)status);
 		if (!o->quiet)
 			fprintf(stderr, "kvctl: %s: %d %s\n", key.data,
 			    (int)status, msg.data);
-		if (code > worst || (worst == EXIT_NOTFOUND && code != EXIT_OK))
-			worst = code;
+		worst = worse(worst, exit_for_status((int)status));
 	}
 	rc = worst;
 out:
@@ -2768,15 +2780,6 @@ out:
 	page_free(&pg);
 	buf_free(&line);
 	return rc;
-}
-
-/* The worse of two exit codes (a missing key, 1, is the mildest). */
-static int
-worse(int a, int b)
-{
-	if (a == EXIT_OK || (a == EXIT_NOTFOUND && b != EXIT_OK))
-		return b;
-	return b > a ? b : a;
 }
 
 /*

@@ -262,6 +262,43 @@ time.sleep(30)
 	echo "$out" | jq -e '.error | type == "string"'
 }
 
+@test "mget and mput exit as without --json when ops fail (--json, -o json, KVCTL_JSON=1)" {
+	# q1's one peer is down: with --n 2 --w 2 --r 2 every op gets 503,
+	# and with --r 1 a missing key gets 404.
+	start_node q1 --peers "q2=127.0.0.1:$(closed_port)" --n 2 --w 2 --r 2 \
+	    --peer-timeout-ms 300
+	local q how env flag
+	q=$(url q1)
+	for how in "" --json "-o json" KVCTL_JSON=1; do
+		env=() flag=()
+		case $how in
+		KVCTL_JSON=*) env=("$how") ;;
+		?*) read -r -a flag <<<"$how" ;;
+		esac
+		run_split 20 env "${env[@]}" "$KVCTL" mget nokey --r 1 \
+		    "${flag[@]}" --server "$q"
+		echo "[$how] mget 404: rc=$rc out=$out err=$err"
+		[ "$rc" -eq 1 ]
+		[[ "$err" == *"nokey: 404"* ]]
+		run_split 20 env "${env[@]}" "$KVCTL" mput mk v "${flag[@]}" \
+		    --server "$q"
+		echo "[$how] mput 503: rc=$rc out=$out err=$err"
+		[ "$rc" -eq 5 ]
+		[[ "$err" == *"mk: 503"* ]]
+		run_split 20 env "${env[@]}" "$KVCTL" mget mk nokey "${flag[@]}" \
+		    --server "$q"
+		echo "[$how] mget 503: rc=$rc out=$out err=$err"
+		[ "$rc" -eq 5 ]
+		# With JSON asked for, the server's answer as it came.
+		[ -z "$how" ] ||
+		    echo "$out" | jq -e '[.results[].status] == [503, 503]'
+	done
+	# All ops ok: exit 0 with --json too.
+	kvx mput ok v --w 1 --json --server "$q"
+	[ "$rc" -eq 0 ]
+	echo "$out" | jq -e '.results[0].status == 200 or .results[0].status == 201'
+}
+
 @test "--r and --w go to the server as ?r= and ?w=; a bad one is a usage error" {
 	kvx put qk v --w one --r all --server "$U" -v
 	[ "$rc" -eq 0 ]
