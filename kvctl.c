@@ -259,6 +259,8 @@ usage(FILE *f)
 	    "                          and name each server that failed before\n"
 	    "                          one answered (KVCTL_VERBOSE=1)\n"
 	    "  --help, --version\n\n"
+	    "KVCTL_JSON, KVCTL_QUIET and KVCTL_VERBOSE take 1 or true, 0 or false\n"
+	    "(as kvd's booleans); anything else is a usage error.\n\n"
 	    "Exit status: 0 ok, 1 not found, 2 usage, 3 no server reachable (each\n"
 	    "server's error is named: refused, timed out, name does not resolve)\n"
 	    "or timed out, 4 other client error (e.g. 412: a condition failed), 5\n"
@@ -4094,13 +4096,20 @@ parse_retries(const char *v, int *out)
 	return 0;
 }
 
-static bool
-env_true(const char *name)
+/*
+ * A KVCTL_ boolean into *out, read as kvd reads KVD_ ones (opt_bool): set
+ * and empty leaves *out alone; anything but 1, true, 0 or false is a
+ * usage error naming the variable, never a silent "off".  0, or
+ * EXIT_USAGE after the message.
+ */
+static int
+env_bool(const char *name, bool *out)
 {
 	const char *v = getenv(name);
 
-	return v != NULL && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 ||
-	    strcmp(v, "yes") == 0);
+	if (v == NULL || *v == '\0' || opt_bool(v, out) == 0)
+		return 0;
+	return usage_error(NULL, "bad %s '%s' (want true or false)", name, v);
 }
 
 /* Global settings from KVCTL_* variables; flags override them later. */
@@ -4123,9 +4132,10 @@ read_env(struct opts *o)
 		return usage_error(NULL, "bad KVCTL_RETRY '%s' (0..100)", v);
 	if ((v = getenv("KVCTL_CLUSTER_SECRET_FILE")) != NULL && *v)
 		o->secret_file = v;
-	o->json = env_true("KVCTL_JSON");
-	o->quiet = env_true("KVCTL_QUIET");
-	o->verbose = env_true("KVCTL_VERBOSE");
+	if (env_bool("KVCTL_JSON", &o->json) != 0 ||
+	    env_bool("KVCTL_QUIET", &o->quiet) != 0 ||
+	    env_bool("KVCTL_VERBOSE", &o->verbose) != 0)
+		return EXIT_USAGE;
 	return 0;
 }
 

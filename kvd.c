@@ -42,6 +42,7 @@
 #include "lib/net.h"
 #include "lib/node.h"
 #include "lib/notify.h"
+#include "lib/opt.h"
 #include "lib/server.h"
 
 #ifndef KVD_VERSION
@@ -226,11 +227,9 @@ set_flag(struct config *cfg, const struct flag *f, const char *val,
 		*(char **)((char *)cfg + f->off) = (char *)val;
 		break;
 	case FLAG_BOOL:
-		if (val == NULL || strcmp(val, "1") == 0 || strcmp(val, "true") == 0)
+		if (val == NULL)	/* --request-log, no value */
 			*(bool *)((char *)cfg + f->off) = true;
-		else if (strcmp(val, "0") == 0 || strcmp(val, "false") == 0)
-			*(bool *)((char *)cfg + f->off) = false;
-		else
+		else if (opt_bool(val, (bool *)((char *)cfg + f->off)) != 0)
 			die_usage("bad boolean '%s' (want true or false)", val);
 		break;
 	case FLAG_NUM:

@@ -27,6 +27,11 @@
  * loop, one overflow check.  Durations and other real numbers are
  * whatever strtod reads in full, bounded on both sides (the comparison
  * is written so that NaN fails it).
+ *
+ * BOOLEANS.  1 and true, 0 and false: what kvd has always taken for a
+ * boolean flag, so a KVD_ and a KVCTL_ variable read alike.  Anything
+ * else is refused, never read as false: a "maybe" or a "yes" that
+ * silently meant off hid the mistake.
  */
 #include "opt.h"
 
@@ -98,5 +103,17 @@ opt_double(const char *s, double min, double max, double *out)
 	if (errno != 0 || *end != '\0' || !(v >= min && v <= max))
 		return -1;
 	*out = v;
+	return 0;
+}
+
+int
+opt_bool(const char *s, bool *out)
+{
+	if (strcmp(s, "1") == 0 || strcmp(s, "true") == 0)
+		*out = true;
+	else if (strcmp(s, "0") == 0 || strcmp(s, "false") == 0)
+		*out = false;
+	else
+		return -1;
 	return 0;
 }

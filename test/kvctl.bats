@@ -125,6 +125,44 @@ while time.time() < end:
 	[ "$rc" -eq 1 ]
 }
 
+@test "exit 2: a bad KVCTL_ boolean is named, never read as off; empty is unset" {
+	local var v
+	for var in KVCTL_JSON KVCTL_QUIET KVCTL_VERBOSE; do
+		for v in maybe 2 yes on TRUE " 1"; do
+			run_split 20 env "$var=$v" "$KVCTL" put bk v --server "$U"
+			echo "[$var=$v] rc=$rc err=$err"
+			[ "$rc" -eq 2 ]
+			[ -z "$out" ]
+			[[ "$err" == *"bad $var '$v'"* ]]
+		done
+	done
+	# None of them was sent.
+	kvx get bk --server "$U"
+	[ "$rc" -eq 1 ]
+	# What kvd takes for a boolean (KVD_REQUEST_LOG=maybe is its exit 2).
+	timeout 10 "$KVCTL" put bk v --server "$U"
+	for v in 1 true; do
+		run_split 20 env "KVCTL_JSON=$v" "$KVCTL" get bk --server "$U"
+		[ "$rc" -eq 0 ]
+		echo "$out" | jq -e '.value == "v"'
+	done
+	for v in 0 false ""; do
+		run_split 20 env "KVCTL_JSON=$v" "$KVCTL" get bk --server "$U"
+		[ "$rc" -eq 0 ]
+		[ "$out" = v ]
+	done
+	run_split 20 env KVCTL_QUIET=true "$KVCTL" get nokey --server "$U"
+	[ "$rc" -eq 1 ] && [ -z "$err" ]
+	run_split 20 env KVCTL_QUIET=0 "$KVCTL" get nokey --server "$U"
+	[ "$rc" -eq 1 ] && [[ "$err" == *404* ]]
+	# A flag still wins over its variable.
+	run_split 20 env KVCTL_JSON=1 "$KVCTL" get bk -o table --server "$U"
+	[ "$out" = v ]
+	run_split 10 env KVD_REQUEST_LOG=maybe "$KVD" --id x --data-dir "$TMP/x"
+	[ "$rc" -eq 2 ]
+	[[ "$err" == *"bad boolean 'maybe'"* ]]
+}
+
 @test "exit 3: no server reachable (closed port), message on stderr" {
 	p=$(closed_port)
 	kvx get k --server "http://127.0.0.1:$p"

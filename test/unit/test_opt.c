@@ -1,7 +1,7 @@
 /*
  * test_opt.c -- lib/opt: which arguments carry an option's value (both
  * forms, short and long names, a missing value, look-alike options), and
- * which strings are numbers in range.
+ * which strings are numbers in range, and which are booleans.
  */
 #include <float.h>
 #include <stdint.h>
@@ -61,9 +61,21 @@ main(void)
 		"", "abc", "1s", "nan", "inf", "-inf", "1e999", "3601", "-0.5",
 		"1e-400"
 	};
+	/* opt_bool: exactly these four; a refused input leaves *out alone. */
+	static const struct {
+		const char	*s;
+		bool		 want;
+	} bools[] = {
+		{ "1", true }, { "true", true }, { "0", false }, { "false", false },
+	};
+	static const char *const bad_bool[] = {
+		"", "maybe", "2", "yes", "no", "on", "off", "TRUE", "False", " 1",
+		"1 ", "true ", "01", "t", "-1"
+	};
 	uint64_t u;
 	double d;
 	size_t k;
+	bool b;
 
 	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
 		char *argv[4];
@@ -133,6 +145,18 @@ main(void)
 		d = 42;
 		ok(opt_double(bad_double[k], 0, 3600, &d) != 0 && d == 42,
 		    "double: '%s' is refused, *out untouched", bad_double[k]);
+	}
+
+	for (k = 0; k < sizeof(bools) / sizeof(bools[0]); k++) {
+		b = !bools[k].want;
+		ok(opt_bool(bools[k].s, &b) == 0 && b == bools[k].want,
+		    "bool: '%s' is %s", bools[k].s, bools[k].want ? "true" :
+		    "false");
+	}
+	for (k = 0; k < sizeof(bad_bool) / sizeof(bad_bool[0]); k++) {
+		b = true;
+		ok(opt_bool(bad_bool[k], &b) != 0 && b,
+		    "bool: '%s' is refused, *out untouched", bad_bool[k]);
 	}
 	return tap_done();
 }
