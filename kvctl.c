@@ -170,7 +170,9 @@ static const struct {
 	  "age of the oldest (GET /admin/hints). 'hints drop OWNER' drops the\n"
 	  "hints every member not down holds for OWNER, for good (DELETE\n"
 	  "/admin/hints/OWNER): on a terminal it asks first; elsewhere it needs\n"
-	  "--yes. Exit 1 when OWNER is unknown." },
+	  "--yes. Exit 1 when OWNER is unknown; exit 3 when a member that may\n"
+	  "hold some was down or did not answer: the others dropped theirs, its\n"
+	  "are kept (drop again once it is up)." },
 	{ "repair", "kvctl repair [NODE]",
 	  "Starts an anti-entropy repair on NODE (default: the --server node):\n"
 	  "one hash-tree exchange with every member it shares keys with (POST\n"
@@ -263,8 +265,9 @@ usage(FILE *f)
 	    "(as kvd's booleans); anything else is a usage error.\n\n"
 	    "Exit status: 0 ok, 1 not found, 2 usage, 3 no server reachable (each\n"
 	    "server's error is named: refused, timed out, name does not resolve)\n"
-	    "or timed out, 4 other client error (e.g. 412: a condition failed), 5\n"
-	    "server error or quorum failure.\n");
+	    "or timed out (hints drop: a member down or not answering), 4 other\n"
+	    "client error (e.g. 412: a condition failed), 5 server error or\n"
+	    "quorum failure.\n");
 }
 
 /*
@@ -2170,7 +2173,10 @@ ask_yes(const char *question)
  * the --server node does not see down (DELETE /admin/hints/OWNER).  On a
  * terminal it first counts them and asks; elsewhere it needs --yes.
  * Exit 0 when every member asked dropped them, 1 when OWNER is no member
- * and no member held hints for it (or the answer was no).
+ * and no member held hints for it (or the answer was no).  A member seen
+ * down (other than OWNER, which holds none for itself) is not asked and
+ * makes it exit 3, as one that does not answer does: the drop is not
+ * complete until every holder was reached, and 3 says to try again.
  */
 static int
 cmd_hints_drop(const struct opts *o, const char *owner)

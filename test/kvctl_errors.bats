@@ -3,8 +3,9 @@
 # 16, part 4): a server name that does not resolve says so (exit 3),
 # failover is quiet unless -v yet every server's error is named when all
 # fail, kvd names a member whose address does not resolve, the @@ escape
-# of put, --json delete, and verify's clean-up (--keep) and its verdict
-# when no write was acknowledged.
+# of put, --json delete, verify's clean-up (--keep) and its verdict
+# when no write was acknowledged, and hints drop's exit 3 while a member
+# is down.
 #
 # Every name that must not resolve ends in .invalid (RFC 6761: never
 # resolves); every server is on 127.0.0.1.  teardown kills every node.
@@ -217,4 +218,40 @@ keys() {
 	[ "$rc" -eq 1 ]
 	echo "$out" | jq -e '.ok == false and .nothing_checked == true and
 	    .acknowledged == 0 and .lost == 0'
+}
+
+# node3_down: node1 sees node3 down.
+node3_down() {
+	[ "$(nodes node1 | jq -r '.members[] | select(.id == "node3") | .state')" = down ]
+}
+
+@test "hints drop with a member down: the others drop theirs, exit 3, as documented" {
+	pick_ports 3
+	local n
+	for n in 1 2 3; do
+		start_peer "$n" 3 "" --anti-entropy-interval 0
+	done
+	kill_node node3
+	wait_for 10 node3_down
+	# node3 may hold hints for node2: not complete, so exit 3 (not 0),
+	# after node1 and node2 answered; node3 is named.
+	kvx hints drop node2 --yes --server "$(url node1)"
+	echo "rc=$rc out=$out err=$err"
+	[ "$rc" -eq 3 ]
+	[[ "$out" == *"node1: dropped "*"for node2"* ]]
+	[[ "$out" == *"node2: dropped "*"for node2"* ]]
+	[[ "$err" == *"kvctl: node3 is down: hints it holds for node2 are kept"* ]]
+	kvx --json hints drop node2 --yes --server "$(url node1)"
+	[ "$rc" -eq 3 ]
+	echo "$out" | jq -e '.owner == "node2" and
+	    ([.nodes[].id] | sort) == ["node1", "node2"]'
+	# node3 holds none for itself: dropping its own hints is complete.
+	kvx hints drop node3 --yes --server "$(url node1)"
+	[ "$rc" -eq 0 ]
+	# What kvctl help, kvctl --help and README say.
+	kvx help hints
+	[[ "$out" == *"exit 3 when a member"*"down"* ]]
+	kvx --help
+	[[ "$out" == *"(hints drop: a member down or not answering)"* ]]
+	grep -q '^| 3 | .*`hints drop`, also a member down' "$ROOT/README.md"
 }
