@@ -261,8 +261,8 @@ usage(FILE *f)
 	    "                          and name each server that failed before\n"
 	    "                          one answered (KVCTL_VERBOSE=1)\n"
 	    "  --help, --version\n\n"
-	    "KVCTL_JSON, KVCTL_QUIET and KVCTL_VERBOSE take 1 or true, 0 or false\n"
-	    "(as kvd's booleans); anything else is a usage error.\n\n"
+	    "KVCTL_JSON, KVCTL_QUIET and KVCTL_VERBOSE take 1, true or yes, 0, false\n"
+	    "or no (as kvd's booleans); anything else is a usage error.\n\n"
 	    "Exit status: 0 ok, 1 not found, 2 usage, 3 no server reachable (each\n"
 	    "server's error is named: refused, timed out, name does not resolve)\n"
 	    "or timed out (hints drop: a member down or not answering), 4 other\n"
@@ -4115,7 +4115,8 @@ env_bool(const char *name, bool *out)
 
 	if (v == NULL || *v == '\0' || opt_bool(v, out) == 0)
 		return 0;
-	return usage_error(NULL, "bad %s '%s' (want true or false)", name, v);
+	return usage_error(NULL, "bad %s '%s' (want 1, true, yes, 0, false "
+	    "or no)", name, v);
 }
 
 /* Global settings from KVCTL_* variables; flags override them later. */

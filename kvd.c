@@ -230,7 +230,8 @@ set_flag(struct config *cfg, const struct flag *f, const char *val,
 		if (val == NULL)	/* --request-log, no value */
 			*(bool *)((char *)cfg + f->off) = true;
 		else if (opt_bool(val, (bool *)((char *)cfg + f->off)) != 0)
-			die_usage("bad boolean '%s' (want true or false)", val);
+			die_usage("bad boolean '%s' (want 1, true, yes, 0, "
+			    "false or no)", val);
 		break;
 	case FLAG_NUM:
 		errno = 0;

@@ -28,9 +28,10 @@
  * whatever strtod reads in full, bounded on both sides (the comparison
  * is written so that NaN fails it).
  *
- * BOOLEANS.  1 and true, 0 and false: what kvd has always taken for a
- * boolean flag, so a KVD_ and a KVCTL_ variable read alike.  Anything
- * else is refused, never read as false: a "maybe" or a "yes" that
+ * BOOLEANS.  1, true and yes; 0, false and no: what kvd took for a
+ * boolean flag and kvctl for its variables (kvctl took yes, kvd did
+ * not: both do now), so a KVD_ and a KVCTL_ variable read alike.
+ * Anything else is refused, never read as false: a "maybe" that
  * silently meant off hid the mistake.
  */
 #include "opt.h"
@@ -109,9 +110,11 @@ opt_double(const char *s, double min, double max, double *out)
 int
 opt_bool(const char *s, bool *out)
 {
-	if (strcmp(s, "1") == 0 || strcmp(s, "true") == 0)
+	if (strcmp(s, "1") == 0 || strcmp(s, "true") == 0 ||
+	    strcmp(s, "yes") == 0)
 		*out = true;
-	else if (strcmp(s, "0") == 0 || strcmp(s, "false") == 0)
+	else if (strcmp(s, "0") == 0 || strcmp(s, "false") == 0 ||
+	    strcmp(s, "no") == 0)
 		*out = false;
 	else
 		return -1;

@@ -46,8 +46,9 @@ int	opt_digits(const char *s, size_t n, uint64_t *out);
 int	opt_double(const char *s, double min, double max, double *out);
 
 /*
- * Reads s as a boolean: "1" or "true" is true, "0" or "false" is false,
- * exactly, and nothing else is either (not "", "yes", "TRUE").  The one
+ * Reads s as a boolean: "1", "true" or "yes" is true, "0", "false" or
+ * "no" is false, exactly, and nothing else is either (not "", "on",
+ * "TRUE").  The one
  * reader of kvd's FLAG_BOOL values (--request-log=V, KVD_REQUEST_LOG) and
  * kvctl's KVCTL_JSON, KVCTL_QUIET and KVCTL_VERBOSE.  0 with *out set,
  * or -1.

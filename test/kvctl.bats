@@ -128,7 +128,7 @@ while time.time() < end:
 @test "exit 2: a bad KVCTL_ boolean is named, never read as off; empty is unset" {
 	local var v
 	for var in KVCTL_JSON KVCTL_QUIET KVCTL_VERBOSE; do
-		for v in maybe 2 yes on TRUE " 1"; do
+		for v in maybe 2 on TRUE Yes " 1"; do
 			run_split 20 env "$var=$v" "$KVCTL" put bk v --server "$U"
 			echo "[$var=$v] rc=$rc err=$err"
 			[ "$rc" -eq 2 ]

@@ -61,15 +61,16 @@ main(void)
 		"", "abc", "1s", "nan", "inf", "-inf", "1e999", "3601", "-0.5",
 		"1e-400"
 	};
-	/* opt_bool: exactly these four; a refused input leaves *out alone. */
+	/* opt_bool: exactly these six; a refused input leaves *out alone. */
 	static const struct {
 		const char	*s;
 		bool		 want;
 	} bools[] = {
-		{ "1", true }, { "true", true }, { "0", false }, { "false", false },
+		{ "1", true }, { "true", true }, { "yes", true },
+		{ "0", false }, { "false", false }, { "no", false },
 	};
 	static const char *const bad_bool[] = {
-		"", "maybe", "2", "yes", "no", "on", "off", "TRUE", "False", " 1",
+		"", "maybe", "2", "on", "off", "TRUE", "False", "Yes", " 1",
 		"1 ", "true ", "01", "t", "-1"
 	};
 	uint64_t u;
