@@ -4103,10 +4103,10 @@ parse_retries(const char *v, int *out)
 }
 
 /*
- * A KVCTL_ boolean into *out, read as kvd reads KVD_ ones (opt_bool): set
- * and empty leaves *out alone; anything but 1, true, 0 or false is a
- * usage error naming the variable, never a silent "off".  0, or
- * EXIT_USAGE after the message.
+ * A KVCTL_ boolean into *out, read as kvd reads KVD_ ones (opt_bool):
+ * unset or empty leaves *out alone; anything opt_bool refuses is a usage
+ * error naming the variable, never a silent "off".  0, or EXIT_USAGE
+ * after the message.
  */
 static int
 env_bool(const char *name, bool *out)
