@@ -141,12 +141,12 @@ while time.time() < end:
 	[ "$rc" -eq 1 ]
 	# What kvd takes for a boolean (KVD_REQUEST_LOG=maybe is its exit 2).
 	timeout 10 "$KVCTL" put bk v --server "$U"
-	for v in 1 true; do
+	for v in 1 true yes; do
 		run_split 20 env "KVCTL_JSON=$v" "$KVCTL" get bk --server "$U"
 		[ "$rc" -eq 0 ]
 		echo "$out" | jq -e '.value == "v"'
 	done
-	for v in 0 false ""; do
+	for v in 0 false no ""; do
 		run_split 20 env "KVCTL_JSON=$v" "$KVCTL" get bk --server "$U"
 		[ "$rc" -eq 0 ]
 		[ "$out" = v ]
