@@ -137,11 +137,20 @@ wait_exit() {
 }
 
 stop_all() {
-	local f
+	local f i
 	for f in "$TMP"/*.pid; do
 		[ -e "$f" ] || continue
 		kill -9 "$(cat "$f")" 2>/dev/null || true
 		kill -CONT "$(cat "$f")" 2>/dev/null || true
+	done
+	# Gone before a node is started again on the same directory (its
+	# lock is let go only when the process is).
+	for f in "$TMP"/*.pid; do
+		[ -e "$f" ] || continue
+		for i in $(seq 1 100); do
+			kill -0 "$(cat "$f")" 2>/dev/null || break
+			sleep 0.05
+		done
 	done
 }
 

@@ -336,7 +336,13 @@ print("closed_after_ms=%d" % ((closed - t0) * 1000) if closed else "never_closed
 	conv 25 "GET /health HTTP/1.1\r\n${H}\r\n" >"$TMP/idle.out" &
 	local cpid=$! pid
 	pid=$(pid_of n1)
-	sleep 0.5		# the answer is in; the connection waits, idle
+	# The answer is in; the connection waits, idle.  (Polled, not slept:
+	# a python3 that is a pyenv shim takes over half a second to start.)
+	health_answered() {
+		c "$(url n1)/metrics" | grep -q \
+		    '^kvd_requests_total{route="/health",method="GET",status="200"} 1$'
+	}
+	wait_for 15 health_answered
 	kill -TERM "$pid"
 	wait_exit "$pid"	# 15 s at most: well inside both limits
 	wait "$cpid"
