@@ -48,10 +48,9 @@ int	opt_double(const char *s, double min, double max, double *out);
 /*
  * Reads s as a boolean: "1", "true" or "yes" is true, "0", "false" or
  * "no" is false, exactly, and nothing else is either (not "", "on",
- * "TRUE").  The one
- * reader of kvd's FLAG_BOOL values (--request-log=V, KVD_REQUEST_LOG) and
- * kvctl's KVCTL_JSON, KVCTL_QUIET and KVCTL_VERBOSE.  0 with *out set,
- * or -1.
+ * "TRUE").  The one reader of kvd's FLAG_BOOL values (--request-log=V,
+ * KVD_REQUEST_LOG) and kvctl's KVCTL_JSON, KVCTL_QUIET and
+ * KVCTL_VERBOSE.  0 with *out set, or -1.
  */
 int	opt_bool(const char *s, bool *out);
 
