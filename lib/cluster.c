@@ -1620,6 +1620,10 @@ cluster_open(struct cluster **out, const struct cluster_config *cfg,
 	c->nents = n;
 	v = NULL;
 	watch_members(c, c->cur);
+	/* Before gossip starts: from then on c->cur is read under mu only. */
+	log_event(LOG_INFO, "cluster: member list loaded",
+	    "version=%" PRIu64 " members=%zu entries=%zu", c->cur->version,
+	    c->cur->nmembers, c->cur->nall);
 	if (c->gossip_ms > 0 && c->pool != NULL) {
 		if ((rc = pthread_create(&c->gossip, NULL, gossip_main, c)) != 0) {
 			snprintf(err, errlen, "cannot start gossip thread: %s",
@@ -1628,9 +1632,6 @@ cluster_open(struct cluster **out, const struct cluster_config *cfg,
 		}
 		c->gossiping = true;
 	}
-	log_event(LOG_INFO, "cluster: member list loaded",
-	    "version=%" PRIu64 " members=%zu entries=%zu", c->cur->version,
-	    c->cur->nmembers, c->cur->nall);
 	*out = c;
 	return 0;
 fail:
