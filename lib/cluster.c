@@ -1195,6 +1195,18 @@ install_change(struct cluster *c, struct cluster_member *v, size_t n,
 	return -1;
 }
 
+/* True, with *status 400 and err, when id is no valid member id. */
+static bool
+bad_member_id(const char *id, int *status, char *err, size_t errlen)
+{
+	if (id != NULL && valid_id(id, strlen(id)))
+		return false;
+	*status = 400;
+	snprintf(err, errlen, "bad member id (want 1-%d of A-Z a-z 0-9 _ -)",
+	    RING_ID_MAX);
+	return true;
+}
+
 int
 cluster_join(struct cluster *c, const char *id, const char *address,
     int *status, char *err, size_t errlen)
@@ -1206,12 +1218,8 @@ cluster_join(struct cluster *c, const char *id, const char *address,
 	int rc = -1;
 
 	*status = 200;
-	if (id == NULL || !valid_id(id, strlen(id))) {
-		*status = 400;
-		snprintf(err, errlen, "bad member id (want 1-%d of A-Z a-z 0-9 "
-		    "_ -)", RING_ID_MAX);
+	if (bad_member_id(id, status, err, errlen))
 		return -1;
-	}
 	if (address == NULL || !valid_address(address, strlen(address))) {
 		*status = 400;
 		snprintf(err, errlen, "bad address (want HOST:PORT)");
@@ -1275,12 +1283,8 @@ cluster_leave(struct cluster *c, const char *id, int *status, char *err,
 	int rc = -1;
 
 	*status = 200;
-	if (id == NULL || !valid_id(id, strlen(id))) {
-		*status = 400;
-		snprintf(err, errlen, "bad member id (want 1-%d of A-Z a-z 0-9 "
-		    "_ -)", RING_ID_MAX);
+	if (bad_member_id(id, status, err, errlen))
 		return -1;
-	}
 	pthread_mutex_lock(&c->wmu);
 	at = entries_find(c->ents, c->nents, id);
 	if (at < 0 || c->ents[at].removed) {
