@@ -1016,6 +1016,40 @@ http_percent_encode(const char *s, size_t n, struct buf *out)
 	}
 }
 
+void
+http_query_normalize(struct http_request *req, struct buf *scratch)
+{
+	const char *q = req->query;
+	size_t n = req->query_len, i, run;
+	int hi, lo, c;
+
+	if (q == NULL || memchr(q, '%', n) == NULL)
+		return;
+	buf_reset(scratch);
+	for (i = 0; i < n; ) {
+		for (run = i; run < n && q[run] != '%'; run++)
+			;
+		buf_append(scratch, q + i, run - i);
+		if ((i = run) == n)
+			break;
+		c = -1;
+		if (n - i >= 3 &&
+		    (hi = hex_digit((unsigned char)q[i + 1], false)) >= 0 &&
+		    (lo = hex_digit((unsigned char)q[i + 2], false)) >= 0 &&
+		    IS(hi << 4 | lo, C_UNRES))
+			c = hi << 4 | lo;
+		if (c >= 0) {
+			buf_putc(scratch, (char)c);
+			i += 3;
+		} else {
+			buf_putc(scratch, '%');
+			i++;
+		}
+	}
+	req->query = scratch->data;
+	req->query_len = scratch->len;
+}
+
 size_t
 http_query_count(const char *q, size_t qlen, const char *name, size_t n)
 {

@@ -177,6 +177,17 @@ void	http_percent_encode(const char *s, size_t n, struct buf *out);
  */
 const char *http_date_now(void);
 
+/*
+ * Percent-encoding normalization of req's query (RFC 3986 6.2.2.2): when
+ * it escapes an unreserved character ("%72=%31" for "r=1"), writes the
+ * query with those escapes decoded into scratch (reset first) and aims
+ * req->query at it, so that every parameter name and value means what
+ * it spells; other escapes stay as they are, for the readers that decode
+ * (a prefix's "%2F" is still "/" to them).  req->target, which requests
+ * are signed over, is not touched.  scratch must outlive req's use.
+ */
+void	http_query_normalize(struct http_request *req, struct buf *scratch);
+
 /* How many times the parameter name[0..n) appears in query q[0..qlen). */
 size_t	http_query_count(const char *q, size_t qlen, const char *name,
 	    size_t n);

@@ -172,6 +172,7 @@ struct conn {
 	char		 peer[64];
 	struct buf	 in;	/* bytes received, not yet consumed */
 	struct buf	 body;	/* decoded chunked body */
+	struct buf	 query;	/* the request's query, if normalized */
 	struct buf	 out;	/* response head */
 	size_t		 drain;	/* body bytes to discard before closing */
 	bool		 sliced;	/* SO_RCVTIMEO is STOP_POLL_MS */
@@ -727,6 +728,7 @@ conn_serve(struct conn *c, bool read_first)
 			send_error(c, status);
 			goto done;
 		}
+		http_query_normalize(&req, &c->query);
 		memset(&sreq, 0, sizeof(sreq));
 		sreq.started_ns = clock_now_ns();
 		started = (int64_t)(sreq.started_ns / 1000000);
@@ -794,9 +796,11 @@ conn_serve(struct conn *c, bool read_first)
 			 * The head's bytes are still at its start: parse
 			 * them again (same bytes, same result) to re-aim them.
 			 */
-			if ((uintptr_t)c->in.data != head_at)
+			if ((uintptr_t)c->in.data != head_at) {
 				(void)http_parse_request(c->in.data,
 				    (size_t)hlen, &lim, &req, &status);
+				http_query_normalize(&req, &c->query);
+			}
 			sreq.body = body;
 			sreq.body_len = blen;
 		}
@@ -880,6 +884,7 @@ conn_free(struct conn *c)
 		s->cfg.later_free(c->later.state);
 	buf_free(&c->in);
 	buf_free(&c->body);
+	buf_free(&c->query);
 	buf_free(&c->out);
 	buf_free(&c->held);
 	buf_free(&c->res.headers);

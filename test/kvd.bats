@@ -351,6 +351,20 @@ elapsed_ms() {
 	[ "$(code "$U/health?verbose=1")" = 400 ]
 }
 
+@test "query names and values mean what they spell, escaped or not (RFC 3986 6.2.2.2)" {
+	[ "$(code -X PUT -d '{"value":"esc"}' "$U/kv/qn?%77=%31&%74tl=6%30")" = 201 ]
+	[ "$(c "$U/kv/qn?%72=qu%6Frum" | jq -r .value)" = esc ]
+	[ "$(c "$U/kv/qn?raw=%74%72%75%65")" = esc ]
+	run c "$U/kv/qn?%7A=1"
+	[ "$(echo "$output" | jq -r .code)" = unknown_param ]
+	[[ "$(echo "$output" | jq -r .error)" == *"'z'"* ]]
+	[ "$(code "$U/kv/qn?r=%32%30")" = 400 ]
+	[ "$(code "$U/kv/qn?r=1&%72=1")" = 400 ]
+	# what stays escaped is still decoded by the parameters that decode
+	[ "$(code -X PUT -d '{"value":"x"}' "$U/kv/q%26n%2Fa")" = 201 ]
+	[ "$(c "$U/kv?%70refix=q%26n%2F&%6Cimit=1" | jq -r '.keys | join(",")')" = 'q&n/a' ]
+}
+
 @test "JSON string escapes in the value are decoded" {
 	[ "$(code -X PUT -d '{"value":"a\"b\\c\n\u00e9\ud83d\ude00"}' "$U/kv/esc")" = 201 ]
 	[ "$(c "$U/kv/esc" | jq -r .value)" = "$(printf 'a"b\\c\né😀')" ]

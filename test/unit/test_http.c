@@ -1084,6 +1084,46 @@ test_query(void)
 	    "query: qlen bounds the search");
 }
 
+/* The query as http_query_normalize leaves it ("-" for NULL). */
+static bool
+normalized_is(const char *q, const char *want)
+{
+	struct http_request req;
+	struct buf scratch = BUF_INIT;
+	bool same;
+
+	memset(&req, 0, sizeof(req));
+	req.query = q;
+	req.query_len = q != NULL ? strlen(q) : 0;
+	http_query_normalize(&req, &scratch);
+	same = req.query == NULL ? strcmp(want, "-") == 0 :
+	    slice_is(req.query, req.query_len, want);
+	buf_free(&scratch);
+	return same;
+}
+
+static void
+test_query_normalize(void)
+{
+	ok(normalized_is("%72=%31", "r=1"), "normalize: escaped name and "
+	    "value of unreserved characters");
+	ok(normalized_is("w=qu%6frum&raw=%74rue", "w=quorum&raw=true"),
+	    "normalize: lower-case hex, several parameters");
+	ok(normalized_is("a%2Db%2E%5F%7E=1", "a-b._~=1"),
+	    "normalize: - . _ ~ are unreserved");
+	ok(normalized_is("prefix=a%2Fb%25%26%3D%20", "prefix=a%2Fb%25%26%3D%20"),
+	    "normalize: reserved characters, percent signs and spaces "
+	    "stay escaped");
+	ok(normalized_is("prefix=%2541", "prefix=%2541"),
+	    "normalize: an escaped percent sign is not decoded twice");
+	ok(normalized_is("x=%zz&y=%4&z=%", "x=%zz&y=%4&z=%"),
+	    "normalize: malformed escapes are left for their readers");
+	ok(normalized_is("r=1&w=2", "r=1&w=2") && normalized_is(NULL, "-"),
+	    "normalize: nothing escaped, no query");
+	ok(normalized_is("k=%C3%A9%41", "k=%C3%A9A"),
+	    "normalize: bytes above 0x7f stay escaped");
+}
+
 /* ---- randomised: a split never changes the answer ---- */
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
@@ -1220,6 +1260,7 @@ main(void)
 	test_chunked_bad();
 	test_percent();
 	test_query();
+	test_query_normalize();
 	test_mutations();
 	bench();
 	return tap_done();
