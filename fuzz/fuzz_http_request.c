@@ -16,7 +16,9 @@
  *   - appending bytes after a complete head does not change it (what
  *     follows belongs to the next request);
  *   - the helpers a server runs on the result (percent decoding of the
- *     path, query lookup, header lookup) stay in bounds.
+ *     path, query normalization and lookup, header lookup) stay in
+ *     bounds; the normalized query is no longer than the query, and
+ *     normalizing it again changes nothing.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -51,7 +53,8 @@ parse(const char *b, size_t len, const struct http_limits *lim,
 static void
 check_complete(const char *b, int hlen, const struct http_limits *lim)
 {
-	struct buf out;
+	struct http_request norm, again;
+	struct buf out, out2 = BUF_INIT;
 	const char *v;
 	size_t vl, i;
 
@@ -91,7 +94,15 @@ check_complete(const char *b, int hlen, const struct http_limits *lim)
 	http_percent_encode(req.path, req.path_len, &out);
 	if (req.query != NULL)
 		(void)http_query_get(req.query, req.query_len, "w", &v, &vl);
+	norm = req;
+	http_query_normalize(&norm, &out);
+	CHECK(norm.query_len <= req.query_len);
+	again = norm;
+	http_query_normalize(&again, &out2);
+	CHECK(again.query_len == norm.query_len && (norm.query_len == 0 ||
+	    memcmp(again.query, norm.query, norm.query_len) == 0));
 	buf_free(&out);
+	buf_free(&out2);
 }
 
 int

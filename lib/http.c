@@ -1019,12 +1019,17 @@ http_percent_encode(const char *s, size_t n, struct buf *out)
 void
 http_query_normalize(struct http_request *req, struct buf *scratch)
 {
-	const char *q = req->query;
+	const char *q = req->query, *pct;
 	size_t n = req->query_len, i, run;
-	int hi, lo, c;
+	int c;
 
-	if (q == NULL || memchr(q, '%', n) == NULL)
+	if (q == NULL || (pct = memchr(q, '%', n)) == NULL)
 		return;
+	/* A malformed escape anywhere: left as it is, for its reader to refuse. */
+	for (i = (size_t)(pct - q); i < n; i++)
+		if (q[i] == '%' && (n - i < 3 || !IS(q[i + 1], C_HEX) ||
+		    !IS(q[i + 2], C_HEX)))
+			return;
 	buf_reset(scratch);
 	for (i = 0; i < n; ) {
 		for (run = i; run < n && q[run] != '%'; run++)
@@ -1032,19 +1037,13 @@ http_query_normalize(struct http_request *req, struct buf *scratch)
 		buf_append(scratch, q + i, run - i);
 		if ((i = run) == n)
 			break;
-		c = -1;
-		if (n - i >= 3 &&
-		    (hi = hex_digit((unsigned char)q[i + 1], false)) >= 0 &&
-		    (lo = hex_digit((unsigned char)q[i + 2], false)) >= 0 &&
-		    IS(hi << 4 | lo, C_UNRES))
-			c = hi << 4 | lo;
-		if (c >= 0) {
+		c = hex_digit((unsigned char)q[i + 1], false) << 4 |
+		    hex_digit((unsigned char)q[i + 2], false);
+		if (IS(c, C_UNRES))
 			buf_putc(scratch, (char)c);
-			i += 3;
-		} else {
-			buf_putc(scratch, '%');
-			i++;
-		}
+		else
+			buf_append(scratch, q + i, 3);
+		i += 3;
 	}
 	req->query = scratch->data;
 	req->query_len = scratch->len;

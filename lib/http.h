@@ -183,8 +183,10 @@ const char *http_date_now(void);
  * query with those escapes decoded into scratch (reset first) and aims
  * req->query at it, so that every parameter name and value means what
  * it spells; other escapes stay as they are, for the readers that decode
- * (a prefix's "%2F" is still "/" to them).  req->target, which requests
- * are signed over, is not touched.  scratch must outlive req's use.
+ * (a prefix's "%2F" is still "/" to them).  A query with a malformed
+ * escape ("%", "%4", "%zz") is left as it is, for its reader to refuse.
+ * req->target, which requests are signed over, is not touched.  scratch
+ * must outlive req's use.
  */
 void	http_query_normalize(struct http_request *req, struct buf *scratch);
 
