@@ -93,13 +93,11 @@
  * busy connections promptly too.  The connection counts, the parked
  * list and the worker count are the state shared between threads,
  * guarded by s->mu, besides atomics: the count of requests answered,
- * the count of those not answered yet (from the handler's call to the
- * answer, deferred or not: server_stop asks it), the stop flag (set once
- * by server_stop, read by every connection between requests), the
- * grace's end (set once by server_stop, read by every wait for a
- * client's bytes or for room to write to it), and what the pool's
- * watch reads without the lock (idle workers, connections taken,
- * whether the accept thread dozes).
+ * the stop flag (set once by server_stop, read by every connection
+ * between requests), the grace's end (set once by server_stop, read by
+ * every wait for a client's bytes or for room to write to it), and what
+ * the pool's watch reads without the lock (idle workers, connections
+ * taken, whether the accept thread dozes).
  */
 #include "server.h"
 
@@ -130,7 +128,7 @@
 #define KEEP_BUF_BYTES	65536	/* larger buffers are freed between requests */
 #define LOG_PATH_MAX	200	/* bytes of a path in the request log */
 #define STUCK_MS	5	/* no connection taken, none idle: start a worker */
-#define SETTLE_MS	1000	/* past the grace: for threads with no request */
+#define SETTLE_MS	1000	/* past the grace: for threads to see the stop */
 #define BUSY_MS		1000	/* how long the accept thread then watches */
 
 struct conn;
@@ -144,7 +142,6 @@ struct server {
 	atomic_bool	 grace_over;	/* server_stop's grace ended: I/O ends */
 	uint64_t	 active, accepted, rejected;	/* under mu */
 	_Atomic uint64_t requests;	/* answered: counted without a lock */
-	atomic_int	 unanswered;	/* handlers running, deferred answers out */
 	pthread_attr_t	 attr;		/* every thread it starts: detached */
 	/* Parking (essay): the epoll set, -1 where there is none. */
 	int		 epfd;
@@ -635,8 +632,6 @@ server_answer(struct server_later *l, struct server_response *res)
 	    c->held.len - c->held_off)) > 0)
 		c->held_off += (size_t)n;
 	pthread_mutex_lock(&c->hmu);
-	/* Before held_done: c, and so s, stay allocated until it is set. */
-	atomic_fetch_sub(&c->s->unanswered, 1);
 	c->held_done = true;
 	pthread_cond_signal(&c->hcv);
 	pthread_mutex_unlock(&c->hmu);
@@ -806,12 +801,10 @@ conn_serve(struct conn *c, bool read_first)
 		}
 
 		/* 4: answer. */
-		atomic_fetch_add(&c->s->unanswered, 1);
 		cfg->handler(cfg->arg, &sreq, res);
 		if (c->deferred)	/* the answer comes later (essay) */
 			keep = req.keep_alive && !stopping(c->s);
 		else {
-			atomic_fetch_sub(&c->s->unanswered, 1);
 			keep = req.keep_alive && !res->close && !stopping(c->s);
 			if (send_response(c, &req, res, keep) != 0)
 				keep = false;	/* part of it may be out */
@@ -1318,19 +1311,18 @@ server_stop(struct server *s, int grace_ms)
 	    clock_cond_wait_until(&s->cv, &s->mu, deadline) != ETIMEDOUT)
 		;
 	/*
-	 * Past the grace, when no request runs, the threads still there
-	 * (idle workers, connections closing, heads and bodies still being
-	 * read and answers still being written, which end now) get the
-	 * time to see the stop: each does within a few STOP_POLL_MS.
+	 * Past the grace, the threads still there (idle workers,
+	 * connections closing, heads and bodies still being read and
+	 * answers still being written, which end now) get the time to see
+	 * the stop: each does within a few STOP_POLL_MS.  A request still
+	 * running gets the same second: one answered a millisecond after
+	 * the grace should not cost the node its clean exit.
 	 */
 	atomic_store(&s->grace_over, true);
-	if (atomic_load(&s->unanswered) == 0) {
-		deadline = clock_now_ms() + SETTLE_MS;
-		while ((s->active > 0 || s->workers > 0) &&
-		    clock_cond_wait_until(&s->cv, &s->mu, deadline) !=
-		    ETIMEDOUT)
-			;
-	}
+	deadline = clock_now_ms() + SETTLE_MS;
+	while ((s->active > 0 || s->workers > 0) &&
+	    clock_cond_wait_until(&s->cv, &s->mu, deadline) != ETIMEDOUT)
+		;
 	left = s->active > 0 || s->workers > 0;
 	pthread_mutex_unlock(&s->mu);
 	if (left)

@@ -183,8 +183,8 @@ int	server_start(struct server **out, const struct server_config *cfg);
 /*
  * Stops accepting, lets in-flight requests finish (idle keep-alive
  * connections are closed), waits at most grace_ms for connection threads
- * (and, when no request is left, up to a second more for threads that
- * serve none to see the stop), closes the listener and frees the server:
+ * (and up to a second more, for threads to see the stop and requests
+ * to end), closes the listener and frees the server:
  * true.  False when threads were still busy then: they are left to
  * finish on their own, with the server allocated, and what their
  * requests use must stay open.

@@ -691,6 +691,33 @@ term_and_wait() {
 	holds node1 $ks || { show_lacking; false; }
 }
 
+@test "SIGTERM: a write answered just after --shutdown-grace still gets its answer, and the node exits 0 with a final snapshot" {
+	start_member 1 --shutdown-grace 1 --peer-timeout-ms 1500
+	start_member 2
+	start_member 3
+	wait_for 15 ready node1 node2 node3
+	local open rc cpid
+	open=$(gauge node1 kvd_connections)
+	open=${open%.*}
+	kill -STOP "$(pid_of node2)" "$(pid_of node3)"
+	# Its replicas' calls time out 1.5 s after it arrives; the grace
+	# ends about 1.3 s after.
+	curl -s --max-time 20 -o /dev/null -w '%{http_code}\n' -X PUT \
+	    -d '{"value":"v"}' "$(url node1)/kv/just-late" >"$TMP/just-late" 3>&- &
+	cpid=$!
+	BG+=("$cpid")
+	wait_for 10 connections_at_least node1 $((open + 1))
+	sleep 0.3	# its request follows its connect
+	term_and_wait node1
+	wait "$cpid" || true
+	kill -CONT "$(pid_of node2)" "$(pid_of node3)"
+	echo "the write's answer: $(cat "$TMP/just-late")"
+	[ "$rc" -eq 0 ]
+	[ "$(cat "$TMP/just-late")" != 000 ]
+	! grep 'requests still running after the shutdown grace' "$TMP/node1.log"
+	[ -e "$DATA/node1/snapshot.json" ]
+}
+
 @test "SIGTERM with --shutdown-grace 0 and no request running: exit 0 and a final snapshot with an idle keep-alive client connected" {
 	start_member 1 --shutdown-grace 0
 	start_member 2
