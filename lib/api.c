@@ -2582,8 +2582,9 @@ static const struct {
 	  S(wal_fsyncs) },
 	{ "kvd_wal_appends_total", "Records appended to the WAL.",
 	  METRICS_COUNTER, S(wal_appends) },
-	{ "kvd_snapshot_age_seconds", "Seconds since the last snapshot (since "
-	  "start when none was taken).", METRICS_GAUGE, S(snapshot_age) },
+	{ "kvd_snapshot_age_seconds", "Seconds since the last snapshot, or "
+	  "since the last interval that found it current (since start when "
+	  "neither).", METRICS_GAUGE, S(snapshot_age) },
 	{ "kvd_hints_pending", "Writes held for members that are down.",
 	  METRICS_GAUGE, S(hints) },
 	{ "kvd_hint_oldest_age_seconds", "Age of the oldest pending hint.",

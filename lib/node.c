@@ -48,7 +48,8 @@
  * node was away), and the files of the store, cluster and hints.
  *
  * HOUSEKEEPING is one thread sleeping on a stopper (clock.h): a snapshot
- * every snapshot_interval_s, every minute tombstone collection and the
+ * every snapshot_interval_s when the store changed since the last one
+ * (store_snapshot_if_changed), every minute tombstone collection and the
  * alive stamp, and every minute (a quarter of --cas-window when that is
  * shorter) the consensus state's upkeep: rounds that settle proposals
  * left in progress (cas_repair), collection and compaction (paxos.h).
@@ -322,7 +323,7 @@ housekeeping_main(void *arg)
 			next_house = now + HOUSEKEEPING_MS;
 		}
 		if (now >= next_snap) {
-			if (store_snapshot(nd->store) != 0)
+			if (store_snapshot_if_changed(nd->store) != 0)
 				log_event(LOG_ERROR, "snapshot failed", "err=%s",
 				    strerror(errno));
 			next_snap = now + (int64_t)nd->cfg.snapshot_interval_s * 1000;

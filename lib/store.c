@@ -320,6 +320,8 @@ struct store {
 	pthread_mutex_t	 stat_mu;	/* guards the two fields below */
 	int64_t		 snapshot_ms;
 	uint64_t	 snapshot_seq;
+	/* Entries dropped without a WAL record (forgets, collection) since. */
+	_Atomic uint64_t unlogged;
 	struct intern	*act;		/* actor names (intern.c) */
 	struct keyindex	*ix;		/* the keys in order (THE ORDERED INDEX) */
 	bool		 indexed;	/* ix is built: the apply rule keeps it */
@@ -1133,6 +1135,7 @@ store_forget(struct store *s, const char *key, size_t klen,
 	}
 	pthread_rwlock_unlock(&st->lock);
 	entry_scratch_free(&sc);
+	atomic_fetch_add(&s->unlogged, (uint64_t)rc);
 	return rc;
 }
 
@@ -1174,6 +1177,7 @@ store_collect(struct store *s, int64_t before_ms)
 		}
 		pthread_rwlock_unlock(&st->lock);
 	}
+	atomic_fetch_add(&s->unlogged, n);
 	return n;
 }
 
@@ -1248,12 +1252,13 @@ store_snapshot(struct store *s)
 	char tmp[4096];
 	struct snapshot_writer *w = NULL;
 	struct entry_scratch sc;
-	uint64_t seq;
+	uint64_t seq, unlogged;
 	size_t i;
 	int e_no;
 
 	entry_scratch_init(&sc, NULL, 0);
 	pthread_mutex_lock(&s->snap_mu);
+	unlogged = atomic_load(&s->unlogged);	/* what this one leaves out */
 	if (wal_rotate(s->wal, &seq) == -1 ||
 	    snapshot_begin(&w, s->dir, seq, s->fsync) == -1)
 		goto fail;
@@ -1274,6 +1279,7 @@ store_snapshot(struct store *s)
 	s->snapshot_ms = clock_wall_ms();
 	s->snapshot_seq = seq;
 	pthread_mutex_unlock(&s->stat_mu);
+	atomic_fetch_sub(&s->unlogged, unlogged);
 	pthread_mutex_unlock(&s->snap_mu);
 	entry_scratch_free(&sc);
 	return 0;
@@ -1287,6 +1293,22 @@ fail:
 	store_log("error", "snapshot failed", tmp, e_no);
 	errno = e_no;
 	return -1;
+}
+
+int
+store_snapshot_if_changed(struct store *s)
+{
+	struct wal_stats ws;
+	bool changed;
+
+	wal_stats(s->wal, &ws);
+	pthread_mutex_lock(&s->stat_mu);
+	changed = ws.last_seq > s->snapshot_seq ||
+	    atomic_load(&s->unlogged) > 0;
+	if (!changed)
+		s->snapshot_ms = clock_wall_ms();
+	pthread_mutex_unlock(&s->stat_mu);
+	return changed ? store_snapshot(s) : 0;
 }
 
 /* ---- recovery ---- */

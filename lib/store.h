@@ -218,6 +218,16 @@ int	store_forget(struct store *s, const char *key, size_t klen,
 int	store_snapshot(struct store *s);
 
 /*
+ * The periodic snapshot: store_snapshot when the map changed since the
+ * last one (a record logged, or an entry forgotten or collected);
+ * otherwise the snapshot on disk (or, when there is none, the empty
+ * start) already holds the map, and only its time is renewed, for
+ * kvd_snapshot_age_seconds.  An idle node so does not rewrite its whole
+ * data set every interval.  0, or store_snapshot's -1.
+ */
+int	store_snapshot_if_changed(struct store *s);
+
+/*
  * Tombstone collection: forgets every tombstone this node received
  * before before_ms (wall-clock ms) and returns how many.  A tombstone's
  * receipt time is this node's own clock when the apply rule installed it

@@ -544,6 +544,38 @@ elapsed_ms() {
 	[ "$status" -eq 1 ]
 }
 
+@test "--snapshot-interval: a snapshot only when something changed since the last; the age gauge stays low while idle" {
+	kill_node n1 TERM
+	rm -f "$DATA/n1/snapshot.json"
+	start_node n1 --snapshot-interval 1
+	U=$(url n1)
+	local ino i age
+	# Idle from the start: nothing to snapshot.
+	sleep 2.5
+	[ ! -e "$DATA/n1/snapshot.json" ]
+	kv put si1 v1
+	for i in $(seq 1 30); do
+		[ -e "$DATA/n1/snapshot.json" ] && break
+		sleep 0.1
+	done
+	ino=$(stat -c %i "$DATA/n1/snapshot.json")
+	grep -q '"si1"' "$DATA/n1/snapshot.json"
+	# Idle again: the same file stays (a new snapshot is a new inode:
+	# it is renamed over the old one), and the age stays low.
+	sleep 2.5
+	[ "$(stat -c %i "$DATA/n1/snapshot.json")" = "$ino" ]
+	age=$(c "$U/metrics" | awk '$1 == "kvd_snapshot_age_seconds" {print $2}')
+	echo "snapshot age while idle: $age"
+	python3 -c 'import sys; assert float(sys.argv[1]) < 2' "$age"
+	kv put si2 v2
+	for i in $(seq 1 30); do
+		[ "$(stat -c %i "$DATA/n1/snapshot.json")" != "$ino" ] && break
+		sleep 0.1
+	done
+	[ "$(stat -c %i "$DATA/n1/snapshot.json")" != "$ino" ]
+	grep -q '"si2"' "$DATA/n1/snapshot.json"
+}
+
 @test "writes after a snapshot are replayed from the WAL after kill -9" {
 	kv put s1 before
 	kill_node n1 TERM
