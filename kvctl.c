@@ -82,6 +82,7 @@ struct opts {
 	int		 parallel;	/* load --parallel: requests at once */
 	int		 output;	/* -o: enum output (OUT_DEFAULT: by isatty) */
 	const char	*secret_file;	/* --cluster-secret-file: signs /admin/ calls */
+	char		 env_error[512];	/* a bad KVCTL_ variable, said by env_check() */
 };
 
 /* Every command, with its usage line and what it does (kvctl help CMD). */
@@ -194,7 +195,9 @@ static const struct {
 	{ "bench", "kvctl bench [-c N] [-n N | -d SECONDS] [-t get|put|delete|mix] ...",
 	  "A load generator: throughput and latency percentiles. 'kvctl bench\n"
 	  "--help' lists its options." },
-	{ "help", "kvctl help [COMMAND]", "Shows help for a command." },
+	{ "help", "kvctl help [COMMAND]",
+	  "Shows help for a command (exit 0), whatever the KVCTL_ variables\n"
+	  "hold, as --help, -h and COMMAND --help do." },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -262,7 +265,9 @@ usage(FILE *f)
 	    "                          one answered (KVCTL_VERBOSE=1)\n"
 	    "  --help, --version\n\n"
 	    "KVCTL_JSON, KVCTL_QUIET and KVCTL_VERBOSE take 1, true or yes, 0, false\n"
-	    "or no (as kvd's booleans); anything else is a usage error.\n\n"
+	    "or no (as kvd's booleans); anything else is a usage error. A bad\n"
+	    "KVCTL_ value stops every command but help (--help, -h, help [COMMAND],\n"
+	    "COMMAND --help) and --version.\n\n"
 	    "Exit status: 0 ok, 1 not found, 2 usage, 3 no server reachable (each\n"
 	    "server's error is named: refused, timed out, name does not resolve)\n"
 	    "or timed out (hints drop: a member down or not answering), 4 other\n"
@@ -289,6 +294,20 @@ usage_error(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\n%s: try '%s --help'\n", who, who);
 	return EXIT_USAGE;
+}
+
+/*
+ * What the environment got wrong, said once a command is to run (after
+ * --help, -h, help and bench's or verify's --help had their chance): a
+ * bad KVCTL_ variable (read_env() kept its message) is EXIT_USAGE after
+ * the message.  0 otherwise.
+ */
+static int
+env_check(const struct opts *o)
+{
+	if (o->env_error[0] != '\0')
+		return usage_error(NULL, "%s", o->env_error);
+	return 0;
 }
 
 /* Reads the message of a JSON error body, or falls back to the reason. */
@@ -3698,7 +3717,8 @@ cmd_bench(const struct opts *o, int argc, char **argv)
 	struct sigaction sa;
 	int rc;
 
-	if ((rc = bench_parse(&b, argc, argv)) >= 0)
+	if ((rc = bench_parse(&b, argc, argv)) >= 0 ||
+	    (rc = env_check(o)) != 0)
 		return rc;
 	if ((b.nservers = parse_servers("bench", o->servers, &srv)) < 0)
 		return EXIT_USAGE;
@@ -4028,7 +4048,8 @@ cmd_verify(const struct opts *o, int argc, char **argv)
 	struct sigaction sa;
 	int rc;
 
-	if ((rc = verify_parse(&vo, argc, argv)) >= 0)
+	if ((rc = verify_parse(&vo, argc, argv)) >= 0 ||
+	    (rc = env_check(o)) != 0)
 		return rc;
 	if ((vo.nservers = parse_servers("verify", o->servers, &srv)) < 0)
 		return EXIT_USAGE;
@@ -4103,23 +4124,41 @@ parse_retries(const char *v, int *out)
 }
 
 /*
+ * Keeps the message about a bad KVCTL_ variable in o->env_error: it is
+ * said (exit 2) by env_check() once the command line is known not to ask
+ * for help, which answers whatever the environment holds.  Returns -1.
+ */
+static int __attribute__((format(printf, 2, 3)))
+env_bad(struct opts *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(o->env_error, sizeof(o->env_error), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/*
  * A KVCTL_ boolean into *out, read as kvd reads KVD_ ones (opt_bool):
  * unset or empty leaves *out alone; anything opt_bool refuses is a usage
- * error naming the variable, never a silent "off".  0, or EXIT_USAGE
- * after the message.
+ * error naming the variable, never a silent "off".  0, or -1 (env_bad).
  */
 static int
-env_bool(const char *name, bool *out)
+env_bool(struct opts *o, const char *name, bool *out)
 {
 	const char *v = getenv(name);
 
 	if (v == NULL || *v == '\0' || opt_bool(v, out) == 0)
 		return 0;
-	return usage_error(NULL, "bad %s '%s' (want 1, true, yes, 0, false "
-	    "or no)", name, v);
+	return env_bad(o, "bad %s '%s' (want 1, true, yes, 0, false or no)",
+	    name, v);
 }
 
-/* Global settings from KVCTL_* variables; flags override them later. */
+/*
+ * Global settings from KVCTL_* variables; flags override them later.
+ * A bad one is kept for env_check(), not said here.  0, or -1.
+ */
 static int
 read_env(struct opts *o)
 {
@@ -4129,20 +4168,20 @@ read_env(struct opts *o)
 		o->servers = v;
 	if ((v = getenv("KVCTL_TIMEOUT")) != NULL && *v &&
 	    parse_seconds(v, &o->timeout_ms) != 0)
-		return usage_error(NULL, "bad KVCTL_TIMEOUT '%s' (seconds, > 0)", v);
+		return env_bad(o, "bad KVCTL_TIMEOUT '%s' (seconds, > 0)", v);
 	if ((v = getenv("KVCTL_CONNECT_TIMEOUT")) != NULL && *v &&
 	    parse_seconds(v, &o->connect_timeout_ms) != 0)
-		return usage_error(NULL, "bad KVCTL_CONNECT_TIMEOUT '%s' (seconds, > 0)",
+		return env_bad(o, "bad KVCTL_CONNECT_TIMEOUT '%s' (seconds, > 0)",
 		    v);
 	if ((v = getenv("KVCTL_RETRY")) != NULL && *v &&
 	    parse_retries(v, &o->retries) != 0)
-		return usage_error(NULL, "bad KVCTL_RETRY '%s' (0..100)", v);
+		return env_bad(o, "bad KVCTL_RETRY '%s' (0..100)", v);
 	if ((v = getenv("KVCTL_CLUSTER_SECRET_FILE")) != NULL && *v)
 		o->secret_file = v;
-	if (env_bool("KVCTL_JSON", &o->json) != 0 ||
-	    env_bool("KVCTL_QUIET", &o->quiet) != 0 ||
-	    env_bool("KVCTL_VERBOSE", &o->verbose) != 0)
-		return EXIT_USAGE;
+	if (env_bool(o, "KVCTL_JSON", &o->json) != 0 ||
+	    env_bool(o, "KVCTL_QUIET", &o->quiet) != 0 ||
+	    env_bool(o, "KVCTL_VERBOSE", &o->verbose) != 0)
+		return -1;
 	return 0;
 }
 
@@ -4281,8 +4320,7 @@ run(int argc, char **argv, char **args)
 	o.servers = "http://127.0.0.1:8080";
 	o.timeout_ms = 10000;
 	o.connect_timeout_ms = 3000;
-	if ((rc = read_env(&o)) != 0)
-		return rc;
+	(void)read_env(&o);	/* a bad variable waits for env_check() */
 
 	/*
 	 * Flags may come anywhere; "--" makes the rest plain arguments.
@@ -4403,6 +4441,10 @@ run(int argc, char **argv, char **args)
 	if (strcmp(args[0], "help") == 0)
 		return cmd_help(nargs, args);
 	if ((rc = check_command_flags(&o, args[0])) != 0)
+		return rc;
+	/* bench and verify check it after their own --help. */
+	if (strcmp(args[0], "verify") != 0 && strcmp(args[0], "bench") != 0 &&
+	    (rc = env_check(&o)) != 0)
 		return rc;
 	if (strcmp(args[0], "incr") == 0) {
 		int64_t delta = 1;

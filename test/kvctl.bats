@@ -163,6 +163,36 @@ while time.time() < end:
 	[[ "$err" == *"bad boolean 'maybe'"* ]]
 }
 
+@test "help answers whatever the KVCTL_ variables hold; a command that runs exits 2 on a bad one" {
+	local bad=(KVCTL_JSON=maybe KVCTL_QUIET=2 KVCTL_TIMEOUT=x KVCTL_RETRY=-1)
+	local a b
+	for a in --help -h help "help get" "help delete" "get --help" \
+	    "delete k -h" "bench --help" "verify -h" --version; do
+		for b in "${bad[@]}"; do
+			# shellcheck disable=SC2086  # a is words
+			run_split 20 env "$b" "$KVCTL" $a
+			echo "[$b kvctl $a] rc=$rc err=$err"
+			[ "$rc" -eq 0 ]
+			[ -n "$out" ]
+			[ -z "$err" ]
+		done
+	done
+	# Every command that runs says which variable is bad, and sends nothing.
+	for a in "put hk v" "get hk" "delete hk" "delete --prefix h --yes" \
+	    "incr hk" "ls" "dump" "load" "mget hk" "mput hk v" "watch hk" \
+	    health status hints "hints drop n2 --yes" repair "cluster nodes" \
+	    "verify -d 0.2 -c 1" "bench -d 0.2 -c 1"; do
+		# shellcheck disable=SC2086
+		run_split 20 env KVCTL_RETRY=x "$KVCTL" $a --server "$U" </dev/null
+		echo "[kvctl $a] rc=$rc err=$err"
+		[ "$rc" -eq 2 ]
+		[ -z "$out" ]
+		[[ "$err" == *"bad KVCTL_RETRY 'x'"* ]]
+	done
+	kvx ls --server "$U"
+	[ "$rc" -eq 0 ] && [ -z "$out" ]
+}
+
 @test "exit 3: no server reachable (closed port), message on stderr" {
 	p=$(closed_port)
 	kvx get k --server "http://127.0.0.1:$p"
