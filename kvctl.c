@@ -78,7 +78,8 @@ struct opts {
 	bool		 serial;	/* get: --serial, a read through consensus */
 	uint64_t	 limit;		/* ls --limit: most keys (0: all) */
 	const char	*prefix;	/* delete --prefix, or NULL */
-	bool		 yes;		/* delete --prefix --yes: no question */
+	bool		 all;		/* delete --all: every key */
+	bool		 yes;		/* delete --prefix/--all --yes: no question */
 	int		 parallel;	/* load --parallel: requests at once */
 	int		 output;	/* -o: enum output (OUT_DEFAULT: by isatty) */
 	const char	*secret_file;	/* --cluster-secret-file: signs /admin/ calls */
@@ -110,13 +111,16 @@ static const struct {
 	  "the key does not exist. --etag prints the version's ETag on stderr\n"
 	  "(in the JSON with --json); --serial reads through a consensus round\n"
 	  "of a majority of the owners (linearizable)." },
-	{ "delete", "kvctl delete KEY [--if-match ETAG] | --prefix P [--yes]",
+	{ "delete", "kvctl delete KEY [--if-match ETAG] | --prefix P [--yes] | "
+	  "--all [--yes]",
 	  "Deletes KEY (a tombstone, replicated like a write). Silent on\n"
 	  "success; --json prints {\"key\":KEY,\"deleted\":true}. Exit 1 when\n"
 	  "there was nothing to delete; with --if-match, exit 4 when ETAG is no\n"
 	  "longer the key's version. With --prefix, lists the keys that start with P\n"
 	  "and deletes each (1000 to a request); on a terminal it first says\n"
-	  "how many and asks, and elsewhere it needs --yes." },
+	  "how many and asks, and elsewhere it needs --yes. An empty P is a\n"
+	  "usage error (an unset \"$P\" must not wipe the store): --all deletes\n"
+	  "every key, asking in the same way." },
 	{ "incr", "kvctl incr KEY [N]",
 	  "Adds N (default 1; negative subtracts) to the integer stored under\n"
 	  "KEY (absent counts as 0) with a compare-and-swap loop: a serial read,\n"
@@ -213,6 +217,7 @@ usage(FILE *f)
 	    "  delete KEY              delete a key\n"
 	    "  incr KEY [N]            add N (default 1) to an integer, atomically\n"
 	    "  delete --prefix P       delete every key that starts with P\n"
+	    "  delete --all            delete every key\n"
 	    "  ls [PREFIX]             list keys in byte order (--limit N)\n"
 	    "  dump [PREFIX]           write keys, values and contexts as JSON lines\n"
 	    "  load                    write the lines of a dump from stdin\n"
@@ -256,8 +261,9 @@ usage(FILE *f)
 	    "  --etag                  get: print the ETag on stderr (or in --json)\n"
 	    "  --serial                get: read through a consensus of the owners\n"
 	    "  --limit N               ls: stop after N keys\n"
-	    "  --prefix P, --yes       delete --prefix: every key starting with P;\n"
-	    "                          --yes: without asking (also hints drop)\n"
+	    "  --prefix P, --all, --yes  delete --prefix: every key starting with P\n"
+	    "                          (not empty); --all: every key; --yes:\n"
+	    "                          without asking (also hints drop)\n"
 	    "  --parallel N            load: requests at once (default 32)\n"
 	    "  -q, --quiet             no messages on stderr (KVCTL_QUIET=1)\n"
 	    "  -v, --verbose           trace requests and responses on stderr,\n"
@@ -2905,11 +2911,12 @@ count_prefix(const struct opts *o, const char *prefix, uint64_t *n)
 }
 
 /*
- * kvctl delete --prefix P [--yes]: asks first on a terminal (how many
- * keys, y/N) and refuses without --yes elsewhere; then lists the keys a
- * page at a time and deletes each page in one POST /batch.  A key
- * already gone counts as deleted.  The count goes to stderr (--json:
- * {"deleted":N,"failed":M} on stdout).
+ * kvctl delete --prefix P [--yes], and delete --all [--yes], which is
+ * this with the empty prefix (run() refuses an empty --prefix): asks
+ * first on a terminal (how many keys, y/N) and refuses without --yes
+ * elsewhere; then lists the keys a page at a time and deletes each page
+ * in one POST /batch.  A key already gone counts as deleted.  The count
+ * goes to stderr (--json: {"deleted":N,"failed":M} on stdout).
  */
 static int
 cmd_delete_prefix(const struct opts *o, const char *prefix)
@@ -2922,12 +2929,18 @@ cmd_delete_prefix(const struct opts *o, const char *prefix)
 
 	if (!o->yes) {
 		if (!isatty(STDIN_FILENO))
-			return usage_error(NULL, "delete --prefix: give --yes to "
-			    "delete without a question (stdin is not a terminal)");
+			return usage_error(NULL, "delete %s: give --yes to delete "
+			    "without a question (stdin is not a terminal)",
+			    o->all ? "--all" : "--prefix");
 		if ((rc = count_prefix(o, prefix, &n)) != 0)
 			return rc;
-		buf_printf(&q, "Delete %" PRIu64 " key%s that start%s with "
-		    "'%s'?", n, n == 1 ? "" : "s", n == 1 ? "s" : "", prefix);
+		if (o->all)
+			buf_printf(&q, "Delete all %" PRIu64 " key%s?", n,
+			    n == 1 ? "" : "s");
+		else
+			buf_printf(&q, "Delete %" PRIu64 " key%s that start%s "
+			    "with '%s'?", n, n == 1 ? "" : "s", n == 1 ? "s" : "",
+			    prefix);
 		yes = ask_yes(q.data);
 		buf_free(&q);
 		if (!yes) {
@@ -4207,8 +4220,9 @@ cmd_help(int nargs, char **args)
 /*
  * Flags that only some commands take go with those only: --ttl with put
  * and mput, --if-match with put and delete, --create with put, --etag
- * and --serial with get, --limit with ls, --prefix with delete, --yes
- * with delete --prefix, --parallel with load: never silently ignored.
+ * and --serial with get, --limit with ls, --prefix and --all with
+ * delete, --yes with delete --prefix or --all, --parallel with load:
+ * never silently ignored.
  * 0, or EXIT_USAGE after the message.
  */
 static int
@@ -4239,10 +4253,12 @@ check_command_flags(const struct opts *o, const char *cmd)
 	if (o->prefix != NULL && strcmp(cmd, "delete") != 0)
 		return usage_error(NULL, "--prefix goes with delete (ls and dump "
 		    "take the prefix as their argument)");
-	if (o->yes && (strcmp(cmd, "delete") != 0 || o->prefix == NULL) &&
-	    strcmp(cmd, "hints") != 0)
-		return usage_error(NULL, "--yes goes with delete --prefix and "
-		    "hints drop");
+	if (o->all && strcmp(cmd, "delete") != 0)
+		return usage_error(NULL, "--all goes with delete");
+	if (o->yes && (strcmp(cmd, "delete") != 0 || (o->prefix == NULL &&
+	    !o->all)) && strcmp(cmd, "hints") != 0)
+		return usage_error(NULL, "--yes goes with delete --prefix, delete "
+		    "--all and hints drop");
 	if (o->parallel > 0 && strcmp(cmd, "load") != 0)
 		return usage_error(NULL, "--parallel goes with load");
 	return 0;
@@ -4271,8 +4287,8 @@ run_admin(const struct opts *o, int nargs, char **args)
 	    strcmp(args[1], "drop") == 0;
 
 	if (o->yes && !drop)
-		return usage_error(NULL, "--yes goes with delete --prefix and "
-		    "hints drop");
+		return usage_error(NULL, "--yes goes with delete --prefix, delete "
+		    "--all and hints drop");
 	if (strcmp(args[0], "status") == 0) {
 		if (nargs != 1)
 			return usage_error(NULL, "usage: kvctl status");
@@ -4414,6 +4430,8 @@ run(int argc, char **argv, char **args)
 			o.parallel = (int)u;
 		} else if (!passthrough && strcmp(a, "--yes") == 0) {
 			o.yes = true;
+		} else if (!passthrough && strcmp(a, "--all") == 0) {
+			o.all = true;
 		} else if ((v = opt_value(argc, argv, &i, "-o", &missing)) != NULL ||
 		    (v = opt_value(argc, argv, &i, "--output", &missing)) != NULL) {
 			if ((rc = parse_output(&o, v)) != 0)
@@ -4464,10 +4482,20 @@ run(int argc, char **argv, char **args)
 			return usage_error(NULL, "the key must not be empty");
 		return cmd_put(&o, args[1], args[2]);
 	}
+	if (strcmp(args[0], "delete") == 0 && o.all) {
+		if (o.prefix != NULL || nargs != 1)
+			return usage_error(NULL, "usage: kvctl delete --all [--yes] "
+			    "(no KEY or --prefix with --all)");
+		return cmd_delete_prefix(&o, "");
+	}
 	if (strcmp(args[0], "delete") == 0 && o.prefix != NULL) {
 		if (nargs != 1)
 			return usage_error(NULL, "usage: kvctl delete --prefix P "
 			    "[--yes] (no KEY with --prefix)");
+		/* "$P" of an unset variable must not wipe the store. */
+		if (o.prefix[0] == '\0')
+			return usage_error(NULL, "an empty --prefix would delete every "
+			    "key: use --all to delete every key");
 		return cmd_delete_prefix(&o, o.prefix);
 	}
 	if (strcmp(args[0], "ls") == 0 || strcmp(args[0], "dump") == 0) {

@@ -382,3 +382,66 @@ time.sleep(30)
 	[ "$rc" -eq 2 ]
 	[[ "$err" == *"bad --w 'most'"* ]]
 }
+
+@test "delete: an empty --prefix is refused (use --all); --all deletes every key, asking as --prefix does" {
+	local P
+	kvx mput a 1 b/1 2 b/2 3 --server "$U"
+	[ "$rc" -eq 0 ]
+	# "$P" of an unset variable in a script must not wipe the store.
+	unset P
+	kvx delete --prefix "$P" --yes --server "$U"
+	echo "rc=$rc err=$err"
+	[ "$rc" -eq 2 ]
+	[ -z "$out" ]
+	[[ "$err" == *"empty --prefix"*"use --all to delete every key"* ]]
+	kvx delete --prefix= --yes --server "$U"
+	[ "$rc" -eq 2 ]
+	[[ "$err" == *"use --all to delete every key"* ]]
+	[ "$(timeout 10 "$KVCTL" ls --server "$U" | wc -l)" -eq 3 ]
+	# --all excludes a KEY and --prefix, goes with delete only.
+	kvx delete a --all --yes --server "$U"
+	[ "$rc" -eq 2 ]
+	kvx delete --all --prefix b/ --yes --server "$U"
+	[ "$rc" -eq 2 ]
+	kvx ls --all --server "$U"
+	[ "$rc" -eq 2 ]
+	[[ "$err" == *"--all goes with delete"* ]]
+	# Not a terminal, no --yes: refused.
+	kvx delete --all --server "$U" </dev/null
+	[ "$rc" -eq 2 ]
+	[[ "$err" == *"delete --all: give --yes"* ]]
+	[ "$(timeout 10 "$KVCTL" ls --server "$U" | wc -l)" -eq 3 ]
+	# On a terminal it says how many and asks; "n" keeps them.
+	python3 - "$KVCTL" "$U" >"$TMP/pty" <<'PY'
+import os, pty, sys, time
+kvctl, url = sys.argv[1:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(kvctl, [kvctl, "--server", url, "delete", "--all"])
+out = b""
+deadline = time.time() + 10
+while b"[y/N]" not in out and time.time() < deadline:
+    out += os.read(fd, 1024)
+os.write(fd, b"n\n")
+try:
+    while True:
+        chunk = os.read(fd, 1024)
+        if not chunk:
+            break
+        out += chunk
+except OSError:
+    pass
+_, status = os.waitpid(pid, 0)
+print(out.decode(errors="replace"))
+print("exit=%d" % os.waitstatus_to_exitcode(status))
+PY
+	cat "$TMP/pty"
+	grep -q 'Delete all 3 keys? \[y/N\]' "$TMP/pty"
+	grep -q 'exit=1' "$TMP/pty"
+	[ "$(timeout 10 "$KVCTL" ls --server "$U" | wc -l)" -eq 3 ]
+	kvx delete --all --yes --json --server "$U"
+	[ "$rc" -eq 0 ]
+	[ "$out" = '{"deleted":3,"failed":0,"complete":true}' ]
+	kvx ls --server "$U"
+	[ "$rc" -eq 0 ] && [ -z "$out" ]
+}

@@ -15,7 +15,7 @@ _kvctl_flags="--server --json --timeout --connect-timeout --retry --r --w --ttl 
 	-v --verbose --help --version --if-match --create --etag --serial -o --output
 	--cluster-secret-file"
 # The flags of one command each: offered after it, and before any command.
-_kvctl_command_flags="--limit --prefix --yes --parallel"
+_kvctl_command_flags="--limit --prefix --all --yes --parallel"
 _kvctl_bench_opts="-c -n -d -t --ratio --size --keys --prefill --raw --warmup"
 _kvctl_verify_opts="-c -d --mode --prefix --size --read-r --write-r --read-budget
 	--pause-before-read --keep"
@@ -106,7 +106,7 @@ _kvctl() {
 			case $cmd in
 			"") own=$_kvctl_command_flags ;;
 			ls) own=--limit ;;
-			delete) own="--prefix --yes" ;;
+			delete) own="--prefix --all --yes" ;;
 			hints) own=--yes ;;
 			load) own=--parallel ;;
 			esac
