@@ -258,33 +258,33 @@ env_name(const char *flag, char *out, size_t outlen)
 }
 
 /*
- * Warns about KVD_* variables that name no flag: a typo there would
- * otherwise silently leave a default in place.  KVD_FAILPOINTS (crash
- * testing) and KVD_SANITIZER (the test suite's) are not flags.
+ * Warns about KVD_* variables that name no flag, with the nearest one
+ * that does (lib/opt decides both, for kvctl's KVCTL_ too): a typo there
+ * would otherwise silently leave a default in place.  KVD_FAILPOINTS
+ * (crash testing) and KVD_SANITIZER (the test suite's) are not flags.
  */
 static void
 warn_unknown_env(void)
 {
 	extern char **environ;
-	static const char *const others[] = { "KVD_FAILPOINTS", "KVD_SANITIZER" };
-	char env[64], **e;
+	char env[NFLAGS][64], **e;
+	const char *names[NFLAGS + 2];
 	size_t i, n;
-	bool known;
+	int near;
 
+	for (i = 0; i < NFLAGS; i++) {
+		env_name(flags[i].name, env[i], sizeof(env[i]));
+		names[i] = env[i];
+	}
+	names[NFLAGS] = "KVD_FAILPOINTS";
+	names[NFLAGS + 1] = "KVD_SANITIZER";
 	for (e = environ; *e != NULL; e++) {
-		if (strncmp(*e, "KVD_", 4) != 0)
+		if ((n = opt_env_unknown(*e, "KVD_", names, NFLAGS + 2)) == 0)
 			continue;
-		n = strcspn(*e, "=");
-		known = false;
-		for (i = 0; i < NFLAGS && !known; i++) {
-			env_name(flags[i].name, env, sizeof(env));
-			known = strlen(env) == n && strncmp(env, *e, n) == 0;
-		}
-		for (i = 0; i < sizeof(others) / sizeof(others[0]) && !known; i++)
-			known = strlen(others[i]) == n && strncmp(others[i], *e, n) == 0;
-		if (!known)
-			log_event(LOG_WARN, "unknown environment variable ignored "
-			    "(no such flag)", "name=%.*s", (int)n, *e);
+		near = opt_nearest(*e, n, names, NFLAGS + 2);
+		log_event(LOG_WARN, "unknown environment variable ignored "
+		    "(no such flag)", "name=%.*s nearest=%s", (int)n, *e,
+		    near >= 0 ? names[near] : LOG_OMIT);
 	}
 }
 

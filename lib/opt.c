@@ -33,12 +33,25 @@
  * not: both do now), so a KVD_ and a KVCTL_ variable read alike.
  * Anything else is refused, never read as false: a "maybe" that
  * silently meant off hid the mistake.
+ *
+ * THE ENVIRONMENT.  kvd takes every flag as KVD_<FLAG> and kvctl its
+ * global ones as KVCTL_<FLAG>; a misspelt name is not an error (the
+ * environment holds what other programs put there too) but would
+ * silently leave a default in place, so both warn about a name with
+ * their prefix that they do not read, and name the nearest one they do.
+ * Which names are unknown, and which known one is nearest, is decided
+ * here once; the warning's words are each program's (kvd logs it, kvctl
+ * prints it).  Nearness is the optimal-string-alignment distance (a
+ * swap of two neighbours is one edit, as in a typo), computed only for
+ * names of at most NEAR_MAX bytes.
  */
 #include "opt.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define NEAR_MAX	64	/* longest name opt_nearest measures */
 
 const char *
 opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
@@ -119,4 +132,69 @@ opt_bool(const char *s, bool *out)
 	else
 		return -1;
 	return 0;
+}
+
+size_t
+opt_env_unknown(const char *e, const char *prefix, const char *const *known,
+    size_t n)
+{
+	size_t len = strcspn(e, "="), i;
+
+	if (strncmp(e, prefix, strlen(prefix)) != 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (strlen(known[i]) == len && strncmp(known[i], e, len) == 0)
+			return 0;
+	return len;
+}
+
+/*
+ * The edits from a[0..an) to b[0..bn) (optimal string alignment: insert,
+ * delete, replace, swap of neighbours), both at most NEAR_MAX + OPT_NEAR_EDITS
+ * and NEAR_MAX bytes long.  Three rows of the table, row i in d[i % 3].
+ */
+static size_t
+edits(const char *a, size_t an, const char *b, size_t bn)
+{
+	size_t d[3][NEAR_MAX + 1], i, j, v, *cur, *up, *up2;
+
+	for (j = 0; j <= bn; j++)
+		d[0][j] = j;
+	for (i = 1; i <= an; i++) {
+		cur = d[i % 3];
+		up = d[(i - 1) % 3];
+		up2 = d[(i + 1) % 3];	/* row i - 2 */
+		cur[0] = i;
+		for (j = 1; j <= bn; j++) {
+			v = up[j - 1] + (a[i - 1] != b[j - 1]);
+			if (up[j] + 1 < v)
+				v = up[j] + 1;
+			if (cur[j - 1] + 1 < v)
+				v = cur[j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && up2[j - 2] + 1 < v)
+				v = up2[j - 2] + 1;
+			cur[j] = v;
+		}
+	}
+	return d[an % 3][bn];
+}
+
+int
+opt_nearest(const char *s, size_t len, const char *const *names, size_t n)
+{
+	size_t i, nlen, d, best = OPT_NEAR_EDITS + 1;
+	int at = -1;
+
+	for (i = 0; i < n; i++) {
+		nlen = strlen(names[i]);
+		if (nlen > NEAR_MAX || len > nlen + OPT_NEAR_EDITS ||
+		    nlen > len + OPT_NEAR_EDITS)
+			continue;	/* too long to measure, or too far */
+		if ((d = edits(s, len, names[i], nlen)) < best) {
+			best = d;
+			at = (int)i;
+		}
+	}
+	return at;
 }

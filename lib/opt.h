@@ -54,4 +54,24 @@ int	opt_double(const char *s, double min, double max, double *out);
  */
 int	opt_bool(const char *s, bool *out);
 
+/*
+ * Reads an environment entry e ("NAME=VALUE", as in environ) against
+ * the variables a program reads, known[0..n): the length of NAME when
+ * it starts with prefix ("KVD_", "KVCTL_") yet is none of them -- a
+ * misspelt variable, which would silently leave a default in place --
+ * and 0 otherwise (one of them, or not the program's at all).
+ */
+size_t	opt_env_unknown(const char *e, const char *prefix,
+	    const char *const *known, size_t n);
+
+/*
+ * The index in names[0..n) of the name nearest to s[0..len) when it is
+ * at most OPT_NEAR_EDITS edits away (a byte inserted, deleted or
+ * replaced, two neighbours swapped: KVCTL_JSNO is one from KVCTL_JSON);
+ * the first of equals wins.  -1 when none is that near.
+ */
+#define OPT_NEAR_EDITS	2
+int	opt_nearest(const char *s, size_t len, const char *const *names,
+	    size_t n);
+
 #endif

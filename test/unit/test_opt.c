@@ -1,7 +1,8 @@
 /*
  * test_opt.c -- lib/opt: which arguments carry an option's value (both
- * forms, short and long names, a missing value, look-alike options), and
- * which strings are numbers in range, and which are booleans.
+ * forms, short and long names, a missing value, look-alike options),
+ * which strings are numbers in range, and which are booleans; which
+ * environment entries are misspelt variables, and the nearest name.
  */
 #include <float.h>
 #include <stdint.h>
@@ -36,6 +37,46 @@ static const struct {
 	{ { "--siz", "1", NULL }, "--size", NULL, 0, false },
 	{ { "-d", "1", NULL }, "-c", NULL, 0, false },
 	{ { "5", NULL }, "-c", NULL, 0, false },
+};
+
+/* The variables of the environment cases (a kvctl-like program). */
+static const char *const known[] = {
+	"KVCTL_SERVER", "KVCTL_TIMEOUT", "KVCTL_CONNECT_TIMEOUT", "KVCTL_JSON",
+	"KVCTL_QUIET", "KVCTL_RETRY"
+};
+#define NKNOWN	(sizeof(known) / sizeof(known[0]))
+
+/* One opt_env_unknown case, then opt_nearest on what it found. */
+static const struct {
+	const char	*entry;
+	size_t		 len;		/* 0: not a misspelt variable */
+	int		 near;		/* index in known[], or -1 */
+} envs[] = {
+	{ "KVCTL_JSON=1", 0, -1 },
+	{ "KVCTL_SERVER=", 0, -1 },
+	{ "KVCTL_JSON", 0, -1 },		/* no '=' at all */
+	{ "PATH=/bin", 0, -1 },			/* not the prefix */
+	{ "KVD_JSON=1", 0, -1 },
+	{ "kvctl_json=1", 0, -1 },		/* names are case-sensitive */
+	{ "XKVCTL_JSON=1", 0, -1 },
+	{ "KVCTL_JSNO=1", 10, 3 },		/* a swap: one edit */
+	{ "KVCTL_JSO=1", 9, 3 },		/* a byte left out */
+	{ "KVCTL_JSONN=1", 11, 3 },		/* one too many */
+	{ "KVCTL_JSAN=1", 10, 3 },		/* one replaced */
+	{ "KVCTL_JS=1", 8, 3 },			/* two edits */
+	{ "KVCTL_J=1", 7, -1 },			/* three: too far */
+	{ "KVCTL_JSON_=1", 11, 3 },
+	{ "KVCTL_JSON=x=y", 0, -1 },		/* NAME ends at the first '=' */
+	{ "KVCTL_JSONX=KVCTL_JSON", 11, 3 },
+	{ "KVCTL_RETRIES=3", 13, -1 },		/* three from KVCTL_RETRY */
+	{ "KVCTL_TIMOUT=5", 12, 1 },
+	{ "KVCTL_CONECT_TIMEOUT=5", 20, 2 },
+	{ "KVCTL_SERVERS=x", 13, 0 },
+	{ "KVCTL_=1", 6, -1 },
+	{ "KVCTL_FOO=1", 9, -1 },
+	{ "KVCTL_" "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	  "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=1",
+	  134, -1 },				/* longer than any name */
 };
 
 int
@@ -158,6 +199,38 @@ main(void)
 		b = true;
 		ok(opt_bool(bad_bool[k], &b) != 0 && b,
 		    "bool: '%s' is refused, *out untouched", bad_bool[k]);
+	}
+
+	for (k = 0; k < sizeof(envs) / sizeof(envs[0]); k++) {
+		size_t len = opt_env_unknown(envs[k].entry, "KVCTL_", known,
+		    NKNOWN);
+		int near = len ? opt_nearest(envs[k].entry, len, known,
+		    NKNOWN) : -1;
+
+		ok(len == envs[k].len && near == envs[k].near,
+		    "env: '%s' unknown for %zu bytes, nearest %s", envs[k].entry,
+		    len, near >= 0 ? known[near] : "none");
+	}
+	ok(opt_env_unknown("KVCTL_JSNO=1", "KVCTL_", known, 0) == 10,
+	    "env: with no known names, every prefixed one is unknown");
+	{
+		/* Ties go to the first; a name longer than 64 is never near. */
+		static const char *const tie[] = { "AB", "BA", "AC" };
+		static const char *const lng[] = {
+			"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+			"XXXXXXXXXX"
+		};
+
+		ok(opt_nearest("AA", 2, tie, 3) == 0, "nearest: the first of "
+		    "equals");
+		ok(opt_nearest("BA", 2, tie, 3) == 1, "nearest: an exact name");
+		ok(opt_nearest("ACX", 2, tie, 3) == 2, "nearest: only len bytes "
+		    "of s are read");
+		ok(opt_nearest(lng[0], strlen(lng[0]), lng, 1) == -1,
+		    "nearest: a name over 64 bytes is not measured");
+		ok(opt_nearest("", 0, tie, 3) == 0, "nearest: empty is two "
+		    "from AB");
+		ok(opt_nearest("x", 1, tie, 0) == -1, "nearest: no names");
 	}
 	return tap_done();
 }
