@@ -273,7 +273,8 @@ usage(FILE *f)
 	    "KVCTL_JSON, KVCTL_QUIET and KVCTL_VERBOSE take 1, true or yes, 0, false\n"
 	    "or no (as kvd's booleans); anything else is a usage error. A bad\n"
 	    "KVCTL_ value stops every command but help (--help, -h, help [COMMAND],\n"
-	    "COMMAND --help) and --version.\n\n"
+	    "COMMAND --help) and --version. Any other KVCTL_ variable (a typo) is\n"
+	    "a warning on stderr, naming the nearest one kvctl reads.\n\n"
 	    "Exit status: 0 ok, 1 not found, 2 usage, 3 no server reachable (each\n"
 	    "server's error is named: refused, timed out, name does not resolve)\n"
 	    "or timed out (hints drop: a member down or not answering), 4 other\n"
@@ -302,15 +303,44 @@ usage_error(const char *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/* The variables read_env() reads: any other KVCTL_ one is a typo. */
+static const char *const env_names[] = {
+	"KVCTL_SERVER", "KVCTL_TIMEOUT", "KVCTL_CONNECT_TIMEOUT", "KVCTL_RETRY",
+	"KVCTL_CLUSTER_SECRET_FILE", "KVCTL_JSON", "KVCTL_QUIET", "KVCTL_VERBOSE"
+};
+#define NENV_NAMES	(sizeof(env_names) / sizeof(env_names[0]))
+
 /*
  * What the environment got wrong, said once a command is to run (after
- * --help, -h, help and bench's or verify's --help had their chance): a
- * bad KVCTL_ variable (read_env() kept its message) is EXIT_USAGE after
- * the message.  0 otherwise.
+ * --help, -h, help and bench's or verify's --help had their chance).
+ * A KVCTL_ variable kvctl does not read is a warning line each (none
+ * with -q), naming the nearest one it does, or all of them: lib/opt
+ * decides which, as for kvd's KVD_ ones.  A bad value (read_env() kept
+ * its message) is EXIT_USAGE after the message.  0 otherwise.
  */
 static int
 env_check(const struct opts *o)
 {
+	extern char **environ;
+	char **e;
+	size_t n, i;
+	int near;
+
+	for (e = environ; *e != NULL && !o->quiet; e++) {
+		if ((n = opt_env_unknown(*e, "KVCTL_", env_names,
+		    NENV_NAMES)) == 0)
+			continue;
+		fprintf(stderr, "kvctl: warning: %.*s is not a kvctl variable "
+		    "(ignored); ", (int)n, *e);
+		if ((near = opt_nearest(*e, n, env_names, NENV_NAMES)) >= 0) {
+			fprintf(stderr, "did you mean %s?\n", env_names[near]);
+			continue;
+		}
+		fprintf(stderr, "kvctl reads");
+		for (i = 0; i < NENV_NAMES; i++)
+			fprintf(stderr, "%s %s", i ? "," : "", env_names[i]);
+		fprintf(stderr, "\n");
+	}
 	if (o->env_error[0] != '\0')
 		return usage_error(NULL, "%s", o->env_error);
 	return 0;

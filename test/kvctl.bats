@@ -193,6 +193,50 @@ while time.time() < end:
 	[ "$rc" -eq 0 ] && [ -z "$out" ]
 }
 
+@test "a KVCTL_ variable kvctl does not read: one warning line each, with the nearest; exit status and stdout unchanged" {
+	local w="kvctl: warning: KVCTL_JSNO is not a kvctl variable (ignored); did you mean KVCTL_JSON?"
+	timeout 10 "$KVCTL" put wk v --server "$U"
+	run_split 20 env KVCTL_JSNO=1 "$KVCTL" get wk --server "$U"
+	echo "rc=$rc out=$out err=$err"
+	[ "$rc" -eq 0 ]
+	[ "$out" = v ]
+	[ "$err" = "$w" ]
+	# One line each; a name near none lists those kvctl reads.
+	run_split 20 env KVCTL_JSNO=1 KVCTL_SERVR=x KVCTL_FOO=1 "$KVCTL" get wk \
+	    --server "$U"
+	echo "$err"
+	[ "$rc" -eq 0 ] && [ "$out" = v ]
+	[ "$(printf '%s\n' "$err" | wc -l)" -eq 3 ]
+	[[ "$err" == *"$w"* ]]
+	[[ "$err" == *"KVCTL_SERVR is not a kvctl variable (ignored); did you mean KVCTL_SERVER?"* ]]
+	[[ "$err" == *"KVCTL_FOO is not a kvctl variable (ignored); kvctl reads KVCTL_SERVER, KVCTL_TIMEOUT, "*", KVCTL_VERBOSE"* ]]
+	# The exit status and stdout are the command's: a 404, --json, exit 2.
+	run_split 20 env KVCTL_JSNO=1 "$KVCTL" get nokey --server "$U"
+	[ "$rc" -eq 1 ] && [ -z "$out" ]
+	[[ "$err" == "$w"*"404"* ]]
+	run_split 20 env KVCTL_JSNO=1 "$KVCTL" get wk --json --server "$U"
+	[ "$rc" -eq 0 ] && [ "$err" = "$w" ]
+	echo "$out" | jq -e '.value == "v"'
+	run_split 20 env KVCTL_JSNO=1 KVCTL_RETRY=x "$KVCTL" get wk --server "$U"
+	[ "$rc" -eq 2 ] && [ -z "$out" ]
+	[[ "$err" == "$w"*"bad KVCTL_RETRY 'x'"* ]]
+	# -q silences it; help says nothing but help.
+	run_split 20 env KVCTL_JSNO=1 "$KVCTL" get wk -q --server "$U"
+	[ "$rc" -eq 0 ] && [ "$out" = v ] && [ -z "$err" ]
+	run_split 20 env KVCTL_JSNO=1 "$KVCTL" --help
+	[ "$rc" -eq 0 ] && [ -z "$err" ]
+	# Every variable kvctl reads is known.
+	run_split 20 env KVCTL_SERVER="$U" KVCTL_TIMEOUT=5 KVCTL_CONNECT_TIMEOUT=2 \
+	    KVCTL_RETRY=0 KVCTL_CLUSTER_SECRET_FILE= KVCTL_JSON=0 KVCTL_QUIET=0 \
+	    KVCTL_VERBOSE=0 "$KVCTL" get wk
+	[ "$rc" -eq 0 ] && [ "$out" = v ] && [ -z "$err" ]
+	# kvd decides alike (lib/opt), and logs it.
+	run_split 10 env KVD_MAX_BODDY=5 "$KVD" --id x --data-dir "$TMP/x" \
+	    --addr bogus
+	[ "$rc" -eq 2 ]
+	[[ "$err" == *"name=KVD_MAX_BODDY nearest=KVD_MAX_BODY"* ]]
+}
+
 @test "exit 3: no server reachable (closed port), message on stderr" {
 	p=$(closed_port)
 	kvx get k --server "http://127.0.0.1:$p"
