@@ -190,7 +190,9 @@ usage(FILE *f)
 	fprintf(f, "  %-24s %s\n  %-24s %s\n\n", "--help", "show this help",
 	    "--version", "print the version");
 	fprintf(f, "Every flag can also be set as KVD_<FLAG> in the environment,\n"
-	    "e.g. KVD_DATA_DIR=/var/lib/kvd; a flag on the command line wins.\n");
+	    "e.g. KVD_DATA_DIR=/var/lib/kvd; a flag on the command line wins.\n"
+	    "A bad KVD_ value exits 2 naming the variable; --help and --version\n"
+	    "answer whatever the environment holds.\n");
 }
 
 static void __attribute__((noreturn))
@@ -215,9 +217,14 @@ die(int status, const char *msg, const char *err)
 	exit(status);
 }
 
-static void
+/*
+ * Sets flag f from val (NULL: a boolean given bare, --request-log).  0,
+ * or -1 when val is not of f's kind, with what it wants in why ("want a
+ * number from 1 to 64"): the caller names where val came from.
+ */
+static int
 set_flag(struct config *cfg, const struct flag *f, const char *val,
-    const char *from)
+    char *why, size_t whylen)
 {
 	char *end;
 	long v;
@@ -227,23 +234,25 @@ set_flag(struct config *cfg, const struct flag *f, const char *val,
 		*(char **)((char *)cfg + f->off) = (char *)val;
 		break;
 	case FLAG_BOOL:
-		if (val == NULL)	/* --request-log, no value */
+		if (val == NULL)
 			*(bool *)((char *)cfg + f->off) = true;
-		else if (opt_bool(val, (bool *)((char *)cfg + f->off)) != 0)
-			die_usage("bad boolean '%s' (want 1, true, yes, 0, "
-			    "false or no)", val);
+		else if (opt_bool(val, (bool *)((char *)cfg + f->off)) != 0) {
+			snprintf(why, whylen, "want 1, true, yes, 0, false or no");
+			return -1;
+		}
 		break;
 	case FLAG_NUM:
 		errno = 0;
 		v = strtol(val, &end, 10);
 		if (errno || end == val || *end != '\0' || v < f->min || v > f->max) {
-			fprintf(stderr, "kvd: %s %s: '%s' is not a number from %ld to %ld\n",
-			    from, f->name, val, f->min, f->max);
-			exit(2);
+			snprintf(why, whylen, "want a number from %ld to %ld",
+			    f->min, f->max);
+			return -1;
 		}
 		*(long *)((char *)cfg + f->off) = v;
 		break;
 	}
+	return 0;
 }
 
 /* KVD_<FLAG>: upper case, '-' as '_'. */
@@ -288,19 +297,28 @@ warn_unknown_env(void)
 	}
 }
 
-/* Environment first, then the command line, so a flag wins. */
+/*
+ * Environment first, then the command line, so a flag wins.  A bad KVD_
+ * value is said (exit 2, naming the variable) only once the command line
+ * has had its turn: --help and --version answer whatever the environment
+ * holds, as kvctl's do whatever its KVCTL_ variables hold.
+ */
 static void
 parse_flags(struct config *cfg, int argc, char **argv)
 {
-	char env[64];
+	char env[64], why[64], bad[512] = "";
 	const char *val;
 	size_t i, j;
 	int a;
 
 	for (i = 0; i < NFLAGS; i++) {
 		env_name(flags[i].name, env, sizeof(env));
-		if ((val = getenv(env)) != NULL && *val)
-			set_flag(cfg, &flags[i], val, env);
+		if ((val = getenv(env)) == NULL || *val == '\0' ||
+		    set_flag(cfg, &flags[i], val, why, sizeof(why)) == 0)
+			continue;
+		if (bad[0] == '\0')
+			snprintf(bad, sizeof(bad), "bad %s '%s' (%s)", env, val,
+			    why);
 	}
 	for (a = 1; a < argc; a++) {
 		const char *arg = argv[a], *eq;
@@ -333,8 +351,14 @@ parse_flags(struct config *cfg, int argc, char **argv)
 			val = argv[++a];
 		else
 			die_usage("flag '%s' needs a value", argv[a]);
-		set_flag(cfg, &flags[j], val, "flag");
+		if (set_flag(cfg, &flags[j], val, why, sizeof(why)) != 0) {
+			snprintf(bad, sizeof(bad), "bad --%s '%s' (%s)",
+			    flags[j].name, val, why);
+			die_usage("%s", bad);
+		}
 	}
+	if (bad[0] != '\0')
+		die_usage("%s", bad);
 }
 
 static bool

@@ -160,7 +160,7 @@ while time.time() < end:
 	[ "$out" = v ]
 	run_split 10 env KVD_REQUEST_LOG=maybe "$KVD" --id x --data-dir "$TMP/x"
 	[ "$rc" -eq 2 ]
-	[[ "$err" == *"bad boolean 'maybe'"* ]]
+	[[ "$err" == *"bad KVD_REQUEST_LOG 'maybe'"* ]]
 }
 
 @test "help answers whatever the KVCTL_ variables hold; a command that runs exits 2 on a bad one" {

@@ -623,6 +623,33 @@ elapsed_ms() {
 	[ ! -e "$DATA/n9" ]
 }
 
+@test "kvd: --help and --version answer whatever the KVD_ variables hold; a bad one stops a start (exit 2), named" {
+	local b
+	for b in KVD_REQUEST_LOG=maybe KVD_N=0 KVD_MAX_BODY=x KVD_ALLOW_STALE=2; do
+		run_split 5 env "$b" "$KVD" --help 3>&-
+		echo "[$b --help] rc=$rc err=$err"
+		[ "$rc" -eq 0 ]
+		[[ "$out" == *"--data-dir"* ]]
+		[ -z "$err" ]
+		run_split 5 env "$b" "$KVD" --id n9 --data-dir "$DATA" --version 3>&-
+		[ "$rc" -eq 0 ]
+		[[ "$out" == "kvd "* ]]
+		run_split 5 env "$b" "$KVD" --id n9 --data-dir "$DATA" 3>&-
+		echo "[$b start] rc=$rc err=$err"
+		[ "$rc" -eq 2 ]
+		[[ "$err" == *"kvd: bad ${b%%=*} '${b#*=}' (want "* ]]
+	done
+	# Even when a flag overrides it, as a bad KVCTL_ one does for kvctl.
+	run_split 5 env KVD_N=0 "$KVD" --id n9 --data-dir "$DATA" --n 1 3>&-
+	[ "$rc" -eq 2 ]
+	[[ "$err" == *"kvd: bad KVD_N '0' (want a number from 1 to 64)"* ]]
+	# A bad flag is named as the flag.
+	run_split 5 "$KVD" --id n9 --data-dir "$DATA" --request-log=maybe 3>&-
+	[ "$rc" -eq 2 ]
+	[[ "$err" == *"kvd: bad --request-log 'maybe' (want 1, true, yes, 0, false or no)"* ]]
+	[ ! -e "$DATA/n9" ]
+}
+
 @test "flags from the environment (KVD_MAX_BODY), the command line wins" {
 	KVD_MAX_BODY=50 start_node n2
 	head -c 60 /dev/zero | tr '\0' 'a' >"$TMP/b60"
