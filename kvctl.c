@@ -201,7 +201,8 @@ static const struct {
 	  "--help' lists its options." },
 	{ "help", "kvctl help [COMMAND]",
 	  "Shows help for a command (exit 0), whatever the KVCTL_ variables\n"
-	  "hold, as --help, -h and COMMAND --help do." },
+	  "hold and whatever flags for commands follow (help put --ttl 5), as\n"
+	  "--help, -h and COMMAND --help do." },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -4484,8 +4485,7 @@ run(int argc, char **argv, char **args)
 		o.connect_timeout_ms = o.timeout_ms;
 	if (nargs == 0)
 		return usage_error(NULL, "missing command");
-	if ((rc = check_command_flags(&o, args[0])) != 0)
-		return rc;
+	/* Help, like --help, answers whatever flags for commands it is given. */
 	if (strcmp(args[0], "help") == 0)
 		return cmd_help(nargs, args);
 	if ((rc = check_command_flags(&o, args[0])) != 0)

@@ -193,6 +193,31 @@ while time.time() < end:
 	[ "$rc" -eq 0 ] && [ -z "$out" ]
 }
 
+@test "help answers whatever flags for commands the line holds; the command still refuses them" {
+	local a
+	for a in "help --ttl 5" "help put --ttl 5" "help get --if-match x" \
+	    "help --prefix p --yes" "help ls --all" "help --limit 2 --etag" \
+	    "help --create --serial --parallel 4" "help delete --if-match e --all"; do
+		# shellcheck disable=SC2086  # a is words
+		run_split 20 "$KVCTL" $a
+		echo "[kvctl $a] rc=$rc err=$err"
+		[ "$rc" -eq 0 ]
+		[[ "$out" == "usage: "* ]]
+		[ -z "$err" ]
+	done
+	kvx help get --ttl 5
+	[[ "$out" == "usage: kvctl get KEY"* ]]
+	# A command that would ignore it still refuses it, once.
+	kvx get k --ttl 5 --server "$U"
+	[ "$rc" -eq 2 ] && [ -z "$out" ]
+	[ "$(printf '%s\n' "$err" | grep -c 'goes with')" -eq 1 ]
+	[[ "$err" == *"--ttl goes with put and mput only"* ]]
+	# A flag kvctl does not know is still refused, after help too.
+	kvx help --bogus
+	[ "$rc" -eq 2 ]
+	[[ "$err" == *"unknown flag '--bogus'"* ]]
+}
+
 @test "a KVCTL_ variable kvctl does not read: one warning line each, with the nearest; exit status and stdout unchanged" {
 	local w="kvctl: warning: KVCTL_JSNO is not a kvctl variable (ignored); did you mean KVCTL_JSON?"
 	timeout 10 "$KVCTL" put wk v --server "$U"
