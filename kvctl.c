@@ -116,7 +116,8 @@ static const struct {
 	  "Deletes KEY (a tombstone, replicated like a write). Silent on\n"
 	  "success; --json prints {\"key\":KEY,\"deleted\":true}. Exit 1 when\n"
 	  "there was nothing to delete; with --if-match, exit 4 when ETAG is no\n"
-	  "longer the key's version. With --prefix, lists the keys that start with P\n"
+	  "longer the key's version (KEY only: with --prefix or --all it is a\n"
+	  "usage error, exit 2). With --prefix, lists the keys that start with P\n"
 	  "and deletes each (1000 to a request); on a terminal it first says\n"
 	  "how many and asks, and elsewhere it needs --yes. An empty P is a\n"
 	  "usage error (an unset \"$P\" must not wipe the store): --all deletes\n"
@@ -4250,7 +4251,9 @@ cmd_help(int nargs, char **args)
 
 /*
  * Flags that only some commands take go with those only: --ttl with put
- * and mput, --if-match with put and delete, --create with put, --etag
+ * and mput, --if-match with put and delete KEY (a prefix's keys have
+ * versions of their own, and delete --prefix would send none), --create
+ * with put, --etag
  * and --serial with get, --limit with ls, --prefix and --all with
  * delete, --yes with delete --prefix or --all, --parallel with load:
  * never silently ignored.
@@ -4265,6 +4268,10 @@ check_command_flags(const struct opts *o, const char *cmd)
 		return usage_error(NULL, "--ttl goes with put and mput only");
 	if (o->if_match != NULL && !put && strcmp(cmd, "delete") != 0)
 		return usage_error(NULL, "--if-match goes with put or delete");
+	if (o->if_match != NULL && (o->prefix != NULL || o->all))
+		return usage_error(NULL, "--if-match goes with delete KEY, not "
+		    "with %s (each key has its own ETag)", o->all ? "--all" :
+		    "--prefix");
 	if (o->create && !put)
 		return usage_error(NULL, "--create goes with put");
 	if (o->create && o->if_match != NULL)

@@ -452,6 +452,34 @@ time.sleep(30)
 	[[ "$err" == *"bad --w 'most'"* ]]
 }
 
+@test "delete: --if-match goes with a KEY only; with --prefix or --all it is exit 2 and nothing is deleted" {
+	local e how tag
+	kvx mput p/1 a p/2 b --server "$U"
+	[ "$rc" -eq 0 ]
+	kvx get p/1 --etag --server "$U"
+	e=$err
+	[ -n "$e" ]
+	# Neither a stale ETag nor the current one of some key may be ignored.
+	for how in "--prefix p/" "--all"; do
+		for tag in "$e" '"stale"'; do
+			# shellcheck disable=SC2086  # how is words
+			kvx delete $how --if-match "$tag" --yes --server "$U"
+			echo "[delete $how --if-match $tag] rc=$rc err=$err"
+			[ "$rc" -eq 2 ]
+			[ -z "$out" ]
+			[[ "$err" == *"--if-match goes with delete KEY, not with ${how%% *}"* ]]
+		done
+	done
+	[ "$(timeout 10 "$KVCTL" ls --server "$U" | wc -l)" -eq 2 ]
+	# With a KEY it still applies.
+	kvx delete p/1 --if-match '"stale"' --server "$U"
+	[ "$rc" -eq 4 ]
+	kvx delete p/1 --if-match "$e" --server "$U"
+	[ "$rc" -eq 0 ]
+	kvx help delete
+	[[ "$out" == *"with --prefix or --all it is a"*"usage error"* ]]
+}
+
 @test "delete: an empty --prefix is refused (use --all); --all deletes every key, asking as --prefix does" {
 	local P
 	kvx mput a 1 b/1 2 b/2 3 --server "$U"
