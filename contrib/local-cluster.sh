@@ -13,6 +13,8 @@
 #               (default: kvctl next to KVD_BIN)
 #   BASE_PORT   node I listens on 127.0.0.1:BASE_PORT+I-1 (default 8080)
 #   DIR         state directory (default /tmp/kvd-local)
+# KVD_BIN and KVCTL_BIN are this script's: kvd and kvctl do not get them
+# (they warn about KVD_ and KVCTL_ variables they do not read).
 #
 # Every node shares --data-dir $DIR/data (each keeps DIR/data/ID), lists
 # the others in --peers and runs with --n 3 --w 2 --r 2.  Node I writes
@@ -53,7 +55,8 @@ healthy() {
 	if command -v curl >/dev/null 2>&1; then
 		curl -fsS -m 2 -o /dev/null "$1/health" 2>/dev/null
 	else
-		"$KVCTL_BIN" --server "$1" --timeout 2 health >/dev/null 2>&1
+		env -u KVD_BIN -u KVCTL_BIN "$KVCTL_BIN" --server "$1" \
+		    --timeout 2 health >/dev/null 2>&1
 	fi
 }
 
@@ -108,7 +111,8 @@ cmd_start() {
 		set -- --id "node$i" --addr "127.0.0.1:$port" \
 		    --data-dir "$DIR/data" --n 3 --w 2 --r 2
 		[ -n "$peers" ] && set -- "$@" --peers "$peers"
-		nohup env -u KVD_BIN "$KVD_BIN" "$@" >>"$DIR/node$i.log" 2>&1 </dev/null &
+		nohup env -u KVD_BIN -u KVCTL_BIN "$KVD_BIN" "$@" \
+		    >>"$DIR/node$i.log" 2>&1 </dev/null &
 		echo $! >"$DIR/node$i.pid"
 		echo "http://127.0.0.1:$port" >"$DIR/node$i.url"
 		i=$((i + 1))

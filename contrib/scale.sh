@@ -24,11 +24,13 @@
 # wait that runs out prints "not in S s (k of M)": how many of the views
 # (node pairs) had got there.
 #
-# Environment: KVD_BIN, KVCTL_BIN (default ./kvd, ./kvctl), KEYS (20000),
-# SETTLE (35: the coordinator's idle workers exit after 30 s), IDLE (20),
-# UP_WAIT (90), DOWN_WAIT (60), JOIN_WAIT (120), SCALE_DIR (a temporary
-# directory, removed at the end unless SCALE_KEEP=1), SCALE_FLAGS (extra
-# kvd flags for every node), SCALE_OUT (a file the row is appended to).
+# Environment: KVD_BIN, KVCTL_BIN (default ./kvd, ./kvctl; not passed on
+# to kvd and kvctl, which warn about KVD_ and KVCTL_ variables they do
+# not read), KEYS (20000), SETTLE (35: the coordinator's idle workers exit
+# after 30 s), IDLE (20), UP_WAIT (90), DOWN_WAIT (60), JOIN_WAIT (120),
+# SCALE_DIR (a temporary directory, removed at the end unless
+# SCALE_KEEP=1), SCALE_FLAGS (extra kvd flags for every node), SCALE_OUT
+# (a file the row is appended to).
 # Needs curl and jq; Linux (/proc).  Every process it starts is killed
 # on exit.  Only loopback addresses are used.
 
@@ -81,7 +83,8 @@ secs_since() {
 
 # start I [PEERS]: starts nodeI on a free loopback port.
 start() {
-	"$KVD_BIN" --id "node$1" --addr 127.0.0.1:0 --data-dir "$DIR/data" \
+	env -u KVD_BIN -u KVCTL_BIN "$KVD_BIN" --id "node$1" \
+	    --addr 127.0.0.1:0 --data-dir "$DIR/data" \
 	    --port-file "$DIR/node$1.port" ${2:+--peers "$2"} $SCALE_FLAGS \
 	    >>"$DIR/node$1.log" 2>&1 &
 	echo $! >"$DIR/node$1.pid"
@@ -103,6 +106,11 @@ wait_port() {
 
 url() {
 	echo "http://127.0.0.1:$(cat "$DIR/node$1.port")"
+}
+
+# kvctl ARGS...: KVCTL_BIN without this script's own variables.
+kvctl() {
+	env -u KVD_BIN -u KVCTL_BIN "$KVCTL_BIN" "$@"
 }
 
 pid() {
@@ -212,7 +220,7 @@ servers=""
 for i in $ALL; do
 	servers="$servers${servers:+,}$(url "$i")"
 done
-"$KVCTL_BIN" bench --server "$servers" --prefill --keys "$KEYS" -n 1 \
+kvctl bench --server "$servers" --prefill --keys "$KEYS" -n 1 \
     -c 16 --size 100 >"$DIR/load.txt" 2>&1 ||
     echo "scale.sh: load: $(tail -1 "$DIR/load.txt")" >&2
 
@@ -242,7 +250,7 @@ CPU_ONE=$(awk -v d=$((c1 - c0)) -v hz="$HZ" -v s="$IDLE" -v n="$N" \
 J=$((N + 1))
 start "$J" "$SEED"
 wait_port "$J"
-"$KVCTL_BIN" --server "$(url 1)" cluster join "node$J" \
+kvctl --server "$(url 1)" cluster join "node$J" \
     "127.0.0.1:$(cat "$DIR/node$J.port")" >/dev/null 2>&1
 T_JOIN=$(now_ms)
 # Placed everywhere: every node lists N+1 members and runs no transfer,

@@ -262,6 +262,57 @@ while time.time() < end:
 	[[ "$err" == *"name=KVD_MAX_BODDY nearest=KVD_MAX_BODY"* ]]
 }
 
+@test "contrib scripts keep KVD_BIN and KVCTL_BIN to themselves: kvd and kvctl see neither" {
+	local p c port
+	# Wrappers that note the variables they were given, then run the real
+	# program: what a leak would make kvd log and kvctl warn about.
+	for p in kvd kvctl; do
+		c=$KVD
+		[ "$p" = kvd ] || c=$KVCTL
+		printf '#!/bin/sh\necho %s >>"%s/ran"\nenv | grep -E "^(KVD|KVCTL)_BIN=" >>"%s/leaked"\nexec "%s" "$@"\n' \
+		    "$p" "$TMP" "$TMP" "$c" >"$TMP/w-$p"
+		chmod +x "$TMP/w-$p"
+	done
+	: >"$TMP/leaked"
+	export KVD_BIN="$TMP/w-kvd" KVCTL_BIN="$TMP/w-kvctl"
+	# local-cluster.sh, its health checks by curl, then by kvctl (no curl).
+	port=$(free_ports 1)
+	run env DIR="$TMP/lc" BASE_PORT="$port" \
+	    timeout 60 sh "$ROOT/contrib/local-cluster.sh" start 1 3>&-
+	echo "$output"
+	BG+=("$(cat "$TMP/lc/node1.pid")")
+	[ "$status" -eq 0 ]
+	mkdir "$TMP/nocurl"
+	for c in sh dirname cat sleep mkdir nohup env kill tail rm grep timeout; do
+		ln -s "$(command -v "$c")" "$TMP/nocurl/$c"
+	done
+	run env PATH="$TMP/nocurl" DIR="$TMP/lc" \
+	    timeout 30 sh "$ROOT/contrib/local-cluster.sh" status 3>&-
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"node1  http://127.0.0.1:$port  pid "*" running  healthy"* ]]
+	run env DIR="$TMP/lc" timeout 30 sh "$ROOT/contrib/local-cluster.sh" stop 3>&-
+	[ "$status" -eq 0 ]
+	! grep -q 'unknown environment variable' "$TMP/lc/node1.log" || false
+	# scale.sh with its smallest settings: kvd, kvctl bench, cluster join.
+	run env KEYS=100 SETTLE=0 IDLE=1 UP_WAIT=30 DOWN_WAIT=30 JOIN_WAIT=30 \
+	    SCALE_KEEP=1 SCALE_DIR="$TMP/scale" \
+	    SCALE_FLAGS="--gossip-interval-ms 200 --peer-timeout-ms 500" \
+	    timeout 100 sh "$ROOT/contrib/scale.sh" 2 3>&-
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "| 2 | "* ]]
+	! grep -q 'unknown environment variable' "$TMP"/scale/node*.log || false
+	! grep -q 'is not a kvctl variable' "$TMP/scale/load.txt" || false
+	# The wrappers ran (kvd 4 times, kvctl for health, bench and join), and
+	# neither was given the scripts' variables.
+	sort "$TMP/ran" | uniq -c
+	[ "$(grep -c kvd "$TMP/ran")" -eq 4 ]
+	[ "$(grep -c kvctl "$TMP/ran")" -ge 3 ]
+	cat "$TMP/leaked"
+	[ ! -s "$TMP/leaked" ]
+}
+
 @test "exit 3: no server reachable (closed port), message on stderr" {
 	p=$(closed_port)
 	kvx get k --server "http://127.0.0.1:$p"
