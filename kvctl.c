@@ -4253,11 +4253,10 @@ cmd_help(int nargs, char **args)
  * Flags that only some commands take go with those only: --ttl with put
  * and mput, --if-match with put and delete KEY (a prefix's keys have
  * versions of their own, and delete --prefix would send none), --create
- * with put, --etag
- * and --serial with get, --limit with ls, --prefix and --all with
- * delete, --yes with delete --prefix or --all, --parallel with load:
- * never silently ignored.
- * 0, or EXIT_USAGE after the message.
+ * with put, --etag and --serial with get, --limit with ls, --prefix and
+ * --all with delete, --yes with delete --prefix or --all, --parallel
+ * with load: never silently ignored.  0, or EXIT_USAGE after the
+ * message.
  */
 static int
 check_command_flags(const struct opts *o, const char *cmd)
