@@ -802,30 +802,32 @@ handle_get(struct node *nd, const struct server_request *sr, int route,
 #define WATCH_CHECK_MS	1000	/* how often a parked watch looks for its client */
 #define WATCH_TURN_S	5	/* one turn of a watch relayed to an owner */
 
+#define WATCH_OWNERS	8	/* owners a relayed watch tries, at most */
+
 /*
- * The address of the first owner of key not known down, or NULL when
- * this node owns it (or no owner is up).  out holds the address.
+ * The addresses of key's owners not known down, in preference order,
+ * into out[0..WATCH_OWNERS): how many.  0 when *mine (this node owns
+ * the key: it watches its own store), or when no owner is up.
  */
-static const char *
-owner_to_ask(struct node *nd, const struct buf *key, char *out, size_t outlen)
+static size_t
+owners_to_ask(struct node *nd, const struct buf *key,
+    char out[WATCH_OWNERS][CLUSTER_ADDR_MAX], bool *mine)
 {
 	const struct cluster_view *v;
 	struct peer_health h;
-	size_t pref[64], n, i;
-	const char *found = NULL;
-	bool mine = false;
+	size_t pref[64], n, i, found = 0;
 
+	*mine = false;
 	v = cluster_view_get(nd->cluster);
 	n = v->nmembers == 0 ? 0 : ring_preference(v->ring, key->data, key->len,
 	    (size_t)v->n < 64 ? (size_t)v->n : 64, pref);
 	for (i = 0; i < n; i++)
-		mine |= v->self >= 0 && pref[i] == (size_t)v->self;
-	for (i = 0; i < n && !mine && found == NULL; i++)
+		*mine |= v->self >= 0 && pref[i] == (size_t)v->self;
+	for (i = 0; i < n && !*mine && found < WATCH_OWNERS; i++)
 		if (peer_health(nd->peers, v->members[pref[i]].address, &h) !=
-		    PEER_DOWN) {
-			snprintf(out, outlen, "%s", v->members[pref[i]].address);
-			found = out;
-		}
+		    PEER_DOWN)
+			snprintf(out[found++], CLUSTER_ADDR_MAX, "%s",
+			    v->members[pref[i]].address);
 	cluster_view_put(nd->cluster, v);
 	return found;
 }
@@ -863,29 +865,32 @@ forward_once(struct node *nd, const char *address, const char *target,
 }
 
 /*
- * Relays the watch to the owner at address in turns of at most
- * WATCH_TURN_S seconds (the same wait=ETAG each time, so no change falls
+ * Relays the watch to an owner in turns of at most WATCH_TURN_S seconds
+ * until deadline (the same wait=ETAG each time, so no change falls
  * between two), and between turns looks whether the client is still
  * there: one that hung up ends the relay, and the owner's watch with it.
- * A node that is stopping (watch_stop) answers the last turn's 304, as
- * its own parked watches answer then, so a relay holds a shutdown one
- * turn at most.  0 when relayed, -1 when the owner could not be asked
- * (then this node watches itself, from its quorum reads).
+ * An owner that cannot be asked, or answers 503 (it is stopping, or
+ * full), hands the relay to the next of owners[0..n): the next compares
+ * versions first, so a change made while the relay moved is seen.  A
+ * node that is stopping (watch_stop) answers the last turn's 304, as its
+ * own parked watches answer then, so a relay holds a shutdown one turn
+ * at most.  0 when relayed, -1 when no owner could be asked (then this
+ * node watches itself, from its quorum reads).
  */
 static int
 forward_watch(struct node *nd, const struct server_request *sr,
-    const struct buf *key, const char *address, int timeout_s,
-    struct server_response *res)
+    const struct buf *key, char owners[WATCH_OWNERS][CLUSTER_ADDR_MAX],
+    size_t n, int64_t deadline, struct server_response *res)
 {
 	const struct http_request *req = sr->http;
 	struct buf target = BUF_INIT;
 	const char *s;
-	size_t slen;
-	int64_t deadline = clock_now_ms() + (int64_t)timeout_s * 1000, left;
-	int turn, rc;
+	size_t slen, at = 0;
+	int64_t left;
+	int turn, rc = -1;
 
 	server_will_wait(sr);
-	for (;;) {
+	while (at < n) {
 		left = (deadline - clock_now_ms() + 999) / 1000;
 		turn = left > WATCH_TURN_S ? WATCH_TURN_S : left < 1 ? 1 :
 		    (int)left;
@@ -902,8 +907,14 @@ forward_watch(struct node *nd, const struct server_request *sr,
 		}
 		buf_reset(&res->headers);
 		buf_reset(&res->body);
-		if ((rc = forward_once(nd, address, target.data, turn, res)) != 0 ||
-		    res->status != 304 || clock_now_ms() >= deadline ||
+		if ((rc = forward_once(nd, owners[at], target.data, turn,
+		    res)) != 0) {
+			if (clock_now_ms() >= deadline)
+				break;	/* this node answers, at once */
+			at++;	/* the next owner */
+			continue;
+		}
+		if (res->status != 304 || clock_now_ms() >= deadline ||
 		    watch_stopped(nd->watch))
 			break;
 		if (server_client_gone(sr)) {
@@ -949,8 +960,10 @@ park(struct watch *w, struct watcher *wt, const struct server_request *sr,
  * The watch: answers at once when the key's version is not the one the
  * client has (wait=ETAG, quoted or not; empty for "absent"), else parks
  * until it changes on this node (watch.h) or expires, and answers with
- * the new version (404 once expired), or 304 at the timeout.  A node that is not an owner forwards
- * the watch to one (forward_watch).
+ * the new version (404 once expired), or 304 at the timeout.  A node
+ * that is not an owner forwards the watch to one (forward_watch); when
+ * none can be asked, it watches itself, but its store does not get the
+ * key's writes, so it reads the key again every WATCH_TURN_S.
  */
 static void
 handle_watch(struct node *nd, const struct server_request *sr,
@@ -961,11 +974,12 @@ handle_watch(struct node *nd, const struct server_request *sr,
 	struct get_wants gw;
 	struct buf want = BUF_INIT, have = BUF_INIT;
 	struct watcher *wt = NULL;
-	const char *s, *owner;
-	char addr[CLUSTER_ADDR_MAX];
-	size_t slen, i;
+	const char *s;
+	char owners[WATCH_OWNERS][CLUSTER_ADDR_MAX];
+	size_t slen, i, nowners;
 	int64_t deadline, wake;
 	enum park why;
+	bool mine = true;
 	int r, timeout = WATCH_DEFAULT_S;
 
 	if (quorum_param(nd, req, "r", &r, res) != 0)
@@ -991,10 +1005,11 @@ handle_watch(struct node *nd, const struct server_request *sr,
 		want.len -= 2;
 		want.data[want.len] = '\0';
 	}
+	deadline = clock_now_ms() + (int64_t)timeout * 1000;
 	if (http_find_header(req->headers, req->nheaders,
-	    "X-Kvd-Forwarded") == NULL && (owner = owner_to_ask(nd, key, addr,
-	    sizeof(addr))) != NULL && forward_watch(nd, sr, key, owner,
-	    timeout, res) == 0)
+	    "X-Kvd-Forwarded") == NULL &&
+	    (nowners = owners_to_ask(nd, key, owners, &mine)) > 0 &&
+	    forward_watch(nd, sr, key, owners, nowners, deadline, res) == 0)
 		goto out;
 	if (watch_add(nd->watch, key->data, key->len, &wt) != 0) {
 		server_error_code(res, 503, "too_many_watchers", errno == EBUSY ?
@@ -1002,7 +1017,6 @@ handle_watch(struct node *nd, const struct server_request *sr,
 		    "watch through another node" : "this node is stopping");
 		goto out;
 	}
-	deadline = clock_now_ms() + (int64_t)timeout * 1000;
 	for (;;) {
 		replica_result_init(&rr);
 		replica_get(nd->replica, key->data, key->len, r, &rr);
@@ -1019,6 +1033,8 @@ handle_watch(struct node *nd, const struct server_request *sr,
 		}
 		/* An expiry is a change no write announces: wake for it. */
 		wake = deadline;
+		if (!mine && clock_now_ms() + WATCH_TURN_S * 1000 < wake)
+			wake = clock_now_ms() + WATCH_TURN_S * 1000;
 		if (rr.status == 200 && rr.v.expires != 0 && rr.v.expires -
 		    clock_wall_ms() + clock_now_ms() + 1 < wake)
 			wake = rr.v.expires - clock_wall_ms() + clock_now_ms() + 1;

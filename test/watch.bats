@@ -118,6 +118,63 @@ cluster3() {
 	[ "$(head -1 "$TMP/out" | jq -r .value)" = b ]
 }
 
+@test "a relayed watch whose owner dies moves to the next owner, sees the change there, and keeps its own timeout" {
+	local own holder other n t0 t1
+	cluster4 --peer-timeout-ms 2000
+	own=$(not_on_node4 m)
+	[ -n "$own" ]
+	e=$(etag node1 "$own")
+	t0=$(date +%s%N)
+	curl -s --max-time 40 -w '\n%{http_code}' "$(url node4)/kv/$own?wait=$e&timeout=20&r=1" \
+	    >"$TMP/out" 3>&- &
+	BG+=($!)
+	wait_for 5 watchers_are 1 node1 node2 node3
+	for n in node1 node2 node3; do
+		watchers_are 1 "$n" && holder=$n
+	done
+	echo "the relay parked on $holder"
+	kill -9 "$(pid_of "$holder")"
+	sleep 1
+	# The key's other owner (N=2): the one of node1..3 that holds it.
+	for n in node1 node2 node3; do
+		[ "$n" != "$holder" ] &&
+		    [ "$(code "$(url "$n")/internal/fetch/$own")" = 200 ] && other=$n
+	done
+	echo "the other owner is $other"
+	[ "$(put "$other" "$own" moved '?w=1')" = 200 ]
+	wait "${BG[0]}"
+	t1=$(date +%s%N)
+	cat "$TMP/out"
+	echo "answered after $(( (t1 - t0) / 1000000 )) ms"
+	[ "$(tail -1 "$TMP/out")" = 200 ]
+	[ "$(head -1 "$TMP/out" | jq -r .value)" = moved ]
+	[ $(( (t1 - t0) / 1000000 )) -lt 15000 ]
+}
+
+@test "a relayed watch whose owner dies with no change answers 304 at its own timeout, not later" {
+	local own holder n t0 ms
+	cluster4 --peer-timeout-ms 2000
+	own=$(not_on_node4 o)
+	[ -n "$own" ]
+	e=$(etag node1 "$own")
+	t0=$(date +%s%N)
+	curl -s --max-time 40 -o /dev/null -w '%{http_code}' \
+	    "$(url node4)/kv/$own?wait=$e&timeout=7&r=1" >"$TMP/code" 3>&- &
+	BG+=($!)
+	wait_for 5 watchers_are 1 node1 node2 node3
+	for n in node1 node2 node3; do
+		watchers_are 1 "$n" && holder=$n
+	done
+	sleep 3
+	kill -9 "$(pid_of "$holder")"
+	wait "${BG[0]}"
+	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	echo "the relay parked on $holder; answered $(cat "$TMP/code") after $ms ms"
+	[ "$(cat "$TMP/code")" = 304 ]
+	[ "$ms" -ge 6500 ]
+	[ "$ms" -lt 9500 ]
+}
+
 @test "SIGTERM on a node relaying a watch: the watch answers 304 within a turn and the node exits 0 with its snapshot" {
 	local own pid rc=0
 	cluster4 --shutdown-grace 8
