@@ -217,7 +217,7 @@ decode_key(const char *raw, size_t rawlen, struct buf *key,
 	if (http_percent_decode(raw, rawlen, key) != 0)
 		why = "bad key: malformed percent-escape";
 	else if (key->len == 0)
-		why = "bad key: empty (use /kv/KEY)";
+		why = "bad key: empty (use /kv/KEY; to list keys, /kv?prefix=P)";
 	else
 		why = key_problem(key->data, key->len);
 	if (why == NULL)
@@ -2184,13 +2184,15 @@ check_route(struct node *nd, const struct server_request *sr,
 		buf_printf(&res->headers, "Allow: %s\r\n", routes[i].allow);
 		return -1;
 	}
+	/* The key first: GET /kv/?prefix=a is an empty key, not a listing. */
+	if ((routes[i].route == R_KV || routes[i].route == R_FETCH) &&
+	    decode_key(rest, restlen, key, res) != 0)
+		return -1;
 	/* An internal route's are checked after its signature (api_handle). */
 	if (!internal_route(i) && check_params(routes[i].route, sr->http,
 	    res) != 0)
 		return -1;
 	if (routes[i].route == R_KV || routes[i].route == R_FETCH) {
-		if (decode_key(rest, restlen, key, res) != 0)
-			return -1;
 		if (quorum_param(nd, sr->http, "w", &q, res) != 0 ||
 		    quorum_param(nd, sr->http, "r", &q, res) != 0)
 			return -1;

@@ -288,7 +288,10 @@ EOF
 	[ "$(code -I "$U/kv")" = 200 ]
 	# /kv/ is still the key route: an empty key, and no listing parameters.
 	[ "$(c "$U/kv/" | jq -r .code)" = bad_key ]
-	[ "$(c "$U/kv/?prefix=a" | jq -r .code)" = unknown_param ]
+	run c "$U/kv/?prefix=a"
+	[ "$(echo "$output" | jq -r .code)" = bad_key ]
+	[[ "$(echo "$output" | jq -r .error)" == *'/kv?prefix=P'* ]]
+	[ "$(c "$U/kv/k?prefix=a" | jq -r .code)" = unknown_param ]
 	# The internal route is as strict.
 	[ "$(code "$U/internal/list?limit=0")" = 400 ]
 	[ "$(code "$U/internal/list?r=1")" = 400 ]
