@@ -148,7 +148,9 @@ static const struct {
 	  "skipping keys that already hold the line's value, so loading twice\n"
 	  "changes nothing; a TTL goes as the seconds it has left (a line whose\n"
 	  "TTL ran out is skipped). Reports lines, written, unchanged, expired\n"
-	  "and failed; exit status non-zero if any line failed." },
+	  "and failed; exit status non-zero if any line failed. A batch the\n"
+	  "server refuses whole (one bad line) is split until only that line\n"
+	  "fails, named by its line number." },
 	{ "mget", "kvctl mget KEY [KEY...]",
 	  "Reads up to 1000 keys in one request (POST /batch): each value found\n"
 	  "is written with a newline, in order; each key missing is named on\n"
@@ -2848,31 +2850,49 @@ out:
 }
 
 /*
- * Deletes the keys of one page in one POST /batch.  Adds to *deleted the
- * keys deleted or already gone (404), to *failed the others (named on
- * stderr).  Returns the exit code of the worst failure, or 0.
+ * A key as a message names it: its text, or "key_b64 ..." when its
+ * bytes are not UTF-8 (as dump writes them).
+ */
+static void
+key_shown(const struct buf *key, struct buf *out)
+{
+	buf_reset(out);
+	if (json_utf8_valid(key->data, key->len) &&
+	    memchr(key->data, '\0', key->len) == NULL) {
+		buf_append(out, key->data, key->len);
+		return;
+	}
+	buf_puts(out, "key_b64 ");
+	base64_encode(key->data, key->len, out);
+}
+
+/*
+ * Deletes keys[0..n) in one POST /batch.  Adds to *deleted the keys
+ * deleted or already gone (404), to *failed the others (named on
+ * stderr).  The server refuses a batch whole when one op is bad (400: a
+ * key no public route takes) or the batch too big (413); it is then
+ * split in two and each half sent, so only the key at fault fails.
+ * Returns the exit code of the worst failure, or 0.
  */
 static int
-delete_page(const struct opts *o, const struct page *pg, uint64_t *deleted,
-    uint64_t *failed)
+delete_keys(const struct opts *o, const struct buf *keys, size_t n,
+    uint64_t *deleted, uint64_t *failed)
 {
 	struct client_response res;
 	struct json_tok *toks = NULL;
 	struct buf ops = BUF_INIT, target = BUF_INIT, key = BUF_INIT,
-	    msg = BUF_INIT;
+	    msg = BUF_INIT, shown = BUF_INIT;
 	uint64_t status;
+	size_t i;
 	int rc, k, e, arr, f, worst = EXIT_OK;
 
-	if (pg->toks[pg->arr].size == 0)
+	if (n == 0)
 		return 0;
 	buf_puts(&ops, "{\"ops\":[");
-	for (k = 0, e = pg->arr + 1; k < pg->toks[pg->arr].size;
-	    k++, e = pg->toks[e].next) {
-		if (elem_key(pg, e, &key) != 0)
-			continue;
-		buf_puts(&ops, k ? ",{\"op\":\"delete\",\"key_b64\":\"" :
+	for (i = 0; i < n; i++) {
+		buf_puts(&ops, i ? ",{\"op\":\"delete\",\"key_b64\":\"" :
 		    "{\"op\":\"delete\",\"key_b64\":\"");
-		base64_encode(key.data, key.len, &ops);
+		base64_encode(keys[i].data, keys[i].len, &ops);
 		buf_puts(&ops, "\"}");
 	}
 	buf_puts(&ops, "]}");
@@ -2880,18 +2900,31 @@ delete_page(const struct opts *o, const struct page *pg, uint64_t *deleted,
 	client_response_init(&res);
 	rc = request(o, "POST", target.data, "application/json", ops.data,
 	    ops.len, NULL, &res);
+	if (rc == 0 && (res.http.status == 400 || res.http.status == 413) &&
+	    n > 1) {
+		rc = worse(delete_keys(o, keys, n / 2, deleted, failed),
+		    delete_keys(o, keys + n / 2, n - n / 2, deleted, failed));
+		goto out;
+	}
 	if (rc == 0 && res.http.status != 200) {
-		struct opts quiet = *o;
-
-		quiet.json = false;
-		rc = report(&quiet, &res, "delete");
+		(*failed) += n;
+		error_message(&res, &msg);
+		key_shown(&keys[0], &shown);
+		/* A batch of one: the server's "op 0: " names no key. */
+		if (!o->quiet)
+			fprintf(stderr, "kvctl: delete %s: %d %s\n", n == 1 ?
+			    shown.data : "(a batch)", res.http.status,
+			    strncmp(msg.data, "op 0: ", 6) == 0 && n == 1 ?
+			    msg.data + 6 : msg.data);
+		rc = exit_for_status(res.http.status);
+		goto out;
 	}
 	if (rc != 0) {
-		*failed += (uint64_t)pg->toks[pg->arr].size;
+		*failed += n;
 		goto out;
 	}
 	if ((arr = batch_results(&res, &toks)) < 0) {
-		*failed += (uint64_t)pg->toks[pg->arr].size;
+		*failed += n;
 		rc = malformed(o, "delete");
 		goto out;
 	}
@@ -2905,10 +2938,11 @@ delete_page(const struct opts *o, const struct page *pg, uint64_t *deleted,
 		buf_reset(&key);
 		buf_reset(&msg);
 		bytes_member(res.body.data, toks, e, "key", &key);
+		key_shown(&key, &shown);
 		if ((f = json_object_get(res.body.data, toks, e, "error")) >= 0)
 			json_string_decode(res.body.data, &toks[f], &msg);
 		if (!o->quiet)
-			fprintf(stderr, "kvctl: delete %s: %d %s\n", key.data,
+			fprintf(stderr, "kvctl: delete %s: %d %s\n", shown.data,
 			    (int)status, msg.data);
 		worst = worse(worst, exit_for_status((int)status));
 	}
@@ -2920,6 +2954,44 @@ out:
 	buf_free(&target);
 	buf_free(&key);
 	buf_free(&msg);
+	buf_free(&shown);
+	return rc;
+}
+
+/*
+ * Deletes the keys of one page (delete_keys).  A listed element whose key
+ * cannot be read is counted failed.  Returns the worst exit code, or 0.
+ */
+static int
+delete_page(const struct opts *o, const struct page *pg, uint64_t *deleted,
+    uint64_t *failed)
+{
+	struct buf *keys;
+	size_t n = 0, i, size = (size_t)pg->toks[pg->arr].size;
+	int k, e, rc = 0;
+
+	if (size == 0)
+		return 0;
+	if ((keys = calloc(size, sizeof(*keys))) == NULL) {
+		*failed += size;
+		if (!o->quiet)
+			fprintf(stderr, "kvctl: delete: out of memory\n");
+		return EXIT_CLIENT;
+	}
+	for (i = 0; i < size; i++)
+		buf_init(&keys[i]);
+	for (k = 0, e = pg->arr + 1; k < (int)size; k++, e = pg->toks[e].next) {
+		if (elem_key(pg, e, &keys[n]) == 0)
+			n++;
+		else {
+			(*failed)++;
+			rc = malformed(o, "delete");
+		}
+	}
+	rc = worse(rc, delete_keys(o, keys, n, deleted, failed));
+	for (i = 0; i < size; i++)
+		buf_free(&keys[i]);
+	free(keys);
 	return rc;
 }
 
@@ -3149,41 +3221,45 @@ same_expiry(const char *body, const struct json_tok *toks, int obj,
 }
 
 /*
- * Marks the lines whose key already holds their value (one POST /batch
- * of gets for the chunk).  When that request fails every line is
- * written: a write of the same value changes nothing but the version.
+ * Marks the lines lines[idx[0..nq)] whose key already holds their value
+ * (one POST /batch of gets).  A batch the server refuses whole (400: a
+ * key no public route accepts; 413) is split in two, so only that line
+ * goes unmarked.  When a request fails its lines are written: a write of
+ * the same value changes nothing but the version.
  */
 static void
-load_check(struct load *ld, struct load_conn *lc, struct load_line *lines,
-    size_t n)
+load_check_some(struct load *ld, struct load_conn *lc,
+    struct load_line *lines, const size_t *idx, size_t nq)
 {
 	struct client_response res;
 	struct json_tok *toks = NULL;
 	struct buf ops = BUF_INIT, target = BUF_INIT, val = BUF_INIT;
-	size_t i, *idx = NULL, nq = 0;
+	size_t i;
 	uint64_t status;
 	int arr, k, e;
 
-	if ((idx = calloc(n ? n : 1, sizeof(*idx))) == NULL)
+	if (nq == 0)
 		return;
 	buf_puts(&ops, "{\"ops\":[");
-	for (i = 0; i < n; i++) {
-		if (!lines[i].ok)
-			continue;
-		buf_puts(&ops, nq ? ",{\"op\":\"get\",\"key_b64\":\"" :
+	for (i = 0; i < nq; i++) {
+		buf_puts(&ops, i ? ",{\"op\":\"get\",\"key_b64\":\"" :
 		    "{\"op\":\"get\",\"key_b64\":\"");
-		base64_encode(lines[i].key.data, lines[i].key.len, &ops);
+		base64_encode(lines[idx[i]].key.data, lines[idx[i]].key.len,
+		    &ops);
 		buf_puts(&ops, "\"}");
-		idx[nq++] = i;
 	}
 	buf_puts(&ops, "]}");
 	batch_target(ld->o, &target);
 	client_response_init(&res);
-	if (nq == 0 || load_request(ld, lc, "POST", target.data,
-	    "application/json", ops.data, ops.len, NULL, &res) != 0 ||
-	    res.http.status != 200)
+	if (load_request(ld, lc, "POST", target.data, "application/json",
+	    ops.data, ops.len, NULL, &res) != 0)
 		goto out;
-	if ((arr = batch_results(&res, &toks)) < 0 ||
+	if ((res.http.status == 400 || res.http.status == 413) && nq > 1) {
+		load_check_some(ld, lc, lines, idx, nq / 2);
+		load_check_some(ld, lc, lines, idx + nq / 2, nq - nq / 2);
+		goto out;
+	}
+	if (res.http.status != 200 || (arr = batch_results(&res, &toks)) < 0 ||
 	    (size_t)toks[arr].size != nq)
 		goto out;
 	for (k = 0, e = arr + 1; k < toks[arr].size; k++, e = toks[e].next) {
@@ -3196,12 +3272,24 @@ load_check(struct load *ld, struct load_conn *lc, struct load_line *lines,
 			lines[idx[k]].same = true;
 	}
 out:
-	free(idx);
 	free(toks);
 	client_response_free(&res);
 	buf_free(&ops);
 	buf_free(&target);
 	buf_free(&val);
+}
+
+/* Marks the parsed lines of lines[0..n) that hold their value already. */
+static void
+load_check(struct load *ld, struct load_conn *lc, struct load_line *lines,
+    size_t n)
+{
+	size_t idx[LOAD_CHUNK], i, nq = 0;
+
+	for (i = 0; i < n && i < LOAD_CHUNK; i++)
+		if (lines[i].ok)
+			idx[nq++] = i;
+	load_check_some(ld, lc, lines, idx, nq);
 }
 
 /* Counts a line written (a 200 or 201). */
@@ -3269,8 +3357,11 @@ out:
  * context and the seconds its TTL has left.  A put answered 503 (or a
  * batch answered 503, or not at all) is sent again, LOAD_RETRIES more
  * times (plus --retry), with the others still waiting; any other failure
- * is the line's.  A batch the server refuses whole (413: its --max-body
- * is smaller than the batch) falls back to one PUT per line.
+ * is the line's.  A batch the server refuses whole (400: one op it does
+ * not take, such as a bad context or a key no public route accepts; 413:
+ * its --max-body is smaller than the batch) is split in two and each half
+ * sent, so only the line at fault fails; a line alone that is still too
+ * big is sent as a PUT.
  */
 static void
 load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
@@ -3316,9 +3407,25 @@ load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
 				break;
 			continue;
 		}
+		/* Refused whole: halves, so that only the line at fault fails. */
+		if ((res.http.status == 400 || res.http.status == 413) &&
+		    left > 1) {
+			load_batch(ld, lc, want, left / 2);
+			load_batch(ld, lc, want + left / 2, left - left / 2);
+			left = 0;
+			break;
+		}
 		if (res.http.status == 413) {
-			for (i = 0; i < left; i++)
-				load_put(ld, lc, want[i], want[i]->ttl_left);
+			load_put(ld, lc, want[0], want[0]->ttl_left);
+			left = 0;
+			break;
+		}
+		if (res.http.status == 400) {
+			error_message(&res, &msg);
+			/* "op 0: " names no line: the line number does. */
+			load_fail(ld, want[0], EXIT_CLIENT, "400 %s",
+			    strncmp(msg.data, "op 0: ", 6) == 0 ? msg.data + 6 :
+			    msg.data);
 			left = 0;
 			break;
 		}

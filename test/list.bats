@@ -385,6 +385,39 @@ EOF
 	[ "$(echo "$out" | jq -c .)" = '{"lines":4,"written":0,"unchanged":1,"expired":0,"failed":3}' ]
 }
 
+@test "load and delete --all: a batch the server refuses whole (400) fails only its bad line or key" {
+	cluster_a
+	U=$(url node1)
+	{
+		echo '{"key":"a1","value":"1"}'
+		echo '{"key":"a2","value":"2","context":"not-an-etag"}'
+		echo '{"key":"a3","value":"3"}'
+		echo '{"key_b64":"/w==","value":"bin"}'	# not UTF-8: no public route takes it
+	} >"$TMP/mixed"
+	run_split 60 "$KVCTL" --server "$U" load <"$TMP/mixed"
+	echo "$out $err"
+	[ "$rc" = 4 ]
+	[ "$out" = "lines 4, written 2, unchanged 0, expired 0, failed 2" ]
+	[[ $err == *'line 2: 400 bad "context"'* ]]
+	[[ $err == *"line 4: 400 bad key"* ]]
+	[[ $err != *"line 1"* && $err != *"line 3"* ]]
+	[ "$(kv --server "$U" get a3)" = 3 ]
+	# The check batch is split too: the good lines are found unchanged.
+	run_split 60 "$KVCTL" --server "$U" load <"$TMP/mixed"
+	echo "$out $err"
+	[ "$out" = "lines 4, written 0, unchanged 2, expired 0, failed 2" ]
+	# A key only node-to-node paths can make: delete --all deletes the
+	# others and names it.
+	c -X POST -d '{"key_b64":"/w==","v":{"clock":{"x.1":1},"ts":1,"actor":"x.1","tombstone":false,"value":"bin"}}' \
+	    "$U/internal/replicate" | jq -e .applied
+	run_split 60 "$KVCTL" --server "$U" delete --all --yes
+	echo "$out $err"
+	[ "$rc" = 4 ]
+	[[ $err == *"delete key_b64 /w==: 400 bad key"* ]]
+	[[ $err == *"deleted 2 keys; some failed"* ]]
+	[ "$(kv --server "$U" ls | od -An -tx1 | tr -d ' \n')" = ff0a ]
+}
+
 # rewritten: the writer below has rewritten hot/0299 at least once.
 rewritten() {
 	c "$(url node1)/kv/hot%2F0299" | jq -e '.value | startswith("g")' >/dev/null
