@@ -273,7 +273,7 @@ usage(FILE *f)
 	    "  -v, --verbose           trace requests and responses on stderr,\n"
 	    "                          and name each server that failed before\n"
 	    "                          one answered (KVCTL_VERBOSE=1)\n"
-	    "  --help, --version\n\n"
+	    "  --help, --version       (COMMAND --help: kvctl help COMMAND)\n\n"
 	    "KVCTL_JSON, KVCTL_QUIET and KVCTL_VERBOSE take 1, true or yes, 0, false\n"
 	    "or no (as kvd's booleans); anything else is a usage error. A bad\n"
 	    "KVCTL_ value stops every command but help (--help, -h, help [COMMAND],\n"
@@ -4499,8 +4499,10 @@ run(int argc, char **argv, char **args)
 			flags_done = true;
 		} else if ((strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) &&
 		    !passthrough) {
-			usage(stdout);
-			return EXIT_OK;
+			/* kvctl CMD --help is kvctl help CMD, exit 2 included. */
+			if (nargs == 0 || strcmp(args[0], "help") == 0)
+				return cmd_help(nargs, args);
+			return cmd_help(2, (char *[]){ "help", args[0] });
 		} else if (strcmp(a, "--version") == 0) {
 			printf("kvctl %s\n", KVD_VERSION);
 			return EXIT_OK;

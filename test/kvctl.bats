@@ -420,6 +420,28 @@ time.sleep(30)
 	[[ "$out" == *"usage: kvctl"* ]]
 }
 
+@test "kvctl CMD --help and -h print what kvctl help CMD prints; an unknown command exits 2 either way" {
+	local cmd want
+	for cmd in put get delete incr ls dump load mget mput watch health \
+	    status hints repair cluster; do
+		want=$("$KVCTL" help "$cmd")
+		kvx "$cmd" --help
+		echo "[kvctl $cmd --help] rc=$rc out=$out"
+		[ "$rc" -eq 0 ] && [ -z "$err" ]
+		[ "$out" = "$want" ]
+		kvx --server http://127.0.0.1:1 "$cmd" k -h
+		[ "$rc" -eq 0 ] && [ "$out" = "$want" ]
+	done
+	[[ "$want" == "usage: kvctl cluster"* ]]
+	kvx help bogus
+	[ "$rc" -eq 2 ] && [ -z "$out" ]
+	want=$err
+	kvx bogus --help
+	[ "$rc" -eq 2 ] && [ -z "$out" ]
+	[ "$err" = "$want" ]
+	[[ "$err" == *"no command 'bogus'"* ]]
+}
+
 @test "--version prints the version and exits 0" {
 	kvx --version
 	[ "$rc" -eq 0 ]
