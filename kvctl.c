@@ -164,7 +164,9 @@ static const struct {
 	{ "watch", "kvctl watch KEY",
 	  "Prints KEY's value, then each new value (or \"deleted\") on its own\n"
 	  "line as it changes, until interrupted: GET ?wait= long polls, which\n"
-	  "a write through any node ends." },
+	  "a write through any node ends. With no server (or a 5xx) it keeps\n"
+	  "trying, saying so once on stderr (\"kvctl: watch: WHY; retrying\",\n"
+	  "then \"kvctl: watch: reconnected\"; nothing with -q)." },
 	{ "health", "kvctl health", "Checks that the server answers /health." },
 	{ "status", "kvctl status [-o json]",
 	  "One screen about the cluster: members up and down, N/W/R, keys,\n"
@@ -443,12 +445,14 @@ transport_error(const struct client_conn *c, int err, const char *url,
  * another answers is named on stderr only with -v; when none answers,
  * each one's failure (of the last round) is named, then "no server
  * reachable".  Returns 0 with res filled, or EXIT_USAGE /
- * EXIT_UNREACHABLE after a message.
+ * EXIT_UNREACHABLE after a message.  When none answers and why is not
+ * NULL, each one's failure is appended to it too, a line each (for a
+ * caller that runs with -q's quiet and says it its own way: watch).
  */
 static int
-request(const struct opts *o, const char *method, const char *target,
+request_why(const struct opts *o, const char *method, const char *target,
     const char *ctype, const void *body, size_t blen, const char *extra,
-    struct client_response *res)
+    struct client_response *res, struct buf *why)
 {
 	char host[NET_HOST_MAX], port[NET_PORT_MAX];
 	const char *p, *comma;
@@ -513,8 +517,19 @@ request(const struct opts *o, const char *method, const char *target,
 		fwrite(failed.data, 1, failed.len, stderr);
 	if (!o->quiet)
 		fprintf(stderr, "kvctl: no server reachable\n");
+	if (why != NULL)
+		buf_append(why, failed.data, failed.len);
 	buf_free(&failed);
 	return EXIT_UNREACHABLE;
+}
+
+static int
+request(const struct opts *o, const char *method, const char *target,
+    const char *ctype, const void *body, size_t blen, const char *extra,
+    struct client_response *res)
+{
+	return request_why(o, method, target, ctype, body, blen, extra, res,
+	    NULL);
 }
 
 /* Prints the error of a non-2xx response and returns the exit code. */
@@ -704,20 +719,53 @@ out:
 #define WATCH_POLL_S	60	/* one long poll; the server holds it */
 
 /*
+ * Says why a watch lost its server, on one line: each server's failure
+ * (why holds request_why's "kvctl: URL: ERROR" lines), or the 5xx.
+ */
+static void
+watch_outage(int rc, const struct client_response *res, const struct buf *why)
+{
+	struct buf line = BUF_INIT;
+	const char *p, *nl;
+
+	if (rc == 0) {
+		error_message(res, &line);
+		fprintf(stderr, "kvctl: watch: %d %s; retrying\n",
+		    res->http.status, line.data);
+		buf_free(&line);
+		return;
+	}
+	for (p = why->data; *p != '\0'; p = *nl ? nl + 1 : nl) {
+		if ((nl = strchr(p, '\n')) == NULL)
+			nl = p + strlen(p);
+		if (strncmp(p, "kvctl: ", 7) == 0)
+			p += 7;
+		buf_printf(&line, "%s%.*s", line.len ? "; " : "", (int)(nl - p),
+		    p);
+	}
+	fprintf(stderr, "kvctl: watch: %s; retrying\n", line.len ? line.data :
+	    "no server reachable");
+	buf_free(&line);
+}
+
+/*
  * kvctl watch KEY: prints the value, then each new value (or "deleted")
  * on its own line as it changes, until interrupted: a loop of GET
- * ?wait=ETAG long polls.  A server that cannot be reached or answers 503
- * is tried again after a pause; only a usage error or a 4xx ends it.
+ * ?wait=ETAG long polls.  A server that cannot be reached or answers 5xx
+ * is tried again after a pause (a watch outlives a node's restart); only
+ * a usage error or a 4xx ends it.  An outage is said once on stderr,
+ * "kvctl: watch: WHY; retrying", and its end "kvctl: watch: reconnected"
+ * (neither with -q).
  */
 static int
 cmd_watch(const struct opts *o, const char *key)
 {
 	struct client_response res;
-	struct buf target = BUF_INIT, etag = BUF_INIT;
+	struct buf target = BUF_INIT, etag = BUF_INIT, why = BUF_INIT;
 	struct opts lo = *o;
 	char hv[256];
 	int rc, pause_ms = 200;
-	bool first = true;
+	bool first = true, outage = false;
 
 	lo.timeout_ms = (WATCH_POLL_S + 15) * 1000;
 	lo.quiet = true;
@@ -729,18 +777,25 @@ cmd_watch(const struct opts *o, const char *key)
 			    '&' : '?', etag.data, WATCH_POLL_S);
 		}
 		client_response_init(&res);
-		rc = request(&lo, "GET", target.data, NULL, NULL, 0,
-		    "Accept: application/octet-stream\r\n", &res);
+		buf_reset(&why);
+		rc = request_why(&lo, "GET", target.data, NULL, NULL, 0,
+		    "Accept: application/octet-stream\r\n", &res, &why);
 		if (rc == EXIT_USAGE) {
 			client_response_free(&res);
 			break;
 		}
-		if (rc != 0 || res.http.status == 503 || res.http.status >= 500) {
+		if (rc != 0 || res.http.status >= 500) {
+			if (!outage && !o->quiet)
+				watch_outage(rc, &res, &why);
+			outage = true;
 			client_response_free(&res);
 			poll(NULL, 0, pause_ms);
 			pause_ms = pause_ms < 3200 ? pause_ms * 2 : pause_ms;
 			continue;
 		}
+		if (outage && !o->quiet)
+			fprintf(stderr, "kvctl: watch: reconnected\n");
+		outage = false;
 		pause_ms = 200;
 		if (res.http.status == 200) {
 			fwrite(res.body.data, 1, res.body.len, stdout);
@@ -764,6 +819,7 @@ cmd_watch(const struct opts *o, const char *key)
 	}
 	buf_free(&target);
 	buf_free(&etag);
+	buf_free(&why);
 	return rc;
 }
 

@@ -442,6 +442,38 @@ time.sleep(30)
 	[[ "$err" == *"no command 'bogus'"* ]]
 }
 
+@test "watch with no server keeps trying and says so once; reconnected when one answers; nothing with -q" {
+	local p
+	pick_ports 1
+	p=$(port 1)
+	"$KVCTL" watch wk --server "127.0.0.1:$p" >"$TMP/w.out" 2>"$TMP/w.err" 3>&- &
+	BG+=($!)
+	"$KVCTL" -q watch wk --server "127.0.0.1:$p" >"$TMP/q.out" 2>"$TMP/q.err" 3>&- &
+	BG+=($!)
+	wait_for 10 grep -q "retrying" "$TMP/w.err"
+	sleep 1.5	# more tries fail, and say nothing more
+	cat "$TMP/w.err"
+	[ "$(wc -l <"$TMP/w.err")" -eq 1 ]
+	grep -q "^kvctl: watch: 127.0.0.1:$p: .*; retrying$" "$TMP/w.err"
+	mkdir -p "$TMP/w2"
+	start_node w2 --addr "127.0.0.1:$p" --data-dir "$TMP/w2"
+	timeout 10 "$KVCTL" put wk v1 --server "127.0.0.1:$p"
+	wait_for 10 grep -qx v1 "$TMP/w.out"
+	wait_for 10 grep -qx v1 "$TMP/q.out"
+	cat "$TMP/w.err"
+	[ "$(sed -n 2p "$TMP/w.err")" = "kvctl: watch: reconnected" ]
+	[ "$(wc -l <"$TMP/w.err")" -eq 2 ]
+	[ ! -s "$TMP/q.err" ]
+	# A restart is an outage of its own: said once, and its end.
+	kill_node w2
+	wait_for 10 test "$(grep -c retrying "$TMP/w.err")" -eq 2
+	start_node w2 --addr "127.0.0.1:$p" --data-dir "$TMP/w2"
+	timeout 10 "$KVCTL" put wk v2 --server "127.0.0.1:$p"
+	wait_for 10 grep -qx v2 "$TMP/w.out"
+	wait_for 10 test "$(grep -c reconnected "$TMP/w.err")" -eq 2
+	[ ! -s "$TMP/q.err" ]
+}
+
 @test "--version prints the version and exits 0" {
 	kvx --version
 	[ "$rc" -eq 0 ]
