@@ -269,6 +269,35 @@ put() {
 	code -X PUT -d "{\"value\":\"$3\"}" "$(url "$1")/kv/$2${4:-}"
 }
 
+# answer_on_tty ANSWER CMD...: runs CMD on a pseudo-terminal, waits for
+# its "[y/N]" question (10 s at most), types ANSWER and a newline, and
+# prints what CMD wrote there and a last line "exit=N".
+answer_on_tty() {
+	python3 - "$@" <<'EOF'
+import os, pty, sys, time
+answer, argv = sys.argv[1], sys.argv[2:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(argv[0], argv)
+out = b""
+deadline = time.time() + 10
+while b"[y/N]" not in out and time.time() < deadline:
+    out += os.read(fd, 1024)
+os.write(fd, answer.encode() + b"\n")
+try:
+    while True:
+        chunk = os.read(fd, 1024)
+        if not chunk:
+            break
+        out += chunk
+except OSError:
+    pass
+_, status = os.waitpid(pid, 0)
+print(out.decode(errors="replace"))
+print("exit=%d" % os.waitstatus_to_exitcode(status))
+EOF
+}
+
 # run_split SECS CMD...: runs CMD under timeout(1) with stdout and stderr
 # kept apart; sets rc (its status), out (stdout) and err (stderr).
 run_split() {

@@ -614,29 +614,7 @@ time.sleep(30)
 	[[ "$err" == *"delete --all: give --yes"* ]]
 	[ "$(timeout 10 "$KVCTL" ls --server "$U" | wc -l)" -eq 3 ]
 	# On a terminal it says how many and asks; "n" keeps them.
-	python3 - "$KVCTL" "$U" >"$TMP/pty" <<'PY'
-import os, pty, sys, time
-kvctl, url = sys.argv[1:]
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(kvctl, [kvctl, "--server", url, "delete", "--all"])
-out = b""
-deadline = time.time() + 10
-while b"[y/N]" not in out and time.time() < deadline:
-    out += os.read(fd, 1024)
-os.write(fd, b"n\n")
-try:
-    while True:
-        chunk = os.read(fd, 1024)
-        if not chunk:
-            break
-        out += chunk
-except OSError:
-    pass
-_, status = os.waitpid(pid, 0)
-print(out.decode(errors="replace"))
-print("exit=%d" % os.waitstatus_to_exitcode(status))
-PY
+	answer_on_tty n "$KVCTL" --server "$U" delete --all >"$TMP/pty"
 	cat "$TMP/pty"
 	grep -q 'Delete all 3 keys? \[y/N\]' "$TMP/pty"
 	grep -q 'exit=1' "$TMP/pty"

@@ -487,29 +487,8 @@ for i in range(40):
 	[ "$(kv --server "$U" ls a/ | wc -l)" = 30 ]
 	# On a terminal it says how many and asks: no keeps them, y deletes.
 	for answer in n y; do
-		python3 - "$KVCTL" "$U" "$answer" >"$TMP/pty" <<'EOF'
-import os, pty, sys, time
-kvctl, url, answer = sys.argv[1:]
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(kvctl, [kvctl, "--server", url, "delete", "--prefix", "a/"])
-out = b""
-deadline = time.time() + 10
-while b"[y/N]" not in out and time.time() < deadline:
-    out += os.read(fd, 1024)
-os.write(fd, answer.encode() + b"\n")
-try:
-    while True:
-        chunk = os.read(fd, 1024)
-        if not chunk:
-            break
-        out += chunk
-except OSError:
-    pass
-_, status = os.waitpid(pid, 0)
-print(out.decode(errors="replace"))
-print("exit=%d" % os.waitstatus_to_exitcode(status))
-EOF
+		answer_on_tty "$answer" "$KVCTL" --server "$U" delete --prefix a/ \
+		    >"$TMP/pty"
 		cat "$TMP/pty"
 		grep -q "Delete 30 keys that start with 'a/'? \[y/N\]" "$TMP/pty"
 		if [ "$answer" = n ]; then
