@@ -320,7 +320,7 @@ struct store {
 	pthread_mutex_t	 stat_mu;	/* guards the two fields below */
 	int64_t		 snapshot_ms;
 	uint64_t	 snapshot_seq;
-	/* Entries dropped without a WAL record (forgets, collection) since. */
+	/* Entries dropped unlogged (forgets, collection) since the snapshot. */
 	_Atomic uint64_t unlogged;
 	struct intern	*act;		/* actor names (intern.c) */
 	struct keyindex	*ix;		/* the keys in order (THE ORDERED INDEX) */
