@@ -62,6 +62,7 @@ settled() {
 	start_skewed 3 -3000 $grace
 	start_skewed 2 3000 $grace
 	start_skewed 1 0 $grace
+	wait_for 15 ready node3	# it has heard from node1 and node2
 	# node3 coordinates the write and the delete, so its clock (3 s slow)
 	# dates both: the tombstone's date is 3 s before the delete.
 	[ "$(put node3 k old '?w=3')" = 201 ]
