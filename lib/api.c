@@ -801,7 +801,6 @@ handle_get(struct node *nd, const struct server_request *sr, int route,
 #define WATCH_MAX_S	300
 #define WATCH_CHECK_MS	1000	/* how often a parked watch looks for its client */
 #define WATCH_TURN_S	5	/* one turn of a watch relayed to an owner */
-
 #define WATCH_OWNERS	8	/* owners a relayed watch tries, at most */
 
 /*
