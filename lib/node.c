@@ -10,7 +10,7 @@
  *			anything is written to disk
  *	directory	DATA_DIR/ID: LOCK, incarnation, the away check
  *	watch		parked ?wait= requests; the store tells it of changes
- *	store		the data (close: the final snapshot, then close)
+ *	store		the data (close: the final snapshot if it changed, then close)
  *	paxos		the acceptor's state and log (DATA_DIR/ID/paxos)
  *	aside		refused.jsonl: records peers refuse for good
  *	peers		the connection pool every node-to-node call uses
@@ -884,7 +884,8 @@ node_close(struct node *nd)
 	/*
 	 * The final snapshot needs the store open and nothing writing: it
 	 * runs right before the store's own close, after every writer
-	 * (server, replica, hints, transfer, anti-entropy) has stopped.
+	 * (server, replica, hints, transfer, anti-entropy) has stopped,
+	 * when the store changed since the last one.
 	 */
 	if (nd->requests_left)
 		return -1;	/* closed as far as it can be, before */
@@ -892,7 +893,7 @@ node_close(struct node *nd)
 	while (nd->opened > 0) {
 		nd->opened--;
 		if (steps[nd->opened].close == close_store && snapshot &&
-		    store_snapshot(nd->store) != 0) {
+		    store_snapshot_if_changed(nd->store) != 0) {
 			log_event(LOG_ERROR, "final snapshot failed; the WAL "
 			    "still holds every write", "err=%s",
 			    strerror(errno));

@@ -218,7 +218,7 @@ int	store_forget(struct store *s, const char *key, size_t klen,
 int	store_snapshot(struct store *s);
 
 /*
- * The periodic snapshot: store_snapshot when the map changed since the
+ * The periodic and the final snapshot: store_snapshot when the map changed since the
  * last one (a record logged, or an entry forgotten or collected);
  * otherwise the snapshot on disk (or, when there is none, the empty
  * start) already holds the map, and only its time is renewed, for

@@ -576,6 +576,32 @@ elapsed_ms() {
 	grep -q '"si2"' "$DATA/n1/snapshot.json"
 }
 
+@test "SIGTERM writes the final snapshot only when something changed since the last one" {
+	local ino
+	kv put fs1 v1
+	kill_node n1 TERM
+	ino=$(stat -c %i "$DATA/n1/snapshot.json")
+	grep -q '"fs1"' "$DATA/n1/snapshot.json"
+	# Nothing written: the snapshot on disk is the store; kept as it is.
+	start_node n1
+	U=$(url n1)
+	[ "$(kv get fs1)" = v1 ]
+	kill_node n1 TERM
+	[ "$(stat -c %i "$DATA/n1/snapshot.json")" = "$ino" ]
+	grep -q 'level=info msg="stopped"' "$TMP/n1.log"
+	# One write: a new snapshot holds it.
+	start_node n1
+	U=$(url n1)
+	kv put fs2 v2
+	kill_node n1 TERM
+	[ "$(stat -c %i "$DATA/n1/snapshot.json")" != "$ino" ]
+	grep -q '"fs2"' "$DATA/n1/snapshot.json"
+	start_node n1
+	U=$(url n1)
+	[ "$(kv get fs1)" = v1 ]
+	[ "$(kv get fs2)" = v2 ]
+}
+
 @test "writes after a snapshot are replayed from the WAL after kill -9" {
 	kv put s1 before
 	kill_node n1 TERM
