@@ -802,6 +802,8 @@ handle_get(struct node *nd, const struct server_request *sr, int route,
 #define WATCH_CHECK_MS	1000	/* how often a parked watch looks for its client */
 #define WATCH_TURN_S	5	/* one turn of a watch relayed to an owner */
 #define WATCH_OWNERS	8	/* owners a relayed watch tries, at most */
+#define WATCH_SLACK_MS	5000	/* an owner's answer after its turn, at most */
+#define WATCH_LATE_MS	1000	/* a relay's answer after its deadline, at most */
 
 /*
  * The addresses of key's owners not known down, in preference order,
@@ -834,12 +836,13 @@ owners_to_ask(struct node *nd, const struct buf *key,
 /*
  * A node that does not own the key parks the watch on an owner.  One
  * turn: GET target there, marked forwarded so the owner does not pass it
- * on again, with the owner's answer copied into res.  0, or -1 when the
- * owner could not be asked or answered 503.
+ * on again, with the owner's answer copied into res, within timeout_ms.
+ * 0, or -1 when the owner could not be asked, did not answer in time or
+ * answered 503.
  */
 static int
 forward_once(struct node *nd, const char *address, const char *target,
-    int timeout_s, struct server_response *res)
+    int timeout_ms, struct server_response *res)
 {
 	struct client_response cr;
 	char etag[256];
@@ -847,7 +850,7 @@ forward_once(struct node *nd, const char *address, const char *target,
 
 	client_response_init(&cr);
 	rc = peer_call(nd->peers, address, "GET", target, NULL, NULL, 0,
-	    "X-Kvd-Forwarded: 1\r\n", timeout_s * 1000 + 5000, &cr);
+	    "X-Kvd-Forwarded: 1\r\n", timeout_ms, &cr);
 	if (rc == 0 && cr.http.status != 503) {
 		res->status = cr.http.status;
 		res->content_type = client_header(&cr, "Content-Type", etag,
@@ -870,7 +873,11 @@ forward_once(struct node *nd, const char *address, const char *target,
  * there: one that hung up ends the relay, and the owner's watch with it.
  * An owner that cannot be asked, or answers 503 (it is stopping, or
  * full), hands the relay to the next of owners[0..n): the next compares
- * versions first, so a change made while the relay moved is seen.  A
+ * versions first, so a change made while the relay moved is seen.  An
+ * owner gets WATCH_SLACK_MS after its turn to answer (its first version
+ * check may be a quorum read), but never more than WATCH_LATE_MS past
+ * the deadline: an owner that hangs (SIGSTOP, a stuck disk) holds the
+ * watch's answer that long after its timeout at most.  A
  * node that is stopping (watch_stop) answers the last turn's 304, as its
  * own parked watches answer then, so a relay holds a shutdown one turn
  * at most.  0 when relayed, -1 when no owner could be asked (then this
@@ -885,7 +892,7 @@ forward_watch(struct node *nd, const struct server_request *sr,
 	struct buf target = BUF_INIT;
 	const char *s;
 	size_t slen, at = 0;
-	int64_t left;
+	int64_t left, wait_ms;
 	int turn, rc = -1;
 
 	server_will_wait(sr);
@@ -906,8 +913,11 @@ forward_watch(struct node *nd, const struct server_request *sr,
 		}
 		buf_reset(&res->headers);
 		buf_reset(&res->body);
-		if ((rc = forward_once(nd, owners[at], target.data, turn,
-		    res)) != 0) {
+		wait_ms = deadline + WATCH_LATE_MS - clock_now_ms();
+		if (wait_ms > turn * 1000 + WATCH_SLACK_MS)
+			wait_ms = turn * 1000 + WATCH_SLACK_MS;
+		if ((rc = forward_once(nd, owners[at], target.data,
+		    (int)wait_ms, res)) != 0) {
 			if (clock_now_ms() >= deadline)
 				break;	/* this node answers, at once */
 			at++;	/* the next owner */

@@ -175,6 +175,30 @@ cluster3() {
 	[ "$ms" -lt 9500 ]
 }
 
+@test "a relayed watch whose owner hangs (SIGSTOP) answers 304 at most a second after its own timeout" {
+	local own holder n t0 ms
+	cluster4 --peer-timeout-ms 2000
+	own=$(not_on_node4 h)
+	[ -n "$own" ]
+	e=$(etag node1 "$own")
+	t0=$(date +%s%N)
+	curl -s --max-time 40 -o /dev/null -w '%{http_code}' \
+	    "$(url node4)/kv/$own?wait=$e&timeout=4&r=1" >"$TMP/code" 3>&- &
+	BG+=($!)
+	wait_for 5 watchers_are 1 node1 node2 node3
+	for n in node1 node2 node3; do
+		watchers_are 1 "$n" && holder=$n
+	done
+	kill -STOP "$(pid_of "$holder")"
+	wait "${BG[0]}" || true
+	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	kill -CONT "$(pid_of "$holder")"
+	echo "the relay parked on $holder; answered $(cat "$TMP/code") after $ms ms"
+	[ "$(cat "$TMP/code")" = 304 ]
+	[ "$ms" -ge 3500 ]
+	[ "$ms" -lt 6500 ]
+}
+
 @test "SIGTERM on a node relaying a watch: the watch answers 304 within a turn and the node exits 0, stopped in order" {
 	local own pid rc=0
 	cluster4 --shutdown-grace 8
