@@ -877,7 +877,8 @@ forward_once(struct node *nd, const char *address, const char *target,
  * owner gets WATCH_SLACK_MS after its turn to answer (its first version
  * check may be a quorum read), but never more than WATCH_LATE_MS past
  * the deadline: an owner that hangs (SIGSTOP, a stuck disk) holds the
- * watch's answer that long after its timeout at most.  A
+ * watch that long after its timeout at most, and this node then answers
+ * from its own read.  A
  * node that is stopping (watch_stop) answers the last turn's 304, as its
  * own parked watches answer then, so a relay holds a shutdown one turn
  * at most.  0 when relayed, -1 when no owner could be asked (then this
