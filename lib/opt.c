@@ -28,6 +28,12 @@
  * whatever strtod reads in full, bounded on both sides (the comparison
  * is written so that NaN fails it).
  *
+ * HELP.  "--help" or "-h" anywhere before "--" asks for help, however
+ * wrong the rest of the line is: one asking how to write the line
+ * should not first have to write it right ("kvctl put --ttl x --help"
+ * refused the TTL before it saw the question).  That is decided before
+ * any value is read, so it holds in a value's place too.
+ *
  * BOOLEANS.  1, true and yes; 0, false and no: what kvd took for a
  * boolean flag and kvctl for its variables (kvctl took yes, kvd did
  * not: both do now), so a KVD_ and a KVCTL_ variable read alike.
@@ -70,6 +76,17 @@ opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
 		return NULL;
 	}
 	return argv[++*i];
+}
+
+bool
+opt_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
 }
 
 int

@@ -26,6 +26,16 @@ const char *opt_value(int argc, char **argv, int *i, const char *name,
 	    bool *missing);
 
 /*
+ * True when argv[1..argc) asks for help: "--help" or "-h" is one of the
+ * arguments before the first "--" (after which all are plain ones),
+ * wherever it stands, even where a value is expected ("--ttl -h"; the
+ * NAME=VALUE form still carries any value).  Help wins over whatever
+ * else the line holds: a caller that reads the rest of the line reads
+ * it for the command word only.
+ */
+bool	opt_help(int argc, char **argv);
+
+/*
  * Reads s as a decimal integer in [min, max]: digits only, no sign, no
  * space, no overflow.  0 with *out set, or -1.
  */

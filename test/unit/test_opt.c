@@ -1,6 +1,7 @@
 /*
  * test_opt.c -- lib/opt: which arguments carry an option's value (both
  * forms, short and long names, a missing value, look-alike options),
+ * which lines ask for help,
  * which strings are numbers in range, and which are booleans; which
  * environment entries are misspelt variables, and the nearest name.
  */
@@ -79,6 +80,24 @@ static const struct {
 	  134, -1 },				/* longer than any name */
 };
 
+/* opt_help: argv (NULL-ended, argv[0] the program), asked or not. */
+static const struct {
+	const char	*argv[6];
+	bool		 want;
+} helps[] = {
+	{ { "kvctl", "--help", NULL }, true },
+	{ { "kvctl", "-h", "put", NULL }, true },
+	{ { "kvctl", "put", "--ttl", "x", "--help", NULL }, true },
+	{ { "kvctl", "put", "--ttl", "-h", NULL }, true },	/* a value's place */
+	{ { "kvctl", "put", "k", "v", NULL }, false },
+	{ { "-h", "put", NULL }, false },		/* argv[0] is no argument */
+	{ { "kvctl", "put", "k", "--", "-h", NULL }, false },
+	{ { "kvctl", "--", "--help", NULL }, false },
+	{ { "kvctl", "--prefix=-h", NULL }, false },
+	{ { "kvctl", "--helper", "-hh", "--help=1", NULL }, false },
+	{ { "kvctl", NULL }, false },
+};
+
 int
 main(void)
 {
@@ -148,6 +167,19 @@ main(void)
 
 		ok(opt_value(1, argv, &i, "-d", &missing) == NULL && missing,
 		    "a mismatch leaves *missing as it was");
+	}
+
+	for (k = 0; k < sizeof(helps) / sizeof(helps[0]); k++) {
+		char *argv[6];
+		int argc = 0;
+
+		while (helps[k].argv[argc] != NULL) {
+			argv[argc] = (char *)helps[k].argv[argc];
+			argc++;
+		}
+		argv[argc] = NULL;
+		ok(opt_help(argc, argv) == helps[k].want, "help: case %zu is %s",
+		    k, helps[k].want ? "help" : "no help");
 	}
 
 	ok(opt_u64("0", 0, 10, &u) == 0 && u == 0, "u64: 0");
