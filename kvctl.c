@@ -84,6 +84,7 @@ struct opts {
 	int		 output;	/* -o: enum output (OUT_DEFAULT: by isatty) */
 	const char	*secret_file;	/* --cluster-secret-file: signs /admin/ calls */
 	char		 env_error[512];	/* a bad KVCTL_ variable, said by env_check() */
+	char		 line_error[512];	/* the line's first fault (line_bad()) */
 };
 
 /* Every command, with its usage line and what it does (kvctl help CMD). */
@@ -275,7 +276,8 @@ usage(FILE *f)
 	    "  -v, --verbose           trace requests and responses on stderr,\n"
 	    "                          and name each server that failed before\n"
 	    "                          one answered (KVCTL_VERBOSE=1)\n"
-	    "  --help, --version       (COMMAND --help: kvctl help COMMAND)\n\n"
+	    "  --help, -h, --version   --help anywhere before -- is kvctl help\n"
+	    "                          COMMAND, whatever else the line holds\n\n"
 	    "KVCTL_JSON, KVCTL_QUIET and KVCTL_VERBOSE take 1, true or yes, 0, false\n"
 	    "or no (as kvd's booleans); anything else is a usage error. A bad\n"
 	    "KVCTL_ value stops every command but help (--help, -h, help [COMMAND],\n"
@@ -3737,13 +3739,15 @@ bench_parse(struct bench_opts *b, int argc, char **argv)
 	int i;
 
 	bench_opts_init(b);
+	/* Before any option is judged: help whatever else the line holds. */
+	if (opt_help(argc, argv)) {
+		bench_usage(stdout);
+		return EXIT_OK;
+	}
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			bench_usage(stdout);
-			return EXIT_OK;
-		} else if (strcmp(a, "--prefill") == 0) {
+		if (strcmp(a, "--prefill") == 0) {
 			b->prefill = true;
 		} else if (strcmp(a, "--raw") == 0) {
 			b->raw = true;
@@ -4016,13 +4020,15 @@ verify_parse(struct verify_opts *vo, int argc, char **argv)
 	int i;
 
 	verify_opts_init(vo);
+	/* Before any option is judged: help whatever else the line holds. */
+	if (opt_help(argc, argv)) {
+		verify_usage(stdout);
+		return EXIT_OK;
+	}
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			verify_usage(stdout);
-			return EXIT_OK;
-		} else if ((v = opt_value(argc, argv, &i, "-c", &missing)) != NULL) {
+		if ((v = opt_value(argc, argv, &i, "-c", &missing)) != NULL) {
 			if (opt_u64(v, 1, VERIFY_MAX_WRITERS, &u) != 0)
 				return usage_error("verify", "bad -c '%s' (writers, "
 				    "1..%d)", v, VERIFY_MAX_WRITERS);
@@ -4464,7 +4470,25 @@ check_command_flags(const struct opts *o, const char *cmd)
 	return 0;
 }
 
-/* -o VALUE: table or json.  0, or EXIT_USAGE after the message. */
+/*
+ * Keeps the first thing wrong with the command line in o->line_error:
+ * run() says it (exit 2) once the line is read and known not to ask for
+ * help, which answers whatever else the line holds.  Returns -1.
+ */
+static int __attribute__((format(printf, 2, 3)))
+line_bad(struct opts *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o->line_error[0] != '\0')
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(o->line_error, sizeof(o->line_error), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* -o VALUE: table or json.  0, or -1 (line_bad). */
 static int
 parse_output(struct opts *o, const char *v)
 {
@@ -4475,7 +4499,7 @@ parse_output(struct opts *o, const char *v)
 		o->output = OUT_JSON;
 		o->json = true;
 	} else
-		return usage_error(NULL, "bad -o '%s' (table or json)", v);
+		return line_bad(o, "bad -o '%s' (table or json)", v);
 	return 0;
 }
 
@@ -4530,7 +4554,7 @@ run(int argc, char **argv, char **args)
 	struct opts o;
 	const char *a, *v;
 	int nargs = 0, i, rc;
-	bool flags_done = false, missing = false, passthrough;
+	bool flags_done = false, missing = false, passthrough, help;
 
 	memset(&o, 0, sizeof(o));
 	o.servers = "http://127.0.0.1:8080";
@@ -4541,8 +4565,12 @@ run(int argc, char **argv, char **args)
 	/*
 	 * Flags may come anywhere; "--" makes the rest plain arguments.
 	 * After the command word of verify and bench, flags kvctl does not
-	 * know belong to that command.
+	 * know belong to that command.  --help or -h anywhere (opt_help)
+	 * asks for the command's help, whatever else the line holds: the
+	 * line is still read, for its command word, and what is wrong with
+	 * it is kept (line_bad) and said only when no help was asked for.
 	 */
+	help = opt_help(argc, argv);
 	for (i = 1; i < argc; i++) {
 		a = argv[i];
 		passthrough = nargs > 0 && (strcmp(args[0], "verify") == 0 ||
@@ -4555,11 +4583,11 @@ run(int argc, char **argv, char **args)
 			flags_done = true;
 		} else if ((strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) &&
 		    !passthrough) {
-			/* kvctl CMD --help is kvctl help CMD, exit 2 included. */
-			if (nargs == 0 || strcmp(args[0], "help") == 0)
-				return cmd_help(nargs, args);
-			return cmd_help(2, (char *[]){ "help", args[0] });
+			continue;	/* help is set: answered after the loop */
 		} else if (strcmp(a, "--version") == 0) {
+			/* Unless help was asked for, or the line is wrong before. */
+			if (help || o.line_error[0] != '\0')
+				continue;
 			printf("kvctl %s\n", KVD_VERSION);
 			return EXIT_OK;
 		} else if (strcmp(a, "--json") == 0) {
@@ -4571,38 +4599,40 @@ run(int argc, char **argv, char **args)
 		} else if ((v = opt_value(argc, argv, &i, "--server",
 		    &missing)) != NULL) {
 			if (*v == '\0')
-				return usage_error(NULL, "--server needs a URL");
-			o.servers = v;
+				line_bad(&o, "--server needs a URL");
+			else
+				o.servers = v;
 		} else if ((v = opt_value(argc, argv, &i, "--timeout",
 		    &missing)) != NULL) {
 			if (parse_seconds(v, &o.timeout_ms) != 0)
-				return usage_error(NULL, "bad --timeout '%s' "
-				    "(seconds, > 0)", v);
+				line_bad(&o, "bad --timeout '%s' (seconds, > 0)", v);
 		} else if ((v = opt_value(argc, argv, &i, "--connect-timeout",
 		    &missing)) != NULL) {
 			if (parse_seconds(v, &o.connect_timeout_ms) != 0)
-				return usage_error(NULL, "bad --connect-timeout '%s' "
-				    "(seconds, > 0)", v);
+				line_bad(&o, "bad --connect-timeout '%s' (seconds, "
+				    "> 0)", v);
 		} else if ((v = opt_value(argc, argv, &i, "--r", &missing)) != NULL ||
 		    (v = opt_value(argc, argv, &i, "--w", &missing)) != NULL) {
 			if (!quorum_ok(v))
-				return usage_error(NULL, "bad %.3s '%s' (1..64, one, "
-				    "quorum or all)", a, v);
-			if (strncmp(a, "--r", 3) == 0)
+				line_bad(&o, "bad %.3s '%s' (1..64, one, quorum or "
+				    "all)", a, v);
+			else if (strncmp(a, "--r", 3) == 0)
 				o.r = v;
 			else
 				o.w = v;
 		} else if ((v = opt_value(argc, argv, &i, "--ttl",
 		    &missing)) != NULL) {
 			if (!ttl_ok(v))
-				return usage_error(NULL, "bad --ttl '%s' (whole "
-				    "seconds, 1 to 315360000)", v);
-			o.ttl = v;
+				line_bad(&o, "bad --ttl '%s' (whole seconds, 1 to "
+				    "315360000)", v);
+			else
+				o.ttl = v;
 		} else if ((v = opt_value(argc, argv, &i, "--if-match",
 		    &missing)) != NULL) {
 			if (*v == '\0')
-				return usage_error(NULL, "--if-match needs an ETag");
-			o.if_match = v;
+				line_bad(&o, "--if-match needs an ETag");
+			else
+				o.if_match = v;
 		} else if (strcmp(a, "--create") == 0) {
 			o.create = true;
 		} else if (strcmp(a, "--etag") == 0) {
@@ -4612,13 +4642,12 @@ run(int argc, char **argv, char **args)
 		} else if ((v = opt_value(argc, argv, &i, "--retry",
 		    &missing)) != NULL) {
 			if (parse_retries(v, &o.retries) != 0)
-				return usage_error(NULL, "bad --retry '%s' (0..100)",
-				    v);
+				line_bad(&o, "bad --retry '%s' (0..100)", v);
 		} else if (!passthrough && (v = opt_value(argc, argv, &i,
 		    "--limit", &missing)) != NULL) {
 			if (opt_u64(v, 1, UINT64_MAX / 2, &o.limit) != 0)
-				return usage_error(NULL, "bad --limit '%s' (a number "
-				    "of keys, at least 1)", v);
+				line_bad(&o, "bad --limit '%s' (a number of keys, at "
+				    "least 1)", v);
 		} else if (!passthrough && (v = opt_value(argc, argv, &i,
 		    "--prefix", &missing)) != NULL) {
 			o.prefix = v;
@@ -4627,31 +4656,43 @@ run(int argc, char **argv, char **args)
 			uint64_t u;
 
 			if (opt_u64(v, 1, 256, &u) != 0)
-				return usage_error(NULL, "bad --parallel '%s' "
-				    "(1..256)", v);
-			o.parallel = (int)u;
+				line_bad(&o, "bad --parallel '%s' (1..256)", v);
+			else
+				o.parallel = (int)u;
 		} else if (!passthrough && strcmp(a, "--yes") == 0) {
 			o.yes = true;
 		} else if (!passthrough && strcmp(a, "--all") == 0) {
 			o.all = true;
 		} else if ((v = opt_value(argc, argv, &i, "-o", &missing)) != NULL ||
 		    (v = opt_value(argc, argv, &i, "--output", &missing)) != NULL) {
-			if ((rc = parse_output(&o, v)) != 0)
-				return rc;
+			(void)parse_output(&o, v);
 		} else if ((v = opt_value(argc, argv, &i, "--cluster-secret-file",
 		    &missing)) != NULL) {
 			if (*v == '\0')
-				return usage_error(NULL, "--cluster-secret-file "
-				    "needs a file");
-			o.secret_file = v;
+				line_bad(&o, "--cluster-secret-file needs a file");
+			else
+				o.secret_file = v;
 		} else if (missing) {
-			return usage_error(NULL, "%s needs a value", a);
+			line_bad(&o, "%s needs a value", a);
 		} else if (passthrough) {
 			args[nargs++] = argv[i];
 		} else {
-			return usage_error(NULL, "unknown flag '%s'", a);
+			line_bad(&o, "unknown flag '%s'", a);
 		}
 	}
+	if (help) {
+		/* verify --help and bench --help list their own options. */
+		if (nargs > 0 && (strcmp(args[0], "verify") == 0 ||
+		    strcmp(args[0], "bench") == 0) && opt_help(nargs, args))
+			return args[0][0] == 'v' ? cmd_verify(&o, nargs, args) :
+			    cmd_bench(&o, nargs, args);
+		/* kvctl CMD --help is kvctl help CMD, exit 2 included. */
+		if (nargs == 0 || strcmp(args[0], "help") == 0)
+			return cmd_help(nargs, args);
+		return cmd_help(2, (char *[]){ "help", args[0] });
+	}
+	if (o.line_error[0] != '\0')
+		return usage_error(NULL, "%s", o.line_error);
 	if (o.connect_timeout_ms > o.timeout_ms)
 		o.connect_timeout_ms = o.timeout_ms;
 	if (nargs == 0)

@@ -442,6 +442,67 @@ time.sleep(30)
 	[[ "$err" == *"no command 'bogus'"* ]]
 }
 
+@test "--help and -h before the command print that command's help too (kvctl -h put is kvctl help put)" {
+	local cmd want
+	for cmd in put get delete load cluster verify bench; do
+		want=$("$KVCTL" help "$cmd")
+		kvx -h "$cmd"
+		echo "[kvctl -h $cmd] rc=$rc out=$out"
+		[ "$rc" -eq 0 ] && [ -z "$err" ]
+		[ "$out" = "$want" ]
+		kvx --server http://127.0.0.1:1 --help "$cmd" k
+		[ "$rc" -eq 0 ] && [ "$out" = "$want" ]
+	done
+	# No command: the general usage, as before.
+	kvx -h
+	[ "$rc" -eq 0 ] && [[ "$out" == "usage: kvctl [flags] COMMAND"* ]]
+	kvx --help help
+	[ "$rc" -eq 0 ] && [[ "$out" == "usage: kvctl [flags] COMMAND"* ]]
+	# A command that does not exist exits 2, as help bogus does.
+	kvx help bogus
+	want=$err
+	kvx -h bogus
+	[ "$rc" -eq 2 ] && [ -z "$out" ] && [ "$err" = "$want" ]
+}
+
+@test "--help or -h anywhere prints the command's help, exit 0, whatever else the line holds" {
+	local a want
+	want=$("$KVCTL" help put)
+	for a in "put --ttl x --help" "put --ttl x -h" "--ttl x put k v --help" \
+	    "put k v --bogus -h" "put --r zz k v --help" "-o yaml put --help" \
+	    "--timeout 0 put --help" "--retry 500 -h put" "put k v --help --ttl" \
+	    "put k v --ttl 5 --create --if-match e --prefix p --help" \
+	    "put --help --version"; do
+		# shellcheck disable=SC2086  # a is words
+		run_split 20 "$KVCTL" $a
+		echo "[kvctl $a] rc=$rc err=$err"
+		[ "$rc" -eq 0 ] && [ -z "$err" ]
+		[ "$out" = "$want" ]
+	done
+	# A flag the command does not take: that command's help all the same.
+	kvx get k --ttl 5 --help
+	[ "$rc" -eq 0 ] && [ "$out" = "$("$KVCTL" help get)" ]
+	# verify and bench print their own options, as verify --help does.
+	for a in "verify -c x --help" "verify --ttl x -d 0 -h" "bench -c 0 --help"; do
+		want=$("$KVCTL" "${a%% *}" --help)
+		# shellcheck disable=SC2086
+		run_split 20 "$KVCTL" $a
+		echo "[kvctl $a] rc=$rc err=$err"
+		[ "$rc" -eq 0 ] && [ -z "$err" ]
+		[ "$out" = "$want" ]
+	done
+	# Without it, the line is still refused, with the same message.
+	kvx put --ttl x --bogus k v --server "$U"
+	[ "$rc" -eq 2 ] && [ -z "$out" ]
+	[ "$(printf '%s\n' "$err" | head -1)" = "kvctl: bad --ttl 'x' (whole seconds, 1 to 315360000)" ]
+	kvx verify -c x
+	[ "$rc" -eq 2 ] && [[ "$err" == "kvctl verify: bad -c 'x'"* ]]
+	# After --, -h is a value.
+	kvx --server "$U" put hv -- -h
+	[ "$rc" -eq 0 ]
+	[ "$(timeout 10 "$KVCTL" get hv --server "$U")" = -h ]
+}
+
 @test "watch with no server keeps trying and says so once; reconnected when one answers; nothing with -q" {
 	local p
 	pick_ports 1
