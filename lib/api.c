@@ -2059,10 +2059,11 @@ batch_emit(const struct bop *o, struct buf *out)
 
 /*
  * POST /batch {"ops":[{"op":"get|put|delete","key":...,"value":...},...]}:
- * every op is checked before any runs (a bad one makes the whole batch a
- * 400 naming it); then they run BATCH_THREADS at a time, each a normal
- * quorum operation, and the answer lists their results in order.  Not
- * atomic: each op succeeds or fails on its own.
+ * every op is checked before any runs (the first bad one makes the whole
+ * batch a 400 naming it, "op N: WHY" with N from 0, which clients read:
+ * kvctl load sends the other ops again); then they run BATCH_THREADS at a
+ * time, each a normal quorum operation, and the answer lists their
+ * results in order.  Not atomic: each op succeeds or fails on its own.
  */
 static void
 handle_batch(struct node *nd, const struct server_request *sr,

@@ -57,6 +57,11 @@ batch() {
 		[ -n "$(echo "$output" | head -1 | jq -r .code)" ]
 	done
 	[ "$(code "$(url n1)/kv/ok")" = 404 ]
+	# The error names the first bad op by its place, from 0 (kvctl load
+	# and delete --prefix fail that one and send the others).
+	run batch n1 '{"ops":[{"op":"get","key":"a"},{"op":"get","key":"b"},{"op":"frob","key":"x"},{"op":"get","key":""}]}'
+	echo "$output"
+	[ "$(echo "$output" | head -1 | jq -r .error)" = 'op 2: bad "op": want get, put or delete' ]
 	ops=$(python3 -c 'import json; print(json.dumps({"ops": [{"op": "get", "key": "k%d" % i} for i in range(1001)]}))')
 	run batch n1 "$ops"
 	[ "$(echo "$output" | tail -1)" = 400 ]
