@@ -150,8 +150,8 @@ static const struct {
 	  "changes nothing; a TTL goes as the seconds it has left (a line whose\n"
 	  "TTL ran out is skipped). Reports lines, written, unchanged, expired\n"
 	  "and failed; exit status non-zero if any line failed. A batch the\n"
-	  "server refuses whole (one bad line) is split until only that line\n"
-	  "fails, named by its line number." },
+	  "server refuses whole for one bad line fails only that line, named\n"
+	  "by its line number; the others go again in one request." },
 	{ "mget", "kvctl mget KEY [KEY...]",
 	  "Reads up to 1000 keys in one request (POST /batch): each value found\n"
 	  "is written with a newline, in order; each key missing is named on\n"
@@ -850,6 +850,31 @@ batch_results(const struct client_response *res, struct json_tok **toks)
 	    (*toks)[arr].type != JSON_ARRAY)
 		return -1;
 	return arr;
+}
+
+/*
+ * Which op of a batch of n the server refused it whole for.  It checks
+ * every op before it runs any and answers the first bad one with a 400
+ * whose message is "op N: WHY" (api.c's handle_batch).  True, with *at
+ * = N and *why pointing at WHY in msg, when msg says that of an op
+ * sent; false for any other message (a bad ?w=, too many ops), which
+ * names none.
+ */
+static bool
+batch_bad_op(const char *msg, size_t n, size_t *at, const char **why)
+{
+	size_t len;
+	uint64_t v;
+
+	if (strncmp(msg, "op ", 3) != 0)
+		return false;
+	len = strspn(msg + 3, "0123456789");
+	if (strncmp(msg + 3 + len, ": ", 2) != 0 ||
+	    opt_digits(msg + 3, len, &v) != 0 || v >= n)
+		return false;
+	*at = (size_t)v;
+	*why = msg + 3 + len + 2;
+	return true;
 }
 
 /* The "status" of batch result e, or 0 when it has none. */
@@ -2928,20 +2953,24 @@ key_shown(const struct buf *key, struct buf *out)
  * Deletes keys[0..n) in one POST /batch.  Adds to *deleted the keys
  * deleted or already gone (404), to *failed the others (named on
  * stderr).  The server refuses a batch whole when one op is bad (400: a
- * key no public route takes) or the batch too big (413); it is then
- * split in two and each half sent, so only the key at fault fails.
- * Returns the exit code of the worst failure, or 0.
+ * key no public route takes) or the batch too big (413).  A 400 names
+ * the bad op (batch_bad_op): that key fails and the others are sent
+ * again in one request, so a bad key costs one request more; otherwise
+ * the batch is split in two and each half sent, so only the key at
+ * fault fails.  keys[0..n) may be left in another order.  Returns the
+ * exit code of the worst failure, or 0.
  */
 static int
-delete_keys(const struct opts *o, const struct buf *keys, size_t n,
+delete_keys(const struct opts *o, struct buf *keys, size_t n,
     uint64_t *deleted, uint64_t *failed)
 {
 	struct client_response res;
 	struct json_tok *toks = NULL;
 	struct buf ops = BUF_INIT, target = BUF_INIT, key = BUF_INIT,
-	    msg = BUF_INIT, shown = BUF_INIT;
+	    msg = BUF_INIT, shown = BUF_INIT, bad;
+	const char *why;
 	uint64_t status;
-	size_t i;
+	size_t i, at;
 	int rc, k, e, arr, f, worst = EXIT_OK;
 
 	if (n == 0)
@@ -2958,6 +2987,21 @@ delete_keys(const struct opts *o, const struct buf *keys, size_t n,
 	client_response_init(&res);
 	rc = request(o, "POST", target.data, "application/json", ops.data,
 	    ops.len, NULL, &res);
+	if (rc == 0 && res.http.status == 400 &&
+	    (error_message(&res, &msg), batch_bad_op(msg.data, n, &at, &why))) {
+		(*failed)++;
+		key_shown(&keys[at], &shown);
+		if (!o->quiet)
+			fprintf(stderr, "kvctl: delete %s: 400 %s\n", shown.data,
+			    why);
+		/* The others in one batch; the bad key last, out of it. */
+		bad = keys[at];
+		memmove(keys + at, keys + at + 1, (n - at - 1) * sizeof(*keys));
+		keys[n - 1] = bad;
+		rc = worse(EXIT_CLIENT, delete_keys(o, keys, n - 1, deleted,
+		    failed));
+		goto out;
+	}
 	if (rc == 0 && (res.http.status == 400 || res.http.status == 413) &&
 	    n > 1) {
 		rc = worse(delete_keys(o, keys, n / 2, deleted, failed),
@@ -2966,14 +3010,12 @@ delete_keys(const struct opts *o, const struct buf *keys, size_t n,
 	}
 	if (rc == 0 && res.http.status != 200) {
 		(*failed) += n;
+		buf_reset(&msg);
 		error_message(&res, &msg);
 		key_shown(&keys[0], &shown);
-		/* A batch of one: the server's "op 0: " names no key. */
 		if (!o->quiet)
 			fprintf(stderr, "kvctl: delete %s: %d %s\n", n == 1 ?
-			    shown.data : "(a batch)", res.http.status,
-			    strncmp(msg.data, "op 0: ", 6) == 0 && n == 1 ?
-			    msg.data + 6 : msg.data);
+			    shown.data : "(a batch)", res.http.status, msg.data);
 		rc = exit_for_status(res.http.status);
 		goto out;
 	}
@@ -3281,18 +3323,22 @@ same_expiry(const char *body, const struct json_tok *toks, int obj,
 /*
  * Marks the lines lines[idx[0..nq)] whose key already holds their value
  * (one POST /batch of gets).  A batch the server refuses whole (400: a
- * key no public route accepts; 413) is split in two, so only that line
+ * key no public route accepts; 413) is checked again without the line
+ * a 400 names (batch_bad_op), or else split in two, so only that line
  * goes unmarked.  When a request fails its lines are written: a write of
- * the same value changes nothing but the version.
+ * the same value changes nothing but the version.  idx[0..nq) may be
+ * left in another order.
  */
 static void
 load_check_some(struct load *ld, struct load_conn *lc,
-    struct load_line *lines, const size_t *idx, size_t nq)
+    struct load_line *lines, size_t *idx, size_t nq)
 {
 	struct client_response res;
 	struct json_tok *toks = NULL;
-	struct buf ops = BUF_INIT, target = BUF_INIT, val = BUF_INIT;
-	size_t i;
+	struct buf ops = BUF_INIT, target = BUF_INIT, val = BUF_INIT,
+	    msg = BUF_INIT;
+	const char *why;
+	size_t i, at;
 	uint64_t status;
 	int arr, k, e;
 
@@ -3312,6 +3358,12 @@ load_check_some(struct load *ld, struct load_conn *lc,
 	if (load_request(ld, lc, "POST", target.data, "application/json",
 	    ops.data, ops.len, NULL, &res) != 0)
 		goto out;
+	if (res.http.status == 400 &&
+	    (error_message(&res, &msg), batch_bad_op(msg.data, nq, &at, &why))) {
+		memmove(idx + at, idx + at + 1, (nq - at - 1) * sizeof(*idx));
+		load_check_some(ld, lc, lines, idx, nq - 1);
+		goto out;
+	}
 	if ((res.http.status == 400 || res.http.status == 413) && nq > 1) {
 		load_check_some(ld, lc, lines, idx, nq / 2);
 		load_check_some(ld, lc, lines, idx + nq / 2, nq - nq / 2);
@@ -3335,6 +3387,7 @@ out:
 	buf_free(&ops);
 	buf_free(&target);
 	buf_free(&val);
+	buf_free(&msg);
 }
 
 /* Marks the parsed lines of lines[0..n) that hold their value already. */
@@ -3417,9 +3470,12 @@ out:
  * times (plus --retry), with the others still waiting; any other failure
  * is the line's.  A batch the server refuses whole (400: one op it does
  * not take, such as a bad context or a key no public route accepts; 413:
- * its --max-body is smaller than the batch) is split in two and each half
- * sent, so only the line at fault fails; a line alone that is still too
- * big is sent as a PUT.
+ * its --max-body is smaller than the batch) costs only the line at
+ * fault: the one a 400 names (batch_bad_op) fails and the others go
+ * again in one request, one request more per bad line; a 413, or a 400
+ * that names no op, is split in two and each half sent; a line alone
+ * that is still too big is sent as a PUT.  want[0..n) may be left in
+ * another order.
  */
 static void
 load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
@@ -3428,8 +3484,9 @@ load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
 	struct client_response res;
 	struct json_tok *toks = NULL;
 	struct buf ops = BUF_INIT, target = BUF_INIT, msg = BUF_INIT;
+	const char *why;
 	uint64_t status;
-	size_t i, k, left = n;
+	size_t i, k, at, left = n;
 	int rc = 0, tries, pause, arr, e, f;
 
 	batch_target(ld->o, &target);
@@ -3465,7 +3522,18 @@ load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
 				break;
 			continue;
 		}
-		/* Refused whole: halves, so that only the line at fault fails. */
+		/* Refused whole for one line it names: the others at once. */
+		buf_reset(&msg);
+		if (res.http.status == 400 && (error_message(&res, &msg),
+		    batch_bad_op(msg.data, left, &at, &why))) {
+			load_fail(ld, want[at], EXIT_CLIENT, "400 %s", why);
+			memmove(want + at, want + at + 1, (left - at - 1) *
+			    sizeof(*want));
+			load_batch(ld, lc, want, left - 1);
+			left = 0;
+			break;
+		}
+		/* Or not named: halves, so that only the line at fault fails. */
 		if ((res.http.status == 400 || res.http.status == 413) &&
 		    left > 1) {
 			load_batch(ld, lc, want, left / 2);
@@ -3479,11 +3547,7 @@ load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
 			break;
 		}
 		if (res.http.status == 400) {
-			error_message(&res, &msg);
-			/* "op 0: " names no line: the line number does. */
-			load_fail(ld, want[0], EXIT_CLIENT, "400 %s",
-			    strncmp(msg.data, "op 0: ", 6) == 0 ? msg.data + 6 :
-			    msg.data);
+			load_fail(ld, want[0], EXIT_CLIENT, "400 %s", msg.data);
 			left = 0;
 			break;
 		}
