@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,6 +174,12 @@ static const struct flag flags[] = {
 };
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
 
+/*
+ * Which flags hold the value of their KVD_<FLAG> variable (parse_flags):
+ * a start-up message about one names the variable (as_given()).
+ */
+static bool from_env[NFLAGS];
+
 static void
 usage(FILE *f)
 {
@@ -195,12 +202,72 @@ usage(FILE *f)
 	    "answer whatever the environment holds.\n");
 }
 
-static void __attribute__((noreturn))
-die_usage(const char *fmt, const char *arg)
+/* KVD_<FLAG>: upper case, '-' as '_'. */
+static void
+env_name(const char *flag, char *out, size_t outlen)
 {
-	fprintf(stderr, "kvd: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nkvd: try 'kvd --help'\n");
+	char *p;
+
+	snprintf(out, outlen, "KVD_%s", flag);
+	for (p = out; *p; p++)
+		*p = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+}
+
+/* A byte of a name: none may touch a --FLAG that as_given() renames. */
+static bool
+flag_byte(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+/*
+ * msg into out (cut to outlen), naming each flag as it was given: a
+ * --FLAG whose value came from the environment becomes KVD_<FLAG> (bad
+ * KVD_LOG_LEVEL 'x', not bad --log-level 'x').  Every start-up message
+ * goes through it, in die_usage() and die(): kvd.c's checks and what
+ * lib/ modules return (cluster's "--peers: entry 2 ..."), which name
+ * flags as --FLAG and cannot know where a value came from.  One rule,
+ * so a check added later names its variable too.
+ */
+static void
+as_given(const char *msg, char *out, size_t outlen)
+{
+	size_t i = 0, o = 0, j, n = 0;
+
+	while (msg[i] != '\0' && o + 1 < outlen) {
+		j = NFLAGS;
+		if (msg[i] == '-' && msg[i + 1] == '-' &&
+		    (i == 0 || !flag_byte(msg[i - 1])))
+			for (j = 0; j < NFLAGS; j++) {
+				n = strlen(flags[j].name);
+				if (from_env[j] && strncmp(msg + i + 2,
+				    flags[j].name, n) == 0 &&
+				    !flag_byte(msg[i + 2 + n]))
+					break;
+			}
+		if (j == NFLAGS) {
+			out[o++] = msg[i++];
+			continue;
+		}
+		env_name(flags[j].name, out + o, outlen - o);
+		o += strlen(out + o);
+		i += 2 + n;
+	}
+	out[o] = '\0';
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+die_usage(const char *fmt, ...)
+{
+	char msg[1024], out[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	as_given(msg, out, sizeof(out));
+	fprintf(stderr, "kvd: %s\nkvd: try 'kvd --help'\n", out);
 	exit(2);
 }
 
@@ -209,11 +276,16 @@ die_usage(const char *fmt, const char *arg)
  * chosen format (JSON too), then exit(status).  Usage errors (a bad flag,
  * a missing --id) stay plain text on stderr through die_usage, as other
  * Unix tools print them: they concern the command line, not the node.
+ * Both name a flag set from the environment as its variable (as_given()).
  */
 static void __attribute__((noreturn))
 die(int status, const char *msg, const char *err)
 {
-	log_event(LOG_ERROR, msg, "err=%s", err);
+	char m[256], e[1024];
+
+	as_given(msg, m, sizeof(m));
+	as_given(err, e, sizeof(e));
+	log_event(LOG_ERROR, m, "err=%s", e);
 	exit(status);
 }
 
@@ -253,17 +325,6 @@ set_flag(struct config *cfg, const struct flag *f, const char *val,
 		break;
 	}
 	return 0;
-}
-
-/* KVD_<FLAG>: upper case, '-' as '_'. */
-static void
-env_name(const char *flag, char *out, size_t outlen)
-{
-	char *p;
-
-	snprintf(out, outlen, "KVD_%s", flag);
-	for (p = out; *p; p++)
-		*p = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
 }
 
 /*
@@ -313,9 +374,12 @@ parse_flags(struct config *cfg, int argc, char **argv)
 
 	for (i = 0; i < NFLAGS; i++) {
 		env_name(flags[i].name, env, sizeof(env));
-		if ((val = getenv(env)) == NULL || *val == '\0' ||
-		    set_flag(cfg, &flags[i], val, why, sizeof(why)) == 0)
+		if ((val = getenv(env)) == NULL || *val == '\0')
 			continue;
+		if (set_flag(cfg, &flags[i], val, why, sizeof(why)) == 0) {
+			from_env[i] = true;
+			continue;
+		}
 		if (bad[0] == '\0')
 			snprintf(bad, sizeof(bad), "bad %s '%s' (%s)", env, val,
 			    why);
@@ -343,6 +407,7 @@ parse_flags(struct config *cfg, int argc, char **argv)
 				break;
 		if (j == NFLAGS)
 			die_usage("unknown flag '%s'", argv[a]);
+		from_env[j] = false;	/* the command line wins */
 		if (eq != NULL)
 			val = eq + 1;
 		else if (flags[j].kind == FLAG_BOOL)

@@ -676,6 +676,50 @@ elapsed_ms() {
 	[ ! -e "$DATA/n9" ]
 }
 
+@test "kvd: a value checked after the flags are read is named as the KVD_ variable it came from, as the flag otherwise" {
+	local t v want flag addr
+	printf 'short' >"$TMP/secret"
+	chmod 600 "$TMP/secret"
+	# VAR=VALUE, then what the message says (2: exit status 2, 1: 1).
+	for t in "KVD_LOG_LEVEL=bogus|2|kvd: bad KVD_LOG_LEVEL 'bogus' (debug, info, warn, error)" \
+	    "KVD_LOG_FORMAT=xml|2|kvd: bad KVD_LOG_FORMAT 'xml' (text or json)" \
+	    "KVD_ADDR=nope|2|kvd: bad KVD_ADDR 'nope' (want HOST:PORT or :PORT, e.g. :8080)" \
+	    "KVD_ADVERTISE=:1|2|kvd: bad KVD_ADVERTISE ':1' (want HOST:PORT)" \
+	    "KVD_PEERS=junk|2|kvd: KVD_PEERS: entry 1 'junk' is not ID=HOST:PORT" \
+	    "KVD_CAS_WINDOW=1|2|kvd: KVD_CAS_WINDOW is too short for --peer-timeout-ms:" \
+	    "KVD_PEER_TIMEOUT_MS=600000|2|kvd: --cas-window is too short for KVD_PEER_TIMEOUT_MS:" \
+	    "KVD_CLUSTER_SECRET_FILE=$TMP/secret|2|cannot load KVD_CLUSTER_SECRET_FILE" \
+	    "KVD_PEERS=n9=127.0.0.1:1|1|KVD_PEERS lists this node (n9) at 127.0.0.1:1"; do
+		v=${t%%|*} want=${t##*|} addr=(--addr 127.0.0.1:0)
+		[ "${v%%=*}" != KVD_ADDR ] || addr=()
+		run_split 10 env "$v" "$KVD" --id n9 --data-dir "$DATA" \
+		    "${addr[@]}" 3>&-
+		echo "[$v] rc=$rc err=$err"
+		flag=${v%%=*}
+		flag=--$(echo "${flag#KVD_}" | tr 'A-Z_' 'a-z-')
+		[ "$rc" -eq "$(echo "$t" | cut -d'|' -f2)" ]
+		[[ "$err" == *"$want"* ]]
+		[[ "$err" != *"$flag"* ]]
+		# The same value as a flag is named as the flag.
+		run_split 10 "$KVD" --id n9 --data-dir "$DATA" --addr 127.0.0.1:0 \
+		    "$flag" "${v#*=}" 3>&-
+		echo "[$flag] rc=$rc err=$err"
+		[[ "$err" == *"${want//${v%%=*}/$flag}"* ]]
+	done
+	run_split 10 env KVD_ID='bad id' "$KVD" --data-dir "$DATA" 3>&-
+	[ "$rc" -eq 2 ]
+	[[ "$err" == *"kvd: bad KVD_ID 'bad id': use 1-64 of A-Z a-z 0-9 _ -"* ]]
+	# A flag overrides its variable, and is named.
+	run_split 10 env KVD_LOG_LEVEL=info "$KVD" --id n9 --data-dir "$DATA" \
+	    --log-level bogus 3>&-
+	[ "$rc" -eq 2 ]
+	[[ "$err" == *"kvd: bad --log-level 'bogus'"* ]]
+	# A prefix of another flag's variable is no match: KVD_N is not --n-anything.
+	run_split 10 env KVD_N=3 KVD_CAS_WINDOW=1 "$KVD" --id n9 --data-dir "$DATA" 3>&-
+	[[ "$err" == *"KVD_CAS_WINDOW is too short for --peer-timeout-ms"* ]]
+	[ ! -e "$DATA/n9" ] || [ -z "$(ls "$DATA/n9")" ]
+}
+
 @test "flags from the environment (KVD_MAX_BODY), the command line wins" {
 	KVD_MAX_BODY=50 start_node n2
 	head -c 60 /dev/zero | tr '\0' 'a' >"$TMP/b60"
