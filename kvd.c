@@ -362,7 +362,8 @@ warn_unknown_env(void)
  * Environment first, then the command line, so a flag wins.  A bad KVD_
  * value is said (exit 2, naming the variable) only once the command line
  * has had its turn: --help and --version answer whatever the environment
- * holds, as kvctl's do whatever its KVCTL_ variables hold.
+ * holds, as kvctl's do whatever its KVCTL_ variables hold, and --help
+ * (or -h) anywhere answers whatever else the command line holds.
  */
 static void
 parse_flags(struct config *cfg, int argc, char **argv)
@@ -384,14 +385,14 @@ parse_flags(struct config *cfg, int argc, char **argv)
 			snprintf(bad, sizeof(bad), "bad %s '%s' (%s)", env, val,
 			    why);
 	}
+	if (opt_help(argc, argv)) {	/* whatever else the line holds */
+		usage(stdout);
+		exit(0);
+	}
 	for (a = 1; a < argc; a++) {
 		const char *arg = argv[a], *eq;
 		size_t nlen;
 
-		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-			usage(stdout);
-			exit(0);
-		}
 		if (strcmp(arg, "--version") == 0) {
 			printf("kvd %s\n", KVD_VERSION);
 			exit(0);

@@ -646,6 +646,16 @@ elapsed_ms() {
 	run timeout 5 "$KVD" --version 3>&-
 	[ "$status" -eq 0 ]
 	[[ "$output" == "kvd "* ]]
+	# --help (or -h) anywhere answers whatever else the line holds.
+	local line
+	for line in "--n 0 --help" "--id n9 --data-dir $DATA --bogus -h" \
+	    "--id -h" "extra --help"; do
+		run_split 5 "$KVD" $line 3>&-
+		echo "[kvd $line] rc=$rc err=$err"
+		[ "$rc" -eq 0 ]
+		[[ "$out" == "usage: kvd "* ]]
+		[ -z "$err" ]
+	done
 	[ ! -e "$DATA/n9" ]
 }
 
