@@ -199,6 +199,37 @@ cluster3() {
 	[ "$ms" -lt 7500 ]
 }
 
+@test "a relay whose owners refuse it (503, --max-watchers full) watches from the relaying node, reading the key every 5 s, and sees a change" {
+	local own n owners="" t0 ms
+	cluster4 --max-watchers 1
+	own=$(not_on_node4 f)
+	[ -n "$own" ]
+	e=$(etag node1 "$own")
+	for n in node1 node2 node3; do
+		[ "$(code "$(url "$n")/internal/fetch/$own")" = 200 ] && owners="$owners $n"
+	done
+	echo "owners:$owners"
+	# Each owner's one place is taken by a watch on the key, asked directly.
+	for n in $owners; do
+		curl -s --max-time 40 -o /dev/null "$(url "$n")/kv/$own?wait=$e&timeout=30" 3>&- &
+		BG+=($!)
+	done
+	wait_for 5 watchers_are 2 $owners
+	curl -s --max-time 40 -o "$TMP/out" -w '%{http_code}' \
+	    "$(url node4)/kv/$own?wait=$e&timeout=30" >"$TMP/code" 3>&- &
+	BG+=($!)
+	# Both owners answered the relay 503: node4 parks the watch itself.
+	wait_for 5 watchers_are 1 node4
+	[ "$(put node1 "$own" changed)" = 200 ]
+	t0=$(date +%s%N)
+	wait "${BG[-1]}"
+	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	echo "node4 answered $(cat "$TMP/code") $ms ms after the write: $(cat "$TMP/out")"
+	[ "$(cat "$TMP/code")" = 200 ]
+	[ "$(jq -r .value "$TMP/out")" = changed ]
+	[ "$ms" -lt 7000 ]
+}
+
 @test "SIGTERM on a node relaying a watch: the watch answers 304 within a turn and the node exits 0, stopped in order" {
 	local own pid rc=0
 	cluster4 --shutdown-grace 8
