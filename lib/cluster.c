@@ -193,6 +193,7 @@ static bool
 valid_address(const char *s, size_t len)
 {
 	char host[NET_HOST_MAX], port[NET_PORT_MAX];
+	unsigned num;
 	size_t i;
 
 	if (len == 0 || len >= CLUSTER_ADDR_MAX)
@@ -202,7 +203,12 @@ valid_address(const char *s, size_t len)
 			return false;
 	if (net_split_hostport(s, host, sizeof(host), port, sizeof(port)) != 0)
 		return false;
-	return host[0] != '\0';
+	/* A port peers can call, written one way: 1-65535, no leading 0. */
+	for (i = 0, num = 0; port[i] >= '0' && port[i] <= '9' && num <= 65535;
+	    i++)
+		num = num * 10 + (unsigned)(port[i] - '0');
+	return host[0] != '\0' && port[i] == '\0' && port[0] != '0' &&
+	    num >= 1 && num <= 65535;
 }
 
 /* True when a beats b for the same id (the LWW rule of the essay). */
@@ -482,8 +488,8 @@ entries_seed(const char *peers, const char *self_id, const char *self_addr,
 		m->address[alen] = '\0';
 		if (!valid_address(m->address, alen)) {
 			snprintf(err, errlen, "--peers: entry %zu (%s): bad "
-			    "address '%s' (want HOST:PORT)", item, m->id,
-			    m->address);
+			    "address '%s' (want HOST:PORT, PORT 1-65535)", item,
+			    m->id, m->address);
 			goto fail;
 		}
 		if (strcmp(m->id, self_id) == 0) {
@@ -1222,7 +1228,7 @@ cluster_join(struct cluster *c, const char *id, const char *address,
 		return -1;
 	if (address == NULL || !valid_address(address, strlen(address))) {
 		*status = 400;
-		snprintf(err, errlen, "bad address (want HOST:PORT)");
+		snprintf(err, errlen, "bad address (want HOST:PORT, PORT 1-65535)");
 		return -1;
 	}
 	pthread_mutex_lock(&c->wmu);
@@ -1547,7 +1553,7 @@ cluster_open(struct cluster **out, const struct cluster_config *cfg,
 	}
 	if (!valid_address(cfg->self_address, strlen(cfg->self_address))) {
 		snprintf(err, errlen, "bad advertised address '%s' (want "
-		    "HOST:PORT with a host)", cfg->self_address);
+		    "HOST:PORT with a host, PORT 1-65535)", cfg->self_address);
 		return -1;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {

@@ -252,7 +252,12 @@ PY
 	# not empty.  None of these may change the membership.
 	for body in '{"id":"node5","address":"127.0.0.1:1","dry_run":true}' \
 	    '{"id":"node5","address":"127.0.0.1:1","id":"node6"}' \
-	    '{"id":"","address":"127.0.0.1:1"}'; do
+	    '{"id":"","address":"127.0.0.1:1"}' \
+	    '{"id":"node5","address":"127.0.0.1:0"}' \
+	    '{"id":"node5","address":"127.0.0.1:00000"}' \
+	    '{"id":"node5","address":"127.0.0.1:08080"}' \
+	    '{"id":"node5","address":"127.0.0.1:http"}' \
+	    '{"id":"node5","address":"127.0.0.1:65536"}'; do
 		run code -X POST -d "$body" "$(url node1)/cluster/join"
 		echo "join $body -> $output"
 		[ "$output" = 400 ]

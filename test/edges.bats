@@ -967,6 +967,22 @@ while True:
 	[ "$status" -eq 2 ]
 	[[ "$output" == *--peers* ]]
 	[ ! -e "$TMP/d/n1" ]
+	# A member's port is one peers can call: 1-65535, written one way.
+	local p
+	for p in 0 00000 08080 65536; do
+		run timeout 10 "$KVD" --id n1 --data-dir "$TMP/d" \
+		    --addr 127.0.0.1:0 --peers "node2=127.0.0.1:$p" 3>&-
+		echo "port $p: status $status: $output"
+		[ "$status" -eq 2 ]
+		[[ "$output" == *"bad address '127.0.0.1:$p' (want HOST:PORT, PORT 1-65535)"* ]]
+		[ ! -e "$TMP/d/n1" ]
+	done
+	run timeout 10 "$KVD" --id n1 --data-dir "$TMP/d" --addr 127.0.0.1:0 \
+	    --advertise 127.0.0.1:0 3>&-
+	echo "--advertise: status $status: $output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"bad advertised address '127.0.0.1:0'"* ]]
+	[ ! -e "$TMP/d/n1" ]
 }
 
 @test "start-up: a port already in use fails the start and leaves no node directory" {
