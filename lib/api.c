@@ -36,6 +36,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1887,6 +1888,10 @@ handle_members(struct node *nd, const struct server_request *sr,
 
 #define BATCH_OPS_MAX	1000
 #define BATCH_THREADS	16	/* ops of one batch run at once */
+/* The values one answer carries, as a listing page's (at least one). */
+#define BATCH_VALUE_BYTES_MAX	(8u << 20)
+#define BATCH_FULL	"the batch's answer already holds 8 MiB of values: " \
+	"read this key alone or in another batch"
 
 /* One op of a batch, parsed, and what it did. */
 struct bop {
@@ -1902,6 +1907,7 @@ struct batch {
 	struct node	*nd;
 	struct bop	*ops;
 	int		 r, w;
+	atomic_size_t	 value_bytes;	/* of the values its gets keep */
 };
 
 /* workq_each's function: one op, a normal quorum operation. */
@@ -1912,8 +1918,25 @@ batch_run(void *arg, size_t i)
 	struct bop *o = &b->ops[i];
 	struct replica_write wr;
 
+	size_t had;
+
 	if (o->op == OP_GET) {
 		replica_get(b->nd->replica, o->key.data, o->key.len, b->r, &o->rr);
+		if (o->rr.status != 200)
+			return;
+		/*
+		 * A get whose value would take the answer past its bound is
+		 * answered 413 (a thousand gets of one 1 MiB key asked for
+		 * gigabytes); which ones depends on which finish first.
+		 */
+		had = atomic_fetch_add(&b->value_bytes, o->rr.v.value_len);
+		if (had > 0 && had + o->rr.v.value_len > BATCH_VALUE_BYTES_MAX) {
+			atomic_fetch_sub(&b->value_bytes, o->rr.v.value_len);
+			version_free(&o->rr.v);
+			version_init(&o->rr.v);
+			o->rr.status = 413;
+			o->rr.error = BATCH_FULL;
+		}
 		return;
 	}
 	memset(&wr, 0, sizeof(wr));
@@ -2042,7 +2065,7 @@ batch_emit(const struct bop *o, struct buf *out)
 		json_emit_string(out, msg, strlen(msg));
 		buf_printf(out, ",\"code\":\"%s\"}", rr->status == 404 ?
 		    "not_found" : rr->status == 412 ? "precondition_failed" :
-		    "quorum_failed");
+		    rr->status == 413 ? "answer_full" : "quorum_failed");
 		return;
 	}
 	if (o->op == OP_GET) {
@@ -2076,6 +2099,7 @@ handle_batch(struct node *nd, const struct server_request *sr,
 	int arr, t;
 
 	memset(&b, 0, sizeof(b));
+	atomic_init(&b.value_bytes, 0);
 	b.nd = nd;
 	if (quorum_param(nd, sr->http, "r", &b.r, res) != 0 ||
 	    quorum_param(nd, sr->http, "w", &b.w, res) != 0)

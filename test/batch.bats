@@ -108,3 +108,28 @@ batch() {
 	run batch n1 '{"ops":[{"op":"put","key":"d","value":"x"}]}'
 	[ "$(c "$(url n1)/internal/fetch/d" | jq -c '.v.clock | keys | length')" = 1 ]
 }
+
+@test "a batch's answer holds at most 8 MiB of values: later gets of big values answer 413 answer_full, each op on its own" {
+	start_node n1
+	local i ops="" r
+	head -c 1048576 /dev/zero | tr '\0' '\1' >"$TMP/big"
+	[ "$(code -X PUT -H 'Content-Type: application/octet-stream' \
+	    --data-binary @"$TMP/big" "$(url n1)/kv/big")" = 201 ]
+	[ "$(put n1 small s)" = 201 ]
+	# 40 gets of the 1 MiB key (each 6 MiB as JSON), one of a small key.
+	for i in $(seq 1 40); do ops="$ops{\"op\":\"get\",\"key\":\"big\"},"; done
+	ops="$ops{\"op\":\"get\",\"key\":\"small\"}"
+	curl -s --max-time 60 -o "$TMP/answer" -w '%{http_code}' -X POST \
+	    -d "{\"ops\":[$ops]}" "$(url n1)/batch" >"$TMP/code"
+	[ "$(cat "$TMP/code")" = 200 ]
+	r=$(jq -c '[.results[].status] | group_by(.) | map({(.[0] | tostring): length}) | add' "$TMP/answer")
+	echo "statuses: $r; answer $(wc -c <"$TMP/answer") bytes"
+	[ "$(jq '[.results[] | select(.status == 200 and .key == "big")] | length' "$TMP/answer")" = 8 ]
+	[ "$(jq '[.results[] | select(.status == 413 and .code == "answer_full")] | length' "$TMP/answer")" -ge 32 ]
+	[ "$(jq -r '.results[40].value // .results[40].code' "$TMP/answer")" = s ] ||
+	    [ "$(jq -r '.results[40].code' "$TMP/answer")" = answer_full ]
+	jq -e '[.results[] | select(.status == 200 and .key == "big") | .value | length] | all(. == 1048576)' "$TMP/answer"
+	# Alone, each of them reads.
+	[ "$(code "$(url n1)/kv/big")" = 200 ]
+	[ "$(code "$(url n1)/health")" = 200 ]
+}
