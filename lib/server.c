@@ -193,6 +193,7 @@ struct conn {
 	pthread_cond_t	 hcv;
 	bool		 held_done;	/* server_answer has finished */
 	bool		 held_keep;	/* the request allows keep-alive */
+	bool		 held_http10;	/* it came as HTTP/1.0 */
 	bool		 held_head;	/* a HEAD: no body */
 	bool		 held_closes;	/* the answer said Connection: close */
 	struct buf	 held;		/* the whole response */
@@ -357,14 +358,20 @@ conn_fill_now(struct conn *c)
 	return n;
 }
 
-/* Writes res's head into head (reset first); drops a 204/304's body. */
+/*
+ * Writes res's head into head (reset first); drops a 204/304's body.  An
+ * HTTP/1.0 client kept alive is told so (its default is to close).
+ */
 static void
-format_head(struct buf *head, struct server_response *res, bool keep_alive)
+format_head(struct buf *head, struct server_response *res, bool keep_alive,
+    bool http10)
 {
 	bool bodyless = res->status == 204 || res->status == 304;
 
 	if (bodyless)
 		buf_reset(&res->body);
+	if (keep_alive && http10)
+		buf_puts(&res->headers, "Connection: keep-alive\r\n");
 	buf_puts(&res->headers, "Date: ");
 	buf_puts(&res->headers, http_date_now());
 	buf_puts(&res->headers, "\r\n");
@@ -419,7 +426,7 @@ send_response(struct conn *c, const struct http_request *req,
 {
 	struct iovec iov[2];
 
-	format_head(&c->out, res, keep_alive);
+	format_head(&c->out, res, keep_alive, req != NULL && req->minor == 0);
 	iov[0].iov_base = c->out.data;
 	iov[0].iov_len = c->out.len;
 	iov[1].iov_base = res->body.data;
@@ -593,6 +600,7 @@ server_defer(const struct server_request *sr)
 	c->deferred = true;
 	c->held_done = false;
 	c->held_keep = req->keep_alive;
+	c->held_http10 = req->minor == 0;
 	c->held_head = req->is_head;
 	c->held_started = (int64_t)(sr->started_ns / 1000000);
 	if (c->s->cfg.request_log) {
@@ -619,7 +627,7 @@ server_answer(struct server_later *l, struct server_response *res)
 	bool keep = c->held_keep && !res->close && !stopping(c->s);
 	ssize_t n;
 
-	format_head(&c->held, res, keep);
+	format_head(&c->held, res, keep, c->held_http10);
 	if (!c->held_head)
 		buf_append(&c->held, res->body.data, res->body.len);
 	c->held_off = 0;
@@ -1107,7 +1115,7 @@ reject(int fd)
 	buf_init(&res.body);
 	server_error_code(&res, 503, "too_many_connections", "too many "
 	    "connections (--max-conns), retry later");
-	format_head(&head, &res, false);
+	format_head(&head, &res, false, false);
 	buf_append(&head, res.body.data, res.body.len);
 	(void)send(fd, head.data, head.len, MSG_DONTWAIT);
 	shutdown(fd, SHUT_WR);
