@@ -72,11 +72,20 @@ check_complete(const char *b, int hlen, const struct http_limits *lim)
 	CHECK(req.nheaders <= HTTP_MAX_HEADERS &&
 	    req.nheaders <= lim->max_headers);
 	for (i = 0; i < req.nheaders; i++) {
+		int q, rank, pos;
 		CHECK(req.headers[i].name_len > 0);
 		CHECK(fuzz_inside(req.headers[i].name,
 		    req.headers[i].name_len, b, hlen));
 		CHECK(fuzz_inside(req.headers[i].value,
 		    req.headers[i].value_len, b, hlen));
+		/* Any value read as an Accept: a weight, a rank, a place. */
+		if (http_accept_rates(req.headers[i].value,
+		    req.headers[i].value_len, "application/json", &q, &rank,
+		    &pos))
+			CHECK(q >= 0 && q <= 1000 && rank >= 1 && rank <= 3 &&
+			    pos >= 0);
+		else
+			CHECK(q == 0 && rank == 0);
 	}
 	CHECK(!(req.chunked && req.content_length >= 0));
 	CHECK(req.content_length < 0 ||

@@ -282,13 +282,29 @@ header_starts(const struct http_request *req, const char *name,
 	    strncasecmp(h->value, prefix, n) == 0;
 }
 
-/* ?raw, ?raw=1 or ?raw=true (checked by check_params), or the Accept. */
+/*
+ * ?raw, ?raw=1 or ?raw=true (checked by check_params), or an Accept that
+ * rates application/octet-stream above application/json: by weight, then
+ * by how closely it names each (a range naming the bytes beats the "any
+ * type" range JSON gets), then by which it lists first.
+ */
 static bool
 wants_raw(const struct http_request *req)
 {
-	return (req->query != NULL &&
-	    http_query_get(req->query, req->query_len, "raw", NULL, NULL)) ||
-	    header_starts(req, "Accept", "application/octet-stream");
+	const struct http_header *h;
+	int rq, rr, rp, jq, jr, jp;
+
+	if (req->query != NULL &&
+	    http_query_get(req->query, req->query_len, "raw", NULL, NULL))
+		return true;
+	h = http_find_header(req->headers, req->nheaders, "Accept");
+	if (h == NULL || !http_accept_rates(h->value, h->value_len,
+	    "application/octet-stream", &rq, &rr, &rp) || rq == 0)
+		return false;
+	if (!http_accept_rates(h->value, h->value_len, "application/json",
+	    &jq, &jr, &jp))
+		return true;
+	return rq != jq ? rq > jq : rr != jr ? rr > jr : rp < jp;
 }
 
 /*

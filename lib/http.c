@@ -848,6 +848,78 @@ http_value_is(const struct http_header *h, const char *s)
 	return true;
 }
 
+/* "q=" weight s[0..n) in thousandths: 0, 0.5, 1.000 ...; -1 when malformed. */
+static int
+accept_weight(const char *s, size_t n)
+{
+	int q = 0, scale = 100;
+	size_t i;
+
+	if (n == 0 || (s[0] != '0' && s[0] != '1') || (n > 1 && s[1] != '.') ||
+	    n > 5)
+		return -1;
+	for (i = 2; i < n; i++, scale /= 10) {
+		if (s[i] < '0' || s[i] > '9' || (s[0] == '1' && s[i] != '0'))
+			return -1;
+		q += (s[i] - '0') * scale;
+	}
+	return s[0] == '1' ? 1000 : q;
+}
+
+/* Trims blanks (space, tab) from both ends of s[*a..*b). */
+static void
+trim_blanks(const char *s, size_t *a, size_t *b)
+{
+	while (*a < *b && (s[*a] == ' ' || s[*a] == '\t'))
+		(*a)++;
+	while (*b > *a && (s[*b - 1] == ' ' || s[*b - 1] == '\t'))
+		(*b)--;
+}
+
+bool
+http_accept_rates(const char *v, size_t len, const char *type, int *q,
+    int *rank, int *pos)
+{
+	const char *slash = strchr(type, '/');
+	size_t tlen = strlen(type), major, a, b, i = 0, j, k, pa, pb;
+	int at, w, match;
+
+	*q = *rank = 0;
+	*pos = -1;
+	major = slash != NULL ? (size_t)(slash - type) : tlen;
+	for (at = 0; i <= len; at++, i = j + 1) {
+		for (j = i; j < len && v[j] != ','; j++)
+			;
+		/* The range: v[a..b); its parameters follow up to j. */
+		for (k = i; k < j && v[k] != ';'; k++)
+			;
+		a = i;
+		b = k;
+		trim_blanks(v, &a, &b);
+		match = b - a == 3 && memcmp(v + a, "*/*", 3) == 0 ? 1 :
+		    b - a == major + 2 && ieq(v + a, type, major + 1) &&
+		    v[a + major + 1] == '*' ? 2 : b - a == tlen &&
+		    ieq(v + a, type, tlen) ? 3 : 0;
+		if (match <= *rank)
+			continue;
+		for (w = 1000; k < j && w >= 0; k = pb) {
+			for (pa = k + 1, pb = pa; pb < j && v[pb] != ';'; pb++)
+				;
+			b = pb;
+			trim_blanks(v, &pa, &b);
+			if (b - pa >= 2 && (v[pa] == 'q' || v[pa] == 'Q') &&
+			    v[pa + 1] == '=')
+				w = accept_weight(v + pa + 2, b - pa - 2);
+		}
+		if (w < 0)
+			continue;
+		*q = w;
+		*rank = match;
+		*pos = at;
+	}
+	return *rank > 0;
+}
+
 const char *
 http_reason(int status)
 {

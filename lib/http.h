@@ -137,6 +137,18 @@ const struct http_header *http_find_header(const struct http_header *h,
 /* True when a header's value equals s, case-insensitively. */
 bool	http_value_is(const struct http_header *h, const char *s);
 
+/*
+ * How an Accept field value v[0..len) rates the media type `type`, in
+ * lower case ("application/json"), by its most specific matching range
+ * (RFC 9110 12.5.1: "application/json" over "application/STAR" over
+ * "STAR/STAR", STAR standing for an asterisk): *q the weight in
+ * thousandths (0 when refused), *rank 3, 2 or 1 for that match, and
+ * *pos the range's place in the list.  False when no range matches
+ * (*q 0).  A range with a malformed q is skipped.
+ */
+bool	http_accept_rates(const char *v, size_t len, const char *type,
+	    int *q, int *rank, int *pos);
+
 /* The reason phrase of a status code ("Not Found"); "Unknown" otherwise. */
 const char *http_reason(int status);
 

@@ -116,6 +116,27 @@ elapsed_ms() {
 	c -H 'Accept: application/octet-stream' "$U/kv/bin" | cmp - "$TMP/bin"
 }
 
+@test "GET: Accept chooses the bytes or JSON by weight (q), then by how exactly it names each, then by order" {
+	local a want got
+	kv put acc bytes
+	while IFS='|' read -r a want; do
+		got=$(curl -s -o /dev/null -w '%{content_type}' -H "Accept: $a" "$U/kv/acc")
+		echo "Accept: $a -> $got (want $want)"
+		[ "$got" = "$want" ]
+	done <<'EOF_ACCEPT'
+application/octet-stream|application/octet-stream
+application/octet-stream;q=0|application/json
+application/octet-stream;q=0, application/json|application/json
+application/json, application/octet-stream;q=0.5|application/json
+application/json;q=0.1, application/octet-stream|application/octet-stream
+application/octet-stream, */*|application/octet-stream
+*/*|application/json
+application/json, application/octet-stream|application/json
+application/octet-stream, application/json|application/octet-stream
+text/plain|application/json
+EOF_ACCEPT
+}
+
 @test "GET ?raw returns the exact bytes" {
 	printf 'raw\nbytes' >"$TMP/r"
 	kv put rk @"$TMP/r"

@@ -1148,6 +1148,51 @@ rnd_byte(void)
 	return rnd(3) ? pick[rnd(sizeof(pick) - 1)] : (char)rnd(256);
 }
 
+/* rates(v, type): "q/rank/pos" as http_accept_rates gives them, or "none". */
+static const char *
+rates(const char *v, const char *type)
+{
+	static char out[64];
+	int q, rank, pos;
+
+	if (!http_accept_rates(v, strlen(v), type, &q, &rank, &pos))
+		return "none";
+	snprintf(out, sizeof(out), "%d/%d/%d", q, rank, pos);
+	return out;
+}
+
+static void
+test_accept(void)
+{
+	static const struct {
+		const char *v, *type, *want;
+	} cases[] = {
+		{ "application/octet-stream", "application/octet-stream", "1000/3/0" },
+		{ "application/octet-stream;q=0", "application/octet-stream", "0/3/0" },
+		{ "application/octet-stream ; q=0.5", "application/octet-stream", "500/3/0" },
+		{ "text/html, Application/JSON;Q=0.25", "application/json", "250/3/1" },
+		{ "*/*", "application/json", "1000/1/0" },
+		{ "application/*;q=0.1, */*", "application/json", "100/2/0" },
+		{ "*/*;q=0.2, application/json;q=0.9, application/*", "application/json", "900/3/1" },
+		{ "text/plain", "application/json", "none" },
+		{ "", "application/json", "none" },
+		{ "application/json;q=2", "application/json", "none" },
+		{ "application/json;q=0.1234", "application/json", "none" },
+		{ "application/json;q=1.5", "application/json", "none" },
+		{ "application/json;q=", "application/json", "none" },
+		{ "application/json;q=1.000;level=1", "application/json", "1000/3/0" },
+		{ "application/jsonx", "application/json", "none" },
+		{ ",, application/json", "application/json", "1000/3/2" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *got = rates(cases[i].v, cases[i].type);
+		ok(strcmp(got, cases[i].want) == 0, "accept '%s' rates %s %s "
+		    "(want %s)", cases[i].v, cases[i].type, got, cases[i].want);
+	}
+}
+
 static void
 test_mutations(void)
 {
@@ -1264,6 +1309,7 @@ main(void)
 	test_percent();
 	test_query();
 	test_query_normalize();
+	test_accept();
 	test_mutations();
 	bench();
 	return tap_done();
