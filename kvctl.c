@@ -3325,9 +3325,10 @@ same_expiry(const char *body, const struct json_tok *toks, int obj,
  * (one POST /batch of gets).  A batch the server refuses whole (400: a
  * key no public route accepts; 413) is checked again without the line
  * a 400 names (batch_bad_op), or else split in two, so only that line
- * goes unmarked.  When a request fails its lines are written: a write of
- * the same value changes nothing but the version.  idx[0..nq) may be
- * left in another order.
+ * goes unmarked; the gets an answer had no room for (413 answer_full:
+ * 8 MiB of values) are asked again.  When a request fails its lines are
+ * written: a write of the same value changes nothing but the version.
+ * idx[0..nq) may be left in another order.
  */
 static void
 load_check_some(struct load *ld, struct load_conn *lc,
@@ -3338,7 +3339,7 @@ load_check_some(struct load *ld, struct load_conn *lc,
 	struct buf ops = BUF_INIT, target = BUF_INIT, val = BUF_INIT,
 	    msg = BUF_INIT;
 	const char *why;
-	size_t i, at;
+	size_t i, at, full = 0;
 	uint64_t status;
 	int arr, k, e;
 
@@ -3372,11 +3373,14 @@ load_check_some(struct load *ld, struct load_conn *lc,
 	if (res.http.status != 200 || (arr = batch_results(&res, &toks)) < 0 ||
 	    (size_t)toks[arr].size != nq)
 		goto out;
-	for (k = 0, e = arr + 1; k < toks[arr].size; k++, e = toks[e].next) {
+	for (k = 0, e = arr + 1, full = 0; k < toks[arr].size; k++,
+	    e = toks[e].next) {
 		status = result_status(res.body.data, toks, e);
 		buf_reset(&val);
-		if (status == 200 && bytes_member(res.body.data, toks, e, "value",
-		    &val) == 0 && val.len == lines[idx[k]].value.len &&
+		if (status == 413)	/* the answer was full: ask again */
+			idx[full++] = idx[k];
+		else if (status == 200 && bytes_member(res.body.data, toks, e,
+		    "value", &val) == 0 && val.len == lines[idx[k]].value.len &&
 		    memcmp(val.data, lines[idx[k]].value.data, val.len) == 0 &&
 		    same_expiry(res.body.data, toks, e, lines[idx[k]].expires))
 			lines[idx[k]].same = true;
@@ -3388,6 +3392,8 @@ out:
 	buf_free(&target);
 	buf_free(&val);
 	buf_free(&msg);
+	if (full > 0 && full < nq)	/* the server answers one value at least */
+		load_check_some(ld, lc, lines, idx, full);
 }
 
 /* Marks the parsed lines of lines[0..n) that hold their value already. */
