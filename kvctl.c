@@ -183,7 +183,8 @@ static const struct {
 	  "/admin/hints/OWNER): on a terminal it asks first; elsewhere it needs\n"
 	  "--yes. Exit 1 when OWNER is unknown; exit 3 when a member that may\n"
 	  "hold some was down or did not answer: the others dropped theirs, its\n"
-	  "are kept (drop again once it is up)." },
+	  "are kept (drop again once it is up). OWNER itself not answering is\n"
+	  "no failure: it holds none for itself (a note on stderr)." },
 	{ "repair", "kvctl repair [NODE]",
 	  "Starts an anti-entropy repair on NODE (default: the --server node):\n"
 	  "one hash-tree exchange with every member it shares keys with (POST\n"
@@ -2319,12 +2320,14 @@ ask_yes(const char *question)
  * down (other than OWNER, which holds none for itself) is not asked and
  * makes it exit 3, as one that does not answer does: the drop is not
  * complete until every holder was reached, and 3 says to try again.
+ * OWNER not answering (killed, not yet seen down) costs nothing: a note.
  */
 static int
 cmd_hints_drop(const struct opts *o, const char *owner)
 {
 	struct cview cv;
 	struct client_response res;
+	struct opts quiet;
 	struct buf target = BUF_INIT, js = BUF_INIT, q = BUF_INIT;
 	struct json_tok *tk;
 	char id[72], d[48];
@@ -2387,8 +2390,21 @@ cmd_hints_drop(const struct opts *o, const char *owner)
 			continue;
 		}
 		client_response_init(&res);
-		rc = admin_call(o, mi->self ? NULL : mi->address, "DELETE",
-		    target.data, &res);
+		if (strcmp(mi->id, owner) == 0 && !mi->self) {
+			/* Gone before gossip says so: as if seen down. */
+			quiet = *o;
+			quiet.quiet = true;
+			if ((rc = admin_call(&quiet, mi->address, "DELETE",
+			    target.data, &res)) == EXIT_UNREACHABLE) {
+				if (!o->quiet)
+					fprintf(stderr, "kvctl: %s did not answer (it "
+					    "holds no hints for itself)\n", owner);
+				client_response_free(&res);
+				continue;
+			}
+		} else
+			rc = admin_call(o, mi->self ? NULL : mi->address,
+			    "DELETE", target.data, &res);
 		asked++;
 		if (rc == 0 && res.http.status == 404) {
 			missing++;

@@ -255,3 +255,32 @@ node3_down() {
 	[[ "$out" == *"(hints drop: a member down or not answering)"* ]]
 	grep -q '^| 3 | .*`hints drop`, also a member down' "$ROOT/README.md"
 }
+
+@test "hints drop OWNER: OWNER not answering is no failure, exit 0" {
+	pick_ports 3
+	local n
+	# Gossip every 2 s: node3 is not seen down for seconds after its end.
+	for n in 1 2 3; do
+		start_peer "$n" 3 "" --anti-entropy-interval 0 \
+		    --gossip-interval-ms 2000
+	done
+	wait_for 20 ready node1 node2 node3
+	kill_node node3
+	kvx hints drop node3 --yes --server "$(url node1)"
+	echo "rc=$rc out=$out err=$err"
+	# The case at hand: node3 refused the call, not skipped as down.
+	[ "$(nodes node1 | jq -r '.members[] | select(.id == "node3") | .state')" != down ]
+	[ "$rc" -eq 0 ]
+	[[ "$out" == *"node1: dropped "*"for node3"* ]]
+	[[ "$out" == *"node2: dropped "*"for node3"* ]]
+	[[ "$err" != *"Connection refused"* ]]
+	[[ "$err" == *"kvctl: node3 did not answer (it holds no hints for itself)"* ]]
+	kvx -q hints drop node3 --yes --server "$(url node1)"
+	[ "$rc" -eq 0 ]
+	[ -z "$err" ]
+	# Another member not answering still makes it exit 3.
+	kvx hints drop node2 --yes --server "$(url node1)"
+	echo "rc=$rc out=$out err=$err"
+	[ "$rc" -eq 3 ]
+	[[ "$err" == *"Connection refused"* || "$err" == *"node3 is down"* ]]
+}
