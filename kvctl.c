@@ -123,10 +123,13 @@ static const struct {
 	  "how many and asks, and elsewhere it needs --yes. An empty P is a\n"
 	  "usage error (an unset \"$P\" must not wipe the store): --all deletes\n"
 	  "every key, asking in the same way." },
-	{ "incr", "kvctl incr KEY [N]",
+	{ "incr", "kvctl incr KEY [N] [--ttl S]",
 	  "Adds N (default 1; negative subtracts) to the integer stored under\n"
-	  "KEY (absent counts as 0) with a compare-and-swap loop: a serial read,\n"
-	  "then a write with --if-match, again on a conflict, at most 100 tries.\n"
+	  "KEY (absent or expired counts as 0) with a compare-and-swap loop: a\n"
+	  "serial read, then a write with --if-match, again on a conflict, at\n"
+	  "most 100 tries. The key keeps its TTL: the write sets the seconds\n"
+	  "its X-Kvd-Expires leaves on this machine's clock, rounded up (so it\n"
+	  "may expire up to a second later); --ttl S sets S seconds instead.\n"
 	  "Prints the new value. Exit 4 when the value is not an integer or the\n"
 	  "key kept changing; 5 when a write's outcome is unknown (503): it is\n"
 	  "never repeated, so an increment is never applied twice." },
@@ -263,7 +266,8 @@ usage(FILE *f)
 	    "                          1..N, one, quorum or all (server's R, W);\n"
 	    "                          for ls and dump, the replicas per key\n"
 	    "                          range that must answer (default 1)\n"
-	    "  --ttl SECONDS           put, mput: the keys expire after SECONDS\n"
+	    "  --ttl SECONDS           put, mput, incr: the keys expire after\n"
+	    "                          SECONDS\n"
 	    "  --if-match ETAG         put, delete: only while ETAG is the version\n"
 	    "  --create                put: only when the key does not exist\n"
 	    "  --etag                  get: print the ETag on stderr (or in --json)\n"
@@ -1156,6 +1160,9 @@ parse_int64(const char *s, size_t n, int64_t *out)
  * there first, so it reads again, after a short random pause.  A write
  * answered 503 (or not at all) may or may not have been applied, and is
  * never repeated: the answer is exit 5.  Prints the new value.
+ * The write keeps the key's TTL: a PUT takes only seconds (?ttl=), so
+ * the time X-Kvd-Expires leaves on this process's clock, rounded up
+ * (never shorter, up to a second longer), at least 1; --ttl S sets S.
  */
 static int
 cmd_incr(const struct opts *o, const char *key, int64_t delta)
@@ -1163,9 +1170,9 @@ cmd_incr(const struct opts *o, const char *key, int64_t delta)
 	struct client_response res;
 	struct opts once = *o;
 	struct buf target = BUF_INIT, put = BUF_INIT, hdr = BUF_INIT,
-	    val = BUF_INIT;
-	char tag[512];
-	int64_t cur, next;
+	    val = BUF_INIT, wt = BUF_INIT;
+	char tag[512], xe[32];
+	int64_t cur, next, expires, left;
 	int rc = EXIT_CLIENT, tries;
 	uint64_t rng = (uint64_t)getpid() * 2654435761u + (uint64_t)time(NULL);
 
@@ -1199,6 +1206,18 @@ cmd_incr(const struct opts *o, const char *key, int64_t delta)
 			rc = report(o, &res, "incr");
 			goto next;
 		}
+		buf_reset(&wt);
+		buf_append(&wt, put.data, put.len);
+		if (o->ttl != NULL)
+			buf_printf(&wt, "%cttl=%s", o->w != NULL ? '&' : '?', o->ttl);
+		else if (res.http.status == 200 && client_header(&res,
+		    "X-Kvd-Expires", xe, sizeof(xe)) != NULL &&
+		    parse_int64(xe, strlen(xe), &expires) == 0) {
+			/* Live for the server: at least 1 s, whatever our clock. */
+			left = (expires - clock_wall_ms() + 999) / 1000;
+			buf_printf(&wt, "%cttl=%" PRId64, o->w != NULL ? '&' : '?',
+			    left > 0 ? left : 1);
+		}
 		if ((delta > 0 && cur > INT64_MAX - delta) ||
 		    (delta < 0 && cur < INT64_MIN - delta)) {
 			if (!o->quiet)
@@ -1212,7 +1231,7 @@ cmd_incr(const struct opts *o, const char *key, int64_t delta)
 		buf_printf(&val, "%lld", (long long)next);
 		client_response_free(&res);
 		client_response_init(&res);
-		if ((rc = request(&once, "PUT", put.data,
+		if ((rc = request(&once, "PUT", wt.data,
 		    "application/octet-stream", val.data, val.len, hdr.data,
 		    &res)) != 0)
 			goto next;
@@ -1248,6 +1267,7 @@ next:
 	buf_free(&put);
 	buf_free(&hdr);
 	buf_free(&val);
+	buf_free(&wt);
 	return rc;
 }
 
@@ -4518,8 +4538,9 @@ check_command_flags(const struct opts *o, const char *cmd)
 {
 	bool put = strcmp(cmd, "put") == 0, get = strcmp(cmd, "get") == 0;
 
-	if (o->ttl != NULL && !put && strcmp(cmd, "mput") != 0)
-		return usage_error(NULL, "--ttl goes with put and mput only");
+	if (o->ttl != NULL && !put && strcmp(cmd, "mput") != 0 &&
+	    strcmp(cmd, "incr") != 0)
+		return usage_error(NULL, "--ttl goes with put, mput and incr only");
 	if (o->if_match != NULL && !put && strcmp(cmd, "delete") != 0)
 		return usage_error(NULL, "--if-match goes with put or delete");
 	if (o->if_match != NULL && (o->prefix != NULL || o->all))
@@ -4796,7 +4817,8 @@ run(int argc, char **argv, char **args)
 		int64_t delta = 1;
 
 		if (nargs < 2 || nargs > 3 || args[1][0] == '\0')
-			return usage_error(NULL, "usage: kvctl incr KEY [N]");
+			return usage_error(NULL, "usage: kvctl incr KEY [N] "
+			    "[--ttl S]");
 		if (nargs == 3 && parse_int64(args[2], strlen(args[2]),
 		    &delta) != 0)
 			return usage_error(NULL, "bad N '%s' for incr (an integer)",

@@ -135,6 +135,48 @@ counter_at_least() {
 	[ "$($k get par --serial)" = 40 ]
 }
 
+# expires ID KEY: ID's X-Kvd-Expires for KEY (Unix ms), empty without one.
+expires() {
+	c -o /dev/null -D - "$(url "$1")/kv/$2" |
+	    tr -d '\r' | sed -n 's/^X-Kvd-Expires: //Ip'
+}
+
+@test "kvctl incr keeps the key's TTL (rounded up to whole seconds); --ttl S sets one; an expired key counts as absent" {
+	start_node n1 --log-level warn
+	local k="$KVCTL --server $(url n1)" e0 e1 t0
+	$k put rl 0 --ttl 60
+	e0=$(expires n1 rl)
+	[ -n "$e0" ]
+	[ "$($k incr rl)" = 1 ]
+	e1=$(expires n1 rl)
+	echo "before $e0 after $e1"
+	[ -n "$e1" ]
+	# Never shorter; longer by less than a second (plus the call's time).
+	[ "$e1" -ge "$e0" ]
+	[ "$e1" -le $((e0 + 2000)) ]
+	[ "$($k incr rl 4)" = 5 ]
+	[ "$(expires n1 rl)" -ge "$e0" ]
+	# Without a TTL there is none after either.
+	$k put plain 5
+	[ "$($k incr plain)" = 6 ]
+	[ -z "$(expires n1 plain)" ]
+	# --ttl S sets one (as Redis INCR then EXPIRE), over the one it had.
+	t0=$(now_ms)
+	[ "$($k incr plain --ttl 30)" = 7 ]
+	e1=$(expires n1 plain)
+	[ "$e1" -ge $((t0 + 30000)) ]
+	[ "$e1" -le $(($(now_ms) + 30000)) ]
+	[ "$($k incr rl --ttl 30)" = 6 ]
+	[ "$(expires n1 rl)" -lt "$e0" ]
+	run $k incr rl --ttl 0
+	[ "$status" -eq 2 ]
+	# Expired: counts as absent, and the new value has no TTL.
+	$k put short 7 --ttl 1
+	sleep 1.2
+	[ "$($k incr short)" = 1 ]
+	[ -z "$(expires n1 short)" ]
+}
+
 @test "races through different coordinators: one If-None-Match winner of 20; one of two If-Match writes with one ETag, 10 times" {
 	COUNT=3 NREP=3
 	cluster 3 3

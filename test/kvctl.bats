@@ -211,7 +211,7 @@ while time.time() < end:
 	kvx get k --ttl 5 --server "$U"
 	[ "$rc" -eq 2 ] && [ -z "$out" ]
 	[ "$(printf '%s\n' "$err" | grep -c 'goes with')" -eq 1 ]
-	[[ "$err" == *"--ttl goes with put and mput only"* ]]
+	[[ "$err" == *"--ttl goes with put, mput and incr only"* ]]
 	# A flag kvctl does not know is still refused, after help too.
 	kvx help --bogus
 	[ "$rc" -eq 2 ]

@@ -179,7 +179,7 @@ past() {
 	[[ "$output" == *"bad --ttl"* ]]
 	run "$KVCTL" --server "$(url n1)" get k --ttl 5
 	[ "$status" = 2 ]
-	[[ "$output" == *"--ttl goes with put and mput"* ]]
+	[[ "$output" == *"--ttl goes with put, mput and incr"* ]]
 }
 
 @test "kvctl put --ttl and mput --ttl; a batch put with a ttl shows expires_ms" {
