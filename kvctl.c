@@ -164,7 +164,10 @@ static const struct {
 	  "Writes up to 1000 keys in one request (POST /batch); each VALUE, and\n"
 	  "--ttl for every key, as for put. Not atomic: each write succeeds or\n"
 	  "fails on its own, and a failure is named on stderr; the exit status\n"
-	  "is the worst's, with --json too." },
+	  "is the worst's, with --json too. Writes as load does: a value too\n"
+	  "big for a batch goes alone as a PUT, a batch refused as too large\n"
+	  "(413) is split, and a write answered 503 is tried 3 more times, so\n"
+	  "mput takes every value put takes." },
 	{ "watch", "kvctl watch KEY",
 	  "Prints KEY's value, then each new value (or \"deleted\") on its own\n"
 	  "line as it changes, until interrupted: GET ?wait= long polls, which\n"
@@ -993,40 +996,6 @@ cmd_mget(const struct opts *o, int n, char **keys)
 	buf_puts(&ops, "]}");
 	rc = run_batch(o, &ops, o->json ? NULL : print_value);
 	buf_free(&ops);
-	return rc;
-}
-
-static int
-cmd_mput(const struct opts *o, int n, char **kv)
-{
-	struct buf ops = BUF_INIT, value = BUF_INIT;
-	int i, rc = 0;
-
-	buf_puts(&ops, "{\"ops\":[");
-	for (i = 0; i + 1 < n && rc == 0; i += 2) {
-		buf_reset(&value);
-		if ((rc = read_value(o, kv[i + 1], &value)) != 0)
-			break;
-		buf_puts(&ops, i ? ",{\"op\":\"put\",\"key\":" :
-		    "{\"op\":\"put\",\"key\":");
-		json_emit_string(&ops, kv[i], strlen(kv[i]));
-		if (json_utf8_valid(value.data, value.len)) {
-			buf_puts(&ops, ",\"value\":");
-			json_emit_string(&ops, value.data, value.len);
-		} else {
-			buf_puts(&ops, ",\"value_b64\":\"");
-			base64_encode(value.data, value.len, &ops);
-			buf_putc(&ops, '"');
-		}
-		if (o->ttl != NULL)
-			buf_printf(&ops, ",\"ttl\":%s", o->ttl);
-		buf_putc(&ops, '}');
-	}
-	buf_puts(&ops, "]}");
-	if (rc == 0)
-		rc = run_batch(o, &ops, NULL);
-	buf_free(&ops);
-	buf_free(&value);
 	return rc;
 }
 
@@ -3224,6 +3193,7 @@ struct load_line {
 	int64_t		 ttl_left;	/* seconds left of it, rounded up */
 	bool		 ok;		/* parsed */
 	bool		 same;		/* the store holds this value already */
+	struct buf	 result;	/* its batch result object (ld->keep) */
 };
 
 /* What the workers share: the input, the counts, the worst exit code. */
@@ -3238,6 +3208,8 @@ struct load {
 	uint64_t	 lines, written, unchanged, expired, failed, reported;
 	int		 worst;
 	int		 next_server;	/* the server the next worker starts at */
+	bool		 by_key;	/* mput: failures named by key, each */
+	bool		 keep;		/* mput --json: keep each line's result */
 };
 
 /* A worker's connection: servers tried in turn from its own. */
@@ -3257,7 +3229,13 @@ load_fail(struct load *ld, const struct load_line *ln, int code,
 	pthread_mutex_lock(&ld->mu);
 	ld->failed++;
 	ld->worst = worse(ld->worst, code);
-	if (!ld->o->quiet && ld->reported++ < LOAD_REPORT_MAX) {
+	if (ld->by_key && !ld->o->quiet) {
+		fprintf(stderr, "kvctl: %s: ", ln->key.data);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	} else if (!ld->o->quiet && ld->reported++ < LOAD_REPORT_MAX) {
 		fprintf(stderr, "kvctl: load: line %" PRIu64 ": ", ln->no);
 		va_start(ap, fmt);
 		vfprintf(stderr, fmt, ap);
@@ -3491,6 +3469,14 @@ load_put(struct load *ld, struct load_conn *lc, struct load_line *ln,
 		goto out;
 	}
 	status = res.http.status;
+	if (ld->keep && res.body.len > 2 && res.body.data[0] == '{') {
+		/* As a batch result: {"status":N, then the answer's members. */
+		while (res.body.len > 0 && res.body.data[res.body.len - 1] != '}')
+			res.body.len--;
+		buf_reset(&ln->result);
+		buf_printf(&ln->result, "{\"status\":%d,", status);
+		buf_append(&ln->result, res.body.data + 1, res.body.len - 1);
+	}
 	if (status == 200 || status == 201)
 		load_written(ld);
 	else {
@@ -3610,6 +3596,11 @@ load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
 		for (k = 0, i = 0, e = arr + 1; (int)i < toks[arr].size;
 		    i++, e = toks[e].next) {
 			status = result_status(res.body.data, toks, e);
+			if (ld->keep) {
+				buf_reset(&want[i]->result);
+				buf_append(&want[i]->result, res.body.data +
+				    toks[e].start, toks[e].end - toks[e].start);
+			}
 			if (status == 200 || status == 201)
 				load_written(ld);
 			else if (status == 503 &&
@@ -3640,6 +3631,44 @@ load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
 	buf_free(&ops);
 	buf_free(&target);
 	buf_free(&msg);
+}
+
+/* The bytes line ln's put takes in a POST /batch (base64, as load_batch). */
+static size_t
+load_op_bytes(const struct load_line *ln)
+{
+	return (ln->key.len + ln->value.len + 4) / 3 * 4 + ln->context.len +
+	    64;
+}
+
+/*
+ * Writes want[0..n): a line whose put would fill more than half a batch
+ * alone as a PUT (load_put), the others in POST /batch requests of at
+ * most LOAD_BATCH_BYTES (load_batch, which splits one refused whole).
+ * want[0..n) may be left in another order.
+ */
+static void
+load_write(struct load *ld, struct load_conn *lc, struct load_line **want,
+    size_t n)
+{
+	size_t i, k, from, bytes, b;
+
+	for (i = 0, k = 0, from = 0, bytes = 0; i < n; i++) {
+		b = load_op_bytes(want[i]);
+		if (b > LOAD_BATCH_BYTES / 2) {
+			load_put(ld, lc, want[i], want[i]->ttl_left);
+			continue;
+		}
+		if (bytes + b > LOAD_BATCH_BYTES) {
+			load_batch(ld, lc, want + from, k - from);
+			from = k;
+			bytes = 0;
+		}
+		want[k++] = want[i];
+		bytes += b;
+	}
+	if (k > from)
+		load_batch(ld, lc, want + from, k - from);
 }
 
 /* Reads up to LOAD_CHUNK lines under the lock.  How many. */
@@ -3679,7 +3708,7 @@ load_worker(void *arg)
 	struct load_line lines[LOAD_CHUNK];
 	struct load_conn lc;
 	struct load_line *want[LOAD_CHUNK];
-	size_t n, i, same, expired, nwant, bytes;
+	size_t n, i, same, expired, nwant;
 
 	memset(&lc, 0, sizeof(lc));
 	pthread_mutex_lock(&ld->mu);
@@ -3690,6 +3719,7 @@ load_worker(void *arg)
 		buf_init(&lines[i].key);
 		buf_init(&lines[i].value);
 		buf_init(&lines[i].context);
+		buf_init(&lines[i].result);
 	}
 	while ((n = load_read(ld, lines)) > 0) {
 		for (i = 0; i < n; i++) {
@@ -3700,8 +3730,7 @@ load_worker(void *arg)
 				    "\"context\":...})");
 		}
 		load_check(ld, &lc, lines, n);
-		for (i = 0, same = 0, expired = 0, nwant = 0, bytes = 0; i < n;
-		    i++) {
+		for (i = 0, same = 0, expired = 0, nwant = 0; i < n; i++) {
 			if (!lines[i].ok)
 				continue;
 			lines[i].ttl_left = lines[i].expires == 0 ? 0 :
@@ -3710,21 +3739,10 @@ load_worker(void *arg)
 				same++;
 			else if (lines[i].expires != 0 && lines[i].ttl_left <= 0)
 				expired++;	/* its TTL ran out since the dump */
-			else if (lines[i].text.len > LOAD_BATCH_BYTES / 2)
-				load_put(ld, &lc, &lines[i], lines[i].ttl_left);
-			else {
-				/* base64 makes a line's bytes about 4/3. */
-				if (bytes + lines[i].text.len * 3 / 2 >
-				    LOAD_BATCH_BYTES) {
-					load_batch(ld, &lc, want, nwant);
-					nwant = bytes = 0;
-				}
+			else
 				want[nwant++] = &lines[i];
-				bytes += lines[i].text.len * 3 / 2;
-			}
 		}
-		if (nwant > 0)
-			load_batch(ld, &lc, want, nwant);
+		load_write(ld, &lc, want, nwant);
 		pthread_mutex_lock(&ld->mu);
 		ld->unchanged += same;
 		ld->expired += expired;
@@ -3735,6 +3753,7 @@ load_worker(void *arg)
 		buf_free(&lines[i].key);
 		buf_free(&lines[i].value);
 		buf_free(&lines[i].context);
+		buf_free(&lines[i].result);
 	}
 	if (lc.open)
 		client_close(&lc.c);
@@ -3803,6 +3822,96 @@ cmd_load(const struct opts *o)
 	free(th);
 	free(srv);
 	return ld.worst;
+}
+
+/*
+ * kvctl mput K V [K V...]: the writes of a load (load_write), so that a
+ * value put takes is taken here too: each put too big for a batch goes
+ * alone as a PUT, and a batch refused whole (413, or a 400) is split.
+ * Each write succeeds or fails on its own, named by its key on stderr;
+ * the exit code is the worst.  --json prints {"results":[...]}, one per
+ * key in order: the server's own answer when one batch carried them all.
+ */
+static int
+cmd_mput(const struct opts *o, int n, char **kv)
+{
+	struct load ld;
+	struct load_conn lc;
+	struct load_line *lines;
+	struct load_line **want;
+	size_t i, nl = (size_t)n / 2;
+	bool any = false;
+	int rc = 0;
+
+	memset(&ld, 0, sizeof(ld));
+	memset(&lc, 0, sizeof(lc));
+	if ((ld.nsrv = parse_servers("mput", o->servers, &ld.srv)) < 0)
+		return EXIT_USAGE;
+	lines = calloc(nl ? nl : 1, sizeof(*lines));
+	want = calloc(nl ? nl : 1, sizeof(*want));
+	if (lines == NULL || want == NULL) {
+		rc = EXIT_CLIENT;
+		goto out;
+	}
+	for (i = 0; i < nl; i++) {
+		buf_init(&lines[i].text);
+		buf_init(&lines[i].key);
+		buf_init(&lines[i].value);
+		buf_init(&lines[i].context);
+		buf_init(&lines[i].result);
+	}
+	for (i = 0; i < nl; i++) {
+		buf_puts(&lines[i].key, kv[2 * i]);
+		if ((rc = read_value(o, kv[2 * i + 1], &lines[i].value)) != 0)
+			goto out;
+		lines[i].no = i + 1;
+		lines[i].ok = true;
+		if (o->ttl != NULL)
+			parse_int64(o->ttl, strlen(o->ttl), &lines[i].ttl_left);
+		want[i] = &lines[i];
+	}
+	ld.o = o;
+	ld.by_key = true;
+	ld.keep = o->json;
+	pthread_mutex_init(&ld.mu, NULL);
+	load_write(&ld, &lc, want, nl);
+	pthread_mutex_destroy(&ld.mu);
+	if (lc.open)
+		client_close(&lc.c);
+	rc = ld.worst;
+	for (i = 0; i < nl; i++)
+		any |= lines[i].result.len > 0;
+	if (o->json && any) {
+		fputs("{\"results\":[", stdout);
+		for (i = 0; i < nl; i++) {
+			if (i > 0)
+				putchar(',');
+			if (lines[i].result.len == 0) {
+				/* No answer for it: named on stderr already. */
+				buf_reset(&lines[i].text);
+				json_emit_string(&lines[i].text, lines[i].key.data,
+				    lines[i].key.len);
+				printf("{\"status\":0,\"key\":%s}", lines[i].text.data);
+			} else
+				fwrite(lines[i].result.data, 1, lines[i].result.len,
+				    stdout);
+		}
+		fputs("]}\n", stdout);
+	}
+	if (fflush(stdout) != 0)
+		rc = worse(rc, EXIT_CLIENT);
+out:
+	for (i = 0; lines != NULL && i < nl; i++) {
+		buf_free(&lines[i].text);
+		buf_free(&lines[i].key);
+		buf_free(&lines[i].value);
+		buf_free(&lines[i].context);
+		buf_free(&lines[i].result);
+	}
+	free(lines);
+	free(want);
+	free(ld.srv);
+	return rc;
 }
 
 /* ---- kvctl bench: lib/bench's options, reports and exit status ---- */

@@ -88,6 +88,55 @@ batch() {
 	[ "$status" -eq 2 ]
 }
 
+@test "kvctl mput takes what put takes: a value too big for a batch goes as a PUT, a batch refused 413 is split" {
+	start_node n1
+	local u1 u2 v
+	u1=$(url n1)
+	head -c 800000 /dev/urandom >"$TMP/r800"
+	head -c 600000 /dev/urandom >"$TMP/r600"
+	# 200 KB of \x01: valid UTF-8, JSON-escaped six times its size.
+	head -c 200000 /dev/zero | tr '\0' '\1' >"$TMP/ones"
+	run_split 30 "$KVCTL" mput b @"$TMP/r800" --server "$u1"
+	echo "rc=$rc err=$err"
+	[ "$rc" -eq 0 ]
+	[ -z "$out" ]
+	[ -z "$err" ]
+	"$KVCTL" get b --server "$u1" | cmp - "$TMP/r800"
+	run_split 30 "$KVCTL" mput c @"$TMP/ones" x1 @"$TMP/r600" x2 @"$TMP/r600" \
+	    small s --server "$u1"
+	echo "rc=$rc err=$err"
+	[ "$rc" -eq 0 ]
+	[ -z "$err" ]
+	"$KVCTL" get c --server "$u1" | cmp - "$TMP/ones"
+	"$KVCTL" get x1 --server "$u1" | cmp - "$TMP/r600"
+	"$KVCTL" get x2 --server "$u1" | cmp - "$TMP/r600"
+	[ "$("$KVCTL" get small --server "$u1")" = s ]
+	# A node whose --max-body refuses a batch of three 40 KB values: split,
+	# and a 90 KB one alone too big for a batch goes as a PUT.
+	start_node n2 --max-body 100000
+	u2=$(url n2)
+	for v in 1 2 3; do head -c 40000 /dev/urandom >"$TMP/v$v"; done
+	head -c 90000 /dev/urandom >"$TMP/v90"
+	run_split 30 "$KVCTL" --json mput a1 @"$TMP/v1" a2 @"$TMP/v2" \
+	    a3 @"$TMP/v3" a4 @"$TMP/v90" --ttl 60 --server "$u2"
+	echo "rc=$rc out=$out err=$err"
+	[ "$rc" -eq 0 ]
+	[ -z "$err" ]
+	echo "$out" | jq -e '[.results[].key] == ["a1", "a2", "a3", "a4"] and
+	    ([.results[].status] | all(. == 201)) and
+	    ([.results[].expires_ms] | all(. > 0))'
+	for v in 1 2 3; do
+		"$KVCTL" get "a$v" --server "$u2" | cmp - "$TMP/v$v"
+	done
+	"$KVCTL" get a4 --server "$u2" | cmp - "$TMP/v90"
+	# Each write succeeds or fails on its own: one too big even for a PUT.
+	run_split 30 "$KVCTL" mput big @"$TMP/r600" ok yes --server "$u2"
+	echo "rc=$rc out=$out err=$err"
+	[ "$rc" -eq 4 ]
+	[[ "$err" == "kvctl: big: 413 "* ]]
+	[ "$("$KVCTL" get ok --server "$u2")" = yes ]
+}
+
 @test "a batch put with a context builds on it: the new clock holds the context's entries" {
 	start_node n1
 	start_node n2
