@@ -156,10 +156,12 @@ static const struct {
 	  "server refuses whole for one bad line fails only that line, named\n"
 	  "by its line number; the others go again in one request." },
 	{ "mget", "kvctl mget KEY [KEY...]",
-	  "Reads up to 1000 keys in one request (POST /batch): each value found\n"
-	  "is written with a newline, in order; each key missing is named on\n"
-	  "stderr, and then the exit status is 1 (5 when a read got a 503).\n"
-	  "--json prints the answer instead; the exit status is the same." },
+	  "Reads up to 1000 keys in few requests (POST /batch; the keys an\n"
+	  "answer had no room for, past 8 MiB of values, are asked again): each\n"
+	  "value found is written with a newline, in order; each key missing is\n"
+	  "named on stderr, and then the exit status is 1 (5 when a read got a\n"
+	  "503). --json prints one {\"results\":[...]} in key order instead;\n"
+	  "the exit status is the same." },
 	{ "mput", "kvctl mput KEY VALUE [KEY VALUE...] [--ttl SECONDS]",
 	  "Writes up to 1000 keys in one request (POST /batch); each VALUE, and\n"
 	  "--ttl for every key, as for put. Not atomic: each write succeeds or\n"
@@ -898,105 +900,201 @@ result_status(const char *body, const struct json_tok *toks, int e)
 }
 
 /*
- * Sends one POST /batch with ops (JSON) and goes through its results:
- * for each, get (when not NULL) gets the result's key, status and value
- * (decoded); a failed op is reported on stderr.  Returns the exit code:
- * 0 when every op succeeded, else the worst of the failures (a missing
- * key is 1).  --json prints the answer as it came and changes nothing
- * else: the exit code is the same, as get's is.
+ * kvctl mget.  The keys go in requests of at most MGET_BATCH_BYTES of
+ * ops (one the server refuses 413 is halved), and the gets an answer had
+ * no room for (413 answer_full: a node answers 8 MiB of values at most)
+ * are asked again, so every key gets its own result however big the
+ * values.  Results come out in the keys' order, each as soon as those
+ * before it are out: a value found, its bytes and a newline; a failed
+ * op on stderr.  --json prints one {"results":[...]} in key order, the
+ * server's objects as they came (byte for byte its answer when one
+ * request carried everything).  The exit code is the worst of the ops'
+ * (a missing key is 1), with --json too, as get's is.
  */
-static int
-run_batch(const struct opts *o, const struct buf *ops,
-    void (*got)(const struct buf *key, const struct buf *value))
-{
-	struct client_response res;
-	struct json_tok *toks = NULL;
-	struct buf target = BUF_INIT, key = BUF_INIT, val = BUF_INIT,
-	    msg = BUF_INIT;
-	int rc, arr, k, t, f, worst = EXIT_OK;
-	uint64_t status;
+#define MGET_BATCH_BYTES (256 * 1024)
 
-	batch_target(o, &target);
-	client_response_init(&res);
-	rc = request(o, "POST", target.data, "application/json", ops->data,
-	    ops->len, NULL, &res);
-	if (rc != 0)
-		goto out;
-	if (res.http.status != 200) {
-		rc = report(o, &res, "batch");
+struct mget {
+	const struct opts *o;
+	char		**keys;
+	int		 n;
+	struct buf	*raw;		/* each key's result object, once it came */
+	int		 next;		/* the first key not printed yet */
+	int		 worst;
+	bool		 opened;	/* --json: "{"results":[" is out */
+};
+
+/* Prints result object r (one of the batch's), as the command says. */
+static void
+mget_show(struct mget *m, const struct buf *r)
+{
+	struct json_tok *toks = NULL;
+	struct buf key = BUF_INIT, val = BUF_INIT, msg = BUF_INIT;
+	uint64_t status;
+	int f;
+
+	if (m->o->json) {
+		fputs(m->opened ? "," : "{\"results\":[", stdout);
+		m->opened = true;
+		fwrite(r->data, 1, r->len, stdout);
+	}
+	if (json_parse_alloc(r->data, r->len, &toks) < 1) {
+		m->worst = worse(m->worst, malformed(m->o, "batch"));
 		goto out;
 	}
-	if (o->json)
-		fwrite(res.body.data, 1, res.body.len, stdout);
-	if ((arr = batch_results(&res, &toks)) < 0) {
-		rc = malformed(o, "batch");
-		goto out;
-	}
-	for (k = 0, t = arr + 1; k < toks[arr].size; k++, t = toks[t].next) {
-		buf_reset(&key);
-		buf_reset(&val);
-		buf_reset(&msg);
-		if ((f = json_object_get(res.body.data, toks, t, "key")) >= 0)
-			json_string_decode(res.body.data, &toks[f], &key);
-		status = result_status(res.body.data, toks, t);
-		if ((f = json_object_get(res.body.data, toks, t, "value")) >= 0)
-			json_string_decode(res.body.data, &toks[f], &val);
-		else if ((f = json_object_get(res.body.data, toks, t,
+	if ((f = json_object_get(r->data, toks, 0, "key")) >= 0)
+		json_string_decode(r->data, &toks[f], &key);
+	status = result_status(r->data, toks, 0);
+	if (status >= 200 && status < 300) {
+		if (m->o->json)
+			goto out;
+		if ((f = json_object_get(r->data, toks, 0, "value")) >= 0)
+			json_string_decode(r->data, &toks[f], &val);
+		else if ((f = json_object_get(r->data, toks, 0,
 		    "value_b64")) >= 0)
-			base64_decode(res.body.data + toks[f].start,
+			base64_decode(r->data + toks[f].start,
 			    toks[f].end - toks[f].start, &val);
-		if (status >= 200 && status < 300) {
-			if (got != NULL)
-				got(&key, &val);
-			continue;
-		}
-		if ((f = json_object_get(res.body.data, toks, t, "error")) >= 0)
-			json_string_decode(res.body.data, &toks[f], &msg);
-		if (!o->quiet)
-			fprintf(stderr, "kvctl: %s: %d %s\n", key.data,
-			    (int)status, msg.data);
-		worst = worse(worst, exit_for_status((int)status));
+		fwrite(val.data, 1, val.len, stdout);
+		putchar('\n');
+		goto out;
 	}
-	rc = worst;
+	if ((f = json_object_get(r->data, toks, 0, "error")) >= 0)
+		json_string_decode(r->data, &toks[f], &msg);
+	if (!m->o->quiet)
+		fprintf(stderr, "kvctl: %s: %d %s\n", key.data, (int)status,
+		    msg.data);
+	m->worst = worse(m->worst, exit_for_status((int)status));
 out:
-	fflush(stdout);
 	free(toks);
-	client_response_free(&res);
-	buf_free(&target);
 	buf_free(&key);
 	buf_free(&val);
 	buf_free(&msg);
-	return rc;
 }
 
-/* kvctl mget: each value found, its bytes and a newline, in order. */
+/* Prints the results that are next in order, and frees them. */
 static void
-print_value(const struct buf *key, const struct buf *value)
+mget_flush(struct mget *m)
 {
-	(void)key;
-	fwrite(value->data, 1, value->len, stdout);
-	putchar('\n');
+	while (m->next < m->n && m->raw[m->next].len > 0) {
+		mget_show(m, &m->raw[m->next]);
+		buf_free(&m->raw[m->next++]);
+	}
+}
+
+/*
+ * Asks for keys idx[0..n) in one POST /batch (halved on a 413), again for
+ * those the answer had no room for.  0, or the exit code of a request
+ * that failed (reported).  idx[0..n) may be left in another order.
+ */
+static int
+mget_ask(struct mget *m, int *idx, int n)
+{
+	struct client_response res;
+	struct json_tok *toks = NULL;
+	struct buf ops = BUF_INIT, target = BUF_INIT, code = BUF_INIT;
+	int rc, arr, k, t, f, again = 0;
+
+	buf_puts(&ops, "{\"ops\":[");
+	for (k = 0; k < n; k++) {
+		buf_puts(&ops, k ? ",{\"op\":\"get\",\"key\":" :
+		    "{\"op\":\"get\",\"key\":");
+		json_emit_string(&ops, m->keys[idx[k]], strlen(m->keys[idx[k]]));
+		buf_putc(&ops, '}');
+	}
+	buf_puts(&ops, "]}");
+	batch_target(m->o, &target);
+	client_response_init(&res);
+	if ((rc = request(m->o, "POST", target.data, "application/json",
+	    ops.data, ops.len, NULL, &res)) != 0)
+		goto out;
+	if (res.http.status == 413 && n > 1) {
+		client_response_free(&res);
+		client_response_init(&res);
+		if ((rc = mget_ask(m, idx, n / 2)) == 0)
+			rc = mget_ask(m, idx + n / 2, n - n / 2);
+		goto out;
+	}
+	if (res.http.status != 200) {
+		rc = report(m->o, &res, "batch");
+		goto out;
+	}
+	if ((arr = batch_results(&res, &toks)) < 0 || toks[arr].size != n) {
+		rc = malformed(m->o, "batch");
+		goto out;
+	}
+	for (k = 0, t = arr + 1; k < n; k++, t = toks[t].next) {
+		buf_reset(&code);
+		if ((f = json_object_get(res.body.data, toks, t, "code")) >= 0)
+			json_string_decode(res.body.data, &toks[f], &code);
+		if (result_status(res.body.data, toks, t) == 413 && code.len ==
+		    11 && memcmp(code.data, "answer_full", 11) == 0) {
+			idx[again++] = idx[k];
+			continue;
+		}
+		buf_append(&m->raw[idx[k]], res.body.data + toks[t].start,
+		    (size_t)(toks[t].end - toks[t].start));
+	}
+	/* What is asked again is asked with this answer freed. */
+	free(toks);
+	toks = NULL;
+	client_response_free(&res);
+	client_response_init(&res);
+	mget_flush(m);
+	if (again == n)		/* a node answers one value at least */
+		rc = malformed(m->o, "batch");
+	else if (again > 0)
+		rc = mget_ask(m, idx, again);
+out:
+	free(toks);
+	client_response_free(&res);
+	buf_free(&ops);
+	buf_free(&target);
+	buf_free(&code);
+	return rc;
 }
 
 static int
 cmd_mget(const struct opts *o, int n, char **keys)
 {
-	struct buf ops = BUF_INIT;
-	int i, rc;
+	struct mget m;
+	int *idx, i, from, rc = 0;
+	size_t bytes, op;
 
-	buf_puts(&ops, "{\"ops\":[");
-	for (i = 0; i < n; i++) {
-		buf_puts(&ops, i ? ",{\"op\":\"get\",\"key\":" :
-		    "{\"op\":\"get\",\"key\":");
-		json_emit_string(&ops, keys[i], strlen(keys[i]));
-		if (o->ttl != NULL)
-			buf_printf(&ops, ",\"ttl\":%s", o->ttl);
-		buf_putc(&ops, '}');
+	memset(&m, 0, sizeof(m));
+	m.o = o;
+	m.keys = keys;
+	m.n = n;
+	m.raw = calloc((size_t)n, sizeof(*m.raw));
+	idx = calloc((size_t)n, sizeof(*idx));
+	if (m.raw == NULL || idx == NULL) {
+		free(m.raw);
+		free(idx);
+		return EXIT_CLIENT;
 	}
-	buf_puts(&ops, "]}");
-	rc = run_batch(o, &ops, o->json ? NULL : print_value);
-	buf_free(&ops);
-	return rc;
+	for (i = 0; i < n; i++) {
+		idx[i] = i;
+		buf_init(&m.raw[i]);
+	}
+	/* Requests of MGET_BATCH_BYTES (a key escaped takes 6 bytes at most). */
+	for (from = 0, i = 0, bytes = 0; i < n && rc == 0; i++) {
+		op = 6 * strlen(keys[i]) + 32;
+		if (i > from && bytes + op > MGET_BATCH_BYTES) {
+			rc = mget_ask(&m, idx + from, i - from);
+			from = i;
+			bytes = 0;
+		}
+		bytes += op;
+	}
+	if (rc == 0 && from < n)
+		rc = mget_ask(&m, idx + from, n - from);
+	if (m.opened)
+		fputs("]}\n", stdout);
+	if (fflush(stdout) != 0)
+		rc = worse(rc, EXIT_CLIENT);
+	for (i = 0; i < n; i++)
+		buf_free(&m.raw[i]);
+	free(m.raw);
+	free(idx);
+	return rc != 0 ? rc : m.worst;
 }
 
 /* The last '}' of a JSON body, or NULL. */

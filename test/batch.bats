@@ -182,3 +182,24 @@ batch() {
 	[ "$(code "$(url n1)/kv/big")" = 200 ]
 	[ "$(code "$(url n1)/health")" = 200 ]
 }
+
+@test "kvctl mget of more values than one answer holds (20 of 600 KB) prints every one in order; --json one results array" {
+	start_node n1
+	local i keys="" out
+	for i in $(seq -w 1 20); do
+		python3 -c "import sys; sys.stdout.write(chr(96 + int(sys.argv[1])) * 600000)" "$i" >"$TMP/v"
+		timeout 20 "$KVCTL" --server "$(url n1)" put "big$i" @"$TMP/v"
+		keys="$keys big$i"
+	done
+	run_split 60 "$KVCTL" --server "$(url n1)" mget $keys missing
+	echo "rc=$rc err=$err"
+	[ "$rc" -eq 1 ]
+	[[ "$err" == *"missing: 404"* ]]
+	out=$(printf '%s\n' "$out" | awk '{ printf "%d%s ", length($0), substr($0, 1, 1) }')
+	echo "$out"
+	[ "$out" = "600000a 600000b 600000c 600000d 600000e 600000f 600000g 600000h 600000i 600000j 600000k 600000l 600000m 600000n 600000o 600000p 600000q 600000r 600000s 600000t " ]
+	run_split 60 "$KVCTL" --server "$(url n1)" --json mget $keys missing
+	[ "$rc" -eq 1 ]
+	[ "$(printf '%s' "$out" | jq -c '[.results[].status]')" = "[$(printf '200,%.0s' $(seq 1 20))404]" ]
+	[ "$(printf '%s' "$out" | jq -r '[.results[].key] | join(" ")')" = "${keys# } missing" ]
+}
