@@ -55,15 +55,17 @@
  * change, a write or the network.  Closing is gossip_stop, a stopper
  * (clock.h) that anyone may poll without a lock.  Lock order: wmu, then
  * mu; vmu (verdicts go to the pool one sync at a time) is taken under
- * neither, and the heartbeat table's and the peer pool's locks are
- * leaves.  No lock is held across a network call.
+ * neither, and the heartbeat table's, the peer pool's and rmu (the ring
+ * table, below) are leaves.  No lock is held across a network call.
  *
  * THE GOSSIP MESSAGE.  One exchange is a POST of
  *
- *	{"members":[...],"from":"node3","heartbeats":[...]}
+ *	{"members":[...],"from":"node3","ring":{"vnodes":150,"n":3},
+ *	    "heartbeats":[...]}
  *
- * (cluster_list_to_json of the current view; "heartbeats" is liveness.h's
- * table) to /internal/members, and the receiver answers with the same of
+ * (cluster_list_to_json of the current view; "ring" is the sender's
+ * --vnodes and --n, below; "heartbeats" is liveness.h's table) to
+ * /internal/members, and the receiver answers with the same of
  * its own, so one call carries news both ways (push-pull: news of a
  * member reaches every node in O(log N) rounds).  A receiver merges the
  * list, then the heartbeats with "from" as their reporter.  A message
@@ -71,6 +73,26 @@
  * (probe_for, within half the timeout), so its answer carries ID's news
  * -- SWIM's indirect probe.  members.json and placed.json keep the list
  * alone (cluster_members_to_json).
+ *
+ * RING PARAMETERS.  Every node computes owners from its own --vnodes and
+ * --n, so a member started with other values sends keys to other owners
+ * than the rest: a write acknowledged through it can read 404 through
+ * another node.  Nothing can make a running cluster agree, so kvd only
+ * refuses what it can and makes the rest visible.  A join asks the
+ * joining node first (cluster_join_check: GET /cluster/nodes, whose
+ * "ring" is cluster_ring_to_json's, the same object the gossip message
+ * carries) and refuses it, 409, when its values differ; a node that does
+ * not answer, or answers without "ring" (an older one), is admitted as
+ * before, so a node may still be joined before it starts.  Gossip cannot
+ * refuse: a node started with --peers arrives by the merge alone, and
+ * dropping a member on one node's word could split the cluster.  So the
+ * receiver of a message keeps its sender's "ring" in a table (rings,
+ * under rmu; one entry per sender id, never removed, at most
+ * CLUSTER_MAX_ENTRIES), logs an error when a sender's values become
+ * different from its own and an info line when they match again (once
+ * per change, not per round), and /cluster/nodes and
+ * kvd_ring_mismatches show the members that differ.  A message without
+ * "ring", or with a malformed one, leaves the table as it was.
  *
  * SPREADING.  After a local join or leave the new list goes to every
  * live member of the old and new views but this node, each address once,
@@ -135,6 +157,7 @@
 #define MEMBERS_FILE		"members.json"
 #define MEMBERS_TMP		"members.json.tmp"
 #define MEMBERS_PATH		"/internal/members"
+#define NODES_PATH		"/cluster/nodes"	/* a joining node's "ring" */
 #define DEFAULT_TIMEOUT_MS	2000
 #define DEFAULT_GOSSIP_MS	1000	/* liveness's unit when gossip is off */
 #define HOT_FANOUT		3	/* exchanges a node makes to pass news on */
@@ -168,6 +191,16 @@ struct cluster {
 	struct liveness	*lv;		/* the heartbeat table; freed last */
 	pthread_mutex_t	 vmu;		/* one sync_verdicts at a time */
 	struct workq	*bq;		/* broadcast calls */
+
+	pthread_mutex_t	 rmu;		/* rings; a leaf */
+	struct ring_seen *rings;	/* each sender's last "ring", by arrival */
+	size_t		 nrings;
+};
+
+/* What a sender's gossip last said of its ring parameters. */
+struct ring_seen {
+	char		id[RING_ID_MAX + 1];
+	int		vnodes, n;
 };
 
 /* ---- entries ---- */
@@ -838,6 +871,8 @@ cluster_list_to_json(const struct cluster_view *v, struct buf *out)
 		buf_puts(out, ",\"from\":");
 		json_emit_string(out, c->self_id, strlen(c->self_id));
 		buf_putc(out, ',');
+		cluster_ring_to_json(c, out);
+		buf_putc(out, ',');
 		liveness_emit(c->lv, out);
 	}
 	buf_putc(out, '}');
@@ -1117,6 +1152,216 @@ msg_string(const char *s, const struct json_tok *toks, const char *name,
 		buf_puts(out, "");
 }
 
+/* ---- ring parameters ---- */
+
+void
+cluster_ring_to_json(struct cluster *c, struct buf *out)
+{
+	buf_printf(out, "\"ring\":{\"vnodes\":%d,\"n\":%d}", c->vnodes, c->n);
+}
+
+/* A positive int member name of the object at toks[obj].  0, or -1. */
+static int
+ring_int(const char *s, const struct json_tok *toks, int obj,
+    const char *name, int *out)
+{
+	int k = json_object_get(s, toks, obj, name);
+	uint64_t u;
+
+	if (k < 0 || toks[k].type != JSON_NUMBER ||
+	    json_get_u64(s, &toks[k], &u) != 0 || u < 1 || u > INT32_MAX)
+		return -1;
+	*out = (int)u;
+	return 0;
+}
+
+/*
+ * Reads "ring":{"vnodes":V,"n":N} of the object toks[0] (both positive
+ * integers; other members ignored).  0, or -1 when it is missing or
+ * malformed.
+ */
+static int
+ring_from_tokens(const char *s, const struct json_tok *toks, int *vnodes,
+    int *n)
+{
+	int k = json_object_get(s, toks, 0, "ring");
+
+	if (k < 0 || toks[k].type != JSON_OBJECT ||
+	    ring_int(s, toks, k, "vnodes", vnodes) != 0 ||
+	    ring_int(s, toks, k, "n", n) != 0)
+		return -1;
+	return 0;
+}
+
+/* "vnodes 100 (here 150), n 2 (here 3)": what differs, "" when nothing. */
+static void
+ring_diff(const struct cluster *c, int vnodes, int n, char *out,
+    size_t outlen)
+{
+	int k = 0;
+
+	out[0] = '\0';
+	if (vnodes != c->vnodes)
+		k = snprintf(out, outlen, "vnodes %d (here %d)", vnodes,
+		    c->vnodes);
+	if (n != c->n && k >= 0 && (size_t)k < outlen)
+		snprintf(out + k, outlen - (size_t)k, "%sn %d (here %d)",
+		    k ? ", " : "", n, c->n);
+}
+
+/* The entry of id in the rings table, or NULL.  Caller holds rmu. */
+static struct ring_seen *
+rings_find(struct cluster *c, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < c->nrings; i++)
+		if (strcmp(c->rings[i].id, id) == 0)
+			return &c->rings[i];
+	return NULL;
+}
+
+/*
+ * Keeps what the message toks (from sender id) says of its ring, and
+ * logs when that makes the sender's values differ from this node's, or
+ * match them again.  A message without a valid "ring" changes nothing.
+ */
+static void
+note_ring(struct cluster *c, const char *id, size_t idlen, const char *json,
+    const struct json_tok *toks)
+{
+	struct ring_seen *r, *grown;
+	bool was = false, now;
+	int vnodes, n;
+
+	if (!valid_id(id, idlen) || strcmp(id, c->self_id) == 0 ||
+	    ring_from_tokens(json, toks, &vnodes, &n) != 0)
+		return;
+	now = vnodes != c->vnodes || n != c->n;
+	pthread_mutex_lock(&c->rmu);
+	if ((r = rings_find(c, id)) != NULL) {
+		was = r->vnodes != c->vnodes || r->n != c->n;
+		if (r->vnodes == vnodes && r->n == n) {
+			pthread_mutex_unlock(&c->rmu);
+			return;		/* no change: said already */
+		}
+	} else if (c->nrings < CLUSTER_MAX_ENTRIES && (grown = realloc(c->rings,
+	    (c->nrings + 1) * sizeof(*c->rings))) != NULL) {
+		c->rings = grown;
+		r = &c->rings[c->nrings++];
+		snprintf(r->id, sizeof(r->id), "%s", id);
+	}
+	if (r != NULL) {
+		r->vnodes = vnodes;
+		r->n = n;
+	}
+	pthread_mutex_unlock(&c->rmu);
+	if (r == NULL)
+		return;
+	if (now)
+		log_event(LOG_ERROR, "cluster: a member's ring parameters "
+		    "differ from this node's: it computes other owners for "
+		    "keys, and writes through it can be missed by reads; "
+		    "restart it with the cluster's --vnodes and --n, or make "
+		    "it leave", "id=%s vnodes=%d n=%d here_vnodes=%d here_n=%d",
+		    id, vnodes, n, c->vnodes, c->n);
+	else if (was)
+		log_event(LOG_INFO, "cluster: a member's ring parameters match "
+		    "this node's again", "id=%s vnodes=%d n=%d", id, vnodes, n);
+}
+
+int
+cluster_ring_mismatch(struct cluster *c, const char *id, char *out,
+    size_t outlen)
+{
+	struct ring_seen *r;
+	int vnodes = c->vnodes, n = c->n;
+
+	pthread_mutex_lock(&c->rmu);
+	if ((r = rings_find(c, id)) != NULL) {
+		vnodes = r->vnodes;
+		n = r->n;
+	}
+	pthread_mutex_unlock(&c->rmu);
+	ring_diff(c, vnodes, n, out, outlen);
+	return out[0] != '\0';
+}
+
+size_t
+cluster_ring_mismatches(struct cluster *c)
+{
+	const struct cluster_view *v;
+	struct ring_seen *r;
+	size_t i, k = 0;
+
+	if ((v = cluster_view_get(c)) == NULL)
+		return 0;
+	pthread_mutex_lock(&c->rmu);
+	for (i = 0; i < v->nmembers; i++)
+		if ((ssize_t)i != v->self &&
+		    (r = rings_find(c, v->members[i].id)) != NULL &&
+		    (r->vnodes != c->vnodes || r->n != c->n))
+			k++;
+	pthread_mutex_unlock(&c->rmu);
+	cluster_view_put(c, v);
+	return k;
+}
+
+int
+cluster_join_check(struct cluster *c, const char *id, const char *address,
+    int *status, char *err, size_t errlen)
+{
+	const struct cluster_view *v;
+	struct client_response res;
+	struct json_tok *toks = NULL;
+	const char *why = NULL;
+	int vnodes, n, rc = 0;
+
+	if (c->pool == NULL || id == NULL || address == NULL ||
+	    !valid_address(address, strlen(address)))
+		return 0;	/* cluster_join says what is wrong */
+	client_response_init(&res);
+	if (peer_call(c->pool, address, "GET", NODES_PATH, NULL, NULL, 0, NULL,
+	    c->timeout_ms, &res) != 0)
+		why = strerror(errno);
+	else if (res.http.status != 200)
+		why = "it did not answer 200";
+	else if ((toks = msg_tokens(res.body.data, res.body.len)) == NULL ||
+	    ring_from_tokens(res.body.data, toks, &vnodes, &n) != 0)
+		why = "its answer has no \"ring\" (an older kvd?)";
+	if (why != NULL) {
+		log_event(LOG_WARN, "cluster: join: cannot ask the joining node "
+		    "for its --vnodes and --n; admitted unchecked", "id=%s "
+		    "address=%s err=%s", id, address, why);
+		goto done;
+	}
+	if (vnodes == c->vnodes && n == c->n)
+		goto done;
+	rc = -1;
+	*status = 409;
+	if (vnodes != c->vnodes && n != c->n)
+		snprintf(err, errlen, "%s has --vnodes %d and --n %d, this "
+		    "cluster %d and %d", id, vnodes, n, c->vnodes, c->n);
+	else if (vnodes != c->vnodes)
+		snprintf(err, errlen, "%s has --vnodes %d, this cluster %d", id,
+		    vnodes, c->vnodes);
+	else
+		snprintf(err, errlen, "%s has --n %d, this cluster %d", id, n,
+		    c->n);
+	if ((v = cluster_view_get(c)) != NULL) {
+		if (entries_find(v->members, v->nmembers, id) >= 0 &&
+		    strlen(err) < errlen)
+			snprintf(err + strlen(err), errlen - strlen(err), " (it "
+			    "is a member already, admitted by gossip: make it "
+			    "leave, or restart it with this cluster's values)");
+		cluster_view_put(c, v);
+	}
+done:
+	free(toks);
+	client_response_free(&res);
+	return rc;
+}
+
 int
 cluster_merge_json(struct cluster *c, const char *json, size_t len)
 {
@@ -1166,6 +1411,7 @@ done:
 	}
 	msg_string(json, toks, "from", &from);
 	msg_string(json, toks, "probe", &probe);
+	note_ring(c, from.data, from.len, json, toks);
 	lrc = liveness_merge(c->lv, json, toks, json_object_get(json, toks, 0,
 	    "heartbeats"), from.data, clock_now_ms());
 	free(toks);
@@ -1504,7 +1750,11 @@ sync_init(struct cluster *c)
 		goto fail_mu;
 	if (pthread_mutex_init(&c->vmu, NULL) != 0)
 		goto fail_stop;
+	if (pthread_mutex_init(&c->rmu, NULL) != 0)
+		goto fail_vmu;
 	return 0;
+fail_vmu:
+	pthread_mutex_destroy(&c->vmu);
 fail_stop:
 	stopper_destroy(&c->gossip_stop);
 fail_mu:
@@ -1520,10 +1770,12 @@ cluster_destroy(struct cluster *c)
 {
 	view_free(c->cur);
 	stopper_destroy(&c->gossip_stop);
+	pthread_mutex_destroy(&c->rmu);
 	pthread_mutex_destroy(&c->vmu);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->wmu);
 	free(c->ents);
+	free(c->rings);
 	free(c->dir);
 	liveness_free(c->lv);
 	free(c);

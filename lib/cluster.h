@@ -127,8 +127,9 @@ int	cluster_merge_json(struct cluster *c, const char *json, size_t len);
 /*
  * Appends {"members":[{"id","address","ver","removed"},...]} (all
  * entries) and, for a view of a running cluster (not a parsed one),
- * "from" (this node's id) and "heartbeats" (liveness_emit): the gossip
- * message, and what POST /internal/members answers with.
+ * "from" (this node's id), "ring" (cluster_ring_to_json) and
+ * "heartbeats" (liveness_emit): the gossip message, and what POST
+ * /internal/members answers with.
  */
 void	cluster_list_to_json(const struct cluster_view *v, struct buf *out);
 /* Appends {"members":[...]} alone: a member list to keep in a file. */
@@ -144,6 +145,35 @@ void	cluster_members_to_json(const struct cluster_view *v, struct buf *out);
 struct cluster_view *cluster_view_parse(struct cluster *c, const char *json,
 	    size_t len);
 void	cluster_view_free(struct cluster_view *v);	/* NULL ok */
+
+/*
+ * Ring parameters.  Every member must run with the same --vnodes and --n
+ * (as configured, not capped to the member count): a member with others
+ * computes other owners.  Each gossip message carries its sender's.
+ */
+/* Appends "ring":{"vnodes":V,"n":N}, this node's (for /cluster/nodes). */
+void	cluster_ring_to_json(struct cluster *c, struct buf *out);
+
+/*
+ * Before id joins at address: asks that node (GET /cluster/nodes) for its
+ * "ring".  0 when it matches this node's, or when the node cannot tell
+ * (no answer, no "ring": not started yet, an older kvd; logged); -1 with
+ * *status 409 and err ("node4 has --vnodes 100, this cluster 150") when
+ * it differs.  Makes a network call (at most the peer timeout): the
+ * caller holds no lock.
+ */
+int	cluster_join_check(struct cluster *c, const char *id,
+	    const char *address, int *status, char *err, size_t errlen);
+
+/*
+ * 1 with what differs in out ("vnodes 100 (here 150), n 2 (here 3)") when
+ * the last gossip message from id carried ring parameters other than this
+ * node's; 0 with "" when they match or none came.
+ */
+int	cluster_ring_mismatch(struct cluster *c, const char *id, char *out,
+	    size_t outlen);
+/* How many live members (this node aside) differ so. */
+size_t	cluster_ring_mismatches(struct cluster *c);
 
 /*
  * What gossip says of member id (liveness.h): its state, heartbeat, the

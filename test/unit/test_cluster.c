@@ -7,7 +7,9 @@
  * in-process nodes behind real HTTP servers: a join is broadcast to all,
  * a change merged on one node reaches the others by gossip, heartbeats
  * ride on the same exchanges, and a node that stops is declared down
- * by the other two.
+ * by the other two; each node's ring parameters (--vnodes, --n) ride on
+ * gossip, a member whose differ is named and counted, and a join asks
+ * the joining node for them first.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -833,6 +835,188 @@ done:
 	}
 }
 
+/* ---- ring parameters: --vnodes and --n ---- */
+
+/* A node that answers every request with one canned body. */
+struct fake {
+	struct server	*srv;
+	char		 addr[64];
+	const char	*body;
+};
+
+static void
+fake_handler(void *arg, const struct server_request *req,
+    struct server_response *res)
+{
+	const struct fake *f = arg;
+
+	(void)req;
+	buf_puts(&res->body, f->body);
+}
+
+static int
+fake_start(struct fake *f, const char *body)
+{
+	struct server_config sc;
+	char err[256];
+	int fd, port;
+
+	memset(f, 0, sizeof(*f));
+	f->body = body;
+	if ((fd = net_listen("127.0.0.1:0", 16, &port, err, sizeof(err))) < 0) {
+		printf("# listen: %s\n", err);
+		return -1;
+	}
+	snprintf(f->addr, sizeof(f->addr), "127.0.0.1:%d", port);
+	server_config_default(&sc);
+	sc.listen_fd = fd;
+	sc.handler = fake_handler;
+	sc.arg = f;
+	if (server_start(&f->srv, &sc) != 0) {
+		close(fd);
+		return -1;
+	}
+	return 0;
+}
+
+/* Merges msg into c; true when it was accepted (0 or 1). */
+static bool
+merge_ok(struct cluster *c, const char *msg)
+{
+	return cluster_merge_json(c, msg, strlen(msg)) >= 0;
+}
+
+/* c's ring_mismatch text for id, "" when there is none. */
+static const char *
+mismatch(struct cluster *c, const char *id)
+{
+	static char text[128];
+
+	if (cluster_ring_mismatch(c, id, text, sizeof(text)) != 1)
+		text[0] = '\0';
+	return text;
+}
+
+/*
+ * Gossip carries each node's --vnodes and --n ("ring"); a member whose
+ * differ is named (cluster_ring_mismatch) and counted
+ * (cluster_ring_mismatches), never refused; a message without "ring" (an
+ * older node) changes nothing.  A join asks the joining node first
+ * (cluster_join_check).
+ */
+static void
+test_ring(void)
+{
+	static const struct {
+		const char	*body;	/* the joining node's /cluster/nodes */
+		int		 rc;
+		const char	*err;
+	} joins[] = {
+		{ "{\"self\":\"d\",\"ring\":{\"vnodes\":8,\"n\":3}}", -1,
+		  "d has --vnodes 8, this cluster 16" },
+		{ "{\"self\":\"d\",\"ring\":{\"vnodes\":16,\"n\":2}}", -1,
+		  "d has --n 2, this cluster 3" },
+		{ "{\"self\":\"d\",\"ring\":{\"vnodes\":8,\"n\":2}}", -1,
+		  "d has --vnodes 8 and --n 2, this cluster 16 and 3" },
+		{ "{\"self\":\"d\",\"ring\":{\"vnodes\":16,\"n\":3}}", 0, "" },
+		/* an older node, or an answer that is not one: admitted */
+		{ "{\"self\":\"d\",\"n\":1}", 0, "" },
+		{ "not json", 0, "" },
+		{ "{\"ring\":{\"vnodes\":\"8\",\"n\":3}}", 0, "" },
+	};
+	static const char *ignored[] = {	/* b's ring stays vnodes 8 */
+		"{\"members\":[],\"from\":\"b\"}",
+		"{\"members\":[],\"from\":\"b\",\"ring\":null}",
+		"{\"members\":[],\"from\":\"b\",\"ring\":[16,3]}",
+		"{\"members\":[],\"from\":\"b\",\"ring\":{\"vnodes\":16}}",
+		"{\"members\":[],\"from\":\"b\",\"ring\":{\"vnodes\":\"16\",\"n\":3}}",
+		"{\"members\":[],\"from\":\"b\",\"ring\":{\"vnodes\":0,\"n\":3}}",
+		"{\"members\":[],\"from\":\"b\",\"ring\":{\"vnodes\":16,\"n\":-3}}",
+		"{\"members\":[],\"from\":\"b\",\"ring\":{\"vnodes\":16.5,\"n\":3}}",
+		"{\"members\":[],\"ring\":{\"vnodes\":16,\"n\":3}}",
+	};
+	struct cluster_config cfg;
+	struct cluster *a;
+	struct peers *pool = peers_new(500, 2);
+	const struct cluster_view *v;
+	struct buf b = BUF_INIT;
+	struct fake f;
+	char dir[512], err[256];
+	size_t i;
+	int st, rc;
+
+	newdir(dir, sizeof(dir));
+	cfg_init(&cfg, dir, "a", "127.0.0.1:8091",
+	    "b=127.0.0.1:8092,c=127.0.0.1:8093");
+	cfg.peers_pool = pool;
+	a = open_or_null(&cfg);
+	ok(a != NULL, "ring: open a (vnodes 16, n 3) with members b and c");
+	if (a == NULL)
+		goto out;
+
+	v = cluster_view_get(a);
+	cluster_list_to_json(v, &b);
+	cluster_view_put(a, v);
+	ok(strstr(b.data, "\"ring\":{\"vnodes\":16,\"n\":3}") != NULL,
+	    "ring: the gossip message carries \"ring\":{\"vnodes\":16,\"n\":3}");
+	buf_reset(&b);
+	cluster_ring_to_json(a, &b);
+	ok(strcmp(b.data, "\"ring\":{\"vnodes\":16,\"n\":3}") == 0,
+	    "ring: cluster_ring_to_json (%s)", b.data);
+	ok(cluster_ring_mismatches(a) == 0 && mismatch(a, "b")[0] == '\0',
+	    "ring: no mismatch before any gossip");
+
+	ok(merge_ok(a, "{\"members\":[],\"from\":\"b\",\"heartbeats\":[],"
+	    "\"ring\":{\"vnodes\":8,\"n\":3}}"), "ring: b's message with "
+	    "vnodes 8 is merged, not refused");
+	ok(strcmp(mismatch(a, "b"), "vnodes 8 (here 16)") == 0,
+	    "ring: b: \"%s\"", mismatch(a, "b"));
+	ok(cluster_ring_mismatches(a) == 1, "ring: one mismatch counted");
+	v = cluster_view_get(a);
+	ok(v->nmembers == 3, "ring: b is still a member");
+	cluster_view_put(a, v);
+	for (i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+		ok(merge_ok(a, ignored[i]) && strcmp(mismatch(a, "b"),
+		    "vnodes 8 (here 16)") == 0, "ring: changes nothing: %s",
+		    ignored[i]);
+
+	ok(merge_ok(a, "{\"members\":[],\"from\":\"c\",\"ring\":"
+	    "{\"vnodes\":8,\"n\":2}}") && strcmp(mismatch(a, "c"),
+	    "vnodes 8 (here 16), n 2 (here 3)") == 0 &&
+	    cluster_ring_mismatches(a) == 2, "ring: c: \"%s\", two mismatches",
+	    mismatch(a, "c"));
+	ok(merge_ok(a, "{\"members\":[],\"from\":\"zz\",\"ring\":"
+	    "{\"vnodes\":8,\"n\":3}}") && cluster_ring_mismatches(a) == 2,
+	    "ring: a sender that is no member is not counted");
+	ok(merge_ok(a, "{\"members\":[],\"from\":\"b\",\"ring\":"
+	    "{\"vnodes\":16,\"n\":3}}") && mismatch(a, "b")[0] == '\0' &&
+	    cluster_ring_mismatches(a) == 1, "ring: b restarted with vnodes 16: "
+	    "no mismatch, one left (c)");
+	ok(cluster_leave(a, "c", &st, err, sizeof(err)) == 0 &&
+	    cluster_ring_mismatches(a) == 0, "ring: c leaves: none counted");
+
+	for (i = 0; i < sizeof(joins) / sizeof(joins[0]); i++) {
+		if (fake_start(&f, joins[i].body) != 0) {
+			ok(0, "ring: a fake joining node");
+			continue;
+		}
+		err[0] = '\0';
+		st = 200;
+		rc = cluster_join_check(a, "d", f.addr, &st, err, sizeof(err));
+		ok(rc == joins[i].rc && (rc == 0 || (st == 409 &&
+		    strcmp(err, joins[i].err) == 0)), "ring: join check %d (%d "
+		    "%s) of %s", rc, st, err, joins[i].body);
+		server_stop(f.srv, 1000);
+	}
+	ok(cluster_join_check(a, "d", "127.0.0.1:1", &st, err,
+	    sizeof(err)) == 0, "ring: a joining node that does not answer is "
+	    "not refused (joined before it starts, as before)");
+	cluster_close(a);
+out:
+	buf_free(&b);
+	peers_free(pool);
+}
+
 /* Gossip thread with no one to talk to, and a prompt close. */
 static void
 test_gossip_close(void)
@@ -867,6 +1051,7 @@ main(void)
 	test_join_leave();
 	test_merge();
 	test_gossip_close();
+	test_ring();
 	test_network();
 	tap_rm_rf(tap_tmproot);
 	return tap_done();
