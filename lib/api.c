@@ -77,7 +77,7 @@
 struct scrape {
 	double	keys, tombstones, wal_bytes, wal_fsyncs, wal_appends;
 	double	snapshot_age, hints, hint_age, ae_repairs, read_repairs;
-	double	connections, watchers;
+	double	connections, watchers, ring_mismatches;
 };
 
 struct api {
@@ -1501,6 +1501,23 @@ put_liveness(struct node *nd, const struct cluster_member *m, bool self,
 
 static void put_string_or_null(struct buf *b, const char *s);
 
+/*
+ * ,"ring_mismatch": how the member's --vnodes and --n, as its gossip
+ * says, differ from this node's ("vnodes 100 (here 150)"), or null.
+ */
+static void
+put_ring_mismatch(struct node *nd, const struct cluster_member *m,
+    struct buf *b)
+{
+	char diff[128];
+
+	buf_puts(b, ",\"ring_mismatch\":");
+	if (cluster_ring_mismatch(nd->cluster, m->id, diff, sizeof(diff)))
+		json_emit_string(b, diff, strlen(diff));
+	else
+		buf_puts(b, "null");
+}
+
 /* ,"cleanup":{...}: the last or running cleanup pass. */
 static void
 put_cleanup(struct buf *b, const struct transfer_stats *ts)
@@ -1536,8 +1553,10 @@ handle_nodes(struct node *nd, struct server_response *res)
 		ring_shares(v->ring, (size_t)v->n, share);
 	buf_puts(&res->body, "{\"self\":");
 	json_emit_string(&res->body, nd->cfg.id, strlen(nd->cfg.id));
-	buf_printf(&res->body, ",\"version\":%llu,\"n\":%d,\"w\":%d,\"r\":%d,"
-	    "\"members\":[", (unsigned long long)v->version, v->n, v->w, v->r);
+	buf_printf(&res->body, ",\"version\":%llu,\"n\":%d,\"w\":%d,\"r\":%d,",
+	    (unsigned long long)v->version, v->n, v->w, v->r);
+	cluster_ring_to_json(nd->cluster, &res->body);
+	buf_puts(&res->body, ",\"members\":[");
 	for (i = 0; i < v->nmembers; i++) {
 		m = &v->members[i];
 		buf_puts(&res->body, i ? ",{\"id\":" : "{\"id\":");
@@ -1547,6 +1566,7 @@ handle_nodes(struct node *nd, struct server_response *res)
 		put_liveness(nd, m, v->self == (ssize_t)i, &res->body);
 		buf_printf(&res->body, ",\"owns\":%.4f", share != NULL ?
 		    share[i] : 0.0);
+		put_ring_mismatch(nd, m, &res->body);
 		if (v->self == (ssize_t)i) {
 			store_stats(nd->store, &st);
 			buf_printf(&res->body, ",\"keys\":%llu}",
@@ -1870,6 +1890,16 @@ handle_membership(struct node *nd, const struct server_request *sr,
 
 	if (parse_membership_body(sr, join, &id, &addr, res) != 0)
 		goto out;
+	/* Before the join, without a lock: it asks the joining node. */
+	if (join && cluster_join_check(nd->cluster, id.data, addr.data,
+	    &status, err, sizeof(err)) != 0) {
+		log_event(LOG_WARN, "join refused: the node's ring parameters "
+		    "differ", "id=%s address=%s err=%s", id.data, addr.data, err);
+		snprintf(err + strlen(err), sizeof(err) - strlen(err), "; every "
+		    "member must run with the same --vnodes and --n");
+		server_error_code(res, status, "ring_mismatch", err);
+		goto out;
+	}
 	rc = join ? cluster_join(nd->cluster, id.data, addr.data, &status, err,
 	    sizeof(err)) : cluster_leave(nd->cluster, id.data, &status, err,
 	    sizeof(err));
@@ -2620,6 +2650,7 @@ scrape(struct api *a)
 	sc->read_repairs = (double)replica_read_repairs(nd->replica);
 	sc->connections = (double)ss.active;
 	sc->watchers = (double)watch_count(nd->watch);
+	sc->ring_mismatches = (double)cluster_ring_mismatches(nd->cluster);
 }
 
 /*
@@ -2666,6 +2697,9 @@ static const struct {
 	  S(connections) },
 	{ "kvd_watchers", "Watches parked on this node now (GET ?wait=).",
 	  METRICS_GAUGE, S(watchers) },
+	{ "kvd_ring_mismatches", "Members whose --vnodes or --n, as their "
+	  "gossip says, differ from this node's.", METRICS_GAUGE,
+	  S(ring_mismatches) },
 #undef S
 };
 

@@ -39,6 +39,7 @@
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
+#include "net.h"
 #include "node.h"
 #include "record.h"
 #include "server.h"
@@ -1353,6 +1354,8 @@ test_metrics(void)
 		"\nkvd_wal_appends_total ",
 		"\nkvd_hints_pending ",
 		"\nkvd_records_set_aside_total{path=\"hint\"} 0\n",
+		"# TYPE kvd_ring_mismatches gauge\n",
+		"\nkvd_ring_mismatches 0\n",
 	};
 	struct reply r = { 0 };
 	const char *p;
@@ -1400,6 +1403,10 @@ check_nodes(const struct reply *r)
 	    jbool(r, "members.0.self", true),
 	    "members: [{id n1, address, state up, self true}]");
 	ok(jbool(r, "member", true), "member: true");
+	ok(jint(r, "ring.vnodes") == 150 && jint(r, "ring.n") == 1,
+	    "ring: {vnodes 150, n 1}, as configured");
+	ok(jtype(r, "members.0.ring_mismatch") == JSON_NULL,
+	    "members.0.ring_mismatch: null");
 	ok(jtype(r, "transfer.running") != 0 &&
 	    jtype(r, "transfer.retrying") != 0 &&
 	    jint(r, "transfer.keys_sent") >= 0 &&
@@ -1416,6 +1423,76 @@ check_nodes(const struct reply *r)
 	ok(jint(r, "set_aside.hint") == 0 && jint(r, "set_aside.transfer") == 0 &&
 	    jint(r, "set_aside.anti_entropy") == 0,
 	    "set_aside {hint, anti_entropy, transfer}");
+}
+
+/*
+ * A node that answers every request with one canned /cluster/nodes body:
+ * what a joining node tells of its ring parameters.
+ */
+struct fake {
+	struct server	*srv;
+	char		 addr[64];
+	const char	*body;
+};
+
+static void
+fake_handler(void *arg, const struct server_request *req,
+    struct server_response *res)
+{
+	const struct fake *f = arg;
+
+	(void)req;
+	buf_puts(&res->body, f->body);
+}
+
+static int
+fake_start(struct fake *f, const char *body)
+{
+	struct server_config sc;
+	char err[256];
+	int fd, port;
+
+	memset(f, 0, sizeof(*f));
+	f->body = body;
+	if ((fd = net_listen("127.0.0.1:0", 16, &port, err, sizeof(err))) < 0) {
+		ok(0, "listen for a fake node: %s", err);
+		return -1;
+	}
+	snprintf(f->addr, sizeof(f->addr), "127.0.0.1:%d", port);
+	server_config_default(&sc);
+	sc.listen_fd = fd;
+	sc.handler = fake_handler;
+	sc.arg = f;
+	if (server_start(&f->srv, &sc) != 0) {
+		close(fd);
+		ok(0, "a fake node's server");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Joins n5 at a node whose /cluster/nodes says body: 409 ring_mismatch
+ * with want in the error, and n1's membership unchanged (two members).
+ */
+static void
+join_mismatch(const char *body, const char *want)
+{
+	struct reply r = { 0 };
+	struct buf b = BUF_INIT;
+	struct fake f;
+
+	if (fake_start(&f, body) != 0)
+		return;
+	buf_printf(&b, "{\"id\":\"n5\",\"address\":\"%s\"}", f.addr);
+	SEND("POST", "/cluster/join", NULL, b.data, &r);
+	expect(&r, 409, want, want);
+	ok(jstr_is(&r, "code", "ring_mismatch"), "... \"code\":\"ring_mismatch\"");
+	GET("GET", "/cluster/nodes", NULL, &r);
+	ok(jsize(&r, "members") == 2, "... n1 still has two members");
+	server_stop(f.srv, 1000);
+	buf_free(&b);
+	reply_free(&r);
 }
 
 /* Waits until /cluster/nodes says cleanup.running false.  True if so. */
@@ -1556,6 +1633,12 @@ test_cluster(void)
 	buf_printf(&b, "{\"id\":\"n3\",\"address\":\"%s\"}", n2addr);
 	SEND("POST", "/cluster/join", NULL, b.data, &r);
 	expect(&r, 409, "already taken", "join n3 at n2's address");
+
+	/* A joining node whose ring differs: 409, membership unchanged. */
+	join_mismatch("{\"self\":\"n5\",\"n\":1,\"ring\":{\"vnodes\":100,"
+	    "\"n\":1},\"members\":[]}", "n5 has --vnodes 100, this cluster 150");
+	join_mismatch("{\"self\":\"n5\",\"n\":1,\"ring\":{\"vnodes\":150,"
+	    "\"n\":2},\"members\":[]}", "n5 has --n 2, this cluster 1");
 
 	/* Not ready while n2 never answered (for the first 10 s). */
 	GET("GET", "/ready", NULL, &r);
