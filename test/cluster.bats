@@ -2,7 +2,8 @@
 # test/cluster.bats -- kvd as a three-node (and briefly four-node) cluster
 # on loopback: replication to every replica, quorum reads and writes with
 # a node down, read repair of a stale replica, membership changes through
-# join and leave, conditional writes, the quorum response headers, the
+# join and leave, a join or a gossiping node whose --vnodes or --n
+# differ, conditional writes, the quorum response headers, the
 # README quick start verbatim, and kvctl's server fail-over.
 #
 # Every node of a cluster must know the others' ports before it starts
@@ -293,6 +294,105 @@ PY
 	wait_for 10 all_members 3 node1 node2 node3
 	run kv cluster leave no-such-node --server "$(url node1)"
 	[ "$status" -eq 1 ]
+}
+
+# ---- ring parameters: --vnodes and --n must be the same on every node ------
+
+# start_alone ID PORTNO [flags...]: a node on port PORTNO with no --peers,
+# a cluster of one that gossip does not bring in: only a join would.
+start_alone() {
+	local id=$1 p=$2
+	shift 2
+	start_node "$id" --addr "127.0.0.1:$p" --advertise "127.0.0.1:$p" \
+	    --peer-timeout-ms 500 --gossip-interval-ms 200 "$@"
+}
+
+# ids NODE: NODE's member ids, sorted, comma-separated.
+ids() {
+	nodes "$1" | jq -r '[.members[].id] | sort | join(",")'
+}
+
+@test "a join of a node with another --vnodes or --n is refused: 409 ring_mismatch naming both values, membership unchanged" {
+	start_cluster
+	local a4="127.0.0.1:$(port 4)" body
+	start_alone node4 "$(port 4)" --vnodes 100
+	body=$(curl -s --max-time 5 -w '\n%{http_code}' -X POST \
+	    -d "{\"id\":\"node4\",\"address\":\"$a4\"}" "$(url node1)/cluster/join")
+	echo "join --vnodes 100: $body"
+	[ "${body##*$'\n'}" = 409 ]
+	body=${body%$'\n'*}
+	[ "$(echo "$body" | jq -r .code)" = ring_mismatch ]
+	echo "$body" | jq -r .error | grep -F 'node4 has --vnodes 100, this cluster 150'
+	sleep 1		# a few gossip rounds: nothing brings node4 in
+	for n in node1 node2 node3; do
+		[ "$(ids "$n")" = node1,node2,node3 ]
+	done
+	[ "$(ids node4)" = node4 ]
+	run kv cluster join node4 "$a4" --server "$(url node2)"
+	echo "kvctl join: $status $output"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"409"*"--vnodes 100"* ]]
+
+	# The same vnodes, another --n.
+	kill_node node4
+	rm -rf "$DATA/node4"
+	start_alone node4 "$(port 4)" --n 2
+	body=$(curl -s --max-time 5 -w '\n%{http_code}' -X POST \
+	    -d "{\"id\":\"node4\",\"address\":\"$a4\"}" "$(url node3)/cluster/join")
+	echo "join --n 2: $body"
+	[ "${body##*$'\n'}" = 409 ]
+	body=${body%$'\n'*}
+	[ "$(echo "$body" | jq -r .code)" = ring_mismatch ]
+	echo "$body" | jq -r .error | grep -F 'node4 has --n 2, this cluster 3'
+	for n in node1 node2 node3; do
+		[ "$(ids "$n")" = node1,node2,node3 ]
+	done
+
+	# The same parameters: admitted.
+	kill_node node4
+	rm -rf "$DATA/node4"
+	start_alone node4 "$(port 4)" --n 3
+	[ "$(code -X POST -d "{\"id\":\"node4\",\"address\":\"$a4\"}" "$(url node1)/cluster/join")" = 200 ]
+	wait_for 10 all_members 4 node1 node2 node3 node4
+}
+
+@test "a node with another --vnodes admitted by gossip alone (--peers): the others show ring_mismatch, log it once, kvd_ring_mismatches 1" {
+	start_cluster
+	start_peer 4 3 "node1=127.0.0.1:$(port 1)" --vnodes 100
+	wait_for 10 all_members 4 node1 node2 node3 node4 || {
+		for n in node1 node2 node3 node4; do echo "$n: $(members "$n")"; done
+		false
+	}
+	mismatch_of() {	# mismatch_of NODE ID: NODE's ring_mismatch for ID
+		nodes "$1" | jq -r --arg id "$2" '.members[] | select(.id == $id) | .ring_mismatch'
+	}
+	seen_everywhere() {
+		local n
+		for n in node1 node2 node3; do
+			[ "$(mismatch_of "$n" node4)" = "vnodes 100 (here 150)" ] || return 1
+		done
+	}
+	wait_for 10 seen_everywhere || {
+		for n in node1 node2 node3; do nodes "$n" | jq -c '.members[] | {id, ring_mismatch}'; done
+		false
+	}
+	[ "$(mismatch_of node1 node2)" = null ]
+	[ "$(mismatch_of node4 node1)" = "vnodes 150 (here 100)" ]
+	[ "$(nodes node1 | jq -c .ring)" = '{"vnodes":150,"n":3}' ]
+	[ "$(nodes node4 | jq -c .ring)" = '{"vnodes":100,"n":3}' ]
+	sleep 1		# five more gossip rounds: still one line per member
+	for n in node1 node2 node3; do
+		grep 'level=error' "$TMP/$n.log" | grep 'ring' | grep 'id=node4' | grep 'vnodes=100' | grep 'here_vnodes=150'
+		[ "$(grep 'level=error' "$TMP/$n.log" | grep -c 'id=node4')" -eq 1 ]
+		c "$(url "$n")/metrics" | grep -x 'kvd_ring_mismatches 1'
+	done
+	c "$(url node4)/metrics" | grep -x 'kvd_ring_mismatches 3'
+	# A join call now says so, and that node4 is in already.
+	run c -X POST -d "{\"id\":\"node4\",\"address\":\"127.0.0.1:$(port 4)\"}" "$(url node2)/cluster/join"
+	echo "join: $output"
+	[ "$(echo "$output" | jq -r .code)" = ring_mismatch ]
+	[[ "$(echo "$output" | jq -r .error)" == *"node4 has --vnodes 100, this cluster 150"*"member already"* ]]
+	[ "$(ids node2)" = node1,node2,node3,node4 ]
 }
 
 # ---- conditional writes and headers --------------------------------------
