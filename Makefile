@@ -72,7 +72,8 @@ kvctl: kvctl.o lib/libkvd.a
 .c:
 	$(CC) $(CFLAGS) -Ilib -o $@ $< lib/libkvd.a $(LDFLAGS)
 
-$(UNITS): lib/libkvd.a test/unit/tap.h test/unit/clockspec.h
+$(UNITS): lib/libkvd.a test/unit/tap.h test/unit/clockspec.h \
+	    test/unit/fakenode.h
 
 units: $(UNITS)
 

@@ -39,6 +39,26 @@ etag() {
 	    tr -d '\r' | awk -F': ' 'tolower($1) == "etag" { gsub(/"/, "", $2); print $2 }'
 }
 
+# relay_watch PREFIX TIMEOUT: a key not on node4 ($own) watched through
+# node4 from its current ETag ($e) with TIMEOUT and r=1, in the
+# background (body in $TMP/out, status in $TMP/code); $t0 its start in
+# ns, $holder the owner the relay parked on.
+relay_watch() {
+	local n
+	own=$(not_on_node4 "$1")
+	[ -n "$own" ] || return 1
+	e=$(etag node1 "$own")
+	t0=$(date +%s%N)
+	curl -s --max-time 40 -o "$TMP/out" -w '%{http_code}' \
+	    "$(url node4)/kv/$own?wait=$e&timeout=$2&r=1" >"$TMP/code" 3>&- &
+	BG+=($!)
+	wait_for 5 watchers_are 1 node1 node2 node3 || return 1
+	for n in node1 node2 node3; do
+		watchers_are 1 "$n" && holder=$n
+	done
+	echo "the relay parked on $holder"
+}
+
 cluster3() {
 	local n
 	for n in 1 2 3; do
@@ -119,20 +139,9 @@ cluster3() {
 }
 
 @test "a relayed watch whose owner dies moves to the next owner, sees the change there, and keeps its own timeout" {
-	local own holder other n t0 t1
+	local own e holder other n t0 t1
 	cluster4 --peer-timeout-ms 2000
-	own=$(not_on_node4 m)
-	[ -n "$own" ]
-	e=$(etag node1 "$own")
-	t0=$(date +%s%N)
-	curl -s --max-time 40 -w '\n%{http_code}' "$(url node4)/kv/$own?wait=$e&timeout=20&r=1" \
-	    >"$TMP/out" 3>&- &
-	BG+=($!)
-	wait_for 5 watchers_are 1 node1 node2 node3
-	for n in node1 node2 node3; do
-		watchers_are 1 "$n" && holder=$n
-	done
-	echo "the relay parked on $holder"
+	relay_watch m 20
 	kill -9 "$(pid_of "$holder")"
 	sleep 1
 	# The key's other owner (N=2): the one of node1..3 that holds it.
@@ -144,27 +153,16 @@ cluster3() {
 	[ "$(put "$other" "$own" moved '?w=1')" = 200 ]
 	wait "${BG[0]}"
 	t1=$(date +%s%N)
-	cat "$TMP/out"
-	echo "answered after $(( (t1 - t0) / 1000000 )) ms"
-	[ "$(tail -1 "$TMP/out")" = 200 ]
-	[ "$(head -1 "$TMP/out" | jq -r .value)" = moved ]
+	echo "answered $(cat "$TMP/code") after $(( (t1 - t0) / 1000000 )) ms: $(cat "$TMP/out")"
+	[ "$(cat "$TMP/code")" = 200 ]
+	[ "$(jq -r .value "$TMP/out")" = moved ]
 	[ $(( (t1 - t0) / 1000000 )) -lt 15000 ]
 }
 
 @test "a relayed watch whose owner dies with no change answers 304 at its own timeout, not later" {
-	local own holder n t0 ms
+	local own e holder t0 ms
 	cluster4 --peer-timeout-ms 2000
-	own=$(not_on_node4 o)
-	[ -n "$own" ]
-	e=$(etag node1 "$own")
-	t0=$(date +%s%N)
-	curl -s --max-time 40 -o /dev/null -w '%{http_code}' \
-	    "$(url node4)/kv/$own?wait=$e&timeout=7&r=1" >"$TMP/code" 3>&- &
-	BG+=($!)
-	wait_for 5 watchers_are 1 node1 node2 node3
-	for n in node1 node2 node3; do
-		watchers_are 1 "$n" && holder=$n
-	done
+	relay_watch o 7
 	sleep 3
 	kill -9 "$(pid_of "$holder")"
 	wait "${BG[0]}"
@@ -176,19 +174,9 @@ cluster3() {
 }
 
 @test "a relayed watch whose owner hangs (SIGSTOP) answers 304 a second after its own timeout plus one peer timeout, not a turn later" {
-	local own holder n t0 ms
+	local own e holder t0 ms
 	cluster4 --peer-timeout-ms 1000
-	own=$(not_on_node4 h)
-	[ -n "$own" ]
-	e=$(etag node1 "$own")
-	t0=$(date +%s%N)
-	curl -s --max-time 40 -o /dev/null -w '%{http_code}' \
-	    "$(url node4)/kv/$own?wait=$e&timeout=4&r=1" >"$TMP/code" 3>&- &
-	BG+=($!)
-	wait_for 5 watchers_are 1 node1 node2 node3
-	for n in node1 node2 node3; do
-		watchers_are 1 "$n" && holder=$n
-	done
+	relay_watch h 4
 	kill -STOP "$(pid_of "$holder")"
 	wait "${BG[0]}" || true
 	ms=$(( ($(date +%s%N) - t0) / 1000000 ))

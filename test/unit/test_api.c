@@ -45,6 +45,7 @@
 #include "server.h"
 #include "vclock.h"
 #include "version.h"
+#include "fakenode.h"
 #include "tap.h"
 
 #define MAX_BODY	4096	/* --max-body of the test nodes */
@@ -1426,52 +1427,6 @@ check_nodes(const struct reply *r)
 }
 
 /*
- * A node that answers every request with one canned /cluster/nodes body:
- * what a joining node tells of its ring parameters.
- */
-struct fake {
-	struct server	*srv;
-	char		 addr[64];
-	const char	*body;
-};
-
-static void
-fake_handler(void *arg, const struct server_request *req,
-    struct server_response *res)
-{
-	const struct fake *f = arg;
-
-	(void)req;
-	buf_puts(&res->body, f->body);
-}
-
-static int
-fake_start(struct fake *f, const char *body)
-{
-	struct server_config sc;
-	char err[256];
-	int fd, port;
-
-	memset(f, 0, sizeof(*f));
-	f->body = body;
-	if ((fd = net_listen("127.0.0.1:0", 16, &port, err, sizeof(err))) < 0) {
-		ok(0, "listen for a fake node: %s", err);
-		return -1;
-	}
-	snprintf(f->addr, sizeof(f->addr), "127.0.0.1:%d", port);
-	server_config_default(&sc);
-	sc.listen_fd = fd;
-	sc.handler = fake_handler;
-	sc.arg = f;
-	if (server_start(&f->srv, &sc) != 0) {
-		close(fd);
-		ok(0, "a fake node's server");
-		return -1;
-	}
-	return 0;
-}
-
-/*
  * Joins n5 at a node whose /cluster/nodes says body: 409 ring_mismatch
  * with want in the error, and n1's membership unchanged (two members).
  */
@@ -1480,10 +1435,12 @@ join_mismatch(const char *body, const char *want)
 {
 	struct reply r = { 0 };
 	struct buf b = BUF_INIT;
-	struct fake f;
+	struct fake_node f;
 
-	if (fake_start(&f, body) != 0)
+	if (fake_node_start(&f, body) != 0) {
+		ok(0, "a fake joining node");
 		return;
+	}
 	buf_printf(&b, "{\"id\":\"n5\",\"address\":\"%s\"}", f.addr);
 	SEND("POST", "/cluster/join", NULL, b.data, &r);
 	expect(&r, 409, want, want);

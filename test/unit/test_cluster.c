@@ -29,6 +29,7 @@
 #include "peer.h"
 #include "ring.h"
 #include "server.h"
+#include "fakenode.h"
 #include "tap.h"
 
 static int ndirs;
@@ -837,48 +838,6 @@ done:
 
 /* ---- ring parameters: --vnodes and --n ---- */
 
-/* A node that answers every request with one canned body. */
-struct fake {
-	struct server	*srv;
-	char		 addr[64];
-	const char	*body;
-};
-
-static void
-fake_handler(void *arg, const struct server_request *req,
-    struct server_response *res)
-{
-	const struct fake *f = arg;
-
-	(void)req;
-	buf_puts(&res->body, f->body);
-}
-
-static int
-fake_start(struct fake *f, const char *body)
-{
-	struct server_config sc;
-	char err[256];
-	int fd, port;
-
-	memset(f, 0, sizeof(*f));
-	f->body = body;
-	if ((fd = net_listen("127.0.0.1:0", 16, &port, err, sizeof(err))) < 0) {
-		printf("# listen: %s\n", err);
-		return -1;
-	}
-	snprintf(f->addr, sizeof(f->addr), "127.0.0.1:%d", port);
-	server_config_default(&sc);
-	sc.listen_fd = fd;
-	sc.handler = fake_handler;
-	sc.arg = f;
-	if (server_start(&f->srv, &sc) != 0) {
-		close(fd);
-		return -1;
-	}
-	return 0;
-}
-
 /* Merges msg into c; true when it was accepted (0 or 1). */
 static bool
 merge_ok(struct cluster *c, const char *msg)
@@ -940,7 +899,7 @@ test_ring(void)
 	struct peers *pool = peers_new(500, 2);
 	const struct cluster_view *v;
 	struct buf b = BUF_INIT;
-	struct fake f;
+	struct fake_node f;
 	char dir[512], err[256];
 	size_t i;
 	int st, rc;
@@ -996,7 +955,7 @@ test_ring(void)
 	    cluster_ring_mismatches(a) == 0, "ring: c leaves: none counted");
 
 	for (i = 0; i < sizeof(joins) / sizeof(joins[0]); i++) {
-		if (fake_start(&f, joins[i].body) != 0) {
+		if (fake_node_start(&f, joins[i].body) != 0) {
 			ok(0, "ring: a fake joining node");
 			continue;
 		}
