@@ -219,8 +219,9 @@ stamp_alive(const struct node *nd)
  * period: its replicas may have collected tombstones of deletes it never
  * saw, and its old values would come back through anti-entropy and read
  * repair.  The operator wipes the node directory (it then rejoins empty
- * and receives its data) or, knowing no deletes happened, starts it with
- * --allow-stale.  0, or -1 with a message in err.
+ * and receives its data from the other replicas) or, knowing no deletes
+ * happened (or that every node was down too: a single node, a whole
+ * cluster), starts it with --allow-stale.  0, or -1 with a message in err.
  */
 static int
 check_away(const struct node *nd, char *err, size_t errlen)
@@ -246,10 +247,14 @@ check_away(const struct node *nd, char *err, size_t errlen)
 		return 0;
 	}
 	snprintf(err, errlen, "this node was away %lld s, longer than "
-	    "--tombstone-grace %lld s: deleted keys could come back from it. "
-	    "Wipe %s and restart to rejoin empty, or start with --allow-stale "
-	    "if no key was deleted meanwhile", (long long)(away / 1000),
-	    (long long)nd->cfg.tombstone_grace_s, nd->dir);
+	    "--tombstone-grace %lld s: keys deleted meanwhile on nodes that "
+	    "stayed up could come back from it. If every node was down too (a "
+	    "single node, a whole cluster stopped), or no key was deleted "
+	    "meanwhile, start it with --allow-stale; otherwise wipe %s and "
+	    "restart, and it rejoins empty and gets its keys from the other "
+	    "replicas (a node with no other replica would lose them)",
+	    (long long)(away / 1000), (long long)nd->cfg.tombstone_grace_s,
+	    nd->dir);
 	return -1;
 }
 

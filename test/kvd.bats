@@ -623,6 +623,22 @@ EOF_ACCEPT
 	[ "$(kv get fs2)" = v2 ]
 }
 
+@test "a node away longer than --tombstone-grace refuses to start, says when --allow-stale is safe, and starts with it" {
+	start_node n7 --tombstone-grace 1
+	[ "$(put n7 kept v)" = 201 ]
+	kill_node n7 TERM
+	sleep 2.2
+	run timeout 10 "$KVD" --id n7 --addr 127.0.0.1:0 --data-dir "$DATA" \
+	    --tombstone-grace 1 3>&-
+	echo "status $status: $output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"longer than --tombstone-grace 1 s"* ]]
+	[[ "$output" == *"If every node was down too (a single node, a whole cluster stopped), or no key was deleted meanwhile, start it with --allow-stale"* ]]
+	[[ "$output" == *"a node with no other replica would lose them"* ]]
+	start_node n7 --tombstone-grace 1 --allow-stale
+	[ "$(code "$(url n7)/kv/kept")" = 200 ]
+}
+
 @test "writes after a snapshot are replayed from the WAL after kill -9" {
 	kv put s1 before
 	kill_node n1 TERM
