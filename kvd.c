@@ -549,10 +549,9 @@ check_config(struct config *cfg)
 	    strspn(port, "0123456789") != strlen(port))
 		die_usage("bad --addr '%s' (want HOST:PORT or :PORT, e.g. :8080)",
 		    cfg->addr);
-	if (cfg->advertise != NULL && (net_split_hostport(cfg->advertise, host,
-	    sizeof(host), port, sizeof(port)) != 0 || host[0] == '\0' ||
-	    port[0] == '\0'))
-		die_usage("bad --advertise '%s' (want HOST:PORT)", cfg->advertise);
+	if (cfg->advertise != NULL && !cluster_address_ok(cfg->advertise))
+		die_usage("bad --advertise '%s' (want HOST:PORT, PORT 1-65535)",
+		    cfg->advertise);
 	if (cfg->peers != NULL && cluster_peers_check(cfg->peers, err,
 	    sizeof(err)) != 0)
 		die_usage("%s", err);

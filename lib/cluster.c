@@ -244,6 +244,12 @@ valid_address(const char *s, size_t len)
 	    num >= 1 && num <= 65535;
 }
 
+bool
+cluster_address_ok(const char *s)
+{
+	return valid_address(s, strlen(s));
+}
+
 /* True when a beats b for the same id (the LWW rule of the essay). */
 static bool
 entry_wins(const struct cluster_member *a, const struct cluster_member *b)

@@ -84,6 +84,13 @@ struct cluster;
 int	cluster_peers_check(const char *peers, char *err, size_t errlen);
 
 /*
+ * Whether s is an address a member can have (--advertise, a --peers
+ * entry, a join's): HOST:PORT with a host and PORT 1-65535 without
+ * leading zeros.
+ */
+bool	cluster_address_ok(const char *s);
+
+/*
  * Loads DIR/members.json or seeds from cfg->peers, builds the first view
  * and starts the gossip thread.  0, or -1 with a message in err (bad
  * --peers syntax, duplicate ids, unreadable members.json).

@@ -977,12 +977,14 @@ while True:
 		[[ "$output" == *"bad address '127.0.0.1:$p' (want HOST:PORT, PORT 1-65535)"* ]]
 		[ ! -e "$TMP/d/n1" ]
 	done
-	run timeout 10 "$KVD" --id n1 --data-dir "$TMP/d" --addr 127.0.0.1:0 \
-	    --advertise 127.0.0.1:0 3>&-
-	echo "--advertise: status $status: $output"
-	[ "$status" -ne 0 ]
-	[[ "$output" == *"bad advertised address '127.0.0.1:0'"* ]]
-	[ ! -e "$TMP/d/n1" ]
+	for p in 0 080 65536; do
+		run timeout 10 "$KVD" --id n1 --data-dir "$TMP/d" \
+		    --addr 127.0.0.1:0 --advertise "localhost:$p" 3>&-
+		echo "--advertise port $p: status $status: $output"
+		[ "$status" -eq 2 ]
+		[[ "$output" == *"bad --advertise 'localhost:$p' (want HOST:PORT, PORT 1-65535)"* ]]
+		[ ! -e "$TMP/d" ]
+	done
 }
 
 @test "start-up: a port already in use fails the start and leaves no node directory" {
