@@ -688,20 +688,26 @@ read_value(const struct opts *o, const char *arg, struct buf *value)
 /*
  * The condition header of a write (--if-match, --create) into out, which
  * stays empty without one.  An ETag is sent quoted, as kvd gives it
- * (quotes are added when it has none); * stands for any version.
+ * (quotes are added when it has none, a weak one's W/ kept in front);
+ * * stands for any version.
  */
 static void
 condition_header(const struct opts *o, struct buf *out)
 {
-	const char *e = o->if_match;
+	const char *e = o->if_match, *weak = "";
 
 	if (o->create)
 		buf_puts(out, "If-None-Match: *\r\n");
 	else if (e != NULL && strcmp(e, "*") == 0)
 		buf_puts(out, "If-Match: *\r\n");
-	else if (e != NULL)
-		buf_printf(out, "If-Match: %s%s%s\r\n", e[0] == '"' ? "" : "\"", e,
-		    e[0] == '"' ? "" : "\"");
+	else if (e != NULL) {
+		if (strncmp(e, "W/", 2) == 0) {
+			weak = "W/";
+			e += 2;
+		}
+		buf_printf(out, "If-Match: %s%s%s%s\r\n", weak,
+		    e[0] == '"' ? "" : "\"", e, e[0] == '"' ? "" : "\"");
+	}
 }
 
 static int
@@ -1309,7 +1315,11 @@ cmd_incr(const struct opts *o, const char *key, int64_t delta)
 			continue;
 		}
 		if (res.http.status / 100 == 2) {
-			if (o->json)
+			/* --json: the write's answer, with the new value. */
+			if (o->json && res.body.len > 0 && res.body.data[0] == '{')
+				printf("{\"value\":\"%s\",%.*s", val.data,
+				    (int)res.body.len - 1, res.body.data + 1);
+			else if (o->json)
 				fwrite(res.body.data, 1, res.body.len, stdout);
 			else
 				printf("%s\n", val.data);
