@@ -641,6 +641,10 @@ main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	/* Said and ignored: a reload some daemons do is no cause to die. */
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);	/* inherited by every thread */
 
 	node_config_from(&cfg, auth, &ncfg);
@@ -659,8 +663,13 @@ main(int argc, char **argv)
 	cluster_view_put(nd.cluster, view);
 
 	for (;;) {
-		if (sigwait(&sigs, &sig) == 0 && (sig == SIGTERM || sig == SIGINT))
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGTERM || sig == SIGINT)
 			break;
+		log_event(LOG_WARN, "signal ignored: kvd has no reload; SIGTERM "
+		    "stops it, and flags change with a restart", "signal=%s",
+		    sig == SIGHUP ? "HUP" : sig == SIGUSR1 ? "USR1" : "USR2");
 	}
 	log_event(LOG_INFO, "shutting down", "signal=%s",
 	    sig == SIGTERM ? "TERM" : "INT");

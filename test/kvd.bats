@@ -597,6 +597,25 @@ EOF_ACCEPT
 	grep -q '"si2"' "$DATA/n1/snapshot.json"
 }
 
+@test "SIGHUP, SIGUSR1 and SIGUSR2 are logged and ignored; the node keeps serving, and SIGTERM still stops it" {
+	local pid sig rc=0
+	pid=$(pid_of n1)
+	for sig in HUP USR1 USR2; do
+		kill -s "$sig" "$pid"
+	done
+	wait_for 5 grep -q 'msg="signal ignored.*signal=USR2' "$TMP/n1.log"
+	grep -q 'msg="signal ignored.*signal=HUP' "$TMP/n1.log"
+	grep -q 'msg="signal ignored.*signal=USR1' "$TMP/n1.log"
+	kill -0 "$pid"
+	kv put after-hup v
+	[ "$(kv get after-hup)" = v ]
+	kill -TERM "$pid"
+	wait_exit "$pid"
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 0 ]
+	grep -q 'level=info msg="stopped"' "$TMP/n1.log"
+}
+
 @test "SIGTERM writes the final snapshot only when something changed since the last one" {
 	local ino
 	kv put fs1 v1
