@@ -83,6 +83,7 @@ struct opts {
 	int		 parallel;	/* load --parallel: requests at once */
 	int		 output;	/* -o: enum output (OUT_DEFAULT: by isatty) */
 	const char	*secret_file;	/* --cluster-secret-file: signs /admin/ calls */
+	bool		 secret_env;	/* it came from KVCTL_CLUSTER_SECRET_FILE */
 	char		 env_error[512];	/* a bad KVCTL_ variable, said by env_check() */
 	char		 line_error[512];	/* the line's first fault (line_bad()) */
 };
@@ -2228,6 +2229,9 @@ out:
 
 /* ---- admin: hints and repair ---- */
 
+/* --cluster-secret-file's secret, loaded by run_admin before any call. */
+static struct auth *admin_auth;
+
 /*
  * One admin request, signed with --cluster-secret-file's secret when it
  * was given (kvd refuses unsigned /admin/ calls when the cluster has a
@@ -2238,17 +2242,12 @@ static int
 admin_call(const struct opts *o, const char *address, const char *method,
     const char *target, struct client_response *res)
 {
-	static struct auth *auth;	/* loaded once */
-	char host[NET_HOST_MAX], port[NET_PORT_MAX], err[256];
+	struct auth *auth = admin_auth;
+	char host[NET_HOST_MAX], port[NET_PORT_MAX];
 	struct buf hdr = BUF_INIT;
 	struct client_conn c;
 	int rc = 0;
 
-	if (o->secret_file != NULL && auth == NULL &&
-	    auth_load(&auth, o->secret_file, err, sizeof(err)) != 0) {
-		fprintf(stderr, "kvctl: --cluster-secret-file: %s\n", err);
-		return EXIT_USAGE;
-	}
 	if (auth != NULL)
 		auth_sign(auth, method, target, NULL, 0, &hdr);
 	if (address == NULL) {
@@ -4713,8 +4712,10 @@ read_env(struct opts *o)
 	if ((v = getenv("KVCTL_RETRY")) != NULL && *v &&
 	    parse_retries(v, &o->retries) != 0)
 		return env_bad(o, "bad KVCTL_RETRY '%s' (0..100)", v);
-	if ((v = getenv("KVCTL_CLUSTER_SECRET_FILE")) != NULL && *v)
+	if ((v = getenv("KVCTL_CLUSTER_SECRET_FILE")) != NULL && *v) {
 		o->secret_file = v;
+		o->secret_env = true;
+	}
 	if (env_bool(o, "KVCTL_JSON", &o->json) != 0 ||
 	    env_bool(o, "KVCTL_QUIET", &o->quiet) != 0 ||
 	    env_bool(o, "KVCTL_VERBOSE", &o->verbose) != 0)
@@ -4833,6 +4834,15 @@ run_admin(const struct opts *o, int nargs, char **args)
 {
 	bool drop = nargs >= 2 && strcmp(args[0], "hints") == 0 &&
 	    strcmp(args[1], "drop") == 0;
+	char err[256];
+
+	/* Once, before any call: a secret that cannot be read is no answer. */
+	if (o->secret_file != NULL && admin_auth == NULL &&
+	    auth_load(&admin_auth, o->secret_file, err, sizeof(err)) != 0) {
+		fprintf(stderr, "kvctl: %s: %s\n", o->secret_env ?
+		    "KVCTL_CLUSTER_SECRET_FILE" : "--cluster-secret-file", err);
+		return EXIT_USAGE;
+	}
 
 	if (o->yes && !drop)
 		return usage_error(NULL, "--yes goes with delete --prefix, delete "
@@ -4994,8 +5004,10 @@ run(int argc, char **argv, char **args)
 		    &missing)) != NULL) {
 			if (*v == '\0')
 				line_bad(&o, "--cluster-secret-file needs a file");
-			else
+			else {
 				o.secret_file = v;
+				o.secret_env = false;
+			}
 		} else if (missing) {
 			line_bad(&o, "%s needs a value", a);
 		} else if (passthrough) {

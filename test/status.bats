@@ -357,4 +357,21 @@ cluster_with_hints() {
 	chmod 644 "$TMP/wrong"
 	run "$KVCTL" --server "$(url node1)" --cluster-secret-file "$TMP/wrong" hints node1
 	[ "$status" -eq 2 ]
+	# One that cannot be read: said once, named as given, before any call
+	# (a table of no hints would be a wrong answer), for every command.
+	local cmd
+	for cmd in hints "hints node1" status repair; do
+		run --separate-stderr "$KVCTL" --server "$(url node1)" \
+		    --cluster-secret-file "$TMP/none" $cmd
+		echo "[$cmd] $status out=$output err=$stderr"
+		[ "$status" -eq 2 ]
+		[ -z "$output" ]
+		[ "$(printf '%s\n' "$stderr" | grep -c .)" = 1 ]
+		[[ $stderr == "kvctl: --cluster-secret-file: "* ]]
+	done
+	run --separate-stderr env KVCTL_CLUSTER_SECRET_FILE="$TMP/none" \
+	    "$KVCTL" --server "$(url node1)" -o json hints
+	[ "$status" -eq 2 ]
+	[ -z "$output" ]
+	[[ $stderr == "kvctl: KVCTL_CLUSTER_SECRET_FILE: "* ]]
 }
