@@ -493,18 +493,20 @@ comp() {
 	done
 }
 
-@test "every option of kvctl verify --help is in kvctl.1, README and both completions" {
-	local w help
-	help=$("$KVCTL" verify --help)
-	for w in $(echo "$help" | sed -n 's/^  \(-[a-z-]*\).*/\1/p' | sort -u); do
-		grep -q -- "${w//-/\\\\-}" "$ROOT/contrib/man/kvctl.1" ||
-		    { echo "kvctl.1 lacks verify $w"; false; }
-		grep -q -- "\`$w" "$ROOT/README.md" ||
-		    { echo "README lacks verify $w"; false; }
-		comp kvctl verify "$w" | grep -qx -- "$w" ||
-		    { echo "bash completion lacks verify $w"; false; }
-		grep -q -- "'$w\[" "$ROOT/contrib/completion/_kvctl" ||
-		    { echo "zsh completion lacks verify $w"; false; }
+@test "every option of kvctl verify --help and bench --help is in kvctl.1, README and both completions" {
+	local w help cmd
+	for cmd in verify bench; do
+		help=$("$KVCTL" $cmd --help)
+		for w in $(echo "$help" | sed -n 's/^  \(-[a-z-]*\).*/\1/p' | sort -u); do
+			grep -q -- "${w//-/\\\\-}" "$ROOT/contrib/man/kvctl.1" ||
+			    { echo "kvctl.1 lacks $cmd $w"; false; }
+			grep -q -- "\`$w" "$ROOT/README.md" ||
+			    { echo "README lacks $cmd $w"; false; }
+			comp kvctl $cmd "$w" | grep -qx -- "$w" ||
+			    { echo "bash completion lacks $cmd $w"; false; }
+			grep -q -- "'$w\[" "$ROOT/contrib/completion/_kvctl" ||
+			    { echo "zsh completion lacks $cmd $w"; false; }
+		done
 	done
 }
 

@@ -16,7 +16,7 @@ _kvctl_flags="--server --json --timeout --connect-timeout --retry --r --w --ttl 
 	--cluster-secret-file"
 # The flags of one command each: offered after it, and before any command.
 _kvctl_command_flags="--limit --prefix --all --yes --parallel"
-_kvctl_bench_opts="-c -n -d -t --ratio --size --keys --prefill --raw --warmup"
+_kvctl_bench_opts="-c --threads -n -d -t --ratio --size --keys --prefill --raw --warmup"
 _kvctl_verify_opts="-c -d --mode --prefix --size --read-r --write-r --read-budget
 	--pause-before-read --keep"
 
@@ -29,8 +29,9 @@ _kvctl_takes_value() {
 	    --cluster-secret-file) return 0 ;;
 	esac
 	case $2:$1 in
-	bench:-c | bench:-n | bench:-d | bench:-t | bench:--ratio | \
-	    bench:--size | bench:--keys | bench:--warmup) return 0 ;;
+	bench:-c | bench:--threads | bench:-n | bench:-d | bench:-t | \
+	    bench:--ratio | bench:--size | bench:--keys | bench:--warmup) \
+		return 0 ;;
 	verify:-c | verify:-d | verify:--mode | verify:--size | \
 	    verify:--read-r | verify:--write-r | verify:--read-budget | \
 	    verify:--pause-before-read) return 0 ;;
