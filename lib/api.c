@@ -1963,7 +1963,6 @@ batch_run(void *arg, size_t i)
 	struct batch *b = arg;
 	struct bop *o = &b->ops[i];
 	struct replica_write wr;
-
 	size_t had;
 
 	if (o->op == OP_GET) {
