@@ -312,21 +312,29 @@ ids() {
 	nodes "$1" | jq -r '[.members[].id] | sort | join(",")'
 }
 
+# refused_join VIA WANT: a join of node4 (at $a4) through VIA answers 409
+# ring_mismatch with WANT in its error, and node1..3 keep three members.
+refused_join() {
+	local body n
+	body=$(curl -s --max-time 5 -w '\n%{http_code}' -X POST \
+	    -d "{\"id\":\"node4\",\"address\":\"$a4\"}" "$(url "$1")/cluster/join")
+	echo "join through $1: $body"
+	[ "${body##*$'\n'}" = 409 ] || return 1
+	body=${body%$'\n'*}
+	[ "$(echo "$body" | jq -r .code)" = ring_mismatch ] || return 1
+	echo "$body" | jq -r .error | grep -F "$2" || return 1
+	for n in node1 node2 node3; do
+		[ "$(ids "$n")" = node1,node2,node3 ] || return 1
+	done
+}
+
 @test "a join of a node with another --vnodes or --n is refused: 409 ring_mismatch naming both values, membership unchanged" {
 	start_cluster
-	local a4="127.0.0.1:$(port 4)" body
+	local a4="127.0.0.1:$(port 4)"
 	start_alone node4 "$(port 4)" --vnodes 100
-	body=$(curl -s --max-time 5 -w '\n%{http_code}' -X POST \
-	    -d "{\"id\":\"node4\",\"address\":\"$a4\"}" "$(url node1)/cluster/join")
-	echo "join --vnodes 100: $body"
-	[ "${body##*$'\n'}" = 409 ]
-	body=${body%$'\n'*}
-	[ "$(echo "$body" | jq -r .code)" = ring_mismatch ]
-	echo "$body" | jq -r .error | grep -F 'node4 has --vnodes 100, this cluster 150'
+	refused_join node1 'node4 has --vnodes 100, this cluster 150'
 	sleep 1		# a few gossip rounds: nothing brings node4 in
-	for n in node1 node2 node3; do
-		[ "$(ids "$n")" = node1,node2,node3 ]
-	done
+	refused_join node2 'node4 has --vnodes 100, this cluster 150'
 	[ "$(ids node4)" = node4 ]
 	run kv cluster join node4 "$a4" --server "$(url node2)"
 	echo "kvctl join: $status $output"
@@ -337,16 +345,7 @@ ids() {
 	kill_node node4
 	rm -rf "$DATA/node4"
 	start_alone node4 "$(port 4)" --n 2
-	body=$(curl -s --max-time 5 -w '\n%{http_code}' -X POST \
-	    -d "{\"id\":\"node4\",\"address\":\"$a4\"}" "$(url node3)/cluster/join")
-	echo "join --n 2: $body"
-	[ "${body##*$'\n'}" = 409 ]
-	body=${body%$'\n'*}
-	[ "$(echo "$body" | jq -r .code)" = ring_mismatch ]
-	echo "$body" | jq -r .error | grep -F 'node4 has --n 2, this cluster 3'
-	for n in node1 node2 node3; do
-		[ "$(ids "$n")" = node1,node2,node3 ]
-	done
+	refused_join node3 'node4 has --n 2, this cluster 3'
 
 	# The same parameters: admitted.
 	kill_node node4
