@@ -2241,19 +2241,19 @@ signed_route(int i)
 
 /*
  * Route, method, key and quorum parameters: what needs only the head.
- * Returns the index in routes[] (kept in sr->route by the precheck), or
- * -1 after filling res.  *key gets the decoded key for /kv/ and
- * /internal/fetch/.
+ * Returns 0, or -1 after filling res; either way *route is the index in
+ * routes[] of the path (kept in sr->route by the precheck), -1 when no
+ * route has it.  *key gets the decoded key for /kv/ and /internal/fetch/.
  */
 static int
 check_route(struct node *nd, const struct server_request *sr,
-    struct buf *key, struct server_response *res)
+    struct buf *key, struct server_response *res, int *route)
 {
 	const char *rest = NULL;
 	size_t restlen = 0;
 	int i, q;
 
-	i = route_of(sr->http, &rest, &restlen);
+	*route = i = route_of(sr->http, &rest, &restlen);
 	if (i < 0) {
 		server_error_code(res, 404, "no_route", "no such route (see README: /kv/KEY, "
 		    "/health, /cluster/nodes)");
@@ -2277,7 +2277,7 @@ check_route(struct node *nd, const struct server_request *sr,
 		    quorum_param(nd, sr->http, "r", &q, res) != 0)
 			return -1;
 	}
-	return i;
+	return 0;
 }
 
 /* The decoded key of a request whose route was already checked. */
@@ -2309,7 +2309,8 @@ method_label(const struct http_request *req)
 
 /*
  * Counts an answered request and its time in /metrics, under the path
- * of routes[i] ("other" when i < 0: no route matched or it was refused).
+ * of routes[i] ("other" when i < 0: no route has the path, or the server
+ * refused the request before its path was looked at).
  */
 static void
 count_request(int i, const char *method, int status, uint64_t started)
@@ -2333,12 +2334,12 @@ api_precheck(void *arg, struct server_request *sr, struct server_response *res)
 	struct api *a = arg;
 	struct buf key = BUF_INIT;
 	uint64_t started = sr->started_ns;
-	int i;
+	int i, rc;
 
-	i = check_route(a->nd, sr, &key, res);
+	rc = check_route(a->nd, sr, &key, res, &i);
 	buf_free(&key);
-	if (i < 0) {
-		count_request(-1, method_label(sr->http), res->status, started);
+	if (rc != 0) {
+		count_request(i, method_label(sr->http), res->status, started);
 		return false;
 	}
 	sr->route = i;
@@ -2509,7 +2510,7 @@ api_handle(void *arg, const struct server_request *sr,
 
 	if ((i = sr->route) >= 0)
 		route_key(sr, &key);	/* checked by the precheck */
-	else if ((i = check_route(nd, sr, &key, res)) < 0)
+	else if (check_route(nd, sr, &key, res, &i) != 0)
 		goto out;
 	if (nd->cfg.auth != NULL && signed_route(i) &&
 	    auth_verify(nd->cfg.auth, req, sr->body, sr->body_len, &why) != 0) {
@@ -2613,6 +2614,17 @@ out:
 	buf_free(&key);
 	if (!deferred)
 		count_request(i, method_label(req), res->status, started);
+}
+
+void
+api_self_answered(void *arg, const struct server_request *sr, int status)
+{
+	(void)arg;
+	if (sr != NULL)
+		count_request(sr->route, method_label(sr->http), status,
+		    sr->started_ns);
+	else
+		count_request(-1, "other", status, clock_now_ns());
 }
 
 /* ---- metrics ---------------------------------------------------------- */

@@ -44,6 +44,13 @@ void	api_handle(void *arg, const struct server_request *sr,
 	    struct server_response *res);
 
 /*
+ * server_config.self_answered: counts the server's own refusals in
+ * kvd_requests_total, under the route the precheck found or "other".
+ */
+void	api_self_answered(void *arg, const struct server_request *sr,
+	    int status);
+
+/*
  * server_config.later_free: frees the deferred answer a connection kept
  * (server_later_state).
  */

@@ -434,10 +434,35 @@ send_response(struct conn *c, const struct http_request *req,
 	return conn_writev(c, iov, 2);
 }
 
-/* Answers {"error":msg} with status and no keep-alive; the caller closes. */
+/* The request log's line (at most LOG_PATH_MAX bytes of the path). */
 static void
-send_error_msg(struct conn *c, int status, const char *msg)
+log_line(struct conn *c, const char *method, size_t mlen, const char *path,
+    size_t plen, int status, int64_t started)
 {
+	log_event(LOG_INFO, "request", "method=%.*s path=%.*s status=%d "
+	    "ms=%lld peer=%s", (int)mlen, method,
+	    (int)(plen > LOG_PATH_MAX ? LOG_PATH_MAX : plen), path, status,
+	    (long long)(clock_now_ms() - started), c->peer);
+}
+
+static void
+log_request(struct conn *c, const struct http_request *req, int status,
+    int64_t started)
+{
+	log_line(c, req->method, req->method_len, req->target, req->target_len,
+	    status, started);
+}
+
+/*
+ * Answers {"error":msg} with status and no keep-alive (the caller
+ * closes), for a request the engine refuses by itself: logs it and tells
+ * cfg->self_answered.  sr is NULL when no head could be parsed.
+ */
+static void
+send_error_msg(struct conn *c, const struct server_request *sr, int status,
+    const char *msg)
+{
+	const struct server_config *cfg = &c->s->cfg;
 	struct server_response res;
 
 	memset(&res, 0, sizeof(res));
@@ -447,11 +472,20 @@ send_error_msg(struct conn *c, int status, const char *msg)
 	(void)send_response(c, NULL, &res, false);
 	buf_free(&res.headers);
 	buf_free(&res.body);
+	if (cfg->request_log) {
+		if (sr != NULL)
+			log_request(c, sr->http, status,
+			    (int64_t)(sr->started_ns / 1000000));
+		else
+			log_line(c, "-", 1, "-", 1, status, clock_now_ms());
+	}
+	if (cfg->self_answered != NULL)
+		cfg->self_answered(cfg->arg, sr, status);
 }
 
 /* Answers a request that cannot be framed, then the caller closes. */
 static void
-send_error(struct conn *c, int status)
+send_error(struct conn *c, const struct server_request *sr, int status)
 {
 	const char *msg;
 
@@ -465,7 +499,7 @@ send_error(struct conn *c, int status)
 	case 505: msg = "HTTP version not supported: use HTTP/1.1 or HTTP/1.0"; break;
 	default: msg = "malformed request"; break;
 	}
-	send_error_msg(c, status, msg);
+	send_error_msg(c, sr, status, msg);
 }
 
 /* The 413 for a body above sr's limit, naming the limit. */
@@ -480,7 +514,7 @@ send_too_large(struct conn *c, const struct server_request *sr)
 	else
 		snprintf(msg, sizeof(msg), "request body too large: the limit "
 		    "is %zu bytes", sr->max_body);
-	send_error_msg(c, 413, msg);
+	send_error_msg(c, sr, 413, msg);
 }
 
 /*
@@ -567,25 +601,6 @@ read_body(struct conn *c, const struct http_request *req, size_t hlen,
 	*blen = c->body.len;
 	*consumed = pos;
 	return 0;
-}
-
-/* The request log's line (at most LOG_PATH_MAX bytes of the path). */
-static void
-log_line(struct conn *c, const char *method, size_t mlen, const char *path,
-    size_t plen, int status, int64_t started)
-{
-	log_event(LOG_INFO, "request", "method=%.*s path=%.*s status=%d "
-	    "ms=%lld peer=%s", (int)mlen, method,
-	    (int)(plen > LOG_PATH_MAX ? LOG_PATH_MAX : plen), path, status,
-	    (long long)(clock_now_ms() - started), c->peer);
-}
-
-static void
-log_request(struct conn *c, const struct http_request *req, int status,
-    int64_t started)
-{
-	log_line(c, req->method, req->method_len, req->target, req->target_len,
-	    status, started);
 }
 
 struct server_later *
@@ -721,14 +736,14 @@ conn_serve(struct conn *c, bool read_first)
 				goto done;
 			if (r < 0) {
 				if (c->in.len && conn_settle(c))
-					send_error(c, 408);
+					send_error(c, NULL, 408);
 				goto done;
 			}
 		}
 		if (!conn_settle(c))	/* before anything is written */
 			goto done;
 		if (hlen == HTTP_ERROR) {
-			send_error(c, status);
+			send_error(c, NULL, status);
 			goto done;
 		}
 		http_query_normalize(&req, &c->query);
@@ -767,8 +782,6 @@ conn_serve(struct conn *c, bool read_first)
 			if (!req.chunked &&
 			    (uint64_t)req.content_length > (uint64_t)sreq.max_body) {
 				send_too_large(c, &sreq);
-				if (cfg->request_log)
-					log_request(c, &req, 413, started);
 				plan_drain(c, &req, (size_t)hlen);
 				goto done;
 			}
@@ -783,16 +796,6 @@ conn_serve(struct conn *c, bool read_first)
 			    &body, &blen, &consumed);
 			if (status < 0)
 				goto done;
-			if (status == 413) {
-				send_too_large(c, &sreq);
-				if (cfg->request_log)
-					log_request(c, &req, 413, started);
-				goto done;
-			}
-			if (status > 0) {
-				send_error(c, status);
-				goto done;
-			}
 			/*
 			 * Reading the body may have moved c->in (buf_grow),
 			 * leaving req's slices pointing into freed memory.
@@ -800,9 +803,19 @@ conn_serve(struct conn *c, bool read_first)
 			 * them again (same bytes, same result) to re-aim them.
 			 */
 			if ((uintptr_t)c->in.data != head_at) {
+				int again;
+
 				(void)http_parse_request(c->in.data,
-				    (size_t)hlen, &lim, &req, &status);
+				    (size_t)hlen, &lim, &req, &again);
 				http_query_normalize(&req, &c->query);
+			}
+			if (status == 413) {
+				send_too_large(c, &sreq);
+				goto done;
+			}
+			if (status > 0) {
+				send_error(c, &sreq, status);
+				goto done;
 			}
 			sreq.body = body;
 			sreq.body_len = blen;
@@ -1105,7 +1118,7 @@ worker_main(void *arg)
  * reached.
  */
 static void
-reject(int fd)
+reject(struct server *s, int fd)
 {
 	struct server_response res;
 	struct buf head = BUF_INIT;
@@ -1123,6 +1136,8 @@ reject(int fd)
 	buf_free(&head);
 	buf_free(&res.headers);
 	buf_free(&res.body);
+	if (s->cfg.self_answered != NULL)
+		s->cfg.self_answered(s->cfg.arg, NULL, 503);
 }
 
 static void *
@@ -1192,7 +1207,7 @@ accept_main(void *arg)
 		if (s->active >= (uint64_t)s->cfg.max_conns) {
 			s->rejected++;
 			pthread_mutex_unlock(&s->mu);
-			reject(fd);
+			reject(s, fd);
 			continue;
 		}
 		s->active++;
@@ -1217,11 +1232,11 @@ accept_main(void *arg)
 			if (park(c) || (rc = pthread_create(&tid, &s->attr,
 			    conn_alone, c)) == 0)
 				continue;
-			reject(fd);
+			reject(s, fd);
 			conn_free(c);
 		} else {
 			rc = errno;
-			reject(fd);
+			reject(s, fd);
 			pthread_mutex_lock(&s->mu);
 			s->active--;
 			pthread_mutex_unlock(&s->mu);

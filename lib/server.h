@@ -161,7 +161,16 @@ struct server_config {
 	bool		 request_log;		/* one info line per request */
 	server_handler_fn handler;
 	server_precheck_fn precheck;
-	void		*arg;		/* of both */
+	/*
+	 * Told of each answer the engine gives by itself, which neither the
+	 * precheck nor the handler sees: a head it cannot parse or that
+	 * timed out, a body over its limit, malformed or late, the
+	 * connection cap's 503.  sr is NULL when no head was parsed.
+	 * Called from any thread; may be NULL.
+	 */
+	void		(*self_answered)(void *arg,
+			    const struct server_request *sr, int status);
+	void		*arg;		/* of all three */
 	void		(*later_free)(void *state);	/* may be NULL */
 };
 

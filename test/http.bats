@@ -412,6 +412,39 @@ print("after", ok)
 	[[ "$output" == *"third header date="*"retry-after=1"* ]]
 	[ "$(printf '%s\n' "$output" | sed -n 's/^third body //p' | jq -r .code)" = too_many_connections ]
 	[[ "$output" == *"after yes"* ]]
+	# counted as an answer, with no route or method to name
+	c "$(url n1)/metrics" | grep -x \
+	    'kvd_requests_total{route="other",method="other",status="503"} 1'
+}
+
+@test "answers the server gives before the API sees a request are logged and counted" {
+	stop_all
+	start_node n1 --request-log --max-body 64
+	run conv 2 "GARBAGE\r\n\r\n"
+	[ "$(statuses)" = 400 ]
+	run conv 2 "PUT /kv/a HTTP/1.1\r\n${H}Transfer-Encoding: gzip\r\n\r\n"
+	[ "$(statuses)" = 501 ]
+	chunk="40\r\n$(printf 'x%.0s' $(seq 64))\r\n"
+	run conv 2 "PUT /kv/b HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n$chunk$chunk"
+	[ "$(statuses)" = 413 ]
+	run conv 2 "PUT /kv/c HTTP/1.1\r\n${H}Content-Length: 5\r\n\r\n{\"val"
+	[ "$(statuses)" = 400 ]
+	[ "$(code -X PATCH "$(url n1)/kv/d")" = 405 ]
+	[ "$(code "$(url n1)/kv/d?bogus=1")" = 400 ]
+	c "$(url n1)/metrics" | grep '^kvd_requests_total' >"$TMP/m"
+	cat "$TMP/m"
+	for want in 'route="other",method="other",status="400"} 1' \
+	    'route="other",method="other",status="501"} 1' \
+	    'route="/kv/",method="PUT",status="413"} 1' \
+	    'route="/kv/",method="PUT",status="400"} 1' \
+	    'route="/kv/",method="PATCH",status="405"} 1' \
+	    'route="/kv/",method="GET",status="400"} 1'; do
+		grep -qxF "kvd_requests_total{$want" "$TMP/m"
+	done
+	grep 'msg="request"' "$TMP/n1.log"
+	grep -q 'msg="request" method=- path=- status=400 ' "$TMP/n1.log"
+	grep -q 'msg="request" method=- path=- status=501 ' "$TMP/n1.log"
+	grep -q 'msg="request" method=PUT path=/kv/b status=413 ' "$TMP/n1.log"
 }
 
 @test "request line longer than --max-request-line: 414; head over --max-header-bytes: 431" {

@@ -1342,9 +1342,13 @@ test_metrics(void)
 		"\nkvd_requests_total{route=\"/kv/\",method=\"GET\",status=\"404\"} ",
 		"\nkvd_requests_total{route=\"other\",method=\"GET\",status=\"404\"} ",
 		"\nkvd_requests_total{route=\"/kv/\",method=\"PUT\",status=\"412\"} ",
-		/* refused by the precheck, before the body */
+		/*
+		 * refused by the precheck, before the body: under their
+		 * route, "other" when no route has the path
+		 */
 		"\nkvd_requests_total{route=\"other\",method=\"POST\",status=\"404\"} ",
-		"\nkvd_requests_total{route=\"other\",method=\"PUT\",status=\"400\"} ",
+		"\nkvd_requests_total{route=\"/kv/\",method=\"PUT\",status=\"400\"} ",
+		"\nkvd_requests_total{route=\"/health\",method=\"PUT\",status=\"405\"} ",
 		"\nkvd_requests_total{route=\"/internal/fetch/\",method=\"HEAD\","
 		    "status=\"200\"} ",
 		"\nkvd_requests_total{route=\"/internal/replicate\",method=\"POST\","
