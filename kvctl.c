@@ -870,27 +870,34 @@ batch_results(const struct client_response *res, struct json_tok **toks)
 }
 
 /*
- * Which op of a batch of n the server refused it whole for.  It checks
- * every op before it runs any and answers the first bad one with a 400
- * whose message is "op N: WHY" (api.c's handle_batch).  True, with *at
- * = N and *why pointing at WHY in msg, when msg says that of an op
- * sent; false for any other message (a bad ?w=, too many ops), which
- * names none.
+ * Which op of a batch of n the server refused it whole for (res, a
+ * 400).  It checks every op before it runs any and answers the first
+ * bad one with {"error":"op N: WHY",...,"op":N} (api.c's handle_batch).
+ * True, with *at = N and why = WHY, when res names an op sent; false for
+ * any other 400 (a bad ?w=, too many ops), which names none.
  */
 static bool
-batch_bad_op(const char *msg, size_t n, size_t *at, const char **why)
+batch_bad_op(const struct client_response *res, size_t n, size_t *at,
+    struct buf *why)
 {
-	size_t len;
+	struct json_tok toks[32];
 	uint64_t v;
+	size_t len;
+	int i;
 
-	if (strncmp(msg, "op ", 3) != 0)
-		return false;
-	len = strspn(msg + 3, "0123456789");
-	if (strncmp(msg + 3 + len, ": ", 2) != 0 ||
-	    opt_digits(msg + 3, len, &v) != 0 || v >= n)
+	if (res->http.status != 400 || json_parse(res->body.data,
+	    res->body.len, toks, 32, JSON_DEPTH_DEFAULT, NULL) <= 0 ||
+	    toks[0].type != JSON_OBJECT ||
+	    (i = json_object_get(res->body.data, toks, 0, "op")) < 0 ||
+	    json_get_u64(res->body.data, &toks[i], &v) != 0 || v >= n)
 		return false;
 	*at = (size_t)v;
-	*why = msg + 3 + len + 2;
+	buf_reset(why);
+	error_message(res, why);
+	if (strncmp(why->data, "op ", 3) == 0 &&
+	    (len = strspn(why->data + 3, "0123456789")) > 0 &&
+	    strncmp(why->data + 3 + len, ": ", 2) == 0)
+		buf_consume(why, 3 + len + 2);
 	return true;
 }
 
@@ -3080,7 +3087,6 @@ delete_keys(const struct opts *o, struct buf *keys, size_t n,
 	struct json_tok *toks = NULL;
 	struct buf ops = BUF_INIT, target = BUF_INIT, key = BUF_INIT,
 	    msg = BUF_INIT, shown = BUF_INIT, bad;
-	const char *why;
 	uint64_t status;
 	size_t i, at;
 	int rc, k, e, arr, f, worst = EXIT_OK;
@@ -3099,13 +3105,12 @@ delete_keys(const struct opts *o, struct buf *keys, size_t n,
 	client_response_init(&res);
 	rc = request(o, "POST", target.data, "application/json", ops.data,
 	    ops.len, NULL, &res);
-	if (rc == 0 && res.http.status == 400 &&
-	    (error_message(&res, &msg), batch_bad_op(msg.data, n, &at, &why))) {
+	if (rc == 0 && batch_bad_op(&res, n, &at, &msg)) {
 		(*failed)++;
 		key_shown(&keys[at], &shown);
 		if (!o->quiet)
 			fprintf(stderr, "kvctl: delete %s: 400 %s\n", shown.data,
-			    why);
+			    msg.data);
 		/* The others in one batch; the bad key last, out of it. */
 		bad = keys[at];
 		memmove(keys + at, keys + at + 1, (n - at - 1) * sizeof(*keys));
@@ -3459,7 +3464,6 @@ load_check_some(struct load *ld, struct load_conn *lc,
 	struct json_tok *toks = NULL;
 	struct buf ops = BUF_INIT, target = BUF_INIT, val = BUF_INIT,
 	    msg = BUF_INIT;
-	const char *why;
 	size_t i, at, full = 0;
 	uint64_t status;
 	int arr, k, e;
@@ -3480,8 +3484,7 @@ load_check_some(struct load *ld, struct load_conn *lc,
 	if (load_request(ld, lc, "POST", target.data, "application/json",
 	    ops.data, ops.len, NULL, &res) != 0)
 		goto out;
-	if (res.http.status == 400 &&
-	    (error_message(&res, &msg), batch_bad_op(msg.data, nq, &at, &why))) {
+	if (batch_bad_op(&res, nq, &at, &msg)) {
 		memmove(idx + at, idx + at + 1, (nq - at - 1) * sizeof(*idx));
 		load_check_some(ld, lc, lines, idx, nq - 1);
 		goto out;
@@ -3619,7 +3622,6 @@ load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
 	struct client_response res;
 	struct json_tok *toks = NULL;
 	struct buf ops = BUF_INIT, target = BUF_INIT, msg = BUF_INIT;
-	const char *why;
 	uint64_t status;
 	size_t i, k, at, left = n;
 	int rc = 0, tries, pause, arr, e, f;
@@ -3659,9 +3661,8 @@ load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
 		}
 		/* Refused whole for one line it names: the others at once. */
 		buf_reset(&msg);
-		if (res.http.status == 400 && (error_message(&res, &msg),
-		    batch_bad_op(msg.data, left, &at, &why))) {
-			load_fail(ld, want[at], EXIT_CLIENT, "400 %s", why);
+		if (batch_bad_op(&res, left, &at, &msg)) {
+			load_fail(ld, want[at], EXIT_CLIENT, "400 %s", msg.data);
 			memmove(want + at, want + at + 1, (left - at - 1) *
 			    sizeof(*want));
 			load_batch(ld, lc, want, left - 1);
@@ -3682,6 +3683,7 @@ load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
 			break;
 		}
 		if (res.http.status == 400) {
+			error_message(&res, &msg);
 			load_fail(ld, want[0], EXIT_CLIENT, "400 %s", msg.data);
 			left = 0;
 			break;

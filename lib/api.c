@@ -2185,6 +2185,8 @@ handle_batch(struct node *nd, const struct server_request *sr,
 		    sizeof(why)) != 0) {
 			snprintf(msg, sizeof(msg), "op %zu: %s", i, why);
 			server_error_code(res, 400, "bad_body", msg);
+			res->body.len -= 2;	/* "}\n": the op, as a number */
+			buf_printf(&res->body, ",\"op\":%zu}\n", i);
 			goto out;
 		}
 	workq_each("kvd-batch", nops, BATCH_THREADS, batch_run, &b);

@@ -62,10 +62,12 @@ batch() {
 	run batch n1 '{"ops":[{"op":"get","key":"a"},{"op":"get","key":"b"},{"op":"frob","key":"x"},{"op":"get","key":""}]}'
 	echo "$output"
 	[ "$(echo "$output" | head -1 | jq -r .error)" = 'op 2: bad "op": want get, put or delete' ]
+	[ "$(echo "$output" | head -1 | jq -c '[.op, .code]')" = '[2,"bad_body"]' ]
 	ops=$(python3 -c 'import json; print(json.dumps({"ops": [{"op": "get", "key": "k%d" % i} for i in range(1001)]}))')
 	run batch n1 "$ops"
 	[ "$(echo "$output" | tail -1)" = 400 ]
 	[[ "$(echo "$output" | head -1 | jq -r .error)" == *"1001"* ]]
+	[ "$(echo "$output" | head -1 | jq 'has("op")')" = false ]
 }
 
 @test "kvctl mput and mget on a 3-node cluster: values in order, a missing key named and exit 1" {
