@@ -268,10 +268,12 @@ usage(FILE *f)
 	    "                          (KVCTL_CONNECT_TIMEOUT)\n"
 	    "  --retry N               retry N times on connection errors,\n"
 	    "                          timeouts and 503 (KVCTL_RETRY, default 0)\n"
-	    "  --r Q, --w Q            read / write quorum of get, put, delete:\n"
-	    "                          1..N, one, quorum or all (server's R, W);\n"
-	    "                          for ls and dump, the replicas per key\n"
-	    "                          range that must answer (default 1)\n"
+	    "  --r Q, --w Q            read / write quorum: 1..N, one, quorum or\n"
+	    "                          all (server's R, W); --r for get, put,\n"
+	    "                          delete, mget, mput, watch, load, and for\n"
+	    "                          ls and dump the replicas per key range\n"
+	    "                          that must answer (default 1); --w for\n"
+	    "                          put, delete, mput, incr and load\n"
 	    "  --ttl SECONDS           put, mput, incr: the keys expire after\n"
 	    "                          SECONDS\n"
 	    "  --if-match ETAG         put, delete: only while ETAG is the version\n"
@@ -4744,18 +4746,32 @@ cmd_help(int nargs, char **args)
 	return usage_error(NULL, "no command '%s' (try 'kvctl help')", args[1]);
 }
 
+/* True when name is one of list's (NULL-terminated) names. */
+static bool
+one_of(const char *name, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(name, *list) == 0)
+			return true;
+	return false;
+}
+
 /*
  * Flags that only some commands take go with those only: --ttl with put
  * and mput, --if-match with put and delete KEY (a prefix's keys have
  * versions of their own, and delete --prefix would send none), --create
  * with put, --etag and --serial with get, --limit with ls, --prefix and
  * --all with delete, --yes with delete --prefix or --all, --parallel
- * with load: never silently ignored.  0, or EXIT_USAGE after the
- * message.
+ * with load, --r and --w with the commands that send them: never
+ * silently ignored.  0, or EXIT_USAGE after the message.
  */
 static int
 check_command_flags(const struct opts *o, const char *cmd)
 {
+	static const char *const reads[] = { "get", "put", "delete", "mget",
+	    "mput", "ls", "dump", "watch", "load", NULL };
+	static const char *const writes[] = { "put", "delete", "mput", "incr",
+	    "load", NULL };
 	bool put = strcmp(cmd, "put") == 0, get = strcmp(cmd, "get") == 0;
 
 	if (o->ttl != NULL && !put && strcmp(cmd, "mput") != 0 &&
@@ -4794,6 +4810,12 @@ check_command_flags(const struct opts *o, const char *cmd)
 		    "--all and hints drop");
 	if (o->parallel > 0 && strcmp(cmd, "load") != 0)
 		return usage_error(NULL, "--parallel goes with load");
+	if (o->r != NULL && !one_of(cmd, reads))
+		return usage_error(NULL, "--r goes with get, put, delete, mget, "
+		    "mput, ls, dump, watch and load");
+	if (o->w != NULL && !one_of(cmd, writes))
+		return usage_error(NULL, "--w goes with put, delete, mput, incr "
+		    "and load");
 	return 0;
 }
 

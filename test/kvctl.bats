@@ -218,6 +218,28 @@ while time.time() < end:
 	[[ "$err" == *"unknown flag '--bogus'"* ]]
 }
 
+@test "--r and --w go with the commands that send them: elsewhere exit 2 before any request" {
+	local a
+	# $U answers: a refused flag must not reach it (nothing is written).
+	for a in "get k --w 2" "mget k --w 2" "watch k --w 1" "ls --w 2" \
+	    "incr k --r 2" "health --r 1" "status --w 1" "bench --w 2 -n 1" \
+	    "verify --r 2 -d 1" "cluster nodes --w 1"; do
+		# shellcheck disable=SC2086  # a is words
+		run_split 20 "$KVCTL" $a --server "$U"
+		echo "[kvctl $a] rc=$rc err=$err"
+		[ "$rc" -eq 2 ] && [ -z "$out" ]
+		[[ "$err" == "kvctl: --"[rw]" goes with "* ]]
+	done
+	[ "$(code "$U/kv/k")" = 404 ]
+	# Where they are sent they are taken.
+	kvx put k 1 --r 1 --w 1 --server "$U"
+	[ "$rc" -eq 0 ]
+	kvx incr k --w 1 --server "$U"
+	[ "$rc" -eq 0 ] && [ "$out" = 2 ]
+	kvx get k --r 1 --server "$U"
+	[ "$rc" -eq 0 ] && [ "$out" = 2 ]
+}
+
 @test "a KVCTL_ variable kvctl does not read: one warning line each, with the nearest; exit status and stdout unchanged" {
 	local w="kvctl: warning: KVCTL_JSNO is not a kvctl variable (ignored); did you mean KVCTL_JSON?"
 	timeout 10 "$KVCTL" put wk v --server "$U"
