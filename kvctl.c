@@ -3797,7 +3797,8 @@ load_read(struct load *ld, struct load_line *lines)
 			break;
 		}
 		ld->lineno++;
-		while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+		while (len > 0 && text[len - 1] != '\0' &&
+		    strchr(" \t\r\n", text[len - 1]) != NULL)
 			len--;
 		if (len == 0)
 			continue;	/* blank lines are no records */

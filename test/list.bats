@@ -393,6 +393,7 @@ EOF
 		echo '{"key":"a2","value":"2","context":"not-an-etag"}'
 		echo '{"key":"a3","value":"3"}'
 		echo '{"key_b64":"/w==","value":"bin"}'	# not UTF-8: no public route takes it
+		printf '\n \t \r\n'	# blank lines are skipped, not failed
 	} >"$TMP/mixed"
 	run_split 60 "$KVCTL" --server "$U" load <"$TMP/mixed"
 	echo "$out $err"
