@@ -433,10 +433,23 @@ kvd_help_flags() {
 
 # ---- shell completion ----------------------------------------------------
 
-# comp WORDS...: the bash completions kvctl.bash offers for the last word.
+# comp WORDS...: the bash completions kvctl.bash offers for the last word,
+# typed as WORDS joined by blanks.  As bash does, COMP_WORDS cuts words at
+# runs of ':', '=' and '@' too (COMP_WORDBREAKS), and COMPREPLY is what
+# replaces the text after the last of those.
 comp() {
 	bash -c 'source "$1"; shift
-		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=()
+		COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}; COMP_WORDS=()
+		for w in "$@"; do
+			[ -z "$w" ] && COMP_WORDS+=("")
+			while [ -n "$w" ]; do
+				if [[ $w =~ ^([:=@]+|[^:=@]+)(.*)$ ]]; then
+					COMP_WORDS+=("${BASH_REMATCH[1]}")
+					w=${BASH_REMATCH[2]}
+				fi
+			done
+		done
+		COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMPREPLY=()
 		_kvctl
 		printf "%s\n" "${COMPREPLY[@]}"' _ \
 	    "$ROOT/contrib/completion/kvctl.bash" "$@"
@@ -476,8 +489,15 @@ comp() {
 	[ -z "$(comp kvctl get k "")" ]
 	mkdir "$TMP/files"
 	touch "$TMP/files/value.bin" "$TMP/files/other"
-	[ "$(cd "$TMP" && comp kvctl put k @files/va)" = "@files/value.bin" ]
-	[ "$(cd "$TMP" && comp kvctl put k @fil)" = "@files/" ]
+	# Bash replaces what follows '@' (a word break): the offers are file
+	# names; after a ':' of a URL, the rest of the URL.
+	[ "$(cd "$TMP" && comp kvctl put k @files/va)" = "files/value.bin" ]
+	[ "$(cd "$TMP" && comp kvctl put k @fil)" = "files/" ]
+	(cd "$TMP" && comp kvctl put k @) | grep -qx files/
+	[ "$(comp kvctl --server http://127.0.0.1:80)" = 8080 ]
+	[ "$(comp kvctl --server http://127.0.0.1:8080 g)" = get ]
+	[ "$(cd "$TMP" && comp kvctl --server http://h:1 put k @fil)" = files/ ]
+	[ "$(comp kvctl --server http://h:1 put k @fil --js)" = --json ]
 	# After --, words are arguments, never flags.
 	[ -z "$(comp kvctl put -- --ser)" ]
 }

@@ -7,7 +7,10 @@
 # Completes the commands, the cluster and hints subcommands, every flag (they
 # may come anywhere on the line, as kvctl allows), the bench options, and
 # file names after "put KEY @".  After "verify" and "bench", options
-# kvctl itself does not know belong to that command, as in kvctl.
+# kvctl itself does not know belong to that command, as in kvctl.  Bash
+# cuts words at ':', '=' and '@' (COMP_WORDBREAKS) too: the pieces are
+# put back together (a URL, @FILE), and each offer loses what precedes
+# the last such character, which readline keeps.
 
 _kvctl_commands="put get delete incr ls dump load mget mput watch health status
 	hints repair cluster verify bench help"
@@ -39,16 +42,66 @@ _kvctl_takes_value() {
 	return 1
 }
 
+# _kvctl_words: COMP_WORDS with the pieces bash cut at COMP_WORDBREAKS
+# glued back where COMP_LINE has no blank between them; sets words and
+# cword (COMP_WORDS as they are when there is no COMP_LINE).
+_kvctl_words() {
+	local i w pos=0 line=${COMP_LINE-} glued
+	words=() cword=0
+	for ((i = 0; i < ${#COMP_WORDS[@]}; i++)); do
+		w=${COMP_WORDS[i]}
+		glued=$i
+		while [ -n "$line" ] && [[ ${line:pos:1} == [[:space:]] ]]; do
+			pos=$((pos + 1))
+			glued=0
+		done
+		if [ -n "$line" ] && [ "$glued" -gt 0 ]; then
+			words[${#words[@]} - 1]+=$w
+		else
+			words+=("$w")
+		fi
+		pos=$((pos + ${#w}))
+		[ "$i" -eq "$COMP_CWORD" ] && cword=$((${#words[@]} - 1))
+	done
+}
+
+# _kvctl_trim: readline completes only what follows the last ':', '=' or
+# '@' of the word (when COMP_WORDBREAKS has it): the offers lose what
+# precedes it.  Not when there is no COMP_LINE (words were not glued).
+_kvctl_trim() {
+	local i c
+	[ -n "${COMP_LINE-}" ] || return 0
+	for ((i = ${#cur} - 1; i >= 0; i--)); do
+		c=${cur:i:1}
+		case $c in
+		: | = | @) ;;
+		*) continue ;;
+		esac
+		[[ ${COMP_WORDBREAKS-} == *"$c"* ]] || continue
+		[ ${#COMPREPLY[@]} -gt 0 ] &&
+		    COMPREPLY=("${COMPREPLY[@]#"${cur:0:i+1}"}")
+		return 0
+	done
+}
+
 _kvctl() {
-	local cur prev i w cmd="" nargs=0 args=() dashdash=""
+	local cur prev words cword
 	COMPREPLY=()
-	cur=${COMP_WORDS[COMP_CWORD]}
-	prev=${COMP_WORDS[COMP_CWORD - 1]}
+	_kvctl_words
+	cur=${words[cword]}
+	prev=${words[cword - 1]-}
+	_kvctl_offer
+	_kvctl_trim
+}
+
+# _kvctl_offer: COMPREPLY for cur, the word at cword of words.
+_kvctl_offer() {
+	local i w cmd="" nargs=0 args=() dashdash=""
 
 	# The words before the cursor that are not flags or flag values:
 	# args[0] is the command, the rest its arguments.
-	for ((i = 1; i < COMP_CWORD; i++)); do
-		w=${COMP_WORDS[i]}
+	for ((i = 1; i < cword; i++)); do
+		w=${words[i]}
 		if [ -z "$dashdash" ]; then
 			if [ "$w" = "--" ]; then
 				dashdash=1
