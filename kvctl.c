@@ -4316,7 +4316,7 @@ verify_usage(FILE *f)
 	    "  --write-r N|all         send ?r=N (or all) with every PUT, so the\n"
 	    "                          coordinator reads a quorum before writing\n"
 	    "                          instead of writing blind on its own copy\n"
-	    "                          (default: none; N above the cluster's: 400)\n"
+	    "                          (default: none; capped to the cluster's N)\n"
 	    "  --read-budget SECONDS   how long one read is retried while nodes\n"
 	    "                          restart (default 30)\n"
 	    "  --pause-before-read S   wait S seconds between the phases\n"
@@ -4432,10 +4432,10 @@ verify_progress(void *arg, enum verify_phase phase,
 		fprintf(stderr, "verify: writing for %.1f s with %d writers (%s "
 		    "mode, prefix %s", vo->secs, vo->writers,
 		    verify_mode_name(vo->mode), vo->prefix);
-		if (vo->write_r == VERIFY_WRITE_R_ALL)
+		if (r->write_r == VERIFY_WRITE_R_ALL)
 			fprintf(stderr, ", writes at r=all");
-		else if (vo->write_r > 0)
-			fprintf(stderr, ", writes at r=%d", vo->write_r);
+		else if (r->write_r > 0)
+			fprintf(stderr, ", writes at r=%d", r->write_r);
 		fprintf(stderr, ")\n");
 		break;
 	case VERIFY_WRITTEN:
@@ -4495,10 +4495,10 @@ verify_print_json(const struct verify_opts *vo, const struct verify_result *r,
 	    vo->writers, r->write_s, vo->nservers, r->r, r->attempts,
 	    r->acks, r->unacked, r->unk_503, r->unk_timeout, r->unk_conn,
 	    r->unk_other, r->keys_read);
-	if (vo->write_r == VERIFY_WRITE_R_ALL)
+	if (r->write_r == VERIFY_WRITE_R_ALL)
 		buf_puts(out, ",\"write_r\":\"all\"");
-	else if (vo->write_r > 0)
-		buf_printf(out, ",\"write_r\":%d", vo->write_r);
+	else if (r->write_r > 0)
+		buf_printf(out, ",\"write_r\":%d", r->write_r);
 	else
 		buf_puts(out, ",\"write_r\":null");
 	for (v = 0; v < VERIFY_NVERDICTS; v++)
@@ -4534,10 +4534,10 @@ verify_print_text(const struct verify_opts *vo, const struct verify_result *r,
 	buf_printf(out, "mode            %s (%d writers, %.1f s, %d "
 	    "server%s, ", verify_mode_name(vo->mode), vo->writers, r->write_s,
 	    vo->nservers, vo->nservers == 1 ? "" : "s");
-	if (vo->write_r == VERIFY_WRITE_R_ALL)
+	if (r->write_r == VERIFY_WRITE_R_ALL)
 		buf_puts(out, "writes at r=all, ");
-	else if (vo->write_r > 0)
-		buf_printf(out, "writes at r=%d, ", vo->write_r);
+	else if (r->write_r > 0)
+		buf_printf(out, "writes at r=%d, ", r->write_r);
 	buf_printf(out, "read-back r=%d)\n", r->r);
 	buf_printf(out, "acknowledged    %" PRIu64 "\n", r->acks);
 	buf_printf(out, "unacknowledged  %" PRIu64 " (503: %" PRIu64

@@ -14,7 +14,8 @@
  * not one per round-robin turn.
  *
  * A PUT carries no query unless write_r is set (--write-r): then ?r=N or
- * ?r=all makes the coordinator read a quorum before it writes.  Without
+ * ?r=all makes the coordinator read a quorum before it writes (N capped
+ * to the cluster's, as the read-back's R is).  Without
  * it a PUT through an owner is blind (built on that owner's own copy), so
  * the two settings compare what blind writes cost in stale keys.
  *
@@ -871,6 +872,7 @@ int
 verify_run(const struct verify_opts *o, verify_progress_fn *progress,
     void *arg, struct verify_result *r)
 {
+	struct verify_opts eff = *o;	/* write_r capped */
 	struct writer *ws = NULL;
 	struct reader *rds = NULL;
 	struct item *items = NULL;
@@ -882,8 +884,11 @@ verify_run(const struct verify_opts *o, verify_progress_fn *progress,
 
 	memset(r, 0, sizeof(*r));
 	memset(&rb, 0, sizeof(rb));
-	if (cluster_n(o) < 0)
+	if ((n = cluster_n(o)) < 0)
 		return VERIFY_EUNREACHABLE;
+	if (n > 0 && eff.write_r > n)
+		eff.write_r = n;
+	r->write_r = eff.write_r;
 
 	/* Write phase. */
 	if ((ws = calloc((size_t)o->writers, sizeof(*ws))) == NULL)
@@ -892,7 +897,7 @@ verify_run(const struct verify_opts *o, verify_progress_fn *progress,
 		progress(arg, VERIFY_WRITING, r);
 	t0 = clock_now_ms();
 	for (t = 0; t < o->writers; t++) {
-		ws[t].cfg = o;
+		ws[t].cfg = &eff;
 		ws[t].id = t;
 		ws[t].end_ms = t0 + (int64_t)(o->secs * 1000);
 		for (k = 0; k < VERIFY_SET_KEYS; k++)

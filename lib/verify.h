@@ -53,9 +53,9 @@ struct verify_opts {
 	size_t		 size;		/* value bytes, 1..VERIFY_MAX_SIZE */
 	int		 read_r;	/* read-back quorum; 0: all (the cluster's N) */
 	/*
-	 * ?r= on every write, sent as given (a server refuses one above its
-	 * N): 1..VERIFY_MAX_R, VERIFY_WRITE_R_ALL, or 0 for none, so that a
-	 * plain PUT through an owner stays a blind write.
+	 * ?r= on every write: 1..VERIFY_MAX_R (capped to the cluster's N,
+	 * which a server would refuse to exceed), VERIFY_WRITE_R_ALL, or 0
+	 * for none, so that a plain PUT through an owner stays a blind write.
 	 */
 	int		 write_r;
 	enum verify_mode mode;
@@ -73,6 +73,7 @@ struct verify_result {
 	uint64_t	 unacked;	/* unknown outcome: the four below */
 	uint64_t	 unk_503, unk_timeout, unk_conn, unk_other;
 	int		 other_status;	/* first status of unk_other, 0 none */
+	int		 write_r;	/* the ?r= writes carried, as write_r */
 	double		 writes_per_s;	/* acks / write_s */
 	/* The read-back phase. */
 	size_t		 keys_read;
