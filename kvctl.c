@@ -171,12 +171,15 @@ static const struct {
 	  "big for a batch goes alone as a PUT, a batch refused as too large\n"
 	  "(413) is split, and a write answered 503 is tried 3 more times, so\n"
 	  "mput takes every value put takes." },
-	{ "watch", "kvctl watch KEY",
+	{ "watch", "kvctl watch KEY [--json]",
 	  "Prints KEY's value, then each new value (or \"deleted\") on its own\n"
 	  "line as it changes, until interrupted: GET ?wait= long polls, which\n"
-	  "a write through any node ends. With no server (or a 5xx) it keeps\n"
-	  "trying, saying so once on stderr (\"kvctl: watch: WHY; retrying\",\n"
-	  "then \"kvctl: watch: reconnected\"; nothing with -q)." },
+	  "a write through any node ends. With --json each change is one JSON\n"
+	  "line, get --json's answer or {\"key\":...,\"deleted\":true}, so a\n"
+	  "value holding a newline (or \"deleted\") is told apart. With no\n"
+	  "server (or a 5xx) it keeps trying, saying so once on stderr\n"
+	  "(\"kvctl: watch: WHY; retrying\", then \"kvctl: watch:\n"
+	  "reconnected\"; nothing with -q)." },
 	{ "health", "kvctl health", "Checks that the server answers /health." },
 	{ "status", "kvctl status [-o json]",
 	  "One screen about the cluster: members up and down, N/W/R, keys,\n"
@@ -778,6 +781,19 @@ watch_outage(int rc, const struct client_response *res, const struct buf *why)
  * "kvctl: watch: WHY; retrying", and its end "kvctl: watch: reconnected"
  * (neither with -q).
  */
+/* watch --json's line for a delete: keyed as delete --json's. */
+static void
+watch_deleted_json(const char *key)
+{
+	struct buf line = BUF_INIT;
+
+	buf_puts(&line, "{\"key\":");
+	json_emit_string(&line, key, strlen(key));
+	buf_puts(&line, ",\"deleted\":true}\n");
+	fwrite(line.data, 1, line.len, stdout);
+	buf_free(&line);
+}
+
 static int
 cmd_watch(const struct opts *o, const char *key)
 {
@@ -800,7 +816,8 @@ cmd_watch(const struct opts *o, const char *key)
 		client_response_init(&res);
 		buf_reset(&why);
 		rc = request_why(&lo, "GET", target.data, NULL, NULL, 0,
-		    "Accept: application/octet-stream\r\n", &res, &why);
+		    o->json ? NULL : "Accept: application/octet-stream\r\n",
+		    &res, &why);
 		if (rc == EXIT_USAGE) {
 			client_response_free(&res);
 			break;
@@ -819,14 +836,19 @@ cmd_watch(const struct opts *o, const char *key)
 		outage = false;
 		pause_ms = 200;
 		if (res.http.status == 200) {
-			fwrite(res.body.data, 1, res.body.len, stdout);
+			/* --json: the server's one-line answer, as get's. */
+			fwrite(res.body.data, 1, res.body.len - (o->json &&
+			    res.body.len > 0 && res.body.data[res.body.len - 1] ==
+			    '\n'), stdout);
 			putchar('\n');
 			buf_reset(&etag);
 			if (client_header(&res, "ETag", hv, sizeof(hv)) != NULL)
 				buf_append(&etag, hv + (hv[0] == '"'),
 				    strlen(hv) - (hv[0] == '"') * 2);
 		} else if (res.http.status == 404) {
-			if (!first || etag.len > 0)
+			if ((!first || etag.len > 0) && o->json)
+				watch_deleted_json(key);
+			else if (!first || etag.len > 0)
 				puts("deleted");
 			buf_reset(&etag);
 		} else if (res.http.status != 304) {

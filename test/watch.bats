@@ -299,6 +299,24 @@ print("woke", woke, "slept", slept)
 	[ "$(cat "$TMP/watch.out")" = "$(printf 'one\ntwo\ndeleted\nthree')" ]
 }
 
+@test "kvctl watch --json: a value with a newline, the value deleted and a delete are told apart" {
+	start_node n1
+	printf 'a\nb' | "$KVCTL" put kj - --server "$(url n1)"
+	"$KVCTL" watch kj --json --server "$(url n1)" >"$TMP/watch.out" 3>&- &
+	BG+=($!)
+	wait_for 10 grep -q . "$TMP/watch.out"
+	"$KVCTL" put kj deleted --server "$(url n1)"
+	wait_for 10 grep -q '"deleted"' "$TMP/watch.out"
+	"$KVCTL" delete kj --server "$(url n1)"
+	wait_for 10 grep -q 'true' "$TMP/watch.out"
+	printf '\377' | "$KVCTL" put kj - --server "$(url n1)"
+	wait_for 10 grep -q 'value_b64' "$TMP/watch.out"
+	cat "$TMP/watch.out"
+	[ "$(jq -c . "$TMP/watch.out")" = "$(printf '%s\n' \
+	    '{"key":"kj","value":"a\nb"}' '{"key":"kj","value":"deleted"}' \
+	    '{"key":"kj","deleted":true}' '{"key":"kj","value_b64":"/w=="}')" ]
+}
+
 # watchers_are COUNT NODE...: kvd_watchers summed over the NODEs is COUNT.
 watchers_are() {
 	local want=$1 n t=0 v
