@@ -43,7 +43,11 @@
  * completes the request later (the thread that reads the last replica's
  * acknowledgement, the WAL's committer after the fsync) calls
  * server_answer, which formats the response into c->held, sends what
- * the socket takes without blocking and marks it done.  So a write
+ * the socket takes without blocking and marks it done; the rest of an
+ * answer bigger than the socket takes (a client reading slowly, or
+ * pipelined answers piling up) goes out from a thread of its own, which
+ * marks it done then, since the connection's thread may be parked and
+ * nobody else would send it.  So a write
  * costs its connection thread one wake (for the next request), not
  * three (the request, the replicas, the disk), and one thread answers a
  * whole batch of requests after one fsync.  Order and ownership: before
@@ -191,7 +195,8 @@ struct conn {
 	bool		 deferred;	/* one is out */
 	pthread_mutex_t	 hmu;
 	pthread_cond_t	 hcv;
-	bool		 held_done;	/* server_answer has finished */
+	bool		 held_done;	/* it is all out, or cut */
+	bool		 held_cut;	/* it did not all go out: close */
 	bool		 held_keep;	/* the request allows keep-alive */
 	bool		 held_http10;	/* it came as HTTP/1.0 */
 	bool		 held_head;	/* a HEAD: no body */
@@ -613,7 +618,7 @@ server_defer(const struct server_request *sr)
 		return NULL;
 	c = sr->later->conn;
 	c->deferred = true;
-	c->held_done = false;
+	c->held_done = c->held_cut = false;
 	c->held_keep = req->keep_alive;
 	c->held_http10 = req->minor == 0;
 	c->held_head = req->is_head;
@@ -635,6 +640,30 @@ server_later_state(struct server_later *l)
 	return &l->state;
 }
 
+/* The deferred answer is out, or cut: the connection may go on. */
+static void
+held_finish(struct conn *c)
+{
+	pthread_mutex_lock(&c->hmu);
+	c->held_done = true;
+	pthread_cond_signal(&c->hcv);
+	pthread_mutex_unlock(&c->hmu);
+}
+
+/* Sends the rest of c's deferred answer (essay), blocking. */
+static void *
+held_flush(void *arg)
+{
+	struct conn *c = arg;
+
+	if (conn_write(c, c->held.data + c->held_off,
+	    c->held.len - c->held_off) != 0)
+		c->held_cut = true;	/* part of it may be out: close */
+	c->held_off = c->held.len;
+	held_finish(c);
+	return NULL;
+}
+
 void
 server_answer(struct server_later *l, struct server_response *res)
 {
@@ -654,22 +683,25 @@ server_answer(struct server_later *l, struct server_response *res)
 	    (n = net_send_now(c->fd, c->held.data + c->held_off,
 	    c->held.len - c->held_off)) > 0)
 		c->held_off += (size_t)n;
-	pthread_mutex_lock(&c->hmu);
-	c->held_done = true;
-	pthread_cond_signal(&c->hcv);
-	pthread_mutex_unlock(&c->hmu);
+	if (c->held_off < c->held.len) {
+		pthread_t tid;
+
+		if (pthread_create(&tid, &c->s->attr, held_flush, c) == 0)
+			return;
+		(void)held_flush(c);	/* no thread: this one waits */
+		return;
+	}
+	held_finish(c);
 }
 
 /*
- * Waits until the deferred answer is done and sends what server_answer
- * left: before the connection writes anything else or closes.  False
- * when that answer closes the connection, or did not all go out.
+ * Waits until the deferred answer is out: before the connection writes
+ * anything else or closes.  False when that answer closes the
+ * connection, or did not all go out.
  */
 static bool
 conn_settle(struct conn *c)
 {
-	bool cut = false;
-
 	if (!c->deferred)
 		return true;
 	pthread_mutex_lock(&c->hmu);
@@ -677,12 +709,9 @@ conn_settle(struct conn *c)
 		pthread_cond_wait(&c->hcv, &c->hmu);
 	pthread_mutex_unlock(&c->hmu);
 	c->deferred = false;
-	if (c->held_off < c->held.len && conn_write(c, c->held.data +
-	    c->held_off, c->held.len - c->held_off) != 0)
-		cut = true;	/* part of it may be out: close */
 	if (c->held.cap > KEEP_BUF_BYTES)
 		buf_free(&c->held);
-	return !c->held_closes && !cut;
+	return !c->held_closes && !c->held_cut;
 }
 
 /*
