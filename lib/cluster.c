@@ -39,6 +39,11 @@
  * the list is seeded from this node plus --peers, all at ver 0, and
  * written at once.  If this node is not live in the loaded
  * list (it was removed), it runs as a non-member: view->self is -1.
+ * If members.json lists it live at another address than it advertises,
+ * it moved (restarted on another port, or with another --advertise):
+ * its entry takes the new address as a local join would, so gossip
+ * carries the move to every member.  Only a change of host without
+ * --advertise (most likely a forgotten flag) is a warning instead.
  *
  * VIEWS.  A view is an immutable snapshot built from the list: all
  * entries and the live ones, sorted by id, the ring built from the live
@@ -1787,6 +1792,17 @@ cluster_destroy(struct cluster *c)
 	free(c);
 }
 
+/* Whether addresses a and b (valid ones) have the same host. */
+static bool
+same_host(const char *a, const char *b)
+{
+	char ha[CLUSTER_ADDR_MAX], hb[CLUSTER_ADDR_MAX], port[NET_PORT_MAX];
+
+	return net_split_hostport(a, ha, sizeof(ha), port, sizeof(port)) == 0 &&
+	    net_split_hostport(b, hb, sizeof(hb), port, sizeof(port)) == 0 &&
+	    strcmp(ha, hb) == 0;
+}
+
 int
 cluster_open(struct cluster **out, const struct cluster_config *cfg,
     char *err, size_t errlen)
@@ -1872,10 +1888,27 @@ cluster_open(struct cluster **out, const struct cluster_config *cfg,
 	}
 	self = entries_find(v, n, c->self_id);
 	if (self >= 0 && !v[self].removed &&
+	    strcmp(v[self].address, c->self_address) != 0 &&
+	    (cfg->self_address_given || same_host(v[self].address,
+	    c->self_address))) {
+		log_event(LOG_WARN, "cluster: this node moved: its member entry "
+		    "takes the advertised address, and gossip spreads it",
+		    "id=%s listed=%s advertised=%s", c->self_id,
+		    v[self].address, c->self_address);
+		snprintf(v[self].address, sizeof(v[self].address), "%s",
+		    c->self_address);
+		v[self].ver = entries_maxver(v, n) + 1;
+		if (persist(c, v, n) != 0) {
+			snprintf(err, errlen, "cannot write %s/%s: %s", c->dir,
+			    MEMBERS_FILE, strerror(errno));
+			goto fail;
+		}
+	} else if (self >= 0 && !v[self].removed &&
 	    strcmp(v[self].address, c->self_address) != 0)
 		log_event(LOG_WARN, "cluster: this node's address in the member "
-		    "list differs from the advertised one", "id=%s listed=%s "
-		    "advertised=%s", c->self_id, v[self].address,
+		    "list differs from the advertised one (another host: start "
+		    "with --advertise HOST:PORT to move it there)", "id=%s "
+		    "listed=%s advertised=%s", c->self_id, v[self].address,
 		    c->self_address);
 	else if (self < 0 || v[self].removed)
 		log_event(LOG_WARN, "cluster: this node is not a member",

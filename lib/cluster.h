@@ -64,6 +64,7 @@ struct cluster_config {
 	const char	*dir;		/* node directory for members.json */
 	const char	*self_id;
 	const char	*self_address;	/* advertised host:port */
+	bool		 self_address_given;	/* by --advertise (cluster_open) */
 	const char	*peers;		/* --peers "id=host:port,..." or NULL */
 	bool		 apply_peers;	/* --peers wins over members.json */
 	int		 n, w, r;	/* configured quorum sizes */

@@ -567,6 +567,7 @@ open_cluster(struct node *nd, char *err, size_t errlen)
 	c.dir = nd->dir;
 	c.self_id = nd->cfg.id;
 	c.self_address = nd->advertise;
+	c.self_address_given = nd->cfg.advertise != NULL;
 	c.peers = nd->cfg.peers;
 	c.apply_peers = nd->cfg.apply_peers;
 	c.n = nd->cfg.n;

@@ -223,6 +223,39 @@ PY
 
 # ---- membership ---------------------------------------------------------
 
+@test "a node restarted on another port moves its member entry there: the others follow, its hint arrives, r=3 works" {
+	local p
+	start_cluster
+	kill_node node3
+	[ "$(put node1 moved v)" = 201 ]	# a hint for node3
+	p=$(port 4)
+	# Same host, another port, no --advertise and no --peers: it moved.
+	start_node node3 --addr "127.0.0.1:$p" --n 3 --w 2 --r 2 \
+	    --peer-timeout-ms 500 --gossip-interval-ms 200
+	node3_at() {
+		local n
+		for n in node1 node2 node3; do
+			[ "$(nodes "$n" | jq -r '.members[] | select(.id == "node3") |
+			    .address + " " + .state')" = "$1 up" ] || return 1
+		done
+	}
+	wait_for 20 node3_at "127.0.0.1:$p"
+	grep -q 'this node moved' "$TMP/node3.log"
+	hint_arrived() {
+		[ "$(fetch_v node3 moved)" != 404 ]
+	}
+	wait_for 20 hint_arrived
+	[ "$(code "$(url node1)/kv/moved?r=3")" = 200 ]
+	[ "$(put node2 after v2 '?w=3')" = 201 ]
+	# Another host without --advertise is likelier a forgotten flag: a
+	# warning, and the entry stays.
+	kill_node node3
+	start_node node3 --addr "localhost:$p" --n 3 --w 2 --r 2 \
+	    --peer-timeout-ms 500 --gossip-interval-ms 200
+	grep -q 'differs from the advertised one (another host' "$TMP/node3.log"
+	[ "$(nodes node3 | jq -r '.members[] | select(.id == "node3") | .address')" = "127.0.0.1:$p" ]
+}
+
 @test "join and leave of a fourth node reach every node; 409, 404 and 400 on bad requests; kvctl cluster" {
 	start_cluster
 	local a4="127.0.0.1:$(port 4)"
