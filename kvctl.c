@@ -263,8 +263,9 @@ usage(FILE *f)
 	    "  -o, --output table|json  tables for people (the default on a\n"
 	    "                          terminal for cluster nodes, status, hints)\n"
 	    "                          or JSON (= --json)\n"
-	    "  --cluster-secret-file FILE  sign hints and repair with the\n"
-	    "                          cluster secret (KVCTL_CLUSTER_SECRET_FILE)\n"
+	    "  --cluster-secret-file FILE  sign hints, repair and cluster join,\n"
+	    "                          leave and cleanup with the cluster secret\n"
+	    "                          (KVCTL_CLUSTER_SECRET_FILE)\n"
 	    "  --timeout SECONDS       whole request deadline, default 10\n"
 	    "                          (KVCTL_TIMEOUT)\n"
 	    "  --connect-timeout SECONDS  connect deadline, default 3\n"
@@ -1389,6 +1390,32 @@ member(const struct client_response *res, const struct json_tok *toks,
 }
 
 /*
+ * --cluster-secret-file's secret, which signs the calls a cluster with a
+ * secret refuses unsigned (/admin/, membership changes): loaded by
+ * load_admin_auth before any call.
+ */
+static struct auth *admin_auth;
+
+/*
+ * Loads the secret, when one was given, once: one that cannot be read
+ * stops the command before any call (no answer would be right).  0, or
+ * -1 after the message.
+ */
+static int
+load_admin_auth(const struct opts *o)
+{
+	char err[256];
+
+	if (o->secret_file == NULL || admin_auth != NULL)
+		return 0;
+	if (auth_load(&admin_auth, o->secret_file, err, sizeof(err)) == 0)
+		return 0;
+	fprintf(stderr, "kvctl: %s: %s\n", o->secret_env ?
+	    "KVCTL_CLUSTER_SECRET_FILE" : "--cluster-secret-file", err);
+	return -1;
+}
+
+/*
  * One request to a member at its advertised address ("host:port"),
  * without failover.  0 with res filled, or -1 after a message.
  */
@@ -1397,6 +1424,7 @@ request_member(const struct opts *o, const char *id, const char *address,
     const char *method, const char *target, struct client_response *res)
 {
 	char host[NET_HOST_MAX], port[NET_PORT_MAX];
+	struct buf hdr = BUF_INIT;
 	struct client_conn c;
 	int rc;
 
@@ -1405,9 +1433,11 @@ request_member(const struct opts *o, const char *id, const char *address,
 		fprintf(stderr, "kvctl: %s: bad address %s\n", id, address);
 		return -1;
 	}
+	if (admin_auth != NULL)
+		auth_sign(admin_auth, method, target, NULL, 0, &hdr);
 	client_init(&c, host, port, o->connect_timeout_ms);
-	rc = client_do(&c, method, target, NULL, NULL, 0, NULL, o->timeout_ms,
-	    res);
+	rc = client_do(&c, method, target, NULL, NULL, 0, hdr.len ? hdr.data :
+	    NULL, o->timeout_ms, res);
 	if (rc != 0 && !o->quiet) {
 		char why[256];
 
@@ -1415,6 +1445,7 @@ request_member(const struct opts *o, const char *id, const char *address,
 		    client_strerror(&c, errno, why, sizeof(why)));
 	}
 	client_close(&c);
+	buf_free(&hdr);
 	return rc;
 }
 
@@ -2260,8 +2291,6 @@ out:
 
 /* ---- admin: hints and repair ---- */
 
-/* --cluster-secret-file's secret, loaded by run_admin before any call. */
-static struct auth *admin_auth;
 
 /*
  * One admin request, signed with --cluster-secret-file's secret when it
@@ -2715,12 +2744,16 @@ out:
 	return rc;
 }
 
-/* POSTs {"id":ID} (with "address":ADDRESS unless NULL) to target. */
+/*
+ * POSTs {"id":ID} (with "address":ADDRESS unless NULL) to target, signed
+ * when kvctl has the secret.
+ */
 static int
 cluster_post(const struct opts *o, const char *target, const char *what,
     const char *id, const char *address)
 {
-	struct buf body = BUF_INIT;
+	struct client_response res;
+	struct buf body = BUF_INIT, hdr = BUF_INIT;
 	int rc;
 
 	buf_puts(&body, "{\"id\":");
@@ -2730,14 +2763,24 @@ cluster_post(const struct opts *o, const char *target, const char *what,
 		json_emit_string(&body, address, strlen(address));
 	}
 	buf_puts(&body, "}");
-	rc = cmd_simple(o, "POST", target, body.data, what, false);
+	if (admin_auth != NULL)
+		auth_sign(admin_auth, "POST", target, body.data, body.len, &hdr);
+	client_response_init(&res);
+	rc = request(o, "POST", target, "application/json", body.data,
+	    body.len, hdr.len ? hdr.data : NULL, &res);
+	if (rc == 0)
+		rc = report(o, &res, what);
+	client_response_free(&res);
 	buf_free(&body);
+	buf_free(&hdr);
 	return rc;
 }
 
 static int
 cmd_cluster(const struct opts *o, int argc, char **argv)
 {
+	if (argc > 0 && strcmp(argv[0], "nodes") != 0 && load_admin_auth(o) != 0)
+		return EXIT_USAGE;
 	if (argc == 1 && strcmp(argv[0], "nodes") == 0 && want_table(o))
 		return cmd_nodes_table(o);
 	if (argc == 1 && strcmp(argv[0], "nodes") == 0)
@@ -4881,15 +4924,9 @@ run_admin(const struct opts *o, int nargs, char **args)
 {
 	bool drop = nargs >= 2 && strcmp(args[0], "hints") == 0 &&
 	    strcmp(args[1], "drop") == 0;
-	char err[256];
 
-	/* Once, before any call: a secret that cannot be read is no answer. */
-	if (o->secret_file != NULL && admin_auth == NULL &&
-	    auth_load(&admin_auth, o->secret_file, err, sizeof(err)) != 0) {
-		fprintf(stderr, "kvctl: %s: %s\n", o->secret_env ?
-		    "KVCTL_CLUSTER_SECRET_FILE" : "--cluster-secret-file", err);
+	if (load_admin_auth(o) != 0)
 		return EXIT_USAGE;
-	}
 
 	if (o->yes && !drop)
 		return usage_error(NULL, "--yes goes with delete --prefix, delete "

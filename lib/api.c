@@ -2234,11 +2234,17 @@ internal_route(int i)
 	return strncmp(routes[i].path, "/internal/", 10) == 0;
 }
 
-/* True for the routes signed when the cluster has a secret. */
+/*
+ * True for the routes signed when the cluster has a secret: node to node,
+ * /admin/, and the membership changes (a join could otherwise add a node
+ * that receives copies of the data, a leave cut a member off).
+ */
 static bool
 signed_route(int i)
 {
-	return internal_route(i) || strncmp(routes[i].path, "/admin/", 7) == 0;
+	return internal_route(i) || strncmp(routes[i].path, "/admin/", 7) == 0 ||
+	    routes[i].route == R_JOIN || routes[i].route == R_LEAVE ||
+	    routes[i].route == R_CLEANUP;
 }
 
 /*

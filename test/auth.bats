@@ -109,6 +109,45 @@ body_of() {
 	[ "$(status_of "$output")" = 404 ]
 }
 
+@test "membership changes need the signature too: unsigned join, leave and cleanup get 401; kvctl signs them with the secret" {
+	start_member 1 "$SECRET"
+	start_member 2 "$SECRET"
+	local before
+	before=$(nodes node1 | jq -c '[.members[] | .id + "=" + .address]')
+	run req -X POST -d '{"id":"evil","address":"127.0.0.1:9"}' \
+	    "$(url node1)/cluster/join"
+	[ "$(status_of "$output")" = 401 ]
+	run req -X POST -d '{"id":"node2"}' "$(url node1)/cluster/leave"
+	[ "$(status_of "$output")" = 401 ]
+	run req -X POST "$(url node1)/cluster/cleanup"
+	[ "$(status_of "$output")" = 401 ]
+	[ "$(nodes node1 | jq -c '[.members[] | .id + "=" + .address]')" = "$before" ]
+	# kvctl without the secret: the 401, exit 4; with it, done.
+	run timeout 15 "$KVCTL" cluster join node9 127.0.0.1:9 --server "$(url node1)"
+	echo "$output"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"401 unauthorized: missing signature"* ]]
+	run timeout 15 "$KVCTL" cluster join node9 127.0.0.1:9 \
+	    --cluster-secret-file "$SECRET" --server "$(url node1)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(nodes node1 | jq -r '.members[] | select(.id == "node9") | .address')" = 127.0.0.1:9 ]
+	run timeout 15 env KVCTL_CLUSTER_SECRET_FILE="$SECRET" "$KVCTL" cluster \
+	    leave node9 --server "$(url node1)"
+	[ "$status" -eq 0 ]
+	[ -z "$(nodes node1 | jq -r '.members[] | select(.id == "node9") | .id')" ]
+	run timeout 30 "$KVCTL" cluster cleanup --cluster-secret-file "$SECRET" \
+	    --server "$(url node1)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# A secret kvctl cannot read stops it before any call.
+	run timeout 15 "$KVCTL" cluster leave node2 --cluster-secret-file \
+	    "$TMP/none" --server "$(url node1)"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--cluster-secret-file"*"$TMP/none"* ]]
+	[ "$(nodes node1 | jq -c '[.members[] | .id + "=" + .address]')" = "$before" ]
+}
+
 @test "a wrong signature, or another secret, gets 401" {
 	start_member 1 "$SECRET"
 	mapfile -t H < <(sign_headers GET /internal/fetch/k "")
