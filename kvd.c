@@ -70,6 +70,7 @@ struct config {
 	long	 idle_timeout;		/* seconds */
 	long	 header_timeout;	/* seconds */
 	long	 body_timeout;		/* seconds */
+	long	 write_timeout;		/* seconds */
 	long	 max_body;
 	long	 max_request_line;
 	long	 max_header_bytes;
@@ -156,6 +157,8 @@ static const struct flag flags[] = {
 	  "seconds to receive a whole request head (default 10)" },
 	{ "body-timeout", FLAG_NUM, F(body_timeout), 1, 3600,
 	  "seconds to receive a whole request body (default 30)" },
+	{ "write-timeout", FLAG_NUM, F(write_timeout), 1, 3600,
+	  "seconds a client has to take one whole answer (default 30)" },
 	{ "max-body", FLAG_NUM, F(max_body), 1, 1L << 30,
 	  "largest request body in bytes, also decoded chunked (default 1048576)" },
 	{ "max-request-line", FLAG_NUM, F(max_request_line), 64, 1 << 20,
@@ -501,6 +504,7 @@ config_defaults(struct config *cfg)
 	cfg->idle_timeout = 60;
 	cfg->header_timeout = 10;
 	cfg->body_timeout = 30;
+	cfg->write_timeout = 30;
 	cfg->max_body = 1 << 20;
 	cfg->max_request_line = 8192;
 	cfg->max_header_bytes = 65536;
@@ -595,6 +599,7 @@ node_config_from(const struct config *cfg, struct auth *auth,
 	s->idle_timeout_ms = (int)cfg->idle_timeout * 1000;
 	s->header_timeout_ms = (int)cfg->header_timeout * 1000;
 	s->body_timeout_ms = (int)cfg->body_timeout * 1000;
+	s->write_timeout_ms = (int)cfg->write_timeout * 1000;
 	/*
 	 * Two body limits.  Public routes take --max-body: precheck lowers
 	 * the server's cap to it.  /internal/ routes carry records as JSON

@@ -243,6 +243,41 @@ setup() {
 	[ "$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$(url n1)/kv/slowbody")" = 404 ]
 }
 
+@test "an answer the client does not take within --write-timeout is cut short and the connection closed" {
+	local i
+	start_node n1 --write-timeout 2
+	head -c 1000000 /dev/urandom >"$TMP/v"
+	for i in 1 2 3 4 5 6 7 8; do
+		curl -s --max-time 10 -o /dev/null -X PUT --data-binary @"$TMP/v" \
+		    -H 'Content-Type: application/octet-stream' "$(url n1)/kv/big$i"
+	done
+	# A listing page of 8 values: about 10.7 MB of JSON, far more than
+	# the socket buffers take while the client reads nothing.
+	run timeout 30 python3 -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+s.sendall(b"GET /kv?prefix=big&values=1 HTTP/1.1\r\nHost: t\r\n\r\n")
+time.sleep(4)
+d = b""
+while True:
+    b = s.recv(1 << 20)
+    if not b: break
+    d += b
+head, _, body = d.partition(b"\r\n\r\n")
+cl = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0]
+print("status", head.split(b" ")[1].decode(), "got", len(body), "of", cl)
+' "$PORT_n1"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "status 200 got "* ]]
+	got=$(echo "$output" | awk '{print $4}')
+	want=$(echo "$output" | awk '{print $6}')
+	[ "$got" -lt "$want" ]
+	[ "$want" -gt 10000000 ]
+	# The node serves on.
+	[ "$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$(url n1)/health")" = 200 ]
+}
+
 @test "an idle keep-alive connection, and one that never sends, are closed after --idle-timeout" {
 	slow_run idle --idle-timeout 2
 	[ "$(field status)" = 200 ]
