@@ -24,6 +24,7 @@
  *
  * Start reading at main().
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -1721,6 +1722,68 @@ table_print(const struct table *t, FILE *f)
 	}
 }
 
+/*
+ * Ids in the order people expect: runs of digits compare as numbers
+ * (node2 before node10), other bytes as bytes.  Ids equal that way
+ * (node01, node1) fall back to strcmp, so the order is total.  Used for
+ * what kvctl prints for people only; JSON keeps the server's order.
+ */
+static int
+natural_cmp(const char *a, const char *b)
+{
+	const unsigned char *p = (const unsigned char *)a,
+	    *q = (const unsigned char *)b;
+	size_t np, nq;
+	int d;
+
+	while (*p != '\0' && *q != '\0') {
+		if (!isdigit(*p) || !isdigit(*q)) {
+			if (*p != *q)
+				return *p < *q ? -1 : 1;
+			p++, q++;
+			continue;
+		}
+		while (*p == '0')
+			p++;
+		while (*q == '0')
+			q++;
+		for (np = 0; isdigit(p[np]); np++)
+			;
+		for (nq = 0; isdigit(q[nq]); nq++)
+			;
+		if (np != nq)		/* no leading zeros: longer is bigger */
+			return np < nq ? -1 : 1;
+		if ((d = memcmp(p, q, np)) != 0)
+			return d < 0 ? -1 : 1;
+		p += np, q += nq;
+	}
+	if (*p != *q)
+		return *p == '\0' ? -1 : 1;
+	d = strcmp(a, b);
+	return d < 0 ? -1 : d > 0;
+}
+
+/* qsort: table rows (ncols cells each) by their first cell, then second. */
+static int
+row_cmp(const void *a, const void *b)
+{
+	const char *const *ra = a, *const *rb = b;
+	int d;
+
+	if ((d = natural_cmp(ra[0], rb[0])) != 0)
+		return d;
+	return natural_cmp(ra[1], rb[1]);
+}
+
+/* Orders the rows under the heads by row_cmp; t has two columns or more. */
+static void
+table_sort(struct table *t)
+{
+	if (t->nrows > 2)
+		qsort(t->cell + t->ncols, t->nrows - 1,
+		    t->ncols * sizeof(*t->cell), row_cmp);
+}
+
 static void
 table_free(struct table *t)
 {
@@ -2026,6 +2089,25 @@ out:
 	return rc;
 }
 
+static int
+minfo_cmp(const void *a, const void *b)
+{
+	return natural_cmp(((const struct minfo *)a)->id,
+	    ((const struct minfo *)b)->id);
+}
+
+/*
+ * Orders cv's members by id for people (natural_cmp: node2 before
+ * node10); the server lists them by strcmp.  Only after cview_get has
+ * joined its threads, which hold pointers into cv->m.
+ */
+static void
+cview_sort(struct cview *cv)
+{
+	if (cv->nm > 1)
+		qsort(cv->m, cv->nm, sizeof(*cv->m), minfo_cmp);
+}
+
 static bool
 is_down(const struct minfo *mi)
 {
@@ -2052,6 +2134,7 @@ cmd_nodes_table(const struct opts *o)
 
 	if ((rc = cview_get(o, true, &cv, "cluster nodes")) != 0)
 		return rc;
+	cview_sort(&cv);
 	table_init(&t, heads, sizeof(heads) / sizeof(heads[0]));
 	t.right[4] = t.right[5] = t.right[6] = true;
 	for (i = 0; i < cv.nm; i++) {
@@ -2125,9 +2208,12 @@ cmd_status(const struct opts *o)
 	int64_t now = clock_wall_ms(), oldest = 0;
 	size_t i, up = 0, counted = 0, ndown = 0, answered = 0;
 	int rc;
+	bool json = o->json || o->output == OUT_JSON;
 
 	if ((rc = cview_get(o, true, &cv, "status")) != 0)
 		return rc;
+	if (!json)
+		cview_sort(&cv);
 	for (i = 0; i < cv.nm; i++) {
 		const struct minfo *mi = &cv.m[i];
 
@@ -2202,7 +2288,7 @@ cmd_status(const struct opts *o)
 		warn_add(&warn, &wj, "last anti-entropy round failed: %s with "
 		    "%s: %s", last->id, last->ae_last_peer, last->ae_last_error);
 
-	if (o->json || o->output == OUT_JSON) {
+	if (json) {
 		printf("{\"self\":");
 		buf_reset(&xfer);
 		json_emit_string(&xfer, cv.self, strlen(cv.self));
@@ -2387,9 +2473,12 @@ cmd_hints(const struct opts *o, const char *node)
 	char owner[72], state[16], d[48], d2[48];
 	size_t i;
 	int rc, worst = EXIT_OK, arr, e, k, rows = 0;
+	bool json = o->json || o->output == OUT_JSON;
 
 	if ((rc = cview_get(o, false, &cv, "hints")) != 0)
 		return rc;
+	if (!json)
+		cview_sort(&cv);
 	if (node != NULL && (only = find_member(&cv, node, "hints")) == NULL) {
 		cview_free(&cv);
 		return EXIT_NOTFOUND;
@@ -2440,13 +2529,14 @@ cmd_hints(const struct opts *o, const char *node)
 		free(tk);
 		client_response_free(&res);
 	}
-	if (o->json || o->output == OUT_JSON)
+	if (json)
 		printf("{\"nodes\":[%s]}\n", js.len ? js.data : "");
-	else if (rows > 0)
+	else if (rows > 0) {
+		table_sort(&t);		/* by holder, then owner */
 		table_print(&t, stdout);
-	else
+	} else
 		printf("no hints pending\n");
-	if (!o->json && o->output != OUT_JSON && skipped.len && !o->quiet)
+	if (!json && skipped.len && !o->quiet)
 		fprintf(stderr, "kvctl: not asked (down): %s\n", skipped.data);
 	table_free(&t);
 	buf_free(&js);
@@ -2496,6 +2586,8 @@ cmd_hints_drop(const struct opts *o, const char *owner)
 		    "a question (stdin is not a terminal)");
 	if ((rc = cview_get(o, false, &cv, "hints drop")) != 0)
 		return rc;
+	if (!o->json && o->output != OUT_JSON)
+		cview_sort(&cv);	/* the lines per holder, for people */
 	buf_puts(&target, "/admin/hints/");
 	http_percent_encode(owner, strlen(owner), &target);
 	if (!o->yes) {

@@ -375,3 +375,53 @@ cluster_with_hints() {
 	[ -z "$output" ]
 	[[ $stderr == "kvctl: KVCTL_CLUSTER_SECRET_FILE: "* ]]
 }
+
+# trio FLAGS...: node2, node10 and node1 (started in that order) on the
+# first three picked ports, N=3, no anti-entropy: ids whose text order
+# (node1, node10, node2) is not the order people expect.
+trio() {
+	local a=127.0.0.1:$(port 1) b=127.0.0.1:$(port 2) c=127.0.0.1:$(port 3)
+	local common=(--n 3 --w 2 --r 2 --peer-timeout-ms 500
+	    --gossip-interval-ms 200 --anti-entropy-interval 0)
+	start_node node2 --addr "$a" --advertise "$a" \
+	    --peers "node10=$b,node1=$c" "${common[@]}"
+	start_node node10 --addr "$b" --advertise "$b" \
+	    --peers "node2=$a,node1=$c" "${common[@]}"
+	start_node node1 --addr "$c" --advertise "$c" \
+	    --peers "node2=$a,node10=$b" "${common[@]}"
+	wait_for 10 bash -c "[ \"\$(curl -s $(url node1)/cluster/nodes | jq '[.members[] | select(.state == \"up\")] | length')\" = 3 ]"
+}
+
+@test "cluster nodes, status and hints list ids in natural order (node2 before node10); JSON keeps the server's order" {
+	trio
+	tty_run "$(KV_LINE cluster nodes)"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "$(echo "$output" | awk '/^node/ { sub(/\*$/, "", $1); print $1 }' | paste -sd' ')" = "node1 node2 node10" ]
+	# JSON is the server's, in its (text) order.
+	run "$KVCTL" --server "$(url node1)" cluster nodes
+	[ "$(echo "$output" | jq -r '[.members[].id] | join(" ")')" = "node1 node10 node2" ]
+	# Two down, hints held by node1 for both.
+	kill_node node10
+	kill_node node2
+	wait_for 10 bash -c "[ \"\$(curl -s $(url node1)/cluster/nodes | jq '[.members[] | select(.state == \"down\")] | length')\" = 2 ]"
+	local i
+	for i in 1 2 3; do
+		[ "$(put node1 "nat-$i" "v$i" '?w=1')" = 201 ]
+	done
+	wait_for 10 bash -c "[ \"\$(curl -s $(url node1)/admin/hints | jq '.owners | length')\" = 2 ]"
+	run "$KVCTL" --server "$(url node1)" status
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[[ $output == *"3 members: 1 up, 2 down (node2, node10)"* ]]
+	[ "$(echo "$output" | grep -Eo -- '^  - node[0-9]+ down' | paste -sd,)" = "  - node2 down,  - node10 down" ]
+	[ "$(echo "$output" | grep -Eo -- 'hints pending for node[0-9]+$' | paste -sd,)" = "hints pending for node2,hints pending for node10" ]
+	run "$KVCTL" --server "$(url node1)" status -o json
+	[ "$(echo "$output" | jq -r '.members.down_ids | join(" ")')" = "node10 node2" ]
+	tty_run "$(KV_LINE hints)"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "$(echo "$output" | awk 'NR > 1 && /^node/ { print $1 "/" $2 }' | paste -sd' ')" = "node1/node2 node1/node10" ]
+	run --separate-stderr "$KVCTL" --server "$(url node1)" hints
+	[ "$stderr" = "kvctl: not asked (down): node2, node10" ]
+}
