@@ -2243,8 +2243,8 @@ cmd_status(const struct opts *o)
 		if (mi->ae_interval_ms == 0)
 			buf_printf(&aeoff, "%s%s", aeoff.len ? ", " : "", mi->id);
 		if (mi->xfer_running) {
-			buf_printf(&xfer, "%s%s %llu/%llu keys", xfer.len ? ", " :
-			    "", mi->id, (unsigned long long)mi->xfer_sent,
+			buf_printf(&xfer, "  - %s %llu/%llu keys\n", mi->id,
+			    (unsigned long long)mi->xfer_sent,
 			    (unsigned long long)mi->xfer_scanned);
 			buf_printf(&xferj, "%s{\"id\":", xferj.len ? "," : "");
 			json_emit_string(&xferj, mi->id, strlen(mi->id));
@@ -2357,7 +2357,12 @@ cmd_status(const struct opts *o)
 		    "failed: ", last->ae_last_ok ? "" : last->ae_last_error);
 	} else
 		printf("anti-entropy  no round yet\n");
-	printf("transfers     %s\n", xfer.len ? xfer.data : "none running");
+	/* One a line under the heading, as the warnings: a big cluster
+	 * joining or leaving has one per sender. */
+	if (xfer.len)
+		printf("transfers\n%s", xfer.data);
+	else
+		printf("transfers     none running\n");
 	if (warn.len)
 		printf("warnings\n%s", warn.data);
 	else

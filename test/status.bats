@@ -425,3 +425,62 @@ trio() {
 	run --separate-stderr "$KVCTL" --server "$(url node1)" hints
 	[ "$stderr" = "kvctl: not asked (down): node2, node10" ]
 }
+
+# standin N: a stand-in for a cluster of N members, node1..nodeN, all at
+# one python3 address that answers every GET /cluster/nodes the same: a
+# transfer running (203 of 6543 keys sent), members in the server's
+# (strcmp) order.  Sets SU to its URL.
+standin() {
+	cat >"$TMP/standin.py" <<'PY'
+import http.server, json, os, sys
+n, portfile = int(sys.argv[1]), sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        addr = "127.0.0.1:%d" % self.server.server_address[1]
+        ids = sorted("node%d" % i for i in range(1, n + 1))
+        body = json.dumps({"self": "node1", "n": 3, "w": 2, "r": 2,
+            "members": [{"id": i, "address": addr, "state": "up",
+                         "self": i == "node1", "heartbeat_age_ms": 100,
+                         "owns": 3.0 / n, "keys": 6543, "hints": 0}
+                        for i in ids],
+            "transfer": {"running": True, "retrying": False,
+                         "keys_sent": 203, "keys_scanned": 6543},
+            "hints": {"pending": 0, "bytes": 0, "oldest_ms": 0},
+            "anti_entropy": {"interval_ms": 1000, "last_ms": 0}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+with open(portfile + ".tmp", "w") as f:
+    f.write("%d\n" % s.server_address[1])
+os.rename(portfile + ".tmp", portfile)
+s.serve_forever()
+PY
+	python3 "$TMP/standin.py" "$1" "$TMP/standin.port" >"$TMP/standin.log" 2>&1 3>&- &
+	BG+=($!)
+	wait_for 10 test -s "$TMP/standin.port"
+	SU="http://127.0.0.1:$(cat "$TMP/standin.port")"
+}
+
+@test "status at 35 members: transfers one a line under the heading, in natural order, no line past 80 columns; -o json unchanged" {
+	standin 35
+	run "$KVCTL" --server "$SU" status
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "$(echo "$output" | awk '{ if (length($0) > m) m = length($0) } END { print m }')" -le 80 ]
+	echo "$output" | grep -qx transfers
+	local want i
+	want=$(for ((i = 1; i <= 35; i++)); do echo "  - node$i 203/6543 keys"; done)
+	[ "$(echo "$output" | sed -n '/^transfers$/,/^[a-z]/p' | grep '^  ')" = "$want" ]
+	[[ $output == *"warnings      none"* ]]
+	# For scripts: the same entries, in the server's order.
+	run "$KVCTL" --server "$SU" status -o json
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq '.transfers | length')" -eq 35 ]
+	[ "$(echo "$output" | jq -r '.transfers[0].id, .transfers[1].id, .transfers[2].id' | paste -sd' ')" = "node1 node10 node11" ]
+	echo "$output" | jq -e '.transfers | all(.keys_sent == 203 and .keys_scanned == 6543 and .retrying == false)'
+}
