@@ -205,3 +205,28 @@ batch() {
 	[ "$(printf '%s' "$out" | jq -c '[.results[].status]')" = "[$(printf '200,%.0s' $(seq 1 20))404]" ]
 	[ "$(printf '%s' "$out" | jq -r '[.results[].key] | join(" ")')" = "${keys# } missing" ]
 }
+
+@test "mget and mput take at most 1000 keys: more is a usage error before any request, as help and README say" {
+	start_node n1
+	local keys pairs
+	keys=$(printf 'k%d ' {1..1000})
+	pairs=$(printf 'k%d v ' {1..1000})
+	# 1000 is allowed: all missing here, each named, exit 1.
+	run_split 30 "$KVCTL" --server "$(url n1)" mget $keys
+	[ "$rc" -eq 1 ]
+	[ "$(echo "$err" | grep -c ': 404')" -eq 1000 ]
+	run_split 30 "$KVCTL" --server "$(url n1)" mput $pairs
+	[ "$rc" -eq 0 ]
+	# 1001: exit 2, not 3, from a server nobody listens on.
+	run_split 30 "$KVCTL" --server "http://127.0.0.1:$(closed_port)" mget $keys k1001
+	[ "$rc" -eq 2 ]
+	[[ $err == "kvctl: at most 1000 keys in one mget"* ]]
+	run_split 30 "$KVCTL" --server "http://127.0.0.1:$(closed_port)" mput $pairs k1001 v
+	[ "$rc" -eq 2 ]
+	[[ $err == "kvctl: at most 1000 keys in one mput"* ]]
+	run_split 30 "$KVCTL" help mget
+	[[ $out == *"Reads up to 1000 keys"* ]]
+	grep -q '^- `mget` reads up to 1000 keys' "$ROOT/README.md"
+	grep -q '(`at most 1000 keys in one mget`, exit 2)' "$ROOT/README.md"
+	grep -q 'up to 1000 keys too (`at most 1000 keys' "$ROOT/README.md"
+}
