@@ -32,7 +32,12 @@
  * pause, a partition) comes back without anyone deciding it: when a
  * node receives its own entry marked down, or one from a later
  * generation than its own, it raises its heartbeat (or generation)
- * above it at once and says so in its next exchange.
+ * above it at once and says so in its next exchange.  A later
+ * generation happens once after a restart with a clock that went back;
+ * again and again only when another process runs with this node's id,
+ * each raising its generation above the other's: from the second one
+ * on, that is logged as an error (once a minute), since both answer
+ * for one member and neither gets its keys.
  *
  * THE WIRE.  A gossip message (cluster.c) carries
  *
@@ -73,6 +78,7 @@
  */
 #include "liveness.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +92,7 @@
 #define MEAN_MAX	5	/* rounds: the mean gap counts up to this */
 #define MEAN_WEIGHT	0.2	/* of a new gap in the mean */
 #define LN10		2.302585092994046
+#define TWIN_LOG_MS	60000	/* between errors about a second process */
 
 struct entry {
 	char		 id[RING_ID_MAX + 1];
@@ -108,6 +115,8 @@ struct liveness {
 	size_t		 n, cap;
 	size_t		 self;		/* index of this node's entry */
 	int		 interval_ms;
+	uint64_t	 outbid;	/* later generations of self refuted */
+	int64_t		 twin_logged;	/* monotonic ms of the last warning */
 };
 
 /* ---- entries ----------------------------------------------------------- */
@@ -340,11 +349,22 @@ parse_row(const char *s, const struct json_tok *toks, int obj, struct row *r)
 
 /* A row about this node: refute a verdict or a later generation. */
 static int
-do_self(struct liveness *l, const struct row *r)
+do_self(struct liveness *l, const struct row *r, const char *from,
+    int64_t now)
 {
 	struct entry *me = &l->e[l->self];
 
 	if (r->gen > me->gen) {
+		if (++l->outbid >= 2 && (l->twin_logged == 0 ||
+		    now - l->twin_logged >= TWIN_LOG_MS)) {
+			l->twin_logged = now;
+			log_event(LOG_ERROR, "liveness: another process runs with "
+			    "this node's id (a second start with the same --id, "
+			    "or a copy of its directory): its heartbeats keep "
+			    "arriving with a later generation; stop one of them",
+			    "id=%s generation=%" PRIu64 " own=%" PRIu64 " via=%s",
+			    me->id, r->gen, me->gen, from[0] != '\0' ? from : "-");
+		}
 		me->gen = r->gen + 1;
 		me->hb = 0;
 		return LIVENESS_CHANGED | LIVENESS_HOT;
@@ -367,7 +387,7 @@ do_merge(struct liveness *l, const struct row *r, const char *from,
 	double gap;
 
 	if (strcmp(r->id, l->e[l->self].id) == 0)
-		return do_self(l, r);
+		return do_self(l, r, from, now);
 	if ((e = do_get(l, r->id, now)) == NULL)
 		return 0;
 	advanced = r->gen > e->gen || (r->gen == e->gen && r->hb > e->hb);

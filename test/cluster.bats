@@ -256,6 +256,24 @@ PY
 	[ "$(nodes node3 | jq -r '.members[] | select(.id == "node3") | .address')" = "127.0.0.1:$p" ]
 }
 
+@test "a second process started with a member's id is named in an error on both sides" {
+	start_cluster
+	# The copy: another directory, another port, node3's id.
+	"$KVD" --id node3 --addr "127.0.0.1:$(port 4)" --data-dir "$TMP/twin" \
+	    --peers "node1=$(member_addr 1)" --n 3 --w 2 --r 2 \
+	    --peer-timeout-ms 500 --gossip-interval-ms 200 \
+	    >>"$TMP/twin.log" 2>&1 3>&- &
+	echo $! >"$TMP/twin.pid"
+	twin_named() {
+		grep -q 'another process runs with this node.s id' "$TMP/node3.log" &&
+		    grep -q 'another process runs with this node.s id' "$TMP/twin.log"
+	}
+	wait_for 20 twin_named
+	grep 'another process runs' "$TMP/node3.log" | head -1
+	# A plain restart is no twin.
+	! grep -q 'another process runs' "$TMP/node1.log" "$TMP/node2.log" || false
+}
+
 @test "join and leave of a fourth node reach every node; 409, 404 and 400 on bad requests; kvctl cluster" {
 	start_cluster
 	local a4="127.0.0.1:$(port 4)"
