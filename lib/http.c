@@ -28,9 +28,12 @@
  * problem found top-down is the one answered.
  *
  * The chunked decoder is the one stateful piece: struct http_chunked holds
- * a state-machine position so chunk framing may be split anywhere.  Each
- * size line and trailer line is bounded (CHUNK_LINE_MAX), the whole
- * trailer section too (TRAILER_MAX); while in the trailer section the
+ * a state-machine position so chunk framing may be split anywhere.  A
+ * chunk size may carry any number of leading zeros but at most
+ * CHUNK_SIZE_DIGITS significant ones; spaces and tabs after it are BWS,
+ * allowed only before a ';' (RFC 9112 7.1.1).  Each size line and trailer
+ * line is bounded (CHUNK_LINE_MAX), the whole trailer section too
+ * (TRAILER_MAX); while in the trailer section the
  * otherwise idle `remaining` field holds the trailer byte count (high 32
  * bits) and the set of forbidden field names still matching the name read
  * so far (low 32 bits), which is how a name split across calls is still
@@ -78,7 +81,8 @@ static const unsigned char ctab[256] = {
 #define IS(c, cls)	(ctab[(unsigned char)(c)] & (cls))
 
 #define CL_MAX_DIGITS	18	/* 10^18 - 1 fits in int64_t */
-#define CHUNK_SIZE_DIGITS 15	/* 16^15 - 1 fits in 60 bits */
+#define CHUNK_SIZE_DIGITS 15	/* significant; 16^15 - 1 fits in 60 bits */
+#define SIZE_SHIFT_MAX	(4 * (CHUNK_SIZE_DIGITS - 1))
 #define CHUNK_LINE_MAX	8192	/* one size line or trailer line */
 #define TRAILER_MAX	65536	/* the whole trailer section */
 
@@ -626,6 +630,7 @@ static const char *const forbidden_trailers[] = {
 enum {
 	CH_SIZE = 0,	/* hex digits of a chunk size */
 	CH_EXT,		/* chunk extensions, up to CR */
+	CH_SIZE_BWS,	/* SP/HTAB after the size: only more or ';' */
 	CH_SIZE_LF,
 	CH_DATA,
 	CH_DATA_CR,
@@ -679,10 +684,15 @@ http_chunked_decode(struct http_chunked *d, const char *in, size_t len,
 		switch (d->state) {
 		case CH_SIZE:
 			if ((x = hex_digit(c, false)) >= 0) {
-				if (d->linelen == CHUNK_SIZE_DIGITS)
-					goto fail;	/* overflow */
+				/*
+				 * 1*HEXDIG: leading zeros are free (bounded
+				 * by the line limit); a 16th significant
+				 * digit is an overflow.
+				 */
+				if ((d->remaining >> SIZE_SHIFT_MAX) != 0 ||
+				    ++d->linelen > CHUNK_LINE_MAX)
+					goto fail;
 				d->remaining = (d->remaining << 4) | (uint64_t)x;
-				d->linelen++;
 				i++;
 				break;
 			}
@@ -690,15 +700,34 @@ http_chunked_decode(struct http_chunked *d, const char *in, size_t len,
 				goto fail;	/* empty size, sign, ... */
 			if (c == ';')
 				d->state = CH_EXT;
+			else if (c == ' ' || c == '\t')
+				d->state = CH_SIZE_BWS;
 			else if (c == '\r')
 				d->state = CH_SIZE_LF;
 			else
-				goto fail;	/* "0x", BWS, bare LF */
+				goto fail;	/* "0x", bare LF */
 			d->linelen++;
 			i++;
 			break;
+		case CH_SIZE_BWS:
+			/*
+			 * chunk-ext = *( BWS ";" ... ): whitespace after the
+			 * size must lead to an extension; "5 \r\n" is not
+			 * in the grammar and stays an error.
+			 */
+			if (c == ';')
+				d->state = CH_EXT;
+			else if (c != ' ' && c != '\t')
+				goto fail;
+			if (++d->linelen > CHUNK_LINE_MAX)
+				goto fail;
+			i++;
+			break;
 		case CH_EXT:
-			/* Extensions are ignored: any field-value bytes. */
+			/*
+			 * Extensions are ignored: any field-value bytes, so
+			 * BWS after ';' and around '=' passes too.
+			 */
 			while (i < len && in[i] != '\r' && IS(in[i], C_FVAL)) {
 				if (++d->linelen > CHUNK_LINE_MAX)
 					goto fail;

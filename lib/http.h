@@ -112,10 +112,13 @@ int	http_parse_response(const char *buf, size_t len,
  * appends decoded data to out; returns the number of bytes consumed
  * (which may be less than len once the body is complete: the rest belongs
  * to the next message), or HTTP_ERROR with *status = 400 for bad framing
- * (non-hex or empty size, "0x", a sign, overflow, data not followed by
- * CRLF, bare LF, a forbidden trailer field such as Content-Length,
- * Transfer-Encoding, Host) or 413 when the decoded total exceeds max_body.
- * Chunk extensions are accepted and ignored; trailer fields are checked
+ * (non-hex or empty size, "0x", a sign, overflow: more than 15 hex
+ * digits after any leading zeros, whitespace after the size not followed
+ * by ';', data not followed by CRLF, bare LF, a forbidden trailer field
+ * such as Content-Length, Transfer-Encoding, Host, a size, extension or
+ * trailer line above 8 KiB) or 413 when the decoded total exceeds
+ * max_body.  Chunk extensions (with BWS before ';' and around '=') are
+ * accepted and ignored; trailer fields are checked
  * for syntax and dropped.  d->done is set once the last chunk and the
  * trailer section have been consumed.
  */

@@ -247,6 +247,17 @@ PY
 	[[ "$output" == *"B abcde"* ]]
 }
 
+@test "chunk sizes with leading zeros (16 digits and more) and BWS before ';' (RFC 9112 7.1)" {
+	run conv 0.5 "PUT /kv/ch3 HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n000000000000000d\r\n{\"value\":\"1\"}\r\n0\r\n\r\n" \
+	    "PUT /kv/ch4 HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5 ;a=b\r\n{\"val\r\n8\t;a = b\r\nue\":\"2\"}\r\n00000000000000000000 ;c\r\n\r\n" \
+	    "GET /kv/ch4 HTTP/1.1\r\n${H}\r\n"
+	[ "$(statuses)" = "201 201 200" ]
+	[[ "$output" == *'B {"key":"ch4","value":"2"}'* ]]
+	[[ "$output" == *"END OPEN"* ]]
+	# whitespace that leads to no extension is not in the grammar
+	closed_after 400 "PUT /kv/bad HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nd \r\n{\"value\":\"1\"}\r\n0\r\n\r\n"
+}
+
 @test "malformed chunk size: 400 and close" {
 	closed_after 400 "PUT /kv/bad HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
 }

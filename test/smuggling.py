@@ -301,6 +301,10 @@ for name, body in [
         ("size_plus", b"+5\r\nhello\r\n0\r\n\r\n"),
         ("size_overflow", b"10000000000000000005\r\nhello\r\n0\r\n\r\n"),
         ("size_overflow_16", b"ffffffffffffffff\r\nhello\r\n0\r\n\r\n"),
+        ("size_overflow_leading_zeros",
+         b"00000000000000001000000000000005\r\nhello\r\n0\r\n\r\n"),
+        ("size_bws_no_ext", b"5 \t\r\nhello\r\n0\r\n\r\n"),
+        ("size_bws_not_semicolon", b"5 a\r\nhello\r\n0\r\n\r\n"),
         ("size_empty", b"\r\nhello\r\n0\r\n\r\n"),
         ("size_leading_space", b" 5\r\nhello\r\n0\r\n\r\n"),
         ("size_trailing_space", b"5 \r\nhello\r\n0\r\n\r\n"),
@@ -333,6 +337,11 @@ case("chunked", "valid_control",
      201)
 case("chunked", "upper_hex_leading_zero_control",
      chunked(b"000D\r\n{\"value\":\"x\"}\r\n0\r\n\r\n"), 201)
+case("chunked", "sixteen_digits_leading_zeros_control",
+     chunked(b"000000000000000d\r\n{\"value\":\"1\"}\r\n0\r\n\r\n"), 201)
+case("chunked", "bws_before_semicolon_control",
+     chunked(b"5 ;a=b\r\n{\"val\r\n8\t;a = b\r\nue\":\"x\"}\r\n0 ;c\r\n\r\n"),
+     201)
 
 # --- Expect -----------------------------------------------------------------
 for name, val in [

@@ -750,6 +750,16 @@ static const struct chunk_ok chunk_ok[] = {
 	{ S("0\r\nX-Trailer: v\r\nX-Other:\r\nContent-Lengthy: 1\r\n"
 	    "Hos: x\r\n\r\n"), "", 0 },
 	{ S("000003\r\nabc\r\n0000\r\n\r\n"), "abc", 0 },
+	/* Leading zeros do not count toward the 15-digit limit. */
+	{ S("000000000000000d\r\n{\"value\":\"1\"}\r\n0\r\n\r\n"),
+	  "{\"value\":\"1\"}", 0 },
+	{ S("0000000000000000000000000000000000000000003\r\nabc\r\n"
+	    "00000000000000000000\r\n\r\n"), "abc", 0 },
+	/* BWS before ';' and around '=' (RFC 9112 7.1.1). */
+	{ S("3 ;a=b\r\nabc\r\n0\r\n\r\n"), "abc", 0 },
+	{ S("3\t;a=b\r\nabc\r\n0\t \t;z\r\n\r\n"), "abc", 0 },
+	{ S("3 \t ;a = b ; c\t=\t\"x y\" ;d\r\nabc\r\n0\r\n\r\n"), "abc",
+	  0 },
 	{ S("3\r\na\r\n\r\n0\r\n\r\nGET / HTTP/1.1\r\n"), "a\r\n", 16 },
 	{ S("1\r\n\0\r\n0\r\n\r\nX"), "\0", 1 },
 	{ S("fF\r\n"
@@ -876,13 +886,25 @@ static const struct chunk_bad chunk_bad[] = {
 	{ S("g\r\n"), 1 << 20, 400, "non-hex size" },
 	{ S("1 \r\nx\r\n0\r\n\r\n"), 1 << 20, 400, "space after size" },
 	{ S(" 1\r\nx\r\n0\r\n\r\n"), 1 << 20, 400, "space before size" },
-	{ S("1 ;a\r\nx\r\n0\r\n\r\n"), 1 << 20, 400, "BWS before ';'" },
+	{ S("1\t\r\nx\r\n0\r\n\r\n"), 1 << 20, 400, "tab after size" },
+	{ S("1 \t\r\nx\r\n0\r\n\r\n"), 1 << 20, 400,
+	  "BWS without an extension" },
+	{ S("1 a\r\nx\r\n0\r\n\r\n"), 1 << 20, 400, "BWS then no ';'" },
+	{ S("1 2\r\nx\r\n0\r\n\r\n"), 1 << 20, 400, "space inside size" },
+	{ S("1 \nx\r\n0\r\n\r\n"), 1 << 20, 400, "bare LF after BWS" },
+	{ S(" ;a\r\nx\r\n0\r\n\r\n"), 1 << 20, 400, "BWS without size" },
 	{ S("1\nx\r\n0\r\n\r\n"), 1 << 20, 400, "bare LF after size" },
 	{ S("1\rx\r\n0\r\n\r\n"), 1 << 20, 400, "bare CR after size" },
 	{ S("1;a\nx\r\n0\r\n\r\n"), 1 << 20, 400, "bare LF after extension" },
 	{ S("1;a\x01\r\nx\r\n0\r\n\r\n"), 1 << 20, 400, "CTL in extension" },
 	{ S("1000000000000000\r\n"), 1ULL << 62, 400, "16 hex digits" },
 	{ S("ffffffffffffffffff\r\n"), 1ULL << 62, 400, "size overflow" },
+	{ S("00000000000000001000000000000000\r\n"), 1ULL << 62, 400,
+	  "16 hex digits after leading zeros" },
+	{ S("0000ffffffffffffffffffff\r\n"), 1ULL << 62, 400,
+	  "overflow after leading zeros" },
+	{ S("000000000000000000b\r\n0123456789a\r\n0\r\n\r\n"), 10, 413,
+	  "leading zeros, chunk above max_body" },
 	{ S("1\r\nab\r\n0\r\n\r\n"), 1 << 20, 400, "data longer than size" },
 	{ S("2\r\na\r\n0\r\n\r\n"), 1 << 20, 400, "data shorter than size" },
 	{ S("1\r\na\n0\r\n\r\n"), 1 << 20, 400, "bare LF after data" },
@@ -967,6 +989,37 @@ test_chunked_bad(void)
 	cuts[0] = big.len;
 	n = feed(big.data, big.len, cuts, 1, 1 << 20, &out, &st, &done);
 	ok(n == (ssize_t)big.len && done, "size line of 4 KiB is fine");
+	buf_reset(&big);
+	for (k = 0; k < 9000; k++)
+		buf_putc(&big, '0');
+	buf_puts(&big, "1\r\nx\r\n0\r\n\r\n");
+	st = 0;
+	buf_reset(&out);
+	cuts[0] = big.len;
+	n = feed(big.data, big.len, cuts, 1, 1 << 20, &out, &st, &done);
+	ok(n == -1 && st == 400, "leading zeros above 8 KiB -> 400");
+	buf_reset(&big);
+	for (k = 0; k < 4000; k++)
+		buf_putc(&big, '0');
+	buf_puts(&big, "1 ;");
+	for (k = 0; k < 4000; k++)
+		buf_putc(&big, 'e');
+	buf_puts(&big, "\r\nx\r\n0\r\n\r\n");
+	buf_reset(&out);
+	cuts[0] = big.len;
+	n = feed(big.data, big.len, cuts, 1, 1 << 20, &out, &st, &done);
+	ok(n == (ssize_t)big.len && done && out.len == 1,
+	    "4000 leading zeros, BWS and a 4 KiB extension are fine");
+	buf_reset(&big);
+	buf_puts(&big, "1");
+	for (k = 0; k < 9000; k++)
+		buf_putc(&big, ' ');
+	buf_puts(&big, ";a\r\nx\r\n0\r\n\r\n");
+	st = 0;
+	buf_reset(&out);
+	cuts[0] = big.len;
+	n = feed(big.data, big.len, cuts, 1, 1 << 20, &out, &st, &done);
+	ok(n == -1 && st == 400, "BWS above 8 KiB -> 400");
 	buf_reset(&big);
 	buf_puts(&big, "0\r\nX: ");
 	for (k = 0; k < 9000; k++)
