@@ -12,8 +12,9 @@
  *     whose decoded bytes are identical;
  *   - the emitter is total: any byte string (the raw input included)
  *     comes out as a valid JSON string;
- *   - the accessors (json_object_get, json_get_i64/u64, json_string_eq)
- *     never read outside the document.
+ *   - the accessors (json_object_get, json_get_i64/u64, json_string_eq,
+ *     json_string_eqn) never read outside the document, and a STRING
+ *     token equals its decoded bytes and not one byte fewer.
  * An invalid document is fine; only the agreement of the two modes is
  * checked for it.
  */
@@ -108,6 +109,10 @@ check_tokens(const char *s, size_t len, int n)
 			CHECK(memcmp(d1.data, d2.data, d1.len) == 0);
 			if (memchr(d1.data, '\0', d1.len) == NULL)
 				CHECK(json_string_eq(s, t, d1.data));
+			CHECK(json_string_eqn(s, t, d1.data, d1.len));
+			if (d1.len > 0)
+				CHECK(!json_string_eqn(s, t, d1.data,
+				    d1.len - 1));
 			break;
 		case JSON_NUMBER:
 			CHECK(t->next == i + 1);

@@ -1083,20 +1083,64 @@ out:
 }
 
 /*
+ * True when member name tok is name[0..n) once unescaped (RFC 8259:
+ * "\u0076alue" is "value").  name holds no backslash, so a raw name of
+ * the same length is equal only byte for byte (an escape would make the
+ * decoded name shorter): the usual case is one memcmp, and nothing is
+ * ever allocated.
+ */
+static bool
+member_is(const char *body, const struct json_tok *tok, const char *name,
+    size_t n)
+{
+	if (tok->end - tok->start == n)
+		return memcmp(body + tok->start, name, n) == 0;
+	return json_string_eqn(body, tok, name, n);
+}
+
+/*
+ * The name in the space-separated list that member name tok is (see
+ * member_is), in *name and *n; false when none.
+ */
+static bool
+listed_member(const char *list, const char *body, const struct json_tok *tok,
+    const char **name, size_t *n)
+{
+	const char *p = list;
+	size_t k;
+
+	while (*p) {
+		k = strcspn(p, " ");
+		if (member_is(body, tok, p, k)) {
+			*name = p;
+			*n = k;
+			return true;
+		}
+		p += k;
+		while (*p == ' ')
+			p++;
+	}
+	return false;
+}
+
+/*
  * Every member of the object at toks[t] must be one of the
- * space-separated names in allow, and appear once.  0; or -1 (a member
- * not allowed) or -2 (one given twice) with msg[0..len) naming it.
+ * space-separated names in allow, and appear once; names compare
+ * unescaped, so "\u0076alue" is "value" and given with "value" is a
+ * duplicate.  0; or -1 (a member not allowed) or -2 (one given twice)
+ * with msg[0..len) naming it (as sent when unknown, as listed when twice).
  */
 static int
 fields_check(const char *body, const struct json_tok *toks, int t,
     const char *allow, char *msg, size_t len)
 {
+	const char *name;
 	size_t n;
 	int i, j, k, m;
 
 	for (k = 0, i = t + 1; k < toks[t].size; k++, i = toks[i + 1].next) {
-		n = toks[i].end - toks[i].start;
-		if (!listed(allow, body + toks[i].start, n)) {
+		if (!listed_member(allow, body, &toks[i], &name, &n)) {
+			n = toks[i].end - toks[i].start;
 			snprintf(msg, len, "unknown field \"%.*s\" (this body "
 			    "takes only: %s)", (int)(n > 64 ? 64 : n),
 			    body + toks[i].start, allow);
@@ -1104,11 +1148,9 @@ fields_check(const char *body, const struct json_tok *toks, int t,
 		}
 		for (m = k + 1, j = toks[i + 1].next; m < toks[t].size;
 		    m++, j = toks[j + 1].next)
-			if (toks[j].end - toks[j].start == n &&
-			    memcmp(body + toks[j].start, body + toks[i].start,
-			    n) == 0) {
+			if (member_is(body, &toks[j], name, n)) {
 				snprintf(msg, len, "field \"%.*s\" given twice",
-				    (int)(n > 64 ? 64 : n), body + toks[i].start);
+				    (int)n, name);
 				return -2;
 			}
 	}

@@ -17,7 +17,10 @@
  *     must be well-formed UTF-8 (shortest form, no U+D800..DFFF, nothing
  *     above U+10FFFF);
  *   - duplicate object member names are accepted (RFC 8259 says SHOULD
- *     be unique); json_object_get returns the first.
+ *     be unique); json_object_get returns the first.  Names are strings:
+ *     every comparison of one (json_string_eq, json_string_eqn,
+ *     json_object_get) is of its unescaped bytes, so "\u0076alue" is
+ *     "value".
  *
  * How nesting is tracked without recursion or allocation.  The parser
  * keeps the kind of each open container (object or array) as one bit in
@@ -504,6 +507,44 @@ json_string_decode(const char *s, const struct json_tok *t, struct buf *out)
 	}
 }
 
+/*
+ * Compares as it decodes, so nothing is allocated; a raw byte is compared
+ * in place (the usual member name has no backslash and is done at its
+ * first differing byte), an escape is decoded into a few bytes first.
+ */
+bool
+json_string_eqn(const char *s, const struct json_tok *t, const char *lit,
+    size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s + t->start;
+	const unsigned char *end = (const unsigned char *)s + t->end;
+	char tmp[4];
+	size_t k;
+
+	if (t->type != JSON_STRING)
+		return false;
+	while (p < end) {
+		if (*p != '\\') {
+			if (n == 0 || (unsigned char)*lit != *p)
+				return false;
+			lit++;
+			n--;
+			p++;
+			continue;
+		}
+		p += unescape(p, end, tmp, &k);
+		if (k > n || memcmp(tmp, lit, k) != 0)
+			return false;
+		lit += k;
+		n -= k;
+	}
+	return n == 0;
+}
+
+/*
+ * json_string_eqn for a NUL-terminated lit, kept apart so json_object_get,
+ * on every body's hot path, pays no strlen.
+ */
 bool
 json_string_eq(const char *s, const struct json_tok *t, const char *lit)
 {

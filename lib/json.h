@@ -84,6 +84,9 @@ void	json_string_decode(const char *s, const struct json_tok *t,
 
 /* True when STRING token t's unescaped bytes equal lit (NUL-terminated). */
 bool	json_string_eq(const char *s, const struct json_tok *t, const char *lit);
+/* True when STRING token t's unescaped bytes equal lit[0..n); no allocation. */
+bool	json_string_eqn(const char *s, const struct json_tok *t,
+	    const char *lit, size_t n);
 
 /*
  * Reads NUMBER token t as a signed 64-bit integer.  0, or -1 when it has a

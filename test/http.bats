@@ -550,6 +550,20 @@ print("bytes", len(d), "answers", d.count(b"HTTP/1.1 200"), "s %.1f" % (time.tim
 	[ "$(jq -r .code "$TMP/b")" = quorum_failed ]
 }
 
+@test "curl: JSON member names compare unescaped (\\u0076alue is value; given with value, a duplicate)" {
+	local u two esc
+	u="$(url n1)"
+	run curl -s -o /dev/null -w '%{http_code}' -X PUT -d '{"\u0076alue":"x"}' "$u/kv/esc"
+	[ "$output" = 201 ]
+	[ "$(curl -s "$u/kv/esc" | jq -r .value)" = x ]
+	two=$(curl -s -X PUT -d '{"value":"x","value":"y"}' "$u/kv/esc")
+	esc=$(curl -s -X PUT -d '{"value":"x","\u0076alue":"y"}' "$u/kv/esc")
+	echo "$two"; echo "$esc"
+	[ "$(echo "$two" | jq -r .code)" = bad_body ]
+	[ "$esc" = "$two" ]
+	[ "$(curl -s "$u/kv/esc" | jq -r .value)" = x ]
+}
+
 @test "Python http.client: Date, Location, 204 without a body type, 304, codes" {
 	run timeout 20 python3 -c '
 import http.client, json, sys

@@ -609,6 +609,15 @@ test_kv(void)
 	GET("GET", "/kv/many", NULL, &r);
 	expect(&r, 404, NULL, "... and nothing was written");
 
+	/* Member names are compared unescaped: "\u0076alue" is "value". */
+	SEND("PUT", "/kv/esc", NULL, "{\"\\u0076alue\":\"x\",\"t\\u0074l\":60}",
+	    &r);
+	expect(&r, 201, NULL, "PUT {\"\\u0076alue\":\"x\",\"t\\u0074l\":60}");
+	GET("GET", "/kv/esc", NULL, &r);
+	expect(&r, 200, NULL, "GET /kv/esc");
+	ok(jstr_is(&r, "value", "x") && jtype(&r, "expires_ms") == JSON_NUMBER,
+	    "... its value is x, with the escaped ttl");
+
 	/* DELETE: 204, then 404. */
 	GET("DELETE", "/kv/q", NULL, &r);
 	expect(&r, 204, NULL, "DELETE /kv/q");
@@ -817,7 +826,20 @@ static const struct bad {
 	{ "DELETE", "/kv/a?ttl=2", NULL, NULL, 400, "unknown parameter 'ttl'",
 	  false },
 	{ "PUT", "/kv/a", NULL, "{\"value\":\"x\",\"value\":\"y\"}", 400,
-	  "given twice", false },
+	  "field \"value\" given twice", false },
+	/* member names compare unescaped (RFC 8259 names are strings) */
+	{ "PUT", "/kv/a", NULL, "{\"value\":\"x\",\"\\u0076alue\":\"y\"}", 400,
+	  "field \"value\" given twice", false },
+	{ "PUT", "/kv/a", NULL, "{\"\\u0076alue\":\"x\",\"valu\\u0065\":\"y\"}",
+	  400, "field \"value\" given twice", false },
+	{ "PUT", "/kv/a", NULL, "{\"value\":\"x\",\"ttl\":2,\"\\u0074tl\":3}",
+	  400, "field \"ttl\" given twice", false },
+	{ "PUT", "/kv/a", NULL, "{\"\\u0056alue\":\"x\"}", 400,
+	  "unknown field \"\\u0056alue\"", false },
+	{ "PUT", "/kv/a", NULL, "{\"value\\u0000\":\"x\"}", 400,
+	  "unknown field \"value\\u0000\"", false },
+	{ "PUT", "/kv/a", NULL, "{\"valu\\\"\":\"x\"}", 400,
+	  "unknown field", false },
 	{ "GET", "/kv/a?raw&r=%31", NULL, NULL, 400, "bad r", false },
 	{ "HEAD", "/kv/a?r=x", NULL, NULL, 400, "bad r", false },
 	/* conditions */

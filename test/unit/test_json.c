@@ -468,6 +468,36 @@ test_accessors(void)
 	    !json_string_eq(d, &toks[1], "kez") &&
 	    !json_string_eq(d, &toks[2], "1"),
 	    "string_eq: unescapes, and refuses non-strings");
+
+	/* string_eqn: the same, against a counted (not NUL-terminated) name */
+	d = "{\"\\u0076alue\":1,\"a\\\"\":2,\"a\\u0000b\":3,"
+	    "\"\\ud83d\\ude00x\":4,\"plain\":5}";
+	r = json_parse(d, strlen(d), toks, NTOKS, 4, NULL);
+	ok(r == 11, "string_eqn doc parses (%d)", r);
+	ok(json_string_eqn(d, &toks[1], "value ttl", 5) &&
+	    !json_string_eqn(d, &toks[1], "value ttl", 4) &&
+	    !json_string_eqn(d, &toks[1], "value ttl", 6) &&
+	    !json_string_eqn(d, &toks[1], "\\u0076alue", 10),
+	    "string_eqn: \\u0076alue is value, not its raw bytes or a prefix");
+	ok(json_string_eqn(d, &toks[3], "a\"", 2) &&
+	    !json_string_eqn(d, &toks[3], "a\\\"", 3),
+	    "string_eqn: an escaped quote is one byte");
+	ok(json_string_eqn(d, &toks[5], "a\0b", 3) &&
+	    !json_string_eqn(d, &toks[5], "a", 1) &&
+	    !json_string_eqn(d, &toks[5], "a\0c", 3),
+	    "string_eqn: an escaped NUL compares as a byte");
+	ok(json_string_eqn(d, &toks[7], "\xf0\x9f\x98\x80x", 5) &&
+	    !json_string_eqn(d, &toks[7], "\xf0\x9f\x98\x80", 4),
+	    "string_eqn: a surrogate pair is its UTF-8");
+	ok(json_string_eqn(d, &toks[9], "plain", 5) &&
+	    !json_string_eqn(d, &toks[9], "plai", 4) &&
+	    !json_string_eqn(d, &toks[9], "plainer", 7) &&
+	    !json_string_eqn(d, &toks[10], "5", 1) &&
+	    json_string_eqn(d, &toks[0], "", 0) == false,
+	    "string_eqn: a plain name, and non-strings refused");
+	ok(json_object_get(d, toks, 0, "value") == 2 &&
+	    json_object_get(d, toks, 0, "\\u0076alue") == -1,
+	    "object_get: \\u0076alue found as value, not as its raw bytes");
 }
 
 static void
