@@ -810,6 +810,29 @@ feed(const char *in, size_t len, const size_t *cuts, size_t ncuts,
 	return (ssize_t)pos;
 }
 
+/* b = pre, count times c, post. */
+static void
+long_line(struct buf *b, const char *pre, char c, size_t count,
+    const char *post)
+{
+	buf_reset(b);
+	buf_puts(b, pre);
+	while (count-- > 0)
+		buf_putc(b, c);
+	buf_puts(b, post);
+}
+
+/* feed of all of big in one piece, max_body 1 MiB, into a fresh out. */
+static ssize_t
+feed_whole(const struct buf *big, struct buf *out, int *status, bool *done)
+{
+	size_t cut = big->len;
+
+	*status = 0;
+	buf_reset(out);
+	return feed(big->data, big->len, &cut, 1, 1 << 20, out, status, done);
+}
+
 static void
 test_chunked_ok(void)
 {
@@ -971,67 +994,29 @@ test_chunked_bad(void)
 	    "decoded total equal to max_body");
 
 	/* Over-long extension and trailer lines. */
-	buf_puts(&big, "1;");
-	for (k = 0; k < 9000; k++)
-		buf_putc(&big, 'e');
-	buf_puts(&big, "\r\nx\r\n0\r\n\r\n");
-	st = 0;
-	buf_reset(&out);
-	cuts[0] = big.len;
-	n = feed(big.data, big.len, cuts, 1, 1 << 20, &out, &st, &done);
+	long_line(&big, "1;", 'e', 9000, "\r\nx\r\n0\r\n\r\n");
+	n = feed_whole(&big, &out, &st, &done);
 	ok(n == -1 && st == 400, "size line above 8 KiB -> 400");
-	buf_reset(&big);
-	buf_puts(&big, "1;");
-	for (k = 0; k < 4000; k++)
-		buf_putc(&big, 'e');
-	buf_puts(&big, "\r\nx\r\n0\r\n\r\n");
-	buf_reset(&out);
-	cuts[0] = big.len;
-	n = feed(big.data, big.len, cuts, 1, 1 << 20, &out, &st, &done);
+	long_line(&big, "1;", 'e', 4000, "\r\nx\r\n0\r\n\r\n");
+	n = feed_whole(&big, &out, &st, &done);
 	ok(n == (ssize_t)big.len && done, "size line of 4 KiB is fine");
-	buf_reset(&big);
-	for (k = 0; k < 9000; k++)
-		buf_putc(&big, '0');
-	buf_puts(&big, "1\r\nx\r\n0\r\n\r\n");
-	st = 0;
-	buf_reset(&out);
-	cuts[0] = big.len;
-	n = feed(big.data, big.len, cuts, 1, 1 << 20, &out, &st, &done);
+	long_line(&big, "", '0', 9000, "1\r\nx\r\n0\r\n\r\n");
+	n = feed_whole(&big, &out, &st, &done);
 	ok(n == -1 && st == 400, "leading zeros above 8 KiB -> 400");
-	buf_reset(&big);
-	for (k = 0; k < 4000; k++)
-		buf_putc(&big, '0');
-	buf_puts(&big, "1 ;");
+	long_line(&big, "", '0', 4000, "1 ;");
 	for (k = 0; k < 4000; k++)
 		buf_putc(&big, 'e');
 	buf_puts(&big, "\r\nx\r\n0\r\n\r\n");
-	buf_reset(&out);
-	cuts[0] = big.len;
-	n = feed(big.data, big.len, cuts, 1, 1 << 20, &out, &st, &done);
+	n = feed_whole(&big, &out, &st, &done);
 	ok(n == (ssize_t)big.len && done && out.len == 1,
 	    "4000 leading zeros, BWS and a 4 KiB extension are fine");
-	buf_reset(&big);
-	buf_puts(&big, "1");
-	for (k = 0; k < 9000; k++)
-		buf_putc(&big, ' ');
-	buf_puts(&big, ";a\r\nx\r\n0\r\n\r\n");
-	st = 0;
-	buf_reset(&out);
-	cuts[0] = big.len;
-	n = feed(big.data, big.len, cuts, 1, 1 << 20, &out, &st, &done);
+	long_line(&big, "1", ' ', 9000, ";a\r\nx\r\n0\r\n\r\n");
+	n = feed_whole(&big, &out, &st, &done);
 	ok(n == -1 && st == 400, "BWS above 8 KiB -> 400");
-	buf_reset(&big);
-	buf_puts(&big, "0\r\nX: ");
-	for (k = 0; k < 9000; k++)
-		buf_putc(&big, 'v');
-	buf_puts(&big, "\r\n\r\n");
-	st = 0;
-	buf_reset(&out);
-	cuts[0] = big.len;
-	n = feed(big.data, big.len, cuts, 1, 1 << 20, &out, &st, &done);
+	long_line(&big, "0\r\nX: ", 'v', 9000, "\r\n\r\n");
+	n = feed_whole(&big, &out, &st, &done);
 	ok(n == -1 && st == 400, "trailer line above 8 KiB -> 400");
-	buf_reset(&big);
-	buf_puts(&big, "0\r\n");
+	long_line(&big, "0\r\n", 'v', 0, "");
 	for (k = 0; k < 100; k++) {
 		buf_printf(&big, "X-%zu: ", k);
 		for (size_t j = 0; j < 1000; j++)
@@ -1039,10 +1024,7 @@ test_chunked_bad(void)
 		buf_puts(&big, "\r\n");
 	}
 	buf_puts(&big, "\r\n");
-	st = 0;
-	buf_reset(&out);
-	cuts[0] = big.len;
-	n = feed(big.data, big.len, cuts, 1, 1 << 20, &out, &st, &done);
+	n = feed_whole(&big, &out, &st, &done);
 	ok(n == -1 && st == 400, "trailer section above 64 KiB -> 400");
 	buf_free(&big);
 	buf_free(&out);
