@@ -248,6 +248,19 @@ start_member() {
 	start_peer "$n" 3 "" --anti-entropy-interval 0 "$@"
 }
 
+# linked NODE...: each NODE sees every other member up, its own calls
+# to it included (a node started first tried the others before they
+# were up, and holds them down until news of them: a w=3 write then is
+# a fast 503).
+linked() {
+	local n
+	for n in "$@"; do
+		nodes "$n" | jq -e '[.members[] | select(.self != true) |
+		    .state == "up" and .link != "down"] | all' >/dev/null ||
+		    return 1
+	done
+}
+
 # start_cluster [flags...]: node1..node3, each with the flags.
 start_cluster() {
 	local n
@@ -255,6 +268,7 @@ start_cluster() {
 		start_member "$n" "$@"
 	done
 	wait_for 15 ready node1 node2 node3
+	wait_for 15 linked node1 node2 node3
 }
 
 # start_four [flags...]: node1..node4, all knowing each other, N=3.
@@ -264,6 +278,7 @@ start_four() {
 		start_peer "$n" 3 "$(peers_of "$n" 4)" --anti-entropy-interval 0 "$@"
 	done
 	wait_for 15 ready node1 node2 node3 node4
+	wait_for 15 linked node1 node2 node3 node4
 }
 
 # start_fourth: node4 seeded with node1 only (the README's way), same flags.
