@@ -9,7 +9,7 @@
  * whatever arrived since).  Oracles, beyond "no crash, no sanitizer
  * report":
  *   - both runs reach the same verdict (done, incomplete, or the same
- *     error status), consume the same bytes and decode the same data;
+ *     error status; a 400 with the same reason, a 413 with none), consume the same bytes and decode the same data;
  *   - consumed <= input, total == decoded length <= max_body, and once
  *     done, further calls consume nothing;
  *   - re-encoding the decoded data as one chunk and decoding that gives
@@ -28,6 +28,7 @@
 struct run {
 	ssize_t	verdict;	/* HTTP_ERROR, or 0 */
 	int	status;
+	const char *error;	/* the decoder's reason */
 	bool	done;
 	size_t	consumed;
 };
@@ -57,6 +58,8 @@ decode(const char *in, size_t len, size_t max_body, unsigned step,
 		    out, &rn->status);
 		if (n < 0) {
 			CHECK(rn->status == 400 || rn->status == 413);
+			CHECK((rn->status == 400) == (d.error != NULL));
+			rn->error = d.error;
 			rn->verdict = HTTP_ERROR;
 			break;
 		}
@@ -102,7 +105,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	decode(in, len, max_body, data[1] | 1u, &b, &rb);
 	CHECK(ra.verdict == rb.verdict);
 	if (ra.verdict == HTTP_ERROR) {
-		CHECK(ra.status == rb.status);
+		CHECK(ra.status == rb.status && ra.error == rb.error);
 	} else {
 		CHECK(ra.done == rb.done);
 		CHECK(ra.consumed == rb.consumed);

@@ -9,10 +9,11 @@
  *     parser returns lies inside the head, the framing it derived is
  *     consistent (never both Content-Length and chunked, a length within
  *     max_body), and an error always comes with a status the header
- *     documents;
+ *     documents, a 400 with a reason (req.error);
  *   - split invariance: a prefix of a complete head is "incomplete", and
  *     a prefix of an erroneous input is either "incomplete" or the same
- *     error (the verdict depends on the bytes, not on how they arrived);
+ *     error, a 400 with the same reason (the verdict depends on the
+ *     bytes, not on how they arrived);
  *   - appending bytes after a complete head does not change it (what
  *     follows belongs to the next request);
  *   - the helpers a server runs on the result (percent decoding of the
@@ -47,6 +48,7 @@ parse(const char *b, size_t len, const struct http_limits *lim,
     struct http_request *r, int *st)
 {
 	*st = 0;
+	r->error = NULL;
 	return http_parse_request(b, len, lim, r, st);
 }
 
@@ -142,6 +144,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(r == HTTP_ERROR || r == HTTP_INCOMPLETE || r > 0);
 	if (r == HTTP_ERROR)
 		CHECK(status_ok(st));
+	if (r == HTTP_ERROR && st == 400)
+		CHECK(req.error != NULL && req.error[0] != '\0');
 	if (r > 0) {
 		CHECK((size_t)r <= len && (size_t)r <= lim.max_header_bytes);
 		check_complete(b, r, &lim);
@@ -156,7 +160,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(r2 == HTTP_INCOMPLETE);
 		else
 			CHECK(r2 == HTTP_INCOMPLETE ||
-			    (r2 == HTTP_ERROR && st2 == st));
+			    (r2 == HTTP_ERROR && st2 == st &&
+			    (st != 400 || req2.error == req.error)));
 	}
 
 	/* Bytes after a complete head do not change it. */

@@ -25,7 +25,10 @@
  * load and a test per byte.  Framing semantics (Content-Length,
  * Transfer-Encoding, Host, Expect, Connection) are derived in a second,
  * short walk over the parsed field array, in field order, so the first
- * problem found top-down is the one answered.
+ * problem found top-down is the one answered.  A 400 also names that
+ * problem (req->error, d->error: a static string set only on the error
+ * path, so a head that parses pays nothing for it); the server puts it
+ * after "malformed request: " in the answer.
  *
  * The chunked decoder is the one stateful piece: struct http_chunked holds
  * a state-machine position so chunk framing may be split anywhere.  A
@@ -103,6 +106,30 @@ fail(int *status, int code)
 	return HTTP_ERROR;
 }
 
+/* A 400: *why gets the reason, a static string (http.h). */
+static int
+bad(int *status, const char **why, const char *reason)
+{
+	*why = reason;
+	return fail(status, 400);
+}
+
+/*
+ * The reason for a field line stopped at byte c where a name's ':' or a
+ * value's CR should be.
+ */
+static const char *
+field_byte_why(int c)
+{
+	if (c == '\n')
+		return "bare LF (lines end with CRLF)";
+	if (c == '\r')
+		return "header line without a colon";
+	if ((unsigned char)c < 0x20 || c == 0x7f)
+		return "control character in a header";
+	return NULL;
+}
+
 /*
  * The scan reached end = min(len, limit) without deciding: more data may
  * complete the head, unless the limit is what stopped it.
@@ -166,14 +193,16 @@ skip_value(const char *b, size_t p, size_t end)
 /*
  * Parses field lines starting at p through the empty line that ends the
  * head.  Returns the offset just past that empty line, or HTTP_INCOMPLETE,
- * or HTTP_ERROR with *status 400 (syntax) or 431 (too many fields, or the
- * head reached end < len).
+ * or HTTP_ERROR with *status 400 (syntax, *why set) or 431 (too many
+ * fields, or the head reached end < len).
  */
 static int
 parse_fields(const char *b, size_t len, size_t end, size_t p,
-    struct http_header *h, size_t cap, size_t *nh, int *status)
+    struct http_header *h, size_t cap, size_t *nh, int *status,
+    const char **why)
 {
 	size_t n = 0, name, colon, v, ve;
+	const char *w;
 
 	for (;;) {
 		if (p >= end)
@@ -182,7 +211,8 @@ parse_fields(const char *b, size_t len, size_t end, size_t p,
 			if (p + 1 >= end)
 				return exhausted(end, len, status);
 			if (b[p + 1] != '\n')
-				return fail(status, 400);
+				return bad(status, why,
+				    "CR not followed by LF");
 			*nh = n;
 			return (int)(p + 2);
 		}
@@ -194,8 +224,20 @@ parse_fields(const char *b, size_t len, size_t end, size_t p,
 			p++;
 		if (p >= end)
 			return exhausted(end, len, status);
-		if (b[p] != ':' || p == name)
-			return fail(status, 400);	/* obs-fold, SP before ':', ... */
+		if (b[p] != ':' || p == name) {
+			if ((w = field_byte_why(b[p])) != NULL)
+				return bad(status, why, w);
+			if (p == name && (b[p] == ' ' || b[p] == '\t'))
+				return bad(status, why,
+				    "folded header line (obs-fold)");
+			if (b[p] == ' ' || b[p] == '\t')
+				return bad(status, why,
+				    "whitespace before a header's colon");
+			if (p == name && b[p] == ':')
+				return bad(status, why, "empty header name");
+			return bad(status, why,
+			    "bad character in a header name");
+		}
 		colon = p++;
 		while (p < end && (b[p] == ' ' || b[p] == '\t'))
 			p++;
@@ -203,12 +245,12 @@ parse_fields(const char *b, size_t len, size_t end, size_t p,
 		p = skip_value(b, p, end);
 		if (p >= end)
 			return exhausted(end, len, status);
-		if (b[p] != '\r')
-			return fail(status, 400);	/* NUL, CTL, bare LF */
+		if (b[p] != '\r')	/* NUL, CTL, bare LF */
+			return bad(status, why, field_byte_why(b[p]));
 		if (p + 1 >= end)
 			return exhausted(end, len, status);
 		if (b[p + 1] != '\n')
-			return fail(status, 400);	/* bare CR */
+			return bad(status, why, "CR not followed by LF");
 		ve = p;
 		while (ve > v && (b[ve - 1] == ' ' || b[ve - 1] == '\t'))
 			ve--;
@@ -311,7 +353,8 @@ split_target(struct http_request *req, size_t qpos, int *status)
 	if (t[0] == '*') {
 		if (tl != 1 || req->method_len != 7 ||
 		    memcmp(req->method, "OPTIONS", 7) != 0)
-			return fail(status, 400);
+			return bad(status, &req->error,
+			    "request target * is only for OPTIONS");
 		req->path = t;
 		req->path_len = 1;
 		return 0;
@@ -322,13 +365,15 @@ split_target(struct http_request *req, size_t qpos, int *status)
 	else if (tl > 8 && ieq(t, "https://", 8))
 		skip = 8;
 	else
-		return fail(status, 400);
+		return bad(status, &req->error, "bad request target");
 	a = t + skip;
 	if (a == t + qpos || *a == '/')
-		return fail(status, 400);	/* empty authority */
+		return bad(status, &req->error,
+		    "empty authority in the request target");
 	slash = memchr(a, '/', (size_t)(t + qpos - a));
 	if (memchr(a, '@', (size_t)((slash ? slash : t + qpos) - a)) != NULL)
-		return fail(status, 400);	/* no userinfo */
+		return bad(status, &req->error,
+		    "userinfo in the request target");
 	if (slash == NULL) {
 		/* RFC 9112 3.2.2: an empty path means "/". */
 		req->path = "/";
@@ -339,6 +384,8 @@ split_target(struct http_request *req, size_t qpos, int *status)
 	}
 	return 0;
 }
+
+#define BOTH_CL_TE	"both Content-Length and Transfer-Encoding"
 
 /* Derives framing and connection semantics from the parsed fields. */
 static int
@@ -360,8 +407,12 @@ request_semantics(struct http_request *req, const struct http_limits *lim,
 		case 4:
 			if (!NAME_IS(h, "host"))
 				break;
-			if (++nhost > 1 || !host_valid(h->value, h->value_len))
-				return fail(status, 400);
+			if (++nhost > 1)
+				return bad(status, &req->error,
+				    "Host given twice");
+			if (!host_valid(h->value, h->value_len))
+				return bad(status, &req->error,
+				    "bad Host header");
 			break;
 		case 6:
 			if (!NAME_IS(h, "expect"))
@@ -379,19 +430,29 @@ request_semantics(struct http_request *req, const struct http_limits *lim,
 		case 14:
 			if (!NAME_IS(h, "content-length"))
 				break;
-			if (cl_seen || nte > 0)
-				return fail(status, 400);
+			if (cl_seen)
+				return bad(status, &req->error,
+				    "Content-Length given twice");
+			if (nte > 0)
+				return bad(status, &req->error, BOTH_CL_TE);
 			cl_seen = true;
 			req->content_length = parse_length(h->value,
 			    h->value_len);
 			if (req->content_length < 0)
-				return fail(status, 400);
+				return bad(status, &req->error,
+				    "bad Content-Length");
 			break;
 		case 17:
 			if (!NAME_IS(h, "transfer-encoding"))
 				break;
-			if (req->minor == 0 || nte++ > 0 || cl_seen)
-				return fail(status, 400);
+			if (req->minor == 0)
+				return bad(status, &req->error,
+				    "Transfer-Encoding in an HTTP/1.0 request");
+			if (nte++ > 0)
+				return bad(status, &req->error,
+				    "Transfer-Encoding given twice");
+			if (cl_seen)
+				return bad(status, &req->error, BOTH_CL_TE);
 			if (!http_value_is(h, "chunked"))
 				return fail(status, 501);
 			req->chunked = true;
@@ -399,7 +460,7 @@ request_semantics(struct http_request *req, const struct http_limits *lim,
 		}
 	}
 	if (req->minor == 1 && nhost == 0)
-		return fail(status, 400);
+		return bad(status, &req->error, "missing Host header");
 	if (req->content_length > 0 &&
 	    (uint64_t)req->content_length > (uint64_t)lim->max_body)
 		return fail(status, 413);
@@ -446,7 +507,8 @@ http_parse_request(const char *b, size_t len, const struct http_limits *lim,
 		if (p + 1 >= end)
 			return exhausted(end, len, status);
 		if (b[p + 1] != '\n')
-			return fail(status, 400);
+			return bad(status, &req->error,
+			    "CR not followed by LF");
 		p += 2;
 	}
 	start = p;
@@ -461,7 +523,8 @@ http_parse_request(const char *b, size_t len, const struct http_limits *lim,
 		return line_exhausted(start, p, lim->max_request_line, end,
 		    len, status);
 	if (b[p] != ' ' || p == start)
-		return fail(status, 400);
+		return bad(status, &req->error, b[p] == '\n' ?
+		    "bare LF (lines end with CRLF)" : "bad method token");
 	req->method = b + start;
 	req->method_len = p - start;
 
@@ -477,7 +540,9 @@ http_parse_request(const char *b, size_t len, const struct http_limits *lim,
 		return line_exhausted(start, p, lim->max_request_line, end,
 		    len, status);
 	if (b[p] != ' ' || p == t)
-		return fail(status, 400);
+		return bad(status, &req->error, b[p] == '\r' ?
+		    "no HTTP version in the request line" :
+		    "bad request target");
 	req->target = b + t;
 	req->target_len = p - t;
 	qpos -= t;
@@ -490,25 +555,26 @@ http_parse_request(const char *b, size_t len, const struct http_limits *lim,
 		return line_exhausted(start, p, lim->max_request_line, end,
 		    len, status);
 	if (b[p] != '\r')
-		return fail(status, 400);
+		return bad(status, &req->error, b[p] == '\n' ?
+		    "bare LF (lines end with CRLF)" : "bad HTTP version");
 	if (b + p - v != 8 || memcmp(v, "HTTP/", 5) != 0 ||
 	    v[5] < '0' || v[5] > '9' || v[6] != '.' ||
 	    v[7] < '0' || v[7] > '9')
-		return fail(status, 400);
+		return bad(status, &req->error, "bad HTTP version");
 	if (v[5] != '1' || v[7] > '1')
 		return fail(status, 505);
 	req->minor = v[7] - '0';
 	if (p + 1 >= end)
 		return exhausted(end, len, status);
 	if (b[p + 1] != '\n')
-		return fail(status, 400);
+		return bad(status, &req->error, "CR not followed by LF");
 	if (split_target(req, qpos, status) < 0)
 		return HTTP_ERROR;
 
 	cap = lim->max_headers < HTTP_MAX_HEADERS ? lim->max_headers :
 	    HTTP_MAX_HEADERS;
 	r = parse_fields(b, len, end, p + 2, req->headers, cap,
-	    &req->nheaders, status);
+	    &req->nheaders, status, &req->error);
 	if (r < 0)
 		return r;
 	if (request_semantics(req, lim, status) < 0)
@@ -524,6 +590,7 @@ http_parse_response(const char *b, size_t len, size_t max_header_bytes,
 	const struct http_header *h;
 	size_t end, p, i, nte = 0;
 	bool close = false, ka = false, cl_seen = false;
+	const char *why;	/* unused: a response's errors have no reason */
 	int r, st;
 
 	end = len < max_header_bytes ? len : max_header_bytes;
@@ -574,7 +641,7 @@ http_parse_response(const char *b, size_t len, size_t max_header_bytes,
 		return HTTP_ERROR;
 	res->reason_len = (size_t)(b + p - res->reason);
 	r = parse_fields(b, len, end, p + 2, res->headers, HTTP_MAX_HEADERS,
-	    &res->nheaders, NULL);
+	    &res->nheaders, NULL, &why);
 	if (r < 0)
 		return r;
 
@@ -670,15 +737,41 @@ trailer_forbidden(uint64_t mask, size_t n)
 	return false;
 }
 
+/* In http_chunked_decode: a 400 with reason w (d->error, http.h). */
+#define FAIL(w)		do { why = (w); goto fail; } while (0)
+#define BARE_LF		"bare LF (lines end with CRLF)"
+#define CR_NO_LF	"CR not followed by LF"
+#define LINE_LONG	"chunk size line too long"
+
+/* The reason for byte c where a trailer field name goes on. */
+static const char *
+trailer_name_why(int c, size_t namelen)
+{
+	if (c == '\n')
+		return BARE_LF;
+	if (c == '\r')
+		return "trailer line without a colon";
+	if (c < 0x20 || c == 0x7f)
+		return "control character in a trailer field";
+	if (namelen == 0 && (c == ' ' || c == '\t'))
+		return "folded trailer line (obs-fold)";
+	if (c == ' ' || c == '\t')
+		return "whitespace before a trailer field's colon";
+	return "bad character in a trailer field name";
+}
+
 ssize_t
 http_chunked_decode(struct http_chunked *d, const char *in, size_t len,
     size_t max_body, struct buf *out, int *status)
 {
 	size_t i = 0, n;
+	const char *why;
 	int c, x, code = 400;
 
-	if (d->state == CH_ERROR)
+	if (d->state == CH_ERROR) {
+		why = d->error;	/* the first error's */
 		goto fail;
+	}
 	while (i < len && d->state != CH_DONE) {
 		c = (unsigned char)in[i];
 		switch (d->state) {
@@ -689,23 +782,24 @@ http_chunked_decode(struct http_chunked *d, const char *in, size_t len,
 				 * by the line limit); a 16th significant
 				 * digit is an overflow.
 				 */
-				if ((d->remaining >> SIZE_SHIFT_MAX) != 0 ||
-				    ++d->linelen > CHUNK_LINE_MAX)
-					goto fail;
+				if ((d->remaining >> SIZE_SHIFT_MAX) != 0)
+					FAIL("chunk size too large");
+				if (++d->linelen > CHUNK_LINE_MAX)
+					FAIL(LINE_LONG);
 				d->remaining = (d->remaining << 4) | (uint64_t)x;
 				i++;
 				break;
 			}
 			if (d->linelen == 0)
-				goto fail;	/* empty size, sign, ... */
+				FAIL(c == '\n' ? BARE_LF : "bad chunk size");
 			if (c == ';')
 				d->state = CH_EXT;
 			else if (c == ' ' || c == '\t')
 				d->state = CH_SIZE_BWS;
 			else if (c == '\r')
 				d->state = CH_SIZE_LF;
-			else
-				goto fail;	/* "0x", bare LF */
+			else	/* "0x", bare LF */
+				FAIL(c == '\n' ? BARE_LF : "bad chunk size");
 			d->linelen++;
 			i++;
 			break;
@@ -718,9 +812,10 @@ http_chunked_decode(struct http_chunked *d, const char *in, size_t len,
 			if (c == ';')
 				d->state = CH_EXT;
 			else if (c != ' ' && c != '\t')
-				goto fail;
+				FAIL("whitespace after a chunk size without "
+				    "an extension");
 			if (++d->linelen > CHUNK_LINE_MAX)
-				goto fail;
+				FAIL(LINE_LONG);
 			i++;
 			break;
 		case CH_EXT:
@@ -730,19 +825,20 @@ http_chunked_decode(struct http_chunked *d, const char *in, size_t len,
 			 */
 			while (i < len && in[i] != '\r' && IS(in[i], C_FVAL)) {
 				if (++d->linelen > CHUNK_LINE_MAX)
-					goto fail;
+					FAIL(LINE_LONG);
 				i++;
 			}
 			if (i == len)
 				break;
 			if (in[i] != '\r')
-				goto fail;
+				FAIL(in[i] == '\n' ? BARE_LF :
+				    "control character in a chunk extension");
 			d->state = CH_SIZE_LF;
 			i++;
 			break;
 		case CH_SIZE_LF:
 			if (c != '\n')
-				goto fail;
+				FAIL(CR_NO_LF);
 			i++;
 			d->linelen = 0;
 			if (d->remaining == 0) {
@@ -751,7 +847,7 @@ http_chunked_decode(struct http_chunked *d, const char *in, size_t len,
 			}
 			if (d->remaining > max_body - d->total) {
 				code = 413;
-				goto fail;
+				FAIL(NULL);
 			}
 			d->state = CH_DATA;
 			break;
@@ -768,13 +864,13 @@ http_chunked_decode(struct http_chunked *d, const char *in, size_t len,
 			break;
 		case CH_DATA_CR:
 			if (c != '\r')
-				goto fail;
+				FAIL("chunk data not followed by CRLF");
 			d->state = CH_DATA_LF;
 			i++;
 			break;
 		case CH_DATA_LF:
 			if (c != '\n')
-				goto fail;
+				FAIL(CR_NO_LF);
 			d->state = CH_SIZE;
 			d->linelen = 0;
 			i++;
@@ -792,58 +888,64 @@ http_chunked_decode(struct http_chunked *d, const char *in, size_t len,
 			break;
 		case CH_TR_NAME:
 			if (c == ':') {
-				if (d->linelen == 0 ||
-				    trailer_forbidden(TR_MASK(d->remaining),
+				if (d->linelen == 0)
+					FAIL("empty trailer field name");
+				if (trailer_forbidden(TR_MASK(d->remaining),
 				    d->linelen))
-					goto fail;
+					FAIL("forbidden trailer field");
 				d->state = CH_TR_VALUE;
 			} else if (IS(c, C_TCHAR)) {
 				d->remaining = (d->remaining &
 				    ~UINT64_C(0xffffffff)) |
 				    trailer_match(TR_MASK(d->remaining),
 				    d->linelen, lower(c));
-			} else {
-				goto fail;	/* obs-fold, SP before ':' */
+			} else {	/* obs-fold, SP before ':' */
+				FAIL(trailer_name_why(c, d->linelen));
 			}
 			goto trailer_byte;
 		case CH_TR_VALUE:
 			if (c == '\r')
 				d->state = CH_TR_LF;
 			else if (!IS(c, C_FVAL))
-				goto fail;
+				FAIL(c == '\n' ? BARE_LF :
+				    "control character in a trailer field");
 			goto trailer_byte;
 		case CH_TR_LF:
 			if (c != '\n')
-				goto fail;
+				FAIL(CR_NO_LF);
 			d->state = CH_TR_START;
 			i++;
 			break;
 		trailer_byte:
 			d->remaining += TR_ONE;
-			if (++d->linelen > CHUNK_LINE_MAX ||
-			    TR_BYTES(d->remaining) > TRAILER_MAX)
-				goto fail;
+			if (++d->linelen > CHUNK_LINE_MAX)
+				FAIL("trailer field line too long");
+			if (TR_BYTES(d->remaining) > TRAILER_MAX)
+				FAIL("trailer section too long");
 			i++;
 			break;
 		case CH_END_LF:
 			if (c != '\n')
-				goto fail;
+				FAIL(CR_NO_LF);
 			d->state = CH_DONE;
 			d->remaining = 0;
 			d->done = true;
 			i++;
 			break;
 		default:
-			goto fail;
+			FAIL("bad chunked decoder state");
 		}
 	}
 	return (ssize_t)i;
 fail:
 	d->state = CH_ERROR;
+	d->error = why;
 	if (status != NULL)
 		*status = code;
 	return HTTP_ERROR;
 }
+
+#undef FAIL
 
 const struct http_header *
 http_find_header(const struct http_header *h, size_t n, const char *name)

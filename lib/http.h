@@ -70,6 +70,12 @@ struct http_request {
 	bool		 keep_alive;	/* 1.1 unless "close"; 1.0 only with keep-alive */
 	bool		 expect_continue;	/* Expect: 100-continue */
 	bool		 is_head;	/* method is HEAD */
+	/*
+	 * Why a head was refused 400, as a static string such as "missing
+	 * Host header"; set only when http_parse_request returns HTTP_ERROR
+	 * with *status 400, left as it was otherwise.
+	 */
+	const char	*error;
 };
 
 struct http_response {
@@ -92,8 +98,9 @@ struct http_response {
  * 414 request line too long, 431 header section too large or too many
  * fields, 413 Content-Length above max_body, 505 version not 1.0/1.1,
  * 501 unsupported Transfer-Encoding, 417 an Expect other than
- * 100-continue.  Leading empty lines (CRLF) before a request line are
- * skipped as RFC 9112 allows; they count in the returned length.
+ * 100-continue; with 400, req->error says why.  Leading empty lines
+ * (CRLF) before a request line are skipped as RFC 9112 allows; they
+ * count in the returned length.
  */
 int	http_parse_request(const char *buf, size_t len,
 	    const struct http_limits *lim, struct http_request *req,
@@ -117,9 +124,10 @@ int	http_parse_response(const char *buf, size_t len,
  * by ';', data not followed by CRLF, bare LF, a forbidden trailer field
  * such as Content-Length, Transfer-Encoding, Host, a size, extension or
  * trailer line above 8 KiB) or 413 when the decoded total exceeds
- * max_body.  Chunk extensions (with BWS before ';' and around '=') are
- * accepted and ignored; trailer fields are checked
- * for syntax and dropped.  d->done is set once the last chunk and the
+ * max_body; with 400, d->error says why ("bad chunk size": a static
+ * string; NULL with 413).  Chunk extensions (with BWS before ';' and
+ * around '=') are accepted and ignored; trailer fields are checked for
+ * syntax and dropped.  d->done is set once the last chunk and the
  * trailer section have been consumed.
  */
 struct http_chunked {
@@ -128,8 +136,9 @@ struct http_chunked {
 	uint64_t total;		/* decoded bytes so far */
 	size_t	 linelen;	/* bytes of the current size/trailer line */
 	bool	 done;
+	const char *error;	/* after HTTP_ERROR; see above */
 };
-#define HTTP_CHUNKED_INIT { 0, 0, 0, 0, false }
+#define HTTP_CHUNKED_INIT { 0, 0, 0, 0, false, NULL }
 ssize_t	http_chunked_decode(struct http_chunked *d, const char *in,
 	    size_t len, size_t max_body, struct buf *out, int *status);
 

@@ -8,7 +8,8 @@
  *      idle_timeout; once the first byte of a head has arrived the whole
  *      head must arrive within header_timeout (slowloris defence).
  *   2. Parse it with http_parse_request.  A malformed head is answered
- *      with its status and a JSON error, and the connection is closed:
+ *      with its status and a JSON error (a 400's naming the parser's
+ *      reason), and the connection is closed:
  *      after a framing error nothing more on this connection is trusted,
  *      so pipelined bytes behind it are never parsed.  The parser is
  *      given no body limit: which limit applies is known only after the
@@ -488,10 +489,15 @@ send_error_msg(struct conn *c, const struct server_request *sr, int status,
 		cfg->self_answered(cfg->arg, sr, status);
 }
 
-/* Answers a request that cannot be framed, then the caller closes. */
+/*
+ * Answers a request that cannot be framed, then the caller closes.  why
+ * (the parser's reason, or NULL) follows "malformed request: " in a 400.
+ */
 static void
-send_error(struct conn *c, const struct server_request *sr, int status)
+send_error(struct conn *c, const struct server_request *sr, int status,
+    const char *why)
 {
+	char text[128];
 	const char *msg;
 
 	switch (status) {
@@ -502,7 +508,13 @@ send_error(struct conn *c, const struct server_request *sr, int status)
 	case 431: msg = "request header fields too large"; break;
 	case 501: msg = "transfer-encoding not implemented: only chunked is supported"; break;
 	case 505: msg = "HTTP version not supported: use HTTP/1.1 or HTTP/1.0"; break;
-	default: msg = "malformed request"; break;
+	default:
+		msg = "malformed request";
+		if (status == 400 && why != NULL) {
+			snprintf(text, sizeof(text), "%s: %s", msg, why);
+			msg = text;
+		}
+		break;
 	}
 	send_error_msg(c, sr, status, msg);
 }
@@ -560,11 +572,13 @@ body_fill(struct conn *c, int64_t deadline)
  * decoder stopping past max_body (a Content-Length was checked before).
  * On success returns 0 with *body and *blen set and *consumed = bytes of
  * c->in that the request occupied.  On failure returns the status to
- * answer (400, 408, 413), or -1 when the connection just went away.
+ * answer (400 with *why the decoder's reason, 408, 413), or -1 when the
+ * connection just went away.
  */
 static int
 read_body(struct conn *c, const struct http_request *req, size_t hlen,
-    size_t max_body, const char **body, size_t *blen, size_t *consumed)
+    size_t max_body, const char **body, size_t *blen, size_t *consumed,
+    const char **why)
 {
 	const struct server_config *cfg = &c->s->cfg;
 	int64_t deadline = clock_now_ms() + cfg->body_timeout_ms;
@@ -588,8 +602,10 @@ read_body(struct conn *c, const struct http_request *req, size_t hlen,
 	for (;;) {
 		n = http_chunked_decode(&ch, c->in.data + pos, c->in.len - pos,
 		    max_body, &c->body, &status);
-		if (n < 0)
+		if (n < 0) {
+			*why = ch.error;
 			return status;
+		}
 		pos += (size_t)n;
 		if (ch.done)
 			break;
@@ -730,7 +746,7 @@ conn_serve(struct conn *c, bool read_first)
 	struct server_request sreq;
 	struct server_response *res = &c->res;
 	int64_t deadline, started;
-	const char *body = NULL;
+	const char *body = NULL, *why = NULL;
 	uintptr_t head_at;
 	size_t blen = 0, consumed;
 	ssize_t r;
@@ -765,14 +781,14 @@ conn_serve(struct conn *c, bool read_first)
 				goto done;
 			if (r < 0) {
 				if (c->in.len && conn_settle(c))
-					send_error(c, NULL, 408);
+					send_error(c, NULL, 408, NULL);
 				goto done;
 			}
 		}
 		if (!conn_settle(c))	/* before anything is written */
 			goto done;
 		if (hlen == HTTP_ERROR) {
-			send_error(c, NULL, status);
+			send_error(c, NULL, status, req.error);
 			goto done;
 		}
 		http_query_normalize(&req, &c->query);
@@ -822,7 +838,7 @@ conn_serve(struct conn *c, bool read_first)
 			}
 			head_at = (uintptr_t)c->in.data;
 			status = read_body(c, &req, (size_t)hlen, sreq.max_body,
-			    &body, &blen, &consumed);
+			    &body, &blen, &consumed, &why);
 			if (status < 0)
 				goto done;
 			/*
@@ -843,7 +859,7 @@ conn_serve(struct conn *c, bool read_first)
 				goto done;
 			}
 			if (status > 0) {
-				send_error(c, &sreq, status);
+				send_error(c, &sreq, status, why);
 				goto done;
 			}
 			sreq.body = body;

@@ -198,6 +198,23 @@ PY
 	closed_after 400 "GET /health HTTP/1.1\r\n\r\n"
 }
 
+@test "a 400 for an unframable request names why in its JSON body" {
+	closed_after 400 "PUT /kv/d HTTP/1.1\r\n${H}Content-Length: 13\r\nContent-Length: 13\r\n\r\n{\"value\":\"1\"}"
+	[[ "$output" == *'B {"error":"malformed request: Content-Length given twice","code":"bad_request"}'* ]]
+	closed_after 400 "GET /health HTTP/1.1\r\n\r\n"
+	[[ "$output" == *'"error":"malformed request: missing Host header"'* ]]
+	closed_after 400 "PUT /kv/d HTTP/1.1\r\n${H}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+	[[ "$output" == *'"error":"malformed request: both Content-Length and Transfer-Encoding"'* ]]
+	closed_after 400 "GET /health HTTP/1.1\r\n${H}X: a\r\n b\r\n\r\n"
+	[[ "$output" == *'"error":"malformed request: folded header line (obs-fold)"'* ]]
+	# the chunked decoder's reason, after the head was taken
+	closed_after 400 "PUT /kv/d HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
+	[[ "$output" == *'"error":"malformed request: bad chunk size","code":"bad_request"'* ]]
+	# other statuses keep their own text
+	closed_after 505 "GET /health HTTP/2.0\r\n${H}\r\n"
+	[[ "$output" == *'"error":"HTTP version not supported: use HTTP/1.1 or HTTP/1.0"'* ]]
+}
+
 @test "HTTP/2.0 request line: 505" {
 	closed_after 505 "GET /health HTTP/2.0\r\n${H}\r\n"
 }

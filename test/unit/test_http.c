@@ -316,6 +316,7 @@ test_bad_requests(void)
 	struct http_limits lim;
 	struct http_request r;
 	const struct bad_req *b;
+	const char *why;
 	size_t i, k;
 	int ret, st, st2, bad;
 	char *copy;
@@ -326,10 +327,15 @@ test_bad_requests(void)
 		st = 0;
 		copy = malloc(b->len);
 		memcpy(copy, b->in, b->len);
+		r.error = NULL;
 		ret = http_parse_request(copy, b->len, &lim, &r, &st);
 		ok(ret == HTTP_ERROR && st == b->status,
 		    "%s -> %d (got ret %d status %d)", b->what, b->status,
 		    ret, st);
+		why = r.error;
+		if (b->status == 400)
+			ok(why != NULL && *why != '\0', "%s: a reason (%s)",
+			    b->what, why ? why : "none");
 		free(copy);
 		/* A prefix never gives another answer than the whole. */
 		bad = 0;
@@ -337,14 +343,96 @@ test_bad_requests(void)
 			copy = malloc(k + 1);
 			memcpy(copy, b->in, k);
 			st2 = 0;
+			r.error = NULL;
 			ret = http_parse_request(copy, k, &lim, &r, &st2);
 			if (ret != HTTP_INCOMPLETE &&
-			    !(ret == HTTP_ERROR && st2 == b->status))
+			    !(ret == HTTP_ERROR && st2 == b->status &&
+			    (st2 != 400 || r.error == why)))
 				bad++;
 			free(copy);
 		}
 		ok(bad == 0, "%s: every prefix incomplete or the same %d",
 		    b->what, b->status);
+	}
+}
+
+/* What a 400 says, after "malformed request: " (server.c adds that). */
+static const struct {
+	const char	*in;
+	size_t		 len;
+	const char	*why;
+} bad_whys[] = {
+	{ S("GET / HTTP/1.1\r\n\r\n"), "missing Host header" },
+	{ S("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
+	  "Host given twice" },
+	{ S("GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), "bad Host header" },
+	{ S("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
+	    "Content-Length: 5\r\n\r\n"), "Content-Length given twice" },
+	{ S("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n"),
+	  "both Content-Length and Transfer-Encoding" },
+	{ S("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+	    "Content-Length: 5\r\n\r\n"),
+	  "both Content-Length and Transfer-Encoding" },
+	{ S("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +5\r\n\r\n"),
+	  "bad Content-Length" },
+	{ S("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n"),
+	  "Transfer-Encoding given twice" },
+	{ S("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
+	  "Transfer-Encoding in an HTTP/1.0 request" },
+	{ S("GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n"),
+	  "folded header line (obs-fold)" },
+	{ S("GET / HTTP/1.1\r\n Host: h\r\n\r\n"),
+	  "folded header line (obs-fold)" },
+	{ S("GET / HTTP/1.1\r\nHost: h\r\nX: a\0b\r\n\r\n"),
+	  "control character in a header" },
+	{ S("GET / HTTP/1.1\r\nHost: h\r\nX: \x1b[0m\r\n\r\n"),
+	  "control character in a header" },
+	{ S("GET / HTTP/1.1\r\nHost: h\r\nX\x01: v\r\n\r\n"),
+	  "control character in a header" },
+	{ S("GET / HTTP/1.1\r\nHost : h\r\n\r\n"),
+	  "whitespace before a header's colon" },
+	{ S("GET / HTTP/1.1\r\nHost: h\r\n: v\r\n\r\n"), "empty header name" },
+	{ S("GET / HTTP/1.1\r\nHost: h\r\nX(y): v\r\n\r\n"),
+	  "bad character in a header name" },
+	{ S("GET / HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n"),
+	  "header line without a colon" },
+	{ S("GET / HTTP/1.1\r\nHost: h\n\r\n"), "bare LF (lines end with CRLF)" },
+	{ S("GET / HTTP/1.1\nHost: h\n\n"), "bare LF (lines end with CRLF)" },
+	{ S("GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n"),
+	  "CR not followed by LF" },
+	{ S("G(T / HTTP/1.1\r\nHost: h\r\n\r\n"), "bad method token" },
+	{ S(" GET / HTTP/1.1\r\nHost: h\r\n\r\n"), "bad method token" },
+	{ S("GET /a\x01 HTTP/1.1\r\nHost: h\r\n\r\n"), "bad request target" },
+	{ S("GET kv HTTP/1.1\r\nHost: h\r\n\r\n"), "bad request target" },
+	{ S("GET /\r\nHost: h\r\n\r\n"), "no HTTP version in the request line" },
+	{ S("GET * HTTP/1.1\r\nHost: h\r\n\r\n"),
+	  "request target * is only for OPTIONS" },
+	{ S("GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n"),
+	  "empty authority in the request target" },
+	{ S("GET http://u@h/x HTTP/1.1\r\nHost: h\r\n\r\n"),
+	  "userinfo in the request target" },
+	{ S("GET / HTTP/1.10\r\nHost: h\r\n\r\n"), "bad HTTP version" },
+	{ S("GET / HTTP/1.1 \r\nHost: h\r\n\r\n"), "bad HTTP version" },
+};
+
+static void
+test_bad_whys(void)
+{
+	struct http_request r;
+	size_t i;
+	int ret, st;
+
+	for (i = 0; i < sizeof(bad_whys) / sizeof(bad_whys[0]); i++) {
+		st = 0;
+		r.error = NULL;
+		ret = http_parse_request(bad_whys[i].in, bad_whys[i].len, NULL,
+		    &r, &st);
+		ok(ret == HTTP_ERROR && st == 400 && r.error != NULL &&
+		    strcmp(r.error, bad_whys[i].why) == 0,
+		    "400 says \"%s\" (got %d %d \"%s\")", bad_whys[i].why,
+		    ret, st, r.error ? r.error : "(none)");
 	}
 }
 
@@ -956,6 +1044,76 @@ static const struct chunk_bad chunk_bad[] = {
 	  "total above max_body" },
 };
 
+/* What the chunked decoder's 400 says. */
+static const struct {
+	const char	*in;
+	size_t		 len;
+	const char	*why;
+} chunk_whys[] = {
+	{ S("zz\r\nabc\r\n0\r\n\r\n"), "bad chunk size" },
+	{ S("0x10\r\n"), "bad chunk size" },
+	{ S("-1\r\nx\r\n"), "bad chunk size" },
+	{ S("1\nx\r\n"), "bare LF (lines end with CRLF)" },
+	{ S("1000000000000000\r\n"), "chunk size too large" },
+	{ S("1 \r\nx\r\n"), "whitespace after a chunk size without an extension" },
+	{ S("1;a\x01\r\nx\r\n"), "control character in a chunk extension" },
+	{ S("1\rx\r\n"), "CR not followed by LF" },
+	{ S("1\r\nab\r\n0\r\n\r\n"), "chunk data not followed by CRLF" },
+	{ S("0\r\nContent-Length: 5\r\n\r\n"), "forbidden trailer field" },
+	{ S("0\r\n: a\r\n\r\n"), "empty trailer field name" },
+	{ S("0\r\nX: a\r\n b\r\n\r\n"), "folded trailer line (obs-fold)" },
+	{ S("0\r\nX : a\r\n\r\n"), "whitespace before a trailer field's colon" },
+	{ S("0\r\nX\r\n\r\n"), "trailer line without a colon" },
+	{ S("0\r\nX: a\0\r\n\r\n"), "control character in a trailer field" },
+	{ S("0\r\n\rX"), "CR not followed by LF" },
+};
+
+static void
+test_chunked_whys(void)
+{
+	struct http_chunked d;
+	struct buf out = BUF_INIT;
+	size_t i, k;
+	ssize_t n;
+	int st, bad;
+
+	for (i = 0; i < sizeof(chunk_whys) / sizeof(chunk_whys[0]); i++) {
+		memset(&d, 0, sizeof(d));
+		st = 0;
+		n = http_chunked_decode(&d, chunk_whys[i].in, chunk_whys[i].len,
+		    1 << 20, &out, &st);
+		ok(n == HTTP_ERROR && st == 400 && d.error != NULL &&
+		    strcmp(d.error, chunk_whys[i].why) == 0,
+		    "chunked 400 says \"%s\" (got %zd %d \"%s\")",
+		    chunk_whys[i].why, n, st, d.error ? d.error : "(none)");
+		/* Byte by byte, and once more after the error: the same. */
+		memset(&d, 0, sizeof(d));
+		bad = 1;
+		for (k = 0; k < chunk_whys[i].len; k++) {
+			n = http_chunked_decode(&d, chunk_whys[i].in + k, 1,
+			    1 << 20, &out, &st);
+			if (n < 0) {
+				bad = d.error == NULL ||
+				    strcmp(d.error, chunk_whys[i].why) != 0 ||
+				    http_chunked_decode(&d, "0", 1, 1 << 20,
+				    &out, &st) != HTTP_ERROR ||
+				    strcmp(d.error, chunk_whys[i].why) != 0;
+				break;
+			}
+		}
+		ok(!bad, "chunked byte by byte says \"%s\"", chunk_whys[i].why);
+	}
+	{
+		/* 413 has its own message: no reason */
+		memset(&d, 0, sizeof(d));
+		n = http_chunked_decode(&d, S("b\r\n0123456789a\r\n"), 10, &out,
+		    &st);
+		ok(n == HTTP_ERROR && st == 413 && d.error == NULL,
+		    "chunked 413: no reason");
+	}
+	buf_free(&out);
+}
+
 static void
 test_chunked_bad(void)
 {
@@ -1334,6 +1492,7 @@ main(void)
 {
 	test_valid_requests();
 	test_bad_requests();
+	test_bad_whys();
 	test_limits();
 	test_pipelined();
 	test_responses();
@@ -1341,6 +1500,7 @@ main(void)
 	test_reasons();
 	test_chunked_ok();
 	test_chunked_bad();
+	test_chunked_whys();
 	test_percent();
 	test_query();
 	test_query_normalize();
