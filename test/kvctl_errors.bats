@@ -206,15 +206,17 @@ keys() {
 }
 
 @test "verify with no acknowledged write checked nothing: FAILED, exit 1" {
-	# r=4 on a one-node cluster: every PUT is refused (400).
-	kvx verify -d 0.5 -c 1 --write-r 4 --prefix none --server "$U"
+	# Values above the node's --max-body: every PUT is refused (413).
+	start_node tiny --max-body 64
+	U=$(url tiny)
+	kvx verify -d 0.5 -c 1 --size 200 --prefix none --server "$U"
 	echo "$out"
 	[ "$rc" -eq 1 ]
 	[ "$(field acknowledged "$TMP/stdout")" -eq 0 ]
 	[[ "$out" == *"FAILED: no write was acknowledged, so nothing was checked"* ]]
 	[[ "$out" != *"OK"* ]]
 	[[ "$err" == *"no write was acknowledged"* ]]
-	kvx --json verify -d 0.5 -c 1 --write-r 4 --mode set --server "$U"
+	kvx --json verify -d 0.5 -c 1 --size 200 --mode set --server "$U"
 	[ "$rc" -eq 1 ]
 	echo "$out" | jq -e '.ok == false and .nothing_checked == true and
 	    .acknowledged == 0 and .lost == 0'
