@@ -43,7 +43,10 @@
  * it moved (restarted on another port, or with another --advertise):
  * its entry takes the new address as a local join would, so gossip
  * carries the move to every member.  Only a change of host without
- * --advertise (most likely a forgotten flag) is a warning instead.
+ * --advertise (most likely a forgotten flag) is a warning instead.  A
+ * merged list that puts the running node elsewhere (a second process
+ * that ran with its id, --apply-peers with an old address) is answered
+ * the same way, at most every RECLAIM_MS (reclaim_self).
  *
  * VIEWS.  A view is an immutable snapshot built from the list: all
  * entries and the live ones, sorted by id, the ring built from the live
@@ -171,6 +174,7 @@
 #define BCAST_THREADS		4	/* the broadcast queue's workers */
 #define BCAST_IDLE_MS		2000
 #define BCAST_STACK		(256 * 1024)
+#define RECLAIM_MS		5000	/* between reclaim_self's changes */
 
 struct cluster {
 	pthread_mutex_t	 wmu;		/* serialises changes; before mu */
@@ -191,6 +195,8 @@ struct cluster {
 	char		*dir;
 	char		 self_id[RING_ID_MAX + 1];
 	char		 self_address[CLUSTER_ADDR_MAX];
+	bool		 self_address_given;	/* by --advertise */
+	int64_t		 reclaimed_ms;	/* reclaim_self's last, under wmu */
 	int		 n, w, r, vnodes, gossip_ms, timeout_ms;
 	struct peers	*pool;
 	struct liveness	*lv;		/* the heartbeat table; freed last */
@@ -1373,6 +1379,55 @@ done:
 	return rc;
 }
 
+/* Whether addresses a and b (valid ones) have the same host. */
+static bool
+same_host(const char *a, const char *b)
+{
+	char ha[CLUSTER_ADDR_MAX], hb[CLUSTER_ADDR_MAX], port[NET_PORT_MAX];
+
+	return net_split_hostport(a, ha, sizeof(ha), port, sizeof(port)) == 0 &&
+	    net_split_hostport(b, hb, sizeof(hb), port, sizeof(port)) == 0 &&
+	    strcmp(ha, hb) == 0;
+}
+
+/*
+ * Whether the list may say where this node is: only it knows, when it
+ * moved (cluster_open) or when a list says otherwise.  Not a change of
+ * host without --advertise, which is likelier a forgotten flag.
+ */
+static bool
+may_move_self(const struct cluster *c, const char *listed)
+{
+	return strcmp(listed, c->self_address) != 0 &&
+	    (c->self_address_given || same_host(listed, c->self_address));
+}
+
+/*
+ * A merged list that puts this live node at another address than its own
+ * (a second process that ran with its id, an --apply-peers with an old
+ * address) would leave it unreachable: its entry takes its own address
+ * back, as a change made now, at most once every RECLAIM_MS (two
+ * processes with one id would otherwise trade the entry at gossip's
+ * pace; liveness.c names them).  Caller holds wmu.  True when v changed.
+ */
+static bool
+reclaim_self(struct cluster *c, struct cluster_member *v, size_t n)
+{
+	ssize_t at = entries_find(v, n, c->self_id);
+	int64_t now = clock_now_ms();
+
+	if (at < 0 || v[at].removed || !may_move_self(c, v[at].address) ||
+	    (c->reclaimed_ms != 0 && now - c->reclaimed_ms < RECLAIM_MS))
+		return false;
+	c->reclaimed_ms = now;
+	log_event(LOG_WARN, "cluster: the member list put this node at another "
+	    "address; its entry takes its own back", "id=%s listed=%s own=%s",
+	    c->self_id, v[at].address, c->self_address);
+	snprintf(v[at].address, sizeof(v[at].address), "%s", c->self_address);
+	v[at].ver = entries_maxver(v, n) + 1;
+	return true;
+}
+
 int
 cluster_merge_json(struct cluster *c, const char *json, size_t len)
 {
@@ -1403,7 +1458,7 @@ cluster_merge_json(struct cluster *c, const char *json, size_t len)
 		rc = -1;
 		goto done;
 	}
-	changed = n != c->nents;
+	changed = reclaim_self(c, v, n) || n != c->nents;
 	for (i = 0; i < n && !changed; i++)
 		changed = !entry_same(&v[i], &c->ents[i]);
 	if (!changed) {
@@ -1792,17 +1847,6 @@ cluster_destroy(struct cluster *c)
 	free(c);
 }
 
-/* Whether addresses a and b (valid ones) have the same host. */
-static bool
-same_host(const char *a, const char *b)
-{
-	char ha[CLUSTER_ADDR_MAX], hb[CLUSTER_ADDR_MAX], port[NET_PORT_MAX];
-
-	return net_split_hostport(a, ha, sizeof(ha), port, sizeof(port)) == 0 &&
-	    net_split_hostport(b, hb, sizeof(hb), port, sizeof(port)) == 0 &&
-	    strcmp(ha, hb) == 0;
-}
-
 int
 cluster_open(struct cluster **out, const struct cluster_config *cfg,
     char *err, size_t errlen)
@@ -1843,6 +1887,7 @@ cluster_open(struct cluster **out, const struct cluster_config *cfg,
 	snprintf(c->self_id, sizeof(c->self_id), "%s", cfg->self_id);
 	snprintf(c->self_address, sizeof(c->self_address), "%s",
 	    cfg->self_address);
+	c->self_address_given = cfg->self_address_given;
 	c->n = cfg->n > 0 ? cfg->n : 3;
 	c->w = cfg->w > 0 ? cfg->w : 2;
 	c->r = cfg->r > 0 ? cfg->r : 2;
@@ -1887,10 +1932,7 @@ cluster_open(struct cluster **out, const struct cluster_config *cfg,
 		}
 	}
 	self = entries_find(v, n, c->self_id);
-	if (self >= 0 && !v[self].removed &&
-	    strcmp(v[self].address, c->self_address) != 0 &&
-	    (cfg->self_address_given || same_host(v[self].address,
-	    c->self_address))) {
+	if (self >= 0 && !v[self].removed && may_move_self(c, v[self].address)) {
 		log_event(LOG_WARN, "cluster: this node moved: its member entry "
 		    "takes the advertised address, and gossip spreads it",
 		    "id=%s listed=%s advertised=%s", c->self_id,

@@ -223,6 +223,15 @@ PY
 
 # ---- membership ---------------------------------------------------------
 
+# node3_listed_at ADDRESS: node1..node3 all list node3 at ADDRESS, up.
+node3_listed_at() {
+	local n
+	for n in node1 node2 node3; do
+		[ "$(nodes "$n" | jq -r '.members[] | select(.id == "node3") |
+		    .address + " " + .state')" = "$1 up" ] || return 1
+	done
+}
+
 @test "a node restarted on another port moves its member entry there: the others follow, its hint arrives, r=3 works" {
 	local p
 	start_cluster
@@ -232,14 +241,7 @@ PY
 	# Same host, another port, no --advertise and no --peers: it moved.
 	start_node node3 --addr "127.0.0.1:$p" --n 3 --w 2 --r 2 \
 	    --peer-timeout-ms 500 --gossip-interval-ms 200
-	node3_at() {
-		local n
-		for n in node1 node2 node3; do
-			[ "$(nodes "$n" | jq -r '.members[] | select(.id == "node3") |
-			    .address + " " + .state')" = "$1 up" ] || return 1
-		done
-	}
-	wait_for 20 node3_at "127.0.0.1:$p"
+	wait_for 20 node3_listed_at "127.0.0.1:$p"
 	grep -q 'this node moved' "$TMP/node3.log"
 	hint_arrived() {
 		[ "$(fetch_v node3 moved)" != 404 ]
@@ -256,9 +258,13 @@ PY
 	[ "$(nodes node3 | jq -r '.members[] | select(.id == "node3") | .address')" = "127.0.0.1:$p" ]
 }
 
-@test "a second process started with a member's id is named in an error on both sides" {
+@test "a second process started with a member's id is named in an error on both sides; once it stops, the member takes its address back" {
 	start_cluster
-	# The copy: another directory, another port, node3's id.
+	# The copy: a copy of node3's directory (so it moves node3's entry
+	# to its own address, which then wins everywhere), another port.
+	mkdir -p "$TMP/twin"
+	cp -r "$DATA/node3" "$TMP/twin/"
+	rm -f "$TMP/twin/node3/LOCK"
 	"$KVD" --id node3 --addr "127.0.0.1:$(port 4)" --data-dir "$TMP/twin" \
 	    --peers "node1=$(member_addr 1)" --n 3 --w 2 --r 2 \
 	    --peer-timeout-ms 500 --gossip-interval-ms 200 \
@@ -272,6 +278,11 @@ PY
 	grep 'another process runs' "$TMP/node3.log" | head -1
 	# A plain restart is no twin.
 	! grep -q 'another process runs' "$TMP/node1.log" "$TMP/node2.log" || false
+	# Once the copy is gone, node3 takes its entry back wherever the
+	# copy's address won: writes at w=3 work again.
+	kill -9 "$(cat "$TMP/twin.pid")"
+	wait_for 30 node3_listed_at "$(member_addr 3)"
+	[ "$(put node1 after-twin v '?w=3')" = 201 ]
 }
 
 @test "join and leave of a fourth node reach every node; 409, 404 and 400 on bad requests; kvctl cluster" {
