@@ -3545,8 +3545,17 @@ load_request(struct load *ld, struct load_conn *lc, const char *method,
 		client_response_free(res);
 		client_response_init(res);
 		if (client_do(&lc->c, method, target, ctype, body, blen, extra,
-		    ld->o->timeout_ms, res) == 0)
+		    ld->o->timeout_ms, res) == 0) {
+			if (ld->o->verbose) {	/* -v: each exchange whole */
+				flockfile(stderr);
+				trace_request(ld->srv[lc->at].host,
+				    ld->srv[lc->at].port, method, target, ctype,
+				    blen, extra);
+				trace_response(res);
+				funlockfile(stderr);
+			}
 			return 0;
+		}
 		client_close(&lc->c);
 		lc->open = false;
 		lc->at = (lc->at + 1) % ld->nsrv;

@@ -1176,6 +1176,13 @@ reject(struct server *s, int fd)
 	format_head(&head, &res, false, false);
 	buf_append(&head, res.body.data, res.body.len);
 	(void)send(fd, head.data, head.len, MSG_DONTWAIT);
+	if (s->cfg.request_log) {
+		char peer[sizeof(((struct conn *)0)->peer)];
+
+		net_peer_name(fd, peer, sizeof(peer));
+		log_event(LOG_INFO, "request", "method=%s path=%s status=%d "
+		    "ms=%d peer=%s", "-", "-", 503, 0, peer);
+	}
 	shutdown(fd, SHUT_WR);
 	close(fd);
 	buf_free(&head);

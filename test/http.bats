@@ -385,7 +385,7 @@ print("closed_after_ms=%d" % ((closed - t0) * 1000) if closed else "never_closed
 
 @test "--max-conns 2: a third concurrent connection gets a complete 503 at once; the cap frees up" {
 	stop_all
-	start_node n1 --max-conns 2
+	start_node n1 --max-conns 2 --request-log
 	run timeout 20 python3 -c '
 import socket, sys, time
 port = int(sys.argv[1])
@@ -440,9 +440,10 @@ print("after", ok)
 	[[ "$output" == *"third header date="*"retry-after=1"* ]]
 	[ "$(printf '%s\n' "$output" | sed -n 's/^third body //p' | jq -r .code)" = too_many_connections ]
 	[[ "$output" == *"after yes"* ]]
-	# counted as an answer, with no route or method to name
+	# counted as an answer, with no route or method to name, and logged
 	c "$(url n1)/metrics" | grep -x \
 	    'kvd_requests_total{route="other",method="other",status="503"} 1'
+	grep -q 'msg="request" method=- path=- status=503 ' "$TMP/n1.log"
 }
 
 @test "answers the server gives before the API sees a request are logged and counted" {

@@ -44,7 +44,7 @@ kvx() {
 	[ "$rc" -eq 3 ]
 }
 
-@test "failover is quiet: the dead first server is named only with -v" {
+@test "failover is quiet: the dead first server is named only with -v; -v traces mput and load too" {
 	local dead
 	dead=$(closed_port)
 	kvx put fk fv --server "http://127.0.0.1:$dead,$U"
@@ -64,6 +64,14 @@ kvx() {
 	[ "$out" = fv ]
 	[[ "$err" == *"kvctl: http://127.0.0.1:$dead: Connection refused"* ]]
 	[[ "$err" == *"< HTTP/1.1 200 OK"* ]]
+	# -v traces the batches of mput and load too, each exchange whole.
+	kvx mput m1 a m2 b -v --server "$U"
+	[ "$rc" -eq 0 ]
+	[[ "$err" == *"> POST /batch HTTP/1.1"*"< HTTP/1.1 200 OK"* ]]
+	echo '{"key":"l1","value":"z"}' >"$TMP/l.jsonl"
+	run_split 20 "$KVCTL" load -v --server "$U" <"$TMP/l.jsonl"
+	[ "$rc" -eq 0 ]
+	[[ "$err" == *"> POST /batch HTTP/1.1"*"< HTTP/1.1 200 OK"* ]]
 	# -q stays silent even when every server fails.
 	kvx get fk -q --server "http://127.0.0.1:$dead"
 	[ "$rc" -eq 3 ]
