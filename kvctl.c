@@ -774,15 +774,6 @@ watch_outage(int rc, const struct client_response *res, const struct buf *why)
 	buf_free(&line);
 }
 
-/*
- * kvctl watch KEY: prints the value, then each new value (or "deleted")
- * on its own line as it changes, until interrupted: a loop of GET
- * ?wait=ETAG long polls.  A server that cannot be reached or answers 5xx
- * is tried again after a pause (a watch outlives a node's restart); only
- * a usage error or a 4xx ends it.  An outage is said once on stderr,
- * "kvctl: watch: WHY; retrying", and its end "kvctl: watch: reconnected"
- * (neither with -q).
- */
 /* watch --json's line for a delete: keyed as delete --json's. */
 static void
 watch_deleted_json(const char *key)
@@ -796,6 +787,15 @@ watch_deleted_json(const char *key)
 	buf_free(&line);
 }
 
+/*
+ * kvctl watch KEY: prints the value, then each new value (or "deleted")
+ * on its own line as it changes, until interrupted: a loop of GET
+ * ?wait=ETAG long polls.  A server that cannot be reached or answers 5xx
+ * is tried again after a pause (a watch outlives a node's restart); only
+ * a usage error or a 4xx ends it.  An outage is said once on stderr,
+ * "kvctl: watch: WHY; retrying", and its end "kvctl: watch: reconnected"
+ * (neither with -q).  With --json each change is one line of JSON.
+ */
 static int
 cmd_watch(const struct opts *o, const char *key)
 {
@@ -848,10 +848,12 @@ cmd_watch(const struct opts *o, const char *key)
 				buf_append(&etag, hv + (hv[0] == '"'),
 				    strlen(hv) - (hv[0] == '"') * 2);
 		} else if (res.http.status == 404) {
-			if ((!first || etag.len > 0) && o->json)
-				watch_deleted_json(key);
-			else if (!first || etag.len > 0)
-				puts("deleted");
+			if (!first || etag.len > 0) {
+				if (o->json)
+					watch_deleted_json(key);
+				else
+					puts("deleted");
+			}
 			buf_reset(&etag);
 		} else if (res.http.status != 304) {
 			rc = report(o, &res, "watch");
@@ -2381,7 +2383,6 @@ out:
 }
 
 /* ---- admin: hints and repair ---- */
-
 
 /*
  * One admin request, signed with --cluster-secret-file's secret when it
