@@ -985,21 +985,26 @@ while True:
 	# A member's port is one peers can call: 1-65535, written one way.
 	local p
 	for p in 0 00000 08080 65536; do
-		run timeout 10 "$KVD" --id n1 --data-dir "$TMP/d" \
-		    --addr 127.0.0.1:0 --peers "node2=127.0.0.1:$p" 3>&-
-		echo "port $p: status $status: $output"
-		[ "$status" -eq 2 ]
-		[[ "$output" == *"bad address '127.0.0.1:$p' (want HOST:PORT, PORT 1-65535)"* ]]
-		[ ! -e "$TMP/d/n1" ]
+		refused_start "bad address '127.0.0.1:$p' (want HOST:PORT, PORT 1-65535)" \
+		    "$TMP/d/n1" --peers "node2=127.0.0.1:$p"
 	done
 	for p in 0 080 65536; do
-		run timeout 10 "$KVD" --id n1 --data-dir "$TMP/d" \
-		    --addr 127.0.0.1:0 --advertise "localhost:$p" 3>&-
-		echo "--advertise port $p: status $status: $output"
-		[ "$status" -eq 2 ]
-		[[ "$output" == *"bad --advertise 'localhost:$p' (want HOST:PORT, PORT 1-65535)"* ]]
-		[ ! -e "$TMP/d" ]
+		refused_start "bad --advertise 'localhost:$p' (want HOST:PORT, PORT 1-65535)" \
+		    "$TMP/d" --advertise "localhost:$p"
 	done
+}
+
+# refused_start MSG PATH FLAGS...: kvd n1 with FLAGS is a usage error
+# (exit 2) naming MSG, and PATH was not created.
+refused_start() {
+	local msg=$1 path=$2
+	shift 2
+	run timeout 10 "$KVD" --id n1 --data-dir "$TMP/d" --addr 127.0.0.1:0 \
+	    "$@" 3>&-
+	echo "$*: status $status: $output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"$msg"* ]]
+	[ ! -e "$path" ]
 }
 
 @test "start-up: a port already in use fails the start and leaves no node directory" {
