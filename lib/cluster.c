@@ -43,7 +43,10 @@
  * it moved (restarted on another port, or with another --advertise):
  * its entry takes the new address as a local join would, so gossip
  * carries the move to every member.  Only a change of host without
- * --advertise (most likely a forgotten flag) is a warning instead.  A
+ * --advertise (most likely a forgotten flag) is a warning instead.  If
+ * a kvd still answers at the listed address with this node's id, this
+ * is a second process (a copy of the directory started elsewhere) and
+ * cluster_open fails rather than take the member from it.  A
  * merged list that puts the running node elsewhere (a second process
  * that ran with its id, --apply-peers with an old address) is answered
  * the same way, at most every RECLAIM_MS (reclaim_self).
@@ -166,6 +169,7 @@
 #define MEMBERS_TMP		"members.json.tmp"
 #define MEMBERS_PATH		"/internal/members"
 #define NODES_PATH		"/cluster/nodes"	/* a joining node's "ring" */
+#define HEALTH_PATH		"/health"	/* who answers at a listed address */
 #define DEFAULT_TIMEOUT_MS	2000
 #define DEFAULT_GOSSIP_MS	1000	/* liveness's unit when gossip is off */
 #define HOT_FANOUT		3	/* exchanges a node makes to pass news on */
@@ -1391,6 +1395,37 @@ same_host(const char *a, const char *b)
 }
 
 /*
+ * Whether a kvd answers at address with this node's id (its /health
+ * says "ok" and the id): a second process started from a copy of this
+ * node's directory, while the first runs.  No answer, another id, a
+ * node that has left: not a twin.
+ */
+static bool
+twin_answers(struct cluster *c, const char *address)
+{
+	struct client_response res;
+	struct json_tok *toks = NULL;
+	bool twin = false;
+	int id, status;
+
+	if (c->pool == NULL)
+		return false;
+	client_response_init(&res);
+	if (peer_call(c->pool, address, "GET", HEALTH_PATH, NULL, NULL, 0, NULL,
+	    c->timeout_ms, &res) == 0 && res.http.status == 200 &&
+	    (toks = msg_tokens(res.body.data, res.body.len)) != NULL) {
+		id = json_object_get(res.body.data, toks, 0, "id");
+		status = json_object_get(res.body.data, toks, 0, "status");
+		twin = id >= 0 && status >= 0 &&
+		    json_string_eq(res.body.data, &toks[id], c->self_id) &&
+		    json_string_eq(res.body.data, &toks[status], "ok");
+	}
+	free(toks);
+	client_response_free(&res);
+	return twin;
+}
+
+/*
  * Whether the list may say where this node is: only it knows, when it
  * moved (cluster_open) or when a list says otherwise.  Not a change of
  * host without --advertise, which is likelier a forgotten flag.
@@ -1932,6 +1967,14 @@ cluster_open(struct cluster **out, const struct cluster_config *cfg,
 		}
 	}
 	self = entries_find(v, n, c->self_id);
+	if (self >= 0 && !v[self].removed && may_move_self(c, v[self].address) &&
+	    twin_answers(c, v[self].address)) {
+		snprintf(err, errlen, "another kvd runs as %s at %s (its /health "
+		    "names it): stop it before starting this one, or give this "
+		    "one another --id and join it", c->self_id,
+		    v[self].address);
+		goto fail;
+	}
 	if (self >= 0 && !v[self].removed && may_move_self(c, v[self].address)) {
 		log_event(LOG_WARN, "cluster: this node moved: its member entry "
 		    "takes the advertised address, and gossip spreads it",

@@ -258,18 +258,30 @@ node3_listed_at() {
 	[ "$(nodes node3 | jq -r '.members[] | select(.id == "node3") | .address')" = "127.0.0.1:$p" ]
 }
 
-@test "a second process started with a member's id is named in an error on both sides; once it stops, the member takes its address back" {
+@test "a second process started with a member's id: refused while the first answers; else named in an error on both sides, and once it stops the member takes its address back" {
 	start_cluster
-	# The copy: a copy of node3's directory (so it moves node3's entry
-	# to its own address, which then wins everywhere), another port.
+	# The copy: a copy of node3's directory (so it would move node3's
+	# entry to its own address, which then wins everywhere), another port.
 	mkdir -p "$TMP/twin"
 	cp -r "$DATA/node3" "$TMP/twin/"
 	rm -f "$TMP/twin/node3/LOCK"
-	"$KVD" --id node3 --addr "127.0.0.1:$(port 4)" --data-dir "$TMP/twin" \
-	    --peers "node1=$(member_addr 1)" --n 3 --w 2 --r 2 \
-	    --peer-timeout-ms 500 --gossip-interval-ms 200 \
-	    >>"$TMP/twin.log" 2>&1 3>&- &
+	local twin=("$KVD" --id node3 --addr "127.0.0.1:$(port 4)"
+	    --data-dir "$TMP/twin" --peers "node1=$(member_addr 1)"
+	    --n 3 --w 2 --r 2 --peer-timeout-ms 500 --gossip-interval-ms 200)
+	# node3 answers at the listed address: the copy does not start, and
+	# nothing moved.
+	run timeout 20 "${twin[@]}" 3>&-
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"another kvd runs as node3 at $(member_addr 3) (its /health names it)"* ]]
+	[ "$(nodes node1 | jq -r '.members[] | select(.id == "node3") | .address')" = "$(member_addr 3)" ]
+	# While node3 is stopped nobody answers: the copy starts, and both
+	# learn of the other once node3 runs again.
+	kill -STOP "$(pid_of node3)"
+	"${twin[@]}" >>"$TMP/twin.log" 2>&1 3>&- &
 	echo $! >"$TMP/twin.pid"
+	wait_for 20 grep -q 'this node moved' "$TMP/twin.log"
+	kill -CONT "$(pid_of node3)"
 	twin_named() {
 		grep -q 'another process runs with this node.s id' "$TMP/node3.log" &&
 		    grep -q 'another process runs with this node.s id' "$TMP/twin.log"
