@@ -883,7 +883,7 @@ store_apply(struct store *s, const char *key, size_t klen,
 	int rc;
 
 	rc = store_apply_nowait(s, key, klen, v, NULL, 0, &seq);
-	if (rc == 1 && wal_sync(s->wal, seq) == -1)
+	if (rc >= 0 && seq != 0 && wal_sync(s->wal, seq) == -1)
 		return -1;
 	return rc;
 }
@@ -907,6 +907,8 @@ store_apply_nowait(struct store *s, const char *key, size_t klen,
 	rc = do_apply(s, st, key, klen, h, v, rec, rec_len, RCV_NOW, true, seq);
 	e_no = errno;
 	pthread_rwlock_unlock(&st->lock);
+	if (rc == 0)	/* what is held may not be durable yet */
+		*seq = wal_unsynced_seq(s->wal);
 	if (rc == 1 && s->notify != NULL)
 		s->notify(s->notify_arg, key, klen);
 	if (rc == -1 && e_no == ENOSPC)

@@ -103,7 +103,9 @@ int	store_digest(struct store *s, const char *key, size_t klen,
 /*
  * The apply rule.  Installs a copy of v under key when it wins over the
  * stored version, logs it and waits until it is durable.  Returns 1
- * applied, 0 ignored (stored version equal or newer), -1 with errno (EIO:
+ * applied, 0 ignored (stored version equal or newer; it too is durable
+ * then: a version held is not always logged to disk yet, say after the
+ * disk filled up, so an ignore waits for the log too), -1 with errno (EIO:
  * the WAL has failed, until a restart; ENOSPC: the disk is full, later
  * writes may succeed; ENOMEM; EFBIG: a value of 4 GiB or more).  After -1 the version may still be
  * installed and may still become durable: "not acknowledged", not "not
@@ -115,7 +117,8 @@ int	store_apply(struct store *s, const char *key, size_t klen,
 /*
  * The apply rule without waiting for the disk, for callers that apply
  * many versions and wait once (a batch from a peer): *seq gets the WAL
- * seq to pass to store_sync (0 when nothing was logged).  Same returns
+ * seq to pass to store_sync (0 when nothing was logged; when ignored,
+ * the log's last seq while it is not durable).  Same returns
  * as store_apply.  The version is NOT durable until store_sync(seq)
  * returns 0: do not acknowledge it before.  rec, when not NULL, is the
  * record the caller already holds for key and v (record.h: one line,

@@ -818,6 +818,17 @@ wal_when_durable(struct wal *w, uint64_t seq, struct wal_waiter *wt,
 	return wal_sync(w, seq) == 0 ? 1 : -1;
 }
 
+uint64_t
+wal_unsynced_seq(struct wal *w)
+{
+	uint64_t seq;
+
+	pthread_mutex_lock(&w->mu);
+	seq = w->last_seq > w->durable_seq ? w->last_seq : 0;
+	pthread_mutex_unlock(&w->mu);
+	return seq;
+}
+
 void
 wal_flush_soon(struct wal *w)
 {

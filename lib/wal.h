@@ -98,6 +98,13 @@ int	wal_enqueue(struct wal *w, const char *rec, size_t len, uint64_t *seq);
 int	wal_sync(struct wal *w, uint64_t seq);
 
 /*
+ * The seq of the last record enqueued when it is not durable yet, else
+ * 0: what a caller that found nothing to log must wait for before it
+ * says that what it holds is durable.
+ */
+uint64_t wal_unsynced_seq(struct wal *w);
+
+/*
  * Called once per wal_when_durable waiter: err 0 when the record is
  * durable, or the errno wal_sync would have failed with (EIO, ENOSPC).
  * It runs on the log's committer thread and holds up every other waiter

@@ -757,6 +757,14 @@ test_apply_record(void)
 	    store_digest(s, "nokey", 5, &d) == 0,
 	    "store_digest: the stored version's record_version_digest, 0 "
 	    "for an absent key");
+	/* An ignore vouches for what is held: it waits for the log too. */
+	ok(store_apply_nowait(s, "k2", 2, &v, NULL, 0, &seq) == 1 &&
+	    store_apply_nowait(s, "k2", 2, &v, NULL, 0, &d) == 0 && d == seq,
+	    "an ignored copy of a version not durable yet names the log's "
+	    "last seq");
+	ok(store_sync(s, seq) == 0 &&
+	    store_apply_nowait(s, "k2", 2, &v, NULL, 0, &d) == 0 && d == 0,
+	    "and none once it is durable");
 	store_close(s);
 	buf_free(&rec);
 	buf_free(&plain);
