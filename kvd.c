@@ -116,8 +116,8 @@ static const struct flag flags[] = {
 	  "HOST:PORT other nodes reach this one at (default: --addr, with "
 	  "localhost for an empty host)" },
 	{ "n", FLAG_NUM, F(n), 1, 64, "replicas per key (default 3, capped to the cluster size)" },
-	{ "w", FLAG_NUM, F(w), 1, 64, "write quorum (default 2, capped to N)" },
-	{ "r", FLAG_NUM, F(r), 1, 64, "read quorum (default 2, capped to N)" },
+	{ "w", FLAG_NUM, F(w), 1, 64, "write quorum, at most N (default 2; 1 with --n 1)" },
+	{ "r", FLAG_NUM, F(r), 1, 64, "read quorum, at most N (default 2; 1 with --n 1)" },
 	{ "vnodes", FLAG_NUM, F(vnodes), 1, 4096,
 	  "ring points per member; every node must agree (default 150)" },
 	{ "peer-timeout-ms", FLAG_NUM, F(peer_timeout_ms), 10, 600000,
@@ -496,8 +496,8 @@ config_defaults(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->addr = ":8080";
 	cfg->n = 3;
-	cfg->w = 2;
-	cfg->r = 2;
+	cfg->w = 0;	/* not given: 2, or N when N is 1 (check_config) */
+	cfg->r = 0;
 	cfg->snapshot_interval = 60;
 	cfg->max_conns = 1024;
 	cfg->max_watchers = 1000;
@@ -559,6 +559,16 @@ check_config(struct config *cfg)
 	if (cfg->peers != NULL && cluster_peers_check(cfg->peers, err,
 	    sizeof(err)) != 0)
 		die_usage("%s", err);
+	/* A quorum above N can never be met: a typo, not a wish to cap. */
+	if (cfg->w > cfg->n || cfg->r > cfg->n)
+		die_usage("--%s %lld is more than --n %lld: a quorum counts "
+		    "copies of a key, and a key has N", cfg->w > cfg->n ? "w" :
+		    "r", (long long)(cfg->w > cfg->n ? cfg->w : cfg->r),
+		    (long long)cfg->n);
+	if (cfg->w == 0)
+		cfg->w = cfg->n < 2 ? cfg->n : 2;
+	if (cfg->r == 0)
+		cfg->r = cfg->n < 2 ? cfg->n : 2;
 	/* A conditional write's deadline is 3 peer timeouts (cas.h). */
 	if (cfg->cas_window * 1000 < 12 * cfg->peer_timeout_ms)
 		die_usage("%s", "--cas-window is too short for --peer-timeout-ms: "

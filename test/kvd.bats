@@ -696,6 +696,13 @@ EOF_ACCEPT
 	[[ "$output" == *"--id"* ]]
 	run timeout 5 "$KVD" --id 'bad id' --data-dir "$DATA" 3>&-
 	[ "$status" -eq 2 ]
+	# A quorum above N is a typo, not a wish: refused, not capped.
+	run timeout 5 "$KVD" --id n9 --data-dir "$DATA" --n 3 --w 4 3>&-
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--w 4 is more than --n 3"* ]]
+	run timeout 5 "$KVD" --id n9 --data-dir "$DATA" --n 1 --r 2 3>&-
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--r 2 is more than --n 1"* ]]
 	run timeout 5 "$KVD" --help 3>&-
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"--data-dir"* ]]
