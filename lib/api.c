@@ -2677,6 +2677,17 @@ api_self_answered(void *arg, const struct server_request *sr, int status)
 		count_request(-1, "other", status, clock_now_ns());
 }
 
+bool
+api_is_peer_request(void *arg, const struct http_request *req)
+{
+	const char *rest;
+	size_t restlen;
+	int i = route_of(req, &rest, &restlen);
+
+	(void)arg;
+	return i >= 0 && internal_route(i);
+}
+
 /* ---- metrics ---------------------------------------------------------- */
 
 /* Takes the node's figures into a->last.  Caller holds metrics_mu. */

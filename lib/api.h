@@ -51,6 +51,12 @@ void	api_self_answered(void *arg, const struct server_request *sr,
 	    int status);
 
 /*
+ * server_config.is_peer_request: true for the node-to-node routes (the
+ * /internal/ ones), which the peers' reserve serves.
+ */
+bool	api_is_peer_request(void *arg, const struct http_request *req);
+
+/*
  * server_config.later_free: frees the deferred answer a connection kept
  * (server_later_state).
  */

@@ -780,6 +780,7 @@ open_server(struct node *nd, char *err, size_t errlen)
 	s.listen_fd = nd->listen_fd;
 	s.handler = api_handle;
 	s.precheck = api_precheck;
+	s.is_peer_request = api_is_peer_request;
 	s.self_answered = api_self_answered;
 	s.later_free = api_later_free;
 	s.arg = nd->api;

@@ -94,6 +94,18 @@
  * frees it.  Without epoll (not Linux), or when a connection cannot be
  * registered, its thread keeps it.
  *
+ * THE PEERS' RESERVE.  Other nodes' connections count against
+ * max_conns like any, so clients holding every place would cut the
+ * node off from its peers (replication, gossip, anti-entropy, hints all
+ * refused 503).  So once the cap is reached the accept thread still
+ * takes up to peer_reserve connections more, marked reserve: such a
+ * connection is served only requests that cfg->is_peer_request accepts
+ * (other nodes' routes); any other is answered the cap's 503, as at
+ * accept, and the connection closed.  A client in the reserve is so
+ * served no request, and holds its place no longer than a head takes to
+ * come: a reserve connection waits for the next head header_timeout,
+ * not idle_timeout (peers close their idle ones sooner anyway).
+ *
  * Waits are cut into slices of STOP_POLL_MS so a stopping server closes
  * busy connections promptly too.  The connection counts, the parked
  * list and the worker count are the state shared between threads,
@@ -146,6 +158,7 @@ struct server {
 	atomic_bool	 stopping;
 	atomic_bool	 grace_over;	/* server_stop's grace ended: I/O ends */
 	uint64_t	 active, accepted, rejected;	/* under mu */
+	uint64_t	 reserved;	/* of active, in the peers' reserve */
 	_Atomic uint64_t requests;	/* answered: counted without a lock */
 	pthread_attr_t	 attr;		/* every thread it starts: detached */
 	/* Parking (essay): the epoll set, -1 where there is none. */
@@ -178,6 +191,7 @@ struct conn {
 	struct buf	 out;	/* response head */
 	size_t		 drain;	/* body bytes to discard before closing */
 	bool		 sliced;	/* SO_RCVTIMEO is STOP_POLL_MS */
+	bool		 reserve;	/* past the cap: peers' requests only */
 	struct server_response res;	/* the request's answer */
 	/*
 	 * Parking, under s->mu.  A parked connection is listed in park
@@ -216,6 +230,7 @@ server_config_default(struct server_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->listen_fd = -1;
 	cfg->max_conns = 1024;
+	cfg->peer_reserve = SERVER_PEER_RESERVE;
 	cfg->idle_timeout_ms = 60000;
 	cfg->header_timeout_ms = 10000;
 	cfg->body_timeout_ms = 30000;
@@ -265,6 +280,18 @@ server_error_code(struct server_response *res, int status, const char *code,
 	buf_puts(&res->body, ",\"code\":\"");
 	buf_puts(&res->body, code != NULL ? code : status_code_name(status));
 	buf_puts(&res->body, "\"}\n");
+}
+
+/* The connection cap's answer: at accept, and in the peers' reserve. */
+#define CAP_CODE	"too_many_connections"
+#define CAP_MSG		"too many connections (--max-conns), retry later"
+
+/* How long c may wait for its next head to start (see the essay). */
+static int
+idle_ms(const struct conn *c)
+{
+	return c->reserve ? c->s->cfg.header_timeout_ms :
+	    c->s->cfg.idle_timeout_ms;
 }
 
 static bool
@@ -460,13 +487,14 @@ log_request(struct conn *c, const struct http_request *req, int status,
 }
 
 /*
- * Answers {"error":msg} with status and no keep-alive (the caller
- * closes), for a request the engine refuses by itself: logs it and tells
- * cfg->self_answered.  sr is NULL when no head could be parsed.
+ * Answers {"error":msg,"code":code} with status and no keep-alive (the
+ * caller closes), for a request the engine refuses by itself: logs it
+ * and tells cfg->self_answered.  code NULL is the status's own; sr is
+ * NULL when no head could be parsed.
  */
 static void
 send_error_msg(struct conn *c, const struct server_request *sr, int status,
-    const char *msg)
+    const char *code, const char *msg)
 {
 	const struct server_config *cfg = &c->s->cfg;
 	struct server_response res;
@@ -474,7 +502,7 @@ send_error_msg(struct conn *c, const struct server_request *sr, int status,
 	memset(&res, 0, sizeof(res));
 	buf_init(&res.headers);
 	buf_init(&res.body);
-	server_error(&res, status, msg);
+	server_error_code(&res, status, code, msg);
 	(void)send_response(c, NULL, &res, false);
 	buf_free(&res.headers);
 	buf_free(&res.body);
@@ -516,7 +544,7 @@ send_error(struct conn *c, const struct server_request *sr, int status,
 		}
 		break;
 	}
-	send_error_msg(c, sr, status, msg);
+	send_error_msg(c, sr, status, NULL, msg);
 }
 
 /* The 413 for a body above sr's limit, naming the limit. */
@@ -531,7 +559,7 @@ send_too_large(struct conn *c, const struct server_request *sr)
 	else
 		snprintf(msg, sizeof(msg), "request body too large: the limit "
 		    "is %zu bytes", sr->max_body);
-	send_error_msg(c, sr, 413, msg);
+	send_error_msg(c, sr, 413, NULL, msg);
 }
 
 /*
@@ -773,7 +801,7 @@ conn_serve(struct conn *c, bool read_first)
 			}
 			if (deadline == 0)
 				deadline = clock_now_ms() + (c->in.len ?
-				    cfg->header_timeout_ms : cfg->idle_timeout_ms);
+				    cfg->header_timeout_ms : idle_ms(c));
 			r = conn_fill(c, deadline, c->in.len == 0);
 			if (r > 0 && c->in.len == (size_t)r)
 				deadline = clock_now_ms() + cfg->header_timeout_ms;
@@ -808,6 +836,14 @@ conn_serve(struct conn *c, bool read_first)
 		res->close = false;
 		buf_reset(&res->headers);
 		buf_reset(&res->body);
+		if (c->reserve && !cfg->is_peer_request(cfg->arg, &req)) {
+			pthread_mutex_lock(&c->s->mu);
+			c->s->rejected++;
+			pthread_mutex_unlock(&c->s->mu);
+			send_error_msg(c, &sreq, 503, CAP_CODE, CAP_MSG);
+			plan_drain(c, &req, (size_t)hlen);
+			goto done;
+		}
 
 		/* 3: the body. */
 		consumed = (size_t)hlen;
@@ -938,6 +974,7 @@ static void
 conn_free(struct conn *c)
 {
 	struct server *s = c->s;
+	bool reserve = c->reserve;
 
 	if (c->later.state != NULL && s->cfg.later_free != NULL)
 		s->cfg.later_free(c->later.state);
@@ -953,6 +990,7 @@ conn_free(struct conn *c)
 	free(c);
 	pthread_mutex_lock(&s->mu);
 	s->active--;
+	s->reserved -= reserve;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }
@@ -1004,7 +1042,7 @@ park(struct conn *c)
 		return false;
 	}
 	c->listed = c->in_epoll = true;
-	c->idle_deadline = clock_now_ms() + s->cfg.idle_timeout_ms;
+	c->idle_deadline = clock_now_ms() + idle_ms(c);
 	c->park_next = NULL;
 	c->park_prev = s->park_last;
 	*(s->park_last ? &s->park_last->park_next : &s->park_first) = c;
@@ -1171,8 +1209,7 @@ reject(struct server *s, int fd)
 	memset(&res, 0, sizeof(res));
 	buf_init(&res.headers);
 	buf_init(&res.body);
-	server_error_code(&res, 503, "too_many_connections", "too many "
-	    "connections (--max-conns), retry later");
+	server_error_code(&res, 503, CAP_CODE, CAP_MSG);
 	format_head(&head, &res, false, false);
 	buf_append(&head, res.body.data, res.body.len);
 	(void)send(fd, head.data, head.len, MSG_DONTWAIT);
@@ -1204,6 +1241,7 @@ accept_main(void *arg)
 	uint64_t seen = 0;
 	char sink[64];
 	int fd, rc, nfd = s->epfd >= 0 ? 2 : 1;
+	bool reserve;
 
 	thread_name("kvd-accept");
 	pfd[0].fd = s->cfg.listen_fd;
@@ -1256,18 +1294,22 @@ accept_main(void *arg)
 			continue;
 		}
 		pthread_mutex_lock(&s->mu);
-		if (s->active >= (uint64_t)s->cfg.max_conns) {
+		reserve = s->active - s->reserved >= (uint64_t)s->cfg.max_conns;
+		if (reserve && (s->cfg.is_peer_request == NULL ||
+		    s->reserved >= (uint64_t)s->cfg.peer_reserve)) {
 			s->rejected++;
 			pthread_mutex_unlock(&s->mu);
 			reject(s, fd);
 			continue;
 		}
 		s->active++;
+		s->reserved += reserve;
 		s->accepted++;
 		pthread_mutex_unlock(&s->mu);
 		c = calloc(1, sizeof(*c));
 		if (c != NULL) {
 			c->s = s;
+			c->reserve = reserve;
 			c->later.conn = c;
 			c->fd = fd;
 			buf_init(&c->in);
@@ -1291,6 +1333,7 @@ accept_main(void *arg)
 			reject(s, fd);
 			pthread_mutex_lock(&s->mu);
 			s->active--;
+			s->reserved -= reserve;
 			pthread_mutex_unlock(&s->mu);
 		}
 		log_event(LOG_WARN, "cannot serve a connection", "err=%s",

@@ -48,6 +48,15 @@
 #include "buf.h"
 #include "http.h"
 
+/*
+ * Connections taken past max_conns for peers' requests by default: a
+ * node of a 40-node cluster has 39 peers, each keeping up to four
+ * connections to it busy at once (a replication stream, gossip,
+ * anti-entropy or a transfer, a hint or paxos call), and their pools
+ * close an idle one after PEER_IDLE_MS, so they reconnect all the time.
+ */
+#define SERVER_PEER_RESERVE	160
+
 /* An early answer drains at most this much of the refused body. */
 #define SERVER_DRAIN_MAX	(64u << 20)
 
@@ -148,9 +157,13 @@ typedef void (*server_handler_fn)(void *arg, const struct server_request *req,
 typedef bool (*server_precheck_fn)(void *arg, struct server_request *req,
     struct server_response *res);
 
+/* True when req, a parsed head, is another node's (a peer's) request. */
+typedef bool (*server_peer_fn)(void *arg, const struct http_request *req);
+
 struct server_config {
 	int		 listen_fd;
 	int		 max_conns;		/* default 1024 */
+	int		 peer_reserve;		/* past max_conns, for peers: default SERVER_PEER_RESERVE */
 	int		 idle_timeout_ms;	/* keep-alive idle, default 60000 */
 	int		 header_timeout_ms;	/* whole head, default 10000 */
 	int		 body_timeout_ms;	/* whole body, default 30000 */
@@ -161,6 +174,7 @@ struct server_config {
 	bool		 request_log;		/* one info line per request */
 	server_handler_fn handler;
 	server_precheck_fn precheck;
+	server_peer_fn	 is_peer_request;	/* NULL: no reserve */
 	/*
 	 * Told of each answer the engine gives by itself, which neither the
 	 * precheck nor the handler sees: a head it cannot parse or that
@@ -170,7 +184,7 @@ struct server_config {
 	 */
 	void		(*self_answered)(void *arg,
 			    const struct server_request *sr, int status);
-	void		*arg;		/* of all three */
+	void		*arg;		/* of all four */
 	void		(*later_free)(void *state);	/* may be NULL */
 };
 

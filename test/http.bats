@@ -446,6 +446,54 @@ print("after", ok)
 	grep -q 'msg="request" method=- path=- status=503 ' "$TMP/n1.log"
 }
 
+@test "--max-conns 4 filled by clients: a peer's connections are still served (the reserve), one more client still gets the 503" {
+	stop_all
+	pick_ports 2
+	start_peer 1 2 "$(peers_of 1 2)" --max-conns 4 --request-log
+	# Clients take every place before node2 starts, so none of node2's
+	# connections to node1 is older than the clients'.
+	python3 -c '
+import os, socket, sys, time
+port, release = int(sys.argv[1]), sys.argv[2]
+def req(s):
+    s.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+    d = b""
+    while b"\r\n\r\n" not in d or not d.rstrip().endswith(b"}"):
+        b = s.recv(4096)
+        if not b: break
+        d += b
+    return d.split(b" ")[1].decode() if d else "EOF"
+held = []
+while len(held) < 10:
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    if req(s) != "200": break
+    held.append(s)
+print("held", len(held), flush=True)
+deadline = time.time() + 60
+while not os.path.exists(release) and time.time() < deadline:
+    time.sleep(0.1)
+' "$(port 1)" "$TMP/release" >"$TMP/held.out" 2>&1 &
+	BG+=($!)
+	wait_for 10 grep -q held "$TMP/held.out"
+	[ "$(cat "$TMP/held.out")" = "held 4" ]
+	start_peer 2 2 "$(peers_of 2 2)"
+	# n=2, w=2 through node2: its copy must reach node1, which is full.
+	put_w2() {
+		[ "$(code -X PUT -H 'Content-Type: application/octet-stream' \
+		    --data-binary v "$(url node2)/kv/k?w=2")" = 201 ]
+	}
+	wait_for 15 put_w2
+	grep -qE 'msg="request" method=POST path=/internal/(batch|replicate) status=200 ' \
+	    "$TMP/node1.log"
+	# a client's request on a place of the reserve: the cap's 503, closed
+	run curl -sS --max-time 5 -D - "$(url node1)/health"
+	echo "$output"
+	[[ "$output" == "HTTP/1.1 503"* ]]
+	[[ "$output" == *"Retry-After: 1"* ]]
+	[ "$(printf '%s\n' "$output" | tail -n 1 | jq -r .code)" = too_many_connections ]
+	touch "$TMP/release"
+}
+
 @test "answers the server gives before the API sees a request are logged and counted" {
 	stop_all
 	start_node n1 --request-log --max-body 64
