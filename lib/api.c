@@ -2669,12 +2669,16 @@ out:
 void
 api_self_answered(void *arg, const struct server_request *sr, int status)
 {
+	const char *rest;
+	size_t restlen;
+
 	(void)arg;
-	if (sr != NULL)
-		count_request(sr->route, method_label(sr->http), status,
-		    sr->started_ns);
-	else
+	if (sr == NULL)
 		count_request(-1, "other", status, clock_now_ns());
+	else
+		count_request(sr->route >= 0 ? sr->route :
+		    route_of(sr->http, &rest, &restlen),
+		    method_label(sr->http), status, sr->started_ns);
 }
 
 bool

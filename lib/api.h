@@ -45,7 +45,9 @@ void	api_handle(void *arg, const struct server_request *sr,
 
 /*
  * server_config.self_answered: counts the server's own refusals in
- * kvd_requests_total, under the route the precheck found or "other".
+ * kvd_requests_total, under the route of their path (the precheck's, or
+ * looked up) and their method; "other" for both when the request line
+ * could not be parsed, route "other" when no route has the path.
  */
 void	api_self_answered(void *arg, const struct server_request *sr,
 	    int status);

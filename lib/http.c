@@ -330,10 +330,11 @@ connection_options(const char *s, size_t n, bool *close, bool *ka)
 
 /*
  * Splits the request-target into path and query.  qpos is the offset of
- * the first '?' in the target, or tl when there is none.
+ * the first '?' in the target, or tl when there is none.  NULL, or why
+ * the target is refused (path then left NULL).
  */
-static int
-split_target(struct http_request *req, size_t qpos, int *status)
+static const char *
+split_target(struct http_request *req, size_t qpos)
 {
 	const char *t = req->target, *a, *slash;
 	size_t tl = req->target_len, skip;
@@ -348,16 +349,15 @@ split_target(struct http_request *req, size_t qpos, int *status)
 	if (t[0] == '/') {
 		req->path = t;
 		req->path_len = qpos;
-		return 0;
+		return NULL;
 	}
 	if (t[0] == '*') {
 		if (tl != 1 || req->method_len != 7 ||
 		    memcmp(req->method, "OPTIONS", 7) != 0)
-			return bad(status, &req->error,
-			    "request target * is only for OPTIONS");
+			return "request target * is only for OPTIONS";
 		req->path = t;
 		req->path_len = 1;
-		return 0;
+		return NULL;
 	}
 	/* absolute-form: http://authority[/path][?query] */
 	if (tl > 7 && ieq(t, "http://", 7))
@@ -365,15 +365,13 @@ split_target(struct http_request *req, size_t qpos, int *status)
 	else if (tl > 8 && ieq(t, "https://", 8))
 		skip = 8;
 	else
-		return bad(status, &req->error, "bad request target");
+		return "bad request target";
 	a = t + skip;
 	if (a == t + qpos || *a == '/')
-		return bad(status, &req->error,
-		    "empty authority in the request target");
+		return "empty authority in the request target";
 	slash = memchr(a, '/', (size_t)(t + qpos - a));
 	if (memchr(a, '@', (size_t)((slash ? slash : t + qpos) - a)) != NULL)
-		return bad(status, &req->error,
-		    "userinfo in the request target");
+		return "userinfo in the request target";
 	if (slash == NULL) {
 		/* RFC 9112 3.2.2: an empty path means "/". */
 		req->path = "/";
@@ -382,7 +380,7 @@ split_target(struct http_request *req, size_t qpos, int *status)
 		req->path = slash;
 		req->path_len = (size_t)(t + qpos - slash);
 	}
-	return 0;
+	return NULL;
 }
 
 #define BOTH_CL_TE	"both Content-Length and Transfer-Encoding"
@@ -491,13 +489,14 @@ http_parse_request(const char *b, size_t len, const struct http_limits *lim,
 {
 	struct http_limits dl;
 	size_t end, p, start, e, t, qpos, cap;
-	const char *v;
+	const char *v, *bad_target;
 	int r;
 
 	if (lim == NULL) {
 		http_limits_default(&dl);
 		lim = &dl;
 	}
+	req->method = req->target = req->path = NULL;
 	end = len < lim->max_header_bytes ? len : lim->max_header_bytes;
 	if (end > INT_MAX)
 		end = INT_MAX;
@@ -561,6 +560,7 @@ http_parse_request(const char *b, size_t len, const struct http_limits *lim,
 	    v[5] < '0' || v[5] > '9' || v[6] != '.' ||
 	    v[7] < '0' || v[7] > '9')
 		return bad(status, &req->error, "bad HTTP version");
+	bad_target = split_target(req, qpos);	/* the path, for a 505 too */
 	if (v[5] != '1' || v[7] > '1')
 		return fail(status, 505);
 	req->minor = v[7] - '0';
@@ -568,8 +568,8 @@ http_parse_request(const char *b, size_t len, const struct http_limits *lim,
 		return exhausted(end, len, status);
 	if (b[p + 1] != '\n')
 		return bad(status, &req->error, "CR not followed by LF");
-	if (split_target(req, qpos, status) < 0)
-		return HTTP_ERROR;
+	if (bad_target != NULL)
+		return bad(status, &req->error, bad_target);
 
 	cap = lim->max_headers < HTTP_MAX_HEADERS ? lim->max_headers :
 	    HTTP_MAX_HEADERS;

@@ -98,7 +98,10 @@ struct http_response {
  * 414 request line too long, 431 header section too large or too many
  * fields, 413 Content-Length above max_body, 505 version not 1.0/1.1,
  * 501 unsupported Transfer-Encoding, 417 an Expect other than
- * 100-continue; with 400, req->error says why.  Leading empty lines
+ * 100-continue; with 400, req->error says why.  On HTTP_ERROR,
+ * req->path is not NULL when the request line was read up to its
+ * version (method, target, path and query set: the refusal is a 505 or
+ * the header section's), NULL when it was not.  Leading empty lines
  * (CRLF) before a request line are skipped as RFC 9112 allows; they
  * count in the returned length.
  */

@@ -9,7 +9,9 @@
  *      head must arrive within header_timeout (slowloris defence).
  *   2. Parse it with http_parse_request.  A malformed head is answered
  *      with its status and a JSON error (a 400's naming the parser's
- *      reason), and the connection is closed:
+ *      reason), logged and counted with its method and path when the
+ *      request line was read (a bad header, 501, 417, 505), and the
+ *      connection is closed:
  *      after a framing error nothing more on this connection is trusted,
  *      so pipelined bytes behind it are never parsed.  The parser is
  *      given no body limit: which limit applies is known only after the
@@ -490,7 +492,7 @@ log_request(struct conn *c, const struct http_request *req, int status,
  * Answers {"error":msg,"code":code} with status and no keep-alive (the
  * caller closes), for a request the engine refuses by itself: logs it
  * and tells cfg->self_answered.  code NULL is the status's own; sr is
- * NULL when no head could be parsed.
+ * NULL when the request line could not be parsed.
  */
 static void
 send_error_msg(struct conn *c, const struct server_request *sr, int status,
@@ -815,11 +817,6 @@ conn_serve(struct conn *c, bool read_first)
 		}
 		if (!conn_settle(c))	/* before anything is written */
 			goto done;
-		if (hlen == HTTP_ERROR) {
-			send_error(c, NULL, status, req.error);
-			goto done;
-		}
-		http_query_normalize(&req, &c->query);
 		memset(&sreq, 0, sizeof(sreq));
 		sreq.started_ns = clock_now_ns();
 		started = (int64_t)(sreq.started_ns / 1000000);
@@ -836,6 +833,12 @@ conn_serve(struct conn *c, bool read_first)
 		res->close = false;
 		buf_reset(&res->headers);
 		buf_reset(&res->body);
+		if (hlen == HTTP_ERROR) {	/* logged as far as it was parsed */
+			send_error(c, req.path != NULL ? &sreq : NULL, status,
+			    req.error);
+			goto done;
+		}
+		http_query_normalize(&req, &c->query);
 		if (c->reserve && !cfg->is_peer_request(cfg->arg, &req)) {
 			pthread_mutex_lock(&c->s->mu);
 			c->s->rejected++;

@@ -179,7 +179,8 @@ struct server_config {
 	 * Told of each answer the engine gives by itself, which neither the
 	 * precheck nor the handler sees: a head it cannot parse or that
 	 * timed out, a body over its limit, malformed or late, the
-	 * connection cap's 503.  sr is NULL when no head was parsed.
+	 * connection cap's 503.  sr is NULL when the request line could not
+	 * be parsed; sr->route is -1 unless the precheck set it.
 	 * Called from any thread; may be NULL.
 	 */
 	void		(*self_answered)(void *arg,

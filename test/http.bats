@@ -491,7 +491,13 @@ while not os.path.exists(release) and time.time() < deadline:
 	[[ "$output" == "HTTP/1.1 503"* ]]
 	[[ "$output" == *"Retry-After: 1"* ]]
 	[ "$(printf '%s\n' "$output" | tail -n 1 | jq -r .code)" = too_many_connections ]
+	grep -q 'msg="request" method=GET path=/health status=503 ' "$TMP/node1.log"
 	touch "$TMP/release"
+	wait "${BG[@]}"
+	# counted under its route (this one and the filler's fifth), once
+	# the clients let go
+	wait_for 10 eval 'c -f "$(url node1)/metrics" >"$TMP/m" 2>/dev/null'
+	grep -xF 'kvd_requests_total{route="/health",method="GET",status="503"} 2' "$TMP/m"
 }
 
 @test "answers the server gives before the API sees a request are logged and counted" {
@@ -501,6 +507,14 @@ while not os.path.exists(release) and time.time() < deadline:
 	[ "$(statuses)" = 400 ]
 	run conv 2 "PUT /kv/a HTTP/1.1\r\n${H}Transfer-Encoding: gzip\r\n\r\n"
 	[ "$(statuses)" = 501 ]
+	run conv 2 "PUT /nowhere HTTP/1.1\r\n${H}Transfer-Encoding: gzip\r\n\r\n"
+	[ "$(statuses)" = 501 ]
+	run conv 2 "GET /health HTTP/1.1\r\n${H}Expect: later\r\n\r\n"
+	[ "$(statuses)" = 417 ]
+	run conv 2 "GET /version HTTP/2.0\r\n${H}\r\n"
+	[ "$(statuses)" = 505 ]
+	run conv 2 "POST /batch HTTP/1.1\r\n${H}Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}"
+	[ "$(statuses)" = 400 ]
 	chunk="40\r\n$(printf 'x%.0s' $(seq 64))\r\n"
 	run conv 2 "PUT /kv/b HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n$chunk$chunk"
 	[ "$(statuses)" = 413 ]
@@ -510,8 +524,14 @@ while not os.path.exists(release) and time.time() < deadline:
 	[ "$(code "$(url n1)/kv/d?bogus=1")" = 400 ]
 	c "$(url n1)/metrics" | grep '^kvd_requests_total' >"$TMP/m"
 	cat "$TMP/m"
+	# where the head was parsed as far as the request line: its route
+	# (or "other" for no route) and method
 	for want in 'route="other",method="other",status="400"} 1' \
-	    'route="other",method="other",status="501"} 1' \
+	    'route="/kv/",method="PUT",status="501"} 1' \
+	    'route="other",method="PUT",status="501"} 1' \
+	    'route="/health",method="GET",status="417"} 1' \
+	    'route="/version",method="GET",status="505"} 1' \
+	    'route="/batch",method="POST",status="400"} 1' \
 	    'route="/kv/",method="PUT",status="413"} 1' \
 	    'route="/kv/",method="PUT",status="400"} 1' \
 	    'route="/kv/",method="PATCH",status="405"} 1' \
@@ -520,7 +540,12 @@ while not os.path.exists(release) and time.time() < deadline:
 	done
 	grep 'msg="request"' "$TMP/n1.log"
 	grep -q 'msg="request" method=- path=- status=400 ' "$TMP/n1.log"
-	grep -q 'msg="request" method=- path=- status=501 ' "$TMP/n1.log"
+	grep -q 'msg="request" method=PUT path=/kv/a status=501 ' "$TMP/n1.log"
+	grep -q 'msg="request" method=PUT path=/nowhere status=501 ' "$TMP/n1.log"
+	grep -q 'msg="request" method=GET path=/health status=417 ' "$TMP/n1.log"
+	grep -q 'msg="request" method=GET path=/version status=505 ' "$TMP/n1.log"
+	grep -q 'msg="request" method=POST path=/batch status=400 ' "$TMP/n1.log"
+	[ "$(grep -c 'msg="request" method=- path=- ' "$TMP/n1.log")" = 1 ]
 	grep -q 'msg="request" method=PUT path=/kv/b status=413 ' "$TMP/n1.log"
 }
 
