@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # test/slow.bats -- slow and idle clients against a real kvd: the header
 # and body read deadlines (slowloris), the idle keep-alive timeout, the
-# connection cap (503 at once, never queued), and liveness with 1,000 idle
+# connection cap (503 at once, never queued, past the places kept for
+# peers), and liveness with 1,000 idle
 # and with 1,000 slowloris connections open: /health on a fresh connection
 # must still answer (< 1 s, a functional bound, not a benchmark) and kvd's
 # resident memory must stay bounded (small thread stacks, small buffers).
@@ -126,6 +127,15 @@ elif mode == "cap":
             d += s.recv(4096)
         held.append(s)
     out("held_ok", len(held))
+    # past the cap, a place kept for peers: a client request gets the 503
+    t0 = time.time()
+    s = socket.create_connection(ADDR, timeout=5)
+    s.sendall(GET)
+    d, end = read_all(s, 5)
+    out("reserve_status", status_of(d)); out("reserve_end", end)
+    out("reserve_ms", int((time.time() - t0) * 1000))
+    silent = [socket.create_connection(ADDR, timeout=5)
+              for i in range(int(args[1]))]  # every place kept for peers
     t0 = time.time()
     s = socket.create_connection(ADDR, timeout=5)
     d, end = read_all(s, 5)          # nothing sent: the answer comes anyway
@@ -135,6 +145,7 @@ elif mode == "cap":
     cl = [l.split(b":")[1].strip() for l in head.split(b"\r\n")
           if l.lower().startswith(b"content-length:")]
     out("extra_cl_matches", int(bool(cl) and int(cl[0]) == len(body)))
+    for x in silent: x.close()
     held.pop().close()
     ok = "no"
     for i in range(50):
@@ -289,12 +300,15 @@ print("status", head.split(b" ")[1].decode(), "got", len(body), "of", cl)
 	about_2s silent_ms "silent connection closed"
 }
 
-@test "--max-conns 3: the fourth connection is answered 503 at once and closed, not queued" {
+@test "--max-conns 3: past it a client's request gets 503 at once; past the 160 places kept for peers too, a connection is answered 503 at once and closed, not queued" {
 	start_node n1 --max-conns 3
-	run slow cap "$PORT_n1" 3
+	run slow cap "$PORT_n1" 3 160
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "$(field held_ok)" = 3 ]
+	[ "$(field reserve_status)" = 503 ]
+	[ "$(field reserve_end)" = EOF ]
+	[ "$(field reserve_ms)" -lt 1000 ]
 	[ "$(field extra_status)" = 503 ]
 	[ "$(field extra_end)" = EOF ]
 	[ "$(field extra_cl_matches)" = 1 ]
