@@ -295,7 +295,10 @@ usage(FILE *f)
 	    "                          and name each server that failed before\n"
 	    "                          one answered (KVCTL_VERBOSE=1)\n"
 	    "  --help, -h, --version   --help anywhere before -- is kvctl help\n"
-	    "                          COMMAND, whatever else the line holds\n\n"
+	    "                          COMMAND, whatever else the line holds\n"
+	    "                          (--version too); --help wins over\n"
+	    "                          --version; a flag kvctl does not know is\n"
+	    "                          a usage error (exit 2) even with them\n\n"
 	    "KVCTL_JSON, KVCTL_QUIET and KVCTL_VERBOSE take 1, true or yes, 0, false\n"
 	    "or no (as kvd's booleans); anything else is a usage error. A bad\n"
 	    "KVCTL_ value stops every command but help (--help, -h, help [COMMAND],\n"
@@ -5077,9 +5080,10 @@ static int
 run(int argc, char **argv, char **args)
 {
 	struct opts o;
-	const char *a, *v;
+	const char *a, *v, *unknown = NULL;
 	int nargs = 0, i, rc;
 	bool flags_done = false, missing = false, passthrough, help;
+	bool version = false;
 
 	memset(&o, 0, sizeof(o));
 	o.servers = "http://127.0.0.1:8080";
@@ -5094,6 +5098,10 @@ run(int argc, char **argv, char **args)
 	 * asks for the command's help, whatever else the line holds: the
 	 * line is still read, for its command word, and what is wrong with
 	 * it is kept (line_bad) and said only when no help was asked for.
+	 * A flag kvctl does not know is the exception: it is a usage error
+	 * whatever else the line holds, --help and --version included (as
+	 * git, curl and etcdctl refuse one), so a typo is never hidden.
+	 * --help wins over --version, wherever each stands.
 	 */
 	help = opt_help(argc, argv);
 	for (i = 1; i < argc; i++) {
@@ -5110,11 +5118,7 @@ run(int argc, char **argv, char **args)
 		    !passthrough) {
 			continue;	/* help is set: answered after the loop */
 		} else if (strcmp(a, "--version") == 0) {
-			/* Unless help was asked for, or the line is wrong before. */
-			if (help || o.line_error[0] != '\0')
-				continue;
-			printf("kvctl %s\n", KVD_VERSION);
-			return EXIT_OK;
+			version = true;	/* answered after the loop */
 		} else if (strcmp(a, "--json") == 0) {
 			o.json = true;
 		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
@@ -5204,9 +5208,13 @@ run(int argc, char **argv, char **args)
 		} else if (passthrough) {
 			args[nargs++] = argv[i];
 		} else {
+			if (unknown == NULL)
+				unknown = a;
 			line_bad(&o, "unknown flag '%s'", a);
 		}
 	}
+	if (unknown != NULL && (help || version))
+		return usage_error(NULL, "unknown flag '%s'", unknown);
 	if (help) {
 		/* verify --help and bench --help list their own options. */
 		if (nargs > 0 && (strcmp(args[0], "verify") == 0 ||
@@ -5217,6 +5225,10 @@ run(int argc, char **argv, char **args)
 		if (nargs == 0 || strcmp(args[0], "help") == 0)
 			return cmd_help(nargs, args);
 		return cmd_help(2, (char *[]){ "help", args[0] });
+	}
+	if (version) {	/* whatever else the line holds, as help */
+		printf("kvctl %s\n", KVD_VERSION);
+		return EXIT_OK;
 	}
 	if (o.line_error[0] != '\0')
 		return usage_error(NULL, "%s", o.line_error);

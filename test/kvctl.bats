@@ -491,7 +491,7 @@ time.sleep(30)
 	local a want
 	want=$("$KVCTL" help put)
 	for a in "put --ttl x --help" "put --ttl x -h" "--ttl x put k v --help" \
-	    "put k v --bogus -h" "put --r zz k v --help" "-o yaml put --help" \
+	    "put --r zz k v --help" "-o yaml put --help" \
 	    "--timeout 0 put --help" "--retry 500 -h put" "put k v --help --ttl" \
 	    "put k v --ttl 5 --create --if-match e --prefix p --help" \
 	    "put --help --version"; do
@@ -555,6 +555,41 @@ time.sleep(30)
 	wait_for 10 grep -qx v2 "$TMP/w.out"
 	wait_for 10 test "$(grep -c reconnected "$TMP/w.err")" -eq 2
 	[ ! -s "$TMP/q.err" ]
+}
+
+@test "a flag kvctl does not know is a usage error even with --help or --version; --help wins over --version" {
+	local a
+	for a in "--bogus x put --help" "--bogus put --help" "put k v --bogus -h" \
+	    "put --help --bogus" "-h --bogus" "--bogus --version" \
+	    "--version --bogus" "--version --help --bogus" "help put --bogus"; do
+		# shellcheck disable=SC2086  # a is words
+		run_split 20 "$KVCTL" $a
+		echo "[kvctl $a] rc=$rc out=$out err=$err"
+		[ "$rc" -eq 2 ] && [ -z "$out" ]
+		[ "$(printf '%s\n' "$err" | head -1)" = "kvctl: unknown flag '--bogus'" ]
+	done
+	# The first one is named.
+	kvx put --help --nope --bogus
+	[ "$rc" -eq 2 ] && [[ "$err" == "kvctl: unknown flag '--nope'"* ]]
+	# verify and bench take their own flags after the command word.
+	kvx verify --bogus --help
+	[ "$rc" -eq 0 ] && [ "$out" = "$("$KVCTL" verify --help)" ]
+	# --help wins over --version, wherever each stands.
+	for a in "--version --help" "--help --version" "--version put --help"; do
+		# shellcheck disable=SC2086
+		run_split 20 "$KVCTL" $a
+		echo "[kvctl $a] rc=$rc out=$out"
+		[ "$rc" -eq 0 ] && [ -z "$err" ]
+		[[ "$out" == "usage: kvctl "* ]]
+	done
+	# --version, as --help, answers whatever else the line holds.
+	for a in "--version --ttl x" "--ttl x --version" "--version put"; do
+		# shellcheck disable=SC2086
+		run_split 20 "$KVCTL" $a
+		[ "$rc" -eq 0 ] && [ "$out" = "$("$KVCTL" --version)" ]
+	done
+	# And kvctl --help says so.
+	"$KVCTL" --help | grep -q -- '--help wins over'
 }
 
 @test "--version prints the version and exits 0" {
