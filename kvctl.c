@@ -2206,12 +2206,12 @@ cmd_status(const struct opts *o)
 	struct cview cv;
 	struct buf warn = BUF_INIT, wj = BUF_INIT, down = BUF_INIT,
 	    downj = BUF_INIT, xfer = BUF_INIT, xferj = BUF_INIT, aeoff = BUF_INIT,
-	    forj = BUF_INIT;
+	    forj = BUF_INIT, tmp = BUF_INIT;
 	const struct minfo *last = NULL;
 	char d[48], d2[48];
 	uint64_t keys = 0, held = 0, held_bytes = 0;
 	int64_t now = clock_wall_ms(), oldest = 0;
-	size_t i, up = 0, counted = 0, ndown = 0, answered = 0;
+	size_t i, up = 0, counted = 0, ndown = 0, answered = 0, naeoff = 0;
 	int rc;
 	bool json = o->json || o->output == OUT_JSON;
 
@@ -2224,7 +2224,6 @@ cmd_status(const struct opts *o)
 
 		if (is_down(mi)) {
 			ndown++;
-			buf_printf(&down, "%s%s", down.len ? ", " : "", mi->id);
 			if (downj.len)
 				buf_putc(&downj, ',');
 			json_emit_string(&downj, mi->id, strlen(mi->id));
@@ -2245,10 +2244,14 @@ cmd_status(const struct opts *o)
 		if (mi->ae_last_ms > 0 && (last == NULL ||
 		    mi->ae_last_ms > last->ae_last_ms))
 			last = mi;
-		if (mi->ae_interval_ms == 0)
+		if (mi->ae_interval_ms == 0) {
 			buf_printf(&aeoff, "%s%s", aeoff.len ? ", " : "", mi->id);
+			naeoff++;
+		}
 		if (mi->xfer_running) {
-			buf_printf(&xfer, "  - %s %llu/%llu keys\n", mi->id,
+			/* As the TRANSFER column of cluster nodes. */
+			buf_printf(&xfer, "  - %s %s %llu/%llu keys\n", mi->id,
+			    mi->xfer_retrying ? "retrying" : "sending",
 			    (unsigned long long)mi->xfer_sent,
 			    (unsigned long long)mi->xfer_scanned);
 			buf_printf(&xferj, "%s{\"id\":", xferj.len ? "," : "");
@@ -2286,9 +2289,30 @@ cmd_status(const struct opts *o)
 			buf_printf(&forj, ":%llu",
 			    (unsigned long long)cv.m[i].hints_for);
 		}
-	if (aeoff.len)
-		warn_add(&warn, &wj, "anti-entropy disabled on %s "
+	/*
+	 * JSON keeps its one warning naming them all; the text has one line
+	 * a member, as the other warnings, or one for all when every member
+	 * that answered has it off (a cluster run so on purpose).
+	 */
+	if (naeoff > 0) {
+		warn_add(&tmp, &wj, "anti-entropy disabled on %s "
 		    "(--anti-entropy-interval 0)", aeoff.data);
+		buf_reset(&tmp);
+		if (naeoff > 1 && naeoff == answered && answered == cv.nm)
+			warn_add(&warn, &tmp, "anti-entropy disabled on all %zu "
+			    "members (--anti-entropy-interval 0)", naeoff);
+		else if (naeoff > 1 && naeoff == answered)
+			warn_add(&warn, &tmp, "anti-entropy disabled on all %zu "
+			    "members that answered (--anti-entropy-interval 0)",
+			    naeoff);
+		else
+			for (i = 0; i < cv.nm; i++)
+				if (cv.m[i].answered && cv.m[i].ae_interval_ms == 0)
+					warn_add(&warn, &tmp, "anti-entropy disabled "
+					    "on %s (--anti-entropy-interval 0)",
+					    cv.m[i].id);
+		buf_reset(&tmp);
+	}
 	if (last != NULL && !last->ae_last_ok)
 		warn_add(&warn, &wj, "last anti-entropy round failed: %s with "
 		    "%s: %s", last->id, last->ae_last_peer, last->ae_last_error);
@@ -2333,9 +2357,9 @@ cmd_status(const struct opts *o)
 		    xferj.len ? xferj.data : "", wj.len ? wj.data : "");
 		goto out;
 	}
-	printf("cluster       %zu members: %zu up, %zu down%s%s%s   "
-	    "(seen by %s)\n", cv.nm, up, ndown, ndown ? " (" : "",
-	    ndown ? down.data : "", ndown ? ")" : "", cv.self);
+	/* Who is down, and for how long: one a line under warnings. */
+	printf("cluster       %zu members: %zu up, %zu down   (seen by %s)\n",
+	    cv.nm, up, ndown, cv.self);
 	printf("replication   N=%d W=%d R=%d\n", cv.n, cv.w, cv.r);
 	if (cv.n > 0 && counted == cv.nm)
 		printf("keys          %llu copies on %zu member%s (about %llu "
@@ -2381,6 +2405,7 @@ out:
 	buf_free(&xferj);
 	buf_free(&aeoff);
 	buf_free(&forj);
+	buf_free(&tmp);
 	cview_free(&cv);
 	return EXIT_OK;
 }

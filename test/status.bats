@@ -158,12 +158,12 @@ cluster_with_hints() {
 	tty_run "$(KV_LINE status)"
 	[ "$status" -eq 0 ]
 	echo "$output"
-	[[ $output == *"4 members: 3 up, 1 down (node3)"* ]]
+	[[ $output == *"4 members: 3 up, 1 down   (seen by node1)"* ]]
 	[[ $output == *"N=3 W=2 R=2"* ]]
 	echo "$output" | grep -Eq '^hints +[0-9]+ pending \([0-9.]+ (B|KiB)\), oldest [0-9.]+s ago'
 	echo "$output" | grep -Eq -- '- node3 down for [0-9.]+s'
 	echo "$output" | grep -Eq -- '- [0-9]+ hints pending for node3'
-	echo "$output" | grep -q -- '- anti-entropy disabled on node1, node2, node4'
+	echo "$output" | grep -qx -- '  - anti-entropy disabled on all 3 members that answered (--anti-entropy-interval 0)'
 	run "$KVCTL" --server "$(url node1)" status -o json
 	[ "$status" -eq 0 ]
 	[ "$(echo "$output" | jq -r '.members.down_ids | join(",")')" = node3 ]
@@ -176,9 +176,11 @@ cluster_with_hints() {
 	[ "$(echo "$output" | jq '.keys.copies')" -gt 0 ]
 	echo "$output" | jq -e '.warnings | any(startswith("node3 down for"))'
 	echo "$output" | jq -e '.warnings | any(test("^[0-9]+ hints pending for node3$"))'
+	echo "$output" | jq -e '.warnings | any(. == "anti-entropy disabled on node1, node2, node4 (--anti-entropy-interval 0)")'
 	# Not a terminal: the same text.
 	run "$KVCTL" --server "$(url node1)" status
-	[[ $output == *"1 down (node3)"* ]]
+	[[ $output == *"1 down   (seen by node1)"* ]]
+	echo "$output" | grep -Eq -- '^  - node3 down for [0-9.]+s$'
 	# Fewer live members than N.
 	kill_node node4
 	wait_for 10 bash -c "[ \"\$(curl -s $(url node1)/cluster/nodes | jq -r '.members[] | select(.id == \"node4\") | .state')\" = down ]"
@@ -413,7 +415,7 @@ trio() {
 	run "$KVCTL" --server "$(url node1)" status
 	[ "$status" -eq 0 ]
 	echo "$output"
-	[[ $output == *"3 members: 1 up, 2 down (node2, node10)"* ]]
+	[[ $output == *"3 members: 1 up, 2 down   (seen by node1)"* ]]
 	[ "$(echo "$output" | grep -Eo -- '^  - node[0-9]+ down' | paste -sd,)" = "  - node2 down,  - node10 down" ]
 	[ "$(echo "$output" | grep -Eo -- 'hints pending for node[0-9]+$' | paste -sd,)" = "hints pending for node2,hints pending for node10" ]
 	run "$KVCTL" --server "$(url node1)" status -o json
@@ -426,27 +428,35 @@ trio() {
 	[ "$stderr" = "kvctl: not asked (down): node2, node10" ]
 }
 
-# standin N: a stand-in for a cluster of N members, node1..nodeN, all at
-# one python3 address that answers every GET /cluster/nodes the same: a
-# transfer running (203 of 6543 keys sent), members in the server's
-# (strcmp) order.  Sets SU to its URL.
+# standin N: a stand-in for a cluster of N members, node1..nodeN, each at
+# a python3 address of its own that answers every GET /cluster/nodes as
+# that member: a transfer running (203 of 6543 keys sent), members in the
+# server's (strcmp) order.  The ids in STANDIN_DOWN are down (as every
+# member sees them), those in STANDIN_AE_OFF run with
+# --anti-entropy-interval 0, those in STANDIN_RETRYING have their
+# transfer retrying.  Sets SU to node1's URL.
 standin() {
 	cat >"$TMP/standin.py" <<'PY'
-import http.server, json, os, sys
+import http.server, json, os, sys, threading
 n, portfile = int(sys.argv[1]), sys.argv[2]
+down, aeoff, retrying = (set(os.environ.get(v, "").split())
+    for v in ("STANDIN_DOWN", "STANDIN_AE_OFF", "STANDIN_RETRYING"))
+ids = sorted("node%d" % i for i in range(1, n + 1))
+servers, ports = {}, {}
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        addr = "127.0.0.1:%d" % self.server.server_address[1]
-        ids = sorted("node%d" % i for i in range(1, n + 1))
-        body = json.dumps({"self": "node1", "n": 3, "w": 2, "r": 2,
-            "members": [{"id": i, "address": addr, "state": "up",
-                         "self": i == "node1", "heartbeat_age_ms": 100,
+        me = self.server.member
+        body = json.dumps({"self": me, "n": 3, "w": 2, "r": 2,
+            "members": [{"id": i, "address": "127.0.0.1:%d" % ports[i],
+                         "state": "down" if i in down else "up",
+                         "self": i == me, "heartbeat_age_ms": 100,
                          "owns": 3.0 / n, "keys": 6543, "hints": 0}
                         for i in ids],
-            "transfer": {"running": True, "retrying": False,
+            "transfer": {"running": True, "retrying": me in retrying,
                          "keys_sent": 203, "keys_scanned": 6543},
             "hints": {"pending": 0, "bytes": 0, "oldest_ms": 0},
-            "anti_entropy": {"interval_ms": 1000, "last_ms": 0}}).encode()
+            "anti_entropy": {"interval_ms": 0 if me in aeoff else 1000,
+                             "last_ms": 0}}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -454,12 +464,18 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
     def log_message(self, *a):
         pass
-s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+for i in ids:
+    s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    s.member = i
+    servers[i], ports[i] = s, s.server_address[1]
+for i in ids:
+    threading.Thread(target=servers[i].serve_forever, daemon=True).start()
 with open(portfile + ".tmp", "w") as f:
-    f.write("%d\n" % s.server_address[1])
+    f.write("%d\n" % ports["node1"])
 os.rename(portfile + ".tmp", portfile)
-s.serve_forever()
+threading.Event().wait()
 PY
+	rm -f "$TMP/standin.port"
 	python3 "$TMP/standin.py" "$1" "$TMP/standin.port" >"$TMP/standin.log" 2>&1 3>&- &
 	BG+=($!)
 	wait_for 10 test -s "$TMP/standin.port"
@@ -474,7 +490,7 @@ PY
 	[ "$(echo "$output" | awk '{ if (length($0) > m) m = length($0) } END { print m }')" -le 80 ]
 	echo "$output" | grep -qx transfers
 	local want i
-	want=$(for ((i = 1; i <= 35; i++)); do echo "  - node$i 203/6543 keys"; done)
+	want=$(for ((i = 1; i <= 35; i++)); do echo "  - node$i sending 203/6543 keys"; done)
 	[ "$(echo "$output" | sed -n '/^transfers$/,/^[a-z]/p' | grep '^  ')" = "$want" ]
 	[[ $output == *"warnings      none"* ]]
 	# For scripts: the same entries, in the server's order.
@@ -483,4 +499,38 @@ PY
 	[ "$(echo "$output" | jq '.transfers | length')" -eq 35 ]
 	[ "$(echo "$output" | jq -r '.transfers[0].id, .transfers[1].id, .transfers[2].id' | paste -sd' ')" = "node1 node10 node11" ]
 	echo "$output" | jq -e '.transfers | all(.keys_sent == 203 and .keys_scanned == 6543 and .retrying == false)'
+}
+
+@test "status at 40 members: down and anti-entropy-off members one a line in natural order, a retrying transfer says so; -o json unchanged" {
+	STANDIN_DOWN="node3 node12 node40" STANDIN_AE_OFF="node2 node10 node21" \
+	    STANDIN_RETRYING="node5 node11" standin 40
+	run "$KVCTL" --server "$SU" status
+	[ "$status" -eq 0 ]
+	echo "$output"
+	[ "$(echo "$output" | awk '{ if (length($0) > m) m = length($0) } END { print m }')" -le 80 ]
+	[ "$(echo "$output" | head -1)" = "cluster       40 members: 37 up, 3 down   (seen by node1)" ]
+	local w
+	w=$(echo "$output" | sed -n '/^warnings$/,$p')
+	[ "$(echo "$w" | grep -Eo '^  - node[0-9]+ down for' | paste -sd' ')" = "  - node3 down for   - node12 down for   - node40 down for" ]
+	[ "$(echo "$w" | grep 'anti-entropy' | paste -sd'|')" = "  - anti-entropy disabled on node2 (--anti-entropy-interval 0)|  - anti-entropy disabled on node10 (--anti-entropy-interval 0)|  - anti-entropy disabled on node21 (--anti-entropy-interval 0)" ]
+	local t
+	t=$(echo "$output" | sed -n '/^transfers$/,/^[a-z]/p' | grep '^  ')
+	[ "$(echo "$t" | wc -l)" -eq 37 ]
+	[ "$(echo "$t" | grep retrying | paste -sd'|')" = "  - node5 retrying 203/6543 keys|  - node11 retrying 203/6543 keys" ]
+	[ "$(echo "$t" | grep -c '^  - node[0-9]* sending 203/6543 keys$')" -eq 35 ]
+	# Every member that answered with it off: one line.
+	kill "${BG[-1]}"
+	STANDIN_AE_OFF="$(echo node{1..5})" standin 5
+	run "$KVCTL" --server "$SU" status
+	echo "$output"
+	[ "$(echo "$output" | grep 'anti-entropy disabled')" = "  - anti-entropy disabled on all 5 members (--anti-entropy-interval 0)" ]
+	# JSON is as it was: the server's order, one warning naming them all.
+	kill "${BG[-1]}"
+	STANDIN_DOWN="node3 node12 node40" STANDIN_AE_OFF="node2 node10 node21" \
+	    STANDIN_RETRYING="node5 node11" standin 40
+	run "$KVCTL" --server "$SU" status -o json
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -r '.members.down_ids | join(" ")')" = "node12 node3 node40" ]
+	echo "$output" | jq -e '.warnings | any(. == "anti-entropy disabled on node10, node2, node21 (--anti-entropy-interval 0)")'
+	[ "$(echo "$output" | jq -r '[.transfers[] | select(.retrying) | .id] | join(" ")')" = "node11 node5" ]
 }
