@@ -211,7 +211,8 @@ static const struct {
 	  "transfer; the server's JSON elsewhere or with -o json); join adds a\n"
 	  "member; leave removes one;\n"
 	  "cleanup makes every member drop the keys it no longer owns, once\n"
-	  "their owners hold them, and waits until all are done." },
+	  "their owners hold them, and waits until all are done; then prints\n"
+	  "one line a member, in id order." },
 	{ "verify", "kvctl verify [-c N] [-d SECONDS] [--mode keys|set] ...",
 	  "Runs concurrent writers for a while, then reads every acknowledged\n"
 	  "write back and reports acknowledged / present / lost / stale. Exit 1\n"
@@ -1457,11 +1458,30 @@ request_member(const struct opts *o, const char *id, const char *address,
 
 #define CLEANUP_MEMBERS_MAX 1024
 
+static int	natural_cmp(const char *, const char *);
+
+/* One member's line of cluster cleanup, to be printed in order. */
+struct cleanup_line {
+	const char	*id;
+	struct buf	*line;
+};
+
+static int
+cleanup_line_cmp(const void *a, const void *b)
+{
+	return natural_cmp(((const struct cleanup_line *)a)->id,
+	    ((const struct cleanup_line *)b)->id);
+}
+
 /*
  * kvctl cluster cleanup: asks every member (as the server lists them) to
  * drop what it no longer owns, then polls each one's /cluster/nodes until
  * its cleanup has finished.  Exit 0 when every member finished with every
- * key it dropped confirmed, 5 otherwise.
+ * key it dropped confirmed, 5 otherwise.  Each member's line is kept
+ * until all have finished, then printed in natural id order (JSON lines
+ * in the server's): members finish in any order, and the command waits
+ * for the last anyway, so streaming them only scrambled the list.
+ * Failures to reach a member are said on stderr as they happen.
  */
 static int
 cmd_cleanup(const struct opts *o)
@@ -1469,6 +1489,8 @@ cmd_cleanup(const struct opts *o)
 	struct client_response res;
 	struct json_tok *toks = NULL;
 	struct buf ids[CLEANUP_MEMBERS_MAX], addrs[CLEANUP_MEMBERS_MAX], msg = BUF_INIT;
+	struct buf lines[CLEANUP_MEMBERS_MAX];
+	struct cleanup_line order[CLEANUP_MEMBERS_MAX];
 	bool done[CLEANUP_MEMBERS_MAX];
 	size_t n = 0, i, left;
 	int arr, k, e, c, rc = EXIT_OK;
@@ -1496,6 +1518,7 @@ cmd_cleanup(const struct opts *o)
 			continue;
 		buf_init(&ids[n]);
 		buf_init(&addrs[n]);
+		buf_init(&lines[n]);
 		json_string_decode(res.body.data, &toks[id], &ids[n]);
 		json_string_decode(res.body.data, &toks[ad], &addrs[n]);
 		done[n++] = false;
@@ -1541,10 +1564,9 @@ cmd_cleanup(const struct opts *o)
 			}
 			done[i] = true;
 			if (o->json) {
-				printf("{\"id\":");
-				buf_reset(&msg);
-				json_emit_string(&msg, ids[i].data, ids[i].len);
-				printf("%s,\"cleanup\":%.*s}\n", msg.data,
+				buf_puts(&lines[i], "{\"id\":");
+				json_emit_string(&lines[i], ids[i].data, ids[i].len);
+				buf_printf(&lines[i], ",\"cleanup\":%.*s}\n",
 				    (int)(toks[c].end - toks[c].start),
 				    res.body.data + toks[c].start);
 				continue;
@@ -1564,22 +1586,33 @@ cmd_cleanup(const struct opts *o)
 				if (er >= 0)
 					json_string_decode(res.body.data, &toks[er],
 					    &msg);
-				printf("%s: dropped %llu keys", ids[i].data,
-				    (unsigned long long)dropped);
+				buf_printf(&lines[i], "%s: dropped %llu keys",
+				    ids[i].data, (unsigned long long)dropped);
 				if (unconfirmed > 0) {
-					printf(", kept %llu not yet confirmed by "
-					    "their owners", (unsigned long long)
-					    unconfirmed);
+					buf_printf(&lines[i], ", kept %llu not yet "
+					    "confirmed by their owners",
+					    (unsigned long long)unconfirmed);
 					rc = rc ? rc : EXIT_SERVER;
 				}
-				printf("%s%s\n", msg.len ? ": " : "", msg.data);
+				buf_printf(&lines[i], "%s%s\n", msg.len ? ": " : "",
+				    msg.data);
 			}
 		}
 	}
+	for (i = 0; i < n; i++) {
+		order[i].id = ids[i].data;
+		order[i].line = &lines[i];
+	}
+	if (!o->json && n > 1)
+		qsort(order, n, sizeof(order[0]), cleanup_line_cmp);
+	for (i = 0; i < n; i++)
+		if (order[i].line->len > 0)
+			fwrite(order[i].line->data, 1, order[i].line->len, stdout);
 out:
 	for (i = 0; i < n; i++) {
 		buf_free(&ids[i]);
 		buf_free(&addrs[i]);
+		buf_free(&lines[i]);
 	}
 	buf_free(&msg);
 	free(toks);

@@ -428,6 +428,20 @@ trio() {
 	[ "$stderr" = "kvctl: not asked (down): node2, node10" ]
 }
 
+@test "cluster cleanup prints each member once all have finished, in natural order; --json lines in the server's" {
+	trio
+	run --separate-stderr timeout 60 "$KVCTL" --server "$(url node1)" cluster cleanup
+	echo "$output"
+	[ "$status" -eq 0 ] && [ -z "$stderr" ]
+	[ "$(echo "$output" | sed 's/:.*//' | paste -sd' ')" = "node1 node2 node10" ]
+	echo "$output" | grep -qx 'node10: dropped [0-9]* keys'
+	run --separate-stderr timeout 60 "$KVCTL" --server "$(url node1)" cluster cleanup --json
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -r .id | paste -sd' ')" = "node1 node10 node2" ]
+	echo "$output" | jq -e '.cleanup.running == false' >/dev/null
+}
+
 # standin N: a stand-in for a cluster of N members, node1..nodeN, each at
 # a python3 address of its own that answers every GET /cluster/nodes as
 # that member: a transfer running (203 of 6543 keys sent), members in the
