@@ -576,11 +576,16 @@ check_config(struct config *cfg)
 		    "write's deadline)");
 }
 
-/* The node's configuration, from the flags. */
+/*
+ * The node's configuration, from the flags.  The names of the flags its
+ * warnings mention are as given (as_given(): KVD_PEERS for a list from
+ * the environment), in static storage the node may keep.
+ */
 static void
 node_config_from(const struct config *cfg, struct auth *auth,
     struct node_config *nc)
 {
+	static char peers_name[64], apply_peers_name[64], allow_stale_name[64];
 	struct server_config *s = &nc->server;
 
 	memset(nc, 0, sizeof(*nc));
@@ -589,6 +594,12 @@ node_config_from(const struct config *cfg, struct auth *auth,
 	nc->data_dir = cfg->data_dir;
 	nc->peers = cfg->peers;
 	nc->apply_peers = cfg->apply_peers;
+	as_given("--peers", peers_name, sizeof(peers_name));
+	as_given("--apply-peers", apply_peers_name, sizeof(apply_peers_name));
+	as_given("--allow-stale", allow_stale_name, sizeof(allow_stale_name));
+	nc->peers_name = peers_name;
+	nc->apply_peers_name = apply_peers_name;
+	nc->allow_stale_name = allow_stale_name;
 	nc->advertise = cfg->advertise;
 	nc->n = (int)cfg->n;
 	nc->w = (int)cfg->w;

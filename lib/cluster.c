@@ -596,21 +596,29 @@ cluster_peers_check(const char *peers, char *err, size_t errlen)
 }
 
 /*
- * Compares --peers with the loaded list v[0..*n).  Each entry the list
- * contradicts is named in one warning, or, with apply, installed with a
- * ver above every ver in the list (*v may be reallocated, *n grows).
- * Returns how many entries differed; -1 with err on a bad --peers.
+ * Compares cfg's --peers with the loaded list v[0..*n).  Each entry the
+ * list contradicts is named in one warning, or, with --apply-peers,
+ * installed with a ver above every ver in the list (*v may be
+ * reallocated, *n grows).  The warning names each flag as it was given
+ * (cfg->peers_name: KVD_PEERS for one from the environment).  Returns
+ * how many entries differed; -1 with err on a bad --peers.
  */
 static int
-reconcile_peers(struct cluster *c, const char *peers, bool apply,
+reconcile_peers(struct cluster *c, const struct cluster_config *cfg,
     struct cluster_member **v, size_t *n, char *err, size_t errlen)
 {
 	struct cluster_member *want = NULL, *grown;
 	struct buf diff = BUF_INIT;
+	const char *peers = cfg->peers;
+	const char *pname = cfg->peers_name ? cfg->peers_name : "--peers";
+	const char *aname = cfg->apply_peers_name ? cfg->apply_peers_name :
+	    "--apply-peers";
+	char msg[256];
 	size_t nwant = 0, i;
 	uint64_t maxver;
 	ssize_t at;
 	int ndiff = 0;
+	bool apply = cfg->apply_peers;
 
 	if (peers == NULL || *peers == '\0')
 		return 0;
@@ -645,13 +653,16 @@ reconcile_peers(struct cluster *c, const char *peers, bool apply,
 	}
 	if (ndiff > 0 && apply) {
 		*n = entries_normalise(*v, *n);
-		log_event(LOG_WARN, "cluster: --apply-peers: --peers applied over "
-		    "members.json", "changed=%s", diff.data);
-	} else if (ndiff > 0)
-		log_event(LOG_WARN, "cluster: --peers ignored where it differs "
+		snprintf(msg, sizeof(msg), "cluster: %s: %s applied over "
+		    "members.json", aname, pname);
+		log_event(LOG_WARN, msg, "changed=%s", diff.data);
+	} else if (ndiff > 0) {
+		snprintf(msg, sizeof(msg), "cluster: %s ignored where it differs "
 		    "from members.json, which wins after the first start; start "
-		    "with --apply-peers to apply --peers, or use kvctl cluster "
-		    "join/leave", "differs=%s", diff.data);
+		    "with --apply-peers to apply %s, or use kvctl cluster "
+		    "join/leave", pname, pname);
+		log_event(LOG_WARN, msg, "differs=%s", diff.data);
+	}
 	free(want);
 	buf_free(&diff);
 	return ndiff;
@@ -1948,8 +1959,7 @@ cluster_open(struct cluster **out, const struct cluster_config *cfg,
 	if ((rc = load(c, &v, &n, err, errlen)) == -1)
 		goto fail;
 	if (rc == 1) {
-		if ((rc = reconcile_peers(c, cfg->peers, cfg->apply_peers, &v,
-		    &n, err, errlen)) < 0)
+		if ((rc = reconcile_peers(c, cfg, &v, &n, err, errlen)) < 0)
 			goto fail;
 		if (rc > 0 && cfg->apply_peers && persist(c, v, n) != 0) {
 			snprintf(err, errlen, "cannot write %s/%s: %s", c->dir,

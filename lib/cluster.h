@@ -67,6 +67,10 @@ struct cluster_config {
 	bool		 self_address_given;	/* by --advertise (cluster_open) */
 	const char	*peers;		/* --peers "id=host:port,..." or NULL */
 	bool		 apply_peers;	/* --peers wins over members.json */
+	/* How warnings name them: where each was given ("KVD_PEERS"), or
+	 * NULL for "--peers" and "--apply-peers". */
+	const char	*peers_name;
+	const char	*apply_peers_name;
 	int		 n, w, r;	/* configured quorum sizes */
 	int		 vnodes;	/* per member, default RING_VNODES_DEFAULT */
 	int		 gossip_ms;	/* 0 disables the gossip thread */

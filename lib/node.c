@@ -241,9 +241,13 @@ check_away(const struct node *nd, char *err, size_t errlen)
 	if (last <= 0 || away <= nd->cfg.tombstone_grace_s * 1000)
 		return 0;
 	if (nd->cfg.allow_stale) {
-		log_event(LOG_WARN, "node was away longer than the tombstone "
-		    "grace period; starting anyway (--allow-stale)", "away_s=%lld",
-		    (long long)(away / 1000));
+		char msg[160];
+
+		snprintf(msg, sizeof(msg), "node was away longer than the "
+		    "tombstone grace period; starting anyway (%s)",
+		    nd->cfg.allow_stale_name ? nd->cfg.allow_stale_name :
+		    "--allow-stale");
+		log_event(LOG_WARN, msg, "away_s=%lld", (long long)(away / 1000));
 		return 0;
 	}
 	snprintf(err, errlen, "this node was away %lld s, longer than "
@@ -570,6 +574,8 @@ open_cluster(struct node *nd, char *err, size_t errlen)
 	c.self_address_given = nd->cfg.advertise != NULL;
 	c.peers = nd->cfg.peers;
 	c.apply_peers = nd->cfg.apply_peers;
+	c.peers_name = nd->cfg.peers_name;
+	c.apply_peers_name = nd->cfg.apply_peers_name;
 	c.n = nd->cfg.n;
 	c.w = nd->cfg.w;
 	c.r = nd->cfg.r;

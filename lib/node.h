@@ -54,6 +54,11 @@ struct node_config {
 	const char	*data_dir;	/* the node keeps its files in data_dir/id */
 	const char	*peers;		/* --peers, or NULL */
 	bool		 apply_peers;	/* --apply-peers: --peers wins over members.json */
+	/* Where --peers, --apply-peers and --allow-stale were given, as
+	 * warnings name them ("KVD_PEERS"); NULL: the flag's own name. */
+	const char	*peers_name;
+	const char	*apply_peers_name;
+	const char	*allow_stale_name;
 	const char	*advertise;	/* HOST:PORT, or NULL for addr's */
 	int		 n, w, r, vnodes;
 	int		 peer_timeout_ms;

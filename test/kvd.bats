@@ -793,6 +793,47 @@ EOF_ACCEPT
 	[ ! -e "$DATA/n9" ] || [ -z "$(ls "$DATA/n9")" ]
 }
 
+@test "kvd: start-up warnings name KVD_PEERS, KVD_APPLY_PEERS and KVD_ALLOW_STALE when those gave the value, the flag otherwise" {
+	local log=$TMP/n7.log
+	start_node n7 --peers n8=127.0.0.1:1
+	kill_node n7 TERM
+	# members.json wins over a list that differs, whichever way it came.
+	: >"$log"
+	KVD_PEERS=n8=127.0.0.1:2 start_node n7
+	cat "$log"
+	grep -q 'msg="cluster: KVD_PEERS ignored where it differs from members.json, which wins after the first start; start with --apply-peers to apply KVD_PEERS, or use kvctl cluster join/leave"' "$log"
+	! grep -q -- '--peers' "$log"
+	kill_node n7 TERM
+	: >"$log"
+	KVD_PEERS=n8=127.0.0.1:3 KVD_APPLY_PEERS=1 start_node n7
+	cat "$log"
+	grep -q 'msg="cluster: KVD_APPLY_PEERS: KVD_PEERS applied over members.json" changed="n8=127.0.0.1:3' "$log"
+	! grep -q -- '--peers\|--apply-peers' "$log"
+	kill_node n7 TERM
+	: >"$log"
+	start_node n7 --peers n8=127.0.0.1:4
+	grep -q 'msg="cluster: --peers ignored where it differs' "$log"
+	! grep -q KVD_PEERS "$log"
+	kill_node n7 TERM
+	: >"$log"
+	start_node n7 --peers n8=127.0.0.1:5 --apply-peers
+	grep -q 'msg="cluster: --apply-peers: --peers applied over members.json"' "$log"
+	kill_node n7 TERM
+	# --allow-stale the same.
+	start_node n6 --tombstone-grace 1
+	kill_node n6 TERM
+	sleep 2.2
+	: >"$TMP/n6.log"
+	KVD_ALLOW_STALE=1 start_node n6 --tombstone-grace 1
+	cat "$TMP/n6.log"
+	grep -q 'starting anyway (KVD_ALLOW_STALE)"' "$TMP/n6.log"
+	kill_node n6 TERM
+	sleep 2.2
+	: >"$TMP/n6.log"
+	start_node n6 --tombstone-grace 1 --allow-stale
+	grep -q 'starting anyway (--allow-stale)"' "$TMP/n6.log"
+}
+
 @test "flags from the environment (KVD_MAX_BODY), the command line wins" {
 	KVD_MAX_BODY=50 start_node n2
 	head -c 60 /dev/zero | tr '\0' 'a' >"$TMP/b60"
