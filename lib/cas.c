@@ -238,7 +238,8 @@ net_send(void *arg, const struct cas_owner *o, const char *route,
 {
 	struct cas *c = arg;
 
-	stream_send(c->streams, o->address, route, line, len, done, darg);
+	stream_send(c->streams, o->address, route, false, line, len, done,
+	    darg);
 }
 
 /* A hint on its way to the disk: nobody waits for it, so it frees itself. */

@@ -540,15 +540,15 @@ send_write(struct task *tk)
 
 	if (t->hint_for == NULL) {
 		stream_send(q->rp->streams, t->address, "/internal/batch",
-		    q->record.data, q->record.len, write_done, tk);
+		    false, q->record.data, q->record.len, write_done, tk);
 		return;
 	}
 	buf_puts(&line, "{\"hint\":");
 	json_emit_string(&line, t->hint_for, strlen(t->hint_for));
 	buf_putc(&line, ',');
 	buf_append(&line, q->record.data + 1, q->record.len - 1);
-	stream_send(q->rp->streams, t->address, "/internal/batch", line.data,
-	    line.len, write_done, tk);
+	stream_send(q->rp->streams, t->address, "/internal/batch", false,
+	    line.data, line.len, write_done, tk);
 	buf_free(&line);
 }
 
@@ -862,8 +862,9 @@ qop_repair(struct qop *q, const struct version *win)
  * replica needs a repair.  Otherwise -- a digest differs, an owner is
  * down or fails -- the read starts again the full way (quorum_read),
  * which finds the winner and repairs; it asks an owner that failed the
- * digest read only after the others, so a hung owner costs the read one
- * timeout, not two.
+ * digest read only after the others, and stream.c fails the digests
+ * that queued behind a request it got no answer to, so a hung owner
+ * costs the read one timeout, not two.
  */
 
 /* stream.h's callback for a digest: "-" (none) or 16 hex digits. */
@@ -1080,7 +1081,7 @@ digest_start(struct replica *rp, struct qop *q, struct replica_result *res,
 		q->refs++;
 		pthread_mutex_unlock(&q->mu);
 		stream_send(rp->streams, q->t[i].address, "/internal/digests",
-		    enc.data, enc.len, digest_done, tk);
+		    true, enc.data, enc.len, digest_done, tk);
 	}
 	buf_free(&enc);
 	pthread_mutex_lock(&q->mu);

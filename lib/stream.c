@@ -11,7 +11,11 @@
  * when the answer has one line per record), and goes on until the
  * queue is empty, then clears busy.  So there is never more than one
  * request in flight per peer, records leave in the order they came, and
- * a record waits at most for the request before it.
+ * a record waits at most for the request before it.  When that request
+ * got no answer (a timeout: a hung peer), the records of a stream that
+ * only asks (reads) fail with it rather than wait a timeout more: a
+ * read has other owners to ask.  A write's records are sent: a peer
+ * that was only slow may take them, and a write has no one else.
  *
  * Streams are created on first use and kept until streams_free (one per
  * address and route a node ever used: few).  Lock: s->mu guards the list
@@ -44,6 +48,7 @@ struct stream {
 	struct streams	*s;
 	char		 address[ADDRESS_MAX];
 	const char	*route;		/* a string literal of the caller's */
+	bool		 asks;		/* its records only ask (reads) */
 	struct buf	 lines;		/* queued records, each ending in '\n' */
 	struct pending	*q;		/* their callbacks, in order */
 	size_t		 n, cap;
@@ -92,8 +97,9 @@ streams_free(struct streams *s)
 /*
  * Posts body (n records) to st's peer and calls the n callbacks: ok when
  * it answered 200, each with its own answer line when the answer has n.
+ * False when no answer came (timeout, transport failure).
  */
-static void
+static bool
 post(struct stream *st, const char *body, size_t len, struct pending *cbs,
     size_t n)
 {
@@ -126,6 +132,7 @@ post(struct stream *st, const char *body, size_t len, struct pending *cbs,
 		p = nl + 1;
 	}
 	client_response_free(&res);
+	return rc == 0;
 }
 
 /* The workq task: sends st's queue until it is empty. */
@@ -136,7 +143,8 @@ flush_main(void *arg)
 	struct streams *s = st->s;
 	struct buf body = BUF_INIT;
 	struct pending *cbs = NULL;
-	size_t n, bytes;
+	size_t n, bytes, i;
+	bool answered = true;
 
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
@@ -148,6 +156,11 @@ flush_main(void *arg)
 		for (n = 0, bytes = 0; n < st->n && (n == 0 ||
 		    bytes + st->q[n].len <= BATCH_BYTES); n++)
 			bytes += st->q[n].len;
+		if (!answered && st->asks) {
+			/* They waited for a peer that did not answer. */
+			n = st->n;
+			bytes = st->lines.len;
+		}
 		buf_reset(&body);
 		buf_append(&body, st->lines.data, bytes);
 		buf_consume(&st->lines, bytes);
@@ -158,7 +171,12 @@ flush_main(void *arg)
 		pthread_mutex_unlock(&s->mu);
 		if (cbs == NULL)	/* their callbacks are lost: cannot happen */
 			log_fatal("out of memory", "bytes", (long long)n);
-		post(st, body.data, body.len, cbs, n);
+		if (!answered && st->asks) {
+			for (i = 0; i < n; i++)
+				cbs[i].done(cbs[i].arg, false, NULL, 0);
+			answered = true;	/* later ones try again */
+		} else
+			answered = post(st, body.data, body.len, cbs, n);
 		free(cbs);
 	}
 	buf_free(&body);
@@ -166,7 +184,7 @@ flush_main(void *arg)
 
 void
 stream_send(struct streams *s, const char *address, const char *route,
-    const char *line, size_t len, stream_done_fn done, void *arg)
+    bool asks, const char *line, size_t len, stream_done_fn done, void *arg)
 {
 	struct stream *st;
 	bool start = false;
@@ -180,6 +198,7 @@ stream_send(struct streams *s, const char *address, const char *route,
 	    (st = calloc(1, sizeof(*st))) != NULL) {
 		st->s = s;
 		st->route = route;
+		st->asks = asks;
 		snprintf(st->address, sizeof(st->address), "%s", address);
 		buf_init(&st->lines);
 		st->next = s->list;
