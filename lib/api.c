@@ -513,6 +513,44 @@ quorum_error(struct server_response *res, const struct replica_result *rr)
 }
 
 /*
+ * Every field line called name joined into one list, as RFC 9110 5.3
+ * reads them ("a" on one line and "b" on the next are "a", "b"), into
+ * out: how many lines there were.
+ */
+static size_t
+header_list(const struct http_request *req, const char *name, struct buf *out)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < req->nheaders; i++) {
+		if (http_find_header(&req->headers[i], 1, name) == NULL)
+			continue;
+		if (n++ > 0)
+			buf_puts(out, ", ");
+		buf_append(out, req->headers[i].value, req->headers[i].value_len);
+	}
+	return n;
+}
+
+/*
+ * The opaque part of one ETag as a client gives it: "x", W/"x" (the same
+ * tag, as If-Match reads it: replica_etag_next) or a bare x.  False when
+ * it starts as a tag but is not one.
+ */
+static bool
+etag_opaque(const char *p, size_t n, const char **tag, size_t *len)
+{
+	const char *q = p;
+
+	if (n == 0 || (p[0] != '"' && !(n >= 2 && p[0] == 'W' && p[1] == '/'))) {
+		*tag = p;
+		*len = n;
+		return true;
+	}
+	return replica_etag_next(&q, p + n, tag, len) && q == p + n;
+}
+
+/*
  * What a GET's answer depends on besides the read: the raw value or
  * JSON, and the If-None-Match it carried (a copy: an answer given later
  * outlives the request).
@@ -526,13 +564,9 @@ struct get_wants {
 static void
 get_wants_of(const struct http_request *req, struct get_wants *gw)
 {
-	const struct http_header *h;
-
 	gw->raw = wants_raw(req);
 	buf_init(&gw->inm);
-	h = http_find_header(req->headers, req->nheaders, "If-None-Match");
-	if ((gw->if_none_match = h != NULL))
-		buf_append(&gw->inm, h->value, h->value_len);
+	gw->if_none_match = header_list(req, "If-None-Match", &gw->inm) > 0;
 }
 
 /*
@@ -1027,9 +1061,10 @@ handle_watch(struct node *nd, const struct server_request *sr,
 		    "percent-escape");
 		goto out;
 	}
-	if (want.len >= 2 && want.data[0] == '"' && want.data[want.len - 1] == '"') {
-		memmove(want.data, want.data + 1, want.len - 2);
-		want.len -= 2;
+	if (etag_opaque(want.data, want.len, &s, &slen)) {
+		/* Not a tag (a lone quote): compared as given, a change. */
+		memmove(want.data, s, slen);
+		want.len = slen;
 		want.data[want.len] = '\0';
 	}
 	deadline = clock_now_ms() + (int64_t)timeout * 1000;
@@ -1236,40 +1271,52 @@ fail:
 
 /*
  * Decodes a client's context (X-Kvd-Context, a batch op's "context"): an
- * ETag this store issued, quoted or not.  False when it is not one.
+ * ETag this store issued, quoted, weak (W/"...") or bare.  False when it
+ * is not one.
  */
 static bool
 etag_decode(const char *p, size_t n, struct vclock *out)
 {
-	if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
-		p++;
-		n -= 2;
-	}
-	return vclock_decode(out, p, n) == 0;
+	return etag_opaque(p, n, &p, &n) && vclock_decode(out, p, n) == 0;
+}
+
+/* True when p is a list of one or more ETags ("a", W/"b"). */
+static bool
+etag_list_ok(const char *p, size_t n)
+{
+	const char *q = p, *tag;
+	size_t len, k = 0;
+
+	while (replica_etag_next(&q, p + n, &tag, &len))
+		k++;
+	while (q < p + n && (*q == ' ' || *q == '\t' || *q == ','))
+		q++;
+	return k > 0 && q == p + n;
 }
 
 /*
  * Reads If-Match / If-None-Match / X-Kvd-Context into wr (pointing into
- * the request).  0, or -1 after filling res with the 400.
+ * the request, and into im: If-Match's lines as one list).  If-Match
+ * takes a list, any of whose tags may name the current version (RFC 9110
+ * 13.1.1): cas.c checks it against the one version a round of consensus
+ * read, as it does one tag.  0, or -1 after filling res with the 400.
  */
 static int
 read_conditions(const struct http_request *req, struct replica_write *wr,
-    struct vclock *context, struct server_response *res)
+    struct vclock *context, struct buf *im, struct server_response *res)
 {
 	const struct http_header *h;
 
-	h = http_find_header(req->headers, req->nheaders, "If-Match");
-	if (h != NULL) {
-		if (h->value_len == 1 && h->value[0] == '*')
+	if (header_list(req, "If-Match", im) > 0) {
+		if (im->len == 1 && im->data[0] == '*')
 			wr->if_match_any = true;
-		else if (h->value_len == 0 || h->value[0] == '*' ||
-		    (h->value[0] != '"' && h->value[0] != 'W')) {
-			server_error_code(res, 400, "bad_header", "bad If-Match: want * or a "
-			    "quoted ETag");
+		else if (!etag_list_ok(im->data, im->len)) {
+			server_error_code(res, 400, "bad_header", "bad If-Match: want * or "
+			    "quoted ETags (\"a\", W/\"b\")");
 			return -1;
 		} else {
-			wr->if_match = h->value;
-			wr->if_match_len = h->value_len;
+			wr->if_match = im->data;
+			wr->if_match_len = im->len;
 		}
 	}
 	h = http_find_header(req->headers, req->nheaders, "If-None-Match");
@@ -1351,7 +1398,7 @@ handle_write(struct node *nd, const struct server_request *sr, int route,
 	struct replica_write wr;
 	struct replica_result rr;
 	struct vclock context;
-	struct buf value = BUF_INIT;
+	struct buf value = BUF_INIT, im = BUF_INIT;
 	struct deferred *d = NULL;
 	const char *s;
 	size_t slen;
@@ -1360,7 +1407,7 @@ handle_write(struct node *nd, const struct server_request *sr, int route,
 	vclock_init(&context);
 	replica_result_init(&rr);
 	wr.tombstone = tombstone;
-	if (read_conditions(sr->http, &wr, &context, res) != 0 ||
+	if (read_conditions(sr->http, &wr, &context, &im, res) != 0 ||
 	    quorum_param(nd, sr->http, "w", &wr.w, res) != 0 ||
 	    quorum_param(nd, sr->http, "r", &wr.r, res) != 0)
 		goto out;
@@ -1396,6 +1443,7 @@ out:
 	replica_result_free(&rr);
 	vclock_free(&context);
 	buf_free(&value);
+	buf_free(&im);
 	return d != NULL;
 }
 
@@ -2047,7 +2095,7 @@ batch_parse_op(const char *body, const struct json_tok *toks, int t,
 {
 	static const char *const fields =
 	    "op key key_b64 value value_b64 ttl context";
-	struct buf op = BUF_INIT;
+	struct buf op = BUF_INIT, ctx = BUF_INIT;
 	const char *bad;
 	int f, kind;
 	bool put;
@@ -2119,9 +2167,12 @@ batch_parse_op(const char *body, const struct json_tok *toks, int t,
 		goto fail;
 	}
 	if ((f = json_object_get(body, toks, t, "context")) >= 0) {
+		/* Unescaped: "\"abc\"" is the ETag header's "abc". */
+		buf_reset(&ctx);
+		if (o->op != OP_GET && toks[f].type == JSON_STRING)
+			json_string_decode(body, &toks[f], &ctx);
 		if (o->op == OP_GET || toks[f].type != JSON_STRING ||
-		    !etag_decode(body + toks[f].start, toks[f].end -
-		    toks[f].start, &o->context)) {
+		    !etag_decode(ctx.data, ctx.len, &o->context)) {
 			bad = o->op == OP_GET ? "only a put or delete takes a "
 			    "context" : "bad \"context\": not an ETag this "
 			    "store issued";
@@ -2129,8 +2180,10 @@ batch_parse_op(const char *body, const struct json_tok *toks, int t,
 		}
 		o->has_context = true;
 	}
+	buf_free(&ctx);
 	return 0;
 fail:
+	buf_free(&ctx);
 	snprintf(why, len, "%s", bad);
 	return -1;
 }

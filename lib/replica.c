@@ -1220,27 +1220,36 @@ keep_hints(struct qop *q)
 }
 
 bool
+replica_etag_next(const char **pp, const char *end, const char **tag,
+    size_t *len)
+{
+	const char *p = *pp, *e;
+
+	while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+		p++;
+	if (end - p >= 2 && p[0] == 'W' && p[1] == '/')
+		p += 2;
+	if (p >= end || *p != '"')
+		return false;
+	if ((e = memchr(p + 1, '"', (size_t)(end - p - 1))) == NULL)
+		return false;
+	*tag = p + 1;
+	*len = (size_t)(e - p - 1);
+	*pp = e + 1;
+	return true;
+}
+
+bool
 replica_etag_matches(const char *list, size_t len, const struct vclock *c)
 {
 	struct buf want = BUF_INIT;
-	const char *p = list, *e, *end = list + len;
+	const char *p = list, *tag;
+	size_t n;
 	bool found = false;
 
 	vclock_encode(c, &want);
-	while (p < end && !found) {
-		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-			p++;
-		if (end - p >= 2 && p[0] == 'W' && p[1] == '/')
-			p += 2;
-		if (p >= end || *p != '"')
-			break;
-		e = memchr(p + 1, '"', (size_t)(end - p - 1));
-		if (e == NULL)
-			break;
-		found = (size_t)(e - p - 1) == want.len &&
-		    memcmp(p + 1, want.data, want.len) == 0;
-		p = e + 1;
-	}
+	while (!found && replica_etag_next(&p, list + len, &tag, &n))
+		found = n == want.len && memcmp(tag, want.data, n) == 0;
 	buf_free(&want);
 	return found;
 }

@@ -207,6 +207,15 @@ int	replica_serve_digests(struct replica *rp, const char *body,
 int	replica_serve_fetch(struct replica *rp, const char *key, size_t klen,
 	    struct buf *out);
 
+/*
+ * The one ETag parser (If-Match, If-None-Match, a watch's wait=, a
+ * context): the next entity-tag of a list at *pp (before end), its
+ * opaque part in *tag and *len -- a weak W/"x" is the same tag as "x" --
+ * and *pp past it.  False at the list's end or at what is not a tag.
+ */
+bool	replica_etag_next(const char **pp, const char *end, const char **tag,
+	    size_t *len);
+
 /* True when the ETag list (`"a", W/"b"`) names clock c. */
 bool	replica_etag_matches(const char *list, size_t len, const struct vclock *c);
 

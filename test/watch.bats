@@ -355,3 +355,16 @@ watchers_are() {
 	# watch with it.
 	wait_for 20 watchers_are 0 node1 node2 node3 node4
 }
+
+@test "wait= takes the ETag bare, quoted or weak (W/\"...\", as a proxy hands it out): a current weak tag parks until the timeout" {
+	start_node n1
+	[ "$(put n1 k v)" = 201 ]
+	e=$(etag n1 k)
+	local w
+	for w in "$e" "%22$e%22" "W/%22$e%22" "W%2F%22$e%22"; do
+		t0=$(now_ms)
+		[ "$(code "$(url n1)/kv/k?wait=$w&timeout=1")" = 304 ]
+		[ $(($(now_ms) - t0)) -ge 900 ]
+	done
+	[ "$(code "$(url n1)/kv/k?wait=W/%22old%22&timeout=30")" = 200 ]
+}
