@@ -930,9 +930,9 @@ forward_once(struct node *nd, const char *address, const char *target,
  * the deadline: an owner that hangs (SIGSTOP, a stuck disk) holds the
  * watch that long after its timeout at most, and this node then answers
  * from its own read.  A
- * node that is stopping (watch_stop) answers the last turn's 304, as its
- * own parked watches answer then, so a relay holds a shutdown one turn
- * at most.  0 when relayed, -1 when no owner could be asked (then this
+ * node that is stopping (watch_stop) answers 503 shutting_down after
+ * the turn, as its own parked watches answer then (not the 304 of a
+ * timeout), so a relay holds a shutdown one turn at most.  0 when relayed, -1 when no owner could be asked (then this
  * node watches itself, from its quorum reads).
  */
 static int
@@ -975,8 +975,13 @@ forward_watch(struct node *nd, const struct server_request *sr,
 			at++;	/* the next owner */
 			continue;
 		}
-		if (res->status != 304 || clock_now_ms() >= deadline ||
-		    watch_stopped(nd->watch))
+		if (res->status == 304 && watch_stopped(nd->watch)) {
+			buf_reset(&res->headers);
+			server_error_code(res, 503, "shutting_down", "this node "
+			    "is stopping; watch again (through another node)");
+			break;
+		}
+		if (res->status != 304 || clock_now_ms() >= deadline)
 			break;
 		if (server_client_gone(sr)) {
 			res->close = true;
@@ -1074,9 +1079,13 @@ handle_watch(struct node *nd, const struct server_request *sr,
 	    forward_watch(nd, sr, key, owners, nowners, deadline, res) == 0)
 		goto out;
 	if (watch_add(nd->watch, key->data, key->len, &wt) != 0) {
-		server_error_code(res, 503, "too_many_watchers", errno == EBUSY ?
-		    "too many watchers on this node (--max-watchers); retry, or "
-		    "watch through another node" : "this node is stopping");
+		if (errno == EBUSY)
+			server_error_code(res, 503, "too_many_watchers", "too many "
+			    "watchers on this node (--max-watchers); retry, or "
+			    "watch through another node");
+		else
+			server_error_code(res, 503, "shutting_down", "this node "
+			    "is stopping; watch again (through another node)");
 		goto out;
 	}
 	for (;;) {
@@ -1104,6 +1113,12 @@ handle_watch(struct node *nd, const struct server_request *sr,
 		if (why == PARK_CHANGED || (why == PARK_DUE && wake < deadline)) {
 			replica_result_free(&rr);
 			continue;	/* read again */
+		}
+		if (why == PARK_STOPPED) {
+			server_error_code(res, 503, "shutting_down", "this node "
+			    "is stopping; watch again (through another node)");
+			replica_result_free(&rr);
+			break;
 		}
 		put_quorum_headers(res, &rr, rr.status == 200, NULL, 0);
 		res->status = 304;

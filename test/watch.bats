@@ -218,7 +218,7 @@ cluster3() {
 	[ "$ms" -lt 7000 ]
 }
 
-@test "SIGTERM on a node relaying a watch: the watch answers 304 within a turn and the node exits 0, stopped in order" {
+@test "SIGTERM on a node relaying a watch: the watch answers 503 shutting_down within a turn and the node exits 0, stopped in order" {
 	local own pid rc=0
 	cluster4 --shutdown-grace 8
 	own=$(not_on_node4 s)
@@ -238,7 +238,7 @@ cluster3() {
 	wait "${BG[0]}" || true
 	echo "exit $rc, watch answered $(cat "$TMP/code")"
 	[ "$rc" -eq 0 ]
-	[ "$(cat "$TMP/code")" = 304 ]
+	[ "$(cat "$TMP/code")" = 503 ]
 	run grep 'requests still running' "$TMP/node4.log"
 	[ "$status" -eq 1 ]
 	grep -q 'level=info msg="stopped"' "$TMP/node4.log"
@@ -367,4 +367,20 @@ watchers_are() {
 		[ $(($(now_ms) - t0)) -ge 900 ]
 	done
 	[ "$(code "$(url n1)/kv/k?wait=W/%22old%22&timeout=30")" = 200 ]
+}
+
+@test "SIGTERM on a node with a parked watch: 503 shutting_down with Retry-After, not the 304 of a timeout" {
+	start_node n1
+	[ "$(put n1 k v)" = 201 ]
+	e=$(etag n1 k)
+	curl -s --max-time 20 -D "$TMP/head" -o "$TMP/body" \
+	    "$(url n1)/kv/k?wait=$e&timeout=60" 3>&- &
+	BG+=($!)
+	wait_for 5 bash -c "curl -s '$(url n1)/metrics' | grep -q '^kvd_watchers 1'"
+	kill -TERM "$(pid_of n1)"
+	wait "${BG[0]}" || true
+	cat "$TMP/head" "$TMP/body"
+	grep -q '^HTTP/1.1 503' "$TMP/head"
+	grep -qi '^Retry-After: 1' "$TMP/head"
+	[ "$(jq -r .code "$TMP/body")" = shutting_down ]
 }
