@@ -1378,9 +1378,11 @@ write_answer(const struct buf *key, bool tombstone,
 		put_quorum_headers(res, rr, rr->status < 300, NULL, 0);
 	if (rr->status >= 300) {
 		if (rr->status == 503)
-			log_event(LOG_WARN, "write quorum failed", "acks=%d "
-			    "required=%d replicas=%s acked=%s", rr->acks,
-			    rr->required, rr->replicas.data, rr->acked.data);
+			log_event(LOG_WARN, rr->acks < rr->required ? "write "
+			    "quorum failed" : "write failed", "error=%s acks=%d "
+			    "required=%d replicas=%s acked=%s", rr->error != NULL ?
+			    rr->error : "unknown", rr->acks, rr->required,
+			    rr->replicas.data, rr->acked.data);
 		quorum_error(res, rr);
 		return;
 	}
