@@ -934,9 +934,11 @@ verdict_one(void *arg, const char *id, int state)
 	if (at >= 0 && at != v->self)
 		peers_set_verdict(v->owner->pool, v->members[at].address,
 		    verdict_of(state));
+	/* A member that left is watched too, but its going down is news
+	 * to nobody. */
 	if (state == LIVENESS_DOWN || state == LIVENESS_UP)
-		log_event(state == LIVENESS_DOWN ? LOG_WARN : LOG_DEBUG,
-		    state == LIVENESS_DOWN ? "member down (gossip)" :
+		log_event(state == LIVENESS_DOWN && at >= 0 ? LOG_WARN :
+		    LOG_DEBUG, state == LIVENESS_DOWN ? "member down (gossip)" :
 		    "member up (gossip)", "id=%s", id);
 }
 

@@ -368,6 +368,20 @@ node3_listed_at() {
 	wait_for 10 all_members 3 node1 node2 node3
 	run kv cluster leave no-such-node --server "$(url node1)"
 	[ "$status" -eq 1 ]
+	# Once node4 is gone, a restart of node1 finds it down: news to
+	# nobody, so not a warning.
+	kill_node node4
+	kill_node node1
+	local from=$(($(wc -l <"$TMP/node1.log") + 1))
+	start_peer 1 3 "" --log-level debug
+	left_down() {
+		tail -n "+$from" "$TMP/node1.log" |
+		    grep -q 'msg="member down (gossip)" id=node4'
+	}
+	wait_for 20 left_down
+	tail -n "+$from" "$TMP/node1.log" | grep 'member down'
+	! tail -n "+$from" "$TMP/node1.log" | grep 'level=warn' |
+	    grep -q 'member down (gossip)' || false
 }
 
 # ---- ring parameters: --vnodes and --n must be the same on every node ------
