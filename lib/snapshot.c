@@ -383,7 +383,9 @@ snapshot_load(const char *dir, const struct snapshot_reader *r,
 	(void)posix_madvise((void *)data, size, POSIX_MADV_SEQUENTIAL);
 	if (load_lines(r, data, size, seq, &bad) == -1) {
 		snprintf(err, errlen, "%s: corrupt snapshot at offset %zu%s",
-		    path, bad, bad >= size ? " (no trailer: truncated)" : "");
+		    path, bad, bad >= size ? " (no trailer: truncated)" :
+		    memchr(data + bad, '\n', size - bad) == NULL ?
+		    " (its last line is cut short: truncated)" : "");
 		goto done;
 	}
 	*mtime_ms = (int64_t)sb.st_mtime * 1000;
