@@ -1411,17 +1411,22 @@ same_host(const char *a, const char *b)
  * Whether a kvd answers at address with this node's id (its /health
  * says "ok" and the id): a second process started from a copy of this
  * node's directory, while the first runs.  No answer, another id, a
- * node that has left: not a twin.
+ * node that has left: not a twin.  Nor is this node's own socket, which
+ * nobody serves yet (the same port on another name of this machine):
+ * not asked.
  */
 static bool
-twin_answers(struct cluster *c, const char *address)
+twin_answers(struct cluster *c, const char *address, int listen_port)
 {
+	char host[CLUSTER_ADDR_MAX], port[NET_PORT_MAX];
 	struct client_response res;
 	struct json_tok *toks = NULL;
 	bool twin = false;
 	int id, status;
 
-	if (c->pool == NULL)
+	if (c->pool == NULL || (net_split_hostport(address, host, sizeof(host),
+	    port, sizeof(port)) == 0 && atoi(port) == listen_port &&
+	    net_is_local(host)))
 		return false;
 	client_response_init(&res);
 	if (peer_call(c->pool, address, "GET", HEALTH_PATH, NULL, NULL, 0, NULL,
@@ -1980,7 +1985,7 @@ cluster_open(struct cluster **out, const struct cluster_config *cfg,
 	}
 	self = entries_find(v, n, c->self_id);
 	if (self >= 0 && !v[self].removed && may_move_self(c, v[self].address) &&
-	    twin_answers(c, v[self].address)) {
+	    twin_answers(c, v[self].address, cfg->listen_port)) {
 		snprintf(err, errlen, "another kvd runs as %s at %s (its /health "
 		    "names it): stop it before starting this one, or give this "
 		    "one another --id and join it", c->self_id,

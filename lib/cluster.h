@@ -65,6 +65,8 @@ struct cluster_config {
 	const char	*self_id;
 	const char	*self_address;	/* advertised host:port */
 	bool		 self_address_given;	/* by --advertise (cluster_open) */
+	int		 listen_port;	/* bound: a listed address of this
+					   machine on it is this node */
 	const char	*peers;		/* --peers "id=host:port,..." or NULL */
 	bool		 apply_peers;	/* --peers wins over members.json */
 	/* How warnings name them: where each was given ("KVD_PEERS"), or

@@ -204,6 +204,28 @@ net_resolve(const char *host, const char *port)
 	return rc;
 }
 
+bool
+net_is_local(const char *host)
+{
+	struct addrinfo hints, *res, *ai;
+	bool local = false;
+	int fd;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_DGRAM;
+	if (getaddrinfo(host, "0", &hints, &res) != 0)
+		return false;
+	for (ai = res; ai != NULL && !local; ai = ai->ai_next) {
+		if ((fd = socket(ai->ai_family, ai->ai_socktype, 0)) < 0)
+			continue;
+		local = bind(fd, ai->ai_addr, ai->ai_addrlen) == 0;
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return local;
+}
+
 int
 net_connect_start(const struct addrinfo *ai, bool *pending)
 {

@@ -52,6 +52,13 @@ int	net_connect(const char *host, const char *port, int timeout_ms,
 int	net_resolve(const char *host, const char *port);
 
 /*
+ * Whether host names this machine: one of its addresses binds (a
+ * loopback or a local interface's address).  False when it does not
+ * resolve.
+ */
+bool	net_is_local(const char *host);
+
+/*
  * The steps of net_connect, for a caller that waits on many sockets
  * itself (lib/client's connect steps, kvctl bench).  net_lookup resolves
  * host:port as net_connect does: 0 with *out for freeaddrinfo(3), or

@@ -571,6 +571,7 @@ open_cluster(struct node *nd, char *err, size_t errlen)
 	c.self_id = nd->cfg.id;
 	c.self_address = nd->advertise;
 	c.self_address_given = nd->cfg.advertise != NULL;
+	c.listen_port = nd->port;
 	c.peers = nd->cfg.peers;
 	c.apply_peers = nd->cfg.apply_peers;
 	c.peers_name = nd->cfg.peers_name;
