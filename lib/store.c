@@ -114,7 +114,7 @@
  * OUT OF MEMORY.  The apply rule returns ENOMEM, with nothing installed,
  * when interning an actor, packing the clock, decoding a large stored
  * clock or allocating the entry fails (entry.c and intern.c never
- * abort); so do store_update and store_snapshot (a failed snapshot
+ * abort); so does store_snapshot (a failed snapshot
  * changes nothing), and store_forget keeps the key.  Building the WAL
  * record and the WAL's batch go through buf.c, which aborts, as do
  * version.c and vclock.c.  store_get, store_get_record and the walks
@@ -935,50 +935,6 @@ void
 store_flush_soon(struct store *s)
 {
 	wal_flush_soon(s->wal);
-}
-
-int
-store_update(struct store *s, const char *key, size_t klen,
-    store_update_fn fn, void *arg)
-{
-	const struct version *cur = NULL;
-	struct version next;
-	struct stripe *st;
-	struct entry **link;
-	uint64_t h, seq = 0;
-	int rc = 0, ret = 0, e_no = 0;
-
-	if (!key_ok(key, klen)) {
-		errno = EINVAL;
-		return -1;
-	}
-	h = key_hash(key, klen);
-	st = stripe_of(s, h);
-	version_init(&next);
-	pthread_rwlock_wrlock(&st->lock);
-	if ((link = find(st, key, klen, h)) != NULL &&
-	    (cur = entry_decode(s->act, *link, &st->cur)) == NULL)
-		rc = -1;	/* ENOMEM: fn is not called */
-	else if ((ret = fn(arg, cur, &next)) == 0)
-		rc = do_apply(s, st, key, klen, h, &next, NULL, 0, RCV_NOW,
-		    true, &seq);
-	e_no = errno;
-	pthread_rwlock_unlock(&st->lock);
-	version_free(&next);
-	if (rc == 1 && s->notify != NULL)
-		s->notify(s->notify_arg, key, klen);
-	if (ret != 0)
-		return ret;
-	if (rc == -1) {
-		if (e_no == ENOSPC)
-			nospace_probe(s);
-		errno = e_no;
-		return -1;
-	}
-	/* rc 0: next did not win; the store already holds it or newer. */
-	if (rc == 1 && wal_sync(s->wal, seq) == -1)
-		return -1;
-	return 0;
 }
 
 /* Walks stripe i under its read lock; fn's nonzero return stops it. */

@@ -10,7 +10,7 @@
  * an older or equal version is ignored.  WAL replay, local writes,
  * replication, read repair, hints and handoff all go through it, and it
  * never bumps a clock.  An applied version is durable (WAL fsync) before
- * store_apply / store_update return; a concurrent reader may see it a few
+ * store_apply returns; a concurrent reader may see it a few
  * milliseconds before that (as with Redis' appendfsync always).
  *
  * Keys are byte strings of 1..STORE_KEY_MAX bytes.  Every function is
@@ -146,20 +146,6 @@ int	store_when_durable(struct store *s, uint64_t seq,
 
 /* Starts the fsync of what is pending without waiting (wal_flush_soon). */
 void	store_flush_soon(struct store *s);
-
-/*
- * Read-modify-write for a coordinator.  Under the key's stripe write lock,
- * calls fn(arg, cur, next): cur is the stored version or NULL, next is an
- * empty initialised version.  fn returns 0 to apply next (through the
- * apply rule, so it must win over cur) or any other value to leave the
- * key alone; that value is returned.  After a write, waits for
- * durability: returns 0, or -1 with errno.  fn must not call into the
- * store.
- */
-typedef int (*store_update_fn)(void *arg, const struct version *cur,
-    struct version *next);
-int	store_update(struct store *s, const char *key, size_t klen,
-	    store_update_fn fn, void *arg);
 
 /*
  * Calls fn for every key (tombstones included) in no particular order,

@@ -1,6 +1,6 @@
 /*
  * test_store.c -- the apply rule (idempotence, older and concurrent
- * versions, tombstones, store_update), recovery from the WAL and from
+ * versions, tombstones), recovery from the WAL and from
  * snapshots (with leftover temp files, undropped segments, corruption),
  * store_walk, and readers / writers / snapshots racing on many threads;
  * then the packed map: keys and values of every shape, clocks of every
@@ -772,51 +772,18 @@ test_apply_record(void)
 	version_free(&got);
 }
 
-struct upd {
-	int		 refuse;
-	const char	*val;
-	int		 saw_null;
-};
-
-static int
-upd_fn(void *arg, const struct version *cur, struct version *next)
-{
-	struct upd *u = arg;
-
-	u->saw_null = cur == NULL;
-	if (u->refuse)
-		return u->refuse;
-	mkver(next, cur, "n1.a", cur != NULL ? cur->ts + 1 : 1, u->val);
-	return 0;
-}
-
 static void
-test_update_tombstone(void)
+test_tombstone(void)
 {
 	char dir[512], err[512];
-	struct store_stats st, st2;
-	struct upd u = { 0, "v1", 0 };
+	struct store_stats st;
 	struct store *s;
 
 	if (!open_fresh(&s, dir, sizeof(dir), "update", &nosync))
 		return;
-	ok(store_update(s, "u", 1, upd_fn, &u) == 0 && u.saw_null &&
-	    has(s, "u", "v1"), "update creates a missing key (cur NULL)");
-	u.val = "v2";
-	ok(store_update(s, "u", 1, upd_fn, &u) == 0 && !u.saw_null &&
-	    has(s, "u", "v2"), "update on top of cur");
-	store_stats(s, &st);
-	u.refuse = 412;
-	u.val = "v3";
-	ok(store_update(s, "u", 1, upd_fn, &u) == 412,
-	    "a refusing callback's code is returned");
-	store_stats(s, &st2);
-	ok(has(s, "u", "v2") && st2.wal_appends == st.wal_appends &&
-	    st2.applied == st.applied, "and nothing changed or was logged");
-	u.refuse = 0;
-	u.val = NULL;
-	ok(store_update(s, "u", 1, upd_fn, &u) == 0 && has(s, "u", NULL),
-	    "update to a tombstone");
+	ok(put(s, "u", "n1.a", 1, "v1") == 1 && has(s, "u", "v1") &&
+	    put(s, "u", "n1.a", 2, NULL) == 1 && has(s, "u", NULL),
+	    "a tombstone over a value");
 	store_stats(s, &st);
 	ok(st.keys == 0 && st.tombstones == 1, "stats count the tombstone");
 	ok(put(s, "t", "n1.a", 10, "x") == 1 && put(s, "t", "n1.a", 11, NULL) == 1
@@ -2445,7 +2412,7 @@ main(void)
 	tap_tmp_init("test_store");
 	test_apply();
 	test_apply_record();
-	test_update_tombstone();
+	test_tombstone();
 	test_reopen_odd();
 	test_snapshot();
 	test_corrupt();
