@@ -144,7 +144,7 @@ flush_main(void *arg)
 	struct buf body = BUF_INIT;
 	struct pending *cbs = NULL;
 	size_t n, bytes, i;
-	bool answered = true;
+	bool answered = true, give_up;
 
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
@@ -153,16 +153,14 @@ flush_main(void *arg)
 			pthread_mutex_unlock(&s->mu);
 			break;
 		}
-		for (n = 0, bytes = 0; n < st->n && (n == 0 ||
+		/* Those that waited for a peer that did not answer fail. */
+		give_up = !answered && st->asks;
+		for (n = 0, bytes = 0; n < st->n && (give_up || n == 0 ||
 		    bytes + st->q[n].len <= BATCH_BYTES); n++)
 			bytes += st->q[n].len;
-		if (!answered && st->asks) {
-			/* They waited for a peer that did not answer. */
-			n = st->n;
-			bytes = st->lines.len;
-		}
 		buf_reset(&body);
-		buf_append(&body, st->lines.data, bytes);
+		if (!give_up)
+			buf_append(&body, st->lines.data, bytes);
 		buf_consume(&st->lines, bytes);
 		if ((cbs = malloc(n * sizeof(*cbs))) != NULL)
 			memcpy(cbs, st->q, n * sizeof(*cbs));
@@ -171,7 +169,7 @@ flush_main(void *arg)
 		pthread_mutex_unlock(&s->mu);
 		if (cbs == NULL)	/* their callbacks are lost: cannot happen */
 			log_fatal("out of memory", "bytes", (long long)n);
-		if (!answered && st->asks) {
+		if (give_up) {
 			for (i = 0; i < n; i++)
 				cbs[i].done(cbs[i].arg, false, NULL, 0);
 			answered = true;	/* later ones try again */
