@@ -1171,6 +1171,12 @@ store_stats(struct store *s, struct store_stats *out)
 	out->wal_disk_bytes = ws.disk_bytes;
 }
 
+enum wal_state
+store_wal_state(struct store *s)
+{
+	return wal_state(s->wal);
+}
+
 /* ---- snapshots ---- */
 
 /*

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "version.h"
+#include "wal.h"
 
 struct metric;
 
@@ -229,6 +230,8 @@ int	store_snapshot_if_changed(struct store *s);
 uint64_t store_collect(struct store *s, int64_t before_ms);
 
 void	store_stats(struct store *s, struct store_stats *st);
+/* Whether the store's log takes writes now (wal.h, wal_state). */
+enum wal_state store_wal_state(struct store *s);
 
 /* Closes without a snapshot (kvd snapshots first on a graceful stop). */
 void	store_close(struct store *s);

@@ -117,6 +117,8 @@
  * One line is logged when the log runs out of space and one when writes
  * resume.  While out of space, wal_enqueue refuses (ENOSPC) once the
  * kept records reach NOSPACE_KEEP bytes, so memory stays bounded.
+ * wal_state says which of the two holds (FAILURE wins), for /health
+ * and /metrics: `nospace` stays set until a batch is written again.
  *
  * LAID-OUT FILLER.  An fdatasync after an append that grows the file
  * must also write the file's new size, and after one that lands in
@@ -188,6 +190,7 @@
 #define REC_PREFIX	"{\"seq\":"
 #define REC_MIDDLE	",\"rec\":"
 #define NOSPACE_KEEP	(16 << 20)	/* records kept while out of space */
+#define NOSPACE_KEEP_TEXT "16 MiB"	/* NOSPACE_KEEP, for the log line */
 #define LAYOUT_BYTES	(1 << 20)	/* filler laid out past a batch */
 #define FILLER		'\n'		/* the byte it is made of */
 
@@ -482,7 +485,9 @@ batch_nospace(struct wal *w, uint64_t last, int err)
 		w->nospace = true;
 		wal_segment_path(path, sizeof(path), w->dir, w->cur_first);
 		wal_log("error", "wal write failed: disk full; writes are "
-		    "refused (503) until space is freed", path,
+		    "refused (503) until space is freed: the refused records "
+		    "kept meanwhile (up to " NOSPACE_KEEP_TEXT ") are written "
+		    "first, so free more than that", path,
 		    (long long)w->cur_size, err);
 	}
 }
@@ -982,6 +987,33 @@ wal_stats(struct wal *w, struct wal_stats *st)
 	for (i = 0; i < w->nsegs; i++)
 		st->disk_bytes += w->segs[i].size;
 	pthread_mutex_unlock(&w->mu);
+}
+
+enum wal_state
+wal_state(struct wal *w)
+{
+	enum wal_state st = WAL_OK;
+
+	pthread_mutex_lock(&w->mu);
+	if (w->failed)
+		st = WAL_FAILED;
+	else if (w->nospace)
+		st = WAL_DISK_FULL;
+	pthread_mutex_unlock(&w->mu);
+	return st;
+}
+
+const char *
+wal_state_name(enum wal_state st)
+{
+	switch (st) {
+	case WAL_DISK_FULL:
+		return "disk_full";
+	case WAL_FAILED:
+		return "failed";
+	default:
+		return "ok";
+	}
 }
 
 static void

@@ -161,6 +161,19 @@ int	wal_drop_upto(struct wal *w, uint64_t seq);
 
 void	wal_stats(struct wal *w, struct wal_stats *st);
 
+/* Whether the log takes writes now: the essay's FAILURE and OUT OF SPACE. */
+enum wal_state {
+	WAL_OK,		/* appends are made durable */
+	WAL_DISK_FULL,	/* the last batch found no room: refused until a
+			   retry writes the kept records (not sticky) */
+	WAL_FAILED	/* a sticky disk failure: refused until restart */
+};
+
+/* The log's state now; a failure wins over a full disk. */
+enum wal_state wal_state(struct wal *w);
+/* "ok", "disk_full", "failed": a static string. */
+const char *wal_state_name(enum wal_state st);
+
 /*
  * From now on every fsync of w observes, in histogram m (metrics.h), the
  * number of records it made durable: kvd's kvd_group_commit_batch_size.

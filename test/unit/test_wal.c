@@ -1120,6 +1120,9 @@ test_fsync_eio(void)
 	e = errno;
 	failpoint_arm(NULL);
 	ok(rc == -1 && e == EIO, "a failed fsync: the append fails with EIO");
+	ok(wal_state(w) == WAL_FAILED &&
+	    strcmp(wal_state_name(wal_state(w)), "failed") == 0,
+	    "wal_state says failed");
 	ok(file_size(path) == size, "the unsynced batch and the filler are "
 	    "cut off (%lld, records end at %lld)", file_size(path), size);
 	ok(wal_append(w, "\"c\"", 3, &seq) == -1 && errno == EIO,
@@ -1157,11 +1160,17 @@ test_nospace(void)
 	e = errno;
 	ok(rc == -1 && e == ENOSPC, "a write that finds the disk full fails "
 	    "with ENOSPC");
+	ok(wal_state(w) == WAL_DISK_FULL &&
+	    strcmp(wal_state_name(wal_state(w)), "disk_full") == 0,
+	    "wal_state says disk_full");
 	ok(failpoint_hits("wal-write-enospc") == 1 && file_size(path) == size,
 	    "the half-written batch is cut back (%lld)", file_size(path));
 	rc = wal_append(w, "\"third\"", 7, &seq);
 	ok(rc == 0 && seq == 3, "not sticky: the next append succeeds (seq "
 	    "%" PRIu64 ")", seq);
+	ok(wal_state(w) == WAL_OK &&
+	    strcmp(wal_state_name(wal_state(w)), "ok") == 0,
+	    "and wal_state says ok again");
 	ok(wal_sync(w, s2) == 0, "the refused record was retried with it");
 	size = file_size(path);
 
