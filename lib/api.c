@@ -78,6 +78,7 @@ struct scrape {
 	double	keys, tombstones, wal_bytes, wal_fsyncs, wal_appends;
 	double	snapshot_age, hints, hint_age, ae_repairs, read_repairs;
 	double	connections, watchers, ring_mismatches;
+	double	wal_disk_full, wal_failed;
 };
 
 struct api {
@@ -1494,6 +1495,26 @@ handle_batch_internal(struct node *nd, const struct server_request *sr,
 	return true;
 }
 
+/*
+ * The store's WAL state for /health and /ready.  While the disk is full
+ * it also has the WAL retry its kept records (store_flush_soon, without
+ * waiting): a node whose writes are steered away by a balancer probing
+ * here then finds freed space without a client write.
+ */
+static enum wal_state
+storage_state(struct node *nd)
+{
+	enum wal_state ws = store_wal_state(nd->store);
+
+	if (ws == WAL_DISK_FULL)
+		store_flush_soon(nd->store);
+	return ws;
+}
+
+/*
+ * Liveness: 200 while the process answers, whatever its disk does, with
+ * "storage" naming the WAL's state (reads go on either way).
+ */
 static void
 handle_health(struct node *nd, struct server_response *res)
 {
@@ -1502,8 +1523,9 @@ handle_health(struct node *nd, struct server_response *res)
 	buf_puts(&res->body, left ? "{\"status\":\"left\",\"id\":" :
 	    "{\"status\":\"ok\",\"id\":");
 	json_emit_string(&res->body, nd->cfg.id, strlen(nd->cfg.id));
-	buf_printf(&res->body, ",\"uptime_s\":%lld}\n",
-	    (long long)((clock_now_ms() - nd->started_ms) / 1000));
+	buf_printf(&res->body, ",\"uptime_s\":%lld,\"storage\":\"%s\"}\n",
+	    (long long)((clock_now_ms() - nd->started_ms) / 1000),
+	    wal_state_name(storage_state(nd)));
 }
 
 /*
@@ -1512,6 +1534,13 @@ handle_health(struct node *nd, struct server_response *res)
  * by gossip, or it answered a call of this node's -- or READY_WAIT_MS
  * after the start: a member that is down must not keep this node out of
  * a load balancer forever.
+ *
+ * A node whose WAL refuses writes (disk full, or failed) stays ready and
+ * says so in "storage": it still serves reads, and in a cluster it still
+ * coordinates writes whose quorum the other replicas make.  Replicas
+ * fill their disks together (they hold the same keys), so dropping such
+ * nodes from a balancer would take reads down with writes; /health,
+ * kvd_wal_disk_full and kvd_wal_failed are what to alert on.
  */
 #define READY_WAIT_MS 10000
 
@@ -1534,6 +1563,7 @@ handle_ready(struct node *nd, struct server_response *res)
 {
 	const struct cluster_view *v;
 	const char *waiting = NULL;
+	enum wal_state ws;
 	size_t i;
 
 	v = cluster_view_get(nd->cluster);
@@ -1560,7 +1590,10 @@ handle_ready(struct node *nd, struct server_response *res)
 		    "for member ");
 		buf_puts(&res->body, waiting);
 		buf_puts(&res->body, " to answer\"}\n");
-	} else
+	} else if ((ws = storage_state(nd)) != WAL_OK)
+		buf_printf(&res->body, "{\"ready\":true,\"storage\":\"%s\"}\n",
+		    wal_state_name(ws));
+	else
 		buf_puts(&res->body, "{\"ready\":true}\n");
 	cluster_view_put(nd->cluster, v);
 }
@@ -2774,6 +2807,7 @@ scrape(struct api *a)
 	struct ae_stats as;
 	struct server_stats ss;
 	struct scrape *sc = &a->last;
+	enum wal_state ws;
 	int64_t wall = clock_wall_ms(), since;
 
 	store_stats(nd->store, &st);
@@ -2797,6 +2831,9 @@ scrape(struct api *a)
 	sc->connections = (double)ss.active;
 	sc->watchers = (double)watch_count(nd->watch);
 	sc->ring_mismatches = (double)cluster_ring_mismatches(nd->cluster);
+	ws = store_wal_state(nd->store);
+	sc->wal_disk_full = ws == WAL_DISK_FULL;
+	sc->wal_failed = ws == WAL_FAILED;
 }
 
 /*
@@ -2846,6 +2883,12 @@ static const struct {
 	{ "kvd_ring_mismatches", "Members whose --vnodes or --n, as their "
 	  "gossip says, differ from this node's.", METRICS_GAUGE,
 	  S(ring_mismatches) },
+	{ "kvd_wal_disk_full", "1 while writes are refused because the WAL "
+	  "found the disk full (until its kept records are written).",
+	  METRICS_GAUGE, S(wal_disk_full) },
+	{ "kvd_wal_failed", "1 after a WAL write or fsync failed for good: "
+	  "writes are refused until kvd is restarted.", METRICS_GAUGE,
+	  S(wal_failed) },
 #undef S
 };
 

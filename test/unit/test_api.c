@@ -434,6 +434,7 @@ test_service_routes(void)
 	expect(&r, 200, NULL, "GET /health");
 	ok(jstr_is(&r, "status", "ok") && jstr_is(&r, "id", "n1") &&
 	    jint(&r, "uptime_s") >= 0, "/health: status ok, id n1, uptime_s");
+	ok(jstr_is(&r, "storage", "ok"), "/health: storage ok");
 	ok(strcmp(r.ctype, "application/json") == 0, "/health is JSON");
 	GET("HEAD", "/health", NULL, &r);
 	expect(&r, 200, NULL, "HEAD /health");
