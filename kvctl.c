@@ -181,12 +181,16 @@ static const struct {
 	  "server (or a 5xx) it keeps trying, saying so once on stderr\n"
 	  "(\"kvctl: watch: WHY; retrying\", then \"kvctl: watch:\n"
 	  "reconnected\"; nothing with -q)." },
-	{ "health", "kvctl health", "Checks that the server answers /health." },
+	{ "health", "kvctl health",
+	  "Checks that the server answers /health and prints its answer.\n"
+	  "Exit 5 (and a line on stderr) when the node answers but refuses\n"
+	  "writes: its storage is disk_full or failed." },
 	{ "status", "kvctl status [-o json]",
 	  "One screen about the cluster: members up and down, N/W/R, keys,\n"
 	  "hints pending, the last anti-entropy round, transfers, and warnings\n"
 	  "(a member down, hints waiting for one, fewer live members than N,\n"
-	  "anti-entropy off). From the --server node's /cluster/nodes and each\n"
+	  "anti-entropy off, storage refusing writes, ring parameters that\n"
+	  "differ). From the --server node's /cluster/nodes and each\n"
 	  "live member's own. -o json prints one stable JSON object." },
 	{ "hints", "kvctl hints [NODE] | hints drop OWNER [--yes]",
 	  "Lists the hints (writes kept for a member that was down) held by\n"
@@ -1545,9 +1549,26 @@ cmd_cleanup(const struct opts *o)
 			free(toks);
 			toks = NULL;
 			if (request_member(o, ids[i].data, addrs[i].data, "GET",
-			    "/cluster/nodes", &res) != 0 || res.http.status != 200) {
+			    "/cluster/nodes", &res) != 0) {
+				done[i] = true;
+				rc = EXIT_UNREACHABLE;	/* said */
+				continue;
+			}
+			if (res.http.status != 200) {
+				/*
+				 * Said as report() says it (stdout is the
+				 * lines'); exit 3 as before: its cleanup's end
+				 * could not be learned.
+				 */
 				done[i] = true;
 				rc = EXIT_UNREACHABLE;
+				if (!o->quiet) {
+					buf_reset(&msg);
+					error_message(&res, &msg);
+					fprintf(stderr, "kvctl: %s: polling its cleanup "
+					    "(GET /cluster/nodes): %d %s\n",
+					    ids[i].data, res.http.status, msg.data);
+				}
 				continue;
 			}
 			if (json_parse_alloc(res.body.data, res.body.len,
@@ -1555,6 +1576,10 @@ cmd_cleanup(const struct opts *o)
 			    (c = member(&res, toks, 0, "cleanup")) < 0) {
 				done[i] = true;
 				rc = EXIT_SERVER;
+				if (!o->quiet)
+					fprintf(stderr, "kvctl: %s: polling its "
+					    "cleanup: bad /cluster/nodes answer\n",
+					    ids[i].data);
 				continue;
 			}
 			k = member(&res, toks, c, "running");
@@ -1906,6 +1931,59 @@ jstr(const char *b, const struct json_tok *t, int obj, const char *name,
 	buf_free(&s);
 }
 
+/*
+ * What a /health "storage" other than "ok" means, for people; NULL for
+ * "ok" or none (a kvd from before it was reported).
+ */
+static const char *
+storage_text(const char *state)
+{
+	if (state[0] == '\0' || strcmp(state, "ok") == 0)
+		return NULL;
+	if (strcmp(state, "disk_full") == 0)
+		return "disk full, writes refused until space is freed (more "
+		    "than the 16 MiB of refused records it keeps)";
+	if (strcmp(state, "failed") == 0)
+		return "storage failed (a WAL write or fsync error), writes "
+		    "refused until kvd is restarted";
+	return "storage not ok";
+}
+
+/*
+ * kvctl health: /health's body on stdout; exit 0 when the node answers
+ * and its storage takes writes, 5 (after a line on stderr) when it
+ * answers but refuses writes (disk full, failed WAL): it is alive, its
+ * reads work, yet it is not healthy.
+ */
+static int
+cmd_health(const struct opts *o)
+{
+	struct client_response res;
+	struct json_tok *t;
+	char state[32] = "";
+	const char *why;
+	int rc;
+
+	client_response_init(&res);
+	rc = request(o, "GET", "/health", NULL, NULL, 0, NULL, &res);
+	if (rc == 0) {
+		if (!o->json && res.http.status / 100 == 2)
+			fwrite(res.body.data, 1, res.body.len, stdout);
+		rc = report(o, &res, "health");
+	}
+	if (rc == 0 && (t = parse_body(&res.body)) != NULL) {
+		jstr(res.body.data, t, 0, "storage", state, sizeof(state));
+		free(t);
+	}
+	if (rc == 0 && (why = storage_text(state)) != NULL) {
+		if (!o->quiet)
+			fprintf(stderr, "kvctl: health: %s: %s\n", state, why);
+		rc = EXIT_SERVER;
+	}
+	client_response_free(&res);
+	return rc;
+}
+
 /* ---- the cluster as every member tells it ---- */
 
 #define MEMBER_CALL_MS	3000	/* one member's answer, at most */
@@ -1929,6 +2007,8 @@ struct minfo {
 	bool	 ae_last_ok;
 	char	 ae_last_peer[72], ae_last_error[160];
 	uint64_t hints_for;		/* held for it by the members that answered */
+	char	 ring_mismatch[128];	/* the --server node's "ring_mismatch" */
+	char	 storage[16];		/* its /health "storage"; "" unknown */
 	/* the call */
 	const struct opts *o;
 	struct client_response res;
@@ -1952,7 +2032,27 @@ cview_free(struct cview *cv)
 	memset(cv, 0, sizeof(*cv));
 }
 
-/* A thread: GET /cluster/nodes from one member, at its address. */
+/*
+ * The "storage" of a member's GET /health on c, into out; "" when it
+ * does not say (no answer, a kvd from before it was reported).
+ */
+static void
+health_storage(struct client_conn *c, int ms, char *out, size_t len)
+{
+	struct client_response res;
+	struct json_tok *t;
+
+	out[0] = '\0';
+	client_response_init(&res);
+	if (client_do(c, "GET", "/health", NULL, NULL, 0, NULL, ms, &res) == 0 &&
+	    res.http.status == 200 && (t = parse_body(&res.body)) != NULL) {
+		jstr(res.body.data, t, 0, "storage", out, len);
+		free(t);
+	}
+	client_response_free(&res);
+}
+
+/* A thread: GET /cluster/nodes and /health from one member, at its address. */
 static void *
 minfo_call(void *arg)
 {
@@ -1975,6 +2075,8 @@ minfo_call(void *arg)
 		    "timed out" : strerror(errno));
 	else if (mi->res.http.status != 200)
 		snprintf(mi->err, sizeof(mi->err), "HTTP %d", mi->res.http.status);
+	else
+		health_storage(&c, ms, mi->storage, sizeof(mi->storage));
 	client_close(&c);
 	return NULL;
 }
@@ -2088,6 +2190,8 @@ cview_get(const struct opts *o, bool deep, struct cview *cv, const char *what)
 		mi->self = jtrue(b, t, e, "self");
 		mi->hb_age_ms = mi->self ? 0 : jint(b, t, e, "heartbeat_age_ms", -1);
 		mi->owns = jdouble(b, t, e, "owns");
+		jstr(b, t, e, "ring_mismatch", mi->ring_mismatch,
+		    sizeof(mi->ring_mismatch));
 	}
 	if (!deep)
 		goto out;
@@ -2216,16 +2320,17 @@ cmd_nodes_table(const struct opts *o)
 static void __attribute__((format(printf, 3, 4)))
 warn_add(struct buf *text, struct buf *json, const char *fmt, ...)
 {
-	char tmp[512];
+	struct buf tmp = BUF_INIT;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	buf_vprintf(&tmp, fmt, ap);	/* whole: a warning naming 100 ids */
 	va_end(ap);
-	buf_printf(text, "  - %s\n", tmp);
+	buf_printf(text, "  - %s\n", tmp.data);
 	if (json->len > 0)
 		buf_putc(json, ',');
-	json_emit_string(json, tmp, strlen(tmp));
+	json_emit_string(json, tmp.data, tmp.len);
+	buf_free(&tmp);
 }
 
 /*
@@ -2310,9 +2415,19 @@ cmd_status(const struct opts *o)
 			warn_add(&warn, &wj, "%s did not answer kvctl: %s", mi->id,
 			    mi->err);
 	}
+	/* Next to down: a member that cannot write. */
+	for (i = 0; i < cv.nm; i++)
+		if (storage_text(cv.m[i].storage) != NULL)
+			warn_add(&warn, &wj, "%s %s", cv.m[i].id,
+			    storage_text(cv.m[i].storage));
 	if ((int)up < cv.n)
 		warn_add(&warn, &wj, "fewer live members than N: %zu up, N=%d",
 		    up, cv.n);
+	for (i = 0; i < cv.nm; i++)
+		if (cv.m[i].ring_mismatch[0] != '\0')
+			warn_add(&warn, &wj, "%s ring parameters differ from "
+			    "%s's: %s (each member needs the same --vnodes and "
+			    "--n)", cv.m[i].id, cv.self, cv.m[i].ring_mismatch);
 	for (i = 0; i < cv.nm; i++)
 		if (cv.m[i].hints_for > 0) {
 			warn_add(&warn, &wj, "%llu hints pending for %s",
@@ -5383,7 +5498,7 @@ run(int argc, char **argv, char **args)
 	if (strcmp(args[0], "health") == 0) {
 		if (nargs != 1)
 			return usage_error(NULL, "usage: kvctl health");
-		return cmd_simple(&o, "GET", "/health", NULL, "health", !o.json);
+		return cmd_health(&o);
 	}
 	if (strcmp(args[0], "cluster") == 0)
 		return cmd_cluster(&o, nargs - 1, args + 1);

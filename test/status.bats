@@ -448,27 +448,53 @@ trio() {
 # server's (strcmp) order.  The ids in STANDIN_DOWN are down (as every
 # member sees them), those in STANDIN_AE_OFF run with
 # --anti-entropy-interval 0, those in STANDIN_RETRYING have their
-# transfer retrying.  Sets SU to node1's URL.
+# transfer retrying, those in STANDIN_RING differ in --vnodes (as every
+# member sees them).  With STANDIN_FULL or STANDIN_FAILED set, GET
+# /health names those members' storage disk_full or failed (ok for the
+# others).  POST answers 202; after one, the members in STANDIN_SICK
+# answer every GET 503.  Sets SU to node1's URL.
 standin() {
 	cat >"$TMP/standin.py" <<'PY'
 import http.server, json, os, sys, threading
 n, portfile = int(sys.argv[1]), sys.argv[2]
-down, aeoff, retrying = (set(os.environ.get(v, "").split())
-    for v in ("STANDIN_DOWN", "STANDIN_AE_OFF", "STANDIN_RETRYING"))
+down, aeoff, retrying, full, failed, ring, sick = (
+    set(os.environ.get(v, "").split())
+    for v in ("STANDIN_DOWN", "STANDIN_AE_OFF", "STANDIN_RETRYING",
+              "STANDIN_FULL", "STANDIN_FAILED", "STANDIN_RING",
+              "STANDIN_SICK"))
 ids = sorted("node%d" % i for i in range(1, n + 1))
 servers, ports = {}, {}
 class H(http.server.BaseHTTPRequestHandler):
+    def answer(self, code, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_POST(self):
+        self.server.posted = True
+        self.answer(202, {"started": True})
     def do_GET(self):
         me = self.server.member
+        if me in sick and getattr(self.server, "posted", False):
+            return self.answer(503, {"error": "stand-in is sick"})
+        if self.path == "/health" and (full or failed):
+            return self.answer(200, {"status": "ok", "id": me,
+                "storage": "disk_full" if me in full else
+                           "failed" if me in failed else "ok"})
         body = json.dumps({"self": me, "n": 3, "w": 2, "r": 2,
             "members": [{"id": i, "address": "127.0.0.1:%d" % ports[i],
                          "state": "down" if i in down else "up",
                          "self": i == me, "heartbeat_age_ms": 100,
-                         "owns": 3.0 / n, "keys": 6543, "hints": 0}
+                         "owns": 3.0 / n, "keys": 6543, "hints": 0,
+                         "ring_mismatch": "vnodes 100 (here 150)"
+                             if i in ring else None}
                         for i in ids],
             "transfer": {"running": True, "retrying": me in retrying,
                          "keys_sent": 203, "keys_scanned": 6543},
             "hints": {"pending": 0, "bytes": 0, "oldest_ms": 0},
+            "cleanup": {"running": False, "dropped": 0},
             "anti_entropy": {"interval_ms": 0 if me in aeoff else 1000,
                              "last_ms": 0}}).encode()
         self.send_response(200)
@@ -547,4 +573,89 @@ PY
 	[ "$(echo "$output" | jq -r '.members.down_ids | join(" ")')" = "node12 node3 node40" ]
 	echo "$output" | jq -e '.warnings | any(. == "anti-entropy disabled on node10, node2, node21 (--anti-entropy-interval 0)")'
 	[ "$(echo "$output" | jq -r '[.transfers[] | select(.retrying) | .id] | join(" ")')" = "node11 node5" ]
+}
+
+@test "status: a warning line per member whose storage refuses writes and per member whose ring differs; a warning past 512 characters is whole" {
+	STANDIN_FULL="node2 node10" STANDIN_FAILED="node7" \
+	    STANDIN_RING="node3 node12" standin 12
+	run "$KVCTL" --server "$SU" status
+	[ "$status" -eq 0 ]
+	echo "$output"
+	local w
+	w=$(echo "$output" | sed -n '/^warnings$/,$p')
+	[ "$(echo "$w" | grep -Eo '^  - node[0-9]+ (disk full|storage failed)' | paste -sd'|')" = "  - node2 disk full|  - node7 storage failed|  - node10 disk full" ]
+	echo "$w" | grep -qx '  - node2 disk full, writes refused until space is freed (more than the 16 MiB of refused records it keeps)'
+	echo "$w" | grep -qx '  - node7 storage failed (a WAL write or fsync error), writes refused until kvd is restarted'
+	[ "$(echo "$w" | grep -Eo '^  - node[0-9]+ ring parameters differ from node1.s: vnodes 100 \(here 150\)' | sed 's/ ring.*//' | paste -sd' ')" = "  - node3   - node12" ]
+	run "$KVCTL" --server "$SU" status -o json
+	[ "$status" -eq 0 ]
+	echo "$output" | jq -e '.warnings | any(startswith("node7 storage failed"))'
+	echo "$output" | jq -e '.warnings | any(startswith("node12 ring parameters differ from node1"))'
+	# 80 members with anti-entropy off: JSON's one warning names them all.
+	kill "${BG[-1]}"
+	STANDIN_AE_OFF="$(echo node{1..79})" standin 80
+	run "$KVCTL" --server "$SU" status -o json
+	[ "$status" -eq 0 ]
+	local ae
+	ae=$(echo "$output" | jq -r '.warnings[] | select(startswith("anti-entropy disabled on"))')
+	echo "$ae"
+	[ "${#ae}" -gt 512 ]
+	[[ $ae == *", node79, node8, node9 (--anti-entropy-interval 0)" ]]
+	[ "$(echo "$ae" | grep -o 'node[0-9]*' | wc -l)" -eq 79 ]
+}
+
+@test "cluster cleanup: a member whose /cluster/nodes answers non-200 while polled is named on stderr, exit 3" {
+	STANDIN_SICK="node2" standin 3
+	run --separate-stderr timeout 30 "$KVCTL" --server "$SU" cluster cleanup
+	echo "out: $output"
+	echo "err: $stderr"
+	[ "$status" -eq 3 ]
+	[ "$(echo "$stderr" | wc -l)" -eq 1 ]
+	[ "$(echo "$output" | paste -sd' ')" = "node1: dropped 0 keys node3: dropped 0 keys" ]
+	[[ $stderr == *"node2: polling its cleanup (GET /cluster/nodes): 503 stand-in is sick"* ]]
+}
+
+@test "a node that cannot write says so: /health and /ready name its storage, /metrics kvd_wal_disk_full and kvd_wal_failed, kvctl health exits 5, kvctl status warns" {
+	local n
+	KVD_FAILPOINTS=wal-write-enospc@1+ start_node full
+	KVD_FAILPOINTS=wal-fsync-eio@1+ start_node failed
+	start_node fine
+	[ "$(put full k v)" = 503 ]
+	[ "$(put failed k v)" = 503 ]
+	[ "$(put fine k v)" = 201 ]
+	for n in full failed fine; do
+		curl -s "$(url $n)/health" | jq -c . >"$TMP/$n.health"
+		curl -s "$(url $n)/metrics" >"$TMP/$n.metrics"
+		cat "$TMP/$n.health"
+		grep '^kvd_wal_\(disk_full\|failed\) ' "$TMP/$n.metrics"
+	done
+	jq -e '.status == "ok" and .storage == "disk_full"' "$TMP/full.health"
+	jq -e '.status == "ok" and .storage == "failed"' "$TMP/failed.health"
+	jq -e '.status == "ok" and .storage == "ok"' "$TMP/fine.health"
+	grep -qx 'kvd_wal_disk_full 1' "$TMP/full.metrics"
+	grep -qx 'kvd_wal_failed 0' "$TMP/full.metrics"
+	grep -qx 'kvd_wal_disk_full 0' "$TMP/failed.metrics"
+	grep -qx 'kvd_wal_failed 1' "$TMP/failed.metrics"
+	grep -qx 'kvd_wal_disk_full 0' "$TMP/fine.metrics"
+	grep -qx 'kvd_wal_failed 0' "$TMP/fine.metrics"
+	grep -q '^# TYPE kvd_wal_disk_full gauge' "$TMP/fine.metrics"
+	# Reads go on: still ready, saying why writes are refused.
+	[ "$(curl -s "$(url full)/ready" | jq -c .)" = '{"ready":true,"storage":"disk_full"}' ]
+	[ "$(curl -s "$(url fine)/ready" | jq -c .)" = '{"ready":true}' ]
+	grep -q 'msg="wal write failed: disk full; writes are refused (503) until space is freed: the refused records kept meanwhile (up to 16 MiB) are written first' "$TMP/full.log"
+	run --separate-stderr "$KVCTL" --server "$(url full)" health
+	[ "$status" -eq 5 ]
+	echo "$output" | jq -e '.storage == "disk_full"'
+	[[ $stderr == "kvctl: health: disk_full: disk full, writes refused until space is freed"* ]]
+	run --separate-stderr "$KVCTL" --server "$(url failed)" health
+	[ "$status" -eq 5 ]
+	[[ $stderr == "kvctl: health: failed: storage failed"* ]]
+	run --separate-stderr "$KVCTL" --server "$(url fine)" health
+	[ "$status" -eq 0 ] && [ -z "$stderr" ]
+	run "$KVCTL" --server "$(url full)" status
+	[ "$status" -eq 0 ]
+	echo "$output"
+	echo "$output" | grep -q '^  - full disk full, writes refused until space is freed'
+	run "$KVCTL" --server "$(url fine)" status
+	[[ $output == *"warnings      none"* ]]
 }
