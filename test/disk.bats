@@ -112,6 +112,10 @@ check_all() {
 	[ "$refusals" -ge 5 ]
 	echo "# $(wc -l <"$TMP/acked") writes acknowledged, then 503" >&3
 	grep -q 'msg="wal write failed: disk full' "$TMP/n1.log"
+	grep -q 'msg="wal write failed: disk full.*(up to 16 MiB) are written first, so free more than that' "$TMP/n1.log"
+	# The node says it cannot write: /health, /metrics.
+	curl -s --max-time 10 "$(url n1)/health" | jq -e '.status == "ok" and .storage == "disk_full"'
+	curl -s --max-time 10 "$(url n1)/metrics" | grep -qx 'kvd_wal_disk_full 1'
 
 	# Reads go on while the disk is full.
 	[ "$(curl -s --max-time 10 "$(url n1)/kv/first1" | jq -r .value)" = \
@@ -161,6 +165,8 @@ check_all() {
 		echo "after$i" >>"$TMP/acked"
 	done
 	grep -q 'msg="wal writes resumed"' "$TMP/n1.log"
+	curl -s --max-time 10 "$(url n1)/health" | jq -e '.storage == "ok"'
+	curl -s --max-time 10 "$(url n1)/metrics" | grep -qx 'kvd_wal_disk_full 0'
 	code=$(curl -s --max-time 10 -o "$TMP/body" -w '%{http_code}' \
 	    -X POST --data-binary @"$TMP/held.rec" "$(url n1)/internal/batch")
 	[ "$code" = 200 ]
