@@ -1067,7 +1067,7 @@ handle_watch(struct node *nd, const struct server_request *sr,
 		    "percent-escape");
 		goto out;
 	}
-	if (etag_opaque(want.data, want.len, &s, &slen)) {
+	if (want.len > 0 && etag_opaque(want.data, want.len, &s, &slen)) {
 		/* Not a tag (a lone quote): compared as given, a change. */
 		memmove(want.data, s, slen);
 		want.len = slen;
