@@ -1067,6 +1067,7 @@ handle_watch(struct node *nd, const struct server_request *sr,
 		    "percent-escape");
 		goto out;
 	}
+	/* Empty: "absent" (want.data is then the shared empty string). */
 	if (want.len > 0 && etag_opaque(want.data, want.len, &s, &slen)) {
 		/* Not a tag (a lone quote): compared as given, a change. */
 		memmove(want.data, s, slen);

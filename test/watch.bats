@@ -104,6 +104,14 @@ cluster3() {
 	[ "$(head -1 "$TMP/new" | jq -r .value)" = v3 ]
 }
 
+@test "wait= empty is \"absent\": 304 on an absent key, 200 at once on one that is there; the node stays up" {
+	start_node n1
+	[ "$(code "$(url n1)/kv/none?wait=&timeout=1")" = 304 ]
+	[ "$(put n1 k v)" = 201 ]
+	[ "$(code "$(url n1)/kv/k?wait=&timeout=5")" = 200 ]
+	[ "$(code "$(url n1)/health")" = 200 ]
+}
+
 @test "no change before the timeout: 304 with the ETag; a version unlike wait answers at once" {
 	start_node n1
 	[ "$(put n1 k v)" = 201 ]
