@@ -2785,15 +2785,44 @@ api_self_answered(void *arg, const struct server_request *sr, int status)
 		    method_label(sr->http), status, sr->started_ns);
 }
 
+/*
+ * The peers' reserve (server.c) serves what other nodes send: the
+ * internal routes, and three a client may send too: a watch relayed
+ * (GET /kv/K?wait=... marked X-Kvd-Forwarded, forward_watch), a member
+ * checking a joining node (GET /cluster/nodes, cluster_join_check) and
+ * the start-up twin probe (GET /health, twin_answers).  Without a
+ * secret the route and the mark are all there is: a client can send
+ * them too.  With one, peer_call signs every request: an internal one
+ * needs the signature's lines here, as the precheck does, and api_handle
+ * verifies it (a 401 closes a reserve connection: server.c keeps one
+ * open only after a 2xx); one of the three is not signed_route, so its
+ * signature is verified here, on the head (they carry no body).
+ */
 bool
 api_is_peer_request(void *arg, const struct http_request *req)
 {
-	const char *rest;
+	struct api *a = arg;
+	struct auth *auth = a->nd->cfg.auth;
+	const char *rest, *why;
 	size_t restlen;
 	int i = route_of(req, &rest, &restlen);
 
-	(void)arg;
-	return i >= 0 && internal_route(i);
+	if (i < 0)
+		return false;
+	if (internal_route(i))
+		return auth == NULL || http_find_header(req->headers,
+		    req->nheaders, AUTH_HDR_SIGNATURE) != NULL;
+	if (!method_is(req, "GET") || req->chunked || req->content_length > 0)
+		return false;
+	if (routes[i].route == R_KV) {
+		if (req->query == NULL || !http_query_get(req->query,
+		    req->query_len, "wait", NULL, NULL) ||
+		    http_find_header(req->headers, req->nheaders,
+		    "X-Kvd-Forwarded") == NULL)
+			return false;
+	} else if (routes[i].route != R_NODES && routes[i].route != R_HEALTH)
+		return false;
+	return auth == NULL || auth_verify(auth, req, NULL, 0, &why) == 0;
 }
 
 /* ---- metrics ---------------------------------------------------------- */

@@ -102,11 +102,15 @@
  * refused 503).  So once the cap is reached the accept thread still
  * takes up to peer_reserve connections more, marked reserve: such a
  * connection is served only requests that cfg->is_peer_request accepts
- * (other nodes' routes); any other is answered the cap's 503, as at
- * accept, and the connection closed.  A client in the reserve is so
- * served no request, and holds its place no longer than a head takes to
- * come: a reserve connection waits for the next head header_timeout,
- * not idle_timeout (peers close their idle ones sooner anyway).
+ * (other nodes' requests: signed ones when the cluster has a secret);
+ * any other is answered the cap's 503, as at accept, and the connection
+ * closed, and so is one after any answer that is not a 2xx (a request
+ * that looked like a peer's and was not, a 401 or a 405).  A client in
+ * the reserve is so served nothing it can keep the place with, and
+ * holds it no longer than a head takes to come: a reserve connection
+ * waits for the next head header_timeout, not idle_timeout (peers close
+ * their idle ones sooner anyway).  Without a secret nothing tells a
+ * peer from a client sending the peers' routes.
  *
  * Waits are cut into slices of STOP_POLL_MS so a stopping server closes
  * busy connections promptly too.  The connection counts, the parked
@@ -300,6 +304,18 @@ static bool
 stopping(struct server *s)
 {
 	return atomic_load(&s->stopping);
+}
+
+/*
+ * Whether c stays open after the answer res: not when the request or the
+ * handler asks to close, the server stops, or c is in the peers' reserve
+ * and res is not a 2xx (a client there holds no place past a refusal).
+ */
+static bool
+answer_keeps(const struct conn *c, const struct server_response *res)
+{
+	return !res->close && !stopping(c->s) &&
+	    (!c->reserve || (res->status >= 200 && res->status < 300));
 }
 
 static bool worker_start(struct server *s);
@@ -714,7 +730,7 @@ void
 server_answer(struct server_later *l, struct server_response *res)
 {
 	struct conn *c = l->conn;
-	bool keep = c->held_keep && !res->close && !stopping(c->s);
+	bool keep = c->held_keep && answer_keeps(c, res);
 	ssize_t n;
 
 	format_head(&c->held, res, keep, c->held_http10);
@@ -910,7 +926,7 @@ conn_serve(struct conn *c, bool read_first)
 		if (c->deferred)	/* the answer comes later (essay) */
 			keep = req.keep_alive && !stopping(c->s);
 		else {
-			keep = req.keep_alive && !res->close && !stopping(c->s);
+			keep = req.keep_alive && answer_keeps(c, res);
 			if (send_response(c, &req, res, keep) != 0)
 				keep = false;	/* part of it may be out */
 			if (cfg->request_log)

@@ -390,7 +390,7 @@ print("closed_after_ms=%d" % ((closed - t0) * 1000) if closed else "never_closed
 import socket, sys, time
 port = int(sys.argv[1])
 def req(s):
-    s.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+    s.sendall(b"GET /version HTTP/1.1\r\nHost: t\r\n\r\n")
     d = b""
     while b"\r\n\r\n" not in d or not d.rstrip().endswith(b"}"):
         b = s.recv(4096)
@@ -401,7 +401,7 @@ held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(
 print("held", *[req(s) for s in held])
 t0 = time.time()
 third = socket.create_connection(("127.0.0.1", port), timeout=5)
-third.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")  # a place kept for peers
+third.sendall(b"GET /version HTTP/1.1\r\nHost: t\r\n\r\n")  # a place kept for peers
 d = b""
 try:
     while True:
@@ -443,21 +443,19 @@ print("after", ok)
 	[[ "$output" == *"after yes"* ]]
 	# counted as an answer under its route, and logged
 	c "$(url n1)/metrics" | grep -x \
-	    'kvd_requests_total{route="/health",method="GET",status="503"} 1'
-	grep -q 'msg="request" method=GET path=/health status=503 ' "$TMP/n1.log"
+	    'kvd_requests_total{route="/version",method="GET",status="503"} 1'
+	grep -q 'msg="request" method=GET path=/version status=503 ' "$TMP/n1.log"
 }
 
-@test "--max-conns 4 filled by clients: a peer's connections are still served (the reserve), one more client still gets the 503" {
-	stop_all
-	pick_ports 2
-	start_peer 1 2 "$(peers_of 1 2)" --max-conns 4 --request-log
-	# Clients take every place before node2 starts, so none of node2's
-	# connections to node1 is older than the clients'.
+# fill_conns PORT: clients hold every place of the node at PORT (up to
+# 10), each after a 200 to GET /version (no peer's route), until
+# $TMP/release exists; "held N" in $TMP/held.out once they do.
+fill_conns() {
 	python3 -c '
 import os, socket, sys, time
 port, release = int(sys.argv[1]), sys.argv[2]
 def req(s):
-    s.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+    s.sendall(b"GET /version HTTP/1.1\r\nHost: t\r\n\r\n")
     d = b""
     while b"\r\n\r\n" not in d or not d.rstrip().endswith(b"}"):
         b = s.recv(4096)
@@ -473,9 +471,18 @@ print("held", len(held), flush=True)
 deadline = time.time() + 60
 while not os.path.exists(release) and time.time() < deadline:
     time.sleep(0.1)
-' "$(port 1)" "$TMP/release" >"$TMP/held.out" 2>&1 &
+' "$1" "$TMP/release" >"$TMP/held.out" 2>&1 &
 	BG+=($!)
 	wait_for 10 grep -q held "$TMP/held.out"
+}
+
+@test "--max-conns 4 filled by clients: a peer's connections are still served (the reserve), one more client still gets the 503" {
+	stop_all
+	pick_ports 2
+	start_peer 1 2 "$(peers_of 1 2)" --max-conns 4 --request-log
+	# Clients take every place before node2 starts, so none of node2's
+	# connections to node1 is older than the clients'.
+	fill_conns "$(port 1)"
 	[ "$(cat "$TMP/held.out")" = "held 4" ]
 	start_peer 2 2 "$(peers_of 2 2)"
 	# n=2, w=2 through node2: its copy must reach node1, which is full.
@@ -487,18 +494,69 @@ while not os.path.exists(release) and time.time() < deadline:
 	grep -qE 'msg="request" method=POST path=/internal/(batch|replicate) status=200 ' \
 	    "$TMP/node1.log"
 	# a client's request on a place of the reserve: the cap's 503, closed
-	run curl -sS --max-time 5 -D - "$(url node1)/health"
+	run curl -sS --max-time 5 -D - "$(url node1)/version"
 	echo "$output"
 	[[ "$output" == "HTTP/1.1 503"* ]]
 	[[ "$output" == *"Retry-After: 1"* ]]
 	[ "$(printf '%s\n' "$output" | tail -n 1 | jq -r .code)" = too_many_connections ]
-	grep -q 'msg="request" method=GET path=/health status=503 ' "$TMP/node1.log"
+	grep -q 'msg="request" method=GET path=/version status=503 ' "$TMP/node1.log"
+	# Without a secret the peers' requests outside /internal/ are told by
+	# route and mark: a relayed watch, a joining node's check of
+	# /cluster/nodes, the twin probe's /health are served from the reserve.
+	[ "$(code -H 'X-Kvd-Forwarded: 1' "$(url node1)/kv/k?wait=&timeout=1")" = 200 ]
+	[ "$(code "$(url node1)/cluster/nodes")" = 200 ]
+	[ "$(code "$(url node1)/health")" = 200 ]
+	# a reserve connection is closed after an answer that is not a 2xx
+	run timeout 30 python3 -c "$CONV_PY" "$(port 1)" 2 \
+	    "DELETE /internal/list HTTP/1.1\r\n${H}\r\n"
+	echo "$output"
+	[ "$(statuses)" = 405 ]
+	[[ "$output" == *"END EOF"* ]]
 	touch "$TMP/release"
 	wait "${BG[@]}"
 	# counted under its route (this one and the filler's fifth), once
 	# the clients let go
 	wait_for 10 eval 'c -f "$(url node1)/metrics" >"$TMP/m" 2>/dev/null'
-	grep -xF 'kvd_requests_total{route="/health",method="GET",status="503"} 2' "$TMP/m"
+	grep -xF 'kvd_requests_total{route="/version",method="GET",status="503"} 2' "$TMP/m"
+}
+
+@test "--max-conns 2 with a cluster secret: a relayed watch is served from the reserve, a client's unsigned /internal/ request gets the 503 and is closed" {
+	stop_all
+	pick_ports 2
+	printf '%s\n' 'bats-cluster-secret-0123456789abcdef' >"$TMP/secret"
+	chmod 600 "$TMP/secret"
+	start_peer 1 1 "$(peers_of 1 2)" --w 1 --r 1 --max-conns 2 \
+	    --request-log --cluster-secret-file "$TMP/secret"
+	fill_conns "$(port 1)"
+	[ "$(cat "$TMP/held.out")" = "held 2" ]
+	start_peer 2 1 "$(peers_of 2 2)" --w 1 --r 1 \
+	    --cluster-secret-file "$TMP/secret"
+	# n=1: a watch through node2 on a key node1 owns is relayed there,
+	# signed, and node1 answers it (304 at its timeout), not the 503
+	relayed() {
+		grep -qE 'msg="request" method=GET path="?/kv/[a-l][?]wait=[^ ]* status=304 ' \
+		    "$TMP/node1.log"
+	}
+	for k in a b c d e f g h i j k l; do
+		code "$(url node2)/kv/$k?wait=&timeout=1" >/dev/null || true
+		relayed && break
+	done
+	relayed
+	# a client's unsigned /internal/ request, or a relay's mark without a
+	# signature: not a peer's, the cap's 503 and closed (no 401 it could
+	# send again and again on the place)
+	run timeout 30 python3 -c "$CONV_PY" "$(port 1)" 2 \
+	    "GET /internal/list?prefix= HTTP/1.1\r\n${H}\r\n"
+	echo "$output"
+	[ "$(statuses)" = 503 ]
+	[[ "$output" == *"END EOF"* ]]
+	run timeout 30 python3 -c "$CONV_PY" "$(port 1)" 2 \
+	    "GET /kv/a?wait=&timeout=1 HTTP/1.1\r\n${H}X-Kvd-Forwarded: 1\r\n\r\n"
+	echo "$output"
+	[ "$(statuses)" = 503 ]
+	[[ "$output" == *"END EOF"* ]]
+	touch "$TMP/release"
+	wait "${BG[@]}"
 }
 
 @test "answers the server gives before the API sees a request are logged and counted" {
