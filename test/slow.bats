@@ -128,9 +128,10 @@ elif mode == "cap":
         held.append(s)
     out("held_ok", len(held))
     # past the cap, a place kept for peers: a client request gets the 503
+    # (/version: without a secret a /health is a peer request, the twin probe)
     t0 = time.time()
     s = socket.create_connection(ADDR, timeout=5)
-    s.sendall(GET)
+    s.sendall(b"GET /version HTTP/1.1\r\nHost: t\r\n\r\n")
     d, end = read_all(s, 5)
     out("reserve_status", status_of(d)); out("reserve_end", end)
     out("reserve_ms", int((time.time() - t0) * 1000))
