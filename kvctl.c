@@ -4402,6 +4402,15 @@ bench_usage(FILE *f)
 }
 
 /*
+ * A bad value in bench's or verify's options: the usage error, or with
+ * --help on the line the option skipped, so that help wins over a bad
+ * value but not over a flag kvctl does not know (as kvctl's own flags,
+ * commit d882db5).  For the options' loop only: it may continue it.
+ */
+#define OPT_BAD(help, ...) \
+	{ if (!(help)) return usage_error(__VA_ARGS__); continue; }
+
+/*
  * Reads bench's options (argv[1..]) into b.  Returns -1 to run, or the
  * exit status: EXIT_OK after the help (--help), EXIT_USAGE after a message.
  */
@@ -4411,46 +4420,52 @@ bench_parse(struct bench_opts *b, int argc, char **argv)
 	const char *v;
 	uint64_t u;
 	bool missing = false, have_n = false;
+	bool help;
 	int i;
 
 	bench_opts_init(b);
-	/* Before any option is judged: help whatever else the line holds. */
-	if (opt_help(argc, argv)) {
-		bench_usage(stdout);
-		return EXIT_OK;
-	}
+	/*
+	 * Help whatever else the line holds, bad values included, but not
+	 * a flag kvctl does not know (OPT_BAD).
+	 */
+	help = opt_help(argc, argv);
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
+		if (help && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 ||
+		    a[0] != '-'))
+			continue;	/* help, or an argument (verify takes none) */
+		if (help && strcmp(a, "--") == 0)
+			break;
 		if (strcmp(a, "--prefill") == 0) {
 			b->prefill = true;
 		} else if (strcmp(a, "--raw") == 0) {
 			b->raw = true;
 		} else if ((v = opt_value(argc, argv, &i, "-c", &missing)) != NULL) {
 			if (opt_u64(v, 1, BENCH_MAX_CONNS, &u) != 0)
-				return usage_error("bench", "bad -c '%s' (1..%d)", v,
+				OPT_BAD(help, "bench", "bad -c '%s' (1..%d)", v,
 				    BENCH_MAX_CONNS);
 			b->conns = (int)u;
 		} else if ((v = opt_value(argc, argv, &i, "--threads",
 		    &missing)) != NULL) {
 			if (opt_u64(v, 1, BENCH_MAX_THREADS, &u) != 0)
-				return usage_error("bench", "bad --threads '%s' "
+				OPT_BAD(help, "bench", "bad --threads '%s' "
 				    "(1..%d)", v, BENCH_MAX_THREADS);
 			b->threads = (int)u;
 		} else if ((v = opt_value(argc, argv, &i, "-n", &missing)) != NULL) {
 			if (opt_u64(v, 1, UINT64_MAX / 2, &b->requests) != 0)
-				return usage_error("bench", "bad -n '%s'", v);
+				OPT_BAD(help, "bench", "bad -n '%s'", v);
 			have_n = true;
 		} else if ((v = opt_value(argc, argv, &i, "-d", &missing)) != NULL) {
 			if (opt_double(v, 0.001, BENCH_MAX_SECS, &b->duration) != 0)
-				return usage_error("bench", "bad -d '%s' (seconds)",
+				OPT_BAD(help, "bench", "bad -d '%s' (seconds)",
 				    v);
 		} else if ((v = opt_value(argc, argv, &i, "-t", &missing)) != NULL) {
 			for (u = 0; u < BENCH_NTESTS; u++)
 				if (strcmp(v, bench_test_name((enum bench_test)u)) == 0)
 					break;
 			if (u == BENCH_NTESTS)
-				return usage_error("bench", "bad -t '%s' (get, put, "
+				OPT_BAD(help, "bench", "bad -t '%s' (get, put, "
 				    "delete or mix)", v);
 			b->test = (enum bench_test)u;
 		} else if ((v = opt_value(argc, argv, &i, "--ratio", &missing)) != NULL) {
@@ -4459,27 +4474,31 @@ bench_parse(struct bench_opts *b, int argc, char **argv)
 
 			if (sscanf(v, "%u:%u%c", &g, &p, &extra) != 2 ||
 			    g > 1000000 || p > 1000000 || g + p == 0)
-				return usage_error("bench", "bad --ratio '%s' "
+				OPT_BAD(help, "bench", "bad --ratio '%s' "
 				    "(GET:PUT, e.g. 90:10)", v);
 			b->ratio_get = g;
 			b->ratio_put = p;
 		} else if ((v = opt_value(argc, argv, &i, "--size", &missing)) != NULL) {
 			if (opt_u64(v, 0, BENCH_MAX_VALUE, &u) != 0)
-				return usage_error("bench", "bad --size '%s' (0..%d "
+				OPT_BAD(help, "bench", "bad --size '%s' (0..%d "
 				    "bytes)", v, BENCH_MAX_VALUE);
 			b->size = (size_t)u;
 		} else if ((v = opt_value(argc, argv, &i, "--keys", &missing)) != NULL) {
 			if (opt_u64(v, 1, BENCH_MAX_KEYS, &b->keys) != 0)
-				return usage_error("bench", "bad --keys '%s'", v);
+				OPT_BAD(help, "bench", "bad --keys '%s'", v);
 		} else if ((v = opt_value(argc, argv, &i, "--warmup", &missing)) != NULL) {
 			if (opt_double(v, 0, BENCH_MAX_SECS, &b->warmup) != 0)
-				return usage_error("bench", "bad --warmup '%s' "
+				OPT_BAD(help, "bench", "bad --warmup '%s' "
 				    "(seconds)", v);
 		} else if (missing) {
-			return usage_error("bench", "%s needs a value", a);
+			OPT_BAD(help, "bench", "%s needs a value", a);
 		} else {
 			return usage_error("bench", "unknown bench option '%s'", a);
 		}
+	}
+	if (help) {
+		bench_usage(stdout);
+		return EXIT_OK;
 	}
 	if (have_n && b->duration > 0)
 		return usage_error("bench", "-n and -d exclude each other");
@@ -4692,25 +4711,31 @@ verify_parse(struct verify_opts *vo, int argc, char **argv)
 	const char *v;
 	uint64_t u;
 	bool missing = false;
+	bool help;
 	int i;
 
 	verify_opts_init(vo);
-	/* Before any option is judged: help whatever else the line holds. */
-	if (opt_help(argc, argv)) {
-		verify_usage(stdout);
-		return EXIT_OK;
-	}
+	/*
+	 * Help whatever else the line holds, bad values included, but not
+	 * a flag kvctl does not know (OPT_BAD).
+	 */
+	help = opt_help(argc, argv);
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
+		if (help && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 ||
+		    a[0] != '-'))
+			continue;	/* help, or an argument (verify takes none) */
+		if (help && strcmp(a, "--") == 0)
+			break;
 		if ((v = opt_value(argc, argv, &i, "-c", &missing)) != NULL) {
 			if (opt_u64(v, 1, VERIFY_MAX_WRITERS, &u) != 0)
-				return usage_error("verify", "bad -c '%s' (writers, "
+				OPT_BAD(help, "verify", "bad -c '%s' (writers, "
 				    "1..%d)", v, VERIFY_MAX_WRITERS);
 			vo->writers = (int)u;
 		} else if ((v = opt_value(argc, argv, &i, "-d", &missing)) != NULL) {
 			if (opt_double(v, 0.001, 86400, &vo->secs) != 0)
-				return usage_error("verify", "bad -d '%s' (seconds, "
+				OPT_BAD(help, "verify", "bad -d '%s' (seconds, "
 				    "> 0)", v);
 		} else if ((v = opt_value(argc, argv, &i, "--mode", &missing)) != NULL) {
 			if (strcmp(v, "keys") == 0)
@@ -4718,16 +4743,16 @@ verify_parse(struct verify_opts *vo, int argc, char **argv)
 			else if (strcmp(v, "set") == 0)
 				vo->mode = VERIFY_SET;
 			else
-				return usage_error("verify", "bad --mode '%s' (keys "
+				OPT_BAD(help, "verify", "bad --mode '%s' (keys "
 				    "or set)", v);
 		} else if ((v = opt_value(argc, argv, &i, "--prefix", &missing)) != NULL) {
 			if (*v == '\0' || strlen(v) > VERIFY_MAX_PREFIX)
-				return usage_error("verify", "bad --prefix (1..%d "
+				OPT_BAD(help, "verify", "bad --prefix (1..%d "
 				    "bytes)", VERIFY_MAX_PREFIX);
 			memcpy(vo->prefix, v, strlen(v) + 1);
 		} else if ((v = opt_value(argc, argv, &i, "--size", &missing)) != NULL) {
 			if (opt_u64(v, 1, VERIFY_MAX_SIZE, &u) != 0)
-				return usage_error("verify", "bad --size '%s' (bytes, "
+				OPT_BAD(help, "verify", "bad --size '%s' (bytes, "
 				    "1..%d)", v, VERIFY_MAX_SIZE);
 			vo->size = (size_t)u;
 		} else if ((v = opt_value(argc, argv, &i, "--read-r", &missing)) != NULL) {
@@ -4736,7 +4761,7 @@ verify_parse(struct verify_opts *vo, int argc, char **argv)
 			else if (opt_u64(v, 1, VERIFY_MAX_R, &u) == 0)
 				vo->read_r = (int)u;
 			else
-				return usage_error("verify", "bad --read-r '%s' (1..%d "
+				OPT_BAD(help, "verify", "bad --read-r '%s' (1..%d "
 				    "or all)", v, VERIFY_MAX_R);
 		} else if ((v = opt_value(argc, argv, &i, "--write-r", &missing)) != NULL) {
 			if (strcmp(v, "all") == 0)
@@ -4744,26 +4769,30 @@ verify_parse(struct verify_opts *vo, int argc, char **argv)
 			else if (opt_u64(v, 1, VERIFY_MAX_R, &u) == 0)
 				vo->write_r = (int)u;
 			else
-				return usage_error("verify", "bad --write-r '%s' (1..%d "
+				OPT_BAD(help, "verify", "bad --write-r '%s' (1..%d "
 				    "or all)", v, VERIFY_MAX_R);
 		} else if ((v = opt_value(argc, argv, &i, "--read-budget",
 		    &missing)) != NULL) {
 			if (opt_double(v, 0, 3600, &vo->budget_s) != 0)
-				return usage_error("verify", "bad --read-budget '%s' "
+				OPT_BAD(help, "verify", "bad --read-budget '%s' "
 				    "(seconds)", v);
 		} else if ((v = opt_value(argc, argv, &i, "--pause-before-read",
 		    &missing)) != NULL) {
 			if (opt_double(v, 0, 3600, &vo->pause_s) != 0)
-				return usage_error("verify", "bad --pause-before-read "
+				OPT_BAD(help, "verify", "bad --pause-before-read "
 				    "'%s' (seconds)", v);
 		} else if (strcmp(a, "--keep") == 0) {
 			vo->keep = true;
 		} else if (missing) {
-			return usage_error("verify", "%s needs a value", a);
+			OPT_BAD(help, "verify", "%s needs a value", a);
 		} else {
 			return usage_error("verify", "unknown option or argument '%s'",
 			    a);
 		}
+	}
+	if (help) {
+		verify_usage(stdout);
+		return EXIT_OK;
 	}
 	return -1;
 }

@@ -571,9 +571,24 @@ time.sleep(30)
 	# The first one is named.
 	kvx put --help --nope --bogus
 	[ "$rc" -eq 2 ] && [[ "$err" == "kvctl: unknown flag '--nope'"* ]]
-	# verify and bench take their own flags after the command word.
-	kvx verify --bogus --help
-	[ "$rc" -eq 0 ] && [ "$out" = "$("$KVCTL" verify --help)" ]
+	# verify and bench take their own flags after the command word, by
+	# the same rule: an unknown one is a usage error with --help too, a
+	# bad value is not.
+	for a in "verify --bogus --help" "verify -h --bogus" \
+	    "bench --bogus --help" "bench -h --bogus"; do
+		# shellcheck disable=SC2086
+		run_split 20 "$KVCTL" $a
+		echo "[kvctl $a] rc=$rc out=$out err=$err"
+		[ "$rc" -eq 2 ]
+		[ -z "$out" ]
+		[[ "$err" == *"'--bogus'"* ]]
+	done
+	kvx verify -c x --help
+	[ "$rc" -eq 0 ]
+	[ "$out" = "$("$KVCTL" verify --help)" ]
+	kvx bench -c x -t nope --help
+	[ "$rc" -eq 0 ]
+	[ "$out" = "$("$KVCTL" bench --help)" ]
 	# --help wins over --version, wherever each stands.
 	for a in "--version --help" "--help --version" "--version put --help"; do
 		# shellcheck disable=SC2086
