@@ -885,6 +885,14 @@ owners_to_ask(struct node *nd, const struct buf *key,
 	return found;
 }
 
+/* A watch a stopping node answers: parked, relayed, or arriving then. */
+static void
+watch_shutting_down(struct server_response *res)
+{
+	server_error_code(res, 503, "shutting_down", "this node is stopping; "
+	    "watch again (through another node)");
+}
+
 /*
  * A node that does not own the key parks the watch on an owner.  One
  * turn: GET target there, marked forwarded so the owner does not pass it
@@ -930,10 +938,10 @@ forward_once(struct node *nd, const char *address, const char *target,
  * check may be a quorum read), but never more than WATCH_LATE_MS past
  * the deadline: an owner that hangs (SIGSTOP, a stuck disk) holds the
  * watch that long after its timeout at most, and this node then answers
- * from its own read.  A
- * node that is stopping (watch_stop) answers 503 shutting_down after
- * the turn, as its own parked watches answer then (not the 304 of a
- * timeout), so a relay holds a shutdown one turn at most.  0 when relayed, -1 when no owner could be asked (then this
+ * from its own read.  A node that is stopping (watch_stop) answers 503
+ * shutting_down after the turn, as its own parked watches answer then
+ * (not the 304 of a timeout), so a relay holds a shutdown one turn at
+ * most.  0 when relayed, -1 when no owner could be asked (then this
  * node watches itself, from its quorum reads).
  */
 static int
@@ -978,8 +986,7 @@ forward_watch(struct node *nd, const struct server_request *sr,
 		}
 		if (res->status == 304 && watch_stopped(nd->watch)) {
 			buf_reset(&res->headers);
-			server_error_code(res, 503, "shutting_down", "this node "
-			    "is stopping; watch again (through another node)");
+			watch_shutting_down(res);
 			break;
 		}
 		if (res->status != 304 || clock_now_ms() >= deadline)
@@ -1086,8 +1093,7 @@ handle_watch(struct node *nd, const struct server_request *sr,
 			    "watchers on this node (--max-watchers); retry, or "
 			    "watch through another node");
 		else
-			server_error_code(res, 503, "shutting_down", "this node "
-			    "is stopping; watch again (through another node)");
+			watch_shutting_down(res);
 		goto out;
 	}
 	for (;;) {
@@ -1117,8 +1123,7 @@ handle_watch(struct node *nd, const struct server_request *sr,
 			continue;	/* read again */
 		}
 		if (why == PARK_STOPPED) {
-			server_error_code(res, 503, "shutting_down", "this node "
-			    "is stopping; watch again (through another node)");
+			watch_shutting_down(res);
 			replica_result_free(&rr);
 			break;
 		}
@@ -2219,7 +2224,6 @@ batch_parse_op(const char *body, const struct json_tok *toks, int t,
 	}
 	if ((f = json_object_get(body, toks, t, "context")) >= 0) {
 		/* Unescaped: "\"abc\"" is the ETag header's "abc". */
-		buf_reset(&ctx);
 		if (o->op != OP_GET && toks[f].type == JSON_STRING)
 			json_string_decode(body, &toks[f], &ctx);
 		if (o->op == OP_GET || toks[f].type != JSON_STRING ||

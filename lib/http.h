@@ -100,8 +100,9 @@ struct http_response {
  * 501 unsupported Transfer-Encoding, 417 an Expect other than
  * 100-continue; with 400, req->error says why.  On HTTP_ERROR,
  * req->path is not NULL when the request line was read up to its
- * version (method, target, path and query set: the refusal is a 505 or
- * the header section's), NULL when it was not.  Leading empty lines
+ * version and its target is a good one (method, target, path and query
+ * set: the refusal is a 505 or the header section's), NULL when it was
+ * not: a 505 whose target is bad too has none.  Leading empty lines
  * (CRLF) before a request line are skipped as RFC 9112 allows; they
  * count in the returned length.
  */

@@ -163,7 +163,8 @@ typedef bool (*server_peer_fn)(void *arg, const struct http_request *req);
 struct server_config {
 	int		 listen_fd;
 	int		 max_conns;		/* default 1024 */
-	int		 peer_reserve;		/* past max_conns, for peers: default SERVER_PEER_RESERVE */
+	int		 peer_reserve;		/* past max_conns, for peers */
+						/* default SERVER_PEER_RESERVE */
 	int		 idle_timeout_ms;	/* keep-alive idle, default 60000 */
 	int		 header_timeout_ms;	/* whole head, default 10000 */
 	int		 body_timeout_ms;	/* whole body, default 30000 */

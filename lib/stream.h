@@ -62,8 +62,9 @@ void	streams_free(struct streams *s);
  * "/internal/digests") on the peer at address, and arranges for done to
  * be called once it was answered.  Each (address, route) is a stream of
  * its own; asks says its records only ask (reads: digests), so that the
- * records that waited for a request which got no answer fail with it.  When the record cannot be queued (out of memory) done is
- * called, not ok, before this returns.
+ * records that waited for a request which got no answer fail with it.
+ * When the record cannot be queued (out of memory) done is called, not
+ * ok, before this returns.
  */
 void	stream_send(struct streams *s, const char *address, const char *route,
 	    bool asks, const char *line, size_t len, stream_done_fn done,
