@@ -1306,11 +1306,17 @@ etag_decode(const char *p, size_t n, struct vclock *out)
 static bool
 etag_list_ok(const char *p, size_t n)
 {
-	const char *q = p, *tag;
+	const char *q = p, *tag, *after;
 	size_t len, k = 0;
 
-	while (replica_etag_next(&q, p + n, &tag, &len))
+	while (replica_etag_next(&q, p + n, &tag, &len)) {
 		k++;
+		for (after = q; after < p + n && (*after == ' ' ||
+		    *after == '\t'); after++)
+			;
+		if (after < p + n && *after != ',')
+			return false;	/* two tags with no comma between */
+	}
 	while (q < p + n && (*q == ' ' || *q == '\t' || *q == ','))
 		q++;
 	return k > 0 && q == p + n;
