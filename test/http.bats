@@ -15,6 +15,20 @@
 
 load helpers
 
+# REQ_PY: a Python preamble whose req(s) sends GET /version on socket s
+# and returns the answer's status ("EOF" when the socket closed first).
+REQ_PY='
+import os, socket, sys, time
+def req(s):
+    s.sendall(b"GET /version HTTP/1.1\r\nHost: t\r\n\r\n")
+    d = b""
+    while b"\r\n\r\n" not in d or not d.rstrip().endswith(b"}"):
+        b = s.recv(4096)
+        if not b: break
+        d += b
+    return d.split(b" ")[1].decode() if d else "EOF"
+'
+
 CONV_PY='
 import socket, sys, time
 port = int(sys.argv[1]); quiet = float(sys.argv[2]); msgs = sys.argv[3:]
@@ -386,17 +400,8 @@ print("closed_after_ms=%d" % ((closed - t0) * 1000) if closed else "never_closed
 @test "--max-conns 2: a third concurrent connection's request gets a complete 503 at once; the cap frees up" {
 	stop_all
 	start_node n1 --max-conns 2 --request-log
-	run timeout 20 python3 -c '
-import socket, sys, time
+	run timeout 20 python3 -c "$REQ_PY"'
 port = int(sys.argv[1])
-def req(s):
-    s.sendall(b"GET /version HTTP/1.1\r\nHost: t\r\n\r\n")
-    d = b""
-    while b"\r\n\r\n" not in d or not d.rstrip().endswith(b"}"):
-        b = s.recv(4096)
-        if not b: break
-        d += b
-    return d.split(b" ")[1].decode()
 held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
 print("held", *[req(s) for s in held])
 t0 = time.time()
@@ -451,17 +456,8 @@ print("after", ok)
 # 10), each after a 200 to GET /version (no peer's route), until
 # $TMP/release exists; "held N" in $TMP/held.out once they do.
 fill_conns() {
-	python3 -c '
-import os, socket, sys, time
+	python3 -c "$REQ_PY"'
 port, release = int(sys.argv[1]), sys.argv[2]
-def req(s):
-    s.sendall(b"GET /version HTTP/1.1\r\nHost: t\r\n\r\n")
-    d = b""
-    while b"\r\n\r\n" not in d or not d.rstrip().endswith(b"}"):
-        b = s.recv(4096)
-        if not b: break
-        d += b
-    return d.split(b" ")[1].decode() if d else "EOF"
 held = []
 while len(held) < 10:
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
