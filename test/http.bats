@@ -452,6 +452,15 @@ print("after", ok)
 	grep -q 'msg="request" method=GET path=/version status=503 ' "$TMP/n1.log"
 }
 
+# answered_then_closed STATUS REQUEST: REQUEST on a new connection to
+# node1 gets STATUS, and the connection is closed after it.
+answered_then_closed() {
+	run timeout 30 python3 -c "$CONV_PY" "$(port 1)" 2 "$2"
+	echo "$output"
+	[ "$(statuses)" = "$1" ]
+	[[ "$output" == *"END EOF"* ]]
+}
+
 # fill_conns PORT: clients hold every place of the node at PORT (up to
 # 10), each after a 200 to GET /version (no peer's route), until
 # $TMP/release exists; "held N" in $TMP/held.out once they do.
@@ -499,15 +508,18 @@ while not os.path.exists(release) and time.time() < deadline:
 	# Without a secret the peers' requests outside /internal/ are told by
 	# route and mark: a relayed watch, a joining node's check of
 	# /cluster/nodes, the twin probe's /health are served from the reserve.
+	# (a quorum read: once node1 has node2 up, not marked down from
+	# before node2 started)
+	node2_linked() {
+		[ "$(c "$(url node1)/cluster/nodes" | jq -r '.members[] |
+		    select(.id == "node2") | .state + " " + .link')" = "up up" ]
+	}
+	wait_for 10 node2_linked
 	[ "$(code -H 'X-Kvd-Forwarded: 1' "$(url node1)/kv/k?wait=&timeout=1")" = 200 ]
 	[ "$(code "$(url node1)/cluster/nodes")" = 200 ]
 	[ "$(code "$(url node1)/health")" = 200 ]
 	# a reserve connection is closed after an answer that is not a 2xx
-	run timeout 30 python3 -c "$CONV_PY" "$(port 1)" 2 \
-	    "DELETE /internal/list HTTP/1.1\r\n${H}\r\n"
-	echo "$output"
-	[ "$(statuses)" = 405 ]
-	[[ "$output" == *"END EOF"* ]]
+	answered_then_closed 405 "DELETE /internal/list HTTP/1.1\r\n${H}\r\n"
 	touch "$TMP/release"
 	wait "${BG[@]}"
 	# counted under its route (this one and the filler's fifth), once
@@ -541,16 +553,9 @@ while not os.path.exists(release) and time.time() < deadline:
 	# a client's unsigned /internal/ request, or a relay's mark without a
 	# signature: not a peer's, the cap's 503 and closed (no 401 it could
 	# send again and again on the place)
-	run timeout 30 python3 -c "$CONV_PY" "$(port 1)" 2 \
-	    "GET /internal/list?prefix= HTTP/1.1\r\n${H}\r\n"
-	echo "$output"
-	[ "$(statuses)" = 503 ]
-	[[ "$output" == *"END EOF"* ]]
-	run timeout 30 python3 -c "$CONV_PY" "$(port 1)" 2 \
+	answered_then_closed 503 "GET /internal/list?prefix= HTTP/1.1\r\n${H}\r\n"
+	answered_then_closed 503 \
 	    "GET /kv/a?wait=&timeout=1 HTTP/1.1\r\n${H}X-Kvd-Forwarded: 1\r\n\r\n"
-	echo "$output"
-	[ "$(statuses)" = 503 ]
-	[[ "$output" == *"END EOF"* ]]
 	touch "$TMP/release"
 	wait "${BG[@]}"
 }
