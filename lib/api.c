@@ -1508,19 +1508,22 @@ handle_batch_internal(struct node *nd, const struct server_request *sr,
 }
 
 /*
- * The store's WAL state for /health and /ready.  While the disk is full
- * it also has the WAL retry its kept records (store_flush_soon, without
- * waiting): a node whose writes are steered away by a balancer probing
- * here then finds freed space without a client write.
+ * The WALs' state for /health, /ready and /metrics: the worse of the
+ * store's and compare-and-swap's (paxos.c keeps a log of its own).
+ * While the store's disk is full it also has its WAL retry the kept
+ * records (store_flush_soon, without waiting): a node whose writes are
+ * steered away by a balancer probing here then finds freed space
+ * without a client write.
  */
 static enum wal_state
 storage_state(struct node *nd)
 {
-	enum wal_state ws = store_wal_state(nd->store);
+	enum wal_state ws = store_wal_state(nd->store), ps;
 
 	if (ws == WAL_DISK_FULL)
 		store_flush_soon(nd->store);
-	return ws;
+	ps = paxos_wal_state(nd->paxos);
+	return ps > ws ? ps : ws;
 }
 
 /*
@@ -2871,7 +2874,7 @@ scrape(struct api *a)
 	sc->connections = (double)ss.active;
 	sc->watchers = (double)watch_count(nd->watch);
 	sc->ring_mismatches = (double)cluster_ring_mismatches(nd->cluster);
-	ws = store_wal_state(nd->store);
+	ws = storage_state(nd);
 	sc->wal_disk_full = ws == WAL_DISK_FULL;
 	sc->wal_failed = ws == WAL_FAILED;
 }
@@ -2923,7 +2926,7 @@ static const struct {
 	{ "kvd_ring_mismatches", "Members whose --vnodes or --n, as their "
 	  "gossip says, differ from this node's.", METRICS_GAUGE,
 	  S(ring_mismatches) },
-	{ "kvd_wal_disk_full", "1 while writes are refused because the WAL "
+	{ "kvd_wal_disk_full", "1 while writes are refused because a WAL "
 	  "found the disk full (until its kept records are written).",
 	  METRICS_GAUGE, S(wal_disk_full) },
 	{ "kvd_wal_failed", "1 after a WAL write or fsync failed for good: "

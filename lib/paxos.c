@@ -1048,3 +1048,9 @@ paxos_stats(struct paxos *p, struct paxos_stats *st)
 	wal_stats(p->wal, &ws);
 	st->log_bytes = ws.disk_bytes;
 }
+
+enum wal_state
+paxos_wal_state(struct paxos *p)
+{
+	return wal_state(p->wal);
+}

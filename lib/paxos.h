@@ -29,6 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wal.h"
+
 #include "buf.h"
 #include "json.h"
 #include "vclock.h"
@@ -182,5 +184,8 @@ struct paxos_stats {
 };
 
 void	paxos_stats(struct paxos *p, struct paxos_stats *st);
+
+/* Whether its log takes writes now (wal.h's wal_state). */
+enum wal_state paxos_wal_state(struct paxos *p);
 
 #endif

@@ -658,4 +658,14 @@ PY
 	echo "$output" | grep -q '^  - full disk full, writes refused until space is freed'
 	run "$KVCTL" --server "$(url fine)" status
 	[[ $output == *"warnings      none"* ]]
+	# Compare-and-swap's own log counts too: its first sync fails (the
+	# plain write's was the first of all), the store's log is fine.
+	KVD_FAILPOINTS=wal-fsync-eio@2+ start_node casfail --n 1
+	[ "$(put casfail k v)" = 201 ]
+	[ "$(code -X PUT -H 'If-None-Match: *' -d '{"value":"v"}' \
+	    "$(url casfail)/kv/k2")" = 503 ]
+	grep -q 'wal fsync failed.*/paxos/' "$TMP/casfail.log"
+	! grep -q 'wal fsync failed.*/wal/wal-' "$TMP/casfail.log" || false
+	curl -s "$(url casfail)/health" | jq -e '.storage == "failed"'
+	curl -s "$(url casfail)/metrics" | grep -qx 'kvd_wal_failed 1'
 }
