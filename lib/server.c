@@ -112,6 +112,16 @@
  * their idle ones sooner anyway).  Without a secret nothing tells a
  * peer from a client sending the peers' routes.
  *
+ * A CLIENT THAT LEFT.  A request can wait in the socket while the
+ * process is stopped (SIGSTOP, a paused VM); its client may give up and
+ * close meanwhile.  Served once the process runs again, a write would
+ * take effect after writes acknowledged in between and could replace
+ * them.  The accept thread wakes at least every STOP_POLL_MS; a longer
+ * gap than STALL_MS is a stall.  Within STALL_MS of one (seen by the
+ * accept thread, or by a worker that runs first), a request whose
+ * connection holds nothing more and reads its end is not served
+ * (client_left): one recv, only then.
+ *
  * Waits are cut into slices of STOP_POLL_MS so a stopping server closes
  * busy connections promptly too.  The connection counts, the parked
  * list and the worker count are the state shared between threads,
@@ -153,6 +163,7 @@
 #define STUCK_MS	5	/* no connection taken, none idle: start a worker */
 #define SETTLE_MS	1000	/* past the grace: for threads to see the stop */
 #define BUSY_MS		1000	/* how long the accept thread then watches */
+#define STALL_MS	1000	/* no accept-thread wake for longer: a stall */
 
 struct conn;
 
@@ -165,6 +176,8 @@ struct server {
 	atomic_bool	 grace_over;	/* server_stop's grace ended: I/O ends */
 	uint64_t	 active, accepted, rejected;	/* under mu */
 	uint64_t	 reserved;	/* of active, in the peers' reserve */
+	/* The accept thread's last wake, and when it last found a stall. */
+	_Atomic int64_t	 tick_ms, resumed_ms;
 	_Atomic uint64_t requests;	/* answered: counted without a lock */
 	pthread_attr_t	 attr;		/* every thread it starts: detached */
 	/* Parking (essay): the epoll set, -1 where there is none. */
@@ -777,6 +790,30 @@ conn_settle(struct conn *c)
 }
 
 /*
+ * Whether c's client has gone while its request waited: the process was
+ * stalled (stopped, or starved) within STALL_MS, nothing of a next
+ * request is buffered, and the socket reads its end.  Serving such a
+ * request anyway would apply a write its client gave up on, maybe after
+ * writes acknowledged meanwhile (a paused node resuming).  One recv,
+ * only after a stall.
+ */
+static bool
+client_left(struct conn *c, size_t consumed)
+{
+	int64_t now = clock_now_ms();
+	ssize_t n;
+	char b;
+
+	if (now - atomic_load(&c->s->tick_ms) <= STALL_MS &&
+	    now - atomic_load(&c->s->resumed_ms) > STALL_MS)
+		return false;
+	if (c->in.len > consumed)
+		return false;
+	n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+/*
  * Serves c's requests.  True when c should be parked: it is between
  * requests with no byte of the next one buffered.  False when it is done
  * (its last answer went out); the caller closes it.  read_first: c is
@@ -922,6 +959,13 @@ conn_serve(struct conn *c, bool read_first)
 		}
 
 		/* 4: answer. */
+		if (client_left(c, consumed)) {
+			log_event(LOG_WARN, "request not served: its client left "
+			    "while this process was stalled", "method=%.*s "
+			    "path=%.*s peer=%s", (int)req.method_len,
+			    req.method, (int)req.path_len, req.path, c->peer);
+			goto done;
+		}
 		cfg->handler(cfg->arg, &sreq, res);
 		if (c->deferred)	/* the answer comes later (essay) */
 			keep = req.keep_alive && !stopping(c->s);
@@ -1289,6 +1333,8 @@ accept_main(void *arg)
 			pfd[0].revents = pfd[1].revents = 0;
 		atomic_store(&s->dozing, false);
 		now = clock_now_ms();
+		if (now - atomic_exchange(&s->tick_ms, now) > STALL_MS)
+			atomic_store(&s->resumed_ms, now);	/* client_left */
 		if (nfd == 2 && (pfd[1].revents & POLLIN)) {
 			while (read(s->kick[0], sink, sizeof(sink)) > 0)
 				;
@@ -1392,6 +1438,7 @@ server_start(struct server **out, const struct server_config *cfg)
 	if (s == NULL)
 		return -1;
 	s->cfg = *cfg;
+	atomic_store(&s->tick_ms, clock_now_ms());
 	pthread_mutex_init(&s->mu, NULL);
 	clock_cond_init(&s->cv);
 	pthread_attr_init(&s->attr);

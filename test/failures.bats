@@ -405,6 +405,28 @@ node_hints() {
 	awk '$1 != 200 || $2 >= 3.2 { bad = 1 } END { exit bad }' "$TMP/times"
 }
 
+@test "a write whose client gave up while its node was stopped is not applied once the node runs again: the write acknowledged meanwhile stays" {
+	local n rc
+	for n in 1 2 3; do
+		start_peer "$n" 3 ""
+	done
+	wait_for 20 all_ready node1 node2 node3
+	[ "$(put node2 z v1)" = 201 ]
+	kill -STOP "$(pid_of node1)"
+	# The client gives up after a second and closes; its request waits
+	# in node1's socket.
+	rc=0
+	curl -s --max-time 1 -o /dev/null -X PUT -d '{"value":"abandoned"}' \
+	    "$(url node1)/kv/z" || rc=$?
+	[ "$rc" -eq 28 ]
+	[ "$(put node2 z v3)" = 200 ]
+	kill -CONT "$(pid_of node1)"
+	wait_for 10 c -f "$(url node1)/health" -o /dev/null
+	sleep 1
+	[ "$(c "$(url node2)/kv/z?r=3" | jq -r .value)" = v3 ]
+	grep 'request not served: its client left' "$TMP/node1.log"
+}
+
 # ---- (c) hinted handoff -------------------------------------------------
 
 @test "hints for a dead node survive a kill -9 of their holder and are delivered when the owner returns (anti-entropy off)" {
