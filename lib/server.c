@@ -118,9 +118,11 @@
  * take effect after writes acknowledged in between and could replace
  * them.  The accept thread wakes at least every STOP_POLL_MS; a longer
  * gap than STALL_MS is a stall.  Within STALL_MS of one (seen by the
- * accept thread, or by a worker that runs first), a request whose
- * connection holds nothing more and reads its end is not served
- * (client_left): one recv, only then.
+ * accept thread, or by a worker that runs first), a request that may
+ * write (not GET or HEAD) whose connection holds nothing more and reads
+ * its end is not served (client_left): one recv, only then.  Reads are
+ * served as ever: a client that half-closed after its request still
+ * gets them.
  *
  * Waits are cut into slices of STOP_POLL_MS so a stopping server closes
  * busy connections promptly too.  The connection counts, the parked
@@ -790,20 +792,24 @@ conn_settle(struct conn *c)
 }
 
 /*
- * Whether c's client has gone while its request waited: the process was
- * stalled (stopped, or starved) within STALL_MS, nothing of a next
- * request is buffered, and the socket reads its end.  Serving such a
+ * Whether c's client has gone while its request req, which may write
+ * (not a GET or HEAD), waited: the process was stalled (stopped, or
+ * starved) within STALL_MS, nothing of a next request is buffered, and
+ * the socket reads its end.  Serving such a
  * request anyway would apply a write its client gave up on, maybe after
  * writes acknowledged meanwhile (a paused node resuming).  One recv,
  * only after a stall.
  */
 static bool
-client_left(struct conn *c, size_t consumed)
+client_left(struct conn *c, const struct http_request *req, size_t consumed)
 {
 	int64_t now = clock_now_ms();
 	ssize_t n;
 	char b;
 
+	if ((req->method_len == 3 && memcmp(req->method, "GET", 3) == 0) ||
+	    (req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0))
+		return false;
 	if (now - atomic_load(&c->s->tick_ms) <= STALL_MS &&
 	    now - atomic_load(&c->s->resumed_ms) > STALL_MS)
 		return false;
@@ -959,7 +965,7 @@ conn_serve(struct conn *c, bool read_first)
 		}
 
 		/* 4: answer. */
-		if (client_left(c, consumed)) {
+		if (client_left(c, &req, consumed)) {
 			log_event(LOG_WARN, "request not served: its client left "
 			    "while this process was stalled", "method=%.*s "
 			    "path=%.*s peer=%s", (int)req.method_len,
