@@ -592,6 +592,27 @@ stand_in_here(struct qop *q, size_t i)
  * a workq task, or in the calling thread too when `here` (the caller has
  * nothing else to do meanwhile: it saves two thread switches).
  */
+/*
+ * 0 when this node's log takes writes, else -1 with errno ENOSPC (the
+ * disk is full: its kept records are tried again, without waiting) or
+ * EIO (the log failed until a restart).
+ */
+static int
+local_log_state(struct replica *rp)
+{
+	switch (store_wal_state(rp->cfg.store)) {
+	case WAL_OK:
+		return 0;
+	case WAL_DISK_FULL:
+		store_flush_soon(rp->cfg.store);
+		errno = ENOSPC;
+		return -1;
+	default:
+		errno = EIO;
+		return -1;
+	}
+}
+
 static void
 qop_ask(struct qop *q, size_t i, bool here)
 {
@@ -612,11 +633,16 @@ qop_ask(struct qop *q, size_t i, bool here)
 			/*
 			 * Inline, before replica_put_start returns: q->wv is
 			 * alive.  Counted now; the caller makes it durable
-			 * before it answers (res->durable_seq).
+			 * before it answers (res->durable_seq).  A log that
+			 * takes no writes now (disk full, failed) is not
+			 * asked: the write needs W other copies, which need
+			 * not wait for this disk (its retry is started).
 			 */
-			rc = store_apply_nowait(rp->cfg.store, q->key.data,
-			    q->key.len, q->wv, q->record.data, q->record.len,
-			    &q->local_seq) < 0 ? -1 : 0;
+			if ((rc = local_log_state(rp)) == 0)
+				rc = store_apply_nowait(rp->cfg.store,
+				    q->key.data, q->key.len, q->wv,
+				    q->record.data, q->record.len,
+				    &q->local_seq) < 0 ? -1 : 0;
 			if (rc != 0)
 				q->local_errno = errno;
 			qop_done(q, i, rc == 0, false, NULL);

@@ -168,6 +168,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,6 +225,8 @@ struct wal {
 	bool		 busy;		/* a leader or rotate owns fd and inflight */
 	int		 failed;	/* sticky: the errno of the disk failure */
 	bool		 nospace;	/* the last batch write found the disk full */
+	_Atomic int	 state;		/* enum wal_state of the two above, for
+					   wal_state without the mutex */
 	uint64_t	 nospace_gen;	/* batches that failed for space */
 	uint64_t	 nospace_upto;	/* last seq of the latest such batch */
 
@@ -410,6 +413,7 @@ wal_fail(struct wal *w, const char *what, int err)
 	if (w->failed)
 		return;
 	w->failed = err ? err : EIO;
+	atomic_store(&w->state, WAL_FAILED);
 	wal_segment_path(path, sizeof(path), w->dir, w->cur_first);
 	wal_log("error", what, path, (long long)w->cur_size, err);
 	if (ftruncate(w->fd, (off_t)w->cur_size) == 0)
@@ -483,6 +487,8 @@ batch_nospace(struct wal *w, uint64_t last, int err)
 	w->nospace_upto = last;
 	if (!w->nospace) {
 		w->nospace = true;
+		if (!w->failed)
+			atomic_store(&w->state, WAL_DISK_FULL);
 		wal_segment_path(path, sizeof(path), w->dir, w->cur_first);
 		wal_log("error", "wal write failed: disk full; writes are "
 		    "refused (503) until space is freed: the refused records "
@@ -594,6 +600,8 @@ flush_batch(struct wal *w)
 	buf_reset(&w->inflight);
 	if (w->nospace) {
 		w->nospace = false;
+		if (!w->failed)
+			atomic_store(&w->state, WAL_OK);
 		wal_segment_path(path, sizeof(path), w->dir, w->cur_first);
 		wal_log("info", "wal writes resumed", path,
 		    (long long)w->cur_size, 0);
@@ -992,15 +1000,7 @@ wal_stats(struct wal *w, struct wal_stats *st)
 enum wal_state
 wal_state(struct wal *w)
 {
-	enum wal_state st = WAL_OK;
-
-	pthread_mutex_lock(&w->mu);
-	if (w->failed)
-		st = WAL_FAILED;
-	else if (w->nospace)
-		st = WAL_DISK_FULL;
-	pthread_mutex_unlock(&w->mu);
-	return st;
+	return (enum wal_state)atomic_load(&w->state);
 }
 
 const char *

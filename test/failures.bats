@@ -427,6 +427,24 @@ node_hints() {
 	grep 'request not served: its client left' "$TMP/node1.log"
 }
 
+@test "a node whose disk is full still coordinates writes: the other owners make W" {
+	local i
+	start_peer 1 3 ""
+	start_peer 2 3 ""
+	KVD_FAILPOINTS=wal-write-enospc@1+ start_peer 3 3 ""
+	wait_for 20 all_ready node1 node2 node3
+	# The first write finds the disk full: its outcome is unknown.
+	[ "$(put node3 full0 v)" = 503 ]
+	for i in 1 2 3; do
+		c -D "$TMP/h$i" -o /dev/null -X PUT -d '{"value":"v'$i'"}' \
+		    "$(url node3)/kv/full$i"
+		grep -q '^HTTP/1.1 201' "$TMP/h$i"
+		tr -d '\r' <"$TMP/h$i" | grep -qx 'X-Kvd-Acked: node[12],node[12]'
+		[ "$(c "$(url node1)/kv/full$i?r=2" | jq -r .value)" = "v$i" ]
+	done
+	curl -s "$(url node3)/health" | jq -e '.storage == "disk_full"'
+}
+
 # ---- (c) hinted handoff -------------------------------------------------
 
 @test "hints for a dead node survive a kill -9 of their holder and are delivered when the owner returns (anti-entropy off)" {
