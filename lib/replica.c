@@ -593,18 +593,17 @@ stand_in_here(struct qop *q, size_t i)
  * nothing else to do meanwhile: it saves two thread switches).
  */
 /*
- * 0 when this node's log takes writes, else -1 with errno ENOSPC (the
- * disk is full: its kept records are tried again, without waiting) or
- * EIO (the log failed until a restart).
+ * 0 when this node's log takes writes (a full disk's kept records are
+ * tried first: store_wal_ready), else -1 with errno ENOSPC (the disk is
+ * still full) or EIO (the log failed until a restart).
  */
 static int
 local_log_state(struct replica *rp)
 {
-	switch (store_wal_state(rp->cfg.store)) {
+	switch (store_wal_ready(rp->cfg.store)) {
 	case WAL_OK:
 		return 0;
 	case WAL_DISK_FULL:
-		store_flush_soon(rp->cfg.store);
 		errno = ENOSPC;
 		return -1;
 	default:
@@ -635,8 +634,7 @@ qop_ask(struct qop *q, size_t i, bool here)
 			 * alive.  Counted now; the caller makes it durable
 			 * before it answers (res->durable_seq).  A log that
 			 * takes no writes now (disk full, failed) is not
-			 * asked: the write needs W other copies, which need
-			 * not wait for this disk (its retry is started).
+			 * asked: the write needs W other copies.
 			 */
 			if ((rc = local_log_state(rp)) == 0)
 				rc = store_apply_nowait(rp->cfg.store,

@@ -1177,6 +1177,14 @@ store_wal_state(struct store *s)
 	return wal_state(s->wal);
 }
 
+enum wal_state
+store_wal_ready(struct store *s)
+{
+	if (wal_state(s->wal) == WAL_DISK_FULL)
+		(void)wal_sync(s->wal, UINT64_MAX);	/* nospace_probe's try */
+	return wal_state(s->wal);
+}
+
 /* ---- snapshots ---- */
 
 /*

@@ -232,6 +232,12 @@ uint64_t store_collect(struct store *s, int64_t before_ms);
 void	store_stats(struct store *s, struct store_stats *st);
 /* Whether the store's log takes writes now (wal.h, wal_state). */
 enum wal_state store_wal_state(struct store *s);
+/*
+ * store_wal_state for a writer about to log: while the disk is full it
+ * first tries the log's kept records (waiting for that write), so the
+ * first write after space is freed finds the log taking writes again.
+ */
+enum wal_state store_wal_ready(struct store *s);
 
 /* Closes without a snapshot (kvd snapshots first on a graceful stop). */
 void	store_close(struct store *s);
