@@ -565,9 +565,9 @@ check_config(struct config *cfg)
 	/* A quorum above N can never be met: a typo, not a wish to cap. */
 	if (cfg->w > cfg->n || cfg->r > cfg->n)
 		die_usage("--%s %lld is more than --n %lld: a quorum counts "
-		    "copies of a key, and a key has N", cfg->w > cfg->n ? "w" :
-		    "r", (long long)(cfg->w > cfg->n ? cfg->w : cfg->r),
-		    (long long)cfg->n);
+		    "copies of a key, and a key has %lld", cfg->w > cfg->n ?
+		    "w" : "r", (long long)(cfg->w > cfg->n ? cfg->w : cfg->r),
+		    (long long)cfg->n, (long long)cfg->n);
 	if (cfg->w == 0)
 		cfg->w = cfg->n < 2 ? cfg->n : 2;
 	if (cfg->r == 0)
