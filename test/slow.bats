@@ -136,8 +136,8 @@ elif mode == "cap":
     out("reserve_status", status_of(d)); out("reserve_end", end)
     out("reserve_ms", int((time.time() - t0) * 1000))
     # Every place kept for peers, silent.  The last one may still have
-    # been the probe's, if its close had not been counted yet: so the
-    # one after the first ones is the last place when nothing answers it
+    # been the probe one, if its close was not counted yet: so the one
+    # after the first ones is the last place when nothing answers it
     # within a second, and the next is past every place.
     silent = [socket.create_connection(ADDR, timeout=5)
               for i in range(int(args[1]) - 1)]
