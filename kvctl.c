@@ -213,7 +213,8 @@ static const struct {
 	  "hints and transfer progress (a table on a terminal or with -o table:\n"
 	  "id, address, state, last seen, keys, ownership, hints pending for it,\n"
 	  "transfer; the server's JSON elsewhere or with -o json); join adds a\n"
-	  "member; leave removes one;\n"
+	  "member and says through which member, the members now and how to\n"
+	  "follow the transfers (--json: the member list); leave removes one;\n"
 	  "cleanup makes every member drop the keys it no longer owns, once\n"
 	  "their owners hold them, and waits until all are done; then prints\n"
 	  "one line a member, in id order." },
@@ -3020,13 +3021,13 @@ out:
 
 /*
  * POSTs {"id":ID} (with "address":ADDRESS unless NULL) to target, signed
- * when kvctl has the secret.
+ * when kvctl has the secret.  0 with res filled (any status), or an exit
+ * code after a message.
  */
 static int
-cluster_post(const struct opts *o, const char *target, const char *what,
-    const char *id, const char *address)
+cluster_post_res(const struct opts *o, const char *target, const char *id,
+    const char *address, struct client_response *res)
 {
-	struct client_response res;
 	struct buf body = BUF_INIT, hdr = BUF_INIT;
 	int rc;
 
@@ -3039,14 +3040,145 @@ cluster_post(const struct opts *o, const char *target, const char *what,
 	buf_puts(&body, "}");
 	if (admin_auth != NULL)
 		auth_sign(admin_auth, "POST", target, body.data, body.len, &hdr);
-	client_response_init(&res);
 	rc = request(o, "POST", target, "application/json", body.data,
-	    body.len, hdr.len ? hdr.data : NULL, &res);
+	    body.len, hdr.len ? hdr.data : NULL, res);
+	buf_free(&body);
+	buf_free(&hdr);
+	return rc;
+}
+
+/* As cluster_post_res, and reports the answer (--json: prints it). */
+static int
+cluster_post(const struct opts *o, const char *target, const char *what,
+    const char *id, const char *address)
+{
+	struct client_response res;
+	int rc;
+
+	client_response_init(&res);
+	rc = cluster_post_res(o, target, id, address, &res);
 	if (rc == 0)
 		rc = report(o, &res, what);
 	client_response_free(&res);
-	buf_free(&body);
-	buf_free(&hdr);
+	return rc;
+}
+
+/* qsort: member ids (char[72]) in natural order. */
+static int
+id_cmp(const void *a, const void *b)
+{
+	return natural_cmp(a, b);
+}
+
+/* The most member ids join names on its "members now" line. */
+#define JOIN_IDS_SHOWN	8
+
+/*
+ * Whether a kvd answers /health at address, within a second: a join
+ * admits a node that is not running yet, which then receives nothing.
+ */
+static bool
+join_node_answers(const struct opts *o, const char *address)
+{
+	char host[NET_HOST_MAX], port[NET_PORT_MAX];
+	struct client_response res;
+	struct client_conn c;
+	int ms = o->timeout_ms < 1000 ? o->timeout_ms : 1000;
+	bool ok;
+
+	if (net_split_hostport(address, host, sizeof(host), port,
+	    sizeof(port)) != 0)
+		return false;
+	client_response_init(&res);
+	client_init(&c, host, port, o->connect_timeout_ms < ms ?
+	    o->connect_timeout_ms : ms);
+	ok = client_do(&c, "GET", "/health", NULL, NULL, 0, NULL, ms,
+	    &res) == 0;
+	client_close(&c);
+	client_response_free(&res);
+	return ok;
+}
+
+/*
+ * kvctl cluster join ID ADDRESS: POST /cluster/join through --server.
+ * Says what happened, as etcdctl member add does: that ID joined (or was
+ * a member at ADDRESS already, learnt from a GET /cluster/nodes first),
+ * through which member, the members now, and that the keys move in the
+ * background (how to watch them, and cleanup after).  --json prints the
+ * server's answer, the member list, as before.  Exit as cluster_post.
+ */
+static int
+cmd_join(const struct opts *o, const char *id, const char *address)
+{
+	struct client_response res;
+	struct json_tok *t = NULL;
+	char self[72] = "", via[300] = "", mid[72], maddr[300];
+	char (*ids)[72] = NULL;
+	const char *b;
+	bool json = o->json || o->output == OUT_JSON, was = false;
+	int rc, arr, e, k, total = 0;
+
+	client_response_init(&res);
+	if (!json && request(o, "GET", "/cluster/nodes", NULL, NULL, 0, NULL,
+	    &res) == 0 && res.http.status == 200 &&
+	    (t = parse_body(&res.body)) != NULL &&
+	    (arr = jget(res.body.data, t, 0, "members")) >= 0 &&
+	    t[arr].type == JSON_ARRAY)
+		for (k = 0, e = arr + 1; k < t[arr].size; k++, e = t[e].next) {
+			jstr(res.body.data, t, e, "id", mid, sizeof(mid));
+			jstr(res.body.data, t, e, "address", maddr,
+			    sizeof(maddr));
+			if (strcmp(mid, id) == 0 && strcmp(maddr, address) == 0)
+				was = true;
+		}
+	free(t);
+	t = NULL;
+	client_response_free(&res);
+	client_response_init(&res);
+	if ((rc = cluster_post_res(o, "/cluster/join", id, address, &res)) != 0)
+		goto out;
+	if ((rc = report(o, &res, "cluster join")) != 0 || json)
+		goto out;
+	b = res.body.data;
+	if ((t = parse_body(&res.body)) == NULL ||
+	    (arr = jget(b, t, 0, "members")) < 0 || t[arr].type != JSON_ARRAY ||
+	    (ids = calloc((size_t)t[arr].size + 1, sizeof(*ids))) == NULL) {
+		rc = malformed(o, "cluster join");
+		goto out;
+	}
+	jstr(b, t, 0, "self", self, sizeof(self));
+	for (k = 0, e = arr + 1; k < t[arr].size; k++, e = t[e].next) {
+		jstr(b, t, e, "id", ids[total], sizeof(ids[total]));
+		if (jtrue(b, t, e, "self"))
+			jstr(b, t, e, "address", via, sizeof(via));
+		total++;
+	}
+	if (total > 1)
+		qsort(ids, (size_t)total, sizeof(*ids), id_cmp);
+	if (was)
+		printf("%s was a member at %s already, through %s%s%s\n(admitted "
+		    "by gossip or an earlier join: nothing changed)\n", id,
+		    address, self, via[0] ? " at " : "", via);
+	else
+		printf("%s joined the cluster at %s, through %s%s%s\n", id,
+		    address, self, via[0] ? " at " : "", via);
+	printf("members now: %d", total);
+	for (k = 0; k < total && total <= JOIN_IDS_SHOWN; k++)
+		printf("%s%s", k == 0 ? " (" : ", ", ids[k]);
+	printf("%s\n", total <= JOIN_IDS_SHOWN ? ")" :
+	    " (kvctl cluster nodes lists them)");
+	if (!join_node_answers(o, address))
+		printf("%s does not answer at %s yet: start it (--peers naming "
+		    "any member);\nit receives its keys once it runs\n", id,
+		    address);
+	printf("The keys %s now owns are sent to it in the background. "
+	    "Watch them with\n'kvctl cluster nodes' (TRANSFER) or 'kvctl "
+	    "status' (transfers); once none runs,\n'kvctl cluster cleanup' "
+	    "drops the copies the old owners still keep.\n", id);
+out:
+	free(ids);
+	free(t);
+	client_response_free(&res);
 	return rc;
 }
 
@@ -3061,8 +3193,7 @@ cmd_cluster(const struct opts *o, int argc, char **argv)
 		return cmd_simple(o, "GET", "/cluster/nodes", NULL, "cluster nodes",
 		    true);
 	if (argc == 3 && strcmp(argv[0], "join") == 0)
-		return cluster_post(o, "/cluster/join", "cluster join", argv[1],
-		    argv[2]);
+		return cmd_join(o, argv[1], argv[2]);
 	if (argc == 2 && strcmp(argv[0], "leave") == 0)
 		return cluster_post(o, "/cluster/leave", "cluster leave", argv[1],
 		    NULL);

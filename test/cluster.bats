@@ -455,6 +455,42 @@ refused_join() {
 	wait_for 10 all_members 4 node1 node2 node3 node4
 }
 
+@test "kvctl cluster join says what happened: who joined, through which member, the members now, how to follow the transfers; --json is the member list" {
+	start_cluster
+	local i a4="127.0.0.1:$(port 4)"
+	for ((i = 0; i < 20; i++)); do
+		[ "$(put node1 "join-$i" "v$i")" = 201 ]
+	done
+	# Not running yet: admitted, and kvctl says it will receive nothing
+	# until it runs.
+	run --separate-stderr kv cluster join node4 "$a4" --server "$(url node2)"
+	echo "$output"
+	[ "$status" -eq 0 ] && [ -z "$stderr" ]
+	[ "$(echo "$output" | head -1)" = "node4 joined the cluster at $a4, through node2 at 127.0.0.1:$(port 2)" ]
+	echo "$output" | grep -qx 'members now: 4 (node1, node2, node3, node4)'
+	echo "$output" | grep -q "^node4 does not answer at $a4 yet"
+	echo "$output" | grep -q 'sent to it in the background'
+	echo "$output" | grep -q "kvctl cluster nodes' (TRANSFER)"
+	echo "$output" | grep -q "kvctl cluster cleanup"
+	# Running now; a second join changes nothing and says so.
+	start_alone node4 "$(port 4)" --n 3
+	run --separate-stderr kv cluster join node4 "$a4" --server "$(url node3)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | head -1)" = "node4 was a member at $a4 already, through node3 at 127.0.0.1:$(port 3)" ]
+	! echo "$output" | grep -q 'does not answer' || false
+	# --json: the server's answer, the member list, and nothing else.
+	run --separate-stderr kv cluster join node4 "$a4" --server "$(url node1)" --json
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -r '[.members[].id] | join(",")')" = node1,node2,node3,node4 ]
+	run --separate-stderr kv cluster join node4 "$a4" --server "$(url node1)" -o json
+	[ "$(echo "$output" | jq -r .self)" = node1 ]
+	# A refused join prints nothing on stdout.
+	run --separate-stderr kv cluster join node4 127.0.0.1:1 --server "$(url node1)"
+	[ "$status" -eq 4 ] && [ -z "$output" ]
+	[[ $stderr == *"409 node4 is already a member at $a4"* ]]
+}
+
 @test "a node with another --vnodes admitted by gossip alone (--peers): the others show ring_mismatch, log it once, kvd_ring_mismatches 1" {
 	start_cluster
 	start_peer 4 3 "node1=127.0.0.1:$(port 1)" --vnodes 100
