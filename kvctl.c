@@ -2672,9 +2672,14 @@ cmd_hints(const struct opts *o, const char *node)
 		const struct minfo *mi = &cv.m[i];
 
 		if ((only != NULL && mi != only) || (only == NULL && is_down(mi))) {
-			if (only == NULL)
-				buf_printf(&skipped, "%s%s", skipped.len ? ", " :
-				    "", mi->id);
+			/* One a line, as status's warnings: never a long one. */
+			if (only == NULL && mi->hb_age_ms >= 0) {
+				duration_text(mi->hb_age_ms, d, sizeof(d));
+				buf_printf(&skipped, "kvctl: not asked: %s down "
+				    "for %s\n", mi->id, d);
+			} else if (only == NULL)
+				buf_printf(&skipped, "kvctl: not asked: %s "
+				    "down\n", mi->id);
 			continue;
 		}
 		client_response_init(&res);
@@ -2720,7 +2725,7 @@ cmd_hints(const struct opts *o, const char *node)
 	} else
 		printf("no hints pending\n");
 	if (!json && skipped.len && !o->quiet)
-		fprintf(stderr, "kvctl: not asked (down): %s\n", skipped.data);
+		fputs(skipped.data, stderr);
 	table_free(&t);
 	buf_free(&js);
 	buf_free(&skipped);
