@@ -2002,9 +2002,11 @@ struct minfo {
 	bool	 xfer_running, xfer_retrying;
 	uint64_t xfer_sent, xfer_scanned;
 	uint64_t held, held_bytes;	/* hints it holds, for anyone */
-	int64_t	 held_oldest_ms;	/* wall clock, 0 none */
+	int64_t	 held_oldest_ms;	/* its wall clock, 0 none */
+	int64_t	 held_oldest_age;	/* ms, on its clock; -1 none */
 	int	 ae_interval_ms;
-	int64_t	 ae_last_ms;
+	int64_t	 ae_last_ms;		/* its wall clock, 0 none */
+	int64_t	 ae_last_age;		/* ms, on its clock; -1 none */
 	bool	 ae_last_ok;
 	char	 ae_last_peer[72], ae_last_error[160];
 	uint64_t hints_for;		/* held for it by the members that answered */
@@ -2111,6 +2113,16 @@ minfo_read(struct minfo *mi)
 	a = jget(b, t, 0, "anti_entropy");
 	mi->ae_interval_ms = (int)jint(b, t, a, "interval_ms", -1);
 	mi->ae_last_ms = jint(b, t, a, "last_ms", 0);
+	/*
+	 * Ages as the member measures them, on its own clock: its wall times
+	 * less ours would add the skew between the clocks (a member 8 s
+	 * behind showed hints taken 2 s ago as 10 s old).  A kvd from before
+	 * the ages were reported gives only the times: ours must do.
+	 */
+	mi->held_oldest_age = mi->held_oldest_ms <= 0 ? -1 :
+	    jint(b, t, h, "oldest_age_ms", clock_wall_ms() - mi->held_oldest_ms);
+	mi->ae_last_age = mi->ae_last_ms <= 0 ? -1 :
+	    jint(b, t, a, "last_age_ms", clock_wall_ms() - mi->ae_last_ms);
 	mi->ae_last_ok = jtrue(b, t, a, "last_ok");
 	jstr(b, t, a, "last_peer", mi->ae_last_peer, sizeof(mi->ae_last_peer));
 	jstr(b, t, a, "last_error", mi->ae_last_error, sizeof(mi->ae_last_error));
@@ -2349,7 +2361,7 @@ cmd_status(const struct opts *o)
 	const struct minfo *last = NULL;
 	char d[48], d2[48];
 	uint64_t keys = 0, held = 0, held_bytes = 0;
-	int64_t now = clock_wall_ms(), oldest = 0;
+	int64_t oldest = -1;	/* the oldest hint's age, ms; -1 none */
 	size_t i, up = 0, counted = 0, ndown = 0, answered = 0, naeoff = 0;
 	int rc;
 	bool json = o->json || o->output == OUT_JSON;
@@ -2377,11 +2389,10 @@ cmd_status(const struct opts *o)
 		}
 		held += mi->held;
 		held_bytes += mi->held_bytes;
-		if (mi->held_oldest_ms > 0 && (oldest == 0 ||
-		    mi->held_oldest_ms < oldest))
-			oldest = mi->held_oldest_ms;
-		if (mi->ae_last_ms > 0 && (last == NULL ||
-		    mi->ae_last_ms > last->ae_last_ms))
+		if (mi->held_oldest_age > oldest)
+			oldest = mi->held_oldest_age;
+		if (mi->ae_last_age >= 0 && (last == NULL ||
+		    mi->ae_last_age < last->ae_last_age))
 			last = mi;
 		if (mi->ae_interval_ms == 0) {
 			buf_printf(&aeoff, "%s%s", aeoff.len ? ", " : "", mi->id);
@@ -2478,8 +2489,8 @@ cmd_status(const struct opts *o)
 		    downj.len ? downj.data : "", answered, cv.n, cv.w, cv.r,
 		    (unsigned long long)keys, counted, (unsigned long long)held,
 		    (unsigned long long)held_bytes);
-		if (oldest > 0)
-			printf("%lld", (long long)(now - oldest));
+		if (oldest >= 0)
+			printf("%lld", (long long)oldest);
 		else
 			printf("null");
 		printf(",\"for\":{%s}},\"anti_entropy\":{\"disabled_on\":%s,"
@@ -2494,7 +2505,7 @@ cmd_status(const struct opts *o)
 			    strlen(last->ae_last_peer));
 			buf_printf(&down, ",\"ms\":%lld,\"age_ms\":%lld,\"ok\":%s,"
 			    "\"error\":", (long long)last->ae_last_ms,
-			    (long long)(now - last->ae_last_ms),
+			    (long long)last->ae_last_age,
 			    last->ae_last_ok ? "true" : "false");
 			json_emit_string(&down, last->ae_last_error,
 			    strlen(last->ae_last_error));
@@ -2522,14 +2533,14 @@ cmd_status(const struct opts *o)
 	else
 		printf("keys          unknown (no member answered)\n");
 	bytes_text(held_bytes, d, sizeof(d));
-	age_text(oldest > 0 ? now - oldest : -1, d2, sizeof(d2));
+	age_text(oldest, d2, sizeof(d2));
 	if (held > 0)
 		printf("hints         %llu pending (%s), oldest %s\n",
 		    (unsigned long long)held, d, d2);
 	else
 		printf("hints         none pending\n");
 	if (last != NULL) {
-		age_text(now - last->ae_last_ms, d, sizeof(d));
+		age_text(last->ae_last_age, d, sizeof(d));
 		printf("anti-entropy  last round %s, %s with %s: %s%s\n", d,
 		    last->id, last->ae_last_peer, last->ae_last_ok ? "ok" :
 		    "failed: ", last->ae_last_ok ? "" : last->ae_last_error);

@@ -1700,6 +1700,7 @@ handle_nodes(struct node *nd, struct server_response *res)
 	struct aside_stats ss;
 	struct store_stats st;
 	double *share;
+	int64_t now;
 	size_t i;
 
 	v = cluster_view_get(nd->cluster);
@@ -1779,13 +1780,20 @@ handle_nodes(struct node *nd, struct server_response *res)
 	put_string_or_null(&res->body, as.last_peer);
 	buf_puts(&res->body, ",\"last_error\":");
 	put_string_or_null(&res->body, as.last_error);
-	buf_putc(&res->body, '}');
+	/*
+	 * The ages on this node's own clock: a reader subtracting our wall
+	 * times from its own adds the skew between the two clocks.
+	 */
+	now = clock_wall_ms();
+	buf_printf(&res->body, ",\"last_age_ms\":%lld}", (long long)
+	    (as.last_ms > 0 ? now - as.last_ms : 0));
 	hints_stats(nd->hints, NULL, &hs);
 	buf_printf(&res->body, ",\"hints\":{\"pending\":%llu,\"bytes\":%llu,"
-	    "\"oldest_ms\":%lld,\"delivered\":%llu,\"refused\":%llu,"
-	    "\"set_aside\":%llu,\"dropped\":%llu}",
+	    "\"oldest_ms\":%lld,\"oldest_age_ms\":%lld,\"delivered\":%llu,"
+	    "\"refused\":%llu,\"set_aside\":%llu,\"dropped\":%llu}",
 	    (unsigned long long)hs.pending, (unsigned long long)hs.bytes,
-	    (long long)hs.oldest_ms, (unsigned long long)hs.delivered,
+	    (long long)hs.oldest_ms, (long long)(hs.oldest_ms > 0 ? now -
+	    hs.oldest_ms : 0), (unsigned long long)hs.delivered,
 	    (unsigned long long)hs.refused, (unsigned long long)hs.set_aside,
 	    (unsigned long long)hs.dropped);
 	aside_stats(nd->aside, &ss);

@@ -188,6 +188,49 @@ cluster_with_hints() {
 	echo "$output" | jq -e '.warnings | any(startswith("fewer live members than N"))'
 }
 
+@test "status: the oldest hint's age and the last anti-entropy round's are each member's own, not kvctl's clock less the member's (a member 20 s behind)" {
+	local cc=${CC:-cc}
+	command -v "$cc" >/dev/null 2>&1 ||
+	    skip "no C compiler ($cc): cannot build test/clockshim.c"
+	"$cc" -shared -fPIC -o "$TMP/clockshim.so" "$BATS_TEST_DIRNAME/clockshim.c" -ldl
+	[ $(($(date +%s) - $(LD_PRELOAD="$TMP/clockshim.so" CLOCKSHIM_OFFSET_MS=-100000 date +%s))) -ge 90 ] ||
+	    skip "LD_PRELOAD of the clock shim does not move this system's clock"
+	member 1
+	LD_PRELOAD="$TMP/clockshim.so" CLOCKSHIM_OFFSET_MS=-20000 member 2
+	member 3
+	member 4
+	wait_for 10 all_up
+	# A round on node2, whose clock is 20 s behind; then hints, node2's
+	# among them (node2 holds hints for node3 for the keys it coordinates
+	# too: writes go through every node).
+	run "$KVCTL" --server "$(url node1)" repair node2
+	[ "$status" -eq 0 ]
+	kill_node node3
+	wait_for 10 down_seen
+	local i st
+	for ((i = 0; i < KEYS; i++)); do
+		st=$(put "node$((i % 2 + 1))" "skew-$i" "v$i")
+		[ "$st" = 201 ] || { echo "PUT skew-$i: $st"; false; }
+	done
+	node2_holds() {
+		[ "$(c "$(url node2)/admin/hints" | jq .pending)" -gt 0 ]
+	}
+	wait_for 10 node2_holds
+	run "$KVCTL" --server "$(url node1)" status -o json
+	[ "$status" -eq 0 ]
+	echo "$output" | jq -c '.hints, .anti_entropy'
+	[ "$(echo "$output" | jq '.hints.oldest_age_ms')" -lt 15000 ]
+	[ "$(echo "$output" | jq -r '.anti_entropy.last.node')" = node2 ]
+	[ "$(echo "$output" | jq '.anti_entropy.last.age_ms')" -lt 15000 ]
+	run "$KVCTL" --server "$(url node1)" status
+	echo "$output"
+	echo "$output" | grep -Eq '^hints +[0-9]+ pending \([0-9.]+ (B|KiB)\), oldest ([0-9]\.[0-9]|1[0-4])s ago$'
+	echo "$output" | grep -Eq '^anti-entropy +last round ([0-9]\.[0-9]|1[0-4])s ago, node2 with '
+	# The member says the ages itself, on its own clock.
+	nodes node2 | jq -e '.hints.oldest_age_ms > 0 and .hints.oldest_age_ms < 15000'
+	nodes node2 | jq -e '.anti_entropy.last_age_ms > 0 and .anti_entropy.last_age_ms < 15000'
+}
+
 @test "hints: list per holder and owner; drop asks on a terminal, needs --yes elsewhere, and is for good" {
 	cluster_with_hints h
 	local before
