@@ -191,7 +191,8 @@ static const struct {
 	  "(a member down, hints waiting for one, fewer live members than N,\n"
 	  "anti-entropy off, storage refusing writes, ring parameters that\n"
 	  "differ). From the --server node's /cluster/nodes and each\n"
-	  "live member's own. -o json prints one stable JSON object." },
+	  "live member's own. -o json prints one stable JSON object, with a\n"
+	  "\"nodes\" entry a member (state, storage, ring_mismatch, ...)." },
 	{ "hints", "kvctl hints [NODE] | hints drop OWNER [--yes]",
 	  "Lists the hints (writes kept for a member that was down) held by\n"
 	  "NODE, or by every member not down, per owner: count, bytes and the\n"
@@ -2346,6 +2347,52 @@ warn_add(struct buf *text, struct buf *json, const char *fmt, ...)
 	buf_free(&tmp);
 }
 
+/* A JSON string, or null for "". */
+static void
+json_string_or_null(struct buf *b, const char *s)
+{
+	if (s[0] == '\0')
+		buf_puts(b, "null");
+	else
+		json_emit_string(b, s, strlen(s));
+}
+
+/*
+ * One member's entry of status -o json's "nodes", so that scripts need
+ * not read the warnings' text: its state as the --server node sees it,
+ * and what it said of itself, null for what is unknown (it was not
+ * asked, did not answer, or is a kvd from before the field).
+ */
+static void
+status_member_json(const struct minfo *mi, struct buf *b)
+{
+	buf_puts(b, b->len ? ",{\"id\":" : "{\"id\":");
+	json_emit_string(b, mi->id, strlen(mi->id));
+	buf_puts(b, ",\"address\":");
+	json_emit_string(b, mi->address, strlen(mi->address));
+	buf_puts(b, ",\"state\":");
+	json_emit_string(b, mi->state, strlen(mi->state));
+	buf_printf(b, ",\"self\":%s,\"heartbeat_age_ms\":", mi->self ? "true" :
+	    "false");
+	if (mi->hb_age_ms >= 0)
+		buf_printf(b, "%lld", (long long)mi->hb_age_ms);
+	else
+		buf_puts(b, "null");
+	buf_printf(b, ",\"answered\":%s,\"error\":", mi->answered ? "true" :
+	    "false");
+	json_string_or_null(b, mi->answered ? "" : mi->err);
+	buf_puts(b, ",\"storage\":");
+	json_string_or_null(b, mi->storage);
+	buf_puts(b, ",\"ring_mismatch\":");
+	json_string_or_null(b, mi->ring_mismatch);
+	buf_puts(b, ",\"keys\":");
+	if (mi->answered && mi->keys >= 0)
+		buf_printf(b, "%lld", (long long)mi->keys);
+	else
+		buf_puts(b, "null");
+	buf_printf(b, ",\"hints_for\":%llu}", (unsigned long long)mi->hints_for);
+}
+
 /*
  * kvctl status: one screen about the cluster, from the --server node's
  * /cluster/nodes and each live member's own (cview_get).  Exit 0 when
@@ -2513,8 +2560,12 @@ cmd_status(const struct opts *o)
 			printf("%s", down.data);
 		} else
 			printf("null");
-		printf("},\"transfers\":[%s],\"warnings\":[%s]}\n",
-		    xferj.len ? xferj.data : "", wj.len ? wj.data : "");
+		buf_reset(&tmp);
+		for (i = 0; i < cv.nm; i++)
+			status_member_json(&cv.m[i], &tmp);
+		printf("},\"transfers\":[%s],\"nodes\":[%s],\"warnings\":[%s]}\n",
+		    xferj.len ? xferj.data : "", tmp.len ? tmp.data : "",
+		    wj.len ? wj.data : "");
 		goto out;
 	}
 	/* Who is down, and for how long: one a line under warnings. */

@@ -665,6 +665,27 @@ kvctl: not asked: node40 down for 0.1s" ]
 	[ "$(echo "$output" | jq '.nodes | length')" -eq 37 ]
 }
 
+@test "status -o json: each member's storage and ring_mismatch in nodes, so scripts need not read the warnings' text" {
+	STANDIN_FULL="node2 node10" STANDIN_FAILED="node7" \
+	    STANDIN_RING="node3 node12" STANDIN_DOWN="node5" standin 12
+	run --separate-stderr "$KVCTL" --server "$SU" status -o json
+	[ "$status" -eq 0 ]
+	echo "$output" | jq -c '.nodes[]'
+	# Every member, in the server's order.
+	[ "$(echo "$output" | jq -r '[.nodes[].id] | join(" ")')" = "node1 node10 node11 node12 node2 node3 node4 node5 node6 node7 node8 node9" ]
+	[ "$(echo "$output" | jq -r '[.nodes[] | select(.storage == "disk_full") | .id] | join(" ")')" = "node10 node2" ]
+	[ "$(echo "$output" | jq -r '[.nodes[] | select(.storage == "failed") | .id] | join(" ")')" = node7 ]
+	[ "$(echo "$output" | jq -r '[.nodes[] | select(.storage == "ok") | .id] | length')" -eq 8 ]
+	[ "$(echo "$output" | jq -r '[.nodes[] | select(.ring_mismatch != null) | .id] | join(" ")')" = "node12 node3" ]
+	[ "$(echo "$output" | jq -r '.nodes[] | select(.id == "node3") | .ring_mismatch')" = "vnodes 100 (here 150)" ]
+	# A member down was not asked: its storage is unknown, null.
+	echo "$output" | jq -e '.nodes[] | select(.id == "node5") | .state == "down" and .answered == false and .storage == null and .keys == null and .error == "down"'
+	echo "$output" | jq -e '.nodes[] | select(.id == "node1") | .self and .answered and .storage == "ok" and .keys == 6543 and .error == null and .address != null'
+	# The warnings are as they were.
+	echo "$output" | jq -e '.warnings | any(startswith("node7 storage failed"))'
+	echo "$output" | jq -e '.warnings | any(startswith("node12 ring parameters differ from node1"))'
+}
+
 @test "cluster cleanup: a member whose /cluster/nodes answers non-200 while polled is named on stderr, exit 3" {
 	STANDIN_SICK="node2" standin 3
 	run --separate-stderr timeout 30 "$KVCTL" --server "$SU" cluster cleanup
