@@ -218,7 +218,9 @@ static const struct {
 	  "follow the transfers (--json: the member list); leave removes one;\n"
 	  "cleanup makes every member drop the keys it no longer owns, once\n"
 	  "their owners hold them, and waits until all are done; then prints\n"
-	  "one line a member, in id order." },
+	  "one line a member, in id order. Meanwhile stderr shows each\n"
+	  "member's line as it finishes, and every 5 s those still running\n"
+	  "(not with -q or --json)." },
 	{ "verify", "kvctl verify [-c N] [-d SECONDS] [--mode keys|set] ...",
 	  "Runs concurrent writers for a while, then reads every acknowledged\n"
 	  "write back and reports acknowledged / present / lost / stale. Exit 1\n"
@@ -1463,6 +1465,8 @@ request_member(const struct opts *o, const char *id, const char *address,
 }
 
 #define CLEANUP_MEMBERS_MAX 1024
+#define CLEANUP_PROGRESS_MS 5000	/* between lines on the ones running */
+#define CLEANUP_NAMES_SHOWN 5		/* running members a progress line names */
 
 static int	natural_cmp(const char *, const char *);
 
@@ -1484,9 +1488,12 @@ cleanup_line_cmp(const void *a, const void *b)
  * drop what it no longer owns, then polls each one's /cluster/nodes until
  * its cleanup has finished.  Exit 0 when every member finished with every
  * key it dropped confirmed, 5 otherwise.  Each member's line is kept
- * until all have finished, then printed in natural id order (JSON lines
- * in the server's): members finish in any order, and the command waits
- * for the last anyway, so streaming them only scrambled the list.
+ * until all have finished, then printed on stdout in natural id order
+ * (JSON lines in the server's): members finish in any order, and
+ * streaming stdout only scrambled the list.  The progress goes to stderr
+ * as it happens (not with -q or --json, as repair's): each member's line
+ * as it finishes, so an interrupted cleanup loses none of the results in,
+ * and every CLEANUP_PROGRESS_MS a line on the ones still running.
  * Failures to reach a member are said on stderr as they happen.
  */
 static int
@@ -1498,8 +1505,12 @@ cmd_cleanup(const struct opts *o)
 	struct buf lines[CLEANUP_MEMBERS_MAX];
 	struct cleanup_line order[CLEANUP_MEMBERS_MAX];
 	bool done[CLEANUP_MEMBERS_MAX];
-	size_t n = 0, i, left;
+	struct buf running = BUF_INIT;	/* the names a progress line shows */
+	size_t n = 0, i, left, ndone = 0, nrunning;
+	uint64_t scanned, dropped_so_far, x;
+	int64_t next_progress;
 	int arr, k, e, c, rc = EXIT_OK;
+	bool progress = !o->quiet && !o->json;
 
 	client_response_init(&res);
 	if ((rc = request(o, "GET", "/cluster/nodes", NULL, NULL, 0, NULL,
@@ -1540,9 +1551,18 @@ cmd_cleanup(const struct opts *o)
 			done[i] = true;
 			rc = report(o, &res, ids[i].data);
 		}
+		ndone += done[i];
 	}
-	for (left = n; left > 0;) {
+	if (progress && ndone < n)
+		fprintf(stderr, "kvctl: cleanup running on %zu member%s; each "
+		    "one's result follows as it finishes\n", n - ndone,
+		    n - ndone == 1 ? "" : "s");
+	next_progress = clock_now_ms() + CLEANUP_PROGRESS_MS;
+	for (left = n - ndone; left > 0;) {
 		poll(NULL, 0, 300);
+		buf_reset(&running);
+		nrunning = 0;
+		scanned = dropped_so_far = 0;
 		for (left = 0, i = 0; i < n; i++) {
 			if (done[i])
 				continue;
@@ -1553,6 +1573,7 @@ cmd_cleanup(const struct opts *o)
 			if (request_member(o, ids[i].data, addrs[i].data, "GET",
 			    "/cluster/nodes", &res) != 0) {
 				done[i] = true;
+				ndone++;
 				rc = EXIT_UNREACHABLE;	/* said */
 				continue;
 			}
@@ -1563,6 +1584,7 @@ cmd_cleanup(const struct opts *o)
 				 * could not be learned.
 				 */
 				done[i] = true;
+				ndone++;
 				rc = EXIT_UNREACHABLE;
 				if (!o->quiet) {
 					buf_reset(&msg);
@@ -1577,6 +1599,7 @@ cmd_cleanup(const struct opts *o)
 			    &toks) < 1 ||
 			    (c = member(&res, toks, 0, "cleanup")) < 0) {
 				done[i] = true;
+				ndone++;
 				rc = EXIT_SERVER;
 				if (!o->quiet)
 					fprintf(stderr, "kvctl: %s: polling its "
@@ -1587,9 +1610,19 @@ cmd_cleanup(const struct opts *o)
 			k = member(&res, toks, c, "running");
 			if (k >= 0 && toks[k].type == JSON_TRUE) {
 				left++;
+				if ((k = member(&res, toks, c, "scanned")) >= 0 &&
+				    json_get_u64(res.body.data, &toks[k], &x) == 0)
+					scanned += x;
+				if ((k = member(&res, toks, c, "dropped")) >= 0 &&
+				    json_get_u64(res.body.data, &toks[k], &x) == 0)
+					dropped_so_far += x;
+				if (nrunning++ < CLEANUP_NAMES_SHOWN)
+					buf_printf(&running, "%s%s", running.len ?
+					    ", " : "", ids[i].data);
 				continue;
 			}
 			done[i] = true;
+			ndone++;
 			if (o->json) {
 				buf_puts(&lines[i], "{\"id\":");
 				json_emit_string(&lines[i], ids[i].data, ids[i].len);
@@ -1623,7 +1656,22 @@ cmd_cleanup(const struct opts *o)
 				}
 				buf_printf(&lines[i], "%s%s\n", msg.len ? ": " : "",
 				    msg.data);
+				if (progress)
+					fprintf(stderr, "kvctl: cleanup: %.*s (%zu/%zu "
+					    "done)\n", (int)lines[i].len - 1,
+					    lines[i].data, ndone, n);
 			}
+		}
+		if (progress && left > 0 && clock_now_ms() >= next_progress) {
+			fprintf(stderr, "kvctl: cleanup: %zu/%zu done; running on "
+			    "%s", ndone, n, running.data);
+			if (nrunning > CLEANUP_NAMES_SHOWN)
+				fprintf(stderr, " and %zu more", nrunning -
+				    CLEANUP_NAMES_SHOWN);
+			fprintf(stderr, ": %llu keys scanned, %llu dropped so "
+			    "far\n", (unsigned long long)scanned,
+			    (unsigned long long)dropped_so_far);
+			next_progress = clock_now_ms() + CLEANUP_PROGRESS_MS;
 		}
 	}
 	for (i = 0; i < n; i++) {
@@ -1641,6 +1689,7 @@ out:
 		buf_free(&addrs[i]);
 		buf_free(&lines[i]);
 	}
+	buf_free(&running);
 	buf_free(&msg);
 	free(toks);
 	client_response_free(&res);

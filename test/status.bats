@@ -475,12 +475,17 @@ trio() {
 	trio
 	run --separate-stderr timeout 60 "$KVCTL" --server "$(url node1)" cluster cleanup
 	echo "$output"
-	[ "$status" -eq 0 ] && [ -z "$stderr" ]
+	echo "$stderr"
+	[ "$status" -eq 0 ]
 	[ "$(echo "$output" | sed 's/:.*//' | paste -sd' ')" = "node1 node2 node10" ]
 	echo "$output" | grep -qx 'node10: dropped [0-9]* keys'
+	# stderr: the progress, each member's line as it finished.
+	! echo "$stderr" | grep -v '^kvctl: cleanup' || false
+	[ "$(echo "$stderr" | grep -c ' done)$')" -eq 3 ]
+	echo "$stderr" | grep -Eqx 'kvctl: cleanup: node10: dropped [0-9]+ keys \([123]/3 done\)'
 	run --separate-stderr timeout 60 "$KVCTL" --server "$(url node1)" cluster cleanup --json
 	echo "$output"
-	[ "$status" -eq 0 ]
+	[ "$status" -eq 0 ] && [ -z "$stderr" ]
 	[ "$(echo "$output" | jq -r .id | paste -sd' ')" = "node1 node10 node2" ]
 	echo "$output" | jq -e '.cleanup.running == false' >/dev/null
 }
@@ -492,7 +497,8 @@ trio() {
 # member sees them), those in STANDIN_AE_OFF run with
 # --anti-entropy-interval 0, those in STANDIN_RETRYING have their
 # transfer retrying, those in STANDIN_RING differ in --vnodes (as every
-# member sees them).  With STANDIN_FULL or STANDIN_FAILED set, GET
+# member sees them), those in STANDIN_SLOW run their cleanup for ever
+# (1200 keys scanned, 30 dropped so far).  With STANDIN_FULL or STANDIN_FAILED set, GET
 # /health names those members' storage disk_full or failed (ok for the
 # others).  POST answers 202; after one, the members in STANDIN_SICK
 # answer every GET 503.  Sets SU to node1's URL.
@@ -500,11 +506,11 @@ standin() {
 	cat >"$TMP/standin.py" <<'PY'
 import http.server, json, os, sys, threading
 n, portfile = int(sys.argv[1]), sys.argv[2]
-down, aeoff, retrying, full, failed, ring, sick = (
+down, aeoff, retrying, full, failed, ring, sick, slow = (
     set(os.environ.get(v, "").split())
     for v in ("STANDIN_DOWN", "STANDIN_AE_OFF", "STANDIN_RETRYING",
               "STANDIN_FULL", "STANDIN_FAILED", "STANDIN_RING",
-              "STANDIN_SICK"))
+              "STANDIN_SICK", "STANDIN_SLOW"))
 ids = sorted("node%d" % i for i in range(1, n + 1))
 servers, ports = {}, {}
 class H(http.server.BaseHTTPRequestHandler):
@@ -537,7 +543,9 @@ class H(http.server.BaseHTTPRequestHandler):
             "transfer": {"running": True, "retrying": me in retrying,
                          "keys_sent": 203, "keys_scanned": 6543},
             "hints": {"pending": 0, "bytes": 0, "oldest_ms": 0},
-            "cleanup": {"running": False, "dropped": 0},
+            "cleanup": {"running": me in slow,
+                        "scanned": 1200 if me in slow else 0,
+                        "dropped": 30 if me in slow else 0},
             "anti_entropy": {"interval_ms": 0 if me in aeoff else 1000,
                              "last_ms": 0}}).encode()
         self.send_response(200)
@@ -686,13 +694,32 @@ kvctl: not asked: node40 down for 0.1s" ]
 	echo "$output" | jq -e '.warnings | any(startswith("node12 ring parameters differ from node1"))'
 }
 
+@test "cluster cleanup: each member's line on stderr as it finishes and a line on those still running, so an interrupted cleanup keeps the results in; -q: none" {
+	STANDIN_SLOW="node2" standin 3
+	run --separate-stderr timeout -s INT 8 "$KVCTL" --server "$SU" cluster cleanup
+	echo "out: $output"
+	echo "err: $stderr"
+	[ "$status" -eq 124 ]		# interrupted: node2 never finishes
+	[ -z "$output" ]		# stdout's list in id order comes at the end
+	[ "$(echo "$stderr" | head -1)" = "kvctl: cleanup running on 3 members; each one's result follows as it finishes" ]
+	echo "$stderr" | grep -qx 'kvctl: cleanup: node1: dropped 0 keys (1/3 done)'
+	echo "$stderr" | grep -qx 'kvctl: cleanup: node3: dropped 0 keys (2/3 done)'
+	echo "$stderr" | grep -qx 'kvctl: cleanup: 2/3 done; running on node2: 1200 keys scanned, 30 dropped so far'
+	# -q says nothing on stderr; the lines on stdout are as before.
+	kill "${BG[-1]}"
+	standin 3
+	run --separate-stderr timeout 30 "$KVCTL" --server "$SU" -q cluster cleanup
+	[ "$status" -eq 0 ] && [ -z "$stderr" ]
+	[ "$(echo "$output" | paste -sd'|')" = "node1: dropped 0 keys|node2: dropped 0 keys|node3: dropped 0 keys" ]
+}
+
 @test "cluster cleanup: a member whose /cluster/nodes answers non-200 while polled is named on stderr, exit 3" {
 	STANDIN_SICK="node2" standin 3
 	run --separate-stderr timeout 30 "$KVCTL" --server "$SU" cluster cleanup
 	echo "out: $output"
 	echo "err: $stderr"
 	[ "$status" -eq 3 ]
-	[ "$(echo "$stderr" | wc -l)" -eq 1 ]
+	[ "$(echo "$stderr" | grep -vc '^kvctl: cleanup')" -eq 1 ]
 	[ "$(echo "$output" | paste -sd' ')" = "node1: dropped 0 keys node3: dropped 0 keys" ]
 	[[ $stderr == *"node2: polling its cleanup (GET /cluster/nodes): 503 stand-in is sick"* ]]
 }
