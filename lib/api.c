@@ -1510,19 +1510,31 @@ handle_batch_internal(struct node *nd, const struct server_request *sr,
 /*
  * The WALs' state for /health, /ready and /metrics: the worse of the
  * store's and compare-and-swap's (paxos.c keeps a log of its own).
- * While the store's disk is full it also has its WAL retry the kept
- * records (store_flush_soon, without waiting): a node whose writes are
+ * While a disk is full the probes (wait true: /health, /ready) have the
+ * log retry its kept records and wait for that attempt, at most
+ * STORAGE_RETRY_MS for both logs together: a node whose writes are
  * steered away by a balancer probing here then finds freed space
- * without a client write.
+ * without a client write, and the first probe after it was freed says
+ * so; a disk too slow for that costs a probe STORAGE_RETRY_MS, and the
+ * next probe finds the attempt's outcome.  /metrics (wait false) only
+ * starts the store's retry (store_flush_soon).
  */
-static enum wal_state
-storage_state(struct node *nd)
-{
-	enum wal_state ws = store_wal_state(nd->store), ps;
+#define STORAGE_RETRY_MS 200
 
-	if (ws == WAL_DISK_FULL)
-		store_flush_soon(nd->store);
-	ps = paxos_wal_state(nd->paxos);
+static enum wal_state
+storage_state(struct node *nd, bool wait)
+{
+	int64_t deadline = clock_now_ms() + STORAGE_RETRY_MS;
+	enum wal_state ws, ps;
+
+	if (!wait) {
+		if ((ws = store_wal_state(nd->store)) == WAL_DISK_FULL)
+			store_flush_soon(nd->store);
+		ps = paxos_wal_state(nd->paxos);
+	} else {
+		ws = store_wal_retry_until(nd->store, deadline);
+		ps = paxos_wal_retry_until(nd->paxos, deadline);
+	}
 	return ps > ws ? ps : ws;
 }
 
@@ -1540,7 +1552,7 @@ handle_health(struct node *nd, struct server_response *res)
 	json_emit_string(&res->body, nd->cfg.id, strlen(nd->cfg.id));
 	buf_printf(&res->body, ",\"uptime_s\":%lld,\"storage\":\"%s\"}\n",
 	    (long long)((clock_now_ms() - nd->started_ms) / 1000),
-	    wal_state_name(storage_state(nd)));
+	    wal_state_name(storage_state(nd, true)));
 }
 
 /*
@@ -1605,7 +1617,7 @@ handle_ready(struct node *nd, struct server_response *res)
 		    "for member ");
 		buf_puts(&res->body, waiting);
 		buf_puts(&res->body, " to answer\"}\n");
-	} else if ((ws = storage_state(nd)) != WAL_OK)
+	} else if ((ws = storage_state(nd, true)) != WAL_OK)
 		buf_printf(&res->body, "{\"ready\":true,\"storage\":\"%s\"}\n",
 		    wal_state_name(ws));
 	else
@@ -2882,7 +2894,7 @@ scrape(struct api *a)
 	sc->connections = (double)ss.active;
 	sc->watchers = (double)watch_count(nd->watch);
 	sc->ring_mismatches = (double)cluster_ring_mismatches(nd->cluster);
-	ws = storage_state(nd);
+	ws = storage_state(nd, false);
 	sc->wal_disk_full = ws == WAL_DISK_FULL;
 	sc->wal_failed = ws == WAL_FAILED;
 }

@@ -1054,3 +1054,9 @@ paxos_wal_state(struct paxos *p)
 {
 	return wal_state(p->wal);
 }
+
+enum wal_state
+paxos_wal_retry_until(struct paxos *p, int64_t deadline_ms)
+{
+	return wal_retry_until(p->wal, deadline_ms);
+}

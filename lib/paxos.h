@@ -187,5 +187,7 @@ void	paxos_stats(struct paxos *p, struct paxos_stats *st);
 
 /* Whether its log takes writes now (wal.h's wal_state). */
 enum wal_state paxos_wal_state(struct paxos *p);
+/* paxos_wal_state after a retry bounded by deadline_ms (wal_retry_until). */
+enum wal_state paxos_wal_retry_until(struct paxos *p, int64_t deadline_ms);
 
 #endif

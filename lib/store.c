@@ -1185,6 +1185,12 @@ store_wal_ready(struct store *s)
 	return wal_state(s->wal);
 }
 
+enum wal_state
+store_wal_retry_until(struct store *s, int64_t deadline_ms)
+{
+	return wal_retry_until(s->wal, deadline_ms);
+}
+
 /* ---- snapshots ---- */
 
 /*

@@ -238,6 +238,8 @@ enum wal_state store_wal_state(struct store *s);
  * first write after space is freed finds the log taking writes again.
  */
 enum wal_state store_wal_ready(struct store *s);
+/* store_wal_state after a retry bounded by deadline_ms (wal_retry_until). */
+enum wal_state store_wal_retry_until(struct store *s, int64_t deadline_ms);
 
 /* Closes without a snapshot (kvd snapshots first on a graceful stop). */
 void	store_close(struct store *s);

@@ -119,6 +119,9 @@
  * kept records reach NOSPACE_KEEP bytes, so memory stays bounded.
  * wal_state says which of the two holds (FAILURE wins), for /health
  * and /metrics: `nospace` stays set until a batch is written again.
+ * wal_retry_until has a probe lead no batch yet wait for one: it asks
+ * the committer for an attempt and waits, up to the caller's deadline,
+ * for it to end, so the probe that follows freed space says so.
  *
  * LAID-OUT FILLER.  An fdatasync after an append that grows the file
  * must also write the file's new size, and after one that lands in
@@ -178,6 +181,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "crc32c.h"
 #include "failpoint.h"
 #include "file.h"
@@ -203,7 +207,7 @@ struct wal_seg {
 
 struct wal {
 	pthread_mutex_t	 mu;
-	pthread_cond_t	 cv;		/* rotate: busy cleared */
+	pthread_cond_t	 cv;		/* rotate, wal_retry_until: busy cleared */
 	pthread_cond_t	 batch_cv[2];	/* wal_sync: by batch number parity */
 	uint64_t	 batch_gen;	/* batches taken from pending */
 	uint64_t	 inflight_last;	/* last seq of batch batch_gen */
@@ -855,6 +859,46 @@ wal_flush_soon(struct wal *w)
 	pthread_mutex_unlock(&w->mu);
 }
 
+/*
+ * While out of space: asks the committer for an attempt, as
+ * wal_flush_soon does, and waits on cv (broadcast as each attempt gives
+ * the file back) until the log takes writes, an attempt that began after
+ * the call failed, or deadline_ms.  An attempt already on disk at the
+ * call may have begun before space was freed, so its failure is not the
+ * answer: one more is asked for after it.
+ */
+enum wal_state
+wal_retry_until(struct wal *w, int64_t deadline_ms)
+{
+	uint64_t gen;
+	bool after;
+
+	if (wal_state(w) != WAL_DISK_FULL)
+		return wal_state(w);
+	pthread_mutex_lock(&w->mu);
+	gen = w->nospace_gen;
+	after = !w->busy;	/* the next attempt begins after the call */
+	while (w->nospace && !w->failed) {
+		if (w->nospace_gen != gen) {
+			if (after)
+				break;
+			gen = w->nospace_gen;
+			after = true;
+		}
+		if (!w->busy && !w->flush_wanted &&
+		    w->last_seq > w->durable_seq && start_committer(w) == 0) {
+			w->flush_wanted = true;
+			if (w->committer_idle)
+				pthread_cond_signal(&w->committer_cv);
+		}
+		if (clock_cond_wait_until(&w->cv, &w->mu, deadline_ms) ==
+		    ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return wal_state(w);
+}
+
 int
 wal_append(struct wal *w, const char *rec, size_t len, uint64_t *seq)
 {
@@ -1278,7 +1322,7 @@ wal_open_replay(struct wal **out, const char *dir, uint64_t after_seq,
 		return -1;
 	}
 	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
+	clock_cond_init(&w->cv);	/* wal_retry_until waits on it */
 	pthread_cond_init(&w->batch_cv[0], NULL);
 	pthread_cond_init(&w->batch_cv[1], NULL);
 	pthread_cond_init(&w->committer_cv, NULL);

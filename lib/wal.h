@@ -171,6 +171,14 @@ enum wal_state {
 
 /* The log's state now; a failure wins over a full disk. */
 enum wal_state wal_state(struct wal *w);
+/*
+ * While the disk is full, has the kept records written now (wal_flush_soon)
+ * and waits until that attempt ends or the monotonic deadline_ms
+ * (clock_now_ms) passes; then returns wal_state.  Returns at once in the
+ * other states.  For a probe that must not say "disk_full" just after
+ * space was freed, nor block on a slow disk for long.
+ */
+enum wal_state wal_retry_until(struct wal *w, int64_t deadline_ms);
 /* "ok", "disk_full", "failed": a static string. */
 const char *wal_state_name(enum wal_state st);
 

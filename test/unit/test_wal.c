@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "crc32c.h"
 #include "failpoint.h"
 #include "tap.h"
@@ -1225,6 +1226,45 @@ test_nospace_bound(void)
 	wal_close(w);
 }
 
+/*
+ * wal_retry_until: while the disk is full it waits for an attempt and
+ * says how it went (a probe after space is freed says ok), bounded by
+ * its deadline; in the other states it returns at once.
+ */
+static void
+test_retry_until(void)
+{
+	char dir[512];
+	struct wal *w;
+	uint64_t seq;
+	int64_t t0;
+	enum wal_state st;
+
+	if ((w = open_fresh(dir, sizeof(dir), "retry", false)) == NULL)
+		return;
+	t0 = clock_now_ms();
+	st = wal_retry_until(w, t0 + 5000);
+	ok(st == WAL_OK && clock_now_ms() - t0 < 1000, "ok: returns at once");
+	failpoint_arm("wal-write-enospc@1+");
+	ok(wal_append(w, "\"full\"", 6, &seq) == -1 && errno == ENOSPC,
+	    "the disk is full");
+	t0 = clock_now_ms();
+	st = wal_retry_until(w, t0 + 5000);
+	ok(st == WAL_DISK_FULL && clock_now_ms() - t0 < 1000 &&
+	    failpoint_hits("wal-write-enospc") >= 2,
+	    "still full: one attempt, then disk_full, without waiting out "
+	    "the deadline (%lld ms)", (long long)(clock_now_ms() - t0));
+	failpoint_arm(NULL);
+	ok(wal_state(w) == WAL_DISK_FULL, "space freed: wal_state alone "
+	    "still says disk_full");
+	t0 = clock_now_ms();
+	st = wal_retry_until(w, t0 + 5000);
+	ok(st == WAL_OK && wal_unsynced_seq(w) == 0,
+	    "wal_retry_until writes the kept records and says ok (%lld ms)",
+	    (long long)(clock_now_ms() - t0));
+	wal_close(w);
+}
+
 #define NSP_THREADS	8
 #define NSP_EACH	300
 
@@ -1298,6 +1338,7 @@ main(void)
 	test_nospace();
 	test_nospace_bound();
 	test_nospace_threads();
+	test_retry_until();
 	failpoint_arm(NULL);
 	tap_rm_rf(tap_tmproot);
 	return tap_done();
