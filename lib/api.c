@@ -2827,8 +2827,8 @@ api_self_answered(void *arg, const struct server_request *sr, int status)
  * secret the route and the mark are all there is: a client can send
  * them too.  With one, peer_call signs every request: an internal one
  * needs the signature's lines here, as the precheck does, and api_handle
- * verifies it (a 401 closes a reserve connection: server.c keeps one
- * open only after a 2xx); one of the three is not signed_route, so its
+ * verifies it (a 401 closes a reserve connection: server.c's
+ * refuses_peer); one of the three is not signed_route, so its
  * signature is verified here, on the head (they carry no body).
  */
 bool

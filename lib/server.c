@@ -104,8 +104,10 @@
  * connection is served only requests that cfg->is_peer_request accepts
  * (other nodes' requests: signed ones when the cluster has a secret);
  * any other is answered the cap's 503, as at accept, and the connection
- * closed, and so is one after any answer that is not a 2xx (a request
- * that looked like a peer's and was not, a 401 or a 405).  A client in
+ * closed, and so is one after an answer that says the sender is no peer
+ * (refuses_peer: a request that looked like a peer's and was not, a 401,
+ * a 400 or a 405; not the 404 of an absent key or a watch's 304, which
+ * peers get in normal operation).  A client in
  * the reserve is so served nothing it can keep the place with, and
  * holds it no longer than a head takes to come: a reserve connection
  * waits for the next head header_timeout, not idle_timeout (peers close
@@ -322,15 +324,30 @@ stopping(struct server *s)
 }
 
 /*
+ * Whether an answer on a connection of the peers' reserve says its
+ * sender is no peer: a 4xx (400, 401, 405, ...) but those peers get in
+ * normal operation, 404 (an absent key), 409 and 412 (a condition not
+ * met).  A 2xx, a 304 (a relayed watch's timeout) and a 5xx (this
+ * node's own trouble: a full disk, a quorum not met) are not.
+ */
+static bool
+refuses_peer(int status)
+{
+	return status >= 400 && status < 500 && status != 404 &&
+	    status != 409 && status != 412;
+}
+
+/*
  * Whether c stays open after the answer res: not when the request or the
  * handler asks to close, the server stops, or c is in the peers' reserve
- * and res is not a 2xx (a client there holds no place past a refusal).
+ * and res says the sender is no peer (refuses_peer: a client there holds
+ * no place past a refusal; a peer is not made to reconnect after a 404).
  */
 static bool
 answer_keeps(const struct conn *c, const struct server_response *res)
 {
 	return !res->close && !stopping(c->s) &&
-	    (!c->reserve || (res->status >= 200 && res->status < 300));
+	    (!c->reserve || !refuses_peer(res->status));
 }
 
 static bool worker_start(struct server *s);

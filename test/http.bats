@@ -518,7 +518,8 @@ while not os.path.exists(release) and time.time() < deadline:
 	[ "$(code -H 'X-Kvd-Forwarded: 1' "$(url node1)/kv/k?wait=&timeout=1")" = 200 ]
 	[ "$(code "$(url node1)/cluster/nodes")" = 200 ]
 	[ "$(code "$(url node1)/health")" = 200 ]
-	# a reserve connection is closed after an answer that is not a 2xx
+	# a reserve connection is closed after an answer that says its sender
+	# is no peer (a 405; not a 404 or 304: the test after the next)
 	answered_then_closed 405 "DELETE /internal/list HTTP/1.1\r\n${H}\r\n"
 	touch "$TMP/release"
 	wait "${BG[@]}"
@@ -556,6 +557,25 @@ while not os.path.exists(release) and time.time() < deadline:
 	answered_then_closed 503 "GET /internal/list?prefix= HTTP/1.1\r\n${H}\r\n"
 	answered_then_closed 503 \
 	    "GET /kv/a?wait=&timeout=1 HTTP/1.1\r\n${H}X-Kvd-Forwarded: 1\r\n\r\n"
+	touch "$TMP/release"
+	wait "${BG[@]}"
+}
+
+@test "--max-conns 2 filled: a reserve connection stays open after the 404 and 304 peers get in normal operation, and is closed after a 400" {
+	stop_all
+	start_node n1 --max-conns 2 --request-log
+	fill_conns "$(port_of n1)"
+	[ "$(cat "$TMP/held.out")" = "held 2" ]
+	# a fetch of an absent key (404), a relayed watch that times out
+	# (304), then /health on the same connection: all three answered
+	run conv 3 "GET /internal/fetch/absent HTTP/1.1\r\n${H}\r\n" \
+	    "GET /kv/a?wait=&timeout=1 HTTP/1.1\r\n${H}X-Kvd-Forwarded: 1\r\n\r\n" \
+	    "GET /health HTTP/1.1\r\n${H}\r\n"
+	echo "$output"
+	[ "$(statuses)" = "404 304 200" ]
+	[[ "$output" == *"END OPEN"* ]]
+	# a malformed peer's request (no key): 400, and the place is given up
+	closed_after 400 "GET /internal/fetch/ HTTP/1.1\r\n${H}\r\n"
 	touch "$TMP/release"
 	wait "${BG[@]}"
 }
