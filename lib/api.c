@@ -2826,10 +2826,14 @@ api_self_answered(void *arg, const struct server_request *sr, int status)
  * the start-up twin probe (GET /health, twin_answers).  Without a
  * secret the route and the mark are all there is: a client can send
  * them too.  With one, peer_call signs every request: an internal one
- * needs the signature's lines here, as the precheck does, and api_handle
- * verifies it (a 401 closes a reserve connection: server.c's
- * refuses_peer); one of the three is not signed_route, so its
- * signature is verified here, on the head (they carry no body).
+ * must pass here what its head alone proves (auth_check_head: the
+ * signature's lines well formed, the date within the skew, the nonce
+ * new), so that no place is held waiting for the body of a request that
+ * can never verify, and api_handle verifies it once the body is read
+ * (a 401 closes a reserve connection: server.c's refuses_peer; the
+ * body must come within header_timeout there); one of the three is
+ * not signed_route, so its signature is verified here, on the head
+ * (they carry no body).
  */
 bool
 api_is_peer_request(void *arg, const struct http_request *req)
@@ -2843,8 +2847,7 @@ api_is_peer_request(void *arg, const struct http_request *req)
 	if (i < 0)
 		return false;
 	if (internal_route(i))
-		return auth == NULL || http_find_header(req->headers,
-		    req->nheaders, AUTH_HDR_SIGNATURE) != NULL;
+		return auth == NULL || auth_check_head(auth, req, &why) == 0;
 	if (!method_is(req, "GET") || req->chunked || req->content_length > 0)
 		return false;
 	if (routes[i].route == R_KV) {

@@ -55,6 +55,11 @@
  *     remembered.  Only requests that passed 1-3 reach the cache, so
  *     without the secret nobody can fill it or aim at its hash chains.
  *
+ * auth_check_head makes steps 1 and 2 and step 4's lookup (nothing is
+ * remembered) on a head whose body has not come yet: all a head proves,
+ * for a server that must not hold a connection open waiting for the
+ * body of a request that will never verify (server.c's peers' reserve).
+ *
  * THE REPLAY CACHE.  A valid request can be captured and sent again
  * within the skew window; the cache makes that second copy fail.  It is a
  * ring of (nonce, date) entries in the order they were accepted, plus a
@@ -544,43 +549,89 @@ parse_date(const char *s, size_t n, int64_t *date)
 	return 0;
 }
 
-int
-auth_verify_at(struct auth *a, int64_t now, const struct http_request *req,
-    const char *body, size_t len, const char **why)
+/*
+ * VERIFICATION's steps 1 and 2: fills the three fields, the date, the
+ * decoded nonce and signature.  0, or -1 with *why set.
+ */
+static int
+check_head(struct auth *a, int64_t now, const struct http_request *req,
+    const struct http_header *h[3], int64_t *date, uint64_t *nv,
+    uint8_t sig[SHA256_LEN], const char **why)
 {
-	const struct http_header *hd, *hn, *hs;
-	uint8_t nonce[NONCE_BYTES], sig[SHA256_LEN], mac[SHA256_LEN];
-	uint64_t nv = 0;
-	int64_t date;
-	int rd, rn, rs, rc, i;
+	uint8_t nonce[NONCE_BYTES];
+	int rd, rn, rs, i;
 
-	rd = find_one(req, AUTH_HDR_DATE, &hd);
-	rn = find_one(req, AUTH_HDR_NONCE, &hn);
-	rs = find_one(req, AUTH_HDR_SIGNATURE, &hs);
+	rd = find_one(req, AUTH_HDR_DATE, &h[0]);
+	rn = find_one(req, AUTH_HDR_NONCE, &h[1]);
+	rs = find_one(req, AUTH_HDR_SIGNATURE, &h[2]);
 	if (rd == 1 || rn == 1 || rs == 1) {
 		*why = "missing signature";
 		return -1;
 	}
 	if (rd != 0 || rn != 0 || rs != 0 ||
-	    parse_date(hd->value, hd->value_len, &date) != 0 ||
-	    hex_decode(hn->value, hn->value_len, true, nonce, NONCE_BYTES) != 0 ||
-	    hex_decode(hs->value, hs->value_len, false, sig, SHA256_LEN) != 0) {
+	    parse_date(h[0]->value, h[0]->value_len, date) != 0 ||
+	    hex_decode(h[1]->value, h[1]->value_len, true, nonce,
+	    NONCE_BYTES) != 0 ||
+	    hex_decode(h[2]->value, h[2]->value_len, false, sig,
+	    SHA256_LEN) != 0) {
 		*why = "malformed signature";
 		return -1;
 	}
-	if (date < now - a->skew || date > now + a->skew) {
-		*why = stale_why(a, now, date);
+	if (*date < now - a->skew || *date > now + a->skew) {
+		*why = stale_why(a, now, *date);
 		return -1;
 	}
+	*nv = 0;
+	for (i = 0; i < NONCE_BYTES; i++)
+		*nv = *nv << 8 | nonce[i];
+	return 0;
+}
+
+int
+auth_check_head_at(struct auth *a, int64_t now,
+    const struct http_request *req, const char **why)
+{
+	const struct http_header *h[3];
+	uint8_t sig[SHA256_LEN];
+	int64_t date;
+	uint64_t nv;
+	bool seen;
+
+	if (check_head(a, now, req, h, &date, &nv, sig, why) != 0)
+		return -1;
+	pthread_mutex_lock(&a->mu);
+	seen = do_seen(a, nv);
+	pthread_mutex_unlock(&a->mu);
+	*why = seen ? "replayed" : NULL;
+	return seen ? -1 : 0;
+}
+
+int
+auth_check_head(struct auth *a, const struct http_request *req,
+    const char **why)
+{
+	return auth_check_head_at(a, (int64_t)time(NULL), req, why);
+}
+
+int
+auth_verify_at(struct auth *a, int64_t now, const struct http_request *req,
+    const char *body, size_t len, const char **why)
+{
+	const struct http_header *h[3];
+	uint8_t sig[SHA256_LEN], mac[SHA256_LEN];
+	int64_t date;
+	uint64_t nv;
+	int rc;
+
+	if (check_head(a, now, req, h, &date, &nv, sig, why) != 0)
+		return -1;
 	compute_mac(a, req->method, req->method_len, req->target,
-	    req->target_len, hd->value, hd->value_len, hn->value, hn->value_len,
-	    len > 0 ? body : NULL, len, mac);
+	    req->target_len, h[0]->value, h[0]->value_len, h[1]->value,
+	    h[1]->value_len, len > 0 ? body : NULL, len, mac);
 	if (!sha256_ct_equal(mac, sig, SHA256_LEN)) {
 		*why = "bad signature";
 		return -1;
 	}
-	for (i = 0; i < NONCE_BYTES; i++)
-		nv = nv << 8 | nonce[i];
 	pthread_mutex_lock(&a->mu);
 	do_evict(a, now);
 	if (do_seen(a, nv)) {

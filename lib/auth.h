@@ -81,6 +81,20 @@ int	auth_verify_at(struct auth *a, int64_t now,
 	    const struct http_request *req, const char *body, size_t len,
 	    const char **why);
 
+/*
+ * What the head of a signed request proves before its body is read: the
+ * three fields present once each and well formed, the date within the
+ * skew, the nonce not accepted before.  0, or -1 with *why set as
+ * auth_verify sets it ("bad signature" excepted: the signature covers
+ * the body).  Remembers nothing: auth_verify still decides.  For a
+ * server that would otherwise hold a place open for the body of a
+ * request that can never verify.
+ */
+int	auth_check_head(struct auth *a, const struct http_request *req,
+	    const char **why);
+int	auth_check_head_at(struct auth *a, int64_t now,
+	    const struct http_request *req, const char **why);
+
 /* How many nonces are remembered now (for tests and stats). */
 size_t	auth_cache_count(struct auth *a);
 

@@ -102,17 +102,19 @@
  * refused 503).  So once the cap is reached the accept thread still
  * takes up to peer_reserve connections more, marked reserve: such a
  * connection is served only requests that cfg->is_peer_request accepts
- * (other nodes' requests: signed ones when the cluster has a secret);
- * any other is answered the cap's 503, as at accept, and the connection
- * closed, and so is one after an answer that says the sender is no peer
- * (refuses_peer: a request that looked like a peer's and was not, a 401,
- * a 400 or a 405; not the 404 of an absent key or a watch's 304, which
- * peers get in normal operation).  A client in
- * the reserve is so served nothing it can keep the place with, and
- * holds it no longer than a head takes to come: a reserve connection
- * waits for the next head header_timeout, not idle_timeout (peers close
- * their idle ones sooner anyway).  Without a secret nothing tells a
- * peer from a client sending the peers' routes.
+ * (other nodes' requests: signed ones when the cluster has a secret, as
+ * far as the head can tell); any other is answered the cap's 503, as at
+ * accept, and the connection closed, and so is one after an answer
+ * that says the sender is no peer (refuses_peer: a request that looked
+ * like a peer's and was not, a 401, a 400 or a 405; not the 404 of an
+ * absent key or a watch's 304, which peers get in normal operation).  A
+ * client in the reserve is so served nothing it can keep the place
+ * with, and holds it no longer than a head takes to come: a reserve
+ * connection waits for the next head header_timeout, not idle_timeout
+ * (peers close their idle ones sooner anyway), and for a body, or the
+ * rest of one to drain, no longer either, not body_timeout (body_ms:
+ * peers send theirs at once).  Without a secret nothing tells a peer
+ * from a client sending the peers' routes.
  *
  * A CLIENT THAT LEFT.  A request can wait in the socket while the
  * process is stopped (SIGSTOP, a paused VM); its client may give up and
@@ -315,6 +317,20 @@ idle_ms(const struct conn *c)
 {
 	return c->reserve ? c->s->cfg.header_timeout_ms :
 	    c->s->cfg.idle_timeout_ms;
+}
+
+/*
+ * How long c may take to send a body, or what is left of one after an
+ * early answer: a reserve connection no longer than a head (peers send
+ * their bodies at once; a client holds no place waiting for one).
+ */
+static int
+body_ms(const struct conn *c)
+{
+	const struct server_config *cfg = &c->s->cfg;
+
+	return c->reserve && cfg->header_timeout_ms < cfg->body_timeout_ms ?
+	    cfg->header_timeout_ms : cfg->body_timeout_ms;
 }
 
 static bool
@@ -658,8 +674,7 @@ read_body(struct conn *c, const struct http_request *req, size_t hlen,
     size_t max_body, const char **body, size_t *blen, size_t *consumed,
     const char **why)
 {
-	const struct server_config *cfg = &c->s->cfg;
-	int64_t deadline = clock_now_ms() + cfg->body_timeout_ms;
+	int64_t deadline = clock_now_ms() + body_ms(c);
 	struct http_chunked ch = HTTP_CHUNKED_INIT;
 	size_t pos = hlen;
 	ssize_t n;
@@ -1033,8 +1048,8 @@ done:
 static void
 linger_close(struct conn *c)
 {
-	int64_t deadline = clock_now_ms() + (c->drain > 0 ?
-	    c->s->cfg.body_timeout_ms : LINGER_MS), slice;
+	int64_t deadline = clock_now_ms() + (c->drain > 0 ? body_ms(c) :
+	    LINGER_MS), slice;
 	size_t total = 0, want = c->drain > LINGER_BYTES ? c->drain :
 	    LINGER_BYTES;
 	char sink[16384];

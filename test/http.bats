@@ -580,6 +580,44 @@ while not os.path.exists(release) and time.time() < deadline:
 	wait "${BG[@]}"
 }
 
+@test "--max-conns 2 with a cluster secret: a reserve place is not held for the body of an /internal/ request whose head cannot verify (stale, malformed), nor longer than --header-timeout for one whose can" {
+	local now nonce sig
+	stop_all
+	printf '%s\n' 'bats-cluster-secret-0123456789abcdef' >"$TMP/secret"
+	chmod 600 "$TMP/secret"
+	start_node n1 --max-conns 2 --request-log --header-timeout 2 \
+	    --body-timeout 30 --cluster-secret-file "$TMP/secret"
+	fill_conns "$(port_of n1)"
+	[ "$(cat "$TMP/held.out")" = "held 2" ]
+	now=$(date +%s)
+	nonce=0123456789abcdef
+	sig=$(printf '%064d' 0)
+	post() {	# DATE NONCE: a replicate's head whose body never comes
+		printf '%s' "POST /internal/replicate HTTP/1.1\r\n${H}"
+		printf '%s' "Content-Length: 100\r\nX-Kvd-Date: $1\r\n"
+		printf '%s' "X-Kvd-Nonce: $2\r\nX-Kvd-Signature: $sig\r\n\r\n"
+	}
+	# a date out of the skew, a malformed nonce: the cap's 503 at once
+	run conv 5 "$(post $((now - 3600)) "$nonce")"
+	echo "$output"
+	[ "$(statuses)" = 503 ]
+	[[ "$output" == *"END EOF"* ]]
+	[ "$(end_ms)" -lt 1500 ]
+	run conv 5 "$(post "$now" XYZ)"
+	echo "$output"
+	[ "$(statuses)" = 503 ]
+	[ "$(end_ms)" -lt 1500 ]
+	# a head that passes (the signature covers the body, unseen yet):
+	# the body is waited for --header-timeout (2 s), not --body-timeout
+	run conv 5 "$(post "$now" "$nonce")"
+	echo "$output"
+	[ "$(statuses)" = 408 ]
+	[[ "$output" == *"END EOF"* ]]
+	[ "$(end_ms)" -lt 4500 ]
+	touch "$TMP/release"
+	wait "${BG[@]}"
+}
+
 @test "answers the server gives before the API sees a request are logged and counted" {
 	stop_all
 	start_node n1 --request-log --max-body 64

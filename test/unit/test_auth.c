@@ -356,6 +356,58 @@ test_tampering(void)
 	auth_free(a);
 }
 
+/* What the head alone proves, before a body is read (auth_check_head). */
+static const char *
+check_head(struct auth *a, int64_t now, const char *extra)
+{
+	struct req r;
+	const char *why = "unparsed";
+
+	if (req_make(&r, "POST", "/internal/replicate", extra, "{\"v\":1}") == 0 &&
+	    auth_check_head_at(a, now, &r.http, &why) == 0)
+		why = "ok";
+	req_free(&r);
+	return why;
+}
+
+static void
+test_check_head(void)
+{
+	struct auth *a = mk(0, 0), *other = NULL;
+	struct buf h, bad = BUF_INIT;
+	char err[128], nonce[64];
+	const char *why;
+
+	sign(a, T0, "POST", "/internal/replicate", "{\"v\":1}", &h);
+	why = check_head(a, T0, h.data);
+	ok(strcmp(why, "ok") == 0, "check_head: a signed head passes: %s", why);
+	ok(auth_cache_count(a) == 0, "and nothing is remembered");
+	ok(auth_new(&other, "another secret of 32 bytes......", 32, 0, 0, err,
+	    sizeof(err)) == 0, "second auth");
+	why = check_head(other, T0, h.data);
+	ok(strcmp(why, "ok") == 0, "check_head: another secret's head passes "
+	    "too (the signature covers the body): %s", why);
+	why = check_head(a, T0 + AUTH_SKEW_DEFAULT + 1, h.data);
+	ok(strncmp(why, "stale: ", 7) == 0, "check_head: stale: %s", why);
+	why = check_head(a, T0, "");
+	ok(strcmp(why, "missing signature") == 0, "check_head: unsigned: %s",
+	    why);
+	buf_printf(&bad, "X-Kvd-Date: %lld\r\nX-Kvd-Nonce: xyz\r\n"
+	    "X-Kvd-Signature: %064d\r\n", T0, 0);
+	why = check_head(a, T0, bad.data);
+	ok(strcmp(why, "malformed signature") == 0, "check_head: malformed: %s",
+	    why);
+	why = check(a, T0, "POST", "/internal/replicate", h.data, "{\"v\":1}");
+	ok(strcmp(why, "ok") == 0, "verified with its body: %s", why);
+	why = check_head(a, T0, h.data);
+	ok(strcmp(why, "replayed") == 0, "check_head: its nonce again: %s (%s)",
+	    why, hval(h.data, "X-Kvd-Nonce", nonce, sizeof(nonce)));
+	buf_free(&bad);
+	buf_free(&h);
+	auth_free(other);
+	auth_free(a);
+}
+
 static void
 test_skew(void)
 {
@@ -814,6 +866,7 @@ main(void)
 	test_roundtrip();
 	test_missing_and_malformed();
 	test_tampering();
+	test_check_head();
 	test_skew();
 	test_replay_and_eviction();
 	test_growth();
