@@ -668,6 +668,49 @@ term_and_wait() {
 	[ "$rc" -eq 0 ]
 }
 
+# hint_in_flight PORT...: a connection to one of the (hung) PORTs holds
+# 64 KiB or more unread: a hint batch, the one call that big here.
+hint_in_flight() {
+	local p
+	for p in "$@"; do
+		ss -tnH state established "( sport = :$p )" |
+		    awk '$1 >= 65536 { found = 1 } END { exit !found }' &&
+		    return 0
+	done
+	return 1
+}
+
+@test "SIGTERM while hint delivery waits on hung owners: the node ends within about one peer timeout, the hints kept" {
+	# 3 s calls: the stop may wait for the hint batch in flight and a
+	# gossip call, not for more (four hung owners, 400 KiB of hints each).
+	pick_ports 5
+	local n i rc t0
+	start_peer 1 5 "$(peers_of 1 5)" --anti-entropy-interval 0 \
+	    --peer-timeout-ms 3000 --shutdown-grace 1
+	for n in 2 3 4 5; do
+		start_peer "$n" 5 "$(peers_of "$n" 5)" --anti-entropy-interval 0
+	done
+	wait_for 15 ready node1 node2 node3 node4 node5
+	kill -STOP "$(pid_of node2)" "$(pid_of node3)" "$(pid_of node4)" \
+	    "$(pid_of node5)"
+	python3 -c 'import json; print(json.dumps({"value": "x" * 100000}))' \
+	    >"$TMP/big.json"
+	for i in 1 2 3 4; do
+		[ "$(code -X PUT --data-binary @"$TMP/big.json" \
+		    "$(url node1)/kv/h-$i?w=1")" = 201 ]
+	done
+	wait_for 30 pending_is node1 16 || { nodes node1 | jq -c .hints; false; }
+	wait_for 30 hint_in_flight "$(port 2)" "$(port 3)" "$(port 4)" "$(port 5)"
+	t0=$(now_ms)
+	term_and_wait node1 8
+	echo "node1 stopped in $(secs "$t0") s"
+	kill -CONT "$(pid_of node2)" "$(pid_of node3)" "$(pid_of node4)" \
+	    "$(pid_of node5)"
+	[ "$rc" -eq 0 ]
+	start_peer 1 5 "$(peers_of 1 5)" --anti-entropy-interval 0
+	[ "$(hints_of node1 pending)" -gt 0 ]
+}
+
 @test "SIGTERM with writes still waiting after --shutdown-grace 0: exit 1 with a warning, no sanitizer report, acknowledged writes survive" {
 	# Threads left running are the point: not a leak for ThreadSanitizer.
 	TSAN_OPTIONS="${TSAN_OPTIONS:-} report_thread_leaks=0" \
