@@ -1,5 +1,6 @@
 /*
- * failpoint.c -- named crash and error points for the durability tests.
+ * failpoint.c -- named crash and error points for the durability tests,
+ * and delay points for the start-up ones.
  *
  * WHAT FOR.  The WAL and the snapshot code promise that a crash at any
  * instant loses no acknowledged write and never leaves a file that a
@@ -46,6 +47,14 @@
  *	wal-fsync-eio		the WAL's fdatasync reports EIO
  *	wal-write-enospc	a WAL batch write stops half-way with ENOSPC
  *
+ * Delay points (a hit that fires logs the same line with action=delay,
+ * sleeps FP_DELAY_MS and returns false: the caller goes on as usual, late,
+ * so a test sees the state before it for certain, not by a race):
+ *
+ *	index-build-delay	the key index build at open, before its
+ *				first key (/ready answers "building the key
+ *				index" meanwhile)
+ *
  * COST.  failpoint() in the header loads failpoint_active (relaxed) and
  * returns when it is 0: one predictable branch.  It starts at 1 so the
  * first point reached comes here, reads the environment under
@@ -60,13 +69,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
 #define FP_MAX	32		/* armed entries at once */
 #define FP_NMAX	1000000000ULL	/* largest N in name@N */
+#define FP_DELAY_MS	2000	/* what a delay point sleeps */
 
-enum fp_kind { FP_CRASH, FP_ERROR };
+enum fp_kind { FP_CRASH, FP_ERROR, FP_DELAY };
 
 struct fp_known {
 	const char	*name;
@@ -84,6 +95,7 @@ static const struct fp_known known[] = {
 	{ "snapshot-mid-wal-drop", FP_CRASH },
 	{ "wal-fsync-eio", FP_ERROR },
 	{ "wal-write-enospc", FP_ERROR },
+	{ "index-build-delay", FP_DELAY },
 };
 #define NKNOWN	(sizeof(known) / sizeof(known[0]))
 
@@ -218,6 +230,7 @@ bool
 failpoint_eval(const char *name)
 {
 	struct fp_armed *a;
+	struct timespec ts;
 	enum fp_kind kind;
 	uint64_t hit = 0;
 	bool fire = false;
@@ -246,9 +259,17 @@ failpoint_eval(const char *name)
 	if (!fire)
 		return false;
 	log_event(LOG_ERROR, "failpoint hit", "point=%s hit=%llu action=%s",
-	    name, (unsigned long long)hit, kind == FP_CRASH ? "abort" : "error");
+	    name, (unsigned long long)hit, kind == FP_CRASH ? "abort" :
+	    kind == FP_DELAY ? "delay" : "error");
 	if (kind == FP_CRASH)
 		abort();
+	if (kind == FP_DELAY) {
+		ts.tv_sec = FP_DELAY_MS / 1000;
+		ts.tv_nsec = FP_DELAY_MS % 1000 * 1000000L;
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+		return false;
+	}
 	return true;
 }
 

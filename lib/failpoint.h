@@ -1,7 +1,7 @@
 /*
  * failpoint.h -- named points in the storage code where a test can crash
- * the process or fake a disk error; the names, the syntax and what a hit
- * does are described in failpoint.c.
+ * the process, fake a disk error or wait; the names, the syntax and what
+ * a hit does are described in failpoint.c.
  *
  * Points are armed through the environment, read once at the first point
  * reached (or through failpoint_arm, for unit tests):
@@ -29,7 +29,8 @@ bool	failpoint_eval(const char *name);
  * Reaches the point called name.  A crash point that fires logs one line
  * to stderr and calls abort(); it never returns.  An error point that
  * fires logs one line and returns true: the caller then fakes the failure
- * the point's name promises.  False otherwise.  name must be one of the
+ * the point's name promises.  A delay point that fires logs one line,
+ * sleeps and returns false.  False otherwise.  name must be one of the
  * names listed in failpoint.c (an unknown name aborts once points are
  * armed: it is a typo in the code).
  */

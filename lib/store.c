@@ -505,6 +505,7 @@ build_index(void *arg)
 	char key[STORE_KEY_MAX];
 	size_t i, b;
 
+	(void)failpoint("index-build-delay");
 	if (kl->n > 1 && (tmp = malloc(kl->n * sizeof(*tmp))) == NULL)
 		goto nomem;
 	if (kl->n > 1)

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "failpoint.h"
 #include "tap.h"
 
@@ -94,6 +95,7 @@ test_parse(void)
 	ok(failpoint_known("wal-before-write") &&
 	    failpoint_known("snapshot-mid-wal-drop") &&
 	    failpoint_known("wal-write-enospc") && !failpoint_known("x") &&
+	    failpoint_known("index-build-delay") &&
 	    !failpoint_known(NULL), "failpoint_known");
 }
 
@@ -300,6 +302,7 @@ static void
 test_children(void)
 {
 	char out[4096], err[4096];
+	int64_t t0, ms;
 	int st;
 
 	st = run_child("wal-after-write@3", "wal-after-write", 5, out,
@@ -329,6 +332,17 @@ test_children(void)
 	    0) || diag(out), "an error point from the environment returns true");
 	ok(strstr(err, "point=wal-fsync-eio hit=2 action=error") != NULL ||
 	    diag(err), "and logs each firing");
+
+	t0 = clock_now_ms();
+	st = run_child("index-build-delay@2", "index-build-delay", 3, out,
+	    sizeof(out), err, sizeof(err));
+	ms = clock_now_ms() - t0;
+	ok((exited0(st) && strcmp(out, "passed 1\npassed 2\npassed 3\n") ==
+	    0) || diag(out), "a delay point returns false, fired or not");
+	ok(ms >= 1900 || diag(err), "and sleeps about 2 s when it fires "
+	    "(%lld ms)", (long long)ms);
+	ok(strstr(err, "point=index-build-delay hit=2 action=delay") != NULL ||
+	    diag(err), "and logs the firing");
 
 	st = run_child("wal-after-write@x", "wal-after-write", 2, out,
 	    sizeof(out), err, sizeof(err));
