@@ -1140,11 +1140,10 @@ store_collect(struct store *s, int64_t before_ms)
 	return n;
 }
 
-void
-store_stats(struct store *s, struct store_stats *out)
+/* The stripes' counts into out (zeroed first); never waits for the index. */
+static void
+stripe_stats(struct store *s, struct store_stats *out)
 {
-	struct keyindex_stats ks;
-	struct wal_stats ws;
 	struct stripe *st;
 	size_t i;
 
@@ -1158,6 +1157,24 @@ store_stats(struct store *s, struct store_stats *out)
 		out->ignored += st->ignored;
 		pthread_rwlock_unlock(&st->lock);
 	}
+}
+
+bool
+store_empty(struct store *s)
+{
+	struct store_stats ss;
+
+	stripe_stats(s, &ss);
+	return ss.keys + ss.tombstones == 0;
+}
+
+void
+store_stats(struct store *s, struct store_stats *out)
+{
+	struct keyindex_stats ks;
+	struct wal_stats ws;
+
+	stripe_stats(s, out);
 	keyindex_stats(s->ix, &ks);
 	out->index_keys = ks.keys;
 	out->index_bytes = ks.bytes;

@@ -229,7 +229,13 @@ int	store_snapshot_if_changed(struct store *s);
  */
 uint64_t store_collect(struct store *s, int64_t before_ms);
 
+/* The counts; waits for the key index while it is being built (index_*). */
 void	store_stats(struct store *s, struct store_stats *st);
+/*
+ * True when the store holds no key and no tombstone.  Never waits for the
+ * key index, so start-up may ask while it is being built.
+ */
+bool	store_empty(struct store *s);
 /* Whether the store's log takes writes now (wal.h, wal_state). */
 enum wal_state store_wal_state(struct store *s);
 /*

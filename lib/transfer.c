@@ -537,7 +537,6 @@ load_placed(struct transfer *t)
 	const struct cluster_view *cur;
 	struct cluster_view *v = NULL;
 	struct buf path = BUF_INIT, body = BUF_INIT;
-	struct store_stats ss;
 	bool missing = false;
 
 	buf_printf(&path, "%s/%s", t->cfg.dir, PLACED_FILE);
@@ -548,8 +547,8 @@ load_placed(struct transfer *t)
 		log_event(LOG_WARN, "transfer: placed member list unreadable; "
 		    "taking the current one", "file=%s", path.data);
 	if (v == NULL) {
-		store_stats(t->cfg.store, &ss);
-		t->fresh = missing && ss.keys + ss.tombstones == 0;
+		/* Not store_stats: it waits for the key index's build. */
+		t->fresh = missing && store_empty(t->cfg.store);
 		cur = cluster_view_get(t->cfg.cluster);
 		if ((v = copy_view(t, cur)) != NULL && !t->fresh)
 			save_placed(t, cur);

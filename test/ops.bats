@@ -862,6 +862,31 @@ EOF
 	[ $((t1 - t0)) -ge 8 ]
 }
 
+@test "/ready: 503 building the key index while a restarted node indexes its keys, then 200" {
+	local u
+	start_node n1
+	u=$(url n1)
+	[ "$(put n1 k1 v1)" = 201 ]
+	[ "$(put n1 k2 v2)" = 201 ]
+	kill_node n1
+	# The build waits 2 s before its first key (failpoint.c): without
+	# it the build of a few keys ends before the first request.
+	KVD_FAILPOINTS=index-build-delay start_node n1
+	u=$(url n1)
+	curl -s --max-time 5 -D "$TMP/h" -o "$TMP/r" -w '%{http_code}' \
+	    "$u/ready" >"$TMP/code"
+	cat "$TMP/code" "$TMP/r"
+	[ "$(cat "$TMP/code")" = 503 ]
+	[ "$(cat "$TMP/r")" = '{"ready":false,"reason":"building the key index"}' ]
+	grep -qi '^content-type: application/json' "$TMP/h"
+	# Alive meanwhile, and a key the map holds reads without the index.
+	[ "$(code "$u/health")" = 200 ]
+	[ "$(c "$u/kv/k1")" = '{"key":"k1","value":"v1"}' ]
+	wait_for 10 status_is "$u/ready" 200
+	[ "$(c "$u/ready")" = '{"ready":true}' ]
+	grep -q 'point=index-build-delay hit=1 action=delay' "$TMP/n1.log"
+}
+
 @test "/ready: two nodes are ready once each has seen the other" {
 	local p1 p2
 	read -r p1 p2 <<<"$(free_ports 2)"
