@@ -34,7 +34,10 @@
  * a state-machine position so chunk framing may be split anywhere.  A
  * chunk size may carry any number of leading zeros but at most
  * CHUNK_SIZE_DIGITS significant ones; spaces and tabs after it are BWS,
- * allowed only before a ';' (RFC 9112 7.1.1).  Each size line and trailer
+ * allowed only before a ';' (RFC 9112 7.1.1).  Extensions are ignored
+ * once they follow that section's grammar (ext_next), so a name, a token
+ * or a quoted-string each ends where any other parser ends it; anything
+ * else is a 400.  Each size line and trailer
  * line is bounded (CHUNK_LINE_MAX), the whole trailer section too
  * (TRAILER_MAX); while in the trailer section the
  * otherwise idle `remaining` field holds the trailer byte count (high 32
@@ -696,7 +699,15 @@ static const char *const forbidden_trailers[] = {
 
 enum {
 	CH_SIZE = 0,	/* hex digits of a chunk size */
-	CH_EXT,		/* chunk extensions, up to CR */
+	CH_EXT,		/* after a ';': BWS, then an extension's name */
+	CH_EXT_NAME,	/* in the name (a token) */
+	CH_EXT_NAME_BWS, /* SP/HTAB after the name: only more, '=' or ';' */
+	CH_EXT_VAL,	/* after '=': BWS, then a token or a quoted-string */
+	CH_EXT_TOKEN,	/* in a token value */
+	CH_EXT_QUOTED,	/* in a quoted-string value */
+	CH_EXT_QPAIR,	/* after a backslash in it */
+	CH_EXT_QEND,	/* after its closing quote */
+	CH_EXT_BWS,	/* SP/HTAB after a value: only more or ';' */
 	CH_SIZE_BWS,	/* SP/HTAB after the size: only more or ';' */
 	CH_SIZE_LF,
 	CH_DATA,
@@ -742,6 +753,101 @@ trailer_forbidden(uint64_t mask, size_t n)
 #define BARE_LF		"bare LF (lines end with CRLF)"
 #define CR_NO_LF	"CR not followed by LF"
 #define LINE_LONG	"chunk size line too long"
+
+/*
+ * One byte c of a size line's chunk extensions, in state st (one of the
+ * CH_EXT states): the next state, or CH_ERROR with the reason in *why.
+ * RFC 9112 7.1.1:
+ *
+ *	chunk-ext      = *( BWS ";" BWS chunk-ext-name
+ *	                    [ BWS "=" BWS chunk-ext-val ] )
+ *	chunk-ext-name = token
+ *	chunk-ext-val  = token / quoted-string
+ *
+ * Extensions are ignored, but only once they parse: a name missing, a
+ * value missing or not a token, a quoted-string left open or whitespace
+ * with nothing after it is a 400, as any byte off the grammar is.
+ */
+static int
+ext_next(int st, int c, const char **why)
+{
+	bool ws = c == ' ' || c == '\t', tchar = IS(c, C_TCHAR) != 0;
+
+	switch (st) {
+	case CH_EXT:
+		if (ws)
+			return st;
+		if (tchar)
+			return CH_EXT_NAME;
+		*why = "chunk extension without a name";
+		break;
+	case CH_EXT_NAME:
+	case CH_EXT_TOKEN:
+		if (tchar)
+			return st;
+		if (c == '=' && st == CH_EXT_NAME)
+			return CH_EXT_VAL;
+		if (c == ';')
+			return CH_EXT;
+		if (c == '\r')
+			return CH_SIZE_LF;
+		if (ws)
+			return st == CH_EXT_NAME ? CH_EXT_NAME_BWS : CH_EXT_BWS;
+		*why = st == CH_EXT_NAME ? "bad character in a chunk extension "
+		    "name" : "bad character in a chunk extension value";
+		break;
+	case CH_EXT_NAME_BWS:
+	case CH_EXT_BWS:
+		if (ws)
+			return st;
+		if (c == '=' && st == CH_EXT_NAME_BWS)
+			return CH_EXT_VAL;
+		if (c == ';')
+			return CH_EXT;
+		*why = c == '\r' ? "whitespace at the end of a chunk extension" :
+		    "bad character in a chunk extension";
+		break;
+	case CH_EXT_VAL:
+		if (ws)
+			return st;
+		if (tchar)
+			return CH_EXT_TOKEN;
+		if (c == '"')
+			return CH_EXT_QUOTED;
+		*why = "chunk extension without a value after '='";
+		break;
+	case CH_EXT_QUOTED:
+		if (c == '"')
+			return CH_EXT_QEND;
+		if (c == '\\')
+			return CH_EXT_QPAIR;
+		if (IS(c, C_FVAL))
+			return st;
+		*why = c == '\r' ? "unterminated quoted string in a chunk "
+		    "extension" : NULL;
+		break;
+	case CH_EXT_QPAIR:
+		if (IS(c, C_FVAL))
+			return CH_EXT_QUOTED;
+		*why = NULL;
+		break;
+	case CH_EXT_QEND:
+		if (c == '\r')
+			return CH_SIZE_LF;
+		if (c == ';')
+			return CH_EXT;
+		if (ws)
+			return CH_EXT_BWS;
+		*why = "bad character after a quoted chunk extension value";
+		break;
+	}
+	if (c == '\n')
+		*why = BARE_LF;
+	else if ((c < 0x20 && c != '\r' && c != '\t') || c == 0x7f ||
+	    *why == NULL)
+		*why = "control character in a chunk extension";
+	return CH_ERROR;
+}
 
 /* The reason for byte c where a trailer field name goes on. */
 static const char *
@@ -819,21 +925,20 @@ http_chunked_decode(struct http_chunked *d, const char *in, size_t len,
 			i++;
 			break;
 		case CH_EXT:
-			/*
-			 * Extensions are ignored: any field-value bytes, so
-			 * BWS after ';' and around '=' passes too.
-			 */
-			while (i < len && in[i] != '\r' && IS(in[i], C_FVAL)) {
-				if (++d->linelen > CHUNK_LINE_MAX)
-					FAIL(LINE_LONG);
-				i++;
-			}
-			if (i == len)
-				break;
-			if (in[i] != '\r')
-				FAIL(in[i] == '\n' ? BARE_LF :
-				    "control character in a chunk extension");
-			d->state = CH_SIZE_LF;
+		case CH_EXT_NAME:
+		case CH_EXT_NAME_BWS:
+		case CH_EXT_VAL:
+		case CH_EXT_TOKEN:
+		case CH_EXT_QUOTED:
+		case CH_EXT_QPAIR:
+		case CH_EXT_QEND:
+		case CH_EXT_BWS:
+			why = NULL;
+			if ((x = ext_next(d->state, c, &why)) == CH_ERROR)
+				FAIL(why);
+			if (++d->linelen > CHUNK_LINE_MAX)
+				FAIL(LINE_LONG);
+			d->state = x;
 			i++;
 			break;
 		case CH_SIZE_LF:

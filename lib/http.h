@@ -130,7 +130,9 @@ int	http_parse_response(const char *buf, size_t len,
  * trailer line above 8 KiB) or 413 when the decoded total exceeds
  * max_body; with 400, d->error says why ("bad chunk size": a static
  * string; NULL with 413).  Chunk extensions (with BWS before ';' and
- * around '=') are accepted and ignored; trailer fields are checked for
+ * around '=') are checked against RFC 9112 7.1.1's grammar (a 400 when
+ * off it: no name, no value after '=', an open quoted-string, ...) and
+ * ignored; trailer fields are checked for
  * syntax and dropped.  d->done is set once the last chunk and the
  * trailer section have been consumed.
  */

@@ -289,6 +289,21 @@ PY
 	closed_after 400 "PUT /kv/bad HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nd \r\n{\"value\":\"1\"}\r\n0\r\n\r\n"
 }
 
+@test "chunk extensions by RFC 9112 7.1.1: tokens, quoted strings and a trailer pass; one off the grammar is a 400 naming why in JSON" {
+	run conv 0.5 "PUT /kv/ch5 HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5;name=value ; q = \"a;b=c\"\r\n{\"val\r\n8;flag\r\nue\":\"5\"}\r\n0;last=\"\"\r\nX-Checksum: abc\r\n\r\n" \
+	    "GET /kv/ch5 HTTP/1.1\r\n${H}\r\n"
+	[ "$(statuses)" = "201 200" ]
+	[[ "$output" == *'B {"key":"ch5","value":"5"}'* ]]
+	[[ "$output" == *"END OPEN"* ]]
+	closed_after 400 "PUT /kv/bad HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nd;\r\n{\"value\":\"1\"}\r\n0\r\n\r\n"
+	[[ "$output" == *'B {"error":"malformed request: chunk extension without a name","code":"bad_request"}'* ]]
+	closed_after 400 "PUT /kv/bad HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nd;a=\"open\r\n{\"value\":\"1\"}\r\n0\r\n\r\n"
+	[[ "$output" == *'"error":"malformed request: unterminated quoted string in a chunk extension"'* ]]
+	closed_after 400 "PUT /kv/bad HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nd;a=b c\r\n{\"value\":\"1\"}\r\n0\r\n\r\n"
+	[[ "$output" == *'"error":"malformed request: bad character in a chunk extension"'* ]]
+	[ "$(code "$(url n1)/kv/bad")" = 404 ]
+}
+
 @test "malformed chunk size: 400 and close" {
 	closed_after 400 "PUT /kv/bad HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
 }
