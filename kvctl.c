@@ -2124,8 +2124,7 @@ minfo_call(void *arg)
 	    mi->o->connect_timeout_ms : ms);
 	if (client_do(&c, "GET", "/cluster/nodes", NULL, NULL, 0, NULL, ms,
 	    &mi->res) != 0)
-		snprintf(mi->err, sizeof(mi->err), "%s", errno == ETIMEDOUT ?
-		    "timed out" : strerror(errno));
+		client_strerror(&c, errno, mi->err, sizeof(mi->err));
 	else if (mi->res.http.status != 200)
 		snprintf(mi->err, sizeof(mi->err), "HTTP %d", mi->res.http.status);
 	else
@@ -2683,7 +2682,7 @@ admin_call(const struct opts *o, const char *address, const char *method,
     const char *target, struct client_response *res)
 {
 	struct auth *auth = admin_auth;
-	char host[NET_HOST_MAX], port[NET_PORT_MAX];
+	char host[NET_HOST_MAX], port[NET_PORT_MAX], why[256];
 	struct buf hdr = BUF_INIT;
 	struct client_conn c;
 	int rc = 0;
@@ -2705,8 +2704,8 @@ admin_call(const struct opts *o, const char *address, const char *method,
 	if (client_do(&c, method, target, NULL, NULL, 0, hdr.len ? hdr.data :
 	    NULL, o->timeout_ms, res) != 0) {
 		if (!o->quiet)
-			fprintf(stderr, "kvctl: %s: %s\n", address, errno ==
-			    ETIMEDOUT ? "timed out" : strerror(errno));
+			fprintf(stderr, "kvctl: %s: %s\n", address,
+			    client_strerror(&c, errno, why, sizeof(why)));
 		rc = EXIT_UNREACHABLE;
 	}
 	client_close(&c);

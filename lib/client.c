@@ -149,14 +149,18 @@ client_reader_feed(struct client_reader *rd, struct buf *in,
 			    MAX_RESPONSE_HEAD, &res->http);
 			if (hlen == HTTP_INCOMPLETE)
 				return 0;
-			if (hlen < 0)
+			if (hlen < 0) {
+				rd->error = res->http.error;
 				goto bad;
+			}
 			if (res->http.status >= 100 && res->http.status < 200) {
 				buf_consume(in, (size_t)hlen);	/* 100 Continue */
 				continue;
 			}
-			if (take_head(rd, in, (size_t)hlen, res) != 0)
+			if (take_head(rd, in, (size_t)hlen, res) != 0) {
+				rd->error = "body larger than a response may be";
 				goto bad;
+			}
 			continue;
 		case READ_LENGTH:
 			if (in->len < rd->need)
@@ -168,8 +172,11 @@ client_reader_feed(struct client_reader *rd, struct buf *in,
 		case READ_CHUNKED:
 			n = http_chunked_decode(&rd->chunked, in->data, in->len,
 			    MAX_RESPONSE_BODY, &res->body, &status);
-			if (n < 0)
+			if (n < 0) {
+				rd->error = status == 413 ? "body larger than a "
+				    "response may be" : rd->chunked.error;
 				goto bad;
+			}
 			buf_consume(in, (size_t)n);
 			if (!rd->chunked.done)
 				return 0;
@@ -196,6 +203,9 @@ client_reader_eof(struct client_reader *rd)
 		rd->reusable = false;
 		return 0;
 	}
+	rd->error = rd->state == READ_HEAD ? "connection closed in the "
+	    "middle of a response head" : "connection closed before the "
+	    "response body ended";
 	errno = ECONNRESET;
 	return -1;
 }
@@ -218,6 +228,7 @@ read_response(struct client_conn *c, bool is_head, int64_t deadline,
 	for (;;) {
 		if ((rc = client_reader_feed(&rd, &c->in, res)) != 0) {
 			*reusable = rd.reusable;
+			c->error = rd.error;
 			return rc > 0 ? 0 : -1;
 		}
 		n = fill(c, deadline);
@@ -231,6 +242,7 @@ read_response(struct client_conn *c, bool is_head, int64_t deadline,
 			return -1;
 		rc = client_reader_eof(&rd);
 		*reusable = rd.reusable;
+		c->error = rd.error;
 		return rc;
 	}
 }
@@ -266,6 +278,7 @@ client_do(struct client_conn *c, const char *method, const char *target,
 	bool reused, reusable = false;
 	int attempt, rc = -1, saved = 0;
 
+	c->error = NULL;
 	client_request_head(&head, c->host, c->port, method, target,
 	    content_type, body, body_len, extra);
 	for (attempt = 0; attempt < 2; attempt++) {
@@ -400,6 +413,10 @@ client_strerror(const struct client_conn *c, int err, char *out, size_t outlen)
 		    gai_strerror(c->gai_error));
 	else if (err == ENXIO)
 		snprintf(out, outlen, "name does not resolve");
+	else if (err == EPROTO && c != NULL && c->error != NULL)
+		snprintf(out, outlen, "bad response: %s", c->error);
+	else if (err == ECONNRESET && c != NULL && c->error != NULL)
+		snprintf(out, outlen, "%s", c->error);
 	else
 		snprintf(out, outlen, "%s", strerror(err));
 	return out;

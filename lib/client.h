@@ -37,6 +37,10 @@ struct client_conn {
 	int		connect_timeout_ms;
 	int		gai_error;	/* getaddrinfo's code when the last
 					   client_do failed with ENXIO, else 0 */
+	const char	*error;		/* why the last client_do failed with
+					   EPROTO, or ECONNRESET for a close in
+					   mid-response (a static string), else
+					   NULL */
 };
 
 struct client_response {
@@ -64,7 +68,8 @@ void	client_response_free(struct client_response *r);
  * Returns 0 with res filled (any HTTP status), or -1 with errno:
  * ECONNREFUSED/EHOSTUNREACH/ETIMEDOUT/ECONNRESET for transport failures,
  * ENXIO when the host name did not resolve (c->gai_error says why),
- * EPROTO for an unparsable response.
+ * EPROTO for an unparsable response (c->error says what was wrong with
+ * it, as it does for a connection closed in mid-response).
  */
 int	client_do(struct client_conn *c, const char *method, const char *target,
 	    const char *content_type, const void *body, size_t body_len,
@@ -94,6 +99,7 @@ struct client_reader {
 					   carry the next request */
 	size_t		 need;		/* private: Content-Length */
 	struct http_chunked chunked;	/* private */
+	const char	*error;		/* after -1: why (a static string) */
 };
 
 /* Makes rd ready for the response to one request (HEAD when is_head). */
@@ -163,7 +169,8 @@ int	client_connect_check(struct client_connect *cc, int fd);
 
 /*
  * What went wrong, in a person's words, when client_do on c failed with
- * errno err: "timed out", "name does not resolve (GAI TEXT)" or
+ * errno err: "timed out", "name does not resolve (GAI TEXT)", "bad
+ * response: WHY" (EPROTO), c->error for a close in mid-response, or
  * strerror(err).  Written into out (always NUL-terminated); returns out.
  */
 const char *client_strerror(const struct client_conn *c, int err, char *out,

@@ -585,6 +585,14 @@ http_parse_request(const char *b, size_t len, const struct http_limits *lim,
 	return r;
 }
 
+/* HTTP_ERROR, with why (a static string) in res->error. */
+static int
+res_bad(struct http_response *res, const char *why)
+{
+	res->error = why != NULL ? why : "malformed response head";
+	return HTTP_ERROR;
+}
+
 int
 http_parse_response(const char *b, size_t len, size_t max_header_bytes,
     struct http_response *res)
@@ -593,58 +601,63 @@ http_parse_response(const char *b, size_t len, size_t max_header_bytes,
 	const struct http_header *h;
 	size_t end, p, i, nte = 0;
 	bool close = false, ka = false, cl_seen = false;
-	const char *why;	/* unused: a response's errors have no reason */
-	int r, st;
+	const char *why = NULL;
+	int r, st, code = 0;
 
+	res->error = NULL;
 	end = len < max_header_bytes ? len : max_header_bytes;
 	if (end > INT_MAX)
 		end = INT_MAX;
 	/* "HTTP/1." DIGIT SP 3DIGIT [SP reason] CRLF */
 	for (p = 0; p < 7; p++) {
 		if (p >= end)
-			return exhausted(end, len, NULL);
+			goto short_head;
 		if (b[p] != proto[p])
-			return HTTP_ERROR;
+			return res_bad(res, "not an HTTP/1.x status line");
 	}
 	if (p >= end)
-		return exhausted(end, len, NULL);
+		goto short_head;
 	if (b[p] != '0' && b[p] != '1')
-		return HTTP_ERROR;
+		return res_bad(res, "HTTP version other than 1.0 and 1.1");
 	res->minor = b[p++] - '0';
 	if (p >= end)
-		return exhausted(end, len, NULL);
+		goto short_head;
 	if (b[p++] != ' ')
-		return HTTP_ERROR;
+		return res_bad(res, "bad status line");
 	for (st = 0; p < 12; p++) {
 		if (p >= end)
-			return exhausted(end, len, NULL);
+			goto short_head;
 		if (b[p] < '0' || b[p] > '9')
-			return HTTP_ERROR;
+			return res_bad(res, "status code not 3 digits");
 		st = st * 10 + (b[p] - '0');
 	}
 	if (st < 100 || st > 599)
-		return HTTP_ERROR;
+		return res_bad(res, "status code outside 100-599");
 	res->status = st;
 	if (p >= end)
-		return exhausted(end, len, NULL);
+		goto short_head;
 	if (b[p] == ' ')
 		p++;	/* the reason may be empty, even its SP (lenient) */
 	else if (b[p] != '\r')
-		return HTTP_ERROR;
+		return res_bad(res, "bad status line");
 	res->reason = b + p;
 	while (p < end && IS(b[p], C_FVAL))
 		p++;
 	if (p >= end)
-		return exhausted(end, len, NULL);
+		goto short_head;
 	if (b[p] != '\r')
-		return HTTP_ERROR;
+		return res_bad(res, b[p] == '\n' ? "bare LF in the status line" :
+		    "control character in the status line");
 	if (p + 1 >= end)
-		return exhausted(end, len, NULL);
+		goto short_head;
 	if (b[p + 1] != '\n')
-		return HTTP_ERROR;
+		return res_bad(res, "CR not followed by LF");
 	res->reason_len = (size_t)(b + p - res->reason);
 	r = parse_fields(b, len, end, p + 2, res->headers, HTTP_MAX_HEADERS,
-	    &res->nheaders, NULL, &why);
+	    &res->nheaders, &code, &why);
+	if (r == HTTP_ERROR)
+		return res_bad(res, code == 431 ? "response head too large or "
+		    "too many header fields" : why);
 	if (r < 0)
 		return r;
 
@@ -653,17 +666,27 @@ http_parse_response(const char *b, size_t len, size_t max_header_bytes,
 	for (i = 0; i < res->nheaders; i++) {
 		h = &res->headers[i];
 		if (NAME_IS(h, "content-length")) {
-			if (cl_seen || nte > 0)
-				return HTTP_ERROR;
+			if (cl_seen)
+				return res_bad(res, "Content-Length given twice");
+			if (nte > 0)
+				return res_bad(res, "both Content-Length and "
+				    "Transfer-Encoding");
 			cl_seen = true;
 			res->content_length = parse_length(h->value,
 			    h->value_len);
 			if (res->content_length < 0)
-				return HTTP_ERROR;
+				return res_bad(res, "Content-Length not a "
+				    "number");
 		} else if (NAME_IS(h, "transfer-encoding")) {
-			if (nte++ > 0 || cl_seen ||
-			    !http_value_is(h, "chunked"))
-				return HTTP_ERROR;
+			if (nte++ > 0)
+				return res_bad(res, "Transfer-Encoding given "
+				    "twice");
+			if (cl_seen)
+				return res_bad(res, "both Content-Length and "
+				    "Transfer-Encoding");
+			if (!http_value_is(h, "chunked"))
+				return res_bad(res, "Transfer-Encoding other "
+				    "than chunked");
 			res->chunked = true;
 		} else if (NAME_IS(h, "connection")) {
 			connection_options(h->value, h->value_len, &close,
@@ -678,6 +701,10 @@ http_parse_response(const char *b, size_t len, size_t max_header_bytes,
 	if (!res->chunked && res->content_length < 0 && st >= 200 &&
 	    st != 204 && st != 304)
 		res->keep_alive = false;
+	return r;
+short_head:
+	if ((r = exhausted(end, len, NULL)) == HTTP_ERROR)
+		return res_bad(res, "response head too large");
 	return r;
 }
 

@@ -88,6 +88,7 @@ struct http_response {
 	int64_t		 content_length;	/* -1 when absent */
 	bool		 chunked;
 	bool		 keep_alive;	/* false: body (if unframed) ends at EOF, then close */
+	const char	*error;		/* after HTTP_ERROR: why (a static string) */
 };
 
 /*
@@ -112,7 +113,9 @@ int	http_parse_request(const char *buf, size_t len,
 
 /*
  * Parses a response head; same returns (no status out: any error is
- * HTTP_ERROR).  max_header_bytes bounds the head.
+ * HTTP_ERROR, and res->error then says why, as "Content-Length not a
+ * number" or "not an HTTP/1.x status line").  max_header_bytes bounds
+ * the head.
  */
 int	http_parse_response(const char *buf, size_t len,
 	    size_t max_header_bytes, struct http_response *res);

@@ -4,8 +4,9 @@
 # failover is quiet unless -v yet every server's error is named when all
 # fail, kvd names a member whose address does not resolve, the @@ escape
 # of put, --json delete, verify's clean-up (--keep) and its verdict
-# when no write was acknowledged, and hints drop's exit 3 while a member
-# is down.
+# when no write was acknowledged, hints drop's exit 3 while a member
+# is down, and a server answering no valid HTTP response named with what
+# was wrong with it.
 #
 # Every name that must not resolve ends in .invalid (RFC 6761: never
 # resolves); every server is on 127.0.0.1.  teardown kills every node.
@@ -293,4 +294,67 @@ node3_down() {
 	echo "rc=$rc out=$out err=$err"
 	[ "$rc" -eq 3 ]
 	[[ "$err" == *"Connection refused"* || "$err" == *"node3 is down"* ]]
+}
+
+# garbage_server REPLY: a server on 127.0.0.1 that answers every
+# connection with REPLY (Python escapes: \r\n) and closes it; sets GPORT.
+garbage_server() {
+	rm -f "$TMP/gport"
+	python3 - "$1" "$TMP/gport" <<'PY' 3>&- &
+import socket, sys, threading
+reply = sys.argv[1].encode().decode("unicode_escape").encode("latin-1")
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+with open(sys.argv[2] + ".tmp", "w") as f:
+    f.write("%d\n" % s.getsockname()[1])
+import os
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+def serve(c):
+    try:
+        c.settimeout(5)
+        c.recv(65536)
+        c.sendall(reply)
+    except OSError:
+        pass
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+	BG+=("$!")
+	wait_for 10 test -s "$TMP/gport"
+	GPORT=$(cat "$TMP/gport")
+}
+
+@test "a server that answers no valid HTTP response is named with what was wrong, not \"Protocol error\"" {
+	local r g
+	for r in \
+	    'HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n{}|bad response: Content-Length not a number' \
+	    'SSH-2.0-OpenSSH_9.2\r\n|bad response: not an HTTP/1.x status line' \
+	    'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}|bad response: Content-Length given twice' \
+	    'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n|bad response: bad chunk size' \
+	    'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort|connection closed before the response body ended' \
+	    'HTTP/1.1 200 OK\r\nContent-|connection closed in the middle of a response head'; do
+		garbage_server "${r%%|*}"
+		g="http://127.0.0.1:$GPORT"
+		kvx get k --server "$g"
+		echo "$err"
+		[ "$rc" -eq 3 ]
+		[ -z "$out" ]
+		[[ "$err" == *"kvctl: $g: ${r#*|}"* ]]
+		[[ "$err" != *"Protocol error"* ]]
+		stop_bg
+	done
+	# Failover past such a server stays quiet, as past a dead one.
+	garbage_server 'SSH-2.0-OpenSSH_9.2\r\n'
+	[ "$(put n1 gk gv)" = 201 ]
+	kvx get gk --server "http://127.0.0.1:$GPORT,$U"
+	[ "$rc" -eq 0 ]
+	[ "$out" = gv ]
+	[ -z "$err" ]
+	# An admin route's caller names it the same way.
+	kvx hints "127.0.0.1:$GPORT" --server "http://127.0.0.1:$GPORT"
+	echo "$err"
+	[[ "$err" == *"bad response: not an HTTP/1.x status line"* ]]
 }

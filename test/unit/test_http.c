@@ -651,28 +651,61 @@ static const struct valid_res valid_res[] = {
 	  "Internal  Server\tError", 1, false, false },
 };
 
-static const struct { const char *in; size_t len; const char *what; }
-    bad_res[] = {
-	{ S("HTTP/2.0 200 OK\r\n\r\n"), "HTTP/2.0" },
-	{ S("HTTP/1.2 200 OK\r\n\r\n"), "HTTP/1.2" },
-	{ S("ICY 200 OK\r\n\r\n"), "not HTTP" },
-	{ S("HTTP/1.1 20 OK\r\n\r\n"), "two-digit status" },
-	{ S("HTTP/1.1 2000 OK\r\n\r\n"), "four-digit status" },
-	{ S("HTTP/1.1 099 X\r\n\r\n"), "status below 100" },
-	{ S("HTTP/1.1 600 X\r\n\r\n"), "status above 599" },
-	{ S("HTTP/1.1  200 OK\r\n\r\n"), "double space" },
-	{ S("HTTP/1.1 200 OK\nContent-Length: 0\n\n"), "bare LF" },
-	{ S("HTTP/1.1 200 OK\r\nContent-Length: 0\n\r\n"), "bare LF in field" },
-	{ S("HTTP/1.1 200 O\rK\r\n\r\n"), "bare CR in reason" },
+/* Bad response heads, and what res->error says of each. */
+static const struct {
+	const char	*in;
+	size_t		 len;
+	const char	*what;
+	const char	*why;
+} bad_res[] = {
+	{ S("HTTP/2.0 200 OK\r\n\r\n"), "HTTP/2.0", "not an HTTP/1.x status line" },
+	{ S("HTTP/1.2 200 OK\r\n\r\n"), "HTTP/1.2",
+	  "HTTP version other than 1.0 and 1.1" },
+	{ S("ICY 200 OK\r\n\r\n"), "not HTTP", "not an HTTP/1.x status line" },
+	{ S("SSH-2.0-OpenSSH_9.2\r\n"), "another protocol",
+	  "not an HTTP/1.x status line" },
+	{ S("HTTP/1.1 20 OK\r\n\r\n"), "two-digit status",
+	  "status code not 3 digits" },
+	{ S("HTTP/1.1 2000 OK\r\n\r\n"), "four-digit status", "bad status line" },
+	{ S("HTTP/1.1 099 X\r\n\r\n"), "status below 100",
+	  "status code outside 100-599" },
+	{ S("HTTP/1.1 600 X\r\n\r\n"), "status above 599",
+	  "status code outside 100-599" },
+	{ S("HTTP/1.1  200 OK\r\n\r\n"), "double space",
+	  "status code not 3 digits" },
+	{ S("HTTP/1.1-200 OK\r\n\r\n"), "no SP after the version",
+	  "bad status line" },
+	{ S("HTTP/1.1 200 OK\nContent-Length: 0\n\n"), "bare LF",
+	  "bare LF in the status line" },
+	{ S("HTTP/1.1 200 OK\r\nContent-Length: 0\n\r\n"), "bare LF in field",
+	  "bare LF (lines end with CRLF)" },
+	{ S("HTTP/1.1 200 O\rK\r\n\r\n"), "bare CR in reason",
+	  "CR not followed by LF" },
+	{ S("HTTP/1.1 200 O\x01K\r\n\r\n"), "CTL in reason",
+	  "control character in the status line" },
 	{ S("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n"
-	    "Transfer-Encoding: chunked\r\n\r\n"), "CL + TE" },
-	{ S("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"), "TE gzip" },
+	    "Transfer-Encoding: chunked\r\n\r\n"), "CL + TE",
+	  "both Content-Length and Transfer-Encoding" },
+	{ S("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+	    "Content-Length: 1\r\n\r\n"), "TE + CL",
+	  "both Content-Length and Transfer-Encoding" },
+	{ S("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"), "TE gzip",
+	  "Transfer-Encoding other than chunked" },
+	{ S("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n"), "duplicate TE",
+	  "Transfer-Encoding given twice" },
 	{ S("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n"),
-	  "duplicate CL" },
-	{ S("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"), "negative CL" },
-	{ S("HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n"), "obs-fold" },
-	{ S("HTTP/1.1 200 OK\r\nX : a\r\n\r\n"), "space before colon" },
-	{ S("HTTP/1.1 200 OK\r\nX: a\0\r\n\r\n"), "NUL in value" },
+	  "duplicate CL", "Content-Length given twice" },
+	{ S("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"), "negative CL",
+	  "Content-Length not a number" },
+	{ S("HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n"), "CL abc",
+	  "Content-Length not a number" },
+	{ S("HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n"), "obs-fold",
+	  "folded header line (obs-fold)" },
+	{ S("HTTP/1.1 200 OK\r\nX : a\r\n\r\n"), "space before colon",
+	  "whitespace before a header's colon" },
+	{ S("HTTP/1.1 200 OK\r\nX: a\0\r\n\r\n"), "NUL in value",
+	  "control character in a header" },
 };
 
 static void
@@ -711,11 +744,22 @@ test_responses(void)
 		ret = http_parse_response(copy, bad_res[i].len, 65536, r);
 		ok(ret == HTTP_ERROR, "bad response: %s (ret %d)",
 		    bad_res[i].what, ret);
+		ok(r->error != NULL && strcmp(r->error, bad_res[i].why) == 0,
+		    "bad response: %s says \"%s\" (\"%s\")", bad_res[i].what,
+		    bad_res[i].why, r->error ? r->error : "(none)");
 		free(copy);
 	}
 	ret = http_parse_response(S("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
 	    20, r);
-	ok(ret == HTTP_ERROR, "response head above max_header_bytes");
+	ok(ret == HTTP_ERROR && r->error != NULL &&
+	    strcmp(r->error, "response head too large or too many header "
+	    "fields") == 0, "response head above max_header_bytes, named");
+	ret = http_parse_response(S("HTTP/1.1 200 OK\r\n"), 10, r);
+	ok(ret == HTTP_ERROR && r->error != NULL &&
+	    strcmp(r->error, "response head too large") == 0,
+	    "a status line above max_header_bytes, named");
+	ret = http_parse_response(S("HTTP/1.1 200 OK\r\n\r\n"), 65536, r);
+	ok(ret == 19 && r->error == NULL, "a good head leaves no error");
 	ret = http_parse_response(S("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"),
 	    37, r);
 	ok(ret == HTTP_INCOMPLETE, "incomplete response within the limit");
