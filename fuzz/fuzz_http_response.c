@@ -8,7 +8,8 @@
  * both Content-Length and chunked; a body without either ends the
  * connection); a prefix of a complete head is "incomplete" and a prefix
  * of anything else is "incomplete" or the same verdict; bytes appended
- * after a complete head do not change it.  The head limit is taken from
+ * after a complete head do not change it; an error, and only an error,
+ * says why (res.error).  The head limit is taken from
  * the first byte so the 64 KiB wall is reached with short inputs too.
  */
 #include <stdint.h>
@@ -40,6 +41,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	r = http_parse_response(b, len, max, &res);
 	CHECK(r == HTTP_ERROR || r == HTTP_INCOMPLETE || r > 0);
+	CHECK((r == HTTP_ERROR) == (res.error != NULL));	/* why, when bad */
 	if (r > 0) {
 		CHECK((size_t)r <= len && (size_t)r <= max);
 		CHECK(res.status >= 100 && res.status <= 599);
