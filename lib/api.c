@@ -1759,6 +1759,15 @@ handle_nodes(struct node *nd, struct server_response *res)
 		buf_putc(&res->body, '}');
 	}
 	transfer_stats(nd->transfer, &ts);
+	/*
+	 * A node that left has handed off its data once its hints are gone
+	 * too (delivered, or handed over to a member: hints.c): operators
+	 * stop it when running turns false.
+	 */
+	if (v->self < 0) {
+		hints_stats(nd->hints, NULL, &hs);
+		ts.running = ts.running || hs.pending > 0;
+	}
 	buf_printf(&res->body, "],\"member\":%s,\"transfer\":{\"running\":%s,"
 	    "\"retrying\":%s,\"from_version\":%llu,\"to_version\":%llu,"
 	    "\"keys_scanned\":%llu,\"keys_sent\":%llu,\"keys_refused\":%llu,"

@@ -49,7 +49,10 @@
  * the failed attempts since, and the last error.  An owner that is no longer
  * a member gets nothing: its hints go to the key's current replicas
  * instead (this node's store when it is one), one push per hint and
- * replica, with the same refusal rule.
+ * replica, with the same refusal rule.  And a node that left the
+ * cluster does not wait for an owner it cannot reach: it hands those
+ * hints to a member that stays, as a stand-in's copies
+ * (hints_hand_over), so that it can be stopped.
  *
  * DROP.  hints_drop (an operator's `kvctl hints drop OWNER`) empties the
  * owner's FIFO under mu and bumps the owner's generation, so a batch the
@@ -82,6 +85,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "json.h"
 #include "log.h"
 #include "net.h"
 #include "push.h"
@@ -619,6 +623,42 @@ out:
 	return rc;
 }
 
+int
+hints_hand_over(struct push_target *t, const struct cluster_view *v,
+    const char *owner, const char *lines, size_t len, struct push_result *r)
+{
+	struct buf wrapped = BUF_INIT;
+	const char *p, *nl, *end = lines + len;
+	size_t i;
+	int rc = -1;
+
+	for (p = lines; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		if (nl - p < 2 || p[0] != '{')
+			continue;
+		buf_puts(&wrapped, "{\"hint\":");
+		json_emit_string(&wrapped, owner, strlen(owner));
+		buf_putc(&wrapped, ',');
+		buf_append(&wrapped, p + 1, (size_t)(nl - p - 1));
+		buf_putc(&wrapped, '\n');
+	}
+	memset(r, 0, sizeof(*r));
+	snprintf(r->error, sizeof(r->error), "no member to hand over to");
+	for (i = 0; i < v->nmembers && rc != 0; i++) {
+		if (strcmp(v->members[i].id, owner) == 0)
+			continue;
+		t->address = v->members[i].address;
+		t->peer_id = v->members[i].id;
+		if ((rc = push_send(t, wrapped.data, wrapped.len, r)) == 0)
+			log_event(LOG_INFO, "copies handed over to a member "
+			    "(this node left)", "owner=%s to=%s count=%zu",
+			    owner, v->members[i].id, r->acked);
+	}
+	buf_free(&wrapped);
+	return rc;
+}
+
 /*
  * Drops the first n hints of o, of which set_aside were set aside and the
  * rest delivered, and, when none are left, its disk; nothing when
@@ -728,6 +768,16 @@ deliver_owner(struct hints *h, struct owner *o, const struct cluster_view *v)
 			done = r.acked;
 			if (failed)
 				snprintf(err, sizeof(err), "%s", r.error);
+			if (failed && done == 0 && v->self < 0) {
+				struct push_target stand_in = t;
+
+				failed = hints_hand_over(&stand_in, v, o->id,
+				    body.data, body.len, &r) != 0;
+				done = r.acked;
+				if (failed)
+					snprintf(err, sizeof(err), "%.40s: "
+					    "%.110s", stand_in.peer_id, r.error);
+			}
 		} else {
 			/* Re-route one by one: the body lines are the hints. */
 			for (done = 0, p = body.data; !failed &&

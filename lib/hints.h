@@ -34,6 +34,7 @@
 #include "buf.h"
 #include "cluster.h"
 #include "peer.h"
+#include "push.h"
 #include "store.h"
 #include "wal.h"
 
@@ -148,6 +149,21 @@ size_t	hints_owners(struct hints *h, struct hints_stats *out, size_t max);
  * after a restart).
  */
 int	hints_drop(struct hints *h, const char *owner, struct hints_stats *st);
+
+/*
+ * For a node that left the cluster, which keeps no duty: hands records
+ * meant for owner to a member that stays, as a stand-in's copies
+ * ({"hint":"<owner>", then the record's members: what a coordinator
+ * sends a stand-in), which that member keeps and delivers to owner in
+ * its turn.  lines are JSON lines (records, or hints); t gives the peers,
+ * timeout, bounds and refused callback, and gets each member's address
+ * and id as it is tried: v's members in order, owner skipped.  Returns
+ * push_send's result from the member that took them (*r: its counts), or
+ * the last member's failure (-1; r->error says why).
+ */
+int	hints_hand_over(struct push_target *t, const struct cluster_view *v,
+	    const char *owner, const char *lines, size_t len,
+	    struct push_result *r);
 
 /* Tries delivery to every owner now (tests; the thread does it too). */
 void	hints_deliver_now(struct hints *h);

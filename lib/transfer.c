@@ -62,7 +62,10 @@
  * BATCH_BYTES, and every batch at the end, through push.h: a record a
  * receiver refuses for good (400 or 413 for it alone) is set aside
  * (aside.h, path "transfer") and counted (keys_refused), so it never
- * holds the pass back.  If every batch was accepted, `placed` becomes the
+ * holds the pass back.  A node that left hands a batch its receiver
+ * does not take to a member that stays, as a stand-in's copies
+ * (hints_hand_over), rather than retry: it must be able to finish while
+ * a receiver is down.  If every batch was accepted, `placed` becomes the
  * view the pass used (and is published); otherwise the pass is repeated
  * after RETRY_MS, with whatever view is current then.
  *
@@ -94,6 +97,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "file.h"
+#include "hints.h"
 #include "json.h"
 #include "log.h"
 #include "push.h"
@@ -108,13 +112,15 @@
 
 struct transfer {
 	struct transfer_config cfg;
-	pthread_mutex_t	 mu;		/* st, cleanup_wanted */
+	pthread_mutex_t	 mu;		/* st, cleanup_wanted, placed_* */
 	struct stopper	 stopper;	/* the thread sleeps here */
 	pthread_t	 thread;
 	struct transfer_stats st;
 	bool		 cleanup_wanted;
 	struct cluster_view *placed;	/* the thread's own */
 	uint64_t	 from_hash;	/* owners hash the last pass started from */
+	uint64_t	 placed_hash;	/* placed's owners hash and version, */
+	uint64_t	 placed_version;	/* under mu, for transfer_stats */
 	bool		 fresh;		/* placed is only the view at a first,
 					   empty start: nothing was placed */
 
@@ -202,6 +208,37 @@ stopping(void *arg)
 }
 
 /*
+ * A node that left keeps no duty, so what its last pass cannot deliver
+ * to m goes to a member that stays as a stand-in's copies (hints.h,
+ * hints_hand_over), from the first record m did not take; a pass that
+ * waited for m instead could not end while m is down, and the node could
+ * not be stopped.  Returns the hand-over's result.
+ */
+static int
+hand_over(struct pass *p, size_t m, const struct buf *b, struct push_result *r)
+{
+	const char *rest = b->data, *nl, *end = b->data + b->len;
+	struct push_target pt;
+	size_t skip = r->acked;
+
+	while (skip > 0 && (nl = memchr(rest, '\n', (size_t)(end - rest))) !=
+	    NULL) {
+		if (nl > rest)
+			skip--;
+		rest = nl + 1;
+	}
+	memset(&pt, 0, sizeof(pt));
+	pt.peers = p->t->cfg.peers;
+	pt.max_bytes = BATCH_BYTES;
+	pt.timeout_ms = p->t->cfg.timeout_ms;
+	pt.refused = refused;
+	pt.stop = stopping;
+	pt.arg = p;
+	return hints_hand_over(&pt, p->cur, p->cur->members[m].id, rest,
+	    (size_t)(end - rest), r);
+}
+
+/*
  * Sends m's batch (push.h: bounded bodies, a record refused for good set
  * aside) and empties it.  Any other failure marks the pass failed.
  * 0 when every record was taken or set aside.
@@ -226,7 +263,10 @@ flush(struct pass *p, size_t m)
 	pt.stop = stopping;
 	pt.arg = p;
 	p->to = m;
-	if ((rc = push_send(&pt, b->data, b->len, &r)) != 0) {
+	rc = push_send(&pt, b->data, b->len, &r);
+	if (rc != 0 && p->cur->self < 0 && !p->cleanup && r.acked < r.records)
+		rc = hand_over(p, m, b, &r);
+	if (rc != 0) {
 		p->failed = true;
 		if (p->err[0] == '\0')
 			snprintf(p->err, sizeof(p->err), "to %.64s: %.80s",
@@ -563,8 +603,13 @@ load_placed(struct transfer *t)
 static void
 publish(struct transfer *t)
 {
-	cluster_set_placement(t->cfg.cluster,
-	    cluster_view_owners_hash(t->placed), t->from_hash);
+	uint64_t h = cluster_view_owners_hash(t->placed);
+
+	pthread_mutex_lock(&t->mu);
+	t->placed_hash = h;
+	t->placed_version = t->placed->version;
+	pthread_mutex_unlock(&t->mu);
+	cluster_set_placement(t->cfg.cluster, h, t->from_hash);
 }
 
 static void
@@ -819,8 +864,8 @@ transfer_start(struct transfer **out, const struct transfer_config *cfg)
 		return -1;
 	}
 	t->from_hash = cluster_view_owners_hash(t->placed);
-	publish(t);
 	pthread_mutex_init(&t->mu, NULL);
+	publish(t);
 	if ((rc = stopper_init(&t->stopper)) != 0)
 		goto fail;
 	if ((rc = pthread_create(&t->thread, NULL, transfer_main, t)) != 0) {
@@ -851,12 +896,29 @@ transfer_stop(struct transfer *t)
 	free(t);
 }
 
+/*
+ * The thread sees a change of owners at its next poll, up to poll_ms
+ * later; until then its stats are still those of the last pass.  So the
+ * owners are compared here too: data not yet placed for the current view
+ * is running, whether or not the pass has begun (an operator who stops a
+ * node that left once running is false must not stop it before).
+ */
 void
 transfer_stats(struct transfer *t, struct transfer_stats *st)
 {
+	const struct cluster_view *cur = cluster_view_get(t->cfg.cluster);
+	uint64_t h = cur != NULL ? cluster_view_owners_hash(cur) : 0;
+
 	pthread_mutex_lock(&t->mu);
 	*st = t->st;
+	if (cur != NULL && !st->running && h != t->placed_hash) {
+		st->running = true;
+		st->from_version = t->placed_version;
+		st->to_version = cur->version;
+	}
 	pthread_mutex_unlock(&t->mu);
+	if (cur != NULL)
+		cluster_view_put(t->cfg.cluster, cur);
 }
 
 int

@@ -528,6 +528,89 @@ BIG="--peer-timeout-ms 3000"
 	done
 }
 
+# left_done NODE: polls NODE's /cluster/nodes every 10 ms until it says
+# member:false and transfer.running:false, the README's "stop it now",
+# and prints that answer (1 after 30 s).  Started before the leave, so
+# that it sees the first such answer.
+left_done() {
+	python3 - "$(url "$1")/cluster/nodes" <<'PY'
+import json, sys, time, urllib.request
+deadline = time.time() + 30
+while time.time() < deadline:
+    try:
+        with urllib.request.urlopen(sys.argv[1], timeout=2) as r:
+            body = r.read()
+        j = json.loads(body)
+        if j["member"] is False and j["transfer"]["running"] is False:
+            print(body.decode().strip())
+            sys.exit(0)
+    except (OSError, ValueError):
+        pass
+    time.sleep(0.01)
+sys.exit(1)
+PY
+}
+
+# leave_and_wait NODE: left_done NODE started, then NODE's leave through
+# node1; NODE's answer is in $TMP/left.json.
+leave_and_wait() {
+	left_done "$1" >"$TMP/left.json" &
+	local poller=$!
+	sleep 0.5
+	run kv cluster leave "$1" --server "$(url node1)"
+	echo "leave: $status $output"
+	[ "$status" -eq 0 ]
+	wait "$poller" || { echo "$1 never said done"; nodes "$1" | jq -c .transfer; return 1; }
+	echo "$1 when it said done: $(cat "$TMP/left.json")"
+}
+
+@test "leave with N=1: a node stopped as soon as it says running:false has handed off every key (its pass had begun and ended)" {
+	local n
+	for n in 1 2 3 4; do
+		start_node "node$n" --addr "$(member_addr "$n")" \
+		    --advertise "$(member_addr "$n")" --peers "$(peers_of "$n" 4)" \
+		    --n 1 --w 1 --r 1 --peer-timeout-ms 500 \
+		    --gossip-interval-ms 200 --anti-entropy-interval 0
+	done
+	wait_for 15 ready node1 node2 node3 node4
+	wait_for 15 linked node1 node2 node3 node4
+	local ks
+	ks=$(keys n1 400)
+	kvh put node1 "" $ks >"$TMP/puts"
+	puts_ok "$TMP/puts"
+	leave_and_wait node4
+	kill_node node4
+	jq -e '.transfer.to_version == .version' "$TMP/left.json" >/dev/null
+	holds node1 $ks || {
+		echo "$(wc -l <"$TMP/lacking") of 400 keys gone with node4"
+		show_lacking
+		false
+	}
+}
+
+@test "leave with hints for down owners: a node that left hands them to a member before it says running:false; the owners get them" {
+	start_four
+	kill_node node2
+	kill_node node3
+	local ks
+	ks=$(keys h 60)
+	kvh put node4 "" $ks >"$TMP/puts"
+	puts_ok "$TMP/puts"
+	local held
+	held=$(hints_of node4 pending)
+	echo "hints on node4: $held"
+	[ "$held" -gt 0 ]
+	leave_and_wait node4
+	[ "$(jq -r .hints.pending "$TMP/left.json")" = 0 ]
+	kill_node node4
+	grep -q 'handed over to a member' "$TMP/node4.log"
+	start_peer 2 3 "$(peers_of 2 4)" --anti-entropy-interval 0
+	start_peer 3 3 "$(peers_of 3 4)" --anti-entropy-interval 0
+	wait_for 15 ready node2 node3
+	wait_for 30 pending_is node1 0 || { nodes node1 | jq -c .hints; false; }
+	wait_for 30 owners_hold node1 all $ks || { show_lacking; false; }
+}
+
 @test "cleanup: POST /cluster/cleanup answers 202 with JSON; /cluster/nodes shows cleanup.running and cleanup.dropped" {
 	start_cluster
 	kvh put node1 "" $(keys c 10) >"$TMP/puts"
