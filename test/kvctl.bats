@@ -758,3 +758,18 @@ time.sleep(30)
 	kvx ls --server "$U"
 	[ "$rc" -eq 0 ] && [ -z "$out" ]
 }
+
+@test "help verify, -h verify and verify --help print the same option list; so do bench's" {
+	local c a want
+	for c in verify bench; do
+		want=$("$KVCTL" "$c" --help)
+		[[ "$want" == *"--server"* ]]
+		for a in "help $c" "-h $c" "--help $c" "$c -h"; do
+			# shellcheck disable=SC2086
+			run_split 20 "$KVCTL" $a
+			echo "[kvctl $a] rc=$rc"
+			[ "$rc" -eq 0 ] && [ -z "$err" ]
+			[ "$out" = "$want" ]
+		done
+	done
+}
