@@ -171,7 +171,8 @@ static const struct {
 	  "is the worst's, with --json too. Writes as load does: a value too\n"
 	  "big for a batch goes alone as a PUT, a batch refused as too large\n"
 	  "(413) is split, and a write answered 503 is tried 3 more times, so\n"
-	  "mput takes every value put takes." },
+	  "mput takes every value put takes. A key given twice is written\n"
+	  "once, with its last value (as Redis MSET)." },
 	{ "watch", "kvctl watch KEY [--json]",
 	  "Prints KEY's value, then each new value (or \"deleted\") on its own\n"
 	  "line as it changes, until interrupted: GET ?wait= long polls, which\n"
@@ -4533,6 +4534,9 @@ cmd_load(const struct opts *o)
  * Each write succeeds or fails on its own, named by its key on stderr;
  * the exit code is the worst.  --json prints {"results":[...]}, one per
  * key in order: the server's own answer when one batch carried them all.
+ * A key given twice is written once, with its last value, as Redis MSET
+ * does (both in one batch, the server applied them in either order);
+ * its result stands where that last pair stood.
  */
 static int
 cmd_mput(const struct opts *o, int n, char **kv)
@@ -4541,8 +4545,8 @@ cmd_mput(const struct opts *o, int n, char **kv)
 	struct load_conn lc;
 	struct load_line *lines;
 	struct load_line **want;
-	size_t i, nl = (size_t)n / 2;
-	bool any = false;
+	size_t i, j, nl = (size_t)n / 2, nwant = 0;
+	bool any = false, *later = NULL;	/* its key is given again later */
 	int rc = 0;
 
 	memset(&ld, 0, sizeof(ld));
@@ -4551,7 +4555,8 @@ cmd_mput(const struct opts *o, int n, char **kv)
 		return EXIT_USAGE;
 	lines = calloc(nl ? nl : 1, sizeof(*lines));
 	want = calloc(nl ? nl : 1, sizeof(*want));
-	if (lines == NULL || want == NULL) {
+	later = calloc(nl ? nl : 1, sizeof(*later));
+	if (lines == NULL || want == NULL || later == NULL) {
 		rc = EXIT_CLIENT;
 		goto out;
 	}
@@ -4570,13 +4575,19 @@ cmd_mput(const struct opts *o, int n, char **kv)
 		lines[i].ok = true;
 		if (o->ttl != NULL)
 			parse_int64(o->ttl, strlen(o->ttl), &lines[i].ttl_left);
-		want[i] = &lines[i];
+	}
+	/* The last value of a key wins: the earlier pairs are not sent. */
+	for (i = 0; i < nl; i++) {
+		for (j = i + 1; j < nl && !later[i]; j++)
+			later[i] = strcmp(kv[2 * i], kv[2 * j]) == 0;
+		if (!later[i])
+			want[nwant++] = &lines[i];
 	}
 	ld.o = o;
 	ld.by_key = true;
 	ld.keep = o->json;
 	pthread_mutex_init(&ld.mu, NULL);
-	load_write(&ld, &lc, want, nl);
+	load_write(&ld, &lc, want, nwant);
 	pthread_mutex_destroy(&ld.mu);
 	if (lc.open)
 		client_close(&lc.c);
@@ -4585,8 +4596,10 @@ cmd_mput(const struct opts *o, int n, char **kv)
 		any |= lines[i].result.len > 0;
 	if (o->json && any) {
 		fputs("{\"results\":[", stdout);
-		for (i = 0; i < nl; i++) {
-			if (i > 0)
+		for (i = 0, j = 0; i < nl; i++) {
+			if (later[i])
+				continue;
+			if (j++ > 0)
 				putchar(',');
 			if (lines[i].result.len == 0) {
 				/* No answer for it: named on stderr already. */
@@ -4612,6 +4625,7 @@ out:
 	}
 	free(lines);
 	free(want);
+	free(later);
 	free(ld.srv);
 	return rc;
 }

@@ -249,3 +249,21 @@ batch() {
 		[ "$(echo "$output" | tail -1)" = 400 ]
 	done
 }
+
+@test "kvctl mput with a key given twice writes its last value, as Redis MSET; --json one result for it, where the last pair stood" {
+	start_node n1
+	local u i
+	u=$(url n1)
+	# Both in one batch, the server applied them in either order: try
+	# enough keys that a random winner shows.
+	for ((i = 0; i < 20; i++)); do
+		run_split 20 "$KVCTL" mput "dup$i" first other x "dup$i" second --server "$u"
+		[ "$rc" -eq 0 ] && [ -z "$err" ]
+		[ "$(timeout 10 "$KVCTL" get "dup$i" --server "$u")" = second ]
+	done
+	run_split 20 "$KVCTL" mput d a e b d c --json --server "$u"
+	echo "$out"
+	[ "$rc" -eq 0 ]
+	[ "$(echo "$out" | jq -r '[.results[].key] | join(",")')" = e,d ]
+	[ "$(timeout 10 "$KVCTL" get d --server "$u")" = c ]
+}
