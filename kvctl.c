@@ -60,6 +60,7 @@
 enum {
 	EXIT_OK = 0, EXIT_NOTFOUND = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3,
 	EXIT_CLIENT = 4, EXIT_SERVER = 5,
+	EXIT_ABORTED = 6,	/* a [y/N] question answered no: nothing done */
 	EXIT_LOST = 1		/* verify: writes lost, or it could not check */
 };
 
@@ -122,9 +123,9 @@ static const struct {
 	  "longer the key's version (KEY only: with --prefix or --all it is a\n"
 	  "usage error, exit 2). With --prefix, lists the keys that start with P\n"
 	  "and deletes each (1000 to a request); on a terminal it first says\n"
-	  "how many and asks, and elsewhere it needs --yes. An empty P is a\n"
-	  "usage error (an unset \"$P\" must not wipe the store): --all deletes\n"
-	  "every key, asking in the same way." },
+	  "how many and asks (no: 'aborted', exit 6), and elsewhere it needs\n"
+	  "--yes. An empty P is a usage error (an unset \"$P\" must not wipe\n"
+	  "the store): --all deletes every key, asking in the same way." },
 	{ "incr", "kvctl incr KEY [N] [--ttl S]",
 	  "Adds N (default 1; negative subtracts) to the integer stored under\n"
 	  "KEY (absent or expired counts as 0) with a compare-and-swap loop: a\n"
@@ -160,10 +161,12 @@ static const struct {
 	{ "mget", "kvctl mget KEY [KEY...]",
 	  "Reads up to 1000 keys in few requests (POST /batch; the keys an\n"
 	  "answer had no room for, past 8 MiB of values, are asked again): each\n"
-	  "value found is written with a newline, in order; each key missing is\n"
-	  "named on stderr, and then the exit status is 1 (5 when a read got a\n"
-	  "503). --json prints one {\"results\":[...]} in key order instead;\n"
-	  "the exit status is the same." },
+	  "value found is written with a newline, in order, and a key without\n"
+	  "one (missing, or its read failed) as an empty line, so line i is\n"
+	  "key i's; each such key is named on stderr, and then the exit status\n"
+	  "is 1 (5 when a read got a 503). --json prints one {\"results\":[...]}\n"
+	  "in key order instead (a missing key's has \"status\":404), which\n"
+	  "tells an empty value from a missing key; the exit status is the same." },
 	{ "mput", "kvctl mput KEY VALUE [KEY VALUE...] [--ttl SECONDS]",
 	  "Writes up to 1000 keys in one request (POST /batch); each VALUE, and\n"
 	  "--ttl for every key, as for put. Not atomic: each write succeeds or\n"
@@ -199,11 +202,12 @@ static const struct {
 	  "NODE, or by every member not down, per owner: count, bytes and the\n"
 	  "age of the oldest (GET /admin/hints). 'hints drop OWNER' drops the\n"
 	  "hints every member not down holds for OWNER, for good (DELETE\n"
-	  "/admin/hints/OWNER): on a terminal it asks first; elsewhere it needs\n"
-	  "--yes. Exit 1 when OWNER is unknown; exit 3 when a member that may\n"
-	  "hold some was down or did not answer: the others dropped theirs, its\n"
-	  "are kept (drop again once it is up). OWNER itself not answering is\n"
-	  "no failure: it holds none for itself (a note on stderr)." },
+	  "/admin/hints/OWNER): on a terminal it asks first (no: 'aborted',\n"
+	  "exit 6); elsewhere it needs --yes. Exit 1 when OWNER is unknown;\n"
+	  "exit 3 when a member that may hold some was down or did not answer:\n"
+	  "the others dropped theirs, its are kept (drop again once it is up).\n"
+	  "OWNER itself not answering is no failure: it holds none for itself\n"
+	  "(a note on stderr)." },
 	{ "repair", "kvctl repair [NODE]",
 	  "Starts an anti-entropy repair on NODE (default: the --server node):\n"
 	  "one hash-tree exchange with every member it shares keys with (POST\n"
@@ -314,7 +318,7 @@ usage(FILE *f)
 	    "server's error is named: refused, timed out, name does not resolve)\n"
 	    "or timed out (hints drop: a member down or not answering), 4 other\n"
 	    "client error (e.g. 412: a condition failed), 5 server error or\n"
-	    "quorum failure.\n");
+	    "quorum failure, 6 aborted (a [y/N] question answered no).\n");
 }
 
 /*
@@ -956,8 +960,9 @@ result_status(const char *body, const struct json_tok *toks, int e)
  * no room for (413 answer_full: a node answers 8 MiB of values at most)
  * are asked again, so every key gets its own result however big the
  * values.  Results come out in the keys' order, each as soon as those
- * before it are out: a value found, its bytes and a newline; a failed
- * op on stderr.  --json prints one {"results":[...]} in key order, the
+ * before it are out: a value found, its bytes and a newline; a key
+ * without one (missing, or its read failed) an empty line, so that line
+ * i is key i's, and the failure on stderr.  --json prints one {"results":[...]} in key order, the
  * server's objects as they came (byte for byte its answer when one
  * request carried everything).  The exit code is the worst of the ops'
  * (a missing key is 1), with --json too, as get's is.
@@ -989,6 +994,8 @@ mget_show(struct mget *m, const struct buf *r)
 		fwrite(r->data, 1, r->len, stdout);
 	}
 	if (json_parse_alloc(r->data, r->len, &toks) < 1) {
+		if (!m->o->json)
+			putchar('\n');
 		m->worst = worse(m->worst, malformed(m->o, "batch"));
 		goto out;
 	}
@@ -1008,6 +1015,9 @@ mget_show(struct mget *m, const struct buf *r)
 		putchar('\n');
 		goto out;
 	}
+	/* An empty line for a key without a value: line i is key i's. */
+	if (!m->o->json)
+		putchar('\n');
 	if ((f = json_object_get(r->data, toks, 0, "error")) >= 0)
 		json_string_decode(r->data, &toks[f], &msg);
 	if (!m->o->quiet)
@@ -2915,8 +2925,9 @@ cmd_hints_drop(const struct opts *o, const char *owner)
 		    count == 1 ? "" : "s", d, owner);
 		if (!ask_yes(q.data)) {
 			if (!o->quiet)
-				fprintf(stderr, "kvctl: nothing dropped\n");
-			worst = EXIT_NOTFOUND;
+				fprintf(stderr, "kvctl: aborted: nothing "
+				    "dropped\n");
+			worst = EXIT_ABORTED;
 			goto out;
 		}
 	}
@@ -3850,8 +3861,9 @@ cmd_delete_prefix(const struct opts *o, const char *prefix)
 		buf_free(&q);
 		if (!yes) {
 			if (!o->quiet)
-				fprintf(stderr, "kvctl: nothing deleted\n");
-			return EXIT_NOTFOUND;
+				fprintf(stderr, "kvctl: aborted: nothing "
+				    "deleted\n");
+			return EXIT_ABORTED;
 		}
 	}
 	page_init(&pg);

@@ -70,7 +70,7 @@ batch() {
 	[ "$(echo "$output" | head -1 | jq 'has("op")')" = false ]
 }
 
-@test "kvctl mput and mget on a 3-node cluster: values in order, a missing key named and exit 1" {
+@test "kvctl mput and mget on a 3-node cluster: values in order, a missing key an empty line, named on stderr, and exit 1" {
 	local n
 	for n in 1 2 3; do
 		start_peer "$n" 3 ""
@@ -82,8 +82,15 @@ batch() {
 	run --separate-stderr timeout 20 "$KVCTL" mget k2 'k 3' missing k1 --server "$(url node3)"
 	echo "out: $output / err: $stderr"
 	[ "$status" -eq 1 ]
-	[ "$output" = "$(printf 'two\nthree\none')" ]
+	# Line i is key i's: the missing key's is empty.
+	[ "$output" = "$(printf 'two\nthree\n\none')" ]
 	[[ "$stderr" == *"missing: 404"* ]]
+	run --separate-stderr timeout 20 "$KVCTL" mget nope1 k1 nope2 --server "$(url node3)"
+	[ "$status" -eq 1 ]
+	[ "$output" = "$(printf '\none\n')" ]
+	[ "$(timeout 20 "$KVCTL" mget nope1 k1 nope2 --server "$(url node3)" 2>/dev/null | wc -l)" -eq 3 ]
+	run --separate-stderr timeout 20 "$KVCTL" mget k1 missing --json --server "$(url node1)"
+	[ "$(echo "$output" | jq -c '[.results[].status]')" = '[200,404]' ]
 	run timeout 20 "$KVCTL" mget k1 --json --server "$(url node1)"
 	[ "$(echo "$output" | jq -r '.results[0].value')" = one ]
 	run timeout 20 "$KVCTL" mput only-a-key --server "$(url node1)"

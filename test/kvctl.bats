@@ -750,7 +750,8 @@ time.sleep(30)
 	answer_on_tty n "$KVCTL" --server "$U" delete --all >"$TMP/pty"
 	cat "$TMP/pty"
 	grep -q 'Delete all 3 keys? \[y/N\]' "$TMP/pty"
-	grep -q 'exit=1' "$TMP/pty"
+	grep -q 'aborted: nothing deleted' "$TMP/pty"
+	grep -q 'exit=6' "$TMP/pty"
 	[ "$(timeout 10 "$KVCTL" ls --server "$U" | wc -l)" -eq 3 ]
 	kvx delete --all --yes --json --server "$U"
 	[ "$rc" -eq 0 ]

@@ -536,7 +536,9 @@ for i in range(40):
 		cat "$TMP/pty"
 		grep -q "Delete 30 keys that start with 'a/'? \[y/N\]" "$TMP/pty"
 		if [ "$answer" = n ]; then
-			grep -q 'exit=1' "$TMP/pty"
+			# Declined: said so, with an exit status of its own.
+			grep -q 'kvctl: aborted: nothing deleted' "$TMP/pty"
+			grep -q 'exit=6' "$TMP/pty"
 			[ "$(kv --server "$U" ls a/ | wc -l)" = 30 ]
 		else
 			grep -q 'exit=0' "$TMP/pty"

@@ -260,8 +260,8 @@ cluster_with_hints() {
 	tty_run "$(KV_LINE hints drop node3)" n
 	echo "$output"
 	[[ $output == *"Drop $before hints"*"held for node3?"*"[y/N]"* ]]
-	[[ $output == *"nothing dropped"* ]]
-	[ "$status" -eq 1 ]
+	[[ $output == *"aborted: nothing dropped"* ]]
+	[ "$status" -eq 6 ]
 	[ "$(hints_pending)" -eq "$before" ]
 	# An unknown owner.
 	run "$KVCTL" --server "$(url node1)" hints drop nosuch --yes

@@ -202,6 +202,6 @@ past() {
 	run_split 10 "$KVCTL" --server "$(url n1)" mget k a b c d
 	echo "$out / $err"
 	[ "$rc" = 1 ]
-	[ "$out" = 4 ]
+	[ "$out" = $'\n\n\n\n4' ]	# an empty line for each key expired
 	[ "$err" = "kvctl: k: 404 not found"$'\n'"kvctl: a: 404 not found"$'\n'"kvctl: b: 404 not found"$'\n'"kvctl: c: 404 not found" ]
 }
