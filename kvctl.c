@@ -188,7 +188,8 @@ static const struct {
 	{ "health", "kvctl health",
 	  "Checks that the server answers /health and prints its answer.\n"
 	  "Exit 5 (and a line on stderr) when the node answers but refuses\n"
-	  "writes: its storage is disk_full or failed." },
+	  "writes: its storage is disk_full or failed, or it has left the\n"
+	  "cluster (status left: every key request gets 503)." },
 	{ "status", "kvctl status [-o json]",
 	  "One screen about the cluster: members up and down, N/W/R, keys,\n"
 	  "hints pending, the last anti-entropy round, transfers, and warnings\n"
@@ -196,7 +197,8 @@ static const struct {
 	  "anti-entropy off, storage refusing writes, ring parameters that\n"
 	  "differ). From the --server node's /cluster/nodes and each\n"
 	  "live member's own. -o json prints one stable JSON object, with a\n"
-	  "\"nodes\" entry a member (state, storage, ring_mismatch, ...)." },
+	  "\"nodes\" entry a member (state, storage, ring_mismatch, ...). A\n"
+	  "--server node that has left the cluster is warned of: ask a member." },
 	{ "hints", "kvctl hints [NODE] | hints drop OWNER [--yes]",
 	  "Lists the hints (writes kept for a member that was down) held by\n"
 	  "NODE, or by every member not down, per owner: count, bytes and the\n"
@@ -220,7 +222,9 @@ static const struct {
 	  "id, address, state, last seen, keys, ownership, hints pending for it,\n"
 	  "transfer; the server's JSON elsewhere or with -o json); join adds a\n"
 	  "member and says through which member, the members now and how to\n"
-	  "follow the transfers (--json: the member list); leave removes one;\n"
+	  "follow the transfers (--json: the member list); leave removes one\n"
+	  "and says so, and how to know its keys have moved (its transfer\n"
+	  "running:false, or no transfer of it in status) before stopping it;\n"
 	  "cleanup makes every member drop the keys it no longer owns, once\n"
 	  "their owners hold them, and waits until all are done; then prints\n"
 	  "one line a member, in id order. Meanwhile stderr shows each\n"
@@ -269,7 +273,9 @@ usage(FILE *f)
 	    "  help [COMMAND]          help for one command\n\n"
 	    "Flags (anywhere on the line; -- ends them):\n"
 	    "  --server URL[,URL...]   servers to try in turn (KVCTL_SERVER,\n"
-	    "                          default http://127.0.0.1:8080)\n"
+	    "                          default http://127.0.0.1:8080); one that\n"
+	    "                          answers 503 as it has left the cluster\n"
+	    "                          or is stopping: the next one is asked\n"
 	    "  --json                  print the server's JSON (KVCTL_JSON=1)\n"
 	    "  -o, --output table|json  tables for people (the default on a\n"
 	    "                          terminal for cluster nodes, status, hints)\n"
@@ -472,9 +478,39 @@ transport_error(const struct client_conn *c, int err, const char *url,
 }
 
 /*
+ * Whether res is a 503 that only this node gives: it has left the
+ * cluster ("code":"left") or is stopping ("shutting_down").  A member
+ * would answer, so the next --server is asked rather than this one again.
+ */
+static bool
+node_refuses(const struct client_response *res)
+{
+	struct json_tok toks[32];
+	struct buf code = BUF_INIT;
+	bool yes;
+	int n, i;
+
+	if (res->http.status != 503)
+		return false;
+	n = json_parse(res->body.data, res->body.len, toks, 32,
+	    JSON_DEPTH_DEFAULT, NULL);
+	if (n < 1 || toks[0].type != JSON_OBJECT ||
+	    (i = json_object_get(res->body.data, toks, 0, "code")) < 0 ||
+	    toks[i].type != JSON_STRING)
+		return false;
+	json_string_decode(res->body.data, &toks[i], &code);
+	yes = strcmp(code.data, "left") == 0 ||
+	    strcmp(code.data, "shutting_down") == 0;
+	buf_free(&code);
+	return yes;
+}
+
+/*
  * Sends the request to each server in turn until one answers; with
  * --retry, a round in which no server answered, or one that ended in a
- * 503, is repeated after a growing pause.  A server that fails before
+ * 503, is repeated after a growing pause.  A 503 of a node that has left
+ * the cluster or is stopping (node_refuses) counts as that server
+ * failing when another follows it in the list: the next one is asked.  A server that fails before
  * another answers is named on stderr only with -v; when none answers,
  * each one's failure (of the last round) is named, then "no server
  * reachable".  Returns 0 with res filled, or EXIT_USAGE /
@@ -491,6 +527,7 @@ request_why(const struct opts *o, const char *method, const char *target,
 	const char *p, *comma;
 	struct client_conn c;
 	struct buf failed = BUF_INIT;	/* this round's failures */
+	struct buf msg = BUF_INIT;
 	size_t len, at;
 	int attempt, saved, pause_ms = 100;
 	bool answered = false;
@@ -518,6 +555,7 @@ request_why(const struct opts *o, const char *method, const char *target,
 					fprintf(stderr, "kvctl: bad server URL '%.*s' "
 					    "(want http://HOST:PORT)\n", (int)len, p);
 				buf_free(&failed);
+				buf_free(&msg);
 				return EXIT_USAGE;
 			}
 			if (o->verbose)
@@ -529,9 +567,24 @@ request_why(const struct opts *o, const char *method, const char *target,
 				client_close(&c);
 				if (o->verbose)
 					trace_response(res);
+				if (comma != NULL && node_refuses(res)) {
+					at = failed.len;
+					error_message(res, &msg);
+					buf_printf(&failed, "kvctl: %.*s: %d %s\n",
+					    (int)len, p, res->http.status,
+					    msg.data);
+					buf_reset(&msg);
+					if (o->verbose && !o->quiet)
+						fputs(failed.data + at, stderr);
+					client_response_free(res);
+					client_response_init(res);
+					p += len;
+					continue;
+				}
 				if (res->http.status != 503 ||
 				    attempt == o->retries) {
 					buf_free(&failed);
+					buf_free(&msg);
 					return 0;
 				}
 				answered = true;
@@ -553,6 +606,7 @@ request_why(const struct opts *o, const char *method, const char *target,
 	if (why != NULL)
 		buf_append(why, failed.data, failed.len);
 	buf_free(&failed);
+	buf_free(&msg);
 	return EXIT_UNREACHABLE;
 }
 
@@ -2011,14 +2065,15 @@ storage_text(const char *state)
  * kvctl health: /health's body on stdout; exit 0 when the node answers
  * and its storage takes writes, 5 (after a line on stderr) when it
  * answers but refuses writes (disk full, failed WAL): it is alive, its
- * reads work, yet it is not healthy.
+ * reads work, yet it is not healthy.  A node that has left the cluster
+ * ("status":"left") is 5 too: it answers every key request 503.
  */
 static int
 cmd_health(const struct opts *o)
 {
 	struct client_response res;
 	struct json_tok *t;
-	char state[32] = "";
+	char state[32] = "", status[32] = "";
 	const char *why;
 	int rc;
 
@@ -2030,10 +2085,19 @@ cmd_health(const struct opts *o)
 		rc = report(o, &res, "health");
 	}
 	if (rc == 0 && (t = parse_body(&res.body)) != NULL) {
+		jstr(res.body.data, t, 0, "status", status, sizeof(status));
 		jstr(res.body.data, t, 0, "storage", state, sizeof(state));
 		free(t);
 	}
-	if (rc == 0 && (why = storage_text(state)) != NULL) {
+	if (rc == 0 && strcmp(status, "left") == 0) {
+		/* It answers, but refuses every key: no member any more. */
+		if (!o->quiet)
+			fprintf(stderr, "kvctl: health: left: this node has left "
+			    "the cluster and refuses every key request (503); "
+			    "ask a member (kvctl cluster nodes on one lists "
+			    "them)\n");
+		rc = EXIT_SERVER;
+	} else if (rc == 0 && (why = storage_text(state)) != NULL) {
 		if (!o->quiet)
 			fprintf(stderr, "kvctl: health: %s: %s\n", state, why);
 		rc = EXIT_SERVER;
@@ -2076,6 +2140,7 @@ struct minfo {
 
 struct cview {
 	char		 self[72];
+	bool		 left;		/* the --server node is no member */
 	int		 n, w, r;
 	size_t		 nm;
 	struct minfo	*m;
@@ -2244,6 +2309,8 @@ cview_get(const struct opts *o, bool deep, struct cview *cv, const char *what)
 		goto out;
 	}
 	jstr(b, t, 0, "self", cv->self, sizeof(cv->self));
+	cv->left = (k = jget(b, t, 0, "member")) >= 0 &&
+	    t[k].type == JSON_FALSE;
 	cv->n = (int)jint(b, t, 0, "n", 0);
 	cv->w = (int)jint(b, t, 0, "w", 0);
 	cv->r = (int)jint(b, t, 0, "r", 0);
@@ -2514,7 +2581,18 @@ cmd_status(const struct opts *o)
 			    mi->xfer_retrying ? "true" : "false");
 		}
 	}
-	/* Warnings, worst first. */
+	/* Warnings, worst first: the node asked is no member at all. */
+	if (cv.left) {
+		for (i = 0; i < cv.nm && is_down(&cv.m[i]); i++)
+			continue;
+		warn_add(&warn, &wj, "this node (%s) has left the cluster and "
+		    "refuses every key request; ask a member%s%s", cv.self,
+		    i < cv.nm ? ": --server http://" : "", i < cv.nm ?
+		    cv.m[i].address : "");
+		if (!o->quiet)
+			fprintf(stderr, "kvctl: status: this node (%s) has left "
+			    "the cluster; ask a member\n", cv.self);
+	}
 	for (i = 0; i < cv.nm; i++) {
 		const struct minfo *mi = &cv.m[i];
 
@@ -2624,8 +2702,8 @@ cmd_status(const struct opts *o)
 		goto out;
 	}
 	/* Who is down, and for how long: one a line under warnings. */
-	printf("cluster       %zu members: %zu up, %zu down   (seen by %s)\n",
-	    cv.nm, up, ndown, cv.self);
+	printf("cluster       %zu members: %zu up, %zu down   (seen by %s%s)\n",
+	    cv.nm, up, ndown, cv.self, cv.left ? ", which has left" : "");
 	printf("replication   N=%d W=%d R=%d\n", cv.n, cv.w, cv.r);
 	if (cv.n > 0 && counted == cv.nm)
 		printf("keys          %llu copies on %zu member%s (about %llu "
@@ -3223,6 +3301,45 @@ join_node_answers(const struct opts *o, const char *address)
 }
 
 /*
+ * From a join's or leave's answer (the --server node's /cluster/nodes
+ * after the change): that node's id and address into self and via, and
+ * "members now: N (ids...)" printed.  0, or -1 when it is malformed.
+ */
+static int
+members_now(const struct client_response *res, char *self, size_t selflen,
+    char *via, size_t vialen)
+{
+	const char *b = res->body.data;
+	struct json_tok *t;
+	char (*ids)[72] = NULL;
+	int arr, e, k, total = 0;
+
+	if ((t = parse_body(&res->body)) == NULL ||
+	    (arr = jget(b, t, 0, "members")) < 0 || t[arr].type != JSON_ARRAY ||
+	    (ids = calloc((size_t)t[arr].size + 1, sizeof(*ids))) == NULL) {
+		free(t);
+		return -1;
+	}
+	jstr(b, t, 0, "self", self, selflen);
+	for (k = 0, e = arr + 1; k < t[arr].size; k++, e = t[e].next) {
+		jstr(b, t, e, "id", ids[total], sizeof(ids[total]));
+		if (jtrue(b, t, e, "self"))
+			jstr(b, t, e, "address", via, vialen);
+		total++;
+	}
+	if (total > 1)
+		qsort(ids, (size_t)total, sizeof(*ids), id_cmp);
+	printf("members now: %d", total);
+	for (k = 0; k < total && total <= JOIN_IDS_SHOWN; k++)
+		printf("%s%s", k == 0 ? " (" : ", ", ids[k]);
+	printf("%s\n", total <= JOIN_IDS_SHOWN ? ")" :
+	    " (kvctl cluster nodes lists them)");
+	free(ids);
+	free(t);
+	return 0;
+}
+
+/*
  * kvctl cluster join ID ADDRESS: POST /cluster/join through --server.
  * Says what happened, as etcdctl member add does: that ID joined (or was
  * a member at ADDRESS already, learnt from a GET /cluster/nodes first),
@@ -3236,10 +3353,8 @@ cmd_join(const struct opts *o, const char *id, const char *address)
 	struct client_response res;
 	struct json_tok *t = NULL;
 	char self[72] = "", via[300] = "", mid[72], maddr[300];
-	char (*ids)[72] = NULL;
-	const char *b;
 	bool json = o->json || o->output == OUT_JSON, was = false;
-	int rc, arr, e, k, total = 0;
+	int rc, arr, e, k;
 
 	client_response_init(&res);
 	if (!json && request(o, "GET", "/cluster/nodes", NULL, NULL, 0, NULL,
@@ -3262,22 +3377,18 @@ cmd_join(const struct opts *o, const char *id, const char *address)
 		goto out;
 	if ((rc = report(o, &res, "cluster join")) != 0 || json)
 		goto out;
-	b = res.body.data;
-	if ((t = parse_body(&res.body)) == NULL ||
-	    (arr = jget(b, t, 0, "members")) < 0 || t[arr].type != JSON_ARRAY ||
-	    (ids = calloc((size_t)t[arr].size + 1, sizeof(*ids))) == NULL) {
+	/* The first line names the --server node: read it first. */
+	if ((t = parse_body(&res.body)) == NULL) {
 		rc = malformed(o, "cluster join");
 		goto out;
 	}
-	jstr(b, t, 0, "self", self, sizeof(self));
-	for (k = 0, e = arr + 1; k < t[arr].size; k++, e = t[e].next) {
-		jstr(b, t, e, "id", ids[total], sizeof(ids[total]));
-		if (jtrue(b, t, e, "self"))
-			jstr(b, t, e, "address", via, sizeof(via));
-		total++;
-	}
-	if (total > 1)
-		qsort(ids, (size_t)total, sizeof(*ids), id_cmp);
+	jstr(res.body.data, t, 0, "self", self, sizeof(self));
+	if ((arr = jget(res.body.data, t, 0, "members")) >= 0 &&
+	    t[arr].type == JSON_ARRAY)
+		for (k = 0, e = arr + 1; k < t[arr].size; k++, e = t[e].next)
+			if (jtrue(res.body.data, t, e, "self"))
+				jstr(res.body.data, t, e, "address", via,
+				    sizeof(via));
 	if (was)
 		printf("%s was a member at %s already, through %s%s%s\n(admitted "
 		    "by gossip or an earlier join: nothing changed)\n", id,
@@ -3285,11 +3396,10 @@ cmd_join(const struct opts *o, const char *id, const char *address)
 	else
 		printf("%s joined the cluster at %s, through %s%s%s\n", id,
 		    address, self, via[0] ? " at " : "", via);
-	printf("members now: %d", total);
-	for (k = 0; k < total && total <= JOIN_IDS_SHOWN; k++)
-		printf("%s%s", k == 0 ? " (" : ", ", ids[k]);
-	printf("%s\n", total <= JOIN_IDS_SHOWN ? ")" :
-	    " (kvctl cluster nodes lists them)");
+	if (members_now(&res, self, sizeof(self), via, sizeof(via)) != 0) {
+		rc = malformed(o, "cluster join");
+		goto out;
+	}
 	if (!join_node_answers(o, address))
 		printf("%s does not answer at %s yet: start it (--peers naming "
 		    "any member);\nit receives its keys once it runs\n", id,
@@ -3299,7 +3409,79 @@ cmd_join(const struct opts *o, const char *id, const char *address)
 	    "status' (transfers); once none runs,\n'kvctl cluster cleanup' "
 	    "drops the copies the old owners still keep.\n", id);
 out:
-	free(ids);
+	free(t);
+	client_response_free(&res);
+	return rc;
+}
+
+/*
+ * kvctl cluster leave ID: POST /cluster/leave through --server.  Says
+ * who left (at which address, learnt from a GET /cluster/nodes first),
+ * through which member, the members now, that its keys move to their
+ * remaining owners in the background, and how to know that is done
+ * before it is stopped.  --json prints the server's answer, as before.
+ */
+static int
+cmd_leave(const struct opts *o, const char *id)
+{
+	struct client_response res;
+	struct json_tok *t = NULL;
+	char self[72] = "", via[300] = "", mid[72], addr[300] = "";
+	int rc, arr, e, k;
+
+	if (o->json || o->output == OUT_JSON)
+		return cluster_post(o, "/cluster/leave", "cluster leave", id,
+		    NULL);
+	client_response_init(&res);
+	if (request(o, "GET", "/cluster/nodes", NULL, NULL, 0, NULL,
+	    &res) == 0 && res.http.status == 200 &&
+	    (t = parse_body(&res.body)) != NULL &&
+	    (arr = jget(res.body.data, t, 0, "members")) >= 0 &&
+	    t[arr].type == JSON_ARRAY)
+		for (k = 0, e = arr + 1; k < t[arr].size; k++, e = t[e].next) {
+			jstr(res.body.data, t, e, "id", mid, sizeof(mid));
+			if (strcmp(mid, id) == 0)
+				jstr(res.body.data, t, e, "address", addr,
+				    sizeof(addr));
+		}
+	free(t);
+	t = NULL;
+	client_response_free(&res);
+	client_response_init(&res);
+	if ((rc = cluster_post_res(o, "/cluster/leave", id, NULL, &res)) != 0)
+		goto out;
+	if ((rc = report(o, &res, "cluster leave")) != 0)
+		goto out;
+	if ((t = parse_body(&res.body)) == NULL) {
+		rc = malformed(o, "cluster leave");
+		goto out;
+	}
+	jstr(res.body.data, t, 0, "self", self, sizeof(self));
+	if ((arr = jget(res.body.data, t, 0, "members")) >= 0 &&
+	    t[arr].type == JSON_ARRAY)
+		for (k = 0, e = arr + 1; k < t[arr].size; k++, e = t[e].next)
+			if (jtrue(res.body.data, t, e, "self"))
+				jstr(res.body.data, t, e, "address", via,
+				    sizeof(via));
+	printf("%s left the cluster%s%s%s, through %s%s%s\n", id,
+	    addr[0] ? " (it was at " : "", addr, addr[0] ? ")" : "",
+	    self[0] ? self : "the --server node", via[0] ? " at " : "", via);
+	if (members_now(&res, self, sizeof(self), via, sizeof(via)) != 0) {
+		rc = malformed(o, "cluster leave");
+		goto out;
+	}
+	if (addr[0] != '\0' && !join_node_answers(o, addr))
+		printf("%s does not answer at %s: the other owners of its keys "
+		    "send them to the\nnew owners in the background.\n", id,
+		    addr);
+	else
+		printf("Its keys move to their remaining owners in the "
+		    "background, sent by %s\nitself. Before you stop it, "
+		    "wait until that is done: its /cluster/nodes\nsays "
+		    "\"transfer\":{\"running\":false,...} (curl "
+		    "http://%s/cluster/nodes),\nor 'kvctl status' lists no "
+		    "transfer of %s.\n", id, addr[0] ? addr : "ADDRESS", id);
+out:
 	free(t);
 	client_response_free(&res);
 	return rc;
@@ -3318,8 +3500,7 @@ cmd_cluster(const struct opts *o, int argc, char **argv)
 	if (argc == 3 && strcmp(argv[0], "join") == 0)
 		return cmd_join(o, argv[1], argv[2]);
 	if (argc == 2 && strcmp(argv[0], "leave") == 0)
-		return cluster_post(o, "/cluster/leave", "cluster leave", argv[1],
-		    NULL);
+		return cmd_leave(o, argv[1]);
 	if (argc == 1 && strcmp(argv[0], "cleanup") == 0)
 		return cmd_cleanup(o);
 	return usage_error(NULL, "usage: kvctl cluster nodes | join ID HOST:PORT | "

@@ -672,3 +672,75 @@ readme_cluster() {
 	[[ "$winner" == w* ]]
 	[ "$(c "$(url node3)/kv/race" | jq -r .value)" = "$winner" ]
 }
+
+# ---- a node that has left ----------------------------------------------
+
+# left4: node1..node4, then node4 left (through node1) and knows it; its
+# handoff is done.  Sets L4 (node4's URL) and M1 (node1's).
+left4() {
+	start_cluster
+	start_member 4 "node1=127.0.0.1:$(port 1)"
+	wait_for 10 all_members 4 node1 node2 node3 node4
+	L4=$(url node4) M1=$(url node1)
+	local i
+	for ((i = 0; i < 10; i++)); do
+		[ "$(put node1 "left-$i" "v$i")" = 201 ]
+	done
+	run --separate-stderr kv cluster leave node4 --server "$M1"
+	echo "leave: $status [$output] [$stderr]"
+	[ "$status" -eq 0 ] && [ -z "$stderr" ]
+	LEAVE_OUT=$output
+	wait_for 10 eval '[ "$(c "$L4/health" | jq -r .status)" = left ]'
+	wait_for 20 eval '[ "$(nodes node4 | jq .transfer.running)" = false ]'
+}
+
+@test "kvctl cluster leave says who left, through which member, the members now, and how to know its keys have moved before stopping it; --json the member list" {
+	left4
+	echo "$LEAVE_OUT"
+	[ "$(echo "$LEAVE_OUT" | head -1)" = "node4 left the cluster (it was at 127.0.0.1:$(port 4)), through node1 at 127.0.0.1:$(port 1)" ]
+	echo "$LEAVE_OUT" | grep -qx 'members now: 3 (node1, node2, node3)'
+	echo "$LEAVE_OUT" | grep -q 'background'
+	echo "$LEAVE_OUT" | grep -qF '"running":false'
+	echo "$LEAVE_OUT" | grep -qF "http://127.0.0.1:$(port 4)/cluster/nodes"
+	echo "$LEAVE_OUT" | grep -q "kvctl status"
+	# --json: the server's answer and nothing else; a refusal, no stdout.
+	run --separate-stderr kv cluster leave node3 --server "$M1" --json
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -r '[.members[].id] | join(",")')" = node1,node2 ]
+	run --separate-stderr kv cluster leave nosuch --server "$M1"
+	[ "$status" -eq 1 ] && [ -z "$output" ]
+}
+
+@test "a node that left answers 503 left: kvctl asks the next --server (get --retry, watch); status warns; health exits 5" {
+	left4
+	[ "$(code "$L4/kv/left-1")" = 503 ]
+	# get: the next server answers at once, even with --retry.
+	run --separate-stderr kv --server "$L4,$M1" get left-1 --retry 2
+	echo "get: $status [$output] [$stderr]"
+	[ "$status" -eq 0 ] && [ "$output" = v1 ] && [ -z "$stderr" ]
+	run --separate-stderr kv -v --server "$L4,$M1" get left-1
+	[ "$status" -eq 0 ]
+	[[ $stderr == *"$L4: 503 this node has left the cluster"* ]]
+	# Alone in the list, its 503 is the answer, as before.
+	run --separate-stderr kv --server "$L4" get left-1
+	[ "$status" -eq 5 ]
+	# watch: the value from node1, no "retrying" loop on node4.
+	run --separate-stderr timeout 3 "$KVCTL" --server "$L4,$M1" watch left-2
+	echo "watch: $status [$output] [$stderr]"
+	[ "$(echo "$output" | head -1)" = v2 ]
+	[[ $stderr != *retrying* ]]
+	# status through it: says it is no member.
+	run --separate-stderr kv --server "$L4" status
+	echo "status: $status [$output] [$stderr]"
+	[ "$status" -eq 0 ]
+	[[ $output == *"this node (node4) has left the cluster"*"ask a member: --server http://127.0.0.1:"* ]]
+	[[ $stderr == *"this node (node4) has left the cluster; ask a member"* ]]
+	run --separate-stderr kv --server "$L4" status -o json
+	echo "$output" | jq -e '.warnings | any(test("has left the cluster"))'
+	# health: it answers, but serves no key: exit 5, said on stderr.
+	run --separate-stderr kv --server "$L4" health
+	echo "health: $status [$output] [$stderr]"
+	[ "$status" -eq 5 ]
+	[ "$(echo "$output" | jq -r .status)" = left ]
+	[[ $stderr == *"has left the cluster"* ]]
+}
