@@ -2244,6 +2244,15 @@ minfo_read(struct minfo *mi)
 	    jint(b, t, h, "oldest_age_ms", clock_wall_ms() - mi->held_oldest_ms);
 	mi->ae_last_age = mi->ae_last_ms <= 0 ? -1 :
 	    jint(b, t, a, "last_age_ms", clock_wall_ms() - mi->ae_last_ms);
+	/*
+	 * Never below 0 (-1 means none): ours less a member's clock that is
+	 * ahead, or its own after its clock stepped back, showed "-" and
+	 * "age_ms":-116 for a round just run.
+	 */
+	if (mi->held_oldest_ms > 0 && mi->held_oldest_age < 0)
+		mi->held_oldest_age = 0;
+	if (mi->ae_last_ms > 0 && mi->ae_last_age < 0)
+		mi->ae_last_age = 0;
 	mi->ae_last_ok = jtrue(b, t, a, "last_ok");
 	jstr(b, t, a, "last_peer", mi->ae_last_peer, sizeof(mi->ae_last_peer));
 	jstr(b, t, a, "last_error", mi->ae_last_error, sizeof(mi->ae_last_error));
@@ -2849,6 +2858,7 @@ cmd_hints(const struct opts *o, const char *node)
 	struct buf js = BUF_INIT, skipped = BUF_INIT;
 	const struct minfo *only = NULL;
 	char owner[72], state[16], d[48], d2[48];
+	int64_t age;
 	size_t i;
 	int rc, worst = EXIT_OK, arr, e, k, rows = 0;
 	bool json = o->json || o->output == OUT_JSON;
@@ -2898,8 +2908,11 @@ cmd_hints(const struct opts *o, const char *node)
 				jstr(b, tk, e, "state", state, sizeof(state));
 				bytes_text((uint64_t)jint(b, tk, e, "bytes", 0), d,
 				    sizeof(d));
-				age_text(jint(b, tk, e, "oldest_age_ms", -1), d2,
-				    sizeof(d2));
+				age = jint(b, tk, e, "oldest_age_ms", -1);
+				/* A hint held has an age: never "-" for one. */
+				if (age < 0 && jint(b, tk, e, "oldest_ms", 0) > 0)
+					age = 0;
+				age_text(age, d2, sizeof(d2));
 				table_cell(&t, "%s", mi->id);
 				table_cell(&t, "%s", owner);
 				table_cell(&t, "%s", state);

@@ -506,13 +506,35 @@ standin() {
 	cat >"$TMP/standin.py" <<'PY'
 import http.server, json, os, sys, threading
 n, portfile = int(sys.argv[1]), sys.argv[2]
-down, aeoff, retrying, full, failed, ring, sick, slow = (
+down, aeoff, retrying, full, failed, ring, sick, slow, ahead, negage = (
     set(os.environ.get(v, "").split())
     for v in ("STANDIN_DOWN", "STANDIN_AE_OFF", "STANDIN_RETRYING",
               "STANDIN_FULL", "STANDIN_FAILED", "STANDIN_RING",
-              "STANDIN_SICK", "STANDIN_SLOW"))
+              "STANDIN_SICK", "STANDIN_SLOW", "STANDIN_AHEAD",
+              "STANDIN_NEGAGE"))
 ids = sorted("node%d" % i for i in range(1, n + 1))
 servers, ports = {}, {}
+import time
+# STANDIN_AHEAD: a kvd from before the ages, its clock 60 s ahead of
+# kvctl's (wall times only); STANDIN_NEGAGE: a member whose own ages are
+# negative (its clock stepped back).
+def hints_of(me):
+    now = int(time.time() * 1000)
+    if me in ahead:
+        return {"pending": 2, "bytes": 64, "oldest_ms": now + 60000}
+    if me in negage:
+        return {"pending": 2, "bytes": 64, "oldest_ms": now,
+                "oldest_age_ms": -116}
+    return {"pending": 0, "bytes": 0, "oldest_ms": 0}
+def ae_of(me):
+    now = int(time.time() * 1000)
+    a = {"interval_ms": 0 if me in aeoff else 1000, "last_ms": 0}
+    if me in ahead:
+        a.update(last_ms=now + 60000, last_ok=True, last_peer="node1")
+    if me in negage:
+        a.update(last_ms=now, last_age_ms=-116, last_ok=True,
+                 last_peer="node1")
+    return a
 class H(http.server.BaseHTTPRequestHandler):
     def answer(self, code, obj):
         body = json.dumps(obj).encode()
@@ -542,12 +564,11 @@ class H(http.server.BaseHTTPRequestHandler):
                         for i in ids],
             "transfer": {"running": True, "retrying": me in retrying,
                          "keys_sent": 203, "keys_scanned": 6543},
-            "hints": {"pending": 0, "bytes": 0, "oldest_ms": 0},
+            "hints": hints_of(me),
             "cleanup": {"running": me in slow,
                         "scanned": 1200 if me in slow else 0,
                         "dropped": 30 if me in slow else 0},
-            "anti_entropy": {"interval_ms": 0 if me in aeoff else 1000,
-                             "last_ms": 0}}).encode()
+            "anti_entropy": ae_of(me)}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -777,4 +798,21 @@ kvctl: not asked: node40 down for 0.1s" ]
 	! grep -q 'wal fsync failed.*/wal/wal-' "$TMP/casfail.log" || false
 	curl -s "$(url casfail)/health" | jq -e '.storage == "failed"'
 	curl -s "$(url casfail)/metrics" | grep -qx 'kvd_wal_failed 1'
+}
+
+@test "status: no negative age (a member's clock ahead of kvctl's, a kvd from before the ages; a member's own age below 0): 0, never - or -116" {
+	local how
+	for how in STANDIN_AHEAD STANDIN_NEGAGE; do
+		export "$how=node2"
+		standin 3
+		run "$KVCTL" --server "$SU" status
+		echo "[$how] $output"
+		[ "$status" -eq 0 ]
+		[[ $output == *"anti-entropy  last round 0.0s ago, node2 with node1: ok"* ]]
+		[[ $output == *"hints         2 pending (64 B), oldest 0.0s ago"* ]]
+		run "$KVCTL" --server "$SU" status -o json
+		echo "$output" | jq -e '.anti_entropy.last.age_ms == 0 and .hints.oldest_age_ms == 0'
+		unset "$how"
+		stop_bg
+	done
 }
