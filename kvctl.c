@@ -202,10 +202,12 @@ static const struct {
 	{ "hints", "kvctl hints [NODE] | hints drop OWNER [--yes]",
 	  "Lists the hints (writes kept for a member that was down) held by\n"
 	  "NODE, or by every member not down, per owner: count, bytes and the\n"
-	  "age of the oldest (GET /admin/hints). 'hints drop OWNER' drops the\n"
-	  "hints every member not down holds for OWNER, for good (DELETE\n"
-	  "/admin/hints/OWNER): on a terminal it asks first (no: 'aborted',\n"
-	  "exit 6); elsewhere it needs --yes. Exit 1 when OWNER is unknown;\n"
+	  "age of the oldest (GET /admin/hints); a member that does not answer\n"
+	  "within 3 s (as status) is named on stderr, and then the list is\n"
+	  "partial: exit 3. 'hints drop OWNER' drops the hints every member\n"
+	  "not down holds for OWNER, for good (DELETE /admin/hints/OWNER): on\n"
+	  "a terminal it asks first (no: 'aborted', exit 6); elsewhere it\n"
+	  "needs --yes. Exit 1 when OWNER is unknown;\n"
 	  "exit 3 when a member that may hold some was down or did not answer:\n"
 	  "the others dropped theirs, its are kept (drop again once it is up).\n"
 	  "OWNER itself not answering is no failure: it holds none for itself\n"
@@ -322,9 +324,10 @@ usage(FILE *f)
 	    "a warning on stderr, naming the nearest one kvctl reads.\n\n"
 	    "Exit status: 0 ok, 1 not found, 2 usage, 3 no server reachable (each\n"
 	    "server's error is named: refused, timed out, name does not resolve)\n"
-	    "or timed out (hints drop: a member down or not answering), 4 other\n"
-	    "client error (e.g. 412: a condition failed), 5 server error or\n"
-	    "quorum failure, 6 aborted (a [y/N] question answered no).\n");
+	    "or timed out (hints: a member not answering; hints drop: a member\n"
+	    "down or not answering), 4 other client error (e.g. 412: a\n"
+	    "condition failed), 5 server error or quorum failure, 6 aborted (a\n"
+	    "[y/N] question answered no).\n");
 }
 
 /*
@@ -529,7 +532,7 @@ request_why(const struct opts *o, const char *method, const char *target,
 	struct buf failed = BUF_INIT;	/* this round's failures */
 	struct buf msg = BUF_INIT;
 	size_t len, at;
-	int attempt, saved, pause_ms = 100;
+	int attempt, saved = ECONNREFUSED, pause_ms = 100;
 	bool answered = false;
 
 	for (attempt = 0; attempt <= o->retries; attempt++) {
@@ -607,6 +610,7 @@ request_why(const struct opts *o, const char *method, const char *target,
 		buf_append(why, failed.data, failed.len);
 	buf_free(&failed);
 	buf_free(&msg);
+	errno = saved;		/* the last server's failure, for the caller */
 	return EXIT_UNREACHABLE;
 }
 
@@ -2779,7 +2783,7 @@ admin_call(const struct opts *o, const char *address, const char *method,
 	char host[NET_HOST_MAX], port[NET_PORT_MAX], why[256];
 	struct buf hdr = BUF_INIT;
 	struct client_conn c;
-	int rc = 0;
+	int rc = 0, saved = 0;
 
 	if (auth != NULL)
 		auth_sign(auth, method, target, NULL, 0, &hdr);
@@ -2797,12 +2801,14 @@ admin_call(const struct opts *o, const char *address, const char *method,
 	client_init(&c, host, port, o->connect_timeout_ms);
 	if (client_do(&c, method, target, NULL, NULL, 0, hdr.len ? hdr.data :
 	    NULL, o->timeout_ms, res) != 0) {
+		saved = errno;
 		if (!o->quiet)
 			fprintf(stderr, "kvctl: %s: %s\n", address,
-			    client_strerror(&c, errno, why, sizeof(why)));
+			    client_strerror(&c, saved, why, sizeof(why)));
 		rc = EXIT_UNREACHABLE;
 	}
 	client_close(&c);
+	errno = saved;		/* the call's failure, for the caller */
 out:
 	buf_free(&hdr);
 	return rc;
@@ -2843,8 +2849,11 @@ find_member(const struct cview *cv, const char *id, const char *what)
 /*
  * kvctl hints [NODE]: the hints NODE holds, per owner (GET /admin/hints);
  * without NODE, those of every member the --server node does not see
- * down, since any of them may hold hints.  Exit 0 when every member
- * asked answered.
+ * down, since any of them may hold hints.  Each member is given
+ * MEMBER_CALL_MS, as status gives it, and one that does not answer is
+ * named on stderr: the list is then partial, so "no hints pending" is
+ * not said as if it were complete, and the exit status is 3.  Exit 0
+ * when every member asked answered.
  */
 static int
 cmd_hints(const struct opts *o, const char *node)
@@ -2855,13 +2864,20 @@ cmd_hints(const struct opts *o, const char *node)
 	struct client_response res;
 	struct table t;
 	struct json_tok *tk;
-	struct buf js = BUF_INIT, skipped = BUF_INIT;
+	struct buf js = BUF_INIT, skipped = BUF_INIT, silent = BUF_INIT;
 	const struct minfo *only = NULL;
+	struct opts mo = *o;	/* a member's call: status's deadline, quiet */
 	char owner[72], state[16], d[48], d2[48];
 	int64_t age;
-	size_t i;
+	size_t i, asked = 0, nsilent = 0;
 	int rc, worst = EXIT_OK, arr, e, k, rows = 0;
 	bool json = o->json || o->output == OUT_JSON;
+
+	if (mo.timeout_ms > MEMBER_CALL_MS)
+		mo.timeout_ms = MEMBER_CALL_MS;
+	if (mo.connect_timeout_ms > mo.timeout_ms)
+		mo.connect_timeout_ms = mo.timeout_ms;
+	mo.quiet = true;
 
 	if ((rc = cview_get(o, false, &cv, "hints")) != 0)
 		return rc;
@@ -2888,8 +2904,17 @@ cmd_hints(const struct opts *o, const char *node)
 			continue;
 		}
 		client_response_init(&res);
-		rc = admin_call(o, mi->self && only == NULL ? NULL : mi->address,
-		    "GET", "/admin/hints", &res);
+		asked++;
+		rc = admin_call(&mo, mi->self && only == NULL ? NULL :
+		    mi->address, "GET", "/admin/hints", &res);
+		if (rc == EXIT_UNREACHABLE) {
+			/* Named by id, with why: its hints are unknown. */
+			buf_printf(&silent, "kvctl: hints: %s (%s) did not "
+			    "answer: %s; the hints it holds are unknown\n",
+			    mi->id, mi->address, errno == ETIMEDOUT ?
+			    "timed out" : strerror(errno));
+			nsilent++;
+		}
 		if (!admin_answered(o, rc, &res, mi->id, &worst))
 			continue;
 		if (js.len)
@@ -2930,13 +2955,19 @@ cmd_hints(const struct opts *o, const char *node)
 	else if (rows > 0) {
 		table_sort(&t);		/* by holder, then owner */
 		table_print(&t, stdout);
-	} else
+	} else if (nsilent > 0)
+		printf("no hints pending on the %zu of %zu members asked that "
+		    "answered\n", asked - nsilent, asked);
+	else
 		printf("no hints pending\n");
 	if (!json && skipped.len && !o->quiet)
 		fputs(skipped.data, stderr);
+	if (silent.len && !o->quiet)
+		fputs(silent.data, stderr);
 	table_free(&t);
 	buf_free(&js);
 	buf_free(&skipped);
+	buf_free(&silent);
 	cview_free(&cv);
 	return worst;
 }

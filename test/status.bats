@@ -506,12 +506,13 @@ standin() {
 	cat >"$TMP/standin.py" <<'PY'
 import http.server, json, os, sys, threading
 n, portfile = int(sys.argv[1]), sys.argv[2]
-down, aeoff, retrying, full, failed, ring, sick, slow, ahead, negage = (
+(down, aeoff, retrying, full, failed, ring, sick, slow, ahead, negage,
+ hang) = (
     set(os.environ.get(v, "").split())
     for v in ("STANDIN_DOWN", "STANDIN_AE_OFF", "STANDIN_RETRYING",
               "STANDIN_FULL", "STANDIN_FAILED", "STANDIN_RING",
               "STANDIN_SICK", "STANDIN_SLOW", "STANDIN_AHEAD",
-              "STANDIN_NEGAGE"))
+              "STANDIN_NEGAGE", "STANDIN_HANG"))
 ids = sorted("node%d" % i for i in range(1, n + 1))
 servers, ports = {}, {}
 import time
@@ -548,6 +549,11 @@ class H(http.server.BaseHTTPRequestHandler):
         self.answer(202, {"started": True})
     def do_GET(self):
         me = self.server.member
+        if self.path == "/admin/hints":
+            if me in hang:
+                time.sleep(30)
+            return self.answer(200, {"id": me, "pending": 0, "bytes": 0,
+                                     "owners": []})
         if me in sick and getattr(self.server, "posted", False):
             return self.answer(503, {"error": "stand-in is sick"})
         if self.path == "/health" and (full or failed):
@@ -815,4 +821,19 @@ kvctl: not asked: node40 down for 0.1s" ]
 		unset "$how"
 		stop_bg
 	done
+}
+
+@test "hints: a member that does not answer (stopped) is named on stderr within status's 3 s, not 'no hints pending' as if complete; exit 3" {
+	STANDIN_HANG=node3 standin 4
+	local t0
+	t0=$(now_ms)
+	run --separate-stderr "$KVCTL" --server "$SU" hints
+	echo "rc=$status $(secs "$t0") s [$output] [$stderr]"
+	[ "$status" -eq 3 ]
+	[ "$(( $(now_ms) - t0 ))" -lt 6000 ]
+	[ "$output" = "no hints pending on the 3 of 4 members asked that answered" ]
+	[[ $stderr == *"kvctl: hints: node3 (127.0.0.1:"*") did not answer: timed out; the hints it holds are unknown"* ]]
+	# Every member answering: complete, exit 0.
+	run --separate-stderr "$KVCTL" --server "$SU" hints node2
+	[ "$status" -eq 0 ] && [ "$output" = "no hints pending" ]
 }
