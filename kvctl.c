@@ -192,7 +192,9 @@ static const struct {
 	  "cluster (status left: every key request gets 503)." },
 	{ "status", "kvctl status [-o json]",
 	  "One screen about the cluster: members up and down, N/W/R, keys,\n"
-	  "hints pending, the last anti-entropy round, transfers, and warnings\n"
+	  "hints pending, the last anti-entropy round, transfers (keys scanned\n"
+	  "and sent, waiting on other senders, or retrying with the error;\n"
+	  "a node that left and still hands its keys off too), and warnings\n"
 	  "(a member down, hints waiting for one, fewer live members than N,\n"
 	  "anti-entropy off, storage refusing writes, ring parameters that\n"
 	  "differ). From the --server node's /cluster/nodes and each\n"
@@ -2126,6 +2128,9 @@ struct minfo {
 	int64_t	 keys;			/* -1: unknown */
 	bool	 xfer_running, xfer_retrying;
 	uint64_t xfer_sent, xfer_scanned;
+	uint64_t xfer_waiting;		/* other senders its pass waits on */
+	char	 xfer_error[160];	/* "to node17: Connection refused" */
+	bool	 gone;			/* removed by a leave: no member */
 	uint64_t held, held_bytes;	/* hints it holds, for anyone */
 	int64_t	 held_oldest_ms;	/* its wall clock, 0 none */
 	int64_t	 held_oldest_age;	/* ms, on its clock; -1 none */
@@ -2146,7 +2151,8 @@ struct cview {
 	char		 self[72];
 	bool		 left;		/* the --server node is no member */
 	int		 n, w, r;
-	size_t		 nm;
+	size_t		 nm;		/* members: m[0..nm) */
+	size_t		 ngone;		/* then those that left: m[nm..nm+ngone) */
 	struct minfo	*m;
 };
 
@@ -2155,7 +2161,7 @@ cview_free(struct cview *cv)
 {
 	size_t i;
 
-	for (i = 0; i < cv->nm; i++)
+	for (i = 0; i < cv->nm + cv->ngone; i++)
 		client_response_free(&cv->m[i].res);
 	free(cv->m);
 	memset(cv, 0, sizeof(*cv));
@@ -2231,6 +2237,8 @@ minfo_read(struct minfo *mi)
 	mi->xfer_retrying = jtrue(b, t, x, "retrying");
 	mi->xfer_sent = (uint64_t)jint(b, t, x, "keys_sent", 0);
 	mi->xfer_scanned = (uint64_t)jint(b, t, x, "keys_scanned", 0);
+	mi->xfer_waiting = (uint64_t)jint(b, t, x, "waiting_on", 0);
+	jstr(b, t, x, "last_error", mi->xfer_error, sizeof(mi->xfer_error));
 	h = jget(b, t, 0, "hints");
 	mi->held = (uint64_t)jint(b, t, h, "pending", 0);
 	mi->held_bytes = (uint64_t)jint(b, t, h, "bytes", 0);
@@ -2301,8 +2309,8 @@ cview_get(const struct opts *o, bool deep, struct cview *cv, const char *what)
 	pthread_t *th = NULL;
 	bool *started = NULL;
 	const char *b;
-	int rc, arr, e, k;
-	size_t i;
+	int rc, arr, e, k, gone = -1, ngone = 0;
+	size_t i, all;
 
 	memset(cv, 0, sizeof(*cv));
 	client_response_init(&res);
@@ -2314,9 +2322,14 @@ cview_get(const struct opts *o, bool deep, struct cview *cv, const char *what)
 		goto out;
 	}
 	b = res.body.data;
-	if ((t = parse_body(&res.body)) == NULL ||
+	if ((t = parse_body(&res.body)) != NULL &&
+	    (gone = jget(b, t, 0, "removed")) >= 0 &&
+	    t[gone].type == JSON_ARRAY)
+		ngone = t[gone].size;
+	if (t == NULL ||
 	    (arr = jget(b, t, 0, "members")) < 0 || t[arr].type != JSON_ARRAY ||
-	    (cv->m = calloc((size_t)t[arr].size + 1, sizeof(*cv->m))) == NULL) {
+	    (cv->m = calloc((size_t)t[arr].size + (size_t)ngone + 1,
+	    sizeof(*cv->m))) == NULL) {
 		fprintf(stderr, "kvctl: %s: bad /cluster/nodes answer\n", what);
 		rc = EXIT_SERVER;
 		goto out;
@@ -2342,15 +2355,33 @@ cview_get(const struct opts *o, bool deep, struct cview *cv, const char *what)
 		jstr(b, t, e, "ring_mismatch", mi->ring_mismatch,
 		    sizeof(mi->ring_mismatch));
 	}
+	/*
+	 * Then the nodes that left, as the server's "removed" lists them: one
+	 * hands its keys off after it is no member, and only it can say how
+	 * that goes.  Asked (when deep) unless gossip has it down.
+	 */
+	for (k = 0, e = gone + 1; k < ngone; k++, e = t[e].next) {
+		struct minfo *mi = &cv->m[cv->nm + cv->ngone++];
+
+		client_response_init(&mi->res);
+		mi->o = o;
+		mi->keys = -1;
+		mi->gone = true;
+		mi->hb_age_ms = -1;
+		jstr(b, t, e, "id", mi->id, sizeof(mi->id));
+		jstr(b, t, e, "address", mi->address, sizeof(mi->address));
+		jstr(b, t, e, "state", mi->state, sizeof(mi->state));
+	}
 	if (!deep)
 		goto out;
-	th = calloc(cv->nm + 1, sizeof(*th));
-	started = calloc(cv->nm + 1, sizeof(*started));
+	all = cv->nm + cv->ngone;
+	th = calloc(all + 1, sizeof(*th));
+	started = calloc(all + 1, sizeof(*started));
 	if (th == NULL || started == NULL) {
 		rc = EXIT_CLIENT;
 		goto out;
 	}
-	for (i = 0; i < cv->nm; i++) {
+	for (i = 0; i < all; i++) {
 		if (strcmp(cv->m[i].state, "down") == 0) {
 			snprintf(cv->m[i].err, sizeof(cv->m[i].err), "down");
 			continue;
@@ -2361,7 +2392,7 @@ cview_get(const struct opts *o, bool deep, struct cview *cv, const char *what)
 		if (!started[i])
 			minfo_call(&cv->m[i]);
 	}
-	for (i = 0; i < cv->nm; i++) {
+	for (i = 0; i < all; i++) {
 		if (started[i])
 			pthread_join(th[i], NULL);
 		if (cv->m[i].asked && cv->m[i].err[0] == '\0')
@@ -2397,12 +2428,43 @@ cview_sort(struct cview *cv)
 {
 	if (cv->nm > 1)
 		qsort(cv->m, cv->nm, sizeof(*cv->m), minfo_cmp);
+	if (cv->ngone > 1)
+		qsort(cv->m + cv->nm, cv->ngone, sizeof(*cv->m), minfo_cmp);
 }
 
 static bool
 is_down(const struct minfo *mi)
 {
 	return strcmp(mi->state, "down") == 0;
+}
+
+/*
+ * A running transfer of mi, in words that are true at every stage: a
+ * pass counts the keys it scanned and, of those, the few it had to send
+ * (a ratio of the two is no progress); a pass done that waits for the
+ * other senders says so; one that failed says it retries, and with
+ * why_too why (its last error names the receiver).
+ */
+static void
+xfer_text(const struct minfo *mi, bool why_too, struct buf *out)
+{
+	if (mi->xfer_retrying)
+		buf_printf(out, "retrying: %llu keys scanned, %llu sent",
+		    (unsigned long long)mi->xfer_scanned,
+		    (unsigned long long)mi->xfer_sent);
+	else if (mi->xfer_waiting > 0)
+		buf_printf(out, "waiting on %llu sender%s (its own pass done: "
+		    "%llu keys scanned, %llu sent)",
+		    (unsigned long long)mi->xfer_waiting,
+		    mi->xfer_waiting == 1 ? "" : "s",
+		    (unsigned long long)mi->xfer_scanned,
+		    (unsigned long long)mi->xfer_sent);
+	else
+		buf_printf(out, "sending: %llu keys scanned, %llu sent",
+		    (unsigned long long)mi->xfer_scanned,
+		    (unsigned long long)mi->xfer_sent);
+	if (why_too && mi->xfer_retrying && mi->xfer_error[0] != '\0')
+		buf_printf(out, "; last error %s", mi->xfer_error);
 }
 
 /*
@@ -2419,6 +2481,7 @@ cmd_nodes_table(const struct opts *o)
 	    "LAST SEEN", "KEYS", "OWNS", "HINTS", "TRANSFER" };
 	struct cview cv;
 	struct table t;
+	struct buf xt = BUF_INIT;
 	char age[48];
 	size_t i;
 	int rc;
@@ -2447,12 +2510,11 @@ cmd_nodes_table(const struct opts *o)
 		table_cell(&t, "%llu", (unsigned long long)mi->hints_for);
 		if (!mi->answered)
 			table_cell(&t, "-");
-		else if (mi->xfer_running)
-			table_cell(&t, "%s %llu/%llu keys", mi->xfer_retrying ?
-			    "retrying" : "sending",
-			    (unsigned long long)mi->xfer_sent,
-			    (unsigned long long)mi->xfer_scanned);
-		else
+		else if (mi->xfer_running) {
+			buf_reset(&xt);
+			xfer_text(mi, false, &xt);
+			table_cell(&t, "%s", xt.data);
+		} else
 			table_cell(&t, "idle");
 	}
 	table_print(&t, stdout);
@@ -2461,6 +2523,7 @@ cmd_nodes_table(const struct opts *o)
 	    "OWNS: its share of the keys (the shares add up to N x 100%%).\n",
 	    cv.n, cv.w, cv.r);
 	table_free(&t);
+	buf_free(&xt);
 	cview_free(&cv);
 	return EXIT_OK;
 }
@@ -2529,6 +2592,31 @@ status_member_json(const struct minfo *mi, struct buf *b)
 }
 
 /*
+ * One running transfer for status: a line under "transfers" (the TRANSFER
+ * column of cluster nodes, with a retry's last error, and a node that
+ * left marked so) and an entry of -o json's "transfers".
+ */
+static void
+status_xfer(const struct minfo *mi, struct buf *text, struct buf *json)
+{
+	buf_printf(text, "  - %s%s ", mi->id, mi->gone ? " (left the cluster)" :
+	    "");
+	xfer_text(mi, true, text);
+	buf_putc(text, '\n');
+	buf_printf(json, "%s{\"id\":", json->len ? "," : "");
+	json_emit_string(json, mi->id, strlen(mi->id));
+	buf_printf(json, ",\"member\":%s,\"keys_sent\":%llu,"
+	    "\"keys_scanned\":%llu,\"retrying\":%s,\"waiting_on\":%llu,"
+	    "\"last_error\":", mi->gone ? "false" : "true",
+	    (unsigned long long)mi->xfer_sent,
+	    (unsigned long long)mi->xfer_scanned,
+	    mi->xfer_retrying ? "true" : "false",
+	    (unsigned long long)mi->xfer_waiting);
+	json_string_or_null(json, mi->xfer_error);
+	buf_putc(json, '}');
+}
+
+/*
  * kvctl status: one screen about the cluster, from the --server node's
  * /cluster/nodes and each live member's own (cview_get).  Exit 0 when
  * the --server node answered, whatever the warnings say.
@@ -2580,20 +2668,13 @@ cmd_status(const struct opts *o)
 			buf_printf(&aeoff, "%s%s", aeoff.len ? ", " : "", mi->id);
 			naeoff++;
 		}
-		if (mi->xfer_running) {
-			/* As the TRANSFER column of cluster nodes. */
-			buf_printf(&xfer, "  - %s %s %llu/%llu keys\n", mi->id,
-			    mi->xfer_retrying ? "retrying" : "sending",
-			    (unsigned long long)mi->xfer_sent,
-			    (unsigned long long)mi->xfer_scanned);
-			buf_printf(&xferj, "%s{\"id\":", xferj.len ? "," : "");
-			json_emit_string(&xferj, mi->id, strlen(mi->id));
-			buf_printf(&xferj, ",\"keys_sent\":%llu,\"keys_scanned\":%llu,"
-			    "\"retrying\":%s}", (unsigned long long)mi->xfer_sent,
-			    (unsigned long long)mi->xfer_scanned,
-			    mi->xfer_retrying ? "true" : "false");
-		}
+		if (mi->xfer_running)
+			status_xfer(mi, &xfer, &xferj);
 	}
+	/* A node that left hands its keys off: listed while it does. */
+	for (i = cv.nm; i < cv.nm + cv.ngone; i++)
+		if (cv.m[i].answered && cv.m[i].xfer_running)
+			status_xfer(&cv.m[i], &xfer, &xferj);
 	/* Warnings, worst first: the node asked is no member at all. */
 	if (cv.left) {
 		for (i = 0; i < cv.nm && is_down(&cv.m[i]); i++)

@@ -1713,7 +1713,7 @@ handle_nodes(struct node *nd, struct server_response *res)
 	struct store_stats st;
 	double *share;
 	int64_t now;
-	size_t i;
+	size_t i, k;
 
 	v = cluster_view_get(nd->cluster);
 	share = calloc(v->nmembers + 1, sizeof(*share));
@@ -1757,6 +1757,27 @@ handle_nodes(struct node *nd, struct server_response *res)
 		else
 			buf_puts(&res->body, "null");
 		buf_putc(&res->body, '}');
+	}
+	/*
+	 * The entries removed by a leave, with gossip's state of each: a
+	 * node that left hands its keys off after it is no member, and
+	 * kvctl status asks the live ones how that goes.
+	 */
+	buf_puts(&res->body, "],\"removed\":[");
+	for (i = 0, k = 0; i < v->nall; i++) {
+		struct liveness_info li;
+
+		if (!v->all[i].removed || strcmp(v->all[i].id, nd->cfg.id) == 0)
+			continue;
+		cluster_liveness(nd->cluster, v->all[i].id, &li);
+		buf_puts(&res->body, k++ ? ",{\"id\":" : "{\"id\":");
+		json_emit_string(&res->body, v->all[i].id, strlen(v->all[i].id));
+		buf_puts(&res->body, ",\"address\":");
+		json_emit_string(&res->body, v->all[i].address,
+		    strlen(v->all[i].address));
+		buf_printf(&res->body, ",\"state\":\"%s\"}",
+		    li.state != LIVENESS_UNKNOWN ?
+		    liveness_state_name(li.state) : "unknown");
 	}
 	transfer_stats(nd->transfer, &ts);
 	/*

@@ -714,6 +714,9 @@ left4() {
 @test "a node that left answers 503 left: kvctl asks the next --server (get --retry, watch); status warns; health exits 5" {
 	left4
 	[ "$(code "$L4/kv/left-1")" = 503 ]
+	# The members list it under "removed", with its address and state,
+	# so that kvctl status can ask it how its handoff goes.
+	nodes node1 | jq -e --arg a "127.0.0.1:$(port 4)" '.removed | any(.id == "node4" and .address == $a and (.state | type) == "string")'
 	# get: the next server answers at once, even with --retry.
 	run --separate-stderr kv --server "$L4,$M1" get left-1 --retry 2
 	echo "get: $status [$output] [$stderr]"

@@ -507,12 +507,16 @@ standin() {
 import http.server, json, os, sys, threading
 n, portfile = int(sys.argv[1]), sys.argv[2]
 (down, aeoff, retrying, full, failed, ring, sick, slow, ahead, negage,
- hang) = (
+ hang, waiting, gone) = (
     set(os.environ.get(v, "").split())
     for v in ("STANDIN_DOWN", "STANDIN_AE_OFF", "STANDIN_RETRYING",
               "STANDIN_FULL", "STANDIN_FAILED", "STANDIN_RING",
               "STANDIN_SICK", "STANDIN_SLOW", "STANDIN_AHEAD",
-              "STANDIN_NEGAGE", "STANDIN_HANG"))
+              "STANDIN_NEGAGE", "STANDIN_HANG", "STANDIN_WAITING",
+              "STANDIN_GONE"))
+# STANDIN_WAITING: members whose pass is done, waiting on 2 other
+# senders; STANDIN_GONE: ids of nodes that left (in every "removed"),
+# each still handing its keys off, retrying: the receiver refuses.
 ids = sorted("node%d" % i for i in range(1, n + 1))
 servers, ports = {}, {}
 import time
@@ -560,6 +564,13 @@ class H(http.server.BaseHTTPRequestHandler):
             return self.answer(200, {"status": "ok", "id": me,
                 "storage": "disk_full" if me in full else
                            "failed" if me in failed else "ok"})
+        xfer = {"running": True, "retrying": me in retrying,
+                "keys_sent": 203, "keys_scanned": 6543}
+        if me in waiting:
+            xfer.update(keys_sent=81, keys_scanned=6936, waiting_on=2)
+        if me in gone:
+            xfer.update(retrying=True, keys_sent=10, keys_scanned=500,
+                        last_error="to node2: Connection refused")
         body = json.dumps({"self": me, "n": 3, "w": 2, "r": 2,
             "members": [{"id": i, "address": "127.0.0.1:%d" % ports[i],
                          "state": "down" if i in down else "up",
@@ -568,8 +579,10 @@ class H(http.server.BaseHTTPRequestHandler):
                          "ring_mismatch": "vnodes 100 (here 150)"
                              if i in ring else None}
                         for i in ids],
-            "transfer": {"running": True, "retrying": me in retrying,
-                         "keys_sent": 203, "keys_scanned": 6543},
+            "removed": [{"id": g, "address": "127.0.0.1:%d" % ports[g],
+                         "state": "up"} for g in sorted(gone)],
+            "member": me not in gone,
+            "transfer": xfer,
             "hints": hints_of(me),
             "cleanup": {"running": me in slow,
                         "scanned": 1200 if me in slow else 0,
@@ -582,11 +595,11 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
     def log_message(self, *a):
         pass
-for i in ids:
+for i in ids + sorted(gone):
     s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
     s.member = i
     servers[i], ports[i] = s, s.server_address[1]
-for i in ids:
+for i in ids + sorted(gone):
     threading.Thread(target=servers[i].serve_forever, daemon=True).start()
 with open(portfile + ".tmp", "w") as f:
     f.write("%d\n" % ports["node1"])
@@ -608,7 +621,7 @@ PY
 	[ "$(echo "$output" | awk '{ if (length($0) > m) m = length($0) } END { print m }')" -le 80 ]
 	echo "$output" | grep -qx transfers
 	local want i
-	want=$(for ((i = 1; i <= 35; i++)); do echo "  - node$i sending 203/6543 keys"; done)
+	want=$(for ((i = 1; i <= 35; i++)); do echo "  - node$i sending: 6543 keys scanned, 203 sent"; done)
 	[ "$(echo "$output" | sed -n '/^transfers$/,/^[a-z]/p' | grep '^  ')" = "$want" ]
 	[[ $output == *"warnings      none"* ]]
 	# For scripts: the same entries, in the server's order.
@@ -634,8 +647,8 @@ PY
 	local t
 	t=$(echo "$output" | sed -n '/^transfers$/,/^[a-z]/p' | grep '^  ')
 	[ "$(echo "$t" | wc -l)" -eq 37 ]
-	[ "$(echo "$t" | grep retrying | paste -sd'|')" = "  - node5 retrying 203/6543 keys|  - node11 retrying 203/6543 keys" ]
-	[ "$(echo "$t" | grep -c '^  - node[0-9]* sending 203/6543 keys$')" -eq 35 ]
+	[ "$(echo "$t" | grep retrying | paste -sd'|')" = "  - node5 retrying: 6543 keys scanned, 203 sent|  - node11 retrying: 6543 keys scanned, 203 sent" ]
+	[ "$(echo "$t" | grep -c '^  - node[0-9]* sending: 6543 keys scanned, 203 sent$')" -eq 35 ]
 	# Every member that answered with it off: one line.
 	kill "${BG[-1]}"
 	STANDIN_AE_OFF="$(echo node{1..5})" standin 5
@@ -836,4 +849,28 @@ kvctl: not asked: node40 down for 0.1s" ]
 	# Every member answering: complete, exit 0.
 	run --separate-stderr "$KVCTL" --server "$SU" hints node2
 	[ "$status" -eq 0 ] && [ "$output" = "no hints pending" ]
+}
+
+@test "status: a transfer waiting on other senders says so; one running says keys scanned and sent, no ratio; a node that left and retries its handoff is listed, its error naming the receiver" {
+	STANDIN_WAITING=node2 STANDIN_RETRYING=node3 STANDIN_GONE=node9 standin 4
+	run --separate-stderr "$KVCTL" --server "$SU" status
+	echo "$output"
+	[ "$status" -eq 0 ]
+	local t
+	t=$(echo "$output" | sed -n '/^transfers$/,/^[a-z]/p' | grep '^  ')
+	[ "$t" = "  - node1 sending: 6543 keys scanned, 203 sent
+  - node2 waiting on 2 senders (its own pass done: 6936 keys scanned, 81 sent)
+  - node3 retrying: 6543 keys scanned, 203 sent
+  - node4 sending: 6543 keys scanned, 203 sent
+  - node9 (left the cluster) retrying: 500 keys scanned, 10 sent; last error to node2: Connection refused" ]
+	[[ $output == *"cluster       4 members: 4 up, 0 down"* ]]
+	run --separate-stderr "$KVCTL" --server "$SU" status -o json
+	echo "$output" | jq -e '.members.total == 4'
+	echo "$output" | jq -e '.transfers[] | select(.id == "node2") | .waiting_on == 2 and .member == true'
+	echo "$output" | jq -e '.transfers[] | select(.id == "node9") | .member == false and .retrying and .last_error == "to node2: Connection refused"'
+	# cluster nodes' TRANSFER column says the same, without the error.
+	run --separate-stderr "$KVCTL" --server "$SU" cluster nodes -o table
+	echo "$output"
+	echo "$output" | grep -q '^node2 .*waiting on 2 senders (its own pass done: 6936 keys scanned, 81 sent)$'
+	echo "$output" | grep -q '^node1\* .*sending: 6543 keys scanned, 203 sent$'
 }
