@@ -326,10 +326,10 @@ usage(FILE *f)
 	    "a warning on stderr, naming the nearest one kvctl reads.\n\n"
 	    "Exit status: 0 ok, 1 not found, 2 usage, 3 no server reachable (each\n"
 	    "server's error is named: refused, timed out, name does not resolve)\n"
-	    "or timed out (hints: a member not answering; hints drop: a member\n"
-	    "down or not answering), 4 other client error (e.g. 412: a\n"
-	    "condition failed), 5 server error or quorum failure, 6 aborted (a\n"
-	    "[y/N] question answered no).\n");
+	    "or timed out (hints drop: a member down or not answering), also\n"
+	    "for hints (a member not answering: the list is partial), 4 other\n"
+	    "client error (e.g. 412: a condition failed), 5 server error or\n"
+	    "quorum failure, 6 aborted (a [y/N] question answered no).\n");
 }
 
 /*
