@@ -463,20 +463,33 @@ batch_sync(int fd)
 }
 
 /*
- * A batch write failed for lack of space (mu held, busy ours): cuts the
- * segment back to the durable offset and keeps the batch, with the rule
- * in the essay.  A failure to cut is sticky.
+ * Cuts the segment back to the durable offset after a write that found
+ * the disk full (busy ours, mu not held: the cut's fsync must not hold
+ * up appenders, or probes waiting in wal_retry_until).  0, or the errno.
+ */
+static int
+cut_back(const struct wal *w, int fd, uint64_t durable_end)
+{
+	if (ftruncate(fd, (off_t)durable_end) == -1 ||
+	    (w->do_fsync && file_sync(fd) == -1))
+		return errno;
+	return 0;
+}
+
+/*
+ * A batch write failed for lack of space (mu held, busy ours, the
+ * segment cut back: cut_err, cut_back's result): keeps the batch, with
+ * the rule in the essay.  A failure to cut is sticky.
  */
 static void
-batch_nospace(struct wal *w, uint64_t last, int err)
+batch_nospace(struct wal *w, uint64_t last, int err, int cut_err)
 {
 	char path[4096];
 	struct buf tmp;
 
-	if (ftruncate(w->fd, (off_t)w->cur_size) == -1 ||
-	    (w->do_fsync && file_sync(w->fd) == -1)) {
+	if (cut_err != 0) {
 		wal_fail(w, "wal: cannot cut back a write that found the disk "
-		    "full", errno);
+		    "full", cut_err);
 		buf_reset(&w->inflight);
 		return;
 	}
@@ -542,7 +555,7 @@ flush_batch(struct wal *w)
 	char path[4096];
 	struct buf tmp;
 	uint64_t last, off, ready;
-	int rc = 0, e = 0, fd;
+	int rc = 0, e = 0, cut_err = 0, fd;
 	const char *what = NULL;
 	bool in_write = false;
 
@@ -578,10 +591,12 @@ flush_batch(struct wal *w)
 			(void)failpoint("wal-after-fsync");
 	}
 
+	if (rc == -1 && in_write && is_nospace(e))
+		cut_err = cut_back(w, fd, off);
 	pthread_mutex_lock(&w->mu);
 	if (rc == -1) {
 		if (in_write && is_nospace(e)) {
-			batch_nospace(w, last, e);
+			batch_nospace(w, last, e, cut_err);
 			if (!w->failed) {
 				errno = ENOSPC;
 				return -1;
