@@ -582,8 +582,32 @@ push_one(struct hints *h, const char *peer, const char *address,
 	return rc;
 }
 
+/* reroute's hand-over of rec, for a node that left: as deliver_owner's. */
+static int
+hand_over_one(struct hints *h, const struct cluster_view *v,
+    const char *replica, const char *rec, size_t len, struct refusal *rf,
+    char *err, size_t errlen)
+{
+	struct push_target t;
+	struct push_result r;
+
+	memset(&t, 0, sizeof(t));
+	t.peers = h->cfg.peers;
+	t.max_bytes = BATCH_BYTES;
+	t.timeout_ms = h->cfg.timeout_ms;
+	t.refused = hint_refused;
+	rf->peer = replica;
+	t.arg = rf;
+	if (hints_hand_over(&t, v, replica, rec, len, &r) == 0)
+		return 0;
+	snprintf(err, errlen, "%.40s: %.110s", t.peer_id ? t.peer_id : replica,
+	    r.error);
+	return -1;
+}
+
 /*
- * Hints for a member that left: each goes to the key's current replicas.
+ * Hints for a member that left: each goes to the key's current replicas
+ * (a node that left hands one it cannot deliver to a member instead).
  * 0 when every replica took it, refused it for good (then it was set
  * aside), or it was applied here; -1 with err set otherwise.
  */
@@ -614,7 +638,9 @@ reroute(struct hints *h, const struct cluster_view *v, const char *rec,
 			}
 		} else if (push_one(h, v->members[pref[i]].id,
 		    v->members[pref[i]].address, rec, len, rf, err,
-		    errlen) != 0)
+		    errlen) != 0 && (v->self >= 0 ||
+		    hand_over_one(h, v, v->members[pref[i]].id, rec, len, rf,
+		    err, errlen) != 0))
 			rc = -1;
 	}
 out:

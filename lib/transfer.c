@@ -37,6 +37,11 @@
  * their gossip differs for a moment, two may send (harmless: the apply
  * rule makes a second copy a no-op), never none that is alive.
  *
+ * A node that left is the exception: it sends every key it holds whose
+ * owners changed, delegating none, since a delegate that stays a member
+ * waits for a receiver that is down and the node could not finish
+ * meanwhile (a second copy is a no-op for the receiver).
+ *
  * FALLBACK.  After a pass that left keys to other senders (delegates),
  * the thread keeps the old view and the delegates' ids (the watch), and
  * `running` stays true.  Each poll it reads their heartbeats: a delegate
@@ -313,6 +318,14 @@ sender_is_self(struct pass *p, const size_t *oldp, size_t no)
 {
 	size_t i, first = SIZE_MAX, now = SIZE_MAX;
 
+	/*
+	 * A node that left sends every key itself: a delegate that stays
+	 * a member waits for a receiver that is down, and this node could
+	 * not finish meanwhile.  A key another sender sends too arrives
+	 * twice, which its receiver's apply rule makes a no-op.
+	 */
+	if (p->cur->self < 0 && !p->fallback)
+		return true;
 	for (i = 0; i < no; i++) {
 		if (!p->reliable[oldp[i]])
 			continue;

@@ -560,7 +560,12 @@ leave_and_wait() {
 	run kv cluster leave "$1" --server "$(url node1)"
 	echo "leave: $status $output"
 	[ "$status" -eq 0 ]
-	wait "$poller" || { echo "$1 never said done"; nodes "$1" | jq -c .transfer; return 1; }
+	wait "$poller" || {
+		echo "$1 never said done"
+		nodes "$1" | jq -c '.transfer, .hints'
+		grep -E 'handed|transfer' "$TMP/$1.log" | tail -5
+		return 1
+	}
 	echo "$1 when it said done: $(cat "$TMP/left.json")"
 }
 
@@ -608,6 +613,53 @@ leave_and_wait() {
 	start_peer 3 3 "$(peers_of 3 4)" --anti-entropy-interval 0
 	wait_for 15 ready node2 node3
 	wait_for 30 pending_is node1 0 || { nodes node1 | jq -c .hints; false; }
+	wait_for 30 owners_hold node1 all $ks || { show_lacking; false; }
+}
+
+@test "leave with hints for an owner that left too and a replica down: handed over; the remaining owners get every key" {
+	start_four
+	kill_node node2
+	kill_node node3
+	local ks
+	ks=$(keys o 60)
+	kvh put node4 "" $ks >"$TMP/puts"
+	puts_ok "$TMP/puts"
+	run kv cluster leave node2 --server "$(url node1)"
+	echo "leave node2: $status $output"
+	[ "$status" -eq 0 ]
+	wait_for 15 unlisted node4 node2
+	leave_and_wait node4
+	[ "$(jq -r .hints.pending "$TMP/left.json")" = 0 ]
+	kill_node node4
+	start_peer 3 3 "$(peers_of 3 4)" --anti-entropy-interval 0
+	wait_for 15 ready node3
+	wait_for 30 pending_is node1 0 || { nodes node1 | jq -c .hints; false; }
+	wait_for 30 owners_hold node1 all $ks || { show_lacking; false; }
+}
+
+@test "leave after an earlier leave (no first pass), a new owner down: the node sends every key itself, hands what it cannot deliver over, and is done" {
+	local n
+	pick_ports 5
+	KVH_NODES="node1=http://$(member_addr 1),node2=http://$(member_addr 2)"
+	KVH_NODES="$KVH_NODES,node3=http://$(member_addr 3),node4=http://$(member_addr 4)"
+	export KVH_NODES
+	for n in 1 2 3 4 5; do
+		start_peer "$n" 3 "$(peers_of "$n" 5)" --anti-entropy-interval 0
+	done
+	wait_for 15 ready node1 node2 node3 node4 node5
+	wait_for 15 linked node1 node2 node3 node4 node5
+	leave_and_wait node5
+	kill_node node5
+	local ks
+	ks=$(keys p 100)
+	kvh put node1 "" $ks >"$TMP/puts"
+	puts_ok "$TMP/puts"
+	kill_node node3
+	leave_and_wait node4
+	jq -e '.transfer.waiting_on == 0' "$TMP/left.json" >/dev/null
+	kill_node node4
+	start_peer 3 3 "$(peers_of 3 5)" --anti-entropy-interval 0
+	wait_for 15 ready node3
 	wait_for 30 owners_hold node1 all $ks || { show_lacking; false; }
 }
 
