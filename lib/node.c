@@ -26,6 +26,7 @@
  *	transfer	data handoff on membership change
  *	anti-entropy	hash-tree exchanges
  *	housekeeping	snapshots, tombstone collection, the alive stamp
+ *			(written once more as it closes: a clean stop)
  *	api		the routes (api.h), over every module above
  *	server		HTTP: requests reach every module above, so it opens
  *			last and closes first (in-flight requests finish
@@ -44,13 +45,15 @@
  * directory refuses to start), incarnation (8 hex digits chosen when the
  * directory is created; with the id it names this node in vector clocks,
  * so a node that lost its data never reuses counters), alive (the wall
- * clock of the last housekeeping round: at start it tells how long the
- * node was away), and the files of the store, cluster and hints.
+ * clock of the last housekeeping round, or of the clean stop, when the
+ * housekeeping thread ends: at start it tells how long the node was
+ * away), and the files of the store, cluster and hints.
  *
  * HOUSEKEEPING is one thread sleeping on a stopper (clock.h): a snapshot
  * every snapshot_interval_s when the store changed since the last one
  * (store_snapshot_if_changed), every minute tombstone collection and the
- * alive stamp, and every minute (a quarter of --cas-window when that is
+ * alive stamp (so a tombstone lives up to a minute past the grace), the
+ * alive stamp again as it ends, and every minute (a quarter of --cas-window when that is
  * shorter) the consensus state's upkeep: rounds that settle proposals
  * left in progress (cas_repair), collection and compaction (paxos.h).
  */
@@ -197,9 +200,10 @@ load_incarnation(const char *dir, char *out, size_t outlen, char *err,
 }
 
 /*
- * Writes the wall clock to DIR/alive.  At start it tells how long this
- * node was away (check_away); it needs no fsync, since losing the last
- * stamp only makes the node look away a minute longer.
+ * Writes the wall clock to DIR/alive, every housekeeping round and as
+ * the thread ends on a clean stop.  At start it tells how long this node
+ * was away (check_away); it needs no fsync, since losing the last stamp
+ * only makes the node look away a minute longer.
  */
 static void
 stamp_alive(const struct node *nd)
@@ -337,6 +341,11 @@ housekeeping_main(void *arg)
 			next_snap = now + (int64_t)nd->cfg.snapshot_interval_s * 1000;
 		}
 	}
+	/*
+	 * A clean stop: the node ran until now, so a restart at once is not
+	 * taken for a node away since the last round, up to a minute ago.
+	 */
+	stamp_alive(nd);
 	return NULL;
 }
 

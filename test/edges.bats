@@ -21,6 +21,9 @@
 #		key that shares its coordinator lock stripe
 #   start-up	a bad flag exits 2 and leaves no node directory; unknown
 #		KVD_ variables and ignored --peers are warned about
+#   away	a node stopped cleanly starts again at once, however long
+#		it ran; one killed and down longer than --tombstone-grace
+#		is refused
 #
 # A node's own copy is read with GET /kv/KEY?r=1&raw through that node:
 # the coordinator reads its own copy first when it is an owner, and r=1
@@ -1232,4 +1235,26 @@ refused_start() {
 	run nodes node1
 	echo "$output"
 	[ "$(printf '%s\n' "$output" | jq -r '.members[] | select(.id == "node2") | .address')" = "$new" ]
+}
+
+# ---- 7. away longer than --tombstone-grace ------------------------------
+#
+# A grace of 5 s (the flag takes 1 and up): the alive stamp is written at
+# start, every minute and at a clean stop.
+
+@test "away: a node stopped cleanly after running longer than the grace starts again at once; one killed -9 and left down longer is refused" {
+	start_node n1 --tombstone-grace 5
+	[ "$(put n1 k v)" = 201 ]
+	sleep 8		# the stamp written at start is older than the grace
+	kill_node n1 TERM
+	start_node n1 --tombstone-grace 5
+	[ "$(code "$(url n1)/ready")" = 200 ]
+	[ "$(code "$(url n1)/kv/k")" = 200 ]
+	kill_node n1
+	sleep 8
+	run timeout 10 "$KVD" --id n1 --addr 127.0.0.1:0 --data-dir "$DATA" \
+	    --tombstone-grace 5 3>&-
+	echo "status $status: $output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"longer than --tombstone-grace 5 s"* ]]
 }
