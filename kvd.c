@@ -16,7 +16,8 @@
  *	log, notify	log lines, and systemd's readiness protocol
  *
  * Threads and locks: kvd.c starts no thread and holds no lock; the main
- * thread only waits for a signal.  The lock order across modules is in
+ * thread only waits for a signal, and the node's pause check thread ends
+ * the process through node_paused().  The lock order across modules is in
  * README's Code map: a quorum operation's mutex and the coordinator's
  * gate are leaves, the store's stripe lock comes before the WAL's mutex,
  * and no lock is held across a network call or another module's disk
@@ -138,7 +139,8 @@ static const struct flag flags[] = {
 	  "seconds a delete's tombstone is kept before it is collected "
 	  "(default 86400)" },
 	{ "allow-stale", FLAG_BOOL, F(allow_stale), 0, 0,
-	  "start even if this node was away longer than --tombstone-grace" },
+	  "start even if this node was away longer than --tombstone-grace, "
+	  "and serve on after a stop (SIGSTOP, suspend) that long" },
 	{ "cas-window", FLAG_NUM, F(cas_window), 1, 86400 * 7,
 	  "seconds a key's consensus state (conditional writes) is kept after "
 	  "its last ballot; older ballots are refused; at least 12 peer "
@@ -293,6 +295,27 @@ die(int status, const char *msg, const char *err)
 	as_given(err, e, sizeof(e));
 	log_event(LOG_ERROR, m, "err=%s", e);
 	exit(status);
+}
+
+/*
+ * cfg.paused (node.h): called from the node's pause check thread when
+ * the node did not run (stopped, its machine suspended) for longer than
+ * --tombstone-grace.  It must not serve another request or push another
+ * value: one log line and _exit(1) at once, no node_close, so no final
+ * snapshot and no alive stamp (the next start is refused as after a
+ * restart) and no exit handlers while the other threads run.  Every
+ * acknowledged write is in the WAL.
+ */
+static void
+node_paused(void *arg, const char *msg)
+{
+	char e[PATH_MAX + 1024];
+
+	(void)arg;
+	as_given(msg, e, sizeof(e));
+	log_event(LOG_ERROR, "stopping: this node did not run longer than "
+	    "--tombstone-grace", "err=%s", e);
+	_exit(1);
 }
 
 /*
@@ -638,6 +661,7 @@ node_config_from(const struct config *cfg, struct auth *auth,
 	nc->max_body = (size_t)cfg->max_body;
 	nc->max_watchers = (size_t)cfg->max_watchers;
 	nc->port_file = cfg->port_file;
+	nc->paused = node_paused;
 	s->limits.max_body = (size_t)cfg->max_body + (size_t)cfg->max_body / 3 +
 	    (256u << 10);
 	s->max_body_name = "internal routes: --max-body x 4/3 + 256 KiB";

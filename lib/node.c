@@ -9,6 +9,10 @@
  *	listener	bind the port first, so a port in use fails before
  *			anything is written to disk
  *	directory	DATA_DIR/ID: LOCK, incarnation, the away check
+ *	pause check	the away check for a node that runs: a thread that
+ *			stops the process once it finds it did not run
+ *			longer than the grace (below); before every module
+ *			that sends or serves data, and closes after them
  *	watch		parked ?wait= requests; the store tells it of changes
  *	store		the data (close: the final snapshot if it changed, then close)
  *	paxos		the acceptor's state and log (DATA_DIR/ID/paxos)
@@ -45,9 +49,31 @@
  * directory refuses to start), incarnation (8 hex digits chosen when the
  * directory is created; with the id it names this node in vector clocks,
  * so a node that lost its data never reuses counters), alive (the wall
- * clock of the last housekeeping round, or of the clean stop, when the
- * housekeeping thread ends: at start it tells how long the node was
- * away), and the files of the store, cluster and hints.
+ * clock at which the pause check last found the node running, written
+ * every housekeeping round and at a clean stop, when the housekeeping
+ * thread ends: at start it tells how long the node was away), and the
+ * files of the store, cluster and hints.
+ *
+ * THE PAUSE CHECK.  A node stopped (SIGSTOP, a suspended VM) longer
+ * than --tombstone-grace resumes holding values whose deletes its
+ * replicas have meanwhile collected, and would push them back (anti-
+ * entropy, read repair, /internal/fetch); the start-up check cannot see
+ * a pause.  So one thread does nothing but sleep on a stopper, at most a
+ * second (a quarter of the grace when that is shorter), and compare the
+ * wall clock with its last wake's: a gap longer than the grace is a
+ * node that was away, judged by the same clock and rule as check_away at
+ * a restart.  It then calls cfg.paused, which ends the process at once
+ * (kvd.c: exit 1) without the alive stamp or a final snapshot, so the
+ * next start is refused as after a restart; --allow-stale only warns,
+ * as at start.  The stamp writes the check's last wake, never the clock
+ * of its own round, so a housekeeping round that runs after a pause and
+ * before the check still stamps the time before it.  The window: from
+ * the resume until the check runs, other threads may send what they
+ * were doing when stopped.  The check runs first thing after a SIGSTOP
+ * (its monotonic deadline is past, and it does nothing else), and
+ * within a second of a VM's resume; server.c's stall guard (client_left)
+ * keeps writes whose clients left from being served meanwhile.  A wall
+ * clock stepped forward by more than the grace stops the node too.
  *
  * HOUSEKEEPING is one thread sleeping on a stopper (clock.h): a snapshot
  * every snapshot_interval_s when the store changed since the last one
@@ -61,6 +87,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +101,7 @@
 #include "thread.h"
 
 #define HOUSEKEEPING_MS	60000	/* tombstone collection and the alive stamp */
+#define AWAKE_MS	1000	/* the pause check's wake, at most */
 #define PEER_POOL_IDLE	64	/* idle connections kept per peer */
 #define HINT_INTERVAL_MS 1000
 #define PAXOS_UPKEEP_MS	60000	/* at most; a quarter of the window if less */
@@ -200,22 +228,44 @@ load_incarnation(const char *dir, char *out, size_t outlen, char *err,
 }
 
 /*
- * Writes the wall clock to DIR/alive, every housekeeping round and as
- * the thread ends on a clean stop.  At start it tells how long this node
- * was away (check_away); it needs no fsync, since losing the last stamp
- * only makes the node look away a minute longer.
+ * Writes to DIR/alive the wall clock at which the pause check last found
+ * the node running (at most a second ago, unless it found a pause),
+ * every housekeeping round and as the thread ends on a clean stop.  At
+ * start it tells how long this node was away (check_away); it needs no
+ * fsync, since losing the last stamp only makes the node look away a
+ * minute longer.
  */
 static void
-stamp_alive(const struct node *nd)
+stamp_alive(struct node *nd)
 {
 	char path[PATH_MAX + 64];
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/alive", nd->dir);
 	if ((f = fopen(path, "w")) != NULL) {
-		fprintf(f, "%lld\n", (long long)clock_wall_ms());
+		fprintf(f, "%lld\n", (long long)atomic_load(&nd->awake_wall_ms));
 		fclose(f);
 	}
+}
+
+/*
+ * The message for a node away longer than the grace: how it was away and
+ * for how long ("was away 45 s"), the grace, the danger, what the node
+ * does about it ("" or ", so it stops now"), then what the operator
+ * does: the one advice check_away and the pause check give.
+ */
+static void
+away_message(const struct node *nd, const char *what, const char *then,
+    char *out, size_t outlen)
+{
+	snprintf(out, outlen, "this node %s, longer than --tombstone-grace "
+	    "%lld s: keys deleted meanwhile on nodes that stayed up could come "
+	    "back from it%s. If every node was down too (a single node, a whole "
+	    "cluster stopped), or no key was deleted meanwhile, start it with "
+	    "--allow-stale; otherwise wipe %s and restart, and it rejoins empty "
+	    "and gets its keys from the other replicas (a node with no other "
+	    "replica would lose them)", what,
+	    (long long)nd->cfg.tombstone_grace_s, then, nd->dir);
 }
 
 /*
@@ -230,7 +280,7 @@ stamp_alive(const struct node *nd)
 static int
 check_away(const struct node *nd, char *err, size_t errlen)
 {
-	char path[PATH_MAX + 64];
+	char path[PATH_MAX + 64], what[64];
 	long long last = 0;
 	int64_t away;
 	FILE *f;
@@ -254,16 +304,64 @@ check_away(const struct node *nd, char *err, size_t errlen)
 		log_event(LOG_WARN, msg, "away_s=%lld", (long long)(away / 1000));
 		return 0;
 	}
-	snprintf(err, errlen, "this node was away %lld s, longer than "
-	    "--tombstone-grace %lld s: keys deleted meanwhile on nodes that "
-	    "stayed up could come back from it. If every node was down too (a "
-	    "single node, a whole cluster stopped), or no key was deleted "
-	    "meanwhile, start it with --allow-stale; otherwise wipe %s and "
-	    "restart, and it rejoins empty and gets its keys from the other "
-	    "replicas (a node with no other replica would lose them)",
-	    (long long)(away / 1000), (long long)nd->cfg.tombstone_grace_s,
-	    nd->dir);
+	snprintf(what, sizeof(what), "was away %lld s", (long long)(away / 1000));
+	away_message(nd, what, "", err, errlen);
 	return -1;
+}
+
+/* ---- the pause check -------------------------------------------------- */
+
+/* How often the pause check wakes: a second, a quarter of a shorter grace. */
+static int64_t
+awake_interval_ms(const struct node *nd)
+{
+	int64_t q = nd->cfg.tombstone_grace_s * 1000 / 4;
+
+	return q < 100 ? 100 : q < AWAKE_MS ? q : AWAKE_MS;
+}
+
+/*
+ * The pause check's thread (the essay's THE PAUSE CHECK).  Cheap on
+ * purpose: after a stop it is the first thing to run that notices, and
+ * whatever else it did would come before the check.
+ */
+static void *
+awake_main(void *arg)
+{
+	struct node *nd = arg;
+	int64_t grace_ms = nd->cfg.tombstone_grace_s * 1000, now, gap;
+	char what[128], msg[PATH_MAX + 1024];
+
+	thread_name("kvd-awake");
+	while (!stopper_sleep_ms(&nd->awake_stop, awake_interval_ms(nd))) {
+		now = clock_wall_ms();
+		gap = now - atomic_load(&nd->awake_wall_ms);
+		if (gap > grace_ms && nd->cfg.allow_stale) {
+			char warn[160];
+
+			snprintf(warn, sizeof(warn), "node did not run longer than "
+			    "the tombstone grace period (stopped, or its machine "
+			    "suspended); serving on (%s)",
+			    nd->cfg.allow_stale_name ? nd->cfg.allow_stale_name :
+			    "--allow-stale");
+			log_event(LOG_WARN, warn, "away_s=%lld",
+			    (long long)(gap / 1000));
+		} else if (gap > grace_ms) {
+			snprintf(what, sizeof(what), "did not run for %lld s "
+			    "(stopped, or its machine suspended)",
+			    (long long)(gap / 1000));
+			away_message(nd, what, ", so it stops now and its next "
+			    "start is refused", msg, sizeof(msg));
+			if (nd->cfg.paused != NULL)
+				nd->cfg.paused(nd->cfg.paused_arg, msg);
+			log_event(LOG_ERROR, "node did not run longer than the "
+			    "tombstone grace; its alive stamp is no longer "
+			    "renewed", "err=%s", msg);
+			break;
+		}
+		atomic_store(&nd->awake_wall_ms, now);
+	}
+	return NULL;
 }
 
 /* ---- housekeeping ----------------------------------------------------- */
@@ -342,8 +440,9 @@ housekeeping_main(void *arg)
 		}
 	}
 	/*
-	 * A clean stop: the node ran until now, so a restart at once is not
-	 * taken for a node away since the last round, up to a minute ago.
+	 * A clean stop: the node ran until now (the pause check's last
+	 * wake), so a restart at once is not taken for a node away since
+	 * the last round, up to a minute ago.
 	 */
 	stamp_alive(nd);
 	return NULL;
@@ -456,6 +555,33 @@ close_directory(struct node *nd)
 	nd->lock_fd = -1;
 	if (nd->dir_created)
 		file_remove_tree(nd->dir);
+}
+
+static int
+open_awake(struct node *nd, char *err, size_t errlen)
+{
+	int rc;
+
+	atomic_store(&nd->awake_wall_ms, clock_wall_ms());
+	if ((rc = stopper_init(&nd->awake_stop)) != 0)
+		goto fail;
+	if ((rc = pthread_create(&nd->awake, NULL, awake_main, nd)) != 0) {
+		stopper_destroy(&nd->awake_stop);
+		goto fail;
+	}
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot start the pause check thread: %s",
+	    strerror(rc));
+	return -1;
+}
+
+static void
+close_awake(struct node *nd)
+{
+	stopper_stop(&nd->awake_stop);
+	pthread_join(nd->awake, NULL);
+	stopper_destroy(&nd->awake_stop);
 }
 
 static int
@@ -858,6 +984,7 @@ static const struct step {
 } steps[] = {
 	{ "listener",		open_listener,		close_listener },
 	{ "directory",		open_directory,		close_directory },
+	{ "pause check",	open_awake,		close_awake },
 	{ "watch",		open_watch,		close_watch },
 	{ "store",		open_store,		close_store },
 	{ "paxos",		open_paxos,		close_paxos },

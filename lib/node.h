@@ -3,16 +3,16 @@
  * opened in dependency order and closed in exactly the reverse order.
  *
  * node_open brings a node up one step at a time (the order is the table
- * in node.c): the listening socket, the node directory, the store, the
- * Paxos acceptor, the set-aside log, the peer pool, membership, hints,
- * the quorum coordinator, the consensus coordinator, transfers,
- * anti-entropy, housekeeping, the API, the HTTP server, which is what
- * lets requests in, and last the port file (--port-file), which tells a
- * script the node serves.  node_close runs the steps' closes from the last
- * opened back to the first, so no module is closed while another that
- * uses it still runs.  A step that fails closes the ones before it; a
- * node directory created by this node_open is removed again, so a start
- * that fails leaves nothing behind.
+ * in node.c): the listening socket, the node directory, the pause check
+ * (cfg.paused), the store, the Paxos acceptor, the set-aside log, the
+ * peer pool, membership, hints, the quorum coordinator, the consensus
+ * coordinator, transfers, anti-entropy, housekeeping, the API, the HTTP
+ * server, which is what lets requests in, and last the port file
+ * (--port-file), which tells a script the node serves.  node_close runs
+ * the steps' closes from the last opened back to the first, so no module
+ * is closed while another that uses it still runs.  A step that fails
+ * closes the ones before it; a node directory created by this node_open
+ * is removed again, so a start that fails leaves nothing behind.
  *
  * The caller owns the struct node (kvd.c keeps it static) and may read
  * the module pointers while the node is open; they are set by node_open
@@ -65,7 +65,7 @@ struct node_config {
 	int		 gossip_interval_ms;
 	size_t		 hint_max;
 	int		 anti_entropy_interval_s;	/* 0: off */
-	int64_t		 tombstone_grace_s;
+	int64_t		 tombstone_grace_s;	/* at least 1 */
 	int64_t		 cas_window_s;	/* consensus state kept past its last ballot; 0: 3600 */
 	bool		 allow_stale;
 	int		 snapshot_interval_s;	/* 0: only at close */
@@ -74,6 +74,19 @@ struct node_config {
 	size_t		 max_body;	/* --max-body: the public routes' body limit */
 	size_t		 max_watchers;	/* requests parked on ?wait= at once */
 	const char	*port_file;	/* --port-file: the bound port; NULL: none */
+	/*
+	 * Called once, from the node's pause check thread, when the node
+	 * finds it did not run (stopped, its machine suspended) for longer
+	 * than tombstone_grace_s, with a message saying so and what to do.
+	 * The node must not serve any more: the callback ends the process
+	 * without node_close (no final snapshot, no alive stamp, so the
+	 * next start is refused as after a restart) and does not return.
+	 * Not called with allow_stale (the node warns and goes on).  NULL:
+	 * the node logs the message and serves on, but never renews its
+	 * alive stamp again.
+	 */
+	void		(*paused)(void *arg, const char *msg);
+	void		*paused_arg;
 	/*
 	 * The HTTP server: limits and timeouts.  node_open sets listen_fd
 	 * and answers with the API (api.h): handler, precheck and arg.
@@ -112,6 +125,11 @@ struct node {
 	bool		 requests_left;	/* by server_stop: see node_close */
 	struct stopper	 house_stop;
 	pthread_t	 house;
+	/* The pause check: its thread, and the wall clock of its last wake
+	 * that found the node running, which the alive stamp writes. */
+	struct stopper	 awake_stop;
+	pthread_t	 awake;
+	_Atomic int64_t	 awake_wall_ms;
 };
 
 /*

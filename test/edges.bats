@@ -23,7 +23,8 @@
 #		KVD_ variables and ignored --peers are warned about
 #   away	a node stopped cleanly starts again at once, however long
 #		it ran; one killed and down longer than --tombstone-grace
-#		is refused
+#		is refused; one stopped (SIGSTOP) longer than that exits 1
+#		once it runs again, and its next start is refused
 #
 # A node's own copy is read with GET /kv/KEY?r=1&raw through that node:
 # the coordinator reads its own copy first when it is an owner, and r=1
@@ -1240,7 +1241,14 @@ refused_start() {
 # ---- 7. away longer than --tombstone-grace ------------------------------
 #
 # A grace of 5 s (the flag takes 1 and up): the alive stamp is written at
-# start, every minute and at a clean stop.
+# start, every minute and at a clean stop, and a node that finds, once it
+# runs again, that it was stopped longer than the grace exits 1 without
+# writing it, so its next start is refused as after a restart.
+
+# exited PID: the process is gone (bash reaped it; a zombie answers kill -0).
+exited() {
+	! kill -0 "$1" 2>/dev/null
+}
 
 @test "away: a node stopped cleanly after running longer than the grace starts again at once; one killed -9 and left down longer is refused" {
 	start_node n1 --tombstone-grace 5
@@ -1257,4 +1265,42 @@ refused_start() {
 	echo "status $status: $output"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"longer than --tombstone-grace 5 s"* ]]
+}
+
+@test "away: a node stopped (SIGSTOP) longer than the grace exits 1 once it runs again, saying so, and its next start is refused; a short stop does nothing" {
+	local n pid rc=0 line t0
+	for n in 1 2 3; do
+		start_peer "$n" 3 "" --tombstone-grace 5
+	done
+	wait_for 15 ready node1 node2 node3
+	[ "$(put node1 k v)" = 201 ]
+	pid=$(pid_of node3)
+	kill -STOP "$pid"
+	sleep 1
+	kill -CONT "$pid"
+	sleep 2
+	kill -0 "$pid"
+	[ "$(code "$(url node3)/kv/k")" = 200 ]
+	[ "$(grep -c 'level=error' "$TMP/node3.log")" -eq 0 ]
+
+	kill -STOP "$pid"
+	sleep 8		# grace + 3 s
+	t0=$(now_ms)
+	kill -CONT "$pid"
+	wait_for 3 exited "$pid" || { cat "$TMP/node3.log"; false; }
+	wait "$pid" || rc=$?
+	line=$(grep 'level=error' "$TMP/node3.log" | tail -1)
+	echo "exit $rc $(secs "$t0") s after SIGCONT: $line"
+	[ "$rc" -eq 1 ]
+	[[ "$line" == *"longer than --tombstone-grace 5 s"* ]]
+	[[ "$line" == *"start it with --allow-stale; otherwise wipe"* ]]
+	[ "$(grep -c 'msg="stopped"' "$TMP/node3.log")" -eq 0 ]
+	# The next start is refused, as after a restart.
+	: >"$TMP/node3.log"
+	run start_peer 3 3 "" --tombstone-grace 5
+	echo "start: $status"
+	cat "$TMP/node3.log"
+	[ "$status" -eq 1 ]
+	grep -q 'this node was away .* longer than --tombstone-grace 5 s' \
+	    "$TMP/node3.log"
 }
