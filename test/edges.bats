@@ -252,19 +252,6 @@ start_member() {
 	start_peer "$n" 3 "" --anti-entropy-interval 0 "$@"
 }
 
-# linked NODE...: each NODE sees every other member up, its own calls
-# to it included (a node started first tried the others before they
-# were up, and holds them down until news of them: a w=3 write then is
-# a fast 503).
-linked() {
-	local n
-	for n in "$@"; do
-		nodes "$n" | jq -e '[.members[] | select(.self != true) |
-		    .state == "up" and .link != "down"] | all' >/dev/null ||
-		    return 1
-	done
-}
-
 # start_cluster [flags...]: node1..node3, each with the flags.
 start_cluster() {
 	local n

@@ -244,6 +244,19 @@ servers() {
 	echo "$out"
 }
 
+# linked NODE...: each NODE sees every other member up, its own calls
+# to it included (a node started first tried the others before they
+# were up, and holds them down until news of them: a w=3 write then is
+# a fast 503).
+linked() {
+	local n
+	for n in "$@"; do
+		nodes "$n" | jq -e '[.members[] | select(.self != true) |
+		    .state == "up" and .link != "down"] | all' >/dev/null ||
+		    return 1
+	done
+}
+
 # ready NODE...: every NODE answers /ready with 200.
 ready() {
 	local n

@@ -20,6 +20,8 @@ cluster3() {
 	for n in 1 2 3; do
 		start_peer "$n" 3 "" "$@"
 	done
+	wait_for 15 ready node1 node2 node3
+	wait_for 15 linked node1 node2 node3
 }
 
 # expires NODE KEY [QUERY]: the X-Kvd-Expires of KEY read through NODE.
