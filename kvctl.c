@@ -3426,42 +3426,83 @@ join_node_answers(const struct opts *o, const char *address)
 }
 
 /*
+ * ID's address in the --server node's /cluster/nodes, into addr (kept as
+ * it was when ID is not listed or the call fails).  True when found.
+ */
+static bool
+member_address(const struct opts *o, const char *id, char *addr,
+    size_t addrlen)
+{
+	struct client_response res;
+	struct json_tok *t = NULL;
+	char mid[72];
+	bool found = false;
+	int arr, e, k;
+
+	client_response_init(&res);
+	if (request(o, "GET", "/cluster/nodes", NULL, NULL, 0, NULL,
+	    &res) == 0 && res.http.status == 200 &&
+	    (t = parse_body(&res.body)) != NULL &&
+	    (arr = jget(res.body.data, t, 0, "members")) >= 0 &&
+	    t[arr].type == JSON_ARRAY)
+		for (k = 0, e = arr + 1; k < t[arr].size && !found; k++,
+		    e = t[e].next) {
+			jstr(res.body.data, t, e, "id", mid, sizeof(mid));
+			if ((found = strcmp(mid, id) == 0))
+				jstr(res.body.data, t, e, "address", addr,
+				    addrlen);
+		}
+	free(t);
+	client_response_free(&res);
+	return found;
+}
+
+/*
  * From a join's or leave's answer (the --server node's /cluster/nodes
  * after the change): that node's id and address into self and via, and
- * "members now: N (ids...)" printed.  0, or -1 when it is malformed.
+ * the member ids into *ids (sorted, the caller frees; *n of them).  0, or
+ * -1 when it is malformed.
  */
 static int
-members_now(const struct client_response *res, char *self, size_t selflen,
-    char *via, size_t vialen)
+change_answer(const struct client_response *res, char *self, size_t selflen,
+    char *via, size_t vialen, char (**ids)[72], int *n)
 {
 	const char *b = res->body.data;
 	struct json_tok *t;
-	char (*ids)[72] = NULL;
-	int arr, e, k, total = 0;
+	int arr, e, k;
 
+	*ids = NULL;
+	*n = 0;
 	if ((t = parse_body(&res->body)) == NULL ||
 	    (arr = jget(b, t, 0, "members")) < 0 || t[arr].type != JSON_ARRAY ||
-	    (ids = calloc((size_t)t[arr].size + 1, sizeof(*ids))) == NULL) {
+	    (*ids = calloc((size_t)t[arr].size + 1, sizeof(**ids))) == NULL) {
 		free(t);
 		return -1;
 	}
 	jstr(b, t, 0, "self", self, selflen);
 	for (k = 0, e = arr + 1; k < t[arr].size; k++, e = t[e].next) {
-		jstr(b, t, e, "id", ids[total], sizeof(ids[total]));
+		jstr(b, t, e, "id", (*ids)[*n], sizeof((*ids)[*n]));
 		if (jtrue(b, t, e, "self"))
 			jstr(b, t, e, "address", via, vialen);
-		total++;
+		(*n)++;
 	}
-	if (total > 1)
-		qsort(ids, (size_t)total, sizeof(*ids), id_cmp);
-	printf("members now: %d", total);
-	for (k = 0; k < total && total <= JOIN_IDS_SHOWN; k++)
-		printf("%s%s", k == 0 ? " (" : ", ", ids[k]);
-	printf("%s\n", total <= JOIN_IDS_SHOWN ? ")" :
-	    " (kvctl cluster nodes lists them)");
-	free(ids);
+	if (*n > 1)
+		qsort(*ids, (size_t)*n, sizeof(**ids), id_cmp);
 	free(t);
 	return 0;
+}
+
+/* Prints "members now: N (ids...)", the ids when there are few. */
+static void
+members_now(char (*ids)[72], int n)
+{
+	int k;
+
+	printf("members now: %d", n);
+	for (k = 0; k < n && n <= JOIN_IDS_SHOWN; k++)
+		printf("%s%s", k == 0 ? " (" : ", ", ids[k]);
+	printf("%s\n", n <= JOIN_IDS_SHOWN ? ")" :
+	    " (kvctl cluster nodes lists them)");
 }
 
 /*
@@ -3476,44 +3517,22 @@ static int
 cmd_join(const struct opts *o, const char *id, const char *address)
 {
 	struct client_response res;
-	struct json_tok *t = NULL;
-	char self[72] = "", via[300] = "", mid[72], maddr[300];
-	bool json = o->json || o->output == OUT_JSON, was = false;
-	int rc, arr, e, k;
+	char self[72] = "", via[300] = "", was_at[300] = "", (*ids)[72] = NULL;
+	bool json = o->json || o->output == OUT_JSON, was;
+	int rc, n;
 
-	client_response_init(&res);
-	if (!json && request(o, "GET", "/cluster/nodes", NULL, NULL, 0, NULL,
-	    &res) == 0 && res.http.status == 200 &&
-	    (t = parse_body(&res.body)) != NULL &&
-	    (arr = jget(res.body.data, t, 0, "members")) >= 0 &&
-	    t[arr].type == JSON_ARRAY)
-		for (k = 0, e = arr + 1; k < t[arr].size; k++, e = t[e].next) {
-			jstr(res.body.data, t, e, "id", mid, sizeof(mid));
-			jstr(res.body.data, t, e, "address", maddr,
-			    sizeof(maddr));
-			if (strcmp(mid, id) == 0 && strcmp(maddr, address) == 0)
-				was = true;
-		}
-	free(t);
-	t = NULL;
-	client_response_free(&res);
+	was = !json && member_address(o, id, was_at, sizeof(was_at)) &&
+	    strcmp(was_at, address) == 0;
 	client_response_init(&res);
 	if ((rc = cluster_post_res(o, "/cluster/join", id, address, &res)) != 0)
 		goto out;
 	if ((rc = report(o, &res, "cluster join")) != 0 || json)
 		goto out;
-	/* The first line names the --server node: read it first. */
-	if ((t = parse_body(&res.body)) == NULL) {
+	if (change_answer(&res, self, sizeof(self), via, sizeof(via), &ids,
+	    &n) != 0) {
 		rc = malformed(o, "cluster join");
 		goto out;
 	}
-	jstr(res.body.data, t, 0, "self", self, sizeof(self));
-	if ((arr = jget(res.body.data, t, 0, "members")) >= 0 &&
-	    t[arr].type == JSON_ARRAY)
-		for (k = 0, e = arr + 1; k < t[arr].size; k++, e = t[e].next)
-			if (jtrue(res.body.data, t, e, "self"))
-				jstr(res.body.data, t, e, "address", via,
-				    sizeof(via));
 	if (was)
 		printf("%s was a member at %s already, through %s%s%s\n(admitted "
 		    "by gossip or an earlier join: nothing changed)\n", id,
@@ -3521,10 +3540,7 @@ cmd_join(const struct opts *o, const char *id, const char *address)
 	else
 		printf("%s joined the cluster at %s, through %s%s%s\n", id,
 		    address, self, via[0] ? " at " : "", via);
-	if (members_now(&res, self, sizeof(self), via, sizeof(via)) != 0) {
-		rc = malformed(o, "cluster join");
-		goto out;
-	}
+	members_now(ids, n);
 	if (!join_node_answers(o, address))
 		printf("%s does not answer at %s yet: start it (--peers naming "
 		    "any member);\nit receives its keys once it runs\n", id,
@@ -3534,7 +3550,7 @@ cmd_join(const struct opts *o, const char *id, const char *address)
 	    "status' (transfers); once none runs,\n'kvctl cluster cleanup' "
 	    "drops the copies the old owners still keep.\n", id);
 out:
-	free(t);
+	free(ids);
 	client_response_free(&res);
 	return rc;
 }
@@ -3550,51 +3566,27 @@ static int
 cmd_leave(const struct opts *o, const char *id)
 {
 	struct client_response res;
-	struct json_tok *t = NULL;
-	char self[72] = "", via[300] = "", mid[72], addr[300] = "";
-	int rc, arr, e, k;
+	char self[72] = "", via[300] = "", addr[300] = "", (*ids)[72] = NULL;
+	int rc, n;
 
 	if (o->json || o->output == OUT_JSON)
 		return cluster_post(o, "/cluster/leave", "cluster leave", id,
 		    NULL);
-	client_response_init(&res);
-	if (request(o, "GET", "/cluster/nodes", NULL, NULL, 0, NULL,
-	    &res) == 0 && res.http.status == 200 &&
-	    (t = parse_body(&res.body)) != NULL &&
-	    (arr = jget(res.body.data, t, 0, "members")) >= 0 &&
-	    t[arr].type == JSON_ARRAY)
-		for (k = 0, e = arr + 1; k < t[arr].size; k++, e = t[e].next) {
-			jstr(res.body.data, t, e, "id", mid, sizeof(mid));
-			if (strcmp(mid, id) == 0)
-				jstr(res.body.data, t, e, "address", addr,
-				    sizeof(addr));
-		}
-	free(t);
-	t = NULL;
-	client_response_free(&res);
+	(void)member_address(o, id, addr, sizeof(addr));
 	client_response_init(&res);
 	if ((rc = cluster_post_res(o, "/cluster/leave", id, NULL, &res)) != 0)
 		goto out;
 	if ((rc = report(o, &res, "cluster leave")) != 0)
 		goto out;
-	if ((t = parse_body(&res.body)) == NULL) {
+	if (change_answer(&res, self, sizeof(self), via, sizeof(via), &ids,
+	    &n) != 0) {
 		rc = malformed(o, "cluster leave");
 		goto out;
 	}
-	jstr(res.body.data, t, 0, "self", self, sizeof(self));
-	if ((arr = jget(res.body.data, t, 0, "members")) >= 0 &&
-	    t[arr].type == JSON_ARRAY)
-		for (k = 0, e = arr + 1; k < t[arr].size; k++, e = t[e].next)
-			if (jtrue(res.body.data, t, e, "self"))
-				jstr(res.body.data, t, e, "address", via,
-				    sizeof(via));
 	printf("%s left the cluster%s%s%s, through %s%s%s\n", id,
 	    addr[0] ? " (it was at " : "", addr, addr[0] ? ")" : "",
 	    self[0] ? self : "the --server node", via[0] ? " at " : "", via);
-	if (members_now(&res, self, sizeof(self), via, sizeof(via)) != 0) {
-		rc = malformed(o, "cluster leave");
-		goto out;
-	}
+	members_now(ids, n);
 	if (addr[0] != '\0' && !join_node_answers(o, addr))
 		printf("%s does not answer at %s: the other owners of its keys "
 		    "send them to the\nnew owners in the background.\n", id,
@@ -3607,7 +3599,7 @@ cmd_leave(const struct opts *o, const char *id)
 		    "http://%s/cluster/nodes),\nor 'kvctl status' lists no "
 		    "transfer of %s.\n", id, addr[0] ? addr : "ADDRESS", id);
 out:
-	free(t);
+	free(ids);
 	client_response_free(&res);
 	return rc;
 }
