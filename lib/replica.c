@@ -1187,18 +1187,27 @@ kept_hint_settled(struct qop *q, const char *owner, int err)
 	qop_unref(q);
 }
 
+/* The owner whose copy target i carries: its own id, or a stand-in's. */
+static const char *
+target_owner(const struct qop *q, size_t i)
+{
+	return i < q->nowners ? q->t[i].id : q->t[i].hint_for;
+}
+
 /* hints_add_when_durable's callback for keep_hints. */
 static void
 kept_hint_durable(void *arg, int err)
 {
 	struct task *tk = arg;
 
-	kept_hint_settled(tk->q, tk->q->t[tk->i].id, err);
+	kept_hint_settled(tk->q, target_owner(tk->q, tk->i), err);
 }
 
 /*
  * Owners that failed with no stand-in left to take their copy (a cluster
- * of N members has none) get a hint kept here, on the coordinator, so the
+ * of N members has none; or the stand-ins failed too, and then the owner
+ * is the one the last stand-in stood for) get a hint kept here, on the
+ * coordinator, so the
  * write reaches them when they return without waiting for anti-entropy.
  * Such a hint does not count toward W: this node has already counted
  * once.  The client is answered (write_answer) once these hints are
@@ -1214,9 +1223,10 @@ keep_hints(struct qop *q)
 	int rc;
 
 	pthread_mutex_lock(&q->mu);
-	for (i = 0; i < q->nowners; i++) {
+	for (i = 0; i < q->nt && n < MAX_REPLICAS; i++) {
 		struct target *t = &q->t[i];
-		if (t->state == T_FAIL && !t->passed_on && !t->self) {
+		if (t->state == T_FAIL && !t->passed_on && !t->self &&
+		    (i < q->nowners || t->hint_for != NULL)) {
 			owners[n++] = i;
 			t->passed_on = true;
 		}
@@ -1232,13 +1242,14 @@ keep_hints(struct qop *q)
 	pthread_mutex_unlock(&q->mu);
 	while (n-- > 0) {
 		struct target *t = &q->t[owners[n]];
+		const char *owner = target_owner(q, owners[n]);
 		t->hint_call.q = q;
 		t->hint_call.i = owners[n];
-		rc = hints_add_when_durable(q->rp->cfg.hints, t->id,
+		rc = hints_add_when_durable(q->rp->cfg.hints, owner,
 		    q->record.data, q->record.len, &t->hint_wait,
 		    kept_hint_durable, &t->hint_call);
 		if (rc != 0)
-			kept_hint_settled(q, t->id, rc == 1 ? 0 : errno);
+			kept_hint_settled(q, owner, rc == 1 ? 0 : errno);
 	}
 	kept_hint_settled(q, NULL, -1);
 }

@@ -757,6 +757,22 @@ term_and_wait() {
 	! sanitizer_report "$TMP/$1.log"
 }
 
+@test "two owners down, writes through a fourth node: a hint is kept for every owner that missed a write, also when its stand-in failed too; both get every key back" {
+	start_four
+	kill_node node2
+	kill_node node3
+	local ks
+	ks=$(keys t2 60)
+	kvh put node4 "" $ks >"$TMP/puts"
+	puts_ok "$TMP/puts"
+	start_peer 2 3 "$(peers_of 2 4)" --anti-entropy-interval 0
+	start_peer 3 3 "$(peers_of 3 4)" --anti-entropy-interval 0
+	wait_for 15 ready node2 node3
+	wait_for 30 pending_is node1 0 || { nodes node1 | jq -c .hints; false; }
+	wait_for 30 pending_is node4 0 || { nodes node4 | jq -c .hints; false; }
+	wait_for 30 owners_hold node1 all $ks || { show_lacking; false; }
+}
+
 @test "SIGTERM with hints pending: exit 0, no sanitizer report, the 20 hints survive and are delivered" {
 	start_cluster
 	kill_node node3
