@@ -3545,10 +3545,12 @@ cmd_join(const struct opts *o, const char *id, const char *address)
 		printf("%s does not answer at %s yet: start it (--peers naming "
 		    "any member);\nit receives its keys once it runs\n", id,
 		    address);
-	printf("The keys %s now owns are sent to it in the background. "
-	    "Watch them with\n'kvctl cluster nodes' (TRANSFER) or 'kvctl "
-	    "status' (transfers); once none runs,\n'kvctl cluster cleanup' "
-	    "drops the copies the old owners still keep.\n", id);
+	if (!was)
+		printf("The keys %s now owns are sent to it in the background. "
+		    "Watch them with\n'kvctl cluster nodes' (TRANSFER) or "
+		    "'kvctl status' (transfers); once none runs,\n'kvctl "
+		    "cluster cleanup' drops the copies the old owners still "
+		    "keep.\n", id);
 out:
 	free(ids);
 	client_response_free(&res);
