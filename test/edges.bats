@@ -316,6 +316,26 @@ pending_is() {
 	[ "$(hints_of "$1" pending)" = "$2" ]
 }
 
+# back COUNT N...: nodeN of node1..nodeCOUNT started again (anti-entropy
+# off, as start_four), and ready.
+back() {
+	local count=$1 n ids=""
+	shift
+	for n in "$@"; do
+		start_peer "$n" 3 "$(peers_of "$n" "$count")" --anti-entropy-interval 0
+		ids="$ids node$n"
+	done
+	wait_for 15 ready $ids
+}
+
+# delivered NODE...: each NODE's hints are all delivered within 30 s.
+delivered() {
+	local n
+	for n in "$@"; do
+		wait_for 30 pending_is "$n" 0 || { nodes "$n" | jq -c .hints; return 1; }
+	done
+}
+
 # lists NODE ID: NODE's /cluster/nodes has ID among its members;
 # unlisted NODE ID: it answers, and does not.
 lists() {
@@ -600,10 +620,8 @@ leave_and_wait() {
 	[ "$(jq -r .hints.pending "$TMP/left.json")" = 0 ]
 	kill_node node4
 	grep -q 'handed over to a member' "$TMP/node4.log"
-	start_peer 2 3 "$(peers_of 2 4)" --anti-entropy-interval 0
-	start_peer 3 3 "$(peers_of 3 4)" --anti-entropy-interval 0
-	wait_for 15 ready node2 node3
-	wait_for 30 pending_is node1 0 || { nodes node1 | jq -c .hints; false; }
+	back 4 2 3
+	delivered node1
 	wait_for 30 owners_hold node1 all $ks || { show_lacking; false; }
 }
 
@@ -622,9 +640,8 @@ leave_and_wait() {
 	leave_and_wait node4
 	[ "$(jq -r .hints.pending "$TMP/left.json")" = 0 ]
 	kill_node node4
-	start_peer 3 3 "$(peers_of 3 4)" --anti-entropy-interval 0
-	wait_for 15 ready node3
-	wait_for 30 pending_is node1 0 || { nodes node1 | jq -c .hints; false; }
+	back 4 3
+	delivered node1
 	wait_for 30 owners_hold node1 all $ks || { show_lacking; false; }
 }
 
@@ -649,8 +666,7 @@ leave_and_wait() {
 	leave_and_wait node4
 	jq -e '.transfer.waiting_on == 0' "$TMP/left.json" >/dev/null
 	kill_node node4
-	start_peer 3 3 "$(peers_of 3 5)" --anti-entropy-interval 0
-	wait_for 15 ready node3
+	back 5 3
 	wait_for 30 owners_hold node1 all $ks || { show_lacking; false; }
 }
 
@@ -765,11 +781,8 @@ term_and_wait() {
 	ks=$(keys t2 60)
 	kvh put node4 "" $ks >"$TMP/puts"
 	puts_ok "$TMP/puts"
-	start_peer 2 3 "$(peers_of 2 4)" --anti-entropy-interval 0
-	start_peer 3 3 "$(peers_of 3 4)" --anti-entropy-interval 0
-	wait_for 15 ready node2 node3
-	wait_for 30 pending_is node1 0 || { nodes node1 | jq -c .hints; false; }
-	wait_for 30 pending_is node4 0 || { nodes node4 | jq -c .hints; false; }
+	back 4 2 3
+	delivered node1 node4
 	wait_for 30 owners_hold node1 all $ks || { show_lacking; false; }
 }
 
