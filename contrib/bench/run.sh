@@ -52,10 +52,10 @@
 # SIGTERM), Redis from its AOF.  Resident bytes per key: kvd's RSS minus an
 # empty kvd's, Redis's used_memory_rss minus an empty Redis's.
 #
-# etcd is Debian's etcd-server (/usr/bin/etcd 3.4); when it is missing the
-# script runs `apt-get install -y etcd-server` if it is root and has
-# apt-get (note: the package also enables an etcd.service on systemd hosts),
-# else it notes the absence and skips the etcd rows.  Its range rows need
+# etcd is Debian's etcd-server (/usr/bin/etcd 3.4).  wrk, Redis, etcd and
+# nginx are installed when missing if the script is root and has apt-get
+# (note: etcd-server and nginx also enable a service on systemd hosts);
+# otherwise their absence is noted and their rows skipped.  Its range rows need
 # curl (the 10,000 keys are written first, by 128-put transactions).
 #
 # Listing (issue 13; BENCH_SKIP_LIST=1 skips): BENCH_LIST_KEYS keys
@@ -273,6 +273,26 @@ absent() {
 		note "$1 not installed: $3 (apt-get install $2)"
 	fi
 }
+# What the rows need and is missing is installed when the script is root and
+# has apt-get (Debian's packages: wrk, redis-server with redis-benchmark and
+# redis-cli, etcd-server, nginx-light; BENCH_WITHOUT's names are left out),
+# in one `apt-get install`, tried again after an `apt-get update` if it fails.
+MISSING=""
+want() {	# want NAME BINARY PACKAGE
+	without "$1" || find_bin "$2" >/dev/null || MISSING="$MISSING $3"
+}
+want wrk wrk wrk
+want redis redis-server redis-server
+want etcd etcd etcd-server
+want nginx nginx nginx-light
+if [ -n "$MISSING" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+	say "installing:$MISSING (apt-get install -y)"
+	apt_install() {
+		DEBIAN_FRONTEND=noninteractive apt-get install -y $MISSING >"$T/apt.log" 2>&1
+	}
+	apt_install || { apt-get update >>"$T/apt.log" 2>&1 && apt_install; } ||
+	    say "apt-get install$MISSING failed: $(tail -1 "$T/apt.log")"
+fi
 WRK=$(has wrk wrk) || WRK=""
 NGINX=$(has nginx nginx) || NGINX=""
 REDIS=$(has redis redis-server) || REDIS=""
@@ -280,13 +300,6 @@ RB=$(has redis redis-benchmark) || RB=""
 RCLI=$(has redis redis-cli) || RCLI=""
 CURL=$(has curl curl) || CURL=""
 ETCD=$(has etcd etcd) || ETCD=""
-if [ -z "$ETCD" ] && ! without etcd && [ "$(id -u)" = 0 ] &&
-    command -v apt-get >/dev/null 2>&1; then
-	say "etcd missing: apt-get install -y etcd-server"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y etcd-server \
-	    >"$T/apt.log" 2>&1 || say "apt-get install etcd-server failed: $(tail -1 "$T/apt.log")"
-	ETCD=$(find_bin etcd) || ETCD=""
-fi
 
 # start_kvd ID PORT DATADIR [flags...]: starts kvd and waits until /health
 # answers.  Sets LAST_PID, T0 (now-ms before the start) and READY_MS (start
