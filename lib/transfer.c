@@ -9,18 +9,47 @@
  * a change made while this node was down, or a pass cut short by a crash,
  * is still seen as a change.  A node without the file takes the current
  * view; if its store is empty too (a first start) that view is only
- * kept in memory and marked fresh: such a node placed nothing -- what it
- * will hold arrives from others, placed for the view they send for --
- * so its first pass sends only the keys it does not own (written here
- * through the partial view it started with) and then saves placed.json.
- * Without that, a node started with --peers naming one seed took the
- * two-member view of its start as "placed" and re-sent everything it
- * received when it learned the rest.  Every poll_ms the thread compares
- * the owners of `placed` with those of the current view
- * (cluster_view_same_owners: the live member ids and N; addresses do not
- * place data).  Comparing owners, not the membership version, is what
- * makes every way in or out count: gossip admitting a node started with
- * --peers changes the owners without changing the version.
+ * kept in memory and marked fresh: it is this node and --peers, maybe a
+ * part of the cluster, and what arrives while the node learns the rest
+ * was placed by others for the view they send for.  Fresh ends at the
+ * first of two events:
+ *
+ *   - The owners move (it learned more members, or a change came): its
+ *     first pass sends only the keys it does not own (written here
+ *     through the partial view it started with) and saves placed.json.
+ *     Without that, a node started with --peers naming one seed took
+ *     the two-member view of its start as "placed" and re-sent
+ *     everything it received when it learned the rest.
+ *
+ *   - It learned its cluster and the owners stayed: at a poll where they
+ *     are those of its start and gossip has brought a heartbeat of
+ *     another member (heard: that message's member list was merged
+ *     first, so the view holds what that member knew), or the view has
+ *     no other member to learn from (a node started alone is the whole
+ *     cluster), the current view is saved as placed (settle).  From then
+ *     the node places as any other does.  Without that, nodes started
+ *     together, each naming the others, stayed fresh until the first
+ *     join, whose pass sent the new node only the keys an old owner
+ *     stopped owning: below N (2 nodes with N=3, then a third; one node
+ *     started alone, then a second) none does, and it got nothing.
+ *
+ * Hearing from one member is the earliest sign that the view is more
+ * than a guess, not proof that it is whole: a node whose seed knew part
+ * of the cluster settles for that part and, when it learns the rest,
+ * re-sends what it received meanwhile -- copies the receivers' apply
+ * rule makes no-ops (as does a node started alone and later joined to
+ * a running cluster, for what arrives before its next poll).  Settling
+ * later (on a client write, or once every listed member spoke) would
+ * trade those copies for keys never sent when a join comes first, which
+ * only anti-entropy would repair.  A join within one poll of the node's
+ * first news still meets it fresh.
+ *
+ * Every poll_ms the thread compares the owners of `placed` with those of
+ * the current view (cluster_view_same_owners: the live member ids and N;
+ * addresses do not place data).  Comparing owners, not the membership
+ * version, is what makes every way in or out count: gossip admitting a
+ * node started with --peers changes the owners without changing the
+ * version.
  *
  * ONE SENDER PER KEY.  Every old owner of a key holds it, so if each
  * sent it the new owner would get it N times.  Instead each key has one
@@ -127,7 +156,7 @@ struct transfer {
 	uint64_t	 placed_hash;	/* placed's owners hash and version, */
 	uint64_t	 placed_version;	/* under mu, for transfer_stats */
 	bool		 fresh;		/* placed is only the view at a first,
-					   empty start: nothing was placed */
+					   empty start, until a pass or settle */
 
 	/*
 	 * The watch after a pass that delegated keys: the view the pass
@@ -581,8 +610,9 @@ copy_view(struct transfer *t, const struct cluster_view *v)
 
 /*
  * placed.json, or the current view when there is none.  A first start
- * with an empty store (fresh) keeps that view in memory only: it placed
- * nothing, and its first pass sends only keys it does not own.
+ * with an empty store (fresh) keeps that view in memory only, until the
+ * node learned its cluster (settle) or its first pass, which sends only
+ * keys it does not own.
  */
 static struct cluster_view *
 load_placed(struct transfer *t)
@@ -610,6 +640,30 @@ load_placed(struct transfer *t)
 	buf_free(&path);
 	buf_free(&body);
 	return v;
+}
+
+/*
+ * True when a fresh node has learned the cluster it was started into:
+ * gossip brought it a heartbeat of another member of cur (liveness.h's
+ * heard, which a message sets only after its member list was merged),
+ * or cur has no other member to learn from.
+ */
+static bool
+learned(struct transfer *t, const struct cluster_view *cur)
+{
+	struct liveness_info li;
+	bool alone = true;
+	size_t i;
+
+	for (i = 0; i < cur->nmembers; i++) {
+		if ((ssize_t)i == cur->self)
+			continue;
+		alone = false;
+		cluster_liveness(t->cfg.cluster, cur->members[i].id, &li);
+		if (li.heard)
+			return true;
+	}
+	return alone;
 }
 
 /* Publishes this node's placement hashes (gossiped with its heartbeat). */
@@ -685,6 +739,30 @@ stats_pass(struct transfer *t, const struct pass *p, int rc, bool fallback)
 		t->st.next_retry_ms = clock_wall_ms() + RETRY_MS;
 	}
 	pthread_mutex_unlock(&t->mu);
+}
+
+/*
+ * A fresh node that learned its cluster with the owners it started with:
+ * what it holds from now on is placed for cur, as on any other node, so
+ * cur becomes placed and is saved, and fresh ends.  When the save fails,
+ * the next poll tries again.
+ */
+static void
+settle(struct transfer *t, const struct cluster_view *cur)
+{
+	struct cluster_view *next;
+
+	if ((next = copy_view(t, cur)) == NULL || save_placed(t, cur) != 0) {
+		cluster_view_free(next);
+		return;
+	}
+	cluster_view_free(t->placed);
+	t->placed = next;
+	t->fresh = false;
+	publish(t);
+	log_event(LOG_INFO, "transfer: the member list this node started "
+	    "into is placed", "version=%llu members=%zu",
+	    (unsigned long long)cur->version, cur->nmembers);
 }
 
 static void
@@ -846,6 +924,8 @@ transfer_main(void *arg)
 		} else if (t->w_n > 0) {
 			watch_check(t, cur, &delay);
 		} else {
+			if (t->fresh && learned(t, cur))
+				settle(t, cur);
 			pthread_mutex_lock(&t->mu);
 			want = t->cleanup_wanted;
 			t->cleanup_wanted = false;

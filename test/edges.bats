@@ -7,7 +7,9 @@
 #		anti-entropy, join and leave transfer; a hint the owner
 #		refuses for good is set aside and never blocks the others
 #   join	with anti-entropy off, a node that joins (by the README's
-#		join call or by gossip alone) receives the keys it now owns
+#		join call or by gossip alone) receives the keys it now owns,
+#		also from nodes on their first start below N, or a node
+#		started alone
 #   leave	a node that left says so (/health, /ready, /cluster/nodes,
 #		writes); cleanup drops the copies a node no longer owns,
 #		once their new owners hold them
@@ -501,6 +503,53 @@ BIG="--peer-timeout-ms 3000"
 	wait_for 15 lists node1 node4
 	wait_for 20 holds node4 $(keys g 266) || {
 		echo "node4 misses $(wc -l <"$TMP/lacking") of 266 keys"
+		show_lacking
+		false
+	}
+}
+
+# A cluster's first start: no node has placed.json and every store is
+# empty.  Below N, a join adds the new node as an owner of every key
+# while every old owner stays one, so only a pass over the old member
+# list sends it anything.
+
+@test "a join into a cluster started fresh below N (2 nodes, N=3; anti-entropy off): node3 gets all 120 keys from the old owners" {
+	local n
+	for n in 1 2; do
+		start_peer "$n" 3 "$(peers_of "$n" 2)" --anti-entropy-interval 0
+	done
+	wait_for 15 ready node1 node2
+	wait_for 15 linked node1 node2
+	kvh put node1 "" $(keys f 120) >"$TMP/puts"
+	puts_ok "$TMP/puts"
+	start_peer 3 3 "node1=$(member_addr 1)" --anti-entropy-interval 0
+	wait_for 15 lists node1 node3
+	run kv cluster join node3 "$(member_addr 3)" --server "$(url node1)"
+	echo "join: $status $output"
+	[ "$status" -eq 0 ]
+	wait_for 20 holds node3 $(keys f 120) || {
+		echo "node3 misses $(wc -l <"$TMP/lacking") of 120 keys"
+		show_lacking
+		false
+	}
+}
+
+@test "a join to a node started alone (no --peers, N=3; anti-entropy off): node2 gets all 120 keys written to it" {
+	local p
+	p=$(port 1)
+	start_node node1 --addr "127.0.0.1:$p" --advertise "127.0.0.1:$p" \
+	    --n 3 --w 2 --r 2 --peer-timeout-ms 500 --gossip-interval-ms 200 \
+	    --anti-entropy-interval 0
+	wait_for 15 ready node1
+	kvh put node1 "" $(keys a 120) >"$TMP/puts"
+	puts_ok "$TMP/puts"
+	start_peer 2 3 "node1=$(member_addr 1)" --anti-entropy-interval 0
+	wait_for 15 lists node1 node2
+	run kv cluster join node2 "$(member_addr 2)" --server "$(url node1)"
+	echo "join: $status $output"
+	[ "$status" -eq 0 ]
+	wait_for 20 holds node2 $(keys a 120) || {
+		echo "node2 misses $(wc -l <"$TMP/lacking") of 120 keys"
 		show_lacking
 		false
 	}
