@@ -582,14 +582,13 @@ qs_health() {
 
 # readme_cluster: the ./kvd and ./kvctl lines of the README's "A three-node
 # cluster" block, with its ports 8080-8082 replaced by this file's picked
-# ports, ":PORT" by "127.0.0.1:PORT" (loopback only) and /tmp/kv by a
-# directory of this test's own; the trailing "& N1=$!" goes, since the
+# ports and /tmp/kv by a directory of this test's own; the trailing "& N1=$!" goes, since the
 # test starts each node itself and keeps its pid for teardown.
 readme_cluster() {
 	awk '/^### A three-node cluster/ { f = 1 } f && /^```sh/ { b = 1; next }
 	    b && /^```/ { exit } b' "$ROOT/README.md" |
 	    sed -e "s/:8080/:$(port 1)/g" -e "s/:8081/:$(port 2)/g" \
-	    -e "s/:8082/:$(port 3)/g" -e "s| --addr :| --addr 127.0.0.1:|" \
+	    -e "s/:8082/:$(port 3)/g" \
 	    -e "s|/tmp/kv|$TMP/kv|g" -e 's/ *&\( *N[0-9]=\$!\)\{0,1\}$//'
 }
 
