@@ -197,10 +197,12 @@ static const struct {
 	  "a node that left and still hands its keys off too), and warnings\n"
 	  "(a member down, hints waiting for one, fewer live members than N,\n"
 	  "anti-entropy off, storage refusing writes, ring parameters that\n"
-	  "differ). From the --server node's /cluster/nodes and each\n"
-	  "live member's own. -o json prints one stable JSON object, with a\n"
-	  "\"nodes\" entry a member (state, storage, ring_mismatch, ...). A\n"
-	  "--server node that has left the cluster is warned of: ask a member." },
+	  "differ). A member not heard from yet that kvctl cannot reach\n"
+	  "either (joined before it was started) counts down. From the\n"
+	  "--server node's /cluster/nodes and each live member's own. -o json\n"
+	  "prints one stable JSON object, with a \"nodes\" entry a member\n"
+	  "(state, storage, ring_mismatch, ...). A --server node that has left\n"
+	  "the cluster is warned of: ask a member." },
 	{ "hints", "kvctl hints [NODE] | hints drop OWNER [--yes]",
 	  "Lists the hints (writes kept for a member that was down) held by\n"
 	  "NODE, or by every member not down, per owner: count, bytes and the\n"
@@ -2124,6 +2126,8 @@ struct minfo {
 	double	 owns;			/* share of the key space it replicates */
 	/* From the member's own GET /cluster/nodes, when it answered: */
 	bool	 asked, answered;
+	bool	 unreachable;		/* kvctl's call got no answer at all */
+	bool	 unheard;		/* "unknown" to --server, and unreachable */
 	char	 err[160];
 	int64_t	 keys;			/* -1: unknown */
 	bool	 xfer_running, xfer_retrying;
@@ -2205,9 +2209,10 @@ minfo_call(void *arg)
 	client_init(&c, host, port, mi->o->connect_timeout_ms < ms ?
 	    mi->o->connect_timeout_ms : ms);
 	if (client_do(&c, "GET", "/cluster/nodes", NULL, NULL, 0, NULL, ms,
-	    &mi->res) != 0)
+	    &mi->res) != 0) {
 		client_strerror(&c, errno, mi->err, sizeof(mi->err));
-	else if (mi->res.http.status != 200)
+		mi->unreachable = true;
+	} else if (mi->res.http.status != 200)
 		snprintf(mi->err, sizeof(mi->err), "HTTP %d", mi->res.http.status);
 	else
 		health_storage(&c, ms, mi->storage, sizeof(mi->storage));
@@ -2298,7 +2303,9 @@ add_hints_for(struct cview *cv, const struct minfo *mi)
  * The members as the --server node lists them (GET /cluster/nodes);
  * with deep, each member that node does not see down is also asked for
  * its own /cluster/nodes, all at once (MEMBER_CALL_MS each at most), for
- * what only it knows: its keys, transfer, hints and anti-entropy.
+ * what only it knows: its keys, transfer, hints and anti-entropy; a
+ * member that node has not heard from yet and that kvctl cannot reach
+ * either is then marked down (unheard).
  * 0, or an exit code after a message.
  */
 static int
@@ -2401,6 +2408,20 @@ cview_get(const struct opts *o, bool deep, struct cview *cv, const char *what)
 	for (i = 0; i < cv->nm; i++)
 		if (cv->m[i].answered)
 			add_hints_for(cv, &cv->m[i]);
+	/*
+	 * A member the --server node has had no heartbeat from yet
+	 * ("unknown": one joined before it was started, say) that does not
+	 * answer kvctl either is down, in every count, line and column:
+	 * gossip says so itself within seconds, and until then "unknown"
+	 * was counted up.  One that answers kvctl is up (it has just
+	 * started).
+	 */
+	for (i = 0; i < cv->nm; i++)
+		if (strcmp(cv->m[i].state, "unknown") == 0 &&
+		    cv->m[i].unreachable) {
+			cv->m[i].unheard = true;
+			snprintf(cv->m[i].state, sizeof(cv->m[i].state), "down");
+		}
 out:
 	if (rc != 0)
 		cview_free(cv);
@@ -2691,7 +2712,11 @@ cmd_status(const struct opts *o)
 		const struct minfo *mi = &cv.m[i];
 
 		duration_text(mi->hb_age_ms, d, sizeof(d));
-		if (is_down(mi) && mi->hb_age_ms >= 0)
+		if (mi->unheard)
+			warn_add(&warn, &wj, "%s down: %s has had no heartbeat "
+			    "from it yet, and it does not answer kvctl: %s",
+			    mi->id, cv.self, mi->err);
+		else if (is_down(mi) && mi->hb_age_ms >= 0)
 			warn_add(&warn, &wj, "%s down for %s", mi->id, d);
 		else if (is_down(mi))
 			warn_add(&warn, &wj, "%s down", mi->id);

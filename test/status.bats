@@ -507,13 +507,16 @@ standin() {
 import http.server, json, os, sys, threading
 n, portfile = int(sys.argv[1]), sys.argv[2]
 (down, aeoff, retrying, full, failed, ring, sick, slow, ahead, negage,
- hang, waiting, gone) = (
+ hang, waiting, gone, unknown, absent) = (
     set(os.environ.get(v, "").split())
     for v in ("STANDIN_DOWN", "STANDIN_AE_OFF", "STANDIN_RETRYING",
               "STANDIN_FULL", "STANDIN_FAILED", "STANDIN_RING",
               "STANDIN_SICK", "STANDIN_SLOW", "STANDIN_AHEAD",
               "STANDIN_NEGAGE", "STANDIN_HANG", "STANDIN_WAITING",
-              "STANDIN_GONE"))
+              "STANDIN_GONE", "STANDIN_UNKNOWN", "STANDIN_ABSENT"))
+# STANDIN_UNKNOWN: members no heartbeat has come from yet (state
+# "unknown", no heartbeat_age_ms); STANDIN_ABSENT: members not running
+# (their port refuses: joined before they were started).
 # STANDIN_WAITING: members whose pass is done, waiting on 2 other
 # senders; STANDIN_GONE: ids of nodes that left (in every "removed"),
 # each still handing its keys off, retrying: the receiver refuses.
@@ -572,12 +575,15 @@ class H(http.server.BaseHTTPRequestHandler):
             xfer.update(retrying=True, keys_sent=10, keys_scanned=500,
                         last_error="to node2: Connection refused")
         body = json.dumps({"self": me, "n": 3, "w": 2, "r": 2,
-            "members": [{"id": i, "address": "127.0.0.1:%d" % ports[i],
-                         "state": "down" if i in down else "up",
-                         "self": i == me, "heartbeat_age_ms": 100,
+            "members": [dict({"id": i, "address": "127.0.0.1:%d" % ports[i],
+                         "state": "down" if i in down else
+                                  "unknown" if i in unknown else "up",
+                         "self": i == me,
                          "owns": 3.0 / n, "keys": 6543, "hints": 0,
                          "ring_mismatch": "vnodes 100 (here 150)"
-                             if i in ring else None}
+                             if i in ring else None},
+                         **({} if i in unknown else
+                            {"heartbeat_age_ms": 100}))
                         for i in ids],
             "removed": [{"id": g, "address": "127.0.0.1:%d" % ports[g],
                          "state": "up"} for g in sorted(gone)],
@@ -600,7 +606,11 @@ for i in ids + sorted(gone):
     s.member = i
     servers[i], ports[i] = s, s.server_address[1]
 for i in ids + sorted(gone):
-    threading.Thread(target=servers[i].serve_forever, daemon=True).start()
+    if i in absent:
+        servers[i].server_close()
+    else:
+        threading.Thread(target=servers[i].serve_forever,
+                         daemon=True).start()
 with open(portfile + ".tmp", "w") as f:
     f.write("%d\n" % ports["node1"])
 os.rename(portfile + ".tmp", portfile)
@@ -873,4 +883,25 @@ kvctl: not asked: node40 down for 0.1s" ]
 	echo "$output"
 	echo "$output" | grep -q '^node2 .*waiting on 2 senders (its own pass done: 6936 keys scanned, 81 sent)$'
 	echo "$output" | grep -q '^node1\* .*sending: 6543 keys scanned, 203 sent$'
+}
+
+@test "status right after a join of a node not running: it counts down (summary, warning, -o json, cluster nodes), not up; one not heard from that answers kvctl counts up" {
+	STANDIN_UNKNOWN="node3 node4" STANDIN_ABSENT=node4 standin 4
+	run --separate-stderr "$KVCTL" --server "$SU" status
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"cluster       4 members: 3 up, 1 down   (seen by node1)"* ]]
+	echo "$output" | grep -qx '  - node4 down: node1 has had no heartbeat from it yet, and it does not answer kvctl: Connection refused'
+	echo "$output" | grep -qx '  - node3 unknown'
+	! echo "$output" | grep -q 'fewer live members than N' || false
+	run --separate-stderr "$KVCTL" --server "$SU" status -o json
+	echo "$output"
+	echo "$output" | jq -e '.members == {"total":4,"up":3,"down":1,"down_ids":["node4"],"answered":3}'
+	echo "$output" | jq -e '.nodes[] | select(.id == "node4") | .state == "down" and .answered == false and .error == "Connection refused"'
+	echo "$output" | jq -e '.nodes[] | select(.id == "node3") | .state == "unknown" and .answered'
+	echo "$output" | jq -e '.warnings | any(startswith("node4 down: node1 has had no heartbeat"))'
+	run --separate-stderr "$KVCTL" --server "$SU" cluster nodes -o table
+	echo "$output"
+	echo "$output" | grep -q '^node4  *127\.0\.0\.1:[0-9]*  *down  *-  '
+	echo "$output" | grep -q '^node3  *127\.0\.0\.1:[0-9]*  *unknown  '
 }
