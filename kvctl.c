@@ -206,12 +206,13 @@ static const struct {
 	{ "hints", "kvctl hints [NODE] | hints drop OWNER [--yes]",
 	  "Lists the hints (writes kept for a member that was down) held by\n"
 	  "NODE, or by every member not down, per owner: count, bytes and the\n"
-	  "age of the oldest (GET /admin/hints); a member that does not answer\n"
-	  "within 3 s (as status) is named on stderr, and then the list is\n"
-	  "partial: exit 3. 'hints drop OWNER' drops the hints every member\n"
-	  "not down holds for OWNER, for good (DELETE /admin/hints/OWNER): on\n"
-	  "a terminal it asks first (no: 'aborted', exit 6); elsewhere it\n"
-	  "needs --yes. Exit 1 when OWNER is unknown;\n"
+	  "age of the oldest (GET /admin/hints). The members are asked all at\n"
+	  "once (as status); one that does not answer within 3 s is named on\n"
+	  "stderr, and then the list is partial: exit 3.\n"
+	  "'hints drop OWNER' drops the hints every member not down holds for\n"
+	  "OWNER, for good (DELETE /admin/hints/OWNER): on a terminal it asks\n"
+	  "first (no: 'aborted', exit 6); elsewhere it needs --yes. Exit 1\n"
+	  "when OWNER is unknown;\n"
 	  "exit 3 when a member that may hold some was down or did not answer:\n"
 	  "the others dropped theirs, its are kept (drop again once it is up).\n"
 	  "OWNER itself not answering is no failure: it holds none for itself\n"
@@ -2300,6 +2301,42 @@ add_hints_for(struct cview *cv, const struct minfo *mi)
 }
 
 /*
+ * Runs fn on each of the n items of size bytes at base whose asked[i] is
+ * true, each on a thread of its own, all at once, and returns once every
+ * one has finished: members asked one after another cost the sum of
+ * their deadlines, at once the longest.  An item whose thread cannot be
+ * started runs on this one.  0, or -1 (nothing run) out of memory.
+ */
+static int
+each_at_once(void *base, size_t n, size_t size, const bool *asked,
+    void *(*fn)(void *))
+{
+	pthread_t *th = calloc(n + 1, sizeof(*th));
+	bool *started = calloc(n + 1, sizeof(*started));
+	char *item = base;
+	size_t i;
+
+	if (th == NULL || started == NULL) {
+		free(th);
+		free(started);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (!asked[i])
+			continue;
+		started[i] = pthread_create(&th[i], NULL, fn, item + i * size) == 0;
+		if (!started[i])
+			fn(item + i * size);
+	}
+	for (i = 0; i < n; i++)
+		if (started[i])
+			pthread_join(th[i], NULL);
+	free(th);
+	free(started);
+	return 0;
+}
+
+/*
  * The members as the --server node lists them (GET /cluster/nodes);
  * with deep, each member that node does not see down is also asked for
  * its own /cluster/nodes, all at once (MEMBER_CALL_MS each at most), for
@@ -2313,8 +2350,7 @@ cview_get(const struct opts *o, bool deep, struct cview *cv, const char *what)
 {
 	struct client_response res;
 	struct json_tok *t = NULL;
-	pthread_t *th = NULL;
-	bool *started = NULL;
+	bool *asked = NULL;
 	const char *b;
 	int rc, arr, e, k, gone = -1, ngone = 0;
 	size_t i, all;
@@ -2382,29 +2418,23 @@ cview_get(const struct opts *o, bool deep, struct cview *cv, const char *what)
 	if (!deep)
 		goto out;
 	all = cv->nm + cv->ngone;
-	th = calloc(all + 1, sizeof(*th));
-	started = calloc(all + 1, sizeof(*started));
-	if (th == NULL || started == NULL) {
+	if ((asked = calloc(all + 1, sizeof(*asked))) == NULL) {
 		rc = EXIT_CLIENT;
 		goto out;
 	}
 	for (i = 0; i < all; i++) {
-		if (strcmp(cv->m[i].state, "down") == 0) {
+		if (strcmp(cv->m[i].state, "down") == 0)
 			snprintf(cv->m[i].err, sizeof(cv->m[i].err), "down");
-			continue;
-		}
-		cv->m[i].asked = true;
-		started[i] = pthread_create(&th[i], NULL, minfo_call,
-		    &cv->m[i]) == 0;
-		if (!started[i])
-			minfo_call(&cv->m[i]);
+		else
+			asked[i] = cv->m[i].asked = true;
 	}
-	for (i = 0; i < all; i++) {
-		if (started[i])
-			pthread_join(th[i], NULL);
+	if (each_at_once(cv->m, all, sizeof(*cv->m), asked, minfo_call) != 0) {
+		rc = EXIT_CLIENT;
+		goto out;
+	}
+	for (i = 0; i < all; i++)
 		if (cv->m[i].asked && cv->m[i].err[0] == '\0')
 			minfo_read(&cv->m[i]);
-	}
 	for (i = 0; i < cv->nm; i++)
 		if (cv->m[i].answered)
 			add_hints_for(cv, &cv->m[i]);
@@ -2425,8 +2455,7 @@ cview_get(const struct opts *o, bool deep, struct cview *cv, const char *what)
 out:
 	if (rc != 0)
 		cview_free(cv);
-	free(th);
-	free(started);
+	free(asked);
 	free(t);
 	client_response_free(&res);
 	return rc;
@@ -2952,11 +2981,32 @@ find_member(const struct cview *cv, const char *id, const char *what)
 	return NULL;
 }
 
+/* One member's GET /admin/hints for kvctl hints, on a thread of its own. */
+struct hints_ask {
+	const struct opts *o;		/* the member's call: deadline, quiet */
+	const char	*address;	/* NULL: through --server */
+	struct client_response res;
+	int		 rc;		/* admin_call's */
+	int		 err;		/* errno of its failure */
+};
+
+static void *
+hints_ask_call(void *arg)
+{
+	struct hints_ask *ha = arg;
+
+	ha->rc = admin_call(ha->o, ha->address, "GET", "/admin/hints",
+	    &ha->res);
+	ha->err = errno;
+	return NULL;
+}
+
 /*
  * kvctl hints [NODE]: the hints NODE holds, per owner (GET /admin/hints);
  * without NODE, those of every member the --server node does not see
- * down, since any of them may hold hints.  Each member is given
- * MEMBER_CALL_MS, as status gives it, and one that does not answer is
+ * down, since any of them may hold hints.  They are asked all at once
+ * (each_at_once), each given MEMBER_CALL_MS as status gives it, and
+ * their answers read in the members' order; one that does not answer is
  * named on stderr: the list is then partial, so "no hints pending" is
  * not said as if it were complete, and the exit status is 3.  Exit 0
  * when every member asked answered.
@@ -2967,7 +3017,9 @@ cmd_hints(const struct opts *o, const char *node)
 	static const char *const heads[] = { "HOLDER", "OWNER", "STATE",
 	    "HINTS", "BYTES", "OLDEST" };
 	struct cview cv;
-	struct client_response res;
+	struct client_response *res;
+	struct hints_ask *ha = NULL;
+	bool *asking = NULL;
 	struct table t;
 	struct json_tok *tk;
 	struct buf js = BUF_INIT, skipped = BUF_INIT, silent = BUF_INIT;
@@ -2995,9 +3047,16 @@ cmd_hints(const struct opts *o, const char *node)
 	}
 	table_init(&t, heads, sizeof(heads) / sizeof(heads[0]));
 	t.right[3] = t.right[4] = true;
+	ha = calloc(cv.nm + 1, sizeof(*ha));
+	asking = calloc(cv.nm + 1, sizeof(*asking));
+	if (ha == NULL || asking == NULL) {
+		worst = EXIT_CLIENT;
+		goto out;
+	}
 	for (i = 0; i < cv.nm; i++) {
 		const struct minfo *mi = &cv.m[i];
 
+		client_response_init(&ha[i].res);
 		if ((only != NULL && mi != only) || (only == NULL && is_down(mi))) {
 			/* One a line, as status's warnings: never a long one. */
 			if (only == NULL && mi->hb_age_ms >= 0) {
@@ -3009,31 +3068,42 @@ cmd_hints(const struct opts *o, const char *node)
 				    "down\n", mi->id);
 			continue;
 		}
-		client_response_init(&res);
+		ha[i].o = &mo;
+		ha[i].address = mi->self && only == NULL ? NULL : mi->address;
+		asking[i] = true;
+	}
+	if (each_at_once(ha, cv.nm, sizeof(*ha), asking, hints_ask_call) != 0) {
+		worst = EXIT_CLIENT;
+		goto out;
+	}
+	for (i = 0; i < cv.nm; i++) {
+		const struct minfo *mi = &cv.m[i];
+
+		if (!asking[i])
+			continue;
 		asked++;
-		rc = admin_call(&mo, mi->self && only == NULL ? NULL :
-		    mi->address, "GET", "/admin/hints", &res);
-		if (rc == EXIT_UNREACHABLE) {
+		res = &ha[i].res;
+		if ((rc = ha[i].rc) == EXIT_UNREACHABLE) {
 			/* Named by id, with why: its hints are unknown. */
 			buf_printf(&silent, "kvctl: hints: %s (%s) did not "
 			    "answer: %s; the hints it holds are unknown\n",
-			    mi->id, mi->address, errno == ETIMEDOUT ?
-			    "timed out" : strerror(errno));
+			    mi->id, mi->address, ha[i].err == ETIMEDOUT ?
+			    "timed out" : strerror(ha[i].err));
 			nsilent++;
 		}
-		if (!admin_answered(o, rc, &res, mi->id, &worst))
+		if (!admin_answered(o, rc, res, mi->id, &worst))
 			continue;
 		if (js.len)
 			buf_putc(&js, ',');
-		buf_append(&js, res.body.data, res.body.len > 0 &&
-		    res.body.data[res.body.len - 1] == '\n' ? res.body.len - 1 :
-		    res.body.len);
-		if ((tk = parse_body(&res.body)) != NULL &&
-		    (arr = jget(res.body.data, tk, 0, "owners")) >= 0 &&
+		buf_append(&js, res->body.data, res->body.len > 0 &&
+		    res->body.data[res->body.len - 1] == '\n' ?
+		    res->body.len - 1 : res->body.len);
+		if ((tk = parse_body(&res->body)) != NULL &&
+		    (arr = jget(res->body.data, tk, 0, "owners")) >= 0 &&
 		    tk[arr].type == JSON_ARRAY)
 			for (k = 0, e = arr + 1; k < tk[arr].size; k++,
 			    e = tk[e].next) {
-				const char *b = res.body.data;
+				const char *b = res->body.data;
 
 				jstr(b, tk, e, "owner", owner, sizeof(owner));
 				jstr(b, tk, e, "state", state, sizeof(state));
@@ -3054,7 +3124,6 @@ cmd_hints(const struct opts *o, const char *node)
 				rows++;
 			}
 		free(tk);
-		client_response_free(&res);
 	}
 	if (json)
 		printf("{\"nodes\":[%s]}\n", js.len ? js.data : "");
@@ -3070,6 +3139,11 @@ cmd_hints(const struct opts *o, const char *node)
 		fputs(skipped.data, stderr);
 	if (silent.len && !o->quiet)
 		fputs(silent.data, stderr);
+out:
+	for (i = 0; ha != NULL && i < cv.nm; i++)
+		client_response_free(&ha[i].res);
+	free(ha);
+	free(asking);
 	table_free(&t);
 	buf_free(&js);
 	buf_free(&skipped);

@@ -507,13 +507,18 @@ standin() {
 import http.server, json, os, sys, threading
 n, portfile = int(sys.argv[1]), sys.argv[2]
 (down, aeoff, retrying, full, failed, ring, sick, slow, ahead, negage,
- hang, waiting, gone, unknown, absent) = (
+ hang, waiting, gone, unknown, absent, meet) = (
     set(os.environ.get(v, "").split())
     for v in ("STANDIN_DOWN", "STANDIN_AE_OFF", "STANDIN_RETRYING",
               "STANDIN_FULL", "STANDIN_FAILED", "STANDIN_RING",
               "STANDIN_SICK", "STANDIN_SLOW", "STANDIN_AHEAD",
               "STANDIN_NEGAGE", "STANDIN_HANG", "STANDIN_WAITING",
-              "STANDIN_GONE", "STANDIN_UNKNOWN", "STANDIN_ABSENT"))
+              "STANDIN_GONE", "STANDIN_UNKNOWN", "STANDIN_ABSENT",
+              "STANDIN_MEET"))
+# STANDIN_MEET: members whose /admin/hints answers (one hint, for node1)
+# only once every one of them has been asked: a client that asks them one
+# after another gives up on the first before it asks the next.
+met, met_cv = set(), threading.Condition()
 # STANDIN_UNKNOWN: members no heartbeat has come from yet (state
 # "unknown", no heartbeat_age_ms); STANDIN_ABSENT: members not running
 # (their port refuses: joined before they were started).
@@ -559,6 +564,16 @@ class H(http.server.BaseHTTPRequestHandler):
         if self.path == "/admin/hints":
             if me in hang:
                 time.sleep(30)
+            if me in meet:
+                with met_cv:
+                    met.add(me)
+                    met_cv.notify_all()
+                    met_cv.wait_for(lambda: met >= meet, timeout=20)
+                return self.answer(200, {"id": me, "pending": 1,
+                    "bytes": 10, "owners": [{"owner": "node1",
+                    "state": "up", "pending": 1, "bytes": 10,
+                    "oldest_ms": int(time.time() * 1000),
+                    "oldest_age_ms": 100}]})
             return self.answer(200, {"id": me, "pending": 0, "bytes": 0,
                                      "owners": []})
         if me in sick and getattr(self.server, "posted", False):
@@ -904,4 +919,26 @@ kvctl: not asked: node40 down for 0.1s" ]
 	echo "$output"
 	echo "$output" | grep -q '^node4  *127\.0\.0\.1:[0-9]*  *down  *-  '
 	echo "$output" | grep -q '^node3  *127\.0\.0\.1:[0-9]*  *unknown  '
+}
+
+@test "hints asks the members all at once: three that answer only once all three were asked each answer; several that do not are each named, in order, exit 3" {
+	STANDIN_MEET="node2 node3 node4" standin 4
+	run --separate-stderr "$KVCTL" --server "$SU" hints
+	echo "rc=$status [$output] [$stderr]"
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[ "$(echo "$output" | awk 'NR > 1 { print $1, $2, $4 }')" = "node2 node1 1
+node3 node1 1
+node4 node1 1" ]
+	run --separate-stderr "$KVCTL" --server "$SU" hints -o json
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -r '[.nodes[].id] | join(",")')" = node1,node2,node3,node4 ]
+	stop_bg
+	STANDIN_HANG="node4 node2" standin 4
+	run --separate-stderr "$KVCTL" --server "$SU" hints
+	echo "rc=$status [$output] [$stderr]"
+	[ "$status" -eq 3 ]
+	[ "$output" = "no hints pending on the 2 of 4 members asked that answered" ]
+	[ "$(echo "$stderr" | sed 's/(127\.0\.0\.1:[0-9]*)/(ADDR)/')" = "kvctl: hints: node2 (ADDR) did not answer: timed out; the hints it holds are unknown
+kvctl: hints: node4 (ADDR) did not answer: timed out; the hints it holds are unknown" ]
 }
