@@ -231,7 +231,9 @@ static const struct {
 	  "member and says through which member, the members now and how to\n"
 	  "follow the transfers (--json: the member list); leave removes one\n"
 	  "and says so, and how to know its keys have moved (its transfer\n"
-	  "running:false, or no transfer of it in status) before stopping it;\n"
+	  "running:false, or no transfer of it in status) before stopping it\n"
+	  "(one that has left already: 'nothing changed', exit 0; an id never\n"
+	  "a member: exit 1);\n"
 	  "cleanup makes every member drop the keys it no longer owns, once\n"
 	  "their owners hold them, and waits until all are done; then prints\n"
 	  "one line a member, in id order. Meanwhile stderr shows each\n"
@@ -417,6 +419,27 @@ error_message(const struct client_response *res, struct buf *out)
 	buf_append(out, res->http.reason, res->http.reason_len);
 }
 
+/* Whether res's JSON error body has "code":code. */
+static bool
+error_code_is(const struct client_response *res, const char *code)
+{
+	struct json_tok toks[32];
+	struct buf got = BUF_INIT;
+	bool yes;
+	int n, i;
+
+	n = json_parse(res->body.data, res->body.len, toks, 32,
+	    JSON_DEPTH_DEFAULT, NULL);
+	if (n < 1 || toks[0].type != JSON_OBJECT ||
+	    (i = json_object_get(res->body.data, toks, 0, "code")) < 0 ||
+	    toks[i].type != JSON_STRING)
+		return false;
+	json_string_decode(res->body.data, &toks[i], &got);
+	yes = strcmp(got.data, code) == 0;
+	buf_free(&got);
+	return yes;
+}
+
 static int
 exit_for_status(int status)
 {
@@ -493,24 +516,8 @@ transport_error(const struct client_conn *c, int err, const char *url,
 static bool
 node_refuses(const struct client_response *res)
 {
-	struct json_tok toks[32];
-	struct buf code = BUF_INIT;
-	bool yes;
-	int n, i;
-
-	if (res->http.status != 503)
-		return false;
-	n = json_parse(res->body.data, res->body.len, toks, 32,
-	    JSON_DEPTH_DEFAULT, NULL);
-	if (n < 1 || toks[0].type != JSON_OBJECT ||
-	    (i = json_object_get(res->body.data, toks, 0, "code")) < 0 ||
-	    toks[i].type != JSON_STRING)
-		return false;
-	json_string_decode(res->body.data, &toks[i], &code);
-	yes = strcmp(code.data, "left") == 0 ||
-	    strcmp(code.data, "shutting_down") == 0;
-	buf_free(&code);
-	return yes;
+	return res->http.status == 503 && (error_code_is(res, "left") ||
+	    error_code_is(res, "shutting_down"));
 }
 
 /*
@@ -3450,7 +3457,7 @@ out:
  * code after a message.
  */
 static int
-cluster_post_res(const struct opts *o, const char *target, const char *id,
+cluster_post(const struct opts *o, const char *target, const char *id,
     const char *address, struct client_response *res)
 {
 	struct buf body = BUF_INIT, hdr = BUF_INIT;
@@ -3469,22 +3476,6 @@ cluster_post_res(const struct opts *o, const char *target, const char *id,
 	    body.len, hdr.len ? hdr.data : NULL, res);
 	buf_free(&body);
 	buf_free(&hdr);
-	return rc;
-}
-
-/* As cluster_post_res, and reports the answer (--json: prints it). */
-static int
-cluster_post(const struct opts *o, const char *target, const char *what,
-    const char *id, const char *address)
-{
-	struct client_response res;
-	int rc;
-
-	client_response_init(&res);
-	rc = cluster_post_res(o, target, id, address, &res);
-	if (rc == 0)
-		rc = report(o, &res, what);
-	client_response_free(&res);
 	return rc;
 }
 
@@ -3610,7 +3601,8 @@ members_now(char (*ids)[72], int n)
  * a member at ADDRESS already, learnt from a GET /cluster/nodes first),
  * through which member, the members now, and that the keys move in the
  * background (how to watch them, and cleanup after).  --json prints the
- * server's answer, the member list, as before.  Exit as cluster_post.
+ * server's answer, the member list, as before.  Exit as report() maps
+ * the answer's status.
  */
 static int
 cmd_join(const struct opts *o, const char *id, const char *address)
@@ -3623,7 +3615,7 @@ cmd_join(const struct opts *o, const char *id, const char *address)
 	was = !json && member_address(o, id, was_at, sizeof(was_at)) &&
 	    strcmp(was_at, address) == 0;
 	client_response_init(&res);
-	if ((rc = cluster_post_res(o, "/cluster/join", id, address, &res)) != 0)
+	if ((rc = cluster_post(o, "/cluster/join", id, address, &res)) != 0)
 		goto out;
 	if ((rc = report(o, &res, "cluster join")) != 0 || json)
 		goto out;
@@ -3662,22 +3654,35 @@ out:
  * through which member, the members now, that its keys move to their
  * remaining owners in the background, and how to know that is done
  * before it is stopped.  --json prints the server's answer, as before.
+ * A leave of a node that has left already (404 already_left: a leave
+ * repeated, say by a script whose first try lost its answer) is done
+ * as asked: exit 0, saying nothing changed, as a join of a member at
+ * its address is; an id that never was a member stays exit 1.
  */
 static int
 cmd_leave(const struct opts *o, const char *id)
 {
 	struct client_response res;
 	char self[72] = "", via[300] = "", addr[300] = "", (*ids)[72] = NULL;
+	bool json = o->json || o->output == OUT_JSON;
 	int rc, n;
 
-	if (o->json || o->output == OUT_JSON)
-		return cluster_post(o, "/cluster/leave", "cluster leave", id,
-		    NULL);
-	(void)member_address(o, id, addr, sizeof(addr));
+	if (!json)
+		(void)member_address(o, id, addr, sizeof(addr));
 	client_response_init(&res);
-	if ((rc = cluster_post_res(o, "/cluster/leave", id, NULL, &res)) != 0)
+	if ((rc = cluster_post(o, "/cluster/leave", id, NULL, &res)) != 0)
 		goto out;
-	if ((rc = report(o, &res, "cluster leave")) != 0)
+	if (res.http.status == 404 && error_code_is(&res, "already_left")) {
+		if (json)
+			fwrite(res.body.data, 1, res.body.len, stdout);
+		else
+			printf("%s has already left the cluster: nothing changed "
+			    "(a leave repeated?)\n'kvctl status' lists its "
+			    "transfer while it still hands its keys off.\n",
+			    id);
+		goto out;
+	}
+	if ((rc = report(o, &res, "cluster leave")) != 0 || json)
 		goto out;
 	if (change_answer(&res, self, sizeof(self), via, sizeof(via), &ids,
 	    &n) != 0) {

@@ -2085,6 +2085,26 @@ parse_membership_body(const struct server_request *sr, bool join,
 	return 0;
 }
 
+/*
+ * Whether id has left the cluster: a leave keeps its entry, marked
+ * removed, so a leave repeated (a script retrying one whose answer was
+ * lost) is told apart from one of an id that never was a member.
+ */
+static bool
+member_left(struct node *nd, const char *id)
+{
+	const struct cluster_view *v = cluster_view_get(nd->cluster);
+	bool left = false;
+	size_t i;
+
+	if (v == NULL)
+		return false;
+	for (i = 0; i < v->nall && !left; i++)
+		left = v->all[i].removed && strcmp(v->all[i].id, id) == 0;
+	cluster_view_put(nd->cluster, v);
+	return left;
+}
+
 static void
 handle_membership(struct node *nd, const struct server_request *sr,
     bool join, struct server_response *res)
@@ -2108,6 +2128,12 @@ handle_membership(struct node *nd, const struct server_request *sr,
 	rc = join ? cluster_join(nd->cluster, id.data, addr.data, &status, err,
 	    sizeof(err)) : cluster_leave(nd->cluster, id.data, &status, err,
 	    sizeof(err));
+	if (rc < 0 && !join && status == 404 && member_left(nd, id.data)) {
+		snprintf(err, sizeof(err), "%s has already left the cluster "
+		    "(nothing changed; /cluster/join admits it again)", id.data);
+		server_error_code(res, 404, "already_left", err);
+		goto out;
+	}
 	if (rc < 0) {
 		server_error(res, status, err);
 		goto out;

@@ -747,3 +747,35 @@ left4() {
 	[ "$(echo "$output" | jq -r .status)" = left ]
 	[[ $stderr == *"has left the cluster"* ]]
 }
+
+@test "a leave repeated (a script retrying): kvctl exits 0 saying node4 has already left, nothing changed; the server's 404 says already_left; an id never a member stays 404 not_found, exit 1" {
+	left4
+	# Through node2, which learnt of the leave from node1.
+	wait_for 10 eval '[ "$(nodes node2 | jq "[.removed[].id] | index(\"node4\")")" != null ]'
+	run --separate-stderr kv cluster leave node4 --server "$(url node2)"
+	echo "again: $status [$output] [$stderr]"
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[ "$(echo "$output" | head -1)" = "node4 has already left the cluster: nothing changed (a leave repeated?)" ]
+	echo "$output" | grep -q "kvctl status"
+	run --separate-stderr kv cluster leave node4 --server "$M1" --json
+	echo "json: $status [$output] [$stderr]"
+	[ "$status" -eq 0 ]
+	echo "$output" | jq -e '.code == "already_left"'
+	local body
+	body=$(curl -s --max-time 5 -w '\n%{http_code}' -X POST -d '{"id":"node4"}' "$M1/cluster/leave")
+	echo "$body"
+	[ "${body##*$'\n'}" = 404 ]
+	body=${body%$'\n'*}
+	[ "$(echo "$body" | jq -r .code)" = already_left ]
+	[ "$(echo "$body" | jq -r .error)" = "node4 has already left the cluster (nothing changed; /cluster/join admits it again)" ]
+	[ "$(nodes node1 | jq -r '[.members[].id] | join(",")')" = node1,node2,node3 ]
+	# Never a member: the 404 it was, exit 1, named on stderr.
+	body=$(curl -s --max-time 5 -w '\n%{http_code}' -X POST -d '{"id":"nosuch"}' "$M1/cluster/leave")
+	[ "${body##*$'\n'}" = 404 ]
+	[ "$(echo "${body%$'\n'*}" | jq -r .code)" = not_found ]
+	run --separate-stderr kv cluster leave nosuch --server "$M1"
+	[ "$status" -eq 1 ]
+	[ -z "$output" ]
+	[ "$stderr" = "kvctl: cluster leave: 404 nosuch is not a member" ]
+}

@@ -1690,7 +1690,12 @@ test_cluster(void)
 	ok(jbool(&r, "member", false) && jstr_is(&r, "self", "n1"),
 	    "/cluster/nodes: member false");
 	SEND("POST", "/cluster/leave", NULL, "{\"id\":\"n1\"}", &r);
-	expect(&r, 404, "not a member", "n1 leaves again");
+	expect(&r, 404, "n1 has already left the cluster (nothing changed",
+	    "n1 leaves again");
+	ok(jstr_is(&r, "code", "already_left"), "... \"code\":\"already_left\"");
+	SEND("POST", "/cluster/leave", NULL, "{\"id\":\"zz\"}", &r);
+	expect(&r, 404, "zz is not a member", "leave an id never a member");
+	ok(jstr_is(&r, "code", "not_found"), "... \"code\":\"not_found\"");
 	SEND("POST", "/cluster/leave", NULL, "{\"id\":\"n2\"}", &r);
 	expect(&r, 409, "last member", "leave n2, now the last member");
 	GET("GET", "/internal/fetch/r1", NULL, &r);
