@@ -175,7 +175,8 @@ static const struct {
 	  "big for a batch goes alone as a PUT, a batch refused as too large\n"
 	  "(413) is split, and a write answered 503 is tried 3 more times, so\n"
 	  "mput takes every value put takes. A key given twice is written\n"
-	  "once, with its last value (as Redis MSET)." },
+	  "once, with its last value (as Redis MSET); --json lists its one\n"
+	  "result where the key first stood." },
 	{ "watch", "kvctl watch KEY [--json]",
 	  "Prints KEY's value, then each new value (or \"deleted\") on its own\n"
 	  "line as it changes, until interrupted: GET ?wait= long polls, which\n"
@@ -4962,7 +4963,8 @@ cmd_mput(const struct opts *o, int n, char **kv)
 	struct load_line *lines;
 	struct load_line **want;
 	size_t i, j, nl = (size_t)n / 2, nwant = 0;
-	bool any = false, *later = NULL;	/* its key is given again later */
+	size_t *pick = NULL;	/* the lines written, in their keys' order */
+	bool any = false, *again = NULL;	/* its key was given before */
 	int rc = 0;
 
 	memset(&ld, 0, sizeof(ld));
@@ -4971,8 +4973,9 @@ cmd_mput(const struct opts *o, int n, char **kv)
 		return EXIT_USAGE;
 	lines = calloc(nl ? nl : 1, sizeof(*lines));
 	want = calloc(nl ? nl : 1, sizeof(*want));
-	later = calloc(nl ? nl : 1, sizeof(*later));
-	if (lines == NULL || want == NULL || later == NULL) {
+	pick = calloc(nl ? nl : 1, sizeof(*pick));
+	again = calloc(nl ? nl : 1, sizeof(*again));
+	if (lines == NULL || want == NULL || pick == NULL || again == NULL) {
 		rc = EXIT_CLIENT;
 		goto out;
 	}
@@ -4992,12 +4995,23 @@ cmd_mput(const struct opts *o, int n, char **kv)
 		if (o->ttl != NULL)
 			parse_int64(o->ttl, strlen(o->ttl), &lines[i].ttl_left);
 	}
-	/* The last value of a key wins: the earlier pairs are not sent. */
+	/*
+	 * A key given twice is written once, with its last value (as Redis
+	 * MSET), in the place where it first stood: the requests and
+	 * --json's results follow the keys' first occurrences (a 1 b 2 a 3
+	 * writes a=3 then b=2, and lists a then b).
+	 */
 	for (i = 0; i < nl; i++) {
-		for (j = i + 1; j < nl && !later[i]; j++)
-			later[i] = strcmp(kv[2 * i], kv[2 * j]) == 0;
-		if (!later[i])
-			want[nwant++] = &lines[i];
+		if (again[i])
+			continue;
+		pick[nwant] = i;
+		for (j = i + 1; j < nl; j++)
+			if (strcmp(kv[2 * i], kv[2 * j]) == 0) {
+				again[j] = true;
+				pick[nwant] = j;
+			}
+		want[nwant] = &lines[pick[nwant]];
+		nwant++;
 	}
 	ld.o = o;
 	ld.by_key = true;
@@ -5012,20 +5026,19 @@ cmd_mput(const struct opts *o, int n, char **kv)
 		any |= lines[i].result.len > 0;
 	if (o->json && any) {
 		fputs("{\"results\":[", stdout);
-		for (i = 0, j = 0; i < nl; i++) {
-			if (later[i])
-				continue;
-			if (j++ > 0)
+		for (j = 0; j < nwant; j++) {
+			struct load_line *ln = &lines[pick[j]];
+
+			if (j > 0)
 				putchar(',');
-			if (lines[i].result.len == 0) {
+			if (ln->result.len == 0) {
 				/* No answer for it: named on stderr already. */
-				buf_reset(&lines[i].text);
-				json_emit_string(&lines[i].text, lines[i].key.data,
-				    lines[i].key.len);
-				printf("{\"status\":0,\"key\":%s}", lines[i].text.data);
+				buf_reset(&ln->text);
+				json_emit_string(&ln->text, ln->key.data,
+				    ln->key.len);
+				printf("{\"status\":0,\"key\":%s}", ln->text.data);
 			} else
-				fwrite(lines[i].result.data, 1, lines[i].result.len,
-				    stdout);
+				fwrite(ln->result.data, 1, ln->result.len, stdout);
 		}
 		fputs("]}\n", stdout);
 	}
@@ -5041,7 +5054,8 @@ out:
 	}
 	free(lines);
 	free(want);
-	free(later);
+	free(pick);
+	free(again);
 	free(ld.srv);
 	return rc;
 }

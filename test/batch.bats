@@ -257,7 +257,7 @@ batch() {
 	done
 }
 
-@test "kvctl mput with a key given twice writes its last value, as Redis MSET; --json one result for it, where the last pair stood" {
+@test "kvctl mput with a key given twice writes its last value, as Redis MSET; --json one result for it, where the key first stood" {
 	start_node n1
 	local u i
 	u=$(url n1)
@@ -268,9 +268,18 @@ batch() {
 		[ "$rc" -eq 0 ] && [ -z "$err" ]
 		[ "$(timeout 10 "$KVCTL" get "dup$i" --server "$u")" = second ]
 	done
+	# The results follow the keys' first occurrences (a 1 b 2 a 3: a,
+	# then b), each that of the write of the key's last value.
 	run_split 20 "$KVCTL" mput d a e b d c --json --server "$u"
 	echo "$out"
 	[ "$rc" -eq 0 ]
-	[ "$(echo "$out" | jq -r '[.results[].key] | join(",")')" = e,d ]
+	[ "$(echo "$out" | jq -r '[.results[].key] | join(",")')" = d,e ]
 	[ "$(timeout 10 "$KVCTL" get d --server "$u")" = c ]
+	run_split 20 "$KVCTL" mput x 1 y 2 x 3 z 4 y 5 x 6 --json --server "$u"
+	echo "$out"
+	[ "$rc" -eq 0 ]
+	[ "$(echo "$out" | jq -r '[.results[].key] | join(",")')" = x,y,z ]
+	[ "$(timeout 10 "$KVCTL" mget x y z --server "$u" | paste -sd,)" = 6,5,4 ]
+	# The result listed for x is that of the write of 6: its ETag is x's.
+	[ "$(echo "$out" | jq -r '.results[0].etag')" = "$(timeout 10 "$KVCTL" get x --etag --json --server "$u" | jq -r .etag)" ]
 }
