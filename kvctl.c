@@ -154,7 +154,8 @@ static const struct {
 	  "answer is tried 3 more times),\n"
 	  "skipping keys that already hold the line's value, so loading twice\n"
 	  "changes nothing; a TTL goes as the seconds it has left (a line whose\n"
-	  "TTL ran out is skipped). Reports lines, written, unchanged, expired\n"
+	  "TTL ran out is skipped; one more than ten years off, kvd's longest\n"
+	  "TTL, fails). Reports lines, written, unchanged, expired\n"
 	  "and failed; exit status non-zero if any line failed. A batch the\n"
 	  "server refuses whole for one bad line fails only that line, named\n"
 	  "by its line number; the others go again in one request." },
@@ -701,7 +702,9 @@ quorum_ok(const char *v)
 	return *v >= '1' && *v <= '9' && *end == '\0' && n >= 1 && n <= 64;
 }
 
-/* A --ttl value: whole seconds from 1 to 315360000, digits only. */
+#define TTL_MAX_S	315360000	/* kvd's longest TTL: ten years */
+
+/* A --ttl value: whole seconds from 1 to TTL_MAX_S, digits only. */
 static bool
 ttl_ok(const char *v)
 {
@@ -710,7 +713,7 @@ ttl_ok(const char *v)
 
 	n = strtoll(v, &end, 10);
 	return *v >= '1' && *v <= '9' && *end == '\0' && n >= 1 &&
-	    n <= 315360000;
+	    n <= TTL_MAX_S;
 }
 
 /* Reads all of fd into out.  0 or -1. */
@@ -4821,6 +4824,40 @@ load_read(struct load *ld, struct load_line *lines)
 	return n;
 }
 
+/* How far past TTL_MAX_S a line's expiry may be and load it at the limit. */
+#define LOAD_TTL_SLACK_S	60
+
+/*
+ * Sets ln->ttl_left, the seconds its expires_ms leaves on kvctl's clock,
+ * rounded up (0: no TTL).  A PUT takes only a TTL, of TTL_MAX_S at most
+ * (there is no way to send an absolute expiry), so a line that expires
+ * further off (an edited dump, or one from a cluster whose clock ran
+ * years ahead) fails, naming the limit, rather than getting the 400 of
+ * a TTL it never gave.  One at most LOAD_TTL_SLACK_S past the limit (a
+ * key put with the longest TTL, dumped and loaded at once by a kvctl
+ * whose clock is a little behind the source's) is loaded at the limit.
+ * 0, or -1 when the line failed.
+ */
+static int
+load_ttl(struct load *ld, struct load_line *ln)
+{
+	int64_t left_ms = ln->expires - clock_wall_ms();
+
+	ln->ttl_left = ln->expires == 0 ? 0 : (left_ms + 999) / 1000;
+	if (ln->ttl_left <= TTL_MAX_S)
+		return 0;
+	if (ln->ttl_left <= TTL_MAX_S + LOAD_TTL_SLACK_S) {
+		ln->ttl_left = TTL_MAX_S;
+		return 0;
+	}
+	load_fail(ld, ln, EXIT_CLIENT, "expires_ms %" PRId64 " is %.1f years "
+	    "away (on kvctl's clock), past the longest TTL kvd takes, %d s "
+	    "(ten years): not written; lower expires_ms, or remove it to load "
+	    "the key without a TTL", ln->expires,
+	    (double)left_ms / (365.25 * 86400000.0), TTL_MAX_S);
+	return -1;
+}
+
 static void *
 load_worker(void *arg)
 {
@@ -4853,10 +4890,10 @@ load_worker(void *arg)
 		for (i = 0, same = 0, expired = 0, nwant = 0; i < n; i++) {
 			if (!lines[i].ok)
 				continue;
-			lines[i].ttl_left = lines[i].expires == 0 ? 0 :
-			    (lines[i].expires - clock_wall_ms() + 999) / 1000;
 			if (lines[i].same)
 				same++;
+			else if (load_ttl(ld, &lines[i]) != 0)
+				continue;	/* failed: past the longest TTL */
 			else if (lines[i].expires != 0 && lines[i].ttl_left <= 0)
 				expired++;	/* its TTL ran out since the dump */
 			else

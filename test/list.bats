@@ -588,3 +588,34 @@ for i in range(20):
 	[ "$rc" -eq 0 ]
 	[ "$out" = "lines 20, written 0, unchanged 20, expired 0, failed 0" ]
 }
+
+@test "load: a line that expires further off than kvd's longest TTL (ten years) fails, naming the limit, and the others load; one a few seconds past it loads at the limit" {
+	start_node n1
+	local u now far
+	u=$(url n1)
+	[ "$(c -o /dev/null -w '%{http_code}' -X PUT --data-binary '{"value":"v"}' \
+	    "$u/kv/src?ttl=600")" = 201 ]
+	run_split 20 "$KVCTL" --server "$u" dump
+	[ "$rc" -eq 0 ]
+	# An edited dump: far 11 years off, edge 20 s past the limit (a key
+	# put with the longest TTL, loaded by a kvctl whose clock is behind),
+	# near as dumped.
+	now=$(now_ms)
+	far=$((now + 11 * 365 * 86400 * 1000))
+	echo "$out" | jq -c --argjson far "$far" \
+	    --argjson edge $((now + (315360000 + 20) * 1000)) '
+	    del(.context) | (.key = "far" | .expires_ms = $far),
+	    (.key = "edge" | .expires_ms = $edge), (.key = "near")' >"$TMP/dump"
+	cat "$TMP/dump"
+	run_split 20 "$KVCTL" --server "$u" load <"$TMP/dump"
+	echo "rc=$rc [$out] [$err]"
+	[ "$rc" -eq 4 ]
+	[ "$out" = "lines 3, written 2, unchanged 0, expired 0, failed 1" ]
+	[ "$err" = "kvctl: load: line 1: expires_ms $far is 11.0 years away (on kvctl's clock), past the longest TTL kvd takes, 315360000 s (ten years): not written; lower expires_ms, or remove it to load the key without a TTL" ]
+	[ "$(code "$u/kv/far")" = 404 ]
+	local got
+	got=$(c "$u/kv/edge" | jq .expires_ms)
+	[ "$got" -ge $((now + 315360000 * 1000)) ]
+	[ "$got" -le $((now + (315360000 + 20) * 1000)) ]
+	[ "$(c "$u/kv/near" | jq .value)" = '"v"' ]
+}
