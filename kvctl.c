@@ -147,7 +147,9 @@ static const struct {
 	  "line: {\"key\":...,\"value\":...,\"context\":...} (key_b64 and\n"
 	  "value_b64 for bytes that are not UTF-8; context is the version's\n"
 	  "ETag, so that a load descends from it; expires_ms for a key with a\n"
-	  "TTL). A key written meanwhile is in the dump whole or not at all." },
+	  "TTL). A key written meanwhile is in the dump whole or not at all.\n"
+	  "Exit 5, after the lines, when some key range had no replica\n"
+	  "answering (as ls)." },
 	{ "load", "kvctl load [--parallel N] < FILE",
 	  "Writes the lines of a dump with their contexts (POST /batch, up to\n"
 	  "100 lines a request, N requests at once, default 32; a 503 or no\n"
@@ -169,15 +171,16 @@ static const struct {
 	  "in key order instead (a missing key's has \"status\":404), which\n"
 	  "tells an empty value from a missing key; the exit status is the same." },
 	{ "mput", "kvctl mput KEY VALUE [KEY VALUE...] [--ttl SECONDS]",
-	  "Writes up to 1000 keys in one request (POST /batch); each VALUE, and\n"
-	  "--ttl for every key, as for put. Not atomic: each write succeeds or\n"
-	  "fails on its own, and a failure is named on stderr; the exit status\n"
-	  "is the worst's, with --json too. Writes as load does: a value too\n"
-	  "big for a batch goes alone as a PUT, a batch refused as too large\n"
-	  "(413) is split, and a write answered 503 is tried 3 more times, so\n"
-	  "mput takes every value put takes. A key given twice is written\n"
-	  "once, with its last value (as Redis MSET); --json lists its one\n"
-	  "result where the key first stood." },
+	  "Writes up to 1000 keys in few requests (POST /batch, 256 KiB at\n"
+	  "most each: one for small values); each VALUE, and --ttl for every\n"
+	  "key, as for put. Not atomic: each write succeeds or fails on its\n"
+	  "own, and a failure is named on stderr; the exit status is the\n"
+	  "worst's, with --json too. Writes as load does: a value too big for\n"
+	  "a batch goes alone as a PUT, a batch refused as too large (413) is\n"
+	  "split, and a write answered 503 is tried 3 more times, so mput\n"
+	  "takes every value put takes. A key given twice is written once,\n"
+	  "with its last value (as Redis MSET); --json lists its one result\n"
+	  "where the key first stood." },
 	{ "watch", "kvctl watch KEY [--json]",
 	  "Prints KEY's value, then each new value (or \"deleted\") on its own\n"
 	  "line as it changes, until interrupted: GET ?wait= long polls, which\n"
@@ -267,8 +270,8 @@ usage(FILE *f)
 	    "  ls [PREFIX]             list keys in byte order (--limit N)\n"
 	    "  dump [PREFIX]           write keys, values and contexts as JSON lines\n"
 	    "  load                    write the lines of a dump from stdin\n"
-	    "  mget KEY...             read many keys in one request\n"
-	    "  mput KEY VALUE...       write many keys in one request\n"
+	    "  mget KEY...             read many keys in few requests\n"
+	    "  mput KEY VALUE...       write many keys in few requests\n"
 	    "  watch KEY               print each new value as it changes\n"
 	    "  health                  check that the server is up\n"
 	    "  status                  the cluster at a glance, with warnings\n"
@@ -5103,7 +5106,7 @@ static void
 bench_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: kvctl bench [options] [--server URL,...] [--json]\n\n"
+	    "usage: kvctl bench [OPTIONS] [--server URL,...] [--json]\n\n"
 	    "  -c N              keep-alive connections, one request in flight\n"
 	    "                    on each (default 50)\n"
 	    "  --threads N       threads driving them, each an event loop over\n"
