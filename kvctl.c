@@ -2142,7 +2142,7 @@ struct minfo {
 	/* From the member's own GET /cluster/nodes, when it answered: */
 	bool	 asked, answered;
 	bool	 unreachable;		/* kvctl's call got no answer at all */
-	bool	 unheard;		/* "unknown" to --server, and unreachable */
+	bool	 unheard;		/* "unknown" to --server, unreachable */
 	char	 err[160];
 	int64_t	 keys;			/* -1: unknown */
 	bool	 xfer_running, xfer_retrying;
@@ -2338,7 +2338,8 @@ each_at_once(void *base, size_t n, size_t size, const bool *asked,
 	for (i = 0; i < n; i++) {
 		if (!asked[i])
 			continue;
-		started[i] = pthread_create(&th[i], NULL, fn, item + i * size) == 0;
+		started[i] = pthread_create(&th[i], NULL, fn,
+		    item + i * size) == 0;
 		if (!started[i])
 			fn(item + i * size);
 	}
@@ -3683,9 +3684,9 @@ cmd_leave(const struct opts *o, const char *id)
 		if (json)
 			fwrite(res.body.data, 1, res.body.len, stdout);
 		else
-			printf("%s has already left the cluster: nothing changed "
-			    "(a leave repeated?)\n'kvctl status' lists its "
-			    "transfer while it still hands its keys off.\n",
+			printf("%s has already left the cluster: nothing "
+			    "changed (a leave repeated?)\n'kvctl status' lists "
+			    "its transfer while it still hands its keys off.\n",
 			    id);
 		goto out;
 	}
@@ -4896,7 +4897,7 @@ load_worker(void *arg)
 			if (lines[i].same)
 				same++;
 			else if (load_ttl(ld, &lines[i]) != 0)
-				continue;	/* failed: past the longest TTL */
+				continue;	/* failed, named */
 			else if (lines[i].expires != 0 && lines[i].ttl_left <= 0)
 				expired++;	/* its TTL ran out since the dump */
 			else
@@ -5076,9 +5077,11 @@ cmd_mput(const struct opts *o, int n, char **kv)
 				buf_reset(&ln->text);
 				json_emit_string(&ln->text, ln->key.data,
 				    ln->key.len);
-				printf("{\"status\":0,\"key\":%s}", ln->text.data);
+				printf("{\"status\":0,\"key\":%s}",
+				    ln->text.data);
 			} else
-				fwrite(ln->result.data, 1, ln->result.len, stdout);
+				fwrite(ln->result.data, 1, ln->result.len,
+				    stdout);
 		}
 		fputs("]}\n", stdout);
 	}
