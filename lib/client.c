@@ -17,6 +17,12 @@
  * (client_resolve), and client_connect_next / client_connect_check walk
  * its addresses with net_connect's own steps (net.h), leaving the wait
  * for the socket to the caller's poll(2).
+ *
+ * DEADLINES.  client_do's is fixed: connect, send and the whole response
+ * before it.  client_do_progress's moves: every receipt of response bytes
+ * puts it timeout_ms after that receipt, up to a limit max_ms after the
+ * start, so a caller can wait for a large answer as long as it keeps
+ * coming without waiting as long for a server that sends nothing.
  */
 #include "client.h"
 
@@ -211,16 +217,18 @@ client_reader_eof(struct client_reader *rd)
 }
 
 /*
- * Reads one final response, blocking until deadline.  Returns 0, -1 on
- * transport error (errno), -2 when the connection closed before any byte
- * (safe to retry).
+ * Reads one final response, blocking until *deadline.  Each receipt moves
+ * *deadline to idle_ms from now, but never past limit (limit at or below
+ * *deadline: it never moves).  Returns 0, -1 on transport error (errno),
+ * -2 when the connection closed before any byte (safe to retry).
  */
 static int
-read_response(struct client_conn *c, bool is_head, int64_t deadline,
-    struct client_response *res, bool *reusable)
+read_response(struct client_conn *c, bool is_head, int64_t *deadline,
+    int64_t limit, int idle_ms, struct client_response *res, bool *reusable)
 {
 	struct client_reader rd;
 	bool got_any = c->in.len > 0;
+	int64_t moved;
 	ssize_t n;
 	int rc;
 
@@ -231,9 +239,13 @@ read_response(struct client_conn *c, bool is_head, int64_t deadline,
 			c->error = rd.error;
 			return rc > 0 ? 0 : -1;
 		}
-		n = fill(c, deadline);
+		n = fill(c, *deadline);
 		if (n > 0) {
 			got_any = true;
+			if (limit > *deadline) {
+				moved = clock_now_ms() + idle_ms;
+				*deadline = moved < limit ? moved : limit;
+			}
 			continue;
 		}
 		if (!got_any && (n == 0 || errno == ECONNRESET))
@@ -272,9 +284,21 @@ client_do(struct client_conn *c, const char *method, const char *target,
     const char *content_type, const void *body, size_t body_len,
     const char *extra, int timeout_ms, struct client_response *res)
 {
+	return client_do_progress(c, method, target, content_type, body,
+	    body_len, extra, timeout_ms, timeout_ms, res);
+}
+
+int
+client_do_progress(struct client_conn *c, const char *method,
+    const char *target, const char *content_type, const void *body,
+    size_t body_len, const char *extra, int timeout_ms, int max_ms,
+    struct client_response *res)
+{
 	struct buf head = BUF_INIT;
 	struct iovec iov[2];
-	int64_t deadline = clock_now_ms() + timeout_ms;
+	int64_t start = clock_now_ms();
+	int64_t deadline = start + timeout_ms;
+	int64_t limit = start + (max_ms > timeout_ms ? max_ms : timeout_ms);
 	bool reused, reusable = false;
 	int attempt, rc = -1, saved = 0;
 
@@ -310,8 +334,8 @@ client_do(struct client_conn *c, const char *method, const char *target,
 				continue;
 			break;
 		}
-		rc = read_response(c, strcmp(method, "HEAD") == 0, deadline, res,
-		    &reusable);
+		rc = read_response(c, strcmp(method, "HEAD") == 0, &deadline,
+		    limit, timeout_ms, res, &reusable);
 		if (rc == 0)
 			break;
 		saved = rc == -2 ? ECONNRESET : errno;

@@ -76,6 +76,19 @@ int	client_do(struct client_conn *c, const char *method, const char *target,
 	    const char *extra, int timeout_ms, struct client_response *res);
 
 /*
+ * client_do for a response whose size makes its time unknown: the call
+ * fails (ETIMEDOUT) once timeout_ms pass without a byte of the response
+ * arriving -- the first counted from the call's start, connect and send
+ * included -- or once max_ms have passed in all.  A hung server thus
+ * costs timeout_ms, and a large response that keeps arriving gets up to
+ * max_ms.  client_do is this with max_ms equal to timeout_ms.
+ */
+int	client_do_progress(struct client_conn *c, const char *method,
+	    const char *target, const char *content_type, const void *body,
+	    size_t body_len, const char *extra, int timeout_ms, int max_ms,
+	    struct client_response *res);
+
+/*
  * Appends to out the request head client_do sends for these arguments to
  * host:port: request line, Host, Content-Type when not NULL,
  * Content-Length when there is a body (body not NULL, or method PUT or

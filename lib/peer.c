@@ -372,6 +372,16 @@ peer_call(struct peers *p, const char *address, const char *method,
     size_t body_len, const char *extra, int timeout_ms,
     struct client_response *res)
 {
+	return peer_call_progress(p, address, method, target, content_type,
+	    body, body_len, extra, timeout_ms, timeout_ms, res);
+}
+
+int
+peer_call_progress(struct peers *p, const char *address, const char *method,
+    const char *target, const char *content_type, const void *body,
+    size_t body_len, const char *extra, int timeout_ms, int max_ms,
+    struct client_response *res)
+{
 	char host[NET_HOST_MAX], port[NET_PORT_MAX];
 	struct client_conn c;
 	struct buf hdrs = BUF_INIT;
@@ -401,8 +411,8 @@ peer_call(struct peers *p, const char *address, const char *method,
 		    &hdrs);
 		extra = hdrs.data;
 	}
-	rc = client_do(&c, method, target, content_type, body, body_len, extra,
-	    timeout_ms, res);
+	rc = client_do_progress(&c, method, target, content_type, body,
+	    body_len, extra, timeout_ms, max_ms, res);
 	saved = errno;
 	buf_free(&hdrs);
 	call_end(p, address, &c, rc == 0);

@@ -80,6 +80,16 @@ int	peer_call(struct peers *p, const char *address, const char *method,
 	    struct client_response *res);
 
 /*
+ * peer_call with client_do_progress's deadline: the call fails once
+ * timeout_ms pass without a byte of the answer, and an answer that keeps
+ * arriving may take until max_ms after the start.
+ */
+int	peer_call_progress(struct peers *p, const char *address,
+	    const char *method, const char *target, const char *content_type,
+	    const void *body, size_t body_len, const char *extra, int timeout_ms,
+	    int max_ms, struct client_response *res);
+
+/*
  * Records what gossip says of address (PEER_UP, PEER_DOWN, or
  * PEER_UNKNOWN to forget it).  Calls are never refused for it: it only
  * changes what peer_health reports.

@@ -5,8 +5,10 @@
  * fail-fast on a refused port, the deadline on a peer that never answers,
  * surviving a server that closed idle connections, "localhost" and
  * "[::1]" addresses, malformed addresses, idle connections closed after
- * PEER_IDLE_MS (so the server's thread for them ends), and health as the
- * combination of this node's calls and gossip's verdicts.
+ * PEER_IDLE_MS (so the server's thread for them ends), health as the
+ * combination of this node's calls and gossip's verdicts, and
+ * peer_call_progress's deadline: an answer that keeps arriving gets up to
+ * max_ms, a silent peer fails at timeout_ms.
  */
 #include <errno.h>
 #include <poll.h>
@@ -27,6 +29,8 @@
 
 #define BODY	"{\"ok\":true}"
 #define MAXCONN	256
+#define TRICKLE_BYTES	25	/* /trickle's body, a byte ... */
+#define TRICKLE_GAP_MS	100	/* ... this often: 2.5 s in all */
 
 /* ---- the test server ---- */
 
@@ -57,9 +61,32 @@ readable(int fd)
 }
 
 /*
+ * /trickle's answer: the head at once, then TRICKLE_BYTES bytes of body
+ * one every TRICKLE_GAP_MS.  0, or -1 when the client went away.
+ */
+static int
+trickle(int fd, struct buf *out)
+{
+	struct timespec gap = { 0, TRICKLE_GAP_MS * 1000000L };
+	int i;
+
+	buf_reset(out);
+	http_write_response_head(out, 200, "text/plain", TRICKLE_BYTES, true,
+	    NULL);
+	if (net_write_all(fd, out->data, out->len, 0) != 0)
+		return -1;
+	for (i = 0; i < TRICKLE_BYTES; i++) {
+		nanosleep(&gap, NULL);
+		if (net_write_all(fd, "t", 1, 0) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
  * Serves one connection: answers every complete request with BODY (200,
- * or 404 for /missing), keeping the connection alive, until EOF, an error
- * or stop.
+ * or 404 for /missing; /trickle: trickle()), keeping the connection
+ * alive, until EOF, an error or stop.
  */
 static void *
 conn_main(void *arg)
@@ -84,6 +111,13 @@ conn_main(void *arg)
 		if (hlen > 0) {
 			need = (size_t)hlen + (req.content_length > 0 ?
 			    (size_t)req.content_length : 0);
+			if (in.len >= need && req.path_len == 8 &&
+			    memcmp(req.path, "/trickle", 8) == 0) {
+				buf_consume(&in, need);
+				if (trickle(fd, &out) != 0)
+					break;
+				continue;
+			}
 			if (in.len >= need) {
 				code = req.path_len == 8 &&
 				    memcmp(req.path, "/missing", 8) == 0 ? 404 : 200;
@@ -402,6 +436,68 @@ test_timeout(void)
 	close(fd);
 }
 
+/*
+ * One GET /trickle through p with peer_call_progress: its return, with *e
+ * its errno, *took_ms how long it took and *len the body's length.
+ */
+static int
+trickle_call(struct peers *p, const char *addr, int timeout_ms, int max_ms,
+    int *e, int64_t *took_ms, size_t *len)
+{
+	struct client_response res;
+	int64_t t0 = clock_now_ms();
+	int rc;
+
+	client_response_init(&res);
+	rc = peer_call_progress(p, addr, "GET", "/trickle", NULL, NULL, 0, NULL,
+	    timeout_ms, max_ms, &res);
+	*e = errno;
+	*took_ms = clock_now_ms() - t0;
+	*len = res.body.len;
+	client_response_free(&res);
+	return rc;
+}
+
+/*
+ * peer_call_progress: an answer that keeps arriving may outlast
+ * timeout_ms (up to max_ms), one that outlasts max_ms fails, and so does
+ * a peer that sends nothing, at timeout_ms however large max_ms is.
+ * Plain peer_call keeps its fixed deadline.
+ */
+static void
+test_progress(struct server *s, const char *addr)
+{
+	struct peers *p = pool(s, 4);
+	char silent[64];
+	size_t len;
+	int64_t took;
+	int rc, e, fd;
+
+	/* 2.5 s of body, a byte every 0.1 s, against a 1.5 s timeout. */
+	rc = trickle_call(p, addr, 1500, 30000, &e, &took, &len);
+	ok(rc == 0 && len == TRICKLE_BYTES, "an answer that keeps arriving "
+	    "outlasts timeout_ms, within max_ms (%lld ms, %s)", (long long)took,
+	    rc == 0 ? "ok" : strerror(e));
+	rc = trickle_call(p, addr, 1500, 1800, &e, &took, &len);
+	ok(rc == -1 && e == ETIMEDOUT && took >= 1790, "one still arriving at "
+	    "max_ms fails then (%lld ms, %s)", (long long)took, strerror(e));
+	rc = trickle_call(p, addr, 1500, 1500, &e, &took, &len);
+	ok(rc == -1 && e == ETIMEDOUT, "max_ms at timeout_ms: the fixed "
+	    "deadline (%s)", strerror(e));
+	peers_free(p);
+
+	/* Listening, so connect succeeds, but nobody ever accepts. */
+	p = peers_new(1000, 4);
+	fd = listen_loopback(8, silent, sizeof(silent));
+	rc = trickle_call(p, silent, 300, 30000, &e, &took, &len);
+	/* The upper bound only catches a wait for max_ms. */
+	ok(rc == -1 && e == ETIMEDOUT && took >= 290 && took < 15000,
+	    "a silent peer fails at timeout_ms, not max_ms (%lld ms, %s)",
+	    (long long)took, strerror(e));
+	close(fd);
+	peers_free(p);
+}
+
 /* Idle pooled connections are closed after PEER_IDLE_MS. */
 static void
 test_idle_closed(struct server *s, const char *addr)
@@ -523,6 +619,7 @@ main(void)
 	test_server_closed_idle(&s, addr);
 	test_idle_closed(&s, addr);
 	test_verdicts(addr);
+	test_progress(&s, addr);
 	snprintf(addr, sizeof(addr), "localhost:%d", s.port);
 	{
 		struct peers *p = peers_new(1000, 4);
