@@ -65,6 +65,18 @@
  * at most LISTING_BYTES_MAX of values; either limit ends its answer
  * early, with "more".
  *
+ * WAITING.  A member builds its whole answer before it sends a byte, in
+ * a scan those two limits bound, so one that sends no byte of it within
+ * the peer timeout (--peer-timeout-ms) has failed: a hung member
+ * (SIGSTOP, a stuck disk) costs its round that long, and the next member
+ * stands in as for a dead one.  An answer with values carries up to
+ * LISTING_BYTES_MAX of them, more on the wire (escapes, base64), so once
+ * it has begun it may go on up to VALUES_MS_PER_MIB per MiB of that cap
+ * past the peer timeout, for as long as its bytes keep coming: no gap
+ * between them may reach the peer timeout (peer_call_progress).  A fixed
+ * deadline that long made every page through a hung member wait 10 s
+ * with the default timeout, as long as kvctl waits for a page.
+ *
  * WIRE FORMAT (node to node; pinned here and in test_listing.c):
  *
  *	GET /internal/list?prefix=P&after=K&limit=N[&values=1]
@@ -112,6 +124,7 @@
 #define MEMBERS_MAX	1024	/* the most members one page asks */
 #define PREF_MAX	64	/* preference list entries looked at */
 #define THREADS_MAX	16	/* members asked at once */
+#define VALUES_MS_PER_MIB 1000	/* an answer with values may take longer */
 
 /* One member's answer for one round (local or parsed from the wire). */
 struct answer {
@@ -506,7 +519,7 @@ ask_one(void *arg, size_t i)
 	const struct listing_request *req = rd->req;
 	struct client_response res;
 	struct buf target = BUF_INIT;
-	int timeout = rd->env->timeout_ms;
+	int timeout = rd->env->timeout_ms, most = timeout;
 
 	answer_reset(a);
 	if (a->self) {
@@ -526,11 +539,12 @@ ask_one(void *arg, size_t i)
 	buf_printf(&target, "&limit=%zu", req->limit);
 	if (req->values) {
 		buf_puts(&target, "&values=1");
-		timeout += LISTING_BYTES_MAX / (1024 * 1024) * 1000;
+		most += LISTING_BYTES_MAX / (1024 * 1024) * VALUES_MS_PER_MIB;
 	}
 	client_response_init(&res);
-	if (peer_call(rd->env->peers, a->m->address, "GET", target.data, NULL,
-	    NULL, 0, NULL, timeout, &res) == 0 && res.http.status == 200 &&
+	if (peer_call_progress(rd->env->peers, a->m->address, "GET",
+	    target.data, NULL, NULL, 0, NULL, timeout, most, &res) == 0 &&
+	    res.http.status == 200 &&
 	    parse_answer(res.body.data, res.body.len, req->values, a) == 0)
 		a->ok = true;
 	else

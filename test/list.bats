@@ -1,11 +1,12 @@
 #!/usr/bin/env bats
 # test/list.bats -- listing (GET /kv?prefix=&after=&limit=), kvctl ls,
 # dump, load and delete --prefix, on real clusters on loopback: a node
-# down (3 nodes and 5), a replica that missed a delete, paging while
-# writers add keys, bad parameters, the dump of a 3-node cluster loaded
-# into a fresh 5-node one (binary values, keys with '/', spaces and
-# non-ASCII), a dump taken while a writer rewrites keys, load's counts,
-# idempotence and failures, and a listing right after a restart.
+# down (3 nodes and 5), a node hung (SIGSTOP) under pages with values, a
+# replica that missed a delete, paging while writers add keys, bad
+# parameters, the dump of a 3-node cluster loaded into a fresh 5-node one
+# (binary values, keys with '/', spaces and non-ASCII), a dump taken
+# while a writer rewrites keys, load's counts, idempotence and failures,
+# and a listing right after a restart.
 #
 # Nodes know each other's ports before they start (--peers): setup picks
 # eight free loopback ports, nodes 1-3 for cluster A and 4-8 for the
@@ -126,6 +127,41 @@ expect_keys() {
 	run_split 30 "$KVCTL" --server "$(url node1)" --r 3 ls k/
 	[ "$rc" = 5 ]
 	[[ $err == *"not complete"* ]]
+}
+
+@test "a hung node (SIGSTOP) costs a page with values one peer timeout, not 10 s: curl and kvctl dump answer, complete false at r=3" {
+	# The default --peer-timeout-ms, as the user who found it ran: a
+	# values answer was given that plus 8 s, kvctl's whole --timeout.
+	cluster_a --peer-timeout-ms 2000
+	fill node1 k/ 300
+	expect_keys k/ 300 >"$TMP/want"
+	kill -STOP "$(pid_of node3)"
+	# r=3 asks every member, node3 among them, whatever its health; both
+	# start before node1 or node2 has failed a call to it.
+	curl -sS --max-time 30 -D "$TMP/h" -o "$TMP/page" -w '%{time_total}' \
+	    "$(url node1)/kv?prefix=k%2F&limit=5&values=1&r=3" >"$TMP/took" &
+	local cpid=$!
+	BG+=("$cpid")
+	# kvctl's default --timeout (10 s) bounds each page.
+	run_split 60 "$KVCTL" --server "$(url node2)" --r all dump k/
+	echo "dump --r all: rc=$rc err=$err"
+	wait "$cpid"
+	echo "curl took $(cat "$TMP/took") s"; cat "$TMP/h"
+	[ "$rc" = 5 ]
+	[[ $err == *"not complete"* ]]
+	[ "$(echo "$out" | jq -r .key)" = "$(cat "$TMP/want")" ]
+	# About one peer timeout (2 s); the bound only leaves room for a
+	# loaded machine, well under the 10 s it took.
+	awk '{ exit !($1 < 8) }' "$TMP/took"
+	jq -e '.complete == false and ([.items[].key] ==
+	    ["k/0000", "k/0001", "k/0002", "k/0003", "k/0004"])' "$TMP/page"
+	grep -qi '^X-Kvd-Asked: .*node3' "$TMP/h"
+	grep -qi '^X-Kvd-Answered: node1,node2' "$TMP/h"
+	# At the default r a spare stands in: every key, complete.
+	run_split 60 "$KVCTL" --server "$(url node1)" dump k/
+	[ "$rc" = 0 ]
+	[ "$(echo "$out" | jq -r .key)" = "$(cat "$TMP/want")" ]
+	kill -CONT "$(pid_of node3)"
 }
 
 @test "5 nodes, N=3, one down: every key once, through any node; a node answers only keys it owns" {
