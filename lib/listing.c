@@ -69,13 +69,17 @@
  * a scan those two limits bound, so one that sends no byte of it within
  * the peer timeout (--peer-timeout-ms) has failed: a hung member
  * (SIGSTOP, a stuck disk) costs its round that long, and the next member
- * stands in as for a dead one.  An answer with values carries up to
- * LISTING_BYTES_MAX of them, more on the wire (escapes, base64), so once
- * it has begun it may go on up to VALUES_MS_PER_MIB per MiB of that cap
- * past the peer timeout, for as long as its bytes keep coming: no gap
- * between them may reach the peer timeout (peer_call_progress).  A fixed
- * deadline that long made every page through a hung member wait 10 s
- * with the default timeout, as long as kvctl waits for a page.
+ * stands in as for a dead one.  A member that failed a round is not
+ * asked in the page's later rounds, whether or not one stood in (with
+ * none left, its ranges stay short and the page is not complete), so it
+ * costs a page one peer timeout however many rounds the page takes.  An
+ * answer with values carries up to LISTING_BYTES_MAX of them, more on
+ * the wire (escapes, base64), so once it has begun it may go on up to
+ * VALUES_MS_PER_MIB per MiB of that cap past the peer timeout, for as
+ * long as its bytes keep coming: no gap between them may reach the peer
+ * timeout (peer_call_progress).  A fixed deadline that long made every
+ * page through a hung member wait 10 s with the default timeout, as long
+ * as kvctl waits for a page.
  *
  * WIRE FORMAT (node to node; pinned here and in test_listing.c):
  *
@@ -131,6 +135,8 @@ struct answer {
 	const struct cluster_member *m;	/* in the coordinator's view */
 	bool		 self;
 	bool		 ok;		/* it answered */
+	bool		 failed;	/* it failed a round of this page: not
+					   asked again */
 	uint64_t	 view;		/* its view version */
 	struct listing_item *items;
 	size_t		 n, cap, pos;	/* pos: the merge's position */
@@ -522,12 +528,16 @@ ask_one(void *arg, size_t i)
 	int timeout = rd->env->timeout_ms, most = timeout;
 
 	answer_reset(a);
+	if (a->failed)
+		return;
 	if (a->self) {
 		a->ok = scan_part(rd->env, rd->view, req, a, NULL, &a->more,
 		    &a->last) == 0;
 		a->view = rd->view->version;
-		if (!a->ok)
+		if (!a->ok) {
 			answer_reset(a);
+			a->failed = true;
+		}
 		return;
 	}
 	buf_puts(&target, "/internal/list?prefix=");
@@ -547,9 +557,11 @@ ask_one(void *arg, size_t i)
 	    res.http.status == 200 &&
 	    parse_answer(res.body.data, res.body.len, req->values, a) == 0)
 		a->ok = true;
-	else
+	else {
 		log_event(LOG_DEBUG, "listing call failed", "peer=%s status=%d",
 		    a->m->id, res.http.status);
+		a->failed = true;
+	}
 	client_response_free(&res);
 	buf_free(&target);
 }

@@ -1,12 +1,13 @@
 #!/usr/bin/env bats
 # test/list.bats -- listing (GET /kv?prefix=&after=&limit=), kvctl ls,
 # dump, load and delete --prefix, on real clusters on loopback: a node
-# down (3 nodes and 5), a node hung (SIGSTOP) under pages with values, a
-# replica that missed a delete, paging while writers add keys, bad
-# parameters, the dump of a 3-node cluster loaded into a fresh 5-node one
-# (binary values, keys with '/', spaces and non-ASCII), a dump taken
-# while a writer rewrites keys, load's counts, idempotence and failures,
-# and a listing right after a restart.
+# down (3 nodes and 5), a node hung (SIGSTOP) under pages with values
+# (asked once a page, however many rounds it takes), a replica that
+# missed a delete, paging while writers add keys, bad parameters, the
+# dump of a 3-node cluster loaded into a fresh 5-node one (binary values,
+# keys with '/', spaces and non-ASCII), a dump taken while a writer
+# rewrites keys, load's counts, idempotence and failures, and a listing
+# right after a restart.
 #
 # Nodes know each other's ports before they start (--peers): setup picks
 # eight free loopback ports, nodes 1-3 for cluster A and 4-8 for the
@@ -162,6 +163,30 @@ expect_keys() {
 	[ "$rc" = 0 ]
 	[ "$(echo "$out" | jq -r .key)" = "$(cat "$TMP/want")" ]
 	kill -CONT "$(pid_of node3)"
+}
+
+@test "a page of many rounds (a run of deleted keys) asks a hung member once, not in every round" {
+	cluster_a --peer-timeout-ms 2000 --log-level debug
+	fill node1 k/ 100
+	# k/0000..k/0059 deleted: at limit=5 each round brings 5 tombstones,
+	# so the page takes 13 rounds to reach k/0060.
+	jq -nc '{ops: [range(0; 60) | {op: "delete",
+	    key: ("k/" + ("0000" + tostring)[-4:])}]}' |
+	    c -X POST -H 'Content-Type: application/json' --data-binary @- \
+	    "$(url node1)/batch" | jq -e '[.results[].status] | all(. < 300)'
+	kill -STOP "$(pid_of node3)"
+	curl -sS --max-time 60 -D "$TMP/h" -o "$TMP/page" -w '%{time_total}' \
+	    "$(url node1)/kv?prefix=k%2F&limit=5&values=1&r=3" >"$TMP/took"
+	echo "took $(cat "$TMP/took") s"; cat "$TMP/h" "$TMP/page"
+	kill -CONT "$(pid_of node3)"
+	jq -e '.complete == false and ([.items[].key] ==
+	    ["k/0060", "k/0061", "k/0062", "k/0063", "k/0064"])' "$TMP/page"
+	grep -qi '^X-Kvd-Answered: node1,node2' "$TMP/h"
+	# node1 called node3 for the page's first round only: one peer
+	# timeout, not one a round until node3's link was down.
+	grep 'listing call failed' "$TMP/node1.log" || true
+	[ "$(grep -c 'listing call failed.*peer=node3' "$TMP/node1.log")" = 1 ]
+	awk '{ exit !($1 < 8) }' "$TMP/took"
 }
 
 @test "5 nodes, N=3, one down: every key once, through any node; a node answers only keys it owns" {
