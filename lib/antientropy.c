@@ -787,6 +787,7 @@ exchange(struct ae *ae, const char *id, bool repair)
 {
 	struct round rr;
 	uint64_t received = 0, sent = 0, differing = 0;
+	char why[PEER_WHY_MAX] = "";
 	int rounds, done = 0, rc = 0, saved = 0;
 
 	if (ae == NULL || id == NULL || strcmp(id, ae->self_id) == 0) {
@@ -796,13 +797,14 @@ exchange(struct ae *ae, const char *id, bool repair)
 	for (rounds = 0; rounds < AE_ROUNDS_MAX; rounds++) {
 		if (ae_round(ae, id, &rr) != 0) {
 			saved = errno;
+			peer_strerror(saved, why, sizeof(why));
 			pthread_mutex_lock(&ae->mu);
 			ae->st.failures++;
 			pthread_mutex_unlock(&ae->mu);
 			log_event(saved == EHOSTDOWN || saved == ECANCELED ?
 			    LOG_DEBUG : LOG_WARN,
 			    "anti-entropy round failed", "peer=%s err=%s",
-			    id, strerror(saved));
+			    id, why);
 			errno = saved;
 			rc = -1;
 			break;
@@ -831,8 +833,7 @@ exchange(struct ae *ae, const char *id, bool repair)
 	ae->st.last_ms = clock_wall_ms();
 	ae->st.last_ok = rc == 0;
 	snprintf(ae->st.last_peer, sizeof(ae->st.last_peer), "%s", id);
-	snprintf(ae->st.last_error, sizeof(ae->st.last_error), "%s",
-	    rc == 0 ? "" : strerror(saved));
+	snprintf(ae->st.last_error, sizeof(ae->st.last_error), "%s", why);
 	pthread_mutex_unlock(&ae->mu);
 	if (received > 0 || sent > 0)
 		log_event(LOG_INFO, "anti-entropy repaired", "peer=%s "
@@ -945,7 +946,7 @@ pick_peer(struct ae *ae, char *id, size_t idlen)
 static void
 run_repair(struct ae *ae)
 {
-	char (*ids)[RING_ID_MAX + 1];
+	char (*ids)[RING_ID_MAX + 1], why[PEER_WHY_MAX];
 	size_t n = 0, i;
 	int saved;
 
@@ -972,7 +973,8 @@ run_repair(struct ae *ae)
 		ae->rep.peers_failed++;
 		if (ae->rep.error[0] == '\0')
 			snprintf(ae->rep.error, sizeof(ae->rep.error), "%s: %s",
-			    ids[i], saved == EHOSTDOWN ? "down" : strerror(saved));
+			    ids[i], saved == EHOSTDOWN ? "down" :
+			    peer_strerror(saved, why, sizeof(why)));
 		pthread_mutex_unlock(&ae->mu);
 	}
 	pthread_mutex_lock(&ae->mu);

@@ -981,6 +981,7 @@ exchange(struct cluster *c, const char *address, const char *id,
 	const struct cluster_view *v;
 	struct client_response res;
 	struct buf body = BUF_INIT;
+	char why[PEER_WHY_MAX];
 	int rc = -1;
 
 	if (stopper_stopped(&c->gossip_stop)) {
@@ -1003,7 +1004,8 @@ exchange(struct cluster *c, const char *address, const char *id,
 	    "application/json", body.data, body.len, NULL, timeout_ms,
 	    &res) != 0)
 		log_event(LOG_DEBUG, "cluster: gossip failed",
-		    "peer=%s err=%s", address, strerror(errno));
+		    "peer=%s err=%s", address, peer_strerror(errno, why,
+		    sizeof(why)));
 	else if (res.http.status != 200)
 		log_event(LOG_DEBUG, "cluster: gossip refused",
 		    "peer=%s status=%d", address, res.http.status);
@@ -1349,6 +1351,7 @@ cluster_join_check(struct cluster *c, const char *id, const char *address,
 	struct client_response res;
 	struct json_tok *toks = NULL;
 	const char *why = NULL;
+	char failed[PEER_WHY_MAX];
 	int vnodes, n, rc = 0;
 
 	if (c->pool == NULL || id == NULL || address == NULL ||
@@ -1357,7 +1360,7 @@ cluster_join_check(struct cluster *c, const char *id, const char *address,
 	client_response_init(&res);
 	if (peer_call(c->pool, address, "GET", NODES_PATH, NULL, NULL, 0, NULL,
 	    c->timeout_ms, &res) != 0)
-		why = strerror(errno);
+		why = peer_strerror(errno, failed, sizeof(failed));
 	else if (res.http.status != 200)
 		why = "it did not answer 200";
 	else if ((toks = msg_tokens(res.body.data, res.body.len)) == NULL ||

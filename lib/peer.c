@@ -55,6 +55,17 @@
  * them, with the clock read at the call.  The auth pointer is read under
  * the mutex, so setting it while calls run is safe.
  *
+ * ERRORS.  A failed call returns -1 with errno, as every library call
+ * does; what client_do knew beyond errno (which header of a bad answer
+ * was wrong, where a response was cut short, why a name did not
+ * resolve) lives in its connection, which goes back to the pool or is
+ * closed before the caller sees the failure.  So peer_call keeps
+ * client_strerror's words for it per thread, beside errno, until the
+ * thread's next call, and peer_strerror gives them for that errno: a
+ * node's logs name a bad answer as kvctl does ("bad response:
+ * Content-Length not a number", not "Protocol error"), through the one
+ * function that words a client failure.
+ *
  * STALE CONNECTIONS.  A pooled connection the server has since closed is
  * handled by client_do: when a reused connection dies before the first
  * response byte, it resends once on a fresh connection.  peer.c adds no
@@ -65,6 +76,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +85,16 @@
 #include "net.h"
 
 #define SWEEP_MS	500	/* idle connections are looked at this often */
+
+/*
+ * This thread's last peer_call, when it failed after reaching client_do:
+ * its errno and client_strerror's words for it (ERRORS in the essay);
+ * err is 0 from the start of every call until one fails so.
+ */
+static _Thread_local struct {
+	int	err;
+	char	why[PEER_WHY_MAX];
+} last_failure;
 
 struct pool {
 	char			*addr;
@@ -389,6 +411,7 @@ peer_call_progress(struct peers *p, const char *address, const char *method,
 	bool found;
 	int rc, saved;
 
+	last_failure.err = 0;
 	if (p == NULL || address == NULL || method == NULL || target == NULL ||
 	    res == NULL || net_split_hostport(address, host, sizeof(host), port,
 	    sizeof(port)) != 0 || host[0] == '\0') {
@@ -414,8 +437,24 @@ peer_call_progress(struct peers *p, const char *address, const char *method,
 	rc = client_do_progress(&c, method, target, content_type, body,
 	    body_len, extra, timeout_ms, max_ms, res);
 	saved = errno;
+	if (rc != 0) {
+		/* Before call_end: the pool may hand c to another thread. */
+		client_strerror(&c, saved, last_failure.why,
+		    sizeof(last_failure.why));
+		last_failure.err = saved;
+	}
 	buf_free(&hdrs);
 	call_end(p, address, &c, rc == 0);
 	errno = saved;
 	return rc;
+}
+
+const char *
+peer_strerror(int err, char *out, size_t outlen)
+{
+	if (err == 0 || err != last_failure.err)
+		return client_strerror(NULL, err, out, outlen);
+	if (outlen > 0)
+		snprintf(out, outlen, "%s", last_failure.why);
+	return out;
 }

@@ -72,12 +72,28 @@ void	peers_set_auth(struct peers *p, struct auth *a);
  * timeout_ms.  target goes on the request line as it is (a signature
  * covers it so); extra: preformatted header lines or NULL.  0 with res
  * filled (any HTTP status), or -1 with errno (transport failure;
- * EHOSTDOWN at once while the address is marked down).
+ * EHOSTDOWN at once while the address is marked down; EPROTO for an
+ * answer that is no valid response): peer_strerror says why.
  */
 int	peer_call(struct peers *p, const char *address, const char *method,
 	    const char *target, const char *content_type, const void *body,
 	    size_t body_len, const char *extra, int timeout_ms,
 	    struct client_response *res);
+
+#define PEER_WHY_MAX	160	/* room for peer_strerror's words */
+
+/*
+ * What went wrong, in client_strerror's words ("bad response: WHY" for an
+ * answer that is no valid HTTP response, "timed out", a close in
+ * mid-response, strerror otherwise), when this thread's last peer_call
+ * failed with errno err: how a node names a failed call in its logs and
+ * answers, as kvctl does.  For an err that call did not fail with (it
+ * succeeded, or failed before sending), client_strerror's words for err
+ * alone.  Ask before this thread's next peer_call, with the errno the
+ * failed call left.  Written into out (always NUL-terminated); returns
+ * out.
+ */
+const char *peer_strerror(int err, char *out, size_t outlen);
 
 /*
  * peer_call with client_do_progress's deadline: the call fails once

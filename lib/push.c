@@ -93,7 +93,7 @@ post(struct pctx *x, const char *p, size_t n, size_t nrec)
 	    "application/x-ndjson", p, n, NULL, timeout, &x->res) != 0) {
 		e = errno;
 		r->status = 0;
-		snprintf(r->error, sizeof(r->error), "%s", strerror(e));
+		peer_strerror(e, r->error, sizeof(r->error));
 		errno = e;
 		return -1;
 	}

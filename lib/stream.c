@@ -107,6 +107,7 @@ post(struct stream *st, const char *body, size_t len, struct pending *cbs,
 	const char *p, *end, *nl;
 	size_t lines = 0, i;
 	int rc, timeout = st->s->timeout_ms + (int)(len >> 20) * 1000;
+	char why[PEER_WHY_MAX];
 	bool ok;
 
 	client_response_init(&res);
@@ -116,7 +117,8 @@ post(struct stream *st, const char *body, size_t len, struct pending *cbs,
 	if (!ok)
 		log_event(LOG_DEBUG, "stream: request failed", "peer=%s route=%s "
 		    "status=%d err=%s", st->address, st->route,
-		    rc == 0 ? res.http.status : 0, rc == 0 ? "" : strerror(errno));
+		    rc == 0 ? res.http.status : 0, rc == 0 ? "" :
+		    peer_strerror(errno, why, sizeof(why)));
 	end = res.body.data + res.body.len;
 	for (p = res.body.data; ok && p < end; p = nl + 1, lines++)
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)

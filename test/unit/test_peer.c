@@ -6,9 +6,10 @@
  * surviving a server that closed idle connections, "localhost" and
  * "[::1]" addresses, malformed addresses, idle connections closed after
  * PEER_IDLE_MS (so the server's thread for them ends), health as the
- * combination of this node's calls and gossip's verdicts, and
- * peer_call_progress's deadline: an answer that keeps arriving gets up to
- * max_ms, a silent peer fails at timeout_ms.
+ * combination of this node's calls and gossip's verdicts,
+ * peer_call_progress's deadline (an answer that keeps arriving gets up to
+ * max_ms, a silent peer fails at timeout_ms), and a failed call's words
+ * (peer_strerror) for a peer that answers no valid response.
  */
 #include <errno.h>
 #include <poll.h>
@@ -565,6 +566,101 @@ test_verdicts(const char *addr)
 	peers_free(p);
 }
 
+/* A peer that answers any one request with a head that is no valid response. */
+struct garbage {
+	int		 lfd;
+	char		 addr[64];
+	pthread_t	 tid;
+};
+
+static void *
+garbage_main(void *arg)
+{
+	static const char answer[] = "HTTP/1.1 200 OK\r\n"
+	    "Content-Length: abc\r\n\r\n";
+	struct garbage *g = arg;
+	char in[4096];
+	int fd;
+
+	if ((fd = accept(g->lfd, NULL, NULL)) < 0)
+		return NULL;
+	if (readable(fd) || readable(fd) || readable(fd))
+		(void)recv(fd, in, sizeof(in), 0);
+	(void)net_write_all(fd, answer, sizeof(answer) - 1, 0);
+	close(fd);
+	return NULL;
+}
+
+/* One call to a new garbage peer through p: its return and errno. */
+static int
+garbage_call(struct peers *p, int *e)
+{
+	struct client_response res;
+	struct garbage g;
+	int rc;
+
+	g.lfd = listen_loopback(4, g.addr, sizeof(g.addr));
+	pthread_create(&g.tid, NULL, garbage_main, &g);
+	client_response_init(&res);
+	rc = peer_call(p, g.addr, "GET", "/", NULL, NULL, 0, NULL, 5000, &res);
+	*e = errno;
+	client_response_free(&res);
+	pthread_join(g.tid, NULL);
+	close(g.lfd);
+	return rc;
+}
+
+static void *
+garbage_thread(void *arg)
+{
+	int e;
+
+	(void)garbage_call(arg, &e);
+	return NULL;
+}
+
+/*
+ * peer_strerror words a failed call as client_strerror does (kvctl's
+ * words), for the thread that made it, until its next call.
+ */
+static void
+test_strerror(const char *addr)
+{
+	struct peers *p = peers_new(1000, 4);
+	char why[PEER_WHY_MAX], plain[PEER_WHY_MAX];
+	pthread_t t;
+	int rc, e;
+	int64_t took;
+
+	snprintf(plain, sizeof(plain), "%s", strerror(EPROTO));
+	rc = garbage_call(p, &e);
+	ok(rc == -1 && e == EPROTO, "no valid response: EPROTO (%s)",
+	    strerror(e));
+	peer_strerror(e, why, sizeof(why));
+	ok(strcmp(why, "bad response: Content-Length not a number") == 0,
+	    "peer_strerror names what was wrong with it (%s)", why);
+	peer_strerror(e, why, 8);
+	ok(strcmp(why, "bad res") == 0, "cut to its buffer (%s)", why);
+	peer_strerror(ECONNREFUSED, why, sizeof(why));
+	ok(strcmp(why, strerror(ECONNREFUSED)) == 0,
+	    "an errno the call did not fail with: its own words (%s)", why);
+	ok(call_ok(p, addr, "/kv/a", 200), "a call that succeeds");
+	peer_strerror(EPROTO, why, sizeof(why));
+	ok(strcmp(why, plain) == 0,
+	    "after a success, EPROTO is the caller's own: %s (%s)", plain, why);
+	pthread_create(&t, NULL, garbage_thread, p);
+	pthread_join(t, NULL);
+	peer_strerror(EPROTO, why, sizeof(why));
+	ok(strcmp(why, plain) == 0,
+	    "another thread's failure is not this one's (%s)", why);
+	(void)garbage_call(p, &e);
+	rc = failed_call(addr, 0, &e, &took);
+	peer_strerror(e, why, sizeof(why));
+	ok(rc == -1 && e == ETIMEDOUT && strcmp(why, "timed out") == 0,
+	    "a call out of time: 'timed out' (%s)", why);
+	peers_free(p);
+}
+
 static const char *const bad_addrs[] = {
 	"", "nocolon", "host:", ":8080", "host:abc", "host:99999",
 	"host:123456", "[::1", "[::1]8080", "[::1]:", "a:b:8080", "host:-1",
@@ -620,6 +716,7 @@ main(void)
 	test_idle_closed(&s, addr);
 	test_verdicts(addr);
 	test_progress(&s, addr);
+	test_strerror(addr);
 	snprintf(addr, sizeof(addr), "localhost:%d", s.port);
 	{
 		struct peers *p = peers_new(1000, 4);
