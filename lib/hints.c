@@ -11,6 +11,10 @@
  *
  * record_parse ignores "at", so a hint is also a valid record and is sent
  * to the owner unchanged (the batch endpoint ignores unknown members).
+ * A hint handed over by a node that left (hints_hand_over) reaches its
+ * stand-in as that same line behind {"hint":"<owner>", so it keeps the
+ * time it was first taken, and its age, from holder to holder: take()
+ * keeps a leading "at" (one ahead of this node's clock is taken as now).
  *
  * SHARED FSYNCS.  A hint is acknowledged only once its fsync returned,
  * but hints taken together share one: a stand-in serving a body of
@@ -181,14 +185,29 @@ fifo_push(struct hints *h, struct owner *o, const char *rec, size_t len,
 	return 0;
 }
 
-/* Reads "at" from the front of a hint line; 0 when absent. */
+/*
+ * The time a hint line says its hint was first taken: its leading "at"
+ * member ({"at":N, then the record's members), or 0 when it has none (a
+ * plain record).  *rest, when not NULL, gets where the record's own
+ * members begin: after that member's comma, or after the brace.
+ */
 static int64_t
-hint_at(const char *rec, size_t len)
+hint_at(const char *line, size_t len, const char **rest)
 {
-	long long at = 0;
+	int64_t at = 0;
+	size_t i;
 
-	if (len > 6 && memcmp(rec, "{\"at\":", 6) == 0)
-		at = strtoll(rec + 6, NULL, 10);
+	if (rest != NULL)
+		*rest = line + 1;
+	if (len < 8 || memcmp(line, "{\"at\":", 6) != 0)
+		return 0;
+	for (i = 6; i < len && i < 6 + 18 && line[i] >= '0' && line[i] <= '9';
+	    i++)
+		at = at * 10 + (line[i] - '0');
+	if (i == 6 || i >= len || line[i] != ',')
+		return 0;
+	if (rest != NULL)
+		*rest = line + i + 1;
 	return at;
 }
 
@@ -230,7 +249,7 @@ load_one(void *arg, uint64_t seq, const char *rec, size_t len)
 {
 	struct load_ctx *lc = arg;
 
-	return fifo_push(lc->h, lc->o, rec, len, hint_at(rec, len), seq);
+	return fifo_push(lc->h, lc->o, rec, len, hint_at(rec, len, NULL), seq);
 }
 
 /*
@@ -288,7 +307,10 @@ owner_get(struct hints *h, const char *id, char *err, size_t errlen)
 
 /*
  * Adds the hint to owner's log and FIFO without waiting for the disk:
- * *wal and *seq say what to wait for.  0, or -1 with hints_add's errno.
+ * *wal and *seq say what to wait for.  A record that carries the time
+ * its hint was first taken (a hint line, handed over: hints_hand_over)
+ * keeps it, unless it is ahead of this node's clock; any other is taken
+ * now.  0, or -1 with hints_add's errno.
  */
 static int
 take(struct hints *h, const char *owner, const char *record, size_t len,
@@ -296,16 +318,20 @@ take(struct hints *h, const char *owner, const char *record, size_t len,
 {
 	struct buf line = BUF_INIT;
 	struct owner *o;
+	const char *rest;
 	char err[256];
-	int64_t at = clock_wall_ms();
+	int64_t now = clock_wall_ms(), at;
 	int rc = -1;
 
 	if (len < 2 || record[0] != '{') {
 		errno = EINVAL;
 		return -1;
 	}
+	at = hint_at(record, len, &rest);
+	if (at <= 0 || at > now)
+		at = now;
 	buf_printf(&line, "{\"at\":%lld,", (long long)at);
-	buf_append(&line, record + 1, len - 1);
+	buf_append(&line, rest, (size_t)(record + len - rest));
 	pthread_mutex_lock(&h->mu);
 	if (h->tot.pending >= h->cfg.max_count ||
 	    h->tot.bytes + line.len > h->cfg.max_bytes) {

@@ -2,7 +2,8 @@
  * test_hints.c -- hints.c without a cluster: hints kept durably, listed
  * per owner (hints_owners), and dropped for good (hints_drop), also while
  * another thread keeps adding hints for the same owner; many hints made
- * durable together (hints_take and hints_sync, hints_add_when_durable).
+ * durable together (hints_take and hints_sync, hints_add_when_durable);
+ * a handed-over hint's time kept.
  * No delivery thread (interval_ms 0), so nothing leaves but what a drop
  * takes.
  */
@@ -16,6 +17,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "clock.h"
 #include "hints.h"
 #include "log.h"
 #include "tap.h"
@@ -389,6 +391,102 @@ test_when_durable(void)
 	pthread_cond_destroy(&w.cv);
 }
 
+/* Owner's oldest hint's time, as hints_stats gives it. */
+static int64_t
+oldest(struct hints *h, const char *owner)
+{
+	struct hints_stats st;
+
+	hints_stats(h, owner, &st);
+	return st.oldest_ms;
+}
+
+/* How many of owner's logged lines hold "at" other than once, at their front. */
+static int
+at_not_once(const char *dir, const char *owner)
+{
+	char path[1024], line[512];
+	struct dirent *de;
+	const char *rec, *second;
+	DIR *d;
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/hints/%s", dir, owner);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/hints/%s/%s", dir, owner,
+		    de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		while (fgets(line, sizeof(line), f) != NULL) {
+			if ((rec = strstr(line, "\"rec\":")) == NULL)
+				continue;
+			rec += 6;
+			second = strstr(rec, "\"at\":");
+			n += strncmp(rec, "{\"at\":", 6) != 0 ||
+			    (second != NULL && strstr(second + 5, "\"at\":") !=
+			    NULL);
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * A hint handed over by a node that left comes as its hint line, which
+ * starts with the time it was first taken: it keeps that time (its age),
+ * on disk too, unless the time is ahead of this clock; a record without
+ * one is taken now.
+ */
+static void
+test_carried_age(void)
+{
+	static const char v[] = "\"v\":{\"clock\":{},\"ts\":1,\"value\":\"x\"}}";
+	struct hints *h;
+	char dir[512], rec[256];
+	int64_t t0, t1, future;
+	int rc;
+
+	tap_tmp_fresh(dir, sizeof(dir), "age");
+	mkdir(dir, 0755);
+	if ((h = open_at(dir)) == NULL)
+		return;
+	t0 = clock_wall_ms();
+	snprintf(rec, sizeof(rec), "{\"at\":1000,\"key\":\"k1\",%s", v);
+	rc = hints_add(h, "b", rec, strlen(rec));
+	ok(rc == 0 && oldest(h, "b") == 1000, "a hint line's time is kept "
+	    "(%lld)", (long long)oldest(h, "b"));
+	future = t0 + 86400000;
+	snprintf(rec, sizeof(rec), "{\"at\":%lld,\"key\":\"k2\",%s",
+	    (long long)future, v);
+	rc = hints_add(h, "c", rec, strlen(rec));
+	ok(rc == 0 && oldest(h, "c") >= t0 && oldest(h, "c") < future,
+	    "one ahead of this clock is taken now (%lld)",
+	    (long long)oldest(h, "c"));
+	snprintf(rec, sizeof(rec), "{\"at\":\"x\",\"key\":\"k3\",%s", v);
+	rc = hints_add(h, "d", rec, strlen(rec));
+	ok(rc == 0 && oldest(h, "d") >= t0, "an \"at\" that is no time: "
+	    "taken now (%lld)", (long long)oldest(h, "d"));
+	rc = add(h, "e", 4);
+	ok(rc == 0 && oldest(h, "e") >= t0, "a record without one: taken now");
+	t1 = clock_wall_ms();
+	ok(oldest(h, "c") <= t1 && oldest(h, "e") <= t1, "now is now");
+	ok(at_not_once(dir, "b") == 0 && at_not_once(dir, "c") == 0 &&
+	    at_not_once(dir, "e") == 0, "on disk each line has one \"at\", "
+	    "first");
+	hints_close(h);
+	if ((h = open_at(dir)) == NULL)
+		return;
+	ok(oldest(h, "b") == 1000 && oldest(h, "c") >= t0 &&
+	    oldest(h, "c") <= t1, "reopened: the same times");
+	hints_close(h);
+}
+
 int
 main(void)
 {
@@ -398,6 +496,7 @@ main(void)
 	test_drop_while_adding();
 	test_batch();
 	test_when_durable();
+	test_carried_age();
 	tap_rm_rf(tap_tmproot);
 	return tap_done();
 }
