@@ -1832,11 +1832,12 @@ handle_nodes(struct node *nd, struct server_response *res)
 	hints_stats(nd->hints, NULL, &hs);
 	buf_printf(&res->body, ",\"hints\":{\"pending\":%llu,\"bytes\":%llu,"
 	    "\"oldest_ms\":%lld,\"oldest_age_ms\":%lld,\"delivered\":%llu,"
-	    "\"refused\":%llu,\"set_aside\":%llu,\"dropped\":%llu}",
+	    "\"handed_over\":%llu,\"refused\":%llu,\"set_aside\":%llu,"
+	    "\"dropped\":%llu}",
 	    (unsigned long long)hs.pending, (unsigned long long)hs.bytes,
 	    (long long)hs.oldest_ms, (long long)(hs.oldest_ms > 0 ? now -
 	    hs.oldest_ms : 0), (unsigned long long)hs.delivered,
-	    (unsigned long long)hs.refused, (unsigned long long)hs.set_aside,
+	    (unsigned long long)hs.handed_over, (unsigned long long)hs.refused, (unsigned long long)hs.set_aside,
 	    (unsigned long long)hs.dropped);
 	aside_stats(nd->aside, &ss);
 	buf_printf(&res->body, ",\"set_aside\":{\"hint\":%llu,"

@@ -56,7 +56,9 @@
  * replica, with the same refusal rule.  And a node that left the
  * cluster does not wait for an owner it cannot reach: it hands those
  * hints to a member that stays, as a stand-in's copies
- * (hints_hand_over), so that it can be stopped.
+ * (hints_hand_over), so that it can be stopped.  Those count as
+ * handed_over, not delivered: they have not reached their owner yet,
+ * and the member counts them delivered once they do.
  *
  * DROP.  hints_drop (an operator's `kvctl hints drop OWNER`) empties the
  * owner's FIFO under mu and bumps the owner's generation, so a batch the
@@ -114,7 +116,10 @@ struct owner {
 	struct wal	*wal;
 	struct hint	*head, *tail;
 	uint64_t	 gen;	/* bumped by hints_drop: a batch in flight is stale */
-	/* pending, bytes, delivered, set_aside, dropped and the delivery state */
+	/*
+	 * pending, bytes, delivered, handed_over, set_aside, dropped and
+	 * the delivery state
+	 */
 	struct hints_stats st;
 };
 
@@ -126,7 +131,10 @@ struct hints {
 	bool		 thread_started;
 	pthread_t	 thread;
 	struct owner	*owners;
-	/* the totals: pending, bytes, added, delivered, refused, set_aside, dropped */
+	/*
+	 * the totals: pending, bytes, added, delivered, handed_over,
+	 * refused, set_aside, dropped
+	 */
 	struct hints_stats tot;
 };
 
@@ -633,13 +641,14 @@ hand_over_one(struct hints *h, const struct cluster_view *v,
 
 /*
  * Hints for a member that left: each goes to the key's current replicas
- * (a node that left hands one it cannot deliver to a member instead).
- * 0 when every replica took it, refused it for good (then it was set
- * aside), or it was applied here; -1 with err set otherwise.
+ * (a node that left hands one it cannot deliver to a member instead:
+ * then *handed is set).  0 when every replica took it (or a member in
+ * its place), refused it for good (then it was set aside), or it was
+ * applied here; -1 with err set otherwise.
  */
 static int
 reroute(struct hints *h, const struct cluster_view *v, const char *rec,
-    size_t len, struct refusal *rf, char *err, size_t errlen)
+    size_t len, struct refusal *rf, bool *handed, char *err, size_t errlen)
 {
 	struct record_scratch sc;
 	struct version ver;
@@ -647,6 +656,7 @@ reroute(struct hints *h, const struct cluster_view *v, const char *rec,
 	size_t klen, pref[64], n, i;
 	int rc = 0;
 
+	*handed = false;
 	record_scratch_init(&sc);
 	version_init(&ver);
 	if (record_parse(&sc, rec, len, &key, &klen, &ver) != 0) {
@@ -664,9 +674,12 @@ reroute(struct hints *h, const struct cluster_view *v, const char *rec,
 			}
 		} else if (push_one(h, v->members[pref[i]].id,
 		    v->members[pref[i]].address, rec, len, rf, err,
-		    errlen) != 0 && (v->self >= 0 ||
-		    hand_over_one(h, v, v->members[pref[i]].id, rec, len, rf,
-		    err, errlen) != 0))
+		    errlen) == 0) {
+			continue;
+		} else if (v->self < 0 && hand_over_one(h, v,
+		    v->members[pref[i]].id, rec, len, rf, err, errlen) == 0) {
+			*handed = true;
+		} else
 			rc = -1;
 	}
 out:
@@ -712,13 +725,14 @@ hints_hand_over(struct push_target *t, const struct cluster_view *v,
 }
 
 /*
- * Drops the first n hints of o, of which set_aside were set aside and the
- * rest delivered, and, when none are left, its disk; nothing when
- * hints_drop emptied the FIFO since the batch was read (o->gen moved on).
+ * Drops the first n hints of o, of which set_aside were set aside,
+ * handed were handed over to a member (this node left) and the rest
+ * delivered, and, when none are left, its disk; nothing when hints_drop
+ * emptied the FIFO since the batch was read (o->gen moved on).
  */
 static void
 drop_done(struct hints *h, struct owner *o, uint64_t gen, size_t n,
-    size_t set_aside)
+    size_t set_aside, size_t handed)
 {
 	struct hint *ht;
 	uint64_t last;
@@ -741,8 +755,12 @@ drop_done(struct hints *h, struct owner *o, uint64_t gen, size_t n,
 	}
 	if (set_aside > dropped)
 		set_aside = dropped;
-	h->tot.delivered += dropped - set_aside;
-	o->st.delivered += dropped - set_aside;
+	if (handed > dropped - set_aside)
+		handed = dropped - set_aside;
+	h->tot.delivered += dropped - set_aside - handed;
+	o->st.delivered += dropped - set_aside - handed;
+	h->tot.handed_over += handed;
+	o->st.handed_over += handed;
 	h->tot.set_aside += set_aside;
 	o->st.set_aside += set_aside;
 	empty = o->head == NULL;
@@ -777,8 +795,8 @@ deliver_owner(struct hints *h, struct owner *o, const struct cluster_view *v)
 	char err[HINTS_ERROR_MAX] = "";
 	const char *p, *nl;
 	uint64_t failures, gen = 0;
-	size_t i, n, done, sent = 0, aside = 0;
-	bool member, failed = false;
+	size_t i, n, done, handed, sent = 0, aside = 0;
+	bool member, failed = false, rerouted_handed;
 
 	for (i = 0; i < v->nmembers; i++)
 		if (strcmp(v->members[i].id, o->id) == 0)
@@ -815,6 +833,7 @@ deliver_owner(struct hints *h, struct owner *o, const struct cluster_view *v)
 		if (n == 0)
 			break;
 		rf.set_aside = 0;
+		handed = 0;
 		if (member) {
 			failed = push_send(&t, body.data, body.len, &r) != 0;
 			done = r.acked;
@@ -826,6 +845,7 @@ deliver_owner(struct hints *h, struct owner *o, const struct cluster_view *v)
 				failed = hints_hand_over(&stand_in, v, o->id,
 				    body.data, body.len, &r) != 0;
 				done = r.acked;
+				handed = done;	/* less those set aside: below */
 				if (failed)
 					snprintf(err, sizeof(err), "%.40s: "
 					    "%.110s", stand_in.peer_id, r.error);
@@ -837,13 +857,19 @@ deliver_owner(struct hints *h, struct owner *o, const struct cluster_view *v)
 			    body.len - (size_t)(p - body.data))) != NULL;
 			    p = nl + 1) {
 				failed = reroute(h, v, p, (size_t)(nl - p), &rf,
-				    err, sizeof(err)) != 0;
+				    &rerouted_handed, err, sizeof(err)) != 0;
 				done += !failed;
+				handed += !failed && rerouted_handed;
 			}
 		}
+		/* Of done: set aside, handed over, the rest delivered. */
+		if (rf.set_aside > done)
+			rf.set_aside = done;
+		if (handed > done - rf.set_aside)
+			handed = done - rf.set_aside;
 		if (done > 0)
-			drop_done(h, o, gen, done, rf.set_aside);
-		sent += done - (rf.set_aside < done ? rf.set_aside : done);
+			drop_done(h, o, gen, done, rf.set_aside, handed);
+		sent += done - rf.set_aside - handed;
 		aside += rf.set_aside;
 	}
 	buf_free(&body);

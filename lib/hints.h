@@ -59,7 +59,13 @@ struct hints_stats {
 	uint64_t	bytes;		/* their record bytes */
 	int64_t		oldest_ms;	/* wall clock when the oldest was taken, 0 none */
 	uint64_t	added;		/* since start (totals only) */
-	uint64_t	delivered;	/* acknowledged by their owner since start */
+	uint64_t	delivered;	/* acknowledged by their owner since start
+					   (by the key's current replicas for an
+					   owner that left) */
+	uint64_t	handed_over;	/* since start, after this node left:
+					   handed to a member that stays, as a
+					   stand-in's copies (hints_hand_over),
+					   not yet delivered */
 	uint64_t	refused;	/* refused at the bound since start (totals only) */
 	uint64_t	set_aside;	/* refused for good by the peer, set aside */
 	uint64_t	dropped;	/* dropped by hints_drop since start */

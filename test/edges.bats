@@ -1369,3 +1369,50 @@ exited() {
 	grep -q 'this node was away .* longer than --tombstone-grace 5 s' \
 	    "$TMP/node3.log"
 }
+
+# ---- hand-over counts and ages; the alive stamp's cadence ----------------
+
+# first_ats NODE: the time each hint NODE holds was taken (first), from
+# the "at" its line in the hint logs starts with, one a line.
+first_ats() {
+	cat "$DATA/$1"/hints/*/wal-*.log 2>/dev/null |
+	    grep -o '"rec":{"at":[0-9]*' | cut -d: -f3
+}
+
+@test "leave with hints for down owners: the member they are handed to keeps their first times (their ages), and the node that left counts them handed_over, not delivered" {
+	start_four
+	# Keys node4 does not own: writes through it leave it hints for the
+	# owners down, and no copy of its own to transfer when it leaves.
+	local ks held oldest4 t_left
+	ks=$(kvh owners node1 $(keys ha 120) | awk '$2 !~ /node4/ { print $1 }' |
+	    head -30)
+	echo "keys: $(echo $ks | wc -w)"
+	[ "$(echo $ks | wc -w)" -ge 10 ]
+	kill_node node2
+	kill_node node3
+	kvh put node4 "" $ks >"$TMP/puts"
+	puts_ok "$TMP/puts"
+	held=$(hints_of node4 pending)
+	oldest4=$(hints_of node4 oldest_ms)
+	echo "hints on node4: $held, oldest $oldest4; on node1: $(hints_of node1 pending)"
+	[ "$held" -gt 0 ]
+	[ "$(hints_of node1 pending)" = 0 ]
+	t_left=$(now_ms)
+	leave_and_wait node4
+	jq -c .hints "$TMP/left.json"
+	[ "$(jq -r .hints.pending "$TMP/left.json")" = 0 ]
+	[ "$(jq -r .hints.handed_over "$TMP/left.json")" = "$held" ]
+	[ "$(jq -r .hints.delivered "$TMP/left.json")" = 0 ]
+	kill_node node4
+	# node1 holds node4's hints now, each with the time it was taken on
+	# node4, before the leave.
+	nodes node1 | jq -c .hints
+	[ "$(hints_of node1 pending)" = "$held" ]
+	[ "$(hints_of node1 oldest_ms)" = "$oldest4" ]
+	[ "$(first_ats node1 | awk -v t="$t_left" '$1 > t' | wc -l)" = 0 ]
+	back 4 2 3
+	delivered node1
+	[ "$(hints_of node1 delivered)" = "$held" ]
+	[ "$(hints_of node1 handed_over)" = 0 ]
+	wait_for 30 owners_hold node1 all $ks || { show_lacking; false; }
+}
