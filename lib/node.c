@@ -50,9 +50,12 @@
  * directory is created; with the id it names this node in vector clocks,
  * so a node that lost its data never reuses counters), alive (the wall
  * clock at which the pause check last found the node running, written
- * every housekeeping round and at a clean stop, when the housekeeping
- * thread ends: at start it tells how long the node was away), and the
- * files of the store, cluster and hints.
+ * every minute, or every quarter of a shorter --tombstone-grace, and at
+ * a clean stop, when the housekeeping thread ends: at start it tells how
+ * long the node was away), and the files of the store, cluster and
+ * hints.  A node killed (kill -9, a crash) leaves a stamp at most that
+ * interval and a pause check's wake old, so one started again at once is
+ * not taken for away, even with a grace of seconds.
  *
  * THE PAUSE CHECK.  A node stopped (SIGSTOP, a suspended VM) longer
  * than --tombstone-grace resumes holding values whose deletes its
@@ -77,10 +80,11 @@
  *
  * HOUSEKEEPING is one thread sleeping on a stopper (clock.h): a snapshot
  * every snapshot_interval_s when the store changed since the last one
- * (store_snapshot_if_changed), every minute tombstone collection and the
- * alive stamp (so a tombstone lives up to a minute past the grace), the
- * alive stamp again as it ends, and every minute (a quarter of --cas-window when that is
- * shorter) the consensus state's upkeep: rounds that settle proposals
+ * (store_snapshot_if_changed), every minute tombstone collection (so a
+ * tombstone lives up to a minute past the grace), the alive stamp every
+ * minute or quarter of a shorter grace and again as it ends, and every
+ * minute (a quarter of --cas-window when that is shorter) the consensus
+ * state's upkeep: rounds that settle proposals
  * left in progress (cas_repair), collection and compaction (paxos.h).
  */
 #include "node.h"
@@ -100,7 +104,9 @@
 #include "net.h"
 #include "thread.h"
 
-#define HOUSEKEEPING_MS	60000	/* tombstone collection and the alive stamp */
+#define HOUSEKEEPING_MS	60000	/* tombstone collection */
+#define ALIVE_MS	60000	/* the alive stamp, at most; see alive_interval_ms */
+#define ALIVE_MIN_MS	1000	/* the alive stamp, at least */
 #define AWAKE_MS	1000	/* the pause check's wake, at most */
 #define PAUSE_MIN_MS	3000	/* a shorter gap is a busy machine, not a pause */
 #define PEER_POOL_IDLE	64	/* idle connections kept per peer */
@@ -229,24 +235,44 @@ load_incarnation(const char *dir, char *out, size_t outlen, char *err,
 }
 
 /*
+ * How often the alive stamp is written: every ALIVE_MS, or every quarter
+ * of a shorter grace (ALIVE_MIN_MS at least), so that the stamp a killed
+ * node leaves is far younger than the grace and an immediate restart is
+ * never refused: it is refused only after being down longer than the
+ * grace less this interval and a pause check's wake (and less whatever
+ * the housekeeping thread was doing instead: a long snapshot delays the
+ * stamp behind it).
+ */
+static int64_t
+alive_interval_ms(const struct node *nd)
+{
+	int64_t q = nd->cfg.tombstone_grace_s * 1000 / 4;
+
+	return q < ALIVE_MIN_MS ? ALIVE_MIN_MS : q < ALIVE_MS ? q : ALIVE_MS;
+}
+
+/*
  * Writes to DIR/alive the wall clock at which the pause check last found
  * the node running (at most a second ago, unless it found a pause),
- * every housekeeping round and as the thread ends on a clean stop.  At
- * start it tells how long this node was away (check_away); it needs no
- * fsync, since losing the last stamp only makes the node look away a
- * minute longer.
+ * every alive_interval_ms and as the housekeeping thread ends on a clean
+ * stop.  At start it tells how long this node was away (check_away).
+ * The file is replaced whole (file_replace), never cut and rewritten in
+ * place: a process that ends in the middle (the pause check's exit right
+ * after a SIGCONT, when this thread's round was due during the stop too;
+ * kill -9) leaves the stamp before, not an empty file, which check_away
+ * would take for no stamp at all.  Best effort: a stamp not written
+ * makes the node look away one interval longer.
  */
 static void
 stamp_alive(struct node *nd)
 {
-	char path[PATH_MAX + 64];
-	FILE *f;
+	char path[PATH_MAX + 64], text[32];
+	int n;
 
 	snprintf(path, sizeof(path), "%s/alive", nd->dir);
-	if ((f = fopen(path, "w")) != NULL) {
-		fprintf(f, "%lld\n", (long long)atomic_load(&nd->awake_wall_ms));
-		fclose(f);
-	}
+	n = snprintf(text, sizeof(text), "%lld\n",
+	    (long long)atomic_load(&nd->awake_wall_ms));
+	(void)file_replace(path, text, (size_t)n, NULL);
 }
 
 /*
@@ -410,7 +436,7 @@ static void *
 housekeeping_main(void *arg)
 {
 	struct node *nd = arg;
-	int64_t now, next_snap, next_house, next_paxos, next;
+	int64_t now, next_snap, next_house, next_alive, next_paxos, next;
 	uint64_t n;
 
 	thread_name("kvd-house");
@@ -418,9 +444,12 @@ housekeeping_main(void *arg)
 	next_snap = nd->cfg.snapshot_interval_s > 0 ?
 	    now + (int64_t)nd->cfg.snapshot_interval_s * 1000 : INT64_MAX;
 	next_house = now;
+	next_alive = now;
 	next_paxos = now + paxos_upkeep_ms(nd);
 	for (;;) {
 		next = next_snap < next_house ? next_snap : next_house;
+		if (next_alive < next)
+			next = next_alive;
 		if (next_paxos < next)
 			next = next_paxos;
 		if (stopper_sleep_until(&nd->house_stop, next))
@@ -438,8 +467,11 @@ housekeeping_main(void *arg)
 				    "values collected", "count=%llu grace_s=%lld",
 				    (unsigned long long)n,
 				    (long long)nd->cfg.tombstone_grace_s);
-			stamp_alive(nd);
 			next_house = now + HOUSEKEEPING_MS;
+		}
+		if (now >= next_alive) {
+			stamp_alive(nd);
+			next_alive = now + alive_interval_ms(nd);
 		}
 		if (now >= next_snap) {
 			/* A failure is logged by the store, with its file. */
@@ -450,7 +482,7 @@ housekeeping_main(void *arg)
 	/*
 	 * A clean stop: the node ran until now (the pause check's last
 	 * wake), so a restart at once is not taken for a node away since
-	 * the last round, up to a minute ago.
+	 * the last stamp, up to an interval ago.
 	 */
 	stamp_alive(nd);
 	return NULL;

@@ -1416,3 +1416,14 @@ first_ats() {
 	[ "$(hints_of node1 handed_over)" = 0 ]
 	wait_for 30 owners_hold node1 all $ks || { show_lacking; false; }
 }
+
+@test "away: a node killed -9 after running longer than a short grace (8 s) starts again at once (its alive stamp is a quarter of the grace old at most)" {
+	start_node n1 --tombstone-grace 8
+	[ "$(put n1 k v)" = 201 ]
+	sleep 11	# the stamp written at start is older than the grace
+	kill_node n1
+	start_node n1 --tombstone-grace 8 || { cat "$TMP/n1.log"; false; }
+	wait_for 10 ready n1
+	[ "$(code "$(url n1)/kv/k")" = 200 ]
+	! grep -q 'longer than --tombstone-grace' "$TMP/n1.log"
+}
