@@ -1837,8 +1837,8 @@ handle_nodes(struct node *nd, struct server_response *res)
 	    (unsigned long long)hs.pending, (unsigned long long)hs.bytes,
 	    (long long)hs.oldest_ms, (long long)(hs.oldest_ms > 0 ? now -
 	    hs.oldest_ms : 0), (unsigned long long)hs.delivered,
-	    (unsigned long long)hs.handed_over, (unsigned long long)hs.refused, (unsigned long long)hs.set_aside,
-	    (unsigned long long)hs.dropped);
+	    (unsigned long long)hs.handed_over, (unsigned long long)hs.refused,
+	    (unsigned long long)hs.set_aside, (unsigned long long)hs.dropped);
 	aside_stats(nd->aside, &ss);
 	buf_printf(&res->body, ",\"set_aside\":{\"hint\":%llu,"
 	    "\"anti_entropy\":%llu,\"transfer\":%llu,\"file_records\":%llu,"

@@ -162,9 +162,10 @@ int	hints_drop(struct hints *h, const char *owner, struct hints_stats *st);
  * ({"hint":"<owner>", then the record's members: what a coordinator
  * sends a stand-in), which that member keeps and delivers to owner in
  * its turn; a hint line keeps its leading "at" there, so the member
- * keeps the time the hint was first taken.  lines are JSON lines (records, or hints); t gives the peers,
- * timeout, bounds and refused callback, and gets each member's address
- * and id as it is tried: v's members in order, owner skipped.  Returns
+ * keeps the time the hint was first taken.  lines are JSON lines
+ * (records, or hints); t gives the peers, timeout, bounds and refused
+ * callback, and gets each member's address and id as it is tried: v's
+ * members in order, owner skipped.  Returns
  * push_send's result from the member that took them (*r: its counts), or
  * the last member's failure (-1; r->error says why).
  */
