@@ -23,14 +23,24 @@
  * connection is closed instead of pooled.
  *
  * HEALTH.  Every pool also records how calls to its address went: the
- * number of consecutive transport failures (connect refused, timeout,
- * reset; an HTTP error status is an answer, not a failure) and when the
- * last call succeeded or failed.  After PEER_DOWN_AFTER failures in a row
- * the address is down: calls to it fail at once with EHOSTDOWN instead of
- * waiting for a timeout, until a backoff (PEER_BACKOFF_MIN_MS doubling to
- * PEER_BACKOFF_MAX_MS) expires; then one call is let through as a probe,
- * and its outcome decides.  Pools (and their records) are created on the
- * first call and live until peers_free.
+ * number of consecutive failures and when the last call succeeded or
+ * failed.  A failure is a transport failure (connect refused, timeout,
+ * reset) or a 401: a peer that refuses this node's signature (another
+ * cluster secret, none where the peer has one, a clock too far off)
+ * answers every call of this node's with one, so however fast it
+ * answers, nothing this node asks of it is done, and counting it as
+ * a working link made such a node look linked and ready.  Any other
+ * HTTP error status is an answer, not a failure.  The pool keeps the
+ * last failure's text (error) and, apart, what the last 401 said and
+ * what it means here (refused: see enum peer_refusal), which only an
+ * answer changes: a refusing peer that then stops answering still
+ * refused this node the last time it answered.  After PEER_DOWN_AFTER
+ * failures in a row the address is down: calls to it fail at once with
+ * EHOSTDOWN instead of waiting for a timeout, until a backoff
+ * (PEER_BACKOFF_MIN_MS doubling to PEER_BACKOFF_MAX_MS) expires; then
+ * one call is let through as a probe, and its outcome decides.  Pools
+ * (and their records) are created on the first call and live until
+ * peers_free.
  *
  * VERDICTS.  Gossip knows more than this node's own calls: cluster.c
  * passes each member's gossiped state (up or down) to peers_set_verdict,
@@ -82,6 +92,7 @@
 
 #include "auth.h"
 #include "clock.h"
+#include "json.h"
 #include "net.h"
 
 #define SWEEP_MS	500	/* idle connections are looked at this often */
@@ -103,12 +114,24 @@ struct pool {
 	int			 nidle;
 	int			 verdict;	/* enum peer_state from gossip */
 	int64_t			 verdict_at;	/* wall ms it was set */
-	int			 fails;		/* consecutive transport failures */
+	int			 fails;		/* consecutive failures */
 	int			 backoff_ms;	/* current backoff while down */
 	int64_t			 retry_at;	/* monotonic ms: next probe when down */
 	int64_t			 last_ok;	/* wall ms of the last success, 0 never */
 	int64_t			 last_fail;	/* wall ms of the last failure, 0 never */
+	int			 refused;	/* enum peer_refusal */
+	char			 refusal[PEER_ERROR_MAX];
+	char			 error[PEER_ERROR_MAX];	/* the last failure's */
 	struct pool		*next;
+};
+
+/* How one call went, for call_end. */
+struct outcome {
+	bool	answered;	/* an HTTP answer came (ok, or a 401) */
+	bool	ok;		/* an answer other than 401 */
+	int	refused;	/* enum peer_refusal, when answered */
+	char	refusal[PEER_ERROR_MAX];
+	char	error[PEER_ERROR_MAX];	/* when not ok */
 };
 
 struct peers {
@@ -168,6 +191,17 @@ peers_set_auth(struct peers *p, struct auth *a)
 	pthread_mutex_lock(&p->mu);
 	p->auth = a;
 	pthread_mutex_unlock(&p->mu);
+}
+
+bool
+peers_signing(struct peers *p)
+{
+	bool signing;
+
+	pthread_mutex_lock(&p->mu);
+	signing = p->auth != NULL;
+	pthread_mutex_unlock(&p->mu);
+	return signing;
 }
 
 /* The pool for addr, or NULL; caller holds mu. */
@@ -285,24 +319,31 @@ call_begin(struct peers *p, const char *addr, struct client_conn *c,
 }
 
 /*
- * Ends a call: records its outcome and puts a still-connected *c back
+ * Ends a call: records its outcome o and puts a still-connected *c back
  * into the pool (or closes it when the pool is full), after the lock.
  */
 static void
-call_end(struct peers *p, const char *addr, struct client_conn *c, bool ok)
+call_end(struct peers *p, const char *addr, struct client_conn *c,
+    const struct outcome *o)
 {
 	struct pool *pl;
 	bool kept = false;
 
 	pthread_mutex_lock(&p->mu);
 	pl = do_get(p, addr);
-	if (pl != NULL && ok) {
+	if (pl != NULL && o->answered) {
+		pl->refused = o->refused;
+		memcpy(pl->refusal, o->refusal, sizeof(pl->refusal));
+	}
+	if (pl != NULL && o->ok) {
 		pl->fails = 0;
 		pl->backoff_ms = 0;
 		pl->last_ok = clock_wall_ms();
+		pl->error[0] = '\0';
 	} else if (pl != NULL) {
 		pl->fails++;
 		pl->last_fail = clock_wall_ms();
+		memcpy(pl->error, o->error, sizeof(pl->error));
 		if (pl->fails >= PEER_DOWN_AFTER) {
 			pl->backoff_ms = pl->backoff_ms == 0 ? PEER_BACKOFF_MIN_MS :
 			    pl->backoff_ms >= PEER_BACKOFF_MAX_MS / 2 ?
@@ -336,6 +377,9 @@ peer_health(struct peers *p, const char *address, struct peer_health *h)
 		h->last_ok_ms = pl->last_ok;
 		h->last_fail_ms = pl->last_fail;
 		h->verdict = pl->verdict;
+		h->refused = pl->refused;
+		memcpy(h->refusal, pl->refusal, sizeof(h->refusal));
+		memcpy(h->error, pl->error, sizeof(h->error));
 		if (pl->fails >= PEER_DOWN_AFTER) {
 			h->link = PEER_DOWN;
 			h->retry_in_ms = pl->retry_at > now ? pl->retry_at - now : 0;
@@ -388,6 +432,54 @@ peer_state_name(int state)
 	return state == PEER_UP ? "up" : state == PEER_DOWN ? "down" : "unknown";
 }
 
+/* Copies src[0..n) to out as printable ASCII ('?' for other bytes). */
+static void
+copy_text(char *out, size_t outlen, const char *src, size_t n)
+{
+	size_t i;
+
+	if (n > outlen - 1)
+		n = outlen - 1;
+	for (i = 0; i < n; i++)
+		out[i] = src[i] >= ' ' && src[i] < 0x7f ? src[i] : '?';
+	out[n] = '\0';
+}
+
+/*
+ * What a 401 answer res says, into o: the "error" of its JSON body as
+ * the failure ("401 unauthorized: bad signature"), the reason after
+ * "unauthorized: " as the refusal, and what that means for a call that
+ * was signed or not.
+ */
+static void
+note_refusal(const struct client_response *res, bool signed_call,
+    struct outcome *o)
+{
+	static const char prefix[] = "unauthorized: ";
+	struct json_tok toks[16];
+	struct buf why = BUF_INIT;
+	const char *r;
+	int k;
+
+	if (json_parse(res->body.data, res->body.len, toks, 16,
+	    JSON_DEPTH_DEFAULT, NULL) > 0 && toks[0].type == JSON_OBJECT &&
+	    (k = json_object_get(res->body.data, toks, 0, "error")) >= 0 &&
+	    toks[k].type == JSON_STRING)
+		json_string_decode(res->body.data, &toks[k], &why);
+	r = why.len > 0 ? why.data : "";
+	memcpy(o->error, "401 ", 4);
+	copy_text(o->error + 4, sizeof(o->error) - 4, r, strlen(r));
+	if (r[0] == '\0')
+		o->error[3] = '\0';
+	if (strncmp(r, prefix, sizeof(prefix) - 1) == 0)
+		r += sizeof(prefix) - 1;
+	copy_text(o->refusal, sizeof(o->refusal), r, strlen(r));
+	o->refused = !signed_call ? PEER_REFUSED_UNSIGNED :
+	    strcmp(o->refusal, "bad signature") == 0 ? PEER_REFUSED_SECRET :
+	    PEER_REFUSED_OTHER;
+	buf_free(&why);
+}
+
 int
 peer_call(struct peers *p, const char *address, const char *method,
     const char *target, const char *content_type, const void *body,
@@ -407,6 +499,7 @@ peer_call_progress(struct peers *p, const char *address, const char *method,
 	char host[NET_HOST_MAX], port[NET_PORT_MAX];
 	struct client_conn c;
 	struct buf hdrs = BUF_INIT;
+	struct outcome o;
 	struct auth *auth;
 	bool found;
 	int rc, saved;
@@ -444,7 +537,16 @@ peer_call_progress(struct peers *p, const char *address, const char *method,
 		last_failure.err = saved;
 	}
 	buf_free(&hdrs);
-	call_end(p, address, &c, rc == 0);
+	memset(&o, 0, sizeof(o));
+	if (rc != 0)
+		snprintf(o.error, sizeof(o.error), "%s%s%s", strerror(saved),
+		    c.error != NULL ? ": " : "", c.error != NULL ? c.error : "");
+	else if (res->http.status == 401) {
+		o.answered = true;
+		note_refusal(res, auth != NULL, &o);
+	} else
+		o.answered = o.ok = true;
+	call_end(p, address, &c, &o);
 	errno = saved;
 	return rc;
 }

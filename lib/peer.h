@@ -15,6 +15,7 @@
 #ifndef KVD_PEER_H
 #define KVD_PEER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,7 +25,8 @@ struct peers;
 struct auth;	/* auth.h */
 
 /*
- * Failure detection: PEER_DOWN_AFTER consecutive transport failures mark
+ * Failure detection: PEER_DOWN_AFTER consecutive failures (transport
+ * failures, and 401 answers: the peer refuses this node's calls) mark
  * an address down; calls to it then fail at once (EHOSTDOWN) until a
  * backoff expires, which doubles from PEER_BACKOFF_MIN_MS to
  * PEER_BACKOFF_MAX_MS while probes keep failing.
@@ -38,6 +40,23 @@ struct auth;	/* auth.h */
 enum peer_state { PEER_UNKNOWN, PEER_UP, PEER_DOWN };
 
 /*
+ * Whether a peer's last answer refused this node's calls (a 401), and
+ * what that says is wrong here.  A transport failure is no answer and
+ * leaves it as it was; any other answer clears it.
+ */
+enum peer_refusal {
+	PEER_ACCEPTED,		/* no 401 as its last answer (or no answer yet) */
+	PEER_REFUSED_SECRET,	/* "bad signature" to a signed call: the two
+				   nodes' cluster secrets differ */
+	PEER_REFUSED_UNSIGNED,	/* a 401 to an unsigned call: it has a secret
+				   and this node none */
+	PEER_REFUSED_OTHER	/* another 401 to a signed call (a stale
+				   clock, a replay): refusal says which */
+};
+
+#define PEER_ERROR_MAX	160	/* peer_health's texts, NUL included */
+
+/*
  * An address's health combines two sources: this node's own calls (the
  * link: PEER_DOWN_AFTER failures in a row mark it down) and the verdict
  * gossip gave (peers_set_verdict; cluster.c and liveness.h).  state is
@@ -47,12 +66,20 @@ enum peer_state { PEER_UNKNOWN, PEER_UP, PEER_DOWN };
  */
 struct peer_health {
 	int		state;		/* enum peer_state, the combination */
-	int		fails;		/* consecutive transport failures */
+	int		fails;		/* consecutive failures (transport, 401) */
 	int64_t		last_ok_ms;	/* wall clock, 0 never */
 	int64_t		last_fail_ms;	/* wall clock, 0 never */
 	int64_t		retry_in_ms;	/* while down: until the next probe */
 	int		link;		/* enum peer_state from this node's calls alone */
 	int		verdict;	/* enum peer_state gossip gave, UNKNOWN none */
+	int		refused;	/* enum peer_refusal */
+	char		refusal[PEER_ERROR_MAX];	/* while refused: the
+					   peer's reason ("bad signature"), or
+					   "" when its 401 gave none */
+	char		error[PEER_ERROR_MAX];	/* while fails > 0: the last
+					   failure ("401 unauthorized: bad
+					   signature", "Connection refused"),
+					   else "" */
 };
 
 /* A pool set; connect_timeout_ms bounds each connect.  NULL on ENOMEM. */
@@ -66,6 +93,8 @@ void	peers_free(struct peers *p);	/* closes every idle connection; NULL ok */
  * call.  Thread-safe, but meant for start-up, before the first call.
  */
 void	peers_set_auth(struct peers *p, struct auth *a);
+/* True when calls are signed (peers_set_auth gave an auth). */
+bool	peers_signing(struct peers *p);
 
 /*
  * Sends one request to address "host:port" and reads the response before
@@ -73,7 +102,9 @@ void	peers_set_auth(struct peers *p, struct auth *a);
  * covers it so); extra: preformatted header lines or NULL.  0 with res
  * filled (any HTTP status), or -1 with errno (transport failure;
  * EHOSTDOWN at once while the address is marked down; EPROTO for an
- * answer that is no valid response): peer_strerror says why.
+ * answer that is no valid response): peer_strerror says why.  A 401 is
+ * returned like any status but counts as a failure of the link
+ * (peer_health's refused says why).
  */
 int	peer_call(struct peers *p, const char *address, const char *method,
 	    const char *target, const char *content_type, const void *body,

@@ -8,8 +8,10 @@
  * PEER_IDLE_MS (so the server's thread for them ends), health as the
  * combination of this node's calls and gossip's verdicts,
  * peer_call_progress's deadline (an answer that keeps arriving gets up to
- * max_ms, a silent peer fails at timeout_ms), and a failed call's words
- * (peer_strerror) for a peer that answers no valid response.
+ * max_ms, a silent peer fails at timeout_ms), a failed call's words
+ * (peer_strerror) for a peer that answers no valid response, and a 401
+ * counted as a failure of the link, with what it means for a signed
+ * call or an unsigned one.
  */
 #include <errno.h>
 #include <poll.h>
@@ -22,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "http.h"
 #include "net.h"
@@ -29,6 +32,8 @@
 #include "tap.h"
 
 #define BODY	"{\"ok\":true}"
+#define REFUSAL	"{\"error\":\"unauthorized: bad signature\"," \
+		"\"code\":\"unauthorized\"}"
 #define MAXCONN	256
 #define TRICKLE_BYTES	25	/* /trickle's body, a byte ... */
 #define TRICKLE_GAP_MS	100	/* ... this often: 2.5 s in all */
@@ -86,8 +91,8 @@ trickle(int fd, struct buf *out)
 
 /*
  * Serves one connection: answers every complete request with BODY (200,
- * or 404 for /missing; /trickle: trickle()), keeping the connection
- * alive, until EOF, an error or stop.
+ * or 404 for /missing; /trickle: trickle()), or REFUSAL (401) for
+ * /refuse, keeping the connection alive, until EOF, an error or stop.
  */
 static void *
 conn_main(void *arg)
@@ -121,11 +126,14 @@ conn_main(void *arg)
 			}
 			if (in.len >= need) {
 				code = req.path_len == 8 &&
-				    memcmp(req.path, "/missing", 8) == 0 ? 404 : 200;
+				    memcmp(req.path, "/missing", 8) == 0 ? 404 :
+				    req.path_len == 7 &&
+				    memcmp(req.path, "/refuse", 7) == 0 ? 401 : 200;
 				buf_reset(&out);
 				http_write_response_head(&out, code,
-				    "application/json", strlen(BODY), true, NULL);
-				buf_puts(&out, BODY);
+				    "application/json", code == 401 ?
+				    strlen(REFUSAL) : strlen(BODY), true, NULL);
+				buf_puts(&out, code == 401 ? REFUSAL : BODY);
 				buf_consume(&in, need);
 				if (net_write_all(fd, out.data, out.len, 0) != 0)
 					break;
@@ -661,6 +669,90 @@ test_strerror(const char *addr)
 	peers_free(p);
 }
 
+/* n GETs of target; true when each returned 0 with status 401. */
+static bool
+refused_calls(struct peers *p, const char *addr, const char *target, int n)
+{
+	struct client_response res;
+	bool all = true;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		client_response_init(&res);
+		all = all && peer_call(p, addr, "GET", target, NULL, NULL, 0,
+		    NULL, 2000, &res) == 0 && res.http.status == 401;
+		client_response_free(&res);
+	}
+	return all;
+}
+
+/*
+ * A 401 is returned as an answer but fails the link: a peer that
+ * refuses this node's signature does nothing it is asked, however fast
+ * it answers.  What it means depends on whether the call was signed.
+ */
+static void
+test_refusals(const char *addr)
+{
+	struct peer_health h;
+	struct peers *p = peers_new(1000, 4);
+	struct server gone;
+	struct auth *a = NULL;
+	char err[128], gone_addr[64];
+	bool good;
+
+	/* Each check is made before its message reads h. */
+	good = !peers_signing(p) && refused_calls(p, addr, "/refuse", 1) &&
+	    peer_health(p, addr, &h) != PEER_UP && h.link != PEER_UP &&
+	    h.fails == 1 && h.last_ok_ms == 0;
+	ok(good, "refusal: a 401 is an answer but no working link (fails %d)",
+	    h.fails);
+	ok(h.refused == PEER_REFUSED_UNSIGNED &&
+	    strcmp(h.refusal, "bad signature") == 0 &&
+	    strcmp(h.error, "401 unauthorized: bad signature") == 0,
+	    "refusal: an unsigned call refused: the peer wants a secret "
+	    "(%d, '%s', '%s')", h.refused, h.refusal, h.error);
+	good = refused_calls(p, addr, "/refuse", PEER_DOWN_AFTER - 1) &&
+	    peer_health(p, addr, &h) == PEER_DOWN && h.link == PEER_DOWN &&
+	    h.fails == PEER_DOWN_AFTER;
+	ok(good, "refusal: %d in a row mark the link down", PEER_DOWN_AFTER);
+	peers_free(p);
+
+	p = peers_new(1000, 4);
+	ok(auth_new(&a, "a secret of 32 bytes, for tests", 31, 0, 0, err,
+	    sizeof(err)) == 0, "refusal: an auth");
+	peers_set_auth(p, a);
+	good = peers_signing(p) && call_ok(p, addr, "/kv/a", 200) &&
+	    refused_calls(p, addr, "/refuse", 1) &&
+	    peer_health(p, addr, &h) >= 0 &&
+	    h.refused == PEER_REFUSED_SECRET && h.fails == 1 &&
+	    h.link == PEER_UP;
+	ok(good, "refusal: a signed call refused with 'bad signature': another "
+	    "secret (%d), one failure after a success", h.refused);
+	good = call_ok(p, addr, "/kv/a", 200) && peer_health(p, addr, &h) >= 0 &&
+	    h.refused == PEER_ACCEPTED && h.refusal[0] == '\0' &&
+	    h.error[0] == '\0' && h.fails == 0;
+	ok(good, "refusal: the next answer that is no 401 clears it");
+
+	/* A transport failure is no answer: what was refused stays. */
+	if (server_start(&gone, "127.0.0.1:0") != 0) {
+		ok(0, "refusal: start a second server");
+		goto out;
+	}
+	snprintf(gone_addr, sizeof(gone_addr), "127.0.0.1:%d", gone.port);
+	ok(refused_calls(p, gone_addr, "/refuse", 1), "refusal: refused once");
+	server_stop(&gone);
+	good = !call_ok(p, gone_addr, "/kv/a", 200) &&
+	    peer_health(p, gone_addr, &h) >= 0 &&
+	    h.refused == PEER_REFUSED_SECRET && h.fails == 2 &&
+	    h.error[0] != '\0' && strncmp(h.error, "401", 3) != 0;
+	ok(good, "refusal: a transport failure after it keeps the refusal and "
+	    "has its own text ('%s')", h.error);
+out:
+	peers_free(p);
+	auth_free(a);
+}
+
 static const char *const bad_addrs[] = {
 	"", "nocolon", "host:", ":8080", "host:abc", "host:99999",
 	"host:123456", "[::1", "[::1]8080", "[::1]:", "a:b:8080", "host:-1",
@@ -717,6 +809,7 @@ main(void)
 	test_verdicts(addr);
 	test_progress(&s, addr);
 	test_strerror(addr);
+	test_refusals(addr);
 	snprintf(addr, sizeof(addr), "localhost:%d", s.port);
 	{
 		struct peers *p = peers_new(1000, 4);
