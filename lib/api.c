@@ -1562,6 +1562,14 @@ handle_health(struct node *nd, struct server_response *res)
  * after the start: a member that is down must not keep this node out of
  * a load balancer forever.
  *
+ * Never ready, though, while members refuse this node's calls (a 401:
+ * another cluster secret, none where they have one, a clock too far
+ * off) and none accepts them: every write through it would fail its
+ * quorum, as an etcd member whose peers reject its certificate is not
+ * healthy.  The reason says which and what to fix (refusal_reason); a
+ * member that refuses is named in "refused_by".  A member that accepts
+ * one call (or a fixed secret on either side) makes it ready again.
+ *
  * A node whose WAL refuses writes (disk full, or failed) stays ready and
  * says so in "storage": it still serves reads, and in a cluster it still
  * coordinates writes whose quorum the other replicas make.  Replicas
@@ -1585,11 +1593,76 @@ member_heard(struct node *nd, const struct cluster_member *m)
 	    h.last_ok_ms != 0;
 }
 
+/* /ready's reason for members refusing this node's calls as h says. */
+static void
+refusal_reason(const struct peer_health *h, struct buf *b)
+{
+	struct buf why = BUF_INIT;
+
+	switch (h->refused) {
+	case PEER_REFUSED_SECRET:
+		buf_puts(&why, "peers refuse this node's cluster secret (401 "
+		    "bad signature): is --cluster-secret-file the cluster's?");
+		break;
+	case PEER_REFUSED_UNSIGNED:
+		buf_printf(&why, "peers require a cluster secret and this node "
+		    "has none (401 %s): every member needs the same "
+		    "--cluster-secret-file", h->refusal);
+		break;
+	default:
+		buf_printf(&why, "peers refuse this node's signed calls (401 %s)",
+		    h->refusal);
+	}
+	json_emit_string(b, why.data, why.len);
+	buf_free(&why);
+}
+
+/*
+ * True, with res filled (503), when members refuse this node's calls
+ * and none accepts them: the last answer of each member called was a
+ * 401, or no answer came.
+ */
+static bool
+refused_by_all(struct node *nd, const struct cluster_view *v,
+    struct server_response *res)
+{
+	struct peer_health h, first;
+	struct buf who = BUF_INIT;
+	size_t i, refused = 0, accepted = 0;
+
+	memset(&first, 0, sizeof(first));
+	for (i = 0; i < v->nmembers; i++) {
+		if (v->self == (ssize_t)i)
+			continue;
+		(void)peer_health(nd->peers, v->members[i].address, &h);
+		if (h.refused != PEER_ACCEPTED) {
+			if (refused++ == 0)
+				first = h;
+			buf_puts(&who, refused > 1 ? "," : "");
+			json_emit_string(&who, v->members[i].id,
+			    strlen(v->members[i].id));
+		} else if (h.last_ok_ms != 0)
+			accepted++;
+	}
+	if (refused > 0 && accepted == 0) {
+		res->status = 503;
+		buf_puts(&res->body, "{\"ready\":false,\"reason\":");
+		refusal_reason(&first, &res->body);
+		buf_puts(&res->body, ",\"refused_by\":[");
+		buf_append(&res->body, who.data, who.len);
+		buf_puts(&res->body, "]}\n");
+	}
+	buf_free(&who);
+	return res->status == 503;
+}
+
 static void
 handle_ready(struct node *nd, struct server_response *res)
 {
 	const struct cluster_view *v;
-	const char *waiting = NULL;
+	const struct cluster_member *waiting = NULL;
+	struct buf why = BUF_INIT;
+	struct peer_health h;
 	enum wal_state ws;
 	size_t i;
 
@@ -1608,28 +1681,42 @@ handle_ready(struct node *nd, struct server_response *res)
 		cluster_view_put(nd->cluster, v);
 		return;
 	}
+	if (refused_by_all(nd, v, res)) {
+		cluster_view_put(nd->cluster, v);
+		return;
+	}
 	for (i = 0; i < v->nmembers && waiting == NULL; i++)
 		if (v->self != (ssize_t)i && !member_heard(nd, &v->members[i]))
-			waiting = v->members[i].id;
+			waiting = &v->members[i];
 	if (waiting != NULL && clock_now_ms() - nd->started_ms < READY_WAIT_MS) {
 		res->status = 503;
-		buf_puts(&res->body, "{\"ready\":false,\"reason\":\"waiting "
-		    "for member ");
-		buf_puts(&res->body, waiting);
-		buf_puts(&res->body, " to answer\"}\n");
+		buf_printf(&why, "waiting for member %s to answer", waiting->id);
+		/* One that refuses this node, while others accept it. */
+		if (peer_health(nd->peers, waiting->address, &h) >= 0 &&
+		    h.refused != PEER_ACCEPTED)
+			buf_printf(&why, "; it refuses this node's calls (401 %s)",
+			    h.refusal);
+		buf_puts(&res->body, "{\"ready\":false,\"reason\":");
+		json_emit_string(&res->body, why.data, why.len);
+		buf_puts(&res->body, "}\n");
 	} else if ((ws = storage_state(nd, true)) != WAL_OK)
 		buf_printf(&res->body, "{\"ready\":true,\"storage\":\"%s\"}\n",
 		    wal_state_name(ws));
 	else
 		buf_puts(&res->body, "{\"ready\":true}\n");
 	cluster_view_put(nd->cluster, v);
+	buf_free(&why);
 }
+
+static void put_string_or_null(struct buf *b, const char *s);
 
 /*
  * A member's liveness in /cluster/nodes: "state" as gossip tells it
  * (liveness.h; this node's own calls where gossip has nothing), the
  * heartbeat, its age here and who reported it, phi, and "link", what
- * this node's own calls say.
+ * this node's own calls say, with "link_error", the last failure while
+ * they fail ("401 unauthorized: bad signature": it refuses this node's
+ * cluster secret; "Connection refused"), else null.
  */
 static void
 put_liveness(struct node *nd, const struct cluster_member *m, bool self,
@@ -1664,9 +1751,9 @@ put_liveness(struct node *nd, const struct cluster_member *m, bool self,
 	buf_printf(b, ",\"phi\":%.1f,\"link\":\"%s\",\"fails\":%d,"
 	    "\"last_ok_ms\":%lld", li.phi, peer_state_name(h.link), h.fails,
 	    (long long)h.last_ok_ms);
+	buf_puts(b, ",\"link_error\":");
+	put_string_or_null(b, h.fails > 0 ? h.error : "");
 }
-
-static void put_string_or_null(struct buf *b, const char *s);
 
 /*
  * ,"ring_mismatch": how the member's --vnodes and --n, as its gossip

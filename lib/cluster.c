@@ -66,16 +66,18 @@
  * change, a write or the network.  Closing is gossip_stop, a stopper
  * (clock.h) that anyone may poll without a lock.  Lock order: wmu, then
  * mu; vmu (verdicts go to the pool one sync at a time) is taken under
- * neither, and the heartbeat table's, the peer pool's and rmu (the ring
- * table, below) are leaves.  No lock is held across a network call.
+ * neither, and the heartbeat table's, the peer pool's and nmu (the
+ * member notes, below) are leaves.  No lock is held across a network
+ * call.
  *
  * THE GOSSIP MESSAGE.  One exchange is a POST of
  *
  *	{"members":[...],"from":"node3","ring":{"vnodes":150,"n":3},
- *	    "heartbeats":[...]}
+ *	    "secret":true,"heartbeats":[...]}
  *
  * (cluster_list_to_json of the current view; "ring" is the sender's
- * --vnodes and --n, below; "heartbeats" is liveness.h's table) to
+ * --vnodes and --n, below; "secret" whether it runs with a cluster
+ * secret, below; "heartbeats" is liveness.h's table) to
  * /internal/members, and the receiver answers with the same of
  * its own, so one call carries news both ways (push-pull: news of a
  * member reaches every node in O(log N) rounds).  A receiver merges the
@@ -97,13 +99,30 @@
  * before, so a node may still be joined before it starts.  Gossip cannot
  * refuse: a node started with --peers arrives by the merge alone, and
  * dropping a member on one node's word could split the cluster.  So the
- * receiver of a message keeps its sender's "ring" in a table (rings,
- * under rmu; one entry per sender id, never removed, at most
+ * receiver of a message keeps its sender's "ring" in a table (notes,
+ * under nmu; one entry per member id, never removed, at most
  * CLUSTER_MAX_ENTRIES), logs an error when a sender's values become
  * different from its own and an info line when they match again (once
  * per change, not per round), and /cluster/nodes and
  * kvd_ring_mismatches show the members that differ.  A message without
  * "ring", or with a malformed one, leaves the table as it was.
+ *
+ * CLUSTER SECRETS.  A member whose --cluster-secret-file is not the
+ * cluster's (another secret, or none where the others have one) gets a
+ * 401 for every call it makes, and its own log, without this, said only
+ * that members went down.  peer.c counts a 401 as a failed call and
+ * says what it means (peer_health's refused); after each round the
+ * gossip thread compares that, for every member, with the notes and
+ * logs an error naming the member and what to fix when it changes, and
+ * an info line when the member accepts this node's calls again: once
+ * per change, not per call (note_refusals).  /ready and /cluster/nodes
+ * (api.c) read the same from peer_health.  The other way round, a node
+ * with a secret sees nothing wrong in its own calls when a member has
+ * none (that member checks no signature), only 401s it gives that
+ * member: so every message says "secret" (whether its sender signs),
+ * and a node with a secret logs an error, once per change, when a
+ * member's message says it has none (note_secret).  A message without
+ * it (an older node) changes nothing.
  *
  * SPREADING.  After a local join or leave the new list goes to every
  * live member of the old and new views but this node, each address once,
@@ -207,15 +226,23 @@ struct cluster {
 	pthread_mutex_t	 vmu;		/* one sync_verdicts at a time */
 	struct workq	*bq;		/* broadcast calls */
 
-	pthread_mutex_t	 rmu;		/* rings; a leaf */
-	struct ring_seen *rings;	/* each sender's last "ring", by arrival */
-	size_t		 nrings;
+	pthread_mutex_t	 nmu;		/* notes; a leaf */
+	struct member_note *notes;	/* one per member id, by arrival */
+	size_t		 nnotes;
 };
 
-/* What a sender's gossip last said of its ring parameters. */
-struct ring_seen {
+/*
+ * What a member's gossip last said of it, and what this node's calls
+ * to it last met, as logged.
+ */
+struct member_note {
 	char		id[RING_ID_MAX + 1];
-	int		vnodes, n;
+	int		vnodes, n;	/* its ring parameters (this node's until
+					   it says) */
+	int		secret;		/* 1 it has a cluster secret, 0 none,
+					   -1 not said */
+	int		refused;	/* enum peer_refusal */
+	char		cause[PEER_ERROR_MAX];	/* the refusal up to its ':' */
 };
 
 /* ---- entries ---- */
@@ -904,7 +931,8 @@ cluster_list_to_json(const struct cluster_view *v, struct buf *out)
 		json_emit_string(out, c->self_id, strlen(c->self_id));
 		buf_putc(out, ',');
 		cluster_ring_to_json(c, out);
-		buf_putc(out, ',');
+		buf_puts(out, c->pool != NULL && peers_signing(c->pool) ?
+		    ",\"secret\":true," : ",\"secret\":false,");
 		liveness_emit(c->lv, out);
 	}
 	buf_putc(out, '}');
@@ -1245,16 +1273,41 @@ ring_diff(const struct cluster *c, int vnodes, int n, char *out,
 		    k ? ", " : "", n, c->n);
 }
 
-/* The entry of id in the rings table, or NULL.  Caller holds rmu. */
-static struct ring_seen *
-rings_find(struct cluster *c, const char *id)
+/* The note on member id, or NULL.  Caller holds nmu. */
+static struct member_note *
+notes_find(struct cluster *c, const char *id)
 {
 	size_t i;
 
-	for (i = 0; i < c->nrings; i++)
-		if (strcmp(c->rings[i].id, id) == 0)
-			return &c->rings[i];
+	for (i = 0; i < c->nnotes; i++)
+		if (strcmp(c->notes[i].id, id) == 0)
+			return &c->notes[i];
 	return NULL;
+}
+
+/*
+ * The note on member id, added when missing (nothing said, nothing
+ * refused); NULL when the table is full or memory is.  Caller holds nmu.
+ */
+static struct member_note *
+notes_get(struct cluster *c, const char *id)
+{
+	struct member_note *r, *grown;
+
+	if ((r = notes_find(c, id)) != NULL)
+		return r;
+	if (c->nnotes >= CLUSTER_MAX_ENTRIES || (grown = realloc(c->notes,
+	    (c->nnotes + 1) * sizeof(*c->notes))) == NULL)
+		return NULL;
+	c->notes = grown;
+	r = &c->notes[c->nnotes++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->id, sizeof(r->id), "%s", id);
+	r->vnodes = c->vnodes;
+	r->n = c->n;
+	r->secret = -1;
+	r->refused = PEER_ACCEPTED;
+	return r;
 }
 
 /*
@@ -1266,34 +1319,24 @@ static void
 note_ring(struct cluster *c, const char *id, size_t idlen, const char *json,
     const struct json_tok *toks)
 {
-	struct ring_seen *r, *grown;
-	bool was = false, now;
+	struct member_note *r;
+	bool was, now;
 	int vnodes, n;
 
 	if (!valid_id(id, idlen) || strcmp(id, c->self_id) == 0 ||
 	    ring_from_tokens(json, toks, &vnodes, &n) != 0)
 		return;
 	now = vnodes != c->vnodes || n != c->n;
-	pthread_mutex_lock(&c->rmu);
-	if ((r = rings_find(c, id)) != NULL) {
-		was = r->vnodes != c->vnodes || r->n != c->n;
-		if (r->vnodes == vnodes && r->n == n) {
-			pthread_mutex_unlock(&c->rmu);
-			return;		/* no change: said already */
-		}
-	} else if (c->nrings < CLUSTER_MAX_ENTRIES && (grown = realloc(c->rings,
-	    (c->nrings + 1) * sizeof(*c->rings))) != NULL) {
-		c->rings = grown;
-		r = &c->rings[c->nrings++];
-		snprintf(r->id, sizeof(r->id), "%s", id);
+	pthread_mutex_lock(&c->nmu);
+	if ((r = notes_get(c, id)) == NULL ||
+	    (r->vnodes == vnodes && r->n == n)) {
+		pthread_mutex_unlock(&c->nmu);
+		return;		/* no change: said already */
 	}
-	if (r != NULL) {
-		r->vnodes = vnodes;
-		r->n = n;
-	}
-	pthread_mutex_unlock(&c->rmu);
-	if (r == NULL)
-		return;
+	was = r->vnodes != c->vnodes || r->n != c->n;
+	r->vnodes = vnodes;
+	r->n = n;
+	pthread_mutex_unlock(&c->nmu);
 	if (now)
 		log_event(LOG_ERROR, "cluster: a member's ring parameters "
 		    "differ from this node's: it computes other owners for "
@@ -1310,15 +1353,15 @@ int
 cluster_ring_mismatch(struct cluster *c, const char *id, char *out,
     size_t outlen)
 {
-	struct ring_seen *r;
+	struct member_note *r;
 	int vnodes = c->vnodes, n = c->n;
 
-	pthread_mutex_lock(&c->rmu);
-	if ((r = rings_find(c, id)) != NULL) {
+	pthread_mutex_lock(&c->nmu);
+	if ((r = notes_find(c, id)) != NULL) {
 		vnodes = r->vnodes;
 		n = r->n;
 	}
-	pthread_mutex_unlock(&c->rmu);
+	pthread_mutex_unlock(&c->nmu);
 	ring_diff(c, vnodes, n, out, outlen);
 	return out[0] != '\0';
 }
@@ -1327,20 +1370,130 @@ size_t
 cluster_ring_mismatches(struct cluster *c)
 {
 	const struct cluster_view *v;
-	struct ring_seen *r;
+	struct member_note *r;
 	size_t i, k = 0;
 
 	if ((v = cluster_view_get(c)) == NULL)
 		return 0;
-	pthread_mutex_lock(&c->rmu);
+	pthread_mutex_lock(&c->nmu);
 	for (i = 0; i < v->nmembers; i++)
 		if ((ssize_t)i != v->self &&
-		    (r = rings_find(c, v->members[i].id)) != NULL &&
+		    (r = notes_find(c, v->members[i].id)) != NULL &&
 		    (r->vnodes != c->vnodes || r->n != c->n))
 			k++;
-	pthread_mutex_unlock(&c->rmu);
+	pthread_mutex_unlock(&c->nmu);
 	cluster_view_put(c, v);
 	return k;
+}
+
+/* ---- cluster secrets ---- */
+
+/*
+ * Keeps what the message toks (from sender id) says of its secret and,
+ * on a node with a secret, logs when that becomes "none" (every call
+ * that member makes is refused here), or a secret again.  A message
+ * without "secret" changes nothing.
+ */
+static void
+note_secret(struct cluster *c, const char *id, size_t idlen,
+    const char *json, const struct json_tok *toks)
+{
+	struct member_note *r;
+	int k, said, was;
+
+	k = json_object_get(json, toks, 0, "secret");
+	if (k < 0 || (toks[k].type != JSON_TRUE && toks[k].type != JSON_FALSE) ||
+	    !valid_id(id, idlen) || strcmp(id, c->self_id) == 0)
+		return;
+	said = toks[k].type == JSON_TRUE;
+	pthread_mutex_lock(&c->nmu);
+	if ((r = notes_get(c, id)) == NULL || r->secret == said) {
+		pthread_mutex_unlock(&c->nmu);
+		return;
+	}
+	was = r->secret;
+	r->secret = said;
+	pthread_mutex_unlock(&c->nmu);
+	if (c->pool == NULL || !peers_signing(c->pool))
+		return;		/* its 401s, if any, are logged as refusals */
+	if (!said)
+		log_event(LOG_ERROR, "cluster: a member runs without a cluster "
+		    "secret: this node refuses every call it makes (401 missing "
+		    "signature); every member needs the same "
+		    "--cluster-secret-file", "id=%s", id);
+	else if (was == 0)
+		log_event(LOG_INFO, "cluster: a member runs with a cluster "
+		    "secret again", "id=%s", id);
+}
+
+/* The log line for a member's refusal h (or its end), what to fix first. */
+static void
+log_refusal(const struct cluster_member *m, const struct peer_health *h)
+{
+	switch (h->refused) {
+	case PEER_REFUSED_SECRET:
+		log_event(LOG_ERROR, "cluster: a member refuses this node's "
+		    "signature (401 bad signature): is --cluster-secret-file "
+		    "the cluster's?", "peer=%s address=%s", m->id, m->address);
+		break;
+	case PEER_REFUSED_UNSIGNED:
+		log_event(LOG_ERROR, "cluster: a member refuses this node's "
+		    "calls, which are unsigned: it has a cluster secret and "
+		    "this node none; every member needs the same "
+		    "--cluster-secret-file", "peer=%s address=%s why=%s", m->id,
+		    m->address, h->refusal);
+		break;
+	case PEER_REFUSED_OTHER:
+		log_event(LOG_ERROR, "cluster: a member refuses this node's "
+		    "signed calls", "peer=%s address=%s why=%s", m->id,
+		    m->address, h->refusal);
+		break;
+	default:
+		log_event(LOG_INFO, "cluster: a member accepts this node's calls "
+		    "again", "peer=%s address=%s", m->id, m->address);
+	}
+}
+
+/*
+ * Logs each member whose refusal of this node's calls (peer_health's
+ * refused, and the reason up to its ':' -- a stale clock's seconds
+ * change from call to call) changed since the last time: once per
+ * change, not per call.
+ */
+static void
+note_refusals(struct cluster *c)
+{
+	const struct cluster_view *v;
+	const struct cluster_member *m;
+	struct member_note *r;
+	struct peer_health h;
+	char cause[PEER_ERROR_MAX];
+	bool changed;
+	size_t i;
+
+	if (c->pool == NULL || (v = cluster_view_get(c)) == NULL)
+		return;
+	for (i = 0; i < v->nmembers; i++) {
+		if ((ssize_t)i == v->self)
+			continue;
+		m = &v->members[i];
+		(void)peer_health(c->pool, m->address, &h);
+		snprintf(cause, sizeof(cause), "%.*s",
+		    (int)strcspn(h.refusal, ":"), h.refusal);
+		pthread_mutex_lock(&c->nmu);
+		r = h.refused != PEER_ACCEPTED ? notes_get(c, m->id) :
+		    notes_find(c, m->id);
+		changed = r != NULL && (r->refused != h.refused ||
+		    strcmp(r->cause, cause) != 0);
+		if (changed) {
+			r->refused = h.refused;
+			memcpy(r->cause, cause, sizeof(r->cause));
+		}
+		pthread_mutex_unlock(&c->nmu);
+		if (changed)
+			log_refusal(m, &h);
+	}
+	cluster_view_put(c, v);
 }
 
 int
@@ -1534,6 +1687,7 @@ done:
 	msg_string(json, toks, "from", &from);
 	msg_string(json, toks, "probe", &probe);
 	note_ring(c, from.data, from.len, json, toks);
+	note_secret(c, from.data, from.len, json, toks);
 	lrc = liveness_merge(c->lv, json, toks, json_object_get(json, toks, 0,
 	    "heartbeats"), from.data, clock_now_ms());
 	free(toks);
@@ -1786,7 +1940,7 @@ probe(struct cluster *c, const struct cands *k, const char *id)
  * One round: this node's heartbeat goes up, one exchange with a random
  * member that is not down (and, with the chance ndown / (nup + 1), one
  * with a member that is, so a healed partition heals here too), then
- * the most overdue suspects are probed.
+ * the most overdue suspects are probed, and refusals logged.
  */
 static void
 gossip_round(struct cluster *c)
@@ -1809,6 +1963,7 @@ gossip_round(struct cluster *c)
 		probe(c, &k, sus[i]);
 out:
 	cands_put(c, &k);
+	note_refusals(c);
 }
 
 /* News to pass on: exchanges with HOT_FANOUT random members now. */
@@ -1872,7 +2027,7 @@ sync_init(struct cluster *c)
 		goto fail_mu;
 	if (pthread_mutex_init(&c->vmu, NULL) != 0)
 		goto fail_stop;
-	if (pthread_mutex_init(&c->rmu, NULL) != 0)
+	if (pthread_mutex_init(&c->nmu, NULL) != 0)
 		goto fail_vmu;
 	return 0;
 fail_vmu:
@@ -1892,12 +2047,12 @@ cluster_destroy(struct cluster *c)
 {
 	view_free(c->cur);
 	stopper_destroy(&c->gossip_stop);
-	pthread_mutex_destroy(&c->rmu);
+	pthread_mutex_destroy(&c->nmu);
 	pthread_mutex_destroy(&c->vmu);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->wmu);
 	free(c->ents);
-	free(c->rings);
+	free(c->notes);
 	free(c->dir);
 	liveness_free(c->lv);
 	free(c);

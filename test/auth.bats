@@ -4,8 +4,10 @@
 # every /internal/ route refuses a request that is unsigned, wrongly
 # signed, stale or replayed (401 with a JSON reason); the public routes
 # need no signature; a secret file readable by group or others, or too
-# short, stops kvd at start-up with status 2; and kvd warns when it
-# listens beyond loopback without a secret.
+# short, stops kvd at start-up with status 2; kvd warns when it listens
+# beyond loopback without a secret; and a member whose secret is not
+# the others' (another one, none, or one where they have none) says so:
+# its /ready, its links in /cluster/nodes and its log, once per member.
 #
 # Requests are signed here by a few lines of Python (hmac + hashlib)
 # that follow the string-to-sign pinned at the top of lib/auth.c, so the
@@ -66,6 +68,49 @@ hargs() {
 # req ARGS...: curl printing the body, a newline, then the status code.
 req() {
 	curl -s --max-time 5 -w '\n%{http_code}' "$@"
+}
+
+# start_trio S1 S2 S3: node1..node3 of a three-node cluster (n=3), nodeN
+# with the secret file SN, or none when SN is "".
+start_trio() {
+	local n
+	pick_ports 3
+	for n in 1 2 3; do
+		start_peer "$n" 3 "$(peers_of "$n" 3)" \
+		    ${!n:+--cluster-secret-file "${!n}"}
+	done
+}
+
+# other_secret: $TMP/other, a secret that is not $SECRET.
+other_secret() {
+	printf '%s\n' 'some-other-secret-0123456789abcdef' >"$TMP/other"
+	chmod 600 "$TMP/other"
+}
+
+# ready_says NODE TEXT: NODE's /ready is 503 with a reason holding TEXT.
+ready_says() {
+	local out
+	out=$(curl -s --max-time 2 -w '\n%{http_code}' "$(url "$1")/ready")
+	[ "$(status_of "$out")" = 503 ] &&
+	    [[ "$(body_of "$out" | jq -r .reason)" == *"$2"* ]]
+}
+
+# links_fail NODE ERROR MEMBER...: in NODE's /cluster/nodes, each MEMBER's
+# link is not up, its calls fail, and link_error is ERROR.
+links_fail() {
+	local node=$1 error=$2 m
+	shift 2
+	for m in "$@"; do
+		nodes "$node" | jq -e --arg m "$m" --arg e "$error" \
+		    '.members[] | select(.id == $m) |
+		    .link != "up" and .fails > 0 and .link_error == $e' \
+		    >/dev/null || return 1
+	done
+}
+
+# logged NODE TEXT [FIELD]: NODE's log has a line holding TEXT (and FIELD).
+logged() {
+	grep -F -- "$2" "$TMP/$1.log" | grep -qF -- "${3:-}"
 }
 
 status_of() {
@@ -286,4 +331,60 @@ body_of() {
 	grep -q "$warning" "$TMP/wide.log"
 	! grep -q "$warning" "$TMP/narrow.log"
 	! grep -q "$warning" "$TMP/wide_secret.log"
+}
+
+@test "a node with another secret is not ready and says why: /ready, its links, its log once per member" {
+	other_secret
+	start_trio "$SECRET" "$SECRET" "$TMP/other"
+	local says="peers refuse this node's cluster secret (401 bad signature): is --cluster-secret-file the cluster's?"
+	wait_for 30 ready_says node3 "$says"
+	run req "$(url node3)/ready"
+	echo "$output"
+	[ "$(body_of "$output" | jq -c .refused_by)" = '["node1","node2"]' ]
+	# Its links to both are failures with the reason, not "up".
+	wait_for 30 links_fail node3 "401 unauthorized: bad signature" node1 node2
+	nodes node3 | jq -c '.members[]'
+	# Its log says so once per member, however many calls were refused.
+	local line="refuses this node's signature (401 bad signature): is --cluster-secret-file the cluster's?"
+	grep -F "$line" "$TMP/node3.log"
+	[ "$(grep -cF "$line" "$TMP/node3.log")" -eq 2 ]
+	logged node3 "$line" peer=node1
+	logged node3 "$line" peer=node2
+	# The two that share a secret are ready; each says node3 refuses it.
+	wait_for 30 ready node1 node2
+	wait_for 30 links_fail node1 "401 unauthorized: bad signature" node3
+	logged node1 "$line" peer=node3
+	# A write through node3 fails its quorum, as /ready warned.
+	[ "$(put node3 k v '?w=2')" = 503 ]
+	# node1 restarted with node3's secret accepts it: ready again, and
+	# node3's log says node1 accepts its calls again.
+	kill_node node1
+	start_peer 1 3 "$(peers_of 1 3)" --cluster-secret-file "$TMP/other"
+	wait_for 30 ready node3
+	wait_for 30 logged node3 "a member accepts this node's calls again" \
+	    peer=node1
+}
+
+@test "a node without a secret among members with one is not ready and says it has none; they name it" {
+	start_trio "$SECRET" "$SECRET" ""
+	wait_for 30 ready_says node3 "peers require a cluster secret and this node has none (401 missing signature)"
+	wait_for 30 links_fail node3 "401 unauthorized: missing signature" \
+	    node1 node2
+	logged node3 "refuses this node's calls, which are unsigned: it has a cluster secret and this node none" peer=node1
+	wait_for 30 logged node1 "a member runs without a cluster secret" \
+	    id=node3
+	wait_for 30 ready node1 node2
+}
+
+@test "a node with a secret among members without one names each of them; they say it refuses their calls" {
+	start_trio "" "" "$SECRET"
+	local line="a member runs without a cluster secret: this node refuses every call it makes (401 missing signature)"
+	wait_for 30 logged node3 "$line" id=node1
+	wait_for 30 logged node3 "$line" id=node2
+	[ "$(grep -cF "$line" "$TMP/node3.log")" -eq 2 ]
+	wait_for 30 links_fail node1 "401 unauthorized: missing signature" node3
+	wait_for 30 logged node1 "refuses this node's calls, which are unsigned" \
+	    peer=node3
+	# node3's own calls go through, and node1 and node2 accept each other.
+	wait_for 30 ready node1 node2 node3
 }
