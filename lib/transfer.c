@@ -646,7 +646,9 @@ load_placed(struct transfer *t)
  * True when a fresh node has learned the cluster it was started into:
  * gossip brought it a heartbeat of another member of cur (liveness.h's
  * heard, which a message sets only after its member list was merged),
- * or cur has no other member to learn from.
+ * or cur has no other member to learn from.  That message may have come
+ * after cur was taken: the caller settles only if the owners have not
+ * moved since (view_moved), else the next poll's pass places them.
  */
 static bool
 learned(struct transfer *t, const struct cluster_view *cur)
@@ -924,7 +926,7 @@ transfer_main(void *arg)
 		} else if (t->w_n > 0) {
 			watch_check(t, cur, &delay);
 		} else {
-			if (t->fresh && learned(t, cur))
+			if (t->fresh && learned(t, cur) && !view_moved(t, cur))
 				settle(t, cur);
 			pthread_mutex_lock(&t->mu);
 			want = t->cleanup_wanted;
