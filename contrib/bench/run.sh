@@ -276,7 +276,8 @@ absent() {
 # What the rows need and is missing is installed when the script is root and
 # has apt-get (Debian's packages: wrk, redis-server with redis-benchmark and
 # redis-cli, etcd-server, nginx-light; BENCH_WITHOUT's names are left out),
-# in one `apt-get install`, tried again after an `apt-get update` if it fails.
+# in one `apt-get install`, tried again after an `apt-get update` if it
+# fails, and then one package at a time.
 MISSING=""
 want() {	# want NAME BINARY PACKAGE
 	without "$1" || find_bin "$2" >/dev/null || MISSING="$MISSING $3"
@@ -291,7 +292,11 @@ if [ -n "$MISSING" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1
 		DEBIAN_FRONTEND=noninteractive apt-get install -y $MISSING >"$T/apt.log" 2>&1
 	}
 	apt_install || { apt-get update >>"$T/apt.log" 2>&1 && apt_install; } ||
-	    say "apt-get install$MISSING failed: $(tail -1 "$T/apt.log")"
+	    for pkg in $MISSING; do	# one unknown name fails the lot
+		DEBIAN_FRONTEND=noninteractive apt-get install -y "$pkg" \
+		    >"$T/apt.log" 2>&1 ||
+		    say "apt-get install $pkg failed: $(tail -1 "$T/apt.log")"
+	    done
 fi
 WRK=$(has wrk wrk) || WRK=""
 NGINX=$(has nginx nginx) || NGINX=""
