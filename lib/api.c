@@ -2223,7 +2223,9 @@ handle_membership(struct node *nd, const struct server_request *sr,
 		goto out;
 	}
 	if (rc < 0) {
-		server_error(res, status, err);
+		/* A bad id or address is a bad body, as a missing one is. */
+		server_error_code(res, status, status == 400 ? "bad_body" :
+		    NULL, err);
 		goto out;
 	}
 	log_event(LOG_INFO, join ? "member joined" : "member left",
@@ -2570,9 +2572,13 @@ signed_route(int i)
 	    routes[i].route == R_CLEANUP;
 }
 
+/* The methods of routes[], and OPTIONS: the Allow of OPTIONS *. */
+#define SERVER_METHODS	"GET, HEAD, PUT, POST, DELETE, OPTIONS"
+
 /*
  * Route, method, key and quorum parameters: what needs only the head.
- * Returns 0, or -1 after filling res; either way *route is the index in
+ * Returns 0, or -1 after filling res (an error, or the answer to
+ * OPTIONS *, which no handler needs); either way *route is the index in
  * routes[] of the path (kept in sr->route by the precheck), -1 when no
  * route has it.  *key gets the decoded key for /kv/ and /internal/fetch/.
  */
@@ -2585,6 +2591,18 @@ check_route(struct node *nd, const struct server_request *sr,
 	int i, q;
 
 	*route = i = route_of(sr->http, &rest, &restlen);
+	if (i < 0 && sr->http->path_len == 1 && sr->http->path[0] == '*') {
+		/*
+		 * OPTIONS * (the parser takes * for OPTIONS only) asks about
+		 * the server as a whole, RFC 9110 section 9.3.7: a ping, so
+		 * a 200 with the methods some route serves.  A route's own
+		 * OPTIONS is its 405, whose Allow lists that route's.
+		 */
+		res->status = 200;
+		res->content_type = NULL;	/* no content: Content-Length 0 */
+		buf_printf(&res->headers, "Allow: %s\r\n", SERVER_METHODS);
+		return -1;
+	}
 	if (i < 0) {
 		server_error_code(res, 404, "no_route", "no such route (see README: /kv/KEY, "
 		    "/health, /cluster/nodes)");

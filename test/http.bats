@@ -208,6 +208,20 @@ PY
 	closed_after 400 "PUT /kv/d HTTP/1.1\r\n${H}Content-Length: +13\r\n\r\n{\"value\":\"1\"}"
 }
 
+@test "OPTIONS * (RFC 9110 9.3.7, the server as a whole): 200, Allow with every method, no content, kept alive; OPTIONS on a route is its 405 with Allow; * with another method is a 400" {
+	run conv 0.5 "OPTIONS * HTTP/1.1\r\n${H}\r\n" "GET /health HTTP/1.1\r\n${H}\r\n"
+	echo "$output"
+	[ "$(statuses)" = "200 200" ]
+	[[ "$output" == *"H allow: GET, HEAD, PUT, POST, DELETE, OPTIONS"* ]]
+	[[ "$output" == *"H content-length: 0"* ]]
+	[[ "$output" == *"END OPEN"* ]]
+	run conv 0.5 "OPTIONS /kv/x HTTP/1.1\r\n${H}\r\n"
+	[ "$(statuses)" = 405 ]
+	[[ "$output" == *"H allow: GET, HEAD, PUT, DELETE"* ]]
+	[[ "$output" == *'"code":"method_not_allowed"'* ]]
+	closed_after 400 "GET * HTTP/1.1\r\n${H}\r\n"
+}
+
 @test "missing Host on HTTP/1.1: 400" {
 	closed_after 400 "GET /health HTTP/1.1\r\n\r\n"
 }

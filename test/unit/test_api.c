@@ -1022,6 +1022,17 @@ test_methods(void)
 	SEND("POST", "/nope", NULL, "{}", &r);
 	expect(&r, 404, "no such route", "POST /nope with a body");
 	ok(r.refused, "POST /nope: refused by the precheck");
+	/* OPTIONS * asks about the server: a 200 naming every method. */
+	GET("OPTIONS", "*", NULL, &r);
+	expect(&r, 200, NULL, "OPTIONS *");
+	ok(hdr(&r, "Allow", v, sizeof(v)) != NULL &&
+	    strcmp(v, "GET, HEAD, PUT, POST, DELETE, OPTIONS") == 0 &&
+	    r.body.len == 0 && r.ctype == NULL,
+	    "OPTIONS *: Allow: GET, HEAD, PUT, POST, DELETE, OPTIONS, no "
+	    "content (got %s)", v);
+	SEND("OPTIONS", "*", NULL, "{}", &r);
+	ok(r.status == 200 && r.refused && hdr(&r, "Allow", v, sizeof(v)) !=
+	    NULL, "OPTIONS * with a body: the same 200, from the precheck");
 	reply_free(&r);
 }
 
@@ -1536,6 +1547,7 @@ test_cluster(void)
 	expect(&r, 409, "last member", "leave the last member");
 	SEND("POST", "/cluster/leave", NULL, "{}", &r);
 	expect(&r, 400, "bad body", "leave without an id");
+	ok(jstr_is(&r, "code", "bad_body"), "... \"code\":\"bad_body\"");
 	SEND("POST", "/cluster/leave", NULL, "{\"name\":\"n1\"}", &r);
 	expect(&r, 400, "unknown field \"name\"", "leave with another field");
 	SEND("POST", "/cluster/leave", NULL, "{\"id\":\"n1\",\"id\":\"zz\"}",
@@ -1543,6 +1555,8 @@ test_cluster(void)
 	expect(&r, 400, "given twice", "leave with id twice");
 	SEND("POST", "/cluster/leave", NULL, "{\"id\":\"\"}", &r);
 	expect(&r, 400, "bad member id", "leave an empty id");
+	ok(jstr_is(&r, "code", "bad_body"), "... \"code\":\"bad_body\", as "
+	    "for a missing id (was bad_request)");
 	SEND("POST", "/cluster/leave", NULL, "{\"id\":1}", &r);
 	expect(&r, 400, "bad body", "leave, id not a string");
 	SEND("POST", "/cluster/leave", NULL, "{\"id\":\"n1\\u0000x\"}", &r);
@@ -1596,6 +1610,11 @@ test_cluster(void)
 		for (i = 0; i < sizeof(bj) / sizeof(bj[0]); i++) {
 			SEND("POST", "/cluster/join", NULL, bj[i].body, &r);
 			expect(&r, 400, bj[i].error, bj[i].body);
+			ok(jstr_is(&r, "code", strncmp(bj[i].error, "unknown "
+			    "field", 13) == 0 ? "unknown_field" : "bad_body"),
+			    "... its code is %s", strncmp(bj[i].error,
+			    "unknown field", 13) == 0 ? "unknown_field" :
+			    "bad_body");
 		}
 	}
 	GET("POST", "/cluster/join", NULL, &r);
