@@ -14,6 +14,7 @@
 #   END EOF|OPEN|RESET <ms>   how the connection ended, ms since connect
 
 load helpers
+bats_require_minimum_version 1.5.0
 
 # REQ_PY: a Python preamble whose req(s) sends GET /version on socket s
 # and returns the answer's status ("EOF" when the socket closed first).
@@ -831,4 +832,21 @@ print("ok")
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "$output" = ok ]
+}
+
+@test "contrib/bench/cas.lua without its mode (or with one it does not take) prints its usage and wrk exits 2 before sending a request" {
+	command -v wrk >/dev/null || skip "wrk is not installed"
+	local a
+	for a in "" "kvd" "kvd-cas 1 99"; do
+		# shellcheck disable=SC2086 # the arguments, split
+		run --separate-stderr timeout 20 wrk -t2 -c2 -d1s \
+		    -s "$ROOT/contrib/bench/cas.lua" "$(url n1)" ${a:+-- $a}
+		echo "[$a] rc=$status out=[$output] err=[$stderr]"
+		[ "$status" -eq 2 ]
+		[[ "$stderr" == *"usage: wrk -s contrib/bench/cas.lua URL -- kvd-cas|etcd-cas [KEYS [SIZE]]"* ]]
+		[[ "$output" != *"cas conflicts"* ]]
+	done
+	[[ "$stderr" == *"cas.lua: bad SIZE '99'"* ]]
+	# No write reached the node.
+	! c "$(url n1)/metrics" | grep -q 'route="/kv/",method="PUT"' || false
 }

@@ -14,6 +14,9 @@
 -- KEYS is not used (keys.lua's argument order); SIZE is the value's length,
 -- 16 by default, 52 at most.  A failed compare (none is expected: the keys
 -- are not shared) resyncs and is counted; done() prints "cas conflicts: N".
+-- Without OP, or with an OP or SIZE it does not take, the script prints its
+-- usage on stderr and wrk exits 2 before sending anything (every request
+-- would fail and count as a conflict).
 -- BENCH_WRK_PORTS pins the threads to servers as for keys.lua (common.lua).
 
 local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)")
@@ -28,12 +31,23 @@ end
 
 local mode, key, value, etag, rev
 conflicts = 0
+local usage = "usage: wrk -s contrib/bench/cas.lua URL -- kvd-cas|etcd-cas " ..
+    "[KEYS [SIZE]] (SIZE 1 to 52)"
 function init(args)
 	mode = args[1]
+	local size = tonumber(args[3] or "16")
+	if (mode ~= "kvd-cas" and mode ~= "etcd-cas") or size == nil or
+	    size < 1 or size > 52 or size ~= math.floor(size) then
+		io.stderr:write("cas.lua: " .. (mode == nil and "no mode given" or
+		    (mode ~= "kvd-cas" and mode ~= "etcd-cas") and
+		    ("unknown mode '" .. mode .. "'") or
+		    ("bad SIZE '" .. args[3] .. "'")) .. "\n" .. usage .. "\n")
+		-- error() here is a Lua PANIC in wrk; exit says it plainly.
+		os.exit(2)
+	end
 	-- A fresh key per run (runs are seconds apart), one per thread.
 	key = string.format("cas:%d:%03d", os.time(), tid or 0)
-	value = string.sub(string.rep("abcdefghijklmnopqrstuvwxyz", 2), 1,
-	    tonumber(args[3] or "16"))
+	value = string.sub(string.rep("abcdefghijklmnopqrstuvwxyz", 2), 1, size)
 end
 
 function request()
