@@ -4407,42 +4407,97 @@ load_request(struct load *ld, struct load_conn *lc, const char *method,
 	return -1;
 }
 
-/* Parses one dump line: key or key_b64, value or value_b64, context. */
-static bool
-load_parse(struct load_line *ln)
+/*
+ * Reads a dump line's name or name_b64 member into out: NULL, or what is
+ * wrong with it (written into why).
+ */
+static const char *
+load_bytes(const char *s, const struct json_tok *toks, const char *name,
+    struct buf *out, char *why, size_t whylen)
 {
+	char b64[32];
+	int i;
+
+	snprintf(b64, sizeof(b64), "%s_b64", name);
+	if ((i = json_object_get(s, toks, 0, name)) >= 0) {
+		if (toks[i].type == JSON_STRING) {
+			json_string_decode(s, &toks[i], out);
+			return NULL;
+		}
+		snprintf(why, whylen, "\"%s\" is not a string", name);
+	} else if ((i = json_object_get(s, toks, 0, b64)) < 0)
+		snprintf(why, whylen, "no \"%s\" or \"%s\"", name, b64);
+	else if (toks[i].type != JSON_STRING || base64_decode(s +
+	    toks[i].start, toks[i].end - toks[i].start, out) != 0)
+		snprintf(why, whylen, "%s is not base64", b64);
+	else
+		return NULL;
+	return why;
+}
+
+/*
+ * Parses one dump line: key or key_b64, value or value_b64, context,
+ * expires_ms, nothing else.  NULL, or what is wrong with the line, for
+ * its message (written into why): the first fault found, named, so that
+ * a line edited by hand says which of its members to fix.
+ */
+static const char *
+load_parse(struct load_line *ln, char *why, size_t whylen)
+{
+	static const char *const fields[] = { "key", "key_b64", "value",
+	    "value_b64", "context", "expires_ms" };
 	struct json_tok toks[32];
+	struct buf name = BUF_INIT;
 	const char *s = ln->text.data;
+	size_t f;
 	int n, i, k;
 
 	buf_reset(&ln->key);
 	buf_reset(&ln->value);
 	buf_reset(&ln->context);
 	n = json_parse(s, ln->text.len, toks, 32, JSON_DEPTH_DEFAULT, NULL);
-	if (n < 1 || toks[0].type != JSON_OBJECT)
-		return false;
-	for (k = 0, i = 1; k < toks[0].size; k++, i = toks[i + 1].next)
-		if (!json_string_eq(s, &toks[i], "key") &&
-		    !json_string_eq(s, &toks[i], "key_b64") &&
-		    !json_string_eq(s, &toks[i], "value") &&
-		    !json_string_eq(s, &toks[i], "value_b64") &&
-		    !json_string_eq(s, &toks[i], "context") &&
-		    !json_string_eq(s, &toks[i], "expires_ms"))
-			return false;
-	if (bytes_member(s, toks, 0, "key", &ln->key) != 0 || ln->key.len == 0 ||
-	    bytes_member(s, toks, 0, "value", &ln->value) != 0)
-		return false;
+	if (n < 1 || toks[0].type != JSON_OBJECT) {
+		snprintf(why, whylen, "not a JSON object (want {\"key\":...,"
+		    "\"value\":...,\"context\":...}, as dump writes)");
+		return why;
+	}
+	for (k = 0, i = 1; k < toks[0].size; k++, i = toks[i + 1].next) {
+		for (f = 0; f < sizeof(fields) / sizeof(fields[0]); f++)
+			if (json_string_eq(s, &toks[i], fields[f]))
+				break;
+		if (f < sizeof(fields) / sizeof(fields[0]))
+			continue;
+		json_string_decode(s, &toks[i], &name);
+		snprintf(why, whylen, "unknown field \"%.64s\" (a dump line has "
+		    "key or key_b64, value or value_b64, context, expires_ms)",
+		    name.data);
+		buf_free(&name);
+		return why;
+	}
+	if (load_bytes(s, toks, "key", &ln->key, why, whylen) != NULL)
+		return why;
+	if (ln->key.len == 0) {
+		snprintf(why, whylen, "empty key");
+		return why;
+	}
+	if (load_bytes(s, toks, "value", &ln->value, why, whylen) != NULL)
+		return why;
 	if ((i = json_object_get(s, toks, 0, "context")) >= 0) {
-		if (toks[i].type != JSON_STRING)
-			return false;
+		if (toks[i].type != JSON_STRING) {
+			snprintf(why, whylen, "\"context\" is not a string");
+			return why;
+		}
 		json_string_decode(s, &toks[i], &ln->context);
 	}
 	ln->expires = 0;
 	if ((i = json_object_get(s, toks, 0, "expires_ms")) >= 0 &&
 	    (toks[i].type != JSON_NUMBER || json_get_i64(s, &toks[i],
-	    &ln->expires) != 0 || ln->expires <= 0))
-		return false;
-	return true;
+	    &ln->expires) != 0 || ln->expires <= 0)) {
+		snprintf(why, whylen, "\"expires_ms\" is not a positive "
+		    "integer (Unix ms)");
+		return why;
+	}
+	return NULL;
 }
 
 /*
@@ -4869,6 +4924,7 @@ load_worker(void *arg)
 	struct load_line lines[LOAD_CHUNK];
 	struct load_conn lc;
 	struct load_line *want[LOAD_CHUNK];
+	char why[256];
 	size_t n, i, same, expired, nwant;
 
 	memset(&lc, 0, sizeof(lc));
@@ -4885,10 +4941,10 @@ load_worker(void *arg)
 	while ((n = load_read(ld, lines)) > 0) {
 		for (i = 0; i < n; i++) {
 			lines[i].same = false;
-			if (!(lines[i].ok = load_parse(&lines[i])))
-				load_fail(ld, &lines[i], EXIT_CLIENT, "malformed "
-				    "(want {\"key\":...,\"value\":...,"
-				    "\"context\":...})");
+			lines[i].ok = load_parse(&lines[i], why,
+			    sizeof(why)) == NULL;
+			if (!lines[i].ok)
+				load_fail(ld, &lines[i], EXIT_CLIENT, "%s", why);
 		}
 		load_check(ld, &lc, lines, n);
 		for (i = 0, same = 0, expired = 0, nwant = 0; i < n; i++) {

@@ -436,7 +436,9 @@ EOF
 	echo "$out $err"
 	[ "$rc" = 4 ]
 	[ "$out" = "lines 4, written 1, unchanged 0, expired 0, failed 3" ]
-	[[ $err == *"line 2: malformed"* ]]
+	[[ $err == *"line 2: not a JSON object"* ]]
+	[[ $err == *"line 3: empty key"* ]]
+	[[ $err == *'line 4: unknown field "extra"'* ]]
 	[ "$(kv --server "$B" get many/0001)" = v1 ]
 	run_split 60 "$KVCTL" --server "$B" --json load <"$TMP/part"
 	[ "$(echo "$out" | jq -c .)" = '{"lines":4,"written":0,"unchanged":1,"expired":0,"failed":3}' ]
@@ -681,4 +683,39 @@ for i in range(20):
 	[ "$got" -ge $((now + 315360000 * 1000)) ]
 	[ "$got" -le $((now + (315360000 + 20) * 1000)) ]
 	[ "$(c "$u/kv/near" | jq .value)" = '"v"' ]
+}
+
+@test "load names what is wrong with a malformed line: not an object, an empty key, no value, an unknown field, bad base64, a member of the wrong type" {
+	start_node n1
+	local u
+	u=$(url n1)
+	cat >"$TMP/bad" <<'JSONL'
+{"key":"ok1","value":"v"}
+[1,2]
+{"key":"","value":"v"}
+{"key":"k4"}
+{"key":"k5","value":"v","foo":1}
+{"key":"k6","value_b64":"!!notbase64"}
+{"key_b64":"%%","value":"v"}
+{"key":"k8","value":7}
+{"key":"k9","value":"v","context":3}
+{"key":"k10","value":"v","expires_ms":-5}
+{"value":"v"}
+JSONL
+	run_split 20 "$KVCTL" --server "$u" load <"$TMP/bad"
+	echo "rc=$rc [$out]"
+	echo "$err"
+	[ "$rc" -eq 4 ]
+	[ "$out" = "lines 11, written 1, unchanged 0, expired 0, failed 10" ]
+	[ "$err" = 'kvctl: load: line 2: not a JSON object (want {"key":...,"value":...,"context":...}, as dump writes)
+kvctl: load: line 3: empty key
+kvctl: load: line 4: no "value" or "value_b64"
+kvctl: load: line 5: unknown field "foo" (a dump line has key or key_b64, value or value_b64, context, expires_ms)
+kvctl: load: line 6: value_b64 is not base64
+kvctl: load: line 7: key_b64 is not base64
+kvctl: load: line 8: "value" is not a string
+kvctl: load: line 9: "context" is not a string
+kvctl: load: line 10: "expires_ms" is not a positive integer (Unix ms)
+kvctl: load: line 11: no "key" or "key_b64"' ]
+	[ "$(c "$u/kv/ok1" | jq -r .value)" = v ]
 }
