@@ -155,9 +155,9 @@ static const struct {
 	  "100 lines a request, N requests at once, default 32; a 503 or no\n"
 	  "answer is tried 3 more times),\n"
 	  "skipping keys that already hold the line's value, so loading twice\n"
-	  "changes nothing; a TTL goes as the seconds it has left (a line whose\n"
-	  "TTL ran out is skipped; one more than ten years off, kvd's longest\n"
-	  "TTL, fails). Reports lines, written, unchanged, expired\n"
+	  "changes nothing; a TTL goes as the seconds it has left as its request\n"
+	  "is sent (a line whose TTL ran out is skipped; one more than ten years\n"
+	  "off, kvd's longest TTL, fails). Reports lines, written, unchanged, expired\n"
 	  "and failed; exit status non-zero if any line failed. A batch the\n"
 	  "server refuses whole for one bad line fails only that line, named\n"
 	  "by its line number; the others go again in one request." },
@@ -4615,29 +4615,57 @@ load_written(struct load *ld)
 }
 
 /*
+ * Sets ln->ttl_left again from its expires_ms, as a request is about to
+ * carry it: a TTL is relative, so the seconds counted when the line was
+ * read would move its expiry later by the time it then waited (behind
+ * big values sent alone, a batch's retries).  True when the line is to
+ * be written, false when its TTL ran out meanwhile (counted expired).  A
+ * line without expires_ms (none, or mput's --ttl) keeps ttl_left.
+ */
+static bool
+load_ttl_now(struct load *ld, struct load_line *ln)
+{
+	if (ln->expires == 0)
+		return true;
+	ln->ttl_left = (ln->expires - clock_wall_ms() + 999) / 1000;
+	if (ln->ttl_left > TTL_MAX_S)	/* within load_ttl's slack */
+		ln->ttl_left = TTL_MAX_S;
+	if (ln->ttl_left > 0)
+		return true;
+	pthread_mutex_lock(&ld->mu);
+	ld->expired++;
+	pthread_mutex_unlock(&ld->mu);
+	return false;
+}
+
+/*
  * Writes one line: PUT /kv/KEY with its bytes and its context, and for a
- * line with an expiry the seconds left, rounded up (ttl_left).
+ * line with an expiry the seconds left as the request goes (load_ttl_now),
+ * again at each try; a line whose TTL runs out meanwhile is counted
+ * expired, not written.
  */
 static void
-load_put(struct load *ld, struct load_conn *lc, struct load_line *ln,
-    int64_t ttl_left)
+load_put(struct load *ld, struct load_conn *lc, struct load_line *ln)
 {
 	struct client_response res;
 	struct buf target = BUF_INIT, extra = BUF_INIT, msg = BUF_INIT;
-	int status, rc, tries, pause;
+	int status, rc = 0, tries, pause;
 
-	buf_puts(&target, "/kv/");
-	http_percent_encode(ln->key.data, ln->key.len, &target);
-	if (ld->o->w != NULL)
-		buf_printf(&target, "?w=%s", ld->o->w);
-	if (ttl_left > 0)
-		buf_printf(&target, "%cttl=%" PRId64, ld->o->w != NULL ? '&' :
-		    '?', ttl_left);
 	if (ln->context.len > 0)
 		buf_printf(&extra, "X-Kvd-Context: \"%s\"\r\n", ln->context.data);
 	client_response_init(&res);
 	/* A 503 or no answer is retried: the same value again is harmless. */
 	for (tries = 0, pause = 100;; tries++, pause *= 2) {
+		if (!load_ttl_now(ld, ln))
+			goto out;
+		buf_reset(&target);
+		buf_puts(&target, "/kv/");
+		http_percent_encode(ln->key.data, ln->key.len, &target);
+		if (ld->o->w != NULL)
+			buf_printf(&target, "?w=%s", ld->o->w);
+		if (ln->ttl_left > 0)
+			buf_printf(&target, "%cttl=%" PRId64, ld->o->w != NULL ?
+			    '&' : '?', ln->ttl_left);
 		rc = load_request(ld, lc, "PUT", target.data,
 		    "application/octet-stream", ln->value.data, ln->value.len,
 		    extra.len ? extra.data : NULL, &res);
@@ -4703,6 +4731,12 @@ load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
 	for (tries = 0, pause = 100; left > 0; tries++, pause *= 2) {
 		if (tries > 0)
 			poll(NULL, 0, pause < 3200 ? pause : 3200);
+		/* Each TTL as this request goes; one run out is not sent. */
+		for (i = 0, k = 0; i < left; i++)
+			if (load_ttl_now(ld, want[i]))
+				want[k++] = want[i];
+		if ((left = k) == 0)
+			break;
 		buf_reset(&ops);
 		buf_puts(&ops, "{\"ops\":[");
 		for (i = 0; i < left; i++) {
@@ -4750,7 +4784,7 @@ load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
 			break;
 		}
 		if (res.http.status == 413) {
-			load_put(ld, lc, want[0], want[0]->ttl_left);
+			load_put(ld, lc, want[0]);
 			left = 0;
 			break;
 		}
@@ -4837,7 +4871,7 @@ load_write(struct load *ld, struct load_conn *lc, struct load_line **want,
 	for (i = 0, k = 0, from = 0, bytes = 0; i < n; i++) {
 		b = load_op_bytes(want[i]);
 		if (b > LOAD_BATCH_BYTES / 2) {
-			load_put(ld, lc, want[i], want[i]->ttl_left);
+			load_put(ld, lc, want[i]);
 			continue;
 		}
 		if (bytes + b > LOAD_BATCH_BYTES) {
