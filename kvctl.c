@@ -2148,6 +2148,11 @@ struct minfo {
 	bool	 xfer_running, xfer_retrying;
 	uint64_t xfer_sent, xfer_scanned;
 	uint64_t xfer_waiting;		/* other senders its pass waits on */
+	uint64_t xfer_sent_total;	/* keys its passes sent since it started */
+	int64_t	 xfer_finished_ms;	/* its last pass's end, 0 none */
+	bool	 cleanup_running;
+	int64_t	 cleanup_finished_ms;	/* its last cleanup's end, 0 none */
+	uint64_t cleanup_unconfirmed;	/* keys that cleanup kept */
 	char	 xfer_error[160];	/* "to node17: Connection refused" */
 	bool	 gone;			/* removed by a leave: no member */
 	uint64_t held, held_bytes;	/* hints it holds, for anyone */
@@ -2241,7 +2246,7 @@ minfo_read(struct minfo *mi)
 {
 	const char *b = mi->res.body.data;
 	struct json_tok *t;
-	int arr, e, k, x, h, a;
+	int arr, e, k, x, c, h, a;
 
 	if ((t = parse_body(&mi->res.body)) == NULL) {
 		snprintf(mi->err, sizeof(mi->err), "bad /cluster/nodes answer");
@@ -2258,7 +2263,13 @@ minfo_read(struct minfo *mi)
 	mi->xfer_sent = (uint64_t)jint(b, t, x, "keys_sent", 0);
 	mi->xfer_scanned = (uint64_t)jint(b, t, x, "keys_scanned", 0);
 	mi->xfer_waiting = (uint64_t)jint(b, t, x, "waiting_on", 0);
+	mi->xfer_sent_total = (uint64_t)jint(b, t, x, "keys_sent_total", 0);
+	mi->xfer_finished_ms = jint(b, t, x, "finished_ms", 0);
 	jstr(b, t, x, "last_error", mi->xfer_error, sizeof(mi->xfer_error));
+	c = jget(b, t, 0, "cleanup");
+	mi->cleanup_running = jtrue(b, t, c, "running");
+	mi->cleanup_finished_ms = jint(b, t, c, "finished_ms", 0);
+	mi->cleanup_unconfirmed = (uint64_t)jint(b, t, c, "unconfirmed", 0);
 	h = jget(b, t, 0, "hints");
 	mi->held = (uint64_t)jint(b, t, h, "pending", 0);
 	mi->held_bytes = (uint64_t)jint(b, t, h, "bytes", 0);
@@ -2682,6 +2693,34 @@ status_xfer(const struct minfo *mi, struct buf *text, struct buf *json)
 }
 
 /*
+ * Whether some member that answered may hold copies of keys it no longer
+ * owns, so that the copies counted are more than N a key: keys were sent
+ * to new owners (a join, a leave) and a member's last placement pass
+ * ended after its last cleanup, or a transfer or a cleanup is running,
+ * or a cleanup kept keys it could not confirm.  From what each kvd
+ * counts since it started: a member restarted since the change no
+ * longer tells.
+ */
+static bool
+cleanup_pending(const struct cview *cv)
+{
+	bool sent = false;
+	size_t i;
+
+	for (i = 0; i < cv->nm; i++)
+		sent |= cv->m[i].answered && cv->m[i].xfer_sent_total > 0;
+	for (i = 0; i < cv->nm; i++) {
+		const struct minfo *mi = &cv->m[i];
+
+		if (mi->answered && (mi->xfer_running || mi->cleanup_running ||
+		    mi->cleanup_unconfirmed > 0 || (sent &&
+		    mi->xfer_finished_ms > mi->cleanup_finished_ms)))
+			return true;
+	}
+	return false;
+}
+
+/*
  * kvctl status: one screen about the cluster, from the --server node's
  * /cluster/nodes and each live member's own (cview_get).  Exit 0 when
  * the --server node answered, whatever the warnings say.
@@ -2699,10 +2738,11 @@ cmd_status(const struct opts *o)
 	int64_t oldest = -1;	/* the oldest hint's age, ms; -1 none */
 	size_t i, up = 0, counted = 0, ndown = 0, answered = 0, naeoff = 0;
 	int rc;
-	bool json = o->json || o->output == OUT_JSON;
+	bool json = o->json || o->output == OUT_JSON, extra;
 
 	if ((rc = cview_get(o, true, &cv, "status")) != 0)
 		return rc;
+	extra = cleanup_pending(&cv);
 	if (!json)
 		cview_sort(&cv);
 	for (i = 0; i < cv.nm; i++) {
@@ -2826,12 +2866,13 @@ cmd_status(const struct opts *o)
 		json_emit_string(&xfer, cv.self, strlen(cv.self));
 		printf("%s,\"members\":{\"total\":%zu,\"up\":%zu,\"down\":%zu,"
 		    "\"down_ids\":[%s],\"answered\":%zu},\"n\":%d,\"w\":%d,"
-		    "\"r\":%d,\"keys\":{\"copies\":%llu,\"members_counted\":%zu},"
+		    "\"r\":%d,\"keys\":{\"copies\":%llu,\"members_counted\":%zu,"
+		    "\"cleanup_pending\":%s},"
 		    "\"hints\":{\"pending\":%llu,\"bytes\":%llu,"
 		    "\"oldest_age_ms\":", xfer.data, cv.nm, up, ndown,
 		    downj.len ? downj.data : "", answered, cv.n, cv.w, cv.r,
-		    (unsigned long long)keys, counted, (unsigned long long)held,
-		    (unsigned long long)held_bytes);
+		    (unsigned long long)keys, counted, extra ? "true" : "false",
+		    (unsigned long long)held, (unsigned long long)held_bytes);
 		if (oldest >= 0)
 			printf("%lld", (long long)oldest);
 		else
@@ -2868,13 +2909,26 @@ cmd_status(const struct opts *o)
 	printf("cluster       %zu members: %zu up, %zu down   (seen by %s%s)\n",
 	    cv.nm, up, ndown, cv.self, cv.left ? ", which has left" : "");
 	printf("replication   N=%d W=%d R=%d\n", cv.n, cv.w, cv.r);
-	if (cv.n > 0 && counted == cv.nm)
-		printf("keys          %llu copies on %zu member%s (about %llu "
-		    "keys at N=%d)\n", (unsigned long long)keys, counted,
-		    counted == 1 ? "" : "s",
-		    (unsigned long long)((keys + (uint64_t)cv.n / 2) /
-		    (uint64_t)cv.n), cv.n);
-	else if (counted > 0)
+	/*
+	 * Copies over copies a key: N, or every member when there are fewer.
+	 * Only an upper bound while old owners still hold what they handed
+	 * off (the count a user met after a join: 104460 for 82882 keys).
+	 */
+	if (cv.n > 0 && counted == cv.nm) {
+		size_t per = (size_t)cv.n < cv.nm ? (size_t)cv.n : cv.nm;
+
+		printf("keys          %llu copies on %zu member%s (%s%llu keys",
+		    (unsigned long long)keys, counted, counted == 1 ? "" : "s",
+		    extra ? "at most about " : "about ",
+		    (unsigned long long)((keys + per / 2) / per));
+		if ((size_t)cv.n <= cv.nm)
+			printf(" at N=%d)\n", cv.n);
+		else
+			printf(", each on every member)\n");
+		if (extra)
+			printf("              (old owners keep their copies until "
+			    "'kvctl cluster cleanup')\n");
+	} else if (counted > 0)
 		printf("keys          %llu copies on the %zu of %zu members that "
 		    "answered\n", (unsigned long long)keys, counted, cv.nm);
 	else

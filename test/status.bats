@@ -942,3 +942,45 @@ node4 node1 1" ]
 	[ "$(echo "$stderr" | sed 's/(127\.0\.0\.1:[0-9]*)/(ADDR)/')" = "kvctl: hints: node2 (ADDR) did not answer: timed out; the hints it holds are unknown
 kvctl: hints: node4 (ADDR) did not answer: timed out; the hints it holds are unknown" ]
 }
+
+@test "status after a join, before cleanup: the key estimate is 'at most about' (old owners keep their copies), and 'about' the true count once cleanup ran; -o json keys.cleanup_pending" {
+	local n i
+	for n in 1 2 3; do
+		start_peer "$n" 3 "$(peers_of "$n" 3)" --anti-entropy-interval 0
+	done
+	wait_for 10 bash -c "[ \"\$(curl -s $(url node1)/cluster/nodes | jq '[.members[] | select(.state == \"up\")] | length')\" = 3 ]"
+	for ((i = 0; i < 90; i++)); do
+		[ "$(put node1 "est-$i" "v$i")" = 201 ]
+	done
+	run "$KVCTL" --server "$(url node1)" status
+	echo "$output"
+	echo "$output" | grep -qx 'keys          270 copies on 3 members (about 90 keys at N=3)'
+	start_peer 4 3 "node1=$(member_addr 1)" --anti-entropy-interval 0
+	run "$KVCTL" --server "$(url node1)" cluster join node4 "$(member_addr 4)"
+	[ "$status" -eq 0 ]
+	settled() {
+		local n
+		for n in node1 node2 node3 node4; do
+			nodes "$n" | jq -e '.transfer.running == false and
+			    .transfer.finished_ms > 0' >/dev/null || return 1
+		done
+	}
+	wait_for 30 settled
+	run "$KVCTL" --server "$(url node1)" status
+	echo "$output"
+	local copies
+	copies=$(echo "$output" | sed -n 's/^keys  *\([0-9]*\) copies on 4 members .*/\1/p')
+	[ "$copies" -gt 270 ]
+	echo "$output" | grep -qx "keys          $copies copies on 4 members (at most about $(((copies + 1) / 3)) keys at N=3)"
+	echo "$output" | grep -qx "              (old owners keep their copies until 'kvctl cluster cleanup')"
+	run "$KVCTL" --server "$(url node1)" status -o json
+	echo "$output" | jq -e '.keys.cleanup_pending == true'
+	run --separate-stderr timeout 60 "$KVCTL" --server "$(url node1)" cluster cleanup
+	[ "$status" -eq 0 ]
+	run "$KVCTL" --server "$(url node1)" status
+	echo "$output"
+	echo "$output" | grep -qx 'keys          270 copies on 4 members (about 90 keys at N=3)'
+	! echo "$output" | grep -q 'old owners' || false
+	run "$KVCTL" --server "$(url node1)" status -o json
+	echo "$output" | jq -e '.keys.cleanup_pending == false'
+}
