@@ -2143,6 +2143,8 @@ struct minfo {
 	bool	 asked, answered;
 	bool	 unreachable;		/* kvctl's call got no answer at all */
 	bool	 unheard;		/* "unknown" to --server, unreachable */
+	bool	 never_heard;		/* no heartbeat, no generation: the
+					   --server node never heard from it */
 	char	 err[160];
 	int64_t	 keys;			/* -1: unknown */
 	bool	 xfer_running, xfer_retrying;
@@ -2420,6 +2422,15 @@ cview_get(const struct opts *o, bool deep, struct cview *cv, const char *what)
 		jstr(b, t, e, "state", mi->state, sizeof(mi->state));
 		mi->self = jtrue(b, t, e, "self");
 		mi->hb_age_ms = mi->self ? 0 : jint(b, t, e, "heartbeat_age_ms", -1);
+		/*
+		 * Its heartbeat age then counts from when the node learned of
+		 * it (a join), not from a heartbeat: "down for 12s" of a node
+		 * that never ran.  It has none.
+		 */
+		mi->never_heard = !mi->self && jint(b, t, e, "heartbeat", -1) ==
+		    0 && jint(b, t, e, "generation", -1) == 0;
+		if (mi->never_heard)
+			mi->hb_age_ms = -1;
 		mi->owns = jdouble(b, t, e, "owns");
 		jstr(b, t, e, "ring_mismatch", mi->ring_mismatch,
 		    sizeof(mi->ring_mismatch));
@@ -2512,6 +2523,29 @@ static bool
 is_down(const struct minfo *mi)
 {
 	return strcmp(mi->state, "down") == 0;
+}
+
+/*
+ * Why mi, down, is down, after its id, for a warning or a note: for how
+ * long, or that the --server node (self) never heard from it, or (seen
+ * unknown there) that kvctl could not reach it either.
+ */
+static void
+down_text(const struct minfo *mi, const char *self, struct buf *out)
+{
+	char d[48];
+
+	if (mi->unheard)
+		buf_printf(out, "down: %s has had no heartbeat from it yet, and "
+		    "it does not answer kvctl: %s", self, mi->err);
+	else if (mi->never_heard)
+		buf_printf(out, "down: %s has never heard from it (not started, "
+		    "or unreachable at %s)", self, mi->address);
+	else if (mi->hb_age_ms >= 0) {
+		duration_text(mi->hb_age_ms, d, sizeof(d));
+		buf_printf(out, "down for %s", d);
+	} else
+		buf_puts(out, "down");
 }
 
 /*
@@ -2795,16 +2829,12 @@ cmd_status(const struct opts *o)
 	for (i = 0; i < cv.nm; i++) {
 		const struct minfo *mi = &cv.m[i];
 
-		duration_text(mi->hb_age_ms, d, sizeof(d));
-		if (mi->unheard)
-			warn_add(&warn, &wj, "%s down: %s has had no heartbeat "
-			    "from it yet, and it does not answer kvctl: %s",
-			    mi->id, cv.self, mi->err);
-		else if (is_down(mi) && mi->hb_age_ms >= 0)
-			warn_add(&warn, &wj, "%s down for %s", mi->id, d);
-		else if (is_down(mi))
-			warn_add(&warn, &wj, "%s down", mi->id);
-		else if (strcmp(mi->state, "up") != 0)
+		if (is_down(mi)) {
+			buf_reset(&tmp);
+			down_text(mi, cv.self, &tmp);
+			warn_add(&warn, &wj, "%s %s", mi->id, tmp.data);
+			buf_reset(&tmp);
+		} else if (strcmp(mi->state, "up") != 0)
 			warn_add(&warn, &wj, "%s %s", mi->id, mi->state);
 		else if (mi->asked && !mi->answered)
 			warn_add(&warn, &wj, "%s did not answer kvctl: %s", mi->id,
@@ -3128,13 +3158,12 @@ cmd_hints(const struct opts *o, const char *node)
 		client_response_init(&ha[i].res);
 		if ((only != NULL && mi != only) || (only == NULL && is_down(mi))) {
 			/* One a line, as status's warnings: never a long one. */
-			if (only == NULL && mi->hb_age_ms >= 0) {
-				duration_text(mi->hb_age_ms, d, sizeof(d));
-				buf_printf(&skipped, "kvctl: not asked: %s down "
-				    "for %s\n", mi->id, d);
-			} else if (only == NULL)
-				buf_printf(&skipped, "kvctl: not asked: %s "
-				    "down\n", mi->id);
+			if (only == NULL) {
+				buf_printf(&skipped, "kvctl: not asked: %s ",
+				    mi->id);
+				down_text(mi, cv.self, &skipped);
+				buf_putc(&skipped, '\n');
+			}
 			continue;
 		}
 		ha[i].o = &mo;

@@ -507,14 +507,16 @@ standin() {
 import http.server, json, os, sys, threading
 n, portfile = int(sys.argv[1]), sys.argv[2]
 (down, aeoff, retrying, full, failed, ring, sick, slow, ahead, negage,
- hang, waiting, gone, unknown, absent, meet) = (
+ hang, waiting, gone, unknown, absent, meet, never) = (
     set(os.environ.get(v, "").split())
     for v in ("STANDIN_DOWN", "STANDIN_AE_OFF", "STANDIN_RETRYING",
               "STANDIN_FULL", "STANDIN_FAILED", "STANDIN_RING",
               "STANDIN_SICK", "STANDIN_SLOW", "STANDIN_AHEAD",
               "STANDIN_NEGAGE", "STANDIN_HANG", "STANDIN_WAITING",
               "STANDIN_GONE", "STANDIN_UNKNOWN", "STANDIN_ABSENT",
-              "STANDIN_MEET"))
+              "STANDIN_MEET", "STANDIN_NEVER"))
+# STANDIN_NEVER: members gossip has down that were never heard from
+# (heartbeat and generation 0; their heartbeat age counts from the join).
 # STANDIN_MEET: members whose /admin/hints answers (one hint, for node1)
 # only once every one of them has been asked: a client that asks them one
 # after another gives up on the first before it asks the next.
@@ -591,13 +593,15 @@ class H(http.server.BaseHTTPRequestHandler):
                         last_error="to node2: Connection refused")
         body = json.dumps({"self": me, "n": 3, "w": 2, "r": 2,
             "members": [dict({"id": i, "address": "127.0.0.1:%d" % ports[i],
-                         "state": "down" if i in down else
+                         "state": "down" if i in down | never else
                                   "unknown" if i in unknown else "up",
                          "self": i == me,
                          "owns": 3.0 / n, "keys": 6543, "hints": 0,
                          "ring_mismatch": "vnodes 100 (here 150)"
                              if i in ring else None},
                          **({} if i in unknown else
+                            {"heartbeat": 0, "generation": 0,
+                             "heartbeat_age_ms": 12085} if i in never else
                             {"heartbeat_age_ms": 100}))
                         for i in ids],
             "removed": [{"id": g, "address": "127.0.0.1:%d" % ports[g],
@@ -983,4 +987,24 @@ kvctl: hints: node4 (ADDR) did not answer: timed out; the hints it holds are unk
 	! echo "$output" | grep -q 'old owners' || false
 	run "$KVCTL" --server "$(url node1)" status -o json
 	echo "$output" | jq -e '.keys.cleanup_pending == false'
+}
+
+@test "status, hints: a member gossip has down that was never heard from (joined, never started) says so, not 'down for 12s' counted from the join; cluster nodes shows no LAST SEEN for it" {
+	STANDIN_NEVER=node4 STANDIN_DOWN=node3 standin 4
+	run --separate-stderr "$KVCTL" --server "$SU" status
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"cluster       4 members: 2 up, 2 down   (seen by node1)"* ]]
+	echo "$output" | grep -qx '  - node3 down for 0.1s'
+	echo "$output" | grep -Eqx '  - node4 down: node1 has never heard from it \(not started, or unreachable at 127\.0\.0\.1:[0-9]+\)'
+	run --separate-stderr "$KVCTL" --server "$SU" status -o json
+	echo "$output" | jq -e '.warnings | any(startswith("node4 down: node1 has never heard from it"))'
+	echo "$output" | jq -e '.nodes[] | select(.id == "node4") | .heartbeat_age_ms == null'
+	run --separate-stderr "$KVCTL" --server "$SU" hints
+	echo "[$output] [$stderr]"
+	[ "$(echo "$stderr" | sed 's/127\.0\.0\.1:[0-9]*/ADDR/')" = "kvctl: not asked: node3 down for 0.1s
+kvctl: not asked: node4 down: node1 has never heard from it (not started, or unreachable at ADDR)" ]
+	run --separate-stderr "$KVCTL" --server "$SU" cluster nodes -o table
+	echo "$output"
+	echo "$output" | grep -q '^node4  *127\.0\.0\.1:[0-9]*  *down  *-  '
 }
