@@ -215,8 +215,9 @@ static const struct {
 	  "once (as status); one that does not answer within 3 s is named on\n"
 	  "stderr, and then the list is partial: exit 3.\n"
 	  "'hints drop OWNER' drops the hints every member not down holds for\n"
-	  "OWNER, for good (DELETE /admin/hints/OWNER): on a terminal it asks\n"
-	  "first (no: 'aborted', exit 6); elsewhere it needs --yes. Exit 1\n"
+	  "OWNER, for good (DELETE /admin/hints/OWNER), asking them all at once\n"
+	  "too: on a terminal it asks first (no: 'aborted', exit 6); elsewhere\n"
+	  "it needs --yes. Exit 1\n"
 	  "when OWNER is unknown;\n"
 	  "exit 3 when a member that may hold some was down or did not answer:\n"
 	  "the others dropped theirs, its are kept (drop again once it is up).\n"
@@ -3080,10 +3081,14 @@ find_member(const struct cview *cv, const char *id, const char *what)
 	return NULL;
 }
 
-/* One member's GET /admin/hints for kvctl hints, on a thread of its own. */
+/*
+ * One member's admin call for kvctl hints (GET /admin/hints) and hints
+ * drop (DELETE /admin/hints/OWNER), on a thread of its own.
+ */
 struct hints_ask {
 	const struct opts *o;		/* the member's call: deadline, quiet */
 	const char	*address;	/* NULL: through --server */
+	const char	*method, *target;
 	struct client_response res;
 	int		 rc;		/* admin_call's */
 	int		 err;		/* errno of its failure */
@@ -3094,7 +3099,7 @@ hints_ask_call(void *arg)
 {
 	struct hints_ask *ha = arg;
 
-	ha->rc = admin_call(ha->o, ha->address, "GET", "/admin/hints",
+	ha->rc = admin_call(ha->o, ha->address, ha->method, ha->target,
 	    &ha->res);
 	ha->err = errno;
 	return NULL;
@@ -3168,6 +3173,8 @@ cmd_hints(const struct opts *o, const char *node)
 		}
 		ha[i].o = &mo;
 		ha[i].address = mi->self && only == NULL ? NULL : mi->address;
+		ha[i].method = "GET";
+		ha[i].target = "/admin/hints";
 		asking[i] = true;
 	}
 	if (each_at_once(ha, cv.nm, sizeof(*ha), asking, hints_ask_call) != 0) {
@@ -3263,9 +3270,49 @@ ask_yes(const char *question)
 }
 
 /*
+ * Asks every member of cv not seen down (and, when skip_owner, not owner
+ * itself) method target at once (each_at_once), as mo says: deadline,
+ * quiet.  ha[i] gets member i's answer; asking[i] says whether it was
+ * asked.  0, or -1 out of memory (nothing asked).
+ */
+static int
+hints_ask_all(const struct cview *cv, const struct opts *mo, const char *method,
+    const char *target, struct hints_ask *ha, bool *asking)
+{
+	size_t i;
+
+	for (i = 0; i < cv->nm; i++) {
+		client_response_init(&ha[i].res);
+		if (is_down(&cv->m[i]))
+			continue;
+		ha[i].o = mo;
+		ha[i].address = cv->m[i].self ? NULL : cv->m[i].address;
+		ha[i].method = method;
+		ha[i].target = target;
+		asking[i] = true;
+	}
+	return each_at_once(ha, cv->nm, sizeof(*ha), asking, hints_ask_call);
+}
+
+/* Frees the answers of hints_ask_all and clears ha and asking for another. */
+static void
+hints_ask_reset(size_t n, struct hints_ask *ha, bool *asking)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		client_response_free(&ha[i].res);
+	memset(ha, 0, n * sizeof(*ha));
+	memset(asking, 0, n * sizeof(*asking));
+}
+
+/*
  * kvctl hints drop OWNER: drops the hints held for OWNER on every member
- * the --server node does not see down (DELETE /admin/hints/OWNER).  On a
- * terminal it first counts them and asks; elsewhere it needs --yes.
+ * the --server node does not see down (DELETE /admin/hints/OWNER), all
+ * at once, as hints asks them (each with the whole --timeout: a drop
+ * may take a while), their answers read in the members' order.  On a
+ * terminal it first counts them (GET /admin/hints at once, MEMBER_CALL_MS
+ * each) and asks; elsewhere it needs --yes.
  * Exit 0 when every member asked dropped them, 1 when OWNER is no member
  * and no member held hints for it (or the answer was no).  A member seen
  * down (other than OWNER, which holds none for itself) is not asked and
@@ -3277,11 +3324,13 @@ static int
 cmd_hints_drop(const struct opts *o, const char *owner)
 {
 	struct cview cv;
-	struct client_response res;
-	struct opts quiet;
+	struct client_response *res;
+	struct hints_ask *ha = NULL;
+	bool *asking = NULL;
+	struct opts mo = *o, dq = *o;
 	struct buf target = BUF_INIT, js = BUF_INIT, q = BUF_INIT;
 	struct json_tok *tk;
-	char id[72], d[48];
+	char id[72], d[48], why[256];
 	uint64_t count = 0, bytes = 0, dropped = 0, dbytes = 0;
 	size_t i, asked = 0, missing = 0;
 	int rc, worst = EXIT_OK, arr, e, k;
@@ -3293,32 +3342,47 @@ cmd_hints_drop(const struct opts *o, const char *owner)
 		return rc;
 	if (!o->json && o->output != OUT_JSON)
 		cview_sort(&cv);	/* the lines per holder, for people */
+	ha = calloc(cv.nm + 1, sizeof(*ha));
+	asking = calloc(cv.nm + 1, sizeof(*asking));
+	if (ha == NULL || asking == NULL) {
+		worst = EXIT_CLIENT;
+		goto out;
+	}
+	/* The calls say nothing: their failures are named below, in order. */
+	if (mo.timeout_ms > MEMBER_CALL_MS)
+		mo.timeout_ms = MEMBER_CALL_MS;
+	if (mo.connect_timeout_ms > mo.timeout_ms)
+		mo.connect_timeout_ms = mo.timeout_ms;
+	mo.quiet = dq.quiet = true;
 	buf_puts(&target, "/admin/hints/");
 	http_percent_encode(owner, strlen(owner), &target);
 	if (!o->yes) {
-		for (i = 0; i < cv.nm; i++) {
-			if (is_down(&cv.m[i]))
-				continue;
-			client_response_init(&res);
-			if (admin_call(o, cv.m[i].self ? NULL : cv.m[i].address,
-			    "GET", "/admin/hints", &res) == 0 && res.http.status == 200 &&
-			    (tk = parse_body(&res.body)) != NULL) {
-				arr = jget(res.body.data, tk, 0, "owners");
-				for (k = 0, e = arr + 1; arr >= 0 &&
-				    k < tk[arr].size; k++, e = tk[e].next) {
-					jstr(res.body.data, tk, e, "owner", id,
-					    sizeof(id));
-					if (strcmp(id, owner) != 0)
-						continue;
-					count += (uint64_t)jint(res.body.data, tk,
-					    e, "pending", 0);
-					bytes += (uint64_t)jint(res.body.data, tk,
-					    e, "bytes", 0);
-				}
-				free(tk);
-			}
-			client_response_free(&res);
+		if (hints_ask_all(&cv, &mo, "GET", "/admin/hints", ha,
+		    asking) != 0) {
+			worst = EXIT_CLIENT;
+			goto out;
 		}
+		for (i = 0; i < cv.nm; i++) {
+			res = &ha[i].res;
+			if (!asking[i] || ha[i].rc != 0 ||
+			    res->http.status != 200 ||
+			    (tk = parse_body(&res->body)) == NULL)
+				continue;
+			arr = jget(res->body.data, tk, 0, "owners");
+			for (k = 0, e = arr + 1; arr >= 0 && k < tk[arr].size;
+			    k++, e = tk[e].next) {
+				jstr(res->body.data, tk, e, "owner", id,
+				    sizeof(id));
+				if (strcmp(id, owner) != 0)
+					continue;
+				count += (uint64_t)jint(res->body.data, tk, e,
+				    "pending", 0);
+				bytes += (uint64_t)jint(res->body.data, tk, e,
+				    "bytes", 0);
+			}
+			free(tk);
+		}
+		hints_ask_reset(cv.nm, ha, asking);
 		bytes_text(bytes, d, sizeof(d));
 		buf_printf(&q, "Drop %llu hint%s (%s) held for %s? They will "
 		    "never be delivered.", (unsigned long long)count,
@@ -3331,9 +3395,14 @@ cmd_hints_drop(const struct opts *o, const char *owner)
 			goto out;
 		}
 	}
+	if (hints_ask_all(&cv, &dq, "DELETE", target.data, ha, asking) != 0) {
+		worst = EXIT_CLIENT;
+		goto out;
+	}
 	for (i = 0; i < cv.nm; i++) {
 		const struct minfo *mi = &cv.m[i];
 
+		res = &ha[i].res;
 		if (is_down(mi) && strcmp(mi->id, owner) == 0)
 			continue;	/* holds none for itself */
 		if (is_down(mi)) {
@@ -3343,34 +3412,31 @@ cmd_hints_drop(const struct opts *o, const char *owner)
 			worst = worst ? worst : EXIT_UNREACHABLE;
 			continue;
 		}
-		client_response_init(&res);
-		if (strcmp(mi->id, owner) == 0 && !mi->self) {
+		rc = ha[i].rc;
+		if (rc == EXIT_UNREACHABLE && strcmp(mi->id, owner) == 0 &&
+		    !mi->self) {
 			/* Gone before gossip says so: as if seen down. */
-			quiet = *o;
-			quiet.quiet = true;
-			if ((rc = admin_call(&quiet, mi->address, "DELETE",
-			    target.data, &res)) == EXIT_UNREACHABLE) {
-				if (!o->quiet)
-					fprintf(stderr, "kvctl: %s did not answer (it "
-					    "holds no hints for itself)\n", owner);
-				client_response_free(&res);
-				continue;
-			}
-		} else
-			rc = admin_call(o, mi->self ? NULL : mi->address,
-			    "DELETE", target.data, &res);
-		asked++;
-		if (rc == 0 && res.http.status == 404) {
-			missing++;
-			client_response_free(&res);
+			if (!o->quiet)
+				fprintf(stderr, "kvctl: %s did not answer (it "
+				    "holds no hints for itself)\n", owner);
 			continue;
 		}
-		if (!admin_answered(o, rc, &res, mi->id, &worst))
+		asked++;
+		if (rc == EXIT_UNREACHABLE && !o->quiet)
+			fprintf(stderr, "kvctl: hints drop: %s (%s) did not "
+			    "answer: %s; the hints it holds for %s may be kept\n",
+			    mi->id, mi->address, client_strerror(NULL,
+			    ha[i].err, why, sizeof(why)), owner);
+		if (rc == 0 && res->http.status == 404) {
+			missing++;
 			continue;
-		if ((tk = parse_body(&res.body)) != NULL) {
-			uint64_t n = (uint64_t)jint(res.body.data, tk, 0,
-			    "dropped", 0), b = (uint64_t)jint(res.body.data, tk,
-			    0, "bytes", 0);
+		}
+		if (!admin_answered(o, rc, res, mi->id, &worst))
+			continue;
+		if ((tk = parse_body(&res->body)) != NULL) {
+			uint64_t n = (uint64_t)jint(res->body.data, tk, 0,
+			    "dropped", 0), b = (uint64_t)jint(res->body.data,
+			    tk, 0, "bytes", 0);
 
 			dropped += n;
 			dbytes += b;
@@ -3383,10 +3449,9 @@ cmd_hints_drop(const struct opts *o, const char *owner)
 		}
 		if (js.len)
 			buf_putc(&js, ',');
-		buf_append(&js, res.body.data, res.body.len > 0 &&
-		    res.body.data[res.body.len - 1] == '\n' ? res.body.len - 1 :
-		    res.body.len);
-		client_response_free(&res);
+		buf_append(&js, res->body.data, res->body.len > 0 &&
+		    res->body.data[res->body.len - 1] == '\n' ?
+		    res->body.len - 1 : res->body.len);
 	}
 	if (asked > 0 && missing == asked) {
 		fprintf(stderr, "kvctl: hints drop: no such owner '%s' (not a "
@@ -3400,6 +3465,10 @@ cmd_hints_drop(const struct opts *o, const char *owner)
 		    (unsigned long long)dbytes, js.len ? js.data : "");
 	}
 out:
+	if (ha != NULL)
+		hints_ask_reset(cv.nm, ha, asking);
+	free(ha);
+	free(asking);
 	buf_free(&target);
 	buf_free(&js);
 	buf_free(&q);

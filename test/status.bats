@@ -520,7 +520,7 @@ n, portfile = int(sys.argv[1]), sys.argv[2]
 # STANDIN_MEET: members whose /admin/hints answers (one hint, for node1)
 # only once every one of them has been asked: a client that asks them one
 # after another gives up on the first before it asks the next.
-met, met_cv = set(), threading.Condition()
+met, met_drop, met_cv = set(), set(), threading.Condition()
 # STANDIN_UNKNOWN: members no heartbeat has come from yet (state
 # "unknown", no heartbeat_age_ms); STANDIN_ABSENT: members not running
 # (their port refuses: joined before they were started).
@@ -561,6 +561,19 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         self.server.posted = True
         self.answer(202, {"started": True})
+    def do_DELETE(self):
+        # /admin/hints/OWNER: one hint dropped, as STANDIN_HANG and
+        # STANDIN_MEET say (a set of its own: met_drop).
+        me = self.server.member
+        if me in hang:
+            time.sleep(30)
+        if me in meet:
+            with met_cv:
+                met_drop.add(me)
+                met_cv.notify_all()
+                met_cv.wait_for(lambda: met_drop >= meet, timeout=20)
+        self.answer(200, {"id": me, "owner": self.path.split("/")[-1],
+                          "dropped": 1, "bytes": 10})
     def do_GET(self):
         me = self.server.member
         if self.path == "/admin/hints":
@@ -1007,4 +1020,25 @@ kvctl: not asked: node4 down: node1 has never heard from it (not started, or unr
 	run --separate-stderr "$KVCTL" --server "$SU" cluster nodes -o table
 	echo "$output"
 	echo "$output" | grep -q '^node4  *127\.0\.0\.1:[0-9]*  *down  *-  '
+}
+
+@test "hints drop asks the members all at once: three that answer only once all three were asked each drop theirs; two that hang are each named, in order, within one --timeout, exit 3" {
+	STANDIN_MEET="node2 node3 node4" standin 4
+	run --separate-stderr timeout 60 "$KVCTL" --server "$SU" --timeout 8 hints drop node1 --yes
+	echo "rc=$status [$output] [$stderr]"
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[ "$output" = "node1: dropped 1 hint (10 B) for node1
+node2: dropped 1 hint (10 B) for node1
+node3: dropped 1 hint (10 B) for node1
+node4: dropped 1 hint (10 B) for node1" ]
+	stop_bg
+	STANDIN_HANG="node4 node2" standin 4
+	run --separate-stderr timeout 60 "$KVCTL" --server "$SU" --timeout 3 hints drop node1 --yes
+	echo "rc=$status [$output] [$stderr]"
+	[ "$status" -eq 3 ]
+	[ "$output" = "node1: dropped 1 hint (10 B) for node1
+node3: dropped 1 hint (10 B) for node1" ]
+	[ "$(echo "$stderr" | sed 's/(127\.0\.0\.1:[0-9]*)/(ADDR)/')" = "kvctl: hints drop: node2 (ADDR) did not answer: timed out; the hints it holds for node1 may be kept
+kvctl: hints drop: node4 (ADDR) did not answer: timed out; the hints it holds for node1 may be kept" ]
 }
