@@ -4,7 +4,8 @@
  * kvctl speaks HTTP/1.1 over a raw socket through lib/client and
  * lib/http; it needs no curl.  Each command is one request (or one per
  * server tried): the servers of --server are tried in turn until one
- * answers at all; an HTTP error from a server that answered is final.
+ * answers at all (a hung one is found out by its /health: see
+ * failover_check); an HTTP error from a server that answered is final.
  *
  * Output contract (SPEC section 7): `get` writes the value's exact bytes
  * to stdout, adding a newline only when stdout is a terminal; `put` and
@@ -290,7 +291,9 @@ usage(FILE *f)
 	    "  --server URL[,URL...]   servers to try in turn (KVCTL_SERVER,\n"
 	    "                          default http://127.0.0.1:8080); one that\n"
 	    "                          answers 503 as it has left the cluster\n"
-	    "                          or is stopping: the next one is asked\n"
+	    "                          or is stopping: the next one is asked;\n"
+	    "                          so is one hung (no answer begun after\n"
+	    "                          1 s, and no answer to /health in 2 s)\n"
 	    "  --json                  print the server's JSON (KVCTL_JSON=1)\n"
 	    "  -o, --output table|json  tables for people (the default on a\n"
 	    "                          terminal for cluster nodes, status, hints)\n"
@@ -527,6 +530,66 @@ node_refuses(const struct client_response *res)
 }
 
 /*
+ * Failing over from a hung server.  A stopped kvd (SIGSTOP, a VM paused)
+ * still has its connections accepted by the kernel, so --connect-timeout
+ * never fires, and the request waited all of --timeout before the next
+ * server was asked.  A deadline on the answer's first byte would cut off
+ * a server that is only slow (a watch, a conditional write in contention,
+ * a listing waiting on a peer), and sending a write to the next server
+ * while the first still works on it is what failover must not do more
+ * often than it must.  So the server is asked instead: once no byte of
+ * the answer has come FAILOVER_CHECK_MS after the request, kvctl sends
+ * GET /health on a new connection (lib/client's stalled check); a server
+ * that answers that, whatever it says, is working and is waited for (the
+ * check is repeated after 2 s, 4 s, ...), one that does not answer it
+ * within ALIVE_PROBE_MS (--connect-timeout when shorter) is taken as hung
+ * and the next server is asked: about 3 s, not 10.  Only while another
+ * server follows in --server: the last is waited for to the deadline.
+ * A stopped kvd does not serve, once it runs again, a request whose
+ * client left meanwhile (README, "What kvd promises").
+ */
+#define FAILOVER_CHECK_MS	1000
+#define ALIVE_PROBE_MS		2000
+
+/*
+ * client_conn's stalled check: GET /health on a connection of its own.
+ * NULL (keep waiting) when it answers, whatever it says.
+ */
+static const char *
+server_stalled(const struct client_conn *c, void *arg)
+{
+	const struct opts *o = arg;
+	struct client_conn probe;
+	struct client_response res;
+	int ms = o->connect_timeout_ms < ALIVE_PROBE_MS ?
+	    o->connect_timeout_ms : ALIVE_PROBE_MS;
+	bool yes;
+
+	if (client_init(&probe, c->host, c->port, ms) != 0)
+		return NULL;	/* cannot tell: wait, as without the check */
+	client_response_init(&res);
+	yes = client_do(&probe, "GET", "/health", NULL, NULL, 0, NULL, ms,
+	    &res) == 0;
+	client_response_free(&res);
+	client_close(&probe);
+	if (!yes && o->verbose && !o->quiet)
+		fprintf(stderr, "kvctl: %s:%s: no answer begun after %d ms, and "
+		    "its /health did not answer in %d ms: the next server\n",
+		    c->host, c->port, FAILOVER_CHECK_MS, ms);
+	return yes ? NULL : "hung: no answer begun, and /health on a new "
+	    "connection did not answer either";
+}
+
+/* Arms c's stalled check: another server follows it. */
+static void
+failover_check(struct client_conn *c, const struct opts *o)
+{
+	c->stalled = server_stalled;
+	c->stalled_arg = (void *)(uintptr_t)o;
+	c->stalled_after_ms = FAILOVER_CHECK_MS;
+}
+
+/*
  * Sends the request to each server in turn until one answers; with
  * --retry, a round in which no server answered, or one that ended in a
  * 503, is repeated after a growing pause.  A 503 of a node that has left
@@ -583,6 +646,8 @@ request_why(const struct opts *o, const char *method, const char *target,
 				trace_request(host, port, method, target, ctype,
 				    blen, extra);
 			client_init(&c, host, port, o->connect_timeout_ms);
+			if (comma != NULL)
+				failover_check(&c, o);
 			if (client_do(&c, method, target, ctype, body, blen,
 			    extra, o->timeout_ms, res) == 0) {
 				client_close(&c);
@@ -4536,6 +4601,8 @@ load_request(struct load *ld, struct load_conn *lc, const char *method,
 		if (!lc->open) {
 			client_init(&lc->c, ld->srv[lc->at].host,
 			    ld->srv[lc->at].port, ld->o->connect_timeout_ms);
+			if (ld->nsrv > 1)
+				failover_check(&lc->c, ld->o);
 			lc->open = true;
 		}
 		client_response_free(res);

@@ -12,6 +12,15 @@
  * request head is likewise written in one place (client_request_head)
  * for both.
  *
+ * A caller that has somewhere else to go (kvctl's next --server) can ask
+ * to be told of a server that accepted the connection but does not
+ * answer, as a stopped process's kernel does for it: c->stalled is
+ * called while no byte of the answer has come, first after
+ * stalled_after_ms, then after twice as long each time it said to keep
+ * waiting, and a reason to give up ends the request at once (ETIMEDOUT,
+ * c->error that reason).  A first
+ * byte ends the checks; the body may take as long as the deadline lets.
+ *
  * The event loop also needs to connect without blocking, so connecting
  * comes in steps here too: a server's name is resolved once
  * (client_resolve), and client_connect_next / client_connect_check walk
@@ -51,6 +60,10 @@ client_init(struct client_conn *c, const char *host, const char *port,
 	buf_init(&c->in);
 	c->connect_timeout_ms = connect_timeout_ms;
 	c->gai_error = 0;
+	c->error = NULL;
+	c->stalled = NULL;
+	c->stalled_arg = NULL;
+	c->stalled_after_ms = 0;
 	return 0;
 }
 
@@ -219,8 +232,10 @@ client_reader_eof(struct client_reader *rd)
 /*
  * Reads one final response, blocking until *deadline.  Each receipt moves
  * *deadline to idle_ms from now, but never past limit (limit at or below
- * *deadline: it never moves).  Returns 0, -1 on transport error (errno),
- * -2 when the connection closed before any byte (safe to retry).
+ * *deadline: it never moves).  Until the first byte, c->stalled is asked
+ * at its times (client.h) whether to go on waiting.  Returns 0, -1 on
+ * transport error (errno), -2 when the connection closed before any byte
+ * (safe to retry).
  */
 static int
 read_response(struct client_conn *c, bool is_head, int64_t *deadline,
@@ -228,10 +243,13 @@ read_response(struct client_conn *c, bool is_head, int64_t *deadline,
 {
 	struct client_reader rd;
 	bool got_any = c->in.len > 0;
-	int64_t moved;
+	int64_t check = 0, every = c->stalled_after_ms, moved;
+	const char *why;
 	ssize_t n;
 	int rc;
 
+	if (c->stalled != NULL && every > 0)
+		check = clock_now_ms() + every;
 	client_reader_start(&rd, is_head);
 	for (;;) {
 		if ((rc = client_reader_feed(&rd, &c->in, res)) != 0) {
@@ -239,13 +257,25 @@ read_response(struct client_conn *c, bool is_head, int64_t *deadline,
 			c->error = rd.error;
 			return rc > 0 ? 0 : -1;
 		}
-		n = fill(c, *deadline);
+		if (check != 0 && (got_any || check >= *deadline))
+			check = 0;	/* it answers, or the deadline is first */
+		n = fill(c, check != 0 ? check : *deadline);
 		if (n > 0) {
 			got_any = true;
 			if (limit > *deadline) {
 				moved = clock_now_ms() + idle_ms;
 				*deadline = moved < limit ? moved : limit;
 			}
+			continue;
+		}
+		if (n < 0 && errno == ETIMEDOUT && check != 0) {
+			if ((why = c->stalled(c, c->stalled_arg)) != NULL) {
+				c->error = why;
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			every *= 2;
+			check = clock_now_ms() + every;
 			continue;
 		}
 		if (!got_any && (n == 0 || errno == ECONNRESET))
@@ -430,7 +460,9 @@ client_strerror(const struct client_conn *c, int err, char *out, size_t outlen)
 {
 	if (outlen == 0)
 		return out;
-	if (err == ETIMEDOUT)
+	if (err == ETIMEDOUT && c != NULL && c->error != NULL)
+		snprintf(out, outlen, "%s", c->error);
+	else if (err == ETIMEDOUT)
 		snprintf(out, outlen, "timed out");
 	else if (err == ENXIO && c != NULL && c->gai_error != 0)
 		snprintf(out, outlen, "name does not resolve (%s)",

@@ -38,9 +38,24 @@ struct client_conn {
 	int		gai_error;	/* getaddrinfo's code when the last
 					   client_do failed with ENXIO, else 0 */
 	const char	*error;		/* why the last client_do failed with
-					   EPROTO, or ECONNRESET for a close in
-					   mid-response (a static string), else
-					   NULL */
+					   EPROTO, ECONNRESET for a close in
+					   mid-response, or ETIMEDOUT when
+					   stalled gave up (a static string),
+					   else NULL */
+	/*
+	 * A check for a server that accepted the connection but does not
+	 * answer (a stopped process: the kernel accepts for it).  NULL (as
+	 * client_init leaves it) for none.  While no byte of a response
+	 * has come, stalled(c, stalled_arg) is called stalled_after_ms
+	 * after the request was sent, then after twice as long each time
+	 * it returned NULL (keep waiting); when it returns a reason (a
+	 * static string), client_do fails at once with ETIMEDOUT and
+	 * c->error that reason.  It runs on client_do's thread and must not
+	 * use c's socket.
+	 */
+	const char	*(*stalled)(const struct client_conn *c, void *arg);
+	void		*stalled_arg;
+	int		stalled_after_ms;
 };
 
 struct client_response {
@@ -66,7 +81,8 @@ void	client_response_free(struct client_response *r);
  * NULL (no body, no Content-Length unless method is PUT/POST, which get
  * Content-Length: 0).  extra is preformatted header lines or NULL.
  * Returns 0 with res filled (any HTTP status), or -1 with errno:
- * ECONNREFUSED/EHOSTUNREACH/ETIMEDOUT/ECONNRESET for transport failures,
+ * ECONNREFUSED/EHOSTUNREACH/ETIMEDOUT/ECONNRESET for transport failures
+ * (ETIMEDOUT too when c->stalled gave up on the server),
  * ENXIO when the host name did not resolve (c->gai_error says why),
  * EPROTO for an unparsable response (c->error says what was wrong with
  * it, as it does for a connection closed in mid-response).
@@ -182,9 +198,9 @@ int	client_connect_check(struct client_connect *cc, int fd);
 
 /*
  * What went wrong, in a person's words, when client_do on c failed with
- * errno err: "timed out", "name does not resolve (GAI TEXT)", "bad
- * response: WHY" (EPROTO), c->error for a close in mid-response, or
- * strerror(err).  Written into out (always NUL-terminated); returns out.
+ * errno err: "timed out" (c->error when stalled gave up), "name does not
+ * resolve (GAI TEXT)", "bad response: WHY" (EPROTO), c->error for a
+ * close in mid-response, or strerror(err).  Written into out (always NUL-terminated); returns out.
  */
 const char *client_strerror(const struct client_conn *c, int err, char *out,
 	    size_t outlen);

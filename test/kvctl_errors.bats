@@ -358,3 +358,46 @@ PY
 	echo "$err"
 	[[ "$err" == *"bad response: not an HTTP/1.x status line"* ]]
 }
+
+@test "failover from a hung first server (SIGSTOP: its connect succeeds) once its /health does not answer either, not after --timeout; a slow answer of a live server (a watch) is waited for" {
+	start_node n2
+	local U2 p
+	U2=$(url n2)
+	[ "$(put n2 hk from-n2)" = 201 ]
+	[ "$(put n1 hk from-n1)" = 201 ]
+	# A watch through n1 (n2 after it) waits past the check: n1's
+	# /health answers, so its long poll stays there and sees n1's write.
+	timeout 60 "$KVCTL" watch hk --timeout 60 --server "$U,$U2" \
+	    >"$TMP/watch.out" 2>"$TMP/watch.err" 3>&- &
+	BG+=($!)
+	wait_for 20 grep -qx from-n1 "$TMP/watch.out"
+	sleep 4		# the check runs after 1 s, again after 2 s more
+	[ "$(put n1 hk n1-again)" = 200 ]
+	wait_for 20 grep -qx n1-again "$TMP/watch.out"
+	stop_bg
+	# n1 stopped: the kernel still accepts connections to it.  With
+	# --timeout 60 kvctl would wait a minute for n1; it asks n2 once
+	# n1's /health does not answer (1 s + 2 s), well within 40 s.
+	p=$(pid_of n1)
+	kill -STOP "$p"
+	kvx get hk -v --timeout 60 --server "$U,$U2"
+	echo "rc=$rc out=$out err=$err"
+	[ "$rc" -eq 0 ]
+	[ "$out" = from-n2 ]
+	[[ "$err" == *"$U: hung: no answer begun, and /health on a new connection did not answer either"* ]]
+	kvx put hk2 v --timeout 60 --server "$U,$U2"
+	[ "$rc" -eq 0 ] && [ -z "$err" ]
+	[ "$(c "$U2/kv/hk2" | jq -r .value)" = v ]
+	# load fails over the same way.
+	printf '{"key":"l%d","value":"v"}\n' 1 2 3 4 5 6 7 8 >"$TMP/lines"
+	run_split 40 "$KVCTL" load --parallel 2 --timeout 60 --server "$U,$U2" <"$TMP/lines"
+	echo "rc=$rc out=$out err=$err"
+	[ "$rc" -eq 0 ]
+	[ "$out" = "lines 8, written 8, unchanged 0, expired 0, failed 0" ]
+	# The last server of the list (or the only one) is waited for, to
+	# --timeout.
+	kvx get hk --timeout 2 --server "$U"
+	[ "$rc" -eq 3 ]
+	[[ "$err" == *"$U: timed out"* ]]
+	kill -CONT "$p"
+}
