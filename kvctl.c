@@ -53,6 +53,7 @@
 #include "lib/opt.h"
 #include "lib/rng.h"
 #include "lib/verify.h"
+#include "lib/workq.h"
 
 #ifndef KVD_VERSION
 #define KVD_VERSION	"unknown"	/* the Makefile passes it */
@@ -2393,41 +2394,36 @@ add_hints_for(struct cview *cv, const struct minfo *mi)
 	free(t);
 }
 
+/* each_at_once's call, for workq_each. */
+struct at_once {
+	char		*base;
+	size_t		 size;
+	const bool	*asked;
+	void		*(*fn)(void *);
+};
+
+static void
+at_once_one(void *arg, size_t i)
+{
+	struct at_once *a = arg;
+
+	if (a->asked[i])
+		a->fn(a->base + i * a->size);
+}
+
 /*
  * Runs fn on each of the n items of size bytes at base whose asked[i] is
- * true, each on a thread of its own, all at once, and returns once every
- * one has finished: members asked one after another cost the sum of
- * their deadlines, at once the longest.  An item whose thread cannot be
- * started runs on this one.  0, or -1 (nothing run) out of memory.
+ * true, all at once (workq_each: a thread each, up to 64), and returns
+ * once every one has finished: members asked one after another cost the
+ * sum of their deadlines, at once the longest.
  */
-static int
+static void
 each_at_once(void *base, size_t n, size_t size, const bool *asked,
     void *(*fn)(void *))
 {
-	pthread_t *th = calloc(n + 1, sizeof(*th));
-	bool *started = calloc(n + 1, sizeof(*started));
-	char *item = base;
-	size_t i;
+	struct at_once a = { base, size, asked, fn };
 
-	if (th == NULL || started == NULL) {
-		free(th);
-		free(started);
-		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		if (!asked[i])
-			continue;
-		started[i] = pthread_create(&th[i], NULL, fn,
-		    item + i * size) == 0;
-		if (!started[i])
-			fn(item + i * size);
-	}
-	for (i = 0; i < n; i++)
-		if (started[i])
-			pthread_join(th[i], NULL);
-	free(th);
-	free(started);
-	return 0;
+	workq_each("kvctl-ask", n, n < 64 ? (int)n : 64, at_once_one, &a);
 }
 
 /*
@@ -2531,10 +2527,7 @@ cview_get(const struct opts *o, bool deep, struct cview *cv, const char *what)
 		else
 			asked[i] = cv->m[i].asked = true;
 	}
-	if (each_at_once(cv->m, all, sizeof(*cv->m), asked, minfo_call) != 0) {
-		rc = EXIT_CLIENT;
-		goto out;
-	}
+	each_at_once(cv->m, all, sizeof(*cv->m), asked, minfo_call);
 	for (i = 0; i < all; i++)
 		if (cv->m[i].asked && cv->m[i].err[0] == '\0')
 			minfo_read(&cv->m[i]);
@@ -3242,10 +3235,7 @@ cmd_hints(const struct opts *o, const char *node)
 		ha[i].target = "/admin/hints";
 		asking[i] = true;
 	}
-	if (each_at_once(ha, cv.nm, sizeof(*ha), asking, hints_ask_call) != 0) {
-		worst = EXIT_CLIENT;
-		goto out;
-	}
+	each_at_once(ha, cv.nm, sizeof(*ha), asking, hints_ask_call);
 	for (i = 0; i < cv.nm; i++) {
 		const struct minfo *mi = &cv.m[i];
 
@@ -3338,9 +3328,9 @@ ask_yes(const char *question)
  * Asks every member of cv not seen down (and, when skip_owner, not owner
  * itself) method target at once (each_at_once), as mo says: deadline,
  * quiet.  ha[i] gets member i's answer; asking[i] says whether it was
- * asked.  0, or -1 out of memory (nothing asked).
+ * asked.
  */
-static int
+static void
 hints_ask_all(const struct cview *cv, const struct opts *mo, const char *method,
     const char *target, struct hints_ask *ha, bool *asking)
 {
@@ -3356,7 +3346,7 @@ hints_ask_all(const struct cview *cv, const struct opts *mo, const char *method,
 		ha[i].target = target;
 		asking[i] = true;
 	}
-	return each_at_once(ha, cv->nm, sizeof(*ha), asking, hints_ask_call);
+	each_at_once(ha, cv->nm, sizeof(*ha), asking, hints_ask_call);
 }
 
 /* Frees the answers of hints_ask_all and clears ha and asking for another. */
@@ -3422,11 +3412,7 @@ cmd_hints_drop(const struct opts *o, const char *owner)
 	buf_puts(&target, "/admin/hints/");
 	http_percent_encode(owner, strlen(owner), &target);
 	if (!o->yes) {
-		if (hints_ask_all(&cv, &mo, "GET", "/admin/hints", ha,
-		    asking) != 0) {
-			worst = EXIT_CLIENT;
-			goto out;
-		}
+		hints_ask_all(&cv, &mo, "GET", "/admin/hints", ha, asking);
 		for (i = 0; i < cv.nm; i++) {
 			res = &ha[i].res;
 			if (!asking[i] || ha[i].rc != 0 ||
@@ -3460,10 +3446,7 @@ cmd_hints_drop(const struct opts *o, const char *owner)
 			goto out;
 		}
 	}
-	if (hints_ask_all(&cv, &dq, "DELETE", target.data, ha, asking) != 0) {
-		worst = EXIT_CLIENT;
-		goto out;
-	}
+	hints_ask_all(&cv, &dq, "DELETE", target.data, ha, asking);
 	for (i = 0; i < cv.nm; i++) {
 		const struct minfo *mi = &cv.m[i];
 
