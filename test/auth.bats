@@ -95,6 +95,12 @@ ready_says() {
 	    [[ "$(body_of "$out" | jq -r .reason)" == *"$2"* ]]
 }
 
+# refused_by NODE JSON: NODE's /ready lists JSON (compact) as refused_by.
+refused_by() {
+	curl -s --max-time 2 "$(url "$1")/ready" |
+	    jq -e --arg want "$2" '(.refused_by | tojson) == $want' >/dev/null
+}
+
 # links_fail NODE ERROR MEMBER...: in NODE's /cluster/nodes, each MEMBER's
 # link is not up, its calls fail, and link_error is ERROR.
 links_fail() {
@@ -338,18 +344,18 @@ body_of() {
 	start_trio "$SECRET" "$SECRET" "$TMP/other"
 	local says="peers refuse this node's cluster secret (401 bad signature): is --cluster-secret-file the cluster's?"
 	wait_for 30 ready_says node3 "$says"
-	run req "$(url node3)/ready"
-	echo "$output"
-	[ "$(body_of "$output" | jq -c .refused_by)" = '["node1","node2"]' ]
+	# Once it has called both, /ready names both (each refusal is
+	# counted when its call comes back: node2's may come first).
+	wait_for 30 refused_by node3 '["node1","node2"]'
 	# Its links to both are failures with the reason, not "up".
 	wait_for 30 links_fail node3 "401 unauthorized: bad signature" node1 node2
 	nodes node3 | jq -c '.members[]'
 	# Its log says so once per member, however many calls were refused.
 	local line="refuses this node's signature (401 bad signature): is --cluster-secret-file the cluster's?"
+	wait_for 30 logged node3 "$line" peer=node1
+	wait_for 30 logged node3 "$line" peer=node2
 	grep -F "$line" "$TMP/node3.log"
 	[ "$(grep -cF "$line" "$TMP/node3.log")" -eq 2 ]
-	logged node3 "$line" peer=node1
-	logged node3 "$line" peer=node2
 	# The two that share a secret are ready; each says node3 refuses it.
 	wait_for 30 ready node1 node2
 	wait_for 30 links_fail node1 "401 unauthorized: bad signature" node3
