@@ -94,10 +94,12 @@ settled() {
 	kill -CONT "$(pid_of node3)"
 }
 
-# stale_line: node1's log line refusing a request as stale, without its
-# leading timestamp and its peer= field (their digits are not the skew).
+# stale_line: node1's log line refusing a request as stale (not the one
+# saying that node2 refuses node1's calls too), without its leading
+# timestamp and its peer= field (their digits are not the skew).
 stale_line() {
-	grep 'why="stale' "$TMP/node1.log" | tail -1 | cut -d' ' -f2- |
+	grep 'unauthorized.*why="stale' "$TMP/node1.log" | tail -1 |
+	    cut -d' ' -f2- |
 	    sed 's/peer=[^ ]*//g'
 }
 
@@ -115,7 +117,7 @@ stale_line() {
 	    -d '{"value":"v"}' "$(url node2)/kv/skewed?w=2"
 	echo "PUT via node2: $output"
 	[ "${output##*$'\n'}" = 503 ]
-	wait_for 15 eval 'grep -q "why=\"stale" "$TMP/node1.log"'
+	wait_for 15 eval 'grep -q "unauthorized.*why=\"stale" "$TMP/node1.log"'
 	run stale_line
 	echo "node1: $output"
 	[[ "$output" == *unauthorized* ]]
