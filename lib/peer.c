@@ -29,8 +29,15 @@
  * cluster secret, none where the peer has one, a clock too far off)
  * answers every call of this node's with one, so however fast it
  * answers, nothing this node asks of it is done, and counting it as
- * a working link made such a node look linked and ready.  Any other
- * HTTP error status is an answer, not a failure.  The pool keeps the
+ * a working link made such a node look linked and ready.  One 401 is
+ * not: "replayed" to a signed call (auth.c) says the peer checked this
+ * node's signature and clock and found them good, but had accepted a
+ * request with the same nonce already: this very call, sent again by
+ * client_do on a fresh connection after the first one died, or
+ * retried.  That is an artefact of a retry, not a refusal of this
+ * node, and it counts as a working answer like any other HTTP error
+ * status (a failure would have marked a two-node cluster's only link
+ * failing, and /ready 503, over one retried call).  The pool keeps the
  * last failure's text (error) and, apart, what the last 401 said and
  * what it means here (refused: see enum peer_refusal), which only an
  * answer changes: a refusing peer that then stops answering still
@@ -128,7 +135,7 @@ struct pool {
 /* How one call went, for call_end. */
 struct outcome {
 	bool	answered;	/* an HTTP answer came (ok, or a 401) */
-	bool	ok;		/* an answer other than 401 */
+	bool	ok;		/* an answer other than a refusing 401 */
 	int	refused;	/* enum peer_refusal, when answered */
 	char	refusal[PEER_ERROR_MAX];
 	char	error[PEER_ERROR_MAX];	/* when not ok */
@@ -449,7 +456,8 @@ copy_text(char *out, size_t outlen, const char *src, size_t n)
  * What a 401 answer res says, into o: the "error" of its JSON body as
  * the failure ("401 unauthorized: bad signature"), the reason after
  * "unauthorized: " as the refusal, and what that means for a call that
- * was signed or not.
+ * was signed or not.  A signed call's "replayed" is no refusal (HEALTH
+ * in the essay): o is then a working answer, ok and accepted.
  */
 static void
 note_refusal(const struct client_response *res, bool signed_call,
@@ -477,6 +485,11 @@ note_refusal(const struct client_response *res, bool signed_call,
 	o->refused = !signed_call ? PEER_REFUSED_UNSIGNED :
 	    strcmp(o->refusal, "bad signature") == 0 ? PEER_REFUSED_SECRET :
 	    PEER_REFUSED_OTHER;
+	if (signed_call && strcmp(o->refusal, "replayed") == 0) {
+		o->ok = true;
+		o->refused = PEER_ACCEPTED;
+		o->refusal[0] = o->error[0] = '\0';
+	}
 	buf_free(&why);
 }
 

@@ -26,7 +26,8 @@ struct auth;	/* auth.h */
 
 /*
  * Failure detection: PEER_DOWN_AFTER consecutive failures (transport
- * failures, and 401 answers: the peer refuses this node's calls) mark
+ * failures, and 401 answers: the peer refuses this node's calls; not
+ * "replayed", a retry's artefact, see peer.c's HEALTH) mark
  * an address down; calls to it then fail at once (EHOSTDOWN) until a
  * backoff expires, which doubles from PEER_BACKOFF_MIN_MS to
  * PEER_BACKOFF_MAX_MS while probes keep failing.
@@ -51,7 +52,8 @@ enum peer_refusal {
 	PEER_REFUSED_UNSIGNED,	/* a 401 to an unsigned call: it has a secret
 				   and this node none */
 	PEER_REFUSED_OTHER	/* another 401 to a signed call (a stale
-				   clock, a replay): refusal says which */
+				   clock, a full replay cache): refusal says
+				   which; "replayed" is no refusal (peer.c) */
 };
 
 #define PEER_ERROR_MAX	160	/* peer_health's texts, NUL included */
@@ -104,7 +106,7 @@ bool	peers_signing(struct peers *p);
  * EHOSTDOWN at once while the address is marked down; EPROTO for an
  * answer that is no valid response): peer_strerror says why.  A 401 is
  * returned like any status but counts as a failure of the link
- * (peer_health's refused says why).
+ * (peer_health's refused says why), except a signed call's "replayed".
  */
 int	peer_call(struct peers *p, const char *address, const char *method,
 	    const char *target, const char *content_type, const void *body,

@@ -11,7 +11,7 @@
  * max_ms, a silent peer fails at timeout_ms), a failed call's words
  * (peer_strerror) for a peer that answers no valid response, and a 401
  * counted as a failure of the link, with what it means for a signed
- * call or an unsigned one.
+ * call or an unsigned one (but "replayed", a retry's artefact).
  */
 #include <errno.h>
 #include <poll.h>
@@ -33,6 +33,8 @@
 
 #define BODY	"{\"ok\":true}"
 #define REFUSAL	"{\"error\":\"unauthorized: bad signature\"," \
+		"\"code\":\"unauthorized\"}"
+#define REPLAYED "{\"error\":\"unauthorized: replayed\"," \
 		"\"code\":\"unauthorized\"}"
 #define MAXCONN	256
 #define TRICKLE_BYTES	25	/* /trickle's body, a byte ... */
@@ -91,8 +93,9 @@ trickle(int fd, struct buf *out)
 
 /*
  * Serves one connection: answers every complete request with BODY (200,
- * or 404 for /missing; /trickle: trickle()), or REFUSAL (401) for
- * /refuse, keeping the connection alive, until EOF, an error or stop.
+ * or 404 for /missing; /trickle: trickle()), REFUSAL (401) for /refuse
+ * or REPLAYED (401) for /replayed, keeping the connection alive, until
+ * EOF, an error or stop.
  */
 static void *
 conn_main(void *arg)
@@ -102,6 +105,7 @@ conn_main(void *arg)
 	struct http_limits lim;
 	struct http_request req;
 	struct buf in = BUF_INIT, out = BUF_INIT;
+	const char *body;
 	int fd, hlen, status, code;
 	size_t need;
 	ssize_t n;
@@ -128,12 +132,17 @@ conn_main(void *arg)
 				code = req.path_len == 8 &&
 				    memcmp(req.path, "/missing", 8) == 0 ? 404 :
 				    req.path_len == 7 &&
-				    memcmp(req.path, "/refuse", 7) == 0 ? 401 : 200;
+				    memcmp(req.path, "/refuse", 7) == 0 ? 401 :
+				    req.path_len == 9 &&
+				    memcmp(req.path, "/replayed", 9) == 0 ?
+				    401 : 200;
+				body = code != 401 ? BODY :
+				    req.path_len == 7 ? REFUSAL : REPLAYED;
 				buf_reset(&out);
 				http_write_response_head(&out, code,
-				    "application/json", code == 401 ?
-				    strlen(REFUSAL) : strlen(BODY), true, NULL);
-				buf_puts(&out, code == 401 ? REFUSAL : BODY);
+				    "application/json", strlen(body), true,
+				    NULL);
+				buf_puts(&out, body);
 				buf_consume(&in, need);
 				if (net_write_all(fd, out.data, out.len, 0) != 0)
 					break;
@@ -733,6 +742,21 @@ test_refusals(const char *addr)
 	    h.refused == PEER_ACCEPTED && h.refusal[0] == '\0' &&
 	    h.error[0] == '\0' && h.fails == 0;
 	ok(good, "refusal: the next answer that is no 401 clears it");
+
+	/*
+	 * "replayed": the peer verified the signature but had this nonce
+	 * already (a retried call); no refusal, and no failure however
+	 * many come.  It ends a failing run as any answer does.
+	 */
+	good = refused_calls(p, addr, "/refuse", 1) &&
+	    refused_calls(p, addr, "/replayed", PEER_DOWN_AFTER);
+	good = peer_health(p, addr, &h) == PEER_UP && good &&
+	    h.link == PEER_UP &&
+	    h.fails == 0 && h.refused == PEER_ACCEPTED &&
+	    h.refusal[0] == '\0' && h.error[0] == '\0';
+	ok(good, "refusal: %d signed calls answered 401 replayed leave the "
+	    "link up and accepted (fails %d, refused %d, '%s')",
+	    PEER_DOWN_AFTER, h.fails, h.refused, h.error);
 
 	/* A transport failure is no answer: what was refused stays. */
 	if (server_start(&gone, "127.0.0.1:0") != 0) {
