@@ -52,7 +52,8 @@
  * clock at which the pause check last found the node running, written
  * every minute, or every quarter of a shorter --tombstone-grace, and at
  * a clean stop, when the housekeeping thread ends: at start it tells how
- * long the node was away), and the files of the store, cluster and
+ * long the node was away, and one there that cannot be read stops the
+ * start), and the files of the store, cluster and
  * hints.  A node killed (kill -9, a crash) leaves a stamp at most that
  * interval and a pause check's wake old, so one started again at once is
  * not taken for away, even with a grace of seconds.
@@ -296,28 +297,78 @@ away_message(const struct node *nd, const char *what, const char *then,
 }
 
 /*
+ * Reads the alive stamp at path into *last: the wall ms it holds, or 0
+ * when there is none (no file: a first start, or a node that never ran a
+ * round; or no number in it).  A stamp that is there but cannot be read
+ * (no permission, an I/O error, a directory or other non-regular file in
+ * its place) is no "no stamp": starting would skip the one check that
+ * keeps deleted keys from coming back, so it is an error like any other
+ * unreadable state file.  0, or -1 with a message in err.
+ */
+static int
+read_alive(const char *path, long long *last, char *err, size_t errlen)
+{
+	const char *why = NULL;
+	char text[32];
+	struct stat sb;
+	ssize_t n = -1;
+	int fd;
+
+	*last = 0;
+	/* O_NONBLOCK: a FIFO in its place must not hang the start. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		why = strerror(errno);
+	} else if (fstat(fd, &sb) != 0)
+		why = strerror(errno);
+	else if (S_ISDIR(sb.st_mode))
+		why = strerror(EISDIR);
+	else if (!S_ISREG(sb.st_mode))
+		why = "not a regular file";
+	else {
+		do
+			n = read(fd, text, sizeof(text) - 1);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			why = strerror(errno);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (why != NULL) {
+		snprintf(err, errlen, "cannot read the alive stamp %s: %s; it "
+		    "tells how long this node was away (--tombstone-grace): "
+		    "restore read access to it, or remove it only if this node "
+		    "last ran less than the grace ago", path, why);
+		return -1;
+	}
+	text[n] = '\0';
+	if (sscanf(text, "%lld", last) != 1)
+		*last = 0;
+	return 0;
+}
+
+/*
  * Refuses to start a node that was away longer than the tombstone grace
  * period: its replicas may have collected tombstones of deletes it never
  * saw, and its old values would come back through anti-entropy and read
  * repair.  The operator wipes the node directory (it then rejoins empty
  * and receives its data from the other replicas) or, knowing no deletes
  * happened (or that every node was down too: a single node, a whole
- * cluster), starts it with --allow-stale.  0, or -1 with a message in err.
+ * cluster), starts it with --allow-stale.  A stamp that cannot be read
+ * refuses too, whatever --allow-stale says (read_alive).  0, or -1 with
+ * a message in err.
  */
 static int
 check_away(const struct node *nd, char *err, size_t errlen)
 {
 	char path[PATH_MAX + 64], what[64];
-	long long last = 0;
+	long long last;
 	int64_t away;
-	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/alive", nd->dir);
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	if (fscanf(f, "%lld", &last) != 1)
-		last = 0;
-	fclose(f);
+	if (read_alive(path, &last, err, errlen) != 0)
+		return -1;
 	away = clock_wall_ms() - last;
 	if (last <= 0 || away <= nd->cfg.tombstone_grace_s * 1000)
 		return 0;

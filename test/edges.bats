@@ -1370,6 +1370,41 @@ exited() {
 	    "$TMP/node3.log"
 }
 
+@test "away: an alive stamp that is there but cannot be read (a directory in its place; no permission, when not root) stops the start, exit 1, naming the file and the error, --allow-stale or not" {
+	local stamp="$DATA/n1/alive"
+	start_node n1 --tombstone-grace 5
+	kill_node n1 TERM
+	[ -f "$stamp" ]
+	rm "$stamp"
+	mkdir "$stamp"
+	run timeout 10 "$KVD" --id n1 --addr 127.0.0.1:0 --data-dir "$DATA" \
+	    --tombstone-grace 5 3>&-
+	echo "status $status: $output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot read the alive stamp $stamp: Is a directory"* ]]
+	run timeout 10 "$KVD" --id n1 --addr 127.0.0.1:0 --data-dir "$DATA" \
+	    --tombstone-grace 5 --allow-stale 3>&-
+	echo "status $status: $output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot read the alive stamp $stamp: Is a directory"* ]]
+	rmdir "$stamp"
+	if [ "$(id -u)" -ne 0 ]; then
+		# root reads a mode 000 file anyway
+		echo 1 >"$stamp"
+		chmod 000 "$stamp"
+		run timeout 10 "$KVD" --id n1 --addr 127.0.0.1:0 \
+		    --data-dir "$DATA" --tombstone-grace 5 3>&-
+		echo "status $status: $output"
+		chmod 600 "$stamp"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"cannot read the alive stamp $stamp: Permission denied"* ]]
+		rm "$stamp"
+	fi
+	# No stamp at all is a node that never stamped: it starts.
+	start_node n1 --tombstone-grace 5
+	wait_for 10 ready n1
+}
+
 # ---- hand-over counts and ages; the alive stamp's cadence ----------------
 
 # first_ats NODE: the time each hint NODE holds was taken (first), from
