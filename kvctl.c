@@ -204,12 +204,14 @@ static const struct {
 	  "a node that left and still hands its keys off too), and warnings\n"
 	  "(a member down, hints waiting for one, fewer live members than N,\n"
 	  "anti-entropy off, storage refusing writes, ring parameters that\n"
-	  "differ). A member not heard from yet that kvctl cannot reach\n"
-	  "either (joined before it was started) counts down. From the\n"
-	  "--server node's /cluster/nodes and each live member's own. -o json\n"
-	  "prints one stable JSON object, with a \"nodes\" entry a member\n"
-	  "(state, storage, ring_mismatch, ...). A --server node that has left\n"
-	  "the cluster is warned of: ask a member." },
+	  "differ, a link that fails: 'node1's calls to node3 fail: 401\n"
+	  "unauthorized: bad signature'). A member not heard from yet that\n"
+	  "kvctl cannot reach either (joined before it was started) counts\n"
+	  "down. From the --server node's /cluster/nodes and each live\n"
+	  "member's own. -o json prints one stable JSON object, with a\n"
+	  "\"nodes\" entry a member (state, storage, ring_mismatch,\n"
+	  "link_error, ...) and \"failing_links\". A --server node that has\n"
+	  "left the cluster is warned of: ask a member." },
 	{ "hints", "kvctl hints [NODE] | hints drop OWNER [--yes]",
 	  "Lists the hints (writes kept for a member that was down) held by\n"
 	  "NODE, or by every member not down, per owner: count, bytes and the\n"
@@ -235,11 +237,12 @@ static const struct {
 	  "nodes lists the members, their state as the server sees it, N/W/R,\n"
 	  "hints and transfer progress (a table on a terminal or with -o table:\n"
 	  "id, address, state, last seen, keys, ownership, hints pending for it,\n"
-	  "transfer; the server's JSON elsewhere or with -o json); join adds a\n"
-	  "member and says through which member, the members now and how to\n"
-	  "follow the transfers (--json: the member list); leave removes one\n"
-	  "and says so, and how to know its keys have moved (its transfer\n"
-	  "running:false, or no transfer of it in status) before stopping it\n"
+	  "transfer, then each failing link; the server's JSON elsewhere or\n"
+	  "with -o json); join adds a member and says through which member,\n"
+	  "the members now and how to follow the transfers (--json: the\n"
+	  "member list); leave removes one and says so, and how to know its\n"
+	  "keys have moved (its transfer running:false, or no transfer of it\n"
+	  "in status) before stopping it\n"
 	  "(one that has left already: 'nothing changed', exit 0; an id never\n"
 	  "a member: exit 1);\n"
 	  "cleanup makes every member drop the keys it no longer owns, once\n"
@@ -2234,10 +2237,21 @@ struct minfo {
 	char	 ae_last_peer[72], ae_last_error[160];
 	uint64_t hints_for;		/* held for it by the members that answered */
 	char	 ring_mismatch[128];	/* the --server node's "ring_mismatch" */
+	char	 link_error[160];	/* the --server node's "link_error": why
+					   its calls to it fail; "" none */
 	char	 storage[16];		/* its /health "storage"; "" unknown */
 	/* the call */
 	const struct opts *o;
 	struct client_response res;
+};
+
+/*
+ * A link that fails: from's calls to to, as from's own /cluster/nodes
+ * says (the "link_error" of its entry for to: "401 unauthorized: bad
+ * signature", "Connection refused").
+ */
+struct link_fail {
+	char	from[72], to[72], error[160];
 };
 
 struct cview {
@@ -2247,6 +2261,8 @@ struct cview {
 	size_t		 nm;		/* members: m[0..nm) */
 	size_t		 ngone;		/* then those that left: m[nm..nm+ngone) */
 	struct minfo	*m;
+	struct link_fail *links;	/* deep: failing_links' */
+	size_t		 nlinks;
 };
 
 static void
@@ -2257,6 +2273,7 @@ cview_free(struct cview *cv)
 	for (i = 0; i < cv->nm + cv->ngone; i++)
 		client_response_free(&cv->m[i].res);
 	free(cv->m);
+	free(cv->links);
 	memset(cv, 0, sizeof(*cv));
 }
 
@@ -2394,6 +2411,74 @@ add_hints_for(struct cview *cv, const struct minfo *mi)
 	free(t);
 }
 
+static bool
+is_down(const struct minfo *mi)
+{
+	return strcmp(mi->state, "down") == 0;
+}
+
+static const struct minfo *
+cview_find(const struct cview *cv, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < cv->nm; i++)
+		if (strcmp(cv->m[i].id, id) == 0)
+			return &cv->m[i];
+	return NULL;
+}
+
+/*
+ * Adds to cv->links each failing link of mi's, a member that answered:
+ * every member its /cluster/nodes gives a "link_error".  Not a link to a
+ * member cv has down that failed with no answer ("Connection refused",
+ * "timed out"): its down line says as much, and every member's calls to
+ * a node killed fail so.  A 401 is kept: a member that refuses the
+ * others' calls (another cluster secret) is down to them for that, which
+ * its down line cannot tell.  Out of memory aborts, as a table's cell.
+ */
+static void
+add_failing_links(struct cview *cv, const struct minfo *mi)
+{
+	const char *b = mi->res.body.data;
+	const struct minfo *to;
+	struct link_fail *l, *grown;
+	struct json_tok *t;
+	char id[72], err[160];
+	int arr, e, k;
+
+	if ((t = parse_body(&mi->res.body)) == NULL)
+		return;
+	if ((arr = jget(b, t, 0, "members")) < 0 || t[arr].type != JSON_ARRAY)
+		arr = -1;
+	for (k = 0, e = arr + 1; arr >= 0 && k < t[arr].size;
+	    k++, e = t[e].next) {
+		jstr(b, t, e, "id", id, sizeof(id));
+		jstr(b, t, e, "link_error", err, sizeof(err));
+		if (err[0] == '\0' || jtrue(b, t, e, "self"))
+			continue;
+		if ((to = cview_find(cv, id)) != NULL && is_down(to) &&
+		    strncmp(err, "401 ", 4) != 0)
+			continue;
+		if ((grown = realloc(cv->links, (cv->nlinks + 1) *
+		    sizeof(*cv->links))) == NULL)
+			abort();
+		cv->links = grown;
+		l = &cv->links[cv->nlinks++];
+		snprintf(l->from, sizeof(l->from), "%s", mi->id);
+		snprintf(l->to, sizeof(l->to), "%s", id);
+		snprintf(l->error, sizeof(l->error), "%s", err);
+	}
+	free(t);
+}
+
+/* How a failing link reads, in status's warnings and under the table. */
+static void
+link_text(const struct link_fail *l, struct buf *out)
+{
+	buf_printf(out, "%s's calls to %s fail: %s", l->from, l->to, l->error);
+}
+
 /* each_at_once's call, for workq_each. */
 struct at_once {
 	char		*base;
@@ -2496,6 +2581,8 @@ cview_get(const struct opts *o, bool deep, struct cview *cv, const char *what)
 		mi->owns = jdouble(b, t, e, "owns");
 		jstr(b, t, e, "ring_mismatch", mi->ring_mismatch,
 		    sizeof(mi->ring_mismatch));
+		jstr(b, t, e, "link_error", mi->link_error,
+		    sizeof(mi->link_error));
 	}
 	/*
 	 * Then the nodes that left, as the server's "removed" lists them: one
@@ -2548,6 +2635,10 @@ cview_get(const struct opts *o, bool deep, struct cview *cv, const char *what)
 			cv->m[i].unheard = true;
 			snprintf(cv->m[i].state, sizeof(cv->m[i].state), "down");
 		}
+	/* Once the states are final: add_failing_links reads them. */
+	for (i = 0; i < cv->nm; i++)
+		if (cv->m[i].answered)
+			add_failing_links(cv, &cv->m[i]);
 out:
 	if (rc != 0)
 		cview_free(cv);
@@ -2564,10 +2655,21 @@ minfo_cmp(const void *a, const void *b)
 	    ((const struct minfo *)b)->id);
 }
 
+/* qsort: failing links by caller, then callee (natural_cmp). */
+static int
+link_cmp(const void *a, const void *b)
+{
+	const struct link_fail *x = a, *y = b;
+	int c = natural_cmp(x->from, y->from);
+
+	return c != 0 ? c : natural_cmp(x->to, y->to);
+}
+
 /*
  * Orders cv's members by id for people (natural_cmp: node2 before
- * node10); the server lists them by strcmp.  Only after cview_get has
- * joined its threads, which hold pointers into cv->m.
+ * node10), and its failing links by caller then callee; the server
+ * lists them by strcmp.  Only after cview_get has joined its threads,
+ * which hold pointers into cv->m.
  */
 static void
 cview_sort(struct cview *cv)
@@ -2576,12 +2678,8 @@ cview_sort(struct cview *cv)
 		qsort(cv->m, cv->nm, sizeof(*cv->m), minfo_cmp);
 	if (cv->ngone > 1)
 		qsort(cv->m + cv->nm, cv->ngone, sizeof(*cv->m), minfo_cmp);
-}
-
-static bool
-is_down(const struct minfo *mi)
-{
-	return strcmp(mi->state, "down") == 0;
+	if (cv->nlinks > 1)
+		qsort(cv->links, cv->nlinks, sizeof(*cv->links), link_cmp);
 }
 
 /*
@@ -2641,7 +2739,8 @@ xfer_text(const struct minfo *mi, bool why_too, struct buf *out)
  * member.  STATE and LAST SEEN are the --server node's view; KEYS and
  * TRANSFER what each member says of itself; OWNS its share of the key
  * space with N replicas (the shares add up to N x 100%); HINTS the
- * hints the members that answered hold for it.
+ * hints the members that answered hold for it.  Under the legend, one
+ * line a failing link (add_failing_links), as in status's warnings.
  */
 static int
 cmd_nodes_table(const struct opts *o)
@@ -2691,6 +2790,13 @@ cmd_nodes_table(const struct opts *o)
 	    "member tells (-: no answer).\nHINTS: held for it by the others.  "
 	    "OWNS: its share of the keys (the shares add up to N x 100%%).\n",
 	    cv.n, cv.w, cv.r);
+	if (cv.nlinks > 0)
+		printf("Failing links, as each member that answered tells:\n");
+	for (i = 0; i < cv.nlinks; i++) {
+		buf_reset(&xt);
+		link_text(&cv.links[i], &xt);
+		printf("  - %s\n", xt.data);
+	}
 	table_free(&t);
 	buf_free(&xt);
 	cview_free(&cv);
@@ -2726,9 +2832,10 @@ json_string_or_null(struct buf *b, const char *s)
 
 /*
  * One member's entry of status -o json's "nodes", so that scripts need
- * not read the warnings' text: its state as the --server node sees it,
- * and what it said of itself, null for what is unknown (it was not
- * asked, did not answer, or is a kvd from before the field).
+ * not read the warnings' text: its state as the --server node sees it
+ * (with why that node's calls to it fail, link_error), and what it said
+ * of itself, null for what is unknown (it was not asked, did not
+ * answer, or is a kvd from before the field).
  */
 static void
 status_member_json(const struct minfo *mi, struct buf *b)
@@ -2752,6 +2859,8 @@ status_member_json(const struct minfo *mi, struct buf *b)
 	json_string_or_null(b, mi->storage);
 	buf_puts(b, ",\"ring_mismatch\":");
 	json_string_or_null(b, mi->ring_mismatch);
+	buf_puts(b, ",\"link_error\":");
+	json_string_or_null(b, mi->link_error);
 	buf_puts(b, ",\"keys\":");
 	if (mi->answered && mi->keys >= 0)
 		buf_printf(b, "%lld", (long long)mi->keys);
@@ -2824,7 +2933,7 @@ cmd_status(const struct opts *o)
 	struct cview cv;
 	struct buf warn = BUF_INIT, wj = BUF_INIT, down = BUF_INIT,
 	    downj = BUF_INIT, xfer = BUF_INIT, xferj = BUF_INIT, aeoff = BUF_INIT,
-	    forj = BUF_INIT, tmp = BUF_INIT;
+	    forj = BUF_INIT, linksj = BUF_INIT, tmp = BUF_INIT;
 	const struct minfo *last = NULL;
 	char d[48], d2[48];
 	uint64_t keys = 0, held = 0, held_bytes = 0;
@@ -2899,11 +3008,27 @@ cmd_status(const struct opts *o)
 			warn_add(&warn, &wj, "%s did not answer kvctl: %s", mi->id,
 			    mi->err);
 	}
-	/* Next to down: a member that cannot write. */
+	/* Next to down: a member that cannot write; a link that fails. */
 	for (i = 0; i < cv.nm; i++)
 		if (storage_text(cv.m[i].storage) != NULL)
 			warn_add(&warn, &wj, "%s %s", cv.m[i].id,
 			    storage_text(cv.m[i].storage));
+	for (i = 0; i < cv.nlinks; i++) {
+		buf_reset(&tmp);
+		link_text(&cv.links[i], &tmp);
+		warn_add(&warn, &wj, "%s", tmp.data);
+		buf_printf(&linksj, "%s{\"from\":", linksj.len ? "," : "");
+		json_emit_string(&linksj, cv.links[i].from,
+		    strlen(cv.links[i].from));
+		buf_puts(&linksj, ",\"to\":");
+		json_emit_string(&linksj, cv.links[i].to,
+		    strlen(cv.links[i].to));
+		buf_puts(&linksj, ",\"error\":");
+		json_emit_string(&linksj, cv.links[i].error,
+		    strlen(cv.links[i].error));
+		buf_putc(&linksj, '}');
+	}
+	buf_reset(&tmp);
 	if ((int)up < cv.n)
 		warn_add(&warn, &wj, "fewer live members than N: %zu up, N=%d",
 		    up, cv.n);
@@ -2989,8 +3114,9 @@ cmd_status(const struct opts *o)
 		buf_reset(&tmp);
 		for (i = 0; i < cv.nm; i++)
 			status_member_json(&cv.m[i], &tmp);
-		printf("},\"transfers\":[%s],\"nodes\":[%s],\"warnings\":[%s]}\n",
-		    xferj.len ? xferj.data : "", tmp.len ? tmp.data : "",
+		printf("},\"transfers\":[%s],\"nodes\":[%s],\"failing_links\":"
+		    "[%s],\"warnings\":[%s]}\n", xferj.len ? xferj.data : "",
+		    tmp.len ? tmp.data : "", linksj.len ? linksj.data : "",
 		    wj.len ? wj.data : "");
 		goto out;
 	}
@@ -3055,6 +3181,7 @@ out:
 	buf_free(&xferj);
 	buf_free(&aeoff);
 	buf_free(&forj);
+	buf_free(&linksj);
 	buf_free(&tmp);
 	cview_free(&cv);
 	return EXIT_OK;

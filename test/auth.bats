@@ -7,7 +7,8 @@
 # short, stops kvd at start-up with status 2; kvd warns when it listens
 # beyond loopback without a secret; and a member whose secret is not
 # the others' (another one, none, or one where they have none) says so:
-# its /ready, its links in /cluster/nodes and its log, once per member.
+# its /ready, its links in /cluster/nodes and its log, once per member;
+# kvctl status and cluster nodes -o table name each failing link.
 #
 # Requests are signed here by a few lines of Python (hmac + hashlib)
 # that follow the string-to-sign pinned at the top of lib/auth.c, so the
@@ -369,6 +370,64 @@ body_of() {
 	wait_for 30 ready node3
 	wait_for 30 logged node3 "a member accepts this node's calls again" \
 	    peer=node1
+}
+
+# status_says NODE LINE...: kvctl status through NODE has each LINE under
+# its warnings, whole; the text is left in $TMP/status.
+status_says() {
+	local node=$1 l
+	shift
+	"$KVCTL" --server "$(url "$node")" status >"$TMP/status" 2>&1 || return 1
+	for l in "$@"; do
+		grep -qxF -- "  - $l" "$TMP/status" || return 1
+	done
+}
+
+# no_link_lines NODE: kvctl status through NODE names no failing link.
+no_link_lines() {
+	"$KVCTL" --server "$(url "$1")" status >"$TMP/status" 2>&1 &&
+	    ! grep -q "'s calls to " "$TMP/status"
+}
+
+@test "kvctl status and cluster nodes -o table name each failing link and why (a member with another secret); a killed member gets its down line only" {
+	other_secret
+	start_trio "$SECRET" "$SECRET" "$TMP/other"
+	local e="401 unauthorized: bad signature"
+	wait_for 30 status_says node1 "node1's calls to node3 fail: $e" \
+	    "node2's calls to node3 fail: $e" || { cat "$TMP/status"; false; }
+	cat "$TMP/status"
+	# node1 and node2 link fine: no line for either.  (node3's own calls
+	# are listed too while node1 still asks it: until gossip has it down.)
+	! grep -E "node[12]'s calls to node[12] " "$TMP/status" || false
+	run "$KVCTL" --server "$(url node1)" status -o json
+	echo "$output" | jq -c '.failing_links, .nodes'
+	echo "$output" | jq -e --arg e "$e" '.failing_links |
+	    index({"from":"node1","to":"node3","error":$e}) as $a |
+	    index({"from":"node2","to":"node3","error":$e}) as $b |
+	    $a != null and $b != null and $a < $b'
+	echo "$output" | jq -e '[.failing_links[] |
+	    select(.to != "node3" and .from != "node3")] == []'
+	echo "$output" | jq -e --arg e "$e" '[.nodes[] | {id, link_error}] ==
+	    [{"id":"node1","link_error":null},{"id":"node2","link_error":null},
+	     {"id":"node3","link_error":$e}]'
+	echo "$output" | jq -e --arg e "$e" \
+	    '.warnings | index("node1'"'"'s calls to node3 fail: " + $e) != null'
+	run "$KVCTL" --server "$(url node1)" cluster nodes -o table
+	echo "$output"
+	[ "$status" -eq 0 ]
+	echo "$output" | sed -n '/^Failing links/,$p' >"$TMP/links"
+	[ "$(head -1 "$TMP/links")" = "Failing links, as each member that answered tells:" ]
+	grep -qxF "  - node1's calls to node3 fail: $e" "$TMP/links"
+	grep -qxF "  - node2's calls to node3 fail: $e" "$TMP/links"
+	! grep -E "node[12]'s calls to node[12] " "$TMP/links" || false
+	# Seen from node3: its calls to both fail.
+	wait_for 30 status_says node3 "node3's calls to node1 fail: $e" \
+	    "node3's calls to node2 fail: $e" || { cat "$TMP/status"; false; }
+	# A member killed gives no answer, not a refusal: its down line says
+	# why, and the links to it are not listed.
+	kill_node node3
+	wait_for 30 no_link_lines node1 || { cat "$TMP/status"; false; }
+	grep -Eq '^  - node3 down' "$TMP/status"
 }
 
 @test "a node without a secret among members with one is not ready and says it has none; they name it" {
