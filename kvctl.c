@@ -220,9 +220,10 @@ static const struct {
 	  "stderr, and then the list is partial: exit 3.\n"
 	  "'hints drop OWNER' drops the hints every member not down holds for\n"
 	  "OWNER, for good (DELETE /admin/hints/OWNER), asking them all at once\n"
-	  "too: on a terminal it asks first (no: 'aborted', exit 6); elsewhere\n"
-	  "it needs --yes. Exit 1\n"
-	  "when OWNER is unknown;\n"
+	  "too: on a terminal it counts them and asks first, naming each\n"
+	  "member down or not answering that the count left out (no:\n"
+	  "'aborted', exit 6); elsewhere it needs --yes. Exit 1 when OWNER is\n"
+	  "unknown;\n"
 	  "exit 3 when a member that may hold some was down or did not answer:\n"
 	  "the others dropped theirs, its are kept (drop again once it is up).\n"
 	  "OWNER itself not answering is no failure: it holds none for itself\n"
@@ -3489,12 +3490,45 @@ hints_ask_reset(size_t n, struct hints_ask *ha, bool *asking)
 }
 
 /*
+ * The members whose hints for owner a count (hints_ask_all of GET
+ * /admin/hints: ha, asking) left out, for hints drop's question, in the
+ * members' order: each seen down (not asked) and each asked that gave
+ * no 200, with why ("node3 (down), node4 (did not answer: timed out)").
+ * Never owner itself: it holds none for itself.  "" when none.
+ */
+static void
+drop_uncounted(const struct cview *cv, const char *owner,
+    const struct hints_ask *ha, const bool *asking, struct buf *out)
+{
+	char why[256];
+	size_t i;
+
+	for (i = 0; i < cv->nm; i++) {
+		if (strcmp(cv->m[i].id, owner) == 0 || (asking[i] &&
+		    ha[i].rc == 0 && ha[i].res.http.status == 200))
+			continue;
+		buf_printf(out, "%s%s (", out->len ? ", " : "", cv->m[i].id);
+		if (!asking[i])
+			buf_puts(out, "down)");
+		else if (ha[i].rc == 0)
+			buf_printf(out, "answered HTTP %d)",
+			    ha[i].res.http.status);
+		else if (ha[i].rc == EXIT_UNREACHABLE)
+			buf_printf(out, "did not answer: %s)",
+			    client_strerror(NULL, ha[i].err, why, sizeof(why)));
+		else
+			buf_puts(out, "did not answer)");
+	}
+}
+
+/*
  * kvctl hints drop OWNER: drops the hints held for OWNER on every member
  * the --server node does not see down (DELETE /admin/hints/OWNER), all
  * at once, as hints asks them (each with the whole --timeout: a drop
  * may take a while), their answers read in the members' order.  On a
  * terminal it first counts them (GET /admin/hints at once, MEMBER_CALL_MS
- * each) and asks; elsewhere it needs --yes.
+ * each) and asks, naming the members the count left out (drop_uncounted:
+ * the count is then no total); elsewhere it needs --yes.
  * Exit 0 when every member asked dropped them, 1 when OWNER is no member
  * and no member held hints for it (or the answer was no).  A member seen
  * down (other than OWNER, which holds none for itself) is not asked and
@@ -3510,7 +3544,8 @@ cmd_hints_drop(const struct opts *o, const char *owner)
 	struct hints_ask *ha = NULL;
 	bool *asking = NULL;
 	struct opts mo = *o, dq = *o;
-	struct buf target = BUF_INIT, js = BUF_INIT, q = BUF_INIT;
+	struct buf target = BUF_INIT, js = BUF_INIT, q = BUF_INIT,
+	    uncounted = BUF_INIT;
 	struct json_tok *tk;
 	char id[72], d[48], why[256];
 	uint64_t count = 0, bytes = 0, dropped = 0, dbytes = 0;
@@ -3560,11 +3595,15 @@ cmd_hints_drop(const struct opts *o, const char *owner)
 			}
 			free(tk);
 		}
+		drop_uncounted(&cv, owner, ha, asking, &uncounted);
 		hints_ask_reset(cv.nm, ha, asking);
 		bytes_text(bytes, d, sizeof(d));
 		buf_printf(&q, "Drop %llu hint%s (%s) held for %s? They will "
 		    "never be delivered.", (unsigned long long)count,
 		    count == 1 ? "" : "s", d, owner);
+		if (uncounted.len > 0)
+			buf_printf(&q, " Members not counted: %s.",
+			    uncounted.data);
 		if (!ask_yes(q.data)) {
 			if (!o->quiet)
 				fprintf(stderr, "kvctl: aborted: nothing "
@@ -3647,6 +3686,7 @@ out:
 	buf_free(&target);
 	buf_free(&js);
 	buf_free(&q);
+	buf_free(&uncounted);
 	cview_free(&cv);
 	return worst;
 }

@@ -1042,3 +1042,18 @@ node3: dropped 1 hint (10 B) for node1" ]
 	[ "$(echo "$stderr" | sed 's/(127\.0\.0\.1:[0-9]*)/(ADDR)/')" = "kvctl: hints drop: node2 (ADDR) did not answer: timed out; the hints it holds for node1 may be kept
 kvctl: hints drop: node4 (ADDR) did not answer: timed out; the hints it holds for node1 may be kept" ]
 }
+
+@test "hints drop on a terminal: the question names each member its count left out (one down, one that does not answer), so the count is not taken for the total; with all counted it names none" {
+	STANDIN_MEET=node2 STANDIN_DOWN=node3 STANDIN_HANG=node4 standin 4
+	tty_run "'$KVCTL' --server '$SU' hints drop node1" n
+	echo "$output"
+	[ "$status" -eq 6 ]
+	echo "$output" | grep -qF "Drop 1 hint (10 B) held for node1? They will never be delivered. Members not counted: node3 (down), node4 (did not answer: timed out). [y/N]"
+	[[ $output == *"aborted: nothing dropped"* ]]
+	stop_bg
+	STANDIN_MEET="node2 node3 node4" standin 4
+	tty_run "'$KVCTL' --server '$SU' hints drop node1" n
+	echo "$output"
+	[ "$status" -eq 6 ]
+	echo "$output" | grep -qF "Drop 3 hints (30 B) held for node1? They will never be delivered. [y/N]"
+}
