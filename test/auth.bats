@@ -399,6 +399,9 @@ no_link_lines() {
 	# node1 and node2 link fine: no line for either.  (node3's own calls
 	# are listed too while node1 still asks it: until gossip has it down.)
 	! grep -E "node[12]'s calls to node[12] " "$TMP/status" || false
+	# node3 answers, with a refusal: its down line says so, not "not
+	# started" (unknown to node1 yet, or down).
+	grep -qxF "  - node3 down: node1 has never heard from it, and it answers node1's calls $e" "$TMP/status"
 	run "$KVCTL" --server "$(url node1)" status -o json
 	echo "$output" | jq -c '.failing_links, .nodes'
 	echo "$output" | jq -e --arg e "$e" '.failing_links |
