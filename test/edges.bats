@@ -290,6 +290,15 @@ puts_ok() {
 	}
 }
 
+# put_acked NODE KEY...: every KEY written through NODE (answers in
+# $TMP/puts), and each write acknowledged.
+put_acked() {
+	local n=$1
+	shift
+	kvh put "$n" "" "$@" >"$TMP/puts"
+	puts_ok "$TMP/puts"
+}
+
 # holds NODE KEY...: NODE's own copy of every KEY is the exact value
 # (misses in $TMP/lacking).
 holds() {
@@ -481,8 +490,7 @@ BIG="--peer-timeout-ms 3000"
 
 @test "the README's join with anti-entropy off: within 20 s node4 answers 200 for all 266 keys" {
 	start_cluster
-	kvh put node1 "" $(keys j 266) >"$TMP/puts"
-	puts_ok "$TMP/puts"
+	put_acked node1 $(keys j 266)
 	start_fourth
 	wait_for 15 lists node1 node4
 	run kv cluster join node4 "$(member_addr 4)" --server "$(url node1)"
@@ -497,8 +505,7 @@ BIG="--peer-timeout-ms 3000"
 
 @test "a node admitted by gossip alone (no join call, anti-entropy off): within 20 s node4 answers 200 for all 266 keys" {
 	start_cluster
-	kvh put node1 "" $(keys g 266) >"$TMP/puts"
-	puts_ok "$TMP/puts"
+	put_acked node1 $(keys g 266)
 	start_fourth
 	wait_for 15 lists node1 node4
 	wait_for 20 holds node4 $(keys g 266) || {
@@ -520,8 +527,7 @@ BIG="--peer-timeout-ms 3000"
 	done
 	wait_for 15 ready node1 node2
 	wait_for 15 linked node1 node2
-	kvh put node1 "" $(keys f 120) >"$TMP/puts"
-	puts_ok "$TMP/puts"
+	put_acked node1 $(keys f 120)
 	start_peer 3 3 "node1=$(member_addr 1)" --anti-entropy-interval 0
 	wait_for 15 lists node1 node3
 	run kv cluster join node3 "$(member_addr 3)" --server "$(url node1)"
@@ -541,8 +547,7 @@ BIG="--peer-timeout-ms 3000"
 	    --n 3 --w 2 --r 2 --peer-timeout-ms 500 --gossip-interval-ms 200 \
 	    --anti-entropy-interval 0
 	wait_for 15 ready node1
-	kvh put node1 "" $(keys a 120) >"$TMP/puts"
-	puts_ok "$TMP/puts"
+	put_acked node1 $(keys a 120)
 	start_peer 2 3 "node1=$(member_addr 1)" --anti-entropy-interval 0
 	wait_for 15 lists node1 node2
 	run kv cluster join node2 "$(member_addr 2)" --server "$(url node1)"
@@ -641,8 +646,7 @@ leave_and_wait() {
 	wait_for 15 linked node1 node2 node3 node4
 	local ks
 	ks=$(keys n1 400)
-	kvh put node1 "" $ks >"$TMP/puts"
-	puts_ok "$TMP/puts"
+	put_acked node1 $ks
 	leave_and_wait node4
 	kill_node node4
 	jq -e '.transfer.to_version == .version' "$TMP/left.json" >/dev/null
@@ -659,8 +663,7 @@ leave_and_wait() {
 	kill_node node3
 	local ks
 	ks=$(keys h 60)
-	kvh put node4 "" $ks >"$TMP/puts"
-	puts_ok "$TMP/puts"
+	put_acked node4 $ks
 	local held
 	held=$(hints_of node4 pending)
 	echo "hints on node4: $held"
@@ -680,8 +683,7 @@ leave_and_wait() {
 	kill_node node3
 	local ks
 	ks=$(keys o 60)
-	kvh put node4 "" $ks >"$TMP/puts"
-	puts_ok "$TMP/puts"
+	put_acked node4 $ks
 	run kv cluster leave node2 --server "$(url node1)"
 	echo "leave node2: $status $output"
 	[ "$status" -eq 0 ]
@@ -709,8 +711,7 @@ leave_and_wait() {
 	kill_node node5
 	local ks
 	ks=$(keys p 100)
-	kvh put node1 "" $ks >"$TMP/puts"
-	puts_ok "$TMP/puts"
+	put_acked node1 $ks
 	kill_node node3
 	leave_and_wait node4
 	jq -e '.transfer.waiting_on == 0' "$TMP/left.json" >/dev/null
@@ -721,8 +722,7 @@ leave_and_wait() {
 
 @test "cleanup: POST /cluster/cleanup answers 202 with JSON; /cluster/nodes shows cleanup.running and cleanup.dropped" {
 	start_cluster
-	kvh put node1 "" $(keys c 10) >"$TMP/puts"
-	puts_ok "$TMP/puts"
+	put_acked node1 $(keys c 10)
 	run curl -s --max-time 10 -w '\n%{http_code}' -X POST "$(url node1)/cluster/cleanup"
 	echo "cleanup: $output"
 	[ "${output##*$'\n'}" = 202 ]
@@ -762,8 +762,7 @@ copies() {
 	start_cluster
 	local all
 	all=$(keys cl 300)
-	kvh put node1 "" $all >"$TMP/puts"
-	puts_ok "$TMP/puts"
+	put_acked node1 $all
 	start_fourth
 	run kv cluster join node4 "$(member_addr 4)" --server "$(url node1)"
 	echo "join: $status $output"
@@ -828,8 +827,7 @@ term_and_wait() {
 	kill_node node3
 	local ks
 	ks=$(keys t2 60)
-	kvh put node4 "" $ks >"$TMP/puts"
-	puts_ok "$TMP/puts"
+	put_acked node4 $ks
 	back 4 2 3
 	delivered node1 node4
 	wait_for 30 owners_hold node1 all $ks || { show_lacking; false; }
@@ -840,8 +838,7 @@ term_and_wait() {
 	kill_node node3
 	local ks
 	ks=$(keys t 20)
-	kvh put node1 "" $ks >"$TMP/puts"
-	puts_ok "$TMP/puts"
+	put_acked node1 $ks
 	[ "$(hints_of node1 pending)" -eq 20 ]
 	local rc
 	term_and_wait node1
@@ -924,8 +921,7 @@ hint_in_flight() {
 	wait_for 15 ready node1 node2 node3
 	local ks i rc
 	ks=$(keys g 10)
-	kvh put node1 "" $ks >"$TMP/puts"
-	puts_ok "$TMP/puts"
+	put_acked node1 $ks
 	kill -STOP "$(pid_of node2)" "$(pid_of node3)"
 	# Writes that wait for a quorum node1 cannot reach: cut off by the
 	# exit, unanswered (curl's code 000).
@@ -987,8 +983,7 @@ hint_in_flight() {
 	wait_for 15 ready node1 node2 node3
 	local ks rc
 	ks=$(keys z 10)
-	kvh put node1 "" $ks >"$TMP/puts"
-	puts_ok "$TMP/puts"
+	put_acked node1 $ks
 	# An idle keep-alive client: a parked connection at the stop.
 	python3 -c '
 import http.client, sys, time
@@ -1425,8 +1420,7 @@ first_ats() {
 	[ "$(echo $ks | wc -w)" -ge 10 ]
 	kill_node node2
 	kill_node node3
-	kvh put node4 "" $ks >"$TMP/puts"
-	puts_ok "$TMP/puts"
+	put_acked node4 $ks
 	held=$(hints_of node4 pending)
 	oldest4=$(hints_of node4 oldest_ms)
 	echo "hints on node4: $held, oldest $oldest4; on node1: $(hints_of node1 pending)"
