@@ -274,9 +274,12 @@ start_four() {
 	wait_for 15 linked node1 node2 node3 node4
 }
 
-# start_fourth: node4 seeded with node1 only (the README's way), same flags.
-start_fourth() {
-	start_peer 4 3 "node1=$(member_addr 1)" --anti-entropy-interval 0 "$@"
+# start_seeded N [flags...]: nodeN seeded with node1 only (the README's
+# way), N=3, anti-entropy off unless a later flag says otherwise.
+start_seeded() {
+	local n=$1
+	shift
+	start_peer "$n" 3 "node1=$(member_addr 1)" --anti-entropy-interval 0 "$@"
 }
 
 # puts_ok FILE: every line of a `kvh put` report is a 200 or 201.
@@ -316,6 +319,32 @@ show_lacking() {
 # owners_hold VIA ONLY KEY...: see kvh owners_lacking (misses in $TMP/lacking).
 owners_hold() {
 	kvh owners_lacking "$@" >"$TMP/lacking"
+}
+
+# newcomer N PREFIX COUNT: COUNT keys PREFIX-0.. written through node1
+# (every write acknowledged), then nodeN started seeded, and listed by
+# node1 (its first gossip round has announced it).
+newcomer() {
+	put_acked node1 $(keys "$2" "$3")
+	start_seeded "$1"
+	wait_for 15 lists node1 "node$1"
+}
+
+# joined N: the README's join of nodeN, through node1, exits 0.
+joined() {
+	run kv cluster join "node$1" "$(member_addr "$1")" --server "$(url node1)"
+	echo "join: $status $output"
+	[ "$status" -eq 0 ]
+}
+
+# receives N PREFIX COUNT: within 20 s nodeN's own copy of every key
+# PREFIX-0.. is the exact value; else says how many it misses, and which.
+receives() {
+	wait_for 20 holds "node$1" $(keys "$2" "$3") || {
+		echo "node$1 misses $(wc -l <"$TMP/lacking") of $3 keys"
+		show_lacking
+		return 1
+	}
 }
 
 # hints_of NODE FIELD: NODE's .hints.FIELD in /cluster/nodes.
@@ -456,10 +485,8 @@ BIG="--peer-timeout-ms 3000"
 @test "1 MiB values, join transfer: a joining node receives every big and small key it now owns" {
 	start_cluster $BIG
 	put_big 5 100
-	start_fourth $BIG
-	run kv cluster join node4 "$(member_addr 4)" --server "$(url node1)"
-	echo "join: $status $output"
-	[ "$status" -eq 0 ]
+	start_seeded 4 $BIG
+	joined 4
 	wait_for 30 owners_hold node1 node4 $ALL || { show_lacking; false; }
 	puts_ok "$TMP/puts"
 }
@@ -490,29 +517,15 @@ BIG="--peer-timeout-ms 3000"
 
 @test "the README's join with anti-entropy off: within 20 s node4 answers 200 for all 266 keys" {
 	start_cluster
-	put_acked node1 $(keys j 266)
-	start_fourth
-	wait_for 15 lists node1 node4
-	run kv cluster join node4 "$(member_addr 4)" --server "$(url node1)"
-	echo "join: $status $output"
-	[ "$status" -eq 0 ]
-	wait_for 20 holds node4 $(keys j 266) || {
-		echo "node4 misses $(wc -l <"$TMP/lacking") of 266 keys"
-		show_lacking
-		false
-	}
+	newcomer 4 j 266
+	joined 4
+	receives 4 j 266
 }
 
 @test "a node admitted by gossip alone (no join call, anti-entropy off): within 20 s node4 answers 200 for all 266 keys" {
 	start_cluster
-	put_acked node1 $(keys g 266)
-	start_fourth
-	wait_for 15 lists node1 node4
-	wait_for 20 holds node4 $(keys g 266) || {
-		echo "node4 misses $(wc -l <"$TMP/lacking") of 266 keys"
-		show_lacking
-		false
-	}
+	newcomer 4 g 266
+	receives 4 g 266
 }
 
 # A cluster's first start: no node has placed.json and every store is
@@ -527,17 +540,9 @@ BIG="--peer-timeout-ms 3000"
 	done
 	wait_for 15 ready node1 node2
 	wait_for 15 linked node1 node2
-	put_acked node1 $(keys f 120)
-	start_peer 3 3 "node1=$(member_addr 1)" --anti-entropy-interval 0
-	wait_for 15 lists node1 node3
-	run kv cluster join node3 "$(member_addr 3)" --server "$(url node1)"
-	echo "join: $status $output"
-	[ "$status" -eq 0 ]
-	wait_for 20 holds node3 $(keys f 120) || {
-		echo "node3 misses $(wc -l <"$TMP/lacking") of 120 keys"
-		show_lacking
-		false
-	}
+	newcomer 3 f 120
+	joined 3
+	receives 3 f 120
 }
 
 @test "a join to a node started alone (no --peers, N=3; anti-entropy off): node2 gets all 120 keys written to it" {
@@ -547,17 +552,9 @@ BIG="--peer-timeout-ms 3000"
 	    --n 3 --w 2 --r 2 --peer-timeout-ms 500 --gossip-interval-ms 200 \
 	    --anti-entropy-interval 0
 	wait_for 15 ready node1
-	put_acked node1 $(keys a 120)
-	start_peer 2 3 "node1=$(member_addr 1)" --anti-entropy-interval 0
-	wait_for 15 lists node1 node2
-	run kv cluster join node2 "$(member_addr 2)" --server "$(url node1)"
-	echo "join: $status $output"
-	[ "$status" -eq 0 ]
-	wait_for 20 holds node2 $(keys a 120) || {
-		echo "node2 misses $(wc -l <"$TMP/lacking") of 120 keys"
-		show_lacking
-		false
-	}
+	newcomer 2 a 120
+	joined 2
+	receives 2 a 120
 }
 
 # ---- 3. leaving, and cleanup ---------------------------------------------
@@ -763,10 +760,8 @@ copies() {
 	local all
 	all=$(keys cl 300)
 	put_acked node1 $all
-	start_fourth
-	run kv cluster join node4 "$(member_addr 4)" --server "$(url node1)"
-	echo "join: $status $output"
-	[ "$status" -eq 0 ]
+	start_seeded 4
+	joined 4
 	transfer_done() {
 		local n
 		for n in node1 node2 node3; do
