@@ -56,9 +56,12 @@ add(struct hints *h, const char *owner, int i)
 	return hints_add(h, owner, rec, record(rec, sizeof(rec), i));
 }
 
-/* How many hint records owner's log files under dir hold now. */
+/*
+ * How many lines of owner's log files under dir match accepts, now;
+ * -1 when owner has no log directory.
+ */
 static int
-on_disk(const char *dir, const char *owner)
+count_lines(const char *dir, const char *owner, int (*match)(const char *))
 {
 	char path[1024], line[512];
 	struct dirent *de;
@@ -77,11 +80,25 @@ on_disk(const char *dir, const char *owner)
 		if ((f = fopen(path, "r")) == NULL)
 			continue;
 		while (fgets(line, sizeof(line), f) != NULL)
-			n += strstr(line, "\"key\":\"k") != NULL;
+			n += match(line) != 0;
 		fclose(f);
 	}
 	closedir(d);
 	return n;
+}
+
+/* A line that holds a hint record (key "k<i>"). */
+static int
+is_record(const char *line)
+{
+	return strstr(line, "\"key\":\"k") != NULL;
+}
+
+/* How many hint records owner's log files under dir hold now. */
+static int
+on_disk(const char *dir, const char *owner)
+{
+	return count_lines(dir, owner, is_record);
 }
 
 static uint64_t
@@ -401,40 +418,25 @@ oldest(struct hints *h, const char *owner)
 	return st.oldest_ms;
 }
 
+/* A hint line whose record does not hold "at" once, at its front. */
+static int
+at_not_once_first(const char *line)
+{
+	const char *rec, *second;
+
+	if ((rec = strstr(line, "\"rec\":")) == NULL)
+		return 0;
+	rec += 6;
+	second = strstr(rec, "\"at\":");
+	return strncmp(rec, "{\"at\":", 6) != 0 ||
+	    (second != NULL && strstr(second + 5, "\"at\":") != NULL);
+}
+
 /* How many of owner's logged lines hold "at" other than once, at their front. */
 static int
 at_not_once(const char *dir, const char *owner)
 {
-	char path[1024], line[512];
-	struct dirent *de;
-	const char *rec, *second;
-	DIR *d;
-	FILE *f;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "%s/hints/%s", dir, owner);
-	if ((d = opendir(path)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/hints/%s/%s", dir, owner,
-		    de->d_name);
-		if ((f = fopen(path, "r")) == NULL)
-			continue;
-		while (fgets(line, sizeof(line), f) != NULL) {
-			if ((rec = strstr(line, "\"rec\":")) == NULL)
-				continue;
-			rec += 6;
-			second = strstr(rec, "\"at\":");
-			n += strncmp(rec, "{\"at\":", 6) != 0 ||
-			    (second != NULL && strstr(second + 5, "\"at\":") !=
-			    NULL);
-		}
-		fclose(f);
-	}
-	closedir(d);
-	return n;
+	return count_lines(dir, owner, at_not_once_first);
 }
 
 /*
