@@ -36,6 +36,15 @@
 #                                  (http://$(member_addr N)), for --server
 #   ready NODE...                  every NODE answers /ready with 200
 #
+# Stand-ins for a server (test/standin.py is what their scripts share):
+#
+#   start_standin NAME [ARG...]    the python3 script on stdin, run in the
+#                                  background (BG) with $TMP/NAME.port and
+#                                  ARGs; returns once it listens (port_of
+#                                  NAME, url NAME)
+#   garbage_server REPLY           a stand-in "garbage" that answers every
+#                                  connection with REPLY, no valid HTTP
+#
 # Clients, polling and reports:
 #
 #   c ARGS...                      curl -sS with a deadline
@@ -263,6 +272,40 @@ ready() {
 	for n in "$@"; do
 		[ "$(code --max-time 2 "$(url "$n")/ready")" = 200 ] || return 1
 	done
+}
+
+# ---- stand-in servers ----------------------------------------------------
+
+# start_standin NAME [ARG...]: the python3 script on stdin, kept as
+# $TMP/standin-NAME.py (a name no import finds: "import standin" is the
+# module) and run in the background (its pid in BG) with the port file
+# $TMP/NAME.port and the ARGs as its arguments, test/standin.py importable
+# (no bytecode written into test/), its output in $TMP/NAME.log.  Returns
+# once the port file is written; fails, showing the log, if it is not
+# within 10 s.
+start_standin() {
+	local name=$1
+	shift
+	cat >"$TMP/standin-$name.py"
+	rm -f "$TMP/$name.port"
+	PYTHONPATH="$ROOT/test" PYTHONDONTWRITEBYTECODE=1 \
+	    python3 "$TMP/standin-$name.py" "$TMP/$name.port" "$@" \
+	    >"$TMP/$name.log" 2>&1 3>&- &
+	BG+=("$!")
+	wait_for 10 test -s "$TMP/$name.port" || {
+		cat "$TMP/$name.log"
+		return 1
+	}
+}
+
+# garbage_server REPLY: the stand-in "garbage", on 127.0.0.1, answers
+# every connection with REPLY (Python escapes: \r\n) and closes it.
+garbage_server() {
+	start_standin garbage "$1" <<'PY'
+import sys, standin
+reply = sys.argv[2].encode().decode("unicode_escape").encode("latin-1")
+standin.serve_reply(reply, sys.argv[1])
+PY
 }
 
 # ---- clients, polling, reports -------------------------------------------

@@ -296,37 +296,6 @@ node3_down() {
 	[[ "$err" == *"Connection refused"* || "$err" == *"node3 is down"* ]]
 }
 
-# garbage_server REPLY: a server on 127.0.0.1 that answers every
-# connection with REPLY (Python escapes: \r\n) and closes it; sets GPORT.
-garbage_server() {
-	rm -f "$TMP/gport"
-	python3 - "$1" "$TMP/gport" <<'PY' 3>&- &
-import socket, sys, threading
-reply = sys.argv[1].encode().decode("unicode_escape").encode("latin-1")
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(16)
-with open(sys.argv[2] + ".tmp", "w") as f:
-    f.write("%d\n" % s.getsockname()[1])
-import os
-os.rename(sys.argv[2] + ".tmp", sys.argv[2])
-def serve(c):
-    try:
-        c.settimeout(5)
-        c.recv(65536)
-        c.sendall(reply)
-    except OSError:
-        pass
-    c.close()
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-PY
-	BG+=("$!")
-	wait_for 10 test -s "$TMP/gport"
-	GPORT=$(cat "$TMP/gport")
-}
-
 @test "a server that answers no valid HTTP response is named with what was wrong, not \"Protocol error\"" {
 	local r g
 	for r in \
@@ -337,7 +306,7 @@ PY
 	    'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort|connection closed before the response body ended' \
 	    'HTTP/1.1 200 OK\r\nContent-|connection closed in the middle of a response head'; do
 		garbage_server "${r%%|*}"
-		g="http://127.0.0.1:$GPORT"
+		g=$(url garbage)
 		kvx get k --server "$g"
 		echo "$err"
 		[ "$rc" -eq 3 ]
@@ -349,12 +318,12 @@ PY
 	# Failover past such a server stays quiet, as past a dead one.
 	garbage_server 'SSH-2.0-OpenSSH_9.2\r\n'
 	[ "$(put n1 gk gv)" = 201 ]
-	kvx get gk --server "http://127.0.0.1:$GPORT,$U"
+	kvx get gk --server "$(url garbage),$U"
 	[ "$rc" -eq 0 ]
 	[ "$out" = gv ]
 	[ -z "$err" ]
 	# An admin route's caller names it the same way.
-	kvx hints "127.0.0.1:$GPORT" --server "http://127.0.0.1:$GPORT"
+	kvx hints "127.0.0.1:$(port_of garbage)" --server "$(url garbage)"
 	echo "$err"
 	[[ "$err" == *"bad response: not an HTTP/1.x status line"* ]]
 }

@@ -141,32 +141,8 @@ start1() {
 # wrong, in kvctl's words (client_strerror, through peer_strerror), not
 # strerror(EPROTO)'s "Protocol error".
 @test "a peer answering no valid response: the node's log names why (bad response: Content-Length not a number)" {
-	cat >"$TMP/garbage.py" <<'PY'
-import os, socket, sys, threading
-answer = b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n"
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(16)
-with open(sys.argv[1] + ".tmp", "w") as f:
-    f.write("%d\n" % s.getsockname()[1])
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-def serve(c):
-    try:
-        c.settimeout(5)
-        c.recv(65536)
-        c.sendall(answer)
-    except OSError:
-        pass
-    finally:
-        c.close()
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-PY
-	python3 "$TMP/garbage.py" "$TMP/garbage.port" 3>&- &
-	echo $! >"$TMP/garbage.pid"
-	wait_for 10 test -s "$TMP/garbage.port"
-	start_node node1 --peers "node2=127.0.0.1:$(cat "$TMP/garbage.port")" \
+	garbage_server 'HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n'
+	start_node node1 --peers "node2=127.0.0.1:$(port_of garbage)" \
 	    --n 2 --w 1 --r 1 --anti-entropy-interval 1
 	wait_for 20 grep -q 'anti-entropy round failed' "$TMP/node1.log"
 	line=$(grep -m1 'anti-entropy round failed' "$TMP/node1.log")
