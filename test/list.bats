@@ -723,19 +723,10 @@ kvctl: load: line 11: no "key" or "key_b64"' ]
 @test "load sends a TTL as the seconds left when its request goes: a line behind a slow PUT of a big value is not moved later by that wait, and one that ran out meanwhile is counted expired, not written" {
 	# A stand-in server: every key is absent, a PUT (a big value, sent
 	# alone) takes 3 s, a batch of puts is recorded (key and ttl).
-	cat >"$TMP/slowput.py" <<'PY'
-import http.server, json, os, sys, time
-class H(http.server.BaseHTTPRequestHandler):
+	start_standin slowput "$TMP/puts" <<'PY'
+import json, sys, time, standin
+class H(standin.Handler):
     protocol_version = "HTTP/1.1"
-    def answer(self, code, obj):
-        body = json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def body(self):
-        return self.rfile.read(int(self.headers.get("Content-Length", 0)))
     def do_PUT(self):
         self.body()
         time.sleep(3)
@@ -750,17 +741,8 @@ class H(http.server.BaseHTTPRequestHandler):
                                                  for o in ops]})
         self.answer(200, {"results": [{"status": 404, "error": "not found"}
                                       for o in ops]})
-    def log_message(self, *a):
-        pass
-s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-with open(sys.argv[1] + ".tmp", "w") as f:
-    f.write("%d\n" % s.server_address[1])
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-s.serve_forever()
+standin.serve(H, sys.argv[1])
 PY
-	python3 "$TMP/slowput.py" "$TMP/slowput.port" "$TMP/puts" 3>&- &
-	BG+=($!)
-	wait_for 10 test -s "$TMP/slowput.port"
 	local now
 	now=$(now_ms)
 	{
@@ -768,7 +750,7 @@ PY
 		jq -nc --argjson e $((now + 100000)) '{key: "t", value: "v", expires_ms: $e}'
 		jq -nc --argjson e $((now + 1500)) '{key: "brief", value: "v", expires_ms: $e}'
 	} >"$TMP/dump"
-	run_split 60 "$KVCTL" --server "http://127.0.0.1:$(cat "$TMP/slowput.port")" \
+	run_split 60 "$KVCTL" --server "$(url slowput)" \
 	    load --parallel 1 <"$TMP/dump"
 	echo "rc=$rc [$out] [$err]"
 	cat "$TMP/puts"

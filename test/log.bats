@@ -20,38 +20,22 @@ say "hi"\ back
 setup() {
 	setup_tmp
 	# The stand-in peer: any method, any path, 413 and $BODY.
-	cat >"$TMP/peer.py" <<'PY'
-import http.server, sys
+	start_standin peer "$BODY" <<'PY'
+import sys, standin
 body = sys.argv[2].encode()
-class H(http.server.BaseHTTPRequestHandler):
-    def answer(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        if n:
-            self.rfile.read(n)
-        self.send_response(413)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
-    do_GET = do_POST = do_PUT = do_DELETE = answer
-    def log_message(self, *a):
-        pass
-s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-with open(sys.argv[1] + ".tmp", "w") as f:
-    f.write("%d\n" % s.server_address[1])
-import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-s.serve_forever()
+class H(standin.Handler):
+    def refuse(self):
+        self.body()
+        self.send(413, body, ("Connection", "close"))
+    do_GET = do_POST = do_PUT = do_DELETE = refuse
+standin.serve(H, sys.argv[1])
 PY
-	python3 "$TMP/peer.py" "$TMP/peer.port" "$BODY" 3>&- &
-	echo $! >"$TMP/peer.pid"
-	wait_for 10 test -s "$TMP/peer.port"
 }
 
 # start1 [flags...]: node1 with node2 = the stand-in, waiting for the
 # refused anti-entropy round and the too-large PUT to be logged.
 start1() {
-	start_node node1 --peers "node2=127.0.0.1:$(cat "$TMP/peer.port")" \
+	start_node node1 --peers "node2=127.0.0.1:$(port_of peer)" \
 	    --n 2 --w 1 --r 1 --anti-entropy-interval 1 --max-body 16 \
 	    --request-log "$@"
 	[ "$(code -X PUT --data-binary '{"value":"far too long for 16 bytes"}' \

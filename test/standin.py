@@ -1,20 +1,67 @@
 """test/standin.py -- what the bats files' stand-in servers share: a server
 on 127.0.0.1, on a port the kernel picks, that says which port once it
-listens.
+listens; an HTTP handler that answers JSON and logs nothing.
 
 A bats file starts a stand-in with start_standin (test/helpers.bash): the
 script it is given runs with the port file, $TMP/NAME.port, as its first
-argument and this directory on its path, so it begins
+argument and this directory on its path, so it reads
 
     import sys, standin
+    class H(standin.Handler):
+        def do_GET(self):
+            self.answer(200, {"id": "node1"})
+    standin.serve(H, sys.argv[1])
 
 The port file is written whole (a temporary file renamed over it), so a
 reader that finds it non-empty has the whole number; the caller reads it
 with port_of NAME or url NAME.
 """
+import http.server
+import json
 import os
 import socket
 import threading
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    """A request handler with JSON answers and no log lines (their
+    stderr would be the stand-in's log, and tell nothing)."""
+
+    def body(self):
+        """The request's body: Content-Length bytes, none without it."""
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def send(self, code, body, *headers):
+        """Answers code with body (bytes) as application/json, with its
+        Content-Length and then each (name, value) of headers."""
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def answer(self, code, obj):
+        """Answers code with obj as JSON."""
+        self.send(code, json.dumps(obj).encode())
+
+    def log_message(self, *args):
+        pass
+
+
+def listen(handler):
+    """A threading HTTP server with handler on 127.0.0.1, a free port (its
+    server_address[1]), not serving yet."""
+    return http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+
+
+def serve(handler, portfile):
+    """Serves handler for ever, its port published in portfile."""
+    s = listen(handler)
+    publish_port(portfile, s.server_address[1])
+    s.serve_forever()
 
 
 def publish_port(portfile, port):

@@ -503,9 +503,9 @@ trio() {
 # others).  POST answers 202; after one, the members in STANDIN_SICK
 # answer every GET 503.  Sets SU to node1's URL.
 standin() {
-	cat >"$TMP/standin.py" <<'PY'
-import http.server, json, os, sys, threading
-n, portfile = int(sys.argv[1]), sys.argv[2]
+	start_standin standin "$1" <<'PY'
+import os, sys, threading, time, standin
+portfile, n = sys.argv[1], int(sys.argv[2])
 (down, aeoff, retrying, full, failed, ring, sick, slow, ahead, negage,
  hang, waiting, gone, unknown, absent, meet, never) = (
     set(os.environ.get(v, "").split())
@@ -529,7 +529,6 @@ met, met_drop, met_cv = set(), set(), threading.Condition()
 # each still handing its keys off, retrying: the receiver refuses.
 ids = sorted("node%d" % i for i in range(1, n + 1))
 servers, ports = {}, {}
-import time
 # STANDIN_AHEAD: a kvd from before the ages, its clock 60 s ahead of
 # kvctl's (wall times only); STANDIN_NEGAGE: a member whose own ages are
 # negative (its clock stepped back).
@@ -550,14 +549,7 @@ def ae_of(me):
         a.update(last_ms=now, last_age_ms=-116, last_ok=True,
                  last_peer="node1")
     return a
-class H(http.server.BaseHTTPRequestHandler):
-    def answer(self, code, obj):
-        body = json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+class H(standin.Handler):
     def do_POST(self):
         self.server.posted = True
         self.answer(202, {"started": True})
@@ -604,7 +596,7 @@ class H(http.server.BaseHTTPRequestHandler):
         if me in gone:
             xfer.update(retrying=True, keys_sent=10, keys_scanned=500,
                         last_error="to node2: Connection refused")
-        body = json.dumps({"self": me, "n": 3, "w": 2, "r": 2,
+        self.answer(200, {"self": me, "n": 3, "w": 2, "r": 2,
             "members": [dict({"id": i, "address": "127.0.0.1:%d" % ports[i],
                          "state": "down" if i in down | never else
                                   "unknown" if i in unknown else "up",
@@ -625,16 +617,9 @@ class H(http.server.BaseHTTPRequestHandler):
             "cleanup": {"running": me in slow,
                         "scanned": 1200 if me in slow else 0,
                         "dropped": 30 if me in slow else 0},
-            "anti_entropy": ae_of(me)}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
+            "anti_entropy": ae_of(me)})
 for i in ids + sorted(gone):
-    s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    s = standin.listen(H)
     s.member = i
     servers[i], ports[i] = s, s.server_address[1]
 for i in ids + sorted(gone):
@@ -643,16 +628,10 @@ for i in ids + sorted(gone):
     else:
         threading.Thread(target=servers[i].serve_forever,
                          daemon=True).start()
-with open(portfile + ".tmp", "w") as f:
-    f.write("%d\n" % ports["node1"])
-os.rename(portfile + ".tmp", portfile)
+standin.publish_port(portfile, ports["node1"])
 threading.Event().wait()
 PY
-	rm -f "$TMP/standin.port"
-	python3 "$TMP/standin.py" "$1" "$TMP/standin.port" >"$TMP/standin.log" 2>&1 3>&- &
-	BG+=($!)
-	wait_for 10 test -s "$TMP/standin.port"
-	SU="http://127.0.0.1:$(cat "$TMP/standin.port")"
+	SU=$(url standin)
 }
 
 @test "status at 35 members: transfers one a line under the heading, in natural order, no line past 80 columns; -o json unchanged" {
