@@ -521,6 +521,18 @@ portfile, n = sys.argv[1], int(sys.argv[2])
 # only once every one of them has been asked: a client that asks them one
 # after another gives up on the first before it asks the next.
 met, met_drop, met_cv = set(), set(), threading.Condition()
+# hold(me, asked): STANDIN_HANG and STANDIN_MEET on one route's answer
+# (asked: the members that route has been asked of, met for GET
+# /admin/hints, met_drop for DELETE): a member that hangs answers after
+# 30 s, one that meets once all of them were asked (20 s at most).
+def hold(me, asked):
+    if me in hang:
+        time.sleep(30)
+    if me in meet:
+        with met_cv:
+            asked.add(me)
+            met_cv.notify_all()
+            met_cv.wait_for(lambda: asked >= meet, timeout=20)
 # STANDIN_UNKNOWN: members no heartbeat has come from yet (state
 # "unknown", no heartbeat_age_ms); STANDIN_ABSENT: members not running
 # (their port refuses: joined before they were started).
@@ -554,28 +566,16 @@ class H(standin.Handler):
         self.server.posted = True
         self.answer(202, {"started": True})
     def do_DELETE(self):
-        # /admin/hints/OWNER: one hint dropped, as STANDIN_HANG and
-        # STANDIN_MEET say (a set of its own: met_drop).
+        # /admin/hints/OWNER: one hint dropped, held as hold says.
         me = self.server.member
-        if me in hang:
-            time.sleep(30)
-        if me in meet:
-            with met_cv:
-                met_drop.add(me)
-                met_cv.notify_all()
-                met_cv.wait_for(lambda: met_drop >= meet, timeout=20)
+        hold(me, met_drop)
         self.answer(200, {"id": me, "owner": self.path.split("/")[-1],
                           "dropped": 1, "bytes": 10})
     def do_GET(self):
         me = self.server.member
         if self.path == "/admin/hints":
-            if me in hang:
-                time.sleep(30)
+            hold(me, met)
             if me in meet:
-                with met_cv:
-                    met.add(me)
-                    met_cv.notify_all()
-                    met_cv.wait_for(lambda: met >= meet, timeout=20)
                 return self.answer(200, {"id": me, "pending": 1,
                     "bytes": 10, "owners": [{"owner": "node1",
                     "state": "up", "pending": 1, "bytes": 10,
