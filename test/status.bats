@@ -917,12 +917,30 @@ kvctl: not asked: node40 down for 0.1s" ]
 	echo "$output" | grep -q '^node3  *127\.0\.0\.1:[0-9]*  *unknown  '
 }
 
-@test "hints asks the members all at once: three that answer only once all three were asked each answer; several that do not are each named, in order, exit 3" {
+# asked_meeting ARGS...: kvctl ARGS... against a stand-in of 4 members,
+# node2..node4 of which answer only once all three were asked (so kvctl
+# must ask them all at once): exit 0, nothing on stderr.
+asked_meeting() {
 	STANDIN_MEET="node2 node3 node4" standin 4
-	run --separate-stderr "$KVCTL" --server "$SU" hints
+	run --separate-stderr timeout 60 "$KVCTL" --server "$SU" "$@"
 	echo "rc=$status [$output] [$stderr]"
 	[ "$status" -eq 0 ]
 	[ -z "$stderr" ]
+}
+
+# asked_two_hung ARGS...: kvctl ARGS... against a stand-in of 4 members,
+# node4 and node2 of which hang: exit 3; sets hung_said to its stderr
+# with each (127.0.0.1:PORT) as (ADDR).
+asked_two_hung() {
+	STANDIN_HANG="node4 node2" standin 4
+	run --separate-stderr timeout 60 "$KVCTL" --server "$SU" "$@"
+	echo "rc=$status [$output] [$stderr]"
+	[ "$status" -eq 3 ]
+	hung_said=$(echo "$stderr" | sed 's/(127\.0\.0\.1:[0-9]*)/(ADDR)/')
+}
+
+@test "hints asks the members all at once: three that answer only once all three were asked each answer; several that do not are each named, in order, exit 3" {
+	asked_meeting hints
 	[ "$(echo "$output" | awk 'NR > 1 { print $1, $2, $4 }')" = "node2 node1 1
 node3 node1 1
 node4 node1 1" ]
@@ -930,12 +948,9 @@ node4 node1 1" ]
 	[ "$status" -eq 0 ]
 	[ "$(echo "$output" | jq -r '[.nodes[].id] | join(",")')" = node1,node2,node3,node4 ]
 	stop_bg
-	STANDIN_HANG="node4 node2" standin 4
-	run --separate-stderr "$KVCTL" --server "$SU" hints
-	echo "rc=$status [$output] [$stderr]"
-	[ "$status" -eq 3 ]
+	asked_two_hung hints
 	[ "$output" = "no hints pending on the 2 of 4 members asked that answered" ]
-	[ "$(echo "$stderr" | sed 's/(127\.0\.0\.1:[0-9]*)/(ADDR)/')" = "kvctl: hints: node2 (ADDR) did not answer: timed out; the hints it holds are unknown
+	[ "$hung_said" = "kvctl: hints: node2 (ADDR) did not answer: timed out; the hints it holds are unknown
 kvctl: hints: node4 (ADDR) did not answer: timed out; the hints it holds are unknown" ]
 }
 
@@ -1002,23 +1017,16 @@ kvctl: not asked: node4 down: node1 has never heard from it (not started, or unr
 }
 
 @test "hints drop asks the members all at once: three that answer only once all three were asked each drop theirs; two that hang are each named, in order, within one --timeout, exit 3" {
-	STANDIN_MEET="node2 node3 node4" standin 4
-	run --separate-stderr timeout 60 "$KVCTL" --server "$SU" --timeout 8 hints drop node1 --yes
-	echo "rc=$status [$output] [$stderr]"
-	[ "$status" -eq 0 ]
-	[ -z "$stderr" ]
+	asked_meeting --timeout 8 hints drop node1 --yes
 	[ "$output" = "node1: dropped 1 hint (10 B) for node1
 node2: dropped 1 hint (10 B) for node1
 node3: dropped 1 hint (10 B) for node1
 node4: dropped 1 hint (10 B) for node1" ]
 	stop_bg
-	STANDIN_HANG="node4 node2" standin 4
-	run --separate-stderr timeout 60 "$KVCTL" --server "$SU" --timeout 3 hints drop node1 --yes
-	echo "rc=$status [$output] [$stderr]"
-	[ "$status" -eq 3 ]
+	asked_two_hung --timeout 3 hints drop node1 --yes
 	[ "$output" = "node1: dropped 1 hint (10 B) for node1
 node3: dropped 1 hint (10 B) for node1" ]
-	[ "$(echo "$stderr" | sed 's/(127\.0\.0\.1:[0-9]*)/(ADDR)/')" = "kvctl: hints drop: node2 (ADDR) did not answer: timed out; the hints it holds for node1 may be kept
+	[ "$hung_said" = "kvctl: hints drop: node2 (ADDR) did not answer: timed out; the hints it holds for node1 may be kept
 kvctl: hints drop: node4 (ADDR) did not answer: timed out; the hints it holds for node1 may be kept" ]
 }
 
