@@ -634,6 +634,14 @@ PY
 	SU=$(url standin)
 }
 
+# standin_status: kvctl status against the stand-in (stderr apart) exits
+# 0; its output shown.
+standin_status() {
+	run --separate-stderr "$KVCTL" --server "$SU" status
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
 @test "status at 35 members: transfers one a line under the heading, in natural order, no line past 80 columns; -o json unchanged" {
 	standin 35
 	run "$KVCTL" --server "$SU" status
@@ -874,9 +882,7 @@ kvctl: not asked: node40 down for 0.1s" ]
 
 @test "status: a transfer waiting on other senders says so; one running says keys scanned and sent, no ratio; a node that left and retries its handoff is listed, its error naming the receiver" {
 	STANDIN_WAITING=node2 STANDIN_RETRYING=node3 STANDIN_GONE=node9 standin 4
-	run --separate-stderr "$KVCTL" --server "$SU" status
-	echo "$output"
-	[ "$status" -eq 0 ]
+	standin_status
 	local t
 	t=$(echo "$output" | sed -n '/^transfers$/,/^[a-z]/p' | grep '^  ')
 	[ "$t" = "  - node1 sending: 6543 keys scanned, 203 sent
@@ -898,9 +904,7 @@ kvctl: not asked: node40 down for 0.1s" ]
 
 @test "status right after a join of a node not running: it counts down (summary, warning, -o json, cluster nodes), not up; one not heard from that answers kvctl counts up" {
 	STANDIN_UNKNOWN="node3 node4" STANDIN_ABSENT=node4 standin 4
-	run --separate-stderr "$KVCTL" --server "$SU" status
-	echo "$output"
-	[ "$status" -eq 0 ]
+	standin_status
 	[[ $output == *"cluster       4 members: 3 up, 1 down   (seen by node1)"* ]]
 	echo "$output" | grep -qx '  - node4 down: node1 has had no heartbeat from it yet, and it does not answer kvctl: Connection refused'
 	echo "$output" | grep -qx '  - node3 unknown'
@@ -998,9 +1002,7 @@ kvctl: hints: node4 (ADDR) did not answer: timed out; the hints it holds are unk
 
 @test "status, hints: a member gossip has down that was never heard from (joined, never started) says so, not 'down for 12s' counted from the join; cluster nodes shows no LAST SEEN for it" {
 	STANDIN_NEVER=node4 STANDIN_DOWN=node3 standin 4
-	run --separate-stderr "$KVCTL" --server "$SU" status
-	echo "$output"
-	[ "$status" -eq 0 ]
+	standin_status
 	[[ $output == *"cluster       4 members: 2 up, 2 down   (seen by node1)"* ]]
 	echo "$output" | grep -qx '  - node3 down for 0.1s'
 	echo "$output" | grep -Eqx '  - node4 down: node1 has never heard from it \(not started, or unreachable at 127\.0\.0\.1:[0-9]+\)'
