@@ -644,9 +644,7 @@ standin_status() {
 
 @test "status at 35 members: transfers one a line under the heading, in natural order, no line past 80 columns; -o json unchanged" {
 	standin 35
-	run "$KVCTL" --server "$SU" status
-	[ "$status" -eq 0 ]
-	echo "$output"
+	standin_status
 	[ "$(echo "$output" | awk '{ if (length($0) > m) m = length($0) } END { print m }')" -le 80 ]
 	echo "$output" | grep -qx transfers
 	local want i
@@ -664,9 +662,7 @@ standin_status() {
 @test "status at 40 members: down and anti-entropy-off members one a line in natural order, a retrying transfer says so; -o json unchanged" {
 	STANDIN_DOWN="node3 node12 node40" STANDIN_AE_OFF="node2 node10 node21" \
 	    STANDIN_RETRYING="node5 node11" standin 40
-	run "$KVCTL" --server "$SU" status
-	[ "$status" -eq 0 ]
-	echo "$output"
+	standin_status
 	[ "$(echo "$output" | awk '{ if (length($0) > m) m = length($0) } END { print m }')" -le 80 ]
 	[ "$(echo "$output" | head -1)" = "cluster       40 members: 37 up, 3 down   (seen by node1)" ]
 	local w
@@ -698,9 +694,7 @@ standin_status() {
 @test "status: a warning line per member whose storage refuses writes and per member whose ring differs; a warning past 512 characters is whole" {
 	STANDIN_FULL="node2 node10" STANDIN_FAILED="node7" \
 	    STANDIN_RING="node3 node12" standin 12
-	run "$KVCTL" --server "$SU" status
-	[ "$status" -eq 0 ]
-	echo "$output"
+	standin_status
 	local w
 	w=$(echo "$output" | sed -n '/^warnings$/,$p')
 	[ "$(echo "$w" | grep -Eo '^  - node[0-9]+ (disk full|storage failed)' | paste -sd'|')" = "  - node2 disk full|  - node7 storage failed|  - node10 disk full" ]
