@@ -6,12 +6,14 @@
  *
  *	header	next, ts, low 32 hash bits, value length (u32), key length
  *		(u16), flags (TOMB; NOVAL: the version's value pointer was
- *		NULL, which an empty value is not; TTL: the version expires)
+ *		NULL, which an empty value is not; TTL: the version expires;
+ *		VDIG: it keeps its value's digest)
  *	key	klen bytes, then a NUL (walk callbacks may use it as a string)
  *	rcv	tombstones and TTL values only (entry_has_rcv): 8 bytes, the
  *		receipt time as a native int64_t, unaligned (read and
  *		written with memcpy)
  *	expires	TTL values only: 8 bytes, the version's expiry, the same way
+ *	vdig	VDIG entries only: 8 bytes, the value's digest, the same way
  *	value	vlen bytes, then a NUL (so a decoded version can point here)
  *	meta	varint actor index, varint n, then n pairs of varints
  *		(actor index, counter): the clock, in its stored order
@@ -23,6 +25,16 @@
  * entry is exactly as it was before either existed (no header field was
  * added).  stamplen() is the one place that says which entries carry
  * what.
+ *
+ * A VALUE DIGEST is kept by the entries whose caller hands one to
+ * entry_fill: the store does for every value that record.h's digest rule
+ * takes by its digest (a value of RECORD_DIGEST_BIG bytes or more), having
+ * computed it before it took any lock.  So a digest read (replica.c) of a
+ * 1 MiB value costs what one of a small value does, instead of a pass
+ * over the megabyte under the stripe's read lock for every ask.  Its 8
+ * bytes cost a big value less than 0.2 %.  This module only keeps and
+ * returns the digest; which values get one and how it is computed are
+ * record.c's.
  *
  * Varints are LEB128 (varint.h).  Actor names live once in the store's
  * intern table (intern.h), never shrunk, and an entry holds only their
@@ -54,6 +66,7 @@
 #include "varint.h"
 
 #define STAMP_LEN	8	/* bytes of one stamp: rcv or expires */
+#define VDIG_LEN	8	/* bytes of a value digest */
 #define ENTRY_HDR	offsetof(struct entry, data)
 
 /*
@@ -68,12 +81,20 @@ stamplen(uint8_t flags)
 	    (flags & ENTRY_TOMB) ? STAMP_LEN : 0;
 }
 
+/* Bytes between the key's NUL and the value: the stamps, the digest. */
+static size_t
+prelen(uint8_t flags)
+{
+	return stamplen(flags) + ((flags & ENTRY_VDIG) ? VDIG_LEN : 0);
+}
+
 static uint8_t
-flags_of(const struct version *v)
+flags_of(const struct version *v, bool vdig)
 {
 	return (v->tombstone ? ENTRY_TOMB : 0) |
 	    (v->value == NULL ? ENTRY_NOVAL : 0) |
-	    (v->expires != 0 ? ENTRY_TTL : 0);
+	    (v->expires != 0 ? ENTRY_TTL : 0) |
+	    (vdig ? ENTRY_VDIG : 0);
 }
 
 const char *
@@ -111,7 +132,16 @@ entry_expires(const struct entry *e)
 static const unsigned char *
 e_val(const struct entry *e)
 {
-	return e->data + e->klen + 1 + stamplen(e->flags);
+	return e->data + e->klen + 1 + prelen(e->flags);
+}
+
+bool
+entry_value_digest(const struct entry *e, uint64_t *d)
+{
+	if (!(e->flags & ENTRY_VDIG))
+		return false;
+	memcpy(d, e_val(e) - VDIG_LEN, sizeof(*d));
+	return true;
 }
 
 static const unsigned char *
@@ -191,7 +221,8 @@ entry_meta_free(struct entry_meta *m)
 }
 
 size_t
-entry_need(size_t klen, const struct version *v, const struct entry_meta *m)
+entry_need(size_t klen, const struct version *v, const struct entry_meta *m,
+    bool vdig)
 {
 	size_t vlen = v->value != NULL ? v->value_len : 0;
 
@@ -203,12 +234,14 @@ entry_need(size_t klen, const struct version *v, const struct entry_meta *m)
 		errno = EFBIG;
 		return 0;
 	}
-	return ENTRY_HDR + klen + 1 + stamplen(flags_of(v)) + vlen + 1 + m->len;
+	return ENTRY_HDR + klen + 1 + prelen(flags_of(v, vdig)) + vlen + 1 +
+	    m->len;
 }
 
 void
 entry_fill(struct entry *e, const char *key, size_t klen, uint32_t hash,
-    const struct version *v, int64_t rcv, const struct entry_meta *m)
+    const struct version *v, int64_t rcv, const struct entry_meta *m,
+    const uint64_t *vdig)
 {
 	unsigned char *p = e->data;
 	size_t vlen = v->value != NULL ? v->value_len : 0;
@@ -217,7 +250,7 @@ entry_fill(struct entry *e, const char *key, size_t klen, uint32_t hash,
 	e->hash = hash;
 	e->vlen = (uint32_t)vlen;
 	e->klen = (uint16_t)klen;
-	e->flags = flags_of(v);
+	e->flags = flags_of(v, vdig != NULL);
 	if (p != (const unsigned char *)key)
 		memmove(p, key, klen);
 	p += klen;
@@ -227,6 +260,10 @@ entry_fill(struct entry *e, const char *key, size_t klen, uint32_t hash,
 	if (e->flags & ENTRY_TTL)
 		memcpy(p + STAMP_LEN, &v->expires, sizeof(v->expires));
 	p += stamplen(e->flags);
+	if (vdig != NULL) {
+		memcpy(p, vdig, VDIG_LEN);
+		p += VDIG_LEN;
+	}
 	if (vlen > 0)
 		memcpy(p, v->value, vlen);
 	p += vlen;

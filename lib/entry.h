@@ -24,6 +24,7 @@
 #define ENTRY_TOMB	0x01	/* the version is a tombstone */
 #define ENTRY_NOVAL	0x02	/* its value pointer was NULL (not empty) */
 #define ENTRY_TTL	0x04	/* the version expires (carries expires) */
+#define ENTRY_VDIG	0x08	/* it keeps its value's digest (record.h) */
 
 struct entry {
 	struct entry	*next;		/* the map's chain: store.c's, never read here */
@@ -70,23 +71,26 @@ void	entry_meta_free(struct entry_meta *m);	/* leaves m empty; reusable */
 
 /*
  * The bytes an entry for a key of klen bytes and version v with meta m
- * takes, or 0 when it cannot be packed (errno EFBIG: a value of 4 GiB or
- * more; EINVAL: a key of more than 65535 bytes).
+ * takes (8 more with vdig: it keeps a value digest), or 0 when it cannot
+ * be packed (errno EFBIG: a value of 4 GiB or more; EINVAL: a key of
+ * more than 65535 bytes).
  */
 size_t	entry_need(size_t klen, const struct version *v,
-	    const struct entry_meta *m);
+	    const struct entry_meta *m, bool vdig);
 
 /* The bytes e was allocated with: entry_need of what it holds. */
 size_t	entry_size(const struct entry *e);
 
 /*
  * Writes everything but next into e, allocated with entry_need bytes for
- * these arguments (key may point into e's own key bytes).  rcv is the
- * receipt time, kept only by entries that carry one (entry_has_rcv).
+ * these arguments (key may point into e's own key bytes; vdig non-NULL
+ * when entry_need had vdig true).  rcv is the receipt time, kept only by
+ * entries that carry one (entry_has_rcv).  *vdig is v's value digest
+ * (record.h's record_value_digest), kept as entry_value_digest gives it.
  */
 void	entry_fill(struct entry *e, const char *key, size_t klen,
 	    uint32_t hash, const struct version *v, int64_t rcv,
-	    const struct entry_meta *m);
+	    const struct entry_meta *m, const uint64_t *vdig);
 
 /* e's key: klen bytes followed by a NUL, valid while e is. */
 const char *entry_key(const struct entry *e);
@@ -97,6 +101,11 @@ bool	entry_has_rcv(const struct entry *e);
 int64_t	entry_rcv(const struct entry *e);
 /* e's version's expiry (version.h), 0 when it has none. */
 int64_t	entry_expires(const struct entry *e);
+/*
+ * True, with *d set, when e keeps its value's digest (entry_fill's vdig);
+ * false, *d untouched, when it does not.
+ */
+bool	entry_value_digest(const struct entry *e, uint64_t *d);
 
 void	entry_scratch_init(struct entry_scratch *sc, struct vclock_entry *ce,
 	    size_t cap);

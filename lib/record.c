@@ -51,6 +51,24 @@
  * sc->ce.  record_parse_view hands that out as it is; record_parse
  * copies it into the caller's version (as the general path would have
  * built one).
+ *
+ * DIGESTS.  record_digest hashes a record's JSON (anti-entropy's leaves).
+ * record_version_digest, what a digest read compares, hashes the
+ * version's fields instead, each preceded by its length as 8 bytes
+ * (least significant first): key, the clock's size and each actor and
+ * counter, ts, expires, actor, tombstone, then for a live version its
+ * value.  A value shorter than RECORD_DIGEST_BIG (4 KiB) enters as its
+ * bytes; a longer one as its value digest, fnv_mix64(fnv1a64(value)), 8
+ * bytes after its length.  The lengths keep the two forms apart (a value
+ * entered by its digest has a length of 4096 or more, one entered by its
+ * bytes less).  The store keeps a big value's digest in its entry,
+ * computed once as it applies the version (entry.c, A VALUE DIGEST), so
+ * a replica answers a digest ask in the same few microseconds for any
+ * value: asks of one 1 MiB value hashed the megabyte each under the
+ * stripe's read lock, and hundreds of them in one request from a busy
+ * coordinator took longer than the peer timeout.  Small values' digests
+ * are the bytes they were before the rule took big values by digest,
+ * so builds on both sides of it differ only on values of 4 KiB or more.
  */
 #include "record.h"
 
@@ -595,10 +613,28 @@ digest_bytes(uint64_t h, const void *p, size_t n)
 	return fnv1a64_update(digest_u64(h, n), p, n);
 }
 
-uint64_t
-record_version_digest(const char *key, size_t klen, const struct version *v)
+/* Whether record_version_digest takes v's value by its digest. */
+static bool
+value_by_digest(const struct version *v)
 {
-	uint64_t h = digest_bytes(FNV1A64_BASIS, key, klen);
+	return !v->tombstone && v->value != NULL &&
+	    v->value_len >= RECORD_DIGEST_BIG;
+}
+
+bool
+record_value_digest(const struct version *v, uint64_t *d)
+{
+	if (!value_by_digest(v))
+		return false;
+	*d = fnv_mix64(fnv1a64(v->value, v->value_len));
+	return true;
+}
+
+uint64_t
+record_version_digest(const char *key, size_t klen, const struct version *v,
+    const uint64_t *vdig)
+{
+	uint64_t h = digest_bytes(FNV1A64_BASIS, key, klen), vd;
 	size_t i;
 
 	h = digest_u64(h, v->clock.n);
@@ -611,7 +647,11 @@ record_version_digest(const char *key, size_t klen, const struct version *v)
 	h = digest_u64(h, (uint64_t)v->expires);
 	h = digest_bytes(h, v->actor, strlen(v->actor));
 	h = digest_u64(h, v->tombstone);
-	if (!v->tombstone)
+	if (value_by_digest(v)) {
+		if (vdig == NULL && record_value_digest(v, &vd))
+			vdig = &vd;
+		h = digest_u64(digest_u64(h, v->value_len), *vdig);
+	} else if (!v->tombstone)
 		h = digest_bytes(h, v->value, v->value_len);
 	return fnv_mix64(h);
 }

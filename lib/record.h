@@ -16,6 +16,7 @@
 #ifndef KVD_RECORD_H
 #define KVD_RECORD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -98,15 +99,29 @@ int	record_parse_json(struct record_scratch *sc, const char *s, size_t len,
  */
 uint64_t record_digest(const char *json, size_t len);
 
+/* Values of this many bytes or more enter a digest by their own digest. */
+#define RECORD_DIGEST_BIG	4096
+
 /*
  * The digest a digest read compares (replica.c): key and v's fields --
  * clock, ts, expires, actor, tombstone, value -- each with its length,
  * through fnv1a64_update and fnv_mix64, without formatting the record
- * first.  Equal versions have equal digests on every node that runs
+ * first.  A value of RECORD_DIGEST_BIG bytes or more enters as its
+ * value digest (record_value_digest), not its bytes: vdig is that digest
+ * when the caller keeps it (an entry does, entry.h), or NULL to compute
+ * it here.  Equal versions have equal digests on every node that runs
  * this rule; pinned by test_record.c.
  */
 uint64_t record_version_digest(const char *key, size_t klen,
-	    const struct version *v);
+	    const struct version *v, const uint64_t *vdig);
+
+/*
+ * True, with *d = fnv_mix64(fnv1a64(value)), when record_version_digest
+ * takes v's value by its digest (a live version whose value has
+ * RECORD_DIGEST_BIG bytes or more); false, *d untouched, otherwise.
+ * One pass over the value: what keeping it saves every digest after.
+ */
+bool	record_value_digest(const struct version *v, uint64_t *d);
 
 /*
  * The next record of a newline-delimited body (a batch, a stream, a

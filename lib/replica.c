@@ -1088,9 +1088,8 @@ digest_start(struct replica *rp, struct qop *q, struct replica_result *res,
 	q->done_arg = arg;
 	q->asking = true;
 	version_init(&v);
-	if ((have = store_get(rp->cfg.store, q->key.data, q->key.len,
-	    &v) == 1))
-		mine = record_version_digest(q->key.data, q->key.len, &v);
+	have = store_get_digest(rp->cfg.store, q->key.data, q->key.len, &v,
+	    &mine) == 1;
 	q->t[0].digest = mine;
 	q->t[0].state = T_ASKED;
 	qop_done(q, 0, true, have, &v);

@@ -54,7 +54,11 @@
  * THE APPLY RULE lives in do_apply(), called with the stripe's write lock
  * held: the stored entry is decoded into the stripe's scratch version and
  * the new version is installed only when version_cmp says it wins (so the
- * rule is exactly version_cmp, whatever the packing).
+ * rule is exactly version_cmp, whatever the packing).  A value that
+ * record.h's digest rule takes by its digest (4 KiB or more) has that
+ * digest computed by the caller before it takes the lock
+ * (value_digest_of: store_apply_nowait, and load_one for recovery), and
+ * its entry keeps it, so store_digest never reads a value's bytes.
  * For a local apply the record (record_to_json's, or the one the caller
  * already holds: store_apply_nowait's rec) is enqueued in the WAL *under
  * the stripe lock* and installed before the lock is released, and the
@@ -685,19 +689,31 @@ uncount(struct stripe *st, const struct entry *e)
 }
 
 /*
+ * v's value digest in *d, and d, when the digest rule takes its value by
+ * one (record_value_digest); NULL otherwise.  One pass over a big value:
+ * the callers run it before they take a stripe's lock.
+ */
+static const uint64_t *
+value_digest_of(const struct version *v, uint64_t *d)
+{
+	return record_value_digest(v, d) ? d : NULL;
+}
+
+/*
  * The apply rule; the caller holds st's write lock.  Installs a packed
  * copy of v when it wins over the stored version.  A tombstone or a
  * version with a TTL keeps rcv as its receipt time: RCV_NOW (every live
  * apply) reads the wall clock once v has won, recovery passes the
- * stand-in of the essay.  With log the record is enqueued first and
+ * stand-in of the essay.  vdig is v's value digest (value_digest_of),
+ * kept in the entry.  With log the record is enqueued first and
  * *seq gets its WAL seq; if that fails nothing changes.  1 applied, 0
  * ignored, -1 with errno (ENOMEM; EFBIG for a value of 4 GiB or more,
  * which kvd's body limit never lets through).
  */
 static int
 do_apply(struct store *s, struct stripe *st, const char *key, size_t klen,
-    uint64_t h, const struct version *v, const char *rec, size_t rec_len,
-    int64_t rcv, bool log, uint64_t *seq)
+    uint64_t h, const struct version *v, const uint64_t *vdig,
+    const char *rec, size_t rec_len, int64_t rcv, bool log, uint64_t *seq)
 {
 	struct entry **link, *e = NULL, *ne;
 	const struct version *cur;
@@ -715,7 +731,7 @@ do_apply(struct store *s, struct stripe *st, const char *key, size_t klen,
 		}
 	}
 	if (entry_meta_build(&st->meta, s->act, &st->memo, v) == -1 ||
-	    (need = entry_need(klen, v, &st->meta)) == 0)
+	    (need = entry_need(klen, v, &st->meta, vdig != NULL)) == 0)
 		return -1;
 	if (e != NULL && entry_size(e) == need)
 		ne = e;		/* same shape: overwrite in place */
@@ -765,7 +781,7 @@ do_apply(struct store *s, struct stripe *st, const char *key, size_t klen,
 	}
 	if ((v->tombstone || v->expires != 0) && rcv == RCV_NOW)
 		rcv = clock_wall_ms();	/* installed now, under the lock */
-	entry_fill(ne, key, klen, (uint32_t)h, v, rcv, &st->meta);
+	entry_fill(ne, key, klen, (uint32_t)h, v, rcv, &st->meta, vdig);
 	if (v->tombstone)
 		st->tombstones++;
 	else
@@ -789,8 +805,23 @@ nospace_probe(struct store *s)
 	errno = ENOSPC;
 }
 
-int
-store_get(struct store *s, const char *key, size_t klen, struct version *out)
+/*
+ * record_version_digest of v, which is e decoded, with the value digest
+ * e keeps when it keeps one: no pass over a big value's bytes.
+ */
+static uint64_t
+stored_digest(const struct entry *e, const struct version *v)
+{
+	uint64_t vd;
+
+	return record_version_digest(entry_key(e), e->klen, v,
+	    entry_value_digest(e, &vd) ? &vd : NULL);
+}
+
+/* store_get, and with d its version's digest (stored_digest). */
+static int
+get_copy(struct store *s, const char *key, size_t klen, struct version *out,
+    uint64_t *d)
 {
 	struct stripe *st;
 	struct entry **link;
@@ -807,6 +838,8 @@ store_get(struct store *s, const char *key, size_t klen, struct version *out)
 	if ((link = find(st, key, klen, h)) != NULL) {
 		if (entry_copy_out(s->act, *link, out) == -1)
 			oom_abort("store_get: out of memory", klen);
+		if (d != NULL)
+			*d = stored_digest(*link, out);
 		found = 1;
 	}
 	pthread_rwlock_unlock(&st->lock);
@@ -815,14 +848,27 @@ store_get(struct store *s, const char *key, size_t klen, struct version *out)
 	return found;
 }
 
+int
+store_get(struct store *s, const char *key, size_t klen, struct version *out)
+{
+	return get_copy(s, key, klen, out, NULL);
+}
+
+int
+store_get_digest(struct store *s, const char *key, size_t klen,
+    struct version *out, uint64_t *d)
+{
+	return get_copy(s, key, klen, out, d);
+}
+
 /*
- * Calls fn(key, klen, v, arg) with key's stored version decoded in place
+ * Calls fn(e, v, arg) with key's entry and its version decoded in place
  * (its value points into the entry), under the stripe's read lock.  1
  * when found, 0 when absent (fn not called).
  */
 static int
 peek(struct store *s, const char *key, size_t klen,
-    void (*fn)(const char *, size_t, const struct version *, void *),
+    void (*fn)(const struct entry *, const struct version *, void *),
     void *arg)
 {
 	struct vclock_entry stack[GET_STACK];
@@ -843,7 +889,7 @@ peek(struct store *s, const char *key, size_t klen,
 		if ((v = entry_decode(s->act, *link, &sc)) == NULL)
 			oom_abort("store: decoding an entry: out of memory",
 			    klen);
-		fn(key, klen, v, arg);
+		fn(*link, v, arg);
 		found = 1;
 	}
 	pthread_rwlock_unlock(&st->lock);
@@ -852,9 +898,9 @@ peek(struct store *s, const char *key, size_t klen,
 }
 
 static void
-peek_record(const char *key, size_t klen, const struct version *v, void *arg)
+peek_record(const struct entry *e, const struct version *v, void *arg)
 {
-	record_to_json(key, klen, v, arg);
+	record_to_json(entry_key(e), e->klen, v, arg);
 }
 
 int
@@ -865,9 +911,9 @@ store_get_record(struct store *s, const char *key, size_t klen,
 }
 
 static void
-peek_digest(const char *key, size_t klen, const struct version *v, void *arg)
+peek_digest(const struct entry *e, const struct version *v, void *arg)
 {
-	*(uint64_t *)arg = record_version_digest(key, klen, v);
+	*(uint64_t *)arg = stored_digest(e, v);
 }
 
 int
@@ -893,8 +939,9 @@ int
 store_apply_nowait(struct store *s, const char *key, size_t klen,
     const struct version *v, const char *rec, size_t rec_len, uint64_t *seq)
 {
+	const uint64_t *vdig;
 	struct stripe *st;
-	uint64_t h;
+	uint64_t h, vd;
 	int rc, e_no;
 
 	*seq = 0;
@@ -904,8 +951,10 @@ store_apply_nowait(struct store *s, const char *key, size_t klen,
 	}
 	h = key_hash(key, klen);
 	st = stripe_of(s, h);
+	vdig = value_digest_of(v, &vd);
 	pthread_rwlock_wrlock(&st->lock);
-	rc = do_apply(s, st, key, klen, h, v, rec, rec_len, RCV_NOW, true, seq);
+	rc = do_apply(s, st, key, klen, h, v, vdig, rec, rec_len, RCV_NOW, true,
+	    seq);
 	e_no = errno;
 	pthread_rwlock_unlock(&st->lock);
 	if (rc == 0)	/* what is held may not be durable yet */
@@ -1320,8 +1369,9 @@ static int
 load_one(struct loader *ld, struct keylist *kl, const char *key,
     size_t klen, const struct version *v, int64_t rcv)
 {
+	const uint64_t *vdig;
 	struct stripe *st;
-	uint64_t h;
+	uint64_t h, vd;
 	size_t before;
 	int rc;
 
@@ -1331,9 +1381,11 @@ load_one(struct loader *ld, struct keylist *kl, const char *key,
 	}
 	h = key_hash(key, klen);
 	st = stripe_of(ld->s, h);
+	vdig = value_digest_of(v, &vd);
 	pthread_rwlock_wrlock(&st->lock);
 	before = st->count;
-	rc = do_apply(ld->s, st, key, klen, h, v, NULL, 0, rcv, false, NULL);
+	rc = do_apply(ld->s, st, key, klen, h, v, vdig, NULL, 0, rcv, false,
+	    NULL);
 	if (rc != -1 && st->count > before)
 		keylist_add(kl, key, klen);
 	pthread_rwlock_unlock(&st->lock);

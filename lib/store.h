@@ -95,11 +95,20 @@ int	store_get_record(struct store *s, const char *key, size_t klen,
 
 /*
  * *d = record_version_digest of key's stored version, computed from the
- * stored bytes under the stripe's read lock.  1 when found (tombstones
- * included), 0 when absent.
+ * stored bytes under the stripe's read lock; a value of 4 KiB or more
+ * enters by the digest its entry keeps (record.h), so the cost does not
+ * grow with the value.  1 when found (tombstones included), 0 when
+ * absent.
  */
 int	store_digest(struct store *s, const char *key, size_t klen,
 	    uint64_t *d);
+
+/*
+ * store_get, and *d = store_digest's digest of the version copied out,
+ * both from one hold of the stripe's lock (a digest read's own copy).
+ */
+int	store_get_digest(struct store *s, const char *key, size_t klen,
+	    struct version *out, uint64_t *d);
 
 /*
  * The apply rule.  Installs a copy of v under key when it wins over the

@@ -4,7 +4,8 @@
  * into fresh and reused versions), entry_size equal to entry_need, the
  * bytes a key costs pinned (the store's memory per key), receipt times
  * on tombstones only, the empty clock, scratch growing past the caller's
- * stack array, repacking in place over its own key, and the limits.
+ * stack array, repacking in place over its own key, a kept value digest
+ * (beside stamps, in place, its 8 bytes), and the limits.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -124,6 +125,7 @@ test_shapes(void)
 	struct version out;
 	struct entry *e;
 	size_t need;
+	uint64_t vd;
 	bool stamped;
 	int i;
 
@@ -132,13 +134,13 @@ test_shapes(void)
 	entry_scratch_init(&sc, stack, 4);
 	for (i = 0; i < NSHAPES; i++) {
 		if (entry_meta_build(&m, names, &memo, &sh[i].v) != 0 ||
-		    (need = entry_need(sh[i].klen, &sh[i].v, &m)) == 0 ||
+		    (need = entry_need(sh[i].klen, &sh[i].v, &m, false)) == 0 ||
 		    (e = malloc(need)) == NULL) {
 			ok(0, "%s: packs", sh[i].what);
 			continue;
 		}
 		entry_fill(e, sh[i].key, sh[i].klen, 0xabcd1234u, &sh[i].v,
-		    777, &m);
+		    777, &m, NULL);
 		ok(entry_size(e) == need && e->klen == sh[i].klen &&
 		    e->hash == 0xabcd1234u &&
 		    memcmp(entry_key(e), sh[i].key, sh[i].klen) == 0 &&
@@ -159,6 +161,8 @@ test_shapes(void)
 		    sh[i].what);
 		ok(entry_copy_out(names, e, &out) == 0 && same(&sh[i].v, &out),
 		    "%s: copies out exactly into a reused version", sh[i].what);
+		ok(!entry_value_digest(e, &vd) && !(e->flags & ENTRY_VDIG),
+		    "%s: keeps no value digest when given none", sh[i].what);
 		free(e);
 	}
 	ok(sc.own && sc.cap >= 300, "the scratch outgrew its stack array "
@@ -196,20 +200,20 @@ test_size(void)
 	    "(next, ts, hash, vlen, klen, flags)");
 	ok(m.len == 6, "the clock {writer: 1000000} packs into 6 bytes "
 	    "(writer, n, actor, a 3-byte counter)");
-	ok(entry_need(16, &v, &m) == hdr + 17 + 101 + 6,
+	ok(entry_need(16, &v, &m, false) == hdr + 17 + 101 + 6,
 	    "a 16-byte key with a 100-byte value: header + 17 + 101 + 6 = %zu "
-	    "bytes", entry_need(16, &v, &m));
+	    "bytes", entry_need(16, &v, &m, false));
 	free(v.value);
 	v.value = NULL;
 	v.value_len = 0;
 	v.tombstone = true;
 	entry_meta_build(&m, names, NULL, &v);
-	ok(entry_need(16, &v, &m) == hdr + 17 + 8 + 1 + 6,
+	ok(entry_need(16, &v, &m, false) == hdr + 17 + 8 + 1 + 6,
 	    "its tombstone: 8 bytes of receipt time where the value was");
 	v.tombstone = false;
 	version_set_value(&v, "0123456789", 10);
 	v.expires = 1764158190000LL;
-	ok(entry_need(16, &v, &m) == hdr + 17 + 16 + 11 + 6,
+	ok(entry_need(16, &v, &m, false) == hdr + 17 + 16 + 11 + 6,
 	    "a 10-byte value with a TTL: 16 bytes more (receipt, expiry)");
 	version_free(&v);
 	entry_meta_free(&m);
@@ -236,13 +240,13 @@ test_in_place(void)
 	b.clock.e[0].counter = 11;
 	version_set_value(&b, "new!", 4);
 	entry_meta_build(&m, names, NULL, &a);
-	need = entry_need(5, &a, &m);
+	need = entry_need(5, &a, &m, false);
 	e = malloc(need);
-	entry_fill(e, "kkkkk", 5, 1, &a, 0, &m);
+	entry_fill(e, "kkkkk", 5, 1, &a, 0, &m, NULL);
 	entry_meta_build(&m, names, NULL, &b);
-	ok(entry_need(5, &b, &m) == entry_size(e), "a newer version of the "
-	    "same shape needs the same bytes");
-	entry_fill(e, entry_key(e), 5, 1, &b, 0, &m);
+	ok(entry_need(5, &b, &m, false) == entry_size(e), "a newer version of "
+	    "the same shape needs the same bytes");
+	entry_fill(e, entry_key(e), 5, 1, &b, 0, &m, NULL);
 	d = entry_decode(names, e, &sc);
 	ok(d != NULL && same(&b, d) && memcmp(entry_key(e), "kkkkk", 6) == 0,
 	    "refilled in place from its own key bytes");
@@ -250,6 +254,65 @@ test_in_place(void)
 	entry_scratch_free(&sc);
 	version_free(&a);
 	version_free(&b);
+	entry_meta_free(&m);
+}
+
+/*
+ * A value digest handed to entry_fill is kept, 8 bytes more, between the
+ * stamps and the value: every shape with one reads back exactly, with its
+ * stamps and its digest, and a refill in place takes the new digest.
+ */
+static void
+test_value_digest(void)
+{
+	struct shape *sh = calloc(NSHAPES, sizeof(*sh));
+	struct entry_meta m = ENTRY_META_INIT;
+	struct entry_scratch sc;
+	const struct version *d;
+	struct version out;
+	struct entry *e;
+	size_t need, plain;
+	uint64_t vd, got;
+	int i;
+
+	make_shapes(sh);
+	version_init(&out);
+	entry_scratch_init(&sc, NULL, 0);
+	for (i = 0; i < NSHAPES; i++) {
+		vd = 0x8000000000000001ULL * (uint64_t)(i + 1);
+		if (entry_meta_build(&m, names, NULL, &sh[i].v) != 0 ||
+		    (need = entry_need(sh[i].klen, &sh[i].v, &m, true)) == 0 ||
+		    (e = malloc(need)) == NULL) {
+			ok(0, "%s: packs with a value digest", sh[i].what);
+			continue;
+		}
+		plain = entry_need(sh[i].klen, &sh[i].v, &m, false);
+		entry_fill(e, sh[i].key, sh[i].klen, 7, &sh[i].v, 555, &m, &vd);
+		d = entry_decode(names, e, &sc);
+		ok(need == plain + 8 && entry_size(e) == need &&
+		    entry_value_digest(e, &got) && got == vd &&
+		    (e->flags & ENTRY_VDIG) && d != NULL && same(&sh[i].v, d) &&
+		    entry_copy_out(names, e, &out) == 0 &&
+		    same(&sh[i].v, &out) && entry_expires(e) ==
+		    sh[i].v.expires && (!entry_has_rcv(e) ||
+		    entry_rcv(e) == 555),
+		    "%s: with a value digest: 8 bytes more, the digest, the "
+		    "version and its stamps read back", sh[i].what);
+		vd = ~vd;
+		sh[i].v.ts++;
+		entry_fill(e, entry_key(e), sh[i].klen, 7, &sh[i].v, 555, &m,
+		    &vd);
+		d = entry_decode(names, e, &sc);
+		ok(entry_value_digest(e, &got) && got == vd && d != NULL &&
+		    same(&sh[i].v, d), "%s: refilled in place, the new digest",
+		    sh[i].what);
+		free(e);
+	}
+	for (i = 0; i < NSHAPES; i++)
+		version_free(&sh[i].v);
+	free(sh);
+	entry_scratch_free(&sc);
+	version_free(&out);
 	entry_meta_free(&m);
 }
 
@@ -266,13 +329,14 @@ test_limits(void)
 	v.value = &one;		/* never read: only its length counts */
 	v.value_len = UINT32_MAX;
 	errno = 0;
-	ok(entry_need(1, &v, &m) == 0 && errno == EFBIG,
+	ok(entry_need(1, &v, &m, false) == 0 && errno == EFBIG,
 	    "a value of 4 GiB is refused with EFBIG");
 	v.value_len = UINT32_MAX - 1;
-	ok(entry_need(1, &v, &m) > UINT32_MAX - 1, "one byte less is packable");
+	ok(entry_need(1, &v, &m, false) > UINT32_MAX - 1,
+	    "one byte less is packable");
 	v.value_len = 1;
 	errno = 0;
-	ok(entry_need(65536, &v, &m) == 0 && errno == EINVAL,
+	ok(entry_need(65536, &v, &m, false) == 0 && errno == EINVAL,
 	    "a key of 64 KiB is refused with EINVAL");
 	v.value = NULL;
 	v.value_len = 0;
@@ -289,6 +353,7 @@ main(void)
 	test_shapes();
 	test_size();
 	test_in_place();
+	test_value_digest();
 	test_limits();
 	intern_free(names);
 	return tap_done();

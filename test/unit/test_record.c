@@ -583,20 +583,20 @@ test_version_digest(void)
 		return;
 	}
 	buf_append(&key, k, kl);
-	d = record_version_digest(key.data, key.len, &v);
+	d = record_version_digest(key.data, key.len, &v, NULL);
 	ok(d == 0x9f34fac6998fc287ULL, "the pinned version's digest is "
 	    "9f34fac6998fc287 (%016llx)", (unsigned long long)d);
 
 	/* Written out and read back, as a replica stores what it got. */
 	record_to_json(key.data, key.len, &v, &out);
 	ok(record_parse(&sc, out.data, out.len, &k, &kl, &w) == 0 &&
-	    record_version_digest(k, kl, &w) == d,
+	    record_version_digest(k, kl, &w, NULL) == d,
 	    "the version read back from its record has the same digest");
 
 #define MOVED(change) do {						\
 		version_copy(&w, &v);					\
 		change;							\
-		if (record_version_digest(key.data, key.len, &w) != d)	\
+		if (record_version_digest(key.data, key.len, &w, NULL) != d) \
 			moved++;					\
 	} while (0)
 	MOVED(w.clock.e[0].counter++);
@@ -611,9 +611,9 @@ test_version_digest(void)
 	    w.tombstone = true));
 #undef MOVED
 	ok(moved == 9, "a change to any field moves it (%d of 9)", moved);
-	ok(record_version_digest("j", 1, &v) != d, "so does another key");
-	d2 = record_version_digest("", 0, &v);
-	ok(d2 != d && d2 != record_version_digest("k", 1, &w),
+	ok(record_version_digest("j", 1, &v, NULL) != d, "so does another key");
+	d2 = record_version_digest("", 0, &v, NULL);
+	ok(d2 != d && d2 != record_version_digest("k", 1, &w, NULL),
 	    "and an empty key");
 
 	record_scratch_free(&sc);
@@ -623,11 +623,105 @@ test_version_digest(void)
 	buf_free(&out);
 }
 
+/* v's value becomes n bytes of a fixed pattern. */
+static void
+pattern_value(struct version *v, size_t n)
+{
+	char *b = malloc(n > 0 ? n : 1);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		b[i] = (char)(i * 7 + i / 251);
+	version_set_value(v, b, n);
+	free(b);
+}
+
+/*
+ * record_version_digest of big values: a value of RECORD_DIGEST_BIG
+ * bytes or more enters by its value digest (pinned: nodes must agree),
+ * the same whether the caller keeps that digest or not; one byte less
+ * enters by its bytes, with the digest builds before the rule gave it
+ * (pinned from one).  A changed byte anywhere or a changed length moves
+ * a big value's digest.
+ */
+static void
+test_big_value_digest(void)
+{
+	static const char rec[] = "{\"key\":\"k\",\"v\":{\"clock\":"
+	    "{\"a.1\":7,\"b.2\":1733300000000000},\"ts\":1733300000123,"
+	    "\"expires\":1733300060123,\"actor\":\"a.1\","
+	    "\"tombstone\":false,\"value\":\"hello\"}}";
+	static const struct {
+		size_t		 len;
+		uint64_t	 want;
+		bool		 by_digest;
+	} t[] = {
+		{ RECORD_DIGEST_BIG - 1, 0x96a8caab16e1a3aaULL, false },
+		{ RECORD_DIGEST_BIG, 0x62b38d9bfa3f6153ULL, true },
+		{ 1 << 20, 0xd8439aff28bb5dc9ULL, true },
+	};
+	struct record_scratch sc;
+	struct version v, w;
+	const char *k;
+	size_t kl, i;
+	uint64_t d, vd, other = 0x0123456789abcdefULL;
+	int moved;
+
+	record_scratch_init(&sc);
+	version_init(&v);
+	version_init(&w);
+	if (record_parse(&sc, rec, sizeof(rec) - 1, &k, &kl, &v) != 0) {
+		ok(0, "parse the pinned record");
+		return;
+	}
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		pattern_value(&v, t[i].len);
+		d = record_version_digest("k", 1, &v, NULL);
+		ok(d == t[i].want, "a value of %zu bytes: the digest is "
+		    "%016llx (%016llx)", t[i].len,
+		    (unsigned long long)t[i].want, (unsigned long long)d);
+		ok(record_value_digest(&v, &vd) == t[i].by_digest &&
+		    (!t[i].by_digest ||
+		    record_version_digest("k", 1, &v, &vd) == d),
+		    "%zu bytes: %s", t[i].len, t[i].by_digest ? "taken by its "
+		    "value digest, the same kept or computed" : "taken by its "
+		    "bytes, as before big values were taken by digest");
+		ok(t[i].by_digest ? record_version_digest("k", 1, &v,
+		    &other) != d : record_version_digest("k", 1, &v,
+		    &other) == d, "%zu bytes: a kept value digest %s",
+		    t[i].len, t[i].by_digest ? "is what enters" :
+		    "is not read");
+		moved = 0;
+		version_copy(&w, &v);
+		w.value[0] ^= 1;
+		moved += record_version_digest("k", 1, &w, NULL) != d;
+		w.value[0] ^= 1;
+		w.value[t[i].len / 2] ^= 0x40;
+		moved += record_version_digest("k", 1, &w, NULL) != d;
+		w.value[t[i].len / 2] ^= 0x40;
+		w.value[t[i].len - 1]++;
+		moved += record_version_digest("k", 1, &w, NULL) != d;
+		w.value_len--;
+		moved += record_version_digest("k", 1, &w, NULL) != d;
+		ok(moved == 4, "%zu bytes: the first, a middle or the last "
+		    "byte, or the length, moves it (%d of 4)", t[i].len, moved);
+	}
+	w.tombstone = true;
+	free(w.value);
+	w.value = NULL;
+	w.value_len = 0;
+	ok(!record_value_digest(&w, &vd), "a tombstone has no value digest");
+	record_scratch_free(&sc);
+	version_free(&v);
+	version_free(&w);
+}
+
 int
 main(void)
 {
 	test_cases();
 	test_version_digest();
+	test_big_value_digest();
 	test_big_clock();
 	test_view_borrows();
 	test_from_json();

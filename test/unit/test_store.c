@@ -753,7 +753,7 @@ test_apply_record(void)
 	    strcmp(got.actor, "n1.a") == 0,
 	    "and a restart replays it as that version");
 	ok(store_digest(s, "k", 1, &d) == 1 &&
-	    d == record_version_digest("k", 1, &v) &&
+	    d == record_version_digest("k", 1, &v, NULL) &&
 	    store_digest(s, "nokey", 5, &d) == 0,
 	    "store_digest: the stored version's record_version_digest, 0 "
 	    "for an absent key");
@@ -770,6 +770,117 @@ test_apply_record(void)
 	buf_free(&plain);
 	version_free(&v);
 	version_free(&got);
+}
+
+/*
+ * The digests of the keys of test_big_digest's table, each checked
+ * against record_version_digest of the version applied (want[i]) and
+ * against store_get_digest's, which must copy out that version.  How
+ * many agree.
+ */
+static int
+digests_agree(struct store *s, const char *const *keys,
+    const struct version *want, size_t n)
+{
+	struct version got;
+	uint64_t d, dg;
+	size_t i;
+	int agree = 0;
+
+	version_init(&got);
+	for (i = 0; i < n; i++) {
+		d = dg = 0;
+		if (store_digest(s, keys[i], strlen(keys[i]), &d) == 1 &&
+		    d == record_version_digest(keys[i], strlen(keys[i]),
+		    &want[i], NULL) &&
+		    store_get_digest(s, keys[i], strlen(keys[i]), &got,
+		    &dg) == 1 && dg == d && version_cmp(&got, &want[i]) == 0)
+			agree++;
+	}
+	version_free(&got);
+	return agree;
+}
+
+/*
+ * store_digest of values of every size, the big ones by the value digest
+ * their entries keep (record.h): the same as record_version_digest of the
+ * version applied, whether the entry was built by an apply, by WAL replay
+ * or by a snapshot's load; one pinned, as nodes must agree; a big value
+ * replaced in place (same size) or by a small one, and a small one by a
+ * big one, digested as the new version.
+ */
+static void
+test_big_digest(void)
+{
+	static const char *const keys[] = { "small", "edge", "big", "huge",
+	    "ttl", "gone" };
+	static const size_t lens[] = { 100, RECORD_DIGEST_BIG - 1,
+	    RECORD_DIGEST_BIG, 1 << 20, 8192, 0 };
+	enum { NK = sizeof(keys) / sizeof(keys[0]) };
+	struct version v[NK], next;
+	struct store *s;
+	char dir[512], *val;
+	size_t i, j;
+	uint64_t d = 0, seq = 0;
+
+	if (!open_fresh(&s, dir, sizeof(dir), "bigdigest", &nosync))
+		return;
+	val = malloc(1 << 20);
+	for (j = 0; j < (1 << 20); j++)
+		val[j] = (char)(j * 7 + j / 251);
+	for (i = 0; i < NK; i++) {
+		version_init(&v[i]);
+		mkver(&v[i], NULL, "n1.a", 1733300000123LL + (int64_t)i,
+		    NULL);
+		if (lens[i] > 0) {
+			v[i].tombstone = false;
+			version_set_value(&v[i], val, lens[i]);
+		}
+	}
+	v[4].expires = 1733300060123LL;
+	for (i = 0; i < NK; i++)
+		if (i % 2 == 0)
+			(void)store_apply(s, keys[i], strlen(keys[i]), &v[i]);
+		else
+			(void)store_apply_nowait(s, keys[i], strlen(keys[i]),
+			    &v[i], NULL, 0, &seq);
+	ok(store_sync(s, seq) == 0 && digests_agree(s, keys, v, NK) == NK,
+	    "applied: every digest is record_version_digest's, from "
+	    "store_digest and store_get_digest alike");
+	if (store_digest(s, "big", 3, &d) != 1)
+		d = 0;
+	ok(d == 0x94f98a6affe36b66ULL, "a 4096-byte value's digest is "
+	    "pinned: %016llx", (unsigned long long)d);
+	ok(reopen(&s, dir) && digests_agree(s, keys, v, NK) == NK,
+	    "replayed from the WAL: the same digests");
+	ok(store_snapshot(s) == 0 && reopen(&s, dir) &&
+	    digests_agree(s, keys, v, NK) == NK,
+	    "loaded from a snapshot: the same digests");
+
+	version_init(&next);
+	val[5] ^= 1;
+	mkver(&next, &v[3], "n1.a", v[3].ts + 1, NULL);
+	next.tombstone = false;
+	version_set_value(&next, val, lens[3]);
+	version_copy(&v[3], &next);
+	mkver(&next, &v[2], "n1.a", v[2].ts + 1, "now small");
+	version_copy(&v[2], &next);
+	mkver(&next, &v[0], "n1.a", v[0].ts + 1, NULL);
+	next.tombstone = false;
+	version_set_value(&next, val, 5000);
+	version_copy(&v[0], &next);
+	for (i = 0; i < 4; i++)
+		(void)store_apply(s, keys[i], strlen(keys[i]), &v[i]);
+	ok(digests_agree(s, keys, v, NK) == NK, "a big value replaced by one "
+	    "of its size (in place), big by small, small by big: the new "
+	    "versions' digests");
+	ok(reopen(&s, dir) && digests_agree(s, keys, v, NK) == NK,
+	    "and again after a restart");
+	store_close(s);
+	for (i = 0; i < NK; i++)
+		version_free(&v[i]);
+	version_free(&next);
+	free(val);
 }
 
 static void
@@ -2412,6 +2523,7 @@ main(void)
 	tap_tmp_init("test_store");
 	test_apply();
 	test_apply_record();
+	test_big_digest();
 	test_tombstone();
 	test_reopen_odd();
 	test_snapshot();
