@@ -77,6 +77,7 @@
 struct scrape {
 	double	keys, tombstones, wal_bytes, wal_fsyncs, wal_appends;
 	double	snapshot_age, hints, hint_age, ae_repairs, read_repairs;
+	double	digest_retries, full_reads;
 	double	connections, watchers, ring_mismatches;
 	double	wal_disk_full, wal_failed;
 };
@@ -3034,6 +3035,7 @@ scrape(struct api *a)
 	struct hints_stats hs;
 	struct ae_stats as;
 	struct server_stats ss;
+	struct replica_read_stats rs;
 	struct scrape *sc = &a->last;
 	enum wal_state ws;
 	int64_t wall = clock_wall_ms(), since;
@@ -3055,7 +3057,10 @@ scrape(struct api *a)
 	sc->hint_age = hs.oldest_ms ?
 	    (double)(wall - hs.oldest_ms) / 1000.0 : 0;
 	sc->ae_repairs = (double)(as.keys_received + as.keys_sent);
-	sc->read_repairs = (double)replica_read_repairs(nd->replica);
+	replica_read_stats(nd->replica, &rs);
+	sc->read_repairs = (double)rs.read_repairs;
+	sc->digest_retries = (double)rs.digest_retries;
+	sc->full_reads = (double)rs.full_reads;
 	sc->connections = (double)ss.active;
 	sc->watchers = (double)watch_count(nd->watch);
 	sc->ring_mismatches = (double)cluster_ring_mismatches(nd->cluster);
@@ -3104,6 +3109,12 @@ static const struct {
 	  "received and sent.", METRICS_COUNTER, S(ae_repairs) },
 	{ "kvd_read_repairs_total", "Stale replicas repaired by reads.",
 	  METRICS_COUNTER, S(read_repairs) },
+	{ "kvd_read_digest_retries_total", "Digests of reads asked of another "
+	  "owner because an owner's ask failed.", METRICS_COUNTER,
+	  S(digest_retries) },
+	{ "kvd_read_full_total", "Digest reads that needed the full read (a "
+	  "digest differed, or too few owners answered).", METRICS_COUNTER,
+	  S(full_reads) },
 	{ "kvd_connections", "Client connections open now.", METRICS_GAUGE,
 	  S(connections) },
 	{ "kvd_watchers", "Watches parked on this node now (GET ?wait=).",

@@ -134,6 +134,7 @@ struct replica {
 	pthread_mutex_t	counter_mu;	/* guards last_counter */
 	uint64_t	last_counter;	/* highest counter this actor issued */
 	_Atomic uint64_t read_repairs;	/* repairs sent since start (a metric) */
+	_Atomic uint64_t digest_retries, full_reads;	/* metrics */
 	/*
 	 * Operations not yet freed, plus one held by rp itself until
 	 * replica_free: a hint's waiter can hold an operation after its
@@ -253,10 +254,12 @@ replica_free(struct replica *rp)
 	free(rp);
 }
 
-uint64_t
-replica_read_repairs(struct replica *rp)
+void
+replica_read_stats(struct replica *rp, struct replica_read_stats *out)
 {
-	return atomic_load(&rp->read_repairs);
+	out->read_repairs = atomic_load(&rp->read_repairs);
+	out->digest_retries = atomic_load(&rp->digest_retries);
+	out->full_reads = atomic_load(&rp->full_reads);
 }
 
 void
@@ -883,12 +886,16 @@ qop_repair(struct qop *q, const struct version *win)
  * record_version_digest): a 16-digit answer line in one request per
  * peer with other reads (stream.h), instead of the record.
  * When every digest equals this node's, its copy is the answer and no
- * replica needs a repair.  Otherwise -- a digest differs, an owner is
- * down or fails -- the read starts again the full way (quorum_read),
- * which finds the winner and repairs; it asks an owner that failed the
- * digest read only after the others, and stream.c fails the digests
- * that queued behind a request it got no answer to, so a hung owner
- * costs the read one timeout, not two.
+ * replica needs a repair.  An owner known down is not asked, and one
+ * whose ask fails (an error, a timeout: stream.c fails the digests that
+ * queued behind a request it got no answer to, so a hung owner costs
+ * the read one timeout, not two) is replaced by the next owner not asked
+ * yet, asked for its digest too (much as Cassandra's speculative retry
+ * asks another replica), with no thread waiting meanwhile.  Only when a
+ * digest differs, or too few owners are left to answer, does the read
+ * start again the full way (quorum_read), which finds the winner and
+ * repairs; it asks an owner that failed the digest read only after the
+ * others.
  */
 
 /* stream.h's callback for a digest: "-" (none) or 16 hex digits. */
@@ -1013,46 +1020,13 @@ full_read_main(void *arg)
 }
 
 /*
- * Goes on with a digest read after each answer: once every owner asked
- * has answered, the read is answered from this node's copy when they
- * all hold the same record, and otherwise handed to a full read on the
+ * Hands the digest read q, which could not decide, to a full read on the
  * workq (it calls other owners and waits: not in a stream's thread).
  */
 static void
-digest_progress(struct qop *q)
+full_read_later(struct qop *q)
 {
-	struct replica_result *res;
-	bool have, same = true;
-	int i, need;
-
-	pthread_mutex_lock(&q->mu);
-	need = q->finished || q->asking ? 0 : q->res->required;
-	for (i = 0; i < need; i++)
-		if (q->t[i].state != T_OK && q->t[i].state != T_FAIL)
-			need = 0;
-	if (need == 0) {
-		pthread_mutex_unlock(&q->mu);
-		return;
-	}
-	q->finished = true;
-	have = q->t[0].found;
-	for (i = 1; i < need && same; i++)
-		same = q->t[i].state == T_OK && q->t[i].found == have &&
-		    (!have || q->t[i].digest == q->t[0].digest);
-	pthread_mutex_unlock(&q->mu);
-	res = q->res;
-	if (same) {
-		qop_report(q, res);
-		version_free(&res->v);
-		version_copy(&res->v, &q->t[0].v);
-		if (!have || !version_live(&res->v, clock_wall_ms())) {
-			res->status = 404;
-			res->error = "not found";
-		} else
-			res->status = 200;
-		q->done(q->done_arg, res);
-		return;
-	}
+	atomic_fetch_add(&q->rp->full_reads, 1);
 	pthread_mutex_lock(&q->mu);
 	q->refs++;		/* full_read_main's */
 	pthread_mutex_unlock(&q->mu);
@@ -1060,29 +1034,116 @@ digest_progress(struct qop *q)
 		full_read_main(q);
 }
 
+/* Asks owner i of the digest read q for its digest; q->mu not held. */
+static void
+ask_digest(struct qop *q, size_t i)
+{
+	struct buf enc = BUF_INIT;
+	struct task *tk = &q->t[i].call;
+
+	tk->q = q;
+	tk->i = i;
+	http_percent_encode(q->key.data, q->key.len, &enc);
+	stream_send(q->rp->streams, q->t[i].address, "/internal/digests",
+	    true, enc.data, enc.len, digest_done, tk);
+	buf_free(&enc);
+}
+
+/*
+ * Goes on with a digest read after each answer.  It needs `required`
+ * owners' digests, this node's among them: while too few answered and
+ * too few are asked, the next owner not asked yet and not known down is
+ * asked (the first ones, then one for each that failed).  Once that
+ * many answered, the read is answered from this node's copy when they
+ * all hold the same record; when one differs, or no owner is left to
+ * ask, it is handed to a full read (full_read_later).
+ */
+static void
+digest_progress(struct qop *q)
+{
+	struct replica_result *res;
+	bool have, same = true;
+	size_t i, next;
+	int okn, asked, need;
+
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		if (q->finished || q->asking) {
+			pthread_mutex_unlock(&q->mu);
+			return;
+		}
+		need = q->res->required;
+		okn = asked = 0;
+		next = q->nowners;
+		for (i = 0; i < q->nowners; i++) {
+			if (q->t[i].state == T_OK)
+				okn++;
+			else if (q->t[i].state == T_ASKED)
+				asked++;
+			else if (q->t[i].state == T_IDLE && !q->t[i].down &&
+			    next == q->nowners)
+				next = i;
+		}
+		if (okn + asked >= need || next == q->nowners)
+			break;
+		q->t[next].state = T_ASKED;
+		q->refs++;		/* digest_done's */
+		if (q->failed > 0)	/* in place of one that failed */
+			atomic_fetch_add(&q->rp->digest_retries, 1);
+		pthread_mutex_unlock(&q->mu);
+		ask_digest(q, next);
+		pthread_mutex_lock(&q->mu);
+	}
+	if (okn < need && asked > 0) {
+		pthread_mutex_unlock(&q->mu);
+		return;		/* the answers still due decide */
+	}
+	q->finished = true;
+	have = q->t[0].found;
+	if (okn < need)
+		same = false;
+	for (i = 1; i < q->nowners && same; i++)
+		if (q->t[i].state == T_OK)
+			same = q->t[i].found == have &&
+			    (!have || q->t[i].digest == q->t[0].digest);
+	pthread_mutex_unlock(&q->mu);
+	res = q->res;
+	if (!same) {
+		full_read_later(q);
+		return;
+	}
+	qop_report(q, res);
+	version_free(&res->v);
+	version_copy(&res->v, &q->t[0].v);
+	if (!have || !version_live(&res->v, clock_wall_ms())) {
+		res->status = 404;
+		res->error = "not found";
+	} else
+		res->status = 200;
+	q->done(q->done_arg, res);
+}
+
 /*
  * Starts the read of q (self first among its owners) by digests: this
- * node's copy, and the digest of the record of each of the first
- * required - 1 other owners (README: "digest reads").  False when the
- * read cannot go that way (too few owners up, or this node is not one);
+ * node's copy, and the digest of the record of each of required - 1
+ * other owners (README: "digest reads").  False when the read cannot go
+ * that way (fewer than required owners up, or this node is not one);
  * else done is called as replica_get_start says.
  */
 static bool
 digest_start(struct replica *rp, struct qop *q, struct replica_result *res,
     replica_done_fn done, void *arg)
 {
-	struct buf enc = BUF_INIT;
 	struct version v;
-	struct task *tk;
 	uint64_t mine = 0;
+	size_t i, up = 0;
 	bool have;
-	int i, need = res->required;
+	int need = res->required;
 
-	if (need < 2 || q->nowners < (size_t)need || !q->t[0].self)
+	for (i = 0; i < q->nowners; i++)
+		up += !q->t[i].down;
+	if (need < 2 || up < (size_t)need || !q->t[0].self)
 		return false;
-	for (i = 1; i < need; i++)
-		if (q->t[i].down)
-			return false;
 	q->res = res;
 	q->done = done;
 	q->done_arg = arg;
@@ -1094,19 +1155,6 @@ digest_start(struct replica *rp, struct qop *q, struct replica_result *res,
 	q->t[0].state = T_ASKED;
 	qop_done(q, 0, true, have, &v);
 	version_free(&v);
-	http_percent_encode(q->key.data, q->key.len, &enc);
-	for (i = 1; i < need; i++) {
-		tk = &q->t[i].call;
-		tk->q = q;
-		tk->i = (size_t)i;
-		pthread_mutex_lock(&q->mu);
-		q->t[i].state = T_ASKED;
-		q->refs++;
-		pthread_mutex_unlock(&q->mu);
-		stream_send(rp->streams, q->t[i].address, "/internal/digests",
-		    true, enc.data, enc.len, digest_done, tk);
-	}
-	buf_free(&enc);
 	pthread_mutex_lock(&q->mu);
 	q->asking = false;
 	pthread_mutex_unlock(&q->mu);

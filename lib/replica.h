@@ -71,8 +71,14 @@ struct replica_result {
 	uint64_t	durable_seq;	/* replica_put_start: this node's copy's WAL seq, or 0 */
 };
 
-/* Read repairs sent (or applied here) since start. */
-uint64_t replica_read_repairs(struct replica *rp);
+/* What this node's reads did since start (metrics). */
+struct replica_read_stats {
+	uint64_t	read_repairs;	/* repairs sent (or applied here) */
+	uint64_t	digest_retries;	/* failed digest asks asked of another owner */
+	uint64_t	full_reads;	/* digest reads that needed the full read */
+};
+
+void	replica_read_stats(struct replica *rp, struct replica_read_stats *out);
 
 void	replica_result_init(struct replica_result *res);
 void	replica_result_free(struct replica_result *res);

@@ -9,8 +9,9 @@
 # deliver), a fourth node joining and another leaving under load, a delete
 # that a down node missed (it stays deleted: the returning node ends with
 # the tombstone), a node whose directory was wiped (it is refilled),
-# writes a hung (SIGSTOP) node missed (hinted like a dead node's), and a
-# four-node cluster where stand-ins keep a dead owner's writes as hints
+# writes a hung (SIGSTOP) node missed (hinted like a dead node's), reads
+# whose digest a hung node failed (the third owner's digest answers them),
+# and a four-node cluster where stand-ins keep a dead owner's writes as hints
 # (sloppy quorum) and hand them over when it returns.
 #
 # Replicas are compared through GET /internal/fetch/KEY, which shows a
@@ -386,8 +387,9 @@ node_hints() {
 	st=${out% *} t=${out#* }
 	echo "GET $k via node1 with node3 stopped: $st in $t s $(cat "$TMP/body")"
 	[ "$st" = 200 ] && [ "$(jq -r .value "$TMP/body")" = "v${k#d}" ]
-	# The digest read waits out the timeout (2 s); the full read that
-	# follows asks node2 first, not node3 again (which took 4 s).
+	# The digest read waits out the timeout (2 s); node2, asked for its
+	# digest then, answers it (a full read that asked node3 again took
+	# 4 s).
 	awk -v t="$t" 'BEGIN { exit !(t < 3.2) }'
 	# Six at once, once node1 may have given node3 up: the digests that
 	# queued behind the first one's request fail with it, rather than
@@ -403,6 +405,43 @@ node_hints() {
 	cat "$TMP/times"
 	[ "$(wc -l <"$TMP/times")" -eq 6 ]
 	awk '$1 != 200 || $2 >= 3.2 { bad = 1 } END { exit bad }' "$TMP/times"
+}
+
+# metric NODE NAME: the value of the unlabelled metric NAME on NODE.
+metric() {
+	curl -s --max-time 5 "$(url "$1")/metrics" |
+	    awk -v n="$2" '$1 == n { print $2; exit }'
+}
+
+@test "a GET whose digest ask a hung (SIGSTOP) owner failed asks the third owner for its digest, not for the record: no full read" {
+	local i k="" before st
+	start_peer 1 3 ""
+	start_peer 2 3 "" --request-log
+	start_peer 3 3 ""
+	wait_for 20 all_ready node1 node2 node3
+	# A key whose digest read through node1 asks node3 first.
+	for i in $(seq 1 200); do
+		[ "$(put node1 "r$i" "v$i")" = 201 ]
+		if c -D - -o /dev/null "$(url node1)/kv/r$i" | tr -d '\r' |
+		    grep -qi '^x-kvd-replicas: node1,node3,'; then
+			k="r$i"
+			break
+		fi
+	done
+	[ -n "$k" ]
+	before=$(grep -c 'path=/internal/fetch/' "$TMP/node2.log" || true)
+	kill -STOP "$(pid_of node3)"
+	st=$(curl -s --max-time 10 -o "$TMP/body" -w '%{http_code}' \
+	    "$(url node1)/kv/$k")
+	kill -CONT "$(pid_of node3)"
+	echo "GET $k via node1 with node3 stopped: $st $(cat "$TMP/body")"
+	[ "$st" = 200 ] && [ "$(jq -r .value "$TMP/body")" = "v${k#r}" ]
+	# node2 gave its digest; the record, which a full read fetches, it
+	# was never asked for.
+	grep -q 'method=POST path=/internal/digests status=200' "$TMP/node2.log"
+	[ "$(grep -c 'path=/internal/fetch/' "$TMP/node2.log" || true)" = "$before" ]
+	[ "$(metric node1 kvd_read_digest_retries_total)" -ge 1 ]
+	[ "$(metric node1 kvd_read_full_total)" = 0 ]
 }
 
 @test "a write whose client gave up while its node was stopped is not applied once the node runs again: the write acknowledged meanwhile stays" {

@@ -716,6 +716,8 @@ kvd_hints_pending gauge
 kvd_hint_oldest_age_seconds gauge
 kvd_antientropy_repairs_total counter
 kvd_read_repairs_total counter
+kvd_read_digest_retries_total counter
+kvd_read_full_total counter
 kvd_connections gauge
 kvd_build_info gauge
 EOF
