@@ -77,7 +77,7 @@
 struct scrape {
 	double	keys, tombstones, wal_bytes, wal_fsyncs, wal_appends;
 	double	snapshot_age, hints, hint_age, ae_repairs, read_repairs;
-	double	digest_retries, full_reads;
+	double	digest_retries, full_reads, full_busy;
 	double	connections, watchers, ring_mismatches;
 	double	wal_disk_full, wal_failed;
 };
@@ -3061,6 +3061,7 @@ scrape(struct api *a)
 	sc->read_repairs = (double)rs.read_repairs;
 	sc->digest_retries = (double)rs.digest_retries;
 	sc->full_reads = (double)rs.full_reads;
+	sc->full_busy = (double)rs.full_busy;
 	sc->connections = (double)ss.active;
 	sc->watchers = (double)watch_count(nd->watch);
 	sc->ring_mismatches = (double)cluster_ring_mismatches(nd->cluster);
@@ -3115,6 +3116,9 @@ static const struct {
 	{ "kvd_read_full_total", "Digest reads that needed the full read (a "
 	  "digest differed, or too few owners answered).", METRICS_COUNTER,
 	  S(full_reads) },
+	{ "kvd_read_full_busy_total", "Of those, reads answered 503 busy "
+	  "instead: too many waited for a full read, or too long.",
+	  METRICS_COUNTER, S(full_busy) },
 	{ "kvd_connections", "Client connections open now.", METRICS_GAUGE,
 	  S(connections) },
 	{ "kvd_watchers", "Watches parked on this node now (GET ?wait=).",

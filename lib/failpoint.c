@@ -1,6 +1,6 @@
 /*
  * failpoint.c -- named crash and error points for the durability tests,
- * and delay points for the start-up ones.
+ * and delay points for the start-up and read-load ones.
  *
  * WHAT FOR.  The WAL and the snapshot code promise that a crash at any
  * instant loses no acknowledged write and never leaves a file that a
@@ -54,6 +54,9 @@
  *	index-build-delay	the key index build at open, before its
  *				first key (/ready answers "building the key
  *				index" meanwhile)
+ *	full-read-delay		a full read after a digest read, before it
+ *				calls the owners (replica.c, FULL READS): a
+ *				test fills the full reads' threads and queue
  *
  * COST.  failpoint() in the header loads failpoint_active (relaxed) and
  * returns when it is 0: one predictable branch.  It starts at 1 so the
@@ -96,6 +99,7 @@ static const struct fp_known known[] = {
 	{ "wal-fsync-eio", FP_ERROR },
 	{ "wal-write-enospc", FP_ERROR },
 	{ "index-build-delay", FP_DELAY },
+	{ "full-read-delay", FP_DELAY },
 };
 #define NKNOWN	(sizeof(known) / sizeof(known[0]))
 

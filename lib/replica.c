@@ -41,9 +41,10 @@
  * the caller before the answer (res->durable_seq), its fsync started
  * right away (store_flush_soon) so that it overlaps the replicas'.  A
  * digest read goes on in digest_progress, and when the digests disagree
- * the full read, which calls and waits, runs in a workq task.  Since
- * every call in flight ends within its own timeout (stream.c), every
- * operation settles.  replica_put and replica_get wait for done.
+ * the full read, which calls and waits, runs in a workq task (at most
+ * FULL_READS_MAX at once: FULL READS).  Since every call in flight ends
+ * within its own timeout (stream.c), every operation settles.
+ * replica_put and replica_get wait for done.
  *
  * Conditional writes (If-Match, If-None-Match, conditional DELETE) do
  * not come here: they run a consensus round among the owners (cas.c).
@@ -69,6 +70,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "failpoint.h"
 #include "hints.h"
 #include "hex.h"
 #include "http.h"
@@ -84,6 +86,8 @@
 #define WORKERS_MAX	512		/* remote calls in flight at once */
 #define WORKER_IDLE_MS	30000
 #define WORKER_STACK	(256 * 1024)
+#define FULL_READS_MAX	64		/* full reads after digest reads, at once */
+#define FULL_WAIT_MAX	64		/* digest reads waiting for one, at most */
 
 /*
  * What replica_get and replica_put wait on (their operation's done), and
@@ -134,7 +138,11 @@ struct replica {
 	pthread_mutex_t	counter_mu;	/* guards last_counter */
 	uint64_t	last_counter;	/* highest counter this actor issued */
 	_Atomic uint64_t read_repairs;	/* repairs sent since start (a metric) */
-	_Atomic uint64_t digest_retries, full_reads;	/* metrics */
+	_Atomic uint64_t digest_retries, full_reads, full_busy;	/* metrics */
+	/* FULL READS: those running, and the digest reads waiting for one. */
+	pthread_mutex_t	full_mu;	/* guards the four below */
+	int		full_running, full_waiting;
+	struct qop	*full_head, *full_tail;
 	/*
 	 * Operations not yet freed, plus one held by rp itself until
 	 * replica_free: a hint's waiter can hold an operation after its
@@ -199,6 +207,8 @@ struct qop {
 	void		*done_arg;
 	bool		 asking;	/* the coordinator still asks the first targets */
 	bool		 finished;	/* done was called, or is being */
+	struct qop	*full_next;	/* digest read: waiting for a full read */
+	int64_t		 full_since;	/* since then (clock_now_ms) */
 	size_t		 nowners;	/* the first nowners are the owners */
 	size_t		 nt;		/* targets */
 	struct target	 t[];
@@ -225,6 +235,7 @@ replica_new(const struct replica_config *cfg)
 		return NULL;
 	}
 	pthread_mutex_init(&rp->counter_mu, NULL);
+	pthread_mutex_init(&rp->full_mu, NULL);
 	op_wait_init(&rp->drained);
 	atomic_init(&rp->live, 1);
 	/* Microseconds since the epoch: above anything issued before a restart. */
@@ -251,6 +262,7 @@ replica_free(struct replica *rp)
 	replica_unlive(rp);
 	op_wait(&rp->drained);
 	pthread_mutex_destroy(&rp->counter_mu);
+	pthread_mutex_destroy(&rp->full_mu);
 	free(rp);
 }
 
@@ -260,6 +272,7 @@ replica_read_stats(struct replica *rp, struct replica_read_stats *out)
 	out->read_repairs = atomic_load(&rp->read_repairs);
 	out->digest_retries = atomic_load(&rp->digest_retries);
 	out->full_reads = atomic_load(&rp->full_reads);
+	out->full_busy = atomic_load(&rp->full_busy);
 }
 
 void
@@ -896,6 +909,24 @@ qop_repair(struct qop *q, const struct version *win)
  * start again the full way (quorum_read), which finds the winner and
  * repairs; it asks an owner that failed the digest read only after the
  * others.
+ *
+ * FULL READS call and wait, so each runs on a workq thread; at most
+ * FULL_READS_MAX at once.  A digest read that needs one beyond that
+ * waits in a queue of at most FULL_WAIT_MAX, which the threads of those
+ * running take in order as they finish; one that waited longer than the
+ * peer timeout for its turn is answered 503 busy instead (its client has
+ * waited that long already, and the full reads ahead of it are slow for
+ * a reason), and so is one that finds the queue full, at once: it would
+ * wait behind more than one full read per thread, longer than that.  As
+ * Riak answers an overloaded request, and Cassandra drops one that
+ * outlived its timeout in a queue: the client retries, no node grows.
+ * So a queued read is answered within about three peer timeouts (two
+ * for the full read ahead of it, one of its own), and the threads and
+ * memory the full reads take are bounded whatever the load.  Without
+ * the cap, reads that all needed the full way at once (a replica back
+ * from a partition that missed a hot key, owners hung or overloaded)
+ * took a thread each, up to the workq's 512, each fetching the value
+ * from the other owners: 1 GB and a small GET 22 s with a 1 MiB value.
  */
 
 /* stream.h's callback for a digest: "-" (none) or 16 hex digits. */
@@ -1005,32 +1036,92 @@ full_read(struct replica *rp, const char *key, size_t klen,
 	qop_unref(q);
 }
 
+/* Answers the digest read q, which needed a full read, 503 busy. */
+static void
+answer_busy(struct qop *q)
+{
+	atomic_fetch_add(&q->rp->full_busy, 1);
+	qop_report(q, q->res);
+	q->res->status = 503;
+	q->res->error = "busy: too many reads through this node are waiting "
+	    "for replicas; retry";
+	q->done(q->done_arg, q->res);
+}
+
 /*
  * The workq task of a digest read q that could not decide: the full
- * read, then q's done.  It holds a reference to q.
+ * read, then q's done; then the next digest read waiting for one (FULL
+ * READS), until none waits.  It holds a reference to q, and to each
+ * queued one.
  */
 static void
 full_read_main(void *arg)
 {
 	struct qop *q = arg;
+	struct replica *rp = q->rp;
 
-	full_read(q->rp, q->key.data, q->key.len, q, q->res);
-	q->done(q->done_arg, q->res);
-	qop_unref(q);
+	for (;;) {
+		(void)failpoint("full-read-delay");
+		full_read(rp, q->key.data, q->key.len, q, q->res);
+		q->done(q->done_arg, q->res);
+		qop_unref(q);
+		for (;;) {
+			pthread_mutex_lock(&rp->full_mu);
+			if ((q = rp->full_head) == NULL) {
+				rp->full_running--;
+				pthread_mutex_unlock(&rp->full_mu);
+				return;
+			}
+			if ((rp->full_head = q->full_next) == NULL)
+				rp->full_tail = NULL;
+			rp->full_waiting--;
+			pthread_mutex_unlock(&rp->full_mu);
+			if (clock_now_ms() - q->full_since <= rp->cfg.timeout_ms)
+				break;
+			answer_busy(q);
+			qop_unref(q);
+		}
+	}
 }
 
 /*
- * Hands the digest read q, which could not decide, to a full read on the
- * workq (it calls other owners and waits: not in a stream's thread).
+ * Hands the digest read q, which could not decide, to a full read: on a
+ * workq thread of its own while fewer than FULL_READS_MAX run, else to
+ * the queue those threads take from (which then holds a reference to
+ * q), else, with the queue full, answers it busy.
  */
 static void
 full_read_later(struct qop *q)
 {
-	atomic_fetch_add(&q->rp->full_reads, 1);
+	struct replica *rp = q->rp;
+	enum { START, WAIT, BUSY } how;
+
+	atomic_fetch_add(&rp->full_reads, 1);
 	pthread_mutex_lock(&q->mu);
-	q->refs++;		/* full_read_main's */
+	q->refs++;		/* full_read_main's, or the queue's */
 	pthread_mutex_unlock(&q->mu);
-	if (workq_submit(q->rp->workq, full_read_main, q) != 0)
+	pthread_mutex_lock(&rp->full_mu);
+	if (rp->full_running < FULL_READS_MAX) {
+		rp->full_running++;
+		how = START;
+	} else if (rp->full_waiting < FULL_WAIT_MAX) {
+		rp->full_waiting++;
+		q->full_next = NULL;
+		q->full_since = clock_now_ms();
+		if (rp->full_tail != NULL)
+			rp->full_tail->full_next = q;
+		else
+			rp->full_head = q;
+		rp->full_tail = q;
+		how = WAIT;
+	} else
+		how = BUSY;
+	pthread_mutex_unlock(&rp->full_mu);
+	if (how == BUSY) {
+		answer_busy(q);
+		qop_unref(q);
+	} else if (how == START &&
+	    workq_submit(rp->workq, full_read_main, q) != 0)
 		full_read_main(q);
 }
 

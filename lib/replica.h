@@ -76,6 +76,7 @@ struct replica_read_stats {
 	uint64_t	read_repairs;	/* repairs sent (or applied here) */
 	uint64_t	digest_retries;	/* failed digest asks asked of another owner */
 	uint64_t	full_reads;	/* digest reads that needed the full read */
+	uint64_t	full_busy;	/* of those, answered 503 busy without it */
 };
 
 void	replica_read_stats(struct replica *rp, struct replica_read_stats *out);

@@ -444,6 +444,42 @@ metric() {
 	[ "$(metric node1 kvd_read_full_total)" = 0 ]
 }
 
+@test "digest reads that need a full read beyond the 64 that run at once wait, at most 64 of them; the rest, and those that waited a peer timeout, are answered 503 busy" {
+	local st busy
+	KVD_FAILPOINTS=full-read-delay@1+ start_peer 1 3 ""
+	start_peer 2 3 ""
+	start_peer 3 3 ""
+	wait_for 20 all_ready node1 node2 node3
+	# 200 keys that node1 holds a version of and the others do not: each
+	# digest read through node1 differs, so each needs the full read,
+	# which the failpoint holds for 2 s before it starts.
+	python3 -c '
+import json
+for i in range(1, 201):
+    print(json.dumps({"key": "m%d" % i, "v": {"clock": {"x.1": 1},
+        "ts": 1, "actor": "x.1", "tombstone": False, "value": "v%d" % i}}))
+' >"$TMP/batch"
+	st=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' \
+	    --data-binary @"$TMP/batch" "$(url node1)/internal/batch")
+	[ "$st" = 200 ]
+	mkdir "$TMP/out"
+	curl -s --max-time 30 -Z --parallel-immediate --parallel-max 200 \
+	    -o "$TMP/out/#1" -w '%{http_code}\n' "$(url node1)/kv/m[1-200]" \
+	    >"$TMP/codes" 2>/dev/null || true
+	sort "$TMP/codes" | uniq -c
+	[ "$(wc -l <"$TMP/codes")" -eq 200 ]
+	# Every read was answered: the first 64 by their full reads (and
+	# repaired), the rest 503 busy, at once or after their wait.
+	[ "$(grep -c '^200$' "$TMP/codes")" -ge 64 ]
+	busy=$(grep -l '"code":"busy"' "$TMP"/out/* | wc -l)
+	echo "busy: $busy"
+	[ "$busy" -ge 1 ]
+	[ "$(grep -c -v -e '^200$' -e '^503$' "$TMP/codes")" = 0 ]
+	[ "$(metric node1 kvd_read_full_total)" -eq 200 ]
+	[ "$(metric node1 kvd_read_full_busy_total)" -eq "$busy" ]
+	grep -q 'point=full-read-delay hit=64 action=delay' "$TMP/node1.log"
+}
+
 @test "a write whose client gave up while its node was stopped is not applied once the node runs again: the write acknowledged meanwhile stays" {
 	local n rc
 	for n in 1 2 3; do

@@ -718,6 +718,7 @@ kvd_antientropy_repairs_total counter
 kvd_read_repairs_total counter
 kvd_read_digest_retries_total counter
 kvd_read_full_total counter
+kvd_read_full_busy_total counter
 kvd_connections gauge
 kvd_build_info gauge
 EOF
