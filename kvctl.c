@@ -2627,17 +2627,18 @@ cview_get(const struct opts *o, bool deep, struct cview *cv, const char *what)
 	 * ("unknown": one joined before it was started, say) that does not
 	 * answer kvctl either is down, in every count, line and column:
 	 * gossip says so itself within seconds, and until then "unknown"
-	 * was counted up.  So is one that answers kvctl while the --server
-	 * node's calls to it fail (a member with another cluster secret:
-	 * the two do not talk).  One that answers kvctl otherwise is up (it
-	 * has just started).
+	 * was counted up.  So is one that answers the --server node's calls
+	 * with a refusal (an HTTP status: a member with another cluster
+	 * secret, the two do not talk).  One that answers kvctl otherwise is
+	 * up (it has just started; an error left from calls before it did,
+	 * "Connection refused", says nothing of it now).
 	 */
 	for (i = 0; i < cv->nm; i++) {
 		if (strcmp(cv->m[i].state, "unknown") != 0)
 			continue;
 		if (cv->m[i].unreachable)
 			cv->m[i].unheard = true;
-		else if (cv->m[i].link_error[0] != '\0')
+		else if (isdigit((unsigned char)cv->m[i].link_error[0]))
 			cv->m[i].never_heard = true;
 		else
 			continue;
@@ -2692,10 +2693,9 @@ cview_sort(struct cview *cv)
 
 /*
  * Why mi, down, is down, after its id, for a warning or a note: for how
- * long, or that the --server node (self) never heard from it (and why,
- * when it answers self's calls with a refusal or answers kvctl: the two
- * do not talk), or (seen unknown there) that kvctl could not reach it
- * either.
+ * long, or that the --server node (self) never heard from it (and, when
+ * it answers self's calls with a refusal, with which: the two do not
+ * talk), or (seen unknown there) that kvctl could not reach it either.
  */
 static void
 down_text(const struct minfo *mi, const char *self, struct buf *out)
@@ -2708,13 +2708,7 @@ down_text(const struct minfo *mi, const char *self, struct buf *out)
 	else if (mi->never_heard && isdigit((unsigned char)mi->link_error[0]))
 		buf_printf(out, "down: %s has never heard from it, and it "
 		    "answers %s's calls %s", self, self, mi->link_error);
-	else if (mi->never_heard && mi->answered) {
-		buf_printf(out, "down: %s has never heard from it, though it "
-		    "answers kvctl", self);
-		if (mi->link_error[0] != '\0')
-			buf_printf(out, " (%s's calls to it fail: %s)", self,
-			    mi->link_error);
-	} else if (mi->never_heard)
+	else if (mi->never_heard)
 		buf_printf(out, "down: %s has never heard from it (not started, "
 		    "or unreachable at %s)", self, mi->address);
 	else if (mi->hb_age_ms >= 0) {
