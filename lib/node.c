@@ -297,13 +297,31 @@ away_message(const struct node *nd, const char *what, const char *then,
 }
 
 /*
+ * What stamp_alive writes: a positive number of wall ms and a newline.
+ * True with it in *last.
+ */
+static bool
+parse_stamp(const char *text, long long *last)
+{
+	char *end;
+
+	if (*text < '0' || *text > '9')
+		return false;
+	errno = 0;
+	*last = strtoll(text, &end, 10);
+	return errno == 0 && *last > 0 && (*end == '\0' ||
+	    (end[0] == '\n' && end[1] == '\0'));
+}
+
+/*
  * Reads the alive stamp at path into *last: the wall ms it holds, or 0
  * when there is none (no file: a first start, or a node that never ran a
- * round; or no number in it).  A stamp that is there but cannot be read
- * (no permission, an I/O error, a directory or other non-regular file in
- * its place) is no "no stamp": starting would skip the one check that
- * keeps deleted keys from coming back, so it is an error like any other
- * unreadable state file.  0, or -1 with a message in err.
+ * round).  A stamp that is there but cannot be read (no permission, an
+ * I/O error, a directory or other non-regular file in its place) or
+ * holds no time (empty, garbled: stamp_alive replaces it whole, so
+ * neither comes from a crash) is no "no stamp": starting would skip the
+ * one check that keeps deleted keys from coming back, so it is an error
+ * like any other unreadable state file.  0, or -1 with a message in err.
  */
 static int
 read_alive(const char *path, long long *last, char *err, size_t errlen)
@@ -335,16 +353,19 @@ read_alive(const char *path, long long *last, char *err, size_t errlen)
 	}
 	if (fd >= 0)
 		close(fd);
+	if (why == NULL && n >= 0) {
+		text[n] = '\0';
+		if (!parse_stamp(text, last))
+			why = n == 0 ? "it is empty" : "it holds no time";
+	}
 	if (why != NULL) {
-		snprintf(err, errlen, "cannot read the alive stamp %s: %s; it "
+		snprintf(err, errlen, "cannot %s the alive stamp %s: %s; it "
 		    "tells how long this node was away (--tombstone-grace): "
-		    "restore read access to it, or remove it only if this node "
-		    "last ran less than the grace ago", path, why);
+		    "%sremove it only if this node last ran less than the grace "
+		    "ago", n < 0 ? "read" : "use", path, why, n < 0 ?
+		    "restore read access to it, or " : "");
 		return -1;
 	}
-	text[n] = '\0';
-	if (sscanf(text, "%lld", last) != 1)
-		*last = 0;
 	return 0;
 }
 

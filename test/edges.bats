@@ -1360,7 +1360,7 @@ exited() {
 	    "$TMP/node3.log"
 }
 
-@test "away: an alive stamp that is there but cannot be read (a directory in its place; no permission, when not root) stops the start, exit 1, naming the file and the error, --allow-stale or not" {
+@test "away: an alive stamp that is there but cannot be read (a directory in its place; no permission, when not root) or holds no time (empty, garbled) stops the start, exit 1, naming the file and the error, --allow-stale or not" {
 	local stamp="$DATA/n1/alive"
 	start_node n1 --tombstone-grace 5
 	kill_node n1 TERM
@@ -1378,6 +1378,21 @@ exited() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"cannot read the alive stamp $stamp: Is a directory"* ]]
 	rmdir "$stamp"
+	# stamp_alive replaces the file whole: an empty or garbled one is no
+	# crash's, and was taken for no stamp at all.
+	printf '' >"$stamp"
+	run timeout 10 "$KVD" --id n1 --addr 127.0.0.1:0 --data-dir "$DATA" \
+	    --tombstone-grace 5 --allow-stale 3>&-
+	echo "status $status: $output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot use the alive stamp $stamp: it is empty; "* ]]
+	printf '17x\n' >"$stamp"
+	run timeout 10 "$KVD" --id n1 --addr 127.0.0.1:0 --data-dir "$DATA" \
+	    --tombstone-grace 5 3>&-
+	echo "status $status: $output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot use the alive stamp $stamp: it holds no time; "* ]]
+	rm "$stamp"
 	if [ "$(id -u)" -ne 0 ]; then
 		# root reads a mode 000 file anyway
 		echo 1 >"$stamp"
