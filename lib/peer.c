@@ -41,7 +41,22 @@
  * last failure's text (error) and, apart, what the last 401 said and
  * what it means here (refused: see enum peer_refusal), which only an
  * answer changes: a refusing peer that then stops answering still
- * refused this node the last time it answered.  After PEER_DOWN_AFTER
+ * refused this node the last time it answered.
+ *
+ * Only an answer to a call the peer checks the signature of says
+ * whether it accepts this node: a call to /internal/ (of the routes
+ * api.c's signed_route checks, the only ones nodes call).  The others
+ * nodes call (GET /health, GET /cluster/nodes of a joining node, a
+ * watch relayed as GET /kv/) are answered whatever the secret.  Such an
+ * answer proves the peer reachable and nothing more, so it counts as a
+ * working answer only while the peer has not refused this node (it
+ * then ends a run of transport failures, as any answer does); while it
+ * has, the answer changes nothing: the refusal, the failing run it is
+ * part of (fails, error, the backoff) and last_ok all stand until a
+ * call the peer checks is answered otherwise.  Counting it as working
+ * cleared a member's refusal and its link error whenever one came, and
+ * a member with another cluster secret went from failing and down to
+ * up and back.  After PEER_DOWN_AFTER
  * failures in a row the address is down: calls to it fail at once with
  * EHOSTDOWN instead of waiting for a timeout, until a backoff
  * (PEER_BACKOFF_MIN_MS doubling to PEER_BACKOFF_MAX_MS) expires; then
@@ -132,10 +147,17 @@ struct pool {
 	struct pool		*next;
 };
 
+/*
+ * The routes whose calls the peer checks the signature of (HEALTH in the
+ * essay): the answers that say whether it accepts this node's calls.
+ */
+#define CHECKED_PREFIX	"/internal/"
+
 /* How one call went, for call_end. */
 struct outcome {
 	bool	answered;	/* an HTTP answer came (ok, or a 401) */
 	bool	ok;		/* an answer other than a refusing 401 */
+	bool	checked;	/* to a route the peer checks (CHECKED_PREFIX) */
 	int	refused;	/* enum peer_refusal, when answered */
 	char	refusal[PEER_ERROR_MAX];
 	char	error[PEER_ERROR_MAX];	/* when not ok */
@@ -326,6 +348,40 @@ call_begin(struct peers *p, const char *addr, struct client_conn *c,
 }
 
 /*
+ * Records outcome o in pl's health: a working answer ends the failing
+ * run, anything else extends it (and marks the address down after
+ * PEER_DOWN_AFTER); an answer sets the refusal.  Except an answer on a
+ * route the peer does not check while it refuses this node, which
+ * records nothing (HEALTH in the essay).  Caller holds mu.
+ */
+static void
+do_record(struct pool *pl, const struct outcome *o)
+{
+	if (o->ok && !o->checked && pl->refused != PEER_ACCEPTED)
+		return;
+	if (o->answered) {
+		pl->refused = o->refused;
+		memcpy(pl->refusal, o->refusal, sizeof(pl->refusal));
+	}
+	if (o->ok) {
+		pl->fails = 0;
+		pl->backoff_ms = 0;
+		pl->last_ok = clock_wall_ms();
+		pl->error[0] = '\0';
+		return;
+	}
+	pl->fails++;
+	pl->last_fail = clock_wall_ms();
+	memcpy(pl->error, o->error, sizeof(pl->error));
+	if (pl->fails >= PEER_DOWN_AFTER) {
+		pl->backoff_ms = pl->backoff_ms == 0 ? PEER_BACKOFF_MIN_MS :
+		    pl->backoff_ms >= PEER_BACKOFF_MAX_MS / 2 ?
+		    PEER_BACKOFF_MAX_MS : pl->backoff_ms * 2;
+		pl->retry_at = clock_now_ms() + pl->backoff_ms;
+	}
+}
+
+/*
  * Ends a call: records its outcome o and puts a still-connected *c back
  * into the pool (or closes it when the pool is full), after the lock.
  */
@@ -338,26 +394,8 @@ call_end(struct peers *p, const char *addr, struct client_conn *c,
 
 	pthread_mutex_lock(&p->mu);
 	pl = do_get(p, addr);
-	if (pl != NULL && o->answered) {
-		pl->refused = o->refused;
-		memcpy(pl->refusal, o->refusal, sizeof(pl->refusal));
-	}
-	if (pl != NULL && o->ok) {
-		pl->fails = 0;
-		pl->backoff_ms = 0;
-		pl->last_ok = clock_wall_ms();
-		pl->error[0] = '\0';
-	} else if (pl != NULL) {
-		pl->fails++;
-		pl->last_fail = clock_wall_ms();
-		memcpy(pl->error, o->error, sizeof(pl->error));
-		if (pl->fails >= PEER_DOWN_AFTER) {
-			pl->backoff_ms = pl->backoff_ms == 0 ? PEER_BACKOFF_MIN_MS :
-			    pl->backoff_ms >= PEER_BACKOFF_MAX_MS / 2 ?
-			    PEER_BACKOFF_MAX_MS : pl->backoff_ms * 2;
-			pl->retry_at = clock_now_ms() + pl->backoff_ms;
-		}
-	}
+	if (pl != NULL)
+		do_record(pl, o);
 	if (pl != NULL && c->fd >= 0 && pl->nidle < p->max_idle) {
 		pl->idle_at[pl->nidle] = clock_now_ms();
 		pl->idle[pl->nidle++] = *c;
@@ -551,6 +589,8 @@ peer_call_progress(struct peers *p, const char *address, const char *method,
 	}
 	buf_free(&hdrs);
 	memset(&o, 0, sizeof(o));
+	o.checked = strncmp(target, CHECKED_PREFIX,
+	    sizeof(CHECKED_PREFIX) - 1) == 0;
 	if (rc != 0)
 		snprintf(o.error, sizeof(o.error), "%s%s%s", strerror(saved),
 		    c.error != NULL ? ": " : "", c.error != NULL ? c.error : "");

@@ -43,7 +43,11 @@ enum peer_state { PEER_UNKNOWN, PEER_UP, PEER_DOWN };
 /*
  * Whether a peer's last answer refused this node's calls (a 401), and
  * what that says is wrong here.  A transport failure is no answer and
- * leaves it as it was; any other answer clears it.
+ * leaves it as it was; any other answer to a call the peer checks the
+ * signature of (one to /internal/) clears it.  An answer on a route it
+ * does not check (/health, /cluster/nodes, a relayed GET /kv/) says
+ * nothing of it: while refused, such an answer changes no field of
+ * peer_health (see peer.c's HEALTH).
  */
 enum peer_refusal {
 	PEER_ACCEPTED,		/* no 401 as its last answer (or no answer yet) */
@@ -69,7 +73,8 @@ enum peer_refusal {
 struct peer_health {
 	int		state;		/* enum peer_state, the combination */
 	int		fails;		/* consecutive failures (transport, 401) */
-	int64_t		last_ok_ms;	/* wall clock, 0 never */
+	int64_t		last_ok_ms;	/* wall clock of the last working
+					   answer, 0 never */
 	int64_t		last_fail_ms;	/* wall clock, 0 never */
 	int64_t		retry_in_ms;	/* while down: until the next probe */
 	int		link;		/* enum peer_state from this node's calls alone */
@@ -106,7 +111,9 @@ bool	peers_signing(struct peers *p);
  * EHOSTDOWN at once while the address is marked down; EPROTO for an
  * answer that is no valid response): peer_strerror says why.  A 401 is
  * returned like any status but counts as a failure of the link
- * (peer_health's refused says why), except a signed call's "replayed".
+ * (peer_health's refused says why), except a signed call's "replayed";
+ * any other status is a working answer, but one to a call outside
+ * /internal/ while the peer refuses this node, which is not recorded.
  */
 int	peer_call(struct peers *p, const char *address, const char *method,
 	    const char *target, const char *content_type, const void *body,

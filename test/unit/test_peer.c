@@ -11,7 +11,8 @@
  * max_ms, a silent peer fails at timeout_ms), a failed call's words
  * (peer_strerror) for a peer that answers no valid response, and a 401
  * counted as a failure of the link, with what it means for a signed
- * call or an unsigned one (but "replayed", a retry's artefact).
+ * call or an unsigned one (but "replayed", a retry's artefact), which an
+ * answer on a route the peer does not check (/health) leaves standing.
  */
 #include <errno.h>
 #include <poll.h>
@@ -91,11 +92,21 @@ trickle(int fd, struct buf *out)
 	return 0;
 }
 
+/* Whether req's path is path. */
+static bool
+path_is(const struct http_request *req, const char *path)
+{
+	return req->path_len == strlen(path) &&
+	    memcmp(req->path, path, req->path_len) == 0;
+}
+
 /*
  * Serves one connection: answers every complete request with BODY (200,
- * or 404 for /missing; /trickle: trickle()), REFUSAL (401) for /refuse
- * or REPLAYED (401) for /replayed, keeping the connection alive, until
- * EOF, an error or stop.
+ * or 404 for /missing; /trickle: trickle()), REFUSAL (401) for
+ * /internal/refuse or REPLAYED (401) for /internal/replayed, as a kvd
+ * with another secret answers a signed internal call (and 200 on
+ * /health, which it does not check), keeping the connection alive,
+ * until EOF, an error or stop.
  */
 static void *
 conn_main(void *arg)
@@ -129,15 +140,13 @@ conn_main(void *arg)
 				continue;
 			}
 			if (in.len >= need) {
-				code = req.path_len == 8 &&
-				    memcmp(req.path, "/missing", 8) == 0 ? 404 :
-				    req.path_len == 7 &&
-				    memcmp(req.path, "/refuse", 7) == 0 ? 401 :
-				    req.path_len == 9 &&
-				    memcmp(req.path, "/replayed", 9) == 0 ?
+				code = path_is(&req, "/missing") ? 404 :
+				    path_is(&req, "/internal/refuse") ||
+				    path_is(&req, "/internal/replayed") ?
 				    401 : 200;
 				body = code != 401 ? BODY :
-				    req.path_len == 7 ? REFUSAL : REPLAYED;
+				    path_is(&req, "/internal/refuse") ?
+				    REFUSAL : REPLAYED;
 				buf_reset(&out);
 				http_write_response_head(&out, code,
 				    "application/json", strlen(body), true,
@@ -708,10 +717,11 @@ test_refusals(const char *addr)
 	struct server gone;
 	struct auth *a = NULL;
 	char err[128], gone_addr[64];
+	int64_t last_ok;
 	bool good;
 
 	/* Each check is made before its message reads h. */
-	good = !peers_signing(p) && refused_calls(p, addr, "/refuse", 1) &&
+	good = !peers_signing(p) && refused_calls(p, addr, "/internal/refuse", 1) &&
 	    peer_health(p, addr, &h) != PEER_UP && h.link != PEER_UP &&
 	    h.fails == 1 && h.last_ok_ms == 0;
 	ok(good, "refusal: a 401 is an answer but no working link (fails %d)",
@@ -721,7 +731,20 @@ test_refusals(const char *addr)
 	    strcmp(h.error, "401 unauthorized: bad signature") == 0,
 	    "refusal: an unsigned call refused: the peer wants a secret "
 	    "(%d, '%s', '%s')", h.refused, h.refusal, h.error);
-	good = refused_calls(p, addr, "/refuse", PEER_DOWN_AFTER - 1) &&
+	/*
+	 * The peer answers /health whatever the secret: that proves it
+	 * reachable, not accepting; the refusal and its failure stand.
+	 */
+	good = call_ok(p, addr, "/health", 200) &&
+	    peer_health(p, addr, &h) != PEER_UP && h.link != PEER_UP &&
+	    h.fails == 1 && h.last_ok_ms == 0 &&
+	    h.refused == PEER_REFUSED_UNSIGNED &&
+	    strcmp(h.refusal, "bad signature") == 0 &&
+	    strcmp(h.error, "401 unauthorized: bad signature") == 0;
+	ok(good, "refusal: an answer on /health, which the peer does not "
+	    "check, leaves it and the failure (%d, fails %d, '%s')",
+	    h.refused, h.fails, h.error);
+	good = refused_calls(p, addr, "/internal/refuse", PEER_DOWN_AFTER - 1) &&
 	    peer_health(p, addr, &h) == PEER_DOWN && h.link == PEER_DOWN &&
 	    h.fails == PEER_DOWN_AFTER;
 	ok(good, "refusal: %d in a row mark the link down", PEER_DOWN_AFTER);
@@ -732,24 +755,36 @@ test_refusals(const char *addr)
 	    sizeof(err)) == 0, "refusal: an auth");
 	peers_set_auth(p, a);
 	good = peers_signing(p) && call_ok(p, addr, "/kv/a", 200) &&
-	    refused_calls(p, addr, "/refuse", 1) &&
+	    refused_calls(p, addr, "/internal/refuse", 1) &&
 	    peer_health(p, addr, &h) >= 0 &&
 	    h.refused == PEER_REFUSED_SECRET && h.fails == 1 &&
 	    h.link == PEER_UP;
 	ok(good, "refusal: a signed call refused with 'bad signature': another "
 	    "secret (%d), one failure after a success", h.refused);
-	good = call_ok(p, addr, "/kv/a", 200) && peer_health(p, addr, &h) >= 0 &&
+	last_ok = h.last_ok_ms;
+	good = call_ok(p, addr, "/health", 200) &&
+	    call_ok(p, addr, "/kv/a", 200) && peer_health(p, addr, &h) >= 0 &&
+	    h.refused == PEER_REFUSED_SECRET &&
+	    strcmp(h.refusal, "bad signature") == 0 &&
+	    strcmp(h.error, "401 unauthorized: bad signature") == 0 &&
+	    h.fails == 1 && h.last_ok_ms == last_ok;
+	ok(good, "refusal: signed calls to /health and /kv/, which the peer "
+	    "answers unchecked, leave it (%d, fails %d, '%s')", h.refused,
+	    h.fails, h.error);
+	good = call_ok(p, addr, "/internal/ok", 200) &&
+	    peer_health(p, addr, &h) >= 0 &&
 	    h.refused == PEER_ACCEPTED && h.refusal[0] == '\0' &&
-	    h.error[0] == '\0' && h.fails == 0;
-	ok(good, "refusal: the next answer that is no 401 clears it");
+	    h.error[0] == '\0' && h.fails == 0 && h.last_ok_ms >= last_ok;
+	ok(good, "refusal: the next answer to a call the peer checks that is "
+	    "no 401 clears it");
 
 	/*
 	 * "replayed": the peer verified the signature but had this nonce
 	 * already (a retried call); no refusal, and no failure however
 	 * many come.  It ends a failing run as any answer does.
 	 */
-	good = refused_calls(p, addr, "/refuse", 1) &&
-	    refused_calls(p, addr, "/replayed", PEER_DOWN_AFTER);
+	good = refused_calls(p, addr, "/internal/refuse", 1) &&
+	    refused_calls(p, addr, "/internal/replayed", PEER_DOWN_AFTER);
 	good = peer_health(p, addr, &h) == PEER_UP && good &&
 	    h.link == PEER_UP &&
 	    h.fails == 0 && h.refused == PEER_ACCEPTED &&
@@ -764,7 +799,7 @@ test_refusals(const char *addr)
 		goto out;
 	}
 	snprintf(gone_addr, sizeof(gone_addr), "127.0.0.1:%d", gone.port);
-	ok(refused_calls(p, gone_addr, "/refuse", 1), "refusal: refused once");
+	ok(refused_calls(p, gone_addr, "/internal/refuse", 1), "refusal: refused once");
 	server_stop(&gone);
 	good = !call_ok(p, gone_addr, "/kv/a", 200) &&
 	    peer_health(p, gone_addr, &h) >= 0 &&
