@@ -191,14 +191,20 @@ method_is(const struct http_request *req, const char *m)
 	    memcmp(req->method, m, req->method_len) == 0;
 }
 
-/* What is wrong with a decoded key, or NULL: 1..1024 bytes of UTF-8, no NUL. */
+/*
+ * What is wrong with a decoded key, or NULL: 1..1024 bytes of UTF-8, no
+ * NUL; or of any bytes when any_bytes, for a key no public route writes
+ * but node-to-node routes carry (a stray: see batch_parse_op).
+ */
 static const char *
-key_problem(const char *key, size_t len)
+key_problem(const char *key, size_t len, bool any_bytes)
 {
 	if (len == 0)
 		return "bad key: empty";
 	if (len > STORE_KEY_MAX)
 		return "bad key: longer than 1024 bytes";
+	if (any_bytes)
+		return NULL;
 	if (memchr(key, '\0', len) != NULL)
 		return "bad key: contains NUL";
 	if (!json_utf8_valid(key, len))
@@ -207,11 +213,12 @@ key_problem(const char *key, size_t len)
 }
 
 /*
- * Decodes and checks the key: 1..STORE_KEY_MAX bytes of UTF-8, no NUL.
- * 0, or -1 after filling res with the 400.
+ * Decodes and checks the key: 1..STORE_KEY_MAX bytes of UTF-8, no NUL
+ * (of any bytes when any_bytes: key_problem).  0, or -1 after filling
+ * res with the 400.
  */
 static int
-decode_key(const char *raw, size_t rawlen, struct buf *key,
+decode_key(const char *raw, size_t rawlen, bool any_bytes, struct buf *key,
     struct server_response *res)
 {
 	const char *why;
@@ -222,7 +229,7 @@ decode_key(const char *raw, size_t rawlen, struct buf *key,
 	else if (key->len == 0)
 		why = "bad key: empty (use /kv/KEY; to list keys, /kv?prefix=P)";
 	else
-		why = key_problem(key->data, key->len);
+		why = key_problem(key->data, key->len, any_bytes);
 	if (why == NULL)
 		return 0;
 	server_error_code(res, 400, "bad_key", why);
@@ -2319,7 +2326,11 @@ batch_run(void *arg, size_t i)
 
 /*
  * Reads op k (the object at toks[t]) into o.  0, or -1 with why[0..len)
- * saying what is wrong.
+ * saying what is wrong.  A key no public route writes (not UTF-8, or
+ * with a NUL: only a node-to-node route makes one, open to any client of
+ * a cluster without a secret) is taken by key_b64 for a get or a delete
+ * (a stray), so that what lists it can read and delete it (kvctl dump,
+ * delete --prefix); a put of one is refused like any bad key.
  */
 static int
 batch_parse_op(const char *body, const struct json_tok *toks, int t,
@@ -2330,7 +2341,7 @@ batch_parse_op(const char *body, const struct json_tok *toks, int t,
 	struct buf op = BUF_INIT, ctx = BUF_INIT;
 	const char *bad;
 	int f, kind;
-	bool put;
+	bool put, stray = false;
 
 	if (toks[t].type != JSON_OBJECT) {
 		bad = "want an object {\"op\",\"key\",...}";
@@ -2368,8 +2379,9 @@ batch_parse_op(const char *body, const struct json_tok *toks, int t,
 	    toks[f].end - toks[f].start, &o->key) != 0) {
 		bad = "missing or bad \"key\"";
 		goto fail;
-	}
-	if ((bad = key_problem(o->key.data, o->key.len)) != NULL)
+	} else
+		stray = !put;
+	if ((bad = key_problem(o->key.data, o->key.len, stray)) != NULL)
 		goto fail;
 	if (json_object_get(body, toks, t, "value") >= 0 &&
 	    json_object_get(body, toks, t, "value_b64") >= 0) {
@@ -2428,8 +2440,8 @@ batch_emit(const struct bop *o, struct buf *out)
 
 	buf_puts(out, "{\"status\":");
 	buf_put_i64(out, rr->status);
-	buf_puts(out, ",\"key\":");
-	json_emit_string(out, o->key.data, o->key.len);
+	buf_putc(out, ',');
+	record_key_to_json(o->key.data, o->key.len, out);
 	if (rr->status >= 300) {
 		msg = rr->error ? rr->error : "error";
 		buf_puts(out, ",\"error\":");
@@ -2616,7 +2628,8 @@ check_route(struct node *nd, const struct server_request *sr,
 	}
 	/* The key first: GET /kv/?prefix=a is an empty key, not a listing. */
 	if ((routes[i].route == R_KV || routes[i].route == R_FETCH) &&
-	    decode_key(rest, restlen, key, res) != 0)
+	    decode_key(rest, restlen, routes[i].route == R_FETCH, key,
+	    res) != 0)
 		return -1;
 	/* An internal route's are checked after its signature (api_handle). */
 	if (!internal_route(i) && check_params(routes[i].route, sr->http,
