@@ -61,6 +61,15 @@
  * to the socket, and the descriptor is never closed (and reused) while
  * another thread may write to it.
  *
+ * UNSENT BYTES.  A connection's socket holds at most UNSENT_MAX bytes
+ * not sent yet (TCP_NOTSENT_LOWAT, where the system has it), besides
+ * those in flight within the client's receive window.  Left alone, the
+ * kernel grows a socket's buffer to megabytes, so a client that reads
+ * nothing would have several answers made, and taken, before its
+ * connection stalls; with the bound, an answer counts as out only once
+ * little of it waits in the kernel.  A client that reads is not slowed:
+ * the socket asks for more once what waits falls below half the bound.
+ *
  * PARKING.  A thread is spent on a connection only while it has a
  * request to serve.  Between requests, when no byte of the next one is
  * buffered, the connection is parked: registered with an epoll set,
@@ -142,6 +151,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -170,6 +181,7 @@
 #define SETTLE_MS	1000	/* past the grace: for threads to see the stop */
 #define BUSY_MS		1000	/* how long the accept thread then watches */
 #define STALL_MS	1000	/* no accept-thread wake for longer: a stall */
+#define UNSENT_MAX	131072	/* bytes a socket holds that are not sent */
 
 struct conn;
 
@@ -1341,7 +1353,7 @@ accept_main(void *arg)
 	int64_t now, busy_until = 0, checked = 0;
 	uint64_t seen = 0;
 	char sink[64];
-	int fd, rc, nfd = s->epfd >= 0 ? 2 : 1;
+	int fd, rc, nfd = s->epfd >= 0 ? 2 : 1, unsent = UNSENT_MAX;
 	bool reserve;
 
 	thread_name("kvd-accept");
@@ -1426,6 +1438,10 @@ accept_main(void *arg)
 			net_peer_name(fd, c->peer, sizeof(c->peer));
 			c->sliced = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO,
 			    &slice, sizeof(slice)) == 0;	/* conn_fill's */
+#ifdef TCP_NOTSENT_LOWAT
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT,
+			    &unsent, sizeof(unsent));	/* essay */
+#endif
 			if (park(c) || (rc = pthread_create(&tid, &s->attr,
 			    conn_alone, c)) == 0)
 				continue;

@@ -1,11 +1,14 @@
 /*
  * test_server.c -- the engine's threads: a connection holds a worker only
  * while a request is on it; handlers that block, announced or not, do
- * not keep other connections waiting; server_stop closes idle ones.
+ * not keep other connections waiting; server_stop closes idle ones;
+ * clients that read no answer have one request answered and are cut
+ * off after write_timeout.
  */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +21,40 @@
 #include "tap.h"
 
 #define HOLDERS_MAX	64
+#define BIG_BYTES	(256 * 1024)	/* /big's and /later's answer */
+#define NONREADERS	50		/* connections that read nothing */
+#define PIPELINED	20		/* requests each sends at once */
 
 /* The handler's gate: /hold and /announce wait until it opens. */
 static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cv;	/* clock_cond_init'ed */
 static bool gate_open;
 static int holding;
+
+/* /big's and /later's calls; /later's answers, which answerer() gives. */
+static atomic_int big_calls;
+static pthread_mutex_t later_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t later_cv;	/* clock_cond_init'ed */
+static struct server_later *laters[NONREADERS * PIPELINED];
+static int nlaters;
+static bool answerer_stop;
+
+static void
+big_body(struct server_response *res)
+{
+	res->content_type = "application/octet-stream";
+	buf_grow(&res->body, BIG_BYTES);
+	memset(res->body.data, 'x', BIG_BYTES);
+	res->body.len = BIG_BYTES;
+	res->body.data[BIG_BYTES] = '\0';
+}
+
+static bool
+path_is(const struct http_request *req, const char *path)
+{
+	return req->path_len == strlen(path) &&
+	    memcmp(req->path, path, req->path_len) == 0;
+}
 
 static void
 handler(void *arg, const struct server_request *sr,
@@ -34,8 +65,26 @@ handler(void *arg, const struct server_request *sr,
 	bool announce = req->path_len >= 9 &&
 	    memcmp(req->path, "/announce", 9) == 0;
 	int64_t deadline = clock_now_ms() + 20000;
+	struct server_later *l;
 
 	(void)arg;
+	if (path_is(req, "/big")) {
+		atomic_fetch_add(&big_calls, 1);
+		big_body(res);
+		return;
+	}
+	if (path_is(req, "/later")) {
+		atomic_fetch_add(&big_calls, 1);
+		if ((l = server_defer(sr)) == NULL) {
+			big_body(res);
+			return;
+		}
+		pthread_mutex_lock(&later_mu);
+		laters[nlaters++] = l;
+		pthread_cond_signal(&later_cv);
+		pthread_mutex_unlock(&later_mu);
+		return;
+	}
 	if (announce)
 		server_will_wait(sr);
 	if (hold || announce) {
@@ -50,23 +99,64 @@ handler(void *arg, const struct server_request *sr,
 	buf_puts(&res->body, "{\"ok\":true}\n");
 }
 
+/* Gives /later's answers from a thread of its own, as kvd's replicas do. */
+static void *
+answerer(void *arg)
+{
+	struct server_response res;
+	struct server_later *l;
+
+	(void)arg;
+	memset(&res, 0, sizeof(res));
+	buf_init(&res.headers);
+	buf_init(&res.body);
+	pthread_mutex_lock(&later_mu);
+	for (;;) {
+		while (nlaters == 0 && !answerer_stop)
+			pthread_cond_wait(&later_cv, &later_mu);
+		if (nlaters == 0)
+			break;
+		l = laters[--nlaters];
+		pthread_mutex_unlock(&later_mu);
+		res.status = 200;
+		res.close = false;
+		buf_reset(&res.headers);
+		buf_reset(&res.body);
+		big_body(&res);
+		server_answer(l, &res);
+		pthread_mutex_lock(&later_mu);
+	}
+	pthread_mutex_unlock(&later_mu);
+	buf_free(&res.headers);
+	buf_free(&res.body);
+	return NULL;
+}
+
+/* A server whose answers must be taken within write_ms. */
 static struct server *
-start(int *port)
+start_writing(int *port, int write_ms)
 {
 	struct server_config cfg;
 	struct server *srv = NULL;
 	char err[256];
 	int fd;
 
-	fd = net_listen("127.0.0.1:0", 128, port, err, sizeof(err));
+	fd = net_listen("127.0.0.1:0", 1024, port, err, sizeof(err));
 	server_config_default(&cfg);
 	cfg.listen_fd = fd;
+	cfg.write_timeout_ms = write_ms;
 	cfg.handler = handler;
 	if (fd < 0 || server_start(&srv, &cfg) != 0) {
 		printf("# cannot start a server: %s\n", err);
 		exit(1);
 	}
 	return srv;
+}
+
+static struct server *
+start(int *port)
+{
+	return start_writing(port, 30000);
 }
 
 static int
@@ -226,12 +316,85 @@ test_idle_connections(void)
 	    closed);
 }
 
+/*
+ * NONREADERS connections each send PIPELINED requests for a big answer
+ * (path: given at once, or deferred and given by another thread) and
+ * read nothing.  Each has one answered (its answer is not all taken: the
+ * rest is not read); another connection is served meanwhile; once
+ * write_timeout passed, each is closed, its answer cut (what its client
+ * then reads is up to the kernel: the part the socket holds, then the
+ * end or a reset).
+ */
+static void
+test_nonreaders(const char *path)
+{
+	int fds[NONREADERS], i, port, calls, last = -1, fd, st;
+	int rcvbuf = 16384;
+	int64_t deadline;
+	pthread_t tid;
+	struct server *srv = start_writing(&port, 1000);
+	struct server_stats stats;
+	struct buf reqs = BUF_INIT;
+
+	atomic_store(&big_calls, 0);
+	answerer_stop = false;
+	pthread_create(&tid, NULL, answerer, NULL);
+	for (i = 0; i < PIPELINED; i++)
+		buf_printf(&reqs, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
+	for (i = 0; i < NONREADERS; i++) {
+		fds[i] = dial(port);
+		setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+		    sizeof(rcvbuf));
+		(void)net_write_all(fds[i], reqs.data, reqs.len,
+		    clock_now_ms() + 5000);
+	}
+	/* Until no more of their requests are answered. */
+	deadline = clock_now_ms() + 15000;
+	while ((calls = atomic_load(&big_calls)) != last ||
+	    calls < NONREADERS) {
+		if (clock_now_ms() > deadline)
+			break;
+		last = calls;
+		poll(NULL, 0, 300);
+	}
+	ok(calls <= 2 * NONREADERS, "%s: %d connections that read nothing: "
+	    "%d of their %d requests answered (one each is not all taken, "
+	    "the rest not read)", path, NONREADERS, calls,
+	    NONREADERS * PIPELINED);
+	fd = dial(port);
+	send_get(fd, "/fast");
+	st = read_answer(fd, 10000);
+	ok(st == 200, "%s: another connection is answered meanwhile (%d)",
+	    path, st);
+	close(fd);
+	/* The server closes them once write_timeout passed. */
+	deadline = clock_now_ms() + 30000;
+	do {
+		poll(NULL, 0, 100);
+		server_stats(srv, &stats);
+	} while (stats.active > 0 && clock_now_ms() < deadline);
+	ok(stats.active == 0, "%s: each is closed after write_timeout: %llu "
+	    "still open", path, (unsigned long long)stats.active);
+	for (i = 0; i < NONREADERS; i++)
+		close(fds[i]);
+	server_stop(srv, 5000);
+	pthread_mutex_lock(&later_mu);
+	answerer_stop = true;
+	pthread_cond_signal(&later_cv);
+	pthread_mutex_unlock(&later_mu);
+	pthread_join(tid, NULL);
+	buf_free(&reqs);
+}
+
 int
 main(void)
 {
 	clock_cond_init(&gate_cv);
+	clock_cond_init(&later_cv);
 	test_blocked_handlers("/hold");
 	test_blocked_handlers("/announce");
 	test_idle_connections();
+	test_nonreaders("/big");
+	test_nonreaders("/later");
 	return tap_done();
 }
