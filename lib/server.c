@@ -98,7 +98,8 @@
  * worker beyond the first ones that waits STOP_POLL_MS for nothing ends.
  *
  * Idle connections are listed in park order, which is their idle
- * deadline's order: a worker's wake now and then (at least every
+ * deadline's order (those of the peers' reserve, whose wait is shorter,
+ * on a list of their own): a worker's wake now and then (at least every
  * STOP_POLL_MS while one waits) shuts the reading side of those past
  * it, and server_stop of all, so each is taken, reads its end and
  * closes like any other: only a worker that took a connection closes or
@@ -185,6 +186,11 @@
 
 struct conn;
 
+/* Parked connections, oldest first: each list is in idle deadline order. */
+struct park_list {
+	struct conn	*first, *last;
+};
+
 struct server {
 	struct server_config cfg;
 	pthread_t	 accept_thread;
@@ -200,7 +206,8 @@ struct server {
 	pthread_attr_t	 attr;		/* every thread it starts: detached */
 	/* Parking (essay): the epoll set, -1 where there is none. */
 	int		 epfd;
-	struct conn	*park_first, *park_last;	/* listed, oldest first */
+	struct park_list idle;		/* parked and listed */
+	struct park_list idle_reserve;	/* the same, in the peers' reserve */
 	uint64_t	 parked;	/* parked, listed or not */
 	int		 workers;	/* under mu */
 	int		 base_workers;	/* one per CPU, at least 2: never end */
@@ -1116,15 +1123,25 @@ conn_end(struct conn *c)
 	conn_free(c);
 }
 
+/*
+ * The list c is on while it is parked and listed.  Each is in deadline
+ * order: its connections wait the same idle_ms.
+ */
+static struct park_list *
+park_list_of(struct server *s, const struct conn *c)
+{
+	return c->reserve ? &s->idle_reserve : &s->idle;
+}
+
 static void
 park_unlist(struct server *s, struct conn *c)
 {
+	struct park_list *l = park_list_of(s, c);
+
 	if (!c->listed)
 		return;
-	*(c->park_prev ? &c->park_prev->park_next : &s->park_first) =
-	    c->park_next;
-	*(c->park_next ? &c->park_next->park_prev : &s->park_last) =
-	    c->park_prev;
+	*(c->park_prev ? &c->park_prev->park_next : &l->first) = c->park_next;
+	*(c->park_next ? &c->park_next->park_prev : &l->last) = c->park_prev;
 	c->listed = false;
 }
 
@@ -1137,6 +1154,7 @@ park(struct conn *c)
 {
 #ifdef __linux__
 	struct server *s = c->s;
+	struct park_list *l = park_list_of(s, c);
 	struct epoll_event ev;
 	int op = c->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 
@@ -1157,9 +1175,9 @@ park(struct conn *c)
 	c->listed = c->in_epoll = true;
 	c->idle_deadline = clock_now_ms() + idle_ms(c);
 	c->park_next = NULL;
-	c->park_prev = s->park_last;
-	*(s->park_last ? &s->park_last->park_next : &s->park_first) = c;
-	s->park_last = c;
+	c->park_prev = l->last;
+	*(l->last ? &l->last->park_next : &l->first) = c;
+	l->last = c;
 	s->parked++;
 	pthread_mutex_unlock(&s->mu);
 	return true;
@@ -1172,19 +1190,23 @@ park(struct conn *c)
 /*
  * Shuts the reading side of every listed connection whose idle deadline
  * passed, or of all when the server stops: the next read sees the end,
- * so the worker that takes it closes it.  Under s->mu.
+ * so the worker that takes it closes it.  Each list stops at its first
+ * connection whose deadline has not passed.  Under s->mu.
  */
 static void
 park_sweep(struct server *s, int64_t now)
 {
+	struct park_list *lists[] = { &s->idle, &s->idle_reserve };
 	struct conn *c;
+	size_t i;
 
 	s->swept_ms = now;
-	while ((c = s->park_first) != NULL &&
-	    (stopping(s) || c->idle_deadline <= now)) {
-		park_unlist(s, c);
-		shutdown(c->fd, SHUT_RD);
-	}
+	for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		while ((c = lists[i]->first) != NULL &&
+		    (stopping(s) || c->idle_deadline <= now)) {
+			park_unlist(s, c);
+			shutdown(c->fd, SHUT_RD);
+		}
 }
 
 /* Serves c until it is parked or done; read_first as conn_serve's. */

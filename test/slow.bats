@@ -116,6 +116,32 @@ elif mode == "idle":
     out("silent_end", end); out("silent_bytes", len(d2))
     out("silent_ms", int((time.time() - t0) * 1000))
 
+elif mode == "reserveidle":
+    # a client holds the one place, idle after its answer; a peer, in the
+    # reserve past it, is idle after its own (/health, a peer request
+    # without a secret): when the peer is closed, is the client still open?
+    a = socket.create_connection(ADDR, timeout=5)
+    a.sendall(GET)
+    d = b""
+    while not d.endswith(b"}\n"):
+        d += a.recv(4096)
+    b = socket.create_connection(ADDR, timeout=5)
+    b.sendall(GET)
+    d = b""
+    while not d.endswith(b"}\n"):
+        d += b.recv(4096)
+    out("reserve_status", status_of(d))
+    d, end = read_all(b, 40)
+    out("reserve_end", end)
+    a.setblocking(False)
+    try:
+        client = "EOF" if a.recv(1) == b"" else "DATA"
+    except BlockingIOError:
+        client = "OPEN"
+    except OSError:
+        client = "ERROR"
+    out("client_then", client)
+
 elif mode == "cap":
     n = int(args[0])
     held = []
@@ -307,6 +333,16 @@ print("status", head.split(b" ")[1].decode(), "got", len(body), "of", cl)
 	[ "$(field silent_end)" = EOF ]
 	[ "$(field silent_bytes)" = 0 ]
 	about_2s silent_ms "silent connection closed"
+}
+
+@test "a peer's idle connection in the reserve is closed after --header-timeout, not after a client's idle one parked before it" {
+	# Before, the idle sweep stopped at the first connection whose
+	# deadline had not passed, the client's (30 s), so the peer's place
+	# was held that long too, and they closed together.
+	slow_run reserveidle --max-conns 1 --idle-timeout 30 --header-timeout 2
+	[ "$(field reserve_status)" = 200 ]
+	[ "$(field reserve_end)" = EOF ]
+	[ "$(field client_then)" = OPEN ]
 }
 
 @test "--max-conns 3: past it a client's request gets 503 at once; past the 160 places kept for peers too, a connection is answered 503 at once and closed, not queued" {
