@@ -4,8 +4,10 @@
  * Every blocking call takes an absolute deadline on the monotonic clock
  * (clock_now_ms() + timeout); it waits with poll(2) and fails with
  * ETIMEDOUT when the deadline passes, so no peer can hold a thread
- * forever.  Deadline 0 means "no deadline".  Sockets are left blocking;
- * poll is what bounds the wait.  Thread-safe (no shared state).
+ * forever.  Deadline 0 means "no deadline"; NET_NOW, a deadline long
+ * passed, means "at once": the call does what the socket allows without
+ * waiting and fails with ETIMEDOUT for the rest.  Sockets are left
+ * blocking; poll is what bounds the wait.  Thread-safe (no shared state).
  */
 #ifndef KVD_NET_H
 #define KVD_NET_H
@@ -18,6 +20,7 @@
 
 #define NET_HOST_MAX 256
 #define NET_PORT_MAX 16
+#define NET_NOW 1	/* a deadline long passed: no wait (above) */
 
 /*
  * Splits "host:port", ":port", "[v6]:port" into host (empty for ":port")

@@ -50,16 +50,16 @@
  * answer bigger than the socket takes (a client reading slowly, or
  * pipelined answers piling up) goes out from a thread of its own, which
  * marks it done then, since the connection's thread may be parked and
- * nobody else would send it.  So a write
- * costs its connection thread one wake (for the next request), not
- * three (the request, the replicas, the disk), and one thread answers a
- * whole batch of requests after one fsync.  Order and ownership: before
- * the connection writes anything else (an answer, a 100 Continue, an
- * error) or closes its socket, it waits until the deferred answer is
- * done (conn_settle) and sends whatever server_answer left.  So
- * responses still go out in request order, one thread at a time writes
- * to the socket, and the descriptor is never closed (and reused) while
- * another thread may write to it.
+ * nobody else would send it; that thread is no worker and starts none.
+ * So a write costs its connection thread one wake (for the next
+ * request), not three (the request, the replicas, the disk), and one
+ * thread answers a whole batch of requests after one fsync.  Order and
+ * ownership: before the connection writes anything else (an answer, a
+ * 100 Continue, an error) or closes its socket, it waits until the
+ * deferred answer is all out, or cut (conn_settle).  So responses still
+ * go out in request order, one thread at a time writes to the socket,
+ * and the descriptor is never closed (and reused) while another thread
+ * may write to it.
  *
  * UNSENT BYTES.  A connection's socket holds at most UNSENT_MAX bytes
  * not sent yet (TCP_NOTSENT_LOWAT, where the system has it), besides
@@ -83,19 +83,25 @@
  * connection holds no thread.
  *
  * A worker can be held long.  When it must wait for a client's bytes (a
- * head or a body still coming, or its end after a close), or its
- * handler says it will wait (a watch: server_will_wait), it first
- * starts another worker unless one is idle (spare_worker), so a thousand
- * slow clients hold a thousand workers and a fast one still finds an
- * idle worker.  Waits nobody
- * announces (a handler waiting for a peer) are caught by the accept
- * thread, which watches the pool while no worker is idle (the worker
- * that takes the last idle place wakes it): when for STUCK_MS none is
- * idle and none took a connection, it starts one more.  Starting one
- * whenever the last idle worker took a connection would be simpler,
- * but every burst of readable connections would grow the pool, and a
- * pool as large as the connections wakes a thread a request again.  A
- * worker beyond the first ones that waits STOP_POLL_MS for nothing ends.
+ * head or a body still coming, or its end after a close), for a client
+ * to take an answer (one the socket did not take whole at once:
+ * conn_writev, for every answer, error, 100 Continue; or a deferred
+ * answer's rest, which the worker waits for before it goes on:
+ * conn_settle), or its handler says it will wait (a watch:
+ * server_will_wait), it first starts another worker unless one is idle
+ * (spare_worker), so a thousand slow clients, writing or reading, hold
+ * a thousand workers and a fast one still finds an idle worker.  An
+ * answer the socket takes whole, as most are, costs the one send it
+ * always did: only the worker about to wait looks at the pool.  Waits
+ * nobody announces (a handler waiting for a peer, or for the disk, a
+ * deferred answer not given yet) are caught by the accept thread, which
+ * watches the pool while no worker is idle (the worker that takes the
+ * last idle place wakes it): when for STUCK_MS none is idle and none
+ * took a connection, it starts one more.  Starting one whenever the
+ * last idle worker took a connection would be simpler, but every burst
+ * of readable connections would grow the pool, and a pool as large as
+ * the connections wakes a thread a request again.  A worker beyond the
+ * first ones that waits STOP_POLL_MS for nothing ends.
  *
  * Idle connections are listed in park order, which is their idle
  * deadline's order (those of the peers' reserve, whose wait is shorter,
@@ -255,6 +261,7 @@ struct conn {
 	pthread_mutex_t	 hmu;
 	pthread_cond_t	 hcv;
 	bool		 held_done;	/* it is all out, or cut */
+	bool		 held_flushing;	/* its rest waits for the client */
 	bool		 held_cut;	/* it did not all go out: close */
 	bool		 held_keep;	/* the request allows keep-alive */
 	bool		 held_http10;	/* it came as HTTP/1.0 */
@@ -501,14 +508,15 @@ format_head(struct buf *head, struct server_response *res, bool keep_alive,
 }
 
 /*
- * Writes iov to c's socket within write_timeout, in STOP_POLL_MS slices
- * so that a client reading slowly is cut off when server_stop's grace
- * ends, as conn_fill cuts off one writing slowly: 0, or -1 with errno.
- * After -1 the client may hold part of an answer: the caller closes the
- * connection and writes nothing more to it.
+ * Writes iov to c's socket within write_timeout, waiting for the client
+ * to make room, in STOP_POLL_MS slices so that a client reading slowly
+ * is cut off when server_stop's grace ends, as conn_fill cuts off one
+ * writing slowly: 0, or -1 with errno.  After -1 the client may hold
+ * part of an answer: the caller closes the connection and writes
+ * nothing more to it.  A worker calls conn_writev instead.
  */
 static int
-conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
+conn_writev_wait(struct conn *c, struct iovec *iov, int iovcnt)
 {
 	int64_t deadline = clock_now_ms() + c->s->cfg.write_timeout_ms, slice;
 
@@ -525,6 +533,25 @@ conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 			return -1;
 		}
 	}
+}
+
+/*
+ * A worker's conn_writev_wait: when the socket does not take iov whole
+ * at once, the worker is about to wait for its client to read, so it
+ * first starts another worker unless one is idle (spare_worker), as
+ * before it waits for a client's bytes.  An answer the socket takes
+ * whole (most are) costs the one send it always did.
+ */
+static int
+conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
+{
+	/* net_writev_all leaves iov at what it did not write. */
+	if (net_writev_all(c->fd, iov, iovcnt, NET_NOW) == 0)
+		return 0;
+	if (errno != ETIMEDOUT)
+		return -1;
+	spare_worker(c->s);
+	return conn_writev_wait(c, iov, iovcnt);
 }
 
 static int
@@ -746,7 +773,7 @@ server_defer(const struct server_request *sr)
 		return NULL;
 	c = sr->later->conn;
 	c->deferred = true;
-	c->held_done = c->held_cut = false;
+	c->held_done = c->held_cut = c->held_flushing = false;
 	c->held_keep = req->keep_alive;
 	c->held_http10 = req->minor == 0;
 	c->held_head = req->is_head;
@@ -778,14 +805,19 @@ held_finish(struct conn *c)
 	pthread_mutex_unlock(&c->hmu);
 }
 
-/* Sends the rest of c's deferred answer (essay), blocking. */
+/*
+ * Sends the rest of c's deferred answer (essay), blocking, on a thread
+ * that is no worker: it starts none (conn_writev_wait, not conn_writev).
+ */
 static void *
 held_flush(void *arg)
 {
 	struct conn *c = arg;
+	struct iovec iov;
 
-	if (conn_write(c, c->held.data + c->held_off,
-	    c->held.len - c->held_off) != 0)
+	iov.iov_base = c->held.data + c->held_off;
+	iov.iov_len = c->held.len - c->held_off;
+	if (conn_writev_wait(c, &iov, 1) != 0)
 		c->held_cut = true;	/* part of it may be out: close */
 	c->held_off = c->held.len;
 	held_finish(c);
@@ -814,6 +846,11 @@ server_answer(struct server_later *l, struct server_response *res)
 	if (c->held_off < c->held.len) {
 		pthread_t tid;
 
+		/* A worker waiting in conn_settle now waits for the client. */
+		pthread_mutex_lock(&c->hmu);
+		c->held_flushing = true;
+		pthread_cond_signal(&c->hcv);
+		pthread_mutex_unlock(&c->hmu);
 		if (pthread_create(&tid, &c->s->attr, held_flush, c) == 0)
 			return;
 		(void)held_flush(c);	/* no thread: this one waits */
@@ -825,16 +862,29 @@ server_answer(struct server_later *l, struct server_response *res)
 /*
  * Waits until the deferred answer is out: before the connection writes
  * anything else or closes.  False when that answer closes the
- * connection, or did not all go out.
+ * connection, or did not all go out.  Once its rest waits for the
+ * client to read (held_flushing), the worker waits for a client as in
+ * conn_writev, and first starts another unless one is idle; a wait for
+ * the answer itself (replicas, the disk) is left to the pool's watch.
  */
 static bool
 conn_settle(struct conn *c)
 {
+	bool spared = false;
+
 	if (!c->deferred)
 		return true;
 	pthread_mutex_lock(&c->hmu);
-	while (!c->held_done)
+	while (!c->held_done) {
+		if (c->held_flushing && !spared) {
+			pthread_mutex_unlock(&c->hmu);
+			spare_worker(c->s);
+			spared = true;
+			pthread_mutex_lock(&c->hmu);
+			continue;
+		}
 		pthread_cond_wait(&c->hcv, &c->hmu);
+	}
 	pthread_mutex_unlock(&c->hmu);
 	c->deferred = false;
 	if (c->held.cap > KEEP_BUF_BYTES)
