@@ -5,7 +5,9 @@
  * lib/http; it needs no curl.  Each command is one request (or one per
  * server tried): the servers of --server are tried in turn until one
  * answers at all (a hung one is found out by its /health: see
- * failover_check); an HTTP error from a server that answered is final.
+ * failover_check), one that failed earlier in the command after the
+ * others (servers_order); an HTTP error from a server that answered is
+ * final.
  *
  * Output contract (SPEC section 7): `get` writes the value's exact bytes
  * to stdout, adding a newline only when stdout is a terminal; `put` and
@@ -595,14 +597,169 @@ failover_check(struct client_conn *c, const struct opts *o)
 }
 
 /*
- * Sends the request to each server in turn until one answers; with
+ * Which server a request asks.  Every request of a command takes its
+ * servers in the order servers_order() gives: --server's own (a load
+ * worker's from the server it started at), except that one which failed
+ * earlier in this run of kvctl comes after every other.  A server fails
+ * when it refuses or drops the connection, hangs (failover_check), its
+ * name does not resolve, or it says it has left or is stopping
+ * (node_refuses).  A hung server costs about 3 s; a listing of many
+ * pages, a delete --prefix, a load's every batch paid that on each
+ * request, and now pay it once.  A failed
+ * server is still asked when every other fails, in its turn at the end,
+ * and one that answers then is no longer taken as failed.  kvctl runs
+ * one command, so "this run" is that command's life.  The failed ones
+ * are kept by host and port, under a lock: load's workers share them.
+ */
+static pthread_mutex_t failed_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct client_server *failed_servers;	/* malloc'd */
+static size_t failed_count, failed_cap;
+
+/* failed_servers' index of s, or -1.  The caller holds failed_lock. */
+static ssize_t
+do_failed_find(const struct client_server *s)
+{
+	size_t i;
+
+	for (i = 0; i < failed_count; i++)
+		if (strcmp(failed_servers[i].host, s->host) == 0 &&
+		    strcmp(failed_servers[i].port, s->port) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+/*
+ * Takes s as failed for the rest of the run.  Out of memory it is simply
+ * not remembered: asked first again, as before it failed.
+ */
+static void
+server_failed(const struct client_server *s)
+{
+	struct client_server *grown;
+	size_t cap;
+
+	pthread_mutex_lock(&failed_lock);
+	if (do_failed_find(s) < 0) {
+		if (failed_count == failed_cap) {
+			cap = failed_cap ? failed_cap * 2 : 8;
+			grown = realloc(failed_servers, cap * sizeof(*grown));
+			if (grown != NULL) {
+				failed_servers = grown;
+				failed_cap = cap;
+			}
+		}
+		if (failed_count < failed_cap)
+			failed_servers[failed_count++] = *s;
+	}
+	pthread_mutex_unlock(&failed_lock);
+}
+
+/* s answered: no longer asked after the others. */
+static void
+server_answered(const struct client_server *s)
+{
+	ssize_t i;
+
+	pthread_mutex_lock(&failed_lock);
+	if ((i = do_failed_find(s)) >= 0)
+		failed_servers[i] = failed_servers[--failed_count];
+	pthread_mutex_unlock(&failed_lock);
+}
+
+/*
+ * The order in which to ask the n servers of srv, from start on (and
+ * round to it): order[0..n) their indexes, first those that have not
+ * failed in this run, then those that have, each group in list order.
+ */
+static void
+servers_order(const struct client_server *srv, int n, int start, int *order)
+{
+	int i, k, at = 0, pass;
+	bool failed;
+
+	pthread_mutex_lock(&failed_lock);
+	for (pass = 0; pass < 2; pass++)
+		for (k = 0; k < n; k++) {
+			i = (start + k) % n;
+			failed = do_failed_find(&srv[i]) >= 0;
+			if (failed == (pass == 1))
+				order[at++] = i;
+		}
+	pthread_mutex_unlock(&failed_lock);
+}
+
+/* One --server entry as written, for messages: url[0..len). */
+struct server_text {
+	const char	*url;
+	size_t		 len;
+};
+
+/*
+ * o->servers for request_why: *srv (host and port), *text (as written)
+ * and *order (room for servers_order), n of each, malloc'd; empty
+ * entries are skipped.  n >= 1, or -1 after a message (a bad URL, none
+ * given, out of memory).
+ */
+static int
+server_list(const struct opts *o, struct client_server **srv,
+    struct server_text **text, int **order)
+{
+	const char *p = o->servers, *comma;
+	size_t len;
+	int n = 1, got = 0;
+
+	for (comma = p; (comma = strchr(comma, ',')) != NULL; comma++)
+		n++;
+	*srv = calloc((size_t)n, sizeof(**srv));
+	*text = calloc((size_t)n, sizeof(**text));
+	*order = calloc((size_t)n, sizeof(**order));
+	if (*srv == NULL || *text == NULL || *order == NULL) {
+		if (!o->quiet)
+			fprintf(stderr, "kvctl: %s\n", strerror(ENOMEM));
+		goto fail;
+	}
+	for (;; p = comma + 1) {
+		comma = strchr(p, ',');
+		len = comma ? (size_t)(comma - p) : strlen(p);
+		if (len > 0 && client_parse_url(p, len, (*srv)[got].host,
+		    sizeof((*srv)[got].host), (*srv)[got].port,
+		    sizeof((*srv)[got].port)) != 0) {
+			if (!o->quiet)
+				fprintf(stderr, "kvctl: bad server URL '%.*s' "
+				    "(want http://HOST:PORT)\n", (int)len, p);
+			goto fail;
+		}
+		if (len > 0) {
+			(*text)[got].url = p;
+			(*text)[got++].len = len;
+		}
+		if (comma == NULL)
+			break;
+	}
+	if (got > 0)
+		return got;
+	if (!o->quiet)
+		fprintf(stderr, "kvctl: no server given (--server)\n");
+fail:
+	free(*srv);
+	free(*text);
+	free(*order);
+	*srv = NULL;
+	*text = NULL;
+	*order = NULL;
+	return -1;
+}
+
+/*
+ * Sends the request to each server in turn (servers_order: one that
+ * failed earlier in this run after the others) until one answers; with
  * --retry, a round in which no server answered, or one that ended in a
  * 503, is repeated after a growing pause.  A 503 of a node that has left
  * the cluster or is stopping (node_refuses) counts as that server
- * failing when another follows it in the list: the next one is asked.  A server that fails before
- * another answers is named on stderr only with -v; when none answers,
- * each one's failure (of the last round) is named, then "no server
- * reachable".  Returns 0 with res filled, or EXIT_USAGE /
+ * failing when another follows it: the next one is asked.  A server
+ * that fails before another answers is named on stderr only with -v;
+ * when none answers, each one's failure (of the last round) is named,
+ * then "no server reachable".  Returns 0 with res filled, or EXIT_USAGE /
  * EXIT_UNREACHABLE after a message.  When none answers and why is not
  * NULL, each one's failure is appended to it too, a line each (for a
  * caller that runs with -q's quiet and says it its own way: watch).
@@ -612,15 +769,18 @@ request_why(const struct opts *o, const char *method, const char *target,
     const char *ctype, const void *body, size_t blen, const char *extra,
     struct client_response *res, struct buf *why)
 {
-	char host[NET_HOST_MAX], port[NET_PORT_MAX];
-	const char *p, *comma;
+	struct client_server *srv, *s;
+	struct server_text *text;
 	struct client_conn c;
 	struct buf failed = BUF_INIT;	/* this round's failures */
 	struct buf msg = BUF_INIT;
-	size_t len, at;
-	int attempt, saved = ECONNREFUSED, pause_ms = 100;
-	bool answered = false;
+	size_t at;
+	int *order, n, k, attempt, saved = ECONNREFUSED, pause_ms = 100;
+	int rc = EXIT_UNREACHABLE;
+	bool answered = false, last;
 
+	if ((n = server_list(o, &srv, &text, &order)) < 0)
+		return EXIT_USAGE;
 	for (attempt = 0; attempt <= o->retries; attempt++) {
 		if (attempt > 0) {
 			/* Why a round of --retry is repeated: none answered. */
@@ -635,59 +795,57 @@ request_why(const struct opts *o, const char *method, const char *target,
 		}
 		buf_reset(&failed);
 		answered = false;
-		for (p = o->servers; *p; p += *p == ',' ? 1 : 0) {
-			comma = strchr(p, ',');
-			len = comma ? (size_t)(comma - p) : strlen(p);
-			if (client_parse_url(p, len, host, sizeof(host), port,
-			    sizeof(port)) != 0) {
-				if (!o->quiet)
-					fprintf(stderr, "kvctl: bad server URL '%.*s' "
-					    "(want http://HOST:PORT)\n", (int)len, p);
-				buf_free(&failed);
-				buf_free(&msg);
-				return EXIT_USAGE;
-			}
+		servers_order(srv, n, 0, order);
+		for (k = 0; k < n; k++) {
+			s = &srv[order[k]];
+			last = k == n - 1;
 			if (o->verbose)
-				trace_request(host, port, method, target, ctype,
-				    blen, extra);
-			client_init(&c, host, port, o->connect_timeout_ms);
-			if (comma != NULL)
+				trace_request(s->host, s->port, method, target,
+				    ctype, blen, extra);
+			client_init(&c, s->host, s->port, o->connect_timeout_ms);
+			if (!last)
 				failover_check(&c, o);
 			if (client_do(&c, method, target, ctype, body, blen,
-			    extra, o->timeout_ms, res) == 0) {
+			    extra, o->timeout_ms, res) != 0) {
+				saved = errno;
+				at = failed.len;
+				transport_error(&c, saved, text[order[k]].url,
+				    text[order[k]].len, &failed);
 				client_close(&c);
-				if (o->verbose)
-					trace_response(res);
-				if (comma != NULL && node_refuses(res)) {
-					at = failed.len;
-					error_message(res, &msg);
-					buf_printf(&failed, "kvctl: %.*s: %d %s\n",
-					    (int)len, p, res->http.status,
-					    msg.data);
-					buf_reset(&msg);
-					if (o->verbose && !o->quiet)
-						fputs(failed.data + at, stderr);
-					client_response_free(res);
-					client_response_init(res);
-					p += len;
-					continue;
-				}
-				if (res->http.status != 503 ||
-				    attempt == o->retries) {
-					buf_free(&failed);
-					buf_free(&msg);
-					return 0;
-				}
-				answered = true;
-				break;	/* a 503: retry the round */
+				server_failed(s);
+				if (o->verbose && !o->quiet)	/* now, in the trace */
+					fputs(failed.data + at, stderr);
+				continue;
 			}
-			saved = errno;
-			at = failed.len;
-			transport_error(&c, saved, p, len, &failed);
 			client_close(&c);
-			if (o->verbose && !o->quiet)	/* now, in the trace */
-				fputs(failed.data + at, stderr);
-			p += len;
+			if (o->verbose)
+				trace_response(res);
+			at = failed.len;
+			if (node_refuses(res) && !last) {
+				error_message(res, &msg);
+				buf_printf(&failed, "kvctl: %.*s: %d %s\n",
+				    (int)text[order[k]].len, text[order[k]].url,
+				    res->http.status, msg.data);
+				buf_reset(&msg);
+			}
+			if (failed.len > at) {	/* it failed: the next one */
+				server_failed(s);
+				if (o->verbose && !o->quiet)
+					fputs(failed.data + at, stderr);
+				client_response_free(res);
+				client_response_init(res);
+				continue;
+			}
+			if (node_refuses(res))	/* the last: its answer */
+				server_failed(s);
+			else
+				server_answered(s);
+			if (res->http.status != 503 || attempt == o->retries) {
+				rc = 0;
+				goto out;
+			}
+			answered = true;
+			break;	/* a 503: retry the round */
 		}
 	}
 	if (!o->quiet && !o->verbose && failed.len > 0)
@@ -696,10 +854,14 @@ request_why(const struct opts *o, const char *method, const char *target,
 		fprintf(stderr, "kvctl: no server reachable\n");
 	if (why != NULL)
 		buf_append(why, failed.data, failed.len);
+	errno = saved;		/* the last server's failure, for the caller */
+out:
 	buf_free(&failed);
 	buf_free(&msg);
-	errno = saved;		/* the last server's failure, for the caller */
-	return EXIT_UNREACHABLE;
+	free(srv);
+	free(text);
+	free(order);
+	return rc;
 }
 
 static int
@@ -4749,20 +4911,32 @@ load_fail(struct load *ld, const struct load_line *ln, int code,
 
 /*
  * One request on the worker's keep-alive connection; on a transport
- * failure the next server is tried, each once.  0 with res filled, or -1
- * (no server answered).
+ * failure the next server is tried, each once, in servers_order's order from the worker's own: one
+ * that failed in this run, for any worker, after the others (a worker
+ * whose server another found failed moves on before asking it).  0 with
+ * res filled, or -1 (no server answered).
  */
 static int
 load_request(struct load *ld, struct load_conn *lc, const char *method,
     const char *target, const char *ctype, const void *body, size_t blen,
     const char *extra, struct client_response *res)
 {
-	int tries;
+	const struct client_server *s;
+	int *order, k, rc = -1;
 
-	for (tries = 0; tries < ld->nsrv; tries++) {
+	if ((order = calloc((size_t)ld->nsrv, sizeof(*order))) == NULL)
+		return -1;
+	servers_order(ld->srv, ld->nsrv, lc->at, order);
+	for (k = 0; k < ld->nsrv; k++) {
+		if (lc->open && lc->at != order[k]) {
+			client_close(&lc->c);
+			lc->open = false;
+		}
+		lc->at = order[k];
+		s = &ld->srv[lc->at];
 		if (!lc->open) {
-			client_init(&lc->c, ld->srv[lc->at].host,
-			    ld->srv[lc->at].port, ld->o->connect_timeout_ms);
+			client_init(&lc->c, s->host, s->port,
+			    ld->o->connect_timeout_ms);
 			if (ld->nsrv > 1)
 				failover_check(&lc->c, ld->o);
 			lc->open = true;
@@ -4773,19 +4947,21 @@ load_request(struct load *ld, struct load_conn *lc, const char *method,
 		    ld->o->timeout_ms, res) == 0) {
 			if (ld->o->verbose) {	/* -v: each exchange whole */
 				flockfile(stderr);
-				trace_request(ld->srv[lc->at].host,
-				    ld->srv[lc->at].port, method, target, ctype,
-				    blen, extra);
+				trace_request(s->host, s->port, method, target,
+				    ctype, blen, extra);
 				trace_response(res);
 				funlockfile(stderr);
 			}
-			return 0;
+			server_answered(s);
+			rc = 0;
+			break;
 		}
+		server_failed(s);
 		client_close(&lc->c);
 		lc->open = false;
-		lc->at = (lc->at + 1) % ld->nsrv;
 	}
-	return -1;
+	free(order);
+	return rc;
 }
 
 /*

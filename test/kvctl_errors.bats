@@ -370,3 +370,48 @@ node3_down() {
 	[[ "$err" == *"$U: timed out"* ]]
 	kill -CONT "$p"
 }
+
+# silent_server: the stand-in "silent", on 127.0.0.1, accepts every
+# connection and never answers: a hung server, as a stopped kvd is.
+silent_server() {
+	start_standin silent <<'PY'
+import sys, standin
+standin.serve_silence(sys.argv[1])
+PY
+}
+
+# hosts_named HOSTPORT: how many requests the -v trace in $err sent there.
+hosts_named() {
+	grep -c "^> Host: $1\$" <<<"$err" || true
+}
+
+@test "a hung server is asked once in a command, not once per request: ls's pages and delete --prefix's requests go to the live one after it" {
+	silent_server
+	local H hp
+	H=$(url silent)
+	hp="127.0.0.1:$(port_of silent)"
+	awk 'BEGIN { for (i = 0; i < 10001; i++)
+	    printf "{\"key\":\"pg/%05d\",\"value\":\"v\"}\n", i }' >"$TMP/lines"
+	run_split 120 "$KVCTL" load --server "$U" <"$TMP/lines"
+	[ "$rc" -eq 0 ]
+	# Three pages of 5000 keys: the hung server is asked for the first
+	# only (about 3 s: no answer, nor to /health), n1 for all three.
+	run_split 120 "$KVCTL" ls pg/ -v --timeout 60 --server "$H,$U"
+	echo "rc=$rc err=$(grep -v '^[<>]' <<<"$err")"
+	[ "$rc" -eq 0 ]
+	[ "$(wc -l <<<"$out")" -eq 10001 ]
+	[ "$(grep -c '^> GET /kv?prefix=' <<<"$err")" -eq 4 ]
+	[ "$(hosts_named "$hp")" -eq 1 ]
+	[ "$(grep -c "$H: hung: no answer begun" <<<"$err")" -eq 1 ]
+	# delete --prefix: a count, a page and a batch of deletes, one ask
+	# of the hung server among them.
+	for k in d/1 d/2 d/3; do
+		[ "$(put n1 "$k" v)" = 201 ]
+	done
+	run_split 120 "$KVCTL" delete --prefix d/ --yes -v --timeout 60 \
+	    --server "$H,$U"
+	echo "rc=$rc err=$(grep -v '^[<>]' <<<"$err")"
+	[ "$rc" -eq 0 ]
+	[ "$(hosts_named "$hp")" -eq 1 ]
+	[ "$(code "$U/kv/d/2")" = 404 ]
+}

@@ -1,6 +1,8 @@
 """test/standin.py -- what the bats files' stand-in servers share: a server
 on 127.0.0.1, on a port the kernel picks, that says which port once it
-listens; an HTTP handler that answers JSON and logs nothing.
+listens; an HTTP handler that answers JSON and logs nothing; and servers
+that are no kvd: one answering no valid HTTP (serve_reply), one that never
+answers (serve_silence).
 
 A bats file starts a stand-in with start_standin (test/helpers.bash): the
 script it is given runs with the port file, $TMP/NAME.port, as its first
@@ -94,3 +96,18 @@ def serve_reply(reply, portfile):
     while True:
         c, _ = s.accept()
         threading.Thread(target=answer, args=(c,), daemon=True).start()
+
+
+def serve_silence(portfile):
+    """Serves for ever: every connection is accepted and held open, and
+    nothing is ever answered on it; for a client's view of a hung server
+    (a stopped process's kernel accepts for it in the same way)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    publish_port(portfile, s.getsockname()[1])
+    held = []
+    while True:
+        c, _ = s.accept()
+        held.append(c)
+
