@@ -602,8 +602,8 @@ failover_check(struct client_conn *c, const struct opts *o)
  * worker's from the server it started at), except that one which failed
  * earlier in this run of kvctl comes after every other.  A server fails
  * when it refuses or drops the connection, hangs (failover_check), its
- * name does not resolve, or it says it has left or is stopping
- * (node_refuses).  A hung server costs about 3 s; a listing of many
+ * name does not resolve, it says it has left or is stopping
+ * (node_refuses), or it answers as no kvd does (kvd_answer).  A hung server costs about 3 s; a listing of many
  * pages, a delete --prefix, a load's every batch paid that on each
  * request, and now pay it once.  A failed
  * server is still asked when every other fails, in its turn at the end,
@@ -629,17 +629,19 @@ do_failed_find(const struct client_server *s)
 }
 
 /*
- * Takes s as failed for the rest of the run.  Out of memory it is simply
- * not remembered: asked first again, as before it failed.
+ * Takes s as failed for the rest of the run; true when it was not
+ * already.  Out of memory it is simply not remembered: asked first
+ * again, as before it failed.
  */
-static void
+static bool
 server_failed(const struct client_server *s)
 {
 	struct client_server *grown;
 	size_t cap;
+	bool first;
 
 	pthread_mutex_lock(&failed_lock);
-	if (do_failed_find(s) < 0) {
+	if ((first = do_failed_find(s) < 0)) {
 		if (failed_count == failed_cap) {
 			cap = failed_cap ? failed_cap * 2 : 8;
 			grown = realloc(failed_servers, cap * sizeof(*grown));
@@ -652,9 +654,10 @@ server_failed(const struct client_server *s)
 			failed_servers[failed_count++] = *s;
 	}
 	pthread_mutex_unlock(&failed_lock);
+	return first;
 }
 
-/* s answered: no longer asked after the others. */
+/* s answered as kvd: no longer asked after the others. */
 static void
 server_answered(const struct client_server *s)
 {
@@ -688,6 +691,40 @@ servers_order(const struct client_server *srv, int n, int start, int *order)
 	pthread_mutex_unlock(&failed_lock);
 }
 
+/*
+ * Whether res could be kvd's answer.  Every error kvd answers (any
+ * status from 300 on but 304, which has no body) is a JSON object with
+ * a string "error" (server_error_code and the routes' own); another HTTP
+ * server's 404 or 501 is a page of HTML or text, which read as kvd's
+ * would say "not found" (exit 1) of a key or refuse a write.  A 2xx is
+ * each command's to read.  NULL when it could be; else why not, written
+ * into why: "404 File not found, text/html".
+ */
+static const char *
+kvd_answer(const struct client_response *res, char *why, size_t whylen)
+{
+	struct json_tok *toks = NULL;
+	char ctype[128];
+	int i;
+	bool kvd;
+
+	if (res->http.status < 300 || res->http.status == 304)
+		return NULL;
+	kvd = json_parse_alloc(res->body.data, res->body.len, &toks) > 0 &&
+	    toks[0].type == JSON_OBJECT &&
+	    (i = json_object_get(res->body.data, toks, 0, "error")) >= 0 &&
+	    toks[i].type == JSON_STRING;
+	free(toks);
+	if (kvd)
+		return NULL;
+	if (client_header(res, "Content-Type", ctype, sizeof(ctype)) == NULL)
+		snprintf(ctype, sizeof(ctype), "no Content-Type");
+	ctype[strcspn(ctype, ";")] = '\0';
+	snprintf(why, whylen, "%d %.*s, %s", res->http.status,
+	    (int)(res->http.reason_len < 80 ? res->http.reason_len : 80),
+	    res->http.reason, ctype);
+	return why;
+}
 /* One --server entry as written, for messages: url[0..len). */
 struct server_text {
 	const char	*url;
@@ -756,10 +793,12 @@ fail:
  * --retry, a round in which no server answered, or one that ended in a
  * 503, is repeated after a growing pause.  A 503 of a node that has left
  * the cluster or is stopping (node_refuses) counts as that server
- * failing when another follows it: the next one is asked.  A server
- * that fails before another answers is named on stderr only with -v;
- * when none answers, each one's failure (of the last round) is named,
- * then "no server reachable".  Returns 0 with res filled, or EXIT_USAGE /
+ * failing when another follows it: the next one is asked.  So does an
+ * answer no kvd gives (kvd_answer: some other HTTP server at that
+ * address), wherever the server stands.  A server that fails before
+ * another answers is named on stderr only with -v; when none answers,
+ * each one's failure (of the last round) is named, then "no server
+ * reachable".  Returns 0 with res filled, or EXIT_USAGE /
  * EXIT_UNREACHABLE after a message.  When none answers and why is not
  * NULL, each one's failure is appended to it too, a line each (for a
  * caller that runs with -q's quiet and says it its own way: watch).
@@ -774,6 +813,7 @@ request_why(const struct opts *o, const char *method, const char *target,
 	struct client_conn c;
 	struct buf failed = BUF_INIT;	/* this round's failures */
 	struct buf msg = BUF_INIT;
+	char foreign[192];
 	size_t at;
 	int *order, n, k, attempt, saved = ECONNREFUSED, pause_ms = 100;
 	int rc = EXIT_UNREACHABLE;
@@ -821,7 +861,11 @@ request_why(const struct opts *o, const char *method, const char *target,
 			if (o->verbose)
 				trace_response(res);
 			at = failed.len;
-			if (node_refuses(res) && !last) {
+			if (kvd_answer(res, foreign, sizeof(foreign)) != NULL) {
+				buf_printf(&failed, "kvctl: %s:%s is not a kvd server "
+				    "(%s)\n", s->host, s->port, foreign);
+				saved = EPROTO;
+			} else if (node_refuses(res) && !last) {
 				error_message(res, &msg);
 				buf_printf(&failed, "kvctl: %.*s: %d %s\n",
 				    (int)text[order[k]].len, text[order[k]].url,
@@ -4911,7 +4955,9 @@ load_fail(struct load *ld, const struct load_line *ln, int code,
 
 /*
  * One request on the worker's keep-alive connection; on a transport
- * failure the next server is tried, each once, in servers_order's order from the worker's own: one
+ * failure, or an answer no kvd gives (kvd_answer: named on stderr once
+ * in the run, at once with -v, else when no server is left), the next
+ * server is tried, each once, in servers_order's order from the worker's own: one
  * that failed in this run, for any worker, after the others (a worker
  * whose server another found failed moves on before asking it).  0 with
  * res filled, or -1 (no server answered).
@@ -4922,6 +4968,7 @@ load_request(struct load *ld, struct load_conn *lc, const char *method,
     const char *extra, struct client_response *res)
 {
 	const struct client_server *s;
+	char foreign[192];
 	int *order, k, rc = -1;
 
 	if ((order = calloc((size_t)ld->nsrv, sizeof(*order))) == NULL)
@@ -4952,9 +4999,15 @@ load_request(struct load *ld, struct load_conn *lc, const char *method,
 				trace_response(res);
 				funlockfile(stderr);
 			}
-			server_answered(s);
-			rc = 0;
-			break;
+			if (kvd_answer(res, foreign, sizeof(foreign)) == NULL) {
+				server_answered(s);
+				rc = 0;
+				break;
+			}
+			if (server_failed(s) && !ld->o->quiet &&
+			    (ld->o->verbose || k == ld->nsrv - 1))
+				fprintf(stderr, "kvctl: %s:%s is not a kvd server "
+				    "(%s)\n", s->host, s->port, foreign);
 		}
 		server_failed(s);
 		client_close(&lc->c);

@@ -415,3 +415,46 @@ hosts_named() {
 	[ "$(hosts_named "$hp")" -eq 1 ]
 	[ "$(code "$U/kv/d/2")" = 404 ]
 }
+
+@test "a server that is some other HTTP server is said to be no kvd (exit 3), not read as kvd's 404 or 501; the next server is asked" {
+	mkdir -p "$TMP/www"
+	start_standin plain "$TMP/www" <<'PY'
+import sys, standin
+standin.serve_plain(sys.argv[1], sys.argv[2])
+PY
+	local P hp
+	P=$(url plain)
+	hp="127.0.0.1:$(port_of plain)"
+	kvx get user/1 --server "$P"
+	echo "rc=$rc err=$err"
+	[ "$rc" -eq 3 ] && [ -z "$out" ]
+	[[ "$err" == *"kvctl: $hp is not a kvd server (404 File not found, text/html)"* ]]
+	[[ "$err" == *"kvctl: no server reachable"* ]]
+	kvx put user/1 v --server "$P"
+	echo "rc=$rc err=$err"
+	[ "$rc" -eq 3 ]
+	[[ "$err" == *"kvctl: $hp is not a kvd server (501 Unsupported method ('PUT'), text/html)"* ]]
+	kvx ls --server "$P"
+	echo "rc=$rc err=$err"
+	[ "$rc" -eq 3 ] && [ -z "$out" ]
+	[[ "$err" == *"$hp is not a kvd server (404 "* ]]
+	kvx mput user/1 v --server "$P"
+	echo "rc=$rc err=$err"
+	[ "$rc" -eq 3 ]
+	[[ "$err" == *"kvctl: $hp is not a kvd server (501 "* ]]
+	# With a kvd after it, the kvd answers, quietly as after a dead one.
+	kvx put user/1 v1 --server "$P,$U"
+	[ "$rc" -eq 0 ] && [ -z "$err" ]
+	kvx get user/1 --server "$P,$U"
+	[ "$rc" -eq 0 ] && [ "$out" = v1 ] && [ -z "$err" ]
+	kvx ls user/ --server "$P,$U"
+	[ "$rc" -eq 0 ] && [ "$out" = user/1 ]
+	# mput's batch goes on to the kvd too.
+	kvx mput user/2 v2 user/3 v3 --server "$P,$U"
+	echo "rc=$rc err=$err"
+	[ "$rc" -eq 0 ]
+	[ "$(c "$U/kv/user/3" | jq -r .value)" = v3 ]
+	# kvd's own errors are still its own: a missing key is exit 1.
+	kvx get nosuch --server "$P,$U"
+	[ "$rc" -eq 1 ] && [[ "$err" == *"404"* ]]
+}

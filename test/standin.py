@@ -2,7 +2,7 @@
 on 127.0.0.1, on a port the kernel picks, that says which port once it
 listens; an HTTP handler that answers JSON and logs nothing; and servers
 that are no kvd: one answering no valid HTTP (serve_reply), one that never
-answers (serve_silence).
+answers (serve_silence), one that is some other HTTP server (serve_plain).
 
 A bats file starts a stand-in with start_standin (test/helpers.bash): the
 script it is given runs with the port file, $TMP/NAME.port, as its first
@@ -111,3 +111,17 @@ def serve_silence(portfile):
         c, _ = s.accept()
         held.append(c)
 
+
+def serve_plain(portfile, root):
+    """Serves for ever a plain HTTP server that is no kvd: Python's own
+    file server on the directory root, which answers a GET of a file not
+    there 404 and a PUT or POST 501, each with an HTML page."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=root, **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    serve(Quiet, portfile)
