@@ -1099,7 +1099,15 @@ cmd_put(const struct opts *o, const char *key, const char *arg)
 	client_response_init(&res);
 	rc = request(o, "PUT", target.data, "application/octet-stream",
 	    value.data, value.len, cond.len ? cond.data : NULL, &res);
-	if (rc == 0)
+	if (rc == 0 && o->create && res.http.status == 412) {
+		/* If-None-Match: * fails only on a key that exists. */
+		if (o->json)
+			fwrite(res.body.data, 1, res.body.len, stdout);
+		if (!o->quiet)
+			fprintf(stderr, "kvctl: put: key '%s' exists already "
+			    "(--create writes only a key that does not)\n", key);
+		rc = EXIT_CLIENT;
+	} else if (rc == 0)
 		rc = report(o, &res, "put");
 	client_response_free(&res);
 out:
