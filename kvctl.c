@@ -374,6 +374,23 @@ usage_error(const char *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/*
+ * Whether a command line holds as many arguments as its command takes:
+ * least to most of args[0..nargs), the command word(s) counted.  0, or
+ * EXIT_USAGE after the message: the first argument too many named
+ * ("unexpected argument 'x'"), or, one missing, the usage.
+ */
+static int
+args_fit(int nargs, char **args, int least, int most, const char *usage)
+{
+	if (nargs > most)
+		return usage_error(NULL, "unexpected argument '%s' (usage: %s)",
+		    args[most], usage);
+	if (nargs < least)
+		return usage_error(NULL, "usage: %s", usage);
+	return 0;
+}
+
 /* The variables read_env() reads: any other KVCTL_ one is a typo. */
 static const char *const env_names[] = {
 	"KVCTL_SERVER", "KVCTL_TIMEOUT", "KVCTL_CONNECT_TIMEOUT", "KVCTL_RETRY",
@@ -4314,19 +4331,26 @@ out:
 static int
 cmd_cluster(const struct opts *o, int argc, char **argv)
 {
-	if (argc > 0 && strcmp(argv[0], "nodes") != 0 && load_admin_auth(o) != 0)
+	const char *sub = argc > 0 ? argv[0] : "";
+	int rc;
+
+	if (argc > 0 && strcmp(sub, "nodes") != 0 && load_admin_auth(o) != 0)
 		return EXIT_USAGE;
-	if (argc == 1 && strcmp(argv[0], "nodes") == 0 && want_table(o))
-		return cmd_nodes_table(o);
-	if (argc == 1 && strcmp(argv[0], "nodes") == 0)
-		return cmd_simple(o, "GET", "/cluster/nodes", NULL, "cluster nodes",
-		    true);
-	if (argc == 3 && strcmp(argv[0], "join") == 0)
-		return cmd_join(o, argv[1], argv[2]);
-	if (argc == 2 && strcmp(argv[0], "leave") == 0)
-		return cmd_leave(o, argv[1]);
-	if (argc == 1 && strcmp(argv[0], "cleanup") == 0)
-		return cmd_cleanup(o);
+	if (strcmp(sub, "nodes") == 0) {
+		if ((rc = args_fit(argc, argv, 1, 1, "kvctl cluster nodes")) != 0)
+			return rc;
+		return want_table(o) ? cmd_nodes_table(o) : cmd_simple(o, "GET",
+		    "/cluster/nodes", NULL, "cluster nodes", true);
+	}
+	if (strcmp(sub, "join") == 0)
+		return (rc = args_fit(argc, argv, 3, 3, "kvctl cluster join ID "
+		    "HOST:PORT")) != 0 ? rc : cmd_join(o, argv[1], argv[2]);
+	if (strcmp(sub, "leave") == 0)
+		return (rc = args_fit(argc, argv, 2, 2, "kvctl cluster leave "
+		    "ID")) != 0 ? rc : cmd_leave(o, argv[1]);
+	if (strcmp(sub, "cleanup") == 0)
+		return (rc = args_fit(argc, argv, 1, 1, "kvctl cluster "
+		    "cleanup")) != 0 ? rc : cmd_cleanup(o);
 	return usage_error(NULL, "usage: kvctl cluster nodes | join ID HOST:PORT | "
 	    "leave ID | cleanup");
 }
@@ -6682,6 +6706,7 @@ run_admin(const struct opts *o, int nargs, char **args)
 {
 	bool drop = nargs >= 2 && strcmp(args[0], "hints") == 0 &&
 	    strcmp(args[1], "drop") == 0;
+	int rc;
 
 	if (load_admin_auth(o) != 0)
 		return EXIT_USAGE;
@@ -6689,19 +6714,21 @@ run_admin(const struct opts *o, int nargs, char **args)
 	if (o->yes && !drop)
 		return usage_error(NULL, "--yes goes with delete --prefix, delete "
 		    "--all and hints drop");
-	if (strcmp(args[0], "status") == 0) {
-		if (nargs != 1)
-			return usage_error(NULL, "usage: kvctl status");
-		return cmd_status(o);
-	}
+	if (strcmp(args[0], "status") == 0)
+		return (rc = args_fit(nargs, args, 1, 1, "kvctl status")) != 0 ?
+		    rc : cmd_status(o);
 	if (drop) {
-		if (nargs != 3 || args[2][0] == '\0')
+		if ((rc = args_fit(nargs, args, 3, 3, "kvctl hints drop OWNER "
+		    "[--yes]")) != 0)
+			return rc;
+		if (args[2][0] == '\0')
 			return usage_error(NULL, "usage: kvctl hints drop OWNER "
 			    "[--yes]");
 		return cmd_hints_drop(o, args[2]);
 	}
-	if (nargs > 2)
-		return usage_error(NULL, "usage: kvctl %s [NODE]", args[0]);
+	if ((rc = args_fit(nargs, args, 1, 2, args[0][0] == 'h' ?
+	    "kvctl hints [NODE]" : "kvctl repair [NODE]")) != 0)
+		return rc;
 	if (strcmp(args[0], "hints") == 0)
 		return cmd_hints(o, nargs == 2 ? args[1] : NULL);
 	return cmd_repair(o, nargs == 2 ? args[1] : NULL);
@@ -6896,9 +6923,11 @@ run(int argc, char **argv, char **args)
 	if (strcmp(args[0], "incr") == 0) {
 		int64_t delta = 1;
 
-		if (nargs < 2 || nargs > 3 || args[1][0] == '\0')
-			return usage_error(NULL, "usage: kvctl incr KEY [N] "
-			    "[--ttl S]");
+		if ((rc = args_fit(nargs, args, 2, 3, "kvctl incr KEY [N] "
+		    "[--ttl S]")) != 0)
+			return rc;
+		if (args[1][0] == '\0')
+			return usage_error(NULL, "the key must not be empty");
 		if (nargs == 3 && parse_int64(args[2], strlen(args[2]),
 		    &delta) != 0)
 			return usage_error(NULL, "bad N '%s' for incr (an integer)",
@@ -6906,22 +6935,26 @@ run(int argc, char **argv, char **args)
 		return cmd_incr(&o, args[1], delta);
 	}
 	if (strcmp(args[0], "put") == 0) {
-		if (nargs != 3)
-			return usage_error(NULL, "usage: kvctl put KEY VALUE|-|@FILE");
+		if ((rc = args_fit(nargs, args, 3, 3, "kvctl put KEY "
+		    "VALUE|-|@FILE")) != 0)
+			return rc;
 		if (args[1][0] == '\0')
 			return usage_error(NULL, "the key must not be empty");
 		return cmd_put(&o, args[1], args[2]);
 	}
 	if (strcmp(args[0], "delete") == 0 && o.all) {
-		if (o.prefix != NULL || nargs != 1)
+		if (o.prefix != NULL)
 			return usage_error(NULL, "usage: kvctl delete --all [--yes] "
 			    "(no KEY or --prefix with --all)");
+		if ((rc = args_fit(nargs, args, 1, 1, "kvctl delete --all "
+		    "[--yes] (no KEY with --all)")) != 0)
+			return rc;
 		return cmd_delete_prefix(&o, "");
 	}
 	if (strcmp(args[0], "delete") == 0 && o.prefix != NULL) {
-		if (nargs != 1)
-			return usage_error(NULL, "usage: kvctl delete --prefix P "
-			    "[--yes] (no KEY with --prefix)");
+		if ((rc = args_fit(nargs, args, 1, 1, "kvctl delete --prefix P "
+		    "[--yes] (no KEY with --prefix)")) != 0)
+			return rc;
 		/* "$P" of an unset variable must not wipe the store. */
 		if (o.prefix[0] == '\0')
 			return usage_error(NULL, "an empty --prefix would delete every "
@@ -6929,21 +6962,23 @@ run(int argc, char **argv, char **args)
 		return cmd_delete_prefix(&o, o.prefix);
 	}
 	if (strcmp(args[0], "ls") == 0 || strcmp(args[0], "dump") == 0) {
-		if (nargs > 2)
-			return usage_error(NULL, "usage: kvctl %s [PREFIX]", args[0]);
+		if ((rc = args_fit(nargs, args, 1, 2, args[0][0] == 'l' ?
+		    "kvctl ls [PREFIX]" : "kvctl dump [PREFIX]")) != 0)
+			return rc;
 		if (args[0][0] == 'l')
 			return cmd_ls(&o, nargs == 2 ? args[1] : "");
 		return cmd_dump(&o, nargs == 2 ? args[1] : "");
 	}
 	if (strcmp(args[0], "load") == 0) {
-		if (nargs != 1)
-			return usage_error(NULL, "usage: kvctl load [--parallel N] "
-			    "< FILE");
+		if ((rc = args_fit(nargs, args, 1, 1, "kvctl load [--parallel N] "
+		    "< FILE")) != 0)
+			return rc;
 		return cmd_load(&o);
 	}
 	if (strcmp(args[0], "get") == 0 || strcmp(args[0], "delete") == 0) {
-		if (nargs != 2)
-			return usage_error(NULL, "usage: kvctl %s KEY", args[0]);
+		if ((rc = args_fit(nargs, args, 2, 2, args[0][0] == 'g' ?
+		    "kvctl get KEY" : "kvctl delete KEY")) != 0)
+			return rc;
 		if (args[1][0] == '\0')
 			return usage_error(NULL, "the key must not be empty");
 		if (args[0][0] == 'g')
@@ -6966,13 +7001,15 @@ run(int argc, char **argv, char **args)
 		    cmd_mget(&o, nargs - 1, args + 1);
 	}
 	if (strcmp(args[0], "watch") == 0) {
-		if (nargs != 2 || args[1][0] == '\0')
-			return usage_error(NULL, "usage: kvctl watch KEY");
+		if ((rc = args_fit(nargs, args, 2, 2, "kvctl watch KEY")) != 0)
+			return rc;
+		if (args[1][0] == '\0')
+			return usage_error(NULL, "the key must not be empty");
 		return cmd_watch(&o, args[1]);
 	}
 	if (strcmp(args[0], "health") == 0) {
-		if (nargs != 1)
-			return usage_error(NULL, "usage: kvctl health");
+		if ((rc = args_fit(nargs, args, 1, 1, "kvctl health")) != 0)
+			return rc;
 		return cmd_health(&o);
 	}
 	if (strcmp(args[0], "cluster") == 0)

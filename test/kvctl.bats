@@ -774,3 +774,29 @@ time.sleep(30)
 		done
 	done
 }
+
+@test "one argument too many is named, for every command of a fixed count: exit 2, nothing sent" {
+	local a
+	for a in "put k v extra|extra|kvctl put KEY" "get k extra|extra|kvctl get KEY" \
+	    "delete k extra|extra|kvctl delete KEY" "incr k 1 extra|extra|kvctl incr" \
+	    "ls p extra|extra|kvctl ls" "dump p extra|extra|kvctl dump" \
+	    "load extra|extra|kvctl load" "watch k extra|extra|kvctl watch KEY" \
+	    "health extra|extra|kvctl health" "status extra|extra|kvctl status" \
+	    "hints n extra|extra|kvctl hints" "repair n extra|extra|kvctl repair" \
+	    "hints drop n extra|extra|kvctl hints drop" \
+	    "delete --prefix p k|k|kvctl delete --prefix" \
+	    "cluster nodes extra|extra|kvctl cluster nodes" \
+	    "cluster join n 127.0.0.1:1 extra|extra|kvctl cluster join" \
+	    "cluster leave n extra|extra|kvctl cluster leave"; do
+		# shellcheck disable=SC2086  # the line is words
+		run_split 20 "$KVCTL" ${a%%|*} --server "$U"
+		echo "[kvctl ${a%%|*}] rc=$rc err=$err"
+		[ "$rc" -eq 2 ] && [ -z "$out" ]
+		a=${a#*|}
+		[[ "$err" == "kvctl: unexpected argument '${a%%|*}' (usage: ${a#*|}"* ]]
+	done
+	# One missing is the usage, as before.
+	kvx put k
+	[ "$rc" -eq 2 ]
+	[[ "$err" == "kvctl: usage: kvctl put KEY VALUE|-|@FILE"* ]]
+}
