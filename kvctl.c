@@ -4242,9 +4242,9 @@ cmd_join(const struct opts *o, const char *id, const char *address)
 		rc = malformed(o, "cluster join");
 		goto out;
 	}
-	if (was)
-		printf("%s was a member at %s already, through %s%s%s\n(admitted "
-		    "by gossip or an earlier join: nothing changed)\n", id,
+	if (was)	/* the usual end of README's "Adding a node": fine */
+		printf("%s is a member at %s already, through %s%s%s (gossip or "
+		    "an earlier join admitted it): nothing to do\n", id,
 		    address, self, via[0] ? " at " : "", via);
 	else
 		printf("%s joined the cluster at %s, through %s%s%s\n", id,
