@@ -194,8 +194,9 @@ static const struct {
 	  "server (or a 5xx) it keeps trying, saying so once on stderr\n"
 	  "(\"kvctl: watch: WHY; retrying\", then \"kvctl: watch:\n"
 	  "reconnected\"; nothing with -q)." },
-	{ "health", "kvctl health",
-	  "Checks that the server answers /health and prints its answer.\n"
+	{ "health", "kvctl health [-o table]",
+	  "Checks that the server answers /health and prints its answer (with\n"
+	  "-o table as a table: ID, STATUS, STORAGE, UPTIME).\n"
 	  "Exit 5 (and a line on stderr) when the node answers but refuses\n"
 	  "writes: its storage is disk_full or failed, or it has left the\n"
 	  "cluster (status left: every key request gets 503)." },
@@ -2396,23 +2397,42 @@ storage_text(const char *state)
 static int
 cmd_health(const struct opts *o)
 {
+	static const char *const heads[] = { "ID", "STATUS", "STORAGE",
+	    "UPTIME" };
 	struct client_response res;
-	struct json_tok *t;
-	char state[32] = "", status[32] = "";
+	struct json_tok *t = NULL;
+	struct table tab;
+	char state[32] = "", status[32] = "", id[72] = "", up[32];
 	const char *why;
+	bool table = o->output == OUT_TABLE;
 	int rc;
 
 	client_response_init(&res);
 	rc = request(o, "GET", "/health", NULL, NULL, 0, NULL, &res);
 	if (rc == 0) {
-		if (!o->json && res.http.status / 100 == 2)
+		if (!o->json && !table && res.http.status / 100 == 2)
 			fwrite(res.body.data, 1, res.body.len, stdout);
 		rc = report(o, &res, "health");
 	}
 	if (rc == 0 && (t = parse_body(&res.body)) != NULL) {
 		jstr(res.body.data, t, 0, "status", status, sizeof(status));
 		jstr(res.body.data, t, 0, "storage", state, sizeof(state));
-		free(t);
+		jstr(res.body.data, t, 0, "id", id, sizeof(id));
+	}
+	if (rc == 0 && table) {
+		if (t == NULL) {
+			rc = malformed(o, "health");
+			goto out;
+		}
+		duration_text(jint(res.body.data, t, 0, "uptime_s", 0) * 1000,
+		    up, sizeof(up));
+		table_init(&tab, heads, sizeof(heads) / sizeof(heads[0]));
+		table_cell(&tab, "%s", id);
+		table_cell(&tab, "%s", status);
+		table_cell(&tab, "%s", state);
+		table_cell(&tab, "%s", up);
+		table_print(&tab, stdout);
+		table_free(&tab);
 	}
 	if (rc == 0 && strcmp(status, "left") == 0) {
 		/* It answers, but refuses every key: no member any more. */
@@ -2427,6 +2447,8 @@ cmd_health(const struct opts *o)
 			fprintf(stderr, "kvctl: health: %s: %s\n", state, why);
 		rc = EXIT_SERVER;
 	}
+out:
+	free(t);
 	client_response_free(&res);
 	return rc;
 }

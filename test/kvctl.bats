@@ -62,6 +62,13 @@ while time.time() < end:
 	kvx health --server "$U"
 	[ "$rc" -eq 0 ]
 	echo "$out" | jq -e '.status == "ok"'
+	# -o table: a table of the same answer, not its JSON.
+	kvx health -o table --server "$U"
+	echo "$out"
+	[ "$rc" -eq 0 ] && [ -z "$err" ]
+	[ "$(wc -l <<<"$out")" -eq 2 ]
+	[[ "$(head -1 <<<"$out")" == "ID"*"STATUS"*"STORAGE"*"UPTIME" ]]
+	[[ "$(tail -1 <<<"$out")" =~ ^n1\ +ok\ +ok\ +[0-9.]+[smhd]$ ]]
 	kvx delete k --server "$U"
 	[ "$rc" -eq 0 ]
 	[ -z "$out" ] && [ -z "$err" ]
