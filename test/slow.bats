@@ -87,6 +87,28 @@ def rss_kb(pid):
             return int(l.split()[1])
     return -1
 
+def answered_get():
+    # a keep-alive connection that has sent GET and read its answer
+    s = socket.create_connection(ADDR, timeout=5)
+    s.sendall(GET)
+    d = b""
+    while not d.endswith(b"}\n"):
+        d += s.recv(4096)
+    return s, d
+
+def still_open(conns):
+    # how many of conns the server has not closed (nothing to read yet)
+    n = 0
+    for s in conns:
+        s.setblocking(False)
+        try:
+            n += 0 if s.recv(1) == b"" else 1
+        except BlockingIOError:
+            n += 1
+        except OSError:
+            pass
+    return n
+
 def threads(pid):
     for l in open("/proc/%s/status" % pid):
         if l.startswith("Threads:"):
@@ -105,11 +127,7 @@ elif mode == "body":
     out("status", status_of(d)); out("end", end); out("ms", int(secs * 1000))
 
 elif mode == "idle":
-    s = socket.create_connection(ADDR, timeout=5)
-    s.sendall(GET)
-    d = b""
-    while not d.endswith(b"}\n"):
-        d += s.recv(4096)
+    s, d = answered_get()
     t0 = time.time()
     d2, end = read_all(s, 15)
     out("status", status_of(d)); out("end", end); out("after", len(d2))
@@ -124,16 +142,8 @@ elif mode == "reserveidle":
     # a client holds the one place, idle after its answer; a peer, in the
     # reserve past it, is idle after its own (/health, a peer request
     # without a secret): when the peer is closed, is the client still open?
-    a = socket.create_connection(ADDR, timeout=5)
-    a.sendall(GET)
-    d = b""
-    while not d.endswith(b"}\n"):
-        d += a.recv(4096)
-    b = socket.create_connection(ADDR, timeout=5)
-    b.sendall(GET)
-    d = b""
-    while not d.endswith(b"}\n"):
-        d += b.recv(4096)
+    a, d = answered_get()
+    b, d = answered_get()
     out("reserve_status", status_of(d))
     d, end = read_all(b, 40)
     out("reserve_end", end)
@@ -227,16 +237,7 @@ elif mode in ("idle1000", "slowloris1000"):
     rss1 = rss_kb(pid)
     out("rss_before_kb", rss0); out("rss_kb", rss1)
     # every held connection is still open (none was dropped to make room)
-    alive = 0
-    for s in conns:
-        s.setblocking(False)
-        try:
-            alive += 0 if s.recv(1) == b"" else 1
-        except BlockingIOError:
-            alive += 1
-        except OSError:
-            pass
-    out("alive", alive)
+    out("alive", still_open(conns))
     for s in conns:
         s.close()
     time.sleep(0.5)
@@ -264,16 +265,7 @@ elif mode == "nonreaders":
     out("get", ",".join(sts)); out("get_ms", max(mss))
     out("gets_ms", ",".join(map(str, mss)))
     out("threads", most); out("rss_kb", rss_kb(pid))
-    alive = 0
-    for s in conns:
-        s.setblocking(False)
-        try:
-            alive += 0 if s.recv(1) == b"" else 1
-        except BlockingIOError:
-            alive += 1
-        except OSError:
-            pass
-    out("alive", alive)
+    out("alive", still_open(conns))
     for s in conns:
         s.close()
 '

@@ -142,6 +142,18 @@ answerer(void *arg)
 	return NULL;
 }
 
+/* Stops srv, then its answerer thread tid. */
+static void
+stop_with_answerer(struct server *srv, pthread_t tid)
+{
+	server_stop(srv, 5000);
+	pthread_mutex_lock(&later_mu);
+	answerer_stop = true;
+	pthread_cond_signal(&later_cv);
+	pthread_mutex_unlock(&later_mu);
+	pthread_join(tid, NULL);
+}
+
 /* A server whose answers must be taken within write_ms. */
 static struct server *
 start_writing(int *port, int write_ms)
@@ -387,12 +399,7 @@ test_nonreaders(const char *path)
 	    "still open", path, (unsigned long long)stats.active);
 	for (i = 0; i < NONREADERS; i++)
 		close(fds[i]);
-	server_stop(srv, 5000);
-	pthread_mutex_lock(&later_mu);
-	answerer_stop = true;
-	pthread_cond_signal(&later_cv);
-	pthread_mutex_unlock(&later_mu);
-	pthread_join(tid, NULL);
+	stop_with_answerer(srv, tid);
 	buf_free(&reqs);
 }
 
@@ -453,12 +460,7 @@ test_waiting_readers(const char *path)
 	close(fd);
 	for (i = 0; i < n; i++)
 		close(fds[i]);
-	server_stop(srv, 5000);
-	pthread_mutex_lock(&later_mu);
-	answerer_stop = true;
-	pthread_cond_signal(&later_cv);
-	pthread_mutex_unlock(&later_mu);
-	pthread_join(tid, NULL);
+	stop_with_answerer(srv, tid);
 	buf_free(&reqs);
 }
 
