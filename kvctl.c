@@ -1122,7 +1122,7 @@ cmd_put(const struct opts *o, const char *key, const char *arg)
 		if (o->json)
 			fwrite(res.body.data, 1, res.body.len, stdout);
 		if (!o->quiet)
-			fprintf(stderr, "kvctl: put: key '%s' exists already "
+			fprintf(stderr, "kvctl: put: 412 key '%s' exists already "
 			    "(--create writes only a key that does not)\n", key);
 		rc = EXIT_CLIENT;
 	} else if (rc == 0)

@@ -149,7 +149,7 @@ kvx() {
 	[[ "$err" == *"PUT /kv/pk?r=1&w=1&ttl=100 "* ]]
 	kvx put pk v2 --create --server "$U"
 	[ "$rc" -eq 4 ]
-	[ "$err" = "kvctl: put: key 'pk' exists already (--create writes only a key that does not)" ]
+	[ "$err" = "kvctl: put: 412 key 'pk' exists already (--create writes only a key that does not)" ]
 	kvx get pk --etag --server "$U"
 	local tag=$err
 	kvx put pk v3 --if-match "$tag" --server "$U"
