@@ -330,17 +330,6 @@ net_write_all(int fd, const void *p, size_t n, int64_t deadline)
 	return net_writev_all(fd, &iov, 1, deadline);
 }
 
-ssize_t
-net_send_now(int fd, const void *p, size_t n)
-{
-	ssize_t w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-	if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-	    errno == EINTR))
-		return 0;
-	return w;
-}
-
 int
 net_writev_all(int fd, struct iovec *iov, int iovcnt, int64_t deadline)
 {

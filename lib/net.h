@@ -87,12 +87,6 @@ ssize_t	net_read(int fd, void *p, size_t n, int64_t deadline);
 int	net_write_all(int fd, const void *p, size_t n, int64_t deadline);
 
 /*
- * Sends what the socket takes now, without blocking: the bytes sent, 0
- * when it takes none (full, or interrupted), -1 with errno on an error.
- */
-ssize_t	net_send_now(int fd, const void *p, size_t n);
-
-/*
  * Writes all the iovecs before deadline: 0, or -1 with errno (ETIMEDOUT
  * when the deadline passed).  It updates iov in place as it goes (an
  * entry sent whole gets length 0, one sent in part its rest), so another

@@ -829,7 +829,7 @@ server_answer(struct server_later *l, struct server_response *res)
 {
 	struct conn *c = l->conn;
 	bool keep = c->held_keep && answer_keeps(c, res);
-	ssize_t n;
+	struct iovec iov;
 
 	format_head(&c->held, res, keep, c->held_http10);
 	if (!c->held_head)
@@ -839,11 +839,14 @@ server_answer(struct server_later *l, struct server_response *res)
 	if (c->s->cfg.request_log)
 		log_line(c, c->held_method, c->held_mlen, c->held_path,
 		    c->held_plen, res->status, c->held_started);
-	while (c->held_off < c->held.len &&
-	    (n = net_send_now(c->fd, c->held.data + c->held_off,
-	    c->held.len - c->held_off)) > 0)
-		c->held_off += (size_t)n;
-	if (c->held_off < c->held.len) {
+	/* What the socket takes now; net_writev_all leaves iov at the rest. */
+	iov.iov_base = c->held.data;
+	iov.iov_len = c->held.len;
+	if (net_writev_all(c->fd, &iov, 1, NET_NOW) != 0 && errno != ETIMEDOUT)
+		c->held_cut = true;	/* a broken connection: close it */
+	else
+		c->held_off = c->held.len - iov.iov_len;
+	if (!c->held_cut && c->held_off < c->held.len) {
 		pthread_t tid;
 
 		/* A worker waiting in conn_settle now waits for the client. */
