@@ -317,47 +317,92 @@ node_hints() {
 
 # ---- (b) SIGSTOP --------------------------------------------------------
 
-@test "one node paused with SIGSTOP: PUT and GET through the live nodes succeed at W=2/R=2, each under 2.5 s" {
-	start_cluster
-	put_keys node1 5 pre
+# stopped_keys FILE: the keys the SIGSTOP tests write, stopped-NODE-I for
+# node1 and node2 and I in 1..8, to $TMP/FILE.
+stopped_keys() {
+	local i
+	: >"$TMP/$1"
+	for i in $(seq 1 8); do
+		echo "stopped-node1-$i" >>"$TMP/$1"
+		echo "stopped-node2-$i" >>"$TMP/$1"
+	done
+}
+
+@test "one node paused with SIGSTOP: PUTs through the live nodes are acknowledged at W=2 without waiting for it" {
+	# A peer timeout of 30 s: a coordinator that waited for the paused
+	# owner's answer (or its timeout) could not answer within curl's
+	# --max-time 10, and the PUT fails rather than being slow.  The
+	# paused node is not known down for the whole test (its calls and
+	# gossip probes all take 30 s to fail), so every PUT asks it: the
+	# W=2 acknowledgements of node1 and node2 answer it.
+	local n
+	for n in 1 2 3; do
+		start_peer "$n" 3 "" --peer-timeout-ms 30000 \
+		    --anti-entropy-interval 1
+	done
+	wait_for 20 all_ready node1 node2 node3
 	kill -STOP "$(pid_of node3)"
-	local n i k out st t slow=0 failed=0
+	local i k out failed=0
 	for i in $(seq 1 8); do
 		for n in node1 node2; do
 			k="stopped-$n-$i"
-			out=$(curl -s --max-time 10 -o /dev/null \
-			    -w '%{http_code} %{time_total}' -X PUT \
-			    -d "{\"value\":\"$k\"}" "$(url "$n")/kv/$k")
-			st=${out% *} t=${out#* }
-			echo "PUT $k via $n: $st in $t s"
-			case $st in 200 | 201) ;; *) failed=$((failed + 1)) ;; esac
-			awk -v t="$t" 'BEGIN { exit !(t < 2.5) }' || slow=$((slow + 1))
-			out=$(curl -s --max-time 10 -o "$TMP/body" \
-			    -w '%{http_code} %{time_total}' "$(url "$n")/kv/$k")
-			st=${out% *} t=${out#* }
-			echo "GET $k via $n: $st in $t s $(cat "$TMP/body")"
-			[ "$st" = 200 ] && [ "$(jq -r .value "$TMP/body")" = "$k" ] ||
-			    failed=$((failed + 1))
-			awk -v t="$t" 'BEGIN { exit !(t < 2.5) }' || slow=$((slow + 1))
-			# A key written before the pause, through the other node.
-			out=$(curl -s --max-time 10 -o "$TMP/body" \
-			    -w '%{http_code} %{time_total}' \
-			    "$(url "$n")/kv/pre-$((i % 5))")
-			st=${out% *} t=${out#* }
-			[ "$st" = 200 ] || { echo "GET pre-$((i % 5)) via $n: $st"; failed=$((failed + 1)); }
-			awk -v t="$t" 'BEGIN { exit !(t < 2.5) }' || slow=$((slow + 1))
+			out=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' \
+			    -X PUT -d "{\"value\":\"$k\"}" "$(url "$n")/kv/$k") || true
+			echo "PUT $k via $n: $out"
+			case $out in 200 | 201) ;; *) failed=$((failed + 1)) ;; esac
+			# This node's own copy holds it (r=1 reads it alone).
+			out=$(curl -s --max-time 10 "$(url "$n")/kv/$k?r=1" |
+			    jq -r .value)
+			[ "$out" = "$k" ] ||
+			    { echo "GET $k?r=1 via $n: $out"; failed=$((failed + 1)); }
 		done
 	done
-	echo "failed=$failed slow=$slow"
+	echo "failed=$failed"
 	kill -CONT "$(pid_of node3)"
 	[ "$failed" -eq 0 ]
-	[ "$slow" -eq 0 ]
-	# Back from the pause, node3 catches up on what it missed.
-	: >"$TMP/stopped"
+	# Back from the pause, node3 takes the writes still on their way.
+	stopped_keys stopped
+	run kvt converge "$TMP/stopped" 40 "$(url node1)" "$(url node2)" "$(url node3)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	echo "# node3 caught up in $output s after SIGCONT" >&3
+}
+
+@test "one node paused with SIGSTOP: PUT and GET through the live nodes succeed at W=2/R=2" {
+	# The usual 500 ms peer timeout: a read that asked the paused node
+	# waits one timeout for it, then asks the next owner.  curl's
+	# --max-time 10 is 20 such timeouts: a request that waited for the
+	# paused node without a deadline fails, a slow machine does not.
+	# Whether a write waits for it is the test above's question, the
+	# read's retries are the digest test's below: this one asks that
+	# every request succeeds.
+	start_cluster
+	put_keys node1 5 pre
+	kill -STOP "$(pid_of node3)"
+	local n i k out st failed=0
 	for i in $(seq 1 8); do
-		echo "stopped-node1-$i" >>"$TMP/stopped"
-		echo "stopped-node2-$i" >>"$TMP/stopped"
+		for n in node1 node2; do
+			k="stopped-$n-$i"
+			st=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' \
+			    -X PUT -d "{\"value\":\"$k\"}" "$(url "$n")/kv/$k") || true
+			echo "PUT $k via $n: $st"
+			case $st in 200 | 201) ;; *) failed=$((failed + 1)) ;; esac
+			st=$(curl -s --max-time 10 -o "$TMP/body" -w '%{http_code}' \
+			    "$(url "$n")/kv/$k") || true
+			echo "GET $k via $n: $st $(cat "$TMP/body")"
+			[ "$st" = 200 ] && [ "$(jq -r .value "$TMP/body")" = "$k" ] ||
+			    failed=$((failed + 1))
+			# A key written before the pause, through the other node.
+			st=$(curl -s --max-time 10 -o "$TMP/body" -w '%{http_code}' \
+			    "$(url "$n")/kv/pre-$((i % 5))") || true
+			[ "$st" = 200 ] || { echo "GET pre-$((i % 5)) via $n: $st"; failed=$((failed + 1)); }
+		done
 	done
+	echo "failed=$failed"
+	kill -CONT "$(pid_of node3)"
+	[ "$failed" -eq 0 ]
+	# Back from the pause, node3 catches up on what it missed.
+	stopped_keys stopped
 	run kvt converge "$TMP/stopped" 20 "$(url node1)" "$(url node2)" "$(url node3)"
 	echo "$output"
 	[ "$status" -eq 0 ]
