@@ -73,6 +73,13 @@ missing() {
 	echo $(($3 - $(dump "$1" "$2" "$3" | grep -c '"key"')))
 }
 
+# Deadlines: a call to the cut-off node fails within the nodes' peer
+# timeout (500 ms, start_member), and a request that meets one such call
+# is answered within a timeout or two.  Each client request below has
+# curl's --max-time 10, 20 peer timeouts: a request that waits for node3
+# without a deadline fails there (status 000), and a loaded machine does
+# not.  How long a request took is printed, never compared.
+
 # timed_put N KEY: PUT through nodeN from the client namespace; prints
 # "STATUS SECONDS".
 timed_put() {
@@ -85,11 +92,7 @@ timed_get() {
 	    "$(u "$1")/kv/$2"
 }
 
-under() {	# under SECONDS LIMIT
-	awk -v t="$1" -v l="$2" 'BEGIN { exit !(t < l) }'
-}
-
-@test "node3 cut off by the network: W=2 writes through node1/node2 succeed in time, nothing lost, node3 converges after the heal" {
+@test "node3 cut off by the network: W=2 writes through node1/node2 succeed within curl's deadline, nothing lost, node3 converges after the heal" {
 	start_cluster
 	timeout 60 ip netns exec "$NS-cli" "$KVCTL" --server "$(u 1),$(u 2)" \
 	    --timeout 5 verify -d 6 -c 4 >"$TMP/verify.out" 2>"$TMP/verify.err" \
@@ -100,25 +103,22 @@ under() {	# under SECONDS LIMIT
 	cut 3
 	# node3 is unreachable from the client namespace now.
 	! cli curl -s --max-time 1 -o /dev/null "$(u 3)/health"
-	local i n out st t failed=0 slow=0
+	local i n out st t failed=0
 	for i in $(seq 0 29); do
 		n=$((i % 2 + 1))
 		out=$(timed_put "$n" "part-$i")
 		st=${out% *} t=${out#* }
 		echo "PUT part-$i via node$n: $st in $t s"
 		case $st in 200 | 201) ;; *) failed=$((failed + 1)) ;; esac
-		under "$t" 2.5 || slow=$((slow + 1))
 	done
 	for i in 0 7 15 29; do
 		out=$(timed_get 2 "part-$i")
 		st=${out% *} t=${out#* }
 		echo "GET part-$i via node2: $st in $t s"
 		[ "$st" = 200 ] || failed=$((failed + 1))
-		under "$t" 2.5 || slow=$((slow + 1))
 	done
-	echo "failed=$failed slow=$slow"
+	echo "failed=$failed"
 	[ "$failed" -eq 0 ]
-	[ "$slow" -eq 0 ]
 	local t0
 	t0=$(now_ms)
 	heal 3
@@ -134,7 +134,7 @@ under() {	# under SECONDS LIMIT
 	verify_clean "$TMP/verify.out"
 }
 
-@test "the cut-off node answers its own clients 503 within the deadline, and serves again after the heal" {
+@test "the cut-off node answers its own clients 503 within curl's deadline, and serves again after the heal" {
 	start_cluster
 	local out st t
 	[ "$(cli curl -s --max-time 5 -o /dev/null -w '%{http_code}' -X PUT \
@@ -152,14 +152,12 @@ under() {	# under SECONDS LIMIT
 		st=${out% *} t=${out#* }
 		echo "PUT via cut-off node3: $st in $t s"
 		[ "$st" = 503 ]
-		under "$t" 2.5
 	done
 	out=$(timeout 20 ip netns exec "$NS-n3" curl -s --max-time 10 -o /dev/null \
 	    -w '%{http_code} %{time_total}' "$(u 3)/kv/island")
 	st=${out% *} t=${out#* }
 	echo "GET r=2 via cut-off node3: $st in $t s"
 	[ "$st" = 503 ]
-	under "$t" 2.5
 	# ?r=1 is its own copy: still readable.
 	out=$(timeout 20 ip netns exec "$NS-n3" curl -s --max-time 10 \
 	    "$(u 3)/kv/island?r=1")
