@@ -15,8 +15,8 @@
  *
  * The admin routes (/admin/hints, /admin/repair: what kvctl hints and
  * kvctl repair call) are operators' and are signed like the internal
- * ones when the cluster has a secret (signed_route): kvctl signs them
- * with --cluster-secret-file.
+ * ones when the cluster has a secret (signed_route, from auth.c's list,
+ * auth_route_signed): kvctl signs them with --cluster-secret-file.
  *
  * Handlers read the node's modules (node.h) and write the response's
  * status, headers and body; none of them keeps anything after it
@@ -2574,15 +2574,13 @@ internal_route(int i)
 
 /*
  * True for the routes signed when the cluster has a secret: node to node,
- * /admin/, and the membership changes (a join could otherwise add a node
- * that receives copies of the data, a leave cut a member off).
+ * /admin/, and the membership changes.  auth_route_signed owns the list;
+ * peer.c reads it too.
  */
 static bool
 signed_route(int i)
 {
-	return internal_route(i) || strncmp(routes[i].path, "/admin/", 7) == 0 ||
-	    routes[i].route == R_JOIN || routes[i].route == R_LEAVE ||
-	    routes[i].route == R_CLEANUP;
+	return auth_route_signed(routes[i].path, strlen(routes[i].path));
 }
 
 /* The methods of routes[], and OPTIONS: the Allow of OPTIONS *. */

@@ -1,13 +1,23 @@
 /*
  * auth.c -- peer authentication: every node-to-node request is signed
- * with a secret all members share, and every /internal/ route refuses a
- * request that is not.
+ * with a secret all members share, and every signed route (below)
+ * refuses a request that is not.
  *
  * WHY.  The internal routes write straight into the store (replicate),
  * read any key (fetch) and rewrite the member list (members).  Anyone who
  * can reach the port could otherwise do the same.  With
  * --cluster-secret-file, only holders of the secret can; the public
- * routes (/kv/, /health, /cluster/) are unchanged.
+ * routes (/kv/, /health, /cluster/nodes, ...) are unchanged.
+ *
+ * WHICH ROUTES ARE SIGNED.  auth_route_signed owns the list: every path
+ * under /internal/ (node to node), every path under /admin/ (kvctl hints
+ * and repair) and the three membership changes, /cluster/join,
+ * /cluster/leave and /cluster/cleanup (a join could otherwise add a node
+ * that receives copies of the data, a leave cut a member off), whatever
+ * the method.  api.c verifies the signature of these routes and of no
+ * other; peer.c reads the same list to know which answers can say
+ * whether a peer accepts this node's signature.  One list, so the two
+ * cannot disagree about a route added later.
  *
  * THE SECRET.  The file's bytes, less one trailing "\n" if there is one,
  * are the HMAC key: AUTH_KEY_MIN (16) to AUTH_KEY_MAX (4096) bytes of
@@ -397,6 +407,30 @@ auth_free(struct auth *a)
 	free(a->bucket);
 	pthread_mutex_destroy(&a->mu);
 	free(a);
+}
+
+/* The signed paths (WHICH ROUTES ARE SIGNED): prefixes end in '/'. */
+static const char *const signed_paths[] = {
+	"/internal/", "/admin/", "/cluster/join", "/cluster/leave",
+	"/cluster/cleanup",
+};
+
+bool
+auth_route_signed(const char *target, size_t len)
+{
+	const char *query = memchr(target, '?', len);
+	size_t i, n;
+
+	if (query != NULL)
+		len = (size_t)(query - target);
+	for (i = 0; i < sizeof(signed_paths) / sizeof(signed_paths[0]); i++) {
+		n = strlen(signed_paths[i]);
+		if (len < n || memcmp(target, signed_paths[i], n) != 0)
+			continue;
+		if (signed_paths[i][n - 1] == '/' || len == n)
+			return true;
+	}
+	return false;
 }
 
 size_t

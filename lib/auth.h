@@ -13,6 +13,7 @@
 #ifndef KVD_AUTH_H
 #define KVD_AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -94,6 +95,17 @@ int	auth_check_head(struct auth *a, const struct http_request *req,
 	    const char **why);
 int	auth_check_head_at(struct auth *a, int64_t now,
 	    const struct http_request *req, const char **why);
+
+/*
+ * Whether a request to target[0..len) (a path, or a request-target:
+ * its query, from the first '?', is ignored) must be signed when the
+ * cluster has a secret: the paths under /internal/ and /admin/, and
+ * /cluster/join, /cluster/leave and /cluster/cleanup, for every method.
+ * A node checks the signature of these and of no other path (api.c),
+ * so only an answer on one of them can say whether a peer accepts this
+ * node's signature (peer.c).
+ */
+bool	auth_route_signed(const char *target, size_t len);
 
 /* How many nonces are remembered now (for tests and stats). */
 size_t	auth_cache_count(struct auth *a);

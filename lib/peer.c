@@ -44,10 +44,11 @@
  * refused this node the last time it answered.
  *
  * Only an answer to a call the peer checks the signature of says
- * whether it accepts this node: a call to /internal/ (of the routes
- * api.c's signed_route checks, the only ones nodes call).  The others
- * nodes call (GET /health, GET /cluster/nodes of a joining node, a
- * watch relayed as GET /kv/) are answered whatever the secret.  Such an
+ * whether it accepts this node: a call to a route auth_route_signed
+ * names (auth.c owns the list, api.c verifies the signature of those
+ * routes and of no other; of them nodes call the /internal/ ones).  The
+ * others nodes call (GET /health, GET /cluster/nodes of a joining node,
+ * a watch relayed as GET /kv/) are answered whatever the secret.  Such an
  * answer proves the peer reachable and nothing more, so it counts as a
  * working answer only while the peer has not refused this node (it
  * then ends a run of transport failures, as any answer does); while it
@@ -147,17 +148,11 @@ struct pool {
 	struct pool		*next;
 };
 
-/*
- * The routes whose calls the peer checks the signature of (HEALTH in the
- * essay): the answers that say whether it accepts this node's calls.
- */
-#define CHECKED_PREFIX	"/internal/"
-
 /* How one call went, for call_end. */
 struct outcome {
 	bool	answered;	/* an HTTP answer came (ok, or a 401) */
 	bool	ok;		/* an answer other than a refusing 401 */
-	bool	checked;	/* to a route the peer checks (CHECKED_PREFIX) */
+	bool	checked;	/* to a route the peer checks (auth_route_signed) */
 	int	refused;	/* enum peer_refusal, when answered */
 	char	refusal[PEER_ERROR_MAX];
 	char	error[PEER_ERROR_MAX];	/* when not ok */
@@ -589,8 +584,7 @@ peer_call_progress(struct peers *p, const char *address, const char *method,
 	}
 	buf_free(&hdrs);
 	memset(&o, 0, sizeof(o));
-	o.checked = strncmp(target, CHECKED_PREFIX,
-	    sizeof(CHECKED_PREFIX) - 1) == 0;
+	o.checked = auth_route_signed(target, strlen(target));
 	if (rc != 0)
 		snprintf(o.error, sizeof(o.error), "%s%s%s", strerror(saved),
 		    c.error != NULL ? ": " : "", c.error != NULL ? c.error : "");

@@ -44,10 +44,10 @@ enum peer_state { PEER_UNKNOWN, PEER_UP, PEER_DOWN };
  * Whether a peer's last answer refused this node's calls (a 401), and
  * what that says is wrong here.  A transport failure is no answer and
  * leaves it as it was; any other answer to a call the peer checks the
- * signature of (one to /internal/) clears it.  An answer on a route it
- * does not check (/health, /cluster/nodes, a relayed GET /kv/) says
- * nothing of it: while refused, such an answer changes no field of
- * peer_health (see peer.c's HEALTH).
+ * signature of (a route auth_route_signed names) clears it.  An answer
+ * on a route it does not check (/health, /cluster/nodes, a relayed GET
+ * /kv/) says nothing of it: while refused, such an answer changes no
+ * field of peer_health (see peer.c's HEALTH).
  */
 enum peer_refusal {
 	PEER_ACCEPTED,		/* no 401 as its last answer (or no answer yet) */
@@ -112,8 +112,9 @@ bool	peers_signing(struct peers *p);
  * answer that is no valid response): peer_strerror says why.  A 401 is
  * returned like any status but counts as a failure of the link
  * (peer_health's refused says why), except a signed call's "replayed";
- * any other status is a working answer, but one to a call outside
- * /internal/ while the peer refuses this node, which is not recorded.
+ * any other status is a working answer, but one to a call on a route
+ * auth_route_signed does not name while the peer refuses this node,
+ * which is not recorded.
  */
 int	peer_call(struct peers *p, const char *address, const char *method,
 	    const char *target, const char *content_type, const void *body,

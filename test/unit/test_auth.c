@@ -6,8 +6,9 @@
  * edges, replays, eviction and the full cache, growth of the cache
  * (also once the ring has wrapped), auth_load's file checks (mode,
  * type, length, the trailing newline), concurrent verifies from
- * threads, and peer_call signing its requests to a real lib/server.c
- * whose handler verifies them.
+ * threads, peer_call signing its requests to a real lib/server.c
+ * whose handler verifies them, and which routes are signed (one list
+ * for api.c and peer.c: every route and what nodes send).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -794,6 +795,62 @@ handler(void *arg, const struct server_request *sr, struct server_response *res)
 	    x ? (int)x->value_len : 0, x ? x->value : "", sr->body_len);
 }
 
+/* ---- which routes are signed ----------------------------------------- */
+
+/*
+ * The one list api.c verifies signatures on and peer.c reads answers by:
+ * every path of api.c's routes[] (a route added there gets a line
+ * here), the request-targets nodes send each other (lib/ callers of
+ * peer_call and stream_send, queries included) and near misses.
+ */
+static void
+test_signed_routes(void)
+{
+	static const struct {
+		const char	*target;
+		bool		 is_signed;
+	} cases[] = {
+		/* api.c's routes[], as written there */
+		{ "/kv/", false }, { "/kv", false }, { "/batch", false },
+		{ "/health", false }, { "/cluster/nodes", false },
+		{ "/cluster/join", true }, { "/cluster/leave", true },
+		{ "/cluster/cleanup", true },
+		{ "/internal/replicate", true }, { "/internal/fetch/", true },
+		{ "/internal/members", true }, { "/internal/batch", true },
+		{ "/internal/digests", true }, { "/internal/list", true },
+		{ "/internal/ae/sync", true },
+		{ "/internal/paxos/prepare", true },
+		{ "/internal/paxos/accept", true },
+		{ "/internal/paxos/commit", true },
+		{ "/admin/hints", true }, { "/admin/hints/", true },
+		{ "/admin/repair", true }, { "/metrics", false },
+		{ "/ready", false }, { "/version", false },
+		/* what nodes send each other, as sent */
+		{ "/internal/fetch/a%2Fb", true },
+		{ "/internal/list?prefix=a&after=b&limit=10&values=1", true },
+		{ "/kv/a?wait=5", false }, { "/kv/internal/x", false },
+		{ "/admin/hints/node2", true }, { "/admin/repair?keys=1", true },
+		{ "/cluster/join?x=1", true },
+		/* near misses */
+		{ "/internal", false }, { "/admin", false },
+		{ "/cluster/joins", false }, { "/cluster/join/x", false },
+		{ "/cluster/nodes?internal/", false },
+		{ "/health?/internal/x", false }, { "", false }, { "?", false },
+		{ "/Internal/replicate", false },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ok(auth_route_signed(cases[i].target,
+		    strlen(cases[i].target)) == cases[i].is_signed,
+		    "signed routes: '%s' %s", cases[i].target,
+		    cases[i].is_signed ? "is signed" : "is not");
+	/* Only len bytes are read: a prefix of a longer buffer. */
+	ok(auth_route_signed("/cluster/joinXYZ", 13) &&
+	    !auth_route_signed("/internal/x", 9),
+	    "signed routes: the length bounds the path");
+}
+
 static void
 test_peer_signing(void)
 {
@@ -874,5 +931,6 @@ main(void)
 	test_load();
 	test_threads();
 	test_peer_signing();
+	test_signed_routes();
 	return tap_done();
 }

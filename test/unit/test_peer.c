@@ -777,6 +777,17 @@ test_refusals(const char *addr)
 	    h.error[0] == '\0' && h.fails == 0 && h.last_ok_ms >= last_ok;
 	ok(good, "refusal: the next answer to a call the peer checks that is "
 	    "no 401 clears it");
+	/*
+	 * The peer checks the signature of every route auth_route_signed
+	 * names, /admin/ and the membership changes too, not only
+	 * /internal/: their answers speak for the secret as well.
+	 */
+	good = refused_calls(p, addr, "/internal/refuse", 1) &&
+	    call_ok(p, addr, "/admin/hints", 200) &&
+	    peer_health(p, addr, &h) >= 0 && h.refused == PEER_ACCEPTED &&
+	    h.fails == 0 && h.error[0] == '\0';
+	ok(good, "refusal: an answer on /admin/, which the peer checks too, "
+	    "clears it (%d, fails %d)", h.refused, h.fails);
 
 	/*
 	 * "replayed": the peer verified the signature but had this nonce
