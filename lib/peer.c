@@ -43,21 +43,30 @@
  * answer changes: a refusing peer that then stops answering still
  * refused this node the last time it answered.
  *
- * Only an answer to a call the peer checks the signature of says
- * whether it accepts this node: a call to a route auth_route_signed
- * names (auth.c owns the list, api.c verifies the signature of those
- * routes and of no other; of them nodes call the /internal/ ones).  The
- * others nodes call (GET /health, GET /cluster/nodes of a joining node,
- * a watch relayed as GET /kv/) are answered whatever the secret.  Such an
- * answer proves the peer reachable and nothing more, so it counts as a
- * working answer only while the peer has not refused this node (it
- * then ends a run of transport failures, as any answer does); while it
- * has, the answer changes nothing: the refusal, the failing run it is
- * part of (fails, error, the backoff) and last_ok all stand until a
- * call the peer checks is answered otherwise.  Counting it as working
- * cleared a member's refusal and its link error whenever one came, and
- * a member with another cluster secret went from failing and down to
- * up and back.  After PEER_DOWN_AFTER
+ * Only an answer the peer gives past its signature check says that it
+ * accepts this node.  It checks the routes auth_route_signed names
+ * (auth.c owns the list, api.c verifies the signature of those routes
+ * and of no other; of them nodes call the /internal/ ones); the others
+ * nodes call (GET /health, GET /cluster/nodes of a joining node, a
+ * watch relayed as GET /kv/) are answered whatever the secret.  And on
+ * a checked route some answers come before the check: the connection
+ * cap's 503 (and the peers' reserve's, for a head auth_check_head
+ * refuses), a 400 or 431 for a bad head, a 405, a 408, a 413 for a
+ * body past the limit (server.c, api.c's precheck).  Their statuses
+ * are ones a handler gives past the check too (a 400 for a bad body,
+ * a 503 for a failed disk), so only a 2xx, which a kvd gives on a
+ * checked route only once the signature passed, and a "replayed" 401
+ * (given after the signature was found good) show the check passed.
+ * THE RULE: while the peer refuses this node, only such an answer
+ * clears the refusal; any other answer proves the peer reachable and
+ * nothing more, and changes nothing: the refusal, the failing run it
+ * is part of (fails, error, the backoff) and last_ok all stand.  While
+ * nothing is refused every answer but a 401 counts as working (it ends
+ * a run of transport failures, as any answer does).  Counting an
+ * unchecked answer as working cleared a member's refusal and its link
+ * error whenever one came (a /health, a busy peer's 503), and a member
+ * with another cluster secret went from failing and down to up and
+ * back in /cluster/nodes and kvctl status.  After PEER_DOWN_AFTER
  * failures in a row the address is down: calls to it fail at once with
  * EHOSTDOWN instead of waiting for a timeout, until a backoff
  * (PEER_BACKOFF_MIN_MS doubling to PEER_BACKOFF_MAX_MS) expires; then
@@ -152,7 +161,8 @@ struct pool {
 struct outcome {
 	bool	answered;	/* an HTTP answer came (ok, or a 401) */
 	bool	ok;		/* an answer other than a refusing 401 */
-	bool	checked;	/* to a route the peer checks (auth_route_signed) */
+	bool	passed_check;	/* an answer the peer gives only past its
+				   signature check (THE RULE in HEALTH) */
 	int	refused;	/* enum peer_refusal, when answered */
 	char	refusal[PEER_ERROR_MAX];
 	char	error[PEER_ERROR_MAX];	/* when not ok */
@@ -345,14 +355,14 @@ call_begin(struct peers *p, const char *addr, struct client_conn *c,
 /*
  * Records outcome o in pl's health: a working answer ends the failing
  * run, anything else extends it (and marks the address down after
- * PEER_DOWN_AFTER); an answer sets the refusal.  Except an answer on a
- * route the peer does not check while it refuses this node, which
- * records nothing (HEALTH in the essay).  Caller holds mu.
+ * PEER_DOWN_AFTER); an answer sets the refusal.  Except, while the
+ * peer refuses this node, a working answer not given past its signature
+ * check, which records nothing (THE RULE in HEALTH).  Caller holds mu.
  */
 static void
 do_record(struct pool *pl, const struct outcome *o)
 {
-	if (o->ok && !o->checked && pl->refused != PEER_ACCEPTED)
+	if (o->ok && !o->passed_check && pl->refused != PEER_ACCEPTED)
 		return;
 	if (o->answered) {
 		pl->refused = o->refused;
@@ -547,7 +557,7 @@ peer_call_progress(struct peers *p, const char *address, const char *method,
 	struct buf hdrs = BUF_INIT;
 	struct outcome o;
 	struct auth *auth;
-	bool found;
+	bool found, checked;
 	int rc, saved;
 
 	last_failure.err = 0;
@@ -584,15 +594,18 @@ peer_call_progress(struct peers *p, const char *address, const char *method,
 	}
 	buf_free(&hdrs);
 	memset(&o, 0, sizeof(o));
-	o.checked = auth_route_signed(target, strlen(target));
+	checked = auth_route_signed(target, strlen(target));
 	if (rc != 0)
 		snprintf(o.error, sizeof(o.error), "%s%s%s", strerror(saved),
 		    c.error != NULL ? ": " : "", c.error != NULL ? c.error : "");
 	else if (res->http.status == 401) {
 		o.answered = true;
 		note_refusal(res, auth != NULL, &o);
-	} else
+		o.passed_check = o.ok;	/* "replayed" */
+	} else {
 		o.answered = o.ok = true;
+		o.passed_check = checked && res->http.status / 100 == 2;
+	}
 	call_end(p, address, &c, &o);
 	errno = saved;
 	return rc;

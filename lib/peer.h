@@ -43,11 +43,14 @@ enum peer_state { PEER_UNKNOWN, PEER_UP, PEER_DOWN };
 /*
  * Whether a peer's last answer refused this node's calls (a 401), and
  * what that says is wrong here.  A transport failure is no answer and
- * leaves it as it was; any other answer to a call the peer checks the
- * signature of (a route auth_route_signed names) clears it.  An answer
- * on a route it does not check (/health, /cluster/nodes, a relayed GET
- * /kv/) says nothing of it: while refused, such an answer changes no
- * field of peer_health (see peer.c's HEALTH).
+ * leaves it as it was.  Only an answer the peer gives past its
+ * signature check clears it: a 2xx to a call on a route it checks (one
+ * auth_route_signed names), or a "replayed" 401.  Any other answer
+ * says nothing of it: one on a route the peer does not check (/health,
+ * /cluster/nodes, a relayed GET /kv/), and one a kvd may give before
+ * it checks (a 503 busy, a 400, a 413: statuses a handler gives past
+ * the check too).  While refused, such an answer changes no field of
+ * peer_health (see peer.c's HEALTH, THE RULE).
  */
 enum peer_refusal {
 	PEER_ACCEPTED,		/* no 401 as its last answer (or no answer yet) */
@@ -112,9 +115,9 @@ bool	peers_signing(struct peers *p);
  * answer that is no valid response): peer_strerror says why.  A 401 is
  * returned like any status but counts as a failure of the link
  * (peer_health's refused says why), except a signed call's "replayed";
- * any other status is a working answer, but one to a call on a route
- * auth_route_signed does not name while the peer refuses this node,
- * which is not recorded.
+ * any other status is a working answer, but while the peer refuses
+ * this node only a 2xx on a route auth_route_signed names is recorded
+ * (enum peer_refusal): the others are not.
  */
 int	peer_call(struct peers *p, const char *address, const char *method,
 	    const char *target, const char *content_type, const void *body,

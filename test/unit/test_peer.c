@@ -12,7 +12,9 @@
  * (peer_strerror) for a peer that answers no valid response, and a 401
  * counted as a failure of the link, with what it means for a signed
  * call or an unsigned one (but "replayed", a retry's artefact), which an
- * answer on a route the peer does not check (/health) leaves standing.
+ * answer on a route the peer does not check (/health) leaves standing,
+ * as it does an answer a kvd gives before it checks (a 503 busy, a 413)
+ * on one it does: only a 2xx on a checked route clears it.
  */
 #include <errno.h>
 #include <poll.h>
@@ -37,6 +39,11 @@
 		"\"code\":\"unauthorized\"}"
 #define REPLAYED "{\"error\":\"unauthorized: replayed\"," \
 		"\"code\":\"unauthorized\"}"
+/* What a kvd answers before it reads a signature: a full house, a big body. */
+#define BUSY	"{\"error\":\"server busy: too many connections\"," \
+		"\"code\":\"busy\"}"
+#define TOO_LARGE "{\"error\":\"request body too large\"," \
+		"\"code\":\"too_large\"}"
 #define MAXCONN	256
 #define TRICKLE_BYTES	25	/* /trickle's body, a byte ... */
 #define TRICKLE_GAP_MS	100	/* ... this often: 2.5 s in all */
@@ -100,13 +107,40 @@ path_is(const struct http_request *req, const char *path)
 	    memcmp(req->path, path, req->path_len) == 0;
 }
 
+/* The paths answered otherwise than 200 BODY (and /trickle: trickle()). */
+static const struct {
+	const char	*path;
+	int		 status;
+	const char	*body;
+} answers[] = {
+	{ "/missing",		404, BODY },
+	{ "/internal/refuse",	401, REFUSAL },	/* another secret's */
+	{ "/internal/replayed",	401, REPLAYED },
+	{ "/internal/busy",	503, BUSY },	/* before any signature check */
+	{ "/internal/too-large", 413, TOO_LARGE },	/* the same */
+};
+
+/* The status of req's answer, with its body in *body. */
+static int
+answer_of(const struct http_request *req, const char **body)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(answers) / sizeof(answers[0]); i++)
+		if (path_is(req, answers[i].path)) {
+			*body = answers[i].body;
+			return answers[i].status;
+		}
+	*body = BODY;
+	return 200;
+}
+
 /*
- * Serves one connection: answers every complete request with BODY (200,
- * or 404 for /missing; /trickle: trickle()), REFUSAL (401) for
- * /internal/refuse or REPLAYED (401) for /internal/replayed, as a kvd
- * with another secret answers a signed internal call (and 200 on
- * /health, which it does not check), keeping the connection alive,
- * until EOF, an error or stop.
+ * Serves one connection: answers every complete request as answer_of
+ * says (BODY with 200 for most: /health too, which a kvd with another
+ * secret answers, since it does not check it; a 401 for
+ * /internal/refuse, as it answers a signed internal call), keeping the
+ * connection alive, until EOF, an error or stop.
  */
 static void *
 conn_main(void *arg)
@@ -140,13 +174,7 @@ conn_main(void *arg)
 				continue;
 			}
 			if (in.len >= need) {
-				code = path_is(&req, "/missing") ? 404 :
-				    path_is(&req, "/internal/refuse") ||
-				    path_is(&req, "/internal/replayed") ?
-				    401 : 200;
-				body = code != 401 ? BODY :
-				    path_is(&req, "/internal/refuse") ?
-				    REFUSAL : REPLAYED;
+				code = answer_of(&req, &body);
 				buf_reset(&out);
 				http_write_response_head(&out, code,
 				    "application/json", strlen(body), true,
@@ -823,6 +851,110 @@ out:
 	auth_free(a);
 }
 
+/* One GET of target; true when it returned 0 with status want. */
+static bool
+answered_with(struct peers *p, const char *addr, const char *target, int want)
+{
+	struct client_response res;
+	bool good;
+
+	client_response_init(&res);
+	good = peer_call(p, addr, "GET", target, NULL, NULL, 0, NULL, 2000,
+	    &res) == 0 && res.http.status == want;
+	client_response_free(&res);
+	return good;
+}
+
+/*
+ * GETs target until a call comes back with status want, every 50 ms
+ * while the link is down and calls fail at once, for up to
+ * 10 x PEER_BACKOFF_MAX_MS (the backoff, on a loaded machine): whether
+ * one did.
+ */
+static bool
+probed_with(struct peers *p, const char *addr, const char *target, int want)
+{
+	struct timespec gap = { 0, 50 * 1000000L };
+	int64_t deadline = clock_now_ms() + 10 * PEER_BACKOFF_MAX_MS;
+
+	while (!answered_with(p, addr, target, want)) {
+		if (clock_now_ms() >= deadline)
+			return false;
+		nanosleep(&gap, NULL);
+	}
+	return true;
+}
+
+/*
+ * A kvd answers some calls to a route it checks before it reads their
+ * signature: the connection cap's 503, a 413 for a body past its limit,
+ * a 400 for a bad head.  Such an answer proves the peer reachable, not
+ * that it accepts this node: while it refuses this node, the refusal,
+ * its failure and a link marked down stand, so a member with another
+ * secret does not flicker up.  Only a 2xx clears it.  While nothing is
+ * refused such an answer is a working one, as before.
+ */
+static void
+test_refusal_before_check(const char *addr)
+{
+	struct peer_health h;
+	struct peers *p = peers_new(1000, 4);
+	struct auth *a = NULL;
+	char err[128];
+	int64_t last_ok;
+	bool good, probed;
+
+	good = answered_with(p, addr, "/internal/busy", 503) &&
+	    peer_health(p, addr, &h) == PEER_UP && h.link == PEER_UP &&
+	    h.fails == 0 && h.refused == PEER_ACCEPTED;
+	ok(good, "before the check: a 503 while nothing is refused is a "
+	    "working answer (fails %d)", h.fails);
+	if (auth_new(&a, "a secret of 32 bytes, for tests", 31, 0, 0, err,
+	    sizeof(err)) != 0) {
+		ok(0, "before the check: an auth (%s)", err);
+		goto out;
+	}
+	peers_set_auth(p, a);
+	good = refused_calls(p, addr, "/internal/refuse", 1) &&
+	    answered_with(p, addr, "/internal/busy", 503) &&
+	    peer_health(p, addr, &h) >= 0 &&
+	    h.refused == PEER_REFUSED_SECRET &&
+	    strcmp(h.refusal, "bad signature") == 0 &&
+	    strcmp(h.error, "401 unauthorized: bad signature") == 0 &&
+	    h.fails == 1;
+	ok(good, "before the check: a 401, then a 503 busy on /internal/: the "
+	    "refusal and its failure stand (%d, fails %d, '%s')", h.refused,
+	    h.fails, h.error);
+	good = answered_with(p, addr, "/internal/too-large", 413) &&
+	    peer_health(p, addr, &h) >= 0 &&
+	    h.refused == PEER_REFUSED_SECRET && h.fails == 1 &&
+	    strcmp(h.error, "401 unauthorized: bad signature") == 0;
+	ok(good, "before the check: a 413 on /internal/ leaves it too (%d, "
+	    "fails %d)", h.refused, h.fails);
+
+	/* Refused until down: a probe answered 503 leaves it down. */
+	good = refused_calls(p, addr, "/internal/refuse", PEER_DOWN_AFTER - 1) &&
+	    peer_health(p, addr, &h) == PEER_DOWN;
+	ok(good, "before the check: refused %d times, the link is down",
+	    PEER_DOWN_AFTER);
+	last_ok = h.last_ok_ms;
+	probed = probed_with(p, addr, "/internal/busy", 503);
+	good = probed && peer_health(p, addr, &h) == PEER_DOWN &&
+	    h.link == PEER_DOWN && h.fails == PEER_DOWN_AFTER &&
+	    h.refused == PEER_REFUSED_SECRET && h.last_ok_ms == last_ok;
+	ok(good, "before the check: a probe answered 503 leaves the refused "
+	    "link down (probed %d, link %d, fails %d, refused %d)", probed,
+	    h.link, h.fails, h.refused);
+	probed = probed_with(p, addr, "/internal/ok", 200);
+	good = probed && peer_health(p, addr, &h) == PEER_UP &&
+	    h.fails == 0 && h.refused == PEER_ACCEPTED && h.error[0] == '\0';
+	ok(good, "before the check: a 200 on /internal/, given only past the "
+	    "check, clears it (fails %d, refused %d)", h.fails, h.refused);
+out:
+	peers_free(p);
+	auth_free(a);
+}
+
 static const char *const bad_addrs[] = {
 	"", "nocolon", "host:", ":8080", "host:abc", "host:99999",
 	"host:123456", "[::1", "[::1]8080", "[::1]:", "a:b:8080", "host:-1",
@@ -880,6 +1012,7 @@ main(void)
 	test_progress(&s, addr);
 	test_strerror(addr);
 	test_refusals(addr);
+	test_refusal_before_check(addr);
 	snprintf(addr, sizeof(addr), "localhost:%d", s.port);
 	{
 		struct peers *p = peers_new(1000, 4);
