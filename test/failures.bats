@@ -458,15 +458,18 @@ digests_failed() {
 	failed=$(digests_failed node1)
 	kill -STOP "$(pid_of node3)"
 	curl -s --max-time 30 -o "$TMP/first" -w '%{http_code}\n' \
-	    "$(url node1)/kv/${keys[1]}" >"$TMP/codes" 2>/dev/null 3>&- &
+	    "$(url node1)/kv/${keys[1]}" >"$TMP/codes1" 2>/dev/null 3>&- &
 	pid=$!
 	sleep 1
 	curl -s --max-time 30 -Z --parallel-immediate --parallel-max 5 \
 	    -w '%{http_code}\n' \
 	    $(for k in "${keys[@]:2}"; do echo "-o /dev/null $(url node1)/kv/$k"; done) \
-	    >>"$TMP/codes" 2>/dev/null
+	    >"$TMP/codes" 2>/dev/null
 	wait "$pid"
 	kill -CONT "$(pid_of node3)"
+	# Two files: the first curl writes at its own offset, and its line
+	# could overwrite one the others appended to a shared file.
+	cat "$TMP/codes1" >>"$TMP/codes"
 	cat "$TMP/codes"
 	[ "$(grep -c '^200$' "$TMP/codes")" -eq 6 ]
 	[ "$(jq -r .value "$TMP/first")" = "v${keys[1]#d}" ]
