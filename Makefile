@@ -28,6 +28,7 @@ LIBSRCS	= lib/antientropy.c lib/api.c lib/aside.c lib/auth.c lib/base64.c \
 	  lib/liveness.c lib/log.c lib/metrics.c lib/net.c lib/node.c \
 	  lib/notify.c lib/opt.c lib/paxos.c lib/peer.c lib/push.c \
 	  lib/record.c lib/replica.c lib/ring.c lib/rng.c lib/server.c \
+	  lib/servers.c \
 	  lib/sha256.c lib/snapshot.c lib/store.c lib/stream.c lib/thread.c \
 	  lib/transfer.c lib/varint.c lib/vclock.c lib/verify.c \
 	  lib/version.c lib/wal.c lib/watch.c lib/workq.c

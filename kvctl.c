@@ -54,6 +54,7 @@
 #include "lib/net.h"
 #include "lib/opt.h"
 #include "lib/rng.h"
+#include "lib/servers.h"
 #include "lib/verify.h"
 #include "lib/workq.h"
 
@@ -616,133 +617,19 @@ failover_check(struct client_conn *c, const struct opts *o)
 
 /*
  * Which server a request asks.  Every request of a command takes its
- * servers in the order servers_order() gives: --server's own (a load
- * worker's from the server it started at), except that one which failed
- * earlier in this run of kvctl comes after every other.  A server fails
- * when it refuses or drops the connection, hangs (failover_check), its
- * name does not resolve, it says it has left or is stopping
- * (node_refuses), or it answers as no kvd does (kvd_answer).  A hung server costs about 3 s; a listing of many
+ * servers in the order servers_order() gives (lib/servers): --server's
+ * own (a load worker's from the server it started at), except that one
+ * which failed earlier in this command comes after every other.  A
+ * server fails when it refuses or drops the connection, hangs
+ * (failover_check), its name does not resolve, it says it has left or
+ * is stopping (node_refuses), or it answers as no kvd does
+ * (servers_not_kvd).  A hung server costs about 3 s; a listing of many
  * pages, a delete --prefix, a load's every batch paid that on each
- * request, and now pay it once.  A failed
- * server is still asked when every other fails, in its turn at the end,
- * and one that answers then is no longer taken as failed.  kvctl runs
- * one command, so "this run" is that command's life.  The failed ones
- * are kept by host and port, under a lock: load's workers share them.
+ * request, and now pay it once.  A failed server is still asked when
+ * every other fails, in its turn at the end, and one that answers then
+ * is no longer taken as failed.  verify and bench keep the same record.
  */
-static pthread_mutex_t failed_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct client_server *failed_servers;	/* malloc'd */
-static size_t failed_count, failed_cap;
 
-/* failed_servers' index of s, or -1.  The caller holds failed_lock. */
-static ssize_t
-do_failed_find(const struct client_server *s)
-{
-	size_t i;
-
-	for (i = 0; i < failed_count; i++)
-		if (strcmp(failed_servers[i].host, s->host) == 0 &&
-		    strcmp(failed_servers[i].port, s->port) == 0)
-			return (ssize_t)i;
-	return -1;
-}
-
-/*
- * Takes s as failed for the rest of the run; true when it was not
- * already.  Out of memory it is simply not remembered: asked first
- * again, as before it failed.
- */
-static bool
-server_failed(const struct client_server *s)
-{
-	struct client_server *grown;
-	size_t cap;
-	bool first;
-
-	pthread_mutex_lock(&failed_lock);
-	if ((first = do_failed_find(s) < 0)) {
-		if (failed_count == failed_cap) {
-			cap = failed_cap ? failed_cap * 2 : 8;
-			grown = realloc(failed_servers, cap * sizeof(*grown));
-			if (grown != NULL) {
-				failed_servers = grown;
-				failed_cap = cap;
-			}
-		}
-		if (failed_count < failed_cap)
-			failed_servers[failed_count++] = *s;
-	}
-	pthread_mutex_unlock(&failed_lock);
-	return first;
-}
-
-/* s answered as kvd: no longer asked after the others. */
-static void
-server_answered(const struct client_server *s)
-{
-	ssize_t i;
-
-	pthread_mutex_lock(&failed_lock);
-	if ((i = do_failed_find(s)) >= 0)
-		failed_servers[i] = failed_servers[--failed_count];
-	pthread_mutex_unlock(&failed_lock);
-}
-
-/*
- * The order in which to ask the n servers of srv, from start on (and
- * round to it): order[0..n) their indexes, first those that have not
- * failed in this run, then those that have, each group in list order.
- */
-static void
-servers_order(const struct client_server *srv, int n, int start, int *order)
-{
-	int i, k, at = 0, pass;
-	bool failed;
-
-	pthread_mutex_lock(&failed_lock);
-	for (pass = 0; pass < 2; pass++)
-		for (k = 0; k < n; k++) {
-			i = (start + k) % n;
-			failed = do_failed_find(&srv[i]) >= 0;
-			if (failed == (pass == 1))
-				order[at++] = i;
-		}
-	pthread_mutex_unlock(&failed_lock);
-}
-
-/*
- * Whether res could be kvd's answer.  Every error kvd answers (any
- * status from 300 on but 304, which has no body) is a JSON object with
- * a string "error" (server_error_code and the routes' own); another HTTP
- * server's 404 or 501 is a page of HTML or text, which read as kvd's
- * would say "not found" (exit 1) of a key or refuse a write.  A 2xx is
- * each command's to read.  NULL when it could be; else why not, written
- * into why: "404 File not found, text/html".
- */
-static const char *
-kvd_answer(const struct client_response *res, char *why, size_t whylen)
-{
-	struct json_tok *toks = NULL;
-	char ctype[128];
-	int i;
-	bool kvd;
-
-	if (res->http.status < 300 || res->http.status == 304)
-		return NULL;
-	kvd = json_parse_alloc(res->body.data, res->body.len, &toks) > 0 &&
-	    toks[0].type == JSON_OBJECT &&
-	    (i = json_object_get(res->body.data, toks, 0, "error")) >= 0 &&
-	    toks[i].type == JSON_STRING;
-	free(toks);
-	if (kvd)
-		return NULL;
-	if (client_header(res, "Content-Type", ctype, sizeof(ctype)) == NULL)
-		snprintf(ctype, sizeof(ctype), "no Content-Type");
-	ctype[strcspn(ctype, ";")] = '\0';
-	snprintf(why, whylen, "%d %.*s, %s", res->http.status,
-	    (int)(res->http.reason_len < 80 ? res->http.reason_len : 80),
-	    res->http.reason, ctype);
-	return why;
-}
 /* One --server entry as written, for messages: url[0..len). */
 struct server_text {
 	const char	*url;
@@ -812,7 +699,7 @@ fail:
  * 503, is repeated after a growing pause.  A 503 of a node that has left
  * the cluster or is stopping (node_refuses) counts as that server
  * failing when another follows it: the next one is asked.  So does an
- * answer no kvd gives (kvd_answer: some other HTTP server at that
+ * answer no kvd gives (servers_not_kvd: some other HTTP server at that
  * address), wherever the server stands.  A server that fails before
  * another answers is named on stderr only with -v; when none answers,
  * each one's failure (of the last round) is named, then "no server
@@ -870,7 +757,7 @@ request_why(const struct opts *o, const char *method, const char *target,
 				transport_error(&c, saved, text[order[k]].url,
 				    text[order[k]].len, &failed);
 				client_close(&c);
-				server_failed(s);
+				servers_failed(s, NULL);
 				if (o->verbose && !o->quiet)	/* now, in the trace */
 					fputs(failed.data + at, stderr);
 				continue;
@@ -879,7 +766,7 @@ request_why(const struct opts *o, const char *method, const char *target,
 			if (o->verbose)
 				trace_response(res);
 			at = failed.len;
-			if (kvd_answer(res, foreign, sizeof(foreign)) != NULL) {
+			if (servers_not_kvd(res, foreign, sizeof(foreign)) != NULL) {
 				buf_printf(&failed, "kvctl: %s:%s is not a kvd server "
 				    "(%s)\n", s->host, s->port, foreign);
 				saved = EPROTO;
@@ -891,7 +778,7 @@ request_why(const struct opts *o, const char *method, const char *target,
 				buf_reset(&msg);
 			}
 			if (failed.len > at) {	/* it failed: the next one */
-				server_failed(s);
+				servers_failed(s, NULL);
 				if (o->verbose && !o->quiet)
 					fputs(failed.data + at, stderr);
 				client_response_free(res);
@@ -899,9 +786,9 @@ request_why(const struct opts *o, const char *method, const char *target,
 				continue;
 			}
 			if (node_refuses(res))	/* the last: its answer */
-				server_failed(s);
+				servers_failed(s, NULL);
 			else
-				server_answered(s);
+				servers_answered(s);
 			if (res->http.status != 503 || attempt == o->retries) {
 				rc = 0;
 				goto out;
@@ -5009,7 +4896,7 @@ load_fail(struct load *ld, const struct load_line *ln, int code,
 
 /*
  * One request on the worker's keep-alive connection; on a transport
- * failure, or an answer no kvd gives (kvd_answer: named on stderr once
+ * failure, or an answer no kvd gives (servers_not_kvd: named on stderr once
  * in the run, at once with -v, else when no server is left), the next
  * server is tried, each once, in servers_order's order from the worker's own: one
  * that failed in this run, for any worker, after the others (a worker
@@ -5053,17 +4940,17 @@ load_request(struct load *ld, struct load_conn *lc, const char *method,
 				trace_response(res);
 				funlockfile(stderr);
 			}
-			if (kvd_answer(res, foreign, sizeof(foreign)) == NULL) {
-				server_answered(s);
+			if (servers_not_kvd(res, foreign, sizeof(foreign)) == NULL) {
+				servers_answered(s);
 				rc = 0;
 				break;
 			}
-			if (server_failed(s) && !ld->o->quiet &&
+			if (servers_failed(s, NULL) && !ld->o->quiet &&
 			    (ld->o->verbose || k == ld->nsrv - 1))
 				fprintf(stderr, "kvctl: %s:%s is not a kvd server "
 				    "(%s)\n", s->host, s->port, foreign);
 		}
-		server_failed(s);
+		servers_failed(s, NULL);
 		client_close(&lc->c);
 		lc->open = false;
 	}

@@ -1,0 +1,172 @@
+/*
+ * servers.c -- the record of which servers of a --server list failed in
+ * this run, and the tests of whether an answer is kvd's.
+ *
+ * WHY A RECORD.  A client that fails over tries its servers in turn.
+ * Started at the first server again for every request, a hung first
+ * server (about 3 s before kvctl gives up on it) cost that on every page
+ * of a listing, every batch of a load, every write of `kvctl verify`; a
+ * refused one cost a connect each time, and `kvctl bench`'s connections
+ * to it counted refusals for the whole run.  So a server that fails --
+ * refuses or drops the connection, hangs, does not resolve, says it has
+ * left, or is not kvd -- is remembered, and every later request asks it
+ * after every other (servers_order).  It is still asked, last, when
+ * every other has failed too, and one that answers then is taken back
+ * (servers_answered).  The record is kept by host and port, in one
+ * array under one lock, for the whole process: kvctl runs one command,
+ * and its threads (load's workers, verify's writers and readers, bench's
+ * event loops) share what any of them found.  Each entry keeps the first
+ * line said of the server, for a caller that reports at the end (bench).
+ * The lock is held only over the array, never across the network.
+ *
+ * NOT KVD.  Some other HTTP server at a --server address answers too,
+ * and its "404 File not found" page must not read as kvd's "not found",
+ * nor its 501 as a refused write.  Every error kvd answers (300 and up,
+ * but 304, which has no body) is a JSON object with a string "error";
+ * an error answer that is not comes from something else
+ * (servers_not_kvd), which fails that server as a refused connection
+ * does.
+ */
+#include "servers.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "client.h"
+#include "json.h"
+
+struct failed {
+	struct client_server	 s;
+	char			*line;	/* malloc'd, or NULL */
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct failed *failed;	/* malloc'd */
+static size_t nfailed, capfailed;
+
+/* failed's index of s, or -1.  The caller holds lock. */
+static ssize_t
+do_find(const struct client_server *s)
+{
+	size_t i;
+
+	for (i = 0; i < nfailed; i++)
+		if (strcmp(failed[i].s.host, s->host) == 0 &&
+		    strcmp(failed[i].s.port, s->port) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+bool
+servers_failed(const struct client_server *s, const char *line)
+{
+	struct failed *grown;
+	size_t cap;
+	bool first;
+
+	pthread_mutex_lock(&lock);
+	if ((first = do_find(s) < 0)) {
+		if (nfailed == capfailed) {
+			cap = capfailed ? capfailed * 2 : 8;
+			grown = realloc(failed, cap * sizeof(*grown));
+			if (grown != NULL) {
+				failed = grown;
+				capfailed = cap;
+			}
+		}
+		if (nfailed < capfailed) {
+			failed[nfailed].s = *s;
+			failed[nfailed++].line = line ? strdup(line) : NULL;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	return first;
+}
+
+void
+servers_answered(const struct client_server *s)
+{
+	ssize_t i;
+
+	pthread_mutex_lock(&lock);
+	if ((i = do_find(s)) >= 0) {
+		free(failed[i].line);
+		failed[i] = failed[--nfailed];
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+const char *
+servers_why(const struct client_server *s, char *out, size_t outlen)
+{
+	const char *got = NULL;
+	ssize_t i;
+
+	pthread_mutex_lock(&lock);
+	if ((i = do_find(s)) >= 0 && outlen > 0) {
+		out[0] = '\0';
+		if (failed[i].line != NULL) {
+			strncat(out, failed[i].line, outlen - 1);
+		}
+		got = out;
+	}
+	pthread_mutex_unlock(&lock);
+	return got;
+}
+
+int
+servers_order(const struct client_server *srv, int n, int start, int *order)
+{
+	int i, k, at = 0, pass, fine = 0;
+	bool was_failed;
+
+	pthread_mutex_lock(&lock);
+	for (pass = 0; pass < 2; pass++)
+		for (k = 0; k < n; k++) {
+			i = (start + k) % n;
+			was_failed = do_find(&srv[i]) >= 0;
+			if (was_failed == (pass == 1))
+				order[at++] = i;
+			if (!was_failed && pass == 0)
+				fine++;
+		}
+	pthread_mutex_unlock(&lock);
+	return fine;
+}
+
+/* Writes "STATUS REASON, MEDIA TYPE" of res into why; returns why. */
+static const char *
+describe(const struct client_response *res, char *why, size_t whylen)
+{
+	char ctype[128];
+
+	if (client_header(res, "Content-Type", ctype, sizeof(ctype)) == NULL)
+		strcpy(ctype, "no Content-Type");
+	else
+		ctype[strcspn(ctype, "; \t")] = '\0';
+	snprintf(why, whylen, "%d %.*s, %s", res->http.status,
+	    (int)(res->http.reason_len < 80 ? res->http.reason_len : 80),
+	    res->http.reason, ctype);
+	return why;
+}
+
+const char *
+servers_not_kvd(const struct client_response *res, char *why, size_t whylen)
+{
+	struct json_tok stack[32], *toks = stack;
+	int status = res->http.status, i;
+	bool kvd;
+
+	if (status < 300 || status == 304)
+		return NULL;
+	kvd = json_parse_grow(res->body.data, res->body.len, &toks, 32) > 0 &&
+	    toks[0].type == JSON_OBJECT &&
+	    (i = json_object_get(res->body.data, toks, 0, "error")) >= 0 &&
+	    toks[i].type == JSON_STRING;
+	if (toks != stack)
+		free(toks);
+	return kvd ? NULL : describe(res, why, whylen);
+}

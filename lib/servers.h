@@ -1,0 +1,57 @@
+/*
+ * servers.h -- what a client of kvd has found out about the servers of
+ * its --server list during one run: which of them failed (so that they
+ * are asked after the others), why, and whether an answer came from kvd
+ * at all.  kvctl.c asks through it for every command, and lib/verify and
+ * lib/bench, which talk to the servers themselves, consult and update
+ * the same record.
+ *
+ * The record is one per process (kvctl runs one command, so the
+ * process's life is that command's), kept by host and port, and owned by
+ * this module: it hides its lock and is safe from any thread.  Callers
+ * pass their own arrays of servers; nothing here keeps a pointer to
+ * them.  The checks of an answer read it and keep nothing.
+ */
+#ifndef KVD_SERVERS_H
+#define KVD_SERVERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct client_server;	/* client.h */
+struct client_response;	/* client.h */
+
+/*
+ * Takes s as failed for the rest of the run; line, when not NULL, is
+ * what to say of it ("127.0.0.1:8000: Connection refused"), kept (a
+ * copy) when s was not failed already.  True when it was not.  Out of
+ * memory s is not remembered: asked first again, as before it failed.
+ */
+bool	servers_failed(const struct client_server *s, const char *line);
+/* s answered as kvd: no longer failed, nor asked after the others. */
+void	servers_answered(const struct client_server *s);
+/*
+ * Copies into out what servers_failed was told of s, and returns out;
+ * NULL when s is not failed.  out is "" when no line was given.
+ */
+const char *servers_why(const struct client_server *s, char *out,
+	    size_t outlen);
+/*
+ * The order in which to ask the n servers of srv, from start on (and
+ * round to it): order[0..n) their indexes, first those that have not
+ * failed in this run, then those that have, each group in list order.
+ * Returns how many have not failed (order's first group).
+ */
+int	servers_order(const struct client_server *srv, int n, int start,
+	    int *order);
+
+/*
+ * Whether res could be kvd's answer: from 300 up (but 304, which has no
+ * body) it must be a JSON object with a string "error", as every error
+ * kvd answers is.  NULL when it could be; else why not, written into why
+ * ("404 File not found, text/html").  A 2xx is each caller's to read.
+ */
+const char *servers_not_kvd(const struct client_response *res, char *why,
+	    size_t whylen);
+
+#endif
