@@ -5746,6 +5746,28 @@ out:
 
 /* ---- kvctl bench: lib/bench's options, reports and exit status ---- */
 
+/*
+ * bench and verify, after their run: each of their n servers srv that
+ * failed in it and was not taken back (lib/servers' record), a line on
+ * stderr: "kvctl: 127.0.0.1:8000 is not a kvd server (404 File not
+ * found, text/html)", "kvctl: 127.0.0.1:9: Connection refused".  How
+ * many it named.
+ */
+static int
+say_failed_servers(const struct client_server *srv, int n)
+{
+	char line[512];
+	int i, named = 0;
+
+	for (i = 0; i < n; i++)
+		if (servers_why(&srv[i], line, sizeof(line)) != NULL &&
+		    line[0] != '\0') {
+			fprintf(stderr, "kvctl: %s\n", line);
+			named++;
+		}
+	return named;
+}
+
 static void
 bench_usage(FILE *f)
 {
@@ -6238,10 +6260,11 @@ verify_print_json(const struct verify_opts *vo, const struct verify_result *r,
 	    PRIu64 ",\"unacknowledged\":%" PRIu64 ",\"unacknowledged_503\":%"
 	    PRIu64 ",\"unacknowledged_timeout\":%" PRIu64
 	    ",\"unacknowledged_connection\":%" PRIu64
-	    ",\"unacknowledged_other\":%" PRIu64 ",\"keys_read\":%zu",
+	    ",\"unacknowledged_other\":%" PRIu64
+	    ",\"unacknowledged_not_kvd\":%" PRIu64 ",\"keys_read\":%zu",
 	    vo->writers, r->write_s, vo->nservers, r->r, r->attempts,
 	    r->acks, r->unacked, r->unk_503, r->unk_timeout, r->unk_conn,
-	    r->unk_other, r->keys_read);
+	    r->unk_other, r->unk_not_kvd, r->keys_read);
 	if (r->write_r == VERIFY_WRITE_R_ALL)
 		buf_puts(out, ",\"write_r\":\"all\"");
 	else if (r->write_r > 0)
@@ -6289,8 +6312,11 @@ verify_print_text(const struct verify_opts *vo, const struct verify_result *r,
 	buf_printf(out, "acknowledged    %" PRIu64 "\n", r->acks);
 	buf_printf(out, "unacknowledged  %" PRIu64 " (503: %" PRIu64
 	    ", timeout: %" PRIu64 ", connection: %" PRIu64 ", other: %"
-	    PRIu64 ")\n", r->unacked, r->unk_503, r->unk_timeout, r->unk_conn,
+	    PRIu64, r->unacked, r->unk_503, r->unk_timeout, r->unk_conn,
 	    r->unk_other);
+	if (r->unk_not_kvd > 0)
+		buf_printf(out, ", not kvd: %" PRIu64, r->unk_not_kvd);
+	buf_puts(out, ")\n");
 	buf_printf(out, "keys_read       %zu\n", r->keys_read);
 	for (v = 0; v < VERIFY_NVERDICTS; v++) {
 		if (v == VERIFY_ABSENT && vo->mode == VERIFY_KEYS)
@@ -6363,12 +6389,14 @@ cmd_verify(const struct opts *o, int argc, char **argv)
 			    "not deleted (%s); they start with %s- (the verdict "
 			    "stands)\n", r.cleanup_failed, r.cleanup_error,
 			    vo.prefix);
+		say_failed_servers(srv, vo.nservers);
 		if (r.nothing_checked)
 			fprintf(stderr, "kvctl verify: no write was acknowledged, "
 			    "so nothing was checked\n");
 		rc = r.ok ? EXIT_OK : EXIT_LOST;
 		break;
 	case VERIFY_EUNREACHABLE:
+		say_failed_servers(srv, vo.nservers);
 		fprintf(stderr, "kvctl verify: no server reachable\n");
 		rc = EXIT_UNREACHABLE;
 		break;

@@ -13,6 +13,19 @@
  * doubling to 2 s), so a killed node costs one failed write per backoff,
  * not one per round-robin turn.
  *
+ * Servers that fail.  Every phase takes its servers as kvctl's other
+ * commands do: one that failed in this run -- at the transport level
+ * (refused, reset, hung past the timeout, a name that does not resolve)
+ * or by answering as no kvd does -- is asked after every other for the
+ * rest of the run, in every thread (lib/servers keeps the record), and
+ * taken back once it answers.  So a hung node costs each thread at most
+ * one timeout, not one per backoff, while another server answers.  An
+ * answer that is not kvd's (lib/servers' servers_not_kvd: another HTTP
+ * server's 404 page or 501) counts for nothing: not an acknowledgement,
+ * not a verdict (its 404 is no lost write), not an answer that makes the
+ * cluster reachable; that thread never asks that server again, and the
+ * record names it, for kvctl to say so.
+ *
  * A PUT carries no query unless write_r is set (--write-r): then ?r=N or
  * ?r=all makes the coordinator read a quorum before it writes (N capped
  * to the cluster's, as the read-back's R is).  Without
@@ -95,6 +108,7 @@
 #include "clock.h"
 #include "http.h"
 #include "json.h"
+#include "servers.h"
 
 #define BACKOFF_MIN_MS	100
 #define BACKOFF_MAX_MS	2000
@@ -104,14 +118,21 @@ static const char *const verdict_names[VERIFY_NVERDICTS] = {
 	"present", "lost", "stale", "corrupt", "unreadable", "absent"
 };
 
-/* One connection per server with its backoff state; one thread owns it. */
+/*
+ * One connection per server with its backoff state; one thread owns it.
+ * down_until is NOT_KVD for a server that answered as no kvd does.
+ */
 struct pool {
+	const struct client_server *srv;
 	struct client_conn	*conns;
 	int64_t			*down_until;
 	int			*backoff_ms;
+	int			*order;		/* servers_order's, scratch */
 	int			 nsrv;
 	int			 next;
 };
+
+#define NOT_KVD		INT64_MAX
 
 struct writer {
 	const struct verify_opts *cfg;
@@ -123,8 +144,9 @@ struct writer {
 	int64_t			 last_sent[VERIFY_SET_KEYS];
 	uint64_t		 attempts, acks;
 	uint64_t		 unk_503, unk_timeout, unk_conn, unk_other;
+	uint64_t		 unk_not_kvd;	/* answered as no kvd does */
 	int			 other_status;	/* first unexpected status */
-	bool			 answered;	/* any HTTP answer at all */
+	bool			 answered;	/* any answer of kvd's at all */
 	bool			 nomem;		/* stopped: acked did not grow */
 };
 
@@ -244,12 +266,15 @@ pool_init(struct pool *p, const struct verify_opts *cfg, int first)
 	int i, cms = cfg->timeout_ms < CONNECT_MS ? cfg->timeout_ms : CONNECT_MS;
 
 	memset(p, 0, sizeof(*p));
+	p->srv = cfg->servers;
 	p->nsrv = cfg->nservers;
 	p->next = first % cfg->nservers;
 	p->conns = calloc((size_t)cfg->nservers, sizeof(*p->conns));
 	p->down_until = calloc((size_t)cfg->nservers, sizeof(*p->down_until));
 	p->backoff_ms = calloc((size_t)cfg->nservers, sizeof(*p->backoff_ms));
-	if (p->conns == NULL || p->down_until == NULL || p->backoff_ms == NULL)
+	p->order = calloc((size_t)cfg->nservers, sizeof(*p->order));
+	if (p->conns == NULL || p->down_until == NULL || p->backoff_ms == NULL ||
+	    p->order == NULL)
 		goto fail;
 	for (i = 0; i < cfg->nservers; i++)
 		client_init(&p->conns[i], cfg->servers[i].host,
@@ -259,6 +284,7 @@ fail:
 	free(p->conns);
 	free(p->down_until);
 	free(p->backoff_ms);
+	free(p->order);
 	memset(p, 0, sizeof(*p));
 	return -1;
 }
@@ -275,41 +301,84 @@ pool_free(struct pool *p)
 	free(p->conns);
 	free(p->down_until);
 	free(p->backoff_ms);
+	free(p->order);
 	memset(p, 0, sizeof(*p));
 }
 
 /*
- * The next server in turn that is not backing off.  When all are, waits
- * (at most 200 ms) for the one whose backoff ends first and returns it.
+ * The next server in turn that is not backing off, those that failed in
+ * this run (lib/servers' record) after the others.  When all are backing
+ * off, waits (at most 200 ms) for the one whose backoff ends first and
+ * returns it.  -1 when every server answered as no kvd does.
  */
 static int
 pool_pick(struct pool *p)
 {
 	int64_t now = clock_now_ms();
-	int k, s, best = p->next;
+	int k, s, best = -1;
 
+	servers_order(p->srv, p->nsrv, p->next, p->order);
 	for (k = 0; k < p->nsrv; k++) {
-		s = (p->next + k) % p->nsrv;
+		s = p->order[k];
 		if (p->down_until[s] <= now) {
 			p->next = (s + 1) % p->nsrv;
 			return s;
 		}
-		if (p->down_until[s] < p->down_until[best])
+		if (best < 0 || p->down_until[s] < p->down_until[best])
 			best = s;
 	}
+	if (p->down_until[best] == NOT_KVD)
+		return -1;
 	sleep_ms(p->down_until[best] - now < 200 ? p->down_until[best] - now : 200);
 	p->next = (best + 1) % p->nsrv;
 	return best;
 }
 
+/*
+ * Server s failed at the transport level with errno err: backs off from
+ * it, and records it as failed (and why) for every thread.  The reason,
+ * in a person's words, is written into why when it is not NULL.
+ */
 static void
-pool_failed(struct pool *p, int s)
+pool_failed(struct pool *p, int s, int err, struct buf *why)
 {
+	struct buf line = BUF_INIT;
+	char text[128];
 	int b = p->backoff_ms[s];
 
 	b = b == 0 ? BACKOFF_MIN_MS : (b * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b * 2);
 	p->backoff_ms[s] = b;
 	p->down_until[s] = clock_now_ms() + b;
+	client_strerror(&p->conns[s], err, text, sizeof(text));
+	buf_printf(&line, "%s:%s: %s", p->srv[s].host, p->srv[s].port, text);
+	servers_failed(&p->srv[s], line.data);
+	buf_free(&line);
+	if (why != NULL)
+		buf_puts(why, text);
+}
+
+/*
+ * Whether res, server s's answer, is one no kvd gives: then s is never
+ * asked again by this pool, and is recorded as failed, and why, for
+ * every thread; the reason is written into why when it is not NULL.
+ */
+static bool
+pool_not_kvd(struct pool *p, int s, const struct client_response *res,
+    struct buf *why)
+{
+	struct buf line = BUF_INIT;
+	char text[160];
+
+	if (servers_not_kvd(res, text, sizeof(text)) == NULL)
+		return false;
+	p->down_until[s] = NOT_KVD;
+	buf_printf(&line, "%s:%s is not a kvd server (%s)", p->srv[s].host,
+	    p->srv[s].port, text);
+	servers_failed(&p->srv[s], line.data);
+	if (why != NULL)
+		buf_append(why, line.data, line.len);
+	buf_free(&line);
+	return true;
 }
 
 static void
@@ -317,6 +386,7 @@ pool_ok(struct pool *p, int s)
 {
 	p->backoff_ms[s] = 0;
 	p->down_until[s] = 0;
+	servers_answered(&p->srv[s]);
 }
 
 /* ---- write phase ------------------------------------------------------- */
@@ -365,7 +435,8 @@ writer_run(void *arg)
 		value_make(w->id, seq, cfg->size, &value);
 		if (cfg->mode == VERIFY_SET)
 			w->last_sent[seq % VERIFY_SET_KEYS] = (int64_t)seq;
-		s = pool_pick(&pool);
+		if ((s = pool_pick(&pool)) < 0)
+			break;	/* no kvd left to write to */
 		w->attempts++;
 		rc = client_do(&pool.conns[s], "PUT", target.data,
 		    "application/octet-stream", value.data, value.len, NULL,
@@ -375,7 +446,11 @@ writer_run(void *arg)
 				w->unk_timeout++;
 			else
 				w->unk_conn++;
-			pool_failed(&pool, s);
+			pool_failed(&pool, s, errno, NULL);
+			continue;
+		}
+		if (pool_not_kvd(&pool, s, &res, NULL)) {
+			w->unk_not_kvd++;
 			continue;
 		}
 		w->answered = true;
@@ -494,17 +569,22 @@ read_item(struct reader *rd, struct pool *pool, const struct item *it,
 		buf_printf(target, "?r=%d", rb->r);
 	for (;;) {
 		buf_reset(&why);	/* only the last attempt's reason counts */
-		s = pool_pick(pool);
+		if ((s = pool_pick(pool)) < 0) {
+			buf_puts(&why, "no kvd server left to ask");
+			v = VERIFY_UNREADABLE;
+			break;
+		}
 		attempts++;
 		rc = client_do(&pool->conns[s], "GET", target->data, NULL, NULL, 0,
 		    "Accept: application/octet-stream\r\n", cfg->timeout_ms, res);
-		if (rc == 0 && res->http.status == 200) {
+		if (rc == 0 && pool_not_kvd(pool, s, res, &why)) {
+			/* No verdict from it: the next server, as after a failure. */
+		} else if (rc == 0 && res->http.status == 200) {
 			pool_ok(pool, s);
 			v = judge_value(rb, it, res->body.data, res->body.len,
 			    scratch, &why);
 			break;
-		}
-		if (rc == 0 && res->http.status == 404) {
+		} else if (rc == 0 && res->http.status == 404) {
 			pool_ok(pool, s);
 			if (cfg->mode == VERIFY_SET && w->last_acked[it->n] < 0) {
 				v = VERIFY_ABSENT;
@@ -513,13 +593,8 @@ read_item(struct reader *rd, struct pool *pool, const struct item *it,
 				buf_puts(&why, "404");
 			}
 			break;
-		}
-		if (rc != 0) {
-			char text[128];
-
-			buf_puts(&why, client_strerror(&pool->conns[s], errno,
-			    text, sizeof(text)));
-			pool_failed(pool, s);
+		} else if (rc != 0) {
+			pool_failed(pool, s, errno, &why);
 		} else {
 			buf_printf(&why, "HTTP %d", res->http.status);
 		}
@@ -590,7 +665,8 @@ cleanup_note(struct verify_result *r, const char *fmt, ...)
 
 /*
  * Sends ops (a POST /batch body of n deletes) to each server in turn
- * until one answers 200, and counts its results in r.
+ * (those that failed in this run last) until one answers 200, and
+ * counts its results in r.
  */
 static void
 cleanup_send(const struct verify_opts *o, struct pool *pool,
@@ -598,26 +674,36 @@ cleanup_send(const struct verify_opts *o, struct pool *pool,
     struct verify_result *r)
 {
 	struct json_tok *toks = NULL;
-	struct buf key = BUF_INIT;
-	char why[128];
+	struct buf key = BUF_INIT, why = BUF_INIT;
 	uint64_t status, seen = 0;
-	int s, arr, k, e, f;
+	int s, i, arr, k, e, f;
+	bool done = false;
 
-	for (s = 0; s < pool->nsrv; s++) {
+	servers_order(pool->srv, pool->nsrv, 0, pool->order);
+	for (i = 0; i < pool->nsrv && !done; i++) {
+		s = pool->order[i];
+		buf_reset(&why);
+		if (pool->down_until[s] == NOT_KVD)
+			continue;
 		if (client_do(&pool->conns[s], "POST", "/batch",
 		    "application/json", ops->data, ops->len, NULL,
 		    o->timeout_ms, res) != 0) {
-			client_strerror(&pool->conns[s], errno, why, sizeof(why));
-			cleanup_note(r, "%s:%s: %s", pool->conns[s].host,
-			    pool->conns[s].port, why);
-			continue;
+			pool_failed(pool, s, errno, &why);
+			cleanup_note(r, "%s:%s: %s", pool->srv[s].host,
+			    pool->srv[s].port, why.data);
+		} else if (pool_not_kvd(pool, s, res, &why)) {
+			cleanup_note(r, "%s", why.data);
+		} else if (res->http.status == 200) {
+			pool_ok(pool, s);
+			done = true;
+		} else {
+			cleanup_note(r, "%s:%s: POST /batch: HTTP %d",
+			    pool->srv[s].host, pool->srv[s].port,
+			    res->http.status);
 		}
-		if (res->http.status == 200)
-			break;
-		cleanup_note(r, "%s:%s: POST /batch: HTTP %d",
-		    pool->conns[s].host, pool->conns[s].port, res->http.status);
 	}
-	if (s == pool->nsrv)
+	buf_free(&why);
+	if (!done)
 		goto out;
 	if (json_parse_alloc(res->body.data, res->body.len, &toks) < 1 ||
 	    toks[0].type != JSON_OBJECT ||
@@ -714,39 +800,48 @@ cleanup_run(const struct verify_opts *o, const struct writer *ws,
 /* ---- the cluster's N ------------------------------------------------------ */
 
 /*
- * Asks each server in turn for /cluster/nodes.  Returns N (> 0), 0 when
- * some server answered but N could not be read, -1 when none answered.
+ * Asks each server in turn (those that failed in this run last) for
+ * /cluster/nodes.  Returns N (> 0), 0 when some server answered but N
+ * could not be read, -1 when none answered, or none as kvd does, or out
+ * of memory.
  */
 static int
 cluster_n(const struct verify_opts *cfg)
 {
 	struct client_response res;
-	struct client_conn c;
 	struct json_tok *toks = NULL;
+	struct pool pool;
 	int64_t n64;
-	int i, k, result = -1;
+	int i, k, s, result = -1;
 
+	if (pool_init(&pool, cfg, 0) != 0)
+		return -1;
 	client_response_init(&res);
-	for (i = 0; i < cfg->nservers && result <= 0; i++) {
-		client_init(&c, cfg->servers[i].host, cfg->servers[i].port,
-		    cfg->timeout_ms < CONNECT_MS ? cfg->timeout_ms : CONNECT_MS);
-		if (client_do(&c, "GET", "/cluster/nodes", NULL, NULL, 0, NULL,
-		    cfg->timeout_ms, &res) == 0) {
-			result = 0;
-			if (res.http.status == 200 &&
-			    json_parse_alloc(res.body.data, res.body.len,
-			    &toks) > 0 && toks[0].type == JSON_OBJECT &&
-			    (k = json_object_get(res.body.data, toks, 0, "n")) >= 0 &&
-			    toks[k].type == JSON_NUMBER &&
-			    json_get_i64(res.body.data, &toks[k], &n64) == 0 &&
-			    n64 > 0 && n64 <= 1000)
-				result = (int)n64;
-			free(toks);
-			toks = NULL;
+	servers_order(pool.srv, pool.nsrv, 0, pool.order);
+	for (i = 0; i < pool.nsrv && result <= 0; i++) {
+		s = pool.order[i];
+		if (client_do(&pool.conns[s], "GET", "/cluster/nodes", NULL,
+		    NULL, 0, NULL, cfg->timeout_ms, &res) != 0) {
+			pool_failed(&pool, s, errno, NULL);
+			continue;
 		}
-		client_close(&c);
+		if (pool_not_kvd(&pool, s, &res, NULL))
+			continue;
+		pool_ok(&pool, s);
+		result = 0;
+		if (res.http.status == 200 &&
+		    json_parse_alloc(res.body.data, res.body.len, &toks) > 0 &&
+		    toks[0].type == JSON_OBJECT &&
+		    (k = json_object_get(res.body.data, toks, 0, "n")) >= 0 &&
+		    toks[k].type == JSON_NUMBER &&
+		    json_get_i64(res.body.data, &toks[k], &n64) == 0 &&
+		    n64 > 0 && n64 <= 1000)
+			result = (int)n64;
+		free(toks);
+		toks = NULL;
 	}
 	client_response_free(&res);
+	pool_free(&pool);
 	return result;
 }
 
@@ -833,11 +928,13 @@ write_totals(const struct writer *ws, int n, struct verify_result *r)
 		r->unk_timeout += ws[t].unk_timeout;
 		r->unk_conn += ws[t].unk_conn;
 		r->unk_other += ws[t].unk_other;
+		r->unk_not_kvd += ws[t].unk_not_kvd;
 		if (r->other_status == 0)
 			r->other_status = ws[t].other_status;
 		answered = answered || ws[t].answered;
 	}
-	r->unacked = r->unk_503 + r->unk_timeout + r->unk_conn + r->unk_other;
+	r->unacked = r->unk_503 + r->unk_timeout + r->unk_conn + r->unk_other +
+	    r->unk_not_kvd;
 	r->writes_per_s = r->write_s > 0 ? (double)r->acks / r->write_s : 0;
 	return answered;
 }

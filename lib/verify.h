@@ -5,8 +5,10 @@
  *
  * verify_run() takes parsed options and fills a result: the write phase's
  * counts, the read-back's verdicts and samples of failed keys.  It prints
- * nothing and keeps no global state; between the phases it calls the
- * caller's progress function (kvctl.c prints a line).  It owns everything
+ * nothing; the only state it shares is lib/servers' record of the
+ * servers that failed in this run, which it reads and adds to (a caller
+ * names them from it).  Between the phases it calls the caller's
+ * progress function (kvctl.c prints a line).  It owns everything
  * it starts: a write phase of concurrent writer threads, each with its own
  * keep-alive connections (lib/client) and its own record of which writes
  * were acknowledged, then a read-back phase that checks every acknowledged
@@ -70,8 +72,10 @@ struct verify_result {
 	double		 write_s;	/* its wall time */
 	uint64_t	 attempts;
 	uint64_t	 acks;		/* answered 200 or 201 */
-	uint64_t	 unacked;	/* unknown outcome: the four below */
+	uint64_t	 unacked;	/* unknown outcome: the five below */
 	uint64_t	 unk_503, unk_timeout, unk_conn, unk_other;
+	uint64_t	 unk_not_kvd;	/* answered as no kvd does (servers.h):
+					   surely not written, never checked */
 	int		 other_status;	/* first status of unk_other, 0 none */
 	int		 write_r;	/* the ?r= writes carried, as write_r */
 	double		 writes_per_s;	/* acks / write_s */

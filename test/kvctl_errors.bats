@@ -417,12 +417,19 @@ hosts_named() {
 	[ "$(code "$U/kv/d/2")" = 404 ]
 }
 
-@test "a server that is some other HTTP server is said to be no kvd (exit 3), not read as kvd's 404 or 501; the next server is asked" {
+# plain_server: the stand-in "plain", on 127.0.0.1, some other HTTP
+# server: Python's file server on $TMP/www (a 404 page for a file not
+# there, 501 to a PUT or POST).
+plain_server() {
 	mkdir -p "$TMP/www"
 	start_standin plain "$TMP/www" <<'PY'
 import sys, standin
 standin.serve_plain(sys.argv[1], sys.argv[2])
 PY
+}
+
+@test "a server that is some other HTTP server is said to be no kvd (exit 3), not read as kvd's 404 or 501; the next server is asked" {
+	plain_server
 	local P hp
 	P=$(url plain)
 	hp="127.0.0.1:$(port_of plain)"
@@ -458,4 +465,37 @@ PY
 	# kvd's own errors are still its own: a missing key is exit 1.
 	kvx get nosuch --server "$P,$U"
 	[ "$rc" -eq 1 ] && [[ "$err" == *"404"* ]]
+}
+
+@test "verify through some other HTTP server, a refused and a hung one: no write is lost for their answers; each is named; none kvd is exit 3" {
+	plain_server
+	silent_server
+	local P hp H hh dead
+	P=$(url plain)
+	hp="127.0.0.1:$(port_of plain)"
+	H=$(url silent)
+	hh="127.0.0.1:$(port_of silent)"
+	dead=$(closed_port)
+	# The file server's 404 to a read-back is no lost write, nor its 501
+	# an unknown outcome of one: n1 answers for it.
+	run_split 120 "$KVCTL" verify -d 1 -c 2 --read-r 1 --server "$P,$U"
+	echo "rc=$rc out=$out err=$err"
+	[ "$rc" -eq 0 ]
+	[ "$(field lost "$TMP/stdout")" -eq 0 ]
+	[[ "$out" == *"OK: no acknowledged write lost"* ]]
+	[[ "$err" == *"kvctl: $hp is not a kvd server (404 File not found, text/html)"* ]]
+	# None is kvd: exit 3, as a server that does not answer.
+	run_split 60 "$KVCTL" verify -d 0.5 -c 1 --server "$P"
+	echo "rc=$rc out=$out err=$err"
+	[ "$rc" -eq 3 ] && [ -z "$out" ]
+	[[ "$err" == *"kvctl: $hp is not a kvd server (404 "* ]]
+	[[ "$err" == *"kvctl verify: no server reachable"* ]]
+	# A refused and a hung server before n1: named, and the run passes.
+	run_split 120 "$KVCTL" verify -d 1 -c 2 --read-r 1 --timeout 5 \
+	    --server "http://127.0.0.1:$dead,$H,$U"
+	echo "rc=$rc out=$out err=$err"
+	[ "$rc" -eq 0 ]
+	[ "$(field lost "$TMP/stdout")" -eq 0 ]
+	[[ "$err" == *"kvctl: 127.0.0.1:$dead: Connection refused"* ]]
+	[[ "$err" == *"kvctl: $hh: timed out"* ]]
 }
