@@ -6042,6 +6042,7 @@ cmd_bench(const struct opts *o, int argc, char **argv)
 			bench_print_text(&b, r);
 		fflush(stdout);
 		rc = EXIT_OK;
+		say_failed_servers(srv, b.nservers);
 		if (r->ok + r->misses + r->http_err == 0 && r->transport > 0) {
 			fprintf(stderr, "kvctl bench: no server reachable\n");
 			rc = EXIT_UNREACHABLE;

@@ -66,10 +66,12 @@
  * read-only; receive, head and body buffers are the connection's and
  * keep their memory; keys come from a per-connection xorshift generator,
  * latencies go into a per-thread histogram, and requests in -n mode are
- * handed out by one relaxed atomic counter.  No lock is taken while the
- * load runs, and server names are resolved once, before it, so no thread
- * waits on a lookup; the histograms and counters are merged after the
- * threads are joined.
+ * handed out by one relaxed atomic counter.  No lock is taken for a
+ * request answered on a kept-alive connection (lib/servers' lock only
+ * when a server fails and on a fresh connection's first answer), and
+ * server names are resolved once, before the load, so no thread waits
+ * on a lookup; the histograms and counters are merged after the threads
+ * are joined.
  *
  * THE HISTOGRAM is log-bucketed in the manner of HdrHistogram: values
  * below 2*SUB (128) have a bucket each; above, every power of two
@@ -80,12 +82,30 @@
  * from any value v in it; the bound is reached at v = 2^e.  Values are
  * latencies in nanoseconds; 3776 buckets cover all of uint64_t.
  *
+ * SERVERS.  A server that fails -- a request to it gets no answer
+ * (refused, reset, timed out, its name did not resolve: names are
+ * resolved once, before the load, so that no thread waits on a lookup)
+ * or an answer no kvd gives (lib/servers' servers_foreign_type: another
+ * HTTP server's page, told by its Content-Type alone, as nothing on the
+ * hot path parses) -- is recorded as failed for every thread, as
+ * kvctl's other commands record it, and the connection that found it
+ * moves to a server that has not failed, if one is left (server_down);
+ * its request is counted where it failed.  So a dead or foreign server
+ * in the list costs each of its connections one error, not an error
+ * every millisecond for the whole run, and the load goes on against the
+ * others; with every server failed, connections stay and count, as
+ * with one server.  An answer on a fresh connection takes its server
+ * back.  Each pass starts from the spread, connection i at server i mod
+ * S, so a server still dead shows in the measured pass's errors.  The
+ * caller names the failed servers from the record after the run.
+ *
  * WHAT COUNTS.  A request that gets any HTTP response has its latency
  * recorded.  2xx is ok; 404 to a GET or DELETE is a miss (the key space
  * need not be filled), not an error; any other status is an HTTP error,
  * counted per status code.  A request that gets no response (refused,
  * reset, timed out, unparsable) is a transport error, counted by kind,
- * and its connection backs off 1 ms before the next attempt.  Throughput
+ * and so is one answered as no kvd does (a protocol error); its
+ * connection backs off 1 ms before the next attempt.  Throughput
  * is responses per second of the measured interval.  The generator's CPU
  * share is getrusage(RUSAGE_SELF) user+sys over the measured interval
  * divided by wall time times online cores.
@@ -99,6 +119,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -112,6 +133,7 @@
 #include "client.h"
 #include "clock.h"
 #include "rng.h"
+#include "servers.h"
 
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0	/* the caller ignores SIGPIPE (bench.h) */
@@ -149,10 +171,15 @@ struct bench {
 enum conn_state { C_IDLE, C_CONNECTING, C_SENDING, C_RECEIVING, C_BACKOFF,
 	C_DONE };
 
-/* Connection i: server i mod S, prefill keys i, i+C ...; its thread's alone. */
+/*
+ * Connection i: server i mod S (until that server fails), prefill keys
+ * i, i+C ...; its thread's alone.
+ */
 struct conn {
 	int		 fd;		/* -1 when closed */
 	enum conn_state	 state;
+	int		 id;		/* i */
+	int		 srv;		/* the server it talks to */
 	const struct client_addrs *addrs;
 	struct client_connect cc;
 	/* the request in flight */
@@ -190,6 +217,7 @@ struct loop {
 	int		 nconns;
 	struct pollfd	*pfds;		/* nconns slots; the first npoll used */
 	int		*polled;	/* pfds[k] is conns[polled[k]] */
+	int		*order;		/* nservers slots: servers_order's */
 	int		 ndone;		/* connections done this pass */
 	bool		 prefill_pass;
 	struct tally	 t;
@@ -312,6 +340,7 @@ bench_hist_quantile(const struct bench_hist *h, double q)
 /* They call each other: a send may reconnect, a connect sends. */
 static void	send_rest(struct loop *l, struct conn *c);
 static void	connect_next(struct loop *l, struct conn *c);
+static void	conn_aim(struct conn *c, const struct bench *b, int srv);
 
 /* Writes key k's 12 digits into the head of op in place. */
 static void
@@ -408,28 +437,92 @@ next_request(struct loop *l, struct conn *c, uint64_t *key)
 }
 
 /*
- * A request got no answer (errno err): count it, close the connection
- * and back off before the next one.
+ * c's server failed, as line says ("127.0.0.1:9: Connection refused"):
+ * it is recorded as failed for every thread (lib/servers), and c moves
+ * to a server that has not failed, if one is left -- the next after its
+ * own, counted from c's id, so that one server's connections spread over
+ * the others.  With none left c stays where it is.
+ */
+static void
+server_down(struct loop *l, struct conn *c, const char *line)
+{
+	const struct bench_opts *o = l->b->o;
+	int fine;
+
+	servers_failed(&o->servers[c->srv], line);
+	fine = servers_order(o->servers, o->nservers,
+	    (c->srv + 1 + c->id / o->nservers) % o->nservers, l->order);
+	if (fine > 0 && l->order[0] != c->srv)
+		conn_aim(c, l->b, l->order[0]);
+}
+
+/*
+ * A request got no answer (errno err): count it, close the connection,
+ * take its server as failed (server_down) and back off before the next
+ * one.
  */
 static void
 fail(struct loop *l, struct conn *c, int err)
 {
+	const struct client_server *s = &l->b->o->servers[c->srv];
+	char line[NET_HOST_MAX + NET_PORT_MAX + 96];
+
 	conn_close(c);
 	if (c->record)
 		l->t.terr[classify(err)]++;
 	else if (l->prefill_pass)
 		l->t.prefill_err++;
+	snprintf(line, sizeof(line), "%s:%s: %s", s->host, s->port,
+	    err == ENXIO ? "name does not resolve" :
+	    err == ETIMEDOUT ? "timed out" : strerror(err));
+	server_down(l, c, line);
 	c->state = C_BACKOFF;
 	c->wake_ns = clock_now_ns() + BACKOFF_NS;
 }
 
-/* The answer in c->res is complete: count it; c is idle again. */
+/*
+ * Whether c's answer is one no kvd gives (servers_foreign_type: its
+ * Content-Type alone, nothing parsed): then it counts as no answer, a
+ * protocol error, and its server as failed.
+ */
+static bool
+foreign(struct loop *l, struct conn *c)
+{
+	const struct bench_opts *o = l->b->o;
+	const struct client_server *s = &o->servers[c->srv];
+	char why[160], line[NET_HOST_MAX + NET_PORT_MAX + 200];
+
+	if (servers_foreign_type(&c->res, o->raw && c->op == BENCH_OP_GET,
+	    why, sizeof(why)) == NULL)
+		return false;
+	conn_close(c);
+	if (c->record)
+		l->t.terr[BENCH_TE_PROTO]++;
+	else if (l->prefill_pass)
+		l->t.prefill_err++;
+	snprintf(line, sizeof(line), "%s:%s is not a kvd server (%s)",
+	    s->host, s->port, why);
+	server_down(l, c, line);
+	c->state = C_BACKOFF;
+	c->wake_ns = clock_now_ns() + BACKOFF_NS;
+	return true;
+}
+
+/*
+ * The answer in c->res is complete: count it; c is idle again.  The
+ * first answer on a fresh connection takes its server back, should it
+ * have failed (once a connect, not on every answer: that takes a lock).
+ */
 static void
 complete(struct loop *l, struct conn *c)
 {
 	uint64_t t1 = clock_now_ns();
 	int status = c->res.http.status;
 
+	if (foreign(l, c))
+		return;
+	if (!c->reused)
+		servers_answered(&l->b->o->servers[c->srv]);
 	if (!c->rd.reusable)
 		conn_close(c);
 	c->state = C_IDLE;
@@ -704,8 +797,16 @@ loop_run(void *arg)
 	int i, k, npoll, timeout_ms;
 
 	l->ndone = 0;
-	for (i = 0; i < l->nconns; i++)
-		l->conns[i].state = C_IDLE;
+	for (i = 0; i < l->nconns; i++) {
+		struct conn *c = &l->conns[i];
+
+		/* Each pass starts from the spread (the essay, SERVERS). */
+		if (c->srv != c->id % l->b->o->nservers) {
+			conn_close(c);
+			conn_aim(c, l->b, c->id % l->b->o->nservers);
+		}
+		c->state = C_IDLE;
+	}
 	for (;;) {
 		npoll = sweep(l, &timeout_ms);
 		if (l->ndone == l->nconns)
@@ -791,24 +892,25 @@ make_body(struct bench *b)
 }
 
 /*
- * Sets up connection i (not connected yet): its server, its request
- * heads with key 0 and where their key digits are, its generator.
+ * Points c (closed) at server srv: its addresses, and its request heads
+ * (their Host) with key 0 and where their key digits are.  The heads'
+ * buffers keep their memory.
  */
 static void
-conn_init(struct conn *c, int i, const struct bench *b, uint64_t seed)
+conn_aim(struct conn *c, const struct bench *b, int srv)
 {
 	const struct bench_opts *o = b->o;
-	const struct client_server *s = &o->servers[i % o->nservers];
+	const struct client_server *s = &o->servers[srv];
 	char target[sizeof(TARGET_PREFIX) + KEY_DIGITS];
 	int op;
 
-	c->fd = -1;
-	c->addrs = b->addrs[i % o->nservers];
+	c->srv = srv;
+	c->addrs = b->addrs[srv];
 	memcpy(target, TARGET_PREFIX, sizeof(TARGET_PREFIX) - 1);
 	memset(target + sizeof(TARGET_PREFIX) - 1, '0', KEY_DIGITS);
 	target[sizeof(target) - 1] = '\0';
 	for (op = 0; op < BENCH_NOPS; op++) {
-		buf_init(&c->head[op]);
+		buf_reset(&c->head[op]);
 		if (op == BENCH_OP_PUT)
 			client_request_head(&c->head[op], s->host, s->port,
 			    op_methods[op], target, b->ctype, b->body,
@@ -821,6 +923,22 @@ conn_init(struct conn *c, int i, const struct bench *b, uint64_t seed)
 		c->key_at[op] = (size_t)(strstr(c->head[op].data, target) -
 		    c->head[op].data) + sizeof(TARGET_PREFIX) - 1;
 	}
+}
+
+/*
+ * Sets up connection i (not connected yet): its server (conn_aim), its
+ * generator.
+ */
+static void
+conn_init(struct conn *c, int i, const struct bench *b, uint64_t seed)
+{
+	int op;
+
+	c->fd = -1;
+	c->id = i;
+	for (op = 0; op < BENCH_NOPS; op++)
+		buf_init(&c->head[op]);
+	conn_aim(c, b, i % b->o->nservers);
 	buf_init(&c->in);
 	client_response_init(&c->res);
 	c->rng = seed + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
@@ -972,7 +1090,8 @@ bench_run(const struct bench_opts *o, struct bench_result *r)
 		bench_hist_init(&l->t.hist);
 		if ((l->pfds = calloc((size_t)l->nconns, sizeof(*l->pfds))) ==
 		    NULL || (l->polled = calloc((size_t)l->nconns,
-		    sizeof(*l->polled))) == NULL)
+		    sizeof(*l->polled))) == NULL || (l->order =
+		    calloc((size_t)o->nservers, sizeof(*l->order))) == NULL)
 			goto done;
 	}
 
@@ -1011,6 +1130,7 @@ done:
 	for (i = 0; ls != NULL && i < nloops; i++) {
 		free(ls[i].pfds);
 		free(ls[i].polled);
+		free(ls[i].order);
 	}
 	for (i = 0; b.addrs != NULL && i < o->nservers; i++)
 		client_addrs_free(b.addrs[i]);

@@ -5,8 +5,11 @@
  *
  * bench_run() takes parsed options and fills a result: counts, the merged
  * latency histogram and the figures worked out from them.  It prints
- * nothing and keeps no global state; what to say about the result, and the
- * exit status, are the caller's (kvctl.c).  It owns everything it starts:
+ * nothing; the only state it shares is lib/servers' record of the
+ * servers that failed in this run, which it reads and adds to (a server
+ * that fails has its connections moved to the others; the caller names
+ * the failed ones from the record).  What to say about the result, and
+ * the exit status, are the caller's (kvctl.c).  It owns everything it starts:
  * a few threads (o->threads, at most one per connection), each an event
  * loop that drives its share of the keep-alive connections with
  * non-blocking sockets and poll(2), one request outstanding per
@@ -128,8 +131,9 @@ const char *bench_terr_name(enum bench_terr e);
  * 0 when the run completed -- failed requests are counts in r, not errors
  * -- or BENCH_ENOMEM / BENCH_ETHREAD, with r undefined.  Blocks for the
  * whole run.  Server names are resolved once, before the load starts; a
- * name that does not resolve makes every request to it a transport error
- * ("other").  Writes to a closed socket must not kill the process: the
+ * name that does not resolve fails that server as a refused connection
+ * does: its connections' first requests are transport errors ("other"),
+ * and they move to a server that has not failed, if one is left.  Writes to a closed socket must not kill the process: the
  * caller ignores SIGPIPE where send(2) lacks MSG_NOSIGNAL.
  */
 int	bench_run(const struct bench_opts *o, struct bench_result *r);

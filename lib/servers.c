@@ -25,7 +25,12 @@
  * but 304, which has no body) is a JSON object with a string "error";
  * an error answer that is not comes from something else
  * (servers_not_kvd), which fails that server as a refused connection
- * does.
+ * does.  kvd's answers also say what they are: errors
+ * application/json, 2xx application/json, application/x-ndjson (a
+ * watch's stream) or, asked for the raw bytes, application/octet-stream
+ * (a value).  servers_foreign_type looks at that alone, for a caller
+ * that must not parse on its hot path (bench); an answer with no
+ * Content-Type passes it.
  */
 #include "servers.h"
 
@@ -33,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/types.h>
 
 #include "client.h"
@@ -151,6 +157,34 @@ describe(const struct client_response *res, char *why, size_t whylen)
 	    (int)(res->http.reason_len < 80 ? res->http.reason_len : 80),
 	    res->http.reason, ctype);
 	return why;
+}
+
+/* Whether the media type of ctype (parameters cut off) is type. */
+static bool
+media_is(const char *ctype, const char *type)
+{
+	size_t n = strcspn(ctype, "; \t");
+
+	return n == strlen(type) && strncasecmp(ctype, type, n) == 0;
+}
+
+const char *
+servers_foreign_type(const struct client_response *res, bool asked_raw,
+    char *why, size_t whylen)
+{
+	char ctype[128];
+	int status = res->http.status;
+
+	if (status == 304 ||
+	    client_header(res, "Content-Type", ctype, sizeof(ctype)) == NULL)
+		return NULL;
+	if (media_is(ctype, "application/json"))
+		return NULL;
+	if (status >= 200 && status < 300 &&
+	    (media_is(ctype, "application/x-ndjson") ||
+	    (asked_raw && media_is(ctype, "application/octet-stream"))))
+		return NULL;
+	return describe(res, why, whylen);
 }
 
 const char *

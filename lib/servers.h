@@ -46,6 +46,17 @@ int	servers_order(const struct client_server *srv, int n, int start,
 	    int *order);
 
 /*
+ * Whether res, an answer to a request of kvd's API, could not be kvd's,
+ * looking at its Content-Type only, which costs no parsing (for bench's
+ * hot path): kvd's errors (300 and up) are application/json, its 2xx
+ * application/json, application/x-ndjson or, when the request asked for
+ * the raw bytes (asked_raw), application/octet-stream.  An answer
+ * without a Content-Type passes.  NULL when it could be kvd's; else why
+ * not, written into why ("404 File not found, text/html").
+ */
+const char *servers_foreign_type(const struct client_response *res,
+	    bool asked_raw, char *why, size_t whylen);
+/*
  * Whether res could be kvd's answer: from 300 up (but 304, which has no
  * body) it must be a JSON object with a string "error", as every error
  * kvd answers is.  NULL when it could be; else why not, written into why

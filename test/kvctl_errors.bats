@@ -499,3 +499,28 @@ PY
 	[[ "$err" == *"kvctl: 127.0.0.1:$dead: Connection refused"* ]]
 	[[ "$err" == *"kvctl: $hh: timed out"* ]]
 }
+
+@test "bench through some other HTTP server or a refused one before n1: each is named, its connections move to n1; none kvd is exit 3, not misses" {
+	plain_server
+	local P hp dead
+	P=$(url plain)
+	hp="127.0.0.1:$(port_of plain)"
+	dead=$(closed_port)
+	# Two connections on each; one error for each of theirs, then n1.
+	run_split 120 "$KVCTL" bench -c 4 -d 1 --json \
+	    --server "$P,http://127.0.0.1:$dead,$U"
+	echo "rc=$rc out=$out err=$err"
+	[ "$rc" -eq 0 ]
+	jq -e '.misses > 0 and .transport.protocol >= 1 and
+	    .transport.protocol <= 2 and .transport.refused >= 1 and
+	    .transport.refused <= 2' <<<"$out"
+	[[ "$err" == *"kvctl: $hp is not a kvd server (404 File not found, text/html)"* ]]
+	[[ "$err" == *"kvctl: 127.0.0.1:$dead: Connection refused"* ]]
+	# The file server alone: its 404 pages are no misses; exit 3.
+	run_split 60 "$KVCTL" bench -c 2 -n 20 --json --server "$P"
+	echo "rc=$rc out=$out err=$err"
+	[ "$rc" -eq 3 ]
+	jq -e '.misses == 0 and .ok == 0 and .transport.protocol == 20' <<<"$out"
+	[[ "$err" == *"kvctl: $hp is not a kvd server (404 "* ]]
+	[[ "$err" == *"kvctl bench: no server reachable"* ]]
+}
