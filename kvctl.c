@@ -630,6 +630,18 @@ failover_check(struct client_conn *c, const struct opts *o)
  * is no longer taken as failed.  verify and bench keep the same record.
  */
 
+/*
+ * Whether a request with the extra header lines extra asks for a value's
+ * raw bytes, which kvd answers application/octet-stream (servers_not_kvd
+ * takes that type then).
+ */
+static bool
+asks_raw(const char *extra)
+{
+	return extra != NULL &&
+	    strstr(extra, "Accept: application/octet-stream") != NULL;
+}
+
 /* One --server entry as written, for messages: url[0..len). */
 struct server_text {
 	const char	*url;
@@ -766,7 +778,8 @@ request_why(const struct opts *o, const char *method, const char *target,
 			if (o->verbose)
 				trace_response(res);
 			at = failed.len;
-			if (servers_not_kvd(res, foreign, sizeof(foreign)) != NULL) {
+			if (servers_not_kvd(res, asks_raw(extra), foreign,
+			    sizeof(foreign)) != NULL) {
 				buf_printf(&failed, "kvctl: %s:%s is not a kvd server "
 				    "(%s)\n", s->host, s->port, foreign);
 				saved = EPROTO;
@@ -4940,7 +4953,8 @@ load_request(struct load *ld, struct load_conn *lc, const char *method,
 				trace_response(res);
 				funlockfile(stderr);
 			}
-			if (servers_not_kvd(res, foreign, sizeof(foreign)) == NULL) {
+			if (servers_not_kvd(res, asks_raw(extra), foreign,
+			    sizeof(foreign)) == NULL) {
 				servers_answered(s);
 				rc = 0;
 				break;

@@ -30,7 +30,12 @@
  * watch's stream) or, asked for the raw bytes, application/octet-stream
  * (a value).  servers_foreign_type looks at that alone, for a caller
  * that must not parse on its hot path (bench); an answer with no
- * Content-Type passes it.
+ * Content-Type passes it.  servers_not_kvd, for everyone else, adds the
+ * error's JSON and a 2xx body without a Content-Type.  So a web server's
+ * 200 page (text/html) is no value and no listing; what it serves as
+ * application/octet-stream to a request for a raw value cannot be told
+ * from a value, and is taken as one: telling more would take reading
+ * every body as its command does.
  */
 #include "servers.h"
 
@@ -188,12 +193,19 @@ servers_foreign_type(const struct client_response *res, bool asked_raw,
 }
 
 const char *
-servers_not_kvd(const struct client_response *res, char *why, size_t whylen)
+servers_not_kvd(const struct client_response *res, bool asked_raw,
+    char *why, size_t whylen)
 {
 	struct json_tok stack[32], *toks = stack;
+	char ctype[8];
 	int status = res->http.status, i;
 	bool kvd;
 
+	if (servers_foreign_type(res, asked_raw, why, whylen) != NULL)
+		return why;
+	if (status >= 200 && status < 300 && res->body.len > 0 &&
+	    client_header(res, "Content-Type", ctype, sizeof(ctype)) == NULL)
+		return describe(res, why, whylen);
 	if (status < 300 || status == 304)
 		return NULL;
 	kvd = json_parse_grow(res->body.data, res->body.len, &toks, 32) > 0 &&

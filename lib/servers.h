@@ -57,12 +57,13 @@ int	servers_order(const struct client_server *srv, int n, int start,
 const char *servers_foreign_type(const struct client_response *res,
 	    bool asked_raw, char *why, size_t whylen);
 /*
- * Whether res could be kvd's answer: from 300 up (but 304, which has no
- * body) it must be a JSON object with a string "error", as every error
- * kvd answers is.  NULL when it could be; else why not, written into why
- * ("404 File not found, text/html").  A 2xx is each caller's to read.
+ * Whether res could be kvd's answer: servers_foreign_type, and more:
+ * from 300 up (but 304, which has no body) it must be a JSON object with
+ * a string "error", as every error kvd answers is, and a 2xx with a body
+ * must say its Content-Type, as kvd's do.  NULL when it could be; else
+ * why not, written into why ("404 File not found, text/html").
  */
-const char *servers_not_kvd(const struct client_response *res, char *why,
-	    size_t whylen);
+const char *servers_not_kvd(const struct client_response *res,
+	    bool asked_raw, char *why, size_t whylen);
 
 #endif

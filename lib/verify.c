@@ -358,18 +358,19 @@ pool_failed(struct pool *p, int s, int err, struct buf *why)
 }
 
 /*
- * Whether res, server s's answer, is one no kvd gives: then s is never
+ * Whether res, server s's answer to a request that asked for a value's
+ * raw bytes (asked_raw) or not, is one no kvd gives: then s is never
  * asked again by this pool, and is recorded as failed, and why, for
  * every thread; the reason is written into why when it is not NULL.
  */
 static bool
 pool_not_kvd(struct pool *p, int s, const struct client_response *res,
-    struct buf *why)
+    bool asked_raw, struct buf *why)
 {
 	struct buf line = BUF_INIT;
 	char text[160];
 
-	if (servers_not_kvd(res, text, sizeof(text)) == NULL)
+	if (servers_not_kvd(res, asked_raw, text, sizeof(text)) == NULL)
 		return false;
 	p->down_until[s] = NOT_KVD;
 	buf_printf(&line, "%s:%s is not a kvd server (%s)", p->srv[s].host,
@@ -449,7 +450,7 @@ writer_run(void *arg)
 			pool_failed(&pool, s, errno, NULL);
 			continue;
 		}
-		if (pool_not_kvd(&pool, s, &res, NULL)) {
+		if (pool_not_kvd(&pool, s, &res, false, NULL)) {
 			w->unk_not_kvd++;
 			continue;
 		}
@@ -577,7 +578,7 @@ read_item(struct reader *rd, struct pool *pool, const struct item *it,
 		attempts++;
 		rc = client_do(&pool->conns[s], "GET", target->data, NULL, NULL, 0,
 		    "Accept: application/octet-stream\r\n", cfg->timeout_ms, res);
-		if (rc == 0 && pool_not_kvd(pool, s, res, &why)) {
+		if (rc == 0 && pool_not_kvd(pool, s, res, true, &why)) {
 			/* No verdict from it: the next server, as after a failure. */
 		} else if (rc == 0 && res->http.status == 200) {
 			pool_ok(pool, s);
@@ -691,7 +692,7 @@ cleanup_send(const struct verify_opts *o, struct pool *pool,
 			pool_failed(pool, s, errno, &why);
 			cleanup_note(r, "%s:%s: %s", pool->srv[s].host,
 			    pool->srv[s].port, why.data);
-		} else if (pool_not_kvd(pool, s, res, &why)) {
+		} else if (pool_not_kvd(pool, s, res, false, &why)) {
 			cleanup_note(r, "%s", why.data);
 		} else if (res->http.status == 200) {
 			pool_ok(pool, s);
@@ -825,7 +826,7 @@ cluster_n(const struct verify_opts *cfg)
 			pool_failed(&pool, s, errno, NULL);
 			continue;
 		}
-		if (pool_not_kvd(&pool, s, &res, NULL))
+		if (pool_not_kvd(&pool, s, &res, false, NULL))
 			continue;
 		pool_ok(&pool, s);
 		result = 0;

@@ -524,3 +524,35 @@ PY
 	[[ "$err" == *"kvctl: $hp is not a kvd server (404 "* ]]
 	[[ "$err" == *"kvctl bench: no server reachable"* ]]
 }
+
+@test "a 200 that is not kvd's (a page where kvd answers a value or JSON) is said to be no kvd; kvd's raw bytes still print" {
+	plain_server
+	local P hp
+	P=$(url plain)
+	hp="127.0.0.1:$(port_of plain)"
+	mkdir -p "$TMP/www/kv"
+	echo '<html>a page</html>' >"$TMP/www/kv/page.html"
+	echo 'up' >"$TMP/www/health"
+	# An HTML page for a value that get asked the raw bytes of.
+	kvx get page.html --server "$P"
+	echo "rc=$rc out=$out err=$err"
+	[ "$rc" -eq 3 ] && [ -z "$out" ]
+	[[ "$err" == *"kvctl: $hp is not a kvd server (200 OK, text/html)"* ]]
+	# Bytes where kvd answers JSON (health).
+	kvx health --server "$P"
+	echo "rc=$rc out=$out err=$err"
+	[ "$rc" -eq 3 ] && [ -z "$out" ]
+	[[ "$err" == *"kvctl: $hp is not a kvd server (200 OK, application/octet-stream)"* ]]
+	# With n1 after it, n1 answers: its "not found", its health.
+	kvx get page.html --server "$P,$U"
+	[ "$rc" -eq 1 ] && [[ "$err" == *"404"* ]]
+	kvx health --server "$P,$U"
+	[ "$rc" -eq 0 ] && [ "$(jq -r .status <<<"$out")" = ok ]
+	# A binary value still comes back byte for byte, as octet-stream.
+	printf 'a\000b\377' >"$TMP/bin"
+	kvx put bin "@$TMP/bin" --server "$U"
+	[ "$rc" -eq 0 ]
+	timeout 10 "$KVCTL" get bin --server "$P,$U" >"$TMP/bin.back"
+	cmp "$TMP/bin" "$TMP/bin.back"
+	rm -r "$TMP/www/kv" "$TMP/www/health"
+}
