@@ -211,7 +211,9 @@ keys() {
 	echo "$err"
 	[ "$rc" -eq 0 ]
 	[[ "$out" == *"OK: no acknowledged write lost"* ]]
-	[[ "$out" == *"cleanup         0 keys deleted, "*" not ("*"HTTP 413)"* ]]
+	# Every full batch of 1000 deletes is refused; a last one of a few
+	# keys may fit under --max-body and be deleted.
+	[[ "$out" == *"cleanup         "*" keys deleted, "*" not ("*"HTTP 413)"* ]]
 	[[ "$err" == *"of its keys were not deleted"*"the verdict stands"* ]]
 }
 
