@@ -131,6 +131,9 @@ body_of() {
 @test "two nodes with the same secret replicate, and peer calls are signed" {
 	start_member 1 "$SECRET"
 	start_member 2 "$SECRET"
+	# node1 may have called node2 before it listened: a w=2 write waits
+	# for news of it, else it is a fast 503.
+	wait_for 20 linked node1 node2
 	run req -X PUT -d '{"value":"v1"}' "$(url node1)/kv/k?w=2"
 	[ "$(status_of "$output")" = 201 ]
 	run req "$(url node2)/kv/k?r=2"
@@ -266,6 +269,7 @@ body_of() {
 @test "the public routes need no signature" {
 	start_member 1 "$SECRET"
 	start_member 2 "$SECRET"
+	wait_for 20 linked node1 node2	# as in the first test
 	run req "$(url node1)/health"
 	[ "$(status_of "$output")" = 200 ]
 	run req -X PUT -d '{"value":"pub"}' "$(url node1)/kv/p"
