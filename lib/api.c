@@ -1397,13 +1397,18 @@ write_answer(const struct buf *key, bool tombstone,
 		buf_puts(&res->body, "}\n");
 	} else
 		put_quorum_headers(res, rr, rr->status < 300, NULL, 0);
+	static struct log_limit quorum_failed = LOG_LIMIT_INIT,
+	    write_failed = LOG_LIMIT_INIT;
+
 	if (rr->status >= 300) {
+		/* One a request while the cause lasts: limited (log.h). */
 		if (rr->status == 503)
-			log_event(LOG_WARN, rr->acks < rr->required ? "write "
-			    "quorum failed" : "write failed", "error=%s acks=%d "
-			    "required=%d replicas=%s acked=%s", rr->error != NULL ?
-			    rr->error : "unknown", rr->acks, rr->required,
-			    rr->replicas.data, rr->acked.data);
+			log_event_limited(rr->acks < rr->required ?
+			    &quorum_failed : &write_failed, LOG_WARN, rr->acks <
+			    rr->required ? "write quorum failed" : "write failed",
+			    "error=%s acks=%d required=%d replicas=%s acked=%s",
+			    rr->error != NULL ? rr->error : "unknown", rr->acks,
+			    rr->required, rr->replicas.data, rr->acked.data);
 		quorum_error(res, rr);
 		return;
 	}
@@ -2859,6 +2864,8 @@ void
 api_handle(void *arg, const struct server_request *sr,
     struct server_response *res)
 {
+	static struct log_limit unauthorized_internal = LOG_LIMIT_INIT,
+	    unauthorized_admin = LOG_LIMIT_INIT;
 	struct api *a = arg;
 	struct node *nd = a->nd;
 	const struct http_request *req = sr->http;
@@ -2877,9 +2884,11 @@ api_handle(void *arg, const struct server_request *sr,
 	    auth_verify(nd->cfg.auth, req, sr->body, sr->body_len, &why) != 0) {
 		snprintf(msg, sizeof(msg), "unauthorized: %s", why);
 		server_error(res, 401, msg);
-		log_event(LOG_WARN, internal_route(i) ? "unauthorized internal "
-		    "request" : "unauthorized admin request", "peer=%s "
-		    "path=%s why=%s", sr->peer, routes[i].path, why);
+		log_event_limited(internal_route(i) ? &unauthorized_internal :
+		    &unauthorized_admin, LOG_WARN, internal_route(i) ?
+		    "unauthorized internal request" : "unauthorized admin "
+		    "request", "peer=%s path=%s why=%s", sr->peer,
+		    routes[i].path, why);
 		goto out;
 	}
 	if (internal_route(i) && check_params(routes[i].route, req, res) != 0)

@@ -44,6 +44,19 @@
  * json_emit_string (one JSON escaper in the tree), where a byte that is
  * not UTF-8 becomes U+FFFD: the line is always valid JSON.
  *
+ * REPEATS.  Some events come once per request while a cause lasts (a
+ * write quorum failed with a peer down: one a write), and a line each
+ * buries the lines that name the cause.  log_event_limited keeps one
+ * line per kind (a struct log_limit per call site) per LOG_LIMIT_MS: a
+ * call claims the kind's slot by a compare-and-swap of the time of its
+ * last line, and a call that finds the slot taken or the interval not
+ * over adds one to the kind's held count and returns.  The winner takes
+ * the count (an exchange with 0) and writes it in its line, as the
+ * fields more_like_it (events held back) and in_last_s (seconds since
+ * the kind's previous line), after the caller's fields.  No lock and no
+ * allocation on the held-back path; a count taken by one line is never
+ * written by another.
+ *
  * The level is a relaxed atomic read on every call, so a disabled debug
  * line costs one load.  The line is built in memory and written with one
  * write(2); log_fatal is the one path that must not allocate.
@@ -61,6 +74,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "json.h"
 
 static volatile int log_level_min = LOG_INFO;
@@ -340,20 +354,22 @@ put_fields(struct buf *b, bool json, const char *fmt, va_list *ap)
 	}
 }
 
-void
-log_event(enum log_level lvl, const char *msg, const char *fmt, ...)
+/*
+ * Writes one event line: msg, the fields of fmt from ap (fmt may be
+ * NULL), and, when held > 0, log_event_limited's two fields.
+ */
+static void
+write_event(enum log_level lvl, const char *msg, const char *fmt,
+    va_list *ap, unsigned long long held, long long held_s)
 {
 	struct buf line = BUF_INIT;
 	struct timespec ts;
 	struct tm tm;
 	char when[40];
 	bool json = log_json;
-	va_list ap;
 	size_t off;
 	ssize_t n;
 
-	if (!log_enabled(lvl))
-		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
@@ -366,10 +382,13 @@ log_event(enum log_level lvl, const char *msg, const char *fmt, ...)
 		    ts.tv_nsec / 1000000, level_names[lvl]);
 		text_string(&line, msg, strlen(msg), true);
 	}
-	if (fmt != NULL) {
-		va_start(ap, fmt);
-		put_fields(&line, json, fmt, &ap);
-		va_end(ap);
+	if (fmt != NULL)
+		put_fields(&line, json, fmt, ap);
+	if (held > 0) {
+		put_key(&line, "more_like_it", strlen("more_like_it"), json);
+		buf_printf(&line, "%llu", held);
+		put_key(&line, "in_last_s", strlen("in_last_s"), json);
+		buf_printf(&line, "%lld", held_s);
 	}
 	buf_puts(&line, json ? "}\n" : "\n");
 	for (off = 0; off < line.len; off += (size_t)n) {
@@ -378,6 +397,44 @@ log_event(enum log_level lvl, const char *msg, const char *fmt, ...)
 			break;
 	}
 	buf_free(&line);
+}
+
+void
+log_event(enum log_level lvl, const char *msg, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!log_enabled(lvl))
+		return;
+	va_start(ap, fmt);
+	write_event(lvl, msg, fmt, &ap, 0, 0);
+	va_end(ap);
+}
+
+void
+log_event_limited(struct log_limit *lim, enum log_level lvl, const char *msg,
+    const char *fmt, ...)
+{
+	int64_t now, last;
+	unsigned long long held;
+	va_list ap;
+
+	if (!log_enabled(lvl))
+		return;
+	now = clock_now_ms();
+	if (now <= 0)
+		now = 1;		/* 0 means "no line yet" */
+	last = atomic_load(&lim->last_ms);
+	if ((last != 0 && now - last < LOG_LIMIT_MS) ||
+	    !atomic_compare_exchange_strong(&lim->last_ms, &last, now)) {
+		atomic_fetch_add(&lim->held, 1);
+		return;
+	}
+	held = atomic_exchange(&lim->held, 0);
+	va_start(ap, fmt);
+	write_event(lvl, msg, fmt, &ap, held, last != 0 ?
+	    (long long)((now - last + 500) / 1000) : 0);
+	va_end(ap);
 }
 
 void

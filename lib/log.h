@@ -15,7 +15,9 @@
 #ifndef KVD_LOG_H
 #define KVD_LOG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
@@ -44,6 +46,32 @@ extern const char log_omit[];
 
 void	log_event(enum log_level lvl, const char *msg, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
+
+/*
+ * A kind of event that can repeat at request rate (a write quorum failed,
+ * a hint not kept): log_event_limited writes at most one line of it per
+ * LOG_LIMIT_MS and counts the others, and the next line it writes says
+ * how many it held back and over how long:
+ *	... msg="write quorum failed" error=... more_like_it=188 in_last_s=10
+ * One static struct per call site, initialised with LOG_LIMIT_INIT; its
+ * members are log.c's.  The first line of a kind is never held back, and
+ * the count of those held back waits for the kind's next line.
+ */
+#define LOG_LIMIT_MS	10000
+struct log_limit {
+	_Atomic int64_t	last_ms;	/* monotonic ms of the last line; 0: none */
+	atomic_ullong	held;		/* events not written since */
+};
+#define LOG_LIMIT_INIT	{ 0, 0 }
+
+/*
+ * log_event, limited by lim as above.  Thread-safe and lock-free; an
+ * event held back costs a clock read and an atomic add, and allocates
+ * nothing.
+ */
+void	log_event_limited(struct log_limit *lim, enum log_level lvl,
+	    const char *msg, const char *fmt, ...)
+	    __attribute__((format(printf, 4, 5)));
 
 /* 0 when fmt (NULL allowed) follows log_event's grammar, else -1. */
 int	log_format_check(const char *fmt);

@@ -828,14 +828,16 @@ repair_main(void *arg)
 	struct client_response res;
 	struct version v;
 	struct buf key = BUF_INIT;
+	static struct log_limit self_failed = LOG_LIMIT_INIT;
 
 	if (rr->self) {
 		version_init(&v);
+		/* A full disk fails one a read: limited (log.h). */
 		if (record_from_json(rr->record.data, rr->record.len,
 		    &key, &v) == 0 &&
 		    store_apply(rr->rp->cfg.store, key.data, key.len, &v) < 0)
-			log_event(LOG_WARN, "read repair failed", "peer=%s "
-			    "err=%s", "self", strerror(errno));
+			log_event_limited(&self_failed, LOG_WARN, "read repair "
+			    "failed", "peer=%s err=%s", "self", strerror(errno));
 		version_free(&v);
 	} else {
 		client_response_init(&res);

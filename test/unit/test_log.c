@@ -4,7 +4,8 @@
  * Each case sends one event through log_event with stderr pointed at a
  * file and reads the line back: the text (logfmt) escapes, the JSON shape
  * (each line parsed by lib/json.c, numbers as numbers), the format
- * grammar, and then every log_event call in kvd.c and lib/ is found in
+ * grammar, log_event_limited's one line per interval with the count it
+ * held back (from many threads at once), and then every log_event call in kvd.c and lib/ is found in
  * the source and its format run through log_format_check, so a call site
  * that quotes by hand or breaks the grammar fails here and not in a log.
  * Run from the repository root.
@@ -12,6 +13,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "file.h"
 #include "json.h"
 #include "log.h"
@@ -326,14 +329,158 @@ test_grammar(void)
 	buf_free(&b);
 }
 
+/* How many lines of b hold needle. */
+static int
+lines_with(const struct buf *b, const char *needle)
+{
+	const char *p = b->data, *q, *nl, *end = b->data + b->len;
+	int n = 0;
+
+	for (; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		for (q = p; q + strlen(needle) <= nl; q++)
+			if (memcmp(q, needle, strlen(needle)) == 0) {
+				n++;
+				break;
+			}
+	}
+	return n;
+}
+
+/* As though the kind's last line were written LOG_LIMIT_MS ago. */
+static void
+limit_pass(struct log_limit *lim)
+{
+	atomic_store(&lim->last_ms, clock_now_ms() - LOG_LIMIT_MS);
+}
+
 /*
- * The third argument of the log_event call whose "(" is at src[i]: the
+ * Ends the capture; ok when the line after its timestamp is want, up to
+ * and with " in_last_s=", followed by a number of at least 10 (the time
+ * since the kind's last line: 10 s, and whatever the machine took).
+ */
+static void
+logged_held(struct buf *b, const char *want, const char *what)
+{
+	size_t n = strlen(want);
+	const char *rest;
+	char *end = NULL;
+	long s = 0;
+
+	capture_end(b);
+	rest = after_ts(b);
+	if (strncmp(rest, want, n) == 0)
+		s = strtol(rest + n, &end, 10);
+	ok(s >= 10 && end != NULL && strcmp(end, "\n") == 0, "%s: %s", what,
+	    shown(b));
+}
+
+#define LIMIT_THREADS	4
+#define LIMIT_CALLS	2000
+
+static void *
+limited_caller(void *arg)
+{
+	struct log_limit *lim = arg;
+	int i;
+
+	for (i = 0; i < LIMIT_CALLS; i++)
+		log_event_limited(lim, LOG_WARN, "write quorum failed",
+		    "i=%d", i);
+	return NULL;
+}
+
+/*
+ * One line per kind per interval, the held-back count in the next line
+ * (and only there), kinds apart, levels honoured, from many threads.
+ */
+static void
+test_limited(void)
+{
+	static struct log_limit a = LOG_LIMIT_INIT, b = LOG_LIMIT_INIT,
+	    hidden = LOG_LIMIT_INIT, many = LOG_LIMIT_INIT;
+	struct buf out = BUF_INIT;
+	struct jline j;
+	pthread_t t[LIMIT_THREADS];
+	char want[64];
+	int i, started = 0;
+
+	capture_begin();
+	for (i = 0; i < 189; i++)
+		log_event_limited(&a, LOG_WARN, "write quorum failed",
+		    "acks=%d", i);
+	capture_end(&out);
+	ok(count_lines(&out) == 1 && strcmp(after_ts(&out), "level=warn "
+	    "msg=\"write quorum failed\" acks=0\n") == 0,
+	    "189 at once: the first line alone: %s", shown(&out));
+
+	capture_begin();
+	log_event_limited(&b, LOG_ERROR, "other kind", NULL);
+	log_event_limited(&a, LOG_WARN, "write quorum failed", "acks=%d", 7);
+	capture_end(&out);
+	ok(count_lines(&out) == 1 && lines_with(&out, "other kind") == 1,
+	    "another kind is not held back by the first: %s", shown(&out));
+
+	limit_pass(&a);
+	capture_begin();
+	log_event_limited(&a, LOG_WARN, "write quorum failed", "acks=%d", 9);
+	logged_held(&out, "level=warn msg=\"write quorum failed\" acks=9 "
+	    "more_like_it=189 in_last_s=", "the next line counts those "
+	    "held back");
+
+	limit_pass(&a);
+	capture_begin();
+	log_event_limited(&a, LOG_WARN, "write quorum failed", "acks=%d", 3);
+	logged_is(&out, "level=warn msg=\"write quorum failed\" acks=3\n",
+	    "a line after a quiet interval has no count");
+
+	log_set_json(true);
+	log_event_limited(&a, LOG_WARN, "write quorum failed", NULL);
+	limit_pass(&a);
+	capture_begin();
+	log_event_limited(&a, LOG_WARN, "write quorum failed", "acks=%d", 1);
+	capture_end(&out);
+	log_set_json(false);
+	jparse(&out, &j);
+	ok(j.ntok > 0 && strstr(out.data, "\"acks\":1,\"more_like_it\":1,"
+	    "\"in_last_s\":") != NULL, "JSON: the count as numbers: %s",
+	    shown(&out));
+
+	capture_begin();
+	log_event_limited(&hidden, LOG_DEBUG, "hidden", NULL);
+	capture_end(&out);
+	ok(out.len == 0 && atomic_load(&hidden.held) == 0 &&
+	    atomic_load(&hidden.last_ms) == 0, "a level not logged is not "
+	    "counted either");
+
+	capture_begin();
+	for (i = 0; i < LIMIT_THREADS; i++)
+		started += pthread_create(&t[i], NULL, limited_caller,
+		    &many) == 0;
+	for (i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+	limit_pass(&many);
+	log_event_limited(&many, LOG_WARN, "write quorum failed", "i=%d", -1);
+	capture_end(&out);
+	snprintf(want, sizeof(want), "more_like_it=%d ", started *
+	    LIMIT_CALLS - 1);
+	ok(started == LIMIT_THREADS && count_lines(&out) == 2 &&
+	    lines_with(&out, want) == 1, "%d threads of %d calls: two "
+	    "lines, every call but the first counted in the second: %s",
+	    started, LIMIT_CALLS, out.data);
+	buf_free(&out);
+}
+
+/*
+ * Argument number fmtarg (from 0) of the call whose "(" is at src[i]: the
  * concatenated string literals, with PRId64-style macros read as "lld"
  * ("NULL" for NULL).  -1 when it is anything else; *end gets the offset
  * past the call's closing parenthesis.
  */
 static int
-call_format(const char *src, size_t i, struct buf *fmt, size_t *end)
+call_format(const char *src, size_t i, int fmtarg, struct buf *fmt,
+    size_t *end)
 {
 	int depth = 0, arg = 0, bad = 0;
 	size_t k;
@@ -346,27 +493,27 @@ call_format(const char *src, size_t i, struct buf *fmt, size_t *end)
 			for (k = i + 1; src[k] != '\0' && src[k] != c; k++)
 				if (src[k] == '\\' && src[k + 1] != '\0') {
 					k++;
-					if (arg == 2 && depth == 1 && c == '"')
+					if (arg == fmtarg && depth == 1 && c == '"')
 						buf_putc(fmt, src[k] == 'n' ? '\n' :
 						    src[k] == 't' ? '\t' : src[k]);
-				} else if (arg == 2 && depth == 1 && c == '"')
+				} else if (arg == fmtarg && depth == 1 && c == '"')
 					buf_putc(fmt, src[k]);
-			if (arg == 2 && depth == 1 && c == '\'')
+			if (arg == fmtarg && depth == 1 && c == '\'')
 				bad = 1;
 			i = k;
 			continue;
 		}
 		if (c == '(' || c == '[' || c == '{') {
-			if (depth++ > 0 && arg == 2)
+			if (depth++ > 0 && arg == fmtarg)
 				bad = 1;
 		} else if (c == ')' || c == ']' || c == '}') {
 			if (--depth == 0) {
 				*end = i + 1;
-				return bad || arg < 2 ? -1 : 0;
+				return bad || arg < fmtarg ? -1 : 0;
 			}
 		} else if (c == ',' && depth == 1)
 			arg++;
-		else if (arg == 2 && depth == 1 && c != ' ' && c != '\t' &&
+		else if (arg == fmtarg && depth == 1 && c != ' ' && c != '\t' &&
 		    c != '\n') {
 			if (strncmp(src + i, "NULL", 4) == 0) {
 				buf_puts(fmt, "NULL");
@@ -387,7 +534,8 @@ call_format(const char *src, size_t i, struct buf *fmt, size_t *end)
 }
 
 /*
- * Checks every log_event call in path, one TAP line each when report;
+ * Checks every log_event and log_event_limited call in path (its format
+ * is the fourth argument), one TAP line each when report;
  * returns how many it found, *nbad how many break the grammar.
  */
 static int
@@ -395,7 +543,7 @@ check_file(const char *path, bool report, int *nbad)
 {
 	struct buf src = BUF_INIT, fmt = BUF_INIT;
 	size_t i, end, line;
-	int n = 0, rc;
+	int n = 0, rc, fmtarg;
 	bool good;
 
 	if (file_read(path, &src) != 0) {
@@ -422,14 +570,21 @@ check_file(const char *path, bool report, int *nbad)
 					i++;
 			continue;
 		}
-		if (strncmp(s, "log_event(", 10) != 0 || (i > 0 &&
-		    (s[-1] == '_' || (s[-1] >= 'a' && s[-1] <= 'z'))))
+		if (strncmp(s, "log_event(", 10) == 0)
+			fmtarg = 2;
+		else if (strncmp(s, "log_event_limited(", 18) == 0)
+			fmtarg = 3;
+		else
 			continue;
-		if (strncmp(s + 10, "enum", 4) == 0)	/* a prototype */
+		if (i > 0 && (s[-1] == '_' || (s[-1] >= 'a' && s[-1] <= 'z')))
 			continue;
+		if (strncmp(s + 8 + fmtarg * 4, "struct", 6) == 0 ||
+		    strncmp(s + 8 + fmtarg * 4, "enum", 4) == 0)
+			continue;	/* a prototype */
 		for (line = 1, end = 0; end < i; end++)
 			line += src.data[end] == '\n';
-		rc = call_format(src.data, i + 9, &fmt, &end);
+		rc = call_format(src.data, i + (fmtarg == 2 ? 9 : 17), fmtarg,
+		    &fmt, &end);
 		n++;
 		good = rc == 0 && (strcmp(fmt.data, "NULL") == 0 ||
 		    log_format_check(fmt.data) == 0);
@@ -453,7 +608,9 @@ test_call_sites(void)
 	    "    \"x,y\", v);\n"
 	    "log_event(LOG_WARN, \"hand-quoted\", \"body=\\\"%s\\\"\", b);\n"
 	    "log_event(LOG_WARN, \"computed\", fmt, b);\n"
-	    "log_event(LOG_WARN, \"none\", NULL); }\n";
+	    "log_event(LOG_WARN, \"none\", NULL);\n"
+	    "log_event_limited(&lim, LOG_WARN, \"limited\", \"n=%d\", 1);\n"
+	    "log_event_limited(&lim, LOG_WARN, \"limited\", \"n=%x\", 1); }\n";
 	char path[PATH_MAX];
 	struct dirent *de;
 	size_t len;
@@ -464,8 +621,9 @@ test_call_sites(void)
 	snprintf(path, sizeof(path), "%s/bad.c", tap_tmproot);
 	n = file_replace(path, bad_src, sizeof(bad_src) - 1, NULL) == 0 ?
 	    check_file(path, false, &nbad) : -1;
-	ok(n == 4 && nbad == 2, "scanner: 4 calls, the hand-quoted and the "
-	    "computed format rejected (found %d, %d bad)", n, nbad);
+	ok(n == 6 && nbad == 3, "scanner: 6 calls, the hand-quoted, the "
+	    "computed and the limited %%x format rejected (found %d, %d bad)",
+	    n, nbad);
 
 	nbad = 0;
 	n = check_file("kvd.c", true, &nbad);
@@ -494,6 +652,7 @@ main(void)
 	test_text();
 	test_json();
 	test_grammar();
+	test_limited();
 	test_call_sites();
 	tap_rm_rf(tap_tmproot);
 	return tap_done();
