@@ -249,19 +249,12 @@ struct kept_hint {
 };
 
 static void
-hint_lost(const char *owner, int err)
-{
-	log_event(LOG_WARN, "cannot keep a hint", "owner=%s err=%s", owner,
-	    strerror(err));
-}
-
-static void
 hint_kept(void *arg, int err)
 {
 	struct kept_hint *k = arg;
 
 	if (err != 0)
-		hint_lost(k->owner, err);
+		hints_log_not_durable(k->owner, err);
 	free(k);
 }
 
@@ -279,14 +272,15 @@ net_hint(void *arg, const struct cas_owner *o, const char *rec, size_t len)
 	int rc;
 
 	if ((k = malloc(sizeof(*k))) == NULL) {
-		hint_lost(o->id, ENOMEM);
+		log_event(LOG_ERROR, "hint not kept", "owner=%s err=%s", o->id,
+		    strerror(ENOMEM));
 		return;
 	}
 	snprintf(k->owner, sizeof(k->owner), "%s", o->id);
 	rc = hints_add_when_durable(c->cfg.hints, o->id, rec, len, &k->wt,
 	    hint_kept, k);
-	if (rc != 0)
-		hint_kept(k, rc == 1 ? 0 : errno);
+	if (rc != 0)		/* hints_ logged a failure */
+		free(k);
 }
 
 struct cas *

@@ -34,7 +34,12 @@
  * an owner's FIFO becomes empty, its WAL is rotated and every closed
  * segment deleted.  A crash before that re-delivers hints the owner
  * already has: harmless, since the owner applies them through the one
- * apply rule (and a re-refused one is set aside again).
+ * apply rule (and a re-refused one is set aside again).  A hint whose
+ * write to disk fails stays in the FIFO all the same and is delivered
+ * from there; only its durability is lost (a full disk: the WAL keeps
+ * the record and writes it once there is room; any other error: never),
+ * and hints_log_not_durable says exactly that, where a line "cannot
+ * keep a hint" once said the opposite of what happened.
  *
  * DELIVERY.  A thread wakes every interval_ms and, for each owner with
  * hints, hands runs of up to BATCH_BYTES of them to push_send (push.h),
@@ -313,6 +318,26 @@ owner_get(struct hints *h, const char *id, char *err, size_t errlen)
 	return o;
 }
 
+/* The kinds of hint failure, each logged at most once per 10 s (log.h). */
+static struct log_limit full_limit = LOG_LIMIT_INIT,
+    unkept_limit = LOG_LIMIT_INIT, no_room_limit = LOG_LIMIT_INIT,
+    log_failed_limit = LOG_LIMIT_INIT;
+
+void
+hints_log_not_durable(const char *owner, int err)
+{
+	if (err == ENOSPC || err == EDQUOT)
+		log_event_limited(&no_room_limit, LOG_WARN, "hint kept in "
+		    "memory only until the disk has room: delivered from "
+		    "memory, lost if the node stops first", "owner=%s err=%s",
+		    owner, strerror(err));
+	else
+		log_event_limited(&log_failed_limit, LOG_ERROR, "hint kept in "
+		    "memory only, the hint log failed: delivered from memory, "
+		    "lost when the node stops", "owner=%s err=%s", owner,
+		    strerror(err));
+}
+
 /*
  * Adds the hint to owner's log and FIFO without waiting for the disk:
  * *wal and *seq say what to wait for.  A record that carries the time
@@ -345,6 +370,10 @@ take(struct hints *h, const char *owner, const char *record, size_t len,
 	    h->tot.bytes + line.len > h->cfg.max_bytes) {
 		h->tot.refused++;
 		pthread_mutex_unlock(&h->mu);
+		log_event_limited(&full_limit, LOG_WARN, "hint not kept: "
+		    "--hint-max reached", "owner=%s max_count=%llu "
+		    "max_bytes=%llu", owner, (unsigned long long)
+		    h->cfg.max_count, (unsigned long long)h->cfg.max_bytes);
 		errno = ENOSPC;
 		goto out;
 	}
@@ -353,8 +382,8 @@ take(struct hints *h, const char *owner, const char *record, size_t len,
 		int e = errno;
 		pthread_mutex_unlock(&h->mu);
 		if (e != EINVAL)
-			log_event(LOG_ERROR, "cannot keep hint", "owner=%s err=%s",
-			    owner, err);
+			log_event_limited(&unkept_limit, LOG_ERROR, "hint not "
+			    "kept", "owner=%s err=%s", owner, err);
 		errno = e;
 		goto out;
 	}
@@ -366,6 +395,9 @@ take(struct hints *h, const char *owner, const char *record, size_t len,
 	if (wal_enqueue(o->wal, line.data, line.len, seq) != 0 ||
 	    fifo_push(h, o, line.data, line.len, at, *seq) != 0) {
 		pthread_mutex_unlock(&h->mu);
+		log_event_limited(&unkept_limit, LOG_ERROR, "hint not kept",
+		    "owner=%s err=%s", owner, "the hint log failed (see its "
+		    "first error); restart the node");
 		errno = EIO;
 		goto out;
 	}
@@ -386,7 +418,11 @@ hints_add(struct hints *h, const char *owner, const char *record, size_t len)
 
 	if (take(h, owner, record, len, &wal, &seq) != 0)
 		return -1;
-	return wal_sync(wal, seq);
+	if (wal_sync(wal, seq) != 0) {
+		hints_log_not_durable(owner, errno);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -396,12 +432,15 @@ hints_add_when_durable(struct hints *h, const char *owner,
 {
 	struct wal *wal;
 	uint64_t seq;
+	int rc;
 
 	if (take(h, owner, record, len, &wal, &seq) != 0)
 		return -1;
 	/* Asked for first, so that the wait below queues instead of leading. */
 	wal_flush_soon(wal);
-	return wal_when_durable(wal, seq, wt, fn, arg);
+	if ((rc = wal_when_durable(wal, seq, wt, fn, arg)) < 0)
+		hints_log_not_durable(owner, errno);
+	return rc;
 }
 
 int
@@ -416,12 +455,18 @@ hints_take(struct hints *h, struct hints_batch *b, const char *owner,
 		return -1;
 	for (i = 0; i < b->n && b->log[i].wal != wal; i++)
 		continue;
-	if (i == HINTS_BATCH_LOGS)	/* no room: this one waits alone */
-		return wal_sync(wal, seq);
+	if (i == HINTS_BATCH_LOGS) {	/* no room: this one waits alone */
+		if (wal_sync(wal, seq) != 0) {
+			hints_log_not_durable(owner, errno);
+			return -1;
+		}
+		return 0;
+	}
 	if (i == b->n)
 		b->n++;
 	b->log[i].wal = wal;
 	b->log[i].seq = seq;	/* seqs only grow within one log */
+	snprintf(b->log[i].owner, sizeof(b->log[i].owner), "%s", owner);
 	return 0;
 }
 
@@ -432,9 +477,12 @@ hints_sync(struct hints_batch *b)
 	int rc = 0, e = 0;
 
 	for (i = 0; i < b->n; i++)
-		if (wal_sync(b->log[i].wal, b->log[i].seq) != 0 && rc == 0) {
-			rc = -1;
-			e = errno;
+		if (wal_sync(b->log[i].wal, b->log[i].seq) != 0) {
+			hints_log_not_durable(b->log[i].owner, errno);
+			if (rc == 0) {
+				rc = -1;
+				e = errno;
+			}
 		}
 	b->n = 0;
 	if (rc != 0)

@@ -128,11 +128,24 @@ struct hints_batch {
 	struct {
 		struct wal	*wal;
 		uint64_t	 seq;
+		char		 owner[RING_ID_MAX + 1];	/* for the log */
 	} log[HINTS_BATCH_LOGS];
 };
 int	hints_take(struct hints *h, struct hints_batch *b, const char *owner,
 	    const char *record, size_t len);
 int	hints_sync(struct hints_batch *b);
+
+/*
+ * What became of a hint taken for owner whose write to disk failed with
+ * err, said in the log (at most once per 10 s of each kind: log.h): it
+ * stays in memory and is delivered from there, but is lost if the node
+ * stops before the disk takes it (a full disk: the log retries it once
+ * there is room; any other failure: never).  Every hints_ call that
+ * waits for the disk logs its own failures; a hints_add_when_durable
+ * callback given an err calls this.  A hint not taken at all (--hint-max
+ * reached, the hint log failed) is logged by the call that refused it.
+ */
+void	hints_log_not_durable(const char *owner, int err);
 
 /* Totals, or (owner != NULL) one owner's hints. */
 void	hints_stats(struct hints *h, const char *owner, struct hints_stats *st);

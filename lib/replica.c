@@ -409,8 +409,7 @@ late_hint_durable(void *arg, int err)
 	struct late_hint *lh = arg;
 
 	if (err != 0)
-		log_event(LOG_WARN, "cannot keep a hint", "owner=%s err=%s",
-		    lh->owner, strerror(err));
+		hints_log_not_durable(lh->owner, err);
 	free(lh);
 }
 
@@ -425,20 +424,17 @@ static void
 keep_late_hint(struct qop *q, const char *owner)
 {
 	struct late_hint *lh = malloc(sizeof(*lh));
-	int rc = -1;
 
-	if (lh != NULL) {
-		snprintf(lh->owner, sizeof(lh->owner), "%s", owner);
-		rc = hints_add_when_durable(q->rp->cfg.hints, owner,
-		    q->record.data, q->record.len, &lh->wait,
-		    late_hint_durable, lh);
-		if (rc == 0)
-			return;		/* late_hint_durable frees lh */
-		free(lh);
+	if (lh == NULL) {
+		log_event(LOG_ERROR, "hint not kept", "owner=%s err=%s",
+		    owner, strerror(ENOMEM));
+		return;
 	}
-	if (rc < 0)
-		log_event(LOG_WARN, "cannot keep a hint", "owner=%s err=%s",
-		    owner, strerror(errno));
+	snprintf(lh->owner, sizeof(lh->owner), "%s", owner);
+	/* 0: late_hint_durable frees lh; else hints_ logged any failure. */
+	if (hints_add_when_durable(q->rp->cfg.hints, owner, q->record.data,
+	    q->record.len, &lh->wait, late_hint_durable, lh) != 0)
+		free(lh);
 }
 
 /*
@@ -568,15 +564,25 @@ send_write(struct task *tk)
 	buf_free(&line);
 }
 
-/* hints_add_when_durable's callback: this node's stand-in copy counts. */
+/* This node's stand-in copy counts when durable. */
+static void
+stand_in_settled(struct task *tk, bool durable)
+{
+	struct qop *q = tk->q;
+
+	qop_done(q, tk->i, durable, false, NULL);
+	qop_unref(q);
+}
+
+/* hints_add_when_durable's callback for stand_in_here. */
 static void
 stand_in_durable(void *arg, int err)
 {
 	struct task *tk = arg;
-	struct qop *q = tk->q;
 
-	qop_done(q, tk->i, err == 0, false, NULL);
-	qop_unref(q);
+	if (err != 0)
+		hints_log_not_durable(tk->q->t[tk->i].hint_for, err);
+	stand_in_settled(tk, err == 0);
 }
 
 /*
@@ -600,7 +606,7 @@ stand_in_here(struct qop *q, size_t i)
 	    q->record.data, q->record.len, &t->hint_wait, stand_in_durable,
 	    &t->hint_call);
 	if (rc != 0)
-		stand_in_durable(&t->hint_call, rc == 1 ? 0 : errno);
+		stand_in_settled(&t->hint_call, rc == 1);
 }
 
 /*
@@ -1307,17 +1313,15 @@ replica_get_start(struct replica *rp, const char *key, size_t klen, int r,
 static void write_answer(struct qop *q);
 
 /*
- * One hint of keep_hints settled (err 0: durable), or (err -1) its
- * guard: the last one answers.
+ * One hint of keep_hints settled (durable or not: the client's answer
+ * does not depend on it, and hints.c logs a failure), or its guard: the
+ * last one answers.
  */
 static void
-kept_hint_settled(struct qop *q, const char *owner, int err)
+kept_hint_settled(struct qop *q)
 {
 	bool last;
 
-	if (err > 0)
-		log_event(LOG_WARN, "cannot keep a hint", "owner=%s err=%s",
-		    owner, strerror(err));
 	pthread_mutex_lock(&q->mu);
 	last = --q->hints_unsynced == 0;
 	pthread_mutex_unlock(&q->mu);
@@ -1340,7 +1344,9 @@ kept_hint_durable(void *arg, int err)
 {
 	struct task *tk = arg;
 
-	kept_hint_settled(tk->q, target_owner(tk->q, tk->i), err);
+	if (err != 0)
+		hints_log_not_durable(target_owner(tk->q, tk->i), err);
+	kept_hint_settled(tk->q);
 }
 
 /*
@@ -1389,9 +1395,9 @@ keep_hints(struct qop *q)
 		    q->record.data, q->record.len, &t->hint_wait,
 		    kept_hint_durable, &t->hint_call);
 		if (rc != 0)
-			kept_hint_settled(q, owner, rc == 1 ? 0 : errno);
+			kept_hint_settled(q);
 	}
-	kept_hint_settled(q, NULL, -1);
+	kept_hint_settled(q);	/* the guard */
 }
 
 bool

@@ -232,6 +232,36 @@ node3_listed_at() {
 	done
 }
 
+# helper-87: a coordinator whose disk is full logged "cannot keep a hint
+# ... err=No space left on device" for each write, yet counted the hints
+# and delivered them later: they were kept, in memory only.  The log says
+# so now (hints.h, hints_log_not_durable), once per 10 s.
+@test "a coordinator whose disk is full keeps hints in memory only, says so once, and delivers them when the owner returns" {
+	local i
+	start_member 1
+	start_member 2
+	KVD_FAILPOINTS=wal-write-enospc@1+ start_member 3
+	wait_for 20 linked node1 node2 node3
+	kill_node node2 KILL
+	wait_for 20 sh -c "curl -s --max-time 2 '$(url node3)/cluster/nodes' |
+	    jq -e '.members[] | select(.id == \"node2\") | .state == \"down\"'"
+	for i in $(seq 1 5); do
+		put node3 "mem$i" "v$i" >/dev/null
+	done
+	wait_for 20 grep -q 'hint kept in memory only' "$TMP/node3.log"
+	grep 'hint' "$TMP/node3.log"
+	run grep -c 'hint kept in memory only until the disk has room' \
+	    "$TMP/node3.log"
+	[ "$output" = 1 ]
+	grep 'hint kept in memory only' "$TMP/node3.log" |
+	    grep -q ' owner=node2 err="No space left on device"'
+	! grep -q 'cannot keep a hint' "$TMP/node3.log"
+	[ "$(nodes node3 | jq '.members[] | select(.id == "node2") | .hints')" -ge 1 ]
+	start_member 2
+	wait_for 30 grep -q 'msg="hints delivered" owner=node2 count=5 ' "$TMP/node3.log"
+	[ "$(fetch_v node2 mem5)" != 404 ]
+}
+
 @test "a node restarted on another port moves its member entry there: the others follow, its hint arrives, r=3 works" {
 	local p
 	start_cluster
