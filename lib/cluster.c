@@ -954,7 +954,7 @@ verdict_of(int state)
 
 /* liveness_changes' callback: the member's address gets the verdict. */
 static void
-verdict_one(void *arg, const char *id, int state)
+verdict_one(void *arg, const char *id, int state, bool was_down)
 {
 	const struct cluster_view *v = arg;
 	ssize_t at = entries_find(v->members, v->nmembers, id);
@@ -962,11 +962,16 @@ verdict_one(void *arg, const char *id, int state)
 	if (at >= 0 && at != v->self)
 		peers_set_verdict(v->owner->pool, v->members[at].address,
 		    verdict_of(state));
-	/* A member that left is watched too, but its going down is news
-	 * to nobody. */
-	if (state == LIVENESS_DOWN || state == LIVENESS_UP)
-		log_event(state == LIVENESS_DOWN && at >= 0 ? LOG_WARN :
-		    LOG_DEBUG, state == LIVENESS_DOWN ? "member down (gossip)" :
+	/*
+	 * A member that left is watched too, but its going down or up is
+	 * news to nobody.  A member up at start (never down) is no news
+	 * either; one back from down is, as its going down was.
+	 */
+	if (state == LIVENESS_DOWN)
+		log_event(at >= 0 ? LOG_WARN : LOG_DEBUG, "member down (gossip)",
+		    "id=%s", id);
+	else if (state == LIVENESS_UP)
+		log_event(at >= 0 && was_down ? LOG_INFO : LOG_DEBUG,
 		    "member up (gossip)", "id=%s", id);
 }
 

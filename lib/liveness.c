@@ -107,6 +107,7 @@ struct entry {
 	char		 reporter[RING_ID_MAX + 1];
 	int64_t		 suspect_since;	/* monotonic ms, 0: not suspect */
 	int		 reported;	/* state last given to liveness_changes */
+	bool		 reported_down;	/* down was, of down and up, the last */
 };
 
 struct liveness {
@@ -553,11 +554,13 @@ liveness_get(struct liveness *l, const char *id, int64_t now,
 
 void
 liveness_changes(struct liveness *l,
-    void (*fn)(void *arg, const char *id, int state), void *arg)
+    void (*fn)(void *arg, const char *id, int state, bool was_down),
+    void *arg)
 {
 	struct change {
 		char	id[RING_ID_MAX + 1];
 		int	state;
+		bool	was_down;
 	} *ch = NULL;
 	size_t i, k = 0;
 	int st;
@@ -571,11 +574,14 @@ liveness_changes(struct liveness *l,
 			break;
 		l->e[i].reported = st;
 		memcpy(ch[k].id, l->e[i].id, sizeof(ch[k].id));
+		ch[k].was_down = l->e[i].reported_down;
 		ch[k++].state = st;
+		if (st == LIVENESS_DOWN || st == LIVENESS_UP)
+			l->e[i].reported_down = st == LIVENESS_DOWN;
 	}
 	pthread_mutex_unlock(&l->mu);
 	for (i = 0; i < k; i++)
-		fn(arg, ch[i].id, ch[i].state);
+		fn(arg, ch[i].id, ch[i].state, ch[i].was_down);
 	free(ch);
 }
 

@@ -121,10 +121,13 @@ void	liveness_get(struct liveness *l, const char *id, int64_t now,
 
 /*
  * Calls fn for each entry whose state changed since the last call (and
- * for each on the first), outside the lock.
+ * for each on the first), outside the lock; was_down is true when, of
+ * down and up, down was the state last given for it (so an up with
+ * was_down is a member back, whatever came between).
  */
 void	liveness_changes(struct liveness *l,
-	    void (*fn)(void *arg, const char *id, int state), void *arg);
+	    void (*fn)(void *arg, const char *id, int state, bool was_down),
+	    void *arg);
 
 const char *liveness_state_name(int state);	/* "up", "suspect", ... */
 

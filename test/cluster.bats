@@ -232,6 +232,32 @@ node3_listed_at() {
 	done
 }
 
+# helper-87: "member down (gossip) id=m3" was logged and nothing when m3
+# came back, and /cluster/nodes kept m3's hint_last_error "Host is down"
+# after its hints were delivered.
+@test "a member back from down: 'member up (gossip)' is logged once, and its hint error is cleared once its hints are delivered" {
+	start_cluster
+	wait_for 20 linked node1 node2 node3
+	! grep -q 'member up' "$TMP/node1.log"
+	kill_node node3 KILL
+	wait_for 20 grep -q 'msg="member down (gossip)" id=node3' "$TMP/node1.log"
+	for i in $(seq 1 5); do
+		[ "$(put node1 "back$i" "v$i")" = 201 ]
+	done
+	wait_for 20 sh -c "curl -s --max-time 2 '$(url node1)/cluster/nodes' |
+	    jq -e '.members[] | select(.id == \"node3\") | .hint_last_error != null'"
+	nodes node1 | jq -c '.members[] | select(.id == "node3")'
+	start_member 3
+	wait_for 30 grep -q 'msg="hints delivered" owner=node3' "$TMP/node1.log"
+	wait_for 20 grep -q 'msg="member up (gossip)" id=node3' "$TMP/node1.log"
+	cat "$TMP/node1.log"
+	run grep -c 'member up (gossip)' "$TMP/node1.log"
+	[ "$output" = 1 ]
+	nodes node1 | jq -c '.members[] | select(.id == "node3")'
+	nodes node1 | jq -e '.members[] | select(.id == "node3") |
+	    .hint_last_error == null and .hint_failures == 0 and .hints == 0'
+}
+
 # helper-87: a coordinator whose disk is full logged "cannot keep a hint
 # ... err=No space left on device" for each write, yet counted the hints
 # and delivered them later: they were kept, in memory only.  The log says

@@ -328,16 +328,18 @@ test_never_heard(void)
 struct seen {
 	char	ids[8][RING_ID_MAX + 1];
 	int	states[8];
+	bool	was_down[8];
 	int	n;
 };
 
 static void
-on_change(void *arg, const char *id, int st)
+on_change(void *arg, const char *id, int st, bool was_down)
 {
 	struct seen *s = arg;
 
 	if (s->n < 8) {
 		snprintf(s->ids[s->n], sizeof(s->ids[0]), "%s", id);
+		s->was_down[s->n] = was_down;
 		s->states[s->n++] = st;
 	}
 }
@@ -359,7 +361,22 @@ test_changes(void)
 	beat(l, "a", 5, 2, false, "a", 20);
 	liveness_changes(l, on_change, &s);
 	ok(s.n == 1 && strcmp(s.ids[0], "a") == 0 &&
-	    s.states[0] == LIVENESS_UP, "two heartbeats: one change, to up");
+	    s.states[0] == LIVENESS_UP && !s.was_down[0],
+	    "two heartbeats: one change, to up, not back from down");
+	memset(&s, 0, sizeof(s));
+	beat(l, "a", 5, 2, true, "b", 30);
+	liveness_changes(l, on_change, &s);
+	ok(s.n == 1 && s.states[0] == LIVENESS_DOWN && !s.was_down[0],
+	    "declared down: one change, to down");
+	memset(&s, 0, sizeof(s));
+	beat(l, "a", 5, 3, false, "a", 40);
+	liveness_changes(l, on_change, &s);
+	ok(s.n == 1 && s.states[0] == LIVENESS_UP && s.was_down[0],
+	    "a newer heartbeat: up, back from down (the member up line)");
+	memset(&s, 0, sizeof(s));
+	beat(l, "a", 5, 4, false, "a", 50);
+	liveness_changes(l, on_change, &s);
+	ok(s.n == 0, "then nothing until it changes again");
 	liveness_free(l);
 }
 
