@@ -516,6 +516,7 @@ struct round {
 	uint64_t	received, sent, differing, compared;
 	bool		more;		/* capped: run another round */
 	bool		equal;		/* roots matched */
+	char		why[PEER_WHY_MAX];	/* a refusal's words, for EPROTO */
 };
 
 static int
@@ -561,11 +562,12 @@ refused_fn(void *arg, const char *rec, size_t len, int status)
 
 /*
  * Pushes lines[0..len) to member id at address (see step 4 of the
- * essay); *refused gets how many were set aside.  0 or -1 with errno.
+ * essay); *refused gets how many were set aside.  0 or -1 with errno;
+ * when the peer answered and refused, why gets its status and words.
  */
 static int
 push_records(struct ae *ae, const char *id, const char *address,
-    const char *lines, size_t len, size_t *refused)
+    const char *lines, size_t len, size_t *refused, char *why, size_t whylen)
 {
 	struct push_target t;
 	struct push_result r;
@@ -586,10 +588,13 @@ push_records(struct ae *ae, const char *id, const char *address,
 	rc = push_send(&t, lines, len, &r);
 	saved = errno;
 	*refused = r.refused;
-	if (rc != 0 && r.status != 0)	/* transport errors: the round logs */
+	if (rc != 0 && r.status != 0) {	/* transport errors: the round logs */
 		log_event(LOG_WARN, "anti-entropy push refused", "peer=%s "
 		    "addr=%s status=%d pushed=%zu records=%zu err=%s", id,
 		    address, r.status, r.acked, r.records, r.error);
+		snprintf(why, whylen, "push refused: %d %.120s", r.status,
+		    r.error);
+	}
 	errno = saved;
 	return rc;
 }
@@ -653,6 +658,13 @@ ae_round(struct ae *ae, const char *id, struct round *rr)
 	if (res.http.status != 200) {
 		log_event(LOG_WARN, "anti-entropy sync refused", "peer=%s "
 		    "status=%d body=%.200s", id, res.http.status,
+		    res.body.data);
+		for (slen = res.body.len; slen > 0 &&
+		    (res.body.data[slen - 1] == '\n' ||
+		    res.body.data[slen - 1] == '\r'); slen--)
+			;
+		snprintf(rr->why, sizeof(rr->why), "sync refused: %d %.*s",
+		    res.http.status, (int)(slen < 120 ? slen : 120),
 		    res.body.data);
 		errno = EPROTO;
 		goto fail;
@@ -749,7 +761,7 @@ ae_round(struct ae *ae, const char *id, struct round *rr)
 	scan_run(ae->cfg.store, sc, SCAN_PUSH);
 	if (push.len > 0) {
 		if (push_records(ae, id, address, push.data, push.len,
-		    &refused) != 0)
+		    &refused, rr->why, sizeof(rr->why)) != 0)
 			goto fail;
 		rr->sent = sc->nout - refused;
 	}
@@ -759,6 +771,7 @@ done:
 bad_answer:
 	log_event(LOG_WARN, "anti-entropy: malformed answer", "peer=%s "
 	    "body=%.200s", id, res.body.data);
+	snprintf(rr->why, sizeof(rr->why), "malformed answer");
 	errno = EPROTO;
 fail:
 	saved = errno;
@@ -797,7 +810,11 @@ exchange(struct ae *ae, const char *id, bool repair)
 	for (rounds = 0; rounds < AE_ROUNDS_MAX; rounds++) {
 		if (ae_round(ae, id, &rr) != 0) {
 			saved = errno;
-			peer_strerror(saved, why, sizeof(why));
+			/* A refusal in the peer's words, not "Protocol error". */
+			if (rr.why[0] != '\0')
+				snprintf(why, sizeof(why), "%s", rr.why);
+			else
+				peer_strerror(saved, why, sizeof(why));
 			pthread_mutex_lock(&ae->mu);
 			ae->st.failures++;
 			pthread_mutex_unlock(&ae->mu);

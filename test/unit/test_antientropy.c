@@ -105,6 +105,9 @@ ae_status(struct ae *ae, const char *body, size_t len, struct buf *out)
 	return errno == EINVAL ? 400 : 503;
 }
 
+/* When set, every node answers its syncs as a node with a full disk would. */
+static bool refuse_syncs;
+
 static bool
 path_is(const struct server_request *req, const char *path)
 {
@@ -117,7 +120,9 @@ handle(void *arg, const struct server_request *req, struct server_response *res)
 {
 	struct node *nd = arg;
 
-	if (path_is(req, "/internal/ae/sync"))
+	if (path_is(req, "/internal/ae/sync") && refuse_syncs)
+		server_error(res, 503, "storage failure: disk full");
+	else if (path_is(req, "/internal/ae/sync"))
 		res->status = ae_status(nd->ae, req->body, req->body_len,
 		    &res->body);
 	else if (path_is(req, "/internal/batch"))
@@ -887,6 +892,15 @@ test_failures(void)
 	    "failures: self is EINVAL");
 	ok(ae_sync_with(A->ae, "node2") == 0 && nkeys(B->store) == 10,
 	    "failures: the live peer still syncs");
+	/* A refusal is told in the peer's words, not as "Protocol error". */
+	refuse_syncs = true;
+	rc = ae_sync_with(A->ae, "node2");
+	refuse_syncs = false;
+	ae_stats(A->ae, &st);
+	ok(rc == -1 && strstr(st.last_error, "sync refused: 503") != NULL &&
+	    strstr(st.last_error, "disk full") != NULL,
+	    "failures: a refused sync's error names the status and the "
+	    "peer's words (%s)", st.last_error);
 out:
 	down();
 }
