@@ -122,8 +122,12 @@ H='Host: t\r\n'
 
 # closed_after STATUS MESSAGE: one raw request is answered STATUS and the
 # connection is closed (conv's output and status are left for more checks).
+# A close within conv's 10 s of quiet is the server's own: one it forgot
+# to close waits for the next request --idle-timeout (60 s by default)
+# and ends OPEN, however slow the machine.  (A test whose node waits less
+# for the next request says so.)
 closed_after() {
-	run conv 3 "$2"
+	run conv 10 "$2"
 	[ "$(statuses)" = "$1" ]
 	[[ "$output" == *"END EOF"* ]]
 }
@@ -157,7 +161,6 @@ setup() {
 
 @test "deferred answers: an HTTP/1.0 PUT is answered, then the connection closes" {
 	closed_after 201 "PUT /kv/old HTTP/1.0\r\nContent-Length: 13\r\n\r\n{\"value\":\"1\"}"
-	[ "$(end_ms)" -lt 2000 ]
 	[ "$(curl -s --max-time 5 "$(url n1)/kv/old")" = '{"key":"old","value":"1"}' ]
 }
 
@@ -178,16 +181,15 @@ PY
 }
 
 @test "Connection: close is honoured" {
-	run conv 3 "GET /health HTTP/1.1\r\n${H}Connection: close\r\n\r\n"
+	# EOF within conv's 10 s, not at --idle-timeout's 60 (closed_after)
+	run conv 10 "GET /health HTTP/1.1\r\n${H}Connection: close\r\n\r\n"
 	[ "$(statuses)" = "200" ]
 	[[ "$output" == *"H connection: close"* ]]
 	[[ "$output" == *"END EOF"* ]]
-	[ "$(end_ms)" -lt 2000 ]
 }
 
 @test "HTTP/1.0 closes by default, and keeps alive when asked" {
 	closed_after 200 "GET /health HTTP/1.0\r\n\r\n"
-	[ "$(end_ms)" -lt 2000 ]
 	[[ "$output" != *"H connection: keep-alive"* ]]
 	run conv 0.5 "GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" \
 	    "PUT /kv/k10 HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 13\r\n\r\n{\"value\":\"1\"}"
@@ -593,7 +595,10 @@ while not os.path.exists(release) and time.time() < deadline:
 
 @test "--max-conns 2 filled: a reserve connection stays open after the 404 and 304 peers get in normal operation, and is closed after a 400" {
 	stop_all
-	start_node n1 --max-conns 2 --request-log
+	# A reserve connection waits --header-timeout for its next request:
+	# 60 s, so one left open after the 400 below is still open when
+	# closed_after's 10 s of quiet end.
+	start_node n1 --max-conns 2 --request-log --header-timeout 60
 	fill_conns "$(port_of n1)"
 	[ "$(cat "$TMP/held.out")" = "held 2" ]
 	# a fetch of an absent key (404), a relayed watch that times out
