@@ -768,9 +768,9 @@ print("bytes", len(d), "answers", d.count(b"HTTP/1.1 200"), "s %.1f" % (time.tim
 ' "$(port 1)"
 	echo "$output"
 	[ "$status" -eq 0 ]
+	# whole: one that waited for the client's next bytes would wait
+	# --idle-timeout (60 s), past the reader's 20 s per recv (an error)
 	[[ "$output" == *"answers 3 "* ]]
-	secs=$(printf '%s\n' "$output" | sed -n 's/.* s \([0-9]*\)\..*/\1/p')
-	[ "$secs" -lt 10 ]	# it waited for --idle-timeout (60 s) before
 }
 
 @test "request line longer than --max-request-line: 414; head over --max-header-bytes: 431" {
