@@ -148,8 +148,10 @@ cluster3() {
 
 @test "a relayed watch whose owner dies moves to the next owner, sees the change there, and keeps its own timeout" {
 	local own e holder other n t0 t1
-	cluster4 --peer-timeout-ms 2000
-	relay_watch m 20
+	cluster4 --peer-timeout-ms 2000 --request-log
+	# timeout=300, past the client's 40 s: a relay that answered only at
+	# its deadline (from its own read) would leave curl with nothing
+	relay_watch m 300
 	kill -9 "$(pid_of "$holder")"
 	sleep 1
 	# The key's other owner (N=2): the one of node1..3 that holds it.
@@ -164,12 +166,14 @@ cluster3() {
 	echo "answered $(cat "$TMP/code") after $(( (t1 - t0) / 1000000 )) ms: $(cat "$TMP/out")"
 	[ "$(cat "$TMP/code")" = 200 ]
 	[ "$(jq -r .value "$TMP/out")" = moved ]
-	[ $(( (t1 - t0) / 1000000 )) -lt 15000 ]
+	# the other owner had the relayed watch and answered it the change
+	grep -E "msg=\"request\" method=GET path=\"?/kv/$own[?]wait=[^ ]* status=200 " \
+	    "$TMP/$other.log"
 }
 
 @test "a relayed watch whose owner dies with no change answers 304 at its own timeout, not later" {
-	local own e holder t0 ms
-	cluster4 --peer-timeout-ms 2000
+	local own e holder t0 ms n t asked=0
+	cluster4 --peer-timeout-ms 2000 --request-log
 	relay_watch o 7
 	sleep 3
 	kill -9 "$(pid_of "$holder")"
@@ -178,7 +182,21 @@ cluster3() {
 	echo "the relay parked on $holder; answered $(cat "$TMP/code") after $ms ms"
 	[ "$(cat "$TMP/code")" = 304 ]
 	[ "$ms" -ge 6500 ]
-	[ "$ms" -lt 9500 ]
+	# Not later: the owners the relay moved to were asked to wait, in
+	# all, what was left of its 7 s, 4 s at most (the holder died 3 s or
+	# more into it), not a turn (5 s) or the whole timeout again.  (On a
+	# machine so slow that the holder died after the 7 s, none was.)
+	# An owner logs a watch when it ends: wait for theirs to.
+	for n in node1 node2 node3; do
+		[ "$n" != "$holder" ] || continue
+		wait_for 15 watchers_are 0 "$n"
+		for t in $(grep -oE "path=\"?/kv/$own[?]wait=[^ ]*" "$TMP/$n.log" |
+		    sed -n 's/.*[?&]timeout=\([0-9]*\).*/\1/p'); do
+			echo "$n was asked timeout=$t"
+			asked=$((asked + t))
+		done
+	done
+	[ "$asked" -le 4 ]
 }
 
 @test "a relayed watch whose owner hangs (SIGSTOP) answers 304 a second after its own timeout plus one peer timeout, not a turn later" {
@@ -191,6 +209,11 @@ cluster3() {
 	kill -CONT "$(pid_of "$holder")"
 	echo "the relay parked on $holder; answered $(cat "$TMP/code") after $ms ms"
 	[ "$(cat "$TMP/code")" = 304 ]
+	# That the relay's own deadline fired is a bound on the time, and the
+	# failure it guards is close by: the answer is due 1 s after the 4 s
+	# timeout (WATCH_LATE_MS), a relay that waited out the hung owner's
+	# turn and its slack (WATCH_SLACK_MS) answers at 9 s, and neither
+	# constant is configurable.  The bound is halfway.
 	[ "$ms" -ge 3500 ]
 	[ "$ms" -lt 7500 ]
 }
@@ -211,8 +234,11 @@ cluster3() {
 		BG+=($!)
 	done
 	wait_for 5 watchers_are 2 $owners
-	curl -s --max-time 40 -o "$TMP/out" -w '%{http_code}' \
-	    "$(url node4)/kv/$own?wait=$e&timeout=30" >"$TMP/code" 3>&- &
+	# timeout=300, ten times curl's 30 s: a node4 that saw the change
+	# only at the timeout, or read the key less often than every 30 s,
+	# leaves curl with nothing (000)
+	curl -s --max-time 30 -o "$TMP/out" -w '%{http_code}' \
+	    "$(url node4)/kv/$own?wait=$e&timeout=300" >"$TMP/code" 3>&- &
 	BG+=($!)
 	# Both owners answered the relay 503: node4 parks the watch itself.
 	wait_for 5 watchers_are 1 node4
@@ -223,7 +249,6 @@ cluster3() {
 	echo "node4 answered $(cat "$TMP/code") $ms ms after the write: $(cat "$TMP/out")"
 	[ "$(cat "$TMP/code")" = 200 ]
 	[ "$(jq -r .value "$TMP/out")" = changed ]
-	[ "$ms" -lt 7000 ]
 }
 
 @test "SIGTERM on a node relaying a watch: the watch answers 503 shutting_down within a turn and the node exits 0, stopped in order" {
