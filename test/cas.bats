@@ -258,9 +258,13 @@ expires() {
 	[ "$(c "http://$(member_addr 3)/kv/signed?serial" | jq -r .value)" = v ]
 }
 
-@test "without a majority of the owners: 503 that says so, fast; plain writes go on; back to normal after" {
+@test "without a majority of the owners: 503 that says so, at once; plain writes go on; back to normal after" {
 	COUNT=3 NREP=3
-	cluster 3 3
+	# A 10 s peer timeout makes a request's deadline 30 s (3 of them):
+	# a coordinator that went on trying until then, rather than ending
+	# after two attempts the owners failed, gives curl no answer in its
+	# 10 s.  The dead owners refuse connections: no call waits for it.
+	cluster 3 3 --peer-timeout-ms 10000
 	local u="http://$(member_addr 1)" out t0
 	[ "$(code -X PUT -H 'If-None-Match: *' -d '{"value":"a"}' "$u/kv/m")" = 201 ]
 	kill_node node2
@@ -272,13 +276,12 @@ expires() {
 	[ "${out##*$'\n'}" = 503 ]
 	echo "${out%$'\n'*}" | jq -r .error | grep -q 'majority of the real owners'
 	echo "${out%$'\n'*}" | jq -r .error | grep -q 'no stand-ins'
-	[ $(($(now_ms) - t0)) -lt 3000 ]
 	[ "$(code "$u/kv/m?serial=1")" = 503 ]
 	run "$KVCTL" --server "$u" put m c --if-match '*'
 	[ "$status" -eq 5 ]
 	# A plain write is still taken (the coordinator keeps hints).
 	[ "$(code -X PUT -d '{"value":"plain"}' "$u/kv/p?w=1")" = 201 ]
-	restart 2
+	restart 2 --peer-timeout-ms 10000
 	wait_for 10 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' \
 	    -X PUT -H 'If-Match: *' -d '{\"value\":\"c\"}' $u/kv/m)\" = 200 ]"
 	[ "$(c "http://$(member_addr 2)/kv/m?serial" | jq -r .value)" = c ]
