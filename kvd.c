@@ -679,7 +679,7 @@ main(int argc, char **argv)
 	struct node_config ncfg;
 	struct auth *auth = NULL;
 	const struct cluster_view *view;
-	char err[512];
+	char err[2 * PATH_MAX + 1024];	/* a message may name two paths */
 	sigset_t sigs;
 	int sig, rc;
 

@@ -53,7 +53,8 @@
  * every minute, or every quarter of a shorter --tombstone-grace, and at
  * a clean stop, when the housekeeping thread ends: at start it tells how
  * long the node was away, and one there that cannot be read stops the
- * start), and the files of the store, cluster and
+ * start; one that cannot be written, as on a full disk, ages, and is
+ * logged: stamp_alive), and the files of the store, cluster and
  * hints.  A node killed (kill -9, a crash) leaves a stamp at most that
  * interval and a pause check's wake old, so one started again at once is
  * not taken for away, even with a grace of seconds.
@@ -261,32 +262,59 @@ alive_interval_ms(const struct node *nd)
  * place: a process that ends in the middle (the pause check's exit right
  * after a SIGCONT, when this thread's round was due during the stop too;
  * kill -9) leaves the stamp before, not an empty file, which check_away
- * would take for no stamp at all.  Best effort: a stamp not written
- * makes the node look away one interval longer.
+ * would take for no stamp at all.
+ *
+ * A stamp that cannot be written (a full disk, a directory that turned
+ * read-only) is not forced: a node that cannot write to its disk refuses
+ * every write, replicated deletes included, so a stamp that ages while
+ * it cannot write ages with the deletes the node missed, and a start
+ * after longer than the grace is refused for the same reason as a node's
+ * that was down (check_away says both).  It is logged once when it
+ * starts failing, with what the next start will do, and once when it is
+ * written again.  The housekeeping thread alone calls this (its last
+ * call after the loop has ended), so alive_unwritten_ms needs no lock.
  */
 static void
 stamp_alive(struct node *nd)
 {
 	char path[PATH_MAX + 64], text[32];
+	const char *what = "write";
+	int64_t stamp = atomic_load(&nd->awake_wall_ms);
 	int n;
 
 	snprintf(path, sizeof(path), "%s/alive", nd->dir);
-	n = snprintf(text, sizeof(text), "%lld\n",
-	    (long long)atomic_load(&nd->awake_wall_ms));
-	(void)file_replace(path, text, (size_t)n, NULL);
+	n = snprintf(text, sizeof(text), "%lld\n", (long long)stamp);
+	if (file_replace(path, text, (size_t)n, &what) != 0) {
+		if (nd->alive_unwritten_ms == 0) {
+			nd->alive_unwritten_ms = stamp;
+			log_event(LOG_ERROR, "cannot write the alive stamp: once "
+			    "the stamp is older than --tombstone-grace, the next "
+			    "start is refused (a node that cannot write to its "
+			    "disk takes no deletes either)", "file=%s step=%s "
+			    "err=%s grace_s=%lld", path, what, strerror(errno),
+			    (long long)nd->cfg.tombstone_grace_s);
+		}
+		return;
+	}
+	if (nd->alive_unwritten_ms != 0) {
+		log_event(LOG_INFO, "alive stamp written again", "file=%s "
+		    "unwritten_s=%lld", path,
+		    (long long)((stamp - nd->alive_unwritten_ms) / 1000));
+		nd->alive_unwritten_ms = 0;
+	}
 }
 
 /*
  * The message for a node away longer than the grace: how it was away and
- * for how long ("was away 45 s"), the grace, the danger, what the node
- * does about it ("" or ", so it stops now"), then what the operator
- * does: the one advice check_away and the pause check give.
+ * for how long ("this node did not run for 45 s"), the grace, the danger,
+ * what the node does about it ("" or ", so it stops now"), then what the
+ * operator does: the one advice check_away and the pause check give.
  */
 static void
 away_message(const struct node *nd, const char *what, const char *then,
     char *out, size_t outlen)
 {
-	snprintf(out, outlen, "this node %s, longer than --tombstone-grace "
+	snprintf(out, outlen, "%s, longer than --tombstone-grace "
 	    "%lld s: keys deleted meanwhile on nodes that stayed up could come "
 	    "back from it%s. If every node was down too (a single node, a whole "
 	    "cluster stopped), or no key was deleted meanwhile, start it with "
@@ -383,7 +411,7 @@ read_alive(const char *path, long long *last, char *err, size_t errlen)
 static int
 check_away(const struct node *nd, char *err, size_t errlen)
 {
-	char path[PATH_MAX + 64], what[64];
+	char path[PATH_MAX + 64], what[PATH_MAX + 256];
 	long long last;
 	int64_t away;
 
@@ -403,7 +431,10 @@ check_away(const struct node *nd, char *err, size_t errlen)
 		log_event(LOG_WARN, msg, "away_s=%lld", (long long)(away / 1000));
 		return 0;
 	}
-	snprintf(what, sizeof(what), "was away %lld s", (long long)(away / 1000));
+	snprintf(what, sizeof(what), "this node's alive stamp %s is %lld s "
+	    "old: the node was stopped, or could not write to its disk (and "
+	    "took no deletes either), that long", path,
+	    (long long)(away / 1000));
 	away_message(nd, what, "", err, errlen);
 	return -1;
 }
@@ -453,7 +484,8 @@ awake_main(void *arg)
 			log_event(LOG_WARN, warn, "away_s=%lld",
 			    (long long)(gap / 1000));
 		} else if (gap > grace_ms) {
-			snprintf(what, sizeof(what), "did not run for %lld s "
+			snprintf(what, sizeof(what), "this node did not run "
+			    "for %lld s "
 			    "(stopped, or its machine suspended)",
 			    (long long)(gap / 1000));
 			away_message(nd, what, ", so it stops now and its next "

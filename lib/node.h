@@ -130,6 +130,9 @@ struct node {
 	struct stopper	 awake_stop;
 	pthread_t	 awake;
 	_Atomic int64_t	 awake_wall_ms;
+	/* The first stamp that could not be written since the last that
+	 * was (wall ms); 0: the last was written.  Housekeeping's own. */
+	int64_t		 alive_unwritten_ms;
 };
 
 /*

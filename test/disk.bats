@@ -261,3 +261,57 @@ check_all() {
 	grep -q 'msg="wal writes resumed"' "$TMP/n1.log"
 	[ "$(curl -s --max-time 10 "$(url n1)/ready")" = '{"ready":true}' ]
 }
+
+# fill_up: fills the disk whole (the filler takes every free block), then
+# PUTs until three are refused; acknowledged keys go to $TMP/acked.
+fill_up() {
+	local i code refusals=0
+	dd if=/dev/zero of="$MNT/filler" bs=4k 2>/dev/null || true
+	for i in $(seq 1 1000); do
+		code=$(put "fill$i-$SECONDS")
+		case $code in
+		2??)	;;
+		503)	refusals=$((refusals + 1))
+			[ "$refusals" -ge 3 ] && return 0 ;;
+		*)	echo "unexpected status $code" >&2
+			return 1 ;;
+		esac
+	done
+	return 1
+}
+
+# logged N PATTERN: n1's log has exactly N lines matching PATTERN.
+logged() {
+	[ "$(grep -c -- "$2" "$TMP/n1.log")" -eq "$1" ]
+}
+
+@test "a disk full longer than --tombstone-grace: the alive stamp's failure is logged once, and its return; the next start is refused saying the stamp's age and that the node could not write to its disk" {
+	local stamp="$DATA/n1/alive"
+	start_node n1 --tombstone-grace 6 --snapshot-interval 0
+	[ "$(put kept)" = 201 ]
+	fill_up
+	wait_for 20 logged 1 'msg="cannot write the alive stamp'
+	grep 'msg="cannot write the alive stamp' "$TMP/n1.log" |
+	    grep -q "file=$stamp .*No space left on device"
+	rm -f "$MNT/filler"
+	wait_for 20 logged 1 'msg="alive stamp written again"'
+
+	# Full again, longer than the grace: stopped cleanly, the stamp
+	# is still as old as the disk has been full.
+	fill_up
+	wait_for 20 logged 2 'msg="cannot write the alive stamp'
+	sleep 9
+	kill_node n1 TERM
+	run timeout 10 "$KVD" --id n1 --addr 127.0.0.1:0 --data-dir "$DATA" \
+	    --tombstone-grace 6 3>&-
+	echo "status $status: $output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"this node's alive stamp $stamp is "[0-9]*" s old: the node was stopped, or could not write to its disk (and took no deletes either), that long, longer than --tombstone-grace 6 s"* ]]
+	[[ "$output" == *"start it with --allow-stale; otherwise wipe"* ]]
+	# With room and --allow-stale it starts, its data whole.
+	rm -f "$MNT/filler"
+	start_node n1 --tombstone-grace 6 --allow-stale
+	wait_for 20 ready n1
+	[ "$(curl -s --max-time 10 "$(url n1)/kv/kept" | jq -r .value)" = \
+	    "kept-$PAD" ]
+}

@@ -1356,7 +1356,7 @@ exited() {
 	echo "start: $status"
 	cat "$TMP/node3.log"
 	[ "$status" -eq 1 ]
-	grep -q 'this node was away .* longer than --tombstone-grace 5 s' \
+	grep -q "this node's alive stamp .* s old: the node was stopped.* longer than --tombstone-grace 5 s" \
 	    "$TMP/node3.log"
 }
 
