@@ -105,6 +105,33 @@ fail_nofd:
 	return -1;
 }
 
+void
+file_failed(struct file_failure *ff, const char *step, const char *path)
+{
+	if (ff == NULL)
+		return;
+	ff->step = step;
+	snprintf(ff->path, sizeof(ff->path), "%s", path);
+}
+
+int
+file_dir_writable(const char *dir)
+{
+	char path[PATH_MAX + 32];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/" FILE_PROBE, dir) >=
+	    (int)sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1)
+		return -1;
+	close(fd);
+	return unlink(path);
+}
+
 int
 file_read(const char *path, struct buf *out)
 {

@@ -23,6 +23,29 @@ int	file_sync(int fd);
  */
 int	file_sync_dir(const char *dir);
 
+/*
+ * Where a sequence of file operations failed: the step ("create",
+ * "write", "rename", ...) and the path it failed on, for the one log line
+ * that says so.  Filled by the call that fails (file_failed), left alone
+ * on success.
+ */
+struct file_failure {
+	const char	*step;	/* a literal */
+	char		 path[4096];
+};
+
+/* Fills ff (NULL: nothing) with step and path; errno is kept. */
+void	file_failed(struct file_failure *ff, const char *step, const char *path);
+
+/*
+ * Whether a new file can be made in directory dir: creates dir/FILE_PROBE
+ * and removes it again.  For start-up, so that a directory kvd must
+ * create files in later (a WAL segment, a snapshot's tmp) fails the start
+ * and not the first rotation hours on.  0, or -1 with errno.
+ */
+#define FILE_PROBE	".kvd-write-check"
+int	file_dir_writable(const char *dir);
+
 /* Writes all n bytes of p to fd, retrying on EINTR.  0, or -1 with errno. */
 int	file_write_all(int fd, const void *p, size_t n);
 

@@ -752,15 +752,20 @@ open_store(struct node *nd, char *err, size_t errlen)
 	char msg[512];
 
 	static const double batch[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256 };
-	static struct metric *commit_batches;
+	static struct metric *commit_batches, *snapshot_failures;
 
-	/* One histogram per process (the registry is), one store per node. */
+	/* One series each per process (the registry is), one store per node. */
 	if (commit_batches == NULL)
 		commit_batches = metrics_histogram("kvd_group_commit_batch_size",
 		    "WAL records made durable by one fsync (group commit).",
 		    batch, sizeof(batch) / sizeof(batch[0]));
+	if (snapshot_failures == NULL)
+		snapshot_failures = metrics_counter("kvd_snapshot_failures_total",
+		    "Snapshots that failed (the log says the step and file); "
+		    "the WAL segments they would have dropped stay.");
 	memset(&sopt, 0, sizeof(sopt));
 	sopt.commit_batches = commit_batches;
+	sopt.snapshot_failures = snapshot_failures;
 	sopt.fsync = true;
 	sopt.notify = watch_notify;
 	sopt.notify_arg = nd->watch;

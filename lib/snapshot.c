@@ -102,12 +102,13 @@ seal(struct buf *b, size_t start)
 
 int
 snapshot_begin(struct snapshot_writer **out, const char *dir, uint64_t seq,
-    bool fsync)
+    bool fsync, struct file_failure *ff)
 {
 	struct snapshot_writer *w;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		errno = ENOMEM;
+		file_failed(ff, "allocate", dir);
 		return -1;
 	}
 	if (snprintf(w->dir, sizeof(w->dir), "%s", dir) >= (int)sizeof(w->dir) ||
@@ -117,9 +118,11 @@ snapshot_begin(struct snapshot_writer **out, const char *dir, uint64_t seq,
 	    (int)sizeof(w->final)) {
 		free(w);
 		errno = ENAMETOOLONG;
+		file_failed(ff, "name", dir);
 		return -1;
 	}
 	if ((w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1) {
+		file_failed(ff, "create", w->tmp);
 		free(w);
 		return -1;
 	}
@@ -148,12 +151,14 @@ snapshot_add(struct snapshot_writer *w, const char *key, size_t klen,
 }
 
 int
-snapshot_flush(struct snapshot_writer *w)
+snapshot_flush(struct snapshot_writer *w, struct file_failure *ff)
 {
 	if (w->out.len < FLUSH_AT)
 		return 0;
-	if (file_write_all(w->fd, w->out.data, w->out.len) == -1)
+	if (file_write_all(w->fd, w->out.data, w->out.len) == -1) {
+		file_failed(ff, "write", w->tmp);
 		return -1;
+	}
 	buf_reset(&w->out);
 	return 0;
 }
@@ -174,30 +179,39 @@ snapshot_abort(struct snapshot_writer *w)
 }
 
 int
-snapshot_commit(struct snapshot_writer *w)
+snapshot_commit(struct snapshot_writer *w, struct file_failure *ff)
 {
 	size_t start = w->out.len;
 	int rc = -1;
 
 	buf_printf(&w->out, END_PREFIX "true,\"keys\":%" PRIu64, w->keys);
 	seal(&w->out, start);
-	if (file_write_all(w->fd, w->out.data, w->out.len) == -1)
+	if (file_write_all(w->fd, w->out.data, w->out.len) == -1) {
+		file_failed(ff, "write", w->tmp);
 		goto fail;
+	}
 	(void)failpoint("snapshot-after-tmp-write");
-	if (w->fsync && fsync(w->fd) == -1)
+	if (w->fsync && fsync(w->fd) == -1) {
+		file_failed(ff, "fsync", w->tmp);
 		goto fail;
+	}
 	if (close(w->fd) == -1) {
 		w->fd = -1;
+		file_failed(ff, "close", w->tmp);
 		goto fail;
 	}
 	w->fd = -1;
 	(void)failpoint("snapshot-after-tmp-fsync");
-	if (rename(w->tmp, w->final) == -1)
+	if (rename(w->tmp, w->final) == -1) {
+		file_failed(ff, "rename", w->tmp);
 		goto fail;
+	}
 	(void)failpoint("snapshot-after-rename");
 	rc = 0;
-	if (w->fsync && file_sync_dir(w->dir) == -1)
+	if (w->fsync && file_sync_dir(w->dir) == -1) {
+		file_failed(ff, "fsync directory", w->dir);
 		rc = -1;
+	}
 	buf_free(&w->out);
 	free(w);
 	return rc;

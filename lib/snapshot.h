@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "file.h"
 #include "version.h"
 
 #define SNAPSHOT_FILE	"snapshot.json"		/* in the store's directory */
@@ -28,10 +29,11 @@ struct snapshot_writer;
  * Starts a snapshot of directory dir that covers every WAL record up to
  * seq: creates dir/SNAPSHOT_TMP (truncating a leftover one) and buffers
  * the header.  fsync false skips the fsyncs (tests and benchmarks).
- * 0, or -1 with errno.
+ * 0, or -1 with errno.  Here and in flush and commit, a failure fills
+ * ff (NULL: not) with the step and file that failed.
  */
 int	snapshot_begin(struct snapshot_writer **out, const char *dir,
-	    uint64_t seq, bool fsync);
+	    uint64_t seq, bool fsync, struct file_failure *ff);
 
 /*
  * Buffers the line of key[0..klen) and v; rcv, when not NULL, is the
@@ -43,7 +45,7 @@ void	snapshot_add(struct snapshot_writer *w, const char *key, size_t klen,
 	    const struct version *v, const int64_t *rcv);
 
 /* Writes the buffer out once it holds 1 MiB or more.  0, or -1 with errno. */
-int	snapshot_flush(struct snapshot_writer *w);
+int	snapshot_flush(struct snapshot_writer *w, struct file_failure *ff);
 
 /*
  * Finishes: writes the trailer, fsyncs, renames the file over
@@ -52,7 +54,7 @@ int	snapshot_flush(struct snapshot_writer *w);
  * (unless the failure came after the rename: then the new one is in
  * place and may not be durable yet).
  */
-int	snapshot_commit(struct snapshot_writer *w);
+int	snapshot_commit(struct snapshot_writer *w, struct file_failure *ff);
 
 /* Abandons a snapshot: removes its tmp file and frees w; NULL is a no-op. */
 void	snapshot_abort(struct snapshot_writer *w);

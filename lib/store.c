@@ -106,7 +106,12 @@
  * does.
  *
  * DISK ERRORS.  A snapshot that fails (disk full included) unlinks its
- * tmp file and leaves snapshot.json and every segment as they were.  A
+ * tmp file and leaves snapshot.json and every segment as they were; it
+ * is logged with the step and the file that failed (the WAL's rotation
+ * or the snapshot's own: file.h's struct file_failure) and counted.
+ * store_open fails when the directory takes no new file (a snapshot's
+ * tmp goes there), as wal_open does for wal/: found at start, not as a
+ * snapshot failing at every interval while the WAL grows.  A
  * local write whose WAL sync fails returns -1 with the WAL's errno (EIO
  * sticky, ENOSPC not: wal.c).  The version stays installed in the map:
  * the write was not acknowledged, which means "maybe applied", and its
@@ -242,8 +247,10 @@
 #include "failpoint.h"
 #include "fnv.h"
 #include "intern.h"
+#include "file.h"
 #include "keyindex.h"
 #include "log.h"
+#include "metrics.h"
 #include "record.h"
 #include "snapshot.h"
 #include "thread.h"
@@ -321,6 +328,7 @@ struct store {
 	store_notify_fn	 notify;	/* store_options': set before any thread */
 	void		*notify_arg;
 	pthread_mutex_t	 snap_mu;	/* one snapshot at a time */
+	struct metric	*snapshot_failures;	/* a counter, or NULL */
 	pthread_mutex_t	 stat_mu;	/* guards the two fields below */
 	int64_t		 snapshot_ms;
 	uint64_t	 snapshot_seq;
@@ -1291,11 +1299,17 @@ snapshot_stripe(struct store *s, struct stripe *st,
 	return rc;
 }
 
+/*
+ * Rotates the WAL, writes the snapshot, drops the segments it covers.  A
+ * failure is logged with the step and the file that failed (the WAL's
+ * new segment, the tmp file, the rename, ...) and counted in
+ * opt.snapshot_failures.  0, or -1 with errno.
+ */
 int
 store_snapshot(struct store *s)
 {
-	char tmp[4096];
 	struct snapshot_writer *w = NULL;
+	struct file_failure ff = { "snapshot", "" };
 	struct entry_scratch sc;
 	uint64_t seq, unlogged;
 	size_t i;
@@ -1304,14 +1318,23 @@ store_snapshot(struct store *s)
 	entry_scratch_init(&sc, NULL, 0);
 	pthread_mutex_lock(&s->snap_mu);
 	unlogged = atomic_load(&s->unlogged);	/* what this one leaves out */
-	if (wal_rotate(s->wal, &seq) == -1 ||
-	    snapshot_begin(&w, s->dir, seq, s->fsync) == -1)
+	if (wal_rotate(s->wal, &seq) == -1) {
+		e_no = errno;
+		wal_rotate_failure(s->wal, &ff);
+		errno = e_no;
 		goto fail;
-	for (i = 0; i < NSTRIPES; i++)
-		if (snapshot_stripe(s, &s->st[i], w, &sc) == -1 ||
-		    snapshot_flush(w) == -1)
+	}
+	if (snapshot_begin(&w, s->dir, seq, s->fsync, &ff) == -1)
+		goto fail;
+	for (i = 0; i < NSTRIPES; i++) {
+		if (snapshot_stripe(s, &s->st[i], w, &sc) == -1) {
+			file_failed(&ff, "copy the keys", s->dir);
 			goto fail;
-	if (snapshot_commit(w) == -1) {
+		}
+		if (snapshot_flush(w, &ff) == -1)
+			goto fail;
+	}
+	if (snapshot_commit(w, &ff) == -1) {
 		w = NULL;	/* freed */
 		goto fail;
 	}
@@ -1334,8 +1357,9 @@ fail:
 	snapshot_abort(w);
 	pthread_mutex_unlock(&s->snap_mu);
 	entry_scratch_free(&sc);
-	snprintf(tmp, sizeof(tmp), "%s/" SNAPSHOT_TMP, s->dir);
-	store_log("error", "snapshot failed", tmp, e_no);
+	metrics_inc(s->snapshot_failures);
+	log_event(LOG_ERROR, "snapshot failed", "step=%s file=%s error=%s",
+	    ff.step, ff.path, strerror(e_no));
 	errno = e_no;
 	return -1;
 }
@@ -1711,6 +1735,7 @@ store_open(struct store **out, const char *dir,
 	s->fsync = opt != NULL ? opt->fsync : true;
 	s->notify = opt != NULL ? opt->notify : NULL;
 	s->notify_arg = opt != NULL ? opt->notify_arg : NULL;
+	s->snapshot_failures = opt != NULL ? opt->snapshot_failures : NULL;
 	if ((s->dir = strdup(dir)) == NULL || intern_new(&s->act) == -1 ||
 	    (s->ix = keyindex_new()) == NULL) {
 		snprintf(err, errlen, "store: out of memory");
@@ -1722,6 +1747,12 @@ store_open(struct store **out, const char *dir,
 	}
 	if (!S_ISDIR(sb.st_mode)) {
 		snprintf(err, errlen, "%s: not a directory", dir);
+		goto fail;
+	}
+	if (file_dir_writable(dir) == -1) {
+		snprintf(err, errlen, "%s: cannot create a file in it (every "
+		    "snapshot is written to " SNAPSHOT_TMP " there): %s", dir,
+		    strerror(errno));
 		goto fail;
 	}
 	if (snapshot_load(dir, &sr, &seq, &s->snapshot_ms, err, errlen) == -1)

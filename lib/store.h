@@ -50,6 +50,7 @@ struct store_options {
 	store_notify_fn	 notify;	/* NULL: none */
 	void		*notify_arg;
 	struct metric	*commit_batches;	/* a histogram of records per fsync, or NULL */
+	struct metric	*snapshot_failures;	/* a counter of failed snapshots, or NULL */
 };
 
 struct store_stats {

@@ -146,7 +146,9 @@
  * switches to it, all while `busy` keeps leaders away; it returns the
  * highest seq in the closed segments.  wal_drop_upto(S) unlinks closed
  * segments whose last seq is <= S and fsyncs the directory.  The current
- * segment is never dropped.
+ * segment is never dropped.  A rotation that fails keeps the step and the
+ * file for its caller's log line (wal_rotate_failure); wal_open refuses a
+ * directory it cannot create a file in, since every rotation must.
  *
  * FAILPOINTS (failpoint.c).  flush_batch crashes at wal-before-write,
  * wal-after-write (written, not synced) and wal-after-fsync (synced, no
@@ -244,6 +246,7 @@ struct wal {
 	bool		 committer_idle;	/* waits on committer_cv */
 	bool		 flush_wanted;	/* wal_flush_soon: sync what is pending */
 	bool		 closing;
+	struct file_failure rotate_failed;	/* the last failed rotation's */
 };
 
 /* One event about a WAL file: the offset when off >= 0, errno's text if err. */
@@ -383,19 +386,25 @@ segs_push(struct wal *w, uint64_t first, uint64_t last, uint64_t size)
 	return 0;
 }
 
-/* Creates the empty segment wal-<first>.log and fsyncs the directory. */
+/*
+ * Creates the empty segment wal-<first>.log and fsyncs the directory.
+ * 0, or -1 with errno and ff saying which of the two failed.
+ */
 static int
-seg_create(struct wal *w, uint64_t first, int *fdp)
+seg_create(struct wal *w, uint64_t first, int *fdp, struct file_failure *ff)
 {
 	char path[4096];
 	int fd, e;
 
 	wal_segment_path(path, sizeof(path), w->dir, first);
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0644);
-	if (fd == -1)
+	if (fd == -1) {
+		file_failed(ff, "create", path);
 		return -1;
+	}
 	if (w->do_fsync && file_sync_dir(w->dir) == -1) {
 		e = errno;
+		file_failed(ff, "fsync directory", w->dir);
 		close(fd);
 		unlink(path);
 		errno = e;
@@ -941,13 +950,17 @@ trim(struct wal *w)
 int
 wal_rotate(struct wal *w, uint64_t *last_seq)
 {
+	struct file_failure ff;
+	char cur[4096];
 	uint64_t last;
 	int fd, e, oldfd;
 
 	pthread_mutex_lock(&w->mu);
 	while (w->busy)
 		pthread_cond_wait(&w->cv, &w->mu);
+	wal_segment_path(cur, sizeof(cur), w->dir, w->cur_first);
 	if (w->failed) {
+		file_failed(&w->rotate_failed, "write (failed before)", cur);
 		pthread_mutex_unlock(&w->mu);
 		errno = EIO;
 		return -1;
@@ -955,6 +968,7 @@ wal_rotate(struct wal *w, uint64_t *last_seq)
 	w->busy = true;
 	if (flush_batch(w) == -1) {
 		e = errno;
+		file_failed(&ff, "write", cur);
 		goto fail;
 	}
 	/* busy is still ours, so everything up to durable_seq is in place. */
@@ -966,7 +980,13 @@ wal_rotate(struct wal *w, uint64_t *last_seq)
 		return 0;
 	}
 	pthread_mutex_unlock(&w->mu);
-	if (trim(w) == -1 || seg_create(w, last + 1, &fd) == -1) {
+	if (trim(w) == -1) {
+		e = errno;
+		file_failed(&ff, "truncate", cur);
+		pthread_mutex_lock(&w->mu);
+		goto fail;
+	}
+	if (seg_create(w, last + 1, &fd, &ff) == -1) {
 		e = errno;
 		pthread_mutex_lock(&w->mu);
 		goto fail;
@@ -974,6 +994,7 @@ wal_rotate(struct wal *w, uint64_t *last_seq)
 	pthread_mutex_lock(&w->mu);
 	if (segs_push(w, w->cur_first, last, w->cur_size) == -1) {
 		e = ENOMEM;
+		file_failed(&ff, "list", cur);
 		close(fd);	/* the empty file is reused at the next open */
 		goto fail;
 	}
@@ -988,9 +1009,18 @@ wal_rotate(struct wal *w, uint64_t *last_seq)
 	return 0;
 
 fail:
+	w->rotate_failed = ff;
 	release_file(w);
 	errno = e;
 	return -1;
+}
+
+void
+wal_rotate_failure(struct wal *w, struct file_failure *out)
+{
+	pthread_mutex_lock(&w->mu);
+	*out = w->rotate_failed;
+	pthread_mutex_unlock(&w->mu);
 }
 
 int
@@ -1353,6 +1383,14 @@ wal_open_replay(struct wal **out, const char *dir, uint64_t after_seq,
 		snprintf(err, errlen, "%s: mkdir: %s", dir, strerror(errno));
 		goto fail;
 	}
+	/* Every rotation creates a segment in it: a start finds out, not
+	 * the first snapshot (which would then fail at every interval). */
+	if (file_dir_writable(dir) == -1) {
+		snprintf(err, errlen, "%s: cannot create a file in it (the log "
+		    "starts a new segment there at every snapshot): %s", dir,
+		    strerror(errno));
+		goto fail;
+	}
 	if (seg_list(dir, &ents, &nents) == -1) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		goto fail;
@@ -1442,9 +1480,10 @@ wal_open_replay(struct wal **out, const char *dir, uint64_t after_seq,
 		}
 	}
 	if (w->fd == -1) {
-		if (seg_create(w, next, &w->fd) == -1) {
-			wal_segment_path(path, sizeof(path), dir, next);
-			snprintf(err, errlen, "%s: create: %s", path,
+		struct file_failure ff;
+
+		if (seg_create(w, next, &w->fd, &ff) == -1) {
+			snprintf(err, errlen, "%s: %s: %s", ff.path, ff.step,
 			    strerror(errno));
 			goto fail;
 		}

@@ -29,6 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "file.h"
+
 struct wal;
 
 /*
@@ -155,6 +157,13 @@ int	wal_append(struct wal *w, const char *rec, size_t len, uint64_t *seq);
  * after this call covers at least every record up to it.  0 or -1.
  */
 int	wal_rotate(struct wal *w, uint64_t *last_seq);
+
+/*
+ * What the latest wal_rotate that failed was doing and on which file
+ * ("create" wal-<seq>.log, "write" the current segment, ...), for its
+ * caller's log line; step is NULL when none failed yet.
+ */
+void	wal_rotate_failure(struct wal *w, struct file_failure *out);
 
 /* Deletes the closed segments whose records all have seq <= seq. 0 or -1. */
 int	wal_drop_upto(struct wal *w, uint64_t seq);

@@ -28,6 +28,9 @@ setup() {
 
 teardown() {
 	stop_all
+	if [ -n "${READONLY:-}" ]; then
+		umount "$READONLY" 2>/dev/null || umount -l "$READONLY"
+	fi
 	if [ -n "${MOUNTED:-}" ]; then
 		sleep 0.1
 		umount "$MNT" 2>/dev/null || umount -l "$MNT"
@@ -314,4 +317,32 @@ logged() {
 	wait_for 20 ready n1
 	[ "$(curl -s --max-time 10 "$(url n1)/kv/kept" | jq -r .value)" = \
 	    "kept-$PAD" ]
+}
+
+# read_only DIR: DIR is mounted read-only over itself (a bind mount), so
+# nothing new is made in it, root's processes included; teardown undoes it.
+read_only() {
+	mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && READONLY=$1
+}
+
+@test "a WAL directory that takes no new file: each snapshot failure names its step and file (the new segment), kvd_snapshot_failures_total counts them, and the next start exits 1 naming the directory" {
+	local wal="$DATA/n1/wal"
+	start_node n1 --snapshot-interval 1
+	[ "$(put a)" = 201 ]
+	read_only "$wal"
+	[ "$(put b)" = 201 ]	# the open segment still takes writes
+	wait_for 20 grep -q "msg=\"snapshot failed\" step=create file=$wal/wal-[0-9a-f]*\\.log error=\"Read-only file system\"" "$TMP/n1.log" ||
+	    { grep 'snapshot failed' "$TMP/n1.log"; false; }
+	! grep -q 'snapshot failed.*snapshot.json.tmp' "$TMP/n1.log"
+	curl -s --max-time 10 "$(url n1)/metrics" |
+	    awk '$1 == "kvd_snapshot_failures_total" && $2 >= 1 { ok = 1 } END { exit !ok }'
+	kill_node n1 TERM
+	run timeout 10 "$KVD" --id n1 --addr 127.0.0.1:0 --data-dir "$DATA" 3>&-
+	echo "status $status: $output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$wal: cannot create a file in it"*"Read-only file system"* ]]
+	umount "$wal"
+	READONLY=
+	start_node n1
+	[ "$(curl -s --max-time 10 "$(url n1)/kv/b" | jq -r .value)" = "b-$PAD" ]
 }

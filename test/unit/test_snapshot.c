@@ -120,7 +120,7 @@ test_bytes(void)
 
 	fresh_dir(dir, sizeof(dir), "bytes");
 	version_init(&v);
-	ok(snapshot_begin(&w, dir, 42, false) == 0, "begin");
+	ok(snapshot_begin(&w, dir, 42, false, NULL) == 0, "begin");
 	mkver(&v, 1000, "hi", 2);
 	snapshot_add(w, "k1", 2, &v, NULL);
 	version_free(&v);
@@ -128,7 +128,7 @@ test_bytes(void)
 	snapshot_add(w, "\xff", 1, &v, &rcv);
 	snprintf(path, sizeof(path), "%s/" SNAPSHOT_TMP, dir);
 	ok(access(path, F_OK) == 0, "the lines go to " SNAPSHOT_TMP " first");
-	ok(snapshot_commit(w) == 0, "commit");
+	ok(snapshot_commit(w, NULL) == 0, "commit");
 	ok(access(path, F_OK) == -1, "and it is gone after the rename");
 	for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
 		n = strlen(bodies[i]);
@@ -164,7 +164,7 @@ test_round_trip(void)
 	got_init(&g);
 	ok(load(dir, &g, &seq, err, sizeof(err)) == 0 && seq == 0 && g.n == 0,
 	    "no snapshot: 0, seq 0, nothing loaded");
-	ok(snapshot_begin(&w, dir, 7, false) == 0, "begin");
+	ok(snapshot_begin(&w, dir, 7, false, NULL) == 0, "begin");
 	for (i = 0; i < NKEYS; i++) {
 		snprintf(key, sizeof(key), "key-%06d\xc3", i);
 		if (i % 5 == 0) {
@@ -177,13 +177,13 @@ test_round_trip(void)
 			snapshot_add(w, key, strlen(key), &v, NULL);
 		}
 		if (i % 1000 == 999) {
-			if (snapshot_flush(w) != 0)
+			if (snapshot_flush(w, NULL) != 0)
 				bad++;
 			flushes++;
 		}
 	}
 	ok(bad == 0, "%d keys added, flushed %d times", NKEYS, flushes);
-	ok(snapshot_commit(w) == 0, "commit");
+	ok(snapshot_commit(w, NULL) == 0, "commit");
 	ok(load(dir, &g, &seq, err, sizeof(err)) == 1 && seq == 7 &&
 	    g.n == NKEYS && g.presize == NKEYS, "loads: seq 7, %d keys, "
 	    "presize told %d first: %s", NKEYS, NKEYS, err);
@@ -230,7 +230,7 @@ test_tmp_and_abort(void)
 	got_init(&g);
 	ok(load(dir, &g, &seq, err, sizeof(err)) == 0 &&
 	    access(path, F_OK) == -1, "a leftover tmp file is removed at load");
-	ok(snapshot_begin(&w, dir, 1, false) == 0 && access(path, F_OK) == 0,
+	ok(snapshot_begin(&w, dir, 1, false, NULL) == 0 && access(path, F_OK) == 0,
 	    "begin creates it");
 	snapshot_abort(w);
 	snprintf(path, sizeof(path), "%s/" SNAPSHOT_FILE, dir);
@@ -239,8 +239,33 @@ test_tmp_and_abort(void)
 	snapshot_abort(NULL);
 	snprintf(path, sizeof(path), "%s/missing", dir);
 	errno = 0;
-	ok(snapshot_begin(&w, path, 1, false) == -1 && errno == ENOENT,
+	ok(snapshot_begin(&w, path, 1, false, NULL) == -1 && errno == ENOENT,
 	    "begin in a missing directory: ENOENT");
+	{
+		struct file_failure ff = { NULL, "" };
+		char tmp[sizeof(path) + 32];
+		int rc;
+
+		snprintf(tmp, sizeof(tmp), "%s/" SNAPSHOT_TMP, path);
+		rc = snapshot_begin(&w, path, 1, false, &ff);
+		ok(rc == -1 && ff.step != NULL && strcmp(ff.step, "create") == 0 &&
+		    strcmp(ff.path, tmp) == 0,
+		    "and it names the step and the file: %s %s",
+		    ff.step ? ff.step : "(none)", ff.path);
+		/* A directory where the snapshot goes: the rename fails. */
+		snprintf(path, sizeof(path), "%s/" SNAPSHOT_FILE, dir);
+		snprintf(tmp, sizeof(tmp), "%s/" SNAPSHOT_TMP, dir);
+		mkdir(path, 0755);
+		ff.step = NULL;
+		rc = snapshot_begin(&w, dir, 1, false, &ff) == 0 ?
+		    snapshot_commit(w, &ff) : 0;
+		ok(rc == -1 && ff.step != NULL &&
+		    strcmp(ff.step, "rename") == 0 && strcmp(ff.path, tmp) == 0 &&
+		    access(tmp, F_OK) == -1,
+		    "a commit that cannot rename names it and removes the tmp "
+		    "file: %s %s", ff.step ? ff.step : "(none)", ff.path);
+		rmdir(path);
+	}
 	got_free(&g);
 }
 

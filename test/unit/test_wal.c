@@ -830,6 +830,34 @@ test_rotate(void)
 	coll_free(&c);
 }
 
+/* A rotate that fails says which step and file (wal_rotate_failure). */
+static void
+test_rotate_failure(void)
+{
+	struct file_failure ff = { NULL, "" };
+	char dir[512], path[600];
+	uint64_t last = 0, seq;
+	struct wal *w;
+	bool failed;
+
+	if ((w = open_fresh(dir, sizeof(dir), "rotatefail", true)) == NULL)
+		return;
+	wal_append(w, "[1]", 3, &seq);
+	/* Something in the next segment's place: its create fails. */
+	seg_name(path, sizeof(path), dir, 2);
+	mkdir(path, 0755);
+	failed = wal_rotate(w, &last) == -1 && errno == EEXIST;
+	wal_rotate_failure(w, &ff);
+	ok(failed && ff.step != NULL && strcmp(ff.step, "create") == 0 &&
+	    strcmp(ff.path, path) == 0,
+	    "a rotate that cannot create the next segment says so: %s %s",
+	    ff.step ? ff.step : "(none)", ff.path);
+	rmdir(path);
+	ok(wal_rotate(w, &last) == 0 && last == 1,
+	    "and rotates once it can (1)");
+	wal_close(w);
+}
+
 /*
  * A child process opens the log in dir with fsync on, appends n records
  * and exits without closing it, as a kill -9 would leave it.  True when
@@ -1331,6 +1359,7 @@ main(void)
 	test_flush_soon();
 	test_waiter_behind_flush();
 	test_rotate();
+	test_rotate_failure();
 	test_laid_out();
 	test_segment_fn();
 	test_sticky_failure();
