@@ -2279,8 +2279,9 @@ storage_text(const char *state)
 	if (state[0] == '\0' || strcmp(state, "ok") == 0)
 		return NULL;
 	if (strcmp(state, "disk_full") == 0)
-		return "disk full, writes refused until space is freed (more "
-		    "than the 16 MiB of refused records it keeps)";
+		return "disk full, writes refused until space is freed (room "
+		    "for the refused records it keeps, at most 16 MiB, and "
+		    "new writes)";
 	if (strcmp(state, "failed") == 0)
 		return "storage failed (a WAL write or fsync error), writes "
 		    "refused until kvd is restarted";

@@ -516,11 +516,12 @@ batch_nospace(struct wal *w, uint64_t last, int err, int cut_err)
 		if (!w->failed)
 			atomic_store(&w->state, WAL_DISK_FULL);
 		wal_segment_path(path, sizeof(path), w->dir, w->cur_first);
-		wal_log("error", "wal write failed: disk full; writes are "
-		    "refused (503) until space is freed: the refused records "
-		    "kept meanwhile (up to " NOSPACE_KEEP_TEXT ") are written "
-		    "first, so free more than that", path,
-		    (long long)w->cur_size, err);
+		log_event(LOG_ERROR, "wal write failed: disk full; writes are "
+		    "refused (503) until there is room for the refused records "
+		    "it keeps (kept_bytes now; each refused write adds its own, "
+		    "up to " NOSPACE_KEEP_TEXT ") and for new ones", "file=%s "
+		    "offset=%lld kept_bytes=%zu error=%s", path,
+		    (long long)w->cur_size, w->pending.len, strerror(err));
 	}
 }
 

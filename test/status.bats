@@ -700,7 +700,7 @@ standin_status() {
 	local w
 	w=$(echo "$output" | sed -n '/^warnings$/,$p')
 	[ "$(echo "$w" | grep -Eo '^  - node[0-9]+ (disk full|storage failed)' | paste -sd'|')" = "  - node2 disk full|  - node7 storage failed|  - node10 disk full" ]
-	echo "$w" | grep -qx '  - node2 disk full, writes refused until space is freed (more than the 16 MiB of refused records it keeps)'
+	echo "$w" | grep -qx '  - node2 disk full, writes refused until space is freed (room for the refused records it keeps, at most 16 MiB, and new writes)'
 	echo "$w" | grep -qx '  - node7 storage failed (a WAL write or fsync error), writes refused until kvd is restarted'
 	[ "$(echo "$w" | grep -Eo '^  - node[0-9]+ ring parameters differ from node1.s: vnodes 100 \(here 150\)' | sed 's/ ring.*//' | paste -sd' ')" = "  - node3   - node12" ]
 	run "$KVCTL" --server "$SU" status -o json
@@ -816,7 +816,7 @@ kvctl: not asked: node40 down for 0.1s" ]
 	# Reads go on: still ready, saying why writes are refused.
 	[ "$(curl -s "$(url full)/ready" | jq -c .)" = '{"ready":true,"storage":"disk_full"}' ]
 	[ "$(curl -s "$(url fine)/ready" | jq -c .)" = '{"ready":true}' ]
-	grep -q 'msg="wal write failed: disk full; writes are refused (503) until space is freed: the refused records kept meanwhile (up to 16 MiB) are written first' "$TMP/full.log"
+	grep -q 'msg="wal write failed: disk full; writes are refused (503) until there is room for the refused records it keeps (kept_bytes now; each refused write adds its own, up to 16 MiB) and for new ones" .* kept_bytes=[0-9]' "$TMP/full.log"
 	run --separate-stderr "$KVCTL" --server "$(url full)" health
 	[ "$status" -eq 5 ]
 	echo "$output" | jq -e '.storage == "disk_full"'
