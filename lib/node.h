@@ -145,8 +145,8 @@ int	node_open(struct node *nd, const struct node_config *cfg, char *err,
 /*
  * Closes every open step in reverse order: stops the server (in-flight
  * requests get cfg.shutdown_grace_ms), the background threads, and last
- * snapshots and closes the store.  0, or -1 when the final snapshot
- * failed (logged; the WAL still holds every write).  -1 with
+ * snapshots and closes the store.  0, also when the final snapshot
+ * failed (logged: the WAL holds every acknowledged write).  -1 with
  * nd->requests_left when requests still ran after the grace: then only
  * the server is closed (their threads still use the rest), no snapshot
  * is taken, and the process should _exit; the WAL holds this node's

@@ -352,3 +352,19 @@ read_only() {
 	start_node n1
 	[ "$(curl -s --max-time 10 "$(url n1)/kv/b" | jq -r .value)" = "b-$PAD" ]
 }
+
+@test "SIGTERM on a full disk: the final snapshot fails, is logged, and the stop is still clean (exit 0); the next start has every write" {
+	local st=0
+	start_node n1 --snapshot-interval 0
+	[ "$(put kept)" = 201 ]
+	fill_up
+	kill_node n1 TERM
+	wait "$(pid_of n1)" || st=$?
+	grep -q 'msg="snapshot failed" step=.*error="No space left on device"' "$TMP/n1.log"
+	grep -q 'level=warn msg="final snapshot failed; the WAL holds every acknowledged write and the next start replays it"' "$TMP/n1.log"
+	[ "$st" -eq 0 ]
+	rm -f "$MNT/filler"
+	start_node n1 --snapshot-interval 0
+	[ "$(curl -s --max-time 10 "$(url n1)/kv/kept" | jq -r .value)" = \
+	    "kept-$PAD" ]
+}
