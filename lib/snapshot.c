@@ -376,7 +376,8 @@ snapshot_load(const char *dir, const struct snapshot_reader *r,
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/" SNAPSHOT_FILE, dir);
-	if ((fd = open(path, O_RDONLY)) == -1) {
+	/* O_NONBLOCK: a FIFO in its place must not hang the start. */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
 			return 0;
 		snprintf(err, errlen, "%s: open: %s", path, strerror(errno));
@@ -386,12 +387,24 @@ snapshot_load(const char *dir, const struct snapshot_reader *r,
 		snprintf(err, errlen, "%s: stat: %s", path, strerror(errno));
 		goto done;
 	}
+	/* Not a snapshot at all, so not a corrupt one (wipe-and-refill). */
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "%s: %s, not a snapshot (kvd writes it "
+		    "as a regular file): move it away", path,
+		    S_ISDIR(sb.st_mode) ? strerror(EISDIR) :
+		    "not a regular file");
+		goto done;
+	}
 	size = (size_t)sb.st_size;
-	if (size == 0 || (data = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd,
-	    0)) == MAP_FAILED) {
+	if (size == 0) {
+		snprintf(err, errlen, "%s: corrupt snapshot at offset 0 "
+		    "(empty)", path);
+		goto done;
+	}
+	if ((data = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0)) ==
+	    MAP_FAILED) {
 		data = NULL;
-		snprintf(err, errlen, "%s: corrupt snapshot at offset 0 (%s)",
-		    path, size == 0 ? "empty" : strerror(errno));
+		snprintf(err, errlen, "%s: mmap: %s", path, strerror(errno));
 		goto done;
 	}
 	(void)posix_madvise((void *)data, size, POSIX_MADV_SEQUENTIAL);

@@ -1263,6 +1263,20 @@ refused_start() {
 	[ ! -e "$TMP/d/n1" ]
 }
 
+@test "start-up: a directory where snapshot.json goes fails the start (1) saying so, not as a corrupt snapshot" {
+	start_node n1
+	kill_node n1 TERM
+	rm -f "$DATA/n1/snapshot.json"
+	mkdir "$DATA/n1/snapshot.json"
+	run timeout 10 "$KVD" --id n1 --addr 127.0.0.1:0 --data-dir "$DATA" 3>&-
+	echo "status $status: $output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$DATA/n1/snapshot.json: Is a directory, not a snapshot (kvd writes it as a regular file): move it away"* ]]
+	[[ "$output" != *corrupt* ]]
+	rmdir "$DATA/n1/snapshot.json"
+	start_node n1
+}
+
 @test "start-up: an unknown KVD_ variable is warned about, by name, and the node starts" {
 	KVD_BOGUS=1 start_node n1
 	[ "$(code "$(url n1)/health")" = 200 ]
