@@ -81,10 +81,10 @@ file_replace(const char *path, const void *p, size_t n, const char **what)
 		goto fail;
 	step = "close";
 	if (close(fd) == -1)
-		goto fail_nofd;
+		goto fail_unlink;
 	step = "rename";
 	if (rename(tmp, path) == -1)
-		goto fail_nofd;
+		goto fail_unlink;
 	step = "fsync directory";
 	slash = strrchr(path, '/');
 	if (slash == NULL)
@@ -98,6 +98,11 @@ file_replace(const char *path, const void *p, size_t n, const char **what)
 fail:
 	e = errno;
 	close(fd);
+	errno = e;
+fail_unlink:
+	/* path is as it was: the tmp file is nobody's now. */
+	e = errno;
+	(void)unlink(tmp);
 	errno = e;
 fail_nofd:
 	if (what != NULL)

@@ -53,7 +53,8 @@ int	file_write_all(int fd, const void *p, size_t n);
  * Replaces path with p[0..n) so that a crash leaves the old or the new
  * contents, never a mix: path.tmp is written and fsynced, renamed over
  * path, and path's directory fsynced.  0, or -1 with errno and, when
- * what is not NULL, *what naming the step that failed.
+ * what is not NULL, *what naming the step that failed; a failure before
+ * the rename leaves path as it was and removes path.tmp.
  */
 int	file_replace(const char *path, const void *p, size_t n,
 	    const char **what);

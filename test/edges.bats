@@ -1261,6 +1261,16 @@ refused_start() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"port file"*"$TMP/no/such/dir/port"* ]]
 	[ ! -e "$TMP/d/n1" ]
+	# A directory in its place: the rename fails, and the tmp file
+	# written for it is removed.
+	mkdir "$TMP/portdir"
+	run timeout 10 "$KVD" --id n1 --data-dir "$TMP/d" --addr 127.0.0.1:0 \
+	    --port-file "$TMP/portdir" 3>&-
+	echo "status $status: $output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot write the port file $TMP/portdir (rename)"* ]]
+	[ ! -e "$TMP/portdir.tmp" ]
+	[ ! -e "$TMP/d/n1" ]
 }
 
 @test "start-up: a directory where snapshot.json goes fails the start (1) saying so, not as a corrupt snapshot" {
