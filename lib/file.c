@@ -132,7 +132,7 @@ file_dir_writable(const char *dir)
 	}
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0600)) == -1)
-		return -1;
+		return errno == ENOSPC || errno == EDQUOT ? 0 : -1;
 	close(fd);
 	return unlink(path);
 }

@@ -41,7 +41,9 @@ void	file_failed(struct file_failure *ff, const char *step, const char *path);
  * Whether a new file can be made in directory dir: creates dir/FILE_PROBE
  * and removes it again.  For start-up, so that a directory kvd must
  * create files in later (a WAL segment, a snapshot's tmp) fails the start
- * and not the first rotation hours on.  0, or -1 with errno.
+ * and not the first rotation hours on.  A full disk (ENOSPC, EDQUOT) is
+ * no such fault: kvd starts on one, serves reads and resumes writes once
+ * space is freed.  0, or -1 with errno.
  */
 #define FILE_PROBE	".kvd-write-check"
 int	file_dir_writable(const char *dir);
