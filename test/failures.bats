@@ -328,6 +328,27 @@ stopped_keys() {
 	done
 }
 
+# resume_and_converge FAILED SECONDS: node3 runs again; no request of the
+# pause failed (FAILED is their count), and within SECONDS node3 holds
+# every stopped-* key the pause's writes made, as node1 and node2 do.
+resume_and_converge() {
+	echo "failed=$1"
+	kill -CONT "$(pid_of node3)"
+	[ "$1" -eq 0 ]
+	stopped_keys stopped
+	run kvt converge "$TMP/stopped" "$2" "$(url node1)" "$(url node2)" "$(url node3)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	echo "# node3 caught up in $output s after SIGCONT" >&3
+}
+
+# put_within_10s NODE KEY: PUTs KEY with itself as the value through
+# NODE; prints the status, 000 when none came within curl's 10 s.
+put_within_10s() {
+	curl -s --max-time 10 -o /dev/null -w '%{http_code}' -X PUT \
+	    -d "{\"value\":\"$2\"}" "$(url "$1")/kv/$2" || true
+}
+
 @test "one node paused with SIGSTOP: PUTs through the live nodes are acknowledged at W=2 without waiting for it" {
 	# A peer timeout of 30 s: a coordinator that waited for the paused
 	# owner's answer (or its timeout) could not answer within curl's
@@ -346,8 +367,7 @@ stopped_keys() {
 	for i in $(seq 1 8); do
 		for n in node1 node2; do
 			k="stopped-$n-$i"
-			out=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' \
-			    -X PUT -d "{\"value\":\"$k\"}" "$(url "$n")/kv/$k") || true
+			out=$(put_within_10s "$n" "$k")
 			echo "PUT $k via $n: $out"
 			case $out in 200 | 201) ;; *) failed=$((failed + 1)) ;; esac
 			# This node's own copy holds it (r=1 reads it alone).
@@ -357,15 +377,7 @@ stopped_keys() {
 			    { echo "GET $k?r=1 via $n: $out"; failed=$((failed + 1)); }
 		done
 	done
-	echo "failed=$failed"
-	kill -CONT "$(pid_of node3)"
-	[ "$failed" -eq 0 ]
-	# Back from the pause, node3 takes the writes still on their way.
-	stopped_keys stopped
-	run kvt converge "$TMP/stopped" 40 "$(url node1)" "$(url node2)" "$(url node3)"
-	echo "$output"
-	[ "$status" -eq 0 ]
-	echo "# node3 caught up in $output s after SIGCONT" >&3
+	resume_and_converge "$failed" 40
 }
 
 @test "one node paused with SIGSTOP: PUT and GET through the live nodes succeed at W=2/R=2" {
@@ -383,8 +395,7 @@ stopped_keys() {
 	for i in $(seq 1 8); do
 		for n in node1 node2; do
 			k="stopped-$n-$i"
-			st=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' \
-			    -X PUT -d "{\"value\":\"$k\"}" "$(url "$n")/kv/$k") || true
+			st=$(put_within_10s "$n" "$k")
 			echo "PUT $k via $n: $st"
 			case $st in 200 | 201) ;; *) failed=$((failed + 1)) ;; esac
 			st=$(curl -s --max-time 10 -o "$TMP/body" -w '%{http_code}' \
@@ -398,15 +409,7 @@ stopped_keys() {
 			[ "$st" = 200 ] || { echo "GET pre-$((i % 5)) via $n: $st"; failed=$((failed + 1)); }
 		done
 	done
-	echo "failed=$failed"
-	kill -CONT "$(pid_of node3)"
-	[ "$failed" -eq 0 ]
-	# Back from the pause, node3 catches up on what it missed.
-	stopped_keys stopped
-	run kvt converge "$TMP/stopped" 20 "$(url node1)" "$(url node2)" "$(url node3)"
-	echo "$output"
-	[ "$status" -eq 0 ]
-	echo "# node3 caught up in $output s after SIGCONT" >&3
+	resume_and_converge "$failed" 20
 }
 
 # digests_failed NODE: how many /internal/digests requests NODE's log (at
