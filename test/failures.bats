@@ -42,16 +42,23 @@ setup() {
 
 # teardown_tmp kills the background clients (BG) and every node, a
 # stopped one too (SIGKILL ends it; stop_all sends SIGCONT after).
-# start_member N [AE_SECONDS [PEERS]]: nodeN on its fixed port, anti-entropy
-# every AE_SECONDS (default 1), PEERS default the other two of node1..3.
+# start_member N [AE_SECONDS [PEERS [FLAG...]]]: nodeN on its fixed port, anti-entropy
+# every AE_SECONDS (default 1), PEERS default the other two of node1..3,
+# and the FLAGs.
 start_member() {
-	start_peer "$1" 3 "${3:-}" --anti-entropy-interval "${2:-1}"
+	local n=$1 ae=${2:-1} peers=${3:-}
+	[ $# -le 3 ] && set -- || shift 3
+	start_peer "$n" 3 "$peers" --anti-entropy-interval "$ae" "$@"
 }
 
+# start_cluster [AE_SECONDS [FLAG...]]: node1..node3, each as start_member
+# starts it and with the FLAGs, and waits until all three are ready.
 start_cluster() {
-	start_member 1 "${1:-1}"
-	start_member 2 "${1:-1}"
-	start_member 3 "${1:-1}"
+	local ae=${1:-1} n
+	[ $# -eq 0 ] || shift
+	for n in 1 2 3; do
+		start_member "$n" "$ae" "" "$@"
+	done
 	wait_for 20 all_ready node1 node2 node3
 }
 
@@ -356,14 +363,9 @@ put_within_10s() {
 	# paused node is not known down for the whole test (its calls and
 	# gossip probes all take 30 s to fail), so every PUT asks it: the
 	# W=2 acknowledgements of node1 and node2 answer it.
-	local n
-	for n in 1 2 3; do
-		start_peer "$n" 3 "" --peer-timeout-ms 30000 \
-		    --anti-entropy-interval 1
-	done
-	wait_for 20 all_ready node1 node2 node3
+	start_cluster 1 --peer-timeout-ms 30000
 	kill -STOP "$(pid_of node3)"
-	local i k out failed=0
+	local n i k out failed=0
 	for i in $(seq 1 8); do
 		for n in node1 node2; do
 			k="stopped-$n-$i"
