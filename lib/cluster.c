@@ -1120,19 +1120,24 @@ broadcast(struct cluster *c, const struct cluster_view *ov,
 /*
  * Tells liveness whom to watch: every entry of the list, removed ones
  * too, so that a member that left and then died mid-handoff is declared
- * down like any other (transfer.c falls back on that).
+ * down like any other (transfer.c falls back on that); liveness watches
+ * a removed one only once it has heard from it.
  */
 static void
 watch_members(struct cluster *c, const struct cluster_view *v)
 {
 	const char **ids;
-	size_t i;
+	size_t i, n = 0, nleft = 0;
 
 	if ((ids = calloc(v->nall + 1, sizeof(*ids))) == NULL)
 		return;
+	/* The members from the front, the removed ones from the back. */
 	for (i = 0; i < v->nall; i++)
-		ids[i] = v->all[i].id;
-	liveness_set_members(c->lv, ids, v->nall, clock_now_ms());
+		if (v->all[i].removed)
+			ids[v->nall - ++nleft] = v->all[i].id;
+		else
+			ids[n++] = v->all[i].id;
+	liveness_set_members(c->lv, ids, n, ids + n, nleft, clock_now_ms());
 	free(ids);
 }
 

@@ -65,7 +65,12 @@
  * aside, and those that left: cluster.c watches every entry of its
  * list) turns SUSPECT when phi reaches PHI_SUSPECT (three mean gaps)
  * and at least SUSPECT_FLOOR rounds have passed without news; a member
- * never heard of is measured from when it was listed.  SUSPECT is
+ * never heard of is measured from when it was listed.  One that left is
+ * watched only once heard: it matters while it hands its keys off
+ * (transfer.c falls back when it dies doing so), and then it gossips;
+ * one that stopped before this node started (the table is not kept
+ * across a restart) would otherwise be probed and declared down by
+ * every node that restarts, though nobody waits for it.  SUSPECT is
  * local and still counts as up: the caller probes it (liveness_suspects
  * names the most overdue), any news clears it, and only when the probes
  * fail does the caller declare it down (liveness_declare_down), which
@@ -102,6 +107,7 @@ struct entry {
 
 	bool		 heard;		/* gen > 0: the member spoke */
 	bool		 watched;	/* listed (liveness_set_members), not self */
+	bool		 left;		/* listed as removed: watched once heard */
 	int64_t		 last_adv;	/* monotonic ms */
 	double		 mean_gap;	/* ms */
 	char		 reporter[RING_ID_MAX + 1];
@@ -232,22 +238,31 @@ liveness_free(struct liveness *l)
 	free(l);
 }
 
-void
-liveness_set_members(struct liveness *l, const char *const *ids, size_t n,
-    int64_t now)
+/* Watches id, as a member or as one that left.  Holds mu. */
+static void
+do_watch(struct liveness *l, const char *id, bool left, int64_t now)
 {
 	struct entry *e;
+
+	if ((e = do_get(l, id, now)) == NULL || e == &l->e[l->self])
+		return;
+	e->watched = true;
+	e->left = left;
+}
+
+void
+liveness_set_members(struct liveness *l, const char *const *ids, size_t n,
+    const char *const *left, size_t nleft, int64_t now)
+{
 	size_t i;
 
 	pthread_mutex_lock(&l->mu);
 	for (i = 0; i < l->n; i++)
-		l->e[i].watched = false;
-	for (i = 0; i < n; i++) {
-		if ((e = do_get(l, ids[i], now)) == NULL ||
-		    e == &l->e[l->self])
-			continue;
-		e->watched = true;
-	}
+		l->e[i].watched = l->e[i].left = false;
+	for (i = 0; i < n; i++)
+		do_watch(l, ids[i], false, now);
+	for (i = 0; i < nleft; i++)
+		do_watch(l, left[i], true, now);
 	for (i = 0; i < l->n; i++)
 		if (!l->e[i].watched)
 			l->e[i].suspect_since = 0;
@@ -447,7 +462,7 @@ liveness_suspects(struct liveness *l, int64_t now,
 	pthread_mutex_lock(&l->mu);
 	for (i = 0; i < l->n; i++) {
 		e = &l->e[i];
-		if (!e->watched || e->down)
+		if (!e->watched || e->down || (e->left && !e->heard))
 			continue;
 		phi = do_phi(l, e, now);
 		if (phi < PHI_SUSPECT || now - e->last_adv <

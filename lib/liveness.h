@@ -60,12 +60,15 @@ struct liveness *liveness_new(const char *self_id, uint64_t gen,
 void	liveness_free(struct liveness *l);	/* NULL ok */
 
 /*
- * The ids to watch (any order; cluster.c passes every entry of its
- * member list): entries of other ids stop being watched (kept, so their
- * verdicts still spread); a new one is watched from now, unheard.
+ * The ids to watch (any order): the members ids[0..n), and left[0..nleft),
+ * those removed from the list.  Entries of other ids stop being watched
+ * (kept, so their verdicts still spread); a new member is watched from
+ * now, unheard; one that left is watched only once a heartbeat of it has
+ * reached this node, so that one gone before this node started is never
+ * suspected, probed or declared down here.
  */
 void	liveness_set_members(struct liveness *l, const char *const *ids,
-	    size_t n, int64_t now);
+	    size_t n, const char *const *left, size_t nleft, int64_t now);
 
 /* A new round: this node's heartbeat goes up by one. */
 void	liveness_tick(struct liveness *l, int64_t now);

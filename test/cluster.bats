@@ -805,6 +805,42 @@ left4() {
 	[[ $stderr == *"has left the cluster"* ]]
 }
 
+# rounds NODE: how many gossip rounds NODE has made since it started (its
+# own heartbeat).
+rounds() {
+	nodes "$1" | jq -r '.members[] | select(.self == true) | .heartbeat'
+}
+
+@test "a member that left and stopped is probed by no node after the cluster restarts: no declared down, no down state, listed as removed only" {
+	left4
+	kill_node node4
+	local n
+	local -a from
+	for n in 1 2 3; do
+		kill_node "node$n"
+	done
+	for n in 1 2 3; do
+		from[n]=$(($(wc -l <"$TMP/node$n.log") + 1))
+		start_member "$n"
+	done
+	wait_for 20 linked node1 node2 node3
+	# Twenty rounds each: a watched member never heard from is suspect
+	# after three, and each round probes two suspects.
+	for n in 1 2 3; do
+		wait_for 40 eval '[ "$(rounds node'"$n"')" -ge 20 ]'
+	done
+	for n in 1 2 3; do
+		tail -n "+${from[n]}" "$TMP/node$n.log" | grep 'id=node4' || true
+		! tail -n "+${from[n]}" "$TMP/node$n.log" |
+		    grep -q 'declared down after probes.*id=node4' || false
+		! tail -n "+${from[n]}" "$TMP/node$n.log" |
+		    grep -q 'member down (gossip).*id=node4' || false
+		nodes "node$n" | jq -e '[.members[].id] | index("node4") == null'
+		nodes "node$n" | jq -e '.removed | map(select(.id == "node4")) |
+		    length == 1 and .[0].state != "down"'
+	done
+}
+
 @test "a leave repeated (a script retrying): kvctl exits 0 saying node4 has already left, nothing changed; the server's 404 says already_left; an id never a member stays 404 not_found, exit 1" {
 	left4
 	# Through node2, which learnt of the leave from node1.

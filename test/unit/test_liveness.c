@@ -4,7 +4,8 @@
  * the same heartbeat, any later heartbeat overrides a verdict), merges
  * in any order ending equal, who reported what, the phi-accrual
  * suspicion and its floor, verdicts declared only on suspects, a node
- * refuting its own verdict, members never heard of, state changes
+ * refuting its own verdict, members never heard of, members that left
+ * (watched only once heard), state changes
  * reported once, and malformed rows skipped.
  */
 #include <stdio.h>
@@ -82,7 +83,7 @@ watch(struct liveness *l, const char *a, const char *b, int64_t now)
 {
 	const char *ids[3] = { "self", a, b };
 
-	liveness_set_members(l, ids, b != NULL ? 3 : 2, now);
+	liveness_set_members(l, ids, b != NULL ? 3 : 2, NULL, 0, now);
 }
 
 static void
@@ -325,6 +326,41 @@ test_never_heard(void)
 	liveness_free(l);
 }
 
+/*
+ * A member that left is watched only once heard here: one gone before
+ * this node started is never suspect, so never probed nor declared down;
+ * one that gossips while it hands its keys off is, once it falls silent.
+ */
+static void
+test_left(void)
+{
+	struct liveness *l = liveness_new("self", 1, IV);
+	const char *members[] = { "self", "a" }, *left[] = { "gone", "going" };
+	char ids[4][RING_ID_MAX + 1];
+	struct buf out = BUF_INIT;
+	size_t n;
+
+	liveness_set_members(l, members, 2, left, 2, 0);
+	beat(l, "a", 5, 1, false, "a", 0);
+	beat(l, "going", 5, 1, false, "going", 0);
+	n = liveness_suspects(l, 5000, ids, 4);
+	ok(n == 2 && strcmp(ids[0], "a") == 0 && strcmp(ids[1], "going") == 0,
+	    "fifty silent rounds: the member and the one that left and was "
+	    "heard are suspect (%zu)", n);
+	ok(!liveness_is_suspect(l, "gone") && state(l, "gone", 5000) ==
+	    LIVENESS_UNKNOWN && !liveness_declare_down(l, "gone", 5000),
+	    "one that left and was never heard here is not, nor can be "
+	    "declared down");
+	emit(l, &out);
+	ok(strstr(out.data, "gone") == NULL, "and no verdict on it goes out");
+	beat(l, "gone", 7, 3, false, "a", 5000);
+	ok(liveness_suspects(l, 10000, ids, 4) == 3 &&
+	    liveness_declare_down(l, "gone", 10000),
+	    "heard of through a member, it is watched from then on");
+	buf_free(&out);
+	liveness_free(l);
+}
+
 struct seen {
 	char	ids[8][RING_ID_MAX + 1];
 	int	states[8];
@@ -428,6 +464,7 @@ main(void)
 	test_phi_adapts();
 	test_self_refutes();
 	test_never_heard();
+	test_left();
 	test_changes();
 	test_malformed();
 	test_exchange();
