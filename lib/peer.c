@@ -60,7 +60,11 @@
  * THE RULE: while the peer refuses this node, only such an answer
  * clears the refusal; any other answer proves the peer reachable and
  * nothing more, and changes nothing: the refusal, the failing run it
- * is part of (fails, error, the backoff) and last_ok all stand.  While
+ * is part of (fails, error) and last_ok all stand.  As the probe of a
+ * down address it failed, since it did not show the link works: the
+ * backoff doubles as for any failed probe (a refused peer that was
+ * busy at every probe was probed every PEER_BACKOFF_MIN_MS for as long
+ * as that lasted).  While
  * nothing is refused every answer but a 401 counts as working (it ends
  * a run of transport failures, as any answer does).  Counting an
  * unchecked answer as working cleared a member's refusal and its link
@@ -352,18 +356,32 @@ call_begin(struct peers *p, const char *addr, struct client_conn *c,
 	return rc;
 }
 
+/* A probe of a down address failed: the next one waits twice as long. */
+static void
+do_back_off(struct pool *pl)
+{
+	pl->backoff_ms = pl->backoff_ms == 0 ? PEER_BACKOFF_MIN_MS :
+	    pl->backoff_ms >= PEER_BACKOFF_MAX_MS / 2 ?
+	    PEER_BACKOFF_MAX_MS : pl->backoff_ms * 2;
+	pl->retry_at = clock_now_ms() + pl->backoff_ms;
+}
+
 /*
  * Records outcome o in pl's health: a working answer ends the failing
  * run, anything else extends it (and marks the address down after
  * PEER_DOWN_AFTER); an answer sets the refusal.  Except, while the
  * peer refuses this node, a working answer not given past its signature
- * check, which records nothing (THE RULE in HEALTH).  Caller holds mu.
+ * check, which records nothing but, on a down address, a failed probe
+ * (THE RULE in HEALTH).  Caller holds mu.
  */
 static void
 do_record(struct pool *pl, const struct outcome *o)
 {
-	if (o->ok && !o->passed_check && pl->refused != PEER_ACCEPTED)
+	if (o->ok && !o->passed_check && pl->refused != PEER_ACCEPTED) {
+		if (pl->fails >= PEER_DOWN_AFTER)
+			do_back_off(pl);
 		return;
+	}
 	if (o->answered) {
 		pl->refused = o->refused;
 		memcpy(pl->refusal, o->refusal, sizeof(pl->refusal));
@@ -378,12 +396,8 @@ do_record(struct pool *pl, const struct outcome *o)
 	pl->fails++;
 	pl->last_fail = clock_wall_ms();
 	memcpy(pl->error, o->error, sizeof(pl->error));
-	if (pl->fails >= PEER_DOWN_AFTER) {
-		pl->backoff_ms = pl->backoff_ms == 0 ? PEER_BACKOFF_MIN_MS :
-		    pl->backoff_ms >= PEER_BACKOFF_MAX_MS / 2 ?
-		    PEER_BACKOFF_MAX_MS : pl->backoff_ms * 2;
-		pl->retry_at = clock_now_ms() + pl->backoff_ms;
-	}
+	if (pl->fails >= PEER_DOWN_AFTER)
+		do_back_off(pl);
 }
 
 /*

@@ -50,7 +50,9 @@ enum peer_state { PEER_UNKNOWN, PEER_UP, PEER_DOWN };
  * /cluster/nodes, a relayed GET /kv/), and one a kvd may give before
  * it checks (a 503 busy, a 400, a 413: statuses a handler gives past
  * the check too).  While refused, such an answer changes no field of
- * peer_health (see peer.c's HEALTH, THE RULE).
+ * peer_health, but for the wait before the next probe: as the probe of
+ * a down address it failed, and the backoff doubles (see peer.c's
+ * HEALTH, THE RULE).
  */
 enum peer_refusal {
 	PEER_ACCEPTED,		/* no 401 as its last answer (or no answer yet) */

@@ -869,20 +869,23 @@ answered_with(struct peers *p, const char *addr, const char *target, int want)
  * GETs target until a call comes back with status want, every 50 ms
  * while the link is down and calls fail at once, for up to
  * 10 x PEER_BACKOFF_MAX_MS (the backoff, on a loaded machine): whether
- * one did.
+ * one did, with the monotonic ms that call began at in *began.
  */
 static bool
-probed_with(struct peers *p, const char *addr, const char *target, int want)
+probed_with(struct peers *p, const char *addr, const char *target, int want,
+    int64_t *began)
 {
 	struct timespec gap = { 0, 50 * 1000000L };
 	int64_t deadline = clock_now_ms() + 10 * PEER_BACKOFF_MAX_MS;
 
-	while (!answered_with(p, addr, target, want)) {
+	for (;;) {
+		*began = clock_now_ms();
+		if (answered_with(p, addr, target, want))
+			return true;
 		if (clock_now_ms() >= deadline)
 			return false;
 		nanosleep(&gap, NULL);
 	}
-	return true;
 }
 
 /*
@@ -901,7 +904,7 @@ test_refusal_before_check(const char *addr)
 	struct peers *p = peers_new(1000, 4);
 	struct auth *a = NULL;
 	char err[128];
-	int64_t last_ok;
+	int64_t last_ok, first, second;
 	bool good, probed;
 
 	good = answered_with(p, addr, "/internal/busy", 503) &&
@@ -938,14 +941,26 @@ test_refusal_before_check(const char *addr)
 	ok(good, "before the check: refused %d times, the link is down",
 	    PEER_DOWN_AFTER);
 	last_ok = h.last_ok_ms;
-	probed = probed_with(p, addr, "/internal/busy", 503);
+	probed = probed_with(p, addr, "/internal/busy", 503, &first);
 	good = probed && peer_health(p, addr, &h) == PEER_DOWN &&
 	    h.link == PEER_DOWN && h.fails == PEER_DOWN_AFTER &&
 	    h.refused == PEER_REFUSED_SECRET && h.last_ok_ms == last_ok;
 	ok(good, "before the check: a probe answered 503 leaves the refused "
 	    "link down (probed %d, link %d, fails %d, refused %d)", probed,
 	    h.link, h.fails, h.refused);
-	probed = probed_with(p, addr, "/internal/ok", 200);
+	/*
+	 * It proved nothing, so it failed as a probe: the backoff doubled,
+	 * and no call gets through before it ends (it stayed at its least,
+	 * the next probe half a second later, for as long as 503s came).
+	 */
+	probed = probed_with(p, addr, "/internal/busy", 503, &second);
+	good = probed && second - first >= 2 * PEER_BACKOFF_MIN_MS &&
+	    peer_health(p, addr, &h) == PEER_DOWN &&
+	    h.fails == PEER_DOWN_AFTER && h.refused == PEER_REFUSED_SECRET;
+	ok(good, "before the check: a probe answered 503 doubles the backoff "
+	    "as a failed one does (the next probe %lld ms later, fails %d)",
+	    (long long)(second - first), h.fails);
+	probed = probed_with(p, addr, "/internal/ok", 200, &second);
 	good = probed && peer_health(p, addr, &h) == PEER_UP &&
 	    h.fails == 0 && h.refused == PEER_ACCEPTED && h.error[0] == '\0';
 	ok(good, "before the check: a 200 on /internal/, given only past the "
