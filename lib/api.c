@@ -16,7 +16,7 @@
  * The admin routes (/admin/hints, /admin/repair: what kvctl hints and
  * kvctl repair call) are operators' and are signed like the internal
  * ones when the cluster has a secret (signed_route, from auth.c's list,
- * auth_route_signed): kvctl signs them with --cluster-secret-file.
+ * auth_route_signer): kvctl signs them with --cluster-secret-file.
  *
  * Handlers read the node's modules (node.h) and write the response's
  * status, headers and body; none of them keeps anything after it
@@ -2570,16 +2570,22 @@ handle_cleanup(struct node *nd, struct server_response *res)
 	buf_puts(&res->body, "}\n");
 }
 
-/* True for the node-to-node routes, which clients do not call. */
+/*
+ * True for the node-to-node routes, which clients do not call: the ones
+ * the peers sign (auth.c owns the list, auth_route_signer).  They get
+ * the peers' body limit and reserve, and their parameters are checked
+ * only past the signature.
+ */
 static bool
 internal_route(int i)
 {
-	return strncmp(routes[i].path, "/internal/", 10) == 0;
+	return auth_route_signer(routes[i].path, strlen(routes[i].path)) ==
+	    AUTH_SIGNER_PEERS;
 }
 
 /*
  * True for the routes signed when the cluster has a secret: node to node,
- * /admin/, and the membership changes.  auth_route_signed owns the list;
+ * /admin/, and the membership changes.  auth_route_signer owns the list;
  * peer.c reads it too.
  */
 static bool

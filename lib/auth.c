@@ -9,15 +9,17 @@
  * --cluster-secret-file, only holders of the secret can; the public
  * routes (/kv/, /health, /cluster/nodes, ...) are unchanged.
  *
- * WHICH ROUTES ARE SIGNED.  auth_route_signed owns the list: every path
- * under /internal/ (node to node), every path under /admin/ (kvctl hints
- * and repair) and the three membership changes, /cluster/join,
- * /cluster/leave and /cluster/cleanup (a join could otherwise add a node
- * that receives copies of the data, a leave cut a member off), whatever
- * the method.  api.c verifies the signature of these routes and of no
- * other; peer.c reads the same list to know which answers can say
- * whether a peer accepts this node's signature.  One list, so the two
- * cannot disagree about a route added later.
+ * WHICH ROUTES ARE SIGNED, AND BY WHOM.  auth_route_signer owns the
+ * list: every path under /internal/ (node to node: the peers sign
+ * them), every path under /admin/ (kvctl hints and repair) and the
+ * three membership changes, /cluster/join, /cluster/leave and
+ * /cluster/cleanup (a join could otherwise add a node that receives
+ * copies of the data, a leave cut a member off: operators sign them
+ * through kvctl), whatever the method.  api.c verifies the signature of
+ * these routes and of no other, and gives the ones peers sign the
+ * peers' body limit and reserve; peer.c reads the same list to know
+ * which answers can say whether a peer accepts this node's signature.
+ * One list, so none of them can disagree about a route added later.
  *
  * THE SECRET.  The file's bytes, less one trailing "\n" if there is one,
  * are the HMAC key: AUTH_KEY_MIN (16) to AUTH_KEY_MAX (4096) bytes of
@@ -409,28 +411,42 @@ auth_free(struct auth *a)
 	free(a);
 }
 
-/* The signed paths (WHICH ROUTES ARE SIGNED): prefixes end in '/'. */
-static const char *const signed_paths[] = {
-	"/internal/", "/admin/", "/cluster/join", "/cluster/leave",
-	"/cluster/cleanup",
+/* The signed paths and their signers (WHICH ROUTES ARE SIGNED): prefixes
+ * end in '/'. */
+static const struct {
+	const char		*path;
+	enum auth_signer	 signer;
+} signed_paths[] = {
+	{ "/internal/",		AUTH_SIGNER_PEERS },
+	{ "/admin/",		AUTH_SIGNER_OPERATORS },
+	{ "/cluster/join",	AUTH_SIGNER_OPERATORS },
+	{ "/cluster/leave",	AUTH_SIGNER_OPERATORS },
+	{ "/cluster/cleanup",	AUTH_SIGNER_OPERATORS },
 };
 
-bool
-auth_route_signed(const char *target, size_t len)
+enum auth_signer
+auth_route_signer(const char *target, size_t len)
 {
-	const char *query = memchr(target, '?', len);
+	const char *query = memchr(target, '?', len), *path;
 	size_t i, n;
 
 	if (query != NULL)
 		len = (size_t)(query - target);
 	for (i = 0; i < sizeof(signed_paths) / sizeof(signed_paths[0]); i++) {
-		n = strlen(signed_paths[i]);
-		if (len < n || memcmp(target, signed_paths[i], n) != 0)
+		path = signed_paths[i].path;
+		n = strlen(path);
+		if (len < n || memcmp(target, path, n) != 0)
 			continue;
-		if (signed_paths[i][n - 1] == '/' || len == n)
-			return true;
+		if (path[n - 1] == '/' || len == n)
+			return signed_paths[i].signer;
 	}
-	return false;
+	return AUTH_UNSIGNED;
+}
+
+bool
+auth_route_signed(const char *target, size_t len)
+{
+	return auth_route_signer(target, len) != AUTH_UNSIGNED;
 }
 
 size_t

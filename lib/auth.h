@@ -96,14 +96,28 @@ int	auth_check_head(struct auth *a, const struct http_request *req,
 int	auth_check_head_at(struct auth *a, int64_t now,
 	    const struct http_request *req, const char **why);
 
+/* Who signs the requests to a route when the cluster has a secret. */
+enum auth_signer {
+	AUTH_UNSIGNED,		/* nobody: the public routes */
+	AUTH_SIGNER_PEERS,	/* the other nodes: the node-to-node routes */
+	AUTH_SIGNER_OPERATORS	/* kvctl with --cluster-secret-file */
+};
+
 /*
- * Whether a request to target[0..len) (a path, or a request-target:
- * its query, from the first '?', is ignored) must be signed when the
- * cluster has a secret: the paths under /internal/ and /admin/, and
- * /cluster/join, /cluster/leave and /cluster/cleanup, for every method.
- * A node checks the signature of these and of no other path (api.c),
- * so only an answer on one of them can say whether a peer accepts this
- * node's signature (peer.c).
+ * Who signs a request to target[0..len) (a path, or a request-target:
+ * its query, from the first '?', is ignored), for every method: the
+ * other nodes for the paths under /internal/, which only nodes call;
+ * operators for the paths under /admin/ and /cluster/join,
+ * /cluster/leave and /cluster/cleanup; nobody for the others.  A node
+ * checks the signature of the signed ones and of no other path, and
+ * gives the peers' body limit and reserve to those the peers sign
+ * (api.c).
+ */
+enum auth_signer auth_route_signer(const char *target, size_t len);
+/*
+ * Whether auth_route_signer has someone sign target[0..len): only an
+ * answer on such a route can say whether a peer accepts this node's
+ * signature (peer.c).
  */
 bool	auth_route_signed(const char *target, size_t len);
 

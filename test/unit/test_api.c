@@ -33,6 +33,7 @@
 #include "auth.h"
 #include "base64.h"
 #include "buf.h"
+#include "cas.h"
 #include "clock.h"
 #include "fnv.h"
 #include "http.h"
@@ -1308,6 +1309,10 @@ test_precheck(void)
 		{ "POST", "/internal/batch", true },
 		{ "POST", "/internal/members", true },
 		{ "POST", "/internal/ae/sync", true },
+		{ "POST", "/internal/digests", true },
+		{ "POST", CAS_ROUTE_PREPARE, true },
+		{ "POST", "/admin/repair", false },
+		{ "POST", "/batch", false },
 	};
 	struct server_request sr;
 	struct http_request *req;

@@ -798,58 +798,71 @@ handler(void *arg, const struct server_request *sr, struct server_response *res)
 /* ---- which routes are signed ----------------------------------------- */
 
 /*
- * The one list api.c verifies signatures on and peer.c reads answers by:
- * every path of api.c's routes[] (a route added there gets a line
+ * The one list api.c verifies signatures on (and gives the peers' body
+ * limit and reserve to the routes peers sign) and peer.c reads answers
+ * by: every path of api.c's routes[] (a route added there gets a line
  * here), the request-targets nodes send each other (lib/ callers of
  * peer_call and stream_send, queries included) and near misses.
  */
+#define NONE	AUTH_UNSIGNED
+#define PEERS	AUTH_SIGNER_PEERS
+#define OPS	AUTH_SIGNER_OPERATORS
+
 static void
 test_signed_routes(void)
 {
 	static const struct {
-		const char	*target;
-		bool		 is_signed;
+		const char		*target;
+		enum auth_signer	 signer;
 	} cases[] = {
 		/* api.c's routes[], as written there */
-		{ "/kv/", false }, { "/kv", false }, { "/batch", false },
-		{ "/health", false }, { "/cluster/nodes", false },
-		{ "/cluster/join", true }, { "/cluster/leave", true },
-		{ "/cluster/cleanup", true },
-		{ "/internal/replicate", true }, { "/internal/fetch/", true },
-		{ "/internal/members", true }, { "/internal/batch", true },
-		{ "/internal/digests", true }, { "/internal/list", true },
-		{ "/internal/ae/sync", true },
-		{ "/internal/paxos/prepare", true },
-		{ "/internal/paxos/accept", true },
-		{ "/internal/paxos/commit", true },
-		{ "/admin/hints", true }, { "/admin/hints/", true },
-		{ "/admin/repair", true }, { "/metrics", false },
-		{ "/ready", false }, { "/version", false },
+		{ "/kv/", NONE }, { "/kv", NONE }, { "/batch", NONE },
+		{ "/health", NONE }, { "/cluster/nodes", NONE },
+		{ "/cluster/join", OPS }, { "/cluster/leave", OPS },
+		{ "/cluster/cleanup", OPS },
+		{ "/internal/replicate", PEERS }, { "/internal/fetch/", PEERS },
+		{ "/internal/members", PEERS }, { "/internal/batch", PEERS },
+		{ "/internal/digests", PEERS }, { "/internal/list", PEERS },
+		{ "/internal/ae/sync", PEERS },
+		{ "/internal/paxos/prepare", PEERS },
+		{ "/internal/paxos/accept", PEERS },
+		{ "/internal/paxos/commit", PEERS },
+		{ "/admin/hints", OPS }, { "/admin/hints/", OPS },
+		{ "/admin/repair", OPS }, { "/metrics", NONE },
+		{ "/ready", NONE }, { "/version", NONE },
 		/* what nodes send each other, as sent */
-		{ "/internal/fetch/a%2Fb", true },
-		{ "/internal/list?prefix=a&after=b&limit=10&values=1", true },
-		{ "/kv/a?wait=5", false }, { "/kv/internal/x", false },
-		{ "/admin/hints/node2", true }, { "/admin/repair?keys=1", true },
-		{ "/cluster/join?x=1", true },
+		{ "/internal/fetch/a%2Fb", PEERS },
+		{ "/internal/list?prefix=a&after=b&limit=10&values=1", PEERS },
+		{ "/kv/a?wait=5", NONE }, { "/kv/internal/x", NONE },
+		{ "/admin/hints/node2", OPS }, { "/admin/repair?keys=1", OPS },
+		{ "/cluster/join?x=1", OPS },
 		/* near misses */
-		{ "/internal", false }, { "/admin", false },
-		{ "/cluster/joins", false }, { "/cluster/join/x", false },
-		{ "/cluster/nodes?internal/", false },
-		{ "/health?/internal/x", false }, { "", false }, { "?", false },
-		{ "/Internal/replicate", false },
+		{ "/internal", NONE }, { "/admin", NONE },
+		{ "/cluster/joins", NONE }, { "/cluster/join/x", NONE },
+		{ "/cluster/nodes?internal/", NONE },
+		{ "/health?/internal/x", NONE }, { "", NONE }, { "?", NONE },
+		{ "/Internal/replicate", NONE },
 	};
+	static const char *const by[] = { "is not signed",
+	    "is signed by the peers", "is signed by operators" };
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		ok(auth_route_signed(cases[i].target,
-		    strlen(cases[i].target)) == cases[i].is_signed,
+		ok(auth_route_signer(cases[i].target,
+		    strlen(cases[i].target)) == cases[i].signer &&
+		    auth_route_signed(cases[i].target,
+		    strlen(cases[i].target)) == (cases[i].signer != NONE),
 		    "signed routes: '%s' %s", cases[i].target,
-		    cases[i].is_signed ? "is signed" : "is not");
+		    by[cases[i].signer]);
 	/* Only len bytes are read: a prefix of a longer buffer. */
 	ok(auth_route_signed("/cluster/joinXYZ", 13) &&
 	    !auth_route_signed("/internal/x", 9),
 	    "signed routes: the length bounds the path");
 }
+
+#undef NONE
+#undef PEERS
+#undef OPS
 
 static void
 test_peer_signing(void)
