@@ -1752,7 +1752,8 @@ put_liveness(struct node *nd, const struct cluster_member *m, bool self,
 	buf_printf(b, ",\"state\":\"%s\",\"generation\":%llu,"
 	    "\"heartbeat\":%llu,\"heartbeat_age_ms\":", state,
 	    (unsigned long long)li.gen, (unsigned long long)li.hb);
-	if (li.age_ms >= 0 && (li.heard || li.state == LIVENESS_DOWN))
+	/* Never heard: no heartbeat has an age, down or not. */
+	if (li.age_ms >= 0 && li.heard)
 		buf_printf(b, "%lld", (long long)li.age_ms);
 	else
 		buf_puts(b, "null");

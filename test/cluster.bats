@@ -484,6 +484,33 @@ refused_join() {
 	done
 }
 
+@test "a member joined but never started, declared down: heartbeat_age_ms is null (never heard), not an age counted from the join" {
+	start_cluster
+	wait_for 20 linked node1 node2 node3
+	run c -X POST -d "{\"id\":\"node4\",\"address\":\"$(member_addr 4)\"}" \
+	    "$(url node1)/cluster/join"
+	[ "$status" -eq 0 ]
+	# Down by gossip's verdict (it names who declared it), not only by
+	# node1's own calls failing.
+	node4_down() {
+		nodes node1 | jq -e '.members[] | select(.id == "node4") |
+		    .state == "down" and .reported_by != null' >/dev/null
+	}
+	wait_for 30 node4_down
+	nodes node1 | jq '.members[] | select(.id == "node4")'
+	nodes node1 | jq -e '.members[] | select(.id == "node4") |
+	    .heartbeat == 0 and .generation == 0 and .heartbeat_age_ms == null'
+	# One that was heard and then went down keeps its age.
+	kill_node node3
+	node3_down() {
+		nodes node1 | jq -e '.members[] | select(.id == "node3") |
+		    .state == "down"' >/dev/null
+	}
+	wait_for 30 node3_down
+	nodes node1 | jq -e '.members[] | select(.id == "node3") |
+	    .heartbeat > 0 and (.heartbeat_age_ms | type == "number")'
+}
+
 @test "a join of a node with another --vnodes or --n is refused: 409 ring_mismatch naming both values, membership unchanged" {
 	start_cluster
 	local a4="127.0.0.1:$(port 4)"
