@@ -627,7 +627,11 @@ failover_check(struct client_conn *c, const struct opts *o)
  * pages, a delete --prefix, a load's every batch paid that on each
  * request, and now pay it once.  A failed server is still asked when
  * every other fails, in its turn at the end, and one that answers then
- * is no longer taken as failed.  verify and bench keep the same record.
+ * is no longer taken as failed.  verify and bench keep the same record,
+ * and ask a failed server again once its pause has run out (lib/servers'
+ * retry rule: 1 s, doubling, at most 8 s); the commands here, whose
+ * requests follow each other within seconds, keep it last
+ * (SERVERS_FAILED_LAST).
  */
 
 /*
@@ -752,7 +756,7 @@ request_why(const struct opts *o, const char *method, const char *target,
 		}
 		buf_reset(&failed);
 		answered = false;
-		servers_order(srv, n, 0, order);
+		servers_order(srv, n, 0, SERVERS_FAILED_LAST, order);
 		for (k = 0; k < n; k++) {
 			s = &srv[order[k]];
 			last = k == n - 1;
@@ -4928,7 +4932,7 @@ load_request(struct load *ld, struct load_conn *lc, const char *method,
 
 	if ((order = calloc((size_t)ld->nsrv, sizeof(*order))) == NULL)
 		return -1;
-	servers_order(ld->srv, ld->nsrv, lc->at, order);
+	servers_order(ld->srv, ld->nsrv, lc->at, SERVERS_FAILED_LAST, order);
 	for (k = 0; k < ld->nsrv; k++) {
 		if (lc->open && lc->at != order[k]) {
 			client_close(&lc->c);
@@ -6102,6 +6106,9 @@ verify_usage(FILE *f)
 	    "Every request has the --timeout deadline.  A write is acknowledged on\n"
 	    "200/201 only; 503, timeouts and connection errors are unknown\n"
 	    "outcomes (counted as unacknowledged, never checked).\n"
+	    "A server that fails is asked after the others, and again once a\n"
+	    "pause has run out (1 s, doubling while it keeps failing, at most\n"
+	    "8 s), so a node restarted during the run gets writes again.\n"
 	    "A run in which no write was acknowledged checked nothing: it reports\n"
 	    "FAILED and exits 1.\n"
 	    "Exit status: 0 nothing lost, 1 lost, stale, corrupt or unreadable\n"

@@ -451,7 +451,8 @@ server_down(struct loop *l, struct conn *c, const char *line)
 
 	servers_failed(&o->servers[c->srv], line);
 	fine = servers_order(o->servers, o->nservers,
-	    (c->srv + 1 + c->id / o->nservers) % o->nservers, l->order);
+	    (c->srv + 1 + c->id / o->nservers) % o->nservers,
+	    SERVERS_FAILED_LAST, l->order);
 	if (fine > 0 && l->order[0] != c->srv)
 		conn_aim(c, l->b, l->order[0]);
 }

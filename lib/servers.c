@@ -19,6 +19,28 @@
  * line said of the server, for a caller that reports at the end (bench).
  * The lock is held only over the array, never across the network.
  *
+ * RETRY.  Kept last for good, a server killed and restarted during
+ * `kvctl verify` (what contrib/chaos.sh does) got no more writes for the
+ * rest of the run, and `kvctl bench` no more load, while another
+ * answered.  So a run that goes on (SERVERS_RETRY_FAILED) asks it again
+ * once a pause has run out: 1 s after it failed (RETRY_FIRST_MS), then
+ * twice the last pause each time that retry fails, at most 8 s
+ * (RETRY_MAX_MS), so a server that stays dead costs one failed request
+ * every 8 s, and one that is back gets work again within 8 s of its
+ * start.  Only one request is the retry: the first servers_order call
+ * after the pause hands it out (first in that caller's order), and the
+ * others keep the server last while it is out, so that the other
+ * threads, and bench's other connections, do not pile onto a server
+ * that may hang.  Should the retry never come back (a caller that did
+ * not send it), the server is handed out again RETRY_MAX_MS later.
+ * Its failure doubles the pause (so does any failure once the pause has
+ * run out, unclaimed); a failure from a request sent before the server
+ * was failed, arriving during the pause, leaves it alone: it says
+ * nothing new.  Its answer takes the server back, as any answer does.
+ * One-shot commands (SERVERS_FAILED_LAST) keep a failed server last for
+ * their whole run: their requests follow each other within seconds, and
+ * a hung server retried would cost each retry its 3 s again.
+ *
  * NOT KVD.  Some other HTTP server at a --server address answers too,
  * and its "404 File not found" page must not read as kvd's "not found",
  * nor its 501 as a refused write.  Every error kvd answers (300 and up,
@@ -47,11 +69,18 @@
 #include <sys/types.h>
 
 #include "client.h"
+#include "clock.h"
 #include "json.h"
+
+#define RETRY_FIRST_MS	1000
+#define RETRY_MAX_MS	8000
 
 struct failed {
 	struct client_server	 s;
 	char			*line;	/* malloc'd, or NULL */
+	int64_t			 pause_ms;	/* the current pause */
+	int64_t			 retry_at;	/* when it may be asked again */
+	bool			 retrying;	/* the retry is handed out */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -74,27 +103,47 @@ do_find(const struct client_server *s)
 bool
 servers_failed(const struct client_server *s, const char *line)
 {
-	struct failed *grown;
+	return servers_failed_at(s, line, clock_now_ms());
+}
+
+bool
+servers_failed_at(const struct client_server *s, const char *line,
+    int64_t now)
+{
+	struct failed *grown, *f;
 	size_t cap;
-	bool first;
+	ssize_t i;
 
 	pthread_mutex_lock(&lock);
-	if ((first = do_find(s) < 0)) {
-		if (nfailed == capfailed) {
-			cap = capfailed ? capfailed * 2 : 8;
-			grown = realloc(failed, cap * sizeof(*grown));
-			if (grown != NULL) {
-				failed = grown;
-				capfailed = cap;
-			}
+	if ((i = do_find(s)) >= 0) {
+		f = &failed[i];
+		if (f->retrying || now >= f->retry_at) {
+			f->pause_ms = f->pause_ms * 2 > RETRY_MAX_MS ?
+			    RETRY_MAX_MS : f->pause_ms * 2;
+			f->retry_at = now + f->pause_ms;
+			f->retrying = false;
 		}
-		if (nfailed < capfailed) {
-			failed[nfailed].s = *s;
-			failed[nfailed++].line = line ? strdup(line) : NULL;
+		pthread_mutex_unlock(&lock);
+		return false;
+	}
+	if (nfailed == capfailed) {
+		cap = capfailed ? capfailed * 2 : 8;
+		grown = realloc(failed, cap * sizeof(*grown));
+		if (grown != NULL) {
+			failed = grown;
+			capfailed = cap;
 		}
 	}
+	if (nfailed < capfailed) {
+		f = &failed[nfailed++];
+		f->s = *s;
+		f->line = line ? strdup(line) : NULL;
+		f->pause_ms = RETRY_FIRST_MS;
+		f->retry_at = now + RETRY_FIRST_MS;
+		f->retrying = false;
+	}
 	pthread_mutex_unlock(&lock);
-	return first;
+	return true;
 }
 
 void
@@ -129,19 +178,40 @@ servers_why(const struct client_server *s, char *out, size_t outlen)
 }
 
 int
-servers_order(const struct client_server *srv, int n, int start, int *order)
+servers_order(const struct client_server *srv, int n, int start,
+    enum servers_policy policy, int *order)
 {
-	int i, k, at = 0, pass, fine = 0;
-	bool was_failed;
+	return servers_order_at(srv, n, start, policy, clock_now_ms(), order);
+}
+
+int
+servers_order_at(const struct client_server *srv, int n, int start,
+    enum servers_policy policy, int64_t now, int *order)
+{
+	struct failed *f;
+	ssize_t j;
+	int i, k, at = 0, pass, fine = 0, retry = -1;
 
 	pthread_mutex_lock(&lock);
+	if (policy == SERVERS_RETRY_FAILED)
+		for (k = 0; k < n && retry < 0; k++) {
+			i = (start + k) % n;
+			if ((j = do_find(&srv[i])) >= 0 &&
+			    now >= failed[j].retry_at) {
+				f = &failed[j];
+				f->retrying = true;
+				f->retry_at = now + RETRY_MAX_MS;
+				order[at++] = retry = i;
+				fine++;
+			}
+		}
 	for (pass = 0; pass < 2; pass++)
 		for (k = 0; k < n; k++) {
 			i = (start + k) % n;
-			was_failed = do_find(&srv[i]) >= 0;
-			if (was_failed == (pass == 1))
-				order[at++] = i;
-			if (!was_failed && pass == 0)
+			if (i == retry || (do_find(&srv[i]) >= 0) != (pass == 1))
+				continue;
+			order[at++] = i;
+			if (pass == 0)
 				fine++;
 		}
 	pthread_mutex_unlock(&lock);

@@ -8,23 +8,28 @@
  * only when the server answered 200 or 201; a 503, a timeout, a connection
  * error or any other answer is an *unknown* outcome (the write may or may
  * not have been made durable somewhere) and is never counted as
- * acknowledged, nor retried under the same name.  A server that fails at
- * the transport level is skipped by that writer for a backoff (100 ms
- * doubling to 2 s), so a killed node costs one failed write per backoff,
- * not one per round-robin turn.
+ * acknowledged, nor retried under the same name.  A thread backs off
+ * from a server that failed it at the transport level (100 ms doubling
+ * to 2 s), so that while every server has failed a killed node costs one
+ * failed write per backoff, not one per round-robin turn; while some
+ * server answers, the record below decides instead.
  *
- * Servers that fail.  Every phase takes its servers as kvctl's other
- * commands do: one that failed in this run -- at the transport level
- * (refused, reset, hung past the timeout, a name that does not resolve)
- * or by answering as no kvd does -- is asked after every other for the
- * rest of the run, in every thread (lib/servers keeps the record), and
- * taken back once it answers.  So a hung node costs each thread at most
- * one timeout, not one per backoff, while another server answers.  An
- * answer that is not kvd's (lib/servers' servers_not_kvd: another HTTP
- * server's 404 page or 501) counts for nothing: not an acknowledgement,
- * not a verdict (its 404 is no lost write), not an answer that makes the
- * cluster reachable; that thread never asks that server again, and the
- * record names it, for kvctl to say so.
+ * Servers that fail.  Every phase takes its servers from lib/servers'
+ * record, which every thread shares: one that failed in this run -- at
+ * the transport level (refused, reset, hung past the timeout, a name
+ * that does not resolve) or by answering as no kvd does -- is asked
+ * after every other, and taken back once it answers.  Unlike kvctl's
+ * one-shot commands, verify retries it (SERVERS_RETRY_FAILED): once its
+ * pause has run out (1 s, doubling with each failed retry, at most 8 s)
+ * one request, of whichever thread asks first, goes to it; so a node
+ * killed -9 and restarted mid-run gets writes again within 8 s of its
+ * start, which is what a chaos run means to test, and a hung node costs
+ * one thread one timeout per pause, not every thread one per backoff.
+ * An answer that is not kvd's (lib/servers' servers_not_kvd: another
+ * HTTP server's 404 page or 501) counts for nothing: not an
+ * acknowledgement, not a verdict (its 404 is no lost write), not an
+ * answer that makes the cluster reachable; that thread never asks that
+ * server again, and the record names it, for kvctl to say so.
  *
  * A PUT carries no query unless write_r is set (--write-r): then ?r=N or
  * ?r=all makes the coordinator read a quorum before it writes (N capped
@@ -306,28 +311,33 @@ pool_free(struct pool *p)
 }
 
 /*
- * The next server in turn that is not backing off, those that failed in
- * this run (lib/servers' record) after the others.  When all are backing
- * off, waits (at most 200 ms) for the one whose backoff ends first and
- * returns it.  -1 when every server answered as no kvd does.
+ * The next server in turn: lib/servers' order (those that failed in this
+ * run after the others, but a failed one whose retry is due first), and
+ * of those that failed, the first that this pool is not backing off
+ * from.  When every server failed and all are backing off, waits (at
+ * most 200 ms) for the one whose backoff ends first and returns it.  -1
+ * when every server answered as no kvd does.
  */
 static int
 pool_pick(struct pool *p)
 {
 	int64_t now = clock_now_ms();
-	int k, s, best = -1;
+	int k, s, fine, best = -1;
 
-	servers_order(p->srv, p->nsrv, p->next, p->order);
+	fine = servers_order(p->srv, p->nsrv, p->next, SERVERS_RETRY_FAILED,
+	    p->order);
 	for (k = 0; k < p->nsrv; k++) {
 		s = p->order[k];
-		if (p->down_until[s] <= now) {
+		if (p->down_until[s] == NOT_KVD)
+			continue;
+		if (k < fine || p->down_until[s] <= now) {
 			p->next = (s + 1) % p->nsrv;
 			return s;
 		}
 		if (best < 0 || p->down_until[s] < p->down_until[best])
 			best = s;
 	}
-	if (p->down_until[best] == NOT_KVD)
+	if (best < 0)
 		return -1;
 	sleep_ms(p->down_until[best] - now < 200 ? p->down_until[best] - now : 200);
 	p->next = (best + 1) % p->nsrv;
@@ -680,7 +690,8 @@ cleanup_send(const struct verify_opts *o, struct pool *pool,
 	int s, i, arr, k, e, f;
 	bool done = false;
 
-	servers_order(pool->srv, pool->nsrv, 0, pool->order);
+	servers_order(pool->srv, pool->nsrv, 0, SERVERS_RETRY_FAILED,
+	    pool->order);
 	for (i = 0; i < pool->nsrv && !done; i++) {
 		s = pool->order[i];
 		buf_reset(&why);
@@ -818,7 +829,8 @@ cluster_n(const struct verify_opts *cfg)
 	if (pool_init(&pool, cfg, 0) != 0)
 		return -1;
 	client_response_init(&res);
-	servers_order(pool.srv, pool.nsrv, 0, pool.order);
+	servers_order(pool.srv, pool.nsrv, 0, SERVERS_RETRY_FAILED,
+	    pool.order);
 	for (i = 0; i < pool.nsrv && result <= 0; i++) {
 		s = pool.order[i];
 		if (client_do(&pool.conns[s], "GET", "/cluster/nodes", NULL,

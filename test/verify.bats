@@ -3,7 +3,8 @@
 # contrib/chaos.sh: a clean run on one node (text and JSON, keys and set
 # mode), usage and unreachable exit codes, a three-node cluster that
 # keeps every acknowledged write while a node is killed -9 and restarted
-# mid-run, a node whose data is wiped between the write and the read
+# mid-run, such a node given with one other server getting writes again
+# once verify retries it, a node whose data is wiped between the write and the read
 # phase (verify must exit 1 and name lost keys), one that goes back to a
 # copy of its data taken mid-run (set mode must report stale keys, each
 # with the reason of the read that judged it),
@@ -135,6 +136,37 @@ finish_verify() {
 	[ "$rc" -eq 0 ]
 	verify_clean
 	[[ "$output" == *"read-back r=3"* ]]
+}
+
+@test "verify: a node killed -9 and restarted mid-run gets writes again (retried after a pause), not only the other server" {
+	local i before
+	pick_ports 3
+	for i in 1 2 3; do
+		start_peer "$i" 3 "" --request-log
+	done
+	# Two servers: node1's writes go on (W=2 with node3) while node2 is
+	# down; node2 gets none but the writers' own (peers write through
+	# /internal/, and the read-back GETs).
+	verify --server "$(url node1),$(url node2)" --timeout 5 verify \
+	    -d 20 -c 2 --prefix back >"$TMP/out" 2>"$TMP/err" &
+	VPID=$!
+	BG+=("$VPID")
+	wait_for 30 grep -qE 'method=PUT path="?/kv/back-' "$TMP/node2.log"
+	kill_node node2 KILL
+	# The writers alternate servers, so they find node2 refusing within
+	# moments; a second more for a loaded machine.
+	sleep 1
+	before=$(wc -l <"$TMP/node2.log")
+	start_peer 2 3 "" --request-log
+	# Same port, same data: verify asks it again once its pause (1 s,
+	# doubling, at most 8 s) has run out, within the 20 s of writes.
+	# Before, it never did while node1 answered.
+	wait_for 30 sh -c "tail -n +$((before + 1)) '$TMP/node2.log' |
+	    grep -qE 'method=PUT path=\"?/kv/back-'"
+	finish_verify
+	cat "$TMP/err"
+	[ "$rc" -eq 0 ]
+	verify_clean
 }
 
 # puts PREFIX: the PUTs of keys PREFIX-* in the three nodes' request logs.

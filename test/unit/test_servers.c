@@ -5,9 +5,14 @@
  * everyone else's), for kvd's own answers of every kind and some other
  * servers'; and the record of failed servers: asked last in
  * servers_order from any start, named by servers_why, taken back by
- * servers_answered.
+ * servers_answered; and the retry rule, on a clock the test sets: first
+ * after 1 s, then 2, 4, 8 and 8 s after each failed retry, one caller at
+ * a time (another 8 s later when it never reports), a failure during a
+ * pause changing nothing, never for SERVERS_FAILED_LAST.
  */
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "buf.h"
@@ -96,6 +101,85 @@ answer_len(const char *in)
 	    (cl != NULL ? (size_t)atoi(cl + 16) : 0);
 }
 
+/*
+ * Whether, at now, the retry policy hands out pair[1] (failed) as the
+ * retry, first, before pair[0] (never failed); else it puts it last.
+ */
+static bool
+handed_out(const struct client_server *pair, int64_t now)
+{
+	int order[2], fine;
+
+	fine = servers_order_at(pair, 2, 0, SERVERS_RETRY_FAILED, now, order);
+	if (fine == 2 && order[0] == 1 && order[1] == 0)
+		return true;
+	if (fine != 1 || order[0] != 0 || order[1] != 1)
+		printf("# at %lld: fine %d, order %d %d: neither\n",
+		    (long long)now, fine, order[0], order[1]);
+	return false;
+}
+
+/*
+ * The retry rule (servers.h), on times the test picks: T is when the
+ * server first fails, and each pause is checked a millisecond before it
+ * runs out and when it does.
+ */
+static void
+retry_rule(void)
+{
+	static const struct client_server pair[2] = {
+		{ "127.0.0.1", "10" }, { "127.0.0.1", "11" }
+	};
+	static const int64_t pauses[] = { 2000, 4000, 8000, 8000, 8000 };
+	const int64_t T = 1000000;
+	char line_of_11[64];
+	int64_t at;
+	int order[2], fine;
+	size_t i;
+
+	ok(servers_failed_at(&pair[1], "127.0.0.1:11: Connection refused", T),
+	    "retry: the server fails at T");
+	ok(!handed_out(pair, T + 999), "retry: not 999 ms after");
+	ok(servers_failed_at(&pair[1], "late", T + 500) == false &&
+	    !handed_out(pair, T + 999),
+	    "retry: a failure during the pause does not lengthen it");
+	fine = servers_order_at(pair, 2, 0, SERVERS_FAILED_LAST, T + 5000,
+	    order);
+	ok(fine == 1 && order[0] == 0 && order[1] == 1,
+	    "retry: never for SERVERS_FAILED_LAST, however late");
+	ok(handed_out(pair, T + 1000), "retry: handed out 1 s after, first");
+	ok(!handed_out(pair, T + 1000) && !handed_out(pair, T + 1999),
+	    "retry: to one caller: the others keep it last");
+	at = T + 1000;
+	for (i = 0; i < sizeof(pauses) / sizeof(pauses[0]); i++) {
+		at += 10;	/* the retry fails 10 ms after it was sent */
+		servers_failed_at(&pair[1], "again", at);
+		ok(!handed_out(pair, at + pauses[i] - 1) &&
+		    handed_out(pair, at + pauses[i]),
+		    "retry: after failed retry %zu, the pause is %lld ms", i + 1,
+		    (long long)pauses[i]);
+		at += pauses[i];
+	}
+	ok(servers_why(&pair[1], line_of_11, sizeof(line_of_11)) != NULL &&
+	    strcmp(line_of_11, "127.0.0.1:11: Connection refused") == 0,
+	    "retry: the first line is kept through the retries");
+	servers_answered(&pair[1]);
+	fine = servers_order_at(pair, 2, 1, SERVERS_RETRY_FAILED, at + 30001,
+	    order);
+	ok(fine == 2 && order[0] == 1 && order[1] == 0,
+	    "retry: an answer takes it back: in turn again");
+	servers_failed_at(&pair[1], NULL, at + 40000);
+	ok(!handed_out(pair, at + 40999),
+	    "retry: failed again after it was back, the pause is 1 s again");
+	servers_failed_at(&pair[1], NULL, at + 41500);
+	ok(!handed_out(pair, at + 43499) && handed_out(pair, at + 43500),
+	    "retry: a failure once the pause ran out, unclaimed, doubles it");
+	ok(!handed_out(pair, at + 43500 + 7999) &&
+	    handed_out(pair, at + 43500 + 8000),
+	    "retry: one never reported is handed out again 8 s later");
+	servers_answered(&pair[1]);
+}
+
 int
 main(void)
 {
@@ -127,7 +211,7 @@ main(void)
 		client_response_free(&res);
 	}
 
-	fine = servers_order(srv, 3, 1, order);
+	fine = servers_order(srv, 3, 1, SERVERS_FAILED_LAST, order);
 	ok(fine == 3 && order[0] == 1 && order[1] == 2 && order[2] == 0,
 	    "none failed: from the start, round");
 	ok(servers_why(&srv[1], line, sizeof(line)) == NULL,
@@ -139,20 +223,21 @@ main(void)
 	ok(servers_why(&srv[1], line, sizeof(line)) != NULL &&
 	    strcmp(line, "127.0.0.1:2: Connection refused") == 0,
 	    "the first line is kept");
-	fine = servers_order(srv, 3, 1, order);
+	fine = servers_order(srv, 3, 1, SERVERS_FAILED_LAST, order);
 	ok(fine == 2 && order[0] == 2 && order[1] == 0 && order[2] == 1,
 	    "the failed one last, the others from the start");
 	servers_failed(&srv[2], NULL);
 	ok(servers_why(&srv[2], line, sizeof(line)) != NULL && line[0] == '\0',
 	    "failed without a line: an empty why");
-	fine = servers_order(srv, 3, 0, order);
+	fine = servers_order(srv, 3, 0, SERVERS_FAILED_LAST, order);
 	ok(fine == 1 && order[0] == 0 && order[1] == 1 && order[2] == 2,
 	    "two failed: in list order after the one that did not");
 	servers_answered(&srv[1]);
-	fine = servers_order(srv, 3, 2, order);
+	fine = servers_order(srv, 3, 2, SERVERS_FAILED_LAST, order);
 	ok(fine == 2 && order[0] == 0 && order[1] == 1 && order[2] == 2,
 	    "one that answered is taken back");
 	ok(servers_why(&srv[1], line, sizeof(line)) == NULL,
 	    "and has no why");
+	retry_rule();
 	return tap_done();
 }
