@@ -5806,6 +5806,9 @@ bench_usage(FILE *f)
 	    "  --raw             octet-stream bodies (default JSON {\"value\":..})\n"
 	    "  --warmup SECONDS  unmeasured load before measuring (default 0)\n\n"
 	    "Connections are spread round-robin over the --server list.\n"
+	    "Each request has kvctl's --timeout deadline (default 10 s) and its\n"
+	    "connect --connect-timeout (default 3 s); one past it counts as a\n"
+	    "timeout.\n"
 	    "Prints requests, errors, throughput, latency p50/p90/p99/p99.9/max\n"
 	    "and the generator's own CPU share; --json prints one object.\n"
 	    "Exit status: 0 done (errors are reported), 2 usage, 3 no server\n"
@@ -6040,6 +6043,8 @@ cmd_bench(const struct opts *o, int argc, char **argv)
 	if ((b.nservers = parse_servers("bench", o->servers, &srv)) < 0)
 		return EXIT_USAGE;
 	b.servers = srv;
+	b.timeout_ms = o->timeout_ms;
+	b.connect_timeout_ms = o->connect_timeout_ms;
 	/* A vanished server must not kill us (macOS lacks MSG_NOSIGNAL). */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;

@@ -39,10 +39,12 @@
  * the same deadline; an answer that does not keep the connection alive
  * closes it, and the next request connects again.
  *
- * TIME.  A request has REQ_TIMEOUT_MS (10 s) from when it is started, a
- * connect included, and the connect itself CONNECT_TIMEOUT_MS (3 s);
- * past its deadline a request is a transport timeout and its socket is
- * closed.  After every poll the thread sweeps its connections: it ends
+ * TIME.  A request has o->timeout_ms (kvctl's --timeout, 10 s unless
+ * told) from when it is started, a connect included, and the connect
+ * itself o->connect_timeout_ms (--connect-timeout, 3 s); past its
+ * deadline a request is a transport timeout and its socket is closed.
+ * So a run of -n requests whose last ones hang on a stopped server ends
+ * one --timeout after they started, those counted as timeouts.  After every poll the thread sweeps its connections: it ends
  * back-offs, expires deadlines, starts the idle ones and collects the
  * sockets to wait on; poll then sleeps until the earliest deadline or
  * back-off.  A latency runs from when the thread started the request to
@@ -142,8 +144,6 @@
 #define KEY_PREFIX	"key:"
 #define KEY_DIGITS	12
 #define TARGET_PREFIX	"/kv/" KEY_PREFIX
-#define REQ_TIMEOUT_MS	10000
-#define CONNECT_TIMEOUT_MS 3000
 #define BACKOFF_NS	1000000u	/* after a transport error */
 #define RECV_ROOM	16384		/* free bytes offered to each recv */
 #define NS_PER_MS	1000000u
@@ -572,7 +572,7 @@ open_conn(struct loop *l, struct conn *c)
 		fail(l, c, ETIMEDOUT);
 		return;
 	}
-	cap = now + (uint64_t)CONNECT_TIMEOUT_MS * NS_PER_MS;
+	cap = now + (uint64_t)l->b->o->connect_timeout_ms * NS_PER_MS;
 	c->connect_deadline_ns = cap < c->deadline_ns ? cap : c->deadline_ns;
 	client_connect_init(&c->cc, c->addrs);
 	connect_next(l, c);
@@ -720,7 +720,7 @@ start_request(struct loop *l, struct conn *c)
 	}
 	set_key(c, c->op, key);
 	c->t0_ns = clock_now_ns();
-	c->deadline_ns = c->t0_ns + (uint64_t)REQ_TIMEOUT_MS * NS_PER_MS;
+	c->deadline_ns = c->t0_ns + (uint64_t)l->b->o->timeout_ms * NS_PER_MS;
 	if (c->fd < 0) {
 		open_conn(l, c);
 		return;
@@ -1036,6 +1036,8 @@ bench_opts_init(struct bench_opts *o)
 	o->test = BENCH_GET;
 	o->ratio_get = 90;
 	o->ratio_put = 10;
+	o->timeout_ms = 10000;
+	o->connect_timeout_ms = 3000;
 }
 
 const char *

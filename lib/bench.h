@@ -90,6 +90,9 @@ struct bench_opts {
 	unsigned	 ratio_get, ratio_put;	/* of BENCH_MIX; sum > 0 */
 	bool		 prefill;	/* PUT every key once before the run */
 	bool		 raw;		/* octet-stream bodies, not JSON */
+	int		 timeout_ms;	/* > 0: one request's deadline, its
+					   connect included */
+	int		 connect_timeout_ms;	/* > 0: one connect's */
 };
 
 struct bench_result {
