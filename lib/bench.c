@@ -97,9 +97,17 @@
  * every millisecond for the whole run, and the load goes on against the
  * others; with every server failed, connections stay and count, as
  * with one server.  An answer on a fresh connection takes its server
- * back.  Each pass starts from the spread, connection i at server i mod
- * S, so a server still dead shows in the measured pass's errors.  The
- * caller names the failed servers from the record after the run.
+ * back.  A connection moved off its own server (i mod S) goes back to
+ * it once it may be asked again (go_home): taken back, or due for the
+ * retry of lib/servers' rule (1 s after it failed, doubling while it
+ * keeps failing, at most 8 s), of which this connection is then the
+ * one request; so a server restarted during the run gets its share of
+ * the load again, and one still dead costs one error a pause.  A moved
+ * connection asks at most every HOME_CHECK_NS, so that the lock is not
+ * taken on every request.  Each pass starts from the spread, connection
+ * i at server i mod S, so a server still dead shows in the measured
+ * pass's errors.  The caller names the failed servers from the record
+ * after the run.
  *
  * WHAT COUNTS.  A request that gets any HTTP response has its latency
  * recorded.  2xx is ok; 404 to a GET or DELETE is a miss (the key space
@@ -145,6 +153,7 @@
 #define KEY_DIGITS	12
 #define TARGET_PREFIX	"/kv/" KEY_PREFIX
 #define BACKOFF_NS	1000000u	/* after a transport error */
+#define HOME_CHECK_NS	100000000u	/* moved: may it go back? (go_home) */
 #define RECV_ROOM	16384		/* free bytes offered to each recv */
 #define NS_PER_MS	1000000u
 
@@ -189,6 +198,8 @@ struct conn {
 					   carried one before: may be resent */
 	bool		 got_any;	/* some byte of an answer arrived */
 	uint64_t	 t0_ns, deadline_ns, connect_deadline_ns, wake_ns;
+	uint64_t	 home_check_ns;	/* moved off its server: when to
+					   ask whether it may go back */
 	size_t		 sent;		/* bytes of head + body written */
 	struct client_reader rd;
 	/* kept from request to request */
@@ -707,6 +718,29 @@ recv_some(struct loop *l, struct conn *c)
 		fail(l, c, errno);
 }
 
+/*
+ * c, moved off its own server (i mod S) by server_down, goes back to it
+ * when it may be asked again: taken back, or its retry is due and c is
+ * that one request (lib/servers' retry rule).  Asked at most every
+ * HOME_CHECK_NS (at now), as it takes the record's lock.
+ */
+static void
+go_home(struct loop *l, struct conn *c, uint64_t now)
+{
+	const struct bench_opts *o = l->b->o;
+	int home = c->id % o->nservers, slot;
+
+	if (c->srv == home || now < c->home_check_ns)
+		return;
+	c->home_check_ns = now + HOME_CHECK_NS;
+	/* Over home alone: 1 when it has not failed, or is c's retry. */
+	if (servers_order(&o->servers[home], 1, 0, SERVERS_RETRY_FAILED,
+	    &slot) == 1) {
+		conn_close(c);
+		conn_aim(c, l->b, home);
+	}
+}
+
 /* c is idle: start its next request, or mark it done for this pass. */
 static void
 start_request(struct loop *l, struct conn *c)
@@ -718,8 +752,9 @@ start_request(struct loop *l, struct conn *c)
 		l->ndone++;
 		return;
 	}
-	set_key(c, c->op, key);
 	c->t0_ns = clock_now_ns();
+	go_home(l, c, c->t0_ns);	/* before set_key: it rebuilds heads */
+	set_key(c, c->op, key);
 	c->deadline_ns = c->t0_ns + (uint64_t)l->b->o->timeout_ms * NS_PER_MS;
 	if (c->fd < 0) {
 		open_conn(l, c);

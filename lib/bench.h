@@ -7,8 +7,9 @@
  * latency histogram and the figures worked out from them.  It prints
  * nothing; the only state it shares is lib/servers' record of the
  * servers that failed in this run, which it reads and adds to (a server
- * that fails has its connections moved to the others; the caller names
- * the failed ones from the record).  What to say about the result, and
+ * that fails has its connections moved to the others, and back once the
+ * record's retry rule lets it be asked again; the caller names the
+ * failed ones from the record).  What to say about the result, and
  * the exit status, are the caller's (kvctl.c).  It owns everything it starts:
  * a few threads (o->threads, at most one per connection), each an event
  * loop that drives its share of the keep-alive connections with
