@@ -197,8 +197,9 @@ PY
 
 @test "a server killed during a duration run: errors are counted and the run ends" {
 	( sleep 0.5; kill_node n1 ) &
+	killer=$!
 	kb --server "$U" -c 2 -d 1.5 --json
-	wait
+	wait "$killer"
 	[ "$rc" -eq 0 ]
 	[ "$(jget 'j["errors_transport"] > 0 and j["misses"] > 0')" = True ]
 }
