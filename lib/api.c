@@ -80,6 +80,7 @@ struct scrape {
 	double	digest_retries, full_reads, full_busy;
 	double	connections, watchers, ring_mismatches;
 	double	wal_disk_full, wal_failed;
+	double	hint_bytes, hint_disk_bytes;
 };
 
 struct api {
@@ -3083,6 +3084,8 @@ scrape(struct api *a)
 	sc->hints = (double)hs.pending;
 	sc->hint_age = hs.oldest_ms ?
 	    (double)(wall - hs.oldest_ms) / 1000.0 : 0;
+	sc->hint_bytes = (double)hs.bytes;
+	sc->hint_disk_bytes = (double)hs.disk_bytes;
 	sc->ae_repairs = (double)(as.keys_received + as.keys_sent);
 	replica_read_stats(nd->replica, &rs);
 	sc->read_repairs = (double)rs.read_repairs;
@@ -3133,6 +3136,10 @@ static const struct {
 	  METRICS_GAUGE, S(hints) },
 	{ "kvd_hint_oldest_age_seconds", "Age of the oldest pending hint.",
 	  METRICS_GAUGE, S(hint_age) },
+	{ "kvd_hints_memory_bytes", "Bytes of the pending hints' records held "
+	  "in memory.", METRICS_GAUGE, S(hint_bytes) },
+	{ "kvd_hints_disk_bytes", "Bytes of the hint logs' segment files now.",
+	  METRICS_GAUGE, S(hint_disk_bytes) },
 	{ "kvd_antientropy_repairs_total", "Keys moved by anti-entropy, "
 	  "received and sent.", METRICS_COUNTER, S(ae_repairs) },
 	{ "kvd_read_repairs_total", "Stale replicas repaired by reads.",

@@ -493,6 +493,7 @@ hints_sync(struct hints_batch *b)
 void
 hints_stats(struct hints *h, const char *owner, struct hints_stats *st)
 {
+	struct wal_stats ws;
 	struct owner *o;
 
 	memset(st, 0, sizeof(*st));
@@ -506,6 +507,9 @@ hints_stats(struct hints *h, const char *owner, struct hints_stats *st)
 			*st = o->st;
 		if (o->head && (st->oldest_ms == 0 || o->head->at < st->oldest_ms))
 			st->oldest_ms = o->head->at;
+		/* h->mu, then the WAL's own: the order hints_add takes. */
+		wal_stats(o->wal, &ws);
+		st->disk_bytes += ws.disk_bytes;
 	}
 	pthread_mutex_unlock(&h->mu);
 }

@@ -56,7 +56,9 @@ struct hints_config {
 struct hints_stats {
 	char		owner[RING_ID_MAX + 1];	/* hints_owners only; "" else */
 	uint64_t	pending;	/* hints held now */
-	uint64_t	bytes;		/* their record bytes */
+	uint64_t	bytes;		/* their record bytes (in memory) */
+	uint64_t	disk_bytes;	/* bytes of the WALs' segment files now
+					   (hints_stats only; wal_stats) */
 	int64_t		oldest_ms;	/* wall clock when the oldest was taken, 0 none */
 	uint64_t	added;		/* since start (totals only) */
 	uint64_t	delivered;	/* acknowledged by their owner since start

@@ -721,6 +721,8 @@ kvd_read_full_total counter
 kvd_read_full_busy_total counter
 kvd_connections gauge
 kvd_build_info gauge
+kvd_hints_memory_bytes gauge
+kvd_hints_disk_bytes gauge
 EOF
 	promcheck get "$TMP/m" kvd_requests_total 'route~kv' method=PUT status=201
 	promcheck get "$TMP/m" kvd_request_duration_seconds_count 'route~kv'
@@ -831,6 +833,73 @@ EOF
 	kill_node n2
 	wait_for 15 peer_is 0
 	promcheck check "$TMP/m"
+}
+
+# sample FILE NAME: the value of the unlabelled sample NAME in scrape
+# FILE; fails without one.  (awk, not promcheck: the polls below run it
+# often on a loaded machine.)
+sample() {
+	awk -v n="$2" '$1 == n { print $2; found = 1 } END { exit !found }' "$1"
+}
+
+# gauge_cmp FILE NAME OP VALUE: sample NAME compared with VALUE by OP
+# (> >= < <=, as numbers).
+gauge_cmp() {
+	local v
+	v=$(sample "$1" "$2") || return 1
+	awk -v a="$v" -v op="$3" -v b="$4" 'BEGIN {
+		a += 0; b += 0
+		if (op == ">") exit !(a > b)
+		if (op == ">=") exit !(a >= b)
+		if (op == "<") exit !(a < b)
+		exit !(a <= b)
+	}'
+}
+
+@test "/metrics: hints held grow on disk and in memory while a member is down, and go once delivered" {
+	local p1 p2 i u
+	read -r p1 p2 <<<"$(free_ports 2)"
+	u=http://127.0.0.1:$p1
+	start_node n1 --addr "127.0.0.1:$p1" --peers "n2=127.0.0.1:$p2" \
+	    --gossip-interval-ms 100 --peer-timeout-ms 300 --n 2 --w 1 \
+	    --anti-entropy-interval 1
+	start_node n2 --addr "127.0.0.1:$p2" --peers "n1=127.0.0.1:$p1" \
+	    --gossip-interval-ms 100 --peer-timeout-ms 300 --n 2 --w 1 \
+	    --anti-entropy-interval 1
+	peer_is() {
+		scrape "$u" "$TMP/m" &&
+		    grep -qx "kvd_peer_up{peer=\"n2\"} $1" "$TMP/m"
+	}
+	wait_for 15 peer_is 1
+	scrape "$u" "$TMP/m0"
+	[ "$(sample "$TMP/m0" kvd_hints_memory_bytes)" = 0 ]
+	[ "$(sample "$TMP/m0" kvd_hints_disk_bytes)" = 0 ]
+
+	kill_node n2
+	wait_for 15 peer_is 0
+	for i in $(seq 1 10); do
+		[ "$(code -X PUT -d '{"value":"held-'$i'"}' "$u/kv/h$i")" = 201 ]
+	done
+	held() {
+		scrape "$u" "$TMP/m1" &&
+		    [ "$(sample "$TMP/m1" kvd_hints_pending)" = 10 ] &&
+		    gauge_cmp "$TMP/m1" kvd_hints_memory_bytes '>' 200 &&
+		    gauge_cmp "$TMP/m1" kvd_hints_disk_bytes '>=' \
+		    "$(sample "$TMP/m1" kvd_hints_memory_bytes)"
+	}
+	wait_for 20 held
+
+	# n2 back: the hints are delivered and leave memory and disk.
+	start_node n2 --addr "127.0.0.1:$p2" --peers "n1=127.0.0.1:$p1" \
+	    --gossip-interval-ms 100 --peer-timeout-ms 300 --n 2 --w 1 \
+	    --anti-entropy-interval 1
+	delivered() {
+		scrape "$u" "$TMP/m3" &&
+		    [ "$(sample "$TMP/m3" kvd_hints_memory_bytes)" = 0 ] &&
+		    [ "$(sample "$TMP/m3" kvd_hints_disk_bytes)" = 0 ]
+	}
+	wait_for 30 delivered || { grep '^kvd_hint' "$TMP/m3"; false; }
+	promcheck check "$TMP/m3"
 }
 
 # ---- /ready and /version -------------------------------------------------

@@ -1401,6 +1401,8 @@ test_metrics(void)
 		"\nkvd_build_info{version=\"" KVD_VERSION "\"} 1\n",
 		"\nkvd_wal_appends_total ",
 		"\nkvd_hints_pending ",
+		"# TYPE kvd_hints_memory_bytes gauge\nkvd_hints_memory_bytes 0\n",
+		"# TYPE kvd_hints_disk_bytes gauge\nkvd_hints_disk_bytes ",
 		"\nkvd_records_set_aside_total{path=\"hint\"} 0\n",
 		"# TYPE kvd_ring_mismatches gauge\n",
 		"\nkvd_ring_mismatches 0\n",

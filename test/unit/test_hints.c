@@ -116,6 +116,7 @@ test_list_and_drop(void)
 	struct hints *h;
 	struct hints_stats st, ow[4];
 	char dir[512];
+	uint64_t disk;
 	size_t n, i;
 	int k, rc;
 
@@ -134,10 +135,19 @@ test_list_and_drop(void)
 		    ow[i].bytes > 0 && ow[i].oldest_ms > 0,
 		    "hints_owners: %s has its count, bytes and oldest", ow[i].owner);
 	ok(hints_owners(h, ow, 1) == 2, "hints_owners: the count exceeds max");
+	hints_stats(h, NULL, &st);
+	disk = st.disk_bytes;
+	ok(st.bytes > 0 && disk >= st.bytes, "the totals: the logs' files hold "
+	    "at least the records in memory (%llu on disk, %llu in memory)",
+	    (unsigned long long)disk, (unsigned long long)st.bytes);
 
 	rc = hints_drop(h, "b", &st);
 	ok(rc == 0 && st.pending == 5 && st.bytes > 0 &&
 	    strcmp(st.owner, "b") == 0, "hints_drop b: 5 dropped");
+	hints_stats(h, NULL, &st);
+	ok(st.disk_bytes > 0 && st.disk_bytes < disk, "b's dropped hints leave "
+	    "the disk (%llu bytes, then %llu)", (unsigned long long)disk,
+	    (unsigned long long)st.disk_bytes);
 	ok(pending(h, "b") == 0 && pending(h, "c") == 3 && pending(h, NULL) == 3,
 	    "hints_drop b: c's hints stay");
 	hints_stats(h, NULL, &st);
