@@ -80,7 +80,7 @@ struct scrape {
 	double	digest_retries, full_reads, full_busy;
 	double	connections, watchers, ring_mismatches;
 	double	wal_disk_full, wal_failed;
-	double	hint_bytes, hint_disk_bytes;
+	double	hint_bytes, hint_disk_bytes, wal_disk_bytes;
 };
 
 struct api {
@@ -3080,6 +3080,7 @@ scrape(struct api *a)
 	sc->wal_bytes = (double)st.wal_bytes;
 	sc->wal_fsyncs = (double)st.wal_fsyncs;
 	sc->wal_appends = (double)st.wal_appends;
+	sc->wal_disk_bytes = (double)st.wal_disk_bytes;
 	sc->snapshot_age = (double)(wall - since) / 1000.0;
 	sc->hints = (double)hs.pending;
 	sc->hint_age = hs.oldest_ms ?
@@ -3129,6 +3130,9 @@ static const struct {
 	  S(wal_fsyncs) },
 	{ "kvd_wal_appends_total", "Records appended to the WAL.",
 	  METRICS_COUNTER, S(wal_appends) },
+	{ "kvd_wal_disk_bytes", "Bytes of records in the WAL's segment files "
+	  "now (a snapshot drops the segments it covers).", METRICS_GAUGE,
+	  S(wal_disk_bytes) },
 	{ "kvd_snapshot_age_seconds", "Seconds since the last snapshot, or "
 	  "since the last interval that found it current (since start when "
 	  "neither).", METRICS_GAUGE, S(snapshot_age) },

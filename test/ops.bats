@@ -723,6 +723,7 @@ kvd_connections gauge
 kvd_build_info gauge
 kvd_hints_memory_bytes gauge
 kvd_hints_disk_bytes gauge
+kvd_wal_disk_bytes gauge
 EOF
 	promcheck get "$TMP/m" kvd_requests_total 'route~kv' method=PUT status=201
 	promcheck get "$TMP/m" kvd_request_duration_seconds_count 'route~kv'
@@ -900,6 +901,32 @@ gauge_cmp() {
 	}
 	wait_for 30 delivered || { grep '^kvd_hint' "$TMP/m3"; false; }
 	promcheck check "$TMP/m3"
+}
+
+@test "/metrics: kvd_wal_disk_bytes grows with writes and falls once a snapshot drops the WAL" {
+	local u i w0 w1
+	start_node n1 --snapshot-interval 0
+	u=$(url n1)
+	scrape "$u" "$TMP/m0"
+	w0=$(sample "$TMP/m0" kvd_wal_disk_bytes)
+	for i in $(seq 1 20); do
+		[ "$(put n1 "w$i" "value-$i")" = 201 ]
+	done
+	scrape "$u" "$TMP/m1"
+	w1=$(sample "$TMP/m1" kvd_wal_disk_bytes)
+	echo "wal bytes: $w0, then $w1 after 20 writes"
+	[ "$w1" -ge $((w0 + 20 * 30)) ]
+	# Killed (no final snapshot), restarted with snapshots every second:
+	# the WAL replays, the first snapshot covers it and drops it.
+	kill_node n1
+	start_node n1 --snapshot-interval 1
+	u=$(url n1)
+	wal_small() {
+		scrape "$u" "$TMP/m2" && [ -s "$DATA/n1/snapshot.json" ] &&
+		    gauge_cmp "$TMP/m2" kvd_wal_disk_bytes '<' "$w1"
+	}
+	wait_for 30 wal_small
+	[ "$(c "$u/kv/w20")" = '{"key":"w20","value":"value-20"}' ]
 }
 
 # ---- /ready and /version -------------------------------------------------

@@ -1403,6 +1403,7 @@ test_metrics(void)
 		"\nkvd_hints_pending ",
 		"# TYPE kvd_hints_memory_bytes gauge\nkvd_hints_memory_bytes 0\n",
 		"# TYPE kvd_hints_disk_bytes gauge\nkvd_hints_disk_bytes ",
+		"# TYPE kvd_wal_disk_bytes gauge\nkvd_wal_disk_bytes ",
 		"\nkvd_records_set_aside_total{path=\"hint\"} 0\n",
 		"# TYPE kvd_ring_mismatches gauge\n",
 		"\nkvd_ring_mismatches 0\n",
