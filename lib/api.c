@@ -80,7 +80,7 @@ struct scrape {
 	double	digest_retries, full_reads, full_busy;
 	double	connections, watchers, ring_mismatches;
 	double	wal_disk_full, wal_failed;
-	double	hint_bytes, hint_disk_bytes, wal_disk_bytes;
+	double	hint_bytes, hint_disk_bytes, wal_disk_bytes, ae_failures;
 };
 
 struct api {
@@ -3088,6 +3088,7 @@ scrape(struct api *a)
 	sc->hint_bytes = (double)hs.bytes;
 	sc->hint_disk_bytes = (double)hs.disk_bytes;
 	sc->ae_repairs = (double)(as.keys_received + as.keys_sent);
+	sc->ae_failures = (double)as.failures;
 	replica_read_stats(nd->replica, &rs);
 	sc->read_repairs = (double)rs.read_repairs;
 	sc->digest_retries = (double)rs.digest_retries;
@@ -3146,6 +3147,9 @@ static const struct {
 	  METRICS_GAUGE, S(hint_disk_bytes) },
 	{ "kvd_antientropy_repairs_total", "Keys moved by anti-entropy, "
 	  "received and sent.", METRICS_COUNTER, S(ae_repairs) },
+	{ "kvd_antientropy_failures_total", "Anti-entropy rounds that failed "
+	  "(the peer down, refusing or answering an error).", METRICS_COUNTER,
+	  S(ae_failures) },
 	{ "kvd_read_repairs_total", "Stale replicas repaired by reads.",
 	  METRICS_COUNTER, S(read_repairs) },
 	{ "kvd_read_digest_retries_total", "Digests of reads asked of another "

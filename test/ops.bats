@@ -724,6 +724,7 @@ kvd_build_info gauge
 kvd_hints_memory_bytes gauge
 kvd_hints_disk_bytes gauge
 kvd_wal_disk_bytes gauge
+kvd_antientropy_failures_total counter
 EOF
 	promcheck get "$TMP/m" kvd_requests_total 'route~kv' method=PUT status=201
 	promcheck get "$TMP/m" kvd_request_duration_seconds_count 'route~kv'
@@ -927,6 +928,27 @@ gauge_cmp() {
 	}
 	wait_for 30 wal_small
 	[ "$(c "$u/kv/w20")" = '{"key":"w20","value":"value-20"}' ]
+}
+
+@test "/metrics: kvd_antientropy_failures_total counts the exchanges a stopped peer fails" {
+	local dead u
+	dead=$(closed_port)
+	start_node n1 --peers "n2=127.0.0.1:$dead" --n 2 --peer-timeout-ms 300
+	u=$(url n1)
+	scrape "$u" "$TMP/m0"
+	[ "$(sample "$TMP/m0" kvd_antientropy_failures_total)" = 0 ]
+	# A repair asks every member it shares keys with, down or not (the
+	# periodic rounds skip one marked down): n2's exchange fails.
+	run "$KVCTL" --server "$u" repair
+	echo "$output"
+	[ "$status" -eq 5 ]
+	scrape "$u" "$TMP/m1"
+	gauge_cmp "$TMP/m1" kvd_antientropy_failures_total '>=' 1
+	run "$KVCTL" --server "$u" repair
+	[ "$status" -eq 5 ]
+	scrape "$u" "$TMP/m2"
+	gauge_cmp "$TMP/m2" kvd_antientropy_failures_total '>=' \
+	    $(($(sample "$TMP/m1" kvd_antientropy_failures_total) + 1))
 }
 
 # ---- /ready and /version -------------------------------------------------

@@ -1404,6 +1404,8 @@ test_metrics(void)
 		"# TYPE kvd_hints_memory_bytes gauge\nkvd_hints_memory_bytes 0\n",
 		"# TYPE kvd_hints_disk_bytes gauge\nkvd_hints_disk_bytes ",
 		"# TYPE kvd_wal_disk_bytes gauge\nkvd_wal_disk_bytes ",
+		"# TYPE kvd_antientropy_failures_total counter\n"
+		    "kvd_antientropy_failures_total ",
 		"\nkvd_records_set_aside_total{path=\"hint\"} 0\n",
 		"# TYPE kvd_ring_mismatches gauge\n",
 		"\nkvd_ring_mismatches 0\n",
