@@ -81,6 +81,7 @@ struct scrape {
 	double	connections, watchers, ring_mismatches;
 	double	wal_disk_full, wal_failed;
 	double	hint_bytes, hint_disk_bytes, wal_disk_bytes, ae_failures;
+	double	transfer_running, transfer_failures;
 };
 
 struct api {
@@ -3064,6 +3065,7 @@ scrape(struct api *a)
 	struct ae_stats as;
 	struct server_stats ss;
 	struct replica_read_stats rs;
+	struct transfer_stats ts;
 	struct scrape *sc = &a->last;
 	enum wal_state ws;
 	int64_t wall = clock_wall_ms(), since;
@@ -3089,6 +3091,9 @@ scrape(struct api *a)
 	sc->hint_disk_bytes = (double)hs.disk_bytes;
 	sc->ae_repairs = (double)(as.keys_received + as.keys_sent);
 	sc->ae_failures = (double)as.failures;
+	transfer_stats(nd->transfer, &ts);
+	sc->transfer_running = ts.running;
+	sc->transfer_failures = (double)ts.failures;
 	replica_read_stats(nd->replica, &rs);
 	sc->read_repairs = (double)rs.read_repairs;
 	sc->digest_retries = (double)rs.digest_retries;
@@ -3150,6 +3155,11 @@ static const struct {
 	{ "kvd_antientropy_failures_total", "Anti-entropy rounds that failed "
 	  "(the peer down, refusing or answering an error).", METRICS_COUNTER,
 	  S(ae_failures) },
+	{ "kvd_transfer_running", "1 while data is not yet placed for the "
+	  "current membership (a join or leave's handoff), else 0.",
+	  METRICS_GAUGE, S(transfer_running) },
+	{ "kvd_transfer_failures_total", "Handoff passes that failed and were "
+	  "retried.", METRICS_COUNTER, S(transfer_failures) },
 	{ "kvd_read_repairs_total", "Stale replicas repaired by reads.",
 	  METRICS_COUNTER, S(read_repairs) },
 	{ "kvd_read_digest_retries_total", "Digests of reads asked of another "

@@ -725,6 +725,8 @@ kvd_hints_memory_bytes gauge
 kvd_hints_disk_bytes gauge
 kvd_wal_disk_bytes gauge
 kvd_antientropy_failures_total counter
+kvd_transfer_running gauge
+kvd_transfer_failures_total counter
 EOF
 	promcheck get "$TMP/m" kvd_requests_total 'route~kv' method=PUT status=201
 	promcheck get "$TMP/m" kvd_request_duration_seconds_count 'route~kv'
@@ -949,6 +951,45 @@ gauge_cmp() {
 	scrape "$u" "$TMP/m2"
 	gauge_cmp "$TMP/m2" kvd_antientropy_failures_total '>=' \
 	    $(($(sample "$TMP/m1" kvd_antientropy_failures_total) + 1))
+}
+
+@test "/metrics: a handoff that cannot reach its receiver is running and its failed passes are counted" {
+	local p1 p2 i u
+	read -r p1 p2 <<<"$(free_ports 2)"
+	u=http://127.0.0.1:$p1
+	start_node n1 --addr "127.0.0.1:$p1" --peers "n2=127.0.0.1:$p2" \
+	    --gossip-interval-ms 100 --peer-timeout-ms 300 --n 1
+	start_node n2 --addr "127.0.0.1:$p2" --peers "n1=127.0.0.1:$p1" \
+	    --gossip-interval-ms 100 --peer-timeout-ms 300 --n 1
+	wait_for 15 status_is "$u/ready" 200
+	for i in $(seq 1 20); do
+		[ "$(code -X PUT -d '{"value":"v"}' "$u/kv/t$i")" = 201 ]
+	done
+	settled() {
+		scrape "$u" "$TMP/m0" &&
+		    [ "$(sample "$TMP/m0" kvd_transfer_running)" = 0 ]
+	}
+	wait_for 30 settled
+	[ "$(sample "$TMP/m0" kvd_transfer_failures_total)" = 0 ]
+	# n1 leaves while n2, which must take every key n1 holds, is stopped.
+	kill_node n2
+	[ "$(code -X POST -d '{"id":"n1"}' "$u/cluster/leave")" = 200 ]
+	failing() {
+		scrape "$u" "$TMP/m1" &&
+		    [ "$(sample "$TMP/m1" kvd_transfer_running)" = 1 ] &&
+		    gauge_cmp "$TMP/m1" kvd_transfer_failures_total '>=' 1
+	}
+	wait_for 30 failing
+	# n2 back: the next pass places the keys, and the handoff ends.
+	start_node n2 --addr "127.0.0.1:$p2" --peers "n1=127.0.0.1:$p1" \
+	    --gossip-interval-ms 100 --peer-timeout-ms 300 --n 1
+	done_now() {
+		scrape "$u" "$TMP/m2" &&
+		    [ "$(sample "$TMP/m2" kvd_transfer_running)" = 0 ]
+	}
+	wait_for 60 done_now || { grep transfer "$TMP/m2"; false; }
+	[ "$(c "http://127.0.0.1:$p2/kv/t20")" = '{"key":"t20","value":"v"}' ]
+	promcheck check "$TMP/m2"
 }
 
 # ---- /ready and /version -------------------------------------------------

@@ -1406,6 +1406,9 @@ test_metrics(void)
 		"# TYPE kvd_wal_disk_bytes gauge\nkvd_wal_disk_bytes ",
 		"# TYPE kvd_antientropy_failures_total counter\n"
 		    "kvd_antientropy_failures_total ",
+		"# TYPE kvd_transfer_running gauge\nkvd_transfer_running ",
+		"# TYPE kvd_transfer_failures_total counter\n"
+		    "kvd_transfer_failures_total 0\n",
 		"\nkvd_records_set_aside_total{path=\"hint\"} 0\n",
 		"# TYPE kvd_ring_mismatches gauge\n",
 		"\nkvd_ring_mismatches 0\n",
