@@ -26,7 +26,7 @@ LIBSRCS	= lib/antientropy.c lib/api.c lib/aside.c lib/auth.c lib/base64.c \
 	  lib/fnv.c lib/hex.c lib/hints.c lib/http.c lib/intern.c lib/json.c \
 	  lib/keyindex.c lib/listing.c \
 	  lib/liveness.c lib/log.c lib/metrics.c lib/net.c lib/node.c \
-	  lib/notify.c lib/opt.c lib/paxos.c lib/peer.c lib/push.c \
+	  lib/notify.c lib/opt.c lib/paxos.c lib/peer.c lib/process.c lib/push.c \
 	  lib/record.c lib/replica.c lib/ring.c lib/rng.c lib/server.c \
 	  lib/servers.c \
 	  lib/sha256.c lib/snapshot.c lib/store.c lib/stream.c lib/thread.c \
@@ -44,7 +44,8 @@ UNITS	= test/unit/test_antientropy test/unit/test_api test/unit/test_aside \
 	  test/unit/test_intern test/unit/test_json test/unit/test_keyindex \
 	  test/unit/test_listing test/unit/test_liveness test/unit/test_log \
 	  test/unit/test_metrics test/unit/test_notify test/unit/test_opt \
-	  test/unit/test_paxos test/unit/test_peer test/unit/test_push \
+	  test/unit/test_paxos test/unit/test_peer test/unit/test_process \
+	  test/unit/test_push \
 	  test/unit/test_record test/unit/test_ring test/unit/test_server \
 	  test/unit/test_servers \
 	  test/unit/test_sha256 test/unit/test_snapshot test/unit/test_store \

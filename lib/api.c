@@ -59,6 +59,7 @@
 #include "metrics.h"
 #include "node.h"
 #include "peer.h"
+#include "process.h"
 #include "record.h"
 #include "replica.h"
 #include "ring.h"
@@ -3290,6 +3291,7 @@ register_metrics(void)
 	metrics_set(metrics_with(metrics_family("kvd_build_info", "Build "
 	    "information; always 1.", METRICS_GAUGE, version_label, NULL, 0),
 	    KVD_VERSION), 1);
+	process_metrics_register();
 }
 
 struct api *

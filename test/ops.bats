@@ -727,6 +727,9 @@ kvd_wal_disk_bytes gauge
 kvd_antientropy_failures_total counter
 kvd_transfer_running gauge
 kvd_transfer_failures_total counter
+process_resident_memory_bytes gauge
+process_open_fds gauge
+process_start_time_seconds gauge
 EOF
 	promcheck get "$TMP/m" kvd_requests_total 'route~kv' method=PUT status=201
 	promcheck get "$TMP/m" kvd_request_duration_seconds_count 'route~kv'
@@ -990,6 +993,28 @@ gauge_cmp() {
 	wait_for 60 done_now || { grep transfer "$TMP/m2"; false; }
 	[ "$(c "http://127.0.0.1:$p2/kv/t20")" = '{"key":"t20","value":"v"}' ]
 	promcheck check "$TMP/m2"
+}
+
+@test "/metrics: process figures from /proc/self are plausible" {
+	[ -r /proc/self/stat ] || skip "no /proc/self here: the figures are left out"
+	start_node n1
+	local u now
+	u=$(url n1)
+	scrape "$u" "$TMP/m"
+	now=$(date +%s)
+	gauge_cmp "$TMP/m" process_resident_memory_bytes '>' 100000
+	gauge_cmp "$TMP/m" process_open_fds '>=' 4
+	# Started within the last hour, not in the future.
+	gauge_cmp "$TMP/m" process_start_time_seconds '>' $((now - 3600))
+	gauge_cmp "$TMP/m" process_start_time_seconds '<=' $((now + 2))
+	# Each client connection held open is a descriptor more.
+	exec 7<>/dev/tcp/127.0.0.1/"$(port_of n1)" 8<>/dev/tcp/127.0.0.1/"$(port_of n1)"
+	fds_above() {
+		scrape "$u" "$TMP/m2" && gauge_cmp "$TMP/m2" process_open_fds \
+		    '>=' "$(($(sample "$TMP/m" process_open_fds) + 2))"
+	}
+	wait_for 20 fds_above
+	exec 7>&- 8>&-
 }
 
 # ---- /ready and /version -------------------------------------------------

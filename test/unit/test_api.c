@@ -1409,6 +1409,7 @@ test_metrics(void)
 		"# TYPE kvd_transfer_running gauge\nkvd_transfer_running ",
 		"# TYPE kvd_transfer_failures_total counter\n"
 		    "kvd_transfer_failures_total 0\n",
+		"# TYPE process_open_fds gauge\nprocess_open_fds ",
 		"\nkvd_records_set_aside_total{path=\"hint\"} 0\n",
 		"# TYPE kvd_ring_mismatches gauge\n",
 		"\nkvd_ring_mismatches 0\n",
