@@ -610,6 +610,8 @@ static void count_request(int i, const char *method, int status,
     uint64_t started);
 static int served(int rc, struct server_response *res);
 static void scrape_take(void);
+static void write_answer(const struct buf *key, bool tombstone,
+    const struct replica_result *rr, struct server_response *res);
 
 /*
  * A request answered later (server.h's server_defer): a quorum read or a
@@ -762,7 +764,12 @@ defer_durable(void *arg, int err)
 	struct deferred *d = arg;
 	bool big;
 
-	if (err != 0) {
+	if (err != 0 && d->rr.durable_seq != 0) {
+		/* A client's write: a quorum failure, with its figures. */
+		buf_reset(&d->res.headers);
+		replica_not_durable(d->nd->replica, &d->rr, err);
+		write_answer(&d->key, d->tombstone, &d->rr, &d->res);
+	} else if (err != 0) {
 		buf_reset(&d->res.headers);
 		server_error_code(&d->res, 503, "storage_failure",
 		    replica_storage_error(err));

@@ -1672,11 +1672,42 @@ replica_put(struct replica *rp, const char *key, size_t klen,
 	replica_put_start(rp, key, klen, wr, res, op_waited, &ow);
 	op_wait(&ow);
 	if (res->durable_seq != 0 &&
-	    store_sync(rp->cfg.store, res->durable_seq) != 0) {
-		res->status = 503;
-		res->error = replica_storage_error(errno);
-	}
+	    store_sync(rp->cfg.store, res->durable_seq) != 0)
+		replica_not_durable(rp, res, errno);
 	res->durable_seq = 0;
+}
+
+void
+replica_not_durable(struct replica *rp, struct replica_result *res, int err)
+{
+	size_t i = 0, end, n = strlen(rp->cfg.self_id);
+
+	res->status = 503;
+	res->error = replica_storage_error(err);
+	if (res->durable_seq == 0)
+		return;
+	res->durable_seq = 0;
+	res->acks--;
+	/* acked is "id,id(hint:owner),...": this node's own id is a whole item. */
+	while (i < res->acked.len) {
+		for (end = i; end < res->acked.len && res->acked.data[end] != ',';
+		    end++)
+			;
+		if (end - i == n && memcmp(res->acked.data + i, rp->cfg.self_id,
+		    n) == 0) {
+			/* Its comma goes too: the one after, else the one before. */
+			if (end < res->acked.len)
+				end++;
+			else if (i > 0)
+				i--;
+			memmove(res->acked.data + i, res->acked.data + end,
+			    res->acked.len - end);
+			res->acked.len -= end - i;
+			res->acked.data[res->acked.len] = '\0';
+			return;
+		}
+		i = end + 1;
+	}
 }
 
 /* ---- internal endpoints ----------------------------------------------- */

@@ -139,6 +139,16 @@ struct replica_write {
 const char *replica_storage_error(int err);
 
 /*
+ * Turns res, a write that reached its quorum with this node's copy
+ * counted (res->durable_seq set), into the 503 of that copy failing to
+ * become durable (err as for replica_storage_error): this node leaves
+ * acks and acked, so the answer's figures say which copies hold.
+ * durable_seq becomes 0.
+ */
+void	replica_not_durable(struct replica *rp, struct replica_result *res,
+	    int err);
+
+/*
  * Plain quorum write (wr carries no condition: those are cas_put's; one
  * that does is refused with 500).  status 200 or 201 (PUT) / 204
  * (DELETE) with res->v the version written, 404 for a DELETE with

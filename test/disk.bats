@@ -100,8 +100,14 @@ check_all() {
 		2??)	echo "k$i" >>"$TMP/acked"
 			refusals=0 ;;
 		503)	echo "k$i" >>"$TMP/refused"
-			jq -e '.error | type == "string"' "$TMP/body" >/dev/null || {
-				echo "503 without a JSON error:" >&2
+			# A quorum write's failure, whichever step refused
+			# it: the WAL's write, or the log found full before.
+			jq -e '.error | type == "string"' "$TMP/body" >/dev/null &&
+			    jq -e '.code == "storage_failure" and
+			    .acks == 0 and .required == 1' "$TMP/body" \
+			    >/dev/null || {
+				echo "503 without a JSON quorum error" \
+				    "(storage_failure, acks 0 of 1):" >&2
 				cat "$TMP/body" >&2
 				return 1
 			}
@@ -197,6 +203,41 @@ check_all() {
 	[ "$st" -eq 0 ]
 	start_node n1 --snapshot-interval 0
 	check_all
+}
+
+@test "a write whose copy here cannot be made durable answers a quorum failure: acks and required, this node not among the acks" {
+	local p1 p2
+	read -r p1 p2 <<<"$(free_ports 2)"
+	# Every WAL write of n1 finds the disk full; n2's disk is fine.
+	KVD_FAILPOINTS=wal-write-enospc@1+ start_node n1 \
+	    --addr "127.0.0.1:$p1" --peers "n2=127.0.0.1:$p2" --n 2 --w 2 \
+	    --gossip-interval-ms 100
+	DATA=$TMP start_node n2 --addr "127.0.0.1:$p2" \
+	    --peers "n1=127.0.0.1:$p1" --n 2 --w 2 --gossip-interval-ms 100
+	wait_for 20 sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' \
+	    http://127.0.0.1:$p1/ready)\" = 200 ]"
+	# n1 logs its copy, n2 acknowledges: W=2 is met; then n1's WAL
+	# write fails, and the write is answered 503 all the same.
+	code=$(curl -s --max-time 10 -D "$TMP/head" -o "$TMP/body" \
+	    -w '%{http_code}' -X PUT -d '{"value":"v"}' \
+	    "http://127.0.0.1:$p1/kv/k1")
+	cat "$TMP/head" "$TMP/body"
+	[ "$code" = 503 ]
+	jq -e '.code == "storage_failure" and
+	    (.error | startswith("storage failure: disk full")) and
+	    .acks == 1 and .required == 2 and .acked == "n2" and
+	    (.replicas | split(",") | sort) == ["n1", "n2"]' "$TMP/body"
+	tr -d '\r' <"$TMP/head" | grep -qx 'X-Kvd-Acks: 1'
+	tr -d '\r' <"$TMP/head" | grep -qx 'X-Kvd-Required: 2'
+	! tr -d '\r' <"$TMP/head" | grep -qi '^Location:' || false
+	# The next write finds n1's log full and does not ask it: the same
+	# figures, from the other path.
+	code=$(curl -s --max-time 10 -o "$TMP/body" -w '%{http_code}' \
+	    -X PUT -d '{"value":"v"}' "http://127.0.0.1:$p1/kv/k2")
+	cat "$TMP/body"
+	[ "$code" = 503 ]
+	jq -e '.code == "storage_failure" and .acks == 1 and
+	    .required == 2 and .acked == "n2"' "$TMP/body"
 }
 
 @test "a disk full at start-up of a write burst: concurrent writers get 503 or 2xx, never a lost 2xx" {
