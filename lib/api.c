@@ -1914,11 +1914,14 @@ handle_nodes(struct node *nd, struct server_response *res)
 	json_emit_string(&res->body, ts.last_error, strlen(ts.last_error));
 	buf_printf(&res->body, ",\"next_retry_ms\":%lld,\"started_ms\":%lld,"
 	    "\"finished_ms\":%lld,\"keys_sent_total\":%llu,"
-	    "\"keys_delegated\":%llu,\"waiting_on\":%llu,\"fallbacks\":%llu}",
+	    "\"keys_delegated\":%llu,\"waiting_on\":%llu,\"fallbacks\":%llu,"
+	    "\"strays\":%llu,\"strays_overflow\":%s,\"strays_sent_total\":%llu}",
 	    (long long)ts.next_retry_ms, (long long)ts.started_ms,
 	    (long long)ts.finished_ms, (unsigned long long)ts.keys_sent_total,
 	    (unsigned long long)ts.keys_delegated,
-	    (unsigned long long)ts.waiting_on, (unsigned long long)ts.fallbacks);
+	    (unsigned long long)ts.waiting_on, (unsigned long long)ts.fallbacks,
+	    (unsigned long long)ts.strays, ts.strays_overflow ? "true" : "false",
+	    (unsigned long long)ts.strays_sent_total);
 	put_cleanup(&res->body, &ts);
 	ae_stats(nd->ae, &as);
 	buf_printf(&res->body, ",\"anti_entropy\":{\"exchanges\":%llu,"

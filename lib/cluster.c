@@ -163,6 +163,7 @@
  */
 #include "cluster.h"
 #include "clock.h"
+#include "failpoint.h"
 #include "file.h"
 #include "fnv.h"
 #include "json.h"
@@ -1663,6 +1664,8 @@ cluster_merge_json(struct cluster *c, const char *json, size_t len)
 		free(toks);
 		return -1;
 	}
+	if (failpoint("gossip-members-ignore"))
+		nin = 0;	/* a node that has not heard of the change yet */
 	pthread_mutex_lock(&c->wmu);
 	if ((v = entries_dup(c->ents, c->nents, nin)) == NULL) {
 		rc = 0;

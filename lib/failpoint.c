@@ -46,6 +46,11 @@
  *
  *	wal-fsync-eio		the WAL's fdatasync reports EIO
  *	wal-write-enospc	a WAL batch write stops half-way with ENOSPC
+ *	gossip-members-ignore	a gossip message's (or a pushed join's or
+ *				leave's) member list is not merged, its
+ *				heartbeats are: armed @1+, the node keeps the
+ *				members it started with (cluster.c), as one
+ *				that has not heard of a join yet
  *
  * Delay points (a hit that fires logs the same line with action=delay,
  * sleeps FP_DELAY_MS and returns false: the caller goes on as usual, late,
@@ -98,6 +103,7 @@ static const struct fp_known known[] = {
 	{ "snapshot-mid-wal-drop", FP_CRASH },
 	{ "wal-fsync-eio", FP_ERROR },
 	{ "wal-write-enospc", FP_ERROR },
+	{ "gossip-members-ignore", FP_ERROR },
 	{ "index-build-delay", FP_DELAY },
 	{ "full-read-delay", FP_DELAY },
 };

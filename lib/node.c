@@ -902,6 +902,20 @@ close_hints(struct node *nd)
 	nd->hints = NULL;
 }
 
+/*
+ * replica.h's applied: a record from another node changed the store; the
+ * transfer thread forwards it when this node does not own its key
+ * (transfer.c: STRAYS).  The transfer opens after the replica, but
+ * before the server that brings records, and closes after it.
+ */
+static void
+record_applied(void *arg, const char *key, size_t klen)
+{
+	struct node *nd = arg;
+
+	transfer_applied(nd->transfer, key, klen);
+}
+
 static int
 open_replica(struct node *nd, char *err, size_t errlen)
 {
@@ -915,6 +929,8 @@ open_replica(struct node *nd, char *err, size_t errlen)
 	r.self_id = nd->cfg.id;
 	r.actor = nd->actor;
 	r.timeout_ms = nd->cfg.peer_timeout_ms;
+	r.applied = record_applied;
+	r.applied_arg = nd;
 	if ((nd->replica = replica_new(&r)) == NULL) {
 		snprintf(err, errlen, "cannot start the coordinator: %s",
 		    strerror(errno));

@@ -1778,6 +1778,8 @@ serve_line(struct replica *rp, struct record_scratch *sc, struct version *v,
 		return L_FAILED;
 	}
 	rc = store_apply_nowait(rp->cfg.store, key, klen, v, p, len, seq);
+	if (rc == 1 && rp->cfg.applied != NULL)
+		rp->cfg.applied(rp->cfg.applied_arg, key, klen);
 	buf_free(&rec);
 	buf_free(&flat);
 	if (rc < 0) {

@@ -41,6 +41,15 @@ struct replica_config {
 	const char	*self_id;	/* this node's member id */
 	const char	*actor;		/* this node's clock actor */
 	int		 timeout_ms;	/* one remote request, connect included */
+	/*
+	 * Called after a record from another node (a replicate or batch
+	 * line: a write, read repair, hint, transfer or anti-entropy copy)
+	 * changed the store, with its key, from the serving thread, no lock
+	 * held; a copy the apply rule ignored is not reported.  NULL: none.
+	 * kvd passes transfer_applied (strays not owned here go on).
+	 */
+	void		(*applied)(void *arg, const char *key, size_t klen);
+	void		*applied_arg;
 };
 
 struct replica;

@@ -114,10 +114,39 @@
  * next placement comes first.  At the end a snapshot makes the drops
  * survive a restart (store_forget is not logged).
  *
+ * STRAYS.  A pass sends what this node holds when it runs; a record that
+ * reaches an old owner after its pass is in no pass at all.  That is a
+ * write coordinated through a view that has not heard of the change yet
+ * (or a read repair, a hint or an anti-entropy copy from one): its
+ * coordinator picks the old owners, and those that already placed for
+ * the new view hold a key they do not own.  The new owners never get it:
+ * a later pass picks the key's sender from `placed` (ONE SENDER PER KEY)
+ * and that sender may not hold the key, nor may anti-entropy, which
+ * compares owned ranges only.  So replica.c tells transfer_applied of
+ * every record from another node that changed the store (the apply
+ * rule installed it), and when this node is not among the key's owners
+ * in the current view (one ring lookup), the key is a stray: kept in a
+ * set of at most STRAYS_MAX keys, whose records the thread sends, at the
+ * next poll that finds the data placed for the current view, to every
+ * owner of the current view (the cleanup pass's sending half, for these
+ * keys only).  The copy here stays, as any old copy does, until a
+ * cleanup drops it.  Only a change of the store notes a key, so a copy
+ * that changes nothing is not sent on again: a key bounces between
+ * nodes at most while their views disagree.  A send that fails puts the
+ * keys back and the thread retries after RETRY_MS.  A set that is full
+ * marks an overflow instead, and the next forwarding walks the whole
+ * store and sends every key this node does not own to its owners
+ * (cleanup's sending half, no drop).  A pass does not empty the set: the
+ * strays' senders under the one-sender rule may not hold them.  While
+ * strays wait, the stats say running (data not placed), so an operator
+ * does not stop a node that left before they went out; a node killed
+ * with strays unsent leaves them to `kvctl cluster cleanup` on a node
+ * that holds them.
+ *
  * Members are compared by id; a member that rejoined at another address
- * is the same owner.  Locks: t->mu guards the stats and cleanup_wanted;
- * it is never held during a walk or a call.  placed, fresh and the watch
- * belong to the thread.
+ * is the same owner.  Locks: t->mu guards the stats, cleanup_wanted and
+ * the strays; it is never held during a walk or a call.  placed, fresh
+ * and the watch belong to the thread.
  */
 #include "transfer.h"
 
@@ -143,6 +172,7 @@
 #define RETRY_MS	2000
 #define MAX_PREF	64
 #define PLACED_FILE	"placed.json"
+#define STRAYS_MAX	4096	/* keys kept to forward; past it, a walk */
 
 struct transfer {
 	struct transfer_config cfg;
@@ -167,6 +197,11 @@ struct transfer {
 	uint64_t	 w_to;
 	char		(*w_ids)[RING_ID_MAX + 1];
 	size_t		 w_n;
+
+	/* Keys not owned here that a record from elsewhere changed. */
+	struct buf	*strays;	/* under mu */
+	size_t		 nstrays;
+	bool		 strays_overflow;	/* more than STRAYS_MAX were noted */
 };
 
 /* A key a cleanup pass may forget once its owners hold it. */
@@ -175,11 +210,18 @@ struct candidate {
 	struct version	 v;
 };
 
+/*
+ * What a pass does: place from old to cur; clean up (send what is not
+ * owned here to its owners, then forget it); or forward (send what is
+ * not owned here to its owners, and keep it: STRAYS).
+ */
+enum pass_kind { PASS_PLACE, PASS_CLEANUP, PASS_FORWARD };
+
 /* One pass: state shared with the walk callback. */
 struct pass {
 	struct transfer	*t;
 	const struct cluster_view *old, *cur;
-	bool		 cleanup;
+	enum pass_kind	 kind;
 	struct buf	*batch;		/* one per member of cur */
 	struct candidate *cand;		/* cleanup: this part's keys */
 	size_t		 ncand, capcand;
@@ -298,7 +340,8 @@ flush(struct pass *p, size_t m)
 	pt.arg = p;
 	p->to = m;
 	rc = push_send(&pt, b->data, b->len, &r);
-	if (rc != 0 && p->cur->self < 0 && !p->cleanup && r.acked < r.records)
+	if (rc != 0 && p->cur->self < 0 && p->kind != PASS_CLEANUP &&
+	    r.acked < r.records)
 		rc = hand_over(p, m, b, &r);
 	if (rc != 0) {
 		p->failed = true;
@@ -387,12 +430,17 @@ collect(void *arg, const char *key, size_t klen, const struct version *v)
 
 	p->scanned++;
 	nn = preference(cur, key, klen, newp);
-	if (p->cleanup) {
+	if (p->kind != PASS_PLACE) {
 		for (i = 0; i < nn; i++)
 			if (cur->self >= 0 && newp[i] == (size_t)cur->self)
 				return 0;	/* ours: kept */
 		if (nn == 0)
 			return 0;
+		if (p->kind == PASS_FORWARD) {
+			for (i = 0; i < nn; i++)
+				add_record(p, newp[i], key, klen, v);
+			return 0;
+		}
 		if (p->ncand == p->capcand) {
 			size_t cap = p->capcand ? p->capcand * 2 : 256;
 			if ((c = realloc(p->cand, cap * sizeof(*c))) == NULL)
@@ -484,43 +532,80 @@ may_send(struct transfer *t, const struct cluster_view *old,
 }
 
 /*
- * Runs one pass over the whole store: placement from old to cur (in a
- * fallback pass, only the keys the nexcl members excl failed to send),
- * or a cleanup for cur.  0 when it went through.
+ * Sets up p for a pass of kind from old (placement only) to cur: one
+ * batch per member of cur, and for placement who may send.  0, or -1
+ * (out of memory, in p->err) with nothing left allocated.
  */
 static int
-run_pass(struct transfer *t, const struct cluster_view *old,
-    const struct cluster_view *cur, bool cleanup,
-    char (*excl)[RING_ID_MAX + 1], size_t nexcl, struct pass *p)
+pass_init(struct pass *p, struct transfer *t, const struct cluster_view *old,
+    const struct cluster_view *cur, enum pass_kind kind)
 {
-	uint64_t hold, hcur;
-	size_t part, m, i, j;
+	size_t m;
 
 	memset(p, 0, sizeof(*p));
 	p->t = t;
 	p->old = old;
 	p->cur = cur;
-	p->cleanup = cleanup;
-	p->fallback = nexcl > 0;
-	p->fresh = !cleanup && t->fresh;
+	p->kind = kind;
+	p->fresh = kind == PASS_PLACE && t->fresh;
 	p->batch = calloc(cur->nmembers ? cur->nmembers : 1, sizeof(*p->batch));
-	if (!cleanup) {
+	if (kind == PASS_PLACE) {
 		m = old->nmembers + 1;
 		p->reliable = calloc(m, sizeof(*p->reliable));
 		p->excluded = calloc(m, sizeof(*p->excluded));
 		p->delegated = calloc(m, sizeof(*p->delegated));
 	}
-	if (p->batch == NULL || (!cleanup && (p->reliable == NULL ||
+	if (p->batch == NULL || (kind == PASS_PLACE && (p->reliable == NULL ||
 	    p->excluded == NULL || p->delegated == NULL))) {
 		free(p->batch);
 		free(p->reliable);
 		free(p->excluded);
 		free(p->delegated);
+		p->batch = NULL;
 		p->reliable = p->excluded = p->delegated = NULL;
 		snprintf(p->err, sizeof(p->err), "out of memory");
 		return -1;
 	}
-	if (!cleanup) {
+	for (m = 0; m < cur->nmembers; m++)
+		buf_init(&p->batch[m]);
+	return 0;
+}
+
+/* Frees what pass_init and the walk took, but p->delegated (the watch's). */
+static void
+pass_free(struct pass *p)
+{
+	size_t m;
+
+	for (m = 0; p->batch != NULL && m < p->cur->nmembers; m++)
+		buf_free(&p->batch[m]);
+	free(p->batch);
+	free(p->reliable);
+	free(p->excluded);
+	p->batch = NULL;
+	p->reliable = p->excluded = NULL;
+	candidates_free(p);
+	free(p->cand);
+	p->cand = NULL;
+}
+
+/*
+ * Runs one pass of kind over the whole store: placement from old to cur
+ * (in a fallback pass, only the keys the nexcl members excl failed to
+ * send), or a cleanup or a forwarding for cur.  0 when it went through.
+ */
+static int
+run_pass(struct transfer *t, const struct cluster_view *old,
+    const struct cluster_view *cur, enum pass_kind kind,
+    char (*excl)[RING_ID_MAX + 1], size_t nexcl, struct pass *p)
+{
+	uint64_t hold, hcur;
+	size_t part, i, j;
+
+	if (pass_init(p, t, old, cur, kind) != 0)
+		return -1;
+	p->fallback = nexcl > 0;
+	if (kind == PASS_PLACE) {
 		hold = cluster_view_owners_hash(old);
 		hcur = cluster_view_owners_hash(cur);
 		for (i = 0; i < old->nmembers; i++) {
@@ -533,8 +618,6 @@ run_pass(struct transfer *t, const struct cluster_view *old,
 				p->reliable[i] = true;
 		}
 	}
-	for (m = 0; m < cur->nmembers; m++)
-		buf_init(&p->batch[m]);
 	for (part = 0; part < STORE_PARTS && !p->failed; part++) {
 		if (stopper_stopped(&t->stopper)) {
 			snprintf(p->err, sizeof(p->err), "stopped");
@@ -542,11 +625,9 @@ run_pass(struct transfer *t, const struct cluster_view *old,
 			break;
 		}
 		store_walk_part(t->cfg.store, part, collect, p);
-		if (!cleanup) {
+		if (kind != PASS_CLEANUP)
 			flush_all(p, true);
-			continue;
-		}
-		if (flush_all(p, false) == 0)
+		else if (flush_all(p, false) == 0)
 			for (i = 0; i < p->ncand; i++)
 				p->dropped += store_forget(t->cfg.store,
 				    p->cand[i].key.data, p->cand[i].key.len,
@@ -554,7 +635,7 @@ run_pass(struct transfer *t, const struct cluster_view *old,
 		else
 			p->undecided += p->ncand;
 		candidates_free(p);
-		if (view_moved(t, cur)) {
+		if (kind != PASS_PLACE && view_moved(t, cur)) {
 			snprintf(p->err, sizeof(p->err), "membership changed; "
 			    "placement first");
 			p->failed = true;
@@ -562,14 +643,7 @@ run_pass(struct transfer *t, const struct cluster_view *old,
 	}
 	if (!p->failed)
 		flush_all(p, false);
-	for (m = 0; m < cur->nmembers; m++)
-		buf_free(&p->batch[m]);
-	free(p->batch);
-	free(p->reliable);
-	free(p->excluded);
-	p->reliable = p->excluded = NULL;
-	candidates_free(p);
-	free(p->cand);
+	pass_free(p);
 	return p->failed ? -1 : 0;
 }
 
@@ -787,7 +861,7 @@ placement(struct transfer *t, const struct cluster_view *cur, int64_t *delay)
 	t->st.next_retry_ms = 0;
 	pthread_mutex_unlock(&t->mu);
 
-	rc = run_pass(t, t->placed, cur, false, NULL, 0, &p);
+	rc = run_pass(t, t->placed, cur, PASS_PLACE, NULL, 0, &p);
 	next = rc == 0 ? copy_view(t, cur) : NULL;
 	if (rc == 0 && (next == NULL || save_placed(t, cur) != 0)) {
 		snprintf(p.err, sizeof(p.err), "cannot save %s", PLACED_FILE);
@@ -855,7 +929,8 @@ watch_check(struct transfer *t, const struct cluster_view *cur,
 		log_event(LOG_WARN, "transfer: a sender went down before it "
 		    "finished; sending what it owed", "sender=%s count=%zu",
 		    failed[0], nfailed);
-		rc = run_pass(t, t->w_old, cur, false, failed, nfailed, &p);
+		rc = run_pass(t, t->w_old, cur, PASS_PLACE, failed, nfailed,
+		    &p);
 		free(p.delegated);
 		if (rc != 0) {
 			/* Watch them again: the next check retries. */
@@ -887,7 +962,7 @@ cleanup(struct transfer *t, const struct cluster_view *cur)
 	t->st.cleanup_failed = 0;
 	pthread_mutex_unlock(&t->mu);
 
-	rc = run_pass(t, NULL, cur, true, NULL, 0, &p);
+	rc = run_pass(t, NULL, cur, PASS_CLEANUP, NULL, 0, &p);
 	if (p.dropped > 0 && store_snapshot(t->cfg.store) != 0)
 		log_event(LOG_WARN, "cleanup: snapshot failed; dropped keys come "
 		    "back at a restart until the next one", "err=%s",
@@ -906,6 +981,157 @@ cleanup(struct transfer *t, const struct cluster_view *cur)
 	    "scanned=%llu dropped=%llu kept_unconfirmed=%llu err=%s",
 	    (unsigned long long)p.scanned, (unsigned long long)p.dropped,
 	    (unsigned long long)p.undecided, p.err[0] ? p.err : LOG_OMIT);
+}
+
+/* ---- strays ------------------------------------------------------------ */
+
+/* Frees n stray keys and their array. */
+static void
+strays_free(struct buf *keys, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		buf_free(&keys[i]);
+	free(keys);
+}
+
+/*
+ * Notes key as a stray, unless it is noted already; a full set (or no
+ * memory) marks the overflow instead.  Caller holds t->mu.
+ */
+static void
+do_note_stray(struct transfer *t, const char *key, size_t klen)
+{
+	size_t i;
+
+	if (t->strays_overflow)
+		return;
+	for (i = 0; i < t->nstrays; i++)
+		if (t->strays[i].len == klen &&
+		    memcmp(t->strays[i].data, key, klen) == 0)
+			return;
+	if (t->strays == NULL &&
+	    (t->strays = calloc(STRAYS_MAX, sizeof(*t->strays))) == NULL) {
+		t->strays_overflow = true;
+		return;
+	}
+	if (t->nstrays == STRAYS_MAX) {
+		t->strays_overflow = true;
+		return;
+	}
+	buf_init(&t->strays[t->nstrays]);
+	buf_append(&t->strays[t->nstrays++], key, klen);
+}
+
+void
+transfer_applied(struct transfer *t, const char *key, size_t klen)
+{
+	const struct cluster_view *cur;
+	size_t pref[MAX_PREF], n, i;
+	bool owner = false;
+
+	if (t == NULL || (cur = cluster_view_get(t->cfg.cluster)) == NULL)
+		return;
+	n = preference(cur, key, klen, pref);
+	for (i = 0; i < n && cur->self >= 0; i++)
+		owner = owner || pref[i] == (size_t)cur->self;
+	cluster_view_put(t->cfg.cluster, cur);
+	if (owner || n == 0)
+		return;
+	pthread_mutex_lock(&t->mu);
+	do_note_stray(t, key, klen);
+	t->st.strays = t->nstrays;
+	pthread_mutex_unlock(&t->mu);
+}
+
+/*
+ * Sends each of keys[0..n)'s current record to the key's owners in cur
+ * but this node (a key gone since, forgotten or collected, has nothing
+ * to send).  0 when every batch went through.
+ */
+static int
+forward_keys(struct transfer *t, const struct cluster_view *cur,
+    const struct buf *keys, size_t n, struct pass *p)
+{
+	struct buf rec = BUF_INIT;
+	size_t pref[MAX_PREF], np, i, j;
+
+	if (pass_init(p, t, NULL, cur, PASS_FORWARD) != 0)
+		return -1;
+	for (i = 0; i < n && !p->failed; i++) {
+		buf_reset(&rec);
+		p->scanned++;
+		if (store_get_record(t->cfg.store, keys[i].data, keys[i].len,
+		    &rec) != 1)
+			continue;
+		np = preference(cur, keys[i].data, keys[i].len, pref);
+		for (j = 0; j < np; j++) {
+			if (cur->self >= 0 && pref[j] == (size_t)cur->self)
+				continue;
+			buf_append(&p->batch[pref[j]], rec.data, rec.len);
+			buf_putc(&p->batch[pref[j]], '\n');
+			p->sent++;
+		}
+		flush_all(p, true);
+	}
+	if (!p->failed)
+		flush_all(p, false);
+	buf_free(&rec);
+	pass_free(p);
+	return p->failed ? -1 : 0;
+}
+
+/*
+ * Sends the strays noted so far to their owners in cur (STRAYS): the
+ * keys, or after an overflow every key not owned here.  A send that
+ * fails notes them again and retries after RETRY_MS.
+ */
+static void
+forward_strays(struct transfer *t, const struct cluster_view *cur,
+    int64_t *delay)
+{
+	struct buf *keys;
+	struct pass p;
+	size_t n, i;
+	bool overflow;
+	int rc;
+
+	pthread_mutex_lock(&t->mu);
+	keys = t->strays;
+	n = t->nstrays;
+	overflow = t->strays_overflow;
+	t->strays = NULL;
+	t->nstrays = 0;
+	t->strays_overflow = false;
+	pthread_mutex_unlock(&t->mu);
+	if (n == 0 && !overflow) {
+		free(keys);
+		return;
+	}
+	if (overflow)
+		rc = run_pass(t, NULL, cur, PASS_FORWARD, NULL, 0, &p);
+	else
+		rc = forward_keys(t, cur, keys, n, &p);
+	pthread_mutex_lock(&t->mu);
+	if (rc != 0) {
+		t->strays_overflow = t->strays_overflow || overflow;
+		for (i = 0; i < n; i++)
+			do_note_stray(t, keys[i].data, keys[i].len);
+	}
+	t->st.strays = t->nstrays;
+	t->st.strays_overflow = t->strays_overflow;
+	t->st.strays_sent_total += p.sent;
+	pthread_mutex_unlock(&t->mu);
+	strays_free(keys, n);
+	log_event(rc != 0 ? LOG_WARN : LOG_INFO, rc != 0 ?
+	    "transfer: strays not forwarded, will retry" :
+	    "transfer: strays forwarded to their owners",
+	    "keys=%zu walk=%s scanned=%llu sent=%llu err=%s", n,
+	    overflow ? "true" : "false", (unsigned long long)p.scanned,
+	    (unsigned long long)p.sent, rc != 0 ? p.err : LOG_OMIT);
+	if (rc != 0)
+		*delay = RETRY_MS;
 }
 
 static void *
@@ -937,6 +1163,8 @@ transfer_main(void *arg)
 			if (want)
 				cleanup(t, cur);
 		}
+		if (cluster_view_same_owners(t->placed, cur))
+			forward_strays(t, cur, &delay);
 		cluster_view_put(t->cfg.cluster, cur);
 	}
 	return NULL;
@@ -988,6 +1216,7 @@ transfer_stop(struct transfer *t)
 	pthread_mutex_destroy(&t->mu);
 	cluster_view_free(t->placed);
 	watch_clear(t);
+	strays_free(t->strays, t->nstrays);
 	free(t);
 }
 
@@ -1006,6 +1235,10 @@ transfer_stats(struct transfer *t, struct transfer_stats *st)
 
 	pthread_mutex_lock(&t->mu);
 	*st = t->st;
+	st->strays = t->nstrays;
+	st->strays_overflow = t->strays_overflow;
+	/* Strays waiting are data not placed for the current view either. */
+	st->running = st->running || st->strays > 0 || st->strays_overflow;
 	if (cur != NULL && !st->running && h != t->placed_hash) {
 		st->running = true;
 		st->from_version = t->placed_version;

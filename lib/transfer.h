@@ -22,6 +22,10 @@
  * view.  A record a receiver refuses for good (400 or 413 when sent
  * alone) is set aside (aside.h) and does not hold the pass back.
  *
+ * A record that reaches a node which does not own its key (a write
+ * coordinated through a view that had not heard of a join yet) is sent
+ * on to the key's owners soon after (transfer_applied).
+ *
  * Cleanup (transfer_cleanup) drops what this node no longer owns: once
  * the data is placed for the current view, each key this node is not an
  * owner of is sent to all of its owners, and forgotten here only after
@@ -63,6 +67,9 @@ struct transfer_stats {
 	uint64_t	 fallbacks;	/* passes that sent what a failed sender owed */
 	uint64_t	 keys_refused;	/* copies a receiver refused for good, set aside */
 	uint64_t	 failures;	/* passes that had to be retried */
+	uint64_t	 strays;	/* keys not owned here to forward (transfer.c: STRAYS) */
+	bool		 strays_overflow;	/* too many: the next forwarding walks the store */
+	uint64_t	 strays_sent_total;	/* stray copies sent to owners since start */
 	char		 last_error[160];	/* why the last pass failed, "" if none */
 	int64_t		 next_retry_ms;	/* wall clock of the next attempt, 0 none */
 	int64_t		 started_ms;	/* wall clock */
@@ -83,6 +90,15 @@ struct transfer;
 int	transfer_start(struct transfer **out, const struct transfer_config *cfg);
 void	transfer_stop(struct transfer *t);	/* NULL ok */
 void	transfer_stats(struct transfer *t, struct transfer_stats *st);
+
+/*
+ * A record from another node changed key in the store: when this node
+ * does not own key in the current view (one ring lookup), the key is
+ * kept, and its record sent to its owners at the next poll that finds
+ * the data placed (transfer.c: STRAYS).  Cheap, takes t's lock only for
+ * a key not owned; NULL t is a no-op.
+ */
+void	transfer_applied(struct transfer *t, const char *key, size_t klen);
 
 /*
  * Asks for a cleanup pass; it runs once the data is placed for the

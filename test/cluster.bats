@@ -3,7 +3,9 @@
 # on loopback: replication to every replica, quorum reads and writes with
 # a node down, read repair of a stale replica, membership changes through
 # join and leave, a join or a gossiping node whose --vnodes or --n
-# differ, conditional writes, the quorum response headers, the
+# differ, a write coordinated through a member list that has not heard
+# of a join (five nodes, one armed never to learn a member: the
+# failpoint gossip-members-ignore), conditional writes, the quorum response headers, the
 # README quick start verbatim, and kvctl's server fail-over.
 #
 # Every node of a cluster must know the others' ports before it starts
@@ -574,6 +576,91 @@ refused_join() {
 	run --separate-stderr kv cluster join node4 127.0.0.1:1 --server "$(url node1)"
 	[ "$status" -eq 4 ] && [ -z "$output" ]
 	[[ $stderr == *"409 node4 is already a member at $a4"* ]]
+}
+
+# owners NODE KEY: the owners NODE's view names for KEY (X-Kvd-Replicas of
+# a GET through it, sorted, one a line).
+owners() {
+	header X-Kvd-Replicas "$(url "$1")/kv/$2" | tr , '\n' | sort
+}
+
+# placed_after_join NODE: NODE's log has a pass done for the join (the
+# nodes start together and settle without one).
+placed_after_join() {
+	local n
+	for n in "$@"; do
+		grep -q 'msg="transfer done"' "$TMP/$n.log" || return 1
+	done
+}
+
+# start_one_behind FAILPOINTS: node1..node4 (N=3, anti-entropy off, so
+# that only a transfer moves a key), node1..node3 with KVD_FAILPOINTS set
+# to FAILPOINTS; node4 keeps the four members it started with: it never
+# hears of a join, as a coordinator that has not heard of one yet.
+start_one_behind() {
+	local n
+	for n in 1 2 3; do
+		KVD_FAILPOINTS=$1 start_peer "$n" 3 "$(peers_of "$n" 4)" \
+		    --anti-entropy-interval 0
+	done
+	KVD_FAILPOINTS=gossip-members-ignore@1+ \
+	    start_peer 4 3 "$(peers_of 4 4)" --anti-entropy-interval 0
+	wait_for 30 linked node1 node2 node3 node4
+}
+
+# join_node5: node5 joins through node1; returns once node1..node3 list
+# five members and placed for them, node4 still four.
+join_node5() {
+	local n
+	start_peer 5 3 "node1=$(member_addr 1)" --anti-entropy-interval 0
+	run kv cluster join node5 "$(member_addr 5)" --server "$(url node1)"
+	echo "join: $status $output"
+	[ "$status" -eq 0 ]
+	wait_for 30 all_members 5 node1 node2 node3 node5
+	[ "$(members node4)" = 4 ]
+	wait_for 60 placed_after_join node1 node2 node3 || {
+		for n in node1 node2 node3; do grep transfer "$TMP/$n.log"; done
+		false
+	}
+}
+
+@test "a write coordinated through a view that has not heard of a join reaches the new owners: the old owner that placed forwards it (no cleanup, anti-entropy off)" {
+	pick_ports 5
+	start_one_behind ""
+	join_node5
+
+	# A key node4 places on node1..node3 and the five-member view on
+	# node5 and two of them: the third is an old owner that placed
+	# already and will not send it in any pass.
+	local key="" k old new
+	for k in $(seq 1 400); do
+		old=$(owners node4 "stale-$k" | paste -sd,)
+		[ "$old" = node1,node2,node3 ] || continue
+		new=$(owners node1 "stale-$k" | paste -sd,)
+		if [[ ",$new," = *,node5,* ]]; then
+			key=stale-$k
+			break
+		fi
+	done
+	echo "key=$key old=$old new=$new"
+	[ -n "$key" ]
+	[ "$(put node4 "$key" through-an-old-view '?w=3')" = 201 ]
+
+	# Every current owner holds it, with no read to repair it (fetch;
+	# the owners were asked before the write, as a GET now would repair).
+	local -a owner
+	IFS=, read -r -a owner <<<"$new"
+	wait_for 30 same_v "$key" "${owner[@]}" || {
+		for n in node1 node2 node3 node4 node5; do
+			echo "$n: $(fetch_v "$n" "$key")"
+		done
+		for n in node1 node2 node3; do grep -i stray "$TMP/$n.log"; done
+		false
+	}
+	[ "$(fetch_v node5 "$key" | jq -r .value)" = through-an-old-view ]
+	grep -q 'msg="transfer: strays forwarded to their owners"' \
+	    "$TMP/node1.log" "$TMP/node2.log" "$TMP/node3.log"
+	[ "$(code "$(url node1)/kv/$key?r=3")" = 200 ]
 }
 
 @test "a node with another --vnodes admitted by gossip alone (--peers): the others show ring_mismatch, log it once, kvd_ring_mismatches 1" {
