@@ -62,6 +62,9 @@
  *	full-read-delay		a full read after a digest read, before it
  *				calls the owners (replica.c, FULL READS): a
  *				test fills the full reads' threads and queue
+ *	transfer-pass-delay	a placement pass, once its stats say it
+ *				started, before its walk (transfer.c): a
+ *				test reads the stats of a pass under way
  *
  * COST.  failpoint() in the header loads failpoint_active (relaxed) and
  * returns when it is 0: one predictable branch.  It starts at 1 so the
@@ -106,6 +109,7 @@ static const struct fp_known known[] = {
 	{ "gossip-members-ignore", FP_ERROR },
 	{ "index-build-delay", FP_DELAY },
 	{ "full-read-delay", FP_DELAY },
+	{ "transfer-pass-delay", FP_DELAY },
 };
 #define NKNOWN	(sizeof(known) / sizeof(known[0]))
 

@@ -159,6 +159,7 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "failpoint.h"
 #include "file.h"
 #include "hints.h"
 #include "json.h"
@@ -856,11 +857,13 @@ placement(struct transfer *t, const struct cluster_view *cur, int64_t *delay)
 	t->st.to_version = cur->version;
 	t->st.keys_scanned = t->st.keys_sent = t->st.keys_refused = 0;
 	t->st.keys_delegated = 0;
+	t->st.waiting_on = 0;	/* watch_clear ended the last pass's watch */
 	t->st.started_ms = clock_wall_ms();
 	t->st.finished_ms = 0;
 	t->st.next_retry_ms = 0;
 	pthread_mutex_unlock(&t->mu);
 
+	(void)failpoint("transfer-pass-delay");
 	rc = run_pass(t, t->placed, cur, PASS_PLACE, NULL, 0, &p);
 	next = rc == 0 ? copy_view(t, cur) : NULL;
 	if (rc == 0 && (next == NULL || save_placed(t, cur) != 0)) {

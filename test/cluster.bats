@@ -5,7 +5,8 @@
 # join and leave, a join or a gossiping node whose --vnodes or --n
 # differ, a write coordinated through a member list that has not heard
 # of a join (five nodes, one armed never to learn a member: the
-# failpoint gossip-members-ignore), conditional writes, the quorum response headers, the
+# failpoint gossip-members-ignore), the stats of a pass that starts
+# while the last one waits on its senders, conditional writes, the quorum response headers, the
 # README quick start verbatim, and kvctl's server fail-over.
 #
 # Every node of a cluster must know the others' ports before it starts
@@ -661,6 +662,54 @@ join_node5() {
 	grep -q 'msg="transfer: strays forwarded to their owners"' \
 	    "$TMP/node1.log" "$TMP/node2.log" "$TMP/node3.log"
 	[ "$(code "$(url node1)/kv/$key?r=3")" = 200 ]
+}
+
+@test "a pass that starts while the last one waits on its senders: the stats say waiting_on 0 until it ends, not the last pass's senders" {
+	pick_ports 5
+	# Every pass after the first (the join's) waits 2 s once its stats
+	# say it started.
+	start_one_behind transfer-pass-delay@2+
+	local k
+	for k in $(seq 1 60); do
+		[ "$(put node1 "pass-$k" v)" = 201 ]
+	done
+	join_node5
+	# node4 never places for the join: the keys the join's passes left
+	# to it keep an old owner waiting on it.
+	waiting() {	# waiting NODE: NODE's transfer waits on a sender
+		[ "$(nodes "$1" | jq '.transfer.waiting_on')" -gt 0 ]
+	}
+	local w="" n
+	for n in node1 node2 node3; do
+		if wait_for 10 waiting "$n"; then
+			w=$n
+			break
+		fi
+	done
+	echo "waiting: $w"
+	[ -n "$w" ]
+
+	# The leave's pass on w, read all along (finished_ms 0: under way).
+	(
+		while :; do
+			nodes "$w" | jq -c .transfer
+			sleep 0.05
+		done
+	) >"$TMP/transfer.jsonl" 2>/dev/null &
+	local poller=$!
+	BG+=("$poller")
+	[ "$(code -X POST -d '{"id":"node5"}' "$(url node1)/cluster/leave")" = 200 ]
+	passes() {	# passes NODE COUNT: NODE logged COUNT passes done
+		[ "$(grep -c 'msg="transfer done"' "$TMP/$1.log")" -ge "$2" ]
+	}
+	wait_for 60 passes "$w" 2
+	kill "$poller"
+	wait "$poller" || true
+	local under_way
+	under_way=$(jq -c 'select(.finished_ms == 0)' "$TMP/transfer.jsonl")
+	echo "under way: $under_way"
+	[ -n "$under_way" ]
+	[ "$(jq -s 'map(select(.finished_ms == 0) | .waiting_on) | max' "$TMP/transfer.jsonl")" = 0 ]
 }
 
 @test "a node with another --vnodes admitted by gossip alone (--peers): the others show ring_mismatch, log it once, kvd_ring_mismatches 1" {
