@@ -578,6 +578,7 @@ push_records(struct ae *ae, const char *id, const char *address,
 	rf.peer = id;
 	memset(&t, 0, sizeof(t));
 	t.peers = ae->cfg.peers;
+	t.cls = PEER_BACKGROUND;
 	t.address = address;
 	t.peer_id = id;
 	t.max_bytes = AE_BATCH_MAX_BYTES;
@@ -651,9 +652,9 @@ ae_round(struct ae *ae, const char *id, struct round *rr)
 		buf_printf(&body, "%s\"%016llx\"", i ? "," : "",
 		    (unsigned long long)sc->leaves[i]);
 	buf_puts(&body, "]}");
-	if (peer_call(ae->cfg.peers, address, "POST", "/internal/ae/sync",
-	    "application/json", body.data, body.len, NULL, call_timeout(ae),
-	    &res) != 0)
+	if (peer_call(ae->cfg.peers, PEER_BACKGROUND, address, "POST",
+	    "/internal/ae/sync", "application/json", body.data, body.len, NULL,
+	    call_timeout(ae), &res) != 0)
 		goto fail;
 	if (res.http.status != 200) {
 		log_event(LOG_WARN, "anti-entropy sync refused", "peer=%s "

@@ -927,8 +927,8 @@ forward_once(struct node *nd, const char *address, const char *target,
 	int rc;
 
 	client_response_init(&cr);
-	rc = peer_call(nd->peers, address, "GET", target, NULL, NULL, 0,
-	    "X-Kvd-Forwarded: 1\r\n", timeout_ms, &cr);
+	rc = peer_call(nd->peers, PEER_FOREGROUND, address, "GET", target, NULL,
+	    NULL, 0, "X-Kvd-Forwarded: 1\r\n", timeout_ms, &cr);
 	if (rc == 0 && cr.http.status != 503) {
 		res->status = cr.http.status;
 		res->content_type = client_header(&cr, "Content-Type", etag,

@@ -21,6 +21,12 @@
  * c->error that reason).  A first
  * byte ends the checks; the body may take as long as the deadline lets.
  *
+ * A caller that may have to drop a call before its deadline (peer.c's
+ * background calls, when the node stops) sets c->cancel_fd: every wait
+ * (connect, send, receive) polls it beside the socket, and the call ends
+ * with ECANCELED as soon as it is readable.  An abandoned call is not
+ * resent on a fresh connection, as a reused one that died is.
+ *
  * The event loop also needs to connect without blocking, so connecting
  * comes in steps here too: a server's name is resolved once
  * (client_resolve), and client_connect_next / client_connect_check walk
@@ -64,6 +70,7 @@ client_init(struct client_conn *c, const char *host, const char *port,
 	c->stalled = NULL;
 	c->stalled_arg = NULL;
 	c->stalled_after_ms = 0;
+	c->cancel_fd = -1;
 	return 0;
 }
 
@@ -99,7 +106,7 @@ fill(struct client_conn *c, int64_t deadline)
 
 	buf_grow(&c->in, 16384);
 	n = net_read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1,
-	    deadline);
+	    deadline, c->cancel_fd);
 	if (n > 0) {
 		c->in.len += (size_t)n;
 		c->in.data[c->in.len] = '\0';
@@ -345,7 +352,7 @@ client_do_progress(struct client_conn *c, const char *method,
 			}
 			c->fd = net_connect(c->host, c->port,
 			    left < c->connect_timeout_ms ? left : c->connect_timeout_ms,
-			    &c->gai_error);
+			    &c->gai_error, c->cancel_fd);
 			if (c->fd < 0) {
 				saved = errno;
 				break;
@@ -356,7 +363,8 @@ client_do_progress(struct client_conn *c, const char *method,
 		iov[0].iov_len = head.len;
 		iov[1].iov_base = (void *)(uintptr_t)(body ? body : "");
 		iov[1].iov_len = body ? body_len : 0;
-		if (net_writev_all(c->fd, iov, 2, deadline) != 0) {
+		if (net_writev_all(c->fd, iov, 2, deadline,
+		    c->cancel_fd) != 0) {
 			saved = errno;
 			close(c->fd);
 			c->fd = -1;

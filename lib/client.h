@@ -56,6 +56,14 @@ struct client_conn {
 	const char	*(*stalled)(const struct client_conn *c, void *arg);
 	void		*stalled_arg;
 	int		stalled_after_ms;
+	/*
+	 * A way to abandon a client_do in progress from another thread:
+	 * a descriptor (a pipe's read end) every wait of the call polls
+	 * beside the socket (net.h); once it is readable the call fails at
+	 * once with ECANCELED, and resends nothing.  -1 (as client_init
+	 * leaves it) for none.  Whoever sets it owns the descriptor.
+	 */
+	int		cancel_fd;
 };
 
 struct client_response {

@@ -1034,7 +1034,7 @@ exchange(struct cluster *c, const char *address, const char *id,
 		buf_putc(&body, '}');
 	}
 	client_response_init(&res);
-	if (peer_call(c->pool, address, "POST", MEMBERS_PATH,
+	if (peer_call(c->pool, PEER_BACKGROUND, address, "POST", MEMBERS_PATH,
 	    "application/json", body.data, body.len, NULL, timeout_ms,
 	    &res) != 0)
 		log_event(LOG_DEBUG, "cluster: gossip failed",
@@ -1522,8 +1522,8 @@ cluster_join_check(struct cluster *c, const char *id, const char *address,
 	    !valid_address(address, strlen(address)))
 		return 0;	/* cluster_join says what is wrong */
 	client_response_init(&res);
-	if (peer_call(c->pool, address, "GET", NODES_PATH, NULL, NULL, 0, NULL,
-	    c->timeout_ms, &res) != 0)
+	if (peer_call(c->pool, PEER_FOREGROUND, address, "GET", NODES_PATH,
+	    NULL, NULL, 0, NULL, c->timeout_ms, &res) != 0)
 		why = peer_strerror(errno, failed, sizeof(failed));
 	else if (res.http.status != 200)
 		why = "it did not answer 200";
@@ -1596,8 +1596,9 @@ twin_answers(struct cluster *c, const char *address, int listen_port)
 	    net_is_local(host)))
 		return false;
 	client_response_init(&res);
-	if (peer_call(c->pool, address, "GET", HEALTH_PATH, NULL, NULL, 0, NULL,
-	    c->timeout_ms, &res) == 0 && res.http.status == 200 &&
+	if (peer_call(c->pool, PEER_FOREGROUND, address, "GET", HEALTH_PATH,
+	    NULL, NULL, 0, NULL, c->timeout_ms, &res) == 0 &&
+	    res.http.status == 200 &&
 	    (toks = msg_tokens(res.body.data, res.body.len)) != NULL) {
 		id = json_object_get(res.body.data, toks, 0, "id");
 		status = json_object_get(res.body.data, toks, 0, "status");

@@ -655,6 +655,7 @@ push_one(struct hints *h, const char *peer, const char *address,
 
 	memset(&t, 0, sizeof(t));
 	t.peers = h->cfg.peers;
+	t.cls = PEER_BACKGROUND;
 	t.address = address;
 	t.peer_id = peer;
 	t.max_bytes = BATCH_BYTES;
@@ -679,6 +680,7 @@ hand_over_one(struct hints *h, const struct cluster_view *v,
 
 	memset(&t, 0, sizeof(t));
 	t.peers = h->cfg.peers;
+	t.cls = PEER_BACKGROUND;
 	t.max_bytes = BATCH_BYTES;
 	t.timeout_ms = h->cfg.timeout_ms;
 	t.refused = hint_refused;
@@ -862,6 +864,7 @@ deliver_owner(struct hints *h, struct owner *o, const struct cluster_view *v)
 	memset(&t, 0, sizeof(t));
 	if (member) {
 		t.peers = h->cfg.peers;
+		t.cls = PEER_BACKGROUND;
 		t.address = m->address;
 		t.peer_id = o->id;
 		t.max_bytes = BATCH_BYTES;

@@ -552,8 +552,9 @@ ask_one(void *arg, size_t i)
 		most += LISTING_BYTES_MAX / (1024 * 1024) * VALUES_MS_PER_MIB;
 	}
 	client_response_init(&res);
-	if (peer_call_progress(rd->env->peers, a->m->address, "GET",
-	    target.data, NULL, NULL, 0, NULL, timeout, most, &res) == 0 &&
+	if (peer_call_progress(rd->env->peers, PEER_FOREGROUND, a->m->address,
+	    "GET", target.data, NULL, NULL, 0, NULL, timeout, most,
+	    &res) == 0 &&
 	    res.http.status == 200 &&
 	    parse_answer(res.body.data, res.body.len, req->values, a) == 0)
 		a->ok = true;

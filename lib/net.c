@@ -26,11 +26,15 @@
 #define MSG_NOSIGNAL 0
 #endif
 
-/* Waits until fd is ready for events or the deadline passes. 0 or -1. */
+/*
+ * Waits until fd is ready for events or the deadline passes: 0, or -1
+ * with errno (ETIMEDOUT; ECANCELED once cancel_fd, when >= 0, is
+ * readable, checked with fd in the same poll).
+ */
 static int
-wait_fd(int fd, short events, int64_t deadline)
+wait_fd(int fd, short events, int64_t deadline, int cancel_fd)
 {
-	struct pollfd pfd;
+	struct pollfd pfd[2];
 	int64_t left;
 	int rc;
 
@@ -43,10 +47,18 @@ wait_fd(int fd, short events, int64_t deadline)
 				return -1;
 			}
 		}
-		pfd.fd = fd;
-		pfd.events = events;
-		pfd.revents = 0;
-		rc = poll(&pfd, 1, left > 1000000 ? 1000000 : (int)left);
+		pfd[0].fd = fd;
+		pfd[0].events = events;
+		pfd[0].revents = 0;
+		pfd[1].fd = cancel_fd;
+		pfd[1].events = POLLIN;
+		pfd[1].revents = 0;
+		rc = poll(pfd, cancel_fd >= 0 ? 2 : 1,
+		    left > 1000000 ? 1000000 : (int)left);
+		if (rc > 0 && cancel_fd >= 0 && pfd[1].revents != 0) {
+			errno = ECANCELED;
+			return -1;
+		}
 		if (rc > 0)
 			return 0;
 		if (rc < 0 && errno != EINTR)
@@ -60,13 +72,13 @@ wait_fd(int fd, short events, int64_t deadline)
  * error, or the deadline passed with ETIMEDOUT).
  */
 static int
-retry_io(int fd, short events, int64_t deadline)
+retry_io(int fd, short events, int64_t deadline, int cancel_fd)
 {
 	if (errno == EINTR)
 		return 0;
 	if (errno != EAGAIN && errno != EWOULDBLOCK)
 		return -1;
-	return wait_fd(fd, events, deadline);
+	return wait_fd(fd, events, deadline, cancel_fd);
 }
 
 int
@@ -156,6 +168,8 @@ net_listen(const char *addr, int backlog, int *port, char *err, size_t errlen)
 		saved = errno;
 		close(fd);
 		fd = -1;
+		if (saved == ECANCELED)
+			break;	/* no other address either */
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
@@ -265,7 +279,8 @@ net_connect_result(int fd)
 }
 
 int
-net_connect(const char *host, const char *port, int timeout_ms, int *gai)
+net_connect(const char *host, const char *port, int timeout_ms, int *gai,
+    int cancel_fd)
 {
 	struct addrinfo *res, *ai;
 	int64_t deadline = clock_now_ms() + timeout_ms;
@@ -286,7 +301,8 @@ net_connect(const char *host, const char *port, int timeout_ms, int *gai)
 			saved = errno;
 			continue;
 		}
-		if ((!pending || wait_fd(fd, POLLOUT, deadline) == 0) &&
+		if ((!pending || wait_fd(fd, POLLOUT, deadline,
+		    cancel_fd) == 0) &&
 		    net_connect_result(fd) == 0) {
 			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 			break;
@@ -294,6 +310,8 @@ net_connect(const char *host, const char *port, int timeout_ms, int *gai)
 		saved = errno;
 		close(fd);
 		fd = -1;
+		if (saved == ECANCELED)
+			break;	/* no other address either */
 	}
 	freeaddrinfo(res);
 	if (fd < 0)
@@ -302,7 +320,7 @@ net_connect(const char *host, const char *port, int timeout_ms, int *gai)
 }
 
 ssize_t
-net_read(int fd, void *p, size_t n, int64_t deadline)
+net_read(int fd, void *p, size_t n, int64_t deadline, int cancel_fd)
 {
 	ssize_t r;
 
@@ -315,23 +333,25 @@ net_read(int fd, void *p, size_t n, int64_t deadline)
 		r = recv(fd, p, n, deadline ? MSG_DONTWAIT : 0);
 		if (r >= 0)
 			return r;
-		if (retry_io(fd, POLLIN, deadline) != 0)
+		if (retry_io(fd, POLLIN, deadline, cancel_fd) != 0)
 			return -1;
 	}
 }
 
 int
-net_write_all(int fd, const void *p, size_t n, int64_t deadline)
+net_write_all(int fd, const void *p, size_t n, int64_t deadline,
+    int cancel_fd)
 {
 	struct iovec iov;
 
 	iov.iov_base = (void *)(uintptr_t)p;
 	iov.iov_len = n;
-	return net_writev_all(fd, &iov, 1, deadline);
+	return net_writev_all(fd, &iov, 1, deadline, cancel_fd);
 }
 
 int
-net_writev_all(int fd, struct iovec *iov, int iovcnt, int64_t deadline)
+net_writev_all(int fd, struct iovec *iov, int iovcnt, int64_t deadline,
+    int cancel_fd)
 {
 	struct msghdr mh;
 	ssize_t w;
@@ -347,7 +367,7 @@ net_writev_all(int fd, struct iovec *iov, int iovcnt, int64_t deadline)
 		mh.msg_iovlen = iovcnt;
 		w = sendmsg(fd, &mh, MSG_NOSIGNAL | (deadline ? MSG_DONTWAIT : 0));
 		if (w < 0) {
-			if (retry_io(fd, POLLOUT, deadline) != 0)
+			if (retry_io(fd, POLLOUT, deadline, cancel_fd) != 0)
 				return -1;
 			continue;
 		}

@@ -8,6 +8,12 @@
  * passed, means "at once": the call does what the socket allows without
  * waiting and fails with ETIMEDOUT for the rest.  Sockets are left
  * blocking; poll is what bounds the wait.  Thread-safe (no shared state).
+ *
+ * A call that waits may be abandoned before its deadline: cancel_fd, when
+ * not -1, is a descriptor its poll watches beside the socket (a pipe's
+ * read end another thread writes to), and once it is readable the call
+ * fails with ECANCELED instead of waiting on.  -1: no such way out.  Only
+ * a wait with a deadline polls, so a call with deadline 0 ignores it.
  */
 #ifndef KVD_NET_H
 #define KVD_NET_H
@@ -46,7 +52,7 @@ int	net_listen(const char *addr, int backlog, int *port, char *err,
  * still tells a name that did not resolve from a host that did not answer.
  */
 int	net_connect(const char *host, const char *port, int timeout_ms,
-	    int *gai);
+	    int *gai, int cancel_fd);
 
 /*
  * Whether host:port resolves to an address to connect to: 0, or
@@ -81,10 +87,12 @@ int	net_connect_result(int fd);
  * Reads at most n bytes before deadline.  Bytes read, 0 at EOF, or -1
  * with errno (ETIMEDOUT, ECONNRESET, ...).
  */
-ssize_t	net_read(int fd, void *p, size_t n, int64_t deadline);
+ssize_t	net_read(int fd, void *p, size_t n, int64_t deadline,
+	    int cancel_fd);
 
 /* Writes all n bytes before deadline.  0, or -1 with errno. */
-int	net_write_all(int fd, const void *p, size_t n, int64_t deadline);
+int	net_write_all(int fd, const void *p, size_t n, int64_t deadline,
+	    int cancel_fd);
 
 /*
  * Writes all the iovecs before deadline: 0, or -1 with errno (ETIMEDOUT
@@ -92,7 +100,8 @@ int	net_write_all(int fd, const void *p, size_t n, int64_t deadline);
  * entry sent whole gets length 0, one sent in part its rest), so another
  * call with the same iov after -1 goes on where this one stopped.
  */
-int	net_writev_all(int fd, struct iovec *iov, int iovcnt, int64_t deadline);
+int	net_writev_all(int fd, struct iovec *iov, int iovcnt, int64_t deadline,
+	    int cancel_fd);
 
 /* Formats the peer address of fd as "ip:port" into out. */
 void	net_peer_name(int fd, char *out, size_t outlen);

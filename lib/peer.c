@@ -112,6 +112,21 @@
  * Content-Length not a number", not "Protocol error"), through the one
  * function that words a client failure.
  *
+ * STOPPING.  A node that stops wants no more of its own loops' calls,
+ * and none of theirs to a hung peer to hold the stop up for a peer
+ * timeout (gossip, anti-entropy, hints and transfers each waited one,
+ * in turn).  peers_stop_background sets stopping, under the mutex, and
+ * writes a byte into a pipe whose read end every background call hands
+ * client_do as its cancel_fd (client.h): a call that begins after it
+ * fails at once, and the poll of one in flight wakes and fails with
+ * ECANCELED.  The byte is never read, so the pipe stays readable, and a
+ * call that began just before still ends at its first wait.  The pipe
+ * is made once, in peers_new, and read without the mutex.  A connection
+ * a background call abandoned is closed, never pooled (client_do closed
+ * its socket), and the call's outcome is not recorded: it says nothing
+ * of the peer, and a failure counted would mark down, for the
+ * foreground calls still running in the grace, a peer that answers.
+ *
  * STALE CONNECTIONS.  A pooled connection the server has since closed is
  * handled by client_do: when a reused connection dies before the first
  * response byte, it resends once on a fresh connection.  peer.c adds no
@@ -120,11 +135,13 @@
 #include "peer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "clock.h"
@@ -163,6 +180,7 @@ struct pool {
 
 /* How one call went, for call_end. */
 struct outcome {
+	bool	abandoned;	/* peers_stop_background cut it: not recorded */
 	bool	answered;	/* an HTTP answer came (ok, or a 401) */
 	bool	ok;		/* an answer other than a refusing 401 */
 	bool	passed_check;	/* an answer the peer gives only past its
@@ -179,6 +197,8 @@ struct peers {
 	int		 max_idle;
 	struct auth	*auth;		/* sign every call when set */
 	int64_t		 next_sweep;	/* monotonic ms */
+	bool		 stopping;	/* peers_stop_background was called */
+	int		 stop_pipe[2];	/* STOPPING: [0] readable once set */
 };
 
 struct peers *
@@ -186,10 +206,23 @@ peers_new(int connect_timeout_ms, int max_idle_per_addr)
 {
 	struct peers *p;
 
+	int e;
+
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		goto fail;
-	if (pthread_mutex_init(&p->mu, NULL) != 0)
+	if (pipe(p->stop_pipe) != 0) {
+		e = errno;
+		free(p);
+		errno = e;
+		return NULL;
+	}
+	fcntl(p->stop_pipe[0], F_SETFD, FD_CLOEXEC);
+	fcntl(p->stop_pipe[1], F_SETFD, FD_CLOEXEC);
+	if (pthread_mutex_init(&p->mu, NULL) != 0) {
+		close(p->stop_pipe[0]);
+		close(p->stop_pipe[1]);
 		goto fail;
+	}
 	/* <= 0: bounded only by each call's own timeout. */
 	p->connect_timeout_ms = connect_timeout_ms > 0 ? connect_timeout_ms :
 	    INT_MAX;
@@ -219,8 +252,24 @@ peers_free(struct peers *p)
 		free(pl->addr);
 		free(pl);
 	}
+	close(p->stop_pipe[0]);
+	close(p->stop_pipe[1]);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
+}
+
+void
+peers_stop_background(struct peers *p)
+{
+	bool first;
+
+	pthread_mutex_lock(&p->mu);
+	first = !p->stopping;
+	p->stopping = true;
+	pthread_mutex_unlock(&p->mu);
+	/* One byte into an empty pipe: it never blocks. */
+	while (first && write(p->stop_pipe[1], "s", 1) < 0 && errno == EINTR)
+		;
 }
 
 void
@@ -322,13 +371,14 @@ close_all(struct client_conn *v, int n)
 }
 
 /*
- * Starts a call to addr: -1 (EHOSTDOWN) when addr is down and its backoff
- * is running; otherwise 0, with an idle connection in *c and *found set
- * when there was one.
+ * Starts a call of class cls to addr: -1 with ECANCELED for a background
+ * call once stopping (STOPPING), or EHOSTDOWN when addr is down and its
+ * backoff is running; otherwise 0, with an idle connection in *c and
+ * *found set when there was one.
  */
 static int
-call_begin(struct peers *p, const char *addr, struct client_conn *c,
-    bool *found)
+call_begin(struct peers *p, enum peer_class cls, const char *addr,
+    struct client_conn *c, bool *found)
 {
 	struct client_conn old[8];
 	struct pool *pl;
@@ -337,6 +387,11 @@ call_begin(struct peers *p, const char *addr, struct client_conn *c,
 
 	*found = false;
 	pthread_mutex_lock(&p->mu);
+	if (cls == PEER_BACKGROUND && p->stopping) {
+		pthread_mutex_unlock(&p->mu);
+		errno = ECANCELED;
+		return -1;
+	}
 	nold = do_sweep(p, now, old, 8);
 	pl = do_get(p, addr);
 	if (pl != NULL && pl->fails >= PEER_DOWN_AFTER) {
@@ -413,7 +468,7 @@ call_end(struct peers *p, const char *addr, struct client_conn *c,
 
 	pthread_mutex_lock(&p->mu);
 	pl = do_get(p, addr);
-	if (pl != NULL)
+	if (pl != NULL && !o->abandoned)
 		do_record(pl, o);
 	if (pl != NULL && c->fd >= 0 && pl->nidle < p->max_idle) {
 		pl->idle_at[pl->nidle] = clock_now_ms();
@@ -551,20 +606,20 @@ note_refusal(const struct client_response *res, bool signed_call,
 }
 
 int
-peer_call(struct peers *p, const char *address, const char *method,
-    const char *target, const char *content_type, const void *body,
-    size_t body_len, const char *extra, int timeout_ms,
+peer_call(struct peers *p, enum peer_class cls, const char *address,
+    const char *method, const char *target, const char *content_type,
+    const void *body, size_t body_len, const char *extra, int timeout_ms,
     struct client_response *res)
 {
-	return peer_call_progress(p, address, method, target, content_type,
-	    body, body_len, extra, timeout_ms, timeout_ms, res);
+	return peer_call_progress(p, cls, address, method, target,
+	    content_type, body, body_len, extra, timeout_ms, timeout_ms, res);
 }
 
 int
-peer_call_progress(struct peers *p, const char *address, const char *method,
-    const char *target, const char *content_type, const void *body,
-    size_t body_len, const char *extra, int timeout_ms, int max_ms,
-    struct client_response *res)
+peer_call_progress(struct peers *p, enum peer_class cls, const char *address,
+    const char *method, const char *target, const char *content_type,
+    const void *body, size_t body_len, const char *extra, int timeout_ms,
+    int max_ms, struct client_response *res)
 {
 	char host[NET_HOST_MAX], port[NET_PORT_MAX];
 	struct client_conn c;
@@ -581,7 +636,7 @@ peer_call_progress(struct peers *p, const char *address, const char *method,
 		errno = EINVAL;
 		return -1;
 	}
-	if (call_begin(p, address, &c, &found) != 0)
+	if (call_begin(p, cls, address, &c, &found) != 0)
 		return -1;
 	if (!found && client_init(&c, host, port, p->connect_timeout_ms) != 0) {
 		errno = EINVAL;
@@ -597,9 +652,12 @@ peer_call_progress(struct peers *p, const char *address, const char *method,
 		    &hdrs);
 		extra = hdrs.data;
 	}
+	if (cls == PEER_BACKGROUND)
+		c.cancel_fd = p->stop_pipe[0];	/* STOPPING */
 	rc = client_do_progress(&c, method, target, content_type, body,
 	    body_len, extra, timeout_ms, max_ms, res);
 	saved = errno;
+	c.cancel_fd = -1;	/* pooled, it may serve a foreground call */
 	if (rc != 0) {
 		/* Before call_end: the pool may hand c to another thread. */
 		client_strerror(&c, saved, last_failure.why,
@@ -608,6 +666,7 @@ peer_call_progress(struct peers *p, const char *address, const char *method,
 	}
 	buf_free(&hdrs);
 	memset(&o, 0, sizeof(o));
+	o.abandoned = rc != 0 && saved == ECANCELED;
 	checked = auth_route_signed(target, strlen(target));
 	if (rc != 0)
 		snprintf(o.error, sizeof(o.error), "%s%s%s", strerror(saved),

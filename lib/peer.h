@@ -94,9 +94,38 @@ struct peer_health {
 					   else "" */
 };
 
-/* A pool set; connect_timeout_ms bounds each connect.  NULL on ENOMEM. */
+/*
+ * Who a call is for.  A foreground call is part of a request this node
+ * serves (a quorum read or write, a relay, a CAS round, a join check):
+ * its client waits for it.  A background call is one of the node's own
+ * loops (gossip and its probes, anti-entropy, hint delivery, transfers):
+ * no client waits, and nothing it carries is lost when it is dropped
+ * (hints stay on disk, anti-entropy and transfers run again).  Pools,
+ * health and deadlines are the same for both; only
+ * peers_stop_background tells them apart.
+ */
+enum peer_class { PEER_FOREGROUND, PEER_BACKGROUND };
+
+/*
+ * A pool set; connect_timeout_ms bounds each connect.  NULL with errno:
+ * ENOMEM, or the pipe's error (EMFILE) when its stop pipe (peer.c's
+ * STOPPING) could not be made.
+ */
 struct peers *peers_new(int connect_timeout_ms, int max_idle_per_addr);
 void	peers_free(struct peers *p);	/* closes every idle connection; NULL ok */
+
+/*
+ * The first step of a node's stop (node.c), and the one owner of it:
+ * from now on every background call fails at once with ECANCELED before
+ * it sends anything, and every background call in flight is abandoned:
+ * its wait (connect, send or receive) ends now, and it fails with
+ * ECANCELED, though the peer may have read and applied the request.
+ * Neither is recorded in the address's health (it says nothing of the
+ * peer).  Foreground calls go on as before, so the requests a node
+ * still serves in its shutdown grace reach their peers.  For good: there
+ * is no restart.  Thread-safe; more calls do nothing more.
+ */
+void	peers_stop_background(struct peers *p);
 
 /*
  * From now on every peer_call signs its request with a: the X-Kvd-Date,
@@ -109,22 +138,24 @@ void	peers_set_auth(struct peers *p, struct auth *a);
 bool	peers_signing(struct peers *p);
 
 /*
- * Sends one request to address "host:port" and reads the response before
- * timeout_ms.  target goes on the request line as it is (a signature
- * covers it so); extra: preformatted header lines or NULL.  0 with res
- * filled (any HTTP status), or -1 with errno (transport failure;
+ * Sends one request to address "host:port" for a caller of class cls
+ * (enum peer_class) and reads the response before timeout_ms.  target
+ * goes on the request line as it is (a signature covers it so); extra:
+ * preformatted header lines or NULL.  0 with res filled (any HTTP
+ * status), or -1 with errno (transport failure;
  * EHOSTDOWN at once while the address is marked down; EPROTO for an
  * answer that is no valid response): peer_strerror says why.  A 401 is
  * returned like any status but counts as a failure of the link
  * (peer_health's refused says why), except a signed call's "replayed";
  * any other status is a working answer, but while the peer refuses
  * this node only a 2xx on a route auth_route_signed names is recorded
- * (enum peer_refusal): the others are not.
+ * (enum peer_refusal): the others are not.  ECANCELED: a background call
+ * after (or abandoned by) peers_stop_background.
  */
-int	peer_call(struct peers *p, const char *address, const char *method,
-	    const char *target, const char *content_type, const void *body,
-	    size_t body_len, const char *extra, int timeout_ms,
-	    struct client_response *res);
+int	peer_call(struct peers *p, enum peer_class cls, const char *address,
+	    const char *method, const char *target, const char *content_type,
+	    const void *body, size_t body_len, const char *extra,
+	    int timeout_ms, struct client_response *res);
 
 #define PEER_WHY_MAX	160	/* room for peer_strerror's words */
 
@@ -146,10 +177,11 @@ const char *peer_strerror(int err, char *out, size_t outlen);
  * timeout_ms pass without a byte of the answer, and an answer that keeps
  * arriving may take until max_ms after the start.
  */
-int	peer_call_progress(struct peers *p, const char *address,
-	    const char *method, const char *target, const char *content_type,
-	    const void *body, size_t body_len, const char *extra, int timeout_ms,
-	    int max_ms, struct client_response *res);
+int	peer_call_progress(struct peers *p, enum peer_class cls,
+	    const char *address, const char *method, const char *target,
+	    const char *content_type, const void *body, size_t body_len,
+	    const char *extra, int timeout_ms, int max_ms,
+	    struct client_response *res);
 
 /*
  * Records what gossip says of address (PEER_UP, PEER_DOWN, or

@@ -89,7 +89,7 @@ post(struct pctx *x, const char *p, size_t n, size_t nrec)
 	}
 	timeout = (t->timeout_ms > 0 ? t->timeout_ms : 2000) +
 	    (int)(n >> 20) * 1000;
-	if (peer_call(t->peers, t->address, "POST", "/internal/batch",
+	if (peer_call(t->peers, t->cls, t->address, "POST", "/internal/batch",
 	    "application/x-ndjson", p, n, NULL, timeout, &x->res) != 0) {
 		e = errno;
 		r->status = 0;

@@ -48,6 +48,7 @@ typedef int (*push_refused_fn)(void *arg, const char *rec, size_t len,
 /* Where and how to send; every member but address may be left 0/NULL. */
 struct push_target {
 	struct peers	*peers;
+	enum peer_class	 cls;		/* peer.h; 0: PEER_FOREGROUND */
 	const char	*address;	/* "host:port" */
 	const char	*peer_id;	/* for messages; may be NULL */
 	size_t		 max_bytes;	/* body bound; 0: PUSH_MAX_BYTES_DEFAULT */

@@ -509,8 +509,8 @@ fetch_main(void *arg)
 	version_init(&v);
 	buf_puts(&target, "/internal/fetch/");
 	http_percent_encode(q->key.data, q->key.len, &target);
-	rc = peer_call(q->rp->cfg.peers, t->address, "GET", target.data,
-	    NULL, NULL, 0, NULL, q->rp->cfg.timeout_ms, &res);
+	rc = peer_call(q->rp->cfg.peers, PEER_FOREGROUND, t->address, "GET",
+	    target.data, NULL, NULL, 0, NULL, q->rp->cfg.timeout_ms, &res);
 	if (rc == 0)
 		found = parse_fetch(&res, &v);
 	rc = rc == 0 && found >= 0 ? 0 : -1;
@@ -847,9 +847,10 @@ repair_main(void *arg)
 		version_free(&v);
 	} else {
 		client_response_init(&res);
-		if (peer_call(rr->rp->cfg.peers, rr->address, "POST",
-		    "/internal/replicate", "application/json", rr->record.data,
-		    rr->record.len, NULL, rr->rp->cfg.timeout_ms, &res) != 0 ||
+		if (peer_call(rr->rp->cfg.peers, PEER_FOREGROUND, rr->address,
+		    "POST", "/internal/replicate", "application/json",
+		    rr->record.data, rr->record.len, NULL,
+		    rr->rp->cfg.timeout_ms, &res) != 0 ||
 		    res.http.status != 200)
 			log_event(LOG_DEBUG, "read repair failed", "peer=%s",
 			    rr->id);

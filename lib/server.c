@@ -451,7 +451,7 @@ conn_fill(struct conn *c, int64_t deadline, bool stop_ok)
 				errno = ETIMEDOUT;	/* the slice ended */
 		} else
 			n = net_read(c->fd, p, room,
-			    slice < deadline ? slice : deadline);
+			    slice < deadline ? slice : deadline, -1);
 		if (n >= 0) {
 			c->in.len += (size_t)n;
 			c->in.data[c->in.len] = '\0';
@@ -524,7 +524,7 @@ conn_writev_wait(struct conn *c, struct iovec *iov, int iovcnt)
 		slice = clock_now_ms() + STOP_POLL_MS;
 		/* net_writev_all leaves iov at what it did not write. */
 		if (net_writev_all(c->fd, iov, iovcnt,
-		    slice < deadline ? slice : deadline) == 0)
+		    slice < deadline ? slice : deadline, -1) == 0)
 			return 0;
 		if (errno != ETIMEDOUT || clock_now_ms() >= deadline)
 			return -1;
@@ -546,7 +546,7 @@ static int
 conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 {
 	/* net_writev_all leaves iov at what it did not write. */
-	if (net_writev_all(c->fd, iov, iovcnt, NET_NOW) == 0)
+	if (net_writev_all(c->fd, iov, iovcnt, NET_NOW, -1) == 0)
 		return 0;
 	if (errno != ETIMEDOUT)
 		return -1;
@@ -842,7 +842,8 @@ server_answer(struct server_later *l, struct server_response *res)
 	/* What the socket takes now; net_writev_all leaves iov at the rest. */
 	iov.iov_base = c->held.data;
 	iov.iov_len = c->held.len;
-	if (net_writev_all(c->fd, &iov, 1, NET_NOW) != 0 && errno != ETIMEDOUT)
+	if (net_writev_all(c->fd, &iov, 1, NET_NOW,
+	    -1) != 0 && errno != ETIMEDOUT)
 		c->held_cut = true;	/* a broken connection: close it */
 	else
 		c->held_off = c->held.len - iov.iov_len;
@@ -1132,7 +1133,7 @@ linger_close(struct conn *c)
 	while (total < want && !atomic_load(&c->s->grace_over)) {
 		slice = clock_now_ms() + STOP_POLL_MS;
 		n = net_read(c->fd, sink, sizeof(sink),
-		    slice < deadline ? slice : deadline);
+		    slice < deadline ? slice : deadline, -1);
 		if (n > 0)
 			total += (size_t)n;
 		else if (n == 0 || errno != ETIMEDOUT ||

@@ -111,8 +111,8 @@ post(struct stream *st, const char *body, size_t len, struct pending *cbs,
 	bool ok;
 
 	client_response_init(&res);
-	rc = peer_call(st->s->peers, st->address, "POST", st->route,
-	    "application/x-ndjson", body, len, NULL, timeout, &res);
+	rc = peer_call(st->s->peers, PEER_FOREGROUND, st->address, "POST",
+	    st->route, "application/x-ndjson", body, len, NULL, timeout, &res);
 	ok = rc == 0 && res.http.status == 200;
 	if (!ok)
 		log_event(LOG_DEBUG, "stream: request failed", "peer=%s route=%s "

@@ -306,6 +306,7 @@ hand_over(struct pass *p, size_t m, const struct buf *b, struct push_result *r)
 	}
 	memset(&pt, 0, sizeof(pt));
 	pt.peers = p->t->cfg.peers;
+	pt.cls = PEER_BACKGROUND;
 	pt.max_bytes = BATCH_BYTES;
 	pt.timeout_ms = p->t->cfg.timeout_ms;
 	pt.refused = refused;
@@ -332,6 +333,7 @@ flush(struct pass *p, size_t m)
 		return 0;
 	memset(&pt, 0, sizeof(pt));
 	pt.peers = p->t->cfg.peers;
+	pt.cls = PEER_BACKGROUND;
 	pt.address = p->cur->members[m].address;
 	pt.peer_id = p->cur->members[m].id;
 	pt.max_bytes = BATCH_BYTES;

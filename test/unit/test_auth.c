@@ -889,8 +889,8 @@ test_peer_signing(void)
 	p = peers_new(1000, 4);
 
 	client_response_init(&res);
-	rc = peer_call(p, addr, "GET", "/internal/fetch/k", NULL, NULL, 0, NULL,
-	    2000, &res);
+	rc = peer_call(p, PEER_FOREGROUND, addr, "GET", "/internal/fetch/k",
+	    NULL, NULL, 0, NULL, 2000, &res);
 	ok(rc == 0 && res.http.status == 401 &&
 	    strstr(res.body.data, "unauthorized: missing signature"),
 	    "unsigned peer_call: 401 unauthorized: missing signature");
@@ -899,7 +899,7 @@ test_peer_signing(void)
 	peers_set_auth(p, a);
 	for (i = 0; i < 20; i++) {
 		client_response_init(&res);
-		rc = peer_call(p, addr, i % 2 ? "GET" : "POST",
+		rc = peer_call(p, PEER_FOREGROUND, addr, i % 2 ? "GET" : "POST",
 		    "/internal/replicate?i=1", "application/json",
 		    i % 2 ? NULL : "{\"k\":\"v\"}", i % 2 ? 0 : 9,
 		    "X-Test: kept\r\n", 2000, &res);
@@ -910,16 +910,16 @@ test_peer_signing(void)
 	ok(okc == 20, "signed peer_calls (GET and POST, pooled) accepted, "
 	    "extra headers kept: %d of 20", okc);
 	client_response_init(&res);
-	rc = peer_call(p, addr, "POST", "/internal/members", NULL, NULL, 0,
-	    NULL, 2000, &res);
+	rc = peer_call(p, PEER_FOREGROUND, addr, "POST", "/internal/members",
+	    NULL, NULL, 0, NULL, 2000, &res);
 	ok(rc == 0 && res.http.status == 200, "signed POST without a body: %d",
 	    res.http.status);
 	client_response_free(&res);
 
 	peers_set_auth(p, NULL);
 	client_response_init(&res);
-	rc = peer_call(p, addr, "GET", "/internal/fetch/k", NULL, NULL, 0, NULL,
-	    2000, &res);
+	rc = peer_call(p, PEER_FOREGROUND, addr, "GET", "/internal/fetch/k",
+	    NULL, NULL, 0, NULL, 2000, &res);
 	ok(rc == 0 && res.http.status == 401, "peers_set_auth(NULL) stops "
 	    "signing: %d", res.http.status);
 	client_response_free(&res);

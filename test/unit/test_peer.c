@@ -14,7 +14,9 @@
  * call or an unsigned one (but "replayed", a retry's artefact), which an
  * answer on a route the peer does not check (/health) leaves standing,
  * as it does an answer a kvd gives before it checks (a 503 busy, a 413)
- * on one it does: only a 2xx on a checked route clears it.
+ * on one it does: only a 2xx on a checked route clears it.  And
+ * peers_stop_background: background calls in flight abandoned, later
+ * ones refused, foreground calls untouched.
  */
 #include <errno.h>
 #include <poll.h>
@@ -89,11 +91,11 @@ trickle(int fd, struct buf *out)
 	buf_reset(out);
 	http_write_response_head(out, 200, "text/plain", TRICKLE_BYTES, true,
 	    NULL);
-	if (net_write_all(fd, out->data, out->len, 0) != 0)
+	if (net_write_all(fd, out->data, out->len, 0, -1) != 0)
 		return -1;
 	for (i = 0; i < TRICKLE_BYTES; i++) {
 		nanosleep(&gap, NULL);
-		if (net_write_all(fd, "t", 1, 0) != 0)
+		if (net_write_all(fd, "t", 1, 0, -1) != 0)
 			return -1;
 	}
 	return 0;
@@ -181,7 +183,8 @@ conn_main(void *arg)
 				    NULL);
 				buf_puts(&out, body);
 				buf_consume(&in, need);
-				if (net_write_all(fd, out.data, out.len, 0) != 0)
+				if (net_write_all(fd, out.data, out.len, 0,
+				    -1) != 0)
 					break;
 				continue;
 			}
@@ -291,8 +294,8 @@ call_ok(struct peers *p, const char *addr, const char *target,
 	bool good;
 
 	client_response_init(&res);
-	good = peer_call(p, addr, "GET", target, NULL, NULL, 0, NULL, 2000,
-	    &res) == 0 && res.http.status == want_status &&
+	good = peer_call(p, PEER_FOREGROUND, addr, "GET", target, NULL, NULL, 0,
+	    NULL, 2000, &res) == 0 && res.http.status == want_status &&
 	    res.body.len == strlen(BODY) && memcmp(res.body.data, BODY,
 	    res.body.len) == 0;
 	client_response_free(&res);
@@ -336,8 +339,8 @@ failed_call(const char *addr, int deadline_ms, int *e, int64_t *took_ms)
 
 	client_response_init(&res);
 	t0 = clock_now_ms();
-	rc = peer_call(p, addr, "GET", "/", NULL, NULL, 0, NULL, deadline_ms,
-	    &res);
+	rc = peer_call(p, PEER_FOREGROUND, addr, "GET", "/", NULL, NULL, 0,
+	    NULL, deadline_ms, &res);
 	*e = errno;
 	*took_ms = clock_now_ms() - t0;
 	client_response_free(&res);
@@ -377,8 +380,9 @@ test_sequential(struct server *s, const char *addr)
 
 	/* A PUT with a body keeps the connection in step. */
 	client_response_init(&res);
-	ok(peer_call(p, addr, "PUT", "/kv/b", "application/json",
-	    "{\"value\":\"x\"}", 13, "X-Test: 1\r\n", 2000, &res) == 0 &&
+	ok(peer_call(p, PEER_FOREGROUND, addr, "PUT", "/kv/b",
+	    "application/json", "{\"value\":\"x\"}", 13, "X-Test: 1\r\n", 2000,
+	    &res) == 0 &&
 	    res.http.status == 200, "PUT with a body and extra headers");
 	client_response_free(&res);
 	ok(call_ok(p, addr, "/kv/a", 200) && atomic_load(&s->accepted) == 1,
@@ -491,6 +495,109 @@ test_timeout(void)
 	close(fd);
 }
 
+/* One background GET / through p, run on a thread of its own. */
+struct bg_call {
+	struct peers	*p;
+	const char	*addr;
+	int		 timeout_ms;
+	int		 rc, e;
+	int64_t		 took_ms;
+};
+
+static void *
+bg_main(void *arg)
+{
+	struct bg_call *b = arg;
+	struct client_response res;
+	int64_t t0 = clock_now_ms();
+
+	client_response_init(&res);
+	b->rc = peer_call(b->p, PEER_BACKGROUND, b->addr, "GET", "/", NULL,
+	    NULL, 0, NULL, b->timeout_ms, &res);
+	b->e = errno;
+	b->took_ms = clock_now_ms() - t0;
+	client_response_free(&res);
+	return NULL;
+}
+
+/* Whether listening socket lfd has a connection waiting, within ms. */
+static bool
+pending_connection(int lfd, int ms)
+{
+	struct pollfd pfd = { lfd, POLLIN, 0 };
+
+	return poll(&pfd, 1, ms) > 0;
+}
+
+/*
+ * peers_stop_background: a background call in flight to a silent peer
+ * (it listens and never answers) is abandoned with ECANCELED, long
+ * before its 30 s timeout, and leaves the peer's health as it was; a
+ * background call after it fails at once without connecting; a
+ * foreground call still works, on the pooled connection a background
+ * call left.
+ */
+static void
+test_stop_background(struct server *s, const char *addr)
+{
+	struct peer_health h;
+	struct bg_call b;
+	struct peers *p;
+	pthread_t tid;
+	char silent[64], other[64];
+	int lfd, lfd2, state;
+
+	p = pool(s, 4);
+	lfd = listen_loopback(8, silent, sizeof(silent));
+	lfd2 = listen_loopback(8, other, sizeof(other));
+	memset(&b, 0, sizeof(b));
+	b.p = p;
+	b.addr = addr;
+	b.timeout_ms = 2000;
+	bg_main(&b);
+	ok(b.rc == 0, "stop: a background call works before the stop");
+
+	b.addr = silent;
+	b.timeout_ms = 30000;
+	pthread_create(&tid, NULL, bg_main, &b);
+	ok(pending_connection(lfd, 10000),
+	    "stop: the background call to the silent peer connected");
+	peers_stop_background(p);
+	pthread_join(tid, NULL);
+	ok(b.rc == -1 && b.e == ECANCELED, "stop: the call in flight fails "
+	    "with ECANCELED (%s)", strerror(b.e));
+	/*
+	 * Its timeout is 30 s: a call that was not abandoned takes all of
+	 * it.  15 s is far from both, so a loaded machine never trips it.
+	 */
+	ok(b.took_ms < 15000, "stop: it ended at the stop, not at its 30 s "
+	    "timeout (%lld ms)", (long long)b.took_ms);
+	state = peer_health(p, silent, &h);
+	ok(state == PEER_UNKNOWN && h.fails == 0 && h.error[0] == '\0',
+	    "stop: the abandoned call is not recorded (fails %d, '%s')",
+	    h.fails, h.error);
+
+	b.addr = other;
+	b.timeout_ms = 2000;
+	bg_main(&b);
+	ok(b.rc == -1 && b.e == ECANCELED && b.took_ms < 1000,
+	    "stop: a background call after the stop fails at once (%s, "
+	    "%lld ms)", strerror(b.e), (long long)b.took_ms);
+	ok(!pending_connection(lfd2, 0),
+	    "stop: and it did not connect to its peer");
+	peers_stop_background(p);	/* a second stop does nothing more */
+
+	ok(call_ok(p, addr, "/kv/a", 200) && atomic_load(&s->accepted) == 1,
+	    "stop: a foreground call still works, on the connection the "
+	    "background call left (%d accepted)", atomic_load(&s->accepted));
+	state = peer_health(p, addr, &h);
+	ok(state == PEER_UP && h.fails == 0,
+	    "stop: and the peer it reached is up");
+	peers_free(p);
+	close(lfd);
+	close(lfd2);
+}
+
 /*
  * One GET /trickle through p with peer_call_progress: its return, with *e
  * its errno, *took_ms how long it took and *len the body's length.
@@ -504,8 +611,8 @@ trickle_call(struct peers *p, const char *addr, int timeout_ms, int max_ms,
 	int rc;
 
 	client_response_init(&res);
-	rc = peer_call_progress(p, addr, "GET", "/trickle", NULL, NULL, 0, NULL,
-	    timeout_ms, max_ms, &res);
+	rc = peer_call_progress(p, PEER_FOREGROUND, addr, "GET", "/trickle",
+	    NULL, NULL, 0, NULL, timeout_ms, max_ms, &res);
 	*e = errno;
 	*took_ms = clock_now_ms() - t0;
 	*len = res.body.len;
@@ -611,8 +718,8 @@ test_verdicts(const char *addr)
 	peers_set_verdict(p, closed, PEER_UP);
 	client_response_init(&res);
 	for (i = 0; i < PEER_DOWN_AFTER; i++)
-		(void)peer_call(p, closed, "GET", "/", NULL, NULL, 0, NULL, 300,
-		    &res);
+		(void)peer_call(p, PEER_FOREGROUND, closed, "GET", "/", NULL,
+		    NULL, 0, NULL, 300, &res);
 	client_response_free(&res);
 	ok(peer_health(p, closed, &h) == PEER_DOWN && h.link == PEER_DOWN &&
 	    h.verdict == PEER_UP,
@@ -640,7 +747,7 @@ garbage_main(void *arg)
 		return NULL;
 	if (readable(fd) || readable(fd) || readable(fd))
 		(void)recv(fd, in, sizeof(in), 0);
-	(void)net_write_all(fd, answer, sizeof(answer) - 1, 0);
+	(void)net_write_all(fd, answer, sizeof(answer) - 1, 0, -1);
 	close(fd);
 	return NULL;
 }
@@ -656,7 +763,8 @@ garbage_call(struct peers *p, int *e)
 	g.lfd = listen_loopback(4, g.addr, sizeof(g.addr));
 	pthread_create(&g.tid, NULL, garbage_main, &g);
 	client_response_init(&res);
-	rc = peer_call(p, g.addr, "GET", "/", NULL, NULL, 0, NULL, 5000, &res);
+	rc = peer_call(p, PEER_FOREGROUND, g.addr, "GET", "/", NULL, NULL, 0,
+	    NULL, 5000, &res);
 	*e = errno;
 	client_response_free(&res);
 	pthread_join(g.tid, NULL);
@@ -725,8 +833,9 @@ refused_calls(struct peers *p, const char *addr, const char *target, int n)
 
 	for (i = 0; i < n; i++) {
 		client_response_init(&res);
-		all = all && peer_call(p, addr, "GET", target, NULL, NULL, 0,
-		    NULL, 2000, &res) == 0 && res.http.status == 401;
+		all = all && peer_call(p, PEER_FOREGROUND, addr, "GET", target,
+		    NULL, NULL, 0, NULL, 2000,
+		    &res) == 0 && res.http.status == 401;
 		client_response_free(&res);
 	}
 	return all;
@@ -859,8 +968,8 @@ answered_with(struct peers *p, const char *addr, const char *target, int want)
 	bool good;
 
 	client_response_init(&res);
-	good = peer_call(p, addr, "GET", target, NULL, NULL, 0, NULL, 2000,
-	    &res) == 0 && res.http.status == want;
+	good = peer_call(p, PEER_FOREGROUND, addr, "GET", target, NULL, NULL, 0,
+	    NULL, 2000, &res) == 0 && res.http.status == want;
 	client_response_free(&res);
 	return good;
 }
@@ -988,19 +1097,20 @@ test_bad_addresses(void)
 	client_response_init(&res);
 	for (i = 0; i < sizeof(bad_addrs) / sizeof(bad_addrs[0]); i++) {
 		errno = 0;
-		rc = peer_call(p, bad_addrs[i], "GET", "/", NULL, NULL, 0, NULL,
-		    300, &res);
+		rc = peer_call(p, PEER_FOREGROUND, bad_addrs[i], "GET", "/",
+		    NULL, NULL, 0, NULL, 300, &res);
 		ok(rc == -1 && errno == EINVAL, "bad address '%s': EINVAL",
 		    bad_addrs[i]);
 	}
 	memset(longhost, 'h', 300);
 	strcpy(longhost + 300, ":80");
 	errno = 0;
-	rc = peer_call(p, longhost, "GET", "/", NULL, NULL, 0, NULL, 300, &res);
+	rc = peer_call(p, PEER_FOREGROUND, longhost, "GET", "/", NULL, NULL, 0,
+	    NULL, 300, &res);
 	ok(rc == -1 && errno == EINVAL, "300-byte host: EINVAL");
 	errno = 0;
-	rc = peer_call(NULL, "127.0.0.1:1", "GET", "/", NULL, NULL, 0, NULL,
-	    300, &res);
+	rc = peer_call(NULL, PEER_FOREGROUND, "127.0.0.1:1", "GET", "/", NULL,
+	    NULL, 0, NULL, 300, &res);
 	ok(rc == -1 && errno == EINVAL, "NULL peers: EINVAL");
 	client_response_free(&res);
 	peers_free(p);
@@ -1028,6 +1138,7 @@ main(void)
 	test_strerror(addr);
 	test_refusals(addr);
 	test_refusal_before_check(addr);
+	test_stop_background(&s, addr);
 	snprintf(addr, sizeof(addr), "localhost:%d", s.port);
 	{
 		struct peers *p = peers_new(1000, 4);

@@ -425,10 +425,10 @@ raw(const char *req, size_t len, struct buf *out)
 
 	buf_reset(out);
 	snprintf(p, sizeof(p), "%d", port);
-	if ((fd = net_connect("127.0.0.1", p, 1000, NULL)) < 0)
+	if ((fd = net_connect("127.0.0.1", p, 1000, NULL, -1)) < 0)
 		return;
-	(void)net_write_all(fd, req, len, deadline);
-	while ((n = net_read(fd, chunk, sizeof(chunk), deadline)) > 0)
+	(void)net_write_all(fd, req, len, deadline, -1);
+	while ((n = net_read(fd, chunk, sizeof(chunk), deadline, -1)) > 0)
 		buf_append(out, chunk, (size_t)n);
 	close(fd);
 }
@@ -448,30 +448,30 @@ test_limits(struct peers *peers)
 	memset(body.data, 'x', BIG_BODY);
 	body.len = BIG_BODY;
 
-	rc = peer_call(peers, addr, "POST", "/small", "text/plain", body.data,
-	    SMALL_LIMIT, NULL, 2000, &res);
+	rc = peer_call(peers, PEER_FOREGROUND, addr, "POST", "/small",
+	    "text/plain", body.data, SMALL_LIMIT, NULL, 2000, &res);
 	ok(rc == 0 && res.http.status == 200 && strstr(res.body.data,
 	    "\"len\":100") != NULL, "limit: 100 bytes taken on /small");
-	rc = peer_call(peers, addr, "POST", "/small", "text/plain", body.data,
-	    SMALL_LIMIT + 1, NULL, 2000, &res);
+	rc = peer_call(peers, PEER_FOREGROUND, addr, "POST", "/small",
+	    "text/plain", body.data, SMALL_LIMIT + 1, NULL, 2000, &res);
 	ok(rc == 0 && res.http.status == 413 && strncmp(res.body.data, want,
 	    strlen(want)) == 0, "limit: 101 bytes on /small: 413 naming it "
 	    "(%.100s)", res.body.data);
-	rc = peer_call(peers, addr, "POST", "/other", "text/plain", body.data,
-	    SMALL_LIMIT + 1, NULL, 2000, &res);
+	rc = peer_call(peers, PEER_FOREGROUND, addr, "POST", "/other",
+	    "text/plain", body.data, SMALL_LIMIT + 1, NULL, 2000, &res);
 	ok(rc == 0 && res.http.status == 404, "limit: 101 bytes elsewhere "
 	    "reach the handler (the cap is %d)", CAP);
 	snprintf(cap_msg, sizeof(cap_msg), "the limit is %d bytes (test cap)",
 	    CAP);
-	rc = peer_call(peers, addr, "POST", "/big", "text/plain", body.data,
-	    CAP + 1, NULL, 2000, &res);
+	rc = peer_call(peers, PEER_FOREGROUND, addr, "POST", "/big",
+	    "text/plain", body.data, CAP + 1, NULL, 2000, &res);
 	ok(rc == 0 && res.http.status == 413 && strstr(res.body.data,
 	    cap_msg) != NULL, "limit: a precheck cannot raise it past the "
 	    "cap (%.100s)", res.body.data);
 
 	/* A client that writes 16 MB before reading still gets the 413. */
-	rc = peer_call(peers, addr, "POST", "/small", "text/plain", body.data,
-	    body.len, NULL, 5000, &res);
+	rc = peer_call(peers, PEER_FOREGROUND, addr, "POST", "/small",
+	    "text/plain", body.data, body.len, NULL, 5000, &res);
 	ok(rc == 0 && res.http.status == 413, "limit: a 16 MB body written "
 	    "whole gets the 413, not a reset (rc=%d %s)", rc,
 	    rc ? strerror(errno) : "");

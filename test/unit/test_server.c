@@ -187,7 +187,7 @@ dial(int port)
 	char p[16];
 
 	snprintf(p, sizeof(p), "%d", port);
-	return net_connect("127.0.0.1", p, 5000, NULL);
+	return net_connect("127.0.0.1", p, 5000, NULL, -1);
 }
 
 static void
@@ -198,7 +198,8 @@ send_get(int fd, const char *path)
 
 	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n",
 	    path);
-	(void)net_write_all(fd, req, (size_t)n, clock_now_ms() + 5000);
+	(void)net_write_all(fd, req, (size_t)n, clock_now_ms() + 5000,
+	    -1);
 }
 
 /* Reads one answer (up to its body's "}\n") within ms: its status, or -1. */
@@ -211,7 +212,7 @@ read_answer(int fd, int ms)
 	int64_t deadline = clock_now_ms() + ms;
 
 	while (len < sizeof(b) - 1) {
-		n = net_read(fd, b + len, sizeof(b) - 1 - len, deadline);
+		n = net_read(fd, b + len, sizeof(b) - 1 - len, deadline, -1);
 		if (n <= 0)
 			return -1;
 		len += (size_t)n;
@@ -331,7 +332,8 @@ test_idle_connections(void)
 	ok(answered == 210, "each idle one still answers its next request");
 	server_stop(srv, 5000);
 	for (i = 0; i < 200; i++) {
-		closed += net_read(fds[i], &c, 1, clock_now_ms() + 5000) == 0;
+		closed += net_read(fds[i], &c, 1, clock_now_ms() + 5000,
+		    -1) == 0;
 		close(fds[i]);
 	}
 	ok(closed == 200, "server_stop closes every idle connection: %d",
@@ -368,7 +370,7 @@ test_nonreaders(const char *path)
 		setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &rcvbuf,
 		    sizeof(rcvbuf));
 		(void)net_write_all(fds[i], reqs.data, reqs.len,
-		    clock_now_ms() + 5000);
+		    clock_now_ms() + 5000, -1);
 	}
 	/* Until no more of their requests are answered. */
 	deadline = clock_now_ms() + 15000;
@@ -447,7 +449,7 @@ test_waiting_readers(const char *path)
 		setsockopt(fds[n], SOL_SOCKET, SO_RCVBUF, &rcvbuf,
 		    sizeof(rcvbuf));
 		(void)net_write_all(fds[n], reqs.data, reqs.len,
-		    clock_now_ms() + 5000);
+		    clock_now_ms() + 5000, -1);
 	}
 	t0 = clock_now_ms();
 	fd = dial(port);
