@@ -96,7 +96,9 @@
  * time, both slower than one replicate call.  ae_stop returns at once
  * while the thread sleeps (its stopper, clock.h); a round in progress checks
  * the stop flag between batches and every 64 applied records and gives
- * up (ECANCELED), so ae_stop waits at most about one call's timeout.
+ * up (ECANCELED), and a node's stop abandons the call in flight
+ * (ae_stop_calls, then peer.h's peers_stop_background), so ae_stop
+ * waits for no peer.
  *
  * Repair (ae_repair).  An operator's request sets the repair's state to
  * running and kicks the thread's stopper; the thread, between periodic
@@ -1130,6 +1132,13 @@ ae_start(struct ae **out, const struct ae_config *cfg)
 	}
 	*out = ae;
 	return 0;
+}
+
+void
+ae_stop_calls(struct ae *ae)
+{
+	if (ae != NULL)
+		stopper_stop(&ae->stopper);
 }
 
 void

@@ -85,6 +85,12 @@ struct ae;
 
 /* Starts the exchange thread (when there is a peer pool).  0, or -1 with errno. */
 int	ae_start(struct ae **out, const struct ae_config *cfg);
+/*
+ * The first half of ae_stop, for a node's stop (node.c): the thread
+ * starts no new exchange and ends the one it runs at its next call.
+ * ae_stop still joins and frees.  NULL ok.
+ */
+void	ae_stop_calls(struct ae *ae);
 /* Stops the thread promptly and frees; NULL ok. */
 void	ae_stop(struct ae *ae);
 

@@ -149,11 +149,12 @@
  * HOT_FANOUT calls per node per piece of news.  After every round and
  * merge the states that changed go to the peer pool as verdicts
  * (peers_set_verdict), which is how replica.c, anti-entropy and
- * /metrics see them through peer_health.  cluster_close stops the gossip
- * thread through its stopper (clock.h), then drains the broadcast queue.
- * Once the stopper is stopped no exchange makes a call, so a round, or a
- * queued broadcast, ends after the call it has in flight: closing waits
- * one peer timeout at most, not a round of probes to hung peers.
+ * /metrics see them through peer_health.  A node's stop first stops the
+ * gossip thread's stopper (clock.h; cluster_stop_calls), and the pool
+ * abandons the exchange in flight (gossip's calls are background ones,
+ * peer.h); cluster_close then joins the thread and drains the broadcast
+ * queue.  Once the stopper is stopped no exchange makes a call and no
+ * probe declares a member down, so closing waits for no hung peer.
  *
  * COST.  A node makes one exchange a round, answers about one, and
  * keeps connections only to the peers it spoke to in the last
@@ -2214,6 +2215,13 @@ fail:
 	free(v);
 	cluster_destroy(c);
 	return -1;
+}
+
+void
+cluster_stop_calls(struct cluster *c)
+{
+	if (c != NULL)
+		stopper_stop(&c->gossip_stop);
 }
 
 void

@@ -104,6 +104,14 @@ bool	cluster_address_ok(const char *s);
  */
 int	cluster_open(struct cluster **out, const struct cluster_config *cfg,
 	    char *err, size_t errlen);
+/*
+ * The first half of cluster_close, for a node's stop (node.c): gossip
+ * ends its round without another call, declares no member down, and
+ * exchanges no more (broadcasts, probes asked by others: ECANCELED).
+ * Views stay, for the requests still served.  cluster_close still joins
+ * the thread and frees.  NULL ok.
+ */
+void	cluster_stop_calls(struct cluster *c);
 /* Stops gossip and frees everything (views still held are freed on put). */
 void	cluster_close(struct cluster *c);
 

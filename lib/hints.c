@@ -1054,6 +1054,13 @@ fail:
 }
 
 void
+hints_stop_calls(struct hints *h)
+{
+	if (h != NULL)
+		stopper_stop(&h->stopper);
+}
+
+void
 hints_close(struct hints *h)
 {
 	struct owner *o;

@@ -92,6 +92,13 @@ struct hints;
  */
 int	hints_open(struct hints **out, const struct hints_config *cfg,
 	    char *err, size_t errlen);
+/*
+ * The first half of hints_close, for a node's stop (node.c): the
+ * delivery thread starts no new delivery and ends the one it runs at its
+ * next call.  Hints are still taken (hints_add) and kept on disk for the
+ * next start.  NULL ok.
+ */
+void	hints_stop_calls(struct hints *h);
 void	hints_close(struct hints *h);	/* NULL ok */
 
 /*

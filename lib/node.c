@@ -33,10 +33,22 @@
  *			(written once more as it closes: a clean stop)
  *	api		the routes (api.h), over every module above
  *	server		HTTP: requests reach every module above, so it opens
- *			last and closes first (in-flight requests finish
- *			within shutdown_grace_ms; when some do not, their
- *			threads still use every module above, and node_close
- *			closes nothing more)
+ *			after them and closes before them (in-flight requests
+ *			finish within shutdown_grace_ms; when some do not,
+ *			their threads still use every module above, and
+ *			node_close closes nothing more)
+ *	stop calling	opens nothing (the loops started with their
+ *			modules); closes first, before the server's grace:
+ *			gossip, hint delivery, transfers and anti-entropy
+ *			start no new round and the pool refuses their calls
+ *			and abandons those in flight (peers_stop_background),
+ *			so no hung peer holds the stop for a peer timeout
+ *			and gossip declares nobody down while the node
+ *			stops; the requests served in the grace keep their
+ *			calls (quorum reads and writes, relays, CAS rounds).
+ *			What a cut call carried stays: hints on disk, a
+ *			transfer pass failed (not placed, sent again at the
+ *			next start), anti-entropy at its next round
  *
  * The shutdown fault of issue 10 was one of these out of order (the
  * cluster closed while the hint thread still read its views); with one
@@ -1110,6 +1122,33 @@ close_server(struct node *nd)
 	nd->listen_fd = -1;
 }
 
+/* The background loops started with their modules: nothing to open. */
+static int
+open_stop_calls(struct node *nd, char *err, size_t errlen)
+{
+	(void)nd;
+	(void)err;
+	(void)errlen;
+	return 0;
+}
+
+/*
+ * A stop's first step (the essay's "stop calling"): the loops first, so
+ * none takes the calls cut next for a peer's failure (a probe's down
+ * verdict, a hint's retry), then the pool's background calls.
+ */
+static void
+close_stop_calls(struct node *nd)
+{
+	cluster_stop_calls(nd->cluster);
+	hints_stop_calls(nd->hints);
+	transfer_stop_calls(nd->transfer);
+	ae_stop_calls(nd->ae);
+	peers_stop_background(nd->peers);
+	log_event(LOG_DEBUG, "background calls stopped: gossip, hint "
+	    "delivery, transfers and anti-entropy call no peer", NULL);
+}
+
 /*
  * Writes the bound port to cfg.port_file (--port-file), once the node
  * serves: a script that waits for the file finds a node that answers.
@@ -1164,6 +1203,7 @@ static const struct step {
 	{ "housekeeping",	open_housekeeping,	close_housekeeping },
 	{ "api",		open_api,		close_api },
 	{ "server",		open_server,		close_server },
+	{ "stop calling",	open_stop_calls,	close_stop_calls },
 	{ "port file",		open_port_file,		close_port_file },
 };
 #define NSTEPS (sizeof(steps) / sizeof(steps[0]))

@@ -1211,6 +1211,13 @@ fail:
 }
 
 void
+transfer_stop_calls(struct transfer *t)
+{
+	if (t != NULL)
+		stopper_stop(&t->stopper);
+}
+
+void
 transfer_stop(struct transfer *t)
 {
 	if (t == NULL)

@@ -88,6 +88,13 @@ struct transfer;
 
 /* Loads DIR/placed.json (the current view when absent) and starts the thread. */
 int	transfer_start(struct transfer **out, const struct transfer_config *cfg);
+/*
+ * The first half of transfer_stop, for a node's stop (node.c): the
+ * thread starts no new pass and fails the one it runs at its next call,
+ * so nothing is saved as placed and the next start sends it again.
+ * transfer_stop still joins and frees.  NULL ok.
+ */
+void	transfer_stop_calls(struct transfer *t);
 void	transfer_stop(struct transfer *t);	/* NULL ok */
 void	transfer_stats(struct transfer *t, struct transfer_stats *st);
 

@@ -18,7 +18,9 @@
 #		the grace: exit 1, no sanitizer report, the acknowledged
 #		writes survive; with none (grace 0, an idle client), or only
 #		request bodies still coming: exit 0 and a snapshot; with
-#		peers that hang: within about one peer timeout
+#		peers that hang: at once, whatever --peer-timeout-ms, its
+#		own calls dropped; gossip calls nobody once it stops; a
+#		write in flight still reaches its quorum in the grace
 #   stripes	a write waiting for a hung replica does not hold up another
 #		key that shares its coordinator lock stripe
 #   start-up	a bad flag exits 2 and leaves no node directory; unknown
@@ -905,6 +907,116 @@ hint_in_flight() {
 	[ "$rc" -eq 0 ]
 	start_peer 1 5 "$(peers_of 1 5)" --anti-entropy-interval 0
 	[ "$(hints_of node1 pending)" -gt 0 ]
+}
+
+# call_waits_on ID PORT...: a call ID made waits on one of the stopped
+# PORTs: a connection from ID to it holds request bytes the stopped
+# process has not read.
+call_waits_on() {
+	local pid p l
+	pid=$(pid_of "$1")
+	shift
+	for p in "$@"; do
+		for l in $(ss -tnpH state established "( dport = :$p )" |
+		    awk -v me="pid=$pid," 'index($0, me) {
+			n = split($3, a, ":"); print a[n] }'); do
+			ss -tnH state established "( sport = :$p and dport = :$l )" |
+			    awk '$1 > 0 { found = 1 } END { exit !found }' &&
+			    return 0
+		done
+	done
+	return 1
+}
+
+@test "SIGTERM with two peers stopped and --peer-timeout-ms 30000: the node drops its own calls to them and exits 0 well before one peer timeout" {
+	# Gossip's call to a stopped peer waited its whole 30 s before the
+	# stop went on (and anti-entropy's, hints' and transfers' each as
+	# long, in turn).  The bound is 15 s, half of one such call, so a
+	# loaded machine's slow stop is never taken for the old wait.
+	start_member 1 --peer-timeout-ms 30000 --anti-entropy-interval 1 \
+	    --log-level debug
+	start_member 2
+	start_member 3
+	wait_for 15 ready node1 node2 node3
+	kill -STOP "$(pid_of node2)" "$(pid_of node3)"
+	wait_for 30 call_waits_on node1 "$(port 2)" "$(port 3)"
+	local rc t0
+	t0=$(now_ms)
+	term_and_wait node1 15
+	echo "node1 stopped in $(secs "$t0") s"
+	kill -CONT "$(pid_of node2)" "$(pid_of node3)"
+	[ "$rc" -eq 0 ]
+	grep 'background calls stopped' "$TMP/node1.log"
+}
+
+# gossip_answered ID: how many gossip calls (POST /internal/members) ID's
+# request log shows it answered.
+gossip_answered() {
+	grep -c 'path=/internal/members' "$TMP/$1.log" || true
+}
+
+@test "SIGTERM: gossip calls no peer while the node stops, though a request holds it in its grace" {
+	start_peer 1 2 "node2=$(member_addr 2)" --anti-entropy-interval 0 \
+	    --shutdown-grace 6
+	start_peer 2 2 "node1=$(member_addr 1)" --anti-entropy-interval 0 \
+	    --request-log
+	wait_for 15 ready node1 node2
+	gossiped() {
+		[ "$(gossip_answered node2)" -gt 0 ]
+	}
+	wait_for 15 gossiped
+	# A PUT whose body never comes whole: node1 reads it until the
+	# grace ends, 6 s, in which gossip (every 200 ms) called node2
+	# about 30 times.
+	local held pid before after rc=0
+	exec {held}<>"/dev/tcp/127.0.0.1/$(port 1)"
+	printf 'PUT /kv/held HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"value":' >&"$held"
+	sleep 0.3	# the body's start reaches node1
+	pid=$(pid_of node1)
+	kill -TERM "$pid"
+	wait_for 10 grep -q 'shutting down' "$TMP/node1.log"
+	sleep 1		# a call node1 made before the stop is answered
+	before=$(gossip_answered node2)
+	gone() {
+		! kill -0 "$pid" 2>/dev/null
+	}
+	wait_for 30 gone
+	wait "$pid" || rc=$?
+	exec {held}>&-
+	after=$(gossip_answered node2)
+	echo "node2 answered node1's gossip $before times before the stop, $after in all"
+	[ "$rc" -eq 0 ]
+	[ "$after" -eq "$before" ]
+}
+
+@test "SIGTERM: a write in flight keeps its replica call through the grace and reaches its quorum once the replica answers" {
+	start_member 1 --peer-timeout-ms 30000 --shutdown-grace 20
+	start_member 2
+	start_member 3
+	wait_for 15 ready node1 node2 node3
+	wait_for 15 linked node1 node2 node3
+	kill -STOP "$(pid_of node2)"
+	curl -s --max-time 40 -o /dev/null -w '%{http_code}\n' -X PUT \
+	    -d '{"value":"in-grace"}' "$(url node1)/kv/in-grace?w=3" \
+	    >"$TMP/in-grace" 3>&- &
+	local cpid=$! pid rc=0
+	BG+=("$cpid")
+	wait_for 10 call_waits_on node1 "$(port 2)"
+	sleep 0.3	# the write's call is among those waiting
+	pid=$(pid_of node1)
+	kill -TERM "$pid"
+	wait_for 10 grep -q 'shutting down' "$TMP/node1.log"
+	kill -CONT "$(pid_of node2)"
+	wait "$cpid" || true
+	echo "the write's answer: $(cat "$TMP/in-grace")"
+	gone() {
+		! kill -0 "$pid" 2>/dev/null
+	}
+	wait_for 30 gone
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 0 ]
+	[ "$(cat "$TMP/in-grace")" = 201 ]
+	[ "$(c "$(url node2)/kv/in-grace?r=1&raw")" = in-grace ]
 }
 
 @test "SIGTERM with writes still waiting after --shutdown-grace 0: exit 1 with a warning, no sanitizer report, acknowledged writes survive" {
