@@ -119,6 +119,16 @@ file_failed(struct file_failure *ff, const char *step, const char *path)
 	snprintf(ff->path, sizeof(ff->path), "%s", path);
 }
 
+bool
+file_no_space(int err)
+{
+#ifdef EDQUOT
+	if (err == EDQUOT)
+		return true;
+#endif
+	return err == ENOSPC;
+}
+
 int
 file_dir_writable(const char *dir)
 {
@@ -132,7 +142,7 @@ file_dir_writable(const char *dir)
 	}
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0600)) == -1)
-		return errno == ENOSPC || errno == EDQUOT ? 0 : -1;
+		return file_no_space(errno) ? 0 : -1;
 	close(fd);
 	return unlink(path);
 }

@@ -9,6 +9,7 @@
 #ifndef KVD_FILE_H
 #define KVD_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -36,6 +37,12 @@ struct file_failure {
 
 /* Fills ff (NULL: nothing) with step and path; errno is kept. */
 void	file_failed(struct file_failure *ff, const char *step, const char *path);
+
+/*
+ * True for the errors of a write that found no room (ENOSPC, EDQUOT): a
+ * full disk, which space freed later mends, unlike the others.
+ */
+bool	file_no_space(int err);
 
 /*
  * Whether a new file can be made in directory dir: creates dir/FILE_PROBE

@@ -96,6 +96,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "file.h"
 #include "json.h"
 #include "log.h"
 #include "net.h"
@@ -326,7 +327,7 @@ static struct log_limit full_limit = LOG_LIMIT_INIT,
 void
 hints_log_not_durable(const char *owner, int err)
 {
-	if (err == ENOSPC || err == EDQUOT)
+	if (file_no_space(err))
 		log_event_limited(&no_room_limit, LOG_WARN, "hint kept in "
 		    "memory only until the disk has room: delivered from "
 		    "memory, lost if the node stops first", "owner=%s err=%s",

@@ -434,17 +434,6 @@ wal_fail(struct wal *w, const char *what, int err)
 	w->cur_ready = w->cur_size;
 }
 
-/* True for the errors of a write that found no room: not sticky. */
-static bool
-is_nospace(int err)
-{
-#ifdef EDQUOT
-	if (err == EDQUOT)
-		return true;
-#endif
-	return err == ENOSPC;
-}
-
 /*
  * Writes a batch at off; with the failpoint wal-write-enospc armed it
  * writes the first half and then fails with ENOSPC, as a disk filling up
@@ -601,11 +590,11 @@ flush_batch(struct wal *w)
 			(void)failpoint("wal-after-fsync");
 	}
 
-	if (rc == -1 && in_write && is_nospace(e))
+	if (rc == -1 && in_write && file_no_space(e))
 		cut_err = cut_back(w, fd, off);
 	pthread_mutex_lock(&w->mu);
 	if (rc == -1) {
-		if (in_write && is_nospace(e)) {
+		if (in_write && file_no_space(e)) {
 			batch_nospace(w, last, e, cut_err);
 			if (!w->failed) {
 				errno = ENOSPC;
