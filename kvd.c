@@ -16,12 +16,12 @@
  *	log, notify	log lines, and systemd's readiness protocol
  *
  * Threads and locks: kvd.c starts no thread and holds no lock; the main
- * thread only waits for a signal, and the node's pause check thread ends
- * the process through node_paused().  The lock order across modules is in
- * README's Code map: a quorum operation's mutex and the coordinator's
- * gate are leaves, the store's stripe lock comes before the WAL's mutex,
- * and no lock is held across a network call or another module's disk
- * sync.
+ * thread only waits for a signal, and the node's pause check and
+ * housekeeping threads end the process through node_stale().  The lock
+ * order across modules is in README's Code map: a quorum operation's
+ * mutex and the coordinator's gate are leaves, the store's stripe lock
+ * comes before the WAL's mutex, and no lock is held across a network
+ * call or another module's disk sync.
  *
  * Start reading at main().
  */
@@ -298,23 +298,24 @@ die(int status, const char *msg, const char *err)
 }
 
 /*
- * cfg.paused (node.h): called from the node's pause check thread when
- * the node did not run (stopped, its machine suspended) for longer than
- * --tombstone-grace.  It must not serve another request or push another
- * value: one log line and _exit(1) at once, no node_close, so no final
- * snapshot and no alive stamp (the next start is refused as after a
- * restart) and no exit handlers while the other threads run.  Every
- * acknowledged write is in the WAL.
+ * cfg.stale (node.h): called from the node's pause check thread when the
+ * node did not run (stopped, its machine suspended), or from its
+ * housekeeping thread when its log refused writes (a full disk), for
+ * longer than --tombstone-grace.  It must not serve another request or
+ * push another value: one log line and _exit(1) at once, no node_close,
+ * so no final snapshot and no alive stamp (the next start is refused as
+ * after a restart) and no exit handlers while the other threads run.
+ * Every acknowledged write is in the WAL.
  */
 static void
-node_paused(void *arg, const char *msg)
+node_stale(void *arg, const char *what, const char *msg)
 {
-	char e[PATH_MAX + 1024];
+	char w[256], e[PATH_MAX + 1024];
 
 	(void)arg;
+	as_given(what, w, sizeof(w));
 	as_given(msg, e, sizeof(e));
-	log_event(LOG_ERROR, "stopping: this node did not run longer than "
-	    "--tombstone-grace", "err=%s", e);
+	log_event(LOG_ERROR, w, "err=%s", e);
 	_exit(1);
 }
 
@@ -661,7 +662,7 @@ node_config_from(const struct config *cfg, struct auth *auth,
 	nc->max_body = (size_t)cfg->max_body;
 	nc->max_watchers = (size_t)cfg->max_watchers;
 	nc->port_file = cfg->port_file;
-	nc->paused = node_paused;
+	nc->stale = node_stale;
 	s->limits.max_body = (size_t)cfg->max_body + (size_t)cfg->max_body / 3 +
 	    (256u << 10);
 	s->max_body_name = "internal routes: --max-body x 4/3 + 256 KiB";

@@ -65,8 +65,9 @@
  * every minute, or every quarter of a shorter --tombstone-grace, and at
  * a clean stop, when the housekeeping thread ends: at start it tells how
  * long the node was away, and one there that cannot be read stops the
- * start; one that cannot be written, as on a full disk, ages, and is
- * logged: stamp_alive), and the files of the store, cluster and
+ * start; one that cannot be written, as on a full disk, ages, and so
+ * does one while the log refuses writes, logged: stamp_alive), and the
+ * files of the store, cluster and
  * hints.  A node killed (kill -9, a crash) leaves a stamp at most that
  * interval and a pause check's wake old, so one started again at once is
  * not taken for away, even with a grace of seconds.
@@ -79,7 +80,7 @@
  * second (a quarter of the grace when that is shorter), and compare the
  * wall clock with its last wake's: a gap longer than the grace is a
  * node that was away, judged by the same clock and rule as check_away at
- * a restart.  It then calls cfg.paused, which ends the process at once
+ * a restart.  It then calls cfg.stale, which ends the process at once
  * (kvd.c: exit 1) without the alive stamp or a final snapshot, so the
  * next start is refused as after a restart; --allow-stale only warns,
  * as at start.  The stamp writes the check's last wake, never the clock
@@ -92,11 +93,31 @@
  * keeps writes whose clients left from being served meanwhile.  A wall
  * clock stepped forward by more than the grace stops the node too.
  *
+ * WRITES REFUSED.  A node whose log refuses writes misses deletes the
+ * same way: a replicated delete, a hint, anti-entropy's tombstones are
+ * all writes, and the 503 they get leaves the tombstone on the other
+ * replicas only, to be collected there after the grace.  "Refused" is
+ * precise: the store's WAL is out of WAL_OK (wal.h), from the batch that
+ * first found the disk full (or the failure) until a batch is written
+ * again: store_wal_refusing_since, on the monotonic clock.  A full disk
+ * with no write to refuse refuses nothing; a spell that outlasts the
+ * freed space until a retry is retried once before it counts.  While it
+ * lasts the alive stamp is not renewed (stamp_alive), so a restart after
+ * longer than the grace is refused by check_away; and the running node
+ * stops itself as after a pause: the housekeeping thread looks when the
+ * spell is a grace old (check_refused_writes; it sees a spell begin
+ * within an alive interval, under a quarter of the grace) and calls
+ * cfg.stale, exit 1, with the advice check_away gives; --allow-stale
+ * only warns.  It does not wait for the disk to be freed: a node that
+ * missed collected deletes pushes their values back while its disk is
+ * still full too (anti-entropy and read repair write to the others).
+ *
  * HOUSEKEEPING is one thread sleeping on a stopper (clock.h): a snapshot
  * every snapshot_interval_s when the store changed since the last one
  * (store_snapshot_if_changed), every minute tombstone collection (so a
  * tombstone lives up to a minute past the grace), the alive stamp every
- * minute or quarter of a shorter grace and again as it ends, and every
+ * minute or quarter of a shorter grace and again as it ends, the check
+ * of WRITES REFUSED when a refusing spell turns a grace old, and every
  * minute (a quarter of --cas-window when that is shorter) the consensus
  * state's upkeep: rounds that settle proposals
  * left in progress (cas_repair), collection and compaction (paxos.h).
@@ -123,6 +144,7 @@
 #define ALIVE_MIN_MS	1000	/* the alive stamp, at least */
 #define AWAKE_MS	1000	/* the pause check's wake, at most */
 #define PAUSE_MIN_MS	3000	/* a shorter gap is a busy machine, not a pause */
+#define REFUSED_RETRY_MS 2000	/* a full disk's last retry before a stop */
 #define PEER_POOL_IDLE	64	/* idle connections kept per peer */
 #define HINT_INTERVAL_MS 1000
 #define PAXOS_UPKEEP_MS	60000	/* at most; a quarter of the window if less */
@@ -277,14 +299,17 @@ alive_interval_ms(const struct node *nd)
  * would take for no stamp at all.
  *
  * A stamp that cannot be written (a full disk, a directory that turned
- * read-only) is not forced: a node that cannot write to its disk refuses
- * every write, replicated deletes included, so a stamp that ages while
- * it cannot write ages with the deletes the node missed, and a start
- * after longer than the grace is refused for the same reason as a node's
- * that was down (check_away says both).  It is logged once when it
- * starts failing, with what the next start will do, and once when it is
- * written again.  The housekeeping thread alone calls this (its last
- * call after the loop has ended), so alive_unwritten_ms needs no lock.
+ * read-only) is not forced, and while the store's log refuses writes (a
+ * full disk, a failed WAL: store_wal_ready, which first retries what a
+ * full disk's log keeps) the stamp is not renewed even when its small
+ * file would fit: a node that refuses writes refuses replicated deletes
+ * too, so its stamp ages with the deletes it missed, and a start after
+ * longer than the grace is refused for the same reason as a node's that
+ * was down (check_away says both; the running node stops itself then:
+ * check_refused_writes).  It is logged once when the stamp stops being
+ * renewed, saying why and what happens next, and once when it is written
+ * again.  The housekeeping thread alone calls this (its last call after
+ * the loop has ended), so alive_unwritten_ms needs no lock.
  */
 static void
 stamp_alive(struct node *nd)
@@ -292,9 +317,23 @@ stamp_alive(struct node *nd)
 	char path[PATH_MAX + 64], text[32];
 	const char *what = "write";
 	int64_t stamp = atomic_load(&nd->awake_wall_ms);
+	enum wal_state ws;
 	int n;
 
 	snprintf(path, sizeof(path), "%s/alive", nd->dir);
+	if ((ws = store_wal_ready(nd->store)) != WAL_OK) {
+		if (nd->alive_unwritten_ms == 0) {
+			nd->alive_unwritten_ms = stamp;
+			log_event(LOG_ERROR, "alive stamp not renewed while the "
+			    "disk refuses writes: once they have been refused "
+			    "longer than --tombstone-grace the node stops, and "
+			    "its next start is refused (a node that takes no "
+			    "writes takes no deletes either)", "file=%s "
+			    "storage=%s grace_s=%lld", path, wal_state_name(ws),
+			    (long long)nd->cfg.tombstone_grace_s);
+		}
+		return;
+	}
 	n = snprintf(text, sizeof(text), "%lld\n", (long long)stamp);
 	if (file_replace(path, text, (size_t)n, &what) != 0) {
 		if (nd->alive_unwritten_ms == 0) {
@@ -502,8 +541,10 @@ awake_main(void *arg)
 			    (long long)(gap / 1000));
 			away_message(nd, what, ", so it stops now and its next "
 			    "start is refused", msg, sizeof(msg));
-			if (nd->cfg.paused != NULL)
-				nd->cfg.paused(nd->cfg.paused_arg, msg);
+			if (nd->cfg.stale != NULL)
+				nd->cfg.stale(nd->cfg.stale_arg, "stopping: this "
+				    "node did not run longer than "
+				    "--tombstone-grace", msg);
 			log_event(LOG_ERROR, "node did not run longer than the "
 			    "tombstone grace; its alive stamp is no longer "
 			    "renewed", "err=%s", msg);
@@ -548,11 +589,68 @@ paxos_upkeep(struct node *nd)
 		    strerror(errno));
 }
 
+/*
+ * The essay's WRITES REFUSED: once the store's log has refused writes
+ * (store_wal_refusing_since) for longer than the grace, and one retry of
+ * a full disk's kept records finds no room either (space freed with no
+ * write since to find it is not a refusal), stops the node through
+ * cfg.stale, as the pause check does; with --allow-stale warns once per
+ * spell instead.  Returns the monotonic ms at which to look again: when
+ * the spell on now passes the grace, or INT64_MAX when none is on (the
+ * alive round, at most a quarter of the grace away, comes first).
+ */
+static int64_t
+check_refused_writes(struct node *nd)
+{
+	int64_t grace_ms = nd->cfg.tombstone_grace_s * 1000, since, now;
+	char what[192], msg[PATH_MAX + 1024];
+	enum wal_state ws;
+
+	since = store_wal_refusing_since(nd->store);
+	if (since == 0 || since == nd->refused_reported_since)
+		return INT64_MAX;
+	if ((now = clock_now_ms()) - since <= grace_ms)
+		return since + grace_ms + 1;
+	ws = store_wal_retry_until(nd->store, now + REFUSED_RETRY_MS);
+	since = store_wal_refusing_since(nd->store);
+	if (ws == WAL_OK || since == 0)
+		return INT64_MAX;
+	if ((now = clock_now_ms()) - since <= grace_ms)
+		return since + grace_ms + 1;	/* a new spell */
+	nd->refused_reported_since = since;
+	if (nd->cfg.allow_stale) {
+		char warn[192];
+
+		snprintf(warn, sizeof(warn), "node refused writes longer than "
+		    "the tombstone grace period (its disk full, or its log "
+		    "failed); serving on (%s)", nd->cfg.allow_stale_name ?
+		    nd->cfg.allow_stale_name : "--allow-stale");
+		log_event(LOG_WARN, warn, "refused_s=%lld storage=%s",
+		    (long long)((now - since) / 1000), wal_state_name(ws));
+		return INT64_MAX;
+	}
+	snprintf(what, sizeof(what), "this node's log refused every write, "
+	    "replicated deletes included, for %lld s (%s)",
+	    (long long)((now - since) / 1000), ws == WAL_DISK_FULL ?
+	    "its disk is full: no retry found room" :
+	    "it failed: an I/O error, until a restart");
+	away_message(nd, what, ", so it stops now and its next start is "
+	    "refused", msg, sizeof(msg));
+	if (nd->cfg.stale != NULL)
+		nd->cfg.stale(nd->cfg.stale_arg, "stopping: this node's disk "
+		    "refused writes longer than --tombstone-grace", msg);
+	log_event(LOG_ERROR, "node refused writes longer than the tombstone "
+	    "grace; its alive stamp stays unrenewed until it takes them",
+	    "err=%s", msg);
+	return INT64_MAX;
+}
+
 static void *
 housekeeping_main(void *arg)
 {
 	struct node *nd = arg;
 	int64_t now, next_snap, next_house, next_alive, next_paxos, next;
+	int64_t next_refused;
 	uint64_t n;
 
 	thread_name("kvd-house");
@@ -562,12 +660,15 @@ housekeeping_main(void *arg)
 	next_house = now;
 	next_alive = now;
 	next_paxos = now + paxos_upkeep_ms(nd);
+	next_refused = INT64_MAX;
 	for (;;) {
 		next = next_snap < next_house ? next_snap : next_house;
 		if (next_alive < next)
 			next = next_alive;
 		if (next_paxos < next)
 			next = next_paxos;
+		if (next_refused < next)
+			next = next_refused;
 		if (stopper_sleep_until(&nd->house_stop, next))
 			break;
 		now = clock_now_ms();
@@ -594,6 +695,7 @@ housekeeping_main(void *arg)
 			(void)store_snapshot_if_changed(nd->store);
 			next_snap = now + (int64_t)nd->cfg.snapshot_interval_s * 1000;
 		}
+		next_refused = check_refused_writes(nd);
 	}
 	/*
 	 * A clean stop: the node ran until now (the pause check's last

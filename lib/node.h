@@ -4,7 +4,7 @@
  *
  * node_open brings a node up one step at a time (the order is the table
  * in node.c): the listening socket, the node directory, the pause check
- * (cfg.paused), the store, the Paxos acceptor, the set-aside log, the
+ * (cfg.stale), the store, the Paxos acceptor, the set-aside log, the
  * peer pool, membership, hints, the quorum coordinator, the consensus
  * coordinator, transfers, anti-entropy, housekeeping, the API, the HTTP
  * server, which is what lets requests in, and last the port file
@@ -75,18 +75,21 @@ struct node_config {
 	size_t		 max_watchers;	/* requests parked on ?wait= at once */
 	const char	*port_file;	/* --port-file: the bound port; NULL: none */
 	/*
-	 * Called once, from the node's pause check thread, when the node
-	 * finds it did not run (stopped, its machine suspended) for longer
-	 * than tombstone_grace_s, with a message saying so and what to do.
-	 * The node must not serve any more: the callback ends the process
-	 * without node_close (no final snapshot, no alive stamp, so the
-	 * next start is refused as after a restart) and does not return.
-	 * Not called with allow_stale (the node warns and goes on).  NULL:
-	 * the node logs the message and serves on, but never renews its
-	 * alive stamp again.
+	 * Called once when the node finds it may hold values whose deletes
+	 * its replicas have collected: it did not run (stopped, its machine
+	 * suspended; from the pause check thread), or its log refused
+	 * writes, replicated deletes included (a full disk, a failed WAL;
+	 * from the housekeeping thread), for longer than tombstone_grace_s.
+	 * what is the event ("stopping: this node did not run longer than
+	 * --tombstone-grace"), msg how long and what to do.  The node must
+	 * not serve any more: the callback ends the process without
+	 * node_close (no final snapshot, no alive stamp, so the next start
+	 * is refused as after a restart) and does not return.  Not called
+	 * with allow_stale (the node warns and goes on).  NULL: the node
+	 * logs the message and serves on.
 	 */
-	void		(*paused)(void *arg, const char *msg);
-	void		*paused_arg;
+	void		(*stale)(void *arg, const char *what, const char *msg);
+	void		*stale_arg;
 	/*
 	 * The HTTP server: limits and timeouts.  node_open sets listen_fd
 	 * and answers with the API (api.h): handler, precheck and arg.
@@ -133,6 +136,9 @@ struct node {
 	/* The first stamp that could not be written since the last that
 	 * was (wall ms); 0: the last was written.  Housekeeping's own. */
 	int64_t		 alive_unwritten_ms;
+	/* The refusing spell (store_wal_refusing_since) already found
+	 * longer than the grace and reported; 0: none.  Housekeeping's. */
+	int64_t		 refused_reported_since;
 };
 
 /*

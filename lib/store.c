@@ -1266,6 +1266,12 @@ store_wal_retry_until(struct store *s, int64_t deadline_ms)
 	return wal_retry_until(s->wal, deadline_ms);
 }
 
+int64_t
+store_wal_refusing_since(struct store *s)
+{
+	return wal_refusing_since(s->wal);
+}
+
 /* ---- snapshots ---- */
 
 /*

@@ -256,6 +256,11 @@ enum wal_state store_wal_state(struct store *s);
 enum wal_state store_wal_ready(struct store *s);
 /* store_wal_state after a retry bounded by deadline_ms (wal_retry_until). */
 enum wal_state store_wal_retry_until(struct store *s, int64_t deadline_ms);
+/*
+ * Since when (monotonic ms) the store's log has refused writes, local and
+ * replicated alike: wal_refusing_since; 0 while it takes them.
+ */
+int64_t	store_wal_refusing_since(struct store *s);
 
 /* Closes without a snapshot (kvd snapshots first on a graceful stop). */
 void	store_close(struct store *s);

@@ -119,6 +119,9 @@
  * kept records reach NOSPACE_KEEP bytes, so memory stays bounded.
  * wal_state says which of the two holds (FAILURE wins), for /health
  * and /metrics: `nospace` stays set until a batch is written again.
+ * wal_refusing_since says since when (the monotonic clock of the batch
+ * that found no room, or of the failure), so that a caller can tell how
+ * long the log has refused writes, a peer's replicated deletes included.
  * wal_retry_until has a probe lead no batch yet wait for one: it asks
  * the committer for an attempt and waits, up to the caller's deadline,
  * for it to end, so the probe that follows freed space says so.
@@ -233,6 +236,8 @@ struct wal {
 	bool		 nospace;	/* the last batch write found the disk full */
 	_Atomic int	 state;		/* enum wal_state of the two above, for
 					   wal_state without the mutex */
+	_Atomic int64_t	 refusing_since;	/* monotonic ms the state left
+					   WAL_OK; 0 while it is WAL_OK */
 	uint64_t	 nospace_gen;	/* batches that failed for space */
 	uint64_t	 nospace_upto;	/* last seq of the latest such batch */
 
@@ -427,6 +432,8 @@ wal_fail(struct wal *w, const char *what, int err)
 		return;
 	w->failed = err ? err : EIO;
 	atomic_store(&w->state, WAL_FAILED);
+	if (atomic_load(&w->refusing_since) == 0)	/* not full before */
+		atomic_store(&w->refusing_since, clock_now_ms());
 	wal_segment_path(path, sizeof(path), w->dir, w->cur_first);
 	wal_log("error", what, path, (long long)w->cur_size, err);
 	if (ftruncate(w->fd, (off_t)w->cur_size) == 0)
@@ -502,8 +509,10 @@ batch_nospace(struct wal *w, uint64_t last, int err, int cut_err)
 	w->nospace_upto = last;
 	if (!w->nospace) {
 		w->nospace = true;
-		if (!w->failed)
+		if (!w->failed) {
 			atomic_store(&w->state, WAL_DISK_FULL);
+			atomic_store(&w->refusing_since, clock_now_ms());
+		}
 		wal_segment_path(path, sizeof(path), w->dir, w->cur_first);
 		log_event(LOG_ERROR, "wal write failed: disk full; writes are "
 		    "refused (503) until there is room for the refused records "
@@ -618,8 +627,10 @@ flush_batch(struct wal *w)
 	buf_reset(&w->inflight);
 	if (w->nospace) {
 		w->nospace = false;
-		if (!w->failed)
+		if (!w->failed) {
 			atomic_store(&w->state, WAL_OK);
+			atomic_store(&w->refusing_since, 0);
+		}
 		wal_segment_path(path, sizeof(path), w->dir, w->cur_first);
 		wal_log("info", "wal writes resumed", path,
 		    (long long)w->cur_size, 0);
@@ -1080,6 +1091,12 @@ enum wal_state
 wal_state(struct wal *w)
 {
 	return (enum wal_state)atomic_load(&w->state);
+}
+
+int64_t
+wal_refusing_since(struct wal *w)
+{
+	return atomic_load(&w->refusing_since);
 }
 
 const char *

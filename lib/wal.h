@@ -188,6 +188,13 @@ enum wal_state wal_state(struct wal *w);
  * space was freed, nor block on a slow disk for long.
  */
 enum wal_state wal_retry_until(struct wal *w, int64_t deadline_ms);
+/*
+ * The monotonic ms (clock_now_ms) at which the log last stopped taking
+ * writes: the batch that found the disk full, or the failure; 0 while
+ * wal_state is WAL_OK.  A full disk's spell ends when a batch is written
+ * again, so it may outlast the free space until a retry.  Lock-free.
+ */
+int64_t	wal_refusing_since(struct wal *w);
 /* "ok", "disk_full", "failed": a static string. */
 const char *wal_state_name(enum wal_state st);
 

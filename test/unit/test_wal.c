@@ -1152,6 +1152,7 @@ test_fsync_eio(void)
 	ok(wal_state(w) == WAL_FAILED &&
 	    strcmp(wal_state_name(wal_state(w)), "failed") == 0,
 	    "wal_state says failed");
+	ok(wal_refusing_since(w) != 0, "and wal_refusing_since its time");
 	ok(file_size(path) == size, "the unsynced batch and the filler are "
 	    "cut off (%lld, records end at %lld)", file_size(path), size);
 	ok(wal_append(w, "\"c\"", 3, &seq) == -1 && errno == EIO,
@@ -1175,6 +1176,7 @@ test_nospace(void)
 	struct wal *w;
 	uint64_t seq, s2 = 0;
 	long long size;
+	int64_t t0, since = 0;
 	int rc, e, i, fails = 0;
 
 	if ((w = open_fresh(dir, sizeof(dir), "nospace", false)) == NULL)
@@ -1184,7 +1186,10 @@ test_nospace(void)
 	size = file_size(path);
 	memset(big, 'b', sizeof(big));
 	big[0] = big[sizeof(big) - 1] = '"';
+	ok(wal_refusing_since(w) == 0, "a log taking writes refuses none "
+	    "since any time");
 	failpoint_arm("wal-write-enospc");
+	t0 = clock_now_ms();
 	rc = wal_append(w, big, sizeof(big), &s2);
 	e = errno;
 	ok(rc == -1 && e == ENOSPC, "a write that finds the disk full fails "
@@ -1192,24 +1197,34 @@ test_nospace(void)
 	ok(wal_state(w) == WAL_DISK_FULL &&
 	    strcmp(wal_state_name(wal_state(w)), "disk_full") == 0,
 	    "wal_state says disk_full");
+	since = wal_refusing_since(w);
+	ok(since >= t0 && since <= clock_now_ms(), "wal_refusing_since is "
+	    "the failed batch's time (%lld, the append began at %lld)",
+	    (long long)since, (long long)t0);
 	ok(failpoint_hits("wal-write-enospc") == 1 && file_size(path) == size,
 	    "the half-written batch is cut back (%lld)", file_size(path));
 	rc = wal_append(w, "\"third\"", 7, &seq);
 	ok(rc == 0 && seq == 3, "not sticky: the next append succeeds (seq "
 	    "%" PRIu64 ")", seq);
 	ok(wal_state(w) == WAL_OK &&
-	    strcmp(wal_state_name(wal_state(w)), "ok") == 0,
-	    "and wal_state says ok again");
+	    strcmp(wal_state_name(wal_state(w)), "ok") == 0 &&
+	    wal_refusing_since(w) == 0,
+	    "and wal_state says ok again, wal_refusing_since 0");
 	ok(wal_sync(w, s2) == 0, "the refused record was retried with it");
 	size = file_size(path);
 
 	/* Full for a while: every append fails, then space comes back. */
 	failpoint_arm("wal-write-enospc@1+");
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < 5; i++) {
 		if (wal_append(w, "\"full\"", 6, &seq) == -1 && errno == ENOSPC)
 			fails++;
+		if (i == 0)
+			since = wal_refusing_since(w);
+	}
 	ok(fails == 5, "while full, every append fails with ENOSPC (%d)",
 	    fails);
+	ok(since != 0 && wal_refusing_since(w) == since, "and the spell "
+	    "counts from its first refusal, not the latest");
 	ok(file_size(path) == size, "and the segment holds only durable "
 	    "records (%lld)", file_size(path));
 	failpoint_arm(NULL);
