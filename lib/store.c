@@ -108,7 +108,9 @@
  * DISK ERRORS.  A snapshot that fails (disk full included) unlinks its
  * tmp file and leaves snapshot.json and every segment as they were; it
  * is logged with the step and the file that failed (the WAL's rotation
- * or the snapshot's own: file.h's struct file_failure) and counted.
+ * or the snapshot's own: file.h's struct file_failure), a line per ten
+ * seconds at most while they go on failing (log_event_limited), and
+ * counted; the first that works again is logged once.
  * store_open fails when the directory takes no new file (a snapshot's
  * tmp goes there), as wal_open does for wal/: found at start, not as a
  * snapshot failing at every interval while the WAL grows.  A
@@ -329,6 +331,10 @@ struct store {
 	void		*notify_arg;
 	pthread_mutex_t	 snap_mu;	/* one snapshot at a time */
 	struct metric	*snapshot_failures;	/* a counter, or NULL */
+	uint64_t	 snapshots_failed_in_row;	/* since the last that
+						   worked; snap_mu */
+	int64_t		 snapshot_failing_since;	/* wall ms of the first
+						   of them; snap_mu */
 	pthread_mutex_t	 stat_mu;	/* guards the two fields below */
 	int64_t		 snapshot_ms;
 	uint64_t	 snapshot_seq;
@@ -1306,10 +1312,18 @@ snapshot_stripe(struct store *s, struct stripe *st,
 }
 
 /*
+ * One line per LOG_LIMIT_MS while snapshots keep failing (every interval,
+ * on a full disk): the counter, opt.snapshot_failures, is exact.
+ */
+static struct log_limit snapshot_failed_limit = LOG_LIMIT_INIT;
+
+/*
  * Rotates the WAL, writes the snapshot, drops the segments it covers.  A
  * failure is logged with the step and the file that failed (the WAL's
- * new segment, the tmp file, the rename, ...) and counted in
- * opt.snapshot_failures.  0, or -1 with errno.
+ * new segment, the tmp file, the rename, ...), at most once per
+ * LOG_LIMIT_MS, and counted in opt.snapshot_failures; the first snapshot
+ * that works after failures says so once, with how many failed.  0, or
+ * -1 with errno.
  */
 int
 store_snapshot(struct store *s)
@@ -1354,6 +1368,12 @@ store_snapshot(struct store *s)
 	s->snapshot_seq = seq;
 	pthread_mutex_unlock(&s->stat_mu);
 	atomic_fetch_sub(&s->unlogged, unlogged);
+	if (s->snapshots_failed_in_row > 0)
+		log_event(LOG_INFO, "snapshot written again", "failed=%llu "
+		    "failing_s=%lld", (unsigned long long)
+		    s->snapshots_failed_in_row, (long long)((clock_wall_ms() -
+		    s->snapshot_failing_since) / 1000));
+	s->snapshots_failed_in_row = 0;
 	pthread_mutex_unlock(&s->snap_mu);
 	entry_scratch_free(&sc);
 	return 0;
@@ -1361,11 +1381,13 @@ store_snapshot(struct store *s)
 fail:
 	e_no = errno;
 	snapshot_abort(w);
+	if (s->snapshots_failed_in_row++ == 0)
+		s->snapshot_failing_since = clock_wall_ms();
 	pthread_mutex_unlock(&s->snap_mu);
 	entry_scratch_free(&sc);
 	metrics_inc(s->snapshot_failures);
-	log_event(LOG_ERROR, "snapshot failed", "step=%s file=%s error=%s",
-	    ff.step, ff.path, strerror(e_no));
+	log_event_limited(&snapshot_failed_limit, LOG_ERROR, "snapshot failed",
+	    "step=%s file=%s error=%s", ff.step, ff.path, strerror(e_no));
 	errno = e_no;
 	return -1;
 }

@@ -74,6 +74,12 @@ check_all() {
 	[ "$(values "$TMP/acked" | wc -l)" -eq "$(wc -l <"$TMP/acked")" ]
 }
 
+# snapshot_failures: n1's kvd_snapshot_failures_total.
+snapshot_failures() {
+	curl -s --max-time 10 "$(url n1)/metrics" |
+	    awk '$1 == "kvd_snapshot_failures_total" { print $2 + 0 }'
+}
+
 @test "a full disk: 503 with a JSON error, reads go on, writes resume when space is freed, nothing acknowledged is lost" {
 	local i code snap_before st refusals=0
 	: >"$TMP/acked"
@@ -159,12 +165,8 @@ check_all() {
 
 	# Snapshots fail for lack of space; the old one and the WAL stay.
 	snap_before=$(cksum <"$DATA/n1/snapshot.json")
-	grep -c 'snapshot failed' "$TMP/n1.log" >"$TMP/nfail0" || true
-	for i in $(seq 1 40); do
-		[ "$(grep -c 'snapshot failed' "$TMP/n1.log")" -gt \
-		    "$(cat "$TMP/nfail0")" ] && break
-		sleep 0.1
-	done
+	fails=$(snapshot_failures)
+	wait_for 20 eval '[ "$(snapshot_failures)" -gt "$fails" ]'
 	grep -q 'snapshot failed.*No space left on device' "$TMP/n1.log"
 	[ "$(cksum <"$DATA/n1/snapshot.json")" = "$snap_before" ]
 	[ ! -e "$DATA/n1/snapshot.json.tmp" ]
@@ -410,6 +412,30 @@ read_only() {
 	READONLY=
 	start_node n1
 	[ "$(curl -s --max-time 10 "$(url n1)/kv/b" | jq -r .value)" = "b-$PAD" ]
+}
+
+@test "snapshots that keep failing are logged once per 10 s while kvd_snapshot_failures_total counts each; the first that works again is logged once" {
+	local n lines
+	start_node n1 --snapshot-interval 1
+	[ "$(put a)" = 201 ]
+	read_only "$DATA/n1/wal"
+	[ "$(put b)" = 201 ]	# changed since the last snapshot
+	wait_for 60 eval '[ "$(snapshot_failures)" -ge 6 ]'
+	n=$(snapshot_failures)
+	lines=$(grep -c 'msg="snapshot failed"' "$TMP/n1.log")
+	echo "$n failures, $lines lines"
+	# A line per failure (one may be on its way) was the flood.
+	[ "$lines" -le $((n - 2)) ]
+	[ "$lines" -ge 1 ]
+	umount "$DATA/n1/wal"
+	READONLY=
+	wait_for 20 logged 1 'level=info msg="snapshot written again" failed=[0-9]* failing_s=[0-9]*'
+	n=$(grep -o 'msg="snapshot written again" failed=[0-9]*' "$TMP/n1.log" |
+	    sed 's/.*failed=//')
+	[ "$n" -ge 6 ]
+	[ "$(put c)" = 201 ]
+	sleep 3	# a few more snapshots, if anything changed: no second line
+	logged 1 'msg="snapshot written again"'
 }
 
 @test "SIGTERM on a full disk: the final snapshot fails, is logged, and the stop is still clean (exit 0); the next start has every write" {
