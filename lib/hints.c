@@ -3,9 +3,12 @@
  * answers again.
  *
  * ON DISK.  DIR/hints/<owner>/ is a WAL directory (wal.c: one JSON object
- * per line with a CRC-32C, torn tails cut at open).  Each WAL record is a
- * hint: the record of record.h with one extra member, the wall-clock time
- * the hint was taken, first:
+ * per line with a CRC-32C, torn tails cut at open), made when the owner's
+ * first hint is kept, which may be long after the start; so hints_open
+ * checks that DIR/hints takes new entries (file_dir_writable: a full disk
+ * passes) and a start fails on one that does not, as for wal/.  Each WAL
+ * record is a hint: the record of record.h with one extra member, the
+ * wall-clock time the hint was taken, first:
  *
  *	{"at":1764158187123,"key":"k","v":{...}}
  *
@@ -1020,6 +1023,13 @@ hints_open(struct hints **out, const struct hints_config *cfg, char *err,
 	if (mkdir(h->dir, 0755) != 0 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", h->dir,
 		    strerror(errno));
+		goto fail;
+	}
+	/* The essay's ON DISK: found now, not when a member is first down. */
+	if (file_dir_writable(h->dir) == -1) {
+		snprintf(err, errlen, "%s: cannot create a file in it (each "
+		    "member's hints get a directory there when it is first "
+		    "down): %s", h->dir, strerror(errno));
 		goto fail;
 	}
 	if ((d = opendir(h->dir)) == NULL) {

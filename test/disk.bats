@@ -438,6 +438,20 @@ read_only() {
 	logged 1 'msg="snapshot written again"'
 }
 
+@test "a hints directory that takes no new file stops the start, exit 1, naming it: each member's hints get a directory there when it is first down" {
+	local hints="$DATA/n1/hints"
+	start_node n1
+	kill_node n1 TERM
+	read_only "$hints"
+	run timeout 10 "$KVD" --id n1 --addr 127.0.0.1:0 --data-dir "$DATA" 3>&-
+	echo "status $status: $output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$hints: cannot create a file in it (each member's hints get a directory there when it is first down): Read-only file system"* ]]
+	umount "$hints"
+	READONLY=
+	start_node n1
+}
+
 @test "SIGTERM on a full disk: the final snapshot fails, is logged, and the stop is still clean (exit 0); the next start has every write" {
 	local st=0
 	start_node n1 --snapshot-interval 0
