@@ -42,7 +42,12 @@
  * If members.json lists it live at another address than it advertises,
  * it moved (restarted on another port, or with another --advertise):
  * its entry takes the new address as a local join would, so gossip
- * carries the move to every member.  Only a change of host without
+ * carries the move to every member.  A list that cannot be saved (a full
+ * disk; at open only that, any other error fails the start) is the one
+ * in use all the same, as after a change at run time (do_install), and
+ * the gossip thread saves it again each round until that works: a node
+ * on a full disk starts whether it moved or not, and a restart before
+ * the save moves it again from the old file.  Only a change of host without
  * --advertise (most likely a forgotten flag) is a warning instead.  If
  * a kvd still answers at the listed address with this node's id, this
  * is a second process (a copy of the directory started elsewhere) and
@@ -179,6 +184,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +228,8 @@ struct cluster {
 	char		 self_address[CLUSTER_ADDR_MAX];
 	bool		 self_address_given;	/* by --advertise */
 	int64_t		 reclaimed_ms;	/* reclaim_self's last, under wmu */
+	_Atomic bool	 unsaved;	/* members.json is behind ents: its
+					   last write failed (set under wmu) */
 	int		 n, w, r, vnodes, gossip_ms, timeout_ms;
 	struct peers	*pool;
 	struct liveness	*lv;		/* the heartbeat table; freed last */
@@ -701,7 +709,11 @@ reconcile_peers(struct cluster *c, const struct cluster_config *cfg,
 
 /*
  * Writes the list to DIR/members.json (tmp, fsync, rename, dir fsync).
- * 0, or -1 with errno, after logging what failed.
+ * A failure leaves the list live in memory all the same (THE FILE):
+ * unsaved is set, and the gossip thread writes ents again each round
+ * until it works (save_again).  The first failure of a run is logged,
+ * and the write that ends it.  Caller holds wmu, or is cluster_open.
+ * 0, or -1 with errno.
  */
 static int
 persist(struct cluster *c, const struct cluster_member *v, size_t n)
@@ -715,14 +727,48 @@ persist(struct cluster *c, const struct cluster_member *v, size_t n)
 	buf_putc(&out, '\n');
 	rc = file_replace(final.data, out.data, out.len, &what);
 	e = errno;
-	if (rc != 0)
-		log_event(LOG_ERROR, "cluster: cannot save member list",
-		    "file=%s op=%s err=%s", final.data, what,
-		    strerror(e));
+	if (rc != 0 && !atomic_load(&c->unsaved))
+		log_event(LOG_ERROR, "cluster: cannot save member list; the "
+		    "list in memory is the one in use, and its save is retried "
+		    "every gossip round", "file=%s op=%s err=%s", final.data,
+		    what, strerror(e));
+	else if (rc == 0 && atomic_load(&c->unsaved))
+		log_event(LOG_INFO, "cluster: member list saved again",
+		    "file=%s", final.data);
+	atomic_store(&c->unsaved, rc != 0);
 	buf_free(&out);
 	buf_free(&final);
 	errno = e;
 	return rc;
+}
+
+/* The gossip thread's retry of a members.json that could not be saved. */
+static void
+save_again(struct cluster *c)
+{
+	if (!atomic_load(&c->unsaved))
+		return;
+	pthread_mutex_lock(&c->wmu);
+	if (atomic_load(&c->unsaved))
+		(void)persist(c, c->ents, c->nents);
+	pthread_mutex_unlock(&c->wmu);
+}
+
+/*
+ * persist at start: a full disk (file_no_space) is no reason not to
+ * start, as for the start's write checks: the list is kept in memory and
+ * saved once there is room (persist).  Any other failure fails the start
+ * (what says why the list was written).  0, or -1 with a message in err.
+ */
+static int
+persist_at_open(struct cluster *c, const struct cluster_member *v, size_t n,
+    char *err, size_t errlen)
+{
+	if (persist(c, v, n) == 0 || file_no_space(errno))
+		return 0;
+	snprintf(err, errlen, "cannot write %s/%s: %s", c->dir, MEMBERS_FILE,
+	    strerror(errno));
+	return -1;
 }
 
 /*
@@ -2025,6 +2071,7 @@ gossip_main(void *arg)
 		if (hot)
 			gossip_hot(c);
 		sync_verdicts(c);
+		save_again(c);
 	}
 	return NULL;
 }
@@ -2141,20 +2188,14 @@ cluster_open(struct cluster **out, const struct cluster_config *cfg,
 	if (rc == 1) {
 		if ((rc = reconcile_peers(c, cfg, &v, &n, err, errlen)) < 0)
 			goto fail;
-		if (rc > 0 && cfg->apply_peers && persist(c, v, n) != 0) {
-			snprintf(err, errlen, "cannot write %s/%s: %s", c->dir,
-			    MEMBERS_FILE, strerror(errno));
+		if (rc > 0 && cfg->apply_peers &&
+		    persist_at_open(c, v, n, err, errlen) != 0)
 			goto fail;
-		}
 	} else {
 		if (entries_seed(cfg->peers, c->self_id, c->self_address, &v,
-		    &n, err, errlen) != 0)
+		    &n, err, errlen) != 0 ||
+		    persist_at_open(c, v, n, err, errlen) != 0)
 			goto fail;
-		if (persist(c, v, n) != 0) {
-			snprintf(err, errlen, "cannot write %s/%s: %s", c->dir,
-			    MEMBERS_FILE, strerror(errno));
-			goto fail;
-		}
 	}
 	self = entries_find(v, n, c->self_id);
 	if (self >= 0 && !v[self].removed && may_move_self(c, v[self].address) &&
@@ -2173,11 +2214,8 @@ cluster_open(struct cluster **out, const struct cluster_config *cfg,
 		snprintf(v[self].address, sizeof(v[self].address), "%s",
 		    c->self_address);
 		v[self].ver = entries_maxver(v, n) + 1;
-		if (persist(c, v, n) != 0) {
-			snprintf(err, errlen, "cannot write %s/%s: %s", c->dir,
-			    MEMBERS_FILE, strerror(errno));
+		if (persist_at_open(c, v, n, err, errlen) != 0)
 			goto fail;
-		}
 	} else if (self >= 0 && !v[self].removed &&
 	    strcmp(v[self].address, c->self_address) != 0)
 		log_event(LOG_WARN, "cluster: this node's address in the member "

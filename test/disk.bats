@@ -452,6 +452,29 @@ read_only() {
 	start_node n1
 }
 
+@test "a full disk at start: a node that moved (--addr :0) starts as one that did not, its new address in use; members.json is saved once there is room" {
+	local old new
+	start_node n1 --snapshot-interval 0
+	[ "$(put kept)" = 201 ]
+	old=$(port_of n1)
+	kill_node n1 TERM
+	dd if=/dev/zero of="$MNT/filler" bs=4k 2>/dev/null || true
+	start_node n1 --snapshot-interval 0
+	new=$(port_of n1)
+	[ "$new" != "$old" ]
+	grep -q 'msg="cluster: this node moved' "$TMP/n1.log"
+	grep -q "msg=\"cluster: cannot save member list; the list in memory is the one in use, and its save is retried every gossip round\" file=$DATA/n1/members.json .*No space left on device" "$TMP/n1.log"
+	grep -q "127.0.0.1:$old\"" "$DATA/n1/members.json"
+	curl -s --max-time 10 "$(url n1)/cluster/nodes" >"$TMP/nodes"
+	grep -q "127.0.0.1:$new\"" "$TMP/nodes"
+	[ "$(curl -s --max-time 10 "$(url n1)/kv/kept" | jq -r .value)" = \
+	    "kept-$PAD" ]
+	rm -f "$MNT/filler"
+	wait_for 20 logged 1 'level=info msg="cluster: member list saved again"'
+	logged 1 'msg="cluster: cannot save member list'
+	grep -q "127.0.0.1:$new\"" "$DATA/n1/members.json"
+}
+
 @test "SIGTERM on a full disk: the final snapshot fails, is logged, and the stop is still clean (exit 0); the next start has every write" {
 	local st=0
 	start_node n1 --snapshot-interval 0
