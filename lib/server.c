@@ -1071,10 +1071,15 @@ conn_serve(struct conn *c, bool read_first)
 
 		/* 4: answer. */
 		if (client_left(c, &req, consumed)) {
-			log_event(LOG_WARN, "request not served: its client left "
-			    "while this process was stalled", "method=%.*s "
-			    "path=%.*s peer=%s", (int)req.method_len,
-			    req.method, (int)req.path_len, req.path, c->peer);
+			/* A pause leaves one per connection waiting: a flood
+			 * of lines in the same millisecond once it ends. */
+			static struct log_limit left_limit = LOG_LIMIT_INIT;
+
+			log_event_limited(&left_limit, LOG_WARN, "request not "
+			    "served: its client left while this process was "
+			    "stalled", "method=%.*s path=%.*s peer=%s",
+			    (int)req.method_len, req.method,
+			    (int)req.path_len, req.path, c->peer);
 			goto done;
 		}
 		cfg->handler(cfg->arg, &sreq, res);
