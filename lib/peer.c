@@ -87,6 +87,24 @@
  * call: it steers the callers that read peer_health (replica.c orders
  * and skips owners by it, anti-entropy picks partners by it).
  *
+ * OUTLIVED.  A link's failing run changes only on this node's own calls,
+ * and in a large cluster a pair can go minutes without one: a member
+ * restarted (gossip: down, then up) stayed down here, so every write
+ * hinted instead of calling it, and no call came to find it back; its
+ * last error stayed in /cluster/nodes and kvctl status as a failing
+ * link.  So a failing run whose every failure came before gossip's
+ * later up verdict, once its backoff (if it is down) has expired, is
+ * outlived: peer_health reports no run (link unknown, fails 0, no
+ * error; last_fail_ms still says when it failed), and the state is
+ * gossip's up.  The pool's run itself stands, so the next call is the
+ * probe as after any backoff: it works and ends the run, or fails, and
+ * that failure, newer than the verdict, counts with the run (down again
+ * at once when the run had reached PEER_DOWN_AFTER).  A member others
+ * reach but this node cannot is thus still found failing by this
+ * node's own calls: gossip's up verdict, given before those failures,
+ * outlives none of them.  A refusal (a 401) is never outlived: the
+ * peer answered, and gossip's up says nothing of its secret.
+ *
  * IDLE CONNECTIONS.  Each idle connection remembers when it was put
  * back; one older than PEER_IDLE_MS is closed, swept at most every
  * SWEEP_MS by whichever call comes by (gossip makes one every round).
@@ -480,6 +498,20 @@ call_end(struct peers *p, const char *addr, struct client_conn *c,
 		client_close(c);
 }
 
+/*
+ * True when pl's failing run is one gossip's later up verdict outlived
+ * (OUTLIVED in the essay): no refusal among it, every failure before
+ * the verdict, and no backoff left to wait.  now: monotonic ms.
+ * Caller holds mu.
+ */
+static bool
+do_outlived(const struct pool *pl, int64_t now)
+{
+	return pl->fails > 0 && pl->refused == PEER_ACCEPTED &&
+	    pl->verdict == PEER_UP && pl->last_fail < pl->verdict_at &&
+	    (pl->fails < PEER_DOWN_AFTER || pl->retry_at <= now);
+}
+
 int
 peer_health(struct peers *p, const char *address, struct peer_health *h)
 {
@@ -499,7 +531,10 @@ peer_health(struct peers *p, const char *address, struct peer_health *h)
 		h->refused = pl->refused;
 		memcpy(h->refusal, pl->refusal, sizeof(h->refusal));
 		memcpy(h->error, pl->error, sizeof(h->error));
-		if (pl->fails >= PEER_DOWN_AFTER) {
+		if (do_outlived(pl, now)) {
+			h->fails = 0;
+			h->error[0] = '\0';
+		} else if (pl->fails >= PEER_DOWN_AFTER) {
 			h->link = PEER_DOWN;
 			h->retry_in_ms = pl->retry_at > now ? pl->retry_at - now : 0;
 		} else if (pl->last_ok != 0)

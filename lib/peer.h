@@ -73,7 +73,11 @@ enum peer_refusal {
  * gossip gave (peers_set_verdict; cluster.c and liveness.h).  state is
  * DOWN when the link is down or gossip says down (unless a call
  * succeeded since that verdict), UP when gossip says up or the last call
- * succeeded, UNKNOWN before either.
+ * succeeded, UNKNOWN before either.  A failing run gossip outlived (no
+ * 401 in it, every failure before gossip's later up verdict, the
+ * backoff expired) is reported as none: link UNKNOWN, fails 0, error
+ * "" (last_fail_ms stays), so the state is UP and the next call, made
+ * as to any member up, is the probe that decides (peer.c's OUTLIVED).
  */
 struct peer_health {
 	int		state;		/* enum peer_state, the combination */

@@ -6,7 +6,9 @@
  * surviving a server that closed idle connections, "localhost" and
  * "[::1]" addresses, malformed addresses, idle connections closed after
  * PEER_IDLE_MS (so the server's thread for them ends), health as the
- * combination of this node's calls and gossip's verdicts,
+ * combination of this node's calls and gossip's verdicts (a failing run
+ * all older than gossip's up verdict no longer keeps the member down
+ * once its backoff expired; a failure after it does),
  * peer_call_progress's deadline (an answer that keeps arriving gets up to
  * max_ms, a silent peer fails at timeout_ms), a failed call's words
  * (peer_strerror) for a peer that answers no valid response, and a 401
@@ -727,6 +729,59 @@ test_verdicts(const char *addr)
 	peers_free(p);
 }
 
+/*
+ * A failing run gossip outlived: the member was down (three failed
+ * calls, gossip says down), then gossip says up.  Once the backoff has
+ * expired the run no longer keeps it down: up, link unknown, no fails,
+ * no error.  A call that fails then (a member others reach and this
+ * node cannot) is newer than the verdict: down again at once, with its
+ * error.
+ */
+static void
+test_verdict_outlives_failures(void)
+{
+	struct timespec gap = { 0, 50 * 1000000L };
+	struct peer_health h;
+	struct peers *p = peers_new(1000, 4);
+	struct client_response res;
+	char closed[64];
+	int64_t deadline;
+	int i, st;
+
+	close(listen_loopback(1, closed, sizeof(closed)));
+	client_response_init(&res);
+	for (i = 0; i < PEER_DOWN_AFTER; i++)
+		(void)peer_call(p, closed, "GET", "/", NULL, NULL, 0, NULL, 300,
+		    &res);
+	peers_set_verdict(p, closed, PEER_DOWN);
+	nanosleep(&gap, NULL);	/* the up verdict comes after the failures */
+	peers_set_verdict(p, closed, PEER_UP);
+	st = peer_health(p, closed, &h);
+	ok((st == PEER_DOWN && h.retry_in_ms > 0 && h.fails == PEER_DOWN_AFTER) ||
+	    (st == PEER_UP && h.retry_in_ms == 0),
+	    "outlived: down while the backoff runs (%s, retry in %lld ms)",
+	    peer_state_name(st), (long long)h.retry_in_ms);
+	deadline = clock_now_ms() + 10 * PEER_BACKOFF_MAX_MS;
+	while (peer_health(p, closed, &h) != PEER_UP &&
+	    clock_now_ms() < deadline)
+		nanosleep(&gap, NULL);
+	ok(h.state == PEER_UP && h.link == PEER_UNKNOWN && h.fails == 0 &&
+	    h.error[0] == '\0' && h.last_fail_ms != 0,
+	    "outlived: up once the backoff expired, link %s, fails %d, "
+	    "error '%s'", peer_state_name(h.link), h.fails, h.error);
+	ok(peer_call(p, closed, "GET", "/", NULL, NULL, 0, NULL, 300,
+	    &res) == -1 && errno == ECONNREFUSED,
+	    "outlived: the next call is made, as the probe (%s)",
+	    strerror(errno));
+	st = peer_health(p, closed, &h);
+	ok(st == PEER_DOWN && h.link == PEER_DOWN &&
+	    h.fails == PEER_DOWN_AFTER + 1 && h.error[0] != '\0',
+	    "outlived: a failure after the verdict is down again (fails %d, "
+	    "'%s')", h.fails, h.error);
+	client_response_free(&res);
+	peers_free(p);
+}
+
 /* A peer that answers any one request with a head that is no valid response. */
 struct garbage {
 	int		 lfd;
@@ -1134,6 +1189,7 @@ main(void)
 	test_server_closed_idle(&s, addr);
 	test_idle_closed(&s, addr);
 	test_verdicts(addr);
+	test_verdict_outlives_failures();
 	test_progress(&s, addr);
 	test_strerror(addr);
 	test_refusals(addr);
