@@ -751,7 +751,7 @@ test_verdict_outlives_failures(void)
 	close(listen_loopback(1, closed, sizeof(closed)));
 	client_response_init(&res);
 	for (i = 0; i < PEER_DOWN_AFTER; i++)
-		(void)peer_call(p, closed, "GET", "/", NULL, NULL, 0, NULL, 300,
+		(void)peer_call(p, PEER_FOREGROUND, closed, "GET", "/", NULL, NULL, 0, NULL, 300,
 		    &res);
 	peers_set_verdict(p, closed, PEER_DOWN);
 	nanosleep(&gap, NULL);	/* the up verdict comes after the failures */
@@ -769,7 +769,7 @@ test_verdict_outlives_failures(void)
 	    h.error[0] == '\0' && h.last_fail_ms != 0,
 	    "outlived: up once the backoff expired, link %s, fails %d, "
 	    "error '%s'", peer_state_name(h.link), h.fails, h.error);
-	ok(peer_call(p, closed, "GET", "/", NULL, NULL, 0, NULL, 300,
+	ok(peer_call(p, PEER_FOREGROUND, closed, "GET", "/", NULL, NULL, 0, NULL, 300,
 	    &res) == -1 && errno == ECONNREFUSED,
 	    "outlived: the next call is made, as the probe (%s)",
 	    strerror(errno));
