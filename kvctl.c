@@ -3468,7 +3468,8 @@ hints_ask_call(void *arg)
  * (each_at_once), each given MEMBER_CALL_MS as status gives it, and
  * their answers read in the members' order; one that does not answer is
  * named on stderr: the list is then partial, so "no hints pending" is
- * not said as if it were complete, and the exit status is 3.  Exit 0
+ * not said as if it were complete, and the exit status is 3 (one that
+ * answers an error makes it partial too, exit as for its status).  Exit 0
  * when every member asked answered.
  */
 static int
@@ -3549,8 +3550,13 @@ cmd_hints(const struct opts *o, const char *node)
 			    "timed out" : strerror(ha[i].err));
 			nsilent++;
 		}
-		if (!admin_answered(o, rc, res, mi->id, &worst))
+		if (!admin_answered(o, rc, res, mi->id, &worst)) {
+			/* An error answer (a 401, a 503) says nothing of
+			 * its hints either; report() named it. */
+			if (rc != EXIT_UNREACHABLE)
+				nsilent++;
 			continue;
+		}
 		if (js.len)
 			buf_putc(&js, ',');
 		buf_append(&js, res->body.data, res->body.len > 0 &&

@@ -388,6 +388,11 @@ cluster_with_hints() {
 	run --separate-stderr "$KVCTL" --server "$(url node1)" hints node1
 	[ "$status" -eq 4 ]
 	[[ $stderr == *401*signature* ]]
+	# A refusal says nothing of the hints held: never "no hints pending".
+	[ "$output" = "no hints pending on the 0 of 1 members asked that answered" ]
+	run --separate-stderr "$KVCTL" --server "$(url node1)" hints
+	[ "$status" -eq 4 ]
+	[ "$output" = "no hints pending on the 0 of 4 members asked that answered" ]
 	run "$KVCTL" --server "$(url node1)" --cluster-secret-file "$secret" hints
 	[ "$status" -eq 0 ]
 	[ "$output" = "no hints pending" ]
