@@ -66,8 +66,9 @@
  * a clean stop, when the housekeeping thread ends: at start it tells how
  * long the node was away, and one there that cannot be read stops the
  * start; one that cannot be written, as on a full disk, ages, and so
- * does one while the log refuses writes, logged: stamp_alive), and the
- * files of the store, cluster and
+ * does one while the log refuses writes, logged: stamp_alive; a new
+ * directory's is written first, before the incarnation, or the start
+ * fails: stamp_new_node), and the files of the store, cluster and
  * hints.  A node killed (kill -9, a crash) leaves a stamp at most that
  * interval and a pause check's wake old, so one started again at once is
  * not taken for away, even with a grace of seconds.
@@ -288,6 +289,21 @@ alive_interval_ms(const struct node *nd)
 }
 
 /*
+ * Replaces the alive stamp at path with wall_ms, whole (file_replace):
+ * what parse_stamp reads.  0, or -1 with errno and the step that failed
+ * in *what.
+ */
+static int
+write_alive(const char *path, int64_t wall_ms, const char **what)
+{
+	char text[32];
+	int n;
+
+	n = snprintf(text, sizeof(text), "%lld\n", (long long)wall_ms);
+	return file_replace(path, text, (size_t)n, what);
+}
+
+/*
  * Writes to DIR/alive the wall clock at which the pause check last found
  * the node running (at most a second ago, unless it found a pause),
  * every alive_interval_ms and as the housekeeping thread ends on a clean
@@ -314,11 +330,10 @@ alive_interval_ms(const struct node *nd)
 static void
 stamp_alive(struct node *nd)
 {
-	char path[PATH_MAX + 64], text[32];
+	char path[PATH_MAX + 64];
 	const char *what = "write";
 	int64_t stamp = atomic_load(&nd->awake_wall_ms);
 	enum wal_state ws;
-	int n;
 
 	snprintf(path, sizeof(path), "%s/alive", nd->dir);
 	if ((ws = store_wal_ready(nd->store)) != WAL_OK) {
@@ -334,8 +349,7 @@ stamp_alive(struct node *nd)
 		}
 		return;
 	}
-	n = snprintf(text, sizeof(text), "%lld\n", (long long)stamp);
-	if (file_replace(path, text, (size_t)n, &what) != 0) {
+	if (write_alive(path, stamp, &what) != 0) {
 		if (nd->alive_unwritten_ms == 0) {
 			nd->alive_unwritten_ms = stamp;
 			log_event(LOG_ERROR, "cannot write the alive stamp: once "
@@ -394,8 +408,9 @@ parse_stamp(const char *text, long long *last)
 
 /*
  * Reads the alive stamp at path into *last: the wall ms it holds, or 0
- * when there is none (no file: a first start, or a node that never ran a
- * round).  A stamp that is there but cannot be read (no permission, an
+ * when there is none (no file: a node directory from a kvd before the
+ * stamp existed, or one whose stamp the operator removed; a new node's
+ * is written before its incarnation, stamp_new_node).  A stamp that is there but cannot be read (no permission, an
  * I/O error, a directory or other non-regular file in its place) or
  * holds no time (empty, garbled: stamp_alive replaces it whole, so
  * neither comes from a crash) is no "no stamp": starting would skip the
@@ -488,6 +503,43 @@ check_away(const struct node *nd, char *err, size_t errlen)
 	    (long long)(away / 1000));
 	away_message(nd, what, "", err, errlen);
 	return -1;
+}
+
+/*
+ * A new node directory (neither an incarnation nor an alive stamp in it)
+ * gets its stamp before anything else, so that a node of this build
+ * never runs without one: a start that cannot write it (a full disk)
+ * fails, as one that cannot write its incarnation does, and leaves no
+ * node behind (open_directory).  Otherwise a node whose first stamp
+ * found no room ran with none, and its next start, however long after,
+ * took it for a first start: check_away reads no stamp as nothing to
+ * check, which it must for a directory from a kvd before the stamp
+ * existed (an incarnation, no stamp) and for one whose stamp the
+ * operator removed.  A directory with either file is not new: one with
+ * a stamp and no incarnation keeps its stamp for check_away to judge.
+ * 0, or -1 with a message in err.
+ */
+static int
+stamp_new_node(const struct node *nd, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 64];
+	const char *what = "write";
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/incarnation", nd->dir);
+	if (lstat(path, &sb) == 0 || errno != ENOENT)
+		return 0;	/* load_incarnation reads it, or says why not */
+	snprintf(path, sizeof(path), "%s/alive", nd->dir);
+	if (lstat(path, &sb) == 0 || errno != ENOENT)
+		return 0;	/* check_away reads it, or says why not */
+	if (write_alive(path, clock_wall_ms(), &what) != 0) {
+		snprintf(err, errlen, "cannot write %s (%s): %s; a new node "
+		    "writes its alive stamp first (it tells each later start "
+		    "how long the node was away), then its incarnation",
+		    path, what, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- the pause check -------------------------------------------------- */
@@ -788,7 +840,8 @@ open_directory(struct node *nd, char *err, size_t errlen)
 	}
 	if (lock_dir(nd, err, errlen) != 0)
 		goto fail;
-	if (load_incarnation(nd->dir, inc, sizeof(inc), err, errlen) != 0 ||
+	if (stamp_new_node(nd, err, errlen) != 0 ||
+	    load_incarnation(nd->dir, inc, sizeof(inc), err, errlen) != 0 ||
 	    check_away(nd, err, errlen) != 0)
 		goto fail;
 	snprintf(nd->actor, sizeof(nd->actor), "%s.%s", nd->cfg.id, inc);

@@ -475,6 +475,36 @@ read_only() {
 	grep -q "127.0.0.1:$new\"" "$DATA/n1/members.json"
 }
 
+# leave_room K: the tmpfs is full but for K pages.
+leave_room() {
+	rm -f "$MNT/filler"
+	dd if=/dev/zero of="$MNT/filler" bs=4k 2>/dev/null || true
+	truncate -s -$(($1 * 4096)) "$MNT/filler"
+}
+
+@test "a new node on a disk without room for its alive stamp does not start (exit 1, naming the file, nothing left behind): every node that ran has a stamp" {
+	local k started=0
+	for k in 0 1 2 3 4 5 6; do
+		rm -rf "$DATA/n1"
+		leave_room "$k"
+		: >"$TMP/n1.log"
+		if start_node n1 --tombstone-grace 5 2>/dev/null; then
+			echo "$k pages free: started"
+			started=$((started + 1))
+			# Before: a node whose stamp found no room ran
+			# without one, and its next start, however late,
+			# was taken for a first start.
+			[ -s "$DATA/n1/alive" ]
+			kill_node n1
+		else
+			grep 'msg="cannot start"' "$TMP/n1.log"
+			grep -q "msg=\"cannot start\".*cannot write $DATA/n1/\(alive\|incarnation\) ([a-z]*): No space left on device" "$TMP/n1.log"
+			[ ! -e "$DATA/n1" ]
+		fi
+	done
+	[ "$started" -ge 1 ]
+}
+
 @test "SIGTERM on a full disk: the final snapshot fails, is logged, and the stop is still clean (exit 0); the next start has every write" {
 	local st=0
 	start_node n1 --snapshot-interval 0

@@ -1496,6 +1496,17 @@ exited() {
 	    "$TMP/node3.log"
 }
 
+@test "away: a node directory with data and no alive stamp (from a kvd before the stamp existed) starts, however long it was down, and is stamped" {
+	start_node n1 --tombstone-grace 5
+	[ "$(put n1 k v)" = 201 ]
+	kill_node n1 TERM
+	rm "$DATA/n1/alive"
+	sleep 7		# longer than the grace: a stamp would refuse it
+	start_node n1 --tombstone-grace 5
+	[ "$(code "$(url n1)/kv/k")" = 200 ]
+	[ -s "$DATA/n1/alive" ]
+}
+
 @test "away: an alive stamp that is there but cannot be read (a directory in its place; no permission, when not root) or holds no time (empty, garbled) stops the start, exit 1, naming the file and the error, --allow-stale or not" {
 	local stamp="$DATA/n1/alive"
 	start_node n1 --tombstone-grace 5
