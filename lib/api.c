@@ -82,6 +82,7 @@ struct scrape {
 	double	connections, watchers, ring_mismatches;
 	double	wal_disk_full, wal_failed;
 	double	hint_bytes, hint_disk_bytes, wal_disk_bytes, ae_failures;
+	double	paxos_disk_bytes;
 	double	transfer_running, transfer_failures;
 };
 
@@ -3077,6 +3078,7 @@ scrape(struct api *a)
 	struct server_stats ss;
 	struct replica_read_stats rs;
 	struct transfer_stats ts;
+	struct paxos_stats ps;
 	struct scrape *sc = &a->last;
 	enum wal_state ws;
 	int64_t wall = clock_wall_ms(), since;
@@ -3094,6 +3096,8 @@ scrape(struct api *a)
 	sc->wal_fsyncs = (double)st.wal_fsyncs;
 	sc->wal_appends = (double)st.wal_appends;
 	sc->wal_disk_bytes = (double)st.wal_disk_bytes;
+	paxos_stats(nd->paxos, &ps);
+	sc->paxos_disk_bytes = (double)ps.log_bytes;
 	sc->snapshot_age = (double)(wall - since) / 1000.0;
 	sc->hints = (double)hs.pending;
 	sc->hint_age = hs.oldest_ms ?
@@ -3147,9 +3151,12 @@ static const struct {
 	  S(wal_fsyncs) },
 	{ "kvd_wal_appends_total", "Records appended to the WAL.",
 	  METRICS_COUNTER, S(wal_appends) },
-	{ "kvd_wal_disk_bytes", "Bytes of records in the WAL's segment files "
-	  "now (a snapshot drops the segments it covers).", METRICS_GAUGE,
+	{ "kvd_wal_disk_bytes", "Bytes of records in the store's WAL segment "
+	  "files now (a snapshot drops the segments it covers).", METRICS_GAUGE,
 	  S(wal_disk_bytes) },
+	{ "kvd_paxos_disk_bytes", "Bytes of records in the compare-and-swap "
+	  "log's segment files now (a compaction drops them).", METRICS_GAUGE,
+	  S(paxos_disk_bytes) },
 	{ "kvd_snapshot_age_seconds", "Seconds since the last snapshot, or "
 	  "since the last interval that found it current (since start when "
 	  "neither).", METRICS_GAUGE, S(snapshot_age) },

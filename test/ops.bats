@@ -724,6 +724,7 @@ kvd_build_info gauge
 kvd_hints_memory_bytes gauge
 kvd_hints_disk_bytes gauge
 kvd_wal_disk_bytes gauge
+kvd_paxos_disk_bytes gauge
 kvd_antientropy_failures_total counter
 kvd_transfer_running gauge
 kvd_transfer_failures_total counter
@@ -933,6 +934,34 @@ gauge_cmp() {
 	}
 	wait_for 30 wal_small
 	[ "$(c "$u/kv/w20")" = '{"key":"w20","value":"value-20"}' ]
+}
+
+@test "/metrics: kvd_paxos_disk_bytes grows with conditional writes and falls once a compaction drops the log, while kvd_wal_disk_bytes (the store's WAL) does not" {
+	local u i p0 p1 w1
+	# A 15 s window: the keys' consensus state is collected 15 s after
+	# their last ballot, and that upkeep (every 3.75 s) compacts.
+	start_node n1 --snapshot-interval 0 --cas-window 15 --peer-timeout-ms 1000
+	u=$(url n1)
+	scrape "$u" "$TMP/m0"
+	p0=$(sample "$TMP/m0" kvd_paxos_disk_bytes)
+	for i in $(seq 1 20); do
+		[ "$(code -X PUT -H 'If-None-Match: *' -d '{"value":"v'$i'"}' \
+		    "$u/kv/c$i")" = 201 ]
+	done
+	scrape "$u" "$TMP/m1"
+	p1=$(sample "$TMP/m1" kvd_paxos_disk_bytes)
+	w1=$(sample "$TMP/m1" kvd_wal_disk_bytes)
+	echo "paxos log bytes: $p0, then $p1 after 20 conditional writes; store WAL $w1"
+	# A promise, an accept with the version and a commit each.
+	[ "$p1" -ge $((p0 + 20 * 100)) ]
+	paxos_small() {
+		scrape "$u" "$TMP/m2" &&
+		    gauge_cmp "$TMP/m2" kvd_paxos_disk_bytes '<' "$p1"
+	}
+	wait_for 90 paxos_small
+	# The store's WAL is not the Paxos log: it keeps its records.
+	gauge_cmp "$TMP/m2" kvd_wal_disk_bytes '>=' "$w1"
+	[ "$(c "$u/kv/c20")" = '{"key":"c20","value":"v20"}' ]
 }
 
 @test "/metrics: kvd_antientropy_failures_total counts the exchanges a stopped peer fails" {

@@ -1404,6 +1404,7 @@ test_metrics(void)
 		"# TYPE kvd_hints_memory_bytes gauge\nkvd_hints_memory_bytes 0\n",
 		"# TYPE kvd_hints_disk_bytes gauge\nkvd_hints_disk_bytes ",
 		"# TYPE kvd_wal_disk_bytes gauge\nkvd_wal_disk_bytes ",
+		"# TYPE kvd_paxos_disk_bytes gauge\nkvd_paxos_disk_bytes ",
 		"# TYPE kvd_antientropy_failures_total counter\n"
 		    "kvd_antientropy_failures_total ",
 		"# TYPE kvd_transfer_running gauge\nkvd_transfer_running ",
