@@ -112,6 +112,15 @@
  * only warns.  It does not wait for the disk to be freed: a node that
  * missed collected deletes pushes their values back while its disk is
  * still full too (anti-entropy and read repair write to the others).
+ * Only the store's WAL counts, not the acceptor's log (paxos/), and it
+ * need not: every delete this node takes, a conditional one's decided
+ * tombstone too, is a write to the store (cas.c applies a commit to the
+ * store, durably, before the acceptor records it), so a refusing Paxos
+ * log misses none.  It refuses promises, accepts and ballot
+ * reservations only: rounds find their majority on the other owners or
+ * answer 503, and nothing it holds is a value the others collected.  The
+ * store's log, on the same disk, starts its own spell at the first
+ * write that finds it full.
  *
  * HOUSEKEEPING is one thread sleeping on a stopper (clock.h): a snapshot
  * every snapshot_interval_s when the store changed since the last one

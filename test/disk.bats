@@ -28,6 +28,9 @@ setup() {
 
 teardown() {
 	stop_all
+	if [ -n "${INNER:-}" ]; then
+		umount "$INNER" 2>/dev/null || umount -l "$INNER"
+	fi
 	if [ -n "${READONLY:-}" ]; then
 		umount "$READONLY" 2>/dev/null || umount -l "$READONLY"
 	fi
@@ -384,6 +387,47 @@ alive() {
 	    "kept-$PAD" ]
 	rm -f "$MNT/filler"
 	[ "$(put later)" = 201 ]
+}
+
+@test "a full disk under the compare-and-swap log alone past --tombstone-grace: conditional writes answer 503, other writes and deletes go on, the stamp is renewed and the node serves on (only the store's WAL counts)" {
+	local p="$DATA/n1/paxos" t0 st
+	start_node n1 --tombstone-grace 5 --snapshot-interval 0
+	[ "$(put kept)" = 201 ]
+	kill_node n1 TERM
+	# paxos/ on a tmpfs of its own, full: its log refuses, the store's not.
+	cp -a "$p" "$TMP/paxos"
+	mount -t tmpfs -o size=1m tmpfs "$p"
+	INNER=$p
+	cp -a "$TMP/paxos/." "$p/"
+	dd if=/dev/zero of="$p/filler" bs=4k 2>/dev/null || true
+	start_node n1 --tombstone-grace 5 --snapshot-interval 0
+	t0=$(cat "$DATA/n1/alive")
+	cas() {
+		curl -s --max-time 10 -o "$TMP/body" -w '%{http_code}' -X PUT \
+		    -H 'If-None-Match: *' -d '{"value":"c"}' "$(url n1)/kv/c$1"
+	}
+	[ "$(cas 0)" = 503 ]
+	jq -e '.code == "storage_failure"' "$TMP/body"
+	[ "$(curl -s --max-time 10 "$(url n1)/health" | jq -r .storage)" = disk_full ]
+	[ "$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' -X DELETE \
+	    "$(url n1)/kv/kept")" = 204 ]
+	# Refused for longer than the grace: the node serves on.
+	for st in 1 2 3 4 5 6 7 8 9; do
+		[ "$(cas "$st")" = 503 ]
+		sleep 1
+	done
+	alive
+	[ "$(put after)" = 201 ]
+	! grep -q 'stopping: this node' "$TMP/n1.log"
+	! grep -q 'alive stamp not renewed' "$TMP/n1.log"
+	[ "$(cat "$DATA/n1/alive")" -gt $((t0 + 5000)) ]
+	# Killed and started again at once: not taken for away.
+	kill_node n1
+	start_node n1 --tombstone-grace 5 --snapshot-interval 0
+	[ "$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' \
+	    "$(url n1)/kv/kept")" = 404 ]
+	rm -f "$p/filler"
+	[ "$(cas 10)" = 201 ]
 }
 
 # read_only DIR: DIR is mounted read-only over itself (a bind mount), so
