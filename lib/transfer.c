@@ -203,6 +203,10 @@ struct transfer {
 	struct buf	*strays;	/* under mu */
 	size_t		 nstrays;
 	bool		 strays_overflow;	/* more than STRAYS_MAX were noted */
+
+	/* save_placed's failures since its last success (the thread's). */
+	uint64_t	 saves_failed;
+	int64_t		 saves_failing_since;	/* wall ms of the first */
 };
 
 /* A key a cleanup pass may forget once its owners hold it. */
@@ -652,21 +656,39 @@ run_pass(struct transfer *t, const struct cluster_view *old,
 
 /* ---- placement -------------------------------------------------------- */
 
-/* Writes placed.json for v.  0, or -1 (logged). */
+static struct log_limit save_failed_limit = LOG_LIMIT_INIT;
+
+/*
+ * Writes placed.json for v.  0, or -1 (logged).  Its callers try again
+ * at every poll until it works (a full disk: every 500 ms), so a failure
+ * is logged at most once per LOG_LIMIT_MS, and the save that ends a run
+ * of them once.
+ */
 static int
 save_placed(struct transfer *t, const struct cluster_view *v)
 {
 	struct buf path = BUF_INIT, body = BUF_INIT;
 	const char *what = "write";
-	int rc;
+	int rc, e;
 
 	buf_printf(&path, "%s/%s", t->cfg.dir, PLACED_FILE);
 	cluster_members_to_json(v, &body);
 	buf_putc(&body, '\n');
-	if ((rc = file_replace(path.data, body.data, body.len, &what)) != 0)
-		log_event(LOG_ERROR, "transfer: cannot save the placed member "
-		    "list", "file=%s op=%s err=%s", path.data, what,
-		    strerror(errno));
+	rc = file_replace(path.data, body.data, body.len, &what);
+	e = errno;
+	if (rc != 0) {
+		if (t->saves_failed++ == 0)
+			t->saves_failing_since = clock_wall_ms();
+		log_event_limited(&save_failed_limit, LOG_ERROR, "transfer: "
+		    "cannot save the placed member list", "file=%s op=%s "
+		    "err=%s", path.data, what, strerror(e));
+	} else if (t->saves_failed > 0) {
+		log_event(LOG_INFO, "transfer: placed member list saved again",
+		    "file=%s failed=%llu failing_s=%lld", path.data,
+		    (unsigned long long)t->saves_failed, (long long)
+		    ((clock_wall_ms() - t->saves_failing_since) / 1000));
+		t->saves_failed = 0;
+	}
 	buf_free(&path);
 	buf_free(&body);
 	return rc;

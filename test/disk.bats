@@ -549,6 +549,38 @@ leave_room() {
 	[ "$started" -ge 1 ]
 }
 
+# A node restarted fresh (an empty store, no placed.json) onto a full
+# disk: the transfer thread saves placed.json at every poll (500 ms) until
+# it works.  A failure is logged once per 10 s and the save that ends the
+# run once, with how many failed (helper-95 saw ten lines in 5 s).
+@test "placed.json that cannot be saved is logged once per 10 s while every poll retries it; the save that works again is logged once with the count" {
+	local n lines t0
+	start_node n1 --snapshot-interval 0
+	wait_for 30 test -s "$DATA/n1/placed.json"
+	kill_node n1 TERM
+	rm "$DATA/n1/placed.json"
+	dd if=/dev/zero of="$MNT/filler" bs=4k 2>/dev/null || true
+	start_node n1 --snapshot-interval 0
+	wait_for 30 grep -q "level=error msg=\"transfer: cannot save the placed member list\" file=$DATA/n1/placed.json op=[a-z]* err=\"No space left on device\"" "$TMP/n1.log"
+	t0=$SECONDS
+	sleep 5	# some ten more polls, each failing
+	lines=$(grep -c 'msg="transfer: cannot save the placed member list"' "$TMP/n1.log")
+	echo "$lines lines in $((SECONDS - t0)) s or more"
+	[ "$lines" -le $((2 + (SECONDS - t0) / 10)) ]
+	rm -f "$MNT/filler"
+	wait_for 30 logged 1 "level=info msg=\"transfer: placed member list saved again\" file=$DATA/n1/placed.json failed=[0-9]* failing_s=[0-9]*"
+	n=$(grep -o 'msg="transfer: placed member list saved again" file=[^ ]* failed=[0-9]*' "$TMP/n1.log" |
+	    sed 's/.*failed=//')
+	lines=$(grep -c 'msg="transfer: cannot save the placed member list"' "$TMP/n1.log")
+	echo "$n failures, $lines lines"
+	[ "$n" -ge 3 ]
+	# A line per failure was the flood.
+	[ "$lines" -le $((n - 2)) ]
+	test -s "$DATA/n1/placed.json"
+	sleep 2	# more polls, nothing to save: no second line
+	logged 1 'msg="transfer: placed member list saved again"'
+}
+
 @test "SIGTERM on a full disk: the final snapshot fails, is logged, and the stop is still clean (exit 0); the next start has every write" {
 	local st=0
 	start_node n1 --snapshot-interval 0
