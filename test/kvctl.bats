@@ -367,6 +367,34 @@ while time.time() < end:
 	[ "$ms" -lt 3000 ]
 }
 
+# A port whose connect never completes (standin.py's serve_unaccepted):
+# each connect waits for --connect-timeout, capped by the request's
+# --timeout, from the command line or KVCTL_ variables alike, the
+# command line winning.  A 60 s connect timeout left uncapped would
+# outlast run_split's 30 s (rc 124).
+@test "exit 3: a connect that never completes is bounded by --timeout or KVCTL_TIMEOUT when --connect-timeout or KVCTL_CONNECT_TIMEOUT is longer" {
+	start_standin blackhole <<'PY'
+import sys, standin
+standin.serve_unaccepted(sys.argv[1])
+PY
+	local bh="http://127.0.0.1:$(cat "$TMP/blackhole.port")" how
+	# Each: the variables, then "|", then the flags.
+	for how in "KVCTL_TIMEOUT=1 KVCTL_CONNECT_TIMEOUT=60|" \
+	    "KVCTL_CONNECT_TIMEOUT=60|--timeout 1" \
+	    "KVCTL_TIMEOUT=1|--connect-timeout 60" \
+	    "KVCTL_TIMEOUT=60|--timeout 1 --connect-timeout 60"; do
+		run_split 30 env ${how%|*} "$KVCTL" get k ${how#*|} \
+		    --server "$bh"
+		echo "$how: rc=$rc err=$err"
+		[ "$rc" -eq 3 ]
+		[[ "$err" == *"timed out"* ]]
+	done
+	run_split 30 env KVCTL_TIMEOUT=1 KVCTL_CONNECT_TIMEOUT=60 "$KVCTL" \
+	    bench -n 1 -c 1 --server "$bh"
+	echo "bench: rc=$rc err=$err"
+	[ "$rc" -eq 3 ]
+}
+
 @test "a server that never answers is skipped for the next one in --server" {
 	stub silent
 	timeout 10 "$KVCTL" put sk sv --server "$U"

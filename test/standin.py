@@ -23,6 +23,7 @@ import json
 import os
 import socket
 import threading
+import time
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -110,6 +111,26 @@ def serve_silence(portfile):
     while True:
         c, _ = s.accept()
         held.append(c)
+
+
+def serve_unaccepted(portfile):
+    """Serves for ever a port whose connections never complete: it listens
+    with a backlog of 0 and never accepts, and its own connections fill
+    that queue, so the kernel drops every later SYN and a client's
+    connect waits until its own deadline (a host that blackholes)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(0)
+    port = s.getsockname()[1]
+    fill = []
+    for _ in range(4):
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(("127.0.0.1", port))
+        fill.append(c)
+    time.sleep(0.5)     # their handshakes done, or dropped: queue full
+    publish_port(portfile, port)
+    threading.Event().wait()
 
 
 def serve_plain(portfile, root):
