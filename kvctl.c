@@ -205,7 +205,8 @@ static const struct {
 	  "One screen about the cluster: members up and down, N/W/R, keys,\n"
 	  "hints pending, the last anti-entropy round, transfers (keys scanned\n"
 	  "and sent, waiting on other senders, or retrying with the error;\n"
-	  "a node that left and still hands its keys off too), and warnings\n"
+	  "stray keys waiting to be forwarded to their owners; a node that\n"
+	  "left and still hands its keys off too), and warnings\n"
 	  "(a member down, hints waiting for one, fewer live members than N,\n"
 	  "anti-entropy off, storage refusing writes, ring parameters that\n"
 	  "differ, a link that fails: 'node1's calls to node3 fail: 401\n"
@@ -2381,6 +2382,9 @@ struct minfo {
 	uint64_t xfer_waiting;		/* other senders its pass waits on */
 	uint64_t xfer_sent_total;	/* keys its passes sent since it started */
 	int64_t	 xfer_finished_ms;	/* its last pass's end, 0 none */
+	bool	 xfer_pass_under_way;	/* started, not finished */
+	uint64_t xfer_strays;		/* keys not its own to forward */
+	bool	 xfer_strays_overflow;	/* more than it lists: it walks all */
 	bool	 cleanup_running;
 	int64_t	 cleanup_finished_ms;	/* its last cleanup's end, 0 none */
 	uint64_t cleanup_unconfirmed;	/* keys that cleanup kept */
@@ -2510,6 +2514,10 @@ minfo_read(struct minfo *mi)
 	mi->xfer_waiting = (uint64_t)jint(b, t, x, "waiting_on", 0);
 	mi->xfer_sent_total = (uint64_t)jint(b, t, x, "keys_sent_total", 0);
 	mi->xfer_finished_ms = jint(b, t, x, "finished_ms", 0);
+	mi->xfer_pass_under_way = jint(b, t, x, "started_ms", 0) > 0 &&
+	    mi->xfer_finished_ms == 0;
+	mi->xfer_strays = (uint64_t)jint(b, t, x, "strays", 0);
+	mi->xfer_strays_overflow = jtrue(b, t, x, "strays_overflow");
 	jstr(b, t, x, "last_error", mi->xfer_error, sizeof(mi->xfer_error));
 	c = jget(b, t, 0, "cleanup");
 	mi->cleanup_running = jtrue(b, t, c, "running");
@@ -2877,15 +2885,47 @@ down_text(const struct minfo *mi, const char *self, struct buf *out)
 }
 
 /*
+ * The strays mi has to forward (transfer.c's STRAYS: keys not its own
+ * that a record from another node changed, sent on to their owners at
+ * its next poll once its data is placed, or every 2 s while a send
+ * fails): how many wait, or that it noted more than it lists and walks
+ * its whole store instead.  Not strays_sent_total: it counts the copies
+ * of failed sends too, so it climbs while a receiver is down.
+ */
+static void
+strays_text(const struct minfo *mi, struct buf *out)
+{
+	if (mi->xfer_strays_overflow)
+		buf_puts(out, "every key it does not own, more strays than it "
+		    "lists");
+	else
+		buf_printf(out, "%llu stray key%s waiting to go to %s owners",
+		    (unsigned long long)mi->xfer_strays,
+		    mi->xfer_strays == 1 ? "" : "s",
+		    mi->xfer_strays == 1 ? "its" : "their");
+}
+
+/*
  * A running transfer of mi, in words that are true at every stage: a
  * pass counts the keys it scanned and, of those, the few it had to send
  * (a ratio of the two is no progress); a pass done that waits for the
  * other senders says so; one that failed says it retries, and with
- * why_too why (its last error names the receiver).
+ * why_too why (its last error names the receiver).  Strays waiting
+ * keep a transfer running too: alone (no pass under way, failed or
+ * waiting) they are the whole line, "forwarding: ...", and after a pass
+ * that still runs they are added to it: they go out once it is done.
  */
 static void
 xfer_text(const struct minfo *mi, bool why_too, struct buf *out)
 {
+	bool strays = mi->xfer_strays > 0 || mi->xfer_strays_overflow;
+
+	if (strays && !mi->xfer_retrying && mi->xfer_waiting == 0 &&
+	    !mi->xfer_pass_under_way) {
+		buf_puts(out, "forwarding: ");
+		strays_text(mi, out);
+		return;
+	}
 	if (mi->xfer_retrying)
 		buf_printf(out, "retrying: %llu keys scanned, %llu sent",
 		    (unsigned long long)mi->xfer_scanned,
@@ -2903,6 +2943,10 @@ xfer_text(const struct minfo *mi, bool why_too, struct buf *out)
 		    (unsigned long long)mi->xfer_sent);
 	if (why_too && mi->xfer_retrying && mi->xfer_error[0] != '\0')
 		buf_printf(out, "; last error %s", mi->xfer_error);
+	if (strays) {
+		buf_puts(out, "; then ");
+		strays_text(mi, out);
+	}
 }
 
 /*
@@ -3056,11 +3100,14 @@ status_xfer(const struct minfo *mi, struct buf *text, struct buf *json)
 	json_emit_string(json, mi->id, strlen(mi->id));
 	buf_printf(json, ",\"member\":%s,\"keys_sent\":%llu,"
 	    "\"keys_scanned\":%llu,\"retrying\":%s,\"waiting_on\":%llu,"
-	    "\"last_error\":", mi->gone ? "false" : "true",
+	    "\"strays\":%llu,\"strays_overflow\":%s,\"last_error\":",
+	    mi->gone ? "false" : "true",
 	    (unsigned long long)mi->xfer_sent,
 	    (unsigned long long)mi->xfer_scanned,
 	    mi->xfer_retrying ? "true" : "false",
-	    (unsigned long long)mi->xfer_waiting);
+	    (unsigned long long)mi->xfer_waiting,
+	    (unsigned long long)mi->xfer_strays,
+	    mi->xfer_strays_overflow ? "true" : "false");
 	json_string_or_null(json, mi->xfer_error);
 	buf_putc(json, '}');
 }

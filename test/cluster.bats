@@ -625,25 +625,32 @@ join_node5() {
 	}
 }
 
-@test "a write coordinated through a view that has not heard of a join reaches the new owners: the old owner that placed forwards it (no cleanup, anti-entropy off)" {
-	pick_ports 5
-	start_one_behind ""
-	join_node5
-
-	# A key node4 places on node1..node3 and the five-member view on
-	# node5 and two of them: the third is an old owner that placed
-	# already and will not send it in any pass.
-	local key="" k old new
+# stray_key: after join_node5, prints "KEY NEW": a key node4 places on
+# node1..node3 and the five-member view on node5 and two of them (NEW,
+# comma-separated): the third is an old owner that placed already and
+# will not send it in any pass.
+stray_key() {
+	local k old new
 	for k in $(seq 1 400); do
 		old=$(owners node4 "stale-$k" | paste -sd,)
 		[ "$old" = node1,node2,node3 ] || continue
 		new=$(owners node1 "stale-$k" | paste -sd,)
 		if [[ ",$new," = *,node5,* ]]; then
-			key=stale-$k
-			break
+			echo "stale-$k $new"
+			return 0
 		fi
 	done
-	echo "key=$key old=$old new=$new"
+	return 1
+}
+
+@test "a write coordinated through a view that has not heard of a join reaches the new owners: the old owner that placed forwards it (no cleanup, anti-entropy off)" {
+	pick_ports 5
+	start_one_behind ""
+	join_node5
+
+	local key new
+	read -r key new <<<"$(stray_key)"
+	echo "key=$key new=$new"
 	[ -n "$key" ]
 	[ "$(put node4 "$key" through-an-old-view '?w=3')" = 201 ]
 
@@ -662,6 +669,40 @@ join_node5() {
 	grep -q 'msg="transfer: strays forwarded to their owners"' \
 	    "$TMP/node1.log" "$TMP/node2.log" "$TMP/node3.log"
 	[ "$(code "$(url node1)/kv/$key?r=3")" = 200 ]
+}
+
+@test "kvctl status lists a node's strays waiting to be forwarded under transfers, until they went out" {
+	pick_ports 5
+	start_one_behind ""
+	join_node5
+	local key new holder n
+	read -r key new <<<"$(stray_key)"
+	for n in node1 node2 node3; do
+		[[ ",$new," = *,$n,* ]] || holder=$n
+	done
+	echo "key=$key new=$new holder=$holder"
+	[ -n "$key" ] && [ -n "$holder" ]
+	# node5 down: the holder's forwarding fails and is retried, the
+	# stray waiting meanwhile.
+	kill_node node5
+	[ "$(put node4 "$key" through-an-old-view '?w=3')" = 201 ]
+	strays_waiting() {
+		[ "$(nodes "$holder" | jq '.transfer.strays')" = 1 ]
+	}
+	wait_for 30 strays_waiting
+	run kv status --server "$(url node1)"
+	echo "$output"
+	[[ "$output" == *"transfers"$'\n'"  - $holder forwarding: 1 stray key waiting to go to its owners"$'\n'* ]]
+	run kv status --server "$(url node1)" -o json
+	[ "$(echo "$output" | jq -c --arg h "$holder" '.transfers[] | select(.id == $h) | [.strays, .strays_overflow]')" = '[1,false]' ]
+
+	# node5 back: the stray goes out, and status no longer lists it.
+	start_peer 5 3 "node1=$(member_addr 1)" --anti-entropy-interval 0
+	wait_for 30 eval '[ "$(nodes "$holder" | jq .transfer.strays)" = 0 ]'
+	wait_for 30 eval '[ "$(fetch_v node5 "$key" | jq -r .value)" = through-an-old-view ]'
+	run kv status --server "$(url node1)"
+	echo "$output"
+	[[ "$output" != *stray* ]]
 }
 
 @test "a pass that starts while the last one waits on its senders: the stats say waiting_on 0 until it ends, not the last pass's senders" {

@@ -514,14 +514,18 @@ standin() {
 import os, sys, threading, time, standin
 portfile, n = sys.argv[1], int(sys.argv[2])
 (down, aeoff, retrying, full, failed, ring, sick, slow, ahead, negage,
- hang, waiting, gone, unknown, absent, meet, never) = (
+ hang, waiting, gone, unknown, absent, meet, never, strays, overflow) = (
     set(os.environ.get(v, "").split())
     for v in ("STANDIN_DOWN", "STANDIN_AE_OFF", "STANDIN_RETRYING",
               "STANDIN_FULL", "STANDIN_FAILED", "STANDIN_RING",
               "STANDIN_SICK", "STANDIN_SLOW", "STANDIN_AHEAD",
               "STANDIN_NEGAGE", "STANDIN_HANG", "STANDIN_WAITING",
               "STANDIN_GONE", "STANDIN_UNKNOWN", "STANDIN_ABSENT",
-              "STANDIN_MEET", "STANDIN_NEVER"))
+              "STANDIN_MEET", "STANDIN_NEVER", "STANDIN_STRAYS",
+              "STANDIN_OVERFLOW"))
+# STANDIN_STRAYS: members with 3 strays waiting to be forwarded, their
+# last pass finished (unless another variable says it retries or
+# waits); STANDIN_OVERFLOW: members that noted more strays than they list.
 # STANDIN_NEVER: members gossip has down that were never heard from
 # (heartbeat and generation 0; their heartbeat age counts from the join).
 # STANDIN_MEET: members whose /admin/hints answers (one hint, for node1)
@@ -600,6 +604,10 @@ class H(standin.Handler):
                 "keys_sent": 203, "keys_scanned": 6543}
         if me in waiting:
             xfer.update(keys_sent=81, keys_scanned=6936, waiting_on=2)
+        if me in strays | overflow:
+            xfer.update(started_ms=1, finished_ms=2,
+                        strays=3 if me in strays else 0,
+                        strays_overflow=me in overflow)
         if me in gone:
             xfer.update(retrying=True, keys_sent=10, keys_scanned=500,
                         last_error="to node2: Connection refused")
@@ -864,6 +872,24 @@ kvctl: not asked: node40 down for 0.1s" ]
 		unset "$how"
 		stop_bg
 	done
+}
+
+@test "status: strays waiting to be forwarded are a transfer line of their own, or follow a pass that still runs; more than a node lists says it sends every key it does not own" {
+	STANDIN_STRAYS="node2 node3" STANDIN_RETRYING=node3 \
+	    STANDIN_OVERFLOW=node4 standin 4
+	standin_status
+	local t
+	t=$(echo "$output" | sed -n '/^transfers$/,/^[a-z]/p' | grep '^  ')
+	[ "$t" = "  - node1 sending: 6543 keys scanned, 203 sent
+  - node2 forwarding: 3 stray keys waiting to go to their owners
+  - node3 retrying: 6543 keys scanned, 203 sent; then 3 stray keys waiting to go to their owners
+  - node4 forwarding: every key it does not own, more strays than it lists" ]
+	run --separate-stderr "$KVCTL" --server "$SU" status -o json
+	[ "$(echo "$output" | jq -c '[.transfers[] | [.id, .strays, .strays_overflow]]')" = \
+	    '[["node1",0,false],["node2",3,false],["node3",3,false],["node4",0,true]]' ]
+	run --separate-stderr "$KVCTL" --server "$SU" cluster nodes -o table
+	echo "$output"
+	echo "$output" | grep -q '^node2 .*forwarding: 3 stray keys waiting to go to their owners$'
 }
 
 @test "hints: a member that does not answer (stopped) is named on stderr within status's 3 s, not 'no hints pending' as if complete; exit 3" {
