@@ -657,6 +657,7 @@ run_pass(struct transfer *t, const struct cluster_view *old,
 /* ---- placement -------------------------------------------------------- */
 
 static struct log_limit save_failed_limit = LOG_LIMIT_INIT;
+static struct log_limit incomplete_limit = LOG_LIMIT_INIT;
 
 /*
  * Writes placed.json for v.  0, or -1 (logged).  Its callers try again
@@ -906,14 +907,25 @@ placement(struct transfer *t, const struct cluster_view *cur, int64_t *delay)
 	free(p.delegated);
 	cluster_view_free(next);
 	stats_pass(t, &p, rc, false);
-	log_event(rc != 0 ? LOG_WARN : LOG_INFO, rc != 0 ?
-	    "transfer incomplete, will retry" : "transfer done",
-	    "from_version=%llu to_version=%llu scanned=%llu sent=%llu "
-	    "delegated=%llu refused=%llu err=%s",
-	    (unsigned long long)t->st.from_version,
-	    (unsigned long long)cur->version, (unsigned long long)p.scanned,
-	    (unsigned long long)p.sent, (unsigned long long)p.ndelegated,
-	    (unsigned long long)p.refused, rc != 0 ? p.err : LOG_OMIT);
+	if (rc != 0)	/* every RETRY_MS while a receiver is down */
+		log_event_limited(&incomplete_limit, LOG_WARN,
+		    "transfer incomplete, will retry", "from_version=%llu "
+		    "to_version=%llu scanned=%llu sent=%llu delegated=%llu "
+		    "refused=%llu err=%s",
+		    (unsigned long long)t->st.from_version,
+		    (unsigned long long)cur->version,
+		    (unsigned long long)p.scanned, (unsigned long long)p.sent,
+		    (unsigned long long)p.ndelegated,
+		    (unsigned long long)p.refused, p.err);
+	else
+		log_event(LOG_INFO, "transfer done", "from_version=%llu "
+		    "to_version=%llu scanned=%llu sent=%llu delegated=%llu "
+		    "refused=%llu",
+		    (unsigned long long)t->st.from_version,
+		    (unsigned long long)cur->version,
+		    (unsigned long long)p.scanned, (unsigned long long)p.sent,
+		    (unsigned long long)p.ndelegated,
+		    (unsigned long long)p.refused);
 	*delay = rc != 0 ? RETRY_MS : t->cfg.poll_ms;
 }
 

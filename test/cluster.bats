@@ -368,6 +368,27 @@ node3_listed_at() {
 	[ "$(put node1 after-twin v '?w=3')" = 201 ]
 }
 
+# helper-103: a pass that cannot reach a new owner retries every 2 s and
+# logged "transfer incomplete, will retry" each time, on every old owner,
+# for as long as the owner stayed down (326 lines a node in 20 minutes).
+@test "a joined member that is down: 'transfer incomplete, will retry' is logged once per 10 s, not once per 2 s retry; 'transfer done' once it starts" {
+	local i t0 lines
+	start_cluster
+	wait_for 20 linked node1 node2 node3
+	for i in $(seq 1 10); do
+		[ "$(put node1 "inc$i" "v$i")" = 201 ]
+	done
+	[ "$(code -X POST -d "{\"id\":\"node4\",\"address\":\"127.0.0.1:$(port 4)\"}" "$(url node1)/cluster/join")" = 200 ]
+	wait_for 20 grep -q 'msg="transfer incomplete, will retry"' "$TMP/node1.log"
+	t0=$SECONDS
+	sleep 7	# three retries or more
+	lines=$(grep -c 'msg="transfer incomplete, will retry"' "$TMP/node1.log")
+	echo "$lines lines in $((SECONDS - t0)) s or more"
+	[ "$lines" -le $((1 + (SECONDS - t0) / 10 + 1)) ]
+	start_member 4 "node1=127.0.0.1:$(port 1)"
+	wait_for 30 grep -q 'msg="transfer done"' "$TMP/node1.log"
+}
+
 @test "join and leave of a fourth node reach every node; 409, 404 and 400 on bad requests; kvctl cluster" {
 	start_cluster
 	local a4="127.0.0.1:$(port 4)"
