@@ -2269,8 +2269,17 @@ handle_members(struct node *nd, const struct server_request *sr,
     struct server_response *res)
 {
 	const struct cluster_view *v;
+	int rc = cluster_merge_json(nd->cluster, sr->body, sr->body_len);
 
-	if (cluster_merge_json(nd->cluster, sr->body, sr->body_len) < 0) {
+	if (rc == CLUSTER_CANNOT_PROBE) {
+		/* Not a 200 without news: the asker would take that for a
+		 * probe that found the member silent. */
+		server_error_code(res, 503, "shutting_down", "this node is "
+		    "stopping and probes no member for others; ask another "
+		    "member");
+		return;
+	}
+	if (rc < 0) {
 		server_error_code(res, 400, "bad_body", "malformed member list");
 		return;
 	}

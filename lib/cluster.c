@@ -89,8 +89,11 @@
  * list, then the heartbeats with "from" as their reporter.  A message
  * may add "probe":"ID": the receiver then exchanges with member ID first
  * (probe_for, within half the timeout), so its answer carries ID's news
- * -- SWIM's indirect probe.  members.json and placed.json keep the list
- * alone (cluster_members_to_json).
+ * -- SWIM's indirect probe.  A receiver that is stopping makes no call
+ * (cluster_stop_calls): it answers 503 "shutting_down" instead of a
+ * list without ID's news, which the asker would take for ID's silence
+ * (CLUSTER_CANNOT_PROBE, api.c).  members.json and placed.json keep
+ * the list alone (cluster_members_to_json).
  *
  * RING PARAMETERS.  Every node computes owners from its own --vnodes and
  * --n, so a member started with other values sends keys to other owners
@@ -142,9 +145,12 @@
  *	   a partition that healed is noticed from both sides;
  *	3. the (at most PROBES_PER_ROUND) most overdue suspects are probed:
  *	   an exchange with the suspect itself; if that fails, exchanges
- *	   with up to PROBE_HELPERS random members asking each to probe it;
- *	   any news of the suspect clears it, and if none came it is
- *	   declared down (liveness_declare_down).
+ *	   with other members, each asked once in a random order, asking
+ *	   each to probe it, until PROBE_HELPERS have answered (one that
+ *	   does not answer 200, such as one stopping, probed nothing and
+ *	   is replaced, PROBE_ASKS asked at most); any news of the suspect
+ *	   clears it, and if none came it is declared down
+ *	   (liveness_declare_down).
  *
  * News -- a change of the member list or a down verdict or comeback
  * learned by a merge, or a verdict declared here -- sets hot and kicks
@@ -200,7 +206,8 @@
 #define DEFAULT_TIMEOUT_MS	2000
 #define DEFAULT_GOSSIP_MS	1000	/* liveness's unit when gossip is off */
 #define HOT_FANOUT		3	/* exchanges a node makes to pass news on */
-#define PROBE_HELPERS		3	/* members asked to probe a suspect */
+#define PROBE_HELPERS		3	/* members that probe a suspect */
+#define PROBE_ASKS		6	/* members asked for it, at most */
 #define PROBES_PER_ROUND	2	/* suspects probed in one round */
 #define BCAST_THREADS		4	/* the broadcast queue's workers */
 #define BCAST_IDLE_MS		2000
@@ -1240,24 +1247,32 @@ do_install(struct cluster *c, struct cluster_member *v, size_t n, bool bcast)
  * Serves an indirect probe (SWIM's ping-req): exchanges with member id
  * on a caller's behalf, within half the call timeout so that the
  * caller's own deadline covers it; the answer this node gives its
- * caller then carries whatever id said.
+ * caller then carries whatever id said.  0 when the probe was made
+ * (whatever came of it), or id is no member to probe; -1 when this node
+ * is stopping (cluster_stop_calls, which comes before the pool's stop
+ * that cuts a call in flight) and made no call, or saw it cut: its
+ * caller must not read that as id's silence.
  */
-static void
+static int
 probe_for(struct cluster *c, const char *id)
 {
 	const struct cluster_view *v;
 	char address[CLUSTER_ADDR_MAX];
 	ssize_t at;
 
+	if (stopper_stopped(&c->gossip_stop))
+		return -1;
 	if (c->pool == NULL || (v = cluster_view_get(c)) == NULL)
-		return;
+		return 0;
 	at = entries_find(v->all, v->nall, id);	/* one that left, too */
 	address[0] = '\0';
 	if (at >= 0 && strcmp(id, c->self_id) != 0)
 		snprintf(address, sizeof(address), "%s", v->all[at].address);
 	cluster_view_put(c, v);
-	if (address[0] != '\0')
-		(void)exchange(c, address, id, NULL, c->timeout_ms / 2);
+	if (address[0] != '\0' && exchange(c, address, id, NULL,
+	    c->timeout_ms / 2) != 0 && stopper_stopped(&c->gossip_stop))
+		return -1;	/* cut by the stop, or made none */
+	return 0;
 }
 
 /* The string member name of the object toks[0] into out ("" if none). */
@@ -1754,8 +1769,9 @@ done:
 	free(toks);
 	if (rc == 1 || (lrc & LIVENESS_HOT))
 		set_hot(c);
-	if (probe.len > 0 && strcmp(probe.data, c->self_id) != 0)
-		probe_for(c, probe.data);
+	if (probe.len > 0 && strcmp(probe.data, c->self_id) != 0 &&
+	    probe_for(c, probe.data) != 0)
+		rc = CLUSTER_CANNOT_PROBE;
 	sync_verdicts(c);
 	buf_free(&from);
 	buf_free(&probe);
@@ -1946,34 +1962,32 @@ cands_put(struct cluster *c, struct cands *k)
 	cluster_view_put(c, k->v);
 }
 
-/* A random member of set[0..n) that is not skip; NULL when none. */
+/* A random member of set[0..n); NULL when none. */
 static const struct cluster_member *
-pick(struct cluster *c, const struct cands *k, const size_t *set, size_t n,
-    const char *skip)
+pick(struct cluster *c, const struct cands *k, const size_t *set, size_t n)
 {
-	const struct cluster_member *m;
-	size_t tries;
-
-	for (tries = 0; n > 0 && tries < 8; tries++) {
-		m = &k->v->members[set[rng_next(&c->rng) % n]];
-		if (skip == NULL || strcmp(m->id, skip) != 0)
-			return m;
-	}
-	return NULL;
+	return n > 0 ? &k->v->members[set[rng_next(&c->rng) % n]] : NULL;
 }
 
 /*
  * Probes a suspect: an exchange with it; if that fails, exchanges with
- * up to PROBE_HELPERS other members that each probe it first (probe_for
- * on their side).  Any news of it ends the suspicion; if none came, it
- * is declared down, and that news goes out at once.
+ * other members that each probe it first (probe_for on their side), in
+ * a random order, each asked once, until PROBE_HELPERS of them have
+ * answered.  One that does not answer 200 (a node that is stopping
+ * answers 503: it called nobody; one busy, or unreachable) probed
+ * nothing: it is no evidence, and the next is asked in its place, at
+ * most PROBE_ASKS in all.  Any news of the suspect ends the suspicion;
+ * if none came it is declared down (on this node's own failed call
+ * alone when no helper could help, as in a cluster of two), and that
+ * news goes out at once.
  */
 static void
 probe(struct cluster *c, const struct cands *k, const char *id)
 {
 	const struct cluster_member *m;
+	size_t *order, n, i, j, t;
+	int helped = 0, asked = 0;
 	ssize_t at;
-	int i;
 
 	at = entries_find(k->v->all, k->v->nall, id);	/* one that left, too */
 	if (at < 0 || strcmp(id, c->self_id) == 0)
@@ -1981,18 +1995,32 @@ probe(struct cluster *c, const struct cands *k, const char *id)
 	if (exchange(c, k->v->all[at].address, id, NULL,
 	    c->timeout_ms) == 0 || !liveness_is_suspect(c->lv, id))
 		return;
-	for (i = 0; i < PROBE_HELPERS; i++) {
-		if ((m = pick(c, k, k->up, k->nup, id)) == NULL)
-			break;
-		(void)exchange(c, m->address, m->id, id, c->timeout_ms);
+	if ((order = calloc(k->nup + 1, sizeof(*order))) == NULL)
+		return;		/* the next round probes it again */
+	for (i = 0, n = 0; i < k->nup; i++)
+		if (strcmp(k->v->members[k->up[i]].id, id) != 0)
+			order[n++] = k->up[i];
+	for (i = 0; i < n && helped < PROBE_HELPERS && asked < PROBE_ASKS;
+	    i++) {
+		j = i + (size_t)(rng_next(&c->rng) % (n - i));
+		t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+		m = &k->v->members[order[i]];
+		asked++;
+		if (exchange(c, m->address, m->id, id, c->timeout_ms) == 0)
+			helped++;
 		if (!liveness_is_suspect(c->lv, id))
-			return;
+			break;
 	}
+	free(order);
+	if (!liveness_is_suspect(c->lv, id))
+		return;
 	if (stopper_stopped(&c->gossip_stop))
 		return;		/* the calls were not made: no evidence */
 	if (liveness_declare_down(c->lv, id, clock_now_ms())) {
 		log_event(LOG_INFO, "cluster: member declared down after probes",
-		    "id=%s helpers=%d", id, i);
+		    "id=%s helpers=%d asked=%d", id, helped, asked);
 		set_hot(c);
 	}
 }
@@ -2014,10 +2042,10 @@ gossip_round(struct cluster *c)
 	liveness_tick(c->lv, clock_now_ms());
 	if (cands_get(c, &k) != 0)
 		goto out;
-	if ((m = pick(c, &k, k.up, k.nup, NULL)) != NULL)
+	if ((m = pick(c, &k, k.up, k.nup)) != NULL)
 		(void)exchange(c, m->address, m->id, NULL, c->timeout_ms);
 	if (k.ndown > 0 && rng_next(&c->rng) % (k.nup + 1) < k.ndown &&
-	    (m = pick(c, &k, k.down, k.ndown, NULL)) != NULL)
+	    (m = pick(c, &k, k.down, k.ndown)) != NULL)
 		(void)exchange(c, m->address, m->id, NULL, c->timeout_ms);
 	nsus = liveness_suspects(c->lv, clock_now_ms(), sus, PROBES_PER_ROUND);
 	for (i = 0; i < nsus; i++)
@@ -2037,7 +2065,7 @@ gossip_hot(struct cluster *c)
 
 	if (cands_get(c, &k) == 0)
 		for (i = 0; i < HOT_FANOUT; i++)
-			if ((m = pick(c, &k, k.up, k.nup, NULL)) != NULL)
+			if ((m = pick(c, &k, k.up, k.nup)) != NULL)
 				(void)exchange(c, m->address, m->id, NULL,
 				    c->timeout_ms);
 	cands_put(c, &k);

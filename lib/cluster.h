@@ -142,8 +142,13 @@ int	cluster_leave(struct cluster *c, const char *id, int *status, char *err,
  * node asks for) it first exchanges with member ID, within half the
  * call timeout, so that its answer carries ID's news.  1 when the
  * member list changed (persisted, new view), 0 when it did not, -1 when
- * the JSON is malformed.
+ * the JSON is malformed, CLUSTER_CANNOT_PROBE when the message asked for
+ * a probe and this node is stopping (cluster_stop_calls): it merged the
+ * message but called nobody, so its answer would say nothing of ID, and
+ * the asker must take it as a helper that could not help, not as one
+ * that found ID silent (api.c answers it 503 "shutting_down").
  */
+#define CLUSTER_CANNOT_PROBE	(-2)
 int	cluster_merge_json(struct cluster *c, const char *json, size_t len);
 
 /*

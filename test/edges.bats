@@ -989,6 +989,32 @@ gossip_answered() {
 	[ "$after" -eq "$before" ]
 }
 
+@test "SIGTERM: a node in its grace asked to probe a member answers 503 shutting_down, not a list without news" {
+	start_peer 1 2 "node2=$(member_addr 2)" --anti-entropy-interval 0 \
+	    --shutdown-grace 20
+	start_peer 2 2 "node1=$(member_addr 1)" --anti-entropy-interval 0
+	wait_for 15 ready node1 node2
+	local ask='{"members":[],"from":"node2","probe":"node2"}' conn pid
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d "$ask" \
+	    "$(url node1)/internal/members")" = 200 ]
+	# A gossip message asking for a probe that arrives as the node
+	# stops: its head before the signal, its body's end after it, so
+	# node1 serves it in its grace (idle connections are closed then).
+	exec {conn}<>"/dev/tcp/127.0.0.1/$(port 1)"
+	printf 'POST /internal/members HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
+	    "${#ask}" "${ask:0:10}" >&"$conn"
+	sleep 0.3	# the head reaches node1
+	pid=$(pid_of node1)
+	kill -TERM "$pid"
+	wait_for 10 grep -q 'shutting down' "$TMP/node1.log"
+	printf '%s' "${ask:10}" >&"$conn"
+	timeout 15 cat <&"$conn" >"$TMP/probe-answer" || true
+	exec {conn}>&-
+	cat "$TMP/probe-answer"
+	head -1 "$TMP/probe-answer" | grep -q '^HTTP/1.1 503 '
+	[ "$(tail -1 "$TMP/probe-answer" | jq -r .code)" = shutting_down ]
+}
+
 @test "SIGTERM: a write in flight keeps its replica call through the grace and reaches its quorum once the replica answers" {
 	start_member 1 --peer-timeout-ms 30000 --shutdown-grace 20
 	start_member 2

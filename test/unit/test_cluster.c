@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -616,7 +617,21 @@ struct node {
 	char		 addr[64];
 	char		 dir[512];
 	int		 fd;
+	atomic_int	 probes_asked;	/* messages with "probe" it received */
 };
+
+/* Whether a gossip message body asks for a probe ("probe":). */
+static bool
+asks_probe(const char *body, size_t len)
+{
+	static const char key[] = "\"probe\":";
+	size_t i;
+
+	for (i = 0; i + sizeof(key) - 1 <= len; i++)
+		if (memcmp(body + i, key, sizeof(key) - 1) == 0)
+			return true;
+	return false;
+}
 
 static void
 handler(void *arg, const struct server_request *req,
@@ -624,14 +639,22 @@ handler(void *arg, const struct server_request *req,
 {
 	struct node *nd = arg;
 	const struct cluster_view *v;
+	int rc;
 
 	if (req->http->path_len != strlen("/internal/members") ||
 	    memcmp(req->http->path, "/internal/members", req->http->path_len)) {
 		server_error(res, 404, "not found");
 		return;
 	}
-	if (cluster_merge_json(nd->c, req->body, req->body_len) == -1) {
+	if (asks_probe(req->body, req->body_len))
+		atomic_fetch_add(&nd->probes_asked, 1);
+	rc = cluster_merge_json(nd->c, req->body, req->body_len);
+	if (rc == -1) {
 		server_error(res, 400, "bad member list");
+		return;
+	}
+	if (rc == CLUSTER_CANNOT_PROBE) {	/* as api.c answers it */
+		server_error(res, 503, "stopping");
 		return;
 	}
 	v = cluster_view_get(nd->c);
@@ -836,6 +859,84 @@ done:
 	}
 }
 
+/*
+ * A node that is stopping (cluster_stop_calls) and asked to probe a
+ * member answers CLUSTER_CANNOT_PROBE, not a list without news that
+ * the asker would take for the member's silence; and the asker counts
+ * such a helper as none and asks it once, not PROBE_HELPERS times.
+ */
+static void
+test_probe_stopping(void)
+{
+	struct node nd[2];
+	struct cluster_config cfg;
+	struct server_config sc;
+	char err[256], peers[256];
+	const char *ask = "{\"members\":[],\"from\":\"n0\",\"probe\":\"s9\"}";
+	int i, port, up = 1;
+
+	memset(nd, 0, sizeof(nd));
+	for (i = 0; i < 2; i++) {
+		snprintf(nd[i].id, sizeof(nd[i].id), "n%d", i);
+		nd[i].fd = net_listen("127.0.0.1:0", 16, &port, err,
+		    sizeof(err));
+		if (nd[i].fd == -1) {
+			printf("# listen: %s\n", err);
+			up = 0;
+			continue;
+		}
+		snprintf(nd[i].addr, sizeof(nd[i].addr), "127.0.0.1:%d", port);
+		newdir(nd[i].dir, sizeof(nd[i].dir));
+	}
+	ok(up, "probe while stopping: two listeners");
+	if (!up)
+		return;
+	for (i = 0; i < 2; i++) {
+		/* s9 never answers: port 1 refuses. */
+		snprintf(peers, sizeof(peers), "%s=%s,s9=127.0.0.1:1",
+		    nd[1 - i].id, nd[1 - i].addr);
+		cfg_init(&cfg, nd[i].dir, nd[i].id, nd[i].addr, peers);
+		cfg.gossip_ms = 100;
+		cfg.timeout_ms = 500;
+		nd[i].pool = peers_new(500, 4);
+		cfg.peers_pool = nd[i].pool;
+		if ((nd[i].c = open_or_null(&cfg)) == NULL) {
+			up = 0;
+			continue;
+		}
+		server_config_default(&sc);
+		sc.listen_fd = nd[i].fd;
+		sc.handler = handler;
+		sc.arg = &nd[i];
+		if (server_start(&nd[i].srv, &sc) != 0)
+			up = 0;
+	}
+	ok(up, "probe while stopping: two nodes up");
+	if (!up)
+		goto done;
+	ok(cluster_merge_json(nd[1].c, ask, strlen(ask)) >= 0,
+	    "probe while stopping: a running node probes for others");
+	cluster_stop_calls(nd[1].c);
+	ok(cluster_merge_json(nd[1].c, ask, strlen(ask)) ==
+	    CLUSTER_CANNOT_PROBE, "probe while stopping: a stopping node says "
+	    "it could not probe");
+	atomic_store(&nd[1].probes_asked, 0);
+	ok(wait_state(nd[0].c, "s9", LIVENESS_DOWN, 30000),
+	    "probe while stopping: n0 declares s9 down on its own call");
+	ok(atomic_load(&nd[1].probes_asked) == 1, "probe while stopping: "
+	    "the stopping helper was asked once (%d), then counted as none",
+	    atomic_load(&nd[1].probes_asked));
+done:
+	for (i = 0; i < 2; i++) {
+		if (nd[i].srv != NULL)
+			server_stop(nd[i].srv, 1000);
+		cluster_close(nd[i].c);
+		peers_free(nd[i].pool);
+		if (nd[i].srv == NULL && nd[i].fd > 0)
+			close(nd[i].fd);
+	}
+}
+
 /* ---- ring parameters: --vnodes and --n ---- */
 
 /* Merges msg into c; true when it was accepted (0 or 1). */
@@ -1012,6 +1113,7 @@ main(void)
 	test_gossip_close();
 	test_ring();
 	test_network();
+	test_probe_stopping();
 	tap_rm_rf(tap_tmproot);
 	return tap_done();
 }
