@@ -2251,9 +2251,10 @@ handle_membership(struct node *nd, const struct server_request *sr,
 		goto out;
 	}
 	if (rc < 0) {
-		/* A bad id or address is a bad body, as a missing one is. */
+		/* A bad id or address is a bad body, as a missing one is;
+		 * a 503 is a node in its stop grace, as a watch's. */
 		server_error_code(res, status, status == 400 ? "bad_body" :
-		    NULL, err);
+		    status == 503 ? "shutting_down" : NULL, err);
 		goto out;
 	}
 	log_event(LOG_INFO, join ? "member joined" : "member left",

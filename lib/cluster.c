@@ -1800,6 +1800,25 @@ install_change(struct cluster *c, struct cluster_member *v, size_t n,
 	return -1;
 }
 
+/*
+ * True, with *status 503 and err, when this node is stopping
+ * (cluster_stop_calls): a change made now would not be broadcast (its
+ * calls are refused) nor gossiped (the gossip thread stopped), so the
+ * other members would learn it only after this node's restart; the
+ * client is told to send it to another member.  Caller holds wmu, so a
+ * change either finds the stop or is made before it.
+ */
+static bool
+refuse_stopping(struct cluster *c, int *status, char *err, size_t errlen)
+{
+	if (!stopper_stopped(&c->gossip_stop))
+		return false;
+	*status = 503;
+	snprintf(err, errlen, "this node is stopping and would not spread a "
+	    "membership change; send it to another member");
+	return true;
+}
+
 /* True, with *status 400 and err, when id is no valid member id. */
 static bool
 bad_member_id(const char *id, int *status, char *err, size_t errlen)
@@ -1831,6 +1850,8 @@ cluster_join(struct cluster *c, const char *id, const char *address,
 		return -1;
 	}
 	pthread_mutex_lock(&c->wmu);
+	if (refuse_stopping(c, status, err, errlen))
+		goto done;
 	at = entries_find(c->ents, c->nents, id);
 	if (at >= 0 && !c->ents[at].removed) {
 		if (strcmp(c->ents[at].address, address) == 0) {
@@ -1891,6 +1912,8 @@ cluster_leave(struct cluster *c, const char *id, int *status, char *err,
 	if (bad_member_id(id, status, err, errlen))
 		return -1;
 	pthread_mutex_lock(&c->wmu);
+	if (refuse_stopping(c, status, err, errlen))
+		goto done;
 	at = entries_find(c->ents, c->nents, id);
 	if (at < 0 || c->ents[at].removed) {
 		*status = 404;

@@ -123,14 +123,16 @@ void	cluster_view_put(struct cluster *c, const struct cluster_view *v);
  * Adds id at address.  0 when added (persisted and broadcast), 1 when id
  * is already a member at that address (nothing to do), or -1 with a
  * message in err and *status set: 400 bad id or address, 409 id is a
- * member at another address.
+ * member at another address, 503 this node is stopping
+ * (cluster_stop_calls: it could not spread the change).
  */
 int	cluster_join(struct cluster *c, const char *id, const char *address,
 	    int *status, char *err, size_t errlen);
 
 /*
  * Removes id.  0 when removed (persisted and broadcast), or -1 with err and
- * *status: 400 not a valid id, 404 not a member, 409 it is the last member.
+ * *status: 400 not a valid id, 404 not a member, 409 it is the last member,
+ * 503 this node is stopping (as cluster_join).
  */
 int	cluster_leave(struct cluster *c, const char *id, int *status, char *err,
 	    size_t errlen);

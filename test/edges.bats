@@ -1015,6 +1015,34 @@ gossip_answered() {
 	[ "$(tail -1 "$TMP/probe-answer" | jq -r .code)" = shutting_down ]
 }
 
+@test "SIGTERM: a join or leave served in the grace is refused 503 shutting_down and changes no member list" {
+	start_peer 1 2 "node2=$(member_addr 2)" --anti-entropy-interval 0 \
+	    --shutdown-grace 20
+	start_peer 2 2 "node1=$(member_addr 1)" --anti-entropy-interval 0
+	wait_for 15 ready node1 node2
+	local body='{"id":"node2"}' conn pid
+	# As the probe above: the head before the signal, the body after it.
+	exec {conn}<>"/dev/tcp/127.0.0.1/$(port 1)"
+	printf 'POST /cluster/leave HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
+	    "${#body}" "${body:0:5}" >&"$conn"
+	sleep 0.3	# the head reaches node1
+	pid=$(pid_of node1)
+	kill -TERM "$pid"
+	wait_for 10 grep -q 'shutting down' "$TMP/node1.log"
+	printf '%s' "${body:5}" >&"$conn"
+	timeout 15 cat <&"$conn" >"$TMP/leave-answer" || true
+	exec {conn}>&-
+	cat "$TMP/leave-answer"
+	head -1 "$TMP/leave-answer" | grep -q '^HTTP/1.1 503 '
+	[ "$(tail -1 "$TMP/leave-answer" | jq -r .code)" = shutting_down ]
+	[[ "$(tail -1 "$TMP/leave-answer" | jq -r .error)" == *"another member"* ]]
+	wait_for 30 exited "$pid"
+	start_peer 1 2 "node2=$(member_addr 2)" --anti-entropy-interval 0
+	wait_for 15 ready node1
+	[ "$(nodes node1 | jq -r '[.members[].id] | join(",")')" = node1,node2 ]
+	[ "$(nodes node2 | jq -r '[.members[].id] | join(",")')" = node1,node2 ]
+}
+
 @test "SIGTERM: a write in flight keeps its replica call through the grace and reaches its quorum once the replica answers" {
 	start_member 1 --peer-timeout-ms 30000 --shutdown-grace 20
 	start_member 2

@@ -937,6 +937,42 @@ done:
 	}
 }
 
+/*
+ * A node that is stopping (cluster_stop_calls) refuses joins and leaves,
+ * 503: it could spread neither, and the others would learn of the change
+ * only after its restart.
+ */
+static void
+test_change_stopping(void)
+{
+	struct cluster_config cfg;
+	struct cluster *c;
+	char dir[512], err[256];
+	uint64_t ver0;
+	int st = 0;
+
+	newdir(dir, sizeof(dir));
+	cfg_init(&cfg, dir, "node1", "127.0.0.1:8081", "node2=127.0.0.1:8082");
+	if ((c = open_or_null(&cfg)) == NULL) {
+		ok(0, "stopping: open");
+		return;
+	}
+	ver0 = view_sum(c).version;
+	cluster_stop_calls(c);
+	err[0] = '\0';
+	ok(cluster_join(c, "node3", "127.0.0.1:8083", &st, err,
+	    sizeof(err)) == -1 && st == 503 && strstr(err, "stopping") != NULL,
+	    "stopping: a join is refused, 503");
+	st = 0;
+	err[0] = '\0';
+	ok(cluster_leave(c, "node2", &st, err, sizeof(err)) == -1 &&
+	    st == 503 && strstr(err, "another member") != NULL,
+	    "stopping: a leave is refused, 503");
+	ok(view_sum(c).version == ver0 && !has_member(c, "node3") &&
+	    has_member(c, "node2"), "stopping: the member list is unchanged");
+	cluster_close(c);
+}
+
 /* ---- ring parameters: --vnodes and --n ---- */
 
 /* Merges msg into c; true when it was accepted (0 or 1). */
@@ -1114,6 +1150,7 @@ main(void)
 	test_ring();
 	test_network();
 	test_probe_stopping();
+	test_change_stopping();
 	tap_rm_rf(tap_tmproot);
 	return tap_done();
 }
