@@ -1009,14 +1009,22 @@ verdict_of(int state)
 
 /* liveness_changes' callback: the member's address gets the verdict. */
 static void
-verdict_one(void *arg, const char *id, int state, bool was_down)
+verdict_one(void *arg, const char *id, int state, bool was_down,
+    bool restarted)
 {
 	const struct cluster_view *v = arg;
 	ssize_t at = entries_find(v->members, v->nmembers, id);
 
-	if (at >= 0 && at != v->self)
+	if (at >= 0 && at != v->self) {
 		peers_set_verdict(v->owner->pool, v->members[at].address,
 		    verdict_of(state));
+		/* Up again on new evidence: its link's older failures go. */
+		if (restarted)
+			peers_verdict_renewed(v->owner->pool,
+			    v->members[at].address);
+	}
+	if (restarted)
+		log_event(LOG_DEBUG, "member restarted (gossip)", "id=%s", id);
 	/*
 	 * A member that left is watched too, but its going down or up is
 	 * news to nobody.  A member up at start (never down) is no news

@@ -114,6 +114,7 @@ struct entry {
 	int64_t		 suspect_since;	/* monotonic ms, 0: not suspect */
 	int		 reported;	/* state last given to liveness_changes */
 	bool		 reported_down;	/* down was, of down and up, the last */
+	uint64_t	 reported_gen;	/* gen last given, 0 before it was heard */
 };
 
 struct liveness {
@@ -569,34 +570,46 @@ liveness_get(struct liveness *l, const char *id, int64_t now,
 
 void
 liveness_changes(struct liveness *l,
-    void (*fn)(void *arg, const char *id, int state, bool was_down),
-    void *arg)
+    void (*fn)(void *arg, const char *id, int state, bool was_down,
+    bool restarted), void *arg)
 {
 	struct change {
 		char	id[RING_ID_MAX + 1];
 		int	state;
-		bool	was_down;
+		bool	was_down, restarted;
 	} *ch = NULL;
+	struct entry *e;
 	size_t i, k = 0;
+	bool restarted;
 	int st;
 
 	pthread_mutex_lock(&l->mu);
 	for (i = 0; i < l->n; i++) {
-		st = do_state(l, &l->e[i]);
-		if (st == l->e[i].reported)
+		e = &l->e[i];
+		st = do_state(l, e);
+		/* A later generation heard after an earlier one: it restarted. */
+		restarted = e->reported_gen != 0 && e->gen > e->reported_gen &&
+		    (size_t)i != l->self;
+		if (st == e->reported && !restarted) {
+			if (e->reported_gen == 0)
+				e->reported_gen = e->gen;
 			continue;
+		}
 		if (ch == NULL && (ch = calloc(l->n, sizeof(*ch))) == NULL)
 			break;
-		l->e[i].reported = st;
-		memcpy(ch[k].id, l->e[i].id, sizeof(ch[k].id));
-		ch[k].was_down = l->e[i].reported_down;
+		e->reported = st;
+		e->reported_gen = e->gen;
+		memcpy(ch[k].id, e->id, sizeof(ch[k].id));
+		ch[k].was_down = e->reported_down;
+		ch[k].restarted = restarted;
 		ch[k++].state = st;
 		if (st == LIVENESS_DOWN || st == LIVENESS_UP)
-			l->e[i].reported_down = st == LIVENESS_DOWN;
+			e->reported_down = st == LIVENESS_DOWN;
 	}
 	pthread_mutex_unlock(&l->mu);
 	for (i = 0; i < k; i++)
-		fn(arg, ch[i].id, ch[i].state, ch[i].was_down);
+		fn(arg, ch[i].id, ch[i].state, ch[i].was_down,
+		    ch[i].restarted);
 	free(ch);
 }
 

@@ -124,13 +124,16 @@ void	liveness_get(struct liveness *l, const char *id, int64_t now,
 
 /*
  * Calls fn for each entry whose state changed since the last call (and
- * for each on the first), outside the lock; was_down is true when, of
- * down and up, down was the state last given for it (so an up with
- * was_down is a member back, whatever came between).
+ * for each on the first), or whose generation rose since the last one
+ * given for it (restarted: the member started again, maybe before any
+ * node found it down, so its state need not have changed), outside the
+ * lock; was_down is true when, of down and up, down was the state last
+ * given for it (so an up with was_down is a member back, whatever came
+ * between).
  */
 void	liveness_changes(struct liveness *l,
-	    void (*fn)(void *arg, const char *id, int state, bool was_down),
-	    void *arg);
+	    void (*fn)(void *arg, const char *id, int state, bool was_down,
+	    bool restarted), void *arg);
 
 const char *liveness_state_name(int state);	/* "up", "suspect", ... */
 

@@ -99,7 +99,12 @@
  * gossip's up.  The pool's run itself stands, so the next call is the
  * probe as after any backoff: it works and ends the run, or fails, and
  * that failure, newer than the verdict, counts with the run (down again
- * at once when the run had reached PEER_DOWN_AFTER).  A member others
+ * at once when the run had reached PEER_DOWN_AFTER).  A member restarted
+ * before gossip found it down never changes verdict (up before, up
+ * after), so gossip renews it instead (peers_verdict_renewed, when a
+ * later generation of the member arrives): its date is then the
+ * restart's news, and failures before the restart are outlived as
+ * after a down and up.  A member others
  * reach but this node cannot is thus still found failing by this
  * node's own calls: gossip's up verdict, given before those failures,
  * outlives none of them.  A refusal (a 401) is never outlived: the
@@ -561,6 +566,17 @@ peers_set_verdict(struct peers *p, const char *address, int state)
 		pl->verdict = state;
 		pl->verdict_at = clock_wall_ms();
 	}
+	pthread_mutex_unlock(&p->mu);
+}
+
+void
+peers_verdict_renewed(struct peers *p, const char *address)
+{
+	struct pool *pl;
+
+	pthread_mutex_lock(&p->mu);
+	if ((pl = do_find(p, address)) != NULL && pl->verdict == PEER_UP)
+		pl->verdict_at = clock_wall_ms();
 	pthread_mutex_unlock(&p->mu);
 }
 

@@ -193,6 +193,14 @@ int	peer_call_progress(struct peers *p, enum peer_class cls,
  * changes what peer_health reports.
  */
 void	peers_set_verdict(struct peers *p, const char *address, int state);
+/*
+ * Gossip gives its up verdict of address again, on new evidence: the
+ * member restarted (a later generation) without having been found down,
+ * so no change of verdict said so.  The verdict is dated now, and a
+ * failing run older than it is outlived (peer.c's OUTLIVED).  Nothing
+ * when gossip's verdict is not up.
+ */
+void	peers_verdict_renewed(struct peers *p, const char *address);
 
 /* Connections open in the pool now (idle ones), for tests and stats. */
 int	peers_idle_count(struct peers *p);

@@ -973,6 +973,71 @@ test_change_stopping(void)
 	cluster_close(c);
 }
 
+/*
+ * A member restarted before gossip found it down keeps gossip's up
+ * verdict, so no change of verdict outlives its link's failures from
+ * before the restart; its later generation does: once the backoff has
+ * expired the link's old run no longer keeps it down (peer.c's
+ * OUTLIVED).
+ */
+static void
+test_restart_outlives(void)
+{
+	struct timespec gap = { 0, 30 * 1000000L };
+	struct cluster_config cfg;
+	struct client_response res;
+	struct peer_health h;
+	struct peers *pool = peers_new(300, 2);
+	struct cluster *c;
+	char dir[512], err[256], addr[64], peers[128], msg[256];
+	int64_t deadline;
+	int i, fd, port;
+
+	if ((fd = net_listen("127.0.0.1:0", 4, &port, err, sizeof(err))) < 0) {
+		ok(0, "restart: listen: %s", err);
+		peers_free(pool);
+		return;
+	}
+	close(fd);	/* m2's address now refuses */
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	snprintf(peers, sizeof(peers), "m2=%s", addr);
+	newdir(dir, sizeof(dir));
+	cfg_init(&cfg, dir, "n1", "127.0.0.1:8081", peers);
+	cfg.peers_pool = pool;	/* no gossip thread: gossip_ms 0 */
+	if ((c = open_or_null(&cfg)) == NULL) {
+		ok(0, "restart: open");
+		peers_free(pool);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "{\"members\":[],\"from\":\"m2\","
+	    "\"heartbeats\":[{\"id\":\"m2\",\"gen\":5,\"hb\":1}]}");
+	ok(cluster_merge_json(c, msg, strlen(msg)) == 0 &&
+	    peer_health(pool, addr, &h) == PEER_UP && h.verdict == PEER_UP,
+	    "restart: gossip says m2 up");
+	nanosleep(&gap, NULL);
+	client_response_init(&res);
+	for (i = 0; i < PEER_DOWN_AFTER; i++)
+		(void)peer_call(pool, PEER_FOREGROUND, addr, "GET", "/", NULL,
+		    NULL, 0, NULL, 300, &res);
+	client_response_free(&res);
+	ok(peer_health(pool, addr, &h) == PEER_DOWN && h.link == PEER_DOWN,
+	    "restart: m2's link fails");
+	nanosleep(&gap, NULL);	/* the restart's news after the failures */
+	snprintf(msg, sizeof(msg), "{\"members\":[],\"from\":\"m2\","
+	    "\"heartbeats\":[{\"id\":\"m2\",\"gen\":6,\"hb\":1}]}");
+	(void)cluster_merge_json(c, msg, strlen(msg));
+	deadline = clock_now_ms() + 10 * PEER_BACKOFF_MAX_MS;
+	while (peer_health(pool, addr, &h) != PEER_UP &&
+	    clock_now_ms() < deadline)
+		nanosleep(&gap, NULL);
+	ok(h.state == PEER_UP && h.link == PEER_UNKNOWN && h.fails == 0 &&
+	    h.error[0] == '\0', "restart: m2's later generation outlives the "
+	    "failures once the backoff expired (%s, link %s, fails %d)",
+	    peer_state_name(h.state), peer_state_name(h.link), h.fails);
+	cluster_close(c);
+	peers_free(pool);
+}
+
 /* ---- ring parameters: --vnodes and --n ---- */
 
 /* Merges msg into c; true when it was accepted (0 or 1). */
@@ -1151,6 +1216,7 @@ main(void)
 	test_network();
 	test_probe_stopping();
 	test_change_stopping();
+	test_restart_outlives();
 	tap_rm_rf(tap_tmproot);
 	return tap_done();
 }

@@ -365,17 +365,19 @@ struct seen {
 	char	ids[8][RING_ID_MAX + 1];
 	int	states[8];
 	bool	was_down[8];
+	bool	restarted[8];
 	int	n;
 };
 
 static void
-on_change(void *arg, const char *id, int st, bool was_down)
+on_change(void *arg, const char *id, int st, bool was_down, bool restarted)
 {
 	struct seen *s = arg;
 
 	if (s->n < 8) {
 		snprintf(s->ids[s->n], sizeof(s->ids[0]), "%s", id);
 		s->was_down[s->n] = was_down;
+		s->restarted[s->n] = restarted;
 		s->states[s->n++] = st;
 	}
 }
@@ -413,6 +415,16 @@ test_changes(void)
 	beat(l, "a", 5, 4, false, "a", 50);
 	liveness_changes(l, on_change, &s);
 	ok(s.n == 0, "then nothing until it changes again");
+	ok(!s.restarted[0], "no restart among them");
+	beat(l, "a", 6, 1, false, "a", 60);
+	liveness_changes(l, on_change, &s);
+	ok(s.n == 1 && s.states[0] == LIVENESS_UP && !s.was_down[0] &&
+	    s.restarted[0], "a later generation while up: one change, "
+	    "still up, restarted (peers renew the up verdict)");
+	memset(&s, 0, sizeof(s));
+	beat(l, "a", 6, 2, false, "a", 70);
+	liveness_changes(l, on_change, &s);
+	ok(s.n == 0, "its next heartbeat: nothing");
 	liveness_free(l);
 }
 
