@@ -35,7 +35,8 @@
  * entry that it contradicts (an id it lacks or has removed, or lists at
  * another address) is named in a warning and ignored, unless
  * apply_peers is set: then each such entry is applied as a local join
- * (ver above every ver known) and the list saved.  Without members.json
+ * (ver above every ver known) and the list saved.  Its live members that
+ * --peers lacks are named in one warning and stay (warn_unlisted).  Without members.json
  * the list is seeded from this node plus --peers, all at ver 0, and
  * written at once.  If this node is not live in the loaded
  * list (it was removed), it runs as a non-member: view->self is -1.
@@ -640,6 +641,36 @@ cluster_peers_check(const char *peers, char *err, size_t errlen)
 }
 
 /*
+ * Names, in one warning, the members of the loaded list v[0..n) (live,
+ * this node aside) that --peers (want[0..nwant), sorted) lacks: a
+ * restart with the command line of an earlier start, from before they
+ * joined.  They stay members whatever the flag says, --apply-peers
+ * included, since members.json wins; only a leave removes one.
+ */
+static void
+warn_unlisted(const struct cluster_member *v, size_t n,
+    const struct cluster_member *want, size_t nwant, const char *self_id,
+    const char *pname)
+{
+	struct buf ids = BUF_INIT;
+	char msg[256];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!v[i].removed && strcmp(v[i].id, self_id) != 0 &&
+		    entries_find(want, nwant, v[i].id) < 0)
+			buf_printf(&ids, "%s%s", ids.len ? "," : "", v[i].id);
+	if (ids.len > 0) {
+		snprintf(msg, sizeof(msg), "cluster: members.json lists members "
+		    "%s lacks; they stay members (members.json wins after the "
+		    "first start, --apply-peers adds and moves but removes "
+		    "none): kvctl cluster leave removes one", pname);
+		log_event(LOG_WARN, msg, "unlisted=%s", ids.data);
+	}
+	buf_free(&ids);
+}
+
+/*
  * Compares cfg's --peers with the loaded list v[0..*n).  Each entry the
  * list contradicts is named in one warning, or, with --apply-peers,
  * installed with a ver above every ver in the list (*v may be
@@ -707,6 +738,7 @@ reconcile_peers(struct cluster *c, const struct cluster_config *cfg,
 		    "join/leave", pname, pname);
 		log_event(LOG_WARN, msg, "differs=%s", diff.data);
 	}
+	warn_unlisted(*v, *n, want, nwant, c->self_id, pname);
 	free(want);
 	buf_free(&diff);
 	return ndiff;

@@ -1483,6 +1483,26 @@ refused_start() {
 	[ "$(printf '%s\n' "$output" | jq -r '.members[] | select(.id == "node2") | .address')" = "$new" ]
 }
 
+@test "start-up: members.json's members that --peers lacks (joined since the first start) are named in one warning and stay members" {
+	start_peer 1 3 "node2=$(member_addr 2)"
+	curl -s -o /dev/null -X POST -d "{\"id\":\"node3\",\"address\":\"$(member_addr 3)\"}" \
+	    "$(url node1)/cluster/join"
+	[ "$(nodes node1 | jq -r '[.members[].id] | join(",")')" = node1,node2,node3 ]
+	kill_node node1 TERM
+	local from line
+	from=$(($(wc -l <"$TMP/node1.log") + 1))
+	start_peer 1 3 "node2=$(member_addr 2)"
+	wait_for 10 grep -q 'unlisted=' "$TMP/node1.log"
+	run grep -c 'unlisted=' <(tail -n "+$from" "$TMP/node1.log")
+	[ "$output" = 1 ]
+	line=$(tail -n "+$from" "$TMP/node1.log" | grep 'unlisted=')
+	echo "warning: $line"
+	[[ "$line" == *level=warn* ]]
+	[[ "$line" == *unlisted=node3* ]]
+	[[ "$line" != *node2* ]]
+	[ "$(nodes node1 | jq -r '[.members[].id] | join(",")')" = node1,node2,node3 ]
+}
+
 # ---- 7. away longer than --tombstone-grace ------------------------------
 #
 # A grace of 5 s (the flag takes 1 and up): the alive stamp is written at
