@@ -987,7 +987,8 @@ http_chunked_decode(struct http_chunked *d, const char *in, size_t len,
 			n = len - i;
 			if (n > d->remaining)
 				n = (size_t)d->remaining;
-			buf_append(out, in + i, n);
+			if (out != NULL)
+				buf_append(out, in + i, n);
 			i += n;
 			d->remaining -= n;
 			d->total += n;

@@ -123,7 +123,8 @@ int	http_parse_response(const char *buf, size_t len,
 /*
  * Incremental chunked body decoder (RFC 9112 section 7.1).  Start with
  * memset 0 / HTTP_CHUNKED_INIT.  Each call consumes bytes from in and
- * appends decoded data to out; returns the number of bytes consumed
+ * appends decoded data to out (out NULL: the data is counted in d->total
+ * and dropped, for a caller discarding a body it refused); returns the number of bytes consumed
  * (which may be less than len once the body is complete: the rest belongs
  * to the next message), or HTTP_ERROR with *status = 400 for bad framing
  * (non-hex or empty size, "0x", a sign, overflow: more than 15 hex

@@ -27,14 +27,22 @@
  *      the start of the next pipelined request, so responses go out in
  *      request order by construction.
  *
- * An answer sent before a Content-Length body was read (a 413, or the
- * precheck's refusal) closes the connection, but only after reading and
- * discarding the body (up to SERVER_DRAIN_MAX, within body_timeout):
- * closing a socket with unread input makes the kernel send a reset, and
- * a client that writes the whole body before it reads (lib/client.c, so
- * every node-to-node call) would see the reset and never the 413 that
- * tells it the body will never be taken.  A client that asked for 100
- * Continue and sent nothing yet is not waited for.  Nor is a body, or
+ * An answer sent before a body was all read (a 413, the precheck's
+ * refusal, the reserve's 503) closes the connection, but only after
+ * reading and discarding the rest of the body: closing a socket with
+ * unread input makes the kernel send a reset, and a client that writes
+ * the whole body before it reads (lib/client.c, so every node-to-node
+ * call; Python's http.client; curl at times) would see the reset and
+ * never the 413 that tells it the body will never be taken.  A
+ * Content-Length body is read to its end when it is at most
+ * SERVER_DRAIN_MAX bytes (a longer one is not waited for).  A chunked
+ * one, whose end nobody knows ahead, goes through a decoder that drops
+ * the data until the last chunk, reading at most SERVER_DRAIN_MAX bytes
+ * past the answer: one the client streams for ever is cut off there,
+ * with a reset.  Either within body_timeout of the answer, so a refused
+ * body holds a worker no longer than an accepted one may; a chunked
+ * body whose framing breaks ends the drain at once.  A client that asked
+ * for 100 Continue and sent nothing yet is not waited for.  Nor is a body, or
  * a head, still coming once server_stop's grace is over: no handler
  * has it, so the connection closes unanswered (a drain after an early
  * answer ends then too).  An answer that a client reads too slowly to
@@ -239,7 +247,14 @@ struct conn {
 	struct buf	 body;	/* decoded chunked body */
 	struct buf	 query;	/* the request's query, if normalized */
 	struct buf	 out;	/* response head */
-	size_t		 drain;	/* body bytes to discard before closing */
+	/*
+	 * What is left of a refused body to discard before closing: at
+	 * most drain bytes, and when drain_chunked only up to the last
+	 * chunk that drain_ch, its decoder, finds (plan_drain).
+	 */
+	size_t		 drain;
+	bool		 drain_chunked;
+	struct http_chunked drain_ch;
 	bool		 sliced;	/* SO_RCVTIMEO is STOP_POLL_MS */
 	bool		 reserve;	/* past the cap: peers' requests only */
 	struct server_response res;	/* the request's answer */
@@ -675,18 +690,53 @@ send_too_large(struct conn *c, const struct server_request *sr)
 }
 
 /*
- * Before closing after an answer that left a Content-Length body unread:
- * how much of it to discard (see the essay).  hlen is the head's length.
+ * Feeds n bytes of a refused chunked body to c's drain decoder: true when
+ * the drain is over, the last chunk seen or the framing broken (nothing
+ * after that is worth waiting for).
+ */
+static bool
+drain_chunked_ends(struct conn *c, const char *p, size_t n)
+{
+	ssize_t used = http_chunked_decode(&c->drain_ch, p, n, SIZE_MAX, NULL,
+	    NULL);
+
+	return used < 0 || c->drain_ch.done;
+}
+
+/*
+ * Sets up the discard of a chunked body left unread by an answer (see
+ * the essay): d is the decoder's state at byte pos of c->in, whose rest
+ * it reads first.  Past the limit d refused, it decodes on to the last
+ * chunk, dropping the data; at most SERVER_DRAIN_MAX bytes more are read.
+ */
+static void
+plan_drain_chunked(struct conn *c, const struct http_chunked *d, size_t pos)
+{
+	c->drain_ch = *d;
+	if (drain_chunked_ends(c, c->in.data + pos, c->in.len - pos))
+		return;
+	c->drain_chunked = true;
+	c->drain = SERVER_DRAIN_MAX;
+}
+
+/*
+ * Before closing after an answer that left req's body unread: how much
+ * of it to discard (see the essay).  hlen is the head's length.
  */
 static void
 plan_drain(struct conn *c, const struct http_request *req, size_t hlen)
 {
+	static const struct http_chunked start = HTTP_CHUNKED_INIT;
 	size_t have = c->in.len - hlen, left;
 
-	if (req->chunked || req->content_length <= 0)
+	if (!req->chunked && req->content_length <= 0)
 		return;
 	if (req->expect_continue && have == 0)
 		return;	/* it waits for 100 Continue: nothing will come */
+	if (req->chunked) {
+		plan_drain_chunked(c, &start, hlen);
+		return;
+	}
 	if ((uint64_t)req->content_length > SERVER_DRAIN_MAX)
 		return;
 	left = (size_t)req->content_length;
@@ -712,8 +762,9 @@ body_fill(struct conn *c, int64_t deadline)
  * decoder stopping past max_body (a Content-Length was checked before).
  * On success returns 0 with *body and *blen set and *consumed = bytes of
  * c->in that the request occupied.  On failure returns the status to
- * answer (400 with *why the decoder's reason, 408, 413), or -1 when the
- * connection just went away.
+ * answer (400 with *why the decoder's reason, 408, 413: the rest of the
+ * body is then planned for the drain), or -1 when the connection just
+ * went away.
  */
 static int
 read_body(struct conn *c, const struct http_request *req, size_t hlen,
@@ -721,7 +772,7 @@ read_body(struct conn *c, const struct http_request *req, size_t hlen,
     const char **why)
 {
 	int64_t deadline = clock_now_ms() + body_ms(c);
-	struct http_chunked ch = HTTP_CHUNKED_INIT;
+	struct http_chunked ch = HTTP_CHUNKED_INIT, before;
 	size_t pos = hlen;
 	ssize_t n;
 	int status = 400, rc;
@@ -739,9 +790,12 @@ read_body(struct conn *c, const struct http_request *req, size_t hlen,
 	}
 	buf_reset(&c->body);
 	for (;;) {
+		before = ch;	/* for the drain, should this call refuse */
 		n = http_chunked_decode(&ch, c->in.data + pos, c->in.len - pos,
 		    max_body, &c->body, &status);
 		if (n < 0) {
+			if (status == 413)
+				plan_drain_chunked(c, &before, pos);
 			*why = ch.error;
 			return status;
 		}
@@ -1117,8 +1171,9 @@ done:
  * still in flight to the client.  So: stop writing, read and discard what
  * the client still sends for at most LINGER_MS or LINGER_BYTES, close.
  * A body left unread by an early answer (c->drain) is read to its end
- * within body_timeout instead (see the essay).  Either ends when the
- * shutdown grace does.
+ * within body_timeout instead (see the essay): a chunked one closes as
+ * soon as its last chunk is read.  Either ends when the shutdown grace
+ * does.
  */
 #define LINGER_MS	250
 #define LINGER_BYTES	(256 * 1024)
@@ -1139,9 +1194,12 @@ linger_close(struct conn *c)
 		slice = clock_now_ms() + STOP_POLL_MS;
 		n = net_read(c->fd, sink, sizeof(sink),
 		    slice < deadline ? slice : deadline, -1);
-		if (n > 0)
+		if (n > 0) {
 			total += (size_t)n;
-		else if (n == 0 || errno != ETIMEDOUT ||
+			if (c->drain_chunked &&
+			    drain_chunked_ends(c, sink, (size_t)n))
+				break;
+		} else if (n == 0 || errno != ETIMEDOUT ||
 		    clock_now_ms() >= deadline)
 			break;
 	}

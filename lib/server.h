@@ -22,11 +22,12 @@
  * it does.  The 413 names the limit: {"error":"request body too large:
  * the limit is N bytes (NAME)"}, NAME being server_request.max_body_name
  * (server_config.max_body_name unless the precheck changed it; no
- * parenthesis when NULL).  After a 413 or a precheck refusal of a
- * Content-Length body, the engine reads and discards up to that body
- * (at most SERVER_DRAIN_MAX bytes, within body_timeout) before closing,
- * so a client that writes its whole body before reading -- lib/client.c
- * does -- reads the answer instead of a reset.
+ * parenthesis when NULL).  After a 413 or a precheck refusal, the
+ * engine reads and discards the rest of the body before closing (a
+ * Content-Length body of at most SERVER_DRAIN_MAX bytes; a chunked one
+ * up to its last chunk, at most SERVER_DRAIN_MAX bytes more; within
+ * body_timeout), so a client that writes its whole body before reading
+ * -- lib/client.c does -- reads the answer instead of a reset.
  *
  * Threads: server_start spawns an accept thread and workers, detached,
  * with a small stack, so handlers must not put large arrays on the

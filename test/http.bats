@@ -878,6 +878,61 @@ print("ok")
 	[ "$output" = ok ]
 }
 
+
+# CHUNKED_PY PORT METHOD PATH MB: sends MB MiB of zeros as a chunked body
+# with Python's http.client, which writes the whole body before it reads,
+# and prints the answer's status and body, or the error that came instead.
+CHUNKED_PY='
+import http.client, sys
+port, method, path, mb = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+def body():
+    for i in range(mb * 16):
+        yield b"\0" * 65536
+try:
+    c.request(method, path, body=body(), encode_chunked=True,
+              headers={"Content-Type": "application/octet-stream"})
+    r = c.getresponse()
+    print(r.status, r.read().decode())
+except OSError as e:
+    print("ERR", repr(e))
+'
+
+@test "a chunked body refused before its end (over --max-body, or by the route) is read to its last chunk, so a client that sends it whole gets the answer, not a reset" {
+	run timeout 120 python3 -c "$CHUNKED_PY" "$(port_of n1)" PUT /kv/big 10
+	echo "$output"
+	[[ "$output" == '413 {"error":"request body too large: the limit is 1048576 bytes (--max-body)","code":"body_too_large"}'* ]]
+	run timeout 120 python3 -c "$CHUNKED_PY" "$(port_of n1)" PUT /nowhere 10
+	echo "$output"
+	[[ "$output" == '404 '*'"code":"no_route"'* ]]
+	head -c 10000000 /dev/zero >"$TMP/big"
+	run timeout 120 curl -sS -T - -H 'Content-Type: application/octet-stream' "$(url n1)/kv/big" <"$TMP/big"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -r .code)" = body_too_large ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$(url n1)/health")" = 200 ]
+}
+
+@test "a refused chunked body that never ends is not drained past --body-timeout" {
+	start_node n2 --max-body 1024 --body-timeout 2
+	run timeout 90 python3 -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=60)
+s.sendall(b"PUT /kv/f HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+          b"Content-Type: application/octet-stream\r\n\r\n")
+t0 = time.time(); chunk = b"1000\r\n" + b"\0" * 4096 + b"\r\n"
+try:
+    while time.time() - t0 < 60:
+        s.sendall(chunk)
+        time.sleep(0.01)
+    print("still open after 60 s")
+except OSError as e:
+    print("cut", repr(e))
+' "$(port_of n2)"
+	echo "$output"
+	[[ "$output" == "cut "* ]]
+}
+
 @test "contrib/bench/cas.lua without its mode (or with one it does not take) prints its usage and wrk exits 2 before sending a request" {
 	command -v wrk >/dev/null || skip "wrk is not installed"
 	local a

@@ -1034,6 +1034,12 @@ test_chunked_ok(void)
 		n = http_chunked_decode(&d, S("3\r\nab"), 100, &out, &st);
 		ok(n == 5 && !d.done && out.len == 2 && d.total == 2 &&
 		    d.remaining == 1, "partial chunk: data appended as it comes");
+		/* out NULL: a refused body discarded to its last chunk */
+		memset(&d, 0, sizeof(d));
+		n = http_chunked_decode(&d, S("3\r\nabc\r\n2;x=y\r\nde\r\n"
+		    "0\r\nT: v\r\n\r\nGET"), SIZE_MAX, NULL, &st);
+		ok(n == 30 && d.done && d.total == 5,
+		    "out NULL: the data is counted and dropped (got %zd)", n);
 	}
 	buf_free(&out);
 }
