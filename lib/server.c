@@ -42,7 +42,18 @@
  * with a reset.  Either within body_timeout of the answer, so a refused
  * body holds a worker no longer than an accepted one may; a chunked
  * body whose framing breaks ends the drain at once.  A client that asked
- * for 100 Continue and sent nothing yet is not waited for.  Nor is a body, or
+ * for 100 Continue and sent nothing yet is not waited for.
+ *
+ * A client that ends its side of the connection (a FIN) inside a
+ * request, its head or its body, is answered 400 saying which ended
+ * early, and how much of a Content-Length came, then the connection is
+ * closed: RFC 9112 (section 8) lets a server answer an incomplete
+ * message, and a client that only shut down its writing side
+ * (shutdown(SHUT_WR), as a program piping a body does) still reads,
+ * where silence left it to guess.  A client that closed whole sends the
+ * same FIN, so it is answered too; its system drops the answer.  A
+ * reset, a FIN between requests, or after nothing but the empty lines
+ * a client may send between them, closes the connection unanswered.  Nor is a body, or
  * a head, still coming once server_stop's grace is over: no handler
  * has it, so the connection closes unanswered (a drain after an early
  * answer ends then too).  An answer that a client reads too slowly to
@@ -743,9 +754,13 @@ plan_drain(struct conn *c, const struct http_request *req, size_t hlen)
 	c->drain = left > have ? left - have : 0;
 }
 
+/* body_fill, read_body: the client ended its side before the body did. */
+#define ENDED_EARLY	(-2)
+
 /*
  * Reads more of a body into c->in before deadline: 0 when bytes came,
- * 408 when the deadline passed, -1 when the connection ended or failed.
+ * 408 when the deadline passed, ENDED_EARLY at the client's end of
+ * input, -1 when the connection failed (or the grace is over).
  */
 static int
 body_fill(struct conn *c, int64_t deadline)
@@ -754,7 +769,53 @@ body_fill(struct conn *c, int64_t deadline)
 
 	if (r > 0)
 		return 0;
-	return r < 0 && errno == ETIMEDOUT ? 408 : -1;
+	if (r == 0)
+		return ENDED_EARLY;
+	return errno == ETIMEDOUT ? 408 : -1;
+}
+
+/*
+ * Whether c->in holds the start of a request head: a byte other than
+ * the empty lines a client may send between requests (RFC 9112 2.2).
+ */
+static bool
+head_started(const struct conn *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->in.len; i++)
+		if (c->in.data[i] != '\r' && c->in.data[i] != '\n')
+			return true;
+	return false;
+}
+
+/*
+ * Answers a request whose client ended its side of the connection (its
+ * FIN: a read returned 0) before the request's end: 400 saying what was
+ * missing, then the caller closes.  req is NULL when the head was cut,
+ * else it is the head of hlen bytes, whose body was cut.  A client that
+ * only shut down its writing side reads the answer; one that closed
+ * whole sends a FIN just the same, and its system drops the answer.
+ */
+static void
+send_ended_early(struct conn *c, const struct server_request *sr,
+    const struct http_request *req, size_t hlen)
+{
+	char msg[200];
+
+	if (req == NULL)
+		snprintf(msg, sizeof(msg), "request head ended early: the client "
+		    "closed its side of the connection before the empty line "
+		    "that ends the head");
+	else if (req->chunked)
+		snprintf(msg, sizeof(msg), "request body ended early: the client "
+		    "closed its side of the connection before the last chunk");
+	else
+		snprintf(msg, sizeof(msg), "request body ended early: the client "
+		    "closed its side of the connection after %zu of the %lld "
+		    "bytes its Content-Length announced", c->in.len - hlen,
+		    (long long)req->content_length);
+	send_error_msg(c, sr, 400, NULL, msg);
 }
 
 /*
@@ -763,8 +824,8 @@ body_fill(struct conn *c, int64_t deadline)
  * On success returns 0 with *body and *blen set and *consumed = bytes of
  * c->in that the request occupied.  On failure returns the status to
  * answer (400 with *why the decoder's reason, 408, 413: the rest of the
- * body is then planned for the drain), or -1 when the connection just
- * went away.
+ * body is then planned for the drain), ENDED_EARLY when the client ended
+ * its side before the body's end, or -1 when the connection failed.
  */
 static int
 read_body(struct conn *c, const struct http_request *req, size_t hlen,
@@ -1017,7 +1078,7 @@ conn_serve(struct conn *c, bool read_first)
 				if ((r = conn_fill_now(c)) > 0)
 					continue;
 				if (r == 0)
-					goto done;
+					goto ended;
 			}
 			if (deadline == 0)
 				deadline = clock_now_ms() + (c->in.len ?
@@ -1025,7 +1086,9 @@ conn_serve(struct conn *c, bool read_first)
 			r = conn_fill(c, deadline, c->in.len == 0);
 			if (r > 0 && c->in.len == (size_t)r)
 				deadline = clock_now_ms() + cfg->header_timeout_ms;
-			if (r == 0 || r == -2 || (r < 0 && errno != ETIMEDOUT))
+			if (r == 0)
+				goto ended;
+			if (r == -2 || (r < 0 && errno != ETIMEDOUT))
 				goto done;
 			if (r < 0) {
 				if (c->in.len && conn_settle(c))
@@ -1096,7 +1159,7 @@ conn_serve(struct conn *c, bool read_first)
 			head_at = (uintptr_t)c->in.data;
 			status = read_body(c, &req, (size_t)hlen, sreq.max_body,
 			    &body, &blen, &consumed, &why);
-			if (status < 0)
+			if (status == -1)
 				goto done;
 			/*
 			 * Reading the body may have moved c->in (buf_grow),
@@ -1113,6 +1176,10 @@ conn_serve(struct conn *c, bool read_first)
 			}
 			if (status == 413) {
 				send_too_large(c, &sreq);
+				goto done;
+			}
+			if (status == ENDED_EARLY) {
+				send_ended_early(c, &sreq, &req, (size_t)hlen);
 				goto done;
 			}
 			if (status > 0) {
@@ -1160,6 +1227,9 @@ conn_serve(struct conn *c, bool read_first)
 		if (res->body.cap > KEEP_BUF_BYTES)
 			buf_free(&res->body);
 	}
+ended:	/* the client ended its side: answer a head it cut short */
+	if (head_started(c) && conn_settle(c))
+		send_ended_early(c, NULL, NULL, 0);
 done:
 	(void)conn_settle(c);
 	return false;

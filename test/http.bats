@@ -370,6 +370,54 @@ print("rest=%d" % len(rest))
 	[[ "$out" == *"rest=0" ]]
 }
 
+# HALF_PY PORT MSG...: sends each MSG (escapes as conv's), shuts down its
+# writing side, reads to EOF (30 s at most) and prints what came, or
+# NOTHING when the connection ended without a byte.
+HALF_PY='
+import socket, sys
+port = int(sys.argv[1])
+s = socket.create_connection(("127.0.0.1", port), timeout=30)
+for m in sys.argv[2:]:
+    s.sendall(m.encode("latin-1").decode("unicode_escape").encode("latin-1"))
+s.shutdown(socket.SHUT_WR)
+data = b""
+try:
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+except OSError as e:
+    data += b"\n" + repr(e).encode()
+print(data.decode("latin-1") if data else "NOTHING")
+'
+
+@test "a request cut short by the client's half-close (a body shorter than its Content-Length, a partial chunk, a partial head) is answered 400 saying what ended early" {
+	local p
+	p="$(port_of n1)"
+	run timeout 60 python3 -c "$HALF_PY" "$p" "PUT /kv/h HTTP/1.1\r\n${H}Content-Length: 13\r\n\r\n{\"val"
+	echo "$output"
+	[[ "$output" == "HTTP/1.1 400 "* ]]
+	[[ "$output" == *'{"error":"request body ended early: the client closed its side of the connection after 5 of the 13 bytes its Content-Length announced","code":"bad_request"}'* ]]
+	run timeout 60 python3 -c "$HALF_PY" "$p" "PUT /kv/h HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n" "5\r\n{\"v"
+	echo "$output"
+	[[ "$output" == "HTTP/1.1 400 "* ]]
+	[[ "$output" == *'"error":"request body ended early: the client closed its side of the connection before the last chunk"'* ]]
+	run timeout 60 python3 -c "$HALF_PY" "$p" "GET /version HTTP/1.1\r\n${H}"
+	echo "$output"
+	[[ "$output" == "HTTP/1.1 400 "* ]]
+	[[ "$output" == *'"error":"request head ended early: the client closed its side of the connection before the empty line that ends the head"'* ]]
+	# A whole request before the half-close is served; nothing more is
+	# said for the end, nor for empty lines between requests.
+	run timeout 60 python3 -c "$HALF_PY" "$p" "GET /health HTTP/1.1\r\n${H}\r\n\r\n"
+	echo "$output"
+	[[ "$output" == "HTTP/1.1 200 "* ]]
+	[ "$(printf '%s\n' "$output" | grep -c '^HTTP/1.1')" -eq 1 ]
+	run timeout 60 python3 -c "$HALF_PY" "$p" ""
+	[ "$output" = NOTHING ]
+	[ "$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$(url n1)/kv/h")" = 404 ]
+}
+
 @test "a slow client that stops halfway through a head gets 408 or a close after --header-timeout" {
 	stop_all
 	start_node n1 --header-timeout 1
