@@ -28,7 +28,10 @@
  * problem found top-down is the one answered.  A 400 also names that
  * problem (req->error, d->error: a static string set only on the error
  * path, so a head that parses pays nothing for it); the server puts it
- * after "malformed request: " in the answer.
+ * after "malformed request: " in the answer.  For the request line it says
+ * what is missing ("no HTTP version after the request target") or which
+ * field holds which kind of bad byte (line_byte_why), never just "bad
+ * method": "GARBAGE" alone is a fine method with nothing after it.
  *
  * The chunked decoder is the one stateful piece: struct http_chunked holds
  * a state-machine position so chunk framing may be split anywhere.  A
@@ -368,7 +371,8 @@ split_target(struct http_request *req, size_t qpos)
 	else if (tl > 8 && ieq(t, "https://", 8))
 		skip = 8;
 	else
-		return "bad request target";
+		return "request target neither a path starting with '/' nor "
+		    "an http:// or https:// URL";
 	a = t + skip;
 	if (a == t + qpos || *a == '/')
 		return "empty authority in the request target";
@@ -472,6 +476,58 @@ request_semantics(struct http_request *req, const struct http_limits *lim,
 	return 0;
 }
 
+/* The request line's fields, in order: METHOD SP TARGET SP VERSION CRLF. */
+enum line_field { LINE_METHOD, LINE_TARGET, LINE_VERSION };
+
+/*
+ * The reason the request line stopped at byte c, in field f which holds
+ * n bytes before it: what is missing, or what is wrong with that byte,
+ * so the client learns what to change ("GARBAGE" alone is a fine method
+ * with nothing after it).
+ */
+static const char *
+line_byte_why(enum line_field f, size_t n, int c)
+{
+	static const char *const ctl[] = { "control character in the method",
+	    "control character in the request target",
+	    "control character in the HTTP version" };
+	static const char *const high[] = { "non-ASCII byte in the method",
+	    "non-ASCII byte in the request target",
+	    "non-ASCII byte in the HTTP version" };
+	static const char *const other[] = { "bad character in the method",
+	    "bad character in the request target",
+	    "bad character in the HTTP version" };
+
+	if (c == '\n')
+		return "bare LF (lines end with CRLF)";
+	if (c == '\t')
+		return "tab in the request line (its three fields are "
+		    "separated by single spaces)";
+	if (c == '\r')
+		return f == LINE_METHOD || (f == LINE_TARGET && n == 0) ?
+		    "no request target and no HTTP version after the method" :
+		    "no HTTP version after the request target";
+	if (c == ' ')
+		switch (f) {
+		case LINE_METHOD:
+			return "request line starts with a space";
+		case LINE_TARGET:
+			return "empty request target (two spaces after the "
+			    "method)";
+		case LINE_VERSION:
+			return n == 0 ? "empty HTTP version (two spaces after "
+			    "the request target)" : "space after the HTTP "
+			    "version (it ends the request line)";
+		}
+	if ((unsigned char)c < 0x20 || c == 0x7f)
+		return ctl[f];
+	if ((unsigned char)c >= 0x80)
+		return high[f];
+	if (f == LINE_TARGET && c == '#')
+		return "fragment ('#') in the request target";
+	return other[f];
+}
+
 /*
  * Returns the line-scan verdict when a request-line field runs into the
  * scan bound e: 414 once more than max content bytes are known, otherwise
@@ -525,8 +581,8 @@ http_parse_request(const char *b, size_t len, const struct http_limits *lim,
 		return line_exhausted(start, p, lim->max_request_line, end,
 		    len, status);
 	if (b[p] != ' ' || p == start)
-		return bad(status, &req->error, b[p] == '\n' ?
-		    "bare LF (lines end with CRLF)" : "bad method token");
+		return bad(status, &req->error,
+		    line_byte_why(LINE_METHOD, p - start, b[p]));
 	req->method = b + start;
 	req->method_len = p - start;
 
@@ -542,9 +598,8 @@ http_parse_request(const char *b, size_t len, const struct http_limits *lim,
 		return line_exhausted(start, p, lim->max_request_line, end,
 		    len, status);
 	if (b[p] != ' ' || p == t)
-		return bad(status, &req->error, b[p] == '\r' ?
-		    "no HTTP version in the request line" :
-		    "bad request target");
+		return bad(status, &req->error,
+		    line_byte_why(LINE_TARGET, p - t, b[p]));
 	req->target = b + t;
 	req->target_len = p - t;
 	qpos -= t;
@@ -556,13 +611,14 @@ http_parse_request(const char *b, size_t len, const struct http_limits *lim,
 	if (p >= e)
 		return line_exhausted(start, p, lim->max_request_line, end,
 		    len, status);
-	if (b[p] != '\r')
-		return bad(status, &req->error, b[p] == '\n' ?
-		    "bare LF (lines end with CRLF)" : "bad HTTP version");
+	if (b[p] != '\r' || b + p == v)
+		return bad(status, &req->error,
+		    line_byte_why(LINE_VERSION, (size_t)(b + p - v), b[p]));
 	if (b + p - v != 8 || memcmp(v, "HTTP/", 5) != 0 ||
 	    v[5] < '0' || v[5] > '9' || v[6] != '.' ||
 	    v[7] < '0' || v[7] > '9')
-		return bad(status, &req->error, "bad HTTP version");
+		return bad(status, &req->error,
+		    "HTTP version not of the form HTTP/1.1");
 	bad_target = split_target(req, qpos);	/* the path, for a 505 too */
 	if (v[5] != '1' || v[7] > '1')
 		return fail(status, 505);

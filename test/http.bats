@@ -243,6 +243,9 @@ PY
 	[[ "$output" == *'"error":"malformed request: both Content-Length and Transfer-Encoding"'* ]]
 	closed_after 400 "GET /health HTTP/1.1\r\n${H}X: a\r\n b\r\n\r\n"
 	[[ "$output" == *'"error":"malformed request: folded header line (obs-fold)"'* ]]
+	# a request line that is one token: what is missing, not "bad method"
+	closed_after 400 "GARBAGE\r\n\r\n"
+	[[ "$output" == *'"error":"malformed request: no request target and no HTTP version after the method"'* ]]
 	# the chunked decoder's reason, after the head was taken
 	closed_after 400 "PUT /kv/d HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
 	[[ "$output" == *'"error":"malformed request: bad chunk size","code":"bad_request"'* ]]
