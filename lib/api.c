@@ -2576,21 +2576,32 @@ out:
 	free(toks);
 }
 
-/* POST /cluster/cleanup: starts a cleanup pass (transfer.h); 202. */
+/*
+ * POST /cluster/cleanup: starts a cleanup pass (transfer.h); 202.  It
+ * takes no parameters: the body is empty or {}, and anything else is a
+ * 400, as every other route's bad body is.
+ */
 static void
-handle_cleanup(struct node *nd, struct server_response *res)
+handle_cleanup(struct node *nd, const struct server_request *sr,
+    struct server_response *res)
 {
 	struct transfer_stats ts;
+	struct json_tok toks[8];
 
-	if (transfer_cleanup(nd->transfer) != 0) {
+	if (sr->body_len > 0 && (json_parse(sr->body, sr->body_len, toks, 8,
+	    JSON_DEPTH_DEFAULT, NULL) < 1 || toks[0].type != JSON_OBJECT ||
+	    toks[0].size != 0)) {
+		server_error_code(res, 400, "bad_body", "bad body: POST "
+		    "/cluster/cleanup takes no parameters (send no body, or {})");
+		return;
+	}
+	if (transfer_cleanup(nd->transfer, &ts) != 0) {
 		server_error(res, 409, "a cleanup is already running on this node");
 		return;
 	}
-	transfer_stats(nd->transfer, &ts);
 	res->status = 202;
 	buf_puts(&res->body, "{\"id\":");
 	json_emit_string(&res->body, nd->cfg.id, strlen(nd->cfg.id));
-	ts.cleanup_running = true;
 	put_cleanup(&res->body, &ts);
 	buf_puts(&res->body, "}\n");
 }
@@ -2983,7 +2994,7 @@ api_handle(void *arg, const struct server_request *sr,
 		handle_ready(nd, res);
 		break;
 	case R_CLEANUP:
-		handle_cleanup(nd, res);
+		handle_cleanup(nd, sr, res);
 		break;
 	case R_MULTI:
 		if (!refused_left(nd, res))

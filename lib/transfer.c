@@ -995,12 +995,6 @@ cleanup(struct transfer *t, const struct cluster_view *cur)
 	struct pass p;
 	int rc;
 
-	pthread_mutex_lock(&t->mu);
-	t->st.cleanup_running = true;
-	t->st.cleanup_scanned = t->st.cleanup_dropped = 0;
-	t->st.cleanup_failed = 0;
-	pthread_mutex_unlock(&t->mu);
-
 	rc = run_pass(t, NULL, cur, PASS_CLEANUP, NULL, 0, &p);
 	if (p.dropped > 0 && store_snapshot(t->cfg.store) != 0)
 		log_event(LOG_WARN, "cleanup: snapshot failed; dropped keys come "
@@ -1296,7 +1290,7 @@ transfer_stats(struct transfer *t, struct transfer_stats *st)
 }
 
 int
-transfer_cleanup(struct transfer *t)
+transfer_cleanup(struct transfer *t, struct transfer_stats *asked)
 {
 	bool busy;
 
@@ -1306,9 +1300,13 @@ transfer_cleanup(struct transfer *t)
 		/* Running from now on: it starts once the data is placed. */
 		t->cleanup_wanted = true;
 		t->st.cleanup_running = true;
+		t->st.cleanup_scanned = t->st.cleanup_dropped = 0;
+		t->st.cleanup_failed = 0;
 		t->st.cleanup_started_ms = clock_wall_ms();
 		t->st.cleanup_finished_ms = 0;
 		t->st.cleanup_error[0] = '\0';
+		if (asked != NULL)
+			*asked = t->st;
 	}
 	pthread_mutex_unlock(&t->mu);
 	if (busy) {

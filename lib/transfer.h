@@ -109,9 +109,11 @@ void	transfer_applied(struct transfer *t, const char *key, size_t klen);
 
 /*
  * Asks for a cleanup pass; it runs once the data is placed for the
- * current view, and the stats say cleanup_running from now until it has
- * finished.  0, or -1 with EALREADY when one is already running.
+ * current view, and the stats say cleanup_running, with the last pass's
+ * figures and error cleared, from now until it has finished.  *asked
+ * (NULL ok) gets the stats as the ask left them, before the thread can
+ * run the pass.  0, or -1 with EALREADY when one is already running.
  */
-int	transfer_cleanup(struct transfer *t);
+int	transfer_cleanup(struct transfer *t, struct transfer_stats *asked);
 
 #endif

@@ -1553,7 +1553,32 @@ test_cluster(void)
 	    (long long)jint(&r, "cleanup.scanned"));
 	GET("POST", "/cluster/cleanup", NULL, &r);
 	expect(&r, 202, NULL, "POST /cluster/cleanup again, once done");
+	ok(jbool(&r, "cleanup.running", true) &&
+	    jint(&r, "cleanup.scanned") == 0 &&
+	    jint(&r, "cleanup.dropped") == 0 &&
+	    jint(&r, "cleanup.unconfirmed") == 0 &&
+	    jstr_is(&r, "cleanup.error", "") &&
+	    jint(&r, "cleanup.finished_ms") == 0,
+	    "... its 202 says running from 0, not the last pass's figures "
+	    "(scanned %lld)", (long long)jint(&r, "cleanup.scanned"));
 	ok(cleanup_done(&r), "... which finishes too");
+
+	/* Its body: none or {}, nothing else. */
+	{
+		static const char *const bad[] = { "x", "[]", "null", "{\"a\":1}",
+		    "{", "{} x" };
+		size_t k;
+
+		for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+			SEND("POST", "/cluster/cleanup", NULL, bad[k], &r);
+			expect(&r, 400, "takes no parameters", bad[k]);
+			ok(jstr_is(&r, "code", "bad_body"), "... \"code\":"
+			    "\"bad_body\"");
+		}
+	}
+	SEND("POST", "/cluster/cleanup", NULL, " {} ", &r);
+	expect(&r, 202, NULL, "POST /cluster/cleanup with {}");
+	ok(cleanup_done(&r), "... which finishes");
 
 	/* Leave: bad bodies, unknown, the last member. */
 	SEND("POST", "/cluster/leave", NULL, "{\"id\":\"zz\"}", &r);
