@@ -397,7 +397,12 @@ close_all(struct client_conn *v, int n)
  * Starts a call of class cls to addr: -1 with ECANCELED for a background
  * call once stopping (STOPPING), or EHOSTDOWN when addr is down and its
  * backoff is running; otherwise 0, with an idle connection in *c and
- * *found set when there was one.
+ * *found set when there was one.  EHOSTDOWN here means the call was not
+ * made, not that a network said so: peer_strerror words it that way
+ * (the failures that marked it down and the last one's error, short
+ * enough for the callers' messages that quote it after a member's id),
+ * since strerror's "Host is down" for a loopback peer sent operators
+ * looking for a network fault.
  */
 static int
 call_begin(struct peers *p, enum peer_class cls, const char *addr,
@@ -418,9 +423,13 @@ call_begin(struct peers *p, enum peer_class cls, const char *addr,
 	nold = do_sweep(p, now, old, 8);
 	pl = do_get(p, addr);
 	if (pl != NULL && pl->fails >= PEER_DOWN_AFTER) {
-		if (now < pl->retry_at)
+		if (now < pl->retry_at) {
 			rc = -1;
-		else	/* this call is the probe; others keep failing fast */
+			snprintf(last_failure.why, sizeof(last_failure.why),
+			    "not called: marked down after %d failed calls "
+			    "(the last: %.80s)", pl->fails, pl->error);
+			last_failure.err = EHOSTDOWN;
+		} else	/* this call is the probe; others keep failing fast */
 			pl->retry_at = now + pl->backoff_ms;
 	}
 	if (rc == 0 && pl != NULL && pl->nidle > 0) {

@@ -146,8 +146,8 @@ bool	peers_signing(struct peers *p);
  * (enum peer_class) and reads the response before timeout_ms.  target
  * goes on the request line as it is (a signature covers it so); extra:
  * preformatted header lines or NULL.  0 with res filled (any HTTP
- * status), or -1 with errno (transport failure;
- * EHOSTDOWN at once while the address is marked down; EPROTO for an
+ * status), or -1 with errno (transport failure; EHOSTDOWN at once, the
+ * call not made, while the address is marked down; EPROTO for an
  * answer that is no valid response): peer_strerror says why.  A 401 is
  * returned like any status but counts as a failure of the link
  * (peer_health's refused says why), except a signed call's "replayed";

@@ -782,6 +782,47 @@ test_verdict_outlives_failures(void)
 	peers_free(p);
 }
 
+/*
+ * A call to an address marked down is not made: EHOSTDOWN at once, and
+ * peer_strerror says so, with the failures that marked it down and the
+ * last one's error; strerror's "Host is down" read as a network's word
+ * for a loopback peer.
+ */
+static void
+test_down_not_called(void)
+{
+	struct peers *p = peers_new(1000, 4);
+	struct client_response res;
+	char closed[64], why[PEER_WHY_MAX], want[PEER_WHY_MAX];
+	int i, rc, e;
+
+	close(listen_loopback(1, closed, sizeof(closed)));
+	client_response_init(&res);
+	for (i = 0; i < PEER_DOWN_AFTER; i++)
+		(void)peer_call(p, PEER_FOREGROUND, closed, "GET", "/", NULL,
+		    NULL, 0, NULL, 300, &res);
+	/* On a slow machine the backoff may run out: then a call probes. */
+	for (i = 0, e = 0; i < 8 && e != EHOSTDOWN; i++) {
+		rc = peer_call(p, PEER_FOREGROUND, closed, "GET", "/", NULL,
+		    NULL, 0, NULL, 300, &res);
+		e = errno;
+	}
+	peer_strerror(e, why, sizeof(why));
+	snprintf(want, sizeof(want), " failed calls (the last: %s)",
+	    strerror(ECONNREFUSED));
+	ok(rc == -1 && e == EHOSTDOWN &&
+	    strncmp(why, "not called: marked down after ", 30) == 0 &&
+	    atoi(why + 30) >= PEER_DOWN_AFTER && strlen(why) > strlen(want) &&
+	    strcmp(why + strlen(why) - strlen(want), want) == 0,
+	    "marked down: not called, and peer_strerror says so (%s)", why);
+	snprintf(want, sizeof(want), "%s", why);
+	peer_strerror(EHOSTDOWN, why, sizeof(why));
+	ok(strcmp(why, want) == 0,
+	    "... for this thread's EHOSTDOWN until its next call (%s)", why);
+	client_response_free(&res);
+	peers_free(p);
+}
+
 /* A peer that answers any one request with a head that is no valid response. */
 struct garbage {
 	int		 lfd;
@@ -1190,6 +1231,7 @@ main(void)
 	test_idle_closed(&s, addr);
 	test_verdicts(addr);
 	test_verdict_outlives_failures();
+	test_down_not_called();
 	test_progress(&s, addr);
 	test_strerror(addr);
 	test_refusals(addr);
