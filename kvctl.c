@@ -1776,6 +1776,38 @@ cleanup_line_cmp(const void *a, const void *b)
 }
 
 /*
+ * Where a member's placement is, from its /cluster/nodes answer, for a
+ * cleanup that waits for it: true when its last pass failed and another
+ * is due (retrying), with why saying so ("retrying; last error to
+ * node6: Connection refused"); else false, with *senders the other
+ * senders its own done pass waits on (0 while that pass runs).
+ */
+static bool
+placement_failing(const struct client_response *res,
+    const struct json_tok *toks, uint64_t *senders, struct buf *why)
+{
+	int t = member(res, toks, 0, "transfer"), k;
+
+	*senders = 0;
+	buf_reset(why);
+	if (t < 0)
+		return false;
+	k = member(res, toks, t, "retrying");
+	if (k >= 0 && toks[k].type == JSON_TRUE) {
+		buf_puts(why, "retrying");
+		if ((k = member(res, toks, t, "last_error")) >= 0 &&
+		    toks[k].type == JSON_STRING && toks[k].end > toks[k].start) {
+			buf_puts(why, "; last error ");
+			json_string_decode(res->body.data, &toks[k], why);
+		}
+		return true;
+	}
+	if ((k = member(res, toks, t, "waiting_on")) >= 0)
+		json_get_u64(res->body.data, &toks[k], senders);
+	return false;
+}
+
+/*
  * kvctl cluster cleanup: asks every member (as the server lists them) to
  * drop what it no longer owns, then polls each one's /cluster/nodes until
  * its cleanup has finished.  Exit 0 when every member finished with every
@@ -1786,7 +1818,13 @@ cleanup_line_cmp(const void *a, const void *b)
  * as it happens (not with -q or --json, as repair's): each member's line
  * as it finishes, so an interrupted cleanup loses none of the results in,
  * and every CLEANUP_PROGRESS_MS a line on the ones still running.
- * Failures to reach a member are said on stderr as they happen.
+ * Failures to reach a member are said on stderr as they happen.  A
+ * member's cleanup begins only once its data is placed for the current
+ * members (transfer.h): one that waits for a placement that is failing
+ * (a receiver that never answers: a member joined that does not run)
+ * is said at once and not waited for, and once only members waiting on
+ * other senders are left after such a failure, those too; each exits 3
+ * as an unreachable member does, and the cleanup stays asked for there.
  */
 static int
 cmd_cleanup(const struct opts *o)
@@ -1797,9 +1835,11 @@ cmd_cleanup(const struct opts *o)
 	struct buf lines[CLEANUP_MEMBERS_MAX];
 	struct cleanup_line order[CLEANUP_MEMBERS_MAX];
 	bool done[CLEANUP_MEMBERS_MAX];
+	uint64_t senders[CLEANUP_MEMBERS_MAX];	/* this round: waited on */
 	struct buf running = BUF_INIT;	/* the names a progress line shows */
-	size_t n = 0, i, left, ndone = 0, nrunning;
+	size_t n = 0, i, left, ndone = 0, nrunning, nwaiting;
 	uint64_t scanned, dropped_so_far, x;
+	bool waits;
 	int64_t next_progress;
 	int arr, k, e, c, rc = EXIT_OK;
 	bool progress = !o->quiet && !o->json;
@@ -1853,9 +1893,10 @@ cmd_cleanup(const struct opts *o)
 	for (left = n - ndone; left > 0;) {
 		poll(NULL, 0, 300);
 		buf_reset(&running);
-		nrunning = 0;
+		nrunning = nwaiting = 0;
 		scanned = dropped_so_far = 0;
 		for (left = 0, i = 0; i < n; i++) {
+			senders[i] = 0;
 			if (done[i])
 				continue;
 			client_response_free(&res);
@@ -1901,7 +1942,26 @@ cmd_cleanup(const struct opts *o)
 			}
 			k = member(&res, toks, c, "running");
 			if (k >= 0 && toks[k].type == JSON_TRUE) {
+				k = member(&res, toks, c, "waiting_for_placement");
+				waits = k >= 0 && toks[k].type == JSON_TRUE;
+				if (waits && placement_failing(&res, toks,
+				    &senders[i], &msg)) {
+					done[i] = true;
+					ndone++;
+					rc = EXIT_UNREACHABLE;
+					if (!o->quiet)
+						fprintf(stderr, "kvctl: %s: its "
+						    "cleanup waits until its data "
+						    "is placed for the current "
+						    "members, and that fails (%s); "
+						    "it begins once that is done "
+						    "(kvctl status shows the "
+						    "transfer)\n", ids[i].data,
+						    msg.data);
+					continue;
+				}
 				left++;
+				nwaiting += waits && senders[i] > 0;
 				if ((k = member(&res, toks, c, "scanned")) >= 0 &&
 				    json_get_u64(res.body.data, &toks[k], &x) == 0)
 					scanned += x;
@@ -1909,8 +1969,9 @@ cmd_cleanup(const struct opts *o)
 				    json_get_u64(res.body.data, &toks[k], &x) == 0)
 					dropped_so_far += x;
 				if (nrunning++ < CLEANUP_NAMES_SHOWN)
-					buf_printf(&running, "%s%s", running.len ?
-					    ", " : "", ids[i].data);
+					buf_printf(&running, "%s%s%s", running.len ?
+					    ", " : "", ids[i].data, waits ?
+					    " (waiting for placement)" : "");
 				continue;
 			}
 			done[i] = true;
@@ -1953,6 +2014,30 @@ cmd_cleanup(const struct opts *o)
 					    "done)\n", (int)lines[i].len - 1,
 					    lines[i].data, ndone, n);
 			}
+		}
+		/*
+		 * A placement failed (or a member could not be asked) and
+		 * every member left waits on other senders: those wait for
+		 * it, or for another such, so nothing more will come.
+		 */
+		if (rc == EXIT_UNREACHABLE && left > 0 && nwaiting == left) {
+			for (i = 0; i < n; i++) {
+				if (done[i] || senders[i] == 0)
+					continue;
+				done[i] = true;
+				ndone++;
+				if (!o->quiet)
+					fprintf(stderr, "kvctl: %s: its cleanup "
+					    "waits until its data is placed for "
+					    "the current members: its own pass "
+					    "is done, and it waits on %llu other "
+					    "sender%s; it begins once they are "
+					    "done (kvctl status shows the "
+					    "transfers)\n", ids[i].data,
+					    (unsigned long long)senders[i],
+					    senders[i] == 1 ? "" : "s");
+			}
+			left = 0;
 		}
 		if (progress && left > 0 && clock_now_ms() >= next_progress) {
 			fprintf(stderr, "kvctl: cleanup: %zu/%zu done; running on "

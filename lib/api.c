@@ -1801,9 +1801,11 @@ put_ring_mismatch(struct node *nd, const struct cluster_member *m,
 static void
 put_cleanup(struct buf *b, const struct transfer_stats *ts)
 {
-	buf_printf(b, ",\"cleanup\":{\"running\":%s,\"scanned\":%llu,"
+	buf_printf(b, ",\"cleanup\":{\"running\":%s,"
+	    "\"waiting_for_placement\":%s,\"scanned\":%llu,"
 	    "\"dropped\":%llu,\"unconfirmed\":%llu,\"error\":",
 	    ts->cleanup_running ? "true" : "false",
+	    ts->cleanup_waiting ? "true" : "false",
 	    (unsigned long long)ts->cleanup_scanned,
 	    (unsigned long long)ts->cleanup_dropped,
 	    (unsigned long long)ts->cleanup_failed);

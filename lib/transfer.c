@@ -104,7 +104,10 @@
  * after RETRY_MS, with whatever view is current then.
  *
  * A CLEANUP PASS runs when asked (transfer_cleanup) and only while the
- * data is placed for the current view.  Part by part, it collects every
+ * data is placed for the current view: until then the stats say it
+ * waits (cleanup_waiting), for as long as the placement takes, which is
+ * for ever while a receiver never answers (a member joined that does
+ * not run), and the placement's own stats say why.  Part by part, it collects every
  * key this node is not an owner of, sends its record to all of its
  * owners, and once every one of those batches was acknowledged (the batch
  * endpoint answers after its fsync) forgets each such key with
@@ -1190,6 +1193,7 @@ transfer_main(void *arg)
 			pthread_mutex_lock(&t->mu);
 			want = t->cleanup_wanted;
 			t->cleanup_wanted = false;
+			t->st.cleanup_waiting = false;
 			t->st.running = false;
 			t->st.waiting_on = 0;
 			pthread_mutex_unlock(&t->mu);
@@ -1284,6 +1288,8 @@ transfer_stats(struct transfer *t, struct transfer_stats *st)
 		st->from_version = t->placed_version;
 		st->to_version = cur->version;
 	}
+	/* Placed: a cleanup asked for begins at the thread's next look. */
+	st->cleanup_waiting = st->cleanup_waiting && st->running;
 	pthread_mutex_unlock(&t->mu);
 	if (cur != NULL)
 		cluster_view_put(t->cfg.cluster, cur);
@@ -1299,7 +1305,7 @@ transfer_cleanup(struct transfer *t, struct transfer_stats *asked)
 	if (!busy) {
 		/* Running from now on: it starts once the data is placed. */
 		t->cleanup_wanted = true;
-		t->st.cleanup_running = true;
+		t->st.cleanup_running = t->st.cleanup_waiting = true;
 		t->st.cleanup_scanned = t->st.cleanup_dropped = 0;
 		t->st.cleanup_failed = 0;
 		t->st.cleanup_started_ms = clock_wall_ms();

@@ -76,6 +76,8 @@ struct transfer_stats {
 	int64_t		 finished_ms;	/* wall clock, 0 while running */
 
 	bool		 cleanup_running;	/* asked for and not finished */
+	bool		 cleanup_waiting;	/* asked for, not begun: the data is
+						   not placed for the current view */
 	uint64_t	 cleanup_scanned;	/* keys looked at */
 	uint64_t	 cleanup_dropped;	/* keys forgotten here */
 	uint64_t	 cleanup_failed;	/* not owned, but not confirmed by every owner */
@@ -110,7 +112,10 @@ void	transfer_applied(struct transfer *t, const char *key, size_t klen);
 /*
  * Asks for a cleanup pass; it runs once the data is placed for the
  * current view, and the stats say cleanup_running, with the last pass's
- * figures and error cleared, from now until it has finished.  *asked
+ * figures and error cleared, from now until it has finished, and
+ * cleanup_waiting until it begins (running, retrying, waiting_on and
+ * last_error say what the placement is at: a cleanup waits for as long
+ * as a receiver refuses it).  *asked
  * (NULL ok) gets the stats as the ask left them, before the thread can
  * run the pass.  0, or -1 with EALREADY when one is already running.
  */

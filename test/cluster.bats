@@ -535,6 +535,51 @@ refused_join() {
 	    .heartbeat > 0 and (.heartbeat_age_ms | type == "number")'
 }
 
+# A new-user pass: with a member joined that never runs, kvctl cluster
+# cleanup printed "1/4 done; running on node1, node2, node3" every 5 s
+# for ever: each node's cleanup waits for its data to be placed, and the
+# placement to node4 fails until node4 runs.
+@test "cluster cleanup with a joined member that never runs: each node says its cleanup waits for a placement that fails; kvctl says so for each and exits 3 instead of polling for ever" {
+	local i n
+	start_cluster
+	wait_for 20 linked node1 node2 node3
+	# Enough keys that every node is the sender of some of node4's.
+	for i in $(seq 1 60); do
+		[ "$(put node1 "c$i" "v$i")" = 201 ]
+	done
+	run c -X POST -d "{\"id\":\"node4\",\"address\":\"$(member_addr 4)\"}" \
+	    "$(url node1)/cluster/join"
+	[ "$status" -eq 0 ]
+	all_retrying() {
+		for n in node1 node2 node3; do
+			nodes "$n" | jq -e '.members | length == 4' >/dev/null &&
+			    nodes "$n" | jq -e .transfer.retrying >/dev/null ||
+			    return 1
+		done
+	}
+	wait_for 30 all_retrying
+	run --separate-stderr timeout 30 "$KVCTL" --server "$(url node1)" \
+	    cluster cleanup
+	echo "status: $status"
+	echo "stdout: $output"
+	echo "stderr: $stderr"
+	[ "$status" -eq 3 ]
+	[[ $stderr == *"kvctl: node4 ($(member_addr 4)): Connection refused"* ]]
+	for n in node1 node2 node3; do
+		echo "$stderr" | grep -q "^kvctl: $n: its cleanup waits until its data is placed for the current members, and that fails (retrying; last error to node4: .*); it begins once that is done (kvctl status shows the transfer)$"
+	done
+	[ -z "$output" ]
+	for n in node1 node2 node3; do
+		nodes "$n" | jq -e '.cleanup.running and
+		    .cleanup.waiting_for_placement and .transfer.retrying' >/dev/null
+	done
+	# Asked again: the same answer (each node's cleanup is still asked for).
+	run --separate-stderr timeout 30 "$KVCTL" --server "$(url node2)" \
+	    cluster cleanup
+	[ "$status" -eq 3 ]
+	[ "$(echo "$stderr" | grep -c ': its cleanup waits until its data is placed')" -eq 3 ]
+}
+
 @test "a join of a node with another --vnodes or --n is refused: 409 ring_mismatch naming both values, membership unchanged" {
 	start_cluster
 	local a4="127.0.0.1:$(port 4)"

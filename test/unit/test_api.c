@@ -1548,6 +1548,8 @@ test_cluster(void)
 	ok(jstr_is(&r, "id", "n1") && jbool(&r, "cleanup.running", true),
 	    "202 {\"id\":\"n1\",\"cleanup\":{\"running\":true}}");
 	ok(cleanup_done(&r), "the cleanup finishes");
+	ok(jbool(&r, "cleanup.waiting_for_placement", false),
+	    "... and waits for no placement");
 	ok(jint(&r, "cleanup.dropped") == 0 && jint(&r, "cleanup.scanned") > 0,
 	    "... having dropped nothing this node owns (scanned %lld)",
 	    (long long)jint(&r, "cleanup.scanned"));
@@ -1716,8 +1718,10 @@ test_cluster(void)
 	    jbool(&r, "transfer.retrying", true) &&
 	    jint(&r, "transfer.failures") >= 1 &&
 	    jstr_is(&r, "members.1.id", "n2") &&
-	    jbool(&r, "cleanup.running", true),
-	    "/cluster/nodes: the handoff to n2 retries; the cleanup waits");
+	    jbool(&r, "cleanup.running", true) &&
+	    jbool(&r, "cleanup.waiting_for_placement", true),
+	    "/cluster/nodes: the handoff to n2 retries; the cleanup waits, "
+	    "and says so (waiting_for_placement)");
 	if (jstr(&r, "transfer.last_error", &b) == 0)
 		ok(strstr(b.data, "n2") != NULL, "transfer.last_error names n2 "
 		    "(%s)", b.data);
