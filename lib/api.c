@@ -1053,10 +1053,15 @@ park(struct watch *w, struct watcher *wt, const struct server_request *sr,
  * The watch: answers at once when the key's version is not the one the
  * client has (wait=ETAG, quoted or not; empty for "absent"), else parks
  * until it changes on this node (watch.h) or expires, and answers with
- * the new version (404 once expired), or 304 at the timeout.  A node
- * that is not an owner forwards the watch to one (forward_watch); when
- * none can be asked, it watches itself, but its store does not get the
- * key's writes, so it reads the key again every WATCH_TURN_S.
+ * the new version (404 once expired), or 304 once the timeout passed.
+ * Each comparison is a quorum read at r, the 304's too: the deadline
+ * wakes the watch to read once more, so a change this node's store did
+ * not get (it was stopped, SIGSTOP, while the write went to the other
+ * owners) is answered then, not a 304 from the read made before it
+ * parked.  A node that is not an owner forwards the watch to one
+ * (forward_watch); when none can be asked, it watches itself, but its
+ * store does not get the key's writes, so it reads the key again every
+ * WATCH_TURN_S.
  */
 static void
 handle_watch(struct node *nd, const struct server_request *sr,
@@ -1129,6 +1134,13 @@ handle_watch(struct node *nd, const struct server_request *sr,
 			replica_result_free(&rr);
 			break;
 		}
+		if (clock_now_ms() >= deadline) {
+			/* Compared at or after the deadline: no change came. */
+			put_quorum_headers(res, &rr, rr.status == 200, NULL, 0);
+			res->status = 304;
+			replica_result_free(&rr);
+			break;
+		}
 		/* An expiry is a change no write announces: wake for it. */
 		wake = deadline;
 		if (!mine && clock_now_ms() + WATCH_TURN_S * 1000 < wake)
@@ -1137,18 +1149,18 @@ handle_watch(struct node *nd, const struct server_request *sr,
 		    clock_wall_ms() + clock_now_ms() + 1 < wake)
 			wake = rr.v.expires - clock_wall_ms() + clock_now_ms() + 1;
 		why = park(nd->watch, wt, sr, wake);
-		if (why == PARK_CHANGED || (why == PARK_DUE && wake < deadline)) {
+		if (why == PARK_CHANGED || why == PARK_DUE) {
 			replica_result_free(&rr);
-			continue;	/* read again */
+			continue;	/* compare again */
 		}
-		if (why == PARK_STOPPED) {
+		if (why == PARK_STOPPED)
 			watch_shutting_down(res);
-			replica_result_free(&rr);
-			break;
+		else {
+			/* Nobody reads it: the last comparison's 304, no read. */
+			put_quorum_headers(res, &rr, rr.status == 200, NULL, 0);
+			res->status = 304;
+			res->close = true;
 		}
-		put_quorum_headers(res, &rr, rr.status == 200, NULL, 0);
-		res->status = 304;
-		res->close = why == PARK_GONE;	/* nobody reads it */
 		replica_result_free(&rr);
 		break;
 	}

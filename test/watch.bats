@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # test/watch.bats -- GET /kv/KEY?wait=ETAG&timeout=S: a request parked
-# until the key changes (through any node), 304 at the timeout; a node
+# until the key changes (through any node), 304 at the timeout from a
+# read made then (a node stopped past it compares again); a node
 # that does not own the key parks the watch on an owner (and ends the
 # relay when it stops); many watchers; kvctl watch.
 
@@ -416,4 +417,63 @@ watchers_are() {
 	grep -q '^HTTP/1.1 503' "$TMP/head"
 	grep -qi '^Retry-After: 1' "$TMP/head"
 	[ "$(jq -r .code "$TMP/body")" = shutting_down ]
+}
+
+# park_watches NODE TIMEOUT KEY...: a watch on each KEY through NODE from
+# its current ETag, in the background (status and body in $TMP/KEY.code
+# and $TMP/KEY.out), until NODE counts them all parked.
+park_watches() {
+	local node=$1 timeout=$2 k
+	local -A e
+	shift 2
+	for k in "$@"; do
+		e[$k]=$(etag "$node" "$k")
+		[ -n "${e[$k]}" ] || return 1
+	done
+	for k in "$@"; do
+		curl -s --max-time 60 -D "$TMP/$k.head" -o "$TMP/$k.out" -w '%{http_code}' \
+		    "$(url "$node")/kv/$k?wait=${e[$k]}&timeout=$timeout" >"$TMP/$k.code" 3>&- &
+		BG+=($!)
+	done
+	wait_for 15 watchers_are $# "$node"
+}
+
+# down_on NODE ID: NODE's gossip holds member ID down.
+down_on() {
+	nodes "$1" | jq -e --arg id "$2" \
+	    '.members[] | select(.id == $id) | .state == "down"' >/dev/null
+}
+
+@test "an owner stopped (SIGSTOP) past its watches' timeout compares again when it runs: a change made meanwhile is answered, not 304" {
+	local k keys="" t0 pid
+	cluster3
+	for k in s1 s2 s3 s4 s5 s6 s7 s8; do
+		[ "$(put node1 "$k" v0 '?w=3')" = 201 ]
+		keys="$keys $k"
+	done
+	park_watches node1 10 $keys
+	t0=$(now_ms)
+	kill -STOP "$(pid_of node1)"	# teardown sends SIGCONT after SIGKILL
+	# node1 down on node2: the writes leave node1 a hint, delivered only
+	# once it is back, so node1's store sees no change before their end.
+	wait_for 20 down_on node2 node1
+	for k in $keys; do
+		[ "$(put node2 "$k" v1)" = 200 ]
+	done
+	# Resumed past the watches' deadline, which its clock kept counting.
+	while [ $(($(now_ms) - t0)) -lt 11000 ]; do
+		sleep 0.2
+	done
+	kill -CONT "$(pid_of node1)"
+	for pid in "${BG[@]}"; do
+		wait "$pid" || true
+	done
+	for k in $keys; do
+		echo "$k: $(cat "$TMP/$k.code") $(cat "$TMP/$k.out" 2>/dev/null)" \
+		    "$(grep -i '^x-kvd-acked' "$TMP/$k.head" | tr -d '\r')"
+	done
+	for k in $keys; do
+		[ "$(cat "$TMP/$k.code")" = 200 ]
+		[ "$(jq -r .value "$TMP/$k.out")" = v1 ]
+	done
 }
