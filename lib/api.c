@@ -876,6 +876,46 @@ handle_get(struct node *nd, const struct server_request *sr, int route,
 #define WATCH_SLACK_MS	5000	/* an owner's answer after its turn, at most */
 #define WATCH_LATE_MS	1000	/* a relay's answer after its deadline, at most */
 
+/* Where a key stands for this node now: what a watch parked here needs. */
+enum key_place {
+	PLACE_OWNER,	/* an owner: every version reaches this store */
+	PLACE_OTHER,	/* a member that does not own the key */
+	PLACE_LEFT	/* not a member: it has left the cluster */
+};
+
+/*
+ * The key's preference list in view v into pref[0..64): how many, and
+ * *place for this node.
+ */
+static size_t
+key_owners(const struct cluster_view *v, const struct buf *key,
+    size_t pref[64], enum key_place *place)
+{
+	size_t n, i;
+
+	n = v->nmembers == 0 ? 0 : ring_preference(v->ring, key->data, key->len,
+	    (size_t)v->n < 64 ? (size_t)v->n : 64, pref);
+	*place = v->self < 0 ? PLACE_LEFT : PLACE_OTHER;
+	for (i = 0; i < n && *place == PLACE_OTHER; i++)
+		if (pref[i] == (size_t)v->self)
+			*place = PLACE_OWNER;
+	return n;
+}
+
+/* key_owners' place of key in the current view. */
+static enum key_place
+key_place(struct node *nd, const struct buf *key)
+{
+	const struct cluster_view *v;
+	enum key_place place;
+	size_t pref[64];
+
+	v = cluster_view_get(nd->cluster);
+	key_owners(v, key, pref, &place);
+	cluster_view_put(nd->cluster, v);
+	return place;
+}
+
 /*
  * The addresses of key's owners not known down, in preference order,
  * into out[0..WATCH_OWNERS): how many.  0 when *mine (this node owns
@@ -887,14 +927,12 @@ owners_to_ask(struct node *nd, const struct buf *key,
 {
 	const struct cluster_view *v;
 	struct peer_health h;
+	enum key_place place;
 	size_t pref[64], n, i, found = 0;
 
-	*mine = false;
 	v = cluster_view_get(nd->cluster);
-	n = v->nmembers == 0 ? 0 : ring_preference(v->ring, key->data, key->len,
-	    (size_t)v->n < 64 ? (size_t)v->n : 64, pref);
-	for (i = 0; i < n; i++)
-		*mine |= v->self >= 0 && pref[i] == (size_t)v->self;
+	n = key_owners(v, key, pref, &place);
+	*mine = place == PLACE_OWNER;
 	for (i = 0; i < n && !*mine && found < WATCH_OWNERS; i++)
 		if (peer_health(nd->peers, v->members[pref[i]].address, &h) !=
 		    PEER_DOWN)
@@ -902,6 +940,14 @@ owners_to_ask(struct node *nd, const struct buf *key,
 			    v->members[pref[i]].address);
 	cluster_view_put(nd->cluster, v);
 	return found;
+}
+
+/* What a node that has left answers a request for data: 503 left. */
+static void
+answer_left(struct server_response *res)
+{
+	server_error_code(res, 503, "left", "this node has left the cluster; "
+	    "send requests to a member (see GET /cluster/nodes on one)");
 }
 
 /* A watch a stopping node answers: parked, relayed, or arriving then. */
@@ -1019,18 +1065,29 @@ forward_watch(struct node *nd, const struct server_request *sr,
 	return rc;
 }
 
-enum park { PARK_CHANGED, PARK_DUE, PARK_GONE, PARK_STOPPED };
+enum park {
+	PARK_CHANGED,	/* the key changed on this node */
+	PARK_DUE,	/* the wake time came */
+	PARK_GONE,	/* the client hung up */
+	PARK_STOPPED,	/* watch_stop: the node is stopping */
+	PARK_LEFT,	/* this node left the cluster */
+	PARK_MOVED	/* an owner when it parked, this node owns the key no more */
+};
 
 /*
- * Parks the watcher wt until its key changes, the monotonic time wake,
- * watch_stop, or its client hangs up, which is looked for every
- * WATCH_CHECK_MS: a client gone frees its thread and its place among the
- * watchers then, not at its timeout.
+ * Parks the watcher wt on key until the key changes, the monotonic time
+ * wake, watch_stop, or its client hangs up, or this node leaves or
+ * (when it parked as an owner, mine) stops owning the key: the last
+ * three are looked for every WATCH_CHECK_MS, in memory.  A client gone
+ * frees its thread and its place among the watchers then, not at its
+ * timeout, and a watch whose store no longer gets the key's writes
+ * learns it within that second, not at its timeout.
  */
 static enum park
-park(struct watch *w, struct watcher *wt, const struct server_request *sr,
-    int64_t wake)
+park(struct node *nd, struct watcher *wt, const struct server_request *sr,
+    const struct buf *key, bool mine, int64_t wake)
 {
+	enum key_place place;
 	int64_t until;
 
 	server_will_wait(sr);
@@ -1038,46 +1095,133 @@ park(struct watch *w, struct watcher *wt, const struct server_request *sr,
 		until = clock_now_ms() + WATCH_CHECK_MS;
 		if (until > wake)
 			until = wake;
-		if (watch_wait(w, wt, until))
+		if (watch_wait(nd->watch, wt, until))
 			return PARK_CHANGED;
 		if (server_client_gone(sr))
 			return PARK_GONE;
 		if (clock_now_ms() < until)
 			return PARK_STOPPED;	/* woken early, with no change */
+		if ((place = key_place(nd, key)) == PLACE_LEFT)
+			return PARK_LEFT;
+		if (mine && place == PLACE_OTHER)
+			return PARK_MOVED;
 		if (until == wake)
 			return PARK_DUE;
 	}
 }
 
+enum watch_end { WATCH_ANSWERED, WATCH_MOVED };
+
+/*
+ * Watches key from this node's store: registers, then compares the
+ * key's version (a quorum read at r) with want, answering the new
+ * version when they differ, and otherwise parks until something could
+ * have changed it (park) and compares again.  The 304 of a timeout
+ * comes only from a comparison made at or after the deadline, so a
+ * change this node's store did not see (it was stopped, or the write
+ * did not reach it) is seen then.  An owner (mine) parks until the
+ * deadline or a key's expiry; a node that does not own the key is
+ * not told of its writes, so it reads the key again every
+ * WATCH_TURN_S.  Answers 503 left once this node has left, and 503
+ * shutting_down once it stops.  WATCH_MOVED, with res untouched, when
+ * this node, an owner when it parked, stopped owning the key: the
+ * caller asks the key's owners now; else WATCH_ANSWERED.
+ */
+static enum watch_end
+watch_here(struct node *nd, const struct server_request *sr,
+    const struct buf *key, const struct buf *want, int r, int64_t deadline,
+    bool mine, struct server_response *res)
+{
+	struct replica_result rr;
+	struct get_wants gw;
+	struct buf have = BUF_INIT;
+	struct watcher *wt;
+	int64_t wake;
+	enum park why;
+	enum watch_end end = WATCH_ANSWERED;
+
+	if (watch_add(nd->watch, key->data, key->len, &wt) != 0) {
+		if (errno == EBUSY)
+			server_error_code(res, 503, "too_many_watchers", "too many "
+			    "watchers on this node (--max-watchers); retry, or "
+			    "watch through another node");
+		else
+			watch_shutting_down(res);
+		return WATCH_ANSWERED;
+	}
+	for (;;) {
+		replica_result_init(&rr);
+		replica_get(nd->replica, key->data, key->len, r, &rr);
+		buf_reset(&have);
+		if (rr.status == 200)
+			vclock_encode(&rr.v.clock, &have);
+		if (rr.status == 503 || have.len != want->len ||
+		    memcmp(have.data, want->data, want->len) != 0) {
+			get_wants_of(sr->http, &gw);
+			answer_get(&gw, key, &rr, res);
+			buf_free(&gw.inm);
+			break;
+		}
+		if (clock_now_ms() >= deadline) {
+			/* Compared at or after the deadline: no change came. */
+			put_quorum_headers(res, &rr, rr.status == 200, NULL, 0);
+			res->status = 304;
+			break;
+		}
+		/* An expiry is a change no write announces: wake for it. */
+		wake = deadline;
+		if (!mine && clock_now_ms() + WATCH_TURN_S * 1000 < wake)
+			wake = clock_now_ms() + WATCH_TURN_S * 1000;
+		if (rr.status == 200 && rr.v.expires != 0 && rr.v.expires -
+		    clock_wall_ms() + clock_now_ms() + 1 < wake)
+			wake = rr.v.expires - clock_wall_ms() + clock_now_ms() + 1;
+		why = park(nd, wt, sr, key, mine, wake);
+		if (why == PARK_CHANGED || why == PARK_DUE) {
+			replica_result_free(&rr);
+			continue;	/* compare again */
+		}
+		if (why == PARK_GONE) {
+			/* Nobody reads it: the last comparison's 304, no read. */
+			put_quorum_headers(res, &rr, rr.status == 200, NULL, 0);
+			res->status = 304;
+			res->close = true;
+		} else if (why == PARK_STOPPED)
+			watch_shutting_down(res);
+		else if (why == PARK_LEFT)
+			answer_left(res);
+		else
+			end = WATCH_MOVED;
+		break;
+	}
+	replica_result_free(&rr);
+	watch_remove(nd->watch, wt);
+	buf_free(&have);
+	return end;
+}
+
 /*
  * The watch: answers at once when the key's version is not the one the
- * client has (wait=ETAG, quoted or not; empty for "absent"), else parks
- * until it changes on this node (watch.h) or expires, and answers with
- * the new version (404 once expired), or 304 once the timeout passed.
- * Each comparison is a quorum read at r, the 304's too: the deadline
- * wakes the watch to read once more, so a change this node's store did
- * not get (it was stopped, SIGSTOP, while the write went to the other
- * owners) is answered then, not a 304 from the read made before it
- * parked.  A node that is not an owner forwards the watch to one
- * (forward_watch); when none can be asked, it watches itself, but its
- * store does not get the key's writes, so it reads the key again every
- * WATCH_TURN_S.
+ * client has (wait=ETAG, quoted or not; empty for "absent"), else when
+ * it changes, with the new version (404 once deleted or expired), or
+ * 304 once the timeout passed with no change.  An owner watches its
+ * own store (watch_here); a node that is not an owner forwards the
+ * watch to one (forward_watch), and when none can be asked, watches
+ * itself.  An owner that stops owning the key while the watch is
+ * parked (a join moved it) asks the key's owners then, the same way,
+ * for what is left of the timeout.  A watch forwarded here is not
+ * passed on again.
  */
 static void
 handle_watch(struct node *nd, const struct server_request *sr,
     const struct buf *key, struct server_response *res)
 {
 	const struct http_request *req = sr->http;
-	struct replica_result rr;
-	struct get_wants gw;
-	struct buf want = BUF_INIT, have = BUF_INIT;
-	struct watcher *wt = NULL;
+	struct buf want = BUF_INIT;
 	const char *s;
 	char owners[WATCH_OWNERS][CLUSTER_ADDR_MAX];
 	size_t slen, i, nowners;
-	int64_t deadline, wake;
-	enum park why;
-	bool mine = true;
+	int64_t deadline;
+	bool forwarded, mine;
 	int r, timeout = WATCH_DEFAULT_S;
 
 	if (quorum_param(nd, req, "r", &r, res) != 0)
@@ -1106,68 +1250,21 @@ handle_watch(struct node *nd, const struct server_request *sr,
 		want.data[want.len] = '\0';
 	}
 	deadline = clock_now_ms() + (int64_t)timeout * 1000;
-	if (http_find_header(req->headers, req->nheaders,
-	    "X-Kvd-Forwarded") == NULL &&
-	    (nowners = owners_to_ask(nd, key, owners, &mine)) > 0 &&
-	    forward_watch(nd, sr, key, owners, nowners, deadline, res) == 0)
-		goto out;
-	if (watch_add(nd->watch, key->data, key->len, &wt) != 0) {
-		if (errno == EBUSY)
-			server_error_code(res, 503, "too_many_watchers", "too many "
-			    "watchers on this node (--max-watchers); retry, or "
-			    "watch through another node");
-		else
-			watch_shutting_down(res);
-		goto out;
-	}
+	forwarded = http_find_header(req->headers, req->nheaders,
+	    "X-Kvd-Forwarded") != NULL;
 	for (;;) {
-		replica_result_init(&rr);
-		replica_get(nd->replica, key->data, key->len, r, &rr);
-		buf_reset(&have);
-		if (rr.status == 200)
-			vclock_encode(&rr.v.clock, &have);
-		if (rr.status == 503 || have.len != want.len ||
-		    memcmp(have.data, want.data, want.len) != 0) {
-			get_wants_of(sr->http, &gw);
-			answer_get(&gw, key, &rr, res);
-			buf_free(&gw.inm);
-			replica_result_free(&rr);
+		if (forwarded)
+			mine = key_place(nd, key) == PLACE_OWNER;
+		else if ((nowners = owners_to_ask(nd, key, owners, &mine)) > 0 &&
+		    forward_watch(nd, sr, key, owners, nowners, deadline,
+		    res) == 0)
 			break;
-		}
-		if (clock_now_ms() >= deadline) {
-			/* Compared at or after the deadline: no change came. */
-			put_quorum_headers(res, &rr, rr.status == 200, NULL, 0);
-			res->status = 304;
-			replica_result_free(&rr);
+		if (watch_here(nd, sr, key, &want, r, deadline, mine, res) ==
+		    WATCH_ANSWERED)
 			break;
-		}
-		/* An expiry is a change no write announces: wake for it. */
-		wake = deadline;
-		if (!mine && clock_now_ms() + WATCH_TURN_S * 1000 < wake)
-			wake = clock_now_ms() + WATCH_TURN_S * 1000;
-		if (rr.status == 200 && rr.v.expires != 0 && rr.v.expires -
-		    clock_wall_ms() + clock_now_ms() + 1 < wake)
-			wake = rr.v.expires - clock_wall_ms() + clock_now_ms() + 1;
-		why = park(nd->watch, wt, sr, wake);
-		if (why == PARK_CHANGED || why == PARK_DUE) {
-			replica_result_free(&rr);
-			continue;	/* compare again */
-		}
-		if (why == PARK_STOPPED)
-			watch_shutting_down(res);
-		else {
-			/* Nobody reads it: the last comparison's 304, no read. */
-			put_quorum_headers(res, &rr, rr.status == 200, NULL, 0);
-			res->status = 304;
-			res->close = true;
-		}
-		replica_result_free(&rr);
-		break;
 	}
-	watch_remove(nd->watch, wt);
 out:
 	buf_free(&want);
-	buf_free(&have);
 }
 
 /*
@@ -2911,8 +3008,7 @@ refused_left(struct node *nd, struct server_response *res)
 {
 	if (node_membership(nd) != NODE_LEFT)
 		return false;
-	server_error_code(res, 503, "left", "this node has left the cluster; "
-	    "send requests to a member (see GET /cluster/nodes on one)");
+	answer_left(res);
 	return true;
 }
 

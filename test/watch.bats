@@ -477,3 +477,28 @@ down_on() {
 		[ "$(jq -r .value "$TMP/$k.out")" = v1 ]
 	done
 }
+
+@test "a watch parked on a node that leaves answers 503 left, not the 304 of a timeout after the key changed through a member" {
+	local k keys="" pid
+	cluster3
+	for k in l1 l2 l3 l4 l5 l6 l7 l8; do
+		[ "$(put node1 "$k" v0 '?w=3')" = 201 ]
+		keys="$keys $k"
+	done
+	park_watches node1 20 $keys
+	[ "$(code -X POST -d '{"id":"node1"}' "$(url node2)/cluster/leave")" = 200 ]
+	wait_for 15 eval '[ "$(c "$(url node1)/health" | jq -r .status)" = left ]'
+	for k in $keys; do
+		[ "$(put node2 "$k" v1)" = 200 ]
+	done
+	for pid in "${BG[@]}"; do
+		wait "$pid" || true
+	done
+	for k in $keys; do
+		echo "$k: $(cat "$TMP/$k.code") $(cat "$TMP/$k.out" 2>/dev/null)"
+	done
+	for k in $keys; do
+		[ "$(cat "$TMP/$k.code")" = 503 ]
+		[ "$(jq -r .code "$TMP/$k.out")" = left ]
+	done
+}
