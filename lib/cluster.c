@@ -1609,6 +1609,27 @@ note_refusals(struct cluster *c)
 	cluster_view_put(c, v);
 }
 
+/*
+ * Whether the current view already has id at another address, or another
+ * member at address: a join cluster_join answers 409 without the check's
+ * call to an address a client named.
+ */
+static bool
+join_conflicts(struct cluster *c, const char *id, const char *address)
+{
+	const struct cluster_view *v;
+	bool conflict = false;
+	size_t i;
+
+	if ((v = cluster_view_get(c)) == NULL)
+		return false;
+	for (i = 0; i < v->nmembers && !conflict; i++)
+		conflict = (strcmp(v->members[i].id, id) == 0) !=
+		    (strcmp(v->members[i].address, address) == 0);
+	cluster_view_put(c, v);
+	return conflict;
+}
+
 int
 cluster_join_check(struct cluster *c, const char *id, const char *address,
     int *status, char *err, size_t errlen)
@@ -1621,7 +1642,9 @@ cluster_join_check(struct cluster *c, const char *id, const char *address,
 	int vnodes, n, rc = 0;
 
 	if (c->pool == NULL || id == NULL || address == NULL ||
-	    !valid_address(address, strlen(address)))
+	    !valid_id(id, strlen(id)) ||
+	    !valid_address(address, strlen(address)) ||
+	    join_conflicts(c, id, address))
 		return 0;	/* cluster_join says what is wrong */
 	client_response_init(&res);
 	if (peer_call(c->pool, PEER_FOREGROUND, address, "GET", NODES_PATH,

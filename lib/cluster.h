@@ -189,7 +189,8 @@ void	cluster_ring_to_json(struct cluster *c, struct buf *out);
  * (no answer, no "ring": not started yet, an older kvd; logged); -1 with
  * *status 409 and err ("node4 has --vnodes 100, this cluster 150") when
  * it differs.  Makes a network call (at most the peer timeout): the
- * caller holds no lock.
+ * caller holds no lock.  A join cluster_join refuses anyway (a bad id or
+ * address, an id or address another member has) is not asked about: 0.
  */
 int	cluster_join_check(struct cluster *c, const char *id,
 	    const char *address, int *status, char *err, size_t errlen);
