@@ -707,17 +707,17 @@ wait_state(struct cluster *c, const char *id, int state, int ms)
 	return 0;
 }
 
-static void
-test_network(void)
+/*
+ * Names nd[0..n) n0, n1, ... and gives each a loopback listener (its
+ * port in addr) and a fresh directory.  0 when a listener failed (said).
+ */
+static int
+listen_nodes(struct node *nd, int n)
 {
-	struct node nd[3];
-	struct cluster_config cfg;
-	struct server_config sc;
-	char err[256], peers[256], *j0, *j1, *j2;
-	int i, port, st, up = 1;
+	char err[256];
+	int i, port, up = 1;
 
-	memset(nd, 0, sizeof(nd));
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < n; i++) {
 		snprintf(nd[i].id, sizeof(nd[i].id), "n%d", i);
 		nd[i].fd = net_listen("127.0.0.1:0", 16, &port, err,
 		    sizeof(err));
@@ -729,6 +729,20 @@ test_network(void)
 		snprintf(nd[i].addr, sizeof(nd[i].addr), "127.0.0.1:%d", port);
 		newdir(nd[i].dir, sizeof(nd[i].dir));
 	}
+	return up;
+}
+
+static void
+test_network(void)
+{
+	struct node nd[3];
+	struct cluster_config cfg;
+	struct server_config sc;
+	char err[256], peers[256], *j0, *j1, *j2;
+	int i, st, up;
+
+	memset(nd, 0, sizeof(nd));
+	up = listen_nodes(nd, 3);
 	ok(up, "net: three listeners");
 	if (!up)
 		return;
@@ -871,23 +885,12 @@ test_probe_stopping(void)
 	struct node nd[2];
 	struct cluster_config cfg;
 	struct server_config sc;
-	char err[256], peers[256];
+	char peers[256];
 	const char *ask = "{\"members\":[],\"from\":\"n0\",\"probe\":\"s9\"}";
-	int i, port, up = 1;
+	int i, up;
 
 	memset(nd, 0, sizeof(nd));
-	for (i = 0; i < 2; i++) {
-		snprintf(nd[i].id, sizeof(nd[i].id), "n%d", i);
-		nd[i].fd = net_listen("127.0.0.1:0", 16, &port, err,
-		    sizeof(err));
-		if (nd[i].fd == -1) {
-			printf("# listen: %s\n", err);
-			up = 0;
-			continue;
-		}
-		snprintf(nd[i].addr, sizeof(nd[i].addr), "127.0.0.1:%d", port);
-		newdir(nd[i].dir, sizeof(nd[i].dir));
-	}
+	up = listen_nodes(nd, 2);
 	ok(up, "probe while stopping: two listeners");
 	if (!up)
 		return;
