@@ -989,28 +989,35 @@ gossip_answered() {
 	[ "$after" -eq "$before" ]
 }
 
+# post_across_term PATH BODY OUT: POSTs BODY to node1's PATH with the
+# request head (and a few bytes) sent before node1's SIGTERM and the rest
+# of the body after it, so node1 serves it in its stop grace (idle
+# connections are closed then); node1's whole answer goes to OUT.
+post_across_term() {
+	local path=$1 body=$2 out=$3 conn
+	exec {conn}<>"/dev/tcp/127.0.0.1/$(port 1)"
+	printf 'POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
+	    "$path" "${#body}" "${body:0:5}" >&"$conn"
+	sleep 0.3	# the head reaches node1
+	kill -TERM "$(pid_of node1)"
+	wait_for 10 grep -q 'shutting down' "$TMP/node1.log"
+	printf '%s' "${body:5}" >&"$conn"
+	timeout 15 cat <&"$conn" >"$out" || true
+	exec {conn}>&-
+	cat "$out"
+}
+
 @test "SIGTERM: a node in its grace asked to probe a member answers 503 shutting_down, not a list without news" {
 	start_peer 1 2 "node2=$(member_addr 2)" --anti-entropy-interval 0 \
 	    --shutdown-grace 20
 	start_peer 2 2 "node1=$(member_addr 1)" --anti-entropy-interval 0
 	wait_for 15 ready node1 node2
-	local ask='{"members":[],"from":"node2","probe":"node2"}' conn pid
+	local ask='{"members":[],"from":"node2","probe":"node2"}'
 	[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d "$ask" \
 	    "$(url node1)/internal/members")" = 200 ]
 	# A gossip message asking for a probe that arrives as the node
-	# stops: its head before the signal, its body's end after it, so
-	# node1 serves it in its grace (idle connections are closed then).
-	exec {conn}<>"/dev/tcp/127.0.0.1/$(port 1)"
-	printf 'POST /internal/members HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
-	    "${#ask}" "${ask:0:10}" >&"$conn"
-	sleep 0.3	# the head reaches node1
-	pid=$(pid_of node1)
-	kill -TERM "$pid"
-	wait_for 10 grep -q 'shutting down' "$TMP/node1.log"
-	printf '%s' "${ask:10}" >&"$conn"
-	timeout 15 cat <&"$conn" >"$TMP/probe-answer" || true
-	exec {conn}>&-
-	cat "$TMP/probe-answer"
+	# stops, so node1 serves it in its grace.
+	post_across_term /internal/members "$ask" "$TMP/probe-answer"
 	head -1 "$TMP/probe-answer" | grep -q '^HTTP/1.1 503 '
 	[ "$(tail -1 "$TMP/probe-answer" | jq -r .code)" = shutting_down ]
 }
@@ -1020,19 +1027,9 @@ gossip_answered() {
 	    --shutdown-grace 20
 	start_peer 2 2 "node1=$(member_addr 1)" --anti-entropy-interval 0
 	wait_for 15 ready node1 node2
-	local body='{"id":"node2"}' conn pid
-	# As the probe above: the head before the signal, the body after it.
-	exec {conn}<>"/dev/tcp/127.0.0.1/$(port 1)"
-	printf 'POST /cluster/leave HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
-	    "${#body}" "${body:0:5}" >&"$conn"
-	sleep 0.3	# the head reaches node1
+	local pid
 	pid=$(pid_of node1)
-	kill -TERM "$pid"
-	wait_for 10 grep -q 'shutting down' "$TMP/node1.log"
-	printf '%s' "${body:5}" >&"$conn"
-	timeout 15 cat <&"$conn" >"$TMP/leave-answer" || true
-	exec {conn}>&-
-	cat "$TMP/leave-answer"
+	post_across_term /cluster/leave '{"id":"node2"}' "$TMP/leave-answer"
 	head -1 "$TMP/leave-answer" | grep -q '^HTTP/1.1 503 '
 	[ "$(tail -1 "$TMP/leave-answer" | jq -r .code)" = shutting_down ]
 	[[ "$(tail -1 "$TMP/leave-answer" | jq -r .error)" == *"another member"* ]]
