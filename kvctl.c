@@ -3342,8 +3342,9 @@ cmd_status(const struct opts *o)
 			    "--n)", cv.m[i].id, cv.self, cv.m[i].ring_mismatch);
 	for (i = 0; i < cv.nm; i++)
 		if (cv.m[i].hints_for > 0) {
-			warn_add(&warn, &wj, "%llu hints pending for %s",
-			    (unsigned long long)cv.m[i].hints_for, cv.m[i].id);
+			warn_add(&warn, &wj, "%llu hint%s pending for %s",
+			    (unsigned long long)cv.m[i].hints_for,
+			    cv.m[i].hints_for == 1 ? "" : "s", cv.m[i].id);
 			buf_printf(&forj, "%s", forj.len ? "," : "");
 			json_emit_string(&forj, cv.m[i].id, strlen(cv.m[i].id));
 			buf_printf(&forj, ":%llu",
@@ -3434,11 +3435,13 @@ cmd_status(const struct opts *o)
 	 */
 	if (cv.n > 0 && counted == cv.nm) {
 		size_t per = (size_t)cv.n < cv.nm ? (size_t)cv.n : cv.nm;
+		unsigned long long est = (keys + per / 2) / per;
 
-		printf("keys          %llu copies on %zu member%s (%s%llu keys",
-		    (unsigned long long)keys, counted, counted == 1 ? "" : "s",
-		    extra ? "at most about " : "about ",
-		    (unsigned long long)((keys + per / 2) / per));
+		printf("keys          %llu cop%s on %zu member%s (%s%llu key%s",
+		    (unsigned long long)keys, keys == 1 ? "y" : "ies", counted,
+		    counted == 1 ? "" : "s",
+		    extra ? "at most about " : "about ", est,
+		    est == 1 ? "" : "s");
 		if ((size_t)cv.n <= cv.nm)
 			printf(" at N=%d)\n", cv.n);
 		else
@@ -3447,8 +3450,9 @@ cmd_status(const struct opts *o)
 			printf("              (old owners keep their copies until "
 			    "'kvctl cluster cleanup')\n");
 	} else if (counted > 0)
-		printf("keys          %llu copies on the %zu of %zu members that "
-		    "answered\n", (unsigned long long)keys, counted, cv.nm);
+		printf("keys          %llu cop%s on the %zu of %zu members that "
+		    "answered\n", (unsigned long long)keys, keys == 1 ? "y" :
+		    "ies", counted, cv.nm);
 	else
 		printf("keys          unknown (no member answered)\n");
 	bytes_text(held_bytes, d, sizeof(d));
