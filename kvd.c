@@ -581,8 +581,8 @@ check_config(struct config *cfg)
 		die_usage("bad --addr '%s' (want HOST:PORT or :PORT, e.g. :8080)",
 		    cfg->addr);
 	if (cfg->advertise != NULL && !cluster_address_ok(cfg->advertise))
-		die_usage("bad --advertise '%s' (want HOST:PORT, PORT 1-65535)",
-		    cfg->advertise);
+		die_usage("bad --advertise '%s' (want HOST:PORT, PORT 1-65535 "
+		    "without leading zeros)", cfg->advertise);
 	if (cfg->peers != NULL && cluster_peers_check(cfg->peers, err,
 	    sizeof(err)) != 0)
 		die_usage("%s", err);

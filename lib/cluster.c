@@ -587,8 +587,8 @@ entries_seed(const char *peers, const char *self_id, const char *self_addr,
 		m->address[alen] = '\0';
 		if (!valid_address(m->address, alen)) {
 			snprintf(err, errlen, "--peers: entry %zu (%s): bad "
-			    "address '%s' (want HOST:PORT, PORT 1-65535)", item,
-			    m->id, m->address);
+			    "address '%s' (want HOST:PORT, PORT 1-65535 "
+			    "without leading zeros)", item, m->id, m->address);
 			goto fail;
 		}
 		if (strcmp(m->id, self_id) == 0) {
@@ -1909,7 +1909,8 @@ cluster_join(struct cluster *c, const char *id, const char *address,
 		return -1;
 	if (address == NULL || !valid_address(address, strlen(address))) {
 		*status = 400;
-		snprintf(err, errlen, "bad address (want HOST:PORT, PORT 1-65535)");
+		snprintf(err, errlen, "bad address (want HOST:PORT, PORT "
+		    "1-65535 without leading zeros)");
 		return -1;
 	}
 	pthread_mutex_lock(&c->wmu);
@@ -2258,7 +2259,8 @@ cluster_open(struct cluster **out, const struct cluster_config *cfg,
 	}
 	if (!valid_address(cfg->self_address, strlen(cfg->self_address))) {
 		snprintf(err, errlen, "bad advertised address '%s' (want "
-		    "HOST:PORT with a host, PORT 1-65535)", cfg->self_address);
+		    "HOST:PORT with a host, PORT 1-65535 without leading "
+		    "zeros)", cfg->self_address);
 		return -1;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {

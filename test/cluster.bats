@@ -437,6 +437,8 @@ node3_listed_at() {
 	done
 	run code -X POST -d "{\"id\":\"node5\",\"address\":\"$a4\"}" "$(url node1)/cluster/join"
 	[ "$output" = 409 ]
+	# The rule a port broke is said (helper-103 read 08080 as valid).
+	[ "$(c -X POST -d '{"id":"node5","address":"127.0.0.1:08080"}' "$(url node1)/cluster/join" | jq -r .error)" = "bad address (want HOST:PORT, PORT 1-65535 without leading zeros)" ]
 	# A join refused for its id or address asks nothing of the address a
 	# client named (helper-103: node1 called 127.0.0.1:1 first and logged
 	# "admitted unchecked" for joins it then refused).

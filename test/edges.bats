@@ -1385,11 +1385,11 @@ while True:
 	# A member's port is one peers can call: 1-65535, written one way.
 	local p
 	for p in 0 00000 08080 65536; do
-		refused_start "bad address '127.0.0.1:$p' (want HOST:PORT, PORT 1-65535)" \
+		refused_start "bad address '127.0.0.1:$p' (want HOST:PORT, PORT 1-65535 without leading zeros)" \
 		    "$TMP/d/n1" --peers "node2=127.0.0.1:$p"
 	done
 	for p in 0 080 65536; do
-		refused_start "bad --advertise 'localhost:$p' (want HOST:PORT, PORT 1-65535)" \
+		refused_start "bad --advertise 'localhost:$p' (want HOST:PORT, PORT 1-65535 without leading zeros)" \
 		    "$TMP/d" --advertise "localhost:$p"
 	done
 }

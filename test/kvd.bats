@@ -766,7 +766,7 @@ EOF_ACCEPT
 	for t in "KVD_LOG_LEVEL=bogus|2|kvd: bad KVD_LOG_LEVEL 'bogus' (debug, info, warn, error)" \
 	    "KVD_LOG_FORMAT=xml|2|kvd: bad KVD_LOG_FORMAT 'xml' (text or json)" \
 	    "KVD_ADDR=nope|2|kvd: bad KVD_ADDR 'nope' (want HOST:PORT or :PORT, e.g. :8080)" \
-	    "KVD_ADVERTISE=:1|2|kvd: bad KVD_ADVERTISE ':1' (want HOST:PORT, PORT 1-65535)" \
+	    "KVD_ADVERTISE=:1|2|kvd: bad KVD_ADVERTISE ':1' (want HOST:PORT, PORT 1-65535 without leading zeros)" \
 	    "KVD_PEERS=junk|2|kvd: KVD_PEERS: entry 1 'junk' is not ID=HOST:PORT" \
 	    "KVD_CAS_WINDOW=1|2|kvd: KVD_CAS_WINDOW is too short for --peer-timeout-ms:" \
 	    "KVD_PEER_TIMEOUT_MS=600000|2|kvd: --cas-window is too short for KVD_PEER_TIMEOUT_MS:" \
