@@ -2240,6 +2240,28 @@ put_repair(struct node *nd, const struct ae_repair *r, struct buf *b)
 }
 
 /*
+ * For a POST that takes no parameters (POST /cluster/cleanup, POST
+ * /admin/repair): true when its body is empty or {}; else false with
+ * res the 400 every other route's bad body gets.
+ */
+static bool
+no_parameters(const struct server_request *sr, const char *path,
+    struct server_response *res)
+{
+	struct json_tok toks[8];
+	char msg[160];
+
+	if (sr->body_len == 0 || (json_parse(sr->body, sr->body_len, toks, 8,
+	    JSON_DEPTH_DEFAULT, NULL) >= 1 && toks[0].type == JSON_OBJECT &&
+	    toks[0].size == 0))
+		return true;
+	snprintf(msg, sizeof(msg), "bad body: POST %s takes no parameters "
+	    "(send no body, or {})", path);
+	server_error_code(res, 400, "bad_body", msg);
+	return false;
+}
+
+/*
  * POST /admin/repair starts a repair (ae_repair; the running one if
  * there is one) and answers 202 with its progress; GET /admin/repair
  * answers the running or last one's.
@@ -2252,6 +2274,8 @@ handle_admin_repair(struct node *nd, const struct server_request *sr,
 	uint64_t round;
 
 	if (method_is(sr->http, "POST")) {
+		if (!no_parameters(sr, "/admin/repair", res))
+			return;
 		if (node_membership(nd) == NODE_LEFT) {
 			server_error_code(res, 409, "left", "this node has left "
 			    "the cluster");
@@ -2687,25 +2711,15 @@ out:
 	free(toks);
 }
 
-/*
- * POST /cluster/cleanup: starts a cleanup pass (transfer.h); 202.  It
- * takes no parameters: the body is empty or {}, and anything else is a
- * 400, as every other route's bad body is.
- */
+/* POST /cluster/cleanup: starts a cleanup pass (transfer.h); 202. */
 static void
 handle_cleanup(struct node *nd, const struct server_request *sr,
     struct server_response *res)
 {
 	struct transfer_stats ts;
-	struct json_tok toks[8];
 
-	if (sr->body_len > 0 && (json_parse(sr->body, sr->body_len, toks, 8,
-	    JSON_DEPTH_DEFAULT, NULL) < 1 || toks[0].type != JSON_OBJECT ||
-	    toks[0].size != 0)) {
-		server_error_code(res, 400, "bad_body", "bad body: POST "
-		    "/cluster/cleanup takes no parameters (send no body, or {})");
+	if (!no_parameters(sr, "/cluster/cleanup", res))
 		return;
-	}
 	if (transfer_cleanup(nd->transfer, &ts) != 0) {
 		server_error(res, 409, "a cleanup is already running on this node");
 		return;

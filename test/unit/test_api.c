@@ -1922,6 +1922,10 @@ test_admin(void)
 	    "... state none before any repair");
 	GET("PUT", "/admin/repair", NULL, &r);
 	expect(&r, 405, NULL, "PUT /admin/repair: 405");
+	SEND("POST", "/admin/repair", NULL, "x", &r);
+	expect(&r, 400, "POST /admin/repair takes no parameters",
+	    "POST /admin/repair with the body x: 400, as any bad body");
+	ok(jstr_is(&r, "code", "bad_body"), "... \"code\":\"bad_body\"");
 	reply_free(&r);
 }
 
