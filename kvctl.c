@@ -971,8 +971,10 @@ read_value(const struct opts *o, const char *arg, struct buf *value)
 		fd = open(arg + 1, O_RDONLY);
 		if (fd < 0 || read_all(fd, value) != 0) {
 			if (!o->quiet)
-				fprintf(stderr, "kvctl: %s: %s\n", arg + 1,
-				    strerror(errno));
+				fprintf(stderr, "kvctl: the value %s reads the "
+				    "file %s: %s (for a value that starts with "
+				    "'@', double it: '@@x' stores \"@x\")\n",
+				    arg, arg + 1, strerror(errno));
 			if (fd >= 0)
 				close(fd);
 			return EXIT_USAGE;

@@ -113,6 +113,11 @@ kvx() {
 	[[ "$err" == *"'@' needs a file name"*"'@@'"* ]]
 	kvx get at --server "$U"
 	[ "$out" = "@@x" ]
+	# @FILE that cannot be read: exit 2, the message says the value was
+	# taken for a file, and how to write a literal '@'.
+	kvx put at @no-such-file --server "$U"
+	[ "$rc" -eq 2 ]
+	[ "$err" = "kvctl: the value @no-such-file reads the file no-such-file: No such file or directory (for a value that starts with '@', double it: '@@x' stores \"@x\")" ]
 	# @FILE still reads the file, byte for byte; mput takes @@ too.
 	printf 'from\na file' >"$TMP/f"
 	kvx put at "@$TMP/f" --server "$U"
