@@ -732,12 +732,34 @@ listen_nodes(struct node *nd, int n)
 	return up;
 }
 
+/*
+ * Opens nd's cluster (peers, gossip every gossip_ms, 500 ms peer calls)
+ * and serves it on nd's listener.  0, or -1 (said).
+ */
+static int
+start_node(struct node *nd, const char *peers, int gossip_ms)
+{
+	struct cluster_config cfg;
+	struct server_config sc;
+
+	cfg_init(&cfg, nd->dir, nd->id, nd->addr, peers);
+	cfg.gossip_ms = gossip_ms;
+	cfg.timeout_ms = 500;
+	nd->pool = peers_new(500, 4);
+	cfg.peers_pool = nd->pool;
+	if ((nd->c = open_or_null(&cfg)) == NULL)
+		return -1;
+	server_config_default(&sc);
+	sc.listen_fd = nd->fd;
+	sc.handler = handler;
+	sc.arg = nd;
+	return server_start(&nd->srv, &sc) != 0 ? -1 : 0;
+}
+
 static void
 test_network(void)
 {
 	struct node nd[3];
-	struct cluster_config cfg;
-	struct server_config sc;
 	char err[256], peers[256], *j0, *j1, *j2;
 	int i, st, up;
 
@@ -753,21 +775,8 @@ test_network(void)
 			    nd[1 - i].addr);
 		else
 			peers[0] = '\0';
-		cfg_init(&cfg, nd[i].dir, nd[i].id, nd[i].addr, peers);
-		cfg.gossip_ms = 1000;	/* slower than the broadcast check */
-		cfg.timeout_ms = 500;
-		nd[i].pool = peers_new(500, 4);
-		cfg.peers_pool = nd[i].pool;
-		nd[i].c = open_or_null(&cfg);
-		if (nd[i].c == NULL) {
-			up = 0;
-			continue;
-		}
-		server_config_default(&sc);
-		sc.listen_fd = nd[i].fd;
-		sc.handler = handler;
-		sc.arg = &nd[i];
-		if (server_start(&nd[i].srv, &sc) != 0)
+		/* Gossip slower than the broadcast check. */
+		if (start_node(&nd[i], peers, 1000) != 0)
 			up = 0;
 	}
 	ok(up, "net: three nodes up");
@@ -883,8 +892,6 @@ static void
 test_probe_stopping(void)
 {
 	struct node nd[2];
-	struct cluster_config cfg;
-	struct server_config sc;
 	char peers[256];
 	const char *ask = "{\"members\":[],\"from\":\"n0\",\"probe\":\"s9\"}";
 	int i, up;
@@ -898,20 +905,7 @@ test_probe_stopping(void)
 		/* s9 never answers: port 1 refuses. */
 		snprintf(peers, sizeof(peers), "%s=%s,s9=127.0.0.1:1",
 		    nd[1 - i].id, nd[1 - i].addr);
-		cfg_init(&cfg, nd[i].dir, nd[i].id, nd[i].addr, peers);
-		cfg.gossip_ms = 100;
-		cfg.timeout_ms = 500;
-		nd[i].pool = peers_new(500, 4);
-		cfg.peers_pool = nd[i].pool;
-		if ((nd[i].c = open_or_null(&cfg)) == NULL) {
-			up = 0;
-			continue;
-		}
-		server_config_default(&sc);
-		sc.listen_fd = nd[i].fd;
-		sc.handler = handler;
-		sc.arg = &nd[i];
-		if (server_start(&nd[i].srv, &sc) != 0)
+		if (start_node(&nd[i], peers, 100) != 0)
 			up = 0;
 	}
 	ok(up, "probe while stopping: two nodes up");
