@@ -36,10 +36,11 @@
  * another address) is named in a warning and ignored, unless
  * apply_peers is set: then each such entry is applied as a local join
  * (ver above every ver known) and the list saved.  Its live members that
- * --peers lacks are named in one warning and stay (warn_unlisted).  Without members.json
- * the list is seeded from this node plus --peers, all at ver 0, and
- * written at once.  If this node is not live in the loaded
- * list (it was removed), it runs as a non-member: view->self is -1.
+ * --peers lacks are named in one warning and stay (warn_unlisted).
+ * Without members.json the list is seeded from this node plus --peers,
+ * all at ver 0, and written at once.  If this node is not live in the
+ * loaded list (it was removed), it runs as a non-member: view->self is
+ * -1.
  * If members.json lists it live at another address than it advertises,
  * it moved (restarted on another port, or with another --advertise):
  * its entry takes the new address as a local join would, so gossip
