@@ -756,6 +756,18 @@ start_node(struct node *nd, const char *peers, int gossip_ms)
 	return server_start(&nd->srv, &sc) != 0 ? -1 : 0;
 }
 
+/* Stops what start_node started, and nd's listener if no server took it. */
+static void
+stop_node(struct node *nd)
+{
+	if (nd->srv != NULL)
+		server_stop(nd->srv, 1000);
+	cluster_close(nd->c);
+	peers_free(nd->pool);
+	if (nd->srv == NULL && nd->fd > 0)
+		close(nd->fd);
+}
+
 static void
 test_network(void)
 {
@@ -868,14 +880,8 @@ done:
 	{
 		int64_t t0 = clock_now_ms();
 
-		for (i = 0; i < 3; i++) {
-			if (nd[i].srv != NULL)
-				server_stop(nd[i].srv, 1000);
-			cluster_close(nd[i].c);
-			peers_free(nd[i].pool);
-			if (nd[i].srv == NULL && nd[i].fd > 0)
-				close(nd[i].fd);
-		}
+		for (i = 0; i < 3; i++)
+			stop_node(&nd[i]);
 		/* A hang, not a slow machine, is what this catches. */
 		ok(clock_now_ms() - t0 < 60000, "net: close does not hang (%"
 		    PRId64 " ms)", clock_now_ms() - t0);
@@ -924,14 +930,8 @@ test_probe_stopping(void)
 	    "the stopping helper was asked once (%d), then counted as none",
 	    atomic_load(&nd[1].probes_asked));
 done:
-	for (i = 0; i < 2; i++) {
-		if (nd[i].srv != NULL)
-			server_stop(nd[i].srv, 1000);
-		cluster_close(nd[i].c);
-		peers_free(nd[i].pool);
-		if (nd[i].srv == NULL && nd[i].fd > 0)
-			close(nd[i].fd);
-	}
+	for (i = 0; i < 2; i++)
+		stop_node(&nd[i]);
 }
 
 /*
