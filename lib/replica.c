@@ -24,9 +24,11 @@
  * while slower calls finish in the background.  The coordinator's own
  * copy is read or written inline, never through the network.
  *
- * Reads ask R replicas first (this node first when it is one); when one
- * fails, the next replica of the preference list is asked, so a dead
- * replica costs one failed call, not the read.  Writes go to all N at
+ * Reads ask R replicas first (this node first when it is one, then the
+ * other owners in member order after it, so that a coordinator's reads
+ * share a stream: order_read_by_member); when one fails, the next
+ * owner is asked, so a dead replica costs one failed call, not the
+ * read.  Writes go to all N at
  * once and settle after W acknowledgements.  Every call is bounded by
  * timeout_ms, a full read as a whole by twice that.
  *
@@ -172,6 +174,7 @@ struct task {
 struct target {
 	const char	*id;		/* the member's, in the qop's view */
 	const char	*address;
+	size_t		 member;	/* its index in the qop's view */
 	bool		 self;
 	bool		 down;		/* known down when the qop was built */
 	bool		 failed_before;	/* read: failed the digest read before */
@@ -307,6 +310,41 @@ replica_result_reset(struct replica_result *res)
 
 /* ---- quorum operations ------------------------------------------------ */
 
+/* How far member m comes after self in member order, cyclic (1..n-1). */
+static size_t
+members_after(size_t m, size_t self, size_t nmembers)
+{
+	return (m + nmembers - self) % nmembers;
+}
+
+/*
+ * Orders a read's other owners that are up (those after self, before
+ * the ones known down) by members_after, not by ring position: every
+ * key then asks its digest of the same peer when that peer is one of
+ * its owners, so each coordinator's digests share one stream and its
+ * batches hold twice as many of them (at N=3 on 3 nodes, a→b, b→c,
+ * c→a), while every node still answers one coordinator's share.
+ */
+static void
+order_read_by_member(struct qop *q, size_t self, size_t nmembers)
+{
+	size_t up = 1, i, j;
+	struct target tmp;
+
+	if (q->nowners == 0 || !q->t[0].self)
+		return;
+	while (up < q->nowners && !q->t[up].down)
+		up++;
+	for (i = 2; i < up; i++)
+		for (j = i; j > 1 && members_after(q->t[j].member, self,
+		    nmembers) < members_after(q->t[j - 1].member, self,
+		    nmembers); j--) {
+			tmp = q->t[j];
+			q->t[j] = q->t[j - 1];
+			q->t[j - 1] = tmp;
+		}
+}
+
 /*
  * Builds a qop for key on the current view: the owners (this node first
  * when it is one, then those not known down), followed by the other
@@ -350,6 +388,7 @@ qop_new(struct replica *rp, const char *key, size_t klen, bool write,
 
 		t->id = m->id;
 		t->address = m->address;
+		t->member = pref[i];
 		t->self = v->self >= 0 && (size_t)v->self == pref[i];
 		t->down = !t->self && peer_health(rp->cfg.peers, m->address,
 		    &ph) == PEER_DOWN;
@@ -366,6 +405,8 @@ qop_new(struct replica *rp, const char *key, size_t klen, bool write,
 				j++;
 			}
 		}
+	if (!write && v->self >= 0)
+		order_read_by_member(q, (size_t)v->self, v->nmembers);
 	*r_out = v->r;
 	*w_out = v->w;
 	return q;

@@ -915,6 +915,22 @@ stray_key() {
 	echo "$hdrs" | grep -qi '^x-kvd-acked: '
 }
 
+@test "a coordinator asks its digests of the member after it (ids in order, wrapping), whatever the key: node1 of node2, node2 of node3, node3 of node1" {
+	start_cluster
+	local i n want reps
+	for i in $(seq 1 20); do
+		[ "$(put node1 "m$i" "v$i")" = 201 ]
+	done
+	for n in 1 2 3; do
+		want="node$n,node$((n % 3 + 1)),"
+		for i in $(seq 1 20); do
+			reps=$(header X-Kvd-Replicas "$(url "node$n")/kv/m$i")
+			echo "GET m$i via node$n: X-Kvd-Replicas $reps"
+			[[ "$reps," == "$want"* ]]
+		done
+	done
+}
+
 # ---- the README's three-node cluster -----------------------------------
 
 # qs_health PORT: the quick-start node on PORT answers /health.

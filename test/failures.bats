@@ -424,44 +424,45 @@ digests_failed() {
 
 @test "GETs whose digest reads asked a hung (SIGSTOP) replica ask the next owner's digest, not the record; digests queued behind the first one's request fail with it, without a request of their own" {
 	local n i keys=() st k failed pid
-	# A long peer timeout: the first GET's request to node3 is in
+	# A long peer timeout: the first GET's request to node2 is in
 	# flight while the five others queue behind it.
 	for n in 1 2 3; do
 		start_peer "$n" 3 "" --peer-timeout-ms 4000 \
 		    $([ "$n" = 1 ] && echo --log-level debug)
 	done
 	wait_for 20 all_ready node1 node2 node3
-	# Keys whose digest read through node1 asks node3 (their second owner).
+	# Keys whose digest read through node1 asks node2 first: every key
+	# (node2 is the member after node1), as X-Kvd-Replicas shows.
 	for i in $(seq 1 200); do
 		[ "$(put node1 "d$i" "v$i")" = 201 ]
 		if c -D - -o /dev/null "$(url node1)/kv/d$i" | tr -d '\r' |
-		    grep -qi '^x-kvd-replicas: node1,node3,'; then
+		    grep -qi '^x-kvd-replicas: node1,node2,'; then
 			keys+=("d$i")
 			[ "${#keys[@]}" -eq 7 ] && break
 		fi
 	done
 	[ "${#keys[@]}" -eq 7 ]
-	kill -STOP "$(pid_of node3)"
+	kill -STOP "$(pid_of node2)"
 	k=${keys[0]}
 	st=$(curl -s --max-time 20 -o "$TMP/body" -w '%{http_code}' \
 	    "$(url node1)/kv/$k")
-	echo "GET $k via node1 with node3 stopped: $st $(cat "$TMP/body")"
+	echo "GET $k via node1 with node2 stopped: $st $(cat "$TMP/body")"
 	[ "$st" = 200 ] && [ "$(jq -r .value "$TMP/body")" = "v${k#d}" ]
-	# node3's digest failed: node2 was asked for its digest, and no
+	# node2's digest failed: node3 was asked for its digest, and no
 	# full read (which would fetch the record) was made.  (The next
-	# test shows node2 was never asked for the record.)
+	# test shows node3 was never asked for the record.)
 	[ "$(metric node1 kvd_read_digest_retries_total)" -ge 1 ]
 	[ "$(metric node1 kvd_read_full_total)" = 0 ]
-	# Six, once node1 may have given node3 up: one first, whose request
-	# to node3 is in flight when the five others queue behind it.  They
+	# Six, once node1 may have given node2 up: one first, whose request
+	# to node2 is in flight when the five others queue behind it.  They
 	# fail with it: one failed request in all.  Each sent of its own
 	# (or all five in one) would be a second.  The second's pause only
 	# lets the first's request leave: a slower machine that sent all six
 	# in one request would still count one.
-	kill -CONT "$(pid_of node3)"
+	kill -CONT "$(pid_of node2)"
 	wait_for 20 all_ready node1 node2 node3
 	failed=$(digests_failed node1)
-	kill -STOP "$(pid_of node3)"
+	kill -STOP "$(pid_of node2)"
 	curl -s --max-time 30 -o "$TMP/first" -w '%{http_code}\n' \
 	    "$(url node1)/kv/${keys[1]}" >"$TMP/codes1" 2>/dev/null 3>&- &
 	pid=$!
@@ -471,7 +472,7 @@ digests_failed() {
 	    $(for k in "${keys[@]:2}"; do echo "-o /dev/null $(url node1)/kv/$k"; done) \
 	    >"$TMP/codes" 2>/dev/null
 	wait "$pid"
-	kill -CONT "$(pid_of node3)"
+	kill -CONT "$(pid_of node2)"
 	# Two files: the first curl writes at its own offset, and its line
 	# could overwrite one the others appended to a shared file.
 	cat "$TMP/codes1" >>"$TMP/codes"
@@ -492,30 +493,31 @@ metric() {
 @test "a GET whose digest ask a hung (SIGSTOP) owner failed asks the third owner for its digest, not for the record: no full read" {
 	local i k="" before st
 	start_peer 1 3 ""
-	start_peer 2 3 "" --request-log
-	start_peer 3 3 ""
+	start_peer 2 3 ""
+	start_peer 3 3 "" --request-log
 	wait_for 20 all_ready node1 node2 node3
-	# A key whose digest read through node1 asks node3 first.
+	# A key whose digest read through node1 asks node2 first (any key:
+	# node2 is the member after node1).
 	for i in $(seq 1 200); do
 		[ "$(put node1 "r$i" "v$i")" = 201 ]
 		if c -D - -o /dev/null "$(url node1)/kv/r$i" | tr -d '\r' |
-		    grep -qi '^x-kvd-replicas: node1,node3,'; then
+		    grep -qi '^x-kvd-replicas: node1,node2,'; then
 			k="r$i"
 			break
 		fi
 	done
 	[ -n "$k" ]
-	before=$(grep -c 'path=/internal/fetch/' "$TMP/node2.log" || true)
-	kill -STOP "$(pid_of node3)"
+	before=$(grep -c 'path=/internal/fetch/' "$TMP/node3.log" || true)
+	kill -STOP "$(pid_of node2)"
 	st=$(curl -s --max-time 10 -o "$TMP/body" -w '%{http_code}' \
 	    "$(url node1)/kv/$k")
-	kill -CONT "$(pid_of node3)"
-	echo "GET $k via node1 with node3 stopped: $st $(cat "$TMP/body")"
+	kill -CONT "$(pid_of node2)"
+	echo "GET $k via node1 with node2 stopped: $st $(cat "$TMP/body")"
 	[ "$st" = 200 ] && [ "$(jq -r .value "$TMP/body")" = "v${k#r}" ]
-	# node2 gave its digest; the record, which a full read fetches, it
+	# node3 gave its digest; the record, which a full read fetches, it
 	# was never asked for.
-	grep -q 'method=POST path=/internal/digests status=200' "$TMP/node2.log"
-	[ "$(grep -c 'path=/internal/fetch/' "$TMP/node2.log" || true)" = "$before" ]
+	grep -q 'method=POST path=/internal/digests status=200' "$TMP/node3.log"
+	[ "$(grep -c 'path=/internal/fetch/' "$TMP/node3.log" || true)" = "$before" ]
 	[ "$(metric node1 kvd_read_digest_retries_total)" -ge 1 ]
 	[ "$(metric node1 kvd_read_full_total)" = 0 ]
 }
