@@ -6255,7 +6255,8 @@ verify_usage(FILE *f)
 	    "                          are deleted after the read-back; a failed\n"
 	    "                          clean-up is reported but changes no verdict)\n"
 	    "  --json                  one JSON object on stdout\n\n"
-	    "Every request has the --timeout deadline.  A write is acknowledged on\n"
+	    "Every request has the --timeout deadline, its connect the\n"
+	    "--connect-timeout one.  A write is acknowledged on\n"
 	    "200/201 only; 503, timeouts and connection errors are unknown\n"
 	    "outcomes (counted as unacknowledged, never checked).\n"
 	    "A server that fails is asked after the others, and again once a\n"
@@ -6545,6 +6546,7 @@ cmd_verify(const struct opts *o, int argc, char **argv)
 	vo.servers = srv;
 	if (o->timeout_ms > 0)
 		vo.timeout_ms = o->timeout_ms;
+	vo.connect_timeout_ms = o->connect_timeout_ms;	/* capped by main */
 	/* A node killed mid-write must not kill us (no MSG_NOSIGNAL on macOS). */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;

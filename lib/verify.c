@@ -117,7 +117,6 @@
 
 #define BACKOFF_MIN_MS	100
 #define BACKOFF_MAX_MS	2000
-#define CONNECT_MS	1000	/* connect deadline, capped by the timeout */
 
 static const char *const verdict_names[VERIFY_NVERDICTS] = {
 	"present", "lost", "stale", "corrupt", "unreadable", "absent"
@@ -268,7 +267,8 @@ value_parse(const char *p, size_t n, int *t, uint64_t *seq)
 static int
 pool_init(struct pool *p, const struct verify_opts *cfg, int first)
 {
-	int i, cms = cfg->timeout_ms < CONNECT_MS ? cfg->timeout_ms : CONNECT_MS;
+	int i, cms = cfg->timeout_ms < cfg->connect_timeout_ms ?
+	    cfg->timeout_ms : cfg->connect_timeout_ms;
 
 	memset(p, 0, sizeof(*p));
 	p->srv = cfg->servers;
@@ -896,6 +896,7 @@ verify_opts_init(struct verify_opts *o)
 	o->read_r = 3;
 	o->mode = VERIFY_KEYS;
 	o->timeout_ms = 10000;
+	o->connect_timeout_ms = 3000;
 	o->budget_s = 30;
 	snprintf(o->prefix, sizeof(o->prefix), "verify-%ld-%lld",
 	    (long)getpid(), (long long)time(NULL));

@@ -62,6 +62,8 @@ struct verify_opts {
 	int		 write_r;
 	enum verify_mode mode;
 	int		 timeout_ms;	/* deadline of every request, > 0 */
+	int		 connect_timeout_ms;	/* of every connect, > 0; never
+						   more than timeout_ms */
 	double		 pause_s;	/* between the phases */
 	double		 budget_s;	/* how long one read is retried */
 	bool		 keep;		/* leave the keys; no clean-up phase */

@@ -9,7 +9,8 @@
 # copy of its data taken mid-run (set mode must report stale keys, each
 # with the reason of the read that judged it),
 # --write-r reaching the server (its request log shows ?r= on every PUT
-# of the run, none without it, and an r above N is refused), and short
+# of the run, none without it, and an r above N is refused), connects
+# bounded by --connect-timeout (a port that never accepts), and short
 # chaos runs (one with -x and --skew).
 #
 # Nodes that must come back on the same port get a fixed free port (the
@@ -114,6 +115,29 @@ finish_verify() {
 	p=$(free_ports 1)
 	run verify --server "http://127.0.0.1:$p" --timeout 2 verify -d 1
 	[ "$status" -eq 3 ]
+}
+
+# A port whose connect never completes (standin.py's serve_unaccepted):
+# verify's connects wait --connect-timeout (or KVCTL_CONNECT_TIMEOUT), as
+# every other command's do, not a deadline of its own (it was 1 s).  A
+# lower bound only; verify()'s timeout is the hang guard.
+@test "verify: a connect that never completes waits --connect-timeout or KVCTL_CONNECT_TIMEOUT, then no server reachable (exit 3)" {
+	start_standin blackhole <<'PY'
+import sys, standin
+standin.serve_unaccepted(sys.argv[1])
+PY
+	local bh="http://127.0.0.1:$(cat "$TMP/blackhole.port")" how t0 ms
+	for how in "|--connect-timeout 3" "KVCTL_CONNECT_TIMEOUT=3|"; do
+		t0=$(now_ms)
+		run --separate-stderr env ${how%|*} timeout 120 "$KVCTL" \
+		    --server "$bh" ${how#*|} verify -d 0.2 -c 1
+		ms=$(($(now_ms) - t0))
+		echo "$how: rc=$status $ms ms [$stderr]"
+		[ "$status" -eq 3 ]
+		[[ "$stderr" == *"timed out"* ]]
+		[[ "$stderr" == *"kvctl verify: no server reachable"* ]]
+		[ "$ms" -ge 2500 ]
+	done
 }
 
 @test "verify: a 3-node cluster loses nothing when a node is killed -9 and restarted" {
