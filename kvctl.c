@@ -194,7 +194,8 @@ static const struct {
 	  "value holding a newline (or \"deleted\") is told apart. With no\n"
 	  "server (or a 5xx) it keeps trying, saying so once on stderr\n"
 	  "(\"kvctl: watch: WHY; retrying\", then \"kvctl: watch:\n"
-	  "reconnected\"; nothing with -q)." },
+	  "reconnected\"; nothing with -q). A node that has left the\n"
+	  "cluster (503 left) ends it, exit 5: watch through a member." },
 	{ "health", "kvctl health [-o table]",
 	  "Checks that the server answers /health and prints its answer (with\n"
 	  "-o table as a table: ID, STATUS, STORAGE, UPTIME).\n"
@@ -544,6 +545,13 @@ transport_error(const struct client_conn *c, int err, const char *url,
 		buf_printf(out, "kvctl: %.*s: %s\n", (int)urllen, url, why);
 }
 
+/* Whether res is the 503 of a node that has left the cluster ("left"). */
+static bool
+node_left(const struct client_response *res)
+{
+	return res->http.status == 503 && error_code_is(res, "left");
+}
+
 /*
  * Whether res is a 503 that only this node gives: it has left the
  * cluster ("code":"left") or is stopping ("shutting_down").  A member
@@ -552,7 +560,7 @@ transport_error(const struct client_conn *c, int err, const char *url,
 static bool
 node_refuses(const struct client_response *res)
 {
-	return res->http.status == 503 && (error_code_is(res, "left") ||
+	return node_left(res) || (res->http.status == 503 &&
 	    error_code_is(res, "shutting_down"));
 }
 
@@ -1092,7 +1100,10 @@ watch_deleted_json(const char *key)
  * on its own line as it changes, until interrupted: a loop of GET
  * ?wait=ETAG long polls.  A server that cannot be reached or answers 5xx
  * is tried again after a pause (a watch outlives a node's restart); only
- * a usage error or a 4xx ends it.  An outage is said once on stderr,
+ * a usage error, a 4xx or a node that left the cluster (503 "left": it
+ * serves no key again, so exit 5 with its message, which says to ask a
+ * member; a member after it in --server is asked first) ends it.  An
+ * outage is said once on stderr,
  * "kvctl: watch: WHY; retrying", and its end "kvctl: watch: reconnected"
  * (neither with -q).  With --json each change is one line of JSON.
  */
@@ -1121,6 +1132,11 @@ cmd_watch(const struct opts *o, const char *key)
 		    o->json ? NULL : "Accept: application/octet-stream\r\n",
 		    &res, &why);
 		if (rc == EXIT_USAGE) {
+			client_response_free(&res);
+			break;
+		}
+		if (rc == 0 && node_left(&res)) {
+			rc = report(o, &res, "watch");	/* it says: ask a member */
 			client_response_free(&res);
 			break;
 		}

@@ -3,7 +3,8 @@
 # until the key changes (through any node), 304 at the timeout from a
 # read made then (a node stopped past it compares again); a node
 # that does not own the key parks the watch on an owner (and ends the
-# relay when it stops); many watchers; kvctl watch.
+# relay when it stops); many watchers; kvctl watch (which ends, exit 5,
+# on a node that left).
 
 load helpers
 bats_require_minimum_version 1.5.0
@@ -501,4 +502,33 @@ down_on() {
 		[ "$(cat "$TMP/$k.code")" = 503 ]
 		[ "$(jq -r .code "$TMP/$k.out")" = left ]
 	done
+}
+
+# A node that left serves no key again (503 left): kvctl watch through it
+# ends, saying so and to ask a member, exit 5 as for any 5xx it gives up
+# on, rather than retrying for ever (timeout 60 is the hang guard); with
+# a member after it in --server the watch goes on there.
+@test "kvctl watch through a node that leaves ends: it says the node left and to ask a member, exit 5" {
+	cluster3
+	[ "$(put node1 kl one '?w=3')" = 201 ]
+	timeout 60 "$KVCTL" watch kl --server "$(url node1)" \
+	    >"$TMP/watch.out" 2>"$TMP/watch.err" 3>&- &
+	local pid=$! rc=0
+	BG+=($pid)
+	wait_for 10 grep -q '^one$' "$TMP/watch.out"
+	[ "$(code -X POST -d '{"id":"node1"}' "$(url node2)/cluster/leave")" = 200 ]
+	wait "$pid" || rc=$?
+	echo "rc=$rc out=[$(cat "$TMP/watch.out")] err=[$(cat "$TMP/watch.err")]"
+	[ "$rc" -eq 5 ]
+	[ "$(cat "$TMP/watch.out")" = one ]
+	grep -q '^kvctl: watch: 503 this node has left the cluster; send requests to a member' "$TMP/watch.err"
+	! grep -q retrying "$TMP/watch.err" || false
+	# With a member after it in --server, the watch goes on there.
+	"$KVCTL" watch kl --server "$(url node1),$(url node2)" \
+	    >"$TMP/watch2.out" 2>"$TMP/watch2.err" 3>&- &
+	BG+=($!)
+	wait_for 10 grep -q '^one$' "$TMP/watch2.out"
+	[ "$(put node2 kl two)" = 200 ]
+	wait_for 10 grep -q '^two$' "$TMP/watch2.out"
+	kill -0 "${BG[-1]}"
 }
