@@ -1265,31 +1265,41 @@ transfer_stop(struct transfer *t)
 }
 
 /*
- * The thread sees a change of owners at its next poll, up to poll_ms
- * later; until then its stats are still those of the last pass.  So the
- * owners are compared here too: data not yet placed for the current view
- * is running, whether or not the pass has begun (an operator who stops a
- * node that left once running is false must not stop it before).
+ * The stats as the thread left them, and as they stand against cur (NULL
+ * ok), the current view; the caller holds t->mu.  The thread sees a
+ * change of owners at its next poll, up to poll_ms later; until then its
+ * stats are still those of the last pass.  So the owners are compared
+ * here too: data not yet placed for the current view is running, whether
+ * or not the pass has begun (an operator who stops a node that left once
+ * running is false must not stop it before), and only such data keeps a
+ * cleanup asked for waiting.
  */
-void
-transfer_stats(struct transfer *t, struct transfer_stats *st)
+static void
+do_transfer_stats(struct transfer *t, const struct cluster_view *cur,
+    struct transfer_stats *st)
 {
-	const struct cluster_view *cur = cluster_view_get(t->cfg.cluster);
-	uint64_t h = cur != NULL ? cluster_view_owners_hash(cur) : 0;
-
-	pthread_mutex_lock(&t->mu);
 	*st = t->st;
 	st->strays = t->nstrays;
 	st->strays_overflow = t->strays_overflow;
 	/* Strays waiting are data not placed for the current view either. */
 	st->running = st->running || st->strays > 0 || st->strays_overflow;
-	if (cur != NULL && !st->running && h != t->placed_hash) {
+	if (cur != NULL && !st->running &&
+	    cluster_view_owners_hash(cur) != t->placed_hash) {
 		st->running = true;
 		st->from_version = t->placed_version;
 		st->to_version = cur->version;
 	}
 	/* Placed: a cleanup asked for begins at the thread's next look. */
 	st->cleanup_waiting = st->cleanup_waiting && st->running;
+}
+
+void
+transfer_stats(struct transfer *t, struct transfer_stats *st)
+{
+	const struct cluster_view *cur = cluster_view_get(t->cfg.cluster);
+
+	pthread_mutex_lock(&t->mu);
+	do_transfer_stats(t, cur, st);
 	pthread_mutex_unlock(&t->mu);
 	if (cur != NULL)
 		cluster_view_put(t->cfg.cluster, cur);
@@ -1298,6 +1308,7 @@ transfer_stats(struct transfer *t, struct transfer_stats *st)
 int
 transfer_cleanup(struct transfer *t, struct transfer_stats *asked)
 {
+	const struct cluster_view *cur = cluster_view_get(t->cfg.cluster);
 	bool busy;
 
 	pthread_mutex_lock(&t->mu);
@@ -1312,9 +1323,11 @@ transfer_cleanup(struct transfer *t, struct transfer_stats *asked)
 		t->st.cleanup_finished_ms = 0;
 		t->st.cleanup_error[0] = '\0';
 		if (asked != NULL)
-			*asked = t->st;
+			do_transfer_stats(t, cur, asked);
 	}
 	pthread_mutex_unlock(&t->mu);
+	if (cur != NULL)
+		cluster_view_put(t->cfg.cluster, cur);
 	if (busy) {
 		errno = EALREADY;
 		return -1;

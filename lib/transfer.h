@@ -117,7 +117,9 @@ void	transfer_applied(struct transfer *t, const char *key, size_t klen);
  * last_error say what the placement is at: a cleanup waits for as long
  * as a receiver refuses it).  *asked
  * (NULL ok) gets the stats as the ask left them, before the thread can
- * run the pass.  0, or -1 with EALREADY when one is already running.
+ * run the pass, as transfer_stats gives them: cleanup_waiting only while
+ * the data is not yet placed for the current view.  0, or -1 with
+ * EALREADY when one is already running.
  */
 int	transfer_cleanup(struct transfer *t, struct transfer_stats *asked);
 

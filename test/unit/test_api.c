@@ -1563,6 +1563,8 @@ test_cluster(void)
 	    jint(&r, "cleanup.finished_ms") == 0,
 	    "... its 202 says running from 0, not the last pass's figures "
 	    "(scanned %lld)", (long long)jint(&r, "cleanup.scanned"));
+	ok(jbool(&r, "cleanup.waiting_for_placement", false),
+	    "... and, the data placed, that it waits for no placement");
 	ok(cleanup_done(&r), "... which finishes too");
 
 	/* Its body: none or {}, nothing else. */
@@ -1705,6 +1707,8 @@ test_cluster(void)
 	 */
 	GET("POST", "/cluster/cleanup", NULL, &r);
 	expect(&r, 202, NULL, "POST /cluster/cleanup with n2 down");
+	ok(jbool(&r, "cleanup.waiting_for_placement", true),
+	    "... its 202 says it waits for the placement (to n2)");
 	GET("POST", "/cluster/cleanup", NULL, &r);
 	expect(&r, 409, "already running", "POST /cluster/cleanup while one runs");
 	deadline = clock_now_ms() + WAIT_MS;
