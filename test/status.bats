@@ -514,7 +514,8 @@ standin() {
 import os, sys, threading, time, standin
 portfile, n = sys.argv[1], int(sys.argv[2])
 (down, aeoff, retrying, full, failed, ring, sick, slow, ahead, negage,
- hang, waiting, gone, unknown, absent, meet, never, strays, overflow) = (
+ hang, waiting, gone, unknown, absent, meet, never, strays, overflow,
+ placing) = (
     set(os.environ.get(v, "").split())
     for v in ("STANDIN_DOWN", "STANDIN_AE_OFF", "STANDIN_RETRYING",
               "STANDIN_FULL", "STANDIN_FAILED", "STANDIN_RING",
@@ -522,7 +523,9 @@ portfile, n = sys.argv[1], int(sys.argv[2])
               "STANDIN_NEGAGE", "STANDIN_HANG", "STANDIN_WAITING",
               "STANDIN_GONE", "STANDIN_UNKNOWN", "STANDIN_ABSENT",
               "STANDIN_MEET", "STANDIN_NEVER", "STANDIN_STRAYS",
-              "STANDIN_OVERFLOW"))
+              "STANDIN_OVERFLOW", "STANDIN_PLACING"))
+# STANDIN_PLACING: members whose cleanup, once a POST asked for it, waits
+# for their placement (running, waiting_for_placement) for ever.
 # STANDIN_STRAYS: members with 3 strays waiting to be forwarded, their
 # last pass finished (unless another variable says it retries or
 # waits); STANDIN_OVERFLOW: members that noted more strays than they list.
@@ -572,6 +575,8 @@ def ae_of(me):
         a.update(last_ms=now, last_age_ms=-116, last_ok=True,
                  last_peer="node1")
     return a
+def placed_later(h, me):
+    return me in placing and getattr(h.server, "posted", False)
 class H(standin.Handler):
     def do_POST(self):
         self.server.posted = True
@@ -629,7 +634,8 @@ class H(standin.Handler):
             "member": me not in gone,
             "transfer": xfer,
             "hints": hints_of(me),
-            "cleanup": {"running": me in slow,
+            "cleanup": {"running": me in slow or placed_later(self, me),
+                        "waiting_for_placement": placed_later(self, me),
                         "scanned": 1200 if me in slow else 0,
                         "dropped": 30 if me in slow else 0},
             "anti_entropy": ae_of(me)})
@@ -936,6 +942,22 @@ kvctl: not asked: node40 down for 0.1s" ]
 	echo "$output"
 	echo "$output" | grep -q '^node2 .*waiting on 2 senders (its own pass done: 6936 keys scanned, 81 sent)$'
 	echo "$output" | grep -q '^node1\* .*sending: 6543 keys scanned, 203 sent$'
+}
+
+# kvctl cluster cleanup with one member's placement failing (node3,
+# retrying) and another's waiting only on other senders (node2, its own
+# pass done): node2 is not waited for once node3 was said, since what it
+# waits on will not come; both are named on stderr, node1's line is on
+# stdout, exit 3.  timeout 60 is the hang guard.
+@test "cluster cleanup: a member waiting on other senders after another's placement failed is named, not waited for; exit 3" {
+	STANDIN_WAITING=node2 STANDIN_RETRYING=node3 \
+	    STANDIN_PLACING="node2 node3" standin 3
+	run --separate-stderr timeout 60 "$KVCTL" --server "$SU" cluster cleanup
+	echo "rc=$status [$output] [$stderr]"
+	[ "$status" -eq 3 ]
+	[ "$output" = "node1: dropped 0 keys" ]
+	echo "$stderr" | grep -qx 'kvctl: node3: its cleanup waits until its data is placed for the current members, and that fails (retrying); it begins once that is done (kvctl status shows the transfer)'
+	echo "$stderr" | grep -qx 'kvctl: node2: its cleanup waits until its data is placed for the current members: its own pass is done, and it waits on 2 other senders; it begins once they are done (kvctl status shows the transfers)'
 }
 
 @test "status right after a join of a node not running: it counts down (summary, warning, -o json, cluster nodes), not up; one not heard from that answers kvctl counts up" {
