@@ -2491,7 +2491,8 @@ struct minfo {
 	bool	 cleanup_running;
 	int64_t	 cleanup_finished_ms;	/* its last cleanup's end, 0 none */
 	uint64_t cleanup_unconfirmed;	/* keys that cleanup kept */
-	char	 xfer_error[160];	/* "to node17: Connection refused" */
+	char	 xfer_error[512];	/* "to node17: Connection refused";
+					   whole (transfer.h bounds it) */
 	bool	 gone;			/* removed by a leave: no member */
 	uint64_t held, held_bytes;	/* hints it holds, for anyone */
 	int64_t	 held_oldest_ms;	/* its wall clock, 0 none */

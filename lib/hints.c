@@ -896,8 +896,10 @@ deliver_owner(struct hints *h, struct owner *o, const struct cluster_view *v)
 		if (member) {
 			failed = push_send(&t, body.data, body.len, &r) != 0;
 			done = r.acked;
-			if (failed)
-				snprintf(err, sizeof(err), "%s", r.error);
+			if (failed)	/* cut between two characters */
+				snprintf(err, sizeof(err), "%.*s",
+				    (int)json_utf8_cut(r.error, strlen(r.error),
+				    sizeof(err) - 1), r.error);
 			if (failed && done == 0 && v->self < 0) {
 				struct push_target stand_in = t;
 

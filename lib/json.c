@@ -700,6 +700,20 @@ json_utf8_valid(const char *str, size_t n)
 	return true;
 }
 
+size_t
+json_utf8_cut(const char *str, size_t n, size_t max)
+{
+	const unsigned char *p = (const unsigned char *)str;
+	size_t k = max;
+
+	if (n <= max)
+		return n;
+	/* p[k] is the first byte dropped: a continuation byte moves the cut. */
+	while (k > 0 && max - k < 3 && (p[k] & 0xC0) == 0x80)
+		k--;
+	return (p[k] & 0xC0) == 0x80 ? max : k;
+}
+
 /* Bytes json_emit_string copies as they are: printable ASCII but " and \. */
 static const unsigned char plain[256] = {
 	['\x20'] = 1, 1, 0 /* " */, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,

@@ -98,6 +98,12 @@ int	json_get_u64(const char *s, const struct json_tok *t, uint64_t *out);
 
 /* True when p[0..n) is valid UTF-8 (as the parser defines it). */
 bool	json_utf8_valid(const char *p, size_t n);
+/*
+ * How many of p[0..n)'s bytes to keep to cut it to at most max: n when it
+ * fits, else max backed off to the start of the UTF-8 character byte max
+ * falls in (up to 3 bytes), so a valid text cut stays valid.
+ */
+size_t	json_utf8_cut(const char *p, size_t n, size_t max);
 
 /*
  * Appends p[0..n) as a quoted JSON string: '"', '\\' and every control

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "json.h"
 #include "record.h"
 
 struct pctx {
@@ -110,8 +111,9 @@ post(struct pctx *x, const char *p, size_t n, size_t nrec)
 			blen--;
 		x->res.body.data[blen] = '\0';
 		r->status = status;
-		snprintf(r->error, sizeof(r->error), "HTTP %d: %.100s", status,
-		    x->res.body.data);
+		snprintf(r->error, sizeof(r->error), "HTTP %d: %.*s", status,
+		    (int)json_utf8_cut(x->res.body.data, blen,
+		    PUSH_ANSWER_SHOWN), x->res.body.data);
 		errno = EPROTO;
 		return -1;
 	}

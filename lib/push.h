@@ -60,6 +60,9 @@ struct push_target {
 };
 
 #define PUSH_MAX_BYTES_DEFAULT	(512u << 10)
+/* The peer's answer is kept in error up to this many bytes (UTF-8 whole). */
+#define PUSH_ANSWER_SHOWN	256
+#define PUSH_ERROR_MAX		(PUSH_ANSWER_SHOWN + 32)	/* NUL included */
 
 struct push_result {
 	size_t	records;	/* non-empty lines in the input */
@@ -67,7 +70,12 @@ struct push_result {
 	size_t	refused;	/* of them, refused alone and reported */
 	size_t	calls;		/* bodies posted */
 	int	status;		/* status of the failing answer; 0 none/transport */
-	char	error[160];	/* why push_send failed, "" when it did not */
+	/*
+	 * Why push_send failed, "" when it did not: for an answer other
+	 * than 200/400/413, "HTTP STATUS: " and its body, cut to
+	 * PUSH_ANSWER_SHOWN bytes between two UTF-8 characters.
+	 */
+	char	error[PUSH_ERROR_MAX];
 };
 
 /*

@@ -235,7 +235,7 @@ struct pass {
 	size_t		 ncand, capcand;
 	size_t		 to;		/* the member being sent to */
 	bool		 failed;	/* a batch did not go through */
-	char		 err[160];
+	char		 err[TRANSFER_ERROR_MAX];
 	uint64_t	 scanned, sent, refused, dropped, undecided;
 
 	/* Placement: who may send (old's members; see the essay). */
@@ -356,7 +356,7 @@ flush(struct pass *p, size_t m)
 	if (rc != 0) {
 		p->failed = true;
 		if (p->err[0] == '\0')
-			snprintf(p->err, sizeof(p->err), "to %.64s: %.80s",
+			snprintf(p->err, sizeof(p->err), "to %.64s: %s",
 			    p->cur->members[m].id, r.error);
 	}
 	buf_reset(b);

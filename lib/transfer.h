@@ -42,6 +42,7 @@
 #include "aside.h"
 #include "cluster.h"
 #include "peer.h"
+#include "push.h"
 #include "store.h"
 
 struct transfer_config {
@@ -53,6 +54,13 @@ struct transfer_config {
 	int		 poll_ms;	/* how often to look for a new view */
 	int		 timeout_ms;	/* one batch call */
 };
+
+/*
+ * An error's room, NUL included: "to ID: " (ID cut to 64 bytes) and a
+ * receiver's push.h error whole (its answer up to PUSH_ANSWER_SHOWN
+ * bytes), so a peer's message is shown as it said it.
+ */
+#define TRANSFER_ERROR_MAX	(3 + 64 + 2 + PUSH_ERROR_MAX)
 
 struct transfer_stats {
 	bool		 running;	/* data not yet placed for the current view */
@@ -70,7 +78,8 @@ struct transfer_stats {
 	uint64_t	 strays;	/* keys not owned here to forward (transfer.c: STRAYS) */
 	bool		 strays_overflow;	/* too many: the next forwarding walks the store */
 	uint64_t	 strays_sent_total;	/* stray copies sent to owners since start */
-	char		 last_error[160];	/* why the last pass failed, "" if none */
+	char		 last_error[TRANSFER_ERROR_MAX];	/* why the last pass
+							   failed, "" if none */
 	int64_t		 next_retry_ms;	/* wall clock of the next attempt, 0 none */
 	int64_t		 started_ms;	/* wall clock */
 	int64_t		 finished_ms;	/* wall clock, 0 while running */
@@ -81,7 +90,7 @@ struct transfer_stats {
 	uint64_t	 cleanup_scanned;	/* keys looked at */
 	uint64_t	 cleanup_dropped;	/* keys forgotten here */
 	uint64_t	 cleanup_failed;	/* not owned, but not confirmed by every owner */
-	char		 cleanup_error[160];
+	char		 cleanup_error[TRANSFER_ERROR_MAX];
 	int64_t		 cleanup_started_ms;
 	int64_t		 cleanup_finished_ms;
 };

@@ -6,7 +6,8 @@
 # differ, a write coordinated through a member list that has not heard
 # of a join (five nodes, one armed never to learn a member: the
 # failpoint gossip-members-ignore), the stats of a pass that starts
-# while the last one waits on its senders, conditional writes, the quorum response headers, the
+# while the last one waits on its senders, a transfer refused with a long
+# answer (last_error keeps it), conditional writes, the quorum response headers, the
 # README quick start verbatim, and kvctl's server fail-over.
 #
 # Every node of a cluster must know the others' ports before it starts
@@ -1172,4 +1173,41 @@ rounds() {
 	[ "$status" -eq 1 ]
 	[ -z "$output" ]
 	[ "$stderr" = "kvctl: cluster leave: 404 nosuch is not a member" ]
+}
+
+# A receiver that refuses a transfer's batches with a long answer: the
+# transfer's last_error keeps it whole up to 256 bytes, cut between two
+# UTF-8 characters, as /cluster/nodes and kvctl cluster nodes --json
+# show it (it was cut at 80 bytes).  node2 is a stand-in: joined through
+# node1 unchecked (it answers no /cluster/nodes), every POST answered 503
+# with 2 + 3 x 100 bytes, so that byte 256 falls inside a character.
+@test "a transfer refused with a long answer keeps it in last_error up to 256 bytes, cut between UTF-8 characters" {
+	start_standin refuser <<'PY'
+import sys, standin
+BODY = ("EE" + "\u20ac" * 100).encode()
+class H(standin.Handler):
+    def do_POST(self):
+        self.body()
+        self.send(503, BODY)
+    def do_GET(self):
+        self.answer(404, {"error": "not found"})
+standin.serve(H, sys.argv[1])
+PY
+	local want i
+	want="to node2: HTTP 503: EE$(for ((i = 0; i < 84; i++)); do printf '\342\202\254'; done)"
+	start_alone node1 "$(port 1)"
+	for i in 1 2 3; do
+		[ "$(put node1 "lx$i" v)" = 201 ]
+	done
+	wait_for 10 test -s "$DATA/node1/placed.json"	# settled: a join moves keys
+	[ "$(code -X POST -d "{\"id\":\"node2\",\"address\":\"127.0.0.1:$(cat "$TMP/refuser.port")\"}" \
+	    "$(url node1)/cluster/join")" = 200 ]
+	wait_for 20 bash -c "curl -s '$(url node1)/cluster/nodes' | jq -e '.transfer.last_error | length > 0' >/dev/null"
+	run --separate-stderr kv --server "$(url node1)" cluster nodes --json
+	echo "$output" | jq -r .transfer.last_error
+	[ "$(echo "$output" | jq -r .transfer.last_error)" = "$want" ]
+	# kvctl status names it whole too.
+	run --separate-stderr kv --server "$(url node1)" status
+	echo "$output"
+	[[ $output == *"; last error $want"* ]]
 }

@@ -525,6 +525,28 @@ test_utf8(void)
 }
 
 static void
+test_utf8_cut(void)
+{
+	/* "a€b😀": a at 0, € at 1..3, b at 4, 😀 at 5..8. */
+	static const char t[] = "a\xe2\x82\xac" "b\xf0\x9f\x98\x80";
+	static const struct { const char *s; size_t n, max, want; } c[] = {
+		{ t, 9, 9, 9 }, { t, 9, 20, 9 }, { t, 9, 0, 0 },
+		{ t, 9, 1, 1 }, { t, 9, 2, 1 }, { t, 9, 3, 1 }, { t, 9, 4, 4 },
+		{ t, 9, 5, 5 }, { t, 9, 6, 5 }, { t, 9, 7, 5 }, { t, 9, 8, 5 },
+		{ "abc", 3, 2, 2 },
+		/* Not UTF-8: more than 3 continuation bytes, the cut stays. */
+		{ "a\x80\x80\x80\x80\x80", 6, 5, 5 },
+	};
+	size_t i, got;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		got = json_utf8_cut(c[i].s, c[i].n, c[i].max);
+		ok(got == c[i].want, "utf8_cut '%s' to %zu: %zu (got %zu)",
+		    show(c[i].s, c[i].n), c[i].max, c[i].want, got);
+	}
+}
+
+static void
 test_emit(void)
 {
 	static const struct { const char *in; int n; const char *out; } e[] = {
@@ -826,6 +848,7 @@ main(void)
 	test_depth();
 	test_accessors();
 	test_utf8();
+	test_utf8_cut();
 	test_emit();
 	test_roundtrip();
 	test_fuzz();
