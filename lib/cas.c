@@ -1258,20 +1258,34 @@ backoff_or_give_up(struct req *r, enum step st, struct replica_result *res)
 	return false;
 }
 
-/* The precondition check: 0 to go on, or the status to answer. */
+/*
+ * The precondition check: 0 to go on, or the status to answer with *why,
+ * the message that names the condition that failed (a static string).
+ */
 static int
 check_write(const struct replica_write *wr, const struct version *cur,
-    bool live)
+    bool live, const char **why)
 {
-	if (wr->if_match_any && !live)
+	if ((wr->if_match_any || wr->if_match != NULL) && !live) {
+		*why = "precondition failed: If-Match needs the key to exist, "
+		    "and it does not";
 		return 412;
-	if (wr->if_match != NULL && (!live ||
-	    !replica_etag_matches(wr->if_match, wr->if_match_len, &cur->clock)))
+	}
+	if (wr->if_match != NULL &&
+	    !replica_etag_matches(wr->if_match, wr->if_match_len, &cur->clock)) {
+		*why = "precondition failed: the key's current version is not "
+		    "the one If-Match names (it changed since that read)";
 		return 412;
-	if (wr->if_none_match && live)
+	}
+	if (wr->if_none_match && live) {
+		*why = "precondition failed: If-None-Match: * creates only, and "
+		    "the key exists";
 		return 412;
-	if (wr->tombstone && !live)
+	}
+	if (wr->tombstone && !live) {
+		*why = "not found";
 		return 404;
+	}
 	return 0;
 }
 
@@ -1314,6 +1328,7 @@ cas_put(struct cas *c, const char *key, size_t klen,
 	const struct mine *m;
 	enum step st;
 	bool unsure, live, gated = false;
+	const char *why;
 	int rc, required;
 
 	req_init(&r, c, key, klen);
@@ -1354,7 +1369,7 @@ cas_put(struct cas *c, const char *key, size_t klen,
 			goto out;
 		}
 		live = r.have && version_live(&r.w, clock_wall_ms());
-		if ((rc = check_write(wr, &r.w, live)) != 0) {
+		if ((rc = check_write(wr, &r.w, live, &why)) != 0) {
 			/* Our earlier proposal must never be finished after this. */
 			if (r.nmine > 0) {
 				if ((st = do_accept(&r, &r.b, NULL)) != STEP_OK)
@@ -1365,8 +1380,7 @@ cas_put(struct cas *c, const char *key, size_t klen,
 			if ((st = spread_read(&r)) != STEP_OK)
 				goto retry;
 			res->status = rc;
-			res->error = rc == 404 ? "not found" : "precondition "
-			    "failed: the key's current version does not match";
+			res->error = why;
 			report(&r, res, r.need);
 			goto out;
 		}

@@ -9,6 +9,7 @@
 #    was filed for: two If-Match writes with one ETag through two nodes
 #    both succeeded);
 #  - ?serial's parameter rules, and the internal routes' signatures;
+#  - a 412's message names the condition that failed;
 #  - no majority of the owners: 503 that says so, while plain writes go on;
 #  - histories recorded by test/cas_history.py from 8 clients incrementing
 #    one counter through every node of a 3-node and a 5-node cluster while
@@ -375,4 +376,32 @@ expires() {
 	[ "$(c "$u/kv/l?serial" | jq -r .value)" = two ]
 	[ "$(code -X PUT -H 'If-Match: "zzz"' -H "If-Match: $e" \
 	    -d '{"value":"x"}' "$(url node1)/kv/l")" = 412 ]
+}
+
+@test "a 412 says which condition failed: If-None-Match on a key that exists, If-Match on one that does not, an If-Match ETag of another version; through every coordinator" {
+	COUNT=3 NREP=3
+	cluster 3 3
+	wait_for 20 ready node1 node2 node3
+	local n u body
+	[ "$(put node1 m v0)" = 201 ]
+	for n in 1 2 3; do
+		u=$(url node$n)
+		body=$(c -X PUT -H 'If-None-Match: *' -d '{"value":"x"}' \
+		    "$u/kv/m")
+		[ "$(jq -r .code <<<"$body")" = precondition_failed ]
+		[ "$(jq -r .error <<<"$body")" = "precondition failed: If-None-Match: * creates only, and the key exists" ]
+		body=$(c -X PUT -H 'If-Match: *' -d '{"value":"x"}' \
+		    "$u/kv/absent$n")
+		[ "$(jq -r .error <<<"$body")" = "precondition failed: If-Match needs the key to exist, and it does not" ]
+		body=$(c -X DELETE -H 'If-Match: "zzz"' "$u/kv/absent$n")
+		[ "$(jq -r .error <<<"$body")" = "precondition failed: If-Match needs the key to exist, and it does not" ]
+		body=$(c -X PUT -H 'If-Match: "zzz"' -d '{"value":"x"}' \
+		    "$u/kv/m")
+		[ "$(jq -r .error <<<"$body")" = "precondition failed: the key's current version is not the one If-Match names (it changed since that read)" ]
+		[ "$(jq -r .acks <<<"$body")" -ge 2 ]
+	done
+	# kvctl shows the server's reason.
+	run "$KVCTL" --server "$(url node2)" put m y --if-match zzz
+	[ "$status" -eq 4 ]
+	[[ $output == *"is not the one If-Match names"* ]]
 }
