@@ -197,6 +197,25 @@ skip_value(const char *b, size_t p, size_t end)
 }
 
 /*
+ * Whitespace at p ended a header name: before a colon later on the line
+ * (RFC 9112 5.1 forbids it), or in a line with no colon at all ("Host x"),
+ * whose fault is the missing colon.  Reads on to the line's end to tell.
+ */
+static int
+space_after_name(const char *b, size_t len, size_t end, size_t p,
+    int *status, const char **why)
+{
+	for (; p < end; p++) {
+		if (b[p] == ':')
+			return bad(status, why,
+			    "whitespace before a header's colon");
+		if (b[p] == '\r' || b[p] == '\n')
+			return bad(status, why, field_byte_why(b[p]));
+	}
+	return exhausted(end, len, status);
+}
+
+/*
  * Parses field lines starting at p through the empty line that ends the
  * head.  Returns the offset just past that empty line, or HTTP_INCOMPLETE,
  * or HTTP_ERROR with *status 400 (syntax, *why set) or 431 (too many
@@ -237,8 +256,8 @@ parse_fields(const char *b, size_t len, size_t end, size_t p,
 				return bad(status, why,
 				    "folded header line (obs-fold)");
 			if (b[p] == ' ' || b[p] == '\t')
-				return bad(status, why,
-				    "whitespace before a header's colon");
+				return space_after_name(b, len, end, p, status,
+				    why);
 			if (p == name && b[p] == ':')
 				return bad(status, why, "empty header name");
 			return bad(status, why,
