@@ -1357,6 +1357,54 @@ check_fields(const char *body, const struct json_tok *toks, const char *allow,
 	return -1;
 }
 
+/* Whether p[0..n) starts with one whole UTF-8 character. */
+static bool
+starts_utf8(const char *p, size_t n)
+{
+	size_t k;
+
+	for (k = 1; k <= 4 && k <= n; k++)
+		if (json_utf8_valid(p, k))
+			return true;
+	return false;
+}
+
+/*
+ * The 400 for a PUT body that json_parse_grow refused: where the parser
+ * stopped, and the other way in, raw bytes, which a value that is not text
+ * (a byte that is not UTF-8 there) needs.  A body that parses after all
+ * ran out of memory: 503.
+ */
+static void
+bad_put_json(const struct server_request *sr, struct server_response *res)
+{
+	static const char want[] = "want {\"value\":\"...\"}, or the raw "
+	    "bytes with Content-Type: application/octet-stream";
+	char msg[256];
+	size_t off = 0;
+
+	if (json_parse(sr->body, sr->body_len, NULL, 0, JSON_DEPTH_DEFAULT,
+	    &off) >= 1) {	/* valid: the tokens did not fit in memory */
+		server_error(res, 503, "out of memory");
+		return;
+	}
+	if (sr->body_len == 0)
+		snprintf(msg, sizeof(msg), "bad body: empty (%s)", want);
+	else if (off >= sr->body_len)
+		snprintf(msg, sizeof(msg), "bad body: not valid JSON: the body "
+		    "ends before the JSON does, at byte %zu (%s)", sr->body_len,
+		    want);
+	else if (!starts_utf8(sr->body + off, sr->body_len - off))
+		snprintf(msg, sizeof(msg), "bad body: not valid JSON: byte %zu "
+		    "is not UTF-8 (JSON carries text: send a value that is not "
+		    "text as the raw bytes with Content-Type: "
+		    "application/octet-stream)", off);
+	else
+		snprintf(msg, sizeof(msg), "bad body: not valid JSON at byte "
+		    "%zu (%s)", off, want);
+	server_error_code(res, 400, "bad_body", msg);
+}
+
 /*
  * Takes the value out of a PUT body: the exact bytes for
  * application/octet-stream, else a JSON object with a string "value" and
@@ -1380,8 +1428,7 @@ parse_put_body(const struct server_request *sr, struct buf *value,
 		goto fail;
 	}
 	if (n < 0) {
-		server_error_code(res, 400, "bad_body", "bad body: not valid JSON "
-		    "(want {\"value\":\"...\"})");
+		bad_put_json(sr, res);
 		goto fail;
 	}
 	if (tp[0].type != JSON_OBJECT) {

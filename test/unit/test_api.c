@@ -867,12 +867,20 @@ static const struct bad {
 	{ "DELETE", "/kv/a", "X-Kvd-Context: ???\r\n", NULL, 400,
 	  "X-Kvd-Context", false },
 	/* bodies */
-	{ "PUT", "/kv/a", NULL, "not json", 400, "not valid JSON", false },
-	{ "PUT", "/kv/a", NULL, "{\"value\":\"x\"", 400, "not valid JSON",
+	{ "PUT", "/kv/a", NULL, "not json", 400, "not valid JSON at byte 0 "
+	  "(want {\"value\":\"...\"}, or the raw bytes with Content-Type: "
+	  "application/octet-stream)", false },
+	{ "PUT", "/kv/a", NULL, "{\"value\":\"x\"", 400, "not valid JSON: the "
+	  "body ends before the JSON does, at byte 12", false },
+	{ "PUT", "/kv/a", NULL, "{\"value\":\"x\",}", 400,
+	  "not valid JSON at byte 13", false },
+	{ "PUT", "/kv/a", NULL, "{\"value\":\"\xff\"}", 400, "not valid JSON: "
+	  "byte 10 is not UTF-8 (JSON carries text: send a value that is not "
+	  "text as the raw bytes with Content-Type: application/octet-stream)",
 	  false },
-	{ "PUT", "/kv/a", NULL, "{\"value\":\"x\",}", 400, "not valid JSON",
-	  false },
-	{ "PUT", "/kv/a", NULL, "{\"value\":\"\xff\"}", 400, "not valid JSON",
+	{ "PUT", "/kv/a", NULL, "{\"value\":\"\xc3\"}", 400,
+	  "byte 10 is not UTF-8", false },
+	{ "PUT", "/kv/a", NULL, "{\xc3\xa9}", 400, "not valid JSON at byte 1 ",
 	  false },
 	{ "PUT", "/kv/a", NULL, "[\"value\",\"x\"]", 400, "JSON object", false },
 	{ "PUT", "/kv/a", NULL, "\"x\"", 400, "JSON object", false },
@@ -887,8 +895,11 @@ static const struct bad {
 	  false },
 	{ "PUT", "/kv/a", NULL, "{\"value\":{\"v\":\"x\"}}", 400,
 	  "must be a string", false },
-	{ "PUT", "/kv/a", NULL, "", 400, "not valid JSON", false },
-	{ "PUT", "/kv/a", NULL, " ", 400, "not valid JSON", false },
+	{ "PUT", "/kv/a", NULL, "", 400, "bad body: empty (want {\"value\":"
+	  "\"...\"}, or the raw bytes with Content-Type: "
+	  "application/octet-stream)", false },
+	{ "PUT", "/kv/a", NULL, " ", 400, "ends before the JSON does, at byte 1",
+	  false },
 };
 
 /* A body nested deeper than the parser's limit: {"value":"x","a":[[[...]]]}. */
