@@ -4224,6 +4224,7 @@ join_node_answers(const struct opts *o, const char *address)
 /*
  * ID's address in the --server node's /cluster/nodes, into addr (kept as
  * it was when ID is not listed or the call fails).  True when found.
+ * Quiet: the join or leave that follows says why no server answers.
  */
 static bool
 member_address(const struct opts *o, const char *id, char *addr,
@@ -4231,12 +4232,14 @@ member_address(const struct opts *o, const char *id, char *addr,
 {
 	struct client_response res;
 	struct json_tok *t = NULL;
+	struct opts q = *o;
 	char mid[72];
 	bool found = false;
 	int arr, e, k;
 
+	q.quiet = true;
 	client_response_init(&res);
-	if (request(o, "GET", "/cluster/nodes", NULL, NULL, 0, NULL,
+	if (request(&q, "GET", "/cluster/nodes", NULL, NULL, 0, NULL,
 	    &res) == 0 && res.http.status == 200 &&
 	    (t = parse_body(&res.body)) != NULL &&
 	    (arr = jget(res.body.data, t, 0, "members")) >= 0 &&

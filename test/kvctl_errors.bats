@@ -6,7 +6,8 @@
 # of put, --json delete, verify's clean-up (--keep) and its verdict
 # when no write was acknowledged, hints drop's exit 3 while a member
 # is down, and a server answering no valid HTTP response named with what
-# was wrong with it.
+# was wrong with it, and cluster join and leave naming an unreachable
+# server once.
 #
 # Every name that must not resolve ends in .invalid (RFC 6761: never
 # resolves); every server is on 127.0.0.1.  teardown kills every node.
@@ -43,6 +44,19 @@ kvx() {
 	# verify, too, finds no server: exit 3.
 	kvx verify -d 0.2 -c 1 --server http://nosuchhost.invalid:8080
 	[ "$rc" -eq 3 ]
+}
+
+@test "cluster join and leave with no server reachable name each server's error once, not once for the member lookup before the change too" {
+	local dead cmd
+	dead=$(closed_port)
+	for cmd in "join n4 127.0.0.1:$dead" "leave n4"; do
+		kvx cluster $cmd --server "http://127.0.0.1:$dead"
+		echo "$err"
+		[ "$rc" -eq 3 ]
+		[ -z "$out" ]
+		[ "$(grep -c "Connection refused" <<<"$err")" -eq 1 ]
+		[ "$(grep -c "kvctl: no server reachable" <<<"$err")" -eq 1 ]
+	done
 }
 
 @test "failover is quiet: the dead first server is named only with -v; -v traces mput and load too" {
