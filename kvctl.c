@@ -5045,6 +5045,7 @@ struct load_conn {
 	struct client_conn c;
 	int		 at;		/* the server it uses */
 	bool		 open;
+	char		 why[512];	/* the last server's failure, "h:p: …" */
 };
 
 /* Names a failed line on stderr (the first LOAD_REPORT_MAX) and counts it. */
@@ -5114,7 +5115,11 @@ load_request(struct load *ld, struct load_conn *lc, const char *method,
 		client_response_free(res);
 		client_response_init(res);
 		if (client_do(&lc->c, method, target, ctype, body, blen, extra,
-		    ld->o->timeout_ms, res) == 0) {
+		    ld->o->timeout_ms, res) != 0) {
+			client_strerror(&lc->c, errno, foreign, sizeof(foreign));
+			snprintf(lc->why, sizeof(lc->why), "%.255s:%.15s: %s",
+			    s->host, s->port, foreign);
+		} else {
 			if (ld->o->verbose) {	/* -v: each exchange whole */
 				flockfile(stderr);
 				trace_request(s->host, s->port, method, target,
@@ -5128,10 +5133,11 @@ load_request(struct load *ld, struct load_conn *lc, const char *method,
 				rc = 0;
 				break;
 			}
+			snprintf(lc->why, sizeof(lc->why), "%.255s:%.15s is not "
+			    "a kvd server (%s)", s->host, s->port, foreign);
 			if (servers_failed(s, NULL) && !ld->o->quiet &&
 			    (ld->o->verbose || k == ld->nsrv - 1))
-				fprintf(stderr, "kvctl: %s:%s is not a kvd server "
-				    "(%s)\n", s->host, s->port, foreign);
+				fprintf(stderr, "kvctl: %s\n", lc->why);
 		}
 		servers_failed(s, NULL);
 		client_close(&lc->c);
@@ -5409,7 +5415,8 @@ load_put(struct load *ld, struct load_conn *lc, struct load_line *ln)
 		poll(NULL, 0, pause < 3200 ? pause : 3200);
 	}
 	if (rc != 0) {
-		load_fail(ld, ln, EXIT_UNREACHABLE, "no server reachable");
+		load_fail(ld, ln, EXIT_UNREACHABLE, "no server reachable (the "
+		    "last: %s)", lc->why);
 		goto out;
 	}
 	status = res.http.status;
@@ -5570,7 +5577,7 @@ load_batch(struct load *ld, struct load_conn *lc, struct load_line **want,
 	for (i = 0; i < left; i++) {
 		if (rc != 0)
 			load_fail(ld, want[i], EXIT_UNREACHABLE, "no server "
-			    "reachable");
+			    "reachable (the last: %s)", lc->why);
 		else
 			load_fail(ld, want[i], EXIT_SERVER, "503, %d tries",
 			    tries + 1);

@@ -6,8 +6,8 @@
 # of put, --json delete, verify's clean-up (--keep) and its verdict
 # when no write was acknowledged, hints drop's exit 3 while a member
 # is down, and a server answering no valid HTTP response named with what
-# was wrong with it, and cluster join and leave naming an unreachable
-# server once.
+# was wrong with it, cluster join and leave naming an unreachable
+# server once, and load and mput naming its error.
 #
 # Every name that must not resolve ends in .invalid (RFC 6761: never
 # resolves); every server is on 127.0.0.1.  teardown kills every node.
@@ -57,6 +57,20 @@ kvx() {
 		[ "$(grep -c "Connection refused" <<<"$err")" -eq 1 ]
 		[ "$(grep -c "kvctl: no server reachable" <<<"$err")" -eq 1 ]
 	done
+}
+
+@test "load and mput with no server reachable name the server's error on each line they fail, not only 'no server reachable'" {
+	local dead
+	dead=$(closed_port)
+	kvx load --server "http://127.0.0.1:$dead" <<<'{"key":"a","value":"b"}'
+	echo "$err"
+	[ "$rc" -eq 3 ]
+	[[ "$err" == *"kvctl: load: line 1: no server reachable (the last: 127.0.0.1:$dead: Connection refused)"* ]]
+	kvx mput a 1 b 2 --server "http://127.0.0.1:$dead"
+	echo "$err"
+	[ "$rc" -eq 3 ]
+	[[ "$err" == *"kvctl: a: no server reachable (the last: 127.0.0.1:$dead: Connection refused)"* ]]
+	[[ "$err" == *"kvctl: b: no server reachable (the last: 127.0.0.1:$dead: Connection refused)"* ]]
 }
 
 @test "failover is quiet: the dead first server is named only with -v; -v traces mput and load too" {
