@@ -19,7 +19,8 @@
  * the limit.  The request line is scanned up to max_request_line content
  * bytes plus the CR; one more content byte is a 414, known as soon as it
  * arrives.  Field lines are counted as they start; one beyond max_headers
- * (capped by the HTTP_MAX_HEADERS array) is a 431.
+ * (capped by the HTTP_MAX_HEADERS array) is a 431 that says so in
+ * req->error, where a 431 for the head's size leaves it NULL.
  *
  * Byte classes come from one 256-entry table (ctab) so each inner loop is a
  * load and a test per byte.  Framing semantics (Content-Length,
@@ -219,7 +220,7 @@ space_after_name(const char *b, size_t len, size_t end, size_t p,
  * Parses field lines starting at p through the empty line that ends the
  * head.  Returns the offset just past that empty line, or HTTP_INCOMPLETE,
  * or HTTP_ERROR with *status 400 (syntax, *why set) or 431 (too many
- * fields, or the head reached end < len).
+ * fields, *why set, or the head reached end < len).
  */
 static int
 parse_fields(const char *b, size_t len, size_t end, size_t p,
@@ -241,8 +242,10 @@ parse_fields(const char *b, size_t len, size_t end, size_t p,
 			*nh = n;
 			return (int)(p + 2);
 		}
-		if (n == cap)
+		if (n == cap) {
+			*why = "too many header fields";
 			return fail(status, 431);
+		}
 		/* field-name ":" OWS field-value OWS CRLF */
 		name = p;
 		while (p < end && IS(b[p], C_TCHAR))
@@ -574,7 +577,7 @@ http_parse_request(const char *b, size_t len, const struct http_limits *lim,
 		http_limits_default(&dl);
 		lim = &dl;
 	}
-	req->method = req->target = req->path = NULL;
+	req->method = req->target = req->path = req->error = NULL;
 	end = len < lim->max_header_bytes ? len : lim->max_header_bytes;
 	if (end > INT_MAX)
 		end = INT_MAX;
@@ -731,8 +734,8 @@ http_parse_response(const char *b, size_t len, size_t max_header_bytes,
 	r = parse_fields(b, len, end, p + 2, res->headers, HTTP_MAX_HEADERS,
 	    &res->nheaders, &code, &why);
 	if (r == HTTP_ERROR)
-		return res_bad(res, code == 431 ? "response head too large or "
-		    "too many header fields" : why);
+		return res_bad(res, code == 431 && why == NULL ? "response "
+		    "head too large" : why);
 	if (r < 0)
 		return r;
 

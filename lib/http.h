@@ -72,8 +72,8 @@ struct http_request {
 	bool		 is_head;	/* method is HEAD */
 	/*
 	 * Why a head was refused 400, as a static string such as "missing
-	 * Host header"; set only when http_parse_request returns HTTP_ERROR
-	 * with *status 400, left as it was otherwise.
+	 * Host header", or 431 for its field count ("too many header
+	 * fields"); NULL otherwise (a 431 for the head's size too).
 	 */
 	const char	*error;
 };

@@ -663,15 +663,28 @@ static void
 send_error(struct conn *c, const struct server_request *sr, int status,
     const char *why)
 {
+	const struct http_limits *lim = &c->s->cfg.limits;
 	char text[128];
-	const char *msg;
+	const char *msg = text;
 
 	switch (status) {
 	case 408: msg = "request timeout: the request did not arrive in time"; break;
 	case 413: msg = "request body too large"; break;
-	case 414: msg = "request line too long"; break;
+	case 414:
+		snprintf(text, sizeof(text), "request line too long: the limit "
+		    "is %zu bytes", lim->max_request_line);
+		break;
 	case 417: msg = "expectation failed: only 100-continue is supported"; break;
-	case 431: msg = "request header fields too large"; break;
+	case 431:
+		if (why != NULL)	/* the parser's: the field count */
+			snprintf(text, sizeof(text), "%s: the limit is %zu", why,
+			    lim->max_headers < HTTP_MAX_HEADERS ?
+			    lim->max_headers : HTTP_MAX_HEADERS);
+		else
+			snprintf(text, sizeof(text), "request head too large: "
+			    "the limit is %zu bytes (request line and header "
+			    "fields)", lim->max_header_bytes);
+		break;
 	case 501: msg = "transfer-encoding not implemented: only chunked is supported"; break;
 	case 505: msg = "HTTP version not supported: use HTTP/1.1 or HTTP/1.0"; break;
 	default:

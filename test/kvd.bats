@@ -411,17 +411,20 @@ EOF_ACCEPT
 	c "$U/kv/%ff" | jq -e .error
 }
 
-@test "request line over 8 KiB: 414" {
+@test "request line over 8 KiB: 414, naming the limit" {
 	k=$(printf 'a%.0s' $(seq 1 9000))
 	[ "$(code "$U/kv/$k")" = 414 ]
+	[ "$(c "$U/kv/$k" | jq -r .error)" = "request line too long: the limit is 8192 bytes" ]
 }
 
-@test "too many headers or too large a head: 431" {
+@test "too many headers or too large a head: 431, saying which and naming the limit" {
 	args=()
 	for i in $(seq 1 110); do args+=(-H "X-H$i: $i"); done
 	[ "$(code "${args[@]}" "$U/health")" = 431 ]
+	[ "$(c "${args[@]}" "$U/health" | jq -r .error)" = "too many header fields: the limit is 100" ]
 	big=$(printf 'b%.0s' $(seq 1 70000))
 	[ "$(code -H "X-Big: $big" "$U/health")" = 431 ]
+	[ "$(c -H "X-Big: $big" "$U/health" | jq -r .error)" = "request head too large: the limit is 65536 bytes (request line and header fields)" ]
 	# 90 headers are fine
 	args=()
 	for i in $(seq 1 90); do args+=(-H "X-H$i: $i"); done
