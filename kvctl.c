@@ -6875,25 +6875,47 @@ run_admin(const struct opts *o, int nargs, char **args)
 	return cmd_repair(o, nargs == 2 ? args[1] : NULL);
 }
 
-static int run(int argc, char **argv, char **args);
+static int run(int argc, char **argv, char **args, bool *quiet);
+static int output_written(int rc, bool quiet);
 
 int
 main(int argc, char **argv)
 {
 	char **args;
+	bool quiet = false;
 	int rc;
 
 	args = calloc((size_t)argc + 1, sizeof(*args));
 	if (args == NULL)
 		return EXIT_CLIENT;
-	rc = run(argc, argv, args);
+	rc = run(argc, argv, args, &quiet);
 	free(args);
-	return rc;
+	return output_written(rc, quiet);
 }
 
-/* Parses the command line into o and args (argc + 1 slots), then runs it. */
+/*
+ * rc, or 4 (EXIT_CLIENT) when stdout could not take what the command
+ * wrote (a full disk, a closed descriptor), said on stderr unless -q:
+ * the commands that check their own flush exit 4 for it too, silently.
+ */
 static int
-run(int argc, char **argv, char **args)
+output_written(int rc, bool quiet)
+{
+	errno = 0;	/* fflush's, when it fails; not an earlier flush's */
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return rc;
+	if (!quiet)
+		fprintf(stderr, "kvctl: cannot write the output to stdout%s%s\n",
+		    errno != 0 ? ": " : "", errno != 0 ? strerror(errno) : "");
+	return worse(rc, EXIT_CLIENT);
+}
+
+/*
+ * Parses the command line into o and args (argc + 1 slots), then runs
+ * it; *quiet gets -q once the line is read.
+ */
+static int
+run(int argc, char **argv, char **args, bool *quiet)
 {
 	struct opts o;
 	const char *a, *v, *unknown = NULL;
@@ -7029,6 +7051,7 @@ run(int argc, char **argv, char **args)
 			line_bad(&o, "unknown flag '%s'", a);
 		}
 	}
+	*quiet = o.quiet;
 	if (unknown != NULL && (help || version))
 		return usage_error(NULL, "unknown flag '%s'", unknown);
 	if (help) {

@@ -7,7 +7,8 @@
 # when no write was acknowledged, hints drop's exit 3 while a member
 # is down, and a server answering no valid HTTP response named with what
 # was wrong with it, cluster join and leave naming an unreachable
-# server once, and load and mput naming its error.
+# server once, load and mput naming its error, and a stdout that cannot
+# take the output said so.
 #
 # Every name that must not resolve ends in .invalid (RFC 6761: never
 # resolves); every server is on 127.0.0.1.  teardown kills every node.
@@ -71,6 +72,21 @@ kvx() {
 	[ "$rc" -eq 3 ]
 	[[ "$err" == *"kvctl: a: no server reachable (the last: 127.0.0.1:$dead: Connection refused)"* ]]
 	[[ "$err" == *"kvctl: b: no server reachable (the last: 127.0.0.1:$dead: Connection refused)"* ]]
+}
+
+@test "stdout that cannot take the output (/dev/full): exit 4, said on stderr (not with -q), for get, ls, status and --version alike" {
+	[ -w /dev/full ] || skip "no /dev/full"
+	"$KVCTL" --server "$U" put k v
+	local cmd
+	for cmd in "get k" "ls" "status" "--version"; do
+		run bash -c "'$KVCTL' --server '$U' $cmd 2>&1 >/dev/full"
+		echo "$cmd: $status $output"
+		[ "$status" -eq 4 ]
+		[[ "$output" == "kvctl: cannot write the output to stdout"* ]]
+	done
+	run bash -c "'$KVCTL' -q --server '$U' get k 2>&1 >/dev/full"
+	[ "$status" -eq 4 ]
+	[ -z "$output" ]
 }
 
 @test "failover is quiet: the dead first server is named only with -v; -v traces mput and load too" {
