@@ -2993,8 +2993,8 @@ down_text(const struct minfo *mi, const char *self, struct buf *out)
  * that a record from another node changed, sent on to their owners at
  * its next poll once its data is placed, or every 2 s while a send
  * fails): how many wait, or that it noted more than it lists and walks
- * its whole store instead.  Not strays_sent_total: it counts the copies
- * of failed sends too, so it climbs while a receiver is down.
+ * its whole store instead.  Not strays_sent_total: a total since start,
+ * it says what went out, not what waits.
  */
 static void
 strays_text(const struct minfo *mi, struct buf *out)

@@ -1121,7 +1121,10 @@ forward_keys(struct transfer *t, const struct cluster_view *cur,
 /*
  * Sends the strays noted so far to their owners in cur (STRAYS): the
  * keys, or after an overflow every key not owned here.  A send that
- * fails notes them again and retries after RETRY_MS.
+ * fails notes them again and retries after RETRY_MS.  strays_sent_total
+ * counts the copies owners took once a forwarding went through: one that
+ * failed is sent again whole, so counting its copies would count the
+ * same copies at every retry, climbing while a receiver is down.
  */
 static void
 forward_strays(struct transfer *t, const struct cluster_view *cur,
@@ -1157,7 +1160,8 @@ forward_strays(struct transfer *t, const struct cluster_view *cur,
 	}
 	t->st.strays = t->nstrays;
 	t->st.strays_overflow = t->strays_overflow;
-	t->st.strays_sent_total += p.sent;
+	if (rc == 0)
+		t->st.strays_sent_total += p.sent - p.refused;
 	pthread_mutex_unlock(&t->mu);
 	strays_free(keys, n);
 	log_event(rc != 0 ? LOG_WARN : LOG_INFO, rc != 0 ?

@@ -77,7 +77,9 @@ struct transfer_stats {
 	uint64_t	 failures;	/* passes that had to be retried */
 	uint64_t	 strays;	/* keys not owned here to forward (transfer.c: STRAYS) */
 	bool		 strays_overflow;	/* too many: the next forwarding walks the store */
-	uint64_t	 strays_sent_total;	/* stray copies sent to owners since start */
+	uint64_t	 strays_sent_total;	/* stray copies owners took since start
+						   (not refused, in forwardings
+						   that went through) */
 	char		 last_error[TRANSFER_ERROR_MAX];	/* why the last pass
 							   failed, "" if none */
 	int64_t		 next_retry_ms;	/* wall clock of the next attempt, 0 none */

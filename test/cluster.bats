@@ -753,7 +753,7 @@ stray_key() {
 	[ "$(code "$(url node1)/kv/$key?r=3")" = 200 ]
 }
 
-@test "kvctl status lists a node's strays waiting to be forwarded under transfers, until they went out" {
+@test "kvctl status lists a node's strays waiting to be forwarded under transfers, until they went out; strays_sent_total counts the copies owners took, not those of failed retries" {
 	pick_ports 5
 	start_one_behind ""
 	join_node5
@@ -777,10 +777,15 @@ stray_key() {
 	[[ "$output" == *"transfers"$'\n'"  - $holder forwarding: 1 stray key waiting to go to its owners"$'\n'* ]]
 	run kv status --server "$(url node1)" -o json
 	[ "$(echo "$output" | jq -c --arg h "$holder" '.transfers[] | select(.id == $h) | [.strays, .strays_overflow]')" = '[1,false]' ]
+	# Two forwardings failed: none of their copies counts as sent.
+	wait_for 30 eval '[ "$(grep -c "strays not forwarded" "$TMP/$holder.log")" -ge 2 ]'
+	[ "$(nodes "$holder" | jq .transfer.strays_sent_total)" = 0 ]
 
 	# node5 back: the stray goes out, and status no longer lists it.
 	start_peer 5 3 "node1=$(member_addr 1)" --anti-entropy-interval 0
 	wait_for 30 eval '[ "$(nodes "$holder" | jq .transfer.strays)" = 0 ]'
+	# Its three owners took one copy each.
+	wait_for 30 eval '[ "$(nodes "$holder" | jq .transfer.strays_sent_total)" = 3 ]'
 	wait_for 30 eval '[ "$(fetch_v node5 "$key" | jq -r .value)" = through-an-old-view ]'
 	run kv status --server "$(url node1)"
 	echo "$output"
