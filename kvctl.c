@@ -229,7 +229,7 @@ static const struct {
 	  "too: on a terminal it counts them and asks first, naming each\n"
 	  "member down or not answering that the count left out (no:\n"
 	  "'aborted', exit 6); elsewhere it needs --yes. Exit 1 when OWNER is\n"
-	  "unknown;\n"
+	  "no member (none is asked);\n"
 	  "exit 3 when a member that may hold some was down or did not answer:\n"
 	  "the others dropped theirs, its are kept (drop again once it is up).\n"
 	  "OWNER itself not answering is no failure: it holds none for itself\n"
@@ -3582,14 +3582,12 @@ admin_answered(const struct opts *o, int rc, struct client_response *res,
 static const struct minfo *
 find_member(const struct cview *cv, const char *id, const char *what)
 {
-	size_t i;
+	const struct minfo *mi = cview_find(cv, id);
 
-	for (i = 0; i < cv->nm; i++)
-		if (strcmp(cv->m[i].id, id) == 0)
-			return &cv->m[i];
-	fprintf(stderr, "kvctl: %s: no member '%s' (kvctl cluster nodes lists "
-	    "them)\n", what, id);
-	return NULL;
+	if (mi == NULL)
+		fprintf(stderr, "kvctl: %s: no member '%s' (kvctl cluster nodes "
+		    "lists them)\n", what, id);
+	return mi;
 }
 
 /*
@@ -3861,7 +3859,8 @@ drop_uncounted(const struct cview *cv, const char *owner,
  * each) and asks, naming the members the count left out (drop_uncounted:
  * the count is then no total); elsewhere it needs --yes.
  * Exit 0 when every member asked dropped them, 1 when OWNER is no member
- * and no member held hints for it (or the answer was no).  A member seen
+ * (find_member says so, and none is asked: a former member's hints go
+ * to its keys' current replicas by themselves).  A member seen
  * down (other than OWNER, which holds none for itself) is not asked and
  * makes it exit 3, as one that does not answer does: the drop is not
  * complete until every holder was reached, and 3 says to try again.
@@ -3880,7 +3879,7 @@ cmd_hints_drop(const struct opts *o, const char *owner)
 	struct json_tok *tk;
 	char id[72], d[48], why[256];
 	uint64_t count = 0, bytes = 0, dropped = 0, dbytes = 0;
-	size_t i, asked = 0, missing = 0;
+	size_t i;
 	int rc, worst = EXIT_OK, arr, e, k;
 
 	if (!o->yes && !isatty(STDIN_FILENO))
@@ -3888,6 +3887,10 @@ cmd_hints_drop(const struct opts *o, const char *owner)
 		    "a question (stdin is not a terminal)");
 	if ((rc = cview_get(o, false, &cv, "hints drop")) != 0)
 		return rc;
+	if (find_member(&cv, owner, "hints drop") == NULL) {
+		cview_free(&cv);
+		return EXIT_NOTFOUND;
+	}
 	if (!o->json && o->output != OUT_JSON)
 		cview_sort(&cv);	/* the lines per holder, for people */
 	ha = calloc(cv.nm + 1, sizeof(*ha));
@@ -3966,16 +3969,11 @@ cmd_hints_drop(const struct opts *o, const char *owner)
 				    "holds no hints for itself)\n", owner);
 			continue;
 		}
-		asked++;
 		if (rc == EXIT_UNREACHABLE && !o->quiet)
 			fprintf(stderr, "kvctl: hints drop: %s (%s) did not "
 			    "answer: %s; the hints it holds for %s may be kept\n",
 			    mi->id, mi->address, client_strerror(NULL,
 			    ha[i].err, why, sizeof(why)), owner);
-		if (rc == 0 && res->http.status == 404) {
-			missing++;
-			continue;
-		}
 		if (!admin_answered(o, rc, res, mi->id, &worst))
 			continue;
 		if ((tk = parse_body(&res->body)) != NULL) {
@@ -3998,11 +3996,7 @@ cmd_hints_drop(const struct opts *o, const char *owner)
 		    res->body.data[res->body.len - 1] == '\n' ?
 		    res->body.len - 1 : res->body.len);
 	}
-	if (asked > 0 && missing == asked) {
-		fprintf(stderr, "kvctl: hints drop: no such owner '%s' (not a "
-		    "member, and no member holds hints for it)\n", owner);
-		worst = EXIT_NOTFOUND;
-	} else if (o->json || o->output == OUT_JSON) {
+	if (o->json || o->output == OUT_JSON) {
 		buf_reset(&q);
 		json_emit_string(&q, owner, strlen(owner));
 		printf("{\"owner\":%s,\"dropped\":%llu,\"bytes\":%llu,"
