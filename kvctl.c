@@ -200,8 +200,9 @@ static const struct {
 	  "Checks that the server answers /health and prints its answer (with\n"
 	  "-o table as a table: ID, STATUS, STORAGE, UPTIME).\n"
 	  "Exit 5 (and a line on stderr) when the node answers but refuses\n"
-	  "writes: its storage is disk_full or failed, or it has left the\n"
-	  "cluster (status left: every key request gets 503)." },
+	  "writes: its storage is disk_full or failed, or only conditional\n"
+	  "writes (its cas_storage is), or it has left the cluster (status\n"
+	  "left: every key request gets 503)." },
 	{ "status", "kvctl status [-o json]",
 	  "One screen about the cluster: members up and down, N/W/R, keys,\n"
 	  "hints pending, the last anti-entropy round, transfers (keys scanned\n"
@@ -2397,10 +2398,30 @@ storage_text(const char *state)
 }
 
 /*
+ * What a /health "cas_storage" other than "ok" means (the compare-and-swap
+ * log's state); NULL for "ok" or none (a kvd from before it was reported).
+ */
+static const char *
+cas_storage_text(const char *state)
+{
+	if (state[0] == '\0' || strcmp(state, "ok") == 0)
+		return NULL;
+	if (strcmp(state, "disk_full") == 0)
+		return "the compare-and-swap log's disk is full, conditional "
+		    "writes refused until space is freed (plain writes go on)";
+	if (strcmp(state, "failed") == 0)
+		return "the compare-and-swap log failed (a write or fsync "
+		    "error), conditional writes refused until kvd is restarted "
+		    "(plain writes go on)";
+	return "the compare-and-swap log not ok";
+}
+
+/*
  * kvctl health: /health's body on stdout; exit 0 when the node answers
  * and its storage takes writes, 5 (after a line on stderr) when it
- * answers but refuses writes (disk full, failed WAL): it is alive, its
- * reads work, yet it is not healthy.  A node that has left the cluster
+ * answers but refuses writes (disk full, failed WAL), or only
+ * conditional ones (its compare-and-swap log's): it is alive, its reads
+ * work, yet it is not healthy.  A node that has left the cluster
  * ("status":"left") is 5 too: it answers every key request 503.
  */
 static int
@@ -2411,7 +2432,8 @@ cmd_health(const struct opts *o)
 	struct client_response res;
 	struct json_tok *t = NULL;
 	struct table tab;
-	char state[32] = "", status[32] = "", id[72] = "", up[32];
+	char state[32] = "", cas[32] = "", status[32] = "", id[72] = "",
+	    up[32];
 	const char *why;
 	bool table = o->output == OUT_TABLE;
 	int rc;
@@ -2426,6 +2448,7 @@ cmd_health(const struct opts *o)
 	if (rc == 0 && (t = parse_body(&res.body)) != NULL) {
 		jstr(res.body.data, t, 0, "status", status, sizeof(status));
 		jstr(res.body.data, t, 0, "storage", state, sizeof(state));
+		jstr(res.body.data, t, 0, "cas_storage", cas, sizeof(cas));
 		jstr(res.body.data, t, 0, "id", id, sizeof(id));
 	}
 	if (rc == 0 && table) {
@@ -2454,6 +2477,11 @@ cmd_health(const struct opts *o)
 	} else if (rc == 0 && (why = storage_text(state)) != NULL) {
 		if (!o->quiet)
 			fprintf(stderr, "kvctl: health: %s: %s\n", state, why);
+		rc = EXIT_SERVER;
+	} else if (rc == 0 && (why = cas_storage_text(cas)) != NULL) {
+		if (!o->quiet)
+			fprintf(stderr, "kvctl: health: cas_storage %s: %s\n",
+			    cas, why);
 		rc = EXIT_SERVER;
 	}
 out:

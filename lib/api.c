@@ -1688,8 +1688,12 @@ handle_batch_internal(struct node *nd, const struct server_request *sr,
 }
 
 /*
- * The WALs' state for /health, /ready and /metrics: the worse of the
- * store's and compare-and-swap's (paxos.c keeps a log of its own).
+ * The WALs' states for /health, /ready and /metrics: the store's, which
+ * takes every write, and compare-and-swap's (paxos.c keeps a log of its
+ * own), which conditional writes need besides.  The probes name each:
+ * while only the second refuses, plain writes go on, and "storage"
+ * saying so would send a balancer's writes away for nothing.  /metrics
+ * has one gauge per state, for the worse of the two.
  * While a disk is full the probes (wait true: /health, /ready) have the
  * log retry its kept records and wait for that attempt, at most
  * STORAGE_RETRY_MS for both logs together: a node whose writes are
@@ -1701,38 +1705,41 @@ handle_batch_internal(struct node *nd, const struct server_request *sr,
  */
 #define STORAGE_RETRY_MS 200
 
-static enum wal_state
-storage_state(struct node *nd, bool wait)
+static void
+storage_states(struct node *nd, bool wait, enum wal_state *store,
+    enum wal_state *cas)
 {
 	int64_t deadline = clock_now_ms() + STORAGE_RETRY_MS;
-	enum wal_state ws, ps;
 
 	if (!wait) {
-		if ((ws = store_wal_state(nd->store)) == WAL_DISK_FULL)
+		if ((*store = store_wal_state(nd->store)) == WAL_DISK_FULL)
 			store_flush_soon(nd->store);
-		ps = paxos_wal_state(nd->paxos);
+		*cas = paxos_wal_state(nd->paxos);
 	} else {
-		ws = store_wal_retry_until(nd->store, deadline);
-		ps = paxos_wal_retry_until(nd->paxos, deadline);
+		*store = store_wal_retry_until(nd->store, deadline);
+		*cas = paxos_wal_retry_until(nd->paxos, deadline);
 	}
-	return ps > ws ? ps : ws;
 }
 
 /*
  * Liveness: 200 while the process answers, whatever its disk does, with
- * "storage" naming the WAL's state (reads go on either way).
+ * "storage" naming the store's WAL's state (writes) and "cas_storage"
+ * compare-and-swap's log's (conditional writes); reads go on either way.
  */
 static void
 handle_health(struct node *nd, struct server_response *res)
 {
 	bool left = node_membership(nd) == NODE_LEFT;
+	enum wal_state ws, cs;
 
+	storage_states(nd, true, &ws, &cs);
 	buf_puts(&res->body, left ? "{\"status\":\"left\",\"id\":" :
 	    "{\"status\":\"ok\",\"id\":");
 	json_emit_string(&res->body, nd->cfg.id, strlen(nd->cfg.id));
-	buf_printf(&res->body, ",\"uptime_s\":%lld,\"storage\":\"%s\"}\n",
+	buf_printf(&res->body, ",\"uptime_s\":%lld,\"storage\":\"%s\","
+	    "\"cas_storage\":\"%s\"}\n",
 	    (long long)((clock_now_ms() - nd->started_ms) / 1000),
-	    wal_state_name(storage_state(nd, true)));
+	    wal_state_name(ws), wal_state_name(cs));
 }
 
 /*
@@ -1836,6 +1843,26 @@ refused_by_all(struct node *nd, const struct cluster_view *v,
 	return res->status == 503;
 }
 
+/*
+ * A ready node's body: each log that refuses writes is named, as
+ * /health names it ("storage" the store's, "cas_storage" the
+ * compare-and-swap log's); ready all the same: reads go on, and in a
+ * cluster the other replicas make the write quorums.
+ */
+static void
+ready_body(struct node *nd, struct buf *b)
+{
+	enum wal_state ws, cs;
+
+	storage_states(nd, true, &ws, &cs);
+	buf_puts(b, "{\"ready\":true");
+	if (ws != WAL_OK)
+		buf_printf(b, ",\"storage\":\"%s\"", wal_state_name(ws));
+	if (cs != WAL_OK)
+		buf_printf(b, ",\"cas_storage\":\"%s\"", wal_state_name(cs));
+	buf_puts(b, "}\n");
+}
+
 static void
 handle_ready(struct node *nd, struct server_response *res)
 {
@@ -1843,7 +1870,6 @@ handle_ready(struct node *nd, struct server_response *res)
 	const struct cluster_member *waiting = NULL;
 	struct buf why = BUF_INIT;
 	struct peer_health h;
-	enum wal_state ws;
 	size_t i;
 
 	v = cluster_view_get(nd->cluster);
@@ -1879,11 +1905,8 @@ handle_ready(struct node *nd, struct server_response *res)
 		buf_puts(&res->body, "{\"ready\":false,\"reason\":");
 		json_emit_string(&res->body, why.data, why.len);
 		buf_puts(&res->body, "}\n");
-	} else if ((ws = storage_state(nd, true)) != WAL_OK)
-		buf_printf(&res->body, "{\"ready\":true,\"storage\":\"%s\"}\n",
-		    wal_state_name(ws));
-	else
-		buf_puts(&res->body, "{\"ready\":true}\n");
+	} else
+		ready_body(nd, &res->body);
 	cluster_view_put(nd->cluster, v);
 	buf_free(&why);
 }
@@ -3272,7 +3295,7 @@ scrape(struct api *a)
 	struct transfer_stats ts;
 	struct paxos_stats ps;
 	struct scrape *sc = &a->last;
-	enum wal_state ws;
+	enum wal_state ws, cs;
 	int64_t wall = clock_wall_ms(), since;
 
 	store_stats(nd->store, &st);
@@ -3309,9 +3332,9 @@ scrape(struct api *a)
 	sc->connections = (double)ss.active;
 	sc->watchers = (double)watch_count(nd->watch);
 	sc->ring_mismatches = (double)cluster_ring_mismatches(nd->cluster);
-	ws = storage_state(nd, false);
-	sc->wal_disk_full = ws == WAL_DISK_FULL;
-	sc->wal_failed = ws == WAL_FAILED;
+	storage_states(nd, false, &ws, &cs);
+	sc->wal_disk_full = ws == WAL_DISK_FULL || cs == WAL_DISK_FULL;
+	sc->wal_failed = ws == WAL_FAILED || cs == WAL_FAILED;
 }
 
 /*

@@ -10,6 +10,7 @@
 # Needs root and permission to mount a tmpfs; skipped otherwise.
 
 load helpers
+bats_require_minimum_version 1.5.0
 
 setup() {
 	setup_tmp
@@ -412,7 +413,15 @@ alive() {
 	}
 	[ "$(cas 0)" = 503 ]
 	jq -e '.code == "storage_failure"' "$TMP/body"
-	[ "$(curl -s --max-time 10 "$(url n1)/health" | jq -r .storage)" = disk_full ]
+	# /health tells the two logs apart: plain writes go on.
+	curl -s --max-time 10 "$(url n1)/health" >"$TMP/health"
+	cat "$TMP/health"
+	jq -e '.status == "ok" and .storage == "ok" and .cas_storage == "disk_full"' "$TMP/health"
+	curl -s --max-time 10 "$(url n1)/ready" | jq -e '.ready and .cas_storage == "disk_full" and .storage == null'
+	run --separate-stderr "$KVCTL" --server "$(url n1)" health
+	echo "status $status: $stderr"
+	[ "$status" -eq 5 ]
+	[ "$stderr" = "kvctl: health: cas_storage disk_full: the compare-and-swap log's disk is full, conditional writes refused until space is freed (plain writes go on)" ]
 	[ "$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' -X DELETE \
 	    "$(url n1)/kv/kept")" = 204 ]
 	# Refused for longer than the grace: the node serves on.
@@ -432,6 +441,7 @@ alive() {
 	    "$(url n1)/kv/kept")" = 404 ]
 	rm -f "$p/filler"
 	[ "$(cas 10)" = 201 ]
+	curl -s --max-time 10 "$(url n1)/health" | jq -e '.storage == "ok" and .cas_storage == "ok"'
 }
 
 # read_only DIR: DIR is mounted read-only over itself (a bind mount), so

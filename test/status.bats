@@ -871,8 +871,12 @@ kvctl: not asked: node40 down for 0.1s" ]
 	    "$(url casfail)/kv/k2")" = 503 ]
 	grep -q 'wal fsync failed.*/paxos/' "$TMP/casfail.log"
 	! grep -q 'wal fsync failed.*/wal/wal-' "$TMP/casfail.log" || false
-	curl -s "$(url casfail)/health" | jq -e '.storage == "failed"'
+	# /health names the log that failed.
+	curl -s "$(url casfail)/health" | jq -e '.storage == "ok" and .cas_storage == "failed"'
 	curl -s "$(url casfail)/metrics" | grep -qx 'kvd_wal_failed 1'
+	run --separate-stderr "$KVCTL" --server "$(url casfail)" health
+	[ "$status" -eq 5 ]
+	[ "$stderr" = "kvctl: health: cas_storage failed: the compare-and-swap log failed (a write or fsync error), conditional writes refused until kvd is restarted (plain writes go on)" ]
 }
 
 @test "status: no negative age (a member's clock ahead of kvctl's, a kvd from before the ages; a member's own age below 0): 0, never - or -116" {
