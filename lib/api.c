@@ -1006,7 +1006,8 @@ forward_once(struct node *nd, const char *address, const char *target,
  * from its own read.  A node that is stopping (watch_stop) answers 503
  * shutting_down after the turn, as its own parked watches answer then
  * (not the 304 of a timeout), so a relay holds a shutdown one turn at
- * most.  0 when relayed, -1 when no owner could be asked (then this
+ * most; one that has left the cluster answers 503 left after the turn,
+ * as a watch parked on it does, not at the timeout.  0 when relayed, -1 when no owner could be asked (then this
  * node watches itself, from its quorum reads).
  */
 static int
@@ -1052,6 +1053,11 @@ forward_watch(struct node *nd, const struct server_request *sr,
 		if (res->status == 304 && watch_stopped(nd->watch)) {
 			buf_reset(&res->headers);
 			watch_shutting_down(res);
+			break;
+		}
+		if (res->status == 304 && node_membership(nd) == NODE_LEFT) {
+			buf_reset(&res->headers);
+			answer_left(res);
 			break;
 		}
 		if (res->status != 304 || clock_now_ms() >= deadline)

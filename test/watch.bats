@@ -479,6 +479,24 @@ down_on() {
 	done
 }
 
+@test "a watch relayed by a node that leaves answers 503 left at the end of its turn, not the 304 of its timeout" {
+	local own e
+	cluster4
+	own=$(not_on_node4 r)
+	[ -n "$own" ]
+	e=$(etag node1 "$own")
+	curl -s --max-time 90 -o "$TMP/out" -w '%{http_code}' \
+	    "$(url node4)/kv/$own?wait=$e&timeout=60" >"$TMP/code" 3>&- &
+	BG+=($!)
+	wait_for 10 watchers_are 1 node1 node2 node3	# parked on an owner
+	[ "$(code -X POST -d '{"id":"node4"}' "$(url node1)/cluster/leave")" = 200 ]
+	wait_for 15 eval '[ "$(c "$(url node4)/health" | jq -r .status)" = left ]'
+	wait "${BG[0]}" || true
+	echo "$(cat "$TMP/code") $(cat "$TMP/out")"
+	[ "$(cat "$TMP/code")" = 503 ]
+	[ "$(jq -r .code "$TMP/out")" = left ]
+}
+
 @test "a watch parked on a node that leaves answers 503 left, not the 304 of a timeout after the key changed through a member" {
 	local k keys="" pid
 	cluster3
