@@ -216,8 +216,8 @@ static const struct {
 	  "kvctl cannot reach either (joined before it was started) counts\n"
 	  "down. From the --server node's /cluster/nodes and each live\n"
 	  "member's own. -o json prints one stable JSON object, with a\n"
-	  "\"nodes\" entry a member (state, storage, ring_mismatch,\n"
-	  "link_error, ...) and \"failing_links\". A --server node that has\n"
+	  "\"nodes\" entry a member (state, storage, cas_storage,\n"
+	  "ring_mismatch, link_error, ...) and \"failing_links\". A --server node that has\n"
 	  "left the cluster is warned of: ask a member." },
 	{ "hints", "kvctl hints [NODE] | hints drop OWNER [--yes]",
 	  "Lists the hints (writes kept for a member that was down) held by\n"
@@ -2535,6 +2535,7 @@ struct minfo {
 	char	 link_error[160];	/* the --server node's "link_error": why
 					   its calls to it fail; "" none */
 	char	 storage[16];		/* its /health "storage"; "" unknown */
+	char	 cas_storage[16];	/* its /health "cas_storage"; "" unknown */
 	/* the call */
 	const struct opts *o;
 	struct client_response res;
@@ -2573,20 +2574,24 @@ cview_free(struct cview *cv)
 }
 
 /*
- * The "storage" of a member's GET /health on c, into out; "" when it
- * does not say (no answer, a kvd from before it was reported).
+ * The "storage" and "cas_storage" of a member's GET /health on c, into
+ * mi; "" when it does not say (no answer, a kvd from before it was
+ * reported).
  */
 static void
-health_storage(struct client_conn *c, int ms, char *out, size_t len)
+health_storage(struct client_conn *c, int ms, struct minfo *mi)
 {
 	struct client_response res;
 	struct json_tok *t;
 
-	out[0] = '\0';
+	mi->storage[0] = mi->cas_storage[0] = '\0';
 	client_response_init(&res);
 	if (client_do(c, "GET", "/health", NULL, NULL, 0, NULL, ms, &res) == 0 &&
 	    res.http.status == 200 && (t = parse_body(&res.body)) != NULL) {
-		jstr(res.body.data, t, 0, "storage", out, len);
+		jstr(res.body.data, t, 0, "storage", mi->storage,
+		    sizeof(mi->storage));
+		jstr(res.body.data, t, 0, "cas_storage", mi->cas_storage,
+		    sizeof(mi->cas_storage));
 		free(t);
 	}
 	client_response_free(&res);
@@ -2616,7 +2621,7 @@ minfo_call(void *arg)
 	} else if (mi->res.http.status != 200)
 		snprintf(mi->err, sizeof(mi->err), "HTTP %d", mi->res.http.status);
 	else
-		health_storage(&c, ms, mi->storage, sizeof(mi->storage));
+		health_storage(&c, ms, mi);
 	client_close(&c);
 	return NULL;
 }
@@ -3204,6 +3209,8 @@ status_member_json(const struct minfo *mi, struct buf *b)
 	json_string_or_null(b, mi->answered ? "" : mi->err);
 	buf_puts(b, ",\"storage\":");
 	json_string_or_null(b, mi->storage);
+	buf_puts(b, ",\"cas_storage\":");
+	json_string_or_null(b, mi->cas_storage);
 	buf_puts(b, ",\"ring_mismatch\":");
 	json_string_or_null(b, mi->ring_mismatch);
 	buf_puts(b, ",\"link_error\":");
@@ -3363,6 +3370,9 @@ cmd_status(const struct opts *o)
 		if (storage_text(cv.m[i].storage) != NULL)
 			warn_add(&warn, &wj, "%s %s", cv.m[i].id,
 			    storage_text(cv.m[i].storage));
+		else if (cas_storage_text(cv.m[i].cas_storage) != NULL)
+			warn_add(&warn, &wj, "%s %s", cv.m[i].id,
+			    cas_storage_text(cv.m[i].cas_storage));
 	for (i = 0; i < cv.nlinks; i++) {
 		buf_reset(&tmp);
 		link_text(&cv.links[i], &tmp);

@@ -877,6 +877,11 @@ kvctl: not asked: node40 down for 0.1s" ]
 	run --separate-stderr "$KVCTL" --server "$(url casfail)" health
 	[ "$status" -eq 5 ]
 	[ "$stderr" = "kvctl: health: cas_storage failed: the compare-and-swap log failed (a write or fsync error), conditional writes refused until kvd is restarted (plain writes go on)" ]
+	run "$KVCTL" --server "$(url casfail)" status
+	echo "$output"
+	echo "$output" | grep -qx '  - casfail the compare-and-swap log failed (a write or fsync error), conditional writes refused until kvd is restarted (plain writes go on)'
+	run "$KVCTL" --server "$(url casfail)" status -o json
+	echo "$output" | jq -e '.nodes[0] | .storage == "ok" and .cas_storage == "failed"'
 }
 
 @test "status: no negative age (a member's clock ahead of kvctl's, a kvd from before the ages; a member's own age below 0): 0, never - or -116" {
