@@ -139,22 +139,49 @@
  * keys back and the thread retries after RETRY_MS.  A set that is full
  * marks an overflow instead, and the next forwarding walks the whole
  * store and sends every key this node does not own to its owners
- * (cleanup's sending half, no drop).  A pass does not empty the set: the
- * strays' senders under the one-sender rule may not hold them.  While
- * strays wait, the stats say running (data not placed), so an operator
- * does not stop a node that left before they went out; a node killed
- * with strays unsent leaves them to `kvctl cluster cleanup` on a node
- * that holds them.
+ * (cleanup's sending half, no drop), and while members lag (below)
+ * every key it owns that few of its owners kept.  A pass does not empty
+ * the set: the strays' senders under the one-sender rule may not hold
+ * them.  While strays wait, the stats say running (data not placed), so
+ * an operator does not stop a node that left before they went out; a
+ * node killed with strays unsent leaves them to `kvctl cluster cleanup`
+ * on a node that holds them.
+ *
+ * LAGGING.  An old owner that is still an owner gets such a write too, and
+ * it is no stray here; but when two owners of the key changed at once (two
+ * joins, a join and a leave) it may be the only current owner the write
+ * reached, its pass done before the write came.  The old owners that had
+ * not heard of the change when they took it delegate the key to it once
+ * they hear (ONE SENDER PER KEY): without more, the two new owners never
+ * got it, and a read through them at R=2 missed an acknowledged write
+ * until a cleanup.  So from the start of a pass the thread keeps the view
+ * it started from (lag_from) for as long as some member that gossip says
+ * is up publishes a placement other than the current owners' (it has not
+ * placed for them, so it may still write through an older view), and a
+ * record from another node that changes a key this node owns is a stray
+ * too when fewer than a majority of the key's owners were its owners in
+ * lag_from (key_kept_by_few: with N=3, two of them new).  With one new
+ * owner the two that stay both take the write, and a read quorum meets one
+ * of them. A pass while the window is open keeps the older lag_from: a
+ * member may lag behind both changes of two joins.  The window ends at the
+ * first poll that finds the data placed here and no member lagging; its
+ * cost is that meanwhile the owners of such a key also send each other the
+ * writes they receive, copies the apply rule makes no-ops (which note
+ * nothing, so none bounces).  A write through a view older than lag_from
+ * (from a member that was down when the window opened) is compared with
+ * lag_from only.
  *
  * Members are compared by id; a member that rejoined at another address
- * is the same owner.  Locks: t->mu guards the stats, cleanup_wanted and
- * the strays; it is never held during a walk or a call.  placed, fresh
- * and the watch belong to the thread.
+ * is the same owner.  Locks: t->mu guards the stats, cleanup_wanted,
+ * the strays and lag_from (which only the thread changes); it is never
+ * held during a walk or a call.  placed, fresh and the watch belong to
+ * the thread.
  */
 #include "transfer.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,7 +229,15 @@ struct transfer {
 	char		(*w_ids)[RING_ID_MAX + 1];
 	size_t		 w_n;
 
-	/* Keys not owned here that a record from elsewhere changed. */
+	/*
+	 * The view the last pass started from, kept while some member has
+	 * not placed for the current owners (LAGGING); NULL otherwise.  The
+	 * thread sets and frees it under mu; transfer_applied reads it there.
+	 */
+	struct cluster_view *lag_from;
+	atomic_bool	 lagging;	/* lag_from != NULL, read without mu */
+
+	/* Keys a record from elsewhere changed: not owned here, or moved. */
 	struct buf	*strays;	/* under mu */
 	size_t		 nstrays;
 	bool		 strays_overflow;	/* more than STRAYS_MAX were noted */
@@ -268,6 +303,24 @@ preference(const struct cluster_view *v, const char *key, size_t klen,
 	if (v->nmembers == 0)
 		return 0;
 	return ring_preference(v->ring, key, klen, want, pref);
+}
+
+/*
+ * True when fewer than a majority of key's owners in cur were among its
+ * owners in old: a write through a view as old as old reached at most
+ * those, and a read quorum of the others misses it (LAGGING).
+ */
+static bool
+key_kept_by_few(const struct cluster_view *old,
+    const struct cluster_view *cur, const char *key, size_t klen)
+{
+	size_t oldp[MAX_PREF], newp[MAX_PREF], no, nn, i, kept = 0;
+
+	no = preference(old, key, klen, oldp);
+	nn = preference(cur, key, klen, newp);
+	for (i = 0; i < nn; i++)
+		kept += pref_has(old, oldp, no, cur->members[newp[i]].id);
+	return kept < nn / 2 + 1;
 }
 
 /* ---- sending ---------------------------------------------------------- */
@@ -442,13 +495,16 @@ collect(void *arg, const char *key, size_t klen, const struct version *v)
 	nn = preference(cur, key, klen, newp);
 	if (p->kind != PASS_PLACE) {
 		for (i = 0; i < nn; i++)
-			if (cur->self >= 0 && newp[i] == (size_t)cur->self)
+			if (cur->self >= 0 && newp[i] == (size_t)cur->self &&
+			    !(p->kind == PASS_FORWARD && p->old != NULL &&
+			    key_kept_by_few(p->old, cur, key, klen)))
 				return 0;	/* ours: kept */
 		if (nn == 0)
 			return 0;
 		if (p->kind == PASS_FORWARD) {
 			for (i = 0; i < nn; i++)
-				add_record(p, newp[i], key, klen, v);
+				if (cur->self < 0 || newp[i] != (size_t)cur->self)
+					add_record(p, newp[i], key, klen, v);
 			return 0;
 		}
 		if (p->ncand == p->capcand) {
@@ -655,6 +711,46 @@ run_pass(struct transfer *t, const struct cluster_view *old,
 		flush_all(p, false);
 	pass_free(p);
 	return p->failed ? -1 : 0;
+}
+
+/* ---- lagging members ------------------------------------------------ */
+
+/*
+ * True when a member of cur that gossip says is up publishes a placement
+ * other than cur's owners (LAGGING): it has not placed for them yet, and
+ * may still write through an older view.  A member that publishes none
+ * (an older kvd) is not waited for.
+ */
+static bool
+members_lag(struct transfer *t, const struct cluster_view *cur)
+{
+	struct liveness_info li;
+	uint64_t h = cluster_view_owners_hash(cur);
+	size_t i;
+
+	for (i = 0; i < cur->nmembers; i++) {
+		if ((ssize_t)i == cur->self)
+			continue;
+		cluster_liveness(t->cfg.cluster, cur->members[i].id, &li);
+		if ((li.state == LIVENESS_UP || li.state == LIVENESS_SUSPECT) &&
+		    li.placed != 0 && li.placed != h)
+			return true;
+	}
+	return false;
+}
+
+/* Replaces lag_from with from (taken over; NULL ends the window). */
+static void
+lag_set(struct transfer *t, struct cluster_view *from)
+{
+	struct cluster_view *was;
+
+	pthread_mutex_lock(&t->mu);
+	was = t->lag_from;
+	t->lag_from = from;
+	atomic_store_explicit(&t->lagging, from != NULL, memory_order_relaxed);
+	pthread_mutex_unlock(&t->mu);
+	cluster_view_free(was);
 }
 
 /* ---- placement -------------------------------------------------------- */
@@ -891,6 +987,8 @@ placement(struct transfer *t, const struct cluster_view *cur, int64_t *delay)
 	t->st.next_retry_ms = 0;
 	pthread_mutex_unlock(&t->mu);
 
+	if (t->lag_from == NULL)	/* a window open keeps its older view */
+		lag_set(t, copy_view(t, t->placed));
 	(void)failpoint("transfer-pass-delay");
 	rc = run_pass(t, t->placed, cur, PASS_PLACE, NULL, 0, &p);
 	next = rc == 0 ? copy_view(t, cur) : NULL;
@@ -1072,13 +1170,16 @@ transfer_applied(struct transfer *t, const char *key, size_t klen)
 	n = preference(cur, key, klen, pref);
 	for (i = 0; i < n && cur->self >= 0; i++)
 		owner = owner || pref[i] == (size_t)cur->self;
+	if (n > 0 && (!owner ||
+	    atomic_load_explicit(&t->lagging, memory_order_relaxed))) {
+		pthread_mutex_lock(&t->mu);
+		if (!owner || (t->lag_from != NULL &&
+		    key_kept_by_few(t->lag_from, cur, key, klen)))
+			do_note_stray(t, key, klen);
+		t->st.strays = t->nstrays;
+		pthread_mutex_unlock(&t->mu);
+	}
 	cluster_view_put(t->cfg.cluster, cur);
-	if (owner || n == 0)
-		return;
-	pthread_mutex_lock(&t->mu);
-	do_note_stray(t, key, klen);
-	t->st.strays = t->nstrays;
-	pthread_mutex_unlock(&t->mu);
 }
 
 /*
@@ -1149,7 +1250,7 @@ forward_strays(struct transfer *t, const struct cluster_view *cur,
 		return;
 	}
 	if (overflow)
-		rc = run_pass(t, NULL, cur, PASS_FORWARD, NULL, 0, &p);
+		rc = run_pass(t, t->lag_from, cur, PASS_FORWARD, NULL, 0, &p);
 	else
 		rc = forward_keys(t, cur, keys, n, &p);
 	pthread_mutex_lock(&t->mu);
@@ -1204,8 +1305,11 @@ transfer_main(void *arg)
 			if (want)
 				cleanup(t, cur);
 		}
-		if (cluster_view_same_owners(t->placed, cur))
+		if (cluster_view_same_owners(t->placed, cur)) {
+			if (t->lag_from != NULL && !members_lag(t, cur))
+				lag_set(t, NULL);
 			forward_strays(t, cur, &delay);
+		}
 		cluster_view_put(t->cfg.cluster, cur);
 	}
 	return NULL;
@@ -1265,6 +1369,7 @@ transfer_stop(struct transfer *t)
 	cluster_view_free(t->placed);
 	watch_clear(t);
 	strays_free(t->strays, t->nstrays);
+	cluster_view_free(t->lag_from);
 	free(t);
 }
 

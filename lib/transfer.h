@@ -24,7 +24,9 @@
  *
  * A record that reaches a node which does not own its key (a write
  * coordinated through a view that had not heard of a join yet) is sent
- * on to the key's owners soon after (transfer_applied).
+ * on to the key's owners soon after (transfer_applied); while some
+ * member has not yet placed for the current owners, so is one that
+ * reaches an owner of a key most of whose owners are new.
  *
  * Cleanup (transfer_cleanup) drops what this node no longer owns: once
  * the data is placed for the current view, each key this node is not an
@@ -113,10 +115,12 @@ void	transfer_stats(struct transfer *t, struct transfer_stats *st);
 
 /*
  * A record from another node changed key in the store: when this node
- * does not own key in the current view (one ring lookup), the key is
- * kept, and its record sent to its owners at the next poll that finds
- * the data placed (transfer.c: STRAYS).  Cheap, takes t's lock only for
- * a key not owned; NULL t is a no-op.
+ * does not own key in the current view (one ring lookup), or owns it
+ * while some member has not placed for the current owners and most of
+ * the key's owners are new (transfer.c: LAGGING), the key is kept, and
+ * its record sent to its other owners at the next poll that finds the
+ * data placed (transfer.c: STRAYS).  Cheap, takes t's lock only for a
+ * key not owned or while members lag; NULL t is a no-op.
  */
 void	transfer_applied(struct transfer *t, const char *key, size_t klen);
 
