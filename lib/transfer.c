@@ -31,7 +31,10 @@
  *     together, each naming the others, stayed fresh until the first
  *     join, whose pass sent the new node only the keys an old owner
  *     stopped owning: below N (2 nodes with N=3, then a third; one node
- *     started alone, then a second) none does, and it got nothing.
+ *     started alone, then a second) none does, and it got nothing.  A
+ *     node started alone settles at start, before it serves
+ *     (settle_if_alone): a member gossip admitted before its first poll
+ *     met it fresh, and got none of the keys written to it meanwhile.
  *
  * Hearing from one member is the earliest sign that the view is more
  * than a guess, not proof that it is whole: a node whose seed knew part
@@ -966,6 +969,25 @@ settle(struct transfer *t, const struct cluster_view *cur)
 	    (unsigned long long)cur->version, cur->nmembers);
 }
 
+/*
+ * At start: a fresh node started alone (no member to learn from) is the
+ * whole cluster, and the writes it takes are placed for its view from
+ * the first one, so it settles before it serves.  Left to the first
+ * poll, a member admitted by gossip within poll_ms met it fresh, and its
+ * pass sent that member none of the keys written meanwhile.
+ */
+static void
+settle_if_alone(struct transfer *t)
+{
+	const struct cluster_view *cur = cluster_view_get(t->cfg.cluster);
+
+	if (cur == NULL)
+		return;
+	if (t->fresh && learned(t, cur))
+		settle(t, cur);
+	cluster_view_put(t->cfg.cluster, cur);
+}
+
 static void
 placement(struct transfer *t, const struct cluster_view *cur, int64_t *delay)
 {
@@ -1334,6 +1356,7 @@ transfer_start(struct transfer **out, const struct transfer_config *cfg)
 	t->from_hash = cluster_view_owners_hash(t->placed);
 	pthread_mutex_init(&t->mu, NULL);
 	publish(t);
+	settle_if_alone(t);
 	if ((rc = stopper_init(&t->stopper)) != 0)
 		goto fail;
 	if ((rc = pthread_create(&t->thread, NULL, transfer_main, t)) != 0) {

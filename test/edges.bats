@@ -561,6 +561,21 @@ BIG="--peer-timeout-ms 3000"
 
 # ---- 3. leaving, and cleanup ---------------------------------------------
 
+@test "a node started alone settles before it serves: a member gossip admits before its first poll still gets every key written to it (anti-entropy off)" {
+	local p
+	p=$(port 1)
+	start_node node1 --addr "127.0.0.1:$p" --advertise "127.0.0.1:$p" \
+	    --n 3 --w 2 --r 2 --peer-timeout-ms 500 --gossip-interval-ms 200 \
+	    --anti-entropy-interval 0
+	# No wait: node2 is admitted within node1's first poll (500 ms),
+	# where node1 still took itself for a node learning its cluster and
+	# its pass sent node2 nothing.
+	put_acked node1 $(keys a 20)
+	start_seeded 2
+	wait_for 15 lists node1 node2
+	receives 2 a 20
+}
+
 @test "a node that left says so: /health left, /ready 503, member:false, writes 503 code left; the others drop it" {
 	start_cluster
 	run kv cluster leave node2 --server "$(url node1)"
