@@ -2362,7 +2362,10 @@ jtrue(const char *b, const struct json_tok *t, int obj, const char *name)
 	return i >= 0 && t[i].type == JSON_TRUE;
 }
 
-/* A string member into out (len bytes with the NUL); "" when absent. */
+/*
+ * A string member into out (len bytes with the NUL), cut between two
+ * UTF-8 characters when it is longer; "" when absent.
+ */
 static void
 jstr(const char *b, const struct json_tok *t, int obj, const char *name,
     char *out, size_t len)
@@ -2373,7 +2376,8 @@ jstr(const char *b, const struct json_tok *t, int obj, const char *name,
 	out[0] = '\0';
 	if (i >= 0 && t[i].type == JSON_STRING) {
 		json_string_decode(b, &t[i], &s);
-		snprintf(out, len, "%s", s.data ? s.data : "");
+		snprintf(out, len, "%.*s", (int)json_utf8_cut(s.data, s.len,
+		    len - 1), s.data);
 	}
 	buf_free(&s);
 }
@@ -2529,7 +2533,8 @@ struct minfo {
 	int64_t	 ae_last_ms;		/* its wall clock, 0 none */
 	int64_t	 ae_last_age;		/* ms, on its clock; -1 none */
 	bool	 ae_last_ok;
-	char	 ae_last_peer[72], ae_last_error[160];
+	char	 ae_last_peer[72];
+	char	 ae_last_error[512];	/* whole (antientropy.h bounds it) */
 	uint64_t hints_for;		/* held for it by the members that answered */
 	char	 ring_mismatch[128];	/* the --server node's "ring_mismatch" */
 	char	 link_error[160];	/* the --server node's "link_error": why

@@ -518,7 +518,7 @@ struct round {
 	uint64_t	received, sent, differing, compared;
 	bool		more;		/* capped: run another round */
 	bool		equal;		/* roots matched */
-	char		why[PEER_WHY_MAX];	/* a refusal's words, for EPROTO */
+	char		why[AE_ERROR_MAX];	/* a refusal's words, for EPROTO */
 };
 
 static int
@@ -595,7 +595,7 @@ push_records(struct ae *ae, const char *id, const char *address,
 		log_event(LOG_WARN, "anti-entropy push refused", "peer=%s "
 		    "addr=%s status=%d pushed=%zu records=%zu err=%s", id,
 		    address, r.status, r.acked, r.records, r.error);
-		snprintf(why, whylen, "push refused: %d %.120s", r.status,
+		snprintf(why, whylen, "push refused: %d %s", r.status,
 		    r.error);
 	}
 	errno = saved;
@@ -667,8 +667,8 @@ ae_round(struct ae *ae, const char *id, struct round *rr)
 		    res.body.data[slen - 1] == '\r'); slen--)
 			;
 		snprintf(rr->why, sizeof(rr->why), "sync refused: %d %.*s",
-		    res.http.status, (int)(slen < 120 ? slen : 120),
-		    res.body.data);
+		    res.http.status, (int)json_utf8_cut(res.body.data, slen,
+		    PUSH_ANSWER_SHOWN), res.body.data);
 		errno = EPROTO;
 		goto fail;
 	}
@@ -803,7 +803,7 @@ exchange(struct ae *ae, const char *id, bool repair)
 {
 	struct round rr;
 	uint64_t received = 0, sent = 0, differing = 0;
-	char why[PEER_WHY_MAX] = "";
+	char why[AE_ERROR_MAX] = "";
 	int rounds, done = 0, rc = 0, saved = 0;
 
 	if (ae == NULL || id == NULL || strcmp(id, ae->self_id) == 0) {

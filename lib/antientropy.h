@@ -28,6 +28,7 @@
 #include "buf.h"
 #include "cluster.h"
 #include "peer.h"
+#include "push.h"
 #include "ring.h"
 #include "store.h"
 
@@ -44,6 +45,13 @@ struct ae_config {
 	int		 timeout_ms;	/* one call */
 };
 
+/*
+ * An exchange's error room, NUL included: "sync refused: STATUS " and the
+ * peer's answer (cut to PUSH_ANSWER_SHOWN bytes between two UTF-8
+ * characters), or "push refused: STATUS " and push.h's error whole.
+ */
+#define AE_ERROR_MAX	(32 + PUSH_ERROR_MAX)
+
 struct ae_stats {
 	uint64_t	exchanges;	/* sync rounds completed */
 	uint64_t	failures;	/* rounds that failed (peer down, error) */
@@ -56,7 +64,7 @@ struct ae_stats {
 	int64_t		last_ms;	/* wall clock, 0 never */
 	bool		last_ok;
 	char		last_peer[RING_ID_MAX + 1];
-	char		last_error[160];	/* "" when it succeeded */
+	char		last_error[AE_ERROR_MAX];	/* "" when it succeeded */
 	int		interval_ms;	/* the configured interval, 0 off */
 };
 

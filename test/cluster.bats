@@ -6,8 +6,8 @@
 # differ, a write coordinated through a member list that has not heard
 # of a join (five nodes, one armed never to learn a member: the
 # failpoint gossip-members-ignore), the stats of a pass that starts
-# while the last one waits on its senders, a transfer refused with a long
-# answer (last_error keeps it), conditional writes, the quorum response headers, the
+# while the last one waits on its senders, a transfer and an anti-entropy
+# sync refused with a long answer (last_error keeps it), conditional writes, the quorum response headers, the
 # README quick start verbatim, and kvctl's server fail-over.
 #
 # Every node of a cluster must know the others' ports before it starts
@@ -1278,4 +1278,35 @@ PY
 	run --separate-stderr kv --server "$(url node1)" status
 	echo "$output"
 	[[ $output == *"; last error $want"* ]]
+}
+
+# A peer that refuses anti-entropy's sync with a long answer: the
+# exchange's last_error keeps it whole up to 256 bytes, cut between two
+# UTF-8 characters, in /cluster/nodes and kvctl status (it was cut at 120
+# bytes, inside a character: a \ufffd).  node2 is the stand-in of the
+# test above, every POST answered 503; a repair asks it at once.
+@test "an anti-entropy sync refused with a long answer keeps it in last_error up to 256 bytes, cut between UTF-8 characters" {
+	start_standin refuser <<'PY'
+import sys, standin
+BODY = ("EE" + "\u20ac" * 100).encode()
+class H(standin.Handler):
+    def do_POST(self):
+        self.body()
+        self.send(503, BODY)
+    def do_GET(self):
+        self.answer(404, {"error": "not found"})
+standin.serve(H, sys.argv[1])
+PY
+	local want i
+	want="sync refused: 503 EE$(for ((i = 0; i < 84; i++)); do printf '\342\202\254'; done)"
+	start_alone node1 "$(port 1)"
+	[ "$(code -X POST -d "{\"id\":\"node2\",\"address\":\"127.0.0.1:$(cat "$TMP/refuser.port")\"}" \
+	    "$(url node1)/cluster/join")" = 200 ]
+	[ "$(code -X POST "$(url node1)/admin/repair")" = 202 ]
+	wait_for 20 bash -c "curl -s '$(url node1)/admin/repair' | jq -e '.state == \"failed\"' >/dev/null"
+	c "$(url node1)/cluster/nodes" | jq -r .anti_entropy.last_error
+	[ "$(c "$(url node1)/cluster/nodes" | jq -r .anti_entropy.last_error)" = "$want" ]
+	run --separate-stderr kv --server "$(url node1)" status
+	echo "$output"
+	[[ $output == *"with node2: failed: $want"$'\n'* ]]
 }
