@@ -669,7 +669,7 @@ push_one(struct hints *h, const char *peer, const char *address,
 	t.arg = rf;
 	rc = push_send(&t, rec, len, &r);
 	if (rc != 0)
-		snprintf(err, errlen, "%.64s: %.90s", peer, r.error);
+		snprintf(err, errlen, "%.64s: %s", peer, r.error);
 	return rc;
 }
 
@@ -692,7 +692,7 @@ hand_over_one(struct hints *h, const struct cluster_view *v,
 	t.arg = rf;
 	if (hints_hand_over(&t, v, replica, rec, len, &r) == 0)
 		return 0;
-	snprintf(err, errlen, "%.40s: %.110s", t.peer_id ? t.peer_id : replica,
+	snprintf(err, errlen, "%.64s: %s", t.peer_id ? t.peer_id : replica,
 	    r.error);
 	return -1;
 }
@@ -896,10 +896,8 @@ deliver_owner(struct hints *h, struct owner *o, const struct cluster_view *v)
 		if (member) {
 			failed = push_send(&t, body.data, body.len, &r) != 0;
 			done = r.acked;
-			if (failed)	/* cut between two characters */
-				snprintf(err, sizeof(err), "%.*s",
-				    (int)json_utf8_cut(r.error, strlen(r.error),
-				    sizeof(err) - 1), r.error);
+			if (failed)
+				snprintf(err, sizeof(err), "%s", r.error);
 			if (failed && done == 0 && v->self < 0) {
 				struct push_target stand_in = t;
 
@@ -908,8 +906,8 @@ deliver_owner(struct hints *h, struct owner *o, const struct cluster_view *v)
 				done = r.acked;
 				handed = done;	/* less those set aside: below */
 				if (failed)
-					snprintf(err, sizeof(err), "%.40s: "
-					    "%.110s", stand_in.peer_id, r.error);
+					snprintf(err, sizeof(err), "%.64s: %s",
+					    stand_in.peer_id, r.error);
 			}
 		} else {
 			/* Re-route one by one: the body lines are the hints. */

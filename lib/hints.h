@@ -35,6 +35,7 @@
 #include "cluster.h"
 #include "peer.h"
 #include "push.h"
+#include "ring.h"
 #include "store.h"
 #include "wal.h"
 
@@ -51,7 +52,12 @@ struct hints_config {
 	int		 timeout_ms;	/* one delivery call */
 };
 
-#define HINTS_ERROR_MAX	160
+/*
+ * A delivery error's room, NUL included: "ID: " (ID cut to RING_ID_MAX
+ * bytes, ASCII) and push.h's error whole, so a peer's answer is shown as
+ * push.c cut it, between two UTF-8 characters.
+ */
+#define HINTS_ERROR_MAX	(RING_ID_MAX + 2 + PUSH_ERROR_MAX)
 
 struct hints_stats {
 	char		owner[RING_ID_MAX + 1];	/* hints_owners only; "" else */

@@ -6,8 +6,9 @@
 # differ, a write coordinated through a member list that has not heard
 # of a join (five nodes, one armed never to learn a member: the
 # failpoint gossip-members-ignore), the stats of a pass that starts
-# while the last one waits on its senders, a transfer and an anti-entropy
-# sync refused with a long answer (last_error keeps it), conditional writes, the quorum response headers, the
+# while the last one waits on its senders, a transfer, an anti-entropy
+# sync and a hint refused with a long answer (last_error keeps it),
+# conditional writes, the quorum response headers, the
 # README quick start verbatim, and kvctl's server fail-over.
 #
 # Every node of a cluster must know the others' ports before it starts
@@ -1309,4 +1310,32 @@ PY
 	run --separate-stderr kv --server "$(url node1)" status
 	echo "$output"
 	[[ $output == *"with node2: failed: $want"$'\n'* ]]
+}
+
+# A member that refuses its hints with a long answer: the owner's
+# hint_last_error keeps push's error whole, the answer up to 256 bytes
+# cut between two UTF-8 characters (it was cut to 159 bytes).  node2 is
+# the stand-in of the tests above, every POST answered 503: a write
+# through node1 leaves a hint for it.
+@test "a hint refused with a long answer keeps it in hint_last_error up to 256 bytes, cut between UTF-8 characters" {
+	start_standin refuser <<'PY'
+import sys, standin
+BODY = ("EE" + "\u20ac" * 100).encode()
+class H(standin.Handler):
+    def do_POST(self):
+        self.body()
+        self.send(503, BODY)
+    def do_GET(self):
+        self.answer(404, {"error": "not found"})
+standin.serve(H, sys.argv[1])
+PY
+	local want i
+	want="HTTP 503: EE$(for ((i = 0; i < 84; i++)); do printf '\342\202\254'; done)"
+	start_alone node1 "$(port 1)"
+	[ "$(code -X POST -d "{\"id\":\"node2\",\"address\":\"127.0.0.1:$(cat "$TMP/refuser.port")\"}" \
+	    "$(url node1)/cluster/join")" = 200 ]
+	[ "$(put node1 hk v "?w=1")" = 201 ]
+	wait_for 20 bash -c "curl -s '$(url node1)/cluster/nodes' | jq -e '.members[] | select(.id == \"node2\") | .hint_last_error != null' >/dev/null"
+	c "$(url node1)/cluster/nodes" | jq -r '.members[] | select(.id == "node2") | .hint_last_error'
+	[ "$(c "$(url node1)/cluster/nodes" | jq -r '.members[] | select(.id == "node2") | .hint_last_error')" = "$want" ]
 }
