@@ -1333,8 +1333,8 @@ fields_check(const char *body, const struct json_tok *toks, int t,
 		if (!listed_member(allow, body, &toks[i], &name, &n)) {
 			n = toks[i].end - toks[i].start;
 			snprintf(msg, len, "unknown field \"%.*s\" (this body "
-			    "takes only: %s)", (int)(n > 64 ? 64 : n),
-			    body + toks[i].start, allow);
+			    "takes only: %s)", (int)json_utf8_cut(body +
+			    toks[i].start, n, 64), body + toks[i].start, allow);
 			return -1;
 		}
 		for (m = k + 1, j = toks[i + 1].next; m < toks[t].size;

@@ -766,6 +766,10 @@ test_conditions(void)
 
 /* ---- bad input: 400 ------------------------------------------------- */
 
+/* U+00E9 (two bytes) seven and eight times: a long name's characters. */
+#define E7	"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+#define E8	E7 "\xc3\xa9"
+
 static const struct bad {
 	const char	*method, *target, *hdrs, *body;
 	int		 status;
@@ -842,6 +846,9 @@ static const struct bad {
 	  "unknown field \"value\\u0000\"", false },
 	{ "PUT", "/kv/a", NULL, "{\"valu\\\"\":\"x\"}", 400,
 	  "unknown field", false },
+	/* a long name is cut to 64 bytes between two characters (U+00E9) */
+	{ "PUT", "/kv/a", NULL, "{\"value\":\"x\",\"E" E8 E8 E8 E8 E8 "\":1}",
+	  400, "unknown field \"E" E8 E8 E8 E7 "\" (this body", false },
 	{ "GET", "/kv/a?raw&r=%31", NULL, NULL, 400, "bad r", false },
 	{ "HEAD", "/kv/a?r=x", NULL, NULL, 400, "bad r", false },
 	/* conditions */
