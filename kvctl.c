@@ -5245,9 +5245,9 @@ load_parse(struct load_line *ln, char *why, size_t whylen)
 		if (f < sizeof(fields) / sizeof(fields[0]))
 			continue;
 		json_string_decode(s, &toks[i], &name);
-		snprintf(why, whylen, "unknown field \"%.64s\" (a dump line has "
+		snprintf(why, whylen, "unknown field \"%.*s\" (a dump line has "
 		    "key or key_b64, value or value_b64, context, expires_ms)",
-		    name.data);
+		    (int)json_utf8_cut(name.data, name.len, 64), name.data);
 		buf_free(&name);
 		return why;
 	}

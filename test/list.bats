@@ -688,7 +688,7 @@ for i in range(20):
 	[ "$(c "$u/kv/near" | jq .value)" = '"v"' ]
 }
 
-@test "load names what is wrong with a malformed line: not an object, an empty key, no value, an unknown field, bad base64, a member of the wrong type" {
+@test "load names what is wrong with a malformed line: not an object, an empty key, no value, an unknown field (a long name cut between UTF-8 characters), bad base64, a member of the wrong type" {
 	start_node n1
 	local u
 	u=$(url n1)
@@ -704,12 +704,13 @@ for i in range(20):
 {"key":"k9","value":"v","context":3}
 {"key":"k10","value":"v","expires_ms":-5}
 {"value":"v"}
+{"key":"k12","value":"v","EE€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€":1}
 JSONL
 	run_split 20 "$KVCTL" --server "$u" load <"$TMP/bad"
 	echo "rc=$rc [$out]"
 	echo "$err"
 	[ "$rc" -eq 4 ]
-	[ "$out" = "lines 11, written 1, unchanged 0, expired 0, failed 10" ]
+	[ "$out" = "lines 12, written 1, unchanged 0, expired 0, failed 11" ]
 	[ "$err" = 'kvctl: load: line 2: not a JSON object (want {"key":...,"value":...,"context":...}, as dump writes)
 kvctl: load: line 3: empty key
 kvctl: load: line 4: no "value" or "value_b64"
@@ -719,7 +720,8 @@ kvctl: load: line 7: key_b64 is not base64
 kvctl: load: line 8: "value" is not a string
 kvctl: load: line 9: "context" is not a string
 kvctl: load: line 10: "expires_ms" is not a positive integer (Unix ms)
-kvctl: load: line 11: no "key" or "key_b64"' ]
+kvctl: load: line 11: no "key" or "key_b64"
+kvctl: load: line 12: unknown field "EE€€€€€€€€€€€€€€€€€€€€" (a dump line has key or key_b64, value or value_b64, context, expires_ms)' ]
 	[ "$(c "$u/kv/ok1" | jq -r .value)" = v ]
 }
 
