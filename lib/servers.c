@@ -229,7 +229,7 @@ describe(const struct client_response *res, char *why, size_t whylen)
 	else
 		ctype[strcspn(ctype, "; \t")] = '\0';
 	snprintf(why, whylen, "%d %.*s, %s", res->http.status,
-	    (int)(res->http.reason_len < 80 ? res->http.reason_len : 80),
+	    (int)json_utf8_cut(res->http.reason, res->http.reason_len, 80),
 	    res->http.reason, ctype);
 	return why;
 }

@@ -3,7 +3,7 @@
  * their Content-Type alone (servers_foreign_type, bench's) and with the
  * error's JSON and a body without a Content-Type (servers_not_kvd,
  * everyone else's), for kvd's own answers of every kind and some other
- * servers'; and the record of failed servers: asked last in
+ * servers' (a long reason phrase cut between two characters); and the record of failed servers: asked last in
  * servers_order from any start, named by servers_why, taken back by
  * servers_answered; and the retry rule, on a clock the test sets: first
  * after 1 s, then 2, 4, 8 and 8 s after each failed retry, one caller at
@@ -31,6 +31,9 @@ struct answer_case {
 };
 
 #define JSON_CT	"Content-Type: application/json\r\n"
+/* U+00E9 (two bytes) 13 times: a long reason phrase's characters. */
+#define E13	"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9" \
+	"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
 
 static const struct answer_case cases[] = {
 	{ "kvd's 200 JSON", "HTTP/1.1 200 OK\r\n" JSON_CT
@@ -63,6 +66,10 @@ static const struct answer_case cases[] = {
 	  "Content-Type: text/html;charset=utf-8\r\n"
 	  "Content-Length: 6\r\n\r\n<html>", false, true, true,
 	  "404 File not found, text/html" },
+	{ "a long reason, cut to 80 bytes between two characters",
+	  "HTTP/1.1 404 E" E13 E13 E13 E13 "\r\n"
+	  "Content-Type: text/html\r\nContent-Length: 6\r\n\r\n<html>",
+	  false, true, true, "404 E" E13 E13 E13 ", text/html" },
 	{ "a 503 with no body nor type", "HTTP/1.1 503 Busy\r\n"
 	  "Content-Length: 0\r\n\r\n", false, false, true,
 	  "503 Busy, no Content-Type" },
