@@ -531,6 +531,7 @@ judge_value(const struct readback *rb, const struct item *it, const char *p,
 {
 	const struct writer *w = &rb->writers[it->t];
 	uint64_t seq;
+	size_t shown;
 	int t;
 
 	if (rb->cfg->mode == VERIFY_KEYS) {
@@ -553,8 +554,9 @@ judge_value(const struct readback *rb, const struct item *it, const char *p,
 	}
 	return VERIFY_PRESENT;
 corrupt:
-	buf_printf(why, "unexpected value '%.*s%s'", (int)(n < 40 ? n : 40), p,
-	    n > 40 ? "..." : "");
+	shown = json_utf8_cut(p, n, 40);	/* between two characters */
+	buf_printf(why, "unexpected value '%.*s%s'", (int)shown, p,
+	    n > shown ? "..." : "");
 	return VERIFY_CORRUPT;
 }
 

@@ -10,8 +10,9 @@
 # with the reason of the read that judged it),
 # --write-r reaching the server (its request log shows ?r= on every PUT
 # of the run, none without it, and an r above N is refused), connects
-# bounded by --connect-timeout (a port that never accepts), and short
-# chaos runs (one with -x and --skew).
+# bounded by --connect-timeout (a port that never accepts), a stand-in
+# whose every value is corrupt (shown cut between UTF-8 characters), and
+# short chaos runs (one with -x and --skew).
 #
 # Nodes that must come back on the same port get a fixed free port (the
 # others use port 0).  Every client call is bounded by timeout(1), and
@@ -257,6 +258,35 @@ puts() {
 	[ "$(field present)" -eq 0 ]
 	[ "$(printf '%s\n' "$output" | grep -c '^lost key: ')" -eq 10 ]
 	[[ "$output" == *"FAILED"* ]]
+}
+
+# A server that answers every read with a long UTF-8 value: each key is
+# corrupt, its value shown up to 40 bytes cut between two characters (it
+# was cut inside one).
+@test "verify: a corrupt value is shown cut between UTF-8 characters" {
+	start_standin garbled <<'PY'
+import sys, standin
+VALUE = ("EE" + "\u20ac" * 30).encode()
+class H(standin.Handler):
+    protocol_version = "HTTP/1.1"
+    def do_PUT(self):
+        self.body()
+        self.answer(201, {"key": "k"})
+    def do_GET(self):
+        self.send(200, VALUE)
+    def do_DELETE(self):
+        self.answer(204, {})
+standin.serve(H, sys.argv[1])
+PY
+	local shown i
+	shown="EE$(for ((i = 0; i < 12; i++)); do printf '\342\202\254'; done)..."
+	run --separate-stderr verify --server "http://127.0.0.1:$(cat "$TMP/garbled.port")" \
+	    verify -d 1 -c 1
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$(field acknowledged)" -gt 0 ]
+	[ "$(field corrupt)" -eq "$(field acknowledged)" ]
+	[[ "$output" == *"(unexpected value '$shown')"* ]]
 }
 
 @test "verify: set mode catches a node that goes back to older data" {
