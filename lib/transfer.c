@@ -45,7 +45,9 @@
  * later (on a client write, or once every listed member spoke) would
  * trade those copies for keys never sent when a join comes first, which
  * only anti-entropy would repair.  A join within one poll of the node's
- * first news still meets it fresh.
+ * first news still meets it fresh: its peers that placed send the keys
+ * it owns with them (it publishes from 0: ONE SENDER PER KEY), but when
+ * every old owner of a key is fresh, none sends it.
  *
  * Every poll_ms the thread compares the owners of `placed` with those of
  * the current view (cluster_view_same_owners: the live member ids and N;
@@ -54,15 +56,21 @@
  * node started with --peers changes the owners without changing the
  * version.
  *
- * ONE SENDER PER KEY.  Every old owner of a key holds it, so if each
- * sent it the new owner would get it N times.  Instead each key has one
+ * ONE SENDER PER KEY.  Every old owner of a key holds it, so if each sent
+ * it the new owner would get it N times.  Instead each key has one
  * sender: the first member of its old preference list (in `placed`) that
  * may send.  A member may send when it is this node, or when gossip says
  * it is up and it publishes (in its heartbeat: cluster_set_placement,
  * liveness.h's placed and from) that it places from the same old view --
- * its placed hash is that of our `placed` (it has not moved yet), or it
- * is the new view's and its from hash is ours (it moved from the same
- * place).  A member that may not (down, unknown, or placing from another
+ * its placed hash is that of our `placed` and it is not fresh (it has not
+ * moved yet), or it is the new view's and its from hash is ours (it moved
+ * from the same place).  A fresh node publishes the hash of the view it
+ * started with and from 0 (no owners hash is 0): its placed hash says how
+ * far it got, for LAGGING, but its first pass sends only keys it does not
+ * own, so a key left to it would go to nobody.  Without that, a node
+ * joined within a poll of an old owner's first news (two nodes started
+ * together, then a third) got none of the keys that owner came first for.
+ * A member that may not (down, unknown, fresh, or placing from another
  * view) is passed over for the next, and when no old owner may, a holder
  * sends rather than nobody.  Nodes agree on the sender without talking
  * because they apply one rule to the same view and the same gossip; where
@@ -584,7 +592,8 @@ view_moved(struct transfer *t, const struct cluster_view *cur)
 /*
  * True when old member i may be left to send its keys: it is this node,
  * or gossip says it is up and it publishes that it places from the same
- * old view (it has not moved yet, or it moved from old to cur).
+ * old view (it has not moved yet and is not fresh, or it moved from old
+ * to cur).
  */
 static bool
 may_send(struct transfer *t, const struct cluster_view *old,
@@ -597,7 +606,8 @@ may_send(struct transfer *t, const struct cluster_view *old,
 	cluster_liveness(t->cfg.cluster, old->members[i].id, &li);
 	if (li.state != LIVENESS_UP && li.state != LIVENESS_SUSPECT)
 		return false;
-	return li.placed == hold || (li.placed == hcur && li.from == hold);
+	return (li.placed == hold && li.from != 0) ||
+	    (li.placed == hcur && li.from == hold);
 }
 
 /*
@@ -870,7 +880,10 @@ learned(struct transfer *t, const struct cluster_view *cur)
 	return alone;
 }
 
-/* Publishes this node's placement hashes (gossiped with its heartbeat). */
+/*
+ * Publishes this node's placement hashes (gossiped with its heartbeat);
+ * from is 0 while the node is fresh: no member may leave keys to it.
+ */
 static void
 publish(struct transfer *t)
 {
@@ -880,7 +893,7 @@ publish(struct transfer *t)
 	t->placed_hash = h;
 	t->placed_version = t->placed->version;
 	pthread_mutex_unlock(&t->mu);
-	cluster_set_placement(t->cfg.cluster, h, t->from_hash);
+	cluster_set_placement(t->cfg.cluster, h, t->fresh ? 0 : t->from_hash);
 }
 
 static void
