@@ -7,16 +7,30 @@
  *	                          libFuzzer keeps the input
  *	fuzz_inside(p, n, b, len) whether the slice p[0..n) lies inside
  *	                          b[0..len)
+ *	fuzz_fix_crcs(p, n)       reseals every line of p[0..n) shaped like
+ *	                          a sealed line (crc32c.c), so that inputs
+ *	                          get past the checksum the fuzzer cannot
+ *	                          forge
+ *	fuzz_scratch_dir(dir, n, name)  makes a fresh directory (under
+ *	                          /dev/shm when it exists) into dir,
+ *	                          removed with its files at exit
+ *	fuzz_clean_dir(dir)       unlinks every file in dir
  *
  * Header-only so each harness stays one file that run.sh builds alone.
  */
 #ifndef KVD_FUZZ_H
 #define KVD_FUZZ_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crc32c.h"
 
 #define CHECK(cond) do { \
 	if (!(cond)) { \
@@ -30,6 +44,76 @@ static inline bool
 fuzz_inside(const char *p, size_t n, const char *b, size_t len)
 {
 	return p >= b && n <= len && p + n <= b + len;
+}
+
+/*
+ * Reseals every line ending `,"crc":"????????"}` (any 8 bytes as digits):
+ * its crc member is rewritten as crc32c_line_end writes it.
+ */
+static inline void
+fuzz_fix_crcs(char *p, size_t n)
+{
+	static const char sfx[] = ",\"crc\":\"";
+	char end[CRC32C_END_LEN];
+	size_t a = 0, e, body;
+
+	while (a < n) {
+		char *nl = memchr(p + a, '\n', n - a);
+
+		e = nl ? (size_t)(nl - p) : n;
+		if (e - a >= CRC32C_SUFFIX_LEN &&
+		    memcmp(p + e - CRC32C_SUFFIX_LEN, sfx, 8) == 0 &&
+		    p[e - 2] == '"' && p[e - 1] == '}') {
+			body = e - a - CRC32C_SUFFIX_LEN;
+			crc32c_line_end(end, crc32c(0, p + a, body));
+			memcpy(p + a + body, end, CRC32C_SUFFIX_LEN);
+		}
+		a = e + 1;
+	}
+}
+
+static inline void
+fuzz_clean_dir(const char *dir)
+{
+	char path[600];
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		(void)unlink(path);
+	}
+	closedir(d);
+}
+
+static char fuzz_dir_made[256];
+
+static inline void
+fuzz_remove_dir(void)
+{
+	fuzz_clean_dir(fuzz_dir_made);
+	(void)rmdir(fuzz_dir_made);
+}
+
+/* Exits on failure: a harness without its directory cannot run. */
+static inline void
+fuzz_scratch_dir(char *dir, size_t n, const char *name)
+{
+	struct stat st;
+	const char *base = stat("/dev/shm", &st) == 0 ? "/dev/shm" : "/tmp";
+
+	snprintf(fuzz_dir_made, sizeof(fuzz_dir_made), "%s/kvd-fuzz-%s.XXXXXX",
+	    base, name);
+	if (mkdtemp(fuzz_dir_made) == NULL) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	snprintf(dir, n, "%s", fuzz_dir_made);
+	atexit(fuzz_remove_dir);
 }
 
 #endif

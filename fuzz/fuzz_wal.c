@@ -22,7 +22,6 @@
  *     a torn tail is ever cut); a record appended then is replayed, after
  *     the same records as before, when the log is opened again.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -35,7 +34,6 @@
 #include "fuzz.h"
 
 #include "buf.h"
-#include "crc32c.h"
 #include "json.h"
 #include "wal.h"
 
@@ -70,24 +68,6 @@ replay_cb(void *arg, uint64_t seq, const char *rec, size_t len)
 }
 
 static void
-clean_dir(void)
-{
-	char path[600];
-	struct dirent *de;
-	DIR *d;
-
-	if ((d = opendir(dir)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		(void)unlink(path);
-	}
-	closedir(d);
-}
-
-static void
 write_file(const char *p, size_t n)
 {
 	int fd;
@@ -114,54 +94,13 @@ read_file(struct buf *out)
 	return 0;
 }
 
-/*
- * Reseals every line ending `,"crc":"????????"}` (any 8 bytes as digits):
- * its crc member is rewritten as crc32c_line_end writes it.
- */
-static void
-fix_crcs(char *p, size_t n)
-{
-	static const char sfx[] = ",\"crc\":\"";
-	char end[CRC32C_END_LEN];
-	size_t a = 0, e, body;
-
-	while (a < n) {
-		char *nl = memchr(p + a, '\n', n - a);
-
-		e = nl ? (size_t)(nl - p) : n;
-		if (e - a >= CRC32C_SUFFIX_LEN &&
-		    memcmp(p + e - CRC32C_SUFFIX_LEN, sfx, 8) == 0 &&
-		    p[e - 2] == '"' && p[e - 1] == '}') {
-			body = e - a - CRC32C_SUFFIX_LEN;
-			crc32c_line_end(end, crc32c(0, p + a, body));
-			memcpy(p + a + body, end, CRC32C_SUFFIX_LEN);
-		}
-		a = e + 1;
-	}
-}
-
-static void
-remove_dir(void)
-{
-	clean_dir();
-	(void)rmdir(dir);
-}
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct stat st;
-	const char *base = stat("/dev/shm", &st) == 0 ? "/dev/shm" : "/tmp";
-
 	(void)argc;
 	(void)argv;
-	snprintf(dir, sizeof(dir), "%s/kvd-fuzz-wal.XXXXXX", base);
-	if (mkdtemp(dir) == NULL) {
-		perror("mkdtemp");
-		exit(1);
-	}
+	fuzz_scratch_dir(dir, sizeof(dir), "wal");
 	snprintf(seg, sizeof(seg), "%s/" SEG_NAME, dir);
-	atexit(remove_dir);
 	return 0;
 }
 
@@ -184,7 +123,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(in != NULL);
 	memcpy(in, data + 1, len);
 	if (data[0] & 1)
-		fix_crcs(in, len);
+		fuzz_fix_crcs(in, len);
 	memset(&r1, 0, sizeof(r1));
 	memset(&r2, 0, sizeof(r2));
 	r1.after = r2.after = afters[(data[0] >> 1) & 3];
@@ -193,7 +132,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_init(&file);
 	buf_init(&expect);
 
-	clean_dir();
+	fuzz_clean_dir(dir);
 	write_file(in, len);
 	err[0] = '\0';
 	rc = wal_open(&w, dir, r1.after, replay_cb, &r1, false, err,
@@ -226,7 +165,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    memcmp(r2.seen.data, expect.data, expect.len) == 0);
 	wal_close(w);
 out:
-	clean_dir();
+	fuzz_clean_dir(dir);
 	buf_free(&r1.seen);
 	buf_free(&r2.seen);
 	buf_free(&file);
