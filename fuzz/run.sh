@@ -27,7 +27,8 @@ LIBFLAGS="$COMMON -fsanitize=fuzzer-no-link,address,undefined"
 FLAGS="$COMMON -fsanitize=fuzzer,address,undefined"
 
 if [ $# -eq 0 ]; then
-	set -- http_request http_response chunked json wal record snapshot codec
+	set -- http_request http_response chunked json wal record snapshot codec \
+	    members
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/kvd-fuzz.XXXXXX") || exit 2
