@@ -1472,6 +1472,8 @@ http_query_count(const char *q, size_t qlen, const char *name, size_t n)
 	for (; p < end; p = amp + 1) {
 		if ((amp = memchr(p, '&', (size_t)(end - p))) == NULL)
 			amp = end;
+		if (amp == p)	/* "&&": no parameter, as http_query_get */
+			continue;
 		for (k = 0; p + k < amp && p[k] != '='; k++)
 			;
 		count += k == n && memcmp(p, name, n) == 0;

@@ -1443,6 +1443,17 @@ test_query(void)
 	ok(http_query_get("a=1&b=2", 3, "a", &v, &vl) &&
 	    !http_query_get("a=1&b=2", 3, "b", &v, &vl),
 	    "query: qlen bounds the search");
+	ok(http_query_count(q, strlen(q), "a", 1) == 2 &&
+	    http_query_count(q, strlen(q), "bb", 2) == 1 &&
+	    http_query_count(q, strlen(q), "b", 1) == 0 &&
+	    http_query_count("a=1&b=2", 3, "b", 1) == 0,
+	    "query count: repeats, bare names, prefixes, qlen");
+	/* fuzz_codec found "&&" counted as the empty name, which get skips. */
+	ok(http_query_count(q, strlen(q), "", 0) == 1 &&
+	    http_query_count("&&", 2, "", 0) == 0 &&
+	    http_query_count("", 0, "", 0) == 0 &&
+	    !http_query_get("&&", 2, "", &v, &vl),
+	    "query count: empty segments are no parameter, as for get");
 }
 
 /* The query as http_query_normalize leaves it ("-" for NULL). */
