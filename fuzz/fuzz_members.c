@@ -2,27 +2,33 @@
  * fuzz_members.c -- libFuzzer harness for the member list reader
  * (cluster.c's entries_parse through cluster_view_parse): the one parser
  * of members.json, placed.json's past membership and a peer's gossip
- * message.
+ * message; and for the gossip message's heartbeats (liveness_merge).
  *
  * One cluster is opened at start in a scratch directory (fuzz.h),
  * without gossip or peers; each input is parsed as a member list
- * against it.  Nothing is merged or written, so the inputs stay
- * independent.
+ * against it.  Nothing is merged into it or written, so the inputs stay
+ * independent.  The heartbeats go to a fresh liveness table each time,
+ * watching n1 (itself), n2 and n3.
  *
  * Oracles, beyond "no crash, no sanitizer report":
  *   - a view has its live members sorted by id, ids unique, each live
  *     member one of the entries, n, w and r within 1..max(members, 1),
  *     its ring present, and self set only on this node's id;
  *   - a view written by cluster_members_to_json parses again to a view
- *     that writes the same bytes (reading loses nothing a view keeps).
+ *     that writes the same bytes (reading loses nothing a view keeps);
+ *   - heartbeats merged a second time, at the same instant, change
+ *     nothing (entries merge by a maximum).
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fuzz.h"
 
 #include "buf.h"
 #include "cluster.h"
+#include "json.h"
+#include "liveness.h"
 
 #define SELF	"n1"
 
@@ -48,6 +54,32 @@ check_view(const struct cluster_view *v)
 		CHECK(strcmp(v->all[i - 1].id, v->all[i].id) < 0);
 	CHECK(v->self == -1 || ((size_t)v->self < v->nmembers &&
 	    strcmp(v->members[v->self].id, SELF) == 0));
+}
+
+static void
+check_heartbeats(const char *s, size_t n)
+{
+	static const char *const ids[] = { SELF, "n2", "n3" };
+	struct json_tok *toks = NULL;
+	struct liveness *l;
+	struct buf out = BUF_INIT;
+	int arr;
+
+	if (json_parse_alloc(s, n, &toks) < 1 || toks[0].type != JSON_OBJECT) {
+		free(toks);
+		return;
+	}
+	arr = json_object_get(s, toks, 0, "heartbeats");
+	l = liveness_new(SELF, 1000, 100);
+	CHECK(l != NULL);
+	liveness_set_members(l, ids, 3, NULL, 0, 5000);
+	(void)liveness_merge(l, s, toks, arr, "n2", 6000);
+	CHECK((liveness_merge(l, s, toks, arr, "n2", 6000) &
+	    LIVENESS_CHANGED) == 0);
+	liveness_emit(l, &out);
+	liveness_free(l);
+	buf_free(&out);
+	free(toks);
 }
 
 int
@@ -81,6 +113,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct cluster_view *v, *w;
 	struct buf once = BUF_INIT, twice = BUF_INIT;
 
+	check_heartbeats((const char *)data, size);
 	if ((v = cluster_view_parse(cl, (const char *)data, size)) == NULL)
 		return 0;
 	check_view(v);
