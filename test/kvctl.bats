@@ -355,16 +355,31 @@ while time.time() < end:
 }
 
 @test "exit 3: a server that never answers, bounded by --timeout" {
+	# --timeout sets the request's deadline, shorter or longer than the
+	# default 10 s: one of 0.5 s ends (exit 3, "timed out") while one of
+	# 12 s, started first on the same server, still waits, and that one
+	# waits past the default.  Orders and lower bounds, never an upper
+	# one: a kvctl that ignored --timeout ends both at 10 s, which the
+	# 12 s one's lower bound refuses; one that never timed out meets the
+	# 60 s hang guard.
+	local long t0 t1 lrc=0
 	stub silent
-	t0=$(date +%s%N)
-	kvx get k --timeout 0.5 --server "http://127.0.0.1:$STUB_PORT"
-	t1=$(date +%s%N)
+	t0=$(now_ms)
+	timeout 60 "$KVCTL" get k --timeout 12 \
+	    --server "http://127.0.0.1:$STUB_PORT" 2>"$TMP/long.err" &
+	long=$!
+	t1=$(now_ms)
+	run_split 60 "$KVCTL" get k --timeout 0.5 --server "http://127.0.0.1:$STUB_PORT"
+	echo "0.5 s: took $(secs "$t1") s, exit $rc: $err"
 	[ "$rc" -eq 3 ]
 	[[ "$err" == *"timed out"* ]]
-	ms=$(((t1 - t0) / 1000000))
-	echo "took $ms ms"
-	[ "$ms" -ge 400 ]
-	[ "$ms" -lt 3000 ]
+	[ $(($(now_ms) - t1)) -ge 400 ]
+	kill -0 "$long"
+	wait "$long" || lrc=$?
+	echo "12 s: took $(secs "$t0") s, exit $lrc: $(cat "$TMP/long.err")"
+	[ "$lrc" -eq 3 ]
+	grep -q 'timed out' "$TMP/long.err"
+	[ $(($(now_ms) - t0)) -ge 11500 ]
 }
 
 # A port whose connect never completes (standin.py's serve_unaccepted):
