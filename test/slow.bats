@@ -4,12 +4,18 @@
 # keep-alive timeout, the connection cap (503 at once, never queued, past
 # the places kept for peers), and liveness with 1,000 idle and with
 # 1,000 slowloris connections open: /health on a fresh connection must
-# still answer (< 1 s, a functional bound, not a benchmark) and kvd's
-# resident memory must stay bounded (small thread stacks, small
-# buffers); with 800 connections that pipeline big GETs and read
-# nothing, a plain GET on a fresh connection must answer (< 5 s, the
-# same kind of bound: 8 s before a worker waiting for a reader started
-# a spare).
+# still answer while they all stay open, and kvd's resident memory must
+# stay bounded (small thread stacks, small buffers); with 800
+# connections that pipeline big GETs and read nothing, a plain GET on a
+# fresh connection must answer while a keep-alive connection idle since
+# before them is still open (6 s of --idle-timeout: it waited 6 to 9 s
+# before a worker waiting for a reader started a spare).
+#
+# Speed is make bench's: no test here bounds how long something took.
+# A timeout is shown to be the configured one by a lower bound and by
+# an order: the connection it closes ends before a companion one, opened
+# just before it, that a longer timeout of another kind would close.
+# Every wait of the clients is a hang guard of 60 s.
 #
 # The clients are one python3 program (SLOW_PY below), one mode per test;
 # it prints key=value lines the tests pick apart with field().
@@ -73,7 +79,7 @@ def trickle(s, data, interval, limit):
     d, end = read_all(s, max(0.1, limit - (time.time() - t0)))
     return d, end, time.time() - t0
 
-def health_ms(path="/health", timeout=10):
+def health_ms(path="/health", timeout=60):
     t0 = time.time()
     s = socket.create_connection(ADDR, timeout=timeout)
     s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
@@ -89,7 +95,7 @@ def rss_kb(pid):
 
 def answered_get():
     # a keep-alive connection that has sent GET and read its answer
-    s = socket.create_connection(ADDR, timeout=5)
+    s = socket.create_connection(ADDR, timeout=60)
     s.sendall(GET)
     d = b""
     while not d.endswith(b"}\n"):
@@ -109,6 +115,28 @@ def still_open(conns):
             pass
     return n
 
+def idle_companion():
+    # a keep-alive connection idle after its answer: --idle-timeout ends it
+    s, d = answered_get()
+    return s
+
+def head_companion():
+    # a connection with half a head sent: --header-timeout ends it
+    s = socket.create_connection(ADDR, timeout=60)
+    s.sendall(b"GET /health HTTP/1.1\r\nX-a: ")
+    return s
+
+def untouched(s):
+    # OPEN: the server has neither answered s nor closed it; else ENDED
+    s.setblocking(False)
+    try:
+        s.recv(1)
+        return "ENDED"
+    except BlockingIOError:
+        return "OPEN"
+    except OSError:
+        return "ENDED"
+
 def threads(pid):
     for l in open("/proc/%s/status" % pid):
         if l.startswith("Threads:"):
@@ -116,27 +144,35 @@ def threads(pid):
     return -1
 
 if mode == "header":
-    s = socket.create_connection(ADDR, timeout=5)
-    d, end, secs = trickle(s, GET, 1.0, 15)
+    c = idle_companion()
+    s = socket.create_connection(ADDR, timeout=60)
+    d, end, secs = trickle(s, GET, 1.0, 60)
     out("status", status_of(d)); out("end", end); out("ms", int(secs * 1000))
+    out("companion", untouched(c))
 
 elif mode == "body":
-    s = socket.create_connection(ADDR, timeout=5)
+    c = idle_companion()
+    s = socket.create_connection(ADDR, timeout=60)
     s.sendall(b"PUT /kv/slowbody HTTP/1.1\r\nHost: t\r\nContent-Length: 40\r\n\r\n")
-    d, end, secs = trickle(s, b"{\"value\":\"" + b"x" * 28 + b"\"}", 1.0, 15)
+    d, end, secs = trickle(s, b"{\"value\":\"" + b"x" * 28 + b"\"}", 1.0, 60)
     out("status", status_of(d)); out("end", end); out("ms", int(secs * 1000))
+    out("companion", untouched(c))
 
 elif mode == "idle":
+    c = head_companion()
     s, d = answered_get()
     t0 = time.time()
-    d2, end = read_all(s, 15)
+    d2, end = read_all(s, 60)
     out("status", status_of(d)); out("end", end); out("after", len(d2))
     out("ms", int((time.time() - t0) * 1000))
-    s2 = socket.create_connection(ADDR, timeout=5)
+    out("companion", untouched(c))
+    c = head_companion()
+    s2 = socket.create_connection(ADDR, timeout=60)
     t0 = time.time()
-    d2, end = read_all(s2, 15)
+    d2, end = read_all(s2, 60)
     out("silent_end", end); out("silent_bytes", len(d2))
     out("silent_ms", int((time.time() - t0) * 1000))
+    out("silent_companion", untouched(c))
 
 elif mode == "reserveidle":
     # a client holds the one place, idle after its answer; a peer, in the
@@ -145,7 +181,7 @@ elif mode == "reserveidle":
     a, d = answered_get()
     b, d = answered_get()
     out("reserve_status", status_of(d))
-    d, end = read_all(b, 40)
+    d, end = read_all(b, 60)
     out("reserve_end", end)
     a.setblocking(False)
     try:
@@ -160,7 +196,7 @@ elif mode == "cap":
     n = int(args[0])
     held = []
     for i in range(n):
-        s = socket.create_connection(ADDR, timeout=5)
+        s = socket.create_connection(ADDR, timeout=60)
         s.sendall(GET)
         d = b""
         while not d.endswith(b"}\n"):
@@ -170,21 +206,21 @@ elif mode == "cap":
     # past the cap, a place kept for peers: a client request gets the 503
     # (/version: without a secret a /health is a peer request, the twin probe)
     t0 = time.time()
-    s = socket.create_connection(ADDR, timeout=5)
+    s = socket.create_connection(ADDR, timeout=60)
     s.sendall(b"GET /version HTTP/1.1\r\nHost: t\r\n\r\n")
-    d, end = read_all(s, 5)
+    d, end = read_all(s, 60)
     out("reserve_status", status_of(d)); out("reserve_end", end)
     out("reserve_ms", int((time.time() - t0) * 1000))
     # Every place kept for peers, silent.  The last one may still have
     # been the probe one, if its close was not counted yet: so the one
     # after the first ones is the last place when nothing answers it
     # within a second, and the next is past every place.
-    silent = [socket.create_connection(ADDR, timeout=5)
+    silent = [socket.create_connection(ADDR, timeout=60)
               for i in range(int(args[1]) - 1)]
     for i in range(2):
         t0 = time.time()
-        s = socket.create_connection(ADDR, timeout=5)
-        d, end = read_all(s, 1 if i == 0 else 5)  # nothing sent
+        s = socket.create_connection(ADDR, timeout=60)
+        d, end = read_all(s, 1 if i == 0 else 60)  # nothing sent
         if d or end != "OPEN":
             break                    # the answer came anyway
         silent.append(s)
@@ -211,7 +247,7 @@ elif mode in ("idle1000", "slowloris1000"):
     rss0 = rss_kb(pid)
     conns = []
     for i in range(n):
-        s = socket.create_connection(ADDR, timeout=10)
+        s = socket.create_connection(ADDR, timeout=60)
         if mode == "slowloris1000":
             s.send(b"GET /health HTTP/1.1\r\nX-a: ")
         conns.append(s)
@@ -251,16 +287,19 @@ elif mode == "nonreaders":
     n, rep, pid = int(args[0]), int(args[1]), args[2]
     out("nofile", raise_nofile(n + 256))
     req = b"GET /kv/big?raw HTTP/1.1\r\nHost: t\r\n\r\n" * rep
+    c = idle_companion()
     conns = []
     for i in range(n):
-        s = socket.create_connection(ADDR, timeout=10)
+        s = socket.create_connection(ADDR, timeout=60)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         s.sendall(req)
         conns.append(s)
     sts = []; mss = []; most = 0
     for r in range(5):
-        st, ms = health_ms("/kv/small", 40)
+        st, ms = health_ms("/kv/small")
         sts.append(st); mss.append(int(ms)); most = max(most, threads(pid))
+        if r == 0:
+            out("companion", untouched(c))
         time.sleep(0.3)
     out("get", ",".join(sts)); out("get_ms", max(mss))
     out("gets_ms", ",".join(map(str, mss)))
@@ -271,7 +310,7 @@ elif mode == "nonreaders":
 '
 
 slow() {
-	timeout 50 python3 -c "$SLOW_PY" "$@"
+	timeout 300 python3 -c "$SLOW_PY" "$@"
 }
 
 # field KEY: the value of KEY=... in $output.
@@ -295,13 +334,17 @@ sanitized() {
 	[ -n "${KVD_SANITIZER:-}" ] || nm "$KVD" 2>/dev/null | grep -q '__[at]san_init'
 }
 
-# about_2s FIELD WHAT: the milliseconds in FIELD are those of a 2-second
-# timeout (1.5 s to 4.5 s, slack for a loaded machine); WHAT says which.
-about_2s() {
+# closed_by_2s FIELD COMPANION WHAT: the connection WHAT names was closed
+# by its 2 s timeout: FIELD, its milliseconds, are 1.5 s or more (a lower
+# bound), and the companion connection opened just before it, which a 6 s
+# timeout ends, was still open then (COMPANION is OPEN: an order).  The
+# default the flag would fall back to (10, 30 or 60 s) comes after 6 s.
+closed_by_2s() {
 	local ms
 	ms=$(field "$1")
-	echo "# $2 after $ms ms" >&3
-	[ "$ms" -ge 1500 ] && [ "$ms" -lt 4500 ]
+	echo "# $3 after $ms ms, companion $(field "$2")" >&3
+	[ "$ms" -ge 1500 ]
+	[ "$(field "$2")" = OPEN ]
 }
 
 setup() {
@@ -309,19 +352,19 @@ setup() {
 }
 
 @test "a head sent one byte per second gets 408 and a close after --header-timeout" {
-	slow_run header --header-timeout 2
+	slow_run header --header-timeout 2 --idle-timeout 6
 	[ "$(field status)" = 408 ]
 	[ "$(field end)" = EOF ]
-	about_2s ms "header trickler: 408, closed"
+	closed_by_2s ms companion "header trickler: 408, closed"
 }
 
 @test "a body sent one byte per second gets 408 after --body-timeout" {
-	slow_run body --body-timeout 2
+	slow_run body --body-timeout 2 --idle-timeout 6
 	[ "$(field status)" = 408 ]
 	[ "$(field end)" = EOF ]
-	about_2s ms "body trickler answered"
+	closed_by_2s ms companion "body trickler answered"
 	# the partial body was not stored
-	[ "$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$(url n1)/kv/slowbody")" = 404 ]
+	[ "$(curl -s --max-time 60 -o /dev/null -w '%{http_code}' "$(url n1)/kv/slowbody")" = 404 ]
 }
 
 @test "an answer the client does not take within --write-timeout is cut short and the connection closed" {
@@ -329,14 +372,14 @@ setup() {
 	start_node n1 --write-timeout 2
 	head -c 1000000 /dev/urandom >"$TMP/v"
 	for i in 1 2 3 4 5 6 7 8; do
-		curl -s --max-time 10 -o /dev/null -X PUT --data-binary @"$TMP/v" \
+		curl -s --max-time 60 -o /dev/null -X PUT --data-binary @"$TMP/v" \
 		    -H 'Content-Type: application/octet-stream' "$(url n1)/kv/big$i"
 	done
 	# A listing page of 8 values: about 10.7 MB of JSON, far more than
 	# the socket buffers take while the client reads nothing.
-	run timeout 30 python3 -c '
+	run timeout 120 python3 -c '
 import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=60)
 s.sendall(b"GET /kv?prefix=big&values=1 HTTP/1.1\r\nHost: t\r\n\r\n")
 time.sleep(4)
 d = b""
@@ -356,7 +399,7 @@ print("status", head.split(b" ")[1].decode(), "got", len(body), "of", cl)
 	[ "$got" -lt "$want" ]
 	[ "$want" -gt 10000000 ]
 	# The node serves on.
-	[ "$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$(url n1)/health")" = 200 ]
+	[ "$(curl -s --max-time 60 -o /dev/null -w '%{http_code}' "$(url n1)/health")" = 200 ]
 }
 
 @test "800 clients that pipeline big GETs and read no answer: a plain GET on a fresh connection answers while they hold their connections" {
@@ -366,9 +409,9 @@ print("status", head.split(b" ")[1].decode(), "got", len(body), "of", cl)
 		skip "open-file hard limit $hard is below 1100"
 	fi
 	ulimit -Sn "$hard" 2>/dev/null || true
-	start_node n1 --max-conns 4096
+	start_node n1 --max-conns 4096 --idle-timeout 6
 	head -c 65536 /dev/urandom >"$TMP/v"
-	[ "$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' -X PUT \
+	[ "$(curl -s --max-time 60 -o /dev/null -w '%{http_code}' -X PUT \
 	    --data-binary @"$TMP/v" -H 'Content-Type: application/octet-stream' \
 	    "$(url n1)/kv/big")" = 201 ]
 	[ "$(put n1 small x)" = 201 ]
@@ -384,24 +427,26 @@ print("status", head.split(b" ")[1].decode(), "got", len(body), "of", cl)
 	echo "# plain GET: $ms ms (worst of 5: $(field gets_ms)), kvd $(field threads) threads, RSS $(field rss_kb) kB" >&3
 	[[ "$(field get)" =~ ^200(,200)*$ ]]
 	[ "$(field alive)" = 800 ]
-	# A functional bound, not a benchmark: about 1 s now (the first
-	# GET waits while a worker starts for each of the 800 in turn), 8 s
-	# before.  A sanitizer's thread starts are too slow for any (make
-	# asan took 5 s).
+	# An order, not a bound: the first GET was answered while the
+	# keep-alive connection idle since before the 800 came was still
+	# open, that is before its 6 s --idle-timeout, which the GET missed
+	# when it waited 6 to 9 s; about 1 s now (the first GET waits while
+	# a worker starts for each of the 800 in turn).  A sanitizer's
+	# thread starts are too slow for that (make asan took 5 s).
 	if ! sanitized; then
-		[ "$ms" -lt 5000 ]
+		[ "$(field companion)" = OPEN ]
 	fi
 }
 
 @test "an idle keep-alive connection, and one that never sends, are closed after --idle-timeout" {
-	slow_run idle --idle-timeout 2
+	slow_run idle --idle-timeout 2 --header-timeout 6
 	[ "$(field status)" = 200 ]
 	[ "$(field end)" = EOF ]
 	[ "$(field after)" = 0 ]
-	about_2s ms "idle keep-alive connection closed"
+	closed_by_2s ms companion "idle keep-alive connection closed"
 	[ "$(field silent_end)" = EOF ]
 	[ "$(field silent_bytes)" = 0 ]
-	about_2s silent_ms "silent connection closed"
+	closed_by_2s silent_ms silent_companion "silent connection closed"
 }
 
 @test "a peer's idle connection in the reserve is closed after --header-timeout, not after a client's idle one parked before it" {
@@ -415,11 +460,11 @@ print("status", head.split(b" ")[1].decode(), "got", len(body), "of", cl)
 }
 
 @test "--max-conns 3: past it a client's request gets 503 at once; past the 160 places kept for peers too, a connection is answered 503 at once and closed, not queued" {
-	# "At once" is what happened, not a time: the client reads for 5 s
+	# "At once" is what happened, not a time: the client reads for 60 s
 	# (cap's read_all), and a connection queued for a place would wait
-	# for one of the held ones to go idle-closed (--idle-timeout, 60 s),
+	# for one of the held ones to go idle-closed (--idle-timeout, 300 s),
 	# so it would end OPEN with no 503.
-	start_node n1 --max-conns 3
+	start_node n1 --max-conns 3 --idle-timeout 300
 	run slow cap "$PORT_n1" 3 160
 	echo "$output"
 	[ "$status" -eq 0 ]
@@ -457,10 +502,11 @@ many() {
 	else
 		[ "$(field threads)" -ge 1000 ]
 	fi
-	# Every probe answered 200 within health_ms's 10 s deadline; one
-	# stuck behind the held connections would wait for their 30 s
-	# header or idle timeout, and fail.  Its time is printed, not
-	# compared: speed is make bench's.
+	# Every probe answered 200 while the held connections were all
+	# still open (alive, above, is counted after the probes); one stuck
+	# behind them would wait for their 30 s header or idle timeout,
+	# which closes them.  Its time is printed, not compared: speed is
+	# make bench's.
 	[[ "$(field health)" =~ ^200(,200)*$ ]]
 	# ThreadSanitizer keeps shadow memory per thread stack (about 1 MB
 	# each): the RSS bound is for the real build (make tsan saw 1.1 GB).
