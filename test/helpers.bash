@@ -135,10 +135,11 @@ kill_node() {
 	return 0
 }
 
-# wait_exit PID: waits for a process that was asked to stop; returns its status.
+# wait_exit PID: waits for a process that was asked to stop, 60 s at most
+# (a hang guard); fails if it is still running then.
 wait_exit() {
 	local i
-	for i in $(seq 1 300); do
+	for i in $(seq 1 1200); do
 		kill -0 "$1" 2>/dev/null || return 0
 		sleep 0.05
 	done
