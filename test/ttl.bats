@@ -140,12 +140,13 @@ past() {
 	e=$(expires n1 w)
 	etag=$(curl -s --max-time 5 -D - -o /dev/null "$(url n1)/kv/w" | tr -d '\r' |
 	    awk -F': ' 'tolower($1) == "etag" { gsub(/"/, "", $2); print $2 }')
+	# Its timeout, 300 s, is past curl's 60 s hang guard: a watcher
+	# that missed the expiry and waited for it gets no answer (000).
 	run curl -s --max-time 60 -o /dev/null -w '%{http_code}' \
-	    "$(url n1)/kv/w?wait=$etag&timeout=50"
+	    "$(url n1)/kv/w?wait=$etag&timeout=300"
 	echo "answered $output at $(now_ms), expiry $e"
 	[ "$output" = 404 ]
 	[ "$(now_ms)" -ge "$e" ]
-	[ "$(now_ms)" -lt $((e + 30000)) ]
 }
 
 @test "bad TTLs are refused with a 400 that names them" {
