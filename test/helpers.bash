@@ -86,7 +86,7 @@ start_node() {
 	    --port-file "$TMP/$id.port" "$@" >>"$TMP/$id.log" 2>&1 3>&- &
 	echo $! >"$TMP/$id.pid"
 	local i
-	for i in $(seq 1 200); do
+	for i in $(seq 1 1200); do
 		if [ -s "$TMP/$id.port" ]; then
 			eval "PORT_$id=$(cat "$TMP/$id.port")"
 			return 0
@@ -98,7 +98,7 @@ start_node() {
 		fi
 		sleep 0.05
 	done
-	echo "kvd $id did not start in 10 s" >&2
+	echo "kvd $id did not start in 60 s (a hang guard)" >&2
 	return 1
 }
 
