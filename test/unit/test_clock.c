@@ -16,7 +16,7 @@
 #include "tap.h"
 
 #define HOUR_MS		(3600 * 1000)
-#define ALLOWANCE_MS	30000
+#define ALLOWANCE_MS	60000
 
 static struct stopper st;
 
