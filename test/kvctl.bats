@@ -385,8 +385,8 @@ while time.time() < end:
 # A port whose connect never completes (standin.py's serve_unaccepted):
 # each connect waits for --connect-timeout, capped by the request's
 # --timeout, from the command line or KVCTL_ variables alike, the
-# command line winning.  A 60 s connect timeout left uncapped would
-# outlast run_split's 30 s (rc 124).
+# command line winning.  A 300 s connect timeout left uncapped would
+# outlast run_split's 60 s hang guard (rc 124).
 @test "exit 3: a connect that never completes is bounded by --timeout or KVCTL_TIMEOUT when --connect-timeout or KVCTL_CONNECT_TIMEOUT is longer" {
 	start_standin blackhole <<'PY'
 import sys, standin
@@ -394,17 +394,17 @@ standin.serve_unaccepted(sys.argv[1])
 PY
 	local bh="http://127.0.0.1:$(cat "$TMP/blackhole.port")" how
 	# Each: the variables, then "|", then the flags.
-	for how in "KVCTL_TIMEOUT=1 KVCTL_CONNECT_TIMEOUT=60|" \
-	    "KVCTL_CONNECT_TIMEOUT=60|--timeout 1" \
-	    "KVCTL_TIMEOUT=1|--connect-timeout 60" \
-	    "KVCTL_TIMEOUT=60|--timeout 1 --connect-timeout 60"; do
-		run_split 30 env ${how%|*} "$KVCTL" get k ${how#*|} \
+	for how in "KVCTL_TIMEOUT=1 KVCTL_CONNECT_TIMEOUT=300|" \
+	    "KVCTL_CONNECT_TIMEOUT=300|--timeout 1" \
+	    "KVCTL_TIMEOUT=1|--connect-timeout 300" \
+	    "KVCTL_TIMEOUT=300|--timeout 1 --connect-timeout 300"; do
+		run_split 60 env ${how%|*} "$KVCTL" get k ${how#*|} \
 		    --server "$bh"
 		echo "$how: rc=$rc err=$err"
 		[ "$rc" -eq 3 ]
 		[[ "$err" == *"timed out"* ]]
 	done
-	run_split 30 env KVCTL_TIMEOUT=1 KVCTL_CONNECT_TIMEOUT=60 "$KVCTL" \
+	run_split 60 env KVCTL_TIMEOUT=1 KVCTL_CONNECT_TIMEOUT=300 "$KVCTL" \
 	    bench -n 1 -c 1 --server "$bh"
 	echo "bench: rc=$rc err=$err"
 	[ "$rc" -eq 3 ]
