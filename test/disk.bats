@@ -348,11 +348,7 @@ alive() {
 
 @test "a disk full longer than --tombstone-grace: the alive stamp is not renewed (logged once) and is again once space is freed; a spell past the grace stops the node (exit 1, the advice), its next start is refused, --allow-stale only warns" {
 	local stamp="$DATA/n1/alive" st=0
-	# Its stop is _exit(1), which skips node_close and so the joins of
-	# threads that ended before it (the key index builder's): not a
-	# leak for ThreadSanitizer (make tsan), which would exit 66.
-	TSAN_OPTIONS="${TSAN_OPTIONS:-} report_thread_leaks=0" \
-	    start_node n1 --tombstone-grace 8 --snapshot-interval 0
+	start_node n1 --tombstone-grace 8 --snapshot-interval 0
 	[ "$(put kept)" = 201 ]
 	fill_up
 	# One line, whichever came first: the stamp's own write failing,

@@ -1547,11 +1547,7 @@ exited() {
 	for n in 1 2; do
 		start_peer "$n" 3 "" --tombstone-grace 5
 	done
-	# node3's stop is _exit(1), which skips node_close and so the joins
-	# of threads that ended before it (the key index builder's): not a
-	# leak for ThreadSanitizer (make tsan), which would exit 66.
-	TSAN_OPTIONS="${TSAN_OPTIONS:-} report_thread_leaks=0" \
-	    start_peer 3 3 "" --tombstone-grace 5
+	start_peer 3 3 "" --tombstone-grace 5
 	wait_for 15 ready node1 node2 node3
 	[ "$(put node1 k v)" = 201 ]
 	pid=$(pid_of node3)
