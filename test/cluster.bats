@@ -1241,13 +1241,10 @@ rounds() {
 	[ "$stderr" = "kvctl: cluster leave: 404 nosuch is not a member" ]
 }
 
-# A receiver that refuses a transfer's batches with a long answer: the
-# transfer's last_error keeps it whole up to 256 bytes, cut between two
-# UTF-8 characters, as /cluster/nodes and kvctl cluster nodes --json
-# show it (it was cut at 80 bytes).  node2 is a stand-in: joined through
-# node1 unchecked (it answers no /cluster/nodes), every POST answered 503
-# with 2 + 3 x 100 bytes, so that byte 256 falls inside a character.
-@test "a transfer refused with a long answer keeps it in last_error up to 256 bytes, cut between UTF-8 characters" {
+# start_refuser: the stand-in "refuser", every POST answered 503 with
+# "EE" and 100 euro signs (2 + 3 x 100 bytes), so that byte 256 of an
+# error quoting it falls inside a character.
+start_refuser() {
 	start_standin refuser <<'PY'
 import sys, standin
 BODY = ("EE" + "\u20ac" * 100).encode()
@@ -1259,15 +1256,37 @@ class H(standin.Handler):
         self.answer(404, {"error": "not found"})
 standin.serve(H, sys.argv[1])
 PY
+}
+
+# euros N: N euro signs, 3 bytes each in UTF-8.
+euros() {
+	local i
+	for ((i = 0; i < $1; i++)); do printf '\342\202\254'; done
+}
+
+# join_refuser: node1 admits the stand-in as node2 (unchecked: it answers
+# no /cluster/nodes).
+join_refuser() {
+	[ "$(code -X POST -d "{\"id\":\"node2\",\"address\":\"127.0.0.1:$(cat "$TMP/refuser.port")\"}" \
+	    "$(url node1)/cluster/join")" = 200 ]
+}
+
+# A receiver that refuses a transfer's batches with a long answer: the
+# transfer's last_error keeps it whole up to 256 bytes, cut between two
+# UTF-8 characters, as /cluster/nodes and kvctl cluster nodes --json
+# show it (it was cut at 80 bytes).  node2 is a stand-in: joined through
+# node1 unchecked (it answers no /cluster/nodes), every POST answered 503
+# with 2 + 3 x 100 bytes, so that byte 256 falls inside a character.
+@test "a transfer refused with a long answer keeps it in last_error up to 256 bytes, cut between UTF-8 characters" {
+	start_refuser
 	local want i
-	want="to node2: HTTP 503: EE$(for ((i = 0; i < 84; i++)); do printf '\342\202\254'; done)"
+	want="to node2: HTTP 503: EE$(euros 84)"
 	start_alone node1 "$(port 1)"
 	for i in 1 2 3; do
 		[ "$(put node1 "lx$i" v)" = 201 ]
 	done
 	wait_for 10 test -s "$DATA/node1/placed.json"	# settled: a join moves keys
-	[ "$(code -X POST -d "{\"id\":\"node2\",\"address\":\"127.0.0.1:$(cat "$TMP/refuser.port")\"}" \
-	    "$(url node1)/cluster/join")" = 200 ]
+	join_refuser
 	wait_for 20 bash -c "curl -s '$(url node1)/cluster/nodes' | jq -e '.transfer.last_error | length > 0' >/dev/null"
 	run --separate-stderr kv --server "$(url node1)" cluster nodes --json
 	echo "$output" | jq -r .transfer.last_error
@@ -1284,22 +1303,11 @@ PY
 # bytes, inside a character: a \ufffd).  node2 is the stand-in of the
 # test above, every POST answered 503; a repair asks it at once.
 @test "an anti-entropy sync refused with a long answer keeps it in last_error up to 256 bytes, cut between UTF-8 characters" {
-	start_standin refuser <<'PY'
-import sys, standin
-BODY = ("EE" + "\u20ac" * 100).encode()
-class H(standin.Handler):
-    def do_POST(self):
-        self.body()
-        self.send(503, BODY)
-    def do_GET(self):
-        self.answer(404, {"error": "not found"})
-standin.serve(H, sys.argv[1])
-PY
-	local want i
-	want="sync refused: 503 EE$(for ((i = 0; i < 84; i++)); do printf '\342\202\254'; done)"
+	start_refuser
+	local want
+	want="sync refused: 503 EE$(euros 84)"
 	start_alone node1 "$(port 1)"
-	[ "$(code -X POST -d "{\"id\":\"node2\",\"address\":\"127.0.0.1:$(cat "$TMP/refuser.port")\"}" \
-	    "$(url node1)/cluster/join")" = 200 ]
+	join_refuser
 	[ "$(code -X POST "$(url node1)/admin/repair")" = 202 ]
 	wait_for 20 bash -c "curl -s '$(url node1)/admin/repair' | jq -e '.state == \"failed\"' >/dev/null"
 	c "$(url node1)/cluster/nodes" | jq -r .anti_entropy.last_error
@@ -1315,22 +1323,11 @@ PY
 # the stand-in of the tests above, every POST answered 503: a write
 # through node1 leaves a hint for it.
 @test "a hint refused with a long answer keeps it in hint_last_error up to 256 bytes, cut between UTF-8 characters" {
-	start_standin refuser <<'PY'
-import sys, standin
-BODY = ("EE" + "\u20ac" * 100).encode()
-class H(standin.Handler):
-    def do_POST(self):
-        self.body()
-        self.send(503, BODY)
-    def do_GET(self):
-        self.answer(404, {"error": "not found"})
-standin.serve(H, sys.argv[1])
-PY
-	local want i
-	want="HTTP 503: EE$(for ((i = 0; i < 84; i++)); do printf '\342\202\254'; done)"
+	start_refuser
+	local want
+	want="HTTP 503: EE$(euros 84)"
 	start_alone node1 "$(port 1)"
-	[ "$(code -X POST -d "{\"id\":\"node2\",\"address\":\"127.0.0.1:$(cat "$TMP/refuser.port")\"}" \
-	    "$(url node1)/cluster/join")" = 200 ]
+	join_refuser
 	[ "$(put node1 hk v "?w=1")" = 201 ]
 	wait_for 20 bash -c "curl -s '$(url node1)/cluster/nodes' | jq -e '.members[] | select(.id == \"node2\") | .hint_last_error != null' >/dev/null"
 	c "$(url node1)/cluster/nodes" | jq -r '.members[] | select(.id == "node2") | .hint_last_error'
