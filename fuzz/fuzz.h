@@ -11,6 +11,10 @@
  *	                          a sealed line (crc32c.c), so that inputs
  *	                          get past the checksum the fuzzer cannot
  *	                          forge
+ *	fuzz_sealed_copy(d, n, &len)  the input after its first byte (the
+ *	                          harness's options), copied, resealed
+ *	                          when option bit 0 is set; NULL when
+ *	                          there is no first byte
  *	fuzz_scratch_dir(dir, n, name)  makes a fresh directory (under
  *	                          /dev/shm when it exists) into dir,
  *	                          removed with its files at exit
@@ -24,6 +28,7 @@
 #include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +75,23 @@ fuzz_fix_crcs(char *p, size_t n)
 		}
 		a = e + 1;
 	}
+}
+
+/* The caller frees the copy; *len is its length (0 allowed). */
+static inline char *
+fuzz_sealed_copy(const uint8_t *data, size_t size, size_t *len)
+{
+	char *in;
+
+	if (size < 1)
+		return NULL;
+	*len = size - 1;
+	in = malloc(*len ? *len : 1);
+	CHECK(in != NULL);
+	memcpy(in, data + 1, *len);
+	if (data[0] & 1)
+		fuzz_fix_crcs(in, *len);
+	return in;
 }
 
 static inline void

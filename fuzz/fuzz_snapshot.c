@@ -147,14 +147,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len;
 	int rc;
 
-	if (size < 1)
+	if ((in = fuzz_sealed_copy(data, size, &len)) == NULL)
 		return 0;
-	len = size - 1;
-	in = malloc(len ? len : 1);
-	CHECK(in != NULL);
-	memcpy(in, data + 1, len);
-	if (data[0] & 1)
-		fuzz_fix_crcs(in, len);
 	memset(&ld, 0, sizeof(ld));
 	ld.refuse_second = (data[0] & 2) != 0;
 	r.presize = presize_cb;

@@ -116,14 +116,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len;
 	int rc;
 
-	if (size < 1)
+	if ((in = fuzz_sealed_copy(data, size, &len)) == NULL)
 		return 0;
-	len = size - 1;
-	in = malloc(len ? len : 1);
-	CHECK(in != NULL);
-	memcpy(in, data + 1, len);
-	if (data[0] & 1)
-		fuzz_fix_crcs(in, len);
 	memset(&r1, 0, sizeof(r1));
 	memset(&r2, 0, sizeof(r2));
 	r1.after = r2.after = afters[(data[0] >> 1) & 3];
