@@ -547,26 +547,26 @@ BIG="--peer-timeout-ms 3000"
 	receives 3 f 120
 }
 
-@test "a join to a node started alone (no --peers, N=3; anti-entropy off): node2 gets all 120 keys written to it" {
+# start_node1_alone: node1 with no --peers (N=3, anti-entropy off, short
+# peer timeout and gossip interval).
+start_node1_alone() {
 	local p
 	p=$(port 1)
 	start_node node1 --addr "127.0.0.1:$p" --advertise "127.0.0.1:$p" \
 	    --n 3 --w 2 --r 2 --peer-timeout-ms 500 --gossip-interval-ms 200 \
 	    --anti-entropy-interval 0
+}
+
+@test "a join to a node started alone (no --peers, N=3; anti-entropy off): node2 gets all 120 keys written to it" {
+	start_node1_alone
 	wait_for 15 ready node1
 	newcomer 2 a 120
 	joined 2
 	receives 2 a 120
 }
 
-# ---- 3. leaving, and cleanup ---------------------------------------------
-
 @test "a node started alone settles before it serves: a member gossip admits before its first poll still gets every key written to it (anti-entropy off)" {
-	local p
-	p=$(port 1)
-	start_node node1 --addr "127.0.0.1:$p" --advertise "127.0.0.1:$p" \
-	    --n 3 --w 2 --r 2 --peer-timeout-ms 500 --gossip-interval-ms 200 \
-	    --anti-entropy-interval 0
+	start_node1_alone
 	# No wait: node2 is admitted within node1's first poll (500 ms),
 	# where node1 still took itself for a node learning its cluster and
 	# its pass sent node2 nothing.
@@ -575,6 +575,8 @@ BIG="--peer-timeout-ms 3000"
 	wait_for 15 lists node1 node2
 	receives 2 a 20
 }
+
+# ---- 3. leaving, and cleanup ---------------------------------------------
 
 @test "a node that left says so: /health left, /ready 503, member:false, writes 503 code left; the others drop it" {
 	start_cluster
