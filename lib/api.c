@@ -1007,8 +1007,9 @@ forward_once(struct node *nd, const char *address, const char *target,
  * shutting_down after the turn, as its own parked watches answer then
  * (not the 304 of a timeout), so a relay holds a shutdown one turn at
  * most; one that has left the cluster answers 503 left after the turn,
- * as a watch parked on it does, not at the timeout.  0 when relayed, -1 when no owner could be asked (then this
- * node watches itself, from its quorum reads).
+ * as a watch parked on it does, not at the timeout.  0 when relayed, -1
+ * when no owner could be asked (then this node watches itself, from its
+ * quorum reads).
  */
 static int
 forward_watch(struct node *nd, const struct server_request *sr,
