@@ -495,7 +495,7 @@ down_on() {
 @test "a watch relayed by a node that leaves answers 503 left at the end of its turn, not the 304 of its timeout" {
 	local own e
 	cluster4
-	own=$(not_on_node4 r)
+	own=$(node4_key r no)
 	[ -n "$own" ]
 	e=$(etag node1 "$own")
 	curl -s --max-time 90 -o "$TMP/out" -w '%{http_code}' \
