@@ -15,6 +15,8 @@
  *	                          harness's options), copied, resealed
  *	                          when option bit 0 is set; NULL when
  *	                          there is no first byte
+ *	fuzz_write_file(path, p, n)  writes p[0..n) as the whole file at
+ *	                          path (a failure is a CHECK)
  *	fuzz_scratch_dir(dir, n, name)  makes a fresh directory (under
  *	                          /dev/shm when it exists) into dir,
  *	                          removed with its files at exit
@@ -26,6 +28,7 @@
 #define KVD_FUZZ_H
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -92,6 +95,17 @@ fuzz_sealed_copy(const uint8_t *data, size_t size, size_t *len)
 	if (data[0] & 1)
 		fuzz_fix_crcs(in, *len);
 	return in;
+}
+
+static inline void
+fuzz_write_file(const char *path, const char *p, size_t n)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	CHECK(n == 0 || write(fd, p, n) == (ssize_t)n);
+	close(fd);
 }
 
 static inline void

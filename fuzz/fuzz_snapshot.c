@@ -92,17 +92,6 @@ key_cb(void *arg, const char *key, size_t klen, const struct version *v,
 	return 0;
 }
 
-static void
-write_file(const char *path, const char *p, size_t n)
-{
-	int fd;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	CHECK(fd >= 0);
-	CHECK(n == 0 || write(fd, p, n) == (ssize_t)n);
-	close(fd);
-}
-
 /* Whether the file at path holds exactly p[0..n). */
 static bool
 file_is(const char *path, const char *p, size_t n)
@@ -156,9 +145,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.arg = &ld;
 
 	fuzz_clean_dir(dir);
-	write_file(file, in, len);
+	fuzz_write_file(file, in, len);
 	if (data[0] & 4)
-		write_file(tmp, "{\"kvd_snapshot\":1", 17);
+		fuzz_write_file(tmp, "{\"kvd_snapshot\":1", 17);
 	err[0] = '\0';
 	rc = snapshot_load(dir, &r, &seq, &mtime, err, sizeof(err));
 	CHECK(rc == 1 || rc == -1);

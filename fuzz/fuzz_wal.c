@@ -67,17 +67,6 @@ replay_cb(void *arg, uint64_t seq, const char *rec, size_t len)
 	return 0;
 }
 
-static void
-write_file(const char *p, size_t n)
-{
-	int fd;
-
-	fd = open(seg, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	CHECK(fd >= 0);
-	CHECK(n == 0 || write(fd, p, n) == (ssize_t)n);
-	close(fd);
-}
-
 /* Reads the segment back; -1 when it is gone. */
 static int
 read_file(struct buf *out)
@@ -127,7 +116,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_init(&expect);
 
 	fuzz_clean_dir(dir);
-	write_file(in, len);
+	fuzz_write_file(seg, in, len);
 	err[0] = '\0';
 	rc = wal_open(&w, dir, r1.after, replay_cb, &r1, false, err,
 	    sizeof(err));
