@@ -1,14 +1,29 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # test/run.sh -- runs every unit test program and every bats file, prints
 # their TAP, and ends with one line CI can count: "N passed, N failed, N skipped".
 # Usage: sh test/run.sh [FILE...]   (default: test/unit/test_* and test/*.bats,
 # or the files named in $TESTS)
 # A program that exits non-zero without a "not ok" line (a crash, a
 # sanitizer report) counts as one failure.
+#
+# Files run TEST_JOBS at a time (default 2): the integration tests spend
+# most of their time waiting on timeouts, and every file has its own
+# temporary directory and ports (test/helpers.bash), so two files do not
+# meet.  Each file's TAP is printed whole when it ends, so the output is
+# in the order files finish; the bats files with the most tests start
+# first, as they take longest.  TEST_JOBS=1 runs them one by one in the
+# order given.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 cd "$(dirname "$0")/.." || exit 2
 passed=0 failed=0 skipped=0
-out=$(mktemp "${TMPDIR:-/tmp}/kvd-test.XXXXXX") || exit 2
-trap 'rm -f "$out"' EXIT INT TERM
+jobs=${TEST_JOBS:-2}
+case "$jobs" in '' | *[!0-9]* | 0)
+	echo "test/run.sh: TEST_JOBS must be a number of files at a time, not '$jobs'" >&2
+	exit 2 ;;
+esac
+outdir=$(mktemp -d "${TMPDIR:-/tmp}/kvd-test.XXXXXX") || exit 2
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$outdir"' EXIT
+trap 'exit 130' INT TERM
 
 if [ $# -eq 0 ] && [ -n "${TESTS:-}" ]; then
 	set -- $TESTS
@@ -20,16 +35,40 @@ if ! command -v bats >/dev/null 2>&1; then
 	exit 2
 fi
 
-for t in "$@"; do
-	[ -e "$t" ] || continue
-	echo "# ---- $t"
+# longest_first FILE...: bats files by their number of tests, most first,
+# then the unit programs in the order given.
+longest_first() {
+	local t
+	for t in "$@"; do
+		case "$t" in
+		*.bats) echo "$(grep -c '^@test' "$t") $t" ;;
+		esac
+	done | sort -s -k1,1nr | cut -d' ' -f2-
+	for t in "$@"; do
+		case "$t" in *.bats) ;; *) echo "$t" ;; esac
+	done
+}
+
+# run_one FILE OUT: runs FILE, its output in OUT, its exit status in
+# OUT.rc and its seconds in OUT.took (written last: the file is done).
+run_one() {
+	local t=$1 out=$2 started rc
 	started=$(date +%s)
 	case "$t" in
 	*.bats) bats --tap "$t" >"$out" 2>&1; rc=$? ;;
 	*) "./$t" >"$out" 2>&1; rc=$? ;;
 	esac
+	echo "$rc" >"$out.rc"
+	echo $(($(date +%s) - started)) >"$out.took"
+}
+
+# report FILE OUT: prints FILE's output and adds up its results.
+report() {
+	local t=$1 out=$2 rc p f s
+	rc=$(cat "$out.rc")
+	echo "# ---- $t"
 	cat "$out"
-	echo "# $t took $(($(date +%s) - started)) s"
+	echo "# $t took $(cat "$out.took") s"
 	s=$(grep -Eci '^ok [0-9]+.*# skip' "$out")
 	p=$(grep -Ec '^ok [0-9]+' "$out")
 	f=$(grep -Ec '^not ok [0-9]+' "$out")
@@ -39,6 +78,35 @@ for t in "$@"; do
 		f=1
 	fi
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+}
+
+files=()
+for t in "$@"; do
+	[ -e "$t" ] && files+=("$t")
+done
+if [ "$jobs" -gt 1 ]; then
+	mapfile -t files < <(longest_first "${files[@]}")
+fi
+
+# Start a file whenever fewer than $jobs run; report each one that ended.
+running=()	# indexes into files
+next=0
+while [ "$next" -lt "${#files[@]}" ] || [ "${#running[@]}" -gt 0 ]; do
+	while [ "$next" -lt "${#files[@]}" ] && [ "${#running[@]}" -lt "$jobs" ]; do
+		run_one "${files[next]}" "$outdir/$next" &
+		running+=("$next")
+		next=$((next + 1))
+	done
+	wait -n
+	still=()
+	for i in "${running[@]}"; do
+		if [ -e "$outdir/$i.took" ]; then
+			report "${files[i]}" "$outdir/$i"
+		else
+			still+=("$i")
+		fi
+	done
+	running=("${still[@]}")
 done
 echo "$passed passed, $failed failed, $skipped skipped"
 # .ci/run adds up several runs (plain and sanitized) into one final line.
