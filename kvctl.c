@@ -6027,6 +6027,41 @@ bench_usage(FILE *f)
 }
 
 /*
+ * Every long option kvctl reads, its own and bench's and verify's: an
+ * option that needs a value takes none of these for it (opt_value), so
+ * "--if-match --server URL" is refused at --if-match.  An option added
+ * to a loop below belongs here too.
+ */
+static const char *const longs[] = {
+	"--help", "--version", "--json", "--quiet", "--verbose", "--server",
+	"--timeout", "--connect-timeout", "--r", "--w", "--ttl", "--if-match",
+	"--create", "--etag", "--serial", "--retry", "--limit", "--prefix",
+	"--parallel", "--yes", "--all", "--output", "--cluster-secret-file",
+	"--prefill", "--raw", "--threads", "--ratio", "--size", "--keys",
+	"--warmup",						/* bench */
+	"--mode", "--read-r", "--write-r", "--read-budget",
+	"--pause-before-read", "--keep",			/* verify */
+	NULL
+};
+
+/*
+ * What is wrong when option argv[i] has no value (opt_value set
+ * *missing), into out: it ends the line, or another option follows it.
+ * Returns out.
+ */
+static const char *
+no_value(int argc, char **argv, int i, char *out, size_t outlen)
+{
+	if (i + 1 >= argc)
+		snprintf(out, outlen, "%s needs a value", argv[i]);
+	else
+		snprintf(out, outlen, "%s needs a value, but the option '%s' "
+		    "follows it (%s=%s gives that as the value)", argv[i],
+		    argv[i + 1], argv[i], argv[i + 1]);
+	return out;
+}
+
+/*
  * A bad value in bench's or verify's options: the usage error, or with
  * --help on the line the option skipped, so that help wins over a bad
  * value but not over a flag kvctl does not know (as kvctl's own flags,
@@ -6042,6 +6077,7 @@ bench_usage(FILE *f)
 static int
 bench_parse(struct bench_opts *b, int argc, char **argv)
 {
+	char why[256];
 	const char *v;
 	uint64_t u;
 	bool missing = false, have_n = false;
@@ -6066,26 +6102,26 @@ bench_parse(struct bench_opts *b, int argc, char **argv)
 			b->prefill = true;
 		} else if (strcmp(a, "--raw") == 0) {
 			b->raw = true;
-		} else if ((v = opt_value(argc, argv, &i, "-c", &missing)) != NULL) {
+		} else if ((v = opt_value(argc, argv, &i, "-c", longs, &missing)) != NULL) {
 			if (opt_u64(v, 1, BENCH_MAX_CONNS, &u) != 0)
 				OPT_BAD(help, "bench", "bad -c '%s' (1..%d)", v,
 				    BENCH_MAX_CONNS);
 			b->conns = (int)u;
 		} else if ((v = opt_value(argc, argv, &i, "--threads",
-		    &missing)) != NULL) {
+		    longs, &missing)) != NULL) {
 			if (opt_u64(v, 1, BENCH_MAX_THREADS, &u) != 0)
 				OPT_BAD(help, "bench", "bad --threads '%s' "
 				    "(1..%d)", v, BENCH_MAX_THREADS);
 			b->threads = (int)u;
-		} else if ((v = opt_value(argc, argv, &i, "-n", &missing)) != NULL) {
+		} else if ((v = opt_value(argc, argv, &i, "-n", longs, &missing)) != NULL) {
 			if (opt_u64(v, 1, UINT64_MAX / 2, &b->requests) != 0)
 				OPT_BAD(help, "bench", "bad -n '%s'", v);
 			have_n = true;
-		} else if ((v = opt_value(argc, argv, &i, "-d", &missing)) != NULL) {
+		} else if ((v = opt_value(argc, argv, &i, "-d", longs, &missing)) != NULL) {
 			if (opt_double(v, 0.001, BENCH_MAX_SECS, &b->duration) != 0)
 				OPT_BAD(help, "bench", "bad -d '%s' (seconds)",
 				    v);
-		} else if ((v = opt_value(argc, argv, &i, "-t", &missing)) != NULL) {
+		} else if ((v = opt_value(argc, argv, &i, "-t", longs, &missing)) != NULL) {
 			for (u = 0; u < BENCH_NTESTS; u++)
 				if (strcmp(v, bench_test_name((enum bench_test)u)) == 0)
 					break;
@@ -6093,7 +6129,7 @@ bench_parse(struct bench_opts *b, int argc, char **argv)
 				OPT_BAD(help, "bench", "bad -t '%s' (get, put, "
 				    "delete or mix)", v);
 			b->test = (enum bench_test)u;
-		} else if ((v = opt_value(argc, argv, &i, "--ratio", &missing)) != NULL) {
+		} else if ((v = opt_value(argc, argv, &i, "--ratio", longs, &missing)) != NULL) {
 			unsigned g, p;
 			char extra;
 
@@ -6103,20 +6139,22 @@ bench_parse(struct bench_opts *b, int argc, char **argv)
 				    "(GET:PUT, e.g. 90:10)", v);
 			b->ratio_get = g;
 			b->ratio_put = p;
-		} else if ((v = opt_value(argc, argv, &i, "--size", &missing)) != NULL) {
+		} else if ((v = opt_value(argc, argv, &i, "--size", longs, &missing)) != NULL) {
 			if (opt_u64(v, 0, BENCH_MAX_VALUE, &u) != 0)
 				OPT_BAD(help, "bench", "bad --size '%s' (0..%d "
 				    "bytes)", v, BENCH_MAX_VALUE);
 			b->size = (size_t)u;
-		} else if ((v = opt_value(argc, argv, &i, "--keys", &missing)) != NULL) {
+		} else if ((v = opt_value(argc, argv, &i, "--keys", longs, &missing)) != NULL) {
 			if (opt_u64(v, 1, BENCH_MAX_KEYS, &b->keys) != 0)
 				OPT_BAD(help, "bench", "bad --keys '%s'", v);
-		} else if ((v = opt_value(argc, argv, &i, "--warmup", &missing)) != NULL) {
+		} else if ((v = opt_value(argc, argv, &i, "--warmup", longs, &missing)) != NULL) {
 			if (opt_double(v, 0, BENCH_MAX_SECS, &b->warmup) != 0)
 				OPT_BAD(help, "bench", "bad --warmup '%s' "
 				    "(seconds)", v);
 		} else if (missing) {
-			OPT_BAD(help, "bench", "%s needs a value", a);
+			missing = false;	/* argv[i + 1] is read next */
+			OPT_BAD(help, "bench", "%s", no_value(argc, argv, i,
+			    why, sizeof(why)));
 		} else {
 			return usage_error("bench", "unknown bench option '%s'", a);
 		}
@@ -6340,6 +6378,7 @@ verify_usage(FILE *f)
 static int
 verify_parse(struct verify_opts *vo, int argc, char **argv)
 {
+	char why[256];
 	const char *v;
 	uint64_t u;
 	bool missing = false;
@@ -6360,16 +6399,16 @@ verify_parse(struct verify_opts *vo, int argc, char **argv)
 			continue;	/* help, or an argument (verify takes none) */
 		if (help && strcmp(a, "--") == 0)
 			break;
-		if ((v = opt_value(argc, argv, &i, "-c", &missing)) != NULL) {
+		if ((v = opt_value(argc, argv, &i, "-c", longs, &missing)) != NULL) {
 			if (opt_u64(v, 1, VERIFY_MAX_WRITERS, &u) != 0)
 				OPT_BAD(help, "verify", "bad -c '%s' (writers, "
 				    "1..%d)", v, VERIFY_MAX_WRITERS);
 			vo->writers = (int)u;
-		} else if ((v = opt_value(argc, argv, &i, "-d", &missing)) != NULL) {
+		} else if ((v = opt_value(argc, argv, &i, "-d", longs, &missing)) != NULL) {
 			if (opt_double(v, 0.001, 86400, &vo->secs) != 0)
 				OPT_BAD(help, "verify", "bad -d '%s' (seconds, "
 				    "> 0)", v);
-		} else if ((v = opt_value(argc, argv, &i, "--mode", &missing)) != NULL) {
+		} else if ((v = opt_value(argc, argv, &i, "--mode", longs, &missing)) != NULL) {
 			if (strcmp(v, "keys") == 0)
 				vo->mode = VERIFY_KEYS;
 			else if (strcmp(v, "set") == 0)
@@ -6377,17 +6416,17 @@ verify_parse(struct verify_opts *vo, int argc, char **argv)
 			else
 				OPT_BAD(help, "verify", "bad --mode '%s' (keys "
 				    "or set)", v);
-		} else if ((v = opt_value(argc, argv, &i, "--prefix", &missing)) != NULL) {
+		} else if ((v = opt_value(argc, argv, &i, "--prefix", longs, &missing)) != NULL) {
 			if (*v == '\0' || strlen(v) > VERIFY_MAX_PREFIX)
 				OPT_BAD(help, "verify", "bad --prefix (1..%d "
 				    "bytes)", VERIFY_MAX_PREFIX);
 			memcpy(vo->prefix, v, strlen(v) + 1);
-		} else if ((v = opt_value(argc, argv, &i, "--size", &missing)) != NULL) {
+		} else if ((v = opt_value(argc, argv, &i, "--size", longs, &missing)) != NULL) {
 			if (opt_u64(v, 1, VERIFY_MAX_SIZE, &u) != 0)
 				OPT_BAD(help, "verify", "bad --size '%s' (bytes, "
 				    "1..%d)", v, VERIFY_MAX_SIZE);
 			vo->size = (size_t)u;
-		} else if ((v = opt_value(argc, argv, &i, "--read-r", &missing)) != NULL) {
+		} else if ((v = opt_value(argc, argv, &i, "--read-r", longs, &missing)) != NULL) {
 			if (strcmp(v, "all") == 0)
 				vo->read_r = 0;
 			else if (opt_u64(v, 1, VERIFY_MAX_R, &u) == 0)
@@ -6395,7 +6434,7 @@ verify_parse(struct verify_opts *vo, int argc, char **argv)
 			else
 				OPT_BAD(help, "verify", "bad --read-r '%s' (1..%d "
 				    "or all)", v, VERIFY_MAX_R);
-		} else if ((v = opt_value(argc, argv, &i, "--write-r", &missing)) != NULL) {
+		} else if ((v = opt_value(argc, argv, &i, "--write-r", longs, &missing)) != NULL) {
 			if (strcmp(v, "all") == 0)
 				vo->write_r = VERIFY_WRITE_R_ALL;
 			else if (opt_u64(v, 1, VERIFY_MAX_R, &u) == 0)
@@ -6404,19 +6443,21 @@ verify_parse(struct verify_opts *vo, int argc, char **argv)
 				OPT_BAD(help, "verify", "bad --write-r '%s' (1..%d "
 				    "or all)", v, VERIFY_MAX_R);
 		} else if ((v = opt_value(argc, argv, &i, "--read-budget",
-		    &missing)) != NULL) {
+		    longs, &missing)) != NULL) {
 			if (opt_double(v, 0, 3600, &vo->budget_s) != 0)
 				OPT_BAD(help, "verify", "bad --read-budget '%s' "
 				    "(seconds)", v);
 		} else if ((v = opt_value(argc, argv, &i, "--pause-before-read",
-		    &missing)) != NULL) {
+		    longs, &missing)) != NULL) {
 			if (opt_double(v, 0, 3600, &vo->pause_s) != 0)
 				OPT_BAD(help, "verify", "bad --pause-before-read "
 				    "'%s' (seconds)", v);
 		} else if (strcmp(a, "--keep") == 0) {
 			vo->keep = true;
 		} else if (missing) {
-			OPT_BAD(help, "verify", "%s needs a value", a);
+			missing = false;	/* argv[i + 1] is read next */
+			OPT_BAD(help, "verify", "%s", no_value(argc, argv, i,
+			    why, sizeof(why)));
 		} else {
 			return usage_error("verify", "unknown option or argument '%s'",
 			    a);
@@ -6956,6 +6997,7 @@ run(int argc, char **argv, char **args, bool *quiet)
 {
 	struct opts o;
 	const char *a, *v, *unknown = NULL;
+	char why[256];
 	int nargs = 0, i, rc;
 	bool flags_done = false, missing = false, passthrough, help;
 	bool version = false;
@@ -7001,22 +7043,22 @@ run(int argc, char **argv, char **args, bool *quiet)
 		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
 			o.verbose = true;
 		} else if ((v = opt_value(argc, argv, &i, "--server",
-		    &missing)) != NULL) {
+		    longs, &missing)) != NULL) {
 			if (*v == '\0')
 				line_bad(&o, "--server needs a URL");
 			else
 				o.servers = v;
 		} else if ((v = opt_value(argc, argv, &i, "--timeout",
-		    &missing)) != NULL) {
+		    longs, &missing)) != NULL) {
 			if (parse_seconds(v, &o.timeout_ms) != 0)
 				line_bad(&o, "bad --timeout '%s' (seconds, > 0)", v);
 		} else if ((v = opt_value(argc, argv, &i, "--connect-timeout",
-		    &missing)) != NULL) {
+		    longs, &missing)) != NULL) {
 			if (parse_seconds(v, &o.connect_timeout_ms) != 0)
 				line_bad(&o, "bad --connect-timeout '%s' (seconds, "
 				    "> 0)", v);
-		} else if ((v = opt_value(argc, argv, &i, "--r", &missing)) != NULL ||
-		    (v = opt_value(argc, argv, &i, "--w", &missing)) != NULL) {
+		} else if ((v = opt_value(argc, argv, &i, "--r", longs, &missing)) != NULL ||
+		    (v = opt_value(argc, argv, &i, "--w", longs, &missing)) != NULL) {
 			if (!quorum_ok(v))
 				line_bad(&o, "bad %.3s '%s' (1..64, one, quorum or "
 				    "all)", a, v);
@@ -7025,14 +7067,14 @@ run(int argc, char **argv, char **args, bool *quiet)
 			else
 				o.w = v;
 		} else if ((v = opt_value(argc, argv, &i, "--ttl",
-		    &missing)) != NULL) {
+		    longs, &missing)) != NULL) {
 			if (!ttl_ok(v))
 				line_bad(&o, "bad --ttl '%s' (whole seconds, 1 to "
 				    "315360000)", v);
 			else
 				o.ttl = v;
 		} else if ((v = opt_value(argc, argv, &i, "--if-match",
-		    &missing)) != NULL) {
+		    longs, &missing)) != NULL) {
 			if (*v == '\0')
 				line_bad(&o, "--if-match needs an ETag");
 			else
@@ -7044,19 +7086,19 @@ run(int argc, char **argv, char **args, bool *quiet)
 		} else if (strcmp(a, "--serial") == 0) {
 			o.serial = true;
 		} else if ((v = opt_value(argc, argv, &i, "--retry",
-		    &missing)) != NULL) {
+		    longs, &missing)) != NULL) {
 			if (parse_retries(v, &o.retries) != 0)
 				line_bad(&o, "bad --retry '%s' (0..100)", v);
 		} else if (!passthrough && (v = opt_value(argc, argv, &i,
-		    "--limit", &missing)) != NULL) {
+		    "--limit", longs, &missing)) != NULL) {
 			if (opt_u64(v, 1, UINT64_MAX / 2, &o.limit) != 0)
 				line_bad(&o, "bad --limit '%s' (a number of keys, at "
 				    "least 1)", v);
 		} else if (!passthrough && (v = opt_value(argc, argv, &i,
-		    "--prefix", &missing)) != NULL) {
+		    "--prefix", longs, &missing)) != NULL) {
 			o.prefix = v;
 		} else if (!passthrough && (v = opt_value(argc, argv, &i,
-		    "--parallel", &missing)) != NULL) {
+		    "--parallel", longs, &missing)) != NULL) {
 			uint64_t u;
 
 			if (opt_u64(v, 1, 256, &u) != 0)
@@ -7067,11 +7109,11 @@ run(int argc, char **argv, char **args, bool *quiet)
 			o.yes = true;
 		} else if (!passthrough && strcmp(a, "--all") == 0) {
 			o.all = true;
-		} else if ((v = opt_value(argc, argv, &i, "-o", &missing)) != NULL ||
-		    (v = opt_value(argc, argv, &i, "--output", &missing)) != NULL) {
+		} else if ((v = opt_value(argc, argv, &i, "-o", longs, &missing)) != NULL ||
+		    (v = opt_value(argc, argv, &i, "--output", longs, &missing)) != NULL) {
 			(void)parse_output(&o, v);
 		} else if ((v = opt_value(argc, argv, &i, "--cluster-secret-file",
-		    &missing)) != NULL) {
+		    longs, &missing)) != NULL) {
 			if (*v == '\0')
 				line_bad(&o, "--cluster-secret-file needs a file");
 			else {
@@ -7079,7 +7121,9 @@ run(int argc, char **argv, char **args, bool *quiet)
 				o.secret_env = false;
 			}
 		} else if (missing) {
-			line_bad(&o, "%s needs a value", a);
+			missing = false;	/* argv[i + 1] is read next */
+			line_bad(&o, "%s", no_value(argc, argv, i, why,
+			    sizeof(why)));
 		} else if (passthrough) {
 			args[nargs++] = argv[i];
 		} else {

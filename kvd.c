@@ -398,11 +398,20 @@ warn_unknown_env(void)
 static void
 parse_flags(struct config *cfg, int argc, char **argv)
 {
-	char env[64], why[64], bad[512] = "";
-	const char *val;
+	char env[64], why[64], bad[512] = "", dashed[NFLAGS][64];
+	const char *val, *longs[NFLAGS + 3];
 	size_t i, j;
 	int a;
+	bool missing = false;
 
+	/* --FLAG: what a flag's value may not be (opt_value). */
+	for (i = 0; i < NFLAGS; i++) {
+		snprintf(dashed[i], sizeof(dashed[i]), "--%s", flags[i].name);
+		longs[i] = dashed[i];
+	}
+	longs[NFLAGS] = "--help";
+	longs[NFLAGS + 1] = "--version";
+	longs[NFLAGS + 2] = NULL;
 	for (i = 0; i < NFLAGS; i++) {
 		env_name(flags[i].name, env, sizeof(env));
 		if ((val = getenv(env)) == NULL || *val == '\0')
@@ -439,13 +448,16 @@ parse_flags(struct config *cfg, int argc, char **argv)
 		if (j == NFLAGS)
 			die_usage("unknown flag '%s'", argv[a]);
 		from_env[j] = false;	/* the command line wins */
-		if (eq != NULL)
-			val = eq + 1;
-		else if (flags[j].kind == FLAG_BOOL)
+		if (eq == NULL && flags[j].kind == FLAG_BOOL)
 			val = NULL;
-		else if (a + 1 < argc)
-			val = argv[++a];
-		else
+		else if ((val = opt_value(argc, argv, &a, longs[j], longs,
+		    &missing)) == NULL && a + 1 < argc) {
+			/* Both names are the command line's: as_given keeps them. */
+			memset(from_env, 0, sizeof(from_env));
+			die_usage("flag '%s' needs a value, but the flag '%s' "
+			    "follows it (%s=%s gives that as the value)", argv[a],
+			    argv[a + 1], argv[a], argv[a + 1]);
+		} else if (val == NULL)
 			die_usage("flag '%s' needs a value", argv[a]);
 		if (set_flag(cfg, &flags[j], val, why, sizeof(why)) != 0) {
 			snprintf(bad, sizeof(bad), "bad --%s '%s' (%s)",

@@ -18,7 +18,13 @@
  * the caller).  No bundling ("-n5" is not "-n 5"): an argument that only
  * starts with NAME is another option.  A NAME that ends the line has no
  * value; the caller learns it through *missing, once, after trying every
- * name it knows.
+ * name it knows.  Nor has a NAME followed by another of the program's
+ * long options: "kvctl put k v --if-match --server URL" took "--server"
+ * for the ETag and then refused URL as an unexpected argument, far from
+ * the mistake.  A value that really is "--server" is written
+ * "--if-match=--server".  Only long options are refused: "-1" is a
+ * number.  kvd and kvctl pass their own lists, so the rule is one and
+ * the names are each program's.
  *
  * NUMBERS.  Counts are decimal digits and nothing else, so "1e3", "+5",
  * " 5" and "0x10" are refused rather than guessed at.  The digits are
@@ -59,8 +65,23 @@
 
 #define NEAR_MAX	64	/* longest name opt_nearest measures */
 
+/* True when a is one of longs[] (NULL-ended), alone or as NAME=VALUE. */
+static bool
+is_long(const char *a, const char *const *longs)
+{
+	size_t n = strcspn(a, "=");
+
+	if (longs == NULL || strncmp(a, "--", 2) != 0)
+		return false;
+	for (; *longs != NULL; longs++)
+		if (strlen(*longs) == n && strncmp(*longs, a, n) == 0)
+			return true;
+	return false;
+}
+
 const char *
-opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
+opt_value(int argc, char **argv, int *i, const char *name,
+    const char *const *longs, bool *missing)
 {
 	const char *a = argv[*i];
 	size_t n = strlen(name);
@@ -71,7 +92,7 @@ opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
 		return a + n + 1;
 	if (a[n] != '\0')
 		return NULL;
-	if (*i + 1 >= argc) {
+	if (*i + 1 >= argc || is_long(argv[*i + 1], longs)) {
 		*missing = true;
 		return NULL;
 	}

@@ -21,9 +21,13 @@
  * past a separate one.  Returns NULL when argv[*i] is not this option, and
  * also when it is but no value follows: then *missing is set to true (and
  * otherwise left alone, so one flag can serve a whole chain of calls).
+ * No value follows when argv[*i] ends the line, or when the next argument
+ * is one of the program's long options, longs[] (NULL-ended, "--server";
+ * NULL for none), alone or as NAME=VALUE: *i + 1 < argc tells the two
+ * apart.  The NAME=VALUE form carries any value, "--prefix=--all" too.
  */
 const char *opt_value(int argc, char **argv, int *i, const char *name,
-	    bool *missing);
+	    const char *const *longs, bool *missing);
 
 /*
  * True when argv[1..argc) asks for help: "--help" or "-h" is one of the

@@ -132,6 +132,39 @@ while time.time() < end:
 	[ "$rc" -eq 1 ]
 }
 
+@test "exit 2: an option that needs a value refuses another kvctl option in its place, naming both; NAME=VALUE carries any value" {
+	kvx put k v --if-match --server "$U"
+	echo "$err"
+	[ "$rc" -eq 2 ] && [ -z "$out" ]
+	[[ "$err" == *"kvctl: --if-match needs a value, but the option '--server' follows it (--if-match=--server gives that as the value)"* ]]
+	[[ "$err" != *"unexpected argument"* ]]
+	# -o too, and an option written NAME=VALUE; at the end, as before.
+	kvx health -o --server="$U"
+	[ "$rc" -eq 2 ]
+	[[ "$err" == *"kvctl: -o needs a value, but the option '--server=$U' follows it"* ]]
+	kvx put k v --server "$U" --if-match
+	[ "$rc" -eq 2 ]
+	[[ "$err" == *"kvctl: --if-match needs a value"$'\n'* ]]
+	# bench's and verify's options, by the same rule.
+	kvx bench --server "$U" --size --raw
+	[ "$rc" -eq 2 ]
+	[[ "$err" == *"kvctl bench: --size needs a value, but the option '--raw' follows it"* ]]
+	kvx verify --server "$U" --prefix --keep
+	[ "$rc" -eq 2 ]
+	[[ "$err" == *"kvctl verify: --prefix needs a value, but the option '--keep' follows it"* ]]
+	# None of these wrote anything.
+	kvx get k --server "$U"
+	[ "$rc" -eq 1 ]
+	# NAME=VALUE carries it: the ETag goes to the server, which has no k.
+	kvx put k v --server "$U" --if-match=--server
+	[ "$rc" -eq 4 ]
+	[[ "$err" == *"412 precondition failed"* ]]
+	# A value that is no kvctl option is read as before.
+	kvx delete --server "$U" --prefix --nosuch --yes
+	echo "rc=$rc err=$err"
+	[ "$rc" -eq 0 ]
+}
+
 @test "exit 2: a bad KVCTL_ boolean is named, never read as off; empty is unset" {
 	local var v
 	for var in KVCTL_JSON KVCTL_QUIET KVCTL_VERBOSE; do

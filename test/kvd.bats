@@ -734,6 +734,26 @@ EOF_ACCEPT
 	[ ! -e "$DATA/n9" ]
 }
 
+@test "kvd: a flag that needs a value refuses another kvd flag in its place, naming both; --FLAG=VALUE carries any value" {
+	local want="kvd: flag '--id' needs a value, but the flag '--data-dir' follows it (--id=--data-dir gives that as the value)"
+	run_split 60 "$KVD" --id --data-dir "$DATA" 3>&-
+	echo "$err"
+	[ "$rc" -eq 2 ]
+	[[ "$err" == *"$want"* ]]
+	# Named as given, though KVD_DATA_DIR holds a value too.
+	run_split 60 env KVD_DATA_DIR="$DATA" "$KVD" --id --data-dir "$DATA" 3>&-
+	[ "$rc" -eq 2 ]
+	[[ "$err" == *"$want"* ]]
+	run_split 60 "$KVD" --data-dir "$DATA" --id n9 --max-conns --n 1 3>&-
+	[ "$rc" -eq 2 ]
+	[[ "$err" == *"kvd: flag '--max-conns' needs a value, but the flag '--n' follows it"* ]]
+	# --FLAG=VALUE: the value is read (and judged as the flag's).
+	run_split 60 "$KVD" --id n9 --data-dir "$DATA" --max-conns=--n 3>&-
+	[ "$rc" -eq 2 ]
+	[[ "$err" == *"kvd: bad --max-conns '--n' (want a number"* ]]
+	[ ! -e "$DATA/n9" ]
+}
+
 @test "kvd: --help and --version answer whatever the KVD_ variables hold; a bad one stops a start (exit 2), named" {
 	local b
 	for b in KVD_REQUEST_LOG=maybe KVD_N=0 KVD_MAX_BODY=x KVD_ALLOW_STALE=2; do

@@ -1,6 +1,7 @@
 /*
  * test_opt.c -- lib/opt: which arguments carry an option's value (both
- * forms, short and long names, a missing value, look-alike options),
+ * forms, short and long names, a missing value, another long option in
+ * its place, look-alike options),
  * which lines ask for help,
  * which strings are numbers in range, and which are booleans; which
  * environment entries are misspelt variables, and the nearest name.
@@ -38,7 +39,23 @@ static const struct {
 	{ { "--siz", "1", NULL }, "--size", NULL, 0, false },
 	{ { "-d", "1", NULL }, "-c", NULL, 0, false },
 	{ { "5", NULL }, "-c", NULL, 0, false },
+	/* another of the program's long options (longs[]) is no value */
+	{ { "--prefix", "--all", NULL }, "--prefix", NULL, 0, true },
+	{ { "--prefix", "--server=x", NULL }, "--prefix", NULL, 0, true },
+	{ { "-c", "--size", "5", NULL }, "-c", NULL, 0, true },
+	{ { "--size", "--size", NULL }, "--size", NULL, 0, true },
+	/* ... but NAME=VALUE carries it, and unknown ones are values */
+	{ { "--prefix=--all", NULL }, "--prefix", "--all", 0, false },
+	{ { "--prefix=--server=x", NULL }, "--prefix", "--server=x", 0, false },
+	{ { "--prefix", "--alls", NULL }, "--prefix", "--alls", 1, false },
+	{ { "--prefix", "--al", NULL }, "--prefix", "--al", 1, false },
+	{ { "--prefix", "--", NULL }, "--prefix", "--", 1, false },
+	{ { "--prefix", "-all", NULL }, "--prefix", "-all", 1, false },
+	{ { "--prefix", "all", NULL }, "--prefix", "all", 1, false },
 };
+
+/* The long options of the program the cases above are read for. */
+static const char *const longs[] = { "--size", "--server", "--all", NULL };
 
 /* The variables of the environment cases (a kvctl-like program). */
 static const char *const known[] = {
@@ -149,7 +166,7 @@ main(void)
 			argc++;
 		}
 		argv[argc] = NULL;
-		got = opt_value(argc, argv, &i, cases[k].name, &missing);
+		got = opt_value(argc, argv, &i, cases[k].name, longs, &missing);
 		ok((got == NULL ? cases[k].want == NULL : cases[k].want != NULL &&
 		    strcmp(got, cases[k].want) == 0) && i == cases[k].next &&
 		    missing == cases[k].missing,
@@ -165,8 +182,19 @@ main(void)
 		bool missing = true;
 		int i = 0;
 
-		ok(opt_value(1, argv, &i, "-d", &missing) == NULL && missing,
-		    "a mismatch leaves *missing as it was");
+		ok(opt_value(1, argv, &i, "-d", longs, &missing) == NULL &&
+		    missing, "a mismatch leaves *missing as it was");
+	}
+	{
+		/* No list: every next argument is a value. */
+		char *argv[] = { "--prefix", "--all", NULL };
+		bool missing = false;
+		const char *got;
+		int i = 0;
+
+		got = opt_value(2, argv, &i, "--prefix", NULL, &missing);
+		ok(got != NULL && strcmp(got, "--all") == 0 && i == 1 && !missing,
+		    "with no long options, '--all' is a value");
 	}
 
 	for (k = 0; k < sizeof(helps) / sizeof(helps[0]); k++) {
