@@ -820,6 +820,7 @@ enum {
 	CH_DATA_LF,
 	CH_TR_START,	/* start of a trailer line or the final CRLF */
 	CH_TR_NAME,
+	CH_TR_NAME_WS,	/* SP/HTAB after a name: a fault, which one unknown */
 	CH_TR_VALUE,
 	CH_TR_LF,
 	CH_END_LF,
@@ -858,6 +859,7 @@ trailer_forbidden(uint64_t mask, size_t n)
 #define BARE_LF		"bare LF (lines end with CRLF)"
 #define CR_NO_LF	"CR not followed by LF"
 #define LINE_LONG	"chunk size line too long"
+#define TR_NO_COLON	"trailer line without a colon"
 
 /*
  * One byte c of a size line's chunk extensions, in state st (one of the
@@ -954,20 +956,21 @@ ext_next(int st, int c, const char **why)
 	return CH_ERROR;
 }
 
-/* The reason for byte c where a trailer field name goes on. */
+/*
+ * The reason for byte c where a trailer field name goes on, but not for
+ * SP or HTAB after a name (CH_TR_NAME_WS reads on to tell).
+ */
 static const char *
-trailer_name_why(int c, size_t namelen)
+trailer_name_why(int c)
 {
 	if (c == '\n')
 		return BARE_LF;
 	if (c == '\r')
-		return "trailer line without a colon";
+		return TR_NO_COLON;
 	if (c < 0x20 || c == 0x7f)
 		return "control character in a trailer field";
-	if (namelen == 0 && (c == ' ' || c == '\t'))
-		return "folded trailer line (obs-fold)";
 	if (c == ' ' || c == '\t')
-		return "whitespace before a trailer field's colon";
+		return "folded trailer line (obs-fold)";
 	return "bad character in a trailer field name";
 }
 
@@ -1110,9 +1113,22 @@ http_chunked_decode(struct http_chunked *d, const char *in, size_t len,
 				    ~UINT64_C(0xffffffff)) |
 				    trailer_match(TR_MASK(d->remaining),
 				    d->linelen, lower(c));
-			} else {	/* obs-fold, SP before ':' */
-				FAIL(trailer_name_why(c, d->linelen));
+			} else if ((c == ' ' || c == '\t') && d->linelen > 0) {
+				d->state = CH_TR_NAME_WS;
+			} else {	/* obs-fold, a bad byte, no colon */
+				FAIL(trailer_name_why(c));
 			}
+			goto trailer_byte;
+		case CH_TR_NAME_WS:
+			/*
+			 * As in a header (space_after_name): whitespace before
+			 * a colon later on the line, or a line with no colon
+			 * at all ("X a"), whose fault is the missing colon.
+			 */
+			if (c == ':')
+				FAIL("whitespace before a trailer field's colon");
+			if (c == '\r' || c == '\n')
+				FAIL(c == '\r' ? TR_NO_COLON : BARE_LF);
 			goto trailer_byte;
 		case CH_TR_VALUE:
 			if (c == '\r')

@@ -1190,6 +1190,7 @@ static const struct chunk_bad chunk_bad[] = {
 	{ S("0\r\nTrailer: x\r\n\r\n"), 1 << 20, 400, "Trailer trailer" },
 	{ S("0\r\nX: a\r\n b\r\n\r\n"), 1 << 20, 400, "obs-fold in trailer" },
 	{ S("0\r\nX : a\r\n\r\n"), 1 << 20, 400, "space before colon in trailer" },
+	{ S("0\r\nX a\r\n\r\n"), 1 << 20, 400, "space, no colon in trailer" },
 	{ S("0\r\n: a\r\n\r\n"), 1 << 20, 400, "empty trailer name" },
 	{ S("0\r\nX\r\n\r\n"), 1 << 20, 400, "trailer without colon" },
 	{ S("0\r\nX: a\0\r\n\r\n"), 1 << 20, 400, "NUL in trailer value" },
@@ -1231,7 +1232,13 @@ static const struct {
 	{ S("0\r\n: a\r\n\r\n"), "empty trailer field name" },
 	{ S("0\r\nX: a\r\n b\r\n\r\n"), "folded trailer line (obs-fold)" },
 	{ S("0\r\nX : a\r\n\r\n"), "whitespace before a trailer field's colon" },
+	{ S("0\r\nX \t\x01b: a\r\n\r\n"),
+	  "whitespace before a trailer field's colon" },
 	{ S("0\r\nX\r\n\r\n"), "trailer line without a colon" },
+	/* whitespace in a line with no colon: the colon is what is missing */
+	{ S("0\r\nX a\r\n\r\n"), "trailer line without a colon" },
+	{ S("0\r\nX\t\r\n\r\n"), "trailer line without a colon" },
+	{ S("0\r\nX a\n\r\n"), "bare LF (lines end with CRLF)" },
 	{ S("0\r\nX: a\0\r\n\r\n"), "control character in a trailer field" },
 	{ S("0\r\n\rX"), "CR not followed by LF" },
 };
