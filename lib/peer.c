@@ -399,7 +399,8 @@ close_all(struct client_conn *v, int n)
  * backoff is running; otherwise 0, with an idle connection in *c and
  * *found set when there was one.  EHOSTDOWN here means the call was not
  * made, not that a network said so: peer_strerror words it that way
- * (the failures that marked it down and the last one's error, short
+ * (the failures in a row that mark an address down, how many it has
+ * had, probes included, and the last one's error, short
  * enough for the callers' messages that quote it after a member's id),
  * since strerror's "Host is down" for a loopback peer sent operators
  * looking for a network fault.
@@ -426,8 +427,9 @@ call_begin(struct peers *p, enum peer_class cls, const char *addr,
 		if (now < pl->retry_at) {
 			rc = -1;
 			snprintf(last_failure.why, sizeof(last_failure.why),
-			    "not called: marked down after %d failed calls "
-			    "(the last: %.80s)", pl->fails, pl->error);
+			    "not called: marked down at %d failed calls in a "
+			    "row, %d so far (the last: %.80s)", PEER_DOWN_AFTER,
+			    pl->fails, pl->error);
 			last_failure.err = EHOSTDOWN;
 		} else	/* this call is the probe; others keep failing fast */
 			pl->retry_at = now + pl->backoff_ms;

@@ -161,7 +161,7 @@ int	peer_call(struct peers *p, enum peer_class cls, const char *address,
 	    const void *body, size_t body_len, const char *extra,
 	    int timeout_ms, struct client_response *res);
 
-#define PEER_WHY_MAX	160	/* room for peer_strerror's words */
+#define PEER_WHY_MAX	176	/* room for peer_strerror's words */
 
 /*
  * What went wrong, in client_strerror's words ("bad response: WHY" for an

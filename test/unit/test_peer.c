@@ -784,10 +784,47 @@ test_verdict_outlives_failures(void)
 }
 
 /*
+ * Calls addr until one is not made (EHOSTDOWN; a slow machine may let
+ * the backoff run out, and then a call probes, and fails): rc and errno
+ * of the last call in *rc and *e.
+ */
+static void
+call_until_not_made(struct peers *p, const char *addr,
+    struct client_response *res, int *rc, int *e)
+{
+	int i;
+
+	for (i = 0, *e = 0; i < 8 && *e != EHOSTDOWN; i++) {
+		*rc = peer_call(p, PEER_FOREGROUND, addr, "GET", "/", NULL,
+		    NULL, 0, NULL, 300, res);
+		*e = errno;
+	}
+}
+
+/*
+ * Whether why is the not-called message: the threshold, then at least
+ * least failures in a row so far, then the last one's error.
+ */
+static bool
+says_not_called(const char *why, int least)
+{
+	char head[PEER_WHY_MAX], tail[PEER_WHY_MAX];
+	size_t hn, tn;
+
+	hn = (size_t)snprintf(head, sizeof(head), "not called: marked down "
+	    "at %d failed calls in a row, ", PEER_DOWN_AFTER);
+	tn = (size_t)snprintf(tail, sizeof(tail), " so far (the last: %s)",
+	    strerror(ECONNREFUSED));
+	return strncmp(why, head, hn) == 0 && atoi(why + hn) >= least &&
+	    strlen(why) > hn + tn && strcmp(why + strlen(why) - tn, tail) == 0;
+}
+
+/*
  * A call to an address marked down is not made: EHOSTDOWN at once, and
- * peer_strerror says so, with the failures that marked it down and the
- * last one's error; strerror's "Host is down" read as a network's word
- * for a loopback peer.
+ * peer_strerror says so, with the failures in a row that mark it down,
+ * how many it has had (a failed probe counts) and the last one's error;
+ * strerror's "Host is down" read as a network's word for a loopback
+ * peer.
  */
 static void
 test_down_not_called(void)
@@ -795,27 +832,26 @@ test_down_not_called(void)
 	struct peers *p = peers_new(1000, 4);
 	struct client_response res;
 	char closed[64], why[PEER_WHY_MAX], want[PEER_WHY_MAX];
-	int i, rc, e;
+	int i, rc = 0, e;
 
 	close(listen_loopback(1, closed, sizeof(closed)));
 	client_response_init(&res);
 	for (i = 0; i < PEER_DOWN_AFTER; i++)
 		(void)peer_call(p, PEER_FOREGROUND, closed, "GET", "/", NULL,
 		    NULL, 0, NULL, 300, &res);
-	/* On a slow machine the backoff may run out: then a call probes. */
-	for (i = 0, e = 0; i < 8 && e != EHOSTDOWN; i++) {
-		rc = peer_call(p, PEER_FOREGROUND, closed, "GET", "/", NULL,
-		    NULL, 0, NULL, 300, &res);
-		e = errno;
-	}
+	call_until_not_made(p, closed, &res, &rc, &e);
 	peer_strerror(e, why, sizeof(why));
-	snprintf(want, sizeof(want), " failed calls (the last: %s)",
-	    strerror(ECONNREFUSED));
-	ok(rc == -1 && e == EHOSTDOWN &&
-	    strncmp(why, "not called: marked down after ", 30) == 0 &&
-	    atoi(why + 30) >= PEER_DOWN_AFTER && strlen(why) > strlen(want) &&
-	    strcmp(why + strlen(why) - strlen(want), want) == 0,
+	ok(rc == -1 && e == EHOSTDOWN && says_not_called(why, PEER_DOWN_AFTER),
 	    "marked down: not called, and peer_strerror says so (%s)", why);
+	/* Past the backoff the next call probes; it fails: one more so far. */
+	nanosleep(&(struct timespec){ 0, (PEER_BACKOFF_MIN_MS + 100) *
+	    1000000L }, NULL);
+	call_until_not_made(p, closed, &res, &rc, &e);
+	peer_strerror(e, why, sizeof(why));
+	ok(rc == -1 && e == EHOSTDOWN &&
+	    says_not_called(why, PEER_DOWN_AFTER + 1),
+	    "... a failed probe counts: %d so far, at least (%s)",
+	    PEER_DOWN_AFTER + 1, why);
 	snprintf(want, sizeof(want), "%s", why);
 	peer_strerror(EHOSTDOWN, why, sizeof(why));
 	ok(strcmp(why, want) == 0,
