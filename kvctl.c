@@ -198,7 +198,7 @@ static const struct {
 	  "cluster (503 left) ends it, exit 5: watch through a member." },
 	{ "health", "kvctl health [-o table]",
 	  "Checks that the server answers /health and prints its answer (with\n"
-	  "-o table as a table: ID, STATUS, STORAGE, UPTIME).\n"
+	  "-o table as a table: ID, STATUS, STORAGE, CAS STORAGE, UPTIME).\n"
 	  "Exit 5 (and a line on stderr) when the node answers but refuses\n"
 	  "writes: its storage is disk_full or failed, or only conditional\n"
 	  "writes (its cas_storage is), or it has left the cluster (status\n"
@@ -2421,7 +2421,8 @@ cas_storage_text(const char *state)
 }
 
 /*
- * kvctl health: /health's body on stdout; exit 0 when the node answers
+ * kvctl health: /health's body on stdout (with -o table, a row of its
+ * id, status, storage, cas_storage and uptime); exit 0 when the node answers
  * and its storage takes writes, 5 (after a line on stderr) when it
  * answers but refuses writes (disk full, failed WAL), or only
  * conditional ones (its compare-and-swap log's): it is alive, its reads
@@ -2432,7 +2433,7 @@ static int
 cmd_health(const struct opts *o)
 {
 	static const char *const heads[] = { "ID", "STATUS", "STORAGE",
-	    "UPTIME" };
+	    "CAS STORAGE", "UPTIME" };
 	struct client_response res;
 	struct json_tok *t = NULL;
 	struct table tab;
@@ -2465,7 +2466,9 @@ cmd_health(const struct opts *o)
 		table_init(&tab, heads, sizeof(heads) / sizeof(heads[0]));
 		table_cell(&tab, "%s", id);
 		table_cell(&tab, "%s", status);
-		table_cell(&tab, "%s", state);
+		/* -: a kvd from before the field */
+		table_cell(&tab, "%s", state[0] != '\0' ? state : "-");
+		table_cell(&tab, "%s", cas[0] != '\0' ? cas : "-");
 		table_cell(&tab, "%s", up);
 		table_print(&tab, stdout);
 		table_free(&tab);

@@ -418,6 +418,11 @@ alive() {
 	echo "status $status: $stderr"
 	[ "$status" -eq 5 ]
 	[ "$stderr" = "kvctl: health: cas_storage disk_full: the compare-and-swap log's disk is full, conditional writes refused until space is freed (plain writes go on)" ]
+	# -o table shows it too, beside the store's.
+	run --separate-stderr "$KVCTL" --server "$(url n1)" health -o table
+	echo "status $status: $output"
+	[ "$status" -eq 5 ]
+	[[ "$(tail -1 <<<"$output")" =~ ^n1\ +ok\ +ok\ +disk_full\ +[0-9.]+[smhd]$ ]]
 	[ "$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' -X DELETE \
 	    "$(url n1)/kv/kept")" = 204 ]
 	# Refused for longer than the grace: the node serves on.

@@ -67,8 +67,8 @@ while time.time() < end:
 	echo "$out"
 	[ "$rc" -eq 0 ] && [ -z "$err" ]
 	[ "$(wc -l <<<"$out")" -eq 2 ]
-	[[ "$(head -1 <<<"$out")" == "ID"*"STATUS"*"STORAGE"*"UPTIME" ]]
-	[[ "$(tail -1 <<<"$out")" =~ ^n1\ +ok\ +ok\ +[0-9.]+[smhd]$ ]]
+	[[ "$(head -1 <<<"$out")" == "ID"*"STATUS"*"STORAGE"*"CAS STORAGE"*"UPTIME" ]]
+	[[ "$(tail -1 <<<"$out")" =~ ^n1\ +ok\ +ok\ +ok\ +[0-9.]+[smhd]$ ]]
 	kvx delete k --server "$U"
 	[ "$rc" -eq 0 ]
 	[ -z "$out" ] && [ -z "$err" ]
