@@ -39,6 +39,14 @@
  * byte from 0x80 as \xNN, so no byte is lost and valid UTF-8 stays
  * readable.  Numbers are bare.
  *
+ * CUTS.  %.Ns cuts a (NUL-terminated) string to at most N bytes, and
+ * between two UTF-8 characters (json_utf8_cut): a peer's body logged as
+ * body=%.200s could end in half a character, which made the whole value
+ * "not UTF-8", so the text line showed every accented letter in it as
+ * \xNN and the JSON line as U+FFFD.  %.*s is not a cut but a slice, as
+ * (length, pointer) of a request's method or path: exactly those bytes,
+ * whatever they are, and none read past them.
+ *
  * JSON: {"ts":"<UTC time>","level":"<level>","msg":"<msg>","key":value,...}
  * Integer conversions are JSON numbers, %s values JSON strings through
  * json_emit_string (one JSON escaper in the tree), where a byte that is
@@ -300,6 +308,22 @@ arg_unsigned(va_list *ap, enum len len)
 	}
 }
 
+/*
+ * How many bytes of string s a %s with precision prec logs (CUTS in the
+ * essay): all of it (prec < 0); a slice of exactly prec (%.*s, star);
+ * or, for %.Ns, at most N, backed off to a character's start.
+ */
+static size_t
+value_len(const char *s, bool star, int prec)
+{
+	if (prec < 0)
+		return strlen(s);
+	if (star)
+		return strnlen(s, (size_t)prec);
+	/* One byte more says whether s goes on past the cut, and in what. */
+	return json_utf8_cut(s, strnlen(s, (size_t)prec + 1), (size_t)prec);
+}
+
 /* Writes ",\"key\":" or " key=" for the current format. */
 static void
 put_key(struct buf *b, const char *key, size_t keylen, bool json)
@@ -337,7 +361,7 @@ put_fields(struct buf *b, bool json, const char *fmt, va_list *ap)
 			continue;
 		if (s == NULL)
 			s = "(null)";
-		n = prec < 0 ? strlen(s) : strnlen(s, (size_t)prec);
+		n = value_len(s, p.prec == PREC_STAR, prec);
 		put_key(b, p.key, p.keylen, json);
 		if (json)
 			json_emit_string(b, s, n);

@@ -34,7 +34,9 @@ bool	log_enabled(enum log_level lvl);
  * as "peer=%s status=%d bytes=%zu", one argument each (two for %.*s).
  * Integer conversions (%d %i %u with hh h l ll z j t, and PRIu64 and
  * friends) are numbers, %s (with an optional .N or .* precision) is a
- * string; a %s whose argument is LOG_OMIT leaves its field out (for an
+ * string: %.Ns a NUL-terminated one cut to at most N bytes between two
+ * UTF-8 characters, %.*s a slice of exactly that many bytes (up to a
+ * NUL); a %s whose argument is LOG_OMIT leaves its field out (for an
  * optional field; a NULL is printed as "(null)", as printf would).  fmt
  * may be NULL.  A format outside that grammar is a bug: the line is still
  * written, with the unparsed rest of fmt in a field "log_bad_format" and

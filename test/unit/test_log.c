@@ -2,7 +2,8 @@
  * test_log.c -- unit tests for lib/log.c.
  *
  * Each case sends one event through log_event with stderr pointed at a
- * file and reads the line back: the text (logfmt) escapes, the JSON shape
+ * file and reads the line back: the text (logfmt) escapes, %.Ns cut
+ * between characters and %.*s taken whole, the JSON shape
  * (each line parsed by lib/json.c, numbers as numbers), the format
  * grammar, log_event_limited's one line per interval with the count it
  * held back (from many threads at once), and then every log_event call in kvd.c and lib/ is found in
@@ -195,6 +196,21 @@ test_text(void)
 	    "path=/kv/ trunc=abc last=1\n",
 	    "text: msg escaped, %.*s, %.3s, LOG_OMIT field left out");
 
+	/* %.Ns cuts between characters; %.*s is a slice, taken whole. */
+	capture_begin();
+	log_event(LOG_INFO, "m", "a=%.5s b=%.6s c=%.3s d=%.4s e=%.5s",
+	    "abcd\xc3\xa9" "f", "abcd\xc3\xa9" "f", "a\xf0\x9f\x98\x80",
+	    "a\xf0\x9f\x98\x80", "a\xf0\x9f\x98\x80");
+	logged_is(&b, "level=info msg=\"m\" a=abcd b=abcd\xc3\xa9 c=a d=a "
+	    "e=a\xf0\x9f\x98\x80\n",
+	    "text: %.Ns never ends in half a character");
+	capture_begin();
+	log_event(LOG_INFO, "m", "a=%.5s b=%.*s", "abcd\xc3", 5,
+	    "abcd\xc3\xa9" "f");
+	logged_is(&b, "level=info msg=\"m\" a=\"abcd\\xc3\" "
+	    "b=\"abcd\\xc3\"\n", "text: no cut when it fits (bad bytes "
+	    "kept), %.*s exact");
+
 	capture_begin();
 	log_event(LOG_ERROR, "m", "lld=%lld llu=%llu hh=%hhd h=%hu i=%i "
 	    "j=%jd t=%td l=%ld", LLONG_MIN, ULLONG_MAX, (signed char)-3,
@@ -210,6 +226,9 @@ test_text(void)
 	    "text: below the level nothing, NULL fmt no fields");
 	buf_free(&b);
 }
+
+/* 64 bytes of filler. */
+#define X64	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 
 static void
 test_json(void)
@@ -263,6 +282,22 @@ test_json(void)
 	    "a\xef\xbf\xbd\xef\xbf\xbdz", 8) == 0 &&
 	    jstr(&b, &j, "ok", "\xe2\x82\xac"),
 	    "json: a bad byte becomes U+FFFD, valid UTF-8 kept");
+
+	capture_begin();
+	log_event(LOG_WARN, "m", "body=%.200s", "{\"error\":\"" "\xc3\xa9"
+	    X64 X64 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "\xc3\xa9\"}");	/* its 2nd byte is byte 200 */
+	capture_end(&b);
+	jparse(&b, &j);
+	i = j.ntok > 0 ? json_object_get(b.data, j.toks, 0, "body") : -1;
+	buf_reset(&dec);
+	if (i >= 0)
+		json_string_decode(b.data, &j.toks[i], &dec);
+	ok(i >= 0 && dec.len == 199 && memcmp(dec.data, "{\"error\":\"\xc3\xa9",
+	    12) == 0 && json_utf8_valid(dec.data, dec.len) &&
+	    memchr(dec.data, 0xef, dec.len) == NULL,
+	    "json: body=%%.200s cut before a character byte 200 falls in, "
+	    "no U+FFFD: %s", shown(&b));
 
 	capture_begin();
 	log_event(LOG_INFO, "m", "a=%s b=%llu", LOG_OMIT, 5ULL);
