@@ -165,6 +165,19 @@ while time.time() < end:
 	[ "$rc" -eq 0 ]
 }
 
+@test "exit 2: every long option kvctl's help names is one that a value-taking option refuses in its place (kvctl.c's longs[])" {
+	local o opts
+	opts=$( { "$KVCTL" --help; "$KVCTL" bench --help; "$KVCTL" verify --help; } 2>&1 |
+	    grep -oE -- '--[a-z][a-z-]+' | sort -u)
+	[ "$(echo "$opts" | wc -l)" -ge 20 ]
+	for o in $opts; do
+		case "$o" in --help | --version) continue ;; esac	# they win
+		kvx get k --server http://127.0.0.1:1 --timeout "$o"
+		[[ "$err" == *"--timeout needs a value, but the option '$o' follows it"* ]] ||
+		    { echo "$o: rc=$rc err=$err"; return 1; }
+	done
+}
+
 @test "exit 2: a bad KVCTL_ boolean is named, never read as off; empty is unset" {
 	local var v
 	for var in KVCTL_JSON KVCTL_QUIET KVCTL_VERBOSE; do
