@@ -49,10 +49,13 @@
  * fast machine) can be joined within one poll_ms of their start, and a
  * join that meets every old owner fresh sends nothing (edges.bats' join
  * into a cluster started fresh below N lost all 120 keys so, 2 runs in
- * 5 on a fast machine).  A join within FRESH_POLL_MS of the node's
- * first news still meets it fresh: its peers that placed send the keys
- * it owns with them (it publishes from 0: ONE SENDER PER KEY), but when
- * every old owner of a key is fresh, none sends it.
+ * 5 on a fast machine).  A pass, a forwarding or a settle that failed
+ * still waits RETRY_MS before the next try (fresh_delay): a fresh node
+ * whose placed.json cannot be saved walked its store every 50 ms.  A
+ * join within FRESH_POLL_MS of the node's first news still meets it
+ * fresh: its peers that placed send the keys it owns with them (it
+ * publishes from 0: ONE SENDER PER KEY), but when every old owner of a
+ * key is fresh, none sends it.
  *
  * Every poll_ms the thread compares the owners of `placed` with those of
  * the current view (cluster_view_same_owners: the live member ids and N;
@@ -779,9 +782,8 @@ static struct log_limit incomplete_limit = LOG_LIMIT_INIT;
 
 /*
  * Writes placed.json for v.  0, or -1 (logged).  Its callers try again
- * at every poll until it works (a full disk: every 500 ms), so a failure
- * is logged at most once per LOG_LIMIT_MS, and the save that ends a run
- * of them once.
+ * every RETRY_MS until it works (a full disk), so a failure is logged at
+ * most once per LOG_LIMIT_MS, and the save that ends a run of them once.
  */
 static int
 save_placed(struct transfer *t, const struct cluster_view *v)
@@ -967,17 +969,17 @@ stats_pass(struct transfer *t, const struct pass *p, int rc, bool fallback)
 /*
  * A fresh node that learned its cluster with the owners it started with:
  * what it holds from now on is placed for cur, as on any other node, so
- * cur becomes placed and is saved, and fresh ends.  When the save fails,
- * the next poll tries again.
+ * cur becomes placed and is saved, and fresh ends.  0, or -1 when the
+ * save failed (fresh still; the caller tries again after RETRY_MS).
  */
-static void
+static int
 settle(struct transfer *t, const struct cluster_view *cur)
 {
 	struct cluster_view *next;
 
 	if ((next = copy_view(t, cur)) == NULL || save_placed(t, cur) != 0) {
 		cluster_view_free(next);
-		return;
+		return -1;
 	}
 	cluster_view_free(t->placed);
 	t->placed = next;
@@ -986,6 +988,7 @@ settle(struct transfer *t, const struct cluster_view *cur)
 	log_event(LOG_INFO, "transfer: the member list this node started "
 	    "into is placed", "version=%llu members=%zu",
 	    (unsigned long long)cur->version, cur->nmembers);
+	return 0;
 }
 
 /*
@@ -1003,7 +1006,7 @@ settle_if_alone(struct transfer *t)
 	if (cur == NULL)
 		return;
 	if (t->fresh && learned(t, cur))
-		settle(t, cur);
+		(void)settle(t, cur);	/* else the thread's first look */
 	cluster_view_put(t->cfg.cluster, cur);
 }
 
@@ -1316,6 +1319,18 @@ forward_strays(struct transfer *t, const struct cluster_view *cur,
 		*delay = RETRY_MS;
 }
 
+/*
+ * How long the thread sleeps before its next look: delay, but
+ * FRESH_POLL_MS while the node is fresh and delay is the plain poll (a
+ * retry's RETRY_MS stands: the essay).
+ */
+static int64_t
+fresh_delay(const struct transfer *t, int64_t delay)
+{
+	return t->fresh && delay == t->cfg.poll_ms && delay > FRESH_POLL_MS ?
+	    FRESH_POLL_MS : delay;
+}
+
 static void *
 transfer_main(void *arg)
 {
@@ -1325,8 +1340,7 @@ transfer_main(void *arg)
 	bool want;
 
 	thread_name("kvd-transfer");
-	while (!stopper_sleep_ms(&t->stopper, t->fresh &&
-	    delay > FRESH_POLL_MS ? FRESH_POLL_MS : delay)) {
+	while (!stopper_sleep_ms(&t->stopper, fresh_delay(t, delay))) {
 		delay = t->cfg.poll_ms;
 		if ((cur = cluster_view_get(t->cfg.cluster)) == NULL)
 			break;
@@ -1335,8 +1349,9 @@ transfer_main(void *arg)
 		} else if (t->w_n > 0) {
 			watch_check(t, cur, &delay);
 		} else {
-			if (t->fresh && learned(t, cur) && !view_moved(t, cur))
-				settle(t, cur);
+			if (t->fresh && learned(t, cur) &&
+			    !view_moved(t, cur) && settle(t, cur) != 0)
+				delay = RETRY_MS;
 			pthread_mutex_lock(&t->mu);
 			want = t->cleanup_wanted;
 			t->cleanup_wanted = false;

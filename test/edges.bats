@@ -576,6 +576,36 @@ start_node1_alone() {
 	receives 2 a 20
 }
 
+# failures_of NODE: NODE's .transfer.failures in /cluster/nodes.
+failures_of() {
+	nodes "$1" | jq -e .transfer.failures
+}
+
+@test "a fresh node whose pass fails retries it after RETRY_MS (2 s), not at every 50 ms look" {
+	# placed.json.tmp a directory: node1's saves of placed.json fail, so
+	# it stays fresh (its settle fails) and, once node2 is admitted, its
+	# pass fails at the save, again and again.
+	mkdir -p "$DATA/node1/placed.json.tmp"
+	start_node1_alone
+	wait_for 15 ready node1
+	start_seeded 2
+	wait_for 15 lists node1 node2
+	retrying() {
+		nodes node1 | jq -e '.transfer.retrying and .transfer.failures > 0'
+	}
+	wait_for 30 retrying || { nodes node1 | jq .transfer; false; }
+	local f0 t0 f1 t1
+	f0=$(failures_of node1)
+	t0=$(now_ms)
+	sleep 6
+	f1=$(failures_of node1)
+	t1=$(now_ms)
+	# Each retry sleeps RETRY_MS (2000 ms) at least: at most one more
+	# than the whole intervals of the time measured.
+	echo "failures $f0 -> $f1 in $((t1 - t0)) ms"
+	[ $((f1 - f0)) -le $(((t1 - t0) / 2000 + 1)) ]
+}
+
 # ---- 3. leaving, and cleanup ---------------------------------------------
 
 @test "a node that left says so: /health left, /ready 503, member:false, writes 503 code left; the others drop it" {
