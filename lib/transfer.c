@@ -187,7 +187,12 @@
  * lag_from (key_kept_by_few: with N=3, two of them new).  With one new
  * owner the two that stay both take the write, and a read quorum meets one
  * of them. A pass while the window is open keeps the older lag_from: a
- * member may lag behind both changes of two joins.  The window ends at the
+ * member may lag behind both changes of two joins.  A pass from a view
+ * no other member wrote through opens none (placed_shared): a fresh node's
+ * guess, or a view of this node alone (started alone, then joined).
+ * Against such a view most owners of every key are new, and a joining
+ * node sent most of what its placement brought it back to the keys'
+ * other owners (edges.bats: 126 copies for 266 keys).  The window ends at the
  * first poll that finds the data placed here and no member lagging; its
  * cost is that meanwhile the owners of such a key also send each other the
  * writes they receive, copies the apply rule makes no-ops (which note
@@ -767,6 +772,18 @@ members_lag(struct transfer *t, const struct cluster_view *cur)
 	return false;
 }
 
+/*
+ * True when another member may write through placed once the owners move
+ * (LAGGING): placed is no fresh node's guess and lists a member besides
+ * this node.
+ */
+static bool
+placed_shared(const struct transfer *t)
+{
+	return !t->fresh &&
+	    t->placed->nmembers > (t->placed->self >= 0 ? 1u : 0u);
+}
+
 /* Replaces lag_from with from (taken over; NULL ends the window). */
 static void
 lag_set(struct transfer *t, struct cluster_view *from)
@@ -1038,7 +1055,8 @@ placement(struct transfer *t, const struct cluster_view *cur, int64_t *delay)
 	t->st.next_retry_ms = 0;
 	pthread_mutex_unlock(&t->mu);
 
-	if (t->lag_from == NULL)	/* a window open keeps its older view */
+	/* A window open keeps its older view. */
+	if (t->lag_from == NULL && placed_shared(t))
 		lag_set(t, copy_view(t, t->placed));
 	(void)failpoint("transfer-pass-delay");
 	rc = run_pass(t, t->placed, cur, PASS_PLACE, NULL, 0, &p);

@@ -524,6 +524,26 @@ BIG="--peer-timeout-ms 3000"
 	receives 4 j 266
 }
 
+# settled NODE...: each NODE's transfer is done: its data placed for the
+# current members, no delegate waited on, no stray waiting.
+settled() {
+	local n
+	for n in "$@"; do
+		nodes "$n" | jq -e '.transfer.running == false' >/dev/null ||
+		    return 1
+	done
+}
+
+@test "a join: the new node sends none of the keys its placement brought it back to their other owners (strays_sent_total 0; anti-entropy off)" {
+	start_cluster
+	newcomer 4 s 266
+	joined 4
+	receives 4 s 266
+	wait_for 30 settled node1 node2 node3 node4
+	nodes node4 | jq -c .transfer
+	[ "$(nodes node4 | jq .transfer.strays_sent_total)" = 0 ]
+}
+
 @test "a node admitted by gossip alone (no join call, anti-entropy off): within 20 s node4 answers 200 for all 266 keys" {
 	start_cluster
 	newcomer 4 g 266
