@@ -1700,7 +1700,7 @@ handle_batch_internal(struct node *nd, const struct server_request *sr,
  * own), which conditional writes need besides.  The probes name each:
  * while only the second refuses, plain writes go on, and "storage"
  * saying so would send a balancer's writes away for nothing.  /metrics
- * has one gauge per state, for the worse of the two.
+ * has one gauge per state, 1 while either log is in it (both can be).
  * While a disk is full the probes (wait true: /health, /ready) have the
  * log retry its kept records and wait for that attempt, at most
  * STORAGE_RETRY_MS for both logs together: a node whose writes are
