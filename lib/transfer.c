@@ -75,12 +75,7 @@
  * from the same place).  A fresh node publishes the hash of the view it
  * started with and from 0 (no owners hash is 0): its placed hash says how
  * far it got, for LAGGING, but its first pass sends only keys it does not
- * own, so a key left to it would go to nobody.  Once that pass is done it
- * publishes the new view's hash, and from 0 still (until its next pass):
- * with from the view it started from, a member placing from that view
- * took it for a node that had moved from the same place, and left it the
- * keys the fresh pass never sent (edges.bats: a node back fresh, its
- * first news a join, was left 67 of 120).  Without the first, a node
+ * own, so a key left to it would go to nobody.  Without that, a node
  * joined within a poll of an old owner's first news (two nodes started
  * together, then a third) got none of the keys that owner came first for.
  * A member that may not (down, unknown, fresh, or placing from another
@@ -243,8 +238,7 @@ struct transfer {
 	struct transfer_stats st;
 	bool		 cleanup_wanted;
 	struct cluster_view *placed;	/* the thread's own */
-	uint64_t	 from_hash;	/* owners hash the last pass started from;
-					   0 when it was fresh (the essay) */
+	uint64_t	 from_hash;	/* owners hash the last pass started from */
 	uint64_t	 placed_hash;	/* placed's owners hash and version, */
 	uint64_t	 placed_version;	/* under mu, for transfer_stats */
 	bool		 fresh;		/* placed is only the view at a first,
@@ -913,8 +907,7 @@ learned(struct transfer *t, const struct cluster_view *cur)
 
 /*
  * Publishes this node's placement hashes (gossiped with its heartbeat);
- * from is 0 while the node is fresh, and after a fresh pass (from_hash):
- * no member may leave keys to it.
+ * from is 0 while the node is fresh: no member may leave keys to it.
  */
 static void
 publish(struct transfer *t)
@@ -1068,7 +1061,7 @@ placement(struct transfer *t, const struct cluster_view *cur, int64_t *delay)
 	if (rc == 0) {
 		old = t->placed;
 		t->placed = next;
-		t->from_hash = t->fresh ? 0 : from;	/* sent no key of its own */
+		t->from_hash = from;
 		t->fresh = false;
 		next = NULL;
 		publish(t);

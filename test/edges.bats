@@ -567,27 +567,6 @@ settled() {
 	receives 3 f 120
 }
 
-@test "a node that was fresh when a join came is left no keys to send: node3 gets all 120 keys from the member that placed (anti-entropy off)" {
-	# node1's first pass (node3's admission) waits 2 s before it picks
-	# its senders; meanwhile node2 comes back with an empty disk, fresh,
-	# and its first news already lists node3: its pass sends only keys
-	# it does not own (none, with N=3 on three), so node1 must not leave
-	# it the keys it comes first for.
-	KVD_FAILPOINTS=transfer-pass-delay@1 start_peer 1 3 "$(peers_of 1 2)" \
-	    --anti-entropy-interval 0
-	start_peer 2 3 "$(peers_of 2 2)" --anti-entropy-interval 0
-	wait_for 15 ready node1 node2
-	wait_for 15 linked node1 node2
-	put_acked node1 $(keys f 120)
-	kill_node node2
-	rm -rf "$DATA/node2"
-	start_seeded 3
-	wait_for 15 lists node1 node3
-	start_peer 2 3 "$(peers_of 2 2)" --anti-entropy-interval 0
-	receives 3 f 120
-	grep -q 'point=transfer-pass-delay' "$TMP/node1.log"
-}
-
 # start_node1_alone: node1 with no --peers (N=3, anti-entropy off, short
 # peer timeout and gossip interval).
 start_node1_alone() {
