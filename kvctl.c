@@ -2617,7 +2617,9 @@ minfo_call(void *arg)
 
 	if (net_split_hostport(mi->address, host, sizeof(host), port,
 	    sizeof(port)) != 0) {
-		snprintf(mi->err, sizeof(mi->err), "bad address %.100s", mi->address);
+		snprintf(mi->err, sizeof(mi->err), "bad address %.*s",
+		    (int)json_utf8_cut(mi->address, strlen(mi->address), 100),
+		    mi->address);
 		return NULL;
 	}
 	client_init(&c, host, port, mi->o->connect_timeout_ms < ms ?

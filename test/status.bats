@@ -510,7 +510,8 @@ trio() {
 # member sees them), those in STANDIN_SLOW run their cleanup for ever
 # (1200 keys scanned, 30 dropped so far).  With STANDIN_FULL or STANDIN_FAILED set, GET
 # /health names those members' storage disk_full or failed (ok for the
-# others).  POST answers 202; after one, the members in STANDIN_SICK
+# others).  Those in STANDIN_BADADDR are listed at an address that is
+# none: "x" and 60 é (121 bytes).  POST answers 202; after one, the members in STANDIN_SICK
 # answer every GET 503.  Sets SU to node1's URL.
 standin() {
 	start_standin standin "$1" <<'PY'
@@ -518,7 +519,7 @@ import os, sys, threading, time, standin
 portfile, n = sys.argv[1], int(sys.argv[2])
 (down, aeoff, retrying, full, failed, ring, sick, slow, ahead, negage,
  hang, waiting, gone, unknown, absent, meet, never, strays, overflow,
- placing) = (
+ placing, badaddr) = (
     set(os.environ.get(v, "").split())
     for v in ("STANDIN_DOWN", "STANDIN_AE_OFF", "STANDIN_RETRYING",
               "STANDIN_FULL", "STANDIN_FAILED", "STANDIN_RING",
@@ -526,7 +527,7 @@ portfile, n = sys.argv[1], int(sys.argv[2])
               "STANDIN_NEGAGE", "STANDIN_HANG", "STANDIN_WAITING",
               "STANDIN_GONE", "STANDIN_UNKNOWN", "STANDIN_ABSENT",
               "STANDIN_MEET", "STANDIN_NEVER", "STANDIN_STRAYS",
-              "STANDIN_OVERFLOW", "STANDIN_PLACING"))
+              "STANDIN_OVERFLOW", "STANDIN_PLACING", "STANDIN_BADADDR"))
 # STANDIN_PLACING: members whose cleanup, once a POST asked for it, waits
 # for their placement (running, waiting_for_placement) for ever.
 # STANDIN_STRAYS: members with 3 strays waiting to be forwarded, their
@@ -620,7 +621,9 @@ class H(standin.Handler):
             xfer.update(retrying=True, keys_sent=10, keys_scanned=500,
                         last_error="to node2: Connection refused")
         self.answer(200, {"self": me, "n": 3, "w": 2, "r": 2,
-            "members": [dict({"id": i, "address": "127.0.0.1:%d" % ports[i],
+            "members": [dict({"id": i, "address": "x" + "\u00e9" * 60
+                                 if i in badaddr else
+                                 "127.0.0.1:%d" % ports[i],
                          "state": "down" if i in down | never else
                                   "unknown" if i in unknown else "up",
                          "self": i == me,
@@ -779,6 +782,23 @@ kvctl: not asked: node40 down for 0.1s" ]
 	# The warnings are as they were.
 	echo "$output" | jq -e '.warnings | any(startswith("node7 storage failed"))'
 	echo "$output" | jq -e '.warnings | any(startswith("node12 ring parameters differ from node1"))'
+}
+
+@test "status: a member listed at an address that is none is named with it cut between two characters, never in half of one (kvctl's own message, text and -o json)" {
+	# x and 60 é: the first 100 bytes end in the middle of the 50th.
+	STANDIN_BADADDR=node2 standin 3
+	local want
+	want="bad address x$(printf 'é%.0s' {1..49})"
+	run --separate-stderr "$KVCTL" --server "$SU" status -o json
+	echo "$output" | jq -c '.nodes[] | select(.id == "node2")'
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -r '.nodes[] | select(.id == "node2") | .error')" = "$want" ]
+	echo "$output" | jq -e --arg w "node2 did not answer kvctl: $want" '.warnings | index($w) != null'
+	run --separate-stderr "$KVCTL" --server "$SU" status
+	echo "$output"
+	[ "$status" -eq 0 ]
+	echo "$output" | iconv -f UTF-8 -t UTF-8 >/dev/null
+	echo "$output" | grep -qxF -- "  - node2 did not answer kvctl: $want"
 }
 
 @test "cluster cleanup: each member's line on stderr as it finishes and a line on those still running, so an interrupted cleanup keeps the results in; -q: none" {
