@@ -201,8 +201,8 @@ static const struct {
 	  "-o table as a table: ID, STATUS, STORAGE, CAS STORAGE, UPTIME).\n"
 	  "Exit 5 (and a line on stderr) when the node answers but refuses\n"
 	  "writes: its storage is disk_full or failed, or only conditional\n"
-	  "writes (its cas_storage is), or it has left the cluster (status\n"
-	  "left: every key request gets 503)." },
+	  "writes (its cas_storage is; a line for each when both are), or it\n"
+	  "has left the cluster (status left: every key request gets 503)." },
 	{ "status", "kvctl status [-o json]",
 	  "One screen about the cluster: members up and down, N/W/R, keys,\n"
 	  "hints pending, the last anti-entropy round, transfers (keys scanned\n"
@@ -2403,21 +2403,26 @@ storage_text(const char *state)
 
 /*
  * What a /health "cas_storage" other than "ok" means (the compare-and-swap
- * log's state); NULL for "ok" or none (a kvd from before it was reported).
+ * log's state), beside the same answer's "storage": plain writes go on
+ * only while that one takes them, and the text says so only then; NULL
+ * for "ok" or none (a kvd from before it was reported).
  */
 static const char *
-cas_storage_text(const char *state)
+cas_storage_text(const char *state, const char *storage)
 {
+#define PLAIN_ON(text) \
+	(storage_text(storage) == NULL ? text " (plain writes go on)" : text)
 	if (state[0] == '\0' || strcmp(state, "ok") == 0)
 		return NULL;
 	if (strcmp(state, "disk_full") == 0)
-		return "the compare-and-swap log's disk is full, conditional "
-		    "writes refused until space is freed (plain writes go on)";
+		return PLAIN_ON("the compare-and-swap log's disk is full, "
+		    "conditional writes refused until space is freed");
 	if (strcmp(state, "failed") == 0)
-		return "the compare-and-swap log failed (a write or fsync "
-		    "error), conditional writes refused until kvd is restarted "
-		    "(plain writes go on)";
+		return PLAIN_ON("the compare-and-swap log failed (a write or "
+		    "fsync error), conditional writes refused until kvd is "
+		    "restarted");
 	return "the compare-and-swap log not ok";
+#undef PLAIN_ON
 }
 
 /*
@@ -2481,12 +2486,12 @@ cmd_health(const struct opts *o)
 			    "ask a member (kvctl cluster nodes on one lists "
 			    "them)\n");
 		rc = EXIT_SERVER;
-	} else if (rc == 0 && (why = storage_text(state)) != NULL) {
-		if (!o->quiet)
+	} else if (rc == 0 && (storage_text(state) != NULL ||
+	    cas_storage_text(cas, state) != NULL)) {
+		/* A line for each log that refuses: both may. */
+		if (!o->quiet && (why = storage_text(state)) != NULL)
 			fprintf(stderr, "kvctl: health: %s: %s\n", state, why);
-		rc = EXIT_SERVER;
-	} else if (rc == 0 && (why = cas_storage_text(cas)) != NULL) {
-		if (!o->quiet)
+		if (!o->quiet && (why = cas_storage_text(cas, state)) != NULL)
 			fprintf(stderr, "kvctl: health: cas_storage %s: %s\n",
 			    cas, why);
 		rc = EXIT_SERVER;
@@ -3375,14 +3380,20 @@ cmd_status(const struct opts *o)
 			warn_add(&warn, &wj, "%s did not answer kvctl: %s", mi->id,
 			    mi->err);
 	}
-	/* Next to down: a member that cannot write; a link that fails. */
-	for (i = 0; i < cv.nm; i++)
-		if (storage_text(cv.m[i].storage) != NULL)
-			warn_add(&warn, &wj, "%s %s", cv.m[i].id,
-			    storage_text(cv.m[i].storage));
-		else if (cas_storage_text(cv.m[i].cas_storage) != NULL)
-			warn_add(&warn, &wj, "%s %s", cv.m[i].id,
-			    cas_storage_text(cv.m[i].cas_storage));
+	/*
+	 * Next to down: a member that cannot write, a line for each of its
+	 * logs that refuses (both may); a link that fails.
+	 */
+	for (i = 0; i < cv.nm; i++) {
+		const struct minfo *mi = &cv.m[i];
+
+		if (storage_text(mi->storage) != NULL)
+			warn_add(&warn, &wj, "%s %s", mi->id,
+			    storage_text(mi->storage));
+		if (cas_storage_text(mi->cas_storage, mi->storage) != NULL)
+			warn_add(&warn, &wj, "%s %s", mi->id,
+			    cas_storage_text(mi->cas_storage, mi->storage));
+	}
 	for (i = 0; i < cv.nlinks; i++) {
 		buf_reset(&tmp);
 		link_text(&cv.links[i], &tmp);

@@ -904,6 +904,38 @@ kvctl: not asked: node40 down for 0.1s" ]
 	echo "$output" | jq -e '.nodes[0] | .storage == "ok" and .cas_storage == "failed"'
 }
 
+@test "a node whose two logs both refuse (the store's WAL and the compare-and-swap log): kvctl health and status name each, a line for each, in every output form, and neither says plain writes go on" {
+	local st="storage failed (a WAL write or fsync error), writes refused until kvd is restarted"
+	local cas="the compare-and-swap log failed (a write or fsync error), conditional writes refused until kvd is restarted"
+	# Every sync fails: a conditional write's (its log's), then a plain one's.
+	KVD_FAILPOINTS=wal-fsync-eio@1+ start_node both --n 1
+	[ "$(code -X PUT -H 'If-None-Match: *' -d '{"value":"v"}' \
+	    "$(url both)/kv/c")" = 503 ]
+	[ "$(put both k v)" = 503 ]
+	curl -s "$(url both)/health" | jq -e '.storage == "failed" and .cas_storage == "failed"'
+	local form
+	for form in "" "-o table" "--json"; do
+		run --separate-stderr "$KVCTL" --server "$(url both)" health $form
+		echo "[$form] status $status: $output"
+		echo "$stderr"
+		[ "$status" -eq 5 ]
+		[ "$stderr" = "kvctl: health: failed: $st
+kvctl: health: cas_storage failed: $cas" ]
+	done
+	for form in "" "-o table"; do
+		run "$KVCTL" --server "$(url both)" status $form
+		echo "[$form] $output"
+		[ "$status" -eq 0 ]
+		[ "$(grep '^  - both ' <<<"$output")" = "  - both $st
+  - both $cas" ]
+	done
+	run "$KVCTL" --server "$(url both)" status -o json
+	echo "$output" | jq -c '.warnings'
+	echo "$output" | jq -e --arg st "both $st" --arg cas "both $cas" \
+	    '.warnings == [$st, $cas]'
+	echo "$output" | jq -e '.nodes[0] | .storage == "failed" and .cas_storage == "failed"'
+}
+
 @test "status: no negative age (a member's clock ahead of kvctl's, a kvd from before the ages; a member's own age below 0): 0, never - or -116" {
 	local how
 	for how in STANDIN_AHEAD STANDIN_NEGAGE; do
