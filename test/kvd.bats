@@ -4,7 +4,7 @@
 # kill -9, graceful shutdown and the node directory lock.
 
 load helpers
-CURL_MAX_TIME=10	# c and code (helpers.bash)
+CURL_MAX_TIME=60	# c and code (helpers.bash)
 
 setup() {
 	setup_n1
@@ -12,12 +12,12 @@ setup() {
 
 # kv ARGS...: kvctl against n1, bounded.
 kv() {
-	timeout 20 "$KVCTL" --server "$U" "$@"
+	timeout 60 "$KVCTL" --server "$U" "$@"
 }
 
 # etag KEY: the current ETag of KEY (with its quotes).
 etag() {
-	curl -s --max-time 10 -D - -o /dev/null "$U/kv/$1" |
+	curl -s --max-time 60 -D - -o /dev/null "$U/kv/$1" |
 	    tr -d '\r' | awk 'tolower($1) == "etag:" {print $2}'
 }
 
@@ -105,7 +105,7 @@ continued() {
 @test "kvctl get adds a newline on a terminal" {
 	command -v script >/dev/null || skip "script(1) is not installed"
 	kv put tty "abc"
-	timeout 10 script -qec "$KVCTL get tty --server $U" /dev/null </dev/null >"$TMP/tty"
+	timeout 60 script -qec "$KVCTL get tty --server $U" /dev/null </dev/null >"$TMP/tty"
 	[ "$(od -An -c "$TMP/tty" | tr -d ' \n')" = 'abc\r\n' ]
 }
 
@@ -157,47 +157,47 @@ EOF_ACCEPT
 }
 
 @test "kvctl: -- before a value starting with '-', and flags anywhere on the line" {
-	run timeout 10 "$KVCTL" put dash --server "$U" -- -v
+	run timeout 60 "$KVCTL" put dash --server "$U" -- -v
 	[ "$status" -eq 0 ]
-	run timeout 10 "$KVCTL" get dash --server "$U"
+	run timeout 60 "$KVCTL" get dash --server "$U"
 	[ "$output" = "-v" ]
-	run timeout 10 "$KVCTL" --server "$U" put -- dash2 --json
+	run timeout 60 "$KVCTL" --server "$U" put -- dash2 --json
 	[ "$status" -eq 0 ]
 	[ "$(c "$U/kv/dash2" | jq -r .value)" = "--json" ]
-	run timeout 10 "$KVCTL" get --server "$U" dash
+	run timeout 60 "$KVCTL" get --server "$U" dash
 	[ "$output" = "-v" ]
-	run timeout 10 "$KVCTL" get dash --server="$U"
+	run timeout 60 "$KVCTL" get dash --server="$U"
 	[ "$output" = "-v" ]
 	# everything after -- is an argument, even --server
-	run timeout 10 "$KVCTL" put dash4 -- -v --server "$U"
+	run timeout 60 "$KVCTL" put dash4 -- -v --server "$U"
 	[ "$status" -eq 2 ]
 	# without --, a value like -v is a flag and a usage error
-	run timeout 10 "$KVCTL" put dash3 -v --server "$U"
+	run timeout 60 "$KVCTL" put dash3 -v --server "$U"
 	[ "$status" -eq 2 ]
 }
 
 @test "kvctl: KVCTL_SERVER from the environment, and --server wins over it" {
 	kv put envk envv
-	KVCTL_SERVER="$U" run timeout 10 "$KVCTL" get envk
+	KVCTL_SERVER="$U" run timeout 60 "$KVCTL" get envk
 	[ "$status" -eq 0 ]
 	[ "$output" = envv ]
 	dead=$(closed_port)
-	KVCTL_SERVER="http://127.0.0.1:$dead" run timeout 10 "$KVCTL" get envk --server "$U"
+	KVCTL_SERVER="http://127.0.0.1:$dead" run timeout 60 "$KVCTL" get envk --server "$U"
 	[ "$status" -eq 0 ]
 	[ "$output" = envv ]
-	KVCTL_SERVER="http://127.0.0.1:$dead" run timeout 10 "$KVCTL" get envk
+	KVCTL_SERVER="http://127.0.0.1:$dead" run timeout 60 "$KVCTL" get envk
 	[ "$status" -eq 3 ]
 }
 
 @test "kvctl: --server list whose first server is unreachable uses the second" {
 	kv put lk lv
 	dead=$(closed_port)
-	run timeout 10 "$KVCTL" get lk --server "http://127.0.0.1:$dead,$U"
+	run timeout 60 "$KVCTL" get lk --server "http://127.0.0.1:$dead,$U"
 	[ "$status" -eq 0 ]
 	[ "${lines[-1]}" = lv ]
-	timeout 10 "$KVCTL" get lk --server "http://127.0.0.1:$dead,$U" 2>/dev/null >"$TMP/o"
+	timeout 60 "$KVCTL" get lk --server "http://127.0.0.1:$dead,$U" 2>/dev/null >"$TMP/o"
 	[ "$(cat "$TMP/o")" = lv ]
-	run timeout 10 "$KVCTL" put lk2 v2 --server "http://127.0.0.1:$dead,$U"
+	run timeout 60 "$KVCTL" put lk2 v2 --server "http://127.0.0.1:$dead,$U"
 	[ "$status" -eq 0 ]
 	[ "$(c "$U/kv/lk2" | jq -r .value)" = v2 ]
 }
@@ -465,7 +465,7 @@ EOF_ACCEPT
 
 @test "200 acknowledged writes survive kill -9 and restart" {
 	for i in $(seq 1 200); do
-		timeout 10 "$KVCTL" --server "$U" put "dur-$i" "value-$i-$((i * 7919))" ||
+		timeout 60 "$KVCTL" --server "$U" put "dur-$i" "value-$i-$((i * 7919))" ||
 		    { echo "put $i failed"; false; }
 	done
 	kill_node n1 KILL
@@ -491,13 +491,13 @@ EOF_ACCEPT
 
 @test "one keep-alive connection: a 100 kB PUT, then small ones and a GET of the big value, each answered in turn" {
 	python3 -c 'import json; print(json.dumps({"value": "v" * 100000}))' >"$TMP/big.json"
-	run curl -s --max-time 10 -w '%{http_code} %{num_connects}\n' -o /dev/null \
+	run curl -s --max-time 60 -w '%{http_code} %{num_connects}\n' -o /dev/null \
 	    -X PUT --data-binary @"$TMP/big.json" "$U/kv/big" \
-	    --next -s --max-time 10 -w '%{http_code} %{num_connects}\n' -o /dev/null \
+	    --next -s --max-time 60 -w '%{http_code} %{num_connects}\n' -o /dev/null \
 	    -X PUT -d '{"value":"s1"}' "$U/kv/small" \
-	    --next -s --max-time 10 -w '%{http_code} %{num_connects}\n' -o /dev/null \
+	    --next -s --max-time 60 -w '%{http_code} %{num_connects}\n' -o /dev/null \
 	    -X PUT -d '{"value":"s2"}' "$U/kv/small" \
-	    --next -s --max-time 10 -w '%{http_code} %{num_connects}\n' "$U/kv/big"
+	    --next -s --max-time 60 -w '%{http_code} %{num_connects}\n' "$U/kv/big"
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "201 1" ]
 	[ "${lines[1]}" = "201 0" ]
@@ -659,7 +659,7 @@ EOF_ACCEPT
 	[ "$(put n7 kept v)" = 201 ]
 	kill_node n7 TERM
 	sleep 2.2
-	run timeout 10 "$KVD" --id n7 --addr 127.0.0.1:0 --data-dir "$DATA" \
+	run timeout 60 "$KVD" --id n7 --addr 127.0.0.1:0 --data-dir "$DATA" \
 	    --tombstone-grace 1 3>&-
 	echo "status $status: $output"
 	[ "$status" -eq 1 ]
@@ -686,7 +686,7 @@ EOF_ACCEPT
 
 @test "a second kvd on the same node directory refuses to start; the first keeps serving" {
 	kv put lock v
-	run timeout 10 "$KVD" --id n1 --data-dir "$DATA" --addr 127.0.0.1:0 3>&-
+	run timeout 60 "$KVD" --id n1 --data-dir "$DATA" --addr 127.0.0.1:0 3>&-
 	[ "$status" -ne 0 ]
 	[ "$status" -ne 124 ]
 	[[ "$output" == *"in use"* ]]
@@ -698,27 +698,27 @@ EOF_ACCEPT
 }
 
 @test "kvd: bad flags exit 2 with a message; --help exits 0; --version" {
-	run timeout 5 "$KVD" --id n9 --data-dir "$DATA" --no-such-flag 3>&-
+	run timeout 60 "$KVD" --id n9 --data-dir "$DATA" --no-such-flag 3>&-
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"no-such-flag"* ]]
-	run timeout 5 "$KVD" --id n9 --data-dir "$DATA" --max-conns zero 3>&-
+	run timeout 60 "$KVD" --id n9 --data-dir "$DATA" --max-conns zero 3>&-
 	[ "$status" -eq 2 ]
-	run timeout 5 "$KVD" --data-dir "$DATA" 3>&-
+	run timeout 60 "$KVD" --data-dir "$DATA" 3>&-
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"--id"* ]]
-	run timeout 5 "$KVD" --id 'bad id' --data-dir "$DATA" 3>&-
+	run timeout 60 "$KVD" --id 'bad id' --data-dir "$DATA" 3>&-
 	[ "$status" -eq 2 ]
 	# A quorum above N is a typo, not a wish: refused, not capped.
-	run timeout 5 "$KVD" --id n9 --data-dir "$DATA" --n 3 --w 4 3>&-
+	run timeout 60 "$KVD" --id n9 --data-dir "$DATA" --n 3 --w 4 3>&-
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"--w 4 is more than --n 3"* ]]
-	run timeout 5 "$KVD" --id n9 --data-dir "$DATA" --n 1 --r 2 3>&-
+	run timeout 60 "$KVD" --id n9 --data-dir "$DATA" --n 1 --r 2 3>&-
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"--r 2 is more than --n 1"* ]]
-	run timeout 5 "$KVD" --help 3>&-
+	run timeout 60 "$KVD" --help 3>&-
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"--data-dir"* ]]
-	run timeout 5 "$KVD" --version 3>&-
+	run timeout 60 "$KVD" --version 3>&-
 	[ "$status" -eq 0 ]
 	[[ "$output" == "kvd "* ]]
 	# --help (or -h) anywhere answers whatever else the line holds.
