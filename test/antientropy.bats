@@ -134,7 +134,7 @@ wait_converged() {
 	start_member 3 0
 	sleep 3
 	# node3 answers, and holds none of the keys.
-	[ "$(curl -s --max-time 5 "$(url node3)/internal/fetch/ae-0" | jq -r .code)" = \
+	[ "$(curl -s --max-time 60 "$(url node3)/internal/fetch/ae-0" | jq -r .code)" = \
 	    not_found ]
 	[ "$(missing node3)" -eq "$KEYS" ]
 	! grep -q 'anti-entropy repaired' "$TMP"/node*.log

@@ -68,7 +68,7 @@ hargs() {
 
 # req ARGS...: curl printing the body, a newline, then the status code.
 req() {
-	curl -s --max-time 5 -w '\n%{http_code}' "$@"
+	curl -s --max-time 60 -w '\n%{http_code}' "$@"
 }
 
 # start_trio S1 S2 S3: node1..node3 of a three-node cluster (n=3), nodeN
@@ -157,7 +157,7 @@ body_of() {
 	[ "$(status_of "$output")" = 401 ]
 	run req -X POST -d '[]' "$(url node1)/internal/members"
 	[ "$(status_of "$output")" = 401 ]
-	run curl -s --max-time 5 -D - -o /dev/null "$(url node1)/internal/fetch/k"
+	run curl -s --max-time 60 -D - -o /dev/null "$(url node1)/internal/fetch/k"
 	[[ "$output" == *"application/json"* ]]
 	# The unsigned replicate wrote nothing.
 	run req "$(url node1)/kv/k?r=1"

@@ -46,7 +46,7 @@ start_cluster() {
 header() {
 	local name=$1
 	shift
-	curl -s --max-time 5 -D - -o /dev/null "$@" | tr -d '\r' |
+	curl -s --max-time 60 -D - -o /dev/null "$@" | tr -d '\r' |
 	    awk -v n="$(echo "$name" | tr 'A-Z' 'a-z')" '
 		{ k = tolower(substr($0, 1, index($0, ":") - 1)) }
 		k == n { sub(/^[^:]*:[ \t]*/, ""); print; exit }'
@@ -61,7 +61,7 @@ kv() {
 # or "404".
 fetch_v() {
 	local body st
-	body=$(curl -s --max-time 5 -w '\n%{http_code}' "$(url "$1")/internal/fetch/$2")
+	body=$(curl -s --max-time 60 -w '\n%{http_code}' "$(url "$1")/internal/fetch/$2")
 	st=${body##*$'\n'}
 	if [ "$st" = 200 ]; then
 		printf '%s\n' "${body%$'\n'*}" | jq -cS .v
@@ -510,7 +510,7 @@ ids() {
 # ring_mismatch with WANT in its error, and node1..3 keep three members.
 refused_join() {
 	local body n
-	body=$(curl -s --max-time 5 -w '\n%{http_code}' -X POST \
+	body=$(curl -s --max-time 60 -w '\n%{http_code}' -X POST \
 	    -d "{\"id\":\"node4\",\"address\":\"$a4\"}" "$(url "$1")/cluster/join")
 	echo "join through $1: $body"
 	[ "${body##*$'\n'}" = 409 ] || return 1
@@ -968,7 +968,7 @@ placed_for() {
 @test "write responses report the replicas: X-Kvd-Replicas has 3 distinct ids, X-Kvd-Acks >= 2" {
 	start_cluster
 	local hdrs reps acks req
-	hdrs=$(curl -s --max-time 5 -D - -o /dev/null -X PUT -d '{"value":"h"}' \
+	hdrs=$(curl -s --max-time 60 -D - -o /dev/null -X PUT -d '{"value":"h"}' \
 	    "$(url node2)/kv/hdr" | tr -d '\r')
 	echo "$hdrs"
 	echo "$hdrs" | head -1 | grep -q ' 201'
@@ -1224,7 +1224,7 @@ rounds() {
 	[ "$status" -eq 0 ]
 	echo "$output" | jq -e '.code == "already_left"'
 	local body
-	body=$(curl -s --max-time 5 -w '\n%{http_code}' -X POST -d '{"id":"node4"}' "$M1/cluster/leave")
+	body=$(curl -s --max-time 60 -w '\n%{http_code}' -X POST -d '{"id":"node4"}' "$M1/cluster/leave")
 	echo "$body"
 	[ "${body##*$'\n'}" = 404 ]
 	body=${body%$'\n'*}
@@ -1232,7 +1232,7 @@ rounds() {
 	[ "$(echo "$body" | jq -r .error)" = "node4 has already left the cluster (nothing changed; /cluster/join admits it again)" ]
 	[ "$(nodes node1 | jq -r '[.members[].id] | join(",")')" = node1,node2,node3 ]
 	# Never a member: the 404 it was, exit 1, named on stderr.
-	body=$(curl -s --max-time 5 -w '\n%{http_code}' -X POST -d '{"id":"nosuch"}' "$M1/cluster/leave")
+	body=$(curl -s --max-time 60 -w '\n%{http_code}' -X POST -d '{"id":"nosuch"}' "$M1/cluster/leave")
 	[ "${body##*$'\n'}" = 404 ]
 	[ "$(echo "${body%$'\n'*}" | jq -r .code)" = not_found ]
 	run --separate-stderr kv cluster leave nosuch --server "$M1"

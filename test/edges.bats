@@ -637,18 +637,18 @@ failures_of() {
 		c "$(url node2)/health" | jq -e '.status == "left"' >/dev/null
 	}
 	wait_for 15 says_left || { c -i "$(url node2)/health"; false; }
-	run curl -s --max-time 5 -w '\n%{http_code}' "$(url node2)/health"
+	run curl -s --max-time 60 -w '\n%{http_code}' "$(url node2)/health"
 	echo "health: $output"
 	[ "${output##*$'\n'}" = 200 ]
 	[ "$(printf '%s\n' "${output%$'\n'*}" | jq -r .status)" = left ]
-	run curl -s --max-time 5 -w '\n%{http_code}' "$(url node2)/ready"
+	run curl -s --max-time 60 -w '\n%{http_code}' "$(url node2)/ready"
 	echo "ready: $output"
 	[ "${output##*$'\n'}" = 503 ]
 	[ "$(printf '%s\n' "${output%$'\n'*}" | jq -r .ready)" = false ]
 	run nodes node2
 	echo "nodes: $output"
 	[ "$(printf '%s\n' "$output" | jq -r .member)" = false ]
-	run curl -s --max-time 5 -w '\n%{http_code}' -X PUT -d '{"value":"v"}' \
+	run curl -s --max-time 60 -w '\n%{http_code}' -X PUT -d '{"value":"v"}' \
 	    "$(url node2)/kv/x"
 	echo "put: $output"
 	[ "${output##*$'\n'}" = 503 ]
@@ -808,7 +808,7 @@ leave_and_wait() {
 
 # gauge NODE NAME: the value of NODE's /metrics gauge NAME (e.g. kvd_keys).
 gauge() {
-	curl -s --max-time 5 "$(url "$1")/metrics" |
+	curl -s --max-time 60 "$(url "$1")/metrics" |
 	    awk -v name="$2" '$1 == name { print $2; exit }'
 }
 

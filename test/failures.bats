@@ -486,7 +486,7 @@ digests_failed() {
 
 # metric NODE NAME: the value of the unlabelled metric NAME on NODE.
 metric() {
-	curl -s --max-time 5 "$(url "$1")/metrics" |
+	curl -s --max-time 60 "$(url "$1")/metrics" |
 	    awk -v n="$2" '$1 == n { print $2; exit }'
 }
 

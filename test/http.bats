@@ -181,7 +181,7 @@ setup() {
 
 @test "deferred answers: an HTTP/1.0 PUT is answered, then the connection closes" {
 	closed_after 201 "PUT /kv/old HTTP/1.0\r\nContent-Length: 13\r\n\r\n{\"value\":\"1\"}"
-	[ "$(curl -s --max-time 5 "$(url n1)/kv/old")" = '{"key":"old","value":"1"}' ]
+	[ "$(curl -s --max-time 60 "$(url n1)/kv/old")" = '{"key":"old","value":"1"}' ]
 }
 
 @test "deferred answers: a client that leaves before its answer does not stop the write or the node" {
@@ -223,7 +223,7 @@ PY
 @test "Content-Length plus Transfer-Encoding: 400 and the connection closed" {
 	closed_after 400 "PUT /kv/smug HTTP/1.1\r\n${H}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
 	[[ "$output" == *'"error"'* ]]
-	curl -s --max-time 5 "$(url n1)/kv/smug" -o /dev/null -w '%{http_code}' | grep -qx 404
+	curl -s --max-time 60 "$(url n1)/kv/smug" -o /dev/null -w '%{http_code}' | grep -qx 404
 }
 
 @test "duplicate or malformed Content-Length: 400" {
@@ -298,7 +298,7 @@ PY
 	[ "$(statuses)" = "400" ]
 	[[ "$output" == *"END EOF"* ]]
 	# the smuggled PUT was not executed either
-	[ "$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$(url n1)/kv/after")" = 404 ]
+	[ "$(curl -s --max-time 60 -o /dev/null -w '%{http_code}' "$(url n1)/kv/after")" = 404 ]
 }
 
 @test "chunked request body over a raw socket" {
@@ -367,7 +367,7 @@ PY
 }
 
 @test "HEAD over the wire: headers with Content-Length, no body bytes" {
-	curl -s --max-time 5 -X PUT -d '{"value":"twelve bytes"}' "$(url n1)/kv/h" >/dev/null
+	curl -s --max-time 60 -X PUT -d '{"value":"twelve bytes"}' "$(url n1)/kv/h" >/dev/null
 	out=$(timeout 10 python3 -c '
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
@@ -381,7 +381,7 @@ head, sep, rest = d.partition(b"\r\n\r\n")
 print(head.decode().lower().replace("\r\n", "|"))
 print("rest=%d" % len(rest))
 ' "$(port_of n1)")
-	getlen=$(curl -s --max-time 5 "$(url n1)/kv/h" | wc -c)
+	getlen=$(curl -s --max-time 60 "$(url n1)/kv/h" | wc -c)
 	[ "$getlen" -gt 20 ]
 	[[ "$out" == "http/1.1 200"* ]]
 	[[ "$out" == *"content-length: $getlen|"* || "$out" == *"content-length: $getlen"$'\n'* ]]
@@ -434,7 +434,7 @@ print(data.decode("latin-1") if data else "NOTHING")
 	[ "$(printf '%s\n' "$output" | grep -c '^HTTP/1.1')" -eq 1 ]
 	run timeout 60 python3 -c "$HALF_PY" "$p" ""
 	[ "$output" = NOTHING ]
-	[ "$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$(url n1)/kv/h")" = 404 ]
+	[ "$(curl -s --max-time 60 -o /dev/null -w '%{http_code}' "$(url n1)/kv/h")" = 404 ]
 }
 
 @test "a slow client that stops halfway through a head gets 408 or a close after --header-timeout" {
@@ -626,7 +626,7 @@ while not os.path.exists(release) and time.time() < deadline:
 	grep -qE 'msg="request" method=POST path=/internal/(batch|replicate) status=200 ' \
 	    "$TMP/node1.log"
 	# a client's request on a place of the reserve: the cap's 503, closed
-	run curl -sS --max-time 5 -D - "$(url node1)/version"
+	run curl -sS --max-time 60 -D - "$(url node1)/version"
 	echo "$output"
 	[[ "$output" == "HTTP/1.1 503"* ]]
 	[[ "$output" == *"Retry-After: 1"* ]]

@@ -484,7 +484,7 @@ EOF
 # batch_requests URL: the POST /batch requests URL's node has answered,
 # whatever their status (kvd_requests_total).
 batch_requests() {
-	curl -s --max-time 5 "$1/metrics" | awk '
+	curl -s --max-time 60 "$1/metrics" | awk '
 		/^kvd_requests_total\{route="\/batch",method="POST",/ { n += $2 }
 		END { print n + 0 }'
 }

@@ -132,7 +132,7 @@ start1() {
 	line=$(grep -m1 'anti-entropy round failed' "$TMP/node1.log")
 	echo "line: $line"
 	[[ "$line" == *' peer=node2 err="bad response: Content-Length not a number"'* ]]
-	run curl -s --max-time 5 "$(url node1)/cluster/nodes"
+	run curl -s --max-time 60 "$(url node1)/cluster/nodes"
 	echo "anti_entropy: $(printf '%s' "$output" | jq -c .anti_entropy)"
 	[ "$(printf '%s' "$output" | jq -r .anti_entropy.last_error)" = \
 	    "bad response: Content-Length not a number" ]

@@ -799,8 +799,8 @@ EOF
 	u=$(url n1)
 	scrape "$u" "$TMP/m0"
 	for i in $(seq 1 40); do
-		curl -s --max-time 5 -o /dev/null -X "BOGUS$i" "$u/kv/k" || true
-		curl -s --max-time 5 -o /dev/null "$u/no/such/route/$i" || true
+		curl -s --max-time 60 -o /dev/null -X "BOGUS$i" "$u/kv/k" || true
+		curl -s --max-time 60 -o /dev/null "$u/no/such/route/$i" || true
 	done
 	scrape "$u" "$TMP/m1"
 	promcheck check "$TMP/m1"
@@ -1098,7 +1098,7 @@ gauge_cmp() {
 	# it the build of a few keys ends before the first request.
 	KVD_FAILPOINTS=index-build-delay start_node n1
 	u=$(url n1)
-	curl -s --max-time 5 -D "$TMP/h" -o "$TMP/r" -w '%{http_code}' \
+	curl -s --max-time 60 -D "$TMP/h" -o "$TMP/r" -w '%{http_code}' \
 	    "$u/ready" >"$TMP/code"
 	cat "$TMP/code" "$TMP/r"
 	[ "$(cat "$TMP/code")" = 503 ]

@@ -78,7 +78,7 @@ write_keys() {
 copies() {
 	local n c=0
 	for n in node1 node2 node3 node4; do
-		if curl -s --max-time 5 "$(url "$n")/internal/fetch/$1" | grep -q '"key"'; then
+		if curl -s --max-time 60 "$(url "$n")/internal/fetch/$1" | grep -q '"key"'; then
 			c=$((c + 1))
 		fi
 	done
@@ -299,7 +299,7 @@ cluster_with_hints() {
 	done
 	[ "$delivered" -eq 0 ]
 	for ((i = 0; i < KEYS; i++)); do
-		[ "$(curl -s --max-time 5 "$(url node3)/internal/fetch/h-$i" | jq -r .code)" = not_found ]
+		[ "$(curl -s --max-time 60 "$(url node3)/internal/fetch/h-$i" | jq -r .code)" = not_found ]
 	done
 }
 

@@ -26,7 +26,7 @@ cluster3() {
 
 # expires NODE KEY [QUERY]: the X-Kvd-Expires of KEY read through NODE.
 expires() {
-	curl -s --max-time 5 -D - -o /dev/null "$(url "$1")/kv/$2${3:-}" |
+	curl -s --max-time 60 -D - -o /dev/null "$(url "$1")/kv/$2${3:-}" |
 	    tr -d '\r' | awk -F': ' 'tolower($1) == "x-kvd-expires" { print $2 }'
 }
 
@@ -138,7 +138,7 @@ past() {
 	start_node n1
 	[ "$(put n1 w v '?ttl=2')" = 201 ]
 	e=$(expires n1 w)
-	etag=$(curl -s --max-time 5 -D - -o /dev/null "$(url n1)/kv/w" | tr -d '\r' |
+	etag=$(curl -s --max-time 60 -D - -o /dev/null "$(url n1)/kv/w" | tr -d '\r' |
 	    awk -F': ' 'tolower($1) == "etag" { gsub(/"/, "", $2); print $2 }')
 	# Its timeout, 300 s, is past curl's 60 s hang guard: a watcher
 	# that missed the expiry and waited for it gets no answer (000).

@@ -39,7 +39,7 @@ node4_key() {
 
 # etag NODE KEY: the ETag of KEY read through NODE, without quotes.
 etag() {
-	curl -s --max-time 5 -D - -o /dev/null "$(url "$1")/kv/$2" |
+	curl -s --max-time 60 -D - -o /dev/null "$(url "$1")/kv/$2" |
 	    tr -d '\r' | awk -F': ' 'tolower($1) == "etag" { gsub(/"/, "", $2); print $2 }'
 }
 
