@@ -2510,19 +2510,10 @@ handle_members(struct node *nd, const struct server_request *sr,
 #define BATCH_FULL	"the batch's answer already holds 8 MiB of values: " \
 	"read this key alone or in another batch"
 
-/* One op of a batch, parsed, and what it did. */
-struct bop {
-	enum { OP_GET, OP_PUT, OP_DELETE } op;
-	struct buf	key, value;
-	int64_t		ttl_s;		/* a put's, 0 for none */
-	struct vclock	context;	/* "context", an ETag (as X-Kvd-Context) */
-	bool		has_context;
-	struct replica_result rr;
-};
-
 struct batch {
 	struct node	*nd;
-	struct bop	*ops;
+	struct api_batch_op *ops;
+	struct replica_result *rr;	/* what op i did */
 	int		 r, w;
 	atomic_size_t	 value_bytes;	/* of the values its gets keep */
 };
@@ -2532,38 +2523,39 @@ static void
 batch_run(void *arg, size_t i)
 {
 	struct batch *b = arg;
-	struct bop *o = &b->ops[i];
+	struct api_batch_op *o = &b->ops[i];
+	struct replica_result *rr = &b->rr[i];
 	struct replica_write wr;
 	size_t had;
 
-	if (o->op == OP_GET) {
-		replica_get(b->nd->replica, o->key.data, o->key.len, b->r, &o->rr);
-		if (o->rr.status != 200)
+	if (o->op == API_BATCH_GET) {
+		replica_get(b->nd->replica, o->key.data, o->key.len, b->r, rr);
+		if (rr->status != 200)
 			return;
 		/*
 		 * A get whose value would take the answer past its bound is
 		 * answered 413 (a thousand gets of one 1 MiB key asked for
 		 * gigabytes); which ones depends on which finish first.
 		 */
-		had = atomic_fetch_add(&b->value_bytes, o->rr.v.value_len);
-		if (had > 0 && had + o->rr.v.value_len > BATCH_VALUE_BYTES_MAX) {
-			atomic_fetch_sub(&b->value_bytes, o->rr.v.value_len);
-			version_free(&o->rr.v);
-			version_init(&o->rr.v);
-			o->rr.status = 413;
-			o->rr.error = BATCH_FULL;
+		had = atomic_fetch_add(&b->value_bytes, rr->v.value_len);
+		if (had > 0 && had + rr->v.value_len > BATCH_VALUE_BYTES_MAX) {
+			atomic_fetch_sub(&b->value_bytes, rr->v.value_len);
+			version_free(&rr->v);
+			version_init(&rr->v);
+			rr->status = 413;
+			rr->error = BATCH_FULL;
 		}
 		return;
 	}
 	memset(&wr, 0, sizeof(wr));
-	wr.tombstone = o->op == OP_DELETE;
+	wr.tombstone = o->op == API_BATCH_DELETE;
 	wr.value = o->value.data;
 	wr.value_len = o->value.len;
 	wr.ttl_s = o->ttl_s;
 	wr.context = o->has_context ? &o->context : NULL;
 	wr.r = b->r;
 	wr.w = b->w;
-	replica_put(b->nd->replica, o->key.data, o->key.len, &wr, &o->rr);
+	replica_put(b->nd->replica, o->key.data, o->key.len, &wr, rr);
 }
 
 /*
@@ -2576,7 +2568,7 @@ batch_run(void *arg, size_t i)
  */
 static int
 batch_parse_op(const char *body, const struct json_tok *toks, int t,
-    struct bop *o, char *why, size_t len)
+    struct api_batch_op *o, char *why, size_t len)
 {
 	static const char *const fields =
 	    "op key key_b64 value value_b64 ttl context";
@@ -2598,16 +2590,16 @@ batch_parse_op(const char *body, const struct json_tok *toks, int t,
 	}
 	json_string_decode(body, &toks[f], &op);
 	kind = strlen(op.data) != op.len ? -1 :	/* "get\u0000x" is no get */
-	    strcmp(op.data, "get") == 0 ? OP_GET :
-	    strcmp(op.data, "put") == 0 ? OP_PUT :
-	    strcmp(op.data, "delete") == 0 ? OP_DELETE : -1;
+	    strcmp(op.data, "get") == 0 ? API_BATCH_GET :
+	    strcmp(op.data, "put") == 0 ? API_BATCH_PUT :
+	    strcmp(op.data, "delete") == 0 ? API_BATCH_DELETE : -1;
 	buf_free(&op);
 	if (kind < 0) {
 		bad = "bad \"op\": want get, put or delete";
 		goto fail;
 	}
 	o->op = kind;
-	put = o->op == OP_PUT;
+	put = o->op == API_BATCH_PUT;
 	if (json_object_get(body, toks, t, "key") >= 0 &&
 	    json_object_get(body, toks, t, "key_b64") >= 0) {
 		bad = "give \"key\" or \"key_b64\", not both";
@@ -2654,13 +2646,13 @@ batch_parse_op(const char *body, const struct json_tok *toks, int t,
 	}
 	if ((f = json_object_get(body, toks, t, "context")) >= 0) {
 		/* Unescaped: "\"abc\"" is the ETag header's "abc". */
-		if (o->op != OP_GET && toks[f].type == JSON_STRING)
+		if (o->op != API_BATCH_GET && toks[f].type == JSON_STRING)
 			json_string_decode(body, &toks[f], &ctx);
-		if (o->op == OP_GET || toks[f].type != JSON_STRING ||
+		if (o->op == API_BATCH_GET || toks[f].type != JSON_STRING ||
 		    !etag_decode(ctx.data, ctx.len, &o->context)) {
-			bad = o->op == OP_GET ? "only a put or delete takes a "
-			    "context" : "bad \"context\": not an ETag this "
-			    "store issued";
+			bad = o->op == API_BATCH_GET ? "only a put or delete "
+			    "takes a context" : "bad \"context\": not an ETag "
+			    "this store issued";
 			goto fail;
 		}
 		o->has_context = true;
@@ -2673,11 +2665,11 @@ fail:
 	return -1;
 }
 
-/* Appends op o's result object. */
+/* Appends the result object of op o, which did rr. */
 static void
-batch_emit(const struct bop *o, struct buf *out)
+batch_emit(const struct api_batch_op *o, const struct replica_result *rr,
+    struct buf *out)
 {
-	const struct replica_result *rr = &o->rr;
 	const char *msg;
 
 	buf_puts(out, "{\"status\":");
@@ -2693,51 +2685,51 @@ batch_emit(const struct bop *o, struct buf *out)
 		    rr->status == 413 ? "answer_full" : "quorum_failed");
 		return;
 	}
-	if (o->op == OP_GET) {
+	if (o->op == API_BATCH_GET) {
 		buf_putc(out, ',');
 		record_bytes_to_json("value", rr->v.value, rr->v.value_len, out);
 	}
 	buf_puts(out, ",\"etag\":\"");
 	vclock_encode(&rr->v.clock, out);
 	buf_putc(out, '"');
-	if (o->op != OP_DELETE)
+	if (o->op != API_BATCH_DELETE)
 		put_expires(&rr->v, out);
 	buf_putc(out, '}');
 }
 
-/*
- * POST /batch {"ops":[{"op":"get|put|delete","key":...,"value":...},...]}:
- * every op is checked before any runs (the first bad one makes the whole
- * batch a 400 naming it, "op N: WHY" with N from 0, which clients read:
- * kvctl load sends the other ops again); then they run BATCH_THREADS at a
- * time, each a normal quorum operation, and the answer lists their
- * results in order.  Not atomic: each op succeeds or fails on its own.
- */
-static void
-handle_batch(struct node *nd, const struct server_request *sr,
-    struct server_response *res)
+void
+api_batch_free(struct api_batch_op *ops, size_t nops)
+{
+	size_t i;
+
+	for (i = 0; ops != NULL && i < nops; i++) {
+		buf_free(&ops[i].key);
+		buf_free(&ops[i].value);
+		vclock_free(&ops[i].context);
+	}
+	free(ops);
+}
+
+int
+api_batch_parse(const char *body, size_t len, struct api_batch_op **ops,
+    size_t *nops, struct server_response *res)
 {
 	struct json_tok *toks = NULL;
-	struct batch b;
 	char why[200], msg[240];
-	size_t nops = 0, i;
-	int arr, t;
+	size_t n = 0, i;
+	int arr, t, rc = -1;
 
-	memset(&b, 0, sizeof(b));
-	atomic_init(&b.value_bytes, 0);
-	b.nd = nd;
-	if (quorum_param(nd, sr->http, "r", &b.r, res) != 0 ||
-	    quorum_param(nd, sr->http, "w", &b.w, res) != 0)
-		return;
-	if (json_parse_alloc(sr->body, sr->body_len, &toks) < 1 ||
+	*ops = NULL;
+	*nops = 0;
+	if (json_parse_alloc(body, len, &toks) < 1 ||
 	    toks[0].type != JSON_OBJECT) {
 		server_error_code(res, 400, "bad_body", "bad body: want "
 		    "{\"ops\":[{\"op\":\"get\",\"key\":\"...\"},...]}");
 		goto out;
 	}
-	if (check_fields(sr->body, toks, "ops", res) != 0)
+	if (check_fields(body, toks, "ops", res) != 0)
 		goto out;
-	if ((arr = json_object_get(sr->body, toks, 0, "ops")) < 0 ||
+	if ((arr = json_object_get(body, toks, 0, "ops")) < 0 ||
 	    toks[arr].type != JSON_ARRAY) {
 		server_error_code(res, 400, "bad_body", "bad body: \"ops\" must "
 		    "be an array");
@@ -2749,19 +2741,18 @@ handle_batch(struct node *nd, const struct server_request *sr,
 		server_error_code(res, 400, "bad_body", msg);
 		goto out;
 	}
-	nops = (size_t)toks[arr].size;
-	if ((b.ops = calloc(nops ? nops : 1, sizeof(*b.ops))) == NULL) {
+	n = (size_t)toks[arr].size;
+	if ((*ops = calloc(n ? n : 1, sizeof(**ops))) == NULL) {
 		server_error(res, 503, "out of memory");
 		goto out;
 	}
-	for (i = 0; i < nops; i++) {
-		buf_init(&b.ops[i].key);
-		buf_init(&b.ops[i].value);
-		vclock_init(&b.ops[i].context);
-		replica_result_init(&b.ops[i].rr);
+	for (i = 0; i < n; i++) {
+		buf_init(&(*ops)[i].key);
+		buf_init(&(*ops)[i].value);
+		vclock_init(&(*ops)[i].context);
 	}
-	for (i = 0, t = arr + 1; i < nops; i++, t = toks[t].next)
-		if (batch_parse_op(sr->body, toks, t, &b.ops[i], why,
+	for (i = 0, t = arr + 1; i < n; i++, t = toks[t].next)
+		if (batch_parse_op(body, toks, t, &(*ops)[i], why,
 		    sizeof(why)) != 0) {
 			snprintf(msg, sizeof(msg), "op %zu: %s", i, why);
 			server_error_code(res, 400, "bad_body", msg);
@@ -2769,23 +2760,57 @@ handle_batch(struct node *nd, const struct server_request *sr,
 			buf_printf(&res->body, ",\"op\":%zu}\n", i);
 			goto out;
 		}
+	*nops = n;
+	rc = 0;
+out:
+	if (rc != 0) {
+		api_batch_free(*ops, n);
+		*ops = NULL;
+	}
+	free(toks);
+	return rc;
+}
+
+/*
+ * POST /batch {"ops":[{"op":"get|put|delete","key":...,"value":...},...]}:
+ * every op is checked before any runs (api_batch_parse); then they run
+ * BATCH_THREADS at a time, each a normal quorum operation, and the
+ * answer lists their results in order.  Not atomic: each op succeeds or
+ * fails on its own.
+ */
+static void
+handle_batch(struct node *nd, const struct server_request *sr,
+    struct server_response *res)
+{
+	struct batch b;
+	size_t nops = 0, i;
+
+	memset(&b, 0, sizeof(b));
+	atomic_init(&b.value_bytes, 0);
+	b.nd = nd;
+	if (quorum_param(nd, sr->http, "r", &b.r, res) != 0 ||
+	    quorum_param(nd, sr->http, "w", &b.w, res) != 0 ||
+	    api_batch_parse(sr->body, sr->body_len, &b.ops, &nops, res) != 0)
+		return;
+	if ((b.rr = calloc(nops ? nops : 1, sizeof(*b.rr))) == NULL) {
+		server_error(res, 503, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < nops; i++)
+		replica_result_init(&b.rr[i]);
 	workq_each("kvd-batch", nops, BATCH_THREADS, batch_run, &b);
 	buf_puts(&res->body, "{\"results\":[");
 	for (i = 0; i < nops; i++) {
 		if (i > 0)
 			buf_putc(&res->body, ',');
-		batch_emit(&b.ops[i], &res->body);
+		batch_emit(&b.ops[i], &b.rr[i], &res->body);
 	}
 	buf_puts(&res->body, "]}\n");
 out:
-	for (i = 0; b.ops != NULL && i < nops; i++) {
-		buf_free(&b.ops[i].key);
-		buf_free(&b.ops[i].value);
-		vclock_free(&b.ops[i].context);
-		replica_result_free(&b.ops[i].rr);
-	}
-	free(b.ops);
-	free(toks);
+	for (i = 0; b.rr != NULL && i < nops; i++)
+		replica_result_free(&b.rr[i]);
+	free(b.rr);
+	api_batch_free(b.ops, nops);
 }
 
 /* POST /cluster/cleanup: starts a cleanup pass (transfer.h); 202. */

@@ -20,8 +20,12 @@
 #define KVD_API_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
+#include "buf.h"
 #include "server.h"
+#include "vclock.h"
 
 struct node;
 struct api;
@@ -63,5 +67,27 @@ bool	api_is_peer_request(void *arg, const struct http_request *req);
  * (server_later_state).
  */
 void	api_later_free(void *state);
+
+/* One op of a POST /batch body, as api_batch_parse reads it. */
+struct api_batch_op {
+	enum { API_BATCH_GET, API_BATCH_PUT, API_BATCH_DELETE } op;
+	struct buf	key, value;	/* value: a put's */
+	int64_t		ttl_s;		/* a put's, 0 for none */
+	struct vclock	context;	/* "context", an ETag (as X-Kvd-Context) */
+	bool		has_context;
+};
+
+/*
+ * Reads a POST /batch body, {"ops":[{"op":"get|put|delete","key":...,
+ * "value":...},...]}, checking every op before any runs (no node needed:
+ * fuzz/fuzz_batch.c calls it alone).  0 with *ops (*nops of them, free
+ * with api_batch_free), or -1 with the answer in res: a 400, or a 503
+ * out of memory.  The first bad op makes the whole batch a 400 naming
+ * it, "op N: WHY" and "op":N with N from 0, which clients read (kvctl
+ * load sends the other ops again).
+ */
+int	api_batch_parse(const char *body, size_t len, struct api_batch_op **ops,
+	    size_t *nops, struct server_response *res);
+void	api_batch_free(struct api_batch_op *ops, size_t nops);	/* NULL ok */
 
 #endif
