@@ -979,20 +979,25 @@ qop_repair(struct qop *q, const struct version *win)
  * from the other owners: 1 GB and a small GET 22 s with a 1 MiB value.
  */
 
+int
+replica_digest_parse(const char *line, size_t len, uint64_t *digest)
+{
+	if (len == 16 && hex_u64(line, 16, true, digest) == 0)
+		return 1;
+	return len == 1 && line[0] == '-' ? 0 : -1;
+}
+
 /* stream.h's callback for a digest: "-" (none) or 16 hex digits. */
 static void
 digest_done(void *arg, bool ok, const char *answer, size_t len)
 {
 	struct task *tk = arg;
 	struct qop *q = tk->q;
-	bool found = false;
+	int found = -1;
 
-	if (ok && answer != NULL && len == 16 &&
-	    hex_u64(answer, 16, true, &q->t[tk->i].digest) == 0)
-		found = true;
-	else if (!(ok && answer != NULL && len == 1 && answer[0] == '-'))
-		ok = false;
-	qop_done(q, tk->i, ok, found, NULL);
+	if (ok && answer != NULL)
+		found = replica_digest_parse(answer, len, &q->t[tk->i].digest);
+	qop_done(q, tk->i, found >= 0, found == 1, NULL);
 	qop_unref(q);
 }
 

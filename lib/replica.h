@@ -225,6 +225,11 @@ int	replica_serve_batch(struct replica *rp, const char *body, size_t len,
  */
 int	replica_serve_digests(struct replica *rp, const char *body,
 	    size_t len, struct buf *out);
+/*
+ * Reads one line of that answer, as a digest read does: 1 with *digest
+ * for 16 lowercase hex digits, 0 for "-", -1 for anything else.
+ */
+int	replica_digest_parse(const char *line, size_t len, uint64_t *digest);
 
 /*
  * GET /internal/fetch/KEY: appends {"key":...,"v":{...}} (tombstones
