@@ -20,7 +20,13 @@
  *	fuzz_scratch_dir(dir, n, name)  makes a fresh directory (under
  *	                          /dev/shm when it exists) into dir,
  *	                          removed with its files at exit
- *	fuzz_clean_dir(dir)       unlinks every file in dir
+ *	fuzz_clean_dir(dir)       unlinks every file in dir, and removes
+ *	                          its directories with what they hold
+ *	fuzz_node_open(fn, dir)   a node's store (no fsync), hints (no
+ *	                          delivery thread) and replica in dir,
+ *	                          without cluster or peers: what the
+ *	                          node-to-node endpoints serve from
+ *	fuzz_node_close(fn)       closes them in reverse
  *
  * Header-only so each harness stays one file that run.sh builds alone.
  */
@@ -28,6 +34,7 @@
 #define KVD_FUZZ_H
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -39,6 +46,9 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "hints.h"
+#include "replica.h"
+#include "store.h"
 
 #define CHECK(cond) do { \
 	if (!(cond)) { \
@@ -113,6 +123,7 @@ fuzz_clean_dir(const char *dir)
 {
 	char path[600];
 	struct dirent *de;
+	struct stat st;
 	DIR *d;
 
 	if ((d = opendir(dir)) == NULL)
@@ -121,7 +132,11 @@ fuzz_clean_dir(const char *dir)
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		(void)unlink(path);
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+			fuzz_clean_dir(path);
+			(void)rmdir(path);
+		} else
+			(void)unlink(path);
 	}
 	closedir(d);
 }
@@ -150,6 +165,52 @@ fuzz_scratch_dir(char *dir, size_t n, const char *name)
 	}
 	snprintf(dir, n, "%s", fuzz_dir_made);
 	atexit(fuzz_remove_dir);
+}
+
+struct fuzz_node {
+	struct store	*store;
+	struct hints	*hints;
+	struct replica	*replica;
+};
+
+/* Exits on failure: a harness without its node cannot run. */
+static inline void
+fuzz_node_open(struct fuzz_node *fn, const char *dir)
+{
+	static const struct store_options nosync = { .fsync = false };
+	struct hints_config hc;
+	struct replica_config rc;
+	char err[512];
+
+	memset(&hc, 0, sizeof(hc));
+	hc.dir = dir;
+	hc.self_id = "n1";
+	if (store_open(&fn->store, dir, &nosync, err, sizeof(err)) != 0)
+		goto fail;
+	hc.store = fn->store;
+	if (hints_open(&fn->hints, &hc, err, sizeof(err)) != 0)
+		goto fail;
+	memset(&rc, 0, sizeof(rc));
+	rc.store = fn->store;
+	rc.hints = fn->hints;
+	rc.self_id = "n1";
+	rc.actor = "n1.00000001";
+	if ((fn->replica = replica_new(&rc)) == NULL) {
+		snprintf(err, sizeof(err), "replica_new: %s", strerror(errno));
+		goto fail;
+	}
+	return;
+fail:
+	fprintf(stderr, "fuzz_node_open: %s\n", err);
+	exit(1);
+}
+
+static inline void
+fuzz_node_close(struct fuzz_node *fn)
+{
+	replica_free(fn->replica);
+	hints_close(fn->hints);
+	store_close(fn->store);
 }
 
 #endif
