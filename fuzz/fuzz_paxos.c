@@ -21,7 +21,10 @@
  *     object with a boolean "ok"; a refused one answers EINVAL with one
  *     {"error":...} line;
  *   - a coordinator ends with a status the route answers (200, 201,
- *     204, 404, 412 or 503), whatever the owners said.
+ *     204, 404, 412 or 503), whatever the owners said;
+ *   - whatever ballot a refusal named, this node's ballots keep rising
+ *     (paxos_ballot_next: each above the one before, or EOVERFLOW),
+ *     never wrapping to ts 0.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -184,6 +187,25 @@ serve(const char *route, const char *body, size_t len)
 	buf_free(&out);
 }
 
+/* The last ballot checked: this node's ballots only rise. */
+static struct ballot last_ballot;
+
+static void
+check_ballots_rise(void)
+{
+	struct ballot b;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		if (paxos_ballot_next(paxos, ACTOR, NULL, &b) != 0) {
+			CHECK(errno == EOVERFLOW);
+			continue;
+		}
+		CHECK(ballot_cmp(&b, &last_ballot) > 0);
+		last_ballot = b;
+	}
+}
+
 static void
 coordinate(bool read, const char *in, size_t len)
 {
@@ -205,6 +227,7 @@ coordinate(bool read, const char *in, size_t len)
 	CHECK(res.status == 200 || res.status == 201 || res.status == 204 ||
 	    res.status == 404 || res.status == 412 || res.status == 503);
 	replica_result_free(&res);
+	check_ballots_rise();
 }
 
 int

@@ -989,7 +989,9 @@ do_prepare(struct req *r)
 	r->promises = r->holding = 0;
 	if (paxos_ballot_next(c->cfg.paxos, c->cfg.actor, &r->above,
 	    &r->b) != 0) {
-		r->why = "storage failure: cannot log a ballot";
+		r->why = errno == EOVERFLOW ? "no ballot is left above the "
+		    "one an owner named" : "storage failure: cannot log a "
+		    "ballot";
 		return STEP_FAILED;
 	}
 	if ((ph = phase_new(c, K_PREPARE, r->o, r->n)) == NULL) {

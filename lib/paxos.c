@@ -129,6 +129,8 @@
 
 #define NSTRIPES	64
 #define HW_STEP_US	(10ULL * 1000 * 1000)	/* ballot reservations */
+/* The last ts handed out: its reservation, ts + HW_STEP_US, must not wrap. */
+#define BALLOT_TS_MAX	(UINT64_MAX - HW_STEP_US)
 #define COMPACT_BYTES	(4u << 20)	/* the log is rewritten past this */
 #define STATE_FILE	"state.json"
 #define STATE_VERSION	1
@@ -639,7 +641,13 @@ paxos_ballot_next(struct paxos *p, const char *actor,
 	if (ts <= p->last_ts)
 		ts = p->last_ts + 1;
 	if (above != NULL && ts <= above->ts)
-		ts = above->ts + 1;
+		ts = above->ts >= BALLOT_TS_MAX ? BALLOT_TS_MAX + 1 :
+		    above->ts + 1;
+	if (ts > BALLOT_TS_MAX) {
+		pthread_mutex_unlock(&p->ballot_mu);
+		errno = EOVERFLOW;
+		return -1;
+	}
 	if (ts >= p->hw) {
 		hw = ts + HW_STEP_US;
 		n = snprintf(rec, sizeof(rec), "{\"hw\":%" PRIu64 "}", hw);

@@ -94,7 +94,9 @@ void	paxos_close(struct paxos *p);
  * this node handed out before, also before a restart, and above `above`
  * when it is not NULL (a ballot a refusal named).  0, or -1 with errno
  * (the log failed: the reservation that keeps ballots rising across
- * restarts could not be made durable).
+ * restarts could not be made durable; EOVERFLOW: the ballot to go
+ * above is within one reservation, 10 s, of the largest ts, and none is
+ * left above it).
  */
 int	paxos_ballot_next(struct paxos *p, const char *actor,
 	    const struct ballot *above, struct ballot *out);

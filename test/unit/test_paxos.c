@@ -273,6 +273,27 @@ test_ballots(void)
 	    "a ballot asked to beat one a minute ahead goes above it");
 	ok(paxos_ballot_next(p, "n1.a", NULL, &a) == 0 && ballot_cmp(&a, &b) > 0,
 	    "and the next ones stay above");
+	/*
+	 * A refusal may name any ts a ballot's text holds, up to the
+	 * largest: the reservation above it ({"hw":N}) would wrap, and so
+	 * would the ballot after, to ts 0 ("none").
+	 */
+	above.ts = UINT64_MAX - 1;
+	ok(paxos_ballot_next(p, "n1.a", &above, &b) != 0 || b.ts > above.ts,
+	    "a ballot asked to beat the largest ts but one is refused, or above it");
+	rising = true;
+	for (i = 0; i < 3; i++) {
+		if (paxos_ballot_next(p, "n1.a", NULL, &b) == 0) {
+			rising &= ballot_cmp(&b, &a) > 0;
+			a = b;
+		} else
+			rising &= errno == EOVERFLOW;
+	}
+	ok(rising, "the next ones are above every ballot before, or refused "
+	    "(EOVERFLOW): none wraps to 0");
+	above.ts = UINT64_MAX;
+	ok(paxos_ballot_next(p, "n1.a", &above, &b) != 0 && errno == EOVERFLOW,
+	    "a ballot asked to beat the largest ts is refused (EOVERFLOW)");
 	paxos_close(p);
 }
 
