@@ -494,9 +494,27 @@ hints_sync(struct hints_batch *b)
 	return rc;
 }
 
+/*
+ * When o's oldest hint was taken (0: none known).  Not always its head's
+ * time: a hint handed over keeps its age (take) and queues behind the
+ * younger ones this node took before it.  Caller holds mu.
+ */
+static int64_t
+owner_oldest(const struct owner *o)
+{
+	const struct hint *ht;
+	int64_t oldest = 0;
+
+	for (ht = o->head; ht != NULL; ht = ht->next)
+		if (ht->at > 0 && (oldest == 0 || ht->at < oldest))
+			oldest = ht->at;
+	return oldest;
+}
+
 void
 hints_stats(struct hints *h, const char *owner, struct hints_stats *st)
 {
+	int64_t at;
 	struct wal_stats ws;
 	struct owner *o;
 
@@ -509,8 +527,9 @@ hints_stats(struct hints *h, const char *owner, struct hints_stats *st)
 			continue;
 		if (owner != NULL)
 			*st = o->st;
-		if (o->head && (st->oldest_ms == 0 || o->head->at < st->oldest_ms))
-			st->oldest_ms = o->head->at;
+		at = owner_oldest(o);
+		if (at > 0 && (st->oldest_ms == 0 || at < st->oldest_ms))
+			st->oldest_ms = at;
 		/* h->mu, then the WAL's own: the order hints_add takes. */
 		wal_stats(o->wal, &ws);
 		st->disk_bytes += ws.disk_bytes;
@@ -531,7 +550,7 @@ hints_owners(struct hints *h, struct hints_stats *out, size_t max)
 		if (n < max) {
 			out[n] = o->st;
 			snprintf(out[n].owner, sizeof(out[n].owner), "%s", o->id);
-			out[n].oldest_ms = o->head->at;
+			out[n].oldest_ms = owner_oldest(o);
 		}
 		n++;
 	}

@@ -428,6 +428,19 @@ oldest(struct hints *h, const char *owner)
 	return st.oldest_ms;
 }
 
+/* Owner's oldest hint's time, as hints_owners gives it (0: no hint). */
+static int64_t
+owner_oldest(struct hints *h, const char *owner)
+{
+	struct hints_stats ow[8];
+	size_t i, n = hints_owners(h, ow, 8);
+
+	for (i = 0; i < n && i < 8; i++)
+		if (strcmp(ow[i].owner, owner) == 0)
+			return ow[i].oldest_ms;
+	return 0;
+}
+
 /* A hint line whose record does not hold "at" once, at its front. */
 static int
 at_not_once_first(const char *line)
@@ -496,6 +509,22 @@ test_carried_age(void)
 		return;
 	ok(oldest(h, "b") == 1000 && oldest(h, "c") >= t0 &&
 	    oldest(h, "c") <= t1, "reopened: the same times");
+	/*
+	 * A hint handed over after this node took one of its own sits
+	 * behind a younger hint: the oldest is still the one reported.
+	 */
+	rc = add(h, "f", 5);
+	snprintf(rec, sizeof(rec), "{\"at\":2000,\"key\":\"k6\",%s", v);
+	rc |= hints_add(h, "f", rec, strlen(rec));
+	ok(rc == 0 && oldest(h, "f") == 2000 && owner_oldest(h, "f") == 2000,
+	    "a handed-over hint behind a younger one: its time is the oldest "
+	    "(hints_stats %lld, hints_owners %lld)", (long long)oldest(h, "f"),
+	    (long long)owner_oldest(h, "f"));
+	hints_close(h);
+	if ((h = open_at(dir)) == NULL)
+		return;
+	ok(oldest(h, "f") == 2000 && oldest(h, NULL) == 1000,
+	    "reopened: the same, and the oldest of all owners' is b's");
 	hints_close(h);
 }
 
