@@ -1164,12 +1164,14 @@ static int
 finish_in_progress(struct req *r)
 {
 	enum step st;
-
-	int64_t age_us = clock_wall_ms() * 1000 - (int64_t)r->ip_b.ts;
+	uint64_t now_us = (uint64_t)clock_wall_ms() * 1000;
+	/* Unsigned: a ballot's ts may be anything up to UINT64_MAX. */
+	bool abandoned = now_us > r->ip_b.ts && now_us - r->ip_b.ts >
+	    (uint64_t)paxos_window_ms(r->c->cfg.paxos) * 1000 / 2;
 
 	/* Abandoned long ago: no client waits for it, nobody saw it. */
 	if (!r->ip || r->ip_noop || relation(r, &r->ip_v) != REL_FINISH ||
-	    age_us > paxos_window_ms(r->c->cfg.paxos) * 1000 / 2)
+	    abandoned)
 		return 0;
 	if ((st = do_accept(r, &r->b, &r->ip_v)) != STEP_OK ||
 	    (st = do_commit(r, &r->b, &r->ip_v, r->need)) != STEP_OK)

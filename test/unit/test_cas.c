@@ -575,6 +575,37 @@ test_finish(void)
 	close_nodes();
 }
 
+/*
+ * A proposal left in progress at a ballot past INT64_MAX (a ballot's
+ * text holds any ts up to UINT64_MAX): its age is no signed overflow
+ * (UBSan, make asan), and the next round goes above it and finishes it.
+ */
+static void
+test_far_ballot(void)
+{
+	struct version w, p;
+	struct ballot b;
+	struct res r;
+
+	open_nodes();
+	version_init(&w);
+	version_init(&p);
+	put_base("far");
+	propose_on_stored(0, "far", &w, &p, "n9.dead", "from-afar",
+	    clock_wall_ms());
+	b.ts = (1ULL << 63) + 211;
+	snprintf(b.actor, sizeof(b.actor), "n9.dead");
+	leave_accepted(&p, "far", b, on_n1n2);
+	r = get(2, "far");
+	ok(r.status == 200 && strcmp(r.value, "from-afar") == 0,
+	    "a serial read finds a proposal at ts 2^63 + 211 in progress and "
+	    "finishes it (%d %s)", r.status, r.value);
+	buf_free(&r.etag);
+	version_free(&w);
+	version_free(&p);
+	close_nodes();
+}
+
 /* A proposal built on an old value is not finished (FINISHING). */
 static void
 test_stale_not_finished(void)
@@ -882,6 +913,7 @@ main(void)
 	test_majority();
 	test_higher_ballot();
 	test_finish();
+	test_far_ballot();
 	test_stale_not_finished();
 	test_spread();
 	test_own_write();
