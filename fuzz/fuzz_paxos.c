@@ -5,10 +5,11 @@
  * coordinator reads back (promises with "c", "a", "av", "anoop" and "v";
  * refusals with "beat").
  *
- * One acceptor (a store and a Paxos log, no fsync, in a scratch
- * directory: fuzz.h) serves the whole run, as cas's unit test builds
- * them.  The first input byte's bits 1-2 pick what the rest is (bit 0
- * reseals crcs, as in every harness: fuzz_sealed_copy):
+ * Each input gets a fresh acceptor (a store and a Paxos log, no fsync,
+ * in the scratch directory: fuzz.h), as cas's unit test builds them,
+ * so that an input found does the same alone.  The first input byte's
+ * bits 1-2 pick what the rest is (bit 0 reseals crcs, as in every
+ * harness: fuzz_sealed_copy):
  *   0, 1, 2  a request body for prepare, accept or commit, served;
  *   3        the answers of two other owners of a key: a conditional
  *            write (or, with bit 3 set, a serial read) of key "k" runs
@@ -105,14 +106,22 @@ static const struct cas_net net = { net_owners, net_send, net_hint, NULL };
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	(void)argc;
+	(void)argv;
+	fuzz_scratch_dir(dir, sizeof(dir), "paxos");
+	return 0;
+}
+
+/* A fresh acceptor and coordinator in dir.  Exits on failure. */
+static void
+open_acceptor(void)
+{
 	static const struct store_options nosync = { .fsync = false };
 	struct paxos_config pc;
 	struct cas_config cc;
 	char path[300], err[512];
 
-	(void)argc;
-	(void)argv;
-	fuzz_scratch_dir(dir, sizeof(dir), "paxos");
+	fuzz_clean_dir(dir);
 	snprintf(path, sizeof(path), "%s/paxos", dir);
 	memset(&pc, 0, sizeof(pc));
 	pc.dir = path;
@@ -131,7 +140,14 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		perror("fuzz_paxos: cas_new");
 		exit(1);
 	}
-	return 0;
+}
+
+static void
+close_acceptor(void)
+{
+	cas_free(cas);
+	paxos_close(paxos);
+	store_close(store);
 }
 
 /* The number of non-empty lines of s[0..n). */
@@ -187,14 +203,14 @@ serve(const char *route, const char *body, size_t len)
 	buf_free(&out);
 }
 
-/* The last ballot checked: this node's ballots only rise. */
-static struct ballot last_ballot;
-
+/* This node's ballots only rise, from the last one checked. */
 static void
 check_ballots_rise(void)
 {
-	struct ballot b;
+	struct ballot b, last_ballot;
 	int i;
+
+	memset(&last_ballot, 0, sizeof(last_ballot));
 
 	for (i = 0; i < 8; i++) {
 		if (paxos_ballot_next(paxos, ACTOR, NULL, &b) != 0) {
@@ -240,10 +256,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if ((in = fuzz_sealed_copy(data, size, &len)) == NULL)
 		return 0;
+	open_acceptor();
 	if (((data[0] >> 1) & 3) < 3)
 		serve(routes[(data[0] >> 1) & 3], in, len);
 	else
 		coordinate((data[0] & 8) != 0, in, len);
+	close_acceptor();
 	free(in);
 	return 0;
 }
