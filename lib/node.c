@@ -1092,6 +1092,15 @@ record_applied(void *arg, const char *key, size_t klen)
 	transfer_applied(nd->transfer, key, klen);
 }
 
+/* replica.h's moving: transfer.h's transfer_moving. */
+static bool
+data_moving(void *arg, const struct cluster_view *v)
+{
+	struct node *nd = arg;
+
+	return transfer_moving(nd->transfer, v);
+}
+
 static int
 open_replica(struct node *nd, char *err, size_t errlen)
 {
@@ -1107,6 +1116,8 @@ open_replica(struct node *nd, char *err, size_t errlen)
 	r.timeout_ms = nd->cfg.peer_timeout_ms;
 	r.applied = record_applied;
 	r.applied_arg = nd;
+	r.moving = data_moving;
+	r.moving_arg = nd;
 	if ((nd->replica = replica_new(&r)) == NULL) {
 		snprintf(err, errlen, "cannot start the coordinator: %s",
 		    strerror(errno));

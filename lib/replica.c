@@ -48,6 +48,23 @@
  * within its own timeout (stream.c), every operation settles.
  * replica_put and replica_get wait for done.
  *
+ * READS WHILE DATA MOVES.  A join makes a new node an owner at once,
+ * before the old owners have sent it its keys (transfer.c), and two
+ * joins at once make two of a key's three owners new: an R=2 read then
+ * asked two owners that did not hold the key yet and answered 404 for a
+ * write every old owner had acknowledged (about a third of the keys, for
+ * the second or so a placement takes).  So while cfg.moving says data is
+ * still moving (this node's data not placed for the current view, or a
+ * member that has not placed for it), a read takes the full way, and
+ * once R owners answered also asks the N members after the owners on
+ * the ring (ask_followers): a join moves no member's points, so the old
+ * owners of a key are its owners and the members after them that the
+ * joins put before them, and the winner is taken over every answer.
+ * They do not count toward R and the headers name the owners' answers
+ * only; an old owner that answers with an older version is repaired
+ * like an owner, and passes the record on to the owners as a stray.  A
+ * leave is not covered: the node that left is no member of the view.
+ *
  * Conditional writes (If-Match, If-None-Match, conditional DELETE) do
  * not come here: they run a consensus round among the owners (cas.c).
  * What both paths share is the counter: every version this node's actor
@@ -362,8 +379,16 @@ qop_new(struct replica *rp, const char *key, size_t klen, bool write,
 	struct qop *q;
 
 	v = cluster_view_get(rp->cfg.cluster);
-	/* A read needs the owners only; a write also the stand-ins. */
-	n = write ? v->nmembers : (size_t)v->n;
+	/*
+	 * A read needs the owners only, and while data moves the N members
+	 * after them (READS WHILE DATA MOVES); a write also the stand-ins.
+	 */
+	if (write)
+		n = v->nmembers;
+	else if (rp->cfg.moving != NULL && rp->cfg.moving(rp->cfg.moving_arg, v))
+		n = 2 * (size_t)v->n;
+	else
+		n = (size_t)v->n;
 	n = ring_preference(v->ring, key, klen, n < MAX_REPLICAS ? n :
 	    MAX_REPLICAS, pref);
 	q = calloc(1, sizeof(*q) + n * sizeof(q->t[0]));
@@ -809,11 +834,15 @@ qop_wait(struct qop *q, int need)
 	return ok;
 }
 
-/* Lists the preference list and the targets that answered ok. */
+/*
+ * Lists the preference list and the targets that answered ok: a read's
+ * owners only, not the members after them it asks while data moves.
+ */
 static void
 qop_report(struct qop *q, struct replica_result *res)
 {
 	size_t i;
+	int acks = 0;
 
 	pthread_mutex_lock(&q->mu);
 	for (i = 0; i < q->nt; i++) {
@@ -821,8 +850,10 @@ qop_report(struct qop *q, struct replica_result *res)
 			if (res->replicas.len)
 				buf_putc(&res->replicas, ',');
 			buf_puts(&res->replicas, q->t[i].id);
-		}
+		} else if (!q->write)
+			break;
 		if (q->t[i].state == T_OK) {
+			acks++;
 			if (res->acked.len)
 				buf_putc(&res->acked, ',');
 			buf_puts(&res->acked, q->t[i].id);
@@ -831,7 +862,7 @@ qop_report(struct qop *q, struct replica_result *res)
 				    q->t[i].hint_for);
 		}
 	}
-	res->acks = q->ok;
+	res->acks = acks;
 	pthread_mutex_unlock(&q->mu);
 }
 
@@ -1035,6 +1066,35 @@ quorum_read(struct qop *q, int need)
 }
 
 /*
+ * For a read q whose owners answered: asks the members after them that
+ * qop_new added while data moves (READS WHILE DATA MOVES), those not
+ * known down, and waits until each has answered or failed, at most
+ * twice the peer timeout.  Their answers do not count toward R; the
+ * winner is taken over them too.
+ */
+static void
+ask_followers(struct qop *q)
+{
+	int64_t deadline = clock_now_ms() + 2 * (int64_t)q->rp->cfg.timeout_ms;
+	size_t i;
+	bool inflight;
+
+	for (i = q->nowners; i < q->nt; i++)
+		if (!q->t[i].down)
+			qop_ask(q, i, false);
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		inflight = false;
+		for (i = q->nowners; i < q->nt && !inflight; i++)
+			inflight = q->t[i].state == T_ASKED;
+		if (!inflight || clock_cond_wait_until(&q->cv, &q->mu,
+		    deadline) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&q->mu);
+}
+
+/*
  * Marks the owners of q that failed in before (a digest read of the
  * same key), so that quorum_read asks them last: a hung owner would
  * cost the read its timeout a second time.
@@ -1074,6 +1134,8 @@ full_read(struct replica *rp, const char *key, size_t klen,
 		mark_failed_before(q, before);
 	got = quorum_read(q, res->required);
 	qop_report(q, res);
+	if (got >= res->required)
+		ask_followers(q);
 	if (got < res->required) {
 		res->status = 503;
 		res->error = "read quorum not reached";
@@ -1346,7 +1408,8 @@ replica_get_start(struct replica *rp, const char *key, size_t klen, int r,
 		return;
 	}
 	res->required = clamp_quorum(r, dr, q->nowners);
-	if (digest_start(rp, q, res, done, arg)) {
+	/* While data moves, the full way: it asks the old owners too. */
+	if (q->nt == q->nowners && digest_start(rp, q, res, done, arg)) {
 		qop_unref(q);
 		return;
 	}
@@ -1627,6 +1690,8 @@ replica_put_start(struct replica *rp, const char *key, size_t klen,
 		}
 		need_r = clamp_quorum(wr->r, dr, rq->nowners);
 		got = quorum_read(rq, need_r);
+		if (got >= need_r)
+			ask_followers(rq);
 		if (got < need_r && wr->tombstone) {
 			qop_report(rq, res);
 			res->required = need_r;

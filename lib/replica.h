@@ -50,6 +50,16 @@ struct replica_config {
 	 */
 	void		(*applied)(void *arg, const char *key, size_t klen);
 	void		*applied_arg;
+	/*
+	 * True while data may still be moving to new owners after a
+	 * membership change (kvd passes transfer_moving): a read then
+	 * takes the full way and also asks the N members that follow the
+	 * owners on the ring, where the old owners are (READS WHILE DATA
+	 * MOVES in replica.c), given the view the read uses.  From the
+	 * reading thread, no lock held.  NULL: never.
+	 */
+	bool		(*moving)(void *arg, const struct cluster_view *v);
+	void		*moving_arg;
 };
 
 struct replica;

@@ -1498,6 +1498,29 @@ transfer_stats(struct transfer *t, struct transfer_stats *st)
 		cluster_view_put(t->cfg.cluster, cur);
 }
 
+bool
+transfer_moving(struct transfer *t, const struct cluster_view *cur)
+{
+	uint64_t placed_hash, placed_version;
+	bool busy;
+
+	if (t == NULL || cur == NULL)
+		return false;
+	if (atomic_load_explicit(&t->lagging, memory_order_relaxed))
+		return true;
+	/* do_transfer_stats' running, without copying the stats */
+	pthread_mutex_lock(&t->mu);
+	busy = t->st.running || t->nstrays > 0 || t->strays_overflow;
+	placed_hash = t->placed_hash;
+	placed_version = t->placed_version;
+	pthread_mutex_unlock(&t->mu);
+	if (busy)
+		return true;
+	/* The view placed for, or one with the same owners. */
+	return cur->version != placed_version &&
+	    cluster_view_owners_hash(cur) != placed_hash;
+}
+
 int
 transfer_cleanup(struct transfer *t, struct transfer_stats *asked)
 {

@@ -125,6 +125,17 @@ void	transfer_stats(struct transfer *t, struct transfer_stats *st);
 void	transfer_applied(struct transfer *t, const char *key, size_t klen);
 
 /*
+ * True while data may still be moving to the current owners: this
+ * node's own data is not placed for the current view (transfer_stats'
+ * running), or some member that is up has not placed for it (LAGGING).
+ * cur is the current view, held by the caller.  A new owner may not
+ * hold a key yet meanwhile, so replica.c's reads ask the members after
+ * the owners too (replica.h: moving).  Takes t's lock once, briefly;
+ * NULL t: false.
+ */
+bool	transfer_moving(struct transfer *t, const struct cluster_view *cur);
+
+/*
  * Asks for a cleanup pass; it runs once the data is placed for the
  * current view, and the stats say cleanup_running, with the last pass's
  * figures and error cleared, from now until it has finished, and
