@@ -63,7 +63,11 @@
  * They do not count toward R and the headers name the owners' answers
  * only; an old owner that answers with an older version is repaired
  * like an owner, and passes the record on to the owners as a stray.  A
- * leave is not covered: the node that left is no member of the view.
+ * leave takes a node out of the ring, so the read also asks the nodes
+ * that left and are still handing their keys off (leaving: up in
+ * gossip, their published placement not the current owners'; 8 at
+ * most): two leaves at once made two of a key's owners new as two joins
+ * do.
  *
  * Conditional writes (If-Match, If-None-Match, conditional DELETE) do
  * not come here: they run a consensus round among the owners (cas.c).
@@ -102,6 +106,8 @@
 #include "workq.h"
 
 #define MAX_REPLICAS	64
+/* Nodes still leaving that a read asks (READS WHILE DATA MOVES). */
+#define LEAVERS_MAX	8
 #define WORKERS_MAX	512		/* remote calls in flight at once */
 #define WORKER_IDLE_MS	30000
 #define WORKER_STACK	(256 * 1024)
@@ -363,6 +369,35 @@ order_read_by_member(struct qop *q, size_t self, size_t nmembers)
 }
 
 /*
+ * The nodes of v that left and are still handing their keys off (gossip
+ * says they are up, and their placement is not v's owners: transfer.c),
+ * as indexes into v->all, at most LEAVERS_MAX; how many.  Their copies
+ * are a key's old owners' that a leave left out of the ring (READS
+ * WHILE DATA MOVES).
+ */
+static size_t
+leaving(struct replica *rp, const struct cluster_view *v, size_t *out)
+{
+	struct liveness_info li;
+	uint64_t h = 0;
+	size_t i, n = 0;
+
+	for (i = 0; i < v->nall && n < LEAVERS_MAX; i++) {
+		if (!v->all[i].removed || strcmp(v->all[i].id,
+		    rp->cfg.self_id) == 0)
+			continue;
+		cluster_liveness(rp->cfg.cluster, v->all[i].id, &li);
+		if (li.state != LIVENESS_UP && li.state != LIVENESS_SUSPECT)
+			continue;
+		if (h == 0)
+			h = cluster_view_owners_hash(v);
+		if (li.placed != 0 && li.placed != h)
+			out[n++] = i;
+	}
+	return n;
+}
+
+/*
  * Builds a qop for key on the current view: the owners (this node first
  * when it is one, then those not known down), followed by the other
  * members in ring order as stand-in candidates.  *r_out and *w_out get
@@ -374,24 +409,27 @@ qop_new(struct replica *rp, const char *key, size_t klen, bool write,
 {
 	const struct cluster_view *v;
 	struct peer_health ph;
-	size_t pref[MAX_REPLICAS], n, i, j, k;
+	size_t pref[MAX_REPLICAS], leavers[LEAVERS_MAX], n, nleaving, i, j, k;
 	struct target tmp;
 	struct qop *q;
+	bool moving;
 
 	v = cluster_view_get(rp->cfg.cluster);
 	/*
 	 * A read needs the owners only, and while data moves the N members
-	 * after them (READS WHILE DATA MOVES); a write also the stand-ins.
+	 * after them and the nodes still leaving (READS WHILE DATA MOVES); a
+	 * write also the stand-ins.
 	 */
+	moving = !write && rp->cfg.moving != NULL &&
+	    rp->cfg.moving(rp->cfg.moving_arg, v);
 	if (write)
 		n = v->nmembers;
-	else if (rp->cfg.moving != NULL && rp->cfg.moving(rp->cfg.moving_arg, v))
-		n = 2 * (size_t)v->n;
 	else
-		n = (size_t)v->n;
+		n = (moving ? 2 : 1) * (size_t)v->n;
 	n = ring_preference(v->ring, key, klen, n < MAX_REPLICAS ? n :
 	    MAX_REPLICAS, pref);
-	q = calloc(1, sizeof(*q) + n * sizeof(q->t[0]));
+	nleaving = moving ? leaving(rp, v, leavers) : 0;
+	q = calloc(1, sizeof(*q) + (n + nleaving) * sizeof(q->t[0]));
 	if (q == NULL) {
 		cluster_view_put(rp->cfg.cluster, v);
 		return NULL;
@@ -417,6 +455,17 @@ qop_new(struct replica *rp, const char *key, size_t klen, bool write,
 		t->self = v->self >= 0 && (size_t)v->self == pref[i];
 		t->down = !t->self && peer_health(rp->cfg.peers, m->address,
 		    &ph) == PEER_DOWN;
+		version_init(&t->v);
+	}
+	for (i = 0; i < nleaving; i++) {
+		const struct cluster_member *m = &v->all[leavers[i]];
+		struct target *t = &q->t[q->nt++];
+
+		t->id = m->id;
+		t->address = m->address;
+		t->member = SIZE_MAX;	/* no member of v */
+		t->down = peer_health(rp->cfg.peers, m->address, &ph) ==
+		    PEER_DOWN;
 		version_init(&t->v);
 	}
 	/* Order the owners: self, then those up, then those known down. */
