@@ -1164,10 +1164,8 @@ static int
 finish_in_progress(struct req *r)
 {
 	enum step st;
-	uint64_t now_us = (uint64_t)clock_wall_ms() * 1000;
-	/* Unsigned: a ballot's ts may be anything up to UINT64_MAX. */
-	bool abandoned = now_us > r->ip_b.ts && now_us - r->ip_b.ts >
-	    (uint64_t)paxos_window_ms(r->c->cfg.paxos) * 1000 / 2;
+	bool abandoned = ballot_age_us(&r->ip_b, (uint64_t)clock_wall_ms() *
+	    1000) > (uint64_t)paxos_window_ms(r->c->cfg.paxos) * 1000 / 2;
 
 	/* Abandoned long ago: no client waits for it, nobody saw it. */
 	if (!r->ip || r->ip_noop || relation(r, &r->ip_v) != REL_FINISH ||

@@ -50,7 +50,9 @@
  * COLLECTION.  A key's state is forgotten when nothing is in progress
  * (committed >= accepted) and its newest ballot is older than the window
  * (default an hour, far beyond any request deadline: a round lives for
- * seconds).  From then on every ballot with ts older than the window is
+ * seconds).  A ballot ahead of this node's clock has no age at all
+ * (ballot_age_us: unsigned, as a ts may be anything up to UINT64_MAX),
+ * so its key is not collected, nor its proposal stale.  From then on every ballot with ts older than the window is
  * refused, and so is every ballot at or below the floor: the newest ts
  * ever forgotten, kept in the state file.  That is why forgetting is
  * safe: every message of a round that could have seen the forgotten state
@@ -223,6 +225,12 @@ ballot_parse(const char *s, size_t n, struct ballot *b)
 	memcpy(b->actor, colon + 1, alen);
 	b->actor[alen] = '\0';
 	return 0;
+}
+
+uint64_t
+ballot_age_us(const struct ballot *b, uint64_t now_us)
+{
+	return now_us > b->ts ? now_us - b->ts : 0;
 }
 
 static void
@@ -873,7 +881,9 @@ paxos_stale(struct paxos *p, int64_t older_than_ms, size_t max,
     paxos_key_fn fn, void *arg)
 {
 	struct keylist kl = { BUF_INIT, 0 };
-	int64_t now_us = clock_wall_ms() * 1000;
+	uint64_t now_us = (uint64_t)clock_wall_ms() * 1000;
+	uint64_t older_us = older_than_ms > 0 ? (uint64_t)older_than_ms * 1000 :
+	    0;
 	struct pkey *k;
 	const char *q;
 	size_t i, j, len;
@@ -883,8 +893,8 @@ paxos_stale(struct paxos *p, int64_t older_than_ms, size_t max,
 		for (j = 0; j < p->st[i].nb && kl.n < max; j++)
 			for (k = p->st[i].b[j]; k != NULL && kl.n < max;
 			    k = k->next) {
-				if (!k->in_progress || (int64_t)k->accepted.ts +
-				    older_than_ms * 1000 > now_us)
+				if (!k->in_progress || ballot_age_us(&k->accepted,
+				    now_us) < older_us)
 					continue;
 				buf_append(&kl.keys, &k->klen, sizeof(k->klen));
 				buf_append(&kl.keys, k->key, k->klen);
@@ -904,7 +914,7 @@ paxos_stale(struct paxos *p, int64_t older_than_ms, size_t max,
 size_t
 paxos_collect(struct paxos *p)
 {
-	int64_t now_us = clock_wall_ms() * 1000;
+	uint64_t now_us = (uint64_t)clock_wall_ms() * 1000;
 	struct pkey **pp, *k;
 	struct ballot newest;
 	size_t i, j, n = 0;
@@ -918,8 +928,8 @@ paxos_collect(struct paxos *p)
 				newest = k->promised;
 				ballot_max(&newest, &k->accepted);
 				ballot_max(&newest, &k->committed);
-				if (k->in_progress || (int64_t)newest.ts +
-				    p->window_ms * 1000 >= now_us) {
+				if (k->in_progress || ballot_age_us(&newest,
+				    now_us) <= (uint64_t)p->window_ms * 1000) {
 					pp = &k->next;
 					continue;
 				}

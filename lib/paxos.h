@@ -55,6 +55,12 @@ bool	ballot_zero(const struct ballot *b);
 void	ballot_format(const struct ballot *b, struct buf *out);
 /* Reads the text form; 0, or -1 when s[0..n) is not one (zero included). */
 int	ballot_parse(const char *s, size_t n, struct ballot *b);
+/*
+ * How long before now_us (microseconds since the epoch) b was issued: 0
+ * for a ballot at or ahead of now_us.  Unsigned, because a ballot's ts
+ * may be anything up to UINT64_MAX.
+ */
+uint64_t ballot_age_us(const struct ballot *b, uint64_t now_us);
 
 /*
  * A key as a member of a JSON object, as record_key_to_json writes it:

@@ -7,7 +7,9 @@
  * restart; the log's bytes), collection (settled state only, the floor
  * that keeps its ballots refused, which survives a restart),
  * compaction (the state file, the log dropped, the same state back),
- * stale proposals, and a corrupt state file refusing the start.
+ * stale proposals, ballots ahead of the clock up to the largest ts (no
+ * age, never collected or stale), and a corrupt state file refusing the
+ * start.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -20,6 +22,7 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "crc32c.h"
 #include "file.h"
 #include "paxos.h"
 #include "version.h"
@@ -420,6 +423,91 @@ test_stale(void)
 	paxos_close(p);
 }
 
+/*
+ * Writes dir/state.json holding the key lines lines[0..n) (each a JSON
+ * object left open, sealed here), as a compaction would.
+ */
+static void
+write_state(const char *const *lines, size_t n)
+{
+	struct buf file = BUF_INIT;
+	char path[128];
+	size_t i, start;
+
+	mkdir(dir, 0700);
+	for (i = 0; i <= n; i++) {
+		start = file.len;
+		if (i == 0)
+			buf_printf(&file, "{\"paxos_state\":1,\"seq\":0,"
+			    "\"floor\":0,\"hw\":0,\"keys\":%zu", n);
+		else
+			buf_puts(&file, lines[i - 1]);
+		buf_grow(&file, CRC32C_END_LEN + 1);
+		file.len = start + crc32c_line_seal(file.data + start,
+		    file.len - start);
+	}
+	snprintf(path, sizeof(path), "%s/state.json", dir);
+	ok(file_replace(path, file.data, file.len, NULL) == 0,
+	    "state.json with %zu keys written", n);
+	buf_free(&file);
+}
+
+/*
+ * Ballots ahead of the clock, as far as a ballot's text goes: just
+ * below INT64_MAX (now - (int64_t)ts + window was a signed overflow:
+ * UBSan, make asan) and above it (the cast made it negative: the key
+ * was forgotten at once and the floor rose to its ballot, refusing every
+ * ballot of every key from then on).  They are no age at all: neither
+ * collected nor stale.
+ */
+static void
+test_far_ballots(void)
+{
+	struct paxos *p;
+	struct paxos_reply r;
+	struct paxos_stats st;
+	struct version v;
+	struct buf open_edge = BUF_INIT, open_far = BUF_INIT;
+	const char *lines[4];
+	size_t n;
+
+	paxos_reply_init(&r);
+	version_init(&v);
+	mkvalue(&v, "n9.1", "from-afar");
+	buf_puts(&open_edge, "{\"key\":\"open_edge\",\"p\":"
+	    "\"9223372036854774807:n9\",\"a\":\"9223372036854774807:n9\","
+	    "\"v\":");
+	version_to_json(&v, &open_edge);
+	buf_puts(&open_far, "{\"key\":\"open_far\",\"p\":"
+	    "\"9223372036854776019:n9\",\"a\":\"9223372036854776019:n9\","
+	    "\"v\":");
+	version_to_json(&v, &open_far);
+	lines[0] = "{\"key\":\"edge\",\"p\":\"9223372036854774807:n9\"";
+	lines[1] = "{\"key\":\"far\",\"p\":\"9223372036854776019:n9\","
+	    "\"c\":\"9223372036854776019:n9\"";
+	lines[2] = open_edge.data;
+	lines[3] = open_far.data;
+	write_state(lines, 4);
+	p = open_acceptor(0);
+	stale_count = 0;
+	n = paxos_stale(p, 2000, 10, count_stale, NULL);
+	ok(n == 0, "a proposal accepted at ts INT64_MAX - 1000 or 2^63 + 211 "
+	    "is not stale: it is ahead of the clock (%zu named)", n);
+	n = paxos_collect(p);
+	paxos_stats(p, &st);
+	ok(n == 0 && st.keys == 4, "state whose newest ballot is at ts "
+	    "INT64_MAX - 1000 or 2^63 + 211 is not collected: it is ahead of "
+	    "the clock (%zu collected, %llu keys left)", n,
+	    (unsigned long long)st.keys);
+	ok(prepare(p, "k", now_b(0, "n1"), &r) == 1, "a ballot of now on "
+	    "another key is promised: the floor did not rise to theirs");
+	paxos_close(p);
+	buf_free(&open_edge);
+	buf_free(&open_far);
+	version_free(&v);
+	paxos_reply_free(&r);
+}
+
 int
 main(void)
 {
@@ -435,6 +523,8 @@ main(void)
 	test_collection();
 	tap_rm_rf(dir);
 	test_stale();
+	tap_rm_rf(dir);
+	test_far_ballots();
 	tap_rm_rf(dir);
 	return tap_done();
 }
