@@ -18,11 +18,12 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "http.h"
 
 #define AUTH_KEY_MIN		16	/* bytes of secret, at least */
 #define AUTH_KEY_MAX		4096	/* bytes of secret, at most */
-#define AUTH_SKEW_DEFAULT	300	/* seconds either way */
+#define AUTH_SKEW_DEFAULT	CLOCK_SKEW_MAX_S	/* seconds either way */
 #define AUTH_CACHE_DEFAULT	(1 << 20)	/* nonces remembered, at most */
 
 /* The header names a signed request carries. */

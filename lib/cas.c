@@ -126,6 +126,11 @@
  *	{"ok":false,"beat":TS}		refused: a ballot at or above TS
  *					was promised or committed, or TS is
  *					the age floor (paxos.c, COLLECTION)
+ *	{"ok":false,"ahead_s":S,"error":"..."}
+ *		refused, nothing done (a commit applies nothing): the ballot
+ *		is S seconds ahead of this owner's clock, more than the skew
+ *		kvd tolerates (paxos.c, AHEAD OF THE CLOCK); the coordinator
+ *		counts it as a failed owner and its 503 says the clocks differ
  *	{"ok":false,"error":"..."}	this owner failed (its disk)
  *
  * A malformed line makes the whole request a 400 before anything is
@@ -180,6 +185,11 @@
 #define BACKOFF_MAX_MS	64
 #define UNREACHABLE_TRIES 2	/* attempts without a majority answering */
 #define TOKS_STACK	64
+
+/* The messages below say "300 s". */
+_Static_assert(CLOCK_SKEW_MAX_S == 300, "CLOCK_SKEW_MAX_S is not 300 s");
+#define WHY_AHEAD	"the owners' clocks and this node's differ by more " \
+	"than the 300 s kvd tolerates (keep the nodes' clocks in sync: NTP)"
 
 enum kind { K_PREPARE, K_ACCEPT, K_COMMIT };
 
@@ -480,6 +490,15 @@ answer_line(struct cas *c, enum kind k, struct line *ln, struct buf *out)
 		buf_puts(out, "}\n");
 		return;
 	}
+	if (ln->rep.ahead_us > 0) {
+		uint64_t s = ln->rep.ahead_us / 1000000;
+
+		buf_printf(out, "{\"ok\":false,\"ahead_s\":%" PRIu64 ",\"error\":"
+		    "\"the ballot is %" PRIu64 " s ahead of this node's clock: "
+		    "more than the %d s the nodes' clocks may differ\"}\n", s, s,
+		    CLOCK_SKEW_MAX_S);
+		return;
+	}
 	if (k != K_COMMIT && !ln->rep.ok) {
 		buf_printf(out, "{\"ok\":false,\"beat\":%" PRIu64 "}\n",
 		    ln->rep.beat.ts);
@@ -525,6 +544,7 @@ int
 cas_serve(struct cas *c, const char *route, const char *body, size_t len,
     struct buf *out)
 {
+	static struct log_limit ahead_limit = LOG_LIMIT_INIT;
 	const char *p, *end = body + len, *nl;
 	struct line *lines = NULL;
 	size_t n = 0, cap = 0, i;
@@ -575,10 +595,18 @@ cas_serve(struct cas *c, const char *route, const char *body, size_t len,
 			rc = paxos_accept(c->cfg.paxos, ln->key.data,
 			    ln->key.len, &ln->b, ln->has_v ? &ln->v : NULL,
 			    &ln->rep);
+		else if ((ln->rep.ahead_us = paxos_ballot_ahead_us(&ln->b)) > 0)
+			;	/* refused: nothing applied, nothing recorded */
 		else if (ln->has_v)
 			rc = store_apply_nowait(c->cfg.store, ln->key.data,
 			    ln->key.len, &ln->v, NULL, 0, &ln->sseq) < 0 ?
 			    -1 : 0;
+		if (ln->rep.ahead_us > 0)
+			log_event_limited(&ahead_limit, LOG_WARN, "paxos: refused "
+			    "a ballot ahead of this node's clock by more than the "
+			    "skew kvd tolerates", "route=%s ahead_s=%" PRIu64
+			    " max_s=%d", route, ln->rep.ahead_us / 1000000,
+			    CLOCK_SKEW_MAX_S);
 		if (rc != 0)
 			ln->error = storage_error(errno);
 		else if (ln->rep.seq > pseq)
@@ -590,12 +618,13 @@ cas_serve(struct cas *c, const char *route, const char *body, size_t len,
 		/* Applied and durable in the store first, then recorded. */
 		if (store_sync(c->cfg.store, sseq) != 0)
 			for (i = 0; i < n; i++)
-				if (lines[i].has_v && lines[i].error == NULL)
+				if (lines[i].has_v && lines[i].error == NULL &&
+				    lines[i].rep.ahead_us == 0)
 					lines[i].error = storage_error(errno);
 		for (i = 0; i < n; i++) {
 			uint64_t seq;
 
-			if (lines[i].error == NULL &&
+			if (lines[i].error == NULL && lines[i].rep.ahead_us == 0 &&
 			    paxos_commit(c->cfg.paxos, lines[i].key.data,
 			    lines[i].key.len, &lines[i].b, &seq) != 0)
 				lines[i].error = storage_error(errno);
@@ -629,6 +658,7 @@ struct slot {
 	struct cas_owner o;
 	enum sstate	 st;
 	uint64_t	 beat;		/* refused: go above this ts */
+	uint64_t	 ahead_s;	/* failed: the ballot was this far ahead of its clock */
 	struct buf	 answer;	/* ok: the answer line (prepares) */
 };
 
@@ -706,9 +736,11 @@ static void
 phase_record(struct phase *ph, size_t i, bool ok, const char *answer,
     size_t len)
 {
+	static struct log_limit ahead_limit = LOG_LIMIT_INIT;
+	static const char ahead[] = "{\"ok\":false,\"ahead_s\":";
 	struct slot *s = &ph->s[i];
 	enum sstate st = S_FAIL;
-	uint64_t beat = 0;
+	uint64_t beat = 0, ahead_s = 0;
 	size_t j;
 
 	if (ok && answer != NULL && len >= 10 &&
@@ -720,10 +752,21 @@ phase_record(struct phase *ph, size_t i, bool ok, const char *answer,
 		    beat < UINT64_MAX / 10; j++)
 			beat = beat * 10 + (uint64_t)(answer[j] - '0');
 		st = S_REFUSED;
+	} else if (ok && answer != NULL && len > sizeof(ahead) - 1 &&
+	    memcmp(answer, ahead, sizeof(ahead) - 1) == 0) {
+		for (j = sizeof(ahead) - 1; j < len && answer[j] >= '0' &&
+		    answer[j] <= '9' && ahead_s < UINT64_MAX / 10; j++)
+			ahead_s = ahead_s * 10 + (uint64_t)(answer[j] - '0');
+		ahead_s += ahead_s == 0;	/* it said so */
+		log_event_limited(&ahead_limit, LOG_WARN, "paxos: an owner "
+		    "refused this node's ballot as ahead of its clock by more "
+		    "than the skew kvd tolerates", "owner=%s ahead_s=%" PRIu64
+		    " max_s=%d", s->o.id, ahead_s, CLOCK_SKEW_MAX_S);
 	}
 	pthread_mutex_lock(&ph->mu);
 	s->st = st;
 	s->beat = beat;
+	s->ahead_s = ahead_s;
 	if (st == S_OK && ph->kind == K_PREPARE)
 		buf_append(&s->answer, answer, len);
 	if (st == S_OK)
@@ -803,17 +846,23 @@ phase_wait(struct phase *ph, int need, int64_t deadline)
 	return ok;
 }
 
-/* The highest ballot ts a refusal named (0: none). */
+/*
+ * The highest ballot ts a refusal named (0: none); *ahead set when an
+ * owner refused the ballot as too far ahead of its clock.
+ */
 static uint64_t
-phase_beat(struct phase *ph)
+phase_beat(struct phase *ph, bool *ahead)
 {
 	uint64_t beat = 0;
 	size_t i;
 
+	*ahead = false;
 	pthread_mutex_lock(&ph->mu);
-	for (i = 0; i < ph->n; i++)
+	for (i = 0; i < ph->n; i++) {
 		if (ph->s[i].st == S_REFUSED && ph->s[i].beat > beat)
 			beat = ph->s[i].beat;
+		*ahead |= ph->s[i].ahead_s > 0;
+	}
 	pthread_mutex_unlock(&ph->mu);
 	return beat;
 }
@@ -903,21 +952,25 @@ static enum step
 phase_outcome(struct req *r, struct phase *ph, int got, int need)
 {
 	uint64_t beat;
+	bool ahead;
 
 	if (got >= need) {
 		req_keep(r, ph);
 		return STEP_OK;
 	}
-	if ((beat = phase_beat(ph)) > 0) {
+	if ((beat = phase_beat(ph, &ahead)) > 0) {
 		if (beat > r->above.ts)
 			r->above.ts = beat;
-		r->why = "contention: other conditional writes of this key kept "
-		    "taking precedence until the deadline; retry";
+		r->why = ahead ? "owners refused this node's ballot as too far "
+		    "ahead of their clocks: " WHY_AHEAD : "contention: other "
+		    "conditional writes of this key kept taking precedence "
+		    "until the deadline; retry";
 		return STEP_REFUSED;
 	}
-	r->why = "no majority of the key's owners answered (a conditional "
-	    "write or serial read needs a majority of the real owners; no "
-	    "stand-ins)";
+	r->why = ahead ? "owners refused this node's ballot as too far ahead "
+	    "of their clocks: " WHY_AHEAD : "no majority of the key's owners "
+	    "answered (a conditional write or serial read needs a majority of "
+	    "the real owners; no stand-ins)";
 	return STEP_FAILED;
 }
 
@@ -990,8 +1043,9 @@ do_prepare(struct req *r)
 	if (paxos_ballot_next(c->cfg.paxos, c->cfg.actor, &r->above,
 	    &r->b) != 0) {
 		r->why = errno == EOVERFLOW ? "no ballot is left above the "
-		    "one an owner named" : "storage failure: cannot log a "
-		    "ballot";
+		    "one an owner named" : errno == ERANGE ? "an owner holds a "
+		    "ballot too far ahead of this node's clock to go above: "
+		    WHY_AHEAD : "storage failure: cannot log a ballot";
 		return STEP_FAILED;
 	}
 	if ((ph = phase_new(c, K_PREPARE, r->o, r->n)) == NULL) {

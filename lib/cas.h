@@ -108,9 +108,11 @@ void	cas_free(struct cas *c);
  * applied it before the answer above a majority; wr->r must be 0).
  * res->status: 200/201 (PUT) or 204 (DELETE) with res->v the version
  * written, 412 when the condition does not hold, 404 for a DELETE with
- * nothing to delete, 503 without a majority of the owners or when
- * contention outlasted the deadline (res->error says which; the write may
- * or may not take effect later, as with any 503).
+ * nothing to delete, 503 without a majority of the owners, when
+ * contention outlasted the deadline, or when the clocks of owners and
+ * this node differ by more than CLOCK_SKEW_MAX_S (paxos.c, AHEAD OF THE
+ * CLOCK) (res->error says which; the write may or may not take effect
+ * later, as with any 503).
  */
 void	cas_put(struct cas *c, const char *key, size_t klen,
 	    const struct replica_write *wr, struct replica_result *res);

@@ -25,6 +25,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/*
+ * The most two nodes' wall clocks may differ, in seconds: peer
+ * authentication refuses a request dated further from its clock
+ * (AUTH_SKEW_DEFAULT), an acceptor a ballot further ahead of it
+ * (paxos.h).
+ */
+#define CLOCK_SKEW_MAX_S	300
+
 /* Monotonic milliseconds and nanoseconds (an arbitrary origin). */
 int64_t	clock_now_ms(void);
 uint64_t clock_now_ns(void);

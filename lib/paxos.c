@@ -40,6 +40,21 @@
  * age floor.  Promises and accepts are answered only once their record is
  * durable (the caller's paxos_sync); refusals change nothing.
  *
+ * AHEAD OF THE CLOCK.  Every rule, commit included, also refuses a ballot
+ * whose ts is more than CLOCK_SKEW_MAX_S (300 s: the skew peer
+ * authentication tolerates) ahead of this node's wall clock, and records
+ * nothing for it.  A ballot beats every lower one for good, so one far
+ * ahead -- a prepare at a ts near UINT64_MAX, which anyone can post where
+ * no cluster secret is set -- would hold its key until the clock got
+ * there: no coordinator could go above it.  Refusing only costs a round,
+ * and in a cluster whose clocks lie within the skew of each other no
+ * coordinator issues such a ballot: its ballots run at its own clock, or
+ * just above a ballot some acceptor took, and it never goes above one a
+ * refusal named past the skew from its own clock (paxos_ballot_next:
+ * ERANGE), which would put every later ballot of it as far ahead.  The
+ * refusal names no ballot to go above; it says how far ahead b was
+ * (paxos_reply.ahead_us).
+ *
  * COMMITS are logged without waiting for the disk: the caller applied the
  * version to the store (durably) before recording the commit here, and a
  * commit record lost in a crash leaves the proposal "in progress" with its
@@ -134,6 +149,7 @@
 /* The last ts handed out: its reservation, ts + HW_STEP_US, must not wrap. */
 #define BALLOT_TS_MAX	(UINT64_MAX - HW_STEP_US)
 #define COMPACT_BYTES	(4u << 20)	/* the log is rewritten past this */
+#define AHEAD_MAX_US	((uint64_t)CLOCK_SKEW_MAX_S * 1000 * 1000)
 #define STATE_FILE	"state.json"
 #define STATE_VERSION	1
 #define TOKS_STACK	64
@@ -231,6 +247,15 @@ uint64_t
 ballot_age_us(const struct ballot *b, uint64_t now_us)
 {
 	return now_us > b->ts ? now_us - b->ts : 0;
+}
+
+uint64_t
+paxos_ballot_ahead_us(const struct ballot *b)
+{
+	uint64_t now_us = (uint64_t)clock_wall_ms() * 1000;
+
+	return b->ts > now_us && b->ts - now_us > AHEAD_MAX_US ?
+	    b->ts - now_us : 0;
 }
 
 static void
@@ -651,9 +676,10 @@ paxos_ballot_next(struct paxos *p, const char *actor,
 	if (above != NULL && ts <= above->ts)
 		ts = above->ts >= BALLOT_TS_MAX ? BALLOT_TS_MAX + 1 :
 		    above->ts + 1;
-	if (ts > BALLOT_TS_MAX) {
+	if (ts > BALLOT_TS_MAX || (above != NULL &&
+	    paxos_ballot_ahead_us(above) > 0)) {
 		pthread_mutex_unlock(&p->ballot_mu);
-		errno = EOVERFLOW;
+		errno = ts > BALLOT_TS_MAX ? EOVERFLOW : ERANGE;
 		return -1;
 	}
 	if (ts >= p->hw) {
@@ -728,7 +754,8 @@ enum admit { ADMIT_OK, ADMIT_REFUSED, ADMIT_NOMEM };
 
 /*
  * The rule a prepare and an accept share (caller holds st->mu): b must
- * not be too old, must be above the key's commit, and above its promise
+ * not be too far ahead of the clock nor too old, must be above the key's
+ * commit, and above its promise
  * (an accept: at least the promise, which may be its own prepare's).
  * ADMIT_OK with the key's state (added when new) in *out; ADMIT_REFUSED
  * with the ballot to beat in r; ADMIT_NOMEM.
@@ -741,7 +768,8 @@ do_admit(struct paxos *p, struct stripe *st, const char *key, size_t klen,
 	struct pkey *k = find(st, key, klen, h);
 	int promised;
 
-	if (too_old(p, b, &r->beat))
+	if ((r->ahead_us = paxos_ballot_ahead_us(b)) > 0 ||
+	    too_old(p, b, &r->beat))
 		return ADMIT_REFUSED;
 	if (k != NULL) {
 		promised = ballot_cmp(b, &k->promised);
@@ -843,6 +871,10 @@ paxos_commit(struct paxos *p, const char *key, size_t klen,
 	int rc = 0, e = 0;
 
 	*seq = 0;
+	if (paxos_ballot_ahead_us(b) > 0) {
+		errno = ERANGE;
+		return -1;
+	}
 	fmt_open(&rec, key, klen);
 	fmt_member(&rec, "c", b);
 	buf_putc(&rec, '}');

@@ -96,13 +96,24 @@ int	paxos_open(struct paxos **out, const struct paxos_config *cfg,
 void	paxos_close(struct paxos *p);
 
 /*
+ * How far b is ahead of this node's wall clock, in microseconds, when
+ * that is more than the clock skew kvd tolerates (CLOCK_SKEW_MAX_S);
+ * else 0.  Every rule refuses such a ballot (paxos.c, AHEAD OF THE
+ * CLOCK).
+ */
+uint64_t paxos_ballot_ahead_us(const struct ballot *b);
+
+/*
  * A new ballot for this node's coordinator (actor): above every ballot
  * this node handed out before, also before a restart, and above `above`
  * when it is not NULL (a ballot a refusal named).  0, or -1 with errno
  * (the log failed: the reservation that keeps ballots rising across
  * restarts could not be made durable; EOVERFLOW: the ballot to go
  * above is within one reservation, 10 s, of the largest ts, and none is
- * left above it).
+ * left above it; ERANGE: it is more than CLOCK_SKEW_MAX_S ahead of this
+ * node's clock, so a ballot above it would be refused by every acceptor
+ * whose clock is within the skew of this one -- and going above it would
+ * put every later ballot of this node as far ahead).
  */
 int	paxos_ballot_next(struct paxos *p, const char *actor,
 	    const struct ballot *above, struct ballot *out);
@@ -111,6 +122,8 @@ int	paxos_ballot_next(struct paxos *p, const char *actor,
 struct paxos_reply {
 	bool		ok;		/* promised / accepted */
 	struct ballot	beat;		/* !ok: a ballot at or above which it refuses */
+	uint64_t	ahead_us;	/* !ok: b was this far ahead of the clock
+					   (paxos_ballot_ahead_us); beat is zero */
 	/* prepare, ok: */
 	struct ballot	committed;	/* the most recent commit (zero: none) */
 	bool		in_progress;	/* an accepted proposal above it */
@@ -125,7 +138,8 @@ void	paxos_reply_free(struct paxos_reply *r);
 
 /*
  * Prepare: promises ballot b for key unless it is not above the promise
- * or the most recent commit, or is too old (r->ok false, r->beat set).
+ * or the most recent commit, or is too old (r->ok false, r->beat set),
+ * or too far ahead of the clock (r->ok false, r->ahead_us set).
  * 0 with r filled, or -1 with errno (ENOMEM; EIO, ENOSPC: the log).
  */
 int	paxos_prepare(struct paxos *p, const char *key, size_t klen,
@@ -134,7 +148,7 @@ int	paxos_prepare(struct paxos *p, const char *key, size_t klen,
 /*
  * Accept: takes the proposal (b, v) -- v NULL for one that writes
  * nothing -- unless b is below the promise, not above the most recent
- * commit, or too old.  Same returns as paxos_prepare (only ok, beat and
+ * commit, too old or too far ahead.  Same returns as paxos_prepare (only ok, beat and
  * seq are set).
  */
 int	paxos_accept(struct paxos *p, const char *key, size_t klen,
@@ -145,7 +159,8 @@ int	paxos_accept(struct paxos *p, const char *key, size_t klen,
  * Commit: records that the proposal with ballot b was decided (and, by
  * the caller, applied to the store first), which ends a proposal in
  * progress at or below b.  *seq gets its log seq; no wait is needed.
- * 0, or -1 with errno.
+ * 0, or -1 with errno (ERANGE: b is too far ahead of the clock,
+ * paxos_ballot_ahead_us, and nothing was recorded).
  */
 int	paxos_commit(struct paxos *p, const char *key, size_t klen,
 	    const struct ballot *b, uint64_t *seq);

@@ -9,6 +9,7 @@
 #    was filed for: two If-Match writes with one ETag through two nodes
 #    both succeeded);
 #  - ?serial's parameter rules, and the internal routes' signatures;
+#  - a ballot posted far ahead of the clock is refused and holds nothing;
 #  - a 412's message names the condition that failed;
 #  - no majority of the owners: 503 that says so, while plain writes go on;
 #  - histories recorded by test/cas_history.py from 8 clients incrementing
@@ -257,6 +258,40 @@ expires() {
 	[ "$(code -X PUT -H 'If-None-Match: *' -d '{"value":"v"}' \
 	    "http://$(member_addr 2)/kv/signed")" = 201 ]
 	[ "$(c "http://$(member_addr 3)/kv/signed?serial" | jq -r .value)" = v ]
+}
+
+@test "a prepare, accept or commit at a ballot far ahead of the clock (near the largest ts; 400 s) is refused, saying so; conditional writes of the key go on" {
+	COUNT=3 NREP=3
+	cluster 3 3
+	local n u b r out far
+	[ "$(code -X PUT -H 'If-None-Match: *' -d '{"value":"a"}' \
+	    "http://$(member_addr 1)/kv/ahead")" = 201 ]
+	# Without a cluster secret anyone can post these.  A promise at
+	# such a ballot would hold the key for good: no ballot beats it.
+	far=$((($(date +%s) + 400) * 1000000))
+	for n in 1 2 3; do
+		u="http://$(member_addr "$n")/internal/paxos"
+		for b in 18446744073709551000 "$far"; do
+			for r in prepare accept commit; do
+				out=$(curl -s --max-time 10 -X POST -d \
+				    "{\"key\":\"ahead\",\"b\":\"$b:evil\",\"noop\":true}" \
+				    "$u/$r")
+				echo "node$n $r at $b: $out"
+				[ "$(echo "$out" | jq -r .ok)" = false ]
+				echo "$out" | jq -r .error |
+				    grep -q "ahead of this node's clock"
+				[ "$(echo "$out" | jq -r .ahead_s)" -ge 300 ]
+			done
+		done
+	done
+	for n in 1 2 3; do
+		out=$(curl -s --max-time 10 -w '\n%{http_code}' -X PUT \
+		    -H 'If-Match: *' -d "{\"value\":\"via$n\"}" \
+		    "http://$(member_addr "$n")/kv/ahead")
+		echo "If-Match via node$n: $out"
+		[ "${out##*$'\n'}" = 200 ]
+	done
+	[ "$(c "http://$(member_addr 2)/kv/ahead?serial" | jq -r .value)" = via3 ]
 }
 
 @test "without a majority of the owners: 503 that says so, at once; plain writes go on; back to normal after" {

@@ -61,6 +61,17 @@ static pthread_mutex_t net_mu = PTHREAD_MUTEX_INITIALIZER;
 static bool (*send_hook)(struct node *from, struct node *to,
     const char *route, const char *line);
 
+/*
+ * Members spliced into the next promise of each node whose inject_on is
+ * set (once): what an owner reports that its acceptor would no longer
+ * take (a ballot far ahead of the clock, from state of before the bound).
+ */
+static const char *inject;
+static bool inject_on[NODES];
+/* The answer of every prepare to a node whose replace_on is set. */
+static const char *replace;
+static bool replace_on[NODES];
+
 static struct node *
 node_by_id(const char *id)
 {
@@ -106,8 +117,28 @@ t_send(void *arg, const struct cas_owner *o, const char *route,
 		down = true;
 	if (down || cas_serve(to->cas, route, line, len, &ans) != 0) {
 		done(darg, false, NULL, 0);
-	} else
-		done(darg, true, ans.data, ans.len - 1);
+		buf_free(&ans);
+		return;
+	}
+	pthread_mutex_lock(&net_mu);
+	if (replace_on[to - nodes] && strcmp(route, CAS_ROUTE_PREPARE) == 0) {
+		buf_reset(&ans);
+		buf_puts(&ans, replace);
+		buf_putc(&ans, '\n');
+	} else if (inject_on[to - nodes] &&
+	    strcmp(route, CAS_ROUTE_PREPARE) == 0 &&
+	    strncmp(ans.data, "{\"ok\":true", 10) == 0) {
+		struct buf spliced = BUF_INIT;
+
+		inject_on[to - nodes] = false;
+		buf_append(&spliced, ans.data, 10);
+		buf_puts(&spliced, inject);
+		buf_append(&spliced, ans.data + 10, ans.len - 10);
+		buf_free(&ans);
+		ans = spliced;
+	}
+	pthread_mutex_unlock(&net_mu);
+	done(darg, true, ans.data, ans.len - 1);
 	buf_free(&ans);
 }
 
@@ -576,16 +607,20 @@ test_finish(void)
 }
 
 /*
- * A proposal left in progress at a ballot past INT64_MAX (a ballot's
- * text holds any ts up to UINT64_MAX): its age is no signed overflow
- * (UBSan, make asan), and the next round goes above it and finishes it.
+ * A proposal in progress at a ballot past INT64_MAX (a ballot's text
+ * holds any ts up to UINT64_MAX).  The acceptors refuse it, as too far
+ * ahead of their clocks, and say so; reported by owners all the same
+ * (state of before that bound), its age is no signed overflow (UBSan,
+ * make asan), and the next round finishes it.
  */
 static void
 test_far_ballot(void)
 {
 	struct version w, p;
 	struct ballot b;
+	struct buf line = BUF_INIT, ans = BUF_INIT;
 	struct res r;
+	int rc;
 
 	open_nodes();
 	version_init(&w);
@@ -595,14 +630,76 @@ test_far_ballot(void)
 	    clock_wall_ms());
 	b.ts = (1ULL << 63) + 211;
 	snprintf(b.actor, sizeof(b.actor), "n9.dead");
-	leave_accepted(&p, "far", b, on_n1n2);
+	buf_puts(&line, "{\"key\":\"far\",\"b\":\"");
+	ballot_format(&b, &line);
+	buf_puts(&line, "\"}");
+	rc = serve(0, CAS_ROUTE_PREPARE, line.data, &ans);
+	ok(rc == 0 &&
+	    strstr(ans.data, "{\"ok\":false,\"ahead_s\":") == ans.data &&
+	    strstr(ans.data, "ahead of this node's clock") != NULL,
+	    "a prepare at ts 2^63 + 211 is refused as ahead of the clock: %s",
+	    ans.data);
+	buf_reset(&line);
+	buf_puts(&line, ",\"a\":\"");
+	ballot_format(&b, &line);
+	buf_puts(&line, "\",\"av\":");
+	version_to_json(&p, &line);
+	inject = line.data;
+	inject_on[0] = inject_on[1] = true;
 	r = get(2, "far");
 	ok(r.status == 200 && strcmp(r.value, "from-afar") == 0,
-	    "a serial read finds a proposal at ts 2^63 + 211 in progress and "
-	    "finishes it (%d %s)", r.status, r.value);
+	    "a serial read that n1 and n2 tell of a proposal at ts 2^63 + 211 "
+	    "in progress finishes it (%d %s)", r.status, r.value);
+	inject_on[0] = inject_on[1] = false;
 	buf_free(&r.etag);
+	buf_free(&line);
+	buf_free(&ans);
 	version_free(&w);
 	version_free(&p);
+	close_nodes();
+}
+
+/*
+ * Owners that refuse this node's ballots as too far ahead of their
+ * clocks, or name a ballot too far ahead of this node's to go above: a
+ * 503 that says the clocks differ, and this node's ballots stay at its
+ * clock (it never went above that one).
+ */
+static void
+test_ahead(void)
+{
+	static const char *const answers[] = {
+		"{\"ok\":false,\"ahead_s\":400,\"error\":\"the ballot is 400 s "
+		    "ahead of this node's clock\"}",
+		NULL,	/* a refusal naming a ballot a day ahead */
+	};
+	char day_ahead[64];
+	struct ballot b;
+	struct res r;
+	size_t i;
+
+	open_nodes();
+	put_base("ahead");
+	snprintf(day_ahead, sizeof(day_ahead), "{\"ok\":false,\"beat\":%llu}",
+	    (unsigned long long)(clock_wall_ms() + 86400LL * 1000) * 1000);
+	for (i = 0; i < 2; i++) {
+		replace = answers[i] != NULL ? answers[i] : day_ahead;
+		replace_on[1] = replace_on[2] = true;
+		r = put(0, "ahead", "*", "two", 0);
+		ok(r.status == 503 && strstr(r.error, "clock") != NULL &&
+		    strstr(r.error, "300 s") != NULL, "n2 and n3 answer %s: "
+		    "503, %s", replace, r.error);
+		buf_free(&r.etag);
+		replace_on[1] = replace_on[2] = false;
+	}
+	ok(paxos_ballot_next(nodes[0].paxos, nodes[0].actor, NULL, &b) == 0 &&
+	    b.ts < (uint64_t)(clock_wall_ms() + 300 * 1000) * 1000,
+	    "n1's ballots stay at its clock: it did not go above the one a "
+	    "day ahead");
+	r = put(0, "ahead", "*", "three", 0);
+	ok(r.status == 200, "once they answer, the write goes through (%d)",
+	    r.status);
+	buf_free(&r.etag);
 	close_nodes();
 }
 
@@ -914,6 +1011,7 @@ main(void)
 	test_higher_ballot();
 	test_finish();
 	test_far_ballot();
+	test_ahead();
 	test_stale_not_finished();
 	test_spread();
 	test_own_write();

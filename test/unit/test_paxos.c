@@ -8,8 +8,8 @@
  * that keeps its ballots refused, which survives a restart),
  * compaction (the state file, the log dropped, the same state back),
  * stale proposals, ballots ahead of the clock up to the largest ts (no
- * age, never collected or stale), and a corrupt state file refusing the
- * start.
+ * age, never collected or stale; refused past the skew kvd tolerates),
+ * and a corrupt state file refusing the start.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -424,6 +424,55 @@ test_stale(void)
 }
 
 /*
+ * Ballots more than CLOCK_SKEW_MAX_S ahead of the clock: every rule
+ * refuses them, saying how far ahead, and records nothing (else one near
+ * UINT64_MAX would hold its key for good); within the skew they are
+ * taken.  A coordinator does not go above one (ERANGE).
+ */
+static void
+test_ahead(void)
+{
+	struct paxos *p = open_acceptor(0);
+	struct paxos_reply r;
+	struct paxos_stats st;
+	struct version v;
+	struct ballot far = now_b(301LL * 1000 * 1000, "n9"),
+	    top = B(UINT64_MAX, "n9"), near = now_b(299LL * 1000 * 1000, "n2"),
+	    b;
+	uint64_t seq;
+
+	paxos_reply_init(&r);
+	version_init(&v);
+	mkvalue(&v, "n9.1", "v");
+	ok(prepare(p, "k", top, &r) == 0 && r.ahead_us > 0 &&
+	    ballot_zero(&r.beat), "a prepare at the largest ts is refused as "
+	    "ahead of the clock, naming no ballot to beat");
+	ok(prepare(p, "k", far, &r) == 0 && r.ahead_us > 300ULL * 1000 * 1000,
+	    "a prepare 301 s ahead is refused (ahead by %llu us)",
+	    (unsigned long long)r.ahead_us);
+	ok(accept(p, "k", far, &v, &r) == 0 && r.ahead_us > 0,
+	    "an accept 301 s ahead is refused");
+	ok(paxos_commit(p, "k", 1, &far, &seq) == -1 && errno == ERANGE,
+	    "a commit 301 s ahead is refused (ERANGE)");
+	paxos_stats(p, &st);
+	ok(st.keys == 0, "none of them left any state (%llu keys)",
+	    (unsigned long long)st.keys);
+	ok(prepare(p, "k", now_b(0, "n1"), &r) == 1 && r.ahead_us == 0,
+	    "a prepare of now is promised");
+	ok(prepare(p, "k", near, &r) == 1 && accept(p, "k", near, &v, &r) == 1
+	    && commit(p, "k", near) == 0, "one 299 s ahead (within the skew) "
+	    "is promised, accepted, committed");
+	ok(paxos_ballot_next(p, "n1.a", &far, &b) != 0 && errno == ERANGE,
+	    "a coordinator asked to go above a ballot 301 s ahead does not "
+	    "(ERANGE)");
+	ok(paxos_ballot_next(p, "n1.a", &near, &b) == 0 && b.ts > near.ts,
+	    "one 299 s ahead it goes above");
+	version_free(&v);
+	paxos_reply_free(&r);
+	paxos_close(p);
+}
+
+/*
  * Writes dir/state.json holding the key lines lines[0..n) (each a JSON
  * object left open, sealed here), as a compaction would.
  */
@@ -525,6 +574,8 @@ main(void)
 	test_stale();
 	tap_rm_rf(dir);
 	test_far_ballots();
+	tap_rm_rf(dir);
+	test_ahead();
 	tap_rm_rf(dir);
 	return tap_done();
 }
