@@ -3,7 +3,8 @@
  * writes (cas.c): the bodies of /internal/paxos/prepare, accept and
  * commit, which an acceptor reads (cas_serve), and the answer lines a
  * coordinator reads back (promises with "c", "a", "av", "anoop" and "v";
- * refusals with "beat").
+ * refusals with "beat", or "ahead_s" for a ballot too far ahead of the
+ * owner's clock).
  *
  * Each input gets a fresh acceptor (a store and a Paxos log, no fsync,
  * in the scratch directory: fuzz.h), as cas's unit test builds them,
