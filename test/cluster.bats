@@ -781,6 +781,60 @@ placed_for() {
 	    .transfer.running == false' >/dev/null
 }
 
+# write_sixty PREFIX: PREFIX-1..PREFIX-60 written through node1 at W=3,
+# each PREFIX-N's value vN.
+write_sixty() {
+	local k
+	for k in $(seq 1 60); do
+		[ "$(put node1 "$1-$k" "v$k" '?w=3')" = 201 ]
+	done
+}
+
+# read_sixty PREFIX NODE...: one batch of write_sixty's 60 reads (R=2)
+# through each NODE finds every value.
+read_sixty() {
+	local k n ops="" prefix=$1
+	shift
+	for k in $(seq 1 60); do
+		ops="$ops${ops:+,}{\"op\":\"get\",\"key\":\"$prefix-$k\"}"
+	done
+	for n in "$@"; do
+		run c -X POST -d "{\"ops\":[$ops]}" "$(url "$n")/batch"
+		[ "$status" -eq 0 ]
+		echo "$n: $(echo "$output" | jq -c '[.results[] | select(.status != 200) | .key]')"
+		[ "$(echo "$output" | jq --arg p "$prefix-" '[.results[] | select(.status == 200 and .value == ("v" + (.key | ltrimstr($p))))] | length')" = 60 ]
+	done
+}
+
+# behind_key PREFIX: after start_two_behind, a key PREFIX-N whose owners
+# moved from node1..node3 to node1, node4, node5: node1 is the only owner
+# a write through the old view reaches.
+behind_key() {
+	local k
+	for k in $(seq 1 400); do
+		if [ "$(owners node1 "$1-$k" | paste -sd,)" = \
+		    node1,node4,node5 ]; then
+			echo "$1-$k"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# reached_new_owners KEY: node1, node4 and node5 come to hold KEY's
+# version written through the old view (fetch: no read repairs it).
+reached_new_owners() {
+	local n
+	wait_for 30 same_v "$1" node1 node4 node5 || {
+		for n in node1 node4 node5; do
+			echo "$n: $(fetch_v "$n" "$1")"
+		done
+		grep -i stray "$TMP/node1.log"
+		return 1
+	}
+	[ "$(fetch_v node4 "$1" | jq -r .value)" = through-an-old-view ]
+}
+
 @test "two joins at once: a read through the new owners while the old ones place finds every acknowledged write (anti-entropy off)" {
 	pick_ports 5
 	# Every placement pass of node1..node3 waits 2 s before it sends, so
@@ -792,11 +846,7 @@ placed_for() {
 		    --anti-entropy-interval 0
 	done
 	wait_for 30 linked node1 node2 node3
-	local k ops=""
-	for k in $(seq 1 60); do
-		[ "$(put node1 "moving-$k" "v$k" '?w=3')" = 201 ]
-		ops="$ops${ops:+,}{\"op\":\"get\",\"key\":\"moving-$k\"}"
-	done
+	write_sixty moving
 	for n in 4 5; do
 		start_alone "node$n" "$(port "$n")" --anti-entropy-interval 0
 		[ "$(code -X POST -d "{\"id\":\"node$n\",\"address\":\"$(member_addr "$n")\"}" "$(url node1)/cluster/join")" = 200 ]
@@ -804,12 +854,7 @@ placed_for() {
 	# One batch of 60 reads at R=2 through each new node: before, the
 	# keys whose owners are node4, node5 and one old node read 404
 	# through them (about 20 of the 60), until the passes sent them.
-	for n in node4 node5; do
-		run c -X POST -d "{\"ops\":[$ops]}" "$(url "$n")/batch"
-		[ "$status" -eq 0 ]
-		echo "$n: $(echo "$output" | jq -c '[.results[] | select(.status != 200) | .key]')"
-		[ "$(echo "$output" | jq '[.results[] | select(.status == 200 and .value == ("v" + (.key | ltrimstr("moving-"))))] | length')" = 60 ]
-	done
+	read_sixty moving node4 node5
 }
 
 @test "two leaves at once: a read through the members that stay while the keys are handed off finds every acknowledged write (anti-entropy off)" {
@@ -822,53 +867,28 @@ placed_for() {
 		    "$(peers_of "$n" 5)" --anti-entropy-interval 0
 	done
 	wait_for 30 linked node1 node2 node3 node4 node5
-	local k ops=""
-	for k in $(seq 1 60); do
-		[ "$(put node1 "leaving-$k" "v$k" '?w=3')" = 201 ]
-		ops="$ops${ops:+,}{\"op\":\"get\",\"key\":\"leaving-$k\"}"
-	done
+	write_sixty leaving
 	for n in 4 5; do
 		[ "$(code -X POST -d "{\"id\":\"node$n\"}" "$(url node1)/cluster/leave")" = 200 ]
 	done
 	# Before, the keys whose owners were node4, node5 and one other read
 	# 404 at R=2 through the two new ones until the handoff came.
-	for n in node1 node2 node3; do
-		run c -X POST -d "{\"ops\":[$ops]}" "$(url "$n")/batch"
-		[ "$status" -eq 0 ]
-		echo "$n: $(echo "$output" | jq -c '[.results[] | select(.status != 200) | .key]')"
-		[ "$(echo "$output" | jq '[.results[] | select(.status == 200 and .value == ("v" + (.key | ltrimstr("leaving-"))))] | length')" = 60 ]
-	done
+	read_sixty leaving node1 node2 node3
 }
 
 @test "a write through a view that missed two joins reaches both new owners: the old owner that still owns the key forwards it while the others lag (no cleanup, anti-entropy off)" {
 	pick_ports 5
 	start_two_behind
-
-	# A key whose owners moved from node1..node3 to node1, node4, node5:
-	# node1 is the only owner a write through the old view reaches.
-	local k key=""
-	for k in $(seq 1 400); do
-		if [ "$(owners node1 "behind-$k" | paste -sd,)" = \
-		    node1,node4,node5 ]; then
-			key=behind-$k
-			break
-		fi
-	done
+	local key
+	key=$(behind_key behind)
 	echo "key=$key"
 	[ -n "$key" ]
 	[ "$(put node3 "$key" through-an-old-view '?w=3')" = 201 ]
 
 	# node1 owns it and had placed before the write came: before, no
 	# one sent it on and a read through node4 (node4 and node5, R=2)
-	# answered 404 until a cleanup.  Fetch: no read repairs it.
-	wait_for 30 same_v "$key" node1 node4 node5 || {
-		for n in node1 node4 node5; do
-			echo "$n: $(fetch_v "$n" "$key")"
-		done
-		grep -i stray "$TMP/node1.log"
-		false
-	}
-	[ "$(fetch_v node4 "$key" | jq -r .value)" = through-an-old-view ]
+	# answered 404 until a cleanup.
+	reached_new_owners "$key"
 	grep -q 'msg="transfer: strays forwarded to their owners"' \
 	    "$TMP/node1.log"
 }
@@ -882,14 +902,8 @@ state_in() {
 @test "a write through a view that missed two joins, from members that were declared down meanwhile and came back: the old owner that still owns the key forwards it (no cleanup, anti-entropy off)" {
 	pick_ports 5
 	start_two_behind
-	local k key=""
-	for k in $(seq 1 400); do
-		if [ "$(owners node1 "back-$k" | paste -sd,)" = \
-		    node1,node4,node5 ]; then
-			key=back-$k
-			break
-		fi
-	done
+	local key
+	key=$(behind_key back)
 	echo "key=$key"
 	[ -n "$key" ]
 
@@ -908,14 +922,7 @@ state_in() {
 	# node1 owns the key, its pass long done: a window closed at the
 	# down verdicts left node4 and node5 without it (R=2 through them
 	# answered 404) until a cleanup.
-	wait_for 30 same_v "$key" node1 node4 node5 || {
-		for n in node1 node4 node5; do
-			echo "$n: $(fetch_v "$n" "$key")"
-		done
-		grep -i stray "$TMP/node1.log"
-		false
-	}
-	[ "$(fetch_v node4 "$key" | jq -r .value)" = through-an-old-view ]
+	reached_new_owners "$key"
 }
 
 @test "kvctl status lists a node's strays waiting to be forwarded under transfers, until they went out; strays_sent_total counts the copies owners took, not those of failed retries" {
