@@ -8,8 +8,9 @@
 #
 # Files run TEST_JOBS at a time (default 2): the integration tests spend
 # most of their time waiting on timeouts, and every file has its own
-# temporary directory and ports (test/helpers.bash), so two files do not
-# meet.  Each file's TAP is printed whole when it ends, so the output is
+# temporary directory, and ports from a range of its own (KVD_PORT_RANGE,
+# a slot of the ports below the kernel's ephemeral ones, which
+# contrib/free-ports.py picks from), so two files do not meet.  Each file's TAP is printed whole when it ends, so the output is
 # in the order files finish; the bats files with the most tests start
 # first, as they take longest.  TEST_JOBS=1 runs them one by one in the
 # order given.
@@ -88,12 +89,28 @@ if [ "$jobs" -gt 1 ]; then
 	mapfile -t files < <(longest_first "${files[@]}")
 fi
 
+# Port slots: the ports from 10000 to below the ephemeral ones, in $jobs
+# ranges; a file runs with a slot no other running file has.
+read -r ephemeral _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null ||
+    ephemeral=32768
+slot_size=$(((ephemeral - 10000) / jobs))
+if [ "$slot_size" -lt 100 ]; then
+	echo "test/run.sh: TEST_JOBS=$jobs leaves under 100 ports a file" >&2
+	exit 2
+fi
+free_slots=$(seq 0 $((jobs - 1)))
+declare -A slot_of	# index into files -> its slot
+
 # Start a file whenever fewer than $jobs run; report each one that ended.
 running=()	# indexes into files
 next=0
 while [ "$next" -lt "${#files[@]}" ] || [ "${#running[@]}" -gt 0 ]; do
 	while [ "$next" -lt "${#files[@]}" ] && [ "${#running[@]}" -lt "$jobs" ]; do
-		run_one "${files[next]}" "$outdir/$next" &
+		read -r slot free_slots <<<"$(echo $free_slots)"
+		slot_of[$next]=$slot
+		lo=$((10000 + slot * slot_size))
+		KVD_PORT_RANGE="$lo-$((lo + slot_size - 1))" \
+		    run_one "${files[next]}" "$outdir/$next" &
 		running+=("$next")
 		next=$((next + 1))
 	done
@@ -102,6 +119,7 @@ while [ "$next" -lt "${#files[@]}" ] || [ "${#running[@]}" -gt 0 ]; do
 	for i in "${running[@]}"; do
 		if [ -e "$outdir/$i.took" ]; then
 			report "${files[i]}" "$outdir/$i"
+			free_slots="$free_slots ${slot_of[$i]}"
 		else
 			still+=("$i")
 		fi
