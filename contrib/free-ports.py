@@ -4,7 +4,7 @@
 # none repeats.  The one port picker of contrib/chaos.sh and of the bats
 # helpers (test/helpers.bash: free_ports, closed_port).
 #
-# With KVD_PORT_RANGE=LO-HI the ports come from LO..HI, tried in a random
+# With TEST_PORT_RANGE=LO-HI the ports come from LO..HI, tried in a random
 # order; test/run.sh gives each test file it runs at once a range of its
 # own, below the kernel's ephemeral ports.  Without it the kernel picks
 # (port 0), from the ephemeral ports, where a port a file picked and a
@@ -29,7 +29,7 @@ def bound(port):
 def main():
     n = int(sys.argv[1])
     socks = []
-    spec = os.environ.get("KVD_PORT_RANGE", "")
+    spec = os.environ.get("TEST_PORT_RANGE", "")
     if spec:
         lo, hi = (int(p) for p in spec.split("-"))
         candidates = list(range(lo, hi + 1))

@@ -8,7 +8,7 @@
 #
 # Files run TEST_JOBS at a time (default 2): the integration tests spend
 # most of their time waiting on timeouts, and every file has its own
-# temporary directory, and ports from a range of its own (KVD_PORT_RANGE,
+# temporary directory, and ports from a range of its own (TEST_PORT_RANGE,
 # a slot of the ports below the kernel's ephemeral ones, which
 # contrib/free-ports.py picks from), so two files do not meet.  Each file's TAP is printed whole when it ends, so the output is
 # in the order files finish; the bats files with the most tests start
@@ -109,7 +109,7 @@ while [ "$next" -lt "${#files[@]}" ] || [ "${#running[@]}" -gt 0 ]; do
 		read -r slot free_slots <<<"$(echo $free_slots)"
 		slot_of[$next]=$slot
 		lo=$((10000 + slot * slot_size))
-		KVD_PORT_RANGE="$lo-$((lo + slot_size - 1))" \
+		TEST_PORT_RANGE="$lo-$((lo + slot_size - 1))" \
 		    run_one "${files[next]}" "$outdir/$next" &
 		running+=("$next")
 		next=$((next + 1))
