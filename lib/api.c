@@ -2676,6 +2676,12 @@ batch_emit(const struct api_batch_op *o, const struct replica_result *rr,
 	buf_put_i64(out, rr->status);
 	buf_putc(out, ',');
 	record_key_to_json(o->key.data, o->key.len, out);
+	/* A single op's X-Kvd-Acks, -Required, -Replicas and -Acked. */
+	buf_printf(out, ",\"acks\":%d,\"required\":%d,\"replicas\":",
+	    rr->acks, rr->required);
+	json_emit_string(out, rr->replicas.data, rr->replicas.len);
+	buf_puts(out, ",\"acked\":");
+	json_emit_string(out, rr->acked.data, rr->acked.len);
 	if (rr->status >= 300) {
 		msg = rr->error ? rr->error : "error";
 		buf_puts(out, ",\"error\":");

@@ -283,3 +283,41 @@ batch() {
 	# The result listed for x is that of the write of 6: its ETag is x's.
 	[ "$(echo "$out" | jq -r '.results[0].etag')" = "$(timeout 10 "$KVCTL" get x --etag --json --server "$u" | jq -r .etag)" ]
 }
+
+@test "each batch result names its replicas and who acknowledged, stand-ins as (hint:OWNER), as a single op's X-Kvd-Acked does" {
+	local n ops="" i r
+	pick_ports 4
+	for n in 1 2 3 4; do
+		start_peer "$n" 3 "$(peers_of "$n" 4)"
+	done
+	wait_for 20 linked node1 node2 node3 node4
+	kill_node node3 KILL
+	wait_for 30 sh -c "curl -s --max-time 2 '$(url node1)/cluster/nodes' |
+	    jq -e '.members[] | select(.id == \"node3\") | .state == \"down\"'"
+	for i in $(seq 12); do
+		ops="$ops${ops:+,}{\"op\":\"put\",\"key\":\"k$i\",\"value\":\"v\"}"
+	done
+	run batch node1 "{\"ops\":[$ops]}"
+	echo "$output"
+	[ "$(echo "$output" | tail -1)" = 200 ]
+	r=$(echo "$output" | head -1)
+	# Three copies each (?w= is not given: W=2 settles, so the acked list
+	# has at least two); node3's duty goes to a stand-in.
+	echo "$r" | jq -e '.results | length == 12 and all(.[];
+	    .status == 201 and .required == 2 and .acks >= 2 and
+	    (.replicas | split(",") | length) == 3 and
+	    (.acked | split(",") | length) == .acks and
+	    (.acked | contains("node3,") or endswith("node3") | not))'
+	# Some key has node3 among its owners, and with ?w=3 its stand-in's
+	# copy is waited for and named.
+	echo "$r" | jq -e '[.results[] | select(.replicas | contains("node3"))] | length > 0'
+	run curl -s --max-time 20 -X POST -d "{\"ops\":[$ops]}" "$(url node1)/batch?w=3"
+	echo "$output"
+	echo "$output" | jq -e '.results | all(.[]; .status == 200 and .acks == 3 and
+	    .required == 3 and ((.replicas | contains("node3")) ==
+	    (.acked | contains("(hint:node3)"))))'
+	# The single op says the same in its headers.
+	c -D "$TMP/h" -o /dev/null -X PUT -d '{"value":"w"}' "$(url node1)/kv/k1?w=3"
+	[ "$(tr -d '\r' <"$TMP/h" | sed -n 's/^X-Kvd-Acked: //p')" = \
+	    "$(echo "$output" | jq -r '.results[0].acked')" ]
+}
