@@ -499,6 +499,25 @@ worse(int a, int b)
 	return b > a ? b : a;
 }
 
+/*
+ * Why stdout first refused output (0: it has not), for output_written's
+ * message: a command that flushed its output itself saw the error, and
+ * the last flush at exit, with nothing left to write, sees none.
+ */
+static int stdout_errno;
+
+/* fflush(stdout), keeping the first failure's errno in stdout_errno. */
+static int
+flush_stdout(void)
+{
+	errno = 0;
+	if (fflush(stdout) == 0)
+		return 0;
+	if (stdout_errno == 0)
+		stdout_errno = errno != 0 ? errno : EIO;
+	return EOF;
+}
+
 /* -v: the request line and headers we send, the response head we get. */
 static void
 trace_request(const char *host, const char *port, const char *method,
@@ -1177,7 +1196,7 @@ cmd_watch(const struct opts *o, const char *key)
 			client_response_free(&res);
 			break;
 		}
-		fflush(stdout);
+		flush_stdout();
 		first = false;
 		client_response_free(&res);
 	}
@@ -1453,7 +1472,7 @@ cmd_mget(const struct opts *o, int n, char **keys)
 		rc = mget_ask(&m, idx + from, n - from);
 	if (m.opened)
 		fputs("]}\n", stdout);
-	if (fflush(stdout) != 0)
+	if (flush_stdout() != 0)
 		rc = worse(rc, EXIT_CLIENT);
 	for (i = 0; i < n; i++)
 		buf_free(&m.raw[i]);
@@ -1506,7 +1525,7 @@ cmd_get(const struct opts *o, const char *key)
 		fwrite(res.body.data, 1, res.body.len, stdout);
 		if (isatty(STDOUT_FILENO) && !o->json)
 			putchar('\n');
-		rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_CLIENT;
+		rc = flush_stdout() == 0 ? EXIT_OK : EXIT_CLIENT;
 	} else if (rc == 0) {
 		rc = report(o, &res, "get");
 	}
@@ -1682,7 +1701,7 @@ cmd_incr(const struct opts *o, const char *key, int64_t delta)
 				fwrite(res.body.data, 1, res.body.len, stdout);
 			else
 				printf("%s\n", val.data);
-			rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_CLIENT;
+			rc = flush_stdout() == 0 ? EXIT_OK : EXIT_CLIENT;
 		} else {
 			rc = report(o, &res, "incr");
 			if (res.http.status >= 500 && !o->quiet)
@@ -4662,7 +4681,7 @@ incomplete(const struct opts *o, const char *what)
 static int
 listing_exit(const struct opts *o, const char *what, bool complete, int rc)
 {
-	if (fflush(stdout) != 0 && rc == 0)
+	if (flush_stdout() != 0 && rc == 0)
 		rc = EXIT_CLIENT;
 	if (rc == 0 && !complete) {
 		incomplete(o, what);
@@ -5862,7 +5881,7 @@ cmd_load(const struct opts *o)
 		printf("lines %" PRIu64 ", written %" PRIu64 ", unchanged %" PRIu64
 		    ", expired %" PRIu64 ", failed %" PRIu64 "\n", ld.lines,
 		    ld.written, ld.unchanged, ld.expired, ld.failed);
-	fflush(stdout);
+	flush_stdout();
 	pthread_mutex_destroy(&ld.mu);
 	free(th);
 	free(srv);
@@ -5969,7 +5988,7 @@ cmd_mput(const struct opts *o, int n, char **kv)
 		}
 		fputs("]}\n", stdout);
 	}
-	if (fflush(stdout) != 0)
+	if (flush_stdout() != 0)
 		rc = worse(rc, EXIT_CLIENT);
 out:
 	for (i = 0; lines != NULL && i < nl; i++) {
@@ -6329,7 +6348,7 @@ cmd_bench(const struct opts *o, int argc, char **argv)
 			bench_print_json(&b, r);
 		else
 			bench_print_text(&b, r);
-		fflush(stdout);
+		flush_stdout();
 		rc = EXIT_OK;
 		say_failed_servers(srv, b.nservers);
 		if (r->ok + r->misses + r->http_err == 0 && r->transport > 0) {
@@ -6681,7 +6700,7 @@ cmd_verify(const struct opts *o, int argc, char **argv)
 		else
 			verify_print_text(&vo, &r, &out);
 		fwrite(out.data, 1, out.len, stdout);
-		fflush(stdout);
+		flush_stdout();
 		if (r.cleaned && r.cleanup_failed > 0)
 			fprintf(stderr, "kvctl verify: %" PRIu64 " of its keys were "
 			    "not deleted (%s); they start with %s- (the verdict "
@@ -6995,12 +7014,12 @@ main(int argc, char **argv)
 static int
 output_written(int rc, bool quiet)
 {
-	errno = 0;	/* fflush's, when it fails; not an earlier flush's */
-	if (fflush(stdout) == 0 && !ferror(stdout))
+	if (flush_stdout() == 0 && !ferror(stdout))
 		return rc;
 	if (!quiet)
 		fprintf(stderr, "kvctl: cannot write the output to stdout%s%s\n",
-		    errno != 0 ? ": " : "", errno != 0 ? strerror(errno) : "");
+		    stdout_errno != 0 ? ": " : "", stdout_errno != 0 ?
+		    strerror(stdout_errno) : "");
 	return worse(rc, EXIT_CLIENT);
 }
 

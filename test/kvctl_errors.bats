@@ -74,15 +74,18 @@ kvx() {
 	[[ "$err" == *"kvctl: b: no server reachable (the last: 127.0.0.1:$dead: Connection refused)"* ]]
 }
 
-@test "stdout that cannot take the output (/dev/full): exit 4, said on stderr (not with -q), for get, ls, status and --version alike" {
+@test "stdout that cannot take the output (/dev/full): exit 4, said with the reason on stderr (not with -q), for get, ls, status, mget, bench and --version alike" {
 	[ -w /dev/full ] || skip "no /dev/full"
 	"$KVCTL" --server "$U" put k v
 	local cmd
-	for cmd in "get k" "ls" "status" "--version"; do
+	# get, ls, mget and bench flush their own output: the reason is the
+	# one their flush met.
+	for cmd in "get k" "ls" "status" "mget k" "bench -n 10" "--version"; do
 		run bash -c "'$KVCTL' --server '$U' $cmd 2>&1 >/dev/full"
 		echo "$cmd: $status $output"
 		[ "$status" -eq 4 ]
-		[[ "$output" == "kvctl: cannot write the output to stdout"* ]]
+		[ "$output" = "kvctl: cannot write the output to stdout: $(
+		    python3 -c 'import os, errno; print(os.strerror(errno.ENOSPC))')" ]
 	done
 	run bash -c "'$KVCTL' -q --server '$U' get k 2>&1 >/dev/full"
 	[ "$status" -eq 4 ]
