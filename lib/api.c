@@ -3525,6 +3525,25 @@ c_set_aside(struct metrics_sink *sink, void *arg)
 	}
 }
 
+static void
+c_paxos_refused(struct metrics_sink *sink, void *arg)
+{
+	struct paxos_stats st;
+	const char *val[1];
+
+	(void)arg;
+	pthread_mutex_lock(&metrics_mu);
+	if (metrics_api != NULL)
+		paxos_stats(metrics_api->nd->paxos, &st);
+	else
+		memset(&st, 0, sizeof(st));
+	pthread_mutex_unlock(&metrics_mu);
+	val[0] = "old";
+	metrics_sink_put(sink, val, (double)st.refused_old);
+	val[0] = "ahead";
+	metrics_sink_put(sink, val, (double)st.refused_ahead);
+}
+
 /*
  * Registers every family, once per process (pthread_once, without
  * metrics_mu: registering takes the registry's mutex, which a scrape
@@ -3539,6 +3558,7 @@ register_metrics(void)
 	static const char *const peer_label[] = { "peer", NULL };
 	static const char *const version_label[] = { "version", NULL };
 	static const char *const path_label[] = { "path", NULL };
+	static const char *const why_label[] = { "why", NULL };
 	static const double lat[] = { .0001, .00025, .0005, .001, .0025, .005,
 	    .01, .025, .05, .1, .25, .5, 1, 2.5 };
 	size_t i;
@@ -3558,6 +3578,10 @@ register_metrics(void)
 	metrics_collector("kvd_records_set_aside_total", "Records a peer "
 	    "refused for good, set aside in refused.jsonl, by the path that "
 	    "sent them.", METRICS_COUNTER, path_label, c_set_aside, NULL);
+	metrics_collector("kvd_paxos_ballots_refused_total", "Ballots this "
+	    "node's compare-and-swap acceptor refused as older than "
+	    "--cas-window (why=old) or as more than 300 s ahead of its clock "
+	    "(why=ahead).", METRICS_COUNTER, why_label, c_paxos_refused, NULL);
 	metrics_set(metrics_with(metrics_family("kvd_build_info", "Build "
 	    "information; always 1.", METRICS_GAUGE, version_label, NULL, 0),
 	    KVD_VERSION), 1);

@@ -595,7 +595,8 @@ cas_serve(struct cas *c, const char *route, const char *body, size_t len,
 			rc = paxos_accept(c->cfg.paxos, ln->key.data,
 			    ln->key.len, &ln->b, ln->has_v ? &ln->v : NULL,
 			    &ln->rep);
-		else if ((ln->rep.ahead_us = paxos_ballot_ahead_us(&ln->b)) > 0)
+		else if ((ln->rep.ahead_us = paxos_refuse_ahead(c->cfg.paxos,
+		    &ln->b)) > 0)
 			;	/* refused: nothing applied, nothing recorded */
 		else if (ln->has_v)
 			rc = store_apply_nowait(c->cfg.store, ln->key.data,

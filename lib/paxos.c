@@ -185,7 +185,7 @@ struct paxos {
 
 	pthread_mutex_t	 meta_mu;	/* guards the rest */
 	uint64_t	 floor;		/* ballots with ts <= floor are refused */
-	uint64_t	 collected, refused_old, compactions;
+	uint64_t	 collected, refused_old, refused_ahead, compactions;
 	uint64_t	 collected_since;	/* since the last compaction */
 
 	pthread_mutex_t	 compact_mu;	/* one compaction at a time */
@@ -256,6 +256,19 @@ paxos_ballot_ahead_us(const struct ballot *b)
 
 	return b->ts > now_us && b->ts - now_us > AHEAD_MAX_US ?
 	    b->ts - now_us : 0;
+}
+
+uint64_t
+paxos_refuse_ahead(struct paxos *p, const struct ballot *b)
+{
+	uint64_t ahead_us = paxos_ballot_ahead_us(b);
+
+	if (ahead_us > 0) {
+		pthread_mutex_lock(&p->meta_mu);
+		p->refused_ahead++;
+		pthread_mutex_unlock(&p->meta_mu);
+	}
+	return ahead_us;
 }
 
 static void
@@ -768,7 +781,7 @@ do_admit(struct paxos *p, struct stripe *st, const char *key, size_t klen,
 	struct pkey *k = find(st, key, klen, h);
 	int promised;
 
-	if ((r->ahead_us = paxos_ballot_ahead_us(b)) > 0 ||
+	if ((r->ahead_us = paxos_refuse_ahead(p, b)) > 0 ||
 	    too_old(p, b, &r->beat))
 		return ADMIT_REFUSED;
 	if (k != NULL) {
@@ -871,7 +884,7 @@ paxos_commit(struct paxos *p, const char *key, size_t klen,
 	int rc = 0, e = 0;
 
 	*seq = 0;
-	if (paxos_ballot_ahead_us(b) > 0) {
+	if (paxos_refuse_ahead(p, b) > 0) {
 		errno = ERANGE;
 		return -1;
 	}
@@ -1093,6 +1106,7 @@ paxos_stats(struct paxos *p, struct paxos_stats *st)
 	pthread_mutex_lock(&p->meta_mu);
 	st->collected = p->collected;
 	st->refused_old = p->refused_old;
+	st->refused_ahead = p->refused_ahead;
 	st->compactions = p->compactions;
 	pthread_mutex_unlock(&p->meta_mu);
 	wal_stats(p->wal, &ws);

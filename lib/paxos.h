@@ -104,6 +104,14 @@ void	paxos_close(struct paxos *p);
 uint64_t paxos_ballot_ahead_us(const struct ballot *b);
 
 /*
+ * An acceptor's check of b (prepare, accept, commit): its
+ * paxos_ballot_ahead_us, counted in paxos_stats' refused_ahead when it
+ * is more than 0 (the route then refuses b).  p is the acceptor's state
+ * the count belongs to.
+ */
+uint64_t paxos_refuse_ahead(struct paxos *p, const struct ballot *b);
+
+/*
  * A new ballot for this node's coordinator (actor): above every ballot
  * this node handed out before, also before a restart, and above `above`
  * when it is not NULL (a ballot a refusal named).  0, or -1 with errno
@@ -202,6 +210,7 @@ struct paxos_stats {
 	uint64_t	in_progress;	/* of them, with an accepted proposal in progress */
 	uint64_t	collected;	/* keys forgotten since open */
 	uint64_t	refused_old;	/* ballots refused as older than the window */
+	uint64_t	refused_ahead;	/* ... as too far ahead of the clock */
 	uint64_t	log_bytes;	/* bytes in the log's files */
 	uint64_t	compactions;	/* since open */
 };

@@ -283,6 +283,9 @@ expires() {
 				[ "$(echo "$out" | jq -r .ahead_s)" -ge 300 ]
 			done
 		done
+		# Each of the 6 is counted for the operator.
+		curl -s --max-time 10 "http://$(member_addr "$n")/metrics" |
+		    grep -qx 'kvd_paxos_ballots_refused_total{why="ahead"} 6'
 	done
 	for n in 1 2 3; do
 		out=$(curl -s --max-time 10 -w '\n%{http_code}' -X PUT \

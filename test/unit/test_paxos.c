@@ -321,6 +321,9 @@ test_collection(void)
 	    r.beat.ts <= (uint64_t)clock_wall_ms() * 1000 - 300 * 1000,
 	    "a ballot older than the window (0.3 s) is refused, naming the "
 	    "floor to beat: now minus the window");
+	paxos_stats(p, &st);
+	ok(st.refused_old == 1 && st.refused_ahead == 0, "it is counted as "
+	    "refused old (%llu)", (unsigned long long)st.refused_old);
 	b = now_b(0, "n1");
 	ok(prepare(p, "ancient", b, &r) == 1, "a ballot of now is taken");
 	settled = now_b(0, "n1");
@@ -457,6 +460,9 @@ test_ahead(void)
 	paxos_stats(p, &st);
 	ok(st.keys == 0, "none of them left any state (%llu keys)",
 	    (unsigned long long)st.keys);
+	ok(st.refused_ahead == 4 && st.refused_old == 0, "the 4 are counted "
+	    "as refused ahead (%llu), none as old",
+	    (unsigned long long)st.refused_ahead);
 	ok(prepare(p, "k", now_b(0, "n1"), &r) == 1 && r.ahead_us == 0,
 	    "a prepare of now is promised");
 	ok(prepare(p, "k", near, &r) == 1 && accept(p, "k", near, &v, &r) == 1
