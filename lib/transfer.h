@@ -127,8 +127,10 @@ void	transfer_applied(struct transfer *t, const char *key, size_t klen);
 /*
  * True while data may still be moving to the current owners: this
  * node's own data is not placed for the current view (transfer_stats'
- * running), or some member that is up has not placed for it (LAGGING).
- * cur is the current view, held by the caller.  A new owner may not
+ * running), or some member has not placed for it by its last news at
+ * this node's last poll (members_lag: one gossip says is down too, since
+ * it may come back on its older view).  cur is the current view, held
+ * by the caller.  A new owner may not
  * hold a key yet meanwhile, so replica.c's reads ask the members after
  * the owners too (replica.h: moving).  Takes t's lock once, briefly;
  * NULL t: false.
