@@ -967,6 +967,12 @@ cluster_set_placement(struct cluster *c, uint64_t placed, uint64_t from)
 	liveness_set_placement(c->lv, placed, from);
 }
 
+uint64_t
+cluster_earlier_sender(struct cluster *c)
+{
+	return liveness_earlier_sender(c->lv);
+}
+
 const struct cluster_view *
 cluster_view_get(struct cluster *c)
 {

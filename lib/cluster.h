@@ -214,6 +214,11 @@ void	cluster_liveness(struct cluster *c, const char *id,
 /* This node's placement hashes, gossiped with its heartbeat (transfer.c). */
 void	cluster_set_placement(struct cluster *c, uint64_t placed,
 	    uint64_t from);
+/*
+ * The latest earlier run of this node's id that gossip says was trusted
+ * to send its keys (liveness.h's liveness_earlier_sender), 0 none.
+ */
+uint64_t cluster_earlier_sender(struct cluster *c);
 /* A hash of v's owners (its live member ids and N); never 0. */
 uint64_t cluster_view_owners_hash(const struct cluster_view *v);
 

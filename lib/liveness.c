@@ -13,7 +13,7 @@
  *
  * THE TABLE.  One entry per id ever heard of:
  *
- *	id, gen, hb, down, placed, from		(gossiped)
+ *	id, gen, hb, down, placed, from, sender_gen	(gossiped)
  *	last_adv, mean_gap, reporter, suspect_since, watched	(local)
  *
  * gen is the member's generation, its wall clock in ms when it started;
@@ -39,10 +39,23 @@
  * on, that is logged as an error (once a minute), since both answer
  * for one member and neither gets its keys.
  *
+ * SENDER_GEN is the latest generation of the member that published a
+ * from other than 0 (it was trusted to send its keys: transfer.c's ONE
+ * SENDER PER KEY); a row whose from is not 0 counts as one of its own
+ * generation.  It merges by its own maximum, apart from (gen, hb) (a
+ * maximum too: the table still converges), so a later generation that replaces an entry does not erase it: a
+ * member wiped and started again (a new generation, from 0) still
+ * learns, from any row about it, that an earlier run of its id was a
+ * sender (liveness_earlier_sender), though the node it asked first has
+ * already merged its new row.  That is how transfer.c tells a wiped
+ * member from members started together, whose ids had no earlier
+ * generation.
+ *
  * THE WIRE.  A gossip message (cluster.c) carries
  *
  *	"heartbeats":[{"id":"node2","gen":1733250000000,"hb":42,
- *	    "down":false,"placed":123,"from":123},...]
+ *	    "down":false,"placed":123,"from":123,"sender_gen":1733250000000},
+ *	    ...]
  *
  * every entry that was heard (gen > 0) or is down; a member never heard
  * of that was probed and found dead goes out as down at gen 0, hb 0,
@@ -104,6 +117,7 @@ struct entry {
 	uint64_t	 gen, hb;
 	bool		 down;
 	uint64_t	 placed, from;
+	uint64_t	 sender_gen;	/* SENDER_GEN: latest gen that sent */
 
 	bool		 heard;		/* gen > 0: the member spoke */
 	bool		 watched;	/* listed (liveness_set_members), not self */
@@ -124,6 +138,8 @@ struct liveness {
 	size_t		 self;		/* index of this node's entry */
 	int		 interval_ms;
 	uint64_t	 outbid;	/* later generations of self refuted */
+	uint64_t	 start_gen;	/* this process's generation at start */
+	uint64_t	 earlier_sender;	/* SENDER_GEN of self below start_gen */
 	int64_t		 twin_logged;	/* monotonic ms of the last warning */
 };
 
@@ -224,6 +240,7 @@ liveness_new(const char *self_id, uint64_t gen, int interval_ms)
 	}
 	l->self = 0;
 	e->gen = gen > 0 ? gen : 1;
+	l->start_gen = e->gen;
 	e->heard = true;
 	snprintf(e->reporter, sizeof(e->reporter), "%s", self_id);
 	return l;
@@ -296,6 +313,8 @@ liveness_set_placement(struct liveness *l, uint64_t placed, uint64_t from)
 	pthread_mutex_lock(&l->mu);
 	l->e[l->self].placed = placed;
 	l->e[l->self].from = from;
+	if (from != 0 && l->e[l->self].sender_gen < l->e[l->self].gen)
+		l->e[l->self].sender_gen = l->e[l->self].gen;
 	pthread_mutex_unlock(&l->mu);
 }
 
@@ -316,9 +335,11 @@ liveness_emit(struct liveness *l, struct buf *out)
 		first = false;
 		json_emit_string(out, e->id, strlen(e->id));
 		buf_printf(out, ",\"gen\":%llu,\"hb\":%llu,\"down\":%s,"
-		    "\"placed\":%llu,\"from\":%llu}", (unsigned long long)e->gen,
+		    "\"placed\":%llu,\"from\":%llu,\"sender_gen\":%llu}",
+		    (unsigned long long)e->gen,
 		    (unsigned long long)e->hb, e->down ? "true" : "false",
-		    (unsigned long long)e->placed, (unsigned long long)e->from);
+		    (unsigned long long)e->placed, (unsigned long long)e->from,
+		    (unsigned long long)e->sender_gen);
 	}
 	pthread_mutex_unlock(&l->mu);
 	buf_putc(out, ']');
@@ -327,7 +348,7 @@ liveness_emit(struct liveness *l, struct buf *out)
 /* One parsed row. */
 struct row {
 	char		 id[RING_ID_MAX + 1];
-	uint64_t	 gen, hb, placed, from;
+	uint64_t	 gen, hb, placed, from, sender_gen;
 	bool		 down;
 };
 
@@ -361,15 +382,28 @@ parse_row(const char *s, const struct json_tok *toks, int obj, struct row *r)
 		(void)json_get_u64(s, &toks[k], &r->placed);
 	if ((k = json_object_get(s, toks, obj, "from")) >= 0)
 		(void)json_get_u64(s, &toks[k], &r->from);
+	if ((k = json_object_get(s, toks, obj, "sender_gen")) >= 0)
+		(void)json_get_u64(s, &toks[k], &r->sender_gen);
+	/* A row that sends is its generation's proof (an older kvd's too). */
+	if (r->from != 0 && r->sender_gen < r->gen)
+		r->sender_gen = r->gen;
 	return 0;
 }
 
-/* A row about this node: refute a verdict or a later generation. */
+/*
+ * A row about this node: keep its SENDER_GEN (and note an earlier run
+ * that sent), refute a verdict or a later generation.
+ */
 static int
 do_self(struct liveness *l, const struct row *r, const char *from,
     int64_t now)
 {
 	struct entry *me = &l->e[l->self];
+
+	if (r->sender_gen > me->sender_gen)
+		me->sender_gen = r->sender_gen;
+	if (r->sender_gen < l->start_gen && r->sender_gen > l->earlier_sender)
+		l->earlier_sender = r->sender_gen;
 
 	if (r->gen > me->gen) {
 		if (++l->outbid >= 2 && (l->twin_logged == 0 ||
@@ -407,6 +441,8 @@ do_merge(struct liveness *l, const struct row *r, const char *from,
 		return do_self(l, r, from, now);
 	if ((e = do_get(l, r->id, now)) == NULL)
 		return 0;
+	if (r->sender_gen > e->sender_gen)
+		e->sender_gen = r->sender_gen;
 	advanced = r->gen > e->gen || (r->gen == e->gen && r->hb > e->hb);
 	newer = advanced || (r->gen == e->gen && r->hb == e->hb && r->down &&
 	    !e->down);
@@ -566,6 +602,17 @@ liveness_get(struct liveness *l, const char *id, int64_t now,
 		out->phi = (size_t)at == l->self ? 0 : do_phi(l, e, now);
 	}
 	pthread_mutex_unlock(&l->mu);
+}
+
+uint64_t
+liveness_earlier_sender(struct liveness *l)
+{
+	uint64_t g;
+
+	pthread_mutex_lock(&l->mu);
+	g = l->earlier_sender;
+	pthread_mutex_unlock(&l->mu);
+	return g;
 }
 
 void

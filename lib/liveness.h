@@ -83,7 +83,8 @@ void	liveness_set_placement(struct liveness *l, uint64_t placed,
 	    uint64_t from);
 
 /*
- * Appends "heartbeats":[{"id","gen","hb","down","placed","from"},...]
+ * Appends "heartbeats":[{"id","gen","hb","down","placed","from",
+ * "sender_gen"},...]
  * (every heard entry and every down verdict) to out.
  */
 void	liveness_emit(struct liveness *l, struct buf *out);
@@ -117,6 +118,14 @@ bool	liveness_declare_down(struct liveness *l, const char *id, int64_t now);
 
 /* A call to id just succeeded: news from id itself, if it has an entry. */
 void	liveness_heard(struct liveness *l, const char *id, int64_t now);
+
+/*
+ * The latest generation of this node's id, from before this process
+ * started, that gossip says published a from other than 0 (a run that
+ * was trusted to send its keys: liveness.c's SENDER_GEN); 0 when no row
+ * about this node has said so.
+ */
+uint64_t liveness_earlier_sender(struct liveness *l);
 
 /* Fills out for id (state UNKNOWN when there is no entry). */
 void	liveness_get(struct liveness *l, const char *id, int64_t now,

@@ -6,7 +6,8 @@
  * suspicion and its floor, verdicts declared only on suspects, a node
  * refuting its own verdict, members never heard of, members that left
  * (watched only once heard), state changes
- * reported once, and malformed rows skipped.
+ * reported once, malformed rows skipped, and an earlier run of this
+ * node's id that sent (SENDER_GEN) told from members started together.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,7 +112,8 @@ test_basics(void)
 	liveness_set_placement(l, 7, 9);
 	emit(l, &out);
 	ok(strcmp(out.data, "\"heartbeats\":[{\"id\":\"self\",\"gen\":1000,"
-	    "\"hb\":3,\"down\":false,\"placed\":7,\"from\":9}]") == 0,
+	    "\"hb\":3,\"down\":false,\"placed\":7,\"from\":9,"
+	    "\"sender_gen\":1000}]") == 0,
 	    "the wire form is pinned: %s", out.data);
 	ok(state(l, "nobody", 0) == LIVENESS_UNKNOWN, "an unknown id is unknown");
 	buf_free(&out);
@@ -466,6 +468,63 @@ test_exchange(void)
 	liveness_free(c);
 }
 
+/*
+ * SENDER_GEN: a run of id w that sent (from != 0), then w wiped and
+ * started again (a later generation, from 0).  The node it tells first
+ * merges its new row before it answers, yet the answer still says that
+ * an earlier run of w sent; members started together learn no such run.
+ */
+static void
+test_earlier_sender(void)
+{
+	struct liveness *w1 = liveness_new("w", 1000, IV);
+	struct liveness *w2 = liveness_new("w", 2000, IV);
+	struct liveness *o = liveness_new("o", 500, IV);
+	struct liveness *a = liveness_new("a", 3000, IV);
+	struct liveness *b = liveness_new("b", 3001, IV);
+	struct liveness *old = liveness_new("w", 4000, IV);
+
+	liveness_set_placement(w1, 7, 9);
+	merge_from(o, w1, "w", 0);		/* the first run, a sender */
+	liveness_set_placement(w2, 7, 0);
+	merge_from(o, w2, "w", 10);		/* the wiped run tells o first */
+	ok(liveness_earlier_sender(w2) == 0, "no news yet: no earlier sender");
+	merge_from(w2, o, "o", 10);		/* o's answer */
+	ok(liveness_earlier_sender(w2) == 1000,
+	    "the wiped run learns that generation 1000 of its id sent (%llu)",
+	    (unsigned long long)liveness_earlier_sender(w2));
+	liveness_set_placement(w2, 7, 7);	/* it sends in turn */
+	merge_from(o, w2, "w", 20);
+	merge_from(w2, o, "o", 20);
+	ok(liveness_earlier_sender(w2) == 1000,
+	    "its own generation's sending does not count as an earlier run");
+
+	/* Started together: one settles (sends) before the other's news. */
+	liveness_set_placement(a, 5, 0);
+	liveness_set_placement(b, 5, 0);
+	merge_from(b, a, "a", 0);
+	liveness_set_placement(a, 5, 5);
+	merge_from(b, a, "a", 10);
+	merge_from(a, b, "b", 10);
+	liveness_set_placement(b, 5, 5);
+	merge_from(a, b, "b", 20);
+	merge_from(b, a, "a", 20);
+	ok(liveness_earlier_sender(a) == 0 && liveness_earlier_sender(b) == 0,
+	    "members started together learn of no earlier run that sent");
+
+	/* A row without sender_gen (an older kvd) that sends counts too. */
+	merge(old, "{\"heartbeats\":[{\"id\":\"w\",\"gen\":1000,\"hb\":4,"
+	    "\"down\":true,\"placed\":7,\"from\":9}]}", "o", 0);
+	ok(liveness_earlier_sender(old) == 1000,
+	    "an older kvd's row of an earlier run with a from counts");
+	liveness_free(w1);
+	liveness_free(w2);
+	liveness_free(o);
+	liveness_free(a);
+	liveness_free(b);
+	liveness_free(old);
+}
+
 int
 main(void)
 {
@@ -480,5 +539,6 @@ main(void)
 	test_changes();
 	test_malformed();
 	test_exchange();
+	test_earlier_sender();
 	return tap_done();
 }
