@@ -2090,10 +2090,11 @@ handle_nodes(struct node *nd, struct server_response *res)
 		ts.running = ts.running || hs.pending > 0;
 	}
 	buf_printf(&res->body, "],\"member\":%s,\"transfer\":{\"running\":%s,"
-	    "\"retrying\":%s,\"from_version\":%llu,\"to_version\":%llu,"
+	    "\"hollow\":%s,\"retrying\":%s,\"from_version\":%llu,\"to_version\":%llu,"
 	    "\"keys_scanned\":%llu,\"keys_sent\":%llu,\"keys_refused\":%llu,"
 	    "\"failures\":%llu,\"last_error\":", v->self >= 0 ? "true" : "false",
-	    ts.running ? "true" : "false", ts.retrying ? "true" : "false",
+	    ts.running ? "true" : "false", ts.hollow ? "true" : "false",
+	    ts.retrying ? "true" : "false",
 	    (unsigned long long)ts.from_version,
 	    (unsigned long long)ts.to_version,
 	    (unsigned long long)ts.keys_scanned,

@@ -51,6 +51,9 @@
  *				heartbeats are: armed @1+, the node keeps the
  *				members it started with (cluster.c), as one
  *				that has not heard of a join yet
+ *	transfer-refill-fail	a hollow (wiped) node does not ask
+ *				anti-entropy for its refill (transfer.c:
+ *				HOLLOW): armed @1+, it stays hollow
  *
  * Delay points (a hit that fires logs the same line with action=delay,
  * sleeps FP_DELAY_MS and returns false: the caller goes on as usual, late,
@@ -107,6 +110,7 @@ static const struct fp_known known[] = {
 	{ "wal-fsync-eio", FP_ERROR },
 	{ "wal-write-enospc", FP_ERROR },
 	{ "gossip-members-ignore", FP_ERROR },
+	{ "transfer-refill-fail", FP_ERROR },
 	{ "index-build-delay", FP_DELAY },
 	{ "full-read-delay", FP_DELAY },
 	{ "transfer-pass-delay", FP_DELAY },

@@ -1181,6 +1181,7 @@ open_transfer(struct node *nd, char *err, size_t errlen)
 	t.cluster = nd->cluster;
 	t.peers = nd->peers;
 	t.aside = nd->aside;
+	t.ae = nd->ae;		/* opens first: the refill's repairs */
 	t.poll_ms = 500;
 	t.timeout_ms = nd->cfg.peer_timeout_ms * 5;
 	if (transfer_start(&nd->transfer, &t) != 0) {
@@ -1373,8 +1374,8 @@ static const struct step {
 	{ "hints",		open_hints,		close_hints },
 	{ "replica",		open_replica,		close_replica },
 	{ "cas",		open_cas,		close_cas },
-	{ "transfer",		open_transfer,		close_transfer },
 	{ "anti-entropy",	open_ae,		close_ae },
+	{ "transfer",		open_transfer,		close_transfer },
 	{ "housekeeping",	open_housekeeping,	close_housekeeping },
 	{ "api",		open_api,		close_api },
 	{ "server",		open_server,		close_server },

@@ -85,6 +85,47 @@
  * their gossip differs for a moment, two may send (harmless: the apply
  * rule makes a second copy a no-op), never none that is alive.
  *
+ * HOLLOW.  A member wiped and started again under its id (killed, its
+ * node directory emptied, the same --id) starts as on a first start:
+ * no placed.json and an empty store, so fresh.  It used to settle at
+ * its first news, as members started together do, publish a from, and
+ * at the next join or leave be left the keys it came first for, which
+ * it no longer held: the new owners missed them until anti-entropy
+ * (edges.bats: the joining node missed about 30 of 120 keys, the wiped
+ * one about 90 of its own), and reads at R=2 could answer 404.  A
+ * "hollow" mark that any node settling before another's first news
+ * could take (a view placed elsewhere that lists this node) also caught
+ * members started together, and a node that publishes from 0 after its
+ * fresh pass left nobody a sender at the first join (scale.bats: 241
+ * copies for 202 keys).  What tells a wiped member from members started
+ * together is the cluster's memory of the id: theirs had no earlier
+ * run, the wiped one had a run that published a from (liveness.c's
+ * SENDER_GEN, which a later generation does not erase).  So a node that
+ * started blank (no placed.json, an empty store) and learns from gossip
+ * that an earlier run of its id was a sender (cluster_earlier_sender)
+ * is hollow: it publishes from 0, as a fresh node does, so every member
+ * passes it over and the next old owner sends the keys it came first
+ * for -- one sender still, as all apply the rule to the same published
+ * from.  It checks at each look, before it settles, and gossip brings
+ * the rows about this node in the same merge as the first heartbeat of
+ * another member, so it is hollow before it could publish a from.  For
+ * itself it stays a sender of what it holds: in the moment before the
+ * others hear that it is hollow they still leave it keys, and a copy
+ * sent twice is a no-op where a key sent by nobody waits for
+ * anti-entropy.  While hollow it asks anti-entropy for a repair
+ * (ae_repair: one exchange with every member it shares keys with, also
+ * under --anti-entropy-interval 0), and again after each that fetched
+ * keys (one exchange fetches a capped number) or failed (a member down:
+ * after RETRY_MS), until one went through and fetched nothing: it then
+ * holds what its replicas hold, and is a sender again.  DIR/hollow
+ * marks it meanwhile, so a restart before the refill (placed.json
+ * saved, some keys fetched) is hollow again; a node restarted with its
+ * directory is hollow only so, however its earlier run ended.  Not
+ * caught: a wiped node whose clock went back past its earlier run's
+ * start (its generation is then not the later one), and one wiped
+ * before its first run settled (no run of its id ever sent; any writes
+ * it took wait for anti-entropy, as before).
+ *
  * A node that left is the exception: it sends every key it holds whose
  * owners changed, delegating none, since a delegate that stays a member
  * waits for a receiver that is down and the node could not finish
@@ -211,8 +252,9 @@
  * Members are compared by id; a member that rejoined at another address
  * is the same owner.  Locks: t->mu guards the stats, cleanup_wanted,
  * the strays and lag_from (which only the thread changes); it is never
- * held during a walk or a call.  placed, fresh and the watch belong to
- * the thread.
+ * held during a walk or a call.  placed, fresh, blank, hollow, the
+ * refill's round and the watch belong to the thread (st.hollow mirrors
+ * hollow under mu).
  */
 #include "transfer.h"
 
@@ -223,7 +265,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "antientropy.h"
 #include "buf.h"
 #include "clock.h"
 #include "failpoint.h"
@@ -241,6 +285,7 @@
 #define FRESH_POLL_MS	50	/* how often a fresh node looks (essay) */
 #define MAX_PREF	64
 #define PLACED_FILE	"placed.json"
+#define HOLLOW_FILE	"hollow"	/* HOLLOW: here until refilled */
 #define STRAYS_MAX	4096	/* keys kept to forward; past it, a walk */
 
 struct transfer {
@@ -256,6 +301,12 @@ struct transfer {
 	uint64_t	 placed_version;	/* under mu, for transfer_stats */
 	bool		 fresh;		/* placed is only the view at a first,
 					   empty start, until a pass or settle */
+	bool		 blank;		/* started with no placed.json and an
+					   empty store, and not refilled since */
+	bool		 hollow;	/* HOLLOW: wiped; no sender until
+					   refilled (st.hollow mirrors it) */
+	uint64_t	 refill_round;	/* the repair asked for, 0 none */
+	int64_t		 refill_next_ms;	/* monotonic: no ask before */
 
 	/*
 	 * The watch after a pass that delegated keys: the view the pass
@@ -623,10 +674,10 @@ view_moved(struct transfer *t, const struct cluster_view *cur)
 }
 
 /*
- * True when old member i may be left to send its keys: it is this node,
- * or gossip says it is up and it publishes that it places from the same
- * old view (it has not moved yet and is not fresh, or it moved from old
- * to cur).
+ * True when old member i may be left to send its keys: it is this node
+ * (hollow or not: HOLLOW), or gossip says it is up and it publishes that
+ * it places from the same old view (it has not moved yet and is not
+ * fresh or hollow, or it moved from old to cur).
  */
 static bool
 may_send(struct transfer *t, const struct cluster_view *old,
@@ -888,6 +939,7 @@ load_placed(struct transfer *t)
 	if (v == NULL) {
 		/* Not store_stats: it waits for the key index's build. */
 		t->fresh = missing && store_empty(t->cfg.store);
+		t->blank = t->fresh;
 		cur = cluster_view_get(t->cfg.cluster);
 		if ((v = copy_view(t, cur)) != NULL && !t->fresh)
 			save_placed(t, cur);
@@ -926,7 +978,8 @@ learned(struct transfer *t, const struct cluster_view *cur)
 
 /*
  * Publishes this node's placement hashes (gossiped with its heartbeat);
- * from is 0 while the node is fresh: no member may leave keys to it.
+ * from is 0 while the node is fresh or hollow: no member may leave keys
+ * to it.
  */
 static void
 publish(struct transfer *t)
@@ -936,8 +989,10 @@ publish(struct transfer *t)
 	pthread_mutex_lock(&t->mu);
 	t->placed_hash = h;
 	t->placed_version = t->placed->version;
+	t->st.hollow = t->hollow;
 	pthread_mutex_unlock(&t->mu);
-	cluster_set_placement(t->cfg.cluster, h, t->fresh ? 0 : t->from_hash);
+	cluster_set_placement(t->cfg.cluster, h,
+	    t->fresh || t->hollow ? 0 : t->from_hash);
 }
 
 static void
@@ -1198,6 +1253,129 @@ cleanup(struct transfer *t, const struct cluster_view *cur)
 	    (unsigned long long)p.undecided, p.err[0] ? p.err : LOG_OMIT);
 }
 
+/* ---- hollow: a wiped member ----------------------------------------- */
+
+static struct log_limit refill_limit = LOG_LIMIT_INIT;
+
+/* DIR/hollow's path, in out. */
+static void
+hollow_path(const struct transfer *t, struct buf *out)
+{
+	buf_printf(out, "%s/%s", t->cfg.dir, HOLLOW_FILE);
+}
+
+/*
+ * The node learned (earlier: the generation gossip named) that its id
+ * was a sender before this run, while it started blank: it was wiped.
+ * It publishes from 0 until refilled, and says so in DIR/hollow, so a
+ * restart before the refill is hollow too (its placed.json and the keys
+ * it got meanwhile would make it look whole).  A marker that cannot be
+ * written is logged; the node is hollow all the same, for this run.
+ */
+static void
+hollow_begin(struct transfer *t, uint64_t earlier)
+{
+	struct buf path = BUF_INIT;
+	const char *what = "write", *body = "wiped: no sender until an "
+	    "anti-entropy repair refilled it\n";
+
+	t->hollow = true;
+	t->refill_round = 0;
+	t->refill_next_ms = 0;
+	hollow_path(t, &path);
+	if (file_replace(path.data, body, strlen(body), &what) != 0)
+		log_event(LOG_WARN, "transfer: cannot save the hollow mark; a "
+		    "restart before the refill would send keys it lacks",
+		    "file=%s op=%s err=%s", path.data, what, strerror(errno));
+	buf_free(&path);
+	publish(t);
+	log_event(LOG_WARN, "transfer: this node's id was a member that held "
+	    "keys and its disk is empty (wiped): no member leaves it keys to "
+	    "send until an anti-entropy repair has refilled it",
+	    "earlier_generation=%llu", (unsigned long long)earlier);
+}
+
+/* True when DIR/hollow is there: an earlier run was hollow, unrefilled. */
+static bool
+hollow_marked(const struct transfer *t)
+{
+	struct buf path = BUF_INIT, body = BUF_INIT;
+	bool there;
+
+	hollow_path(t, &path);
+	there = file_read(path.data, &body) == 0 || errno != ENOENT;
+	buf_free(&path);
+	buf_free(&body);
+	return there;
+}
+
+/* Refilled: DIR/hollow goes, and the node is a sender again. */
+static void
+hollow_end(struct transfer *t)
+{
+	struct buf path = BUF_INIT;
+	char *slash;
+
+	hollow_path(t, &path);
+	if (unlink(path.data) != 0 && errno != ENOENT)
+		log_event(LOG_WARN, "transfer: cannot remove the hollow mark; "
+		    "the next start refills again", "file=%s err=%s",
+		    path.data, strerror(errno));
+	else if ((slash = strrchr(path.data, '/')) != NULL) {
+		*slash = '\0';
+		(void)file_sync_dir(path.data);
+	}
+	buf_free(&path);
+	t->hollow = false;
+	t->blank = false;
+	publish(t);
+	log_event(LOG_INFO, "transfer: refilled by anti-entropy; this node "
+	    "sends its keys again", "repair=%llu",
+	    (unsigned long long)t->refill_round);
+	t->refill_round = 0;
+}
+
+/*
+ * A hollow node's refill (HOLLOW): asks anti-entropy for a repair and,
+ * at each look, reads how it went.  One that went through and fetched
+ * nothing ends hollow; one that fetched keys is followed by another (a
+ * repair caps what one exchange fetches); one that failed, or could not
+ * be asked, is asked again after RETRY_MS.
+ */
+static void
+refill(struct transfer *t)
+{
+	struct ae_repair rp;
+	uint64_t round;
+	int64_t now = clock_now_ms();
+
+	if (t->refill_round != 0) {
+		ae_repair_progress(t->cfg.ae, &rp);
+		if (rp.round == t->refill_round && rp.running)
+			return;
+		if (rp.round == t->refill_round && rp.ok &&
+		    rp.keys_received == 0) {
+			hollow_end(t);
+			return;
+		}
+		if (rp.round == t->refill_round && !rp.ok)
+			t->refill_next_ms = now + RETRY_MS;
+		t->refill_round = 0;
+	}
+	if (now < t->refill_next_ms)
+		return;
+	if (failpoint("transfer-refill-fail") || t->cfg.ae == NULL ||
+	    ae_repair(t->cfg.ae, &round) != 0) {
+		log_event_limited(&refill_limit, LOG_WARN, "transfer: cannot "
+		    "ask anti-entropy to refill this hollow node; will retry",
+		    "err=%s", t->cfg.ae == NULL ? "no anti-entropy" :
+		    strerror(errno));
+		t->refill_next_ms = now + RETRY_MS;
+		return;
+	}
+	t->refill_round = round;
+}
+
 /* ---- strays ------------------------------------------------------------ */
 
 /* Frees n stray keys and their array. */
@@ -1374,6 +1552,7 @@ transfer_main(void *arg)
 	struct transfer *t = arg;
 	const struct cluster_view *cur;
 	int64_t delay = t->cfg.poll_ms;
+	uint64_t earlier;
 	bool want;
 
 	thread_name("kvd-transfer");
@@ -1384,6 +1563,11 @@ transfer_main(void *arg)
 		/* Before this node's own placement can end its moving. */
 		atomic_store_explicit(&t->others_unplaced, members_lag(t, cur),
 		    memory_order_relaxed);
+		if (t->blank && !t->hollow &&
+		    (earlier = cluster_earlier_sender(t->cfg.cluster)) != 0)
+			hollow_begin(t, earlier);
+		if (t->hollow)
+			refill(t);
 		if (!cluster_view_same_owners(t->placed, cur)) {
 			placement(t, cur, &delay);
 		} else if (t->w_n > 0) {
@@ -1430,6 +1614,11 @@ transfer_start(struct transfer **out, const struct transfer_config *cfg)
 	}
 	t->from_hash = cluster_view_owners_hash(t->placed);
 	pthread_mutex_init(&t->mu, NULL);
+	if ((t->hollow = hollow_marked(t)))
+		log_event(LOG_WARN, "transfer: this node was wiped and not yet "
+		    "refilled when it stopped: no member leaves it keys to "
+		    "send until an anti-entropy repair has refilled it",
+		    "file=%s/%s", t->cfg.dir, HOLLOW_FILE);
 	publish(t);
 	settle_if_alone(t);
 	if ((rc = stopper_init(&t->stopper)) != 0)

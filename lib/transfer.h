@@ -13,8 +13,11 @@
  * by one of its old owners chosen by a rule every node applies alike
  * (the first one gossip says is up and placing from the same view); when
  * that sender is declared down before it finished, the next one sends
- * what it owed (transfer.c's essay).  Writes made meanwhile go to the new
- * owners directly; nothing waits for a transfer.
+ * what it owed (transfer.c's essay).  A member wiped and started again
+ * under its id (gossip says an earlier run of it sent) is no sender
+ * until an anti-entropy repair it asks for has refilled it
+ * (transfer_stats' hollow; transfer.c: HOLLOW).  Writes made meanwhile
+ * go to the new owners directly; nothing waits for a transfer.
  *
  * A pass that fails (a receiver down or refusing) is retried after a
  * pause, and the stats say so: running stays true, with the error and
@@ -41,6 +44,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "antientropy.h"
 #include "aside.h"
 #include "cluster.h"
 #include "peer.h"
@@ -53,6 +57,8 @@ struct transfer_config {
 	struct cluster	*cluster;
 	struct peers	*peers;
 	struct aside	*aside;		/* refused records go here; NULL: counted only */
+	struct ae	*ae;		/* refills a wiped node (transfer.c:
+					   HOLLOW); NULL: it stays hollow */
 	int		 poll_ms;	/* how often to look for a new view */
 	int		 timeout_ms;	/* one batch call */
 };
@@ -66,6 +72,8 @@ struct transfer_config {
 
 struct transfer_stats {
 	bool		 running;	/* data not yet placed for the current view */
+	bool		 hollow;	/* wiped, not yet refilled: no sender
+					   (transfer.c: HOLLOW) */
 	bool		 retrying;	/* the last pass failed; another is due */
 	uint64_t	 from_version;	/* view the data was placed for */
 	uint64_t	 to_version;	/* view being placed for */

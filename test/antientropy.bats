@@ -4,7 +4,10 @@
 # that lost its whole data directory, converge with no client read (only
 # GET /internal/fetch, which never repairs, is used to look); with
 # anti-entropy off the wiped replica stays empty, so the repair is
-# anti-entropy's doing.
+# anti-entropy's doing.  A wiped node also asks for a repair itself
+# (transfer.c: HOLLOW, edges.bats tests it); here the failpoint
+# transfer-refill-fail keeps it from asking, so what refills it is the
+# periodic exchange.
 #
 # Every node must know the others' ports before it starts (--peers), so
 # setup picks three free loopback ports up front.  --anti-entropy-interval
@@ -118,7 +121,7 @@ wait_converged() {
 	[ "$(missing node3)" -eq 0 ]
 	kill_node node3
 	rm -rf "$DATA/node3"
-	start_member 3
+	KVD_FAILPOINTS=transfer-refill-fail@1+ start_member 3
 	wait_converged 20
 	grep -h 'anti-entropy repaired' "$TMP"/node*.log
 }
@@ -131,7 +134,7 @@ wait_converged() {
 	[ "$(missing node3)" -eq 0 ]
 	kill_node node3
 	rm -rf "$DATA/node3"
-	start_member 3 0
+	KVD_FAILPOINTS=transfer-refill-fail@1+ start_member 3 0
 	sleep 3
 	# node3 answers, and holds none of the keys.
 	[ "$(curl -s --max-time 60 "$(url node3)/internal/fetch/ae-0" | jq -r .code)" = \

@@ -567,6 +567,100 @@ settled() {
 	receives 3 f 120
 }
 
+# A member wiped and started again under its id (kill -9, node
+# directory removed) has an empty store: until it is refilled it is no
+# sender, or a join leaves it the keys it comes first for, which it does
+# not hold (before: node4 missed about 30 of 120 keys, and node3 about
+# 90 of its own, until anti-entropy).
+#
+# wiped_then_join [FAILPOINTS]: node1..node3 (N=3, anti-entropy off)
+# hold 120 keys w-*; node3 is wiped and started again (with
+# KVD_FAILPOINTS=FAILPOINTS, if given) and hears the others; then node4 joins, and every node has
+# placed its data for the four members.
+wiped_then_join() {
+	start_cluster
+	put_acked node1 $(keys w 120)
+	wait_for 20 holds node2 $(keys w 120)
+	kill_node node3
+	rm -rf "$DATA/node3"
+	if [ -n "${1:-}" ]; then
+		KVD_FAILPOINTS=$1 start_member 3
+	else
+		start_member 3
+	fi
+	wait_for 15 linked node1 node2 node3
+	# node1 and node2 have heard node3 say what it places from now.
+	news_of node3 node1 node2
+	start_seeded 4
+	wait_for 15 lists node1 node4
+	joined 4
+	wait_for 30 placed_for_four node1 node2 node3 node4 ||
+	    { nodes node3 | jq -c .transfer; false; }
+}
+
+# news_of ID NODE...: within 15 s each NODE has heard a heartbeat that
+# ID sent after this call began (ID's generation, a heartbeat above the
+# one ID shows for itself now): its placement hashes ride with it.
+news_of() {
+	local id=$1 gen hb
+	shift
+	read -r gen hb < <(nodes "$id" | jq -r '.members[] |
+	    select(.self == true) | "\(.generation) \(.heartbeat)"')
+	wait_for 15 heard_after "$id" "$gen" "$hb" "$@"
+}
+heard_after() {	# heard_after ID GEN HB NODE...
+	local id=$1 gen=$2 hb=$3 n
+	shift 3
+	for n in "$@"; do
+		nodes "$n" | jq -e --arg id "$id" --argjson gen "$gen" \
+		    --argjson hb "$hb" 'any(.members[]; .id == $id and
+		    .generation == $gen and .heartbeat > $hb)' >/dev/null ||
+		    return 1
+	done
+}
+
+# placed_for_four NODE...: each NODE lists node4 and its transfer is
+# done (its data placed for the four members, no sender waited on).
+placed_for_four() {
+	local n
+	for n in "$@"; do
+		nodes "$n" | jq -e 'any(.members[]; .id == "node4") and
+		    .transfer.running == false' >/dev/null || return 1
+	done
+}
+
+# not_hollow NODE: NODE's transfer does not say hollow (refilled).
+not_hollow() {
+	nodes "$1" | jq -e '.transfer.hollow != true' >/dev/null
+}
+
+@test "a member wiped and started again under its id, then a join (anti-entropy off): every owner holds all 120 keys once the join and the refill are done" {
+	wiped_then_join
+	wait_for 30 not_hollow node3 || { nodes node3 | jq -c .transfer; false; }
+	owners_hold node1 all $(keys w 120) || {
+		echo "$(wc -l <"$TMP/lacking") copies missing"
+		show_lacking
+		false
+	}
+}
+
+@test "a wiped member whose refill fails is no sender: a join right after still sends node4 every key it owns, and a restart keeps it hollow (anti-entropy off)" {
+	wiped_then_join transfer-refill-fail@1+
+	owners_hold node1 node4 $(keys w 120) || {
+		echo "node4 misses $(wc -l <"$TMP/lacking") keys"
+		show_lacking
+		false
+	}
+	# node3 is still hollow: what node4 got came from node1 and node2.
+	nodes node3 | jq -e '.transfer.hollow == true'
+	# And after a restart (its placed.json saved, its store empty, no
+	# earlier run's news yet): the mark in its directory says so.
+	kill_node node3 TERM
+	KVD_FAILPOINTS=transfer-refill-fail@1+ start_member 3
+	nodes node3 | jq -e '.transfer.hollow == true'
+}
+
+
 # start_node1_alone: node1 with no --peers (N=3, anti-entropy off, short
 # peer timeout and gossip interval).
 start_node1_alone() {
