@@ -2540,6 +2540,7 @@ struct minfo {
 	char	 err[160];
 	int64_t	 keys;			/* -1: unknown */
 	bool	 xfer_running, xfer_retrying;
+	bool	 xfer_hollow;	/* wiped, being refilled (transfer.c: HOLLOW) */
 	uint64_t xfer_sent, xfer_scanned;
 	uint64_t xfer_waiting;		/* other senders its pass waits on */
 	uint64_t xfer_sent_total;	/* keys its passes sent since it started */
@@ -2680,6 +2681,7 @@ minfo_read(struct minfo *mi)
 	x = jget(b, t, 0, "transfer");
 	mi->xfer_running = jtrue(b, t, x, "running");
 	mi->xfer_retrying = jtrue(b, t, x, "retrying");
+	mi->xfer_hollow = jtrue(b, t, x, "hollow");
 	mi->xfer_sent = (uint64_t)jint(b, t, x, "keys_sent", 0);
 	mi->xfer_scanned = (uint64_t)jint(b, t, x, "keys_scanned", 0);
 	mi->xfer_waiting = (uint64_t)jint(b, t, x, "waiting_on", 0);
@@ -3401,7 +3403,8 @@ cmd_status(const struct opts *o)
 	}
 	/*
 	 * Next to down: a member that cannot write, a line for each of its
-	 * logs that refuses (both may); a link that fails.
+	 * logs that refuses (both may), or that was wiped and is not yet
+	 * refilled; a link that fails.
 	 */
 	for (i = 0; i < cv.nm; i++) {
 		const struct minfo *mi = &cv.m[i];
@@ -3412,6 +3415,11 @@ cmd_status(const struct opts *o)
 		if (cas_storage_text(mi->cas_storage, mi->storage) != NULL)
 			warn_add(&warn, &wj, "%s %s", mi->id,
 			    cas_storage_text(mi->cas_storage, mi->storage));
+		if (mi->answered && mi->xfer_hollow)
+			warn_add(&warn, &wj, "%s was wiped and is not yet refilled "
+			    "(an anti-entropy repair it asks for): it lacks keys "
+			    "it owns, and the others send them at a join or "
+			    "leave", mi->id);
 	}
 	for (i = 0; i < cv.nlinks; i++) {
 		buf_reset(&tmp);

@@ -653,6 +653,9 @@ not_hollow() {
 	}
 	# node3 is still hollow: what node4 got came from node1 and node2.
 	nodes node3 | jq -e '.transfer.hollow == true'
+	run kv status --server "$(url node1)"
+	echo "$output"
+	[[ "$output" == *"node3 was wiped and is not yet refilled"* ]]
 	# And after a restart (its placed.json saved, its store empty, no
 	# earlier run's news yet): the mark in its directory says so.
 	kill_node node3 TERM
