@@ -9,7 +9,9 @@
 #   join	with anti-entropy off, a node that joins (by the README's
 #		join call or by gossip alone) receives the keys it now owns,
 #		also from nodes on their first start below N, or a node
-#		started alone
+#		started alone; a member wiped and started again under its
+#		id is no sender until it refilled itself (hollow), so a
+#		join still sends every key to its new owners
 #   leave	a node that left says so (/health, /ready, /cluster/nodes,
 #		writes); cleanup drops the copies a node no longer owns,
 #		once their new owners hold them
