@@ -2540,7 +2540,7 @@ struct minfo {
 	char	 err[160];
 	int64_t	 keys;			/* -1: unknown */
 	bool	 xfer_running, xfer_retrying;
-	bool	 xfer_hollow;	/* wiped, being refilled (transfer.c: HOLLOW) */
+	bool	 xfer_hollow;	/* wiped, not yet refilled */
 	uint64_t xfer_sent, xfer_scanned;
 	uint64_t xfer_waiting;		/* other senders its pass waits on */
 	uint64_t xfer_sent_total;	/* keys its passes sent since it started */

@@ -2090,7 +2090,8 @@ handle_nodes(struct node *nd, struct server_response *res)
 		ts.running = ts.running || hs.pending > 0;
 	}
 	buf_printf(&res->body, "],\"member\":%s,\"transfer\":{\"running\":%s,"
-	    "\"hollow\":%s,\"retrying\":%s,\"from_version\":%llu,\"to_version\":%llu,"
+	    "\"hollow\":%s,\"retrying\":%s,\"from_version\":%llu,"
+	    "\"to_version\":%llu,"
 	    "\"keys_scanned\":%llu,\"keys_sent\":%llu,\"keys_refused\":%llu,"
 	    "\"failures\":%llu,\"last_error\":", v->self >= 0 ? "true" : "false",
 	    ts.running ? "true" : "false", ts.hollow ? "true" : "false",

@@ -43,11 +43,11 @@
  * from other than 0 (it was trusted to send its keys: transfer.c's ONE
  * SENDER PER KEY); a row whose from is not 0 counts as one of its own
  * generation.  It merges by its own maximum, apart from (gen, hb) (a
- * maximum too: the table still converges), so a later generation that replaces an entry does not erase it: a
- * member wiped and started again (a new generation, from 0) still
- * learns, from any row about it, that an earlier run of its id was a
- * sender (liveness_earlier_sender), though the node it asked first has
- * already merged its new row.  That is how transfer.c tells a wiped
+ * maximum too: the table still converges), so a later generation that
+ * replaces an entry does not erase it: a member wiped and started again
+ * (a new generation, from 0) still learns, from any row about it, that
+ * an earlier run of its id was a sender (liveness_earlier_sender),
+ * though the node it asked first has already merged its new row.  That is how transfer.c tells a wiped
  * member from members started together, whose ids had no earlier
  * generation.
  *
@@ -139,7 +139,7 @@ struct liveness {
 	int		 interval_ms;
 	uint64_t	 outbid;	/* later generations of self refuted */
 	uint64_t	 start_gen;	/* this process's generation at start */
-	uint64_t	 earlier_sender;	/* SENDER_GEN of self below start_gen */
+	uint64_t	 earlier_sender;	/* self's SENDER_GEN < start_gen */
 	int64_t		 twin_logged;	/* monotonic ms of the last warning */
 };
 
