@@ -70,6 +70,35 @@ batch() {
 	[ "$(echo "$output" | head -1 | jq 'has("op")')" = false ]
 }
 
+@test "a body that is not JSON says where and why, in a batch as in a PUT: a raw newline, a lone surrogate, a byte that is not UTF-8" {
+	start_node n1
+	local nl
+	nl=$(printf 'line1\nline2')
+	# A file's lines pasted into a string, as curl -d "...$(cat f)..." does.
+	run batch n1 '{"ops":[{"op":"put","key":"a","value":"'"$nl"'"}]}'
+	echo "$output"
+	[ "$(echo "$output" | tail -1)" = 400 ]
+	[ "$(echo "$output" | head -1 | jq -r .error)" = 'bad body: not valid JSON: byte 44 is a raw control character, 0x0a (a newline: \n): inside a string JSON takes it only escaped (\n, \t, \u00XX)' ]
+	run curl -s --max-time 20 -X PUT -d '{"value":"'"$nl"'"}' "$(url n1)/kv/a"
+	echo "$output"
+	[ "$(echo "$output" | jq -r .error)" = 'bad body: not valid JSON: byte 15 is a raw control character, 0x0a (a newline: \n): inside a string JSON takes it only escaped (\n, \t, \u00XX)' ]
+	# Python's json.dumps of a byte read with surrogateescape.
+	body=$(python3 -c 'import json; print(json.dumps({"ops": [{"op": "put", "key": "a", "value": b"\xff".decode("utf-8", "surrogateescape")}]}))')
+	run batch n1 "$body"
+	echo "$body -> $output"
+	[ "$(echo "$output" | head -1 | jq -r .error)" = 'bad body: not valid JSON: \uDCFF at byte 45 is a lone UTF-16 surrogate, half of a pair, which is no text (send a key or value that is not text as key_b64 or value_b64, in base64)' ]
+	run batch n1 '{"ops":[{"op":"put","key":"\ud800","value":"x"}]}'
+	echo "$output"
+	[ "$(echo "$output" | head -1 | jq -r .error)" = 'bad body: not valid JSON: \uD800 at byte 27 is a lone UTF-16 surrogate, half of a pair, which is no text (send a key or value that is not text as key_b64 or value_b64, in base64)' ]
+	run batch n1 "$(printf '{"ops":[{"op":"put","key":"a","value":"\377"}]}')"
+	echo "$output"
+	[ "$(echo "$output" | head -1 | jq -r .error)" = 'bad body: not valid JSON: byte 39 is not UTF-8 (JSON carries text: send a key or value that is not text as key_b64 or value_b64, in base64)' ]
+	run batch n1 '{"ops":[{"op":"get","key":"a"},]}'
+	echo "$output"
+	[ "$(echo "$output" | head -1 | jq -r .error)" = 'bad body: not valid JSON at byte 31 (want {"ops":[{"op":"get","key":"..."},...]})' ]
+	[ "$(echo "$output" | head -1 | jq -r .code)" = bad_body ]
+}
+
 @test "kvctl mput and mget on a 3-node cluster: values in order, a missing key an empty line, named on stderr, and exit 1" {
 	local n
 	for n in 1 2 3; do

@@ -889,6 +889,20 @@ static const struct bad {
 	  "byte 10 is not UTF-8", false },
 	{ "PUT", "/kv/a", NULL, "{\xc3\xa9}", 400, "not valid JSON at byte 1 ",
 	  false },
+	/* a raw control character, and lone UTF-16 surrogates, say so */
+	{ "PUT", "/kv/a", NULL, "{\"value\":\"a\tb\"}", 400, "not valid JSON: "
+	  "byte 11 is a raw control character, 0x09 (a tab: \\t): inside a "
+	  "string JSON takes it only escaped (\\n, \\t, \\u00XX)", false },
+	{ "PUT", "/kv/a", NULL, "{\"value\":\"\x01\"}", 400, "byte 10 is a "
+	  "raw control character, 0x01: inside", false },
+	{ "PUT", "/kv/a", NULL, "{\"value\":\"x\\udcff\"}", 400, "not valid "
+	  "JSON: \\uDCFF at byte 11 is a lone UTF-16 surrogate, half of a pair, "
+	  "which is no text (send a value that is not text as the raw bytes "
+	  "with Content-Type: application/octet-stream)", false },
+	{ "PUT", "/kv/a", NULL, "{\"value\":\"\\uD83Dx\"}", 400,
+	  "\\uD83D at byte 10 is a lone UTF-16 surrogate", false },
+	{ "PUT", "/kv/a", NULL, "{\"value\":\"\\ud83d\\u0041\"}", 400,
+	  "\\uD83D at byte 10 is a lone UTF-16 surrogate", false },
 	{ "PUT", "/kv/a", NULL, "[\"value\",\"x\"]", 400, "JSON object", false },
 	{ "PUT", "/kv/a", NULL, "\"x\"", 400, "JSON object", false },
 	{ "PUT", "/kv/a", NULL, "{}", 400, "missing \"value\"", false },
