@@ -5255,6 +5255,9 @@ load_bytes(const char *s, const struct json_tok *toks, const char *name,
 	return why;
 }
 
+#define LOAD_SHAPE	"want {\"key\":...,\"value\":...,\"context\":...}, " \
+	"as dump writes"
+
 /*
  * Parses one dump line: key or key_b64, value or value_b64, context,
  * expires_ms, nothing else.  NULL, or what is wrong with the line, for
@@ -5276,9 +5279,14 @@ load_parse(struct load_line *ln, char *why, size_t whylen)
 	buf_reset(&ln->value);
 	buf_reset(&ln->context);
 	n = json_parse(s, ln->text.len, toks, 32, JSON_DEPTH_DEFAULT, NULL);
+	if (n < 1 && n != JSON_ERR_NOMEM) {
+		json_describe_error(s, ln->text.len, "line", LOAD_SHAPE, "a "
+		    "value that is not text goes as value_b64, as dump writes it",
+		    why, whylen);
+		return why;
+	}
 	if (n < 1 || toks[0].type != JSON_OBJECT) {
-		snprintf(why, whylen, "not a JSON object (want {\"key\":...,"
-		    "\"value\":...,\"context\":...}, as dump writes)");
+		snprintf(why, whylen, "not a JSON object (%s)", LOAD_SHAPE);
 		return why;
 	}
 	for (k = 0, i = 1; k < toks[0].size; k++, i = toks[i + 1].next) {

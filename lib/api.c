@@ -51,7 +51,6 @@
 #include "cas.h"
 #include "clock.h"
 #include "cluster.h"
-#include "hex.h"
 #include "hints.h"
 #include "http.h"
 #include "json.h"
@@ -1365,106 +1364,24 @@ check_fields(const char *body, const struct json_tok *toks, const char *allow,
 	return -1;
 }
 
-/* Whether p[0..n) starts with one whole UTF-8 character. */
-static bool
-starts_utf8(const char *p, size_t n)
-{
-	size_t k;
-
-	for (k = 1; k <= 4 && k <= n; k++)
-		if (json_utf8_valid(p, k))
-			return true;
-	return false;
-}
-
 /*
- * Whether body[at..len) starts with a \uXXXX escape; its value in *cp.
- * Used only where json_parse stopped, or 6 bytes before: an escaped
- * backslash ("\\u...") cannot be taken for one there, since the parser
- * stops inside a string only at a control or non-UTF-8 byte (told apart
- * first) or in an escape.
- */
-static bool
-u_escape_at(const char *body, size_t len, size_t at, uint64_t *cp)
-{
-	return at <= len && len - at >= 6 && body[at] == '\\' &&
-	    body[at + 1] == 'u' && hex_u64(body + at + 2, 4, false, cp) == 0;
-}
-
-/*
- * Says in msg why json_parse refused body[0..len): where it stopped, and
- * what to send instead when the byte there tells.  A byte that is not
- * UTF-8, or a lone UTF-16 surrogate (\udcff: what Python's json.dumps
- * writes for a byte that is not text, read with surrogateescape), is a
- * value that is not text: binary names the way in for bytes.  A raw
- * control character (a newline pasted into a string: `curl -d
- * "{\"value\":\"$(cat f)\"}"`) must be escaped.  want is the body's
- * shape.  Returns what json_parse returned: 1 or more when the body is
- * valid after all (its tokens did not fit in memory), and msg untouched.
- */
-static int
-describe_bad_json(const char *body, size_t len, const char *want,
-    const char *binary, char *msg, size_t size)
-{
-	static const char *const names[] = {
-		['\t'] = " (a tab: \\t)", ['\n'] = " (a newline: \\n)",
-		['\r'] = " (a carriage return: \\r)"
-	};
-	const char *name;
-	size_t off = 0;
-	uint64_t cp;
-	int n;
-
-	n = json_parse(body, len, NULL, 0, JSON_DEPTH_DEFAULT, &off);
-	if (n >= 1)
-		return n;
-	if (n == JSON_ERR_DEPTH)
-		snprintf(msg, size, "bad body: JSON nested too deeply");
-	else if (len == 0)
-		snprintf(msg, size, "bad body: empty (%s)", want);
-	else if (off >= len)
-		snprintf(msg, size, "bad body: not valid JSON: the body ends "
-		    "before the JSON does, at byte %zu (%s)", len, want);
-	else if ((unsigned char)body[off] < 0x20) {
-		name = (unsigned char)body[off] < sizeof(names) / sizeof(names[0])
-		    ? names[(unsigned char)body[off]] : NULL;
-		snprintf(msg, size, "bad body: not valid JSON: byte %zu is a raw "
-		    "control character, 0x%02x%s: inside a string JSON takes it "
-		    "only escaped (\\n, \\t, \\u00XX)", off,
-		    (unsigned char)body[off], name != NULL ? name : "");
-	} else if (!starts_utf8(body + off, len - off))
-		snprintf(msg, size, "bad body: not valid JSON: byte %zu is not "
-		    "UTF-8 (JSON carries text: %s)", off, binary);
-	else if ((u_escape_at(body, len, off, &cp) && cp >= 0xdc00 &&
-	    cp <= 0xdfff) || (off >= 6 && u_escape_at(body, len, off - 6, &cp) &&
-	    cp >= 0xd800 && cp <= 0xdbff))
-		snprintf(msg, size, "bad body: not valid JSON: \\u%04X at byte "
-		    "%zu is a lone UTF-16 surrogate, half of a pair, which is no "
-		    "text (%s)", (unsigned)cp, cp >= 0xdc00 ? off : off - 6,
-		    binary);
-	else
-		snprintf(msg, size, "bad body: not valid JSON at byte %zu (%s)",
-		    off, want);
-	return n;
-}
-
-/*
- * The 400 for a PUT body that json_parse_grow refused (describe_bad_json
+ * The 400 for a PUT body that json_parse_grow refused (json_describe_error
  * says why).  A body that parses after all ran out of memory: 503.
  */
 static void
 bad_put_json(const struct server_request *sr, struct server_response *res)
 {
-	char msg[400];
+	char why[360], msg[400];
 
-	if (describe_bad_json(sr->body, sr->body_len, "want {\"value\":"
-	    "\"...\"}, or the raw bytes with Content-Type: "
+	if (json_describe_error(sr->body, sr->body_len, "body", "want "
+	    "{\"value\":\"...\"}, or the raw bytes with Content-Type: "
 	    "application/octet-stream", "send a value that is not text as the "
-	    "raw bytes with Content-Type: application/octet-stream", msg,
-	    sizeof(msg)) >= 1) {
+	    "raw bytes with Content-Type: application/octet-stream", why,
+	    sizeof(why)) >= 1) {
 		server_error(res, 503, "out of memory");
 		return;
 	}
+	snprintf(msg, sizeof(msg), "bad body: %s", why);
 	server_error_code(res, 400, "bad_body", msg);
 }
 
@@ -2780,19 +2697,21 @@ api_batch_parse(const char *body, size_t len, struct api_batch_op **ops,
     size_t *nops, struct server_response *res)
 {
 	struct json_tok *toks = NULL;
-	char why[200], msg[400];
+	char why[360], msg[400];
 	size_t n = 0, i;
 	int arr, t, rc = -1;
 
 	*ops = NULL;
 	*nops = 0;
 	if (json_parse_alloc(body, len, &toks) < 1) {
-		if (describe_bad_json(body, len, "want " BATCH_SHAPE, "send a "
-		    "key or value that is not text as key_b64 or value_b64, in "
-		    "base64", msg, sizeof(msg)) >= 1)
+		if (json_describe_error(body, len, "body", "want " BATCH_SHAPE,
+		    "send a key or value that is not text as key_b64 or "
+		    "value_b64, in base64", why, sizeof(why)) >= 1) {
 			server_error(res, 503, "out of memory");
-		else
-			server_error_code(res, 400, "bad_body", msg);
+			goto out;
+		}
+		snprintf(msg, sizeof(msg), "bad body: %s", why);
+		server_error_code(res, 400, "bad_body", msg);
 		goto out;
 	}
 	if (toks[0].type != JSON_OBJECT) {

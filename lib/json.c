@@ -32,6 +32,12 @@
  * (toks == NULL) needs no token memory at all and runs the same code, so
  * a count followed by a parse always agree.
  *
+ * Why a text is refused, for a person (json_describe_error, which the
+ * API's 400s and kvctl load's lines say): the offset json_parse stopped
+ * at, and the byte there read once more to name the common causes: a
+ * raw control character inside a string, a byte that is not UTF-8, a
+ * lone \u surrogate.  The parser itself stays one pass with no words.
+ *
  * The emitter escapes what a conservative reader needs: '"', '\\', every
  * control byte, DEL, and U+2028/U+2029 (line terminators to JavaScript).
  * Invalid UTF-8 never leaves as such: each bad byte becomes \ufffd.
@@ -39,6 +45,7 @@
 #include "json.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -603,6 +610,79 @@ json_parse_alloc(const char *s, size_t len, struct json_tok **toks)
 		*toks = NULL;
 		return -1;
 	}
+	return n;
+}
+
+/* Whether p[0..n) starts with one whole UTF-8 character. */
+static bool
+starts_utf8(const char *p, size_t n)
+{
+	size_t k;
+
+	for (k = 1; k <= 4 && k <= n; k++)
+		if (json_utf8_valid(p, k))
+			return true;
+	return false;
+}
+
+/*
+ * Whether s[at..len) starts with a \uXXXX escape; its value in *cp.  A
+ * backslash after an odd run of them is itself escaped: "\\\\uD800" is
+ * a backslash and text, and a bad escape right after it stops the parser
+ * 6 bytes on.
+ */
+static bool
+u_escape_at(const char *s, size_t len, size_t at, uint64_t *cp)
+{
+	size_t run = 0;
+
+	while (run < at && s[at - 1 - run] == '\\')
+		run++;
+	return run % 2 == 0 && at <= len && len - at >= 6 && s[at] == '\\' &&
+	    s[at + 1] == 'u' && hex_u64(s + at + 2, 4, false, cp) == 0;
+}
+
+int
+json_describe_error(const char *s, size_t len, const char *what,
+    const char *want, const char *binary, char *out, size_t size)
+{
+	static const char *const names[] = {
+		['\t'] = " (a tab: \\t)", ['\n'] = " (a newline: \\n)",
+		['\r'] = " (a carriage return: \\r)"
+	};
+	const char *name;
+	size_t off = 0;
+	uint64_t cp;
+	int n;
+
+	n = json_parse(s, len, NULL, 0, JSON_DEPTH_DEFAULT, &off);
+	if (n >= 1)
+		return n;
+	if (n == JSON_ERR_DEPTH)
+		snprintf(out, size, "JSON nested too deeply");
+	else if (len == 0)
+		snprintf(out, size, "empty (%s)", want);
+	else if (off >= len)
+		snprintf(out, size, "not valid JSON: the %s ends before the JSON "
+		    "does, at byte %zu (%s)", what, len, want);
+	else if ((unsigned char)s[off] < 0x20) {
+		name = (unsigned char)s[off] < sizeof(names) / sizeof(names[0]) ?
+		    names[(unsigned char)s[off]] : NULL;
+		snprintf(out, size, "not valid JSON: byte %zu is a raw control "
+		    "character, 0x%02x%s: inside a string JSON takes it only "
+		    "escaped (\\n, \\t, \\u00XX)", off, (unsigned char)s[off],
+		    name != NULL ? name : "");
+	} else if (!starts_utf8(s + off, len - off))
+		snprintf(out, size, "not valid JSON: byte %zu is not UTF-8 (JSON "
+		    "carries text: %s)", off, binary);
+	else if ((u_escape_at(s, len, off, &cp) && cp >= 0xdc00 &&
+	    cp <= 0xdfff) || (off >= 6 && u_escape_at(s, len, off - 6, &cp) &&
+	    cp >= 0xd800 && cp <= 0xdbff))
+		snprintf(out, size, "not valid JSON: \\u%04X at byte %zu is a "
+		    "lone UTF-16 surrogate, half of a pair, which is no text (%s)",
+		    (unsigned)cp, cp >= 0xdc00 ? off : off - 6, binary);
+	else
+		snprintf(out, size, "not valid JSON at byte %zu (%s)", off, want);
 	return n;
 }
 

@@ -96,6 +96,20 @@ int	json_get_i64(const char *s, const struct json_tok *t, int64_t *out);
 /* The same for unsigned 64-bit (negative numbers are -1). */
 int	json_get_u64(const char *s, const struct json_tok *t, uint64_t *out);
 
+/*
+ * Why json_parse refuses s[0..len), for a person, into out (always
+ * NUL-terminated): where the parser stopped, and why when the byte there
+ * tells.  A byte that is not UTF-8, or a lone UTF-16 surrogate (\udcff:
+ * what Python's json.dumps writes for a byte read with surrogateescape),
+ * is no text, and binary names the caller's way in for bytes; a raw
+ * control character (a newline pasted into a string) must be escaped;
+ * else want, the shape the caller takes, follows the offset.  what names
+ * the text ("body", "line") where it ends too early.  Returns what
+ * json_parse returns: 1 or more when s parses after all (out untouched).
+ */
+int	json_describe_error(const char *s, size_t len, const char *what,
+	    const char *want, const char *binary, char *out, size_t size);
+
 /* True when p[0..n) is valid UTF-8 (as the parser defines it). */
 bool	json_utf8_valid(const char *p, size_t n);
 /*

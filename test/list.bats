@@ -436,7 +436,7 @@ EOF
 	echo "$out $err"
 	[ "$rc" = 4 ]
 	[ "$out" = "lines 4, written 1, unchanged 0, expired 0, failed 3" ]
-	[[ $err == *"line 2: not a JSON object"* ]]
+	[[ $err == *"line 2: not valid JSON at byte 0 (want"* ]]
 	[[ $err == *"line 3: empty key"* ]]
 	[[ $err == *'line 4: unknown field "extra"'* ]]
 	[ "$(kv --server "$B" get many/0001)" = v1 ]
@@ -722,6 +722,29 @@ kvctl: load: line 9: "context" is not a string
 kvctl: load: line 10: "expires_ms" is not a positive integer (Unix ms)
 kvctl: load: line 11: no "key" or "key_b64"
 kvctl: load: line 12: unknown field "EE€€€€€€€€€€€€€€€€€€€€" (a dump line has key or key_b64, value or value_b64, context, expires_ms)' ]
+	[ "$(c "$u/kv/ok1" | jq -r .value)" = v ]
+}
+
+@test "load says why a line is not JSON: a raw tab, a lone surrogate, a byte that is not UTF-8, a line cut short" {
+	start_node n1
+	local u
+	u=$(url n1)
+	{
+		echo '{"key":"ok1","value":"v"}'
+		printf '{"key":"t","value":"a\tb"}\n'
+		python3 -c 'import json; print(json.dumps({"key": "s", "value": b"\xff".decode("utf-8", "surrogateescape")}))'
+		printf '{"key":"u","value":"\377"}\n'
+		echo '{"key":"c","value":"x"'
+	} >"$TMP/bad"
+	run_split 20 "$KVCTL" --server "$u" load <"$TMP/bad"
+	echo "rc=$rc [$out]"
+	echo "$err"
+	[ "$rc" -eq 4 ]
+	[ "$out" = "lines 5, written 1, unchanged 0, expired 0, failed 4" ]
+	[ "$err" = 'kvctl: load: line 2: not valid JSON: byte 21 is a raw control character, 0x09 (a tab: \t): inside a string JSON takes it only escaped (\n, \t, \u00XX)
+kvctl: load: line 3: not valid JSON: \uDCFF at byte 23 is a lone UTF-16 surrogate, half of a pair, which is no text (a value that is not text goes as value_b64, as dump writes it)
+kvctl: load: line 4: not valid JSON: byte 20 is not UTF-8 (JSON carries text: a value that is not text goes as value_b64, as dump writes it)
+kvctl: load: line 5: not valid JSON: the line ends before the JSON does, at byte 22 (want {"key":...,"value":...,"context":...}, as dump writes)' ]
 	[ "$(c "$u/kv/ok1" | jq -r .value)" = v ]
 }
 

@@ -341,6 +341,65 @@ test_errors(void)
 	    "ntoks 0 -> JSON_ERR_NOMEM");
 }
 
+/* json_describe_error: where, and why when the byte there tells. */
+static void
+test_describe(void)
+{
+	static const struct { const char *in; const char *why; } cases[] = {
+		{ "", "empty (W)" },
+		{ "[1", "not valid JSON: the text ends before the JSON does, "
+		  "at byte 2 (W)" },
+		{ "[1,]", "not valid JSON at byte 3 (W)" },
+		{ "[\"a\tb\"]", "not valid JSON: byte 3 is a raw control "
+		  "character, 0x09 (a tab: \\t): inside a string JSON takes it "
+		  "only escaped (\\n, \\t, \\u00XX)" },
+		{ "[\"a\nb\"]", "not valid JSON: byte 3 is a raw control "
+		  "character, 0x0a (a newline: \\n): inside" },
+		{ "[\"a\rb\"]", "byte 3 is a raw control character, 0x0d (a "
+		  "carriage return: \\r): inside" },
+		{ "[\"\x1f\"]", "byte 2 is a raw control character, 0x1f: inside" },
+		{ "[\x01]", "byte 1 is a raw control character, 0x01: inside" },
+		{ "[\"\xc3(\"]", "not valid JSON: byte 2 is not UTF-8 (JSON "
+		  "carries text: B)" },
+		{ "[\"\\udcff\"]", "not valid JSON: \\uDCFF at byte 2 is a lone "
+		  "UTF-16 surrogate, half of a pair, which is no text (B)" },
+		{ "[\"ab\\uD800\"]", "\\uD800 at byte 4 is a lone UTF-16 "
+		  "surrogate" },
+		{ "[\"\\ud800\\u0041\"]", "\\uD800 at byte 2 is a lone UTF-16 "
+		  "surrogate" },
+		{ "[\"\\ud800\\ud800\"]", "\\uD800 at byte 2 is a lone UTF-16 "
+		  "surrogate" },
+		/* a bad escape; "\\\\uD800" is a backslash, then text */
+		{ "[\"\\u12G4\"]", "not valid JSON at byte 2 (W)" },
+		{ "[\"\\\\ud800\\x\"]", "not valid JSON at byte 10 (W)" },
+		{ "[\"\\\\uD800\\u12G4\"]", "not valid JSON at byte 9 (W)" },
+		{ "[\"\\\\\\uD800\\u12G4\"]", "\\uD800 at byte 4 is a lone" },
+	};
+	char out[400], small[12];
+	size_t i, n;
+	int r;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		n = strlen(cases[i].in);
+		r = json_describe_error(cases[i].in, n, "text", "W", "B", out,
+		    sizeof(out));
+		ok(r < 0 && strstr(out, cases[i].why) != NULL,
+		    "describe '%s': %s (got %d: %s)", show(cases[i].in, n),
+		    cases[i].why, r, out);
+	}
+	ok(json_describe_error("[[[[", 4, "text", "W", "B", out, sizeof(out)) ==
+	    JSON_ERR_SYNTAX, "describe: an unfinished text is a syntax error");
+	strcpy(out, "untouched");
+	ok(json_describe_error("[1]", 3, "text", "W", "B", out, sizeof(out)) ==
+	    2 && strcmp(out, "untouched") == 0,
+	    "describe: a valid text returns its token count, out untouched");
+	memset(small, 'x', sizeof(small));
+	json_describe_error("[1,]", 4, "text", "W", "B", small, sizeof(small));
+	ok(small[sizeof(small) - 1] == '\0' && strlen(small) ==
+	    sizeof(small) - 1, "describe: out is cut to its size, "
+	    "NUL-terminated");
+}
+
 static void
 test_depth(void)
 {
@@ -765,6 +824,8 @@ test_suite(void)
 	size_t i, len;
 	struct dirent *de;
 	int r, c, icrash = 0, istrict = 0, ni = 0, strings = 0, strbad = 0;
+	int nodesc = 0;
+	char why[400];
 	DIR *dp;
 
 	if (dir == NULL || *dir == '\0')
@@ -813,6 +874,10 @@ test_suite(void)
 		case 'n':
 			ok(r < 0 && r == c, "suite %s rejected (%d)", names.s[i],
 			    r);
+			why[0] = '\0';
+			if (json_describe_error(data, len, "text", "W", "B", why,
+			    sizeof(why)) >= 0 || why[0] == '\0')
+				nodesc++;
 			break;
 		default:
 			ni++;
@@ -829,6 +894,7 @@ test_suite(void)
 		free(data);
 	}
 	tap_strs_free(&names);
+	ok(nodesc == 0, "suite: every n_ case is described (%d not)", nodesc);
 	ok(icrash == 0, "suite: %d i_ cases parsed consistently", ni);
 	ok(istrict == 0, "suite: i_ strings with bad UTF-8 or surrogates "
 	    "refused (%d accepted)", istrict);
@@ -845,6 +911,7 @@ main(void)
 	test_table();
 	test_layout();
 	test_errors();
+	test_describe();
 	test_depth();
 	test_accessors();
 	test_utf8();
