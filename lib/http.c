@@ -503,12 +503,14 @@ enum line_field { LINE_METHOD, LINE_TARGET, LINE_VERSION };
 
 /*
  * The reason the request line stopped at byte c, in field f which holds
- * n bytes before it: what is missing, or what is wrong with that byte,
- * so the client learns what to change ("GARBAGE" alone is a fine method
- * with nothing after it).
+ * the n bytes at field before it: what is missing, or what is wrong with
+ * that byte, so the client learns what to change ("GARBAGE" alone is a
+ * fine method with nothing after it).  A space in a "version" that does
+ * not start "HTTP" is a space in the target ("GET /kv/a b HTTP/1.1",
+ * from a client that did not percent-encode a key).
  */
 static const char *
-line_byte_why(enum line_field f, size_t n, int c)
+line_byte_why(enum line_field f, const char *field, size_t n, int c)
 {
 	static const char *const ctl[] = { "control character in the method",
 	    "control character in the request target",
@@ -537,9 +539,13 @@ line_byte_why(enum line_field f, size_t n, int c)
 			return "empty request target (two spaces after the "
 			    "method)";
 		case LINE_VERSION:
-			return n == 0 ? "empty HTTP version (two spaces after "
-			    "the request target)" : "space after the HTTP "
-			    "version (it ends the request line)";
+			if (n == 0)
+				return "empty HTTP version (two spaces after "
+				    "the request target)";
+			return n >= 4 && memcmp(field, "HTTP", 4) == 0 ?
+			    "space after the HTTP version (it ends the request "
+			    "line)" : "space in the request target (send it "
+			    "percent-encoded, as %20)";
 		}
 	if ((unsigned char)c < 0x20 || c == 0x7f)
 		return ctl[f];
@@ -604,7 +610,7 @@ http_parse_request(const char *b, size_t len, const struct http_limits *lim,
 		    len, status);
 	if (b[p] != ' ' || p == start)
 		return bad(status, &req->error,
-		    line_byte_why(LINE_METHOD, p - start, b[p]));
+		    line_byte_why(LINE_METHOD, b + start, p - start, b[p]));
 	req->method = b + start;
 	req->method_len = p - start;
 
@@ -621,7 +627,7 @@ http_parse_request(const char *b, size_t len, const struct http_limits *lim,
 		    len, status);
 	if (b[p] != ' ' || p == t)
 		return bad(status, &req->error,
-		    line_byte_why(LINE_TARGET, p - t, b[p]));
+		    line_byte_why(LINE_TARGET, b + t, p - t, b[p]));
 	req->target = b + t;
 	req->target_len = p - t;
 	qpos -= t;
@@ -635,7 +641,8 @@ http_parse_request(const char *b, size_t len, const struct http_limits *lim,
 		    len, status);
 	if (b[p] != '\r' || b + p == v)
 		return bad(status, &req->error,
-		    line_byte_why(LINE_VERSION, (size_t)(b + p - v), b[p]));
+		    line_byte_why(LINE_VERSION, v, (size_t)(b + p - v),
+		    b[p]));
 	if (b + p - v != 8 || memcmp(v, "HTTP/", 5) != 0 ||
 	    v[5] < '0' || v[5] > '9' || v[6] != '.' ||
 	    v[7] < '0' || v[7] > '9')

@@ -261,6 +261,10 @@ PY
 	# a request line that is one token: what is missing, not "bad method"
 	closed_after 400 "GARBAGE\r\n\r\n"
 	[[ "$output" == *'"error":"malformed request: no request target and no HTTP version after the method"'* ]]
+	# a key with a space a client did not percent-encode: said so, not
+	# "space after the HTTP version"
+	closed_after 400 "GET /kv/a b HTTP/1.1\r\n${H}\r\n"
+	[[ "$output" == *'"error":"malformed request: space in the request target (send it percent-encoded, as %20)"'* ]]
 	# the chunked decoder's reason, after the head was taken
 	closed_after 400 "PUT /kv/d HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
 	[[ "$output" == *'"error":"malformed request: bad chunk size","code":"bad_request"'* ]]
