@@ -2369,20 +2369,29 @@ static int
 parse_membership_body(const struct server_request *sr, bool join,
     struct buf *id, struct buf *addr, struct server_response *res)
 {
+	const char *want = join ? "want {\"id\":\"...\",\"address\":"
+	    "\"host:port\"}" : "want {\"id\":\"...\"}";
 	struct json_tok toks[32];
+	char why[300], msg[320];
 	int n;
 
 	n = json_parse(sr->body, sr->body_len, toks, 32, JSON_DEPTH_DEFAULT,
 	    NULL);
+	if (n < 1 && n != JSON_ERR_NOMEM) {	/* not JSON: say where, why */
+		json_describe_error(sr->body, sr->body_len, "body", want, "an "
+		    "id is 1-64 of A-Z a-z 0-9 _ -", why, sizeof(why));
+		snprintf(msg, sizeof(msg), "bad body: %s", why);
+		server_error_code(res, 400, "bad_body", msg);
+		return -1;
+	}
 	if (n >= 1 && toks[0].type == JSON_OBJECT &&
 	    check_fields(sr->body, toks, join ? "id address" : "id", res) != 0)
 		return -1;
 	if (n < 1 || toks[0].type != JSON_OBJECT ||
 	    member_string(sr->body, toks, "id", id) != 0 ||
 	    (join && member_string(sr->body, toks, "address", addr) != 0)) {
-		server_error_code(res, 400, "bad_body", join ? "bad body: want "
-		    "{\"id\":\"...\",\"address\":\"host:port\"}" :
-		    "bad body: want {\"id\":\"...\"}");
+		snprintf(msg, sizeof(msg), "bad body: %s", want);
+		server_error_code(res, 400, "bad_body", msg);
 		return -1;
 	}
 	return 0;

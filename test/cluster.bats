@@ -419,6 +419,9 @@ node3_listed_at() {
 	[ "$output" = 400 ]
 	run code -X POST -d 'not json' "$(url node1)/cluster/leave"
 	[ "$output" = 400 ]
+	# A body that is not JSON says where and why, as a PUT's does.
+	[ "$(c -X POST -d '{id:"node5"}' "$(url node1)/cluster/leave" | jq -r .error)" = 'bad body: not valid JSON at byte 1 (want {"id":"..."})' ]
+	[ "$(c -X POST -d '{"id":"node5","address":"127.0.0.1:1",}' "$(url node1)/cluster/join" | jq -r .error)" = 'bad body: not valid JSON at byte 38 (want {"id":"...","address":"host:port"})' ]
 	# Strict bodies: nothing but id (and a join's address), each once, id
 	# not empty.  None of these may change the membership.
 	for body in '{"id":"node5","address":"127.0.0.1:1","dry_run":true}' \

@@ -1639,6 +1639,20 @@ test_cluster(void)
 	expect(&r, 400, "bad body", "leave, an id with a NUL (not n1)");
 	GET("POST", "/cluster/leave", NULL, &r);
 	expect(&r, 400, "bad body", "leave without a body");
+	/* a body that is not JSON says where and why, as a PUT's does */
+	SEND("POST", "/cluster/leave", NULL, "{id:\"n1\"}", &r);
+	expect(&r, 400, "bad body: not valid JSON at byte 1 (want "
+	    "{\"id\":\"...\"})", "leave, a name not quoted");
+	SEND("POST", "/cluster/leave", NULL, "{\"id\":\"n1\n\"}", &r);
+	expect(&r, 400, "bad body: not valid JSON: byte 9 is a raw control "
+	    "character, 0x0a", "leave, a newline in the id");
+	SEND("POST", "/cluster/join", NULL, "{\"id\":\"n9\",\"address\":"
+	    "\"h:1\",}", &r);
+	expect(&r, 400, "bad body: not valid JSON at byte 27 (want {\"id\":"
+	    "\"...\",\"address\":\"host:port\"})", "join, a trailing comma");
+	SEND("POST", "/cluster/join", NULL, "[]", &r);
+	expect(&r, 400, "bad body: want {\"id\":\"...\",\"address\":"
+	    "\"host:port\"}", "join, JSON that is not an object");
 
 	/*
 	 * A second member that refuses connections: a bound socket that
