@@ -1403,10 +1403,6 @@ parse_put_body(const struct server_request *sr, struct buf *value,
 		return 0;
 	}
 	n = json_parse_grow(sr->body, sr->body_len, &tp, 64);
-	if (n == JSON_ERR_DEPTH) {
-		server_error_code(res, 400, "bad_body", "bad body: JSON nested too deeply");
-		goto fail;
-	}
 	if (n < 0) {
 		bad_put_json(sr, res);
 		goto fail;
