@@ -22,10 +22,13 @@
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1
 #endif
-#if defined(__has_feature)
+#if defined(__has_feature)	/* clang */
 #if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
 #define SANITIZED 1
 #endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)	/* gcc */
+#define SANITIZED 1
 #endif
 
 #ifdef SANITIZED
