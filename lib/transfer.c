@@ -106,9 +106,14 @@
  * is hollow: it publishes from 0, as a fresh node does, so every member
  * passes it over and the next old owner sends the keys it came first
  * for -- one sender still, as all apply the rule to the same published
- * from.  It checks at each look, before it settles, and gossip brings
- * the rows about this node in the same merge as the first heartbeat of
- * another member, so it is hollow before it could publish a from.  For
+ * from.  It checks at each look and whenever it publishes: gossip
+ * brings the rows about this node in the same merge as the first
+ * heartbeat of another member, which is what lets it settle, so it is
+ * hollow before it could publish a from.  (Checked only at the looks,
+ * a node whose gossip had merged before transfer_start settled there
+ * and published a from for one poll: under TSan 5 runs in 6 of
+ * edges.bats' refill-fails test, about 1 in 20 plain, a join missed
+ * 15-32 of node4's keys.)  For
  * itself it stays a sender of what it holds: in the moment before the
  * others hear that it is hollow they still leave it keys, and a copy
  * sent twice is a no-op where a key sent by nobody waits for
@@ -981,11 +986,14 @@ learned(struct transfer *t, const struct cluster_view *cur)
  * from is 0 while the node is fresh or hollow: no member may leave keys
  * to it.
  */
+static bool hollow_check(struct transfer *t);
+
 static void
 publish(struct transfer *t)
 {
 	uint64_t h = cluster_view_owners_hash(t->placed);
 
+	(void)hollow_check(t);
 	pthread_mutex_lock(&t->mu);
 	t->placed_hash = h;
 	t->placed_version = t->placed->version;
@@ -1288,11 +1296,27 @@ hollow_begin(struct transfer *t, uint64_t earlier)
 		    "restart before the refill would send keys it lacks",
 		    "file=%s op=%s err=%s", path.data, what, strerror(errno));
 	buf_free(&path);
-	publish(t);
 	log_event(LOG_WARN, "transfer: this node's id was a member that held "
 	    "keys and its disk is empty (wiped): no member leaves it keys to "
 	    "send until an anti-entropy repair has refilled it",
 	    "earlier_generation=%llu", (unsigned long long)earlier);
+}
+
+/*
+ * Becomes hollow when it started blank and gossip now says an earlier
+ * run of its id sent (HOLLOW); true when it just did.  publish asks
+ * first, every time.
+ */
+static bool
+hollow_check(struct transfer *t)
+{
+	uint64_t earlier;
+
+	if (!t->blank || t->hollow ||
+	    (earlier = cluster_earlier_sender(t->cfg.cluster)) == 0)
+		return false;
+	hollow_begin(t, earlier);
+	return true;
 }
 
 /* True when DIR/hollow is there: an earlier run was hollow, unrefilled. */
@@ -1552,7 +1576,6 @@ transfer_main(void *arg)
 	struct transfer *t = arg;
 	const struct cluster_view *cur;
 	int64_t delay = t->cfg.poll_ms;
-	uint64_t earlier;
 	bool want;
 
 	thread_name("kvd-transfer");
@@ -1563,9 +1586,8 @@ transfer_main(void *arg)
 		/* Before this node's own placement can end its moving. */
 		atomic_store_explicit(&t->others_unplaced, members_lag(t, cur),
 		    memory_order_relaxed);
-		if (t->blank && !t->hollow &&
-		    (earlier = cluster_earlier_sender(t->cfg.cluster)) != 0)
-			hollow_begin(t, earlier);
+		if (hollow_check(t))
+			publish(t);
 		if (t->hollow)
 			refill(t);
 		if (!cluster_view_same_owners(t->placed, cur)) {
