@@ -267,23 +267,6 @@ struct member_note {
 /* ---- entries ---- */
 
 static bool
-valid_id(const char *s, size_t len)
-{
-	size_t i;
-
-	if (len == 0 || len > RING_ID_MAX)
-		return false;
-	for (i = 0; i < len; i++) {
-		char ch = s[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
-			return false;
-	}
-	return true;
-}
-
-static bool
 valid_address(const char *s, size_t len)
 {
 	char host[NET_HOST_MAX], port[NET_PORT_MAX];
@@ -478,7 +461,7 @@ entries_from_tokens(const char *s, const struct json_tok *toks,
 			goto fail;
 		buf_reset(&sb);
 		json_string_decode(s, &toks[t], &sb);
-		if (!valid_id(sb.data, sb.len))
+		if (!ring_id_valid(sb.data, sb.len))
 			goto fail;
 		memcpy(m->id, sb.data, sb.len + 1);
 
@@ -571,7 +554,7 @@ entries_seed(const char *peers, const char *self_id, const char *self_addr,
 		}
 		idlen = (size_t)(eq - p);
 		alen = (size_t)(end - eq - 1);
-		if (!valid_id(p, idlen)) {
+		if (!ring_id_valid(p, idlen)) {
 			snprintf(err, errlen, "--peers: entry %zu: bad id '%.*s' "
 			    "(want 1-%d of A-Z a-z 0-9 _ -)", item, (int)idlen, p,
 			    RING_ID_MAX);
@@ -1443,7 +1426,7 @@ note_ring(struct cluster *c, const char *id, size_t idlen, const char *json,
 	bool was, now;
 	int vnodes, n;
 
-	if (!valid_id(id, idlen) || strcmp(id, c->self_id) == 0 ||
+	if (!ring_id_valid(id, idlen) || strcmp(id, c->self_id) == 0 ||
 	    ring_from_tokens(json, toks, &vnodes, &n) != 0)
 		return;
 	now = vnodes != c->vnodes || n != c->n;
@@ -1523,7 +1506,7 @@ note_secret(struct cluster *c, const char *id, size_t idlen,
 
 	k = json_object_get(json, toks, 0, "secret");
 	if (k < 0 || (toks[k].type != JSON_TRUE && toks[k].type != JSON_FALSE) ||
-	    !valid_id(id, idlen) || strcmp(id, c->self_id) == 0)
+	    !ring_id_valid(id, idlen) || strcmp(id, c->self_id) == 0)
 		return;
 	said = toks[k].type == JSON_TRUE;
 	pthread_mutex_lock(&c->nmu);
@@ -1649,7 +1632,7 @@ cluster_join_check(struct cluster *c, const char *id, const char *address,
 	int vnodes, n, rc = 0;
 
 	if (c->pool == NULL || id == NULL || address == NULL ||
-	    !valid_id(id, strlen(id)) ||
+	    !ring_id_valid(id, strlen(id)) ||
 	    !valid_address(address, strlen(address)) ||
 	    join_conflicts(c, id, address))
 		return 0;	/* cluster_join says what is wrong */
@@ -1893,7 +1876,7 @@ refuse_stopping(struct cluster *c, int *status, char *err, size_t errlen)
 static bool
 bad_member_id(const char *id, int *status, char *err, size_t errlen)
 {
-	if (id != NULL && valid_id(id, strlen(id)))
+	if (id != NULL && ring_id_valid(id, strlen(id)))
 		return false;
 	*status = 400;
 	snprintf(err, errlen, "bad member id (want 1-%d of A-Z a-z 0-9 _ -)",
@@ -2259,7 +2242,7 @@ cluster_open(struct cluster **out, const struct cluster_config *cfg,
 		snprintf(err, errlen, "cluster: dir, id and address are needed");
 		return -1;
 	}
-	if (!valid_id(cfg->self_id, strlen(cfg->self_id))) {
+	if (!ring_id_valid(cfg->self_id, strlen(cfg->self_id))) {
 		snprintf(err, errlen, "bad node id '%s' (want 1-%d of A-Z a-z "
 		    "0-9 _ -)", cfg->self_id, RING_ID_MAX);
 		return -1;

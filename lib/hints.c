@@ -147,21 +147,6 @@ struct hints {
 	struct hints_stats tot;
 };
 
-static bool
-owner_id_valid(const char *id)
-{
-	size_t i, n = strlen(id);
-
-	if (n == 0 || n > RING_ID_MAX)
-		return false;
-	for (i = 0; i < n; i++)
-		if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' &&
-		    id[i] <= 'Z') || (id[i] >= '0' && id[i] <= '9') ||
-		    id[i] == '_' || id[i] == '-'))
-			return false;
-	return true;
-}
-
 /* Frees a chain of hints linked by next (one nobody else can reach). */
 static void
 hints_free_chain(struct hint *list)
@@ -284,7 +269,7 @@ owner_get(struct hints *h, const char *id, char *err, size_t errlen)
 	for (o = h->owners; o != NULL; o = o->next)
 		if (strcmp(o->id, id) == 0)
 			return o;
-	if (!owner_id_valid(id)) {
+	if (!ring_id_valid(id, strlen(id))) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -580,7 +565,7 @@ hints_drop(struct hints *h, const char *owner, struct hints_stats *st)
 
 	if (st != NULL)
 		memset(st, 0, sizeof(*st));
-	if (owner == NULL || !owner_id_valid(owner)) {
+	if (owner == NULL || !ring_id_valid(owner, strlen(owner))) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -1057,7 +1042,7 @@ hints_open(struct hints **out, const struct hints_config *cfg, char *err,
 		goto fail;
 	}
 	while ((de = readdir(d)) != NULL) {
-		if (!owner_id_valid(de->d_name))
+		if (!ring_id_valid(de->d_name, strlen(de->d_name)))
 			continue;
 		if (owner_get(h, de->d_name, err, errlen) == NULL) {
 			closedir(d);

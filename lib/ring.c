@@ -62,6 +62,23 @@ struct ring {
 	struct ring_point	*points;	/* sorted by (hash, rank) */
 };
 
+bool
+ring_id_valid(const char *id, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > RING_ID_MAX)
+		return false;
+	for (i = 0; i < len; i++) {
+		char ch = id[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
+			return false;
+	}
+	return true;
+}
+
 uint32_t
 ring_hash(const void *key, size_t klen)
 {

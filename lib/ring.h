@@ -24,6 +24,7 @@
 #ifndef KVD_RING_H
 #define KVD_RING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,13 @@
 #define RING_ID_MAX 64
 
 struct ring;
+
+/*
+ * True when id[0..len) is a member id: 1 to RING_ID_MAX bytes, each of
+ * A-Z a-z 0-9 _ -.  The one check of that format, for every module that
+ * reads an id from outside (flags, gossip, hints, routes).
+ */
+bool	ring_id_valid(const char *id, size_t len);
 
 /*
  * The position of key[0..klen) on the circle, for keys and point labels

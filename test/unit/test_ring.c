@@ -101,6 +101,33 @@ test_fnv(void)
 	ok(fnv1a32(NULL, 0) == 0x811c9dc5u, "fnv1a32(NULL, 0) is the basis");
 }
 
+/* ---- ring_id_valid ---- */
+
+static void
+test_id_valid(void)
+{
+	static const struct {
+		const char	*id;
+		bool		 valid;
+	} cases[] = {
+		{ "n1", true }, { "node-1_A", true }, { "Z", true },
+		{ "0123456789012345678901234567890123456789012345678901234567890123",
+		    true },	/* 64 */
+		{ "", false }, { "a b", false }, { "a.b", false },
+		{ "a\"b", false }, { "a\\", false }, { "a/b", false },
+		{ "\xc3\xa9", false },
+		{ "01234567890123456789012345678901234567890123456789012345678901234",
+		    false },	/* 65 */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ok(ring_id_valid(cases[i].id, strlen(cases[i].id)) ==
+		    cases[i].valid, "ring_id_valid(\"%s\") is %s", cases[i].id,
+		    cases[i].valid ? "true" : "false");
+	ok(!ring_id_valid("n1\0x", 4), "an id with a NUL inside is none");
+}
+
 /* ---- ring_hash ---- */
 
 /*
@@ -759,6 +786,7 @@ main(void)
 	test_shares();
 	test_fnv();
 	test_ring_hash();
+	test_id_valid();
 	test_build_errors();
 	test_basics();
 	test_model();
