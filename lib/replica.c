@@ -1880,11 +1880,49 @@ replica_not_durable(struct replica *rp, struct replica_result *res, int err)
 enum line_result { L_APPLIED, L_IGNORED, L_HINTED, L_FAILED };
 
 /*
+ * The owner of a stand-in's line, which starts {"hint":"<owner>", (what
+ * stand_in_call writes: no whitespace, the owner a member id, so never
+ * escaped).  0 when the line does not start with the "hint" member; 1
+ * with owner set and *rest the record's members after the comma; -1
+ * (EDOM) when it starts with it but the owner is no member id (empty,
+ * too long, not a string, escaped, or any other byte), or -1 (EINVAL)
+ * when no record's members follow the owner's: such a line is refused
+ * whole, never read as a record of this node's own, which its "hint"
+ * member (unknown to record_parse) would otherwise make it.
+ */
+static int
+hint_owner(const char *p, size_t len, char owner[RING_ID_MAX + 1],
+    const char **rest)
+{
+	static const char lead[] = "{\"hint\":";
+	const char *id, *q, *end = p + len;
+
+	if (len < sizeof(lead) - 1 || memcmp(p, lead, sizeof(lead) - 1) != 0)
+		return 0;
+	id = p + sizeof(lead) - 1;
+	if (id == end || *id++ != '"' ||
+	    (q = memchr(id, '"', (size_t)(end - id))) == NULL ||
+	    !ring_id_valid(id, (size_t)(q - id))) {
+		errno = EDOM;
+		return -1;
+	}
+	if (q + 1 == end || q[1] != ',') {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(owner, id, (size_t)(q - id));
+	owner[q - id] = '\0';
+	*rest = q + 2;
+	return 1;
+}
+
+/*
  * Handles one record line from a peer: a stand-in's copy, starting with
  * {"hint":"<owner>", is kept as a hint for that owner (unless the owner
  * is this node); any other record goes through the apply rule without
  * waiting for the disk (*seq: its WAL seq, for one store_sync covering a
- * batch).  L_FAILED sets errno: EINVAL malformed, else this node's own.
+ * batch).  L_FAILED sets errno: EINVAL malformed, EDOM a "hint" member
+ * naming no member id, else this node's own.
  */
 static enum line_result
 serve_line(struct replica *rp, struct record_scratch *sc, struct version *v,
@@ -1892,21 +1930,20 @@ serve_line(struct replica *rp, struct record_scratch *sc, struct version *v,
 {
 	char owner[RING_ID_MAX + 1] = "";
 	struct buf rec = BUF_INIT, flat = BUF_INIT;
-	const char *q, *key;
+	const char *rest, *key;
 	size_t klen;
 	int rc;
 
 	*seq = 0;
-	if (len > 9 && memcmp(p, "{\"hint\":\"", 9) == 0 &&
-	    (q = memchr(p + 9, '"', len - 9)) != NULL &&
-	    (size_t)(q - p - 9) <= RING_ID_MAX && q + 1 < p + len &&
-	    q[1] == ',') {
-		memcpy(owner, p + 9, (size_t)(q - p - 9));
-		owner[q - p - 9] = '\0';
+	switch (hint_owner(p, len, owner, &rest)) {
+	case -1:
+		return L_FAILED;
+	case 1:
 		buf_putc(&rec, '{');
-		buf_append(&rec, q + 2, (size_t)(p + len - q - 2));
+		buf_append(&rec, rest, (size_t)(p + len - rest));
 		p = rec.data;
 		len = rec.len;
+		break;
 	}
 	if (record_parse(sc, p, len, &key, &klen, v) != 0 || klen == 0 ||
 	    klen > STORE_KEY_MAX) {

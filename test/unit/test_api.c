@@ -1121,6 +1121,18 @@ test_internal(void)
 		    "\"removed\":false}]}",
 		"{\"members\":[{\"id\":\"n5\",\"address\":\"h:1\",\"ver\":1}]}",
 	};
+	/* "hint" values that are no member id ([A-Za-z0-9_-], 1 to 64) */
+	static const char *const bad_hint_owners[] = {
+		"\"\"",
+		"\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		    "aaa\"",	/* 65 */
+		"\"n\\\"9\"", "\"n9\\\"\"", "\"n\\u0039\"", "\"bad id\"",
+		"5", "null", "[\"n9\"]",
+	};
+	/* a member id as owner, no record after it */
+	static const char *const no_record[] = {
+		"{\"hint\":\"n9\"}", "{\"hint\":\"n9\"", "{\"hint\":\"n9\" ,}",
+	};
 	struct reply r = { 0 };
 	struct buf rec = BUF_INIT, b = BUF_INIT;
 	char root[17];
@@ -1156,6 +1168,39 @@ test_internal(void)
 	SEND("POST", "/internal/replicate", NULL, b.data, &r);
 	expect(&r, 200, NULL, "a hint for this node itself");
 	ok(jbool(&r, "applied", true), "... is applied here");
+	/*
+	 * A line led by the "hint" member is a stand-in's copy: an owner that
+	 * is no member id is refused, never applied to this node's store.
+	 */
+	for (i = 0; i < sizeof(bad_hint_owners) / sizeof(bad_hint_owners[0]);
+	    i++) {
+		char key[16], path[32], what[128];
+
+		snprintf(key, sizeof(key), "bh%zu", i);
+		snprintf(path, sizeof(path), "/kv/%s", key);
+		make_record(key, "hv", false, "t.00000001", 1, &rec);
+		buf_reset(&b);
+		buf_printf(&b, "{\"hint\":%s,%s", bad_hint_owners[i],
+		    rec.data + 1);
+		SEND("POST", "/internal/replicate", NULL, b.data, &r);
+		snprintf(what, sizeof(what), "replicate a hint for owner %s",
+		    bad_hint_owners[i]);
+		expect(&r, 400, "bad owner id", what);
+		buf_putc(&b, '\n');
+		SEND("POST", "/internal/batch", NULL, b.data, &r);
+		snprintf(what, sizeof(what), "batch a hint for owner %s",
+		    bad_hint_owners[i]);
+		expect(&r, 400, "bad owner id at byte 0", what);
+		GET("GET", path, NULL, &r);
+		ok(r.status == 404, "... and %s is not applied here (%d)", key,
+		    r.status);
+	}
+
+	/* A member id as owner, but no record after it: malformed. */
+	for (i = 0; i < sizeof(no_record) / sizeof(no_record[0]); i++) {
+		SEND("POST", "/internal/replicate", NULL, no_record[i], &r);
+		expect(&r, 400, "malformed record", no_record[i]);
+	}
 
 	/* /internal/fetch/KEY */
 	GET("GET", "/internal/fetch/r1", NULL, &r);
