@@ -2109,8 +2109,8 @@ handle_nodes(struct node *nd, struct server_response *res)
 	    "\"handed_over\":%llu,\"refused\":%llu,\"set_aside\":%llu,"
 	    "\"dropped\":%llu}",
 	    (unsigned long long)hs.pending, (unsigned long long)hs.bytes,
-	    (long long)hs.oldest_ms, (long long)(hs.oldest_ms > 0 ? now -
-	    hs.oldest_ms : 0), (unsigned long long)hs.delivered,
+	    (long long)hs.oldest_ms, (long long)hs.oldest_age_ms,
+	    (unsigned long long)hs.delivered,
 	    (unsigned long long)hs.handed_over, (unsigned long long)hs.refused,
 	    (unsigned long long)hs.set_aside, (unsigned long long)hs.dropped);
 	aside_stats(nd->aside, &ss);
@@ -2151,7 +2151,6 @@ handle_admin_hints(struct node *nd, struct server_response *res)
 	struct hints_stats tot, *ow;
 	struct liveness_info li;
 	size_t n, i, k;
-	int64_t now = clock_wall_ms();
 	ssize_t mi;
 
 	if ((ow = calloc(ADMIN_OWNERS_MAX, sizeof(*ow))) == NULL) {
@@ -2169,7 +2168,7 @@ handle_admin_hints(struct node *nd, struct server_response *res)
 	    "\"oldest_ms\":%lld,\"oldest_age_ms\":%lld,\"dropped\":%llu,"
 	    "\"owners\":[", (unsigned long long)tot.pending,
 	    (unsigned long long)tot.bytes, (long long)tot.oldest_ms,
-	    (long long)(tot.oldest_ms > 0 ? now - tot.oldest_ms : 0),
+	    (long long)tot.oldest_age_ms,
 	    (unsigned long long)tot.dropped);
 	for (i = 0; i < n; i++) {
 		for (mi = -1, k = 0; k < v->nmembers; k++)
@@ -2191,7 +2190,7 @@ handle_admin_hints(struct node *nd, struct server_response *res)
 		    "\"failures\":%llu,\"last_error\":",
 		    (unsigned long long)ow[i].pending,
 		    (unsigned long long)ow[i].bytes, (long long)ow[i].oldest_ms,
-		    (long long)(now - ow[i].oldest_ms),
+		    (long long)ow[i].oldest_age_ms,
 		    (unsigned long long)ow[i].failures);
 		put_string_or_null(&res->body, ow[i].last_error);
 		buf_putc(&res->body, '}');
@@ -3344,8 +3343,7 @@ scrape(struct api *a)
 	sc->paxos_disk_bytes = (double)ps.log_bytes;
 	sc->snapshot_age = (double)(wall - since) / 1000.0;
 	sc->hints = (double)hs.pending;
-	sc->hint_age = hs.oldest_ms ?
-	    (double)(wall - hs.oldest_ms) / 1000.0 : 0;
+	sc->hint_age = (double)hs.oldest_age_ms / 1000.0;
 	sc->hint_bytes = (double)hs.bytes;
 	sc->hint_disk_bytes = (double)hs.disk_bytes;
 	sc->ae_repairs = (double)(as.keys_received + as.keys_sent);

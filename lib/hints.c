@@ -18,6 +18,14 @@
  * stand-in as that same line behind {"hint":"<owner>", so it keeps the
  * time it was first taken, and its age, from holder to holder: take()
  * keeps a leading "at" (one ahead of this node's clock is taken as now).
+ * Any other leading "at" (not an integer of up to 18 digits, negative,
+ * a fraction) is no time: the hint is taken now, and that member stays
+ * behind the new "at", ignored like any unknown member (json_object_get
+ * and hint_at read the first of two).  The stats (hints_stats,
+ * hints_owners) give each oldest time with its age on this node's clock,
+ * once more taking a time ahead of the clock as now: the clock may have
+ * stepped back since a hint was taken, or the log come from a clock
+ * ahead, and no reader is shown a negative age.
  *
  * SHARED FSYNCS.  A hint is acknowledged only once its fsync returned,
  * but hints taken together share one: a stand-in serving a body of
@@ -496,6 +504,21 @@ owner_oldest(const struct owner *o)
 	return oldest;
 }
 
+/*
+ * Sets st's oldest_age_ms from its oldest_ms, on this node's clock at
+ * now.  A time ahead of now (the clock stepped back since the hint was
+ * taken, or its log was written under a clock ahead) counts as now, as
+ * take() counts a handed-over one: neither is ever shown ahead, and an
+ * age is never below zero.
+ */
+static void
+stats_age(struct hints_stats *st, int64_t now)
+{
+	if (st->oldest_ms > now)
+		st->oldest_ms = now;
+	st->oldest_age_ms = st->oldest_ms > 0 ? now - st->oldest_ms : 0;
+}
+
 void
 hints_stats(struct hints *h, const char *owner, struct hints_stats *st)
 {
@@ -520,13 +543,15 @@ hints_stats(struct hints *h, const char *owner, struct hints_stats *st)
 		st->disk_bytes += ws.disk_bytes;
 	}
 	pthread_mutex_unlock(&h->mu);
+	stats_age(st, clock_wall_ms());
 }
 
 size_t
 hints_owners(struct hints *h, struct hints_stats *out, size_t max)
 {
 	struct owner *o;
-	size_t n = 0;
+	size_t n = 0, i;
+	int64_t now;
 
 	pthread_mutex_lock(&h->mu);
 	for (o = h->owners; o != NULL; o = o->next) {
@@ -540,6 +565,9 @@ hints_owners(struct hints *h, struct hints_stats *out, size_t max)
 		n++;
 	}
 	pthread_mutex_unlock(&h->mu);
+	now = clock_wall_ms();
+	for (i = 0; i < n && i < max; i++)
+		stats_age(&out[i], now);
 	return n;
 }
 

@@ -65,7 +65,10 @@ struct hints_stats {
 	uint64_t	bytes;		/* their record bytes (in memory) */
 	uint64_t	disk_bytes;	/* bytes of the WALs' segment files now
 					   (hints_stats only; wal_stats) */
-	int64_t		oldest_ms;	/* wall clock when the oldest was taken, 0 none */
+	int64_t		oldest_ms;	/* wall clock when the oldest was taken, 0 none;
+					   never ahead of this node's clock */
+	int64_t		oldest_age_ms;	/* now - oldest_ms on this node's
+					   clock, >= 0 (0 none) */
 	uint64_t	added;		/* since start (totals only) */
 	uint64_t	delivered;	/* acknowledged by their owner since start
 					   (by the key's current replicas for an

@@ -21,6 +21,7 @@
 #include "hints.h"
 #include "log.h"
 #include "tap.h"
+#include "wal.h"
 
 static struct hints *
 open_at(const char *dir)
@@ -528,6 +529,77 @@ test_carried_age(void)
 	hints_close(h);
 }
 
+/*
+ * A hint whose time is ahead of this node's clock when it is read (the
+ * clock stepped back since it was taken, or its log came from a node
+ * whose clock ran ahead) counts as taken now: its time is never shown
+ * ahead of the clock, nor its age below zero.
+ */
+static void
+test_time_ahead(void)
+{
+	static const char v[] = "\"v\":{\"clock\":{},\"ts\":1,\"value\":\"x\"}}";
+	struct hints_stats st, ow[8];
+	struct hints *h;
+	struct wal *w;
+	char dir[512], path[600], rec[256], err[256];
+	int64_t t0, t1, future;
+	uint64_t seq;
+	size_t i, n;
+
+	tap_tmp_fresh(dir, sizeof(dir), "ahead");
+	mkdir(dir, 0755);
+	snprintf(path, sizeof(path), "%s/hints", dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/hints/g", dir);
+	mkdir(path, 0755);
+	if (wal_open(&w, path, 0, NULL, NULL, false, err, sizeof(err)) != 0) {
+		ok(0, "wal_open %s: %s", path, err);
+		return;
+	}
+	future = clock_wall_ms() + 86400000;
+	snprintf(rec, sizeof(rec), "{\"at\":%lld,\"key\":\"k1\",%s",
+	    (long long)future, v);
+	ok(wal_append(w, rec, strlen(rec), &seq) == 0, "a hint log holding a "
+	    "hint taken a day ahead of this clock");
+	wal_close(w);
+	if ((h = open_at(dir)) == NULL)
+		return;
+	t0 = clock_wall_ms();
+	hints_stats(h, "g", &st);
+	t1 = clock_wall_ms();
+	ok(st.pending == 1 && st.oldest_ms >= t0 && st.oldest_ms <= t1,
+	    "hints_stats: its time is now, not ahead (%lld, now %lld)",
+	    (long long)st.oldest_ms, (long long)t1);
+	ok(st.oldest_age_ms >= 0 && st.oldest_age_ms <= t1 - t0,
+	    "... and its age 0, never below (%lld ms)",
+	    (long long)st.oldest_age_ms);
+	hints_stats(h, NULL, &st);
+	ok(st.oldest_ms <= clock_wall_ms() && st.oldest_age_ms >= 0,
+	    "the totals too (%lld, age %lld)", (long long)st.oldest_ms,
+	    (long long)st.oldest_age_ms);
+	n = hints_owners(h, ow, 8);
+	for (i = 0; i < n && i < 8 && strcmp(ow[i].owner, "g") != 0; i++)
+		;
+	ok(i < n && i < 8 && ow[i].oldest_ms <= clock_wall_ms() &&
+	    ow[i].oldest_age_ms >= 0, "hints_owners too (%lld, age %lld)",
+	    i < n && i < 8 ? (long long)ow[i].oldest_ms : 0LL,
+	    i < n && i < 8 ? (long long)ow[i].oldest_age_ms : 0LL);
+	/* A hint taken a second ago is a second old (or more). */
+	snprintf(rec, sizeof(rec), "{\"at\":%lld,\"key\":\"k2\",%s",
+	    (long long)(clock_wall_ms() - 1000), v);
+	ok(hints_add(h, "i", rec, strlen(rec)) == 0, "a hint taken 1 s ago");
+	hints_stats(h, "i", &st);
+	t1 = clock_wall_ms();
+	ok(st.oldest_age_ms >= 1000 && st.oldest_age_ms <= t1 - st.oldest_ms,
+	    "... is 1 s old or more, on this clock (%lld ms)",
+	    (long long)st.oldest_age_ms);
+	hints_stats(h, "none", &st);
+	ok(st.oldest_ms == 0 && st.oldest_age_ms == 0, "an owner without "
+	    "hints: no time, age 0");
+	hints_close(h);
+}
+
 int
 main(void)
 {
@@ -538,6 +610,7 @@ main(void)
 	test_batch();
 	test_when_durable();
 	test_carried_age();
+	test_time_ahead();
 	tap_rm_rf(tap_tmproot);
 	return tap_done();
 }
