@@ -24,6 +24,12 @@
  *     {"error":...} line;
  *   - a coordinator ends with a status the route answers (200, 201,
  *     204, 404, 412 or 503), whatever the owners said;
+ *   - only an answer that is a JSON object whose "ok" is true counts as
+ *     a promise, an accept or a commit (lines that merely start like
+ *     one, `{"ok":trueX`, `{"ok":true,"x`, do not), and this node alone
+ *     is no majority of three: any answer but 503 takes one such line
+ *     (a majority of promises), and a write that succeeded three (a
+ *     promise, an accept and a commit);
  *   - whatever ballot a refusal named, this node's ballots keep rising
  *     (paxos_ballot_next: each above the one before, or EOVERFLOW),
  *     never wrapping to ts 0.
@@ -223,6 +229,28 @@ check_ballots_rise(void)
 	}
 }
 
+/* How many lines of s[0..n) are a JSON object whose "ok" is true. */
+static size_t
+count_ok_lines(const char *s, size_t n)
+{
+	const char *p, *end = s + n, *nl;
+	struct json_tok *toks;
+	size_t k = 0;
+	int f;
+
+	for (p = s; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		toks = NULL;
+		k += json_parse_alloc(p, (size_t)(nl - p), &toks) >= 1 &&
+		    toks[0].type == JSON_OBJECT &&
+		    (f = json_object_get(p, toks, 0, "ok")) >= 0 &&
+		    toks[f].type == JSON_TRUE;
+		free(toks);
+	}
+	return k;
+}
+
 static void
 coordinate(bool read, const char *in, size_t len)
 {
@@ -243,6 +271,8 @@ coordinate(bool read, const char *in, size_t len)
 	}
 	CHECK(res.status == 200 || res.status == 201 || res.status == 204 ||
 	    res.status == 404 || res.status == 412 || res.status == 503);
+	CHECK(res.status == 503 || count_ok_lines(in, len) >= 1);
+	CHECK(read || res.status >= 300 || count_ok_lines(in, len) >= 3);
 	replica_result_free(&res);
 	check_ballots_rise();
 }

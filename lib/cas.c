@@ -133,6 +133,14 @@
  *		counts it as a failed owner and its 503 says the clocks differ
  *	{"ok":false,"error":"..."}	this owner failed (its disk)
  *
+ * The coordinator reads each answer as JSON (answer_read): an object
+ * whose "ok" is true is a promise, an accept or a commit, and a
+ * promise's members must read ("anoop" is true or false, "av" is there
+ * unless "anoop" is true); "ok" false with "beat" is a refusal.  Any
+ * other line, one that merely starts like an answer included, counts as
+ * a failed call: that owner did not answer usably, and the others may
+ * still make the majority.
+ *
  * A malformed line makes the whole request a 400 before anything is
  * done.  Promises and accepts of a request share one fsync; so do the
  * store writes of its commits.  With a cluster secret, these routes are
@@ -655,12 +663,21 @@ out:
 
 enum sstate { S_WAIT, S_OK, S_REFUSED, S_FAIL };
 
+/* A promise's members, as promise_read found them. */
+struct promise {
+	bool		 has_c, has_a, anoop, has_v;
+	struct ballot	 c;		/* the most recent commit */
+	struct ballot	 a;		/* the proposal in progress: its ballot, */
+	struct version	 av;		/* and version unless anoop */
+	struct version	 v;		/* the version in the owner's store */
+};
+
 struct slot {
 	struct cas_owner o;
 	enum sstate	 st;
 	uint64_t	 beat;		/* refused: go above this ts */
 	uint64_t	 ahead_s;	/* failed: the ballot was this far ahead of its clock */
-	struct buf	 answer;	/* ok: the answer line (prepares) */
+	struct promise	 pr;		/* ok: what a prepare's owner promised */
 };
 
 /*
@@ -702,7 +719,8 @@ phase_new(struct cas *c, enum kind k, const struct cas_owner *o, size_t n)
 	buf_init(&ph->rec);
 	for (i = 0; i < n; i++) {
 		ph->s[i].o = o[i];
-		buf_init(&ph->s[i].answer);
+		version_init(&ph->s[i].pr.av);
+		version_init(&ph->s[i].pr.v);
 	}
 	return ph;
 }
@@ -720,8 +738,10 @@ phase_unref(struct phase *ph)
 	pthread_mutex_unlock(&ph->mu);
 	if (!last)
 		return;
-	for (i = 0; i < ph->n; i++)
-		buf_free(&ph->s[i].answer);
+	for (i = 0; i < ph->n; i++) {
+		version_free(&ph->s[i].pr.av);
+		version_free(&ph->s[i].pr.v);
+	}
 	buf_free(&ph->rec);
 	pthread_mutex_destroy(&ph->mu);
 	pthread_cond_destroy(&ph->cv);
@@ -729,47 +749,117 @@ phase_unref(struct phase *ph)
 }
 
 /*
+ * Reads a promise's members from the answer object at toks[0] into p
+ * (whose versions are empty): "c" and "a" ballots, "av" the version of
+ * the proposal in progress, which "anoop":true replaces by an empty one
+ * (false, or no "anoop", is not one), "v" the store's version; each
+ * member only when there is one.  -1 when one does not read.
+ */
+static int
+promise_read(const char *s, const struct json_tok *toks, struct promise *p)
+{
+	int hc, ha, i;
+
+	if ((hc = paxos_json_get_ballot(s, toks, 0, "c", &p->c)) < 0 ||
+	    (ha = paxos_json_get_ballot(s, toks, 0, "a", &p->a)) < 0)
+		return -1;
+	p->has_c = hc > 0;
+	p->has_a = ha > 0;
+	if ((i = json_object_get(s, toks, 0, "anoop")) >= 0) {
+		if (toks[i].type != JSON_TRUE && toks[i].type != JSON_FALSE)
+			return -1;
+		p->anoop = toks[i].type == JSON_TRUE;
+	}
+	if (p->has_a && !p->anoop &&
+	    ((i = json_object_get(s, toks, 0, "av")) < 0 ||
+	    version_from_json(&p->av, s, toks, i) != 0))
+		return -1;
+	if ((i = json_object_get(s, toks, 0, "v")) >= 0) {
+		if (version_from_json(&p->v, s, toks, i) != 0)
+			return -1;
+		p->has_v = true;
+	}
+	return 0;
+}
+
+/*
+ * What an owner's answer line s[0..len) says (THE WIRE FORMAT): S_OK for
+ * a JSON object whose "ok" is true (for a prepare, also a promise that
+ * reads: promise_read, into *p); S_REFUSED with *beat for "ok" false and
+ * a "beat"; anything else is S_FAIL, a call whose owner did not answer
+ * usably, with *ahead_s for "ok" false and an "ahead_s" (at least 1: it
+ * said so).  One that merely starts like an answer (`{"ok":trueX`) is
+ * no answer.
+ */
+static enum sstate
+answer_read(enum kind k, const char *s, size_t len, uint64_t *beat,
+    uint64_t *ahead_s, struct promise *p)
+{
+	struct json_tok stack[TOKS_STACK], *toks = stack;
+	enum sstate st = S_FAIL;
+	int i;
+
+	if (json_parse_grow(s, len, &toks, TOKS_STACK) < 1 ||
+	    toks[0].type != JSON_OBJECT ||
+	    (i = json_object_get(s, toks, 0, "ok")) < 0)
+		goto out;
+	if (toks[i].type == JSON_TRUE) {
+		if (k != K_PREPARE || promise_read(s, toks, p) == 0)
+			st = S_OK;
+		goto out;
+	}
+	if (toks[i].type != JSON_FALSE)
+		goto out;
+	if ((i = json_object_get(s, toks, 0, "beat")) >= 0) {
+		if (toks[i].type == JSON_NUMBER &&
+		    json_get_u64(s, &toks[i], beat) == 0)
+			st = S_REFUSED;
+	} else if ((i = json_object_get(s, toks, 0, "ahead_s")) >= 0 &&
+	    toks[i].type == JSON_NUMBER && json_get_u64(s, &toks[i],
+	    ahead_s) == 0)
+		*ahead_s += *ahead_s == 0;
+out:
+	if (toks != stack)
+		free(toks);
+	return st;
+}
+
+/*
  * Records owner i's answer (ok: the call succeeded and answer[0..len) is
- * its line) and wakes the coordinator.  A commit of a version that
- * failed on another owner leaves a hint for it here.
+ * its line, as answer_read reads it) and wakes the coordinator.  A
+ * commit of a version that failed on another owner leaves a hint for it
+ * here.
  */
 static void
 phase_record(struct phase *ph, size_t i, bool ok, const char *answer,
     size_t len)
 {
 	static struct log_limit ahead_limit = LOG_LIMIT_INIT;
-	static const char ahead[] = "{\"ok\":false,\"ahead_s\":";
 	struct slot *s = &ph->s[i];
+	struct promise pr = { 0 };
 	enum sstate st = S_FAIL;
 	uint64_t beat = 0, ahead_s = 0;
-	size_t j;
 
-	if (ok && answer != NULL && len >= 10 &&
-	    memcmp(answer, "{\"ok\":true", 10) == 0)
-		st = S_OK;
-	else if (ok && answer != NULL && len > 19 &&
-	    memcmp(answer, "{\"ok\":false,\"beat\":", 19) == 0) {
-		for (j = 19; j < len && answer[j] >= '0' && answer[j] <= '9' &&
-		    beat < UINT64_MAX / 10; j++)
-			beat = beat * 10 + (uint64_t)(answer[j] - '0');
-		st = S_REFUSED;
-	} else if (ok && answer != NULL && len > sizeof(ahead) - 1 &&
-	    memcmp(answer, ahead, sizeof(ahead) - 1) == 0) {
-		for (j = sizeof(ahead) - 1; j < len && answer[j] >= '0' &&
-		    answer[j] <= '9' && ahead_s < UINT64_MAX / 10; j++)
-			ahead_s = ahead_s * 10 + (uint64_t)(answer[j] - '0');
-		ahead_s += ahead_s == 0;	/* it said so */
+	version_init(&pr.av);
+	version_init(&pr.v);
+	if (ok && answer != NULL)
+		st = answer_read(ph->kind, answer, len, &beat, &ahead_s, &pr);
+	if (st != S_REFUSED)
+		beat = 0;
+	if (ahead_s > 0)
 		log_event_limited(&ahead_limit, LOG_WARN, "paxos: an owner "
 		    "refused this node's ballot as ahead of its clock by more "
 		    "than the skew kvd tolerates", "owner=%s ahead_s=%" PRIu64
 		    " max_s=%d", s->o.id, ahead_s, CLOCK_SKEW_MAX_S);
-	}
 	pthread_mutex_lock(&ph->mu);
 	s->st = st;
 	s->beat = beat;
 	s->ahead_s = ahead_s;
-	if (st == S_OK && ph->kind == K_PREPARE)
-		buf_append(&s->answer, answer, len);
+	if (st == S_OK && ph->kind == K_PREPARE) {
+		s->pr = pr;		/* moved */
+		version_init(&pr.av);
+		version_init(&pr.v);
+	}
 	if (st == S_OK)
 		ph->ok++;
 	else if (st == S_REFUSED)
@@ -778,6 +868,8 @@ phase_record(struct phase *ph, size_t i, bool ok, const char *answer,
 		ph->failed++;
 	pthread_cond_broadcast(&ph->cv);
 	pthread_mutex_unlock(&ph->mu);
+	version_free(&pr.av);
+	version_free(&pr.v);
 	if (st == S_FAIL && ph->kind == K_COMMIT && ph->rec.len > 0 && !s->o.self)
 		ph->c->net.hint(ph->c->net.arg, &s->o, ph->rec.data, ph->rec.len);
 }
@@ -976,52 +1068,33 @@ phase_outcome(struct req *r, struct phase *ph, int got, int need)
 }
 
 /*
- * Reads one promise line into r's view: the proposal in progress with
- * the highest ballot, the most recent commit (*mrc), the store winner.
- * -1 when malformed.
+ * Adds one owner's promise (answer_read's) to r's view: the proposal in
+ * progress with the highest ballot, the most recent commit (*mrc), the
+ * store winner.
  */
-static int
-take_promise(struct req *r, const char *s, size_t len, struct ballot *mrc)
+static void
+take_promise(struct req *r, const struct promise *p, struct ballot *mrc)
 {
-	struct json_tok stack[TOKS_STACK], *toks = stack;
-	struct ballot c, a;
-	struct version v;
-	int n, i, hc, ha, rc = -1;
+	int cmp;
 
-	version_init(&v);
-	if ((n = json_parse_grow(s, len, &toks, TOKS_STACK)) < 1 || toks[0].type != JSON_OBJECT ||
-	    (hc = paxos_json_get_ballot(s, toks, 0, "c", &c)) < 0 ||
-	    (ha = paxos_json_get_ballot(s, toks, 0, "a", &a)) < 0)
-		goto out;
-	if (hc && ballot_cmp(&c, mrc) > 0)
-		*mrc = c;
-	if (ha && (!r->ip || ballot_cmp(&a, &r->ip_b) > 0)) {
+	if (p->has_c && ballot_cmp(&p->c, mrc) > 0)
+		*mrc = p->c;
+	if (p->has_a && (!r->ip || ballot_cmp(&p->a, &r->ip_b) > 0)) {
 		r->ip = true;
-		r->ip_b = a;
-		r->ip_noop = json_object_get(s, toks, 0, "anoop") >= 0;
-		if (!r->ip_noop && ((i = json_object_get(s, toks, 0, "av")) < 0 ||
-		    version_from_json(&r->ip_v, s, toks, i) != 0))
-			goto out;
+		r->ip_b = p->a;
+		r->ip_noop = p->anoop;
+		if (!p->anoop)
+			version_copy(&r->ip_v, &p->av);
 	}
 	r->promises++;
-	if ((i = json_object_get(s, toks, 0, "v")) >= 0) {
-		if (version_from_json(&v, s, toks, i) != 0)
-			goto out;
-		if (!r->have || version_cmp(&v, &r->w) > 0) {
-			version_free(&r->w);
-			r->w = v;		/* moved */
-			version_init(&v);
+	if (p->has_v) {
+		if (!r->have || (cmp = version_cmp(&p->v, &r->w)) > 0) {
+			version_copy(&r->w, &p->v);
 			r->holding = 1;
-		} else if (version_cmp(&v, &r->w) == 0)
+		} else if (cmp == 0)
 			r->holding++;
 		r->have = true;
 	}
-	rc = 0;
-out:
-	if (toks != stack)
-		free(toks);
-	version_free(&v);
-	return rc;
 }
 
 /*
@@ -1060,11 +1133,8 @@ do_prepare(struct req *r)
 		memset(&mrc, 0, sizeof(mrc));
 		pthread_mutex_lock(&ph->mu);
 		for (i = 0; i < ph->n; i++)
-			if (ph->s[i].st == S_OK && take_promise(r,
-			    ph->s[i].answer.data, ph->s[i].answer.len, &mrc) != 0) {
-				r->why = "malformed promise";
-				st = STEP_FAILED;
-			}
+			if (ph->s[i].st == S_OK)
+				take_promise(r, &ph->s[i].pr, &mrc);
 		pthread_mutex_unlock(&ph->mu);
 		/* Only a proposal above every commit reported is in progress. */
 		if (r->ip && ballot_cmp(&r->ip_b, &mrc) <= 0)

@@ -68,8 +68,11 @@ static bool (*send_hook)(struct node *from, struct node *to,
  */
 static const char *inject;
 static bool inject_on[NODES];
-/* The answer of every prepare to a node whose replace_on is set. */
-static const char *replace;
+/*
+ * The answer of every call on replace_route (NULL: prepares) to a node
+ * whose replace_on is set.
+ */
+static const char *replace, *replace_route;
 static bool replace_on[NODES];
 
 static struct node *
@@ -121,7 +124,8 @@ t_send(void *arg, const struct cas_owner *o, const char *route,
 		return;
 	}
 	pthread_mutex_lock(&net_mu);
-	if (replace_on[to - nodes] && strcmp(route, CAS_ROUTE_PREPARE) == 0) {
+	if (replace_on[to - nodes] && strcmp(route, replace_route != NULL ?
+	    replace_route : CAS_ROUTE_PREPARE) == 0) {
 		buf_reset(&ans);
 		buf_puts(&ans, replace);
 		buf_putc(&ans, '\n');
@@ -703,6 +707,118 @@ test_ahead(void)
 	close_nodes();
 }
 
+/*
+ * An owner's answer counts as a promise or an accept only when it is a
+ * JSON object whose "ok" is true; one that merely starts like one, or
+ * a promise whose members do not read, is a failed call, as if that
+ * owner had not answered.
+ */
+static void
+test_malformed_answers(void)
+{
+	static const char *const bad[] = {
+		"{\"ok\":trueX}", "{\"ok\":true,\"garbage", "{\"ok\":true}x",
+		"{\"ok\":true", "{\"ok\":truest}", "{\"ok\":true,}",
+		"{\"ok\":\"true\"}", "{\"ok\":1}", "[{\"ok\":true}]",
+		"{\"ok\":true}{\"ok\":true}",
+	};
+	static const char *const bad_promise[] = {
+		"{\"ok\":true,\"c\":\"nonsense\"}",
+		"{\"ok\":true,\"a\":\"1:n9.x\"}",	/* neither av nor anoop */
+		"{\"ok\":true,\"v\":{}}",
+	};
+	char key[32];
+	struct res r;
+	size_t i;
+
+	open_nodes();
+	replace_route = CAS_ROUTE_ACCEPT;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(key, sizeof(key), "acc%zu", i);
+		replace = bad[i];
+		replace_on[1] = replace_on[2] = true;
+		r = put(0, key, "new", "v", 0);
+		replace_on[1] = replace_on[2] = false;
+		ok(r.status == 503 && stored_is(0, key, "-") &&
+		    stored_is(1, key, "-") && stored_is(2, key, "-"),
+		    "n2 and n3 answer an accept with %s: no accept, 503, "
+		    "written nowhere (%d)", bad[i], r.status);
+		buf_free(&r.etag);
+	}
+	replace_route = NULL;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]) +
+	    sizeof(bad_promise) / sizeof(bad_promise[0]); i++) {
+		snprintf(key, sizeof(key), "pro%zu", i);
+		replace = i < sizeof(bad) / sizeof(bad[0]) ? bad[i] :
+		    bad_promise[i - sizeof(bad) / sizeof(bad[0])];
+		replace_on[1] = true;
+		r = put(0, key, "new", "v", 0);
+		replace_on[1] = false;
+		ok(r.status == 201 && stored_is(0, key, "v") &&
+		    stored_is(2, key, "v"), "n2 answers a prepare with %s: "
+		    "n1 and n3 are the majority (%d %s)", replace, r.status,
+		    r.error);
+		buf_free(&r.etag);
+	}
+	close_nodes();
+}
+
+/*
+ * A promise's "anoop" makes its proposal in progress an empty one only
+ * when it is true: "anoop":false with "av" is a proposal, finished like
+ * any other; any other "anoop" is a malformed promise.
+ */
+static void
+test_anoop(void)
+{
+	static const char *const not_bool[] = { "0", "\"x\"", "null" };
+	struct version w, p;
+	struct buf ans = BUF_INIT;
+	struct ballot b;
+	struct res r;
+	size_t i;
+
+	open_nodes();
+	version_init(&w);
+	version_init(&p);
+	put_base("an");
+	propose_on_stored(0, "an", &w, &p, "n9.prop", "p", clock_wall_ms());
+	b = ballot_at(0, "n9.prop");
+	buf_puts(&ans, "{\"ok\":true,\"a\":\"");
+	ballot_format(&b, &ans);
+	buf_puts(&ans, "\",\"anoop\":false,\"av\":");
+	version_to_json(&p, &ans);
+	buf_putc(&ans, '}');
+	replace = ans.data;
+	replace_on[1] = true;
+	r = get(0, "an");
+	replace_on[1] = false;
+	ok(r.status == 200 && strcmp(r.value, "p") == 0 &&
+	    stored_is(0, "an", "p") && stored_is(2, "an", "p"),
+	    "n2 promises with \"anoop\":false and av p: p is finished and "
+	    "read (%d %s)", r.status, r.value);
+	buf_free(&r.etag);
+	for (i = 0; i < sizeof(not_bool) / sizeof(not_bool[0]); i++) {
+		buf_reset(&ans);
+		buf_puts(&ans, "{\"ok\":true,\"a\":\"");
+		b = ballot_at(0, "n9.prop");
+		ballot_format(&b, &ans);
+		buf_printf(&ans, "\",\"anoop\":%s}", not_bool[i]);
+		replace = ans.data;
+		replace_on[1] = true;
+		r = get(0, "an");
+		replace_on[1] = false;
+		ok(r.status == 200 && strcmp(r.value, "p") == 0,
+		    "n2 promises with \"anoop\":%s: malformed, n1 and n3 "
+		    "answer (%d %s)", not_bool[i], r.status, r.value);
+		buf_free(&r.etag);
+	}
+	buf_free(&ans);
+	version_free(&w);
+	version_free(&p);
+	close_nodes();
+}
+
 /* A proposal built on an old value is not finished (FINISHING). */
 static void
 test_stale_not_finished(void)
@@ -1012,6 +1128,8 @@ main(void)
 	test_finish();
 	test_far_ballot();
 	test_ahead();
+	test_malformed_answers();
+	test_anoop();
 	test_stale_not_finished();
 	test_spread();
 	test_own_write();
