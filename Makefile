@@ -49,7 +49,7 @@ UNITS	= test/unit/test_antientropy test/unit/test_api test/unit/test_aside \
 	  test/unit/test_record test/unit/test_ring test/unit/test_server \
 	  test/unit/test_servers \
 	  test/unit/test_sha256 test/unit/test_snapshot test/unit/test_store \
-	  test/unit/test_varint test/unit/test_vclock test/unit/test_version \
+	  test/unit/test_stream test/unit/test_varint test/unit/test_vclock test/unit/test_version \
 	  test/unit/test_wal test/unit/test_workq
 
 all: kvd kvctl

@@ -28,7 +28,7 @@ FLAGS="$COMMON -fsanitize=fuzzer,address,undefined"
 
 if [ $# -eq 0 ]; then
 	set -- http_request http_response chunked json wal record snapshot codec \
-	    members batch paxos peer_batch digests hints
+	    members batch paxos peer_batch digests hints stream_answer
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/kvd-fuzz.XXXXXX") || exit 2

@@ -8,8 +8,10 @@
  * the workq.  The flush loops: it takes the queued records (whole lines,
  * at most BATCH_BYTES of them, at least one), posts them as one body to
  * the route, calls their callbacks (each with its line of the answer
- * when the answer has one line per record), and goes on until the
- * queue is empty, then clears busy.  So there is never more than one
+ * when the answer has one line per record: n lines, each ending in a
+ * newline; stream_answer_split, which fuzz/fuzz_stream_answer.c runs
+ * without a network), and goes on until the queue is empty, then
+ * clears busy.  So there is never more than one
  * request in flight per peer, records leave in the order they came, and
  * a record waits at most for the request before it.  When that request
  * got no answer (a timeout: a hung peer), the records of a stream that
@@ -41,6 +43,12 @@ struct pending {
 	stream_done_fn	 done;
 	void		*arg;
 	size_t		 len;		/* of its line, newline included */
+};
+
+/* A request's answer on its way to the callbacks of its records. */
+struct answer {
+	bool		 ok;		/* the peer answered 200 */
+	struct pending	*cbs;
 };
 
 struct stream {
@@ -94,45 +102,65 @@ streams_free(struct streams *s)
 	free(s);
 }
 
+void
+stream_answer_split(bool ok, const char *body, size_t len, size_t n,
+    stream_line_fn each, void *arg)
+{
+	const char *p, *end = body + len, *nl;
+	size_t lines = 0, i;
+
+	for (p = body; ok && p < end && lines <= n; p = nl + 1, lines++)
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			break;
+	ok = ok && lines == n;
+	for (i = 0, p = body; i < n; i++) {
+		if (!ok) {
+			each(arg, i, false, NULL, 0);
+			continue;
+		}
+		nl = memchr(p, '\n', (size_t)(end - p));
+		each(arg, i, true, p, (size_t)(nl - p));
+		p = nl + 1;
+	}
+}
+
+/* stream_answer_split's each for post: record i's callback. */
+static void
+answer_record(void *arg, size_t i, bool split, const char *line, size_t len)
+{
+	struct answer *a = arg;
+
+	a->cbs[i].done(a->cbs[i].arg, a->ok, split ? line : NULL, split ?
+	    len : 0);
+}
+
 /*
  * Posts body (n records) to st's peer and calls the n callbacks: ok when
- * it answered 200, each with its own answer line when the answer has n.
- * False when no answer came (timeout, transport failure).
+ * it answered 200, each with its own answer line when the answer has n
+ * (stream_answer_split).  False when no answer came (timeout, transport
+ * failure).
  */
 static bool
 post(struct stream *st, const char *body, size_t len, struct pending *cbs,
     size_t n)
 {
 	struct client_response res;
-	const char *p, *end, *nl;
-	size_t lines = 0, i;
+	struct answer a;
 	int rc, timeout = st->s->timeout_ms + (int)(len >> 20) * 1000;
 	char why[PEER_WHY_MAX];
-	bool ok;
 
 	client_response_init(&res);
 	rc = peer_call(st->s->peers, PEER_FOREGROUND, st->address, "POST",
 	    st->route, "application/x-ndjson", body, len, NULL, timeout, &res);
-	ok = rc == 0 && res.http.status == 200;
-	if (!ok)
+	a.ok = rc == 0 && res.http.status == 200;
+	a.cbs = cbs;
+	if (!a.ok)
 		log_event(LOG_DEBUG, "stream: request failed", "peer=%s route=%s "
 		    "status=%d err=%s", st->address, st->route,
 		    rc == 0 ? res.http.status : 0, rc == 0 ? "" :
 		    peer_strerror(errno, why, sizeof(why)));
-	end = res.body.data + res.body.len;
-	for (p = res.body.data; ok && p < end; p = nl + 1, lines++)
-		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			break;
-	p = res.body.data;
-	for (i = 0; i < n; i++) {
-		if (!ok || lines != n) {
-			cbs[i].done(cbs[i].arg, ok, NULL, 0);
-			continue;
-		}
-		nl = memchr(p, '\n', (size_t)(end - p));
-		cbs[i].done(cbs[i].arg, true, p, (size_t)(nl - p));
-		p = nl + 1;
-	}
+	stream_answer_split(a.ok, res.body.data, res.body.len, n,
+	    answer_record, &a);
 	client_response_free(&res);
 	return rc == 0;
 }

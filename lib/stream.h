@@ -43,6 +43,24 @@ typedef void (*stream_done_fn)(void *arg, bool ok, const char *answer,
     size_t len);
 
 /*
+ * stream_answer_split's callback for record i of n: split says line[0..
+ * len) is its own answer line (without the newline); else line is NULL.
+ */
+typedef void (*stream_line_fn)(void *arg, size_t i, bool split,
+    const char *line, size_t len);
+
+/*
+ * Splits body[0..len), the answer to a request that carried n records,
+ * and calls each(arg, i, ...) exactly once for each record i, in order:
+ * when ok and the body has n lines, each ending in '\n', with line i
+ * (a slice of body, without its newline); otherwise with split false
+ * and no line.  What a stream does
+ * with every answer (ok: the peer answered 200); pure, thread-safe.
+ */
+void	stream_answer_split(bool ok, const char *body, size_t len, size_t n,
+	    stream_line_fn each, void *arg);
+
+/*
  * A set of streams sending through peers, flushing on workers of wq
  * (both borrowed: they must outlive the streams), each request bounded
  * by timeout_ms plus one second per MiB of body.  NULL with errno.
