@@ -13,7 +13,8 @@
  * Oracles, beyond "no crash, no sanitizer report, no leak":
  *   - every record is called back exactly once, in order;
  *   - the answer is split exactly when the peer answered 200 and the
- *     body has n newlines (counted here on their own);
+ *     body is n lines: n newlines (counted here on their own), the
+ *     last its last byte;
  *   - split, record i's line lies inside the body, holds no newline,
  *     starts right after the newline that ends line i - 1 (line 0 at
  *     the body's start) and is itself followed by a newline;
@@ -88,7 +89,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	stream_answer_split(ok, in, len, n, each, &s);
 	CHECK(s.calls == n);
 	if (n > 0)
-		CHECK(s.split == (ok && newlines(in, len) == n));
+		CHECK(s.split == (ok && newlines(in, len) == n &&
+		    in[len - 1] == '\n'));
 	free(in);
 	return 0;
 }

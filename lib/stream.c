@@ -8,10 +8,10 @@
  * the workq.  The flush loops: it takes the queued records (whole lines,
  * at most BATCH_BYTES of them, at least one), posts them as one body to
  * the route, calls their callbacks (each with its line of the answer
- * when the answer has one line per record: n lines, each ending in a
- * newline; stream_answer_split, which fuzz/fuzz_stream_answer.c runs
- * without a network), and goes on until the queue is empty, then
- * clears busy.  So there is never more than one
+ * when the answer is one line per record: exactly n lines, each ending
+ * in a newline, nothing after the last; stream_answer_split, which
+ * fuzz/fuzz_stream_answer.c runs without a network), and goes on until
+ * the queue is empty, then clears busy.  So there is never more than one
  * request in flight per peer, records leave in the order they came, and
  * a record waits at most for the request before it.  When that request
  * got no answer (a timeout: a hung peer), the records of a stream that
@@ -112,7 +112,8 @@ stream_answer_split(bool ok, const char *body, size_t len, size_t n,
 	for (p = body; ok && p < end && lines <= n; p = nl + 1, lines++)
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
 			break;
-	ok = ok && lines == n;
+	/* n lines, each ended, and nothing after the last newline */
+	ok = ok && lines == n && p == end;
 	for (i = 0, p = body; i < n; i++) {
 		if (!ok) {
 			each(arg, i, false, NULL, 0);

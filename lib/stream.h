@@ -52,9 +52,9 @@ typedef void (*stream_line_fn)(void *arg, size_t i, bool split,
 /*
  * Splits body[0..len), the answer to a request that carried n records,
  * and calls each(arg, i, ...) exactly once for each record i, in order:
- * when ok and the body has n lines, each ending in '\n', with line i
- * (a slice of body, without its newline); otherwise with split false
- * and no line.  What a stream does
+ * when ok and the body is exactly n lines, each ending in '\n', and
+ * nothing after the last, with line i (a slice of body, without its
+ * newline); otherwise with split false and no line.  What a stream does
  * with every answer (ok: the peer answered 200); pure, thread-safe.
  */
 void	stream_answer_split(bool ok, const char *body, size_t len, size_t n,

@@ -69,6 +69,8 @@ main(void)
 		{ "a", 1, true, "-" },
 		{ "", 1, true, "-" },
 		{ "a\nb\nc\n", 2, true, "-|-" },	/* more lines */
+		{ "a\nb\nc", 2, true, "-|-" },	/* more, the last not ended */
+		{ "a\nb\n ", 2, true, "-|-" },
 		{ "a\n", 2, true, "-|-" },		/* fewer */
 		{ "a\nb\n", 0, true, "" },		/* no record: no call */
 	};
