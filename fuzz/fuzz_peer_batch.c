@@ -17,6 +17,10 @@
  *     with A + I + H its lines (record_next_line's count), H of them
  *     held as hints; a replicate answers applied or hinted; a refusal
  *     is EINVAL or EAGAIN with one JSON object naming the error;
+ *   - a line led by the "hint" member is a stand-in's copy: unless it
+ *     names this node ("n1"), it is never applied to the store, whatever
+ *     its owner (empty, too long, escaped, not a string: refused), so
+ *     the store holds at most one key per other line;
  *   - what was served survives a restart: the node opened again on the
  *     same directory (store WAL and hint logs replayed, the lines as
  *     they were logged) holds the same keys and versions and the same
@@ -85,6 +89,32 @@ answer_u64(const char *s, const struct json_tok *toks, const char *name)
 	return v;
 }
 
+/*
+ * The lines of s[0..n) (all of it when whole) that may be applied here:
+ * those not led by the "hint" member, or naming this node in it.
+ */
+static uint64_t
+count_own_lines(const char *s, size_t n, bool whole)
+{
+	static const char hint[] = "{\"hint\":", self[] = "{\"hint\":\"n1\",";
+	const char *p = s, *end = s + n, *line;
+	size_t len;
+	uint64_t k = 0;
+
+	while ((line = whole ? (p < end ? s : NULL) :
+	    record_next_line(&p, end, &len)) != NULL) {
+		if (whole) {
+			len = n;
+			p = end;
+		}
+		k += len < sizeof(hint) - 1 ||
+		    memcmp(line, hint, sizeof(hint) - 1) != 0 ||
+		    (len >= sizeof(self) - 1 &&
+		    memcmp(line, self, sizeof(self) - 1) == 0);
+	}
+	return k;
+}
+
 static void
 check_answer(bool whole, int rc, const struct buf *out, uint64_t lines,
     uint64_t hinted_now)
@@ -141,6 +171,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	hints_stats(fn.hints, NULL, &before);
 	check_answer(whole, rc, &out, count_lines(in, len), before.pending);
 	held = held_of(&fn);
+	CHECK(held.keys <= count_own_lines(in, len, whole));
 	fuzz_node_close(&fn);
 
 	fuzz_node_open(&fn, dir);
