@@ -1640,7 +1640,7 @@ transfer_start(struct transfer **out, const struct transfer_config *cfg)
 		log_event(LOG_WARN, "transfer: this node was wiped and not yet "
 		    "refilled when it stopped: no member leaves it keys to "
 		    "send until an anti-entropy repair has refilled it",
-		    "file=%s/%s", t->cfg.dir, HOLLOW_FILE);
+		    "dir=%s file=%s", t->cfg.dir, HOLLOW_FILE);
 	publish(t);
 	settle_if_alone(t);
 	if ((rc = stopper_init(&t->stopper)) != 0)
