@@ -39,9 +39,10 @@
 
 /* ---- a sorted reference set ---- */
 
+/* Each key its own allocation: the array moves 16 bytes a key, not 1 KiB. */
 struct rkey {
-	size_t	len;
-	char	b[KEYINDEX_KEY_MAX];
+	size_t	 len;
+	char	*b;
 };
 
 struct ref {
@@ -88,10 +89,13 @@ ref_add(struct ref *r, const char *key, size_t len)
 		return 0;
 	if (r->n == r->cap) {
 		r->cap = r->cap ? r->cap * 2 : 256;
-		r->k = realloc(r->k, r->cap * sizeof(*r->k));
+		if ((r->k = realloc(r->k, r->cap * sizeof(*r->k))) == NULL)
+			abort();
 	}
 	memmove(&r->k[i + 1], &r->k[i], (r->n - i) * sizeof(*r->k));
 	r->k[i].len = len;
+	if ((r->k[i].b = malloc(len)) == NULL)
+		abort();
 	memcpy(r->k[i].b, key, len);
 	r->n++;
 	return 1;
@@ -104,6 +108,7 @@ ref_remove(struct ref *r, const char *key, size_t len)
 
 	if (i >= r->n || rcmp(&r->k[i], key, len) != 0)
 		return 0;
+	free(r->k[i].b);
 	memmove(&r->k[i], &r->k[i + 1], (r->n - i - 1) * sizeof(*r->k));
 	r->n--;
 	return 1;
