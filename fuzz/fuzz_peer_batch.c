@@ -19,8 +19,10 @@
  *     is EINVAL or EAGAIN with one JSON object naming the error;
  *   - a line led by the "hint" member is a stand-in's copy: unless it
  *     names this node ("n1"), it is never applied to the store, whatever
- *     its owner (empty, too long, escaped, not a string: refused), so
- *     the store holds at most one key per other line;
+ *     its owner (empty, too long, escaped, not a string: refused), nor
+ *     is a line with a "hint" member anywhere else (after whitespace,
+ *     not first: refused), so the store holds at most one key per other
+ *     line;
  *   - what was served survives a restart: the node opened again on the
  *     same directory (store WAL and hint logs replayed, the lines as
  *     they were logged) holds the same keys and versions and the same
@@ -89,9 +91,25 @@ answer_u64(const char *s, const struct json_tok *toks, const char *name)
 	return v;
 }
 
+/* Whether s[0..n) is a JSON object with a member named "hint". */
+static bool
+has_hint_member(const char *s, size_t n)
+{
+	struct json_tok *toks = NULL;
+	bool yes;
+
+	yes = json_parse_alloc(s, n, &toks) >= 1 &&
+	    toks[0].type == JSON_OBJECT &&
+	    json_object_get(s, toks, 0, "hint") >= 0;
+	free(toks);
+	return yes;
+}
+
 /*
  * The lines of s[0..n) (all of it when whole) that may be applied here:
- * those not led by the "hint" member, or naming this node in it.
+ * those led by the "hint" member naming this node, and those with no
+ * "hint" member anywhere (not first, after whitespace: a hint all the
+ * same, refused).
  */
 static uint64_t
 count_own_lines(const char *s, size_t n, bool whole)
@@ -107,10 +125,14 @@ count_own_lines(const char *s, size_t n, bool whole)
 			len = n;
 			p = end;
 		}
-		k += len < sizeof(hint) - 1 ||
-		    memcmp(line, hint, sizeof(hint) - 1) != 0 ||
-		    (len >= sizeof(self) - 1 &&
-		    memcmp(line, self, sizeof(self) - 1) == 0);
+		if (len >= sizeof(self) - 1 &&
+		    memcmp(line, self, sizeof(self) - 1) == 0)
+			k++;
+		else if (len >= sizeof(hint) - 1 &&
+		    memcmp(line, hint, sizeof(hint) - 1) == 0)
+			continue;
+		else
+			k += !has_hint_member(line, len);
 	}
 	return k;
 }

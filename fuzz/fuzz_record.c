@@ -13,10 +13,12 @@
  *   - record_parse, record_parse_view and record_parse_json (the fast
  *     path, its no-copy form, and the general path alone) agree: all
  *     refuse, or all give the same non-empty key and the same version
- *     (version_cmp), and record_parse's value ends in a NUL;
+ *     (version_cmp), and record_parse's value ends in a NUL, and say the
+ *     same of a "hint" member (sc->hint);
  *   - an accepted record written back by record_to_json is read again
  *     by the fast path as the same key and version, and written again
- *     as the same bytes (one spelling per record), with the same digest;
+ *     as the same bytes (one spelling per record), with the same digest,
+ *     and no "hint" member;
  *   - record_from_json agrees with record_parse.
  */
 #include <stdint.h>
@@ -52,7 +54,7 @@ check_round_trip(const char *key, size_t klen, const struct version *v)
 	version_init(&back);
 	record_to_json(key, klen, v, &once);
 	CHECK(record_parse(&sr, once.data, once.len, &k, &kl, &back) == 0);
-	CHECK(sr.nfast == nf + 1);
+	CHECK(sr.nfast == nf + 1 && !sr.hint);
 	CHECK(kl == klen && memcmp(k, key, klen) == 0);
 	CHECK(same(v, &back));
 	record_to_json(k, kl, &back, &twice);
@@ -104,6 +106,7 @@ check_line(const char *s, size_t n)
 		CHECK(memcmp(kj, kv, lj) == 0 && memcmp(kj, kp, lj) == 0);
 		CHECK(same(&vj, vv) && same(&vj, &vp));
 		CHECK(vp.value == NULL || vp.value[vp.value_len] == '\0');
+		CHECK(sj.hint == sv.hint && sj.hint == sp.hint);
 		check_round_trip(kp, lp, &vp);
 	}
 	check_record_from_json(s, n, rj, kp, lp, &vp);

@@ -24,8 +24,8 @@
  *    decides.  The last actor name found valid is remembered in the
  *    scratch, so a run of records by the same few writers checks each
  *    name once.  After v it accepts further members of a plain name other
- *    than key, key_b64 and v, each an integer or a plain string, then the
- *    closing brace and the end of the input: a snapshot line's
+ *    than key, key_b64, v and hint, each an integer or a plain string,
+ *    then the closing brace and the end of the input: a snapshot line's
  *    `,"rcv":R,"crc":"..."`.
  *  - THE GENERAL PATH, for everything else: json_parse the whole input,
  *    find key / key_b64 / v with json_object_get, and read v with
@@ -38,13 +38,22 @@
  * accepts is JSON the general path accepts (plain strings, integers, the
  * fixed literals), it reads the same members (json_object_get returns
  * the first of duplicates, and the extra members it skips cannot be key,
- * key_b64 or v), it decodes strings and base64 with the same functions,
+ * key_b64, v or hint), it decodes strings and base64 with the same functions,
  * and it applies the same checks (vclock_actor_valid, counters above 0,
  * int64 and uint64 ranges, no more than VCLOCK_MAX_ENTRIES entries, a
  * non-empty key, a tombstone without a value).  A clock that is sorted
  * and has no duplicates is what version_from_json's sort makes of it.
  * test/unit/test_record.c holds the two paths against each other over
  * generated records and every mutation of them.
+ *
+ * A member named "hint" is no part of a record: it is what leads a
+ * stand-in's copy on the wire, {"hint":"<owner>", and replica.c takes
+ * it off before the record is read.  One found anywhere else (not first,
+ * after whitespace, a second one) is read like any unknown member, and
+ * sc->hint says it was there, so that a peer's line carrying it is
+ * refused rather than applied as this node's own record; the fast path
+ * leaves such a record to the general path, which sets sc->hint.  A WAL
+ * or snapshot line that has one still loads.
  *
  * The fast path's version borrows: its value points into the input or
  * into sc->val, its key into the input or sc->key, its clock into
@@ -126,6 +135,7 @@ record_scratch_init(struct record_scratch *sc)
 	version_init(&sc->own);
 	sc->actor_ok[0] = '\0';
 	sc->nfast = sc->nslow = 0;
+	sc->hint = false;
 }
 
 void
@@ -320,8 +330,8 @@ skip_int(const char **pp, const char *end)
 
 /*
  * The members after v, then the closing brace at the very end: each a
- * plain name that is not one the record reads, and an integer or a
- * plain string.  0, or -1 for the general path.
+ * plain name that is not one the record reads nor "hint", and an integer
+ * or a plain string.  0, or -1 for the general path.
  */
 static int
 fast_tail(const char *p, const char *end)
@@ -335,6 +345,7 @@ fast_tail(const char *p, const char *end)
 		    (sn == 1 && s[0] == 'v') ||
 		    (sn == 3 && memcmp(s, "key", 3) == 0) ||
 		    (sn == 7 && memcmp(s, "key_b64", 7) == 0) ||
+		    (sn == 4 && memcmp(s, "hint", 4) == 0) ||
 		    LIT(&p, end, ":") == -1)
 			return -1;
 		if (p < end && *p == '"') {
@@ -517,6 +528,7 @@ record_parse_json(struct record_scratch *sc, const char *s, size_t len,
 	iv = json_object_get(s, toks, 0, "v");
 	if (iv < 0 || (ik >= 0) == (ib >= 0))
 		return -1;
+	sc->hint = json_object_get(s, toks, 0, "hint") >= 0;
 	if (ik >= 0) {
 		if (toks[ik].type != JSON_STRING)
 			return -1;
@@ -551,6 +563,7 @@ record_parse_view(struct record_scratch *sc, const char *s, size_t len,
 {
 	if (fast_read(sc, s, len, key, klen) == 0) {
 		sc->nfast++;
+		sc->hint = false;
 		*v = &sc->view;
 		return 0;
 	}
@@ -566,6 +579,7 @@ record_parse(struct record_scratch *sc, const char *s, size_t len,
 {
 	if (fast_read(sc, s, len, key, klen) == 0) {
 		sc->nfast++;
+		sc->hint = false;
 		version_copy(v, &sc->view);
 		return 0;
 	}

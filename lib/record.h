@@ -42,7 +42,8 @@ void	record_to_json(const char *key, size_t klen, const struct version *v,
  * Reusable parse state, so a loop over many records (recovery) allocates
  * nothing per record once it has seen the largest.  Init with
  * record_scratch_init, release with record_scratch_free; one thread at a
- * time.  The members are record.c's; callers read only the counters.
+ * time.  The members are record.c's; callers read only the counters and
+ * hint.
  */
 struct record_scratch {
 	struct json_tok	 stack[48];
@@ -57,6 +58,7 @@ struct record_scratch {
 	char		 actor_ok[VCLOCK_ACTOR_MAX + 1];	/* last valid actor */
 	uint64_t	 nfast;	/* records read by the fast path */
 	uint64_t	 nslow;	/* records the general path was asked for */
+	bool		 hint;	/* the last record read has a "hint" member */
 };
 
 void	record_scratch_init(struct record_scratch *sc);
@@ -66,7 +68,10 @@ void	record_scratch_free(struct record_scratch *sc);
  * Parses the record s[0..len) into *v (replacing its contents); *key and
  * *klen point into s or into sc->key, valid until the next call with sc.
  * 0, or -1 when malformed (not one JSON object, missing key or v, both
- * key and key_b64, bad base64, bad version, an empty key).
+ * key and key_b64, bad base64, bad version, an empty key).  After a 0,
+ * sc->hint says whether the record has a member named "hint", wherever
+ * it stands: such a record is a stand-in's copy that a peer wrote in a
+ * form other than replica.c's, and the record says nothing else of it.
  */
 int	record_parse(struct record_scratch *sc, const char *s, size_t len,
 	    const char **key, size_t *klen, struct version *v);

@@ -1882,13 +1882,13 @@ enum line_result { L_APPLIED, L_IGNORED, L_HINTED, L_FAILED };
 /*
  * The owner of a stand-in's line, which starts {"hint":"<owner>", (what
  * stand_in_call writes: no whitespace, the owner a member id, so never
- * escaped).  0 when the line does not start with the "hint" member; 1
- * with owner set and *rest the record's members after the comma; -1
- * (EDOM) when it starts with it but the owner is no member id (empty,
- * too long, not a string, escaped, or any other byte), or -1 (EINVAL)
- * when no record's members follow the owner's: such a line is refused
- * whole, never read as a record of this node's own, which its "hint"
- * member (unknown to record_parse) would otherwise make it.
+ * escaped).  0 when the line does not start with exactly that (a line
+ * with the member elsewhere is serve_line's to refuse, once it is
+ * parsed); 1 with owner set and *rest the record's members after the
+ * comma; -1 (EDOM) when it starts with it but the owner is no member id
+ * (empty, too long, not a string, escaped, or any other byte), or -1
+ * (EINVAL) when no record's members follow the owner's: such a line is
+ * refused whole, never read as a record of this node's own.
  */
 static int
 hint_owner(const char *p, size_t len, char owner[RING_ID_MAX + 1],
@@ -1921,8 +1921,13 @@ hint_owner(const char *p, size_t len, char owner[RING_ID_MAX + 1],
  * {"hint":"<owner>", is kept as a hint for that owner (unless the owner
  * is this node); any other record goes through the apply rule without
  * waiting for the disk (*seq: its WAL seq, for one store_sync covering a
- * batch).  L_FAILED sets errno: EINVAL malformed, EDOM a "hint" member
- * naming no member id, else this node's own.
+ * batch).  A "hint" member anywhere else ({ "hint":..., after the key,
+ * or a second one behind the lead) is refused: such a line is a hint in
+ * a form stand_in_call never writes, and read as a record it would be
+ * applied here for an owner it does not name.  The record is parsed once
+ * (record_parse says whether it had the member: sc->hint).  L_FAILED
+ * sets errno: EINVAL malformed, EDOM a "hint" member naming no member
+ * id, EBADMSG a "hint" member not in the lead, else this node's own.
  */
 static enum line_result
 serve_line(struct replica *rp, struct record_scratch *sc, struct version *v,
@@ -1949,6 +1954,11 @@ serve_line(struct replica *rp, struct record_scratch *sc, struct version *v,
 	    klen > STORE_KEY_MAX) {
 		buf_free(&rec);
 		errno = EINVAL;
+		return L_FAILED;
+	}
+	if (sc->hint) {		/* a "hint" member not in the lead */
+		buf_free(&rec);
+		errno = EBADMSG;
 		return L_FAILED;
 	}
 	/*
@@ -1991,7 +2001,8 @@ serve_line(struct replica *rp, struct record_scratch *sc, struct version *v,
 /*
  * Why a line failed, for an error body.  serve_line reports a hint's
  * refusal as EDOM (a bad owner id: the caller's fault) or EAGAIN (the
- * hint store is full).
+ * hint store is full), and a "hint" member out of the lead as EBADMSG
+ * (the caller's fault).
  */
 static const char *
 line_error(int e)
@@ -1999,6 +2010,7 @@ line_error(int e)
 	switch (e) {
 	case EINVAL: return "malformed record";
 	case EDOM: return "cannot keep the hint: bad owner id";
+	case EBADMSG: return "malformed hint: the hint member must lead";
 	case EAGAIN: return "cannot keep the hint: hint store full";
 	case ENOSPC: return "storage failure: disk full";
 	default: return "storage failure: not durable";
@@ -2009,7 +2021,7 @@ line_error(int e)
 static int
 line_errno(int e)
 {
-	return e == EDOM ? EINVAL : e;
+	return e == EDOM || e == EBADMSG ? EINVAL : e;
 }
 
 /*

@@ -1129,6 +1129,21 @@ test_internal(void)
 		"\"n\\\"9\"", "\"n9\\\"\"", "\"n\\u0039\"", "\"bad id\"",
 		"5", "null", "[\"n9\"]",
 	};
+	/*
+	 * A "hint" member not in the lead stand_in_call writes, around the
+	 * record's key member and its v member: refused, never applied here.
+	 */
+	static const char *const misplaced_hints[] = {
+		"{ \"hint\":\"n9\",%s,%s}",
+		" {\"hint\":\"n9\",%s,%s}",
+		"{\"hint\" :\"n9\",%s,%s}",
+		"{\"at\":1,\"hint\":\"n9\",%s,%s}",
+		"{%s,\"hint\":\"n9\",%s}",
+		"{%s,%s,\"hint\":\"n9\"}",
+		"{%s,%s,\"hint\":5}",
+		"{\"hint\":\"n9\",\"hint\":\"n8\",%s,%s}",
+		"{\"hint\":\"n1\",%s,%s,\"hint\":\"n9\"}",
+	};
 	/* a member id as owner, no record after it */
 	static const char *const no_record[] = {
 		"{\"hint\":\"n9\"}", "{\"hint\":\"n9\"", "{\"hint\":\"n9\" ,}",
@@ -1191,6 +1206,35 @@ test_internal(void)
 		snprintf(what, sizeof(what), "batch a hint for owner %s",
 		    bad_hint_owners[i]);
 		expect(&r, 400, "bad owner id at byte 0", what);
+		GET("GET", path, NULL, &r);
+		ok(r.status == 404, "... and %s is not applied here (%d)", key,
+		    r.status);
+	}
+
+	for (i = 0; i < sizeof(misplaced_hints) / sizeof(misplaced_hints[0]);
+	    i++) {
+		char key[16], path[32], what[160];
+		const char *v;
+
+		snprintf(key, sizeof(key), "mh%zu", i);
+		snprintf(path, sizeof(path), "/kv/%s", key);
+		make_record(key, "hv", false, "t.00000001", 1, &rec);
+		buf_reset(&b);
+		buf_printf(&b, misplaced_hints[i], "KEY", "V");
+		snprintf(what, sizeof(what), "replicate %s", b.data);
+		/* {KEY,V}: KEY the key member, V the v member */
+		rec.data[rec.len - 1] = '\0';
+		v = strstr(rec.data, ",\"v\":");
+		*(char *)v = '\0';
+		buf_reset(&b);
+		buf_printf(&b, misplaced_hints[i], rec.data + 1, v + 1);
+		SEND("POST", "/internal/replicate", NULL, b.data, &r);
+		expect(&r, 400, "malformed hint: the hint member must lead",
+		    what);
+		buf_putc(&b, '\n');
+		SEND("POST", "/internal/batch", NULL, b.data, &r);
+		expect(&r, 400, "malformed hint: the hint member must lead at "
+		    "byte 0", "... and in a batch");
 		GET("GET", path, NULL, &r);
 		ok(r.status == 404, "... and %s is not applied here (%d)", key,
 		    r.status);

@@ -38,11 +38,11 @@ same(const struct version *a, const struct version *b)
 
 /*
  * Parses s[0..n) the three ways.  1 when they agree (all refuse, or all
- * give the same key and version); *rc gets the answer and *fast whether
- * the fast path took it.
+ * give the same key, version and sc->hint); *rc gets the answer, *fast
+ * whether the fast path took it, *hint the scratch's hint after a read.
  */
 static int
-agree(const char *s, size_t n, int *rc, int *fast)
+agree_hint(const char *s, size_t n, int *rc, int *fast, bool *hint)
 {
 	static struct record_scratch sj, sv, sp;
 	static int init;
@@ -71,17 +71,29 @@ agree(const char *s, size_t n, int *rc, int *fast)
 		ok = rj != 0 || (lj == lv && lj == lp &&
 		    memcmp(kj, kv, lj) == 0 && memcmp(kj, kp, lj) == 0 &&
 		    same(&vj, vv) && same(&vj, &vp) &&
-		    (vp.value == NULL || vp.value[vp.value_len] == '\0'));
+		    (vp.value == NULL || vp.value[vp.value_len] == '\0') &&
+		    sj.hint == sv.hint && sj.hint == sp.hint);
 	}
+	*hint = rj == 0 && sj.hint;
 	version_free(&vj);
 	version_free(&vp);
 	return ok;
 }
 
+static int
+agree(const char *s, size_t n, int *rc, int *fast)
+{
+	bool hint;
+
+	return agree_hint(s, n, rc, fast, &hint);
+}
+
 /* ---- table cases ---- */
 
-#define CANON "{\"key\":\"k\",\"v\":{\"clock\":{\"n1.a\":3,\"n2.b\":1}," \
-	"\"ts\":5,\"actor\":\"n1.a\",\"tombstone\":false,\"value\":\"hello\"}"
+#define CANON "{" CANON_MEMBERS
+#define CANON_MEMBERS "\"key\":\"k\",\"v\":{\"clock\":{\"n1.a\":3," \
+	"\"n2.b\":1},\"ts\":5,\"actor\":\"n1.a\",\"tombstone\":false," \
+	"\"value\":\"hello\"}"
 
 static const struct {
 	const char	*what;
@@ -215,6 +227,50 @@ test_cases(void)
 		    "%s: %s, %s path, as record_parse_json", cases[i].what,
 		    cases[i].rc == 0 ? "read" : "refused",
 		    cases[i].fast ? "fast" : "general");
+	}
+}
+
+/*
+ * A "hint" member anywhere at the top level is read like an unknown
+ * member, and the scratch says it was there (replica.c refuses such a
+ * peer's line); one in v, or "hint" as a string, is no such member.
+ * Each case follows a plain record on the same scratches, so a stale
+ * answer shows.
+ */
+static void
+test_hint_member(void)
+{
+	static const struct {
+		const char	*what;
+		const char	*rec;
+		bool		 hint;
+	} hc[] = {
+		{ "no hint", CANON "}", false },
+		{ "hint first", "{\"hint\":\"n9\"," CANON_MEMBERS "}", true },
+		{ "hint after whitespace", "{ \"hint\":\"n9\"," CANON_MEMBERS "}",
+		    true },
+		{ "hint after v", CANON ",\"hint\":\"n9\"}", true },
+		{ "hint a number", CANON ",\"hint\":5}", true },
+		{ "hint after at", "{\"at\":1,\"hint\":\"n9\"," CANON_MEMBERS
+		    "}", true },
+		{ "hint in v", "{\"key\":\"k\",\"v\":{\"hint\":\"n9\","
+		    "\"clock\":{\"n1.a\":1},\"ts\":1,\"actor\":\"n1.a\","
+		    "\"tombstone\":true}}", false },
+		{ "hint as a value", CANON ",\"x\":\"hint\"}", false },
+	};
+	size_t i;
+	int rc, fast;
+	bool hint;
+
+	for (i = 0; i < sizeof(hc) / sizeof(hc[0]); i++) {
+		ok(agree_hint(CANON "}", strlen(CANON "}"), &rc, &fast,
+		    &hint) && rc == 0 && !hint, "a plain record before %s",
+		    hc[i].what);
+		ok(agree_hint(hc[i].rec, strlen(hc[i].rec), &rc, &fast,
+		    &hint) && rc == 0 && hint == hc[i].hint &&
+		    (!hint || !fast), "%s: read, sc->hint %s%s", hc[i].what,
+		    hc[i].hint ? "set" : "clear",
+		    hc[i].hint ? ", general path" : "");
 	}
 }
 
@@ -720,6 +776,7 @@ int
 main(void)
 {
 	test_cases();
+	test_hint_member();
 	test_version_digest();
 	test_big_value_digest();
 	test_big_clock();
