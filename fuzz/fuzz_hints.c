@@ -14,10 +14,12 @@
  *     a second open;
  *   - each loaded line that is a record, kept again for owner n4 by
  *     hints_add, is logged as a line that reads as the same record,
- *     starting {"at":N, with N in 1..now: the line's own N when it
- *     started with one in that range, the time it was taken when its N
- *     was ahead of the clock; the
- *     oldest of them is the age n4's hints report once loaded again.
+ *     starting {"at":N, with N in HINTS_AT_MIN_MS..now: the line's own N
+ *     when it started with one in that range, the time it was taken
+ *     when its N was ahead of the clock or before HINTS_AT_MIN_MS; the
+ *     oldest of them is the time n4's hints report once loaded again;
+ *   - a second open reports the same oldest time, but where the first
+ *     dated it as read (none, or ahead of the clock): then a later one.
  */
 #include <inttypes.h>
 #include <stdint.h>
@@ -138,10 +140,10 @@ check_kept(const struct buf *rec, const struct buf *kept, int64_t t0,
 	CHECK(lb == la && memcmp(kb, key, la) == 0);
 	CHECK(version_cmp(&a, &b) == 0 &&
 	    (a.value == NULL) == (b.value == NULL));
-	CHECK(at >= 1 && at <= t1);
-	if (own >= 1 && own <= t0)
+	CHECK(at >= HINTS_AT_MIN_MS && at <= t1);
+	if (own >= HINTS_AT_MIN_MS && own <= t0)
 		CHECK(at == own);
-	else if (own > t1)
+	else if (own > t1 || own < HINTS_AT_MIN_MS)
 		CHECK(at >= t0);
 	free(key);
 	version_free(&a);
@@ -210,6 +212,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[400];
 	char *in;
 	size_t len;
+	int64_t t0;
 
 	if ((in = fuzz_sealed_copy(data, size, &len)) == NULL)
 		return 0;
@@ -222,6 +225,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    dir);
 	fuzz_write_file(path, in, len);
 	free(in);
+	t0 = clock_wall_ms();
 	if ((h = open_hints()) == NULL)
 		return 0;
 	hints_stats(h, "n3", &st);
@@ -230,10 +234,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(st.pending == ls.n && st.bytes == ls.bytes);
 	CHECK((h = open_hints()) != NULL);
 	hints_stats(h, "n3", &again);
-	/* A time ahead of the clock reads as now: each reading's own now. */
+	/*
+	 * A time ahead of the clock reads as now, and a hint with no time is
+	 * dated as read: each open's own now.
+	 */
 	CHECK(again.pending == st.pending && again.bytes == st.bytes &&
-	    (again.oldest_ms == st.oldest_ms || (st.oldest_age_ms == 0 &&
-	    again.oldest_age_ms == 0 && again.oldest_ms > st.oldest_ms)));
+	    (again.oldest_ms == st.oldest_ms || (st.oldest_ms >= t0 &&
+	    again.oldest_ms > st.oldest_ms)));
+	CHECK(st.oldest_age_ms >= 0 && again.oldest_age_ms >= 0);
 	check_take(h, &ls);
 	lines_free(&ls);
 	return 0;

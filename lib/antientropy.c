@@ -153,7 +153,8 @@ struct ae {
 	bool		 running;	/* thread started */
 	pthread_t	 thread;
 	uint64_t	 rng;
-	struct ae_stats	 st;
+	struct ae_stats	 st;	/* last_age_ms is ae_stats' */
+	int64_t		 last_mono_ms;	/* clock_now_ms as st.last_ms was set */
 	struct ae_repair rep;
 	bool		 rep_started;	/* the thread took rep up */
 };
@@ -851,6 +852,7 @@ exchange(struct ae *ae, const char *id, bool repair)
 	}
 	pthread_mutex_lock(&ae->mu);
 	ae->st.last_ms = clock_wall_ms();
+	ae->last_mono_ms = clock_now_ms();
 	ae->st.last_ok = rc == 0;
 	snprintf(ae->st.last_peer, sizeof(ae->st.last_peer), "%s", id);
 	snprintf(ae->st.last_error, sizeof(ae->st.last_error), "%s", why);
@@ -1163,5 +1165,7 @@ ae_stats(struct ae *ae, struct ae_stats *st)
 	}
 	pthread_mutex_lock(&ae->mu);
 	*st = ae->st;
+	st->last_age_ms = st->last_ms > 0 ? clock_now_ms() - ae->last_mono_ms :
+	    0;
 	pthread_mutex_unlock(&ae->mu);
 }

@@ -62,6 +62,9 @@ struct ae_stats {
 	int64_t		last_ok_ms;	/* wall clock of the last good round */
 	/* The last exchange, periodic or repair: when it ended, with whom. */
 	int64_t		last_ms;	/* wall clock, 0 never */
+	int64_t		last_age_ms;	/* how long ago, on the monotonic
+					   clock (a wall clock step moves
+					   last_ms, not this); 0 never */
 	bool		last_ok;
 	char		last_peer[RING_ID_MAX + 1];
 	char		last_error[AE_ERROR_MAX];	/* "" when it succeeded */

@@ -1981,7 +1981,6 @@ handle_nodes(struct node *nd, struct server_response *res)
 	struct aside_stats ss;
 	struct store_stats st;
 	double *share;
-	int64_t now;
 	size_t i, k;
 
 	v = cluster_view_get(nd->cluster);
@@ -2098,11 +2097,12 @@ handle_nodes(struct node *nd, struct server_response *res)
 	put_string_or_null(&res->body, as.last_error);
 	/*
 	 * The ages on this node's own clock: a reader subtracting our wall
-	 * times from its own adds the skew between the two clocks.
+	 * times from its own adds the skew between the two clocks.  Taken
+	 * on the monotonic clock (ae_stats), so a step of the wall clock
+	 * since the round ended moves last_ms, never the age.
 	 */
-	now = clock_wall_ms();
 	buf_printf(&res->body, ",\"last_age_ms\":%lld}", (long long)
-	    (as.last_ms > 0 ? now - as.last_ms : 0));
+	    as.last_age_ms);
 	hints_stats(nd->hints, NULL, &hs);
 	buf_printf(&res->body, ",\"hints\":{\"pending\":%llu,\"bytes\":%llu,"
 	    "\"oldest_ms\":%lld,\"oldest_age_ms\":%lld,\"delivered\":%llu,"

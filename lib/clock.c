@@ -14,6 +14,11 @@
  * stored with it: clock_cond_init binds every condition variable the
  * same way, decided once (cond_monotonic).
  *
+ * clock_wall_step is the wall clock's seam: tests step it to see what
+ * an NTP step does to what kvd shows (ages are taken on the monotonic
+ * clock where the event happened in this process); the step is one
+ * relaxed atomic added to every clock_wall_ms, 0 in kvd.
+ *
  * A stopper's stop flag is written under its mutex, so a sleeper that
  * checks it under the mutex cannot miss the broadcast, but it is also an
  * atomic: loops poll stopper_stopped between records (transfer, push,
@@ -66,10 +71,20 @@ clock_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static atomic_llong wall_step_ms;	/* clock_wall_step's sum; 0 in kvd */
+
 int64_t
 clock_wall_ms(void)
 {
-	return ms_of(CLOCK_REALTIME);
+	return ms_of(CLOCK_REALTIME) + (int64_t)atomic_load_explicit(
+	    &wall_step_ms, memory_order_relaxed);
+}
+
+void
+clock_wall_step(int64_t delta_ms)
+{
+	atomic_fetch_add_explicit(&wall_step_ms, (long long)delta_ms,
+	    memory_order_relaxed);
 }
 
 int

@@ -38,6 +38,12 @@ int64_t	clock_now_ms(void);
 uint64_t clock_now_ns(void);
 /* Wall-clock milliseconds since the Unix epoch. */
 int64_t	clock_wall_ms(void);
+/*
+ * Moves what clock_wall_ms answers in this process by delta_ms from now
+ * on (negative: back), as an NTP step moves the wall clock, for tests of
+ * what a step does; the monotonic clock stays.  Nothing in kvd calls it.
+ */
+void	clock_wall_step(int64_t delta_ms);
 
 /* Initialises cv for clock_cond_wait_until.  0, or an errno value. */
 int	clock_cond_init(pthread_cond_t *cv);

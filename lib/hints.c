@@ -21,11 +21,22 @@
  * Any other leading "at" (not an integer of up to 18 digits, negative,
  * a fraction) is no time: the hint is taken now, and that member stays
  * behind the new "at", ignored like any unknown member (json_object_get
- * and hint_at read the first of two).  The stats (hints_stats,
- * hints_owners) give each oldest time with its age on this node's clock,
- * once more taking a time ahead of the clock as now: the clock may have
- * stepped back since a hint was taken, or the log come from a clock
- * ahead, and no reader is shown a negative age.
+ * and hint_at read the first of two).  An "at" before HINTS_AT_MIN_MS
+ * (2020: a hand-edited or corrupted log, "at":0) is no time either, and
+ * is replaced.
+ *
+ * AGES.  The stats (hints_stats, hints_owners) give the oldest hint's
+ * time (its "at", never ahead of this node's clock) and its age.  The
+ * age is read on the monotonic clock: each hint in memory keeps since,
+ * the clock_now_ms at which its age was 0.  A hint taken here has since
+ * = the monotonic clock as it was taken, so its age is exactly how long
+ * it has been held, whatever the wall clock did since (a step back once
+ * showed a negative age, a step ahead an age of the step).  A hint whose
+ * time comes from elsewhere (handed over, or read from the log at start)
+ * gets the age its "at" gives on the wall clock then, never below 0, and
+ * counts on from there monotonically.  A hint read with no time is
+ * dated as it is read: its age counts from the start, which it has at
+ * least.
  *
  * SHARED FSYNCS.  A hint is acknowledged only once its fsync returned,
  * but hints taken together share one: a stand-in serving a body of
@@ -121,7 +132,8 @@
 
 struct hint {
 	struct hint	*next;
-	int64_t		 at;	/* wall ms when taken */
+	int64_t		 at;	/* wall ms when first taken (AGES) */
+	int64_t		 since;	/* clock_now_ms when its age was 0 (AGES) */
 	uint64_t	 seq;	/* of its newest copy in the owner's WAL */
 	size_t		 len;
 	char		 rec[];	/* the hint line (with "at"), NUL-terminated */
@@ -170,7 +182,7 @@ hints_free_chain(struct hint *list)
 /* Appends a hint to o's FIFO; caller holds mu (or is single-threaded). */
 static int
 fifo_push(struct hints *h, struct owner *o, const char *rec, size_t len,
-    int64_t at, uint64_t seq)
+    int64_t at, int64_t since, uint64_t seq)
 {
 	struct hint *ht;
 
@@ -179,6 +191,7 @@ fifo_push(struct hints *h, struct owner *o, const char *rec, size_t len,
 		return -1;
 	ht->next = NULL;
 	ht->at = at;
+	ht->since = since;
 	ht->seq = seq;
 	ht->len = len;
 	memcpy(ht->rec, rec, len);
@@ -198,8 +211,9 @@ fifo_push(struct hints *h, struct owner *o, const char *rec, size_t len,
 /*
  * The time a hint line says its hint was first taken: its leading "at"
  * member ({"at":N, then the record's members), or 0 when it has none (a
- * plain record).  *rest, when not NULL, gets where the record's own
- * members begin: after that member's comma, or after the brace.
+ * plain record) or one before HINTS_AT_MIN_MS (no time: see AGES).
+ * *rest, when not NULL, gets where the record's own members begin: after
+ * that member's comma, or after the brace.
  */
 static int64_t
 hint_at(const char *line, size_t len, const char **rest)
@@ -218,7 +232,18 @@ hint_at(const char *line, size_t len, const char **rest)
 		return 0;
 	if (rest != NULL)
 		*rest = line + i + 1;
-	return at;
+	return at >= HINTS_AT_MIN_MS ? at : 0;
+}
+
+/*
+ * The monotonic reading at which a hint first taken at wall time at was
+ * new: now_mono less its age on the wall clock at wall_now, an age never
+ * below 0 (a time ahead of the clock counts as now).
+ */
+static int64_t
+since_of(int64_t at, int64_t wall_now, int64_t now_mono)
+{
+	return at < wall_now ? now_mono - (wall_now - at) : now_mono;
 }
 
 /*
@@ -252,14 +277,19 @@ first_seq(const char *path)
 struct load_ctx {
 	struct hints	*h;
 	struct owner	*o;
+	int64_t		 wall, mono;	/* one reading for the whole log */
 };
 
 static int
 load_one(void *arg, uint64_t seq, const char *rec, size_t len)
 {
 	struct load_ctx *lc = arg;
+	int64_t at = hint_at(rec, len, NULL);
 
-	return fifo_push(lc->h, lc->o, rec, len, hint_at(rec, len, NULL), seq);
+	if (at == 0)
+		at = lc->wall;	/* no time: dated as it is read (AGES) */
+	return fifo_push(lc->h, lc->o, rec, len, at,
+	    since_of(at, lc->wall, lc->mono), seq);
 }
 
 /*
@@ -294,6 +324,8 @@ owner_get(struct hints *h, const char *id, char *err, size_t errlen)
 	}
 	lc.h = h;
 	lc.o = o;
+	lc.wall = clock_wall_ms();
+	lc.mono = clock_now_ms();
 	start = first_seq(path);
 	if (wal_open(&o->wal, path, start > 0 ? start - 1 : 0, load_one, &lc,
 	    true, msg,
@@ -350,7 +382,7 @@ take(struct hints *h, const char *owner, const char *record, size_t len,
 	struct owner *o;
 	const char *rest;
 	char err[256];
-	int64_t now = clock_wall_ms(), at;
+	int64_t now = clock_wall_ms(), now_mono = clock_now_ms(), at;
 	int rc = -1;
 
 	if (len < 2 || record[0] != '{') {
@@ -390,7 +422,8 @@ take(struct hints *h, const char *owner, const char *record, size_t len,
 	 * nobody acknowledges it before it is durable.
 	 */
 	if (wal_enqueue(o->wal, line.data, line.len, seq) != 0 ||
-	    fifo_push(h, o, line.data, line.len, at, *seq) != 0) {
+	    fifo_push(h, o, line.data, line.len, at,
+	    since_of(at, now, now_mono), *seq) != 0) {
 		pthread_mutex_unlock(&h->mu);
 		log_event_limited(&unkept_limit, LOG_ERROR, "hint not kept",
 		    "owner=%s err=%s", owner, "the hint log failed (see its "
@@ -487,42 +520,50 @@ hints_sync(struct hints_batch *b)
 	return rc;
 }
 
+/* The oldest hint found so far: its time and since (AGES). */
+struct oldest {
+	int64_t	at, since;	/* at 0: none */
+};
+
 /*
- * When o's oldest hint was taken (0: none known).  Not always its head's
- * time: a hint handed over keeps its age (take) and queues behind the
- * younger ones this node took before it.  Caller holds mu.
+ * Takes o's hints into *old: the one of the greatest age (least since).
+ * Not always its head: a hint handed over keeps its age (take) and
+ * queues behind the younger ones this node took before it.  Caller
+ * holds mu.
  */
-static int64_t
-owner_oldest(const struct owner *o)
+static void
+owner_oldest(const struct owner *o, struct oldest *old)
 {
 	const struct hint *ht;
-	int64_t oldest = 0;
 
 	for (ht = o->head; ht != NULL; ht = ht->next)
-		if (ht->at > 0 && (oldest == 0 || ht->at < oldest))
-			oldest = ht->at;
-	return oldest;
+		if (old->at == 0 || ht->since < old->since)
+			*old = (struct oldest){ ht->at, ht->since };
 }
 
 /*
- * Sets st's oldest_age_ms from its oldest_ms, on this node's clock at
- * now.  A time ahead of now (the clock stepped back since the hint was
- * taken, or its log was written under a clock ahead) counts as now, as
- * take() counts a handed-over one: neither is ever shown ahead, and an
- * age is never below zero.
+ * Sets st's oldest_ms and oldest_age_ms from old, at wall_now and
+ * now_mono.  The age is the monotonic clock's (AGES); the time is the
+ * one the hint carries, but never ahead of wall_now (the clock stepped
+ * back since the hint was taken, or its log was written under a clock
+ * ahead), as take() counts a handed-over one.  An age is never below 0.
  */
 static void
-stats_age(struct hints_stats *st, int64_t now)
+stats_age(struct hints_stats *st, const struct oldest *old, int64_t wall_now,
+    int64_t now_mono)
 {
-	if (st->oldest_ms > now)
-		st->oldest_ms = now;
-	st->oldest_age_ms = st->oldest_ms > 0 ? now - st->oldest_ms : 0;
+	if (old->at == 0) {
+		st->oldest_ms = st->oldest_age_ms = 0;
+		return;
+	}
+	st->oldest_ms = old->at < wall_now ? old->at : wall_now;
+	st->oldest_age_ms = now_mono > old->since ? now_mono - old->since : 0;
 }
 
 void
 hints_stats(struct hints *h, const char *owner, struct hints_stats *st)
 {
-	int64_t at;
+	struct oldest old = { 0, 0 };
 	struct wal_stats ws;
 	struct owner *o;
 
@@ -535,23 +576,22 @@ hints_stats(struct hints *h, const char *owner, struct hints_stats *st)
 			continue;
 		if (owner != NULL)
 			*st = o->st;
-		at = owner_oldest(o);
-		if (at > 0 && (st->oldest_ms == 0 || at < st->oldest_ms))
-			st->oldest_ms = at;
+		owner_oldest(o, &old);
 		/* h->mu, then the WAL's own: the order hints_add takes. */
 		wal_stats(o->wal, &ws);
 		st->disk_bytes += ws.disk_bytes;
 	}
 	pthread_mutex_unlock(&h->mu);
-	stats_age(st, clock_wall_ms());
+	stats_age(st, &old, clock_wall_ms(), clock_now_ms());
 }
 
 size_t
 hints_owners(struct hints *h, struct hints_stats *out, size_t max)
 {
+	struct oldest old;
 	struct owner *o;
-	size_t n = 0, i;
-	int64_t now;
+	size_t n = 0;
+	int64_t wall_now = clock_wall_ms(), now_mono = clock_now_ms();
 
 	pthread_mutex_lock(&h->mu);
 	for (o = h->owners; o != NULL; o = o->next) {
@@ -560,14 +600,13 @@ hints_owners(struct hints *h, struct hints_stats *out, size_t max)
 		if (n < max) {
 			out[n] = o->st;
 			snprintf(out[n].owner, sizeof(out[n].owner), "%s", o->id);
-			out[n].oldest_ms = owner_oldest(o);
+			old = (struct oldest){ 0, 0 };
+			owner_oldest(o, &old);
+			stats_age(&out[n], &old, wall_now, now_mono);
 		}
 		n++;
 	}
 	pthread_mutex_unlock(&h->mu);
-	now = clock_wall_ms();
-	for (i = 0; i < n && i < max; i++)
-		stats_age(&out[i], now);
 	return n;
 }
 

@@ -59,6 +59,12 @@ struct hints_config {
  */
 #define HINTS_ERROR_MAX	(RING_ID_MAX + 2 + PUSH_ERROR_MAX)
 
+/*
+ * A hint time before 2020-01-01 is no time (hints.c, AGES): no kvd took a
+ * hint before then, so such an "at" is a hand-edited or corrupted log.
+ */
+#define HINTS_AT_MIN_MS	1577836800000LL
+
 struct hints_stats {
 	char		owner[RING_ID_MAX + 1];	/* hints_owners only; "" else */
 	uint64_t	pending;	/* hints held now */
@@ -67,8 +73,9 @@ struct hints_stats {
 					   (hints_stats only; wal_stats) */
 	int64_t		oldest_ms;	/* wall clock when the oldest was taken, 0 none;
 					   never ahead of this node's clock */
-	int64_t		oldest_age_ms;	/* now - oldest_ms on this node's
-					   clock, >= 0 (0 none) */
+	int64_t		oldest_age_ms;	/* its age, >= 0 (0 none), on the
+					   monotonic clock since this process
+					   took or read it (hints.c, AGES) */
 	uint64_t	added;		/* since start (totals only) */
 	uint64_t	delivered;	/* acknowledged by their owner since start
 					   (by the key's current replicas for an

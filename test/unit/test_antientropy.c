@@ -607,17 +607,48 @@ out:
 
 /* ---- exchanges ---------------------------------------------------------- */
 
+/*
+ * The last exchange's age (what /cluster/nodes shows as last_age_ms) is
+ * read on the monotonic clock: a step of the wall clock since, back or
+ * ahead, moves last_ms but not the age (a step back showed it below 0).
+ * m0: clock_now_ms before the exchange began.
+ */
+static void
+age_across_steps(struct ae *ae, int64_t m0)
+{
+	static const int64_t hour = 3600000;
+	struct ae_stats st;
+	int64_t m1;
+
+	clock_wall_step(-hour);
+	ae_stats(ae, &st);
+	m1 = clock_now_ms();
+	ok(st.last_ms > 0 && st.last_age_ms >= 0 && st.last_age_ms <= m1 - m0,
+	    "the wall clock stepped an hour back: the last exchange's age is "
+	    "still %lld ms at most (%lld)", (long long)(m1 - m0),
+	    (long long)st.last_age_ms);
+	clock_wall_step(2 * hour);
+	ae_stats(ae, &st);
+	m1 = clock_now_ms();
+	ok(st.last_age_ms >= 0 && st.last_age_ms <= m1 - m0,
+	    "an hour ahead: the same (%lld ms at most: %lld)",
+	    (long long)(m1 - m0), (long long)st.last_age_ms);
+	clock_wall_step(-hour);
+}
+
 static void
 test_identical(void)
 {
 	struct ae_stats st;
 	uint64_t ab, bb;
+	int64_t m0;
 
 	if (!up_with_keys("identical", "same", 50))
 		goto out;
 	copy_prefix(A->store, B->store, "same", 50);
 	ab = napplied(A->store);
 	bb = napplied(B->store);
+	m0 = clock_now_ms();
 	ok(ae_sync_with(A->ae, "node2") == 0, "identical: sync ok");
 	ae_stats(A->ae, &st);
 	ok(st.exchanges == 1 && st.failures == 0 && st.slices_differing == 0 &&
@@ -627,6 +658,7 @@ test_identical(void)
 	    (unsigned long long)st.slices_differing);
 	ok(napplied(A->store) == ab && napplied(B->store) == bb,
 	    "identical: no store applied anything");
+	age_across_steps(A->ae, m0);
 	ok(same_stores(A->store, B->store) && nkeys(B->store) == 50,
 	    "identical: stores unchanged");
 out:

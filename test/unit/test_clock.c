@@ -69,8 +69,16 @@ main(void)
 	    (int64_t)time(NULL) - clock_wall_ms() / 1000 <= 1,
 	    "clock_wall_ms is the Unix time in ms");
 	t0 = clock_now_ms();
+	clock_wall_step(-86400000);
+	ok((int64_t)time(NULL) - 86400 - clock_wall_ms() / 1000 <= 1 &&
+	    clock_wall_ms() / 1000 - ((int64_t)time(NULL) - 86400) <= 1,
+	    "clock_wall_step(-1 day): clock_wall_ms is a day behind");
+	clock_wall_step(86400000);
+	ok(clock_wall_ms() / 1000 - (int64_t)time(NULL) <= 1 &&
+	    (int64_t)time(NULL) - clock_wall_ms() / 1000 <= 1,
+	    "... and stepped back by as much, the Unix time again");
 	t1 = clock_now_ms();
-	ok(t1 >= t0, "clock_now_ms never goes back");
+	ok(t1 >= t0, "clock_now_ms never goes back (nor steps with the wall)");
 	ok(clock_now_ns() / 1000000 - (uint64_t)clock_now_ms() <= 1,
 	    "clock_now_ns and clock_now_ms share their origin");
 

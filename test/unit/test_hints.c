@@ -475,7 +475,7 @@ test_carried_age(void)
 	static const char v[] = "\"v\":{\"clock\":{},\"ts\":1,\"value\":\"x\"}}";
 	struct hints *h;
 	char dir[512], rec[256];
-	int64_t t0, t1, future;
+	int64_t t0, t1, future, day_b, day_f;
 	int rc;
 
 	tap_tmp_fresh(dir, sizeof(dir), "age");
@@ -483,9 +483,12 @@ test_carried_age(void)
 	if ((h = open_at(dir)) == NULL)
 		return;
 	t0 = clock_wall_ms();
-	snprintf(rec, sizeof(rec), "{\"at\":1000,\"key\":\"k1\",%s", v);
+	day_b = t0 - 3 * 86400000LL;	/* b's hint: taken 3 days ago */
+	day_f = t0 - 2 * 86400000LL;	/* f's: 2 days ago */
+	snprintf(rec, sizeof(rec), "{\"at\":%lld,\"key\":\"k1\",%s",
+	    (long long)day_b, v);
 	rc = hints_add(h, "b", rec, strlen(rec));
-	ok(rc == 0 && oldest(h, "b") == 1000, "a hint line's time is kept "
+	ok(rc == 0 && oldest(h, "b") == day_b, "a hint line's time is kept "
 	    "(%lld)", (long long)oldest(h, "b"));
 	future = t0 + 86400000;
 	snprintf(rec, sizeof(rec), "{\"at\":%lld,\"key\":\"k2\",%s",
@@ -508,23 +511,24 @@ test_carried_age(void)
 	hints_close(h);
 	if ((h = open_at(dir)) == NULL)
 		return;
-	ok(oldest(h, "b") == 1000 && oldest(h, "c") >= t0 &&
+	ok(oldest(h, "b") == day_b && oldest(h, "c") >= t0 &&
 	    oldest(h, "c") <= t1, "reopened: the same times");
 	/*
 	 * A hint handed over after this node took one of its own sits
 	 * behind a younger hint: the oldest is still the one reported.
 	 */
 	rc = add(h, "f", 5);
-	snprintf(rec, sizeof(rec), "{\"at\":2000,\"key\":\"k6\",%s", v);
+	snprintf(rec, sizeof(rec), "{\"at\":%lld,\"key\":\"k6\",%s",
+	    (long long)day_f, v);
 	rc |= hints_add(h, "f", rec, strlen(rec));
-	ok(rc == 0 && oldest(h, "f") == 2000 && owner_oldest(h, "f") == 2000,
+	ok(rc == 0 && oldest(h, "f") == day_f && owner_oldest(h, "f") == day_f,
 	    "a handed-over hint behind a younger one: its time is the oldest "
 	    "(hints_stats %lld, hints_owners %lld)", (long long)oldest(h, "f"),
 	    (long long)owner_oldest(h, "f"));
 	hints_close(h);
 	if ((h = open_at(dir)) == NULL)
 		return;
-	ok(oldest(h, "f") == 2000 && oldest(h, NULL) == 1000,
+	ok(oldest(h, "f") == day_f && oldest(h, NULL) == day_b,
 	    "reopened: the same, and the oldest of all owners' is b's");
 	hints_close(h);
 }
@@ -543,7 +547,7 @@ test_time_ahead(void)
 	struct hints *h;
 	struct wal *w;
 	char dir[512], path[600], rec[256], err[256];
-	int64_t t0, t1, future;
+	int64_t t0, t1, m0, m1, future;
 	uint64_t seq;
 	size_t i, n;
 
@@ -563,17 +567,21 @@ test_time_ahead(void)
 	ok(wal_append(w, rec, strlen(rec), &seq) == 0, "a hint log holding a "
 	    "hint taken a day ahead of this clock");
 	wal_close(w);
+	m0 = clock_now_ms();
 	if ((h = open_at(dir)) == NULL)
 		return;
 	t0 = clock_wall_ms();
 	hints_stats(h, "g", &st);
 	t1 = clock_wall_ms();
+	m1 = clock_now_ms();
 	ok(st.pending == 1 && st.oldest_ms >= t0 && st.oldest_ms <= t1,
 	    "hints_stats: its time is now, not ahead (%lld, now %lld)",
 	    (long long)st.oldest_ms, (long long)t1);
-	ok(st.oldest_age_ms >= 0 && st.oldest_age_ms <= t1 - t0,
-	    "... and its age 0, never below (%lld ms)",
-	    (long long)st.oldest_age_ms);
+	/* 0 as it was read at open, counted from then on (AGES) */
+	ok(st.oldest_age_ms >= 0 && st.oldest_age_ms <= m1 - m0,
+	    "... and its age counts from when it was read, never below 0 "
+	    "(%lld ms, %lld ms at most)", (long long)st.oldest_age_ms,
+	    (long long)(m1 - m0));
 	hints_stats(h, NULL, &st);
 	ok(st.oldest_ms <= clock_wall_ms() && st.oldest_age_ms >= 0,
 	    "the totals too (%lld, age %lld)", (long long)st.oldest_ms,
@@ -591,12 +599,142 @@ test_time_ahead(void)
 	ok(hints_add(h, "i", rec, strlen(rec)) == 0, "a hint taken 1 s ago");
 	hints_stats(h, "i", &st);
 	t1 = clock_wall_ms();
-	ok(st.oldest_age_ms >= 1000 && st.oldest_age_ms <= t1 - st.oldest_ms,
+	/* + 1: the two clocks' milliseconds may round apart by one */
+	ok(st.oldest_age_ms >= 1000 &&
+	    st.oldest_age_ms <= t1 - st.oldest_ms + 1,
 	    "... is 1 s old or more, on this clock (%lld ms)",
 	    (long long)st.oldest_age_ms);
 	hints_stats(h, "none", &st);
 	ok(st.oldest_ms == 0 && st.oldest_age_ms == 0, "an owner without "
 	    "hints: no time, age 0");
+	hints_close(h);
+}
+
+/* Owner's hints_stats, and hints_owners' line for it (zeros: none). */
+static void
+stats_both(struct hints *h, const char *owner, struct hints_stats *st,
+    struct hints_stats *line)
+{
+	struct hints_stats ow[8];
+	size_t i, n;
+
+	hints_stats(h, owner, st);
+	memset(line, 0, sizeof(*line));
+	n = hints_owners(h, ow, 8);
+	for (i = 0; i < n && i < 8; i++)
+		if (strcmp(ow[i].owner, owner) == 0)
+			*line = ow[i];
+}
+
+/*
+ * An age is how long this process has held the hint, on the monotonic
+ * clock: a step of the wall clock, ahead or back, moves no age (a step
+ * ahead of an hour showed a hint taken a moment ago as an hour old, a
+ * step back a negative age).  clock_wall_step moves the wall clock as
+ * this process reads it.
+ */
+static void
+test_age_across_steps(void)
+{
+	static const int64_t hour = 3600000;
+	struct hints_stats st, line;
+	struct hints *h;
+	char dir[512];
+	int64_t m0, m1;
+
+	tap_tmp_fresh(dir, sizeof(dir), "steps");
+	mkdir(dir, 0755);
+	if ((h = open_at(dir)) == NULL)
+		return;
+	m0 = clock_now_ms();
+	ok(add(h, "s", 1) == 0, "a hint taken now");
+	clock_wall_step(hour);
+	stats_both(h, "s", &st, &line);
+	m1 = clock_now_ms();
+	ok(st.oldest_age_ms >= 0 && st.oldest_age_ms <= m1 - m0 &&
+	    line.oldest_age_ms >= 0 && line.oldest_age_ms <= m1 - m0,
+	    "the wall clock stepped an hour ahead: its age is still the time "
+	    "it was held, %lld ms at most (hints_stats %lld, hints_owners "
+	    "%lld)", (long long)(m1 - m0), (long long)st.oldest_age_ms,
+	    (long long)line.oldest_age_ms);
+	clock_wall_step(-2 * hour);
+	stats_both(h, "s", &st, &line);
+	m1 = clock_now_ms();
+	ok(st.oldest_age_ms >= 0 && st.oldest_age_ms <= m1 - m0 &&
+	    line.oldest_age_ms >= 0 && line.oldest_age_ms <= m1 - m0 &&
+	    st.oldest_ms <= clock_wall_ms(),
+	    "an hour back: the same, %lld ms at most (%lld, %lld), its time "
+	    "not ahead of the clock", (long long)(m1 - m0),
+	    (long long)st.oldest_age_ms, (long long)line.oldest_age_ms);
+	clock_wall_step(hour);
+	hints_close(h);
+}
+
+/*
+ * A hint dated before any kvd took one ("at":1, a hand-edited or
+ * corrupted log) is no time: read at start it is dated as read, its age
+ * counted from then; handed over, it is taken now.  Either showed an age
+ * of 56 years.
+ */
+static void
+test_age_no_time(void)
+{
+	static const char v[] = "\"v\":{\"clock\":{},\"ts\":1,\"value\":\"x\"}}";
+	struct hints_stats st, line;
+	struct hints *h;
+	struct wal *w;
+	char dir[512], path[600], rec[256], err[256];
+	int64_t t0, m0, t1, m1;
+	uint64_t seq;
+
+	tap_tmp_fresh(dir, sizeof(dir), "notime");
+	mkdir(dir, 0755);
+	snprintf(path, sizeof(path), "%s/hints", dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/hints/z", dir);
+	mkdir(path, 0755);
+	if (wal_open(&w, path, 0, NULL, NULL, false, err, sizeof(err)) != 0) {
+		ok(0, "wal_open %s: %s", path, err);
+		return;
+	}
+	snprintf(rec, sizeof(rec), "{\"at\":1,\"key\":\"k1\",%s", v);
+	ok(wal_append(w, rec, strlen(rec), &seq) == 0, "a hint log holding a "
+	    "hint dated 1 ms after 1970");
+	wal_close(w);
+	t0 = clock_wall_ms();
+	m0 = clock_now_ms();
+	if ((h = open_at(dir)) == NULL)
+		return;
+	stats_both(h, "z", &st, &line);
+	t1 = clock_wall_ms();
+	m1 = clock_now_ms();
+	ok(st.pending == 1 && st.oldest_ms >= t0 && st.oldest_ms <= t1 &&
+	    line.oldest_ms == st.oldest_ms,
+	    "read at start: dated as read (%lld, read between %lld and %lld)",
+	    (long long)st.oldest_ms, (long long)t0, (long long)t1);
+	ok(st.oldest_age_ms >= 0 && st.oldest_age_ms <= m1 - m0 &&
+	    line.oldest_age_ms >= 0 && line.oldest_age_ms <= m1 - m0,
+	    "... its age counted from then, %lld ms at most (%lld, %lld)",
+	    (long long)(m1 - m0), (long long)st.oldest_age_ms,
+	    (long long)line.oldest_age_ms);
+	snprintf(rec, sizeof(rec), "{\"at\":1,\"key\":\"k2\",%s", v);
+	t0 = clock_wall_ms();
+	m0 = clock_now_ms();
+	ok(hints_add(h, "y", rec, strlen(rec)) == 0, "the same line handed "
+	    "over");
+	stats_both(h, "y", &st, &line);
+	t1 = clock_wall_ms();
+	m1 = clock_now_ms();
+	ok(st.oldest_ms >= t0 && st.oldest_ms <= t1 &&
+	    st.oldest_age_ms >= 0 && st.oldest_age_ms <= m1 - m0,
+	    "... is taken now (%lld, age %lld ms)", (long long)st.oldest_ms,
+	    (long long)st.oldest_age_ms);
+	hints_close(h);
+	if ((h = open_at(dir)) == NULL)
+		return;
+	hints_stats(h, "y", &st);
+	ok(st.oldest_ms >= t0 && st.oldest_ms <= t1,
+	    "... and logged with that time (%lld)", (long long)st.oldest_ms);
 	hints_close(h);
 }
 
@@ -611,6 +749,8 @@ main(void)
 	test_when_durable();
 	test_carried_age();
 	test_time_ahead();
+	test_age_across_steps();
+	test_age_no_time();
 	tap_rm_rf(tap_tmproot);
 	return tap_done();
 }
