@@ -4070,7 +4070,15 @@ cmd_hints_drop(const struct opts *o, const char *owner)
 			dropped += n;
 			dbytes += b;
 			bytes_text(b, d, sizeof(d));
-			if (!o->json && o->output != OUT_JSON)
+			/*
+			 * OWNER holds none for itself: "node3: dropped 0
+			 * hints (0 B) for node3" read as if it had some.
+			 */
+			if (!o->json && o->output != OUT_JSON && n == 0 &&
+			    strcmp(mi->id, owner) == 0)
+				printf("%s: holds no hints for itself\n",
+				    mi->id);
+			else if (!o->json && o->output != OUT_JSON)
 				printf("%s: dropped %llu hint%s (%s) for %s\n",
 				    mi->id, (unsigned long long)n, n == 1 ? "" :
 				    "s", d, owner);
