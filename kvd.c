@@ -153,7 +153,8 @@ static const struct flag flags[] = {
 	{ "snapshot-interval", FLAG_NUM, F(snapshot_interval), 0, 86400 * 7,
 	  "seconds between snapshots, 0 = only at shutdown (default 60)" },
 	{ "max-conns", FLAG_NUM, F(max_conns), 1, 1000000,
-	  "connections served at once; more get 503 (default 1024)" },
+	  "connections served at once; more get 503 (default 10000, fewer "
+	  "when the open-file limit leaves no room for them)" },
 	{ "max-watchers", FLAG_NUM, F(max_watchers), 0, 1000000,
 	  "GET ?wait= requests parked at once; more get 503 (default 1000)" },
 	{ "idle-timeout", FLAG_NUM, F(idle_timeout), 1, 86400,
@@ -484,21 +485,72 @@ id_valid(const char *s)
 }
 
 /*
- * Thread per connection means a descriptor per connection: lift the soft
- * limit on open files to the hard limit so --max-conns, not a 1024
- * default, is what bounds connections.
+ * A connection is a descriptor: lift the soft limit on open files to
+ * the hard limit so --max-conns, not a 1024 default, is what bounds
+ * connections.  Returns the soft limit then (-1: no limit known).
  */
-static void
+static long
 raise_fd_limit(void)
 {
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return -1;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			log_event(LOG_WARN, "cannot raise the open-file limit",
+			    "err=%s", strerror(errno));
+			getrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 100000000 ?
+	    100000000 : (long)rl.rlim_cur;
+}
+
+/*
+ * Descriptors kept for what is not a client's connection: the logs'
+ * segments and snapshots, hint logs, calls to other nodes, the listener,
+ * epoll and pipes.
+ */
+#define FD_SPARE	256
+#define MAX_CONNS_MIN	64	/* the default, however low the limit */
+
+/*
+ * Sets --max-conns, when not given, to SERVER_MAX_CONNS or what the
+ * open-file limit leaves room for beside the peers' reserve and
+ * FD_SPARE, whichever is less: past the limit accept fails (EMFILE), and
+ * the connections past it wait unanswered in the backlog instead of
+ * getting the cap's 503.  One given that the limit has no room for is
+ * kept, and said.
+ */
+static void
+fit_max_conns(struct config *cfg, long nofile)
+{
+	long room = nofile - SERVER_PEER_RESERVE - FD_SPARE;
+
+	if (nofile < 0) {	/* no limit known: nothing to fit under */
+		if (cfg->max_conns == 0)
+			cfg->max_conns = SERVER_MAX_CONNS;
 		return;
-	rl.rlim_cur = rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-		log_event(LOG_WARN, "cannot raise the open-file limit", "err=%s",
-		    strerror(errno));
+	}
+	if (cfg->max_conns == 0) {
+		cfg->max_conns = room < SERVER_MAX_CONNS ? room :
+		    SERVER_MAX_CONNS;
+		if (cfg->max_conns < MAX_CONNS_MIN)
+			cfg->max_conns = MAX_CONNS_MIN;
+		if (cfg->max_conns < SERVER_MAX_CONNS)
+			log_event(LOG_WARN, "--max-conns lowered to what the "
+			    "open-file limit leaves room for; raise the hard "
+			    "limit (ulimit -Hn, LimitNOFILE=) to serve more",
+			    "max_conns=%ld default=%d nofile=%ld",
+			    cfg->max_conns, SERVER_MAX_CONNS, nofile);
+	} else if (cfg->max_conns > room)
+		log_event(LOG_WARN, "--max-conns is more than the open-file "
+		    "limit leaves room for: connections past it wait "
+		    "unanswered; raise the hard limit (ulimit -Hn, "
+		    "LimitNOFILE=)", "max_conns=%ld room=%ld nofile=%ld",
+		    cfg->max_conns, room < 0 ? 0 : room, nofile);
 }
 
 /*
@@ -538,7 +590,7 @@ config_defaults(struct config *cfg)
 	cfg->w = 0;	/* not given: 2, or N when N is 1 (check_config) */
 	cfg->r = 0;
 	cfg->snapshot_interval = 60;
-	cfg->max_conns = 1024;
+	cfg->max_conns = 0;	/* not given: fit_max_conns */
 	cfg->max_watchers = 1000;
 	cfg->idle_timeout = 60;
 	cfg->header_timeout = 10;
@@ -702,7 +754,7 @@ main(int argc, char **argv)
 	if (cfg.cluster_secret_file != NULL &&
 	    auth_load(&auth, cfg.cluster_secret_file, err, sizeof(err)) != 0)
 		die(2, "cannot load --cluster-secret-file", err);
-	raise_fd_limit();
+	fit_max_conns(&cfg, raise_fd_limit());
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
@@ -718,9 +770,10 @@ main(int argc, char **argv)
 		die(1, "cannot start", err);
 	view = cluster_view_get(nd.cluster);
 	log_event(LOG_INFO, "kvd ready", "id=%s actor=%s addr=%s port=%d "
-	    "advertise=%s dir=%s members=%zu n=%d w=%d r=%d version=%s", cfg.id,
-	    nd.actor, cfg.addr, nd.port, nd.advertise, nd.dir, view->nmembers,
-	    view->n, view->w, view->r, KVD_VERSION);
+	    "advertise=%s dir=%s members=%zu n=%d w=%d r=%d max_conns=%ld "
+	    "version=%s", cfg.id, nd.actor, cfg.addr, nd.port, nd.advertise,
+	    nd.dir, view->nmembers, view->n, view->w, view->r, cfg.max_conns,
+	    KVD_VERSION);
 	cluster_view_put(nd.cluster, view);
 	notify_send("READY=1");
 	/* After READY=1: a slow resolver must not hold up the start. */

@@ -306,7 +306,7 @@ server_config_default(struct server_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->listen_fd = -1;
-	cfg->max_conns = 1024;
+	cfg->max_conns = SERVER_MAX_CONNS;
 	cfg->peer_reserve = SERVER_PEER_RESERVE;
 	cfg->idle_timeout_ms = 60000;
 	cfg->header_timeout_ms = 10000;

@@ -2,7 +2,9 @@
 # test/slow.bats -- slow and idle clients against a real kvd: the header
 # and body read deadlines (slowloris), the write deadline, the idle
 # keep-alive timeout, the connection cap (503 at once, never queued, past
-# the places kept for peers), and liveness with 1,000 idle and with
+# the places kept for peers; its default, 2,000 connections at once all
+# served, and fitted under a low open-file limit), and liveness with
+# 1,000 idle and with
 # 1,000 slowloris connections open: /health on a fresh connection must
 # still answer while they all stay open, and kvd's resident memory must
 # stay bounded (small thread stacks, small buffers); with 800
@@ -280,6 +282,48 @@ elif mode in ("idle1000", "slowloris1000"):
     st, ms = health_ms()
     out("health_after", st)
 
+elif mode == "gets":
+    # n keep-alive connections at once, each sending GET /version (a
+    # client request: never served from the places kept for peers), all
+    # held open; then the answer on each: its status, or none when there
+    # was none within the 60 s hang guard (a connection waiting
+    # unaccepted, as past the open-file limit)
+    n = int(args[0])
+    out("nofile", raise_nofile(n + 256))
+    req = b"GET /version HTTP/1.1\r\nHost: t\r\n\r\n"
+    conns = []
+    for i in range(n):
+        s = socket.create_connection(ADDR, timeout=60)
+        s.sendall(req)
+        conns.append(s)
+    end = time.time() + 60
+    got = {}
+    for s in conns:
+        d = b""
+        while True:
+            head, sep, body = d.partition(b"\r\n\r\n")
+            cl = [int(l.split(b":")[1]) for l in head.split(b"\r\n")
+                  if l.lower().startswith(b"content-length:")]
+            if sep and cl and len(body) >= cl[0]:
+                break
+            left = end - time.time()
+            if left <= 0:
+                break
+            s.settimeout(left)
+            try:
+                b = s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not b:
+                break
+            d += b
+        st = status_of(d)
+        got[st] = got.get(st, 0) + 1
+    for st in sorted(got):
+        out("status_" + st, got[st])
+    for s in conns:
+        s.close()
+
 elif mode == "nonreaders":
     # n connections each pipeline rep raw GETs of /kv/big and read
     # nothing; meanwhile a plain GET of /kv/small on a fresh connection,
@@ -517,6 +561,51 @@ many() {
 	[ "$(field health_after)" = 200 ]
 	grep -q "cannot raise the open-file limit" "$TMP/n1.log" && return 1
 	return 0
+}
+
+@test "the default --max-conns serves 2,000 connections at once: each one's request answered 200, none the cap's 503" {
+	# Node's fetch opens a connection per request in flight: 2,000 at
+	# once against the old default, 1024, had 976 answered 503.
+	local hard
+	hard=$(ulimit -Hn)
+	if [ "$hard" != unlimited ] && [ "$hard" -lt 10500 ]; then
+		skip "open-file hard limit $hard is below 10500"
+	fi
+	ulimit -Sn "$hard" 2>/dev/null || true
+	start_node n1
+	grep -q 'msg="kvd ready".* max_conns=10000 ' "$TMP/n1.log"
+	run slow gets "$PORT_n1" 2000
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(field status_200)" = 2000 ]
+	[ -z "$(field status_503)" ]
+	[ -z "$(field status_none)" ]
+}
+
+@test "an open-file limit with no room for the default --max-conns: the default fits under it, so past it a connection gets the cap's 503, none waits unanswered" {
+	# kvd under a soft and hard limit of 700 open files: room for 284
+	# connections beside the 160 places kept for peers and 256 spare.
+	# With a cap above that, accept failed (EMFILE) once the files ran
+	# out, and the connections past it waited unanswered.
+	printf '#!/bin/sh\nulimit -n 700 || exit 1\nexec "%s" "$@"\n' "$KVD" \
+	    >"$TMP/kvd-700"
+	chmod +x "$TMP/kvd-700"
+	local room=$((700 - 160 - 256))
+	KVD="$TMP/kvd-700" start_node n1
+	grep 'max_conns=' "$TMP/n1.log"
+	grep -q "msg=\"--max-conns lowered to what the open-file limit leaves room for; .*\" max_conns=$room default=10000 nofile=700" "$TMP/n1.log"
+	grep -q "msg=\"kvd ready\".* max_conns=$room " "$TMP/n1.log"
+	run slow gets "$PORT_n1" 800
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(field status_200)" = "$room" ]
+	[ "$(field status_503)" = $((800 - room)) ]
+	[ -z "$(field status_none)" ]
+	[ "$(curl -s --max-time 60 -o /dev/null -w '%{http_code}' "$(url n1)/version")" = 200 ]
+	# A cap given above the room is kept, and said.
+	KVD="$TMP/kvd-700" start_node n2 --max-conns 1000
+	grep -q "msg=\"--max-conns is more than the open-file limit leaves room for: .*\" max_conns=1000 room=$room nofile=700" "$TMP/n2.log"
+	grep -q "msg=\"kvd ready\".* max_conns=1000 " "$TMP/n2.log"
 }
 
 @test "1,000 idle connections hold no thread each: /health on a fresh connection answers, RSS bounded" {
