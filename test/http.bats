@@ -393,6 +393,85 @@ print("rest=%d" % len(rest))
 	[[ "$out" == *"rest=0" ]]
 }
 
+@test "HEAD on /metrics, /ready, /version and a watch: the GET's status and headers, no body bytes" {
+	curl -s --max-time 60 -X PUT -d '{"value":"w"}' "$(url n1)/kv/w" >/dev/null
+	run timeout 60 python3 -c '
+import socket, sys
+def ask(method, path):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+    s.sendall(method.encode() + b" " + path.encode() +
+              b" HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    d = b""
+    while True:
+        b = s.recv(65536)
+        if not b: break
+        d += b
+    head, sep, rest = d.partition(b"\r\n\r\n")
+    lines = head.decode().lower().split("\r\n")
+    cl = [l.split(":")[1].strip() for l in lines if l.startswith("content-length:")]
+    return lines[0].split(" ")[1], cl[0] if cl else "-", len(rest)
+for path in sys.argv[2:]:
+    gs, gcl, glen = ask("GET", path)
+    hs, hcl, hlen = ask("HEAD", path)
+    print("%s get=%s,%s,%d head=%s,%s,%d" % (path, gs, gcl, glen, hs, hcl, hlen))
+' "$(port_of n1)" /metrics /ready /version "/kv/w?wait=nomatch&timeout=1"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	local path line
+	for path in /metrics /ready /version "/kv/w?wait=nomatch&timeout=1"; do
+		line=$(grep -F "$path get=" <<<"$output")
+		# the same status as GET's, a Content-Length, no body bytes
+		[[ "$line" =~ get=([0-9]+),([0-9]+),([0-9]+)\ head=([0-9]+),([0-9]+),0$ ]]
+		[ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[4]}" ]
+		[ "${BASH_REMATCH[2]}" = "${BASH_REMATCH[3]}" ]
+		[ "${BASH_REMATCH[3]}" -gt 0 ]
+		# the metrics grow between the two; the others are the same
+		if [ "$path" != /metrics ]; then
+			[ "${BASH_REMATCH[2]}" = "${BASH_REMATCH[5]}" ]
+		fi
+	done
+}
+
+@test "README's route table names the methods each route answers: OPTIONS on each path gives its Allow, HEAD wherever GET is" {
+	# The rows of the table under "## HTTP API": methods, path (KEY,
+	# OWNER and the query stripped to a path kvd routes).
+	run python3 -c '
+import re, socket, sys
+rows = []
+on = False
+for l in open(sys.argv[2]):
+    if l.startswith("| method | path |"):
+        on = True; continue
+    if on and not l.startswith("|"):
+        break
+    m = re.match(r"\| ([A-Z, ]+) \| `([^`]+)` \|", l)
+    if on and m:
+        rows.append((m.group(1), m.group(2)))
+for methods, path in rows:
+    p = path.split("?")[0].replace("KEY", "k").replace("OWNER", "o")
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+    s.sendall(b"OPTIONS " + p.encode() + b" HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    d = b""
+    while True:
+        b = s.recv(65536)
+        if not b: break
+        d += b
+    allow = [l.split(":", 1)[1].strip() for l in d.decode().split("\r\n")
+             if l.lower().startswith("allow:")]
+    allowed = set(x.strip() for x in allow[0].split(",")) if allow else set()
+    said = set(x.strip() for x in methods.split(","))
+    bad = (not said <= allowed) or ("GET" in said and "HEAD" in allowed
+                                     and "HEAD" not in said)
+    print("%s %s: README %s, Allow %s" % ("BAD" if bad else "ok", path,
+          methods, ", ".join(sorted(allowed))))
+print("rows=%d" % len(rows))
+' "$(port_of n1)" "$BATS_TEST_DIRNAME/../README.md"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(sed -n 's/^rows=//p' <<<"$output")" -ge 20 ]
+	! grep -q '^BAD ' <<<"$output"
+}
+
 # HALF_PY PORT MSG...: sends each MSG (escapes as conv's), shuts down its
 # writing side, reads to EOF (30 s at most) and prints what came, or
 # NOTHING when the connection ended without a byte.
