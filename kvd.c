@@ -12,7 +12,8 @@
  *	node		the lifecycle: every module opened in dependency
  *			order and closed in reverse (node.c's steps[])
  *	api		the routes: a parsed request in, a response out
- *	server, http	the listener, one thread per connection, framing
+ *	server, http	the listener, workers that serve ready connections
+ *			(on Linux idle ones parked, no thread each), framing
  *	log, notify	log lines, and systemd's readiness protocol
  *
  * Threads and locks: kvd.c starts no thread and holds no lock; the main
