@@ -2002,6 +2002,9 @@ handle_nodes(struct node *nd, struct server_response *res)
 		put_liveness(nd, m, v->self == (ssize_t)i, &res->body);
 		buf_printf(&res->body, ",\"owns\":%.4f", share != NULL ?
 		    share[i] : 0.0);
+		/* As reads through this node take it (transfer_hollow). */
+		buf_printf(&res->body, ",\"hollow\":%s",
+		    transfer_hollow(nd->transfer, v, i) ? "true" : "false");
 		put_ring_mismatch(nd, m, &res->body);
 		if (v->self == (ssize_t)i) {
 			store_stats(nd->store, &st);

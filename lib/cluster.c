@@ -945,9 +945,10 @@ cluster_liveness(struct cluster *c, const char *id,
 }
 
 void
-cluster_set_placement(struct cluster *c, uint64_t placed, uint64_t from)
+cluster_set_placement(struct cluster *c, uint64_t placed, uint64_t from,
+    bool hollow)
 {
-	liveness_set_placement(c->lv, placed, from);
+	liveness_set_placement(c->lv, placed, from, hollow);
 }
 
 uint64_t

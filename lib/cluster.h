@@ -211,9 +211,12 @@ size_t	cluster_ring_mismatches(struct cluster *c);
  */
 void	cluster_liveness(struct cluster *c, const char *id,
 	    struct liveness_info *out);
-/* This node's placement hashes, gossiped with its heartbeat (transfer.c). */
+/*
+ * This node's placement hashes and hollow mark, gossiped with its
+ * heartbeat (transfer.c).
+ */
 void	cluster_set_placement(struct cluster *c, uint64_t placed,
-	    uint64_t from);
+	    uint64_t from, bool hollow);
 /*
  * The latest earlier run of this node's id that gossip says was trusted
  * to send its keys (liveness.h's liveness_earlier_sender), 0 none.

@@ -13,15 +13,16 @@
  *
  * THE TABLE.  One entry per id ever heard of:
  *
- *	id, gen, hb, down, placed, from, sender_gen	(gossiped)
+ *	id, gen, hb, down, placed, from, sender_gen, hollow	(gossiped)
  *	last_adv, mean_gap, reporter, suspect_since, watched	(local)
  *
  * gen is the member's generation, its wall clock in ms when it started;
  * hb counts its gossip rounds since then.  Only the member itself
  * raises them.  down is a verdict any node may set on the entry it
  * holds, at the (gen, hb) it holds.  placed and from are the member's
- * placement hashes (transfer.c says what they mean; here they are
- * carried, never read).  Two rows of one id merge by the order
+ * placement hashes, and hollow says it was wiped and is not yet
+ * refilled (transfer.c says what they mean; here they are carried,
+ * never read).  Two rows of one id merge by the order
  *
  *	(gen, hb) first, then down beats up
  *
@@ -54,10 +55,12 @@
  * THE WIRE.  A gossip message (cluster.c) carries
  *
  *	"heartbeats":[{"id":"node2","gen":1733250000000,"hb":42,
- *	    "down":false,"placed":123,"from":123,"sender_gen":1733250000000},
+ *	    "down":false,"placed":123,"from":123,"sender_gen":1733250000000,
+ *	    "hollow":false},
  *	    ...]
  *
- * every entry that was heard (gen > 0) or is down; a member never heard
+ * every entry that was heard (gen > 0) or is down (a row without
+ * "hollow", from an older kvd, is not hollow); a member never heard
  * of that was probed and found dead goes out as down at gen 0, hb 0,
  * below any real heartbeat.  Rows that do not parse are skipped.
  *
@@ -118,6 +121,7 @@ struct entry {
 	bool		 down;
 	uint64_t	 placed, from;
 	uint64_t	 sender_gen;	/* SENDER_GEN: latest gen that sent */
+	bool		 hollow;	/* the member says it is hollow */
 
 	bool		 heard;		/* gen > 0: the member spoke */
 	bool		 watched;	/* listed (liveness_set_members), not self */
@@ -308,11 +312,13 @@ liveness_tick_due(struct liveness *l, int64_t now)
 }
 
 void
-liveness_set_placement(struct liveness *l, uint64_t placed, uint64_t from)
+liveness_set_placement(struct liveness *l, uint64_t placed, uint64_t from,
+    bool hollow)
 {
 	pthread_mutex_lock(&l->mu);
 	l->e[l->self].placed = placed;
 	l->e[l->self].from = from;
+	l->e[l->self].hollow = hollow;
 	if (from != 0 && l->e[l->self].sender_gen < l->e[l->self].gen)
 		l->e[l->self].sender_gen = l->e[l->self].gen;
 	pthread_mutex_unlock(&l->mu);
@@ -335,11 +341,13 @@ liveness_emit(struct liveness *l, struct buf *out)
 		first = false;
 		json_emit_string(out, e->id, strlen(e->id));
 		buf_printf(out, ",\"gen\":%llu,\"hb\":%llu,\"down\":%s,"
-		    "\"placed\":%llu,\"from\":%llu,\"sender_gen\":%llu}",
+		    "\"placed\":%llu,\"from\":%llu,\"sender_gen\":%llu,"
+		    "\"hollow\":%s}",
 		    (unsigned long long)e->gen,
 		    (unsigned long long)e->hb, e->down ? "true" : "false",
 		    (unsigned long long)e->placed, (unsigned long long)e->from,
-		    (unsigned long long)e->sender_gen);
+		    (unsigned long long)e->sender_gen,
+		    e->hollow ? "true" : "false");
 	}
 	pthread_mutex_unlock(&l->mu);
 	buf_putc(out, ']');
@@ -349,7 +357,7 @@ liveness_emit(struct liveness *l, struct buf *out)
 struct row {
 	char		 id[RING_ID_MAX + 1];
 	uint64_t	 gen, hb, placed, from, sender_gen;
-	bool		 down;
+	bool		 down, hollow;
 };
 
 static int
@@ -384,6 +392,8 @@ parse_row(const char *s, const struct json_tok *toks, int obj, struct row *r)
 		(void)json_get_u64(s, &toks[k], &r->from);
 	if ((k = json_object_get(s, toks, obj, "sender_gen")) >= 0)
 		(void)json_get_u64(s, &toks[k], &r->sender_gen);
+	if ((k = json_object_get(s, toks, obj, "hollow")) >= 0)
+		r->hollow = toks[k].type == JSON_TRUE;
 	/* A row that sends is its generation's proof (an older kvd's too). */
 	if (r->from != 0 && r->sender_gen < r->gen)
 		r->sender_gen = r->gen;
@@ -454,6 +464,7 @@ do_merge(struct liveness *l, const struct row *r, const char *from,
 	e->down = r->down;
 	e->placed = r->placed;
 	e->from = r->from;
+	e->hollow = r->hollow;
 	e->heard = e->heard || r->gen > 0;
 	e->suspect_since = 0;
 	if (r->down) {
@@ -599,6 +610,7 @@ liveness_get(struct liveness *l, const char *id, int64_t now,
 		snprintf(out->reporter, sizeof(out->reporter), "%s", e->reporter);
 		out->placed = e->placed;
 		out->from = e->from;
+		out->hollow = e->hollow;
 		out->phi = (size_t)at == l->self ? 0 : do_phi(l, e, now);
 	}
 	pthread_mutex_unlock(&l->mu);

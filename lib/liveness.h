@@ -41,6 +41,7 @@ struct liveness_info {
 	char		 reporter[RING_ID_MAX + 1];	/* who brought that news */
 	uint64_t	 placed;	/* its placement hashes (transfer.c), 0 none */
 	uint64_t	 from;
+	bool		 hollow;	/* it says it was wiped, not yet refilled */
 	double		 phi;		/* its suspicion level now */
 };
 
@@ -78,13 +79,16 @@ void	liveness_tick(struct liveness *l, int64_t now);
  */
 void	liveness_tick_due(struct liveness *l, int64_t now);
 
-/* This node's placement hashes, carried in its entry (transfer.c). */
+/*
+ * This node's placement hashes, and whether it is hollow (wiped, not
+ * yet refilled), carried in its entry (transfer.c).
+ */
 void	liveness_set_placement(struct liveness *l, uint64_t placed,
-	    uint64_t from);
+	    uint64_t from, bool hollow);
 
 /*
  * Appends "heartbeats":[{"id","gen","hb","down","placed","from",
- * "sender_gen"},...]
+ * "sender_gen","hollow"},...]
  * (every heard entry and every down verdict) to out.
  */
 void	liveness_emit(struct liveness *l, struct buf *out);

@@ -1101,6 +1101,15 @@ data_moving(void *arg, const struct cluster_view *v)
 	return transfer_moving(nd->transfer, v);
 }
 
+/* replica.h's hollow: transfer.h's transfer_hollow. */
+static bool
+member_hollow(void *arg, const struct cluster_view *v, size_t member)
+{
+	struct node *nd = arg;
+
+	return transfer_hollow(nd->transfer, v, member);
+}
+
 static int
 open_replica(struct node *nd, char *err, size_t errlen)
 {
@@ -1118,6 +1127,8 @@ open_replica(struct node *nd, char *err, size_t errlen)
 	r.applied_arg = nd;
 	r.moving = data_moving;
 	r.moving_arg = nd;
+	r.hollow = member_hollow;
+	r.hollow_arg = nd;
 	if ((nd->replica = replica_new(&r)) == NULL) {
 		snprintf(err, errlen, "cannot start the coordinator: %s",
 		    strerror(errno));

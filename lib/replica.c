@@ -69,6 +69,16 @@
  * most): two leaves at once made two of a key's owners new as two joins
  * do.
  *
+ * READS AROUND A HOLLOW OWNER.  An owner wiped and not yet refilled
+ * (cfg.hollow: transfer.c's HOLLOW) may lack a key it acknowledged, so
+ * its "not found" does not count toward R; a version it holds does (it
+ * is one that was written).  Such a read skips the digest read (which
+ * would count the "none"), asks the hollow owners after the others
+ * (quorum_read), and the next owner when one answers "not found"
+ * (qop_wait); when no owner is left the read is a 503, not a 404 for a
+ * key the others may hold.  The hollow owner is repaired like any other
+ * that answered.
+ *
  * Conditional writes (If-Match, If-None-Match, conditional DELETE) do
  * not come here: they run a consensus round among the owners (cas.c).
  * What both paths share is the counter: every version this node's actor
@@ -201,6 +211,7 @@ struct target {
 	bool		 self;
 	bool		 down;		/* known down when the qop was built */
 	bool		 failed_before;	/* read: failed the digest read before */
+	bool		 hollow;	/* read: an owner wiped, not refilled */
 	enum tstate	 state;
 	bool		 found;		/* read: the replica had a version */
 	struct version	 v;		/* read: that version */
@@ -236,6 +247,7 @@ struct qop {
 	struct qop	*full_next;	/* digest read: waiting for a full read */
 	int64_t		 full_since;	/* since then (clock_now_ms) */
 	size_t		 nowners;	/* the first nowners are the owners */
+	bool		 hollow;	/* read: some owner is hollow */
 	size_t		 nt;		/* targets */
 	struct target	 t[];
 };
@@ -455,6 +467,10 @@ qop_new(struct replica *rp, const char *key, size_t klen, bool write,
 		t->self = v->self >= 0 && (size_t)v->self == pref[i];
 		t->down = !t->self && peer_health(rp->cfg.peers, m->address,
 		    &ph) == PEER_DOWN;
+		t->hollow = !write && i < q->nowners &&
+		    rp->cfg.hollow != NULL &&
+		    rp->cfg.hollow(rp->cfg.hollow_arg, v, pref[i]);
+		q->hollow = q->hollow || t->hollow;
 		version_init(&t->v);
 	}
 	for (i = 0; i < nleaving; i++) {
@@ -575,7 +591,9 @@ qop_done(struct qop *q, size_t i, bool ok, bool found, struct version *v)
 	}
 	q->t[i].state = ok ? T_OK : T_FAIL;
 	if (ok) {
-		q->ok++;
+		/* A hollow owner's "not found" is no answer (the essay). */
+		if (found || !q->t[i].hollow)
+			q->ok++;
 		q->t[i].found = found;
 		if (found && v != NULL) {
 			version_free(&q->t[i].v);
@@ -1095,8 +1113,9 @@ clamp_quorum(int want, int dflt, size_t n)
 
 /*
  * Reads `need` replicas of q, asking the first `need` and then more on
- * failure; owners that failed a read just before (failed_before) are
- * asked after the others.  Returns the number that answered.
+ * failure (or on a hollow owner's "not found"); owners that failed a
+ * read just before (failed_before) and hollow ones are asked after the
+ * others.  Returns the number that answered.
  */
 static int
 quorum_read(struct qop *q, int need)
@@ -1107,7 +1126,8 @@ quorum_read(struct qop *q, int need)
 	/* The last one asked runs in this thread: it would only wait. */
 	for (pass = 0; pass < 2; pass++)
 		for (i = 0; i < q->nowners && asked < need; i++)
-			if (q->t[i].failed_before == (pass == 1)) {
+			if ((q->t[i].failed_before || q->t[i].hollow) ==
+			    (pass == 1)) {
 				asked++;
 				qop_ask(q, i, asked == need);
 			}
@@ -1457,8 +1477,12 @@ replica_get_start(struct replica *rp, const char *key, size_t klen, int r,
 		return;
 	}
 	res->required = clamp_quorum(r, dr, q->nowners);
-	/* While data moves, the full way: it asks the old owners too. */
-	if (q->nt == q->nowners && digest_start(rp, q, res, done, arg)) {
+	/*
+	 * While data moves, the full way: it asks the old owners too.
+	 * With a hollow owner too: a digest read would count its "none".
+	 */
+	if (q->nt == q->nowners && !q->hollow &&
+	    digest_start(rp, q, res, done, arg)) {
 		qop_unref(q);
 		return;
 	}

@@ -60,6 +60,16 @@ struct replica_config {
 	 */
 	bool		(*moving)(void *arg, const struct cluster_view *v);
 	void		*moving_arg;
+	/*
+	 * True when member (an index into v's members) is hollow: wiped
+	 * and not yet refilled (kvd passes transfer_hollow).  A read does
+	 * not count such an owner's "not found" toward R (READS AROUND A
+	 * HOLLOW OWNER in replica.c).  From the reading thread, no lock
+	 * held.  NULL: never.
+	 */
+	bool		(*hollow)(void *arg, const struct cluster_view *v,
+			    size_t member);
+	void		*hollow_arg;
 };
 
 struct replica;

@@ -131,6 +131,24 @@
  * before its first run settled (no run of its id ever sent; any writes
  * it took wait for anti-entropy, as before).
  *
+ * READS AROUND A HOLLOW OWNER.  A hollow node's "not found" is no
+ * evidence that a key is absent: it lost what it had acknowledged.
+ * With N=3, W=2, R=2 and a key written while its third owner was down,
+ * the wiped one and that third owner made a read quorum that held
+ * nothing (edges.bats: node2 answered 404 for all 60 such keys, and
+ * node3, node1 down, for 30).  Reading the full way would not help (at
+ * three members there are no members after the owners), so replica.c
+ * does not count such an answer toward R (replica.h: hollow), which
+ * asks the next owner instead.  Others learn that a member is hollow
+ * from its heartbeat: publish gossips the mark with the placement
+ * hashes (liveness.h's hollow).  sender_gen < gen with from 0 would say
+ * it too, but not for a node that settled for a moment before it
+ * learned of its earlier run (its first news came from a member that
+ * restarted too, whose table knew nothing of it: its sender_gen is then
+ * its own).  The normal path pays one atomic load per owner
+ * (transfer_hollow: any_hollow, which the thread sets at each look
+ * where this node or a member is hollow, and hollow_begin at once).
+ *
  * A node that left is the exception: it sends every key it holds whose
  * owners changed, delegating none, since a delegate that stays a member
  * waits for a receiver that is down and the node could not finish
@@ -259,7 +277,7 @@
  * the strays and lag_from (which only the thread changes); it is never
  * held during a walk or a call.  placed, fresh, blank, hollow, the
  * refill's round and the watch belong to the thread (st.hollow mirrors
- * hollow under mu).
+ * hollow under mu, self_hollow without a lock).
  */
 #include "transfer.h"
 
@@ -336,6 +354,12 @@ struct transfer {
 	 * (a pass from a view no other member wrote through opens none).
 	 */
 	atomic_bool	 others_unplaced;
+	/*
+	 * READS AROUND A HOLLOW OWNER: this node is hollow (self_hollow),
+	 * or it or a member was at the thread's last look (any_hollow, the
+	 * gate transfer_hollow loads first).
+	 */
+	atomic_bool	 self_hollow, any_hollow;
 
 	/* Keys a record from elsewhere changed: not owned here, or moved. */
 	struct buf	*strays;	/* under mu */
@@ -984,7 +1008,7 @@ learned(struct transfer *t, const struct cluster_view *cur)
 /*
  * Publishes this node's placement hashes (gossiped with its heartbeat);
  * from is 0 while the node is fresh or hollow: no member may leave keys
- * to it.
+ * to it.  The hollow mark goes with them (READS AROUND A HOLLOW OWNER).
  */
 static bool hollow_check(struct transfer *t);
 
@@ -1000,7 +1024,7 @@ publish(struct transfer *t)
 	t->st.hollow = t->hollow;
 	pthread_mutex_unlock(&t->mu);
 	cluster_set_placement(t->cfg.cluster, h,
-	    t->fresh || t->hollow ? 0 : t->from_hash);
+	    t->fresh || t->hollow ? 0 : t->from_hash, t->hollow);
 }
 
 static void
@@ -1272,6 +1296,36 @@ hollow_path(const struct transfer *t, struct buf *out)
 	buf_printf(out, "%s/%s", t->cfg.dir, HOLLOW_FILE);
 }
 
+/* Mirrors t->hollow for readers (READS AROUND A HOLLOW OWNER). */
+static void
+hollow_mirror(struct transfer *t)
+{
+	atomic_store_explicit(&t->self_hollow, t->hollow,
+	    memory_order_relaxed);
+	if (t->hollow)
+		atomic_store_explicit(&t->any_hollow, true,
+		    memory_order_relaxed);
+}
+
+/* True when this node or a member of cur is hollow, by its last news. */
+static bool
+members_hollow(struct transfer *t, const struct cluster_view *cur)
+{
+	struct liveness_info li;
+	size_t i;
+
+	if (t->hollow)
+		return true;
+	for (i = 0; i < cur->nmembers; i++) {
+		if ((ssize_t)i == cur->self)
+			continue;
+		cluster_liveness(t->cfg.cluster, cur->members[i].id, &li);
+		if (li.hollow)
+			return true;
+	}
+	return false;
+}
+
 /*
  * The node learned (earlier: the generation gossip named) that its id
  * was a sender before this run, while it started blank: it was wiped.
@@ -1288,6 +1342,7 @@ hollow_begin(struct transfer *t, uint64_t earlier)
 	    "anti-entropy repair refilled it\n";
 
 	t->hollow = true;
+	hollow_mirror(t);
 	t->refill_round = 0;
 	t->refill_next_ms = 0;
 	hollow_path(t, &path);
@@ -1352,6 +1407,7 @@ hollow_end(struct transfer *t)
 	buf_free(&path);
 	t->hollow = false;
 	t->blank = false;
+	hollow_mirror(t);
 	publish(t);
 	log_event(LOG_INFO, "transfer: refilled by anti-entropy; this node "
 	    "sends its keys again", "repair=%llu",
@@ -1588,6 +1644,8 @@ transfer_main(void *arg)
 		    memory_order_relaxed);
 		if (hollow_check(t))
 			publish(t);
+		atomic_store_explicit(&t->any_hollow, members_hollow(t, cur),
+		    memory_order_relaxed);
 		if (t->hollow)
 			refill(t);
 		if (!cluster_view_same_owners(t->placed, cur)) {
@@ -1641,6 +1699,7 @@ transfer_start(struct transfer **out, const struct transfer_config *cfg)
 		    "refilled when it stopped: no member leaves it keys to "
 		    "send until an anti-entropy repair has refilled it",
 		    "dir=%s file=%s", t->cfg.dir, HOLLOW_FILE);
+	hollow_mirror(t);
 	publish(t);
 	settle_if_alone(t);
 	if ((rc = stopper_init(&t->stopper)) != 0)
@@ -1745,6 +1804,22 @@ transfer_moving(struct transfer *t, const struct cluster_view *cur)
 	/* The view placed for, or one with the same owners. */
 	return cur->version != placed_version &&
 	    cluster_view_owners_hash(cur) != placed_hash;
+}
+
+bool
+transfer_hollow(struct transfer *t, const struct cluster_view *cur,
+    size_t member)
+{
+	struct liveness_info li;
+
+	if (t == NULL || cur == NULL || member >= cur->nmembers ||
+	    !atomic_load_explicit(&t->any_hollow, memory_order_relaxed))
+		return false;
+	if ((ssize_t)member == cur->self)
+		return atomic_load_explicit(&t->self_hollow,
+		    memory_order_relaxed);
+	cluster_liveness(t->cfg.cluster, cur->members[member].id, &li);
+	return li.hollow;
 }
 
 int

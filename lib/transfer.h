@@ -146,6 +146,18 @@ void	transfer_applied(struct transfer *t, const char *key, size_t klen);
 bool	transfer_moving(struct transfer *t, const struct cluster_view *cur);
 
 /*
+ * True when member (an index into cur's members) is hollow: this node
+ * by its own mark, another by gossip (it publishes no sender while an
+ * earlier run of its id did: transfer.c's READS AROUND A HOLLOW OWNER).
+ * Its "not found" is no evidence that a key is absent, so replica.c's
+ * reads do not count it toward R (replica.h: hollow).  One atomic load
+ * while no member was hollow at the thread's last look; else one
+ * gossip lookup.  NULL t: false.
+ */
+bool	transfer_hollow(struct transfer *t, const struct cluster_view *cur,
+	    size_t member);
+
+/*
  * Asks for a cleanup pass; it runs once the data is placed for the
  * current view, and the stats say cleanup_running, with the last pass's
  * figures and error cleared, from now until it has finished, and

@@ -35,7 +35,9 @@
 # A node's own copy is read with GET /kv/KEY?r=1&raw through that node:
 # the coordinator reads its own copy first when it is an owner, and r=1
 # asks nobody else and repairs nothing, so what it returns is what the
-# node holds.  Owners come from X-Kvd-Replicas, read the same way.
+# node holds (but for a hollow node, whose "not found" makes it ask
+# another owner: its own copies are read with /internal/fetch, held_by).
+# Owners come from X-Kvd-Replicas, read the same way.
 #
 # Tests whose subject is one path check that path first; the write
 # statuses (which the replicate path decides) are checked at the end, so
@@ -665,6 +667,79 @@ not_hollow() {
 	nodes node3 | jq -e '.transfer.hollow == true'
 }
 
+# state_of NODE ID: ID's state in NODE's /cluster/nodes.
+state_of() {
+	nodes "$1" | jq -r --arg id "$2" '.members[] | select(.id == $id) | .state'
+}
+
+# is_hollow NODE: NODE's transfer says hollow.
+is_hollow() {
+	nodes "$1" | jq -e '.transfer.hollow == true' >/dev/null
+}
+
+# held_by NODE KEY...: how many of the KEYs NODE's store holds, through
+# /internal/fetch (no other node asked, nothing repaired): a read through
+# a hollow node asks the other owners too (README: wiped members).
+held_by() {
+	local n=$1 k urls=()
+	shift
+	for k in "$@"; do
+		urls+=("$(url "$n")/internal/fetch/$k")
+	done
+	curl -s --max-time 30 "${urls[@]}" | grep -c '"key"' || true
+}
+
+# sees_hollow NODE ID: NODE takes member ID for hollow (its reads do).
+sees_hollow() {
+	nodes "$1" | jq -e --arg id "$2" \
+	    'any(.members[]; .id == $id and .hollow == true)' >/dev/null
+}
+
+# A wiped member's "not found" is no evidence: reads at R=2 do not count
+# it (before: node2 answered 404 for all 60 keys, from its own copy and
+# node3's, both empty).
+@test "reads at R=2 through every node find each acknowledged key while a wiped holder is hollow (node3 was down for the writes, node2 wiped with its hints; refill and anti-entropy off)" {
+	start_cluster
+	kill_node node3
+	wait_for 15 eval '[ "$(state_of node2 node3)" = down ]'
+	# Through node2: node1 and node2 hold each key, and the hints for
+	# node3 are node2's, which the wipe takes with it.
+	put_acked node2 $(keys h 60) $(keys g 30)
+	wait_for 20 holds node1 $(keys h 60) $(keys g 30)
+	kill_node node2
+	rm -rf "$DATA/node2"
+	KVD_FAILPOINTS=transfer-refill-fail@1+ start_member 2
+	start_member 3
+	wait_for 15 ready node1 node2 node3
+	wait_for 15 linked node1 node2 node3
+	wait_for 15 is_hollow node2
+	news_of node2 node1 node3
+	# The one copy left is node1's: node2 and node3 hold none.
+	[ "$(held_by node2 $(keys h 60) $(keys g 30))" -eq 0 ]
+	[ "$(held_by node3 $(keys h 60) $(keys g 30))" -eq 0 ]
+	# node2 asks node3 after itself, node3 node1 (read repair then
+	# fills node3), node1 itself and node2.
+	local n missed=0 m
+	for n in node2 node3 node1; do
+		kvh lacking "$n" r=2 $(keys h 60) >"$TMP/r2-$n" || true
+		m=$(wc -l <"$TMP/r2-$n")
+		echo "$n: $m of 60 acknowledged keys not read at R=2"
+		head -3 "$TMP/r2-$n"
+		missed=$((missed + m))
+	done
+	[ "$missed" -eq 0 ]
+	# node3 knows from gossip: with node1 down, node2's "none" and its
+	# own make no quorum, so a key only node1 holds reads 503, not 404.
+	wait_for 15 sees_hollow node3 node2
+	kill_node node1
+	kvh lacking node3 r=2 $(keys g 30) >"$TMP/r2-g" || true
+	echo "node1 down, through node3, of 30 keys:" \
+	    "$(grep -c 'status 404' "$TMP/r2-g") 404s," \
+	    "$(grep -c 'status 503' "$TMP/r2-g") 503s"
+	[ "$(grep -c 'status 404' "$TMP/r2-g")" -eq 0 ]
+	[ "$(grep -c 'status 503' "$TMP/r2-g")" -eq 30 ]
+	is_hollow node2
+}
 
 # start_node1_alone: node1 with no --peers (N=3, anti-entropy off, short
 # peer timeout and gossip interval).

@@ -109,11 +109,11 @@ test_basics(void)
 	liveness_tick_due(l, 20 + IV);
 	liveness_get(l, "self", 120, &li);
 	ok(li.hb == 3, "tick_due: a round after it, raised");
-	liveness_set_placement(l, 7, 9);
+	liveness_set_placement(l, 7, 9, false);
 	emit(l, &out);
 	ok(strcmp(out.data, "\"heartbeats\":[{\"id\":\"self\",\"gen\":1000,"
 	    "\"hb\":3,\"down\":false,\"placed\":7,\"from\":9,"
-	    "\"sender_gen\":1000}]") == 0,
+	    "\"sender_gen\":1000,\"hollow\":false}]") == 0,
 	    "the wire form is pinned: %s", out.data);
 	ok(state(l, "nobody", 0) == LIVENESS_UNKNOWN, "an unknown id is unknown");
 	buf_free(&out);
@@ -484,29 +484,29 @@ test_earlier_sender(void)
 	struct liveness *b = liveness_new("b", 3001, IV);
 	struct liveness *old = liveness_new("w", 4000, IV);
 
-	liveness_set_placement(w1, 7, 9);
+	liveness_set_placement(w1, 7, 9, false);
 	merge_from(o, w1, "w", 0);		/* the first run, a sender */
-	liveness_set_placement(w2, 7, 0);
+	liveness_set_placement(w2, 7, 0, false);
 	merge_from(o, w2, "w", 10);		/* the wiped run tells o first */
 	ok(liveness_earlier_sender(w2) == 0, "no news yet: no earlier sender");
 	merge_from(w2, o, "o", 10);		/* o's answer */
 	ok(liveness_earlier_sender(w2) == 1000,
 	    "the wiped run learns that generation 1000 of its id sent (%llu)",
 	    (unsigned long long)liveness_earlier_sender(w2));
-	liveness_set_placement(w2, 7, 7);	/* it sends in turn */
+	liveness_set_placement(w2, 7, 7, false);	/* it sends in turn */
 	merge_from(o, w2, "w", 20);
 	merge_from(w2, o, "o", 20);
 	ok(liveness_earlier_sender(w2) == 1000,
 	    "its own generation's sending does not count as an earlier run");
 
 	/* Started together: one settles (sends) before the other's news. */
-	liveness_set_placement(a, 5, 0);
-	liveness_set_placement(b, 5, 0);
+	liveness_set_placement(a, 5, 0, false);
+	liveness_set_placement(b, 5, 0, false);
 	merge_from(b, a, "a", 0);
-	liveness_set_placement(a, 5, 5);
+	liveness_set_placement(a, 5, 5, false);
 	merge_from(b, a, "a", 10);
 	merge_from(a, b, "b", 10);
-	liveness_set_placement(b, 5, 5);
+	liveness_set_placement(b, 5, 5, false);
 	merge_from(a, b, "b", 20);
 	merge_from(b, a, "a", 20);
 	ok(liveness_earlier_sender(a) == 0 && liveness_earlier_sender(b) == 0,
@@ -525,6 +525,38 @@ test_earlier_sender(void)
 	liveness_free(old);
 }
 
+/*
+ * The hollow mark: authored by its member, replaced by its later rows
+ * (transfer.c: READS AROUND A HOLLOW OWNER); an older kvd's row has none.
+ */
+static void
+test_hollow_mark(void)
+{
+	struct liveness *w = liveness_new("w", 2000, IV);
+	struct liveness *o = liveness_new("o", 500, IV);
+	struct liveness_info li;
+
+	liveness_set_placement(w, 7, 0, true);
+	merge_from(o, w, "w", 0);
+	liveness_get(o, "w", 0, &li);
+	ok(li.hollow && li.from == 0, "a hollow member's row says so");
+	liveness_tick(w, 10);
+	liveness_set_placement(w, 7, 7, false);
+	merge_from(o, w, "w", 10);
+	liveness_get(o, "w", 10, &li);
+	ok(!li.hollow && li.from == 7, "its refilled row clears the mark");
+	liveness_set_placement(w, 7, 0, true);
+	merge_from(o, w, "w", 20);
+	liveness_get(o, "w", 20, &li);
+	ok(!li.hollow, "a row no later than the one held changes nothing");
+	merge(o, "{\"heartbeats\":[{\"id\":\"w\",\"gen\":2000,\"hb\":9,"
+	    "\"down\":false,\"placed\":7,\"from\":0}]}", "w", 30);
+	liveness_get(o, "w", 30, &li);
+	ok(!li.hollow && li.hb == 9, "a row without the mark is not hollow");
+	liveness_free(w);
+	liveness_free(o);
+}
+
 int
 main(void)
 {
@@ -540,5 +572,6 @@ main(void)
 	test_malformed();
 	test_exchange();
 	test_earlier_sender();
+	test_hollow_mark();
 	return tap_done();
 }
