@@ -121,11 +121,13 @@
  * (ae_repair: one exchange with every member it shares keys with, also
  * under --anti-entropy-interval 0), and again after each that fetched
  * keys (one exchange fetches a capped number) or failed (a member down:
- * after RETRY_MS), until one went through and fetched nothing: it then
- * holds what its replicas hold, and is a sender again.  DIR/hollow
- * marks it meanwhile, so a restart before the refill (placed.json
- * saved, some keys fetched) is hollow again; a node restarted with its
- * directory is hollow only so, however its earlier run ended.  Not
+ * after RETRY_MS, doubling up to a minute while they keep failing with
+ * nothing fetched and nothing changes: refill), until one went through
+ * and fetched nothing: it then holds what its replicas hold, and is a
+ * sender again.  DIR/hollow marks it meanwhile, so a restart before the
+ * refill (placed.json saved, some keys fetched) is hollow again; a node
+ * restarted with its directory is hollow only so, however its earlier
+ * run ended.  Not
  * caught: a wiped node whose clock went back past its earlier run's
  * start (its generation is then not the later one), and one wiped
  * before its first run settled (no run of its id ever sent; any writes
@@ -295,6 +297,7 @@
 #include "clock.h"
 #include "failpoint.h"
 #include "file.h"
+#include "fnv.h"
 #include "hints.h"
 #include "json.h"
 #include "log.h"
@@ -305,6 +308,7 @@
 
 #define BATCH_BYTES	(512 * 1024)
 #define RETRY_MS	2000
+#define REFILL_WAIT_MAX_MS	60000	/* HOLLOW: the longest refill backoff */
 #define FRESH_POLL_MS	50	/* how often a fresh node looks (essay) */
 #define MAX_PREF	64
 #define PLACED_FILE	"placed.json"
@@ -330,6 +334,8 @@ struct transfer {
 					   refilled (st.hollow mirrors it) */
 	uint64_t	 refill_round;	/* the repair asked for, 0 none */
 	int64_t		 refill_next_ms;	/* monotonic: no ask before */
+	int64_t		 refill_wait_ms;	/* after the next failed repair */
+	uint64_t	 refill_news;	/* members_news when the wait began */
 
 	/*
 	 * The watch after a pass that delegated keys: the view the pass
@@ -1345,6 +1351,7 @@ hollow_begin(struct transfer *t, uint64_t earlier)
 	hollow_mirror(t);
 	t->refill_round = 0;
 	t->refill_next_ms = 0;
+	t->refill_wait_ms = RETRY_MS;
 	hollow_path(t, &path);
 	if (file_replace(path.data, body, strlen(body), &what) != 0)
 		log_event(LOG_WARN, "transfer: cannot save the hollow mark; a "
@@ -1416,14 +1423,55 @@ hollow_end(struct transfer *t)
 }
 
 /*
+ * What a refill's backoff waits for news of: the view's version and
+ * each member's generation and liveness, hashed (FNV-1a).  A member
+ * back up, restarted or gone, or a join or leave, changes it.
+ */
+static uint64_t
+members_news(struct transfer *t, const struct cluster_view *cur)
+{
+	struct liveness_info li;
+	uint64_t h = fnv1a64(&cur->version, sizeof(cur->version));
+	size_t i;
+	int up;
+
+	for (i = 0; i < cur->nmembers; i++) {
+		cluster_liveness(t->cfg.cluster, cur->members[i].id, &li);
+		up = li.state == LIVENESS_UP || li.state == LIVENESS_SUSPECT;
+		h = fnv1a64_update(h, cur->members[i].id,
+		    strlen(cur->members[i].id) + 1);
+		h = fnv1a64_update(h, &li.gen, sizeof(li.gen));
+		h = fnv1a64_update(h, &up, sizeof(up));
+	}
+	return h;
+}
+
+/* The refill asks again wait_ms from now, or at news (members_news). */
+static void
+refill_later(struct transfer *t, const struct cluster_view *cur,
+    int64_t now, int64_t wait_ms)
+{
+	t->refill_next_ms = now + wait_ms;
+	t->refill_news = members_news(t, cur);
+}
+
+/*
  * A hollow node's refill (HOLLOW): asks anti-entropy for a repair and,
  * at each look, reads how it went.  One that went through and fetched
  * nothing ends hollow; one that fetched keys is followed by another (a
- * repair caps what one exchange fetches); one that failed, or could not
- * be asked, is asked again after RETRY_MS.
+ * repair caps what one exchange fetches: at once, or after RETRY_MS if
+ * it failed too); one that failed and fetched nothing is asked again
+ * after refill_wait_ms, which starts at RETRY_MS and doubles after each
+ * such failure up to REFILL_WAIT_MAX_MS (each repair walks the store
+ * once per member: a member down for hours cost a walk every 2.5 s).
+ * The wait starts over when a repair fetched keys, and is cut short
+ * when the cluster's news changed since the repair was asked
+ * (members_news: the member may be back; seen: a repair that failed on
+ * a member's old link state just after the member came back waited 32
+ * s).  One that could not be asked is asked again after RETRY_MS.
  */
 static void
-refill(struct transfer *t)
+refill(struct transfer *t, const struct cluster_view *cur)
 {
 	struct ae_repair rp;
 	uint64_t round;
@@ -1438,22 +1486,41 @@ refill(struct transfer *t)
 			hollow_end(t);
 			return;
 		}
-		if (rp.round == t->refill_round && !rp.ok)
-			t->refill_next_ms = now + RETRY_MS;
+		if (rp.round == t->refill_round && rp.keys_received > 0) {
+			t->refill_wait_ms = RETRY_MS;
+			if (!rp.ok)
+				refill_later(t, cur, now, RETRY_MS);
+		} else if (rp.round == t->refill_round && !rp.ok) {
+			/* refill_news stays the ask's: news since cuts it. */
+			t->refill_next_ms = now + t->refill_wait_ms;
+			t->refill_wait_ms = t->refill_wait_ms * 2 >
+			    REFILL_WAIT_MAX_MS ? REFILL_WAIT_MAX_MS :
+			    t->refill_wait_ms * 2;
+			log_event(LOG_INFO, "transfer: the hollow node's refill "
+			    "failed; asking again later", "repair=%llu "
+			    "wait_ms=%lld err=%s",
+			    (unsigned long long)rp.round,
+			    (long long)(t->refill_next_ms - now),
+			    rp.error[0] != '\0' ? rp.error : LOG_OMIT);
+		}
 		t->refill_round = 0;
 	}
-	if (now < t->refill_next_ms)
-		return;
+	if (now < t->refill_next_ms) {
+		if (members_news(t, cur) == t->refill_news)
+			return;
+		t->refill_wait_ms = RETRY_MS;	/* news: ask now */
+	}
 	if (failpoint("transfer-refill-fail") || t->cfg.ae == NULL ||
 	    ae_repair(t->cfg.ae, &round) != 0) {
 		log_event_limited(&refill_limit, LOG_WARN, "transfer: cannot "
 		    "ask anti-entropy to refill this hollow node; will retry",
 		    "err=%s", t->cfg.ae == NULL ? "no anti-entropy" :
 		    strerror(errno));
-		t->refill_next_ms = now + RETRY_MS;
+		refill_later(t, cur, now, RETRY_MS);
 		return;
 	}
 	t->refill_round = round;
+	t->refill_news = members_news(t, cur);
 }
 
 /* ---- strays ------------------------------------------------------------ */
@@ -1647,7 +1714,7 @@ transfer_main(void *arg)
 		atomic_store_explicit(&t->any_hollow, members_hollow(t, cur),
 		    memory_order_relaxed);
 		if (t->hollow)
-			refill(t);
+			refill(t, cur);
 		if (!cluster_view_same_owners(t->placed, cur)) {
 			placement(t, cur, &delay);
 		} else if (t->w_n > 0) {
@@ -1687,6 +1754,7 @@ transfer_start(struct transfer **out, const struct transfer_config *cfg)
 	t->cfg = *cfg;
 	if (t->cfg.poll_ms <= 0)
 		t->cfg.poll_ms = 500;
+	t->refill_wait_ms = RETRY_MS;	/* also when DIR/hollow says hollow */
 	if ((t->placed = load_placed(t)) == NULL) {
 		free(t);
 		errno = ENOMEM;

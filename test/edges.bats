@@ -741,6 +741,44 @@ sees_hollow() {
 	is_hollow node2
 }
 
+# repairs_of NODE: the round of NODE's last anti-entropy repair (the
+# repairs asked for since it started: /admin/repair).
+repairs_of() {
+	c "$(url "$1")/admin/repair" | jq -e .round
+}
+
+# repairs_at_least NODE COUNT
+repairs_at_least() {
+	[ "$(repairs_of "$1")" -ge "$2" ]
+}
+
+# A hollow node asked for a repair every RETRY_MS (2 s) plus the down
+# member's call timeout for as long as that member stayed down, each
+# repair walking its whole store once per member (before: 9-10 in 24 s).
+@test "a hollow node whose refill fails on a member down backs off (at most 4 repairs in 24 s), and refills once that member is back (anti-entropy off)" {
+	start_cluster
+	put_acked node1 $(keys w 30)
+	wait_for 20 holds node2 $(keys w 30)
+	kill_node node3
+	kill_node node2
+	rm -rf "$DATA/node2"
+	start_member 2
+	wait_for 15 is_hollow node2
+	# Its first repairs fetch node1's keys and fail on node3; the
+	# backoff is past its first doublings by the fourth.
+	wait_for 60 repairs_at_least node2 4
+	local r0 r1
+	r0=$(repairs_of node2)
+	sleep 24
+	r1=$(repairs_of node2)
+	echo "repairs $r0 -> $r1 in 24 s"
+	[ $((r1 - r0)) -le 4 ]
+	is_hollow node2
+	start_member 3
+	wait_for 90 not_hollow node2
+	holds node2 $(keys w 30)
+}
+
 # start_node1_alone: node1 with no --peers (N=3, anti-entropy off, short
 # peer timeout and gossip interval).
 start_node1_alone() {
