@@ -104,7 +104,11 @@
  * running and kicks the thread's stopper; the thread, between periodic
  * exchanges, then runs one exchange with every member that shares ranges
  * with this node (down or not: a failure is reported, not hidden),
- * adding each round's figures to the repair's progress as it goes.  With
+ * adding each round's figures to the repair's progress as it goes, and
+ * left_over when an exchange ended at AE_ROUNDS_MAX with slices still
+ * differing.  A repair that went through without it left this node
+ * holding every record each member held when their exchange ran
+ * (transfer.c's refill ends a wiped node's hollow on it).  With
  * interval_ms 0 the thread exists only for this.
  *
  * Locks: ae->mu guards the random state, the stats and the repair; it
@@ -851,6 +855,8 @@ exchange(struct ae *ae, const char *id, bool repair)
 			break;
 	}
 	pthread_mutex_lock(&ae->mu);
+	if (repair && rc == 0 && rr.more)
+		ae->rep.left_over = true;
 	ae->st.last_ms = clock_wall_ms();
 	ae->last_mono_ms = clock_now_ms();
 	ae->st.last_ok = rc == 0;

@@ -89,6 +89,8 @@ struct ae_repair {
 	uint64_t	slices_differing;	/* ranges that differed */
 	uint64_t	keys_received;	/* fetched from peers and applied */
 	uint64_t	keys_sent;	/* pushed to peers and applied */
+	bool		left_over;	/* an exchange ended at its rounds' cap
+					   with slices still differing */
 	char		error[160];	/* the first failure, "" none */
 };
 

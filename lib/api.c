@@ -2280,11 +2280,12 @@ put_repair(struct node *nd, const struct ae_repair *r, struct buf *b)
 	    r->peers_total, r->peers_done, r->peers_failed);
 	put_string_or_null(b, r->peer);
 	buf_printf(b, ",\"keys_compared\":%llu,\"slices_differing\":%llu,"
-	    "\"keys_received\":%llu,\"keys_sent\":%llu,\"error\":",
+	    "\"keys_received\":%llu,\"keys_sent\":%llu,\"left_over\":%s,"
+	    "\"error\":",
 	    (unsigned long long)r->keys_compared,
 	    (unsigned long long)r->slices_differing,
 	    (unsigned long long)r->keys_received,
-	    (unsigned long long)r->keys_sent);
+	    (unsigned long long)r->keys_sent, r->left_over ? "true" : "false");
 	put_string_or_null(b, r->error);
 	buf_puts(b, "}\n");
 }

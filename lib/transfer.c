@@ -119,11 +119,12 @@
  * sent twice is a no-op where a key sent by nobody waits for
  * anti-entropy.  While hollow it asks anti-entropy for a repair
  * (ae_repair: one exchange with every member it shares keys with, also
- * under --anti-entropy-interval 0), and again after each that fetched
- * keys (one exchange fetches a capped number) or failed (a member down:
- * after RETRY_MS, doubling up to a minute while they keep failing with
- * nothing fetched and nothing changes: refill), until one went through
- * and fetched nothing: it then holds what its replicas hold, and is a
+ * under --anti-entropy-interval 0), and again after each that failed
+ * (a member down: after RETRY_MS, doubling up to a minute while they
+ * keep failing with nothing fetched and nothing changes: refill) or
+ * that fetched keys and left some over (one exchange fetches a capped
+ * number), until one went through: it then holds what its replicas
+ * held as it ran (a write since reached it as any owner), and is a
  * sender again.  DIR/hollow marks it meanwhile, so a restart before the
  * refill (placed.json saved, some keys fetched) is hollow again; a node
  * restarted with its directory is hollow only so, however its earlier
@@ -1457,13 +1458,19 @@ refill_later(struct transfer *t, const struct cluster_view *cur,
 
 /*
  * A hollow node's refill (HOLLOW): asks anti-entropy for a repair and,
- * at each look, reads how it went.  One that went through and fetched
- * nothing ends hollow; one that fetched keys is followed by another (a
- * repair caps what one exchange fetches: at once, or after RETRY_MS if
- * it failed too); one that failed and fetched nothing is asked again
- * after refill_wait_ms, which starts at RETRY_MS and doubles after each
- * such failure up to REFILL_WAIT_MAX_MS (each repair walks the store
- * once per member: a member down for hours cost a walk every 2.5 s).
+ * at each look, reads how it went.  One that went through ends hollow,
+ * unless an exchange stopped at its rounds' cap with slices left over
+ * (ae_repair's left_over) after it fetched keys: then another follows,
+ * at once.  It used to follow every repair that fetched keys, which only
+ * the cap calls for: a write made meanwhile reaches this node as it
+ * reaches any owner (or waits as a hint for it), and a repair that went
+ * through left it holding what each member held when their exchange ran
+ * (antientropy.c).  One that failed having fetched keys is followed by
+ * another after RETRY_MS; one that failed and fetched nothing is asked
+ * again after refill_wait_ms, which starts at RETRY_MS and doubles
+ * after each such failure up to REFILL_WAIT_MAX_MS (each repair walks
+ * the store once per member: a member down for hours cost a walk every
+ * 2.5 s).
  * The wait starts over when a repair fetched keys, and is cut short
  * when the cluster's news changed since the repair was asked
  * (members_news: the member may be back; seen: a repair that failed on
@@ -1482,7 +1489,7 @@ refill(struct transfer *t, const struct cluster_view *cur)
 		if (rp.round == t->refill_round && rp.running)
 			return;
 		if (rp.round == t->refill_round && rp.ok &&
-		    rp.keys_received == 0) {
+		    (rp.keys_received == 0 || !rp.left_over)) {
 			hollow_end(t);
 			return;
 		}

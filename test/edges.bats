@@ -779,6 +779,33 @@ repairs_at_least() {
 	holds node2 $(keys w 30)
 }
 
+# A repair that went through with nothing left over (no exchange at its
+# rounds' cap) holds what every member held: it ends hollow though it
+# fetched keys (before: one more repair always followed, and the one
+# that ended hollow had fetched nothing).
+@test "a wiped member's refill ends with the repair that fetched its keys: one repair, 120 keys received, nothing left over (anti-entropy off)" {
+	start_cluster
+	put_acked node1 $(keys w 120)
+	wait_for 20 holds node3 $(keys w 120)
+	kill_node node3
+	rm -rf "$DATA/node3"
+	start_member 3
+	refilled() {
+		grep -q 'transfer: refilled by anti-entropy' "$TMP/node3.log"
+	}
+	wait_for 30 refilled || { nodes node3 | jq -c .transfer; false; }
+	not_hollow node3
+	grep 'refilled by anti-entropy' "$TMP/node3.log"
+	# The refill asks for no repair after the one that ended it.
+	run c "$(url node3)/admin/repair"
+	echo "last repair: $output"
+	[ "$(jq -r .state <<<"$output")" = done ]
+	[ "$(jq -r .keys_received <<<"$output")" -eq 120 ]
+	[ "$(jq -r .left_over <<<"$output")" = false ]
+	[ "$(jq -r .round <<<"$output")" -eq 1 ]
+	holds node3 $(keys w 120)
+}
+
 # start_node1_alone: node1 with no --peers (N=3, anti-entropy off, short
 # peer timeout and gossip interval).
 start_node1_alone() {

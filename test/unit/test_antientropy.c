@@ -785,10 +785,14 @@ out:
 	down();
 }
 
+static void repair_wait(struct ae *ae, struct ae_repair *r);
+
 static void
 test_big_gap(void)
 {
+	struct ae_repair r;
 	struct ae_stats st;
+	uint64_t round;
 	int64_t t0;
 
 	if (!up_with_keys("big gap", "big-", 20000))
@@ -802,14 +806,21 @@ test_big_gap(void)
 	ok(st.exchanges >= 4 && st.exchanges <= 20 && st.keys_sent == 20000,
 	    "big gap: pushes capped, several rounds (%llu rounds)",
 	    (unsigned long long)st.exchanges);
-	/* C pulls from A: answers are capped at 5000 records. */
-	ok(ae_sync_with(C->ae, "node1") == 0, "big gap: pull sync ok");
+	/*
+	 * C pulls by a repair (from A, then B: nothing left): answers are
+	 * capped at 5000 records, and the exchange ran to its end, so
+	 * nothing is left over (a wiped node's refill ends on it).
+	 */
+	ok(ae_repair(C->ae, &round) == 0, "big gap: repair asked");
+	repair_wait(C->ae, &r);
 	ae_stats(C->ae, &st);
 	ok(nkeys(C->store) == 20000 && st.keys_received == 20000 &&
 	    st.keys_sent == 0, "big gap: C received all 20000");
-	ok(st.exchanges >= 4 && st.exchanges <= 20,
+	ok(st.exchanges >= 5 && st.exchanges <= 21,
 	    "big gap: answers capped, several rounds (%llu rounds)",
 	    (unsigned long long)st.exchanges);
+	ok(!r.running && r.ok && r.keys_received == 20000 && !r.left_over,
+	    "big gap: the repair went through, nothing left over");
 	printf("# big gap: 2 x 20000 keys in %lld ms\n",
 	    (long long)(clock_now_ms() - t0));
 out:
