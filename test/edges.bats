@@ -11,7 +11,10 @@
 #		also from nodes on their first start below N, or a node
 #		started alone; a member wiped and started again under its
 #		id is no sender until it refilled itself (hollow), so a
-#		join still sends every key to its new owners
+#		join still sends every key to its new owners; reads do
+#		not count its "not found"; its refill ends with the repair
+#		that fetched its keys, and backs off while a member is
+#		down; made to leave, it holds nobody up
 #   leave	a node that left says so (/health, /ready, /cluster/nodes,
 #		writes); cleanup drops the copies a node no longer owns,
 #		once their new owners hold them
@@ -804,6 +807,47 @@ repairs_at_least() {
 	[ "$(jq -r .left_over <<<"$output")" = false ]
 	[ "$(jq -r .round <<<"$output")" -eq 1 ]
 	holds node3 $(keys w 120)
+}
+
+# others_placed NODE...: each NODE no longer lists node4, and its data
+# is placed for the members left, with no sender waited on.
+others_placed() {
+	local n
+	for n in "$@"; do
+		nodes "$n" | jq -e '(any(.members[]; .id == "node4") | not) and
+		    .transfer.running == false and .transfer.waiting_on == 0' \
+		    >/dev/null || return 1
+	done
+}
+
+# A hollow node holds none of the keys it owned: at its leave the others
+# must send them, and nobody may wait for it to.
+@test "a hollow node made to leave: the leave completes, nobody waits on it, and node1..node3 hold all 120 keys (refill failing, anti-entropy off)" {
+	start_four
+	put_acked node1 $(keys l 120)
+	wait_for 20 owners_hold node1 all $(keys l 120) || { show_lacking; false; }
+	kill_node node4
+	rm -rf "$DATA/node4"
+	KVD_FAILPOINTS=transfer-refill-fail@1+ start_peer 4 3 "$(peers_of 4 4)" \
+	    --anti-entropy-interval 0
+	wait_for 15 ready node4
+	wait_for 15 linked node1 node2 node3 node4
+	wait_for 15 is_hollow node4
+	news_of node4 node1 node2 node3
+	echo "node4 holds $(held_by node4 $(keys l 120)) of the 120 keys"
+	leave_and_wait node4
+	jq -e '.transfer.hollow == true' "$TMP/left.json" >/dev/null
+	wait_for 30 others_placed node1 node2 node3 ||
+	    { nodes node1 | jq -c .transfer; false; }
+	kill_node node4
+	local n
+	for n in node1 node2 node3; do
+		holds "$n" $(keys l 120) || {
+			echo "$n misses $(wc -l <"$TMP/lacking") of 120 keys"
+			show_lacking
+			false
+		}
+	done
 }
 
 # start_node1_alone: node1 with no --peers (N=3, anti-entropy off, short
