@@ -6099,7 +6099,7 @@ static const char *const longs[] = {
 	"--prefill", "--raw", "--threads", "--ratio", "--size", "--keys",
 	"--warmup",						/* bench */
 	"--mode", "--read-r", "--write-r", "--read-budget",
-	"--pause-before-read", "--keep",			/* verify */
+	"--pause-before-read", "--keep", "--save", "--check",	/* verify */
 	NULL
 };
 
@@ -6415,6 +6415,16 @@ verify_usage(FILE *f)
 	    "  --keep                  leave the keys it wrote (by default they\n"
 	    "                          are deleted after the read-back; a failed\n"
 	    "                          clean-up is reported but changes no verdict)\n"
+	    "  --save FILE             write phase only: record what was\n"
+	    "                          acknowledged in FILE, no read-back, no\n"
+	    "                          clean-up (exit 0 when a write was\n"
+	    "                          acknowledged)\n"
+	    "  --check FILE            no write phase: read FILE's acknowledged\n"
+	    "                          writes back through EVERY --server in\n"
+	    "                          turn (a key lost or stale through any one\n"
+	    "                          counts), then clean up unless --keep; the\n"
+	    "                          record's mode, prefix, size and writers\n"
+	    "                          are used\n"
 	    "  --json                  one JSON object on stdout\n\n"
 	    "Every request has the --timeout deadline, its connect the\n"
 	    "--connect-timeout one.  A write is acknowledged on\n"
@@ -6513,6 +6523,18 @@ verify_parse(struct verify_opts *vo, int argc, char **argv)
 				    "'%s' (seconds)", v);
 		} else if (strcmp(a, "--keep") == 0) {
 			vo->keep = true;
+		} else if ((v = opt_value(argc, argv, &i, "--save", longs,
+		    &missing)) != NULL) {
+			if (*v == '\0' || vo->check_path != NULL)
+				OPT_BAD(help, "verify", "bad --save '%s' (a file; "
+				    "not with --check)", v);
+			vo->save_path = v;
+		} else if ((v = opt_value(argc, argv, &i, "--check", longs,
+		    &missing)) != NULL) {
+			if (*v == '\0' || vo->save_path != NULL)
+				OPT_BAD(help, "verify", "bad --check '%s' (a file; "
+				    "not with --save)", v);
+			vo->check_path = v;
 		} else if (missing) {
 			missing = false;	/* argv[i + 1] is read next */
 			OPT_BAD(help, "verify", "%s", no_value(argc, argv, i,
@@ -6561,8 +6583,13 @@ verify_progress(void *arg, enum verify_phase phase,
 		    vo->pause_s);
 		break;
 	case VERIFY_READING:
-		fprintf(stderr, "verify: reading back %zu keys at r=%d\n",
-		    r->keys_read, r->r);
+		if (vo->check_path != NULL)
+			fprintf(stderr, "verify: reading back %zu keys of %s at "
+			    "r=%d through each of %d servers\n", r->keys_read,
+			    vo->check_path, r->r, vo->nservers);
+		else
+			fprintf(stderr, "verify: reading back %zu keys at r=%d\n",
+			    r->keys_read, r->r);
 		break;
 	case VERIFY_CLEANING:
 		fprintf(stderr, "verify: deleting the %" PRIu64 " keys it wrote "
@@ -6593,8 +6620,8 @@ verify_print_json(const struct verify_opts *vo, const struct verify_result *r,
 	int v;
 
 	buf_printf(out, "{\"ok\":%s,\"mode\":\"%s\",\"prefix\":",
-	    r->ok ? "true" : "false", verify_mode_name(vo->mode));
-	json_emit_string(out, vo->prefix, strlen(vo->prefix));
+	    r->ok ? "true" : "false", verify_mode_name(r->mode));
+	json_emit_string(out, r->prefix, strlen(r->prefix));
 	buf_printf(out, ",\"writers\":%d,\"duration_s\":%.3f,\"servers\":%d,"
 	    "\"read_r\":%d,\"attempted\":%" PRIu64 ",\"acknowledged\":%"
 	    PRIu64 ",\"unacknowledged\":%" PRIu64 ",\"unacknowledged_503\":%"
@@ -6602,7 +6629,7 @@ verify_print_json(const struct verify_opts *vo, const struct verify_result *r,
 	    ",\"unacknowledged_connection\":%" PRIu64
 	    ",\"unacknowledged_other\":%" PRIu64
 	    ",\"unacknowledged_not_kvd\":%" PRIu64 ",\"keys_read\":%zu",
-	    vo->writers, r->write_s, vo->nservers, r->r, r->attempts,
+	    r->writers, r->write_s, vo->nservers, r->r, r->attempts,
 	    r->acks, r->unacked, r->unk_503, r->unk_timeout, r->unk_conn,
 	    r->unk_other, r->unk_not_kvd, r->keys_read);
 	if (r->write_r == VERIFY_WRITE_R_ALL)
@@ -6616,6 +6643,16 @@ verify_print_json(const struct verify_opts *vo, const struct verify_result *r,
 		    verify_verdict_name((enum verify_verdict)v), r->counts[v]);
 	buf_printf(out, ",\"writes_per_s\":%.1f,\"nothing_checked\":%s",
 	    r->writes_per_s, r->nothing_checked ? "true" : "false");
+	buf_puts(out, ",\"saved\":");
+	if (r->saved)
+		json_emit_string(out, vo->save_path, strlen(vo->save_path));
+	else
+		buf_puts(out, "null");
+	buf_puts(out, ",\"checked\":");
+	if (vo->check_path != NULL)
+		json_emit_string(out, vo->check_path, strlen(vo->check_path));
+	else
+		buf_puts(out, "null");
 	if (r->cleaned) {
 		buf_printf(out, ",\"cleanup\":{\"keys\":%" PRIu64 ",\"deleted\":%"
 		    PRIu64 ",\"failed\":%" PRIu64 ",\"error\":", r->cleanup_keys,
@@ -6642,13 +6679,18 @@ verify_print_text(const struct verify_opts *vo, const struct verify_result *r,
 	int v, i;
 
 	buf_printf(out, "mode            %s (%d writers, %.1f s, %d "
-	    "server%s, ", verify_mode_name(vo->mode), vo->writers, r->write_s,
+	    "server%s, ", verify_mode_name(r->mode), r->writers, r->write_s,
 	    vo->nservers, vo->nservers == 1 ? "" : "s");
 	if (r->write_r == VERIFY_WRITE_R_ALL)
 		buf_puts(out, "writes at r=all, ");
 	else if (r->write_r > 0)
 		buf_printf(out, "writes at r=%d, ", r->write_r);
-	buf_printf(out, "read-back r=%d)\n", r->r);
+	if (r->saved)
+		buf_puts(out, "no read-back)\n");
+	else if (vo->check_path != NULL)
+		buf_printf(out, "read-back r=%d through each server)\n", r->r);
+	else
+		buf_printf(out, "read-back r=%d)\n", r->r);
 	buf_printf(out, "acknowledged    %" PRIu64 "\n", r->acks);
 	buf_printf(out, "unacknowledged  %" PRIu64 " (503: %" PRIu64
 	    ", timeout: %" PRIu64 ", connection: %" PRIu64 ", other: %"
@@ -6657,9 +6699,19 @@ verify_print_text(const struct verify_opts *vo, const struct verify_result *r,
 	if (r->unk_not_kvd > 0)
 		buf_printf(out, ", not kvd: %" PRIu64, r->unk_not_kvd);
 	buf_puts(out, ")\n");
+	if (r->saved) {
+		buf_printf(out, "writes/s        %.1f\n", r->writes_per_s);
+		buf_printf(out, "saved           %s\n", vo->save_path);
+		buf_printf(out, "%s\n", r->ok ? "SAVED: kvctl verify --check "
+		    "FILE reads the acknowledged writes back" : "FAILED: no "
+		    "write was acknowledged, so there is nothing to check");
+		return;
+	}
+	if (vo->check_path != NULL)
+		buf_printf(out, "checked         %s\n", vo->check_path);
 	buf_printf(out, "keys_read       %zu\n", r->keys_read);
 	for (v = 0; v < VERIFY_NVERDICTS; v++) {
-		if (v == VERIFY_ABSENT && vo->mode == VERIFY_KEYS)
+		if (v == VERIFY_ABSENT && r->mode == VERIFY_KEYS)
 			continue;
 		buf_printf(out, "%-15s %" PRIu64 "\n",
 		    verify_verdict_name((enum verify_verdict)v), r->counts[v]);
@@ -6729,7 +6781,7 @@ cmd_verify(const struct opts *o, int argc, char **argv)
 			fprintf(stderr, "kvctl verify: %" PRIu64 " of its keys were "
 			    "not deleted (%s); they start with %s- (the verdict "
 			    "stands)\n", r.cleanup_failed, r.cleanup_error,
-			    vo.prefix);
+			    r.prefix);
 		say_failed_servers(srv, vo.nservers);
 		if (r.nothing_checked)
 			fprintf(stderr, "kvctl verify: no write was acknowledged, "
@@ -6743,6 +6795,10 @@ cmd_verify(const struct opts *o, int argc, char **argv)
 		break;
 	case VERIFY_ENOMEM:
 		fprintf(stderr, "kvctl verify: out of memory\n");
+		rc = EXIT_LOST;
+		break;
+	case VERIFY_ERECORD:
+		fprintf(stderr, "kvctl verify: %s\n", r.record_error);
 		rc = EXIT_LOST;
 		break;
 	default:

@@ -71,6 +71,37 @@
  * without quorum), and a check that checked nothing does not pass:
  * nothing_checked is set and ok is false.
  *
+ * Saved runs (--save FILE, --check FILE).  A run with save_path stops
+ * after the write phase and writes what it acknowledged to FILE; a later
+ * run with check_path reads FILE instead of writing and goes on with the
+ * read-back and clean-up, so that the servers it reads through can be
+ * others than those written through (contrib/chaos.sh --churn writes
+ * through nodes that stay while others join and leave, then reads
+ * through every member there is at the end).  A check is strict: each
+ * key is read through every server in turn (each retried alone within
+ * the budget), not through the first that answers, and the key's
+ * verdict is the worst of theirs -- lost, stale, corrupt, unreadable, in
+ * that order -- its sample naming each server that gave it.  The record
+ * is text, one item a line, fields separated by one space:
+ *   kvd-verify-record 1     the first line
+ *   mode keys|set
+ *   prefix P                P is the rest of the line (so it holds no
+ *                           newline: a save refuses such a prefix)
+ *   size BYTES
+ *   writers W
+ *   secs S                  the write phase's wall time
+ *   t T ATTEMPTS ACKS 503 TIMEOUT CONN OTHER NOT_KVD   once per writer T:
+ *                           its counts (keys mode: it tried SEQ 0 up to
+ *                           ATTEMPTS - 1, which the clean-up deletes)
+ *   a T SEQ                 keys mode: writer T's write SEQ was
+ *                           acknowledged
+ *   s T J ACKED SENT        set mode: the last acknowledged and the last
+ *                           sent SEQ of writer T's key J, "-" for none
+ *   end                     the last line: a record without it is cut
+ *                           short and refused
+ * T < W, J < VERIFY_SET_KEYS; numbers are decimal.  A check refuses any
+ * other line, so a record is read back exactly as it was written.
+ *
  * Clean-up: unless keep (--keep), a last phase deletes every key the run
  * may have written -- in keys mode PREFIX-T-SEQ for every SEQ a writer
  * tried, acknowledged or not (an unknown outcome may have landed); in set
@@ -113,6 +144,7 @@
 #include "clock.h"
 #include "http.h"
 #include "json.h"
+#include "opt.h"
 #include "servers.h"
 
 #define BACKOFF_MIN_MS	100
@@ -176,6 +208,7 @@ struct readback {
 	const struct item	*items;
 	size_t			 nitems;
 	int			 r;	/* 0: no ?r= */
+	bool			 each;	/* read through every server */
 	int64_t			 start_ms;
 	atomic_bool		 gave_up;
 	pthread_mutex_t		 mu;
@@ -560,19 +593,24 @@ corrupt:
 	return VERIFY_CORRUPT;
 }
 
-/* Reads one item back, retrying as the essay says, and returns the verdict. */
+/*
+ * Reads one item back, retrying as the essay says, and returns the
+ * verdict; why gets the reason of a failure (the last attempt's).  With
+ * only >= 0, asks that server alone (a check's strict read), retried
+ * after each failure as long as the budget lasts; with only < 0, fails
+ * over between the servers.
+ */
 static enum verify_verdict
 read_item(struct reader *rd, struct pool *pool, const struct item *it,
-    size_t idx, struct buf *key, struct buf *target, struct buf *scratch,
-    struct client_response *res)
+    int only, struct buf *key, struct buf *target, struct buf *scratch,
+    struct client_response *res, struct buf *why)
 {
 	struct readback *rb = rd->rb;
 	const struct verify_opts *cfg = rb->cfg;
 	const struct writer *w = &rb->writers[it->t];
-	struct buf why = BUF_INIT;
 	int64_t deadline = rb->start_ms + (int64_t)(cfg->budget_s * 1000);
 	enum verify_verdict v;
-	int attempts = 0, s, rc;
+	int attempts = 0, turn = only >= 0 ? 1 : cfg->nservers, s, rc;
 
 	key_name(cfg, it->t, it->n, key);
 	buf_reset(target);
@@ -581,21 +619,28 @@ read_item(struct reader *rd, struct pool *pool, const struct item *it,
 	if (rb->r > 0)
 		buf_printf(target, "?r=%d", rb->r);
 	for (;;) {
-		buf_reset(&why);	/* only the last attempt's reason counts */
-		if ((s = pool_pick(pool)) < 0) {
-			buf_puts(&why, "no kvd server left to ask");
+		buf_reset(why);	/* only the last attempt's reason counts */
+		s = only < 0 ? pool_pick(pool) :
+		    pool->down_until[only] == NOT_KVD ? -1 : only;
+		if (s < 0) {
+			buf_puts(why, only < 0 ? "no kvd server left to ask" :
+			    "not a kvd server");
 			v = VERIFY_UNREADABLE;
 			break;
 		}
 		attempts++;
 		rc = client_do(&pool->conns[s], "GET", target->data, NULL, NULL, 0,
 		    "Accept: application/octet-stream\r\n", cfg->timeout_ms, res);
-		if (rc == 0 && pool_not_kvd(pool, s, res, true, &why)) {
+		if (rc == 0 && pool_not_kvd(pool, s, res, true, why)) {
 			/* No verdict from it: the next server, as after a failure. */
+			if (only >= 0) {
+				v = VERIFY_UNREADABLE;
+				break;
+			}
 		} else if (rc == 0 && res->http.status == 200) {
 			pool_ok(pool, s);
 			v = judge_value(rb, it, res->body.data, res->body.len,
-			    scratch, &why);
+			    scratch, why);
 			break;
 		} else if (rc == 0 && res->http.status == 404) {
 			pool_ok(pool, s);
@@ -603,33 +648,83 @@ read_item(struct reader *rd, struct pool *pool, const struct item *it,
 				v = VERIFY_ABSENT;
 			} else {
 				v = VERIFY_LOST;
-				buf_puts(&why, "404");
+				buf_puts(why, "404");
 			}
 			break;
 		} else if (rc != 0) {
-			pool_failed(pool, s, errno, &why);
+			pool_failed(pool, s, errno, why);
 		} else {
-			buf_printf(&why, "HTTP %d", res->http.status);
+			buf_printf(why, "HTTP %d", res->http.status);
 		}
-		if (attempts >= cfg->nservers &&
+		if (attempts >= turn &&
 		    (atomic_load(&rb->gave_up) || clock_now_ms() >= deadline)) {
 			atomic_store(&rb->gave_up, true);
 			v = VERIFY_UNREADABLE;
 			break;
 		}
-		if (attempts % cfg->nservers == 0)
+		if (attempts % turn == 0)
 			sleep_ms(100);
 	}
-	if (v != VERIFY_PRESENT && v != VERIFY_ABSENT) {
+	return v;
+}
+
+/* How bad a verdict is, to keep a strict read's worst: 0 for no failure. */
+static int
+severity(enum verify_verdict v)
+{
+	switch (v) {
+	case VERIFY_LOST:	return 4;
+	case VERIFY_STALE:	return 3;
+	case VERIFY_CORRUPT:	return 2;
+	case VERIFY_UNREADABLE:	return 1;
+	default:		return 0;
+	}
+}
+
+/*
+ * Reads item idx back: through the first server that answers, or with
+ * rb->each through every server, the worst verdict winning (the first
+ * server's when none failed).  Samples a failure; returns the verdict.
+ */
+static enum verify_verdict
+read_key(struct reader *rd, struct pool *pool, size_t idx, struct buf *key,
+    struct buf *target, struct buf *scratch, struct client_response *res)
+{
+	struct readback *rb = rd->rb;
+	const struct item *it = &rb->items[idx];
+	struct buf why = BUF_INIT, worst_why = BUF_INIT;
+	enum verify_verdict v, worst = VERIFY_PRESENT;
+	int s;
+
+	if (!rb->each) {
+		worst = read_item(rd, pool, it, -1, key, target, scratch, res,
+		    &worst_why);
+	} else {
+		for (s = 0; s < pool->nsrv; s++) {
+			v = read_item(rd, pool, it, s, key, target, scratch, res,
+			    &why);
+			if (s == 0 || severity(v) > severity(worst)) {
+				worst = v;
+				buf_reset(&worst_why);
+			}
+			if (severity(v) == 0 || severity(v) < severity(worst))
+				continue;
+			buf_printf(&worst_why, "%sthrough %s:%s: %s",
+			    worst_why.len > 0 ? "; " : "", pool->srv[s].host,
+			    pool->srv[s].port, why.data);
+		}
+	}
+	if (worst != VERIFY_PRESENT && worst != VERIFY_ABSENT) {
 		struct buf text = BUF_INIT;
 
 		buf_append(&text, key->data, key->len);
-		if (why.len > 0)
-			buf_printf(&text, " (%s)", why.data);
-		sample_add(rb, v, idx, buf_detach(&text, NULL));
+		if (worst_why.len > 0)
+			buf_printf(&text, " (%s)", worst_why.data);
+		sample_add(rb, worst, idx, buf_detach(&text, NULL));
 	}
 	buf_free(&why);
-	return v;
+	buf_free(&worst_why);
+	return worst;
 }
 
 static void *
@@ -649,8 +744,8 @@ reader_run(void *arg)
 		return NULL;
 	}
 	for (i = (size_t)rd->id; i < rb->nitems; i += (size_t)rd->nreaders)
-		rd->counts[read_item(rd, &pool, &rb->items[i], i, &key, &target,
-		    &scratch, &res)]++;
+		rd->counts[read_key(rd, &pool, i, &key, &target, &scratch,
+		    &res)]++;
 	pool_free(&pool);
 	client_response_free(&res);
 	buf_free(&key);
@@ -860,6 +955,302 @@ cluster_n(const struct verify_opts *cfg)
 	return result;
 }
 
+/* ---- the record: --save and --check ------------------------------------- */
+
+/* Keeps the first trouble with the record file as r->record_error. */
+static void __attribute__((format(printf, 2, 3)))
+record_note(struct verify_result *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->record_error[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	vsnprintf(r->record_error, sizeof(r->record_error), fmt, ap);
+	va_end(ap);
+}
+
+/* Writes SEQ, or "-" for none (-1), after a space. */
+static void
+record_seq(FILE *f, int64_t seq)
+{
+	if (seq < 0)
+		fputs(" -", f);
+	else
+		fprintf(f, " %" PRId64, seq);
+}
+
+/*
+ * Writes the record of the write phase (ws, r's time) to o->save_path,
+ * in the essay's format.  0, or -1 with r->record_error set.
+ */
+static int
+record_save(const struct verify_opts *o, const struct writer *ws,
+    struct verify_result *r)
+{
+	const struct writer *w;
+	FILE *f;
+	size_t k;
+	int t, j;
+
+	if (strchr(o->prefix, '\n') != NULL) {
+		record_note(r, "cannot save a prefix that holds a newline");
+		return -1;
+	}
+	if ((f = fopen(o->save_path, "w")) == NULL) {
+		record_note(r, "%s: %s", o->save_path, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "kvd-verify-record 1\nmode %s\nprefix %s\nsize %zu\n"
+	    "writers %d\nsecs %.3f\n", verify_mode_name(o->mode), o->prefix,
+	    o->size, o->writers, r->write_s);
+	for (t = 0; t < o->writers; t++) {
+		w = &ws[t];
+		fprintf(f, "t %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+		    " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", t, w->attempts,
+		    w->acks, w->unk_503, w->unk_timeout, w->unk_conn,
+		    w->unk_other, w->unk_not_kvd);
+		for (k = 0; o->mode == VERIFY_KEYS && k < w->nacked; k++)
+			fprintf(f, "a %d %" PRIu64 "\n", t, w->acked[k]);
+		for (j = 0; o->mode == VERIFY_SET && j < VERIFY_SET_KEYS; j++) {
+			fprintf(f, "s %d %d", t, j);
+			record_seq(f, w->last_acked[j]);
+			record_seq(f, w->last_sent[j]);
+			fputc('\n', f);
+		}
+	}
+	fputs("end\n", f);
+	if (fflush(f) != 0 || ferror(f)) {
+		record_note(r, "%s: %s", o->save_path, strerror(errno));
+		fclose(f);
+		return -1;
+	}
+	if (fclose(f) != 0) {
+		record_note(r, "%s: %s", o->save_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Splits line at each space into at most max fields (f).  Returns how
+ * many, or max + 1 when there are more.
+ */
+static int
+record_split(char *line, char **f, int max)
+{
+	char *p = line;
+	int n = 0;
+
+	for (;;) {
+		if (n == max)
+			return max + 1;
+		f[n++] = p;
+		if ((p = strchr(p, ' ')) == NULL)
+			return n;
+		*p++ = '\0';
+	}
+}
+
+/* A SEQ field: a number, or "-" for none (-1).  0, or -1 when malformed. */
+static int
+record_parse_seq(const char *s, int64_t *out)
+{
+	uint64_t u;
+
+	if (strcmp(s, "-") == 0) {
+		*out = -1;
+		return 0;
+	}
+	if (opt_u64(s, 0, INT64_MAX, &u) != 0)
+		return -1;
+	*out = (int64_t)u;
+	return 0;
+}
+
+/*
+ * One line of the record (newline removed) into eff and *wsp, which it
+ * allocates at the writers line.  0, or -1 when the line is not one the
+ * essay allows where it stands (*seen says which header lines came).
+ */
+enum { SEEN_MODE = 1, SEEN_PREFIX = 2, SEEN_SIZE = 4, SEEN_WRITERS = 8,
+	SEEN_SECS = 16, SEEN_ALL = 31 };
+
+static int
+record_line(char *line, size_t len, struct verify_opts *eff,
+    struct writer **wsp, int *seen, struct verify_result *r)
+{
+	struct writer *w;
+	char *f[10];
+	uint64_t u[7];
+	int64_t a, b;
+	int nf, i, t;
+
+	if (strncmp(line, "prefix ", 7) == 0) {
+		if ((*seen & SEEN_PREFIX) || len - 7 < 1 ||
+		    len - 7 > VERIFY_MAX_PREFIX)
+			return -1;
+		memcpy(eff->prefix, line + 7, len - 7 + 1);
+		*seen |= SEEN_PREFIX;
+		return 0;
+	}
+	nf = record_split(line, f, 10);
+	if (nf == 2 && strcmp(f[0], "mode") == 0 && !(*seen & SEEN_MODE)) {
+		if (strcmp(f[1], "keys") == 0)
+			eff->mode = VERIFY_KEYS;
+		else if (strcmp(f[1], "set") == 0)
+			eff->mode = VERIFY_SET;
+		else
+			return -1;
+		*seen |= SEEN_MODE;
+		return 0;
+	}
+	if (nf == 2 && strcmp(f[0], "size") == 0 && !(*seen & SEEN_SIZE)) {
+		if (opt_u64(f[1], 1, VERIFY_MAX_SIZE, &u[0]) != 0)
+			return -1;
+		eff->size = (size_t)u[0];
+		*seen |= SEEN_SIZE;
+		return 0;
+	}
+	if (nf == 2 && strcmp(f[0], "secs") == 0 && !(*seen & SEEN_SECS)) {
+		if (opt_double(f[1], 0, 1e9, &r->write_s) != 0)
+			return -1;
+		*seen |= SEEN_SECS;
+		return 0;
+	}
+	if (nf == 2 && strcmp(f[0], "writers") == 0 &&
+	    !(*seen & SEEN_WRITERS)) {
+		if (opt_u64(f[1], 1, VERIFY_MAX_WRITERS, &u[0]) != 0 ||
+		    (*wsp = calloc(u[0], sizeof(**wsp))) == NULL)
+			return -1;
+		eff->writers = (int)u[0];
+		for (t = 0; t < eff->writers; t++) {
+			(*wsp)[t].cfg = eff;
+			(*wsp)[t].id = t;
+			for (i = 0; i < VERIFY_SET_KEYS; i++)
+				(*wsp)[t].last_acked[i] =
+				    (*wsp)[t].last_sent[i] = -1;
+		}
+		*seen |= SEEN_WRITERS;
+		return 0;
+	}
+	/* The writers' lines come after the whole header. */
+	if (*seen != SEEN_ALL || nf < 2 ||
+	    opt_u64(f[1], 0, (uint64_t)eff->writers - 1, &u[0]) != 0)
+		return -1;
+	w = &(*wsp)[u[0]];
+	if (nf == 9 && strcmp(f[0], "t") == 0) {
+		for (i = 0; i < 7; i++)
+			if (opt_u64(f[2 + i], 0, UINT64_MAX, &u[i]) != 0)
+				return -1;
+		w->attempts = u[0];
+		w->acks = u[1];
+		w->unk_503 = u[2];
+		w->unk_timeout = u[3];
+		w->unk_conn = u[4];
+		w->unk_other = u[5];
+		w->unk_not_kvd = u[6];
+		w->answered = true;
+		return 0;
+	}
+	if (nf == 3 && strcmp(f[0], "a") == 0 && eff->mode == VERIFY_KEYS) {
+		if (opt_u64(f[2], 0, UINT64_MAX, &u[1]) != 0 ||
+		    buf_reserve(&w->acked, &w->capacked, w->nacked + 1,
+		    sizeof(*w->acked), 1024) != 0)
+			return -1;
+		w->acked[w->nacked++] = u[1];
+		return 0;
+	}
+	if (nf == 5 && strcmp(f[0], "s") == 0 && eff->mode == VERIFY_SET) {
+		if (opt_u64(f[2], 0, VERIFY_SET_KEYS - 1, &u[1]) != 0 ||
+		    record_parse_seq(f[3], &a) != 0 ||
+		    record_parse_seq(f[4], &b) != 0 || a > b)
+			return -1;
+		w->last_acked[u[1]] = a;
+		w->last_sent[u[1]] = b;
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * Reads the record at eff->check_path into eff (mode, prefix, size,
+ * writers) and *wsp (the writers' records, allocated here; the caller
+ * frees it and each acked array, as after a write phase, also on
+ * failure).  0, or -1 with r->record_error set.
+ */
+static int
+record_load(struct verify_opts *eff, struct writer **wsp,
+    struct verify_result *r)
+{
+	const char *path = eff->check_path;
+	char *line = NULL;
+	size_t cap = 0, len, i;
+	ssize_t got;
+	int lineno = 0, seen = 0, t, rc = -1;
+	bool end = false;
+	FILE *f;
+
+	*wsp = NULL;
+	if ((f = fopen(path, "r")) == NULL) {
+		record_note(r, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((got = getline(&line, &cap, f)) != -1) {
+		lineno++;
+		len = (size_t)got;
+		if (end || line[len - 1] != '\n' || memchr(line, '\0', len)) {
+			record_note(r, "%s: line %d: %s", path, lineno, end ?
+			    "after the end line" : "not a whole line");
+			goto out;
+		}
+		line[--len] = '\0';
+		if (lineno == 1) {
+			if (strcmp(line, "kvd-verify-record 1") != 0) {
+				record_note(r, "%s: not a kvctl verify record "
+				    "(its first line is not \"kvd-verify-record "
+				    "1\")", path);
+				goto out;
+			}
+			continue;
+		}
+		if (strcmp(line, "end") == 0) {
+			end = true;
+			continue;
+		}
+		if (record_line(line, len, eff, wsp, &seen, r) != 0) {
+			for (i = 0; i < len; i++)	/* split's cuts */
+				if (line[i] == '\0')
+					line[i] = ' ';
+			record_note(r, "%s: line %d: not a record line here: "
+			    "%.60s", path, lineno, line);
+			goto out;
+		}
+	}
+	if (ferror(f)) {
+		record_note(r, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (lineno == 0 || !end || seen != SEEN_ALL) {
+		record_note(r, "%s: cut short (no %s)", path, lineno == 0 ?
+		    "first line" : seen != SEEN_ALL ? "whole header" :
+		    "end line");
+		goto out;
+	}
+	for (t = 0; eff->mode == VERIFY_KEYS && t < eff->writers; t++)
+		if ((*wsp)[t].nacked != (*wsp)[t].acks) {
+			record_note(r, "%s: writer %d has %zu acknowledged "
+			    "writes listed, its count says %" PRIu64, path, t,
+			    (*wsp)[t].nacked, (*wsp)[t].acks);
+			goto out;
+		}
+	rc = 0;
+out:
+	free(line);
+	fclose(f);
+	return rc;
+}
+
 /* ---- the run ------------------------------------------------------------ */
 
 /*
@@ -997,11 +1388,28 @@ verify_run(const struct verify_opts *o, verify_progress_fn *progress,
 
 	memset(r, 0, sizeof(*r));
 	memset(&rb, 0, sizeof(rb));
+	r->writers = o->writers;
+	r->mode = o->mode;
+	memcpy(r->prefix, o->prefix, sizeof(r->prefix));
 	if ((n = cluster_n(o)) < 0)
 		return VERIFY_EUNREACHABLE;
 	if (n > 0 && eff.write_r > n)
 		eff.write_r = n;
 	r->write_r = eff.write_r;
+
+	/* A check reads a saved write phase's record instead of writing. */
+	if (o->check_path != NULL) {
+		if (record_load(&eff, &ws, r) != 0) {
+			rc = VERIFY_ERECORD;
+			goto out;
+		}
+		r->writers = eff.writers;
+		r->mode = eff.mode;
+		memcpy(r->prefix, eff.prefix, sizeof(r->prefix));
+		r->write_r = 0;
+		write_totals(ws, eff.writers, r);
+		goto readback;
+	}
 
 	/* Write phase. */
 	if ((ws = calloc((size_t)o->writers, sizeof(*ws))) == NULL)
@@ -1032,6 +1440,19 @@ verify_run(const struct verify_opts *o, verify_progress_fn *progress,
 		rc = VERIFY_EUNREACHABLE;
 		goto out;
 	}
+	if (o->save_path != NULL) {
+		if (record_save(&eff, ws, r) != 0) {
+			rc = VERIFY_ERECORD;
+			goto out;
+		}
+		r->saved = true;
+		r->nothing_checked = r->acks == 0;
+		r->ok = r->acks > 0;
+		rc = 0;
+		goto out;
+	}
+
+readback:
 	if (o->pause_s > 0) {
 		if (progress != NULL)
 			progress(arg, VERIFY_PAUSING, r);
@@ -1039,16 +1460,17 @@ verify_run(const struct verify_opts *o, verify_progress_fn *progress,
 	}
 
 	/* Read-back phase. */
-	r->keys_read = o->mode == VERIFY_KEYS ? (size_t)r->acks :
-	    (size_t)o->writers * VERIFY_SET_KEYS;
-	if ((items = make_items(o, ws, r->keys_read)) == NULL)
+	r->keys_read = eff.mode == VERIFY_KEYS ? (size_t)r->acks :
+	    (size_t)eff.writers * VERIFY_SET_KEYS;
+	if ((items = make_items(&eff, ws, r->keys_read)) == NULL)
 		goto out;
 	n = cluster_n(o);
 	r->r = o->read_r == 0 ? (n > 0 ? n : 0) :
 	    (n > 0 && o->read_r > n ? n : o->read_r);
 	if (progress != NULL)
 		progress(arg, VERIFY_READING, r);
-	rb.cfg = o;
+	rb.cfg = &eff;
+	rb.each = o->check_path != NULL;
 	rb.writers = ws;
 	rb.items = items;
 	rb.nitems = r->keys_read;
@@ -1058,7 +1480,7 @@ verify_run(const struct verify_opts *o, verify_progress_fn *progress,
 		goto out;
 	mu_init = true;
 	rb.start_ms = clock_now_ms();
-	nreaders = o->writers;
+	nreaders = eff.writers;
 	if ((size_t)nreaders > rb.nitems)
 		nreaders = rb.nitems > 0 ? (int)rb.nitems : 1;
 	if ((rds = calloc((size_t)nreaders, sizeof(*rds))) == NULL)
@@ -1093,10 +1515,10 @@ verify_run(const struct verify_opts *o, verify_progress_fn *progress,
 
 	/* Clean-up phase: never changes the verdict above. */
 	if (!o->keep) {
-		r->cleanup_keys = cleanup_count(o, ws);
+		r->cleanup_keys = cleanup_count(&eff, ws);
 		if (progress != NULL)
 			progress(arg, VERIFY_CLEANING, r);
-		cleanup_run(o, ws, r);
+		cleanup_run(&eff, ws, r);
 	}
 out:
 	if (mu_init)
@@ -1105,7 +1527,7 @@ out:
 		for (t = 0; t < rb.samples[v].n; t++)
 			free(rb.samples[v].s[t].text);
 	if (ws != NULL)
-		for (t = 0; t < o->writers; t++)
+		for (t = 0; t < eff.writers; t++)
 			free(ws[t].acked);
 	free(ws);
 	free(rds);

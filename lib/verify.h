@@ -67,6 +67,16 @@ struct verify_opts {
 	double		 pause_s;	/* between the phases */
 	double		 budget_s;	/* how long one read is retried */
 	bool		 keep;		/* leave the keys; no clean-up phase */
+	/*
+	 * save_path: the write phase only; what it acknowledged is written
+	 * to this file (verify.c's essay pins the format), with no read-back
+	 * and no clean-up.  check_path: no write phase; the record in this
+	 * file (its mode, prefix, size and writers replace the options') is
+	 * read back through every server in turn, strictly, then cleaned up
+	 * unless keep.  At most one is set; NULL for neither; borrowed.
+	 */
+	const char	*save_path;
+	const char	*check_path;
 };
 
 struct verify_result {
@@ -98,7 +108,15 @@ struct verify_result {
 	 */
 	bool		 nothing_checked;
 	bool		 ok;		/* something checked, and nothing lost,
-					   stale, corrupt or unreadable */
+					   stale, corrupt or unreadable; after
+					   a save, something acknowledged */
+	bool		 saved;		/* save_path written; no read-back */
+	/* The write phase's, or those of check_path's record. */
+	int		 writers;
+	enum verify_mode mode;
+	char		 prefix[VERIFY_MAX_PREFIX + 1];
+	/* What was wrong with the record file (VERIFY_ERECORD), or "". */
+	char		 record_error[256];
 	/*
 	 * The clean-up phase (unless keep): every key the run may have
 	 * written, acknowledged or not, deleted in POST /batch requests.
@@ -136,6 +154,8 @@ const char *verify_verdict_name(enum verify_verdict v);
 #define VERIFY_EUNREACHABLE	(-1)	/* no server answered at all */
 #define VERIFY_ENOMEM		(-2)	/* out of memory */
 #define VERIFY_ETHREAD		(-3)	/* a thread did not start */
+#define VERIFY_ERECORD		(-4)	/* save_path or check_path failed:
+					   r->record_error says why */
 
 /*
  * Runs both phases as o describes and fills r, calling progress(arg, ...)

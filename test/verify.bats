@@ -108,9 +108,15 @@ finish_verify() {
 	run verify verify -d
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"kvctl verify: -d needs a value"* ]]
+	run verify verify --save "$TMP/rec" --check "$TMP/rec"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"not with --save"* ]]
+	run verify verify --check
+	[ "$status" -eq 2 ]
 	run verify verify --help
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"--pause-before-read"* ]]
+	[[ "$output" == *"--check FILE"* ]]
 	[[ "$output" == *"--write-r N|all"* ]]
 	local p
 	p=$(free_ports 1)
@@ -258,6 +264,75 @@ puts() {
 	[ "$(field present)" -eq 0 ]
 	[ "$(printf '%s\n' "$output" | grep -c '^lost key: ')" -eq 10 ]
 	[[ "$output" == *"FAILED"* ]]
+}
+
+# --save records the write phase, --check reads it back through every
+# server: two nodes that are no cluster, so what was written through n1
+# is missing (lost) or older (stale, set mode) through n2, and a check
+# through n1 alone passes.  A record cut short or of another kind is
+# refused (exit 1), not taken as nothing lost.
+@test "verify: --check reads a --save record back through every server, strictly" {
+	start_node n1
+	start_node n2
+	run --separate-stderr verify --server "$(url n1)" verify -d 1 -c 2 \
+	    --prefix saved --save "$TMP/rec"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"SAVED: "* ]]
+	[ "$(field acknowledged)" -gt 0 ]
+	[ "$(head -n 1 "$TMP/rec")" = "kvd-verify-record 1" ]
+	[ "$(tail -n 1 "$TMP/rec")" = "end" ]
+	[ "$(grep -c '^a ' "$TMP/rec")" -eq "$(field acknowledged)" ]
+	# No read-back, no clean-up: the keys are there.
+	timeout 10 "$KVCTL" --server "$(url n1)" get saved-0-0
+	run --separate-stderr verify --server "$(url n1)" verify --check \
+	    "$TMP/rec" --keep
+	[ "$status" -eq 0 ]
+	verify_clean
+	[ "$(field present)" -eq "$(field acknowledged)" ]
+	[[ "$output" == *"through each server"* ]]
+	# Through n1 and n2: every key is lost, as n2 answers, named.
+	run --separate-stderr verify --server "$(url n1),$(url n2)" verify \
+	    --check "$TMP/rec" --read-r 1
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$(field lost)" -eq "$(field acknowledged)" ]
+	[ "$(field present)" -eq 0 ]
+	[[ "$output" == *"lost key: saved-0-0 (through 127.0.0.1:$(port_of n2): 404)"* ]]
+	[[ "$output" != *"through 127.0.0.1:$(port_of n1)"* ]]
+	# Set mode: n2 holds a copy of n1's keys dumped mid-run: older values.
+	verify --server "$(url n1)" verify -d 3 -c 2 --mode set \
+	    --prefix setsaved --save "$TMP/rec2" >"$TMP/out" 2>"$TMP/err" &
+	VPID=$!
+	BG+=("$VPID")
+	wait_for_line "$TMP/err" "writing for" 15
+	sleep 1
+	timeout 10 "$KVCTL" --server "$(url n1)" dump setsaved >"$TMP/dump"
+	finish_verify
+	[ "$rc" -eq 0 ]
+	[ "$(wc -l <"$TMP/dump")" -gt 0 ]
+	timeout 10 "$KVCTL" --server "$(url n2)" load <"$TMP/dump"
+	run --separate-stderr verify --server "$(url n1),$(url n2)" verify \
+	    --check "$TMP/rec2" --read-r 1 --keep
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$(field stale)" -gt 0 ]
+	[[ "$output" == *"stale key: setsaved-s"*" (through 127.0.0.1:$(port_of n2): read w"*", last acknowledged w"* ]]
+	run --separate-stderr verify --server "$(url n1)" verify --check \
+	    "$TMP/rec2" --read-r 1
+	[ "$status" -eq 0 ]
+	[ "$(field stale)" -eq 0 ]
+	# A record cut short, or no record at all, is refused.
+	grep -v '^end$' "$TMP/rec" >"$TMP/cut"
+	run --separate-stderr verify --server "$(url n1)" verify --check "$TMP/cut"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"cut short (no end line)"* ]]
+	sed 's/^a 0 /a 9 /' "$TMP/rec" >"$TMP/bad"
+	run --separate-stderr verify --server "$(url n1)" verify --check "$TMP/bad"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"not a record line here: a 9 "* ]]
+	run --separate-stderr verify --server "$(url n1)" verify --check "$TMP/dump"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"not a kvctl verify record"* ]]
 }
 
 # A server that answers every read with a long UTF-8 value: each key is

@@ -21,7 +21,7 @@ _kvctl_flags="--server --json --timeout --connect-timeout --retry --r --w --ttl 
 _kvctl_command_flags="--limit --prefix --all --yes --parallel"
 _kvctl_bench_opts="-c --threads -n -d -t --ratio --size --keys --prefill --raw --warmup"
 _kvctl_verify_opts="-c -d --mode --prefix --size --read-r --write-r --read-budget
-	--pause-before-read --keep"
+	--pause-before-read --keep --save --check"
 
 # _kvctl_takes_value WORD: true when WORD is a flag whose value is the next
 # word (global flags, and the options of bench and verify after them).
@@ -37,7 +37,8 @@ _kvctl_takes_value() {
 		return 0 ;;
 	verify:-c | verify:-d | verify:--mode | verify:--size | \
 	    verify:--read-r | verify:--write-r | verify:--read-budget | \
-	    verify:--pause-before-read) return 0 ;;
+	    verify:--pause-before-read | verify:--save | verify:--check) \
+		return 0 ;;
 	esac
 	return 1
 }
@@ -140,7 +141,7 @@ _kvctl_offer() {
 		-o | --output)
 			COMPREPLY=($(compgen -W "table json" -- "$cur"))
 			;;
-		--cluster-secret-file)
+		--cluster-secret-file | --save | --check)
 			COMPREPLY=($(compgen -f -- "$cur"))
 			;;
 		esac
