@@ -4,7 +4,8 @@
 # write was lost.
 #
 #   contrib/chaos.sh [-n NODES] [-r ROUNDS] [-d SECONDS] [-m MODE]
-#                    [-x 'VERIFY OPTIONS'] [--skew MS] [--keep]
+#                    [-x 'VERIFY OPTIONS'] [--skew MS] [--churn]
+#                    [--actions LIST] [--keep]
 #
 #   -n NODES     cluster size, 3..20 (default 3)
 #   -r ROUNDS    verify runs (default 5)
@@ -19,6 +20,11 @@
 #                under the LD_PRELOAD shim test/clockshim.c, built into
 #                the temporary directory (Linux; needs a C compiler);
 #                monotonic clocks are not moved (default 0: no shim)
+#   --churn      membership changes too: joins of fresh nodes and leaves
+#                (below)
+#   --actions LIST  the disturbances to choose from, comma-separated:
+#                kill, stop, term, and with --churn join and leave
+#                (default: all of them), e.g. --churn --actions join,leave
 #   --keep       keep the temporary directory (data, logs, round output)
 #
 # Environment: KVD (default ./kvd), KVCTL (default ./kvctl); nothing else
@@ -37,6 +43,26 @@
 # sums the rounds.  Exit status: 0 when no round lost, staled or could
 # not read an acknowledged write, 1 otherwise, 2 for a usage error.
 # Every process this script started is killed on exit.
+#
+# With --churn two more disturbances join the draw, done as README's
+# Operations section tells an operator to.  join: a fresh node (the next
+# unused id, node<N+1>, node<N+2>, ..., an empty data directory) starts
+# with --peers naming the current members, and once healthy `kvctl
+# cluster join` admits it through a random member.  leave: once every
+# member answers, sees every member up and has placed its data (its
+# /cluster/nodes "transfer" not running; up to 60 s, else the leave is
+# skipped and said so), `kvctl cluster leave` through node1..node3, a
+# wait until the leaving node shows "member":false and its transfer done,
+# then SIGTERM.  The cluster keeps between -n and -n + 2 members; node1,
+# node2 and node3 never leave (the core), and any member may be killed,
+# paused or restarted.  Each round is then two verify runs: the write
+# phase through the core alone (`verify --save`), disturbed as above,
+# and, once it and the last disturbance are over, `verify --check` at
+# --read-r 2 through every member there is then, each key read through
+# each member in turn: a key lost or stale through any one of them
+# counts (the round's lost, stale, unreadable and corrupt are the
+# check's).  Joined nodes' ports come from one list picked at the start,
+# enough for 4 joins a round; once they are used up, no more joins.
 
 set -u
 set -f	# no globbing: -x's options are split on blanks, nothing more
@@ -51,6 +77,11 @@ XOPTS=
 SKEW=0
 SHIM=
 KEEP=0
+CHURN=0
+KINDS=
+CORE=3		# with --churn: node1..node3 never leave
+MEMBERS=	# the current members' numbers, "1 2 3 ..."
+MAXN=0		# the highest node number started so far
 TMPD=
 VPID=
 
@@ -60,7 +91,7 @@ PROG=chaos
 usage() {
 	echo "usage: $0 [-n NODES(3)] [-r ROUNDS(5)] [-d SECONDS_PER_ROUND(6)]" \
 	    "[-m keys|set|mixed] [-x 'VERIFY OPTIONS'] [--skew MS(0)]" \
-	    "[--keep]" >&2
+	    "[--churn] [--actions kill,stop,term,join,leave] [--keep]" >&2
 	exit 2
 }
 
@@ -72,6 +103,8 @@ while [ $# -gt 0 ]; do
 	-m) [ $# -ge 2 ] || usage; MODE=$2; shift 2 ;;
 	-x) [ $# -ge 2 ] || usage; XOPTS="$XOPTS${XOPTS:+ }$2"; shift 2 ;;
 	--skew) [ $# -ge 2 ] || usage; SKEW=$2; shift 2 ;;
+	--churn) CHURN=1; shift ;;
+	--actions) [ $# -ge 2 ] || usage; KINDS=$2; shift 2 ;;
 	--keep) KEEP=1; shift ;;
 	-h | --help) usage ;;
 	*) echo "chaos: unknown argument '$1'" >&2; usage ;;
@@ -97,6 +130,30 @@ if ! is_uint "$SKEW" || [ "$SKEW" -gt 3600000 ]; then
 	echo "chaos: --skew must be milliseconds, 0..3600000" >&2
 	usage
 fi
+if [ -z "$KINDS" ]; then
+	KINDS=kill,stop,term
+	[ "$CHURN" -eq 0 ] || KINDS=kill,stop,term,join,leave
+fi
+# One word each, comma-separated: "kill,,stop" or "kill," is refused.
+case ,$KINDS, in
+*,,*) echo "chaos: --actions: an empty item in '$KINDS'" >&2; usage ;;
+esac
+for a in $(echo "$KINDS" | tr ',' ' '); do
+	case $a in
+	kill | stop | term) ;;
+	join | leave)
+		if [ "$CHURN" -eq 0 ]; then
+			echo "chaos: --actions $a needs --churn" >&2
+			usage
+		fi
+		;;
+	*)
+		echo "chaos: --actions: unknown action '$a' (kill, stop," \
+		    "term, join, leave)" >&2
+		usage
+		;;
+	esac
+done
 [ -x "$KVD" ] || die "no kvd binary at $KVD (set KVD)"
 [ -x "$KVCTL" ] || die "no kvctl binary at $KVCTL (set KVCTL)"
 
@@ -142,7 +199,7 @@ cleanup() {
 	fi
 	if [ -n "$TMPD" ]; then
 		i=1
-		while [ "$i" -le "$NODES" ]; do
+		while [ "$i" -le "$MAXN" ]; do
 			if [ -f "$TMPD/node$i.pid" ]; then
 				p=$(cat "$TMPD/node$i.pid")
 				kill -CONT "$p" 2>/dev/null
@@ -181,14 +238,20 @@ fi
 
 # Free loopback ports, all bound at once so none repeats; without
 # python3, a random base (a clash makes a node fail to start, loudly).
+# nodeI gets the I-th; with --churn, joined nodes the ones after -n's.
+NPORTS=$NODES
+if [ "$CHURN" -eq 1 ]; then
+	NPORTS=$((NODES + 4 * ROUNDS))
+	[ "$NPORTS" -le $((NODES + 200)) ] || NPORTS=$((NODES + 200))
+fi
 PORTS=
 if command -v python3 >/dev/null 2>&1; then
-	PORTS=$(python3 "$(dirname "$0")/free-ports.py" "$NODES" 2>/dev/null)
+	PORTS=$(python3 "$(dirname "$0")/free-ports.py" "$NPORTS" 2>/dev/null)
 fi
 if [ -z "$PORTS" ]; then
 	base=$((20000 + $(rand 30000)))
 	i=0
-	while [ "$i" -lt "$NODES" ]; do
+	while [ "$i" -lt "$NPORTS" ]; do
 		PORTS="$PORTS $((base + i))"
 		i=$((i + 1))
 	done
@@ -204,14 +267,20 @@ skew_of() {
 	echo $((($1 - 2) * SKEW))
 }
 
+# url_of I: nodeI's URL.
+url_of() {
+	echo "http://127.0.0.1:$(port_of "$1")"
+}
+
+# start_node I: starts nodeI, with --peers naming every current member
+# but itself (a node that was a member before takes its members.json).
 start_node() {
 	i=$1
+	[ "$i" -le "$MAXN" ] || MAXN=$i
 	peers=
-	j=1
-	while [ "$j" -le "$NODES" ]; do
+	for j in $MEMBERS; do
 		[ "$j" -ne "$i" ] &&
 		    peers="$peers${peers:+,}node$j=127.0.0.1:$(port_of "$j")"
-		j=$((j + 1))
 	done
 	# The subshell execs kvd, so $! is kvd's pid.
 	(
@@ -260,12 +329,18 @@ wait_gone() {
 	wait "$1" 2>/dev/null
 }
 
+# verify writes (and without --churn reads) through SERVERS: with
+# --churn the core, which never leaves; else every node.
 SERVERS=
 i=1
 while [ "$i" -le "$NODES" ]; do
-	start_node "$i"
-	SERVERS="$SERVERS${SERVERS:+,}http://127.0.0.1:$(port_of "$i")"
+	MEMBERS="$MEMBERS${MEMBERS:+ }$i"
 	i=$((i + 1))
+done
+for i in $MEMBERS; do
+	start_node "$i"
+	[ "$CHURN" -eq 0 ] || [ "$i" -le "$CORE" ] &&
+	    SERVERS="$SERVERS${SERVERS:+,}$(url_of "$i")"
 done
 i=1
 while [ "$i" -le "$NODES" ]; do
@@ -290,12 +365,167 @@ settle() {
 	sleep 1
 }
 
-# disturb: one action on one random node; returns once it is back.
-disturb() {
-	i=$(($(rand "$NODES") + 1))
+# count LIST: how many blank-separated words LIST holds.
+count() {
+	# shellcheck disable=SC2086 # split on purpose
+	set -- $1
+	echo $#
+}
+
+# pick LIST: one of LIST's blank-separated words, at random.
+pick() {
+	# shellcheck disable=SC2086 # split on purpose
+	set -- $1
+	shift "$(rand $#)"
+	echo "$1"
+}
+
+# nodes_json I: nodeI's /cluster/nodes (one line of JSON), or nothing.
+nodes_json() {
+	"$KVCTL" --server "$(url_of "$1")" --timeout 2 --json cluster nodes \
+	    2>/dev/null </dev/null
+}
+
+# settled: every member answers, lists as many members as there are, sees
+# each of them up, and has placed its data for them (its own transfer not
+# running): what README's Operations asks before a node is removed.
+settled() {
+	want=$(count "$MEMBERS")
+	for si in $MEMBERS; do
+		sj=$(nodes_json "$si") || return 1
+		case $sj in
+		*'"transfer":{"running":false'*) ;;
+		*) return 1 ;;
+		esac
+		mem=${sj#*\"members\":\[}
+		mem=${mem%%\],\"removed\"*}
+		case $mem in
+		*'"state":"down"'* | *'"state":"suspect"'* | \
+		    *'"state":"unknown"'*) return 1 ;;
+		esac
+		[ "$(printf '%s\n' "$mem" | grep -o '{"id":"' | wc -l |
+		    tr -d ' ')" -eq "$want" ] || return 1
+	done
+	return 0
+}
+
+# wait_for SECONDS CMD...: polls CMD every 0.2 s until it succeeds.
+wait_for() {
+	limit=$(($1 * 5))
+	shift
+	tries=0
+	until "$@"; do
+		tries=$((tries + 1))
+		[ "$tries" -lt "$limit" ] || return 1
+		sleep 0.2 2>/dev/null || sleep 1
+	done
+	return 0
+}
+
+# handed_off I: nodeI, which left, says so and its handoff is done.
+handed_off() {
+	j=$(nodes_json "$1") || return 1
+	case $j in
+	*'"member":false'*'"transfer":{"running":false'*) return 0 ;;
+	esac
+	return 1
+}
+
+# join_node: a fresh node, nodeMAXN+1, started with --peers naming the
+# members and joined through a random member.  1 on failure.
+join_node() {
+	i=$((MAXN + 1))
+	start_node "$i"
+	wait_healthy "$i" || return 1
+	via=$(pick "$MEMBERS")
+	say "round $round: started node$i (pid $(cat "$TMPD/node$i.pid")):" \
+	    "kvctl cluster join node$i through node$via"
+	if ! "$KVCTL" --server "$(url_of "$via")" --timeout 5 cluster join \
+	    "node$i" "127.0.0.1:$(port_of "$i")" >"$TMPD/join$i.out" 2>&1 \
+	    </dev/null; then
+		echo "chaos: the join of node$i failed:" >&2
+		sed 's/^/    /' "$TMPD/join$i.out" >&2
+		return 1
+	fi
+	MEMBERS="$MEMBERS $i"
+	say "round $round: node$i joined: $(count "$MEMBERS") members"
+	settle
+	return 0
+}
+
+# leave_node I: once the cluster is settled (60 s at most, else the leave
+# is skipped), nodeI leaves through a core node; once its handoff is done
+# it is stopped (SIGTERM).  1 on failure.
+leave_node() {
+	i=$1
+	if ! wait_for 60 settled; then
+		say "round $round: leave of node$i skipped: a member is down," \
+		    "unseen or still placing its data after 60 s"
+		return 0
+	fi
+	via=$(($(rand "$CORE") + 1))
+	say "round $round: kvctl cluster leave node$i through node$via"
+	if ! "$KVCTL" --server "$(url_of "$via")" --timeout 5 cluster leave \
+	    "node$i" >"$TMPD/leave$i.out" 2>&1 </dev/null; then
+		echo "chaos: the leave of node$i failed:" >&2
+		sed 's/^/    /' "$TMPD/leave$i.out" >&2
+		return 1
+	fi
+	rest=
+	for j in $MEMBERS; do
+		[ "$j" -eq "$i" ] || rest="$rest${rest:+ }$j"
+	done
+	MEMBERS=$rest
+	if ! wait_for 120 handed_off "$i"; then
+		echo "chaos: node$i did not finish its handoff in 120 s" >&2
+		return 1
+	fi
 	p=$(cat "$TMPD/node$i.pid")
-	case $(rand 3) in
-	0)
+	say "round $round: node$i handed its keys off; SIGTERM (pid $p):" \
+	    "$(count "$MEMBERS") members"
+	kill -TERM "$p" 2>/dev/null
+	wait_gone "$p" 15
+	rm -f "$TMPD/node$i.pid"	# gone for good: cleanup must not kill it
+	settle
+	return 0
+}
+
+# disturb: one action, drawn from --actions (join only while the cluster
+# has fewer than -n + 2 members and a port is left, leave only while it
+# has more than -n and a member outside the core), on one random member;
+# returns once it is back.
+disturb() {
+	kinds=
+	for k in $(echo "$KINDS" | tr ',' ' '); do
+		case $k in
+		join)
+			[ "$(count "$MEMBERS")" -lt $((NODES + 2)) ] || continue
+			[ "$MAXN" -lt "$NPORTS" ] || continue
+			;;
+		leave)
+			[ "$(count "$MEMBERS")" -gt "$NODES" ] || continue
+			;;
+		esac
+		kinds="$kinds $k"
+	done
+	if [ -z "$kinds" ]; then
+		sleep 1		# nothing to do now (only join or leave asked)
+		return 0
+	fi
+	k=$(pick "$kinds")
+	if [ "$k" = leave ]; then
+		others=
+		for j in $MEMBERS; do
+			[ "$j" -le "$CORE" ] || others="$others $j"
+		done
+		leave_node "$(pick "$others")"
+		return
+	fi
+	[ "$k" != join ] || { join_node; return; }
+	i=$(pick "$MEMBERS")
+	p=$(cat "$TMPD/node$i.pid")
+	case $k in
+	kill)
 		say "round $round: kill -9 node$i (pid $p)"
 		kill -9 "$p" 2>/dev/null
 		wait_gone "$p" 5
@@ -305,14 +535,14 @@ disturb() {
 		say "round $round: restarted node$i (pid $(cat "$TMPD/node$i.pid"))"
 		settle
 		;;
-	1)
+	stop)
 		say "round $round: SIGSTOP node$i (pid $p)"
 		kill -STOP "$p" 2>/dev/null
 		pause_1_2
 		kill -CONT "$p" 2>/dev/null
 		say "round $round: SIGCONT node$i"
 		;;
-	2)
+	term)
 		say "round $round: SIGTERM node$i (pid $p)"
 		kill -TERM "$p" 2>/dev/null
 		wait_gone "$p" 15
@@ -340,11 +570,19 @@ while [ "$round" -le "$ROUNDS" ]; do
 	esac
 	out="$TMPD/round$round.out"
 	err="$TMPD/round$round.err"
-	say "round $round: kvctl verify -d $SECS -c 8 --mode $m${XOPTS:+ $XOPTS}"
+	rec="$TMPD/round$round.rec"
+	save=
+	if [ "$CHURN" -eq 1 ]; then
+		save="--save $rec"
+		say "round $round: kvctl verify -d $SECS -c 8 --mode $m" \
+		    "--save${XOPTS:+ $XOPTS} through node1..node$CORE"
+	else
+		say "round $round: kvctl verify -d $SECS -c 8 --mode $m${XOPTS:+ $XOPTS}"
+	fi
 	# shellcheck disable=SC2086 # XOPTS is split on blanks on purpose
 	"$KVCTL" --server "$SERVERS" --timeout 5 verify -d "$SECS" -c 8 \
-	    --mode "$m" --prefix "chaos-$$-$round" $XOPTS >"$out" 2>"$err" \
-	    </dev/null &
+	    --mode "$m" --prefix "chaos-$$-$round" $save $XOPTS >"$out" \
+	    2>"$err" </dev/null &
 	VPID=$!
 	sleep "0.$(rand 10)" 2>/dev/null || sleep 1
 	# Disturb while the write phase lasts, leaving it a second's margin.
@@ -361,6 +599,27 @@ while [ "$round" -le "$ROUNDS" ]; do
 	wait "$VPID"
 	rc=$?
 	VPID=
+	# With --churn, the check: every acknowledged key through every
+	# member there is now, each in turn.
+	if [ "$CHURN" -eq 1 ] && [ "$rc" -le 1 ] && [ -s "$rec" ]; then
+		srv=
+		names=
+		for i in $MEMBERS; do
+			srv="$srv${srv:+,}$(url_of "$i")"
+			names="$names${names:+ }node$i"
+		done
+		say "round $round: kvctl verify --check --read-r 2${XOPTS:+ $XOPTS}" \
+		    "through each of the $(count "$MEMBERS") members: $names"
+		out="$TMPD/round$round.check.out"
+		err="$TMPD/round$round.check.err"
+		# shellcheck disable=SC2086 # XOPTS is split on blanks on purpose
+		"$KVCTL" --server "$srv" --timeout 5 verify --check "$rec" \
+		    --read-r 2 $XOPTS >"$out" 2>"$err" </dev/null &
+		VPID=$!
+		wait "$VPID"
+		rc=$?
+		VPID=
+	fi
 	ack=$(field "$out" acknowledged)
 	unack=$(field "$out" unacknowledged)
 	lost=$(field "$out" lost)

@@ -12,7 +12,8 @@
 # of the run, none without it, and an r above N is refused), connects
 # bounded by --connect-timeout (a port that never accepts), a stand-in
 # whose every value is corrupt (shown cut between UTF-8 characters), and
-# short chaos runs (one with -x and --skew).
+# short chaos runs (one with -x and --skew, one with --churn, and its
+# argument checks).
 #
 # Nodes that must come back on the same port get a fixed free port (the
 # others use port 0).  Every client call is bounded by timeout(1), and
@@ -405,6 +406,54 @@ PY
 	[[ "$(printf '%s\n' "$output" | tail -n 1)" == *"lost 0, stale 0, unreadable 0, corrupt 0: OK" ]]
 	# Every node it started is gone, and so is its directory.
 	[ -z "$(ls -d "$TMP"/kvd-chaos.* 2>/dev/null)" ]
+}
+
+@test "chaos.sh: --churn and --actions are checked before any node starts" {
+	local a
+	for a in "--actions join" "--actions leave" "--churn --actions kill,,stop" \
+	    "--churn --actions kill," "--churn --actions bogus" "--churn 3" \
+	    "--actions"; do
+		# shellcheck disable=SC2086 # split on purpose
+		run env KVD="$KVD" KVCTL="$KVCTL" TMPDIR="$TMP" \
+		    timeout 20 "$ROOT/contrib/chaos.sh" $a 3>&-
+		echo "$a: $output"
+		[ "$status" -eq 2 ]
+		[[ "$output" == *"usage: "*"[--churn] [--actions kill,stop,term,join,leave]"* ]]
+	done
+	run env KVD="$KVD" KVCTL="$KVCTL" TMPDIR="$TMP" \
+	    timeout 20 "$ROOT/contrib/chaos.sh" --actions stop,join 3>&-
+	[[ "$output" == *"chaos: --actions join needs --churn"* ]]
+	run env KVD="$KVD" KVCTL="$KVCTL" TMPDIR="$TMP" \
+	    timeout 20 "$ROOT/contrib/chaos.sh" --churn --actions kill,bogus 3>&-
+	[[ "$output" == *"chaos: --actions: unknown action 'bogus'"* ]]
+	run env KVD="$KVD" KVCTL="$KVCTL" TMPDIR="$TMP" \
+	    timeout 20 "$ROOT/contrib/chaos.sh" --churn --actions kill,,stop 3>&-
+	[[ "$output" == *"chaos: --actions: an empty item in 'kill,,stop'"* ]]
+	[ -z "$(ls -d "$TMP"/kvd-chaos.* 2>/dev/null)" ]
+}
+
+# Joins only can be drawn at -n 3 (a leave needs a fourth member), so
+# the round joins node4 at least; its check reads through every member.
+@test "chaos.sh: --churn joins fresh nodes and checks through every member" {
+	command -v python3 >/dev/null
+	run env KVD="$KVD" KVCTL="$KVCTL" TMPDIR="$TMP" \
+	    timeout 200 "$ROOT/contrib/chaos.sh" -r 1 -d 4 --churn \
+	    --actions join,leave 3>&-
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"round 1: kvctl verify -d 4 -c 8 --mode keys --save through node1..node3"* ]]
+	[[ "$output" == *"round 1: started node4 "*": kvctl cluster join node4 through node"* ]]
+	[[ "$output" == *"round 1: node4 joined: 4 members"* ]]
+	[[ "$output" == *"kvctl verify --check --read-r 2 through each of the "*" members: node1 node2 node3 node4"* ]]
+	[[ "$output" != *"kill -9"* && "$output" != *"SIGSTOP"* ]]
+	# A leave, when one was drawn, waited for the handoff before SIGTERM.
+	if [[ "$output" == *"cluster leave"* ]]; then
+		[[ "$output" == *"handed its keys off; SIGTERM"* ]]
+	fi
+	[[ "$(printf '%s\n' "$output" | tail -n 1)" == *"lost 0, stale 0, unreadable 0, corrupt 0: OK" ]]
+	# Every node it started is gone, and so is its directory.
+	[ -z "$(ls -d "$TMP"/kvd-chaos.* 2>/dev/null)" ]
+	! pgrep -f "$TMP/kvd-chaos" >/dev/null
 }
 
 # ready_ms NODE_LOG: the time of day, in ms, of the log's first "kvd
