@@ -47,7 +47,13 @@ struct cluster_member {
 
 /* An immutable snapshot of the membership; valid until cluster_view_put. */
 struct cluster_view {
-	uint64_t	 version;	/* sum of entry vers: grows with every change */
+	/*
+	 * Sum of entry vers: grows with every change made here or through
+	 * the API; a member gossip admits brings its own entry at ver 0, so
+	 * two views with other members can carry one version (compare
+	 * owners with cluster_view_owners_hash).
+	 */
+	uint64_t	 version;
 	struct cluster_member *members;	/* live members, sorted by id */
 	size_t		 nmembers;
 	struct cluster_member *all;	/* live and removed entries, sorted by id */

@@ -54,6 +54,11 @@
  *	transfer-refill-fail	a hollow (wiped) node does not ask
  *				anti-entropy for its refill (transfer.c:
  *				HOLLOW): armed @1+, it stays hollow
+ *	transfer-look-skip	the transfer thread's poll that finds the
+ *				owners changed skips its look (transfer.c):
+ *				armed @1+, the node never places for a
+ *				change, nor learns at a poll that others lag,
+ *				as in the moments before its next poll
  *
  * Delay points (a hit that fires logs the same line with action=delay,
  * sleeps FP_DELAY_MS and returns false: the caller goes on as usual, late,
@@ -111,6 +116,7 @@ static const struct fp_known known[] = {
 	{ "wal-write-enospc", FP_ERROR },
 	{ "gossip-members-ignore", FP_ERROR },
 	{ "transfer-refill-fail", FP_ERROR },
+	{ "transfer-look-skip", FP_ERROR },
 	{ "index-build-delay", FP_DELAY },
 	{ "full-read-delay", FP_DELAY },
 	{ "transfer-pass-delay", FP_DELAY },
