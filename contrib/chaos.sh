@@ -48,7 +48,9 @@
 # Operations section tells an operator to.  join: a fresh node (the next
 # unused id, node<N+1>, node<N+2>, ..., an empty data directory) starts
 # with --peers naming the current members, and once healthy `kvctl
-# cluster join` admits it through a random member.  leave: once every
+# cluster join` admits it through a random member; half the times the
+# cluster has -n members, two fresh nodes join at once (both started,
+# then joined one right after the other).  leave: once every
 # member answers, sees every member up and has placed its data (its
 # /cluster/nodes "transfer" not running; up to 60 s, else the leave is
 # skipped and said so), `kvctl cluster leave` through node1..node3, a
@@ -60,9 +62,14 @@
 # and, once it and the last disturbance are over, `verify --check` at
 # --read-r 2 through every member there is then, each key read through
 # each member in turn: a key lost or stale through any one of them
-# counts (the round's lost, stale, unreadable and corrupt are the
-# check's).  Joined nodes' ports come from one list picked at the start,
-# enough for 4 joins a round; once they are used up, no more joins.
+# counts.  Those keys stay, and from the second round on, each join and
+# each leave starts a `verify --check` of the last round's keys through
+# every member but the one leaving (the one joining included) as soon as
+# the change is made, while data moves, waited for before the next
+# disturbance: what it finds counts in the round too ("of which during
+# joins and leaves"; a key can count once per check).  Joined nodes'
+# ports come from one list picked at the start, enough for 4 joins a
+# round; once they are used up, no more joins.
 
 set -u
 set -f	# no globbing: -x's options are split on blanks, nothing more
@@ -84,6 +91,8 @@ MEMBERS=	# the current members' numbers, "1 2 3 ..."
 MAXN=0		# the highest node number started so far
 TMPD=
 VPID=
+DPID=		# with --churn: the read-back during a join or leave
+LASTREC=	# with --churn: the last round's record, its keys kept
 
 PROG=chaos
 . "$(dirname "$0")/common.sh"
@@ -193,10 +202,10 @@ running() {
 }
 
 cleanup() {
-	if [ -n "$VPID" ]; then
-		kill -9 "$VPID" 2>/dev/null
-		wait "$VPID" 2>/dev/null
-	fi
+	for vp in $VPID $DPID; do
+		kill -9 "$vp" 2>/dev/null
+		wait "$vp" 2>/dev/null
+	done
 	if [ -n "$TMPD" ]; then
 		i=1
 		while [ "$i" -le "$MAXN" ]; do
@@ -431,25 +440,96 @@ handed_off() {
 	return 1
 }
 
-# join_node: a fresh node, nodeMAXN+1, started with --peers naming the
-# members and joined through a random member.  1 on failure.
-join_node() {
-	i=$((MAXN + 1))
-	start_node "$i"
-	wait_healthy "$i" || return 1
-	via=$(pick "$MEMBERS")
-	say "round $round: started node$i (pid $(cat "$TMPD/node$i.pid")):" \
-	    "kvctl cluster join node$i through node$via"
-	if ! "$KVCTL" --server "$(url_of "$via")" --timeout 5 cluster join \
-	    "node$i" "127.0.0.1:$(port_of "$i")" >"$TMPD/join$i.out" 2>&1 \
-	    </dev/null; then
-		echo "chaos: the join of node$i failed:" >&2
-		sed 's/^/    /' "$TMPD/join$i.out" >&2
-		return 1
+# members_list: sets URLS to the current members' URLs, comma-separated,
+# and NAMES to their ids.
+members_list() {
+	URLS=
+	NAMES=
+	for mi in $MEMBERS; do
+		URLS="$URLS${URLS:+,}$(url_of "$mi")"
+		NAMES="$NAMES${NAMES:+ }node$mi"
+	done
+}
+
+# during_start WHAT: from the second round on, starts reading the last
+# round's keys (kept) back through every member there is now (the one
+# that joins included, the one that leaves not: none of them goes away
+# before during_end), each key through each, while WHAT (a join or a
+# leave) moves data; during_end waits for it and counts what it found in
+# the round.
+during_start() {
+	[ -n "$LASTREC" ] || return 0
+	DN=$((DN + 1))
+	dout="$TMPD/round$round.during$DN.out"
+	dwhat=$1
+	members_list
+	dnames=$NAMES
+	# shellcheck disable=SC2086 # XOPTS is split on blanks on purpose
+	"$KVCTL" --server "$URLS" --timeout 5 verify --check "$LASTREC" \
+	    --keep --read-r 2 $XOPTS >"$dout" 2>"$dout.err" </dev/null &
+	DPID=$!
+}
+
+during_end() {
+	[ -n "$DPID" ] || return 0
+	wait "$DPID"
+	drc=$?
+	DPID=
+	dl=$(field "$dout" lost)
+	ds=$(field "$dout" stale)
+	du=$(field "$dout" unreadable)
+	dc=$(field "$dout" corrupt)
+	if [ "$drc" -gt 1 ] || [ -z "$dl" ]; then
+		say "round $round: the read-back during the $dwhat failed" \
+		    "(exit $drc):"
+		sed 's/^/    /' "$dout.err" >&2
+		FAILED=1
+		return 0
 	fi
-	MEMBERS="$MEMBERS $i"
-	say "round $round: node$i joined: $(count "$MEMBERS") members"
+	v=OK
+	[ "$drc" -eq 0 ] || { v=FAILED; FAILED=1; }
+	say "round $round: during the $dwhat, round $((round - 1))'s" \
+	    "$(field "$dout" keys_read) keys read through each of $dnames:" \
+	    "lost $dl, stale $ds, unreadable $du, corrupt $dc: $v"
+	[ "$drc" -eq 0 ] || grep -E '^(lost|stale|corrupt|unreadable) key:' \
+	    "$dout" | sed 's/^/    /'
+	R_LOST=$((R_LOST + dl)) R_STALE=$((R_STALE + ds))
+	R_UNREAD=$((R_UNREAD + du)) R_CORRUPT=$((R_CORRUPT + dc))
+}
+
+# join_node K: K fresh nodes (1 or 2), nodeMAXN+1 and on, each started
+# with --peers naming the members, then joined through a random member,
+# one right after the other (two joins at once).  1 on failure.
+join_node() {
+	first=$((MAXN + 1))
+	last=$((MAXN + $1))
+	i=$first
+	while [ "$i" -le "$last" ]; do
+		start_node "$i"
+		wait_healthy "$i" || return 1
+		i=$((i + 1))
+	done
+	i=$first
+	joined=
+	while [ "$i" -le "$last" ]; do
+		via=$(pick "$MEMBERS")
+		say "round $round: started node$i (pid $(cat "$TMPD/node$i.pid")):" \
+		    "kvctl cluster join node$i through node$via"
+		if ! "$KVCTL" --server "$(url_of "$via")" --timeout 5 cluster \
+		    join "node$i" "127.0.0.1:$(port_of "$i")" \
+		    >"$TMPD/join$i.out" 2>&1 </dev/null; then
+			echo "chaos: the join of node$i failed:" >&2
+			sed 's/^/    /' "$TMPD/join$i.out" >&2
+			return 1
+		fi
+		MEMBERS="$MEMBERS $i"
+		joined="$joined${joined:+ and }node$i"
+		i=$((i + 1))
+	done
+	during_start "join of $joined"
+	say "round $round: $joined joined: $(count "$MEMBERS") members"
 	settle
+	during_end
 	return 0
 }
 
@@ -476,8 +556,10 @@ leave_node() {
 		[ "$j" -eq "$i" ] || rest="$rest${rest:+ }$j"
 	done
 	MEMBERS=$rest
+	during_start "leave of node$i"
 	if ! wait_for 120 handed_off "$i"; then
 		echo "chaos: node$i did not finish its handoff in 120 s" >&2
+		during_end
 		return 1
 	fi
 	p=$(cat "$TMPD/node$i.pid")
@@ -487,6 +569,7 @@ leave_node() {
 	wait_gone "$p" 15
 	rm -f "$TMPD/node$i.pid"	# gone for good: cleanup must not kill it
 	settle
+	during_end
 	return 0
 }
 
@@ -521,7 +604,16 @@ disturb() {
 		leave_node "$(pick "$others")"
 		return
 	fi
-	[ "$k" != join ] || { join_node; return; }
+	if [ "$k" = join ]; then
+		# Two at once, half the time there is room and a port for two.
+		if [ "$(count "$MEMBERS")" -eq "$NODES" ] &&
+		    [ "$MAXN" -lt $((NPORTS - 1)) ] && [ "$(rand 2)" -eq 1 ]; then
+			join_node 2
+		else
+			join_node 1
+		fi
+		return
+	fi
 	i=$(pick "$MEMBERS")
 	p=$(cat "$TMPD/node$i.pid")
 	case $k in
@@ -571,6 +663,7 @@ while [ "$round" -le "$ROUNDS" ]; do
 	out="$TMPD/round$round.out"
 	err="$TMPD/round$round.err"
 	rec="$TMPD/round$round.rec"
+	R_LOST=0 R_STALE=0 R_UNREAD=0 R_CORRUPT=0 DN=0
 	save=
 	if [ "$CHURN" -eq 1 ]; then
 		save="--save $rec"
@@ -602,23 +695,21 @@ while [ "$round" -le "$ROUNDS" ]; do
 	# With --churn, the check: every acknowledged key through every
 	# member there is now, each in turn.
 	if [ "$CHURN" -eq 1 ] && [ "$rc" -le 1 ] && [ -s "$rec" ]; then
-		srv=
-		names=
-		for i in $MEMBERS; do
-			srv="$srv${srv:+,}$(url_of "$i")"
-			names="$names${names:+ }node$i"
-		done
+		members_list
 		say "round $round: kvctl verify --check --read-r 2${XOPTS:+ $XOPTS}" \
-		    "through each of the $(count "$MEMBERS") members: $names"
+		    "through each of the $(count "$MEMBERS") members: $NAMES"
 		out="$TMPD/round$round.check.out"
 		err="$TMPD/round$round.check.err"
+		# The keys stay, for the next round's read-backs during its
+		# joins and leaves.
 		# shellcheck disable=SC2086 # XOPTS is split on blanks on purpose
-		"$KVCTL" --server "$srv" --timeout 5 verify --check "$rec" \
-		    --read-r 2 $XOPTS >"$out" 2>"$err" </dev/null &
+		"$KVCTL" --server "$URLS" --timeout 5 verify --check "$rec" \
+		    --read-r 2 --keep $XOPTS >"$out" 2>"$err" </dev/null &
 		VPID=$!
 		wait "$VPID"
 		rc=$?
 		VPID=
+		[ "$rc" -gt 1 ] || LASTREC=$rec
 	fi
 	ack=$(field "$out" acknowledged)
 	unack=$(field "$out" unacknowledged)
@@ -634,9 +725,21 @@ while [ "$round" -le "$ROUNDS" ]; do
 	else
 		verdict=OK
 		[ "$rc" -eq 0 ] || { verdict=FAILED; FAILED=1; }
+		# What the read-backs during joins and leaves found counts too.
+		during=
+		if [ "$DN" -gt 0 ]; then
+			[ $((R_LOST + R_STALE + R_UNREAD + R_CORRUPT)) -eq 0 ] ||
+			    verdict=FAILED
+			during=" (of which during joins and leaves: lost $R_LOST,"
+			during="$during stale $R_STALE, unreadable $R_UNREAD,"
+			during="$during corrupt $R_CORRUPT)"
+			lost=$((lost + R_LOST)) stale=$((stale + R_STALE))
+			unread=$((unread + R_UNREAD))
+			corrupt=$((corrupt + R_CORRUPT))
+		fi
 		say "round $round ($m): acknowledged $ack, unacknowledged $unack," \
 		    "lost $lost, stale $stale, unreadable $unread," \
-		    "corrupt $corrupt, $rate writes/s: $verdict"
+		    "corrupt $corrupt$during, $rate writes/s: $verdict"
 		[ "$rc" -eq 0 ] || grep -E '^(lost|stale|corrupt|unreadable) key:' \
 		    "$out" | sed 's/^/    /'
 		TOT_ACK=$((TOT_ACK + ack)) TOT_UNACK=$((TOT_UNACK + unack))
