@@ -848,6 +848,20 @@ cap_quorum(int want, size_t nmembers)
 	return want < 1 ? 1 : want;
 }
 
+/* cluster_view_owners_hash's value, for view_build. */
+static uint64_t
+owners_hash(const struct cluster_view *v)
+{
+	uint64_t h = FNV1A64_BASIS;
+	size_t i;
+
+	for (i = 0; i < v->nmembers; i++)
+		h = fnv1a64_update(h, v->members[i].id,
+		    strlen(v->members[i].id) + 1);
+	h = fnv1a64_update(h, &v->n, sizeof(v->n));
+	return h != 0 ? h : 1;
+}
+
 /* Builds a view of the sorted list v[0..n).  NULL on ENOMEM. */
 static struct cluster_view *
 view_build(const struct cluster *c, const struct cluster_member *v, size_t n)
@@ -880,6 +894,7 @@ view_build(const struct cluster *c, const struct cluster_member *v, size_t n)
 	cv->n = cap_quorum(c->n, cv->nmembers);
 	cv->w = cap_quorum(c->w, cv->nmembers);
 	cv->r = cap_quorum(c->r, cv->nmembers);
+	cv->owners_hash = owners_hash(cv);
 	free(ids);
 	return cv;
 fail:
@@ -927,14 +942,7 @@ cluster_view_same_owners(const struct cluster_view *a,
 uint64_t
 cluster_view_owners_hash(const struct cluster_view *v)
 {
-	uint64_t h = FNV1A64_BASIS;
-	size_t i;
-
-	for (i = 0; i < v->nmembers; i++)
-		h = fnv1a64_update(h, v->members[i].id,
-		    strlen(v->members[i].id) + 1);
-	h = fnv1a64_update(h, &v->n, sizeof(v->n));
-	return h != 0 ? h : 1;
+	return v->owners_hash;
 }
 
 void

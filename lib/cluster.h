@@ -61,6 +61,7 @@ struct cluster_view {
 	struct ring	*ring;		/* built from members (ring index = members index) */
 	int		 n, w, r;	/* configured values capped to nmembers (>= 1) */
 	ssize_t		 self;		/* index of this node in members, -1 if not a member */
+	uint64_t	 owners_hash;	/* cluster_view_owners_hash's */
 	int		 refs;		/* owned by cluster.c */
 	struct cluster	*owner;		/* the cluster it is the view of; NULL
 					   for a parsed one (cluster_view_parse) */
@@ -228,7 +229,10 @@ void	cluster_set_placement(struct cluster *c, uint64_t placed,
  * to send its keys (liveness.h's liveness_earlier_sender), 0 none.
  */
 uint64_t cluster_earlier_sender(struct cluster *c);
-/* A hash of v's owners (its live member ids and N); never 0. */
+/*
+ * A hash of v's owners (its live member ids and N); never 0.  Taken when
+ * the view is built: a read compares it (transfer_moving).
+ */
 uint64_t cluster_view_owners_hash(const struct cluster_view *v);
 
 /* True when a and b have the same live member ids and the same N. */
