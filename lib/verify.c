@@ -758,18 +758,22 @@ reader_run(void *arg)
 
 #define CLEANUP_BATCH	1000	/* deletes per POST /batch: the server's most */
 
-/* Keeps the first clean-up failure's text in r. */
-static void __attribute__((format(printf, 2, 3)))
-cleanup_note(struct verify_result *r, const char *fmt, ...)
+/* Keeps the first text written to dst[0..size): later ones are dropped. */
+static void __attribute__((format(printf, 3, 4)))
+note_first(char *dst, size_t size, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (r->cleanup_error[0] != '\0')
+	if (dst[0] != '\0')
 		return;
 	va_start(ap, fmt);
-	vsnprintf(r->cleanup_error, sizeof(r->cleanup_error), fmt, ap);
+	vsnprintf(dst, size, fmt, ap);
 	va_end(ap);
 }
+
+/* The first clean-up failure's text, in r. */
+#define cleanup_note(r, ...) \
+	note_first((r)->cleanup_error, sizeof((r)->cleanup_error), __VA_ARGS__)
 
 /*
  * Sends ops (a POST /batch body of n deletes) to each server in turn
@@ -957,18 +961,9 @@ cluster_n(const struct verify_opts *cfg)
 
 /* ---- the record: --save and --check ------------------------------------- */
 
-/* Keeps the first trouble with the record file as r->record_error. */
-static void __attribute__((format(printf, 2, 3)))
-record_note(struct verify_result *r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (r->record_error[0] != '\0')
-		return;
-	va_start(ap, fmt);
-	vsnprintf(r->record_error, sizeof(r->record_error), fmt, ap);
-	va_end(ap);
-}
+/* The first trouble with the record file, as r->record_error. */
+#define record_note(r, ...) \
+	note_first((r)->record_error, sizeof((r)->record_error), __VA_ARGS__)
 
 /* Writes SEQ, or "-" for none (-1), after a space. */
 static void
