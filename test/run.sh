@@ -23,6 +23,8 @@ case "$jobs" in '' | *[!0-9]* | 0)
 	exit 2 ;;
 esac
 outdir=$(mktemp -d "${TMPDIR:-/tmp}/kvd-test.XXXXXX") || exit 2
+failures=$outdir/failures	# every failure, printed again at the end
+: >"$failures"
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$outdir"' EXIT
 trap 'exit 130' INT TERM
 
@@ -76,9 +78,19 @@ report() {
 	p=$((p - s))
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		echo "not ok - $t exited with status $rc"
+		echo "$t: exited with status $rc, no test failed (a crash?)" >>"$failures"
 		f=1
 	fi
+	[ "$f" -gt 0 ] && failed_lines "$t" "$out" >>"$failures"
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+}
+
+# failed_lines FILE OUT: each "not ok" line of OUT, named by FILE, with
+# the first three comment lines after it (bats says there which line
+# and which command failed).
+failed_lines() {
+	awk -v t="$1" '/^not ok [0-9]+/ { print t ": " $0; n = 3; next }
+	    n > 0 && /^#/ { print "    " $0; n--; next } { n = 0 }' "$2"
 }
 
 files=()
@@ -126,7 +138,15 @@ while [ "$next" -lt "${#files[@]}" ] || [ "${#running[@]}" -gt 0 ]; do
 	done
 	running=("${still[@]}")
 done
+# The failures once more, where the last lines of a long run show them.
+if [ -s "$failures" ]; then
+	echo "# the failures:"
+	sed 's/^/# /' "$failures"
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
-# .ci/run adds up several runs (plain and sanitized) into one final line.
+# .ci/run adds up several runs (plain and sanitized) into one final line,
+# and names their failures above it (TEST_FAILURES, each under its stage).
 [ -n "${TEST_TOTALS:-}" ] && echo "$passed $failed $skipped" >> "$TEST_TOTALS"
+[ -n "${TEST_FAILURES:-}" ] && [ -s "$failures" ] &&
+    sed "s|^|${TEST_STAGE:-run}: |" "$failures" >>"$TEST_FAILURES"
 [ "$failed" -eq 0 ]
