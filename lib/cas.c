@@ -161,6 +161,18 @@
  * there is nothing to finish, gets an empty proposal accepted and
  * committed, which settles every lower one.
  *
+ * WIPED OWNERS.  An owner wiped and restarted (hollow, transfer.h) lost
+ * its acceptor's promises and its store: it would promise a ballot
+ * below one it promised before, and report no version of a key it
+ * applied.  Counted in a majority, it and one owner that missed a write
+ * could decide from nothing: an If-None-Match: * create a key that
+ * exists.  So prepares and accepts need a majority of owners that are
+ * not hollow (a hollow owner is still asked, and what it reports is
+ * taken); a commit it applied counts, as it holds that version from
+ * then on.  Without such a majority the answer is 503, as reads answer
+ * (replica.c).  The mark comes by gossip: a wiped owner answering
+ * before the coordinator heard of it still counts.
+ *
  * LIMITS.  The owners are the coordinator's preference list.  While a
  * membership change is still spreading, or a joining owner has not yet
  * received its keys (transfer.h), two coordinators can name different
@@ -245,6 +257,8 @@ net_owners(void *arg, const char *key, size_t klen, struct cas_owner *out,
 		snprintf(out[i].address, sizeof(out[i].address), "%s",
 		    m->address);
 		out[i].self = v->self >= 0 && (size_t)v->self == pref[i];
+		out[i].hollow = c->cfg.hollow != NULL &&
+		    c->cfg.hollow(c->cfg.hollow_arg, v, pref[i]);
 	}
 	cluster_view_put(c->cfg.cluster, v);
 	return n;
@@ -691,7 +705,8 @@ struct phase {
 	int		 refs;
 	struct cas	*c;
 	enum kind	 kind;
-	int		 ok, refused, failed;
+	int		 ok, refused, failed;	/* of the owners that count */
+	int		 counted;	/* owners whose answer counts (WIPED OWNERS) */
 	struct buf	 rec;		/* a commit of a version: its record, for hints */
 	size_t		 n;
 	struct slot	 s[];
@@ -701,6 +716,13 @@ struct task {
 	struct phase	*ph;
 	size_t		 i;
 };
+
+/* Whether slot i's answer counts toward the phase's majority. */
+static bool
+slot_counts(const struct phase *ph, size_t i)
+{
+	return ph->kind == K_COMMIT || !ph->s[i].o.hollow;
+}
 
 static struct phase *
 phase_new(struct cas *c, enum kind k, const struct cas_owner *o, size_t n)
@@ -719,6 +741,8 @@ phase_new(struct cas *c, enum kind k, const struct cas_owner *o, size_t n)
 	buf_init(&ph->rec);
 	for (i = 0; i < n; i++) {
 		ph->s[i].o = o[i];
+		if (slot_counts(ph, i))
+			ph->counted++;
 		version_init(&ph->s[i].pr.av);
 		version_init(&ph->s[i].pr.v);
 	}
@@ -860,12 +884,14 @@ phase_record(struct phase *ph, size_t i, bool ok, const char *answer,
 		version_init(&pr.av);
 		version_init(&pr.v);
 	}
-	if (st == S_OK)
-		ph->ok++;
-	else if (st == S_REFUSED)
-		ph->refused++;
-	else
-		ph->failed++;
+	if (slot_counts(ph, i)) {
+		if (st == S_OK)
+			ph->ok++;
+		else if (st == S_REFUSED)
+			ph->refused++;
+		else
+			ph->failed++;
+	}
 	pthread_cond_broadcast(&ph->cv);
 	pthread_mutex_unlock(&ph->mu);
 	version_free(&pr.av);
@@ -920,8 +946,8 @@ phase_send(struct phase *ph, const char *line, size_t len)
 }
 
 /*
- * Waits until need owners answered ok, or that can no longer happen, or
- * the deadline.  Returns the number of ok answers.
+ * Waits until need owners that count answered ok, or that can no longer
+ * happen, or the deadline.  Returns the number of such ok answers.
  */
 static int
 phase_wait(struct phase *ph, int need, int64_t deadline)
@@ -929,8 +955,7 @@ phase_wait(struct phase *ph, int need, int64_t deadline)
 	int ok;
 
 	pthread_mutex_lock(&ph->mu);
-	while (ph->ok < need && ph->ok + (int)ph->n - ph->ok - ph->refused -
-	    ph->failed >= need) {
+	while (ph->ok < need && ph->counted - ph->refused - ph->failed >= need) {
 		if (clock_cond_wait_until(&ph->cv, &ph->mu, deadline) == ETIMEDOUT)
 			break;
 	}
@@ -1061,9 +1086,12 @@ phase_outcome(struct req *r, struct phase *ph, int got, int need)
 		return STEP_REFUSED;
 	}
 	r->why = ahead ? "owners refused this node's ballot as too far ahead "
-	    "of their clocks: " WHY_AHEAD : "no majority of the key's owners "
-	    "answered (a conditional write or serial read needs a majority of "
-	    "the real owners; no stand-ins)";
+	    "of their clocks: " WHY_AHEAD : ph->counted < (int)ph->n ?
+	    "no majority of the key's owners answered among those not wiped "
+	    "(an owner wiped and not yet refilled counts toward no majority "
+	    "of a conditional write or serial read; retry once it is)" :
+	    "no majority of the key's owners answered (a conditional write or "
+	    "serial read needs a majority of the real owners; no stand-ins)";
 	return STEP_FAILED;
 }
 

@@ -49,6 +49,12 @@ struct cas_owner {
 	char	id[RING_ID_MAX + 1];
 	char	address[CLUSTER_ADDR_MAX];
 	bool	self;		/* this node: served inline, never sent */
+	/*
+	 * Wiped and not yet refilled (transfer.h): its acceptor and store
+	 * forgot what they held, so its promises and accepts count toward
+	 * no majority (cas.c, WIPED OWNERS); a commit it applied counts.
+	 */
+	bool	hollow;
 };
 
 /*
@@ -85,10 +91,14 @@ struct cas_config {
 	 */
 	void		(*unique)(void *arg, struct vclock *clock);
 	void		*unique_arg;
-	const struct cas_net *net;	/* NULL: the next three */
+	const struct cas_net *net;	/* NULL: the next five */
 	struct cluster	*cluster;
 	struct peers	*peers;
 	struct hints	*hints;
+	/* replica.h's hollow, for the owners' hollow mark (NULL: none is). */
+	bool		(*hollow)(void *arg, const struct cluster_view *v,
+			    size_t member);
+	void		*hollow_arg;
 };
 
 struct cas;

@@ -1166,6 +1166,8 @@ open_cas(struct node *nd, char *err, size_t errlen)
 	c.cluster = nd->cluster;
 	c.peers = nd->peers;
 	c.hints = nd->hints;
+	c.hollow = member_hollow;
+	c.hollow_arg = nd;
 	if ((nd->cas = cas_new(&c)) == NULL) {
 		snprintf(err, errlen, "cannot start the consensus coordinator: %s",
 		    strerror(errno));

@@ -744,6 +744,53 @@ sees_hollow() {
 	is_hollow node2
 }
 
+# cas_new NODE KEY: a conditional create of KEY through NODE
+# (If-None-Match: *); prints the status code.
+cas_new() {
+	code -X PUT -H 'If-None-Match: *' -d '{"value":"again"}' \
+	    "$(url "$1")/kv/$2"
+}
+
+# The same for conditional writes (cas.c, WIPED OWNERS): a wiped owner's
+# promise counts toward no majority (before: node2's empty promise and
+# node3's made one, and If-None-Match: * created 30 keys of 30 that
+# existed).
+@test "a conditional create through a member that missed the writes is 503 while the other holder is hollow, 412 once the one full copy is back; never a create (refill and anti-entropy off)" {
+	start_cluster
+	kill_node node3
+	wait_for 15 eval '[ "$(state_of node2 node3)" = down ]'
+	put_acked node2 $(keys c 30)
+	wait_for 20 holds node1 $(keys c 30)
+	kill_node node2
+	rm -rf "$DATA/node2"
+	KVD_FAILPOINTS=transfer-refill-fail@1+ start_member 2
+	start_member 3
+	wait_for 15 ready node2 node3
+	wait_for 15 is_hollow node2
+	wait_for 15 sees_hollow node3 node2
+	kill_node node1
+	local k st created=0 unavailable=0
+	for k in $(keys c 30); do
+		st=$(cas_new node3 "$k")
+		[ "$st" = 201 ] && created=$((created + 1))
+		[ "$st" = 503 ] && unavailable=$((unavailable + 1))
+	done
+	echo "node1 down, through node3: $created created, $unavailable 503s"
+	[ "$created" -eq 0 ]
+	[ "$unavailable" -eq 30 ]
+	run c -X PUT -H 'If-None-Match: *' -d '{"value":"again"}' \
+	    "$(url node3)/kv/$(keys c 1)"
+	echo "$output"
+	jq -e '.error | test("wiped")' <<<"$output"
+	start_member 1
+	wait_for 15 linked node1 node2 node3
+	for k in $(keys c 30); do
+		st=$(cas_new node3 "$k")
+		[ "$st" = 412 ] || { echo "$k: $st"; false; }
+	done
+	holds node1 $(keys c 30)
+}
+
 # repairs_of NODE: the round of NODE's last anti-entropy repair (the
 # repairs asked for since it started: /admin/repair).
 repairs_of() {

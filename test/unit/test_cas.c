@@ -7,7 +7,7 @@
  *
  * One test per rule of the protocol: conditional writes and serial
  * reads end to end; no majority, no write (503) and a hint for the owner
- * that missed a commit; a higher ballot wins, and the coordinator it
+ * that missed a commit; a wiped owner counts toward no majority; a higher ballot wins, and the coordinator it
  * refused retries above it; an accepted value is finished first (by a
  * serial read, and before a conditional write's compare); a proposal
  * built on an old value is not finished; an answer that rests on a value
@@ -46,6 +46,7 @@ struct node {
 	struct paxos	*paxos;
 	struct cas	*cas;
 	bool		 down;
+	bool		 hollow;	/* wiped, not refilled (wipe) */
 	int		 hints;		/* commits it missed, kept as hints */
 	uint64_t	 counter;	/* replica_unique_counter's stand-in */
 	pthread_mutex_t	 mu;
@@ -101,6 +102,9 @@ t_owners(void *arg, const char *key, size_t klen, struct cas_owner *out,
 		snprintf(out[i].id, sizeof(out[i].id), "%s", n->id);
 		snprintf(out[i].address, sizeof(out[i].address), "mem:%s", n->id);
 		out[i].self = n == self;
+		pthread_mutex_lock(&net_mu);
+		out[i].hollow = n->hollow;
+		pthread_mutex_unlock(&net_mu);
 	}
 	return i;
 }
@@ -179,13 +183,52 @@ t_unique(void *arg, struct vclock *c)
 
 static struct cas_net nets[NODES];
 
+/* Opens node i's store, acceptor and coordinator, in its own directory. */
 static void
-open_nodes(void)
+open_node(size_t i)
 {
 	static const struct store_options nosync = { .fsync = false };
+	struct node *n = &nodes[i];
 	struct paxos_config pc;
 	struct cas_config cc;
 	char path[1024], err[512];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, n->id);
+	mkdir(path, 0755);
+	if (store_open(&n->store, path, &nosync, err, sizeof(err)) != 0)
+		ok(0, "store_open: %s", err);
+	snprintf(path, sizeof(path), "%s/%s/paxos", dir, n->id);
+	memset(&pc, 0, sizeof(pc));
+	pc.dir = path;
+	if (paxos_open(&n->paxos, &pc, err, sizeof(err)) != 0)
+		ok(0, "paxos_open: %s", err);
+	nets[i].owners = t_owners;
+	nets[i].send = t_send;
+	nets[i].hint = t_hint;
+	nets[i].arg = n;
+	memset(&cc, 0, sizeof(cc));
+	cc.store = n->store;
+	cc.paxos = n->paxos;
+	cc.actor = n->actor;
+	cc.timeout_ms = 500;
+	cc.unique = t_unique;
+	cc.unique_arg = n;
+	cc.net = &nets[i];
+	if ((n->cas = cas_new(&cc)) == NULL)
+		ok(0, "cas_new: %s", strerror(errno));
+}
+
+static void
+close_node(size_t i)
+{
+	cas_free(nodes[i].cas);
+	paxos_close(nodes[i].paxos);
+	store_close(nodes[i].store);
+}
+
+static void
+open_nodes(void)
+{
 	size_t i;
 
 	tap_rm_rf(dir);
@@ -197,33 +240,29 @@ open_nodes(void)
 		pthread_mutex_init(&n->mu, NULL);
 		snprintf(n->id, sizeof(n->id), "n%zu", i + 1);
 		snprintf(n->actor, sizeof(n->actor), "n%zu.0000000%zu", i + 1, i);
-		snprintf(path, sizeof(path), "%s/%s", dir, n->id);
-		mkdir(path, 0755);
-		if (store_open(&n->store, path, &nosync, err, sizeof(err)) != 0)
-			ok(0, "store_open: %s", err);
-		snprintf(path, sizeof(path), "%s/%s/paxos", dir, n->id);
-		memset(&pc, 0, sizeof(pc));
-		pc.dir = path;
-		if (paxos_open(&n->paxos, &pc, err, sizeof(err)) != 0)
-			ok(0, "paxos_open: %s", err);
-		nets[i].owners = t_owners;
-		nets[i].send = t_send;
-		nets[i].hint = t_hint;
-		nets[i].arg = n;
-		memset(&cc, 0, sizeof(cc));
-		cc.store = n->store;
-		cc.paxos = n->paxos;
-		cc.actor = n->actor;
-		cc.timeout_ms = 500;
-		cc.unique = t_unique;
-		cc.unique_arg = n;
-		cc.net = &nets[i];
-		if ((n->cas = cas_new(&cc)) == NULL)
-			ok(0, "cas_new: %s", strerror(errno));
+		open_node(i);
 	}
 	nowners = 3;
 	first_owner = 0;
 	send_hook = NULL;
+}
+
+/*
+ * Node i wiped and restarted: its store and acceptor start empty, and
+ * the owners' lists mark it hollow (as transfer.h's gossip does).
+ */
+static void
+wipe(size_t i)
+{
+	char path[1024];
+
+	close_node(i);
+	snprintf(path, sizeof(path), "%s/%s", dir, nodes[i].id);
+	tap_rm_rf(path);
+	open_node(i);
+	pthread_mutex_lock(&net_mu);
+	nodes[i].hollow = true;
+	pthread_mutex_unlock(&net_mu);
 }
 
 static void
@@ -232,9 +271,7 @@ close_nodes(void)
 	size_t i;
 
 	for (i = 0; i < NODES; i++) {
-		cas_free(nodes[i].cas);
-		paxos_close(nodes[i].paxos);
-		store_close(nodes[i].store);
+		close_node(i);
 		pthread_mutex_destroy(&nodes[i].mu);
 	}
 	tap_rm_rf(dir);
@@ -527,6 +564,60 @@ test_majority(void)
 	    "an owner down: 503, decided but not confirmed: %s", r.error);
 	ok(stored_is(0, "m", "all") && stored_is(1, "m", "all"), "and applied "
 	    "on the two owners up: it takes effect");
+	buf_free(&r.etag);
+	set_down(2, false);
+	close_nodes();
+}
+
+/*
+ * A wiped owner's promises count toward no majority (cas.c, WIPED
+ * OWNERS): it and the owner that missed the write would decide from
+ * nothing, and If-None-Match: * would create a key that exists.
+ */
+static void
+test_wiped_owner(void)
+{
+	struct res r;
+
+	open_nodes();
+	set_down(2, true);
+	r = put(0, "w", "new", "v", 0);
+	ok(r.status == 201, "written by n1 and n2 while n3 was down");
+	buf_free(&r.etag);
+	set_down(2, false);
+	wipe(1);
+	set_down(0, true);
+	r = put(2, "w", "new", "again", 0);
+	ok(r.status == 503 && strstr(r.error, "wiped") != NULL, "n2 wiped, "
+	    "n1 down: If-None-Match: * through n3 is 503, not a create: %d %s",
+	    r.status, r.error);
+	buf_free(&r.etag);
+	ok(stored_is(1, "w", "-") && stored_is(2, "w", "-"), "and nothing "
+	    "was written to n2 or n3");
+	r = get(2, "w");
+	ok(r.status == 503, "a serial read is 503, not 404: %d", r.status);
+	buf_free(&r.etag);
+	set_down(0, false);
+	r = put(2, "w", "new", "again", 0);
+	ok(r.status == 412, "n1 back: the same write fails its condition "
+	    "(412): %d %s", r.status, r.error);
+	buf_free(&r.etag);
+	r = put(1, "w", "*", "through-the-wiped", 0);
+	ok(r.status == 200 && stored_is(1, "w", "through-the-wiped"),
+	    "through the wiped owner itself, with n1 and n3 up: written, and "
+	    "its commit applied there too: %d %s", r.status, r.error);
+	buf_free(&r.etag);
+	set_down(2, true);
+	r = put(0, "w", "*", "x", 0);
+	ok(r.status == 503, "n3 down, n2 still wiped: n1's write is 503: %d",
+	    r.status);
+	buf_free(&r.etag);
+	pthread_mutex_lock(&net_mu);
+	nodes[1].hollow = false;
+	pthread_mutex_unlock(&net_mu);
+	r = put(0, "w", "*", "x", 0);
+	ok(r.status == 200 && r.acks == 2, "once n2 is refilled it counts: "
+	    "200 with n1 and n2: %d", r.status);
 	buf_free(&r.etag);
 	set_down(2, false);
 	close_nodes();
@@ -1124,6 +1215,7 @@ main(void)
 	snprintf(dir, sizeof(dir), "/tmp/kvd-test-cas.%d", (int)getpid());
 	test_basics();
 	test_majority();
+	test_wiped_owner();
 	test_higher_ballot();
 	test_finish();
 	test_far_ballot();
