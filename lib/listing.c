@@ -37,9 +37,12 @@
  * a joining member keeps its old copies until cleanup, and those copies
  * no longer receive writes or deletes, so counting them could bring a
  * deleted key back into a listing once its tombstone has been collected
- * on the owners.  Each answer carries the member's view version; a member
- * that judged ownership under another view than the coordinator's (a
- * membership change still spreading) makes the page not complete.
+ * on the owners.  Each answer carries the hash of the member's view's
+ * owners (cluster_view_owners_hash); a member that judged ownership under
+ * other owners than the coordinator's (a membership change still
+ * spreading) makes the page not complete.  Not the view's version: a
+ * member gossip admits brings its entry at ver 0, so the views before
+ * and after it carry one version.
  *
  * MERGING.  Each member returns its owned keys after the cursor, in byte
  * order, up to the page limit, tombstones included, and says whether it
@@ -95,7 +98,7 @@
  *
  *	end VIEW MORE LAST
  *
- * VIEW the member's cluster view version in decimal, MORE 1 when it
+ * VIEW the member's view's owners hash in decimal, MORE 1 when it
  * stopped early and 0 when it had nothing more after its last line, LAST
  * the percent-encoded key it got to (the bound), or "-" when MORE is 0.
  * A body without that line, or with keys out of order, is refused whole.
@@ -137,7 +140,7 @@ struct answer {
 	bool		 ok;		/* it answered */
 	bool		 failed;	/* it failed a round of this page: not
 					   asked again */
-	uint64_t	 view;		/* its view version */
+	uint64_t	 view;		/* its view's owners hash */
 	struct listing_item *items;
 	size_t		 n, cap, pos;	/* pos: the merge's position */
 	bool		 more;		/* it stopped early, at last */
@@ -431,7 +434,8 @@ listing_serve(const struct listing_env *env, const char *query, size_t qlen,
 		buf_puts(out, e == ENOENT ? "{\"error\":\"this node is not a "
 		    "member\"}\n" : "{\"error\":\"out of memory\"}\n");
 	} else {
-		buf_printf(out, "end %llu %d ", (unsigned long long)view->version,
+		buf_printf(out, "end %llu %d ",
+		    (unsigned long long)cluster_view_owners_hash(view),
 		    more ? 1 : 0);
 		if (more)
 			http_percent_encode(last.data, last.len, out);
@@ -533,7 +537,7 @@ ask_one(void *arg, size_t i)
 	if (a->self) {
 		a->ok = scan_part(rd->env, rd->view, req, a, NULL, &a->more,
 		    &a->last) == 0;
-		a->view = rd->view->version;
+		a->view = cluster_view_owners_hash(rd->view);
 		if (!a->ok) {
 			answer_reset(a);
 			a->failed = true;
@@ -790,7 +794,8 @@ listing_page(const struct listing_env *env, const struct listing_request *req,
 		if (ok < need)
 			res->complete = false;
 		for (i = 0; i < nask; i++)
-			mismatch |= ask[i]->ok && ask[i]->view != view->version;
+			mismatch |= ask[i]->ok &&
+			    ask[i]->view != cluster_view_owners_hash(view);
 		if (merge(ask, nask, &cur, res, &cap, &bytes, &bounded,
 		    &bound) == 1 || (bounded && (res->n >= req->limit ||
 		    bytes >= LISTING_BYTES_MAX))) {
