@@ -5,7 +5,7 @@
 #
 #   contrib/chaos.sh [-n NODES] [-r ROUNDS] [-d SECONDS] [-m MODE]
 #                    [-x 'VERIFY OPTIONS'] [--skew MS] [--churn]
-#                    [--actions LIST] [--keep]
+#                    [--actions LIST] [--join-via WAY] [--keep]
 #
 #   -n NODES     cluster size, 3..20 (default 3)
 #   -r ROUNDS    verify runs (default 5)
@@ -25,6 +25,8 @@
 #   --actions LIST  the disturbances to choose from, comma-separated:
 #                kill, stop, term, and with --churn join and leave
 #                (default: all of them), e.g. --churn --actions join,leave
+#   --join-via WAY  with --churn, how a fresh node joins: gossip, api or
+#                mix (default mix: each join draws one of the two)
 #   --keep       keep the temporary directory (data, logs, round output)
 #
 # Environment: KVD (default ./kvd), KVCTL (default ./kvctl); nothing else
@@ -50,7 +52,17 @@
 # with --peers naming the current members, and once healthy `kvctl
 # cluster join` admits it through a random member; half the times the
 # cluster has -n members, two fresh nodes join at once (both started,
-# then joined one right after the other).  leave: once every
+# then joined one right after the other).  That is a join by gossip
+# first: the node's --peers announce it, so gossip has usually admitted
+# it (its own entry, ver 0) before the join call, which then says
+# "already ... nothing to do".  A join through the API first (--join-via
+# api, or drawn by mix) runs `kvctl cluster join` through a random
+# member BEFORE the node starts (the member admits it unchecked and
+# pushes its entry, a version above every other, to every member), then
+# starts it with --peers as README says and waits until it is healthy;
+# two at once are both joined, then both started.  Each join's line
+# says which way it went, and the join call's own first line follows
+# ("joined the cluster" or "a member ... already").  leave: once every
 # member answers, sees every member up and has placed its data (its
 # /cluster/nodes "transfer" not running; up to 60 s, else the leave is
 # skipped and said so), `kvctl cluster leave` through node1..node3, a
@@ -87,6 +99,8 @@ KEEP=0
 CHURN=0
 KINDS=
 CORE=3		# with --churn: node1..node3 never leave
+JOINVIA=mix	# with --churn: gossip, api or mix
+JOINVIA_SET=0
 MEMBERS=	# the current members' numbers, "1 2 3 ..."
 MAXN=0		# the highest node number started so far
 TMPD=
@@ -100,7 +114,8 @@ PROG=chaos
 usage() {
 	echo "usage: $0 [-n NODES(3)] [-r ROUNDS(5)] [-d SECONDS_PER_ROUND(6)]" \
 	    "[-m keys|set|mixed] [-x 'VERIFY OPTIONS'] [--skew MS(0)]" \
-	    "[--churn] [--actions kill,stop,term,join,leave] [--keep]" >&2
+	    "[--churn] [--actions kill,stop,term,join,leave]" \
+	    "[--join-via gossip|api|mix] [--keep]" >&2
 	exit 2
 }
 
@@ -114,6 +129,11 @@ while [ $# -gt 0 ]; do
 	--skew) [ $# -ge 2 ] || usage; SKEW=$2; shift 2 ;;
 	--churn) CHURN=1; shift ;;
 	--actions) [ $# -ge 2 ] || usage; KINDS=$2; shift 2 ;;
+	--join-via)
+		[ $# -ge 2 ] || usage
+		JOINVIA=$2 JOINVIA_SET=1
+		shift 2
+		;;
 	--keep) KEEP=1; shift ;;
 	-h | --help) usage ;;
 	*) echo "chaos: unknown argument '$1'" >&2; usage ;;
@@ -163,6 +183,17 @@ for a in $(echo "$KINDS" | tr ',' ' '); do
 		;;
 	esac
 done
+case $JOINVIA in
+gossip | api | mix) ;;
+*)
+	echo "chaos: --join-via must be gossip, api or mix, not '$JOINVIA'" >&2
+	usage
+	;;
+esac
+if [ "$JOINVIA_SET" -eq 1 ] && [ "$CHURN" -eq 0 ]; then
+	echo "chaos: --join-via needs --churn" >&2
+	usage
+fi
 [ -x "$KVD" ] || die "no kvd binary at $KVD (set KVD)"
 [ -x "$KVCTL" ] || die "no kvctl binary at $KVCTL (set KVCTL)"
 
@@ -497,34 +528,73 @@ during_end() {
 	R_UNREAD=$((R_UNREAD + du)) R_CORRUPT=$((R_CORRUPT + dc))
 }
 
-# join_node K: K fresh nodes (1 or 2), nodeMAXN+1 and on, each started
-# with --peers naming the members, then joined through a random member,
-# one right after the other (two joins at once).  1 on failure.
+# join_call I VIA: kvctl cluster join nodeI through nodeVIA, its first
+# line logged ("joined the cluster", or "a member ... already" when
+# gossip was first).  1 on failure.
+join_call() {
+	if ! "$KVCTL" --server "$(url_of "$2")" --timeout 5 cluster \
+	    join "node$1" "127.0.0.1:$(port_of "$1")" \
+	    >"$TMPD/join$1.out" 2>&1 </dev/null; then
+		echo "chaos: the join of node$1 failed:" >&2
+		sed 's/^/    /' "$TMPD/join$1.out" >&2
+		return 1
+	fi
+	say "round $round: kvctl: $(head -n 1 "$TMPD/join$1.out")"
+}
+
+# join_node K: K fresh nodes (1 or 2), nodeMAXN+1 and on, each joined
+# the way --join-via says (mix: drawn for each).  Through the API first:
+# kvctl cluster join through a random member, then, after 0-0.9 s, the
+# start with --peers naming the members.  By gossip first: the start,
+# then, once every new node is healthy, the join, one right after the
+# other.  1 on failure.
 join_node() {
 	first=$((MAXN + 1))
 	last=$((MAXN + $1))
+	api=
+	gossip=
+	i=$first
+	while [ "$i" -le "$last" ]; do
+		way=$JOINVIA
+		if [ "$way" = mix ]; then
+			way=gossip
+			[ "$(rand 2)" -eq 0 ] || way=api
+		fi
+		if [ "$way" = api ]; then
+			api="$api $i"
+		else
+			gossip="$gossip $i"
+		fi
+		i=$((i + 1))
+	done
+	joined=
+	old=$MEMBERS	# running: a join is sent through one of them
+	for i in $api; do
+		via=$(pick "$old")
+		say "round $round: kvctl cluster join node$i through node$via" \
+		    "before node$i runs (through the API first)"
+		join_call "$i" "$via" || return 1
+		MEMBERS="$MEMBERS $i"
+		joined="$joined${joined:+ and }node$i (api)"
+	done
+	[ -z "$api" ] || sleep "0.$(rand 10)" 2>/dev/null || sleep 1
 	i=$first
 	while [ "$i" -le "$last" ]; do
 		start_node "$i"
 		wait_healthy "$i" || return 1
+		case " $api " in
+		*" $i "*) say "round $round: started node$i (pid" \
+		    "$(cat "$TMPD/node$i.pid")), joined through the API before" ;;
+		esac
 		i=$((i + 1))
 	done
-	i=$first
-	joined=
-	while [ "$i" -le "$last" ]; do
+	for i in $gossip; do
 		via=$(pick "$MEMBERS")
-		say "round $round: started node$i (pid $(cat "$TMPD/node$i.pid")):" \
-		    "kvctl cluster join node$i through node$via"
-		if ! "$KVCTL" --server "$(url_of "$via")" --timeout 5 cluster \
-		    join "node$i" "127.0.0.1:$(port_of "$i")" \
-		    >"$TMPD/join$i.out" 2>&1 </dev/null; then
-			echo "chaos: the join of node$i failed:" >&2
-			sed 's/^/    /' "$TMPD/join$i.out" >&2
-			return 1
-		fi
+		say "round $round: started node$i (pid $(cat "$TMPD/node$i.pid")," \
+		    "by gossip first): kvctl cluster join node$i through node$via"
+		join_call "$i" "$via" || return 1
 		MEMBERS="$MEMBERS $i"
-		joined="$joined${joined:+ and }node$i"
-		i=$((i + 1))
+		joined="$joined${joined:+ and }node$i (gossip)"
 	done
 	during_start "join of $joined"
 	say "round $round: $joined joined: $(count "$MEMBERS") members"

@@ -12,8 +12,9 @@
 # of the run, none without it, and an r above N is refused), connects
 # bounded by --connect-timeout (a port that never accepts), a stand-in
 # whose every value is corrupt (shown cut between UTF-8 characters), and
-# short chaos runs (one with -x and --skew, one with --churn, and its
-# argument checks).
+# short chaos runs (one with -x and --skew, one with --churn, one whose
+# joins go through the API before the node starts, and their argument
+# checks).
 #
 # Nodes that must come back on the same port get a fixed free port (the
 # others use port 0).  Every client call is bounded by timeout(1), and
@@ -412,13 +413,16 @@ PY
 	local a
 	for a in "--actions join" "--actions leave" "--churn --actions kill,,stop" \
 	    "--churn --actions kill," "--churn --actions bogus" "--churn 3" \
-	    "--actions"; do
+	    "--actions" "--join-via api" "--churn --join-via bogus" \
+	    "--churn --join-via" "--churn --join-via API"; do
 		# shellcheck disable=SC2086 # split on purpose
 		run env KVD="$KVD" KVCTL="$KVCTL" TMPDIR="$TMP" \
 		    timeout 20 "$ROOT/contrib/chaos.sh" $a 3>&-
 		echo "$a: $output"
 		[ "$status" -eq 2 ]
 		[[ "$output" == *"usage: "*"[--churn] [--actions kill,stop,term,join,leave]"* ]]
+		[[ "$output" == *"[--join-via gossip|api|mix]"* ]]
+		[[ "$output" != *"cluster of "* ]]
 	done
 	run env KVD="$KVD" KVCTL="$KVCTL" TMPDIR="$TMP" \
 	    timeout 20 "$ROOT/contrib/chaos.sh" --actions stop,join 3>&-
@@ -429,6 +433,12 @@ PY
 	run env KVD="$KVD" KVCTL="$KVCTL" TMPDIR="$TMP" \
 	    timeout 20 "$ROOT/contrib/chaos.sh" --churn --actions kill,,stop 3>&-
 	[[ "$output" == *"chaos: --actions: an empty item in 'kill,,stop'"* ]]
+	run env KVD="$KVD" KVCTL="$KVCTL" TMPDIR="$TMP" \
+	    timeout 20 "$ROOT/contrib/chaos.sh" --join-via gossip 3>&-
+	[[ "$output" == *"chaos: --join-via needs --churn"* ]]
+	run env KVD="$KVD" KVCTL="$KVCTL" TMPDIR="$TMP" \
+	    timeout 20 "$ROOT/contrib/chaos.sh" --churn --join-via apix 3>&-
+	[[ "$output" == *"chaos: --join-via must be gossip, api or mix, not 'apix'"* ]]
 	[ -z "$(ls -d "$TMP"/kvd-chaos.* 2>/dev/null)" ]
 }
 
@@ -441,12 +451,13 @@ PY
 	command -v python3 >/dev/null
 	run env KVD="$KVD" KVCTL="$KVCTL" TMPDIR="$TMP" \
 	    timeout 80 "$ROOT/contrib/chaos.sh" -r 2 -d 3 --churn \
-	    --actions join,leave 3>&-
+	    --actions join,leave --join-via gossip 3>&-
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"round 1: kvctl verify -d 3 -c 8 --mode keys --save through node1..node3"* ]]
-	[[ "$output" == *"round 1: started node4 "*": kvctl cluster join node4 through node"* ]]
-	[[ "$output" == *"round 1: node4"*" joined: "*" members"* ]]
+	[[ "$output" == *"round 1: started node4 "*"by gossip first): kvctl cluster join node4 through node"* ]]
+	[[ "$output" == *"round 1: kvctl: node4 "*" through node"* ]]
+	[[ "$output" == *"round 1: node4 (gossip)"*" joined: "*" members"* ]]
 	# (node4 may have left again before the check)
 	[[ "$output" == *"round 1: kvctl verify --check --read-r 2 through each of the "*" members: node1 node2 node3"* ]]
 	[[ "$output" == *"round 2: during the "*"round 1's "*" keys read through each of node1 node2 node3"*": lost 0, stale 0, unreadable 0, corrupt 0: OK"* ]]
@@ -459,6 +470,33 @@ PY
 	[[ "$(printf '%s\n' "$output" | tail -n 1)" == *"lost 0, stale 0, unreadable 0, corrupt 0: OK" ]]
 	# Every node it started is gone, and so is its directory.
 	[ -z "$(ls -d "$TMP"/kvd-chaos.* 2>/dev/null)" ]
+	! pgrep -f "$TMP/kvd-chaos" >/dev/null
+}
+
+# --join-via api: round 1 joins node4 (and perhaps node5) through the API
+# before it runs, so the API's entry is first: kvctl says it joined (not
+# "a member ... already"), that it does not answer yet, and the member
+# that took the join admitted it unchecked.  Then it starts, and the
+# check reads every acknowledged key through it.
+@test "chaos.sh: --join-via api joins a node through the API before it starts" {
+	command -v python3 >/dev/null
+	run env KVD="$KVD" KVCTL="$KVCTL" TMPDIR="$TMP" \
+	    timeout 60 "$ROOT/contrib/chaos.sh" -r 1 -d 3 --churn \
+	    --actions join --join-via api --keep 3>&-
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"round 1: kvctl cluster join node4 through node"*" before node4 runs (through the API first)"* ]]
+	[[ "$output" == *"round 1: kvctl: node4 joined the cluster at "* ]]
+	[[ "$output" != *"already"* && "$output" != *"(gossip)"* ]]
+	[[ "$output" == *"round 1: started node4 (pid "*"), joined through the API before"* ]]
+	[[ "$output" == *"round 1: node4 (api)"*" joined: "*" members"* ]]
+	[[ "$output" == *"round 1: kvctl verify --check --read-r 2 through each of the "*" members: node1 node2 node3 node4"* ]]
+	[[ "$(printf '%s\n' "$output" | tail -n 2 | head -n 1)" == *"lost 0, stale 0, unreadable 0, corrupt 0: OK" ]]
+	local d
+	d=$(ls -d "$TMP"/kvd-chaos.*)
+	grep -q "does not answer at 127.0.0.1:[0-9]* yet" "$d/join4.out"
+	grep -q "join: cannot ask the joining node.*id=node4" "$d"/node[123].log
+	rm -rf "$d"
 	! pgrep -f "$TMP/kvd-chaos" >/dev/null
 }
 
