@@ -59,6 +59,10 @@
  *				armed @1+, the node never places for a
  *				change, nor learns at a poll that others lag,
  *				as in the moments before its next poll
+ *	transfer-look-hold	every poll of the transfer thread skips
+ *				its look (transfer.c): armed @1+, the node
+ *				stays as it started, its reads as before
+ *				its first look
  *
  * Delay points (a hit that fires logs the same line with action=delay,
  * sleeps FP_DELAY_MS and returns false: the caller goes on as usual, late,
@@ -117,6 +121,7 @@ static const struct fp_known known[] = {
 	{ "gossip-members-ignore", FP_ERROR },
 	{ "transfer-refill-fail", FP_ERROR },
 	{ "transfer-look-skip", FP_ERROR },
+	{ "transfer-look-hold", FP_ERROR },
 	{ "index-build-delay", FP_DELAY },
 	{ "full-read-delay", FP_DELAY },
 	{ "transfer-pass-delay", FP_DELAY },

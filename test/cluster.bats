@@ -906,6 +906,39 @@ five_members() {
 	read_sixty gossiped node1 node2 node3
 }
 
+# Found while trying contrib/chaos.sh --join-via api's way of joining
+# (the join through the API before the node runs) by hand, with readers
+# waiting on the new node's socket as it started: 22 and 23 of 24
+# acknowledged keys read 404 through it.  node4 and node5 are members before they run; started
+# with --peers naming every member, node4 has the cluster's owners from
+# its first instant, and transfer_moving said nothing moved until its
+# transfer thread's first look found the old owners lagging (and a
+# member never heard from did not count).  transfer-look-hold keeps
+# node4 from ever looking; node1..node3 never place (transfer-look-skip).
+@test "two nodes joined through the API before they run: reads through one that has not looked yet find every acknowledged write (anti-entropy off)" {
+	pick_ports 5
+	local n
+	for n in 1 2 3; do
+		KVD_FAILPOINTS=transfer-look-skip@1+ start_peer "$n" 3 "" \
+		    --anti-entropy-interval 0
+	done
+	wait_for 30 linked node1 node2 node3
+	write_sixty apifirst
+	for n in 4 5; do
+		[ "$(code -X POST -d "{\"id\":\"node$n\",\"address\":\"$(member_addr "$n")\"}" "$(url node1)/cluster/join")" = 200 ]
+	done
+	start_peer 5 3 "$(peers_of 5 5)" --anti-entropy-interval 0
+	KVD_FAILPOINTS=transfer-look-hold@1+ start_peer 4 3 "$(peers_of 4 5)" \
+	    --anti-entropy-interval 0
+	wait_for 30 five_members node4 node5
+	wait_for 30 linked node4
+	# Before, the keys whose owners are node4, node5 and one old node
+	# (about a third) read 404 through node4: node5's digest, as empty
+	# as its own, agreed.
+	read_sixty apifirst node4
+	grep -q 'point=transfer-look-hold' "$TMP/node4.log"
+}
+
 @test "two leaves at once: a read through the members that stay while the keys are handed off finds every acknowledged write (anti-entropy off)" {
 	pick_ports 5
 	# Every placement pass waits 2 s before it sends, so the reads below
