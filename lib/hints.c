@@ -520,25 +520,36 @@ hints_sync(struct hints_batch *b)
 	return rc;
 }
 
-/* The oldest hint found so far: its time and since (AGES). */
+/*
+ * The oldest of the hints seen so far, on each clock (AGES): the least
+ * time and the least since.  Taken apart: a hint's time and its since
+ * are two readings, so of two hints taken in the same millisecond by
+ * two threads the one with the lesser since may carry the later time,
+ * and a member handed them (whose since comes from the time) named the
+ * other as oldest, a millisecond apart.
+ */
 struct oldest {
 	int64_t	at, since;	/* at 0: none */
 };
 
 /*
- * Takes o's hints into *old: the one of the greatest age (least since).
- * Not always its head: a hint handed over keeps its age (take) and
- * queues behind the younger ones this node took before it.  Caller
- * holds mu.
+ * Takes o's hints into *old.  Not always its head: a hint handed over
+ * keeps its age (take) and queues behind the younger ones this node
+ * took before it.  Caller holds mu.
  */
 static void
 owner_oldest(const struct owner *o, struct oldest *old)
 {
 	const struct hint *ht;
 
-	for (ht = o->head; ht != NULL; ht = ht->next)
-		if (old->at == 0 || ht->since < old->since)
+	for (ht = o->head; ht != NULL; ht = ht->next) {
+		if (old->at == 0)
 			*old = (struct oldest){ ht->at, ht->since };
+		if (ht->at < old->at)
+			old->at = ht->at;
+		if (ht->since < old->since)
+			old->since = ht->since;
+	}
 }
 
 /*

@@ -671,6 +671,50 @@ test_age_across_steps(void)
 }
 
 /*
+ * The oldest time and the greatest age are each the least of their own
+ * clock's readings, over every hint: a hint taken after another may
+ * carry the earlier time (two threads read the clocks in the other
+ * order within a millisecond; here the wall clock steps back between
+ * the two), and the stats named the time of the hint of greatest age,
+ * so a member that was handed both (whose ages come from their times)
+ * named the other one's time.
+ */
+static void
+test_oldest_per_clock(void)
+{
+	static const int64_t step = 5000;
+	struct hints_stats st, line;
+	struct hints *h;
+	char dir[512];
+	int64_t m0, m1, t_first, t_second;
+
+	tap_tmp_fresh(dir, sizeof(dir), "perclock");
+	mkdir(dir, 0755);
+	if ((h = open_at(dir)) == NULL)
+		return;
+	m0 = clock_now_ms();
+	t_first = clock_wall_ms();
+	ok(add(h, "p", 1) == 0, "a hint taken now");
+	clock_wall_step(-step);
+	t_second = clock_wall_ms();
+	ok(add(h, "p", 2) == 0 && t_second < t_first, "one taken after it, "
+	    "the wall clock %lld ms back", (long long)step);
+	clock_wall_step(step);
+	stats_both(h, "p", &st, &line);
+	m1 = clock_now_ms();
+	ok(st.oldest_ms <= t_second && line.oldest_ms == st.oldest_ms,
+	    "the oldest time is the second's, the earlier (%lld, taken by "
+	    "%lld; the first's was %lld)", (long long)st.oldest_ms,
+	    (long long)t_second, (long long)t_first);
+	ok(st.oldest_age_ms >= 0 && st.oldest_age_ms <= m1 - m0 &&
+	    line.oldest_age_ms >= 0 && line.oldest_age_ms <= m1 - m0,
+	    "the greatest age is what the first was held, no step in it "
+	    "(%lld ms, %lld at most)", (long long)st.oldest_age_ms,
+	    (long long)(m1 - m0));
+	hints_close(h);
+}
+
+/*
  * A hint dated before any kvd took one ("at":1, a hand-edited or
  * corrupted log) is no time: read at start it is dated as read, its age
  * counted from then; handed over, it is taken now.  Either showed an age
@@ -750,6 +794,7 @@ main(void)
 	test_carried_age();
 	test_time_ahead();
 	test_age_across_steps();
+	test_oldest_per_clock();
 	test_age_no_time();
 	tap_rm_rf(tap_tmproot);
 	return tap_done();
