@@ -260,17 +260,17 @@
  * pass ended at once still reads the full way while the old owners
  * place (cluster.bats: 20 of 60 keys read 404 through it when reads
  * went by the window).  A member that publishes nothing is not waited
- * for (an older kvd), but one never heard from may lag all the same:
- * so from its start until a look finds every member heard (unheard),
- * a read asks others_lag itself, which counts a member never heard as
- * lagging.  Without that, a node joined through the API before it ran,
- * next to another such (two of a key's owners new and empty) and
- * started with --peers naming every member, has the cluster's owners
- * from its first instant, and the reads it served before its first
- * look, or after news of node5 alone, answered 404 for acknowledged
- * writes (chaos.sh --join-via api's way of joining, tried by hand with
- * readers waiting on the new node's socket: 22 and 23 of 24 such keys;
- * cluster.bats holds the looks with transfer-look-hold).  The window ends at the first poll
+ * for (an older kvd), but one never heard from may lag all the same, so
+ * it counts as lagging there (others_lag), and until its first look a
+ * node reads the full way.  Without that, a node joined through the API
+ * before it ran, next to another such (two of a key's owners new and
+ * empty) and started with --peers naming every member, has the
+ * cluster's owners from its first instant, and the reads it served
+ * before its first look, or after news of node5 alone, answered 404 for
+ * acknowledged writes (chaos.sh --join-via api's way of joining, tried
+ * by hand with readers waiting on the new node's socket: 22 and 23 of
+ * 24 such keys; cluster.bats holds the looks with transfer-look-hold).
+ * The window ends at the first poll
  * that finds the data placed here and no member lagging; its
  * cost is that meanwhile the owners of such a key also send each other the
  * writes they receive, copies the apply rule makes no-ops (which note
@@ -367,13 +367,12 @@ struct transfer {
 	struct cluster_view *lag_from;
 	atomic_bool	 lagging;	/* lag_from != NULL, read without mu */
 	/*
-	 * members_lag at the thread's last look, before any pass it then
-	 * ran: for transfer_moving, whether or not a LAGGING window is open
-	 * (a pass from a view no other member wrote through opens none).
-	 * unheard: from the start until a look finds every member heard
-	 * from; transfer_moving then asks others_lag at each read.
+	 * others_lag at the thread's last look, before any pass it then
+	 * ran, and true before its first: for transfer_moving, whether or
+	 * not a LAGGING window is open (a pass from a view no other member
+	 * wrote through opens none).
 	 */
-	atomic_bool	 others_unplaced, unheard;
+	atomic_bool	 others_unplaced;
 	/*
 	 * READS AROUND A HOLLOW OWNER: this node is hollow (self_hollow),
 	 * or it or a member was at the thread's last look (any_hollow, the
@@ -903,8 +902,8 @@ members_unheard(struct transfer *t, const struct cluster_view *cur)
 }
 
 /*
- * What a read counts on while unheard (LAGGING): a member lags by its
- * news, or there is none of it yet, so it may.  Safe from any thread.
+ * What reads count on (LAGGING): a member lags by its news, or there is
+ * none of it yet, so it may.
  */
 static bool
 others_lag(struct transfer *t, const struct cluster_view *cur)
@@ -1761,9 +1760,7 @@ transfer_main(void *arg)
 			continue;
 		}
 		/* Before this node's own placement can end its moving. */
-		atomic_store_explicit(&t->others_unplaced, members_lag(t, cur),
-		    memory_order_relaxed);
-		atomic_store_explicit(&t->unheard, members_unheard(t, cur),
+		atomic_store_explicit(&t->others_unplaced, others_lag(t, cur),
 		    memory_order_relaxed);
 		if (hollow_check(t))
 			publish(t);
@@ -1826,8 +1823,8 @@ transfer_start(struct transfer **out, const struct transfer_config *cfg)
 	hollow_mirror(t);
 	publish(t);
 	settle_if_alone(t);
-	/* Until its first look, reads ask (LAGGING). */
-	atomic_store_explicit(&t->unheard, true, memory_order_relaxed);
+	/* Until its first look, reads take the full way (LAGGING). */
+	atomic_store_explicit(&t->others_unplaced, true, memory_order_relaxed);
 	if ((rc = stopper_init(&t->stopper)) != 0)
 		goto fail;
 	if ((rc = pthread_create(&t->thread, NULL, transfer_main, t)) != 0) {
@@ -1918,9 +1915,6 @@ transfer_moving(struct transfer *t, const struct cluster_view *cur)
 		return false;
 	if (atomic_load_explicit(&t->lagging, memory_order_relaxed) ||
 	    atomic_load_explicit(&t->others_unplaced, memory_order_relaxed))
-		return true;
-	if (atomic_load_explicit(&t->unheard, memory_order_relaxed) &&
-	    others_lag(t, cur))
 		return true;
 	/* do_transfer_stats' running, without copying the stats */
 	pthread_mutex_lock(&t->mu);
