@@ -1003,8 +1003,12 @@ repair_main(void *arg)
 
 /*
  * Sends the winner, as it is, to every replica that answered with an
- * older version or none.  Fire and forget: repair is an optimisation
- * that anti-entropy backs up.
+ * older version, and to every owner that answered none: a member asked
+ * beyond the owners (READS WHILE DATA MOVES) that holds none is left
+ * so, where a copy sent would be a stray that only a cleanup drops (a
+ * cluster's first reads, which take the full way, put one on every
+ * member they asked).  Fire and forget: repair is an optimisation that
+ * anti-entropy backs up.
  */
 static void
 qop_repair(struct qop *q, const struct version *win)
@@ -1015,8 +1019,8 @@ qop_repair(struct qop *q, const struct version *win)
 
 	for (i = 0; i < q->nt; i++) {
 		pthread_mutex_lock(&q->mu);
-		stale = q->t[i].state == T_OK && (!q->t[i].found ||
-		    version_cmp(win, &q->t[i].v) > 0);
+		stale = q->t[i].state == T_OK && (q->t[i].found ?
+		    version_cmp(win, &q->t[i].v) > 0 : i < q->nowners);
 		pthread_mutex_unlock(&q->mu);
 		if (!stale)
 			continue;

@@ -939,6 +939,40 @@ five_members() {
 	grep -q 'point=transfer-look-hold' "$TMP/node4.log"
 }
 
+# A read that takes the full way asks members beyond a key's owners; one
+# of them that holds no copy is left so (before: each such read put a
+# copy on it, a stray only a cleanup drops; a cluster's first reads take
+# the full way).
+@test "a read that takes the full way repairs owners, not the members asked beyond them that hold no copy (anti-entropy off)" {
+	pick_ports 4
+	local n k reps strays=0 copies=0
+	for n in 2 3 4; do
+		start_peer "$n" 3 "$(peers_of "$n" 4)" --anti-entropy-interval 0
+	done
+	# node1 never looks at the members: its reads take the full way.
+	KVD_FAILPOINTS=transfer-look-hold@1+ start_peer 1 3 "$(peers_of 1 4)" \
+	    --anti-entropy-interval 0
+	wait_for 30 linked node1 node2 node3 node4
+	for k in $(seq 1 20); do
+		reps=$(header X-Kvd-Replicas -X PUT -d '{"value":"v"}' \
+		    "$(url node2)/kv/full-$k")
+		[ -n "$reps" ]
+		[ "$(code "$(url node1)/kv/full-$k")" = 200 ]
+		for n in node1 node2 node3 node4; do
+			[ "$(code "$(url "$n")/internal/fetch/full-$k")" = 200 ] ||
+			    continue
+			case ",$reps," in
+			*",$n,"*) copies=$((copies + 1)) ;;
+			*) strays=$((strays + 1)); echo "full-$k on $n, not of $reps" ;;
+			esac
+		done
+	done
+	echo "owners' copies $copies, strays $strays"
+	[ "$copies" -eq 60 ]
+	[ "$strays" -eq 0 ]
+	grep -q 'point=transfer-look-hold' "$TMP/node1.log"
+}
+
 @test "two leaves at once: a read through the members that stay while the keys are handed off finds every acknowledged write (anti-entropy off)" {
 	pick_ports 5
 	# Every placement pass waits 2 s before it sends, so the reads below
