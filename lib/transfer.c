@@ -270,8 +270,8 @@
  * acknowledged writes (chaos.sh --join-via api's way of joining, tried
  * by hand with readers waiting on the new node's socket: 22 and 23 of
  * 24 such keys; cluster.bats holds the looks with transfer-look-hold).
- * The window ends at the first poll
- * that finds the data placed here and no member lagging; its
+ * The window ends at the first poll that finds the data placed here and
+ * no member lagging; its
  * cost is that meanwhile the owners of such a key also send each other the
  * writes they receive, copies the apply rule makes no-ops (which note
  * nothing, so none bounces).  A member that gossip declares down still
