@@ -793,6 +793,23 @@ write_sixty() {
 	done
 }
 
+# old_three FAILPOINTS PREFIX: node1..node3 with KVD_FAILPOINTS set to
+# FAILPOINTS (anti-entropy off), linked, and write_sixty PREFIX.
+old_three() {
+	local n
+	for n in 1 2 3; do
+		KVD_FAILPOINTS=$1 start_peer "$n" 3 "" --anti-entropy-interval 0
+	done
+	wait_for 30 linked node1 node2 node3
+	write_sixty "$2"
+}
+
+# join_api N: nodeN joins through node1's /cluster/join (200).
+join_api() {
+	[ "$(code -X POST -d "{\"id\":\"node$1\",\"address\":\"$(member_addr "$1")\"}" \
+	    "$(url node1)/cluster/join")" = 200 ]
+}
+
 # read_sixty PREFIX NODE...: one batch of write_sixty's 60 reads (R=2)
 # through each NODE finds every value.
 read_sixty() {
@@ -844,15 +861,10 @@ reached_new_owners() {
 	# the reads below come while node4 and node5 own keys they do not
 	# hold yet.
 	local n
-	for n in 1 2 3; do
-		KVD_FAILPOINTS=transfer-pass-delay@1+ start_peer "$n" 3 "" \
-		    --anti-entropy-interval 0
-	done
-	wait_for 30 linked node1 node2 node3
-	write_sixty moving
+	old_three transfer-pass-delay@1+ moving
 	for n in 4 5; do
 		start_alone "node$n" "$(port "$n")" --anti-entropy-interval 0
-		[ "$(code -X POST -d "{\"id\":\"node$n\",\"address\":\"$(member_addr "$n")\"}" "$(url node1)/cluster/join")" = 200 ]
+		join_api "$n"
 	done
 	# The new nodes hold nothing to place: their own passes end at once,
 	# while the old ones' still wait.  Their reads must not take that
@@ -888,12 +900,7 @@ five_members() {
 @test "two members admitted by gossip at once (the view's version unchanged): a read before the transfer thread's next poll finds every acknowledged write (anti-entropy off)" {
 	pick_ports 5
 	local n
-	for n in 1 2 3; do
-		KVD_FAILPOINTS=transfer-look-skip@1+ start_peer "$n" 3 "" \
-		    --anti-entropy-interval 0
-	done
-	wait_for 30 linked node1 node2 node3
-	write_sixty gossiped
+	old_three transfer-look-skip@1+ gossiped
 	for n in 4 5; do
 		start_peer "$n" 3 "$(peers_of "$n" 3)" --anti-entropy-interval 0
 	done
@@ -918,14 +925,9 @@ five_members() {
 @test "two nodes joined through the API before they run: reads through one that has not looked yet find every acknowledged write (anti-entropy off)" {
 	pick_ports 5
 	local n
-	for n in 1 2 3; do
-		KVD_FAILPOINTS=transfer-look-skip@1+ start_peer "$n" 3 "" \
-		    --anti-entropy-interval 0
-	done
-	wait_for 30 linked node1 node2 node3
-	write_sixty apifirst
+	old_three transfer-look-skip@1+ apifirst
 	for n in 4 5; do
-		[ "$(code -X POST -d "{\"id\":\"node$n\",\"address\":\"$(member_addr "$n")\"}" "$(url node1)/cluster/join")" = 200 ]
+		join_api "$n"
 	done
 	start_peer 5 3 "$(peers_of 5 5)" --anti-entropy-interval 0
 	KVD_FAILPOINTS=transfer-look-hold@1+ start_peer 4 3 "$(peers_of 4 5)" \
