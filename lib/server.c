@@ -34,14 +34,15 @@
  * the whole body before it reads (lib/client.c, so every node-to-node
  * call; Python's http.client; curl at times) would see the reset and
  * never the 413 that tells it the body will never be taken.  A
- * Content-Length body is read to its end when it is at most
- * SERVER_DRAIN_MAX bytes (a longer one is not waited for).  A chunked
+ * Content-Length body is read to its end, whatever its size; a chunked
  * one, whose end nobody knows ahead, goes through a decoder that drops
- * the data until the last chunk, reading at most SERVER_DRAIN_MAX bytes
- * past the answer: one the client streams for ever is cut off there,
- * with a reset.  Either within body_timeout of the answer, so a refused
- * body holds a worker no longer than an accepted one may; a chunked
- * body whose framing breaks ends the drain at once.  A client that asked
+ * the data until the last chunk.  Either within body_timeout of the
+ * answer, so a refused body holds a worker no longer than an accepted
+ * one may, and one the client streams for ever is cut off then, with a
+ * reset (a cap in bytes would spare no CPU: a client can send as many
+ * in bodies that are taken).  A chunked body whose framing breaks ends
+ * the drain at once.  Then the close lingers as every close does
+ * (linger_close), in case the client sends on.  A client that asked
  * for 100 Continue and sent nothing yet is not waited for.
  *
  * A client that ends its side of the connection (a FIN) inside a
@@ -259,11 +260,11 @@ struct conn {
 	struct buf	 query;	/* the request's query, if normalized */
 	struct buf	 out;	/* response head */
 	/*
-	 * What is left of a refused body to discard before closing: at
-	 * most drain bytes, and when drain_chunked only up to the last
+	 * What is left of a refused body to discard before closing: drain
+	 * bytes, or when drain_chunked (drain is UINT64_MAX) up to the last
 	 * chunk that drain_ch, its decoder, finds (plan_drain).
 	 */
-	size_t		 drain;
+	uint64_t	 drain;
 	bool		 drain_chunked;
 	struct http_chunked drain_ch;
 	bool		 sliced;	/* SO_RCVTIMEO is STOP_POLL_MS */
@@ -740,7 +741,7 @@ plan_drain_chunked(struct conn *c, const struct http_chunked *d, size_t pos)
 	if (drain_chunked_ends(c, c->in.data + pos, c->in.len - pos))
 		return;
 	c->drain_chunked = true;
-	c->drain = SERVER_DRAIN_MAX;
+	c->drain = UINT64_MAX;
 }
 
 /*
@@ -751,7 +752,7 @@ static void
 plan_drain(struct conn *c, const struct http_request *req, size_t hlen)
 {
 	static const struct http_chunked start = HTTP_CHUNKED_INIT;
-	size_t have = c->in.len - hlen, left;
+	uint64_t have = c->in.len - hlen, left;
 
 	if (!req->chunked && req->content_length <= 0)
 		return;
@@ -761,9 +762,7 @@ plan_drain(struct conn *c, const struct http_request *req, size_t hlen)
 		plan_drain_chunked(c, &start, hlen);
 		return;
 	}
-	if ((uint64_t)req->content_length > SERVER_DRAIN_MAX)
-		return;
-	left = (size_t)req->content_length;
+	left = (uint64_t)req->content_length;
 	c->drain = left > have ? left - have : 0;
 }
 
@@ -1253,39 +1252,51 @@ done:
  * makes the kernel send a reset, which can destroy the error response
  * still in flight to the client.  So: stop writing, read and discard what
  * the client still sends for at most LINGER_MS or LINGER_BYTES, close.
- * A body left unread by an early answer (c->drain) is read to its end
- * within body_timeout instead (see the essay): a chunked one closes as
- * soon as its last chunk is read.  Either ends when the shutdown grace
- * does.
+ * A body left unread by an early answer (c->drain) is first read to its
+ * end within body_timeout (see the essay), whatever its size; a chunked
+ * one to its last chunk.  Both end when the shutdown grace does.
  */
 #define LINGER_MS	250
 #define LINGER_BYTES	(256 * 1024)
 
-static void
-linger_close(struct conn *c)
+/*
+ * Reads and drops up to want bytes of c's input before deadline, or to
+ * the last chunk when chunked: true when that much (or that chunk) came,
+ * false at the client's end, an error, the deadline or the grace's end.
+ */
+static bool
+discard(struct conn *c, uint64_t want, int64_t deadline, bool chunked)
 {
-	int64_t deadline = clock_now_ms() + (c->drain > 0 ? body_ms(c) :
-	    LINGER_MS), slice;
-	size_t total = 0, want = c->drain > LINGER_BYTES ? c->drain :
-	    LINGER_BYTES;
+	uint64_t total = 0;
+	int64_t slice;
 	char sink[16384];
 	ssize_t n;
 
-	spare_worker(c->s);
-	shutdown(c->fd, SHUT_WR);
 	while (total < want && !atomic_load(&c->s->grace_over)) {
 		slice = clock_now_ms() + STOP_POLL_MS;
-		n = net_read(c->fd, sink, sizeof(sink),
+		n = net_read(c->fd, sink, want - total < sizeof(sink) ?
+		    (size_t)(want - total) : sizeof(sink),
 		    slice < deadline ? slice : deadline, -1);
 		if (n > 0) {
-			total += (size_t)n;
-			if (c->drain_chunked &&
-			    drain_chunked_ends(c, sink, (size_t)n))
-				break;
+			total += (uint64_t)n;
+			if (chunked && drain_chunked_ends(c, sink, (size_t)n))
+				return true;
 		} else if (n == 0 || errno != ETIMEDOUT ||
 		    clock_now_ms() >= deadline)
-			break;
+			return false;
 	}
+	return total >= want;
+}
+
+static void
+linger_close(struct conn *c)
+{
+	spare_worker(c->s);
+	shutdown(c->fd, SHUT_WR);
+	if (c->drain == 0 || discard(c, c->drain, clock_now_ms() + body_ms(c),
+	    c->drain_chunked))
+		(void)discard(c, LINGER_BYTES, clock_now_ms() + LINGER_MS,
+		    false);
 	close(c->fd);
 }
 

@@ -24,9 +24,8 @@
  * (server_config.max_body_name unless the precheck changed it; no
  * parenthesis when NULL).  After a 413 or a precheck refusal, the
  * engine reads and discards the rest of the body before closing (a
- * Content-Length body of at most SERVER_DRAIN_MAX bytes; a chunked one
- * up to its last chunk, at most SERVER_DRAIN_MAX bytes more; within
- * body_timeout), so a client that writes its whole body before reading
+ * chunked one up to its last chunk; within body_timeout, whatever its
+ * size), so a client that writes its whole body before reading
  * -- lib/client.c does -- reads the answer instead of a reset.
  *
  * Threads: server_start spawns an accept thread and workers, detached,
@@ -65,9 +64,6 @@
  * fetch) can have thousands at once; Redis takes 10,000 clients too.
  */
 #define SERVER_MAX_CONNS	10000
-
-/* An early answer drains at most this much of the refused body. */
-#define SERVER_DRAIN_MAX	(64u << 20)
 
 struct server_request {
 	const struct http_request *http;	/* the parsed head */

@@ -1045,6 +1045,42 @@ except OSError as e:
 	[ "$(curl -s -o /dev/null -w '%{http_code}' "$(url n1)/health")" = 200 ]
 }
 
+@test "a refused Content-Length body is read to its end whatever its size, then the connection closes without waiting for --body-timeout" {
+	# 80 MiB, over the 64 MiB that was drained before: http.client
+	# writes it all before it reads, and got a reset instead of the 413.
+	run timeout 120 python3 -c '
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=60)
+try:
+    c.request("PUT", "/kv/big", body=b"\0" * (80 << 20),
+              headers={"Content-Type": "application/octet-stream"})
+    r = c.getresponse()
+    print(r.status, r.read().decode())
+except OSError as e:
+    print("ERR", repr(e))
+' "$(port_of n1)"
+	echo "$output"
+	[[ "$output" == '413 {"error":"request body too large: the limit is 1048576 bytes (--max-body)","code":"body_too_large"}'* ]]
+	# A small refused body from a client that keeps its side open: the
+	# close follows the body (and a short linger), not --body-timeout.
+	start_node n2 --max-body 1024 --body-timeout 60
+	run timeout 90 python3 -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=50)
+s.sendall(b"PUT /kv/f HTTP/1.1\r\nHost: t\r\nContent-Length: 10000\r\n"
+          b"Content-Type: application/octet-stream\r\n\r\n" + b"\0" * 10000)
+t0 = time.time(); got = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    got += b
+print(got.split(b" ")[1].decode(), "closed after %d s" % (time.time() - t0))
+' "$(port_of n2)"
+	echo "$output"
+	[[ "$output" == "413 closed after "[0-9]" s" ]]
+}
+
 @test "a refused chunked body that never ends is not drained past --body-timeout" {
 	start_node n2 --max-body 1024 --body-timeout 2
 	run timeout 90 python3 -c '
