@@ -565,21 +565,53 @@ etag_opaque(const char *p, size_t n, const char **tag, size_t *len)
 
 /*
  * What a GET's answer depends on besides the read: the raw value or
- * JSON, and the If-None-Match it carried (a copy: an answer given later
- * outlives the request).
+ * JSON, and the If-Match and If-None-Match it carried (copies: an answer
+ * given later outlives the request; check_get_conditions vetted them).
  */
 struct get_wants {
 	bool		 raw;
+	bool		 if_match;
 	bool		 if_none_match;
-	struct buf	 inm;		/* its value */
+	struct buf	 im;		/* If-Match's value */
+	struct buf	 inm;		/* If-None-Match's */
 };
 
 static void
 get_wants_of(const struct http_request *req, struct get_wants *gw)
 {
 	gw->raw = wants_raw(req);
+	buf_init(&gw->im);
 	buf_init(&gw->inm);
+	gw->if_match = header_list(req, "If-Match", &gw->im) > 0;
 	gw->if_none_match = header_list(req, "If-None-Match", &gw->inm) > 0;
+}
+
+static void
+get_wants_free(struct get_wants *gw)
+{
+	buf_free(&gw->im);
+	buf_free(&gw->inm);
+}
+
+/*
+ * Why a GET's If-Match fails for the read rr (RFC 9110 13.1.1: * needs
+ * a live version, a list one of its tags), or NULL when it holds or
+ * there is none: the answer is then 412 instead of the value.
+ */
+static const char *
+get_precondition_failed(const struct get_wants *gw,
+    const struct replica_result *rr)
+{
+	if (!gw->if_match || (rr->status != 200 && rr->status != 404))
+		return NULL;
+	if (rr->status == 404)
+		return "precondition failed: If-Match needs the key to exist, "
+		    "and it does not";
+	if (gw->im.len == 1 && gw->im.data[0] == '*')
+		return NULL;
+	return replica_etag_matches(gw->im.data, gw->im.len, &rr->v.clock) ?
+	    NULL : "precondition failed: the key's current version is not "
+	    "the one If-Match names";
 }
 
 /*
@@ -660,6 +692,7 @@ deferred_alloc(void)
 		buf_init(&d->res.headers);
 		buf_init(&d->res.body);
 		buf_init(&d->key);
+		buf_init(&d->gw.im);
 		buf_init(&d->gw.inm);
 		replica_result_init(&d->rr);
 	}
@@ -674,13 +707,13 @@ api_later_free(void *state)
 	buf_free(&d->res.headers);
 	buf_free(&d->res.body);
 	buf_free(&d->key);
-	buf_free(&d->gw.inm);
+	get_wants_free(&d->gw);
 	replica_result_free(&d->rr);
 	free(d);
 }
 
 /* d's buffers, into bufs[DEFERRED_BUFS]. */
-#define DEFERRED_BUFS	6
+#define DEFERRED_BUFS	7
 static void
 deferred_bufs(struct deferred *d, struct buf **bufs)
 {
@@ -690,6 +723,7 @@ deferred_bufs(struct deferred *d, struct buf **bufs)
 	bufs[3] = &d->gw.inm;
 	bufs[4] = &d->rr.replicas;
 	bufs[5] = &d->rr.acked;
+	bufs[6] = &d->gw.im;
 }
 
 /*
@@ -725,6 +759,7 @@ deferred_reset(struct deferred *d)
 	keep.res.headers = d->res.headers;
 	keep.res.body = d->res.body;
 	keep.key = d->key;
+	keep.gw.im = d->gw.im;
 	keep.gw.inm = d->gw.inm;
 	keep.rr = d->rr;
 	*d = keep;
@@ -800,8 +835,16 @@ static void
 answer_get(const struct get_wants *gw, const struct buf *key,
     const struct replica_result *rr, struct server_response *res)
 {
+	const char *why = get_precondition_failed(gw, rr);
+	struct replica_result failed;
+
 	put_quorum_headers(res, rr, rr->status == 200, NULL, 0);
-	if (rr->status != 200) {
+	if (why != NULL) {
+		failed = *rr;	/* the read's quorum figures, read only */
+		failed.status = 412;
+		failed.error = why;
+		quorum_error(res, &failed);
+	} else if (rr->status != 200) {
 		quorum_error(res, rr);
 	} else if (not_modified(gw, &rr->v.clock)) {
 		res->status = 304;
@@ -853,7 +896,9 @@ handle_get(struct node *nd, const struct server_request *sr, int route,
 	    (d = defer_new(nd, sr, route)) != NULL) {
 		buf_append(&d->key, key->data, key->len);
 		d->gw.raw = gw.raw;
+		d->gw.if_match = gw.if_match;
 		d->gw.if_none_match = gw.if_none_match;
+		buf_append(&d->gw.im, gw.im.data, gw.im.len);
 		buf_append(&d->gw.inm, gw.inm.data, gw.inm.len);
 		replica_get_start(nd->replica, key->data, key->len, r, &d->rr,
 		    read_settled, d);
@@ -861,7 +906,7 @@ handle_get(struct node *nd, const struct server_request *sr, int route,
 		replica_get(nd->replica, key->data, key->len, r, &rr);
 		answer_get(&gw, key, &rr, res);
 	}
-	buf_free(&gw.inm);
+	get_wants_free(&gw);
 	replica_result_free(&rr);
 	return d != NULL;
 }
@@ -1166,7 +1211,7 @@ watch_here(struct node *nd, const struct server_request *sr,
 		    memcmp(have.data, want->data, want->len) != 0) {
 			get_wants_of(sr->http, &gw);
 			answer_get(&gw, key, &rr, res);
-			buf_free(&gw.inm);
+			get_wants_free(&gw);
 			break;
 		}
 		if (clock_now_ms() >= deadline) {
@@ -1471,6 +1516,44 @@ etag_list_ok(const char *p, size_t n)
 	while (q < p + n && (*q == ' ' || *q == '\t' || *q == ','))
 		q++;
 	return k > 0 && q == p + n;
+}
+
+/*
+ * A GET's or HEAD's If-Match and If-None-Match: each * or a list of
+ * ETags, and neither with wait= (a watch's condition is the ETag it
+ * waits on, and a watch relayed to an owner carries no header).  0, or
+ * -1 after filling res with the 400.
+ */
+static int
+check_get_conditions(const struct http_request *req,
+    struct server_response *res)
+{
+	static const char *const names[] = { "If-Match", "If-None-Match" };
+	struct buf v = BUF_INIT;
+	char msg[128];
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < 2 && rc == 0; i++) {
+		buf_reset(&v);
+		if (header_list(req, names[i], &v) == 0)
+			continue;
+		rc = -1;
+		if (req->query != NULL && http_query_get(req->query,
+		    req->query_len, "wait", NULL, NULL))
+			server_error_code(res, 400, "bad_header", "a watch "
+			    "(wait=) takes neither If-Match nor If-None-Match: "
+			    "its condition is the ETag it waits on");
+		else if (!(v.len == 1 && v.data[0] == '*') &&
+		    !etag_list_ok(v.data, v.len)) {
+			snprintf(msg, sizeof(msg), "bad %s: want * or quoted "
+			    "ETags (\"a\", W/\"b\")", names[i]);
+			server_error_code(res, 400, "bad_header", msg);
+		} else
+			rc = 0;
+	}
+	buf_free(&v);
+	return rc;
 }
 
 /*
@@ -3164,6 +3247,9 @@ api_handle(void *arg, const struct server_request *sr,
 	switch (routes[i].route) {
 	case R_KV:
 		if (refused_left(nd, res))
+			break;
+		if ((method_is(req, "GET") || method_is(req, "HEAD")) &&
+		    check_get_conditions(req, res) != 0)
 			break;
 		if ((method_is(req, "GET") || method_is(req, "HEAD")) &&
 		    req->query != NULL && http_query_get(req->query,

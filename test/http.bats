@@ -940,6 +940,42 @@ print("bytes", len(d), "answers", d.count(b"HTTP/1.1 200"), "s %.1f" % (time.tim
 	echo "$h" | grep -qi '^Date:'
 }
 
+@test "curl: a GET's or HEAD's If-Match is checked (412), If-None-Match too (304), either one garbled is a 400, and neither goes with wait=" {
+	local u etag code
+	u="$(url n1)"
+	etag=$(curl -s -D - -o /dev/null -X PUT -d '{"value":"v"}' "$u/kv/cond" |
+	    tr -d '\r' | awk -F': ' 'tolower($1) == "etag" { print $2 }')
+	[ -n "$etag" ]
+	# code HEADER... [URL]: the status of a GET of /kv/cond with HEADER
+	code() { curl -s -o "$TMP/b" -w '%{http_code}' -H "$1" "${2:-$u/kv/cond}"; }
+	[ "$(code "If-Match: $etag")" = 200 ]
+	[ "$(jq -r .value "$TMP/b")" = v ]
+	[ "$(code "If-Match: \"stale\", $etag")" = 200 ]
+	[ "$(code 'If-Match: *')" = 200 ]
+	[ "$(code 'If-Match: "stale"')" = 412 ]
+	cat "$TMP/b"
+	[ "$(jq -r .code "$TMP/b")" = precondition_failed ]
+	[[ "$(jq -r .error "$TMP/b")" == *"is not the one If-Match names"* ]]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -I -H 'If-Match: "stale"' "$u/kv/cond")" = 412 ]
+	[ "$(code 'If-Match: *' "$u/kv/cond-absent")" = 412 ]
+	[[ "$(jq -r .error "$TMP/b")" == *"needs the key to exist"* ]]
+	[ "$(code "If-None-Match: $etag")" = 304 ]
+	[ "$(code 'If-None-Match: "stale"')" = 200 ]
+	# If-Match first (RFC 9110 13.2.2): a failed one is the answer.
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -H 'If-Match: "stale"' \
+	    -H "If-None-Match: $etag" "$u/kv/cond")" = 412 ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -H "If-Match: $etag" \
+	    -H "If-None-Match: $etag" "$u/kv/cond")" = 304 ]
+	for h in 'If-Match: garbage' 'If-None-Match: garbage' \
+	    'If-None-Match: "a", garbage' 'If-Match: "a" "b"'; do
+		[ "$(code "$h")" = 400 ] || { echo "$h"; false; }
+		[ "$(jq -r .code "$TMP/b")" = bad_header ]
+		[[ "$(jq -r .error "$TMP/b")" == "bad ${h%%:*}: want * or quoted ETags"* ]]
+	done
+	[ "$(code 'If-None-Match: *' "$u/kv/cond?wait=$etag&timeout=1")" = 400 ]
+	[[ "$(jq -r .error "$TMP/b")" == *"takes neither If-Match nor If-None-Match"* ]]
+}
+
 @test "curl: every error body has a code; a 503 has Retry-After; the 413 names the limit" {
 	local u h
 	u="$(url n1)"
