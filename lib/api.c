@@ -594,19 +594,19 @@ get_wants_free(struct get_wants *gw)
 }
 
 /*
- * Why a GET's If-Match fails for the read rr (RFC 9110 13.1.1: * needs
- * a live version, a list one of its tags), or NULL when it holds or
- * there is none: the answer is then 412 instead of the value.
+ * Why a GET's If-Match fails for the read rr (RFC 9110 13.1.1: a list
+ * needs one of the version's tags), or NULL when it holds or there is
+ * none: the answer is then 412 instead of the value.  Only a value is
+ * checked: a read that is no 2xx without the header (404 of an absent
+ * key, 503) answers as it is, the header ignored (RFC 9110 13.2.1), so
+ * * always holds.
  */
 static const char *
 get_precondition_failed(const struct get_wants *gw,
     const struct replica_result *rr)
 {
-	if (!gw->if_match || (rr->status != 200 && rr->status != 404))
+	if (!gw->if_match || rr->status != 200)
 		return NULL;
-	if (rr->status == 404)
-		return "precondition failed: If-Match needs the key to exist, "
-		    "and it does not";
 	if (gw->im.len == 1 && gw->im.data[0] == '*')
 		return NULL;
 	return replica_etag_matches(gw->im.data, gw->im.len, &rr->v.clock) ?
