@@ -1039,7 +1039,8 @@ forward_once(struct node *nd, const char *address, const char *target,
 /*
  * Relays the watch to an owner in turns of at most WATCH_TURN_S seconds
  * until deadline (the same wait=ETAG each time, so no change falls
- * between two), and between turns looks whether the client is still
+ * between two; raw=1 when the client wants the bytes, as its ?raw or
+ * Accept says, since the owner sees neither), and between turns looks whether the client is still
  * there: one that hung up ends the relay, and the owner's watch with it.
  * An owner that cannot be asked, or answers 503 (it is stopping, or
  * full), hands the relay to the next of owners[0..n): the next compares
@@ -1084,6 +1085,8 @@ forward_watch(struct node *nd, const struct server_request *sr,
 			buf_puts(&target, "&r=");
 			buf_append(&target, s, slen);
 		}
+		if (wants_raw(req))	/* ?raw, or the client's Accept */
+			buf_puts(&target, "&raw=1");
 		buf_reset(&res->headers);
 		buf_reset(&res->body);
 		wait_ms = deadline + WATCH_LATE_MS - clock_now_ms();

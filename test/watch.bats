@@ -155,6 +155,27 @@ cluster3() {
 	[ "$(head -1 "$TMP/out" | jq -r .value)" = b ]
 }
 
+@test "a relayed watch answers the value's bytes when the client asks for them (?raw, Accept), as a direct one does" {
+	local own h
+	cluster4
+	own=$(node4_key raw no)
+	[ -n "$own" ]
+	# wait=x is no version: the owner answers at once.
+	for h in '?wait=x&timeout=5&raw' '?wait=x&timeout=5&raw=true'; do
+		[ "$(curl -s --max-time 30 -o "$TMP/out" -w '%{content_type} %{http_code}' \
+		    "$(url node4)/kv/$own$h")" = "application/octet-stream 200" ]
+		[ "$(cat "$TMP/out")" = a ]
+	done
+	[ "$(curl -s --max-time 30 -o "$TMP/out" -w '%{content_type} %{http_code}' \
+	    -H 'Accept: application/octet-stream' \
+	    "$(url node4)/kv/$own?wait=x&timeout=5")" = "application/octet-stream 200" ]
+	[ "$(cat "$TMP/out")" = a ]
+	# Without either, JSON, as ever.
+	[ "$(curl -s --max-time 30 -o "$TMP/out" -w '%{content_type} %{http_code}' \
+	    "$(url node4)/kv/$own?wait=x&timeout=5")" = "application/json 200" ]
+	[ "$(jq -r .value "$TMP/out")" = a ]
+}
+
 @test "a relayed watch whose owner dies moves to the next owner, sees the change there, and keeps its own timeout" {
 	local own e holder other n t0 t1
 	cluster4 --peer-timeout-ms 2000 --request-log
