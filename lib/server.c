@@ -732,7 +732,7 @@ drain_chunked_ends(struct conn *c, const char *p, size_t n)
  * Sets up the discard of a chunked body left unread by an answer (see
  * the essay): d is the decoder's state at byte pos of c->in, whose rest
  * it reads first.  Past the limit d refused, it decodes on to the last
- * chunk, dropping the data; at most SERVER_DRAIN_MAX bytes more are read.
+ * chunk, dropping the data, within body_timeout (linger_close).
  */
 static void
 plan_drain_chunked(struct conn *c, const struct http_chunked *d, size_t pos)
