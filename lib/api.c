@@ -1522,10 +1522,27 @@ etag_list_ok(const char *p, size_t n)
 }
 
 /*
+ * True when p is a list with no element (RFC 9110 5.6.1: empty, or
+ * nothing but commas and spaces).
+ */
+static bool
+etag_list_empty(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == ','); i++)
+		;
+	return i == n;
+}
+
+/*
  * A GET's or HEAD's If-Match and If-None-Match: each * or a list of
  * ETags, and neither with wait= (a watch's condition is the ETag it
- * waits on, and a watch relayed to an owner carries no header).  0, or
- * -1 after filling res with the 400.
+ * waits on, and a watch relayed to an owner carries no header).  An
+ * empty If-None-Match is a list that names no tag (RFC 9110 13.1.2's
+ * #entity-tag), so it holds: a client with no copy may send one, as
+ * before it was checked.  An empty If-Match could never hold, so it
+ * is a 400, as a PUT's is.  0, or -1 after filling res with the 400.
  */
 static int
 check_get_conditions(const struct http_request *req,
@@ -1548,7 +1565,8 @@ check_get_conditions(const struct http_request *req,
 			    "(wait=) takes neither If-Match nor If-None-Match: "
 			    "its condition is the ETag it waits on");
 		else if (!(v.len == 1 && v.data[0] == '*') &&
-		    !etag_list_ok(v.data, v.len)) {
+		    !etag_list_ok(v.data, v.len) &&
+		    !(i == 1 && etag_list_empty(v.data, v.len))) {
 			snprintf(msg, sizeof(msg), "bad %s: want * or quoted "
 			    "ETags (\"a\", W/\"b\")", names[i]);
 			server_error_code(res, 400, "bad_header", msg);
