@@ -1040,8 +1040,9 @@ forward_once(struct node *nd, const char *address, const char *target,
  * Relays the watch to an owner in turns of at most WATCH_TURN_S seconds
  * until deadline (the same wait=ETAG each time, so no change falls
  * between two; raw=1 when the client wants the bytes, as its ?raw or
- * Accept says, since the owner sees neither), and between turns looks whether the client is still
- * there: one that hung up ends the relay, and the owner's watch with it.
+ * Accept says, since the owner sees neither), and between turns looks
+ * whether the client is still there: one that hung up ends the relay,
+ * and the owner's watch with it.
  * An owner that cannot be asked, or answers 503 (it is stopping, or
  * full), hands the relay to the next of owners[0..n): the next compares
  * versions first, so a change made while the relay moved is seen.  An
