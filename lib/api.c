@@ -1014,8 +1014,13 @@ static int
 forward_once(struct node *nd, const char *address, const char *target,
     int timeout_ms, struct server_response *res)
 {
+	/* The owner's answer headers that a direct watch carries too. */
+	static const char *const copied[] = { "ETag", "X-Kvd-Expires",
+	    "X-Kvd-Replicas", "X-Kvd-Acked", "X-Kvd-Acks", "X-Kvd-Required" };
+	const struct http_header *h;
 	struct client_response cr;
-	char etag[256];
+	char type[64];
+	size_t i;
 	int rc;
 
 	client_response_init(&cr);
@@ -1023,12 +1028,15 @@ forward_once(struct node *nd, const char *address, const char *target,
 	    NULL, 0, "X-Kvd-Forwarded: 1\r\n", timeout_ms, &cr);
 	if (rc == 0 && cr.http.status != 503) {
 		res->status = cr.http.status;
-		res->content_type = client_header(&cr, "Content-Type", etag,
-		    sizeof(etag)) != NULL && strncmp(etag,
+		res->content_type = client_header(&cr, "Content-Type", type,
+		    sizeof(type)) != NULL && strncmp(type,
 		    "application/octet-stream", 24) == 0 ?
 		    "application/octet-stream" : "application/json";
-		if (client_header(&cr, "ETag", etag, sizeof(etag)) != NULL)
-			buf_printf(&res->headers, "ETag: %s\r\n", etag);
+		for (i = 0; i < sizeof(copied) / sizeof(copied[0]); i++)
+			if ((h = http_find_header(cr.http.headers,
+			    cr.http.nheaders, copied[i])) != NULL)
+				buf_printf(&res->headers, "%s: %.*s\r\n",
+				    copied[i], (int)h->value_len, h->value);
 		buf_append(&res->body, cr.body.data, cr.body.len);
 	} else
 		rc = -1;

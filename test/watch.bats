@@ -176,6 +176,26 @@ cluster3() {
 	[ "$(jq -r .value "$TMP/out")" = a ]
 }
 
+@test "a relayed watch answers with the owner's headers, as a direct one does: ETag, X-Kvd-Expires, who answered" {
+	local own h
+	cluster4
+	own=$(node4_key hdr no)
+	[ -n "$own" ]
+	curl -s -o /dev/null -X PUT -d '{"value":"b","ttl":600}' "$(url node1)/kv/$own"
+	# wait=x is no version: the owner answers at once.
+	h=$(curl -s --max-time 30 -D - -o /dev/null "$(url node4)/kv/$own?wait=x&timeout=5" | tr -d '\r')
+	echo "$h"
+	[[ "$h" == "HTTP/1.1 200"* ]]
+	echo "$h" | grep -q '^ETag: "'
+	echo "$h" | grep -Eq '^X-Kvd-Expires: [0-9]+$'
+	# the owners, in whatever order they answered
+	[ "$(echo "$h" | awk -F': ' '$1 == "X-Kvd-Replicas" { print $2 }' | tr , '\n' | sort)" = \
+	    "$(tr , '\n' <"$TMP/replicas" | sort)" ]
+	echo "$h" | grep -Eq '^X-Kvd-Acked: node[1-3]'
+	echo "$h" | grep -Eq '^X-Kvd-Acks: [12]$'
+	echo "$h" | grep -q '^X-Kvd-Required: '
+}
+
 @test "a relayed watch whose owner dies moves to the next owner, sees the change there, and keeps its own timeout" {
 	local own e holder other n t0 t1
 	cluster4 --peer-timeout-ms 2000 --request-log
